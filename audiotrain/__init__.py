@@ -1,0 +1,36 @@
+"""audiotrain: train audio models on MLX.
+
+`import audiotrain` loads an optimized BLAS before `mlx.core` on Linux (see `audiotrain._blas`),
+so import it before `mlx`. The public names are imported lazily so that `import audiotrain.audio`
+does not pull in the trainer.
+"""
+
+from audiotrain._blas import load_optimized_blas
+
+load_optimized_blas()
+
+__version__ = "0.1.0"
+
+_PUBLIC = {
+    "TrainModule": "audiotrain.train.module",
+    "OptimizerConfig": "audiotrain.train.module",
+    "Trainer": "audiotrain.train.trainer",
+    "DataLoader": "audiotrain.data",
+    "Dataset": "audiotrain.data",
+}
+
+__all__ = [*_PUBLIC, "__version__"]
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        import importlib
+
+        value = getattr(importlib.import_module(_PUBLIC[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'audiotrain' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)

@@ -1,0 +1,98 @@
+"""Load an optimized BLAS before `mlx.core` so the CPU backend's matmuls use it.
+
+The `mlx[cpu]` Linux wheel links the reference BLAS (a few GFLOP/s). MLX resolves its BLAS
+symbols (`cblas_sgemm`, ...) at the time `libmlx.so` is loaded, so a library loaded earlier with
+`RTLD_GLOBAL` provides them instead. This only works if it happens before the first
+`import mlx.core`, which is why `import audiotrain` does it first thing.
+
+Environment:
+    AUDIOTRAIN_BLAS=off           keep MLX's bundled BLAS
+    AUDIOTRAIN_BLAS=/path/lib.so  load this library
+    (unset)                       the first system OpenBLAS found in the usual places
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+import warnings
+from dataclasses import dataclass
+
+ENV_VAR = "AUDIOTRAIN_BLAS"
+
+# Debian/Ubuntu (pthread and openmp flavours), Fedora, Arch, and conda-ish prefixes.
+_CANDIDATES = (
+    "/usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so.0",
+    "/usr/lib/aarch64-linux-gnu/openblas-pthread/libopenblas.so.0",
+    "/usr/lib/x86_64-linux-gnu/openblas-openmp/libopenblas.so.0",
+    "/usr/lib/aarch64-linux-gnu/openblas-openmp/libopenblas.so.0",
+    "/usr/lib/x86_64-linux-gnu/libopenblas.so.0",
+    "/usr/lib/aarch64-linux-gnu/libopenblas.so.0",
+    "/usr/lib64/libopenblas.so.0",
+    "/usr/lib64/libopenblasp.so.0",
+    "/usr/lib/libopenblas.so.0",
+    "/usr/local/lib/libopenblas.so.0",
+)
+
+
+class MLXImportedFirstWarning(RuntimeWarning):
+    """`mlx.core` was imported before `audiotrain`, so the optimized BLAS could not be installed."""
+
+
+@dataclass
+class BlasStatus:
+    library: str | None  # path of the library loaded, None when MLX's bundled BLAS is used
+    reason: str  # why: "env", "auto", "off", "not-linux", "not-found", "mlx-imported-first", "error: ..."
+
+    def describe(self) -> str:
+        if self.library:
+            core = os.environ.get("OPENBLAS_CORETYPE")
+            extra = f", OPENBLAS_CORETYPE={core}" if core else ", core type autodetected"
+            return f"{self.library} ({self.reason}{extra})"
+        return f"MLX bundled BLAS ({self.reason})"
+
+
+STATUS = BlasStatus(library=None, reason="not-initialised")
+
+
+def _find_system_openblas() -> str | None:
+    for path in _CANDIDATES:
+        if os.path.exists(path):
+            return path
+    return None
+
+
+def load_optimized_blas() -> BlasStatus:
+    """Pick and load the BLAS library. Idempotent; returns (and stores) the outcome."""
+    global STATUS
+    if STATUS.reason != "not-initialised":
+        return STATUS
+    choice = os.environ.get(ENV_VAR, "").strip()
+    if not sys.platform.startswith("linux"):
+        STATUS = BlasStatus(None, "not-linux")  # macOS uses Accelerate/Metal; nothing to do
+    elif choice.lower() in ("off", "0", "none", "bundled", "false"):
+        STATUS = BlasStatus(None, "off")
+    elif "mlx.core" in sys.modules:
+        STATUS = BlasStatus(None, "mlx-imported-first")
+        warnings.warn(
+            "mlx.core was imported before audiotrain, so MLX keeps its slow bundled BLAS "
+            "(matmuls ~10-30x slower on CPU). Import audiotrain first, or set "
+            f"LD_PRELOAD to an OpenBLAS library, or {ENV_VAR}=off to silence this.",
+            MLXImportedFirstWarning,
+            stacklevel=3,
+        )
+    else:
+        path = choice or _find_system_openblas()
+        reason = "env" if choice else "auto"
+        if path is None:
+            STATUS = BlasStatus(None, "not-found: install libopenblas0-pthread for ~15x faster matmuls")
+        else:
+            try:
+                ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+                STATUS = BlasStatus(path, reason)
+            except OSError as err:
+                if choice:  # the user asked for this file explicitly: fail loudly
+                    raise OSError(f"{ENV_VAR}={choice!r} could not be loaded: {err}") from err
+                STATUS = BlasStatus(None, f"error: {err}")
+    return STATUS
