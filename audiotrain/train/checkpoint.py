@@ -1,0 +1,196 @@
+"""Checkpoint folders: safetensors for arrays, JSON for everything else, written atomically.
+
+Layout of a checkpoint folder::
+
+    model.safetensors        every module array (parameters and buffers such as BatchNorm stats)
+    optimizer.safetensors    the optimizer state tree (step counter and learning rate included)
+    step_state.safetensors   the compiled step's counters and gradient-accumulation buffer
+    trainer_state.json       epoch, global step, position in the epoch, RNG state, data order,
+                             callback / logger / module state, history, config, versions
+
+A checkpoint is written to a temporary sibling folder, fsynced, then swapped in with renames, so
+a crash at any moment leaves either the old or the new checkpoint loadable (never pickle).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import mlx.core as mx
+from mlx.utils import tree_flatten, tree_unflatten
+
+FORMAT = "audiotrain-checkpoint"
+FORMAT_VERSION = 1
+MODEL_FILE = "model.safetensors"
+OPTIMIZER_FILE = "optimizer.safetensors"
+STEP_STATE_FILE = "step_state.safetensors"
+STATE_FILE = "trainer_state.json"
+REQUIRED_FILES = (MODEL_FILE, OPTIMIZER_FILE, STATE_FILE)
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint folder is missing, incomplete, corrupt or was not written by audiotrain."""
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _save_arrays(path: Path, arrays: dict[str, mx.array]) -> None:
+    mx.save_safetensors(str(path), arrays)
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
+
+
+def write_checkpoint(
+    path: str | os.PathLike,
+    model_arrays: dict[str, mx.array],
+    optimizer_arrays: dict[str, mx.array],
+    step_arrays: dict[str, mx.array],
+    state: dict[str, Any],
+) -> Path:
+    """Write a checkpoint folder at `path` atomically; returns the final path."""
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    try:
+        _save_arrays(tmp / MODEL_FILE, model_arrays)
+        _save_arrays(tmp / OPTIMIZER_FILE, optimizer_arrays)
+        _save_arrays(tmp / STEP_STATE_FILE, step_arrays)
+        payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **state}
+        with open(tmp / STATE_FILE, "w") as f:
+            json.dump(payload, f, indent=1, default=_json_default)
+            f.flush()
+            os.fsync(f.fileno())
+        _fsync_dir(tmp)
+        # Swap: old → .prev, tmp → final, drop .prev. Between the two renames only .prev exists,
+        # and read_checkpoint falls back to it.
+        prev = final.with_name(final.name + ".prev")
+        if prev.exists():
+            shutil.rmtree(prev)
+        if final.exists():
+            os.replace(final, prev)
+        os.replace(tmp, final)
+        _fsync_dir(final.parent)
+        if prev.exists():
+            shutil.rmtree(prev, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def _json_default(obj: Any):
+    if isinstance(obj, mx.array):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "item"):  # numpy scalars
+        return obj.item()
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    raise TypeError(f"value of type {type(obj).__name__} is not JSON serialisable: {obj!r}")
+
+
+def resolve_checkpoint(path: str | os.PathLike) -> Path:
+    """The folder to read for `path`, falling back to `<path>.prev` left by an interrupted swap."""
+    folder = Path(path)
+    if not folder.exists():
+        prev = folder.with_name(folder.name + ".prev")
+        if prev.is_dir():
+            warnings.warn(f"{folder} is missing; loading {prev} left by an interrupted save", stacklevel=3)
+            return prev
+        raise CheckpointError(f"checkpoint folder {folder} does not exist")
+    if not folder.is_dir():
+        raise CheckpointError(
+            f"{folder} is a file, but an audiotrain checkpoint is a folder holding {', '.join(REQUIRED_FILES)}"
+        )
+    missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
+    if missing:
+        raise CheckpointError(
+            f"{folder} is not a complete audiotrain checkpoint: missing {', '.join(missing)} "
+            f"(expected {', '.join(REQUIRED_FILES)})"
+        )
+    return folder
+
+
+def read_state(folder: Path) -> dict[str, Any]:
+    try:
+        with open(folder / STATE_FILE) as f:
+            state = json.load(f)
+    except (OSError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{folder / STATE_FILE} is unreadable or not valid JSON: {err}") from err
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{folder / STATE_FILE} was not written by audiotrain (expected \"format\": \"{FORMAT}\")"
+        )
+    if state.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{folder} uses checkpoint format {state['format_version']}, newer than this audiotrain "
+            f"({FORMAT_VERSION}); upgrade audiotrain"
+        )
+    return state
+
+
+def read_arrays(file: Path) -> dict[str, mx.array]:
+    if not file.is_file():
+        return {}
+    try:
+        return mx.load(str(file), format="safetensors")
+    except Exception as err:  # MLX raises RuntimeError/ValueError for truncated or foreign files
+        raise CheckpointError(f"{file} is not a readable safetensors file: {err}") from err
+
+
+def check_and_unflatten(
+    loaded: dict[str, mx.array], expected: dict[str, mx.array], what: str, file: Path
+) -> Any:
+    """Compare names and shapes of `loaded` against `expected` (flat dicts) and unflatten."""
+    missing = sorted(set(expected) - set(loaded))
+    unexpected = sorted(set(loaded) - set(expected))
+    shapes = [
+        f"{k}: checkpoint {tuple(loaded[k].shape)} vs model {tuple(expected[k].shape)}"
+        for k in sorted(set(expected) & set(loaded))
+        if tuple(loaded[k].shape) != tuple(expected[k].shape)
+    ]
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)}: {', '.join(missing[:10])}")
+        if unexpected:
+            parts.append(f"unexpected {len(unexpected)}: {', '.join(unexpected[:10])}")
+        if shapes:
+            parts.append(f"mis-shaped {len(shapes)}: {'; '.join(shapes[:10])}")
+        raise CheckpointError(f"{file} does not match this {what} ({' | '.join(parts)})")
+    return tree_unflatten(
+        [(k, v.astype(expected[k].dtype) if v.dtype != expected[k].dtype else v) for k, v in loaded.items()]
+    )
+
+
+def flat(tree: Any) -> dict[str, mx.array]:
+    return {k: v for k, v in tree_flatten(tree) if isinstance(v, mx.array)}
+
+
+def rng_state() -> list[int]:
+    """MLX's global PRNG key as two ints (it cannot be assigned; `restore_rng` reseeds to it)."""
+    hi, lo = (int(v) for v in mx.random.state[0].tolist())
+    return [hi, lo]
+
+
+def restore_rng(key: list[int]) -> None:
+    hi, lo = key
+    mx.random.seed((hi << 32) | lo)

@@ -1,0 +1,263 @@
+"""Learning-rate schedules: callables ``schedule(step) -> lr`` usable as an MLX optimizer's learning_rate.
+
+Each schedule is built from pure ``mlx.core`` ops with no Python branching on the step, so it runs inside
+``mx.compile`` when the optimizer calls it with its ``step`` array (an MLX optimizer evaluates
+``learning_rate(step)`` *before* incrementing ``step``: the first update uses ``schedule(0)``). Called with
+a Python int it returns a scalar ``mx.array`` too; ``float(schedule(step))`` gives a number.
+
+The step is converted to float32 (exact up to 2**24 = 16.7 M steps). Past ``total_steps`` the
+schedules hold their final value.
+
+>>> schedule = WarmupCosineScheduler(peak_lr=1e-3, warmup_steps=100, total_steps=1000, min_lr=1e-5)
+>>> optimizer = optim.AdamW(learning_rate=schedule)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Any
+
+import mlx.core as mx
+
+
+def _step_array(step: Any) -> mx.array:
+    """The step as a float32 scalar array; a negative Python step is an error (arrays are clamped at 0)."""
+    if isinstance(step, mx.array):
+        return mx.maximum(step.astype(mx.float32), 0.0)
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral):
+        raise TypeError(f"a schedule's step must be an int or an mx.array, got {type(step).__name__}")
+    if step < 0:
+        raise ValueError(f"a schedule's step must be >= 0, got {step}")
+    return mx.array(float(step), dtype=mx.float32)
+
+
+def _check(
+    name: str, value: Any, *, minimum: float = 0.0, integer: bool = False, strict: bool = False
+) -> None:
+    ok_type = (
+        isinstance(value, numbers.Integral) if integer else isinstance(value, numbers.Real)
+    ) and not isinstance(value, bool)
+    if not ok_type or not math.isfinite(value) or value < minimum or (strict and value == minimum):
+        kind = "an int" if integer else "a finite number"
+        bound = f"> {minimum}" if strict else f">= {minimum}"
+        raise ValueError(f"{name} must be {kind} {bound}, got {value!r}")
+
+
+class LRScheduler:
+    """Base class: a schedule is ``__call__(step) -> lr`` plus `to_dict` for logging."""
+
+    name: str = "schedule"
+
+    def __call__(self, step: Any) -> mx.array:
+        raise NotImplementedError
+
+    def to_dict(self) -> dict[str, Any]:
+        """The schedule's name and arguments, for hyperparameter logging."""
+        return {"name": self.name, **dataclasses.asdict(self)}  # type: ignore[call-overload]
+
+
+def _warmup(step: mx.array, peak_lr: float, warmup_steps: int) -> mx.array:
+    # Linear ramp (step + 1) / warmup_steps: the first update already moves the weights (a ramp starting
+    # at exactly 0 wastes step 0), and the rate reaches peak_lr at step warmup_steps - 1.
+    return peak_lr * mx.minimum((step + 1.0) / max(warmup_steps, 1), 1.0)
+
+
+def _decay_progress(step: mx.array, warmup_steps: int, total_steps: int) -> mx.array:
+    # Fraction of the decay phase done, in [0, 1]; max(..., 1) keeps warmup_steps == total_steps finite.
+    return mx.clip((step - warmup_steps) / max(total_steps - warmup_steps, 1), 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class _WarmupDecay(LRScheduler):
+    peak_lr: float
+    warmup_steps: int
+    total_steps: int
+    min_lr: float = 0.0
+
+    def __post_init__(self) -> None:
+        cls = type(self).__name__
+        _check(f"{cls} peak_lr", self.peak_lr, strict=True)
+        _check(f"{cls} warmup_steps", self.warmup_steps, integer=True)
+        _check(f"{cls} total_steps", self.total_steps, integer=True, minimum=1)
+        _check(f"{cls} min_lr", self.min_lr)
+        if self.warmup_steps > self.total_steps:
+            raise ValueError(
+                f"{cls} warmup_steps ({self.warmup_steps}) must be <= total_steps ({self.total_steps})"
+            )
+        if self.min_lr > self.peak_lr:
+            raise ValueError(f"{cls} min_lr ({self.min_lr}) must be <= peak_lr ({self.peak_lr})")
+
+    def _decay(self, progress: mx.array) -> mx.array:
+        raise NotImplementedError
+
+    def __call__(self, step: Any) -> mx.array:
+        s = _step_array(step)
+        decayed = self.min_lr + (self.peak_lr - self.min_lr) * self._decay(
+            _decay_progress(s, self.warmup_steps, self.total_steps)
+        )
+        return mx.where(s < self.warmup_steps, _warmup(s, self.peak_lr, self.warmup_steps), decayed)
+
+
+@dataclass(frozen=True)
+class WarmupCosineScheduler(_WarmupDecay):
+    """Linear warmup to ``peak_lr``, then cosine decay to ``min_lr`` at ``total_steps``.
+
+    ``lr(s) = peak_lr * (s + 1) / warmup_steps`` for ``s < warmup_steps``, then
+    ``min_lr + (peak_lr - min_lr) * (1 + cos(pi * p)) / 2`` with
+    ``p = clip((s - warmup_steps) / (total_steps - warmup_steps), 0, 1)``.
+
+    Parameters
+    ----------
+    peak_lr : float
+        Rate at the end of warmup (> 0).
+    warmup_steps : int
+        Optimizer steps of linear warmup (0: none); at most ``total_steps``.
+    total_steps : int
+        Step at which the decay reaches ``min_lr`` (held afterwards).
+    min_lr : float
+        Final rate, in ``[0, peak_lr]``.
+    """
+
+    name = "warmup_cosine"
+
+    def _decay(self, progress: mx.array) -> mx.array:
+        return 0.5 * (1.0 + mx.cos(math.pi * progress))
+
+
+@dataclass(frozen=True)
+class WarmupLinearScheduler(_WarmupDecay):
+    """Linear warmup to ``peak_lr``, then linear decay to ``min_lr`` at ``total_steps``.
+
+    Same warmup and arguments as `WarmupCosineScheduler`; the decay is ``1 - p``.
+    """
+
+    name = "warmup_linear"
+
+    def _decay(self, progress: mx.array) -> mx.array:
+        return 1.0 - progress
+
+
+@dataclass(frozen=True)
+class StepLRScheduler(LRScheduler):
+    """``initial_lr * gamma ** floor(step / step_size)``, as ``torch.optim.lr_scheduler.StepLR``.
+
+    Parameters
+    ----------
+    initial_lr : float
+        Rate for steps ``0 .. step_size-1`` (> 0).
+    step_size : int
+        Steps between decays (>= 1).
+    gamma : float
+        Multiplier applied every ``step_size`` steps (> 0).
+    """
+
+    initial_lr: float
+    step_size: int
+    gamma: float = 0.1
+    name = "step"
+
+    def __post_init__(self) -> None:
+        _check("StepLRScheduler initial_lr", self.initial_lr, strict=True)
+        _check("StepLRScheduler step_size", self.step_size, integer=True, minimum=1)
+        _check("StepLRScheduler gamma", self.gamma, strict=True)
+
+    def __call__(self, step: Any) -> mx.array:
+        s = _step_array(step)
+        return self.initial_lr * mx.power(mx.array(self.gamma, mx.float32), mx.floor(s / self.step_size))
+
+
+@dataclass(frozen=True)
+class ExponentialLRScheduler(LRScheduler):
+    """``initial_lr * decay_rate ** step``, as ``torch.optim.lr_scheduler.ExponentialLR``.
+
+    Parameters
+    ----------
+    initial_lr : float
+        Rate at step 0 (> 0).
+    decay_rate : float
+        Per-step multiplier (> 0; below 1 decays, above 1 grows, e.g. for a learning-rate range test).
+    """
+
+    initial_lr: float
+    decay_rate: float
+    name = "exponential"
+
+    def __post_init__(self) -> None:
+        _check("ExponentialLRScheduler initial_lr", self.initial_lr, strict=True)
+        _check("ExponentialLRScheduler decay_rate", self.decay_rate, strict=True)
+
+    def __call__(self, step: Any) -> mx.array:
+        # exp(step * log(rate)) rather than rate ** step: one fused elementwise op, same float32 result.
+        return self.initial_lr * mx.exp(_step_array(step) * math.log(self.decay_rate))
+
+
+@dataclass(frozen=True)
+class OneCycleScheduler(LRScheduler):
+    """The 1cycle policy (Smith & Topin 2018), as ``torch.optim.lr_scheduler.OneCycleLR`` (two phases).
+
+    The rate rises from ``max_lr / div_factor`` to ``max_lr`` over the first ``pct_start`` of
+    ``total_steps``, then anneals to ``max_lr / div_factor / final_div_factor`` at step ``total_steps - 1``
+    (held afterwards). Momentum cycling is not included.
+
+    Parameters
+    ----------
+    max_lr : float
+        Peak rate (> 0).
+    total_steps : int
+        Length of the cycle in optimizer steps.
+    pct_start : float
+        Fraction of the cycle spent increasing, in (0, 1).
+    div_factor : float
+        ``initial_lr = max_lr / div_factor`` (> 0).
+    final_div_factor : float
+        ``final_lr = initial_lr / final_div_factor`` (> 0).
+    anneal_strategy : {"cos", "linear"}
+    """
+
+    max_lr: float
+    total_steps: int
+    pct_start: float = 0.3
+    div_factor: float = 25.0
+    final_div_factor: float = 1e4
+    anneal_strategy: str = "cos"
+    name = "one_cycle"
+
+    def __post_init__(self) -> None:
+        _check("OneCycleScheduler max_lr", self.max_lr, strict=True)
+        _check("OneCycleScheduler total_steps", self.total_steps, integer=True, minimum=1)
+        _check("OneCycleScheduler div_factor", self.div_factor, strict=True)
+        _check("OneCycleScheduler final_div_factor", self.final_div_factor, strict=True)
+        if not (isinstance(self.pct_start, numbers.Real) and 0.0 < self.pct_start < 1.0):
+            raise ValueError(f"OneCycleScheduler pct_start must be in (0, 1), got {self.pct_start!r}")
+        if self.anneal_strategy not in ("cos", "linear"):
+            raise ValueError(
+                f"OneCycleScheduler anneal_strategy must be 'cos' or 'linear', got {self.anneal_strategy!r}"
+            )
+        up, end = self._phase_ends()
+        if not 0 < up < end:
+            raise ValueError(
+                f"OneCycleScheduler: total_steps={self.total_steps} with pct_start={self.pct_start} leaves "
+                f"an empty phase (warm-up ends at step {up:g}, the cycle at {end}); use more steps or "
+                f"another pct_start"
+            )
+
+    def _phase_ends(self) -> tuple[float, int]:
+        # The same phase boundaries as PyTorch: the rise ends at pct_start * total - 1, the cycle at total - 1.
+        return float(self.pct_start * self.total_steps) - 1.0, self.total_steps - 1
+
+    def _anneal(self, start: float, end: float, pct: mx.array) -> mx.array:
+        if self.anneal_strategy == "cos":
+            return end + (start - end) / 2.0 * (mx.cos(math.pi * pct) + 1.0)
+        return start + (end - start) * pct
+
+    def __call__(self, step: Any) -> mx.array:
+        s = _step_array(step)
+        up, end = self._phase_ends()
+        initial = self.max_lr / self.div_factor
+        final = initial / self.final_div_factor
+        rise = self._anneal(initial, self.max_lr, mx.clip(s / up, 0.0, 1.0))
+        fall = self._anneal(self.max_lr, final, mx.clip((s - up) / (end - up), 0.0, 1.0))
+        return mx.where(s <= up, rise, fall)

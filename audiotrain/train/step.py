@@ -1,0 +1,268 @@
+"""The compiled training and evaluation steps, and the gradient transforms they chain.
+
+One optimizer update is: mean of accumulated micro-batch gradients → (cross-process average) →
+clip (norm or value) → non-finite guard → a single `optimizer.update`. Everything happens inside
+one compiled graph over explicit state, so no Python number ever enters it (MLX keys its compile
+cache on Python scalars and would retrace every step).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import mlx.core as mx
+import mlx.optimizers as optim
+from mlx.utils import tree_flatten, tree_map
+
+from audiotrain.train.module import TrainModule
+
+PRECISIONS = ("32", "bf16-mixed", "bf16-true")
+
+
+# ---- gradient transforms: small pure functions of pytrees ----------------------------------------
+def clip_by_global_norm(grads: Any, max_norm: float) -> tuple[Any, mx.array]:
+    """Scale `grads` so their global L2 norm is at most `max_norm`; returns (grads, norm before)."""
+    return optim.clip_grad_norm(grads, max_norm)
+
+
+def clip_by_value(grads: Any, max_value: float) -> Any:
+    """Clamp every gradient entry to [-max_value, max_value]."""
+    return tree_map(lambda g: mx.clip(g, -max_value, max_value), grads)
+
+
+def global_norm(grads: Any) -> mx.array:
+    leaves = [g for _, g in tree_flatten(grads)]
+    if not leaves:
+        return mx.array(0.0)
+    return mx.sqrt(sum(mx.sum(mx.square(g.astype(mx.float32))) for g in leaves))
+
+
+def all_finite(tree: Any) -> mx.array:
+    """True when every entry of every array in `tree` is finite (a bool scalar, in-graph)."""
+    ok = mx.array(True)
+    for _, x in tree_flatten(tree):
+        ok = mx.logical_and(ok, mx.all(mx.isfinite(x)))
+    return ok
+
+
+def select_tree(keep_new: mx.array, new: Any, old: Any) -> Any:
+    """Elementwise `new if keep_new else old` over matching pytrees (the in-graph skip)."""
+    return tree_map(lambda n, o: mx.where(keep_new, n, o), new, old)
+
+
+def average_across_processes(grads: Any) -> Any:
+    """Data-parallel hook: average gradients over `mx.distributed` ranks (identity for one process)."""
+    group = mx.distributed.init() if mx.distributed.is_available() else None
+    if group is None or group.size() == 1:
+        return grads
+    import mlx.nn as nn
+
+    return nn.average_gradients(grads, group=group)
+
+
+def _cast_floats(tree: Any, dtype: mx.Dtype) -> Any:
+    def cast(x):
+        if isinstance(x, mx.array) and mx.issubdtype(x.dtype, mx.floating) and x.dtype != dtype:
+            return x.astype(dtype)
+        return x
+
+    return tree_map(cast, tree)
+
+
+# ---- output checks (run at trace time, so they cost nothing once compiled) ----------------------
+def check_loss_output(out: Any, where: str) -> tuple[mx.array, dict[str, mx.array]]:
+    """Validate what `compute_loss`/`validation_step` returned and normalise it to (loss, metrics)."""
+    if isinstance(out, dict):
+        if "loss" not in out:
+            raise TypeError(
+                f"{where} returned a dict without a 'loss' key (keys: {sorted(out)}); return "
+                "(loss, metrics_dict) or a dict with 'loss'"
+            )
+        out = dict(out)
+        loss, metrics = out.pop("loss"), out
+    elif isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict):
+        loss, metrics = out
+    elif isinstance(out, mx.array):
+        loss, metrics = out, {}
+    else:
+        raise TypeError(
+            f"{where} must return (loss, metrics_dict) with a scalar mx.array loss and a dict of scalar "
+            f"mx.array metrics; got {type(out).__name__}"
+        )
+    if not isinstance(loss, mx.array):
+        raise TypeError(f"{where}: the loss must be an mx.array scalar, got {type(loss).__name__}")
+    if loss.size != 1:
+        raise ValueError(
+            f"{where}: the loss must be a scalar, got shape {tuple(loss.shape)}; reduce it (e.g. mx.mean)"
+        )
+    if not mx.issubdtype(loss.dtype, mx.floating):
+        raise TypeError(f"{where}: the loss must be floating point, got {loss.dtype}")
+    for name, value in metrics.items():
+        if not isinstance(name, str):
+            raise TypeError(f"{where}: metric names must be strings, got {name!r}")
+        if not isinstance(value, mx.array):
+            raise TypeError(
+                f"{where}: metric {name!r} must be a scalar mx.array, got {type(value).__name__} "
+                "(Python numbers inside the compiled step would be frozen at trace time)"
+            )
+        if value.size != 1:
+            raise ValueError(f"{where}: metric {name!r} must be a scalar, got shape {tuple(value.shape)}")
+    return loss.reshape(()), {k: v.reshape(()).astype(mx.float32) for k, v in metrics.items()}
+
+
+@dataclass(frozen=True)
+class StepConfig:
+    """What the compiled training step does besides forward/backward."""
+
+    clip_val: float | None = None
+    clip_algorithm: str = "norm"  # "norm" | "value"
+    accumulate_grad_batches: int = 1
+    precision: str = "32"
+    compile: bool = True
+
+
+class StepState:
+    """In-graph counters and buffers the step carries between calls (saved in checkpoints)."""
+
+    def __init__(self, module: TrainModule, accumulate: bool):
+        self.arrays: dict[str, Any] = {
+            "skipped_total": mx.array(0, mx.int32),  # updates skipped for non-finite gradients
+            "skip_streak": mx.array(0, mx.int32),  # current run of consecutive skips
+            "max_skip_streak": mx.array(0, mx.int32),  # longest run since the trainer last looked
+            "grad_norm": mx.array(0.0, mx.float32),  # norm of the last applied gradient (before clip)
+        }
+        if accumulate:
+            self.arrays["grad_accum"] = tree_map(
+                lambda p: mx.zeros(p.shape, mx.float32), module.trainable_parameters()
+            )
+
+    def flat(self) -> dict[str, mx.array]:
+        return dict(tree_flatten(self.arrays))
+
+
+class TrainStep:
+    """Builds the compiled micro-step (accumulate only) and update step for a module + optimizer.
+
+    Call `accumulate(batch)` for micro-batches that do not end an accumulation window and
+    `update(batch, n_micro)` for the one that does (`n_micro` is an mx.array: how many
+    micro-batches the window held, so a short window at the end of an epoch still averages right).
+    Both return (loss, metrics) as lazy arrays.
+    """
+
+    def __init__(self, module: TrainModule, optimizer: optim.Optimizer, config: StepConfig):
+        self.module, self.optimizer, self.config = module, optimizer, config
+        self.state = StepState(module, accumulate=config.accumulate_grad_batches > 1)
+        self.traces = 0  # how many times Python traced a step (tests use it to prove no retracing)
+        # The compiled function's state: everything the step reads and writes.
+        self._graph_state = [module.state, optimizer.state, mx.random.state, self.state.arrays]
+        if config.compile:
+            wrap = partial(mx.compile, inputs=self._graph_state, outputs=self._graph_state)
+            self._accumulate = wrap(self._accumulate_impl)
+            self._update = wrap(self._update_impl)
+        else:
+            self._accumulate, self._update = self._accumulate_impl, self._update_impl
+
+    @property
+    def eval_targets(self) -> list:
+        """What to `mx.eval` after each call to materialise the step."""
+        return self._graph_state
+
+    # -- pieces ---------------------------------------------------------------------------------
+    def _loss_and_grads(self, batch: Any) -> tuple[mx.array, dict, Any]:
+        module, precision = self.module, self.config.precision
+        master = module.trainable_parameters()
+
+        def loss_fn(params):
+            if precision == "bf16-mixed":
+                # Forward and backward in bf16 on a bf16 copy; gradients flow back through the
+                # cast, so they arrive in float32 for the float32 master weights.
+                module.update(_cast_floats(params, mx.bfloat16))
+                out = module.compute_loss(_cast_floats(batch, mx.bfloat16))
+            else:
+                module.update(params)
+                out = module.compute_loss(batch)
+            loss, metrics = check_loss_output(out, f"{type(module).__name__}.compute_loss")
+            return loss.astype(mx.float32), metrics
+
+        (loss, metrics), grads = mx.value_and_grad(loss_fn)(master)
+        module.update(master)  # restore the master weights the optimizer updates
+        if precision == "bf16-mixed":
+            grads = _cast_floats(grads, mx.float32)
+        return loss, metrics, grads
+
+    def _accumulate_impl(self, batch: Any):
+        self.traces += 1
+        loss, metrics, grads = self._loss_and_grads(batch)
+        acc = self.state.arrays["grad_accum"]
+        self.state.arrays["grad_accum"] = tree_map(lambda a, g: a + g.astype(mx.float32), acc, grads)
+        return loss, metrics
+
+    def _update_impl(self, batch: Any, n_micro: mx.array):
+        self.traces += 1
+        cfg, arrays = self.config, self.state.arrays
+        loss, metrics, grads = self._loss_and_grads(batch)
+        if "grad_accum" in arrays:
+            # Mean, not sum, over the window: the effective batch is n_micro times larger, and the
+            # learning rate should not have to know about it.
+            grads = tree_map(lambda a, g: (a + g.astype(mx.float32)) / n_micro, arrays["grad_accum"], grads)
+            arrays["grad_accum"] = tree_map(mx.zeros_like, arrays["grad_accum"])
+        grads = average_across_processes(grads)
+        norm = global_norm(grads)
+        if cfg.clip_val is not None:
+            if cfg.clip_algorithm == "norm":
+                grads, _ = clip_by_global_norm(grads, cfg.clip_val)
+            else:
+                grads = clip_by_value(grads, cfg.clip_val)
+        finite = mx.logical_and(all_finite(grads), mx.isfinite(loss))
+        params_before = self.module.trainable_parameters()
+        # A structural copy: optimizers mutate their nested per-parameter dicts in place.
+        opt_before = tree_map(lambda x: x, dict(self.optimizer.state))
+        self.optimizer.update(self.module, grads)
+        # Skip the update in-graph when anything is non-finite: keep the old weights and optimizer
+        # state (its step counter too, so a schedule does not advance on a skipped step).
+        self.module.update(select_tree(finite, self.module.trainable_parameters(), params_before))
+        new_opt = select_tree(finite, dict(self.optimizer.state), opt_before)
+        for key, value in new_opt.items():
+            self.optimizer.state[key] = value
+        skipped = mx.logical_not(finite).astype(mx.int32)
+        streak = (arrays["skip_streak"] + 1) * skipped
+        arrays["skip_streak"] = streak
+        arrays["max_skip_streak"] = mx.maximum(arrays["max_skip_streak"], streak)
+        arrays["skipped_total"] = arrays["skipped_total"] + skipped
+        arrays["grad_norm"] = mx.where(finite, norm, arrays["grad_norm"])
+        return loss, metrics
+
+    # -- public ---------------------------------------------------------------------------------
+    def accumulate(self, batch: Any):
+        return self._accumulate(batch)
+
+    def update(self, batch: Any, n_micro: mx.array):
+        return self._update(batch, n_micro)
+
+
+class EvalStep:
+    """Compiled evaluation of `validation_step`/`test_step`, traced with the module in eval mode."""
+
+    def __init__(self, module: TrainModule, fn: Callable[[Any], Any], name: str, compile: bool, precision: str):
+        self.module, self.fn, self.name, self.precision = module, fn, name, precision
+        self.traces = 0
+        # Parameters are inputs (not constants baked in at trace time); eval writes no state.
+        self._call = mx.compile(self._impl, inputs=[module.state]) if compile else self._impl
+
+    def _impl(self, batch: Any):
+        self.traces += 1
+        if self.precision == "bf16-mixed":
+            master = self.module.parameters()
+            self.module.update(_cast_floats(master, mx.bfloat16))
+            out = self.fn(_cast_floats(batch, mx.bfloat16))
+            self.module.update(master)
+        else:
+            out = self.fn(batch)
+        loss, metrics = check_loss_output(out, f"{type(self.module).__name__}.{self.name}")
+        return loss.astype(mx.float32), metrics
+
+    def __call__(self, batch: Any):
+        return self._call(batch)

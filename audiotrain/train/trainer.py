@@ -1,0 +1,744 @@
+"""The Trainer: fit / validate / test loops around the compiled steps in `step.py`.
+
+The loop per batch reads top to bottom: check the batch, run the compiled step (an accumulating
+micro-step or the update step that ends a window), `mx.eval` the state, call the hooks. Host syncs
+(`.item()`) happen only at the logging interval, at validation and at epoch end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import platform
+import signal
+import threading
+import time
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import mlx.core as mx
+import numpy as np
+
+from audiotrain.train import checkpoint as ckpt
+from audiotrain.train import flags
+from audiotrain.train.callback import Callback
+from audiotrain.train.callbacks import GradientClipper, ModelCheckpoint, ProgressBar
+from audiotrain.train.lazy import LazyScalar
+from audiotrain.train.module import OptimizerConfig, TrainModule
+from audiotrain.train.step import EvalStep, StepConfig, TrainStep, all_finite
+
+
+class Trainer:
+    """Orchestrates training of a `TrainModule` with compiled MLX steps.
+
+    Duration: `max_epochs` and/or `max_steps` (optimizer steps; whichever ends first).
+    Validation: `val_check_interval` float = fraction of an epoch, int = every N training batches.
+    Gradients: `gradient_clip_val` with `gradient_clip_algorithm` "norm"|"value",
+    `accumulate_grad_batches` (mean over the window), non-finite updates skipped in-graph; after
+    `max_consecutive_nonfinite` skipped updates in a row training stops with an error.
+    Precision: "32", "bf16-mixed" (bf16 compute, float32 master weights), "bf16-true".
+    Debugging: `fast_dev_run` (n batches of train and val, no checkpoints or loggers),
+    `limit_train_batches` / `limit_val_batches`, `debug_lazy_eval` (no compile; evaluate every
+    step eagerly and name the first parameter that turns non-finite).
+
+    The short last batch of an epoch is kept (unless the loader drops it): MLX traces a compiled
+    function once per input shape and caches it, so that batch costs one extra trace in the first
+    epoch and none afterwards.
+    """
+
+    def __init__(
+        self,
+        max_epochs: int | None = None,
+        max_steps: int | None = None,
+        val_check_interval: int | float = 1.0,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str = "norm",
+        default_root_dir: str | os.PathLike = "./logs",
+        enable_checkpointing: bool = True,
+        compile: bool = True,
+        seed: int | None = 42,
+        callbacks: list[Callback] | None = None,
+        logger: Any = None,
+        debug_lazy_eval: bool = False,
+        accumulate_grad_batches: int = 1,
+        precision: str = "32",
+        limit_train_batches: int | float | None = None,
+        limit_val_batches: int | float | None = None,
+        fast_dev_run: bool | int = False,
+        log_every_n_steps: int = 50,
+        enable_progress_bar: bool = True,
+        max_consecutive_nonfinite: int = 10,
+    ):
+        self.fast_dev_run = flags.fast_dev_run(fast_dev_run)
+        self.max_epochs = flags.positive_int_or_none("max_epochs", max_epochs)
+        self.max_steps = flags.positive_int_or_none("max_steps", max_steps)
+        if self.fast_dev_run:
+            self.max_epochs, self.max_steps = 1, None
+        if self.max_epochs is None and self.max_steps is None:
+            raise ValueError("Trainer: set max_epochs or max_steps (or both; whichever ends first stops training)")
+        self.val_check_interval = flags.val_check_interval(val_check_interval)
+        self.gradient_clip_val, self.gradient_clip_algorithm = flags.clip(gradient_clip_val, gradient_clip_algorithm)
+        self.default_root_dir = Path(default_root_dir)
+        self.enable_checkpointing = bool(enable_checkpointing) and not self.fast_dev_run
+        self.compile = bool(compile) and not debug_lazy_eval
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+            raise ValueError(f"Trainer(seed={seed!r}): expected a non-negative int or None")
+        self.seed = seed
+        self.debug_lazy_eval = bool(debug_lazy_eval)
+        self.accumulate_grad_batches = flags.positive_int("accumulate_grad_batches", accumulate_grad_batches)
+        self.precision = flags.precision(precision)
+        self.limit_train_batches = flags.limit("limit_train_batches", limit_train_batches)
+        self.limit_val_batches = flags.limit("limit_val_batches", limit_val_batches)
+        self.log_every_n_steps = flags.positive_int("log_every_n_steps", log_every_n_steps)
+        self.max_consecutive_nonfinite = flags.positive_int("max_consecutive_nonfinite", max_consecutive_nonfinite)
+        self.enable_progress_bar = bool(enable_progress_bar)
+
+        callbacks = list(callbacks or [])
+        for cb in callbacks:
+            if not isinstance(cb, Callback):
+                raise TypeError(f"Trainer(callbacks=...): {cb!r} is not an audiotrain Callback instance")
+        if self.enable_progress_bar and not any(isinstance(c, ProgressBar) for c in callbacks):
+            callbacks.append(ProgressBar())
+        if not self.enable_progress_bar:
+            callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+        if self.enable_checkpointing and not any(isinstance(c, ModelCheckpoint) for c in callbacks):
+            callbacks.append(ModelCheckpoint(save_last=True, save_top_k=0))
+        if not self.enable_checkpointing:
+            callbacks = [c for c in callbacks if not isinstance(c, ModelCheckpoint)]
+        self.callbacks = callbacks
+        loggers = logger if isinstance(logger, (list, tuple)) else ([] if logger in (None, False) else [logger])
+        for lg in loggers:
+            if not callable(getattr(lg, "log_metrics", None)):
+                raise TypeError(f"Trainer(logger=...): {lg!r} has no log_metrics(metrics, step) method")
+        self.loggers = [] if self.fast_dev_run else loggers
+        self._configure_clipping()
+
+        # Progress state (what a checkpoint stores).
+        self.current_epoch = 0
+        self.global_step = 0
+        self.batch_in_epoch = 0
+        self.total_train_batches = 0
+        self.should_stop = False
+        self.interrupted = False
+        self.state = "initializing"
+        self.callback_metrics: dict[str, float] = {}
+        self.logged_metrics: dict[str, float] = {}
+        self._history_rows: list[dict[str, Any]] = []
+        self._elapsed_before = 0.0  # seconds spent in earlier runs of a resumed fit
+        self._fit_started = 0.0
+        self.module: TrainModule | None = None
+        self.optimizer = None
+        self.optimizer_config: OptimizerConfig | None = None
+        self._train_step: TrainStep | None = None
+        self._eval_steps: dict[str, EvalStep] = {}
+        self._micro = 0  # micro-batches accumulated in the current window
+        self._train_loader = None
+        self._pending_loader_state: dict | None = None
+        self._pending_ckpt: str | None = None
+        self._epoch_complete = False
+        self._interval_sums: dict[str, mx.array] = {}
+        self._interval_count = 0
+        self._epoch_sums: dict[str, Any] = {}
+        self._epoch_weight = 0.0
+        self._last_outputs: dict[str, mx.array] = {}
+        self.num_training_batches: int | float = 0
+        self.num_val_batches = 0
+
+    # ---- configuration -----------------------------------------------------------------------------
+    def _configure_clipping(self) -> None:
+        for cb in self.callbacks:
+            if isinstance(cb, GradientClipper):
+                value, algorithm = cb.clip_settings()
+                if self.gradient_clip_val is not None and (value, algorithm) != (
+                    self.gradient_clip_val,
+                    self.gradient_clip_algorithm,
+                ):
+                    raise ValueError(
+                        f"GradientClipper({algorithm}={value}) conflicts with Trainer(gradient_clip_val="
+                        f"{self.gradient_clip_val}, gradient_clip_algorithm={self.gradient_clip_algorithm!r}); "
+                        "use one of them"
+                    )
+                self.gradient_clip_val, self.gradient_clip_algorithm = value, algorithm
+
+    def print(self, *args: Any) -> None:
+        from tqdm.auto import tqdm
+
+        tqdm.write(" ".join(str(a) for a in args))
+
+    @property
+    def logger(self):
+        return self.loggers[0] if self.loggers else None
+
+    @property
+    def history(self) -> dict[str, list]:
+        """Per-epoch history as columns: epoch, step, time, learning_rate, train_*, val_* (None where absent)."""
+        keys: list[str] = []
+        for row in self._history_rows:
+            keys.extend(k for k in row if k not in keys)
+        return {k: [row.get(k) for row in self._history_rows] for k in keys}
+
+    def export_history(self, path: str | os.PathLike) -> Path:
+        """Write `history` as JSON (columns of per-epoch values); returns the path."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "w") as f:
+            json.dump(self.history, f, indent=1, default=ckpt._json_default)
+        os.replace(tmp, path)
+        return path
+
+    def learning_rate(self) -> float:
+        if self.optimizer is None:
+            return float("nan")
+        return float(self.optimizer.learning_rate.item() if isinstance(self.optimizer.learning_rate, mx.array) else self.optimizer.learning_rate)
+
+    def is_logging_step(self) -> bool:
+        return self.global_step % self.log_every_n_steps == 0
+
+    def progress_metrics(self) -> dict[str, float]:
+        """Numbers for the progress bar: the last step's loss and metrics (a host sync)."""
+        out = {k: float(v.item()) for k, v in self._last_outputs.items()}
+        out.update({k: v for k, v in self.callback_metrics.items() if k.startswith("val_")})
+        return out
+
+    # ---- hooks -------------------------------------------------------------------------------------
+    def _callbacks(self, hook: str, *args: Any) -> None:
+        for cb in self.callbacks:
+            getattr(cb, hook)(self, self.module, *args)
+
+    # ---- setup -------------------------------------------------------------------------------------
+    def _attach(self, module: TrainModule, stage: str) -> None:
+        if not isinstance(module, TrainModule):
+            raise TypeError(f"Trainer.{stage}: expected a TrainModule, got {type(module).__name__}")
+        self.module = module
+        module._attach(self)
+        if self.precision == "bf16-true":
+            module.set_dtype(mx.bfloat16)
+        for cb in self.callbacks:
+            cb.setup(self, module, stage)
+
+    def _setup_optimizer(self, module: TrainModule) -> None:
+        config = module.configure_optimizers()
+        if not isinstance(config, OptimizerConfig):
+            raise TypeError(
+                f"{type(module).__name__}.configure_optimizers must return an OptimizerConfig, "
+                f"got {type(config).__name__}"
+            )
+        self.optimizer_config, self.optimizer = config, config.optimizer
+        # Initialise the state before compiling: a compiled function must see the same state
+        # structure on every call (lazy init on the first update would force a retrace).
+        self.optimizer.init(module.trainable_parameters())
+
+    @staticmethod
+    def _seed_everything(seed: int) -> None:
+        mx.random.seed(seed)
+        np.random.seed(seed % 2**32)
+
+    def _prepare_loader(self, loader: Any, name: str) -> None:
+        if loader is None:
+            return
+        if not isinstance(loader, Iterable):
+            raise TypeError(f"Trainer: {name} must be iterable (a DataLoader or a list of batches), got {type(loader).__name__}")
+        if self.seed is not None and getattr(loader, "seed", 0) is None and hasattr(loader, "set_seed"):
+            loader.set_seed(self.seed)
+
+    @staticmethod
+    def _loader_len(loader: Any) -> int | None:
+        try:
+            return len(loader)
+        except TypeError:
+            return None
+
+    # ---- batches -------------------------------------------------------------------------------------
+    @staticmethod
+    def _check_batch(batch: Any, path: str = "batch") -> None:
+        """Batches enter a compiled function: every leaf must be an mx.array."""
+        if isinstance(batch, mx.array):
+            return
+        if isinstance(batch, dict):
+            for k, v in batch.items():
+                Trainer._check_batch(v, f"{path}[{k!r}]")
+            return
+        if isinstance(batch, (list, tuple)):
+            for i, v in enumerate(batch):
+                Trainer._check_batch(v, f"{path}[{i}]")
+            return
+        kind = type(batch).__name__
+        hint = (
+            "convert it with the DataLoader's default collate or an mlx_transforms function "
+            "(numpy → mx.array on the main thread)"
+            if isinstance(batch, np.ndarray | np.generic | int | float)
+            else "keep only arrays in batches that reach the Trainer"
+        )
+        raise TypeError(f"{path} is a {kind}, but batch leaves must be mx.array: {hint}")
+
+    # ---- fit ---------------------------------------------------------------------------------------
+    def fit(self, model: TrainModule, train_loader: Any, val_loader: Any = None, ckpt_path: str | None = None) -> None:
+        """Train `model`; resume everything from `ckpt_path` if given (a checkpoint folder)."""
+        self._prepare_loader(train_loader, "train_loader")
+        self._prepare_loader(val_loader, "val_loader")
+        if self.seed is not None:
+            self._seed_everything(self.seed)
+        self._attach(model, "fit")
+        self._setup_optimizer(model)
+        self.state = "running"
+        self.should_stop = self.interrupted = False
+        self._train_loader = train_loader
+        ckpt_path = ckpt_path or self._pending_ckpt
+        self._pending_ckpt = None
+        step_config = StepConfig(
+            clip_val=self.gradient_clip_val,
+            clip_algorithm=self.gradient_clip_algorithm,
+            accumulate_grad_batches=self.accumulate_grad_batches,
+            precision=self.precision,
+            compile=self.compile,
+        )
+        self._train_step = TrainStep(model, self.optimizer, step_config)
+        self._eval_steps = {}
+        if ckpt_path:
+            self._restore(ckpt_path, full=True)
+        for lg in self.loggers:
+            if hasattr(lg, "log_hyperparams"):
+                lg.log_hyperparams(self._config())
+        self._fit_started = time.perf_counter()
+        status = "failed"
+        try:
+            with self._sigint_guard():
+                self._callbacks("on_fit_start")
+                model.on_fit_start()
+                self._callbacks("on_train_start")
+                model.on_train_start()
+                self._fit_loop(model, train_loader, val_loader)
+                if not self.interrupted:
+                    self._callbacks("on_train_end")
+                    model.on_train_end()
+                    self._callbacks("on_fit_end")
+                    model.on_fit_end()
+            status = "interrupted" if self.interrupted else "success"
+        except BaseException as err:
+            for cb in self.callbacks:
+                with contextlib.suppress(Exception):
+                    cb.on_exception(self, model, err)
+            raise
+        finally:
+            self.state = "finished" if status == "success" else status
+            for lg in self.loggers:
+                if hasattr(lg, "finalize"):
+                    lg.finalize(status)
+            for cb in self.callbacks:
+                cb.teardown(self, model, "fit")
+            model.train()
+
+    def _done(self) -> bool:
+        if self.should_stop or self.interrupted:
+            return True
+        if self.max_steps is not None and self.global_step >= self.max_steps:
+            return True
+        return self.max_epochs is not None and self.current_epoch >= self.max_epochs
+
+    def _fit_loop(self, module: TrainModule, train_loader: Any, val_loader: Any) -> None:
+        total = self._loader_len(train_loader)
+        n_batches = self.fast_dev_run or flags.resolve_limit(self.limit_train_batches, total, "limit_train_batches")
+        self.num_training_batches = n_batches if n_batches is not None else math.inf
+        if n_batches == 0:
+            warnings.warn("Trainer.fit: the training loader yields no batches (limit or empty loader)", stacklevel=3)
+            return
+        mid_epoch_every = None
+        if isinstance(self.val_check_interval, float) and self.val_check_interval < 1.0:
+            if n_batches is None:
+                raise ValueError("Trainer(val_check_interval<1.0) needs a training loader with a length")
+            mid_epoch_every = max(1, int(self.val_check_interval * n_batches))
+        while not self._done():
+            self._run_train_epoch(module, train_loader, val_loader, n_batches, mid_epoch_every)
+            if self.interrupted:
+                return
+            self._end_epoch(module, val_loader)
+
+    def _run_train_epoch(self, module, loader, val_loader, n_batches, mid_epoch_every) -> None:
+        epoch = self.current_epoch
+        resuming = self.batch_in_epoch > 0
+        if hasattr(loader, "set_epoch"):
+            loader.set_epoch(epoch)
+        if self._pending_loader_state is not None and hasattr(loader, "load_state_dict"):
+            loader.load_state_dict(self._pending_loader_state)
+        self._pending_loader_state = None
+        if not resuming:
+            self._epoch_sums, self._epoch_weight = {}, 0.0
+        self._epoch_complete = False
+        module.train()
+        module.on_train_epoch_start(epoch)
+        self._callbacks("on_train_epoch_start")
+        iterator = iter(loader)
+        if resuming and not hasattr(loader, "load_state_dict"):
+            # A plain iterable cannot seek: replay and discard the batches already trained on.
+            for _ in range(self.batch_in_epoch):
+                next(iterator, None)
+        step = self._train_step
+        while n_batches is None or self.batch_in_epoch < n_batches:
+            try:
+                batch = next(iterator)
+            except StopIteration:
+                break
+            self._check_batch(batch)
+            batch_idx = self.batch_in_epoch
+            module.on_train_batch_start(batch, batch_idx)
+            self._callbacks("on_train_batch_start", batch, batch_idx)
+            self._micro += 1
+            last_of_epoch = n_batches is not None and batch_idx + 1 == n_batches
+            stepped = self._micro == self.accumulate_grad_batches or last_of_epoch
+            if stepped:
+                loss, metrics = step.update(batch, mx.array(self._micro, mx.float32))
+                self._micro = 0
+            else:
+                loss, metrics = step.accumulate(batch)
+            weight = module.batch_size(batch)
+            self._accumulate_train_metrics(loss, metrics, weight)
+            mx.eval(step.eval_targets, loss, metrics, self._interval_sums, self._epoch_sums)
+            if self.debug_lazy_eval:
+                self._debug_check(loss, batch_idx)
+            self.batch_in_epoch += 1
+            self.total_train_batches += 1
+            if stepped:
+                self.global_step += 1
+            self._last_outputs = {"loss": loss, **metrics}
+            outputs = {"loss": LazyScalar(loss), **{k: LazyScalar(v) for k, v in metrics.items()}, "stepped": stepped}
+            module.on_train_batch_end(outputs, batch, batch_idx)
+            self._callbacks("on_train_batch_end", outputs, batch, batch_idx)
+            if stepped and self.is_logging_step():
+                self._log_train_interval()
+            if val_loader is not None and self._val_due(mid_epoch_every, n_batches):
+                self._run_validation(module, val_loader)
+                module.train()
+            if self.interrupted:
+                self._save_on_interrupt()
+                return
+            if self._done():
+                break
+        self._epoch_complete = True
+
+    def _val_due(self, mid_epoch_every: int | None, n_batches: int | None) -> bool:
+        if isinstance(self.val_check_interval, int):
+            return self.total_train_batches % self.val_check_interval == 0
+        if mid_epoch_every is None:
+            return False
+        return self.batch_in_epoch % mid_epoch_every == 0 and self.batch_in_epoch != n_batches
+
+    def _accumulate_train_metrics(self, loss: mx.array, metrics: dict[str, mx.array], weight: int) -> None:
+        values = {"loss": loss, **metrics}
+        for k, v in values.items():
+            self._interval_sums[k] = self._interval_sums.get(k, 0.0) + v
+            self._epoch_sums[k] = self._epoch_sums.get(k, 0.0) + v * weight
+        self._interval_count += 1
+        self._epoch_weight += weight
+
+    def _log_train_interval(self) -> None:
+        if not self._interval_count:
+            return
+        n = self._interval_count
+        values = {f"train_{k}": float(v.item()) / n for k, v in self._interval_sums.items()}
+        self._interval_sums, self._interval_count = {}, 0
+        values["learning_rate"] = self.learning_rate()
+        arrays = self._train_step.state.arrays
+        values["grad_norm"] = float(arrays["grad_norm"].item())
+        values["skipped_steps"] = int(arrays["skipped_total"].item())
+        values.update(self._pop_module_logs())
+        self.callback_metrics.update(values)
+        self.log_metrics(values, step=self.global_step)
+        self._check_nonfinite()
+
+    def _pop_module_logs(self) -> dict[str, float]:
+        out = {}
+        for name, value in self.module._pop_logged().items():
+            out[name] = float(value.item()) if isinstance(value, (mx.array, LazyScalar)) else float(value)
+        return out
+
+    def _check_nonfinite(self) -> None:
+        arrays = self._train_step.state.arrays
+        streak = int(arrays["max_skip_streak"].item())
+        if streak >= self.max_consecutive_nonfinite:
+            path = None
+            if self.enable_checkpointing:
+                path = self.save_checkpoint(self.default_root_dir / "checkpoints" / "nonfinite")
+            raise FloatingPointError(
+                f"{streak} optimizer steps in a row had a non-finite loss or gradients (up to global step "
+                f"{self.global_step}); those updates were skipped, so the weights are still finite. "
+                "Lower the learning rate, set gradient_clip_val, or check the data for NaN/Inf."
+                + (f" The last good state is saved in {path}." if path else "")
+            )
+        arrays["max_skip_streak"] = arrays["skip_streak"]
+
+    def _debug_check(self, loss: mx.array, batch_idx: int) -> None:
+        if not math.isfinite(loss.item()):
+            raise FloatingPointError(f"debug_lazy_eval: loss is {loss.item()} at epoch {self.current_epoch}, batch {batch_idx}")
+        for name, value in ckpt.flat(self.module.parameters()).items():
+            if not bool(all_finite(value).item()):
+                raise FloatingPointError(
+                    f"debug_lazy_eval: parameter {name!r} became non-finite after epoch {self.current_epoch}, "
+                    f"batch {batch_idx}"
+                )
+
+    def _end_epoch(self, module: TrainModule, val_loader: Any) -> None:
+        weight = self._epoch_weight or 1.0
+        train_metrics = {f"train_{k}": float(v.item()) / weight for k, v in self._epoch_sums.items()}
+        if self._interval_count:
+            self._log_train_interval()
+        self._check_nonfinite()
+        self.callback_metrics.update(train_metrics)
+        val_metrics = {}
+        if val_loader is not None and isinstance(self.val_check_interval, float):
+            val_metrics = self._run_validation(module, val_loader)
+            module.train()
+        row = {
+            "epoch": self.current_epoch,
+            "step": self.global_step,
+            "time": self.elapsed(),
+            "learning_rate": self.learning_rate(),
+            **train_metrics,
+            **{k: v for k, v in self.callback_metrics.items() if k.startswith("val_")},
+        }
+        self._history_rows.append(row)
+        self.log_metrics({**train_metrics, "epoch": self.current_epoch}, step=self.global_step)
+        module.on_train_epoch_end(self.current_epoch, {**train_metrics, **val_metrics})
+        self._callbacks("on_train_epoch_end")
+        self.current_epoch += 1
+        self.batch_in_epoch = 0
+        self._epoch_complete = False
+
+    def elapsed(self) -> float:
+        return self._elapsed_before + (time.perf_counter() - self._fit_started if self._fit_started else 0.0)
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        self.logged_metrics.update(metrics)
+        for lg in self.loggers:
+            lg.log_metrics(metrics, step)
+
+    # ---- evaluation ----------------------------------------------------------------------------------
+    def _eval_step(self, module: TrainModule, stage: str) -> EvalStep:
+        if stage not in self._eval_steps:
+            fn = module.validation_step if stage == "val" else module.test_step
+            name = "validation_step" if stage == "val" else "test_step"
+            self._eval_steps[stage] = EvalStep(module, fn, name, compile=self.compile, precision=self.precision)
+        return self._eval_steps[stage]
+
+    def _evaluate(self, module: TrainModule, loader: Any, stage: str) -> dict[str, float]:
+        """Means over the loader weighted by `module.batch_size(batch)`; keys prefixed `val_`/`test_`."""
+        limit_value = self.fast_dev_run or self.limit_val_batches
+        n_batches = flags.resolve_limit(limit_value, self._loader_len(loader), f"limit_{stage}_batches")
+        self.num_val_batches = n_batches
+        was_training = module.training
+        module.eval()
+        step = self._eval_step(module, stage)
+        sums: dict[str, mx.array] = {}
+        total = 0
+        hook = "on_validation_batch_end" if stage == "val" else "on_test_batch_end"
+        for batch_idx, batch in enumerate(loader):
+            if n_batches is not None and batch_idx >= n_batches:
+                break
+            self._check_batch(batch)
+            loss, metrics = step(batch)
+            weight = module.batch_size(batch)
+            for k, v in {"loss": loss, **metrics}.items():
+                sums[k] = sums.get(k, 0.0) + v * weight
+            total += weight
+            mx.eval(sums)
+            self._callbacks(hook, {"loss": LazyScalar(loss), **{k: LazyScalar(v) for k, v in metrics.items()}}, batch, batch_idx)
+        if was_training:
+            module.train()
+        if total == 0:
+            warnings.warn(f"Trainer: the {stage} loader yielded no batches", stacklevel=3)
+            return {}
+        prefix = f"{stage}_"
+        return {(k if k.startswith(prefix) else prefix + k): float(v.item()) / total for k, v in sums.items()}
+
+    def _run_validation(self, module: TrainModule, loader: Any) -> dict[str, float]:
+        module.on_validation_start()
+        self._callbacks("on_validation_start")
+        metrics = self._evaluate(module, loader, "val")
+        metrics.update(self._pop_module_logs())
+        self.callback_metrics.update(metrics)
+        self.log_metrics(metrics, step=self.global_step)
+        module.on_validation_end(metrics)
+        self._callbacks("on_validation_end")
+        return metrics
+
+    def validate(self, model: TrainModule, val_loader: Any, ckpt_path: str | None = None) -> dict[str, float]:
+        """Run validation once; returns `val_*` metrics (means weighted by batch size)."""
+        return self._standalone_eval(model, val_loader, ckpt_path, "val")
+
+    def test(self, model: TrainModule, test_loader: Any, ckpt_path: str | None = None) -> dict[str, float]:
+        """Run `test_step` over `test_loader`; returns `test_*` metrics."""
+        return self._standalone_eval(model, test_loader, ckpt_path, "test")
+
+    def _standalone_eval(self, model: TrainModule, loader: Any, ckpt_path: str | None, stage: str) -> dict[str, float]:
+        self._prepare_loader(loader, f"{stage}_loader")
+        if self.module is not model:
+            self._attach(model, "validate" if stage == "val" else "test")
+            self._eval_steps = {}
+        if ckpt_path:
+            self._restore(ckpt_path, full=False)
+        if stage == "val":
+            return self._run_validation(model, loader)
+        model.on_test_start()
+        self._callbacks("on_test_start")
+        metrics = self._evaluate(model, loader, "test")
+        self.callback_metrics.update(metrics)
+        self.log_metrics(metrics, step=self.global_step)
+        model.on_test_end(metrics)
+        self._callbacks("on_test_end")
+        return metrics
+
+    # ---- checkpoints ---------------------------------------------------------------------------------
+    def _config(self) -> dict[str, Any]:
+        opt = self.optimizer
+        return {
+            "trainer": {
+                "max_epochs": self.max_epochs,
+                "max_steps": self.max_steps,
+                "val_check_interval": self.val_check_interval,
+                "gradient_clip_val": self.gradient_clip_val,
+                "gradient_clip_algorithm": self.gradient_clip_algorithm,
+                "accumulate_grad_batches": self.accumulate_grad_batches,
+                "precision": self.precision,
+                "seed": self.seed,
+                "compile": self.compile,
+                "log_every_n_steps": self.log_every_n_steps,
+            },
+            "module": type(self.module).__name__ if self.module is not None else None,
+            "optimizer": type(opt).__name__ if opt is not None else None,
+            "lr_schedule_name": self.optimizer_config.lr_schedule_name if self.optimizer_config else None,
+        }
+
+    def save_checkpoint(self, path: str | os.PathLike) -> Path:
+        """Write a resumable checkpoint folder (atomically) at `path`."""
+        if self.module is None:
+            raise RuntimeError("Trainer.save_checkpoint: no module attached yet (call fit/validate first)")
+        loader = self._train_loader
+        epoch_done = self._epoch_complete
+        state: dict[str, Any] = {
+            "epoch": self.current_epoch + 1 if epoch_done else self.current_epoch,
+            "batch_in_epoch": 0 if epoch_done else self.batch_in_epoch,
+            "global_step": self.global_step,
+            "total_train_batches": self.total_train_batches,
+            "micro_batches_in_window": self._micro,
+            "rng": ckpt.rng_state(),
+            "data_loader": (
+                loader.state_dict() if hasattr(loader, "state_dict") and not epoch_done else None
+            ),
+            "epoch_sums": {k: float(v.item()) for k, v in self._epoch_sums.items()} if not epoch_done else {},
+            "epoch_weight": self._epoch_weight if not epoch_done else 0.0,
+            "callbacks": {cb.state_key: cb.state_dict() for cb in self.callbacks},
+            "loggers": [lg.state_dict() if hasattr(lg, "state_dict") else {} for lg in self.loggers],
+            "callback_metrics": self.callback_metrics,
+            "history": self._history_rows,
+            "elapsed": self.elapsed(),
+            "config": self._config(),
+            "versions": {
+                "audiotrain": _version(),
+                "mlx": getattr(mx, "__version__", "unknown"),
+                "python": platform.python_version(),
+            },
+            "module_state": {},
+        }
+        self.module.on_save_checkpoint(state["module_state"])
+        for cb in self.callbacks:
+            cb.on_save_checkpoint(self, self.module, state)
+        optimizer_arrays = ckpt.flat(self.optimizer.state) if self.optimizer is not None else {}
+        step_arrays = self._train_step.state.flat() if self._train_step is not None else {}
+        return ckpt.write_checkpoint(path, ckpt.flat(self.module.parameters()), optimizer_arrays, step_arrays, state)
+
+    def load_checkpoint(self, path: str | os.PathLike) -> None:
+        """Restore from a checkpoint folder now (if a module is attached) or at the next `fit`."""
+        if self.module is None or self.optimizer is None:
+            ckpt.read_state(ckpt.resolve_checkpoint(path))  # fail early on a bad folder
+            self._pending_ckpt = str(path)
+            return
+        self._restore(path, full=True)
+
+    def _restore(self, path: str | os.PathLike, full: bool) -> None:
+        folder = ckpt.resolve_checkpoint(path)
+        state = ckpt.read_state(folder)
+        module = self.module
+        model_file = folder / ckpt.MODEL_FILE
+        weights = ckpt.check_and_unflatten(
+            ckpt.read_arrays(model_file), ckpt.flat(module.parameters()), f"{type(module).__name__} model", model_file
+        )
+        module.update(weights)
+        mx.eval(module.parameters())
+        module.on_load_checkpoint(state.get("module_state", {}))
+        if not full:
+            return
+        opt_file = folder / ckpt.OPTIMIZER_FILE
+        opt_tree = ckpt.check_and_unflatten(
+            ckpt.read_arrays(opt_file), ckpt.flat(self.optimizer.state), f"{type(self.optimizer).__name__} optimizer state", opt_file
+        )
+        # Update in place: the compiled step holds a reference to this dict.
+        self.optimizer.state.update(opt_tree)
+        step_file = folder / ckpt.STEP_STATE_FILE
+        step_arrays = ckpt.read_arrays(step_file)
+        if step_arrays:
+            expected = self._train_step.state.flat()
+            tree = ckpt.check_and_unflatten(step_arrays, expected, "training step state", step_file)
+            self._train_step.state.arrays.update(tree)
+        self.current_epoch = int(state["epoch"])
+        self.batch_in_epoch = int(state["batch_in_epoch"])
+        self.global_step = int(state["global_step"])
+        self.total_train_batches = int(state.get("total_train_batches", 0))
+        self._micro = int(state.get("micro_batches_in_window", 0))
+        self._pending_loader_state = state.get("data_loader") if self.batch_in_epoch else None
+        self._epoch_sums = {k: mx.array(v, mx.float32) for k, v in state.get("epoch_sums", {}).items()}
+        self._epoch_weight = float(state.get("epoch_weight", 0.0))
+        self.callback_metrics = dict(state.get("callback_metrics", {}))
+        self._history_rows = list(state.get("history", []))
+        self._elapsed_before = float(state.get("elapsed", 0.0))
+        ckpt.restore_rng(state["rng"])
+        saved_callbacks = state.get("callbacks", {})
+        for cb in self.callbacks:
+            if cb.state_key in saved_callbacks:
+                cb.load_state_dict(saved_callbacks[cb.state_key])
+            cb.on_load_checkpoint(self, module, state)
+        for lg, lg_state in zip(self.loggers, state.get("loggers", [])):
+            if hasattr(lg, "load_state_dict"):
+                lg.load_state_dict(lg_state)
+        mx.eval(self._train_step.eval_targets)
+
+    # ---- Ctrl-C --------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _sigint_guard(self):
+        """First Ctrl-C: finish the current step, save a checkpoint, return from fit. Second: abort."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum, frame):
+            if self.interrupted:
+                raise KeyboardInterrupt
+            self.interrupted = True
+            self.print("\nInterrupted: saving a checkpoint after this step (Ctrl-C again to abort without saving)")
+
+        previous = signal.signal(signal.SIGINT, handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def _save_on_interrupt(self) -> None:
+        path = self.default_root_dir / "checkpoints" / "interrupted"
+        self.save_checkpoint(path)
+        self.interrupted_checkpoint = path
+        self.print(
+            f"Saved {path} at epoch {self.current_epoch}, global step {self.global_step}. "
+            f"Resume with trainer.fit(model, train_loader, val_loader, ckpt_path={str(path)!r})"
+        )
+
+
+def _version() -> str:
+    from audiotrain import __version__
+
+    return __version__
+
+
+__all__ = ["Trainer"]
