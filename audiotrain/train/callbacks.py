@@ -146,7 +146,10 @@ class ModelCheckpoint(Callback):
             self.best_k_models[path] = score
             self._prune(current=path)
             if self.verbose:
-                trainer.print(f"ModelCheckpoint: saved {path}" + (f" ({self.monitor}={score:.5g})" if self.monitor else ""))
+                trainer.print(
+                    f"ModelCheckpoint: saved {path}"
+                    + (f" ({self.monitor}={score:.5g})" if self.monitor else "")
+                )
         if self.save_last:
             self.last_model_path = str(self.dirpath / "last")
             trainer.save_checkpoint(self.last_model_path)
@@ -247,7 +250,11 @@ class EarlyStopping(Callback):
             trainer.print(f"EarlyStopping at epoch {trainer.current_epoch}: {reason}")
 
     def state_dict(self) -> dict[str, Any]:
-        return {"wait_count": self.wait_count, "best_score": self.best_score, "stopped_epoch": self.stopped_epoch}
+        return {
+            "wait_count": self.wait_count,
+            "best_score": self.best_score,
+            "stopped_epoch": self.stopped_epoch,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.wait_count = state.get("wait_count", 0)
@@ -260,7 +267,9 @@ class LearningRateMonitor(Callback):
 
     def __init__(self, logging_interval: str = "step"):
         if logging_interval not in ("step", "epoch"):
-            raise ValueError(f"LearningRateMonitor: logging_interval must be 'step' or 'epoch', got {logging_interval!r}")
+            raise ValueError(
+                f"LearningRateMonitor: logging_interval must be 'step' or 'epoch', got {logging_interval!r}"
+            )
         self.logging_interval = logging_interval
 
     def _log(self, trainer: Trainer) -> None:

@@ -137,7 +137,7 @@ def read_state(folder: Path) -> dict[str, Any]:
         raise CheckpointError(f"{folder / STATE_FILE} is unreadable or not valid JSON: {err}") from err
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(
-            f"{folder / STATE_FILE} was not written by audiotrain (expected \"format\": \"{FORMAT}\")"
+            f'{folder / STATE_FILE} was not written by audiotrain (expected "format": "{FORMAT}")'
         )
     if state.get("format_version", 0) > FORMAT_VERSION:
         raise CheckpointError(

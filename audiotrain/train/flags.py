@@ -43,14 +43,18 @@ def limit(name: str, value: Any) -> int | float | None:
 
 def val_check_interval(value: Any) -> int | float:
     if isinstance(value, bool):
-        _fail("val_check_interval", value, "a float fraction of an epoch in (0, 1] or an int number of batches")
+        _fail(
+            "val_check_interval", value, "a float fraction of an epoch in (0, 1] or an int number of batches"
+        )
     if isinstance(value, numbers.Integral):
         if value < 1:
             _fail("val_check_interval", value, "an int number of training batches >= 1")
         return int(value)
     if isinstance(value, numbers.Real) and 0.0 < value <= 1.0:
         return float(value)
-    _fail("val_check_interval", value, "a float fraction of an epoch in (0, 1] or an int number of batches >= 1")
+    _fail(
+        "val_check_interval", value, "a float fraction of an epoch in (0, 1] or an int number of batches >= 1"
+    )
 
 
 def clip(value: Any, algorithm: Any) -> tuple[float | None, str]:
@@ -64,7 +68,15 @@ def clip(value: Any, algorithm: Any) -> tuple[float | None, str]:
 
 
 def precision(value: Any) -> str:
-    aliases = {"32": "32", 32: "32", "32-true": "32", "fp32": "32", "bf16-mixed": "bf16-mixed", "bf16-true": "bf16-true", "bf16": "bf16-true"}
+    aliases = {
+        "32": "32",
+        32: "32",
+        "32-true": "32",
+        "fp32": "32",
+        "bf16-mixed": "bf16-mixed",
+        "bf16-true": "bf16-true",
+        "bf16": "bf16-true",
+    }
     if value not in aliases:
         _fail("precision", value, f"one of {', '.join(repr(p) for p in PRECISIONS)}")
     return aliases[value]
@@ -88,5 +100,7 @@ def resolve_limit(limit_value: int | float | None, total: int | None, name: str)
     if isinstance(limit_value, int):
         return limit_value if total is None else min(limit_value, total)
     if total is None:
-        raise ValueError(f"Trainer({name}={limit_value}): a fraction needs a loader with a length (len(loader))")
+        raise ValueError(
+            f"Trainer({name}={limit_value}): a fraction needs a loader with a length (len(loader))"
+        )
     return int(limit_value * total)

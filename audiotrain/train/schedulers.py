@@ -66,8 +66,10 @@ def _warmup(step: mx.array, peak_lr: float, warmup_steps: int) -> mx.array:
 
 
 def _decay_progress(step: mx.array, warmup_steps: int, total_steps: int) -> mx.array:
-    # Fraction of the decay phase done, in [0, 1]; max(..., 1) keeps warmup_steps == total_steps finite.
-    return mx.clip((step - warmup_steps) / max(total_steps - warmup_steps, 1), 0.0, 1.0)
+    # Fraction of the decay phase done, in [0, 1]; it reaches 1 at total_steps.
+    if total_steps == warmup_steps:  # no decay phase: drop to the final value at total_steps
+        return (step >= total_steps).astype(mx.float32)
+    return mx.clip((step - warmup_steps) / (total_steps - warmup_steps), 0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -251,7 +253,8 @@ class OneCycleScheduler(LRScheduler):
     def _anneal(self, start: float, end: float, pct: mx.array) -> mx.array:
         if self.anneal_strategy == "cos":
             return end + (start - end) / 2.0 * (mx.cos(math.pi * pct) + 1.0)
-        return start + (end - start) * pct
+        # Weighted sum, not start + (end - start) * pct: exact at both ends in float32 even when end << start.
+        return start * (1.0 - pct) + end * pct
 
     def __call__(self, step: Any) -> mx.array:
         s = _step_array(step)

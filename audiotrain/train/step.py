@@ -246,7 +246,9 @@ class TrainStep:
 class EvalStep:
     """Compiled evaluation of `validation_step`/`test_step`, traced with the module in eval mode."""
 
-    def __init__(self, module: TrainModule, fn: Callable[[Any], Any], name: str, compile: bool, precision: str):
+    def __init__(
+        self, module: TrainModule, fn: Callable[[Any], Any], name: str, compile: bool, precision: str
+    ):
         self.module, self.fn, self.name, self.precision = module, fn, name, precision
         self.traces = 0
         # Parameters are inputs (not constants baked in at trace time); eval writes no state.

@@ -79,9 +79,13 @@ class Trainer:
         if self.fast_dev_run:
             self.max_epochs, self.max_steps = 1, None
         if self.max_epochs is None and self.max_steps is None:
-            raise ValueError("Trainer: set max_epochs or max_steps (or both; whichever ends first stops training)")
+            raise ValueError(
+                "Trainer: set max_epochs or max_steps (or both; whichever ends first stops training)"
+            )
         self.val_check_interval = flags.val_check_interval(val_check_interval)
-        self.gradient_clip_val, self.gradient_clip_algorithm = flags.clip(gradient_clip_val, gradient_clip_algorithm)
+        self.gradient_clip_val, self.gradient_clip_algorithm = flags.clip(
+            gradient_clip_val, gradient_clip_algorithm
+        )
         self.default_root_dir = Path(default_root_dir)
         self.enable_checkpointing = bool(enable_checkpointing) and not self.fast_dev_run
         self.compile = bool(compile) and not debug_lazy_eval
@@ -94,7 +98,9 @@ class Trainer:
         self.limit_train_batches = flags.limit("limit_train_batches", limit_train_batches)
         self.limit_val_batches = flags.limit("limit_val_batches", limit_val_batches)
         self.log_every_n_steps = flags.positive_int("log_every_n_steps", log_every_n_steps)
-        self.max_consecutive_nonfinite = flags.positive_int("max_consecutive_nonfinite", max_consecutive_nonfinite)
+        self.max_consecutive_nonfinite = flags.positive_int(
+            "max_consecutive_nonfinite", max_consecutive_nonfinite
+        )
         self.enable_progress_bar = bool(enable_progress_bar)
 
         callbacks = list(callbacks or [])
@@ -110,7 +116,9 @@ class Trainer:
         if not self.enable_checkpointing:
             callbacks = [c for c in callbacks if not isinstance(c, ModelCheckpoint)]
         self.callbacks = callbacks
-        loggers = logger if isinstance(logger, (list, tuple)) else ([] if logger in (None, False) else [logger])
+        loggers = (
+            logger if isinstance(logger, (list, tuple)) else ([] if logger in (None, False) else [logger])
+        )
         for lg in loggers:
             if not callable(getattr(lg, "log_metrics", None)):
                 raise TypeError(f"Trainer(logger=...): {lg!r} has no log_metrics(metrics, step) method")
@@ -194,7 +202,11 @@ class Trainer:
     def learning_rate(self) -> float:
         if self.optimizer is None:
             return float("nan")
-        return float(self.optimizer.learning_rate.item() if isinstance(self.optimizer.learning_rate, mx.array) else self.optimizer.learning_rate)
+        return float(
+            self.optimizer.learning_rate.item()
+            if isinstance(self.optimizer.learning_rate, mx.array)
+            else self.optimizer.learning_rate
+        )
 
     def is_logging_step(self) -> bool:
         return self.global_step % self.log_every_n_steps == 0
@@ -242,7 +254,9 @@ class Trainer:
         if loader is None:
             return
         if not isinstance(loader, Iterable):
-            raise TypeError(f"Trainer: {name} must be iterable (a DataLoader or a list of batches), got {type(loader).__name__}")
+            raise TypeError(
+                f"Trainer: {name} must be iterable (a DataLoader or a list of batches), got {type(loader).__name__}"
+            )
         if self.seed is not None and getattr(loader, "seed", 0) is None and hasattr(loader, "set_seed"):
             loader.set_seed(self.seed)
 
@@ -277,7 +291,9 @@ class Trainer:
         raise TypeError(f"{path} is a {kind}, but batch leaves must be mx.array: {hint}")
 
     # ---- fit ---------------------------------------------------------------------------------------
-    def fit(self, model: TrainModule, train_loader: Any, val_loader: Any = None, ckpt_path: str | None = None) -> None:
+    def fit(
+        self, model: TrainModule, train_loader: Any, val_loader: Any = None, ckpt_path: str | None = None
+    ) -> None:
         """Train `model`; resume everything from `ckpt_path` if given (a checkpoint folder)."""
         self._prepare_loader(train_loader, "train_loader")
         self._prepare_loader(val_loader, "val_loader")
@@ -342,10 +358,14 @@ class Trainer:
 
     def _fit_loop(self, module: TrainModule, train_loader: Any, val_loader: Any) -> None:
         total = self._loader_len(train_loader)
-        n_batches = self.fast_dev_run or flags.resolve_limit(self.limit_train_batches, total, "limit_train_batches")
+        n_batches = self.fast_dev_run or flags.resolve_limit(
+            self.limit_train_batches, total, "limit_train_batches"
+        )
         self.num_training_batches = n_batches if n_batches is not None else math.inf
         if n_batches == 0:
-            warnings.warn("Trainer.fit: the training loader yields no batches (limit or empty loader)", stacklevel=3)
+            warnings.warn(
+                "Trainer.fit: the training loader yields no batches (limit or empty loader)", stacklevel=3
+            )
             return
         mid_epoch_every = None
         if isinstance(self.val_check_interval, float) and self.val_check_interval < 1.0:
@@ -405,7 +425,11 @@ class Trainer:
             if stepped:
                 self.global_step += 1
             self._last_outputs = {"loss": loss, **metrics}
-            outputs = {"loss": LazyScalar(loss), **{k: LazyScalar(v) for k, v in metrics.items()}, "stepped": stepped}
+            outputs = {
+                "loss": LazyScalar(loss),
+                **{k: LazyScalar(v) for k, v in metrics.items()},
+                "stepped": stepped,
+            }
             module.on_train_batch_end(outputs, batch, batch_idx)
             self._callbacks("on_train_batch_end", outputs, batch, batch_idx)
             if stepped and self.is_logging_step():
@@ -473,7 +497,9 @@ class Trainer:
 
     def _debug_check(self, loss: mx.array, batch_idx: int) -> None:
         if not math.isfinite(loss.item()):
-            raise FloatingPointError(f"debug_lazy_eval: loss is {loss.item()} at epoch {self.current_epoch}, batch {batch_idx}")
+            raise FloatingPointError(
+                f"debug_lazy_eval: loss is {loss.item()} at epoch {self.current_epoch}, batch {batch_idx}"
+            )
         for name, value in ckpt.flat(self.module.parameters()).items():
             if not bool(all_finite(value).item()):
                 raise FloatingPointError(
@@ -521,7 +547,9 @@ class Trainer:
         if stage not in self._eval_steps:
             fn = module.validation_step if stage == "val" else module.test_step
             name = "validation_step" if stage == "val" else "test_step"
-            self._eval_steps[stage] = EvalStep(module, fn, name, compile=self.compile, precision=self.precision)
+            self._eval_steps[stage] = EvalStep(
+                module, fn, name, compile=self.compile, precision=self.precision
+            )
         return self._eval_steps[stage]
 
     def _evaluate(self, module: TrainModule, loader: Any, stage: str) -> dict[str, float]:
@@ -545,7 +573,12 @@ class Trainer:
                 sums[k] = sums.get(k, 0.0) + v * weight
             total += weight
             mx.eval(sums)
-            self._callbacks(hook, {"loss": LazyScalar(loss), **{k: LazyScalar(v) for k, v in metrics.items()}}, batch, batch_idx)
+            self._callbacks(
+                hook,
+                {"loss": LazyScalar(loss), **{k: LazyScalar(v) for k, v in metrics.items()}},
+                batch,
+                batch_idx,
+            )
         if was_training:
             module.train()
         if total == 0:
@@ -573,7 +606,9 @@ class Trainer:
         """Run `test_step` over `test_loader`; returns `test_*` metrics."""
         return self._standalone_eval(model, test_loader, ckpt_path, "test")
 
-    def _standalone_eval(self, model: TrainModule, loader: Any, ckpt_path: str | None, stage: str) -> dict[str, float]:
+    def _standalone_eval(
+        self, model: TrainModule, loader: Any, ckpt_path: str | None, stage: str
+    ) -> dict[str, float]:
         self._prepare_loader(loader, f"{stage}_loader")
         if self.module is not model:
             self._attach(model, "validate" if stage == "val" else "test")
@@ -648,7 +683,9 @@ class Trainer:
             cb.on_save_checkpoint(self, self.module, state)
         optimizer_arrays = ckpt.flat(self.optimizer.state) if self.optimizer is not None else {}
         step_arrays = self._train_step.state.flat() if self._train_step is not None else {}
-        return ckpt.write_checkpoint(path, ckpt.flat(self.module.parameters()), optimizer_arrays, step_arrays, state)
+        return ckpt.write_checkpoint(
+            path, ckpt.flat(self.module.parameters()), optimizer_arrays, step_arrays, state
+        )
 
     def load_checkpoint(self, path: str | os.PathLike) -> None:
         """Restore from a checkpoint folder now (if a module is attached) or at the next `fit`."""
@@ -664,7 +701,10 @@ class Trainer:
         module = self.module
         model_file = folder / ckpt.MODEL_FILE
         weights = ckpt.check_and_unflatten(
-            ckpt.read_arrays(model_file), ckpt.flat(module.parameters()), f"{type(module).__name__} model", model_file
+            ckpt.read_arrays(model_file),
+            ckpt.flat(module.parameters()),
+            f"{type(module).__name__} model",
+            model_file,
         )
         module.update(weights)
         mx.eval(module.parameters())
@@ -673,7 +713,10 @@ class Trainer:
             return
         opt_file = folder / ckpt.OPTIMIZER_FILE
         opt_tree = ckpt.check_and_unflatten(
-            ckpt.read_arrays(opt_file), ckpt.flat(self.optimizer.state), f"{type(self.optimizer).__name__} optimizer state", opt_file
+            ckpt.read_arrays(opt_file),
+            ckpt.flat(self.optimizer.state),
+            f"{type(self.optimizer).__name__} optimizer state",
+            opt_file,
         )
         # Update in place: the compiled step holds a reference to this dict.
         self.optimizer.state.update(opt_tree)
@@ -717,7 +760,9 @@ class Trainer:
             if self.interrupted:
                 raise KeyboardInterrupt
             self.interrupted = True
-            self.print("\nInterrupted: saving a checkpoint after this step (Ctrl-C again to abort without saving)")
+            self.print(
+                "\nInterrupted: saving a checkpoint after this step (Ctrl-C again to abort without saving)"
+            )
 
         previous = signal.signal(signal.SIGINT, handler)
         try:

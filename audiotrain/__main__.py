@@ -1,0 +1,90 @@
+"""`python -m audiotrain info | cache ...`: what this installation runs on, and the feature cache."""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+
+import audiotrain  # noqa: F401  (loads the BLAS before mlx.core)
+from audiotrain import _blas
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {}
+    for name in (
+        "audiotrain",
+        "mlx",
+        "mlx-cpu",
+        "mlx-metal",
+        "mlx-cuda-12",
+        "mlx-cuda-13",
+        "numpy",
+        "librosa",
+        "soundfile",
+    ):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def matmul_gflops(n: int = 1024, repeats: int = 5) -> float:
+    """Float32 n×n matmul throughput on MLX's default device (best of `repeats`)."""
+    import mlx.core as mx
+
+    a = mx.random.normal((n, n))
+    b = mx.random.normal((n, n))
+    mx.eval(a @ b)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        mx.eval(a @ b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best / 1e9
+
+
+def info(args: argparse.Namespace) -> int:
+    import mlx.core as mx
+
+    print(f"python      {platform.python_version()} ({platform.platform()})")
+    for name, version in _versions().items():
+        print(f"{name:<11} {version}")
+    backend = (
+        "metal"
+        if mx.metal.is_available()
+        else ("cuda" if getattr(mx, "cuda", None) and mx.cuda.is_available() else "cpu")
+    )
+    print(f"backend     {backend}")
+    print(f"device      {mx.default_device()}")
+    print(f"blas        {_blas.STATUS.describe()}")
+    if args.benchmark:
+        print(f"matmul      {matmul_gflops():.1f} GFLOP/s (1024x1024 float32)")
+    return 0
+
+
+def cache(args: argparse.Namespace) -> int:
+    from audiotrain.features import cache as feature_cache
+
+    return feature_cache.main(args.rest)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m audiotrain", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_info = sub.add_parser("info", help="versions, MLX backend and device, which BLAS is active")
+    p_info.add_argument("--benchmark", action="store_true", help="also measure matmul GFLOP/s")
+    p_info.set_defaults(func=info)
+    p_cache = sub.add_parser("cache", help="feature cache: info | clear (see `cache --help`)", add_help=False)
+    p_cache.add_argument("rest", nargs=argparse.REMAINDER)
+    p_cache.set_defaults(func=cache)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

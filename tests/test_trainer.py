@@ -1,0 +1,432 @@
+"""Trainer flags and loops, from the user's side (one test per flag at least)."""
+
+import json
+
+import mlx.core as mx
+import mlx.nn as nn
+import mlx.optimizers as optim
+import numpy as np
+import pytest
+from mlx.utils import tree_flatten, tree_map, tree_unflatten
+from tasks import RecordingLogger, TinyClassifier, make_batches, weights
+
+from audiotrain import OptimizerConfig, Trainer, TrainModule
+from audiotrain.train.callbacks import Callback, GradientClipper
+
+
+def trainer(tmp_path, **kw):
+    kw.setdefault("enable_progress_bar", False)
+    kw.setdefault("compile", False)
+    kw.setdefault("default_root_dir", tmp_path)
+    kw.setdefault("enable_checkpointing", False)
+    return Trainer(**kw)
+
+
+def fit(tmp_path, module=None, batches=None, val=None, seed=0, **kw):
+    mx.random.seed(seed)
+    module = (
+        module() if callable(module) and not isinstance(module, TrainModule) else (module or TinyClassifier())
+    )
+    t = trainer(tmp_path, **kw)
+    t.fit(module, batches if batches is not None else make_batches(), val)
+    return t, module
+
+
+class Counter(Callback):
+    def __init__(self):
+        self.calls: dict[str, int] = {}
+
+    def __getattribute__(self, name):
+        if name.startswith("on_"):
+            calls = object.__getattribute__(self, "calls")
+
+            def hook(*args, **kwargs):
+                calls[name] = calls.get(name, 0) + 1
+
+            return hook
+        return object.__getattribute__(self, name)
+
+
+def test_learns_and_history_columns(tmp_path):
+    t, _ = fit(tmp_path, max_epochs=6, val=make_batches(48, seed=1))
+    h = t.history
+    assert h["epoch"] == list(range(6))
+    assert h["step"] == [6 * (i + 1) for i in range(6)]
+    assert h["train_loss"][-1] < h["train_loss"][0]
+    assert h["val_accuracy"][-1] > 0.6
+    assert all(x is not None for x in h["learning_rate"])
+    assert h["time"] == sorted(h["time"])
+    path = t.export_history(tmp_path / "h.json")
+    assert json.loads(path.read_text())["val_loss"] == h["val_loss"]
+
+
+def test_max_steps_takes_precedence(tmp_path):
+    t, _ = fit(tmp_path, max_epochs=10, max_steps=8)
+    assert t.global_step == 8 and t.history["epoch"] == [0, 1]  # the partial epoch is closed and recorded
+
+
+def test_max_epochs_or_steps_required(tmp_path):
+    with pytest.raises(ValueError, match="max_epochs or max_steps"):
+        Trainer()
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"max_epochs": 0}, "max_epochs"),
+        ({"max_epochs": 1, "val_check_interval": 1.5}, "val_check_interval"),
+        ({"max_epochs": 1, "gradient_clip_val": -1}, "gradient_clip_val"),
+        ({"max_epochs": 1, "gradient_clip_algorithm": "l2"}, "gradient_clip_algorithm"),
+        ({"max_epochs": 1, "precision": "fp8"}, "precision"),
+        ({"max_epochs": 1, "accumulate_grad_batches": 0}, "accumulate_grad_batches"),
+        ({"max_epochs": 1, "limit_train_batches": 2.5}, "limit_train_batches"),
+        ({"max_epochs": 1, "log_every_n_steps": 0}, "log_every_n_steps"),
+        ({"max_epochs": 1, "fast_dev_run": -1}, "fast_dev_run"),
+        ({"max_epochs": 1, "seed": "x"}, "seed"),
+    ],
+)
+def test_bad_flags_name_the_flag(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Trainer(**kwargs)
+
+
+def test_bad_callback_and_logger_types():
+    with pytest.raises(TypeError, match="Callback"):
+        Trainer(max_epochs=1, callbacks=[object()])
+    with pytest.raises(TypeError, match="log_metrics"):
+        Trainer(max_epochs=1, logger=object())
+
+
+def test_val_check_interval_float_and_int(tmp_path):
+    counter = Counter()
+    fit(tmp_path, max_epochs=2, val=make_batches(32), val_check_interval=0.5, callbacks=[counter])
+    assert counter.calls["on_validation_start"] == 4  # mid-epoch + epoch end, twice
+    counter = Counter()
+    fit(tmp_path, max_epochs=2, val=make_batches(32), val_check_interval=4, callbacks=[counter])
+    assert counter.calls["on_validation_start"] == 3  # after batches 4, 8, 12 of 12
+
+
+def test_limit_batches_and_fast_dev_run(tmp_path):
+    t, _ = fit(tmp_path, max_epochs=2, limit_train_batches=2, limit_val_batches=0.5, val=make_batches(64))
+    assert t.global_step == 4 and t.num_val_batches == 2
+    logger = RecordingLogger()
+    t, _ = fit(
+        tmp_path,
+        max_epochs=5,
+        fast_dev_run=True,
+        val=make_batches(64),
+        logger=logger,
+        enable_checkpointing=True,
+    )
+    assert t.global_step == 1 and t.num_val_batches == 1
+    assert logger.metrics == [] and not (tmp_path / "checkpoints").exists()
+
+
+def test_log_every_n_steps_and_loggers_list(tmp_path):
+    a, b = RecordingLogger(), RecordingLogger()
+    fit(tmp_path, max_epochs=2, log_every_n_steps=3, logger=[a, b])
+    steps = [s for s, m in a.metrics if "train_loss" in m and "epoch" not in m]
+    assert steps == [3, 6, 9, 12]
+    assert a.metrics == b.metrics and a.status == "success" and a.hparams
+    assert {"learning_rate", "grad_norm", "skipped_steps"} <= a.keys()
+
+
+def test_seed_makes_runs_repeatable(tmp_path):
+    runs = []
+    for seed in (7, 7, 8):
+        mx.random.seed(0)
+        module = TinyClassifier(dropout=0.5)
+        trainer(tmp_path, max_epochs=2, seed=seed).fit(module, make_batches())
+        runs.append(weights(module))
+    assert all(np.array_equal(runs[0][k], runs[1][k]) for k in runs[0])
+    assert any(not np.array_equal(runs[0][k], runs[2][k]) for k in runs[0])
+
+
+def test_compile_gives_the_same_numbers(tmp_path):
+    results = []
+    for compile_ in (False, True):
+        t, module = fit(
+            tmp_path,
+            module=lambda: TinyClassifier(dropout=0.3),
+            max_epochs=2,
+            compile=compile_,
+            seed=3,
+            gradient_clip_val=0.5,
+            accumulate_grad_batches=2,
+            val=make_batches(32),
+        )
+        results.append((weights(module), t.history))
+    (w0, h0), (w1, h1) = results
+    for k in w0:
+        np.testing.assert_allclose(w0[k], w1[k], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(h0["val_loss"], h1["val_loss"], rtol=1e-6)
+
+
+def test_no_retrace_across_epochs_with_short_last_batch(tmp_path):
+    batches = make_batches(90, 16)  # 5 full batches + one of 10
+    t, _ = fit(tmp_path, max_epochs=4, compile=True, val=make_batches(40, 16))
+    t, _ = fit(tmp_path, batches=batches, max_epochs=4, compile=True, val=make_batches(40, 16))
+    # one trace per input shape, in the first epoch only
+    assert t._train_step.traces == 2
+    assert t._eval_steps["val"].traces == 2
+
+
+def test_accumulation_equals_large_batch(tmp_path):
+    x = make_batches(64, 32)
+    small = make_batches(64, 16)
+    mx.random.seed(0)
+    init = TinyClassifier(lr=0.05)
+    start = weights(init)
+    outs = []
+    for batches, accum in ((x, 1), (small, 2)):
+        module = TinyClassifier(lr=0.05)
+        module.update(tree_unflatten([(k, mx.array(v)) for k, v in start.items()]))
+        t = trainer(tmp_path, max_epochs=2, accumulate_grad_batches=accum)
+        t.fit(module, batches)
+        outs.append((weights(module), t.global_step))
+    assert outs[0][1] == outs[1][1] == 4
+    for k in outs[0][0]:
+        np.testing.assert_allclose(outs[0][0][k], outs[1][0][k], rtol=1e-4, atol=1e-6)
+
+
+class SGDTask(TinyClassifier):
+    def configure_optimizers(self):
+        return OptimizerConfig(optimizer=optim.SGD(learning_rate=1.0))
+
+
+@pytest.mark.parametrize("algorithm", ["norm", "value"])
+def test_gradient_clipping_matches_manual_clip(tmp_path, algorithm):
+    batches = make_batches(16, 16)
+    mx.random.seed(0)
+    module = SGDTask()
+    before = module.trainable_parameters()
+    grads = nn.value_and_grad(module, lambda b: module.compute_loss(b)[0])(batches[0])[1]
+    if algorithm == "norm":
+        expected_grads, _ = optim.clip_grad_norm(grads, 0.01)
+    else:
+        expected_grads = tree_map(lambda g: mx.clip(g, -0.001, 0.001), grads)
+    expected = tree_map(lambda p, g: p - g, before, expected_grads)
+    trainer(
+        tmp_path,
+        max_steps=1,
+        gradient_clip_val=0.01 if algorithm == "norm" else 0.001,
+        gradient_clip_algorithm=algorithm,
+    ).fit(module, batches)
+    got = module.trainable_parameters()
+    for (k, a), (_, b) in zip(tree_flatten(got), tree_flatten(expected)):
+        np.testing.assert_allclose(np.array(a), np.array(b), rtol=1e-5, atol=1e-7, err_msg=k)
+
+
+def test_gradient_clipper_callback_is_the_same_clip_applied_once(tmp_path):
+    outs = []
+    for kw in ({"gradient_clip_val": 0.1}, {"callbacks": [GradientClipper(max_norm=0.1)]}):
+        _, module = fit(tmp_path, module=SGDTask, max_epochs=1, seed=1, **kw)
+        outs.append(weights(module))
+    for k in outs[0]:
+        np.testing.assert_array_equal(outs[0][k], outs[1][k])
+    with pytest.raises(ValueError, match="conflicts"):
+        Trainer(max_epochs=1, gradient_clip_val=1.0, callbacks=[GradientClipper(max_norm=2.0)])
+
+
+class NaNAfter(TinyClassifier):
+    """Loss becomes NaN for batches whose first feature sum is marked (label 99 → NaN)."""
+
+    def compute_loss(self, batch):
+        x, y = batch
+        loss, metrics = super().compute_loss((x, mx.minimum(y, 2)))
+        poison = mx.any(y == 99)
+        return mx.where(poison, mx.array(float("nan")), loss), metrics
+
+
+def poisoned(batches, which):
+    out = []
+    for i, (x, y) in enumerate(batches):
+        out.append((x, mx.full(y.shape, 99, mx.int32) if i in which else y))
+    return out
+
+
+@pytest.mark.parametrize("compile_", [False, True])
+def test_nonfinite_update_is_skipped_in_graph(tmp_path, compile_):
+    batches = poisoned(make_batches(), {2})
+    logger = RecordingLogger()
+    t2, module2 = fit(
+        tmp_path,
+        module=NaNAfter(),
+        batches=batches,
+        max_epochs=1,
+        compile=compile_,
+        logger=logger,
+        log_every_n_steps=1,
+    )
+    assert all(np.isfinite(v).all() for v in weights(module2).values())
+    assert t2.callback_metrics["skipped_steps"] == 1
+    assert int(t2.optimizer.state["step"]) == 5  # the skipped update did not advance the optimizer
+
+
+def test_too_many_nonfinite_steps_stop_with_a_clear_error(tmp_path):
+    batches = poisoned(make_batches(), {1, 2, 3, 4})
+    with pytest.raises(FloatingPointError, match="3 optimizer steps in a row"):
+        fit(
+            tmp_path,
+            module=NaNAfter(),
+            batches=batches,
+            max_epochs=1,
+            max_consecutive_nonfinite=3,
+            log_every_n_steps=1,
+        )
+
+
+def test_debug_lazy_eval_names_the_failure(tmp_path):
+    batches = poisoned(make_batches(), {1})
+    with pytest.raises(FloatingPointError, match="epoch 0, batch 1"):
+        fit(tmp_path, module=NaNAfter(), batches=batches, max_epochs=1, debug_lazy_eval=True, compile=True)
+
+
+def test_bf16_mixed_keeps_float32_master_weights_and_bf16_true_does_not(tmp_path):
+    t, module = fit(tmp_path, max_epochs=3, precision="bf16-mixed", val=make_batches(32))
+    assert all(v.dtype == np.float32 for v in weights(module).values())
+    assert t.history["train_loss"][-1] < t.history["train_loss"][0]
+    _, module = fit(tmp_path, max_epochs=1, precision="bf16-true")
+    assert module.fc1.weight.dtype == mx.bfloat16
+
+
+def test_validation_is_weighted_by_batch_size(tmp_path):
+    class ConstantLoss(TinyClassifier):
+        def validation_step(self, batch):
+            x, _ = batch
+            return mx.mean(x[:, 0] * 0 + x.shape[0]), {}
+
+    batches = make_batches(20, 16)  # sizes 16 and 4
+    t = trainer(tmp_path, max_epochs=1)
+    out = t.validate(ConstantLoss(), batches)
+    assert out["val_loss"] == pytest.approx((16 * 16 + 4 * 4) / 20)
+
+
+def test_test_uses_test_step_and_prefix(tmp_path):
+    t, module = fit(tmp_path, max_epochs=1)
+    out = t.test(module, make_batches(32))
+    assert set(out) == {"test_loss", "test_accuracy"}
+
+
+def test_hooks_fire_in_order(tmp_path):
+    seen = []
+
+    class Hooked(TinyClassifier):
+        def on_train_start(self):
+            seen.append("train_start")
+
+        def on_train_epoch_start(self, epoch):
+            seen.append(f"epoch_start{epoch}")
+
+        def on_train_epoch_end(self, epoch, metrics):
+            seen.append(f"epoch_end{epoch}:{'val_loss' in metrics}")
+
+        def on_validation_start(self):
+            seen.append("val_start")
+
+        def on_validation_end(self, metrics):
+            seen.append("val_end")
+            self.log("custom", 1.5)
+
+        def on_train_end(self):
+            seen.append("train_end")
+
+    counter = Counter()
+    t, _ = fit(tmp_path, module=Hooked(), max_epochs=2, val=make_batches(16), callbacks=[counter])
+    assert seen == [
+        "train_start",
+        "epoch_start0",
+        "val_start",
+        "val_end",
+        "epoch_end0:True",
+        "epoch_start1",
+        "val_start",
+        "val_end",
+        "epoch_end1:True",
+        "train_end",
+    ]
+    assert counter.calls["on_train_batch_end"] == 12 and counter.calls["on_fit_end"] == 1
+    assert t.callback_metrics["custom"] == 1.5
+
+
+def test_module_properties(tmp_path):
+    seen = []
+
+    class Props(TinyClassifier):
+        def on_train_epoch_end(self, epoch, metrics):
+            seen.append((self.current_epoch, self.global_step, self.trainer.max_epochs))
+
+    fit(tmp_path, module=Props(), max_epochs=2)
+    assert seen == [(0, 6, 2), (1, 12, 2)]
+    with pytest.raises(RuntimeError, match="attached"):
+        TinyClassifier().trainer  # noqa: B018
+
+
+def test_freeze_trains_only_unfrozen(tmp_path):
+    mx.random.seed(0)
+    module = TinyClassifier()
+    module.fc1.freeze()
+    before = weights(module)
+    trainer(tmp_path, max_epochs=1).fit(module, make_batches())
+    after = weights(module)
+    assert np.array_equal(before["fc1.weight"], after["fc1.weight"])
+    assert not np.array_equal(before["fc2.weight"], after["fc2.weight"])
+
+
+class BadLoss(TrainModule):
+    def __init__(self, kind):
+        super().__init__()
+        self.kind, self.fc = kind, nn.Linear(8, 3)
+
+    def compute_loss(self, batch):
+        x, y = batch
+        out = self.fc(x)
+        if self.kind == "vector":
+            return out.mean(axis=1), {}
+        if self.kind == "python_metric":
+            return out.mean(), {"acc": 0.5}
+        if self.kind == "vector_metric":
+            return out.mean(), {"acc": out.mean(axis=0)}
+        return "loss"
+
+    def configure_optimizers(self):
+        return OptimizerConfig(optimizer=optim.SGD(learning_rate=0.1))
+
+
+@pytest.mark.parametrize(
+    "kind, error, match",
+    [
+        ("vector", ValueError, "loss must be a scalar, got shape"),
+        ("python_metric", TypeError, "metric 'acc' must be a scalar mx.array"),
+        ("vector_metric", ValueError, "metric 'acc' must be a scalar"),
+        ("string", TypeError, r"must return \(loss, metrics_dict\)"),
+    ],
+)
+def test_bad_compute_loss_outputs(tmp_path, kind, error, match):
+    with pytest.raises(error, match=match):
+        trainer(tmp_path, max_steps=1, compile=True).fit(BadLoss(kind), make_batches())
+
+
+def test_numpy_batches_are_rejected_with_a_hint(tmp_path):
+    x, y = make_batches()[0]
+    with pytest.raises(TypeError, match=r"batch\[0\] is a ndarray.*mlx_transforms"):
+        trainer(tmp_path, max_steps=1).fit(TinyClassifier(), [(np.array(x), y)])
+
+
+def test_configure_optimizers_must_return_config(tmp_path):
+    class Bad(TinyClassifier):
+        def configure_optimizers(self):
+            return optim.SGD(learning_rate=0.1)
+
+    with pytest.raises(TypeError, match="OptimizerConfig"):
+        trainer(tmp_path, max_steps=1).fit(Bad(), make_batches())
+    with pytest.raises(TypeError, match="mlx.optimizers.Optimizer"):
+        OptimizerConfig(optimizer="adam")
+
+
+def test_progress_bar_writes_to_stderr(tmp_path, capsys):
+    fit(tmp_path, max_epochs=1, enable_progress_bar=True, val=make_batches(16))
+    err = capsys.readouterr().err
+    assert "Epoch 0" in err and "loss=" in err
+    fit(tmp_path, max_epochs=1, enable_progress_bar=False)
+    assert "Epoch 0" not in capsys.readouterr().err
