@@ -62,7 +62,8 @@ def test_learns_and_history_columns(tmp_path):
 
 def test_max_steps_takes_precedence(tmp_path):
     t, _ = fit(tmp_path, max_epochs=10, max_steps=8)
-    assert t.global_step == 8 and t.history["epoch"] == [0, 1]  # the partial epoch is closed and recorded
+    assert t.global_step == 8 and t.current_epoch == 1
+    assert t.history["epoch"] == [0, 1]  # the partial epoch is recorded, and stays open for a resume
 
 
 def test_max_epochs_or_steps_required(tmp_path):

@@ -398,10 +398,12 @@ class Trainer:
             for _ in range(self.batch_in_epoch):
                 next(iterator, None)
         step = self._train_step
+        exhausted = False
         while n_batches is None or self.batch_in_epoch < n_batches:
             try:
                 batch = next(iterator)
             except StopIteration:
+                exhausted = True
                 break
             self._check_batch(batch)
             batch_idx = self.batch_in_epoch
@@ -442,7 +444,9 @@ class Trainer:
                 return
             if self._done():
                 break
-        self._epoch_complete = True
+        # An epoch stopped early by max_steps or EarlyStopping-in-a-batch stays open, so a checkpoint
+        # taken now resumes in the middle of it.
+        self._epoch_complete = exhausted or (n_batches is not None and self.batch_in_epoch >= n_batches)
 
     def _val_due(self, mid_epoch_every: int | None, n_batches: int | None) -> bool:
         if isinstance(self.val_check_interval, int):
@@ -526,13 +530,17 @@ class Trainer:
             **train_metrics,
             **{k: v for k, v in self.callback_metrics.items() if k.startswith("val_")},
         }
-        self._history_rows.append(row)
+        if self._history_rows and self._history_rows[-1]["epoch"] == row["epoch"]:
+            self._history_rows[-1] = row  # an epoch closed early and then resumed: keep the full one
+        else:
+            self._history_rows.append(row)
         self.log_metrics({**train_metrics, "epoch": self.current_epoch}, step=self.global_step)
         module.on_train_epoch_end(self.current_epoch, {**train_metrics, **val_metrics})
         self._callbacks("on_train_epoch_end")
-        self.current_epoch += 1
-        self.batch_in_epoch = 0
-        self._epoch_complete = False
+        if self._epoch_complete:
+            self.current_epoch += 1
+            self.batch_in_epoch = 0
+            self._epoch_complete = False
 
     def elapsed(self) -> float:
         return self._elapsed_before + (time.perf_counter() - self._fit_started if self._fit_started else 0.0)
