@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import mlx.core as mx
 import mlx.nn as nn
 import mlx.optimizers as optim
+from mlx.utils import tree_flatten
 
 if TYPE_CHECKING:
     from audiotrain.train.trainer import Trainer
@@ -97,6 +98,13 @@ class TrainModule(nn.Module):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Read back what `on_save_checkpoint` stored."""
 
+    # ---- parameters ---------------------------------------------------------------------------
+    def parameters(self) -> ParameterTree:
+        return ParameterTree(super().parameters())
+
+    def trainable_parameters(self) -> ParameterTree:
+        return ParameterTree(super().trainable_parameters())
+
     # ---- trainer-provided state -----------------------------------------------------------------
     @property
     def trainer(self) -> Trainer:
@@ -136,6 +144,17 @@ class TrainModule(nn.Module):
         logged = dict(self._logged)
         self._logged.clear()
         return logged
+
+
+class ParameterTree(dict):
+    """The nested parameter dict MLX returns, whose `.values()` yields every array (flattened).
+
+    So the idiom `sum(p.size for p in model.parameters().values())` counts all parameters, as in
+    PyTorch, while `items()`, indexing and MLX's tree utilities see the usual nested structure.
+    """
+
+    def values(self):  # type: ignore[override]
+        return [leaf for _, leaf in tree_flatten(dict(self))]
 
 
 def _leaves(tree: Any):

@@ -1,0 +1,129 @@
+"""Batch collation (numpy, runs in workers) and numpy -> MLX conversion (runs on the training thread)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+# Narrowed on conversion to MLX: float64 is unsupported on GPUs and int64 labels/indices fit in int32.
+_NARROW = {np.dtype(np.float64): np.float32, np.dtype(np.int64): np.int32, np.dtype(np.uint64): np.uint32}
+
+
+def _is_mx_array(x: Any) -> bool:
+    # Checked by module name so that workers never need to import mlx.
+    return type(x).__module__.startswith("mlx") and hasattr(x, "__array__")
+
+
+def default_collate(items: Sequence[Any], _path: str = "batch") -> Any:
+    """Stack a list of samples into one batch of numpy arrays.
+
+    Samples may be numpy arrays, numbers, bools, strings, or dicts / tuples / lists of these (nested).
+    Arrays and numbers are stacked along a new leading axis; dicts, tuples (including namedtuples) and lists
+    are collated field by field; strings and other objects become a list.
+
+    Parameters
+    ----------
+    items : sequence
+        The samples of one batch, all with the same structure.
+
+    Returns
+    -------
+    The batch, with the structure of one sample and a leading batch axis on every array:
+    ``[(x (T,), y int), ...]`` -> ``(x (B, T), y (B,))``.
+
+    Raises
+    ------
+    ValueError
+        If samples differ in structure, keys or array shape; the message names the field.
+    """
+    if len(items) == 0:
+        raise ValueError("default_collate got an empty batch")
+    first = items[0]
+    if isinstance(first, np.ndarray) or _is_mx_array(first):
+        arrays = [np.asarray(x) for x in items]
+        shapes = {a.shape for a in arrays}
+        if len(shapes) > 1:
+            raise ValueError(
+                f"cannot stack {_path}: samples have different shapes {sorted(shapes)}; pad them to one "
+                f"shape in the dataset or cpu_transforms, or pass a collate_fn that pads"
+            )
+        return np.stack(arrays)
+    if isinstance(first, (bool, int, float, complex, np.generic)):
+        return np.asarray(items)
+    if isinstance(first, (str, bytes)) or first is None:
+        return list(items)
+    if isinstance(first, Mapping):
+        keys = list(first.keys())
+        for i, item in enumerate(items):
+            if not isinstance(item, Mapping) or set(item.keys()) != set(keys):
+                got = sorted(item.keys()) if isinstance(item, Mapping) else type(item).__name__
+                raise ValueError(
+                    f"sample {i} of {_path} has keys {got}, expected {sorted(keys)} like sample 0"
+                )
+        return _rebuild_mapping(
+            first, {k: default_collate([d[k] for d in items], f"{_path}[{k!r}]") for k in keys}
+        )
+    if isinstance(first, (tuple, list)):
+        n = len(first)
+        for i, item in enumerate(items):
+            if not isinstance(item, (tuple, list)) or len(item) != n:
+                got = len(item) if isinstance(item, (tuple, list)) else type(item).__name__
+                raise ValueError(f"sample {i} of {_path} has {got} fields, expected {n} like sample 0")
+        fields = [default_collate([item[j] for item in items], f"{_path}[{j}]") for j in range(n)]
+        if hasattr(first, "_fields"):  # namedtuple
+            return type(first)(*fields)
+        return type(first)(fields) if isinstance(first, tuple) else fields
+    return list(items)
+
+
+def to_mlx(batch: Any, _path: str = "batch") -> Any:
+    """Convert every numpy leaf of a batch to ``mx.array`` (float64 -> float32, int64 -> int32).
+
+    Dicts, tuples, namedtuples and lists are rebuilt with the same structure; ``mx.array`` leaves pass
+    through; strings and other objects are kept as they are. Numeric arrays of other dtypes keep their dtype.
+
+    Raises
+    ------
+    ValueError
+        If an int64 array holds values outside int32, naming the field.
+    """
+    import mlx.core as mx
+
+    if isinstance(batch, (np.ndarray, np.generic)):
+        arr = np.asarray(batch)
+        if arr.dtype.kind not in "biuf":
+            if arr.dtype.kind == "c":
+                return mx.array(arr.astype(np.complex64))
+            return arr  # strings / objects stay numpy; compute_loss cannot use them in a compiled graph
+        target = _NARROW.get(arr.dtype)
+        if target is not None:
+            if arr.dtype.kind in "iu" and arr.size:
+                info = np.iinfo(target)
+                lo, hi = arr.min(), arr.max()
+                if lo < info.min or hi > info.max:
+                    raise ValueError(
+                        f"{_path} holds {arr.dtype} values in [{lo}, {hi}], outside {np.dtype(target).name}; "
+                        f"convert it yourself with mlx_transforms"
+                    )
+            arr = arr.astype(target)
+        return mx.array(arr)
+    if isinstance(batch, Mapping):
+        return _rebuild_mapping(batch, {k: to_mlx(v, f"{_path}[{k!r}]") for k, v in batch.items()})
+    if isinstance(batch, tuple):
+        fields = [to_mlx(v, f"{_path}[{i}]") for i, v in enumerate(batch)]
+        return type(batch)(*fields) if hasattr(batch, "_fields") else tuple(fields)
+    if isinstance(batch, list):
+        return [to_mlx(v, f"{_path}[{i}]") for i, v in enumerate(batch)]
+    return batch
+
+
+def _rebuild_mapping(original: Mapping, values: dict) -> Mapping:
+    """A mapping of the original's type (OrderedDict, a dict subclass) when it can be built from a dict."""
+    if type(original) is dict:
+        return values
+    try:
+        return type(original)(values)
+    except TypeError:
+        return values

@@ -1,0 +1,42 @@
+"""Map-style datasets: anything with ``__len__`` and ``__getitem__(int)``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class Dataset:
+    """Base class for map-style datasets, as in PyTorch.
+
+    Subclasses implement ``__len__`` (number of samples) and ``__getitem__(index)`` (one sample: a numpy
+    array, a scalar, or a dict / tuple / list of them). The `DataLoader` also accepts any other object with
+    these two methods (a list, a numpy array, a ``torch.utils.data.Dataset``), so subclassing is optional.
+
+    ``__getitem__`` runs in loader workers (threads or processes), so it should return numpy data, not
+    ``mx.array``: conversion to MLX happens once, on the training thread.
+    """
+
+    def __len__(self) -> int:
+        raise NotImplementedError(f"{type(self).__name__} must implement __len__ (the number of samples)")
+
+    def __getitem__(self, index: int) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must implement __getitem__(index) (one sample)")
+
+
+def check_dataset(dataset: Any) -> int:
+    """Return ``len(dataset)`` after checking that it is a map-style dataset, with an actionable error."""
+    if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
+        kind = "an iterable without __getitem__" if hasattr(dataset, "__iter__") else "not a dataset"
+        raise TypeError(
+            f"DataLoader needs a map-style dataset (an object with __len__ and __getitem__(int)); got "
+            f"{type(dataset).__name__}, which is {kind}. Wrap iterable data in a list or a Dataset subclass."
+        )
+    try:
+        n = len(dataset)
+    except NotImplementedError:
+        raise
+    except Exception as exc:  # e.g. a numpy 0-d array
+        raise TypeError(f"len(dataset) failed for {type(dataset).__name__}: {exc}") from exc
+    if not isinstance(n, int) or n < 0:
+        raise TypeError(f"len(dataset) must be a non-negative int, got {n!r} from {type(dataset).__name__}")
+    return n

@@ -1,0 +1,370 @@
+"""Loading batches: the per-batch job, and thread / process worker pools that return results in order.
+
+Design
+------
+A `BatchJob` (dataset + cpu_transforms + collate_fn) turns a list of sample indices into one collated
+numpy batch. Workers run it; the loader submits batch ``b`` to worker ``b % num_workers`` (round robin,
+so which worker loads which batch is deterministic) and reads results back in submission order.
+Every task and result carries a *generation* number: starting a new epoch on a persistent pool bumps it,
+so results still in flight from an abandoned epoch are dropped instead of being mistaken for new ones.
+
+Failures never hang the main process: workers catch every exception from user code and send the sample
+index and the formatted traceback back as data (an exception object may not survive pickling); the main
+process polls worker liveness while it waits, so a worker killed by the OS is reported too.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import pickle
+import queue
+import signal
+import threading
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+# How often a blocked worker checks whether it should exit, and how often the main process checks
+# worker liveness while waiting for a batch (seconds). Results arrive without waiting for these.
+_WORKER_POLL_S = 1.0
+_MAIN_POLL_S = 0.5
+# How long `close` waits for workers to exit on their own before terminating them (seconds).
+_JOIN_TIMEOUT_S = 5.0
+
+
+class DataLoaderError(RuntimeError):
+    """A sample, transform or collate function failed while loading a batch, or a worker died.
+
+    Attributes
+    ----------
+    index : int or None
+        Dataset index of the failing sample (None when the whole batch failed, e.g. in ``collate_fn``).
+    batch_index : int or None
+        Position of the batch in its epoch.
+    stage : str or None
+        Where it failed: ``"dataset[i]"``, ``"cpu_transforms[k]"``, ``"collate_fn"``, ``"mlx_transforms"``,
+        ``"worker"`` (the worker itself died or timed out).
+    worker_traceback : str or None
+        The traceback text from the worker process (process workers only; with threads and
+        ``num_workers=0`` the original exception is chained as ``__cause__``).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        index: int | None = None,
+        batch_index: int | None = None,
+        stage: str | None = None,
+        worker_traceback: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.index = index
+        self.batch_index = batch_index
+        self.stage = stage
+        self.worker_traceback = worker_traceback
+
+
+# ---------------------------------------------------------------------------------------------- batch rng
+
+_local = threading.local()
+
+
+def batch_rng() -> np.random.Generator:
+    """A random generator for augmentation, seeded from (loader seed, epoch, batch index).
+
+    Call it inside ``dataset.__getitem__``, ``cpu_transforms`` or ``collate_fn``: within one batch the
+    calls share one generator, and the numbers are the same for any ``num_workers`` and ``worker_type``
+    and after a resume (global ``np.random`` in threads is shared and racy, so it cannot give this).
+    """
+    key = getattr(_local, "key", None)
+    if key is None:
+        raise RuntimeError(
+            "batch_rng() is only available while a DataLoader loads a batch (inside dataset.__getitem__, "
+            "cpu_transforms or collate_fn)"
+        )
+    if _local.rng is None:
+        _local.rng = np.random.default_rng(list(key))
+    return _local.rng
+
+
+# ---------------------------------------------------------------------------------------------- the job
+
+
+def _name(fn: Any) -> str:
+    return getattr(fn, "__qualname__", None) or type(fn).__name__
+
+
+@dataclass
+class BatchJob:
+    """Everything a worker needs to turn sample indices into one collated batch."""
+
+    dataset: Any
+    cpu_transforms: Sequence[Callable[[Any], Any]]
+    collate_fn: Callable[[list], Any]
+
+    def load(self, batch_index: int, indices: Sequence[int], seed: int, epoch: int) -> Any:
+        """Load, transform and collate the samples ``indices``; raises `DataLoaderError` naming the sample."""
+        _local.key, _local.rng = (seed, epoch, batch_index), None
+        try:
+            items = []
+            for index in indices:
+                index = int(index)
+                stage = "dataset[i]"
+                try:
+                    item = self.dataset[index]
+                    for k, transform in enumerate(self.cpu_transforms):
+                        stage = f"cpu_transforms[{k}] ({_name(transform)})"
+                        item = transform(item)
+                except Exception as exc:
+                    raise DataLoaderError(
+                        f"loading sample {index} (batch {batch_index}) failed in {stage}: "
+                        f"{type(exc).__name__}: {exc}",
+                        index=index,
+                        batch_index=batch_index,
+                        stage=stage,
+                    ) from exc
+                items.append(item)
+            try:
+                return self.collate_fn(items)
+            except Exception as exc:
+                shown = [int(i) for i in indices[:8]]
+                more = ", ..." if len(indices) > 8 else ""
+                raise DataLoaderError(
+                    f"collate_fn ({_name(self.collate_fn)}) failed on batch {batch_index} "
+                    f"(samples {str(shown)[1:-1]}{more}): {type(exc).__name__}: {exc}",
+                    batch_index=batch_index,
+                    stage="collate_fn",
+                ) from exc
+        finally:
+            _local.key, _local.rng = None, None
+
+
+# ---------------------------------------------------------------------------------------------- workers
+
+
+def _worker_loop(
+    job: Any, task_q: Any, result_q: Any, stop: threading.Event | None, is_process: bool
+) -> None:
+    """Run tasks ``(generation, batch_index, indices, seed, epoch)`` until a ``None`` task arrives."""
+    if is_process:
+        # Ctrl-C reaches the whole process group; the main process handles it and shuts workers down.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        job = pickle.loads(job)
+        parent = mp.parent_process()
+    while True:
+        try:
+            task = task_q.get(timeout=_WORKER_POLL_S)
+        except queue.Empty:
+            if (stop is not None and stop.is_set()) or (
+                is_process and parent is not None and not parent.is_alive()
+            ):
+                break  # orphaned or abandoned: exit instead of lingering
+            continue
+        if task is None:
+            break
+        generation, batch_index, indices, seed, epoch = task
+        try:
+            batch = job.load(batch_index, indices, seed, epoch)
+            # Pickle here, not in the queue's feeder thread, where an error would be printed and lost.
+            result = ("ok", pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL) if is_process else batch)
+        except Exception as exc:
+            if not is_process:
+                err = exc
+            elif isinstance(exc, DataLoaderError):
+                cause = exc.__cause__ or exc
+                tb = "".join(traceback.format_exception(type(cause), cause, cause.__traceback__))
+                err = (str(exc), exc.index, exc.batch_index, exc.stage, tb)
+            else:  # the batch itself could not be pickled
+                tb = traceback.format_exc()
+                err = (
+                    f"batch {batch_index} could not be sent from the worker process: {type(exc).__name__}: {exc}",
+                    None,
+                    batch_index,
+                    "worker",
+                    tb,
+                )
+            result = ("err", err)
+        result_q.put((generation, batch_index, *result))
+        if stop is not None and stop.is_set():
+            break
+    if is_process:
+        # Do not block this process's exit on flushing results nobody will read.
+        result_q.cancel_join_thread()
+
+
+class WorkerPool:
+    """``num_workers`` threads or processes running a `BatchJob`, with ordered results.
+
+    Parameters
+    ----------
+    job : BatchJob
+    num_workers : int
+    worker_type : {"thread", "process"}
+    mp_context : str
+        Start method for processes (``"spawn"`` by default: forking a process that has MLX and BLAS
+        threads running can deadlock).
+    """
+
+    def __init__(self, job: BatchJob, num_workers: int, worker_type: str, mp_context: str = "spawn") -> None:
+        self.num_workers = num_workers
+        self.is_process = worker_type == "process"
+        self.generation = 0
+        self._buffer: dict[int, tuple] = {}
+        self._closed = False
+        if self.is_process:
+            try:
+                payload = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception as exc:
+                raise TypeError(
+                    f"worker_type='process' sends the dataset, cpu_transforms and collate_fn to each worker "
+                    f"by pickling, which failed: {type(exc).__name__}: {exc}. Define them at module level "
+                    f"(no lambdas or local functions), or use worker_type='thread'."
+                ) from exc
+            ctx = mp.get_context(mp_context)
+            self._task_qs = [ctx.Queue() for _ in range(num_workers)]
+            self._result_q = ctx.Queue()
+            self._stop = None
+            self._workers = [
+                ctx.Process(
+                    target=_worker_loop,
+                    args=(payload, q, self._result_q, None, True),
+                    name=f"audiotrain-data-{i}",
+                    daemon=True,
+                )
+                for i, q in enumerate(self._task_qs)
+            ]
+        else:
+            self._task_qs = [queue.Queue() for _ in range(num_workers)]
+            self._result_q = queue.Queue()
+            self._stop = threading.Event()
+            self._workers = [
+                threading.Thread(
+                    target=_worker_loop,
+                    args=(job, q, self._result_q, self._stop, False),
+                    name=f"audiotrain-data-{i}",
+                    daemon=True,
+                )
+                for i, q in enumerate(self._task_qs)
+            ]
+        for w in self._workers:
+            w.start()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def healthy(self) -> bool:
+        """Not closed, and every worker still alive (a persistent pool is replaced when this is False)."""
+        return not self._closed and all(w.is_alive() for w in self._workers)
+
+    def submit(self, batch_index: int, indices: np.ndarray, seed: int, epoch: int) -> None:
+        """Queue batch ``batch_index`` on worker ``batch_index % num_workers``."""
+        self._task_qs[batch_index % self.num_workers].put(
+            (self.generation, batch_index, indices, seed, epoch)
+        )
+
+    def get(self, batch_index: int, timeout: float | None = None) -> Any:
+        """Wait for batch ``batch_index``; raises `DataLoaderError` on a failure, a dead worker or a timeout."""
+        deadline = None if not timeout else time.monotonic() + timeout
+        while batch_index not in self._buffer:
+            try:
+                generation, index, status, payload = self._result_q.get(timeout=_MAIN_POLL_S)
+            except queue.Empty:
+                self._check_workers(batch_index)
+                if deadline is not None and time.monotonic() > deadline:
+                    raise DataLoaderError(
+                        f"timed out after {timeout} s waiting for batch {batch_index} from the DataLoader "
+                        f"workers (a slow or stuck dataset.__getitem__?); raise `timeout` or fix the dataset",
+                        batch_index=batch_index,
+                        stage="worker",
+                    ) from None
+                continue
+            if generation == self.generation:
+                self._buffer[index] = (status, payload)
+        status, payload = self._buffer.pop(batch_index)
+        if status == "ok":
+            return pickle.loads(payload) if self.is_process else payload
+        if not self.is_process:
+            raise payload
+        message, index, b, stage, tb = payload
+        raise DataLoaderError(
+            f"{message}\n\nTraceback in the DataLoader worker process:\n{tb}",
+            index=index,
+            batch_index=b,
+            stage=stage,
+            worker_traceback=tb,
+        )
+
+    def _check_workers(self, batch_index: int) -> None:
+        for i, w in enumerate(self._workers):
+            if not w.is_alive():
+                code = f"exit code {w.exitcode}" if self.is_process else "no exit code"
+                raise DataLoaderError(
+                    f"DataLoader worker {i} ({'pid ' + str(w.pid) if self.is_process else 'thread'}) exited "
+                    f"unexpectedly ({code}) while batch {batch_index} was pending; a negative code is the "
+                    f"signal that killed it (-9: out of memory?)",
+                    batch_index=batch_index,
+                    stage="worker",
+                ) from None
+
+    def reset(self) -> None:
+        """Forget queued and in-flight tasks (a new epoch on a persistent pool)."""
+        self.generation += 1
+        self._buffer.clear()
+        self._drop_queued_tasks()
+
+    def _drop_queued_tasks(self) -> None:
+        for q in self._task_qs:
+            try:
+                while True:
+                    q.get_nowait()
+            except (queue.Empty, OSError, ValueError):
+                pass
+
+    def close(self, timeout: float = _JOIN_TIMEOUT_S) -> None:
+        """Stop the workers: queued tasks are dropped and each worker exits after its current sample.
+
+        Threads are daemons and are not waited for (a thread stuck in user code cannot be killed, and
+        waiting would block the caller, possibly inside garbage collection). Processes get up to
+        ``timeout`` s to exit, then are terminated, then killed, so none is left behind.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        if self._stop is not None:
+            self._stop.set()
+        self._drop_queued_tasks()
+        for q in self._task_qs:
+            try:
+                q.put(None)
+            except (OSError, ValueError):
+                pass
+        if self.is_process:
+            deadline = time.monotonic() + timeout
+            for w in self._workers:
+                while w.is_alive() and time.monotonic() < deadline:
+                    self._drain_results()  # a worker blocked writing a result to a full pipe cannot exit
+                    w.join(0.05)
+            for w in self._workers:
+                if w.is_alive():
+                    w.terminate()
+                    w.join(1.0)
+                if w.is_alive():
+                    w.kill()
+                    w.join(1.0)
+            for q in [*self._task_qs, self._result_q]:
+                q.cancel_join_thread()
+                q.close()
+        self._buffer.clear()
+
+    def _drain_results(self) -> None:
+        try:
+            while True:
+                self._result_q.get_nowait()
+        except (queue.Empty, OSError, ValueError, EOFError):
+            pass

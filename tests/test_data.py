@@ -1,0 +1,385 @@
+"""DataLoader, collation and the resumable order, from the user's side (threads, processes, main thread)."""
+
+import gc
+import json
+import multiprocessing as mp
+import os
+import threading
+import time
+from collections import namedtuple
+
+import mlx.core as mx
+import numpy as np
+import pytest
+
+import audiotrain  # noqa: F401
+from audiotrain import DataLoader, Dataset
+from audiotrain.data import DataLoaderError, batch_rng, default_collate, to_mlx
+
+# ------------------------------------------------------------------ datasets (module level: process workers pickle them)
+
+
+class Squares(Dataset):
+    """Sample i is {"x": [i, i*i] float64, "y": i}; records which indices were loaded (in this process)."""
+
+    def __init__(self, n=20):
+        self.n = n
+        self.loaded = []
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        self.loaded.append(i)
+        return {"x": np.array([i, i * i], dtype=np.float64), "y": i}
+
+
+class FailsAt7(Squares):
+    def __getitem__(self, i):
+        if i == 7:
+            raise_from_dataset(i)
+        return super().__getitem__(i)
+
+
+def raise_from_dataset(i):
+    raise KeyError(f"no sample {i} on disk")
+
+
+class DiesAt5(Squares):
+    def __getitem__(self, i):
+        if i == 5:
+            os._exit(3)  # the worker process vanishes without a Python exception
+        return super().__getitem__(i)
+
+
+class Noisy(Squares):
+    """Augmentation drawn from batch_rng(): must not depend on worker count or type."""
+
+    def __getitem__(self, i):
+        return {"x": np.float32(i) + batch_rng().standard_normal(3).astype(np.float32), "y": i}
+
+
+class Slow(Squares):
+    def __getitem__(self, i):
+        time.sleep(2.0)
+        return super().__getitem__(i)
+
+
+def add_one(item):
+    item["x"] = item["x"] + 1
+    return item
+
+
+def whose_thread(item):
+    item["thread"] = threading.current_thread().name
+    return item
+
+
+def collect(loader):
+    return [{k: np.array(v) for k, v in b.items()} for b in loader]
+
+
+def ys(loader):
+    return [np.array(b["y"]).tolist() for b in loader]
+
+
+def no_loader_workers_left(timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        threads = [t for t in threading.enumerate() if t.name.startswith("audiotrain-data")]
+        procs = [p for p in mp.active_children() if p.name.startswith("audiotrain-data")]
+        if not threads and not procs:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+# ------------------------------------------------------------------ collation and conversion
+
+
+def test_default_collate_stacks_nested_structures():
+    Pair = namedtuple("Pair", "a b")
+    items = [
+        {"x": np.full((2, 3), i, np.float32), "y": i, "meta": (float(i), "name"), "p": Pair(i, True)}
+        for i in range(4)
+    ]
+    batch = default_collate(items)
+    assert batch["x"].shape == (4, 2, 3) and batch["x"].dtype == np.float32
+    assert batch["y"].tolist() == [0, 1, 2, 3]
+    assert batch["meta"][0].tolist() == [0.0, 1.0, 2.0, 3.0] and batch["meta"][1] == ["name"] * 4
+    assert isinstance(batch["p"], Pair) and batch["p"].b.dtype == bool
+
+
+def test_default_collate_names_the_bad_field():
+    with pytest.raises(ValueError, match=r"cannot stack batch\['x'\]: samples have different shapes"):
+        default_collate([{"x": np.zeros(3)}, {"x": np.zeros(4)}])
+    with pytest.raises(ValueError, match=r"sample 1 of batch has keys \['z'\], expected \['x'\]"):
+        default_collate([{"x": 1}, {"z": 2}])
+
+
+def test_to_mlx_converts_and_narrows_numpy_leaves():
+    batch = to_mlx(
+        {"x": np.zeros((2, 3)), "y": np.arange(2), "m": np.array([True, False]), "names": ["a", "b"]}
+    )
+    assert batch["x"].dtype == mx.float32 and batch["y"].dtype == mx.int32 and batch["m"].dtype == mx.bool_
+    assert batch["names"] == ["a", "b"]
+    with pytest.raises(ValueError, match=r"batch\['ids'\] holds int64 values .* outside int32"):
+        to_mlx({"ids": np.array([2**40])})
+
+
+# ------------------------------------------------------------------ batches and order
+
+
+def test_batches_are_mx_arrays_and_len_counts_batches():
+    loader = DataLoader(Squares(10), batch_size=4)
+    assert len(loader) == 3 and len(DataLoader(Squares(10), batch_size=4, drop_last=True)) == 2
+    batches = list(loader)
+    assert len(batches) == 3 and batches[-1]["x"].shape == (2, 2)
+    assert batches[0]["x"].dtype == mx.float32 and batches[0]["y"].dtype == mx.int32
+    np.testing.assert_array_equal(np.array(batches[1]["x"]), [[4, 16], [5, 25], [6, 36], [7, 49]])
+
+
+def test_any_sequence_is_a_dataset():
+    assert ys(DataLoader([{"y": i} for i in range(5)], batch_size=2)) == [[0, 1], [2, 3], [4]]
+    with pytest.raises(TypeError, match="map-style dataset"):
+        DataLoader(iter(range(3)))
+
+
+def test_shuffle_order_is_a_pure_function_of_seed_and_epoch():
+    loader = DataLoader(Squares(20), batch_size=5, shuffle=True, seed=3)
+    loader.set_epoch(4)
+    order = np.concatenate(ys(loader))
+    np.testing.assert_array_equal(order, np.random.default_rng([3, 4]).permutation(20))
+    again = DataLoader(Squares(20), batch_size=5, shuffle=True, seed=3)
+    again.set_epoch(4)
+    np.testing.assert_array_equal(np.concatenate(ys(again)), order)
+    loader.set_epoch(5)
+    assert not np.array_equal(np.concatenate(ys(loader)), order)
+
+
+def test_each_iteration_starts_the_next_epoch():
+    loader = DataLoader(Squares(8), batch_size=8, shuffle=True, seed=0)
+    orders = [ys(loader)[0] for _ in range(3)]
+    assert loader.epoch == 2
+    assert orders == [np.random.default_rng([0, e]).permutation(8).tolist() for e in range(3)]
+
+
+def test_seed_none_is_set_by_trainer_or_drawn_and_recorded():
+    loader = DataLoader(Squares(8), batch_size=8, shuffle=True)
+    assert loader.seed is None
+    loader.set_seed(11)
+    assert ys(loader)[0] == np.random.default_rng([11, 0]).permutation(8).tolist()
+    drawn = DataLoader(Squares(8), batch_size=8, shuffle=True)
+    first = ys(drawn)
+    assert isinstance(drawn.seed, int) and drawn.state_dict()["seed"] == drawn.seed
+    replay = DataLoader(Squares(8), batch_size=8, shuffle=True, seed=drawn.seed)
+    assert ys(replay) == first
+
+
+def test_user_sampler_defines_the_order():
+    loader = DataLoader(Squares(6), batch_size=2, sampler=[5, 4, 3, 2, 1, 0])
+    assert len(loader) == 3 and ys(loader) == [[5, 4], [3, 2], [1, 0]]
+    with pytest.raises(ValueError, match="sampler and shuffle=True are exclusive"):
+        DataLoader(Squares(6), sampler=[0], shuffle=True)
+
+
+# ------------------------------------------------------------------ resume
+
+
+def test_resume_mid_epoch_continues_without_loading_skipped_samples():
+    full = DataLoader(Squares(23), batch_size=4, shuffle=True, seed=7)
+    full.set_epoch(2)
+    expected = ys(full)
+
+    first = DataLoader(Squares(23), batch_size=4, shuffle=True, seed=7)
+    first.set_epoch(2)
+    it = iter(first)
+    head = [np.array(next(it)["y"]).tolist() for _ in range(3)]
+    state = json.loads(json.dumps(first.state_dict()))
+    assert state["seed"] == 7 and state["epoch"] == 2 and state["batches_yielded"] == 3
+
+    dataset = Squares(23)
+    resumed = DataLoader(dataset, batch_size=4, shuffle=True)
+    resumed.load_state_dict(state)
+    resumed.set_epoch(2)  # the trainer sets the epoch explicitly: the restored position is kept
+    tail = ys(resumed)
+    assert head + tail == expected
+    assert sorted(dataset.loaded) == sorted(
+        np.concatenate(expected[3:]).tolist()
+    )  # nothing skipped was loaded
+    assert resumed.state_dict()["batches_yielded"] == len(expected)
+
+
+def test_finished_epoch_resumes_at_the_next_epoch():
+    loader = DataLoader(Squares(6), batch_size=3, shuffle=True, seed=1)
+    ys(loader)
+    resumed = DataLoader(Squares(6), batch_size=3, shuffle=True)
+    resumed.load_state_dict(loader.state_dict())
+    assert resumed.epoch == 1
+    assert np.concatenate(ys(resumed)).tolist() == np.random.default_rng([1, 1]).permutation(6).tolist()
+
+
+def test_resume_refuses_a_different_batching():
+    state = DataLoader(Squares(10), batch_size=2, seed=0).state_dict()
+    with pytest.raises(ValueError, match="checkpoint has batch_size=2, this loader has batch_size=3"):
+        DataLoader(Squares(10), batch_size=3).load_state_dict(state)
+    with pytest.raises(ValueError, match="missing"):
+        DataLoader(Squares(10)).load_state_dict({"seed": 1})
+
+
+# ------------------------------------------------------------------ transforms and collate
+
+
+def test_seed_001_list_collate_with_mlx_transforms():
+    def to_mlx_batch(batch):
+        return mx.array(np.stack([item["x"] for item in batch])), mx.array([item["y"] for item in batch])
+
+    loader = DataLoader(
+        Squares(5), batch_size=2, shuffle=True, seed=0, collate_fn=lambda x: x, mlx_transforms=to_mlx_batch
+    )
+    batches = list(loader)
+    assert [b[0].shape for b in batches] == [(2, 2), (2, 2), (1, 2)]
+    assert isinstance(batches[0][1], mx.array)
+
+
+def test_cpu_transforms_run_in_workers_and_mlx_transforms_on_main_thread():
+    seen = []
+
+    def mlx_step(batch):
+        seen.append(threading.current_thread().name)
+        return {"x": mx.array(batch["x"]), "thread": batch["thread"]}
+
+    loader = DataLoader(
+        Squares(6),
+        batch_size=2,
+        num_workers=2,
+        cpu_transforms=[add_one, whose_thread],
+        mlx_transforms=mlx_step,
+    )
+    batches = list(loader)
+    np.testing.assert_array_equal(np.array(batches[0]["x"]), [[1, 1], [2, 2]])
+    assert all(name.startswith("audiotrain-data") for b in batches for name in b["thread"])
+    assert seen == [threading.current_thread().name] * 3
+
+
+@pytest.mark.parametrize("worker_type", ["thread", "process"])
+def test_workers_give_the_same_batches_as_the_main_thread(worker_type):
+    reference = DataLoader(Noisy(21), batch_size=4, shuffle=True, seed=5)
+    expected = [collect(reference) for _ in range(2)]
+    loader = DataLoader(
+        Noisy(21), batch_size=4, shuffle=True, seed=5, num_workers=2, prefetch_factor=2,
+        worker_type=worker_type, persistent_workers=True, cpu_transforms=add_one,
+    )  # fmt: skip
+    for epoch in range(2):
+        got = collect(loader)
+        assert len(got) == len(expected[epoch])
+        for a, b in zip(got, expected[epoch]):
+            np.testing.assert_array_equal(a["y"], b["y"])
+            np.testing.assert_allclose(a["x"], b["x"] + 1, rtol=1e-6)  # same batch_rng numbers everywhere
+    loader.close()
+    assert no_loader_workers_left()
+
+
+def test_persistent_workers_survive_an_abandoned_epoch():
+    loader = DataLoader(Squares(40), batch_size=2, num_workers=2, persistent_workers=True)
+    it = iter(loader)
+    next(it)
+    next(it)  # abandon the epoch with batches still in flight
+    pool = loader._pool
+    assert ys(loader) == [[2 * k, 2 * k + 1] for k in range(20)]  # nothing stale leaks into the new epoch
+    assert loader._pool is pool
+    del loader, it
+    gc.collect()
+    assert no_loader_workers_left()
+
+
+# ------------------------------------------------------------------ failures
+
+
+@pytest.mark.parametrize("worker_type", ["thread", "process"])
+def test_worker_exception_names_the_sample_and_carries_the_traceback(worker_type):
+    loader = DataLoader(FailsAt7(12), batch_size=2, num_workers=2, worker_type=worker_type)
+    with pytest.raises(
+        DataLoaderError, match=r"loading sample 7 \(batch 3\) failed in dataset\[i\]: KeyError"
+    ) as info:
+        list(loader)
+    err = info.value
+    assert err.index == 7 and err.batch_index == 3
+    text = (
+        err.worker_traceback
+        if worker_type == "process"
+        else "".join(__import__("traceback").format_exception(err.__cause__))
+    )
+    assert "raise_from_dataset" in text and "no sample 7 on disk" in text
+    assert no_loader_workers_left()
+
+
+def test_main_thread_exception_names_the_sample():
+    with pytest.raises(DataLoaderError, match="loading sample 7") as info:
+        list(DataLoader(FailsAt7(12), batch_size=2))
+    assert isinstance(info.value.__cause__, KeyError)
+
+
+def test_collate_and_transform_failures_name_the_stage():
+    def bad_transform(item):
+        raise ValueError("bad augmentation")
+
+    with pytest.raises(DataLoaderError, match=r"cpu_transforms\[1\] \(.*bad_transform\)"):
+        list(DataLoader(Squares(4), batch_size=2, num_workers=1, cpu_transforms=[add_one, bad_transform]))
+    with pytest.raises(DataLoaderError, match=r"collate_fn .* failed on batch 0 \(samples 0, 1\)"):
+        list(DataLoader(Squares(4), batch_size=2, collate_fn=lambda items: 1 / 0))
+
+
+def test_a_dead_worker_process_is_reported_not_waited_for():
+    loader = DataLoader(DiesAt5(8), batch_size=2, num_workers=2, worker_type="process")
+    with pytest.raises(DataLoaderError, match=r"exited unexpectedly \(exit code 3\)"):
+        list(loader)
+    assert no_loader_workers_left()
+
+
+def test_timeout_raises_instead_of_hanging():
+    with pytest.raises(DataLoaderError, match="timed out after 0.3 s waiting for batch 0"):
+        next(iter(DataLoader(Slow(2), batch_size=1, num_workers=1, timeout=0.3)))
+
+
+def test_unpicklable_collate_with_process_workers_is_explained():
+    loader = DataLoader(
+        Squares(4), batch_size=2, num_workers=1, worker_type="process", collate_fn=lambda x: x
+    )
+    with pytest.raises(TypeError, match="Define them at module level .* or use worker_type='thread'"):
+        iter(loader)
+
+
+def test_breaking_out_early_and_gc_stop_the_workers():
+    for worker_type in ("thread", "process"):
+        loader = DataLoader(Squares(50), batch_size=2, num_workers=2, worker_type=worker_type)
+        for k, _ in enumerate(loader):
+            if k == 1:
+                break
+        del loader
+        gc.collect()
+        assert no_loader_workers_left(), worker_type
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(batch_size=0), "batch_size must be an int >= 1, got 0"),
+        (dict(num_workers=-1), "num_workers must be an int >= 0"),
+        (dict(worker_type="fiber"), "worker_type must be 'thread' or 'process'"),
+        (dict(persistent_workers=True), "persistent_workers=True needs num_workers > 0"),
+        (dict(prefetch_factor=0), "prefetch_factor must be an int >= 1"),
+        (dict(seed=-3), "seed must be an int >= 0"),
+        (dict(timeout=-1), "timeout must be a number of seconds >= 0"),
+    ],
+)
+def test_bad_arguments_are_explained(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        DataLoader(Squares(4), **kwargs)
+    with pytest.raises(TypeError, match="cpu_transforms must be a callable or a list of callables"):
+        DataLoader(Squares(4), cpu_transforms=3)
+
+
+def test_batch_rng_outside_a_loader_is_explained():
+    with pytest.raises(RuntimeError, match="only available while a DataLoader loads a batch"):
+        batch_rng()

@@ -1,0 +1,188 @@
+"""Learning-rate schedules: closed forms, PyTorch equivalents, and use inside a compiled optimizer step."""
+
+import json
+import math
+from functools import partial
+
+import mlx.core as mx
+import mlx.nn as nn
+import mlx.optimizers as optim
+import numpy as np
+import pytest
+import torch
+
+import audiotrain  # noqa: F401
+from audiotrain.train.schedulers import (
+    ExponentialLRScheduler,
+    OneCycleScheduler,
+    StepLRScheduler,
+    WarmupCosineScheduler,
+    WarmupLinearScheduler,
+)
+
+T = torch.optim.lr_scheduler
+
+
+def ours(schedule, n):
+    return np.array([float(schedule(i)) for i in range(n)])
+
+
+def torch_lrs(make_scheduler, n, lr):
+    """The learning rate PyTorch uses for each of the first ``n`` optimizer steps."""
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([p], lr=lr)
+    scheduler = make_scheduler(opt)
+    out = []
+    for _ in range(n):
+        out.append(opt.param_groups[0]["lr"])
+        opt.step()
+        scheduler.step()
+    return np.array(out)
+
+
+def test_warmup_cosine_closed_form():
+    s = WarmupCosineScheduler(peak_lr=1e-3, warmup_steps=4, total_steps=20, min_lr=1e-5)
+    lrs = ours(s, 30)
+    np.testing.assert_allclose(lrs[:4], [2.5e-4, 5e-4, 7.5e-4, 1e-3], rtol=1e-6)
+    mid = 4 + 8  # halfway through the decay: the mean of peak and min
+    np.testing.assert_allclose(lrs[mid], (1e-3 + 1e-5) / 2, rtol=1e-6)
+    np.testing.assert_allclose(lrs[20:], 1e-5, rtol=1e-6)  # held after total_steps
+    expected = [1e-5 + (1e-3 - 1e-5) * 0.5 * (1 + math.cos(math.pi * (k - 4) / 16)) for k in range(4, 21)]
+    np.testing.assert_allclose(lrs[4:21], expected, rtol=1e-5)
+
+
+def test_warmup_cosine_matches_torch():
+    peak, warmup, total, low = 1e-3, 10, 50, 1e-5
+    ref = torch_lrs(
+        lambda o: T.SequentialLR(
+            o,
+            [
+                T.LinearLR(o, 1 / warmup, 1.0, total_iters=warmup - 1),
+                T.CosineAnnealingLR(o, total - warmup, low),
+            ],
+            milestones=[warmup],
+        ),
+        total + 1,
+        peak,
+    )
+    np.testing.assert_allclose(
+        ours(WarmupCosineScheduler(peak, warmup, total, low), total + 1), ref, rtol=2e-5
+    )
+
+
+def test_warmup_linear_matches_torch():
+    peak, warmup, total, low = 5e-5, 6, 40, 1e-6
+    ref = torch_lrs(
+        lambda o: T.SequentialLR(
+            o,
+            [
+                T.LinearLR(o, 1 / warmup, 1.0, total_iters=warmup - 1),
+                T.LinearLR(o, 1.0, low / peak, total - warmup),
+            ],
+            milestones=[warmup],
+        ),
+        total + 5,
+        peak,
+    )
+    np.testing.assert_allclose(
+        ours(WarmupLinearScheduler(peak, warmup, total, low), total + 5), ref, rtol=2e-5
+    )
+
+
+def test_step_and_exponential_match_torch():
+    np.testing.assert_allclose(
+        ours(StepLRScheduler(0.1, step_size=7, gamma=0.5), 40),
+        torch_lrs(lambda o: T.StepLR(o, 7, 0.5), 40, 0.1),
+        rtol=1e-6,
+    )
+    np.testing.assert_allclose(
+        ours(ExponentialLRScheduler(0.1, decay_rate=0.97), 60),
+        torch_lrs(lambda o: T.ExponentialLR(o, 0.97), 60, 0.1),
+        rtol=1e-5,
+    )
+
+
+@pytest.mark.parametrize("strategy", ["cos", "linear"])
+def test_one_cycle_matches_torch(strategy):
+    kwargs = dict(
+        total_steps=100, pct_start=0.25, div_factor=10.0, final_div_factor=100.0, anneal_strategy=strategy
+    )
+    ref = torch_lrs(lambda o: T.OneCycleLR(o, max_lr=0.1, cycle_momentum=False, **kwargs), 100, 0.1)
+    lrs = ours(OneCycleScheduler(max_lr=0.1, **kwargs), 105)
+    np.testing.assert_allclose(lrs[:100], ref, rtol=1e-5)
+    np.testing.assert_allclose(lrs[100:], 0.1 / 10 / 100, rtol=1e-5)  # held at the final rate
+
+
+def test_no_warmup_and_all_warmup():
+    np.testing.assert_allclose(float(WarmupCosineScheduler(1.0, 0, 10)(0)), 1.0)
+    s = WarmupLinearScheduler(1.0, 10, 10)
+    np.testing.assert_allclose(ours(s, 12), [0.1 * (k + 1) for k in range(10)] + [0.0, 0.0], atol=1e-6)
+
+
+def test_array_steps_of_any_integer_dtype():
+    s = WarmupCosineScheduler(1e-3, 100, 1000)
+    for dtype in (mx.uint64, mx.int32, mx.float32):
+        np.testing.assert_allclose(float(s(mx.array(350, dtype))), float(s(350)), rtol=1e-7)
+
+
+def test_usable_inside_compiled_optimizer_update():
+    """The schedule is evaluated in-graph from the optimizer's step: no retrace, the right rate each step."""
+    schedule = WarmupCosineScheduler(peak_lr=0.1, warmup_steps=3, total_steps=10, min_lr=0.01)
+    model = nn.Linear(2, 1)
+    model.update({"weight": mx.zeros((1, 2)), "bias": mx.zeros((1,))})
+    opt = optim.SGD(learning_rate=schedule)
+    opt.init(model.trainable_parameters())  # state must exist before compiling over it
+    state = [model.state, opt.state]
+    traces = []
+
+    @partial(mx.compile, inputs=state, outputs=state)
+    def step(x):
+        traces.append(1)  # runs only while tracing
+        grads = {"weight": mx.ones((1, 2)), "bias": mx.ones((1,))}  # constant gradient: w -= lr each step
+        opt.update(model, grads)
+        return opt.learning_rate
+
+    seen = []
+    for _ in range(12):
+        seen.append(float(step(mx.zeros(1))))
+        mx.eval(state)
+    assert len(traces) == 1
+    # learning_rate after update k is schedule(k) (MLX evaluates the schedule before incrementing step)
+    np.testing.assert_allclose(seen, ours(schedule, 12), rtol=1e-6)
+    np.testing.assert_allclose(float(model.bias[0]), -ours(schedule, 12).sum(), rtol=1e-5)
+
+
+def test_to_dict_is_json_and_names_the_schedule():
+    d = OneCycleScheduler(0.1, 100).to_dict()
+    assert d["name"] == "one_cycle" and d["max_lr"] == 0.1 and d["total_steps"] == 100
+    json.dumps([s.to_dict() for s in (WarmupCosineScheduler(1, 1, 2), StepLRScheduler(1, 1, 0.5))])
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: WarmupCosineScheduler(1e-3, 200, 100), "warmup_steps .200. must be <= total_steps .100."),
+        (lambda: WarmupCosineScheduler(1e-3, -1, 100), "warmup_steps must be an int >= 0"),
+        (lambda: WarmupLinearScheduler(1e-3, 0, 0), "total_steps must be an int >= 1"),
+        (lambda: WarmupLinearScheduler(0.0, 0, 10), "peak_lr must be a finite number > 0"),
+        (lambda: WarmupCosineScheduler(1e-3, 1, 10, min_lr=1e-2), "min_lr .0.01. must be <= peak_lr"),
+        (lambda: WarmupCosineScheduler(float("nan"), 1, 10), "peak_lr must be a finite number"),
+        (lambda: StepLRScheduler(0.1, 0, 0.5), "step_size must be an int >= 1"),
+        (lambda: StepLRScheduler(0.1, 2.5, 0.5), "step_size must be an int"),
+        (lambda: ExponentialLRScheduler(0.1, 0.0), "decay_rate must be a finite number > 0"),
+        (lambda: OneCycleScheduler(0.1, 100, pct_start=1.0), r"pct_start must be in \(0, 1\)"),
+        (lambda: OneCycleScheduler(0.1, 3, pct_start=0.3), "empty phase"),
+        (lambda: OneCycleScheduler(0.1, 100, anneal_strategy="cosine"), "'cos' or 'linear'"),
+    ],
+)
+def test_bad_arguments_are_explained(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_bad_steps_are_explained():
+    s = StepLRScheduler(0.1, 10, 0.5)
+    with pytest.raises(ValueError, match="step must be >= 0, got -1"):
+        s(-1)
+    with pytest.raises(TypeError, match="step must be an int or an mx.array"):
+        s(1.5)
