@@ -2,14 +2,14 @@
 
 import sys
 
+import audiotrain  # noqa: F401
+from audiotrain import DataLoader, OptimizerConfig, Trainer
+from audiotrain.train.callbacks import ModelCheckpoint
+
 import mlx.core as mx
 import mlx.optimizers as optim
 import numpy as np
 from tasks import TinyClassifier, make_data
-
-import audiotrain  # noqa: F401
-from audiotrain import DataLoader, OptimizerConfig, Trainer
-from audiotrain.train.callbacks import ModelCheckpoint
 
 
 class Task(TinyClassifier):

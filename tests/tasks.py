@@ -1,12 +1,12 @@
 """Tiny tasks shared by the trainer tests."""
 
+import audiotrain  # noqa: F401  (before mlx)
+from audiotrain import OptimizerConfig, TrainModule
+
 import mlx.core as mx
 import mlx.nn as nn
 import mlx.optimizers as optim
 import numpy as np
-
-import audiotrain  # noqa: F401  (before mlx)
-from audiotrain import OptimizerConfig, TrainModule
 
 
 class TinyClassifier(TrainModule):

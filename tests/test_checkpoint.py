@@ -3,14 +3,14 @@
 import json
 import os
 
+from audiotrain import Trainer
+from audiotrain.train import checkpoint as ckpt
+from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
+
 import mlx.core as mx
 import numpy as np
 import pytest
 from tasks import TinyClassifier, make_batches, weights
-
-from audiotrain import Trainer
-from audiotrain.train import checkpoint as ckpt
-from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
 
 
 def make_trainer(tmp_path, **kw):

@@ -10,11 +10,11 @@ import pytest
 def test_quick_example(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     # --- seed 000, "Quick Example" (train_loader / val_loader built with seed 000's DataLoader section)
+    from audiotrain import DataLoader, Dataset, OptimizerConfig, Trainer, TrainModule
+
     import mlx.core as mx
     import mlx.nn as nn
     import mlx.optimizers as optim
-
-    from audiotrain import DataLoader, Dataset, OptimizerConfig, Trainer, TrainModule
 
     class MyModel(TrainModule):
         def __init__(self):
@@ -53,9 +53,9 @@ def test_quick_example(tmp_path, monkeypatch):
 def test_seed001_cnn_classifier(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     # --- seed 001, Example 1, steps 1-5 verbatim (sizes reduced) ---------------------------------
-    import numpy as np
-
     from audiotrain.data import Dataset
+
+    import numpy as np
 
     class MyDataset(Dataset):
         """Custom dataset for image classification."""
@@ -74,12 +74,12 @@ def test_seed001_cnn_classifier(tmp_path, monkeypatch, capsys):
         def __getitem__(self, idx: int) -> tuple:
             return self._images[idx], int(self._labels[idx])
 
+    from audiotrain import OptimizerConfig, TrainModule
+    from audiotrain.train.schedulers import WarmupCosineScheduler
+
     import mlx.core as mx
     import mlx.nn as nn
     import mlx.optimizers as optim
-
-    from audiotrain import OptimizerConfig, TrainModule
-    from audiotrain.train.schedulers import WarmupCosineScheduler
 
     class MNISTClassifier(TrainModule):
         """CNN classifier for MNIST."""
@@ -216,12 +216,12 @@ def test_seed001_cnn_classifier(tmp_path, monkeypatch, capsys):
 def test_custom_callback_and_multiple_loggers(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     pytest.importorskip("tensorboardX")
-    from tasks import TinyClassifier, make_batches
-
     from audiotrain import Trainer
 
     # --- seed 000, "Custom Callbacks" verbatim ----------------------------------------------------
     from audiotrain.train.callbacks import Callback
+
+    from tasks import TinyClassifier, make_batches
 
     class MyCallback(Callback):
         def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):

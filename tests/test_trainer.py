@@ -2,6 +2,9 @@
 
 import json
 
+from audiotrain import OptimizerConfig, Trainer, TrainModule
+from audiotrain.train.callbacks import Callback, GradientClipper
+
 import mlx.core as mx
 import mlx.nn as nn
 import mlx.optimizers as optim
@@ -9,9 +12,6 @@ import numpy as np
 import pytest
 from mlx.utils import tree_flatten, tree_map, tree_unflatten
 from tasks import RecordingLogger, TinyClassifier, make_batches, weights
-
-from audiotrain import OptimizerConfig, Trainer, TrainModule
-from audiotrain.train.callbacks import Callback, GradientClipper
 
 
 def trainer(tmp_path, **kw):

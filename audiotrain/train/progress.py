@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from tqdm.auto import tqdm
-
 from audiotrain.train.callback import Callback
+
+from tqdm.auto import tqdm
 
 
 class ProgressBar(Callback):

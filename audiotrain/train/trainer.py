@@ -20,9 +20,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import mlx.core as mx
-import numpy as np
-
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train import flags
 from audiotrain.train.callback import Callback
@@ -30,6 +27,9 @@ from audiotrain.train.callbacks import GradientClipper, ModelCheckpoint, Progres
 from audiotrain.train.lazy import LazyScalar
 from audiotrain.train.module import OptimizerConfig, TrainModule
 from audiotrain.train.step import EvalStep, StepConfig, TrainStep, all_finite
+
+import mlx.core as mx
+import numpy as np
 
 
 class Trainer:
