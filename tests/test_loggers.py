@@ -6,13 +6,9 @@ import json
 import struct
 import subprocess
 import sys
+import time
 import types
 import warnings
-
-import mlx.core as mx
-import numpy as np
-import pytest
-import yaml
 
 import audiotrain  # noqa: F401
 from audiotrain.train.loggers import (
@@ -25,6 +21,11 @@ from audiotrain.train.loggers import (
 )
 from audiotrain.train.schedulers import WarmupCosineScheduler
 
+import mlx.core as mx
+import numpy as np
+import pytest
+import yaml
+
 # ------------------------------------------------------------------ W&B (one real offline run for the module)
 
 
@@ -32,7 +33,8 @@ def read_wandb_records(path):
     """Records of a W&B ``.wandb`` transaction log (LevelDB log format: 32 KiB blocks of CRC'd chunks)."""
     from wandb.proto import wandb_internal_pb2 as pb
 
-    data = open(path, "rb").read()
+    with open(path, "rb") as f:
+        data = f.read()
     assert data[:4] == b":W&B"
     pos, block, partial = 7, 32768, b""
     while pos + 7 <= len(data):
@@ -47,6 +49,16 @@ def read_wandb_records(path):
             record = pb.Record()
             record.ParseFromString(partial)
             yield record
+
+
+def wait_for_exit_record(path, timeout=30.0):
+    """W&B's service writes the offline log asynchronously: finish() can return before it is flushed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        records = list(read_wandb_records(path))
+        if "exit" in [r.WhichOneof("record_type") for r in records] or time.monotonic() > deadline:
+            return records
+        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +85,10 @@ def wandb_run(tmp_path_factory):
 def test_wandb_offline_run_holds_the_metrics_and_config(wandb_run):
     logger, state, save_dir = wandb_run
     (path,) = glob.glob(str(save_dir / "wandb" / "offline-run-*" / f"run-{state['run_id']}.wandb"))
+    assert logger.failures == 0
     history, config = [], {}
-    for record in read_wandb_records(path):
+    records = wait_for_exit_record(path)
+    for record in records:
         kind = record.WhichOneof("record_type")
         if kind == "history":
             history.append(
@@ -94,7 +108,7 @@ def test_wandb_offline_run_holds_the_metrics_and_config(wandb_run):
     assert all(h["lr"] == 0.5 for h in history)
     assert config["model/width"] == 8 and config["lr"] == 1e-3
     assert config["schedule/name"] == "warmup_cosine" and config["schedule/total_steps"] == 100
-    assert logger.version == state["run_id"] and logger.failures == 0
+    assert logger.version == state["run_id"]
 
 
 def test_wandb_resume_continues_the_same_run(monkeypatch):

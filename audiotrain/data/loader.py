@@ -7,12 +7,12 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-import numpy as np
-
 from audiotrain.data.collate import default_collate, to_mlx
 from audiotrain.data.dataset import check_dataset
 from audiotrain.data.sampler import epoch_order, num_batches, sampler_order
 from audiotrain.data.workers import BatchJob, DataLoaderError, WorkerPool
+
+import numpy as np
 
 _WORKER_TYPES = ("thread", "process")
 
@@ -191,9 +191,10 @@ class DataLoader:
     # ------------------------------------------------------------------------------------------ state
 
     def state_dict(self) -> dict[str, Any]:
-        """JSON-serialisable position: seed, epoch, batches yielded in it, and what the order depends on."""
-        if self._seed is None:
-            self._draw_seed()
+        """JSON-serialisable position: seed, epoch, batches yielded in it, and what the order depends on.
+
+        ``seed`` is None only before the first iteration of a loader built without one.
+        """
         return {
             "seed": self._seed,
             "epoch": self._epoch,
@@ -215,13 +216,14 @@ class DataLoader:
         if missing:
             raise ValueError(f"DataLoader state is missing {sorted(missing)}; got keys {sorted(state)}")
         current = self.state_dict()
-        for key in ("num_samples", "batch_size", "shuffle", "drop_last"):
+        for key in ("num_samples", "batch_size", "shuffle", "drop_last", "num_batches"):
             if key in state and state[key] != current[key]:
                 raise ValueError(
                     f"cannot resume the DataLoader position: the checkpoint has {key}={state[key]!r}, this "
                     f"loader has {key}={current[key]!r}, so batches would not line up"
                 )
-        self.set_seed(state["seed"])
+        if state["seed"] is not None:
+            self.set_seed(state["seed"])
         epoch = _check_int("state['epoch']", state["epoch"], 0)
         done = _check_int("state['batches_yielded']", state["batches_yielded"], 0)
         if done > len(self):

@@ -154,7 +154,15 @@ def _worker_loop(
     if is_process:
         # Ctrl-C reaches the whole process group; the main process handles it and shuts workers down.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        job = pickle.loads(job)
+        try:
+            job = pickle.loads(job)
+        except Exception as exc:
+            # Typically a class defined in a notebook or in an unguarded script: report it, do not just die.
+            message = f"a worker process could not load the dataset / transforms: {type(exc).__name__}: {exc}"
+            result_q.put((None, None, "fatal", (message, traceback.format_exc())))
+            result_q.close()
+            result_q.join_thread()
+            return
         parent = mp.parent_process()
     while True:
         try:
@@ -284,6 +292,16 @@ class WorkerPool:
                         stage="worker",
                     ) from None
                 continue
+            if status == "fatal":
+                message, tb = payload
+                raise DataLoaderError(
+                    f"{message}. Process workers import the dataset's module: define the dataset, transforms "
+                    f"and collate_fn in an importable module (not a notebook cell), or use worker_type="
+                    f"'thread'.\n\nTraceback in the DataLoader worker process:\n{tb}",
+                    batch_index=batch_index,
+                    stage="worker",
+                    worker_traceback=tb,
+                )
             if generation == self.generation:
                 self._buffer[index] = (status, payload)
         status, payload = self._buffer.pop(batch_index)
@@ -307,7 +325,9 @@ class WorkerPool:
                 raise DataLoaderError(
                     f"DataLoader worker {i} ({'pid ' + str(w.pid) if self.is_process else 'thread'}) exited "
                     f"unexpectedly ({code}) while batch {batch_index} was pending; a negative code is the "
-                    f"signal that killed it (-9: out of memory?)",
+                    f"signal that killed it (-9: out of memory?). If it failed while starting, its traceback "
+                    f"is printed above (process workers re-import the main script: it needs an "
+                    f"`if __name__ == '__main__':` guard and cannot be stdin).",
                     batch_index=batch_index,
                     stage="worker",
                 ) from None

@@ -1,0 +1,272 @@
+"""Frame posteriors → chord segments → ``.lab``.
+
+Two smoothers, both over the three heads of the model (chord type, root, bass):
+
+- ``"median"``: each class's posterior is median-filtered over time, then the most likely class is taken
+  per frame (the usual post-processing of frame-wise chord recognisers).
+- ``"viterbi"``: an HMM whose states are the joint (chord type, root) chords -- ``N``, ``X`` and 30 types x
+  12 roots -- with a self-transition prior ``p`` and the rest spread evenly over the other states
+  (Cho & Bello 2014); the bass gets its own 12-state HMM with the same prior. The emission of a chord is
+  ``p(type) * p(root)`` (``p(type)`` alone for N and X, whose root is undefined).
+
+Frame ``i`` is centred at ``i / frame_rate`` seconds (centred STFT/CQT frames), so a change between frames
+``i - 1`` and ``i`` becomes a boundary at ``(i - 0.5) / frame_rate``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from audiotrain.chords.lab import ChordSegment
+from audiotrain.chords.vocabulary import IGNORE_INDEX, N_INDEX, NUM_CHORD_TYPES, X_INDEX, decode_label
+
+import numpy as np
+from scipy.ndimage import median_filter
+
+_EPS = 1e-12
+
+
+@dataclass
+class DecodeConfig:
+    """How frame posteriors become segments.
+
+    Attributes:
+        method: ``"viterbi"`` (HMM with a self-transition prior), ``"median"`` or ``"argmax"`` (no smoothing).
+        self_transition: probability of staying in the same chord from one frame to the next (viterbi).
+        median_frames: width of the median filter in frames, odd (median).
+    """
+
+    method: str = "viterbi"
+    self_transition: float = 0.95
+    median_frames: int = 9
+
+    def __post_init__(self):
+        if self.method not in ("viterbi", "median", "argmax"):
+            raise ValueError(
+                f"DecodeConfig.method must be 'viterbi', 'median' or 'argmax', got {self.method!r}"
+            )
+        if not 0.0 < self.self_transition < 1.0:
+            raise ValueError(f"DecodeConfig.self_transition must be in (0, 1), got {self.self_transition}")
+        if self.median_frames < 1 or self.median_frames % 2 == 0:
+            raise ValueError(
+                f"DecodeConfig.median_frames must be a positive odd number, got {self.median_frames}"
+            )
+
+
+def median_smooth(probs: np.ndarray, width: int) -> np.ndarray:
+    """Median-filter each class's posterior over time.
+
+    Parameters
+    ----------
+    probs : np.ndarray [frames, classes]
+    width : int
+        Filter length in frames (odd); edges are handled by reflection.
+    """
+    if width <= 1:
+        return np.asarray(probs)
+    return median_filter(np.asarray(probs, dtype=np.float32), size=(width, 1), mode="nearest")
+
+
+def viterbi(
+    log_emissions: np.ndarray, log_transitions: np.ndarray, log_initial: np.ndarray | None = None
+) -> np.ndarray:
+    """Most likely state path of an HMM with a full transition matrix, O(frames x states²).
+
+    Parameters
+    ----------
+    log_emissions : np.ndarray [frames, states]
+    log_transitions : np.ndarray [states, states]
+        ``log_transitions[i, j]`` = log p(state j at t | state i at t - 1).
+    log_initial : np.ndarray [states], optional
+        Uniform when omitted.
+
+    Returns
+    -------
+    np.ndarray [frames], int64
+    """
+    log_emissions = np.asarray(log_emissions, dtype=np.float64)
+    n_frames, n_states = log_emissions.shape
+    if log_initial is None:
+        log_initial = np.full(n_states, -np.log(n_states))
+    score = log_initial + log_emissions[0]
+    back = np.zeros((n_frames, n_states), dtype=np.int64)
+    for t in range(1, n_frames):
+        candidates = score[:, None] + log_transitions
+        back[t] = np.argmax(candidates, axis=0)
+        score = candidates[back[t], np.arange(n_states)] + log_emissions[t]
+    return _backtrack(score, back)
+
+
+def viterbi_self_transition(log_emissions: np.ndarray, self_transition: float) -> np.ndarray:
+    """Viterbi path for a transition matrix with ``self_transition`` on the diagonal, uniform elsewhere.
+
+    Equal to `viterbi` with that matrix, in O(frames x states): the best predecessor of state ``j`` is either
+    ``j`` itself or the best state other than ``j``, which is the best or second best state overall.
+
+    Parameters
+    ----------
+    log_emissions : np.ndarray [frames, states]
+    self_transition : float
+        Probability in (0, 1) of staying in the same state.
+    """
+    log_emissions = np.asarray(log_emissions, dtype=np.float64)
+    n_frames, n_states = log_emissions.shape
+    if n_states == 1:
+        return np.zeros(n_frames, dtype=np.int64)
+    log_stay = np.log(self_transition)
+    log_move = np.log((1.0 - self_transition) / (n_states - 1))
+    states = np.arange(n_states)
+    score = log_emissions[0] - np.log(n_states)
+    back = np.zeros((n_frames, n_states), dtype=np.int64)
+    move_from = np.empty(n_states, dtype=np.int64)
+    stay = np.empty(n_states)
+    # The loop runs once per frame: plain ndarray methods and preallocated buffers keep its overhead small.
+    for t in range(1, n_frames):
+        best = score.argmax()
+        best_score = score[best]
+        score[best] = -np.inf
+        second = score.argmax()
+        score[best] = best_score
+        move_from.fill(best)
+        move_from[best] = second  # the best predecessor among the states != j
+        np.add(score, log_stay, out=stay)
+        move = score[move_from]
+        move += log_move
+        stays = stay >= move  # ties go to staying, which keeps segments long
+        back[t] = np.where(stays, states, move_from)
+        score = np.maximum(stay, move, out=move)
+        score += log_emissions[t]
+    return _backtrack(score, back)
+
+
+def _backtrack(score: np.ndarray, back: np.ndarray) -> np.ndarray:
+    path = np.empty(back.shape[0], dtype=np.int64)
+    path[-1] = int(np.argmax(score))
+    for t in range(back.shape[0] - 1, 0, -1):
+        path[t - 1] = back[t, path[t]]
+    return path
+
+
+def _joint_chord_log_probs(type_probs: np.ndarray, root_probs: np.ndarray) -> np.ndarray:
+    """[frames, 2 + 30*12] log p of the joint states N, X, then (type 2, root 0..11), (type 3, root 0..11)..."""
+    log_type = np.log(np.maximum(type_probs, _EPS))
+    log_root = np.log(np.maximum(root_probs, _EPS))
+    chords = log_type[:, 2:, None] + log_root[:, None, :]
+    return np.concatenate([log_type[:, :2], chords.reshape(len(log_type), -1)], axis=1)
+
+
+def decode_frames(
+    type_probs: np.ndarray,
+    root_probs: np.ndarray,
+    bass_probs: np.ndarray | None = None,
+    config: DecodeConfig | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Smoothed per-frame (chord_type, root, bass) indices from posteriors.
+
+    Parameters
+    ----------
+    type_probs : np.ndarray [frames, 32]
+        Chord-type posteriors (softmax outputs).
+    root_probs, bass_probs : np.ndarray [frames, 12]
+        Root and bass posteriors; the bass is taken equal to the root when ``bass_probs`` is None.
+    config : DecodeConfig, optional
+
+    Returns
+    -------
+    (chord_type, root, bass) : three np.ndarray [frames], int64
+        Root and bass are ``IGNORE_INDEX`` on N and X frames.
+    """
+    config = config or DecodeConfig()
+    type_probs, root_probs = np.asarray(type_probs, np.float64), np.asarray(root_probs, np.float64)
+    if type_probs.ndim != 2 or type_probs.shape[1] != NUM_CHORD_TYPES:
+        raise ValueError(f"type_probs must be [frames, {NUM_CHORD_TYPES}], got {type_probs.shape}")
+    if root_probs.shape != (len(type_probs), 12):
+        raise ValueError(f"root_probs must be [{len(type_probs)}, 12], got {root_probs.shape}")
+    if bass_probs is not None and np.shape(bass_probs) != (len(type_probs), 12):
+        raise ValueError(f"bass_probs must be [{len(type_probs)}, 12], got {np.shape(bass_probs)}")
+    if len(type_probs) == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty.copy(), empty.copy()
+    if config.method == "viterbi":
+        states = viterbi_self_transition(
+            _joint_chord_log_probs(type_probs, root_probs), config.self_transition
+        )
+        chord_type = np.where(states < 2, states, 2 + (states - 2) // 12)
+        root = np.where(states < 2, IGNORE_INDEX, (states - 2) % 12)
+        if bass_probs is None:
+            bass = root.copy()
+        else:
+            log_bass = np.log(np.maximum(np.asarray(bass_probs, np.float64), _EPS))
+            bass = viterbi_self_transition(log_bass, config.self_transition)
+    else:
+        width = config.median_frames if config.method == "median" else 1
+        chord_type = np.argmax(median_smooth(type_probs, width), axis=1)
+        root = np.argmax(median_smooth(root_probs, width), axis=1)
+        bass = root.copy() if bass_probs is None else np.argmax(median_smooth(bass_probs, width), axis=1)
+    no_chord = (chord_type == N_INDEX) | (chord_type == X_INDEX)
+    root = np.where(no_chord, IGNORE_INDEX, root).astype(np.int64)
+    bass = np.where(no_chord, IGNORE_INDEX, bass).astype(np.int64)
+    return chord_type.astype(np.int64), root, bass
+
+
+def frames_to_segments(
+    chord_type: Sequence[int] | np.ndarray,
+    root: Sequence[int] | np.ndarray,
+    bass: Sequence[int] | np.ndarray,
+    frame_rate: float,
+    duration: float | None = None,
+) -> list[ChordSegment]:
+    """Merge runs of equal frame labels into segments.
+
+    Parameters
+    ----------
+    chord_type, root, bass : [frames] int
+        Per-frame vocabulary indices (root and bass ignored on N and X).
+    frame_rate : float
+        Frames per second (sample rate / hop length).
+    duration : float, optional
+        End time of the last segment in seconds (the audio length); default: half a frame after the last
+        frame's centre. Frames centred after ``duration`` are dropped, and the last segment is stretched or
+        cut to end exactly there.
+    """
+    chord_type = np.asarray(chord_type, dtype=np.int64).reshape(-1)
+    n = len(chord_type)
+    if n == 0:
+        return []
+    no_chord = (chord_type == N_INDEX) | (chord_type == X_INDEX)
+    root = np.where(no_chord, IGNORE_INDEX, np.asarray(root, dtype=np.int64).reshape(-1))
+    bass = np.asarray(bass, dtype=np.int64).reshape(-1)
+    bass = np.where(no_chord, IGNORE_INDEX, np.where(bass < 0, root, bass))
+    # Runs of equal (type, root, bass), found with numpy; only one label per run is formatted.
+    changed = np.flatnonzero((np.diff(chord_type) != 0) | (np.diff(root) != 0) | (np.diff(bass) != 0)) + 1
+    starts = np.concatenate([[0], changed])
+    stops = np.concatenate([changed, [n]])
+    end_time = duration if duration is not None else (n - 0.5) / frame_rate
+    segments: list[ChordSegment] = []
+    for first, stop in zip(starts, stops):
+        label = decode_label(chord_type[first], root[first], bass[first])
+        start = 0.0 if first == 0 else (first - 0.5) / frame_rate
+        end = end_time if stop == n else min((stop - 0.5) / frame_rate, end_time)
+        if start >= end_time:
+            break  # frames past the end of the audio (padding) are dropped
+        if segments and segments[-1].label == label:
+            segments[-1] = ChordSegment(segments[-1].start, end, label)
+        else:
+            segments.append(ChordSegment(start, end, label))
+    # The last segment reaches the end of the audio even when the frames after it were dropped.
+    segments[-1] = ChordSegment(segments[-1].start, end_time, segments[-1].label)
+    return segments
+
+
+def decode_posteriors(
+    type_probs: np.ndarray,
+    root_probs: np.ndarray,
+    bass_probs: np.ndarray | None,
+    frame_rate: float,
+    config: DecodeConfig | None = None,
+    duration: float | None = None,
+) -> list[ChordSegment]:
+    """Posteriors of one song → chord segments with ``mir_eval``-parsable labels (see `decode_frames`)."""
+    chord_type, root, bass = decode_frames(type_probs, root_probs, bass_probs, config)
+    return frames_to_segments(chord_type, root, bass, frame_rate, duration)

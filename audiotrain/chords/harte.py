@@ -1,0 +1,270 @@
+"""Harte chord syntax (Harte et al., ISMIR 2005): parsing, formatting and transposition.
+
+A label is ``N`` (no chord), ``X`` (unknown), or ``root[:shorthand][(degrees)][/bass]``::
+
+    C            C major (the shorthand defaults to ``maj``)
+    Bb:min7      B-flat minor seventh
+    C:maj(9)/3   C major with an added ninth, third in the bass
+    D:(1,5)      D with only a root and a fifth (empty shorthand)
+    C:min(*5)    C minor without its fifth
+    C:maj/E      bass written as a note (accepted here; formatted back as the interval ``3``)
+
+The bass may be a scale degree (the Harte grammar) or a note name (common in hand-made annotations).
+`format_harte` always writes the interval form, which ``mir_eval`` parses.
+
+Pitch classes are integers ``C=0 ... B=11``. Intervals are semitones above the root.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+NO_CHORD = "N"
+UNKNOWN_CHORD = "X"
+
+#: Semitones above the root of the natural scale degrees 1-13.
+_DEGREE_SEMITONES = {1: 0, 2: 2, 3: 4, 4: 5, 5: 7, 6: 9, 7: 11, 8: 12, 9: 14, 10: 16, 11: 17, 12: 19, 13: 21}
+
+#: Scale degrees of each Harte shorthand (Harte 2005, table 1; the same set ``mir_eval`` accepts).
+#: Extended shorthands (9, 11, 13) list their extensions: they sound, so they belong to the pitch classes.
+SHORTHAND_DEGREES: dict[str, tuple[str, ...]] = {
+    "maj": ("1", "3", "5"),
+    "min": ("1", "b3", "5"),
+    "dim": ("1", "b3", "b5"),
+    "aug": ("1", "3", "#5"),
+    "maj7": ("1", "3", "5", "7"),
+    "min7": ("1", "b3", "5", "b7"),
+    "7": ("1", "3", "5", "b7"),
+    "dim7": ("1", "b3", "b5", "bb7"),
+    "hdim7": ("1", "b3", "b5", "b7"),
+    "minmaj7": ("1", "b3", "5", "7"),
+    "maj6": ("1", "3", "5", "6"),
+    "min6": ("1", "b3", "5", "6"),
+    "9": ("1", "3", "5", "b7", "9"),
+    "maj9": ("1", "3", "5", "7", "9"),
+    "min9": ("1", "b3", "5", "b7", "9"),
+    "11": ("1", "3", "5", "b7", "9", "11"),
+    "min11": ("1", "b3", "5", "b7", "9", "11"),
+    "13": ("1", "3", "5", "b7", "9", "11", "13"),
+    "maj13": ("1", "3", "5", "7", "9", "11", "13"),
+    "min13": ("1", "b3", "5", "b7", "9", "11", "13"),
+    "sus2": ("1", "2", "5"),
+    "sus4": ("1", "4", "5"),
+    "1": ("1",),
+    "5": ("1", "5"),
+    "": (),
+}
+
+_NATURAL_PITCH = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+
+#: Spelling used when formatting a pitch class (the most common spelling in published annotations).
+PITCH_CLASS_NAMES = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+
+#: Interval spelling used for a bass note that is not a named degree of the chord.
+_DEFAULT_INTERVAL_NAMES = ("1", "b2", "2", "b3", "3", "4", "b5", "5", "b6", "6", "b7", "7")
+
+_NOTE_RE = re.compile(r"^([A-G])([b#]*)$")
+_DEGREE_RE = re.compile(r"^([b#]*)(1[0-3]|[1-9])$")
+_LABEL_RE = re.compile(
+    r"^(?P<root>[A-G][b#]*)"
+    r"(?::(?P<shorthand>[A-Za-z0-9]*)?(?:\((?P<degrees>[^()]*)\))?)?"
+    r"(?:/(?P<bass>[^/]+))?$"
+)
+
+
+class HarteError(ValueError):
+    """A chord label that does not follow the Harte syntax."""
+
+
+def note_to_pitch_class(note: str) -> int:
+    """Pitch class (C=0 ... B=11) of a note name such as ``C``, ``F#``, ``Bb``, ``Cbb``."""
+    match = _NOTE_RE.match(note)
+    if match is None:
+        raise HarteError(f"invalid note name {note!r}: expected A-G followed by any number of 'b' or '#'")
+    letter, accidentals = match.groups()
+    return (_NATURAL_PITCH[letter] + accidentals.count("#") - accidentals.count("b")) % 12
+
+
+def degree_to_semitones(degree: str) -> int:
+    """Semitones above the root of a scale degree such as ``3``, ``b7``, ``#9`` (not reduced mod 12)."""
+    match = _DEGREE_RE.match(degree)
+    if match is None:
+        raise HarteError(f"invalid scale degree {degree!r}: expected optional 'b'/'#' and a number 1-13")
+    accidentals, number = match.groups()
+    return _DEGREE_SEMITONES[int(number)] + accidentals.count("#") - accidentals.count("b")
+
+
+@dataclass(frozen=True)
+class HarteChord:
+    """A parsed Harte label.
+
+    Attributes
+    ----------
+    root : int or None
+        Pitch class of the root (C=0); None for ``N`` and ``X``.
+    shorthand : str
+        Quality shorthand (``maj``, ``min7``, ...); ``""`` when the label lists degrees only.
+    degrees : tuple of str
+        Parenthesised degrees as written: added (``9``) or omitted (``*5``).
+    bass : str
+        Bass as a scale degree relative to the root (``1`` when the root is in the bass).
+    root_name : str
+        Root as written (``Bb``), kept so that formatting round-trips the spelling.
+    symbol : str
+        ``""`` for a chord, ``"N"`` or ``"X"`` for the special labels.
+    """
+
+    root: int | None
+    shorthand: str = "maj"
+    degrees: tuple[str, ...] = ()
+    bass: str = "1"
+    root_name: str = ""
+    symbol: str = ""
+
+    @property
+    def is_chord(self) -> bool:
+        """True unless the label is ``N`` or ``X``."""
+        return self.symbol == ""
+
+    @property
+    def intervals(self) -> frozenset[int]:
+        """Sounding pitch classes relative to the root (0-11), root and bass included.
+
+        The root is always included and the bass is added, as ``mir_eval.chord.encode`` does.
+        Empty for ``N`` and ``X``.
+        """
+        if not self.is_chord:
+            return frozenset()
+        semitones = {degree_to_semitones(d) % 12 for d in SHORTHAND_DEGREES[self.shorthand]}
+        for degree in self.degrees:
+            if degree.startswith("*"):
+                semitones.discard(degree_to_semitones(degree[1:]) % 12)
+            else:
+                semitones.add(degree_to_semitones(degree) % 12)
+        semitones.add(0)
+        semitones.add(self.bass_interval)
+        return frozenset(semitones)
+
+    @property
+    def bass_interval(self) -> int:
+        """Semitones from the root up to the bass, 0-11."""
+        return degree_to_semitones(self.bass) % 12
+
+    @property
+    def bass_pitch_class(self) -> int | None:
+        """Absolute pitch class of the bass; None for ``N`` and ``X``."""
+        return None if self.root is None else (self.root + self.bass_interval) % 12
+
+    @property
+    def pitch_classes(self) -> frozenset[int]:
+        """Absolute sounding pitch classes (C=0); empty for ``N`` and ``X``."""
+        if self.root is None:
+            return frozenset()
+        return frozenset((self.root + i) % 12 for i in self.intervals)
+
+
+def parse_harte(label: str) -> HarteChord:
+    """Parse a Harte label.
+
+    Parameters
+    ----------
+    label : str
+        E.g. ``"C:maj7/3"``, ``"Bb:min"``, ``"N"``, ``"X"``, ``"D:(1,5)"``, ``"C:maj/E"``.
+
+    Returns
+    -------
+    HarteChord
+
+    Raises
+    ------
+    HarteError
+        If the label is not valid Harte syntax; the message says which part is wrong.
+    """
+    text = label.strip()
+    if text in (NO_CHORD, UNKNOWN_CHORD):
+        return HarteChord(root=None, shorthand="", symbol=text)
+    match = _LABEL_RE.match(text)
+    if match is None:
+        raise HarteError(
+            f"invalid chord label {label!r}: expected 'N', 'X' or root[:shorthand][(degrees)][/bass], "
+            "e.g. 'C:maj7/3'"
+        )
+    root_name = match.group("root")
+    root = note_to_pitch_class(root_name)
+    has_colon = ":" in text.split("/", 1)[0]
+    shorthand = match.group("shorthand") or ""
+    degrees_text = match.group("degrees")
+    if not has_colon:
+        shorthand = "maj"
+    elif shorthand == "" and degrees_text is None:
+        raise HarteError(f"invalid chord label {label!r}: nothing after ':'")
+    if shorthand not in SHORTHAND_DEGREES:
+        known = ", ".join(s for s in SHORTHAND_DEGREES if s)
+        raise HarteError(f"invalid chord label {label!r}: unknown shorthand {shorthand!r} (known: {known})")
+    degrees: tuple[str, ...] = ()
+    if degrees_text is not None:
+        degrees = tuple(d.strip() for d in degrees_text.split(","))
+        for degree in degrees:
+            try:
+                degree_to_semitones(degree[1:] if degree.startswith("*") else degree)
+            except HarteError as err:
+                raise HarteError(f"invalid chord label {label!r}: {err}") from None
+    bass_text = match.group("bass")
+    bass = "1"
+    if bass_text is not None:
+        bass_text = bass_text.strip()
+        if _DEGREE_RE.match(bass_text):
+            bass = bass_text
+        elif _NOTE_RE.match(bass_text):
+            bass = interval_name((note_to_pitch_class(bass_text) - root) % 12, shorthand, degrees)
+        else:
+            raise HarteError(
+                f"invalid chord label {label!r}: bass {bass_text!r} is neither a scale degree "
+                "(e.g. '3', 'b7') nor a note (e.g. 'E', 'Bb')"
+            )
+    return HarteChord(root=root, shorthand=shorthand, degrees=degrees, bass=bass, root_name=root_name)
+
+
+def interval_name(semitones: int, shorthand: str = "", degrees: tuple[str, ...] = ()) -> str:
+    """Scale-degree spelling of an interval (0-11), reusing the chord's own spelling when it has one.
+
+    ``interval_name(3, "min")`` is ``"b3"``; ``interval_name(2, "9")`` is ``"2"`` (the ninth, brought into
+    the octave so that it reads as a bass interval); ``interval_name(8, "aug")`` is ``"#5"``.
+    """
+    semitones %= 12
+    for degree in (*SHORTHAND_DEGREES.get(shorthand, ()), *degrees):
+        if degree.startswith("*") or degree_to_semitones(degree) % 12 != semitones:
+            continue
+        accidentals, number = _DEGREE_RE.match(degree).groups()
+        number_in_octave = int(number) - 7 if int(number) > 7 else int(number)
+        candidate = f"{accidentals}{number_in_octave}"
+        if degree_to_semitones(candidate) % 12 == semitones:
+            return candidate
+    return _DEFAULT_INTERVAL_NAMES[semitones]
+
+
+def format_harte(chord: HarteChord) -> str:
+    """Write a `HarteChord` as a label ``mir_eval`` parses (bass always as an interval)."""
+    if not chord.is_chord:
+        return chord.symbol
+    root_name = chord.root_name or PITCH_CLASS_NAMES[chord.root]
+    text = f"{root_name}:{chord.shorthand}"
+    if chord.degrees:
+        text += "(" + ",".join(chord.degrees) + ")"
+    if chord.bass_interval != 0:
+        text += f"/{chord.bass}"
+    return text
+
+
+def transpose_chord(chord: HarteChord, semitones: int) -> HarteChord:
+    """Move a chord's root by ``semitones`` (any integer); ``N`` and ``X`` are unchanged."""
+    if not chord.is_chord:
+        return chord
+    root = (chord.root + semitones) % 12
+    return replace(chord, root=root, root_name=PITCH_CLASS_NAMES[root])
+
+
+def transpose_label(label: str, semitones: int) -> str:
+    """Transpose a Harte label by ``semitones``: ``transpose_label("A:min/b3", 3) == "C:min/b3"``."""
+    return format_harte(transpose_chord(parse_harte(label), semitones))

@@ -1,0 +1,276 @@
+"""Chord annotations on disk: ``.lab`` files (``start end label`` per line) and JAMS chord annotations.
+
+Every problem is reported with the file and the line (``.lab``) or observation (JAMS) it comes from: a
+malformed line, a label that is not Harte syntax, a negative or reversed time, two segments that overlap,
+or a gap between segments. Real annotations are written with rounded times, so overlaps and gaps smaller
+than ``tolerance`` seconds are snapped shut instead of reported.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from audiotrain.chords.harte import NO_CHORD, HarteError, parse_harte
+
+#: Default tolerance (seconds) for rounding differences between consecutive segment boundaries.
+DEFAULT_TOLERANCE = 1e-3
+
+#: JAMS namespaces whose values are Harte labels.
+JAMS_CHORD_NAMESPACES = ("chord", "chord_harte")
+
+
+class AnnotationError(ValueError):
+    """A chord annotation file that cannot be used; the message names the file and the line."""
+
+
+@dataclass(frozen=True)
+class ChordSegment:
+    """One labelled time span: ``start`` and ``end`` in seconds, ``label`` in Harte syntax."""
+
+    start: float
+    end: float
+    label: str
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+def validate_segments(
+    segments: Sequence[ChordSegment],
+    source: str,
+    locations: Sequence[str] | None = None,
+    *,
+    allow_gaps: bool = False,
+    tolerance: float = DEFAULT_TOLERANCE,
+) -> list[ChordSegment]:
+    """Check a segment list and return it with rounding-size gaps and overlaps snapped shut.
+
+    Parameters
+    ----------
+    segments : sequence of ChordSegment
+        In file order.
+    source : str
+        Where the segments come from (a path), used in error messages.
+    locations : sequence of str, optional
+        Per segment, where it is in the source (``"line 3"``); defaults to ``"segment i"``.
+    allow_gaps : bool
+        Fill gaps longer than ``tolerance`` with ``N`` instead of raising.
+    tolerance : float
+        Largest gap or overlap, in seconds, treated as rounding.
+
+    Raises
+    ------
+    AnnotationError
+        Naming the source and the location of the first bad segment.
+    """
+    locations = locations or [f"segment {i + 1}" for i in range(len(segments))]
+    result: list[ChordSegment] = []
+    for segment, where in zip(segments, locations):
+        if segment.start < 0 or segment.end < 0:
+            raise AnnotationError(f"{source}, {where}: negative time ({segment.start}, {segment.end})")
+        if segment.end <= segment.start:
+            raise AnnotationError(
+                f"{source}, {where}: end time {segment.end} is not after start time {segment.start}"
+            )
+        try:
+            parse_harte(segment.label)
+        except HarteError as err:
+            raise AnnotationError(f"{source}, {where}: {err}") from None
+        if result:
+            previous = result[-1]
+            step = segment.start - previous.end
+            if step < -tolerance:
+                raise AnnotationError(
+                    f"{source}, {where}: segment starting at {segment.start} overlaps the previous one, "
+                    f"which ends at {previous.end}"
+                )
+            if step > tolerance:
+                if not allow_gaps:
+                    raise AnnotationError(
+                        f"{source}, {where}: gap of {step:.4f} s before this segment (previous ends at "
+                        f"{previous.end}, this starts at {segment.start}); label it 'N' or pass allow_gaps"
+                    )
+                result.append(ChordSegment(previous.end, segment.start, NO_CHORD))
+            elif step != 0:
+                # Rounding in the file: move this start onto the previous end so segments tile exactly.
+                segment = ChordSegment(previous.end, segment.end, segment.label)
+                if segment.end <= segment.start:
+                    raise AnnotationError(
+                        f"{source}, {where}: segment is shorter than the rounding tolerance"
+                    )
+        result.append(segment)
+    return result
+
+
+def read_lab(
+    path: str | Path, *, allow_gaps: bool = False, tolerance: float = DEFAULT_TOLERANCE
+) -> list[ChordSegment]:
+    """Read a ``.lab`` file: one ``start end label`` per line, separated by tabs or spaces.
+
+    Blank lines and lines starting with ``#`` are skipped. See `validate_segments` for the checks.
+
+    Returns
+    -------
+    list of ChordSegment
+        In time order, tiling the annotated span without gaps.
+    """
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()  # -sig: tolerate a BOM
+    except UnicodeDecodeError as err:
+        raise AnnotationError(f"{path}: not a UTF-8 text file ({err})") from None
+    segments, locations = [], []
+    for number, line in enumerate(lines, start=1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        fields = text.split()
+        if len(fields) != 3:
+            raise AnnotationError(
+                f"{path}, line {number}: expected 'start end label' (3 fields), got {len(fields)}: {text!r}"
+            )
+        try:
+            start, end = float(fields[0]), float(fields[1])
+        except ValueError:
+            raise AnnotationError(
+                f"{path}, line {number}: start and end must be numbers in seconds, got {text!r}"
+            ) from None
+        segments.append(ChordSegment(start, end, fields[2]))
+        locations.append(f"line {number}")
+    if not segments:
+        raise AnnotationError(f"{path}: no chord segments")
+    return validate_segments(segments, str(path), locations, allow_gaps=allow_gaps, tolerance=tolerance)
+
+
+def write_lab(path: str | Path, segments: Iterable[ChordSegment]) -> Path:
+    """Write segments as a ``.lab`` file (tab-separated, times with 6 decimals); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "".join(f"{s.start:.6f}\t{s.end:.6f}\t{s.label}\n" for s in segments)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def _jams_observations(data, path: Path, where: str) -> list[dict]:
+    # JAMS ≥ 0.3 stores a list of observations; older files store a dict of parallel lists.
+    if isinstance(data, list):
+        return data
+    if isinstance(data, dict) and all(k in data for k in ("time", "duration", "value")):
+        return [
+            {"time": t, "duration": d, "value": v}
+            for t, d, v in zip(data["time"], data["duration"], data["value"])
+        ]
+    raise AnnotationError(f"{path}, {where}: 'data' is neither a list of observations nor a dict of lists")
+
+
+def read_jams(
+    path: str | Path,
+    *,
+    annotation_index: int | None = None,
+    allow_gaps: bool = False,
+    tolerance: float = DEFAULT_TOLERANCE,
+) -> list[ChordSegment]:
+    """Read the chord annotation of a JAMS file.
+
+    Parameters
+    ----------
+    annotation_index : int, optional
+        Which annotation of the file to read; default: the first one in a chord namespace
+        (``chord`` or ``chord_harte``).
+    """
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise AnnotationError(f"{path}: not valid JSON ({err})") from None
+    annotations = document.get("annotations") if isinstance(document, dict) else None
+    if not isinstance(annotations, list):
+        raise AnnotationError(f"{path}: no 'annotations' list (is this a JAMS file?)")
+    if annotation_index is None:
+        chord_indices = [
+            i
+            for i, a in enumerate(annotations)
+            if isinstance(a, dict) and a.get("namespace") in JAMS_CHORD_NAMESPACES
+        ]
+        if not chord_indices:
+            found = sorted({str(a.get("namespace")) for a in annotations if isinstance(a, dict)})
+            raise AnnotationError(
+                f"{path}: no annotation in namespace {' or '.join(JAMS_CHORD_NAMESPACES)} (found: {found})"
+            )
+        annotation_index = chord_indices[0]
+    if not 0 <= annotation_index < len(annotations):
+        raise AnnotationError(
+            f"{path}: annotation {annotation_index} does not exist ({len(annotations)} annotations)"
+        )
+    where = f"annotation {annotation_index}"
+    observations = _jams_observations(annotations[annotation_index].get("data"), path, where)
+    segments, locations = [], []
+    for i, obs in enumerate(observations):
+        location = f"{where}, observation {i}"
+        try:
+            start, duration, value = float(obs["time"]), float(obs["duration"]), obs["value"]
+        except (KeyError, TypeError, ValueError):
+            raise AnnotationError(
+                f"{path}, {location}: expected numeric 'time' and 'duration' and a 'value', got {obs!r}"
+            ) from None
+        if not isinstance(value, str):
+            raise AnnotationError(f"{path}, {location}: chord value must be a string, got {value!r}")
+        segments.append(ChordSegment(start, start + duration, value))
+        locations.append(location)
+    if not segments:
+        raise AnnotationError(f"{path}, {where}: no chord observations")
+    order = sorted(range(len(segments)), key=lambda k: segments[k].start)
+    return validate_segments(
+        [segments[k] for k in order],
+        str(path),
+        [locations[k] for k in order],
+        allow_gaps=allow_gaps,
+        tolerance=tolerance,
+    )
+
+
+def write_jams(path: str | Path, segments: Sequence[ChordSegment], *, duration: float | None = None) -> Path:
+    """Write segments as a minimal JAMS file with one ``chord`` annotation; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    duration = duration if duration is not None else (segments[-1].end if segments else 0.0)
+    document = {
+        "file_metadata": {"duration": duration, "title": path.stem},
+        "annotations": [
+            {
+                "namespace": "chord",
+                "annotation_metadata": {"annotation_tools": "audiotrain"},
+                "data": [
+                    {"time": s.start, "duration": s.duration, "value": s.label, "confidence": None}
+                    for s in segments
+                ],
+                "sandbox": {},
+                "time": 0,
+                "duration": duration,
+            }
+        ],
+        "sandbox": {},
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(document, indent=1), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def read_annotation(
+    path: str | Path, *, allow_gaps: bool = False, tolerance: float = DEFAULT_TOLERANCE
+) -> list[ChordSegment]:
+    """Read a ``.lab`` or ``.jams`` chord annotation, chosen by the file suffix."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".jams":
+        return read_jams(path, allow_gaps=allow_gaps, tolerance=tolerance)
+    if suffix in (".lab", ".txt", ".chords"):
+        return read_lab(path, allow_gaps=allow_gaps, tolerance=tolerance)
+    raise AnnotationError(f"{path}: unknown annotation format {suffix!r} (expected .lab or .jams)")

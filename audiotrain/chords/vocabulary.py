@@ -1,0 +1,179 @@
+"""The 32-type chord vocabulary: any Harte label ↔ (chord_type, root, bass) class indices.
+
+The chord-type head has 32 classes: ``N``, ``X`` and 30 chord qualities. Root and bass are pitch classes
+(C=0 ... B=11) and are *ignored* (``IGNORE_INDEX``) on ``N`` and ``X``, so that their losses can be masked.
+
+A label is mapped by its sounding pitch-class set relative to the root (the bass included, as
+``mir_eval`` does):
+
+1. exact: the set equals one of the 30 qualities (``C:maj(9)/3`` → maj(9), ``C:maj/b7`` → 7 over b7);
+2. without extensions: ninths, elevenths and thirteenths dropped (``C:7(#11)`` → 7, ``C:min7(11)`` → min7),
+   keeping the bass if possible (``C:9/b2`` → 7(b9) over b2);
+3. otherwise ``X`` (``C:(1,b3)``, ``C:sus2(b7)``).
+
+The bass class keeps the annotated bass pitch class in every case, and `decode_label` writes it back as an
+interval, so ``mir_eval`` sees the same bass.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+from audiotrain.chords.harte import (
+    NO_CHORD,
+    PITCH_CLASS_NAMES,
+    UNKNOWN_CHORD,
+    HarteChord,
+    format_harte,
+    interval_name,
+    parse_harte,
+)
+
+#: Class index for targets that a loss must ignore (root and bass of N and X).
+IGNORE_INDEX = -1
+N_INDEX = 0
+X_INDEX = 1
+
+#: The chord-type head, in class-index order. Each name after N and X is a Harte shorthand with optional
+#: degrees, written after ``root:``.
+CHORD_TYPES: tuple[str, ...] = (
+    "N", "X",
+    "maj", "min", "dim", "aug", "sus2", "sus4", "5", "1",
+    "7", "maj7", "min7", "minmaj7", "dim7", "hdim7", "maj6", "min6", "sus4(b7)",
+    "9", "maj9", "min9", "11", "min11", "13", "maj13", "min13",
+    "maj(9)", "min(9)", "maj6(9)", "7(b9)", "7(#9)",
+)  # fmt: skip
+NUM_CHORD_TYPES = len(CHORD_TYPES)
+NUM_PITCH_CLASSES = 12
+
+
+def _type_chord(type_name: str, root: int = 0) -> HarteChord:
+    return parse_harte(f"{PITCH_CLASS_NAMES[root]}:{type_name}")
+
+
+#: Relative pitch-class set of each chord type (index 2 onwards).
+TYPE_INTERVALS: dict[str, frozenset[int]] = {name: _type_chord(name).intervals for name in CHORD_TYPES[2:]}
+_INTERVALS_TO_TYPE = {intervals: CHORD_TYPES.index(name) for name, intervals in TYPE_INTERVALS.items()}
+assert len(_INTERVALS_TO_TYPE) == NUM_CHORD_TYPES - 2, "two chord types share a pitch-class set"
+
+
+@dataclass(frozen=True)
+class ChordIndex:
+    """Class indices of one chord: ``chord_type`` in 0-31, ``root`` and ``bass`` in 0-11 or -1."""
+
+    chord_type: int
+    root: int
+    bass: int
+
+
+def _without_extensions(intervals: frozenset[int]) -> frozenset[int]:
+    """Drop the pitch classes that act as 9ths, 11ths and 13ths, keeping those that define a quality.
+
+    A semitone is an extension only in a context that makes it one: 2 is a ninth next to a third or a
+    fourth (else sus2), 5 an eleventh next to a third (else sus4), 6 a sharp eleventh next to a perfect
+    fifth (else a diminished fifth), 8 a flat thirteenth next to a perfect fifth (else an augmented fifth),
+    9 a thirteenth next to a seventh (else a sixth), 3 a sharp ninth next to a major third.
+    """
+    has = intervals.__contains__
+    tensions = {1}
+    if has(3) or has(4) or has(5):
+        tensions.add(2)
+    if has(3) or has(4):
+        tensions.add(5)
+    if has(7):
+        tensions.update((6, 8))
+    if has(10) or has(11):
+        tensions.add(9)
+    if has(4):
+        tensions.add(3)
+    return frozenset(i for i in intervals if i not in tensions or i == 0)
+
+
+def encode_chord(chord: HarteChord) -> ChordIndex:
+    """Vocabulary indices of a parsed chord (see the module docstring for the mapping)."""
+    if chord.symbol == NO_CHORD:
+        return ChordIndex(N_INDEX, IGNORE_INDEX, IGNORE_INDEX)
+    if chord.symbol == UNKNOWN_CHORD:
+        return ChordIndex(X_INDEX, IGNORE_INDEX, IGNORE_INDEX)
+    intervals = chord.intervals
+    chord_type = _INTERVALS_TO_TYPE.get(intervals)
+    if chord_type is None:
+        # Keep the bass if it is among the extensions (C:9/b2 is C:7(b9)/b2), else drop it with them.
+        reduced = _without_extensions(intervals)
+        chord_type = _INTERVALS_TO_TYPE.get(reduced | {chord.bass_interval})
+        if chord_type is None:
+            chord_type = _INTERVALS_TO_TYPE.get(reduced)
+    if chord_type is None:
+        return ChordIndex(X_INDEX, IGNORE_INDEX, IGNORE_INDEX)
+    return ChordIndex(chord_type, chord.root, chord.bass_pitch_class)
+
+
+def encode_label(label: str) -> ChordIndex:
+    """Vocabulary indices of a Harte label: ``encode_label("C:maj7/3") == ChordIndex(11, 0, 4)``.
+
+    Raises `audiotrain.chords.harte.HarteError` for a label that is not Harte syntax.
+    """
+    return encode_chord(parse_harte(label))
+
+
+def decode_label(chord_type: int, root: int, bass: int | None = None) -> str:
+    """Harte label of vocabulary indices, parsable by ``mir_eval``.
+
+    Parameters
+    ----------
+    chord_type : int
+        Index into `CHORD_TYPES`.
+    root : int
+        Root pitch class 0-11 (ignored for N and X).
+    bass : int, optional
+        Bass pitch class 0-11; None, -1 or the root itself means root position.
+    """
+    return _decode_label(int(chord_type), int(root), -1 if bass is None else int(bass))
+
+
+@functools.lru_cache(maxsize=8192)
+def _decode_label(chord_type: int, root: int, bass: int) -> str:
+    if not 0 <= chord_type < NUM_CHORD_TYPES:
+        raise ValueError(f"chord_type {chord_type} is outside 0..{NUM_CHORD_TYPES - 1}")
+    if chord_type == N_INDEX:
+        return NO_CHORD
+    if chord_type == X_INDEX:
+        return UNKNOWN_CHORD
+    if not 0 <= root < NUM_PITCH_CLASSES:
+        raise ValueError(f"root {root} is outside 0..11 for chord type {CHORD_TYPES[chord_type]!r}")
+    chord = _type_chord(CHORD_TYPES[chord_type], root)
+    if bass >= 0:
+        if bass >= NUM_PITCH_CLASSES:
+            raise ValueError(f"bass {bass} is outside 0..11")
+        bass_name = interval_name((bass - root) % 12, chord.shorthand, chord.degrees)
+        chord = HarteChord(chord.root, chord.shorthand, chord.degrees, bass_name, chord.root_name)
+    return format_harte(chord)
+
+
+def transpose_index(index: ChordIndex, semitones: int) -> ChordIndex:
+    """Transpose vocabulary indices by ``semitones``; ignored roots and basses stay ignored."""
+    root = index.root if index.root < 0 else (index.root + semitones) % 12
+    bass = index.bass if index.bass < 0 else (index.bass + semitones) % 12
+    return ChordIndex(index.chord_type, root, bass)
+
+
+def normalize_label(label: str) -> str:
+    """The label the vocabulary represents for ``label``: ``decode_label(*encode_label(label))``."""
+    index = encode_label(label)
+    return decode_label(index.chord_type, index.root, index.bass)
+
+
+def vocabulary_dict() -> dict[str, Any]:
+    """A JSON-able description of the vocabulary, stored in checkpoints so `predict` can check it."""
+    return {"name": "harte32", "chord_types": list(CHORD_TYPES), "pitch_classes": list(PITCH_CLASS_NAMES)}
+
+
+def check_vocabulary_dict(stored: dict[str, Any]) -> None:
+    """Raise ValueError if a checkpoint's vocabulary (from `vocabulary_dict`) differs from this one."""
+    if list(stored.get("chord_types", [])) != list(CHORD_TYPES):
+        raise ValueError(
+            "the checkpoint was trained with a different chord vocabulary: "
+            f"{stored.get('chord_types')} != {list(CHORD_TYPES)}"
+        )

@@ -1,0 +1,616 @@
+"""A folder of audio clips with text captions, for CLAP fine-tuning and retrieval evaluation.
+
+Accepted layouts (the first that applies wins):
+
+1. ``metadata.jsonl`` at the top of the folder: one JSON object per line with ``file_name`` (a path relative
+   to the folder) and ``caption`` (a string or a list of strings; ``captions`` is accepted too), optionally
+   ``split`` and ``label`` (a class name, used for zero-shot classification).
+2. ``metadata.csv``: a header with ``file_name`` and ``caption`` and/or ``caption_1``, ``caption_2``, ...
+   (the Clotho layout), optionally ``split`` and ``label``.
+3. Side by side: every audio file ``clip.wav`` with ``clip.txt`` next to it, one caption per non-empty line.
+   A top-level folder named ``train``, ``val``/``valid``/``validation``/``dev`` or ``test`` sets the split.
+
+In the metadata layouts several rows may name the same file: their captions are merged. Split names are
+normalised (``val``, ``valid``, ``dev`` → ``validation``; ``eval`` → ``test``; ``training`` → ``train``).
+
+Bad input never stops the scan and is never silently dropped: each problem (missing or empty caption, file
+listed but absent, a path that leaves the folder through ``..``, an absolute path or a symlink, unreadable
+audio) becomes a `Skip` naming the file (and the metadata line) and the cause, and
+`CaptionFolder.report()` summarises them. Nothing outside the folder is read: paths are checked after
+resolving symlinks, before anything is opened.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath, PureWindowsPath
+
+from audiotrain.data import Dataset
+
+import numpy as np
+
+# Audio the loader reads, plus common containers it cannot (those are reported as skips, not ignored).
+AUDIO_EXTENSIONS = (
+    ".wav",
+    ".wave",
+    ".flac",
+    ".ogg",
+    ".oga",
+    ".mp3",
+    ".aif",
+    ".aiff",
+    ".opus",
+    ".m4a",
+    ".aac",
+    ".wma",
+)
+METADATA_FILES = ("metadata.jsonl", "metadata.csv")
+_SPLIT_ALIASES = {
+    "train": "train",
+    "training": "train",
+    "val": "validation",
+    "valid": "validation",
+    "validation": "validation",
+    "dev": "validation",
+    "test": "test",
+    "eval": "test",
+    "evaluation": "test",
+}
+_CAPTION_COLUMN = re.compile(r"^caption(_\d+)?$")
+
+
+class CaptionFolderError(ValueError):
+    """The folder as a whole cannot be used (no such folder, unusable metadata header, no clips)."""
+
+
+@dataclass(frozen=True)
+class CaptionedClip:
+    """One audio file and its captions.
+
+    Attributes
+    ----------
+    path : Path
+        Absolute, symlink-resolved path, inside the folder.
+    name : str
+        Path relative to the folder, with ``/`` separators (as written in metadata).
+    captions : tuple of str
+        One or more non-empty captions, stripped of surrounding whitespace.
+    split : str or None
+        Normalised split name, or None when the folder does not say.
+    label : str or None
+        Optional class name (metadata ``label``), for zero-shot classification.
+    num_samples : int or None
+        Length after resampling, filled in by `CaptionFolder.check_audio`.
+    """
+
+    path: Path
+    name: str
+    captions: tuple[str, ...]
+    split: str | None = None
+    label: str | None = None
+    num_samples: int | None = None
+
+
+@dataclass(frozen=True)
+class Skip:
+    """Something in the folder that was left out, and why."""
+
+    file: str  # relative path, or "metadata.csv:12" for a metadata line
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.reason}"
+
+
+@dataclass
+class CaptionFolder:
+    """The usable clips of a folder and everything that was skipped.
+
+    Build it with `scan_caption_folder`.
+    """
+
+    root: Path
+    layout: str
+    clips: list[CaptionedClip]
+    skipped: list[Skip] = field(default_factory=list)
+    unlisted_audio: int = 0  # audio files present but not named in the metadata (not an error)
+
+    @property
+    def splits(self) -> list[str]:
+        """Split names present, sorted (empty when the folder has no split information)."""
+        return sorted({c.split for c in self.clips if c.split is not None})
+
+    def split(self, name: str) -> list[CaptionedClip]:
+        """The clips of one split (``val``/``dev`` etc. are accepted for ``validation``)."""
+        key = normalise_split(name)
+        if key not in self.splits:
+            raise CaptionFolderError(
+                f"{self.root}: no clips in split {name!r}; splits present: {self.splits or 'none'}"
+            )
+        return [c for c in self.clips if c.split == key]
+
+    def check_audio(self, sampling_rate: int, load: Callable | None = None) -> None:
+        """Decode every clip once at `sampling_rate` (mono) and move unreadable or empty ones to `skipped`.
+
+        Finding a broken file here costs one decode per clip at start-up; finding it mid-training would
+        cost the run. The lengths are kept in `CaptionedClip.num_samples`.
+        """
+        load = load or _audio_load()
+        from audiotrain.audio import AudioError
+
+        kept = []
+        for clip in self.clips:
+            try:
+                wave, _ = load(clip.path, sr=sampling_rate, mono=True)
+            except (AudioError, OSError, ValueError, RuntimeError) as error:
+                self.skipped.append(Skip(clip.name, f"unreadable audio ({error})"))
+                continue
+            if wave.shape[-1] == 0:
+                self.skipped.append(Skip(clip.name, "audio has no samples"))
+                continue
+            kept.append(replace(clip, num_samples=int(wave.shape[-1])))
+        self.clips = kept
+
+    def report(self, max_listed: int = 20) -> str:
+        """A human-readable summary: clips kept, skips counted by cause and the first few listed."""
+        lines = [
+            f"{self.root} ({self.layout}): {len(self.clips)} clips, {sum(len(c.captions) for c in self.clips)} captions"
+        ]
+        if self.splits:
+            counts = Counter(c.split for c in self.clips)
+            lines.append("  splits: " + ", ".join(f"{s}={counts[s]}" for s in self.splits))
+        if self.unlisted_audio:
+            lines.append(
+                f"  {self.unlisted_audio} audio file(s) in the folder are not named in the metadata (ignored)"
+            )
+        if self.skipped:
+            causes = Counter(_cause(s.reason) for s in self.skipped)
+            lines.append(
+                f"  skipped {len(self.skipped)}: "
+                + ", ".join(f"{n} {cause}" for cause, n in causes.most_common())
+            )
+            for skip in self.skipped[:max_listed]:
+                lines.append(f"    {skip}")
+            if len(self.skipped) > max_listed:
+                lines.append(f"    ... and {len(self.skipped) - max_listed} more")
+        return "\n".join(lines)
+
+
+def _cause(reason: str) -> str:
+    return reason.split(" (")[0].split(":")[0]
+
+
+def normalise_split(name: str) -> str:
+    """``"Val"`` → ``"validation"``, ``"TRAIN"`` → ``"train"``; unknown names are lower-cased and kept."""
+    key = str(name).strip().lower()
+    return _SPLIT_ALIASES.get(key, key)
+
+
+def _audio_load() -> Callable:
+    from audiotrain.audio import load
+
+    return load
+
+
+# ---------------------------------------------------------------------------------------------- paths
+def _inside(root: Path, relative: str) -> tuple[Path | None, str | None]:
+    """Resolve `relative` under `root`; (path, None) when it stays inside, else (None, why not)."""
+    if not relative or not relative.strip():
+        return None, "empty file_name"
+    if "\x00" in relative:
+        return None, "file_name contains a NUL character"
+    posix, windows = PurePosixPath(relative), PureWindowsPath(relative)
+    if posix.is_absolute() or windows.is_absolute() or windows.drive:
+        return None, "absolute path; file_name must be relative to the data folder"
+    if ".." in posix.parts or ".." in windows.parts:
+        return None, "path escapes the data folder ('..')"
+    candidate = root / Path(*windows.parts)
+    resolved = Path(os.path.realpath(candidate))
+    if not resolved.is_relative_to(root):
+        return None, f"path escapes the data folder (a symlink to {resolved})"
+    return resolved, None
+
+
+def _read_caption_file(path: Path, root: Path) -> tuple[list[str] | None, str | None]:
+    resolved = Path(os.path.realpath(path))
+    if not resolved.is_relative_to(root):
+        return None, f"caption file is a symlink out of the data folder (to {resolved})"
+    try:
+        text = resolved.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        return None, "caption file is not UTF-8 text"
+    except OSError as error:
+        return None, f"caption file unreadable ({error.strerror or error})"
+    return [line.strip() for line in text.splitlines()], None
+
+
+# ---------------------------------------------------------------------------------------------- scan
+def scan_caption_folder(
+    root: str | Path,
+    *,
+    sampling_rate: int | None = None,
+    audio_extensions: Sequence[str] = AUDIO_EXTENSIONS,
+) -> CaptionFolder:
+    """Find the captioned clips in `root` (see the module docstring for the layouts).
+
+    Parameters
+    ----------
+    root : str or Path
+        The data folder.
+    sampling_rate : int, optional
+        When given, every clip is decoded once at this rate (`CaptionFolder.check_audio`) so unreadable
+        audio is reported now rather than mid-training.
+    audio_extensions : sequence of str
+        File suffixes taken as audio in the side-by-side layout (case-insensitive).
+
+    Raises
+    ------
+    CaptionFolderError
+        When the folder does not exist, a metadata header lacks the needed columns, or no usable clip
+        remains (the message then lists the skips).
+    """
+    given = Path(root)
+    if not given.is_dir():
+        raise CaptionFolderError(f"{given}: not a folder (expected a folder of audio files with captions)")
+    root = Path(os.path.realpath(given))
+    present = [name for name in METADATA_FILES if (root / name).exists()]
+    if len(present) > 1:
+        raise CaptionFolderError(
+            f"{root}: both {' and '.join(present)} exist; keep one so it is clear which captions to use"
+        )
+    extensions = tuple(e.lower() for e in audio_extensions)
+    if present:
+        meta = root / present[0]
+        resolved = Path(os.path.realpath(meta))
+        if not resolved.is_relative_to(root):
+            raise CaptionFolderError(
+                f"{meta}: is a symlink out of the data folder (to {resolved}); refusing to read it"
+            )
+        reader = _read_jsonl if present[0].endswith(".jsonl") else _read_csv
+        rows, skipped = reader(resolved, present[0])
+        folder, listed = _clips_from_rows(root, present[0], rows, skipped)
+        folder.unlisted_audio = sum(
+            1
+            for p in _walk_audio(root, extensions)
+            if Path(os.path.realpath(p)) not in listed and p.relative_to(root).as_posix() not in listed
+        )
+    else:
+        folder = _scan_side_by_side(root, extensions)
+    if sampling_rate is not None:
+        folder.check_audio(sampling_rate)
+    if not folder.clips:
+        raise CaptionFolderError(f"no usable captioned clips found.\n{folder.report()}")
+    return folder
+
+
+def _walk_audio(root: Path, extensions: tuple[str, ...]):
+    # followlinks=False: a symlinked directory could lead anywhere on the disk.
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if not name.startswith(".") and os.path.splitext(name)[1].lower() in extensions:
+                yield Path(dirpath) / name
+
+
+def _scan_side_by_side(root: Path, extensions: tuple[str, ...]) -> CaptionFolder:
+    clips, skipped = [], []
+    by_stem: dict[Path, list[Path]] = {}
+    for path in _walk_audio(root, extensions):
+        by_stem.setdefault(path.with_suffix(""), []).append(path)
+    for stem, paths in by_stem.items():
+        rel = [p.relative_to(root).as_posix() for p in paths]
+        if len(paths) > 1:
+            for r in rel:
+                skipped.append(Skip(r, f"ambiguous: {', '.join(rel)} would share {stem.name}.txt"))
+            continue
+        path, name = paths[0], rel[0]
+        resolved = Path(os.path.realpath(path))
+        if not resolved.is_relative_to(root):
+            skipped.append(Skip(name, f"path escapes the data folder (a symlink to {resolved})"))
+            continue
+        caption_path = stem.with_suffix(".txt")
+        if not caption_path.exists():
+            skipped.append(Skip(name, f"missing caption (no {caption_path.name} next to it)"))
+            continue
+        lines, error = _read_caption_file(caption_path, root)
+        if error:
+            skipped.append(Skip(caption_path.relative_to(root).as_posix(), error))
+            continue
+        captions = tuple(line for line in lines if line)
+        if not captions:
+            skipped.append(Skip(name, f"empty caption ({caption_path.name} has no text)"))
+            continue
+        parts = PurePosixPath(name).parts
+        split = _SPLIT_ALIASES.get(parts[0].lower()) if len(parts) > 1 else None
+        clips.append(CaptionedClip(path=resolved, name=name, captions=captions, split=split))
+    # Caption files without audio are reported: usually a typo in a file name or a missing download.
+    stems = set(by_stem)
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            p = Path(dirpath) / name
+            if name.endswith(".txt") and not name.startswith(".") and p.with_suffix("") not in stems:
+                skipped.append(
+                    Skip(p.relative_to(root).as_posix(), "caption file without a matching audio file")
+                )
+    return CaptionFolder(root=root, layout="side-by-side (clip.wav + clip.txt)", clips=clips, skipped=skipped)
+
+
+@dataclass
+class _Row:
+    where: str  # "metadata.csv:3"
+    file_name: str
+    captions: list[str]
+    split: str | None
+    label: str | None
+
+
+def _read_jsonl(path: Path, label: str) -> tuple[list[_Row], list[Skip]]:
+    rows, skipped = [], []
+    with open(path, encoding="utf-8-sig") as f:
+        for lineno, line in enumerate(f, start=1):
+            where = f"{label}:{lineno}"
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as error:
+                skipped.append(Skip(where, f"not valid JSON ({error.msg})"))
+                continue
+            if not isinstance(obj, dict):
+                skipped.append(Skip(where, f"expected a JSON object, got {type(obj).__name__}"))
+                continue
+            if "file_name" not in obj:
+                skipped.append(Skip(where, f"no 'file_name' field (fields: {sorted(obj)})"))
+                continue
+            caption = obj.get("caption", obj.get("captions"))
+            if caption is None:
+                skipped.append(Skip(where, "missing caption (no 'caption' field)"))
+                continue
+            captions = caption if isinstance(caption, list) else [caption]
+            if not all(isinstance(c, str) for c in captions):
+                skipped.append(Skip(where, "caption must be a string or a list of strings"))
+                continue
+            split, lab = obj.get("split"), obj.get("label")
+            rows.append(
+                _Row(
+                    where,
+                    str(obj["file_name"]),
+                    captions,
+                    None if split in (None, "") else str(split),
+                    None if lab in (None, "") else str(lab),
+                )
+            )
+    return rows, skipped
+
+
+def _read_csv(path: Path, label: str) -> tuple[list[_Row], list[Skip]]:
+    rows, skipped = [], []
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        reader = csv.DictReader(f)
+        header = [h.strip() for h in (reader.fieldnames or [])]
+        reader.fieldnames = header
+        caption_columns = sorted((h for h in header if _CAPTION_COLUMN.match(h)), key=_caption_column_order)
+        if "file_name" not in header or not caption_columns:
+            raise CaptionFolderError(
+                f"{path}: line 1: the header needs 'file_name' and 'caption' (or caption_1, caption_2, ...); "
+                f"found columns {header}"
+            )
+        for record in reader:
+            where = f"{label}:{reader.line_num}"
+            if None in record:  # more cells than header columns
+                skipped.append(
+                    Skip(where, f"{len(header) + len(record[None])} cells but {len(header)} columns")
+                )
+                continue
+            file_name = (record.get("file_name") or "").strip()
+            captions = [record.get(c) or "" for c in caption_columns]
+            split = (record.get("split") or "").strip() or None
+            lab = (record.get("label") or "").strip() or None
+            rows.append(_Row(where, file_name, captions, split, lab))
+    return rows, skipped
+
+
+def _caption_column_order(name: str) -> int:
+    return 0 if name == "caption" else int(name.split("_")[1])
+
+
+def _clips_from_rows(
+    root: Path, layout: str, rows: list[_Row], skipped: list[Skip]
+) -> tuple[CaptionFolder, set]:
+    merged: dict[Path, dict] = {}
+    listed: set = {os.path.normpath(row.file_name.replace("\\", "/")) for row in rows}
+    for row in rows:
+        path, error = _inside(root, row.file_name)
+        if error:
+            skipped.append(Skip(f"{row.where} ({row.file_name})", error))
+            continue
+        listed.add(path)
+        name = path.relative_to(root).as_posix()
+        if not path.exists():
+            skipped.append(Skip(f"{row.where} ({row.file_name})", "file listed but absent"))
+            continue
+        if not path.is_file():
+            skipped.append(Skip(f"{row.where} ({row.file_name})", "not a file"))
+            continue
+        captions = [c.strip() for c in row.captions if c.strip()]
+        if not captions:
+            skipped.append(Skip(f"{row.where} ({row.file_name})", "empty caption"))
+            continue
+        split = normalise_split(row.split) if row.split else None
+        entry = merged.setdefault(
+            path, {"name": name, "captions": [], "split": split, "label": row.label, "where": row.where}
+        )
+        if entry["split"] != split:
+            skipped.append(
+                Skip(
+                    f"{row.where} ({row.file_name})",
+                    f"conflicting split {split!r}: {entry['where']} put this file in {entry['split']!r} (row ignored)",
+                )
+            )
+            continue
+        if entry["label"] != row.label:
+            skipped.append(
+                Skip(
+                    f"{row.where} ({row.file_name})",
+                    f"conflicting label {row.label!r}: {entry['where']} says {entry['label']!r} (row ignored)",
+                )
+            )
+            continue
+        entry["captions"].extend(c for c in captions if c not in entry["captions"])
+    clips = [
+        CaptionedClip(
+            path=p, name=e["name"], captions=tuple(e["captions"]), split=e["split"], label=e["label"]
+        )
+        for p, e in merged.items()
+    ]
+    return CaptionFolder(root=root, layout=layout, clips=clips, skipped=skipped), listed
+
+
+def holdout_split(
+    clips: Sequence[CaptionedClip], fraction: float, seed: int = 0
+) -> tuple[list[CaptionedClip], list[CaptionedClip]]:
+    """Deterministic (train, held-out) split for folders without split information.
+
+    The held-out part is ``round(fraction * n)`` clips (at least 1 and leaving at least 1 for training when
+    there are 2 or more clips), chosen by a permutation seeded with `seed` over the clips sorted by name, so
+    the same folder and seed always give the same split.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"the held-out fraction must be between 0 and 1, got {fraction}")
+    ordered = sorted(clips, key=lambda c: c.name)
+    n = len(ordered)
+    if n < 2:
+        raise CaptionFolderError(f"need at least 2 clips to hold some out for evaluation, got {n}")
+    n_eval = min(max(1, round(fraction * n)), n - 1)
+    perm = np.random.default_rng(seed).permutation(n)
+    held = set(perm[:n_eval].tolist())
+    return [c for i, c in enumerate(ordered) if i not in held], [
+        c for i, c in enumerate(ordered) if i in held
+    ]
+
+
+# ---------------------------------------------------------------------------------------------- dataset
+Tokenize = Callable[[list[str]], dict[str, np.ndarray]]
+
+
+class CaptionDataset(Dataset):
+    """Waveform crops and tokenized captions of a list of clips, for the `DataLoader`.
+
+    Each item is a dict of numpy arrays:
+
+    - ``waveform``: float32 [n], mono at `sampling_rate`, n ≤ `crop_samples` (shorter clips are returned
+      whole; the CLAP front end pads them).
+    - ``input_ids``, ``attention_mask``: int32 [max_length], one caption.
+    - ``index``: int64 scalar, the clip's position in `clips`.
+    - ``seed``: uint32 [4], (seed, epoch, index, 0): the front end draws its own random choices from it, so
+      a batch is reproducible whichever worker builds it.
+
+    In training (``train=True``) the crop start and the caption are drawn from
+    ``np.random.default_rng((seed, epoch, index))``: different every epoch, identical on a rerun or resume.
+    In evaluation the crop is the centre of the clip and the caption is the first one.
+
+    Parameters
+    ----------
+    clips : sequence of CaptionedClip
+    tokenize : callable
+        ``tokenize(list_of_captions) -> {"input_ids": int [n, L], "attention_mask": int [n, L]}``, padded to
+        a fixed L. All captions are tokenized once, here.
+    sampling_rate : int
+        Rate the audio is resampled to (the checkpoint's front end rate).
+    crop_samples : int or None
+        Longest waveform returned; None returns whole clips (the fusion front end picks its own chunks).
+    train : bool
+    seed : int
+    load : callable, optional
+        ``load(path, sr=, mono=) -> (waveform, sr)`` like `audiotrain.audio.load` (the default).
+    cache_audio : bool
+        Keep decoded waveforms in memory (for small folders; costs 4 bytes per sample).
+    """
+
+    def __init__(
+        self,
+        clips: Sequence[CaptionedClip],
+        tokenize: Tokenize,
+        *,
+        sampling_rate: int,
+        crop_samples: int | None,
+        train: bool,
+        seed: int = 0,
+        load: Callable | None = None,
+        cache_audio: bool = False,
+    ):
+        if not clips:
+            raise CaptionFolderError("CaptionDataset needs at least one clip")
+        if crop_samples is not None and crop_samples < 1:
+            raise ValueError(f"crop_samples must be positive or None, got {crop_samples}")
+        self.clips = list(clips)
+        self.sampling_rate = int(sampling_rate)
+        self.crop_samples = crop_samples
+        self.train = bool(train)
+        self.seed = int(seed)
+        self.epoch = 0
+        self._load = load or _audio_load()
+        self._cache: dict[int, np.ndarray] | None = {} if cache_audio else None
+        captions = [c for clip in self.clips for c in clip.captions]
+        self.caption_to_clip = np.repeat(np.arange(len(self.clips)), [len(c.captions) for c in self.clips])
+        self._first_caption = np.concatenate([[0], np.cumsum([len(c.captions) for c in self.clips])[:-1]])
+        tokens = tokenize(captions)
+        self.input_ids = np.asarray(tokens["input_ids"], dtype=np.int32)
+        self.attention_mask = np.asarray(tokens["attention_mask"], dtype=np.int32)
+        if self.input_ids.shape[0] != len(captions) or self.input_ids.shape != self.attention_mask.shape:
+            raise ValueError(
+                f"tokenize returned input_ids {self.input_ids.shape} and attention_mask "
+                f"{self.attention_mask.shape} for {len(captions)} captions; expected [n_captions, length] each"
+            )
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose crops and captions `__getitem__` draws (call before each epoch)."""
+        self.epoch = int(epoch)
+
+    @property
+    def captions(self) -> list[str]:
+        """Every caption of every clip, in clip order (see `caption_to_clip`)."""
+        return [c for clip in self.clips for c in clip.captions]
+
+    def waveform(self, index: int) -> np.ndarray:
+        """The whole clip, mono float32 at `sampling_rate`."""
+        if self._cache is not None and index in self._cache:
+            return self._cache[index]
+        clip = self.clips[index]
+        wave, _ = self._load(clip.path, sr=self.sampling_rate, mono=True)
+        wave = np.asarray(wave, dtype=np.float32)
+        if wave.ndim != 1:
+            raise ValueError(f"{clip.name}: the audio loader returned shape {wave.shape}, expected mono [n]")
+        if self._cache is not None:
+            self._cache[index] = wave
+        return wave
+
+    def __getitem__(self, index: int) -> dict[str, np.ndarray]:
+        index = int(index)
+        if not 0 <= index < len(self.clips):
+            raise IndexError(f"clip index {index} out of range for {len(self.clips)} clips")
+        wave = self.waveform(index)
+        rng = np.random.default_rng((self.seed, self.epoch, index))
+        n, crop = wave.shape[0], self.crop_samples
+        if crop is not None and n > crop:
+            start = int(rng.integers(0, n - crop + 1)) if self.train else (n - crop) // 2
+            wave = wave[start : start + crop]
+        n_caps = len(self.clips[index].captions)
+        caption = self._first_caption[index] + (int(rng.integers(0, n_caps)) if self.train else 0)
+        return {
+            "waveform": wave,
+            "input_ids": self.input_ids[caption],
+            "attention_mask": self.attention_mask[caption],
+            "index": np.int64(index),
+            "seed": np.array([self.seed, self.epoch if self.train else 0, index, 0], dtype=np.uint32),
+        }

@@ -1,0 +1,464 @@
+"""Songs with chord annotations: folder scanning, song-level splits, frame targets and a training dataset.
+
+A song folder holds audio files with their annotation beside them, same stem: ``song.wav`` + ``song.lab``
+(or ``song.jams``), in any sub-folder. `scan_song_folder` pairs them and lists everything it could not use
+(audio without annotation, annotation without audio, annotations with errors) in `SongIndex.report`.
+
+`ChordSongDataset` serves
+
+- training items: random windows of ``window_frames`` frames, drawn deterministically, with pitch-shift
+  augmentation over 12 keys: the features are CQT frames with ``spare_bins`` extra bins on each side, and a
+  shift of ``s`` semitones crops the bins ``s * bins_per_semitone`` lower (content moves up) while the
+  labels move up ``s`` semitones;
+- evaluation items: every song cut into consecutive chunks of ``eval_chunk_frames`` frames, the last one
+  padded, with ``mask`` marking the real frames. All items then share one shape, so a compiled evaluation
+  step compiles once; `stitch_song` puts a song's chunk outputs back together for song-level decoding and
+  scoring (each chunk sees only its own context, as the training windows do).
+
+Every item is a dict of numpy arrays: ``features`` float32 [frames, n_bins], ``chord_type``, ``root``,
+``bass`` int32 [frames] (``-1`` = ignore: root and bass of N and X, and padding), ``mask`` float32 [frames]
+(1 on real frames), and for evaluation items ``song_index`` and ``start_frame`` (int32 scalars).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from audiotrain.audio import AUDIO_SUFFIXES
+from audiotrain.chords.lab import AnnotationError, ChordSegment, read_annotation
+from audiotrain.chords.vocabulary import IGNORE_INDEX, N_INDEX, encode_label
+from audiotrain.data import Dataset, batch_rng
+
+import numpy as np
+
+ANNOTATION_SUFFIXES = (".lab", ".jams")
+#: An annotation that runs this many seconds past the end of its audio is reported (a warning).
+MAX_ANNOTATION_OVERHANG_S = 2.0
+_ANNOTATION_PRIORITY = {suffix: i for i, suffix in enumerate(ANNOTATION_SUFFIXES)}
+
+
+@dataclass(frozen=True)
+class SongEntry:
+    """One annotated song: ``name`` is the path of the audio relative to the scanned folder, without suffix."""
+
+    name: str
+    audio_path: Path
+    annotation_path: Path
+
+
+@dataclass
+class SongIndex:
+    """The result of `scan_song_folder`: usable songs, and everything that was not used, with the reason."""
+
+    root: Path
+    songs: list[SongEntry] = field(default_factory=list)
+    unpaired_audio: list[Path] = field(default_factory=list)
+    unpaired_annotations: list[Path] = field(default_factory=list)
+    invalid: list[tuple[Path, str]] = field(default_factory=list)
+    duplicates: list[tuple[Path, str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.songs)
+
+    def __iter__(self):
+        return iter(self.songs)
+
+    @property
+    def problems(self) -> int:
+        """Number of files not used."""
+        return (
+            len(self.unpaired_audio)
+            + len(self.unpaired_annotations)
+            + len(self.invalid)
+            + len(self.duplicates)
+        )
+
+    def report(self, max_listed: int = 20) -> str:
+        """A human-readable summary: counts, then up to ``max_listed`` files per kind of problem."""
+        lines = [f"{self.root}: {len(self.songs)} annotated songs"]
+        groups = [
+            (
+                "audio files without an annotation (.lab/.jams with the same stem)",
+                [str(p) for p in self.unpaired_audio],
+            ),
+            ("annotations without an audio file", [str(p) for p in self.unpaired_annotations]),
+            ("annotations with errors (song skipped)", [message for _, message in self.invalid]),
+            ("ignored duplicates", [f"{p}: {why}" for p, why in self.duplicates]),
+        ]
+        for title, items in groups:
+            if items:
+                lines.append(f"  {len(items)} {title}:")
+                lines += [f"    {item}" for item in items[:max_listed]]
+                if len(items) > max_listed:
+                    lines.append(f"    ... and {len(items) - max_listed} more")
+        return "\n".join(lines)
+
+
+def scan_song_folder(root: str | Path, *, validate: bool = True, allow_gaps: bool = False) -> SongIndex:
+    """Pair audio files with ``.lab`` / ``.jams`` annotations of the same stem, recursively.
+
+    Parameters
+    ----------
+    root : str or Path
+        Folder to scan.
+    validate : bool
+        Read every annotation; songs whose annotation has an error are moved to `SongIndex.invalid` with the
+        message (file and line).
+    allow_gaps : bool
+        Passed to the annotation reader: gaps between segments become ``N`` instead of errors.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``root`` is not a folder.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"song folder {root} does not exist or is not a folder")
+    audio: dict[Path, Path] = {}
+    annotations: dict[Path, Path] = {}
+    index = SongIndex(root=root)
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        suffix = path.suffix.lower()
+        key = path.with_suffix("")
+        if suffix in AUDIO_SUFFIXES:
+            if key in audio:
+                index.duplicates.append(
+                    (path, f"another audio file with the same stem is used: {audio[key].name}")
+                )
+            else:
+                audio[key] = path
+        elif suffix in ANNOTATION_SUFFIXES:
+            kept = annotations.get(key)
+            if kept is not None and _ANNOTATION_PRIORITY[suffix] < _ANNOTATION_PRIORITY[kept.suffix.lower()]:
+                kept, path = path, kept  # .lab wins over .jams whatever the file order
+                annotations[key] = kept
+            if kept is None:
+                annotations[key] = path
+            else:
+                index.duplicates.append((path, f"another annotation with the same stem is used: {kept.name}"))
+    for key, audio_path in audio.items():
+        annotation_path = annotations.pop(key, None)
+        if annotation_path is None:
+            index.unpaired_audio.append(audio_path)
+            continue
+        if validate:
+            try:
+                read_annotation(annotation_path, allow_gaps=allow_gaps)
+            except AnnotationError as err:
+                index.invalid.append((annotation_path, str(err)))
+                continue
+        index.songs.append(SongEntry(key.relative_to(root).as_posix(), audio_path, annotation_path))
+    index.unpaired_annotations = sorted(annotations.values())
+    return index
+
+
+def split_songs(
+    songs: Sequence[SongEntry], val_fraction: float = 0.1, test_fraction: float = 0.1, seed: int = 0
+) -> tuple[list[SongEntry], list[SongEntry], list[SongEntry]]:
+    """Split songs (never windows of songs) into train, validation and test sets.
+
+    The split depends only on the song names and ``seed``, not on the order of ``songs``. A non-zero fraction
+    gets at least one song when there are at least three songs.
+
+    Returns
+    -------
+    (train, val, test) : three lists of SongEntry
+    """
+    if val_fraction < 0 or test_fraction < 0 or val_fraction + test_fraction >= 1:
+        raise ValueError(
+            f"val_fraction ({val_fraction}) and test_fraction ({test_fraction}) must be >= 0 and sum to less than 1"
+        )
+    ordered = sorted(songs, key=lambda s: s.name)
+    names = [s.name for s in ordered]
+    if len(set(names)) != len(names):
+        raise ValueError("song names are not unique; split_songs needs one entry per song")
+    order = np.random.default_rng(seed).permutation(len(ordered))
+    n = len(ordered)
+
+    def count(fraction: float) -> int:
+        k = int(round(n * fraction))
+        return max(k, 1) if fraction > 0 and n >= 3 else k
+
+    n_test, n_val = count(test_fraction), count(val_fraction)
+    test = [ordered[i] for i in order[:n_test]]
+    val = [ordered[i] for i in order[n_test : n_test + n_val]]
+    train = [ordered[i] for i in order[n_test + n_val :]]
+    return train, val, test
+
+
+def frame_targets(
+    segments: Sequence[ChordSegment], n_frames: int, frame_rate: float
+) -> dict[str, np.ndarray]:
+    """Per-frame vocabulary indices of an annotation.
+
+    Frame ``i`` is centred at ``i / frame_rate`` seconds and takes the label of the segment containing that
+    time. Frames outside the annotated span are ``N``.
+
+    Returns
+    -------
+    dict with ``chord_type``, ``root``, ``bass``: int32 [n_frames]; root and bass are -1 on N and X.
+    """
+    chord_type = np.full(n_frames, N_INDEX, dtype=np.int32)
+    root = np.full(n_frames, IGNORE_INDEX, dtype=np.int32)
+    bass = np.full(n_frames, IGNORE_INDEX, dtype=np.int32)
+    if not segments or n_frames == 0:
+        return {"chord_type": chord_type, "root": root, "bass": bass}
+    starts = np.array([s.start for s in segments])
+    ends = np.array([s.end for s in segments])
+    times = np.arange(n_frames) / frame_rate
+    seg = np.searchsorted(starts, times, side="right") - 1
+    inside = (seg >= 0) & (times < ends[np.clip(seg, 0, None)])
+    encoded = {label: encode_label(label) for label in {s.label for s in segments}}
+    table = np.array(
+        [[encoded[s.label].chord_type, encoded[s.label].root, encoded[s.label].bass] for s in segments]
+    )
+    chord_type[inside] = table[seg[inside], 0]
+    root[inside] = table[seg[inside], 1]
+    bass[inside] = table[seg[inside], 2]
+    return {"chord_type": chord_type, "root": root, "bass": bass}
+
+
+def transpose_targets(targets: dict[str, np.ndarray], semitones: int) -> dict[str, np.ndarray]:
+    """Move root and bass targets by ``semitones``; ignored entries (-1) stay ignored."""
+    out = dict(targets)
+    for key in ("root", "bass"):
+        values = targets[key]
+        out[key] = np.where(values >= 0, (values + semitones) % 12, values).astype(np.int32)
+    return out
+
+
+@dataclass
+class ChordSongConfig:
+    """How songs become training windows and evaluation chunks.
+
+    Attributes:
+        frame_rate: frames per second of the features (sample rate / hop length); used to place labels.
+        n_bins: CQT bins the model sees per frame.
+        bins_per_semitone: CQT resolution (bins per octave / 12).
+        spare_bins: extra bins on *each* side of the ``n_bins`` in what ``feature_fn`` returns, so that
+            ``feature_fn`` output has ``n_bins + 2 * spare_bins`` rows. Pitch shifts of up to
+            ``spare_bins / bins_per_semitone`` semitones either way are possible.
+        window_frames: frames per training window.
+        eval_chunk_frames: frames per evaluation chunk; default ``window_frames``.
+        pitch_shifts: semitone shifts drawn uniformly for training windows; default -5..+6 (all 12 keys,
+            needs ``spare_bins >= 6 * bins_per_semitone``); ``()`` or ``(0,)`` turns augmentation off.
+        allow_gaps: fill gaps in annotations with ``N`` instead of raising.
+        cache_features: keep each song's features in memory after the first load.
+    """
+
+    frame_rate: float
+    n_bins: int = 216
+    bins_per_semitone: int = 3
+    spare_bins: int = 18
+    window_frames: int = 256
+    eval_chunk_frames: int | None = None
+    pitch_shifts: tuple[int, ...] | None = None
+    allow_gaps: bool = False
+    cache_features: bool = True
+
+    def __post_init__(self):
+        if self.frame_rate <= 0:
+            raise ValueError(f"ChordSongConfig.frame_rate must be positive, got {self.frame_rate}")
+        for name in ("n_bins", "bins_per_semitone", "window_frames"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"ChordSongConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.spare_bins < 0:
+            raise ValueError(f"ChordSongConfig.spare_bins must be >= 0, got {self.spare_bins}")
+        if self.eval_chunk_frames is None:
+            self.eval_chunk_frames = self.window_frames
+        if self.pitch_shifts is None:
+            self.pitch_shifts = tuple(range(-5, 7))
+        self.pitch_shifts = tuple(int(s) for s in self.pitch_shifts) or (0,)
+        reach = max(abs(s) for s in self.pitch_shifts) * self.bins_per_semitone
+        if reach > self.spare_bins:
+            raise ValueError(
+                f"ChordSongConfig: pitch shifts up to {max(abs(s) for s in self.pitch_shifts)} semitones need "
+                f"spare_bins >= {reach} (= shift x bins_per_semitone), got spare_bins={self.spare_bins}; "
+                "compute the CQT with more spare bins or pass fewer pitch_shifts"
+            )
+
+    @property
+    def total_bins(self) -> int:
+        """Rows ``feature_fn`` must return."""
+        return self.n_bins + 2 * self.spare_bins
+
+
+def crop_bins(features: np.ndarray, config: ChordSongConfig, shift: int = 0) -> np.ndarray:
+    """[total_bins, frames] features → [frames, n_bins] float32, pitch-shifted up by ``shift`` semitones.
+
+    Content at bin ``b`` of the unshifted view appears at ``b + shift * bins_per_semitone``: the crop starts
+    that many bins lower.
+    """
+    start = config.spare_bins - shift * config.bins_per_semitone
+    if not 0 <= start <= config.total_bins - config.n_bins:
+        raise ValueError(f"pitch shift {shift} needs more than the {config.spare_bins} spare bins")
+    return np.ascontiguousarray(features[start : start + config.n_bins].T, dtype=np.float32)
+
+
+def chunk_frames(array: np.ndarray, chunk: int, fill: float = 0) -> np.ndarray:
+    """Cut ``array`` [frames, ...] into [ceil(frames / chunk), chunk, ...], padding the end with ``fill``."""
+    n_chunks = max(1, math.ceil(len(array) / chunk))
+    padded = np.full((n_chunks * chunk, *array.shape[1:]), fill, dtype=array.dtype)
+    padded[: len(array)] = array
+    return padded.reshape(n_chunks, chunk, *array.shape[1:])
+
+
+class ChordSongDataset(Dataset):
+    """Training windows or evaluation chunks of annotated songs (see the module docstring).
+
+    Parameters
+    ----------
+    songs : sequence of SongEntry
+        E.g. one part of `split_songs`.
+    feature_fn : callable
+        ``feature_fn(audio_path) -> np.ndarray [config.total_bins, frames]`` (CQT with spare bins, at
+        ``config.frame_rate``). Called in loader workers; cache expensive features on disk yourself.
+    config : ChordSongConfig
+    train : bool
+        Random pitch-shifted windows (True) or every chunk of every song, unshifted (False).
+    seed : int
+        Seed of the window positions and shifts. Inside a `DataLoader` the draws also depend on the loader's
+        seed, epoch and batch (via `audiotrain.data.batch_rng`), so each epoch sees new windows and a resumed
+        run sees the same ones; outside a loader they depend on (seed, `set_epoch`, index).
+
+    Raises
+    ------
+    AnnotationError
+        If an annotation cannot be read (file and line in the message).
+    """
+
+    def __init__(
+        self,
+        songs: Sequence[SongEntry],
+        feature_fn: Callable[[Path], np.ndarray],
+        config: ChordSongConfig,
+        train: bool = True,
+        seed: int = 0,
+    ):
+        if len(songs) == 0:
+            raise ValueError("ChordSongDataset needs at least one song")
+        self.songs = list(songs)
+        self.feature_fn = feature_fn
+        self.config = config
+        self.train = train
+        self.seed = int(seed)
+        self.epoch = 0
+        self.segments = [read_annotation(s.annotation_path, allow_gaps=config.allow_gaps) for s in self.songs]
+        self._features: dict[int, np.ndarray] = {}
+        self._targets: dict[int, dict[str, np.ndarray]] = {}
+        if train:
+            # Windows per song in proportion to its annotated length, known without loading audio.
+            lengths = [
+                max(1, math.ceil(s[-1].end * config.frame_rate / config.window_frames)) for s in self.segments
+            ]
+            self._song_of_item = np.repeat(np.arange(len(self.songs)), lengths)
+        else:
+            # (song, start frame) of every chunk; this loads every song's features once, to count frames.
+            self._chunks = [
+                (i, start)
+                for i in range(len(self.songs))
+                for start in range(0, self.n_frames(i), config.eval_chunk_frames)
+            ]
+
+    def __len__(self) -> int:
+        return len(self._song_of_item) if self.train else len(self._chunks)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch used for window draws outside a `DataLoader`."""
+        self.epoch = int(epoch)
+
+    # -- per-song access (also what song-level evaluation uses) -----------------------------------------
+
+    def song_features(self, i: int) -> np.ndarray:
+        """Features of song ``i`` as returned by ``feature_fn``: [total_bins, frames]."""
+        if i in self._features:
+            return self._features[i]
+        features = np.asarray(self.feature_fn(self.songs[i].audio_path))
+        if features.ndim != 2 or features.shape[0] != self.config.total_bins:
+            raise ValueError(
+                f"{self.songs[i].audio_path}: feature_fn returned shape {features.shape}, expected "
+                f"[{self.config.total_bins} (n_bins {self.config.n_bins} + 2 x spare_bins "
+                f"{self.config.spare_bins}), frames]"
+            )
+        if self.config.cache_features:
+            self._features[i] = features
+        return features
+
+    def n_frames(self, i: int) -> int:
+        """Number of feature frames of song ``i``."""
+        return self.song_features(i).shape[1]
+
+    def song_targets(self, i: int) -> dict[str, np.ndarray]:
+        """Frame targets of song ``i`` (see `frame_targets`)."""
+        if i not in self._targets:
+            n_frames = self.n_frames(i)
+            audio_seconds = n_frames / self.config.frame_rate
+            annotated = self.segments[i][-1].end
+            if annotated > audio_seconds + MAX_ANNOTATION_OVERHANG_S:
+                warnings.warn(
+                    f"{self.songs[i].annotation_path} ends at {annotated:.1f} s but the features of "
+                    f"{self.songs[i].audio_path} cover {audio_seconds:.1f} s: another version of the recording, "
+                    "or a wrong frame_rate?",
+                    stacklevel=2,
+                )
+            self._targets[i] = frame_targets(self.segments[i], n_frames, self.config.frame_rate)
+        return self._targets[i]
+
+    def stitch_song(self, i: int, chunk_outputs: dict[int, np.ndarray]) -> np.ndarray:
+        """Concatenate per-chunk outputs of song ``i`` into [frames, ...].
+
+        ``chunk_outputs`` maps a chunk's ``start_frame`` to its output [eval_chunk_frames, ...].
+        """
+        n = self.n_frames(i)
+        starts = list(range(0, n, self.config.eval_chunk_frames))
+        missing = [s for s in starts if s not in chunk_outputs]
+        if missing:
+            raise ValueError(
+                f"song {self.songs[i].name}: no output for chunks starting at frames {missing[:5]}"
+            )
+        return np.concatenate([np.asarray(chunk_outputs[s]) for s in starts])[:n]
+
+    # -- items -----------------------------------------------------------------------------------------
+
+    def _rng(self, index: int) -> np.random.Generator:
+        try:
+            draw = int(batch_rng().integers(2**62))
+        except RuntimeError:  # not inside a DataLoader
+            draw = self.epoch
+        return np.random.default_rng([self.seed, draw, index])
+
+    def _item(self, song: int, start: int, length: int, shift: int) -> dict[str, np.ndarray]:
+        features = self.song_features(song)
+        targets = self.song_targets(song)
+        stop = min(start + length, features.shape[1])
+        real = stop - start
+        item = {"features": np.zeros((length, self.config.n_bins), np.float32)}
+        item["features"][:real] = crop_bins(features[:, start:stop], self.config, shift)
+        moved = transpose_targets({k: v[start:stop] for k, v in targets.items()}, shift)
+        for key in ("chord_type", "root", "bass"):
+            item[key] = np.full(length, IGNORE_INDEX, np.int32)
+            item[key][:real] = moved[key]
+        item["mask"] = np.zeros(length, np.float32)
+        item["mask"][:real] = 1.0
+        return item
+
+    def __getitem__(self, index: int) -> dict[str, np.ndarray]:
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} items")
+        if not self.train:
+            song, start = self._chunks[index]
+            item = self._item(song, start, self.config.eval_chunk_frames, 0)
+            item["song_index"] = np.int32(song)
+            item["start_frame"] = np.int32(start)
+            return item
+        song = int(self._song_of_item[index])
+        rng = self._rng(index)
+        n = self.n_frames(song)
+        start = int(rng.integers(0, max(1, n - self.config.window_frames + 1)))
+        shift = int(rng.choice(self.config.pitch_shifts))
+        return self._item(song, start, self.config.window_frames, shift)

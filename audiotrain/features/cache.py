@@ -1,0 +1,250 @@
+"""Disk cache of computed features, one ``.npy`` per (audio file, feature configuration).
+
+Layout: ``<root>/<config_key>/<path hash>-<identity hash>.npy`` plus ``<root>/<config_key>/config.json``
+describing the configuration. The identity is the file's size and modification time (``identity="stat"``,
+default: a cache hit opens no audio) or its content hash (``identity="content"``: survives copies and
+``touch``, but reads the file's bytes on every lookup). A changed file gets a new identity; its stale entry
+is deleted when the new one is written. A changed configuration gets a new ``config_key`` folder.
+
+Entries are written to a temporary file in the same folder and renamed into place, so two processes
+filling the cache at once never expose a partial file (the last writer wins; both wrote the same values).
+Reads are memory-mapped.
+
+Command line (``python -m audiotrain cache ...``): ``info`` lists configurations, entries and sizes;
+``clear`` deletes them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import inspect
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from audiotrain.audio import AudioError
+
+__all__ = ["FeatureCache", "default_cache_root", "main"]
+
+
+def default_cache_root() -> Path:
+    """``$AUDIOTRAIN_CACHE`` or ``~/.cache/audiotrain/features``."""
+    env = os.environ.get("AUDIOTRAIN_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "audiotrain" / "features"
+
+
+def _hash(text: str | bytes, n: int) -> str:
+    return hashlib.sha256(text.encode() if isinstance(text, str) else text).hexdigest()[:n]
+
+
+def _dir_stats(folder: Path) -> tuple[int, int]:
+    entries = [p for p in folder.glob("*.npy") if p.is_file()]
+    return len(entries), sum(p.stat().st_size for p in entries)
+
+
+class FeatureCache:
+    """Features of audio files, computed once and memory-mapped afterwards.
+
+    Parameters
+    ----------
+    root : str or Path
+        Cache folder (created on first write).
+    config_key : str or object with ``key()`` (and optionally ``to_dict()``)
+        Names the feature configuration, e.g. ``CQTConfig(...)`` or ``config.key()``. Different
+        configurations never share entries.
+    identity : {"stat", "content"}
+        How a file is recognised: size + mtime (no audio read on a hit), or a hash of its bytes.
+
+    Attributes
+    ----------
+    hits, misses : int
+        Lookups served from disk, and lookups that called ``compute_fn``.
+    """
+
+    def __init__(self, root: str | Path, config_key, identity: str = "stat"):
+        if identity not in ("stat", "content"):
+            raise ValueError(f"identity must be 'stat' or 'content', got {identity!r}")
+        self.config = config_key.to_dict() if hasattr(config_key, "to_dict") else None
+        key = config_key.key() if hasattr(config_key, "key") else str(config_key)
+        if not key or "/" in key or key.startswith("."):
+            raise ValueError(f"config_key must be a non-empty folder name, got {key!r}")
+        self.root = Path(root)
+        self.config_key = key
+        self.folder = self.root / key
+        self.identity = identity
+        self.hits = 0
+        self.misses = 0
+
+    def _entry(self, path: Path) -> tuple[str, str]:
+        try:
+            stat = path.stat()
+        except FileNotFoundError as error:
+            raise AudioError(path, "missing") from error
+        prefix = _hash(str(path.resolve()), 24)
+        if self.identity == "stat":
+            ident = _hash(f"{stat.st_size}:{stat.st_mtime_ns}", 12)
+        else:
+            digest = hashlib.sha256()
+            with open(path, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+            ident = digest.hexdigest()[:12]
+        return prefix, ident
+
+    def path_for(self, path: str | Path) -> Path:
+        """Where the entry for ``path`` (in its current state) lives."""
+        prefix, ident = self._entry(Path(path))
+        return self.folder / f"{prefix}-{ident}.npy"
+
+    def get_or_compute(self, path: str | Path, compute_fn: Callable) -> np.ndarray:
+        """The cached features of ``path``, or ``compute_fn``'s result, stored first.
+
+        Parameters
+        ----------
+        path : str or Path
+            The audio file the features belong to.
+        compute_fn : callable
+            ``compute_fn(path)`` (or ``compute_fn()``) returning an array (numpy or mlx).
+
+        Returns
+        -------
+        np.ndarray
+            Read-only and memory-mapped on a hit; on a miss the freshly stored entry, memory-mapped.
+        """
+        path = Path(path)
+        prefix, ident = self._entry(path)
+        target = self.folder / f"{prefix}-{ident}.npy"
+        if target.exists():
+            try:
+                array = np.load(target, mmap_mode="r")
+                self.hits += 1
+                return array
+            except (ValueError, OSError, EOFError):
+                target.unlink(missing_ok=True)  # a damaged entry (e.g. disk full) is recomputed
+        self.misses += 1
+        wants_path = any(
+            p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
+            for p in inspect.signature(compute_fn).parameters.values()
+        )
+        value = np.asarray(compute_fn(path) if wants_path else compute_fn())
+        self._write(target, value)
+        for stale in self.folder.glob(f"{prefix}-*.npy"):
+            if stale != target:
+                stale.unlink(missing_ok=True)  # the same file in an earlier state
+        return np.load(target, mmap_mode="r")
+
+    def _write(self, target: Path, value: np.ndarray) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        config_file = self.folder / "config.json"
+        if self.config is not None and not config_file.exists():
+            self._atomic_bytes(config_file, json.dumps(self.config, indent=2, sort_keys=True).encode())
+        handle = tempfile.NamedTemporaryFile(dir=self.folder, prefix=".tmp-", suffix=".npy", delete=False)
+        try:
+            with handle:
+                np.save(handle, value, allow_pickle=False)
+            os.replace(handle.name, target)  # atomic: readers see the old state or the whole new file
+        except BaseException:
+            Path(handle.name).unlink(missing_ok=True)
+            raise
+
+    def _atomic_bytes(self, target: Path, data: bytes) -> None:
+        handle = tempfile.NamedTemporaryFile(dir=target.parent, prefix=".tmp-", delete=False)
+        with handle:
+            handle.write(data)
+        os.replace(handle.name, target)
+
+    def report(self) -> dict:
+        """``{"root", "config_key", "entries", "bytes", "hits", "misses"}`` for this configuration."""
+        entries, size = _dir_stats(self.folder) if self.folder.is_dir() else (0, 0)
+        return {
+            "root": str(self.root),
+            "config_key": self.config_key,
+            "entries": entries,
+            "bytes": size,
+            "hits": self.hits,
+            "misses": self.misses,
+        }
+
+    def clear(self) -> int:
+        """Delete this configuration's entries; returns how many were deleted."""
+        entries = _dir_stats(self.folder)[0] if self.folder.is_dir() else 0
+        shutil.rmtree(self.folder, ignore_errors=True)
+        return entries
+
+
+def _human(size: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size} B"
+
+
+def _info(root: Path) -> int:
+    folders = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    total_entries = total_bytes = 0
+    print(f"feature cache at {root}")
+    for folder in folders:
+        entries, size = _dir_stats(folder)
+        total_entries += entries
+        total_bytes += size
+        kind = ""
+        config_file = folder / "config.json"
+        if config_file.is_file():
+            try:
+                kind = json.loads(config_file.read_text()).get("kind", "")
+            except (json.JSONDecodeError, AttributeError):
+                kind = "?"
+        print(f"  {folder.name:<20} {kind:<6} {entries:>8} entries {_human(size):>12}")
+    print(f"total: {len(folders)} configurations, {total_entries} entries, {_human(total_bytes)}")
+    return 0
+
+
+def _clear(root: Path, key: str | None) -> int:
+    if key is not None:
+        folder = root / key
+        if not folder.is_dir():
+            print(f"no configuration {key!r} under {root}")
+            return 1
+        count = FeatureCache(root, key).clear()
+        print(f"deleted {count} entries of {key} from {root}")
+        return 0
+    folders = [p for p in root.iterdir() if p.is_dir()] if root.is_dir() else []
+    count = sum(_dir_stats(folder)[0] for folder in folders)
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+    print(f"deleted {count} entries in {len(folders)} configurations from {root}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``audiotrain cache info|clear [--root DIR] [--key KEY]``."""
+    parser = argparse.ArgumentParser(
+        prog="audiotrain cache", description="Inspect or clear the feature cache."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, help_text in (("info", "list configurations, entries and sizes"), ("clear", "delete entries")):
+        command = sub.add_parser(name, help=help_text)
+        command.add_argument(
+            "--root",
+            type=Path,
+            default=None,
+            help="default: $AUDIOTRAIN_CACHE or ~/.cache/audiotrain/features",
+        )
+        if name == "clear":
+            command.add_argument("--key", default=None, help="only this configuration key (default: all)")
+    args = parser.parse_args(argv)
+    root = args.root if args.root is not None else default_cache_root()
+    if args.command == "info":
+        return _info(root)
+    return _clear(root, args.key)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,270 @@
+"""CLAP audio front end: numerically equal to ``transformers.ClapFeatureExtractor``, without torch.
+
+Settings come from a checkpoint's ``preprocessor_config.json`` (the transformers format). For
+``laion/clap-htsat-unfused``: 48 kHz, 1024-point periodic Hann STFT, hop 480, centred reflect padding,
+power 2, 64 Slaney mel bands (Slaney norm) from 50 Hz to 14 kHz, ``10 log10(max(1e-10, mel))``; clips are
+10 s: shorter ones are repeated then zero-padded ("repeatpad"), longer ones randomly cropped
+("rand_trunc"); output [B, 1, 1001, 64]. "fusion" checkpoints use HTK mel without norm and stack four
+views [B, 4, 1001, 64]: the whole clip squeezed to 10 s plus three random 10 s chunks (front, middle,
+back) for clips longer than 10 s, flagged by ``is_longer``.
+
+Computation runs in float64 numpy (as transformers does), so it is safe in data-loader workers.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from audiotrain.features.mel import mel_filterbank
+from audiotrain.features.stft import power_frames
+
+__all__ = ["ClapFeatureExtractor"]
+
+_TRUNCATIONS = ("rand_trunc", "fusion")
+_PADDINGS = ("repeatpad", "repeat", "pad")
+# Keys transformers writes that are derived from the others or irrelevant to the features.
+_DERIVED_OR_IGNORED = {
+    "feature_extractor_type",
+    "processor_class",
+    "nb_frequency_bins",
+    "nb_max_samples",
+    "nb_max_frames",
+    "padding_side",
+    "return_attention_mask",
+    "chunk_length_s",
+    "n_fft",
+}
+
+
+def _randint(rng, high: int) -> int:
+    """Uniform integer in [0, high) from a Generator, a RandomState or the ``np.random`` module."""
+    if isinstance(rng, np.random.Generator):
+        return int(rng.integers(0, high))
+    return int(rng.randint(0, high))
+
+
+def _resize_time_bilinear(mel: np.ndarray, n_out: int) -> np.ndarray:
+    """``torch.nn.functional.interpolate(mode="bilinear", align_corners=False)`` of a float32 mel along axis 0.
+
+    transformers resizes the float32 mel with torch, whose CPU kernel computes the source position and
+    the blend with fused multiply-adds in float32; the float64 steps below reproduce those roundings.
+    """
+    n_in = mel.shape[0]
+    mel = mel.astype(np.float32, copy=False)
+    scale = np.float64(np.float32(n_in) / np.float32(n_out))
+    dst = np.arange(n_out).astype(np.float32) + np.float32(0.5)
+    src = np.maximum((scale * dst - 0.5).astype(np.float32), np.float32(0.0))  # fma(scale, dst, -0.5)
+    i0 = np.minimum(src.astype(np.int64), n_in - 1)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    w1 = (src - i0.astype(np.float32))[:, None]
+    w0 = np.float32(1.0) - w1
+    return (w0.astype(np.float64) * mel[i0] + (w1 * mel[i1]).astype(np.float64)).astype(np.float32)
+
+
+@dataclass
+class ClapFeatureExtractor:
+    """Log-mel front end of CLAP, configured like transformers' ``ClapFeatureExtractor``.
+
+    Attributes mirror the ``preprocessor_config.json`` keys. ``top_db`` is stored but, as in
+    transformers, not applied.
+    """
+
+    feature_size: int = 64
+    sampling_rate: int = 48_000
+    hop_length: int = 480
+    max_length_s: float = 10
+    fft_window_size: int = 1024
+    padding_value: float = 0.0
+    frequency_min: float = 0.0
+    frequency_max: float = 14_000.0
+    top_db: float | None = None
+    truncation: str = "fusion"
+    padding: str = "repeatpad"
+
+    def __post_init__(self):
+        if self.truncation not in _TRUNCATIONS:
+            raise ValueError(f"truncation must be one of {_TRUNCATIONS}, got {self.truncation!r}")
+        if self.padding not in _PADDINGS:
+            raise ValueError(f"padding must be one of {_PADDINGS}, got {self.padding!r}")
+        if self.hop_length < 1 or self.fft_window_size < 2 or self.feature_size < 1:
+            raise ValueError("hop_length, fft_window_size and feature_size must be positive")
+        self.nb_max_samples = int(self.max_length_s * self.sampling_rate)
+        mel_args = dict(
+            sr=self.sampling_rate,
+            n_fft=self.fft_window_size,
+            n_mels=self.feature_size,
+            fmin=self.frequency_min,
+            fmax=self.frequency_max,
+            dtype=np.float64,
+        )
+        # "fusion" checkpoints were trained on HTK mel without norm, the others on Slaney/Slaney.
+        if self.truncation == "fusion":
+            self.mel_filters = mel_filterbank(htk=True, norm=None, **mel_args)
+        else:
+            self.mel_filters = mel_filterbank(htk=False, norm="slaney", **mel_args)
+
+    # ---- configuration -------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, config: dict, source: str = "config") -> ClapFeatureExtractor:
+        """Build from a transformers-style dict; unknown keys or inconsistent derived keys raise."""
+        known = {f.name for f in fields(cls)}
+        kind = config.get("feature_extractor_type", "ClapFeatureExtractor")
+        if kind != "ClapFeatureExtractor":
+            raise ValueError(f"{source}: feature_extractor_type is {kind!r}, expected 'ClapFeatureExtractor'")
+        unknown = set(config) - known - _DERIVED_OR_IGNORED
+        if unknown:
+            raise ValueError(f"{source}: unknown keys {sorted(unknown)}; expected some of {sorted(known)}")
+        extractor = cls(**{k: v for k, v in config.items() if k in known})
+        derived = {
+            "nb_frequency_bins": extractor.fft_window_size // 2 + 1,
+            "nb_max_samples": extractor.nb_max_samples,
+            "n_fft": extractor.fft_window_size,
+        }
+        for key, expected in derived.items():
+            if key in config and config[key] != expected:
+                raise ValueError(
+                    f"{source}: {key}={config[key]} contradicts the other settings (expected {expected})"
+                )
+        return extractor
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path) -> ClapFeatureExtractor:
+        """Read ``preprocessor_config.json`` from a checkpoint folder (or that file's path)."""
+        path = Path(folder)
+        if path.is_dir():
+            path = path / "preprocessor_config.json"
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path}: no preprocessor_config.json (a CLAP checkpoint folder was expected)"
+            )
+        try:
+            config = json.loads(path.read_text())
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}: invalid JSON at line {error.lineno}: {error.msg}") from error
+        return cls.from_dict(config, source=str(path))
+
+    def to_dict(self) -> dict:
+        """The transformers-format dict (round-trips through `from_dict`)."""
+        return {
+            **asdict(self),
+            "feature_extractor_type": "ClapFeatureExtractor",
+            "nb_frequency_bins": self.fft_window_size // 2 + 1,
+            "nb_max_samples": self.nb_max_samples,
+        }
+
+    def save_pretrained(self, folder: str | Path) -> Path:
+        path = Path(folder) / "preprocessor_config.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+        return path
+
+    @property
+    def n_frames(self) -> int:
+        """Frames per view: 1001 for 10 s at hop 480."""
+        return self.nb_max_samples // self.hop_length + 1
+
+    # ---- features ------------------------------------------------------------------------------
+    def log_mel(self, waveform: np.ndarray) -> np.ndarray:
+        """``10 log10(max(1e-10, mel power))`` of one or more waveforms: [..., frames, feature_size]."""
+        power = power_frames(
+            np.asarray(waveform, dtype=np.float64),
+            n_fft=self.fft_window_size,
+            hop_length=self.hop_length,
+            window="hann",
+            center=True,
+            pad_mode="reflect",
+            power=2.0,
+            backend="numpy",
+        )
+        return 10.0 * np.log10(np.maximum(1e-10, power @ self.mel_filters.T))
+
+    def _pad(self, waveform: np.ndarray) -> np.ndarray:
+        n = len(waveform)
+        if n < self.nb_max_samples:
+            if self.padding == "repeat":
+                waveform = np.tile(waveform, self.nb_max_samples // n + 1)[: self.nb_max_samples]
+            elif self.padding == "repeatpad":
+                waveform = np.tile(waveform, self.nb_max_samples // n)
+            waveform = np.pad(
+                waveform, (0, self.nb_max_samples - len(waveform)), constant_values=self.padding_value
+            )
+        return waveform
+
+    def _fusion_views(self, mel: np.ndarray, rng, train: bool) -> np.ndarray:
+        chunk = self.n_frames
+        ranges = np.array_split(np.arange(0, mel.shape[0] - chunk + 1), 3)
+        ranges = [r if len(r) else np.array([0]) for r in ranges]
+        if train:
+            starts = [int(rng.choice(r)) for r in ranges]
+        else:
+            starts = [int(r[len(r) // 2]) for r in ranges]  # deterministic: the middle of each third
+        mel = mel.astype(np.float32)  # transformers hands torch a float32 mel
+        views = [_resize_time_bilinear(mel, chunk)] + [mel[s : s + chunk] for s in starts]
+        return np.stack(views)
+
+    def _one(self, waveform: np.ndarray, rng, train: bool) -> tuple[np.ndarray, bool]:
+        max_len = self.nb_max_samples
+        if len(waveform) > max_len:
+            if self.truncation == "rand_trunc":
+                start = _randint(rng, len(waveform) - max_len + 1) if train else 0
+                return self.log_mel(waveform[start : start + max_len])[None], True
+            mel = self.log_mel(waveform)
+            if mel.shape[0] == self.n_frames:  # longer by less than a hop: the whole clip fits one view
+                return np.stack([mel] * 4), False
+            return self._fusion_views(mel, rng, train), True
+        mel = self.log_mel(self._pad(waveform))
+        return (np.stack([mel] * 4) if self.truncation == "fusion" else mel[None]), False
+
+    def __call__(self, waveforms, rng=None, train: bool = True, sampling_rate: int | None = None) -> dict:
+        """Features for a batch of mono waveforms.
+
+        Parameters
+        ----------
+        waveforms : list of np.ndarray [samples], or np.ndarray [batch, samples] or [samples]
+            Mono audio at ``self.sampling_rate``.
+        rng : np.random.Generator or np.random.RandomState, optional
+            Source of the random crops. None uses numpy's global state, as transformers does (a
+            ``RandomState`` seeded like ``np.random.seed`` reproduces transformers' crops exactly).
+        train : bool
+            Random crops (and, in fusion mode, transformers' trick of marking one random clip as longer
+            when none is). ``False``: deterministic crops from the start (rand_trunc) or from the middle
+            of each third (fusion), and ``is_longer`` left as measured.
+        sampling_rate : int, optional
+            Checked against ``self.sampling_rate`` when given.
+
+        Returns
+        -------
+        dict
+            ``input_features``: float32 [batch, 1 or 4, frames (1001), feature_size];
+            ``is_longer``: bool [batch].
+        """
+        if sampling_rate is not None and sampling_rate != self.sampling_rate:
+            raise ValueError(
+                f"waveforms are at {sampling_rate} Hz; this extractor expects {self.sampling_rate} Hz"
+            )
+        if isinstance(waveforms, np.ndarray):
+            if waveforms.ndim > 2:
+                raise ValueError(f"expected mono waveforms [batch, samples], got shape {waveforms.shape}")
+            waveforms = [waveforms] if waveforms.ndim == 1 else list(waveforms)
+        if len(waveforms) == 0:
+            raise ValueError("no waveforms given")
+        rng = np.random if rng is None else rng
+        batch = []
+        for i, wave in enumerate(waveforms):
+            wave = np.asarray(wave, dtype=np.float64)
+            if wave.ndim != 1 or wave.size == 0:
+                raise ValueError(
+                    f"waveform {i} must be a non-empty mono array [samples], got shape {wave.shape}"
+                )
+            if not np.isfinite(wave).all():
+                raise ValueError(f"waveform {i} contains NaN or Inf samples")
+            batch.append(wave)
+        mels, longer = zip(*(self._one(w, rng, train) for w in batch))
+        is_longer = np.array(longer, dtype=bool)
+        if self.truncation == "fusion" and train and not is_longer.any():
+            is_longer[_randint(rng, len(batch))] = True
+        return {"input_features": np.stack(mels).astype(np.float32), "is_longer": is_longer}

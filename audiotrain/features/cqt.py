@@ -1,0 +1,394 @@
+"""Constant-Q transform (multi-resolution, like ``librosa.cqt``), harmonic CQT, and `CQTConfig`.
+
+The algorithm is librosa's recursive sub-sampling (Schörkhuber & Klapuri 2010): the top octave is
+filtered at the full rate; then the signal is halved in rate (soxr, exactly as librosa) and the same
+short kernel serves the next octave down, and so on. librosa applies each octave's kernel as an STFT
+followed by a sparse frequency-domain basis; that product is a fixed linear map on each frame, so we
+fold it back into time-domain filters once (in float64) and apply it as one real matmul
+``frames [.., T, n_fft] @ H [n_fft, 2 * bins]`` per octave — the same numbers, no FFT per frame.
+
+Frame ``t`` is centred at sample ``t * hop_length``; there are ``1 + len(y) // hop_length`` frames.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, fields, replace
+from functools import lru_cache
+
+from audiotrain.audio import resample
+from audiotrain.features._backend import as_float_signal, check_backend, to_numpy
+from audiotrain.features.stft import frames_numpy
+
+import mlx.core as mx
+import numpy as np
+import scipy.signal
+
+__all__ = ["CQTConfig", "cqt", "hcqt", "cqt_frequencies", "C1_HZ"]
+
+C1_HZ = 32.70319566257483  # librosa.note_to_hz("C1"), librosa's default fmin
+_HANN_BANDWIDTH = 1.50018310546875  # librosa.filters.window_bandwidth("hann")
+
+
+def cqt_frequencies(n_bins: int, fmin: float, bins_per_octave: int = 12, tuning: float = 0.0) -> np.ndarray:
+    """Centre frequencies in Hz: ``fmin * 2 ** ((k + tuning) / bins_per_octave)``."""
+    return fmin * 2.0 ** ((np.arange(n_bins) + tuning) / bins_per_octave)
+
+
+def _relative_bandwidth(freqs: np.ndarray) -> np.ndarray:
+    # librosa.filters._relative_bandwidth: local octave resolution, reflected at both ends.
+    logf = np.log2(freqs)
+    bpo = np.empty_like(freqs)
+    bpo[0] = 1 / (logf[1] - logf[0])
+    bpo[-1] = 1 / (logf[-1] - logf[-2])
+    bpo[1:-1] = 2 / (logf[2:] - logf[:-2])
+    return (2.0 ** (2 / bpo) - 1) / (2.0 ** (2 / bpo) + 1)
+
+
+def _sparsify_rows(x: np.ndarray, quantile: float) -> np.ndarray:
+    # librosa.util.sparsify_rows, kept dense: zero the smallest coefficients holding `quantile` of the mass.
+    mags = np.abs(x)
+    mag_sort = np.sort(mags, axis=1)
+    cumulative = np.cumsum(mag_sort / mags.sum(axis=1, keepdims=True), axis=1)
+    threshold = mag_sort[np.arange(len(x)), np.argmin(cumulative < quantile, axis=1)]
+    return np.where(mags >= threshold[:, None], x, 0)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    early_factor: int  # the signal is decimated by this before the first octave
+    hops: tuple[int, ...]  # hop of each octave at its own rate, top octave first
+    n_fft: int  # frame length shared by all octaves (shorter kernels are zero-padded, centred)
+    # [octaves, n_fft, 2 * bins_per_octave] float32, top octave first; per octave the real parts of its
+    # bins (ascending), then the imaginary parts; a partial bottom octave has zero columns at the low end.
+    kernels: np.ndarray
+    inv_sqrt_lengths: np.ndarray  # [n_bins, 1] length normalisation (librosa's scale=True)
+
+
+def _octave_kernel(sr, freqs, alpha, filter_scale, norm, sparsity, gain) -> np.ndarray:
+    """Time-domain kernel equal to librosa's STFT (box window) followed by its sparse fft basis."""
+    q = filter_scale / alpha
+    lengths = q * sr / freqs
+    n_fft = int(2.0 ** np.ceil(np.log2(lengths.max())))
+    basis = np.zeros((len(freqs), n_fft), dtype=np.complex128)
+    for i, (ilen, freq) in enumerate(zip(lengths, freqs)):
+        sig = np.exp(1j * np.arange(-ilen // 2, ilen // 2, dtype=float) * 2 * np.pi * freq / sr)
+        n_min = int(np.floor(len(sig)))
+        window = np.zeros(len(sig))
+        window[:n_min] = scipy.signal.get_window("hann", n_min, fftbins=True)
+        sig = sig * window
+        if norm is not None:
+            sig = sig / np.linalg.norm(sig, ord=norm)
+        left = (n_fft - len(sig)) // 2
+        basis[i, left : left + len(sig)] = sig
+    basis *= (lengths / n_fft)[:, None]
+    fft_basis = np.fft.fft(basis, n=n_fft, axis=1)[:, : n_fft // 2 + 1]
+    if sparsity > 0:
+        fft_basis = _sparsify_rows(fft_basis, sparsity)
+    fft_basis *= gain
+    # out[f, t] = sum_k B[f, k] * sum_n frame_t[n] e^{-2 pi i k n / n_fft} = sum_n frame_t[n] h_f[n]
+    k = np.arange(n_fft // 2 + 1)
+    n = np.arange(n_fft)
+    h = fft_basis @ np.exp(-2j * np.pi * np.outer(k, n) / n_fft)  # [bins, n_fft]
+    return np.concatenate([h.real.T, h.imag.T], axis=1)  # [n_fft, 2 * bins]
+
+
+def _num_two_factors(x: int) -> int:
+    count = 0
+    while x > 0 and x % 2 == 0:
+        count += 1
+        x //= 2
+    return count
+
+
+@lru_cache(maxsize=32)
+def _plan(sr, hop_length, fmin, n_bins, bins_per_octave, filter_scale, norm, sparsity, tuning) -> _Plan:
+    freqs = cqt_frequencies(n_bins, fmin, bins_per_octave, tuning)
+    alpha = (
+        _relative_bandwidth(freqs)
+        if n_bins > 1
+        else np.atleast_1d(((2 ** (1 / bins_per_octave)) ** 2 - 1) / ((2 ** (1 / bins_per_octave)) ** 2 + 1))
+    )
+    q = filter_scale / alpha
+    cutoff = float(np.max(freqs * (1 + 0.5 * _HANN_BANDWIDTH / q)))
+    nyquist = sr / 2.0
+    if cutoff > nyquist:
+        raise ValueError(
+            f"CQT filters reach {cutoff:.1f} Hz (top bin {freqs[-1]:.1f} Hz), above the Nyquist frequency "
+            f"{nyquist:.1f} Hz of sr={sr}: use fewer bins, a lower fmin or a higher sr"
+        )
+    n_octaves = int(np.ceil(n_bins / bins_per_octave))
+    n_filters = min(bins_per_octave, n_bins)
+    # librosa's early downsampling: decimate first when even the top octave sits far below Nyquist.
+    count1 = max(0, int(np.ceil(np.log2(nyquist / cutoff)) - 1) - 1)
+    count2 = max(0, _num_two_factors(hop_length) - n_octaves + 1)
+    early = 2 ** min(count1, count2)
+    sr_e, hop = sr / early, hop_length // early
+    kernels, hops = [], []
+    my_sr = sr_e
+    for i in range(n_octaves):
+        sl = slice(-n_filters, None) if i == 0 else slice(-n_filters * (i + 1), -n_filters * i)
+        gain = np.sqrt(sr_e / my_sr)
+        kernels.append(_octave_kernel(my_sr, freqs[sl], alpha[sl], filter_scale, norm, sparsity, gain))
+        hops.append(hop)
+        if hop % 2 == 0:
+            hop //= 2
+            my_sr /= 2.0
+    n_fft = max(k.shape[0] for k in kernels)
+    stacked = np.zeros((n_octaves, n_fft, 2 * n_filters), dtype=np.float32)
+    for i, kernel in enumerate(kernels):
+        rows, bins = kernel.shape[0], kernel.shape[1] // 2
+        top = (n_fft - rows) // 2  # a shorter kernel sits in the middle of the longer, equally centred frame
+        stacked[i, top : top + rows, n_filters - bins : n_filters] = kernel[:, :bins]
+        stacked[i, top : top + rows, 2 * n_filters - bins :] = kernel[:, bins:]
+    lengths = q * sr_e / freqs
+    return _Plan(early, tuple(hops), n_fft, stacked, (1.0 / np.sqrt(lengths)).astype(np.float32)[:, None])
+
+
+def _halve(y: np.ndarray, factor: int = 2) -> np.ndarray:
+    # librosa.resample(..., res_type="soxr_hq", scale=True): soxr, then multiply by sqrt(factor).
+    return resample(y, factor, 1, res_type="soxr_hq") * np.float32(np.sqrt(factor))
+
+
+def cqt(
+    y,
+    sr: float = 22050,
+    hop_length: int = 512,
+    fmin: float | None = None,
+    n_bins: int = 84,
+    bins_per_octave: int = 12,
+    filter_scale: float = 1.0,
+    norm: float | None = 1,
+    sparsity: float = 0.01,
+    tuning: float = 0.0,
+    backend: str = "mlx",
+):
+    """CQT magnitude, like ``np.abs(librosa.cqt(...))`` (Hann window, ``scale=True``, zero padding).
+
+    Parameters
+    ----------
+    y : array [samples] or [batch, samples]
+        Audio (numpy or mlx); any leading axes are kept.
+    sr : float
+        Sampling rate in Hz.
+    hop_length : int
+        Hop in samples; must be divisible by ``2 ** (n_octaves - 1)`` for all octaves to be decimated.
+    fmin : float
+        Frequency of the lowest bin in Hz (default C1, 32.70 Hz).
+    n_bins, bins_per_octave : int
+        Number of bins and bins per octave.
+    filter_scale : float
+        Filter length factor (smaller: shorter filters, better time resolution).
+    norm : float or None
+        Norm (1: L1) each filter is normalised with, as librosa.
+    sparsity : float
+        Fraction of each filter's frequency-domain mass librosa discards (0.01), kept for exactness.
+    tuning : float
+        Tuning offset in fractions of a bin (librosa.cqt's default is 0.0 as well).
+    backend : {"mlx", "numpy"}
+        Where the per-octave filtering runs; the decimation between octaves uses soxr on the host in both.
+
+    Returns
+    -------
+    array float32, shape [..., n_bins, frames], frames = 1 + samples // hop_length
+    """
+    check_backend(backend)
+    fmin = C1_HZ if fmin is None else float(fmin)
+    if fmin <= 0 or n_bins < 1 or bins_per_octave < 1 or filter_scale <= 0:
+        raise ValueError(
+            f"need fmin > 0, n_bins >= 1, bins_per_octave >= 1, filter_scale > 0; got {fmin}, {n_bins}, "
+            f"{bins_per_octave}, {filter_scale}"
+        )
+    if int(hop_length) != hop_length or hop_length < 1:
+        raise ValueError(f"hop_length must be a positive integer, got {hop_length}")
+    plan = _plan(
+        float(sr),
+        int(hop_length),
+        fmin,
+        int(n_bins),
+        int(bins_per_octave),
+        float(filter_scale),
+        norm,
+        float(sparsity),
+        float(tuning),
+    )
+    signal = to_numpy(as_float_signal(y, "numpy"), np.float32)
+    lead, n_samples = signal.shape[:-1], signal.shape[-1]
+    signal = signal.reshape(-1, n_samples)
+    n_octaves = len(plan.hops)
+    if n_samples < plan.early_factor * 2 ** (n_octaves - 1):
+        raise ValueError(f"signal of {n_samples} samples is too short for a {n_octaves}-octave CQT")
+    # Decimation (soxr, exactly librosa's) and framing run on the host; each octave's frames are a view.
+    if plan.early_factor > 1:
+        signal = _halve(signal, plan.early_factor)
+    views = []
+    for i, hop in enumerate(plan.hops):
+        views.append(frames_numpy(signal, plan.n_fft, hop, True, "constant"))
+        if i + 1 < n_octaves and hop % 2 == 0:
+            signal = _halve(signal)
+    n_frames = min(v.shape[-2] for v in views)
+    frames = np.stack([v[..., :n_frames, :] for v in views])  # [octaves, batch, frames, n_fft]
+    frames = frames.reshape(n_octaves, -1, plan.n_fft)
+    xp = mx if backend == "mlx" else np
+    # One batched product for all octaves: [octaves, batch * frames, n_fft] @ [octaves, n_fft, 2 * bins].
+    out = xp.matmul(
+        mx.array(frames) if xp is mx else frames, xp.array(plan.kernels) if xp is mx else plan.kernels
+    )
+    half = plan.kernels.shape[-1] // 2
+    magnitude = xp.sqrt(out[..., :half] * out[..., :half] + out[..., half:] * out[..., half:])
+    # [octaves (top first), batch, frames, bins] -> [batch, octaves (bottom first), bins, frames]
+    magnitude = magnitude.reshape(n_octaves, -1, n_frames, half)[::-1]
+    C = xp.transpose(magnitude, (1, 0, 3, 2)).reshape(-1, n_octaves * half, n_frames)[:, -n_bins:]
+    scale = mx.array(plan.inv_sqrt_lengths) if xp is mx else plan.inv_sqrt_lengths
+    return (C * scale).reshape(*lead, n_bins, n_frames)
+
+
+def hcqt(
+    y,
+    sr: float = 22050,
+    harmonics: tuple[float, ...] = (0.5, 1, 2, 3, 4, 5),
+    hop_length: int = 512,
+    fmin: float | None = None,
+    n_bins: int = 84,
+    bins_per_octave: int = 12,
+    filter_scale: float = 1.0,
+    backend: str = "mlx",
+    **kwargs,
+):
+    """Harmonic CQT: one CQT per harmonic ``h`` with ``fmin * h``, stacked as channels.
+
+    Returns
+    -------
+    array float32, shape [..., len(harmonics), n_bins, frames]
+    """
+    fmin = C1_HZ if fmin is None else float(fmin)
+    if not harmonics or any(h <= 0 for h in harmonics):
+        raise ValueError(f"harmonics must be positive numbers, got {harmonics}")
+    outs = [
+        cqt(y, sr, hop_length, fmin * h, n_bins, bins_per_octave, filter_scale, backend=backend, **kwargs)
+        for h in harmonics
+    ]
+    n_frames = min(o.shape[-1] for o in outs)
+    xp = mx if backend == "mlx" else np
+    return xp.stack([o[..., :n_frames] for o in outs], axis=-3)
+
+
+@dataclass(frozen=True)
+class CQTConfig:
+    """CQT settings, with spare bins so pitch-shift augmentation can crop a shifted window.
+
+    `compute` returns ``n_bins + spare_bins_below + spare_bins_above`` bins starting
+    ``spare_bins_below`` bins under ``fmin``; `crop` cuts the ``n_bins`` window, optionally shifted.
+    `for_pitch_shift(6)` adds the spare bins ±6 semitones need.
+    """
+
+    sr: int = 22050
+    hop_length: int = 512
+    fmin: float = C1_HZ
+    n_bins: int = 84
+    bins_per_octave: int = 12
+    filter_scale: float = 1.0
+    spare_bins_below: int = 0
+    spare_bins_above: int = 0
+    harmonics: tuple[float, ...] | None = None  # None: plain CQT; else HCQT channels
+    log: bool = False  # log(1 + C) compression after the magnitude
+
+    def __post_init__(self):
+        if self.spare_bins_below < 0 or self.spare_bins_above < 0:
+            raise ValueError("CQTConfig spare bins must be >= 0")
+        if self.harmonics is not None:
+            object.__setattr__(self, "harmonics", tuple(float(h) for h in self.harmonics))
+        top = max(self.harmonics or (1.0,))
+        _plan(
+            float(self.sr),
+            int(self.hop_length),
+            float(self.computed_fmin * top),
+            int(self.total_bins),
+            int(self.bins_per_octave),
+            float(self.filter_scale),
+            1,
+            0.01,
+            0.0,
+        )  # validates: raises if the top bins pass Nyquist
+
+    @classmethod
+    def for_pitch_shift(cls, semitones: int = 6, **settings) -> CQTConfig:
+        """A config with enough spare bins for shifts of up to ±``semitones``."""
+        config = cls(**settings)
+        spare = int(math.ceil(semitones * config.bins_per_octave / 12))
+        return replace(config, spare_bins_below=spare, spare_bins_above=spare)
+
+    @property
+    def total_bins(self) -> int:
+        return self.n_bins + self.spare_bins_below + self.spare_bins_above
+
+    @property
+    def computed_fmin(self) -> float:
+        """Frequency of the lowest computed (spare) bin in Hz."""
+        return self.fmin * 2.0 ** (-self.spare_bins_below / self.bins_per_octave)
+
+    @property
+    def frame_rate(self) -> float:
+        """Frames per second (Hz)."""
+        return self.sr / self.hop_length
+
+    def n_frames(self, n_samples: int) -> int:
+        return 1 + n_samples // self.hop_length
+
+    def frequencies(self) -> np.ndarray:
+        """Centre frequencies in Hz of the ``n_bins`` bins of an unshifted crop."""
+        return cqt_frequencies(self.n_bins, self.fmin, self.bins_per_octave)
+
+    def compute(self, y, backend: str = "mlx"):
+        """[..., total_bins, frames] (or [..., harmonics, total_bins, frames]) for ``y`` at ``self.sr``."""
+        args = dict(
+            sr=self.sr,
+            hop_length=self.hop_length,
+            fmin=self.computed_fmin,
+            n_bins=self.total_bins,
+            bins_per_octave=self.bins_per_octave,
+            filter_scale=self.filter_scale,
+            backend=backend,
+        )
+        C = cqt(y, **args) if self.harmonics is None else hcqt(y, harmonics=self.harmonics, **args)
+        if self.log:
+            C = mx.log1p(C) if backend == "mlx" else np.log1p(C)
+        return C
+
+    def crop(self, C, shift_semitones: float = 0):
+        """The ``n_bins`` window of ``C`` [..., total_bins, frames] as if the audio were shifted.
+
+        A shift of ``+s`` semitones (pitch up) returns the window whose bin ``b`` holds what the original
+        audio had at ``b - s * bins_per_octave / 12``, i.e. the spectrum of the audio shifted up by ``s``.
+        """
+        shift = shift_semitones * self.bins_per_octave / 12
+        if shift != int(shift):
+            raise ValueError(f"a shift of {shift_semitones} semitones is not a whole number of bins")
+        start = self.spare_bins_below - int(shift)
+        if start < 0 or start + self.n_bins > self.total_bins:
+            raise ValueError(
+                f"shift of {shift_semitones} semitones needs spare bins; have below={self.spare_bins_below}, "
+                f"above={self.spare_bins_above} (use CQTConfig.for_pitch_shift)"
+            )
+        if C.shape[-2] != self.total_bins:
+            raise ValueError(f"expected {self.total_bins} bins on axis -2, got shape {tuple(C.shape)}")
+        return C[..., start : start + self.n_bins, :]
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["harmonics"] = list(self.harmonics) if self.harmonics is not None else None
+        return {"kind": "cqt", **data}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> CQTConfig:
+        data = {k: v for k, v in data.items() if k != "kind"}
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown CQTConfig fields {sorted(unknown)}")
+        return cls(**data)
+
+    def key(self) -> str:
+        """A stable 16-hex-digit hash of the settings."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]

@@ -1,0 +1,294 @@
+"""Mel scale, mel filterbank, mel spectrogram and decibels, matching librosa (and transformers' CLAP).
+
+The filterbank is built in float64 with librosa's formulas and operation order, then cast, so
+``mel_filterbank(...)`` equals ``librosa.filters.mel(...)`` bit for bit in float32.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, fields
+from functools import lru_cache
+
+import mlx.core as mx
+import numpy as np
+
+from audiotrain.features._backend import check_backend, is_mlx
+from audiotrain.features.stft import PAD_MODES, fft_frequencies, power_frames
+
+__all__ = [
+    "hz_to_mel",
+    "mel_to_hz",
+    "mel_frequencies",
+    "mel_filterbank",
+    "melspectrogram",
+    "power_to_db",
+    "MelConfig",
+]
+
+_F_SP = 200.0 / 3  # Slaney: linear below 1 kHz, 3 mels per 200 Hz
+_MIN_LOG_HZ = 1000.0
+_MIN_LOG_MEL = _MIN_LOG_HZ / _F_SP
+_LOGSTEP = np.log(6.4) / 27.0  # Slaney: log spacing above 1 kHz
+
+
+def hz_to_mel(frequencies, htk: bool = False) -> np.ndarray:
+    """Hz to mels (Slaney's Auditory Toolbox scale, or HTK's ``2595 log10(1 + f / 700)``)."""
+    frequencies = np.asanyarray(frequencies, dtype=np.float64)
+    if htk:
+        return 2595.0 * np.log10(1.0 + frequencies / 700.0)
+    mels = frequencies / _F_SP
+    return np.where(
+        frequencies >= _MIN_LOG_HZ,
+        _MIN_LOG_MEL + np.log(np.maximum(frequencies, _MIN_LOG_HZ) / _MIN_LOG_HZ) / _LOGSTEP,
+        mels,
+    )
+
+
+def mel_to_hz(mels, htk: bool = False) -> np.ndarray:
+    """Mels to Hz, the inverse of `hz_to_mel`."""
+    mels = np.asanyarray(mels, dtype=np.float64)
+    if htk:
+        return 700.0 * (10.0 ** (mels / 2595.0) - 1.0)
+    return np.where(
+        mels >= _MIN_LOG_MEL, _MIN_LOG_HZ * np.exp(_LOGSTEP * (mels - _MIN_LOG_MEL)), _F_SP * mels
+    )
+
+
+def mel_frequencies(
+    n_mels: int = 128, fmin: float = 0.0, fmax: float = 11025.0, htk: bool = False
+) -> np.ndarray:
+    """``n_mels`` frequencies in Hz, evenly spaced on the mel scale from ``fmin`` to ``fmax``."""
+    mels = np.linspace(hz_to_mel(fmin, htk=htk), hz_to_mel(fmax, htk=htk), n_mels)
+    return mel_to_hz(mels, htk=htk)
+
+
+@lru_cache(maxsize=32)
+def _filterbank(sr, n_fft, n_mels, fmin, fmax, htk, norm, dtype_name) -> np.ndarray:
+    fftfreqs = fft_frequencies(sr, n_fft)
+    mel_f = mel_frequencies(n_mels + 2, fmin=fmin, fmax=fmax, htk=htk)
+    fdiff = np.diff(mel_f)
+    ramps = np.subtract.outer(mel_f, fftfreqs)
+    weights = np.zeros((n_mels, 1 + n_fft // 2), dtype=dtype_name)
+    for i in range(n_mels):
+        # Each filter is a triangle: rising on the lower slope, falling on the upper one.
+        lower = -ramps[i] / fdiff[i]
+        upper = ramps[i + 2] / fdiff[i + 1]
+        weights[i] = np.maximum(0, np.minimum(lower, upper))
+    if norm == "slaney":
+        # Constant energy per channel (the triangle's area is 1 in Hz).
+        weights *= (2.0 / (mel_f[2 : n_mels + 2] - mel_f[:n_mels]))[:, np.newaxis]
+    weights.setflags(write=False)
+    return weights
+
+
+def mel_filterbank(
+    sr: float,
+    n_fft: int,
+    n_mels: int = 128,
+    fmin: float = 0.0,
+    fmax: float | None = None,
+    htk: bool = False,
+    norm: str | None = "slaney",
+    dtype=np.float32,
+) -> np.ndarray:
+    """Triangular mel filters, like ``librosa.filters.mel``.
+
+    Parameters
+    ----------
+    sr : float
+        Sampling rate in Hz.
+    n_fft : int
+        FFT size; the filters cover its ``n_fft // 2 + 1`` bins.
+    n_mels : int
+        Number of filters.
+    fmin, fmax : float
+        Lowest and highest frequency in Hz (``fmax`` defaults to ``sr / 2``).
+    htk : bool
+        HTK mel scale instead of Slaney's.
+    norm : {"slaney", None}
+        "slaney" divides each triangle by its width in Hz (area 1); None leaves peaks at 1.
+    dtype : numpy dtype
+
+    Returns
+    -------
+    np.ndarray, read-only, shape [n_mels, n_fft // 2 + 1]
+    """
+    fmax = sr / 2.0 if fmax is None else float(fmax)
+    if norm not in ("slaney", None):
+        raise ValueError(f"norm must be 'slaney' or None, got {norm!r}")
+    if not 0 <= fmin < fmax:
+        raise ValueError(f"need 0 <= fmin < fmax, got fmin={fmin}, fmax={fmax}")
+    if n_mels < 1:
+        raise ValueError(f"n_mels must be >= 1, got {n_mels}")
+    return _filterbank(
+        float(sr), int(n_fft), int(n_mels), float(fmin), fmax, bool(htk), norm, np.dtype(dtype).name
+    )
+
+
+@lru_cache(maxsize=32)
+def _filterbank_mlx(*key) -> mx.array:
+    return mx.array(np.ascontiguousarray(_filterbank(*key).T))
+
+
+def melspectrogram(
+    y,
+    sr: float = 22050,
+    n_fft: int = 2048,
+    hop_length: int = 512,
+    win_length: int | None = None,
+    window: str = "hann",
+    center: bool = True,
+    pad_mode: str = "constant",
+    power: float = 2.0,
+    n_mels: int = 128,
+    fmin: float = 0.0,
+    fmax: float | None = None,
+    htk: bool = False,
+    norm: str | None = "slaney",
+    backend: str = "mlx",
+):
+    """Mel spectrogram like ``librosa.feature.melspectrogram`` (same defaults).
+
+    Parameters
+    ----------
+    y : array [..., samples]
+        A clip or a batch of clips of equal length (numpy or mlx).
+    sr : float
+        Sampling rate in Hz.
+    n_fft, hop_length, win_length, window, center, pad_mode :
+        STFT settings, see `audiotrain.features.stft.stft`.
+    power : float
+        2 for power, 1 for magnitude.
+    n_mels, fmin, fmax, htk, norm :
+        Filterbank settings, see `mel_filterbank`.
+    backend : {"mlx", "numpy"}
+
+    Returns
+    -------
+    array, float32 (float64 for float64 numpy input), shape [..., n_mels, frames]
+    """
+    check_backend(backend)
+    fmax_hz = sr / 2.0 if fmax is None else float(fmax)
+    mel_filterbank(sr, n_fft, n_mels, fmin, fmax_hz, htk, norm)  # validates the arguments
+    p = power_frames(y, n_fft, hop_length, win_length, window, center, pad_mode, power, backend)
+    if backend == "numpy":
+        basis = _filterbank(
+            float(sr), int(n_fft), int(n_mels), float(fmin), fmax_hz, bool(htk), norm, p.dtype.name
+        )
+        return np.swapaxes(p @ basis.T, -1, -2)
+    basis = _filterbank_mlx(
+        float(sr), int(n_fft), int(n_mels), float(fmin), fmax_hz, bool(htk), norm, "float32"
+    )
+    return mx.swapaxes(p @ basis, -1, -2)
+
+
+def power_to_db(S, ref: float = 1.0, amin: float = 1e-10, top_db: float | None = 80.0, axis=None):
+    """Power to decibels, ``10 log10(max(amin, S) / ref)``, like ``librosa.power_to_db``.
+
+    Parameters
+    ----------
+    S : array (numpy or mlx)
+        Power values, >= 0.
+    ref : float or callable
+        Reference power (0 dB); a callable such as ``np.max`` is applied to ``S`` (over ``axis``).
+    amin : float
+        Floor on ``S`` and ``ref`` before the log.
+    top_db : float, optional
+        Clip to at most ``top_db`` below the peak.
+    axis : int, tuple or None
+        Axes the peak (for ``top_db`` and callable ``ref``) is taken over. None: the whole array, as
+        librosa does; ``(-2, -1)``: each example of a batch on its own.
+
+    Returns
+    -------
+    array of the same type and shape as ``S``
+    """
+    if amin <= 0:
+        raise ValueError(f"amin must be strictly positive, got {amin}")
+    if top_db is not None and top_db < 0:
+        raise ValueError(f"top_db must be non-negative, got {top_db}")
+    xp = mx if is_mlx(S) else np
+    if xp is np:
+        S = np.asarray(S)
+        if np.iscomplexobj(S):
+            raise TypeError("power_to_db expects power (real) values; take np.abs(S) ** 2 first")
+    if callable(ref):
+        ref_value = ref(S) if axis is None else xp.max(S, axis=axis, keepdims=True)
+    else:
+        ref_value = abs(ref)
+    log_spec = 10.0 * xp.log10(xp.maximum(S, amin))
+    log_spec = log_spec - 10.0 * xp.log10(xp.maximum(ref_value, amin))
+    if top_db is not None:
+        peak = xp.max(log_spec) if axis is None else xp.max(log_spec, axis=axis, keepdims=True)
+        log_spec = xp.maximum(log_spec, peak - top_db)
+    return log_spec
+
+
+@dataclass(frozen=True)
+class MelConfig:
+    """Settings of a (log-)mel spectrogram; its `key` names a feature cache and goes into checkpoints.
+
+    ``log=True`` applies `power_to_db` per example with ``ref=1``, ``amin`` and ``top_db``.
+    """
+
+    sr: int = 22050
+    n_fft: int = 2048
+    hop_length: int = 512
+    win_length: int | None = None
+    window: str = "hann"
+    center: bool = True
+    pad_mode: str = "constant"
+    power: float = 2.0
+    n_mels: int = 128
+    fmin: float = 0.0
+    fmax: float | None = None
+    htk: bool = False
+    norm: str | None = "slaney"
+    log: bool = False
+    amin: float = 1e-10
+    top_db: float | None = 80.0
+
+    def __post_init__(self):
+        if self.pad_mode not in PAD_MODES:
+            raise ValueError(f"MelConfig.pad_mode must be one of {PAD_MODES}, got {self.pad_mode!r}")
+        if self.hop_length < 1 or self.n_fft < 2:
+            raise ValueError(
+                f"MelConfig needs n_fft >= 2 and hop_length >= 1, got {self.n_fft}, {self.hop_length}"
+            )
+        mel_filterbank(self.sr, self.n_fft, self.n_mels, self.fmin, self.fmax, self.htk, self.norm)
+
+    @property
+    def frame_rate(self) -> float:
+        """Frames per second (Hz)."""
+        return self.sr / self.hop_length
+
+    def n_frames(self, n_samples: int) -> int:
+        """Frames produced for a signal of ``n_samples``."""
+        from audiotrain.features.stft import n_frames
+
+        return n_frames(n_samples, self.n_fft, self.hop_length, self.center)
+
+    def to_dict(self) -> dict:
+        return {"kind": "mel", **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> MelConfig:
+        data = {k: v for k, v in data.items() if k != "kind"}
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown MelConfig fields {sorted(unknown)}")
+        return cls(**data)
+
+    def key(self) -> str:
+        """A stable 16-hex-digit hash of the settings (same settings, same key, across processes)."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+    def compute(self, y, backend: str = "mlx"):
+        """Features of ``y`` [..., samples] at ``self.sr``: [..., n_mels, frames]."""
+        settings = {k: v for k, v in asdict(self).items() if k not in ("log", "amin", "top_db")}
+        S = melspectrogram(y, backend=backend, **settings)
+        if self.log:
+            S = power_to_db(S, ref=1.0, amin=self.amin, top_db=self.top_db, axis=(-2, -1))
+        return S

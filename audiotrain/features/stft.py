@@ -1,0 +1,222 @@
+"""Short-time Fourier transform and power spectrogram, in MLX and numpy, framed exactly like librosa.
+
+Frame ``t`` covers samples ``[t * hop_length - n_fft // 2, t * hop_length + n_fft // 2)`` of the signal when
+``center=True`` (padded with ``pad_mode``: librosa's default "constant" pads zeros, "reflect" mirrors like
+torch and transformers), so there are ``1 + len(y) // hop_length`` frames.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import mlx.core as mx
+import numpy as np
+import scipy.fft
+import scipy.signal
+
+from audiotrain.features._backend import as_float_signal, check_backend
+
+__all__ = ["get_window", "stft", "spectrogram", "n_frames", "fft_frequencies"]
+
+PAD_MODES = ("constant", "reflect")
+
+
+@lru_cache(maxsize=64)
+def _window_cached(window: str, win_length: int, n_fft: int) -> np.ndarray:
+    w = scipy.signal.get_window(window, win_length, fftbins=True)
+    left = (n_fft - win_length) // 2
+    return np.pad(w, (left, n_fft - win_length - left))
+
+
+def get_window(window: str | np.ndarray, n_fft: int, win_length: int | None = None) -> np.ndarray:
+    """The analysis window, periodic (``fftbins=True``) and centred in ``n_fft`` like librosa.
+
+    Parameters
+    ----------
+    window : str or np.ndarray
+        A scipy window name ("hann", "hamming", ...) or the window samples [win_length].
+    n_fft : int
+        FFT size; the window is zero-padded on both sides to this length.
+    win_length : int, optional
+        Window length (default ``n_fft``).
+
+    Returns
+    -------
+    np.ndarray, float64, shape [n_fft]
+    """
+    win_length = n_fft if win_length is None else int(win_length)
+    if not 0 < win_length <= n_fft:
+        raise ValueError(f"win_length must be in [1, n_fft={n_fft}], got {win_length}")
+    if isinstance(window, str):
+        return _window_cached(window, win_length, n_fft)
+    w = np.asarray(window, dtype=np.float64)
+    if w.shape != (win_length,):
+        raise ValueError(f"window array must have shape ({win_length},), got {w.shape}")
+    left = (n_fft - win_length) // 2
+    return np.pad(w, (left, n_fft - win_length - left))
+
+
+def fft_frequencies(sr: float, n_fft: int) -> np.ndarray:
+    """Centre frequencies in Hz of the ``n_fft // 2 + 1`` rfft bins."""
+    return np.fft.rfftfreq(n=n_fft, d=1.0 / sr)
+
+
+def n_frames(n_samples: int, n_fft: int, hop_length: int, center: bool = True) -> int:
+    """Number of STFT frames for a signal of ``n_samples``."""
+    padded = n_samples + 2 * (n_fft // 2) if center else n_samples
+    if padded < n_fft:
+        raise ValueError(f"signal of {n_samples} samples is shorter than n_fft={n_fft} (center={center})")
+    return 1 + (padded - n_fft) // hop_length
+
+
+def _check(n_fft: int, hop_length: int | None, pad_mode: str) -> int:
+    if int(n_fft) != n_fft or n_fft < 2:
+        raise ValueError(f"n_fft must be an integer >= 2, got {n_fft}")
+    hop_length = n_fft // 4 if hop_length is None else hop_length
+    if int(hop_length) != hop_length or hop_length < 1:
+        raise ValueError(f"hop_length must be a positive integer, got {hop_length}")
+    if pad_mode not in PAD_MODES:
+        raise ValueError(f"pad_mode must be one of {PAD_MODES}, got {pad_mode!r}")
+    return int(hop_length)
+
+
+def frames_numpy(y: np.ndarray, n_fft: int, hop_length: int, center: bool, pad_mode: str) -> np.ndarray:
+    """Strided frames [..., frames, n_fft] of ``y`` [..., samples] (a view after padding)."""
+    if center:
+        pad = n_fft // 2
+        if pad_mode == "reflect" and y.shape[-1] <= pad:
+            raise ValueError(f"reflect padding needs more than {pad} samples, got {y.shape[-1]}")
+        y = np.pad(y, [(0, 0)] * (y.ndim - 1) + [(pad, pad)], mode=pad_mode)
+    count = n_frames(y.shape[-1], n_fft, hop_length, center=False)
+    return np.lib.stride_tricks.sliding_window_view(y, n_fft, axis=-1)[
+        ..., : count * hop_length : hop_length, :
+    ]
+
+
+def frames_mlx(y: mx.array, n_fft: int, hop_length: int, center: bool, pad_mode: str) -> mx.array:
+    """Strided frames [..., frames, n_fft] of ``y`` [..., samples] in MLX."""
+    lead = y.shape[:-1]
+    y = y.reshape(-1, y.shape[-1])
+    if center:
+        pad = n_fft // 2
+        if pad_mode == "constant":
+            y = mx.pad(y, [(0, 0), (pad, pad)])
+        else:
+            if y.shape[-1] <= pad:
+                raise ValueError(f"reflect padding needs more than {pad} samples, got {y.shape[-1]}")
+            left = y[:, pad:0:-1]
+            right = y[:, -2 : -pad - 2 : -1]
+            y = mx.concatenate([left, y, right], axis=1)
+    count = n_frames(y.shape[-1], n_fft, hop_length, center=False)
+    batch, length = y.shape
+    framed = mx.as_strided(y, shape=(batch, count, n_fft), strides=(length, hop_length, 1))
+    return framed.reshape(*lead, count, n_fft)
+
+
+def _rfft_numpy(y, window, n_fft, hop_length, center, pad_mode) -> np.ndarray:
+    """rfft of windowed frames [..., frames, n_fft // 2 + 1], complex64 for float32 input.
+
+    Like librosa, the float64 window promotes the frames so the FFT runs in float64; only the result is
+    rounded. A float32 FFT's rounding noise (~1e-7 of the frame's energy) would show in log-mel bins
+    70-80 dB below the peak.
+    """
+    frames = frames_numpy(y, n_fft, hop_length, center, pad_mode)
+    spec = scipy.fft.rfft(frames * window, axis=-1)
+    return spec.astype(np.complex64) if y.dtype == np.float32 else spec
+
+
+def _complex_to_power_fn(power: float):
+    def fn(x: mx.array) -> mx.array:
+        # Reading the complex result as interleaved floats and squaring is far faster on MLX's CPU
+        # backend than mx.abs on complex64 (measured 0.6 ms vs 14 ms for 1292 x 1025 bins).
+        pairs = mx.view(x, mx.float32).reshape(*x.shape, 2)
+        p = pairs[..., 0] * pairs[..., 0] + pairs[..., 1] * pairs[..., 1]
+        return p if power == 2.0 else mx.power(p, power / 2.0)
+
+    return fn
+
+
+@lru_cache(maxsize=8)
+def _power_mlx(power: float):
+    return mx.compile(_complex_to_power_fn(power))
+
+
+def power_frames(
+    y,
+    n_fft: int = 2048,
+    hop_length: int | None = None,
+    win_length: int | None = None,
+    window: str | np.ndarray = "hann",
+    center: bool = True,
+    pad_mode: str = "constant",
+    power: float = 2.0,
+    backend: str = "mlx",
+):
+    """|STFT|**power, time-major: [..., frames, n_fft // 2 + 1] (the layout mel projections want)."""
+    hop_length = _check(n_fft, hop_length, pad_mode)
+    if power <= 0:
+        raise ValueError(f"power must be positive, got {power}")
+    w = get_window(window, n_fft, win_length)
+    y = as_float_signal(y, check_backend(backend))
+    if backend == "numpy":
+        spec = _rfft_numpy(y, w, n_fft, hop_length, center, pad_mode)
+        p = spec.real**2 + spec.imag**2
+        return p if power == 2.0 else p ** (power / 2.0)
+    frames = frames_mlx(y, n_fft, hop_length, center, pad_mode)
+    spec = mx.fft.rfft(frames * mx.array(w.astype(np.float32)), axis=-1)
+    return _power_mlx(float(power))(spec)
+
+
+def stft(
+    y,
+    n_fft: int = 2048,
+    hop_length: int | None = None,
+    win_length: int | None = None,
+    window: str | np.ndarray = "hann",
+    center: bool = True,
+    pad_mode: str = "constant",
+    backend: str = "mlx",
+):
+    """Complex STFT like ``librosa.stft``.
+
+    Parameters
+    ----------
+    y : array [..., samples]
+        One signal or a batch (numpy or mlx).
+    n_fft, hop_length, win_length : int
+        FFT size, hop in samples (default ``n_fft // 4``), window length (default ``n_fft``).
+    window : str or np.ndarray
+        scipy window name or samples; periodic.
+    center : bool
+        Pad ``n_fft // 2`` samples on both sides so frame ``t`` is centred at ``t * hop_length``.
+    pad_mode : {"constant", "reflect"}
+        librosa >= 0.10 defaults to "constant"; torch/transformers reflect.
+    backend : {"mlx", "numpy"}
+
+    Returns
+    -------
+    complex64 array (complex128 for float64 numpy input), shape [..., n_fft // 2 + 1, frames]
+    """
+    hop_length = _check(n_fft, hop_length, pad_mode)
+    w = get_window(window, n_fft, win_length)
+    y = as_float_signal(y, check_backend(backend))
+    if backend == "numpy":
+        return np.swapaxes(_rfft_numpy(y, w, n_fft, hop_length, center, pad_mode), -1, -2)
+    frames = frames_mlx(y, n_fft, hop_length, center, pad_mode)
+    return mx.swapaxes(mx.fft.rfft(frames * mx.array(w.astype(np.float32)), axis=-1), -1, -2)
+
+
+def spectrogram(
+    y,
+    n_fft: int = 2048,
+    hop_length: int | None = None,
+    win_length: int | None = None,
+    window: str | np.ndarray = "hann",
+    center: bool = True,
+    pad_mode: str = "constant",
+    power: float = 2.0,
+    backend: str = "mlx",
+):
+    """|STFT|**power, shape [..., n_fft // 2 + 1, frames] (``power=2``: power, ``1``: magnitude)."""
+    p = power_frames(y, n_fft, hop_length, win_length, window, center, pad_mode, power, backend)
+    return np.swapaxes(p, -1, -2) if backend == "numpy" else mx.swapaxes(p, -1, -2)

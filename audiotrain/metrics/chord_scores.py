@@ -1,0 +1,130 @@
+"""Song-level chord recognition scores with ``mir_eval.chord`` (MIREX-style), pooled and per-song median.
+
+For each song the estimate is trimmed / padded with ``N`` to the reference's span, both are cut at every
+boundary of either, and each ``mir_eval.chord`` comparison scores each piece; a song's score is the
+duration-weighted mean over the pieces the comparison covers (e.g. ``majmin`` skips reference chords that
+are neither major nor minor nor N) -- exactly `mir_eval.chord.evaluate`.
+
+Over a set of songs two summaries are reported, as in MIREX:
+
+- ``pooled``: weighted by duration over all songs (each second counts once: long songs weigh more);
+- ``median``: the median of the song scores.
+
+A song in which a comparison covers nothing (no reference chord of that kind) has no score for it (NaN)
+and is left out of that comparison's median, where ``mir_eval.chord.evaluate`` would report 0.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from audiotrain.chords.lab import ChordSegment
+
+import mir_eval
+import numpy as np
+
+#: The comparisons reported, in table order.
+CHORD_METRICS = (
+    "root", "majmin", "majmin_inv", "mirex", "thirds", "thirds_inv", "triads", "triads_inv",
+    "sevenths", "sevenths_inv", "tetrads", "tetrads_inv",
+)  # fmt: skip
+_COMPARISONS = {name: getattr(mir_eval.chord, name) for name in CHORD_METRICS}
+
+
+def _as_arrays(segments: Sequence[ChordSegment]) -> tuple[np.ndarray, list[str]]:
+    intervals = np.array([[s.start, s.end] for s in segments], dtype=np.float64).reshape(-1, 2)
+    return intervals, [s.label for s in segments]
+
+
+def song_comparisons(
+    reference: Sequence[ChordSegment], estimate: Sequence[ChordSegment]
+) -> dict[str, tuple[float, float]]:
+    """Per comparison: (correct seconds, evaluated seconds) of one song.
+
+    The score is their ratio; the pair is what pooling over songs needs.
+    """
+    if not reference:
+        raise ValueError("the reference annotation is empty")
+    ref_intervals, ref_labels = _as_arrays(reference)
+    est_intervals, est_labels = _as_arrays(estimate) if estimate else (np.array([[0.0, 1e-3]]), ["N"])
+    est_intervals, est_labels = mir_eval.util.adjust_intervals(
+        est_intervals,
+        est_labels,
+        ref_intervals.min(),
+        ref_intervals.max(),
+        mir_eval.chord.NO_CHORD,
+        mir_eval.chord.NO_CHORD,
+    )
+    intervals, ref_labels, est_labels = mir_eval.util.merge_labeled_intervals(
+        ref_intervals, ref_labels, est_intervals, est_labels
+    )
+    durations = mir_eval.util.intervals_to_durations(intervals)
+    result = {}
+    for name, compare in _COMPARISONS.items():
+        comparison = np.asarray(compare(ref_labels, est_labels), dtype=np.float64)
+        covered = comparison >= 0
+        result[name] = (
+            float((comparison[covered] * durations[covered]).sum()),
+            float(durations[covered].sum()),
+        )
+    return result
+
+
+def score_song(reference: Sequence[ChordSegment], estimate: Sequence[ChordSegment]) -> dict[str, float]:
+    """Each comparison's score (0-1) for one song; NaN where the comparison covers nothing."""
+    return {
+        name: correct / total if total > 0 else float("nan")
+        for name, (correct, total) in song_comparisons(reference, estimate).items()
+    }
+
+
+@dataclass
+class ChordScores:
+    """Scores of a set of songs: ``per_song[name][metric]``, ``pooled[metric]``, ``median[metric]`` (0-1)."""
+
+    per_song: dict[str, dict[str, float]] = field(default_factory=dict)
+    pooled: dict[str, float] = field(default_factory=dict)
+    median: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """JSON-able (NaN as None)."""
+
+        def clean(d):
+            return {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in d.items()}
+
+        return {
+            "pooled": clean(self.pooled),
+            "median": clean(self.median),
+            "per_song": {name: clean(scores) for name, scores in self.per_song.items()},
+        }
+
+    def table(self, metrics: Sequence[str] = CHORD_METRICS) -> str:
+        """A Markdown table: one row per metric, pooled and median columns, in percent."""
+        lines = ["| metric | pooled | median |", "|---|---|---|"]
+        for name in metrics:
+            lines.append(f"| {name} | {100 * self.pooled[name]:.2f} | {100 * self.median[name]:.2f} |")
+        return "\n".join(lines)
+
+
+def score_songs(pairs: Mapping[str, tuple[Sequence[ChordSegment], Sequence[ChordSegment]]]) -> ChordScores:
+    """Score many songs: ``pairs[name] = (reference segments, estimated segments)``."""
+    if not pairs:
+        raise ValueError("score_songs needs at least one song")
+    correct = dict.fromkeys(CHORD_METRICS, 0.0)
+    total = dict.fromkeys(CHORD_METRICS, 0.0)
+    scores = ChordScores()
+    for name, (reference, estimate) in pairs.items():
+        comparisons = song_comparisons(reference, estimate)
+        scores.per_song[name] = {}
+        for metric, (c, t) in comparisons.items():
+            correct[metric] += c
+            total[metric] += t
+            scores.per_song[name][metric] = c / t if t > 0 else float("nan")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN medians are reported as NaN
+        for metric in CHORD_METRICS:
+            scores.pooled[metric] = correct[metric] / total[metric] if total[metric] > 0 else float("nan")
+            scores.median[metric] = float(np.nanmedian([s[metric] for s in scores.per_song.values()]))
+    return scores

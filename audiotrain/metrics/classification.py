@@ -1,0 +1,127 @@
+"""Classification metrics on numpy (or MLX) arrays: top-k accuracy, confusion matrix, per-class scores.
+
+All functions take ``scores`` [..., classes] (logits or probabilities) or integer predictions [...], and
+integer ``targets`` [...]; leading dimensions (batch, frames) are flattened. Targets equal to
+``ignore_index`` (default -1: root and bass of N and X, padding) are left out.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+DEFAULT_IGNORE_INDEX = -1
+
+
+def _flatten(scores, targets, ignore_index: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Scores [n, classes] (or predictions [n]) and targets [n], ignored targets removed."""
+    scores, targets = np.asarray(scores), np.asarray(targets).astype(np.int64)
+    if scores.shape[: targets.ndim] != targets.shape or scores.ndim not in (targets.ndim, targets.ndim + 1):
+        raise ValueError(
+            f"scores {scores.shape} do not match targets {targets.shape}: expected scores [..., classes] or "
+            "predictions with the targets' shape"
+        )
+    n = targets.size
+    flat_targets = targets.reshape(n)
+    flat_scores = scores.reshape(n, -1) if scores.ndim == targets.ndim + 1 else scores.reshape(n)
+    keep = flat_targets != ignore_index if ignore_index is not None else np.ones(n, bool)
+    return flat_scores[keep], flat_targets[keep]
+
+
+def _predictions(scores, targets, ignore_index: int | None) -> tuple[np.ndarray, np.ndarray, int | None]:
+    """(predicted class, target) pairs after ignoring, and the class count when scores give one."""
+    scores, targets = np.asarray(scores), np.asarray(targets)
+    is_scores = scores.ndim == targets.ndim + 1
+    flat_scores, flat_targets = _flatten(scores, targets, ignore_index)
+    if is_scores:
+        return np.argmax(flat_scores, axis=-1), flat_targets, scores.shape[-1]
+    return flat_scores.reshape(-1).astype(np.int64), flat_targets, None
+
+
+def compute_topk_accuracy(
+    scores, targets, k: int = 1, ignore_index: int | None = DEFAULT_IGNORE_INDEX
+) -> float:
+    """Percentage (0-100) of targets among the ``k`` highest scores.
+
+    Parameters
+    ----------
+    scores : array [..., classes]
+    targets : int array [...]
+    k : int
+        1 is plain accuracy.
+
+    Returns
+    -------
+    float
+        0.0 when every target is ignored.
+    """
+    scores, targets = np.asarray(scores), np.asarray(targets)
+    if scores.ndim != targets.ndim + 1:
+        raise ValueError(
+            f"compute_topk_accuracy needs scores [..., classes], got {scores.shape} for targets {targets.shape}"
+        )
+    if not 1 <= k <= scores.shape[-1]:
+        raise ValueError(f"k must be in 1..{scores.shape[-1]}, got {k}")
+    flat_scores, flat_targets = _flatten(scores, targets, ignore_index)
+    if len(flat_targets) == 0:
+        return 0.0
+    target_scores = np.take_along_axis(flat_scores, flat_targets[:, None], axis=1)
+    # Ranks count strictly higher scores, so a tie with the target is a hit (as torch.topk usually has it).
+    rank = (flat_scores > target_scores).sum(axis=1)
+    return float(100.0 * np.mean(rank < k))
+
+
+def compute_confusion_matrix(
+    scores, targets, num_classes: int | None = None, ignore_index: int | None = DEFAULT_IGNORE_INDEX
+) -> np.ndarray:
+    """Counts ``matrix[true, predicted]``, int64 [classes, classes].
+
+    ``num_classes`` defaults to the score width, or for predictions to one more than the largest class seen.
+    """
+    predicted, true, width = _predictions(scores, targets, ignore_index)
+    if num_classes is None:
+        num_classes = (
+            width if width is not None else int(max(predicted.max(initial=-1), true.max(initial=-1)) + 1)
+        )
+    if len(true) and (
+        true.min() < 0 or true.max() >= num_classes or predicted.min() < 0 or predicted.max() >= num_classes
+    ):
+        raise ValueError(f"classes outside 0..{num_classes - 1} in targets or predictions")
+    return np.bincount(true * num_classes + predicted, minlength=num_classes * num_classes).reshape(
+        num_classes, num_classes
+    )
+
+
+def per_class_metrics_from_confusion(matrix: np.ndarray) -> dict[str, np.ndarray | float]:
+    """Precision, recall, F1 and support per class from a confusion matrix (0 where undefined).
+
+    Also returns ``accuracy`` (percent), and ``macro_f1`` / ``weighted_f1`` over classes with support.
+    """
+    matrix = np.asarray(matrix, dtype=np.float64)
+    true_positive = np.diag(matrix)
+    support = matrix.sum(axis=1)
+    predicted = matrix.sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(predicted > 0, true_positive / predicted, 0.0)
+        recall = np.where(support > 0, true_positive / support, 0.0)
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+    present = support > 0
+    total = support.sum()
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "support": support.astype(np.int64),
+        "accuracy": float(100.0 * true_positive.sum() / total) if total else 0.0,
+        "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
+        "weighted_f1": float((f1 * support).sum() / total) if total else 0.0,
+    }
+
+
+def compute_per_class_metrics(
+    scores, targets, num_classes: int | None = None, ignore_index: int | None = DEFAULT_IGNORE_INDEX
+) -> dict[str, np.ndarray | float]:
+    """Per-class precision, recall, F1 (fractions) and support (counts), as in scikit-learn with
+    ``zero_division=0``; see `per_class_metrics_from_confusion` for the summary keys."""
+    return per_class_metrics_from_confusion(
+        compute_confusion_matrix(scores, targets, num_classes, ignore_index)
+    )

@@ -1,0 +1,248 @@
+"""Audio-text retrieval and zero-shot classification scores, as LAION-CLAP reports them.
+
+Definitions follow LAION-CLAP's `evaluate_clotho_audiocaps` (itself after Mei et al.'s
+audio-text_retrieval), generalised from "exactly 5 captions per clip" to any number:
+
+- text→audio: every caption is a query with exactly one relevant clip. With `r` its 0-based rank,
+  R@k = mean(r < k) and mAP@10 = mean(1 / (r + 1) if r < 10 else 0) over all captions. With a fixed
+  number of captions per clip this equals LAION's "do it once per caption index and average".
+- audio→text: every clip is a query whose relevant items are its own captions. R@k counts a hit when the
+  best-ranked of its captions is within the top k. AP@10 sorts the 0-based ranks of its captions, keeps
+  those < 10 and sums `(j + 1) / (rank_j + 1)`, divided by the number of its captions (LAION divides by 5,
+  the number of captions; we divide by min(n_captions, 10) so a perfect ranking scores 1 even with more
+  than 10 captions).
+
+Ties are broken against the query: an irrelevant item with the same score as a relevant one is ranked
+first. A collapsed model (all embeddings equal) therefore scores chance-or-worse, never a perfect 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+DEFAULT_KS = (1, 5, 10)
+DEFAULT_PROMPT_TEMPLATE = "This is a sound of {}."  # LAION-CLAP's zero-shot prompt
+
+
+def _as_matrix(x, name: str) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array [n, dim], got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return x
+
+
+def _normalize(x: np.ndarray) -> np.ndarray:
+    norm = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.maximum(norm, 1e-12)
+
+
+def _check_caption_owner(caption_to_audio, n_audio: int, n_text: int) -> np.ndarray:
+    owner = np.asarray(caption_to_audio)
+    if owner.shape != (n_text,):
+        raise ValueError(
+            f"caption_to_audio must give one clip index per caption: expected shape ({n_text},), "
+            f"got {owner.shape}"
+        )
+    if owner.size and not np.issubdtype(owner.dtype, np.integer):
+        raise ValueError(f"caption_to_audio must hold integer clip indices, got dtype {owner.dtype}")
+    owner = owner.astype(np.int64)
+    if owner.size and (owner.min() < 0 or owner.max() >= n_audio):
+        raise ValueError(
+            f"caption_to_audio holds indices outside [0, {n_audio}): {owner.min()}..{owner.max()}"
+        )
+    missing = np.setdiff1d(np.arange(n_audio), owner)
+    if missing.size:
+        raise ValueError(
+            f"{missing.size} clip(s) have no caption (first: index {int(missing[0])}); every clip needs at "
+            "least one caption for audio→text retrieval"
+        )
+    return owner
+
+
+def text_to_audio_ranks(similarity: np.ndarray, caption_to_audio: np.ndarray) -> np.ndarray:
+    """0-based rank of each caption's own clip among all clips.
+
+    Parameters
+    ----------
+    similarity : np.ndarray, shape [n_text, n_audio]
+        Score of every (caption, clip) pair; higher is more similar.
+    caption_to_audio : np.ndarray of int, shape [n_text]
+        Index of the clip each caption describes.
+
+    Returns
+    -------
+    np.ndarray of int, shape [n_text]
+    """
+    rows = np.arange(similarity.shape[0])
+    target = similarity[rows, caption_to_audio][:, None]
+    better = (similarity > target).sum(axis=1)
+    # Ties go against the query: every other clip with the same score counts as ranked above.
+    ties = (similarity == target).sum(axis=1) - 1
+    return better + ties
+
+
+def audio_to_text_ranks(similarity: np.ndarray, caption_to_audio: np.ndarray) -> list[np.ndarray]:
+    """Sorted 0-based ranks of each clip's own captions among all captions.
+
+    Parameters
+    ----------
+    similarity : np.ndarray, shape [n_audio, n_text]
+    caption_to_audio : np.ndarray of int, shape [n_text]
+
+    Returns
+    -------
+    list of np.ndarray of int, one per clip, ascending.
+    """
+    ranks = []
+    for a in range(similarity.shape[0]):
+        scores = similarity[a]
+        relevant = caption_to_audio == a
+        rel_scores = np.sort(scores[relevant])[::-1]
+        other = np.sort(scores[~relevant])
+        # Irrelevant captions scoring >= a relevant one are ranked above it (ties against the query);
+        # relevant captions above it are the j that precede it in the descending order.
+        n_other_above = other.size - np.searchsorted(other, rel_scores, side="left")
+        ranks.append(n_other_above + np.arange(rel_scores.size))
+    return ranks
+
+
+def retrieval_metrics(
+    audio_embeds,
+    text_embeds,
+    caption_to_audio: Sequence[int] | np.ndarray,
+    *,
+    ks: Sequence[int] = DEFAULT_KS,
+    normalize: bool = True,
+) -> dict[str, float]:
+    """Text→audio and audio→text recall@k, mAP@10 and mean/median rank.
+
+    Parameters
+    ----------
+    audio_embeds : array-like, shape [n_audio, dim]
+        One embedding per clip.
+    text_embeds : array-like, shape [n_text, dim]
+        One embedding per caption (clips may have several captions).
+    caption_to_audio : sequence of int, length n_text
+        Index of the clip each caption belongs to. Every clip must have at least one caption.
+    ks : sequence of int
+        Cut-offs for recall.
+    normalize : bool
+        L2-normalise the embeddings first (cosine similarity), as CLAP does. The logit scale is a positive
+        factor and does not change rankings, so it is not needed here.
+
+    Returns
+    -------
+    dict with keys ``text_to_audio_R@{k}``, ``text_to_audio_mAP@10``, ``text_to_audio_mean_rank``,
+    ``text_to_audio_median_rank`` (1-based ranks), the same for ``audio_to_text_``, and ``n_audio``,
+    ``n_text``. Recall and mAP are fractions in [0, 1].
+    """
+    audio = _as_matrix(audio_embeds, "audio_embeds")
+    text = _as_matrix(text_embeds, "text_embeds")
+    if audio.shape[1] != text.shape[1]:
+        raise ValueError(
+            f"audio and text embeddings must have the same dimension, got {audio.shape[1]} and {text.shape[1]}"
+        )
+    if audio.shape[0] == 0:
+        raise ValueError("retrieval_metrics needs at least one clip")
+    owner = _check_caption_owner(caption_to_audio, audio.shape[0], text.shape[0])
+    ks = tuple(int(k) for k in ks)
+    if any(k < 1 for k in ks):
+        raise ValueError(f"recall cut-offs must be >= 1, got {ks}")
+    if normalize:
+        audio, text = _normalize(audio), _normalize(text)
+    sim = audio @ text.T  # [n_audio, n_text]
+
+    metrics: dict[str, float] = {"n_audio": float(audio.shape[0]), "n_text": float(text.shape[0])}
+
+    t2a = text_to_audio_ranks(sim.T, owner)
+    for k in ks:
+        metrics[f"text_to_audio_R@{k}"] = float(np.mean(t2a < k))
+    metrics["text_to_audio_mAP@10"] = float(np.mean(np.where(t2a < 10, 1.0 / (t2a + 1), 0.0)))
+    metrics["text_to_audio_mean_rank"] = float(t2a.mean() + 1)
+    metrics["text_to_audio_median_rank"] = float(np.floor(np.median(t2a)) + 1)
+
+    a2t = audio_to_text_ranks(sim, owner)
+    best = np.array([r[0] for r in a2t])
+    for k in ks:
+        metrics[f"audio_to_text_R@{k}"] = float(np.mean(best < k))
+    ap = []
+    for r in a2t:
+        hits = r[r < 10]
+        ap.append(np.sum(np.arange(1, hits.size + 1) / (hits + 1)) / min(r.size, 10))
+    metrics["audio_to_text_mAP@10"] = float(np.mean(ap))
+    metrics["audio_to_text_mean_rank"] = float(best.mean() + 1)
+    metrics["audio_to_text_median_rank"] = float(np.floor(np.median(best)) + 1)
+    return metrics
+
+
+def class_prompts(labels: Sequence[str], template: str = DEFAULT_PROMPT_TEMPLATE) -> list[str]:
+    """Text prompts for zero-shot classification, e.g. "This is a sound of dog barking."
+
+    The template must contain exactly one ``{}`` where the label goes.
+    """
+    if template.count("{}") != 1:
+        raise ValueError(f"prompt template must contain exactly one '{{}}' for the label, got {template!r}")
+    labels = list(labels)
+    if not labels:
+        raise ValueError("zero-shot classification needs at least one label")
+    bad = [lab for lab in labels if not isinstance(lab, str) or not lab.strip()]
+    if bad:
+        raise ValueError(f"labels must be non-empty strings, got {bad[:3]!r}")
+    if len(set(labels)) != len(labels):
+        dup = sorted({lab for lab in labels if labels.count(lab) > 1})
+        raise ValueError(f"labels must be unique, duplicated: {dup}")
+    return [template.format(lab.strip()) for lab in labels]
+
+
+def zero_shot_classification(
+    audio_embeds,
+    class_text_embeds,
+    targets: Sequence[int] | np.ndarray,
+    *,
+    ks: Sequence[int] = (1, 5),
+    normalize: bool = True,
+) -> dict[str, float]:
+    """Zero-shot accuracy: each clip is assigned the class whose prompt embedding is most similar.
+
+    Parameters
+    ----------
+    audio_embeds : array-like, shape [n_audio, dim]
+    class_text_embeds : array-like, shape [n_classes, dim]
+        Embeddings of the class prompts (see `class_prompts`), in label order.
+    targets : sequence of int, length n_audio
+        True class index of each clip.
+    ks : sequence of int
+        Top-k accuracies to report (k larger than the number of classes is skipped).
+
+    Returns
+    -------
+    dict with ``zero_shot_top{k}_accuracy`` for each k, ``zero_shot_mAP`` (mean over clips of 1/(rank+1)
+    of the true class, i.e. the mean reciprocal rank LAION reports as mAP for single-label data) and
+    ``n_classes``.
+    """
+    audio = _as_matrix(audio_embeds, "audio_embeds")
+    classes = _as_matrix(class_text_embeds, "class_text_embeds")
+    if audio.shape[1] != classes.shape[1]:
+        raise ValueError(
+            f"audio and class embeddings must have the same dimension, got {audio.shape[1]} and "
+            f"{classes.shape[1]}"
+        )
+    targets = np.asarray(targets)
+    if targets.shape != (audio.shape[0],):
+        raise ValueError(f"targets must have shape ({audio.shape[0]},), got {targets.shape}")
+    if targets.size and (targets.min() < 0 or targets.max() >= classes.shape[0]):
+        raise ValueError(f"targets must be class indices in [0, {classes.shape[0]})")
+    if normalize:
+        audio, classes = _normalize(audio), _normalize(classes)
+    sim = audio @ classes.T
+    ranks = text_to_audio_ranks(sim, targets.astype(np.int64))  # same "rank of the one true item" rule
+    metrics = {"n_classes": float(classes.shape[0])}
+    for k in ks:
+        if k <= classes.shape[0]:
+            metrics[f"zero_shot_top{k}_accuracy"] = float(np.mean(ranks < k))
+    metrics["zero_shot_mAP@10"] = float(np.mean(np.where(ranks < 10, 1.0 / (ranks + 1), 0.0)))
+    return metrics

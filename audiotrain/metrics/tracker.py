@@ -1,0 +1,138 @@
+"""`MetricsTracker`: running means of losses and per-head accuracies over an epoch.
+
+::
+
+    tracker = MetricsTracker()
+    for batch in loader:
+        outputs = model(batch["features"])                    # {"chord_type": [B, T, 32], "root": ..., ...}
+        tracker.update({"loss": loss, "root_loss": root_loss}, outputs, batch, batch_size=B)
+    tracker.get_metrics()   # {"loss": ..., "root_loss": ..., "chord_type_acc": 83.1, "root_acc": ...}
+    print(tracker.summary())
+
+Losses are averaged weighted by ``batch_size`` (a mean of per-batch means would overweight a short last
+batch). Accuracies count every non-ignored target (``-1`` marks ignored frames: padding, root and bass of
+N and X), so they are exact over the epoch however the frames fall into batches. Accuracies are percents.
+Arrays may be numpy or MLX; the tracker runs outside compiled code (it syncs to read values).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from audiotrain.metrics.classification import DEFAULT_IGNORE_INDEX, per_class_metrics_from_confusion
+
+import numpy as np
+
+
+class MetricsTracker:
+    """Accumulates losses and per-head accuracy (and confusion matrices) over batches.
+
+    Parameters
+    ----------
+    num_classes : mapping of head name to class count, optional
+        Heads listed here also accumulate a confusion matrix (see `confusion_matrix`).
+    ignore_index : int
+        Target value that is not counted.
+    topk : mapping of head name to tuple of k, optional
+        Also track top-k accuracy, reported as ``<head>_top<k>_acc``; e.g. ``{"chord_type": (3,)}``.
+    """
+
+    def __init__(
+        self,
+        num_classes: Mapping[str, int] | None = None,
+        ignore_index: int = DEFAULT_IGNORE_INDEX,
+        topk: Mapping[str, tuple[int, ...]] | None = None,
+    ):
+        self.num_classes = dict(num_classes or {})
+        self.ignore_index = ignore_index
+        self.topk = {head: tuple(ks) for head, ks in (topk or {}).items()}
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything (call at the start of an epoch)."""
+        self._loss_sums: dict[str, float] = {}
+        self._weight = 0.0
+        self._correct: dict[str, int] = {}
+        self._counted: dict[str, int] = {}
+        self._confusion: dict[str, np.ndarray] = {}
+
+    def update(
+        self,
+        loss_dict: Mapping[str, object],
+        outputs: Mapping[str, object] | None = None,
+        targets: Mapping[str, object] | None = None,
+        batch_size: int | None = None,
+    ) -> None:
+        """Add one batch.
+
+        Parameters
+        ----------
+        loss_dict : mapping of name to scalar
+            Batch-mean losses (floats, numpy or MLX scalars).
+        outputs : mapping of head name to scores [..., classes], optional
+        targets : mapping of head name to int targets [...], optional
+            Heads present in both get an accuracy; other keys (``features``, ``mask``) are skipped.
+        batch_size : int, optional
+            Weight of this batch's losses; default 1.
+        """
+        weight = float(1 if batch_size is None else batch_size)
+        if weight <= 0:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        for name, value in loss_dict.items():
+            self._loss_sums[name] = self._loss_sums.get(name, 0.0) + weight * float(np.asarray(value))
+        self._weight += weight
+        if outputs is None or targets is None:
+            return
+        for head, scores in outputs.items():
+            if head not in targets:
+                continue
+            scores = np.asarray(scores)
+            target = np.asarray(targets[head]).astype(np.int64)
+            if scores.ndim != target.ndim + 1 or scores.shape[:-1] != target.shape:
+                raise ValueError(f"head {head!r}: scores {scores.shape} do not match targets {target.shape}")
+            flat_scores = scores.reshape(-1, scores.shape[-1])
+            flat_target = target.reshape(-1)
+            keep = flat_target != self.ignore_index
+            flat_scores, flat_target = flat_scores[keep], flat_target[keep]
+            predicted = np.argmax(flat_scores, axis=-1)
+            self._correct[head] = self._correct.get(head, 0) + int((predicted == flat_target).sum())
+            self._counted[head] = self._counted.get(head, 0) + int(len(flat_target))
+            for k in self.topk.get(head, ()):
+                target_scores = np.take_along_axis(flat_scores, flat_target[:, None], axis=1)
+                hits = int(((flat_scores > target_scores).sum(axis=1) < k).sum())
+                key = f"{head}_top{k}"
+                self._correct[key] = self._correct.get(key, 0) + hits
+                self._counted[key] = self._counted.get(key, 0) + int(len(flat_target))
+            if head in self.num_classes:
+                n = self.num_classes[head]
+                counts = np.bincount(flat_target * n + predicted, minlength=n * n).reshape(n, n)
+                self._confusion[head] = self._confusion.get(head, 0) + counts
+
+    def get_metrics(self) -> dict[str, float]:
+        """Weighted mean of each loss, and ``<head>_acc`` in percent for each head seen."""
+        metrics = (
+            {name: total / self._weight for name, total in self._loss_sums.items()} if self._weight else {}
+        )
+        for head, counted in self._counted.items():
+            metrics[f"{head}_acc"] = 100.0 * self._correct[head] / counted if counted else 0.0
+        return metrics
+
+    def confusion_matrix(self, head: str) -> np.ndarray:
+        """Counts ``[true, predicted]`` of a head listed in ``num_classes``."""
+        if head not in self.num_classes:
+            raise KeyError(
+                f"no confusion matrix for {head!r}: pass num_classes={{{head!r}: n}} to MetricsTracker"
+            )
+        n = self.num_classes[head]
+        return self._confusion.get(head, np.zeros((n, n), np.int64))
+
+    def per_class_metrics(self, head: str) -> dict[str, np.ndarray | float]:
+        """Precision, recall, F1 and support per class of a head listed in ``num_classes``."""
+        return per_class_metrics_from_confusion(self.confusion_matrix(head))
+
+    def summary(self) -> str:
+        """One line for a log: losses with 4 decimals, accuracies as percents."""
+        parts = []
+        for name, value in self.get_metrics().items():
+            parts.append(f"{name}={value:.2f}%" if name.endswith("_acc") else f"{name}={value:.4f}")
+        return " ".join(parts) if parts else "(no batches)"

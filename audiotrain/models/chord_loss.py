@@ -1,0 +1,166 @@
+"""`ChordRecognitionLoss`: weighted sum of per-frame cross-entropies of the chord-type, root and bass heads.
+
+Targets follow `audiotrain.datasets` frame targets: integer class indices per frame, with root and bass
+set to -1 where they are undefined (the N and X chord types) and a frame mask that is 0 on padding.
+Everything here is pure MLX so it runs inside the Trainer's compiled step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import mlx.core as mx
+
+#: Output heads in the order of the total loss; the logits dict uses the first name, targets use the
+#: second (the dataset's key), and reported metrics the third (the seed's names: `bass_note_loss`, ...).
+HEADS: tuple[tuple[str, str, str], ...] = (
+    ("chord_type", "chord_type", "chord_type"),
+    ("root", "root", "root"),
+    ("bass", "bass", "bass_note"),
+)
+
+
+def smoothed_cross_entropy(
+    logits: mx.array,
+    targets: mx.array,
+    label_smoothing: float = 0.0,
+) -> mx.array:
+    """Per-position cross-entropy with label smoothing (Szegedy et al. 2016).
+
+    Args:
+        logits: [..., C] unnormalised scores.
+        targets: [...] integer class indices; values outside [0, C) give a finite but meaningless value,
+            so mask them afterwards.
+        label_smoothing: ε in [0, 1): the target distribution is (1 - ε) one-hot + ε uniform.
+
+    Returns:
+        [...] float32 losses in nats.
+    """
+    logits = logits.astype(mx.float32)
+    log_norm = mx.logsumexp(logits, axis=-1)
+    safe = mx.clip(targets, 0, logits.shape[-1] - 1).astype(mx.int32)
+    target_logit = mx.take_along_axis(logits, safe[..., None], axis=-1)[..., 0]
+    nll = log_norm - target_logit
+    if label_smoothing == 0.0:
+        return nll
+    uniform = log_norm - mx.mean(logits, axis=-1)
+    return (1.0 - label_smoothing) * nll + label_smoothing * uniform
+
+
+def masked_mean(values: mx.array, weights: mx.array) -> mx.array:
+    """Σ values·weights / Σ weights, or 0 when every weight is 0 (e.g. a batch of only N frames)."""
+    total = mx.sum(weights)
+    return mx.sum(values * weights) / mx.maximum(total, 1e-12)
+
+
+class ChordRecognitionLoss:
+    """Weighted sum of the chord-type, root and bass cross-entropies over valid frames.
+
+    Args:
+        chord_type_weight, root_weight, bass_weight: weights of the three heads in the total.
+        label_smoothing: ε of the smoothed cross-entropy, in [0, 1).
+        class_weights: optional per-class weights of the chord-type head ([num_chord_types] sequence or
+            array, e.g. inverse class frequencies); a frame counts with the weight of its target class,
+            and the head's loss is the weighted mean (as in PyTorch's `CrossEntropyLoss(weight=...)`).
+
+    Call:
+        loss_fn(outputs, targets, mask=None) -> (total, {"chord_type_loss", "root_loss", "bass_note_loss"})
+
+        outputs: dict with "chord_type" [B, T, C], "root" [B, T, 12], "bass" [B, T, 12] logits.
+        targets: dict with "chord_type", "root", "bass" int [B, T] (root/bass -1 where undefined).
+        mask: optional [B, T] (1 = real frame, 0 = padding); padding never contributes.
+    """
+
+    def __init__(
+        self,
+        chord_type_weight: float = 1.0,
+        root_weight: float = 1.0,
+        bass_weight: float = 0.5,
+        label_smoothing: float = 0.1,
+        class_weights: Sequence[float] | mx.array | None = None,
+    ):
+        for name, value in (
+            ("chord_type_weight", chord_type_weight),
+            ("root_weight", root_weight),
+            ("bass_weight", bass_weight),
+        ):
+            if not float(value) >= 0.0:
+                raise ValueError(f"ChordRecognitionLoss.{name} must be >= 0, got {value!r}")
+        if not 0.0 <= float(label_smoothing) < 1.0:
+            raise ValueError(
+                f"ChordRecognitionLoss.label_smoothing must be in [0, 1), got {label_smoothing!r}"
+            )
+        self.weights = {
+            "chord_type": float(chord_type_weight),
+            "root": float(root_weight),
+            "bass": float(bass_weight),
+        }
+        self.label_smoothing = float(label_smoothing)
+        self.class_weights = None
+        if class_weights is not None:
+            cw = mx.array(class_weights, dtype=mx.float32)
+            if cw.ndim != 1:
+                raise ValueError(
+                    f"class_weights must be 1-D (one weight per chord type), got shape {cw.shape}"
+                )
+            if bool(mx.any(cw < 0).item()) or not bool(mx.all(mx.isfinite(cw)).item()):
+                raise ValueError("class_weights must be finite and >= 0")
+            self.class_weights = cw
+
+    def __call__(
+        self,
+        outputs: dict[str, mx.array],
+        targets: dict[str, mx.array],
+        mask: mx.array | None = None,
+    ) -> tuple[mx.array, dict[str, mx.array]]:
+        for out_key, target_key, _ in HEADS:
+            if out_key not in outputs:
+                raise KeyError(
+                    f"ChordRecognitionLoss: outputs lack {out_key!r} logits (have {sorted(outputs)})"
+                )
+            if target_key not in targets:
+                raise KeyError(f"ChordRecognitionLoss: targets lack {target_key!r} (have {sorted(targets)})")
+        if self.class_weights is not None and self.class_weights.shape[0] != outputs["chord_type"].shape[-1]:
+            raise ValueError(
+                f"class_weights has {self.class_weights.shape[0]} entries but the chord_type head has "
+                f"{outputs['chord_type'].shape[-1]} classes"
+            )
+        frame_mask = (
+            mx.ones(targets["chord_type"].shape, dtype=mx.float32)
+            if mask is None
+            else mask.astype(mx.float32)
+        )
+        total = mx.array(0.0)
+        parts: dict[str, mx.array] = {}
+        for out_key, target_key, name in HEADS:
+            target = targets[target_key]
+            losses = smoothed_cross_entropy(outputs[out_key], target, self.label_smoothing)
+            # Root and bass are undefined (-1) on N and X frames; chord_type is always defined.
+            weights = frame_mask * (target >= 0).astype(mx.float32)
+            if out_key == "chord_type" and self.class_weights is not None:
+                weights = weights * self.class_weights[mx.clip(target, 0, None)]
+            head_loss = masked_mean(losses, weights)
+            parts[f"{name}_loss"] = head_loss
+            total = total + self.weights[out_key] * head_loss
+        return total, parts
+
+
+def head_accuracies(
+    outputs: dict[str, mx.array],
+    targets: dict[str, mx.array],
+    mask: mx.array | None = None,
+) -> dict[str, mx.array]:
+    """Frame accuracy of each head over valid frames (root/bass skip frames whose target is -1).
+
+    Returns:
+        {"chord_type_acc", "root_acc", "bass_note_acc"}: scalar fractions in [0, 1].
+    """
+    frame_mask = (
+        mx.ones(targets["chord_type"].shape, dtype=mx.float32) if mask is None else mask.astype(mx.float32)
+    )
+    result = {}
+    for out_key, target_key, name in HEADS:
+        target = targets[target_key]
+        correct = (mx.argmax(outputs[out_key], axis=-1) == target).astype(mx.float32)
+        result[f"{name}_acc"] = masked_mean(correct, frame_mask * (target >= 0).astype(mx.float32))
+    return result

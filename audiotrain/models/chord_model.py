@@ -1,0 +1,263 @@
+"""`ChordRecognitionModel`: CQT frames → per-frame chord type, root and bass logits.
+
+Architecture (chosen from the measurements in `benchmarks/chord_layers.py`, MLX on a 2-core CPU):
+
+    frames [B, T, bins]
+      → per-frame LayerNorm over bins (loudness invariance)
+      → local context: each frame concatenated with `context_frames` neighbours on each side
+      → Linear → ReLU → dropout                                  (front end, [B, T, d_model])
+      → `n_layers` × bidirectional transformer block             (pre-norm, RMSNorm, ReLU feed-forward,
+                                                                  attention as matmuls + softmax with a
+                                                                  symmetric ALiBi distance bias)
+      → RMSNorm → three Linear heads: chord_type (32), root (12), bass (12)
+
+Why these layers: a bidirectional GRU costs ~20× a whole transformer block at T=128 on this CPU, erf-GELU
+and SiLU cost 30-65× a ReLU, the fused attention kernel is ~2.5× slower than two matmuls, and a 2-D conv
+over (time, frequency) ~50× a Linear. Attention uses a distance bias (ALiBi, Press et al. 2022) instead of
+position embeddings so that a model trained on windows of a few seconds also runs on longer windows; the
+per-head slopes give some heads a local view (chord boundaries) and some a wide one (key context).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import mlx.core as mx
+import mlx.nn as nn
+
+#: Sizes of the three output heads. The chord-type head follows the 32-type vocabulary of
+#: `audiotrain.chords` (N, X, maj, min, ...); root and bass are pitch classes C=0 ... B=11.
+NUM_CHORD_TYPES = 32
+NUM_PITCH_CLASSES = 12
+#: Row normalisations of the attention scores (see `SelfAttention`).
+ATTENTION_NORMALIZATIONS = ("relu2", "softmax")
+
+
+@dataclass
+class ChordModelConfig:
+    """Size and shape of a `ChordRecognitionModel`.
+
+    Attributes:
+        n_bins: CQT bins per input frame (the model's input width).
+        context_frames: neighbouring frames on each side concatenated to a frame in the front end.
+        d_model: width of the sequence model.
+        n_layers: transformer blocks.
+        n_heads: attention heads; must divide `d_model`.
+        ff_dim: hidden width of each block's feed-forward layer.
+        dropout: dropout rate in the front end and the blocks (training only).
+        attention: row normalisation of the attention scores, "relu2" (fast on CPU) or "softmax".
+        num_chord_types: size of the chord-type head (the vocabulary's type count).
+    """
+
+    n_bins: int = 216
+    context_frames: int = 2
+    d_model: int = 128
+    n_layers: int = 2
+    n_heads: int = 4
+    ff_dim: int = 256
+    dropout: float = 0.1
+    attention: str = "relu2"
+    num_chord_types: int = NUM_CHORD_TYPES
+
+    def __post_init__(self):
+        positive = ("n_bins", "d_model", "n_layers", "n_heads", "ff_dim", "num_chord_types")
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"ChordModelConfig.{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.context_frames, int) or self.context_frames < 0:
+            raise ValueError(
+                f"ChordModelConfig.context_frames must be an integer >= 0, got {self.context_frames!r}"
+            )
+        if self.d_model % self.n_heads:
+            raise ValueError(
+                f"ChordModelConfig.d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})"
+            )
+        if self.attention not in ATTENTION_NORMALIZATIONS:
+            raise ValueError(
+                f"ChordModelConfig.attention must be one of {ATTENTION_NORMALIZATIONS}, got {self.attention!r}"
+            )
+        if not 0.0 <= float(self.dropout) < 1.0:
+            raise ValueError(f"ChordModelConfig.dropout must be in [0, 1), got {self.dropout!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ChordModelConfig:
+        """Build a config from a dict (e.g. a checkpoint's), naming any unknown key."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(
+                f"unknown ChordModelConfig field(s) {unknown}; expected a subset of {sorted(known)}"
+            )
+        return cls(**data)
+
+
+def alibi_slopes(n_heads: int) -> mx.array:
+    """Per-head slopes of the distance bias: a geometric sequence from 1/2 down to 2^-8 (ALiBi).
+
+    Returns:
+        [n_heads] float32. Head h subtracts `slope[h] * |i - j|` from the score of query i on key j.
+    """
+    exponents = [8.0 * (h + 1) / n_heads for h in range(n_heads)]
+    return mx.array([2.0**-e for e in exponents], dtype=mx.float32)
+
+
+def dropout(x: mx.array, rate: float, training: bool) -> mx.array:
+    """Inverted dropout. A function rather than `nn.Dropout` submodules: those add empty entries to the
+    parameter and optimizer-state trees, which a flattened (safetensors) checkpoint cannot represent."""
+    if not training or rate == 0.0:
+        return x
+    keep = mx.random.bernoulli(1.0 - rate, x.shape)
+    return mx.where(keep, x * (1.0 / (1.0 - rate)), 0.0)
+
+
+class SelfAttention(nn.Module):
+    """Bidirectional multi-head self-attention with a symmetric ALiBi distance bias.
+
+    Written as two matmuls around a row normalisation of the scores:
+
+    - "relu2" (default): squared ReLU of the scores, divided by the row sum (softmax-free attention in the
+      spirit of Wortsman et al. 2023, "Replacing softmax with ReLU in vision transformers"). On MLX's CPU
+      backend `exp` costs ~10x a ReLU + square + sum, and the softmax was most of a block's time. Keys
+      whose biased score is negative get exactly zero weight, so the distance bias gives a local window.
+    - "softmax": the usual attention.
+    """
+
+    def __init__(self, dim: int, n_heads: int, normalization: str = "relu2"):
+        super().__init__()
+        if normalization not in ATTENTION_NORMALIZATIONS:
+            raise ValueError(
+                f"attention normalization must be one of {ATTENTION_NORMALIZATIONS}, got {normalization!r}"
+            )
+        self.n_heads = n_heads
+        self.normalization = normalization
+        self.qkv = nn.Linear(dim, 3 * dim, bias=False)
+        self.out = nn.Linear(dim, dim)
+        # Not a parameter: kept out of the module tree so the optimizer never sees it.
+        object.__setattr__(self, "_slopes", alibi_slopes(n_heads))
+
+    def _normalize(self, scores: mx.array) -> mx.array:
+        if self.normalization == "softmax":
+            return mx.softmax(scores, axis=-1)
+        # relu2: squared ReLU of the scores, rows normalised to sum 1 (1e-6 keeps an all-zero row finite).
+        weights = mx.square(mx.maximum(scores, 0.0))
+        return weights / (mx.sum(weights, axis=-1, keepdims=True) + 1e-6)
+
+    def __call__(self, x: mx.array, key_bias: mx.array | None = None) -> mx.array:
+        """x: [B, T, dim]; key_bias: [B, 1, 1, T] additive (0 for real frames, large negative for
+        padding) or None. Returns [B, T, dim]."""
+        b, t, d = x.shape
+        head_dim = d // self.n_heads
+        qkv = self.qkv(x).reshape(b, t, 3, self.n_heads, head_dim).transpose(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]  # [B, H, T, head_dim]
+        scores = (q * (head_dim**-0.5)) @ k.transpose(0, 1, 3, 2)  # [B, H, T, T]
+        positions = mx.arange(t, dtype=mx.float32)
+        distance = mx.abs(positions[:, None] - positions[None, :])  # [T, T]
+        scores = scores - self._slopes[:, None, None] * distance
+        if key_bias is not None:
+            scores = scores + key_bias
+        y = self._normalize(scores) @ v  # [B, H, T, head_dim]
+        return self.out(y.transpose(0, 2, 1, 3).reshape(b, t, d))
+
+
+class TransformerBlock(nn.Module):
+    """Pre-norm transformer encoder block: x + attn(norm(x)), then x + ff(norm(x)); ReLU feed-forward."""
+
+    def __init__(self, dim: int, n_heads: int, ff_dim: int, dropout: float, attention: str = "relu2"):
+        super().__init__()
+        self.norm1 = nn.RMSNorm(dim)
+        self.attention = SelfAttention(dim, n_heads, attention)
+        self.norm2 = nn.RMSNorm(dim)
+        self.ff_in = nn.Linear(dim, ff_dim)
+        self.ff_out = nn.Linear(ff_dim, dim)
+        self.dropout_rate = float(dropout)
+
+    def __call__(self, x: mx.array, key_bias: mx.array | None = None) -> mx.array:
+        rate, training = self.dropout_rate, self.training
+        x = x + dropout(self.attention(self.norm1(x), key_bias), rate, training)
+        hidden = dropout(nn.relu(self.ff_in(self.norm2(x))), rate, training)
+        return x + dropout(self.ff_out(hidden), rate, training)
+
+
+class ChordRecognitionModel(nn.Module):
+    """Frame-wise chord recognition from CQT frames.
+
+    Args:
+        config: sizes; see `ChordModelConfig`.
+
+    Call:
+        model(features, mask=None) with features [B, T, n_bins] float32 (log-magnitude CQT frames) and an
+        optional frame mask [B, T] (1 for real frames, 0 for padding at the end of a row). Padded frames are
+        not attended to and do not enter the local context, so a padded song gives the same logits on its
+        real frames as the song alone.
+
+    Returns:
+        dict of logits: "chord_type" [B, T, num_chord_types], "root" [B, T, 12], "bass" [B, T, 12].
+    """
+
+    def __init__(self, config: ChordModelConfig | None = None):
+        super().__init__()
+        self.config = config if config is not None else ChordModelConfig()
+        cfg = self.config
+        self.input_norm = nn.LayerNorm(cfg.n_bins)
+        self.front = nn.Linear(cfg.n_bins * (2 * cfg.context_frames + 1), cfg.d_model)
+        self.blocks = [
+            TransformerBlock(cfg.d_model, cfg.n_heads, cfg.ff_dim, cfg.dropout, cfg.attention)
+            for _ in range(cfg.n_layers)
+        ]
+        self.final_norm = nn.RMSNorm(cfg.d_model)
+        self.chord_type_head = nn.Linear(cfg.d_model, cfg.num_chord_types)
+        self.root_head = nn.Linear(cfg.d_model, NUM_PITCH_CLASSES)
+        self.bass_head = nn.Linear(cfg.d_model, NUM_PITCH_CLASSES)
+
+    def _stack_context(self, x: mx.array) -> mx.array:
+        """[B, T, F] → [B, T, F * (2c + 1)]: each frame with its c neighbours on each side (edges padded
+        by repeating the first/last frame, so a window's border looks like held sound, not silence)."""
+        c = self.config.context_frames
+        if c == 0:
+            return x
+        t = x.shape[1]
+        first = mx.repeat(x[:, :1], c, axis=1)
+        last = mx.repeat(x[:, -1:], c, axis=1)
+        padded = mx.concatenate([first, x, last], axis=1)
+        return mx.concatenate([padded[:, i : i + t] for i in range(2 * c + 1)], axis=-1)
+
+    def __call__(self, features: mx.array, mask: mx.array | None = None) -> dict[str, mx.array]:
+        if features.ndim != 3 or features.shape[-1] != self.config.n_bins:
+            raise ValueError(
+                f"ChordRecognitionModel expects features [batch, frames, {self.config.n_bins}], "
+                f"got shape {tuple(features.shape)}"
+            )
+        key_bias = None
+        if mask is not None:
+            if mask.shape != features.shape[:2]:
+                raise ValueError(
+                    f"mask must be [batch, frames] = {tuple(features.shape[:2])}, got {tuple(mask.shape)}"
+                )
+            # Padding sits at the end of each row. Repeat the last real frame over it so the front end's
+            # local context of the last real frames is the same as when the song is run unpadded.
+            lengths = mx.maximum(mx.sum(mask.astype(mx.int32), axis=1), 1)
+            index = mx.minimum(mx.arange(features.shape[1])[None, :], lengths[:, None] - 1)
+            features = mx.take_along_axis(features, index[..., None], axis=1)
+        x = self._stack_context(self.input_norm(features))
+        x = dropout(nn.relu(self.front(x)), self.config.dropout, self.training)
+        if mask is not None:
+            # -1e9 rather than -inf: a fully padded row must still give a finite softmax.
+            key_bias = ((mask.astype(mx.float32) - 1.0) * 1e9)[:, None, None, :]
+        for block in self.blocks:
+            x = block(x, key_bias)
+        x = self.final_norm(x)
+        return {
+            "chord_type": self.chord_type_head(x),
+            "root": self.root_head(x),
+            "bass": self.bass_head(x),
+        }
+
+    def num_parameters(self) -> int:
+        from mlx.utils import tree_flatten
+
+        return sum(v.size for _, v in tree_flatten(self.parameters()))

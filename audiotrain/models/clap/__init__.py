@@ -1,0 +1,37 @@
+"""CLAP (contrastive language-audio pretraining) in MLX: an exact port of transformers' ``ClapModel``.
+
+>>> from audiotrain.models.clap import load_pretrained, ClapTokenizer, save_pretrained
+>>> model, config = load_pretrained("path/to/clap-htsat-unfused")       # or a hub id, when online
+>>> tokens = ClapTokenizer.from_pretrained(config.source)(["a dog barks"])
+>>> text = model.get_text_features(mx.array(tokens["input_ids"]), mx.array(tokens["attention_mask"]))
+"""
+
+from audiotrain.models.clap.config import ClapAudioConfig, ClapConfig, ClapConfigError, ClapTextConfig
+from audiotrain.models.clap.convert import CONVERSION_TABLE, StateDictError
+from audiotrain.models.clap.export import save_pretrained
+from audiotrain.models.clap.loading import CheckpointError, load_pretrained
+from audiotrain.models.clap.model import ClapModel
+from audiotrain.models.clap.tokenizer import ClapTokenizer, TokenizerError
+from audiotrain.models.clap.torch_bin import (
+    TorchCheckpointError,
+    UnsafeCheckpointError,
+    load_torch_state_dict,
+)
+
+__all__ = [
+    "CONVERSION_TABLE",
+    "CheckpointError",
+    "ClapAudioConfig",
+    "ClapConfig",
+    "ClapConfigError",
+    "ClapModel",
+    "ClapTextConfig",
+    "ClapTokenizer",
+    "StateDictError",
+    "TokenizerError",
+    "TorchCheckpointError",
+    "UnsafeCheckpointError",
+    "load_pretrained",
+    "load_torch_state_dict",
+    "save_pretrained",
+]

@@ -1,0 +1,306 @@
+"""CLAP configuration read from (and written back to) a Hugging Face ``config.json``.
+
+The field names and defaults follow ``transformers.ClapConfig`` (``laion/clap-htsat-fused`` defaults), so a
+checkpoint's ``config.json`` maps onto these dataclasses field by field. Keys that only matter to
+``transformers`` (``architectures``, ``id2label``, ``torch_dtype``, ...) are kept untouched in ``raw`` so that an
+exported folder writes them back unchanged.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class ClapConfigError(ValueError):
+    """A ``config.json`` that does not describe a CLAP model this port can build."""
+
+
+@dataclass
+class ClapTextConfig:
+    """The RoBERTa text tower (``text_config`` in ``config.json``)."""
+
+    vocab_size: int = 50265
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    hidden_act: str = "gelu"
+    hidden_dropout_prob: float = 0.1
+    attention_probs_dropout_prob: float = 0.1
+    max_position_embeddings: int = 514
+    type_vocab_size: int = 1
+    layer_norm_eps: float = 1e-12
+    projection_dim: int = 512
+    pad_token_id: int = 1
+    bos_token_id: int = 0
+    eos_token_id: int = 2
+    projection_hidden_act: str = "relu"
+
+
+@dataclass
+class ClapAudioConfig:
+    """The HTSAT (Swin) audio tower (``audio_config`` in ``config.json``)."""
+
+    window_size: int = 8
+    num_mel_bins: int = 64
+    spec_size: int = 256
+    hidden_act: str = "gelu"
+    patch_size: int = 4
+    patch_stride: tuple[int, int] = (4, 4)
+    num_classes: int = 527
+    hidden_size: int = 768
+    projection_dim: int = 512
+    depths: tuple[int, ...] = (2, 2, 6, 2)
+    num_attention_heads: tuple[int, ...] = (4, 8, 16, 32)
+    enable_fusion: bool = False
+    hidden_dropout_prob: float = 0.1
+    fusion_type: str | None = None
+    patch_embed_input_channels: int = 1
+    flatten_patch_embeds: bool = True
+    patch_embeds_hidden_size: int = 96
+    enable_patch_layer_norm: bool = True
+    drop_path_rate: float = 0.0
+    attention_probs_dropout_prob: float = 0.0
+    qkv_bias: bool = True
+    mlp_ratio: float = 4.0
+    aff_block_r: int = 4
+    projection_hidden_act: str = "relu"
+    layer_norm_eps: float = 1e-5
+
+    @property
+    def freq_ratio(self) -> int:
+        """How many mel-bin blocks are stacked to fold the spectrogram into a square image."""
+        return self.spec_size // self.num_mel_bins
+
+    @property
+    def num_features(self) -> int:
+        """Channels after the last Swin stage (the width the pooled audio vector has)."""
+        return int(self.patch_embeds_hidden_size * 2 ** (len(self.depths) - 1))
+
+    @property
+    def spec_width(self) -> int:
+        """Frames the time axis is resized to before folding (1024 for the LAION checkpoints)."""
+        return self.spec_size * self.freq_ratio
+
+
+@dataclass
+class ClapConfig:
+    """A whole CLAP model: both towers, the shared projection size and the initial logit scale."""
+
+    text_config: ClapTextConfig = field(default_factory=ClapTextConfig)
+    audio_config: ClapAudioConfig = field(default_factory=ClapAudioConfig)
+    logit_scale_init_value: float = 1 / 0.07
+    projection_dim: int = 512
+    projection_hidden_act: str = "relu"
+    # Everything else the file held, written back on export so transformers sees what it wrote.
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # The checkpoint folder it was read from (tokenizer and preprocessor files live there), if any.
+    source: Path | None = field(default=None, repr=False, compare=False)
+    # BatchNorm ``num_batches_tracked`` counters of the checkpoint: unused by the model, written back on export.
+    num_batches_tracked: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # As in transformers' ClapConfig: the top-level projection settings win over the towers' own.
+        for sub in (self.text_config, self.audio_config):
+            sub.projection_dim = self.projection_dim
+            sub.projection_hidden_act = self.projection_hidden_act
+        validate(self)
+
+    # ------------------------------------------------------------------ reading / writing
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config.json") -> ClapConfig:
+        """Build a config from the parsed contents of a Hugging Face ``config.json``.
+
+        Parameters
+        ----------
+        data : dict
+            The parsed JSON object.
+        source : str
+            Where it came from, for error messages.
+        """
+        if not isinstance(data, dict):
+            raise ClapConfigError(f"{source}: expected a JSON object, got {type(data).__name__}")
+        model_type = data.get("model_type", "clap")
+        if model_type != "clap":
+            raise ClapConfigError(
+                f"{source}: model_type is {model_type!r}, expected 'clap' (a ClapModel checkpoint)"
+            )
+        text_data = data.get("text_config") or {}
+        position_type = (
+            text_data.get("position_embedding_type", "absolute") if isinstance(text_data, dict) else None
+        )
+        if position_type not in (None, "absolute"):
+            raise ClapConfigError(
+                f"{source}: text_config.position_embedding_type is {position_type!r}; only 'absolute' is supported"
+            )
+        text = _sub_config(ClapTextConfig, text_data, f"{source}: text_config")
+        audio = _sub_config(ClapAudioConfig, data.get("audio_config") or {}, f"{source}: audio_config")
+        top = {}
+        for name in ("logit_scale_init_value", "projection_dim", "projection_hidden_act"):
+            if name in data:
+                top[name] = _coerce(ClapConfig, name, data[name], f"{source}: {name}")
+        try:
+            return cls(text_config=text, audio_config=audio, raw=copy.deepcopy(data), **top)
+        except ClapConfigError as error:
+            raise ClapConfigError(f"{source}: {error}") from None
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> ClapConfig:
+        """Read a ``config.json`` file."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ClapConfigError(
+                f"{path}: no such file (a CLAP checkpoint folder needs config.json)"
+            ) from None
+        except json.JSONDecodeError as error:
+            raise ClapConfigError(f"{path}: line {error.lineno}: not valid JSON ({error.msg})") from None
+        return cls.from_dict(data, source=str(path))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``config.json`` contents for ``transformers.ClapModel.from_pretrained``.
+
+        Keys the original file held are kept; the model-defining fields are overwritten with this config's values.
+        """
+        out = copy.deepcopy(self.raw)
+        out.setdefault("architectures", ["ClapModel"])
+        out["model_type"] = "clap"
+        for name in ("logit_scale_init_value", "projection_dim", "projection_hidden_act"):
+            out[name] = getattr(self, name)
+        for key, sub, model_type in (
+            ("text_config", self.text_config, "clap_text_model"),
+            ("audio_config", self.audio_config, "clap_audio_model"),
+        ):
+            section = dict(out.get(key) or {})
+            for f in dataclasses.fields(sub):
+                value = getattr(sub, f.name)
+                section[f.name] = list(value) if isinstance(value, tuple) else value
+            section.setdefault("model_type", model_type)
+            out[key] = section
+        return out
+
+    def save(self, path: str | Path) -> None:
+        """Write ``to_dict()`` as JSON."""
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+
+
+def _coerce(owner: type, name: str, value: Any, where: str) -> Any:
+    """Check one JSON value against the dataclass field's annotated type; lists become tuples."""
+    annotation = {f.name: f.type for f in dataclasses.fields(owner)}[name]
+    annotation = str(annotation)
+    if annotation.startswith("tuple"):
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = (value, value)
+        if not isinstance(value, (list, tuple)) or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value
+        ):
+            raise ClapConfigError(f"{where}: expected a list of integers, got {value!r}")
+        return tuple(value)
+    if annotation == "bool":
+        if not isinstance(value, bool):
+            raise ClapConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if annotation == "int":
+        if isinstance(value, (list, tuple)) and len(set(value)) == 1:
+            value = value[0]  # patch_size written as [4, 4]
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ClapConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if annotation == "float":
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise ClapConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if annotation == "str":
+        if not isinstance(value, str):
+            raise ClapConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    if annotation == "str | None":
+        if value is not None and not isinstance(value, str):
+            raise ClapConfigError(f"{where}: expected a string or null, got {value!r}")
+        return value
+    # A field type this reader does not know: a bug in this module, not a user error.
+    raise AssertionError(f"unhandled annotation {annotation} for {name}")
+
+
+def _sub_config(cls: type, data: dict[str, Any], where: str):
+    if not isinstance(data, dict):
+        raise ClapConfigError(f"{where}: expected a JSON object, got {type(data).__name__}")
+    known = {f.name for f in dataclasses.fields(cls)}
+    values = {}
+    for name, value in data.items():
+        if name not in known:
+            continue  # generic transformers keys (id2label, torch_dtype, ...): kept in ClapConfig.raw
+        if name == "eos_token_id" and isinstance(value, list):
+            value = value[0]
+        if name in ("pad_token_id", "bos_token_id", "eos_token_id") and value is None:
+            continue
+        values[name] = _coerce(cls, name, value, f"{where}.{name}")
+    return cls(**values)
+
+
+_ACTIVATIONS = ("gelu", "relu", "gelu_new", "gelu_pytorch_tanh", "tanh", "silu", "swish")
+
+
+def validate(config: ClapConfig) -> None:
+    """Raise :class:`ClapConfigError` naming the field when the HTSAT geometry or a setting is unsupported."""
+    a, t = config.audio_config, config.text_config
+    for where, act in (
+        ("audio_config.hidden_act", a.hidden_act),
+        ("text_config.hidden_act", t.hidden_act),
+        ("projection_hidden_act", config.projection_hidden_act),
+    ):
+        if act not in _ACTIVATIONS:
+            raise ClapConfigError(
+                f"{where}: activation {act!r} is not supported (one of {', '.join(_ACTIVATIONS)})"
+            )
+    if len(a.depths) != len(a.num_attention_heads):
+        raise ClapConfigError(
+            f"audio_config: depths {list(a.depths)} and num_attention_heads {list(a.num_attention_heads)} "
+            "must have the same length"
+        )
+    if a.spec_size % a.num_mel_bins or a.freq_ratio < 1:
+        raise ClapConfigError(
+            f"audio_config: spec_size {a.spec_size} must be a positive multiple of num_mel_bins {a.num_mel_bins}"
+        )
+    if a.patch_size != a.patch_stride[0] or a.patch_size != a.patch_stride[1]:
+        raise ClapConfigError(
+            f"audio_config: patch_size {a.patch_size} != patch_stride {list(a.patch_stride)} is not supported"
+        )
+    if a.patch_embed_input_channels != 1:
+        raise ClapConfigError(
+            "audio_config.patch_embed_input_channels: only 1 (a mono mel spectrogram) is supported"
+        )
+    if a.enable_fusion and a.fusion_type not in (None, "aff_2d"):
+        raise ClapConfigError(f"audio_config.fusion_type: {a.fusion_type!r} is not supported (only 'aff_2d')")
+    if not a.flatten_patch_embeds:
+        raise ClapConfigError("audio_config.flatten_patch_embeds: only true is supported")
+    if a.hidden_size != a.num_features:
+        raise ClapConfigError(
+            f"audio_config.hidden_size is {a.hidden_size} but the last Swin stage has "
+            f"patch_embeds_hidden_size * 2**(len(depths)-1) = {a.num_features} channels"
+        )
+    grid = a.spec_size // a.patch_size
+    for i, (depth, heads) in enumerate(zip(a.depths, a.num_attention_heads)):
+        resolution = grid // 2**i
+        dim = a.patch_embeds_hidden_size * 2**i
+        if resolution < a.window_size or resolution % min(a.window_size, resolution):
+            raise ClapConfigError(
+                f"audio_config: stage {i} works on a {resolution}x{resolution} grid, which must be a multiple of "
+                f"window_size {a.window_size} (spec_size / patch_size / 2**stage)"
+            )
+        if dim % heads:
+            raise ClapConfigError(f"audio_config: stage {i} width {dim} is not divisible by {heads} heads")
+        if depth < 1:
+            raise ClapConfigError(f"audio_config.depths[{i}] must be at least 1")
+    if t.hidden_size % t.num_attention_heads:
+        raise ClapConfigError(
+            f"text_config: hidden_size {t.hidden_size} is not divisible by num_attention_heads {t.num_attention_heads}"
+        )
+    if t.max_position_embeddings < t.pad_token_id + 2:
+        raise ClapConfigError("text_config.max_position_embeddings is too small for RoBERTa position ids")

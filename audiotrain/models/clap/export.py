@@ -1,0 +1,97 @@
+"""Save a (fine-tuned) :class:`ClapModel` as a Hugging Face folder that ``transformers`` loads unchanged."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from audiotrain.models.clap.config import ClapConfig
+from audiotrain.models.clap.convert import mlx_to_hf
+from audiotrain.models.clap.model import ClapModel
+from audiotrain.models.clap.tokenizer import TOKENIZER_FILES, ClapTokenizer
+
+import numpy as np
+
+PREPROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
+
+
+def save_pretrained(
+    model: ClapModel,
+    config: ClapConfig | None,
+    out_dir: str | Path,
+    extractor_dir: str | Path | None = None,
+    tokenizer: ClapTokenizer | str | Path | None = None,
+    dtype=np.float32,
+) -> Path:
+    """Write ``config.json``, ``model.safetensors`` and the preprocessor and tokenizer files into ``out_dir``.
+
+    The result loads with ``transformers.ClapModel.from_pretrained(out_dir)`` (and ``ClapProcessor``) and gives
+    the same outputs as ``model``; :func:`load_pretrained` reads it back bitwise.
+
+    Parameters
+    ----------
+    model : ClapModel
+    config : ClapConfig, optional
+        Defaults to ``model.config``; its ``raw`` keys from the original ``config.json`` are kept.
+    out_dir : str or Path
+        Created if needed. Files are written to a temporary name and renamed, so an interrupted export never
+        leaves a half-written ``model.safetensors`` under the final name.
+    extractor_dir : str or Path, optional
+        Folder holding ``preprocessor_config.json`` to copy; defaults to ``config.source`` (the checkpoint folder).
+    tokenizer : ClapTokenizer or folder, optional
+        Tokenizer to save; defaults to copying the tokenizer files of ``config.source``.
+    dtype : numpy dtype
+        Floating-point type of the saved tensors.
+
+    Returns
+    -------
+    Path
+        ``out_dir``.
+    """
+    from safetensors.numpy import save_file
+
+    config = config or model.config
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    state = mlx_to_hf(model, config.num_batches_tracked, dtype=dtype)
+    _atomic(out / "model.safetensors", lambda tmp: save_file(state, str(tmp), metadata={"format": "pt"}))
+    config_dict = config.to_dict()
+    _atomic(
+        out / "config.json",
+        lambda tmp: tmp.write_text(json.dumps(config_dict, indent=2, sort_keys=True) + "\n"),
+    )
+
+    extractor_dir = Path(extractor_dir) if extractor_dir is not None else config.source
+    if extractor_dir is not None:
+        _copy_present(Path(extractor_dir), out, PREPROCESSOR_FILES)
+    if isinstance(tokenizer, ClapTokenizer):
+        tokenizer.save_pretrained(out)
+    else:
+        source = Path(tokenizer) if tokenizer is not None else config.source
+        if source is not None:
+            _copy_present(source, out, TOKENIZER_FILES)
+    return out
+
+
+def _copy_present(src: Path, dst: Path, names) -> None:
+    if not src.is_dir():
+        raise FileNotFoundError(
+            f"{src}: not a folder (expected the checkpoint folder with the files to copy)"
+        )
+    for name in names:
+        if (src / name).is_file() and (src / name).resolve() != (dst / name).resolve():
+            shutil.copyfile(src / name, dst / name)
+
+
+def _atomic(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,83 @@
+"""Small building blocks both CLAP towers share: activations, dropout, stochastic depth, the projection head."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import mlx.core as mx
+import mlx.nn as nn
+
+
+def activation(name: str) -> Callable[[mx.array], mx.array]:
+    """The activation transformers' ``ACT2FN[name]`` applies.
+
+    ``"gelu"`` is the exact erf GELU (what CLAP was trained with), not an approximation: the tanh form differs by
+    up to 1e-3 and would break parity with the PyTorch model. It is slow on MLX's CPU backend (see PLATFORM.md).
+    """
+    table: dict[str, Callable[[mx.array], mx.array]] = {
+        "gelu": nn.gelu,
+        "gelu_new": nn.gelu_approx,
+        "gelu_pytorch_tanh": nn.gelu_approx,
+        "relu": nn.relu,
+        "tanh": mx.tanh,
+        "silu": nn.silu,
+        "swish": nn.silu,
+    }
+    if name not in table:
+        raise ValueError(f"activation {name!r} is not supported (one of {', '.join(table)})")
+    return table[name]
+
+
+class Dropout(nn.Module):
+    """``nn.Dropout`` that costs nothing when its probability is zero (the audio attention's default)."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+        self.p = p
+
+    def __call__(self, x: mx.array) -> mx.array:
+        if self.p == 0.0 or not self.training:
+            return x
+        keep = 1.0 - self.p
+        return x * mx.random.bernoulli(keep, x.shape) * (1.0 / keep)
+
+
+class DropPath(nn.Module):
+    """Stochastic depth: drops a whole residual branch per sample while training (Swin's ``drop_path_rate``)."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def __call__(self, x: mx.array) -> mx.array:
+        if self.p == 0.0 or not self.training:
+            return x
+        keep = 1.0 - self.p
+        shape = (x.shape[0],) + (1,) * (x.ndim - 1)
+        mask = mx.floor(mx.random.uniform(shape=shape, dtype=x.dtype) + keep)
+        return x / keep * mask
+
+
+class ClapProjection(nn.Module):
+    """``linear1 -> activation -> linear2``: maps a tower's pooled vector into the shared embedding space.
+
+    Parameters
+    ----------
+    hidden_size : int
+        Width of the tower's pooled output.
+    projection_dim : int
+        Width of the joint audio-text space (512 for the LAION checkpoints).
+    act : str
+        ``projection_hidden_act`` (``"relu"`` in every LAION config).
+    """
+
+    def __init__(self, hidden_size: int, projection_dim: int, act: str = "relu") -> None:
+        super().__init__()
+        self.linear1 = nn.Linear(hidden_size, projection_dim)
+        self.linear2 = nn.Linear(projection_dim, projection_dim)
+        self._act = activation(act)
+
+    def __call__(self, x: mx.array) -> mx.array:
+        return self.linear2(self._act(self.linear1(x)))

@@ -1,0 +1,151 @@
+"""Load a CLAP checkpoint (a local Hugging Face folder or a hub id) into :class:`ClapModel`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from audiotrain.models.clap.config import ClapConfig
+from audiotrain.models.clap.convert import hf_to_mlx
+from audiotrain.models.clap.model import ClapModel
+from audiotrain.models.clap.torch_bin import load_torch_state_dict
+
+import mlx.core as mx
+
+# In order of preference: safetensors needs no unpickling and keeps bfloat16.
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+_HUB_PATTERNS = ["*.json", "*.txt", "*.safetensors", "*.bin"]
+
+
+class CheckpointError(FileNotFoundError):
+    """No usable CLAP checkpoint at the given path or hub id."""
+
+
+def resolve_checkpoint(path_or_hub_id: str | Path, revision: str | None = None) -> Path:
+    """A local folder holding the checkpoint: the path itself, or a ``huggingface_hub`` snapshot of a hub id.
+
+    Raises
+    ------
+    CheckpointError
+        The path does not exist and is not a hub id, or the download failed (e.g. offline).
+    """
+    path = Path(path_or_hub_id).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise CheckpointError(f"{path}: expected a checkpoint folder (config.json + weights), got a file")
+        return path
+    text = str(path_or_hub_id)
+    if text.count("/") != 1 or text.startswith((".", "/", "~")):
+        raise CheckpointError(f"{text}: no such folder, and not a hub id of the form 'owner/name'")
+    try:
+        from huggingface_hub import snapshot_download
+
+        # Only the weights format we will read: a repo with both formats would otherwise download both.
+        folder = Path(snapshot_download(repo_id=text, revision=revision, allow_patterns=["*.json", "*.txt"]))
+        weights = _pick_weights_from_listing(folder, text, revision)
+        folder = Path(
+            snapshot_download(repo_id=text, revision=revision, allow_patterns=["*.json", "*.txt", *weights])
+        )
+    except CheckpointError:
+        raise
+    except Exception as error:
+        raise CheckpointError(
+            f"{text}: not a local folder, and downloading it from the Hugging Face hub failed "
+            f"({type(error).__name__}: {error}). Offline? Pass the path of a downloaded checkpoint folder."
+        ) from None
+    return folder
+
+
+def _pick_weights_from_listing(folder: Path, repo_id: str, revision: str | None) -> list[str]:
+    from huggingface_hub import list_repo_files
+
+    files = set(list_repo_files(repo_id, revision=revision))
+    for name in WEIGHT_FILES:
+        if name in files:
+            if name.endswith(".index.json"):
+                index = json.loads((folder / name).read_text())
+                return sorted(set(index.get("weight_map", {}).values()))
+            return [name]
+    raise CheckpointError(f"{repo_id}: the hub repository has none of {', '.join(WEIGHT_FILES)}")
+
+
+def read_state_dict(folder: Path) -> tuple[dict[str, mx.array], Path]:
+    """All tensors of the folder's weights (first of :data:`WEIGHT_FILES` present), by HF name."""
+    for name in WEIGHT_FILES:
+        path = folder / name
+        if not path.is_file():
+            continue
+        if name.endswith(".index.json"):
+            try:
+                weight_map = json.loads(path.read_text())["weight_map"]
+            except (json.JSONDecodeError, KeyError) as error:
+                raise CheckpointError(f"{path}: not a shard index with a 'weight_map' ({error})") from None
+            shards = sorted(set(weight_map.values()))
+        else:
+            shards = [name]
+        state: dict[str, mx.array] = {}
+        for shard in shards:
+            shard_path = folder / shard
+            if not shard_path.is_file():
+                raise CheckpointError(f"{path}: lists shard {shard}, which is not in {folder}")
+            state.update(_read_one(shard_path))
+        return state, path
+    present = ", ".join(sorted(p.name for p in folder.iterdir())) or "nothing"
+    raise CheckpointError(
+        f"{folder}: no weights file (one of {', '.join(WEIGHT_FILES)}); the folder holds {present}"
+    )
+
+
+def _read_one(path: Path) -> dict[str, mx.array]:
+    if path.suffix == ".safetensors":
+        try:
+            return mx.load(str(path))
+        except Exception as error:
+            raise CheckpointError(f"{path}: cannot be read as safetensors ({error})") from None
+    return {name: mx.array(array) for name, array in load_torch_state_dict(path).items()}
+
+
+def load_pretrained(
+    path_or_hub_id: str | Path, dtype: mx.Dtype = mx.float32, revision: str | None = None
+) -> tuple[ClapModel, ClapConfig]:
+    """Build a :class:`ClapModel` from a Hugging Face CLAP checkpoint.
+
+    Parameters
+    ----------
+    path_or_hub_id : str or Path
+        A folder with ``config.json`` and ``model.safetensors`` or ``pytorch_model.bin`` (sharded variants too),
+        e.g. a download of ``laion/clap-htsat-unfused``; or that hub id itself (downloaded with
+        ``huggingface_hub``, which needs network access).
+    dtype : mx.Dtype
+        Parameter type (float32 for training on CPU; bfloat16 halves memory on GPU).
+    revision : str, optional
+        Hub branch, tag or commit.
+
+    Returns
+    -------
+    model : ClapModel
+        In eval mode (dropout off, BatchNorm on running statistics).
+    config : ClapConfig
+        With ``config.source`` set to the folder (the tokenizer and preprocessor files live there).
+
+    Raises
+    ------
+    CheckpointError, ClapConfigError, StateDictError, UnsafeCheckpointError
+        Naming the file and, for weights, every missing, unexpected or mis-shaped tensor.
+    """
+    folder = resolve_checkpoint(path_or_hub_id, revision)
+    config = ClapConfig.from_json(folder / "config.json")
+    config.source = folder
+    model = ClapModel(config)
+    state, weights_path = read_state_dict(folder)
+    params, counters = hf_to_mlx(model, state, dtype=dtype, source=str(weights_path))
+    model.update(params)
+    config.num_batches_tracked = counters
+    model.eval()
+    mx.eval(model.parameters())
+    return model, config

@@ -1,0 +1,126 @@
+"""``ClapModel``: the HTSAT audio tower, the RoBERTa text tower, their projections and the two logit scales.
+
+Parameter paths equal transformers' state-dict names (``audio_model.audio_encoder.layers.0.blocks.0...``,
+``text_model.encoder.layer.0...``, ``logit_scale_a``), so loading and export are a 1:1 mapping (``convert.py``).
+"""
+
+from __future__ import annotations
+
+import math
+
+from audiotrain.models.clap.config import ClapConfig
+from audiotrain.models.clap.htsat import ClapAudioModel
+from audiotrain.models.clap.layers import ClapProjection
+from audiotrain.models.clap.roberta import ClapTextModel
+
+import mlx.core as mx
+import mlx.nn as nn
+
+
+def l2_normalize(x: mx.array, eps: float = 1e-12) -> mx.array:
+    """``x / ||x||`` along the last axis (``F.normalize``; the eps only guards an all-zero vector)."""
+    return x / mx.maximum(mx.sqrt(mx.sum(x * x, axis=-1, keepdims=True)), eps)
+
+
+class ClapModel(nn.Module):
+    """Contrastive language-audio model, an MLX port of ``transformers.ClapModel``.
+
+    Parameters
+    ----------
+    config : ClapConfig
+        Both towers' settings; see :meth:`ClapConfig.from_json` for reading a checkpoint's ``config.json``.
+
+    Notes
+    -----
+    Build one with random weights (``ClapModel(config)``) or from a checkpoint with
+    :func:`audiotrain.models.clap.load_pretrained`. All parameters are trainable ``mlx.nn`` parameters except the
+    BatchNorm running statistics; ``freeze()`` a tower (``model.audio_model.freeze()``) to train the rest.
+    """
+
+    def __init__(self, config: ClapConfig) -> None:
+        super().__init__()
+        self.config = config
+        init = math.log(config.logit_scale_init_value)
+        self.logit_scale_a = mx.array(init, dtype=mx.float32)
+        self.logit_scale_t = mx.array(init, dtype=mx.float32)
+        self.text_model = ClapTextModel(config.text_config)
+        self.text_projection = ClapProjection(
+            config.text_config.hidden_size, config.projection_dim, config.projection_hidden_act
+        )
+        self.audio_model = ClapAudioModel(config.audio_config)
+        self.audio_projection = ClapProjection(
+            config.audio_config.hidden_size, config.projection_dim, config.projection_hidden_act
+        )
+
+    def get_audio_features(self, input_features: mx.array, is_longer: mx.array | None = None) -> mx.array:
+        """Unit-norm audio embeddings.
+
+        Parameters
+        ----------
+        input_features : mx.array, shape (B, C, frames, mel_bins), float
+            Log-mel features from :class:`audiotrain.features.clap.ClapFeatureExtractor` (transformers' layout):
+            ``C = 1`` for unfused checkpoints, ``C = 4`` (whole clip + 3 local crops) for fused ones (which also
+            accept ``C = 1``, treating no clip as longer);
+            ``frames <= spec_size * freq_ratio`` (1001 for 10 s at 48 kHz, resized to 1024).
+        is_longer : mx.array, shape (B,) or (B, 1), bool, optional
+            Fused checkpoints only: which clips were longer than the window, i.e. get the local views fused in.
+            ``None`` means no clip is longer.
+
+        Returns
+        -------
+        mx.array, shape (B, projection_dim)
+        """
+        return l2_normalize(self.audio_projection(self.audio_model(input_features, is_longer)))
+
+    def get_text_features(self, input_ids: mx.array, attention_mask: mx.array | None = None) -> mx.array:
+        """Unit-norm text embeddings from token ids ``(B, L)`` and a 0/1 ``attention_mask`` ``(B, L)``.
+
+        Returns
+        -------
+        mx.array, shape (B, projection_dim)
+        """
+        _, pooled = self.text_model(input_ids, attention_mask)
+        return l2_normalize(self.text_projection(pooled))
+
+    def __call__(
+        self,
+        input_features: mx.array,
+        input_ids: mx.array,
+        attention_mask: mx.array | None = None,
+        is_longer: mx.array | None = None,
+    ) -> dict[str, mx.array]:
+        """Embed both modalities and score every audio against every text.
+
+        Returns
+        -------
+        dict with ``audio_embeds`` (B_a, D), ``text_embeds`` (B_t, D),
+        ``logits_per_audio`` (B_a, B_t) = ``exp(logit_scale_a) * audio @ text.T`` and
+        ``logits_per_text`` (B_t, B_a) = ``exp(logit_scale_t) * text @ audio.T``.
+        """
+        audio = self.get_audio_features(input_features, is_longer)
+        text = self.get_text_features(input_ids, attention_mask)
+        return {
+            "logits_per_audio": (audio @ text.T) * mx.exp(self.logit_scale_a),
+            "logits_per_text": (text @ audio.T) * mx.exp(self.logit_scale_t),
+            "audio_embeds": audio,
+            "text_embeds": text,
+        }
+
+    def freeze_audio_layers(self, num_stages: int) -> None:
+        """Freeze the audio front (mel BatchNorm, patch embedding) and the first ``num_stages`` Swin stages."""
+        encoder = self.audio_model.audio_encoder
+        if not 0 <= num_stages <= len(encoder.layers):
+            raise ValueError(f"num_stages must be in [0, {len(encoder.layers)}], got {num_stages}")
+        encoder.batch_norm.freeze()
+        encoder.patch_embed.freeze()
+        for stage in encoder.layers[:num_stages]:
+            stage.freeze()
+
+    def freeze_text_layers(self, num_layers: int) -> None:
+        """Freeze the text embeddings and the first ``num_layers`` RoBERTa layers."""
+        text = self.text_model
+        if not 0 <= num_layers <= len(text.encoder.layer):
+            raise ValueError(f"num_layers must be in [0, {len(text.encoder.layer)}], got {num_layers}")
+        text.embeddings.freeze()
+        for layer in text.encoder.layer[:num_layers]:
+            layer.freeze()

@@ -1,0 +1,203 @@
+"""CLAP's text tokenizer: RoBERTa byte-level BPE through the ``tokenizers`` library.
+
+LAION-CLAP tokenizes every caption to exactly 77 tokens (``<s> ... </s>`` then ``<pad>``), which is the default
+here; ``padding="longest"`` pads only to the longest caption of a call instead.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.json",
+    "merges.txt",
+    "added_tokens.json",
+)
+_SPECIALS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
+
+
+class TokenizerError(ValueError):
+    """A tokenizer folder or input this tokenizer cannot use."""
+
+
+class ClapTokenizer:
+    """Turns captions into ``input_ids`` / ``attention_mask`` arrays for :class:`ClapModel`.
+
+    Parameters
+    ----------
+    tokenizer : tokenizers.Tokenizer
+        A RoBERTa-style byte-level BPE with ``<s>``, ``</s>`` and ``<pad>`` tokens.
+    max_length : int
+        Tokens per caption including ``<s>`` and ``</s>``; longer captions are truncated.
+    padding : {"max_length", "longest"}
+        Pad every caption to ``max_length`` (LAION's behaviour) or to the longest one in the call.
+    source : Path, optional
+        Folder the tokenizer files came from (copied by :meth:`save_pretrained`).
+    """
+
+    def __init__(
+        self, tokenizer, max_length: int = 77, padding: str = "max_length", source: Path | None = None
+    ) -> None:
+        if padding not in ("max_length", "longest"):
+            raise TokenizerError(f"padding must be 'max_length' or 'longest', got {padding!r}")
+        if max_length < 3:
+            raise TokenizerError(f"max_length must be at least 3 (<s>, one token, </s>), got {max_length}")
+        self._tokenizer = tokenizer
+        self.max_length = max_length
+        self.padding = padding
+        self.source = source
+        missing = [t for t in ("<s>", "</s>", "<pad>") if tokenizer.token_to_id(t) is None]
+        if missing:
+            raise TokenizerError(
+                f"{source or 'tokenizer'}: no {', '.join(missing)} token (not a RoBERTa vocabulary)"
+            )
+        self.pad_token_id = tokenizer.token_to_id("<pad>")
+        self.bos_token_id = tokenizer.token_to_id("<s>")
+        self.eos_token_id = tokenizer.token_to_id("</s>")
+        tokenizer.no_padding()
+        tokenizer.enable_truncation(max_length)
+
+    @property
+    def vocab_size(self) -> int:
+        return self._tokenizer.get_vocab_size(with_added_tokens=True)
+
+    @classmethod
+    def from_pretrained(
+        cls, folder: str | Path, max_length: int = 77, padding: str = "max_length"
+    ) -> ClapTokenizer:
+        """Read a checkpoint folder's ``tokenizer.json``, or build the BPE from ``vocab.json`` + ``merges.txt``."""
+        from tokenizers import Tokenizer
+
+        folder = Path(folder)
+        if (folder / "tokenizer.json").is_file():
+            try:
+                tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+            except Exception as error:  # the Rust library raises a bare Exception
+                raise TokenizerError(
+                    f"{folder / 'tokenizer.json'}: cannot be read by `tokenizers` ({error})"
+                ) from None
+        elif (folder / "vocab.json").is_file() and (folder / "merges.txt").is_file():
+            tokenizer = _roberta_from_vocab(folder)
+        else:
+            raise TokenizerError(
+                f"{folder}: no tokenizer.json (or vocab.json + merges.txt); a CLAP checkpoint ships RoBERTa's tokenizer"
+            )
+        return cls(tokenizer, max_length=max_length, padding=padding, source=folder)
+
+    @classmethod
+    def train(cls, texts: Iterable[str], vocab_size: int = 1000, max_length: int = 77) -> ClapTokenizer:
+        """Train a small RoBERTa-format byte-level BPE on ``texts`` (for offline demos with no checkpoint).
+
+        Special tokens get RoBERTa's ids: ``<s>`` 0, ``<pad>`` 1, ``</s>`` 2, ``<unk>`` 3, ``<mask>`` 4.
+        """
+        from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+        tokenizer = Tokenizer(models.BPE())
+        tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tokenizer.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(
+            vocab_size=vocab_size,
+            special_tokens=list(_SPECIALS),
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=False,
+        )
+        tokenizer.train_from_iterator(list(texts), trainer)
+        tokenizer.post_processor = processors.RobertaProcessing(
+            ("</s>", 2), ("<s>", 0), add_prefix_space=False
+        )
+        return cls(tokenizer, max_length=max_length)
+
+    def __call__(self, texts: str | Sequence[str]) -> dict[str, np.ndarray]:
+        """Tokenize captions.
+
+        Parameters
+        ----------
+        texts : str or sequence of str
+
+        Returns
+        -------
+        dict with ``input_ids`` and ``attention_mask``, both ``np.int32`` of shape ``(len(texts), L)`` where
+        ``L = max_length`` (or the longest caption with ``padding="longest"``).
+        """
+        if isinstance(texts, str):
+            texts = [texts]
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TokenizerError(f"texts[{i}] is a {type(text).__name__}, expected a string")
+        encodings = self._tokenizer.encode_batch(list(texts))
+        width = (
+            self.max_length
+            if self.padding == "max_length"
+            else max((len(e.ids) for e in encodings), default=0)
+        )
+        ids = np.full((len(encodings), width), self.pad_token_id, dtype=np.int32)
+        mask = np.zeros((len(encodings), width), dtype=np.int32)
+        for row, encoding in enumerate(encodings):
+            ids[row, : len(encoding.ids)] = encoding.ids
+            mask[row, : len(encoding.ids)] = 1
+        return {"input_ids": ids, "attention_mask": mask}
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """Text of one row of ``input_ids`` without special tokens."""
+        return self._tokenizer.decode([int(i) for i in ids], skip_special_tokens=True)
+
+    def save_pretrained(self, folder: str | Path) -> None:
+        """Write the tokenizer files into ``folder`` (copies of the originals when it was read from one)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        copied = False
+        if self.source is not None:
+            for name in TOKENIZER_FILES:
+                if (self.source / name).is_file() and (self.source / name).resolve() != (
+                    folder / name
+                ).resolve():
+                    shutil.copyfile(self.source / name, folder / name)
+                    copied = True
+        if not copied:
+            self._tokenizer.save(str(folder / "tokenizer.json"))
+            config = {
+                "tokenizer_class": "RobertaTokenizer",
+                "model_max_length": 512,
+                "bos_token": "<s>",
+                "eos_token": "</s>",
+                "pad_token": "<pad>",
+                "unk_token": "<unk>",
+                "mask_token": "<mask>",
+                "cls_token": "<s>",
+                "sep_token": "</s>",
+                "add_prefix_space": False,
+            }
+            (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n")
+
+
+def _roberta_from_vocab(folder: Path):
+    """RoBERTa's fast tokenizer rebuilt from the slow files (checkpoints without tokenizer.json)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+
+    try:
+        bpe = models.BPE.from_file(str(folder / "vocab.json"), str(folder / "merges.txt"))
+    except Exception as error:
+        raise TokenizerError(f"{folder}: vocab.json / merges.txt cannot be read ({error})") from None
+    add_prefix_space = False
+    config_path = folder / "tokenizer_config.json"
+    if config_path.is_file():
+        add_prefix_space = bool(json.loads(config_path.read_text()).get("add_prefix_space", False))
+    tokenizer = Tokenizer(bpe)
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=add_prefix_space)
+    tokenizer.decoder = decoders.ByteLevel()
+    tokenizer.add_special_tokens([t for t in _SPECIALS if bpe.token_to_id(t) is not None])
+    eos, bos = bpe.token_to_id("</s>"), bpe.token_to_id("<s>")
+    if eos is None or bos is None:
+        raise TokenizerError(f"{folder / 'vocab.json'}: no <s> / </s> tokens (not a RoBERTa vocabulary)")
+    tokenizer.post_processor = processors.RobertaProcessing(
+        ("</s>", eos), ("<s>", bos), add_prefix_space=add_prefix_space
+    )
+    return tokenizer

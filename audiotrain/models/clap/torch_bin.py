@@ -1,0 +1,196 @@
+"""Read a PyTorch ``pytorch_model.bin`` state dict without torch and without running pickle code.
+
+``torch.save`` (torch >= 1.6) writes a zip archive: ``<name>/data.pkl`` is a pickle describing the dict and its
+tensors, ``<name>/data/<key>`` hold the raw storages. An ordinary ``pickle.load`` of ``data.pkl`` would import and
+call whatever the file names, i.e. run arbitrary code. Here the unpickler resolves only the few globals a state
+dict uses (``collections.OrderedDict``, ``torch._utils._rebuild_tensor_v2`` / ``_rebuild_parameter``, the typed
+storage classes) to local, side-effect-free functions, and refuses every other global with
+:class:`UnsafeCheckpointError` naming it.
+"""
+
+from __future__ import annotations
+
+import collections
+import pickle
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+# Storage class name in the pickle -> numpy dtype of its raw bytes ("bfloat16": read as uint16, widened below).
+_STORAGE_DTYPES = {
+    "DoubleStorage": np.float64,
+    "FloatStorage": np.float32,
+    "HalfStorage": np.float16,
+    "BFloat16Storage": "bfloat16",
+    "LongStorage": np.int64,
+    "IntStorage": np.int32,
+    "ShortStorage": np.int16,
+    "CharStorage": np.int8,
+    "ByteStorage": np.uint8,
+    "BoolStorage": np.bool_,
+}
+
+
+class UnsafeCheckpointError(pickle.UnpicklingError):
+    """The pickle asks for something a plain tensor state dict never contains."""
+
+
+class TorchCheckpointError(ValueError):
+    """A ``.bin`` file that is not a readable zip-format PyTorch state dict."""
+
+
+@dataclass(frozen=True)
+class _StorageType:
+    name: str
+
+
+@dataclass
+class _Storage:
+    key: str
+    dtype: object
+    numel: int
+    data: np.ndarray
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def __init__(self, file, archive: zipfile.ZipFile, prefix: str, path: Path, big_endian: bool) -> None:
+        super().__init__(file)
+        self._archive = archive
+        self._prefix = prefix
+        self._path = path
+        self._big_endian = big_endian
+        self._storages: dict[str, _Storage] = {}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) == ("collections", "OrderedDict"):
+            return collections.OrderedDict
+        if module == "torch._utils" and name == "_rebuild_tensor_v2":
+            return self._rebuild_tensor
+        if module == "torch._utils" and name == "_rebuild_parameter":
+            return _rebuild_parameter
+        if module == "torch" and name in _STORAGE_DTYPES:
+            return _StorageType(name)
+        raise UnsafeCheckpointError(
+            f"{self._path}: refusing to load '{module}.{name}': a PyTorch state dict holds only tensors, and "
+            "unpickling this global could run code. Convert the file to safetensors with a trusted torch install."
+        )
+
+    def persistent_load(self, pid):
+        if not (
+            isinstance(pid, tuple)
+            and len(pid) == 5
+            and pid[0] == "storage"
+            and isinstance(pid[1], _StorageType)
+        ):
+            raise UnsafeCheckpointError(
+                f"{self._path}: unexpected persistent record {pid!r} (expected a tensor storage)"
+            )
+        _, storage_type, key, _location, numel = pid
+        key = str(key)
+        if key not in self._storages:
+            dtype = _STORAGE_DTYPES[storage_type.name]
+            raw_dtype = np.uint16 if dtype == "bfloat16" else np.dtype(dtype)
+            member = f"{self._prefix}data/{key}"
+            try:
+                raw = self._archive.read(member)
+            except KeyError:
+                raise TorchCheckpointError(
+                    f"{self._path}: storage {member} is missing from the archive"
+                ) from None
+            data = np.frombuffer(
+                raw, dtype=np.dtype(raw_dtype).newbyteorder(">" if self._big_endian else "<")
+            )
+            if data.size < int(numel):
+                raise TorchCheckpointError(
+                    f"{self._path}: storage {key} holds {data.size} elements, the pickle says {numel}"
+                )
+            self._storages[key] = _Storage(key, dtype, int(numel), data)
+        return self._storages[key]
+
+    def _rebuild_tensor(self, storage, offset, size, stride, requires_grad=False, hooks=None, metadata=None):
+        if not isinstance(storage, _Storage):
+            raise UnsafeCheckpointError(f"{self._path}: a tensor record without a storage")
+        size, stride = tuple(int(s) for s in size), tuple(int(s) for s in stride)
+        offset = int(offset)
+        if len(size) != len(stride) or any(s < 0 for s in (*size, *stride)) or offset < 0:
+            raise TorchCheckpointError(
+                f"{self._path}: storage {storage.key}: invalid size {size} / stride {stride}"
+            )
+        if 0 not in size:
+            last = offset + sum((n - 1) * s for n, s in zip(size, stride))
+            if last >= storage.numel:
+                raise TorchCheckpointError(
+                    f"{self._path}: storage {storage.key}: a {size} view at offset {offset} reads past its "
+                    f"{storage.numel} elements"
+                )
+        item = storage.data.itemsize
+        view = np.lib.stride_tricks.as_strided(
+            storage.data[offset:] if storage.data.size > offset else storage.data[:0],
+            shape=size,
+            strides=tuple(s * item for s in stride),
+            writeable=False,
+        )
+        array = np.array(view, dtype=storage.data.dtype.newbyteorder("="))
+        if storage.dtype == "bfloat16":
+            # bfloat16 is the top half of a float32: widening is exact.
+            array = (array.astype(np.uint32) << 16).view(np.float32)
+        return array
+
+
+def _rebuild_parameter(data, requires_grad=False, hooks=None, *_):
+    return data
+
+
+def load_torch_state_dict(path: str | Path) -> dict[str, np.ndarray]:
+    """Tensors of a zip-format ``torch.save`` state dict, as numpy arrays, without importing torch.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``pytorch_model.bin`` (any ``torch.save(state_dict)`` file from torch >= 1.6).
+
+    Returns
+    -------
+    dict of str -> np.ndarray
+        bfloat16 tensors come back as float32 (exactly).
+
+    Raises
+    ------
+    UnsafeCheckpointError
+        The pickle references anything besides tensors, storages and ordered dicts.
+    TorchCheckpointError
+        Not a zip archive (legacy pre-1.6 format), a missing storage, or not a flat dict of tensors.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise TorchCheckpointError(f"{path}: no such file")
+    if not zipfile.is_zipfile(path):
+        raise TorchCheckpointError(
+            f"{path}: not a zip archive. Only the zip format torch.save has written since torch 1.6 is supported; "
+            "re-save the state dict with a recent torch, or convert it to model.safetensors."
+        )
+    with zipfile.ZipFile(path) as archive:
+        pickles = [n for n in archive.namelist() if n.endswith("data.pkl")]
+        if len(pickles) != 1:
+            raise TorchCheckpointError(f"{path}: expected one data.pkl in the archive, found {len(pickles)}")
+        prefix = pickles[0][: -len("data.pkl")]
+        byteorder = f"{prefix}byteorder"
+        big_endian = byteorder in archive.namelist() and archive.read(byteorder).strip() == b"big"
+        with archive.open(pickles[0]) as handle:
+            unpickler = _RestrictedUnpickler(handle, archive, prefix, path, big_endian)
+            try:
+                state = unpickler.load()
+            except (UnsafeCheckpointError, TorchCheckpointError):
+                raise
+            except Exception as error:
+                raise TorchCheckpointError(
+                    f"{path}: data.pkl cannot be read as a state dict ({error})"
+                ) from None
+    if not isinstance(state, dict):
+        raise TorchCheckpointError(f"{path}: holds a {type(state).__name__}, expected a state dict")
+    bad = [str(k) for k, v in state.items() if not isinstance(k, str) or not isinstance(v, np.ndarray)]
+    if bad:
+        raise TorchCheckpointError(f"{path}: entries that are not named tensors: {', '.join(bad[:10])}")
+    return dict(state)

@@ -1,0 +1,383 @@
+"""Chord recognition, end to end: songs with chord labels → a trained model → ``.lab`` predictions and scores.
+
+Command line (``python -m audiotrain.recipes.chords --help``)::
+
+    python -m audiotrain.recipes.chords                      # demo: synthesise songs, train, evaluate
+    python -m audiotrain.recipes.chords train --data DIR     # your songs: audio + .lab/.jams beside them
+    python -m audiotrain.recipes.chords evaluate --checkpoint RUN/checkpoints/best --data DIR
+    python -m audiotrain.recipes.chords predict --checkpoint RUN/checkpoints/best song.wav -o song.lab
+
+A run folder holds ``config.json`` (the resolved config, versions, command), ``checkpoints/`` (``best`` by
+validation loss, ``last``, and one every ``save_every`` epochs: each a resumable Trainer checkpoint that
+also carries the model, feature and decoding settings and the vocabulary, so ``predict`` needs nothing
+else), ``history.json`` and ``training_curves.png``, and ``evaluation/`` with one ``.lab`` per held-out
+song, ``scores.json`` / ``scores.md`` (``mir_eval.chord`` scores) and ``confusion_matrix.png``.
+
+From Python: `run_training(config, run_dir)` does what the ``train`` / demo commands do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlx.core as mx
+
+from audiotrain.chords.lab import write_jams, write_lab
+from audiotrain.datasets.chord_songs import scan_song_folder
+from audiotrain.metrics.plots import plot_training_curves
+from audiotrain.models.chord_loss import ChordRecognitionLoss
+from audiotrain.recipes.chords_config import TrainingConfig, benchmark_config
+from audiotrain.recipes.chords_data import (
+    SongSplits,
+    balanced_class_weights,
+    chord_type_frequencies,
+    demo_splits,
+    feature_function,
+    folder_splits,
+    make_loaders,
+)
+from audiotrain.recipes.chords_eval import EvaluationResult, evaluate_songs, format_table
+from audiotrain.recipes.chords_predict import ChordPredictor, checkpoint_entries
+from audiotrain.recipes.chords_task import ChordTask
+from audiotrain.recipes.config_cli import add_dataclass_arguments, apply_arguments, load_config_file
+from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
+from audiotrain.train.trainer import Trainer
+
+__all__ = [
+    "ChordTask",
+    "RunResult",
+    "TrainingConfig",
+    "benchmark_config",
+    "main",
+    "run_training",
+]
+
+COMMANDS = ("demo", "train", "evaluate", "predict")
+AUDIO_GLOB_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff", ".opus", ".oga", ".wave")
+
+
+@dataclass
+class RunResult:
+    """What `run_training` produced."""
+
+    run_dir: Path
+    checkpoint: Path
+    history: dict
+    evaluation: EvaluationResult | None
+    train_seconds: float
+
+
+def _versions() -> dict[str, str]:
+    from audiotrain import __version__
+
+    return {"audiotrain": __version__, "mlx": getattr(mx, "__version__", "?"), "python": platform.python_version()}
+
+
+def default_run_dir() -> Path:
+    return Path("runs") / time.strftime("chords-%Y%m%d-%H%M%S")
+
+
+def build_task(config: TrainingConfig, train_songs, steps_per_epoch: int) -> ChordTask:
+    """The `ChordTask` of a config (class weights from `train_songs` when `loss.balance_classes`)."""
+    class_weights = None
+    if config.loss.balance_classes:
+        class_weights = balanced_class_weights(chord_type_frequencies(train_songs, config.data.allow_gaps))
+    loss = ChordRecognitionLoss(
+        chord_type_weight=config.loss.chord_type_weight,
+        root_weight=config.loss.root_weight,
+        bass_weight=config.loss.bass_weight,
+        label_smoothing=config.label_smoothing,
+        class_weights=class_weights,
+    )
+    return ChordTask(
+        config.model,
+        loss,
+        learning_rate=config.learning_rate,
+        weight_decay=config.weight_decay,
+        scheduler=None if config.scheduler == "constant" else config.scheduler,
+        num_epochs=config.num_epochs,
+        warmup_epochs=config.warmup_epochs,
+        steps_per_epoch=steps_per_epoch,
+        extra_state=checkpoint_entries(config.features, config.decode, config.data.window_frames),
+    )
+
+
+def run_training(
+    config: TrainingConfig,
+    run_dir: str | Path | None = None,
+    splits: SongSplits | None = None,
+    resume: str | Path | None = None,
+    log=print,
+) -> RunResult:
+    """Train on `splits` (default: demo songs, or `config.data.data_dir`), then evaluate the best checkpoint
+    on the held-out songs. Everything is written into `run_dir`."""
+    run_dir = Path(run_dir) if run_dir is not None else default_run_dir()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    data = config.data
+    if splits is None:
+        if data.data_dir:
+            splits, report = folder_splits(data, config.seed)
+            log(report)
+        else:
+            splits = demo_splits(data, config.features.sr)
+    log(splits.describe())
+    (run_dir / "config.json").write_text(
+        json.dumps(
+            {"config": config.to_dict(), "versions": _versions(), "command": sys.argv, "songs": _split_names(splits)},
+            indent=1,
+        )
+    )
+    cache_root = data.resolved_cache_dir() / "features"
+    feature_fn, cache = feature_function(config.features, cache_root)
+    train_loader, val_loader, _ = make_loaders(splits, feature_fn, data, config.features, config.batch_size, config.seed)
+    steps_per_epoch = len(train_loader)
+    task = build_task(config, splits.train, steps_per_epoch)
+    log(
+        f"model: {task.model.num_parameters() / 1e6:.2f} M parameters; {len(train_loader.dataset)} windows of "
+        f"{data.window_frames} frames per epoch ({steps_per_epoch} steps of {config.batch_size})"
+    )
+
+    checkpoint_dir = Path(config.checkpoint_dir)
+    if not checkpoint_dir.is_absolute():
+        checkpoint_dir = run_dir / checkpoint_dir
+    callbacks = [
+        ModelCheckpoint(dirpath=checkpoint_dir, filename="best", monitor="val_loss", save_top_k=1, save_last=True),
+        EarlyStopping(monitor="val_loss", patience=config.patience, min_delta=config.min_delta),
+    ]
+    if config.save_every:
+        callbacks.append(
+            ModelCheckpoint(dirpath=checkpoint_dir, filename="epoch={epoch:03d}", every_n_epochs=config.save_every, save_top_k=-1)
+        )
+    trainer = Trainer(
+        max_epochs=config.num_epochs,
+        gradient_clip_val=config.gradient_clip or None,
+        default_root_dir=run_dir,
+        compile=config.compile,
+        seed=config.seed,
+        callbacks=callbacks,
+        log_every_n_steps=config.log_every,
+        enable_progress_bar=config.progress_bar,
+    )
+    start = time.perf_counter()
+    trainer.fit(task, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
+    train_seconds = time.perf_counter() - start
+    history_path = trainer.export_history(run_dir / "history.json")
+    if trainer.history:
+        plot_training_curves(trainer.history, run_dir / "training_curves.png")
+    best = checkpoint_dir / "best"
+    log(f"trained {trainer.current_epoch} epochs ({trainer.global_step} steps) in {train_seconds:.0f} s; history: {history_path}")
+    log(f"feature cache: {cache.report()['entries']} songs in {cache.folder}")
+
+    evaluation = None
+    if splits.test:
+        predictor = ChordPredictor.from_checkpoint(best)
+        evaluation = evaluate_songs(predictor, splits.test, run_dir / "evaluation", allow_gaps=data.allow_gaps)
+        log(f"\nheld-out songs ({len(splits.test)}), mir_eval.chord scores in % (pooled over time):")
+        log(format_table({"model": evaluation.scores}))
+        log(f"transcription speed: {evaluation.realtime_factor:.0f} s of audio per second")
+    return RunResult(run_dir, best, trainer.history, evaluation, train_seconds)
+
+
+def _split_names(splits: SongSplits) -> dict[str, list[str]]:
+    return {part: [s.name for s in getattr(splits, part)] for part in ("train", "val", "test")}
+
+
+# ---- command line -------------------------------------------------------------------------------------------
+
+
+def _training_parser(prog: str, description: str, needs_data: bool) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    if needs_data:
+        parser.add_argument(
+            "--data", dest="data_folder", required=True, type=Path,
+            help="folder of audio files with .lab/.jams annotations beside them (same stem)",
+        )  # fmt: skip
+    parser.add_argument("--run_dir", type=Path, default=None, help="output folder (default: runs/chords-<date>-<time>)")
+    parser.add_argument("--config", type=Path, default=None, help="YAML/JSON file with TrainingConfig fields (flags override it)")
+    parser.add_argument("--resume", type=Path, default=None, help="resume training from this checkpoint folder (e.g. RUN/checkpoints/last)")
+    parser.add_argument("--benchmark", action="store_true", help="start from the longer benchmark config instead of the defaults")
+    add_dataclass_arguments(parser, TrainingConfig())
+    return parser
+
+
+def _decode_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--decode.method", dest="decode_method", choices=("viterbi", "median", "argmax"), default=None,
+                        help="smoothing of frame posteriors (default: the checkpoint's)")  # fmt: skip
+    parser.add_argument("--decode.self_transition", dest="decode_self_transition", type=float, default=None,
+                        help="viterbi: probability of staying in the same chord per frame (default: the checkpoint's)")  # fmt: skip
+    parser.add_argument("--decode.median_frames", dest="decode_median_frames", type=int, default=None,
+                        help="median: filter width in frames, odd (default: the checkpoint's)")  # fmt: skip
+
+
+def _load_predictor(args: argparse.Namespace) -> ChordPredictor:
+    predictor = ChordPredictor.from_checkpoint(args.checkpoint)
+    changes = {
+        k: v
+        for k, v in (
+            ("method", args.decode_method),
+            ("self_transition", args.decode_self_transition),
+            ("median_frames", args.decode_median_frames),
+        )
+        if v is not None
+    }
+    if changes:
+        from dataclasses import replace
+
+        predictor.decode = replace(predictor.decode, **changes)  # validates the new values
+    return predictor
+
+
+def _config_from_args(args: argparse.Namespace) -> TrainingConfig:
+    config = benchmark_config() if args.benchmark else TrainingConfig()
+    if args.config is not None:
+        config = load_config_file(config, args.config)
+    return apply_arguments(config, args)
+
+
+def _cmd_train(argv: list[str], demo: bool) -> int:
+    prog = "python -m audiotrain.recipes.chords" + ("" if demo else " train")
+    description = (
+        "Demo: generate (or reuse) synthetic songs, train, evaluate on held-out songs, write everything to a run folder."
+        if demo
+        else "Train on a folder of songs (split by song into train/val/test), then evaluate on the test songs."
+    )
+    args = _training_parser(prog, description, needs_data=not demo).parse_args(argv)
+    config = _config_from_args(args)
+    if not demo:
+        from dataclasses import replace
+
+        config = replace(config, data=replace(config.data, data_dir=str(args.data_folder)))
+    result = run_training(config, args.run_dir, resume=args.resume)
+    print(f"\nrun folder: {result.run_dir}")
+    print(f"  checkpoint:  {result.checkpoint}")
+    print(f"  history:     {result.run_dir / 'history.json'} (+ training_curves.png)")
+    if result.evaluation is not None:
+        print(f"  predictions: {result.run_dir / 'evaluation'} (.lab per song, scores.json, scores.md, confusion_matrix.png)")
+    print(f"predict with: python -m audiotrain.recipes.chords predict --checkpoint {result.checkpoint} SONG.wav -o SONG.lab")
+    return 0
+
+
+def _cmd_evaluate(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m audiotrain.recipes.chords evaluate",
+        description="Transcribe every annotated song of a folder with a checkpoint and score it with mir_eval.chord.",
+    )
+    parser.add_argument("--checkpoint", required=True, type=Path, help="checkpoint folder (or a run folder: uses its best checkpoint)")
+    parser.add_argument("--data", required=True, type=Path, help="folder of audio files with .lab/.jams annotations beside them")
+    parser.add_argument("-o", "--output", type=Path, default=None, help="where to write .lab files and scores (default: no files)")
+    parser.add_argument("--allow_gaps", action="store_true", help="fill gaps in annotations with N instead of failing")
+    _decode_arguments(parser)
+    args = parser.parse_args(argv)
+    predictor = _load_predictor(args)
+    index = scan_song_folder(args.data, allow_gaps=args.allow_gaps)
+    if index.problems:
+        print(index.report(), file=sys.stderr)
+    if not index.songs:
+        print(f"error: no annotated songs in {args.data}", file=sys.stderr)
+        return 2
+    result = evaluate_songs(predictor, index.songs, args.output, allow_gaps=args.allow_gaps)
+    print(f"{len(index.songs)} songs, mir_eval.chord scores in % (pooled over time / median over songs):")
+    print(result.scores.table())
+    print(f"transcription speed: {result.realtime_factor:.0f} s of audio per second")
+    if args.output is not None:
+        print(f"wrote .lab files and scores to {args.output}")
+    return 0
+
+
+def _cmd_predict(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m audiotrain.recipes.chords predict",
+        description="Transcribe chords of an audio file or of every audio file in a folder.",
+    )
+    parser.add_argument("--checkpoint", required=True, type=Path, help="checkpoint folder (or a run folder: uses its best checkpoint)")
+    parser.add_argument("input", type=Path, help="an audio file, or a folder (searched recursively)")
+    parser.add_argument(
+        "-o", "--output", type=Path, default=None,
+        help="for a file: the .lab (or .jams) to write (default: print the .lab to stdout); for a folder: the "
+        "output folder (default: <input>-chords next to it), mirroring the input's sub-folders",
+    )  # fmt: skip
+    parser.add_argument("--format", choices=("lab", "jams"), default="lab", help="output format for folders")
+    _decode_arguments(parser)
+    args = parser.parse_args(argv)
+    if not args.input.exists():
+        print(f"error: {args.input} does not exist", file=sys.stderr)
+        return 2
+    predictor = _load_predictor(args)
+    if args.input.is_file():
+        segments = predictor.transcribe(args.input)
+        if args.output is None:
+            sys.stdout.write("".join(f"{s.start:.6f}\t{s.end:.6f}\t{s.label}\n" for s in segments))
+        elif args.output.suffix.lower() == ".jams":
+            write_jams(args.output, segments)
+        else:
+            write_lab(args.output, segments)
+        return 0
+    files = sorted(p for p in args.input.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_GLOB_SUFFIXES)
+    if not files:
+        print(f"error: no audio files ({', '.join(AUDIO_GLOB_SUFFIXES)}) in {args.input}", file=sys.stderr)
+        return 2
+    out_dir = args.output or args.input.with_name(args.input.name + "-chords")
+    start, audio_seconds = time.perf_counter(), 0.0
+    for path in files:
+        post = predictor.posteriors(path)
+        segments = predictor.segments(post)
+        audio_seconds += post.duration
+        target = (out_dir / path.relative_to(args.input)).with_suffix(f".{args.format}")
+        (write_jams if args.format == "jams" else write_lab)(target, segments)
+    elapsed = time.perf_counter() - start
+    print(f"wrote {len(files)} .{args.format} files to {out_dir} ({audio_seconds / elapsed:.0f} s of audio per second)")
+    return 0
+
+
+_TOP_HELP = f"""\
+usage: python -m audiotrain.recipes.chords [COMMAND] [options]
+
+Chord recognition on MLX: train a model on songs with chord annotations, score it with mir_eval,
+and transcribe audio to .lab files.
+
+commands:
+  (none) / demo   generate or reuse synthetic demo songs, train, evaluate on held-out songs, and write
+                  checkpoints, history.json, plots and .lab predictions to a run folder
+  train           train on your songs: --data DIR (audio files with .lab/.jams beside them, same stem)
+  evaluate        score a checkpoint on annotated songs: --checkpoint CKPT --data DIR [-o OUT]
+  predict         transcribe audio: --checkpoint CKPT song.wav|folder [-o out.lab|dir]
+
+Each command has its own --help; `demo --help` and `train --help` list every training setting
+(learning rate, epochs, model size, features, decoding, ...).
+
+examples:
+  python -m audiotrain.recipes.chords
+  python -m audiotrain.recipes.chords --num_epochs 10 --model.d_model 96
+  python -m audiotrain.recipes.chords train --data ~/songs --run_dir runs/mine
+  python -m audiotrain.recipes.chords evaluate --checkpoint runs/mine/checkpoints/best --data ~/songs_test
+  python -m audiotrain.recipes.chords predict --checkpoint runs/mine song.wav -o song.lab
+
+commands: {", ".join(COMMANDS)}
+"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("-h", "--help"):
+        print(_TOP_HELP)
+        return 0
+    command = argv.pop(0) if argv and argv[0] in COMMANDS else "demo"
+    if argv and not argv[0].startswith("-") and command == "demo":
+        print(f"error: unknown command {argv[0]!r}; expected one of {', '.join(COMMANDS)} (see --help)", file=sys.stderr)
+        return 2
+    if command in ("demo", "train"):
+        return _cmd_train(argv, demo=command == "demo")
+    if command == "evaluate":
+        return _cmd_evaluate(argv)
+    return _cmd_predict(argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,226 @@
+"""Configuration of the chord recognition recipe: one `TrainingConfig` tree, written once.
+
+`TrainingConfig` holds the training settings of the seed guide (learning_rate, weight_decay, batch_size,
+num_epochs, warmup_epochs, scheduler, gradient_clip, label_smoothing, checkpoint_dir, save_every,
+patience, min_delta, log_every) and nested sections for the data (`ChordDataConfig`), the features
+(`ChordFeatureConfig`), the model (`ChordModelConfig`), the loss weights (`LossConfig`) and decoding
+(`DecodeConfig`). Every scalar field is a command-line flag (`--learning_rate`, `--model.d_model`, ...; see
+`audiotrain.recipes.config_cli`) and the whole tree can come from a YAML file (`--config run.yaml`).
+
+The defaults are sized so that `python -m audiotrain.recipes.chords` (demo data, no arguments) trains in a
+few minutes on a 2-core CPU; `benchmark_config()` is the longer setting used by `benchmarks/chords.py`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from audiotrain.chords.decode import DecodeConfig
+from audiotrain.features.cqt import C1_HZ, CQTConfig
+from audiotrain.models.chord_model import ChordModelConfig
+
+
+def default_cache_dir() -> Path:
+    """Where demo data and feature caches live: ``$AUDIOTRAIN_CACHE_DIR`` or ``~/.cache/audiotrain``."""
+    return Path(os.environ.get("AUDIOTRAIN_CACHE_DIR", Path.home() / ".cache" / "audiotrain")).expanduser()
+
+
+def _help(text: str, **extra: Any) -> dict[str, Any]:
+    return {"help": text, **extra}
+
+
+@dataclass
+class ChordFeatureConfig:
+    """Log-compressed CQT frames, with spare bins on both sides for pitch-shift augmentation."""
+
+    sr: int = field(default=22050, metadata=_help("sample rate the audio is resampled to, Hz"))
+    hop_length: int = field(
+        default=2048, metadata=_help("hop between frames in samples (2048 at 22050 Hz: 10.8 fps)")
+    )
+    n_bins: int = field(default=216, metadata=_help("CQT bins the model sees per frame"))
+    bins_per_octave: int = field(default=36, metadata=_help("CQT bins per octave (a multiple of 12)"))
+    fmin: float = field(default=C1_HZ, metadata=_help("centre frequency of the lowest model bin, Hz (C1)"))
+    max_pitch_shift: int = field(
+        default=6, metadata=_help("semitones of spare bins computed on each side (augmentation reach)")
+    )
+    log_gain: float = field(default=100.0, metadata=_help("features are log(1 + log_gain * |CQT|)"))
+
+    def __post_init__(self):
+        if self.bins_per_octave % 12:
+            raise ValueError(f"features.bins_per_octave must be a multiple of 12, got {self.bins_per_octave}")
+        if self.max_pitch_shift < 0 or self.log_gain <= 0:
+            raise ValueError("features.max_pitch_shift must be >= 0 and features.log_gain > 0")
+        self.cqt_config()  # validates the rest (Nyquist, hop)
+
+    @property
+    def bins_per_semitone(self) -> int:
+        return self.bins_per_octave // 12
+
+    @property
+    def spare_bins(self) -> int:
+        return self.max_pitch_shift * self.bins_per_semitone
+
+    @property
+    def frame_rate(self) -> float:
+        return self.sr / self.hop_length
+
+    def cqt_config(self) -> CQTConfig:
+        return CQTConfig(
+            sr=self.sr,
+            hop_length=self.hop_length,
+            fmin=self.fmin,
+            n_bins=self.n_bins,
+            bins_per_octave=self.bins_per_octave,
+            spare_bins_below=self.spare_bins,
+            spare_bins_above=self.spare_bins,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "chord_cqt", **asdict(self)}
+
+    def key(self) -> str:
+        """A stable hash of the settings: names this configuration's folder in a `FeatureCache`."""
+        text = json.dumps(self.to_dict(), sort_keys=True)
+        return "chordcqt-" + hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    def compute(self, y: np.ndarray) -> np.ndarray:
+        """Features of mono audio `y` at `sr`: float32 [n_bins + 2 * spare_bins, frames]."""
+        magnitude = np.asarray(self.cqt_config().compute(y, backend="mlx"), dtype=np.float32)
+        return np.log1p(self.log_gain * magnitude)
+
+
+@dataclass
+class ChordDataConfig:
+    """Where songs come from and how they become training windows."""
+
+    data_dir: str | None = field(
+        default=None, metadata=_help("folder of audio + .lab/.jams songs; empty: the built-in demo songs")
+    )
+    cache_dir: str | None = field(
+        default=None,
+        metadata=_help("demo data and feature cache; default $AUDIOTRAIN_CACHE_DIR or ~/.cache/audiotrain"),
+    )
+    demo_songs: int = field(default=40, metadata=_help("demo songs to train and validate on"))
+    demo_test_songs: int = field(
+        default=8, metadata=_help("held-out demo songs (another seed) to evaluate on")
+    )
+    demo_seconds: float = field(default=30.0, metadata=_help("length of each demo song, s"))
+    demo_seed: int = field(
+        default=0, metadata=_help("seed of the demo training songs (held-out: seed + 1000)")
+    )
+    val_fraction: float = field(default=0.15, metadata=_help("share of songs for validation (split by song)"))
+    test_fraction: float = field(
+        default=0.15,
+        metadata=_help("share of songs held out for the final evaluation when data_dir is given"),
+    )
+    window_frames: int = field(
+        default=96, metadata=_help("frames per training window (96 at 10.8 fps: 8.9 s)")
+    )
+    pitch_shift: bool = field(default=True, metadata=_help("augment by shifting to all 12 keys"))
+    allow_gaps: bool = field(
+        default=False, metadata=_help("fill gaps in annotations with N instead of failing")
+    )
+    num_workers: int = field(default=0, metadata=_help("DataLoader worker threads"))
+
+    def __post_init__(self):
+        if self.demo_songs < 2 or self.demo_test_songs < 1:
+            raise ValueError("data.demo_songs must be >= 2 and data.demo_test_songs >= 1")
+        if self.window_frames < 8:
+            raise ValueError(f"data.window_frames must be >= 8, got {self.window_frames}")
+
+    def resolved_cache_dir(self) -> Path:
+        return Path(self.cache_dir).expanduser() if self.cache_dir else default_cache_dir()
+
+
+@dataclass
+class LossConfig:
+    """Weights of the three heads in the total loss."""
+
+    chord_type_weight: float = field(default=1.0, metadata=_help("weight of the chord-type loss"))
+    root_weight: float = field(default=1.0, metadata=_help("weight of the root loss"))
+    bass_weight: float = field(default=0.5, metadata=_help("weight of the bass loss"))
+    balance_classes: bool = field(
+        default=False, metadata=_help("weight chord types by inverse sqrt frequency in the training songs")
+    )
+
+
+@dataclass
+class TrainingConfig:
+    """Everything a chord recognition run needs; see the module docstring.
+
+    `model.n_bins` always follows `features.n_bins` (the model reads every feature bin).
+    """
+
+    learning_rate: float = field(default=2e-3, metadata=_help("peak learning rate of AdamW"))
+    weight_decay: float = field(default=0.01, metadata=_help("AdamW weight decay"))
+    batch_size: int = field(default=16, metadata=_help("training windows per batch"))
+    num_epochs: int = field(
+        default=30, metadata=_help("training epochs (one epoch ~ every song window once)")
+    )
+    warmup_epochs: float = field(default=1.0, metadata=_help("epochs of learning-rate warmup"))
+    scheduler: str = field(
+        default="cosine", metadata=_help("learning-rate schedule", choices=("cosine", "onecycle", "constant"))
+    )
+    gradient_clip: float = field(
+        default=1.0, metadata=_help("max global gradient norm; 0 turns clipping off")
+    )
+    label_smoothing: float = field(
+        default=0.1, metadata=_help("label smoothing of the three cross-entropies")
+    )
+    checkpoint_dir: str = field(
+        default="checkpoints", metadata=_help("checkpoint folder (relative paths are inside the run folder)")
+    )
+    save_every: int = field(
+        default=5, metadata=_help("also keep a checkpoint every N epochs (0: only best/last)")
+    )
+    patience: int = field(default=15, metadata=_help("early stopping: epochs without val_loss improvement"))
+    min_delta: float = field(default=0.001, metadata=_help("early stopping: smallest val_loss improvement"))
+    log_every: int = field(default=50, metadata=_help("log training metrics every N optimizer steps"))
+    seed: int = field(default=0, metadata=_help("seed of weights, data order, windows and augmentation"))
+    compile: bool = field(default=True, metadata=_help("compile the training and evaluation steps"))
+    progress_bar: bool = field(default=True, metadata=_help("show a progress bar"))
+    data: ChordDataConfig = field(default_factory=ChordDataConfig)
+    features: ChordFeatureConfig = field(default_factory=ChordFeatureConfig)
+    model: ChordModelConfig = field(default_factory=lambda: ChordModelConfig(n_bins=216))
+    loss: LossConfig = field(default_factory=LossConfig)
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+
+    def __post_init__(self):
+        positive = ("learning_rate", "batch_size", "num_epochs", "log_every")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ValueError(f"TrainingConfig.{name} must be > 0, got {getattr(self, name)!r}")
+        for name in ("weight_decay", "warmup_epochs", "gradient_clip", "save_every", "patience", "min_delta"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"TrainingConfig.{name} must be >= 0, got {getattr(self, name)!r}")
+        if self.scheduler not in ("cosine", "onecycle", "constant"):
+            raise ValueError(
+                f"TrainingConfig.scheduler must be 'cosine', 'onecycle' or 'constant', got {self.scheduler!r}"
+            )
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError(f"TrainingConfig.label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        # The model reads every feature bin: its input width follows the features section.
+        if self.model.n_bins != self.features.n_bins:
+            self.model = replace(self.model, n_bins=self.features.n_bins)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def benchmark_config(**overrides: Any) -> TrainingConfig:
+    """The longer setting of `benchmarks/chords.py`: more songs, epochs and a wider model."""
+    config = TrainingConfig(
+        num_epochs=60,
+        data=ChordDataConfig(demo_songs=80, demo_test_songs=12),
+        model=ChordModelConfig(n_bins=216, d_model=128, n_layers=3, n_heads=4, ff_dim=256),
+    )
+    from audiotrain.recipes.config_cli import merge_config
+
+    return merge_config(config, overrides, source="benchmark_config") if overrides else config

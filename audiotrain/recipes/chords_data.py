@@ -1,0 +1,160 @@
+"""Songs, features and loaders for the chord recipe: demo or folder data → `ChordSongDataset` → `DataLoader`.
+
+Features are cached on disk per (audio file, feature settings) with `FeatureCache`, so the second run on the
+same songs computes no CQT.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from audiotrain.audio import load
+from audiotrain.chords.lab import read_annotation
+from audiotrain.chords.vocabulary import NUM_CHORD_TYPES, encode_label
+from audiotrain.data import DataLoader
+from audiotrain.datasets.chord_demo import TIMBRES, generate_demo_songs
+from audiotrain.datasets.chord_songs import (
+    ChordSongConfig,
+    ChordSongDataset,
+    SongEntry,
+    scan_song_folder,
+    split_songs,
+)
+from audiotrain.features.cache import FeatureCache
+from audiotrain.recipes.chords_config import ChordDataConfig, ChordFeatureConfig
+
+#: Seed offset of the held-out demo songs: different songs from the training set.
+HELD_OUT_SEED_OFFSET = 1000
+
+
+@dataclass
+class SongSplits:
+    """Songs for training, validation (model selection, early stopping) and the final evaluation."""
+
+    train: list[SongEntry]
+    val: list[SongEntry]
+    test: list[SongEntry]
+    source: str  # a line describing where the songs came from
+
+    def describe(self) -> str:
+        return f"{self.source}: {len(self.train)} train / {len(self.val)} val / {len(self.test)} test songs"
+
+
+def demo_splits(data: ChordDataConfig, sr: int, test_timbres: Sequence[str] | None = None) -> SongSplits:
+    """Generate (or reuse) the demo songs under the cache dir: a training set split into train/val by song,
+    and a held-out set made with another seed (and optionally other timbres)."""
+    root = data.resolved_cache_dir() / "demo" / "chords"
+    train_dir = root / f"train-seed{data.demo_seed}-n{data.demo_songs}-{data.demo_seconds:g}s"
+    songs = generate_demo_songs(
+        train_dir, n_songs=data.demo_songs, seed=data.demo_seed, sr=sr, song_seconds=data.demo_seconds
+    )
+    timbres = tuple(test_timbres) if test_timbres else TIMBRES
+    test_seed = data.demo_seed + HELD_OUT_SEED_OFFSET
+    test_dir = (
+        root / f"test-seed{test_seed}-n{data.demo_test_songs}-{data.demo_seconds:g}s-{'+'.join(timbres)}"
+    )
+    test = generate_demo_songs(
+        test_dir,
+        n_songs=data.demo_test_songs,
+        seed=test_seed,
+        sr=sr,
+        song_seconds=data.demo_seconds,
+        timbres=timbres,
+    )
+    train, val, _ = split_songs(songs, val_fraction=data.val_fraction, test_fraction=0.0, seed=data.demo_seed)
+    return SongSplits(train, val, test, f"demo songs in {root}")
+
+
+def folder_splits(data: ChordDataConfig, seed: int) -> tuple[SongSplits, str]:
+    """Scan `data.data_dir` and split its songs by song; returns the splits and the scan report."""
+    if not data.data_dir:
+        raise ValueError(
+            "data.data_dir is empty: pass --data DIR (a folder of audio files with .lab/.jams beside them)"
+        )
+    index = scan_song_folder(data.data_dir, allow_gaps=data.allow_gaps)
+    if len(index) < 2:
+        raise ValueError(
+            f"{data.data_dir}: need at least 2 annotated songs to train and validate\n{index.report()}"
+        )
+    train, val, test = split_songs(index.songs, data.val_fraction, data.test_fraction, seed=seed)
+    if not val:
+        val = train[-1:]
+        train = train[:-1]
+    return SongSplits(train, val, test, f"{len(index)} songs in {data.data_dir}"), index.report()
+
+
+def feature_function(
+    features: ChordFeatureConfig, cache_root: Path
+) -> tuple[Callable[[Path], np.ndarray], FeatureCache]:
+    """`audio path → features [total_bins, frames]` through an on-disk cache."""
+    cache = FeatureCache(cache_root, features)
+
+    def compute(path: Path) -> np.ndarray:
+        y, _ = load(path, sr=features.sr)
+        return features.compute(y)
+
+    def feature_fn(path: Path) -> np.ndarray:
+        return np.asarray(cache.get_or_compute(path, compute))
+
+    return feature_fn, cache
+
+
+def song_config(data: ChordDataConfig, features: ChordFeatureConfig, train: bool = True) -> ChordSongConfig:
+    shifts = tuple(range(-5, 7)) if data.pitch_shift else (0,)
+    if data.pitch_shift and features.max_pitch_shift < 6:
+        shifts = tuple(range(-features.max_pitch_shift, features.max_pitch_shift + 1))
+    return ChordSongConfig(
+        frame_rate=features.frame_rate,
+        n_bins=features.n_bins,
+        bins_per_semitone=features.bins_per_semitone,
+        spare_bins=features.spare_bins,
+        window_frames=data.window_frames,
+        pitch_shifts=shifts,
+        allow_gaps=data.allow_gaps,
+    )
+
+
+def make_loaders(
+    splits: SongSplits,
+    feature_fn: Callable[[Path], np.ndarray],
+    data: ChordDataConfig,
+    features: ChordFeatureConfig,
+    batch_size: int,
+    seed: int,
+) -> tuple[DataLoader, DataLoader, ChordSongDataset]:
+    """Training loader (random pitch-shifted windows) and validation loader (every chunk of every val song)."""
+    config = song_config(data, features)
+    train_set = ChordSongDataset(splits.train, feature_fn, config, train=True, seed=seed)
+    val_set = ChordSongDataset(splits.val, feature_fn, config, train=False, seed=seed)
+    # One batch shape in training: the compiled step traces once. Keep the short batch only if it is all.
+    train_loader = DataLoader(
+        train_set,
+        batch_size=batch_size,
+        shuffle=True,
+        drop_last=len(train_set) >= batch_size,
+        num_workers=data.num_workers,
+        seed=seed,
+    )
+    val_loader = DataLoader(val_set, batch_size=batch_size, shuffle=False, num_workers=data.num_workers)
+    return train_loader, val_loader, train_set
+
+
+def chord_type_frequencies(songs: Sequence[SongEntry], allow_gaps: bool = False) -> np.ndarray:
+    """Seconds of each chord type annotated in `songs` ([num_chord_types] float64)."""
+    seconds = np.zeros(NUM_CHORD_TYPES)
+    for song in songs:
+        for segment in read_annotation(song.annotation_path, allow_gaps=allow_gaps):
+            seconds[encode_label(segment.label).chord_type] += segment.end - segment.start
+    return seconds
+
+
+def balanced_class_weights(seconds: np.ndarray) -> np.ndarray:
+    """Inverse square-root frequency weights, mean 1 over the classes present (absent classes get 0)."""
+    present = seconds > 0
+    weights = np.zeros_like(seconds)
+    weights[present] = 1.0 / np.sqrt(seconds[present] / seconds[present].sum())
+    return weights / weights[present].mean()

@@ -1,0 +1,102 @@
+"""Song-level evaluation of a chord model: transcribe songs, write ``.lab`` files, score with ``mir_eval``.
+
+`evaluate_songs` runs the same path as `predict` (audio → features → windows → posteriors → decoding) on
+annotated songs, writes one ``.lab`` per song, and returns the `mir_eval.chord` scores (pooled and per-song
+median), a frame-level chord-type confusion matrix and the transcription speed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from audiotrain.chords.decode import decode_frames, frames_to_segments
+from audiotrain.chords.lab import read_annotation, write_lab
+from audiotrain.chords.vocabulary import CHORD_TYPES, NUM_CHORD_TYPES
+from audiotrain.datasets.chord_songs import SongEntry, frame_targets
+from audiotrain.metrics.chord_scores import ChordScores, score_songs
+from audiotrain.metrics.classification import compute_confusion_matrix, per_class_metrics_from_confusion
+from audiotrain.metrics.plots import plot_confusion_matrix
+from audiotrain.recipes.chords_predict import ChordPredictor
+
+#: Comparisons printed in the summary table (all of `CHORD_METRICS` go to scores.json).
+SUMMARY_METRICS = ("root", "majmin", "majmin_inv", "mirex", "triads", "sevenths", "sevenths_inv", "tetrads")
+
+
+@dataclass
+class EvaluationResult:
+    """Scores of a set of songs, the chord-type confusion [true, predicted] over frames, and speed."""
+
+    scores: ChordScores
+    confusion: np.ndarray
+    audio_seconds: float
+    wall_seconds: float
+
+    @property
+    def realtime_factor(self) -> float:
+        """Seconds of audio transcribed per second of wall time."""
+        return self.audio_seconds / max(self.wall_seconds, 1e-9)
+
+    def summary(self) -> dict:
+        per_class = per_class_metrics_from_confusion(self.confusion)
+        return {
+            **self.scores.to_dict(),
+            "frame_chord_type_accuracy": per_class["accuracy"] / 100.0,
+            "chord_type_f1": {name: float(f) for name, f, n in zip(CHORD_TYPES, per_class["f1"], per_class["support"]) if n},
+            "audio_seconds": self.audio_seconds,
+            "wall_seconds": self.wall_seconds,
+            "audio_seconds_per_second": self.realtime_factor,
+        }
+
+
+def evaluate_songs(
+    predictor: ChordPredictor,
+    songs: Sequence[SongEntry],
+    out_dir: str | Path | None = None,
+    allow_gaps: bool = False,
+) -> EvaluationResult:
+    """Transcribe `songs`, compare with their annotations, and (if `out_dir`) write ``<name>.lab`` files,
+    ``scores.json``, ``scores.md`` and ``confusion_matrix.png`` there."""
+    if not songs:
+        raise ValueError("evaluate_songs needs at least one song")
+    out = Path(out_dir) if out_dir is not None else None
+    pairs = {}
+    confusion = np.zeros((NUM_CHORD_TYPES, NUM_CHORD_TYPES), dtype=np.int64)
+    audio_seconds = wall = 0.0
+    for song in songs:
+        reference = read_annotation(song.annotation_path, allow_gaps=allow_gaps)
+        start = time.perf_counter()
+        post = predictor.posteriors(song.audio_path)
+        p = post.probs
+        chord_type, root, bass = decode_frames(p["chord_type"], p["root"], p["bass"], predictor.decode)
+        estimate = frames_to_segments(chord_type, root, bass, post.frame_rate, post.duration)
+        wall += time.perf_counter() - start
+        audio_seconds += post.duration
+        pairs[song.name] = (reference, estimate)
+        targets = frame_targets(reference, len(chord_type), post.frame_rate)
+        confusion += compute_confusion_matrix(chord_type, targets["chord_type"], num_classes=NUM_CHORD_TYPES)
+        if out is not None:
+            write_lab(out / f"{song.name}.lab", estimate)
+    result = EvaluationResult(score_songs(pairs), confusion, audio_seconds, wall)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "scores.json").write_text(json.dumps(result.summary(), indent=1))
+        (out / "scores.md").write_text(result.scores.table() + "\n")
+        plot_confusion_matrix(confusion, CHORD_TYPES, out / "confusion_matrix.png", title="Chord type (frames)")
+    return result
+
+
+def format_table(columns: dict[str, ChordScores], metrics: Sequence[str] = SUMMARY_METRICS) -> str:
+    """A text table of pooled scores in percent, one column per system (e.g. model and baseline)."""
+    names = list(columns)
+    width = max(12, *(len(n) + 2 for n in names))
+    lines = ["metric".ljust(14) + "".join(n.rjust(width) for n in names)]
+    for metric in metrics:
+        cells = "".join(f"{100 * columns[n].pooled[metric]:{width}.2f}" for n in names)
+        lines.append(metric.ljust(14) + cells)
+    return "\n".join(lines)

@@ -1,0 +1,201 @@
+"""Chord transcription with a trained checkpoint: audio → CQT → frame posteriors → segments → ``.lab``.
+
+`ChordPredictor.from_checkpoint(path)` rebuilds the model from what the checkpoint stores (model config,
+feature config, vocabulary, decoding settings; see `ChordTask.on_save_checkpoint`), so a checkpoint folder
+is all `predict` needs.
+
+Songs longer than the training windows are run in windows of `window_frames` frames with 50% overlap,
+batched; each window's posteriors are weighted by a triangular taper (1 in the middle, small at the
+borders, where a window has context on one side only) and overlapping windows are averaged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import mlx.core as mx
+import numpy as np
+
+from audiotrain.audio import load
+from audiotrain.chords.decode import DecodeConfig, decode_posteriors
+from audiotrain.chords.lab import ChordSegment
+from audiotrain.chords.vocabulary import check_vocabulary_dict, vocabulary_dict
+from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel
+from audiotrain.recipes.chords_config import ChordFeatureConfig
+from audiotrain.recipes.chords_task import CHECKPOINT_KEY
+from audiotrain.train import checkpoint as ckpt
+
+#: Name of the run sub-folder `resolve_model_checkpoint` looks in when given a run folder.
+CHECKPOINTS_SUBDIR = "checkpoints"
+
+
+@dataclass
+class SongPosteriors:
+    """Frame posteriors of one song: "chord_type" [frames, 32], "root" and "bass" [frames, 12]."""
+
+    probs: dict[str, np.ndarray]
+    frame_rate: float
+    duration: float
+
+
+def resolve_model_checkpoint(path: str | Path) -> Path:
+    """A checkpoint folder from `path`: a checkpoint itself, or a run folder (its ``checkpoints/best``,
+    else ``checkpoints/last``)."""
+    path = Path(path)
+    if path.is_dir() and not (path / ckpt.STATE_FILE).exists():
+        for name in ("best", "last"):
+            candidate = path / CHECKPOINTS_SUBDIR / name
+            if (candidate / ckpt.STATE_FILE).exists():
+                return candidate
+    return ckpt.resolve_checkpoint(path)
+
+
+def taper(length: int) -> np.ndarray:
+    """[length] triangular weights, 1 at the centre and 1/length at the ends (never 0)."""
+    centre = (length - 1) / 2.0
+    return (1.0 - np.abs(np.arange(length) - centre) / (centre + 1.0)).astype(np.float32)
+
+
+def checkpoint_entries(
+    features: ChordFeatureConfig, decode: DecodeConfig, window_frames: int
+) -> dict[str, Any]:
+    """What a checkpoint stores for `ChordPredictor.from_checkpoint`, besides the weights and model config."""
+    return {
+        "features": asdict(features),
+        "vocabulary": vocabulary_dict(),
+        "decode": asdict(decode),
+        "window_frames": int(window_frames),
+    }
+
+
+class ChordPredictor:
+    """A trained chord model with its feature extractor and decoder.
+
+    Args:
+        model: the network (set to eval mode here).
+        features: how the model's input frames are computed.
+        decode: how posteriors become segments.
+        window_frames: frames per inference window (the training window length is a good choice).
+        batch_windows: windows per forward pass.
+    """
+
+    def __init__(
+        self,
+        model: ChordRecognitionModel,
+        features: ChordFeatureConfig,
+        decode: DecodeConfig | None = None,
+        window_frames: int = 96,
+        batch_windows: int = 8,
+    ):
+        if window_frames < 2 or batch_windows < 1:
+            raise ValueError(
+                f"window_frames must be >= 2 and batch_windows >= 1, got {window_frames}, {batch_windows}"
+            )
+        if model.config.n_bins != features.n_bins:
+            raise ValueError(
+                f"the model reads {model.config.n_bins} bins but the features have {features.n_bins}"
+            )
+        self.model = model
+        self.model.eval()
+        self.features = features
+        self.decode = decode or DecodeConfig()
+        self.window_frames = int(window_frames)
+        self.batch_windows = int(batch_windows)
+        # One fixed input shape [batch_windows, window_frames, n_bins]: compiled once, reused for every song.
+        # The weights are declared as inputs so that later updates of the model are seen.
+        self._forward = mx.compile(self._probabilities, inputs=[self.model.state])
+
+    # ---- loading --------------------------------------------------------------------------------------
+    @classmethod
+    def from_checkpoint(
+        cls, path: str | Path, decode: DecodeConfig | None = None, **kwargs: Any
+    ) -> ChordPredictor:
+        """Load a checkpoint folder (or a run folder) written by the chord recipe."""
+        folder = resolve_model_checkpoint(path)
+        state = ckpt.read_state(folder)
+        stored = state.get("module_state", {}).get(CHECKPOINT_KEY)
+        if stored is None:
+            raise ckpt.CheckpointError(
+                f"{folder} holds no chord model settings (module_state.{CHECKPOINT_KEY} in {ckpt.STATE_FILE}); "
+                "was it written by the chord recipe?"
+            )
+        check_vocabulary_dict(stored.get("vocabulary", {}))
+        model = ChordRecognitionModel(ChordModelConfig.from_dict(stored["model_config"]))
+        arrays = ckpt.read_arrays(folder / ckpt.MODEL_FILE)
+        # The task holds the network as `model`; strip that prefix to load the network alone.
+        weights = {k.removeprefix("model."): v for k, v in arrays.items()}
+        tree = ckpt.check_and_unflatten(
+            weights, ckpt.flat(model.parameters()), "ChordRecognitionModel", folder / ckpt.MODEL_FILE
+        )
+        model.update(tree)
+        mx.eval(model.parameters())
+        features = ChordFeatureConfig(**stored["features"])
+        if decode is None:
+            decode = DecodeConfig(**stored.get("decode", {}))
+        kwargs.setdefault("window_frames", int(stored.get("window_frames", 96)))
+        return cls(model, features, decode, **kwargs)
+
+    # ---- inference ------------------------------------------------------------------------------------
+    def _probabilities(self, frames: mx.array, mask: mx.array) -> tuple[mx.array, mx.array, mx.array]:
+        out = self.model(frames, mask)
+        return tuple(mx.softmax(out[k], axis=-1) for k in ("chord_type", "root", "bass"))
+
+    def posteriors_from_features(self, features: np.ndarray) -> dict[str, np.ndarray]:
+        """Frame posteriors of one song from its model-input frames [frames, n_bins]."""
+        features = np.asarray(features, dtype=np.float32)
+        if features.ndim != 2 or features.shape[1] != self.features.n_bins:
+            raise ValueError(f"features must be [frames, {self.features.n_bins}], got {features.shape}")
+        n = len(features)
+        w = self.window_frames
+        hop = max(1, w // 2)
+        starts = list(range(0, max(n - w, 0) + 1, hop))
+        if starts[-1] + w < n:
+            starts.append(n - w)
+        weight = taper(w)
+        sums = {"chord_type": np.zeros((n, self.model.config.num_chord_types), np.float32)}
+        sums["root"] = np.zeros((n, 12), np.float32)
+        sums["bass"] = np.zeros((n, 12), np.float32)
+        total = np.zeros(n, np.float32)
+        for first in range(0, len(starts), self.batch_windows):
+            group = starts[first : first + self.batch_windows]
+            frames = np.zeros((self.batch_windows, w, features.shape[1]), np.float32)
+            mask = np.zeros((self.batch_windows, w), np.float32)
+            for j, s in enumerate(group):
+                real = min(w, n - s)
+                frames[j, :real] = features[s : s + real]
+                mask[j, :real] = 1.0
+            probs = [np.array(p) for p in self._forward(mx.array(frames), mx.array(mask))]
+            for j, s in enumerate(group):
+                real = min(w, n - s)
+                for key, p in zip(("chord_type", "root", "bass"), probs):
+                    sums[key][s : s + real] += p[j, :real] * weight[:real, None]
+                total[s : s + real] += weight[:real]
+        return {k: v / total[:, None] for k, v in sums.items()}
+
+    def song_features(self, audio_path: str | Path) -> tuple[np.ndarray, float]:
+        """Unshifted model-input frames [frames, n_bins] of an audio file, and its duration in seconds."""
+        y, sr = load(audio_path, sr=self.features.sr)
+        full = self.features.compute(y)
+        spare = self.features.spare_bins
+        return np.ascontiguousarray(full[spare : spare + self.features.n_bins].T), len(y) / sr
+
+    def posteriors(self, audio_path: str | Path) -> SongPosteriors:
+        frames, duration = self.song_features(audio_path)
+        return SongPosteriors(self.posteriors_from_features(frames), self.features.frame_rate, duration)
+
+    def segments(self, posteriors: SongPosteriors) -> list[ChordSegment]:
+        p = posteriors.probs
+        return decode_posteriors(
+            p["chord_type"],
+            p["root"],
+            p["bass"],
+            posteriors.frame_rate,
+            self.decode,
+            duration=posteriors.duration,
+        )
+
+    def transcribe(self, audio_path: str | Path) -> list[ChordSegment]:
+        """Chord segments of an audio file, with labels `mir_eval` parses."""
+        return self.segments(self.posteriors(audio_path))

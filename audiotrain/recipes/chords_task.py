@@ -1,0 +1,148 @@
+"""`ChordTask`: the chord model and its loss as a `TrainModule` for the shared Trainer.
+
+A batch is a dict of `mx.array`:
+
+    features    [B, T, n_bins] float32   CQT frames (log magnitude)
+    chord_type  [B, T] int32             vocabulary chord-type index per frame
+    root, bass  [B, T] int32             pitch class per frame, -1 on N and X
+    mask        [B, T] (optional)        1 on real frames, 0 on padding
+
+`compute_loss` returns the weighted loss and, as metrics, the per-head losses (`chord_type_loss`,
+`root_loss`, `bass_note_loss`) and frame accuracies as fractions (`chord_type_acc`, `root_acc`,
+`bass_note_acc`); the Trainer prefixes them with `train_` / `val_` in the history.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mlx.core as mx
+import mlx.optimizers as optim
+
+from audiotrain.models.chord_loss import ChordRecognitionLoss, head_accuracies
+from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel
+from audiotrain.train.module import OptimizerConfig, TrainModule
+from audiotrain.train.schedulers import OneCycleScheduler, WarmupCosineScheduler
+
+#: Key under which the task stores what `predict` needs in a checkpoint's module state.
+CHECKPOINT_KEY = "chord_recognition"
+REQUIRED_BATCH_KEYS = ("features", "chord_type", "root", "bass")
+
+
+def make_schedule(
+    scheduler: str,
+    learning_rate: float,
+    num_epochs: int,
+    warmup_epochs: float,
+    steps_per_epoch: int,
+) -> tuple[Any, str]:
+    """The per-step learning-rate schedule of the recipe and its name.
+
+    "cosine": linear warmup over `warmup_epochs`, then cosine decay to `learning_rate / 100` at the end.
+    "onecycle": 1cycle from `learning_rate / 25` up to `learning_rate` over `warmup_epochs` (at least one
+    step, at most 90% of training), then annealed down.
+    """
+    total = max(1, num_epochs * steps_per_epoch)
+    warmup = min(total, int(round(warmup_epochs * steps_per_epoch)))
+    if scheduler == "cosine":
+        return WarmupCosineScheduler(
+            learning_rate, warmup, total, min_lr=learning_rate * 1e-2
+        ), "warmup_cosine"
+    if scheduler == "onecycle":
+        if total < 3:
+            raise ValueError(f"scheduler 'onecycle' needs at least 3 optimizer steps, training has {total}")
+        pct = min(max(warmup / total, 2.0 / total), 0.9)
+        return OneCycleScheduler(max_lr=learning_rate, total_steps=total, pct_start=pct), "one_cycle"
+    raise ValueError(f"scheduler must be 'cosine' or 'onecycle', got {scheduler!r}")
+
+
+class ChordTask(TrainModule):
+    """Train a `ChordRecognitionModel` with `ChordRecognitionLoss` and AdamW.
+
+    Args:
+        model_config: the model's sizes.
+        loss: the loss (weights, label smoothing, class weights).
+        learning_rate, weight_decay: AdamW settings (peak rate of the schedule).
+        scheduler: "cosine" or "onecycle" (see `make_schedule`); None for a constant rate.
+        num_epochs, warmup_epochs, steps_per_epoch: length of the schedule in optimizer steps.
+        extra_state: JSON-serialisable entries stored with every checkpoint under `CHECKPOINT_KEY`
+            (feature config, vocabulary, decoding settings: what `predict` needs besides the weights).
+    """
+
+    def __init__(
+        self,
+        model_config: ChordModelConfig,
+        loss: ChordRecognitionLoss | None = None,
+        learning_rate: float = 1e-3,
+        weight_decay: float = 0.01,
+        scheduler: str | None = "cosine",
+        num_epochs: int = 1,
+        warmup_epochs: float = 0.0,
+        steps_per_epoch: int = 1,
+        extra_state: dict[str, Any] | None = None,
+    ):
+        super().__init__()
+        self.model = ChordRecognitionModel(model_config)
+        # Plain attributes (not submodules): the loss holds constant arrays (class weights) that must not
+        # become trainable parameters.
+        object.__setattr__(self, "loss_fn", loss if loss is not None else ChordRecognitionLoss())
+        object.__setattr__(
+            self,
+            "optim_settings",
+            {
+                "learning_rate": float(learning_rate),
+                "weight_decay": float(weight_decay),
+                "scheduler": scheduler,
+                "num_epochs": int(num_epochs),
+                "warmup_epochs": float(warmup_epochs),
+                "steps_per_epoch": int(steps_per_epoch),
+            },
+        )
+        object.__setattr__(self, "extra_state", dict(extra_state or {}))
+
+    def __call__(self, features: mx.array, mask: mx.array | None = None) -> dict[str, mx.array]:
+        return self.model(features, mask)
+
+    def compute_loss(self, batch: dict[str, mx.array]) -> tuple[mx.array, dict[str, mx.array]]:
+        if not isinstance(batch, dict) or any(k not in batch for k in REQUIRED_BATCH_KEYS):
+            have = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
+            raise KeyError(
+                f"ChordTask batches need keys {list(REQUIRED_BATCH_KEYS)} (+ optional 'mask'), got {have}"
+            )
+        mask = batch.get("mask")
+        outputs = self.model(batch["features"], mask)
+        loss, parts = self.loss_fn(outputs, batch, mask)
+        return loss, {**parts, **head_accuracies(outputs, batch, mask)}
+
+    def batch_size(self, batch: dict[str, mx.array]) -> int:
+        """Frames in the batch (real frames when masked): validation means are per frame, not per window."""
+        mask = batch.get("mask")
+        if mask is None:
+            return int(batch["chord_type"].size)
+        return int(mx.sum(mask).item())
+
+    def configure_optimizers(self) -> OptimizerConfig:
+        s = self.optim_settings
+        if s["scheduler"] is None:
+            lr, name = s["learning_rate"], "constant"
+        else:
+            lr, name = make_schedule(
+                s["scheduler"], s["learning_rate"], s["num_epochs"], s["warmup_epochs"], s["steps_per_epoch"]
+            )
+        return OptimizerConfig(
+            optim.AdamW(learning_rate=lr, weight_decay=s["weight_decay"]), lr_schedule_name=name
+        )
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[CHECKPOINT_KEY] = {"model_config": self.model.config.to_dict(), **self.extra_state}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        stored = checkpoint.get(CHECKPOINT_KEY)
+        if stored is None:
+            return
+        saved = ChordModelConfig.from_dict(stored["model_config"])
+        if saved != self.model.config:
+            raise ValueError(
+                f"the checkpoint's model config {saved} differs from this task's {self.model.config}; "
+                "build the task from the checkpoint's config (see audiotrain.recipes.chords_predict)"
+            )

@@ -1,0 +1,619 @@
+"""Fine-tune CLAP on a folder of audio + captions: ``python -m audiotrain.recipes.clap``.
+
+With a checkpoint::
+
+    python -m audiotrain.recipes.clap --data my_sounds/ --pretrained laion/clap-htsat-unfused
+
+loads the model (a local Hugging Face folder, or a hub id when online), evaluates text↔audio retrieval on the
+held-out clips, fine-tunes with LAION's symmetric InfoNCE, evaluates again and writes the run folder:
+
+    config.json        the resolved configuration, versions, command line
+    data_report.txt    what was found in the data folder and what was skipped, and why
+    checkpoints/       trainer checkpoints (``last`` resumes with ``--resume``; the best by val_loss)
+    history.json       per-epoch train/val loss and accuracies
+    plots/             loss.png, accuracy.png, retrieval.png
+    retrieval.json     retrieval (R@1/5/10, mAP@10 both ways) and zero-shot scores before and after
+    hf_model/          the fine-tuned model as a Hugging Face folder (transformers.ClapModel.from_pretrained)
+
+Without ``--pretrained`` it runs an OFFLINE DEMO: a small randomly initialised CLAP and a BPE tokenizer
+trained on the captions, on a generated folder of captioned synthetic sounds (or on ``--data``), so the
+command works with no download. Its numbers say nothing about real CLAP models.
+
+Data: ``clip.wav`` + ``clip.txt`` (one caption per line) side by side, or ``metadata.jsonl`` / ``metadata.csv``
+with ``file_name`` and ``caption`` (a list in JSONL; ``caption_1``, ``caption_2``, ... columns in CSV) and
+optional ``split`` and ``label`` (zero-shot class). Any sample rate, mono or stereo. Missing or empty
+captions, absent files, paths leading outside the folder and unreadable audio are skipped and listed, with
+their cause, in data_report.txt.
+
+Splits: the folder's ``train`` split trains; ``validation`` (else ``test``) evaluates. A folder without
+splits holds out ``--dataset.eval_fraction`` of its clips (seeded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import audiotrain
+from audiotrain.data import DataLoader
+from audiotrain.datasets.caption_demo import CaptionDemoConfig, make_caption_demo
+from audiotrain.datasets.captions import (
+    CaptionDataset,
+    CaptionFolder,
+    CaptionFolderError,
+    holdout_split,
+    normalise_split,
+    scan_caption_folder,
+)
+from audiotrain.metrics.retrieval import DEFAULT_PROMPT_TEMPLATE
+from audiotrain.recipes.clap_eval import evaluate_clap
+from audiotrain.recipes.clap_task import CLAPTaskConfig, CLAPTrainModule
+from audiotrain.recipes.config_cli import add_dataclass_arguments, apply_arguments, load_config_file
+from audiotrain.train.callback import Callback
+from audiotrain.train.callbacks import ModelCheckpoint
+
+import numpy as np
+
+DEMO_BANNER = (
+    "=" * 78 + "\n"
+    "OFFLINE DEMO: a small, randomly initialised CLAP trained from scratch with a tokenizer trained on the\n"
+    "captions. Nothing is downloaded; the scores below say nothing about real CLAP checkpoints.\n"
+    "Fine-tune a real model with --pretrained laion/clap-htsat-unfused (or a local folder).\n" + "=" * 78
+)
+
+
+DEMO_LEARNING_RATE = 3e-4
+DEMO_EPOCHS = 25
+
+
+def _opt(default, help: str, **extra):
+    return field(default=default, metadata={"help": help, **extra})
+
+
+@dataclass
+class ClapDatasetConfig:
+    """Data: splits, crops, tokens, loading."""
+
+    train_split: str = _opt("train", "split that trains (metadata 'split' column or a train/ folder)")
+    eval_split: str | None = _opt(
+        None, "split that evaluates; if unset: validation, else test, else a held-out part"
+    )
+    eval_fraction: float = _opt(
+        0.2, "share of clips held out (seeded) when the folder has no evaluation split"
+    )
+    max_tokens: int = _opt(77, "tokens per caption, <s> and </s> included (77 as in LAION-CLAP)")
+    num_workers: int = _opt(2, "data-loading threads (decoding, resampling, log-mel)")
+    cache_audio: bool = _opt(False, "keep decoded clips in memory (small folders)")
+    zero_shot_labels: str | None = _opt(
+        None,
+        "zero-shot classes: a file with one per line, or a comma-separated list (if unset: the clips' labels)",
+    )
+    prompt_template: str = _opt(DEFAULT_PROMPT_TEMPLATE, "zero-shot prompt, '{}' is replaced by the class")
+
+    def __post_init__(self):
+        if not 0 < self.eval_fraction < 1:
+            raise ValueError(f"dataset.eval_fraction must be between 0 and 1, got {self.eval_fraction}")
+        if self.max_tokens < 3:
+            raise ValueError(f"dataset.max_tokens must be at least 3, got {self.max_tokens}")
+        if self.num_workers < 0:
+            raise ValueError(f"dataset.num_workers must be >= 0, got {self.num_workers}")
+
+
+@dataclass
+class ClapTrainConfig:
+    """Training loop."""
+
+    epochs: int | None = _opt(None, "epochs; if unset: 5 (fine-tuning) or 25 (the from-scratch demo)")
+    max_steps: int | None = _opt(
+        None, "stop after this many optimizer steps (whichever of epochs/steps ends first)"
+    )
+    batch_size: int = _opt(8, "clips per batch (the InfoNCE negatives are the other clips of the batch)")
+    eval_batch_size: int = _opt(8, "clips per batch when embedding for evaluation")
+    gradient_clip: float | None = _opt(None, "clip the global gradient norm to this value")
+    accumulate_grad_batches: int = _opt(1, "average gradients over this many batches per step")
+    precision: str = _opt("32", "'32', 'bf16-mixed' or 'bf16-true' (bf16 is slower on CPU)")
+    seed: int = _opt(42, "seed of the split, shuffling, crops, caption choice and initialisation")
+    compile: bool = _opt(True, "compile the training step with mx.compile")
+    progress_bar: bool = _opt(True, "show a progress bar")
+    log_every_n_steps: int = _opt(10, "log training metrics every n optimizer steps")
+
+    def __post_init__(self):
+        for name in ("batch_size", "eval_batch_size", "accumulate_grad_batches", "log_every_n_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        if self.batch_size < 2:
+            raise ValueError(
+                "train.batch_size must be >= 2: contrastive learning needs negatives in the batch"
+            )
+
+
+@dataclass
+class ClapDemoConfig:
+    """The offline demo (only without --pretrained)."""
+
+    clips: int = _opt(80, "clips in the generated demo folder")
+    folder: str | None = _opt(
+        None, "where the demo folder is generated and cached (if unset: ~/.cache/audiotrain)"
+    )
+    vocab_size: int = _opt(400, "BPE vocabulary trained on the captions")
+    width: int = _opt(64, "width of the tiny model's text tower and projections")
+
+
+@dataclass
+class ClapRecipeConfig:
+    """Fine-tune CLAP on a folder of audio and captions."""
+
+    data: str | None = _opt(None, "folder of audio + captions (clip.wav + clip.txt, or metadata.csv/jsonl)")
+    pretrained: str | None = _opt(None, "CLAP checkpoint: a local Hugging Face folder or a hub id (online)")
+    out: str | None = _opt(None, "run folder (if unset: runs/clap-<time> or runs/clap-demo-<time>)")
+    resume: str | None = _opt(None, "resume training from a checkpoint folder (e.g. RUN/checkpoints/last)")
+    dataset: ClapDatasetConfig = field(default_factory=ClapDatasetConfig)
+    task: CLAPTaskConfig = field(default_factory=CLAPTaskConfig)
+    train: ClapTrainConfig = field(default_factory=ClapTrainConfig)
+    demo: ClapDemoConfig = field(default_factory=ClapDemoConfig)
+
+
+# ---------------------------------------------------------------------------------------------- model
+@dataclass
+class Bundle:
+    """What a run trains: the model, its config, front end, tokenizer and the folder they came from."""
+
+    model: Any
+    config: Any
+    extractor: Any
+    tokenizer: Any
+    source: Path
+    demo: bool
+
+
+def load_checkpoint(path_or_hub_id: str, max_tokens: int) -> Bundle:
+    from audiotrain.features.clap import ClapFeatureExtractor
+    from audiotrain.models.clap import ClapTokenizer, load_pretrained
+
+    model, config = load_pretrained(path_or_hub_id)
+    source = Path(config.source)
+    extractor = ClapFeatureExtractor.from_pretrained(source)
+    tokenizer = ClapTokenizer.from_pretrained(source, max_length=max_tokens)
+    return Bundle(model, config, extractor, tokenizer, source, demo=False)
+
+
+def demo_extractor_settings() -> dict:
+    """The demo's front end: 16 kHz, 2 s windows, 16 mel bands (201 frames), rand_trunc + repeatpad."""
+    return {
+        "feature_size": 16,
+        "sampling_rate": 16000,
+        "hop_length": 160,
+        "max_length_s": 2,
+        "fft_window_size": 512,
+        "frequency_min": 50.0,
+        "frequency_max": 8000.0,
+        "truncation": "rand_trunc",
+        "padding": "repeatpad",
+    }
+
+
+def demo_model_config(vocab_size: int, max_tokens: int, width: int = 64):
+    """A ~0.4 M-parameter CLAP with the real architecture: 2 Swin stages on a 64x64 image, 2 text layers."""
+    from audiotrain.models.clap import ClapAudioConfig, ClapConfig, ClapTextConfig
+
+    return ClapConfig(
+        text_config=ClapTextConfig(
+            vocab_size=vocab_size,
+            hidden_size=width,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            intermediate_size=2 * width,
+            max_position_embeddings=max_tokens + 2,  # RoBERTa positions start after the padding index
+        ),
+        audio_config=ClapAudioConfig(
+            spec_size=64,
+            num_mel_bins=16,
+            window_size=4,
+            patch_embeds_hidden_size=32,
+            depths=(1, 1),
+            num_attention_heads=(2, 4),
+            hidden_size=64,
+        ),
+        projection_dim=width,
+    )
+
+
+def build_demo(captions: list[str], out: Path, cfg: ClapRecipeConfig) -> Bundle:
+    """Random tiny model + tokenizer trained on `captions`; front end and tokenizer saved in ``out/demo_init``."""
+    from audiotrain.features.clap import ClapFeatureExtractor
+    from audiotrain.models.clap import ClapModel, ClapTokenizer
+
+    import mlx.core as mx
+
+    tokenizer = ClapTokenizer.train(
+        captions, vocab_size=cfg.demo.vocab_size, max_length=cfg.dataset.max_tokens
+    )
+    extractor = ClapFeatureExtractor.from_dict(demo_extractor_settings(), source="demo front end")
+    source = out / "demo_init"
+    tokenizer.save_pretrained(source)
+    extractor.save_pretrained(source)
+    config = demo_model_config(tokenizer.vocab_size, cfg.dataset.max_tokens, cfg.demo.width)
+    mx.random.seed(cfg.train.seed)
+    model = ClapModel(config)
+    mx.eval(model.parameters())
+    return Bundle(model, config, extractor, tokenizer, source, demo=True)
+
+
+# ---------------------------------------------------------------------------------------------- data
+def choose_splits(folder: CaptionFolder, cfg: ClapDatasetConfig, seed: int) -> tuple[list, list, str]:
+    """(train clips, evaluation clips, a sentence saying how they were chosen)."""
+    splits = folder.splits
+    train_name = normalise_split(cfg.train_split)
+    if cfg.eval_split is not None:
+        eval_name = normalise_split(cfg.eval_split)
+        if eval_name not in splits:
+            raise CaptionFolderError(
+                f"{folder.root}: --dataset.eval_split {cfg.eval_split!r} has no clips; splits present: {splits or 'none'}"
+            )
+    else:
+        eval_name = next((s for s in ("validation", "test") if s in splits), None)
+    if train_name in splits and eval_name is not None:
+        return folder.split(train_name), folder.split(eval_name), f"splits '{train_name}' / '{eval_name}'"
+    pool = folder.split(train_name) if train_name in splits else list(folder.clips)
+    train, held = holdout_split(pool, cfg.eval_fraction, seed=seed)
+    what = f"split '{train_name}'" if train_name in splits else "all clips"
+    return train, held, f"{what} with {len(held)} clip(s) held out at random (seed {seed})"
+
+
+def make_loader(dataset: CaptionDataset, extractor, batch_size: int, train: bool, seed: int, workers: int):
+    """Batches of ``input_features``, ``is_longer``, ``input_ids``, ``attention_mask`` (numpy → mx)."""
+
+    def collate(items: list[dict]) -> dict:
+        # The front end's random choices come from the items' (seed, epoch, index): reproducible in any worker.
+        rng = np.random.default_rng([int(x) for item in items for x in item["seed"]])
+        feats = extractor([item["waveform"] for item in items], rng=rng, train=train)
+        return {
+            "input_features": feats["input_features"],
+            "is_longer": feats["is_longer"],
+            "input_ids": np.stack([item["input_ids"] for item in items]),
+            "attention_mask": np.stack([item["attention_mask"] for item in items]),
+        }
+
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=train,
+        num_workers=workers,
+        collate_fn=collate,
+        # A last batch of one clip has no negatives (its loss is 0) and costs a new compiled shape.
+        drop_last=train and len(dataset) > batch_size,
+        seed=seed,
+    )
+
+
+class DatasetEpoch(Callback):
+    """Tells the caption dataset which epoch starts, so its crops and caption choices change each epoch."""
+
+    def __init__(self, dataset: CaptionDataset):
+        self.dataset = dataset
+
+    def on_train_epoch_start(self, trainer, module) -> None:
+        self.dataset.set_epoch(trainer.current_epoch)
+
+
+def read_labels(spec: str | None) -> list[str] | None:
+    if spec is None:
+        return None
+    path = Path(spec)
+    if path.is_file():
+        labels = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        if not labels:
+            raise ValueError(f"{path}: no labels (expected one class name per line)")
+        return labels
+    labels = [part.strip() for part in spec.split(",") if part.strip()]
+    if not labels:
+        raise ValueError(f"--dataset.zero_shot_labels {spec!r}: no labels (a file or a comma-separated list)")
+    return labels
+
+
+# ---------------------------------------------------------------------------------------------- report
+_ROWS = (
+    "text_to_audio_R@1",
+    "text_to_audio_R@5",
+    "text_to_audio_R@10",
+    "text_to_audio_mAP@10",
+    "audio_to_text_R@1",
+    "audio_to_text_R@5",
+    "audio_to_text_R@10",
+    "audio_to_text_mAP@10",
+    "zero_shot_top1_accuracy",
+    "zero_shot_top5_accuracy",
+)
+
+
+def format_table(before: dict, after: dict | None) -> str:
+    lines = [f"{'':28s}{'before':>10s}{'after':>10s}"]
+    for key in _ROWS:
+        if key in before:
+            b = f"{before[key]:10.3f}"
+            a = f"{after[key]:10.3f}" if after and key in after else f"{'':10s}"
+            lines.append(f"{key.replace('_to_', '→').replace('_', ' '):28s}{b}{a}")
+    return "\n".join(lines)
+
+
+def write_plots(history: dict, results: dict, folder: Path) -> list[Path]:
+    """loss.png, accuracy.png (per epoch, train and val) and retrieval.png (before/after bars)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    epochs = [e + 1 for e in history.get("epoch", [])]
+    for name, keys in (
+        ("loss", ("train_loss", "val_loss")),
+        (
+            "accuracy",
+            ("train_audio_accuracy", "val_audio_accuracy", "train_text_accuracy", "val_text_accuracy"),
+        ),
+    ):
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for key in keys:
+            values = history.get(key)
+            if values and any(v is not None for v in values):
+                ax.plot(epochs, [np.nan if v is None else v for v in values], marker="o", label=key)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(folder / f"{name}.png", dpi=100)
+        plt.close(fig)
+        written.append(folder / f"{name}.png")
+    keys = [k for k in _ROWS if k in results["before"]]
+    fig, ax = plt.subplots(figsize=(max(6, len(keys)), 4))
+    x = np.arange(len(keys))
+    ax.bar(x - 0.2, [results["before"][k] for k in keys], 0.4, label="before")
+    ax.bar(x + 0.2, [results["after"][k] for k in keys], 0.4, label="after")
+    ax.set_xticks(x, [k.replace("_to_", "→").replace("_", " ") for k in keys], rotation=30, ha="right")
+    ax.set_ylim(0, 1)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(folder / "retrieval.png", dpi=100)
+    plt.close(fig)
+    written.append(folder / "retrieval.png")
+    return written
+
+
+def _versions() -> dict:
+    import mlx.core as mx
+
+    return {
+        "audiotrain": audiotrain.__version__,
+        "mlx": getattr(mx, "__version__", "unknown"),
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+    }
+
+
+# ---------------------------------------------------------------------------------------------- run
+def run(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
+    """Everything the command does.
+
+    Returns
+    -------
+    dict with ``run_dir``, ``before`` / ``after`` (evaluation scores), ``export`` (the Hugging Face folder),
+    ``history``, ``task`` (the trained `CLAPTrainModule`) and ``eval_set``.
+    """
+    from audiotrain import Trainer
+    from audiotrain.models.clap import save_pretrained
+
+    demo = cfg.pretrained is None
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = Path(cfg.out or f"runs/clap{'-demo' if demo else ''}-{stamp}")
+    out.mkdir(parents=True, exist_ok=True)
+    if demo:
+        print(DEMO_BANNER)
+
+    # Data folder (generated in the demo unless --data is given).
+    data = cfg.data
+    if data is None:
+        if not demo:
+            raise SystemExit(
+                "error: --data FOLDER is required with --pretrained (a folder of audio + captions)"
+            )
+        cache = Path(cfg.demo.folder or Path.home() / ".cache" / "audiotrain")
+        demo_config = CaptionDemoConfig(n_clips=cfg.demo.clips, seed=cfg.train.seed)
+        data = make_caption_demo(cache / f"caption_demo-n{cfg.demo.clips}-seed{cfg.train.seed}", demo_config)
+        print(f"demo data: {data}")
+
+    # The sampling rate comes from the front end, so the model side is set up first (except the demo
+    # tokenizer, which is trained on the captions found below).
+    bundle = None if demo else load_checkpoint(cfg.pretrained, cfg.dataset.max_tokens)
+    sampling_rate = bundle.extractor.sampling_rate if bundle else demo_extractor_settings()["sampling_rate"]
+    folder = scan_caption_folder(data, sampling_rate=sampling_rate)
+    report = folder.report()
+    (out / "data_report.txt").write_text(report + "\n")
+    print(report)
+    train_clips, eval_clips, how = choose_splits(folder, cfg.dataset, cfg.train.seed)
+    print(f"training on {len(train_clips)} clips, evaluating on {len(eval_clips)} ({how})")
+    if len(train_clips) < 2:
+        raise CaptionFolderError(f"{folder.root}: only {len(train_clips)} training clip(s); need at least 2")
+    if bundle is None:
+        bundle = build_demo([c for clip in train_clips for c in clip.captions], out, cfg)
+
+    # Defaults that differ between fine-tuning a checkpoint and training the demo model from scratch: a
+    # from-scratch model needs a larger learning rate and must learn its BatchNorm statistics (frozen random
+    # statistics leave the log-mel input unnormalised, and the embeddings collapse).
+    task_cfg = cfg.task
+    if task_cfg.learning_rate is None:
+        task_cfg = dataclasses.replace(task_cfg, learning_rate=DEMO_LEARNING_RATE if demo else 1e-5)
+    if task_cfg.batchnorm_eval is None:
+        task_cfg = dataclasses.replace(task_cfg, batchnorm_eval=not demo)
+    epochs = cfg.train.epochs or (DEMO_EPOCHS if demo else 5)
+    steps_per_epoch = (
+        max(1, len(train_clips) // cfg.train.batch_size) // cfg.train.accumulate_grad_batches or 1
+    )
+    total = min(epochs * steps_per_epoch, cfg.train.max_steps or epochs * steps_per_epoch)
+    if task_cfg.total_steps is None:
+        task_cfg = dataclasses.replace(task_cfg, total_steps=total)
+    resolved = dataclasses.replace(cfg, task=task_cfg, train=dataclasses.replace(cfg.train, epochs=epochs))
+    (out / "config.json").write_text(
+        json.dumps(
+            {
+                "config": dataclasses.asdict(resolved),
+                "demo": demo,
+                "data_folder": str(folder.root),
+                "model_source": str(bundle.source),
+                "splits": how,
+                "versions": _versions(),
+                "command": [sys.executable, "-m", "audiotrain.recipes.clap", *(argv or [])],
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+
+    extractor, tokenizer = bundle.extractor, bundle.tokenizer
+    crop = None if extractor.truncation == "fusion" else extractor.nb_max_samples
+    common = dict(
+        sampling_rate=sampling_rate,
+        crop_samples=crop,
+        seed=cfg.train.seed,
+        cache_audio=cfg.dataset.cache_audio,
+    )
+    train_set = CaptionDataset(train_clips, tokenizer, train=True, **common)
+    eval_set = CaptionDataset(eval_clips, tokenizer, train=False, **common)
+    workers = cfg.dataset.num_workers
+    train_loader = make_loader(train_set, extractor, cfg.train.batch_size, True, cfg.train.seed, workers)
+    val_loader = make_loader(eval_set, extractor, cfg.train.eval_batch_size, False, cfg.train.seed, workers)
+
+    task = CLAPTrainModule(bundle.model, task_cfg)
+    total_params, trainable = task.parameter_counts()
+    print(f"model: {total_params:,} parameters, {trainable:,} trainable; {total} optimizer steps planned")
+
+    labels = read_labels(cfg.dataset.zero_shot_labels)
+    if labels is None and folder.clips and all(c.label is not None for c in folder.clips):
+        labels = sorted(
+            {c.label for c in folder.clips}
+        )  # every class of the folder, not just the held-out ones
+    evaluate = lambda: evaluate_clap(  # noqa: E731
+        task.clap,
+        eval_set,
+        extractor,
+        tokenizer,
+        labels=labels,
+        prompt_template=cfg.dataset.prompt_template,
+        batch_size=cfg.train.eval_batch_size,
+    )
+    before = evaluate()
+    print("retrieval before fine-tuning:\n" + format_table(before, None))
+
+    trainer = Trainer(
+        max_epochs=epochs,
+        max_steps=cfg.train.max_steps,
+        gradient_clip_val=cfg.train.gradient_clip,
+        accumulate_grad_batches=cfg.train.accumulate_grad_batches,
+        precision=cfg.train.precision,
+        compile=cfg.train.compile,
+        seed=cfg.train.seed,
+        default_root_dir=out,
+        enable_progress_bar=cfg.train.progress_bar,
+        log_every_n_steps=cfg.train.log_every_n_steps,
+        callbacks=[
+            DatasetEpoch(train_set),
+            ModelCheckpoint(
+                dirpath=out / "checkpoints", monitor="val_loss", mode="min", save_top_k=1, save_last=True
+            ),
+        ],
+    )
+    trainer.fit(task, train_loader, val_loader, ckpt_path=cfg.resume)
+    trainer.export_history(out / "history.json")
+
+    after = evaluate()
+    print("retrieval on the evaluation clips:\n" + format_table(before, after))
+    results = {
+        "before": before,
+        "after": after,
+        "n_eval_clips": len(eval_set),
+        "n_eval_captions": len(eval_set.captions),
+    }
+    (out / "retrieval.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_plots(trainer.history, results, out / "plots")
+
+    export = save_pretrained(
+        task.clap, bundle.config, out / "hf_model", extractor_dir=bundle.source, tokenizer=tokenizer
+    )
+    print(f"run folder: {out}\nexported Hugging Face model: {export}")
+    if demo:
+        print("(offline demo: a tiny model trained from scratch on synthetic sounds)")
+    return {
+        "run_dir": out,
+        "before": before,
+        "after": after,
+        "export": export,
+        "history": trainer.history,
+        "task": task,
+        "eval_set": eval_set,
+    }
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m audiotrain.recipes.clap",
+        description=__doc__,
+        epilog="Example: python -m audiotrain.recipes.clap --data my_sounds/ --pretrained laion/clap-htsat-unfused "
+        "--train.epochs 10 --task.learning_rate 2e-5 --task.freeze_text true",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--config", default=None, help="YAML or JSON file with any of the settings below (flags win)"
+    )
+    add_dataclass_arguments(parser, ClapRecipeConfig())
+    return parser
+
+
+def parse_config(argv: list[str] | None = None) -> ClapRecipeConfig:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    cfg = ClapRecipeConfig()
+    try:
+        if args.config:
+            cfg = load_config_file(cfg, args.config)
+        return apply_arguments(cfg, args)
+    except (ValueError, FileNotFoundError) as error:
+        parser.error(str(error))
+        raise  # unreachable: parser.error exits
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    cfg = parse_config(argv)
+    try:
+        run(cfg, argv)
+    except (CaptionFolderError, FileNotFoundError, FileExistsError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = [
+    "Bundle",
+    "ClapDatasetConfig",
+    "ClapDemoConfig",
+    "ClapRecipeConfig",
+    "ClapTrainConfig",
+    "build_parser",
+    "main",
+    "run",
+]

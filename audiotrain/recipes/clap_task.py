@@ -1,0 +1,236 @@
+"""The CLAP fine-tuning task: LAION's symmetric InfoNCE on a `ClapModel`, with freezing options.
+
+What LAION-CLAP's training does and this task reproduces:
+
+- Loss: cross-entropy of ``exp(logit_scale_a) * audio @ text.T`` against the diagonal, in both directions
+  (audio→text and text→audio), averaged. Both directions use ``logit_scale_a``; ``logit_scale_t`` is only
+  used by LAION's MLP loss and is left untouched here.
+- After every optimizer step the logit scales are clamped to ``[0, ln 100]`` (a temperature of at most 100).
+- Weight decay only on matrices: biases, norms and logit scales (``ndim < 2``) are not decayed.
+
+For fine-tuning with small batches the audio tower's BatchNorm layers stay in eval mode (running statistics
+frozen), so a batch of 8 cannot drag the statistics learnt on millions of clips.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from audiotrain.models.clap.model import ClapModel
+from audiotrain.train.module import OptimizerConfig, TrainModule
+from audiotrain.train.schedulers import WarmupCosineScheduler
+
+import mlx.core as mx
+import mlx.nn as nn
+import mlx.optimizers as optim
+
+LOGIT_SCALE_MAX = math.log(100.0)
+DEFAULT_FINE_TUNING_LR = 1e-5
+
+
+def clap_contrastive_loss(
+    audio_embeds: mx.array, text_embeds: mx.array, logit_scale: mx.array
+) -> tuple[mx.array, dict[str, mx.array]]:
+    """LAION-CLAP's symmetric InfoNCE for a batch of matching (audio, text) pairs.
+
+    Parameters
+    ----------
+    audio_embeds, text_embeds : mx.array, shape [B, D]
+        L2-normalised embeddings; row i of each is a matching pair, every other row a negative.
+    logit_scale : mx.array, scalar
+        The multiplicative scale, i.e. ``exp(logit_scale_a)``.
+
+    Returns
+    -------
+    loss : mx.array, scalar
+        ``(CE(logits_per_audio, arange) + CE(logits_per_text, arange)) / 2``.
+    metrics : dict
+        ``audio_accuracy`` (fraction of clips whose own caption scores highest), ``text_accuracy`` (the
+        reverse) and ``logit_scale``.
+    """
+    logits_per_audio = logit_scale * (audio_embeds @ text_embeds.T)  # [B_audio, B_text]
+    logits_per_text = logits_per_audio.T
+    labels = mx.arange(logits_per_audio.shape[0])
+    loss_audio = nn.losses.cross_entropy(logits_per_audio, labels, reduction="mean")
+    loss_text = nn.losses.cross_entropy(logits_per_text, labels, reduction="mean")
+    metrics = {
+        "audio_accuracy": mx.mean(mx.argmax(logits_per_audio, axis=1) == labels),
+        "text_accuracy": mx.mean(mx.argmax(logits_per_text, axis=1) == labels),
+        "logit_scale": logit_scale,
+    }
+    return (loss_audio + loss_text) / 2, metrics
+
+
+class AdamWMatricesOnly(optim.AdamW):
+    """AdamW whose weight decay skips parameters with fewer than 2 dimensions.
+
+    LAION excludes biases, LayerNorm/BatchNorm parameters and the logit scales from weight decay; all of
+    them (and only them, in CLAP) are vectors or scalars.
+    """
+
+    def apply_single(self, gradient: mx.array, parameter: mx.array, state: dict) -> mx.array:
+        if parameter.ndim < 2:
+            return optim.Adam.apply_single(self, gradient, parameter, state)
+        return super().apply_single(gradient, parameter, state)
+
+
+def _opt(default, help: str):
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class CLAPTaskConfig:
+    """How the model is fine-tuned (field help doubles as the recipe's command-line help)."""
+
+    learning_rate: float | None = _opt(
+        None,
+        "peak learning rate after warmup; if unset: 1e-5 (fine-tuning a checkpoint) or 3e-4 (the from-scratch demo)",
+    )
+    min_learning_rate: float = _opt(0.0, "learning rate at the end of the cosine decay")
+    warmup_steps: int = _opt(0, "linear warmup, in optimizer steps")
+    total_steps: int | None = _opt(
+        None,
+        "length of the cosine schedule in optimizer steps (if unset: the whole run; constant if unknown)",
+    )
+    weight_decay: float = _opt(0.0, "decoupled weight decay, on weight matrices only (LAION's rule)")
+    freeze_audio: bool = _opt(False, "freeze the whole audio tower and its projection")
+    freeze_text: bool = _opt(False, "freeze the whole text tower and its projection")
+    freeze_audio_stages: int = _opt(0, "freeze the audio front end and this many Swin stages (0..4)")
+    freeze_text_layers: int = _opt(0, "freeze the text embeddings and this many RoBERTa layers (0..12)")
+    train_logit_scale: bool = _opt(True, "learn logit_scale_a (clamped to [0, ln 100] after each step)")
+    batchnorm_eval: bool | None = _opt(
+        None,
+        "keep BatchNorm layers in eval mode while training (if unset: yes for a checkpoint, whose statistics a "
+        "small batch would drag; no for a randomly initialised model, whose statistics must be learnt)",
+    )
+
+    def __post_init__(self):
+        if self.learning_rate is not None and self.learning_rate <= 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if not 0 <= self.min_learning_rate <= (self.learning_rate or DEFAULT_FINE_TUNING_LR):
+            raise ValueError(f"min_learning_rate must be in [0, learning_rate], got {self.min_learning_rate}")
+        if self.warmup_steps < 0 or self.freeze_audio_stages < 0 or self.freeze_text_layers < 0:
+            raise ValueError("warmup_steps, freeze_audio_stages and freeze_text_layers must be >= 0")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if self.freeze_audio and self.freeze_text and not self.train_logit_scale:
+            raise ValueError("freeze_audio, freeze_text and train_logit_scale=False leave nothing to train")
+
+
+class CLAPTrainModule(TrainModule):
+    """Fine-tunes a `ClapModel` on batches of matching audio and captions.
+
+    A batch is a dict of ``mx.array``: ``input_features`` [B, C, frames, mel] float32 and ``is_longer`` [B, 1]
+    bool from the CLAP front end, ``input_ids`` and ``attention_mask`` [B, L] int32 from the tokenizer.
+
+    Parameters
+    ----------
+    model : ClapModel
+    config : CLAPTaskConfig
+    """
+
+    def __init__(self, model: ClapModel, config: CLAPTaskConfig | None = None):
+        super().__init__()
+        self.config = config or CLAPTaskConfig()
+        self.clap = model
+        self.apply_freezing()
+
+    # ---- freezing ---------------------------------------------------------------------------------
+    def apply_freezing(self) -> None:
+        """(Re)apply the config's freezing to the model; everything else is unfrozen first."""
+        cfg, clap = self.config, self.clap
+        clap.unfreeze()
+        # BatchNorm running statistics are buffers, never trained.
+        for _, module in clap.named_modules():
+            if isinstance(module, nn.BatchNorm):
+                module.freeze(recurse=False, keys=["running_mean", "running_var"], strict=False)
+        if cfg.freeze_audio:
+            clap.audio_model.freeze()
+            clap.audio_projection.freeze()
+        elif cfg.freeze_audio_stages:
+            clap.freeze_audio_layers(cfg.freeze_audio_stages)
+        if cfg.freeze_text:
+            clap.text_model.freeze()
+            clap.text_projection.freeze()
+        elif cfg.freeze_text_layers:
+            clap.freeze_text_layers(cfg.freeze_text_layers)
+        if not cfg.train_logit_scale:
+            clap.freeze(recurse=False, keys=["logit_scale_a", "logit_scale_t"], strict=False)
+        else:
+            # LAION trains logit_scale_a only (logit_scale_t belongs to its MLP loss, unused here).
+            clap.freeze(recurse=False, keys=["logit_scale_t"], strict=False)
+
+    def parameter_counts(self) -> tuple[int, int]:
+        """(total, trainable) number of parameters (BatchNorm statistics excluded)."""
+        from mlx.utils import tree_flatten
+
+        total = sum(v.size for k, v in tree_flatten(self.parameters()) if "running_" not in k)
+        trainable = sum(v.size for _, v in tree_flatten(self.trainable_parameters()))
+        return total, trainable
+
+    def train(self, mode: bool = True) -> CLAPTrainModule:
+        """Train/eval mode; with ``batchnorm_eval`` the BatchNorm layers stay in eval mode while training."""
+        super().train(mode)
+        if mode and self.config.batchnorm_eval is not False:  # None: the fine-tuning default
+            for _, module in self.clap.named_modules():
+                if isinstance(module, nn.BatchNorm):
+                    module.eval()
+        return self
+
+    # ---- steps ------------------------------------------------------------------------------------
+    def embed(self, batch: dict[str, mx.array]) -> tuple[mx.array, mx.array]:
+        """Unit-norm (audio, text) embeddings of a batch."""
+        audio = self.clap.get_audio_features(batch["input_features"], batch.get("is_longer"))
+        text = self.clap.get_text_features(batch["input_ids"], batch["attention_mask"])
+        return audio, text
+
+    def compute_loss(self, batch: dict[str, mx.array]) -> tuple[mx.array, dict[str, mx.array]]:
+        audio, text = self.embed(batch)
+        return clap_contrastive_loss(audio, text, mx.exp(self.clap.logit_scale_a))
+
+    def batch_size(self, batch: Any) -> int:
+        return int(batch["input_ids"].shape[0])
+
+    # ---- optimizer and the post-step clamp ----------------------------------------------------------
+    def configure_optimizers(self) -> OptimizerConfig:
+        cfg = self.config
+        peak = cfg.learning_rate or DEFAULT_FINE_TUNING_LR
+        total = cfg.total_steps or (self.trainer.max_steps if self._trainer is not None else None)
+        if total:
+            lr = WarmupCosineScheduler(
+                peak_lr=peak,
+                warmup_steps=min(cfg.warmup_steps, total),
+                total_steps=total,
+                min_lr=cfg.min_learning_rate,
+            )
+            name = "warmup_cosine"
+        elif cfg.warmup_steps:
+            lr = WarmupCosineScheduler(
+                peak_lr=peak,
+                warmup_steps=cfg.warmup_steps,
+                total_steps=cfg.warmup_steps,
+                min_lr=peak,
+            )
+            name = "warmup_constant"
+        else:
+            lr, name = peak, "constant"
+        return OptimizerConfig(
+            optimizer=AdamWMatricesOnly(
+                learning_rate=lr, betas=[0.9, 0.999], eps=1e-8, weight_decay=cfg.weight_decay
+            ),
+            lr_schedule_name=name,
+        )
+
+    def clamp_logit_scales(self) -> None:
+        """LAION's ``logit_scale.clamp_(0, ln 100)`` after an optimizer step (lazy; no host sync)."""
+        clap = self.clap
+        clap.logit_scale_a = mx.clip(clap.logit_scale_a, 0.0, LOGIT_SCALE_MAX)
+        clap.logit_scale_t = mx.clip(clap.logit_scale_t, 0.0, LOGIT_SCALE_MAX)
+
+    def on_train_batch_end(self, outputs: dict[str, Any], batch: Any, batch_idx: int) -> None:
+        # The Trainer has no post-update hook inside its compiled step, so the clamp runs here, right after
+        # the step that changed the scale: the next step reads the clamped value, as in LAION.
+        if outputs.get("stepped", True):
+            self.clamp_logit_scales()

@@ -1,0 +1,161 @@
+"""Dataclass configs ↔ command-line flags and YAML, so a recipe's config is written down once.
+
+Each field of a (possibly nested) dataclass becomes a flag: ``--learning_rate 3e-4`` for a top-level
+field, ``--model.d_model 192`` for a field of a nested section. The help text is the field's
+``metadata["help"]`` (or the section's docstring line). A YAML or JSON file fills the same tree
+(`load_config_file`), and flags override it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+_SCALARS = (bool, int, float, str)
+
+
+def _field_type(cls: type, field: dataclasses.Field) -> Any:
+    hints = typing.get_type_hints(cls)
+    return hints.get(field.name, field.type)
+
+
+def _scalar_type(annotation: Any) -> tuple[type | None, bool]:
+    """(scalar type, optional) for `int`, `float | None`, ...; (None, False) for anything else."""
+    if annotation in _SCALARS:
+        return annotation, False
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) == 1 and args[0] in _SCALARS and len(typing.get_args(annotation)) == 2:
+            return args[0], True
+    return None, False
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _converter(kind: type, optional: bool):
+    base = _parse_bool if kind is bool else kind
+
+    def convert(text: str):
+        if optional and text.strip().lower() in ("none", "null"):
+            return None
+        return base(text)
+
+    convert.__name__ = kind.__name__  # argparse names the type in its error messages
+    return convert
+
+
+def add_dataclass_arguments(parser: argparse.ArgumentParser, config: Any, prefix: str = "") -> None:
+    """Add one flag per scalar field of the dataclass instance `config` (recursing into nested sections).
+
+    Defaults shown in the help are the values of `config`; parsed values default to `argparse.SUPPRESS`,
+    so only flags the user gave appear in the namespace (see `apply_arguments`).
+    """
+    group = parser.add_argument_group(prefix.rstrip(".") or "training") if prefix else parser
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        name = f"{prefix}{field.name}"
+        if dataclasses.is_dataclass(value):
+            add_dataclass_arguments(parser, value, prefix=f"{name}.")
+            continue
+        kind, optional = _scalar_type(_field_type(type(config), field))
+        if kind is None:
+            continue
+        help_text = field.metadata.get("help", "")
+        choices = field.metadata.get("choices")
+        group.add_argument(
+            f"--{name}",
+            dest=name,
+            type=_converter(kind, optional),
+            default=argparse.SUPPRESS,
+            choices=choices,
+            metavar=kind.__name__.upper() if choices is None else None,
+            help=f"{help_text} (default: {value!r})".strip(),
+        )
+
+
+def apply_arguments(config: Any, namespace: argparse.Namespace) -> Any:
+    """A copy of `config` with every dotted flag present in `namespace` applied (re-validating sections)."""
+    overrides: dict[str, Any] = {}
+    for key, value in vars(namespace).items():
+        if "." in key or any(f.name == key for f in dataclasses.fields(config)):
+            overrides[key] = value
+    return merge_config(config, _nest(overrides), source="command line")
+
+
+def _nest(flat: dict[str, Any]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for key, value in flat.items():
+        node = nested
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return nested
+
+
+def merge_config(config: Any, data: dict[str, Any], source: str, path: str = "") -> Any:
+    """A copy of dataclass `config` with the values in the (nested) dict `data`.
+
+    Unknown keys and wrongly typed values raise ValueError naming `source` and the dotted field.
+    """
+    if not isinstance(data, dict):
+        raise ValueError(
+            f"{source}: {path or 'the config'} must be a mapping of fields, got {type(data).__name__}"
+        )
+    names = {f.name: f for f in dataclasses.fields(config)}
+    changes: dict[str, Any] = {}
+    for key, value in data.items():
+        where = f"{path}{key}"
+        if key not in names:
+            raise ValueError(f"{source}: unknown field {where!r}; expected one of {sorted(names)}")
+        current = getattr(config, key)
+        if dataclasses.is_dataclass(current):
+            changes[key] = merge_config(current, value, source, path=f"{where}.")
+            continue
+        kind, optional = _scalar_type(_field_type(type(config), names[key]))
+        if value is None and (optional or current is None):
+            changes[key] = None
+        elif kind is float and isinstance(value, int) and not isinstance(value, bool):
+            changes[key] = float(value)
+        elif kind is not None and not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ValueError(f"{source}: field {where!r} must be {kind.__name__}, got {value!r}")
+        else:
+            changes[key] = value
+    try:
+        return dataclasses.replace(config, **changes)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{source}: {err}") from None
+
+
+def load_config_file(config: Any, path: str | Path) -> Any:
+    """`config` updated from a YAML (.yaml/.yml) or JSON file with the same nested layout."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {path} does not exist")
+    text = path.read_text()
+    if path.suffix.lower() in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as err:
+            raise ValueError(f"{path}: not valid YAML: {err}") from None
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}: not valid JSON at line {err.lineno}: {err.msg}") from None
+    return merge_config(config, data, source=str(path))

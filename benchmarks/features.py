@@ -1,0 +1,118 @@
+"""Feature speed against librosa: seconds of audio per wall-second, ratios and max errors, in one run.
+
+    python benchmarks/features.py            # 30 s clip and a batch of 32 x 5 s clips at 22050 Hz
+    python benchmarks/features.py --rounds 7 --batch 64
+
+Each candidate runs ``--rounds`` times, interleaved with the others so machine noise hits all of them
+alike; the best time counts. Errors are ``max |ours - librosa| / max |librosa|``. librosa's first call
+JIT-compiles with numba (about 14 s); that warm-up is excluded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import audiotrain  # noqa: F401  (before mlx: loads the optimized BLAS)
+from audiotrain.features import cqt, melspectrogram, power_to_db
+from audiotrain.features.signals import signal_set
+
+import librosa
+import mlx.core as mx
+import numpy as np
+
+SR = 22050
+MEL = {"n_fft": 2048, "hop_length": 512, "n_mels": 128}
+CQT = {"hop_length": 512, "n_bins": 84, "bins_per_octave": 12}
+
+
+def _run(fn):
+    out = fn()
+    if isinstance(out, mx.array):
+        mx.eval(out)
+    return out
+
+
+def _ours(kind: str, y, backend: str):
+    if kind == "mel":
+        return melspectrogram(y, sr=SR, backend=backend, **MEL)
+    if kind == "log-mel":
+        return power_to_db(melspectrogram(y, sr=SR, backend=backend, **MEL))
+    return cqt(y, sr=SR, backend=backend, **CQT)
+
+
+def _librosa(kind: str, y):
+    if kind == "mel":
+        return librosa.feature.melspectrogram(y=y, sr=SR, **MEL)
+    if kind == "log-mel":
+        return librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=SR, **MEL))
+    return np.abs(librosa.cqt(y, sr=SR, **CQT))
+
+
+def _rel_err(ours, ref) -> float:
+    ours, ref = np.asarray(ours, dtype=np.float64), np.asarray(ref, dtype=np.float64)
+    return float(np.abs(ours - ref).max() / max(np.abs(ref).max(), 1e-30))
+
+
+def bench(kind: str, y: np.ndarray, rounds: int) -> dict:
+    y_mx = mx.array(y)
+    candidates = {
+        "librosa": lambda: _librosa(kind, y),
+        "numpy": lambda: _ours(kind, y, "numpy"),
+        "mlx": lambda: _ours(kind, y_mx, "mlx"),
+    }
+    outputs = {name: np.asarray(_run(fn)) for name, fn in candidates.items()}  # warm-up (JIT, compile)
+    best = dict.fromkeys(candidates, float("inf"))
+    for _ in range(rounds):
+        for name, fn in candidates.items():
+            start = time.perf_counter()
+            _run(fn)
+            best[name] = min(best[name], time.perf_counter() - start)
+    audio_seconds = y.size / SR
+    return {
+        "speed": {name: audio_seconds / t for name, t in best.items()},
+        "ms": {name: 1e3 * t for name, t in best.items()},
+        "err": {name: _rel_err(outputs[name], outputs["librosa"]) for name in ("numpy", "mlx")},
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=30.0, help="length of the long clip")
+    parser.add_argument("--batch", type=int, default=32, help="number of short clips")
+    parser.add_argument("--clip-seconds", type=float, default=5.0, help="length of each short clip")
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args(argv)
+
+    rng = np.random.default_rng(0)
+    long_clip = signal_set(SR, args.seconds, rng)["mix"]
+    short = signal_set(SR, args.clip_seconds, rng)
+    clips = [short["mix"], short["chord"], short["chirp"], short["noise"]]
+    batch = np.stack([np.roll(clips[i % 4], 997 * i) for i in range(args.batch)])
+
+    print(f"device {mx.default_device()}, OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(auto)')}, "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+    print(
+        "speed = seconds of audio per wall-second; ratio = ours / librosa; err = max|ours-librosa| / max|librosa|"
+    )
+    header = f"{'feature':<8} {'input':<14} {'librosa':>9} {'numpy':>9} {'mlx':>9} {'np x':>6} {'mlx x':>6} "
+    print(header + f"{'np err':>9} {'mlx err':>9}  (ms: librosa / numpy / mlx)")
+    for kind in ("mel", "log-mel", "cqt"):
+        for label, y in (
+            (f"{args.seconds:g} s clip", long_clip),
+            (f"{args.batch} x {args.clip_seconds:g} s", batch),
+        ):
+            r = bench(kind, y, args.rounds)
+            s, ms, err = r["speed"], r["ms"], r["err"]
+            print(
+                f"{kind:<8} {label:<14} {s['librosa']:>9.0f} {s['numpy']:>9.0f} {s['mlx']:>9.0f} "
+                f"{s['numpy'] / s['librosa']:>6.1f} {s['mlx'] / s['librosa']:>6.1f} "
+                f"{err['numpy']:>9.1e} {err['mlx']:>9.1e}  "
+                f"({ms['librosa']:.1f} / {ms['numpy']:.1f} / {ms['mlx']:.1f})",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+"""audiotrain.audio: reading every supported format, slicing, resampling, and every kind of bad file."""
+
+import os
+import threading
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from audiotrain.audio import AudioError, SkipCounter, get_duration, load, resample
+
+SR = 16000
+
+
+@pytest.fixture
+def stereo():
+    t = np.arange(2 * SR) / SR
+    left = 0.5 * np.sin(2 * np.pi * 440 * t)
+    right = 0.25 * np.sin(2 * np.pi * 660 * t)
+    return np.stack([left, right], axis=1).astype(np.float32)  # [samples, channels]
+
+
+def _write(path, data, sr=SR, **kwargs):
+    sf.write(str(path), data, sr, **kwargs)
+    return path
+
+
+@pytest.mark.parametrize("suffix", ["wav", "flac", "ogg", "mp3"])
+def test_load_reads_each_format_as_float32(tmp_path, stereo, suffix):
+    path = _write(tmp_path / f"a.{suffix}", stereo)
+    y, sr = load(path)
+    assert sr == SR and y.dtype == np.float32 and y.ndim == 1
+    expected = stereo.mean(axis=1)
+    # Lossy codecs shift and smear samples; the lossless ones return the 16-bit PCM values.
+    if suffix in ("wav", "flac"):
+        assert y.shape == expected.shape
+        np.testing.assert_allclose(y, expected, atol=1.0 / 2**15)
+    else:
+        assert abs(len(y) - len(expected)) < 0.05 * SR
+        assert 0.1 < np.abs(y).max() < 1.0
+    both, _ = load(path, mono=False)
+    assert both.shape[0] == 2 and both.dtype == np.float32
+
+
+def test_offset_and_duration_read_the_same_samples_as_slicing(tmp_path, stereo):
+    for suffix in ("wav", "flac"):
+        path = _write(tmp_path / f"s.{suffix}", stereo)
+        full, _ = load(path, mono=False)
+        part, sr = load(path, mono=False, offset=0.25, duration=0.5)
+        np.testing.assert_array_equal(part, full[:, 4000:12000])
+        tail, _ = load(path, offset=1.5)
+        np.testing.assert_array_equal(tail, full.mean(axis=0)[24000:])
+
+
+def test_load_resamples_like_librosa(tmp_path, stereo):
+    librosa = pytest.importorskip("librosa")
+    path = _write(tmp_path / "r.wav", stereo)
+    y, sr = load(path, sr=22050)
+    ref, ref_sr = librosa.load(str(path), sr=22050)
+    assert sr == ref_sr == 22050
+    np.testing.assert_allclose(y, ref, atol=1e-6)
+    np.testing.assert_allclose(
+        resample(stereo.T, SR, 48000), librosa.resample(stereo.T, orig_sr=SR, target_sr=48000), atol=1e-6
+    )
+
+
+def test_resample_keeps_dtype_and_leading_axes(stereo):
+    batch = np.stack([stereo.T, stereo.T])  # [2, 2, samples]
+    out = resample(batch, SR, 8000)
+    assert out.shape == (2, 2, SR) and out.dtype == np.float32
+    assert resample(stereo[:, 0].astype(np.float64), SR, 8000).dtype == np.float64
+    assert resample(stereo[:, 0], SR, SR) is not None
+    with pytest.raises(ValueError, match="res_type"):
+        resample(stereo[:, 0], SR, 8000, res_type="kaiser_best")
+
+
+def test_get_duration_reads_the_header(tmp_path, stereo):
+    assert get_duration(_write(tmp_path / "d.flac", stereo)) == pytest.approx(2.0)
+
+
+def _bad_files(tmp_path, stereo):
+    good = (_write(tmp_path / "good.wav", stereo)).read_bytes()
+    flac = (_write(tmp_path / "good.flac", stereo)).read_bytes()
+    files = {
+        "missing": tmp_path / "nope.wav",
+        "empty": tmp_path / "empty.wav",
+        "zero_length": tmp_path / "header_only.wav",
+        "corrupt": tmp_path / "truncated.wav",
+        "corrupt_flac": tmp_path / "truncated.flac",
+        "corrupt_noise": tmp_path / "noise.wav",
+        "not_audio": tmp_path / "notes.txt",
+        "unsupported_format": tmp_path / "song.m4a",
+        "non_finite": tmp_path / "nan.wav",
+        "not_a_file": tmp_path / "folder.wav",
+    }
+    files["empty"].write_bytes(b"")
+    files["zero_length"].write_bytes(good[:44])
+    files["corrupt"].write_bytes(good[: len(good) // 2])
+    files["corrupt_flac"].write_bytes(flac[: len(flac) // 2])
+    files["corrupt_noise"].write_bytes(np.random.default_rng(0).bytes(4000))
+    files["not_audio"].write_text("a shopping list, not a song\n")
+    files["unsupported_format"].write_bytes(b"\x00\x00\x00\x20ftypM4A " + bytes(100))
+    _write(files["non_finite"], np.array([0.0, np.nan, 0.5, np.inf], dtype=np.float32), subtype="FLOAT")
+    files["not_a_file"].mkdir()
+    return files
+
+
+def test_every_bad_file_raises_audio_error_naming_file_and_cause(tmp_path, stereo):
+    for label, path in _bad_files(tmp_path, stereo).items():
+        with pytest.raises(AudioError) as info:
+            load(path)
+        assert info.value.cause == label.split("_flac")[0].split("_noise")[0], label
+        assert info.value.path == path
+        assert str(path) in str(info.value)
+
+
+def test_offset_past_the_end_and_bad_arguments(tmp_path, stereo):
+    path = _write(tmp_path / "short.wav", stereo)
+    with pytest.raises(AudioError, match="beyond the end") as info:
+        load(path, offset=5.0)
+    assert info.value.cause == "out_of_range"
+    for kwargs in ({"offset": -1.0}, {"duration": 0.0}, {"sr": -8000}, {"sr": 22050.5}):
+        with pytest.raises(ValueError):
+            load(path, **kwargs)
+
+
+def test_skip_counter_counts_and_reports_by_cause(tmp_path, stereo):
+    files = _bad_files(tmp_path, stereo)
+    skips = SkipCounter(max_examples=1)
+    good = skips.try_load(tmp_path / "good.wav")
+    assert good is not None and len(skips) == 0
+    assert skips.report() == "skipped 0 audio files"
+    for path in files.values():
+        assert skips.try_load(path) is None
+    assert skips.total == len(files)
+    assert skips.to_dict()["corrupt"] == 3 and skips.to_dict()["missing"] == 1
+    report = skips.report()
+    assert report.startswith(f"skipped {len(files)} audio files:")
+    assert "3 corrupt" in report and str(files["missing"]) in report
+
+    other = SkipCounter()
+    other.record(AudioError(tmp_path / "x.wav", "missing"))
+    skips.merge(other)
+    assert skips.to_dict()["missing"] == 2
+
+
+def test_skip_counter_is_thread_safe(tmp_path):
+    skips = SkipCounter()
+    error = AudioError(tmp_path / "x.wav", "corrupt")
+
+    def work():
+        for _ in range(2000):
+            skips.record(error)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert skips.total == 8000
+
+
+def test_audio_error_rejects_unknown_causes(tmp_path):
+    with pytest.raises(ValueError, match="unknown AudioError cause"):
+        AudioError(tmp_path, "haunted")
+
+
+def test_unreadable_permissions_are_reported(tmp_path, stereo):
+    if os.geteuid() == 0:
+        pytest.skip("root reads any file")
+    path = _write(tmp_path / "locked.wav", stereo)
+    path.chmod(0)
+    with pytest.raises(AudioError) as info:
+        load(path)
+    assert info.value.cause == "unreadable"

@@ -1,0 +1,343 @@
+"""Caption folders from the user's side: layouts, bad input, crops and captions per epoch, the demo."""
+
+import json
+import os
+import time
+
+import audiotrain.audio
+from audiotrain.datasets.caption_demo import LABELS, CaptionDemoConfig, make_caption_demo
+from audiotrain.datasets.captions import (
+    CaptionDataset,
+    CaptionFolderError,
+    holdout_split,
+    normalise_split,
+    scan_caption_folder,
+)
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+SR = 48000
+
+
+def _wav(path, seconds=0.5, sr=16000, channels=1, freq=440.0):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t = np.arange(int(seconds * sr)) / sr
+    x = 0.5 * np.sin(2 * np.pi * freq * t)
+    if channels == 2:
+        x = np.stack([x, -x], axis=1)
+    sf.write(path, x.astype(np.float32), sr)
+    return path
+
+
+def _tokenize(captions):
+    """A stand-in tokenizer: character codes, padded to 16."""
+    ids = np.zeros((len(captions), 16), np.int32)
+    mask = np.zeros((len(captions), 16), np.int32)
+    for i, c in enumerate(captions):
+        codes = [ord(ch) % 1000 for ch in c[:16]]
+        ids[i, : len(codes)] = codes
+        mask[i, : len(codes)] = 1
+    return {"input_ids": ids, "attention_mask": mask}
+
+
+def _reasons(folder):
+    return {s.file: s.reason for s in folder.skipped}
+
+
+@pytest.fixture
+def outside(tmp_path):
+    """A readable audio file outside the data folder: nothing may ever read it."""
+    return _wav(tmp_path / "secret" / "outside.wav")
+
+
+@pytest.fixture
+def record_loads(monkeypatch):
+    loaded = []
+    real = audiotrain.audio.load
+
+    def spy(path, *args, **kwargs):
+        loaded.append(os.path.realpath(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(audiotrain.audio, "load", spy)
+    return loaded
+
+
+def test_side_by_side_layout_and_its_problems(tmp_path, outside, record_loads):
+    root = tmp_path / "data"
+    _wav(root / "train" / "a.wav")
+    (root / "train" / "a.txt").write_text("a sine tone\n\n  a pure beep  \n")
+    _wav(root / "train" / "b.flac", sr=22050, channels=2)
+    (root / "train" / "b.txt").write_text("a stereo tone")
+    _wav(root / "test" / "c.wav", sr=44100)
+    (root / "test" / "c.txt").write_text("held out")
+    _wav(root / "nocap.wav")
+    _wav(root / "empty.wav")
+    (root / "empty.txt").write_text("  \n\n")
+    (root / "orphan.txt").write_text("no audio for me")
+    _wav(root / "dup.wav")
+    _wav(root / "dup.flac")
+    (root / "dup.txt").write_text("which one?")
+    os.symlink(outside, root / "link.wav")
+    (root / "link.txt").write_text("a link out of the folder")
+    (root / "broken.wav").write_bytes(b"RIFF not really a wav file")
+    (root / "broken.txt").write_text("garbage")
+
+    folder = scan_caption_folder(root, sampling_rate=SR)
+
+    names = {c.name: c for c in folder.clips}
+    assert sorted(names) == ["test/c.wav", "train/a.wav", "train/b.flac"]
+    assert names["train/a.wav"].captions == ("a sine tone", "a pure beep")
+    assert names["train/a.wav"].split == "train" and names["test/c.wav"].split == "test"
+    # Resampled to 48 kHz: 0.5 s at any input rate is 24000 samples.
+    assert all(abs(c.num_samples - SR // 2) <= 2 for c in folder.clips)
+    reasons = _reasons(folder)
+    assert "missing caption" in reasons["nocap.wav"]
+    assert "empty caption" in reasons["empty.wav"]
+    assert "without a matching audio" in reasons["orphan.txt"]
+    assert "ambiguous" in reasons["dup.wav"] and "ambiguous" in reasons["dup.flac"]
+    assert "escapes the data folder" in reasons["link.wav"]
+    assert "unreadable audio" in reasons["broken.wav"]
+    assert str(outside) not in record_loads
+    report = folder.report()
+    assert "3 clips" in report and "skipped 7" in report and "broken.wav" in report
+
+
+def test_jsonl_metadata_with_bad_rows(tmp_path, outside, record_loads):
+    root = tmp_path / "data"
+    _wav(root / "clips" / "x.wav")
+    _wav(root / "clips" / "y.wav", sr=8000)
+    _wav(root / "clips" / "unlisted.wav")
+    os.symlink(outside, root / "clips" / "sneaky.wav")
+    rows = [
+        {
+            "file_name": "clips/x.wav",
+            "caption": ["dog barks", "a dog barking"],
+            "split": "train",
+            "label": "dog",
+        },
+        {"file_name": "clips/x.wav", "caption": "a loud dog", "split": "train", "label": "dog"},
+        {"file_name": "clips/y.wav", "caption": "rain on a roof", "split": "Val", "label": "rain"},
+        {"file_name": "../secret/outside.wav", "caption": "escape"},
+        {"file_name": str(outside), "caption": "absolute"},
+        {"file_name": "clips/sneaky.wav", "caption": "symlink out"},
+        {"file_name": "clips/missing.wav", "caption": "not there"},
+        {"file_name": "clips/y.wav", "caption": "   "},
+        {"file_name": "clips/x.wav", "caption": "other split", "split": "test"},
+        {"caption": "no file name"},
+        {"file_name": "clips/y.wav"},
+    ]
+    lines = [json.dumps(r) for r in rows]
+    lines.insert(3, "{not json")
+    (root / "metadata.jsonl").write_text("\n".join(lines) + "\n")
+
+    folder = scan_caption_folder(root, sampling_rate=SR)
+
+    clips = {c.name: c for c in folder.clips}
+    assert sorted(clips) == ["clips/x.wav", "clips/y.wav"]
+    assert clips["clips/x.wav"].captions == ("dog barks", "a dog barking", "a loud dog")
+    assert clips["clips/y.wav"].split == "validation" and clips["clips/y.wav"].label == "rain"
+    assert folder.splits == ["train", "validation"]
+    assert [c.name for c in folder.split("val")] == ["clips/y.wav"]
+    assert folder.unlisted_audio == 1
+    reasons = [str(s) for s in folder.skipped]
+    expect = {
+        "metadata.jsonl:4": "not valid JSON",
+        "metadata.jsonl:5 (../secret/outside.wav)": "escapes the data folder ('..')",
+        f"metadata.jsonl:6 ({outside})": "absolute path",
+        "metadata.jsonl:7 (clips/sneaky.wav)": "a symlink to",
+        "metadata.jsonl:8 (clips/missing.wav)": "file listed but absent",
+        "metadata.jsonl:9 (clips/y.wav)": "empty caption",
+        "metadata.jsonl:10 (clips/x.wav)": "conflicting split",
+        "metadata.jsonl:11": "no 'file_name'",
+        "metadata.jsonl:12": "missing caption",
+    }
+    for where, cause in expect.items():
+        assert any(r.startswith(where + ":") and cause in r for r in reasons), (where, reasons)
+    assert len(folder.skipped) == len(expect)
+    assert str(outside) not in record_loads
+    with pytest.raises(CaptionFolderError, match="no clips in split 'test'"):
+        folder.split("test")
+
+
+def test_csv_metadata_clotho_columns(tmp_path):
+    root = tmp_path / "data"
+    _wav(root / "a.wav")
+    _wav(root / "b.wav")
+    (root / "metadata.csv").write_text(
+        "file_name,caption_1,caption_2,caption_3\n"
+        'a.wav,"a bell rings, twice",a bell,\n'
+        "b.wav,,,\n"
+        "..\\evil.wav,x,y,z\n"
+        "a.wav,one,two,three,four\n"
+    )
+    folder = scan_caption_folder(root)
+    assert [c.captions for c in folder.clips] == [("a bell rings, twice", "a bell")]
+    reasons = [str(s) for s in folder.skipped]
+    assert any(r.startswith("metadata.csv:3 (b.wav)") and "empty caption" in r for r in reasons)
+    assert any(r.startswith("metadata.csv:4") and "escapes" in r for r in reasons)
+    assert any(r.startswith("metadata.csv:5") and "5 cells but 4 columns" in r for r in reasons)
+
+
+def test_folder_level_errors(tmp_path):
+    with pytest.raises(CaptionFolderError, match="not a folder"):
+        scan_caption_folder(tmp_path / "nope")
+    root = tmp_path / "data"
+    root.mkdir()
+    (root / "metadata.csv").write_text("path,text\nx.wav,hello\n")
+    with pytest.raises(CaptionFolderError, match=r"line 1: the header needs 'file_name'.*\['path', 'text'\]"):
+        scan_caption_folder(root)
+    (root / "metadata.jsonl").write_text("")
+    with pytest.raises(CaptionFolderError, match="both"):
+        scan_caption_folder(root)
+    (root / "metadata.csv").unlink()
+    (root / "metadata.jsonl").write_text(json.dumps({"file_name": "gone.wav", "caption": "x"}) + "\n")
+    with pytest.raises(CaptionFolderError, match="(?s)no usable captioned clips.*gone.wav.*absent"):
+        scan_caption_folder(root)
+
+
+def test_metadata_symlinked_out_of_the_folder_is_refused(tmp_path):
+    root = tmp_path / "data"
+    root.mkdir()
+    meta = tmp_path / "elsewhere.jsonl"
+    meta.write_text(json.dumps({"file_name": "a.wav", "caption": "x"}) + "\n")
+    os.symlink(meta, root / "metadata.jsonl")
+    with pytest.raises(CaptionFolderError, match="symlink out of the data folder"):
+        scan_caption_folder(root)
+
+
+def _long_folder(tmp_path):
+    root = tmp_path / "data"
+    for i in range(3):
+        _wav(root / f"c{i}.wav", seconds=1.0 + i * 0.5, sr=16000, freq=200.0 * (i + 1))
+        (root / f"c{i}.txt").write_text("\n".join(f"caption {i}.{j}" for j in range(4)))
+    return scan_caption_folder(root)
+
+
+def test_training_crops_and_captions_are_seeded_per_epoch(tmp_path):
+    folder = _long_folder(tmp_path)
+    crop = SR // 4
+    ds = CaptionDataset(folder.clips, _tokenize, sampling_rate=SR, crop_samples=crop, train=True, seed=3)
+    again = CaptionDataset(folder.clips, _tokenize, sampling_rate=SR, crop_samples=crop, train=True, seed=3)
+    whole = ds.waveform(2)
+    assert whole.dtype == np.float32 and abs(whole.shape[0] - 2 * SR) <= 2
+
+    starts, captions = set(), set()
+    for epoch in range(6):
+        ds.set_epoch(epoch)
+        again.set_epoch(epoch)
+        item, twin = ds[2], again[2]
+        np.testing.assert_array_equal(item["waveform"], twin["waveform"])
+        np.testing.assert_array_equal(item["input_ids"], twin["input_ids"])
+        assert item["waveform"].shape == (crop,)
+        # Locate the crop in the whole clip by matching its first samples.
+        matches = np.flatnonzero(
+            np.all(np.lib.stride_tricks.sliding_window_view(whole, 32) == item["waveform"][:32], axis=1)
+        )
+        assert matches.size >= 1
+        starts.add(int(matches[0]))
+        captions.add(bytes(item["input_ids"].tobytes()))
+        assert item["seed"].tolist() == [3, epoch, 2, 0]
+    assert len(starts) > 1, "training crops should move between epochs"
+    assert len(captions) > 1, "one caption is sampled per clip per epoch"
+    ds.set_epoch(0)
+    other_seed = CaptionDataset(
+        folder.clips, _tokenize, sampling_rate=SR, crop_samples=crop, train=True, seed=4
+    )
+    assert not all(np.array_equal(ds[i]["waveform"], other_seed[i]["waveform"]) for i in range(3))
+
+
+def test_evaluation_is_deterministic_centre_crop_first_caption(tmp_path):
+    folder = _long_folder(tmp_path)
+    crop = SR // 2
+    ds = CaptionDataset(folder.clips, _tokenize, sampling_rate=SR, crop_samples=crop, train=False)
+    whole = ds.waveform(1)
+    items = []
+    for epoch in range(3):
+        ds.set_epoch(epoch)
+        items.append(ds[1])
+    for item in items[1:]:
+        np.testing.assert_array_equal(item["waveform"], items[0]["waveform"])
+    start = (whole.shape[0] - crop) // 2
+    np.testing.assert_array_equal(items[0]["waveform"], whole[start : start + crop])
+    first = _tokenize(["caption 1.0"])["input_ids"][0]
+    np.testing.assert_array_equal(items[0]["input_ids"], first)
+    # Clips shorter than the crop are returned whole (the front end pads them).
+    short = CaptionDataset(folder.clips, _tokenize, sampling_rate=SR, crop_samples=10 * SR, train=True)
+    assert short[0]["waveform"].shape[0] == ds.waveform(0).shape[0]
+    assert ds.captions[:4] == [f"caption 0.{j}" for j in range(4)]
+    assert ds.caption_to_clip.tolist() == [0] * 4 + [1] * 4 + [2] * 4
+    with pytest.raises(IndexError):
+        ds[3]
+
+
+def test_cache_audio_decodes_once(tmp_path):
+    folder = _long_folder(tmp_path)
+    calls = []
+
+    def load(path, sr, mono):
+        calls.append(path)
+        return audiotrain.audio.load(path, sr=sr, mono=mono)
+
+    ds = CaptionDataset(
+        folder.clips, _tokenize, sampling_rate=SR, crop_samples=None, train=True, load=load, cache_audio=True
+    )
+    for epoch in range(3):
+        ds.set_epoch(epoch)
+        ds[0]
+    assert len(calls) == 1
+
+
+def test_tokenizer_output_is_checked(tmp_path):
+    folder = _long_folder(tmp_path)
+    with pytest.raises(ValueError, match="12 captions"):
+        CaptionDataset(
+            folder.clips,
+            lambda caps: {"input_ids": np.zeros((2, 4)), "attention_mask": np.zeros((2, 4))},
+            sampling_rate=SR,
+            crop_samples=None,
+            train=True,
+        )
+
+
+def test_holdout_split_and_split_names(tmp_path):
+    folder = _long_folder(tmp_path)
+    train, held = holdout_split(folder.clips, 0.34, seed=1)
+    assert len(held) == 1 and len(train) == 2
+    assert {c.name for c in train}.isdisjoint({c.name for c in held})
+    assert holdout_split(folder.clips[::-1], 0.34, seed=1) == (train, held)
+    assert normalise_split(" Dev ") == "validation" and normalise_split("holdout") == "holdout"
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        holdout_split(folder.clips, 1.0)
+
+
+def test_demo_folder_is_usable_and_cached(tmp_path):
+    config = CaptionDemoConfig(n_clips=12, min_seconds=0.3, max_seconds=0.6, seed=5)
+    path = make_caption_demo(tmp_path / "demo", config)
+    folder = scan_caption_folder(path, sampling_rate=SR)
+    assert len(folder.clips) == 12 and not folder.skipped
+    assert folder.splits == ["test", "train"] and len(folder.split("test")) == 3
+    assert {c.label for c in folder.clips} <= set(LABELS)
+    assert all(2 <= len(c.captions) <= 3 for c in folder.clips)
+    # Loud and quiet clips really differ in level, so the captions describe the audio.
+    for clip in folder.clips:
+        peak = np.abs(audiotrain.audio.load(clip.path, sr=SR, mono=True)[0]).max()
+        quiet = any(w in clip.captions[0].lower() for w in ("quiet", "soft", "faint"))
+        assert (peak < 0.1) == quiet, (clip.captions, peak)
+    stamp = (path / "metadata.jsonl").stat().st_mtime_ns
+    time.sleep(0.01)
+    assert make_caption_demo(path, config) == path
+    assert (path / "metadata.jsonl").stat().st_mtime_ns == stamp
+    with pytest.raises(FileExistsError, match="other parameters"):
+        make_caption_demo(path, CaptionDemoConfig(n_clips=13))
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("user data")
+    with pytest.raises(FileExistsError, match="not a demo folder"):
+        make_caption_demo(tmp_path / "mine", config)
+    # Same parameters, same sounds, wherever they are written.
+    other = make_caption_demo(tmp_path / "demo2", config)
+    a = sorted(p.name for p in (path / "clips").iterdir())
+    assert a == sorted(p.name for p in (other / "clips").iterdir())
+    assert (path / "metadata.jsonl").read_text() == (other / "metadata.jsonl").read_text()

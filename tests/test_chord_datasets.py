@@ -1,0 +1,296 @@
+"""Chord datasets: song folder scanning, song splits, frame targets, windows with pitch shift, clips."""
+
+import json
+
+from audiotrain.chords.harte import parse_harte
+from audiotrain.chords.lab import AnnotationError, ChordSegment, read_lab, write_jams, write_lab
+from audiotrain.chords.vocabulary import CHORD_TYPES, decode_label, encode_label
+from audiotrain.data import DataLoader
+from audiotrain.datasets.chord_clips import ChordClipDataset
+from audiotrain.datasets.chord_songs import (
+    ChordSongConfig,
+    ChordSongDataset,
+    SongEntry,
+    chunk_frames,
+    crop_bins,
+    frame_targets,
+    scan_song_folder,
+    split_songs,
+    transpose_targets,
+)
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+FRAME_RATE = 10.0
+BPS = 2  # bins per semitone
+LOWEST_PC = 9  # the lowest bin of what feature_fn returns is an A
+
+
+def _wav(path, seconds=0.1, sr=8000):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, np.zeros(int(seconds * sr), np.float32), sr)
+    return path
+
+
+def _fake_cqt(config):
+    """A feature_fn whose 'CQT' lights up the bins of the annotated chord's pitch classes, every octave."""
+
+    def feature_fn(path):
+        segments = read_lab(path.with_suffix(".lab"))
+        n_frames = int(segments[-1].end * FRAME_RATE) + 3  # a little audio after the annotation
+        targets = frame_targets(segments, n_frames, FRAME_RATE)
+        features = np.zeros((config.total_bins, n_frames), np.float32)
+        pcs_of_bin = (LOWEST_PC + np.arange(config.total_bins) // BPS) % 12
+        for t in range(n_frames):
+            if targets["root"][t] >= 0:
+                label = decode_label(targets["chord_type"][t], targets["root"][t], targets["bass"][t])
+                features[:, t] = np.isin(pcs_of_bin, list(parse_harte(label).pitch_classes))
+        return features
+
+    return feature_fn
+
+
+def _song(tmp_path, name, segments):
+    write_lab(tmp_path / f"{name}.lab", segments)
+    return SongEntry(name, _wav(tmp_path / f"{name}.wav"), tmp_path / f"{name}.lab")
+
+
+SEGMENTS = [
+    ChordSegment(0.0, 1.0, "N"),
+    ChordSegment(1.0, 3.0, "C:maj7/3"),
+    ChordSegment(3.0, 4.5, "A:min"),
+    ChordSegment(4.5, 6.0, "F#:hdim7"),
+    ChordSegment(6.0, 7.0, "X"),
+    ChordSegment(7.0, 9.0, "Bb:7(b9)"),
+]
+
+
+# ------------------------------------------------------------------------------------------- scanning
+
+
+def test_scan_pairs_lists_unpaired_and_invalid(tmp_path):
+    write_lab(tmp_path / "a.lab", SEGMENTS)
+    _wav(tmp_path / "a.wav")
+    write_jams(tmp_path / "sub" / "b.jams", SEGMENTS)
+    _wav(tmp_path / "sub" / "b.flac")
+    _wav(tmp_path / "c.wav")  # no annotation
+    write_lab(tmp_path / "d.lab", SEGMENTS)  # no audio
+    _wav(tmp_path / "e.wav")
+    (tmp_path / "e.lab").write_text("0.0 1.0 C\n1.0 2.0 Cmaj7\n")
+    _wav(tmp_path / "f.wav")
+    write_lab(tmp_path / "f.lab", SEGMENTS)
+    write_jams(tmp_path / "f.jams", SEGMENTS)
+    (tmp_path / "notes.txt").write_text("ignored")
+    index = scan_song_folder(tmp_path)
+    assert [s.name for s in index.songs] == ["a", "f", "sub/b"]
+    assert index.unpaired_audio == [tmp_path / "c.wav"]
+    assert index.unpaired_annotations == [tmp_path / "d.lab"]
+    assert len(index.invalid) == 1 and "e.lab, line 2" in index.invalid[0][1]
+    assert index.duplicates[0][0] == tmp_path / "f.jams"
+    report = index.report()
+    for fragment in ("3 annotated songs", "c.wav", "d.lab", "line 2", "f.jams"):
+        assert fragment in report
+    assert index.problems == 4
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        scan_song_folder(tmp_path / "nowhere")
+
+
+def test_split_by_song_is_disjoint_deterministic_and_order_free():
+    songs = [SongEntry(f"s{i:02d}", None, None) for i in range(20)]
+    train, val, test = split_songs(songs, 0.1, 0.2, seed=1)
+    assert (len(train), len(val), len(test)) == (14, 2, 4)
+    names = [s.name for part in (train, val, test) for s in part]
+    assert sorted(names) == sorted(s.name for s in songs)
+    assert split_songs(songs[::-1], 0.1, 0.2, seed=1) == (train, val, test)
+    assert split_songs(songs, 0.1, 0.2, seed=2) != (train, val, test)
+    assert len(split_songs(songs[:3], 0.05, 0.05)[1]) == 1  # a requested split is never empty
+    with pytest.raises(ValueError, match="sum to less than 1"):
+        split_songs(songs, 0.5, 0.5)
+
+
+# ------------------------------------------------------------------------------------------- targets
+
+
+def test_frame_targets_at_frame_centres():
+    targets = frame_targets(SEGMENTS, n_frames=95, frame_rate=FRAME_RATE)
+    assert targets["chord_type"].dtype == np.int32
+    c_maj7 = encode_label("C:maj7/3")
+    assert (targets["chord_type"][0], targets["root"][0], targets["bass"][0]) == (0, -1, -1)
+    assert targets["chord_type"][9] == 0 and targets["chord_type"][10] == c_maj7.chord_type
+    assert (targets["root"][10], targets["bass"][10]) == (0, 4)
+    assert targets["chord_type"][65] == CHORD_TYPES.index("X") and targets["root"][65] == -1
+    assert targets["chord_type"][90] == 0  # after the annotation ends: N
+    moved = transpose_targets(targets, 3)
+    assert moved["root"][10] == 3 and moved["bass"][10] == 7 and moved["root"][0] == -1
+
+
+def test_crop_bins_shifts_content_up():
+    config = ChordSongConfig(
+        frame_rate=FRAME_RATE, n_bins=24, bins_per_semitone=BPS, spare_bins=12, pitch_shifts=(-6, 6)
+    )
+    features = np.zeros((config.total_bins, 1), np.float32)
+    features[20] = 1  # in the unshifted view at bin 20 - 12 = 8
+    assert np.argmax(crop_bins(features, config, 0)[0]) == 8
+    assert np.argmax(crop_bins(features, config, 2)[0]) == 8 + 2 * BPS
+    assert np.argmax(crop_bins(features, config, -3)[0]) == 8 - 3 * BPS
+
+
+def test_config_checks_spare_bins():
+    with pytest.raises(ValueError, match="spare_bins >= 18"):
+        ChordSongConfig(frame_rate=10, bins_per_semitone=3, spare_bins=12)
+    assert ChordSongConfig(
+        frame_rate=10, bins_per_semitone=3, spare_bins=0, pitch_shifts=()
+    ).pitch_shifts == (0,)
+
+
+# ------------------------------------------------------------------------------------------- dataset
+
+
+def _config(**kwargs):
+    defaults = dict(frame_rate=FRAME_RATE, n_bins=48, bins_per_semitone=BPS, spare_bins=12, window_frames=16)
+    return ChordSongConfig(**{**defaults, **kwargs})
+
+
+def _check_item_is_consistent(item, config):
+    """The lit bins of every labelled frame are exactly the pitch classes of its (transposed) label."""
+    pcs_of_bin = (LOWEST_PC + (config.spare_bins + np.arange(config.n_bins)) // BPS) % 12
+    for t in range(len(item["mask"])):
+        if item["mask"][t] == 0 or item["root"][t] < 0:
+            continue
+        label = decode_label(item["chord_type"][t], item["root"][t], item["bass"][t])
+        lit = set(pcs_of_bin[item["features"][t] > 0].tolist())
+        assert lit == set(parse_harte(label).pitch_classes), (t, label)
+
+
+def test_training_windows_shift_features_and_labels_together(tmp_path):
+    config = _config()
+    dataset = ChordSongDataset(
+        [_song(tmp_path, "a", SEGMENTS)], _fake_cqt(config), config, train=True, seed=0
+    )
+    assert len(dataset) == 6  # ceil(9 s * 10 fps / 16 frames)
+    shifts_seen = set()
+    for epoch in range(6):
+        dataset.set_epoch(epoch)
+        for i in range(len(dataset)):
+            item = dataset[i]
+            assert item["features"].shape == (16, 48) and item["features"].dtype == np.float32
+            assert item["chord_type"].dtype == np.int32 and item["mask"].sum() == 16
+            _check_item_is_consistent(item, config)
+            labelled = item["root"] >= 0
+            if labelled.any():
+                untransposed = dataset.song_targets(0)["root"]
+                shifts_seen.add(int((item["root"][labelled][0] - untransposed[untransposed >= 0][0]) % 12))
+    assert len(shifts_seen) > 3
+
+
+def test_windows_are_deterministic_and_change_with_epoch(tmp_path):
+    config = _config()
+    song = _song(tmp_path, "a", SEGMENTS)
+    a = ChordSongDataset([song], _fake_cqt(config), config, train=True, seed=3)
+    b = ChordSongDataset([song], _fake_cqt(config), config, train=True, seed=3)
+    for i in range(len(a)):
+        np.testing.assert_array_equal(a[i]["features"], b[i]["features"])
+    first = [a[i]["features"].copy() for i in range(len(a))]
+    a.set_epoch(1)
+    assert any(not np.array_equal(f, a[i]["features"]) for i, f in enumerate(first))
+    # inside a DataLoader the draws follow the loader's seed and epoch
+    batches = [
+        [batch["root"].tolist() for batch in DataLoader(ds, batch_size=2, seed=7)]
+        for ds in (ChordSongDataset([song], _fake_cqt(config), config, seed=3),) * 2
+    ]
+    assert batches[0] == batches[1]
+
+
+def test_evaluation_chunks_cover_whole_songs(tmp_path):
+    config = _config(eval_chunk_frames=20)
+    songs = [_song(tmp_path, "a", SEGMENTS), _song(tmp_path, "b", SEGMENTS[:3])]
+    dataset = ChordSongDataset(songs, _fake_cqt(config), config, train=False)
+    frames = [dataset.n_frames(0), dataset.n_frames(1)]
+    assert frames == [93, 48]
+    assert len(dataset) == 5 + 3
+    items = [dataset[i] for i in range(len(dataset))]
+    assert {item["features"].shape for item in items} == {(20, 48)}  # one shape for a compiled eval step
+    for song in range(2):
+        chunks = {int(it["start_frame"]): it for it in items if it["song_index"] == song}
+        assert sum(it["mask"].sum() for it in chunks.values()) == frames[song]
+        stitched = dataset.stitch_song(song, {s: it["chord_type"] for s, it in chunks.items()})
+        np.testing.assert_array_equal(stitched, dataset.song_targets(song)["chord_type"])
+        padded = [it for it in chunks.values() if it["mask"].min() == 0]
+        assert all((it["chord_type"][it["mask"] == 0] == -1).all() for it in padded)
+    for item in items:
+        _check_item_is_consistent(item, config)
+
+
+def test_short_song_is_padded_and_masked(tmp_path):
+    config = _config(window_frames=64)
+    dataset = ChordSongDataset([_song(tmp_path, "a", SEGMENTS[:2])], _fake_cqt(config), config)
+    item = dataset[0]
+    assert item["mask"].sum() == 33 and (item["chord_type"][33:] == -1).all()
+
+
+def test_dataset_errors_name_the_file(tmp_path):
+    config = _config()
+    song = _song(tmp_path, "a", SEGMENTS)
+    dataset = ChordSongDataset([song], lambda path: np.zeros((10, 5)), config)
+    with pytest.raises(ValueError, match=r"a.wav: feature_fn returned shape \(10, 5\), expected \[72"):
+        dataset[0]
+    (tmp_path / "bad.lab").write_text("0 1 C\n2 3 G\n")
+    with pytest.raises(AnnotationError, match="bad.lab, line 2: gap"):
+        ChordSongDataset([SongEntry("bad", song.audio_path, tmp_path / "bad.lab")], _fake_cqt(config), config)
+
+
+def test_chunk_frames_pads_the_end():
+    chunks = chunk_frames(np.arange(5), 2, fill=-1)
+    np.testing.assert_array_equal(chunks, [[0, 1], [2, 3], [4, -1]])
+
+
+# ------------------------------------------------------------------------------------------- clips
+
+
+def test_clip_dataset_csv_with_indices_names_and_labels(tmp_path):
+    _wav(tmp_path / "clips" / "a.wav", seconds=0.5, sr=22050)
+    _wav(tmp_path / "clips" / "b.wav", seconds=0.25, sr=22050)
+    _wav(tmp_path / "clips" / "c.wav", seconds=0.25, sr=22050)
+    (tmp_path / "metadata.csv").write_text(
+        "file_name,chord_type,root,bass_note,label\n"
+        "clips/a.wav,3,9,0,\n"
+        "clips/b.wav,min7,F#,F#,\n"
+        "clips/c.wav,,,,C:maj7/3\n"
+    )
+    dataset = ChordClipDataset(tmp_path, sr=22050, feature_fn=lambda audio, sr: audio[None, :10])
+    assert len(dataset) == 3 and dataset.clip_samples == 11025
+    items = [dataset[i] for i in range(3)]
+    assert [(int(i["chord_type"]), int(i["root"]), int(i["bass"])) for i in items] == [
+        (3, 9, 0),
+        (12, 6, 6),
+        (11, 0, 4),
+    ]
+    assert {i["audio"].shape for i in items} == {(11025,)} and items[0]["features"].shape == (1, 10)
+
+
+def test_clip_metadata_errors_name_the_line(tmp_path):
+    _wav(tmp_path / "a.wav")
+    rows = [
+        {"file_name": "a.wav", "chord_type": 40, "root": 0, "bass_note": 0},
+        {"file_name": "missing.wav", "chord_type": 2, "root": 0, "bass_note": 0},
+        {"file_name": "a.wav", "chord_type": "maj", "root": "H", "bass_note": 0},
+        {"file_name": "a.wav", "chord_type": "N", "root": "", "bass_note": ""},
+    ]
+    (tmp_path / "metadata.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    with pytest.raises(ValueError) as info:
+        ChordClipDataset(tmp_path)
+    message = str(info.value)
+    assert "3 bad rows" in message
+    assert "metadata.jsonl, line 1: chord_type 40 is outside 0..31" in message
+    assert "line 2: audio file" in message and "line 3: root 'H'" in message
+
+
+def test_annotation_longer_than_the_audio_is_reported(tmp_path):
+    config = _config()
+    song = _song(tmp_path, "a", SEGMENTS)
+    short_features = lambda path: np.zeros((config.total_bins, 40), np.float32)  # noqa: E731  (4 s of 9)
+    dataset = ChordSongDataset([song], short_features, config)
+    with pytest.warns(UserWarning, match=r"a.lab ends at 9.0 s but the features of .*a.wav cover 4.0 s"):
+        dataset.song_targets(0)

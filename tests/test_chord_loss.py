@@ -1,0 +1,177 @@
+"""ChordRecognitionLoss and head_accuracies: values, masking of N/X and padding, weights, compile."""
+
+import mlx.core as mx
+import mlx.nn as nn
+import numpy as np
+import pytest
+
+from audiotrain.models.chord_loss import ChordRecognitionLoss, head_accuracies, smoothed_cross_entropy
+
+
+def random_case(seed: int = 0, batch: int = 2, frames: int = 6):
+    rng = np.random.default_rng(seed)
+    outputs = {
+        "chord_type": mx.array(rng.standard_normal((batch, frames, 32)).astype(np.float32)),
+        "root": mx.array(rng.standard_normal((batch, frames, 12)).astype(np.float32)),
+        "bass": mx.array(rng.standard_normal((batch, frames, 12)).astype(np.float32)),
+    }
+    chord_type = rng.integers(2, 32, size=(batch, frames))
+    chord_type[0, 0] = 0  # an N frame
+    chord_type[1, 2] = 1  # an X frame
+    root = rng.integers(0, 12, size=(batch, frames))
+    bass = rng.integers(0, 12, size=(batch, frames))
+    root[chord_type < 2] = -1
+    bass[chord_type < 2] = -1
+    targets = {
+        k: mx.array(v.astype(np.int32))
+        for k, v in (("chord_type", chord_type), ("root", root), ("bass", bass))
+    }
+    return outputs, targets
+
+
+def numpy_ce(logits: np.ndarray, target: np.ndarray, eps: float) -> np.ndarray:
+    logits = logits.astype(np.float64)
+    logp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    n = logits.shape[-1]
+    dist = np.full(logits.shape, eps / n)
+    np.put_along_axis(dist, target[..., None], 1.0 - eps + eps / n, axis=-1)
+    return -(dist * logp).sum(-1)
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.1, 0.3])
+def test_smoothed_cross_entropy_matches_a_numpy_reference(eps):
+    outputs, targets = random_case()
+    got = np.array(smoothed_cross_entropy(outputs["chord_type"], targets["chord_type"], eps))
+    want = numpy_ce(np.array(outputs["chord_type"]), np.array(targets["chord_type"]), eps)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    mlx_ref = nn.losses.cross_entropy(outputs["chord_type"], targets["chord_type"], label_smoothing=eps)
+    np.testing.assert_allclose(got, np.array(mlx_ref), rtol=1e-5, atol=1e-5)
+
+
+def test_total_is_the_weighted_sum_of_head_losses_over_defined_frames():
+    outputs, targets = random_case()
+    loss_fn = ChordRecognitionLoss(
+        chord_type_weight=1.0, root_weight=2.0, bass_weight=0.5, label_smoothing=0.1
+    )
+    total, parts = loss_fn(outputs, targets)
+    assert set(parts) == {"chord_type_loss", "root_loss", "bass_note_loss"}
+    ct = np.array(targets["chord_type"])
+    defined = ct >= 2
+    for out_key, name in (
+        ("chord_type", "chord_type_loss"),
+        ("root", "root_loss"),
+        ("bass", "bass_note_loss"),
+    ):
+        tgt = np.array(targets[out_key])
+        ce = numpy_ce(np.array(outputs[out_key]), np.clip(tgt, 0, None), 0.1)
+        keep = np.ones_like(defined) if out_key == "chord_type" else defined
+        np.testing.assert_allclose(parts[name].item(), ce[keep].mean(), rtol=1e-5)
+    want = parts["chord_type_loss"] + 2.0 * parts["root_loss"] + 0.5 * parts["bass_note_loss"]
+    np.testing.assert_allclose(total.item(), want.item(), rtol=1e-6)
+
+
+def test_root_and_bass_logits_on_n_and_x_frames_do_not_matter():
+    outputs, targets = random_case()
+    loss_fn = ChordRecognitionLoss()
+    before = loss_fn(outputs, targets)[0].item()
+    undefined = (targets["root"] < 0)[..., None]
+    changed = dict(outputs)
+    for key in ("root", "bass"):
+        changed[key] = mx.where(undefined, 100.0 * mx.random.normal(outputs[key].shape), outputs[key])
+    assert loss_fn(changed, targets)[0].item() == pytest.approx(before, rel=1e-6)
+
+
+def test_padded_frames_do_not_matter():
+    outputs, targets = random_case(frames=8)
+    mask = mx.array(np.array([[1] * 8, [1] * 5 + [0] * 3], dtype=np.float32))
+    loss_fn = ChordRecognitionLoss()
+    before = loss_fn(outputs, targets, mask)
+    pad = (mask == 0)[..., None]
+    changed = {k: mx.where(pad, 50.0 * mx.random.normal(v.shape), v) for k, v in outputs.items()}
+    changed_targets = {k: mx.where(mask == 0, 3, v) for k, v in targets.items()}
+    after = loss_fn(changed, changed_targets, mask)
+    assert after[0].item() == pytest.approx(before[0].item(), rel=1e-6)
+    # ... while without the mask the same change does matter.
+    assert loss_fn(changed, changed_targets)[0].item() != pytest.approx(before[0].item(), rel=1e-3)
+
+
+def test_a_batch_of_only_silence_gives_zero_root_and_bass_loss():
+    outputs, _ = random_case()
+    shape = outputs["root"].shape[:2]
+    targets = {
+        "chord_type": mx.zeros(shape, dtype=mx.int32),
+        "root": -mx.ones(shape, mx.int32),
+        "bass": -mx.ones(shape, mx.int32),
+    }
+    total, parts = ChordRecognitionLoss()(outputs, targets)
+    assert parts["root_loss"].item() == 0.0 and parts["bass_note_loss"].item() == 0.0
+    assert np.isfinite(total.item()) and total.item() == pytest.approx(parts["chord_type_loss"].item())
+
+
+def test_class_weights_give_a_weighted_mean():
+    outputs, targets = random_case()
+    weights = np.linspace(0.5, 3.0, 32).astype(np.float32)
+    weighted = ChordRecognitionLoss(label_smoothing=0.0, class_weights=weights)(outputs, targets)[1]
+    ct = np.array(targets["chord_type"])
+    ce = numpy_ce(np.array(outputs["chord_type"]), ct, 0.0)
+    want = (weights[ct] * ce).sum() / weights[ct].sum()
+    np.testing.assert_allclose(weighted["chord_type_loss"].item(), want, rtol=1e-5)
+    ones = ChordRecognitionLoss(label_smoothing=0.0, class_weights=[1.0] * 32)(outputs, targets)[1]
+    plain = ChordRecognitionLoss(label_smoothing=0.0)(outputs, targets)[1]
+    assert ones["chord_type_loss"].item() == pytest.approx(plain["chord_type_loss"].item(), rel=1e-6)
+
+
+def test_invalid_arguments_are_reported():
+    with pytest.raises(ValueError, match="label_smoothing"):
+        ChordRecognitionLoss(label_smoothing=1.0)
+    with pytest.raises(ValueError, match="bass_weight"):
+        ChordRecognitionLoss(bass_weight=-1)
+    with pytest.raises(ValueError, match=">= 0"):
+        ChordRecognitionLoss(class_weights=[-1.0] * 32)
+    outputs, targets = random_case()
+    with pytest.raises(ValueError, match="10 entries.*32 classes"):
+        ChordRecognitionLoss(class_weights=[1.0] * 10)(outputs, targets)
+    with pytest.raises(KeyError, match="bass"):
+        ChordRecognitionLoss()(outputs, {k: v for k, v in targets.items() if k != "bass"})
+
+
+def test_works_inside_mx_compile_with_gradients():
+    outputs, targets = random_case()
+    mask = mx.ones(targets["root"].shape)
+    loss_fn = ChordRecognitionLoss(class_weights=np.ones(32, np.float32))
+
+    def f(logits):
+        return loss_fn(logits, targets, mask)[0]
+
+    eager_value, eager_grad = mx.value_and_grad(f)(outputs)
+    compiled_value, compiled_grad = mx.compile(mx.value_and_grad(f))(outputs)
+    assert compiled_value.item() == pytest.approx(eager_value.item(), rel=1e-6)
+    for key in outputs:
+        np.testing.assert_allclose(np.array(compiled_grad[key]), np.array(eager_grad[key]), atol=1e-6)
+    # Undefined root frames receive no gradient.
+    undefined = np.array(targets["root"]) < 0
+    assert np.all(np.array(eager_grad["root"])[undefined] == 0)
+
+
+def test_head_accuracies_count_only_defined_unpadded_frames():
+    targets = {
+        "chord_type": mx.array([[0, 2, 3, 2]]),
+        "root": mx.array([[-1, 0, 5, 7]]),
+        "bass": mx.array([[-1, 0, 5, 7]]),
+    }
+
+    def one_hot(idx, n):
+        return mx.array(np.eye(n, dtype=np.float32)[np.array(idx)])[None]
+
+    outputs = {
+        "chord_type": one_hot([0, 2, 4, 4], 32),  # 2 of 4 right
+        "root": one_hot([3, 0, 5, 1], 12),  # frame 0 undefined → 2 of 3 right
+        "bass": one_hot([0, 1, 5, 7], 12),  # with the last frame padded: 1 of 2 right
+    }
+    mask = mx.array([[1, 1, 1, 0]])
+    acc = {k: v.item() for k, v in head_accuracies(outputs, targets).items()}
+    assert acc["chord_type_acc"] == pytest.approx(0.5)
+    assert acc["root_acc"] == pytest.approx(2 / 3)
+    masked = {k: v.item() for k, v in head_accuracies(outputs, targets, mask).items()}
+    assert masked["bass_note_acc"] == pytest.approx(0.5)
+    assert masked["chord_type_acc"] == pytest.approx(2 / 3)

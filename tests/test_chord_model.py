@@ -1,0 +1,164 @@
+"""ChordRecognitionModel: shapes, masking, config handling, gradients, and that it learns a toy task."""
+
+import mlx.core as mx
+import mlx.nn as nn
+import mlx.optimizers as optim
+import numpy as np
+import pytest
+from mlx.utils import tree_flatten
+
+from audiotrain.models.chord_loss import ChordRecognitionLoss, head_accuracies
+from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel
+
+
+def tiny_config(**overrides) -> ChordModelConfig:
+    values = dict(n_bins=24, context_frames=1, d_model=32, n_layers=1, n_heads=2, ff_dim=64, dropout=0.0)
+    values.update(overrides)
+    return ChordModelConfig(**values)
+
+
+def test_outputs_are_per_frame_logits_of_each_head():
+    model = ChordRecognitionModel(tiny_config())
+    out = model(mx.random.normal((3, 17, 24)))
+    assert set(out) == {"chord_type", "root", "bass"}
+    assert out["chord_type"].shape == (3, 17, 32)
+    assert out["root"].shape == (3, 17, 12)
+    assert out["bass"].shape == (3, 17, 12)
+    assert all(bool(mx.all(mx.isfinite(v)).item()) for v in out.values())
+
+
+def test_default_config_builds_and_runs():
+    model = ChordRecognitionModel()
+    out = model(mx.zeros((1, 8, ChordModelConfig().n_bins)))
+    assert out["chord_type"].shape == (1, 8, 32)
+    assert model.num_parameters() > 0
+
+
+def test_runs_on_windows_longer_than_seen_in_training():
+    # The distance bias has no maximum length: any number of frames works.
+    model = ChordRecognitionModel(tiny_config())
+    assert model(mx.random.normal((1, 700, 24)))["root"].shape == (1, 700, 12)
+
+
+def test_padding_with_a_mask_leaves_real_frames_unchanged():
+    mx.random.seed(1)
+    model = ChordRecognitionModel(tiny_config(context_frames=2))
+    model.eval()
+    song = mx.random.normal((1, 20, 24))
+    alone = model(song)
+    padded = mx.concatenate([song, 5.0 * mx.random.normal((1, 7, 24))], axis=1)
+    mask = mx.concatenate([mx.ones((1, 20)), mx.zeros((1, 7))], axis=1)
+    batched = model(padded, mask=mask)
+    for key in alone:
+        np.testing.assert_allclose(np.array(batched[key][:, :20]), np.array(alone[key]), atol=1e-4)
+
+
+def test_without_mask_padding_changes_the_result():
+    # The counterpart of the test above: shows the mask is what makes the difference.
+    mx.random.seed(1)
+    model = ChordRecognitionModel(tiny_config())
+    model.eval()
+    song = mx.random.normal((1, 20, 24))
+    padded = mx.concatenate([song, 5.0 * mx.random.normal((1, 7, 24))], axis=1)
+    diff = mx.abs(model(padded)["chord_type"][:, :20] - model(song)["chord_type"]).max().item()
+    assert diff > 1e-3
+
+
+def test_dropout_only_in_training_mode():
+    model = ChordRecognitionModel(tiny_config(dropout=0.5))
+    x = mx.random.normal((2, 10, 24))
+    model.eval()
+    a, b = model(x)["root"], model(x)["root"]
+    assert mx.array_equal(a, b)
+    model.train()
+    assert not mx.array_equal(model(x)["root"], model(x)["root"])
+
+
+def test_every_parameter_gets_a_gradient():
+    model = ChordRecognitionModel(tiny_config(n_layers=2))
+    x = mx.random.normal((2, 12, 24))
+
+    def loss(m):
+        out = m(x)
+        return sum((v**2).mean() for v in out.values())
+
+    grads = nn.value_and_grad(model, loss)(model)[1]
+    flat = tree_flatten(grads)
+    assert len(flat) == len(tree_flatten(model.trainable_parameters()))
+    for name, g in flat:
+        assert bool(mx.any(g != 0).item()), f"no gradient reaches {name}"
+
+
+def test_config_round_trips_through_a_dict():
+    cfg = tiny_config(n_layers=3)
+    assert ChordModelConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_config_errors_name_the_field():
+    with pytest.raises(ValueError, match="divisible by n_heads"):
+        ChordModelConfig(d_model=30, n_heads=4)
+    with pytest.raises(ValueError, match="n_bins"):
+        ChordModelConfig(n_bins=0)
+    with pytest.raises(ValueError, match="dropout"):
+        ChordModelConfig(dropout=1.0)
+    with pytest.raises(ValueError, match="context_frames"):
+        ChordModelConfig(context_frames=-1)
+    with pytest.raises(ValueError, match="unknown ChordModelConfig field.*hidden"):
+        ChordModelConfig.from_dict({"hidden": 3})
+
+
+def test_wrong_input_width_is_reported():
+    model = ChordRecognitionModel(tiny_config())
+    with pytest.raises(ValueError, match=r"\[batch, frames, 24\].*\(2, 5, 30\)"):
+        model(mx.zeros((2, 5, 30)))
+    with pytest.raises(ValueError, match="mask must be"):
+        model(mx.zeros((2, 5, 24)), mask=mx.ones((2, 4)))
+
+
+def _toy_batch(rng: np.random.Generator, batch: int, frames: int):
+    """Frames of 24 bins (two octaves of semitones) holding a major or minor triad held for 4-frame
+    segments, plus noise. Chord type 2 = maj, 3 = min (the vocabulary's indices); bass = root."""
+    n_seg = frames // 4
+    roots = rng.integers(0, 12, size=(batch, n_seg))
+    minor = rng.integers(0, 2, size=(batch, n_seg))
+    x = 0.3 * rng.standard_normal((batch, frames, 24)).astype(np.float32)
+    for b in range(batch):
+        for s in range(n_seg):
+            for interval in (0, 3 + (1 - minor[b, s]), 7):
+                pc = (roots[b, s] + interval) % 12
+                x[b, 4 * s : 4 * s + 4, pc] += 1.0
+                x[b, 4 * s : 4 * s + 4, pc + 12] += 1.0
+    per_frame = lambda a: np.repeat(a, 4, axis=1).astype(np.int32)  # noqa: E731
+    return mx.array(x), {
+        "chord_type": mx.array(per_frame(2 + minor)),
+        "root": mx.array(per_frame(roots)),
+        "bass": mx.array(per_frame(roots)),
+    }
+
+
+def test_tiny_model_learns_a_toy_chord_task():
+    rng = np.random.default_rng(0)
+    mx.random.seed(0)
+    model = ChordRecognitionModel(tiny_config())
+    loss_fn = ChordRecognitionLoss(label_smoothing=0.0)
+    optimizer = optim.AdamW(learning_rate=3e-3, weight_decay=0.0)
+
+    def step_loss(m, x, y):
+        return loss_fn(m(x), y)[0]
+
+    step = nn.value_and_grad(model, step_loss)
+    losses = []
+    for _ in range(80):
+        x, y = _toy_batch(rng, 8, 32)
+        loss, grads = step(model, x, y)
+        optimizer.update(model, grads)
+        mx.eval(model.parameters(), optimizer.state)
+        losses.append(loss.item())
+    model.eval()
+    x, y = _toy_batch(np.random.default_rng(123), 16, 32)
+    acc = {k: v.item() for k, v in head_accuracies(model(x), y).items()}
+    assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:5])
+    # Chance: 1/2 for maj/min, 1/12 for root and bass.
+    assert acc["chord_type_acc"] > 0.8
+    assert acc["root_acc"] > 0.5
+    assert acc["bass_note_acc"] > 0.5

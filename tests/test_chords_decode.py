@@ -1,0 +1,148 @@
+"""Decoding frame posteriors: median filter, Viterbi (checked by brute force), segments and labels."""
+
+import itertools
+
+from audiotrain.chords.decode import (
+    DecodeConfig,
+    decode_frames,
+    decode_posteriors,
+    frames_to_segments,
+    median_smooth,
+    viterbi,
+    viterbi_self_transition,
+)
+from audiotrain.chords.vocabulary import CHORD_TYPES, encode_label
+
+import mir_eval
+import numpy as np
+import pytest
+
+
+def _posteriors(labels, rng, sharpness=4.0, noise=1.0):
+    """One-hot-ish posteriors for a frame sequence of labels, with random noise."""
+    n = len(labels)
+    logits = {
+        "type": rng.normal(0, noise, (n, 32)),
+        "root": rng.normal(0, noise, (n, 12)),
+        "bass": rng.normal(0, noise, (n, 12)),
+    }
+    for i, label in enumerate(labels):
+        index = encode_label(label)
+        logits["type"][i, index.chord_type] += sharpness
+        if index.root >= 0:
+            logits["root"][i, index.root] += sharpness
+            logits["bass"][i, index.bass] += sharpness
+
+    def softmax(x):
+        e = np.exp(x - x.max(1, keepdims=True))
+        return e / e.sum(1, keepdims=True)
+
+    return softmax(logits["type"]), softmax(logits["root"]), softmax(logits["bass"])
+
+
+def _brute_force(log_emissions, log_transitions, log_initial):
+    best, best_path = -np.inf, None
+    n_frames, n_states = log_emissions.shape
+    for path in itertools.product(range(n_states), repeat=n_frames):
+        score = log_initial[path[0]] + log_emissions[0, path[0]]
+        for t in range(1, n_frames):
+            score += log_transitions[path[t - 1], path[t]] + log_emissions[t, path[t]]
+        if score > best:
+            best, best_path = score, path
+    return np.array(best_path)
+
+
+def test_viterbi_matches_brute_force(rng):
+    for _ in range(20):
+        n_frames, n_states = 5, 3
+        log_emissions = np.log(rng.dirichlet(np.ones(n_states), n_frames))
+        log_transitions = np.log(rng.dirichlet(np.ones(n_states), n_states))
+        log_initial = np.log(rng.dirichlet(np.ones(n_states)))
+        expected = _brute_force(log_emissions, log_transitions, log_initial)
+        np.testing.assert_array_equal(viterbi(log_emissions, log_transitions, log_initial), expected)
+
+
+@pytest.mark.parametrize("self_transition", [0.3, 0.8, 0.99])
+def test_fast_self_transition_viterbi_matches_brute_force(rng, self_transition):
+    n_states = 4
+    transitions = np.full((n_states, n_states), (1 - self_transition) / (n_states - 1))
+    np.fill_diagonal(transitions, self_transition)
+    for _ in range(15):
+        log_emissions = np.log(rng.dirichlet(np.ones(n_states) * 0.7, 6))
+        expected = _brute_force(log_emissions, np.log(transitions), np.full(n_states, -np.log(n_states)))
+        np.testing.assert_array_equal(viterbi_self_transition(log_emissions, self_transition), expected)
+
+
+def test_fast_viterbi_matches_full_matrix_on_longer_sequences(rng):
+    n_states, p = 30, 0.9
+    transitions = np.full((n_states, n_states), (1 - p) / (n_states - 1))
+    np.fill_diagonal(transitions, p)
+    log_emissions = np.log(rng.dirichlet(np.ones(n_states) * 0.3, 200))
+    np.testing.assert_array_equal(
+        viterbi_self_transition(log_emissions, p), viterbi(log_emissions, np.log(transitions))
+    )
+
+
+@pytest.mark.parametrize("method", ["median", "viterbi"])
+def test_smoothing_removes_single_frame_blips(rng, method):
+    labels = ["C:maj"] * 20 + ["G:7/3"] + ["C:maj"] * 10 + ["A:min"] * 20 + ["N"] + ["A:min"] * 10
+    type_p, root_p, bass_p = _posteriors(labels, rng, sharpness=6.0, noise=0.1)
+    config = DecodeConfig(method=method, median_frames=5, self_transition=0.99)
+    segments = decode_posteriors(type_p, root_p, bass_p, frame_rate=10.0, config=config)
+    assert [s.label for s in segments] == ["C:maj", "A:min"]
+    assert segments[1].start == pytest.approx(
+        3.05
+    )  # frame 31 is centred at 3.1 s, boundary half a frame earlier
+    # the unsmoothed argmax keeps the blips
+    raw = decode_posteriors(type_p, root_p, bass_p, 10.0, DecodeConfig(method="argmax"))
+    assert [s.label for s in raw] == ["C:maj", "G:7/3", "C:maj", "A:min", "N", "A:min"]
+
+
+def test_decode_frames_recovers_inversions_and_ignores_root_on_no_chord(rng):
+    labels = ["N"] * 5 + ["E:min7/b7"] * 10 + ["X"] * 5
+    chord_type, root, bass = decode_frames(*_posteriors(labels, rng, sharpness=8.0, noise=0.1))
+    assert list(chord_type[:5]) == [0] * 5 and list(root[:5]) == [-1] * 5 and list(bass[-5:]) == [-1] * 5
+    assert set(chord_type[5:15]) == {CHORD_TYPES.index("min7")}
+    assert set(root[5:15]) == {4} and set(bass[5:15]) == {2}
+
+
+def test_segments_cover_the_song_and_parse_in_mir_eval(rng):
+    labels = ["N"] * 3 + ["C:maj(9)/3"] * 4 + ["Bb:7(b9)"] * 5
+    segments = decode_posteriors(*_posteriors(labels, rng, 8.0, 0.1), frame_rate=4.0, duration=3.2)
+    assert segments[0].start == 0.0 and segments[-1].end == 3.2
+    assert all(a.end == b.start for a, b in zip(segments, segments[1:]))
+    intervals = np.array([[s.start, s.end] for s in segments])
+    mir_eval.chord.validate([s.label for s in segments], [s.label for s in segments])
+    mir_eval.util.validate_intervals(intervals)
+    assert [s.label for s in segments] == ["N", "C:maj(9)/3", "Bb:7(b9)"]
+
+
+def test_frames_to_segments_merges_runs():
+    segments = frames_to_segments([2, 2, 3, 3, 0], [0, 0, 9, 9, -1], [0, 0, 9, 0, -1], frame_rate=2.0)
+    assert [(s.start, s.end, s.label) for s in segments] == [
+        (0.0, 0.75, "C:maj"), (0.75, 1.25, "A:min"), (1.25, 1.75, "A:min/b3"), (1.75, 2.25, "N"),
+    ]  # fmt: skip
+
+
+def test_median_smooth_and_config_validation():
+    probs = np.zeros((7, 2), np.float32)
+    probs[:, 0] = 1
+    probs[3] = [0, 1]
+    smoothed = median_smooth(probs, 3)
+    assert smoothed[3, 0] == 1 and smoothed[3, 1] == 0
+    with pytest.raises(ValueError, match="method"):
+        DecodeConfig(method="beam")
+    with pytest.raises(ValueError, match="odd"):
+        DecodeConfig(median_frames=4)
+    with pytest.raises(ValueError, match=r"type_probs must be \[frames, 32\]"):
+        decode_frames(np.zeros((3, 30)), np.zeros((3, 12)))
+
+
+def test_segments_end_exactly_at_the_duration():
+    # frames beyond the audio (padding) are dropped, and the last kept segment reaches the end
+    segments = frames_to_segments(
+        [2, 2, 2, 3, 3, 0, 0], [0, 0, 0, 2, 2, -1, -1], [0] * 7, frame_rate=2.0, duration=1.6
+    )
+    assert [(s.start, s.end, s.label) for s in segments] == [(0.0, 1.25, "C:maj"), (1.25, 1.6, "D:min/b7")]
+    # a duration longer than the frames stretches the last segment
+    assert frames_to_segments([2, 2], [0, 0], [0, 0], frame_rate=2.0, duration=5.0)[-1].end == 5.0

@@ -1,0 +1,70 @@
+"""Harte syntax: parsing, formatting, bass as interval or note, transposition."""
+
+from audiotrain.chords.harte import HarteError, format_harte, parse_harte, transpose_label
+
+import mir_eval
+import pytest
+
+REAL_LABELS = [
+    "C:maj(9)/3", "Bb:7(b9)", "F#:min7/b7", "A:sus4(b7)", "D:(1,5)", "C", "C/5", "Eb:hdim7/b7", "G:13",
+    "B:dim7/bb7", "A:aug/#5", "C:min(*b3)", "Db:maj6(9)", "E:7(#9)/3", "C:sus4(b7,9)", "Ab:min/b3",
+    "F:maj7(#11)", "C#:min7(11)", "G:9(13)", "Cb:maj", "E#:min", "A:1", "A:5/5", "C:maj(*5)",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("label", REAL_LABELS)
+def test_pitch_classes_match_mir_eval(label):
+    """Our pitch classes equal mir_eval's bitmap with extensions expanded (root, set and bass)."""
+    chord = parse_harte(label)
+    root, bitmap, bass = mir_eval.chord.encode(label, reduce_extended_chords=True)
+    assert chord.root == root
+    assert chord.intervals == frozenset(int(i) for i in bitmap.nonzero()[0])
+    assert chord.bass_interval == bass
+
+
+@pytest.mark.parametrize("label", REAL_LABELS)
+def test_format_round_trips(label):
+    formatted = format_harte(parse_harte(label))
+    assert parse_harte(formatted) == parse_harte(label)
+    mir_eval.chord.encode(formatted)
+
+
+def test_defaults_and_special_labels():
+    assert parse_harte("C").shorthand == "maj"
+    assert parse_harte("N").is_chord is False and parse_harte("X").symbol == "X"
+    assert parse_harte("N").pitch_classes == frozenset()
+    assert parse_harte("G:7").pitch_classes == frozenset({7, 11, 2, 5})
+
+
+def test_bass_as_note_is_written_as_interval():
+    chord = parse_harte("C:maj/E")
+    assert chord.bass == "3" and chord.bass_pitch_class == 4
+    assert format_harte(chord) == "C:maj/3"
+    assert parse_harte("A:min/C").bass == "b3"
+    assert parse_harte("Bb:7/Ab").bass == "b7"
+
+
+@pytest.mark.parametrize(
+    "label, fragment",
+    [
+        ("H:maj", "expected"),
+        ("C:mja", "unknown shorthand 'mja'"),
+        ("C:maj(14)", "invalid scale degree '14'"),
+        ("C:maj/Q", "bass 'Q'"),
+        ("C:", "nothing after ':'"),
+        ("Cmaj7", "expected"),
+        ("", "expected"),
+    ],
+)
+def test_invalid_labels_name_the_problem(label, fragment):
+    with pytest.raises(HarteError, match=fragment.replace("(", r"\(")):
+        parse_harte(label)
+
+
+def test_transpose_label():
+    assert transpose_label("A:min/b3", 3) == "C:min/b3"
+    assert transpose_label("C:maj7", -1) == "B:maj7"
+    assert transpose_label("N", 5) == "N"
+    for n in range(-12, 13):
+        chord = parse_harte(transpose_label("E:7(b9)/3", n))
+        assert chord.root == (4 + n) % 12 and chord.bass_pitch_class == (8 + n) % 12

@@ -1,0 +1,129 @@
+"""The 32-type vocabulary: mapping by pitch-class set, round trips, mir_eval compatibility, transposition."""
+
+import itertools
+
+from audiotrain.chords.harte import parse_harte
+from audiotrain.chords.vocabulary import (
+    CHORD_TYPES,
+    IGNORE_INDEX,
+    NUM_CHORD_TYPES,
+    TYPE_INTERVALS,
+    ChordIndex,
+    check_vocabulary_dict,
+    decode_label,
+    encode_label,
+    normalize_label,
+    transpose_index,
+    vocabulary_dict,
+)
+
+import mir_eval
+import numpy as np
+import pytest
+
+
+def _mir_eval_equivalent(a, b):
+    ra, ba, sa = mir_eval.chord.encode(a, reduce_extended_chords=True)
+    rb, bb, sb = mir_eval.chord.encode(b, reduce_extended_chords=True)
+    return ra == rb and np.array_equal(ba, bb) and (ra + sa) % 12 == (rb + sb) % 12
+
+
+def test_head_matches_the_issue():
+    assert NUM_CHORD_TYPES == 32
+    assert CHORD_TYPES[:4] == ("N", "X", "maj", "min") and CHORD_TYPES[-1] == "7(#9)"
+    assert len(set(CHORD_TYPES)) == 32
+
+
+@pytest.mark.parametrize(
+    "label, expected",
+    [
+        ("C:maj(9)/3", ("maj(9)", 0, 4)),
+        ("Bb:7(b9)", ("7(b9)", 10, 10)),
+        ("F#:min7/b7", ("min7", 6, 4)),
+        ("A:sus4(b7)", ("sus4(b7)", 9, 9)),
+        ("D:(1,5)", ("5", 2, 2)),
+        ("C:maj/E", ("maj", 0, 4)),
+        ("G:hdim7", ("hdim7", 7, 7)),
+        ("Db:maj6(9)", ("maj6(9)", 1, 1)),
+        # exact by pitch-class set: the bass b7 makes a dominant seventh (as mir_eval's bitmap does)
+        ("C:maj/b7", ("7", 0, 10)),
+        # without extensions
+        ("C:7(#11)", ("7", 0, 0)),
+        ("C:min7(11)", ("min7", 0, 0)),
+        ("C:sus4(b7,9)", ("sus4(b7)", 0, 0)),
+        ("F:maj7(#11)/3", ("maj7", 5, 9)),
+        ("E:13(b9)", ("7", 4, 4)),
+    ],
+)
+def test_mapping_examples(label, expected):
+    chord_type, root, bass = expected
+    assert encode_label(label) == ChordIndex(CHORD_TYPES.index(chord_type), root, bass)
+
+
+@pytest.mark.parametrize("label", ["C:(1,b3)", "C:sus2(b7)", "X", "A:(1,b2,#4)"])
+def test_unmappable_labels_become_x_with_ignored_root_and_bass(label):
+    assert encode_label(label) == ChordIndex(1, IGNORE_INDEX, IGNORE_INDEX)
+    assert decode_label(1, 3, 5) == "X"
+
+
+def test_no_chord():
+    assert encode_label("N") == ChordIndex(0, IGNORE_INDEX, IGNORE_INDEX)
+    assert decode_label(0, IGNORE_INDEX, IGNORE_INDEX) == "N"
+
+
+def test_every_emitted_label_parses_in_mir_eval_and_round_trips():
+    for chord_type, root, bass in itertools.product(range(2, NUM_CHORD_TYPES), range(12), range(12)):
+        label = decode_label(chord_type, root, bass)
+        # mir_eval parses it and reads the same root, bass and pitch classes as we do
+        mir_root, bitmap, mir_bass = mir_eval.chord.encode(label, reduce_extended_chords=True)
+        assert (mir_root, (mir_root + mir_bass) % 12) == (root, bass), label
+        assert set(bitmap.nonzero()[0].tolist()) == set(parse_harte(label).intervals), label
+        index = encode_label(label)
+        chord_tones = parse_harte(decode_label(chord_type, root)).pitch_classes
+        if bass in chord_tones:
+            # an inversion: the exact indices come back
+            assert index == ChordIndex(chord_type, root, bass), label
+        else:
+            # a foreign bass joins the pitch-class set, which may name another type (C:maj/b7 is C:7/b7,
+            # C:min/3 falls back to C:maj/3, C:dim/3 to X); root and bass survive unless it is X, and the
+            # mapping is idempotent
+            if index.chord_type != 1:
+                assert index.root == root and index.bass == bass, label
+            normalized = decode_label(index.chord_type, index.root, index.bass)
+            assert normalize_label(normalized) == normalized, label
+            if parse_harte(label).intervals in TYPE_INTERVALS.values():
+                assert _mir_eval_equivalent(label, normalized), label
+
+
+@pytest.mark.parametrize(
+    "label",
+    ["C:maj(9)/3", "Bb:7(b9)", "F#:min7/b7", "A:sus4(b7)", "D:(1,5)", "C:maj/b7", "Eb:min6/6", "B:dim7/b3"],
+)
+def test_normalized_label_is_mir_eval_equivalent_to_the_original(label):
+    assert _mir_eval_equivalent(label, normalize_label(label))
+
+
+def test_transposition_of_indices_matches_transposition_of_labels():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        chord_type, root, bass, shift = (
+            int(rng.integers(2, 32)),
+            *rng.integers(0, 12, 2),
+            int(rng.integers(-11, 12)),
+        )
+        moved = transpose_index(ChordIndex(chord_type, int(root), int(bass)), shift)
+        assert moved == ChordIndex(chord_type, (root + shift) % 12, (bass + shift) % 12)
+    assert transpose_index(ChordIndex(0, -1, -1), 4) == ChordIndex(0, -1, -1)
+
+
+def test_decode_rejects_out_of_range_indices():
+    with pytest.raises(ValueError, match="chord_type 32"):
+        decode_label(32, 0, 0)
+    with pytest.raises(ValueError, match="root 12"):
+        decode_label(2, 12, 0)
+
+
+def test_vocabulary_dict_round_trip():
+    check_vocabulary_dict(vocabulary_dict())
+    with pytest.raises(ValueError, match="different chord vocabulary"):
+        check_vocabulary_dict({"chord_types": ["N", "X", "maj"]})

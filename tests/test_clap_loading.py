@@ -1,0 +1,401 @@
+"""Loading CLAP checkpoints (safetensors, torch .bin without torch, shards, hub ids), export, the tokenizer."""
+
+import json
+import pickle
+import shutil
+import sys
+import zipfile
+from pathlib import Path
+
+import audiotrain  # noqa: F401  (loads the optimized BLAS; must precede mlx)
+from audiotrain.models.clap import (
+    CheckpointError,
+    ClapTokenizer,
+    StateDictError,
+    TokenizerError,
+    TorchCheckpointError,
+    UnsafeCheckpointError,
+    load_pretrained,
+    load_torch_state_dict,
+    save_pretrained,
+)
+
+import mlx.core as mx
+import numpy as np
+import pytest
+from mlx.utils import tree_flatten
+
+FIXTURE = Path(__file__).parent / "fixtures" / "clap_tiny"
+
+
+def _rel(a, b) -> float:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.abs(a - b).max() / np.abs(b).max())
+
+
+def _reference():
+    return dict(np.load(FIXTURE / "reference.npz"))
+
+
+def _outputs(model, ref):
+    out = model(mx.array(ref["input_features"]), mx.array(ref["input_ids"]), mx.array(ref["attention_mask"]))
+    return {k: np.array(v) for k, v in out.items()}
+
+
+def _safetensors_copy(tmp_path: Path, edit=None) -> Path:
+    """The fixture as a safetensors checkpoint folder, optionally with its tensors edited."""
+    from safetensors.numpy import save_file
+
+    folder = tmp_path / "ckpt"
+    shutil.copytree(FIXTURE, folder)
+    (folder / "pytorch_model.bin").unlink()
+    state = load_torch_state_dict(FIXTURE / "pytorch_model.bin")
+    if edit is not None:
+        edit(state)
+    save_file(state, str(folder / "model.safetensors"))
+    return folder
+
+
+# ------------------------------------------------------------------------------------------- loading
+def test_bin_checkpoint_loads_without_torch(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)  # any `import torch` now fails
+    model, config = load_pretrained(FIXTURE)
+    assert config.source == FIXTURE
+    ref = _reference()
+    out = _outputs(model, ref)
+    assert _rel(out["logits_per_audio"], ref["logits_per_audio"]) <= 1e-5
+    assert config.num_batches_tracked  # the BatchNorm counters were read, to be written back on export
+
+
+def test_safetensors_and_bin_give_identical_parameters(tmp_path):
+    from_bin, _ = load_pretrained(FIXTURE)
+    from_safetensors, _ = load_pretrained(_safetensors_copy(tmp_path))
+    a, b = dict(tree_flatten(from_bin.parameters())), dict(tree_flatten(from_safetensors.parameters()))
+    assert a.keys() == b.keys()
+    for name in a:
+        np.testing.assert_array_equal(np.array(a[name]), np.array(b[name]), err_msg=name)
+
+
+def test_bfloat16_loading(tmp_path):
+    model, _ = load_pretrained(FIXTURE, dtype=mx.bfloat16)
+    assert {v.dtype for _, v in tree_flatten(model.parameters())} == {mx.bfloat16}
+    ref = _reference()
+    out = model.get_text_features(mx.array(ref["input_ids"]), mx.array(ref["attention_mask"]))
+    assert _rel(np.array(out.astype(mx.float32)), ref["text_embeds"]) < 0.1
+
+
+def test_sharded_safetensors_checkpoint(tmp_path):
+    from safetensors.numpy import save_file
+
+    folder = _safetensors_copy(tmp_path)
+    from safetensors.numpy import load_file
+
+    state = load_file(str(folder / "model.safetensors"))
+    (folder / "model.safetensors").unlink()
+    names = sorted(state)
+    shards = {"model-00001-of-00002.safetensors": names[::2], "model-00002-of-00002.safetensors": names[1::2]}
+    weight_map = {}
+    for shard, keys in shards.items():
+        save_file({k: state[k] for k in keys}, str(folder / shard))
+        weight_map.update(dict.fromkeys(keys, shard))
+    (folder / "model.safetensors.index.json").write_text(
+        json.dumps({"metadata": {}, "weight_map": weight_map})
+    )
+    model, _ = load_pretrained(folder)
+    ref = _reference()
+    assert _rel(_outputs(model, ref)["text_embeds"], ref["text_embeds"]) <= 1e-5
+
+
+def test_missing_unexpected_and_misshaped_tensors_are_all_listed(tmp_path):
+    def edit(state):
+        del state["text_model.pooler.dense.bias"]
+        del state["audio_model.audio_encoder.layers.1.blocks.0.attention.self.relative_position_bias_table"]
+        state["text_model.extra_head.weight"] = np.zeros((2, 2), np.float32)
+        state["audio_projection.linear2.weight"] = np.zeros((24, 23), np.float32)
+
+    with pytest.raises(StateDictError) as info:
+        load_pretrained(_safetensors_copy(tmp_path, edit))
+    message = str(info.value)
+    assert "model.safetensors" in message
+    assert "2 missing" in message and "text_model.pooler.dense.bias" in message
+    assert "layers.1.blocks.0.attention.self.relative_position_bias_table" in message
+    assert "1 unexpected" in message and "text_model.extra_head.weight" in message
+    assert (
+        "1 mis-shaped" in message
+        and "audio_projection.linear2.weight: checkpoint (24, 23), model (24, 24)" in message
+    )
+
+
+def test_a_derived_buffer_with_wrong_values_is_refused(tmp_path):
+    name = "audio_model.audio_encoder.layers.0.blocks.1.attention.self.relative_position_index"
+
+    def edit(state):
+        state[name] = state[name][::-1].copy()
+
+    with pytest.raises(StateDictError, match="do not follow from config.json") as info:
+        load_pretrained(_safetensors_copy(tmp_path, edit))
+    assert name in str(info.value)
+
+
+def test_legacy_layernorm_names_are_accepted(tmp_path):
+    def edit(state):
+        for suffix, legacy in (("weight", "gamma"), ("bias", "beta")):
+            key = f"text_model.embeddings.LayerNorm.{suffix}"
+            state[f"text_model.embeddings.LayerNorm.{legacy}"] = state.pop(key)
+
+    model, _ = load_pretrained(_safetensors_copy(tmp_path, edit))
+    ref = _reference()
+    assert _rel(_outputs(model, ref)["text_embeds"], ref["text_embeds"]) <= 1e-5
+
+
+def test_checkpoint_location_errors(tmp_path):
+    with pytest.raises(CheckpointError, match="no such folder"):
+        load_pretrained(tmp_path / "nowhere" / "clap")
+    (tmp_path / "config.json").write_text((FIXTURE / "config.json").read_text())
+    (tmp_path / "notes.txt").write_text("hi")
+    with pytest.raises(CheckpointError, match="no weights file.*config.json, notes.txt"):
+        load_pretrained(tmp_path)
+
+
+def test_hub_id_downloads_config_tokenizer_and_one_weights_format(tmp_path, monkeypatch):
+    """The online path, with huggingface_hub's two calls replaced by a fake hub serving a local folder."""
+    import fnmatch
+
+    import huggingface_hub
+
+    remote = _safetensors_copy(tmp_path)
+    shutil.copyfile(FIXTURE / "pytorch_model.bin", remote / "pytorch_model.bin")  # the hub repo has both
+    cache = tmp_path / "cache"
+    requests = []
+
+    def snapshot_download(repo_id, revision=None, allow_patterns=None):
+        requests.append((repo_id, revision, tuple(allow_patterns)))
+        cache.mkdir(exist_ok=True)
+        for path in remote.iterdir():
+            if any(fnmatch.fnmatch(path.name, pattern) for pattern in allow_patterns):
+                shutil.copyfile(path, cache / path.name)
+        return str(cache)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    monkeypatch.setattr(
+        huggingface_hub, "list_repo_files", lambda repo_id, revision=None: [p.name for p in remote.iterdir()]
+    )
+    model, config = load_pretrained("laion/clap-htsat-unfused", revision="main")
+    assert config.source == cache
+    assert (cache / "model.safetensors").is_file() and not (cache / "pytorch_model.bin").exists()
+    assert (cache / "tokenizer.json").is_file() and (cache / "preprocessor_config.json").is_file()
+    assert all(r[:2] == ("laion/clap-htsat-unfused", "main") for r in requests)
+    ref = _reference()
+    assert _rel(_outputs(model, ref)["logits_per_text"], ref["logits_per_text"]) <= 1e-5
+
+
+def test_hub_id_offline_is_explained(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(CheckpointError, match="laion/clap-htsat-unfused: not a local folder.*Offline"):
+        load_pretrained("laion/clap-htsat-unfused")
+
+
+# --------------------------------------------------------------------------------------- torch .bin
+def _torch_zip(tmp_path: Path, pickle_bytes: bytes, storages: dict[str, bytes] | None = None) -> Path:
+    path = tmp_path / "pytorch_model.bin"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("archive/data.pkl", pickle_bytes)
+        for key, data in (storages or {}).items():
+            archive.writestr(f"archive/data/{key}", data)
+        archive.writestr("archive/version", "3\n")
+    return path
+
+
+class _Evil:
+    def __reduce__(self):
+        return (print, ("pwned",))
+
+
+def test_code_in_a_bin_file_is_refused_not_run(tmp_path, capsys):
+    path = _torch_zip(tmp_path, pickle.dumps({"weight": _Evil()}, protocol=2))
+    with pytest.raises(UnsafeCheckpointError, match=r"refusing to load '(__builtin__|builtins)\.print'"):
+        load_torch_state_dict(path)
+    assert "pwned" not in capsys.readouterr().out
+
+
+def test_non_tensor_entries_and_legacy_files_are_refused(tmp_path):
+    path = _torch_zip(tmp_path, pickle.dumps({"step": 3}, protocol=2))
+    with pytest.raises(TorchCheckpointError, match="not named tensors: step"):
+        load_torch_state_dict(path)
+    legacy = tmp_path / "old.bin"
+    legacy.write_bytes(pickle.dumps({"a": 1}))
+    with pytest.raises(TorchCheckpointError, match="not a zip archive.*torch 1.6"):
+        load_torch_state_dict(legacy)
+
+
+def test_bin_reader_matches_torch_load(tmp_path):
+    torch = pytest.importorskip("torch")
+    base = torch.arange(60, dtype=torch.float32).reshape(6, 10)
+    state = {
+        "f32": torch.randn(3, 4),
+        "f16": torch.randn(5).half(),
+        "bf16": torch.randn(2, 3).bfloat16(),
+        "i64": torch.tensor(7),
+        "bool": torch.tensor([True, False, True]),
+        "transposed": base.t(),  # a strided view sharing storage with the next two
+        "sliced": base[2:5, 3:],
+        "row": base[4],
+        "empty": torch.zeros(0, 3),
+    }
+    path = tmp_path / "state.bin"
+    torch.save(state, path)
+    ours = load_torch_state_dict(path)
+    theirs = torch.load(path, weights_only=True)
+    assert ours.keys() == theirs.keys()
+    for name, tensor in theirs.items():
+        expected = tensor.float().numpy() if tensor.dtype == torch.bfloat16 else tensor.numpy()
+        assert ours[name].shape == expected.shape, name
+        assert ours[name].dtype == expected.dtype, name
+        np.testing.assert_array_equal(ours[name], expected, err_msg=name)
+
+
+def test_truncated_storage_is_reported(tmp_path):
+    torch = pytest.importorskip("torch")
+    path = tmp_path / "state.bin"
+    torch.save({"w": torch.randn(100)}, path)
+    broken = tmp_path / "broken.bin"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(broken, "w") as dst:
+        for item in src.namelist():
+            data = src.read(item)
+            dst.writestr(item, data[:40] if "/data/" in item else data)
+    with pytest.raises(TorchCheckpointError, match="holds 10 elements, the pickle says 100"):
+        load_torch_state_dict(broken)
+
+
+# -------------------------------------------------------------------------------------------- export
+def _perturbed_model():
+    model, config = load_pretrained(FIXTURE)
+    # Stand-in for fine-tuning: change a weight in each tower and a logit scale.
+    proj = model.audio_projection.linear1.weight
+    model.audio_projection.linear1.weight = proj + 0.05
+    model.text_model.encoder.layer[0].attention.self.query.bias = mx.zeros_like(
+        model.text_model.encoder.layer[0].attention.self.query.bias
+    )
+    model.logit_scale_a = mx.array(2.5)
+    return model, config
+
+
+def test_export_round_trips_bitwise_with_all_files(tmp_path):
+    model, config = _perturbed_model()
+    out = save_pretrained(model, config, tmp_path / "export")
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "preprocessor_config.json",
+        "tokenizer.json",
+        "vocab.json",
+    ):
+        assert (out / name).is_file(), name
+    assert not list(out.glob(".*"))  # no temporary files left behind
+    again, again_config = load_pretrained(out)
+    a, b = dict(tree_flatten(model.parameters())), dict(tree_flatten(again.parameters()))
+    for name in a:
+        np.testing.assert_array_equal(np.array(a[name]), np.array(b[name]), err_msg=name)
+    assert again_config == config
+    assert again_config.num_batches_tracked == config.num_batches_tracked
+    tokens = ClapTokenizer.from_pretrained(out)(["a dog barks"])
+    assert tokens["input_ids"].shape == (1, 77)
+
+
+def test_export_loads_in_transformers_with_identical_outputs(tmp_path):
+    torch = pytest.importorskip("torch")
+    from transformers import ClapModel as HFClapModel
+
+    model, config = _perturbed_model()
+    model.eval()
+    out = save_pretrained(model, config, tmp_path / "export")
+    hf, info = HFClapModel.from_pretrained(out, output_loading_info=True)
+    hf.eval()
+    assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"], info
+    for name, tensor in hf.state_dict().items():
+        if name.endswith("num_batches_tracked"):
+            assert int(tensor) == config.num_batches_tracked[name], name
+    ref = _reference()
+    ours = model(
+        mx.array(ref["input_features"]),
+        mx.array(ref["input_ids"]),
+        mx.array(ref["attention_mask"]),
+    )
+    with torch.no_grad():
+        theirs = hf(
+            input_features=torch.from_numpy(ref["input_features"]),
+            input_ids=torch.from_numpy(ref["input_ids"]).long(),
+            attention_mask=torch.from_numpy(ref["attention_mask"]).long(),
+        )
+    for key in ("audio_embeds", "text_embeds", "logits_per_audio", "logits_per_text"):
+        assert _rel(np.array(ours[key]), getattr(theirs, key).numpy()) <= 1e-5, key
+    # The edits were exported (outputs differ from the unedited fixture's).
+    assert not np.allclose(theirs.logits_per_audio.numpy(), ref["logits_per_audio"])
+
+
+# ------------------------------------------------------------------------------------------ tokenizer
+CAPTIONS = ["a dog barks twice in the distance", "rain falls", "", "birds chirp " * 60]
+
+
+def test_tokenizer_pads_to_77_and_truncates_with_end_token():
+    tokenizer = ClapTokenizer.from_pretrained(FIXTURE)
+    tokens = tokenizer(CAPTIONS)
+    ids, mask = tokens["input_ids"], tokens["attention_mask"]
+    assert ids.shape == mask.shape == (4, 77) and ids.dtype == np.int32
+    assert (ids[:, 0] == 0).all()  # <s>
+    lengths = mask.sum(axis=1)
+    assert lengths[3] == 77 and ids[3, -1] == 2  # truncated, still closed with </s>
+    assert lengths[2] == 2  # empty caption: <s></s>
+    for row, n in zip(ids, lengths):
+        assert row[n - 1] == 2 and (row[n:] == 1).all()
+    assert tokenizer.decode(ids[0]) == CAPTIONS[0]
+    longest = ClapTokenizer.from_pretrained(FIXTURE, padding="longest")(CAPTIONS[:2])
+    assert longest["input_ids"].shape[1] == mask[:2].sum(axis=1).max()
+
+
+def test_tokenizer_matches_transformers():
+    pytest.importorskip("torch")
+    from transformers import AutoTokenizer
+
+    theirs = AutoTokenizer.from_pretrained(str(FIXTURE))
+    want = theirs(CAPTIONS, padding="max_length", truncation=True, max_length=77, return_tensors="np")
+    got = ClapTokenizer.from_pretrained(FIXTURE)(CAPTIONS)
+    np.testing.assert_array_equal(got["input_ids"], want["input_ids"])
+    np.testing.assert_array_equal(got["attention_mask"], want["attention_mask"])
+
+
+def test_tokenizer_from_vocab_and_merges_only(tmp_path):
+    for name in ("vocab.json", "merges.txt", "tokenizer_config.json"):
+        shutil.copyfile(FIXTURE / name, tmp_path / name)
+    slow = ClapTokenizer.from_pretrained(tmp_path)(CAPTIONS)
+    fast = ClapTokenizer.from_pretrained(FIXTURE)(CAPTIONS)
+    np.testing.assert_array_equal(slow["input_ids"], fast["input_ids"])
+
+
+def test_tokenizer_errors(tmp_path):
+    with pytest.raises(TokenizerError, match="no tokenizer.json"):
+        ClapTokenizer.from_pretrained(tmp_path)
+    (tmp_path / "tokenizer.json").write_text("{not json")
+    with pytest.raises(TokenizerError, match="cannot be read"):
+        ClapTokenizer.from_pretrained(tmp_path)
+    tokenizer = ClapTokenizer.from_pretrained(FIXTURE)
+    with pytest.raises(TokenizerError, match=r"texts\[1\] is a int"):
+        tokenizer(["fine", 3])
+    with pytest.raises(TokenizerError, match="padding"):
+        ClapTokenizer.from_pretrained(FIXTURE, padding="max")
+
+
+def test_trained_tokenizer_has_roberta_special_ids(tmp_path):
+    tokenizer = ClapTokenizer.train(["a cat meows", "a cow moos loudly"] * 3, vocab_size=300, max_length=16)
+    assert (tokenizer.bos_token_id, tokenizer.pad_token_id, tokenizer.eos_token_id) == (0, 1, 2)
+    tokens = tokenizer(["a cat moos"])
+    assert tokens["input_ids"].shape == (1, 16)
+    tokenizer.save_pretrained(tmp_path)
+    again = ClapTokenizer.from_pretrained(tmp_path, max_length=16)(["a cat moos"])
+    np.testing.assert_array_equal(again["input_ids"], tokens["input_ids"])
+
+
+def test_the_refused_payload_really_runs_under_plain_pickle(capsys):
+    # Keeps the refusal test honest: an ordinary unpickler executes this payload.
+    pickle.loads(pickle.dumps(_Evil(), protocol=2))
+    assert "pwned" in capsys.readouterr().out

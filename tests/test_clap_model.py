@@ -1,0 +1,429 @@
+"""The MLX CLAP port against transformers' ClapModel: parity, configs, compile, gradients, input errors.
+
+The tiny unfused parity runs everywhere from the committed fixture (tests/fixtures/clap_tiny, made by
+scripts/make_clap_fixture.py). The fused variant and the full-size (laion/clap-htsat-unfused shaped) model are
+built here with torch + transformers and skipped where those are not installed.
+"""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import audiotrain  # noqa: F401  (loads the optimized BLAS; must precede mlx)
+from audiotrain.models.clap import ClapConfig, ClapConfigError, ClapModel, load_pretrained
+from audiotrain.models.clap.convert import hf_to_mlx
+from audiotrain.models.clap.htsat import bicubic_resize_weights, relative_position_index, shifted_window_mask
+
+import mlx.core as mx
+import mlx.nn as nn
+import numpy as np
+import pytest
+from mlx.utils import tree_flatten
+
+FIXTURE = Path(__file__).parent / "fixtures" / "clap_tiny"
+SCRIPT = Path(__file__).parents[1] / "scripts" / "make_clap_fixture.py"
+
+
+def _fixture_script():
+    spec = importlib.util.spec_from_file_location("make_clap_fixture", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _rel(a, b) -> float:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.abs(a - b).max() / np.abs(b).max())
+
+
+def _run(model: ClapModel, ref: dict) -> dict:
+    out = model(
+        mx.array(ref["input_features"]),
+        mx.array(ref["input_ids"]),
+        mx.array(ref["attention_mask"]),
+        is_longer=mx.array(ref["is_longer"]),
+    )
+    out["audio_pooled"] = model.audio_model(mx.array(ref["input_features"]), mx.array(ref["is_longer"]))
+    return {k: np.array(v) for k, v in out.items()}
+
+
+def _assert_parity(out: dict, ref: dict) -> None:
+    assert _rel(out["audio_pooled"], ref["audio_pooled"]) <= 1e-4
+    for key in ("audio_embeds", "text_embeds", "logits_per_audio", "logits_per_text"):
+        assert out[key].shape == ref[key].shape, key
+        assert _rel(out[key], ref[key]) <= 1e-5, key
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    model, config = load_pretrained(FIXTURE)
+    return model, config, dict(np.load(FIXTURE / "reference.npz"))
+
+
+def test_tiny_unfused_matches_transformers(tiny):
+    model, _, ref = tiny
+    assert ref["logits_per_audio"].shape == (3, 4)  # more texts than clips: the two logit matrices differ
+    _assert_parity(_run(model, ref), ref)
+
+
+def test_fused_tiny_matches_transformers(tmp_path):
+    pytest.importorskip("transformers")
+    pytest.importorskip("torch")
+    script = _fixture_script()
+    folder = script.write_fixture(
+        tmp_path / "fused", script.tiny_config(fused=True), seed=3, formats=("safetensors",)
+    )
+    model, config = load_pretrained(folder)
+    ref = dict(np.load(folder / "reference.npz"))
+    assert config.audio_config.enable_fusion
+    assert ref["is_longer"].any() and not ref["is_longer"].all()  # both the fused and the plain branch run
+    _assert_parity(_run(model, ref), ref)
+    # No clip longer: the local views must not matter.
+    ref_short = dict(ref)
+    ref_short["input_features"] = ref["input_features"].copy()
+    ref_short["input_features"][:, 1:] = 0.0
+    plain = model.get_audio_features(mx.array(ref["input_features"]), mx.zeros((3,), dtype=mx.bool_))
+    zeroed = model.get_audio_features(mx.array(ref_short["input_features"]), None)
+    np.testing.assert_allclose(np.array(plain), np.array(zeroed), atol=1e-6)
+    # Single-channel ("rand_trunc") features: the global view alone, as transformers does with no longer clip.
+    single = model.get_audio_features(mx.array(ref["input_features"][:, :1]), mx.array(ref["is_longer"]))
+    np.testing.assert_allclose(np.array(single), np.array(plain), atol=1e-6)
+
+
+def _mlx_twin(hf_model, config_dict) -> ClapModel:
+    """An MLX ClapModel holding a transformers model's weights (converted in memory)."""
+    model = ClapModel(ClapConfig.from_dict(config_dict))
+    params, _ = hf_to_mlx(model, {k: mx.array(v.numpy()) for k, v in hf_model.state_dict().items()})
+    model.update(params)
+    return model
+
+
+def test_fused_training_mode_matches_transformers_batch_statistics():
+    """In training mode the fusion BatchNorms see only the is_longer clips, as in transformers."""
+    pytest.importorskip("transformers")
+    torch = pytest.importorskip("torch")
+    script = _fixture_script()
+    config_dict = script.tiny_config(fused=True)
+    config_dict["audio_config"].update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    hf = script.build_model(config_dict, seed=5)
+    model = _mlx_twin(hf, config_dict)
+    rng = np.random.default_rng(5)
+    features = (rng.standard_normal((3, 4, 250, 16)) * 2 - 5).astype(np.float32)
+    is_longer = np.array([[True], [False], [True]])
+    hf.audio_model.train()
+    model.audio_model.train()
+    with torch.no_grad():
+        want = hf.audio_model(torch.from_numpy(features), torch.from_numpy(is_longer)).pooler_output.numpy()
+    got = np.array(model.audio_model(mx.array(features), mx.array(is_longer)))
+    assert _rel(got, want) <= 1e-5
+    ours = dict(tree_flatten(model.parameters()))
+    stats = [n for n in hf.state_dict() if n.endswith(("running_mean", "running_var"))]
+    assert any("fusion_model" in n for n in stats)
+    for name in stats:
+        np.testing.assert_allclose(np.array(ours[name]), hf.state_dict()[name].numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_full_size_unfused_matches_transformers(tmp_path):
+    """laion/clap-htsat-unfused's architecture (~150M parameters) with random weights, two clips of 1001 frames."""
+    pytest.importorskip("transformers")
+    pytest.importorskip("torch")
+    script = _fixture_script()
+    config_dict = script.full_config()
+    hf = script.build_model(config_dict, seed=1)
+    script.write_tokenizer(tmp_path, 320)
+    inputs = script.make_inputs(config_dict, clips=2, seed=1, tokenizer_dir=tmp_path)
+    ref = script.reference_outputs(hf, inputs)
+    model = _mlx_twin(hf, config_dict)
+    del hf
+    model.eval()
+    assert inputs["input_features"].shape == (2, 1, 1001, 64)
+    _assert_parity(_run(model, {**inputs, **ref}), ref)
+
+
+def test_bicubic_resize_matches_torch_interpolate():
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(0).standard_normal((2, 1, 1001, 8)).astype(np.float32)
+    want = torch.nn.functional.interpolate(torch.from_numpy(x), (1024, 8), mode="bicubic", align_corners=True)
+    index, weight = bicubic_resize_weights(1001, 1024)
+    got = sum(x[:, :, index[:, j], :] * weight[:, j][None, None, :, None] for j in range(4))
+    np.testing.assert_allclose(got, want.numpy(), rtol=0, atol=2e-6)
+
+
+def test_bicubic_resize_keeps_ends_and_constants():
+    index, weight = bicubic_resize_weights(1001, 1024)
+    np.testing.assert_allclose(weight.sum(axis=1), 1.0, atol=1e-6)  # a constant stays constant
+    ramp = np.arange(1001, dtype=np.float32)
+    resized = (ramp[index] * weight).sum(axis=1)
+    assert resized[0] == 0 and resized[-1] == pytest.approx(1000, abs=1e-3)  # align_corners: ends pinned
+
+
+def test_swin_index_and_mask_match_transformers():
+    pytest.importorskip("torch")
+    from transformers import ClapAudioConfig
+    from transformers.models.clap.modeling_clap import ClapAudioLayer, ClapAudioSelfAttention
+
+    hf_config = ClapAudioConfig(window_size=4)
+    attention = ClapAudioSelfAttention(hf_config, 8, 2, 4)
+    np.testing.assert_array_equal(relative_position_index(4), attention.relative_position_index.numpy())
+    layer = ClapAudioLayer(hf_config, 8, (8, 8), 2, shift_size=2)
+    import torch
+
+    want = layer.get_attn_mask(8, 8, torch.float32, "cpu").numpy()
+    np.testing.assert_array_equal(shifted_window_mask(8, 8, 4, 2), want)
+
+
+def test_compiled_forward_equals_eager(tiny):
+    model, _, ref = tiny
+    eager = _run(model, ref)
+
+    def forward(features, ids, mask):
+        out = model(features, ids, mask)
+        return out["logits_per_audio"], out["audio_embeds"], out["text_embeds"]
+
+    compiled = mx.compile(forward)
+    got = compiled(
+        mx.array(ref["input_features"]), mx.array(ref["input_ids"]), mx.array(ref["attention_mask"])
+    )
+    np.testing.assert_allclose(np.array(got[0]), eager["logits_per_audio"], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.array(got[1]), eager["audio_embeds"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.array(got[2]), eager["text_embeds"], rtol=1e-5, atol=1e-6)
+
+
+def _contrastive_loss(model, features, ids, mask):
+    out = model(features, ids, mask)
+    labels = mx.arange(features.shape[0])
+    audio = nn.losses.cross_entropy(out["logits_per_audio"], labels, reduction="mean")
+    text = nn.losses.cross_entropy(out["logits_per_text"], labels, reduction="mean")
+    return (audio + text) / 2
+
+
+def _three_training_steps(ref: dict, compiled: bool):
+    import mlx.optimizers as optim
+
+    features = mx.array(ref["input_features"])
+    ids, mask = mx.array(ref["input_ids"][:3]), mx.array(ref["attention_mask"][:3])
+    mx.random.seed(0)
+    model, _ = load_pretrained(FIXTURE)
+    model.train()  # dropout on: the random state must flow through the compiled step
+    optimizer = optim.AdamW(learning_rate=1e-3)
+    state = [model.state, optimizer.state, mx.random.state]
+
+    def step(features, ids, mask):
+        loss, grads = nn.value_and_grad(model, _contrastive_loss)(model, features, ids, mask)
+        optimizer.update(model, grads)
+        return loss
+
+    if compiled:
+        step = mx.compile(step, inputs=state, outputs=state)
+    losses = []
+    for _ in range(3):
+        loss = step(features, ids, mask)
+        mx.eval(state)
+        losses.append(loss.item())
+    return losses, dict(tree_flatten(model.parameters()))
+
+
+def test_compiled_train_step_equals_eager(tiny):
+    """The trainer compiles the step over (model, optimizer, random) state: same losses and weights as eager."""
+    ref = tiny[2]
+    eager_losses, eager_params = _three_training_steps(ref, compiled=False)
+    compiled_losses, compiled_params = _three_training_steps(ref, compiled=True)
+    assert eager_losses == compiled_losses
+    assert eager_losses[2] < eager_losses[0]
+    for name, value in eager_params.items():
+        np.testing.assert_array_equal(np.array(value), np.array(compiled_params[name]), err_msg=name)
+
+
+def test_every_parameter_gets_a_gradient_and_frozen_towers_none(tiny):
+    _, config, ref = tiny
+    model = ClapModel(config)
+    model.update(load_pretrained(FIXTURE)[0].parameters())
+    model.train()
+    features = mx.array(ref["input_features"])
+    ids, mask = mx.array(ref["input_ids"][:3]), mx.array(ref["attention_mask"][:3])
+    loss, grads = nn.value_and_grad(model, _contrastive_loss)(model, features, ids, mask)
+    assert np.isfinite(loss.item())
+    flat = dict(tree_flatten(grads))
+    trainable = dict(tree_flatten(model.trainable_parameters()))
+    assert set(flat) == set(trainable)
+    assert not any(name.endswith(("running_mean", "running_var")) for name in flat)
+    dead = [name for name, g in flat.items() if not np.any(np.array(g))]
+    assert dead == []  # relative-position tables, pooler, logit scales: all receive gradient
+
+    model.audio_model.freeze()
+    _, grads = nn.value_and_grad(model, _contrastive_loss)(model, features, ids, mask)
+    names = [name for name, _ in tree_flatten(grads)]
+    assert names and not any(name.startswith("audio_model.") for name in names)
+    assert "audio_projection.linear1.weight" in names
+
+
+def test_training_mode_uses_dropout_and_batch_statistics(tiny):
+    model, _, ref = tiny
+    features = mx.array(ref["input_features"])
+    model.eval()
+    first = np.array(model.get_audio_features(features))
+    np.testing.assert_array_equal(first, np.array(model.get_audio_features(features)))
+    model.train()
+    running = np.array(model.audio_model.audio_encoder.batch_norm.running_mean)
+    trained = np.array(model.get_audio_features(features))
+    assert not np.allclose(trained, first, atol=1e-4)
+    assert not np.allclose(np.array(model.audio_model.audio_encoder.batch_norm.running_mean), running)
+    model.update(load_pretrained(FIXTURE)[0].parameters())  # restore the shared fixture's statistics
+    model.eval()
+
+
+def test_freeze_layer_helpers(tiny):
+    _, config, _ = tiny
+    model = ClapModel(config)
+    model.freeze_audio_layers(2)
+    model.freeze_text_layers(1)
+    names = {name for name, _ in tree_flatten(model.trainable_parameters())}
+    assert not any(n.startswith("audio_model.audio_encoder.layers.1.") for n in names)
+    assert any(n.startswith("audio_model.audio_encoder.layers.2.") for n in names)
+    assert not any(n.startswith(("text_model.embeddings.", "text_model.encoder.layer.0.")) for n in names)
+    assert any(n.startswith("text_model.encoder.layer.1.") for n in names)
+    with pytest.raises(ValueError, match="num_stages"):
+        model.freeze_audio_layers(4)
+
+
+@pytest.mark.parametrize(
+    "shape, message",
+    [
+        ((2, 4, 200, 16), "4 channels; this unfused model expects 1"),
+        ((2, 1, 200, 20), "mel bins"),
+        ((2, 1, 300, 16), "at most 256"),
+        ((1, 200, 16), "batch, channels, frames"),
+    ],
+)
+def test_bad_audio_input_is_explained(tiny, shape, message):
+    model = tiny[0]
+    with pytest.raises(ValueError, match=message):
+        model.get_audio_features(mx.zeros(shape))
+
+
+def test_bad_text_input_is_explained(tiny):
+    model = tiny[0]
+    with pytest.raises(ValueError, match="at most 78"):
+        model.get_text_features(mx.ones((1, 79), dtype=mx.int32))
+    with pytest.raises(ValueError, match="attention_mask shape"):
+        model.get_text_features(mx.ones((2, 5), dtype=mx.int32), mx.ones((2, 4), dtype=mx.int32))
+
+
+def test_padding_does_not_change_text_embedding(tiny):
+    model = tiny[0]
+    ids = mx.array([[0, 40, 41, 42, 2]], dtype=mx.int32)
+    padded = mx.concatenate([ids, mx.ones((1, 6), dtype=mx.int32)], axis=1)
+    mask = (padded != 1).astype(mx.int32)
+    np.testing.assert_allclose(
+        np.array(model.get_text_features(ids)), np.array(model.get_text_features(padded, mask)), atol=1e-6
+    )
+
+
+# ---------------------------------------------------------------------------------------------- configs
+def _laion_config(audio: dict, text: dict | None = None) -> dict:
+    """Shaped like the hub's config.json files: generic transformers keys everywhere."""
+    generic = {
+        "_name_or_path": "",
+        "id2label": {"0": "LABEL_0"},
+        "torch_dtype": "float32",
+        "use_bfloat16": False,
+    }
+    return {
+        "_commit_hash": None,
+        "architectures": ["ClapModel"],
+        "hidden_size": 768,
+        "initializer_factor": 1.0,
+        "logit_scale_init_value": 14.285714285714285,
+        "model_type": "clap",
+        "num_hidden_layers": 16,
+        "projection_dim": 512,
+        "projection_hidden_act": "relu",
+        "torch_dtype": "float32",
+        "transformers_version": "4.27.0.dev0",
+        "audio_config": {**generic, "model_type": "clap_audio_model", "fusion_num_hidden_layers": 2, **audio},
+        "text_config": {
+            **generic,
+            "model_type": "clap_text_model",
+            "vocab_size": 50265,
+            "position_embedding_type": "absolute",
+            "classifier_dropout": None,
+            **(text or {}),
+        },
+    }
+
+
+LAION_CONFIGS = {
+    # Parameter counts (with BatchNorm statistics) of transformers' ClapModel for the same config.json.
+    "clap-htsat-unfused": ({"enable_fusion": False, "fusion_type": None}, 153_493_018),
+    "clap-htsat-fused": ({"enable_fusion": True, "fusion_type": None}, 153_508_138),
+    "larger_clap_general": (
+        {
+            "enable_fusion": False,
+            "depths": [2, 2, 12, 2],
+            "hidden_size": 1024,
+            "patch_embeds_hidden_size": 128,
+        },
+        193_914_010,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LAION_CONFIGS))
+def test_laion_configs_build_with_transformers_parameter_count(name, tmp_path):
+    audio, params = LAION_CONFIGS[name]
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(_laion_config(audio)))
+    config = ClapConfig.from_json(path)
+    assert config.audio_config.enable_fusion == audio["enable_fusion"]
+    assert config.text_config.projection_dim == 512 and config.audio_config.projection_dim == 512
+    model = ClapModel(config)
+    count = sum(v.size for _, v in tree_flatten(model.parameters()))
+    assert count == params
+    written = config.to_dict()
+    assert written["transformers_version"] == "4.27.0.dev0"  # unknown keys survive a round trip
+    assert ClapConfig.from_dict(written) == config
+
+
+def test_config_matches_transformers_defaults():
+    pytest.importorskip("torch")
+    from transformers import ClapConfig as HFClapConfig
+
+    ours = ClapConfig.from_dict(HFClapConfig().to_dict())
+    assert ours == ClapConfig()
+
+
+@pytest.mark.parametrize(
+    "audio, message",
+    [
+        ({"depths": [2, 2, 6]}, "same length"),
+        ({"hidden_size": 512}, "hidden_size is 512"),
+        ({"window_size": 16}, "stage 3"),
+        ({"depths": "2,2,6,2"}, "audio_config.depths: expected a list of integers"),
+        ({"enable_fusion": "yes"}, "enable_fusion: expected true or false"),
+        ({"hidden_act": "mish"}, "audio_config.hidden_act"),
+        ({"fusion_type": "daf_1d", "enable_fusion": True}, "fusion_type"),
+    ],
+)
+def test_bad_configs_name_the_field(audio, message, tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(_laion_config(audio)))
+    with pytest.raises(ClapConfigError, match=message) as info:
+        ClapConfig.from_json(path)
+    assert str(path) in str(info.value)
+
+
+def test_config_file_errors(tmp_path):
+    with pytest.raises(ClapConfigError, match="no such file"):
+        ClapConfig.from_json(tmp_path / "config.json")
+    (tmp_path / "config.json").write_text('{\n  "model_type": "clap",\n  oops\n}')
+    with pytest.raises(ClapConfigError, match="line 3"):
+        ClapConfig.from_json(tmp_path / "config.json")
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "clip"}))
+    with pytest.raises(ClapConfigError, match="model_type is 'clip'"):
+        ClapConfig.from_json(tmp_path / "config.json")
+    (tmp_path / "config.json").write_text(
+        json.dumps(_laion_config({}, {"position_embedding_type": "relative_key"}))
+    )
+    with pytest.raises(ClapConfigError, match="position_embedding_type"):
+        ClapConfig.from_json(tmp_path / "config.json")

@@ -1,0 +1,128 @@
+"""CQT, HCQT, chroma and CQTConfig against librosa, in MLX and numpy."""
+
+from audiotrain.features import C1_HZ, CQTConfig, chroma_cqt, cqt, hcqt
+from audiotrain.features.signals import signal_set
+
+import mlx.core as mx
+import numpy as np
+import pytest
+
+librosa = pytest.importorskip("librosa")
+
+SR = 22050
+SIGNALS = signal_set(SR, 3.0)
+
+SETTINGS = [
+    {},  # librosa's defaults: C1, 84 bins, 12 per octave, hop 512
+    # the chord recipe's layout: 36 bins per octave, hop 2048, 7 octaves from a quarter-tone under C1
+    {"hop_length": 2048, "fmin": C1_HZ * 2 ** (-18 / 36), "n_bins": 252, "bins_per_octave": 36},
+    # a high fmin triggers librosa's early downsampling; filter_scale shortens the filters
+    {"hop_length": 256, "fmin": 220.0, "n_bins": 36, "bins_per_octave": 12, "filter_scale": 0.8},
+]
+
+
+def rel_err(ours, ref) -> float:
+    """max |ours - ref| / max |ref| (absolute error when the reference is silent)."""
+    ours, ref = np.asarray(ours, dtype=np.float64), np.asarray(ref, dtype=np.float64)
+    scale = np.abs(ref).max()
+    return np.abs(ours - ref).max() / scale if scale > 0 else np.abs(ours - ref).max()
+
+
+@pytest.fixture(scope="module")
+def references():
+    return {
+        (i, name): np.abs(librosa.cqt(y, sr=SR, **settings))
+        for i, settings in enumerate(SETTINGS)
+        for name, y in SIGNALS.items()
+    }
+
+
+@pytest.mark.parametrize("backend", ["mlx", "numpy"])
+@pytest.mark.parametrize("index", range(len(SETTINGS)))
+def test_cqt_magnitude_matches_librosa(references, backend, index):
+    for name, y in SIGNALS.items():
+        C = cqt(y, sr=SR, backend=backend, **SETTINGS[index])
+        assert isinstance(C, mx.array if backend == "mlx" else np.ndarray)
+        ref = references[index, name]
+        assert C.shape == ref.shape and C.dtype in (mx.float32, np.float32)
+        assert rel_err(C, ref) <= 1e-3, name
+        if name == "silence":
+            assert np.abs(np.asarray(C)).max() == 0.0
+
+
+def test_batched_cqt_equals_clip_by_clip():
+    batch = np.stack([SIGNALS["chord"], SIGNALS["chirp"], SIGNALS["mix"]])
+    C = np.asarray(cqt(mx.array(batch), sr=SR))
+    assert C.shape == (3, 84, 1 + batch.shape[1] // 512)
+    for i in range(3):
+        assert rel_err(C[i], cqt(batch[i], sr=SR, backend="numpy")) <= 1e-5
+
+
+def test_hcqt_stacks_harmonics_as_channels():
+    y = SIGNALS["mix"][: SR * 2]
+    H = np.asarray(hcqt(y, sr=SR, harmonics=(0.5, 1, 2), n_bins=48, fmin=65.0))
+    assert H.shape == (3, 48, 1 + len(y) // 512)
+    np.testing.assert_allclose(H[2], np.asarray(cqt(y, sr=SR, n_bins=48, fmin=130.0)), rtol=1e-6)
+    with pytest.raises(ValueError, match="harmonics"):
+        hcqt(y, sr=SR, harmonics=(0, 1))
+
+
+def test_chroma_matches_librosa_with_zero_tuning():
+    y = SIGNALS["chord"]
+    ref = librosa.feature.chroma_cqt(y=y, sr=SR, tuning=0.0)
+    for backend in ("mlx", "numpy"):
+        ours = np.asarray(chroma_cqt(y, sr=SR, backend=backend))
+        assert ours.shape == ref.shape
+        assert rel_err(ours, ref) <= 1e-3
+    # A, C and E (the chord's notes) are the loudest pitch classes.
+    assert set(np.argsort(ref.mean(axis=1))[-3:]) == {9, 0, 4}
+    silent = np.asarray(chroma_cqt(SIGNALS["silence"], sr=SR))
+    assert np.abs(silent).max() == 0.0  # silent frames stay zero rather than dividing by zero
+
+
+def test_config_spare_bins_let_pitch_shift_crop_a_shifted_window():
+    config = CQTConfig.for_pitch_shift(6, sr=SR, hop_length=512, n_bins=60, fmin=65.40639132514966)
+    assert config.spare_bins_below == config.spare_bins_above == 6
+    assert config.total_bins == 72 and config.computed_fmin == pytest.approx(65.40639132514966 / 2**0.5)
+    assert config.frame_rate == pytest.approx(SR / 512)
+    t = np.arange(SR) / SR
+    a4 = (0.5 * np.sin(2 * np.pi * 440.0 * t)).astype(np.float32)
+    C = np.asarray(config.compute(a4))
+    assert C.shape == (72, config.n_frames(len(a4)))
+    peak = int(np.argmax(config.crop(C, 0).mean(axis=-1)))
+    assert config.frequencies()[peak] == pytest.approx(440.0)
+    for shift in (-6, -1, 3, 6):  # the crop looks like the CQT of the tone shifted by `shift` semitones
+        assert int(np.argmax(config.crop(C, shift).mean(axis=-1))) == peak + shift
+    with pytest.raises(ValueError, match="spare bins"):
+        config.crop(C, 7)
+    with pytest.raises(ValueError, match="whole number of bins"):
+        config.crop(C, 0.5)
+
+
+def test_config_key_and_dict_round_trip():
+    config = CQTConfig(hop_length=1024, harmonics=(0.5, 1, 2), log=True)
+    again = CQTConfig.from_dict(config.to_dict())
+    assert again == config and again.key() == config.key()
+    assert config.to_dict()["kind"] == "cqt"
+    assert CQTConfig(hop_length=1024).key() != config.key()
+    with pytest.raises(ValueError, match="unknown CQTConfig fields"):
+        CQTConfig.from_dict({"n_bin": 12})
+    H = np.asarray(config.compute(SIGNALS["chord"][:SR]))
+    assert H.shape == (3, 84, 1 + SR // 1024) and H.min() >= 0.0
+
+
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: cqt(np.zeros(SR), sr=SR, n_bins=120), "Nyquist"),
+        (lambda: CQTConfig(n_bins=100, spare_bins_above=12), "Nyquist"),
+        (lambda: cqt(np.zeros(16), sr=SR), "too short"),
+        (lambda: cqt(np.zeros(SR), sr=SR, hop_length=0), "hop_length"),
+        (lambda: cqt(np.zeros(SR), sr=SR, fmin=-1.0), "fmin"),
+        (lambda: cqt(np.zeros(SR), sr=SR, backend="cuda"), "backend"),
+        (lambda: CQTConfig(spare_bins_below=-1), "spare bins"),
+    ],
+)
+def test_user_errors_are_explained(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()

@@ -1,0 +1,161 @@
+"""STFT, mel filterbank, (log-)mel spectrogram and MelConfig against librosa, in MLX and numpy."""
+
+import mlx.core as mx
+import numpy as np
+import pytest
+
+from audiotrain.features import MelConfig, mel_filterbank, melspectrogram, power_to_db, spectrogram, stft
+from audiotrain.features.signals import signal_set
+
+librosa = pytest.importorskip("librosa")
+
+SR = 22050
+SIGNALS = signal_set(SR, 2.0)
+
+
+def rel_err(ours, ref) -> float:
+    """max |ours - ref| / max |ref|: the error relative to the signal's peak (0 when both are silent)."""
+    ours, ref = np.asarray(ours, dtype=np.float64), np.asarray(ref, dtype=np.float64)
+    scale = np.abs(ref).max()
+    err = np.abs(ours - ref).max()
+    return err / scale if scale > 0 else err
+
+
+@pytest.mark.parametrize("htk,norm", [(False, "slaney"), (True, None), (False, None), (True, "slaney")])
+def test_filterbank_equals_librosa_bit_for_bit(htk, norm):
+    ours = mel_filterbank(SR, 2048, 128, fmin=30.0, fmax=8000.0, htk=htk, norm=norm)
+    ref = librosa.filters.mel(sr=SR, n_fft=2048, n_mels=128, fmin=30.0, fmax=8000.0, htk=htk, norm=norm)
+    np.testing.assert_array_equal(ours, ref)
+    assert not ours.flags.writeable  # cached: callers must not modify it in place
+
+
+SETTINGS = [
+    {},  # librosa's defaults: n_fft 2048, hop 512, 128 Slaney mels, zero ("constant") padding
+    {"n_fft": 1024, "hop_length": 480, "n_mels": 64, "fmin": 50.0, "fmax": 14000.0, "pad_mode": "reflect"},
+    {
+        "n_fft": 512,
+        "hop_length": 128,
+        "win_length": 400,
+        "n_mels": 40,
+        "htk": True,
+        "norm": None,
+        "power": 1.0,
+    },
+]
+
+
+@pytest.fixture(scope="module")
+def references():
+    refs = {}
+    for i, settings in enumerate(SETTINGS):
+        for name, y in SIGNALS.items():
+            mel = librosa.feature.melspectrogram(y=y, sr=SR, **settings)
+            refs[i, name] = (mel, librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=80.0))
+    return refs
+
+
+@pytest.mark.parametrize("backend", ["mlx", "numpy"])
+@pytest.mark.parametrize("index", range(len(SETTINGS)))
+def test_mel_and_log_mel_match_librosa(references, backend, index):
+    for name, y in SIGNALS.items():
+        mel = melspectrogram(y, sr=SR, backend=backend, **SETTINGS[index])
+        assert isinstance(mel, mx.array if backend == "mlx" else np.ndarray)
+        ref_mel, ref_db = references[index, name]
+        assert mel.shape == ref_mel.shape
+        assert rel_err(mel, ref_mel) <= 1e-5, name
+        db = np.asarray(power_to_db(mel, ref=1.0, amin=1e-10, top_db=80.0))
+        if backend == "numpy":  # float64 FFT, like librosa
+            assert rel_err(db, ref_db) <= 1e-5, name
+        else:
+            # MLX's FFT is float32: its rounding noise (~-130 dB of a frame's energy) shows in bins more
+            # than 70 dB (of power) below the peak. Above that: within 1e-5; down to 80 dB: within 2e-3 dB.
+            db_per_power_db = SETTINGS[index].get("power", 2.0) / 2
+            loud = ref_db >= ref_db.max() - 70.0 * db_per_power_db
+            assert rel_err(np.where(loud, db, ref_db), ref_db) <= 1e-5, name
+            kept = ref_db >= ref_db.max() - 80.0 * db_per_power_db
+            assert np.abs(np.where(kept, db - ref_db, 0.0)).max() <= 2e-3, name
+
+
+def test_batched_mel_equals_clip_by_clip():
+    batch = np.stack([SIGNALS["chord"], SIGNALS["chirp"], SIGNALS["mix"]])
+    mel = np.asarray(melspectrogram(mx.array(batch), sr=SR))
+    assert mel.shape[0] == 3
+    for i in range(3):
+        np.testing.assert_allclose(mel[i], np.asarray(melspectrogram(batch[i], sr=SR)), rtol=1e-5, atol=1e-6)
+    nested = np.asarray(melspectrogram(batch.reshape(3, 1, -1), sr=SR, backend="numpy"))
+    assert nested.shape == (3, 1, *mel.shape[1:])
+
+
+@pytest.mark.parametrize("backend", ["mlx", "numpy"])
+@pytest.mark.parametrize("pad_mode", ["constant", "reflect"])
+def test_stft_matches_librosa(backend, pad_mode):
+    y = SIGNALS["mix"]
+    ref = librosa.stft(y, n_fft=1024, hop_length=256, pad_mode=pad_mode)
+    ours = np.asarray(stft(y, n_fft=1024, hop_length=256, pad_mode=pad_mode, backend=backend))
+    assert ours.shape == ref.shape and np.iscomplexobj(ours)
+    assert rel_err(ours, ref) <= 1e-5
+    power = np.asarray(spectrogram(y, n_fft=1024, hop_length=256, pad_mode=pad_mode, backend=backend))
+    assert rel_err(power, np.abs(ref) ** 2) <= 1e-5
+
+
+def test_numpy_backend_keeps_float64():
+    mel = melspectrogram(SIGNALS["chord"].astype(np.float64), sr=SR, backend="numpy")
+    assert mel.dtype == np.float64
+
+
+def test_power_to_db_per_example_and_callable_ref():
+    quiet = np.full((4, 5), 1e-6)
+    loud = np.full((4, 5), 1.0)
+    loud[0, 0] = 1e-12
+    batch = np.stack([quiet, loud])
+    # librosa's rule: top_db is measured from the peak of the whole array...
+    np.testing.assert_allclose(power_to_db(batch, top_db=40.0), librosa.power_to_db(batch, top_db=40.0))
+    # ...per example, a quiet clip keeps its own level.
+    per_example = power_to_db(batch, top_db=40.0, axis=(-2, -1))
+    np.testing.assert_allclose(per_example[0], -60.0)
+    assert per_example[1, 0, 0] == pytest.approx(-40.0)
+    np.testing.assert_allclose(power_to_db(loud, ref=np.max), librosa.power_to_db(loud, ref=np.max))
+    as_mlx = power_to_db(mx.array(batch.astype(np.float32)), top_db=40.0, axis=(-2, -1))
+    assert isinstance(as_mlx, mx.array)
+    np.testing.assert_allclose(np.asarray(as_mlx), per_example, rtol=1e-5)
+    with pytest.raises(ValueError, match="amin"):
+        power_to_db(batch, amin=0.0)
+    with pytest.raises(TypeError, match="real"):
+        power_to_db(np.ones(3, dtype=np.complex64))
+
+
+def test_mel_config_key_dict_and_compute():
+    config = MelConfig(sr=16000, n_fft=1024, hop_length=160, n_mels=80, log=True, top_db=80.0)
+    assert config.frame_rate == 100.0
+    assert config.key() == MelConfig.from_dict(config.to_dict()).key()
+    assert config.key() != MelConfig(sr=16000, n_fft=1024, hop_length=160, n_mels=64, log=True).key()
+    assert config.to_dict()["kind"] == "mel"
+    y = np.stack([SIGNALS["chord"][:16000], 1e-3 * SIGNALS["noise"][:16000]])
+    features = np.asarray(config.compute(y))
+    assert features.shape == (2, 80, config.n_frames(16000))
+    raw = np.asarray(melspectrogram(y, sr=16000, n_fft=1024, hop_length=160, n_mels=80))
+    np.testing.assert_allclose(features[1], power_to_db(raw[1], top_db=80.0), atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: MelConfig(pad_mode="wrap"), "pad_mode"),
+        (lambda: MelConfig(fmin=9000.0, fmax=8000.0), "fmin"),
+        (lambda: MelConfig.from_dict({"n_mel": 64}), "unknown MelConfig fields"),
+        (lambda: melspectrogram(np.zeros(4096), backend="torch"), "backend"),
+        (lambda: melspectrogram(np.zeros(4096), n_fft=1000.5), "n_fft"),
+        (lambda: melspectrogram(np.zeros(4096), hop_length=0), "hop_length"),
+        (lambda: melspectrogram(np.zeros(100), n_fft=2048, center=False), "shorter than n_fft"),
+        (lambda: stft(np.zeros(100), n_fft=2048, pad_mode="reflect", backend="numpy"), "reflect"),
+        (lambda: stft(np.zeros(100), n_fft=2048, pad_mode="reflect", backend="mlx"), "reflect"),
+    ],
+)
+def test_user_errors_are_explained(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_complex_input_is_rejected():
+    with pytest.raises(TypeError, match="real"):
+        melspectrogram(np.ones(4096, dtype=np.complex64))

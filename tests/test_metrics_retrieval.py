@@ -1,0 +1,150 @@
+"""Retrieval and zero-shot scores against LAION-CLAP's definitions, computed here the slow way."""
+
+from audiotrain.metrics.retrieval import (
+    class_prompts,
+    retrieval_metrics,
+    zero_shot_classification,
+)
+
+import numpy as np
+import pytest
+
+
+def _laion_reference(audio, text, n_caps):
+    """LAION-CLAP's evaluate_clotho_audiocaps loops, transcribed to numpy (fixed captions per clip)."""
+    audio = audio / np.linalg.norm(audio, axis=1, keepdims=True)
+    text = text / np.linalg.norm(text, axis=1, keepdims=True)
+    n = audio.shape[0]
+    logits_per_audio = audio @ text.T  # [n, n * n_caps], captions of clip d at d*n_caps ...
+    logits_per_text = logits_per_audio.T
+    out = {}
+    preds = []
+    for d in range(n_caps):
+        logit = logits_per_text.reshape(n, n_caps, n)[:, d, :]
+        ranking = np.argsort(-logit, axis=1)
+        preds.append(np.where(ranking == np.arange(n)[:, None])[1])
+    preds = np.concatenate(preds)
+    for k in (1, 5, 10):
+        out[f"text_to_audio_R@{k}"] = np.mean(preds < k)
+    out["text_to_audio_mAP@10"] = np.mean(np.where(preds < 10, 1 / (preds + 1), 0.0))
+    maps, best = [], []
+    for d in range(n):
+        ranking = np.argsort(-logits_per_audio[d])
+        gt = np.arange(d * n_caps, d * n_caps + n_caps)
+        all_pred = np.sort(np.where(ranking[None, :] == gt[:, None])[1])
+        best.append(all_pred.min())
+        filt = all_pred[all_pred < 10]
+        maps.append(np.sum(np.arange(1, len(filt) + 1) / (filt + 1)) / n_caps)
+    out["audio_to_text_mAP@10"] = np.mean(maps)
+    for k in (1, 5, 10):
+        out[f"audio_to_text_R@{k}"] = np.mean(np.array(best) < k)
+    return out
+
+
+@pytest.mark.parametrize("n_caps", [1, 5])
+def test_matches_laion_reference_on_noisy_embeddings(rng, n_caps):
+    n, dim = 40, 16
+    audio = rng.normal(size=(n, dim))
+    # Captions are noisy copies of their clip, so ranks spread over 0..n and every branch is exercised.
+    text = np.repeat(audio, n_caps, axis=0) + 1.5 * rng.normal(size=(n * n_caps, dim))
+    owner = np.repeat(np.arange(n), n_caps)
+    ours = retrieval_metrics(audio, text, owner)
+    ref = _laion_reference(audio, text, n_caps)
+    for key, value in ref.items():
+        assert ours[key] == pytest.approx(value, abs=1e-12), key
+    # The data is neither perfect nor random: the scores must be strictly between the extremes.
+    assert 0 < ours["text_to_audio_R@1"] < 1
+    assert 0 < ours["audio_to_text_mAP@10"] < 1
+
+
+def test_caption_order_does_not_matter(rng):
+    n, n_caps, dim = 12, 3, 8
+    audio = rng.normal(size=(n, dim))
+    text = np.repeat(audio, n_caps, axis=0) + rng.normal(size=(n * n_caps, dim))
+    owner = np.repeat(np.arange(n), n_caps)
+    perm = rng.permutation(n * n_caps)
+    a = retrieval_metrics(audio, text, owner)
+    b = retrieval_metrics(audio, text[perm], owner[perm])
+    assert a == pytest.approx(b)
+
+
+def test_perfect_embeddings_score_one_with_unequal_caption_counts():
+    audio = np.eye(4)
+    owner = np.array([0, 0, 1, 2, 2, 2, 3])
+    text = audio[owner]
+    m = retrieval_metrics(audio, text, owner)
+    for key in ("text_to_audio_R@1", "text_to_audio_mAP@10", "audio_to_text_R@1", "audio_to_text_mAP@10"):
+        assert m[key] == pytest.approx(1.0), key
+    assert m["text_to_audio_mean_rank"] == 1.0
+    assert m["n_audio"] == 4 and m["n_text"] == 7
+
+
+def test_hand_computed_ranks():
+    # 3 clips on the axes; caption 0 (clip 0) points at clip 1, caption 1 (clip 1) at clip 1,
+    # caption 2 (clip 2) halfway between clip 0 and clip 2 but a bit closer to clip 0.
+    audio = np.eye(3)
+    text = np.array([[0.1, 1.0, 0.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.9]])
+    owner = np.array([0, 1, 2])
+    m = retrieval_metrics(audio, text, owner)
+    # text→audio ranks: caption0 → clip0 rank 1, caption1 → rank 0, caption2 → clip2 rank 1.
+    assert m["text_to_audio_R@1"] == pytest.approx(1 / 3)
+    assert m["text_to_audio_mAP@10"] == pytest.approx((1 / 2 + 1 + 1 / 2) / 3)
+    assert m["text_to_audio_mean_rank"] == pytest.approx(1 + 2 / 3)
+    # audio→text: clip0 prefers caption2 (cos 0.74) over its caption0 (0.10): rank 1; clip1: its caption1
+    # (cos 1) beats caption0 (0.995): rank 0; clip2: only caption2 scores above 0: rank 0.
+    assert m["audio_to_text_R@1"] == pytest.approx(2 / 3)
+    assert m["audio_to_text_mAP@10"] == pytest.approx((1 / 2 + 1 + 1) / 3)
+
+
+def test_ties_count_against_the_query():
+    audio = np.ones((5, 3))
+    text = np.ones((5, 3))
+    m = retrieval_metrics(audio, text, np.arange(5))
+    assert m["text_to_audio_R@1"] == 0.0
+    assert m["audio_to_text_R@1"] == 0.0
+    assert m["text_to_audio_mean_rank"] == 5.0
+
+
+def test_more_than_ten_captions_perfect_is_one():
+    audio = np.eye(2)
+    owner = np.array([0] * 12 + [1])
+    m = retrieval_metrics(audio, audio[owner], owner)
+    assert m["audio_to_text_mAP@10"] == pytest.approx(1.0)
+
+
+def test_input_errors_name_the_problem():
+    audio = np.eye(3)
+    with pytest.raises(ValueError, match="have no caption"):
+        retrieval_metrics(audio, audio[:2], [0, 1])
+    with pytest.raises(ValueError, match="same dimension"):
+        retrieval_metrics(audio, np.ones((3, 2)), [0, 1, 2])
+    with pytest.raises(ValueError, match="one clip index per caption"):
+        retrieval_metrics(audio, audio, [0, 1])
+    with pytest.raises(ValueError, match="outside"):
+        retrieval_metrics(audio, audio, [0, 1, 3])
+    with pytest.raises(ValueError, match="NaN"):
+        retrieval_metrics(np.full((3, 3), np.nan), audio, [0, 1, 2])
+
+
+def test_zero_shot_accuracy_and_prompts(rng):
+    labels = ["dog", "rain", "siren"]
+    prompts = class_prompts(labels)
+    assert prompts == ["This is a sound of dog.", "This is a sound of rain.", "This is a sound of siren."]
+    assert class_prompts(["a"], "{} noise") == ["a noise"]
+    classes = np.eye(3)
+    targets = np.array([0, 1, 2, 2])
+    audio = np.array([[1.0, 0.1, 0], [0.9, 1.0, 0], [0, 0, 1], [1.0, 0.5, 0.2]])
+    m = zero_shot_classification(audio, classes, targets)
+    # clip 3 is predicted "dog" (its true class "siren" is ranked last).
+    assert m["zero_shot_top1_accuracy"] == pytest.approx(3 / 4)
+    assert m["zero_shot_mAP@10"] == pytest.approx((1 + 1 + 1 + 1 / 3) / 4)
+    assert "zero_shot_top5_accuracy" not in m  # only 3 classes
+
+
+def test_prompt_errors():
+    with pytest.raises(ValueError, match="exactly one"):
+        class_prompts(["a"], "no slot")
+    with pytest.raises(ValueError, match="unique"):
+        class_prompts(["a", "a"])
+    with pytest.raises(ValueError, match="non-empty"):
+        class_prompts(["a", " "])

@@ -1,0 +1,65 @@
+"""MetricsTracker: weighted loss means, exact accuracies over batches, confusion, summary."""
+
+from audiotrain.metrics.tracker import MetricsTracker
+
+import mlx.core as mx
+import numpy as np
+import pytest
+
+
+def test_losses_are_weighted_by_batch_size():
+    tracker = MetricsTracker()
+    tracker.update({"loss": 1.0, "root_loss": mx.array(0.5)}, batch_size=3)
+    tracker.update({"loss": 3.0, "root_loss": np.float32(1.5)}, batch_size=1)
+    metrics = tracker.get_metrics()
+    assert metrics["loss"] == pytest.approx((3 * 1.0 + 3.0) / 4)
+    assert metrics["root_loss"] == pytest.approx((3 * 0.5 + 1.5) / 4)
+
+
+def test_accuracies_count_frames_and_skip_ignored(rng):
+    tracker = MetricsTracker(num_classes={"chord_type": 4})
+    all_scores, all_targets = [], []
+    for batch_size in (2, 3, 1):
+        scores = rng.normal(size=(batch_size, 5, 4)).astype(np.float32)
+        targets = rng.integers(-1, 4, (batch_size, 5))
+        tracker.update(
+            {"loss": 0.0},
+            {"chord_type": mx.array(scores), "root": scores[..., :3]},
+            {
+                "chord_type": mx.array(targets),
+                "root": np.where(targets > 2, -1, targets),
+                "mask": np.ones((batch_size, 5)),
+            },
+            batch_size,
+        )
+        all_scores.append(scores.reshape(-1, 4))
+        all_targets.append(targets.reshape(-1))
+    scores, targets = np.concatenate(all_scores), np.concatenate(all_targets)
+    keep = targets >= 0
+    expected = 100 * np.mean(scores[keep].argmax(1) == targets[keep])
+    metrics = tracker.get_metrics()
+    assert metrics["chord_type_acc"] == pytest.approx(expected)
+    assert "root_acc" in metrics and "mask_acc" not in metrics
+    confusion = tracker.confusion_matrix("chord_type")
+    assert confusion.sum() == keep.sum()
+    assert np.trace(confusion) == np.sum(scores[keep].argmax(1) == targets[keep])
+    assert tracker.per_class_metrics("chord_type")["support"].sum() == keep.sum()
+    with pytest.raises(KeyError, match="num_classes"):
+        tracker.confusion_matrix("root")
+
+
+def test_topk_summary_and_reset():
+    tracker = MetricsTracker(topk={"root": (2,)})
+    scores = np.array([[0.1, 0.9, 0.0], [0.6, 0.3, 0.1]])
+    tracker.update({"loss": 0.25}, {"root": scores}, {"root": np.array([0, 1])}, batch_size=2)
+    metrics = tracker.get_metrics()
+    assert metrics["root_acc"] == 0.0 and metrics["root_top2_acc"] == 100.0
+    assert tracker.summary() == "loss=0.2500 root_acc=0.00% root_top2_acc=100.00%"
+    tracker.reset()
+    assert tracker.get_metrics() == {} and tracker.summary() == "(no batches)"
+
+
+def test_mismatched_head_shapes_are_reported():
+    tracker = MetricsTracker()
+    with pytest.raises(ValueError, match="head 'root'"):
+        tracker.update({}, {"root": np.zeros((2, 12))}, {"root": np.zeros(3, int)}, 2)

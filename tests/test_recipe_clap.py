@@ -1,0 +1,269 @@
+"""The CLAP task (loss, freezing, BatchNorm, logit-scale clamp) and the recipe's command line, end to end."""
+
+import json
+import math
+
+from audiotrain import Trainer
+from audiotrain.models.clap import ClapAudioConfig, ClapConfig, ClapModel, ClapTextConfig
+from audiotrain.recipes.clap_task import (
+    LOGIT_SCALE_MAX,
+    AdamWMatricesOnly,
+    CLAPTaskConfig,
+    CLAPTrainModule,
+    clap_contrastive_loss,
+)
+
+import mlx.core as mx
+import mlx.nn as nn
+import numpy as np
+import pytest
+from mlx.utils import tree_flatten
+
+
+def tiny_config() -> ClapConfig:
+    return ClapConfig(
+        text_config=ClapTextConfig(
+            vocab_size=64,
+            hidden_size=16,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=32,
+            max_position_embeddings=24,
+            hidden_dropout_prob=0.0,  # deterministic, quick-to-fit tests
+            attention_probs_dropout_prob=0.0,
+        ),
+        audio_config=ClapAudioConfig(
+            spec_size=32,
+            num_mel_bins=8,
+            window_size=4,
+            patch_embeds_hidden_size=8,
+            depths=(1, 1),
+            num_attention_heads=(1, 2),
+            hidden_size=16,
+            hidden_dropout_prob=0.0,
+        ),
+        projection_dim=8,
+    )
+
+
+def tiny_batch(seed: int, b: int = 4) -> dict:
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(3, 64, size=(b, 12)).astype(np.int32)
+    ids[:, 0] = 0
+    return {
+        "input_features": mx.array(rng.normal(size=(b, 1, 100, 8)).astype(np.float32)),
+        "is_longer": mx.zeros((b, 1), dtype=mx.bool_),
+        "input_ids": mx.array(ids),
+        "attention_mask": mx.ones((b, 12), dtype=mx.int32),
+    }
+
+
+def _unit(x):
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_loss_matches_laion_cliploss_in_torch(rng):
+    torch = pytest.importorskip("torch")
+    audio, text = _unit(rng.normal(size=(6, 5))), _unit(rng.normal(size=(6, 5)))
+    scale = math.exp(2.3)
+    loss, metrics = clap_contrastive_loss(mx.array(audio), mx.array(text), mx.array(scale))
+    a, t = torch.tensor(audio), torch.tensor(text)
+    # LAION-CLAP ClipLoss (mlp_loss=False): both directions with logit_scale_a.
+    logits_per_audio = scale * a @ t.T
+    logits_per_text = scale * t @ a.T
+    labels = torch.arange(6)
+    ref = (
+        torch.nn.functional.cross_entropy(logits_per_audio, labels)
+        + torch.nn.functional.cross_entropy(logits_per_text, labels)
+    ) / 2
+    assert loss.item() == pytest.approx(ref.item(), rel=1e-5)
+    assert metrics["audio_accuracy"].item() == pytest.approx(
+        (logits_per_audio.argmax(1) == labels).float().mean().item()
+    )
+    assert metrics["text_accuracy"].item() == pytest.approx(
+        (logits_per_text.argmax(1) == labels).float().mean().item()
+    )
+
+
+def test_loss_extremes():
+    e = mx.array(np.eye(4, dtype=np.float32))
+    loss, m = clap_contrastive_loss(e, e, mx.array(100.0))
+    assert loss.item() < 1e-6 and m["audio_accuracy"].item() == 1.0 and m["text_accuracy"].item() == 1.0
+    shifted = mx.array(np.roll(np.eye(4, dtype=np.float32), 1, axis=0))
+    loss, m = clap_contrastive_loss(e, shifted, mx.array(100.0))
+    assert loss.item() > 50 and m["audio_accuracy"].item() == 0.0 and m["text_accuracy"].item() == 0.0
+
+
+def _trainable(task):
+    return {k for k, _ in tree_flatten(task.trainable_parameters())}
+
+
+def test_freezing_options():
+    model = ClapModel(tiny_config())
+    task = CLAPTrainModule(model, CLAPTaskConfig())
+    names = _trainable(task)
+    assert "clap.logit_scale_a" in names and "clap.logit_scale_t" not in names
+    assert not any("running_" in n for n in names)
+    assert any(n.startswith("clap.audio_model.") for n in names)
+
+    task = CLAPTrainModule(model, CLAPTaskConfig(freeze_audio=True))
+    names = _trainable(task)
+    assert not any(n.startswith(("clap.audio_model.", "clap.audio_projection.")) for n in names)
+    assert any(n.startswith("clap.text_model.encoder.layer.0.") for n in names)
+
+    task = CLAPTrainModule(model, CLAPTaskConfig(freeze_text_layers=1, freeze_audio_stages=1))
+    names = _trainable(task)
+    assert not any(
+        n.startswith(("clap.text_model.embeddings.", "clap.text_model.encoder.layer.0.")) for n in names
+    )
+    assert any(n.startswith("clap.text_model.encoder.layer.1.") for n in names)
+    assert not any(n.startswith("clap.audio_model.audio_encoder.layers.0.") for n in names)
+    assert any(n.startswith("clap.audio_model.audio_encoder.layers.1.") for n in names)
+
+    task = CLAPTrainModule(model, CLAPTaskConfig(freeze_text=True, train_logit_scale=False))
+    names = _trainable(task)
+    assert not any(n.startswith(("clap.text_", "clap.logit_scale")) for n in names)
+    total, trainable = task.parameter_counts()
+    assert 0 < trainable < total
+
+    with pytest.raises(ValueError, match="nothing to train"):
+        CLAPTaskConfig(freeze_audio=True, freeze_text=True, train_logit_scale=False)
+
+
+def test_batchnorm_stays_in_eval_mode_and_scales_are_clamped(tmp_path):
+    model = ClapModel(tiny_config())
+    model.logit_scale_a = mx.array(LOGIT_SCALE_MAX + 0.5)  # as if a previous step overshot
+    task = CLAPTrainModule(model, CLAPTaskConfig(learning_rate=1e-3))
+    task.train()
+    bns = [m for _, m in model.named_modules() if isinstance(m, nn.BatchNorm)]
+    assert bns and not any(bn.training for bn in bns)
+    assert model.text_model.training
+    stats_before = {k: np.array(v) for k, v in tree_flatten(model.parameters()) if "running_" in k}
+
+    batches = [tiny_batch(i) for i in range(3)]
+    trainer = Trainer(
+        max_epochs=1, default_root_dir=tmp_path, enable_progress_bar=False, enable_checkpointing=False
+    )
+    trainer.fit(task, batches)
+    assert 0.0 <= model.logit_scale_a.item() <= LOGIT_SCALE_MAX
+    stats_after = {k: np.array(v) for k, v in tree_flatten(model.parameters()) if "running_" in k}
+    for k, v in stats_before.items():
+        np.testing.assert_array_equal(v, stats_after[k], err_msg=k)
+    # With batchnorm_eval=False the statistics follow the batches.
+    task = CLAPTrainModule(model, CLAPTaskConfig(batchnorm_eval=False))
+    task.train()
+    assert all(bn.training for bn in bns)
+
+
+def test_negative_scale_is_clamped_to_zero_after_the_step(tmp_path):
+    model = ClapModel(tiny_config())
+    model.logit_scale_a = mx.array(-0.5)
+    # A tiny learning rate: the step itself barely moves the scale, so only the clamp can bring it to 0.
+    task = CLAPTrainModule(model, CLAPTaskConfig(learning_rate=1e-6, freeze_audio=True, freeze_text=True))
+    assert _trainable(task) == {"clap.logit_scale_a"}
+    trainer = Trainer(
+        max_steps=1, default_root_dir=tmp_path, enable_progress_bar=False, enable_checkpointing=False
+    )
+    trainer.fit(task, [tiny_batch(0)])
+    assert model.logit_scale_a.item() == 0.0
+
+
+def test_weight_decay_skips_vectors():
+    params = {"w": mx.ones((3, 3)), "b": mx.ones((3,)), "s": mx.array(1.0)}
+    opt = AdamWMatricesOnly(learning_rate=0.1, weight_decay=0.5)
+    zeros = {k: mx.zeros_like(v) for k, v in params.items()}
+    new = opt.apply_gradients(zeros, params)
+    assert np.allclose(np.array(new["w"]), 1 - 0.1 * 0.5)
+    assert np.array_equal(np.array(new["b"]), np.ones(3)) and new["s"].item() == 1.0
+
+
+def test_fine_tuning_lowers_the_loss_on_a_fixed_batch(tmp_path):
+    mx.random.seed(0)
+    model = ClapModel(tiny_config())
+    task = CLAPTrainModule(model, CLAPTaskConfig(learning_rate=2e-3))
+    batch = tiny_batch(1, b=6)
+    task.eval()
+    before = task.compute_loss(batch)[0].item()
+    trainer = Trainer(
+        max_steps=40,
+        default_root_dir=tmp_path,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        compile=False,
+    )
+    trainer.fit(task, [batch])
+    task.eval()
+    after = task.compute_loss(batch)[0].item()
+    assert after < 0.7 * before
+    assert json.loads(json.dumps(trainer.history))["train_audio_accuracy"]
+
+
+# ---------------------------------------------------------------------------------------------- the CLI
+def test_cli_offline_demo_end_to_end(tmp_path, capsys):
+    from audiotrain.models.clap import load_pretrained
+    from audiotrain.recipes.clap import parse_config, run
+
+    out = tmp_path / "run"
+    argv = [
+        "--out", str(out),
+        "--demo.folder", str(tmp_path / "cache"),
+        "--demo.clips", "12",
+        "--demo.width", "16",
+        "--dataset.max_tokens", "24",
+        "--dataset.num_workers", "0",
+        "--train.epochs", "2",
+        "--train.batch_size", "4",
+        "--train.compile", "false",
+        "--train.progress_bar", "false",
+    ]  # fmt: skip
+    result = run(parse_config(argv), argv)
+    printed = capsys.readouterr().out
+    assert "OFFLINE DEMO" in printed and "retrieval on the evaluation clips" in printed
+
+    for name in ("config.json", "data_report.txt", "history.json", "retrieval.json", "plots/loss.png",
+                 "plots/accuracy.png", "plots/retrieval.png", "checkpoints/last/model.safetensors",
+                 "hf_model/config.json", "hf_model/model.safetensors", "hf_model/tokenizer.json",
+                 "hf_model/preprocessor_config.json"):  # fmt: skip
+        assert (out / name).is_file(), name
+    history = json.loads((out / "history.json").read_text())
+    assert history["epoch"] == [0, 1] and len(history["val_loss"]) == 2
+    scores = json.loads((out / "retrieval.json").read_text())
+    for when in ("before", "after"):
+        for key in ("text_to_audio_R@1", "audio_to_text_mAP@10", "zero_shot_top1_accuracy"):
+            assert 0.0 <= scores[when][key] <= 1.0
+    assert scores["before"] != scores["after"]  # training changed the model
+    config = json.loads((out / "config.json").read_text())
+    assert config["demo"] is True and config["config"]["task"]["learning_rate"] == 3e-4
+    assert config["config"]["task"]["batchnorm_eval"] is False
+
+    # The exported folder reloads into the same model.
+    model, _ = load_pretrained(out / "hf_model")
+    trained = result["task"].clap
+    trained.eval()
+    ids = mx.array(result["eval_set"].input_ids[:3])
+    mask = mx.array(result["eval_set"].attention_mask[:3])
+    np.testing.assert_allclose(
+        np.array(model.get_text_features(ids, mask)),
+        np.array(trained.get_text_features(ids, mask)),
+        atol=1e-6,
+    )
+    assert model.logit_scale_a.item() == pytest.approx(trained.logit_scale_a.item())
+
+
+def test_cli_help_and_errors(tmp_path, capsys):
+    from audiotrain.recipes.clap import build_parser, main
+
+    text = build_parser().format_help()
+    for flag in ("--data", "--pretrained", "--out", "--task.freeze_audio", "--task.freeze_text_layers",
+                 "--train.batch_size", "--dataset.eval_split", "--dataset.zero_shot_labels", "--config"):  # fmt: skip
+        assert flag in text, flag
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert (
+        main(["--pretrained", str(tmp_path / "missing"), "--data", str(empty), "--out", str(tmp_path / "o")])
+        == 2
+    )
+    assert "missing" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--train.batch_size", "1"])
+    assert "batch_size must be >= 2" in capsys.readouterr().err
