@@ -4,17 +4,20 @@ import gc
 import json
 import multiprocessing as mp
 import os
+import subprocess
+import sys
 import threading
 import time
+import traceback
 from collections import namedtuple
-
-import mlx.core as mx
-import numpy as np
-import pytest
 
 import audiotrain  # noqa: F401
 from audiotrain import DataLoader, Dataset
 from audiotrain.data import DataLoaderError, batch_rng, default_collate, to_mlx
+
+import mlx.core as mx
+import numpy as np
+import pytest
 
 # ------------------------------------------------------------------ datasets (module level: process workers pickle them)
 
@@ -308,7 +311,7 @@ def test_worker_exception_names_the_sample_and_carries_the_traceback(worker_type
     text = (
         err.worker_traceback
         if worker_type == "process"
-        else "".join(__import__("traceback").format_exception(err.__cause__))
+        else "".join(traceback.format_exception(err.__cause__))
     )
     assert "raise_from_dataset" in text and "no sample 7 on disk" in text
     assert no_loader_workers_left()
@@ -383,3 +386,56 @@ def test_bad_arguments_are_explained(kwargs, match):
 def test_batch_rng_outside_a_loader_is_explained():
     with pytest.raises(RuntimeError, match="only available while a DataLoader loads a batch"):
         batch_rng()
+
+
+def test_seed_tutorial_import_path_is_the_same_dataset():
+    from audiotrain.data.data.dataset import Dataset as TutorialDataset
+
+    assert TutorialDataset is Dataset
+
+
+ORPHAN_SCRIPT = """
+import os, sys
+sys.path.insert(0, {tests!r})
+import audiotrain
+from audiotrain import DataLoader
+from test_data import Squares
+
+if __name__ == "__main__":
+    loader = DataLoader(Squares(40), batch_size=2, num_workers=2, worker_type="process", persistent_workers=True)
+    next(iter(loader))
+    print(" ".join(str(w.pid) for w in loader._pool._workers), flush=True)
+    os._exit(0)  # die without any cleanup, as after a SIGKILL
+"""
+
+
+def process_gone(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return any(line.split()[:2] == ["State:", "Z"] for line in f)  # a zombie has exited
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
+def test_worker_processes_exit_when_the_main_process_dies(tmp_path):
+    script = tmp_path / "orphan.py"
+    script.write_text(ORPHAN_SCRIPT.format(tests=os.path.dirname(__file__)))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    pids = [int(p) for p in out.stdout.split()]
+    assert len(pids) == 2, out.stderr
+    deadline = time.monotonic() + 15
+    while not all(process_gone(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert all(process_gone(p) for p in pids)
+
+
+def test_a_dataset_workers_cannot_import_is_explained(monkeypatch):
+    """As with a class defined in a notebook: the parent can pickle it, spawned workers cannot import it."""
+    monkeypatch.setattr(Squares, "__module__", "module_only_the_parent_has")
+    monkeypatch.setitem(sys.modules, "module_only_the_parent_has", sys.modules[__name__])
+    loader = DataLoader(Squares(4), batch_size=2, num_workers=1, worker_type="process")
+    with pytest.raises(DataLoaderError, match="could not load the dataset .*ModuleNotFoundError") as info:
+        list(loader)
+    assert "module_only_the_parent_has" in info.value.worker_traceback
+    assert no_loader_workers_left()

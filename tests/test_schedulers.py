@@ -4,13 +4,6 @@ import json
 import math
 from functools import partial
 
-import mlx.core as mx
-import mlx.nn as nn
-import mlx.optimizers as optim
-import numpy as np
-import pytest
-import torch
-
 import audiotrain  # noqa: F401
 from audiotrain.train.schedulers import (
     ExponentialLRScheduler,
@@ -19,6 +12,13 @@ from audiotrain.train.schedulers import (
     WarmupCosineScheduler,
     WarmupLinearScheduler,
 )
+
+import mlx.core as mx
+import mlx.nn as nn
+import mlx.optimizers as optim
+import numpy as np
+import pytest
+import torch
 
 T = torch.optim.lr_scheduler
 
