@@ -244,4 +244,5 @@ def test_custom_callback_and_multiple_loggers(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "Step 1: loss = " in out
     assert list((tmp_path / "tb_logs").rglob("events.out.tfevents*"))
-    assert list(tmp_path.rglob("offline-run-*")) or list(tmp_path.rglob("run-*.wandb"))
+    wandb_logger = trainer.loggers[0]
+    assert wandb_logger.version is not None and wandb_logger.failures == 0  # a real (offline) run, no errors
