@@ -67,21 +67,22 @@ def info(args: argparse.Namespace) -> int:
     return 0
 
 
-def cache(args: argparse.Namespace) -> int:
+def cache(argv: list[str]) -> int:
     from audiotrain.features import cache as feature_cache
 
-    return feature_cache.main(args.rest)
+    return feature_cache.main(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["cache"]:  # the cache command parses its own arguments (and its own --help)
+        return cache(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m audiotrain", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p_info = sub.add_parser("info", help="versions, MLX backend and device, which BLAS is active")
     p_info.add_argument("--benchmark", action="store_true", help="also measure matmul GFLOP/s")
     p_info.set_defaults(func=info)
-    p_cache = sub.add_parser("cache", help="feature cache: info | clear (see `cache --help`)", add_help=False)
-    p_cache.add_argument("rest", nargs=argparse.REMAINDER)
-    p_cache.set_defaults(func=cache)
+    sub.add_parser("cache", help="the feature cache: size report and clearing (see `cache --help`)")
     args = parser.parse_args(argv)
     return args.func(args)
 
