@@ -431,3 +431,21 @@ def test_progress_bar_writes_to_stderr(tmp_path, capsys):
     assert "Epoch 0" in err and "loss=" in err
     fit(tmp_path, max_epochs=1, enable_progress_bar=False)
     assert "Epoch 0" not in capsys.readouterr().err
+
+
+def test_on_after_optimizer_step_runs_in_graph_after_each_update(tmp_path):
+    class Clamped(TinyClassifier):
+        def __init__(self):
+            super().__init__(lr=1.0)
+            self.scale = mx.array(1.0)
+
+        def compute_loss(self, batch):
+            loss, metrics = super().compute_loss(batch)
+            return loss - 10.0 * self.scale, metrics  # pushes scale up fast
+
+        def on_after_optimizer_step(self):
+            self.scale = mx.clip(self.scale, 0.0, 1.5)
+
+    t, module = fit(tmp_path, module=Clamped, max_epochs=2, compile=True)
+    assert float(module.scale) == pytest.approx(1.5)
+    assert t._train_step.traces == 1  # the hook is part of the one compiled update

@@ -73,6 +73,11 @@ class TrainModule(nn.Module):
         """Loss and metrics on a test batch; keys are prefixed with `test_` by the Trainer."""
         return self.compute_loss(batch)
 
+    def on_after_optimizer_step(self) -> None:
+        """Runs INSIDE the compiled update step, right after the optimizer update (and only when the
+        update was applied). For parameter constraints: clamps, re-normalisation. Pure MLX only,
+        e.g. `self.scale = mx.clip(self.scale, 0.0, 4.6)`."""
+
     def batch_size(self, batch: Any) -> int:
         """Number of examples in `batch`, used to weight validation means. Default: the leading
         dimension of the first array in the batch. Override for padded or masked batches."""

@@ -229,6 +229,7 @@ class TrainStep:
         # A structural copy: optimizers mutate their nested per-parameter dicts in place.
         opt_before = tree_map(lambda x: x, dict(self.optimizer.state))
         self.optimizer.update(self.module, grads)
+        self.module.on_after_optimizer_step()  # in-graph constraints; undone below if the step is skipped
         # Skip the update in-graph when anything is non-finite: keep the old weights and optimizer
         # state (its step counter too, so a schedule does not advance on a skipped step).
         self.module.update(select_tree(finite, self.module.trainable_parameters(), params_before))
