@@ -439,3 +439,26 @@ def test_a_dataset_workers_cannot_import_is_explained(monkeypatch):
         list(loader)
     assert "module_only_the_parent_has" in info.value.worker_traceback
     assert no_loader_workers_left()
+
+
+def test_datasets_with_set_epoch_learn_the_epoch_from_the_loader():
+    class EpochAware(Dataset):
+        def __init__(self):
+            self.epoch = None
+
+        def set_epoch(self, epoch):
+            self.epoch = epoch
+
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return np.float32(self.epoch)
+
+    ds = EpochAware()
+    loader = DataLoader(ds, batch_size=4, seed=0)
+    loader.set_epoch(3)
+    (batch,) = list(loader)
+    assert np.asarray(batch).tolist() == [3.0] * 4
+    (batch,) = list(loader)
+    assert np.asarray(batch).tolist() == [4.0] * 4

@@ -248,6 +248,10 @@ class DataLoader:
         self._started, self._token = True, self._token + 1
         start, self._resume_at = self._resume_at, 0
         self._yielded = start
+        if hasattr(self.dataset, "set_epoch"):
+            # Datasets that draw per-epoch choices (crops, captions) learn the epoch here. Persistent
+            # process workers hold their own copy: such datasets should draw from `batch_rng()` instead.
+            self.dataset.set_epoch(self._epoch)
         order = self._epoch_indices(self._epoch)
         pool, own_pool = None, False
         if self.num_workers > 0 and start < len(self):

@@ -9,9 +9,9 @@ held-out clips, fine-tunes with LAION's symmetric InfoNCE, evaluates again and w
 
     config.json        the resolved configuration, versions, command line
     data_report.txt    what was found in the data folder and what was skipped, and why
-    checkpoints/       trainer checkpoints (``last`` resumes with ``--resume``; the best by val_loss)
-    history.json       per-epoch train/val loss and accuracies
-    plots/             loss.png, accuracy.png, retrieval.png
+    checkpoints/       trainer checkpoints (``last`` resumes with ``--resume``; the best by val_mAP@10)
+    history.json       per-epoch train/val loss, accuracies and retrieval scores
+    plots/             loss.png, accuracy.png, retrieval.png (before/after), retrieval_per_epoch.png
     retrieval.json     retrieval (R@1/5/10, mAP@10 both ways) and zero-shot scores before and after
     hf_model/          the fine-tuned model as a Hugging Face folder (transformers.ClapModel.from_pretrained)
 
@@ -38,7 +38,7 @@ import os
 import platform
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,11 +53,18 @@ from audiotrain.datasets.captions import (
     normalise_split,
     scan_caption_folder,
 )
-from audiotrain.metrics.retrieval import DEFAULT_PROMPT_TEMPLATE
-from audiotrain.recipes.clap_eval import evaluate_clap
+from audiotrain.recipes.clap_config import (
+    DEMO_EPOCHS,
+    DEMO_LEARNING_RATE,
+    ClapDatasetConfig,
+    ClapDemoConfig,
+    ClapRecipeConfig,
+    ClapTrainConfig,
+)
+from audiotrain.recipes.clap_eval import RetrievalEvaluation, evaluate_clap
+from audiotrain.recipes.clap_report import format_table, write_plots
 from audiotrain.recipes.clap_task import CLAPTaskConfig, CLAPTrainModule
 from audiotrain.recipes.config_cli import add_dataclass_arguments, apply_arguments, load_config_file
-from audiotrain.train.callback import Callback
 from audiotrain.train.callbacks import ModelCheckpoint
 
 import numpy as np
@@ -68,97 +75,6 @@ DEMO_BANNER = (
     "captions. Nothing is downloaded; the scores below say nothing about real CLAP checkpoints.\n"
     "Fine-tune a real model with --pretrained laion/clap-htsat-unfused (or a local folder).\n" + "=" * 78
 )
-
-
-DEMO_LEARNING_RATE = 3e-4
-DEMO_EPOCHS = 25
-
-
-def _opt(default, help: str, **extra):
-    return field(default=default, metadata={"help": help, **extra})
-
-
-@dataclass
-class ClapDatasetConfig:
-    """Data: splits, crops, tokens, loading."""
-
-    train_split: str = _opt("train", "split that trains (metadata 'split' column or a train/ folder)")
-    eval_split: str | None = _opt(
-        None, "split that evaluates; if unset: validation, else test, else a held-out part"
-    )
-    eval_fraction: float = _opt(
-        0.2, "share of clips held out (seeded) when the folder has no evaluation split"
-    )
-    max_tokens: int = _opt(77, "tokens per caption, <s> and </s> included (77 as in LAION-CLAP)")
-    num_workers: int = _opt(2, "data-loading threads (decoding, resampling, log-mel)")
-    cache_audio: bool = _opt(False, "keep decoded clips in memory (small folders)")
-    zero_shot_labels: str | None = _opt(
-        None,
-        "zero-shot classes: a file with one per line, or a comma-separated list (if unset: the clips' labels)",
-    )
-    prompt_template: str = _opt(DEFAULT_PROMPT_TEMPLATE, "zero-shot prompt, '{}' is replaced by the class")
-
-    def __post_init__(self):
-        if not 0 < self.eval_fraction < 1:
-            raise ValueError(f"dataset.eval_fraction must be between 0 and 1, got {self.eval_fraction}")
-        if self.max_tokens < 3:
-            raise ValueError(f"dataset.max_tokens must be at least 3, got {self.max_tokens}")
-        if self.num_workers < 0:
-            raise ValueError(f"dataset.num_workers must be >= 0, got {self.num_workers}")
-
-
-@dataclass
-class ClapTrainConfig:
-    """Training loop."""
-
-    epochs: int | None = _opt(None, "epochs; if unset: 5 (fine-tuning) or 25 (the from-scratch demo)")
-    max_steps: int | None = _opt(
-        None, "stop after this many optimizer steps (whichever of epochs/steps ends first)"
-    )
-    batch_size: int = _opt(8, "clips per batch (the InfoNCE negatives are the other clips of the batch)")
-    eval_batch_size: int = _opt(8, "clips per batch when embedding for evaluation")
-    gradient_clip: float | None = _opt(None, "clip the global gradient norm to this value")
-    accumulate_grad_batches: int = _opt(1, "average gradients over this many batches per step")
-    precision: str = _opt("32", "'32', 'bf16-mixed' or 'bf16-true' (bf16 is slower on CPU)")
-    seed: int = _opt(42, "seed of the split, shuffling, crops, caption choice and initialisation")
-    compile: bool = _opt(True, "compile the training step with mx.compile")
-    progress_bar: bool = _opt(True, "show a progress bar")
-    log_every_n_steps: int = _opt(10, "log training metrics every n optimizer steps")
-
-    def __post_init__(self):
-        for name in ("batch_size", "eval_batch_size", "accumulate_grad_batches", "log_every_n_steps"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
-        if self.batch_size < 2:
-            raise ValueError(
-                "train.batch_size must be >= 2: contrastive learning needs negatives in the batch"
-            )
-
-
-@dataclass
-class ClapDemoConfig:
-    """The offline demo (only without --pretrained)."""
-
-    clips: int = _opt(80, "clips in the generated demo folder")
-    folder: str | None = _opt(
-        None, "where the demo folder is generated and cached (if unset: ~/.cache/audiotrain)"
-    )
-    vocab_size: int = _opt(400, "BPE vocabulary trained on the captions")
-    width: int = _opt(64, "width of the tiny model's text tower and projections")
-
-
-@dataclass
-class ClapRecipeConfig:
-    """Fine-tune CLAP on a folder of audio and captions."""
-
-    data: str | None = _opt(None, "folder of audio + captions (clip.wav + clip.txt, or metadata.csv/jsonl)")
-    pretrained: str | None = _opt(None, "CLAP checkpoint: a local Hugging Face folder or a hub id (online)")
-    out: str | None = _opt(None, "run folder (if unset: runs/clap-<time> or runs/clap-demo-<time>)")
-    resume: str | None = _opt(None, "resume training from a checkpoint folder (e.g. RUN/checkpoints/last)")
-    dataset: ClapDatasetConfig = field(default_factory=ClapDatasetConfig)
-    task: CLAPTaskConfig = field(default_factory=CLAPTaskConfig)
-    train: ClapTrainConfig = field(default_factory=ClapTrainConfig)
-    demo: ClapDemoConfig = field(default_factory=ClapDemoConfig)
 
 
 # ---------------------------------------------------------------------------------------------- model
@@ -262,6 +178,9 @@ def choose_splits(folder: CaptionFolder, cfg: ClapDatasetConfig, seed: int) -> t
         eval_name = next((s for s in ("validation", "test") if s in splits), None)
     if train_name in splits and eval_name is not None:
         return folder.split(train_name), folder.split(eval_name), f"splits '{train_name}' / '{eval_name}'"
+    unsplit = [c for c in folder.clips if c.split is None]
+    if eval_name is not None and unsplit:
+        return unsplit, folder.split(eval_name), f"clips without a split / split '{eval_name}'"
     pool = folder.split(train_name) if train_name in splits else list(folder.clips)
     train, held = holdout_split(pool, cfg.eval_fraction, seed=seed)
     what = f"split '{train_name}'" if train_name in splits else "all clips"
@@ -294,16 +213,6 @@ def make_loader(dataset: CaptionDataset, extractor, batch_size: int, train: bool
     )
 
 
-class DatasetEpoch(Callback):
-    """Tells the caption dataset which epoch starts, so its crops and caption choices change each epoch."""
-
-    def __init__(self, dataset: CaptionDataset):
-        self.dataset = dataset
-
-    def on_train_epoch_start(self, trainer, module) -> None:
-        self.dataset.set_epoch(trainer.current_epoch)
-
-
 def read_labels(spec: str | None) -> list[str] | None:
     if spec is None:
         return None
@@ -319,76 +228,6 @@ def read_labels(spec: str | None) -> list[str] | None:
     return labels
 
 
-# ---------------------------------------------------------------------------------------------- report
-_ROWS = (
-    "text_to_audio_R@1",
-    "text_to_audio_R@5",
-    "text_to_audio_R@10",
-    "text_to_audio_mAP@10",
-    "audio_to_text_R@1",
-    "audio_to_text_R@5",
-    "audio_to_text_R@10",
-    "audio_to_text_mAP@10",
-    "zero_shot_top1_accuracy",
-    "zero_shot_top5_accuracy",
-)
-
-
-def format_table(before: dict, after: dict | None) -> str:
-    lines = [f"{'':28s}{'before':>10s}{'after':>10s}"]
-    for key in _ROWS:
-        if key in before:
-            b = f"{before[key]:10.3f}"
-            a = f"{after[key]:10.3f}" if after and key in after else f"{'':10s}"
-            lines.append(f"{key.replace('_to_', '→').replace('_', ' '):28s}{b}{a}")
-    return "\n".join(lines)
-
-
-def write_plots(history: dict, results: dict, folder: Path) -> list[Path]:
-    """loss.png, accuracy.png (per epoch, train and val) and retrieval.png (before/after bars)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    epochs = [e + 1 for e in history.get("epoch", [])]
-    for name, keys in (
-        ("loss", ("train_loss", "val_loss")),
-        (
-            "accuracy",
-            ("train_audio_accuracy", "val_audio_accuracy", "train_text_accuracy", "val_text_accuracy"),
-        ),
-    ):
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for key in keys:
-            values = history.get(key)
-            if values and any(v is not None for v in values):
-                ax.plot(epochs, [np.nan if v is None else v for v in values], marker="o", label=key)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(name)
-        ax.grid(alpha=0.3)
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(folder / f"{name}.png", dpi=100)
-        plt.close(fig)
-        written.append(folder / f"{name}.png")
-    keys = [k for k in _ROWS if k in results["before"]]
-    fig, ax = plt.subplots(figsize=(max(6, len(keys)), 4))
-    x = np.arange(len(keys))
-    ax.bar(x - 0.2, [results["before"][k] for k in keys], 0.4, label="before")
-    ax.bar(x + 0.2, [results["after"][k] for k in keys], 0.4, label="after")
-    ax.set_xticks(x, [k.replace("_to_", "→").replace("_", " ") for k in keys], rotation=30, ha="right")
-    ax.set_ylim(0, 1)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(folder / "retrieval.png", dpi=100)
-    plt.close(fig)
-    written.append(folder / "retrieval.png")
-    return written
-
-
 def _versions() -> dict:
     import mlx.core as mx
 
@@ -400,6 +239,47 @@ def _versions() -> dict:
         "platform": platform.platform(),
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
     }
+
+
+def resolve_training(cfg: ClapRecipeConfig, demo: bool, n_train: int) -> tuple[CLAPTaskConfig, int, int]:
+    """(task config with its defaults filled in, epochs, planned optimizer steps).
+
+    Defaults differ between fine-tuning a checkpoint and training the demo model from scratch: a
+    from-scratch model needs a larger learning rate and must learn its BatchNorm statistics (frozen random
+    statistics leave the log-mel input unnormalised, and the embeddings collapse).
+    """
+    task_cfg = cfg.task
+    if task_cfg.learning_rate is None:
+        task_cfg = dataclasses.replace(task_cfg, learning_rate=DEMO_LEARNING_RATE if demo else 1e-5)
+    if task_cfg.batchnorm_eval is None:
+        task_cfg = dataclasses.replace(task_cfg, batchnorm_eval=not demo)
+    epochs = cfg.train.epochs or (DEMO_EPOCHS if demo else 5)
+    # Batches per epoch as make_loader builds them (the short last batch is dropped); the Trainer also steps
+    # on the last batch of an epoch when it ends an incomplete accumulation window.
+    batches = max(1, n_train // cfg.train.batch_size)
+    steps_per_epoch = -(-batches // cfg.train.accumulate_grad_batches)
+    total = epochs * steps_per_epoch
+    if cfg.train.max_steps is not None:
+        total = min(total, cfg.train.max_steps)
+    if task_cfg.total_steps is None:
+        task_cfg = dataclasses.replace(task_cfg, total_steps=total)
+    return task_cfg, epochs, total
+
+
+def write_run_config(
+    path: Path, cfg: ClapRecipeConfig, demo: bool, folder: CaptionFolder, bundle: Bundle, how: str, argv
+) -> None:
+    """Everything needed to reproduce the run: resolved config, data and model sources, versions, command."""
+    record = {
+        "config": dataclasses.asdict(cfg),
+        "demo": demo,
+        "data_folder": str(folder.root),
+        "model_source": str(bundle.source),
+        "splits": how,
+        "versions": _versions(),
+        "command": [sys.executable, "-m", "audiotrain.recipes.clap", *(argv or [])],
+    }
+    path.write_text(json.dumps(record, indent=2) + "\n")
 
 
 # ---------------------------------------------------------------------------------------------- run
@@ -415,6 +295,8 @@ def run(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
     from audiotrain.models.clap import save_pretrained
 
     demo = cfg.pretrained is None
+    if not demo and cfg.data is None:
+        raise ValueError("--data FOLDER is required with --pretrained (a folder of audio + captions)")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = Path(cfg.out or f"runs/clap{'-demo' if demo else ''}-{stamp}")
     out.mkdir(parents=True, exist_ok=True)
@@ -424,10 +306,6 @@ def run(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
     # Data folder (generated in the demo unless --data is given).
     data = cfg.data
     if data is None:
-        if not demo:
-            raise SystemExit(
-                "error: --data FOLDER is required with --pretrained (a folder of audio + captions)"
-            )
         cache = Path(cfg.demo.folder or Path.home() / ".cache" / "audiotrain")
         demo_config = CaptionDemoConfig(n_clips=cfg.demo.clips, seed=cfg.train.seed)
         data = make_caption_demo(cache / f"caption_demo-n{cfg.demo.clips}-seed{cfg.train.seed}", demo_config)
@@ -448,38 +326,9 @@ def run(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
     if bundle is None:
         bundle = build_demo([c for clip in train_clips for c in clip.captions], out, cfg)
 
-    # Defaults that differ between fine-tuning a checkpoint and training the demo model from scratch: a
-    # from-scratch model needs a larger learning rate and must learn its BatchNorm statistics (frozen random
-    # statistics leave the log-mel input unnormalised, and the embeddings collapse).
-    task_cfg = cfg.task
-    if task_cfg.learning_rate is None:
-        task_cfg = dataclasses.replace(task_cfg, learning_rate=DEMO_LEARNING_RATE if demo else 1e-5)
-    if task_cfg.batchnorm_eval is None:
-        task_cfg = dataclasses.replace(task_cfg, batchnorm_eval=not demo)
-    epochs = cfg.train.epochs or (DEMO_EPOCHS if demo else 5)
-    steps_per_epoch = (
-        max(1, len(train_clips) // cfg.train.batch_size) // cfg.train.accumulate_grad_batches or 1
-    )
-    total = min(epochs * steps_per_epoch, cfg.train.max_steps or epochs * steps_per_epoch)
-    if task_cfg.total_steps is None:
-        task_cfg = dataclasses.replace(task_cfg, total_steps=total)
+    task_cfg, epochs, total = resolve_training(cfg, demo, len(train_clips))
     resolved = dataclasses.replace(cfg, task=task_cfg, train=dataclasses.replace(cfg.train, epochs=epochs))
-    (out / "config.json").write_text(
-        json.dumps(
-            {
-                "config": dataclasses.asdict(resolved),
-                "demo": demo,
-                "data_folder": str(folder.root),
-                "model_source": str(bundle.source),
-                "splits": how,
-                "versions": _versions(),
-                "command": [sys.executable, "-m", "audiotrain.recipes.clap", *(argv or [])],
-            },
-            indent=2,
-        )
-        + "\n"
-    )
-
+    write_run_config(out / "config.json", resolved, demo, folder, bundle, how, argv)
     extractor, tokenizer = bundle.extractor, bundle.tokenizer
     crop = None if extractor.truncation == "fusion" else extractor.nb_max_samples
     common = dict(
@@ -499,10 +348,12 @@ def run(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
     print(f"model: {total_params:,} parameters, {trainable:,} trainable; {total} optimizer steps planned")
 
     labels = read_labels(cfg.dataset.zero_shot_labels)
-    if labels is None and folder.clips and all(c.label is not None for c in folder.clips):
+    if labels is None and all(c.label is not None for c in folder.clips):
         labels = sorted(
             {c.label for c in folder.clips}
-        )  # every class of the folder, not just the held-out ones
+        )  # every class of the folder, not only the held-out ones
+    if labels is not None and not any(c.label is not None for c in eval_clips):
+        print("note: no evaluation clip has a 'label', so zero-shot classification is not scored")
     evaluate = lambda: evaluate_clap(  # noqa: E731
         task.clap,
         eval_set,
@@ -515,6 +366,13 @@ def run(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
     before = evaluate()
     print("retrieval before fine-tuning:\n" + format_table(before, None))
 
+    callbacks: list = []  # the DataLoader tells train_set the epoch (CaptionDataset.set_epoch)
+    if cfg.train.retrieval_every_epoch:
+        callbacks.append(RetrievalEvaluation(evaluate))
+        best = ModelCheckpoint(dirpath=out / "checkpoints", monitor="val_mAP@10", mode="max", save_last=True)
+    else:
+        best = ModelCheckpoint(dirpath=out / "checkpoints", monitor="val_loss", mode="min", save_last=True)
+    callbacks.append(best)
     trainer = Trainer(
         max_epochs=epochs,
         max_steps=cfg.train.max_steps,
@@ -526,12 +384,7 @@ def run(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
         default_root_dir=out,
         enable_progress_bar=cfg.train.progress_bar,
         log_every_n_steps=cfg.train.log_every_n_steps,
-        callbacks=[
-            DatasetEpoch(train_set),
-            ModelCheckpoint(
-                dirpath=out / "checkpoints", monitor="val_loss", mode="min", save_top_k=1, save_last=True
-            ),
-        ],
+        callbacks=callbacks,
     )
     trainer.fit(task, train_loader, val_loader, ckpt_path=cfg.resume)
     trainer.export_history(out / "history.json")
@@ -550,7 +403,9 @@ def run(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
     export = save_pretrained(
         task.clap, bundle.config, out / "hf_model", extractor_dir=bundle.source, tokenizer=tokenizer
     )
-    print(f"run folder: {out}\nexported Hugging Face model: {export}")
+    print(f"run folder: {out}\nexported Hugging Face model (final weights): {export}")
+    if best.best_model_path:
+        print(f"best checkpoint by {best.monitor}: {best.best_model_path} ({best.best_model_score:.4f})")
     if demo:
         print("(offline demo: a tiny model trained from scratch on synthetic sounds)")
     return {

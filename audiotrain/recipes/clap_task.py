@@ -229,8 +229,7 @@ class CLAPTrainModule(TrainModule):
         clap.logit_scale_a = mx.clip(clap.logit_scale_a, 0.0, LOGIT_SCALE_MAX)
         clap.logit_scale_t = mx.clip(clap.logit_scale_t, 0.0, LOGIT_SCALE_MAX)
 
-    def on_train_batch_end(self, outputs: dict[str, Any], batch: Any, batch_idx: int) -> None:
-        # The Trainer has no post-update hook inside its compiled step, so the clamp runs here, right after
-        # the step that changed the scale: the next step reads the clamped value, as in LAION.
-        if outputs.get("stepped", True):
-            self.clamp_logit_scales()
+    def on_after_optimizer_step(self) -> None:
+        # Inside the compiled update step, right after the optimizer: the next step reads the clamped
+        # value, as in LAION.
+        self.clamp_logit_scales()
