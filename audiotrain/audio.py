@@ -77,6 +77,10 @@ class AudioError(Exception):
         message = f"{self.path}: {CAUSES[cause]}"
         super().__init__(f"{message} ({detail})" if detail else message)
 
+    def __reduce__(self):
+        # Rebuild from the fields, so the error survives the trip back from a worker process.
+        return (type(self), (self.path, self.cause, self.detail))
+
 
 def _classify_decode_failure(path: Path, error: Exception) -> AudioError:
     suffix = path.suffix.lower()
@@ -272,6 +276,15 @@ class SkipCounter:
         self.max_examples = max_examples
         self.counts: Counter[str] = Counter()
         self.examples: dict[str, list[str]] = {}
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        del state["_lock"]  # locks cannot be pickled; worker processes send their counters back
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
         self._lock = threading.Lock()
 
     def record(self, error: AudioError) -> None:

@@ -4,7 +4,9 @@
     python benchmarks/features.py --rounds 7 --batch 64
 
 Each candidate runs ``--rounds`` times, interleaved with the others so machine noise hits all of them
-alike; the best time counts. Errors are ``max |ours - librosa| / max |librosa|``. librosa's first call
+alike; the best time counts. ``cpu x`` is the same ratio in CPU seconds of this process (numpy / mlx
+against librosa): less disturbed by other processes on a shared machine, but it charges every thread,
+so it understates multi-threaded code on an idle machine. Errors are ``max |ours - librosa| / max |librosa|``. librosa's first call
 JIT-compiles with numba (about 14 s); that warm-up is excluded.
 """
 
@@ -64,15 +66,21 @@ def bench(kind: str, y: np.ndarray, rounds: int) -> dict:
     }
     outputs = {name: np.asarray(_run(fn)) for name, fn in candidates.items()}  # warm-up (JIT, compile)
     best = dict.fromkeys(candidates, float("inf"))
+    best_cpu = dict.fromkeys(candidates, float("inf"))
     for _ in range(rounds):
         for name, fn in candidates.items():
-            start = time.perf_counter()
+            # BLAS thread pools (numpy's OpenBLAS, MLX's) busy-wait for a while after a call; let them
+            # park so one candidate's spinning threads do not steal the other core from the next one.
+            time.sleep(0.2)
+            start, start_cpu = time.perf_counter(), time.process_time()
             _run(fn)
             best[name] = min(best[name], time.perf_counter() - start)
+            best_cpu[name] = min(best_cpu[name], time.process_time() - start_cpu)
     audio_seconds = y.size / SR
     return {
         "speed": {name: audio_seconds / t for name, t in best.items()},
         "ms": {name: 1e3 * t for name, t in best.items()},
+        "cpu_ratio": {name: best_cpu["librosa"] / max(best_cpu[name], 1e-9) for name in ("numpy", "mlx")},
         "err": {name: _rel_err(outputs[name], outputs["librosa"]) for name in ("numpy", "mlx")},
     }
 
@@ -97,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
         "speed = seconds of audio per wall-second; ratio = ours / librosa; err = max|ours-librosa| / max|librosa|"
     )
     header = f"{'feature':<8} {'input':<14} {'librosa':>9} {'numpy':>9} {'mlx':>9} {'np x':>6} {'mlx x':>6} "
-    print(header + f"{'np err':>9} {'mlx err':>9}  (ms: librosa / numpy / mlx)")
+    print(header + f"{'np err':>9} {'mlx err':>9} {'cpu x':>11}  (ms: librosa / numpy / mlx)")
     for kind in ("mel", "log-mel", "cqt"):
         for label, y in (
             (f"{args.seconds:g} s clip", long_clip),
@@ -108,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
             print(
                 f"{kind:<8} {label:<14} {s['librosa']:>9.0f} {s['numpy']:>9.0f} {s['mlx']:>9.0f} "
                 f"{s['numpy'] / s['librosa']:>6.1f} {s['mlx'] / s['librosa']:>6.1f} "
-                f"{err['numpy']:>9.1e} {err['mlx']:>9.1e}  "
+                f"{err['numpy']:>9.1e} {err['mlx']:>9.1e} {r['cpu_ratio']['numpy']:>5.1f}/{r['cpu_ratio']['mlx']:<5.1f}  "
                 f"({ms['librosa']:.1f} / {ms['numpy']:.1f} / {ms['mlx']:.1f})",
                 flush=True,
             )

@@ -116,16 +116,13 @@ def redraw_weights(model, seed: int) -> None:
                 tensor.fill_(math.log(10.0) + float(torch.rand(1, generator=generator)))
             elif tensor.ndim == 1 or "relative_position_bias_table" in name or "embeddings" in name:
                 # Biases, norm gains/shifts, position/type/word tables: O(1) values, never zero.
-                tensor.copy_(
-                    torch.randn(tensor.shape, generator=generator) * 0.2 + (1.0 if _is_gain(name) else 0.0)
-                )
+                gain = (
+                    1.0 if tensor.ndim == 1 and name.endswith(".weight") else 0.0
+                )  # LayerNorm/BatchNorm scale
+                tensor.copy_(torch.randn(tensor.shape, generator=generator) * 0.2 + gain)
             else:
                 fan_in = int(np.prod(tensor.shape[1:]))
                 tensor.copy_(torch.randn(tensor.shape, generator=generator) / math.sqrt(fan_in))
-
-
-def _is_gain(name: str) -> bool:
-    return name.endswith(".weight") and ("norm" in name.lower() or ".LayerNorm." in name or "att.1." in name)
 
 
 def build_model(config: dict, seed: int):
@@ -135,7 +132,6 @@ def build_model(config: dict, seed: int):
 
     torch.manual_seed(seed)
     model = ClapModel(ClapConfig(**config)).eval()
-    model.config._attn_implementation = "eager"
     redraw_weights(model, seed)
     return model
 

@@ -1,13 +1,14 @@
 """audiotrain.audio: reading every supported format, slicing, resampling, and every kind of bad file."""
 
 import os
+import pickle
 import threading
+
+from audiotrain.audio import AudioError, SkipCounter, get_duration, load, resample
 
 import numpy as np
 import pytest
 import soundfile as sf
-
-from audiotrain.audio import AudioError, SkipCounter, get_duration, load, resample
 
 SR = 16000
 
@@ -158,6 +159,22 @@ def test_skip_counter_is_thread_safe(tmp_path):
     for thread in threads:
         thread.join()
     assert skips.total == 8000
+
+
+def test_errors_and_counters_survive_pickling_from_worker_processes(tmp_path):
+    error = AudioError(tmp_path / "x.wav", "corrupt", "flac decoder lost sync")
+    again = pickle.loads(pickle.dumps(error))
+    assert (again.path, again.cause, again.detail, str(again)) == (
+        error.path,
+        error.cause,
+        error.detail,
+        str(error),
+    )
+    skips = SkipCounter()
+    skips.record(error)
+    copy = pickle.loads(pickle.dumps(skips))
+    copy.record(error)
+    assert copy.to_dict() == {"corrupt": 2} and skips.total == 1
 
 
 def test_audio_error_rejects_unknown_causes(tmp_path):

@@ -1,11 +1,11 @@
 """ChordRecognitionLoss and head_accuracies: values, masking of N/X and padding, weights, compile."""
 
+from audiotrain.models.chord_loss import ChordRecognitionLoss, head_accuracies, smoothed_cross_entropy
+
 import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 import pytest
-
-from audiotrain.models.chord_loss import ChordRecognitionLoss, head_accuracies, smoothed_cross_entropy
 
 
 def random_case(seed: int = 0, batch: int = 2, frames: int = 6):

@@ -1,14 +1,14 @@
 """ChordRecognitionModel: shapes, masking, config handling, gradients, and that it learns a toy task."""
 
+from audiotrain.models.chord_loss import ChordRecognitionLoss, head_accuracies
+from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel
+
 import mlx.core as mx
 import mlx.nn as nn
 import mlx.optimizers as optim
 import numpy as np
 import pytest
 from mlx.utils import tree_flatten
-
-from audiotrain.models.chord_loss import ChordRecognitionLoss, head_accuracies
-from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel
 
 
 def tiny_config(**overrides) -> ChordModelConfig:
@@ -40,9 +40,10 @@ def test_runs_on_windows_longer_than_seen_in_training():
     assert model(mx.random.normal((1, 700, 24)))["root"].shape == (1, 700, 12)
 
 
-def test_padding_with_a_mask_leaves_real_frames_unchanged():
+@pytest.mark.parametrize("attention", ["relu2", "softmax"])
+def test_padding_with_a_mask_leaves_real_frames_unchanged(attention):
     mx.random.seed(1)
-    model = ChordRecognitionModel(tiny_config(context_frames=2))
+    model = ChordRecognitionModel(tiny_config(context_frames=2, attention=attention))
     model.eval()
     song = mx.random.normal((1, 20, 24))
     alone = model(song)
@@ -103,6 +104,8 @@ def test_config_errors_name_the_field():
         ChordModelConfig(dropout=1.0)
     with pytest.raises(ValueError, match="context_frames"):
         ChordModelConfig(context_frames=-1)
+    with pytest.raises(ValueError, match="attention"):
+        ChordModelConfig(attention="linear")
     with pytest.raises(ValueError, match="unknown ChordModelConfig field.*hidden"):
         ChordModelConfig.from_dict({"hidden": 3})
 
@@ -136,10 +139,11 @@ def _toy_batch(rng: np.random.Generator, batch: int, frames: int):
     }
 
 
-def test_tiny_model_learns_a_toy_chord_task():
+@pytest.mark.parametrize("attention", ["relu2", "softmax"])
+def test_tiny_model_learns_a_toy_chord_task(attention):
     rng = np.random.default_rng(0)
     mx.random.seed(0)
-    model = ChordRecognitionModel(tiny_config())
+    model = ChordRecognitionModel(tiny_config(attention=attention))
     loss_fn = ChordRecognitionLoss(label_smoothing=0.0)
     optimizer = optim.AdamW(learning_rate=3e-3, weight_decay=0.0)
 

@@ -254,6 +254,21 @@ def test_bin_reader_matches_torch_load(tmp_path):
         np.testing.assert_array_equal(ours[name], expected, err_msg=name)
 
 
+def test_bin_reader_reads_a_module_state_dict_with_metadata(tmp_path):
+    """``torch.save(module.state_dict())``: an OrderedDict carrying ``_metadata``, BatchNorm counters, Parameters."""
+    torch = pytest.importorskip("torch")
+    module = torch.nn.Sequential(torch.nn.Conv2d(2, 3, 3), torch.nn.BatchNorm2d(3), torch.nn.Linear(4, 2))
+    path = tmp_path / "pytorch_model.bin"
+    torch.save(module.state_dict(), path)
+    torch.save({"weight": torch.nn.Parameter(torch.randn(2, 2))}, tmp_path / "param.bin")
+    ours = load_torch_state_dict(path)
+    assert list(ours) == list(module.state_dict())
+    for name, tensor in module.state_dict().items():
+        np.testing.assert_array_equal(ours[name], tensor.numpy(), err_msg=name)
+    param = load_torch_state_dict(tmp_path / "param.bin")["weight"]
+    assert param.shape == (2, 2) and param.dtype == np.float32
+
+
 def test_truncated_storage_is_reported(tmp_path):
     torch = pytest.importorskip("torch")
     path = tmp_path / "state.bin"

@@ -66,6 +66,29 @@ def test_tiny_unfused_matches_transformers(tiny):
     _assert_parity(_run(model, ref), ref)
 
 
+def test_committed_fixture_is_what_the_script_makes(tmp_path):
+    pytest.importorskip("transformers")
+    pytest.importorskip("torch")
+    from audiotrain.models.clap import load_torch_state_dict
+
+    script = _fixture_script()
+    folder = script.write_fixture(tmp_path / "tiny", script.tiny_config(), formats=("bin",))
+    for name in ("config.json", "tokenizer.json", "vocab.json", "merges.txt"):
+        assert (folder / name).read_text() == (FIXTURE / name).read_text(), name
+    fresh, committed = np.load(folder / "reference.npz"), np.load(FIXTURE / "reference.npz")
+    assert sorted(fresh.files) == sorted(committed.files)
+    for key in ("input_features", "is_longer", "input_ids", "attention_mask"):
+        np.testing.assert_array_equal(fresh[key], committed[key], err_msg=key)
+    for key in ("audio_embeds", "text_embeds", "logits_per_audio", "logits_per_text", "audio_pooled"):
+        # torch's float results may differ in the last bits on another CPU / BLAS.
+        np.testing.assert_allclose(fresh[key], committed[key], rtol=1e-5, atol=1e-6, err_msg=key)
+    fresh_state = load_torch_state_dict(folder / "pytorch_model.bin")
+    committed_state = load_torch_state_dict(FIXTURE / "pytorch_model.bin")
+    assert fresh_state.keys() == committed_state.keys()
+    for key, value in fresh_state.items():
+        np.testing.assert_array_equal(value, committed_state[key], err_msg=key)
+
+
 def test_fused_tiny_matches_transformers(tmp_path):
     pytest.importorskip("transformers")
     pytest.importorskip("torch")
@@ -78,6 +101,10 @@ def test_fused_tiny_matches_transformers(tmp_path):
     assert config.audio_config.enable_fusion
     assert ref["is_longer"].any() and not ref["is_longer"].all()  # both the fused and the plain branch run
     _assert_parity(_run(model, ref), ref)
+    compiled = mx.compile(model.get_audio_features)(
+        mx.array(ref["input_features"]), mx.array(ref["is_longer"])
+    )
+    np.testing.assert_allclose(np.array(compiled), ref["audio_embeds"], rtol=1e-5, atol=1e-6)
     # No clip longer: the local views must not matter.
     ref_short = dict(ref)
     ref_short["input_features"] = ref["input_features"].copy()

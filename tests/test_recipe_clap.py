@@ -199,14 +199,18 @@ def test_fine_tuning_lowers_the_loss_on_a_fixed_batch(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------- the CLI
-def test_cli_offline_demo_end_to_end(tmp_path, capsys):
-    from audiotrain.models.clap import load_pretrained
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """One tiny offline-demo run of the recipe, shared by the tests that inspect its outputs."""
+    import contextlib
+    import io
+
     from audiotrain.recipes.clap import parse_config, run
 
-    out = tmp_path / "run"
+    tmp = tmp_path_factory.mktemp("clap_cli")
     argv = [
-        "--out", str(out),
-        "--demo.folder", str(tmp_path / "cache"),
+        "--out", str(tmp / "run"),
+        "--demo.folder", str(tmp / "cache"),
         "--demo.clips", "12",
         "--demo.width", "16",
         "--dataset.max_tokens", "24",
@@ -216,8 +220,17 @@ def test_cli_offline_demo_end_to_end(tmp_path, capsys):
         "--train.compile", "false",
         "--train.progress_bar", "false",
     ]  # fmt: skip
-    result = run(parse_config(argv), argv)
-    printed = capsys.readouterr().out
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        result = run(parse_config(argv), argv)
+    return result, printed.getvalue()
+
+
+def test_cli_offline_demo_end_to_end(demo_run):
+    from audiotrain.models.clap import load_pretrained
+
+    result, printed = demo_run
+    out = result["run_dir"]
     assert "OFFLINE DEMO" in printed and "retrieval on the evaluation clips" in printed
 
     for name in ("config.json", "data_report.txt", "history.json", "retrieval.json", "plots/loss.png",
@@ -227,6 +240,11 @@ def test_cli_offline_demo_end_to_end(tmp_path, capsys):
         assert (out / name).is_file(), name
     history = json.loads((out / "history.json").read_text())
     assert history["epoch"] == [0, 1] and len(history["val_loss"]) == 2
+    assert len(history["val_mAP@10"]) == 2 and all(0 <= v <= 1 for v in history["val_mAP@10"])
+    assert (out / "plots" / "retrieval_per_epoch.png").is_file()
+    assert "best checkpoint by val_mAP@10" in printed
+    # The last validation scored the final weights, exactly as the "after" evaluation does.
+    assert history["val_mAP@10"][-1] == pytest.approx(result["after"]["mAP@10"])
     scores = json.loads((out / "retrieval.json").read_text())
     for when in ("before", "after"):
         for key in ("text_to_audio_R@1", "audio_to_text_mAP@10", "zero_shot_top1_accuracy"):
@@ -250,6 +268,99 @@ def test_cli_offline_demo_end_to_end(tmp_path, capsys):
     assert model.logit_scale_a.item() == pytest.approx(trained.logit_scale_a.item())
 
 
+@pytest.mark.slow
+def test_exported_demo_model_loads_in_transformers_with_the_same_outputs(demo_run):
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    result, _ = demo_run
+    trained, eval_set = result["task"].clap, result["eval_set"]
+    trained.eval()
+    reference = transformers.ClapModel.from_pretrained(result["run_dir"] / "hf_model").eval()
+    ids, mask = eval_set.input_ids[:3], eval_set.attention_mask[:3]
+    wave = [eval_set[i]["waveform"] for i in range(3)]
+    from audiotrain.features.clap import ClapFeatureExtractor
+
+    feats = ClapFeatureExtractor.from_pretrained(result["run_dir"] / "hf_model")(wave, train=False)
+    with torch.no_grad():
+        text = reference.get_text_features(
+            input_ids=torch.tensor(ids).long(), attention_mask=torch.tensor(mask).long()
+        )
+        audio = reference.get_audio_features(
+            input_features=torch.tensor(feats["input_features"]),
+            is_longer=torch.tensor(feats["is_longer"])[:, None],
+        )
+    text, audio = (
+        torch.nn.functional.normalize(getattr(x, "pooler_output", x), dim=-1).numpy() for x in (text, audio)
+    )
+    ours_text = np.array(trained.get_text_features(mx.array(ids), mx.array(mask)))
+    ours_audio = np.array(
+        trained.get_audio_features(mx.array(feats["input_features"]), mx.array(feats["is_longer"]))
+    )
+    np.testing.assert_allclose(ours_text, text, atol=1e-5)
+    np.testing.assert_allclose(ours_audio, audio, atol=1e-5)
+
+
+def test_cli_fine_tunes_a_hugging_face_checkpoint(tmp_path):
+    """--pretrained with a local HF folder (the tiny random ClapModel fixture, .bin weights) on a side-by-side
+    folder: pretrained weights are used, freezing holds, and the export keeps the checkpoint's files."""
+    import shutil
+    from pathlib import Path
+
+    from audiotrain.models.clap import load_pretrained
+    from audiotrain.recipes.clap import main
+
+    import soundfile as sf
+
+    fixture = Path(__file__).parent / "fixtures" / "clap_tiny"
+    if not (fixture / "config.json").is_file():
+        pytest.skip("tests/fixtures/clap_tiny (written by tests/fixtures/make_clap_fixture.py) is missing")
+    checkpoint = tmp_path / "ckpt"
+    shutil.copytree(fixture, checkpoint)
+    # The tiny model folds at most 256 frames: use 2.5 s windows (251 frames at hop 480) instead of 10 s.
+    pre = json.loads((checkpoint / "preprocessor_config.json").read_text())
+    pre.update(max_length_s=2.5, nb_max_samples=120000)
+    (checkpoint / "preprocessor_config.json").write_text(json.dumps(pre))
+    data = tmp_path / "data"
+    data.mkdir()
+    for i, freq in enumerate([220, 440, 880, 1760, 330, 660]):
+        sr = (16000, 44100, 48000)[i % 3]
+        t = np.arange(int(sr * (1 + 0.4 * i))) / sr
+        sf.write(data / f"tone{i}.wav", (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32), sr)
+        (data / f"tone{i}.txt").write_text(f"a sine tone at {freq} hertz\na steady beep number {i}\n")
+    (data / "orphan.wav").write_bytes(b"")  # reported and skipped, not fatal
+
+    out = tmp_path / "run"
+    argv = ["--data", str(data), "--pretrained", str(checkpoint), "--out", str(out), "--train.epochs", "2",
+            "--train.batch_size", "2", "--train.compile", "false", "--train.progress_bar", "false",
+            "--dataset.eval_fraction", "0.34", "--dataset.num_workers", "0",
+            "--task.freeze_text_layers", "1", "--task.learning_rate", "1e-3"]  # fmt: skip
+    assert main(argv) == 0
+    report = (out / "data_report.txt").read_text()
+    assert "6 clips" in report and "orphan.wav: missing caption" in report
+    for name in (
+        "vocab.json",
+        "merges.txt",
+        "tokenizer.json",
+        "preprocessor_config.json",
+        "model.safetensors",
+    ):
+        assert (out / "hf_model" / name).is_file(), name
+    assert json.loads((out / "hf_model" / "preprocessor_config.json").read_text())["max_length_s"] == 2.5
+
+    original, _ = load_pretrained(checkpoint)
+    tuned, _ = load_pretrained(out / "hf_model")
+    before = dict(tree_flatten(original.parameters()))
+    after = dict(tree_flatten(tuned.parameters()))
+    frozen = [k for k in before if k.startswith(("text_model.embeddings.", "text_model.encoder.layer.0."))]
+    assert frozen and all(np.array_equal(np.array(before[k]), np.array(after[k])) for k in frozen)
+    moved = [
+        k for k in before if k.startswith("audio_projection.") and not np.array_equal(before[k], after[k])
+    ]
+    assert moved, "the audio projection should have been fine-tuned"
+    config = json.loads((out / "config.json").read_text())
+    assert config["demo"] is False and config["config"]["task"]["batchnorm_eval"] is True
+
+
 def test_cli_help_and_errors(tmp_path, capsys):
     from audiotrain.recipes.clap import build_parser, main
 
@@ -264,6 +375,78 @@ def test_cli_help_and_errors(tmp_path, capsys):
         == 2
     )
     assert "missing" in capsys.readouterr().err
+    assert main(["--pretrained", str(tmp_path / "missing"), "--out", str(tmp_path / "o2")]) == 2
+    assert "--data FOLDER is required" in capsys.readouterr().err and not (tmp_path / "o2").exists()
     with pytest.raises(SystemExit):
         main(["--train.batch_size", "1"])
     assert "batch_size must be >= 2" in capsys.readouterr().err
+
+
+def test_split_choice(tmp_path):
+    from pathlib import Path
+
+    from audiotrain.datasets.captions import CaptionedClip, CaptionFolder, CaptionFolderError
+    from audiotrain.recipes.clap import ClapDatasetConfig, choose_splits
+
+    def folder(splits):
+        clips = [
+            CaptionedClip(Path(f"/x/{i}.wav"), f"{i}.wav", ("c",), split=s) for i, s in enumerate(splits)
+        ]
+        return CaptionFolder(root=tmp_path, layout="test", clips=clips)
+
+    cfg = ClapDatasetConfig()
+    train, held, how = choose_splits(folder(["train"] * 3 + ["test"] * 2 + ["validation"]), cfg, seed=0)
+    assert [c.split for c in train] == ["train"] * 3 and [c.split for c in held] == ["validation"]
+    train, held, how = choose_splits(folder([None] * 10), cfg, seed=0)
+    assert len(held) == 2 and len(train) == 8 and "held out" in how
+    train, held, how = choose_splits(folder([None] * 4 + ["test"]), cfg, seed=0)
+    assert len(train) == 4 and [c.split for c in held] == ["test"]
+    with pytest.raises(CaptionFolderError, match="has no clips"):
+        choose_splits(folder(["train", "test"]), ClapDatasetConfig(eval_split="dev"), seed=0)
+
+
+def test_zero_shot_label_list(tmp_path):
+    from audiotrain.recipes.clap import read_labels
+
+    assert read_labels(None) is None
+    assert read_labels("dog, rain ,siren") == ["dog", "rain", "siren"]
+    path = tmp_path / "labels.txt"
+    path.write_text("dog barking\n\nrain\n")
+    assert read_labels(str(path)) == ["dog barking", "rain"]
+    path.write_text("\n")
+    with pytest.raises(ValueError, match="no labels"):
+        read_labels(str(path))
+
+
+def test_fusion_model_gets_whole_clips_and_four_views(tmp_path):
+    from audiotrain.datasets.captions import CaptionDataset, scan_caption_folder
+    from audiotrain.features.clap import ClapFeatureExtractor
+    from audiotrain.models.clap import ClapTokenizer
+    from audiotrain.recipes.clap import demo_extractor_settings, demo_model_config, make_loader
+
+    import soundfile as sf
+
+    for i in range(4):
+        t = np.arange(int(16000 * (0.8 + 0.5 * i))) / 16000
+        sf.write(
+            tmp_path / f"c{i}.wav", (0.3 * np.sin(2 * np.pi * (200 + 100 * i) * t)).astype(np.float32), 16000
+        )
+        (tmp_path / f"c{i}.txt").write_text(f"tone {i}")
+    clips = scan_caption_folder(tmp_path, sampling_rate=16000).clips
+    config = demo_model_config(vocab_size=300, max_tokens=24, width=16)
+    config.audio_config.enable_fusion, config.audio_config.fusion_type = True, "aff_2d"
+    tokenizer = ClapTokenizer.train(
+        [c for clip in clips for c in clip.captions], vocab_size=300, max_length=24
+    )
+    extractor = ClapFeatureExtractor.from_dict(
+        {**demo_extractor_settings(), "truncation": "fusion", "max_length_s": 1.5}
+    )
+    dataset = CaptionDataset(clips, tokenizer, sampling_rate=16000, crop_samples=None, train=False)
+    batch = next(iter(make_loader(dataset, extractor, 4, train=False, seed=0, workers=0)))
+    assert batch["input_features"].shape == (4, 4, 151, 16)
+    # Clips longer than the 1.5 s window are flagged, so the fused local views are used for them.
+    assert np.array(batch["is_longer"]).tolist() == [False, False, True, True]
+    task = CLAPTrainModule(ClapModel(config), CLAPTaskConfig())
+    task.eval()
+    loss, metrics = task.compute_loss(batch)
+    assert np.isfinite(loss.item()) and 0 <= metrics["audio_accuracy"].item() <= 1

@@ -142,13 +142,17 @@ class CaptionFolder:
         cost the run. The lengths are kept in `CaptionedClip.num_samples`.
         """
         load = load or _audio_load()
-        from audiotrain.audio import AudioError
+        from audiotrain.audio import CAUSES, AudioError
 
         kept = []
         for clip in self.clips:
             try:
                 wave, _ = load(clip.path, sr=sampling_rate, mono=True)
-            except (AudioError, OSError, ValueError, RuntimeError) as error:
+            except AudioError as error:  # its message starts with the path, which the Skip already names
+                detail = f": {error.detail}" if error.detail else ""
+                self.skipped.append(Skip(clip.name, f"unreadable audio ({CAUSES[error.cause]}{detail})"))
+                continue
+            except (OSError, ValueError, RuntimeError) as error:
                 self.skipped.append(Skip(clip.name, f"unreadable audio ({error})"))
                 continue
             if wave.shape[-1] == 0:
@@ -509,7 +513,7 @@ class CaptionDataset(Dataset):
       whole; the CLAP front end pads them).
     - ``input_ids``, ``attention_mask``: int32 [max_length], one caption.
     - ``index``: int64 scalar, the clip's position in `clips`.
-    - ``seed``: uint32 [4], (seed, epoch, index, 0): the front end draws its own random choices from it, so
+    - ``seed``: uint64 [4], (seed, epoch, index, 0): the front end draws its own random choices from it, so
       a batch is reproducible whichever worker builds it.
 
     In training (``train=True``) the crop start and the caption are drawn from
@@ -612,5 +616,5 @@ class CaptionDataset(Dataset):
             "input_ids": self.input_ids[caption],
             "attention_mask": self.attention_mask[caption],
             "index": np.int64(index),
-            "seed": np.array([self.seed, self.epoch if self.train else 0, index, 0], dtype=np.uint32),
+            "seed": np.array([self.seed, self.epoch if self.train else 0, index, 0], dtype=np.uint64),
         }

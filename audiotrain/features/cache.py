@@ -26,9 +26,9 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
 from audiotrain.audio import AudioError
+
+import numpy as np
 
 __all__ = ["FeatureCache", "default_cache_root", "main"]
 

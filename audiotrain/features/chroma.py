@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from audiotrain.features.cqt import C1_HZ, cqt
+
 import mlx.core as mx
 import numpy as np
-
-from audiotrain.features.cqt import C1_HZ, cqt
 
 __all__ = ["cq_to_chroma", "chroma_cqt"]
 

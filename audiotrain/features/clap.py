@@ -17,10 +17,10 @@ import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-import numpy as np
-
 from audiotrain.features.mel import mel_filterbank
 from audiotrain.features.stft import power_frames
+
+import numpy as np
 
 __all__ = ["ClapFeatureExtractor"]
 

@@ -20,7 +20,7 @@ from functools import lru_cache
 
 from audiotrain.audio import resample
 from audiotrain.features._backend import as_float_signal, check_backend, to_numpy
-from audiotrain.features.stft import frames_numpy
+from audiotrain.features.stft import CHUNK_FRAMES, frames_numpy
 
 import mlx.core as mx
 import numpy as np
@@ -229,20 +229,34 @@ def cqt(
         if i + 1 < n_octaves and hop % 2 == 0:
             signal = _halve(signal)
     n_frames = min(v.shape[-2] for v in views)
-    frames = np.stack([v[..., :n_frames, :] for v in views])  # [octaves, batch, frames, n_fft]
-    frames = frames.reshape(n_octaves, -1, plan.n_fft)
-    xp = mx if backend == "mlx" else np
-    # One batched product for all octaves: [octaves, batch * frames, n_fft] @ [octaves, n_fft, 2 * bins].
-    out = xp.matmul(
-        mx.array(frames) if xp is mx else frames, xp.array(plan.kernels) if xp is mx else plan.kernels
-    )
-    half = plan.kernels.shape[-1] // 2
-    magnitude = xp.sqrt(out[..., :half] * out[..., :half] + out[..., half:] * out[..., half:])
-    # [octaves (top first), batch, frames, bins] -> [batch, octaves (bottom first), bins, frames]
-    magnitude = magnitude.reshape(n_octaves, -1, n_frames, half)[::-1]
-    C = xp.transpose(magnitude, (1, 0, 3, 2)).reshape(-1, n_octaves * half, n_frames)[:, -n_bins:]
-    scale = mx.array(plan.inv_sqrt_lengths) if xp is mx else plan.inv_sqrt_lengths
+    if backend == "mlx":
+        kernels, scale = mx.array(plan.kernels), mx.array(plan.inv_sqrt_lengths)
+    else:
+        kernels, scale = plan.kernels, plan.inv_sqrt_lengths
+    blocks = []
+    # A few clips at a time keep the stacked frames (octaves x frames x n_fft floats) in cache.
+    clips_per_block = max(1, CHUNK_FRAMES // n_frames)
+    for b0 in range(0, len(signal), clips_per_block):
+        frames = np.stack([v[b0 : b0 + clips_per_block, :n_frames] for v in views])
+        frames = frames.reshape(n_octaves, -1, plan.n_fft)  # [octaves, clips * frames, n_fft]
+        block = _octave_products(mx.array(frames) if backend == "mlx" else frames, kernels, n_frames, n_bins)
+        if backend == "mlx":
+            mx.eval(block)
+        blocks.append(block)
+    cat = mx.concatenate if backend == "mlx" else np.concatenate
+    C = blocks[0] if len(blocks) == 1 else cat(blocks, axis=0)
     return (C * scale).reshape(*lead, n_bins, n_frames)
+
+
+def _octave_products(frames, kernels, n_frames: int, n_bins: int):
+    """[octaves, clips * frames, n_fft] frames -> magnitudes [clips, n_bins, frames] (numpy or mlx)."""
+    xp = mx if isinstance(frames, mx.array) else np
+    n_octaves, half = kernels.shape[0], kernels.shape[-1] // 2
+    out = xp.matmul(frames, kernels)  # one batched product for all octaves
+    magnitude = xp.sqrt(out[..., :half] * out[..., :half] + out[..., half:] * out[..., half:])
+    # [octaves (top first), clips, frames, bins] -> [clips, octaves (bottom first), bins, frames]
+    magnitude = magnitude.reshape(n_octaves, -1, n_frames, half)[::-1]
+    return xp.transpose(magnitude, (1, 0, 3, 2)).reshape(-1, n_octaves * half, n_frames)[:, -n_bins:]
 
 
 def hcqt(

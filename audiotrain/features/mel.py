@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
 
-import mlx.core as mx
-import numpy as np
-
 from audiotrain.features._backend import check_backend, is_mlx
 from audiotrain.features.stft import PAD_MODES, fft_frequencies, power_frames
+
+import mlx.core as mx
+import numpy as np
 
 __all__ = [
     "hz_to_mel",
@@ -76,6 +77,14 @@ def _filterbank(sr, n_fft, n_mels, fmin, fmax, htk, norm, dtype_name) -> np.ndar
         lower = -ramps[i] / fdiff[i]
         upper = ramps[i + 2] / fdiff[i + 1]
         weights[i] = np.maximum(0, np.minimum(lower, upper))
+    if not np.all((mel_f[:-2] == 0) | (weights.max(axis=1) > 0)):
+        # Same warning as librosa: some bands fall between FFT bins and will always be zero.
+        warnings.warn(
+            f"Empty filters detected in mel frequency basis (sr={sr}, n_fft={n_fft}, n_mels={n_mels}, "
+            f"fmin={fmin}, fmax={fmax}): some channels will always be zero. Increase n_fft or reduce n_mels.",
+            UserWarning,
+            stacklevel=4,
+        )
     if norm == "slaney":
         # Constant energy per channel (the triangle's area is 1 in Hz).
         weights *= (2.0 / (mel_f[2 : n_mels + 2] - mel_f[:n_mels]))[:, np.newaxis]
@@ -127,11 +136,6 @@ def mel_filterbank(
     )
 
 
-@lru_cache(maxsize=32)
-def _filterbank_mlx(*key) -> mx.array:
-    return mx.array(np.ascontiguousarray(_filterbank(*key).T))
-
-
 def melspectrogram(
     y,
     sr: float = 22050,
@@ -172,16 +176,22 @@ def melspectrogram(
     check_backend(backend)
     fmax_hz = sr / 2.0 if fmax is None else float(fmax)
     mel_filterbank(sr, n_fft, n_mels, fmin, fmax_hz, htk, norm)  # validates the arguments
-    p = power_frames(y, n_fft, hop_length, win_length, window, center, pad_mode, power, backend)
-    if backend == "numpy":
-        basis = _filterbank(
-            float(sr), int(n_fft), int(n_mels), float(fmin), fmax_hz, bool(htk), norm, p.dtype.name
-        )
-        return np.swapaxes(p @ basis.T, -1, -2)
-    basis = _filterbank_mlx(
-        float(sr), int(n_fft), int(n_mels), float(fmin), fmax_hz, bool(htk), norm, "float32"
+    exact = backend == "numpy" and getattr(y, "dtype", None) == np.float64  # float64 reference
+    key = (
+        float(sr),
+        int(n_fft),
+        int(n_mels),
+        float(fmin),
+        fmax_hz,
+        bool(htk),
+        norm,
+        "float64" if exact else "float32",
     )
-    return mx.swapaxes(p @ basis, -1, -2)
+    basis = _filterbank(*key)
+    S = power_frames(
+        y, n_fft, hop_length, win_length, window, center, pad_mode, power, backend, project=basis.T
+    )
+    return np.swapaxes(S, -1, -2) if backend == "numpy" else mx.swapaxes(S, -1, -2)
 
 
 def power_to_db(S, ref: float = 1.0, amin: float = 1e-10, top_db: float | None = 80.0, axis=None):
@@ -192,7 +202,8 @@ def power_to_db(S, ref: float = 1.0, amin: float = 1e-10, top_db: float | None =
     S : array (numpy or mlx)
         Power values, >= 0.
     ref : float or callable
-        Reference power (0 dB); a callable such as ``np.max`` is applied to ``S`` (over ``axis``).
+        Reference power (0 dB); a callable such as ``np.max`` is applied to ``S`` (with ``axis`` and
+        ``keepdims=True`` when ``axis`` is given).
     amin : float
         Floor on ``S`` and ``ref`` before the log.
     top_db : float, optional
@@ -215,7 +226,7 @@ def power_to_db(S, ref: float = 1.0, amin: float = 1e-10, top_db: float | None =
         if np.iscomplexobj(S):
             raise TypeError("power_to_db expects power (real) values; take np.abs(S) ** 2 first")
     if callable(ref):
-        ref_value = ref(S) if axis is None else xp.max(S, axis=axis, keepdims=True)
+        ref_value = ref(S) if axis is None else ref(S, axis=axis, keepdims=True)
     else:
         ref_value = abs(ref)
     log_spec = 10.0 * xp.log10(xp.maximum(S, amin))

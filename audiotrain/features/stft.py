@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from audiotrain.features._backend import as_float_signal, check_backend
+
 import mlx.core as mx
 import numpy as np
 import scipy.fft
 import scipy.signal
-
-from audiotrain.features._backend import as_float_signal, check_backend
 
 __all__ = ["get_window", "stft", "spectrogram", "n_frames", "fft_frequencies"]
 
@@ -113,16 +113,15 @@ def frames_mlx(y: mx.array, n_fft: int, hop_length: int, center: bool, pad_mode:
     return framed.reshape(*lead, count, n_fft)
 
 
-def _rfft_numpy(y, window, n_fft, hop_length, center, pad_mode) -> np.ndarray:
-    """rfft of windowed frames [..., frames, n_fft // 2 + 1], complex64 for float32 input.
+def _windowed_rfft_numpy(frames: np.ndarray, window: np.ndarray) -> np.ndarray:
+    """rfft of ``frames * window`` [..., n_fft // 2 + 1], complex64 for float32 frames.
 
     Like librosa, the float64 window promotes the frames so the FFT runs in float64; only the result is
     rounded. A float32 FFT's rounding noise (~1e-7 of the frame's energy) would show in log-mel bins
     70-80 dB below the peak.
     """
-    frames = frames_numpy(y, n_fft, hop_length, center, pad_mode)
     spec = scipy.fft.rfft(frames * window, axis=-1)
-    return spec.astype(np.complex64) if y.dtype == np.float32 else spec
+    return spec.astype(np.complex64) if frames.dtype == np.float32 else spec
 
 
 def _complex_to_power_fn(power: float):
@@ -141,6 +140,31 @@ def _power_mlx(power: float):
     return mx.compile(_complex_to_power_fn(power))
 
 
+def _pad_mlx(y: mx.array, n_fft: int, center: bool, pad_mode: str) -> mx.array:
+    if not center:
+        return y
+    pad = n_fft // 2
+    if pad_mode == "constant":
+        return mx.pad(y, [(0, 0), (pad, pad)])
+    if y.shape[-1] <= pad:
+        raise ValueError(f"reflect padding needs more than {pad} samples, got {y.shape[-1]}")
+    return mx.concatenate([y[:, pad:0:-1], y, y[:, -2 : -pad - 2 : -1]], axis=1)
+
+
+# Frames per block. Small blocks keep buffers in cache and reused: a 32 x 5 s batch took 2.7x longer as
+# one 57 MB block of frames than clip by clip on the CPU backend; 256 frames measured best (64-1024 tried).
+CHUNK_FRAMES = 256
+
+
+def _chunks(n_clips: int, n_frames_: int, max_frames: int):
+    """(first clip, clips, first frame, frames) blocks of at most about ``max_frames`` frames."""
+    clips = max(1, max_frames // n_frames_)
+    step = min(n_frames_, max_frames)
+    for b0 in range(0, n_clips, clips):
+        for t0 in range(0, n_frames_, step):
+            yield b0, min(clips, n_clips - b0), t0, min(step, n_frames_ - t0)
+
+
 def power_frames(
     y,
     n_fft: int = 2048,
@@ -151,20 +175,57 @@ def power_frames(
     pad_mode: str = "constant",
     power: float = 2.0,
     backend: str = "mlx",
+    project: np.ndarray | None = None,
 ):
-    """|STFT|**power, time-major: [..., frames, n_fft // 2 + 1] (the layout mel projections want)."""
+    """|STFT|**power, time-major: [..., frames, n_fft // 2 + 1], or its product with ``project``.
+
+    ``project`` [n_fft // 2 + 1, K] (e.g. a transposed mel filterbank) is applied block by block, so the
+    full power spectrogram never exists at once; the result is then [..., frames, K]. The MLX path
+    evaluates block by block for the same reason, so it cannot run inside ``mx.compile``.
+    """
     hop_length = _check(n_fft, hop_length, pad_mode)
     if power <= 0:
         raise ValueError(f"power must be positive, got {power}")
     w = get_window(window, n_fft, win_length)
     y = as_float_signal(y, check_backend(backend))
+    lead, n_samples = y.shape[:-1], y.shape[-1]
+    y = y.reshape(-1, n_samples)
+    count = n_frames(n_samples, n_fft, hop_length, center)
+    blocks = []
     if backend == "numpy":
-        spec = _rfft_numpy(y, w, n_fft, hop_length, center, pad_mode)
-        p = spec.real**2 + spec.imag**2
-        return p if power == 2.0 else p ** (power / 2.0)
-    frames = frames_mlx(y, n_fft, hop_length, center, pad_mode)
-    spec = mx.fft.rfft(frames * mx.array(w.astype(np.float32)), axis=-1)
-    return _power_mlx(float(power))(spec)
+        frames = frames_numpy(y, n_fft, hop_length, center, pad_mode)
+        for b0, nb, t0, nt in _chunks(len(y), count, CHUNK_FRAMES):
+            spec = _windowed_rfft_numpy(frames[b0 : b0 + nb, t0 : t0 + nt], w)
+            p = spec.real**2 + spec.imag**2
+            p = p if power == 2.0 else p ** (power / 2.0)
+            blocks.append((b0, p if project is None else p @ project.astype(p.dtype, copy=False)))
+        cat = np.concatenate
+    else:
+        padded = _pad_mlx(y, n_fft, center, pad_mode)
+        mx.eval(padded)
+        length = padded.shape[-1]
+        w_mx = mx.array(w.astype(np.float32))
+        proj = None if project is None else mx.array(project.astype(np.float32))
+        to_power = _power_mlx(float(power))
+        for b0, nb, t0, nt in _chunks(len(y), count, CHUNK_FRAMES):
+            view = mx.as_strided(
+                padded,
+                shape=(nb, nt, n_fft),
+                strides=(length, hop_length, 1),
+                offset=b0 * length + t0 * hop_length,
+            )
+            p = to_power(mx.fft.rfft(view * w_mx, axis=-1))
+            # 2-D product: a [1, frames, bins] @ [bins, K] batched matmul ran 2x slower than the 2-D one.
+            p = p if proj is None else (p.reshape(-1, p.shape[-1]) @ proj).reshape(nb, nt, -1)
+            mx.eval(p)
+            blocks.append((b0, p))
+        cat = mx.concatenate
+    groups: dict[int, list] = {}  # blocks of the same clips side by side in time, then groups stacked
+    for b0, p in blocks:
+        groups.setdefault(b0, []).append(p)
+    rows = [parts[0] if len(parts) == 1 else cat(parts, axis=1) for parts in groups.values()]
+    out = rows[0] if len(rows) == 1 else cat(rows, axis=0)
+    return out.reshape(*lead, count, out.shape[-1])
 
 
 def stft(
@@ -201,7 +262,8 @@ def stft(
     w = get_window(window, n_fft, win_length)
     y = as_float_signal(y, check_backend(backend))
     if backend == "numpy":
-        return np.swapaxes(_rfft_numpy(y, w, n_fft, hop_length, center, pad_mode), -1, -2)
+        frames = frames_numpy(y, n_fft, hop_length, center, pad_mode)
+        return np.swapaxes(_windowed_rfft_numpy(frames, w), -1, -2)
     frames = frames_mlx(y, n_fft, hop_length, center, pad_mode)
     return mx.swapaxes(mx.fft.rfft(frames * mx.array(w.astype(np.float32)), axis=-1), -1, -2)
 

@@ -216,7 +216,7 @@ def zero_shot_classification(
     targets : sequence of int, length n_audio
         True class index of each clip.
     ks : sequence of int
-        Top-k accuracies to report (k larger than the number of classes is skipped).
+        Top-k accuracies to report (k not smaller than the number of classes is trivially 1 and skipped).
 
     Returns
     -------
@@ -242,7 +242,7 @@ def zero_shot_classification(
     ranks = text_to_audio_ranks(sim, targets.astype(np.int64))  # same "rank of the one true item" rule
     metrics = {"n_classes": float(classes.shape[0])}
     for k in ks:
-        if k <= classes.shape[0]:
+        if k < classes.shape[0]:  # top-k over k or fewer classes is trivially 1
             metrics[f"zero_shot_top{k}_accuracy"] = float(np.mean(ranks < k))
     metrics["zero_shot_mAP@10"] = float(np.mean(np.where(ranks < 10, 1.0 / (ranks + 1), 0.0)))
     return metrics

@@ -7,20 +7,22 @@ Architecture (chosen from the measurements in `benchmarks/chord_layers.py`, MLX 
       → local context: each frame concatenated with `context_frames` neighbours on each side
       → Linear → ReLU → dropout                                  (front end, [B, T, d_model])
       → `n_layers` × bidirectional transformer block             (pre-norm, RMSNorm, ReLU feed-forward,
-                                                                  attention as matmuls + softmax with a
-                                                                  symmetric ALiBi distance bias)
+                                                                  attention as matmuls with a symmetric
+                                                                  ALiBi distance bias)
       → RMSNorm → three Linear heads: chord_type (32), root (12), bass (12)
 
-Why these layers: a bidirectional GRU costs ~20× a whole transformer block at T=128 on this CPU, erf-GELU
-and SiLU cost 30-65× a ReLU, the fused attention kernel is ~2.5× slower than two matmuls, and a 2-D conv
-over (time, frequency) ~50× a Linear. Attention uses a distance bias (ALiBi, Press et al. 2022) instead of
-position embeddings so that a model trained on windows of a few seconds also runs on longer windows; the
-per-head slopes give some heads a local view (chord boundaries) and some a wide one (key context).
+Why these layers (forward+backward on this CPU, see the benchmark): a bidirectional GRU costs ~2x a whole
+transformer block at T=96 and grows with T, erf-GELU costs ~15x a ReLU, the fused attention kernel is no
+faster than two matmuls, a 2-D conv over (time, frequency) costs ~30x a Linear, and `exp` is slow enough
+that a softmax-free attention ("relu2", the default) makes a block ~12% cheaper. Attention uses a distance
+bias (ALiBi, Press et al. 2022) instead of position embeddings so that a model trained on windows of a few
+seconds also runs on longer windows; the per-head slopes give some heads a local view (chord boundaries) and
+some a wide one (key context).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import mlx.core as mx
@@ -50,15 +52,20 @@ class ChordModelConfig:
         num_chord_types: size of the chord-type head (the vocabulary's type count).
     """
 
-    n_bins: int = 216
-    context_frames: int = 2
-    d_model: int = 128
-    n_layers: int = 2
-    n_heads: int = 4
-    ff_dim: int = 256
-    dropout: float = 0.1
-    attention: str = "relu2"
-    num_chord_types: int = NUM_CHORD_TYPES
+    n_bins: int = field(default=216, metadata={"help": "CQT bins per input frame"})
+    context_frames: int = field(
+        default=2, metadata={"help": "neighbouring frames on each side fed to the front end"}
+    )
+    d_model: int = field(default=128, metadata={"help": "width of the transformer"})
+    n_layers: int = field(default=2, metadata={"help": "transformer blocks"})
+    n_heads: int = field(default=4, metadata={"help": "attention heads (must divide d_model)"})
+    ff_dim: int = field(default=256, metadata={"help": "hidden width of the feed-forward layers"})
+    dropout: float = field(default=0.1, metadata={"help": "dropout rate while training"})
+    attention: str = field(
+        default="relu2",
+        metadata={"help": "attention score normalisation", "choices": ATTENTION_NORMALIZATIONS},
+    )
+    num_chord_types: int = field(default=NUM_CHORD_TYPES, metadata={"help": "size of the chord-type head"})
 
     def __post_init__(self):
         positive = ("n_bins", "d_model", "n_layers", "n_heads", "ff_dim", "num_chord_types")

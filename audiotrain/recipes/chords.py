@@ -27,8 +27,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import mlx.core as mx
-
 from audiotrain.chords.lab import write_jams, write_lab
 from audiotrain.datasets.chord_songs import scan_song_folder
 from audiotrain.metrics.plots import plot_training_curves
@@ -50,6 +48,8 @@ from audiotrain.recipes.config_cli import add_dataclass_arguments, apply_argumen
 from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
 from audiotrain.train.trainer import Trainer
 
+import mlx.core as mx
+
 __all__ = [
     "ChordTask",
     "RunResult",
@@ -60,6 +60,13 @@ __all__ = [
 ]
 
 COMMANDS = ("demo", "train", "evaluate", "predict")
+#: Config fields without a flag: the model's input width follows the features, its head the vocabulary.
+DERIVED_FIELDS = frozenset({"model.n_bins", "model.num_chord_types"})
+DECODE_HELP = {
+    "decode.method": "smoothing of frame posteriors: viterbi (HMM), median or argmax",
+    "decode.self_transition": "viterbi: probability of staying in the same chord from frame to frame",
+    "decode.median_frames": "median: filter width in frames (odd)",
+}
 AUDIO_GLOB_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff", ".opus", ".oga", ".wave")
 
 
@@ -77,7 +84,11 @@ class RunResult:
 def _versions() -> dict[str, str]:
     from audiotrain import __version__
 
-    return {"audiotrain": __version__, "mlx": getattr(mx, "__version__", "?"), "python": platform.python_version()}
+    return {
+        "audiotrain": __version__,
+        "mlx": getattr(mx, "__version__", "?"),
+        "python": platform.python_version(),
+    }
 
 
 def default_run_dir() -> Path:
@@ -130,13 +141,20 @@ def run_training(
     log(splits.describe())
     (run_dir / "config.json").write_text(
         json.dumps(
-            {"config": config.to_dict(), "versions": _versions(), "command": sys.argv, "songs": _split_names(splits)},
+            {
+                "config": config.to_dict(),
+                "versions": _versions(),
+                "command": sys.argv,
+                "songs": _split_names(splits),
+            },
             indent=1,
         )
     )
     cache_root = data.resolved_cache_dir() / "features"
     feature_fn, cache = feature_function(config.features, cache_root)
-    train_loader, val_loader, _ = make_loaders(splits, feature_fn, data, config.features, config.batch_size, config.seed)
+    train_loader, val_loader, _ = make_loaders(
+        splits, feature_fn, data, config.features, config.batch_size, config.seed
+    )
     steps_per_epoch = len(train_loader)
     task = build_task(config, splits.train, steps_per_epoch)
     log(
@@ -148,12 +166,19 @@ def run_training(
     if not checkpoint_dir.is_absolute():
         checkpoint_dir = run_dir / checkpoint_dir
     callbacks = [
-        ModelCheckpoint(dirpath=checkpoint_dir, filename="best", monitor="val_loss", save_top_k=1, save_last=True),
+        ModelCheckpoint(
+            dirpath=checkpoint_dir, filename="best", monitor="val_loss", save_top_k=1, save_last=True
+        ),
         EarlyStopping(monitor="val_loss", patience=config.patience, min_delta=config.min_delta),
     ]
     if config.save_every:
         callbacks.append(
-            ModelCheckpoint(dirpath=checkpoint_dir, filename="epoch={epoch:03d}", every_n_epochs=config.save_every, save_top_k=-1)
+            ModelCheckpoint(
+                dirpath=checkpoint_dir,
+                filename="epoch={epoch:03d}",
+                every_n_epochs=config.save_every,
+                save_top_k=-1,
+            )
         )
     trainer = Trainer(
         max_epochs=config.num_epochs,
@@ -172,13 +197,17 @@ def run_training(
     if trainer.history:
         plot_training_curves(trainer.history, run_dir / "training_curves.png")
     best = checkpoint_dir / "best"
-    log(f"trained {trainer.current_epoch} epochs ({trainer.global_step} steps) in {train_seconds:.0f} s; history: {history_path}")
+    log(
+        f"trained {trainer.current_epoch} epochs ({trainer.global_step} steps) in {train_seconds:.0f} s; history: {history_path}"
+    )
     log(f"feature cache: {cache.report()['entries']} songs in {cache.folder}")
 
     evaluation = None
     if splits.test:
         predictor = ChordPredictor.from_checkpoint(best)
-        evaluation = evaluate_songs(predictor, splits.test, run_dir / "evaluation", allow_gaps=data.allow_gaps)
+        evaluation = evaluate_songs(
+            predictor, splits.test, run_dir / "evaluation", allow_gaps=data.allow_gaps
+        )
         log(f"\nheld-out songs ({len(splits.test)}), mir_eval.chord scores in % (pooled over time):")
         log(format_table({"model": evaluation.scores}))
         log(f"transcription speed: {evaluation.realtime_factor:.0f} s of audio per second")
@@ -199,11 +228,27 @@ def _training_parser(prog: str, description: str, needs_data: bool) -> argparse.
             "--data", dest="data_folder", required=True, type=Path,
             help="folder of audio files with .lab/.jams annotations beside them (same stem)",
         )  # fmt: skip
-    parser.add_argument("--run_dir", type=Path, default=None, help="output folder (default: runs/chords-<date>-<time>)")
-    parser.add_argument("--config", type=Path, default=None, help="YAML/JSON file with TrainingConfig fields (flags override it)")
-    parser.add_argument("--resume", type=Path, default=None, help="resume training from this checkpoint folder (e.g. RUN/checkpoints/last)")
-    parser.add_argument("--benchmark", action="store_true", help="start from the longer benchmark config instead of the defaults")
-    add_dataclass_arguments(parser, TrainingConfig())
+    parser.add_argument(
+        "--run_dir", type=Path, default=None, help="output folder (default: runs/chords-<date>-<time>)"
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="YAML/JSON file with TrainingConfig fields (flags override it)",
+    )
+    parser.add_argument(
+        "--resume",
+        type=Path,
+        default=None,
+        help="resume training from this checkpoint folder (e.g. RUN/checkpoints/last)",
+    )
+    parser.add_argument(
+        "--benchmark",
+        action="store_true",
+        help="start from the longer benchmark config instead of the defaults",
+    )
+    add_dataclass_arguments(parser, TrainingConfig(), skip=DERIVED_FIELDS, help_texts=DECODE_HELP)
     return parser
 
 
@@ -259,8 +304,12 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
     print(f"  checkpoint:  {result.checkpoint}")
     print(f"  history:     {result.run_dir / 'history.json'} (+ training_curves.png)")
     if result.evaluation is not None:
-        print(f"  predictions: {result.run_dir / 'evaluation'} (.lab per song, scores.json, scores.md, confusion_matrix.png)")
-    print(f"predict with: python -m audiotrain.recipes.chords predict --checkpoint {result.checkpoint} SONG.wav -o SONG.lab")
+        print(
+            f"  predictions: {result.run_dir / 'evaluation'} (.lab per song, scores.json, scores.md, confusion_matrix.png)"
+        )
+    print(
+        f"predict with: python -m audiotrain.recipes.chords predict --checkpoint {result.checkpoint} SONG.wav -o SONG.lab"
+    )
     return 0
 
 
@@ -269,10 +318,28 @@ def _cmd_evaluate(argv: list[str]) -> int:
         prog="python -m audiotrain.recipes.chords evaluate",
         description="Transcribe every annotated song of a folder with a checkpoint and score it with mir_eval.chord.",
     )
-    parser.add_argument("--checkpoint", required=True, type=Path, help="checkpoint folder (or a run folder: uses its best checkpoint)")
-    parser.add_argument("--data", required=True, type=Path, help="folder of audio files with .lab/.jams annotations beside them")
-    parser.add_argument("-o", "--output", type=Path, default=None, help="where to write .lab files and scores (default: no files)")
-    parser.add_argument("--allow_gaps", action="store_true", help="fill gaps in annotations with N instead of failing")
+    parser.add_argument(
+        "--checkpoint",
+        required=True,
+        type=Path,
+        help="checkpoint folder (or a run folder: uses its best checkpoint)",
+    )
+    parser.add_argument(
+        "--data",
+        required=True,
+        type=Path,
+        help="folder of audio files with .lab/.jams annotations beside them",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=None,
+        help="where to write .lab files and scores (default: no files)",
+    )
+    parser.add_argument(
+        "--allow_gaps", action="store_true", help="fill gaps in annotations with N instead of failing"
+    )
     _decode_arguments(parser)
     args = parser.parse_args(argv)
     predictor = _load_predictor(args)
@@ -296,7 +363,12 @@ def _cmd_predict(argv: list[str]) -> int:
         prog="python -m audiotrain.recipes.chords predict",
         description="Transcribe chords of an audio file or of every audio file in a folder.",
     )
-    parser.add_argument("--checkpoint", required=True, type=Path, help="checkpoint folder (or a run folder: uses its best checkpoint)")
+    parser.add_argument(
+        "--checkpoint",
+        required=True,
+        type=Path,
+        help="checkpoint folder (or a run folder: uses its best checkpoint)",
+    )
     parser.add_argument("input", type=Path, help="an audio file, or a folder (searched recursively)")
     parser.add_argument(
         "-o", "--output", type=Path, default=None,
@@ -319,7 +391,9 @@ def _cmd_predict(argv: list[str]) -> int:
         else:
             write_lab(args.output, segments)
         return 0
-    files = sorted(p for p in args.input.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_GLOB_SUFFIXES)
+    files = sorted(
+        p for p in args.input.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_GLOB_SUFFIXES
+    )
     if not files:
         print(f"error: no audio files ({', '.join(AUDIO_GLOB_SUFFIXES)}) in {args.input}", file=sys.stderr)
         return 2
@@ -332,7 +406,9 @@ def _cmd_predict(argv: list[str]) -> int:
         target = (out_dir / path.relative_to(args.input)).with_suffix(f".{args.format}")
         (write_jams if args.format == "jams" else write_lab)(target, segments)
     elapsed = time.perf_counter() - start
-    print(f"wrote {len(files)} .{args.format} files to {out_dir} ({audio_seconds / elapsed:.0f} s of audio per second)")
+    print(
+        f"wrote {len(files)} .{args.format} files to {out_dir} ({audio_seconds / elapsed:.0f} s of audio per second)"
+    )
     return 0
 
 
@@ -370,7 +446,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     command = argv.pop(0) if argv and argv[0] in COMMANDS else "demo"
     if argv and not argv[0].startswith("-") and command == "demo":
-        print(f"error: unknown command {argv[0]!r}; expected one of {', '.join(COMMANDS)} (see --help)", file=sys.stderr)
+        print(
+            f"error: unknown command {argv[0]!r}; expected one of {', '.join(COMMANDS)} (see --help)",
+            file=sys.stderr,
+        )
         return 2
     if command in ("demo", "train"):
         return _cmd_train(argv, demo=command == "demo")

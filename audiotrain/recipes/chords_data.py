@@ -10,8 +10,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from audiotrain.audio import load
 from audiotrain.chords.lab import read_annotation
 from audiotrain.chords.vocabulary import NUM_CHORD_TYPES, encode_label
@@ -26,6 +24,8 @@ from audiotrain.datasets.chord_songs import (
 )
 from audiotrain.features.cache import FeatureCache
 from audiotrain.recipes.chords_config import ChordDataConfig, ChordFeatureConfig
+
+import numpy as np
 
 #: Seed offset of the held-out demo songs: different songs from the training set.
 HELD_OUT_SEED_OFFSET = 1000
@@ -44,27 +44,25 @@ class SongSplits:
         return f"{self.source}: {len(self.train)} train / {len(self.val)} val / {len(self.test)} test songs"
 
 
-def demo_splits(data: ChordDataConfig, sr: int, test_timbres: Sequence[str] | None = None) -> SongSplits:
+def demo_splits(
+    data: ChordDataConfig,
+    sr: int,
+    train_timbres: Sequence[str] | None = None,
+    test_timbres: Sequence[str] | None = None,
+) -> SongSplits:
     """Generate (or reuse) the demo songs under the cache dir: a training set split into train/val by song,
-    and a held-out set made with another seed (and optionally other timbres)."""
+    and a held-out set made with another seed (seed + 1000), optionally with other timbres."""
     root = data.resolved_cache_dir() / "demo" / "chords"
-    train_dir = root / f"train-seed{data.demo_seed}-n{data.demo_songs}-{data.demo_seconds:g}s"
-    songs = generate_demo_songs(
-        train_dir, n_songs=data.demo_songs, seed=data.demo_seed, sr=sr, song_seconds=data.demo_seconds
-    )
-    timbres = tuple(test_timbres) if test_timbres else TIMBRES
-    test_seed = data.demo_seed + HELD_OUT_SEED_OFFSET
-    test_dir = (
-        root / f"test-seed{test_seed}-n{data.demo_test_songs}-{data.demo_seconds:g}s-{'+'.join(timbres)}"
-    )
-    test = generate_demo_songs(
-        test_dir,
-        n_songs=data.demo_test_songs,
-        seed=test_seed,
-        sr=sr,
-        song_seconds=data.demo_seconds,
-        timbres=timbres,
-    )
+
+    def make(kind: str, n: int, seed: int, timbres: Sequence[str] | None):
+        timbres = tuple(timbres) if timbres else TIMBRES
+        folder = root / f"{kind}-seed{seed}-n{n}-{data.demo_seconds:g}s-{'+'.join(timbres)}"
+        return generate_demo_songs(
+            folder, n_songs=n, seed=seed, sr=sr, song_seconds=data.demo_seconds, timbres=timbres
+        )
+
+    songs = make("train", data.demo_songs, data.demo_seed, train_timbres)
+    test = make("test", data.demo_test_songs, data.demo_seed + HELD_OUT_SEED_OFFSET, test_timbres)
     train, val, _ = split_songs(songs, val_fraction=data.val_fraction, test_fraction=0.0, seed=data.demo_seed)
     return SongSplits(train, val, test, f"demo songs in {root}")
 

@@ -13,8 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from audiotrain.chords.decode import decode_frames, frames_to_segments
 from audiotrain.chords.lab import read_annotation, write_lab
 from audiotrain.chords.vocabulary import CHORD_TYPES, NUM_CHORD_TYPES
@@ -23,6 +21,8 @@ from audiotrain.metrics.chord_scores import ChordScores, score_songs
 from audiotrain.metrics.classification import compute_confusion_matrix, per_class_metrics_from_confusion
 from audiotrain.metrics.plots import plot_confusion_matrix
 from audiotrain.recipes.chords_predict import ChordPredictor
+
+import numpy as np
 
 #: Comparisons printed in the summary table (all of `CHORD_METRICS` go to scores.json).
 SUMMARY_METRICS = ("root", "majmin", "majmin_inv", "mirex", "triads", "sevenths", "sevenths_inv", "tetrads")
@@ -47,7 +47,9 @@ class EvaluationResult:
         return {
             **self.scores.to_dict(),
             "frame_chord_type_accuracy": per_class["accuracy"] / 100.0,
-            "chord_type_f1": {name: float(f) for name, f, n in zip(CHORD_TYPES, per_class["f1"], per_class["support"]) if n},
+            "chord_type_f1": {
+                name: float(f) for name, f, n in zip(CHORD_TYPES, per_class["f1"], per_class["support"]) if n
+            },
             "audio_seconds": self.audio_seconds,
             "wall_seconds": self.wall_seconds,
             "audio_seconds_per_second": self.realtime_factor,
@@ -87,7 +89,9 @@ def evaluate_songs(
         out.mkdir(parents=True, exist_ok=True)
         (out / "scores.json").write_text(json.dumps(result.summary(), indent=1))
         (out / "scores.md").write_text(result.scores.table() + "\n")
-        plot_confusion_matrix(confusion, CHORD_TYPES, out / "confusion_matrix.png", title="Chord type (frames)")
+        plot_confusion_matrix(
+            confusion, CHORD_TYPES, out / "confusion_matrix.png", title="Chord type (frames)"
+        )
     return result
 
 

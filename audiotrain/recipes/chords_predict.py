@@ -15,9 +15,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import mlx.core as mx
-import numpy as np
-
 from audiotrain.audio import load
 from audiotrain.chords.decode import DecodeConfig, decode_posteriors
 from audiotrain.chords.lab import ChordSegment
@@ -26,6 +23,9 @@ from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionMode
 from audiotrain.recipes.chords_config import ChordFeatureConfig
 from audiotrain.recipes.chords_task import CHECKPOINT_KEY
 from audiotrain.train import checkpoint as ckpt
+
+import mlx.core as mx
+import numpy as np
 
 #: Name of the run sub-folder `resolve_model_checkpoint` looks in when given a run folder.
 CHECKPOINTS_SUBDIR = "checkpoints"
@@ -122,7 +122,16 @@ class ChordPredictor:
                 "was it written by the chord recipe?"
             )
         check_vocabulary_dict(stored.get("vocabulary", {}))
-        model = ChordRecognitionModel(ChordModelConfig.from_dict(stored["model_config"]))
+        try:
+            model = ChordRecognitionModel(ChordModelConfig.from_dict(stored["model_config"]))
+            features = ChordFeatureConfig(**stored["features"])
+            if decode is None:
+                decode = DecodeConfig(**stored.get("decode", {}))
+        except (KeyError, TypeError, ValueError) as err:
+            raise ckpt.CheckpointError(
+                f"{folder / ckpt.STATE_FILE}: the stored chord model/feature/decoding settings are incomplete or "
+                f"do not fit this version of audiotrain ({type(err).__name__}: {err})"
+            ) from None
         arrays = ckpt.read_arrays(folder / ckpt.MODEL_FILE)
         # The task holds the network as `model`; strip that prefix to load the network alone.
         weights = {k.removeprefix("model."): v for k, v in arrays.items()}
@@ -131,9 +140,6 @@ class ChordPredictor:
         )
         model.update(tree)
         mx.eval(model.parameters())
-        features = ChordFeatureConfig(**stored["features"])
-        if decode is None:
-            decode = DecodeConfig(**stored.get("decode", {}))
         kwargs.setdefault("window_frames", int(stored.get("window_frames", 96)))
         return cls(model, features, decode, **kwargs)
 

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import mlx.core as mx
-import mlx.optimizers as optim
-
 from audiotrain.models.chord_loss import ChordRecognitionLoss, head_accuracies
 from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel
 from audiotrain.train.module import OptimizerConfig, TrainModule
 from audiotrain.train.schedulers import OneCycleScheduler, WarmupCosineScheduler
+
+import mlx.core as mx
+import mlx.optimizers as optim
 
 #: Key under which the task stores what `predict` needs in a checkpoint's module state.
 CHECKPOINT_KEY = "chord_recognition"

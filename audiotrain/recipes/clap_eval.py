@@ -16,9 +16,13 @@ from audiotrain.metrics.retrieval import (
     zero_shot_classification,
 )
 from audiotrain.models.clap.model import ClapModel
+from audiotrain.train.callback import Callback
 
 import mlx.core as mx
 import numpy as np
+
+# Scores added to each validation by `RetrievalEvaluation` (a few: they also show in the progress bar).
+EPOCH_KEYS = ("mAP@10", "text_to_audio_R@1", "audio_to_text_R@1", "zero_shot_top1_accuracy")
 
 
 def _modes(model) -> list:
@@ -133,3 +137,28 @@ def evaluate_clap(
         targets = np.array([labels.index(clip_labels[i]) for i in keep])
         metrics.update(zero_shot_classification(audio[keep], class_emb, targets))
     return metrics
+
+
+class RetrievalEvaluation(Callback):
+    """Adds retrieval scores to every validation: ``val_mAP@10``, ``val_text_to_audio_R@1``, ...
+
+    They land in the Trainer's history and logs like ``val_loss``, so `ModelCheckpoint` can keep the model
+    with the best ``val_mAP@10`` (the mean of both directions: LAION's model-selection score).
+
+    Parameters
+    ----------
+    evaluate : callable
+        ``evaluate() -> dict`` of scores (e.g. a closure over `evaluate_clap`).
+    keys : sequence of str
+        Which scores to report (those the evaluation returns).
+    """
+
+    def __init__(self, evaluate: Callable[[], dict[str, float]], keys: Sequence[str] = EPOCH_KEYS):
+        self.evaluate = evaluate
+        self.keys = tuple(keys)
+
+    def on_validation_end(self, trainer, module) -> None:
+        scores = self.evaluate()
+        metrics = {f"val_{k}": float(scores[k]) for k in self.keys if k in scores}
+        trainer.callback_metrics.update(metrics)
+        trainer.log_metrics(metrics, step=trainer.global_step)

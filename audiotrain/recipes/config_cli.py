@@ -57,23 +57,33 @@ def _converter(kind: type, optional: bool):
     return convert
 
 
-def add_dataclass_arguments(parser: argparse.ArgumentParser, config: Any, prefix: str = "") -> None:
+def add_dataclass_arguments(
+    parser: argparse.ArgumentParser,
+    config: Any,
+    prefix: str = "",
+    skip: frozenset[str] = frozenset(),
+    help_texts: dict[str, str] | None = None,
+) -> None:
     """Add one flag per scalar field of the dataclass instance `config` (recursing into nested sections).
 
     Defaults shown in the help are the values of `config`; parsed values default to `argparse.SUPPRESS`,
-    so only flags the user gave appear in the namespace (see `apply_arguments`).
+    so only flags the user gave appear in the namespace (see `apply_arguments`). `skip` names dotted fields
+    that get no flag (derived values); `help_texts` gives help for fields without ``metadata["help"]``.
     """
-    group = parser.add_argument_group(prefix.rstrip(".") or "training") if prefix else parser
+    help_texts = help_texts or {}
+    group = parser.add_argument_group(f"{prefix.rstrip('.')} settings") if prefix else parser
     for field in dataclasses.fields(config):
         value = getattr(config, field.name)
         name = f"{prefix}{field.name}"
+        if name in skip:
+            continue
         if dataclasses.is_dataclass(value):
-            add_dataclass_arguments(parser, value, prefix=f"{name}.")
+            add_dataclass_arguments(parser, value, f"{name}.", skip, help_texts)
             continue
         kind, optional = _scalar_type(_field_type(type(config), field))
         if kind is None:
             continue
-        help_text = field.metadata.get("help", "")
+        help_text = field.metadata.get("help", help_texts.get(name, ""))
         choices = field.metadata.get("choices")
         group.add_argument(
             f"--{name}",
@@ -112,9 +122,8 @@ def merge_config(config: Any, data: dict[str, Any], source: str, path: str = "")
     Unknown keys and wrongly typed values raise ValueError naming `source` and the dotted field.
     """
     if not isinstance(data, dict):
-        raise ValueError(
-            f"{source}: {path or 'the config'} must be a mapping of fields, got {type(data).__name__}"
-        )
+        where = f"field {path.rstrip('.')!r}" if path else "the config"
+        raise ValueError(f"{source}: {where} must be a mapping of fields, got {type(data).__name__}")
     names = {f.name: f for f in dataclasses.fields(config)}
     changes: dict[str, Any] = {}
     for key, value in data.items():

@@ -1,9 +1,14 @@
 """CLAP (contrastive language-audio pretraining) in MLX: an exact port of transformers' ``ClapModel``.
 
+>>> import audiotrain, mlx.core as mx
 >>> from audiotrain.models.clap import load_pretrained, ClapTokenizer, save_pretrained
 >>> model, config = load_pretrained("path/to/clap-htsat-unfused")       # or a hub id, when online
 >>> tokens = ClapTokenizer.from_pretrained(config.source)(["a dog barks"])
 >>> text = model.get_text_features(mx.array(tokens["input_ids"]), mx.array(tokens["attention_mask"]))
+>>> save_pretrained(model, config, "run/hf_export")   # loads with transformers.ClapModel.from_pretrained
+
+Parity with transformers is checked by tests/test_clap_model.py against fixtures made by
+scripts/make_clap_fixture.py (tiny committed; fused and full-size built where torch + transformers are installed).
 """
 
 from audiotrain.models.clap.config import ClapAudioConfig, ClapConfig, ClapConfigError, ClapTextConfig

@@ -126,7 +126,7 @@ def hf_to_mlx(
         Listing every missing, unexpected and mis-shaped tensor (and any derived buffer with a wrong value).
     """
     expected = dict(tree_flatten(model.parameters()))
-    missing, unexpected, misshaped, wrong_value = [], [], [], []
+    unexpected, misshaped, wrong_value = [], [], []
     params: dict[str, mx.array] = {}
     counters: dict[str, int] = {}
     buffer_names = set(_buffer_names(model))

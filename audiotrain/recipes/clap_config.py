@@ -1,0 +1,108 @@
+"""Configuration of the CLAP recipe: one dataclass per section; field help doubles as command-line help.
+
+Sections map to flags: ``--data``, ``--pretrained``, ``--dataset.eval_split``, ``--task.learning_rate``,
+``--train.batch_size``, ``--demo.clips`` (see `audiotrain.recipes.config_cli`); a YAML/JSON file with the same
+nesting fills them too (``--config run.yaml``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from audiotrain.metrics.retrieval import DEFAULT_PROMPT_TEMPLATE
+from audiotrain.recipes.clap_task import CLAPTaskConfig
+
+DEMO_LEARNING_RATE = 3e-4
+DEMO_EPOCHS = 25
+
+
+def _opt(default, help: str, **extra):
+    return field(default=default, metadata={"help": help, **extra})
+
+
+@dataclass
+class ClapDatasetConfig:
+    """Data: splits, crops, tokens, loading."""
+
+    train_split: str = _opt("train", "split that trains (metadata 'split' column or a train/ folder)")
+    eval_split: str | None = _opt(
+        None, "split that evaluates; if unset: validation, else test, else a held-out part"
+    )
+    eval_fraction: float = _opt(
+        0.2, "share of clips held out (seeded) when the folder has no evaluation split"
+    )
+    max_tokens: int = _opt(77, "tokens per caption, <s> and </s> included (77 as in LAION-CLAP)")
+    num_workers: int = _opt(2, "data-loading threads (decoding, resampling, log-mel)")
+    cache_audio: bool = _opt(False, "keep decoded clips in memory (small folders)")
+    zero_shot_labels: str | None = _opt(
+        None,
+        "zero-shot classes: a file with one per line, or a comma-separated list (if unset: the clips' labels)",
+    )
+    prompt_template: str = _opt(DEFAULT_PROMPT_TEMPLATE, "zero-shot prompt, '{}' is replaced by the class")
+
+    def __post_init__(self):
+        if not 0 < self.eval_fraction < 1:
+            raise ValueError(f"dataset.eval_fraction must be between 0 and 1, got {self.eval_fraction}")
+        if self.max_tokens < 3:
+            raise ValueError(f"dataset.max_tokens must be at least 3, got {self.max_tokens}")
+        if self.num_workers < 0:
+            raise ValueError(f"dataset.num_workers must be >= 0, got {self.num_workers}")
+
+
+@dataclass
+class ClapTrainConfig:
+    """Training loop."""
+
+    epochs: int | None = _opt(None, "epochs; if unset: 5 (fine-tuning) or 25 (the from-scratch demo)")
+    max_steps: int | None = _opt(
+        None, "stop after this many optimizer steps (whichever of epochs/steps ends first)"
+    )
+    batch_size: int = _opt(8, "clips per batch (the InfoNCE negatives are the other clips of the batch)")
+    eval_batch_size: int = _opt(8, "clips per batch when embedding for evaluation")
+    gradient_clip: float | None = _opt(None, "clip the global gradient norm to this value")
+    accumulate_grad_batches: int = _opt(1, "average gradients over this many batches per step")
+    precision: str = _opt("32", "'32', 'bf16-mixed' or 'bf16-true' (bf16 is slower on CPU)")
+    seed: int = _opt(42, "seed of the split, shuffling, crops, caption choice and initialisation")
+    compile: bool = _opt(True, "compile the training step with mx.compile")
+    retrieval_every_epoch: bool = _opt(
+        True,
+        "score retrieval at every validation (val_mAP@10, ... in history.json) and keep the checkpoint with the "
+        "best val_mAP@10 (false: only before/after, and the best val_loss)",
+    )
+    progress_bar: bool = _opt(True, "show a progress bar")
+    log_every_n_steps: int = _opt(10, "log training metrics every n optimizer steps")
+
+    def __post_init__(self):
+        for name in ("batch_size", "eval_batch_size", "accumulate_grad_batches", "log_every_n_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        if self.batch_size < 2:
+            raise ValueError(
+                "train.batch_size must be >= 2: contrastive learning needs negatives in the batch"
+            )
+
+
+@dataclass
+class ClapDemoConfig:
+    """The offline demo (only without --pretrained)."""
+
+    clips: int = _opt(80, "clips in the generated demo folder")
+    folder: str | None = _opt(
+        None, "where the demo folder is generated and cached (if unset: ~/.cache/audiotrain)"
+    )
+    vocab_size: int = _opt(400, "BPE vocabulary trained on the captions")
+    width: int = _opt(64, "width of the tiny model's text tower and projections")
+
+
+@dataclass
+class ClapRecipeConfig:
+    """Fine-tune CLAP on a folder of audio and captions."""
+
+    data: str | None = _opt(None, "folder of audio + captions (clip.wav + clip.txt, or metadata.csv/jsonl)")
+    pretrained: str | None = _opt(None, "CLAP checkpoint: a local Hugging Face folder or a hub id (online)")
+    out: str | None = _opt(None, "run folder (if unset: runs/clap-<time> or runs/clap-demo-<time>)")
+    resume: str | None = _opt(None, "resume training from a checkpoint folder (e.g. RUN/checkpoints/last)")
+    dataset: ClapDatasetConfig = field(default_factory=ClapDatasetConfig)
+    task: CLAPTaskConfig = field(default_factory=CLAPTaskConfig)
+    train: ClapTrainConfig = field(default_factory=ClapTrainConfig)
+    demo: ClapDemoConfig = field(default_factory=ClapDemoConfig)

@@ -1,0 +1,88 @@
+"""Dataclass configs as command-line flags and YAML/JSON files (audiotrain.recipes.config_cli)."""
+
+import argparse
+import json
+from dataclasses import dataclass, field
+
+from audiotrain.recipes.config_cli import (
+    add_dataclass_arguments,
+    apply_arguments,
+    load_config_file,
+    merge_config,
+)
+
+import pytest
+
+
+@dataclass
+class Inner:
+    width: int = field(default=8, metadata={"help": "layer width"})
+    kind: str = field(default="a", metadata={"help": "which kind", "choices": ("a", "b")})
+    derived: int = 0
+
+    def __post_init__(self):
+        if self.width < 1:
+            raise ValueError(f"Inner.width must be >= 1, got {self.width}")
+
+
+@dataclass
+class Outer:
+    rate: float = field(default=0.1, metadata={"help": "a rate"})
+    enabled: bool = True
+    folder: str | None = None
+    shape: tuple[int, int] = (1, 2)  # not a scalar: no flag
+    inner: Inner = field(default_factory=Inner)
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser()
+    add_dataclass_arguments(
+        parser, Outer(), skip=frozenset({"inner.derived"}), help_texts={"enabled": "switch"}
+    )
+    return parser, parser.parse_args(argv)
+
+
+def test_flags_cover_scalar_fields_with_help_and_defaults():
+    parser, _ = parse([])
+    text = parser.format_help()
+    for flag in ("--rate", "--enabled", "--folder", "--inner.width", "--inner.kind"):
+        assert flag in text
+    assert "--shape" not in text and "--inner.derived" not in text
+    assert "layer width (default: 8)" in text and "switch (default: True)" in text
+
+
+def test_only_given_flags_override_and_sections_are_revalidated():
+    _, args = parse(["--rate", "2", "--enabled", "no", "--folder", "none", "--inner.width", "16"])
+    config = apply_arguments(Outer(folder="x"), args)
+    assert config == Outer(rate=2.0, enabled=False, folder=None, inner=Inner(width=16))
+    _, args = parse(["--inner.width", "0"])
+    with pytest.raises(ValueError, match="command line.*Inner.width must be >= 1"):
+        apply_arguments(Outer(), args)
+
+
+def test_bad_flag_values_are_argparse_errors(capsys):
+    for argv in (["--enabled", "maybe"], ["--inner.kind", "c"], ["--inner.width", "wide"]):
+        with pytest.raises(SystemExit):
+            parse(argv)
+    assert "invalid" in capsys.readouterr().err
+
+
+def test_files_fill_the_tree_and_errors_name_the_file_and_field(tmp_path):
+    json_file = tmp_path / "c.json"
+    json_file.write_text(json.dumps({"rate": 1, "inner": {"kind": "b"}}))
+    config = load_config_file(Outer(), json_file)
+    assert config.rate == 1.0 and isinstance(config.rate, float) and config.inner.kind == "b"
+    yaml_file = tmp_path / "c.yaml"
+    yaml_file.write_text("inner:\n  widht: 3\n")
+    with pytest.raises(ValueError, match=r"c\.yaml: unknown field 'inner\.widht'"):
+        load_config_file(Outer(), yaml_file)
+    with pytest.raises(ValueError, match="'enabled' must be bool"):
+        merge_config(Outer(), {"enabled": "yes"}, source="test")
+    with pytest.raises(ValueError, match="field 'inner' must be a mapping"):
+        merge_config(Outer(), {"inner": 3}, source="test")
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    with pytest.raises(ValueError, match="broken.json: not valid JSON at line 1"):
+        load_config_file(Outer(), broken)
+    with pytest.raises(FileNotFoundError, match="missing.yaml"):
+        load_config_file(Outer(), tmp_path / "missing.yaml")

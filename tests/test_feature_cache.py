@@ -1,0 +1,168 @@
+"""FeatureCache: a second epoch reads no audio and computes nothing; invalidation; concurrent fills; CLI."""
+
+import multiprocessing
+import os
+import time
+from pathlib import Path
+
+import audiotrain.audio
+from audiotrain.audio import AudioError
+from audiotrain.features import CQTConfig, MelConfig
+from audiotrain.features.cache import FeatureCache, main
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+SR = 8000
+CONFIG = MelConfig(sr=SR, n_fft=256, hop_length=128, n_mels=16, log=True)
+
+
+def _song(folder: Path, index: int) -> Path:
+    t = np.arange(SR // 2) / SR
+    path = folder / f"song{index}.wav"
+    sf.write(str(path), (0.3 * np.sin(2 * np.pi * (200 + 50 * index) * t)).astype(np.float32), SR)
+    return path
+
+
+class CountingExtractor:
+    """Loads the audio with audiotrain.audio.load and computes mel features, counting both."""
+
+    def __init__(self):
+        self.computed = 0
+
+    def __call__(self, path):
+        self.computed += 1
+        y, _ = audiotrain.audio.load(path, sr=SR)
+        return np.asarray(CONFIG.compute(y, backend="numpy"))
+
+
+@pytest.fixture
+def songs(tmp_path):
+    folder = tmp_path / "songs"
+    folder.mkdir()
+    return [_song(folder, i) for i in range(4)]
+
+
+def test_second_epoch_reads_no_audio_and_computes_nothing(tmp_path, songs, monkeypatch):
+    cache = FeatureCache(tmp_path / "cache", CONFIG)
+    extract = CountingExtractor()
+    first = [np.array(cache.get_or_compute(p, extract)) for p in songs]
+    assert extract.computed == 4 and (cache.hits, cache.misses) == (0, 4)
+
+    reads = []
+    real_soundfile = sf.SoundFile
+    monkeypatch.setattr(
+        audiotrain.audio, "load", lambda *a, **k: reads.append(a) or pytest.fail("audio read")
+    )
+    monkeypatch.setattr(sf, "SoundFile", lambda *a, **k: reads.append(a) or real_soundfile(*a, **k))
+    second = [cache.get_or_compute(p, extract) for p in songs]
+    assert reads == [] and extract.computed == 4 and (cache.hits, cache.misses) == (4, 4)
+    for a, b in zip(first, second):
+        assert isinstance(b, np.memmap) and not b.flags.writeable  # memory-mapped, read-only
+        np.testing.assert_array_equal(a, b)
+    report = cache.report()
+    assert report["entries"] == 4 and report["bytes"] > 4 * first[0].nbytes
+    assert report["config_key"] == CONFIG.key() and (report["hits"], report["misses"]) == (4, 4)
+
+
+def test_a_changed_file_or_config_is_recomputed(tmp_path, songs):
+    cache = FeatureCache(tmp_path / "cache", CONFIG)
+    extract = CountingExtractor()
+    before = np.array(cache.get_or_compute(songs[0], extract))
+    time.sleep(0.01)
+    sf.write(str(songs[0]), np.zeros(SR, dtype=np.float32), SR)  # new content, size and mtime
+    after = cache.get_or_compute(songs[0], extract)
+    assert extract.computed == 2 and after.shape[-1] > before.shape[-1]
+    assert cache.report()["entries"] == 1  # the stale entry was removed
+    other = FeatureCache(tmp_path / "cache", MelConfig(sr=SR, n_fft=256, hop_length=64, n_mels=16))
+    other.get_or_compute(songs[0], extract)
+    assert extract.computed == 3 and other.folder != cache.folder
+
+
+def test_content_identity_survives_touch(tmp_path, songs):
+    cache = FeatureCache(tmp_path / "cache", "mykey", identity="content")
+    extract = CountingExtractor()
+    cache.get_or_compute(songs[1], extract)
+    os.utime(songs[1], (time.time() + 100, time.time() + 100))
+    cache.get_or_compute(songs[1], extract)
+    assert extract.computed == 1 and cache.hits == 1
+
+
+def test_damaged_entry_is_recomputed(tmp_path, songs):
+    cache = FeatureCache(tmp_path / "cache", CONFIG)
+    extract = CountingExtractor()
+    good = np.array(cache.get_or_compute(songs[2], extract))
+    cache.path_for(songs[2]).write_bytes(b"\x93NUMPY garbage")
+    np.testing.assert_array_equal(cache.get_or_compute(songs[2], extract), good)
+    assert extract.computed == 2
+
+
+def test_compute_fn_without_arguments_and_missing_files(tmp_path, songs):
+    cache = FeatureCache(tmp_path / "cache", CQTConfig(sr=SR, n_bins=24, fmin=110.0, hop_length=256))
+    value = cache.get_or_compute(songs[0], lambda: np.arange(6, dtype=np.float32).reshape(2, 3))
+    np.testing.assert_array_equal(value, np.arange(6).reshape(2, 3))
+    assert (cache.folder / "config.json").is_file()
+    with pytest.raises(AudioError) as info:
+        cache.get_or_compute(tmp_path / "gone.wav", lambda: np.zeros(1))
+    assert info.value.cause == "missing"
+    with pytest.raises(ValueError, match="identity"):
+        FeatureCache(tmp_path, "k", identity="mtime")
+    with pytest.raises(ValueError, match="config_key"):
+        FeatureCache(tmp_path, "../escape")
+
+
+def _fill(root: str, paths: list[str], seed: int) -> None:
+    cache = FeatureCache(root, "concurrent")
+    order = np.random.default_rng(seed).permutation(len(paths))
+    for i in order:
+        cache.get_or_compute(
+            paths[i], lambda p: np.full((64, 256), float(Path(p).stem[4:]), dtype=np.float32)
+        )
+
+
+def test_two_processes_filling_at_once_leave_a_valid_cache(tmp_path):
+    folder = tmp_path / "songs"
+    folder.mkdir()
+    paths = [str(_song(folder, i)) for i in range(24)]
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_fill, args=(str(tmp_path / "cache"), paths, seed)) for seed in (1, 2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+        assert worker.exitcode == 0
+    cache = FeatureCache(tmp_path / "cache", "concurrent")
+    for i, path in enumerate(paths):
+        np.testing.assert_array_equal(cache.get_or_compute(path, lambda: pytest.fail("recomputed")), i)
+    assert cache.report()["entries"] == 24
+    assert not [p for p in cache.folder.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_cli_info_and_clear(tmp_path, songs, capsys):
+    root = tmp_path / "cache"
+    mel = FeatureCache(root, CONFIG)
+    other = FeatureCache(root, "other")
+    for path in songs:
+        mel.get_or_compute(path, CountingExtractor())
+    other.get_or_compute(songs[0], lambda: np.zeros(10))
+    assert main(["info", "--root", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert CONFIG.key() in out and "mel" in out and "total: 2 configurations, 5 entries" in out
+    assert main(["clear", "--root", str(root), "--key", "other"]) == 0
+    assert "deleted 1 entries" in capsys.readouterr().out
+    assert main(["clear", "--root", str(root), "--key", "other"]) == 1
+    assert main(["clear", "--root", str(root)]) == 0
+    assert "deleted 4 entries in 1 configurations" in capsys.readouterr().out
+    assert mel.report()["entries"] == 0
+    with pytest.raises(SystemExit):
+        main(["defrag"])
+
+
+def test_clear_method_and_env_root(tmp_path, songs, monkeypatch, capsys):
+    monkeypatch.setenv("AUDIOTRAIN_CACHE", str(tmp_path / "envcache"))
+    cache = FeatureCache(tmp_path / "envcache", "k")
+    cache.get_or_compute(songs[0], lambda: np.ones(3))
+    assert main(["info"]) == 0
+    assert "1 entries" in capsys.readouterr().out
+    assert cache.clear() == 1 and cache.report()["entries"] == 0

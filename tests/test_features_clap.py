@@ -1,0 +1,178 @@
+"""ClapFeatureExtractor: settings from preprocessor_config.json, numerically equal to transformers'.
+
+The committed fixture (tests/fixtures/features/clap_reference.npz, ~30 KB) holds transformers' output for
+a deterministic signal, subsampled, so these tests check numbers even where transformers is missing.
+Regenerate it with ``python tests/test_features_clap.py``.
+"""
+
+import json
+from pathlib import Path
+
+from audiotrain.features.clap import ClapFeatureExtractor
+from audiotrain.features.signals import chirp
+
+import numpy as np
+import pytest
+
+SR = 48000
+FIXTURE = Path(__file__).parent / "fixtures" / "features" / "clap_reference.npz"
+# laion/clap-htsat-unfused's preprocessor_config.json (the keys transformers writes, derived ones included)
+UNFUSED = {
+    "chunk_length_s": 10,
+    "feature_extractor_type": "ClapFeatureExtractor",
+    "feature_size": 64,
+    "fft_window_size": 1024,
+    "frequency_max": 14000,
+    "frequency_min": 50,
+    "hop_length": 480,
+    "max_length_s": 10,
+    "n_fft": 1024,
+    "nb_frequency_bins": 513,
+    "nb_max_frames": 1000,
+    "nb_max_samples": 480000,
+    "padding": "repeatpad",
+    "padding_side": "right",
+    "padding_value": 0.0,
+    "processor_class": "ClapProcessor",
+    "return_attention_mask": False,
+    "sampling_rate": 48000,
+    "top_db": None,
+    "truncation": "rand_trunc",
+}
+FUSED = {**UNFUSED, "truncation": "fusion", "frequency_min": 0}
+
+
+def _signal(seconds: float) -> np.ndarray:
+    """Deterministic test audio: a sweep plus a tone (no random generator involved)."""
+    t = np.arange(int(SR * seconds)) / SR
+    return (chirp(SR, seconds, 50.0, 20000.0) + 0.3 * np.sin(2 * np.pi * 440.0 * t)).astype(np.float32)
+
+
+def _write_config(folder: Path, config: dict) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "preprocessor_config.json").write_text(json.dumps(config, indent=2))
+    return folder
+
+
+def test_settings_are_read_from_the_checkpoint(tmp_path):
+    extractor = ClapFeatureExtractor.from_pretrained(_write_config(tmp_path / "ckpt", UNFUSED))
+    assert (extractor.frequency_min, extractor.frequency_max, extractor.feature_size) == (50, 14000, 64)
+    assert extractor.truncation == "rand_trunc" and extractor.n_frames == 1001
+    other = ClapFeatureExtractor.from_dict({**UNFUSED, "frequency_min": 0})
+    y = [_signal(1.0)]
+    assert not np.allclose(
+        extractor(y, train=False)["input_features"], other(y, train=False)["input_features"]
+    )
+    again = ClapFeatureExtractor.from_dict(extractor.to_dict())
+    assert again.to_dict() == extractor.to_dict()
+    saved = again.save_pretrained(tmp_path / "copy")
+    assert ClapFeatureExtractor.from_pretrained(saved).to_dict() == extractor.to_dict()
+
+
+def test_matches_committed_transformers_fixture():
+    ref = np.load(FIXTURE)
+    unfused = ClapFeatureExtractor.from_dict(UNFUSED)
+    out = unfused([_signal(3.0), _signal(12.5)], train=False)
+    assert out["input_features"].shape == (2, 1, 1001, 64) and out["input_features"].dtype == np.float32
+    np.testing.assert_array_equal(out["is_longer"], [False, True])
+    np.testing.assert_allclose(out["input_features"][:, 0, ::20], ref["unfused"], atol=1e-4)
+    fused = ClapFeatureExtractor.from_dict(FUSED)
+    out = fused([_signal(3.0)], train=False)
+    assert out["input_features"].shape == (1, 4, 1001, 64)
+    np.testing.assert_allclose(out["input_features"][0, :, ::50], ref["fused"], atol=1e-4)
+
+
+def _transformers_extractor(config: dict):
+    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("torch")
+    known = {k: v for k, v in config.items() if k not in ("feature_extractor_type", "processor_class")}
+    return transformers.ClapFeatureExtractor(**known)
+
+
+@pytest.mark.parametrize("config", [UNFUSED, FUSED], ids=["rand_trunc", "fusion"])
+def test_matches_transformers_including_random_crops(config):
+    theirs = _transformers_extractor(config)
+    ours = ClapFeatureExtractor.from_dict(config)
+    # short (repeat-padded), exactly 10 s, longer by less than a hop, and long clips (cropped)
+    waves = [_signal(s) for s in (0.7, 10.0, 12.5)] + [_signal(10.0 + 100 / SR), _signal(21.0)[::-1].copy()]
+    for seed in (0, 1):
+        np.random.seed(seed)  # transformers draws its crops from numpy's global generator
+        expected = theirs(waves, sampling_rate=SR)
+        got = ours(waves, rng=np.random.RandomState(seed), train=True)
+        features = np.asarray(expected["input_features"], dtype=np.float32)
+        assert got["input_features"].shape == features.shape
+        np.testing.assert_allclose(got["input_features"], features, atol=5e-5)
+        np.testing.assert_array_equal(got["is_longer"], np.asarray(expected["is_longer"])[:, 0])
+
+
+def test_fusion_marks_one_clip_longer_in_training_only():
+    fused = ClapFeatureExtractor.from_dict(FUSED)
+    short = [_signal(1.0), _signal(2.0)]
+    assert fused(short, rng=np.random.default_rng(0), train=True)["is_longer"].sum() == 1
+    assert fused(short, train=False)["is_longer"].sum() == 0
+
+
+def test_eval_mode_is_deterministic_and_generator_seedable():
+    unfused = ClapFeatureExtractor.from_dict(UNFUSED)
+    long = [_signal(15.0)]
+    a = unfused(long, train=False)["input_features"]
+    np.testing.assert_array_equal(a, unfused(long, train=False)["input_features"])
+    np.testing.assert_allclose(a, unfused([long[0][: 10 * SR]], train=False)["input_features"], atol=0)
+    x = unfused(long, rng=np.random.default_rng(3))["input_features"]
+    np.testing.assert_array_equal(x, unfused(long, rng=np.random.default_rng(3))["input_features"])
+    assert not np.array_equal(x, a)
+
+
+@pytest.mark.parametrize(
+    "change,match",
+    [
+        ({"truncation": "middle"}, "truncation"),
+        ({"padding": "mirror"}, "padding"),
+        ({"nb_max_samples": 441000}, "nb_max_samples"),
+        ({"feature_extractor_type": "WhisperFeatureExtractor"}, "feature_extractor_type"),
+        ({"mel_bins": 64}, "unknown keys"),
+    ],
+)
+def test_bad_configs_name_the_field(tmp_path, change, match):
+    folder = _write_config(tmp_path / "ckpt", {**UNFUSED, **change})
+    with pytest.raises(ValueError, match=match) as info:
+        ClapFeatureExtractor.from_pretrained(folder)
+    if "truncation" not in match and "padding" not in match:
+        assert "preprocessor_config.json" in str(info.value)
+
+
+def test_bad_inputs_are_explained(tmp_path):
+    with pytest.raises(FileNotFoundError, match="preprocessor_config.json"):
+        ClapFeatureExtractor.from_pretrained(tmp_path)
+    (tmp_path / "preprocessor_config.json").write_text("{ not json")
+    with pytest.raises(ValueError, match="line 1"):
+        ClapFeatureExtractor.from_pretrained(tmp_path)
+    unfused = ClapFeatureExtractor.from_dict(UNFUSED)
+    with pytest.raises(ValueError, match="48000 Hz"):
+        unfused([_signal(1.0)], sampling_rate=44100)
+    with pytest.raises(ValueError, match="waveform 1"):
+        unfused([_signal(1.0), np.zeros((2, 100))])
+    with pytest.raises(ValueError, match="NaN"):
+        unfused([np.array([0.0, np.nan])])
+    with pytest.raises(ValueError, match="no waveforms"):
+        unfused([])
+
+
+def _regenerate_fixture() -> None:
+    import transformers
+
+    unfused = transformers.ClapFeatureExtractor(
+        **{k: v for k, v in UNFUSED.items() if k != "processor_class"}
+    )
+    fused = transformers.ClapFeatureExtractor(**{k: v for k, v in FUSED.items() if k != "processor_class"})
+    # The long clip is cut at the start, which is what our extractor does with train=False.
+    clips = [_signal(3.0), _signal(12.5)[: 10 * SR]]
+    a = np.asarray(unfused(clips, sampling_rate=SR)["input_features"], dtype=np.float32)[:, 0, ::20]
+    b = np.asarray(fused([_signal(3.0)], sampling_rate=SR)["input_features"], dtype=np.float32)[0, :, ::50]
+    FIXTURE.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(FIXTURE, unfused=a, fused=b)
+    print(f"wrote {FIXTURE} ({FIXTURE.stat().st_size} bytes)")
+
+
+if __name__ == "__main__":
+    _regenerate_fixture()

@@ -1,0 +1,325 @@
+"""The chord recipe from the user's side: config and flags, the task on the Trainer, and the CLI end to end."""
+
+import json
+
+from audiotrain.chords.lab import read_lab
+from audiotrain.datasets.chord_demo import generate_demo_songs
+from audiotrain.models.chord_model import ChordModelConfig
+from audiotrain.recipes import chords
+from audiotrain.recipes.chords_config import TrainingConfig
+from audiotrain.recipes.chords_predict import ChordPredictor, taper
+from audiotrain.recipes.chords_task import CHECKPOINT_KEY, ChordTask, make_schedule
+from audiotrain.recipes.config_cli import load_config_file
+from audiotrain.train import checkpoint as ckpt
+from audiotrain.train.trainer import Trainer
+
+import mir_eval
+import mlx.core as mx
+import numpy as np
+import pytest
+import soundfile as sf
+
+TINY_FLAGS = [
+    "--data.demo_songs", "4", "--data.demo_test_songs", "1", "--data.demo_seconds", "8",
+    "--data.window_frames", "32", "--batch_size", "4", "--num_epochs", "2", "--save_every", "1",
+    "--model.d_model", "32", "--model.n_layers", "1", "--model.n_heads", "2", "--model.ff_dim", "64",
+    "--progress_bar", "false",
+]  # fmt: skip
+
+
+def tiny_model(**overrides) -> ChordModelConfig:
+    values = dict(n_bins=216, d_model=32, n_layers=1, n_heads=2, ff_dim=64, dropout=0.0)
+    values.update(overrides)
+    return ChordModelConfig(**values)
+
+
+# ---- configuration -----------------------------------------------------------------------------------------
+
+
+def test_default_config_has_the_seed_fields():
+    config = TrainingConfig()
+    for name in (
+        "learning_rate", "weight_decay", "batch_size", "num_epochs", "warmup_epochs", "scheduler", "gradient_clip",
+        "label_smoothing", "checkpoint_dir", "save_every", "patience", "min_delta", "log_every",
+    ):  # fmt: skip
+        assert hasattr(config, name)
+    assert config.model.n_bins == config.features.n_bins
+
+
+def test_invalid_config_values_name_the_field():
+    with pytest.raises(ValueError, match="scheduler"):
+        TrainingConfig(scheduler="step")
+    with pytest.raises(ValueError, match="batch_size"):
+        TrainingConfig(batch_size=0)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        TrainingConfig(label_smoothing=1.5)
+
+
+def test_yaml_file_fills_nested_sections_and_reports_unknown_fields(tmp_path):
+    good = tmp_path / "run.yaml"
+    good.write_text("learning_rate: 0.0005\nmodel:\n  d_model: 64\nfeatures:\n  n_bins: 180\n")
+    config = load_config_file(TrainingConfig(), good)
+    assert config.learning_rate == 5e-4 and config.model.d_model == 64
+    assert config.model.n_bins == 180  # follows the features
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model:\n  width: 3\n")
+    with pytest.raises(ValueError, match=r"bad\.yaml.*unknown field 'model\.width'"):
+        load_config_file(TrainingConfig(), bad)
+    wrong_type = tmp_path / "type.yaml"
+    wrong_type.write_text("batch_size: many\n")
+    with pytest.raises(ValueError, match="batch_size.*int"):
+        load_config_file(TrainingConfig(), wrong_type)
+
+
+def test_flags_override_nested_fields():
+    parser = chords._training_parser("prog", "test", needs_data=False)
+    args = parser.parse_args(
+        ["--learning_rate", "0.01", "--model.n_layers", "3", "--data.pitch_shift", "false"]
+    )
+    config = chords._config_from_args(args)
+    assert config.learning_rate == 0.01 and config.model.n_layers == 3 and config.data.pitch_shift is False
+    assert config.model.d_model == TrainingConfig().model.d_model
+
+
+def test_help_lists_commands_and_every_setting(capsys):
+    assert chords.main(["--help"]) == 0
+    top = capsys.readouterr().out
+    for command in ("train", "evaluate", "predict", "demo"):
+        assert command in top
+    with pytest.raises(SystemExit):
+        chords.main(["train", "--help"])
+    text = capsys.readouterr().out
+    for flag in ("--data", "--learning_rate", "--scheduler", "--patience", "--model.d_model", "--features.hop_length",
+                 "--decode.method", "--data.window_frames", "--resume"):  # fmt: skip
+        assert flag in text
+    assert "--model.n_bins" not in text  # derived from --features.n_bins
+
+
+def test_schedules_warm_up_then_decay():
+    cosine, _ = make_schedule("cosine", 1e-3, num_epochs=10, warmup_epochs=1, steps_per_epoch=10)
+    assert cosine(0).item() < cosine(9).item() == pytest.approx(1e-3)
+    assert cosine(100).item() == pytest.approx(1e-5, rel=1e-3)  # min_lr = lr / 100 at total_steps
+    onecycle, _ = make_schedule("onecycle", 1e-3, num_epochs=10, warmup_epochs=2, steps_per_epoch=10)
+    peak = max(onecycle(s).item() for s in range(100))
+    assert peak == pytest.approx(1e-3, rel=1e-3) and onecycle(99).item() < 1e-5
+    with pytest.raises(ValueError, match="scheduler"):
+        make_schedule("linear", 1e-3, 1, 0, 1)
+
+
+# ---- the task on the Trainer -------------------------------------------------------------------------------
+
+
+def synthetic_batches(n: int, rng: np.random.Generator, batch: int = 4, frames: int = 16):
+    """Frames whose bins light up at the root's pitch class (3 bins per semitone): learnable in a few steps."""
+    batches = []
+    for _ in range(n):
+        root = rng.integers(0, 12, size=(batch, frames // 4)).repeat(4, axis=1)
+        features = 0.1 * rng.standard_normal((batch, frames, 216)).astype(np.float32)
+        for octave in range(6):
+            np.put_along_axis(features, (3 * root + 36 * octave)[..., None], 3.0, axis=2)
+        chord_type = np.where(root % 2 == 0, 2, 3).astype(np.int32)
+        batches.append(
+            {
+                "features": mx.array(features),
+                "chord_type": mx.array(chord_type),
+                "root": mx.array(root.astype(np.int32)),
+                "bass": mx.array(root.astype(np.int32)),
+                "mask": mx.ones((batch, frames)),
+            }
+        )
+    return batches
+
+
+def test_task_reports_per_head_losses_and_accuracies_in_the_history(tmp_path):
+    rng = np.random.default_rng(0)
+    train, val = synthetic_batches(8, rng), synthetic_batches(2, rng)
+    task = ChordTask(
+        tiny_model(), learning_rate=3e-3, num_epochs=12, warmup_epochs=1, steps_per_epoch=len(train)
+    )
+    trainer = Trainer(
+        max_epochs=12, default_root_dir=tmp_path, enable_progress_bar=False, enable_checkpointing=False
+    )
+    trainer.fit(task, train, val)
+    history = trainer.history
+    for key in ("train_loss", "val_loss", "val_chord_type_acc", "val_root_acc", "val_bass_note_acc", "learning_rate",
+                "val_chord_type_loss", "val_root_loss", "val_bass_note_loss"):  # fmt: skip
+        assert key in history and len(history[key]) == 12
+    # It learns: the loss falls and accuracies end far above chance (1/12 for root and bass).
+    assert history["train_loss"][-1] < 0.6 * history["train_loss"][0]
+    assert history["val_root_acc"][-1] > 0.5
+    assert history["val_bass_note_acc"][-1] > 0.5
+    assert history["val_chord_type_acc"][-1] > 0.6
+
+
+def test_task_rejects_batches_without_targets():
+    task = ChordTask(tiny_model())
+    with pytest.raises(KeyError, match="root"):
+        task.compute_loss({"features": mx.zeros((1, 4, 216)), "chord_type": mx.zeros((1, 4), mx.int32)})
+
+
+# ---- prediction ---------------------------------------------------------------------------------------------
+
+
+def test_windowed_posteriors_are_distributions_for_any_length():
+    from audiotrain.models.chord_model import ChordRecognitionModel
+    from audiotrain.recipes.chords_config import ChordFeatureConfig
+
+    predictor = ChordPredictor(
+        ChordRecognitionModel(tiny_model()), ChordFeatureConfig(), window_frames=16, batch_windows=2
+    )
+    rng = np.random.default_rng(1)
+    for frames in (5, 16, 57):
+        probs = predictor.posteriors_from_features(rng.standard_normal((frames, 216)).astype(np.float32))
+        assert probs["chord_type"].shape == (frames, 32) and probs["root"].shape == (frames, 12)
+        for p in probs.values():
+            np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-4)
+    assert taper(16).min() > 0 and taper(16).max() <= 1.0
+    with pytest.raises(ValueError, match=r"\[frames, 216\]"):
+        predictor.posteriors_from_features(np.zeros((10, 100), np.float32))
+
+
+# ---- the command line, end to end ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """One tiny demo run shared by the CLI tests (a few short songs, a handful of steps)."""
+    root = tmp_path_factory.mktemp("chords")
+    run_dir = root / "run"
+    code = chords.main([*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(run_dir)])
+    assert code == 0
+    return root, run_dir
+
+
+def test_demo_run_writes_everything_into_the_run_folder(tiny_run, capsys):
+    _, run_dir = tiny_run
+    for name in ("config.json", "history.json", "training_curves.png", "evaluation/scores.json",
+                 "evaluation/scores.md", "evaluation/confusion_matrix.png"):  # fmt: skip
+        assert (run_dir / name).is_file(), name
+    for name in ("best", "last", "epoch=000", "epoch=001"):
+        assert (run_dir / "checkpoints" / name / "model.safetensors").is_file(), name
+    history = json.loads((run_dir / "history.json").read_text())
+    assert len(history["val_loss"]) == 2 and "val_bass_note_acc" in history
+    labs = sorted((run_dir / "evaluation").glob("*.lab"))
+    assert len(labs) == 1
+    intervals, labels = mir_eval.io.load_labeled_intervals(str(labs[0]))
+    mir_eval.chord.validate(labels, labels)  # every label parses
+    assert intervals[0, 0] == 0.0
+    scores = json.loads((run_dir / "evaluation" / "scores.json").read_text())
+    assert 0.0 <= scores["pooled"]["majmin"] <= 1.0
+    state = ckpt.read_state(run_dir / "checkpoints" / "best")
+    stored = state["module_state"][CHECKPOINT_KEY]
+    assert {"model_config", "features", "vocabulary", "decode", "window_frames"} <= set(stored)
+
+
+def test_predict_a_file_and_a_folder(tiny_run, tmp_path, capsys):
+    root, run_dir = tiny_run
+    songs = generate_demo_songs(tmp_path / "songs", n_songs=2, seed=7, song_seconds=6)
+    capsys.readouterr()
+    assert chords.main(["predict", "--checkpoint", str(run_dir), str(songs[0].audio_path)]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert printed and all(len(line.split("\t")) == 3 for line in printed)
+    out = tmp_path / "one.lab"
+    assert chords.main(["predict", "--checkpoint", str(run_dir / "checkpoints" / "best"), str(songs[0].audio_path),
+                        "-o", str(out), "--decode.method", "median"]) == 0  # fmt: skip
+    segments = read_lab(out)
+    assert segments[0].start == 0.0 and segments[-1].end == pytest.approx(
+        sf.info(songs[0].audio_path).duration
+    )
+    out_dir = tmp_path / "labs"
+    assert (
+        chords.main(["predict", "--checkpoint", str(run_dir), str(tmp_path / "songs"), "-o", str(out_dir)])
+        == 0
+    )
+    assert sorted(p.name for p in out_dir.glob("*.lab")) == ["song_000.lab", "song_001.lab"]
+
+
+def test_evaluate_scores_a_folder(tiny_run, tmp_path, capsys):
+    _, run_dir = tiny_run
+    generate_demo_songs(tmp_path / "songs", n_songs=2, seed=8, song_seconds=6)
+    capsys.readouterr()
+    out = tmp_path / "eval"
+    assert (
+        chords.main(
+            ["evaluate", "--checkpoint", str(run_dir), "--data", str(tmp_path / "songs"), "-o", str(out)]
+        )
+        == 0
+    )
+    text = capsys.readouterr().out
+    assert "majmin" in text and "sevenths" in text
+    assert (out / "scores.json").is_file() and len(list(out.glob("*.lab"))) == 2
+
+
+def test_train_on_a_folder_and_resume(tiny_run, tmp_path):
+    root, _ = tiny_run
+    data = tmp_path / "songs"
+    generate_demo_songs(data, n_songs=4, seed=9, song_seconds=6)
+    (data / "orphan.wav").write_bytes(
+        (data / "song_000.wav").read_bytes()
+    )  # audio without annotation: listed
+    run_dir, resumed = tmp_path / "run", tmp_path / "resumed"
+    flags = [
+        "train",
+        "--data",
+        str(data),
+        *TINY_FLAGS,
+        "--data.cache_dir",
+        str(root / "cache"),
+        "--save_every",
+        "0",
+    ]
+    assert chords.main([*flags, "--run_dir", str(run_dir)]) == 0
+    config = json.loads((run_dir / "config.json").read_text())
+    assert sum(len(v) for v in config["songs"].values()) == 4  # the orphan is not a song
+    last = str(run_dir / "checkpoints" / "last")
+    assert chords.main([*flags, "--run_dir", str(resumed), "--num_epochs", "3", "--resume", last]) == 0
+    history = json.loads((resumed / "history.json").read_text())
+    assert history["epoch"] == [0, 1, 2]
+
+
+def test_cli_errors_are_reported(tmp_path, capsys):
+    assert chords.main(["fit"]) == 2
+    assert "unknown command 'fit'" in capsys.readouterr().err
+    assert chords.main(["predict", "--checkpoint", str(tmp_path), str(tmp_path / "missing.wav")]) == 2
+    with pytest.raises(ckpt.CheckpointError, match="does not exist|not a complete"):
+        ChordPredictor.from_checkpoint(tmp_path / "nothing")
+
+
+def test_checkpoint_without_chord_settings_is_rejected(tiny_run, tmp_path):
+    _, run_dir = tiny_run
+    import shutil
+
+    copy = tmp_path / "ckpt"
+    shutil.copytree(run_dir / "checkpoints" / "best", copy)
+    state = json.loads((copy / "trainer_state.json").read_text())
+    stored_vocabulary = state["module_state"].pop(CHECKPOINT_KEY)["vocabulary"]
+    (copy / "trainer_state.json").write_text(json.dumps(state))
+    with pytest.raises(ckpt.CheckpointError, match="no chord model settings"):
+        ChordPredictor.from_checkpoint(copy)
+    state["module_state"][CHECKPOINT_KEY] = {"vocabulary": {"chord_types": ["N", "maj"]}}
+    (copy / "trainer_state.json").write_text(json.dumps(state))
+    with pytest.raises(ValueError, match="different chord vocabulary"):
+        ChordPredictor.from_checkpoint(copy)
+    state["module_state"][CHECKPOINT_KEY] = {"vocabulary": stored_vocabulary}
+    (copy / "trainer_state.json").write_text(json.dumps(state))
+    with pytest.raises(ckpt.CheckpointError, match="incomplete.*model_config"):
+        ChordPredictor.from_checkpoint(copy)
+
+
+def test_balanced_class_weights_follow_the_annotated_durations(tmp_path):
+    from audiotrain.recipes.chords import build_task
+    from audiotrain.recipes.chords_data import balanced_class_weights, chord_type_frequencies
+
+    songs = generate_demo_songs(tmp_path, n_songs=2, seed=3, song_seconds=6)
+    seconds = chord_type_frequencies(songs)
+    total = sum(read_lab(s.annotation_path)[-1].end for s in songs)
+    assert seconds.sum() == pytest.approx(total, rel=1e-6) and seconds[0] > 0  # N lead-in and tail
+    weights = balanced_class_weights(seconds)
+    present = seconds > 0
+    assert weights[present].mean() == pytest.approx(1.0) and np.all(weights[~present] == 0)
+    rarest, commonest = np.argmin(np.where(present, seconds, np.inf)), np.argmax(seconds)
+    assert weights[rarest] > weights[commonest]
+    config = TrainingConfig(model=tiny_model())
+    config.loss.balance_classes = True
+    task = build_task(config, songs, steps_per_epoch=1)
+    np.testing.assert_allclose(np.array(task.loss_fn.class_weights), weights, rtol=1e-6)
