@@ -48,7 +48,10 @@ class MLP(TrainModule):
 def make_batches(n_batches: int, batch_size: int):
     rng = np.random.default_rng(0)
     return [
-        (mx.array(rng.normal(size=(batch_size, 256)).astype(np.float32)), mx.array(rng.integers(0, 10, batch_size).astype(np.int32)))
+        (
+            mx.array(rng.normal(size=(batch_size, 256)).astype(np.float32)),
+            mx.array(rng.integers(0, 10, batch_size).astype(np.int32)),
+        )
         for _ in range(n_batches)
     ]
 
@@ -88,7 +91,9 @@ def with_trainer(batches, steps: int) -> float:
     model = MLP()
     warm = Trainer(max_steps=5, enable_progress_bar=False, enable_checkpointing=False, seed=0)
     warm.fit(model, batches[:5])  # same warm-up as the hand-written loop
-    trainer = Trainer(max_steps=steps, enable_progress_bar=False, enable_checkpointing=False, log_every_n_steps=50, seed=0)
+    trainer = Trainer(
+        max_steps=steps, enable_progress_bar=False, enable_checkpointing=False, log_every_n_steps=50, seed=0
+    )
     epochs_needed = -(-steps // len(batches))
     data = batches * epochs_needed
     start = time.perf_counter()
@@ -99,13 +104,18 @@ def with_trainer(batches, steps: int) -> float:
 def bundled_gflops() -> float:
     out = subprocess.run(
         [sys.executable, "-c", "from audiotrain.__main__ import matmul_gflops; print(matmul_gflops())"],
-        env={**os.environ, "AUDIOTRAIN_BLAS": "off"}, capture_output=True, text=True, check=True,
+        env={**os.environ, "AUDIOTRAIN_BLAS": "off"},
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return float(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
@@ -115,7 +125,9 @@ def main() -> None:
     for _ in range(args.repeats):  # interleaved, best of n: the machine is noisy
         hand.append(hand_written(batches, args.steps))
         ours.append(with_trainer(batches, args.steps))
-    print(f"model: MLP 256-1024-1024-10, batch {args.batch_size}, AdamW, {args.steps} steps, best of {args.repeats}")
+    print(
+        f"model: MLP 256-1024-1024-10, batch {args.batch_size}, AdamW, {args.steps} steps, best of {args.repeats}"
+    )
     print(f"hand-written compiled loop (seed 004): {max(hand):8.1f} steps/s")
     print(f"audiotrain Trainer:                    {max(ours):8.1f} steps/s")
     print(f"ratio Trainer / hand-written:          {max(ours) / max(hand):8.3f}   (target >= 0.97)")

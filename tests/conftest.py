@@ -9,6 +9,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import audiotrain  # noqa: E402,F401  (must precede mlx)
+
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 

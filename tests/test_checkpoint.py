@@ -8,6 +8,7 @@ from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
 
 import mlx.core as mx
+import mlx.nn as nn
 import numpy as np
 import pytest
 from tasks import TinyClassifier, make_batches, weights
@@ -193,3 +194,43 @@ def test_weights_restored_exactly(tmp_path):
     make_trainer(tmp_path, max_epochs=1).validate(other, make_batches(16), ckpt_path=tmp_path / "x")
     a, b = weights(module), weights(other)
     assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+class Inner(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.front_dropout = nn.Dropout(0.1)
+        self.blocks = [nn.Dropout(0.1), nn.Linear(8, 8)]
+
+    def __call__(self, x):
+        return self.blocks[1](self.blocks[0](self.front_dropout(x)))
+
+
+class Nested(TinyClassifier):
+    """Parameter-free layers nested in submodules and lists leave empty subtrees in the state trees."""
+
+    def __init__(self):
+        super().__init__(dropout=0.2)
+        self.inner = Inner()
+
+    def __call__(self, x):
+        return super().__call__(self.inner(x))
+
+
+def test_resume_keeps_empty_subtrees_of_parameter_free_layers(tmp_path):
+    def run(max_steps, ckpt_path=None, save=None):
+        mx.random.seed(0)
+        module = Nested()
+        t = make_trainer(
+            tmp_path, max_steps=max_steps, accumulate_grad_batches=2, enable_checkpointing=False, compile=True
+        )
+        t.fit(module, make_batches(), ckpt_path=ckpt_path)
+        if save:
+            t.save_checkpoint(save)
+        return weights(module)
+
+    straight = run(5)
+    run(2, save=tmp_path / "k")
+    resumed = run(5, ckpt_path=tmp_path / "k")
+    for k in straight:
+        np.testing.assert_array_equal(straight[k], resumed[k], err_msg=k)

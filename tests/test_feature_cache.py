@@ -160,8 +160,8 @@ def test_cli_info_and_clear(tmp_path, songs, capsys):
 
 
 def test_clear_method_and_env_root(tmp_path, songs, monkeypatch, capsys):
-    monkeypatch.setenv("AUDIOTRAIN_CACHE", str(tmp_path / "envcache"))
-    cache = FeatureCache(tmp_path / "envcache", "k")
+    monkeypatch.setenv("AUDIOTRAIN_CACHE_DIR", str(tmp_path / "envcache"))
+    cache = FeatureCache(tmp_path / "envcache" / "features", "k")
     cache.get_or_compute(songs[0], lambda: np.ones(3))
     assert main(["info"]) == 0
     assert "1 entries" in capsys.readouterr().out

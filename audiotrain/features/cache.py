@@ -34,9 +34,9 @@ __all__ = ["FeatureCache", "default_cache_root", "main"]
 
 
 def default_cache_root() -> Path:
-    """``$AUDIOTRAIN_CACHE`` or ``~/.cache/audiotrain/features``."""
-    env = os.environ.get("AUDIOTRAIN_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "audiotrain" / "features"
+    """``$AUDIOTRAIN_CACHE_DIR/features``, else ``~/.cache/audiotrain/features`` (the recipes use the same root)."""
+    env = os.environ.get("AUDIOTRAIN_CACHE_DIR")
+    return (Path(env).expanduser() if env else Path.home() / ".cache" / "audiotrain") / "features"
 
 
 def _hash(text: str | bytes, n: int) -> str:
@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
             "--root",
             type=Path,
             default=None,
-            help="default: $AUDIOTRAIN_CACHE or ~/.cache/audiotrain/features",
+            help="default: $AUDIOTRAIN_CACHE_DIR/features or ~/.cache/audiotrain/features",
         )
         if name == "clear":
             command.add_argument("--key", default=None, help="only this configuration key (default: all)")

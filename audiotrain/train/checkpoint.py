@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import mlx.core as mx
-from mlx.utils import tree_flatten, tree_unflatten
+from mlx.utils import tree_flatten, tree_map_with_path
 
 FORMAT = "audiotrain-checkpoint"
 FORMAT_VERSION = 1
@@ -159,7 +159,8 @@ def read_arrays(file: Path) -> dict[str, mx.array]:
 def check_and_unflatten(
     loaded: dict[str, mx.array], expected: dict[str, mx.array], what: str, file: Path
 ) -> Any:
-    """Compare names and shapes of `loaded` against `expected` (flat dicts) and unflatten."""
+    """Compare names and shapes of `loaded` against `expected` (flat dicts); returns the flat arrays
+    in the expected dtypes, ready for `merge_flat`."""
     missing = sorted(set(expected) - set(loaded))
     unexpected = sorted(set(loaded) - set(expected))
     shapes = [
@@ -176,9 +177,17 @@ def check_and_unflatten(
         if shapes:
             parts.append(f"mis-shaped {len(shapes)}: {'; '.join(shapes[:10])}")
         raise CheckpointError(f"{file} does not match this {what} ({' | '.join(parts)})")
-    return tree_unflatten(
-        [(k, v.astype(expected[k].dtype) if v.dtype != expected[k].dtype else v) for k, v in loaded.items()]
-    )
+    return {k: v.astype(expected[k].dtype) if v.dtype != expected[k].dtype else v for k, v in loaded.items()}
+
+
+def merge_flat(tree: Any, flat_values: dict[str, mx.array]) -> Any:
+    """`tree` with its array leaves replaced by `flat_values` (keyed like `tree_flatten`).
+
+    Unlike `tree_unflatten`, this keeps the structure exactly, including the empty subtrees that
+    parameter-free layers (Dropout) leave in parameter and optimizer-state trees: a compiled step
+    must see the same structure after a resume as before.
+    """
+    return tree_map_with_path(lambda path, x: flat_values.get(path, x), tree)
 
 
 def flat(tree: Any) -> dict[str, mx.array]:

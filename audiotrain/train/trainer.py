@@ -714,7 +714,7 @@ class Trainer:
             f"{type(module).__name__} model",
             model_file,
         )
-        module.update(weights)
+        module.update(ckpt.merge_flat(module.parameters(), weights))
         mx.eval(module.parameters())
         module.on_load_checkpoint(state.get("module_state", {}))
         if not full:
@@ -727,13 +727,14 @@ class Trainer:
             opt_file,
         )
         # Update in place: the compiled step holds a reference to this dict.
-        self.optimizer.state.update(opt_tree)
+        self.optimizer.state.update(ckpt.merge_flat(dict(self.optimizer.state), opt_tree))
         step_file = folder / ckpt.STEP_STATE_FILE
         step_arrays = ckpt.read_arrays(step_file)
         if step_arrays:
             expected = self._train_step.state.flat()
-            tree = ckpt.check_and_unflatten(step_arrays, expected, "training step state", step_file)
-            self._train_step.state.arrays.update(tree)
+            values = ckpt.check_and_unflatten(step_arrays, expected, "training step state", step_file)
+            arrays = self._train_step.state.arrays
+            arrays.update(ckpt.merge_flat(dict(arrays), values))
         self.current_epoch = int(state["epoch"])
         self.batch_in_epoch = int(state["batch_in_epoch"])
         self.global_step = int(state["global_step"])
