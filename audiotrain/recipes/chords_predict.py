@@ -135,10 +135,9 @@ class ChordPredictor:
         arrays = ckpt.read_arrays(folder / ckpt.MODEL_FILE)
         # The task holds the network as `model`; strip that prefix to load the network alone.
         weights = {k.removeprefix("model."): v for k, v in arrays.items()}
-        tree = ckpt.check_and_unflatten(
-            weights, ckpt.flat(model.parameters()), "ChordRecognitionModel", folder / ckpt.MODEL_FILE
+        model.update(
+            ckpt.checked_tree(weights, model.parameters(), "ChordRecognitionModel", folder / ckpt.MODEL_FILE)
         )
-        model.update(tree)
         mx.eval(model.parameters())
         kwargs.setdefault("window_frames", int(stored.get("window_frames", 96)))
         return cls(model, features, decode, **kwargs)

@@ -156,9 +156,7 @@ def read_arrays(file: Path) -> dict[str, mx.array]:
         raise CheckpointError(f"{file} is not a readable safetensors file: {err}") from err
 
 
-def check_and_unflatten(
-    loaded: dict[str, mx.array], expected: dict[str, mx.array], what: str, file: Path
-) -> Any:
+def check_arrays(loaded: dict[str, mx.array], expected: dict[str, mx.array], what: str, file: Path) -> Any:
     """Compare names and shapes of `loaded` against `expected` (flat dicts); returns the flat arrays
     in the expected dtypes, ready for `merge_flat`."""
     missing = sorted(set(expected) - set(loaded))
@@ -178,6 +176,12 @@ def check_and_unflatten(
             parts.append(f"mis-shaped {len(shapes)}: {'; '.join(shapes[:10])}")
         raise CheckpointError(f"{file} does not match this {what} ({' | '.join(parts)})")
     return {k: v.astype(expected[k].dtype) if v.dtype != expected[k].dtype else v for k, v in loaded.items()}
+
+
+def checked_tree(loaded: dict[str, mx.array], tree: Any, what: str, file: Path) -> Any:
+    """`tree` (a parameter or state tree) with its arrays replaced by `loaded`, after checking that
+    names and shapes match exactly (an error lists every missing, unexpected and mis-shaped one)."""
+    return merge_flat(tree, check_arrays(loaded, flat(tree), what, file))
 
 
 def merge_flat(tree: Any, flat_values: dict[str, mx.array]) -> Any:

@@ -708,33 +708,32 @@ class Trainer:
         state = ckpt.read_state(folder)
         module = self.module
         model_file = folder / ckpt.MODEL_FILE
-        weights = ckpt.check_and_unflatten(
-            ckpt.read_arrays(model_file),
-            ckpt.flat(module.parameters()),
-            f"{type(module).__name__} model",
-            model_file,
+        module.update(
+            ckpt.checked_tree(
+                ckpt.read_arrays(model_file),
+                module.parameters(),
+                f"{type(module).__name__} model",
+                model_file,
+            )
         )
-        module.update(ckpt.merge_flat(module.parameters(), weights))
         mx.eval(module.parameters())
         module.on_load_checkpoint(state.get("module_state", {}))
         if not full:
             return
         opt_file = folder / ckpt.OPTIMIZER_FILE
-        opt_tree = ckpt.check_and_unflatten(
+        opt_tree = ckpt.checked_tree(
             ckpt.read_arrays(opt_file),
-            ckpt.flat(self.optimizer.state),
+            dict(self.optimizer.state),
             f"{type(self.optimizer).__name__} optimizer state",
             opt_file,
         )
         # Update in place: the compiled step holds a reference to this dict.
-        self.optimizer.state.update(ckpt.merge_flat(dict(self.optimizer.state), opt_tree))
+        self.optimizer.state.update(opt_tree)
         step_file = folder / ckpt.STEP_STATE_FILE
         step_arrays = ckpt.read_arrays(step_file)
         if step_arrays:
-            expected = self._train_step.state.flat()
-            values = ckpt.check_and_unflatten(step_arrays, expected, "training step state", step_file)
             arrays = self._train_step.state.arrays
-            arrays.update(ckpt.merge_flat(dict(arrays), values))
+            arrays.update(ckpt.checked_tree(step_arrays, dict(arrays), "training step state", step_file))
         self.current_epoch = int(state["epoch"])
         self.batch_in_epoch = int(state["batch_in_epoch"])
         self.global_step = int(state["global_step"])
