@@ -86,14 +86,12 @@ def hand_written(batches, steps: int) -> float:
     return steps / (time.perf_counter() - start)
 
 
-def with_trainer(batches, steps: int) -> float:
+def with_trainer(batches, steps: int, **flags) -> float:
     mx.random.seed(0)
     model = MLP()
-    warm = Trainer(max_steps=5, enable_progress_bar=False, enable_checkpointing=False, seed=0)
-    warm.fit(model, batches[:5])  # same warm-up as the hand-written loop
-    trainer = Trainer(
-        max_steps=steps, enable_progress_bar=False, enable_checkpointing=False, log_every_n_steps=50, seed=0
-    )
+    common = dict(enable_progress_bar=False, enable_checkpointing=False, seed=0, **flags)
+    Trainer(max_steps=5, **common).fit(model, batches[:5])  # same warm-up as the hand-written loop
+    trainer = Trainer(max_steps=steps, log_every_n_steps=50, **common)
     epochs_needed = -(-steps // len(batches))
     data = batches * epochs_needed
     start = time.perf_counter()
@@ -121,16 +119,22 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     batches = make_batches(50, args.batch_size)
-    hand, ours = [], []
+    hand, ours, lean = [], [], []
     for _ in range(args.repeats):  # interleaved, best of n: the machine is noisy
         hand.append(hand_written(batches, args.steps))
         ours.append(with_trainer(batches, args.steps))
+        lean.append(with_trainer(batches, args.steps, nonfinite_guard=False))
     print(
         f"model: MLP 256-1024-1024-10, batch {args.batch_size}, AdamW, {args.steps} steps, best of {args.repeats}"
     )
-    print(f"hand-written compiled loop (seed 004): {max(hand):8.1f} steps/s")
-    print(f"audiotrain Trainer:                    {max(ours):8.1f} steps/s")
-    print(f"ratio Trainer / hand-written:          {max(ours) / max(hand):8.3f}   (target >= 0.97)")
+    print(f"hand-written compiled loop (seed 004):        {max(hand):8.1f} steps/s")
+    print(
+        f"Trainer, defaults (non-finite guard on):      {max(ours):8.1f} steps/s   ratio {max(ours) / max(hand):.3f}"
+    )
+    print(
+        f"Trainer, nonfinite_guard=False:              {max(lean):8.1f} steps/s   ratio {max(lean) / max(hand):.3f}"
+    )
+    print("target: ratio >= 0.97; the second Trainer line does the same work as the hand-written loop")
     fast = matmul_gflops()
     slow = bundled_gflops()
     print(f"matmul 1024x1024 float32: {fast:.1f} GFLOP/s with {audiotrain._blas.STATUS.describe()}")

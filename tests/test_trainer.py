@@ -236,7 +236,8 @@ class NaNAfter(TinyClassifier):
         x, y = batch
         loss, metrics = super().compute_loss((x, mx.minimum(y, 2)))
         poison = mx.any(y == 99)
-        return mx.where(poison, mx.array(float("nan")), loss), metrics
+        # NaN loss and NaN gradients (a where() alone would give finite, zero gradients)
+        return loss * mx.where(poison, mx.array(float("nan")), mx.array(1.0)), metrics
 
 
 def poisoned(batches, which):
@@ -449,3 +450,21 @@ def test_on_after_optimizer_step_runs_in_graph_after_each_update(tmp_path):
     t, module = fit(tmp_path, module=Clamped, max_epochs=2, compile=True)
     assert float(module.scale) == pytest.approx(1.5)
     assert t._train_step.traces == 1  # the hook is part of the one compiled update
+
+
+def test_nonfinite_guard_off_lets_the_update_through_and_grad_norm_can_be_dropped(tmp_path):
+    batches = poisoned(make_batches(), {2})
+    logger = RecordingLogger()
+    _, module = fit(
+        tmp_path,
+        module=NaNAfter,
+        batches=batches,
+        max_epochs=1,
+        compile=True,
+        logger=logger,
+        log_every_n_steps=1,
+        nonfinite_guard=False,
+        track_grad_norm=False,
+    )
+    assert not all(np.isfinite(v).all() for v in weights(module).values())
+    assert "grad_norm" not in logger.keys() and "skipped_steps" not in logger.keys()

@@ -40,6 +40,10 @@ class Trainer:
     Gradients: `gradient_clip_val` with `gradient_clip_algorithm` "norm"|"value",
     `accumulate_grad_batches` (mean over the window), non-finite updates skipped in-graph; after
     `max_consecutive_nonfinite` skipped updates in a row training stops with an error.
+    The guard costs a reduction over all gradients and a select over the parameters and optimizer
+    state; on small models on the CPU backend that is measurable (benchmarks/trainer_overhead.py).
+    `nonfinite_guard=False` drops it (a non-finite update then goes through). `track_grad_norm=True`
+    logs the gradient norm (free when the guard or norm clipping already computes it).
     Precision: "32", "bf16-mixed" (bf16 compute, float32 master weights), "bf16-true".
     Debugging: `fast_dev_run` (n batches of train and val, no checkpoints or loggers),
     `limit_train_batches` / `limit_val_batches`, `debug_lazy_eval` (no compile; evaluate every
@@ -72,6 +76,8 @@ class Trainer:
         log_every_n_steps: int = 50,
         enable_progress_bar: bool = True,
         max_consecutive_nonfinite: int = 10,
+        nonfinite_guard: bool = True,
+        track_grad_norm: bool = False,
     ):
         self.fast_dev_run = flags.fast_dev_run(fast_dev_run)
         self.max_epochs = flags.positive_int_or_none("max_epochs", max_epochs)
@@ -102,6 +108,8 @@ class Trainer:
             "max_consecutive_nonfinite", max_consecutive_nonfinite
         )
         self.enable_progress_bar = bool(enable_progress_bar)
+        self.nonfinite_guard = bool(nonfinite_guard)
+        self.track_grad_norm = bool(track_grad_norm)
 
         callbacks = list(callbacks or [])
         for cb in callbacks:
@@ -312,6 +320,8 @@ class Trainer:
             accumulate_grad_batches=self.accumulate_grad_batches,
             precision=self.precision,
             compile=self.compile,
+            nonfinite_guard=self.nonfinite_guard,
+            track_grad_norm=self.track_grad_norm,
         )
         self._train_step = TrainStep(model, self.optimizer, step_config)
         self._eval_steps = {}
@@ -471,8 +481,10 @@ class Trainer:
         self._interval_sums, self._interval_count = {}, 0
         values["learning_rate"] = self.learning_rate()
         arrays = self._train_step.state.arrays
-        values["grad_norm"] = float(arrays["grad_norm"].item())
-        values["skipped_steps"] = int(arrays["skipped_total"].item())
+        if self.track_grad_norm or self.nonfinite_guard:
+            values["grad_norm"] = float(arrays["grad_norm"].item())
+        if self.nonfinite_guard:
+            values["skipped_steps"] = int(arrays["skipped_total"].item())
         values.update(self._pop_module_logs())
         self.callback_metrics.update(values)
         self.log_metrics(values, step=self.global_step)
