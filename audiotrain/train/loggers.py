@@ -325,7 +325,34 @@ def _summary_writer_class() -> type:
         ) from exc
 
 
-class TensorBoardLogger(Logger):
+class _VersionedFolder:
+    """`<root>/<name>/version_<k>` folders shared by the TensorBoard and CSV loggers (k: next free)."""
+
+    _root: Path
+    _name: str
+    _version: int | str | None
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def version(self) -> int | str:
+        if self._version is None:
+            self._version = _next_version(self._root / self._name)
+        return self._version
+
+    @property
+    def save_dir(self) -> Path:
+        return self._root
+
+    @property
+    def log_dir(self) -> Path:
+        v = self.version
+        return self._root / self._name / (f"version_{v}" if isinstance(v, int) else str(v))
+
+
+class TensorBoardLogger(_VersionedFolder, Logger):
     """Write TensorBoard event files to ``<log_dir>/<name>/version_<k>`` (``tensorboard --logdir <log_dir>``).
 
     Hyperparameters go to ``hparams.yaml`` in the run folder and to a text summary. A resumed run writes
@@ -359,25 +386,6 @@ class TensorBoardLogger(Logger):
         self._writer: Any = None
         self._last_step: int | None = None
         self._purge_step: int | None = None
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def version(self) -> int | str:
-        if self._version is None:
-            self._version = _next_version(self._root / self._name)
-        return self._version
-
-    @property
-    def save_dir(self) -> Path:
-        return self._root
-
-    @property
-    def log_dir(self) -> Path:
-        v = self.version
-        return self._root / self._name / (f"version_{v}" if isinstance(v, int) else str(v))
 
     def _start(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -546,7 +554,7 @@ def _mlflow_key(key: str) -> str:
 # ---------------------------------------------------------------------------------------------- CSV
 
 
-class CSVLogger(Logger):
+class CSVLogger(_VersionedFolder, Logger):
     """Write ``metrics.csv`` and ``hparams.yaml`` to ``<save_dir>/<name>/version_<k>``.
 
     ``metrics.csv`` has a ``step`` column and one column per metric name; when a new name appears the
@@ -562,25 +570,6 @@ class CSVLogger(Logger):
         self._columns: list[str] = []
         self._last_step: int | None = None
         self._resume_step: int | None = None
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def version(self) -> int | str:
-        if self._version is None:
-            self._version = _next_version(self._root / self._name)
-        return self._version
-
-    @property
-    def save_dir(self) -> Path:
-        return self._root
-
-    @property
-    def log_dir(self) -> Path:
-        v = self.version
-        return self._root / self._name / (f"version_{v}" if isinstance(v, int) else str(v))
 
     @property
     def metrics_file(self) -> Path:
