@@ -12,14 +12,13 @@ Frame ``t`` is centred at sample ``t * hop_length``; there are ``1 + len(y) // h
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 
 from audiotrain.audio import resample
 from audiotrain.features._backend import as_float_signal, check_backend, to_numpy
+from audiotrain.features._config import FeatureConfigMixin
 from audiotrain.features.stft import CHUNK_FRAMES, frames_numpy
 
 import mlx.core as mx
@@ -290,7 +289,7 @@ def hcqt(
 
 
 @dataclass(frozen=True)
-class CQTConfig:
+class CQTConfig(FeatureConfigMixin):
     """CQT settings, with spare bins so pitch-shift augmentation can crop a shifted window.
 
     `compute` returns ``n_bins + spare_bins_below + spare_bins_above`` bins starting
@@ -394,15 +393,3 @@ class CQTConfig:
         data = asdict(self)
         data["harmonics"] = list(self.harmonics) if self.harmonics is not None else None
         return {"kind": "cqt", **data}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> CQTConfig:
-        data = {k: v for k, v in data.items() if k != "kind"}
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown CQTConfig fields {sorted(unknown)}")
-        return cls(**data)
-
-    def key(self) -> str:
-        """A stable 16-hex-digit hash of the settings."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]

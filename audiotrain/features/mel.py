@@ -6,13 +6,12 @@ The filterbank is built in float64 with librosa's formulas and operation order, 
 
 from __future__ import annotations
 
-import hashlib
-import json
 import warnings
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 
 from audiotrain.features._backend import check_backend, is_mlx
+from audiotrain.features._config import FeatureConfigMixin
 from audiotrain.features.stft import PAD_MODES, fft_frequencies, power_frames
 
 import mlx.core as mx
@@ -238,7 +237,7 @@ def power_to_db(S, ref: float = 1.0, amin: float = 1e-10, top_db: float | None =
 
 
 @dataclass(frozen=True)
-class MelConfig:
+class MelConfig(FeatureConfigMixin):
     """Settings of a (log-)mel spectrogram; its `key` names a feature cache and goes into checkpoints.
 
     ``log=True`` applies `power_to_db` per example with ``ref=1``, ``amin`` and ``top_db``.
@@ -283,18 +282,6 @@ class MelConfig:
 
     def to_dict(self) -> dict:
         return {"kind": "mel", **asdict(self)}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> MelConfig:
-        data = {k: v for k, v in data.items() if k != "kind"}
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown MelConfig fields {sorted(unknown)}")
-        return cls(**data)
-
-    def key(self) -> str:
-        """A stable 16-hex-digit hash of the settings (same settings, same key, across processes)."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
 
     def compute(self, y, backend: str = "mlx"):
         """Features of ``y`` [..., samples] at ``self.sr``: [..., n_mels, frames]."""
