@@ -165,7 +165,6 @@ def test_compile_gives_the_same_numbers(tmp_path):
 
 def test_no_retrace_across_epochs_with_short_last_batch(tmp_path):
     batches = make_batches(90, 16)  # 5 full batches + one of 10
-    t, _ = fit(tmp_path, max_epochs=4, compile=True, val=make_batches(40, 16))
     t, _ = fit(tmp_path, batches=batches, max_epochs=4, compile=True, val=make_batches(40, 16))
     # one trace per input shape, in the first epoch only
     assert t._train_step.traces == 2
