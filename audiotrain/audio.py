@@ -9,6 +9,8 @@ and report them at the end of a run.
 
 from __future__ import annotations
 
+import concurrent.futures
+import functools
 import math
 import os
 import re
@@ -221,6 +223,19 @@ def load(
     return y, int(sr) if sr is not None else file_sr
 
 
+_ROWS_APART_FROM = 20_000  # samples per row from which rows are resampled apart (see `resample`)
+
+
+@functools.lru_cache(maxsize=1)
+def _row_pool() -> concurrent.futures.ThreadPoolExecutor:
+    return concurrent.futures.ThreadPoolExecutor(
+        max_workers=max(
+            1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        ),
+        thread_name_prefix="audiotrain-resample",
+    )
+
+
 def resample(y: np.ndarray, orig_sr: float, target_sr: float, res_type: str = "soxr_hq") -> np.ndarray:
     """Resample along the last axis with soxr, like ``librosa.resample`` (same length rule).
 
@@ -245,9 +260,21 @@ def resample(y: np.ndarray, orig_sr: float, target_sr: float, res_type: str = "s
         return y
     dtype = y.dtype if y.dtype in (np.float32, np.float64) else np.float32
     n_out = int(np.ceil(y.shape[-1] * float(target_sr) / orig_sr))
-    # One contiguous row at a time: soxr on interleaved [samples, channels] input ran 2x slower for 16 rows.
     rows = np.ascontiguousarray(y.reshape(-1, y.shape[-1]), dtype=dtype)
-    out = np.stack([soxr.resample(row, orig_sr, target_sr, quality=res_type) for row in rows])
+
+    def one(row: np.ndarray) -> np.ndarray:
+        return soxr.resample(row, orig_sr, target_sr, quality=res_type)
+
+    if len(rows) == 1:
+        out = one(rows[0])[None]
+    elif rows.shape[-1] >= _ROWS_APART_FROM:
+        # Long rows one at a time, a thread per core (soxr releases the GIL): halving 32 x 5 s
+        # took 8 ms instead of 12 (one thread) or 15 (interleaved) on 2 cores, bit-identical.
+        out = np.stack(list(_row_pool().map(one, rows)))
+    else:
+        # Short rows interleaved in one call: soxr designs its filter once per call (~40 us), which
+        # dominated row-by-row calls on short rows (32 x 1723 samples: 0.4 ms against 1.3 ms).
+        out = soxr.resample(np.ascontiguousarray(rows.T), orig_sr, target_sr, quality=res_type).T
     out = out.reshape(*y.shape[:-1], -1)
     # soxr's length can differ by a sample from ceil(n * ratio); librosa fixes it the same way.
     if out.shape[-1] > n_out:

@@ -19,7 +19,7 @@ from functools import lru_cache
 from audiotrain.audio import resample
 from audiotrain.features._backend import as_float_signal, check_backend, to_numpy
 from audiotrain.features._config import FeatureConfigMixin
-from audiotrain.features.stft import CHUNK_FRAMES, frames_numpy
+from audiotrain.features.stft import CHUNK_FRAMES
 
 import mlx.core as mx
 import numpy as np
@@ -60,7 +60,10 @@ class _Plan:
     early_factor: int  # the signal is decimated by this before the first octave
     hops: tuple[int, ...]  # hop of each octave at its own rate, top octave first
     n_fft: int  # frame length shared by all octaves (shorter kernels are zero-padded, centred)
-    # [octaves, n_fft, 2 * bins_per_octave] float32, top octave first; per octave the real parts of its
+    # Rows [row_start, row_start + kernel rows) of each n_fft frame are the only ones any kernel
+    # touches: the frames are cut to them (the longest filter is ~70% of n_fft, so ~30% less work).
+    row_start: int
+    # [octaves, rows, 2 * bins_per_octave] float32, top octave first; per octave the real parts of its
     # bins (ascending), then the imaginary parts; a partial bottom octave has zero columns at the low end.
     kernels: np.ndarray
     inv_sqrt_lengths: np.ndarray  # [n_bins, 1] length normalisation (librosa's scale=True)
@@ -142,8 +145,17 @@ def _plan(sr, hop_length, fmin, n_bins, bins_per_octave, filter_scale, norm, spa
         top = (n_fft - rows) // 2  # a shorter kernel sits in the middle of the longer, equally centred frame
         stacked[i, top : top + rows, n_filters - bins : n_filters] = kernel[:, :bins]
         stacked[i, top : top + rows, 2 * n_filters - bins :] = kernel[:, bins:]
+    used = np.flatnonzero(np.any(stacked != 0, axis=(0, 2)))
+    first, last = int(used[0]), int(used[-1]) + 1
     lengths = q * sr_e / freqs
-    return _Plan(early, tuple(hops), n_fft, stacked, (1.0 / np.sqrt(lengths)).astype(np.float32)[:, None])
+    return _Plan(
+        early,
+        tuple(hops),
+        n_fft,
+        first,
+        np.ascontiguousarray(stacked[:, first:last]),
+        (1.0 / np.sqrt(lengths)).astype(np.float32)[:, None],
+    )
 
 
 def _halve(y: np.ndarray, factor: int = 2) -> np.ndarray:
@@ -219,12 +231,14 @@ def cqt(
     n_octaves = len(plan.hops)
     if n_samples < plan.early_factor * 2 ** (n_octaves - 1):
         raise ValueError(f"signal of {n_samples} samples is too short for a {n_octaves}-octave CQT")
-    # Decimation (soxr, exactly librosa's) and framing run on the host; each octave's frames are a view.
+    # Decimation (soxr, exactly librosa's) and framing run on the host; each octave's frames are a view
+    # of its zero-padded signal (frame t centred at t * hop, cut to the rows the kernels use).
     if plan.early_factor > 1:
         signal = _halve(signal, plan.early_factor)
+    n_rows = plan.kernels.shape[1]
     views = []
     for i, hop in enumerate(plan.hops):
-        views.append(frames_numpy(signal, plan.n_fft, hop, True, "constant"))
+        views.append(_frame_rows(signal, plan.n_fft, hop, plan.row_start, n_rows))
         if i + 1 < n_octaves and hop % 2 == 0:
             signal = _halve(signal)
     n_frames = min(v.shape[-2] for v in views)
@@ -233,11 +247,14 @@ def cqt(
     else:
         kernels, scale = plan.kernels, plan.inv_sqrt_lengths
     blocks = []
-    # A few clips at a time keep the stacked frames (octaves x frames x n_fft floats) in cache.
+    # A few clips at a time keep the stacked frames (octaves x frames x rows floats) in cache.
     clips_per_block = max(1, CHUNK_FRAMES // n_frames)
-    for b0 in range(0, len(signal), clips_per_block):
-        frames = np.stack([v[b0 : b0 + clips_per_block, :n_frames] for v in views])
-        frames = frames.reshape(n_octaves, -1, plan.n_fft)  # [octaves, clips * frames, n_fft]
+    for b0 in range(0, len(views[0]), clips_per_block):
+        nb = min(clips_per_block, len(views[0]) - b0)
+        frames = np.empty((n_octaves, nb, n_frames, n_rows), np.float32)
+        for i, view in enumerate(views):
+            frames[i] = view[b0 : b0 + nb, :n_frames]
+        frames = frames.reshape(n_octaves, -1, n_rows)  # [octaves, clips * frames, rows]
         block = _octave_products(mx.array(frames) if backend == "mlx" else frames, kernels, n_frames, n_bins)
         if backend == "mlx":
             mx.eval(block)
@@ -245,6 +262,17 @@ def cqt(
     cat = mx.concatenate if backend == "mlx" else np.concatenate
     C = blocks[0] if len(blocks) == 1 else cat(blocks, axis=0)
     return (C * scale).reshape(*lead, n_bins, n_frames)
+
+
+def _frame_rows(signal: np.ndarray, n_fft: int, hop: int, row_start: int, n_rows: int) -> np.ndarray:
+    """Centred frames [clips, 1 + samples // hop, n_rows]: rows [row_start, row_start + n_rows) of
+    the n_fft-sample frames ``librosa`` would take with zero padding (a strided view)."""
+    clips, n = signal.shape
+    count = 1 + n // hop
+    left = n_fft // 2 - row_start  # zeros before sample 0 (kernels are centred: row_start <= n_fft // 2)
+    padded = np.zeros((clips, max(left + n, (count - 1) * hop + n_rows)), np.float32)
+    padded[:, left : left + n] = signal
+    return np.lib.stride_tricks.sliding_window_view(padded, n_rows, axis=-1)[:, : count * hop : hop]
 
 
 def _octave_products(frames, kernels, n_frames: int, n_bins: int):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from audiotrain.features._backend import as_float_signal, check_backend
+from audiotrain.features._backend import as_float_signal, check_backend, parallel_streams
 
 import mlx.core as mx
 import numpy as np
@@ -207,18 +207,25 @@ def power_frames(
         w_mx = mx.array(w.astype(np.float32))
         proj = None if project is None else mx.array(project.astype(np.float32))
         to_power = _power_mlx(float(power))
-        for b0, nb, t0, nt in _chunks(len(y), count, CHUNK_FRAMES):
-            view = mx.as_strided(
-                padded,
-                shape=(nb, nt, n_fft),
-                strides=(length, hop_length, 1),
-                offset=b0 * length + t0 * hop_length,
-            )
-            p = to_power(mx.fft.rfft(view * w_mx, axis=-1))
-            # 2-D product: a [1, frames, bins] @ [bins, K] batched matmul ran 2x slower than the 2-D one.
-            p = p if proj is None else (p.reshape(-1, p.shape[-1]) @ proj).reshape(nb, nt, -1)
-            mx.eval(p)
+        streams = parallel_streams()
+        wave: list = []
+        for i, (b0, nb, t0, nt) in enumerate(_chunks(len(y), count, CHUNK_FRAMES)):
+            with mx.stream(streams[i % len(streams)]):
+                view = mx.as_strided(
+                    padded,
+                    shape=(nb, nt, n_fft),
+                    strides=(length, hop_length, 1),
+                    offset=b0 * length + t0 * hop_length,
+                )
+                p = to_power(mx.fft.rfft(view * w_mx, axis=-1))
+                # 2-D product: a [1, frames, bins] @ [bins, K] batched matmul ran 2x slower than 2-D.
+                p = p if proj is None else (p.reshape(-1, p.shape[-1]) @ proj).reshape(nb, nt, -1)
+            wave.append(p)
             blocks.append((b0, p))
+            if len(wave) == len(streams):  # one block per stream at a time, evaluated side by side
+                mx.eval(*wave)
+                wave = []
+        mx.eval(*wave)
         cat = mx.concatenate
     groups: dict[int, list] = {}  # blocks of the same clips side by side in time, then groups stacked
     for b0, p in blocks:
