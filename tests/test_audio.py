@@ -194,9 +194,9 @@ def test_unreadable_permissions_are_reported(tmp_path, stereo):
 
 @pytest.mark.parametrize("n_samples", [3_000, 25_000])  # short rows go interleaved, long rows to threads
 def test_batched_resample_equals_resampling_each_row(n_samples):
-    import soxr
-
     from audiotrain.audio import resample
+
+    import soxr
 
     rows = np.random.default_rng(0).normal(size=(5, n_samples)).astype(np.float32)
     batched = resample(rows, 44100, 22050)
