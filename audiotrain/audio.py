@@ -18,6 +18,8 @@ import threading
 from collections import Counter
 from pathlib import Path
 
+from audiotrain._system import usable_cores
+
 import numpy as np
 import soundfile as sf
 import soxr
@@ -229,9 +231,7 @@ _ROWS_APART_FROM = 20_000  # samples per row from which rows are resampled apart
 @functools.lru_cache(maxsize=1)
 def _row_pool() -> concurrent.futures.ThreadPoolExecutor:
     return concurrent.futures.ThreadPoolExecutor(
-        max_workers=max(
-            1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        ),
+        max_workers=usable_cores(),
         thread_name_prefix="audiotrain-resample",
     )
 

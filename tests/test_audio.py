@@ -201,5 +201,7 @@ def test_batched_resample_equals_resampling_each_row(n_samples):
     rows = np.random.default_rng(0).normal(size=(5, n_samples)).astype(np.float32)
     batched = resample(rows, 44100, 22050)
     for row, out in zip(rows, batched):
-        np.testing.assert_array_equal(out, soxr.resample(row, 44100, 22050, quality="soxr_hq")[: out.shape[-1]])
+        np.testing.assert_array_equal(
+            out, soxr.resample(row, 44100, 22050, quality="soxr_hq")[: out.shape[-1]]
+        )
     np.testing.assert_array_equal(resample(rows[:1], 44100, 22050)[0], batched[0])

@@ -8,7 +8,8 @@ when they must not touch MLX.
 from __future__ import annotations
 
 import functools
-import os
+
+from audiotrain._system import usable_cores
 
 import mlx.core as mx
 import numpy as np
@@ -69,5 +70,4 @@ def parallel_streams() -> list:
 
 @functools.lru_cache(maxsize=1)
 def _cpu_streams() -> list:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return [mx.new_stream(mx.cpu) for _ in range(max(1, min(cores, 8)))]
+    return [mx.new_stream(mx.cpu) for _ in range(min(usable_cores(), 8))]
