@@ -19,7 +19,7 @@ from functools import lru_cache
 from audiotrain.audio import resample
 from audiotrain.features._backend import as_float_signal, check_backend, to_numpy
 from audiotrain.features._config import FeatureConfigMixin
-from audiotrain.features.stft import CHUNK_FRAMES
+from audiotrain.features.stft import CHUNK_FRAMES, frames_numpy
 
 import mlx.core as mx
 import numpy as np
@@ -238,7 +238,8 @@ def cqt(
     n_rows = plan.kernels.shape[1]
     views = []
     for i, hop in enumerate(plan.hops):
-        views.append(_frame_rows(signal, plan.n_fft, hop, plan.row_start, n_rows))
+        frames = frames_numpy(signal, plan.n_fft, hop, True, "constant")
+        views.append(frames[..., plan.row_start : plan.row_start + n_rows])
         if i + 1 < n_octaves and hop % 2 == 0:
             signal = _halve(signal)
     n_frames = min(v.shape[-2] for v in views)
@@ -264,19 +265,8 @@ def cqt(
     return (C * scale).reshape(*lead, n_bins, n_frames)
 
 
-def _frame_rows(signal: np.ndarray, n_fft: int, hop: int, row_start: int, n_rows: int) -> np.ndarray:
-    """Centred frames [clips, 1 + samples // hop, n_rows]: rows [row_start, row_start + n_rows) of
-    the n_fft-sample frames ``librosa`` would take with zero padding (a strided view)."""
-    clips, n = signal.shape
-    count = 1 + n // hop
-    left = n_fft // 2 - row_start  # zeros before sample 0 (kernels are centred: row_start <= n_fft // 2)
-    padded = np.zeros((clips, max(left + n, (count - 1) * hop + n_rows)), np.float32)
-    padded[:, left : left + n] = signal
-    return np.lib.stride_tricks.sliding_window_view(padded, n_rows, axis=-1)[:, : count * hop : hop]
-
-
 def _octave_products(frames, kernels, n_frames: int, n_bins: int):
-    """[octaves, clips * frames, n_fft] frames -> magnitudes [clips, n_bins, frames] (numpy or mlx)."""
+    """[octaves, clips * frames, rows] frames -> magnitudes [clips, n_bins, frames] (numpy or mlx)."""
     xp = mx if isinstance(frames, mx.array) else np
     n_octaves, half = kernels.shape[0], kernels.shape[-1] // 2
     out = xp.matmul(frames, kernels)  # one batched product for all octaves
