@@ -1,10 +1,10 @@
-"""The in-graph skip of non-finite updates: the folded Adam path is bitwise MLX's update on finite
+"""The in-graph skip of non-finite updates: the inlined Adam path is bitwise MLX's update on finite
 steps and bitwise a no-op on skipped ones, compiled or not, for every optimizer it claims."""
 
 from functools import partial
 
 from audiotrain import TrainModule
-from audiotrain.train.guarded_update import can_fold, guarded_update
+from audiotrain.train.guarded_update import can_inline, guarded_update
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -41,15 +41,17 @@ OPTIMIZERS = {
 def snapshot(model, opt):
     flat = dict(tree_flatten(model.trainable_parameters()))
     flat.update({f"opt.{k}": v for k, v in tree_flatten(opt.state)})
-    return {k: np.array(v) for k, v in flat.items()}
+    # bf16 has no numpy dtype: compare its bits
+    return {k: np.array(v.view(mx.uint16) if v.dtype == mx.bfloat16 else v) for k, v in flat.items()}
 
 
-def run(make_opt, guarded: bool, poisoned_steps=(), compile_=True, steps=6):
+def run(make_opt, guarded: bool, poisoned_steps=(), compile_=True, steps=6, dtype=mx.float32):
     mx.random.seed(0)
     model = Net()
+    model.set_dtype(dtype)
     opt = make_opt()
     opt.init(model.trainable_parameters())
-    xs = mx.random.normal((6, 5, 6))  # the same data whatever `steps` is
+    xs = mx.random.normal((6, 5, 6)).astype(dtype)  # the same data whatever `steps` is
     state = [model.state, opt.state]
 
     def step(x, poison):
@@ -67,7 +69,7 @@ def run(make_opt, guarded: bool, poisoned_steps=(), compile_=True, steps=6):
     if compile_:
         step = partial(mx.compile, inputs=state, outputs=state)(step)
     for i in range(steps):
-        poison = mx.array(float("nan") if i in poisoned_steps else 1.0)
+        poison = mx.array(float("nan") if i in poisoned_steps else 1.0, dtype)
         mx.eval(step(xs[i], poison), state)
     return snapshot(model, opt)
 
@@ -94,20 +96,30 @@ def test_a_skipped_step_changes_nothing(name):
     assert_same(skipped, clean)
 
 
-def test_fold_path_is_taken_only_where_it_is_exact():
-    grads32 = {"w": mx.zeros((2,))}
-    grads16 = {"w": mx.zeros((2,), mx.bfloat16)}
-    assert can_fold(optim.AdamW(1e-3), grads32)
-    assert can_fold(optim.Adam(1e-3), grads32)
-    assert can_fold(optim.AdamW(schedule), grads32)
-    assert not can_fold(optim.AdamW(1e-3), grads16)  # bf16-true: array betas would promote moments
-    assert not can_fold(optim.Adam(1e-3, bias_correction=True), grads32)
-    assert not can_fold(optim.SGD(1e-3, momentum=0.9), grads32)
+@pytest.mark.parametrize("name", ["adamw", "adam"])
+def test_bf16_true_parameters_take_the_inlined_path_exactly(name):
+    make = OPTIMIZERS[name]
+    bf16 = dict(dtype=mx.bfloat16)
+    assert_same(run(make, guarded=True, **bf16), run(make, guarded=False, **bf16))
+    assert_same(
+        run(make, guarded=True, poisoned_steps={2}, steps=3, **bf16),
+        run(make, guarded=False, steps=2, **bf16),
+    )
+    moments = {k: v for k, v in run(make, guarded=True, **bf16).items() if k.endswith((".m", ".v"))}
+    assert moments and all(v.dtype.itemsize == 2 for v in moments.values())  # not promoted
+
+
+def test_inlined_path_is_taken_only_where_it_is_exact():
+    assert can_inline(optim.AdamW(1e-3))
+    assert can_inline(optim.Adam(1e-3))
+    assert can_inline(optim.AdamW(schedule))
+    assert not can_inline(optim.Adam(1e-3, bias_correction=True))
+    assert not can_inline(optim.SGD(1e-3, momentum=0.9))
 
     class MyAdam(optim.Adam):
         pass
 
-    assert not can_fold(MyAdam(1e-3), grads32)  # a subclass may change the rule
+    assert not can_inline(MyAdam(1e-3))  # a subclass may change the rule
 
 
 def test_constraint_hook_is_undone_on_a_skipped_step():

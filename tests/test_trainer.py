@@ -129,7 +129,8 @@ def test_log_every_n_steps_and_loggers_list(tmp_path):
     steps = [s for s, m in a.metrics if "train_loss" in m and "epoch" not in m]
     assert steps == [3, 6, 9, 12]
     assert a.metrics == b.metrics and a.status == "success" and a.hparams
-    assert {"learning_rate", "grad_norm", "skipped_steps"} <= a.keys()
+    assert {"learning_rate", "skipped_steps"} <= a.keys()
+    assert "grad_norm" not in a.keys()  # only with track_grad_norm=True or norm clipping
 
 
 def test_seed_makes_runs_repeatable(tmp_path):
@@ -262,6 +263,64 @@ def test_nonfinite_update_is_skipped_in_graph(tmp_path, compile_):
     assert all(np.isfinite(v).all() for v in weights(module2).values())
     assert t2.callback_metrics["skipped_steps"] == 1
     assert int(t2.optimizer.state["step"]) == 5  # the skipped update did not advance the optimizer
+
+
+class NaNGradient(TinyClassifier):
+    """A finite loss whose gradient is NaN on marked batches (label 99): sqrt'(0) = inf times a
+    zero derivative. Only the gradient check can catch these."""
+
+    def compute_loss(self, batch):
+        x, y = batch
+        loss, metrics = super().compute_loss((x, mx.minimum(y, 2)))
+        offset = mx.where(mx.any(y == 99), 0.0, 1.0)
+        w = self.fc1.weight[0, 0]
+        return loss + mx.sqrt(mx.abs(w - w) + offset) - mx.sqrt(offset), metrics
+
+
+@pytest.mark.parametrize("track_grad_norm", [False, True])  # the plain-sum check and the norm check
+def test_nonfinite_gradient_with_a_finite_loss_is_skipped(tmp_path, track_grad_norm):
+    logger = RecordingLogger()
+    t, module = fit(
+        tmp_path,
+        module=NaNGradient,
+        batches=poisoned(make_batches(), {1, 3}),
+        max_epochs=1,
+        compile=True,
+        logger=logger,
+        log_every_n_steps=1,
+        track_grad_norm=track_grad_norm,
+    )
+    assert all(np.isfinite(loss) for _, m in logger.metrics if (loss := m.get("train_loss")) is not None)
+    assert all(np.isfinite(v).all() for v in weights(module).values())
+    assert t.callback_metrics["skipped_steps"] == 2 and int(t.optimizer.state["step"]) == 4
+    norms = [m["grad_norm"] for _, m in logger.metrics if "grad_norm" in m]
+    assert (len(norms) == 6 and all(np.isfinite(norms))) if track_grad_norm else not norms
+
+
+def test_all_finite_sees_nan_inf_and_opposite_infinities():
+    from audiotrain.train.step import all_finite
+
+    inf, nan = float("inf"), float("nan")
+    ok = {"a": mx.ones((3, 4)), "b": [mx.array([1e30, -1e30])]}
+    assert bool(all_finite(ok)) and bool(all_finite({}))
+    for bad in ([inf, -inf], [nan, 1.0], [1.0, inf]):
+        assert not bool(all_finite({**ok, "c": mx.array(bad)})), bad
+    assert not bool(all_finite({"m": mx.array([[1.0, -inf], [inf, 2.0]])}))  # rows cancel to NaN
+
+
+def test_track_grad_norm_logs_the_norm_of_the_applied_gradient(tmp_path):
+    batches = make_batches(16, 16)
+    mx.random.seed(0)
+    module = SGDTask()
+    grads = nn.value_and_grad(module, lambda b: module.compute_loss(b)[0])(batches[0])[1]
+    expected = float(optim.clip_grad_norm(grads, 1e9)[1])
+    mx.random.seed(0)
+    logger = RecordingLogger()
+    trainer(tmp_path, max_steps=1, track_grad_norm=True, logger=logger, log_every_n_steps=1).fit(
+        SGDTask(), batches
+    )
+    (norm,) = [m["grad_norm"] for _, m in logger.metrics if "grad_norm" in m]
+    assert norm == pytest.approx(expected, rel=1e-5)
 
 
 def test_too_many_nonfinite_steps_stop_with_a_clear_error(tmp_path):

@@ -51,21 +51,28 @@ def global_norm(grads: Any) -> mx.array:
 
 
 def _sum_of_squares(g: mx.array) -> mx.array:
-    squares = g * g
-    if squares.ndim > 1:
-        squares = mx.sum(squares, axis=-1)
-    return mx.sum(squares).astype(mx.float32)
+    return _row_then_total_sum(g * g)
+
+
+def _row_then_total_sum(x: mx.array) -> mx.array:
+    if x.ndim > 1:
+        x = mx.sum(x, axis=-1)
+    return mx.sum(x).astype(mx.float32)
 
 
 def all_finite(tree: Any) -> mx.array:
     """True when every entry of every array in `tree` is finite (a bool scalar, in-graph).
 
-    Checks the sum of squares: any NaN or Inf makes it non-finite. It is one reduction instead of
-    an `isfinite` pass per tensor (which costs more than the whole backward pass on MLX's CPU
-    backend). A finite gradient whose square overflows float32 (|g| > 1.8e19) also counts as
-    non-finite, which is the right call for an update that large.
+    Checks the plain sum of all entries: a NaN anywhere makes it NaN, an Inf makes it Inf (or NaN
+    next to a -Inf). It is one read of the gradients: an `isfinite` pass per tensor costs more than
+    the whole backward pass on MLX's CPU backend, and the sum of squares (the norm) needs a
+    multiply pass too, ~4% of a small MLP's step (benchmarks/trainer_overhead.py). Finite entries
+    whose sum overflows float32 (~3e38) also count as non-finite, the right call for such an update.
     """
-    return mx.isfinite(global_norm(tree))
+    leaves = [g for _, g in tree_flatten(tree)]
+    if not leaves:
+        return mx.array(True)
+    return mx.isfinite(mx.sum(mx.stack([_row_then_total_sum(g) for g in leaves])))
 
 
 def average_across_processes(grads: Any) -> Any:
@@ -137,11 +144,16 @@ class StepConfig:
     accumulate_grad_batches: int = 1
     precision: str = "32"
     compile: bool = True
-    # Skip updates with a non-finite loss or gradient. Costs a reduction over all gradients and an
-    # in-graph select (guarded_update.py; measurable on small models on the CPU backend).
+    # Skip updates with a non-finite loss or gradient. Costs a sum over all gradients and a select
+    # folded into the update (guarded_update.py; measurable on small models on the CPU backend).
     nonfinite_guard: bool = True
-    # Keep the gradient norm for logging even when nothing else needs it.
+    # Compute and log the gradient norm even when norm clipping does not need it.
     track_grad_norm: bool = False
+
+    @property
+    def computes_norm(self) -> bool:
+        """Whether the step computes the global gradient norm (and the trainer can log it)."""
+        return self.track_grad_norm or (self.clip_val is not None and self.clip_algorithm == "norm")
 
 
 class StepState:
@@ -230,12 +242,9 @@ class TrainStep:
             grads = tree_map(lambda a, g: (a + g.astype(mx.float32)) / n_micro, arrays["grad_accum"], grads)
             arrays["grad_accum"] = tree_map(mx.zeros_like, arrays["grad_accum"])
         grads = average_across_processes(grads)
-        need_norm = (
-            cfg.nonfinite_guard
-            or cfg.track_grad_norm
-            or (cfg.clip_val is not None and cfg.clip_algorithm == "norm")
-        )
-        norm = global_norm(grads) if need_norm else None  # one reduction: guard, norm clipping, logging
+        # One reduction serves norm clipping, logging and the guard; without them the guard needs
+        # only the cheaper plain sum (all_finite).
+        norm = global_norm(grads) if cfg.computes_norm else None
         if cfg.clip_val is not None:
             if cfg.clip_algorithm == "norm":
                 grads, _ = clip_by_global_norm(grads, cfg.clip_val, norm)
@@ -247,7 +256,8 @@ class TrainStep:
             if norm is not None:
                 arrays["grad_norm"] = norm
             return loss, metrics
-        finite = mx.logical_and(mx.isfinite(norm), mx.isfinite(loss))
+        grads_finite = mx.isfinite(norm) if norm is not None else all_finite(grads)
+        finite = mx.logical_and(grads_finite, mx.isfinite(loss))
         # Skip the update in-graph when anything is non-finite: the weights, the optimizer state
         # (its step counter too) and what on_after_optimizer_step did all stay as they were.
         guarded_update(self.module, self.optimizer, grads, finite)
@@ -256,7 +266,8 @@ class TrainStep:
         arrays["skip_streak"] = streak
         arrays["max_skip_streak"] = mx.maximum(arrays["max_skip_streak"], streak)
         arrays["skipped_total"] = arrays["skipped_total"] + skipped
-        arrays["grad_norm"] = mx.where(finite, norm, arrays["grad_norm"])
+        if norm is not None:
+            arrays["grad_norm"] = mx.where(finite, norm, arrays["grad_norm"])
         return loss, metrics
 
     # -- public ---------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ class Trainer:
     train/guarded_update.py); on small models on the CPU backend that is measurable
     (benchmarks/trainer_overhead.py).
     `nonfinite_guard=False` drops it (a non-finite update then goes through). `track_grad_norm=True`
-    logs the gradient norm (free when the guard or norm clipping already computes it).
+    logs the gradient norm (always logged, for free, with norm clipping).
     Precision: "32", "bf16-mixed" (bf16 compute, float32 master weights), "bf16-true".
     Debugging: `fast_dev_run` (n batches of train and val, no checkpoints or loggers),
     `limit_train_batches` / `limit_val_batches`, `debug_lazy_eval` (no compile; evaluate every
@@ -483,7 +483,7 @@ class Trainer:
         self._interval_sums, self._interval_count = {}, 0
         values["learning_rate"] = self.learning_rate()
         arrays = self._train_step.state.arrays
-        if self.track_grad_norm or self.nonfinite_guard:
+        if self._train_step.config.computes_norm:
             values["grad_norm"] = float(arrays["grad_norm"].item())
         if self.nonfinite_guard:
             values["skipped_steps"] = int(arrays["skipped_total"].item())
