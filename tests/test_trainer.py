@@ -306,6 +306,23 @@ def test_all_finite_sees_nan_inf_and_opposite_infinities():
     for bad in ([inf, -inf], [nan, 1.0], [1.0, inf]):
         assert not bool(all_finite({**ok, "c": mx.array(bad)})), bad
     assert not bool(all_finite({"m": mx.array([[1.0, -inf], [inf, 2.0]])}))  # rows cancel to NaN
+    for shape, where in (((300, 200), (217, 3)), ((4, 3, 5, 7), (2, 1, 4, 6))):  # matrices, conv kernels
+        for bad in (nan, inf, -inf):
+            x = np.random.default_rng(0).normal(size=shape).astype(np.float32)
+            x[where] = bad
+            assert not bool(all_finite({"w": mx.array(x)})), (shape, bad)
+    big_half = {"w": mx.full((2, 4096), 30.0, mx.float16)}  # a row sums past float16's 65504
+    assert bool(all_finite(big_half))
+
+
+def test_global_norm_matches_numpy():
+    from audiotrain.train.step import global_norm
+
+    rng = np.random.default_rng(1)
+    tree = {"a": rng.normal(size=(64, 33)), "b": [rng.normal(size=(7,)), rng.normal(size=(3, 4, 5))]}
+    expected = np.sqrt(sum((v.astype(np.float64) ** 2).sum() for v in (tree["a"], *tree["b"])))
+    got = global_norm(tree_map(lambda v: mx.array(v.astype(np.float32)), tree))
+    assert float(got) == pytest.approx(expected, rel=1e-6)
 
 
 def test_track_grad_norm_logs_the_norm_of_the_applied_gradient(tmp_path):
