@@ -192,13 +192,14 @@ def test_unreadable_permissions_are_reported(tmp_path, stereo):
     assert info.value.cause == "unreadable"
 
 
-@pytest.mark.parametrize("n_samples", [3_000, 25_000])  # short rows go interleaved, long rows to threads
-def test_batched_resample_equals_resampling_each_row(n_samples):
+# short rows go interleaved (in one call, or one per core when there are many), long rows to threads
+@pytest.mark.parametrize("n_rows, n_samples", [(5, 3_000), (25, 5_000), (5, 25_000)])
+def test_batched_resample_equals_resampling_each_row(n_rows, n_samples):
     from audiotrain.audio import resample
 
     import soxr
 
-    rows = np.random.default_rng(0).normal(size=(5, n_samples)).astype(np.float32)
+    rows = np.random.default_rng(0).normal(size=(n_rows, n_samples)).astype(np.float32)
     batched = resample(rows, 44100, 22050)
     for row, out in zip(rows, batched):
         np.testing.assert_array_equal(

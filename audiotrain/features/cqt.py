@@ -132,7 +132,10 @@ def _plan(sr, hop_length, fmin, n_bins, bins_per_octave, filter_scale, norm, spa
     my_sr = sr_e
     for i in range(n_octaves):
         sl = slice(-n_filters, None) if i == 0 else slice(-n_filters * (i + 1), -n_filters * i)
-        gain = np.sqrt(sr_e / my_sr)
+        # librosa's per-octave gain, times the sqrt(2) per halving that its resample(scale=True)
+        # applies to the signal (sqrt(sr / my_sr) in all, early downsampling included): folded
+        # into the kernel once instead of a multiply pass over every decimated signal.
+        gain = np.sqrt(sr_e / my_sr) * np.sqrt(sr / my_sr)
         kernels.append(_octave_kernel(my_sr, freqs[sl], alpha[sl], filter_scale, norm, sparsity, gain))
         hops.append(hop)
         if hop % 2 == 0:
@@ -159,8 +162,9 @@ def _plan(sr, hop_length, fmin, n_bins, bins_per_octave, filter_scale, norm, spa
 
 
 def _halve(y: np.ndarray, factor: int = 2) -> np.ndarray:
-    # librosa.resample(..., res_type="soxr_hq", scale=True): soxr, then multiply by sqrt(factor).
-    return resample(y, factor, 1, res_type="soxr_hq") * np.float32(np.sqrt(factor))
+    # librosa.resample(..., res_type="soxr_hq", scale=True) without the scale: its sqrt(factor)
+    # is folded into the next octaves' kernels (_plan).
+    return resample(y, factor, 1, res_type="soxr_hq")
 
 
 def cqt(
