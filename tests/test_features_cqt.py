@@ -58,6 +58,19 @@ def test_batched_cqt_equals_clip_by_clip():
         assert rel_err(C[i], cqt(batch[i], sr=SR, backend="numpy")) <= 1e-5
 
 
+def test_octave_products_are_the_same_in_mlx_and_numpy():
+    # On a CPU device cqt(backend="mlx") runs these products in numpy; on a GPU in MLX: both agree.
+    from audiotrain.features.cqt import _octave_products
+
+    rng = np.random.default_rng(0)
+    frames = rng.normal(size=(3, 2 * 11, 40)).astype(np.float32)  # [octaves, clips * frames, rows]
+    kernels = rng.normal(size=(3, 40, 2 * 12)).astype(np.float32)
+    ours = _octave_products(mx.array(frames), mx.array(kernels), n_frames=11, n_bins=30)
+    ref = _octave_products(frames, kernels, n_frames=11, n_bins=30)
+    assert isinstance(ours, mx.array) and ours.shape == ref.shape == (2, 30, 11)
+    np.testing.assert_allclose(np.asarray(ours), ref, rtol=1e-5, atol=1e-5)
+
+
 def test_hcqt_stacks_harmonics_as_channels():
     y = SIGNALS["mix"][: SR * 2]
     H = np.asarray(hcqt(y, sr=SR, harmonics=(0.5, 1, 2), n_bins=48, fmin=65.0))
