@@ -252,7 +252,10 @@ def _training_parser(prog: str, description: str, needs_data: bool) -> argparse.
     return parser
 
 
-def _decode_arguments(parser: argparse.ArgumentParser) -> None:
+def _predictor_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments `_load_predictor` reads: the checkpoint and decoding overrides."""
+    parser.add_argument("--checkpoint", required=True, type=Path,
+                        help="checkpoint folder (or a run folder: uses its best checkpoint)")  # fmt: skip
     parser.add_argument("--decode.method", dest="decode_method", choices=("viterbi", "median", "argmax"), default=None,
                         help="smoothing of frame posteriors (default: the checkpoint's)")  # fmt: skip
     parser.add_argument("--decode.self_transition", dest="decode_self_transition", type=float, default=None,
@@ -319,12 +322,6 @@ def _cmd_evaluate(argv: list[str]) -> int:
         description="Transcribe every annotated song of a folder with a checkpoint and score it with mir_eval.chord.",
     )
     parser.add_argument(
-        "--checkpoint",
-        required=True,
-        type=Path,
-        help="checkpoint folder (or a run folder: uses its best checkpoint)",
-    )
-    parser.add_argument(
         "--data",
         required=True,
         type=Path,
@@ -340,7 +337,7 @@ def _cmd_evaluate(argv: list[str]) -> int:
     parser.add_argument(
         "--allow_gaps", action="store_true", help="fill gaps in annotations with N instead of failing"
     )
-    _decode_arguments(parser)
+    _predictor_arguments(parser)
     args = parser.parse_args(argv)
     predictor = _load_predictor(args)
     index = scan_song_folder(args.data, allow_gaps=args.allow_gaps)
@@ -363,12 +360,6 @@ def _cmd_predict(argv: list[str]) -> int:
         prog="python -m audiotrain.recipes.chords predict",
         description="Transcribe chords of an audio file or of every audio file in a folder.",
     )
-    parser.add_argument(
-        "--checkpoint",
-        required=True,
-        type=Path,
-        help="checkpoint folder (or a run folder: uses its best checkpoint)",
-    )
     parser.add_argument("input", type=Path, help="an audio file, or a folder (searched recursively)")
     parser.add_argument(
         "-o", "--output", type=Path, default=None,
@@ -376,7 +367,7 @@ def _cmd_predict(argv: list[str]) -> int:
         "output folder (default: <input>-chords next to it), mirroring the input's sub-folders",
     )  # fmt: skip
     parser.add_argument("--format", choices=("lab", "jams"), default="lab", help="output format for folders")
-    _decode_arguments(parser)
+    _predictor_arguments(parser)
     args = parser.parse_args(argv)
     if not args.input.exists():
         print(f"error: {args.input} does not exist", file=sys.stderr)
