@@ -17,6 +17,7 @@ _PUBLIC = {
     "Trainer": "audiotrain.train.trainer",
     "DataLoader": "audiotrain.data",
     "Dataset": "audiotrain.data",
+    "seed_everything": "audiotrain.train.seeding",
 }
 
 __all__ = [*_PUBLIC, "__version__"]

@@ -46,6 +46,7 @@ from audiotrain.recipes.chords_predict import ChordPredictor, checkpoint_entries
 from audiotrain.recipes.chords_task import ChordTask
 from audiotrain.recipes.config_cli import add_dataclass_arguments, apply_arguments, load_config_file
 from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
+from audiotrain.train.seeding import seed_everything
 from audiotrain.train.trainer import Trainer
 
 import mlx.core as mx
@@ -156,6 +157,8 @@ def run_training(
         splits, feature_fn, data, config.features, config.batch_size, config.seed
     )
     steps_per_epoch = len(train_loader)
+    # The weights are drawn here, before the Trainer (which seeds at `fit`) exists.
+    seed_everything(config.seed)
     task = build_task(config, splits.train, steps_per_epoch)
     log(
         f"model: {task.model.num_parameters() / 1e6:.2f} M parameters; {len(train_loader.dataset)} windows of "

@@ -66,6 +66,7 @@ from audiotrain.recipes.clap_report import format_table, write_plots
 from audiotrain.recipes.clap_task import CLAPTaskConfig, CLAPTrainModule
 from audiotrain.recipes.config_cli import add_dataclass_arguments, apply_arguments, load_config_file
 from audiotrain.train.callbacks import ModelCheckpoint
+from audiotrain.train.seeding import seed_everything
 
 import numpy as np
 
@@ -157,7 +158,7 @@ def build_demo(captions: list[str], out: Path, cfg: ClapRecipeConfig) -> Bundle:
     tokenizer.save_pretrained(source)
     extractor.save_pretrained(source)
     config = demo_model_config(tokenizer.vocab_size, cfg.dataset.max_tokens, cfg.demo.width)
-    mx.random.seed(cfg.train.seed)
+    seed_everything(cfg.train.seed)
     model = ClapModel(config)
     mx.eval(model.parameters())
     return Bundle(model, config, extractor, tokenizer, source, demo=True)

@@ -26,6 +26,7 @@ from audiotrain.train.callback import Callback
 from audiotrain.train.callbacks import GradientClipper, ModelCheckpoint, ProgressBar
 from audiotrain.train.lazy import LazyScalar
 from audiotrain.train.module import OptimizerConfig, TrainModule
+from audiotrain.train.seeding import seed_everything
 from audiotrain.train.step import EvalStep, StepConfig, TrainStep, all_finite
 
 import mlx.core as mx
@@ -46,6 +47,9 @@ class Trainer:
     (benchmarks/trainer_overhead.py).
     `nonfinite_guard=False` drops it (a non-finite update then goes through). `track_grad_norm=True`
     logs the gradient norm (always logged, for free, with norm clipping).
+    Seeding: `seed` seeds MLX, numpy and Python at the start of `fit` (and a DataLoader without its own
+    seed). A model's initial weights are drawn when it is built, before that: call
+    `audiotrain.seed_everything(seed)` first for a run that repeats exactly.
     Precision: "32", "bf16-mixed" (bf16 compute, float32 master weights), "bf16-true".
     Debugging: `fast_dev_run` (n batches of train and val, no checkpoints or loggers),
     `limit_train_batches` / `limit_val_batches`, `debug_lazy_eval` (no compile; evaluate every
@@ -255,11 +259,6 @@ class Trainer:
         # structure on every call (lazy init on the first update would force a retrace).
         self.optimizer.init(module.trainable_parameters())
 
-    @staticmethod
-    def _seed_everything(seed: int) -> None:
-        mx.random.seed(seed)
-        np.random.seed(seed % 2**32)
-
     def _prepare_loader(self, loader: Any, name: str) -> None:
         if loader is None:
             return
@@ -308,7 +307,7 @@ class Trainer:
         self._prepare_loader(train_loader, "train_loader")
         self._prepare_loader(val_loader, "val_loader")
         if self.seed is not None:
-            self._seed_everything(self.seed)
+            seed_everything(self.seed)
         self._attach(model, "fit")
         self._setup_optimizer(model)
         self.state = "running"
