@@ -148,26 +148,35 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15)
     args = parser.parse_args()
     batches = make_batches(50, args.batch_size)
-    runs = {"hand": [], "ours": [], "lean": []}
-    startup = {"hand": [], "ours": [], "lean": []}
+    contenders = {
+        "hand": lambda: hand_written(batches, args.steps),
+        "ours": lambda: with_trainer(batches, args.steps),
+        "lean": lambda: with_trainer(batches, args.steps, nonfinite_guard=False),
+    }
+    runs = {key: [] for key in contenders}
+    startup = {key: [] for key in contenders}
     # Interleaved rounds: this machine's speed drifts by +-10% between identical runs, so each
-    # contender is summarised by its best and its median round, and the ratios are of those.
-    for _ in range(args.repeats):
-        for key, run in (
-            ("hand", lambda: hand_written(batches, args.steps)),
-            ("ours", lambda: with_trainer(batches, args.steps)),
-            ("lean", lambda: with_trainer(batches, args.steps, nonfinite_guard=False)),
-        ):
-            rate, seconds = run()
+    # contender is summarised by its best and its median round. The order rotates every round (no
+    # contender always runs first), and each round's Trainer/hand-written ratio is paired: drift
+    # between rounds cancels in it, so its median is the steadiest of the three summaries.
+    order = list(contenders)
+    for round_ in range(args.repeats):
+        shift = round_ % len(order)
+        for key in order[shift:] + order[:shift]:
+            rate, seconds = contenders[key]()
             runs[key].append(rate)
             startup[key].append(seconds)
     best = {k: max(v) for k, v in runs.items()}
     median = {k: float(np.median(v)) for k, v in runs.items()}
+    paired = {k: float(np.median(np.array(v) / np.array(runs["hand"]))) for k, v in runs.items()}
     print(
         f"model: MLP 256-1024-1024-10, batch {args.batch_size}, AdamW; {args.steps} timed steps after "
         f"{WARMUP} warm-up ones, {args.repeats} interleaved rounds"
     )
-    print(f"{'':45s} {'best steps/s (ratio)':>22s} {'median steps/s (ratio)':>24s} {'start-up ms':>12s}")
+    print(
+        f"{'':45s} {'best steps/s (ratio)':>22s} {'median steps/s (ratio)':>24s} {'paired ratio':>13s}"
+        f" {'start-up ms':>12s}"
+    )
     rows = [
         ("hand", "hand-written compiled loop (seed 004):"),
         ("ours", "Trainer, defaults (non-finite guard on):"),
@@ -177,9 +186,13 @@ def main() -> None:
         print(
             f"{label:45s} {best[key]:12.1f} ({best[key] / best['hand']:.3f})"
             f" {median[key]:14.1f} ({median[key] / median['hand']:.3f})"
+            f" {paired[key]:13.3f}"
             f" {1e3 * float(np.median(startup[key])):12.0f}"
         )
     print("target: ratio >= 0.97; the last Trainer line does the same work as the hand-written loop")
+    print(
+        "paired ratio: median over rounds of (this round's steps/s) / (the hand-written loop's in that round)"
+    )
     print(
         "start-up: from the call (fit, or the loop's first step) to the end of the warm-up steps, "
         "median; paid once per fit"

@@ -9,6 +9,7 @@ from audiotrain.recipes.config_cli import (
     apply_arguments,
     load_config_file,
     merge_config,
+    resume_command,
 )
 
 import pytest
@@ -86,3 +87,10 @@ def test_files_fill_the_tree_and_errors_name_the_file_and_field(tmp_path):
         load_config_file(Outer(), broken)
     with pytest.raises(FileNotFoundError, match="missing.yaml"):
         load_config_file(Outer(), tmp_path / "missing.yaml")
+
+
+def test_resume_command_replaces_an_earlier_resume_and_quotes_paths():
+    argv = ["--resume", "a/last", "--lr", "0.1", "--resume=b/last", "--data", "my songs"]
+    assert resume_command("audiotrain.recipes.clap", argv, "runs/x y/interrupted") == (
+        "python -m audiotrain.recipes.clap --lr 0.1 --data 'my songs' --resume 'runs/x y/interrupted'"
+    )

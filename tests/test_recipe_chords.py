@@ -292,6 +292,24 @@ def test_train_on_a_folder_and_resume(tiny_run, tmp_path):
     assert history["epoch"] == [0, 1, 2]
 
 
+def test_an_interrupted_run_prints_the_command_that_continues_it(tiny_run, monkeypatch, capsys):
+    _, run_dir = tiny_run
+    saved = run_dir / "checkpoints" / "interrupted"
+
+    def interrupted_training(config, run_dir_arg, resume=None):
+        return chords.RunResult(run_dir, run_dir / "checkpoints" / "best", {}, None, 1.0, saved)
+
+    monkeypatch.setattr(chords, "run_training", interrupted_training)
+    argv = ["--data", "songs dir", "--num_epochs", "3", "--resume", "old", "--run_dir", "r"]
+    assert chords.main(["train", *argv]) == 0
+    out = capsys.readouterr().out
+    expected = (
+        f"python -m audiotrain.recipes.chords train --data 'songs dir' --num_epochs 3 --run_dir r "
+        f"--resume {saved}"
+    )
+    assert "interrupted" in out and expected in out
+
+
 def test_cli_errors_are_reported(tmp_path, capsys):
     assert chords.main(["fit"]) == 2
     assert "unknown command 'fit'" in capsys.readouterr().err

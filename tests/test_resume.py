@@ -81,3 +81,39 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
     assert "RETURNED True" in out
     assert "Resume with" in out + err and "ckpt_path=" in out + err
     assert (tmp_path / "checkpoints" / "interrupted" / "model.safetensors").exists()
+
+
+def test_ctrl_c_during_epoch_end_validation_still_saves_and_resumes_exactly(tmp_path):
+    """A Ctrl-C that lands in the epoch-end validation (not in a training step) saves at the epoch
+    boundary, and resuming from that checkpoint gives the weights of an uninterrupted run."""
+    from audiotrain import Trainer, seed_everything
+    from audiotrain.train.callbacks import Callback
+
+    from tasks import TinyClassifier, make_batches, weights
+
+    class CtrlCInValidation(Callback):
+        def on_validation_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            if trainer.current_epoch == 1 and batch_idx == 0:
+                signal.raise_signal(signal.SIGINT)  # the Trainer's handler: stop and save
+
+    def trainer(root, *callbacks):
+        return Trainer(
+            max_epochs=3, default_root_dir=root, enable_progress_bar=False, seed=1, callbacks=list(callbacks)
+        )
+
+    seed_everything(0)
+    straight = TinyClassifier(dropout=0.2)
+    trainer(tmp_path / "a").fit(straight, make_batches(), make_batches(32))
+
+    seed_everything(0)
+    stopped = trainer(tmp_path / "b", CtrlCInValidation())
+    stopped.fit(TinyClassifier(dropout=0.2), make_batches(), make_batches(32))
+    saved = tmp_path / "b" / "checkpoints" / "interrupted"
+    assert stopped.interrupted and stopped.interrupted_checkpoint == saved
+    state = json.loads((saved / "trainer_state.json").read_text())
+    assert (state["epoch"], state["batch_in_epoch"]) == (2, 0)  # epoch 1 complete, validated
+
+    resumed = TinyClassifier(dropout=0.2)
+    trainer(tmp_path / "c").fit(resumed, make_batches(), make_batches(32), ckpt_path=str(saved))
+    for name, value in weights(straight).items():
+        np.testing.assert_array_equal(value, weights(resumed)[name], err_msg=name)

@@ -44,7 +44,12 @@ from audiotrain.recipes.chords_data import (
 from audiotrain.recipes.chords_eval import EvaluationResult, evaluate_songs, format_table
 from audiotrain.recipes.chords_predict import ChordPredictor, checkpoint_entries
 from audiotrain.recipes.chords_task import ChordTask
-from audiotrain.recipes.config_cli import add_dataclass_arguments, apply_arguments, load_config_file
+from audiotrain.recipes.config_cli import (
+    add_dataclass_arguments,
+    apply_arguments,
+    load_config_file,
+    resume_command,
+)
 from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
 from audiotrain.train.seeding import seed_everything
 from audiotrain.train.trainer import Trainer
@@ -80,6 +85,7 @@ class RunResult:
     history: dict
     evaluation: EvaluationResult | None
     train_seconds: float
+    interrupted_checkpoint: Path | None = None  # set when Ctrl-C stopped training early
 
 
 def _versions() -> dict[str, str]:
@@ -214,7 +220,8 @@ def run_training(
         log(f"\nheld-out songs ({len(splits.test)}), mir_eval.chord scores in % (pooled over time):")
         log(format_table({"model": evaluation.scores}))
         log(f"transcription speed: {evaluation.realtime_factor:.0f} s of audio per second")
-    return RunResult(run_dir, best, trainer.history, evaluation, train_seconds)
+    interrupted = trainer.interrupted_checkpoint if trainer.interrupted else None
+    return RunResult(run_dir, best, trainer.history, evaluation, train_seconds, interrupted)
 
 
 def _split_names(splits: SongSplits) -> dict[str, list[str]]:
@@ -316,6 +323,11 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
     print(
         f"predict with: python -m audiotrain.recipes.chords predict --checkpoint {result.checkpoint} SONG.wav -o SONG.lab"
     )
+    if result.interrupted_checkpoint is not None:
+        command = resume_command(
+            "audiotrain.recipes.chords", ([] if demo else ["train"]) + argv, result.interrupted_checkpoint
+        )
+        print(f"training was interrupted (Ctrl-C); continue it with:\n  {command}")
     return 0
 
 

@@ -64,7 +64,12 @@ from audiotrain.recipes.clap_config import (
 from audiotrain.recipes.clap_eval import RetrievalEvaluation, evaluate_clap
 from audiotrain.recipes.clap_report import format_table, write_plots
 from audiotrain.recipes.clap_task import CLAPTaskConfig, CLAPTrainModule
-from audiotrain.recipes.config_cli import add_dataclass_arguments, apply_arguments, load_config_file
+from audiotrain.recipes.config_cli import (
+    add_dataclass_arguments,
+    apply_arguments,
+    load_config_file,
+    resume_command,
+)
 from audiotrain.train.callbacks import ModelCheckpoint
 from audiotrain.train.seeding import seed_everything
 
@@ -389,6 +394,9 @@ def run(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
     )
     trainer.fit(task, train_loader, val_loader, ckpt_path=cfg.resume)
     trainer.export_history(out / "history.json")
+    if trainer.interrupted:
+        command = resume_command("audiotrain.recipes.clap", argv or [], trainer.interrupted_checkpoint)
+        print(f"training was interrupted (Ctrl-C); evaluating now. Continue training with:\n  {command}")
 
     after = evaluate()
     print("retrieval on the evaluation clips:\n" + format_table(before, after))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shlex
 import types
 import typing
 from pathlib import Path
@@ -168,3 +169,17 @@ def load_config_file(config: Any, path: str | Path) -> Any:
         except json.JSONDecodeError as err:
             raise ValueError(f"{path}: not valid JSON at line {err.lineno}: {err.msg}") from None
     return merge_config(config, data, source=str(path))
+
+
+def resume_command(module: str, argv: list[str], checkpoint: str | Path) -> str:
+    """The command line that continues an interrupted run: `argv` with ``--resume checkpoint``
+    (any earlier ``--resume`` dropped), for a recipe run as ``python -m module``."""
+    kept, skip_value = [], False
+    for arg in argv:
+        if skip_value:
+            skip_value = False
+        elif arg == "--resume":
+            skip_value = True
+        elif not arg.startswith("--resume="):
+            kept.append(arg)
+    return shlex.join(["python", "-m", module, *kept, "--resume", str(checkpoint)])

@@ -146,6 +146,7 @@ class Trainer:
         self.total_train_batches = 0
         self.should_stop = False
         self.interrupted = False
+        self.interrupted_checkpoint: Path | None = None  # where Ctrl-C saved, once it has
         self.state = "initializing"
         self.callback_metrics: dict[str, float] = {}
         self.logged_metrics: dict[str, float] = {}
@@ -312,6 +313,7 @@ class Trainer:
         self._setup_optimizer(model)
         self.state = "running"
         self.should_stop = self.interrupted = False
+        self.interrupted_checkpoint = None
         self._train_loader = train_loader
         ckpt_path = ckpt_path or self._pending_ckpt
         self._pending_ckpt = None
@@ -385,9 +387,13 @@ class Trainer:
             mid_epoch_every = max(1, int(self.val_check_interval * n_batches))
         while not self._done():
             self._run_train_epoch(module, train_loader, val_loader, n_batches, mid_epoch_every)
-            if self.interrupted:
+            if self.interrupted:  # saved in the epoch, right after the step it stopped at
                 return
             self._end_epoch(module, val_loader)
+        if self.interrupted:
+            # Ctrl-C during the epoch-end validation, callbacks or checkpointing: the epoch is
+            # complete and validated, so the checkpoint resumes at the next one.
+            self._save_on_interrupt()
 
     def _run_train_epoch(self, module, loader, val_loader, n_batches, mid_epoch_every) -> None:
         epoch = self.current_epoch
