@@ -223,7 +223,7 @@ def demo_run(tmp_path_factory):
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         result = run(parse_config(argv), argv)
-    return result, printed.getvalue()
+    return {**result, "argv": argv}, printed.getvalue()
 
 
 def test_cli_offline_demo_end_to_end(demo_run):
@@ -266,6 +266,25 @@ def test_cli_offline_demo_end_to_end(demo_run):
         atol=1e-6,
     )
     assert model.logit_scale_a.item() == pytest.approx(trained.logit_scale_a.item())
+
+
+def test_the_same_seed_gives_the_same_run(demo_run, tmp_path):
+    import contextlib
+    import io
+
+    from audiotrain.recipes.clap import parse_config, run
+
+    import mlx.core as mx
+
+    first, _ = demo_run
+    mx.random.normal((3,))  # move the global generator on
+    argv = [a if a != str(first["run_dir"]) else str(tmp_path / "again") for a in first["argv"]]
+    with contextlib.redirect_stdout(io.StringIO()):
+        second = run(parse_config(argv), argv)
+    a, b = dict(first["history"]), dict(second["history"])
+    a.pop("time"), b.pop("time")
+    assert a == b
+    assert first["after"] == second["after"]
 
 
 @pytest.mark.slow

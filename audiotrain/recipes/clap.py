@@ -308,6 +308,7 @@ def run(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     if demo:
         print(DEMO_BANNER)
+    seed_everything(cfg.train.seed)  # whatever is drawn before the Trainer seeds at `fit`
 
     # Data folder (generated in the demo unless --data is given).
     data = cfg.data
