@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 
 from audiotrain.features._backend import check_backend, is_mlx
+from audiotrain.features._banded import BandedMatrix
 from audiotrain.features._config import FeatureConfigMixin
 from audiotrain.features.stft import PAD_MODES, fft_frequencies, power_frames
 
@@ -89,6 +90,12 @@ def _filterbank(sr, n_fft, n_mels, fmin, fmax, htk, norm, dtype_name) -> np.ndar
         weights *= (2.0 / (mel_f[2 : n_mels + 2] - mel_f[:n_mels]))[:, np.newaxis]
     weights.setflags(write=False)
     return weights
+
+
+@lru_cache(maxsize=32)
+def _projection(*key) -> BandedMatrix:
+    """The transposed filterbank [bins, n_mels] as a `BandedMatrix`: each filter touches a few bins."""
+    return BandedMatrix.from_dense(_filterbank(*key).T)
 
 
 def mel_filterbank(
@@ -186,9 +193,8 @@ def melspectrogram(
         norm,
         "float64" if exact else "float32",
     )
-    basis = _filterbank(*key)
     S = power_frames(
-        y, n_fft, hop_length, win_length, window, center, pad_mode, power, backend, project=basis.T
+        y, n_fft, hop_length, win_length, window, center, pad_mode, power, backend, project=_projection(*key)
     )
     return np.swapaxes(S, -1, -2) if backend == "numpy" else mx.swapaxes(S, -1, -2)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from audiotrain.features._backend import as_float_signal, check_backend, parallel_streams
+from audiotrain.features._banded import BandedMatrix
 
 import mlx.core as mx
 import numpy as np
@@ -175,13 +176,14 @@ def power_frames(
     pad_mode: str = "constant",
     power: float = 2.0,
     backend: str = "mlx",
-    project: np.ndarray | None = None,
+    project: np.ndarray | BandedMatrix | None = None,
 ):
     """|STFT|**power, time-major: [..., frames, n_fft // 2 + 1], or its product with ``project``.
 
     ``project`` [n_fft // 2 + 1, K] (e.g. a transposed mel filterbank) is applied block by block, so the
-    full power spectrogram never exists at once; the result is then [..., frames, K]. The MLX path
-    evaluates block by block for the same reason, so it cannot run inside ``mx.compile``.
+    full power spectrogram never exists at once; the result is then [..., frames, K]. A `BandedMatrix`
+    skips its zeros. The MLX path evaluates block by block for the same reason, so it cannot run inside
+    ``mx.compile``.
     """
     hop_length = _check(n_fft, hop_length, pad_mode)
     if power <= 0:
@@ -191,48 +193,90 @@ def power_frames(
     lead, n_samples = y.shape[:-1], y.shape[-1]
     y = y.reshape(-1, n_samples)
     count = n_frames(n_samples, n_fft, hop_length, center)
-    blocks = []
+    if project is not None and not isinstance(project, BandedMatrix):
+        project = BandedMatrix.from_dense(project)
     if backend == "numpy":
-        frames = frames_numpy(y, n_fft, hop_length, center, pad_mode)
-        for b0, nb, t0, nt in _chunks(len(y), count, CHUNK_FRAMES):
-            spec = _windowed_rfft_numpy(frames[b0 : b0 + nb, t0 : t0 + nt], w)
-            p = spec.real**2 + spec.imag**2
-            p = p if power == 2.0 else p ** (power / 2.0)
-            blocks.append((b0, p if project is None else p @ project.astype(p.dtype, copy=False)))
-        cat = np.concatenate
+        out = _power_frames_numpy(y, n_fft, hop_length, w, center, pad_mode, power, count, project)
     else:
-        padded = _pad_mlx(y, n_fft, center, pad_mode)
-        mx.eval(padded)
-        length = padded.shape[-1]
-        w_mx = mx.array(w.astype(np.float32))
-        proj = None if project is None else mx.array(project.astype(np.float32))
-        to_power = _power_mlx(float(power))
-        streams = parallel_streams()
-        wave: list = []
-        for i, (b0, nb, t0, nt) in enumerate(_chunks(len(y), count, CHUNK_FRAMES)):
-            with mx.stream(streams[i % len(streams)]):
-                view = mx.as_strided(
-                    padded,
-                    shape=(nb, nt, n_fft),
-                    strides=(length, hop_length, 1),
-                    offset=b0 * length + t0 * hop_length,
-                )
-                p = to_power(mx.fft.rfft(view * w_mx, axis=-1))
-                # 2-D product: a [1, frames, bins] @ [bins, K] batched matmul ran 2x slower than 2-D.
-                p = p if proj is None else (p.reshape(-1, p.shape[-1]) @ proj).reshape(nb, nt, -1)
-            wave.append(p)
-            blocks.append((b0, p))
-            if len(wave) == len(streams):  # one block per stream at a time, evaluated side by side
-                mx.eval(*wave)
-                wave = []
-        mx.eval(*wave)
-        cat = mx.concatenate
-    groups: dict[int, list] = {}  # blocks of the same clips side by side in time, then groups stacked
+        out = _power_frames_mlx(y, n_fft, hop_length, w, center, pad_mode, power, count, project)
+    return out.reshape(*lead, count, out.shape[-1])
+
+
+def _power_frames_numpy(y, n_fft, hop_length, w, center, pad_mode, power, count, project):
+    frames = frames_numpy(y, n_fft, hop_length, center, pad_mode)
+    blocks = []
+    for b0, nb, t0, nt in _chunks(len(y), count, CHUNK_FRAMES):
+        spec = _windowed_rfft_numpy(frames[b0 : b0 + nb, t0 : t0 + nt], w)
+        p = spec.real**2 + spec.imag**2
+        p = p if power == 2.0 else p ** (power / 2.0)
+        blocks.append((b0, p if project is None else project.product(p)))
+    return _assemble(blocks, np.concatenate)
+
+
+def _power_frames_mlx(y, n_fft, hop_length, w, center, pad_mode, power, count, project):
+    padded = _pad_mlx(y, n_fft, center, pad_mode)
+    mx.eval(padded)
+    length = padded.shape[-1]
+    w_mx = mx.array(w.astype(np.float32))
+    to_power = _power_mlx(float(power))
+    streams = parallel_streams()
+    # On the CPU device the projection runs in numpy's BLAS, skipping the filterbank's zeros, while
+    # MLX computes the next blocks' spectra (measured 25-35% faster for a mel spectrogram than the
+    # dense product in MLX); on a GPU it stays in MLX.
+    on_host = project is not None and _project_on_host()
+    proj = None if project is None or on_host else mx.array(project.dense.astype(np.float32))
+    host_out = np.empty((len(y), count, project.shape[1]), np.float32) if on_host else None
+    blocks: list = []
+    wave: list = []
+    previous: list = []
+
+    def finish(done: list) -> None:  # project evaluated blocks on the host
+        for (b0, nb, t0, nt), p in done:
+            host_out[b0 : b0 + nb, t0 : t0 + nt] = project.product(np.asarray(p))
+
+    def launch(current: list) -> list:
+        if not on_host:
+            mx.eval(*(p for _, p in current))
+            blocks.extend((chunk[0], p) for chunk, p in current)
+            return []
+        mx.async_eval(*(p for _, p in current))
+        finish(previous)
+        return current
+
+    for i, (b0, nb, t0, nt) in enumerate(_chunks(len(y), count, CHUNK_FRAMES)):
+        with mx.stream(streams[i % len(streams)]):
+            view = mx.as_strided(
+                padded,
+                shape=(nb, nt, n_fft),
+                strides=(length, hop_length, 1),
+                offset=b0 * length + t0 * hop_length,
+            )
+            p = to_power(mx.fft.rfft(view * w_mx, axis=-1))
+            # 2-D product: a [1, frames, bins] @ [bins, K] batched matmul ran 2x slower than 2-D.
+            p = p if proj is None else (p.reshape(-1, p.shape[-1]) @ proj).reshape(nb, nt, -1)
+        wave.append(((b0, nb, t0, nt), p))
+        if len(wave) == len(streams):  # one block per stream at a time, evaluated side by side
+            previous, wave = launch(wave), []
+    if wave:
+        previous = launch(wave)
+    if on_host:
+        finish(previous)
+        return mx.array(host_out)
+    return _assemble(blocks, mx.concatenate)
+
+
+def _project_on_host() -> bool:
+    return mx.default_device() == mx.cpu
+
+
+def _assemble(blocks: list, cat):
+    """[clips, frames, K] from (first clip, block) pairs: blocks of the same clips side by side in
+    time, then the groups of clips stacked."""
+    groups: dict[int, list] = {}
     for b0, p in blocks:
         groups.setdefault(b0, []).append(p)
     rows = [parts[0] if len(parts) == 1 else cat(parts, axis=1) for parts in groups.values()]
-    out = rows[0] if len(rows) == 1 else cat(rows, axis=0)
-    return out.reshape(*lead, count, out.shape[-1])
+    return rows[0] if len(rows) == 1 else cat(rows, axis=0)
 
 
 def stft(
