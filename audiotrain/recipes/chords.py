@@ -220,8 +220,9 @@ def run_training(
         log(f"\nheld-out songs ({len(splits.test)}), mir_eval.chord scores in % (pooled over time):")
         log(format_table({"model": evaluation.scores}))
         log(f"transcription speed: {evaluation.realtime_factor:.0f} s of audio per second")
-    interrupted = trainer.interrupted_checkpoint if trainer.interrupted else None
-    return RunResult(run_dir, best, trainer.history, evaluation, train_seconds, interrupted)
+    return RunResult(
+        run_dir, best, trainer.history, evaluation, train_seconds, trainer.interrupted_checkpoint
+    )
 
 
 def _split_names(splits: SongSplits) -> dict[str, list[str]]:

@@ -163,8 +163,7 @@ def build_demo(captions: list[str], out: Path, cfg: ClapRecipeConfig) -> Bundle:
     tokenizer.save_pretrained(source)
     extractor.save_pretrained(source)
     config = demo_model_config(tokenizer.vocab_size, cfg.dataset.max_tokens, cfg.demo.width)
-    seed_everything(cfg.train.seed)
-    model = ClapModel(config)
+    model = ClapModel(config)  # drawn from the generators `run` seeded
     mx.eval(model.parameters())
     return Bundle(model, config, extractor, tokenizer, source, demo=True)
 
