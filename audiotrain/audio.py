@@ -139,6 +139,9 @@ def get_duration(path: str | Path) -> float:
     with _open(path) as handle:
         if handle.frames <= 0:
             raise AudioError(path, "zero_length")
+        truncated = _truncated_data_chunk(handle)
+        if truncated:
+            raise AudioError(path, "corrupt", f"truncated: {truncated}")
         return handle.frames / handle.samplerate
 
 

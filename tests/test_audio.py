@@ -79,6 +79,24 @@ def test_get_duration_reads_the_header(tmp_path, stereo):
     assert get_duration(_write(tmp_path / "d.flac", stereo)) == pytest.approx(2.0)
 
 
+def test_get_duration_rejects_files_that_cannot_be_read(tmp_path, stereo):
+    # Song scans check headers only, so a truncated WAV must be caught here and not at loading.
+    files = _bad_files(tmp_path, stereo)
+    header_checkable = (
+        "missing",
+        "empty",
+        "zero_length",
+        "corrupt",
+        "corrupt_noise",
+        "not_audio",
+        "not_a_file",
+    )
+    for label in header_checkable:
+        with pytest.raises(AudioError) as info:
+            get_duration(files[label])
+        assert info.value.cause == label.split("_noise")[0], label
+
+
 def _bad_files(tmp_path, stereo):
     good = (_write(tmp_path / "good.wav", stereo)).read_bytes()
     flac = (_write(tmp_path / "good.flac", stereo)).read_bytes()

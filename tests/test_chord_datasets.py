@@ -71,28 +71,41 @@ SEGMENTS = [
 
 
 def test_scan_pairs_lists_unpaired_and_invalid(tmp_path):
+    song_seconds = SEGMENTS[-1].end
     write_lab(tmp_path / "a.lab", SEGMENTS)
-    _wav(tmp_path / "a.wav")
+    _wav(tmp_path / "a.wav", song_seconds)
     write_jams(tmp_path / "sub" / "b.jams", SEGMENTS)
-    _wav(tmp_path / "sub" / "b.flac")
+    _wav(tmp_path / "sub" / "b.flac", song_seconds - 1.5)  # within the tolerated overhang
     _wav(tmp_path / "c.wav")  # no annotation
     write_lab(tmp_path / "d.lab", SEGMENTS)  # no audio
-    _wav(tmp_path / "e.wav")
+    _wav(tmp_path / "e.wav", song_seconds)
     (tmp_path / "e.lab").write_text("0.0 1.0 C\n1.0 2.0 Cmaj7\n")
-    _wav(tmp_path / "f.wav")
+    _wav(tmp_path / "f.wav", song_seconds)
     write_lab(tmp_path / "f.lab", SEGMENTS)
     write_jams(tmp_path / "f.jams", SEGMENTS)
+    (tmp_path / "g.wav").write_bytes(b"")  # empty audio
+    write_lab(tmp_path / "g.lab", SEGMENTS)
+    (tmp_path / "h.wav").write_bytes(np.random.default_rng(0).bytes(4000))  # not audio at all
+    write_lab(tmp_path / "h.lab", SEGMENTS)
+    _wav(tmp_path / "i.wav", song_seconds / 2)  # another recording: the annotation runs far past its end
+    write_lab(tmp_path / "i.lab", SEGMENTS)
     (tmp_path / "notes.txt").write_text("ignored")
     index = scan_song_folder(tmp_path)
     assert [s.name for s in index.songs] == ["a", "f", "sub/b"]
     assert index.unpaired_audio == [tmp_path / "c.wav"]
     assert index.unpaired_annotations == [tmp_path / "d.lab"]
     assert len(index.invalid) == 1 and "e.lab, line 2" in index.invalid[0][1]
+    assert [p.name for p, _ in index.unreadable_audio] == ["g.wav", "h.wav"]
+    assert "empty" in index.unreadable_audio[0][1]
+    assert [p.name for p, _ in index.mismatched] == ["i.lab"]
     assert index.duplicates[0][0] == tmp_path / "f.jams"
     report = index.report()
-    for fragment in ("3 annotated songs", "c.wav", "d.lab", "line 2", "f.jams"):
+    fragments = ("3 annotated songs", "c.wav", "d.lab", "line 2", "f.jams", "g.wav", "h.wav", "ends at 9.0 s")
+    for fragment in fragments:
         assert fragment in report
-    assert index.problems == 4
+    assert index.problems == 7
+    # Without validation nothing is read: broken files are only found when loaded.
+    assert len(scan_song_folder(tmp_path, validate=False)) == 7
     with pytest.raises(FileNotFoundError, match="does not exist"):
         scan_song_folder(tmp_path / "nowhere")
 

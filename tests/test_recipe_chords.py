@@ -292,8 +292,10 @@ def test_train_on_a_folder_and_resume(tiny_run, tmp_path):
     assert history["epoch"] == [0, 1, 2]
 
 
-def test_an_interrupted_run_prints_the_command_that_continues_it(tiny_run, monkeypatch, capsys):
+def test_an_interrupted_run_prints_the_command_that_continues_it(tiny_run, tmp_path, monkeypatch, capsys):
     _, run_dir = tiny_run
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "songs dir").mkdir()
     saved = run_dir / "checkpoints" / "interrupted"
 
     def interrupted_training(config, run_dir_arg, resume=None):
@@ -316,6 +318,78 @@ def test_cli_errors_are_reported(tmp_path, capsys):
     assert chords.main(["predict", "--checkpoint", str(tmp_path), str(tmp_path / "missing.wav")]) == 2
     with pytest.raises(ckpt.CheckpointError, match="does not exist|not a complete"):
         ChordPredictor.from_checkpoint(tmp_path / "nothing")
+
+
+def _one_error_line(capsys, *fragments) -> None:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert all(fragment in err for fragment in fragments), err
+
+
+@pytest.mark.parametrize(
+    "argv, fragments",
+    [
+        (["--num_epochs", "0"], ["num_epochs must be > 0"]),
+        (["--decode.method", "bogus"], ["DecodeConfig.method"]),
+        (["--config", "missing.yaml"], ["missing.yaml"]),
+        (["train", "--data", "no/such/folder"], ["--data no/such/folder: no such folder"]),
+    ],
+)
+def test_bad_settings_are_one_error_line_before_anything_runs(argv, fragments, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(chords, "run_training", lambda *a, **k: pytest.fail("ran with bad settings"))
+    with pytest.raises(SystemExit) as exit_info:
+        chords.main([*argv, "--run_dir", str(tmp_path / "run")])
+    assert exit_info.value.code == 2
+    _one_error_line(capsys, *fragments)
+    assert not (tmp_path / "run").exists()
+
+
+def test_bad_resume_and_checkpoint_fail_fast_without_a_traceback(tiny_run, tmp_path, monkeypatch, capsys):
+    root, run_dir = tiny_run
+    # A mistyped --resume is found before any data is read or model built, and leaves no run folder.
+    monkeypatch.setattr(chords, "demo_splits", lambda *a, **k: pytest.fail("read the data first"))
+    argv = [*TINY_FLAGS, "--run_dir", str(tmp_path / "run"), "--resume", str(tmp_path / "nothere")]
+    assert chords.main(argv) == 2
+    _one_error_line(capsys, "nothere", "does not exist")
+    assert not (tmp_path / "run").exists()
+    song = generate_demo_songs(tmp_path / "songs", n_songs=1, seed=3, song_seconds=4)[0].audio_path
+    capsys.readouterr()
+    assert chords.main(["predict", "--checkpoint", str(tmp_path / "songs"), str(song)]) == 2
+    _one_error_line(capsys, "not a complete audiotrain checkpoint")
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"")
+    assert chords.main(["predict", "--checkpoint", str(run_dir), str(broken)]) == 2
+    _one_error_line(capsys, "broken.wav", "empty")
+
+
+def test_predict_folder_skips_unreadable_files_and_reports_them(tiny_run, tmp_path, capsys):
+    _, run_dir = tiny_run
+    generate_demo_songs(tmp_path / "songs", n_songs=2, seed=7, song_seconds=4)
+    (tmp_path / "songs" / "a_broken.wav").write_bytes(np.random.default_rng(0).bytes(3000))
+    out_dir = tmp_path / "labs"
+    capsys.readouterr()
+    code = chords.main(["predict", "--checkpoint", str(run_dir), str(tmp_path / "songs"), "-o", str(out_dir)])
+    assert code == 1  # some files were not transcribed
+    assert sorted(p.name for p in out_dir.glob("*.lab")) == ["song_000.lab", "song_001.lab"]
+    captured = capsys.readouterr()
+    assert "wrote 2 .lab files" in captured.out
+    assert "a_broken.wav" in captured.err and "skipped 1 audio file" in captured.err
+
+
+def test_training_skips_songs_whose_audio_is_broken(tiny_run, tmp_path, capsys):
+    root, _ = tiny_run
+    data = tmp_path / "songs"
+    songs = generate_demo_songs(data, n_songs=4, seed=9, song_seconds=6)
+    songs[0].audio_path.write_bytes(b"")  # found by the scan, not hours later by a batch
+    run_dir = tmp_path / "run"
+    flags = ["train", "--data", str(data), *TINY_FLAGS, "--data.cache_dir", str(root / "cache")]
+    capsys.readouterr()
+    assert chords.main([*flags, "--run_dir", str(run_dir), "--data.test_fraction", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "audio files that cannot be read (song skipped)" in out and songs[0].audio_path.name in out
+    assert "no held-out test songs" in out
+    config = json.loads((run_dir / "config.json").read_text())
+    assert sum(len(v) for v in config["songs"].values()) == 3
 
 
 def test_checkpoint_without_chord_settings_is_rejected(tiny_run, tmp_path):

@@ -469,3 +469,127 @@ def test_fusion_model_gets_whole_clips_and_four_views(tmp_path):
     task.eval()
     loss, metrics = task.compute_loss(batch)
     assert np.isfinite(loss.item()) and 0 <= metrics["audio_accuracy"].item() <= 1
+
+
+# ------------------------------------------------------------------ user errors caught before the expensive work
+def _forbid_expensive_work(monkeypatch):
+    """Make data generation/scanning, model loading/building and evaluation fail the test if reached."""
+    from audiotrain.recipes import clap
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("expensive work started before the error was reported")
+
+    for name in (
+        "make_caption_demo",
+        "scan_caption_folder",
+        "load_checkpoint",
+        "build_demo",
+        "evaluate_clap",
+    ):
+        monkeypatch.setattr(clap, name, forbidden)
+
+
+def _one_error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_cli_resume_folder_is_checked_before_data_and_model(tmp_path, capsys, monkeypatch):
+    from audiotrain.recipes.clap import main
+    from audiotrain.train.checkpoint import write_checkpoint
+
+    import mlx.core as mx
+
+    _forbid_expensive_work(monkeypatch)
+    base = ["--demo.folder", str(tmp_path / "cache"), "--train.progress_bar", "false"]
+    nothere = tmp_path / "runs" / "nothere"
+    assert main([*base, "--out", str(tmp_path / "o1"), "--resume", str(nothere)]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert "does not exist" in line and str(nothere) in line
+    assert not (tmp_path / "o1").exists()
+
+    incomplete = tmp_path / "incomplete"
+    incomplete.mkdir()
+    (incomplete / "model.safetensors").write_bytes(b"")
+    assert main([*base, "--out", str(tmp_path / "o2"), "--resume", str(incomplete)]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert "not a complete audiotrain checkpoint" in line and "trainer_state.json" in line
+
+    foreign_state = tmp_path / "foreign_state"
+    write_checkpoint(foreign_state, {"w": mx.zeros((2,))}, {"step": mx.zeros(())}, {}, {})
+    (foreign_state / "trainer_state.json").write_text('{"epoch": 3}')
+    assert main([*base, "--out", str(tmp_path / "o3"), "--resume", str(foreign_state)]) == 2
+    assert "was not written by audiotrain" in _one_error_line(capsys.readouterr().err)
+
+
+def test_cli_resume_from_a_foreign_checkpoint_is_a_short_error(tmp_path, capsys, monkeypatch):
+    """A complete checkpoint of another model (e.g. the chord recipe's) fails once the model exists, before the
+    "retrieval before fine-tuning" evaluation, in one line with counts and a few example keys."""
+    from audiotrain.recipes import clap
+    from audiotrain.train.checkpoint import write_checkpoint
+
+    import mlx.core as mx
+
+    def no_evaluation(*args, **kwargs):
+        raise AssertionError("evaluation ran before the checkpoint was checked")
+
+    monkeypatch.setattr(clap, "evaluate_clap", no_evaluation)
+    foreign = tmp_path / "chords" / "checkpoints" / "last"
+    keys = {f"model.encoder.layers.{i}.linear.weight": mx.zeros((3, 3)) for i in range(40)}
+    write_checkpoint(foreign, keys, {"step": mx.zeros(())}, {}, {"epoch": 1, "batch_in_epoch": 0})
+    argv = ["--out", str(tmp_path / "run"), "--demo.folder", str(tmp_path / "cache"), "--demo.clips", "8",
+            "--demo.width", "16", "--demo.vocab_size", "120", "--dataset.max_tokens", "16",
+            "--dataset.num_workers", "0", "--train.batch_size", "2", "--train.compile", "false",
+            "--train.progress_bar", "false", "--resume", str(foreign)]  # fmt: skip
+    assert clap.main(argv) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert str(foreign) in line and "does not match this CLAP model" in line
+    assert "40 unexpected" in line and "missing" in line and "model.encoder.layers.0.linear.weight" in line
+    assert len(line) < 1000, line
+
+
+@pytest.mark.parametrize(
+    "flag, value, field_name",
+    [
+        ("--train.epochs", "-1", "train.epochs"),
+        ("--train.epochs", "0", "train.epochs"),
+        ("--train.max_steps", "0", "train.max_steps"),
+        ("--train.gradient_clip", "-1", "train.gradient_clip"),
+        ("--train.precision", "16", "train.precision"),
+        ("--task.learning_rate", "-0.1", "learning_rate"),
+        ("--demo.clips", "0", "demo.clips"),
+    ],
+)
+def test_cli_rejects_invalid_training_settings_at_parsing(flag, value, field_name, capsys, monkeypatch):
+    from audiotrain.recipes import clap
+
+    def no_run(*args, **kwargs):
+        raise AssertionError("run() started with an invalid setting")
+
+    monkeypatch.setattr(clap, "run", no_run)
+    with pytest.raises(SystemExit) as exit_info:
+        clap.main([flag, value])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and field_name in err and "Traceback" not in err
+
+
+def test_cli_mistyped_zero_shot_labels_file_is_an_error(tmp_path, capsys, monkeypatch):
+    from audiotrain.recipes import clap
+
+    _forbid_expensive_work(monkeypatch)
+    base = ["--demo.folder", str(tmp_path / "cache"), "--out", str(tmp_path / "o")]
+    for spec in ("missing_labels.txt", str(tmp_path / "labels"), "classes.JSON"):
+        assert clap.main([*base, "--dataset.zero_shot_labels", spec]) == 2
+        line = _one_error_line(capsys.readouterr().err)
+        assert "file not found" in line and spec in line
+
+    # The documented formats still work: a file (any name), a comma-separated list, and a single class.
+    assert clap.read_labels("dog") == ["dog"]
+    assert clap.read_labels("notes.txt, rain") == ["notes.txt", "rain"]
+    named = tmp_path / "classes"
+    named.write_text("dog\nrain\n")
+    assert clap.read_labels(str(named)) == ["dog", "rain"]
+    with pytest.raises(ValueError, match="is a folder"):
+        clap.read_labels(str(tmp_path))

@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from audiotrain.audio import AUDIO_SUFFIXES
+from audiotrain.audio import AUDIO_SUFFIXES, AudioError, get_duration
 from audiotrain.chords.lab import AnnotationError, ChordSegment, read_annotation
 from audiotrain.chords.vocabulary import IGNORE_INDEX, N_INDEX, encode_label
 from audiotrain.data import Dataset, batch_rng
@@ -36,7 +36,8 @@ from audiotrain.data import Dataset, batch_rng
 import numpy as np
 
 ANNOTATION_SUFFIXES = (".lab", ".jams")
-#: An annotation that runs this many seconds past the end of its audio is reported (a warning).
+#: An annotation that runs this many seconds past the end of its audio is not used: it belongs to another
+#: version of the recording (or the audio is cut), so its labels would be misaligned.
 MAX_ANNOTATION_OVERHANG_S = 2.0
 _ANNOTATION_PRIORITY = {suffix: i for i, suffix in enumerate(ANNOTATION_SUFFIXES)}
 
@@ -59,6 +60,8 @@ class SongIndex:
     unpaired_audio: list[Path] = field(default_factory=list)
     unpaired_annotations: list[Path] = field(default_factory=list)
     invalid: list[tuple[Path, str]] = field(default_factory=list)
+    unreadable_audio: list[tuple[Path, str]] = field(default_factory=list)
+    mismatched: list[tuple[Path, str]] = field(default_factory=list)
     duplicates: list[tuple[Path, str]] = field(default_factory=list)
 
     def __len__(self) -> int:
@@ -74,6 +77,8 @@ class SongIndex:
             len(self.unpaired_audio)
             + len(self.unpaired_annotations)
             + len(self.invalid)
+            + len(self.unreadable_audio)
+            + len(self.mismatched)
             + len(self.duplicates)
         )
 
@@ -87,6 +92,14 @@ class SongIndex:
             ),
             ("annotations without an audio file", [str(p) for p in self.unpaired_annotations]),
             ("annotations with errors (song skipped)", [message for _, message in self.invalid]),
+            (
+                "audio files that cannot be read (song skipped)",
+                [message for _, message in self.unreadable_audio],
+            ),
+            (
+                f"annotations longer than their audio by over {MAX_ANNOTATION_OVERHANG_S:g} s (song skipped)",
+                [message for _, message in self.mismatched],
+            ),
             ("ignored duplicates", [f"{p}: {why}" for p, why in self.duplicates]),
         ]
         for title, items in groups:
@@ -106,8 +119,10 @@ def scan_song_folder(root: str | Path, *, validate: bool = True, allow_gaps: boo
     root : str or Path
         Folder to scan.
     validate : bool
-        Read every annotation; songs whose annotation has an error are moved to `SongIndex.invalid` with the
-        message (file and line).
+        Read every annotation and every audio header. A song is skipped, with the reason, when its annotation
+        has an error (`SongIndex.invalid`: file and line), its audio cannot be read (`unreadable_audio`:
+        missing, empty, corrupt, truncated, ...), or its annotation runs more than
+        `MAX_ANNOTATION_OVERHANG_S` past the end of its audio (`mismatched`).
     allow_gaps : bool
         Passed to the annotation reader: gaps between segments become ``N`` instead of errors.
 
@@ -148,9 +163,26 @@ def scan_song_folder(root: str | Path, *, validate: bool = True, allow_gaps: boo
             continue
         if validate:
             try:
-                read_annotation(annotation_path, allow_gaps=allow_gaps)
+                segments = read_annotation(annotation_path, allow_gaps=allow_gaps)
             except AnnotationError as err:
                 index.invalid.append((annotation_path, str(err)))
+                continue
+            # A header read (no decoding), so a broken file is reported here rather than failing a
+            # batch hours into training.
+            try:
+                duration = get_duration(audio_path)
+            except AudioError as err:
+                index.unreadable_audio.append((audio_path, str(err)))
+                continue
+            annotated = segments[-1].end if segments else 0.0
+            if annotated > duration + MAX_ANNOTATION_OVERHANG_S:
+                index.mismatched.append(
+                    (
+                        annotation_path,
+                        f"{annotation_path} ends at {annotated:.1f} s but {audio_path.name} lasts {duration:.1f} s "
+                        "(another version of the recording?)",
+                    )
+                )
                 continue
         index.songs.append(SongEntry(key.relative_to(root).as_posix(), audio_path, annotation_path))
     index.unpaired_annotations = sorted(annotations.values())

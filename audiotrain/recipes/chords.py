@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -27,7 +28,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from audiotrain.chords.lab import write_jams, write_lab
+from audiotrain.audio import AudioError, SkipCounter
+from audiotrain.chords.lab import AnnotationError, write_jams, write_lab
 from audiotrain.datasets.chord_songs import scan_song_folder
 from audiotrain.metrics.plots import plot_training_curves
 from audiotrain.models.chord_loss import ChordRecognitionLoss
@@ -51,6 +53,7 @@ from audiotrain.recipes.config_cli import (
     resume_command,
 )
 from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
+from audiotrain.train.checkpoint import CheckpointError, resolve_checkpoint
 from audiotrain.train.seeding import seed_everything
 from audiotrain.train.trainer import Trainer
 
@@ -137,7 +140,8 @@ def run_training(
     """Train on `splits` (default: demo songs, or `config.data.data_dir`), then evaluate the best checkpoint
     on the held-out songs. Everything is written into `run_dir`."""
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir()
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if resume:
+        resolve_checkpoint(resume)  # a mistyped --resume fails now, not after the data and model are ready
     data = config.data
     if splits is None:
         if data.data_dir:
@@ -146,6 +150,7 @@ def run_training(
         else:
             splits = demo_splits(data, config.features.sr)
     log(splits.describe())
+    run_dir.mkdir(parents=True, exist_ok=True)  # only once there is something to train on
     (run_dir / "config.json").write_text(
         json.dumps(
             {
@@ -220,6 +225,8 @@ def run_training(
         log(f"\nheld-out songs ({len(splits.test)}), mir_eval.chord scores in % (pooled over time):")
         log(format_table({"model": evaluation.scores}))
         log(f"transcription speed: {evaluation.realtime_factor:.0f} s of audio per second")
+    else:
+        log("no held-out test songs, so no evaluation (data.test_fraction, or more songs, gives some)")
     return RunResult(
         run_dir, best, trainer.history, evaluation, train_seconds, trainer.interrupted_checkpoint
     )
@@ -307,11 +314,17 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
         if demo
         else "Train on a folder of songs (split by song into train/val/test), then evaluate on the test songs."
     )
-    args = _training_parser(prog, description, needs_data=not demo).parse_args(argv)
-    config = _config_from_args(args)
+    parser = _training_parser(prog, description, needs_data=not demo)
+    args = parser.parse_args(argv)
+    try:
+        config = _config_from_args(args)
+    except (ValueError, FileNotFoundError) as error:
+        parser.error(str(error))
     if not demo:
         from dataclasses import replace
 
+        if not args.data_folder.is_dir():
+            parser.error(f"--data {args.data_folder}: no such folder")
         config = replace(config, data=replace(config.data, data_dir=str(args.data_folder)))
     result = run_training(config, args.run_dir, resume=args.resume)
     print(f"\nrun folder: {result.run_dir}")
@@ -406,16 +419,26 @@ def _cmd_predict(argv: list[str]) -> int:
         return 2
     out_dir = args.output or args.input.with_name(args.input.name + "-chords")
     start, audio_seconds = time.perf_counter(), 0.0
+    skipped = SkipCounter()
     for path in files:
-        post = predictor.posteriors(path)
+        try:
+            post = predictor.posteriors(path)
+        except AudioError as error:  # one broken file must not cost the rest of the folder
+            skipped.record(error)
+            print(f"skipped: {error}", file=sys.stderr)
+            continue
         segments = predictor.segments(post)
         audio_seconds += post.duration
         target = (out_dir / path.relative_to(args.input)).with_suffix(f".{args.format}")
         (write_jams if args.format == "jams" else write_lab)(target, segments)
     elapsed = time.perf_counter() - start
+    written = len(files) - skipped.total
     print(
-        f"wrote {len(files)} .{args.format} files to {out_dir} ({audio_seconds / elapsed:.0f} s of audio per second)"
+        f"wrote {written} .{args.format} files to {out_dir} ({audio_seconds / elapsed:.0f} s of audio per second)"
     )
+    if skipped.total:
+        print(skipped.report(), file=sys.stderr)
+        return 1
     return 0
 
 
@@ -446,6 +469,18 @@ commands: {", ".join(COMMANDS)}
 """
 
 
+#: Errors caused by what the user passed (files, folders, checkpoints, settings): `main` prints them as one
+#: `error:` line (exit status 2) instead of a traceback. Each message names the file, line or field.
+USER_ERRORS = (
+    AudioError,
+    AnnotationError,
+    CheckpointError,
+    FileNotFoundError,
+    NotADirectoryError,
+    ValueError,
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("-h", "--help"):
@@ -458,11 +493,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    if command in ("demo", "train"):
-        return _cmd_train(argv, demo=command == "demo")
-    if command == "evaluate":
-        return _cmd_evaluate(argv)
-    return _cmd_predict(argv)
+    run = {"demo": _cmd_train, "train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict}[
+        command
+    ]
+    try:
+        return run(argv, demo=command == "demo") if command in ("demo", "train") else run(argv)
+    except USER_ERRORS as error:
+        if os.environ.get("AUDIOTRAIN_TRACEBACK"):
+            raise
+        print(f"error: {error}\n(set AUDIOTRAIN_TRACEBACK=1 to see where it was raised)", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -70,6 +70,7 @@ from audiotrain.recipes.config_cli import (
     load_config_file,
     resume_command,
 )
+from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callbacks import ModelCheckpoint
 from audiotrain.train.seeding import seed_everything
 
@@ -218,10 +219,36 @@ def make_loader(dataset: CaptionDataset, extractor, batch_size: int, train: bool
     )
 
 
+LABEL_FILE_SUFFIXES = (".txt", ".text", ".lst", ".list", ".labels", ".csv", ".tsv", ".json", ".yaml", ".yml")
+
+
+def looks_like_a_path(spec: str) -> bool:
+    """A value meant as a file rather than a class list: no comma, and a path separator or a file suffix."""
+    if "," in spec:
+        return False
+    separators = {"/", os.sep} | ({os.altsep} if os.altsep else set())
+    return any(sep in spec for sep in separators) or spec.strip().lower().endswith(LABEL_FILE_SUFFIXES)
+
+
 def read_labels(spec: str | None) -> list[str] | None:
+    """``--dataset.zero_shot_labels``: a file with one class per line, or a comma-separated list.
+
+    A value that looks like a file (a path separator or a suffix such as ``.txt``, and no comma) must exist:
+    a mistyped file name is an error, not a one-class list named after the file.
+    """
     if spec is None:
         return None
-    path = Path(spec)
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        raise ValueError(
+            f"--dataset.zero_shot_labels {spec!r} is a folder; expected a file with one class per line "
+            "or a comma-separated list"
+        )
+    if not path.is_file() and looks_like_a_path(spec):
+        raise FileNotFoundError(
+            f"--dataset.zero_shot_labels: file not found: {spec} (expected a file with one class per line, "
+            "or a comma-separated list of classes)"
+        )
     if path.is_file():
         labels = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         if not labels:
@@ -271,6 +298,22 @@ def resolve_training(cfg: ClapRecipeConfig, demo: bool, n_train: int) -> tuple[C
     return task_cfg, epochs, total
 
 
+def check_resume_folder(path: str) -> Path:
+    """The checkpoint folder `--resume` names, checked before any data or model is loaded: it exists and is a
+    complete audiotrain checkpoint (model, optimizer state and a readable trainer_state.json)."""
+    folder = ckpt.resolve_checkpoint(path)
+    ckpt.read_state(folder)
+    return folder
+
+
+def check_resume_matches(folder: Path, task: CLAPTrainModule) -> None:
+    """Raise a short `CheckpointError` when the checkpoint's model arrays do not fit `task` (e.g. a checkpoint
+    of another recipe or another CLAP size), before the evaluation and training start. The same check the
+    Trainer makes when it loads, only earlier."""
+    model_file = folder / ckpt.MODEL_FILE
+    ckpt.check_arrays(ckpt.read_arrays(model_file), ckpt.flat(task.parameters()), "CLAP model", model_file)
+
+
 def write_run_config(
     path: Path, cfg: ClapRecipeConfig, demo: bool, folder: CaptionFolder, bundle: Bundle, how: str, argv
 ) -> None:
@@ -302,6 +345,9 @@ def run(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
     demo = cfg.pretrained is None
     if not demo and cfg.data is None:
         raise ValueError("--data FOLDER is required with --pretrained (a folder of audio + captions)")
+    # Cheap checks first: a wrong --resume folder or labels file fails before data and model are loaded.
+    resume = check_resume_folder(cfg.resume) if cfg.resume else None
+    labels = read_labels(cfg.dataset.zero_shot_labels)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = Path(cfg.out or f"runs/clap{'-demo' if demo else ''}-{stamp}")
     out.mkdir(parents=True, exist_ok=True)
@@ -352,8 +398,9 @@ def run(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
     task = CLAPTrainModule(bundle.model, task_cfg)
     total_params, trainable = task.parameter_counts()
     print(f"model: {total_params:,} parameters, {trainable:,} trainable; {total} optimizer steps planned")
+    if resume is not None:
+        check_resume_matches(resume, task)
 
-    labels = read_labels(cfg.dataset.zero_shot_labels)
     if labels is None and all(c.label is not None for c in folder.clips):
         labels = sorted(
             {c.label for c in folder.clips}
@@ -392,7 +439,7 @@ def run(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
         log_every_n_steps=cfg.train.log_every_n_steps,
         callbacks=callbacks,
     )
-    trainer.fit(task, train_loader, val_loader, ckpt_path=cfg.resume)
+    trainer.fit(task, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
     trainer.export_history(out / "history.json")
     if trainer.interrupted:
         command = resume_command("audiotrain.recipes.clap", argv or [], trainer.interrupted_checkpoint)
@@ -461,7 +508,13 @@ def main(argv: list[str] | None = None) -> int:
     cfg = parse_config(argv)
     try:
         run(cfg, argv)
-    except (CaptionFolderError, FileNotFoundError, FileExistsError, ValueError) as error:
+    except (
+        CaptionFolderError,
+        ckpt.CheckpointError,
+        FileNotFoundError,
+        FileExistsError,
+        ValueError,
+    ) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

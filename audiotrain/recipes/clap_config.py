@@ -14,6 +14,7 @@ from audiotrain.recipes.clap_task import CLAPTaskConfig
 
 DEMO_LEARNING_RATE = 3e-4
 DEMO_EPOCHS = 25
+PRECISION_CHOICES = ("32", "32-true", "fp32", "bf16-mixed", "bf16-true", "bf16")  # what the Trainer accepts
 
 
 def _opt(default, help: str, **extra):
@@ -73,9 +74,22 @@ class ClapTrainConfig:
     log_every_n_steps: int = _opt(10, "log training metrics every n optimizer steps")
 
     def __post_init__(self):
+        # Everything the Trainer would reject, checked at parsing (before any data or model is loaded).
+        for name in ("epochs", "max_steps"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"train.{name} must be a positive integer (or unset), got {value!r}")
         for name in ("batch_size", "eval_batch_size", "accumulate_grad_batches", "log_every_n_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        if self.gradient_clip is not None and not self.gradient_clip > 0:
+            raise ValueError(f"train.gradient_clip must be > 0 (or unset), got {self.gradient_clip}")
+        if str(self.precision) not in PRECISION_CHOICES:
+            raise ValueError(
+                f"train.precision must be one of {', '.join(map(repr, PRECISION_CHOICES))}, got {self.precision!r}"
+            )
+        if self.seed < 0:
+            raise ValueError(f"train.seed must be >= 0, got {self.seed}")
         if self.batch_size < 2:
             raise ValueError(
                 "train.batch_size must be >= 2: contrastive learning needs negatives in the batch"
@@ -92,6 +106,11 @@ class ClapDemoConfig:
     )
     vocab_size: int = _opt(400, "BPE vocabulary trained on the captions")
     width: int = _opt(64, "width of the tiny model's text tower and projections")
+
+    def __post_init__(self):
+        for name in ("clips", "vocab_size", "width"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"demo.{name} must be >= 1, got {getattr(self, name)}")
 
 
 @dataclass

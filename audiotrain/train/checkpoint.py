@@ -121,6 +121,10 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
             f"{folder} is a file, but an audiotrain checkpoint is a folder holding {', '.join(REQUIRED_FILES)}"
         )
     missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
+    if len(missing) == len(REQUIRED_FILES):
+        raise CheckpointError(
+            f"{folder} is not a complete audiotrain checkpoint: it holds none of {', '.join(REQUIRED_FILES)}"
+        )
     if missing:
         raise CheckpointError(
             f"{folder} is not a complete audiotrain checkpoint: missing {', '.join(missing)} "
@@ -167,14 +171,19 @@ def check_arrays(loaded: dict[str, mx.array], expected: dict[str, mx.array], wha
         if tuple(loaded[k].shape) != tuple(expected[k].shape)
     ]
     if missing or unexpected or shapes:
-        parts = []
+
+        def examples(items: list[str], sep: str = ", ") -> str:
+            # A few names are enough to recognise another model; hundreds would bury the message.
+            return sep.join(items[:3]) + (f"{sep}..." if len(items) > 3 else "")
+
+        parts = [f"{len(loaded)} arrays in the checkpoint, {len(expected)} expected"]
         if missing:
-            parts.append(f"missing {len(missing)}: {', '.join(missing[:10])}")
+            parts.append(f"{len(missing)} missing (e.g. {examples(missing)})")
         if unexpected:
-            parts.append(f"unexpected {len(unexpected)}: {', '.join(unexpected[:10])}")
+            parts.append(f"{len(unexpected)} unexpected (e.g. {examples(unexpected)})")
         if shapes:
-            parts.append(f"mis-shaped {len(shapes)}: {'; '.join(shapes[:10])}")
-        raise CheckpointError(f"{file} does not match this {what} ({' | '.join(parts)})")
+            parts.append(f"{len(shapes)} mis-shaped (e.g. {examples(shapes, '; ')})")
+        raise CheckpointError(f"{file} does not match this {what}: {'; '.join(parts)}")
     return {k: v.astype(expected[k].dtype) if v.dtype != expected[k].dtype else v for k, v in loaded.items()}
 
 
