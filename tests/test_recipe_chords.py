@@ -2,7 +2,7 @@
 
 import json
 
-from audiotrain.chords.lab import read_lab
+from audiotrain.chords.lab import read_annotation, read_lab
 from audiotrain.datasets.chord_demo import generate_demo_songs
 from audiotrain.models.chord_model import ChordModelConfig
 from audiotrain.recipes import chords
@@ -247,6 +247,29 @@ def test_predict_a_file_and_a_folder(tiny_run, tmp_path, capsys):
         == 0
     )
     assert sorted(p.name for p in out_dir.glob("*.lab")) == ["song_000.lab", "song_001.lab"]
+    # JAMS files carry the song's name and duration, not the output file's name.
+    out_jams = tmp_path / "out.jams"
+    assert (
+        chords.main(["predict", "--checkpoint", str(run_dir), str(songs[0].audio_path), "-o", str(out_jams)])
+        == 0
+    )
+    assert json.loads(out_jams.read_text())["file_metadata"]["title"] == "song_000"
+    jams_dir = tmp_path / "jams"
+    argv = [
+        "predict",
+        "--checkpoint",
+        str(run_dir),
+        str(tmp_path / "songs"),
+        "-o",
+        str(jams_dir),
+        "--format",
+        "jams",
+    ]
+    assert chords.main(argv) == 0
+    metadata = json.loads((jams_dir / "song_001.jams").read_text())["file_metadata"]
+    assert metadata["title"] == "song_001"
+    assert metadata["duration"] == pytest.approx(sf.info(songs[1].audio_path).duration)
+    assert read_annotation(jams_dir / "song_001.jams")[-1].end == pytest.approx(metadata["duration"])
 
 
 def test_evaluate_scores_a_folder(tiny_run, tmp_path, capsys):

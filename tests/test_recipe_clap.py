@@ -232,6 +232,8 @@ def test_cli_offline_demo_end_to_end(demo_run):
     result, printed = demo_run
     out = result["run_dir"]
     assert "OFFLINE DEMO" in printed and "retrieval on the evaluation clips" in printed
+    n_eval = len(result["eval_set"].clips)
+    assert f"note: only {n_eval} evaluation clips: text→audio R@k is k/{n_eval} by chance" in printed
 
     for name in ("config.json", "data_report.txt", "history.json", "retrieval.json", "plots/loss.png",
                  "plots/accuracy.png", "plots/retrieval.png", "checkpoints/last/model.safetensors",

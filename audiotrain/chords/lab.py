@@ -235,13 +235,22 @@ def read_jams(
     )
 
 
-def write_jams(path: str | Path, segments: Sequence[ChordSegment], *, duration: float | None = None) -> Path:
-    """Write segments as a minimal JAMS file with one ``chord`` annotation; returns the path."""
+def write_jams(
+    path: str | Path,
+    segments: Sequence[ChordSegment],
+    *,
+    duration: float | None = None,
+    title: str | None = None,
+) -> Path:
+    """Write segments as a minimal JAMS file with one ``chord`` annotation; returns the path.
+
+    ``title`` (the song's name, e.g. its audio file's stem) defaults to the stem of ``path``.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     duration = duration if duration is not None else (segments[-1].end if segments else 0.0)
     document = {
-        "file_metadata": {"duration": duration, "title": path.stem},
+        "file_metadata": {"duration": duration, "title": path.stem if title is None else title},
         "annotations": [
             {
                 "namespace": "chord",

@@ -407,7 +407,7 @@ def _cmd_predict(argv: list[str]) -> int:
         if args.output is None:
             sys.stdout.write("".join(f"{s.start:.6f}\t{s.end:.6f}\t{s.label}\n" for s in segments))
         elif args.output.suffix.lower() == ".jams":
-            write_jams(args.output, segments)
+            write_jams(args.output, segments, title=args.input.stem)
         else:
             write_lab(args.output, segments)
         return 0
@@ -430,7 +430,10 @@ def _cmd_predict(argv: list[str]) -> int:
         segments = predictor.segments(post)
         audio_seconds += post.duration
         target = (out_dir / path.relative_to(args.input)).with_suffix(f".{args.format}")
-        (write_jams if args.format == "jams" else write_lab)(target, segments)
+        if args.format == "jams":
+            write_jams(target, segments, duration=post.duration, title=path.stem)
+        else:
+            write_lab(target, segments)
     elapsed = time.perf_counter() - start
     written = len(files) - skipped.total
     print(

@@ -219,6 +219,9 @@ def make_loader(dataset: CaptionDataset, extractor, batch_size: int, train: bool
     )
 
 
+#: Below this many evaluation clips the recipe says that retrieval scores are close to chance level.
+FEW_EVAL_CLIPS = 50
+
 LABEL_FILE_SUFFIXES = (".txt", ".text", ".lst", ".list", ".labels", ".csv", ".tsv", ".json", ".yaml", ".yml")
 
 
@@ -418,6 +421,11 @@ def run(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
     )
     before = evaluate()
     print("retrieval before fine-tuning:\n" + format_table(before, None))
+    if len(eval_clips) < FEW_EVAL_CLIPS:
+        print(
+            f"note: only {len(eval_clips)} evaluation clips: text→audio R@k is k/{len(eval_clips)} by chance "
+            f"(R@10 is 1.0 for any model with 10 or fewer); use {FEW_EVAL_CLIPS}+ clips for scores that compare models"
+        )
 
     callbacks: list = []  # the DataLoader tells train_set the epoch (CaptionDataset.set_epoch)
     if cfg.train.retrieval_every_epoch:
