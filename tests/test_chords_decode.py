@@ -100,10 +100,30 @@ def test_smoothing_removes_single_frame_blips(rng, method):
 
 def test_decode_frames_recovers_inversions_and_ignores_root_on_no_chord(rng):
     labels = ["N"] * 5 + ["E:min7/b7"] * 10 + ["X"] * 5
-    chord_type, root, bass = decode_frames(*_posteriors(labels, rng, sharpness=8.0, noise=0.1))
-    assert list(chord_type[:5]) == [0] * 5 and list(root[:5]) == [-1] * 5 and list(bass[-5:]) == [-1] * 5
+    posteriors = _posteriors(labels, rng, sharpness=8.0, noise=0.1)
+    chord_type, root, bass = decode_frames(*posteriors, config=DecodeConfig(unknown_chords=True))
+    assert list(chord_type[:5]) == [0] * 5 and list(root[:5]) == [-1] * 5
+    assert list(chord_type[-5:]) == [1] * 5 and list(bass[-5:]) == [-1] * 5
     assert set(chord_type[5:15]) == {CHORD_TYPES.index("min7")}
     assert set(root[5:15]) == {4} and set(bass[5:15]) == {2}
+
+
+@pytest.mark.parametrize("method", ["viterbi", "median", "argmax"])
+def test_unknown_chords_are_not_output_unless_asked_for(rng, method):
+    """mir_eval's mirex scores an estimated X as right against any chord; by default X frames decode to the
+    most likely real chord, here the C:maj each X frame gives the second-highest probability."""
+    labels = ["C:maj"] * 10 + ["X"] * 10 + ["N"] * 5
+    type_probs, root_probs, bass_probs = _posteriors(labels, rng, sharpness=8.0, noise=0.1)
+    type_probs[10:20, CHORD_TYPES.index("maj")] += 0.1
+    root_probs[10:20, 0] += 1.0
+    chord_type, root, _ = decode_frames(type_probs, root_probs, bass_probs, DecodeConfig(method=method))
+    assert 1 not in set(chord_type)
+    assert set(chord_type[:20]) == {CHORD_TYPES.index("maj")} and set(root[:20]) == {0}
+    assert set(chord_type[20:]) == {0}
+    allowed = decode_frames(
+        type_probs, root_probs, bass_probs, DecodeConfig(method=method, unknown_chords=True)
+    )
+    assert set(allowed[0][12:18]) == {1}
 
 
 def test_segments_cover_the_song_and_parse_in_mir_eval(rng):

@@ -35,11 +35,16 @@ class DecodeConfig:
         method: ``"viterbi"`` (HMM with a self-transition prior), ``"median"`` or ``"argmax"`` (no smoothing).
         self_transition: probability of staying in the same chord from one frame to the next (viterbi).
         median_frames: width of the median filter in frames, odd (median).
+        unknown_chords: whether to output ``X`` (unknown chord). Off by default: ``X`` carries no chord, every
+            mir_eval comparison except ``mirex`` scores it wrong, and ``mirex`` scores it *right* against any
+            reference chord (an all-``X`` transcription gets mirex 100%). The model still learns the class from
+            ``X`` annotations; decoding then picks the most likely real chord (or ``N``).
     """
 
     method: str = "viterbi"
     self_transition: float = 0.95
     median_frames: int = 9
+    unknown_chords: bool = False
 
     def __post_init__(self):
         if self.method not in ("viterbi", "median", "argmax"):
@@ -188,6 +193,10 @@ def decode_frames(
     if len(type_probs) == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty.copy(), empty.copy()
+    if not config.unknown_chords:
+        # No renormalisation needed: it adds the same log-constant to every state of a frame.
+        type_probs = type_probs.copy()
+        type_probs[:, X_INDEX] = 0.0
     if config.method == "viterbi":
         states = viterbi_self_transition(
             _joint_chord_log_probs(type_probs, root_probs), config.self_transition

@@ -50,6 +50,7 @@ from audiotrain.recipes.config_cli import (
     add_dataclass_arguments,
     apply_arguments,
     load_config_file,
+    parse_bool,
     resume_command,
 )
 from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
@@ -280,6 +281,8 @@ def _predictor_arguments(parser: argparse.ArgumentParser) -> None:
                         help="viterbi: probability of staying in the same chord per frame (default: the checkpoint's)")  # fmt: skip
     parser.add_argument("--decode.median_frames", dest="decode_median_frames", type=int, default=None,
                         help="median: filter width in frames, odd (default: the checkpoint's)")  # fmt: skip
+    parser.add_argument("--decode.unknown_chords", dest="decode_unknown_chords", type=parse_bool, default=None,
+                        metavar="BOOL", help="output X (unknown chord) labels (default: the checkpoint's)")  # fmt: skip
 
 
 def _load_predictor(args: argparse.Namespace) -> ChordPredictor:
@@ -290,6 +293,7 @@ def _load_predictor(args: argparse.Namespace) -> ChordPredictor:
             ("method", args.decode_method),
             ("self_transition", args.decode_self_transition),
             ("median_frames", args.decode_median_frames),
+            ("unknown_chords", args.decode_unknown_chords),
         )
         if v is not None
     }

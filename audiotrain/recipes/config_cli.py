@@ -37,7 +37,7 @@ def _scalar_type(annotation: Any) -> tuple[type | None, bool]:
     return None, False
 
 
-def _parse_bool(text: str) -> bool:
+def parse_bool(text: str) -> bool:
     lowered = text.strip().lower()
     if lowered in ("1", "true", "yes", "on"):
         return True
@@ -47,7 +47,7 @@ def _parse_bool(text: str) -> bool:
 
 
 def _converter(kind: type, optional: bool):
-    base = _parse_bool if kind is bool else kind
+    base = parse_bool if kind is bool else kind
 
     def convert(text: str):
         if optional and text.strip().lower() in ("none", "null"):
