@@ -391,7 +391,8 @@ def _cmd_evaluate(argv: list[str]) -> int:
 def _cmd_predict(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m audiotrain.recipes.chords predict",
-        description="Transcribe chords of an audio file or of every audio file in a folder.",
+        description="Transcribe chords of an audio file or of every audio file in a folder. In a folder, files that "
+        "cannot be read are skipped and listed, and the exit status is 1.",
     )
     parser.add_argument("input", type=Path, help="an audio file, or a folder (searched recursively)")
     parser.add_argument(
