@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 
 from audiotrain.metrics.retrieval import DEFAULT_PROMPT_TEMPLATE
 from audiotrain.recipes.clap_task import CLAPTaskConfig
+from audiotrain.train import flags
 
 DEMO_LEARNING_RATE = 3e-4
 DEMO_EPOCHS = 25
-PRECISION_CHOICES = ("32", "32-true", "fp32", "bf16-mixed", "bf16-true", "bf16")  # what the Trainer accepts
 
 
 def _opt(default, help: str, **extra):
@@ -74,20 +74,21 @@ class ClapTrainConfig:
     log_every_n_steps: int = _opt(10, "log training metrics every n optimizer steps")
 
     def __post_init__(self):
-        # Everything the Trainer would reject, checked at parsing (before any data or model is loaded).
-        for name in ("epochs", "max_steps"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ValueError(f"train.{name} must be a positive integer (or unset), got {value!r}")
+        # What the Trainer would reject, checked with its own checks at parsing (before data or model load).
+        checks = {
+            "epochs": lambda: flags.positive_int_or_none("max_epochs", self.epochs),
+            "max_steps": lambda: flags.positive_int_or_none("max_steps", self.max_steps),
+            "gradient_clip": lambda: flags.clip(self.gradient_clip, "norm"),
+            "precision": lambda: flags.precision(str(self.precision)),
+        }
+        for name, check in checks.items():
+            try:
+                check()
+            except ValueError as error:
+                raise ValueError(f"train.{name}: {error}") from None
         for name in ("batch_size", "eval_batch_size", "accumulate_grad_batches", "log_every_n_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
-        if self.gradient_clip is not None and not self.gradient_clip > 0:
-            raise ValueError(f"train.gradient_clip must be > 0 (or unset), got {self.gradient_clip}")
-        if str(self.precision) not in PRECISION_CHOICES:
-            raise ValueError(
-                f"train.precision must be one of {', '.join(map(repr, PRECISION_CHOICES))}, got {self.precision!r}"
-            )
         if self.seed < 0:
             raise ValueError(f"train.seed must be >= 0, got {self.seed}")
         if self.batch_size < 2:
