@@ -166,3 +166,43 @@ def test_clear_method_and_env_root(tmp_path, songs, monkeypatch, capsys):
     assert main(["info"]) == 0
     assert "1 entries" in capsys.readouterr().out
     assert cache.clear() == 1 and cache.report()["entries"] == 0
+
+
+def test_clear_deletes_only_what_the_cache_wrote(tmp_path, songs, capsys):
+    """A mistyped --root (a project folder, ~) must not cost the user's files: only cache entries, their
+    config.json and leftover temporary files go; other folders and files stay and are not counted."""
+    root = tmp_path / "project"
+    cache = FeatureCache(root, CONFIG)
+    cache.get_or_compute(songs[0], CountingExtractor())
+    (cache.folder / ".tmp-abc123.npy").write_bytes(b"half-written")  # left by a crash
+    (cache.folder / "notes.txt").write_text("mine")  # not the cache's
+    (root / "src").mkdir()
+    (root / "src" / "model.py").write_text("important")
+    (root / "src" / "weights.npy").write_bytes(b"not an entry name")
+    assert main(["info", "--root", str(root)]) == 0
+    assert "total: 1 configurations, 1 entries" in capsys.readouterr().out  # the temp file is no entry
+    assert main(["clear", "--root", str(root)]) == 0
+    assert "deleted 1 entries in 1 configurations" in capsys.readouterr().out
+    assert (root / "src" / "model.py").read_text() == "important" and (root / "src" / "weights.npy").exists()
+    assert sorted(p.name for p in cache.folder.iterdir()) == ["notes.txt"]
+    assert main(["clear", "--root", str(root), "--key", "src"]) == 1  # not a cache configuration
+    assert main(["clear", "--root", str(root), "--key", ".."]) == 2
+    assert (root / "src" / "model.py").exists()
+
+
+def test_clear_reports_files_it_could_not_delete(tmp_path, songs, monkeypatch, capsys):
+    cache = FeatureCache(tmp_path / "cache", "k")
+    entry = Path(cache.get_or_compute(songs[0], lambda: np.ones(3)).filename)
+    unlink = Path.unlink
+
+    def refuse_the_entry(self, *args, **kwargs):  # as a read-only file system or an immutable file would
+        if self == entry:
+            raise PermissionError(1, "Operation not permitted", str(self))
+        return unlink(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "unlink", refuse_the_entry)
+    assert main(["clear", "--root", str(tmp_path / "cache")]) == 1
+    assert f"{entry}: Operation not permitted" in capsys.readouterr().err
+    with pytest.raises(OSError, match="could not delete 1 cache files"):
+        cache.clear()
+    assert entry.exists()

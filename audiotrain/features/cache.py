@@ -21,7 +21,8 @@ import hashlib
 import inspect
 import json
 import os
-import shutil
+import re
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -43,9 +44,55 @@ def _hash(text: str | bytes, n: int) -> str:
     return hashlib.sha256(text.encode() if isinstance(text, str) else text).hexdigest()[:n]
 
 
+#: What the cache writes into a configuration folder: entries ``<24 hex>-<12 hex>.npy``, ``config.json``,
+#: and ``.tmp-*`` files that a write interrupted by a crash can leave. Clearing deletes these and nothing
+#: else, so a mistyped ``--root`` cannot delete a user's files.
+_ENTRY_NAME = re.compile(r"[0-9a-f]{24}-[0-9a-f]{12}\.npy")
+
+
+def _entries(folder: Path) -> list[Path]:
+    return [p for p in folder.iterdir() if _ENTRY_NAME.fullmatch(p.name) and p.is_file()]
+
+
+def _cache_files(folder: Path) -> list[Path]:
+    """Every file in ``folder`` that the cache wrote (entries, config.json, temporary files)."""
+    return [
+        p
+        for p in folder.iterdir()
+        if p.is_file()
+        and (_ENTRY_NAME.fullmatch(p.name) or p.name == "config.json" or p.name.startswith(".tmp-"))
+    ]
+
+
+def _is_configuration(folder: Path) -> bool:
+    return folder.is_dir() and ((folder / "config.json").is_file() or bool(_entries(folder)))
+
+
 def _dir_stats(folder: Path) -> tuple[int, int]:
-    entries = [p for p in folder.glob("*.npy") if p.is_file()]
+    entries = _entries(folder)
     return len(entries), sum(p.stat().st_size for p in entries)
+
+
+def _delete_configuration(folder: Path) -> tuple[int, list[str]]:
+    """Delete the cache's files in ``folder`` (then the folder, if that leaves it empty).
+
+    Returns the number of entries deleted and a message per file that could not be deleted.
+    """
+    deleted, failures = 0, []
+    for file in _cache_files(folder):
+        try:
+            file.unlink()
+        except FileNotFoundError:
+            continue  # another process cleared or replaced it
+        except OSError as error:
+            failures.append(f"{file}: {error.strerror or error}")
+            continue
+        deleted += _ENTRY_NAME.fullmatch(file.name) is not None
+    try:
+        folder.rmdir()
+    except OSError:
+        pass  # not empty: files the cache did not write, or ones that could not be deleted, stay
+    return deleted, failures
 
 
 class FeatureCache:
@@ -172,10 +219,19 @@ class FeatureCache:
         }
 
     def clear(self) -> int:
-        """Delete this configuration's entries; returns how many were deleted."""
-        entries = _dir_stats(self.folder)[0] if self.folder.is_dir() else 0
-        shutil.rmtree(self.folder, ignore_errors=True)
-        return entries
+        """Delete this configuration's entries (only files the cache wrote); returns how many were deleted.
+
+        Raises
+        ------
+        OSError
+            If some could not be deleted (permissions, read-only file system); the message lists them.
+        """
+        if not self.folder.is_dir():
+            return 0
+        deleted, failures = _delete_configuration(self.folder)
+        if failures:
+            raise OSError(f"could not delete {len(failures)} cache files: " + "; ".join(failures[:5]))
+        return deleted
 
 
 def _human(size: int) -> str:
@@ -187,7 +243,7 @@ def _human(size: int) -> str:
 
 
 def _info(root: Path) -> int:
-    folders = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    folders = sorted(p for p in root.iterdir() if _is_configuration(p)) if root.is_dir() else []
     total_entries = total_bytes = 0
     print(f"feature cache at {root}")
     for folder in folders:
@@ -208,18 +264,27 @@ def _info(root: Path) -> int:
 
 def _clear(root: Path, key: str | None) -> int:
     if key is not None:
-        folder = root / key
-        if not folder.is_dir():
+        if not key or "/" in key or key.startswith("."):
+            print(f"error: --key must be a configuration folder name, got {key!r}", file=sys.stderr)
+            return 2
+        if not _is_configuration(root / key):
             print(f"no configuration {key!r} under {root}")
             return 1
-        count = FeatureCache(root, key).clear()
-        print(f"deleted {count} entries of {key} from {root}")
-        return 0
-    folders = [p for p in root.iterdir() if p.is_dir()] if root.is_dir() else []
-    count = sum(_dir_stats(folder)[0] for folder in folders)
+        folders = [root / key]
+    else:
+        folders = sorted(p for p in root.iterdir() if _is_configuration(p)) if root.is_dir() else []
+    count, failures = 0, []
     for folder in folders:
-        shutil.rmtree(folder, ignore_errors=True)
-    print(f"deleted {count} entries in {len(folders)} configurations from {root}")
+        deleted, failed = _delete_configuration(folder)
+        count += deleted
+        failures += failed
+    what = f"of {key}" if key is not None else f"in {len(folders)} configurations"
+    print(f"deleted {count} entries {what} from {root}")
+    if failures:
+        print(f"error: could not delete {len(failures)} files:", file=sys.stderr)
+        for message in failures[:20]:
+            print(f"  {message}", file=sys.stderr)
+        return 1
     return 0
 
 
