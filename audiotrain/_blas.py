@@ -6,9 +6,11 @@ symbols (`cblas_sgemm`, ...) at the time `libmlx.so` is loaded, so a library loa
 `import mlx.core`, which is why `import audiotrain` does it first thing.
 
 Environment:
-    AUDIOTRAIN_BLAS=off           keep MLX's bundled BLAS
-    AUDIOTRAIN_BLAS=/path/lib.so  load this library
-    (unset)                       the first system OpenBLAS found in the usual places
+    AUDIOTRAIN_BLAS=off           keep MLX's bundled BLAS (also 0, none, bundled, false)
+    AUDIOTRAIN_BLAS=/path/lib.so  load this library; one that cannot be loaded, or that has no
+                                  `cblas_sgemm`, is reported (a warning, and `python -m audiotrain info`)
+                                  and MLX keeps its bundled BLAS
+    (unset)                       the first system OpenBLAS found in the usual places (also auto, on, 1, true)
 """
 
 from __future__ import annotations
@@ -40,6 +42,10 @@ class MLXImportedFirstWarning(RuntimeWarning):
     """`mlx.core` was imported before `audiotrain`, so the optimized BLAS could not be installed."""
 
 
+class BlasLoadWarning(RuntimeWarning):
+    """The library `AUDIOTRAIN_BLAS` names could not be used; MLX keeps its bundled BLAS."""
+
+
 @dataclass
 class BlasStatus:
     library: str | None  # path of the library loaded, None when MLX's bundled BLAS is used
@@ -69,6 +75,8 @@ def load_optimized_blas() -> BlasStatus:
     if STATUS.reason != "not-initialised":
         return STATUS
     choice = os.environ.get(ENV_VAR, "").strip()
+    if choice.lower() in ("auto", "on", "1", "true", "yes"):
+        choice = ""
     if not sys.platform.startswith("linux"):
         STATUS = BlasStatus(None, "not-linux")  # macOS uses Accelerate/Metal; nothing to do
     elif choice.lower() in ("off", "0", "none", "bundled", "false"):
@@ -89,10 +97,21 @@ def load_optimized_blas() -> BlasStatus:
             STATUS = BlasStatus(None, "not-found: install libopenblas0-pthread for ~15x faster matmuls")
         else:
             try:
-                ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
-                STATUS = BlasStatus(path, reason)
+                library = ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+                problem = (
+                    "" if hasattr(library, "cblas_sgemm") else "it has no cblas_sgemm, so it is not a CBLAS"
+                )
             except OSError as err:
-                if choice:  # the user asked for this file explicitly: fail loudly
-                    raise OSError(f"{ENV_VAR}={choice!r} could not be loaded: {err}") from err
-                STATUS = BlasStatus(None, f"error: {err}")
+                problem = f"it could not be loaded: {err}"
+            if not problem:
+                STATUS = BlasStatus(path, reason)
+            else:
+                STATUS = BlasStatus(None, f"error: {path}: {problem}")
+                if choice:  # the user asked for this library: say so loudly, but keep working
+                    warnings.warn(
+                        f"{ENV_VAR}={choice!r}: {problem}. MLX keeps its bundled BLAS (slow matmuls on the "
+                        f"CPU); point {ENV_VAR} at an OpenBLAS library, unset it, or set it to off.",
+                        BlasLoadWarning,
+                        stacklevel=3,
+                    )
     return STATUS

@@ -24,10 +24,33 @@ def test_env_var_off_keeps_the_bundled_blas():
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the BLAS swap is Linux-only")
-def test_a_bad_explicit_library_is_an_error_naming_it():
-    out = run_python("import audiotrain", AUDIOTRAIN_BLAS="/nonexistent/libblas.so")
-    assert out.returncode != 0
-    assert "AUDIOTRAIN_BLAS='/nonexistent/libblas.so' could not be loaded" in out.stderr
+@pytest.mark.parametrize(
+    "library, problem",
+    [
+        ("/nonexistent/libblas.so", "could not be loaded"),
+        ("libz.so.1", "has no cblas_sgemm, so it is not a CBLAS"),  # a real library, but not a BLAS
+    ],
+)
+def test_a_bad_explicit_library_warns_naming_it_and_info_still_runs(library, problem):
+    """A wrong AUDIOTRAIN_BLAS must not stop `import audiotrain`: `info`, the tool to diagnose it, has to run."""
+    out = subprocess.run(
+        [sys.executable, "-m", "audiotrain", "info"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "AUDIOTRAIN_BLAS": library},
+    )
+    assert out.returncode == 0, out.stderr
+    assert "BlasLoadWarning" in out.stderr and f"AUDIOTRAIN_BLAS='{library}': it {problem}" in out.stderr
+    blas_line = next(line for line in out.stdout.splitlines() if line.startswith("blas"))
+    assert "MLX bundled BLAS (error:" in blas_line and problem in blas_line
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the BLAS swap is Linux-only")
+@pytest.mark.parametrize("value", ["auto", "on", "1"])
+def test_on_values_mean_the_automatic_choice(value):
+    code = "import audiotrain._blas as b, audiotrain; print(b.STATUS.reason)"
+    assert run_python(code, AUDIOTRAIN_BLAS=value).stdout == run_python(code, AUDIOTRAIN_BLAS="").stdout
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the BLAS swap is Linux-only")

@@ -10,6 +10,7 @@ from audiotrain.audio import AudioError
 from audiotrain.features import CQTConfig, MelConfig
 from audiotrain.features.cache import FeatureCache, main
 
+import mlx.core as mx
 import numpy as np
 import pytest
 import soundfile as sf
@@ -103,6 +104,10 @@ def test_compute_fn_without_arguments_and_missing_files(tmp_path, songs):
     value = cache.get_or_compute(songs[0], lambda: np.arange(6, dtype=np.float32).reshape(2, 3))
     np.testing.assert_array_equal(value, np.arange(6).reshape(2, 3))
     assert (cache.folder / "config.json").is_file()
+    # MLX results are stored too; bfloat16 (which numpy lacks) as float32, exactly.
+    half = mx.array([[0.5, -1.25, 3.0]], dtype=mx.bfloat16)
+    stored = cache.get_or_compute(songs[1], lambda: half)
+    assert stored.dtype == np.float32 and np.array_equal(stored, np.array(half.astype(mx.float32)))
     with pytest.raises(AudioError) as info:
         cache.get_or_compute(tmp_path / "gone.wav", lambda: np.zeros(1))
     assert info.value.cause == "missing"

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from audiotrain.audio import AudioError
 
+import mlx.core as mx
 import numpy as np
 
 __all__ = ["FeatureCache", "default_cache_root", "main"]
@@ -157,7 +158,8 @@ class FeatureCache:
         path : str or Path
             The audio file the features belong to.
         compute_fn : callable
-            ``compute_fn(path)`` (or ``compute_fn()``) returning an array (numpy or mlx).
+            ``compute_fn(path)`` (or ``compute_fn()``) returning an array (numpy or mlx; mlx bfloat16 is stored
+            as float32, which holds it exactly).
 
         Returns
         -------
@@ -179,7 +181,10 @@ class FeatureCache:
             p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
             for p in inspect.signature(compute_fn).parameters.values()
         )
-        value = np.asarray(compute_fn(path) if wants_path else compute_fn())
+        value = compute_fn(path) if wants_path else compute_fn()
+        if isinstance(value, mx.array) and value.dtype == mx.bfloat16:
+            value = value.astype(mx.float32)  # numpy (and .npy) has no bfloat16; float32 holds it exactly
+        value = np.asarray(value)
         self._write(target, value)
         for stale in self.folder.glob(f"{prefix}-*.npy"):
             if stale != target:
