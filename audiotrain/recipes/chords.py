@@ -47,6 +47,7 @@ from audiotrain.recipes.chords_eval import EvaluationResult, evaluate_songs, for
 from audiotrain.recipes.chords_predict import ChordPredictor, checkpoint_entries
 from audiotrain.recipes.chords_task import ChordTask
 from audiotrain.recipes.config_cli import (
+    SettingsParser,
     add_dataclass_arguments,
     apply_arguments,
     load_config_file,
@@ -241,7 +242,7 @@ def _split_names(splits: SongSplits) -> dict[str, list[str]]:
 
 
 def _training_parser(prog: str, description: str, needs_data: bool) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser = SettingsParser(prog=prog, description=description)
     if needs_data:
         parser.add_argument(
             "--data", dest="data_folder", required=True, type=Path,
@@ -350,7 +351,7 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
 
 
 def _cmd_evaluate(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = SettingsParser(
         prog="python -m audiotrain.recipes.chords evaluate",
         description="Transcribe every annotated song of a folder with a checkpoint and score it with mir_eval.chord.",
     )
@@ -389,7 +390,7 @@ def _cmd_evaluate(argv: list[str]) -> int:
 
 
 def _cmd_predict(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = SettingsParser(
         prog="python -m audiotrain.recipes.chords predict",
         description="Transcribe chords of an audio file or of every audio file in a folder. In a folder, files that "
         "cannot be read are skipped and listed, and the exit status is 1.",

@@ -65,6 +65,7 @@ from audiotrain.recipes.clap_eval import RetrievalEvaluation, evaluate_clap
 from audiotrain.recipes.clap_report import format_table, write_plots
 from audiotrain.recipes.clap_task import CLAPTaskConfig, CLAPTrainModule
 from audiotrain.recipes.config_cli import (
+    SettingsParser,
     add_dataclass_arguments,
     apply_arguments,
     load_config_file,
@@ -484,7 +485,7 @@ def run(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = SettingsParser(
         prog="python -m audiotrain.recipes.clap",
         description=__doc__,
         epilog="Example: python -m audiotrain.recipes.clap --data my_sounds/ --pretrained laion/clap-htsat-unfused "

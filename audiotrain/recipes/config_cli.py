@@ -183,3 +183,10 @@ def resume_command(module: str, argv: list[str], checkpoint: str | Path) -> str:
         elif not arg.startswith("--resume="):
             kept.append(arg)
     return shlex.join(["python", "-m", module, *kept, "--resume", str(checkpoint)])
+
+
+class SettingsParser(argparse.ArgumentParser):
+    """An `ArgumentParser` whose errors are two lines, not the usage of every setting (dozens of lines) first."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n(see {self.prog} --help for every setting)\n")
