@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audiotrain.audio import AudioError, SkipCounter
-from audiotrain.chords.lab import AnnotationError, write_jams, write_lab
+from audiotrain.chords.lab import write_jams, write_lab
 from audiotrain.datasets.chord_songs import scan_song_folder
 from audiotrain.metrics.plots import plot_training_curves
 from audiotrain.models.chord_loss import ChordRecognitionLoss
@@ -47,15 +47,16 @@ from audiotrain.recipes.chords_eval import EvaluationResult, evaluate_songs, for
 from audiotrain.recipes.chords_predict import ChordPredictor, checkpoint_entries
 from audiotrain.recipes.chords_task import ChordTask
 from audiotrain.recipes.config_cli import (
+    USER_ERRORS,
     SettingsParser,
     add_dataclass_arguments,
     apply_arguments,
+    check_resume_folder,
     load_config_file,
     parse_bool,
     resume_command,
 )
 from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
-from audiotrain.train.checkpoint import CheckpointError, resolve_checkpoint
 from audiotrain.train.seeding import seed_everything
 from audiotrain.train.trainer import Trainer
 
@@ -143,7 +144,7 @@ def run_training(
     on the held-out songs. Everything is written into `run_dir`."""
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir()
     if resume:
-        resolve_checkpoint(resume)  # a mistyped --resume fails now, not after the data and model are ready
+        check_resume_folder(resume)  # a mistyped --resume fails now, not after the data and model are ready
     data = config.data
     if splits is None:
         if data.data_dir:
@@ -478,18 +479,6 @@ commands: {", ".join(COMMANDS)}
 """
 
 
-#: Errors caused by what the user passed (files, folders, checkpoints, settings): `main` prints them as one
-#: `error:` line (exit status 2) instead of a traceback. Each message names the file, line or field.
-USER_ERRORS = (
-    AudioError,
-    AnnotationError,
-    CheckpointError,
-    FileNotFoundError,
-    NotADirectoryError,
-    ValueError,
-)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("-h", "--help"):
@@ -502,11 +491,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    run = {"demo": _cmd_train, "train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict}[
-        command
-    ]
     try:
-        return run(argv, demo=command == "demo") if command in ("demo", "train") else run(argv)
+        if command in ("demo", "train"):
+            return _cmd_train(argv, demo=command == "demo")
+        return _cmd_evaluate(argv) if command == "evaluate" else _cmd_predict(argv)
     except USER_ERRORS as error:
         if os.environ.get("AUDIOTRAIN_TRACEBACK"):
             raise

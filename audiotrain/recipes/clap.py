@@ -65,9 +65,11 @@ from audiotrain.recipes.clap_eval import RetrievalEvaluation, evaluate_clap
 from audiotrain.recipes.clap_report import format_table, write_plots
 from audiotrain.recipes.clap_task import CLAPTaskConfig, CLAPTrainModule
 from audiotrain.recipes.config_cli import (
+    USER_ERRORS,
     SettingsParser,
     add_dataclass_arguments,
     apply_arguments,
+    check_resume_folder,
     load_config_file,
     resume_command,
 )
@@ -302,14 +304,6 @@ def resolve_training(cfg: ClapRecipeConfig, demo: bool, n_train: int) -> tuple[C
     return task_cfg, epochs, total
 
 
-def check_resume_folder(path: str) -> Path:
-    """The checkpoint folder `--resume` names, checked before any data or model is loaded: it exists and is a
-    complete audiotrain checkpoint (model, optimizer state and a readable trainer_state.json)."""
-    folder = ckpt.resolve_checkpoint(path)
-    ckpt.read_state(folder)
-    return folder
-
-
 def check_resume_matches(folder: Path, task: CLAPTrainModule) -> None:
     """Raise a short `CheckpointError` when the checkpoint's model arrays do not fit `task` (e.g. a checkpoint
     of another recipe or another CLAP size), before the evaluation and training start. The same check the
@@ -517,13 +511,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = parse_config(argv)
     try:
         run(cfg, argv)
-    except (
-        CaptionFolderError,
-        ckpt.CheckpointError,
-        FileNotFoundError,
-        FileExistsError,
-        ValueError,
-    ) as error:
+    except USER_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -17,6 +17,9 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from audiotrain.audio import AudioError
+from audiotrain.train import checkpoint as ckpt
+
 _SCALARS = (bool, int, float, str)
 
 
@@ -190,3 +193,23 @@ class SettingsParser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message}\n(see {self.prog} --help for every setting)\n")
+
+
+#: Errors caused by what the user passed (files, folders, checkpoints, settings). The recipes' `main` prints
+#: them as an `error:` line (exit status 2) instead of a traceback; each message names the file, line or field.
+USER_ERRORS = (
+    AudioError,
+    ckpt.CheckpointError,
+    FileNotFoundError,
+    FileExistsError,
+    NotADirectoryError,
+    ValueError,
+)
+
+
+def check_resume_folder(path: str | Path) -> Path:
+    """The checkpoint folder `--resume` names, checked before any data or model is loaded: it exists and is a
+    complete audiotrain checkpoint (model, optimizer state and a readable trainer_state.json)."""
+    folder = ckpt.resolve_checkpoint(path)
+    ckpt.read_state(folder)
+    return folder
