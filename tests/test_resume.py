@@ -83,37 +83,84 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
     assert (tmp_path / "checkpoints" / "interrupted" / "model.safetensors").exists()
 
 
-def test_ctrl_c_during_epoch_end_validation_still_saves_and_resumes_exactly(tmp_path):
-    """A Ctrl-C that lands in the epoch-end validation (not in a training step) saves at the epoch
-    boundary, and resuming from that checkpoint gives the weights of an uninterrupted run."""
+def _interrupt_during_validation(tmp_path, val_check_interval, epoch, batch_idx):
+    """Run 3 epochs straight and again with a Ctrl-C at batch `batch_idx` of the first validation
+    in `epoch` (mid-epoch when val_check_interval < 1), then resume the second in a new Trainer. Returns the straight and resumed (trainer, module) pairs, the stopped trainer,
+    the validation batches seen after the signal, and the checkpoint's trainer_state.json."""
     from audiotrain import Trainer, seed_everything
     from audiotrain.train.callbacks import Callback
 
-    from tasks import TinyClassifier, make_batches, weights
+    from tasks import TinyClassifier, make_batches
 
     class CtrlCInValidation(Callback):
-        def on_validation_batch_end(self, trainer, module, outputs, batch, batch_idx):
-            if trainer.current_epoch == 1 and batch_idx == 0:
+        def __init__(self):
+            self.validations, self.after_signal = 0, 0
+
+        def on_validation_start(self, trainer, module):
+            self.validations += 1 if trainer.current_epoch == epoch else 0
+
+        def on_validation_batch_end(self, trainer, module, outputs, batch, batch_idx_):
+            if trainer.interrupted:
+                self.after_signal += 1
+            if trainer.current_epoch == epoch and self.validations == 1 and batch_idx_ == batch_idx:
                 signal.raise_signal(signal.SIGINT)  # the Trainer's handler: stop and save
 
     def trainer(root, *callbacks):
         return Trainer(
-            max_epochs=3, default_root_dir=root, enable_progress_bar=False, seed=1, callbacks=list(callbacks)
+            max_epochs=3,
+            default_root_dir=root,
+            enable_progress_bar=False,
+            seed=1,
+            val_check_interval=val_check_interval,
+            callbacks=list(callbacks),
         )
 
+    val = make_batches(64, batch_size=8)
     seed_everything(0)
-    straight = TinyClassifier(dropout=0.2)
-    trainer(tmp_path / "a").fit(straight, make_batches(), make_batches(32))
+    straight = (trainer(tmp_path / "a"), TinyClassifier(dropout=0.2))
+    straight[0].fit(straight[1], make_batches(), val)
 
     seed_everything(0)
-    stopped = trainer(tmp_path / "b", CtrlCInValidation())
-    stopped.fit(TinyClassifier(dropout=0.2), make_batches(), make_batches(32))
+    spy = CtrlCInValidation()
+    stopped = trainer(tmp_path / "b", spy)
+    stopped.fit(TinyClassifier(dropout=0.2), make_batches(), val)
     saved = tmp_path / "b" / "checkpoints" / "interrupted"
     assert stopped.interrupted and stopped.interrupted_checkpoint == saved
     state = json.loads((saved / "trainer_state.json").read_text())
-    assert (state["epoch"], state["batch_in_epoch"]) == (2, 0)  # epoch 1 complete, validated
 
-    resumed = TinyClassifier(dropout=0.2)
-    trainer(tmp_path / "c").fit(resumed, make_batches(), make_batches(32), ckpt_path=str(saved))
-    for name, value in weights(straight).items():
-        np.testing.assert_array_equal(value, weights(resumed)[name], err_msg=name)
+    resumed = (trainer(tmp_path / "c"), TinyClassifier(dropout=0.2))
+    resumed[0].fit(resumed[1], make_batches(), val, ckpt_path=str(saved))
+    return straight, resumed, stopped, spy.after_signal, state
+
+
+def _assert_same_run(straight, resumed):
+    """Bitwise-equal weights and the same history (every column but wall time)."""
+    from tasks import weights
+
+    for name, value in weights(straight[1]).items():
+        np.testing.assert_array_equal(value, weights(resumed[1])[name], err_msg=name)
+    a, b = straight[0].history, resumed[0].history
+    assert a.keys() == b.keys()
+    for key in a.keys() - {"time"}:
+        assert a[key] == b[key], key
+
+
+def test_ctrl_c_during_epoch_end_validation_stops_it_and_the_resumed_run_validates_again(tmp_path):
+    """A Ctrl-C in the epoch-end validation stops it after the current batch (a long validation
+    does not hold the user up), saves with the epoch still open at its last batch, and the resumed
+    fit runs that validation and the epoch's end: weights and history equal an uninterrupted run."""
+    straight, resumed, stopped, after_signal, state = _interrupt_during_validation(tmp_path, 1.0, 1, 2)
+    assert after_signal == 0  # no validation batch ran after the one the signal came in
+    assert (state["epoch"], state["batch_in_epoch"]) == (1, 6)  # epoch 1 trained, not yet ended
+    assert len(stopped.history["epoch"]) == 1  # the stopped epoch has no history row
+    _assert_same_run(straight, resumed)
+    assert resumed[0].history["val_loss"][1] == straight[0].history["val_loss"][1]
+
+
+def test_ctrl_c_during_mid_epoch_validation_is_rerun_after_resuming(tmp_path):
+    """val_check_interval=0.5: a Ctrl-C in the mid-epoch validation saves right after the training
+    step before it with that validation marked pending; the resumed fit runs it first."""
+    straight, resumed, stopped, after_signal, state = _interrupt_during_validation(tmp_path, 0.5, 1, 1)
+    assert after_signal == 0
+    assert (state["epoch"], state["batch_in_epoch"], state["validation_pending"]) == (1, 3, True)
+    _assert_same_run(straight, resumed)

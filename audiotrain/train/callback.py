@@ -10,7 +10,11 @@ if TYPE_CHECKING:
 
 
 class Callback:
-    """Base class: override the hooks you need. All hooks are optional."""
+    """Base class: override the hooks you need. All hooks are optional.
+
+    `on_exception` runs when `fit` fails, and with a `KeyboardInterrupt` when Ctrl-C stops it (as in
+    Lightning), before the interrupted checkpoint is saved.
+    """
 
     @property
     def state_key(self) -> str:

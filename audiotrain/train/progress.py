@@ -81,6 +81,9 @@ class ProgressBar(Callback):
             self._train_bar.set_postfix(_fmt(trainer.progress_metrics()), refresh=True)
 
     def on_exception(self, trainer, module, exception) -> None:
+        if self._val_bar is not None:
+            self._val_bar.close()
+            self._val_bar = None
         self._close_train()
 
     def _close_train(self) -> None:

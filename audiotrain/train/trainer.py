@@ -163,6 +163,9 @@ class Trainer:
         self._pending_loader_state: dict | None = None
         self._pending_ckpt: str | None = None
         self._epoch_complete = False
+        # A mid-epoch validation that Ctrl-C stopped: the checkpoint records it and a resumed fit runs
+        # it again before the next training batch, so the history matches an uninterrupted run.
+        self._validation_pending = False
         self._interval_sums: dict[str, mx.array] = {}
         self._interval_count = 0
         self._epoch_sums: dict[str, Any] = {}
@@ -314,6 +317,7 @@ class Trainer:
         self.state = "running"
         self.should_stop = self.interrupted = False
         self.interrupted_checkpoint = None
+        self._validation_pending = False
         self._train_loader = train_loader
         ckpt_path = ckpt_path or self._pending_ckpt
         self._pending_ckpt = None
@@ -391,8 +395,9 @@ class Trainer:
                 return
             self._end_epoch(module, val_loader)
         if self.interrupted:
-            # Ctrl-C during the epoch-end validation, callbacks or checkpointing: the epoch is
-            # complete and validated, so the checkpoint resumes at the next one.
+            # Ctrl-C during the epoch-end callbacks or checkpointing: the epoch is complete and
+            # validated, so the checkpoint resumes at the next one. (One during the epoch-end
+            # validation stops it and leaves the epoch open: the resumed fit validates and ends it.)
             self._save_on_interrupt()
 
     def _run_train_epoch(self, module, loader, val_loader, n_batches, mid_epoch_every) -> None:
@@ -414,6 +419,13 @@ class Trainer:
             # A plain iterable cannot seek: replay and discard the batches already trained on.
             for _ in range(self.batch_in_epoch):
                 next(iterator, None)
+        if self._validation_pending and val_loader is not None:
+            self._run_validation(module, val_loader, during_fit=True)
+            module.train()
+            if self.interrupted:
+                self._save_on_interrupt()
+                return
+        self._validation_pending = False
         step = self._train_step
         exhausted = False
         while n_batches is None or self.batch_in_epoch < n_batches:
@@ -454,7 +466,8 @@ class Trainer:
             if stepped and self.is_logging_step():
                 self._log_train_interval()
             if val_loader is not None and self._val_due(mid_epoch_every, n_batches):
-                self._run_validation(module, val_loader)
+                if self._run_validation(module, val_loader, during_fit=True) is None:
+                    self._validation_pending = True  # stopped by Ctrl-C: saved below, rerun on resume
                 module.train()
             if self.interrupted:
                 self._save_on_interrupt()
@@ -539,8 +552,13 @@ class Trainer:
         self.callback_metrics.update(train_metrics)
         val_metrics = {}
         if val_loader is not None and isinstance(self.val_check_interval, float):
-            val_metrics = self._run_validation(module, val_loader)
+            val_metrics = self._run_validation(module, val_loader, during_fit=True)
             module.train()
+            if val_metrics is None:
+                # Ctrl-C stopped the validation: the epoch stays open at its last batch, so the
+                # checkpoint resumes with this validation and the rest of the epoch's end.
+                self._epoch_complete = False
+                return
         row = {
             "epoch": self.current_epoch,
             "step": self.global_step,
@@ -579,8 +597,14 @@ class Trainer:
             )
         return self._eval_steps[stage]
 
-    def _evaluate(self, module: TrainModule, loader: Any, stage: str) -> dict[str, float]:
-        """Means over the loader weighted by `module.batch_size(batch)`; keys prefixed `val_`/`test_`."""
+    def _evaluate(
+        self, module: TrainModule, loader: Any, stage: str, stoppable: bool = False
+    ) -> dict[str, float] | None:
+        """Means over the loader weighted by `module.batch_size(batch)`; keys prefixed `val_`/`test_`.
+
+        With `stoppable` (validation inside `fit`), a Ctrl-C ends it after the current batch and the
+        result is None: partial means would be biased, so nothing is logged or compared.
+        """
         limit_value = self.fast_dev_run or self.limit_val_batches
         n_batches = flags.resolve_limit(limit_value, self._loader_len(loader), f"limit_{stage}_batches")
         self.num_val_batches = n_batches
@@ -592,6 +616,8 @@ class Trainer:
         hook = "on_validation_batch_end" if stage == "val" else "on_test_batch_end"
         for batch_idx, batch in enumerate(loader):
             if n_batches is not None and batch_idx >= n_batches:
+                break
+            if stoppable and self.interrupted:
                 break
             self._check_batch(batch)
             loss, metrics = step(batch)
@@ -608,16 +634,27 @@ class Trainer:
             )
         if was_training:
             module.train()
+        if stoppable and self.interrupted:
+            return None
         if total == 0:
             warnings.warn(f"Trainer: the {stage} loader yielded no batches", stacklevel=3)
             return {}
         prefix = f"{stage}_"
         return {(k if k.startswith(prefix) else prefix + k): float(v.item()) / total for k, v in sums.items()}
 
-    def _run_validation(self, module: TrainModule, loader: Any) -> dict[str, float]:
+    def _run_validation(
+        self, module: TrainModule, loader: Any, during_fit: bool = False
+    ) -> dict[str, float] | None:
+        """Validate, log and run the validation-end hooks; None if Ctrl-C stopped it (in `fit`)."""
+        rng_before = ckpt.rng_state() if during_fit else None
         module.on_validation_start()
         self._callbacks("on_validation_start")
-        metrics = self._evaluate(module, loader, "val")
+        metrics = self._evaluate(module, loader, "val", stoppable=during_fit)
+        if metrics is None:
+            # Stopped: the checkpoint gets the random state the validation started from, so the
+            # rerun after resuming draws what an uninterrupted one would have.
+            ckpt.restore_rng(rng_before)
+            return None
         metrics.update(self._pop_module_logs())
         self.callback_metrics.update(metrics)
         self.log_metrics(metrics, step=self.global_step)
@@ -692,6 +729,7 @@ class Trainer:
             ),
             "epoch_sums": {k: float(v.item()) for k, v in self._epoch_sums.items()} if not epoch_done else {},
             "epoch_weight": self._epoch_weight if not epoch_done else 0.0,
+            "validation_pending": self._validation_pending and not epoch_done,
             "callbacks": {cb.state_key: cb.state_dict() for cb in self.callbacks},
             "loggers": [lg.state_dict() if hasattr(lg, "state_dict") else {} for lg in self.loggers],
             "callback_metrics": self.callback_metrics,
@@ -761,6 +799,7 @@ class Trainer:
         self._pending_loader_state = state.get("data_loader") if self.batch_in_epoch else None
         self._epoch_sums = {k: mx.array(v, mx.float32) for k, v in state.get("epoch_sums", {}).items()}
         self._epoch_weight = float(state.get("epoch_weight", 0.0))
+        self._validation_pending = bool(state.get("validation_pending", False))
         self.callback_metrics = dict(state.get("callback_metrics", {}))
         self._history_rows = list(state.get("history", []))
         self._elapsed_before = float(state.get("elapsed", 0.0))
@@ -788,7 +827,8 @@ class Trainer:
                 raise KeyboardInterrupt
             self.interrupted = True
             self.print(
-                "\nInterrupted: saving a checkpoint after this step (Ctrl-C again to abort without saving)"
+                "\nInterrupted: saving a checkpoint after this step or validation batch "
+                "(Ctrl-C again to abort without saving)"
             )
 
         previous = signal.signal(signal.SIGINT, handler)
@@ -798,6 +838,11 @@ class Trainer:
             signal.signal(signal.SIGINT, previous)
 
     def _save_on_interrupt(self) -> None:
+        # As in Lightning, callbacks hear of a Ctrl-C through on_exception (the progress bar closes).
+        interrupt = KeyboardInterrupt()
+        for cb in self.callbacks:
+            with contextlib.suppress(Exception):
+                cb.on_exception(self, self.module, interrupt)
         path = self.default_root_dir / "checkpoints" / "interrupted"
         self.save_checkpoint(path)
         self.interrupted_checkpoint = path
