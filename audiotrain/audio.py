@@ -55,6 +55,7 @@ CAUSES = {
     "unsupported_format": "unsupported audio format",
     "non_finite": "audio contains NaN or Inf samples",
     "out_of_range": "requested offset lies beyond the end of the audio",
+    "too_short": "audio is too short",
 }
 
 
@@ -67,7 +68,8 @@ class AudioError(Exception):
         The offending file.
     cause : str
         One of the keys of `CAUSES` ("missing", "empty", "zero_length", "corrupt", "not_audio",
-        "unsupported_format", "non_finite", "out_of_range"), so loaders can count skips by cause.
+        "unsupported_format", "non_finite", "out_of_range", "too_short"), so loaders can count skips
+        by cause.
     detail : str
         What the decoder said, or what was expected.
     """

@@ -36,7 +36,7 @@ def test_lab_round_trip(tmp_path):
 def test_lab_accepts_spaces_comments_blank_lines_and_rounding(tmp_path):
     path = _lab(tmp_path, "\ufeff# comment\r\n0.0 1.0 C\n\n1.0004   2.0\tA:min\n")
     segments = read_lab(path)
-    assert [s.label for s in segments] == ["C", "A:min"]
+    assert [s.label for s in segments] == ["C:maj", "A:min"]  # canonical spelling
     assert segments[1].start == 1.0  # the rounding-sized gap is snapped shut
 
 
@@ -47,7 +47,7 @@ def test_lab_accepts_spaces_comments_blank_lines_and_rounding(tmp_path):
         ("0.0 1.0 C\nabc 2.0 C\n", "line 2: start and end must be numbers"),
         ("0.0 1.0 C\n\n1.0 2.0 C:mja\n", "line 3: invalid chord label 'C:mja'"),
         ("-0.5 1.0 C\n", "line 1: negative time"),
-        ("0.0 1.0 C\n1.0 0.5 G\n", "line 2: end time 0.5 is not after start time 1.0"),
+        ("0.0 1.0 C\n1.0 0.5 G\n", "line 2: end time 0.5 is before start time 1.0"),
         ("0.0 1.0 C\n0.5 2.0 G\n", "line 2: segment starting at 0.5 overlaps"),
         ("0.0 1.0 C\n1.5 2.0 G\n", "line 2: gap of 0.5000 s"),
         ("# only a comment\n", "no chord segments"),
@@ -64,7 +64,11 @@ def test_lab_errors_name_file_and_line(tmp_path, text, fragment):
 def test_gaps_can_be_filled_with_no_chord(tmp_path):
     path = _lab(tmp_path, "0.0 1.0 C\n1.5 2.0 G\n")
     segments = read_lab(path, allow_gaps=True)
-    assert segments == [ChordSegment(0, 1, "C"), ChordSegment(1.0, 1.5, "N"), ChordSegment(1.5, 2.0, "G")]
+    assert segments == [
+        ChordSegment(0, 1, "C:maj"),
+        ChordSegment(1.0, 1.5, "N"),
+        ChordSegment(1.5, 2.0, "G:maj"),
+    ]
 
 
 def test_jams_round_trip_and_old_layout(tmp_path):
@@ -81,7 +85,7 @@ def test_jams_round_trip_and_old_layout(tmp_path):
         ]
     }
     (tmp_path / "old.jams").write_text(json.dumps(old))
-    assert [s.label for s in read_jams(tmp_path / "old.jams")] == ["C", "G"]
+    assert [s.label for s in read_jams(tmp_path / "old.jams")] == ["C:maj", "G:maj"]
 
 
 def test_jams_errors_name_file_and_observation(tmp_path):
@@ -113,3 +117,67 @@ def test_jams_errors_name_file_and_observation(tmp_path):
 def test_unknown_suffix(tmp_path):
     with pytest.raises(AnnotationError, match="unknown annotation format '.csv'"):
         read_annotation(tmp_path / "x.csv")
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "-inf"])
+def test_lab_rejects_nan_and_infinite_times_naming_the_line(tmp_path, bad):
+    """NaN compares False with everything: unchecked, a NaN end passed every test and silently
+    labelled the rest of the song N."""
+    path = _lab(tmp_path, f"0 1 C\n2 {bad} A:min\n3 4 F\n".replace("2 ", "1 ", 1))
+    with pytest.raises(AnnotationError, match=r"line 2: times must be finite"):
+        read_lab(path)
+
+
+def test_zero_length_segments_are_dropped(tmp_path):
+    path = _lab(tmp_path, "0 1 C\n1.0 1.0 N\n1 2 G\n")
+    assert [(s.start, s.end, s.label) for s in read_lab(path)] == [(0, 1, "C:maj"), (1, 2, "G:maj")]
+
+
+def test_labels_come_back_in_a_spelling_mir_eval_parses(tmp_path):
+    """Notes as basses, spaces in degree lists and bare roots parse here; mir_eval rejects them as
+    written, which used to crash the final scoring of a whole training run."""
+    import mir_eval
+
+    labels = ["C/E", "E:min/G", "D/F#", "Bb", "A:min7/b7", "E#:hdim7", "C:(1,3,5)", "N", "X"]
+    path = _lab(tmp_path, "".join(f"{i} {i + 1} {label}\n" for i, label in enumerate(labels)))
+    read = [s.label for s in read_lab(path)]
+    assert read[:4] == ["C:maj/3", "E:min/b3", "D:maj/3", "Bb:maj"]
+    jams = {"annotations": [{"namespace": "chord", "data": [
+        {"time": 0.0, "duration": 1.0, "value": "C:maj(9, 11)"}, {"time": 1.0, "duration": 1.0, "value": "A:min "}]}]}  # fmt: skip
+    (tmp_path / "spaces.jams").write_text(json.dumps(jams))
+    spaced = [s.label for s in read_jams(tmp_path / "spaces.jams")]
+    assert spaced == ["C:maj(9,11)", "A:min"]
+    read += spaced
+    for label in read:
+        mir_eval.chord.encode(label)  # raises InvalidChordException on a label it cannot parse
+    # The same chords as mir_eval would understand them, root and bass included.
+    assert mir_eval.chord.encode(read[1])[2] == 3 and mir_eval.chord.encode(read[2])[0] == 2
+
+
+def test_jams_with_a_bom_several_annotators_or_ragged_lists(tmp_path):
+    from audiotrain.chords import AnnotationWarning
+
+    document = {
+        "annotations": [
+            {"namespace": "chord", "annotation_metadata": {"annotator": {"name": "ann1"}},
+             "data": [{"time": 0.0, "duration": 1.0, "value": "N", "confidence": None}]},
+            {"namespace": "chord", "annotation_metadata": {"annotator": {"name": "ann2"}},
+             "data": [{"time": 0.0, "duration": 1.0, "value": "C:maj", "confidence": None}]},
+        ]
+    }  # fmt: skip
+    path = tmp_path / "two.jams"
+    path.write_text("\ufeff" + json.dumps(document), encoding="utf-8")
+    with pytest.warns(
+        AnnotationWarning, match=r"2 chord annotations \(chord by ann1, chord by ann2\); using the first"
+    ):
+        assert [s.label for s in read_jams(path)] == ["N"]
+    assert [s.label for s in read_jams(path, annotation_index=1)] == ["C:maj"]
+
+    ragged = {
+        "annotations": [
+            {"namespace": "chord", "data": {"time": [0, 1, 2], "duration": [1, 1], "value": ["C", "G", "F"]}}
+        ]
+    }
+    (tmp_path / "ragged.jams").write_text(json.dumps(ragged))
+    with pytest.raises(AnnotationError, match="lists of one length"):
+        read_jams(tmp_path / "ragged.jams")

@@ -52,7 +52,63 @@ def test_per_class_metrics_by_hand():
     np.testing.assert_allclose(m["f1"], [2 / 3, 0.0, 2 / 3])
     np.testing.assert_array_equal(m["support"], [2, 0, 2])
     assert m["accuracy"] == pytest.approx(50.0)
-    assert m["macro_f1"] == pytest.approx(2 / 3)  # over classes with support, as classification reports do
+    # As sklearn's f1_score(average="macro", zero_division=0): class 1 is never a target but is predicted,
+    # so its F1 of 0 counts; averaging only over classes with support would hide the false positives.
+    assert m["macro_f1"] == pytest.approx(4 / 9)
+    assert m["weighted_f1"] == pytest.approx(2 / 3)  # weighted by support, so class 1 weighs nothing
+
+
+def test_macro_f1_counts_classes_only_predicted():
+    m = compute_per_class_metrics(np.array([0, 0, 1, 1, 3, 3]), np.array([0, 1, 1, 2, 2, 2]))
+    # F1 per class: 0 → 2/3 (p 1/2, r 1), 1 → 1/2, 2 → 0 (never predicted), 3 → 0 (never a target)
+    np.testing.assert_allclose(m["f1"], [2 / 3, 0.5, 0.0, 0.0])
+    assert m["macro_f1"] == pytest.approx((2 / 3 + 0.5) / 4)  # 0.2917, as sklearn gives
+    assert m["weighted_f1"] == pytest.approx((2 / 3 * 1 + 0.5 * 2) / 6)
+    # a class that is neither predicted nor a target stays out of the mean
+    wider = compute_per_class_metrics(
+        np.array([0, 0, 1, 1, 3, 3]), np.array([0, 1, 1, 2, 2, 2]), num_classes=6
+    )
+    assert wider["macro_f1"] == pytest.approx(m["macro_f1"])
+
+
+def test_macro_and_weighted_f1_match_sklearn(rng):
+    metrics = pytest.importorskip("sklearn.metrics")
+    targets = rng.integers(0, 7, 300)
+    predicted = np.where(rng.random(300) < 0.4, targets, rng.integers(0, 9, 300))  # 7, 8: never targets
+    targets[targets == 5] = 4  # 5: predicted, never a target
+    m = compute_per_class_metrics(predicted, targets, num_classes=10)
+    for average in ("macro", "weighted"):
+        expected = metrics.f1_score(targets, predicted, average=average, zero_division=0)
+        assert m[f"{average}_f1"] == pytest.approx(expected)
+
+
+def test_topk_ties_are_not_all_hits():
+    # A collapsed model (constant scores) ranks classes by index, as a stable sort would: chance level.
+    assert compute_topk_accuracy(np.zeros((4, 4)), np.arange(4), k=1) == pytest.approx(25.0)
+    assert compute_topk_accuracy(np.zeros((4, 4)), np.arange(4), k=2) == pytest.approx(50.0)
+    tied = np.array([[1.0, 2.0, 2.0, 0.0]])
+    assert compute_topk_accuracy(tied, np.array([1]), k=1) == 100.0
+    assert compute_topk_accuracy(tied, np.array([2]), k=1) == 0.0
+    assert compute_topk_accuracy(tied, np.array([2]), k=2) == 100.0
+
+
+def test_topk_nan_scores_rank_last():
+    assert compute_topk_accuracy(np.full((4, 4), np.nan), np.arange(4), k=1) == pytest.approx(25.0)
+    scores = np.array([[np.nan, 1.0, 0.0], [np.nan, 0.0, 1.0]])
+    assert compute_topk_accuracy(scores[:1], np.array([0]), k=2) == 0.0  # below 1.0 and 0.0
+    assert compute_topk_accuracy(scores[:1], np.array([0]), k=3) == 100.0
+    assert compute_topk_accuracy(scores[1:], np.array([2]), k=1) == 100.0
+
+
+def test_topk_matches_a_stable_descending_sort(rng):
+    scores = rng.integers(0, 3, size=(400, 5)).astype(float)  # many ties
+    scores[rng.random(scores.shape) < 0.1] = np.nan
+    targets = rng.integers(0, 5, 400)
+    # Stable argsort of the negated scores, NaN last: the order torch.topk and the docstring describe.
+    order = np.argsort(-np.nan_to_num(scores, nan=-np.inf), axis=1, kind="stable")
+    rank = np.argmax(order == targets[:, None], axis=1)
+    for k in (1, 2, 3):
+        assert compute_topk_accuracy(scores, targets, k=k) == pytest.approx(100.0 * np.mean(rank < k))
 
 
 def test_per_class_metrics_match_a_direct_count(rng):

@@ -2,7 +2,7 @@
 
 import json
 
-from audiotrain.chords.lab import read_annotation, read_lab
+from audiotrain.chords.lab import read_annotation, read_lab, write_jams
 from audiotrain.datasets.chord_demo import generate_demo_songs
 from audiotrain.models.chord_model import ChordModelConfig
 from audiotrain.recipes import chords
@@ -409,7 +409,10 @@ def test_training_skips_songs_whose_audio_is_broken(tiny_run, tmp_path, capsys):
     capsys.readouterr()
     assert chords.main([*flags, "--run_dir", str(run_dir), "--data.test_fraction", "0"]) == 0
     out = capsys.readouterr().out
-    assert "audio files that cannot be read (song skipped)" in out and songs[0].audio_path.name in out
+    assert (
+        "audio files that cannot be read or are too short (song skipped)" in out
+        and songs[0].audio_path.name in out
+    )
     assert "no held-out test songs" in out
     config = json.loads((run_dir / "config.json").read_text())
     assert sum(len(v) for v in config["songs"].values()) == 3
@@ -453,3 +456,81 @@ def test_balanced_class_weights_follow_the_annotated_durations(tmp_path):
     config.loss.balance_classes = True
     task = build_task(config, songs, steps_per_epoch=1)
     np.testing.assert_allclose(np.array(task.loss_fn.class_weights), weights, rtol=1e-6)
+
+
+def test_outputs_never_replace_the_annotations_they_are_scored_against(tiny_run, tmp_path, capsys):
+    """`evaluate -o DATA` used to overwrite each song's .lab with its prediction (the next evaluate
+    then scored 100%), and `predict DIR -o DIR` replaced x.lab beside x.wav."""
+    _, run_dir = tiny_run
+    data = tmp_path / "songs"
+    songs = generate_demo_songs(data, n_songs=2, seed=5, song_seconds=4)
+    before = {s.annotation_path: s.annotation_path.read_bytes() for s in songs}
+    ckpt_flags = ["--checkpoint", str(run_dir)]
+    capsys.readouterr()
+    assert chords.main(["evaluate", *ckpt_flags, "--data", str(data), "-o", str(data)]) == 2
+    _one_error_line(capsys, "overwrite the annotation it is scored against", "outside the data folder")
+    assert chords.main(["predict", *ckpt_flags, str(data), "-o", str(data)]) == 2
+    _one_error_line(capsys, "refusing to write", "song_000.lab", "--overwrite")
+    assert (
+        chords.main(["predict", *ckpt_flags, str(songs[0].audio_path), "-o", str(songs[0].annotation_path)])
+        == 2
+    )
+    capsys.readouterr()
+    assert {p: p.read_bytes() for p in before} == before
+    # A .lab beside audio annotated by a .jams would become its annotation (.lab wins): refused too.
+    jams = songs[1].annotation_path.with_suffix(".jams")
+    write_jams(jams, read_annotation(songs[1].annotation_path))
+    songs[1].annotation_path.unlink()
+    assert chords.main(["predict", *ckpt_flags, str(songs[1].audio_path), "-o", str(data) + "/"]) == 2
+    assert not songs[1].annotation_path.exists()
+    # Asked for explicitly, it is done.
+    assert chords.main(["predict", *ckpt_flags, str(data), "-o", str(data), "--overwrite"]) == 0
+    assert read_lab(songs[0].annotation_path)  # a transcription now
+
+
+def test_predict_output_naming_folders_stems_and_stdout(tiny_run, tmp_path, capsys):
+    _, run_dir = tiny_run
+    inputs = tmp_path / "in"
+    songs = generate_demo_songs(inputs, n_songs=2, seed=6, song_seconds=4)
+    for s in songs:
+        s.annotation_path.unlink()
+    y, sr = sf.read(songs[0].audio_path)
+    sf.write(songs[0].audio_path.with_suffix(".flac"), y, sr)  # song_000.wav and song_000.flac
+    ckpt_flags = ["--checkpoint", str(run_dir)]
+    out = tmp_path / "out"
+    capsys.readouterr()
+    assert chords.main(["predict", *ckpt_flags, str(inputs), "-o", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert sorted(p.name for p in out.iterdir()) == ["song_000.flac.lab", "song_000.wav.lab", "song_001.lab"]
+    assert "wrote 3 .lab files" in captured.out and "share a stem" in captured.err
+    # One file: -o an existing folder, or a new one written with a trailing slash, gets <stem>.lab in it.
+    assert chords.main(["predict", *ckpt_flags, str(songs[1].audio_path), "-o", str(out)]) == 0
+    assert chords.main(["predict", *ckpt_flags, str(songs[1].audio_path), "-o", f"{tmp_path}/new/"]) == 0
+    assert read_lab(tmp_path / "new" / "song_001.lab") == read_lab(out / "song_001.lab")
+    assert not list(tmp_path.glob("*.tmp")) and not list(out.glob("*.tmp"))
+    capsys.readouterr()
+    assert chords.main(["predict", *ckpt_flags, str(songs[1].audio_path), "--format", "jams"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["file_metadata"]["title"] == "song_001" and document["annotations"][0]["data"]
+
+
+def test_audio_too_short_for_the_features_is_skipped_and_named(tiny_run, tmp_path, capsys):
+    """A 50-sample file passed the header scan and then failed in a DataLoader worker (train), or
+    stopped a whole folder (predict), with 'signal of 50 samples is too short' and no file name."""
+    root, run_dir = tiny_run
+    data = tmp_path / "songs"
+    songs = generate_demo_songs(data, n_songs=4, seed=8, song_seconds=4)
+    sf.write(songs[0].audio_path, np.zeros(50, np.float32), 22050)
+    flags = ["train", "--data", str(data), *TINY_FLAGS, "--data.cache_dir", str(root / "cache")]
+    capsys.readouterr()
+    assert chords.main([*flags, "--run_dir", str(tmp_path / "run"), "--data.test_fraction", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "too short" in out and songs[0].audio_path.name in out
+    assert (
+        chords.main(["predict", "--checkpoint", str(run_dir), str(data), "-o", str(tmp_path / "labs")]) == 1
+    )
+    err = capsys.readouterr().err
+    assert "song_000.wav: audio is too short" in err
+    assert len(list((tmp_path / "labs").glob("*.lab"))) == 3
+    assert chords.main(["predict", "--checkpoint", str(run_dir), str(songs[0].audio_path)]) == 2
+    _one_error_line(capsys, "song_000.wav: audio is too short")

@@ -4,6 +4,7 @@ from audiotrain.chords.decode import DecodeConfig, decode_frames, decode_posteri
 from audiotrain.chords.harte import HarteChord, HarteError, format_harte, parse_harte, transpose_label
 from audiotrain.chords.lab import (
     AnnotationError,
+    AnnotationWarning,
     ChordSegment,
     read_annotation,
     read_jams,
@@ -26,6 +27,7 @@ from audiotrain.chords.vocabulary import (
 
 __all__ = [
     "AnnotationError",
+    "AnnotationWarning",
     "CHORD_TYPES",
     "ChordIndex",
     "ChordSegment",

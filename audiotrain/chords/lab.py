@@ -1,19 +1,26 @@
 """Chord annotations on disk: ``.lab`` files (``start end label`` per line) and JAMS chord annotations.
 
 Every problem is reported with the file and the line (``.lab``) or observation (JAMS) it comes from: a
-malformed line, a label that is not Harte syntax, a negative or reversed time, two segments that overlap,
-or a gap between segments. Real annotations are written with rounded times, so overlaps and gaps smaller
-than ``tolerance`` seconds are snapped shut instead of reported.
+malformed line, a label that is not Harte syntax, a time that is negative, NaN or infinite, a reversed
+segment, two segments that overlap, or a gap between segments. Real annotations are written with rounded
+times, so overlaps and gaps smaller than ``tolerance`` seconds are snapped shut instead of reported, and
+zero-length segments (common in published sets, and accepted by ``mir_eval``) are dropped.
+
+Labels come back in the canonical spelling `format_harte` writes, which ``mir_eval`` parses: a bass
+written as a note (``C/E``, ``E:min/G``) becomes an interval (``C:maj/3``, ``E:min/b3``), spaces inside
+degree lists go, and a bare root becomes ``:maj``.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from audiotrain.chords.harte import NO_CHORD, HarteError, parse_harte
+from audiotrain.chords.harte import NO_CHORD, HarteError, format_harte, parse_harte
 
 #: Default tolerance (seconds) for rounding differences between consecutive segment boundaries.
 DEFAULT_TOLERANCE = 1e-3
@@ -24,6 +31,10 @@ JAMS_CHORD_NAMESPACES = ("chord", "chord_harte")
 
 class AnnotationError(ValueError):
     """A chord annotation file that cannot be used; the message names the file and the line."""
+
+
+class AnnotationWarning(UserWarning):
+    """A chord annotation that is used, with a choice the user should know about."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +73,11 @@ def validate_segments(
     tolerance : float
         Largest gap or overlap, in seconds, treated as rounding.
 
+    Returns
+    -------
+    list of ChordSegment
+        Labels in canonical Harte spelling (`format_harte`); zero-length segments dropped.
+
     Raises
     ------
     AnnotationError
@@ -70,16 +86,24 @@ def validate_segments(
     locations = locations or [f"segment {i + 1}" for i in range(len(segments))]
     result: list[ChordSegment] = []
     for segment, where in zip(segments, locations):
+        # NaN compares False with everything, so without this check it would pass every test below.
+        if not (math.isfinite(segment.start) and math.isfinite(segment.end)):
+            raise AnnotationError(
+                f"{source}, {where}: times must be finite numbers of seconds, got ({segment.start}, {segment.end})"
+            )
         if segment.start < 0 or segment.end < 0:
             raise AnnotationError(f"{source}, {where}: negative time ({segment.start}, {segment.end})")
-        if segment.end <= segment.start:
+        if segment.end < segment.start:
             raise AnnotationError(
-                f"{source}, {where}: end time {segment.end} is not after start time {segment.start}"
+                f"{source}, {where}: end time {segment.end} is before start time {segment.start}"
             )
         try:
-            parse_harte(segment.label)
+            label = format_harte(parse_harte(segment.label))
         except HarteError as err:
             raise AnnotationError(f"{source}, {where}: {err}") from None
+        if segment.end == segment.start:
+            continue  # covers no time
+        segment = ChordSegment(segment.start, segment.end, label)
         if result:
             previous = result[-1]
             step = segment.start - previous.end
@@ -162,11 +186,25 @@ def _jams_observations(data, path: Path, where: str) -> list[dict]:
     if isinstance(data, list):
         return data
     if isinstance(data, dict) and all(k in data for k in ("time", "duration", "value")):
+        lengths = {
+            k: len(data[k]) if isinstance(data[k], list) else None for k in ("time", "duration", "value")
+        }
+        if None in lengths.values() or len(set(lengths.values())) != 1:
+            raise AnnotationError(
+                f"{path}, {where}: 'time', 'duration' and 'value' must be lists of one length, got {lengths}"
+            )
         return [
             {"time": t, "duration": d, "value": v}
             for t, d, v in zip(data["time"], data["duration"], data["value"])
         ]
     raise AnnotationError(f"{path}, {where}: 'data' is neither a list of observations nor a dict of lists")
+
+
+def _annotator(annotation) -> str:
+    metadata = annotation.get("annotation_metadata") if isinstance(annotation, dict) else None
+    annotator = metadata.get("annotator") if isinstance(metadata, dict) else None
+    name = annotator.get("name") if isinstance(annotator, dict) else None
+    return f"{annotation.get('namespace')} by {name}" if name else str(annotation.get("namespace"))
 
 
 def read_jams(
@@ -186,7 +224,7 @@ def read_jams(
     """
     path = Path(path)
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        document = json.loads(path.read_text(encoding="utf-8-sig"))  # -sig: tolerate a BOM
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise AnnotationError(f"{path}: not valid JSON ({err})") from None
     annotations = document.get("annotations") if isinstance(document, dict) else None
@@ -204,6 +242,15 @@ def read_jams(
                 f"{path}: no annotation in namespace {' or '.join(JAMS_CHORD_NAMESPACES)} (found: {found})"
             )
         annotation_index = chord_indices[0]
+        if len(chord_indices) > 1:
+            # Several annotators (or versions): say which one is used rather than pick silently.
+            who = [_annotator(annotations[i]) for i in chord_indices]
+            warnings.warn(
+                f"{path}: {len(chord_indices)} chord annotations ({', '.join(who)}); using the first. "
+                "read_jams(path, annotation_index=i) reads another.",
+                AnnotationWarning,
+                stacklevel=2,
+            )
     if not 0 <= annotation_index < len(annotations):
         raise AnnotationError(
             f"{path}: annotation {annotation_index} does not exist ({len(annotations)} annotations)"
@@ -235,22 +282,11 @@ def read_jams(
     )
 
 
-def write_jams(
-    path: str | Path,
-    segments: Sequence[ChordSegment],
-    *,
-    duration: float | None = None,
-    title: str | None = None,
-) -> Path:
-    """Write segments as a minimal JAMS file with one ``chord`` annotation; returns the path.
-
-    ``title`` (the song's name, e.g. its audio file's stem) defaults to the stem of ``path``.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+def jams_text(segments: Sequence[ChordSegment], *, duration: float | None = None, title: str = "") -> str:
+    """Segments as a minimal JAMS document (one ``chord`` annotation), as JSON text."""
     duration = duration if duration is not None else (segments[-1].end if segments else 0.0)
     document = {
-        "file_metadata": {"duration": duration, "title": path.stem if title is None else title},
+        "file_metadata": {"duration": duration, "title": title},
         "annotations": [
             {
                 "namespace": "chord",
@@ -266,8 +302,25 @@ def write_jams(
         ],
         "sandbox": {},
     }
+    return json.dumps(document, indent=1)
+
+
+def write_jams(
+    path: str | Path,
+    segments: Sequence[ChordSegment],
+    *,
+    duration: float | None = None,
+    title: str | None = None,
+) -> Path:
+    """Write segments as a minimal JAMS file with one ``chord`` annotation; returns the path.
+
+    ``title`` (the song's name, e.g. its audio file's stem) defaults to the stem of ``path``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = jams_text(segments, duration=duration, title=path.stem if title is None else title)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(document, indent=1), encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
     return path
 

@@ -6,7 +6,10 @@ A folder holds audio clips and ``metadata.csv`` or ``metadata.jsonl``, one row p
 - either ``chord_type``, ``root`` and ``bass_note`` (``bass`` is accepted too): class indices, or names
   (``chord_type`` a vocabulary type such as ``min7``; ``root`` / ``bass_note`` note names such as ``F#``);
   root and bass may be empty or -1 for ``N`` and ``X``;
-- or ``label``: a Harte label (``C:maj7/3``), mapped through the vocabulary.
+- or ``label``: a Harte label (``C:maj7/3``), mapped through the vocabulary; target columns filled in on
+  the same row must agree with it.
+
+The file is UTF-8 (a BOM is fine); only one of the two may exist.
 
 Items are numpy dicts: ``audio`` float32 [samples] (padded with zeros / cut to ``clip_seconds``),
 ``chord_type``, ``root``, ``bass`` int32 scalars (``bass`` is the guide's ``bass_note``), and ``features``
@@ -16,13 +19,14 @@ when a ``feature_fn`` is given. Every bad row is reported with the metadata file
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from audiotrain import audio as audio_io
-from audiotrain.chords.harte import HarteError, note_to_pitch_class
+from audiotrain.chords.harte import PITCH_CLASS_NAMES, HarteError, note_to_pitch_class
 from audiotrain.chords.vocabulary import CHORD_TYPES, IGNORE_INDEX, N_INDEX, X_INDEX, encode_label
 from audiotrain.data import Dataset
 
@@ -43,12 +47,13 @@ class ChordClip:
 
 
 def _class_index(value, field: str) -> int:
-    """An int (or int-like string), a chord-type name, or a note name → class index."""
+    """An int (or int-like string or float, as pandas writes), a chord-type name, or a note name → index."""
     text = str(value).strip() if value is not None else ""
-    if field != "chord_type" and text in ("", "-1", "None", "none"):
+    # "nan" is how a missing float prints (json.dumps writes NaN for pandas' gaps).
+    if field != "chord_type" and text in ("", "None", "none", "nan"):
         return IGNORE_INDEX
     try:
-        index = int(text)
+        number = float(text)
     except ValueError:
         if field == "chord_type":
             if text not in CHORD_TYPES:
@@ -58,48 +63,146 @@ def _class_index(value, field: str) -> int:
             return note_to_pitch_class(text)
         except HarteError:
             raise ValueError(f"{field} {text!r} is neither a pitch class 0-11 nor a note name") from None
+    # pandas turns an int column with a gap into floats (2.0), which are still indices; 2.5 is not.
+    if not number.is_integer():
+        raise ValueError(f"{field} {text!r} is not a whole class index")
+    index = int(number)
+    if field != "chord_type" and index == IGNORE_INDEX:
+        return IGNORE_INDEX
     upper = len(CHORD_TYPES) if field == "chord_type" else 12
     if not 0 <= index < upper:
         raise ValueError(f"{field} {index} is outside 0..{upper - 1}")
     return index
 
 
-def _read_rows(path: Path) -> list[tuple[int, dict]]:
+def _read_text(path: Path) -> str:
+    """The file's text. A leading BOM (Excel's "CSV UTF-8") is dropped; anything but UTF-8 is an error."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise ValueError(
+            f"{path}, line {line}: the byte 0x{data[err.start]:02x} at offset {err.start} is not UTF-8; "
+            'the metadata must be saved as UTF-8 (Excel: "CSV UTF-8")'
+        ) from None
+
+
+def _read_rows(path: Path) -> list[tuple[int, dict | str]]:
+    """(line number, row) pairs; a line that is no row at all (bad JSON) comes as a problem string."""
+    text = _read_text(path)
     if path.suffix == ".jsonl":
         rows = []
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        # Split on newlines only: str.splitlines would also split inside strings holding U+2028 and the like.
+        for number, line in enumerate(text.split("\n"), start=1):
             if not line.strip():
                 continue
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as err:
-                raise ValueError(f"{path}, line {number}: not valid JSON ({err})") from None
+                rows.append((number, f"not valid JSON ({err})"))
+                continue
             if not isinstance(row, dict):
-                raise ValueError(f"{path}, line {number}: expected a JSON object, got {type(row).__name__}")
+                row = f"expected a JSON object, got {type(row).__name__}"
             rows.append((number, row))
         return rows
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        return [(number, row) for number, row in enumerate(reader, start=2)]  # line 1 is the header
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    # Spaces after the commas ("file_name, chord_type") are layout, not part of the names or values.
+    reader.fieldnames = [name.strip() for name in reader.fieldnames or []]
+    # line_num is the line the row ends on, so blank lines and quoted line breaks do not shift the count.
+    return [
+        (reader.line_num, {k: v.strip() if isinstance(v, str) else v for k, v in row.items()})
+        for row in reader
+    ]
+
+
+def _column_targets(row: dict) -> tuple[int, int, int]:
+    """(chord_type, root, bass) from the chord_type, root and bass_note (or bass) columns."""
+    bass_key = "bass_note" if "bass_note" in row else "bass"
+    missing = [k for k in ("chord_type", "root", bass_key) if k not in row]
+    if missing:
+        raise ValueError(f"missing {', '.join(missing)} (or give a Harte 'label')")
+    chord_type = _class_index(row["chord_type"], "chord_type")
+    chord_root = _class_index(row["root"], "root")
+    bass = _class_index(row[bass_key], "bass_note")
+    if bass == IGNORE_INDEX:
+        bass = chord_root
+    if chord_type in (N_INDEX, X_INDEX):
+        chord_root = bass = IGNORE_INDEX
+    elif chord_root == IGNORE_INDEX:
+        raise ValueError(f"chord type {CHORD_TYPES[chord_type]!r} needs a root")
+    return chord_type, chord_root, bass
+
+
+def _index_name(field: str, index: int) -> str:
+    if field == "chord_type":
+        return CHORD_TYPES[index]
+    return PITCH_CLASS_NAMES[index] if index != IGNORE_INDEX else "none"
+
+
+def _label_targets(row: dict) -> tuple[int, int, int]:
+    """(chord_type, root, bass) from the Harte ``label``, checked against any filled-in target columns.
+
+    A column left empty (or -1 for root / bass) is not compared: a table can hold both kinds of rows.
+    """
+    label = str(row["label"])
+    index = encode_label(label)
+    targets = {
+        "chord_type": index.chord_type,
+        "root": index.root,
+        "bass_note": index.bass,
+        "bass": index.bass,
+    }
+    conflicts = []
+    for key, expected in targets.items():
+        raw = row.get(key)
+        if raw is None or str(raw).strip() == "":
+            continue
+        value = _class_index(raw, key)
+        if value == IGNORE_INDEX:  # -1 root / bass: not given, as when empty
+            continue
+        if value != expected:
+            conflicts.append(f"{key} {raw!r} (label: {_index_name(key, expected)})")
+    # Silently preferring one of two disagreeing sources would train on whichever is stale.
+    if conflicts:
+        raise ValueError(
+            f"label {label!r} disagrees with {', '.join(conflicts)}; keep one or make them agree"
+        )
+    return index.chord_type, index.root, index.bass
+
+
+def _metadata_file(root: Path) -> Path:
+    found = [root / name for name in METADATA_FILES if (root / name).is_file()]
+    if not found:
+        raise FileNotFoundError(f"{root}: no {' or '.join(METADATA_FILES)} describing the clips")
+    if len(found) > 1:
+        raise ValueError(
+            f"{root}: both {' and '.join(p.name for p in found)} describe the clips; keep only one of them"
+        )
+    return found[0]
 
 
 def read_clip_metadata(root: str | Path) -> list[ChordClip]:
     """Read and check the metadata of a clip folder.
+
+    The metadata must be UTF-8 (a BOM is fine). CSV header names and values may have spaces around them.
 
     Raises
     ------
     FileNotFoundError
         If the folder has no ``metadata.csv`` / ``metadata.jsonl``.
     ValueError
-        Listing every bad row as ``file, line N: problem``.
+        If the folder has both, or the file is not UTF-8, or listing every bad row (bad JSON included) as
+        ``file, line N: problem``. A row whose ``label`` disagrees with its target columns is a bad row.
     """
     root = Path(root)
-    metadata = next((root / name for name in METADATA_FILES if (root / name).is_file()), None)
-    if metadata is None:
-        raise FileNotFoundError(f"{root}: no {' or '.join(METADATA_FILES)} describing the clips")
+    metadata = _metadata_file(root)
     clips, problems = [], []
     for number, row in _read_rows(metadata):
         where = f"{metadata}, line {number}"
+        if isinstance(row, str):
+            problems.append(f"{where}: {row}")
+            continue
         path_key = next((k for k in _PATH_KEYS if row.get(k)), None)
         if path_key is None:
             problems.append(f"{where}: no clip path (one of {', '.join(_PATH_KEYS)})")
@@ -109,27 +212,11 @@ def read_clip_metadata(root: str | Path) -> list[ChordClip]:
             problems.append(f"{where}: audio file {audio_path} does not exist")
             continue
         try:
-            if row.get("label"):
-                index = encode_label(str(row["label"]))
-                chord_type, chord_root, bass = index.chord_type, index.root, index.bass
-            else:
-                bass_key = "bass_note" if "bass_note" in row else "bass"
-                missing = [k for k in ("chord_type", "root", bass_key) if k not in row]
-                if missing:
-                    raise ValueError(f"missing {', '.join(missing)} (or give a Harte 'label')")
-                chord_type = _class_index(row["chord_type"], "chord_type")
-                chord_root = _class_index(row["root"], "root")
-                bass = _class_index(row[bass_key], "bass_note")
-                if bass == IGNORE_INDEX:
-                    bass = chord_root
-                if chord_type in (N_INDEX, X_INDEX):
-                    chord_root = bass = IGNORE_INDEX
-                elif chord_root == IGNORE_INDEX:
-                    raise ValueError(f"chord type {CHORD_TYPES[chord_type]!r} needs a root")
+            targets = _label_targets(row) if row.get("label") else _column_targets(row)
         except (ValueError, HarteError) as err:
             problems.append(f"{where}: {err}")
             continue
-        clips.append(ChordClip(audio_path, chord_type, chord_root, bass))
+        clips.append(ChordClip(audio_path, *targets))
     if problems:
         shown = "\n  ".join(problems[:20])
         more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from audiotrain.audio import AUDIO_SUFFIXES, AudioError, get_duration
 from audiotrain.chords.lab import AnnotationError, ChordSegment, read_annotation
-from audiotrain.chords.vocabulary import IGNORE_INDEX, N_INDEX, encode_label
+from audiotrain.chords.vocabulary import IGNORE_INDEX, encode_label
 from audiotrain.data import Dataset, batch_rng
 
 import numpy as np
@@ -93,7 +93,7 @@ class SongIndex:
             ("annotations without an audio file", [str(p) for p in self.unpaired_annotations]),
             ("annotations with errors (song skipped)", [message for _, message in self.invalid]),
             (
-                "audio files that cannot be read (song skipped)",
+                "audio files that cannot be read or are too short (song skipped)",
                 [message for _, message in self.unreadable_audio],
             ),
             (
@@ -111,7 +111,9 @@ class SongIndex:
         return "\n".join(lines)
 
 
-def scan_song_folder(root: str | Path, *, validate: bool = True, allow_gaps: bool = False) -> SongIndex:
+def scan_song_folder(
+    root: str | Path, *, validate: bool = True, allow_gaps: bool = False, min_duration: float = 0.0
+) -> SongIndex:
     """Pair audio files with ``.lab`` / ``.jams`` annotations of the same stem, recursively.
 
     Parameters
@@ -121,10 +123,12 @@ def scan_song_folder(root: str | Path, *, validate: bool = True, allow_gaps: boo
     validate : bool
         Read every annotation and every audio header. A song is skipped, with the reason, when its annotation
         has an error (`SongIndex.invalid`: file and line), its audio cannot be read (`unreadable_audio`:
-        missing, empty, corrupt, truncated, ...), or its annotation runs more than
-        `MAX_ANNOTATION_OVERHANG_S` past the end of its audio (`mismatched`).
+        missing, empty, corrupt, truncated, shorter than ``min_duration``, ...), or its annotation runs
+        more than `MAX_ANNOTATION_OVERHANG_S` past the end of its audio (`mismatched`).
     allow_gaps : bool
         Passed to the annotation reader: gaps between segments become ``N`` instead of errors.
+    min_duration : float
+        Shortest usable audio in seconds (what the features need; see `ChordFeatureConfig.min_seconds`).
 
     Raises
     ------
@@ -173,6 +177,12 @@ def scan_song_folder(root: str | Path, *, validate: bool = True, allow_gaps: boo
                 duration = get_duration(audio_path)
             except AudioError as err:
                 index.unreadable_audio.append((audio_path, str(err)))
+                continue
+            if duration < min_duration:
+                short = AudioError(
+                    audio_path, "too_short", f"{duration:.3f} s, the features need {min_duration:.3f} s"
+                )
+                index.unreadable_audio.append((audio_path, str(short)))
                 continue
             annotated = segments[-1].end if segments else 0.0
             if annotated > duration + MAX_ANNOTATION_OVERHANG_S:
@@ -229,13 +239,16 @@ def frame_targets(
     """Per-frame vocabulary indices of an annotation.
 
     Frame ``i`` is centred at ``i / frame_rate`` seconds and takes the label of the segment containing that
-    time. Frames outside the annotated span are ``N``.
+    time. Frames outside the annotated span are ignored (-1 in every head), not ``N``: nobody said what
+    plays there, and ``mir_eval`` scores only the annotated span too. (An annotation that marks silence
+    says so with ``N`` segments.)
 
     Returns
     -------
-    dict with ``chord_type``, ``root``, ``bass``: int32 [n_frames]; root and bass are -1 on N and X.
+    dict with ``chord_type``, ``root``, ``bass``: int32 [n_frames]; root and bass are -1 on N and X, all
+    three are -1 outside the annotated span.
     """
-    chord_type = np.full(n_frames, N_INDEX, dtype=np.int32)
+    chord_type = np.full(n_frames, IGNORE_INDEX, dtype=np.int32)
     root = np.full(n_frames, IGNORE_INDEX, dtype=np.int32)
     bass = np.full(n_frames, IGNORE_INDEX, dtype=np.int32)
     if not segments or n_frames == 0:

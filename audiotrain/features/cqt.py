@@ -342,8 +342,11 @@ class CQTConfig(FeatureConfigMixin):
             raise ValueError("CQTConfig spare bins must be >= 0")
         if self.harmonics is not None:
             object.__setattr__(self, "harmonics", tuple(float(h) for h in self.harmonics))
-        top = max(self.harmonics or (1.0,))
-        _plan(
+        self._plan()  # validates: raises if the top bins pass Nyquist
+
+    def _plan(self) -> _Plan:
+        top = max(self.harmonics or (1.0,))  # the highest harmonic's bins are the ones that must fit
+        return _plan(
             float(self.sr),
             int(self.hop_length),
             float(self.computed_fmin * top),
@@ -353,7 +356,13 @@ class CQTConfig(FeatureConfigMixin):
             1,
             0.01,
             0.0,
-        )  # validates: raises if the top bins pass Nyquist
+        )
+
+    @property
+    def min_samples(self) -> int:
+        """The shortest signal `compute` accepts: one sample left after the last octave's halving."""
+        plan = self._plan()
+        return plan.early_factor * 2 ** (len(plan.hops) - 1)
 
     @classmethod
     def for_pitch_shift(cls, semitones: int = 6, **settings) -> CQTConfig:

@@ -42,6 +42,11 @@ def compute_topk_accuracy(
 ) -> float:
     """Percentage (0-100) of targets among the ``k`` highest scores.
 
+    Ties are broken by class index, as a stable descending sort (or ``torch.topk``) would: the target's rank
+    is the number of classes scoring higher plus those scoring the same with a lower index, and it is a hit
+    when the rank is below ``k``. NaN scores rank below every number. So constant or all-NaN scores get
+    chance-level accuracy, not 100.
+
     Parameters
     ----------
     scores : array [..., classes]
@@ -64,9 +69,15 @@ def compute_topk_accuracy(
     flat_scores, flat_targets = _flatten(scores, targets, ignore_index)
     if len(flat_targets) == 0:
         return 0.0
+    # NaN compares false both ways, which would make it tie with everything; -inf puts it last instead.
+    flat_scores = np.where(np.isnan(flat_scores), -np.inf, flat_scores)
     target_scores = np.take_along_axis(flat_scores, flat_targets[:, None], axis=1)
-    # Ranks count strictly higher scores, so a tie with the target is a hit (as torch.topk usually has it).
-    rank = (flat_scores > target_scores).sum(axis=1)
+    # Counting only strictly higher scores would make every tie a hit, so a collapsed model (all scores
+    # equal) would look perfect; ties with a lower class index rank above the target instead.
+    lower_index = np.arange(flat_scores.shape[1]) < flat_targets[:, None]
+    higher = flat_scores > target_scores
+    tied_before = (flat_scores == target_scores) & lower_index
+    rank = higher.sum(axis=1) + tied_before.sum(axis=1)
     return float(100.0 * np.mean(rank < k))
 
 
@@ -94,7 +105,9 @@ def compute_confusion_matrix(
 def per_class_metrics_from_confusion(matrix: np.ndarray) -> dict[str, np.ndarray | float]:
     """Precision, recall, F1 and support per class from a confusion matrix (0 where undefined).
 
-    Also returns ``accuracy`` (percent), and ``macro_f1`` / ``weighted_f1`` over classes with support.
+    Also returns ``accuracy`` (percent), ``macro_f1`` and ``weighted_f1``, as scikit-learn's ``f1_score``
+    with ``zero_division=0``: the macro mean is over the classes that occur in the targets or the
+    predictions (a class only ever predicted counts, with F1 0); the weighted mean weighs by support.
     """
     matrix = np.asarray(matrix, dtype=np.float64)
     true_positive = np.diag(matrix)
@@ -104,7 +117,8 @@ def per_class_metrics_from_confusion(matrix: np.ndarray) -> dict[str, np.ndarray
         precision = np.where(predicted > 0, true_positive / predicted, 0.0)
         recall = np.where(support > 0, true_positive / support, 0.0)
         f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
-    present = support > 0
+    # Classes absent from both targets and predictions say nothing about the model; sklearn leaves them out.
+    present = (support > 0) | (predicted > 0)
     total = support.sum()
     return {
         "precision": precision,

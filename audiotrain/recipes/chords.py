@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audiotrain.audio import AudioError, SkipCounter
-from audiotrain.chords.lab import write_jams, write_lab
+from audiotrain.chords.lab import jams_text, write_jams, write_lab
 from audiotrain.datasets.chord_songs import scan_song_folder
 from audiotrain.metrics.plots import plot_training_curves
 from audiotrain.models.chord_loss import ChordRecognitionLoss
@@ -44,7 +44,12 @@ from audiotrain.recipes.chords_data import (
     make_loaders,
 )
 from audiotrain.recipes.chords_eval import EvaluationResult, evaluate_songs, format_table
-from audiotrain.recipes.chords_predict import ChordPredictor, checkpoint_entries
+from audiotrain.recipes.chords_predict import (
+    ChordPredictor,
+    annotation_in_the_way,
+    checkpoint_entries,
+    output_paths,
+)
 from audiotrain.recipes.chords_task import ChordTask
 from audiotrain.recipes.config_cli import (
     USER_ERRORS,
@@ -148,7 +153,7 @@ def run_training(
     data = config.data
     if splits is None:
         if data.data_dir:
-            splits, report = folder_splits(data, config.seed)
+            splits, report = folder_splits(data, config.seed, min_seconds=config.features.min_seconds)
             log(report)
         else:
             splits = demo_splits(data, config.features.sr)
@@ -375,7 +380,9 @@ def _cmd_evaluate(argv: list[str]) -> int:
     _predictor_arguments(parser)
     args = parser.parse_args(argv)
     predictor = _load_predictor(args)
-    index = scan_song_folder(args.data, allow_gaps=args.allow_gaps)
+    index = scan_song_folder(
+        args.data, allow_gaps=args.allow_gaps, min_duration=predictor.features.min_seconds
+    )
     if index.problems:
         print(index.report(), file=sys.stderr)
     if not index.songs:
@@ -394,29 +401,47 @@ def _cmd_predict(argv: list[str]) -> int:
     parser = SettingsParser(
         prog="python -m audiotrain.recipes.chords predict",
         description="Transcribe chords of an audio file or of every audio file in a folder. In a folder, files that "
-        "cannot be read are skipped and listed, and the exit status is 1.",
+        "cannot be read are skipped and listed, and the exit status is 1. An existing chord annotation (x.lab or "
+        "x.jams beside x.wav, which training reads) is never replaced without --overwrite.",
     )
     parser.add_argument("input", type=Path, help="an audio file, or a folder (searched recursively)")
     parser.add_argument(
-        "-o", "--output", type=Path, default=None,
-        help="for a file: the .lab (or .jams) to write (default: print the .lab to stdout); for a folder: the "
-        "output folder (default: <input>-chords next to it), mirroring the input's sub-folders",
+        "-o", "--output", default=None,
+        help="for a file: the .lab (or .jams) to write, or a folder to write <stem>.lab into (default: print "
+        "to stdout); for a folder: the output folder (default: <input>-chords next to it), mirroring the "
+        "input's sub-folders",
     )  # fmt: skip
-    parser.add_argument("--format", choices=("lab", "jams"), default="lab", help="output format for folders")
+    parser.add_argument(
+        "--format", choices=("lab", "jams"), default="lab",
+        help="output format for folders, for a file written into a folder, and for stdout",
+    )  # fmt: skip
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace existing chord annotations beside the audio"
+    )
     _predictor_arguments(parser)
     args = parser.parse_args(argv)
     if not args.input.exists():
         print(f"error: {args.input} does not exist", file=sys.stderr)
         return 2
-    predictor = _load_predictor(args)
+    suffix = f".{args.format}"
     if args.input.is_file():
-        segments = predictor.transcribe(args.input)
-        if args.output is None:
+        target = None
+        if args.output is not None:
+            target = Path(args.output)
+            if target.is_dir() or args.output.endswith(("/", os.sep)):
+                target = target / (args.input.stem + suffix)
+            _refuse_to_replace_annotations([target], args.overwrite)
+        predictor = _load_predictor(args)
+        post = predictor.posteriors(args.input)
+        segments = predictor.segments(post)
+        if target is None and args.format == "jams":
+            sys.stdout.write(jams_text(segments, duration=post.duration, title=args.input.stem) + "\n")
+        elif target is None:
             sys.stdout.write("".join(f"{s.start:.6f}\t{s.end:.6f}\t{s.label}\n" for s in segments))
-        elif args.output.suffix.lower() == ".jams":
-            write_jams(args.output, segments, title=args.input.stem)
+        elif target.suffix.lower() == ".jams":
+            write_jams(target, segments, duration=post.duration, title=args.input.stem)
         else:
-            write_lab(args.output, segments)
+            write_lab(target, segments)
         return 0
     files = sorted(
         p for p in args.input.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_GLOB_SUFFIXES
@@ -424,7 +449,16 @@ def _cmd_predict(argv: list[str]) -> int:
     if not files:
         print(f"error: no audio files ({', '.join(AUDIO_GLOB_SUFFIXES)}) in {args.input}", file=sys.stderr)
         return 2
-    out_dir = args.output or args.input.with_name(args.input.name + "-chords")
+    out_dir = Path(args.output) if args.output else args.input.with_name(args.input.name + "-chords")
+    targets, renamed = output_paths(files, args.input, out_dir, suffix)
+    _refuse_to_replace_annotations(targets.values(), args.overwrite)  # before any work
+    if renamed:
+        print(
+            f"note: {len(renamed)} audio files share a stem with another in their folder; their outputs keep "
+            f"the audio suffix (e.g. {targets[renamed[0]].name})",
+            file=sys.stderr,
+        )
+    predictor = _load_predictor(args)
     start, audio_seconds = time.perf_counter(), 0.0
     skipped = SkipCounter()
     for path in files:
@@ -436,11 +470,10 @@ def _cmd_predict(argv: list[str]) -> int:
             continue
         segments = predictor.segments(post)
         audio_seconds += post.duration
-        target = (out_dir / path.relative_to(args.input)).with_suffix(f".{args.format}")
         if args.format == "jams":
-            write_jams(target, segments, duration=post.duration, title=path.stem)
+            write_jams(targets[path], segments, duration=post.duration, title=path.stem)
         else:
-            write_lab(target, segments)
+            write_lab(targets[path], segments)
     elapsed = time.perf_counter() - start
     written = len(files) - skipped.total
     print(
@@ -450,6 +483,20 @@ def _cmd_predict(argv: list[str]) -> int:
         print(skipped.report(), file=sys.stderr)
         return 1
     return 0
+
+
+def _refuse_to_replace_annotations(targets, overwrite: bool) -> None:
+    """Raise (before any work) if writing `targets` would replace or shadow a chord annotation."""
+    if overwrite:
+        return
+    blocked = [(t, audio) for t in targets if (audio := annotation_in_the_way(t)) is not None]
+    if blocked:
+        listed = "; ".join(f"{t} (beside {audio.name})" for t, audio in blocked[:3])
+        more = f" and {len(blocked) - 3} more" if len(blocked) > 3 else ""
+        raise FileExistsError(
+            f"refusing to write {listed}{more}: training reads a .lab or .jams beside audio of the same stem "
+            "as its chord annotation, and one is there already. Write elsewhere with -o, or pass --overwrite"
+        )
 
 
 _TOP_HELP = f"""\

@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from audiotrain.audio import AudioError
+from audiotrain.audio import load as load_audio
 from audiotrain.chords.decode import DecodeConfig
 from audiotrain.features.cqt import C1_HZ, CQTConfig
 from audiotrain.models.chord_model import ChordModelConfig
@@ -89,6 +91,22 @@ class ChordFeatureConfig:
         """A stable hash of the settings: names this configuration's folder in a `FeatureCache`."""
         text = json.dumps(self.to_dict(), sort_keys=True)
         return "chordcqt-" + hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    @property
+    def min_seconds(self) -> float:
+        """The shortest audio the features can be computed for (a few milliseconds)."""
+        return self.cqt_config().min_samples / self.sr
+
+    def load(self, path: str | Path) -> np.ndarray:
+        """Mono audio of `path` at `sr`; `AudioError` (naming the file) if unreadable or too short."""
+        y, _ = load_audio(path, sr=self.sr)
+        if len(y) < self.cqt_config().min_samples:
+            raise AudioError(
+                path,
+                "too_short",
+                f"{len(y)} samples at {self.sr} Hz; the CQT needs {self.cqt_config().min_samples}",
+            )
+        return y
 
     def compute(self, y: np.ndarray, backend: str = "numpy") -> np.ndarray:
         """Features of mono audio `y` at `sr`: float32 [n_bins + 2 * spare_bins, frames].

@@ -10,7 +10,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from audiotrain.audio import load
 from audiotrain.chords.lab import read_annotation
 from audiotrain.chords.vocabulary import NUM_CHORD_TYPES, encode_label
 from audiotrain.data import DataLoader
@@ -67,13 +66,14 @@ def demo_splits(
     return SongSplits(train, val, test, f"demo songs in {root}")
 
 
-def folder_splits(data: ChordDataConfig, seed: int) -> tuple[SongSplits, str]:
-    """Scan `data.data_dir` and split its songs by song; returns the splits and the scan report."""
+def folder_splits(data: ChordDataConfig, seed: int, min_seconds: float = 0.0) -> tuple[SongSplits, str]:
+    """Scan `data.data_dir` and split its songs by song; returns the splits and the scan report.
+    Songs shorter than `min_seconds` (what the features need) are skipped and reported."""
     if not data.data_dir:
         raise ValueError(
             "data.data_dir is empty: pass --data DIR (a folder of audio files with .lab/.jams beside them)"
         )
-    index = scan_song_folder(data.data_dir, allow_gaps=data.allow_gaps)
+    index = scan_song_folder(data.data_dir, allow_gaps=data.allow_gaps, min_duration=min_seconds)
     if len(index) < 2:
         raise ValueError(
             f"{data.data_dir}: need at least 2 annotated songs to train and validate\n{index.report()}"
@@ -92,8 +92,7 @@ def feature_function(
     cache = FeatureCache(cache_root, features)
 
     def compute(path: Path) -> np.ndarray:
-        y, _ = load(path, sr=features.sr)
-        return features.compute(y)
+        return features.compute(features.load(path))
 
     def feature_fn(path: Path) -> np.ndarray:
         return np.asarray(cache.get_or_compute(path, compute))

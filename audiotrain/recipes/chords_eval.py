@@ -67,6 +67,8 @@ def evaluate_songs(
     if not songs:
         raise ValueError("evaluate_songs needs at least one song")
     out = Path(out_dir) if out_dir is not None else None
+    if out is not None:
+        check_output_folder(songs, out)
     pairs = {}
     confusion = np.zeros((NUM_CHORD_TYPES, NUM_CHORD_TYPES), dtype=np.int64)
     audio_seconds = wall = 0.0
@@ -93,6 +95,23 @@ def evaluate_songs(
             confusion, CHORD_TYPES, out / "confusion_matrix.png", title="Chord type (frames)"
         )
     return result
+
+
+def check_output_folder(songs: Sequence[SongEntry], out: Path) -> None:
+    """Refuse an output folder that puts a song's predicted ``.lab`` beside its audio: there it would
+    replace the reference annotation being scored, or be read as the annotation from then on."""
+    for song in songs:
+        target = (out / f"{song.name}.lab").resolve()
+        if target.parent == song.audio_path.parent.resolve():
+            harm = (
+                "overwrite the annotation it is scored against"
+                if target == song.annotation_path.resolve()
+                else "be read as its annotation from then on"
+            )
+            raise ValueError(
+                f"output folder {out}: the prediction for {song.name} would be written to {target}, beside "
+                f"{song.audio_path.name}, and {harm}; choose an output folder outside the data folder"
+            )
 
 
 def format_table(columns: dict[str, ChordScores], metrics: Sequence[str] = SUMMARY_METRICS) -> str:

@@ -11,14 +11,17 @@ borders, where a window has context on one side only) and overlapping windows ar
 
 from __future__ import annotations
 
+import glob
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from audiotrain.audio import load
+from audiotrain.audio import AUDIO_SUFFIXES
 from audiotrain.chords.decode import DecodeConfig, decode_posteriors
 from audiotrain.chords.lab import ChordSegment
 from audiotrain.chords.vocabulary import check_vocabulary_dict, vocabulary_dict
+from audiotrain.datasets.chord_songs import ANNOTATION_SUFFIXES
 from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel
 from audiotrain.recipes.chords_config import ChordFeatureConfig
 from audiotrain.recipes.chords_task import CHECKPOINT_KEY
@@ -50,6 +53,46 @@ def resolve_model_checkpoint(path: str | Path) -> Path:
             if (candidate / ckpt.STATE_FILE).exists():
                 return candidate
     return ckpt.resolve_checkpoint(path)
+
+
+def output_paths(
+    files: Sequence[Path], input_root: Path, out_dir: Path, suffix: str
+) -> tuple[dict[Path, Path], list[Path]]:
+    """Where each input's transcription goes: `out_dir` mirrors `input_root`'s sub-folders, ``<stem><suffix>``.
+
+    Inputs that share a stem in one folder (``x.wav`` and ``x.flac``) would overwrite each other's
+    output, so they keep their own suffix in the name (``x.wav.lab``); those inputs are returned second.
+    """
+    by_target: dict[Path, list[Path]] = {}
+    for path in files:
+        by_target.setdefault((out_dir / path.relative_to(input_root)).with_suffix(suffix), []).append(path)
+    targets, renamed = {}, []
+    for target, group in by_target.items():
+        for path in group:
+            targets[path] = target if len(group) == 1 else target.with_name(path.name + suffix)
+        renamed += group if len(group) > 1 else []
+    return targets, renamed
+
+
+def annotation_in_the_way(target: Path) -> Path | None:
+    """The audio file whose chord annotation writing `target` would replace, or None.
+
+    Training reads ``x.lab`` / ``x.jams`` beside ``x.wav`` as its annotation (``.lab`` first). So a
+    transcription must not replace an existing one there, nor add a ``.lab`` beside an existing
+    ``.jams``: either would silently change the ground truth. A new file beside audio with no
+    annotation is fine (``predict song.wav -o song.lab``).
+    """
+    audio = [
+        p for p in target.parent.glob(glob.escape(target.stem) + ".*") if p.suffix.lower() in AUDIO_SUFFIXES
+    ]
+    if not audio:
+        return None
+    annotations = [
+        p
+        for p in target.parent.glob(glob.escape(target.stem) + ".*")
+        if p.suffix.lower() in ANNOTATION_SUFFIXES and p.is_file()
+    ]
+    return audio[0] if target.exists() or annotations else None
 
 
 def taper(length: int) -> np.ndarray:
@@ -181,10 +224,10 @@ class ChordPredictor:
 
     def song_features(self, audio_path: str | Path) -> tuple[np.ndarray, float]:
         """Unshifted model-input frames [frames, n_bins] of an audio file, and its duration in seconds."""
-        y, sr = load(audio_path, sr=self.features.sr)
+        y = self.features.load(audio_path)
         full = self.features.compute(y)
         spare = self.features.spare_bins
-        return np.ascontiguousarray(full[spare : spare + self.features.n_bins].T), len(y) / sr
+        return np.ascontiguousarray(full[spare : spare + self.features.n_bins].T), len(y) / self.features.sr
 
     def posteriors(self, audio_path: str | Path) -> SongPosteriors:
         frames, duration = self.song_features(audio_path)

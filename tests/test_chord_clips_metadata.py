@@ -1,0 +1,133 @@
+"""Clip metadata as spreadsheets and pandas write it: BOMs, encodings, spaces, floats, labels with columns."""
+
+import json
+
+from audiotrain.datasets.chord_clips import ChordClip, read_clip_metadata
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+HEADER = "file_name,chord_type,root,bass_note\n"
+
+
+@pytest.fixture
+def folder(tmp_path):
+    sf.write(tmp_path / "a.wav", np.zeros(800, np.float32), 8000)
+    sf.write(tmp_path / "b.wav", np.zeros(800, np.float32), 8000)
+    return tmp_path
+
+
+def _targets(clips: list[ChordClip]) -> list[tuple[int, int, int]]:
+    return [(c.chord_type, c.root, c.bass) for c in clips]
+
+
+def _jsonl(rows) -> str:
+    return "\n".join(r if isinstance(r, str) else json.dumps(r) for r in rows) + "\n"
+
+
+def test_csv_with_a_utf8_bom_is_read(folder):
+    # Excel's "CSV UTF-8" starts the file with a BOM, which would otherwise stick to the first header name.
+    (folder / "metadata.csv").write_bytes((HEADER + "a.wav,maj,C,C\n").encode("utf-8-sig"))
+    assert _targets(read_clip_metadata(folder)) == [(2, 0, 0)]
+
+
+def test_jsonl_with_a_utf8_bom_is_read(folder):
+    text = _jsonl([{"file_name": "a.wav", "label": "D:min"}])
+    (folder / "metadata.jsonl").write_bytes(text.encode("utf-8-sig"))
+    assert _targets(read_clip_metadata(folder)) == [(3, 2, 2)]
+
+
+def test_a_file_that_is_not_utf8_is_named_with_its_line(folder):
+    text = HEADER + "a.wav,maj,C,C\nb.wav,min,A,A # Sébastien\n"
+    (folder / "metadata.csv").write_bytes(text.encode("latin-1"))
+    with pytest.raises(ValueError, match=r"metadata\.csv, line 3: the byte 0xe9 at offset \d+ is not UTF-8"):
+        read_clip_metadata(folder)
+
+
+def test_bad_json_lines_are_listed_with_the_other_bad_rows(folder):
+    rows = [
+        {"file_name": "a.wav", "chord_type": 40, "root": 0, "bass_note": 0},
+        '{"file_name": "a.wav", "chord_type": ',
+        "[1, 2]",
+        {"file_name": "b.wav", "chord_type": "maj", "root": "H", "bass_note": 0},
+        {"file_name": "b.wav", "chord_type": "maj", "root": "C", "bass_note": "C"},
+    ]
+    (folder / "metadata.jsonl").write_text(_jsonl(rows))
+    with pytest.raises(ValueError) as info:
+        read_clip_metadata(folder)
+    message = str(info.value)
+    assert "4 bad rows" in message
+    assert "line 1: chord_type 40 is outside 0..31" in message
+    assert "metadata.jsonl, line 2: not valid JSON" in message
+    assert "line 3: expected a JSON object, got list" in message
+    assert "line 4: root 'H'" in message
+    assert message.index("line 1:") < message.index("line 2:") < message.index("line 4:")
+
+
+def test_integral_floats_are_class_indices(folder):
+    # pandas writes an int column with a gap as floats: 2.0 in JSON, "2.0" in CSV, NaN or empty for the gap.
+    rows = [
+        {"file_name": "a.wav", "chord_type": 2.0, "root": 9.0, "bass_note": 4.0},
+        {"file_name": "b.wav", "chord_type": 0.0, "root": float("nan"), "bass_note": None},
+    ]
+    (folder / "metadata.jsonl").write_text(_jsonl(rows))
+    assert _targets(read_clip_metadata(folder)) == [(2, 9, 4), (0, -1, -1)]
+    (folder / "metadata.jsonl").unlink()
+    (folder / "metadata.csv").write_text(HEADER + "a.wav,3.0,2.0,-1.0\n")
+    assert _targets(read_clip_metadata(folder)) == [(3, 2, 2)]
+
+
+def test_a_fractional_class_index_gets_a_short_message(folder):
+    (folder / "metadata.jsonl").write_text(
+        _jsonl([{"file_name": "a.wav", "chord_type": 2.5, "root": 0, "bass": 0}])
+    )
+    with pytest.raises(ValueError, match=r"line 1: chord_type '2.5' is not a whole class index$"):
+        read_clip_metadata(folder)
+
+
+def test_spaces_around_csv_names_and_values_are_ignored(folder):
+    (folder / "metadata.csv").write_text("file_name, chord_type , root,bass_note\n a.wav , min7, F# , F#\n")
+    clips = read_clip_metadata(folder)
+    assert _targets(clips) == [(12, 6, 6)] and clips[0].audio_path == folder / "a.wav"
+
+
+def test_csv_line_numbers_skip_blank_lines(folder):
+    (folder / "metadata.csv").write_text(HEADER + "a.wav,maj,C,C\n\nb.wav,maj,H,C\n")
+    with pytest.raises(ValueError, match=r"metadata\.csv, line 4: root 'H'"):
+        read_clip_metadata(folder)
+
+
+def test_both_metadata_files_is_an_error(folder):
+    (folder / "metadata.csv").write_text(HEADER + "a.wav,maj,C,C\n")
+    (folder / "metadata.jsonl").write_text(_jsonl([{"file_name": "a.wav", "label": "D:min"}]))
+    with pytest.raises(ValueError, match=r"both metadata\.csv and metadata\.jsonl .*keep only one"):
+        read_clip_metadata(folder)
+
+
+def test_a_label_that_disagrees_with_its_columns_is_a_bad_row(folder):
+    (folder / "metadata.csv").write_text(
+        HEADER.replace("\n", ",label\n")
+        + "a.wav,min,D,D,D:min\n"  # agrees
+        + "b.wav,maj,C,,C:maj\n"  # agrees, bass left empty
+        + "a.wav,maj,C,C,D:min\n"  # disagrees on all three
+        + "b.wav,maj7,0,4,C:maj7/5\n"  # disagrees on the bass only
+    )
+    with pytest.raises(ValueError) as info:
+        read_clip_metadata(folder)
+    message = str(info.value)
+    assert "2 bad rows" in message
+    assert (
+        "line 4: label 'D:min' disagrees with chord_type 'maj' (label: min), root 'C' (label: D), "
+        "bass_note 'C' (label: D)" in message
+    )
+    assert "line 5: label 'C:maj7/5' disagrees with bass_note '4' (label: G)" in message
+
+
+def test_a_label_with_matching_or_empty_columns_is_read(folder):
+    rows = [
+        {"file_name": "a.wav", "label": "C:maj7/3", "chord_type": "maj7", "root": 0, "bass": "E"},
+        {"file_name": "b.wav", "label": "N", "chord_type": "N", "root": -1, "bass": ""},
+    ]
+    (folder / "metadata.jsonl").write_text(_jsonl(rows))
+    assert _targets(read_clip_metadata(folder)) == [(11, 0, 4), (0, -1, -1)]
