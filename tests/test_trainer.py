@@ -543,3 +543,63 @@ def test_nonfinite_guard_off_lets_the_update_through_and_grad_norm_can_be_droppe
     )
     assert not all(np.isfinite(v).all() for v in weights(module).values())
     assert "grad_norm" not in logger.keys() and "skipped_steps" not in logger.keys()
+
+
+@pytest.mark.parametrize("compile_", [True, False])
+def test_an_error_while_tracing_leaves_the_process_and_the_weights_usable(tmp_path, compile_):
+    """A user error raised mid-trace used to leave tracer placeholders in the model, optimizer and
+    RNG state: every later MLX call in the process failed ("eval an array without a primitive"),
+    and a model that had trained for an epoch could not even be saved."""
+
+    class WrongReturn(TinyClassifier):
+        def compute_loss(self, batch):
+            return (*super().compute_loss(batch), 1)
+
+    class NoValidationLoss(TinyClassifier):
+        def validation_step(self, batch):
+            return None  # a Lightning habit
+
+    trainer = Trainer(max_epochs=1, enable_progress_bar=False, enable_checkpointing=False, compile=compile_)
+    with pytest.raises(TypeError, match="must return"):
+        trainer.fit(WrongReturn(), make_batches())
+    mx.eval(mx.random.normal((2,)))  # the RNG works
+
+    model = NoValidationLoss()
+    trainer = Trainer(max_epochs=1, enable_progress_bar=False, default_root_dir=tmp_path, compile=compile_)
+    with pytest.raises(TypeError, match="validation_step must return"):
+        trainer.fit(model, make_batches(), make_batches(32))
+    trained = weights(model)  # readable after a full epoch
+    saved = trainer.save_checkpoint(tmp_path / "after-error")
+    assert (saved / "model.safetensors").exists()
+
+    fresh = TinyClassifier()
+    Trainer(max_epochs=1, enable_progress_bar=False, enable_checkpointing=False, compile=compile_).fit(
+        fresh, make_batches()
+    )
+    assert weights(fresh).keys() == trained.keys()
+
+
+def test_reading_a_value_inside_compute_loss_says_what_to_do_instead():
+    class ReadsItem(TinyClassifier):
+        def compute_loss(self, batch):
+            loss, metrics = super().compute_loss(batch)
+            if loss.item() > 1e9:  # Python control flow on an array
+                loss = loss * 0
+            return loss, metrics
+
+    trainer = Trainer(max_epochs=1, enable_progress_bar=False, enable_checkpointing=False)
+    with pytest.raises(RuntimeError, match=r"ReadsItem.compute_loss read an array's value.*mx.where"):
+        trainer.fit(ReadsItem(), make_batches())
+    mx.eval(mx.random.normal((2,)))
+
+
+def test_a_metric_named_loss_is_rejected():
+    class ShadowsLoss(TinyClassifier):
+        def compute_loss(self, batch):
+            loss, metrics = super().compute_loss(batch)
+            return loss, {"loss": loss * 100}
+
+    with pytest.raises(ValueError, match="a metric is named 'loss'"):
+        Trainer(max_epochs=1, enable_progress_bar=False, enable_checkpointing=False).fit(
+            ShadowsLoss(), make_batches()
+        )

@@ -128,6 +128,11 @@ def check_loss_output(out: Any, where: str) -> tuple[mx.array, dict[str, mx.arra
     for name, value in metrics.items():
         if not isinstance(name, str):
             raise TypeError(f"{where}: metric names must be strings, got {name!r}")
+        if name == "loss":
+            raise ValueError(
+                f"{where}: a metric is named 'loss', which would replace the loss itself in logs, history "
+                "and callbacks (val_loss, ...); give it another name"
+            )
         if not isinstance(value, mx.array):
             raise TypeError(
                 f"{where}: metric {name!r} must be a scalar mx.array, got {type(value).__name__} "
@@ -136,6 +141,85 @@ def check_loss_output(out: Any, where: str) -> tuple[mx.array, dict[str, mx.arra
         if value.size != 1:
             raise ValueError(f"{where}: metric {name!r} must be a scalar, got shape {tuple(value.shape)}")
     return loss.reshape(()), {k: v.reshape(()).astype(mx.float32) for k, v in metrics.items()}
+
+
+# ---- failures while tracing ---------------------------------------------------------------------
+_TRANSFORM_EVAL = "during function transformations"
+
+
+def _structure_copy(tree: Any) -> Any:
+    """The dicts and lists of `tree` copied, its leaves (arrays) shared."""
+    if tree is mx.random.state:
+        return list(tree)  # [key]
+    if isinstance(tree, dict):
+        return {k: _structure_copy(v) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [_structure_copy(v) for v in tree]
+    return tree
+
+
+def _restore_in_place(container: Any, saved: Any) -> None:
+    """Put `saved`'s leaves back into `container`'s own dicts and lists (compiled functions hold
+    references to those containers, so they must be refilled, not replaced)."""
+    if container is mx.random.state:  # not assignable: reseeding with the saved key restores it
+        hi, lo = (int(v) for v in saved[0].tolist())
+        mx.random.seed((hi << 32) | lo)
+        return
+    for key, value in saved.items() if isinstance(saved, dict) else enumerate(saved):
+        current = container.get(key) if isinstance(container, dict) else container[key]
+        same_kind = (isinstance(value, dict) and isinstance(current, dict)) or (
+            isinstance(value, list) and isinstance(current, list)
+        )
+        if same_kind:
+            _restore_in_place(current, value)
+        else:
+            container[key] = value
+
+
+class StateGuard:
+    """Undo what a failed trace left in the step's state.
+
+    `mx.compile` (and `mx.value_and_grad`) swap tracer placeholders into the model, optimizer and
+    RNG state while tracing; when user code raises mid-trace they stay there, and every later use
+    of those arrays in the process fails ("Attempting to eval an array without a primitive"), the
+    trained weights included. Tracing happens on a call with a batch structure not seen before, so
+    only such calls pay for a snapshot (a Python walk over the state); the rest cost one signature.
+    """
+
+    def __init__(self, state: list, where: str, compiled: bool):
+        self.state, self.where, self.compiled = state, where, compiled
+        self._traced: set = set()
+
+    def __call__(self, fn: Callable, *args: Any):
+        saved = signature = None
+        if self.compiled:  # uncompiled steps undo value_and_grad's swap themselves (try/finally)
+            signature = _signature(args)
+            if signature not in self._traced:
+                saved = [_structure_copy(s) for s in self.state]
+        try:
+            out = fn(*args)
+        except Exception as err:
+            for container, snapshot in zip(self.state, saved or ()):
+                _restore_in_place(container, snapshot)
+            if _TRANSFORM_EVAL in str(err):
+                raise RuntimeError(
+                    f"{self.where} read an array's value while being traced (.item(), float(), numpy "
+                    "conversion, or Python if/while on an array). It runs under mx.grad and mx.compile, "
+                    f"so it must stay pure MLX: use mx.where for branches and return values as metrics. ({err})"
+                ) from err
+            raise
+        if saved is not None:
+            self._traced.add(signature)
+        return out
+
+
+def _signature(args: Any) -> tuple:
+    """What MLX keys a compiled function's traces on: the structure, shapes and dtypes of array
+    leaves and the values of everything else."""
+    return tuple(
+        (path, tuple(v.shape), v.dtype) if isinstance(v, mx.array) else (path, type(v), repr(v))
+        for path, v in tree_flatten(args)
+    )
 
 
 @dataclass(frozen=True)
@@ -199,6 +283,7 @@ class TrainStep:
             self._update = wrap(self._update_impl)
         else:
             self._accumulate, self._update = self._accumulate_impl, self._update_impl
+        self._guard = StateGuard(self._graph_state, f"{type(module).__name__}.compute_loss", config.compile)
 
     @property
     def eval_targets(self) -> list:
@@ -222,8 +307,10 @@ class TrainStep:
             loss, metrics = check_loss_output(out, f"{type(module).__name__}.compute_loss")
             return loss.astype(mx.float32), metrics
 
-        (loss, metrics), grads = mx.value_and_grad(loss_fn)(master)
-        module.update(master)  # restore the master weights the optimizer updates
+        try:
+            (loss, metrics), grads = mx.value_and_grad(loss_fn)(master)
+        finally:
+            module.update(master)  # the master weights, not value_and_grad's tracers (also on error)
         if precision == "bf16-mixed":
             grads = _cast_floats(grads, mx.float32)
         return loss, metrics, grads
@@ -275,10 +362,10 @@ class TrainStep:
 
     # -- public ---------------------------------------------------------------------------------
     def accumulate(self, batch: Any):
-        return self._accumulate(batch)
+        return self._guard(self._accumulate, batch)
 
     def update(self, batch: Any, n_micro: mx.array):
-        return self._update(batch, n_micro)
+        return self._guard(self._update, batch, n_micro)
 
 
 class EvalStep:
@@ -291,18 +378,21 @@ class EvalStep:
         self.traces = 0
         # Parameters are inputs (not constants baked in at trace time); eval writes no state.
         self._call = mx.compile(self._impl, inputs=[module.state]) if compile else self._impl
+        self._guard = StateGuard([module.state], f"{type(module).__name__}.{name}", compile)
 
     def _impl(self, batch: Any):
         self.traces += 1
         if self.precision == "bf16-mixed":
             master = self.module.parameters()
             self.module.update(_cast_floats(master, mx.bfloat16))
-            out = self.fn(_cast_floats(batch, mx.bfloat16))
-            self.module.update(master)
+            try:
+                out = self.fn(_cast_floats(batch, mx.bfloat16))
+            finally:
+                self.module.update(master)
         else:
             out = self.fn(batch)
         loss, metrics = check_loss_output(out, f"{type(self.module).__name__}.{self.name}")
         return loss.astype(mx.float32), metrics
 
     def __call__(self, batch: Any):
-        return self._call(batch)
+        return self._guard(self._call, batch)
