@@ -603,3 +603,139 @@ def test_a_metric_named_loss_is_rejected():
         Trainer(max_epochs=1, enable_progress_bar=False, enable_checkpointing=False).fit(
             ShadowsLoss(), make_batches()
         )
+
+
+@pytest.mark.parametrize("compile_", [True, False])
+def test_freezing_and_unfreezing_at_an_epoch_start_take_effect(compile_):
+    """The compiled step was traced once over the parameters trainable at the start, so a layer
+    frozen at epoch 1 kept training and one unfrozen at epoch 1 never did."""
+
+    class Schedule(TinyClassifier):
+        def __init__(self, start_frozen):
+            super().__init__()
+            self.start_frozen = start_frozen
+            if start_frozen:
+                self.fc1.freeze()
+
+        def on_train_epoch_start(self, epoch):
+            if epoch == 1:
+                (self.fc1.unfreeze if self.start_frozen else self.fc1.freeze)()
+            if epoch == 1:
+                self.at_epoch_1 = np.array(self.fc1.weight)
+
+    freezes, unfreezes = Schedule(start_frozen=False), Schedule(start_frozen=True)
+    initial = np.array(unfreezes.fc1.weight)
+    for model in (freezes, unfreezes):
+        Trainer(max_epochs=2, enable_progress_bar=False, enable_checkpointing=False, compile=compile_).fit(
+            model, make_batches()
+        )
+    np.testing.assert_array_equal(np.array(freezes.fc1.weight), freezes.at_epoch_1)  # frozen: unchanged
+    np.testing.assert_array_equal(unfreezes.at_epoch_1, initial)  # frozen through epoch 0
+    assert not np.array_equal(np.array(unfreezes.fc1.weight), initial)  # trains once unfrozen
+
+
+def test_a_fully_frozen_model_is_a_clear_error():
+    model = TinyClassifier()
+    model.freeze()
+    with pytest.raises(ValueError, match="no trainable parameters"):
+        Trainer(max_epochs=1, enable_progress_bar=False, enable_checkpointing=False).fit(model, make_batches())
+
+
+def test_a_generator_loader_consumed_in_the_first_epoch_is_an_error_not_an_endless_loop():
+    batches = (b for b in make_batches())
+    trainer = Trainer(max_epochs=None, max_steps=100, enable_progress_bar=False, enable_checkpointing=False)
+    with pytest.raises(ValueError, match="yielded no batches in epoch 1.*consumed only once"):
+        trainer.fit(TinyClassifier(), batches)
+
+
+def test_values_logged_in_epoch_end_hooks_count_for_that_epoch(tmp_path):
+    """self.log in on_train_epoch_end / on_validation_end reached callbacks one epoch late (or
+    raised KeyError in ModelCheckpoint(monitor=...)) and never reached the history."""
+    from audiotrain.train.callbacks import ModelCheckpoint
+
+    class LogsLate(TinyClassifier):
+        def on_train_epoch_end(self, epoch, metrics):
+            self.log("epoch_score", 10.0 - epoch)
+
+        def on_validation_end(self, metrics):
+            self.log("val_extra", metrics["val_loss"] * 2)
+
+    checkpoint = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="epoch_score", mode="min", save_top_k=1)
+    trainer = Trainer(max_epochs=3, enable_progress_bar=False, default_root_dir=tmp_path, callbacks=[checkpoint])
+    trainer.fit(LogsLate(), make_batches(), make_batches(32))
+    history = trainer.history
+    assert history["epoch_score"] == [10.0, 9.0, 8.0]
+    assert history["val_extra"] == pytest.approx([2 * v for v in history["val_loss"]])
+    assert checkpoint.best_model_score == pytest.approx(8.0)
+
+
+def test_logging_a_non_scalar_names_the_metric():
+    class LogsVector(TinyClassifier):
+        def on_train_epoch_end(self, epoch, metrics):
+            self.log("per_class", mx.zeros(3))
+
+    with pytest.raises(ValueError, match=r"LogsVector.log\('per_class', ...\).*shape \(3,\)"):
+        Trainer(max_epochs=1, enable_progress_bar=False, enable_checkpointing=False).fit(LogsVector(), make_batches())
+
+
+def test_lightning_spellings_bf16_single_callback_and_prefixed_metrics():
+    assert Trainer(precision="bf16", max_epochs=1).precision == "bf16-mixed"  # as in Lightning
+
+    class Named(TinyClassifier):
+        def compute_loss(self, batch):
+            loss, metrics = super().compute_loss(batch)
+            return loss, {"train_acc": metrics["accuracy"]}
+
+    recorder = Callback()
+    trainer = Trainer(max_epochs=1, enable_progress_bar=False, enable_checkpointing=False, callbacks=recorder)
+    assert trainer.callbacks == [recorder]
+    trainer.fit(Named(), make_batches())
+    assert "train_acc" in trainer.history and "train_train_acc" not in trainer.history
+
+
+def test_a_fraction_of_batches_that_rounds_to_none_is_an_error():
+    trainer = Trainer(max_epochs=1, limit_train_batches=0.1, enable_progress_bar=False, enable_checkpointing=False)
+    with pytest.raises(ValueError, match=r"limit_train_batches=0.1.*less than one batch"):
+        trainer.fit(TinyClassifier(), make_batches())
+
+
+def test_ckpt_path_best_and_last_and_estimated_stepping_batches(tmp_path):
+    from audiotrain.train.callbacks import ModelCheckpoint
+
+    seen = {}
+
+    class OneCycleUser(TinyClassifier):
+        def configure_optimizers(self):
+            seen["steps"] = self.trainer.estimated_stepping_batches
+            return super().configure_optimizers()
+
+    checkpoint = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="val_loss", save_last=True)
+    trainer = Trainer(
+        max_epochs=3, accumulate_grad_batches=2, enable_progress_bar=False, callbacks=[checkpoint],
+        default_root_dir=tmp_path,
+    )  # fmt: skip
+    model = OneCycleUser()
+    trainer.fit(model, make_batches(), make_batches(32))
+    assert seen["steps"] == 3 * 3  # 6 batches per epoch, 2 per step
+    best = trainer.validate(model, make_batches(32), ckpt_path="best")
+    assert best["val_loss"] == pytest.approx(checkpoint.best_model_score)
+    trainer.validate(model, make_batches(32), ckpt_path="last")
+    with pytest.raises(ValueError, match='ckpt_path="best": this Trainer has no ModelCheckpoint'):
+        Trainer(max_epochs=1, enable_checkpointing=False).validate(model, make_batches(32), ckpt_path="best")
+
+
+def test_a_hand_edited_trainer_state_names_the_bad_field(tmp_path):
+    from audiotrain.train.checkpoint import CheckpointError
+
+    trainer = Trainer(max_epochs=1, enable_progress_bar=False, default_root_dir=tmp_path)
+    trainer.fit(TinyClassifier(), make_batches())
+    folder = trainer.save_checkpoint(tmp_path / "edited")
+    state = json.loads((folder / "trainer_state.json").read_text())
+    del state["rng"]
+    (folder / "trainer_state.json").write_text(json.dumps(state))
+    with pytest.raises(CheckpointError, match="'rng' must be two unsigned ints"):
+        Trainer(max_epochs=2).fit(TinyClassifier(), make_batches(), ckpt_path=str(folder))
+    state["rng"], state["epoch"] = [1, 2], "one"
+    (folder / "trainer_state.json").write_text(json.dumps(state))
+    with pytest.raises(CheckpointError, match="'epoch' must be an int >= 0, got 'one'"):
+        Trainer(max_epochs=2).fit(TinyClassifier(), make_batches(), ckpt_path=str(folder))

@@ -148,7 +148,19 @@ def read_state(folder: Path) -> dict[str, Any]:
             f"{folder} uses checkpoint format {state['format_version']}, newer than this audiotrain "
             f"({FORMAT_VERSION}); upgrade audiotrain"
         )
+    _check_progress_fields(state, folder / STATE_FILE)
     return state
+
+
+def _check_progress_fields(state: dict[str, Any], path: Path) -> None:
+    """The fields a resume reads, with their types: a hand-edited file fails here, by name."""
+    for name in ("epoch", "batch_in_epoch", "global_step"):
+        value = state.get(name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise CheckpointError(f"{path}: {name!r} must be an int >= 0, got {value!r}")
+    rng = state.get("rng")
+    if not (isinstance(rng, list) and len(rng) == 2 and all(isinstance(v, int) and v >= 0 for v in rng)):
+        raise CheckpointError(f"{path}: 'rng' must be two unsigned ints (the PRNG key), got {rng!r}")
 
 
 def read_arrays(file: Path) -> dict[str, mx.array]:

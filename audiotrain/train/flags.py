@@ -75,7 +75,7 @@ def precision(value: Any) -> str:
         "fp32": "32",
         "bf16-mixed": "bf16-mixed",
         "bf16-true": "bf16-true",
-        "bf16": "bf16-true",
+        "bf16": "bf16-mixed",  # as in Lightning: "bf16" means mixed (float32 master weights)
     }
     if value not in aliases:
         _fail("precision", value, f"one of {', '.join(repr(p) for p in PRECISIONS)}")
@@ -103,4 +103,11 @@ def resolve_limit(limit_value: int | float | None, total: int | None, name: str)
         raise ValueError(
             f"Trainer({name}={limit_value}): a fraction needs a loader with a length (len(loader))"
         )
-    return int(limit_value * total)
+    count = int(limit_value * total)
+    if count == 0 and limit_value > 0 and total > 0:
+        # As Lightning: a fraction that rounds to no batch is a mistake, not a request to skip.
+        raise ValueError(
+            f"Trainer({name}={limit_value}): {limit_value} x {total} batches is less than one batch; "
+            "use a larger fraction, an int number of batches, or 0 to turn it off"
+        )
+    return count

@@ -31,6 +31,7 @@ from audiotrain.train.step import EvalStep, StepConfig, TrainStep, all_finite
 
 import mlx.core as mx
 import numpy as np
+from mlx.utils import tree_flatten
 
 
 class Trainer:
@@ -117,7 +118,7 @@ class Trainer:
         self.nonfinite_guard = bool(nonfinite_guard)
         self.track_grad_norm = bool(track_grad_norm)
 
-        callbacks = list(callbacks or [])
+        callbacks = [callbacks] if isinstance(callbacks, Callback) else list(callbacks or [])
         for cb in callbacks:
             if not isinstance(cb, Callback):
                 raise TypeError(f"Trainer(callbacks=...): {cb!r} is not an audiotrain Callback instance")
@@ -166,6 +167,7 @@ class Trainer:
         # A mid-epoch validation that Ctrl-C stopped: the checkpoint records it and a resumed fit runs
         # it again before the next training batch, so the history matches an uninterrupted run.
         self._validation_pending = False
+        self._trainable: frozenset[str] = frozenset()  # the parameter names the compiled step trains
         self._interval_sums: dict[str, mx.array] = {}
         self._interval_count = 0
         self._epoch_sums: dict[str, Any] = {}
@@ -216,6 +218,22 @@ class Trainer:
             json.dump(self.history, f, indent=1, default=ckpt._json_default)
         os.replace(tmp, path)
         return path
+
+    @property
+    def estimated_stepping_batches(self) -> int | float:
+        """Optimizer steps the current `fit` will take (Lightning's name), for schedules that need
+        the total, e.g. OneCycle in `configure_optimizers`; inf when nothing bounds it."""
+        total = self._loader_len(self._train_loader) if self._train_loader is not None else None
+        batches = self.fast_dev_run or flags.resolve_limit(
+            self.limit_train_batches, total, "limit_train_batches"
+        )
+        by_epochs = math.inf
+        if batches is not None and self.max_epochs is not None:
+            by_epochs = math.ceil(batches / self.accumulate_grad_batches) * self.max_epochs
+        if self.fast_dev_run:
+            by_epochs = math.ceil(batches / self.accumulate_grad_batches)
+        limit = min(by_epochs, self.max_steps if self.max_steps is not None else math.inf)
+        return int(limit) if limit != math.inf else math.inf
 
     def learning_rate(self) -> float:
         if self.optimizer is None:
@@ -313,13 +331,13 @@ class Trainer:
         if self.seed is not None:
             seed_everything(self.seed)
         self._attach(model, "fit")
+        self._train_loader = train_loader  # before configure_optimizers: estimated_stepping_batches
         self._setup_optimizer(model)
         self.state = "running"
         self.should_stop = self.interrupted = False
         self.interrupted_checkpoint = None
         self._validation_pending = False
-        self._train_loader = train_loader
-        ckpt_path = ckpt_path or self._pending_ckpt
+        ckpt_path = self._checkpoint_alias(ckpt_path or self._pending_ckpt)
         self._pending_ckpt = None
         step_config = StepConfig(
             clip_val=self.gradient_clip_val,
@@ -330,6 +348,7 @@ class Trainer:
             nonfinite_guard=self.nonfinite_guard,
             track_grad_norm=self.track_grad_norm,
         )
+        self._trainable = _trainable_keys(model)
         self._train_step = TrainStep(model, self.optimizer, step_config)
         self._eval_steps = {}
         if ckpt_path:
@@ -414,6 +433,7 @@ class Trainer:
         module.train()
         module.on_train_epoch_start(epoch)
         self._callbacks("on_train_epoch_start")
+        self._follow_freezing(module)
         iterator = iter(loader)
         if resuming and not hasattr(loader, "load_state_dict"):
             # A plain iterable cannot seek: replay and discard the batches already trained on.
@@ -474,9 +494,39 @@ class Trainer:
                 return
             if self._done():
                 break
+        if exhausted and self.batch_in_epoch == 0:
+            self._no_batches_this_epoch(epoch)
         # An epoch stopped early by max_steps or EarlyStopping-in-a-batch stays open, so a checkpoint
         # taken now resumes in the middle of it.
         self._epoch_complete = exhausted or (n_batches is not None and self.batch_in_epoch >= n_batches)
+
+    def _no_batches_this_epoch(self, epoch: int) -> None:
+        """An epoch without a single batch would repeat forever under max_steps (no step ever counts)."""
+        if self.total_train_batches > 0:
+            raise ValueError(
+                f"Trainer.fit: the training loader yielded no batches in epoch {epoch}, after "
+                f"{self.total_train_batches} in earlier epochs. A generator or iterator can be consumed only "
+                "once: pass a list, a DataLoader, or an object whose __iter__ starts over"
+            )
+        warnings.warn("Trainer.fit: the training loader yielded no batches; stopping", stacklevel=4)
+        self.should_stop = True
+
+    def _follow_freezing(self, module: TrainModule) -> None:
+        """Rebuild the compiled step when `freeze`/`unfreeze` changed what trains (checked at each
+        epoch start, where fine-tuning schedules such as Lightning's BackboneFinetuning act).
+
+        The step is traced once over the trainable parameters it saw, so without this a frozen
+        layer kept training and an unfrozen one never did.
+        """
+        keys = _trainable_keys(module)
+        if keys == self._trainable:
+            return
+        old = self._train_step
+        self.optimizer.init(module.trainable_parameters())  # state for newly trainable parameters
+        self._train_step = TrainStep(module, self.optimizer, old.config)
+        counters = {k: v for k, v in old.state.arrays.items() if k != "grad_accum"}
+        self._train_step.state.arrays.update(counters)  # skip counts and norm carry on
+        self._trainable = keys
 
     def _val_due(self, mid_epoch_every: int | None, n_batches: int | None) -> bool:
         if isinstance(self.val_check_interval, int):
@@ -497,7 +547,7 @@ class Trainer:
         if not self._interval_count:
             return
         n = self._interval_count
-        values = {f"train_{k}": float(v.item()) / n for k, v in self._interval_sums.items()}
+        values = {_prefixed("train_", k): float(v.item()) / n for k, v in self._interval_sums.items()}
         self._interval_sums, self._interval_count = {}, 0
         values["learning_rate"] = self.learning_rate()
         arrays = self._train_step.state.arrays
@@ -513,7 +563,15 @@ class Trainer:
     def _pop_module_logs(self) -> dict[str, float]:
         out = {}
         for name, value in self.module._pop_logged().items():
-            out[name] = float(value.item()) if isinstance(value, (mx.array, LazyScalar)) else float(value)
+            try:
+                if isinstance(value, mx.array) and value.size != 1:
+                    raise ValueError(f"an array of shape {tuple(value.shape)}")
+                out[name] = float(value.item()) if isinstance(value, (mx.array, LazyScalar)) else float(value)
+            except (TypeError, ValueError) as err:
+                raise ValueError(
+                    f"{type(self.module).__name__}.log({name!r}, ...): expected a number or a scalar array, "
+                    f"got {value!r:.60} ({err})"
+                ) from None
         return out
 
     def _check_nonfinite(self) -> None:
@@ -545,7 +603,9 @@ class Trainer:
 
     def _end_epoch(self, module: TrainModule, val_loader: Any) -> None:
         weight = self._epoch_weight or 1.0
-        train_metrics = {f"train_{k}": float(v.item()) / weight for k, v in self._epoch_sums.items()}
+        train_metrics = {
+            _prefixed("train_", k): float(v.item()) / weight for k, v in self._epoch_sums.items()
+        }
         if self._interval_count:
             self._log_train_interval()
         self._check_nonfinite()
@@ -573,6 +633,12 @@ class Trainer:
             self._history_rows.append(row)
         self.log_metrics({**train_metrics, "epoch": self.current_epoch}, step=self.global_step)
         module.on_train_epoch_end(self.current_epoch, {**train_metrics, **val_metrics})
+        # Logged in the hook: part of this epoch (history, and what ModelCheckpoint/EarlyStopping see).
+        late = self._pop_module_logs()
+        if late:
+            row.update(late)
+            self.callback_metrics.update(late)
+            self.log_metrics(late, step=self.global_step)
         self._callbacks("on_train_epoch_end")
         if self._epoch_complete:
             self.current_epoch += 1
@@ -639,8 +705,7 @@ class Trainer:
         if total == 0:
             warnings.warn(f"Trainer: the {stage} loader yielded no batches", stacklevel=3)
             return {}
-        prefix = f"{stage}_"
-        return {(k if k.startswith(prefix) else prefix + k): float(v.item()) / total for k, v in sums.items()}
+        return {_prefixed(f"{stage}_", k): float(v.item()) / total for k, v in sums.items()}
 
     def _run_validation(
         self, module: TrainModule, loader: Any, during_fit: bool = False
@@ -659,6 +724,12 @@ class Trainer:
         self.callback_metrics.update(metrics)
         self.log_metrics(metrics, step=self.global_step)
         module.on_validation_end(metrics)
+        # What the hook logged counts for this validation (callbacks below can monitor it).
+        late = self._pop_module_logs()
+        if late:
+            metrics.update(late)
+            self.callback_metrics.update(late)
+            self.log_metrics(late, step=self.global_step)
         self._callbacks("on_validation_end")
         return metrics
 
@@ -678,7 +749,7 @@ class Trainer:
             self._attach(model, "validate" if stage == "val" else "test")
             self._eval_steps = {}
         if ckpt_path:
-            self._restore(ckpt_path, full=False)
+            self._restore(self._checkpoint_alias(ckpt_path), full=False)
         if stage == "val":
             return self._run_validation(model, loader)
         model.on_test_start()
@@ -751,6 +822,22 @@ class Trainer:
         return ckpt.write_checkpoint(
             path, ckpt.flat(self.module.parameters()), optimizer_arrays, step_arrays, state
         )
+
+    def _checkpoint_alias(self, path: str | os.PathLike | None) -> str | os.PathLike | None:
+        """Lightning's ``ckpt_path="best"`` / ``"last"``: the first ModelCheckpoint's best or last."""
+        if str(path) not in ("best", "last"):
+            return path
+        found = [cb for cb in self.callbacks if isinstance(cb, ModelCheckpoint)]
+        attribute = "best_model_path" if str(path) == "best" else "last_model_path"
+        target = getattr(found[0], attribute, "") if found else ""
+        if not target:
+            why = (
+                "no ModelCheckpoint callback"
+                if not found
+                else f"its {attribute} is empty (nothing saved yet)"
+            )
+            raise ValueError(f'ckpt_path="{path}": this Trainer has {why}; pass a checkpoint folder')
+        return target
 
     def load_checkpoint(self, path: str | os.PathLike) -> None:
         """Restore from a checkpoint folder now (if a module is attached) or at the next `fit`."""
@@ -850,6 +937,21 @@ class Trainer:
             f"Saved {path} at epoch {self.current_epoch}, global step {self.global_step}. "
             f"Resume with trainer.fit(model, train_loader, val_loader, ckpt_path={str(path)!r})"
         )
+
+
+def _trainable_keys(module: TrainModule) -> frozenset[str]:
+    keys = frozenset(name for name, _ in tree_flatten(module.trainable_parameters()))
+    if not keys:
+        raise ValueError(
+            f"{type(module).__name__} has no trainable parameters (everything is frozen): unfreeze some "
+            "before fit"
+        )
+    return keys
+
+
+def _prefixed(prefix: str, name: str) -> str:
+    """`name` under `prefix` (a metric already named `train_acc` stays `train_acc`)."""
+    return name if name.startswith(prefix) else prefix + name
 
 
 def _version() -> str:
