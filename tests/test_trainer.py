@@ -739,3 +739,16 @@ def test_a_hand_edited_trainer_state_names_the_bad_field(tmp_path):
     (folder / "trainer_state.json").write_text(json.dumps(state))
     with pytest.raises(CheckpointError, match="'epoch' must be an int >= 0, got 'one'"):
         Trainer(max_epochs=2).fit(TinyClassifier(), make_batches(), ckpt_path=str(folder))
+
+
+def test_resuming_with_other_accumulation_or_nothing_left_to_train_says_so(tmp_path):
+    from audiotrain.train.checkpoint import CheckpointError
+
+    trainer = Trainer(max_epochs=1, accumulate_grad_batches=2, enable_progress_bar=False, default_root_dir=tmp_path)
+    model = TinyClassifier()
+    trainer.fit(model, make_batches())
+    saved = trainer.save_checkpoint(tmp_path / "acc2")
+    with pytest.raises(CheckpointError, match="accumulate_grad_batches > 1, this Trainer has 1"):
+        Trainer(max_epochs=2, enable_progress_bar=False).fit(TinyClassifier(), make_batches(), ckpt_path=str(saved))
+    with pytest.warns(UserWarning, match="nothing to train, already at epoch 1"):
+        trainer.fit(model, make_batches())

@@ -393,6 +393,13 @@ class Trainer:
         return self.max_epochs is not None and self.current_epoch >= self.max_epochs
 
     def _fit_loop(self, module: TrainModule, train_loader: Any, val_loader: Any) -> None:
+        if self._done():
+            warnings.warn(
+                f"Trainer.fit: nothing to train, already at epoch {self.current_epoch} / step {self.global_step} "
+                f"(max_epochs={self.max_epochs}, max_steps={self.max_steps}); raise them to train further",
+                stacklevel=3,
+            )
+            return
         total = self._loader_len(train_loader)
         n_batches = self.fast_dev_run or flags.resolve_limit(
             self.limit_train_batches, total, "limit_train_batches"
@@ -877,6 +884,13 @@ class Trainer:
         step_arrays = ckpt.read_arrays(step_file)
         if step_arrays:
             arrays = self._train_step.state.arrays
+            saved_accumulates = any(k.startswith("grad_accum.") for k in step_arrays)
+            if saved_accumulates != ("grad_accum" in arrays):
+                raise ckpt.CheckpointError(
+                    f"{folder} was saved with accumulate_grad_batches "
+                    f"{'> 1' if saved_accumulates else '= 1'}, this Trainer has {self.accumulate_grad_batches}: "
+                    "resume with the same accumulation (the accumulated gradients are part of the state)"
+                )
             arrays.update(ckpt.checked_tree(step_arrays, dict(arrays), "training step state", step_file))
         self.current_epoch = int(state["epoch"])
         self.batch_in_epoch = int(state["batch_in_epoch"])
