@@ -462,3 +462,13 @@ def test_datasets_with_set_epoch_learn_the_epoch_from_the_loader():
     assert np.asarray(batch).tolist() == [3.0] * 4
     (batch,) = list(loader)
     assert np.asarray(batch).tolist() == [4.0] * 4
+
+
+def test_a_torch_tensor_dataset_collates_to_arrays():
+    torch = pytest.importorskip("torch")
+    from audiotrain import DataLoader
+
+    dataset = torch.utils.data.TensorDataset(torch.arange(12.0).reshape(6, 2), torch.arange(6))
+    x, y = next(iter(DataLoader(dataset, batch_size=4)))
+    assert tuple(x.shape) == (4, 2) and tuple(y.shape) == (4,)
+    np.testing.assert_array_equal(np.array(y), [0, 1, 2, 3])

@@ -19,7 +19,8 @@ def _is_mx_array(x: Any) -> bool:
 def default_collate(items: Sequence[Any], _path: str = "batch") -> Any:
     """Stack a list of samples into one batch of numpy arrays.
 
-    Samples may be numpy arrays, numbers, bools, strings, or dicts / tuples / lists of these (nested).
+    Samples may be numpy arrays (or anything with ``__array__``: MLX arrays, torch tensors), numbers, bools,
+    strings, or dicts / tuples / lists of these (nested).
     Arrays and numbers are stacked along a new leading axis; dicts, tuples (including namedtuples) and lists
     are collated field by field; strings and other objects become a list.
 
@@ -41,7 +42,9 @@ def default_collate(items: Sequence[Any], _path: str = "batch") -> Any:
     if len(items) == 0:
         raise ValueError("default_collate got an empty batch")
     first = items[0]
-    if isinstance(first, np.ndarray) or _is_mx_array(first):
+    # Other array types (torch tensors from a TensorDataset, jax, cupy on host) through __array__.
+    array_like = hasattr(first, "__array__") and hasattr(first, "shape")
+    if isinstance(first, np.ndarray) or _is_mx_array(first) or array_like:
         arrays = [np.asarray(x) for x in items]
         shapes = {a.shape for a in arrays}
         if len(shapes) > 1:
