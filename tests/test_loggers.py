@@ -3,6 +3,7 @@
 import csv
 import glob
 import json
+import os
 import struct
 import subprocess
 import sys
@@ -193,6 +194,19 @@ def test_tensorboard_resume_writes_to_the_same_version_and_drops_lost_steps(tmp_
     assert read_scalars(resumed.log_dir)["loss"] == [(0, 0.0), (10, 10.0), (20, 20.0), (30, 30.0)]
 
 
+def test_tensorboard_takes_lightnings_save_dir_and_name_less_folders(tmp_path):
+    logger = TensorBoardLogger(save_dir=tmp_path, name="exp", version=3)
+    logger.log_metrics({"loss": 1.0}, step=0)
+    logger.finalize("success")
+    assert logger.save_dir == tmp_path and logger.log_dir == tmp_path / "exp" / "version_3"
+    assert read_scalars(logger.log_dir)["loss"] == [(0, 1.0)]
+    flat = TensorBoardLogger(tmp_path / "flat", name=None)
+    assert flat.log_dir == tmp_path / "flat" / "version_0"
+    assert TensorBoardLogger(log_dir=tmp_path, name="").log_dir == tmp_path / "version_0"  # the earlier name
+    with pytest.raises(TypeError, match="save_dir or log_dir"):
+        TensorBoardLogger(save_dir=tmp_path, log_dir=tmp_path)
+
+
 def test_a_backend_failing_mid_run_warns_once(tmp_path):
     logger = TensorBoardLogger(log_dir=tmp_path)
     logger.log_metrics({"loss": 1.0}, step=0)
@@ -242,6 +256,26 @@ def test_mlflow_local_store_and_resume(tmp_path):
     assert client.get_run(state["run_id"]).info.status == "FINISHED"
 
 
+@pytest.mark.timeout(60)
+def test_mlflow_unreachable_server_disables_the_logger_within_seconds(monkeypatch):
+    import socket
+
+    for var in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT"):
+        monkeypatch.delenv(var, raising=False)
+    with socket.socket() as sock:  # a local port that nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    logger = MLflowLogger(tracking_uri=f"http://127.0.0.1:{port}")
+    started = time.monotonic()
+    with pytest.warns(LoggerWarning, match="MLflowLogger could not start its run .*it is disabled"):
+        logger.log_hyperparams({"lr": 0.1})
+    logger.log_metrics({"loss": 1.0}, step=0)
+    logger.finalize("success")
+    assert time.monotonic() - started < 15  # MLflow's own retries take about 4 minutes
+    assert logger.failures == 1 and logger.experiment is None
+    assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ  # only bounded for the connection check
+
+
 # ------------------------------------------------------------------ CSV
 
 
@@ -267,6 +301,60 @@ def test_csv_grows_columns_and_writes_hparams(tmp_path):
     ]
     hparams = yaml.safe_load((logger.log_dir / "hparams.yaml").read_text())
     assert hparams["batch_size"] == 8 and hparams["schedule/peak_lr"] == 1e-3
+
+
+def test_csv_metrics_of_one_step_share_a_row(tmp_path):
+    logger = CSVLogger(tmp_path)
+    logger.log_metrics({"lr": 0.1}, step=5)
+    assert read_csv(logger.metrics_file)[1] == [{"step": "5", "lr": "0.1"}]  # written at once
+    logger.log_metrics({"train_loss": 1.0}, step=5)  # a new column: the file is rewritten
+    logger.log_metrics({"val_loss": 0.9}, step=5)
+    logger.log_metrics({"lr": 0.05}, step=10)
+    logger.log_metrics({"train_loss": 0.5}, step=10)  # no new column: the last row is replaced in place
+    logger.log_metrics({"train_loss": 0.4}, step=10)  # logged twice at one step: a second row, nothing lost
+    logger.finalize("success")
+    header, rows = read_csv(logger.metrics_file)
+    assert header == ["step", "lr", "train_loss", "val_loss"]
+    assert rows == [
+        {"step": "5", "lr": "0.1", "train_loss": "1.0", "val_loss": "0.9"},
+        {"step": "10", "lr": "0.05", "train_loss": "0.5", "val_loss": ""},
+        {"step": "10", "lr": "", "train_loss": "0.4", "val_loss": ""},
+    ]
+
+
+def test_csv_from_a_fit_merges_the_rows_of_each_logging_step(tmp_path):
+    from audiotrain import Trainer
+    from audiotrain.train.callbacks import LearningRateMonitor
+
+    from tasks import TinyClassifier, make_batches
+
+    logger = CSVLogger(tmp_path, name=None)
+    trainer = Trainer(
+        max_epochs=2,
+        default_root_dir=tmp_path,
+        logger=logger,
+        log_every_n_steps=2,
+        callbacks=[LearningRateMonitor()],
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        compile=False,
+    )
+    trainer.fit(TinyClassifier(), make_batches(64), make_batches(16, seed=1))  # 4 steps per epoch
+    assert logger.log_dir == tmp_path / "version_0"
+    rows = read_csv(logger.metrics_file)[1]
+    # One row per logging step (learning rate, training interval and validation together); the epoch's
+    # means reuse the name train_loss at the same step, so they get their own row (marked by `epoch`).
+    assert [(r["step"], r["epoch"]) for r in rows] == [
+        ("2", ""),
+        ("4", ""),
+        ("4", "0.0"),
+        ("6", ""),
+        ("8", ""),
+        ("8", "1.0"),
+    ]
+    interval_rows = [r for r in rows if not r["epoch"]]
+    assert all(r["lr-AdamW"] and r["train_loss"] for r in interval_rows)
+    assert [bool(r["val_loss"]) for r in interval_rows] == [False, True, False, True]
 
 
 def test_csv_resume_appends_after_dropping_lost_rows(tmp_path):

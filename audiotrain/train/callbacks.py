@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 import shutil
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,19 +55,32 @@ class ModelCheckpoint(Callback):
     """Save checkpoint folders during `fit`.
 
     Args:
-        dirpath: where to save; default `<default_root_dir>/checkpoints`.
+        dirpath: where to save; default `<default_root_dir>/checkpoints`. An existing file there is an
+            error (raised here, not after the first epoch).
         filename: a `str.format` template over `epoch`, `step` and any logged metric, e.g.
             "model-{epoch:02d}-{val_loss:.2f}". Default "epoch={epoch}-step={step}".
         monitor: metric deciding the top-k; None keeps the most recent checkpoints.
         mode: "min" or "max" for `monitor`.
         save_top_k: how many checkpoints to keep (-1 all, 0 none besides `last`).
-        save_last: also keep an always-current `last` folder (what `ckpt_path=".../last"` resumes).
+        save_last: also keep an always-current `last` folder (what `ckpt_path=".../last"` resumes). It is
+            written with every save and once more when training ends, so it holds the final step even
+            when the last save was earlier (e.g. `every_n_train_steps`). After a Ctrl-C the current state
+            is in the Trainer's `checkpoints/interrupted` instead.
         every_n_epochs: save at the end of every n-th epoch (after its validation).
         every_n_train_steps: save every n optimizer steps instead of per epoch.
 
     Saves happen at epoch end (after that epoch's validation) or every n steps, so it works with or
     without a validation loader as long as `monitor` names a metric that exists.
+
+    As in Lightning, a name that is already taken by a checkpoint kept by this or another
+    ModelCheckpoint of the Trainer gets a version suffix (`model`, `model-v1`, ...), so a kept top-k
+    checkpoint is never overwritten; the name of the checkpoint being replaced is reused. A callback
+    deletes only checkpoints it saved itself, inside its own `dirpath`. Its resume state is keyed by
+    monitor, mode, save frequency, filename and dirpath, and restored only into the same `dirpath`.
     """
+
+    # Names the callback never gives a top-k checkpoint: `last`, and the folders the Trainer writes itself.
+    RESERVED_NAMES = ("last", "interrupted", "nonfinite")
 
     def __init__(
         self,
@@ -88,7 +102,7 @@ class ModelCheckpoint(Callback):
                 raise ValueError(f"ModelCheckpoint: {name} must be a positive int or None, got {value!r}")
         if every_n_epochs is not None and every_n_train_steps is not None:
             raise ValueError("ModelCheckpoint: set every_n_epochs or every_n_train_steps, not both")
-        self.dirpath = Path(dirpath) if dirpath is not None else None
+        self.dirpath = _checkpoint_dir(dirpath) if dirpath is not None else None
         self.filename = filename or "epoch={epoch}-step={step}"
         self.monitor, self.mode, self.save_last, self.save_top_k = monitor, mode, save_last, save_top_k
         self.every_n_epochs = every_n_epochs if every_n_train_steps is None else None
@@ -101,14 +115,39 @@ class ModelCheckpoint(Callback):
         self.best_model_score: float | None = None
         self.last_model_path = ""
         self._last_saved_step = -1
+        self._restored = False
+
+    def _key(self, dirpath: Path | str | None) -> str:
+        settings = {
+            "monitor": self.monitor,
+            "mode": self.mode,
+            "every_n_train_steps": self.every_n_train_steps,
+            "every_n_epochs": self.every_n_epochs,
+            "filename": self.filename,
+            "dirpath": str(dirpath) if dirpath is not None else None,
+        }
+        return f"ModelCheckpoint{settings!r}"
 
     @property
     def state_key(self) -> str:
-        return f"ModelCheckpoint[{self.monitor},{self.mode},{self.filename}]"
+        return self._key(self.dirpath)
 
     def setup(self, trainer: Trainer, module: TrainModule, stage: str) -> None:
+        default = _checkpoint_dir(Path(trainer.default_root_dir) / "checkpoints", check=False)
         if self.dirpath is None:
-            self.dirpath = Path(trainer.default_root_dir) / "checkpoints"
+            self.dirpath = default
+        self._restored = False
+        if stage != "fit":
+            return
+        _checkpoint_dir(self.dirpath)
+        for other in trainer.callbacks:
+            if other is not self and isinstance(other, ModelCheckpoint):
+                if other._key(other.dirpath or default) == self.state_key:
+                    raise ValueError(
+                        f"Two ModelCheckpoint callbacks save to {self.dirpath} with the same monitor, mode, "
+                        f"frequency and filename {self.filename!r}: their resume states would collide. Give "
+                        "them different dirpath or filename values (or drop the duplicate)."
+                    )
 
     # -- when to save ---------------------------------------------------------------------------
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
@@ -120,6 +159,12 @@ class ModelCheckpoint(Callback):
         n = self.every_n_epochs
         if n and (trainer.current_epoch + 1) % n == 0:
             self._save(trainer)
+
+    def on_train_end(self, trainer, module) -> None:
+        # The Trainer calls this when fit ends normally (not after a Ctrl-C, which saves `interrupted`).
+        if self.save_last and not trainer.fast_dev_run and trainer.global_step != self._last_saved_step:
+            self._last_saved_step = trainer.global_step
+            self._save_last(trainer)
 
     # -- how --------------------------------------------------------------------------------------
     def format_name(self, trainer: Trainer) -> str:
@@ -141,18 +186,61 @@ class ModelCheckpoint(Callback):
         if score is not None and math.isnan(score):
             score = math.inf if self.mode == "min" else -math.inf
         if self.save_top_k != 0 and self._qualifies(score):
-            path = str(self.dirpath / self.format_name(trainer))
-            trainer.save_checkpoint(path)
-            self.best_k_models[path] = score
-            self._prune(current=path)
-            if self.verbose:
-                trainer.print(
-                    f"ModelCheckpoint: saved {path}"
-                    + (f" ({self.monitor}={score:.5g})" if self.monitor else "")
-                )
+            self._save_top_k(trainer, score)
         if self.save_last:
-            self.last_model_path = str(self.dirpath / "last")
-            trainer.save_checkpoint(self.last_model_path)
+            self._save_last(trainer)
+
+    def _save_top_k(self, trainer: Trainer, score: float | None) -> None:
+        name = self.format_name(trainer)  # first: it raises for a metric that was not logged
+        replaced = []  # the worst kept checkpoints that this one pushes out of the top k
+        while self.save_top_k != -1 and len(self.best_k_models) >= self.save_top_k:
+            path, _ = self._worst()
+            del self.best_k_models[path]
+            replaced.append(path)
+        path = self._free_path(trainer, name, reusable=replaced)
+        # The state is updated before saving so that the checkpoint knows it is one of the top k.
+        self.best_k_models[path] = score
+        if self.monitor is None:
+            self.best_model_path, self.best_model_score = path, None
+        else:
+            pick = min if self.mode == "min" else max
+            self.best_model_path = pick(self.best_k_models, key=lambda p: self.best_k_models[p])
+            self.best_model_score = self.best_k_models[self.best_model_path]
+        trainer.save_checkpoint(path)
+        for old in replaced:
+            if old != path:
+                self._remove(trainer, old)
+        if self.verbose:
+            trainer.print(
+                f"ModelCheckpoint: saved {path}" + (f" ({self.monitor}={score:.5g})" if self.monitor else "")
+            )
+
+    def _save_last(self, trainer: Trainer) -> None:
+        self.last_model_path = str(self.dirpath / "last")
+        trainer.save_checkpoint(self.last_model_path)
+
+    def _free_path(self, trainer: Trainer, name: str, reusable: list[str]) -> str:
+        """`dirpath/name`, or `name-v1`, `-v2`, ... when a kept checkpoint (ours or another callback's) has it."""
+        taken = (set(self.best_k_models) | self._held_by_others(trainer)) - set(reusable)
+        taken.update(str(self.dirpath / reserved) for reserved in self.RESERVED_NAMES)
+        path, version = str(self.dirpath / name), 1
+        while path in taken:
+            path, version = str(self.dirpath / f"{name}-v{version}"), version + 1
+        return path
+
+    def _held_by_others(self, trainer: Trainer) -> set[str]:
+        held: set[str] = set()
+        for cb in trainer.callbacks:
+            if cb is not self and isinstance(cb, ModelCheckpoint):
+                held.update(cb.best_k_models)
+                held.add(cb.last_model_path)
+        return held
+
+    def _remove(self, trainer: Trainer, path: str) -> None:
+        # Only folders this callback saved: inside its own dirpath and not kept by another callback.
+        if Path(path).parent != self.dirpath or path in self._held_by_others(trainer):
+            return
+        shutil.rmtree(path, ignore_errors=True)
 
     def _qualifies(self, score: float | None) -> bool:
         if self.save_top_k == -1 or len(self.best_k_models) < self.save_top_k or score is None:
@@ -167,19 +255,6 @@ class ModelCheckpoint(Callback):
         path = pick(self.best_k_models, key=lambda p: self.best_k_models[p])
         return path, self.best_k_models[path]
 
-    def _prune(self, current: str) -> None:
-        while self.save_top_k != -1 and len(self.best_k_models) > self.save_top_k:
-            path, _ = self._worst()
-            del self.best_k_models[path]
-            if path != current:
-                shutil.rmtree(path, ignore_errors=True)
-        if self.monitor is None:
-            self.best_model_path, self.best_model_score = current, None
-        else:
-            pick = min if self.mode == "min" else max
-            self.best_model_path = pick(self.best_k_models, key=lambda p: self.best_k_models[p])
-            self.best_model_score = self.best_k_models[self.best_model_path]
-
     def state_dict(self) -> dict[str, Any]:
         return {
             "best_k_models": self.best_k_models,
@@ -190,16 +265,67 @@ class ModelCheckpoint(Callback):
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.best_k_models = dict(state.get("best_k_models", {}))
-        self.best_model_path = state.get("best_model_path", "")
-        self.best_model_score = state.get("best_model_score")
-        self.last_model_path = state.get("last_model_path", "")
+        """Restore the tracked checkpoints, only if they were saved to this callback's dirpath (as Lightning)."""
+        self._restored = True
+        saved_dir = state.get("dirpath")
+        if saved_dir is not None and self.dirpath is not None and Path(saved_dir).resolve() != self.dirpath:
+            warnings.warn(
+                f"ModelCheckpoint: the checkpoint's ModelCheckpoint saved to {saved_dir}, this one saves to "
+                f"{self.dirpath}; its best_k_models, best_model_path and last_model_path are not restored "
+                "and nothing in the old folder will be deleted",
+                stacklevel=2,
+            )
+            return
+
+        def own(path: str) -> str | None:
+            resolved = Path(path).resolve()
+            return str(resolved) if self.dirpath is None or resolved.parent == self.dirpath else None
+
+        self.best_k_models = {
+            own(p): score for p, score in state.get("best_k_models", {}).items() if own(p) is not None
+        }
+        self.best_model_path = own(state.get("best_model_path") or "") or ""
+        self.best_model_score = state.get("best_model_score") if self.best_model_path else None
+        self.last_model_path = own(state.get("last_model_path") or "") or ""
+
+    def on_load_checkpoint(self, trainer, module, checkpoint: dict[str, Any]) -> None:
+        if self._restored:
+            return
+        saved = checkpoint.get("callbacks", {})
+        # Checkpoints written before dirpath was part of the key; load_state_dict checks the dirpath.
+        legacy = saved.get(f"ModelCheckpoint[{self.monitor},{self.mode},{self.filename}]")
+        moved = [s for k, s in saved.items() if isinstance(s, dict) and k == self._key(s.get("dirpath"))]
+        if legacy is not None or moved:
+            self.load_state_dict(legacy if legacy is not None else moved[0])
+
+
+def _checkpoint_dir(dirpath: str | Path, check: bool = True) -> Path:
+    """`dirpath` made absolute (as Lightning does); with `check`, an error if it cannot be a folder."""
+    path = Path(dirpath).expanduser().resolve()
+    if check:
+        for folder in (path, *path.parents):
+            if folder.exists():
+                if not folder.is_dir():
+                    where = "is" if folder == path else f"is inside {folder}, which is"
+                    raise NotADirectoryError(
+                        f"ModelCheckpoint(dirpath={str(dirpath)!r}): {path} {where} a file, not a folder; "
+                        "checkpoints are folders saved inside dirpath: pass a folder path"
+                    )
+                break
+    return path
 
 
 class EarlyStopping(Callback):
     """Stop `fit` when `monitor` has not improved by more than `min_delta` for `patience` checks.
 
     The check runs at the end of every training epoch (after that epoch's validation).
+
+    `min_delta` is used as given, as in Lightning: a value counts as an improvement when it beats the best
+    by more than `min_delta` in the direction of `mode` (below `best - min_delta` for "min", above
+    `best + min_delta` for "max"). A negative `min_delta` therefore loosens the test: a value up to
+    `|min_delta|` worse than the best still counts as an improvement and becomes the new best. Pass a
+    positive value to require a minimum improvement whatever the mode (a warning says so when it is
+    negative).
     """
 
     def __init__(
@@ -214,7 +340,15 @@ class EarlyStopping(Callback):
         _check_mode(mode, "EarlyStopping")
         if patience < 0:
             raise ValueError(f"EarlyStopping: patience must be >= 0, got {patience}")
-        self.monitor, self.patience, self.min_delta, self.mode = monitor, patience, abs(min_delta), mode
+        if min_delta < 0:
+            better = "below best + " if mode == "min" else "above best - "
+            warnings.warn(
+                f"EarlyStopping(min_delta={min_delta}): a negative min_delta counts values up to "
+                f"{-min_delta} worse than the best as improvements (any value {better}{-min_delta}), as in "
+                f"Lightning; pass min_delta={-min_delta} to require an improvement of at least {-min_delta}",
+                stacklevel=2,
+            )
+        self.monitor, self.patience, self.min_delta, self.mode = monitor, patience, float(min_delta), mode
         self.verbose, self.check_finite = verbose, check_finite
         self.wait_count = 0
         self.best_score: float | None = None

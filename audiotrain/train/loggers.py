@@ -13,9 +13,11 @@ TensorBoard version and CSV file.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import importlib
+import io
 import math
 import numbers
 import os
@@ -326,7 +328,10 @@ def _summary_writer_class() -> type:
 
 
 class _VersionedFolder:
-    """`<root>/<name>/version_<k>` folders shared by the TensorBoard and CSV loggers (k: next free)."""
+    """`<root>/<name>/version_<k>` folders shared by the TensorBoard and CSV loggers (k: next free).
+
+    As in Lightning, an empty or None `name` drops that level: `<root>/version_<k>`.
+    """
 
     _root: Path
     _name: str
@@ -337,9 +342,14 @@ class _VersionedFolder:
         return self._name
 
     @property
+    def root_dir(self) -> Path:
+        """The folder holding the ``version_<k>`` folders."""
+        return self._root / self._name if self._name else self._root
+
+    @property
     def version(self) -> int | str:
         if self._version is None:
-            self._version = _next_version(self._root / self._name)
+            self._version = _next_version(self.root_dir)
         return self._version
 
     @property
@@ -349,38 +359,45 @@ class _VersionedFolder:
     @property
     def log_dir(self) -> Path:
         v = self.version
-        return self._root / self._name / (f"version_{v}" if isinstance(v, int) else str(v))
+        return self.root_dir / (f"version_{v}" if isinstance(v, int) else str(v))
 
 
 class TensorBoardLogger(_VersionedFolder, Logger):
-    """Write TensorBoard event files to ``<log_dir>/<name>/version_<k>`` (``tensorboard --logdir <log_dir>``).
+    """Write TensorBoard event files to ``<save_dir>/<name>/version_<k>`` (``tensorboard --logdir <save_dir>``).
 
     Hyperparameters go to ``hparams.yaml`` in the run folder and to a text summary. A resumed run writes
     to the same version folder and discards events after the checkpoint's step (``purge_step``).
 
     Parameters
     ----------
-    log_dir : str or Path
-        Root folder.
-    name : str
-        Experiment name (a sub-folder).
+    save_dir : str or Path
+        Root folder (Lightning's name; default ``./tb_logs``).
+    name : str, optional
+        Experiment name (a sub-folder); None or "" writes the version folders directly in ``save_dir``.
     version : int or str, optional
         ``version_<k>`` for an int, the string itself otherwise; default the next free ``version_<k>``.
     flush_secs : int
         How often pending events are written to disk.
+    log_dir : str or Path, optional
+        The earlier name of ``save_dir``, still accepted (the ``log_dir`` property is the run's own folder).
     """
 
     def __init__(
         self,
-        log_dir: str | os.PathLike = "./tb_logs",
-        name: str = "default",
+        save_dir: str | os.PathLike | None = None,
+        name: str | None = "default",
         version: int | str | None = None,
         flush_secs: int = 30,
+        *,
+        log_dir: str | os.PathLike | None = None,
     ) -> None:
         super().__init__()
+        if save_dir is not None and log_dir is not None:
+            raise TypeError("TensorBoardLogger: give save_dir or log_dir (its earlier name), not both")
         self._writer_cls = _summary_writer_class()
-        self._root = Path(log_dir)
-        self._name = name
+        root = save_dir if save_dir is not None else log_dir
+        self._root = Path(root if root is not None else "./tb_logs")
+        self._name = name or ""
         self._version = version
         self.flush_secs = flush_secs
         self._writer: Any = None
@@ -454,7 +471,14 @@ class MLflowLogger(Logger):
         sets ``MLFLOW_ALLOW_FILE_STORE=true``, which recent MLflow requires).
     tags : dict, optional
         Run tags.
+
+    The first request to the server (which creates or reopens the run) is made with MLflow's retries off and
+    a ``CONNECT_TIMEOUT_S`` timeout, unless ``MLFLOW_HTTP_REQUEST_MAX_RETRIES`` / ``MLFLOW_HTTP_REQUEST_TIMEOUT``
+    are set: an unreachable server then disables the logger with a warning within seconds instead of
+    holding up ``fit`` for minutes of retries. Later requests use MLflow's retry settings.
     """
+
+    CONNECT_TIMEOUT_S = 5
 
     def __init__(
         self,
@@ -505,11 +529,13 @@ class MLflowLogger(Logger):
 
         client = MlflowClient(tracking_uri=self.tracking_uri)
         if self._run_id is not None:
-            run = client.get_run(self._run_id)
+            with _fail_fast_http(self.CONNECT_TIMEOUT_S):
+                run = client.get_run(self._run_id)
             client.update_run(self._run_id, status="RUNNING")
             self._experiment_id = run.info.experiment_id
         else:
-            experiment = client.get_experiment_by_name(self.experiment_name)
+            with _fail_fast_http(self.CONNECT_TIMEOUT_S):
+                experiment = client.get_experiment_by_name(self.experiment_name)
             self._experiment_id = (
                 experiment.experiment_id if experiment else client.create_experiment(self.experiment_name)
             )
@@ -546,6 +572,23 @@ class MLflowLogger(Logger):
             self._run_id = str(state["run_id"])
 
 
+@contextlib.contextmanager
+def _fail_fast_http(timeout_s: int):
+    """MLflow HTTP requests without retries and with a short timeout, where the user has not set them.
+
+    MLflow reads these variables at each request; its defaults (7 retries with exponential backoff, 120 s
+    timeout) keep an unreachable server blocking for minutes.
+    """
+    bounds = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": str(timeout_s)}
+    added = [k for k in bounds if k not in os.environ]
+    os.environ.update({k: bounds[k] for k in added})
+    try:
+        yield
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
+
+
 def _mlflow_key(key: str) -> str:
     # MLflow accepts alphanumerics, _ - . / and spaces in keys; anything else would make the call fail.
     return re.sub(r"[^\w\-./ ]", "_", key)
@@ -558,18 +601,25 @@ class CSVLogger(_VersionedFolder, Logger):
     """Write ``metrics.csv`` and ``hparams.yaml`` to ``<save_dir>/<name>/version_<k>``.
 
     ``metrics.csv`` has a ``step`` column and one column per metric name; when a new name appears the
-    file is rewritten with the new column (earlier rows get empty cells). A resumed run appends to the
-    same file after dropping rows logged after the checkpoint's step.
+    file is rewritten with the new column (earlier rows get empty cells). Metrics logged at the same step
+    (the learning rate, the training metrics, the validation metrics) share one row: the last row is
+    rewritten in place as they arrive, so the file is always complete. A metric logged twice at one step
+    starts a new row rather than overwrite the first value. A resumed run appends to the same file after
+    dropping rows logged after the checkpoint's step.
     """
 
-    def __init__(self, save_dir: str | os.PathLike, name: str = "default", version: int | str | None = None):
+    def __init__(
+        self, save_dir: str | os.PathLike, name: str | None = "default", version: int | str | None = None
+    ):
         super().__init__()
         self._root = Path(save_dir)
-        self._name = name
+        self._name = name or ""
         self._version = version
         self._columns: list[str] = []
         self._last_step: int | None = None
         self._resume_step: int | None = None
+        self._last_row: dict[str, Any] | None = None  # the file's last row, while more may join it
+        self._last_row_offset = 0  # where that row starts in the file (bytes)
 
     @property
     def metrics_file(self) -> Path:
@@ -578,6 +628,7 @@ class CSVLogger(_VersionedFolder, Logger):
     def _start(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._columns = ["step"]
+        self._last_row = None
         if self.metrics_file.exists():
             header, rows = self._read()
             if self._resume_step is not None:
@@ -592,25 +643,45 @@ class CSVLogger(_VersionedFolder, Logger):
 
     def _rewrite(self, rows: list[dict[str, Any]]) -> None:
         tmp = self.metrics_file.with_suffix(".csv.tmp")
-        with tmp.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=self._columns)
-            writer.writeheader()
-            writer.writerows(rows)
+        head = self._csv_text(rows[:-1], header=True)
+        with tmp.open("wb") as f:
+            f.write(head)
+            f.write(self._csv_text(rows[-1:]))
         tmp.replace(self.metrics_file)  # a crash mid-rewrite leaves the previous file intact
+        self._last_row_offset = len(head)
+
+    def _csv_text(self, rows: list[dict[str, Any]], header: bool = False) -> bytes:
+        buf = io.StringIO(newline="")
+        writer = csv.DictWriter(buf, fieldnames=self._columns)
+        if header:
+            writer.writeheader()
+        writer.writerows(rows)
+        return buf.getvalue().encode()
 
     def _log_hyperparams(self, params: dict[str, Any]) -> None:
         _write_yaml(self.log_dir / "hparams.yaml", params)
 
     def _log_metrics(self, metrics: dict[str, float], step: int) -> None:
         row = {"step": step, **{k: _csv_number(v) for k, v in metrics.items()}}
+        last = self._last_row
+        merge = last is not None and last["step"] == step and not (last.keys() & metrics.keys())
+        if merge:
+            row = {**last, **row}
         new = [k for k in metrics if k not in self._columns]
         if new or not self.metrics_file.exists():
             rows = self._read()[1] if self.metrics_file.exists() else []
             self._columns += new
-            self._rewrite([*rows, row])
+            self._rewrite([*(rows[:-1] if merge else rows), row])
         else:
-            with self.metrics_file.open("a", newline="") as f:
-                csv.DictWriter(f, fieldnames=self._columns).writerow(row)
+            text = self._csv_text([row])
+            with self.metrics_file.open("r+b") as f:
+                # Merging replaces the last row: cut the file where it starts and write the merged one.
+                offset = self._last_row_offset if merge else f.seek(0, os.SEEK_END)
+                f.truncate(offset)
+                f.seek(offset)
+                f.write(text)
+            self._last_row_offset = offset
+        self._last_row = row
         self._last_step = step
 
     def state_dict(self) -> dict[str, Any]:

@@ -1,0 +1,216 @@
+"""ModelCheckpoint and EarlyStopping from the user's side: resume with several callbacks, name clashes,
+`last` at the end of training, bad folders, and EarlyStopping's min_delta."""
+
+import json
+import warnings
+
+from audiotrain import Trainer
+from audiotrain.train.callbacks import Callback, EarlyStopping, ModelCheckpoint
+
+import mlx.core as mx
+import numpy as np
+import pytest
+from tasks import TinyClassifier, make_batches
+
+
+class Scores(Callback):
+    """Sets `score` for each epoch before the callbacks after it in the list see the epoch end."""
+
+    def __init__(self, scores):
+        self.scores = scores
+
+    def on_train_epoch_end(self, trainer, module):
+        trainer.callback_metrics["score"] = self.scores[trainer.current_epoch]
+
+
+def fit(tmp_path, callbacks, ckpt_path=None, val=True, n=48, **kw):
+    """3 optimizer steps per epoch (48 samples, batches of 16)."""
+    mx.random.seed(0)
+    kw.setdefault("max_epochs", 2)
+    t = Trainer(
+        default_root_dir=tmp_path, enable_progress_bar=False, compile=False, callbacks=callbacks, **kw
+    )
+    t.fit(TinyClassifier(), make_batches(n), make_batches(16, seed=1) if val else None, ckpt_path=ckpt_path)
+    return t
+
+
+def names(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+def saved_step(folder):
+    return json.loads((folder / "trainer_state.json").read_text())["global_step"]
+
+
+# ------------------------------------------------------------------ resume with two callbacks (data loss)
+
+
+def two_folders(tmp_path):
+    a = ModelCheckpoint(dirpath=tmp_path / "A", monitor="val_loss", save_top_k=1, save_last=True)
+    b = ModelCheckpoint(dirpath=tmp_path / "B", monitor="val_loss", save_top_k=-1)
+    return [a, b]
+
+
+def test_resume_with_two_checkpoint_callbacks_keeps_each_ones_folder(tmp_path):
+    fit(tmp_path, two_folders(tmp_path), max_epochs=2)
+    a, b = two_folders(tmp_path)
+    t = fit(tmp_path, [a, b], ckpt_path=tmp_path / "A" / "last", max_epochs=4)
+    assert names(tmp_path / "B") == ["epoch=0-step=3", "epoch=1-step=6", "epoch=2-step=9", "epoch=3-step=12"]
+    losses = t.history["val_loss"]
+    best = int(np.argmin(losses))
+    assert names(tmp_path / "A") == sorted([f"epoch={best}-step={3 * (best + 1)}", "last"])
+    assert a.best_model_score == pytest.approx(min(losses)) and a.best_model_path.startswith(
+        str(tmp_path / "A")
+    )
+
+
+def test_a_moved_dirpath_is_not_restored_and_the_old_folder_is_left_alone(tmp_path):
+    old = ModelCheckpoint(dirpath=tmp_path / "old", monitor="val_loss", save_top_k=1, save_last=True)
+    fit(tmp_path, [old], max_epochs=2)
+    before = names(tmp_path / "old")
+    new = ModelCheckpoint(dirpath=tmp_path / "new", monitor="val_loss", save_top_k=1)
+    with pytest.warns(UserWarning, match=r"saved to .*old, this one saves to .*new; .* not restored"):
+        fit(tmp_path, [new], ckpt_path=tmp_path / "old" / "last", max_epochs=3)
+    assert names(tmp_path / "old") == before
+    assert names(tmp_path / "new") == ["epoch=2-step=9"] and new.best_k_models == {
+        str(tmp_path / "new" / "epoch=2-step=9"): pytest.approx(new.best_model_score)
+    }
+
+
+def test_restored_paths_outside_dirpath_are_never_deleted(tmp_path):
+    outside = tmp_path / "elsewhere" / "precious"
+    outside.mkdir(parents=True)
+    cb = ModelCheckpoint(dirpath=tmp_path / "ck", save_top_k=1)
+    cb.load_state_dict({"dirpath": str(tmp_path / "ck"), "best_k_models": {str(outside): None}})
+    assert cb.best_k_models == {}
+    fit(tmp_path, [cb], val=False, max_epochs=2)
+    assert outside.is_dir() and names(tmp_path / "ck") == ["epoch=1-step=6"]
+
+
+def test_two_callbacks_whose_states_would_collide_are_refused(tmp_path):
+    same = dict(dirpath=tmp_path / "ck", monitor="val_loss")
+    with pytest.raises(ValueError, match="same monitor, mode, frequency and filename"):
+        fit(tmp_path, [ModelCheckpoint(**same), ModelCheckpoint(**same, save_top_k=-1)])
+
+
+def test_checkpoints_saved_under_the_old_state_key_still_resume(tmp_path):
+    cb = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="val_loss", save_top_k=1, save_last=True)
+    fit(tmp_path, [cb], max_epochs=2)
+    state_file = tmp_path / "ck" / "last" / "trainer_state.json"
+    state = json.loads(state_file.read_text())
+    state["callbacks"] = {
+        "ModelCheckpoint[val_loss,min,epoch={epoch}-step={step}]": state["callbacks"][cb.state_key]
+    }
+    state_file.write_text(json.dumps(state))
+    resumed = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="val_loss", save_top_k=1, save_last=True)
+    fit(tmp_path, [resumed], ckpt_path=tmp_path / "ck" / "last", max_epochs=4)
+    assert len(names(tmp_path / "ck")) == 2  # the best one and last: the first run's best was pruned
+
+
+# ------------------------------------------------------------------ name clashes
+
+
+def test_a_fixed_filename_gets_version_suffixes_instead_of_overwriting_the_best(tmp_path):
+    cb = ModelCheckpoint(dirpath=tmp_path / "ck", filename="model", monitor="score", save_top_k=2)
+    fit(tmp_path, [Scores([0.1, 0.9, 0.5]), cb], val=False, max_epochs=3)
+    ck = tmp_path / "ck"
+    assert names(ck) == ["model", "model-v1"]
+    assert saved_step(ck / "model") == 3  # epoch 0, score 0.1: kept
+    assert saved_step(ck / "model-v1") == 9  # epoch 2 (0.5) replaced epoch 1 (0.9) under its name
+    assert cb.best_model_score == 0.1 and cb.best_model_path == str(ck / "model")
+    assert cb.best_k_models == {str(ck / "model"): 0.1, str(ck / "model-v1"): 0.5}
+
+
+def test_a_fixed_filename_with_top_1_keeps_reusing_its_name(tmp_path):
+    cb = ModelCheckpoint(dirpath=tmp_path / "ck", filename="best", monitor="score", save_top_k=1)
+    fit(tmp_path, [Scores([0.5, 0.4, 0.6, 0.3]), cb], val=False, max_epochs=4)
+    assert names(tmp_path / "ck") == ["best"] and saved_step(tmp_path / "ck" / "best") == 12
+
+
+def test_a_filename_named_last_does_not_collide_with_last(tmp_path):
+    cb = ModelCheckpoint(dirpath=tmp_path / "ck", filename="last", save_top_k=-1, save_last=True)
+    fit(tmp_path, [cb], val=False, max_epochs=2)
+    assert names(tmp_path / "ck") == ["last", "last-v1", "last-v2"]
+    assert saved_step(tmp_path / "ck" / "last-v1") == 3 and saved_step(tmp_path / "ck" / "last") == 6
+
+
+def test_callbacks_sharing_a_folder_do_not_delete_each_others_checkpoints(tmp_path):
+    best = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="score", save_top_k=1)
+    every = ModelCheckpoint(dirpath=tmp_path / "ck", save_top_k=-1, every_n_epochs=1)
+    fit(tmp_path, [Scores([0.5, 0.4, 0.6]), best, every], val=False, max_epochs=3)
+    assert sorted(every.best_k_models) == [
+        str(tmp_path / "ck" / n) for n in ("epoch=0-step=3-v1", "epoch=1-step=6-v1", "epoch=2-step=9")
+    ]
+    assert list(best.best_k_models) == [str(tmp_path / "ck" / "epoch=1-step=6")]
+    assert names(tmp_path / "ck") == [
+        "epoch=0-step=3-v1",
+        "epoch=1-step=6",
+        "epoch=1-step=6-v1",
+        "epoch=2-step=9",
+    ]
+
+
+# ------------------------------------------------------------------ `last` at the end of training
+
+
+def test_last_holds_the_final_step_when_saves_are_every_n_steps(tmp_path):
+    cb = ModelCheckpoint(dirpath=tmp_path / "ck", every_n_train_steps=3, save_last=True)
+    fit(tmp_path, [cb], val=False, n=160, max_epochs=None, max_steps=8)
+    assert names(tmp_path / "ck") == ["epoch=0-step=6", "last"]
+    assert saved_step(tmp_path / "ck" / "last") == 8
+
+
+def test_last_is_not_rewritten_when_the_final_step_was_just_saved(tmp_path):
+    writes = []
+
+    class Counting(ModelCheckpoint):
+        def _save_last(self, trainer):
+            writes.append(trainer.global_step)
+            super()._save_last(trainer)
+
+    fit(tmp_path, [Counting(dirpath=tmp_path / "ck", save_last=True)], val=False, max_epochs=2)
+    assert writes == [3, 6]
+
+
+# ------------------------------------------------------------------ bad folders
+
+
+def test_a_dirpath_that_is_a_file_is_refused_at_once(tmp_path):
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(NotADirectoryError, match=r"a_file is a file, not a folder"):
+        ModelCheckpoint(dirpath=tmp_path / "a_file")
+    with pytest.raises(NotADirectoryError, match=r"is inside .*a_file, which is a file"):
+        ModelCheckpoint(dirpath=tmp_path / "a_file" / "sub")
+
+
+def test_a_default_checkpoint_folder_that_is_a_file_fails_before_training(tmp_path):
+    (tmp_path / "checkpoints").write_text("x")
+    t = Trainer(default_root_dir=tmp_path, max_epochs=1, enable_progress_bar=False, compile=False)
+    with pytest.raises(NotADirectoryError, match="checkpoints is a file"):
+        t.fit(TinyClassifier(), make_batches(48))
+    assert t.global_step == 0
+
+
+# ------------------------------------------------------------------ EarlyStopping min_delta
+
+
+@pytest.mark.parametrize(
+    "min_delta, mode, scores, stops",
+    [
+        (0.5, "min", [1.0, 0.6, 0.55, 0.5], True),  # never 0.5 below the best: stops after patience 2
+        (-0.5, "min", [1.0, 1.3, 1.6, 1.9], False),  # each within 0.5 above the best: counts as better
+        (-0.5, "max", [1.0, 0.7, 0.4, 0.1], False),
+        (0.0, "min", [1.0, 1.3, 1.6, 1.9], True),
+    ],
+)
+def test_early_stopping_min_delta_is_used_with_its_sign_as_in_lightning(
+    tmp_path, min_delta, mode, scores, stops
+):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        es = EarlyStopping(monitor="score", mode=mode, patience=2, min_delta=min_delta)
+    assert es.min_delta == min_delta
+    assert any("negative min_delta" in str(w.message) for w in caught) == (min_delta < 0)
+    t = fit(tmp_path, [Scores(scores), es], val=False, max_epochs=4)
+    assert (es.stopped_epoch is not None) == stops
+    assert t.current_epoch == (3 if stops else 4)
