@@ -1,11 +1,15 @@
 """Loading CLAP checkpoints (safetensors, torch .bin without torch, shards, hub ids), export, the tokenizer."""
 
+import collections
+import io
 import json
 import pickle
 import shutil
 import sys
+import types
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import audiotrain  # noqa: F401  (loads the optimized BLAS; must precede mlx)
 from audiotrain.models.clap import (
@@ -157,6 +161,14 @@ def test_checkpoint_location_errors(tmp_path):
         load_pretrained(tmp_path)
 
 
+def _online(monkeypatch) -> None:
+    """Undo conftest's HF_HUB_OFFLINE=1, for tests whose hub calls are all replaced by fakes."""
+    import huggingface_hub
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+
+
 def test_hub_id_downloads_config_tokenizer_and_one_weights_format(tmp_path, monkeypatch):
     """The online path, with huggingface_hub's two calls replaced by a fake hub serving a local folder."""
     import fnmatch
@@ -176,10 +188,12 @@ def test_hub_id_downloads_config_tokenizer_and_one_weights_format(tmp_path, monk
                 shutil.copyfile(path, cache / path.name)
         return str(cache)
 
+    def model_info(repo_id, revision=None):
+        return SimpleNamespace(siblings=[SimpleNamespace(rfilename=p.name) for p in remote.iterdir()])
+
     monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
-    monkeypatch.setattr(
-        huggingface_hub, "list_repo_files", lambda repo_id, revision=None: [p.name for p in remote.iterdir()]
-    )
+    monkeypatch.setattr(huggingface_hub, "model_info", model_info)
+    _online(monkeypatch)
     model, config = load_pretrained("laion/clap-htsat-unfused", revision="main")
     assert config.source == cache
     assert (cache / "model.safetensors").is_file() and not (cache / "pytorch_model.bin").exists()
@@ -189,15 +203,95 @@ def test_hub_id_downloads_config_tokenizer_and_one_weights_format(tmp_path, monk
     assert _rel(_outputs(model, ref)["logits_per_text"], ref["logits_per_text"]) <= 1e-5
 
 
-def test_hub_id_offline_is_explained(monkeypatch):
+HUB_ID = "laion/clap-htsat-unfused"
+
+
+def _hf_cache(tmp_path: Path, monkeypatch, files=None) -> Path:
+    """A Hugging Face cache in a temporary HF_HOME holding ``files`` of the fixture as a snapshot of HUB_ID.
+
+    Laid out as huggingface_hub does: ``hub/models--laion--clap-htsat-unfused/`` with ``refs/main`` naming
+    the commit, ``blobs/`` the contents and ``snapshots/<commit>/`` links to them. Every call that could
+    reach the network fails the test.
+    """
+    import huggingface_hub
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("a test tried to reach the Hugging Face hub")
+
+    home = tmp_path / "hf_home"
+    monkeypatch.setenv("HF_HOME", str(home))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(home / "hub"))
+    for name in ("model_info", "list_repo_files", "repo_info", "hf_hub_download"):
+        monkeypatch.setattr(huggingface_hub, name, no_network)
+    real_snapshot_download = huggingface_hub.snapshot_download
+
+    def snapshot_download(*args, **kwargs):
+        if not kwargs.get("local_files_only"):
+            no_network()
+        return real_snapshot_download(*args, **kwargs)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    repo = home / "hub" / ("models--" + HUB_ID.replace("/", "--"))
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    snapshot = repo / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    (repo / "blobs").mkdir()
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    for name in files if files is not None else [p.name for p in FIXTURE.iterdir() if p.suffix != ".npz"]:
+        blob = repo / "blobs" / f"blob-{name}"
+        shutil.copyfile(FIXTURE / name, blob)
+        (snapshot / name).symlink_to(Path("..", "..", "blobs", blob.name))
+    return snapshot
+
+
+def test_cached_hub_id_loads_offline(tmp_path, monkeypatch):
+    snapshot = _hf_cache(tmp_path, monkeypatch)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(CheckpointError, match="laion/clap-htsat-unfused: not a local folder.*Offline"):
-        load_pretrained("laion/clap-htsat-unfused")
+    model, config = load_pretrained(HUB_ID)
+    assert config.source == snapshot
+    ref = _reference()
+    assert _rel(_outputs(model, ref)["logits_per_audio"], ref["logits_per_audio"]) <= 1e-5
+    # A revision that is the cached commit works too.
+    _, config = load_pretrained(HUB_ID, revision=snapshot.name)
+    assert config.source == snapshot
+
+
+def test_cached_hub_id_loads_when_the_hub_cannot_be_reached(tmp_path, monkeypatch):
+    import huggingface_hub
+
+    snapshot = _hf_cache(tmp_path, monkeypatch)
+    _online(monkeypatch)
+    calls = []
+
+    def unreachable(repo_id, revision=None):
+        calls.append(repo_id)
+        raise ConnectionError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(huggingface_hub, "model_info", unreachable)
+    _, config = load_pretrained(HUB_ID)
+    assert config.source == snapshot
+    assert calls == [HUB_ID]  # one attempt, then the cache
+
+
+def test_hub_id_offline_and_not_cached_is_explained(tmp_path, monkeypatch):
+    _hf_cache(tmp_path, monkeypatch, files=[])
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(
+        CheckpointError, match="clap-htsat-unfused-other: not a local folder.*Offline"
+    ) as info:
+        load_pretrained("laion/clap-htsat-unfused-other")
+    assert "not in the Hugging Face cache" in str(info.value) and "HF_HUB_OFFLINE" in str(info.value)
+    # The repo is cached, but without its weights (an interrupted download).
+    with pytest.raises(
+        CheckpointError, match="cached snapshot .* needs config.json and one of model.safetensors"
+    ):
+        load_pretrained(HUB_ID)
 
 
 # --------------------------------------------------------------------------------------- torch .bin
-def _torch_zip(tmp_path: Path, pickle_bytes: bytes, storages: dict[str, bytes] | None = None) -> Path:
-    path = tmp_path / "pytorch_model.bin"
+def _torch_zip(folder: Path, pickle_bytes: bytes, storages: dict[str, bytes] | None = None) -> Path:
+    path = folder / "pytorch_model.bin"
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("archive/data.pkl", pickle_bytes)
         for key, data in (storages or {}).items():
@@ -235,6 +329,7 @@ def test_bin_reader_matches_torch_load(tmp_path):
         "f32": torch.randn(3, 4),
         "f16": torch.randn(5).half(),
         "bf16": torch.randn(2, 3).bfloat16(),
+        "bf16_scalar": torch.tensor(2.5).bfloat16(),  # a 0-d tensor, like logit_scale_a
         "i64": torch.tensor(7),
         "bool": torch.tensor([True, False, True]),
         "transposed": base.t(),  # a strided view sharing storage with the next two
@@ -267,6 +362,89 @@ def test_bin_reader_reads_a_module_state_dict_with_metadata(tmp_path):
         np.testing.assert_array_equal(ours[name], tensor.numpy(), err_msg=name)
     param = load_torch_state_dict(tmp_path / "param.bin")["weight"]
     assert param.shape == (2, 2) and param.dtype == np.float32
+
+
+def _bfloat16_bin_without_torch(path: Path, tensors: dict[str, np.ndarray], monkeypatch) -> Path:
+    """``torch.save({name: tensor.bfloat16()})`` written without torch (values must be exact in bfloat16).
+
+    The pickle names torch's globals as torch.save does; stand-ins are registered under those names only while
+    pickling (the reader under test never imports them).
+    """
+    fake_torch, fake_utils = types.ModuleType("torch"), types.ModuleType("torch._utils")
+
+    def _rebuild_tensor_v2(*args):
+        raise AssertionError("never called: the reader resolves this name to its own function")
+
+    class BFloat16Storage:
+        pass
+
+    for obj, module in ((_rebuild_tensor_v2, fake_utils), (BFloat16Storage, fake_torch)):
+        obj.__module__, obj.__qualname__ = module.__name__, obj.__name__
+        setattr(module, obj.__name__, obj)
+
+    class Storage:
+        def __init__(self, key: str, numel: int) -> None:
+            self.key, self.numel = key, numel
+
+    class Tensor:  # pickles as torch.Tensor does: a _rebuild_tensor_v2 call on a persistent storage
+        def __init__(self, key: str, shape: tuple[int, ...]) -> None:
+            self.storage, self.shape = Storage(key, int(np.prod(shape))), shape
+
+        def __reduce__(self):
+            stride = tuple(int(np.prod(self.shape[i + 1 :])) for i in range(len(self.shape)))
+            return _rebuild_tensor_v2, (self.storage, 0, self.shape, stride, False, collections.OrderedDict())
+
+    class Pickler(pickle.Pickler):
+        def persistent_id(self, obj):
+            if isinstance(obj, Storage):
+                return ("storage", BFloat16Storage, obj.key, "cpu", obj.numel)
+            return None
+
+    storages, state = {}, collections.OrderedDict()
+    for i, (name, value) in enumerate(tensors.items()):
+        value = np.asarray(value, dtype=np.float32)
+        storages[str(i)] = (value.view(np.uint32) >> 16).astype("<u2").tobytes()
+        state[name] = Tensor(str(i), value.shape)
+    buffer = io.BytesIO()
+    with monkeypatch.context() as patch:
+        patch.setitem(sys.modules, "torch", fake_torch)
+        patch.setitem(sys.modules, "torch._utils", fake_utils)
+        Pickler(buffer, protocol=2).dump(state)
+    return _torch_zip(path, buffer.getvalue(), storages)
+
+
+def test_bfloat16_scalars_and_arrays_are_read_without_torch(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)  # any `import torch` now fails
+    tensors = {
+        "logit_scale_a": np.array(2.5),
+        "weight": np.array([[1.0, -0.375, 3.0], [0.0, 96.0, -1.5]]),
+        "bias": np.array([0.125]),
+    }
+    state = load_torch_state_dict(_bfloat16_bin_without_torch(tmp_path, tensors, monkeypatch))
+    assert list(state) == list(tensors)
+    for name, want in tensors.items():
+        assert isinstance(state[name], np.ndarray) and state[name].dtype == np.float32, name
+        np.testing.assert_array_equal(state[name], want.astype(np.float32), err_msg=name)
+
+
+def test_bfloat16_bin_checkpoint_loads(tmp_path):
+    """A pytorch_model.bin saved in bfloat16, 0-d logit scales included."""
+    torch = pytest.importorskip("torch")
+    folder = tmp_path / "bf16"
+    shutil.copytree(FIXTURE, folder)
+    state = torch.load(FIXTURE / "pytorch_model.bin", weights_only=True)
+    bf16 = {k: v.bfloat16() if v.is_floating_point() else v for k, v in state.items()}
+    assert bf16["logit_scale_a"].dim() == 0
+    torch.save(bf16, folder / "pytorch_model.bin")
+    model, _ = load_pretrained(folder)
+    for name, value in (("logit_scale_a", model.logit_scale_a), ("logit_scale_t", model.logit_scale_t)):
+        assert value.shape == () and float(value) == float(bf16[name].float()), name
+    np.testing.assert_array_equal(
+        np.array(model.audio_projection.linear1.weight),
+        bf16["audio_projection.linear1.weight"].float().numpy(),
+    )
+    ref = _reference()
+    assert _rel(_outputs(model, ref)["logits_per_audio"], ref["logits_per_audio"]) < 0.05
 
 
 def test_truncated_storage_is_reported(tmp_path):
@@ -346,6 +524,42 @@ def test_export_loads_in_transformers_with_identical_outputs(tmp_path):
         assert _rel(np.array(ours[key]), getattr(theirs, key).numpy()) <= 1e-5, key
     # The edits were exported (outputs differ from the unedited fixture's).
     assert not np.allclose(theirs.logits_per_audio.numpy(), ref["logits_per_audio"])
+
+
+def _float16_source(tmp_path: Path) -> Path:
+    """The fixture with the dtype entries a float16 download's config.json carries (transformers 4 and 5)."""
+    folder = tmp_path / "fp16"
+    shutil.copytree(FIXTURE, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config.update(dtype="float16", torch_dtype="float16")
+    config["text_config"]["torch_dtype"] = "float16"
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+def test_export_declares_the_dtype_of_its_weights(tmp_path):
+    from safetensors.numpy import load_file
+
+    model, config = load_pretrained(_float16_source(tmp_path))
+    for dtype, name in ((np.float32, "float32"), (np.float16, "float16")):
+        out = save_pretrained(model, config, tmp_path / name, dtype=dtype)
+        written = json.loads((out / "config.json").read_text())
+        assert written["dtype"] == written["torch_dtype"] == written["text_config"]["torch_dtype"] == name
+        assert load_file(str(out / "model.safetensors"))["logit_scale_a"].dtype == dtype
+    # A source without dtype entries: the export names its type all the same.
+    model, config = load_pretrained(FIXTURE)
+    written = json.loads((save_pretrained(model, config, tmp_path / "plain") / "config.json").read_text())
+    assert written["dtype"] == "float32"
+
+
+def test_export_of_a_float16_source_loads_in_transformers_as_float32(tmp_path):
+    torch = pytest.importorskip("torch")
+    from transformers import ClapModel as HFClapModel
+
+    model, config = load_pretrained(_float16_source(tmp_path))
+    out = save_pretrained(model, config, tmp_path / "export")
+    hf = HFClapModel.from_pretrained(out)
+    assert {p.dtype for p in hf.parameters()} == {torch.float32}
 
 
 # ------------------------------------------------------------------------------------------ tokenizer

@@ -185,6 +185,20 @@ def test_bicubic_resize_keeps_ends_and_constants():
     assert resized[0] == 0 and resized[-1] == pytest.approx(1000, abs=1e-3)  # align_corners: ends pinned
 
 
+def test_bfloat16_model_computes_the_audio_tower_in_bfloat16():
+    model, _ = load_pretrained(FIXTURE, dtype=mx.bfloat16)
+    ref = dict(np.load(FIXTURE / "reference.npz"))
+    features = mx.array(ref["input_features"]).astype(mx.bfloat16)
+    encoder = model.audio_model.audio_encoder
+    assert features.shape[2] < encoder.config.spec_width  # the time axis is resized
+    assert encoder.fold(features).dtype == mx.bfloat16
+    assert any(layer.shift for stage in encoder.layers for layer in stage.blocks)  # masked windows too
+    assert model.audio_model(features).dtype == mx.bfloat16
+    embeds = model.get_audio_features(features)
+    assert embeds.dtype == mx.bfloat16
+    assert _rel(np.array(embeds.astype(mx.float32)), ref["audio_embeds"]) < 0.05
+
+
 def test_swin_index_and_mask_match_transformers():
     pytest.importorskip("torch")
     from transformers import ClapAudioConfig

@@ -69,6 +69,51 @@ def test_settings_are_read_from_the_checkpoint(tmp_path):
     assert ClapFeatureExtractor.from_pretrained(saved).to_dict() == extractor.to_dict()
 
 
+def _write_processor_config(folder: Path, config: dict) -> Path:
+    """What transformers 5's ``ClapProcessor.save_pretrained`` writes: no preprocessor_config.json."""
+    folder.mkdir(parents=True, exist_ok=True)
+    block = {k: v for k, v in config.items() if k != "processor_class"}
+    (folder / "processor_config.json").write_text(
+        json.dumps({"feature_extractor": block, "processor_class": "ClapProcessor"}, indent=2)
+    )
+    return folder
+
+
+def test_settings_are_read_from_a_transformers_5_processor_config(tmp_path):
+    folder = _write_processor_config(tmp_path / "hf5", UNFUSED)
+    extractor = ClapFeatureExtractor.from_pretrained(folder)
+    assert extractor.to_dict() == ClapFeatureExtractor.from_dict(UNFUSED).to_dict()
+    assert ClapFeatureExtractor.from_pretrained(folder / "processor_config.json") == extractor
+    # Both files present: preprocessor_config.json wins.
+    _write_config(folder, FUSED)
+    assert ClapFeatureExtractor.from_pretrained(folder).truncation == "fusion"
+
+
+def test_processor_config_without_a_feature_extractor_block_is_explained(tmp_path):
+    (tmp_path / "processor_config.json").write_text(json.dumps({"processor_class": "ClapProcessor"}))
+    with pytest.raises(ValueError, match="processor_config.json: no 'feature_extractor' object"):
+        ClapFeatureExtractor.from_pretrained(tmp_path)
+    _write_processor_config(tmp_path, {**UNFUSED, "truncation": "middle"})
+    with pytest.raises(ValueError, match="truncation"):
+        ClapFeatureExtractor.from_pretrained(tmp_path)
+    _write_processor_config(tmp_path, {**UNFUSED, "mel_bins": 64})
+    with pytest.raises(ValueError, match="processor_config.json: feature_extractor: unknown keys"):
+        ClapFeatureExtractor.from_pretrained(tmp_path)
+
+
+def test_reads_what_transformers_clap_processor_saves(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("torch")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(Path(__file__).parent / "fixtures" / "clap_tiny")
+    theirs = _transformers_extractor(UNFUSED)
+    transformers.ClapProcessor(feature_extractor=theirs, tokenizer=tokenizer).save_pretrained(tmp_path)
+    ours = ClapFeatureExtractor.from_pretrained(tmp_path)
+    assert ours.to_dict() == ClapFeatureExtractor.from_dict(UNFUSED).to_dict()
+    waves = [_signal(1.5)]
+    expected = np.asarray(theirs(waves, sampling_rate=SR)["input_features"], dtype=np.float32)
+    np.testing.assert_allclose(ours(waves, train=False)["input_features"], expected, atol=5e-5)
+
+
 def test_matches_committed_transformers_fixture():
     ref = np.load(FIXTURE)
     unfused = ClapFeatureExtractor.from_dict(UNFUSED)
@@ -142,8 +187,10 @@ def test_bad_configs_name_the_field(tmp_path, change, match):
 
 
 def test_bad_inputs_are_explained(tmp_path):
-    with pytest.raises(FileNotFoundError, match="preprocessor_config.json"):
+    with pytest.raises(FileNotFoundError, match="neither preprocessor_config.json nor processor_config.json"):
         ClapFeatureExtractor.from_pretrained(tmp_path)
+    with pytest.raises(FileNotFoundError, match="nowhere.json: no such file"):
+        ClapFeatureExtractor.from_pretrained(tmp_path / "nowhere.json")
     (tmp_path / "preprocessor_config.json").write_text("{ not json")
     with pytest.raises(ValueError, match="line 1"):
         ClapFeatureExtractor.from_pretrained(tmp_path)

@@ -1,6 +1,7 @@
 """CLAP audio front end: numerically equal to ``transformers.ClapFeatureExtractor``, without torch.
 
-Settings come from a checkpoint's ``preprocessor_config.json`` (the transformers format). For
+Settings come from a checkpoint's ``preprocessor_config.json`` or, as transformers 5 writes them, the
+``feature_extractor`` block of its ``processor_config.json``. For
 ``laion/clap-htsat-unfused``: 48 kHz, 1024-point periodic Hann STFT, hop 480, centred reflect padding,
 power 2, 64 Slaney mel bands (Slaney norm) from 50 Hz to 14 kHz, ``10 log10(max(1e-10, mel))``; clips are
 10 s: shorter ones are repeated then zero-padded ("repeatpad"), longer ones randomly cropped
@@ -38,6 +39,8 @@ _DERIVED_OR_IGNORED = {
     "chunk_length_s",
     "n_fft",
 }
+# Where a checkpoint keeps the settings, in order of preference (transformers 5 writes only the second).
+_CONFIG_FILES = ("preprocessor_config.json", "processor_config.json")
 
 
 def _randint(rng, high: int) -> int:
@@ -133,18 +136,38 @@ class ClapFeatureExtractor:
 
     @classmethod
     def from_pretrained(cls, folder: str | Path) -> ClapFeatureExtractor:
-        """Read ``preprocessor_config.json`` from a checkpoint folder (or that file's path)."""
+        """Read the settings from a checkpoint folder (or the path of one of its files).
+
+        ``preprocessor_config.json`` holds them at the top level; ``processor_config.json``, the only file
+        ``ClapProcessor.save_pretrained`` writes in transformers 5, nests them in a ``"feature_extractor"``
+        block. A folder with both is read from ``preprocessor_config.json``.
+        """
         path = Path(folder)
         if path.is_dir():
-            path = path / "preprocessor_config.json"
-        if not path.is_file():
+            candidates = [path / name for name in _CONFIG_FILES]
+            path = next((p for p in candidates if p.is_file()), None)
+            if path is None:
+                raise FileNotFoundError(
+                    f"{folder}: neither {' nor '.join(_CONFIG_FILES)} (a CLAP checkpoint folder was expected)"
+                )
+        elif not path.is_file():
             raise FileNotFoundError(
-                f"{path}: no preprocessor_config.json (a CLAP checkpoint folder was expected)"
+                f"{path}: no such file (expected a CLAP checkpoint folder, or its {' or '.join(_CONFIG_FILES)})"
             )
         try:
             config = json.loads(path.read_text())
         except json.JSONDecodeError as error:
             raise ValueError(f"{path}: invalid JSON at line {error.lineno}: {error.msg}") from error
+        if not isinstance(config, dict):
+            raise ValueError(f"{path}: expected a JSON object, got {type(config).__name__}")
+        if path.name == "processor_config.json":
+            block = config.get("feature_extractor")
+            if not isinstance(block, dict):
+                raise ValueError(
+                    f"{path}: no 'feature_extractor' object (expected the ClapFeatureExtractor settings "
+                    "that transformers' ClapProcessor.save_pretrained writes there)"
+                )
+            return cls.from_dict(block, source=f"{path}: feature_extractor")
         return cls.from_dict(config, source=str(path))
 
     def to_dict(self) -> dict:

@@ -35,7 +35,8 @@ def save_pretrained(
     ----------
     model : ClapModel
     config : ClapConfig, optional
-        Defaults to ``model.config``; its ``raw`` keys from the original ``config.json`` are kept.
+        Defaults to ``model.config``; its ``raw`` keys from the original ``config.json`` are kept, except that
+        ``dtype`` / ``torch_dtype`` entries are set to the type the weights are saved in.
     out_dir : str or Path
         Created if needed. Files are written to a temporary name and renamed, so an interrupted export never
         leaves a half-written ``model.safetensors`` under the final name.
@@ -44,7 +45,7 @@ def save_pretrained(
     tokenizer : ClapTokenizer or folder, optional
         Tokenizer to save; defaults to copying the tokenizer files of ``config.source``.
     dtype : numpy dtype
-        Floating-point type of the saved tensors.
+        Floating-point type of the saved tensors (also written to ``config.json`` as ``dtype``).
 
     Returns
     -------
@@ -58,7 +59,7 @@ def save_pretrained(
     out.mkdir(parents=True, exist_ok=True)
     state = mlx_to_hf(model, config.num_batches_tracked, dtype=dtype)
     _atomic(out / "model.safetensors", lambda tmp: save_file(state, str(tmp), metadata={"format": "pt"}))
-    config_dict = config.to_dict()
+    config_dict = _with_dtype(config.to_dict(), np.dtype(dtype).name)
     _atomic(
         out / "config.json",
         lambda tmp: tmp.write_text(json.dumps(config_dict, indent=2, sort_keys=True) + "\n"),
@@ -74,6 +75,21 @@ def save_pretrained(
         if source is not None:
             _copy_present(source, out, TOKENIZER_FILES)
     return out
+
+
+def _with_dtype(config_dict: dict, dtype_name: str) -> dict:
+    """``config_dict`` declaring the type the weights are saved in.
+
+    transformers 5 loads a model in the type its ``config.json`` names (``dtype``; ``torch_dtype`` before), so a
+    type kept from the source checkpoint (a float16 download fine-tuned and saved in float32) would be wrong.
+    """
+    config_dict["dtype"] = dtype_name
+    for section in (config_dict, config_dict.get("text_config"), config_dict.get("audio_config")):
+        if isinstance(section, dict):
+            for key in ("dtype", "torch_dtype"):
+                if section.get(key) is not None:
+                    section[key] = dtype_name
+    return config_dict
 
 
 def _copy_present(src: Path, dst: Path, names) -> None:

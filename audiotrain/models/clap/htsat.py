@@ -127,6 +127,7 @@ class ClapAudioSelfAttention(nn.Module):
         scores = scores + bias[None]
         if mask is not None:
             num_windows = mask.shape[0]
+            mask = mask.astype(scores.dtype)  # a float32 mask would promote bfloat16 scores
             scores = scores.reshape(bw // num_windows, num_windows, h, n, n) + mask[None, :, None]
             scores = scores.reshape(bw, h, n, n)
         probs = self.dropout(mx.softmax(scores, axis=-1))
@@ -400,9 +401,11 @@ class ClapAudioEncoder(nn.Module):
         if frames == target:
             return x
         index, weight = bicubic_resize_weights(frames, target)
+        # Weights in the input's type: float32 weights would promote a bfloat16 tower to float32 from here on.
+        weight = mx.array(weight, dtype=x.dtype)
         out = None
         for j in range(4):
-            term = mx.take(x, mx.array(index[:, j]), axis=2) * mx.array(weight[:, j])[:, None]
+            term = mx.take(x, mx.array(index[:, j]), axis=2) * weight[:, j, None]
             out = term if out is None else out + term
         return out
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from audiotrain.models.clap.config import ClapConfig
@@ -19,7 +20,8 @@ WEIGHT_FILES = (
     "pytorch_model.bin",
     "pytorch_model.bin.index.json",
 )
-_HUB_PATTERNS = ["*.json", "*.txt", "*.safetensors", "*.bin"]
+# Config, tokenizer and preprocessor files: always fetched along with the weights.
+_META_PATTERNS = ["*.json", "*.txt"]
 
 
 class CheckpointError(FileNotFoundError):
@@ -29,10 +31,14 @@ class CheckpointError(FileNotFoundError):
 def resolve_checkpoint(path_or_hub_id: str | Path, revision: str | None = None) -> Path:
     """A local folder holding the checkpoint: the path itself, or a ``huggingface_hub`` snapshot of a hub id.
 
+    A hub id is downloaded when the hub can be reached. Offline (``HF_HUB_OFFLINE`` set) or when the hub
+    cannot be reached, a snapshot already in the Hugging Face cache is used, as transformers does.
+
     Raises
     ------
     CheckpointError
-        The path does not exist and is not a hub id, or the download failed (e.g. offline).
+        The path does not exist and is not a hub id, or the hub cannot be reached and the cache does not
+        hold the checkpoint.
     """
     path = Path(path_or_hub_id).expanduser()
     if path.exists():
@@ -43,28 +49,65 @@ def resolve_checkpoint(path_or_hub_id: str | Path, revision: str | None = None) 
     if text.count("/") != 1 or text.startswith((".", "/", "~")):
         raise CheckpointError(f"{text}: no such folder, and not a hub id of the form 'owner/name'")
     try:
-        from huggingface_hub import snapshot_download
+        import huggingface_hub
+    except ImportError:
+        raise CheckpointError(
+            f"{text}: not a local folder, and huggingface_hub (needed to fetch a hub id) is not installed"
+        ) from None
+    if _hub_offline():
+        reason = "HF_HUB_OFFLINE is set"
+    else:
+        try:
+            # One request that fails fast without a network (list_repo_files would retry for ~25 s).
+            siblings = huggingface_hub.model_info(text, revision=revision).siblings
+            files = (
+                [s.rfilename for s in siblings]
+                if siblings is not None
+                else huggingface_hub.list_repo_files(text, revision=revision)
+            )
+        except Exception as error:
+            reason = f"asking the hub failed ({type(error).__name__}: {error})"
+        else:
+            return _download(text, revision, files)
+    folder, cache_error = _cached_snapshot(text, revision)
+    if folder is None:
+        raise CheckpointError(
+            f"{text}: not a local folder, not in the Hugging Face cache ({cache_error}), and {reason}. "
+            "Offline? Pass the path of a downloaded checkpoint folder, or download it once with network access."
+        )
+    return folder
 
+
+def _hub_offline() -> bool:
+    """``HF_HUB_OFFLINE``, read now (huggingface_hub reads it once, at import)."""
+    from huggingface_hub import constants
+
+    value = os.environ.get("HF_HUB_OFFLINE")
+    if value is not None:
+        return value.strip().upper() in {"1", "ON", "YES", "TRUE"}
+    return bool(constants.HF_HUB_OFFLINE)
+
+
+def _download(repo_id: str, revision: str | None, files: list[str]) -> Path:
+    from huggingface_hub import snapshot_download
+
+    try:
         # Only the weights format we will read: a repo with both formats would otherwise download both.
-        folder = Path(snapshot_download(repo_id=text, revision=revision, allow_patterns=["*.json", "*.txt"]))
-        weights = _pick_weights_from_listing(folder, text, revision)
-        folder = Path(
-            snapshot_download(repo_id=text, revision=revision, allow_patterns=["*.json", "*.txt", *weights])
+        folder = Path(snapshot_download(repo_id=repo_id, revision=revision, allow_patterns=_META_PATTERNS))
+        weights = _pick_weights(folder, repo_id, set(files))
+        return Path(
+            snapshot_download(repo_id=repo_id, revision=revision, allow_patterns=[*_META_PATTERNS, *weights])
         )
     except CheckpointError:
         raise
     except Exception as error:
         raise CheckpointError(
-            f"{text}: not a local folder, and downloading it from the Hugging Face hub failed "
+            f"{repo_id}: not a local folder, and downloading it from the Hugging Face hub failed "
             f"({type(error).__name__}: {error}). Offline? Pass the path of a downloaded checkpoint folder."
         ) from None
-    return folder
 
 
-def _pick_weights_from_listing(folder: Path, repo_id: str, revision: str | None) -> list[str]:
-    from huggingface_hub import list_repo_files
-
-    files = set(list_repo_files(repo_id, revision=revision))
+def _pick_weights(folder: Path, repo_id: str, files: set[str]) -> list[str]:
     for name in WEIGHT_FILES:
         if name in files:
             if name.endswith(".index.json"):
@@ -72,6 +115,33 @@ def _pick_weights_from_listing(folder: Path, repo_id: str, revision: str | None)
                 return sorted(set(index.get("weight_map", {}).values()))
             return [name]
     raise CheckpointError(f"{repo_id}: the hub repository has none of {', '.join(WEIGHT_FILES)}")
+
+
+def _cached_snapshot(repo_id: str, revision: str | None) -> tuple[Path | None, str]:
+    """The cached snapshot folder of ``repo_id`` (None and why not, when there is none), without the network."""
+    from huggingface_hub import constants, snapshot_download
+
+    try:
+        folder = Path(
+            snapshot_download(
+                repo_id=repo_id,
+                revision=revision,
+                allow_patterns=_META_PATTERNS,
+                cache_dir=constants.HF_HUB_CACHE,  # the cache in effect now (older versions fix it at import)
+                local_files_only=True,
+            )
+        )
+    except Exception as error:
+        if type(error).__name__ == "LocalEntryNotFoundError":
+            return None, f"no snapshot of it under {constants.HF_HUB_CACHE}"
+        return None, f"{type(error).__name__}: {error}"
+    if not (folder / "config.json").is_file() or not any((folder / n).is_file() for n in WEIGHT_FILES):
+        present = ", ".join(sorted(p.name for p in folder.iterdir())) or "nothing"
+        return None, (
+            f"the cached snapshot {folder} needs config.json and one of {', '.join(WEIGHT_FILES)}, "
+            f"it holds {present}"
+        )
+    return folder, ""
 
 
 def read_state_dict(folder: Path) -> tuple[dict[str, mx.array], Path]:
@@ -120,7 +190,7 @@ def load_pretrained(
     path_or_hub_id : str or Path
         A folder with ``config.json`` and ``model.safetensors`` or ``pytorch_model.bin`` (sharded variants too),
         e.g. a download of ``laion/clap-htsat-unfused``; or that hub id itself (downloaded with
-        ``huggingface_hub``, which needs network access).
+        ``huggingface_hub``; offline, or when the hub cannot be reached, from the Hugging Face cache).
     dtype : mx.Dtype
         Parameter type (float32 for training on CPU; bfloat16 halves memory on GPU).
     revision : str, optional

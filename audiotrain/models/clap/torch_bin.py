@@ -134,8 +134,11 @@ class _RestrictedUnpickler(pickle.Unpickler):
         )
         array = np.array(view, dtype=storage.data.dtype.newbyteorder("="))
         if storage.dtype == "bfloat16":
-            # bfloat16 is the top half of a float32: widening is exact.
-            array = (array.astype(np.uint32) << 16).view(np.float32)
+            # bfloat16 is the top half of a float32: widening is exact. Shift in place: ``a << 16`` of a 0-d
+            # array (a scalar tensor such as logit_scale_a) returns a numpy scalar, not an array.
+            widened = array.astype(np.uint32)
+            widened <<= 16
+            array = widened.view(np.float32)
         return array
 
 
