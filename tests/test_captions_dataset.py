@@ -341,3 +341,103 @@ def test_demo_folder_is_usable_and_cached(tmp_path):
     a = sorted(p.name for p in (path / "clips").iterdir())
     assert a == sorted(p.name for p in (other / "clips").iterdir())
     assert (path / "metadata.jsonl").read_text() == (other / "metadata.jsonl").read_text()
+
+
+@pytest.mark.parametrize("name", ["metadata.csv", "metadata.jsonl"])
+def test_metadata_that_is_not_utf8_names_the_file_and_line(tmp_path, name):
+    root = tmp_path / "data"
+    _wav(root / "a.wav")
+    if name == "metadata.csv":
+        text = "file_name,caption\na.wav,a caf\xe9 with chatter\n"
+    else:
+        text = (
+            json.dumps({"file_name": "a.wav", "caption": "x"})
+            + "\n"
+            + '{"file_name": "a.wav", "caption": "caf\xe9"}\n'
+        )
+    (root / name).write_bytes(text.encode("latin-1"))
+    with pytest.raises(CaptionFolderError, match=rf"{name}, line 2: the byte 0xe9 .* must be saved as UTF-8"):
+        scan_caption_folder(root)
+    # UTF-8 with a BOM (Excel's "CSV UTF-8") is fine.
+    (root / name).write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    assert any("caf\xe9" in c for c in scan_caption_folder(root).clips[0].captions)
+
+
+@pytest.mark.parametrize(
+    "name, text",
+    [
+        ("metadata.tsv", "file_name\tcaption\tsplit\na.wav\ta bell, ringing\ttrain\n"),
+        ("metadata.csv", "file_name;caption;split\na.wav;a bell, ringing;train\n"),
+        ("metadata.csv", "file_name\tcaption\tsplit\na.wav\ta bell, ringing\ttrain\n"),
+        ("metadata.csv", 'File_Name,Caption,Split\na.wav,"a bell, ringing",train\n'),
+        ("metadata.csv", 'file_name,text,split\na.wav,"a bell, ringing",train\n'),
+        (
+            "metadata.json",
+            json.dumps([{"file_name": "a.wav", "caption": ["a bell, ringing"], "split": "train"}]),
+        ),
+        (
+            "metadata.jsonl",
+            json.dumps({"File_Name": "a.wav", "text": "a bell, ringing", "Split": "train"}) + "\n",
+        ),
+    ],
+)
+def test_common_metadata_formats(tmp_path, name, text):
+    """TSV, JSON arrays, semicolon/tab-separated CSV, AudioFolder's `text` column, case-insensitive names."""
+    root = tmp_path / "data"
+    _wav(root / "a.wav")
+    (root / name).write_text(text)
+    folder = scan_caption_folder(root)
+    assert [(c.name, c.captions, c.split) for c in folder.clips] == [("a.wav", ("a bell, ringing",), "train")]
+    assert folder.layout == name and not folder.skipped
+
+
+def test_metadata_json_problems(tmp_path):
+    root = tmp_path / "data"
+    _wav(root / "a.wav")
+    meta = root / "metadata.json"
+    meta.write_text(
+        json.dumps({"file_name": "a.wav", "caption": "x"}) + "\n" + json.dumps({"file_name": "a.wav"})
+    )
+    with pytest.raises(
+        CaptionFolderError, match=r"metadata.json, line 2: not valid JSON.*name the file metadata.jsonl"
+    ):
+        scan_caption_folder(root)
+    meta.write_text(json.dumps({"file_name": ["a.wav"], "caption": ["x"]}))
+    with pytest.raises(CaptionFolderError, match="expected a JSON array of objects.*got a JSON dict"):
+        scan_caption_folder(root)
+    meta.write_text(
+        json.dumps(
+            [{"file_name": "a.wav", "caption": "x"}, "oops", {"file_name": "gone.wav", "caption": "y"}]
+        )
+    )
+    reasons = [str(s) for s in scan_caption_folder(root).skipped]
+    assert reasons == [
+        "metadata.json item 2: expected a JSON object, got str",
+        "metadata.json item 3 (gone.wav): file listed but absent",
+    ]
+    (root / "metadata.tsv").write_text("file_name\tcaption\n")
+    with pytest.raises(CaptionFolderError, match="both metadata.json and metadata.tsv"):
+        scan_caption_folder(root)
+
+
+def test_metadata_like_files_that_are_not_read_are_named_in_the_report(tmp_path):
+    """A misnamed metadata file used to pass silently: the folder fell back to side-by-side .txt captions."""
+    root = tmp_path / "data"
+    _wav(root / "a.wav")
+    (root / "a.txt").write_text("a tone")
+    (root / "captions.csv").write_text("file_name,caption\na.wav,a tone\n")
+    (root / "Metadata.parquet").write_bytes(b"PAR1")
+    report = scan_caption_folder(root).report()
+    assert (
+        "note: not read: Metadata.parquet, captions.csv. Captions come from .txt files beside the audio"
+        in report
+    )
+    assert "metadata.jsonl, metadata.json, metadata.csv, metadata.tsv" in report
+    (root / "metadata.csv").write_text("file_name,caption\na.wav,a tone\n")
+    report = scan_caption_folder(root).report()
+    assert (
+        "note: not read: Metadata.parquet, captions.csv (the captions come from metadata.csv only)" in report
+    )
+    (root / "captions.csv").unlink()
+    (root / "Metadata.parquet").unlink()
+    assert "note" not in scan_caption_folder(root).report()

@@ -177,6 +177,69 @@ def test_weight_decay_skips_vectors():
     assert np.array_equal(np.array(new["b"]), np.ones(3)) and new["s"].item() == 1.0
 
 
+def test_optimizer_steps_match_torch_adamw():
+    """LAION trains with torch.optim.AdamW, bias correction included (MLX's AdamW leaves it off by default,
+    which makes the first steps ~3x larger); weight decay only on matrices."""
+    torch = pytest.importorskip("torch")
+    task = CLAPTrainModule(ClapModel(tiny_config()), CLAPTaskConfig(learning_rate=1e-2, weight_decay=0.1))
+    optimizer = task.configure_optimizers().optimizer
+    rng = np.random.default_rng(0)
+    w0, b0 = rng.normal(size=(3, 4)).astype(np.float32), rng.normal(size=4).astype(np.float32)
+    params = {"w": mx.array(w0), "b": mx.array(b0)}
+    tw, tb = torch.nn.Parameter(torch.tensor(w0)), torch.nn.Parameter(torch.tensor(b0))
+    reference = torch.optim.AdamW(
+        [{"params": [tw], "weight_decay": 0.1}, {"params": [tb], "weight_decay": 0.0}],
+        lr=1e-2,
+        betas=(0.9, 0.999),
+        eps=1e-8,
+    )
+    for _ in range(4):
+        gw, gb = rng.normal(size=(3, 4)).astype(np.float32), rng.normal(size=4).astype(np.float32)
+        params = optimizer.apply_gradients({"w": mx.array(gw), "b": mx.array(gb)}, params)
+        tw.grad, tb.grad = torch.tensor(gw), torch.tensor(gb)
+        reference.step()
+        np.testing.assert_allclose(np.array(params["w"]), tw.detach().numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(np.array(params["b"]), tb.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_first_trainer_step_has_the_size_of_the_learning_rate(tmp_path):
+    """The closed-form first AdamW step: m/sqrt(v) after bias correction is g/|g|, so a parameter moves by
+    the learning rate (3.16x that without bias correction), also through the Trainer's guarded update."""
+    model = ClapModel(tiny_config())
+    task = CLAPTrainModule(model, CLAPTaskConfig(learning_rate=1e-2, freeze_audio=True, freeze_text=True))
+    before = model.logit_scale_a.item()
+    trainer = Trainer(
+        max_steps=1, default_root_dir=tmp_path, enable_progress_bar=False, enable_checkpointing=False
+    )
+    trainer.fit(task, [tiny_batch(0)])
+    assert abs(model.logit_scale_a.item() - before) == pytest.approx(1e-2, rel=1e-3)
+
+
+@pytest.mark.parametrize("precision", ["bf16-mixed", "bf16-true"])
+def test_bf16_training_compiles_and_evaluates(precision, tmp_path):
+    """bf16 with compile used to fail in the first step with "IndexError: _Map_base::at" (an MLX compile bug
+    triggered by the bf16 logit scale cast to float32 both in the loss and in the returned metrics)."""
+    from audiotrain.recipes.clap_eval import embed_text
+
+    mx.random.seed(0)
+    model = ClapModel(tiny_config())
+    task = CLAPTrainModule(model, CLAPTaskConfig(learning_rate=1e-3))
+    trainer = Trainer(
+        max_epochs=1,
+        precision=precision,
+        compile=True,
+        default_root_dir=tmp_path,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+    )
+    trainer.fit(task, [tiny_batch(0), tiny_batch(1)], [tiny_batch(2)])
+    assert np.isfinite(trainer.history["train_loss"]).all() and np.isfinite(trainer.history["val_loss"]).all()
+    batch = tiny_batch(3)
+    tokens = {"input_ids": np.array(batch["input_ids"]), "attention_mask": np.array(batch["attention_mask"])}
+    emb = embed_text(model, tokens)  # numpy has no bfloat16: the retrieval scores need float32
+    assert emb.dtype == np.float32 and np.isfinite(emb).all()
+
+
 def test_fine_tuning_lowers_the_loss_on_a_fixed_batch(tmp_path):
     mx.random.seed(0)
     model = ClapModel(tiny_config())
@@ -245,8 +308,8 @@ def test_cli_offline_demo_end_to_end(demo_run):
     assert len(history["val_mAP@10"]) == 2 and all(0 <= v <= 1 for v in history["val_mAP@10"])
     assert (out / "plots" / "retrieval_per_epoch.png").is_file()
     assert "best checkpoint by val_mAP@10" in printed
-    # The last validation scored the final weights, exactly as the "after" evaluation does.
-    assert history["val_mAP@10"][-1] == pytest.approx(result["after"]["mAP@10"])
+    # "after" scores the exported weights: the best checkpoint, exactly as its validation did.
+    assert max(history["val_mAP@10"]) == pytest.approx(result["after"]["mAP@10"])
     scores = json.loads((out / "retrieval.json").read_text())
     for when in ("before", "after"):
         for key in ("text_to_audio_R@1", "audio_to_text_mAP@10", "zero_shot_top1_accuracy"):
@@ -381,14 +444,23 @@ def test_cli_fine_tunes_a_hugging_face_checkpoint(tmp_path):
     config = json.loads((out / "config.json").read_text())
     assert config["demo"] is False and config["config"]["task"]["batchnorm_eval"] is True
 
+    # A checkpoint of a run on a Hugging Face checkpoint exports too (architecture and files from --pretrained).
+    last = out / "checkpoints" / "last"
+    assert main(["export", "--checkpoint", str(last), "--out", str(tmp_path / "exported")]) == 0
+    exported, _ = load_pretrained(tmp_path / "exported")
+    assert _same_weights(exported, _model_arrays(last))
+    assert (tmp_path / "exported" / "tokenizer.json").is_file()
+
 
 def test_cli_help_and_errors(tmp_path, capsys):
     from audiotrain.recipes.clap import build_parser, main
 
     text = build_parser().format_help()
     for flag in ("--data", "--pretrained", "--out", "--task.freeze_audio", "--task.freeze_text_layers",
-                 "--train.batch_size", "--dataset.eval_split", "--dataset.zero_shot_labels", "--config"):  # fmt: skip
+                 "--train.batch_size", "--dataset.eval_split", "--dataset.zero_shot_labels", "--config",
+                 "export --checkpoint"):  # fmt: skip
         assert flag in text, flag
+    assert "retrieval scores (val_mAP@10, R@k) use every clip" in " ".join(text.split())
     empty = tmp_path / "empty"
     empty.mkdir()
     assert (
@@ -424,6 +496,197 @@ def test_split_choice(tmp_path):
     assert len(train) == 4 and [c.split for c in held] == ["test"]
     with pytest.raises(CaptionFolderError, match="has no clips"):
         choose_splits(folder(["train", "test"]), ClapDatasetConfig(eval_split="dev"), seed=0)
+
+
+def _split_folder(root, splits):
+    from pathlib import Path
+
+    from audiotrain.datasets.captions import CaptionedClip, CaptionFolder
+
+    clips = [CaptionedClip(Path(f"/x/{i}.wav"), f"{i}.wav", ("c",), split=s) for i, s in enumerate(splits)]
+    return CaptionFolder(root=root, layout="test", clips=clips)
+
+
+def test_named_splits_without_the_training_split_are_an_error(tmp_path, capsys):
+    """Clotho's development/validation/evaluation or a mistyped --dataset.train_split used to train on every
+    clip, validation and test clips included."""
+    from audiotrain.datasets.captions import CaptionFolderError
+    from audiotrain.recipes.clap import ClapDatasetConfig, choose_splits, main
+
+    import soundfile as sf
+
+    data = tmp_path / "clotho"
+    data.mkdir()
+    rows = ["file_name,caption_1,caption_2,split"]
+    for i, split in enumerate(["development"] * 4 + ["validation"] * 2 + ["evaluation"] * 2):
+        sf.write(data / f"c{i}.wav", np.zeros(1600, np.float32), 16000)
+        rows.append(f"c{i}.wav,a sound number {i},another caption,{split}")
+    (data / "metadata.csv").write_text("\n".join(rows) + "\n")
+    argv = ["--data", str(data), "--out", str(tmp_path / "run"), "--demo.folder", str(tmp_path / "cache"),
+            "--dataset.num_workers", "0", "--train.progress_bar", "false"]  # fmt: skip
+    assert main(argv) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert "--dataset.train_split 'train' names none of the folder's splits" in line
+    assert "development (4 clips), test (2), validation (2)" in line
+    assert "--dataset.train_split development" in line
+
+    typo = _split_folder(tmp_path, ["train"] * 4 + ["test"] * 2)
+    with pytest.raises(CaptionFolderError, match=r"'trian' names none .*test \(2 clips\), train \(4\)"):
+        choose_splits(typo, ClapDatasetConfig(train_split="trian"), seed=0)
+    clotho = _split_folder(tmp_path, ["development"] * 4 + ["validation"] * 2 + ["test"] * 2)
+    train, held, how = choose_splits(clotho, ClapDatasetConfig(train_split="development"), seed=0)
+    assert {c.split for c in train} == {"development"} and {c.split for c in held} == {"validation"}
+    assert "left out: 2 in split 'test'" in how
+
+
+def test_clips_left_out_by_the_split_choice_are_counted(tmp_path):
+    from audiotrain.recipes.clap import ClapDatasetConfig, choose_splits
+
+    folder = _split_folder(tmp_path, ["train"] * 3 + ["validation"] * 2 + [None] * 2)
+    train, held, how = choose_splits(folder, ClapDatasetConfig(), seed=0)
+    assert len(train) == 3 and len(held) == 2
+    assert how == "splits 'train' / 'validation'; left out: 2 without a split"
+    # The layout "clips without a split + a test/ folder" still trains on the clips without a split.
+    train, held, how = choose_splits(
+        _split_folder(tmp_path, [None] * 4 + ["test"] * 2), ClapDatasetConfig(), 0
+    )
+    assert len(train) == 4 and len(held) == 2 and "left out" not in how
+
+
+def test_validation_batches_are_whole_so_a_short_last_batch_cannot_skew_val_loss():
+    """A last validation batch of one clip has contrastive loss 0 and accuracy 1: with more clips than one
+    batch, the partial last batch is left out of val_loss (the retrieval scores use every clip)."""
+    from audiotrain.recipes.clap import make_loader, validation_note
+
+    class Items:
+        def __init__(self, n):
+            self.n = n
+
+        def __len__(self):
+            return self.n
+
+        def __getitem__(self, i):
+            seed = np.array([0, 0, i, 0], np.uint64)
+            ids = np.full(6, i, np.int32)
+            return {
+                "waveform": np.zeros(8, np.float32),
+                "input_ids": ids,
+                "attention_mask": ids,
+                "seed": seed,
+            }
+
+    def features(waves, rng, train):
+        return {
+            "input_features": np.zeros((len(waves), 1, 4, 4), np.float32),
+            "is_longer": np.zeros((len(waves), 1), bool),
+        }
+
+    def sizes(n, batch_size):
+        loader = make_loader(Items(n), features, batch_size, train=False, seed=0, workers=0)
+        return [int(b["input_ids"].shape[0]) for b in loader]
+
+    assert sizes(9, 4) == [4, 4] and sizes(5, 4) == [4] and sizes(8, 4) == [4, 4]
+    assert sizes(3, 4) == [3]  # fewer clips than one batch: one batch of all of them
+    assert "use 8 of the 9 evaluation clips" in validation_note(9, 4)
+    assert validation_note(8, 4) is None and validation_note(3, 4) is None
+
+
+def test_min_learning_rate_is_checked_against_the_learning_rate_in_use(tmp_path, capsys, monkeypatch):
+    from audiotrain.recipes import clap
+
+    cfg = clap.parse_config(["--task.min_learning_rate", "1e-4"])  # the demo's default peak is 3e-4
+    task_cfg, _, _ = clap.resolve_training(cfg, demo=True, n_train=8)
+    assert task_cfg.learning_rate == 3e-4 and task_cfg.min_learning_rate == 1e-4
+
+    _forbid_expensive_work(monkeypatch)
+    data = tmp_path / "data"
+    data.mkdir()
+    argv = ["--pretrained", str(tmp_path / "ckpt"), "--data", str(data), "--out", str(tmp_path / "o"),
+            "--task.min_learning_rate", "1e-4"]  # fmt: skip
+    assert clap.main(argv) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert (
+        "min_learning_rate 0.0001 is above the learning rate 1e-05" in line and "--task.learning_rate" in line
+    )
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(ValueError, match="above the learning rate 0.0002"):
+        CLAPTaskConfig(learning_rate=2e-4, min_learning_rate=3e-4)
+    with pytest.raises(ValueError, match="above the learning rate 1e-05"):
+        CLAPTrainModule(
+            ClapModel(tiny_config()), CLAPTaskConfig(min_learning_rate=1e-4)
+        ).configure_optimizers()
+
+
+def _model_arrays(folder):
+    from audiotrain.train.checkpoint import MODEL_FILE
+
+    return {k.removeprefix("clap."): np.array(v) for k, v in mx.load(str(folder / MODEL_FILE)).items()}
+
+
+def _same_weights(model, arrays) -> bool:
+    return all(np.array_equal(np.array(v), arrays[k]) for k, v in tree_flatten(model.parameters()))
+
+
+def test_hf_model_holds_the_best_checkpoint_and_any_checkpoint_exports(tmp_path, capsys, monkeypatch):
+    import contextlib
+    import io
+    import shutil
+
+    from audiotrain.models.clap import load_pretrained
+    from audiotrain.recipes import clap
+
+    class FirstValidationBest(clap.RetrievalEvaluation):
+        """The first validation ranks best, so the best weights are not the last ones."""
+
+        real_scores = []
+
+        def on_validation_end(self, trainer, module):
+            super().on_validation_end(trainer, module)
+            FirstValidationBest.real_scores.append(trainer.callback_metrics["val_mAP@10"])
+            trainer.callback_metrics["val_mAP@10"] = 1.0 / len(FirstValidationBest.real_scores)
+
+    monkeypatch.setattr(clap, "RetrievalEvaluation", FirstValidationBest)
+    run_dir = tmp_path / "run"
+    argv = ["--out", str(run_dir), "--demo.folder", str(tmp_path / "cache"), "--demo.clips", "8",
+            "--demo.width", "16", "--demo.vocab_size", "120", "--dataset.max_tokens", "16",
+            "--dataset.num_workers", "0", "--train.epochs", "2", "--train.batch_size", "2",
+            "--train.compile", "false", "--train.progress_bar", "false"]  # fmt: skip
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        result = clap.run(clap.parse_config(argv), argv)
+    best = [p for p in (run_dir / "checkpoints").iterdir() if p.name.startswith("epoch=0")]
+    assert len(best) == 1
+    exported, _ = load_pretrained(run_dir / "hf_model")
+    assert _same_weights(exported, _model_arrays(best[0]))
+    assert not _same_weights(exported, _model_arrays(run_dir / "checkpoints" / "last"))
+    assert (
+        f"exported Hugging Face model: {run_dir / 'hf_model'} (best checkpoint by val_mAP@10"
+        in printed.getvalue()
+    )
+    # "after" scores the exported weights: the first validation's real score.
+    assert result["after"]["mAP@10"] == pytest.approx(FirstValidationBest.real_scores[0])
+
+    # Any checkpoint exports to a Hugging Face folder.
+    out = tmp_path / "exported_last"
+    last = run_dir / "checkpoints" / "last"
+    assert clap.main(["export", "--checkpoint", str(last), "--out", str(out)]) == 0
+    model, _ = load_pretrained(out)
+    assert _same_weights(model, _model_arrays(last))
+    assert {p.name for p in out.iterdir()} == {p.name for p in (run_dir / "hf_model").iterdir()}
+    capsys.readouterr()
+    assert clap.main(["export", "--checkpoint", str(last), "--out", str(out)]) == 2
+    assert "already holds files" in _one_error_line(capsys.readouterr().err)
+    elsewhere = tmp_path / "elsewhere" / "ckpt"
+    shutil.copytree(last, elsewhere)
+    assert clap.main(["export", "--checkpoint", str(elsewhere), "--out", str(tmp_path / "e2")]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert "config.json: not found" in line and "--run RUN" in line
+    assert (
+        clap.main(
+            ["export", "--checkpoint", str(elsewhere), "--run", str(run_dir), "--out", str(tmp_path / "e2")]
+        )
+        == 0
+    )
 
 
 def test_zero_shot_label_list(tmp_path):
@@ -539,7 +802,8 @@ def test_cli_resume_from_a_foreign_checkpoint_is_a_short_error(tmp_path, capsys,
     monkeypatch.setattr(clap, "evaluate_clap", no_evaluation)
     foreign = tmp_path / "chords" / "checkpoints" / "last"
     keys = {f"model.encoder.layers.{i}.linear.weight": mx.zeros((3, 3)) for i in range(40)}
-    write_checkpoint(foreign, keys, {"step": mx.zeros(())}, {}, {"epoch": 1, "batch_in_epoch": 0})
+    state = {"epoch": 1, "batch_in_epoch": 0, "global_step": 10, "rng": [0, 1]}  # complete, another model's
+    write_checkpoint(foreign, keys, {"step": mx.zeros(())}, {}, state)
     argv = ["--out", str(tmp_path / "run"), "--demo.folder", str(tmp_path / "cache"), "--demo.clips", "8",
             "--demo.width", "16", "--demo.vocab_size", "120", "--dataset.max_tokens", "16",
             "--dataset.num_workers", "0", "--train.batch_size", "2", "--train.compile", "false",

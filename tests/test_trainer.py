@@ -638,7 +638,9 @@ def test_a_fully_frozen_model_is_a_clear_error():
     model = TinyClassifier()
     model.freeze()
     with pytest.raises(ValueError, match="no trainable parameters"):
-        Trainer(max_epochs=1, enable_progress_bar=False, enable_checkpointing=False).fit(model, make_batches())
+        Trainer(max_epochs=1, enable_progress_bar=False, enable_checkpointing=False).fit(
+            model, make_batches()
+        )
 
 
 def test_a_generator_loader_consumed_in_the_first_epoch_is_an_error_not_an_endless_loop():
@@ -661,7 +663,9 @@ def test_values_logged_in_epoch_end_hooks_count_for_that_epoch(tmp_path):
             self.log("val_extra", metrics["val_loss"] * 2)
 
     checkpoint = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="epoch_score", mode="min", save_top_k=1)
-    trainer = Trainer(max_epochs=3, enable_progress_bar=False, default_root_dir=tmp_path, callbacks=[checkpoint])
+    trainer = Trainer(
+        max_epochs=3, enable_progress_bar=False, default_root_dir=tmp_path, callbacks=[checkpoint]
+    )
     trainer.fit(LogsLate(), make_batches(), make_batches(32))
     history = trainer.history
     assert history["epoch_score"] == [10.0, 9.0, 8.0]
@@ -675,7 +679,9 @@ def test_logging_a_non_scalar_names_the_metric():
             self.log("per_class", mx.zeros(3))
 
     with pytest.raises(ValueError, match=r"LogsVector.log\('per_class', ...\).*shape \(3,\)"):
-        Trainer(max_epochs=1, enable_progress_bar=False, enable_checkpointing=False).fit(LogsVector(), make_batches())
+        Trainer(max_epochs=1, enable_progress_bar=False, enable_checkpointing=False).fit(
+            LogsVector(), make_batches()
+        )
 
 
 def test_lightning_spellings_bf16_single_callback_and_prefixed_metrics():
@@ -694,7 +700,9 @@ def test_lightning_spellings_bf16_single_callback_and_prefixed_metrics():
 
 
 def test_a_fraction_of_batches_that_rounds_to_none_is_an_error():
-    trainer = Trainer(max_epochs=1, limit_train_batches=0.1, enable_progress_bar=False, enable_checkpointing=False)
+    trainer = Trainer(
+        max_epochs=1, limit_train_batches=0.1, enable_progress_bar=False, enable_checkpointing=False
+    )
     with pytest.raises(ValueError, match=r"limit_train_batches=0.1.*less than one batch"):
         trainer.fit(TinyClassifier(), make_batches())
 
@@ -744,11 +752,15 @@ def test_a_hand_edited_trainer_state_names_the_bad_field(tmp_path):
 def test_resuming_with_other_accumulation_or_nothing_left_to_train_says_so(tmp_path):
     from audiotrain.train.checkpoint import CheckpointError
 
-    trainer = Trainer(max_epochs=1, accumulate_grad_batches=2, enable_progress_bar=False, default_root_dir=tmp_path)
+    trainer = Trainer(
+        max_epochs=1, accumulate_grad_batches=2, enable_progress_bar=False, default_root_dir=tmp_path
+    )
     model = TinyClassifier()
     trainer.fit(model, make_batches())
     saved = trainer.save_checkpoint(tmp_path / "acc2")
     with pytest.raises(CheckpointError, match="accumulate_grad_batches > 1, this Trainer has 1"):
-        Trainer(max_epochs=2, enable_progress_bar=False).fit(TinyClassifier(), make_batches(), ckpt_path=str(saved))
+        Trainer(max_epochs=2, enable_progress_bar=False).fit(
+            TinyClassifier(), make_batches(), ckpt_path=str(saved)
+        )
     with pytest.warns(UserWarning, match="nothing to train, already at epoch 1"):
         trainer.fit(model, make_batches())

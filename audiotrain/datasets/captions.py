@@ -2,16 +2,27 @@
 
 Accepted layouts (the first that applies wins):
 
-1. ``metadata.jsonl`` at the top of the folder: one JSON object per line with ``file_name`` (a path relative
-   to the folder) and ``caption`` (a string or a list of strings; ``captions`` is accepted too), optionally
-   ``split`` and ``label`` (a class name, used for zero-shot classification).
-2. ``metadata.csv``: a header with ``file_name`` and ``caption`` and/or ``caption_1``, ``caption_2``, ...
-   (the Clotho layout), optionally ``split`` and ``label``.
-3. Side by side: every audio file ``clip.wav`` with ``clip.txt`` next to it, one caption per non-empty line.
+1. A metadata file at the top of the folder (at most one of them):
+
+   - ``metadata.jsonl``: one JSON object per line with ``file_name`` (a path relative to the folder) and
+     ``caption`` (a string or a list of strings; ``captions`` and ``text`` are accepted too), optionally
+     ``split`` and ``label`` (a class name, used for zero-shot classification).
+   - ``metadata.json``: the same objects in one JSON array.
+   - ``metadata.csv`` (comma-, semicolon- or tab-separated: the delimiter that makes the header hold
+     ``file_name`` is used) or ``metadata.tsv``: a header with ``file_name`` and ``caption`` and/or
+     ``caption_1``, ``caption_2``, ... (the Clotho layout), or ``text`` (Hugging Face AudioFolder's name),
+     optionally ``split`` and ``label``.
+
+   Column and field names are case-insensitive (``File_Name``, ``Caption``). The file must be UTF-8 (a BOM
+   is allowed).
+2. Side by side: every audio file ``clip.wav`` with ``clip.txt`` next to it, one caption per non-empty line.
    A top-level folder named ``train``, ``val``/``valid``/``validation``/``dev`` or ``test`` sets the split.
+   Other metadata-like files at the top (``captions.csv``, ``Metadata.parquet``, ...) are not read; the
+   report names them, so a misnamed metadata file does not pass unnoticed.
 
 In the metadata layouts several rows may name the same file: their captions are merged. Split names are
-normalised (``val``, ``valid``, ``dev`` → ``validation``; ``eval`` → ``test``; ``training`` → ``train``).
+normalised (``val``, ``valid``, ``dev`` → ``validation``; ``eval``, ``evaluation`` → ``test``;
+``training`` → ``train``); other names (Clotho's ``development``) are kept, lower-cased.
 
 Bad input never stops the scan and is never silently dropped: each problem (missing or empty caption, file
 listed but absent, a path that leaves the folder through ``..``, an absolute path or a symlink, unreadable
@@ -23,6 +34,7 @@ resolving symlinks, before anything is opened.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import re
@@ -50,7 +62,10 @@ AUDIO_EXTENSIONS = (
     ".aac",
     ".wma",
 )
-METADATA_FILES = ("metadata.jsonl", "metadata.csv")
+METADATA_FILES = ("metadata.jsonl", "metadata.json", "metadata.csv", "metadata.tsv")
+# Top-level files with these suffixes look like caption metadata: when they are not read, the report says so.
+METADATA_LIKE_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl", ".parquet", ".xlsx", ".xls", ".ods")
+CSV_DELIMITERS = (",", ";", "\t")
 _SPLIT_ALIASES = {
     "train": "train",
     "training": "train",
@@ -63,6 +78,7 @@ _SPLIT_ALIASES = {
     "evaluation": "test",
 }
 _CAPTION_COLUMN = re.compile(r"^caption(_\d+)?$")
+TEXT_COLUMN = "text"  # Hugging Face AudioFolder's caption column, used when there is no caption column
 
 
 class CaptionFolderError(ValueError):
@@ -120,6 +136,7 @@ class CaptionFolder:
     clips: list[CaptionedClip]
     skipped: list[Skip] = field(default_factory=list)
     unlisted_audio: int = 0  # audio files present but not named in the metadata (not an error)
+    notes: list[str] = field(default_factory=list)  # e.g. metadata-like files that were not read
 
     @property
     def splits(self) -> list[str]:
@@ -173,6 +190,7 @@ class CaptionFolder:
             lines.append(
                 f"  {self.unlisted_audio} audio file(s) in the folder are not named in the metadata (ignored)"
             )
+        lines.extend(f"  note: {note}" for note in self.notes)
         if self.skipped:
             causes = Counter(_cause(s.reason) for s in self.skipped)
             lines.append(
@@ -276,8 +294,7 @@ def scan_caption_folder(
             raise CaptionFolderError(
                 f"{meta}: is a symlink out of the data folder (to {resolved}); refusing to read it"
             )
-        reader = _read_jsonl if present[0].endswith(".jsonl") else _read_csv
-        rows, skipped = reader(resolved, present[0])
+        rows, skipped = _METADATA_READERS[present[0]](resolved, present[0])
         folder, listed = _clips_from_rows(root, present[0], rows, skipped)
         folder.unlisted_audio = sum(
             1
@@ -286,11 +303,32 @@ def scan_caption_folder(
         )
     else:
         folder = _scan_side_by_side(root, extensions)
+    unread = _unread_metadata_like(root, present[0] if present else None)
+    if unread and present:
+        folder.notes.append(f"not read: {', '.join(unread)} (the captions come from {present[0]} only)")
+    elif unread:
+        folder.notes.append(
+            f"not read: {', '.join(unread)}. Captions come from .txt files beside the audio because the folder "
+            f"has none of {', '.join(METADATA_FILES)}; to use a metadata file, give it one of these names "
+            "(columns file_name and caption)"
+        )
     if sampling_rate is not None:
         folder.check_audio(sampling_rate)
     if not folder.clips:
         raise CaptionFolderError(f"no usable captioned clips found.\n{folder.report()}")
     return folder
+
+
+def _unread_metadata_like(root: Path, used: str | None) -> list[str]:
+    """Top-level files that look like caption metadata (by suffix) other than the one read."""
+    return sorted(
+        p.name
+        for p in root.iterdir()
+        if p.name != used
+        and not p.name.startswith(".")
+        and p.suffix.lower() in METADATA_LIKE_SUFFIXES
+        and p.is_file()
+    )
 
 
 def _walk_audio(root: Path, extensions: tuple[str, ...]):
@@ -355,70 +393,142 @@ class _Row:
     label: str | None
 
 
+def _read_text(path: Path) -> str:
+    """The file's text. A leading BOM (Excel's "CSV UTF-8") is dropped; anything but UTF-8 is an error."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise CaptionFolderError(
+            f"{path}, line {line}: the byte 0x{data[error.start]:02x} at offset {error.start} is not UTF-8; "
+            'the metadata file must be saved as UTF-8 (Excel: "CSV UTF-8")'
+        ) from None
+
+
+def _column(name: str) -> str:
+    """Header and field names match case-insensitively: ``File_Name``, ``file name`` → ``file_name``."""
+    return re.sub(r"[\s-]+", "_", str(name).strip().lower())
+
+
+def _row_from_object(obj: object, where: str) -> _Row | Skip:
+    """A metadata row from one JSON object (a line of metadata.jsonl or an item of metadata.json)."""
+    if not isinstance(obj, dict):
+        return Skip(where, f"expected a JSON object, got {type(obj).__name__}")
+    obj = {_column(k): v for k, v in obj.items()}
+    if "file_name" not in obj:
+        return Skip(where, f"no 'file_name' field (fields: {sorted(obj)})")
+    key = next((k for k in ("caption", "captions", TEXT_COLUMN) if k in obj), None)
+    if key is None or obj[key] is None:
+        return Skip(where, "missing caption (no 'caption' field)")
+    captions = obj[key] if isinstance(obj[key], list) else [obj[key]]
+    if not all(isinstance(c, str) for c in captions):
+        return Skip(where, f"{key} must be a string or a list of strings")
+    split, lab = obj.get("split"), obj.get("label")
+    return _Row(
+        where,
+        str(obj["file_name"]),
+        captions,
+        None if split in (None, "") else str(split),
+        None if lab in (None, "") else str(lab),
+    )
+
+
+def _collect(items) -> tuple[list[_Row], list[Skip]]:
+    rows, skipped = [], []
+    for item in items:
+        (rows if isinstance(item, _Row) else skipped).append(item)
+    return rows, skipped
+
+
 def _read_jsonl(path: Path, label: str) -> tuple[list[_Row], list[Skip]]:
+    items = []
+    # Split on newlines only: str.splitlines would also split inside strings holding U+2028 and the like.
+    for lineno, line in enumerate(_read_text(path).split("\n"), start=1):
+        where = f"{label}:{lineno}"
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as error:
+            items.append(Skip(where, f"not valid JSON ({error.msg})"))
+            continue
+        items.append(_row_from_object(obj, where))
+    return _collect(items)
+
+
+def _read_json(path: Path, label: str) -> tuple[list[_Row], list[Skip]]:
+    expected = 'a JSON array of objects: [{"file_name": "a.wav", "caption": "..."}, ...]'
+    try:
+        data = json.loads(_read_text(path))
+    except json.JSONDecodeError as error:
+        hint = ""
+        if error.msg == "Extra data":
+            hint = "; one object per line is JSON Lines: name the file metadata.jsonl"
+        raise CaptionFolderError(
+            f"{path}, line {error.lineno}: not valid JSON ({error.msg}); expected {expected}{hint}"
+        ) from None
+    if not isinstance(data, list):
+        raise CaptionFolderError(f"{path}: expected {expected}; got a JSON {type(data).__name__}")
+    return _collect(_row_from_object(obj, f"{label} item {i}") for i, obj in enumerate(data, start=1))
+
+
+def _delimiter(header_line: str, preferred: str) -> str:
+    """The delimiter (among `CSV_DELIMITERS`, `preferred` first) that makes the header hold ``file_name``."""
+    for delimiter in (preferred, *(d for d in CSV_DELIMITERS if d != preferred)):
+        names = next(csv.reader([header_line], delimiter=delimiter), [])
+        if "file_name" in (_column(n) for n in names):
+            return delimiter
+    return preferred
+
+
+def _read_csv(path: Path, label: str, preferred: str = ",") -> tuple[list[_Row], list[Skip]]:
     rows, skipped = [], []
-    with open(path, encoding="utf-8-sig") as f:
-        for lineno, line in enumerate(f, start=1):
-            where = f"{label}:{lineno}"
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as error:
-                skipped.append(Skip(where, f"not valid JSON ({error.msg})"))
-                continue
-            if not isinstance(obj, dict):
-                skipped.append(Skip(where, f"expected a JSON object, got {type(obj).__name__}"))
-                continue
-            if "file_name" not in obj:
-                skipped.append(Skip(where, f"no 'file_name' field (fields: {sorted(obj)})"))
-                continue
-            caption = obj.get("caption", obj.get("captions"))
-            if caption is None:
-                skipped.append(Skip(where, "missing caption (no 'caption' field)"))
-                continue
-            captions = caption if isinstance(caption, list) else [caption]
-            if not all(isinstance(c, str) for c in captions):
-                skipped.append(Skip(where, "caption must be a string or a list of strings"))
-                continue
-            split, lab = obj.get("split"), obj.get("label")
-            rows.append(
-                _Row(
-                    where,
-                    str(obj["file_name"]),
-                    captions,
-                    None if split in (None, "") else str(split),
-                    None if lab in (None, "") else str(lab),
-                )
-            )
+    text = _read_text(path)
+    delimiter = _delimiter(text.split("\n", 1)[0], preferred)
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    header = [_column(h) for h in (reader.fieldnames or [])]
+    reader.fieldnames = header
+    duplicates = sorted({h for h in header if header.count(h) > 1})
+    if duplicates:
+        raise CaptionFolderError(
+            f"{path}: line 1: columns {duplicates} appear more than once (names are case-insensitive); "
+            f"found columns {header}"
+        )
+    caption_columns = sorted((h for h in header if _CAPTION_COLUMN.match(h)), key=_caption_column_order)
+    if not caption_columns and TEXT_COLUMN in header:
+        caption_columns = [TEXT_COLUMN]
+    if "file_name" not in header or not caption_columns:
+        how = {",": "comma", ";": "semicolon", "\t": "tab"}[delimiter] + "-separated"
+        if "file_name" not in header:
+            how += "; no delimiter among comma, semicolon and tab gives a 'file_name' column"
+        raise CaptionFolderError(
+            f"{path}: line 1: the header needs 'file_name' and 'caption' (or caption_1, caption_2, ..., or "
+            f"text); found columns {header} ({how})"
+        )
+    for record in reader:
+        where = f"{label}:{reader.line_num}"
+        if None in record:  # more cells than header columns
+            skipped.append(Skip(where, f"{len(header) + len(record[None])} cells but {len(header)} columns"))
+            continue
+        file_name = (record.get("file_name") or "").strip()
+        captions = [record.get(c) or "" for c in caption_columns]
+        split = (record.get("split") or "").strip() or None
+        lab = (record.get("label") or "").strip() or None
+        rows.append(_Row(where, file_name, captions, split, lab))
     return rows, skipped
 
 
-def _read_csv(path: Path, label: str) -> tuple[list[_Row], list[Skip]]:
-    rows, skipped = [], []
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        reader = csv.DictReader(f)
-        header = [h.strip() for h in (reader.fieldnames or [])]
-        reader.fieldnames = header
-        caption_columns = sorted((h for h in header if _CAPTION_COLUMN.match(h)), key=_caption_column_order)
-        if "file_name" not in header or not caption_columns:
-            raise CaptionFolderError(
-                f"{path}: line 1: the header needs 'file_name' and 'caption' (or caption_1, caption_2, ...); "
-                f"found columns {header}"
-            )
-        for record in reader:
-            where = f"{label}:{reader.line_num}"
-            if None in record:  # more cells than header columns
-                skipped.append(
-                    Skip(where, f"{len(header) + len(record[None])} cells but {len(header)} columns")
-                )
-                continue
-            file_name = (record.get("file_name") or "").strip()
-            captions = [record.get(c) or "" for c in caption_columns]
-            split = (record.get("split") or "").strip() or None
-            lab = (record.get("label") or "").strip() or None
-            rows.append(_Row(where, file_name, captions, split, lab))
-    return rows, skipped
+def _read_tsv(path: Path, label: str) -> tuple[list[_Row], list[Skip]]:
+    return _read_csv(path, label, preferred="\t")
+
+
+_METADATA_READERS = {
+    "metadata.jsonl": _read_jsonl,
+    "metadata.json": _read_json,
+    "metadata.csv": _read_csv,
+    "metadata.tsv": _read_tsv,
+}
 
 
 def _caption_column_order(name: str) -> int:

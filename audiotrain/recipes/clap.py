@@ -13,20 +13,33 @@ held-out clips, fine-tunes with LAION's symmetric InfoNCE, evaluates again and w
     history.json       per-epoch train/val loss, accuracies and retrieval scores
     plots/             loss.png, accuracy.png, retrieval.png (before/after), retrieval_per_epoch.png
     retrieval.json     retrieval (R@1/5/10, mAP@10 both ways) and zero-shot scores before and after
-    hf_model/          the fine-tuned model as a Hugging Face folder (transformers.ClapModel.from_pretrained)
+    hf_model/          the best checkpoint (by val_mAP@10; the final weights when no validation ran) as a
+                       Hugging Face folder (transformers.ClapModel.from_pretrained); "after" scores these weights
+
+Any checkpoint of a run exports to a Hugging Face folder with::
+
+    python -m audiotrain.recipes.clap export --checkpoint RUN/checkpoints/last --out DIR
 
 Without ``--pretrained`` it runs an OFFLINE DEMO: a small randomly initialised CLAP and a BPE tokenizer
 trained on the captions, on a generated folder of captioned synthetic sounds (or on ``--data``), so the
 command works with no download. Its numbers say nothing about real CLAP models.
 
-Data: ``clip.wav`` + ``clip.txt`` (one caption per line) side by side, or ``metadata.jsonl`` / ``metadata.csv``
-with ``file_name`` and ``caption`` (a list in JSONL; ``caption_1``, ``caption_2``, ... columns in CSV) and
-optional ``split`` and ``label`` (zero-shot class). Any sample rate, mono or stereo. Missing or empty
-captions, absent files, paths leading outside the folder and unreadable audio are skipped and listed, with
-their cause, in data_report.txt.
+Data: ``clip.wav`` + ``clip.txt`` (one caption per line) side by side, or one metadata file
+(``metadata.jsonl``, ``metadata.json``, ``metadata.csv`` or ``metadata.tsv``, UTF-8) with ``file_name`` and
+``caption`` (a list in JSON; ``caption_1``, ``caption_2``, ... or ``text`` columns in CSV, which may be comma-,
+semicolon- or tab-separated; names are case-insensitive) and optional ``split`` and ``label`` (zero-shot
+class). Any sample rate, mono or stereo. Missing or empty captions, absent files, paths leading outside the
+folder and unreadable audio are skipped and listed, with their cause, in data_report.txt.
 
-Splits: the folder's ``train`` split trains; ``validation`` (else ``test``) evaluates. A folder without
-splits holds out ``--dataset.eval_fraction`` of its clips (seeded).
+Splits: the folder's ``--dataset.train_split`` (``train``) trains; ``validation`` (else ``test``) evaluates.
+A folder with named splits but none called ``train`` (Clotho: ``development``/``validation``/``evaluation``)
+is an error that lists them: pass ``--dataset.train_split development``. A folder without splits holds out
+``--dataset.eval_fraction`` of its clips (seeded). Clips of other splits are left out, and counted.
+
+Validation: val_loss and the val accuracies are the contrastive loss within batches of
+``--train.eval_batch_size`` clips (its chance level is ln(batch size), so it depends on that size); when the
+evaluation clips fill more than one batch, the last partial batch is left out of them (a batch of one clip
+would score loss 0 and accuracy 1). The retrieval scores (val_mAP@10, R@k) always use every clip.
 """
 
 from __future__ import annotations
@@ -38,6 +51,7 @@ import os
 import platform
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,7 +77,7 @@ from audiotrain.recipes.clap_config import (
 )
 from audiotrain.recipes.clap_eval import RetrievalEvaluation, evaluate_clap
 from audiotrain.recipes.clap_report import format_table, write_plots
-from audiotrain.recipes.clap_task import CLAPTaskConfig, CLAPTrainModule
+from audiotrain.recipes.clap_task import DEFAULT_FINE_TUNING_LR, CLAPTaskConfig, CLAPTrainModule
 from audiotrain.recipes.config_cli import (
     USER_ERRORS,
     SettingsParser,
@@ -167,6 +181,7 @@ def build_demo(captions: list[str], out: Path, cfg: ClapRecipeConfig) -> Bundle:
     tokenizer.save_pretrained(source)
     extractor.save_pretrained(source)
     config = demo_model_config(tokenizer.vocab_size, cfg.dataset.max_tokens, cfg.demo.width)
+    config.save(source / "config.json")  # what `export` rebuilds the model from
     model = ClapModel(config)  # drawn from the generators `run` seeded
     mx.eval(model.parameters())
     return Bundle(model, config, extractor, tokenizer, source, demo=True)
@@ -174,26 +189,75 @@ def build_demo(captions: list[str], out: Path, cfg: ClapRecipeConfig) -> Bundle:
 
 # ---------------------------------------------------------------------------------------------- data
 def choose_splits(folder: CaptionFolder, cfg: ClapDatasetConfig, seed: int) -> tuple[list, list, str]:
-    """(train clips, evaluation clips, a sentence saying how they were chosen)."""
+    """(train clips, evaluation clips, a sentence saying how they were chosen and what was left out).
+
+    A folder with named splits must name the training split ``--dataset.train_split`` asks for: training on
+    every clip instead would put the validation and test clips into training. The one exception is the
+    layout "clips without a split + an evaluation split" (e.g. side by side with a ``test/`` folder), when
+    ``--dataset.train_split`` is left at its default.
+    """
     splits = folder.splits
     train_name = normalise_split(cfg.train_split)
     if cfg.eval_split is not None:
         eval_name = normalise_split(cfg.eval_split)
         if eval_name not in splits:
             raise CaptionFolderError(
-                f"{folder.root}: --dataset.eval_split {cfg.eval_split!r} has no clips; splits present: {splits or 'none'}"
+                f"{folder.root}: --dataset.eval_split {cfg.eval_split!r} has no clips; splits present: "
+                f"{_describe_splits(folder) or 'none'}"
             )
     else:
         eval_name = next((s for s in ("validation", "test") if s in splits), None)
-    if train_name in splits and eval_name is not None:
-        return folder.split(train_name), folder.split(eval_name), f"splits '{train_name}' / '{eval_name}'"
     unsplit = [c for c in folder.clips if c.split is None]
-    if eval_name is not None and unsplit:
-        return unsplit, folder.split(eval_name), f"clips without a split / split '{eval_name}'"
-    pool = folder.split(train_name) if train_name in splits else list(folder.clips)
-    train, held = holdout_split(pool, cfg.eval_fraction, seed=seed)
-    what = f"split '{train_name}'" if train_name in splits else "all clips"
-    return train, held, f"{what} with {len(held)} clip(s) held out at random (seed {seed})"
+    default_train = normalise_split(ClapDatasetConfig().train_split)
+    if train_name in splits and eval_name is not None and eval_name != train_name:
+        train, held = folder.split(train_name), folder.split(eval_name)
+        how = f"splits '{train_name}' / '{eval_name}'"
+    elif train_name not in splits and eval_name is not None and unsplit and train_name == default_train:
+        train, held = unsplit, folder.split(eval_name)
+        how = f"clips without a split / split '{eval_name}'"
+    elif splits and train_name not in splits:
+        others = [s for s in splits if s != eval_name]
+        advice = []
+        if others:
+            advice.append(f"pass the training split's name, e.g. --dataset.train_split {others[0]}")
+            if "development" in others:
+                advice[-1] += " (Clotho calls its training split 'development')"
+        if unsplit and eval_name is not None:
+            advice.append(
+                f"leave --dataset.train_split at '{default_train}' to train on the clips without a split"
+            )
+        elif unsplit:
+            advice.append(f"pass --dataset.eval_split {others[0]} to train on the clips without a split")
+        if not advice:
+            advice.append(f"the folder holds only the evaluation split '{eval_name}': add training clips")
+        raise CaptionFolderError(
+            f"{folder.root}: --dataset.train_split {cfg.train_split!r} names none of the folder's splits "
+            f"({_describe_splits(folder)}); {', or '.join(advice)}. (Training on every clip would train on "
+            "the evaluation clips too.)"
+        )
+    else:
+        pool = folder.split(train_name) if train_name in splits else list(folder.clips)
+        train, held = holdout_split(pool, cfg.eval_fraction, seed=seed)
+        what = f"split '{train_name}'" if train_name in splits else "all clips"
+        how = f"{what} with {len(held)} clip(s) held out at random (seed {seed})"
+    used = {id(c) for c in (*train, *held)}
+    left_out = Counter(c.split for c in folder.clips if id(c) not in used)
+    if left_out:
+        parts = [
+            f"{n} without a split" if name is None else f"{n} in split '{name}'"
+            for name, n in sorted(left_out.items(), key=lambda kv: (kv[0] is not None, kv[0] or ""))
+        ]
+        how += f"; left out: {', '.join(parts)}"
+    return train, held, how
+
+
+def _describe_splits(folder: CaptionFolder) -> str:
+    """``"development (6 clips), test (2), validation (2)"``, plus the clips without a split, if any."""
+    counts = Counter(c.split for c in folder.clips)
+    parts = [f"{name} ({counts[name]}{' clips' if i == 0 else ''})" for i, name in enumerate(folder.splits)]
+    if counts[None]:
+        parts.append(f"{counts[None]} clip(s) without a split")
+    return ", ".join(parts)
 
 
 def make_loader(dataset: CaptionDataset, extractor, batch_size: int, train: bool, seed: int, workers: int):
@@ -216,9 +280,23 @@ def make_loader(dataset: CaptionDataset, extractor, batch_size: int, train: bool
         shuffle=train,
         num_workers=workers,
         collate_fn=collate,
-        # A last batch of one clip has no negatives (its loss is 0) and costs a new compiled shape.
-        drop_last=train and len(dataset) > batch_size,
+        # A short last batch has fewer negatives (a batch of one clip scores loss 0 and accuracy 1) and costs a
+        # new compiled shape: dropped, in validation too, when the clips fill at least one whole batch. The
+        # retrieval scores do not use this loader: they embed every clip.
+        drop_last=len(dataset) > batch_size,
         seed=seed,
+    )
+
+
+def validation_note(n_clips: int, batch_size: int) -> str | None:
+    """What `make_loader` leaves out of val_loss / val accuracies, in a sentence (None when nothing)."""
+    left = n_clips % batch_size if n_clips > batch_size else 0
+    if not left:
+        return None
+    return (
+        f"note: val_loss and val accuracies use {n_clips - left} of the {n_clips} evaluation clips (whole batches "
+        f"of --train.eval_batch_size {batch_size}; the last {left} would form a batch with fewer negatives); "
+        "retrieval scores use all of them"
     )
 
 
@@ -279,6 +357,16 @@ def _versions() -> dict:
     }
 
 
+def default_learning_rate(demo: bool) -> tuple[float, str]:
+    """(the peak learning rate used when --task.learning_rate is unset, where that default comes from)."""
+    if demo:
+        return DEMO_LEARNING_RATE, "the demo's default learning rate; set --task.learning_rate to change it"
+    return (
+        DEFAULT_FINE_TUNING_LR,
+        "the default for fine-tuning a checkpoint; set --task.learning_rate to change it",
+    )
+
+
 def resolve_training(cfg: ClapRecipeConfig, demo: bool, n_train: int) -> tuple[CLAPTaskConfig, int, int]:
     """(task config with its defaults filled in, epochs, planned optimizer steps).
 
@@ -288,7 +376,7 @@ def resolve_training(cfg: ClapRecipeConfig, demo: bool, n_train: int) -> tuple[C
     """
     task_cfg = cfg.task
     if task_cfg.learning_rate is None:
-        task_cfg = dataclasses.replace(task_cfg, learning_rate=DEMO_LEARNING_RATE if demo else 1e-5)
+        task_cfg = dataclasses.replace(task_cfg, learning_rate=default_learning_rate(demo)[0])
     if task_cfg.batchnorm_eval is None:
         task_cfg = dataclasses.replace(task_cfg, batchnorm_eval=not demo)
     epochs = cfg.train.epochs or (DEMO_EPOCHS if demo else 5)
@@ -304,12 +392,27 @@ def resolve_training(cfg: ClapRecipeConfig, demo: bool, n_train: int) -> tuple[C
     return task_cfg, epochs, total
 
 
+def export_bundle(bundle: Bundle, out_dir: Path) -> Path:
+    """`bundle`'s model, with its front end and tokenizer, as a Hugging Face folder (``transformers`` loads it)."""
+    from audiotrain.models.clap import save_pretrained
+
+    return save_pretrained(
+        bundle.model, bundle.config, out_dir, extractor_dir=bundle.source, tokenizer=bundle.tokenizer
+    )
+
+
 def check_resume_matches(folder: Path, task: CLAPTrainModule) -> None:
     """Raise a short `CheckpointError` when the checkpoint's model arrays do not fit `task` (e.g. a checkpoint
     of another recipe or another CLAP size), before the evaluation and training start. The same check the
     Trainer makes when it loads, only earlier."""
     model_file = folder / ckpt.MODEL_FILE
     ckpt.check_arrays(ckpt.read_arrays(model_file), ckpt.flat(task.parameters()), "CLAP model", model_file)
+
+
+def load_task_weights(task: CLAPTrainModule, folder: Path) -> None:
+    """Load the model arrays of trainer checkpoint `folder` into `task` (names and shapes checked)."""
+    model_file = folder / ckpt.MODEL_FILE
+    task.update(ckpt.checked_tree(ckpt.read_arrays(model_file), task.parameters(), "CLAP model", model_file))
 
 
 def write_run_config(
@@ -335,14 +438,16 @@ def run(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
     Returns
     -------
     dict with ``run_dir``, ``before`` / ``after`` (evaluation scores), ``export`` (the Hugging Face folder),
-    ``history``, ``task`` (the trained `CLAPTrainModule`) and ``eval_set``.
+    ``weights`` (which weights ``after`` and the export hold), ``history``, ``task`` (the `CLAPTrainModule`,
+    holding those weights) and ``eval_set``.
     """
     from audiotrain import Trainer
-    from audiotrain.models.clap import save_pretrained
 
     demo = cfg.pretrained is None
     if not demo and cfg.data is None:
         raise ValueError("--data FOLDER is required with --pretrained (a folder of audio + captions)")
+    if cfg.task.learning_rate is None:
+        cfg.task.check_min_learning_rate(*default_learning_rate(demo))
     # Cheap checks first: a wrong --resume folder or labels file fails before data and model are loaded.
     resume = check_resume_folder(cfg.resume) if cfg.resume else None
     labels = read_labels(cfg.dataset.zero_shot_labels)
@@ -392,6 +497,9 @@ def run(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
     workers = cfg.dataset.num_workers
     train_loader = make_loader(train_set, extractor, cfg.train.batch_size, True, cfg.train.seed, workers)
     val_loader = make_loader(eval_set, extractor, cfg.train.eval_batch_size, False, cfg.train.seed, workers)
+    note = validation_note(len(eval_set), cfg.train.eval_batch_size)
+    if note:
+        print(note)
 
     task = CLAPTrainModule(bundle.model, task_cfg)
     total_params, trainable = task.parameter_counts()
@@ -448,23 +556,30 @@ def run(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
         command = resume_command("audiotrain.recipes.clap", argv or [], trainer.interrupted_checkpoint)
         print(f"training was interrupted (Ctrl-C); evaluating now. Continue training with:\n  {command}")
 
+    # "after" and hf_model/ are the weights the run reports as best (the final ones when none was kept).
+    if best.best_model_path and Path(best.best_model_path).is_dir():
+        load_task_weights(task, Path(best.best_model_path))
+        weights = f"best checkpoint by {best.monitor} ({best.best_model_score:.4f}): {best.best_model_path}"
+    else:
+        weights = "final weights (no checkpoint was kept by validation)"
     after = evaluate()
-    print("retrieval on the evaluation clips:\n" + format_table(before, after))
+    print(f"retrieval on the evaluation clips (after: {weights}):\n" + format_table(before, after))
     results = {
         "before": before,
         "after": after,
+        "after_weights": weights,
         "n_eval_clips": len(eval_set),
         "n_eval_captions": len(eval_set.captions),
     }
     (out / "retrieval.json").write_text(json.dumps(results, indent=2) + "\n")
     write_plots(trainer.history, results, out / "plots")
 
-    export = save_pretrained(
-        task.clap, bundle.config, out / "hf_model", extractor_dir=bundle.source, tokenizer=tokenizer
+    export = export_bundle(bundle, out / "hf_model")
+    print(f"run folder: {out}\nexported Hugging Face model: {export} ({weights})")
+    print(
+        "export another checkpoint with: python -m audiotrain.recipes.clap export "
+        f"--checkpoint {out / 'checkpoints' / 'last'} --out DIR"
     )
-    print(f"run folder: {out}\nexported Hugging Face model (final weights): {export}")
-    if best.best_model_path:
-        print(f"best checkpoint by {best.monitor}: {best.best_model_path} ({best.best_model_score:.4f})")
     if demo:
         print("(offline demo: a tiny model trained from scratch on synthetic sounds)")
     return {
@@ -472,6 +587,7 @@ def run(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
         "before": before,
         "after": after,
         "export": export,
+        "weights": weights,
         "history": trainer.history,
         "task": task,
         "eval_set": eval_set,
@@ -483,7 +599,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m audiotrain.recipes.clap",
         description=__doc__,
         epilog="Example: python -m audiotrain.recipes.clap --data my_sounds/ --pretrained laion/clap-htsat-unfused "
-        "--train.epochs 10 --task.learning_rate 2e-5 --task.freeze_text true",
+        "--train.epochs 10 --task.learning_rate 2e-5 --task.freeze_text true\n\n"
+        "Export any checkpoint of a run as a Hugging Face folder:\n"
+        "  python -m audiotrain.recipes.clap export --checkpoint RUN/checkpoints/last --out DIR  (see export --help)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
@@ -508,6 +626,10 @@ def parse_config(argv: list[str] | None = None) -> ClapRecipeConfig:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "export":
+        from audiotrain.recipes.clap_export import main as export_main
+
+        return export_main(argv[1:])
     cfg = parse_config(argv)
     try:
         run(cfg, argv)

@@ -25,7 +25,11 @@ def _opt(default, help: str, **extra):
 class ClapDatasetConfig:
     """Data: splits, crops, tokens, loading."""
 
-    train_split: str = _opt("train", "split that trains (metadata 'split' column or a train/ folder)")
+    train_split: str = _opt(
+        "train",
+        "split that trains (metadata 'split' column or a train/ folder); a folder with named splits must have it "
+        "(Clotho: development)",
+    )
     eval_split: str | None = _opt(
         None, "split that evaluates; if unset: validation, else test, else a held-out part"
     )
@@ -59,7 +63,12 @@ class ClapTrainConfig:
         None, "stop after this many optimizer steps (whichever of epochs/steps ends first)"
     )
     batch_size: int = _opt(8, "clips per batch (the InfoNCE negatives are the other clips of the batch)")
-    eval_batch_size: int = _opt(8, "clips per batch when embedding for evaluation")
+    eval_batch_size: int = _opt(
+        8,
+        "clips per batch in evaluation. val_loss / val accuracies are the contrastive loss within batches of this "
+        "size (so they depend on it) over whole batches only (a partial last batch is left out when there are "
+        "more clips than one batch); retrieval scores (val_mAP@10, R@k) use every clip",
+    )
     gradient_clip: float | None = _opt(None, "clip the global gradient norm to this value")
     accumulate_grad_batches: int = _opt(1, "average gradients over this many batches per step")
     precision: str = _opt("32", "'32', 'bf16-mixed' or 'bf16-true' (bf16 is slower on CPU)")

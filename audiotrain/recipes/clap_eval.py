@@ -63,7 +63,7 @@ def embed_audio(
             waves = [dataset[i]["waveform"] for i in range(start, min(start + batch_size, len(dataset)))]
             feats = features(waves, rng=np.random.default_rng(0), train=False)
             emb = model.get_audio_features(mx.array(feats["input_features"]), mx.array(feats["is_longer"]))
-            out.append(np.array(emb))
+            out.append(np.array(emb.astype(mx.float32)))  # numpy has no bfloat16 (bf16-true)
         return np.concatenate(out).astype(np.float32)
     finally:
         dataset.train = was_train_crop
@@ -82,7 +82,7 @@ def embed_text(model: ClapModel, tokens: dict[str, np.ndarray], batch_size: int 
             emb = model.get_text_features(
                 mx.array(tokens["input_ids"][sl]), mx.array(tokens["attention_mask"][sl])
             )
-            out.append(np.array(emb))
+            out.append(np.array(emb.astype(mx.float32)))  # numpy has no bfloat16 (bf16-true)
         return np.concatenate(out).astype(np.float32)
     finally:
         _restore(modes)

@@ -7,6 +7,9 @@ What LAION-CLAP's training does and this task reproduces:
   used by LAION's MLP loss and is left untouched here.
 - After every optimizer step the logit scales are clamped to ``[0, ln 100]`` (a temperature of at most 100).
 - Weight decay only on matrices: biases, norms and logit scales (``ndim < 2``) are not decayed.
+- The optimizer is PyTorch's AdamW (betas 0.9/0.999, eps 1e-8, decoupled decay) with its bias correction:
+  MLX's AdamW leaves bias correction off by default, which makes the first steps ~3x larger
+  (``0.1 / sqrt(0.001)``) than LAION's.
 
 For fine-tuning with small batches the audio tower's BatchNorm layers stay in eval mode (running statistics
 frozen), so a batch of 8 cannot drag the statistics learnt on millions of clips.
@@ -50,6 +53,12 @@ def clap_contrastive_loss(
         ``audio_accuracy`` (fraction of clips whose own caption scores highest), ``text_accuracy`` (the
         reverse) and ``logit_scale``.
     """
+    # In float32 whatever the training precision: a bf16 softmax over the batch loses the small logit
+    # differences, and one explicit cast of the scale (used by the loss and returned as a metric) avoids an
+    # MLX compile bug: a bf16 value cast to float32 both inside the loss (implicitly, by type promotion) and in
+    # an output of `mx.compile(mx.value_and_grad(f))` fails with "IndexError: _Map_base::at" (MLX 0.32).
+    audio_embeds, text_embeds = audio_embeds.astype(mx.float32), text_embeds.astype(mx.float32)
+    logit_scale = logit_scale.astype(mx.float32)
     logits_per_audio = logit_scale * (audio_embeds @ text_embeds.T)  # [B_audio, B_text]
     logits_per_text = logits_per_audio.T
     labels = mx.arange(logits_per_audio.shape[0])
@@ -67,8 +76,12 @@ class AdamWMatricesOnly(optim.AdamW):
     """AdamW whose weight decay skips parameters with fewer than 2 dimensions.
 
     LAION excludes biases, LayerNorm/BatchNorm parameters and the logit scales from weight decay; all of
-    them (and only them, in CLAP) are vectors or scalars.
+    them (and only them, in CLAP) are vectors or scalars. Bias correction is on by default, as in
+    ``torch.optim.AdamW`` (MLX's own default is off).
     """
+
+    def __init__(self, learning_rate, *, bias_correction: bool = True, **kwargs):
+        super().__init__(learning_rate, bias_correction=bias_correction, **kwargs)
 
     def apply_single(self, gradient: mx.array, parameter: mx.array, state: dict) -> mx.array:
         if parameter.ndim < 2:
@@ -88,7 +101,9 @@ class CLAPTaskConfig:
         None,
         "peak learning rate after warmup; if unset: 1e-5 (fine-tuning a checkpoint) or 3e-4 (the from-scratch demo)",
     )
-    min_learning_rate: float = _opt(0.0, "learning rate at the end of the cosine decay")
+    min_learning_rate: float = _opt(
+        0.0, "learning rate at the end of the cosine decay (at most the learning rate in use)"
+    )
     warmup_steps: int = _opt(0, "linear warmup, in optimizer steps")
     total_steps: int | None = _opt(
         None,
@@ -109,14 +124,28 @@ class CLAPTaskConfig:
     def __post_init__(self):
         if self.learning_rate is not None and self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
-        if not 0 <= self.min_learning_rate <= (self.learning_rate or DEFAULT_FINE_TUNING_LR):
-            raise ValueError(f"min_learning_rate must be in [0, learning_rate], got {self.min_learning_rate}")
+        if self.min_learning_rate < 0:
+            raise ValueError(f"min_learning_rate must be >= 0, got {self.min_learning_rate}")
+        # Against the learning rate in use: when it is unset, its default depends on the run (fine-tuning or
+        # the from-scratch demo), so the recipe checks it once it is known (`check_min_learning_rate`).
+        if self.learning_rate is not None:
+            self.check_min_learning_rate(self.learning_rate)
         if self.warmup_steps < 0 or self.freeze_audio_stages < 0 or self.freeze_text_layers < 0:
             raise ValueError("warmup_steps, freeze_audio_stages and freeze_text_layers must be >= 0")
         if self.weight_decay < 0:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
         if self.freeze_audio and self.freeze_text and not self.train_logit_scale:
             raise ValueError("freeze_audio, freeze_text and train_logit_scale=False leave nothing to train")
+
+    def check_min_learning_rate(self, learning_rate: float, why: str = "") -> None:
+        """Raise unless ``min_learning_rate`` <= `learning_rate` (the peak the run uses; `why` says where it
+        comes from when it is a default)."""
+        if self.min_learning_rate > learning_rate:
+            source = f" ({why})" if why else ""
+            raise ValueError(
+                f"min_learning_rate {self.min_learning_rate:g} is above the learning rate {learning_rate:g}{source}; "
+                "the cosine decay ends at min_learning_rate, so it must be in [0, learning_rate]"
+            )
 
 
 class CLAPTrainModule(TrainModule):
@@ -197,6 +226,7 @@ class CLAPTrainModule(TrainModule):
     def configure_optimizers(self) -> OptimizerConfig:
         cfg = self.config
         peak = cfg.learning_rate or DEFAULT_FINE_TUNING_LR
+        cfg.check_min_learning_rate(peak, "the default learning rate" if cfg.learning_rate is None else "")
         total = cfg.total_steps or (self.trainer.max_steps if self._trainer is not None else None)
         if total:
             lr = WarmupCosineScheduler(
@@ -218,7 +248,11 @@ class CLAPTrainModule(TrainModule):
             lr, name = peak, "constant"
         return OptimizerConfig(
             optimizer=AdamWMatricesOnly(
-                learning_rate=lr, betas=[0.9, 0.999], eps=1e-8, weight_decay=cfg.weight_decay
+                learning_rate=lr,
+                betas=[0.9, 0.999],
+                eps=1e-8,
+                weight_decay=cfg.weight_decay,
+                bias_correction=True,  # as torch.optim.AdamW, which LAION trains with
             ),
             lr_schedule_name=name,
         )
