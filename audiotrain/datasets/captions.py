@@ -44,6 +44,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from audiotrain.data import Dataset
+from audiotrain.datasets._text import read_utf8_text
 
 import numpy as np
 
@@ -394,16 +395,7 @@ class _Row:
 
 
 def _read_text(path: Path) -> str:
-    """The file's text. A leading BOM (Excel's "CSV UTF-8") is dropped; anything but UTF-8 is an error."""
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        raise CaptionFolderError(
-            f"{path}, line {line}: the byte 0x{data[error.start]:02x} at offset {error.start} is not UTF-8; "
-            'the metadata file must be saved as UTF-8 (Excel: "CSV UTF-8")'
-        ) from None
+    return read_utf8_text(path, CaptionFolderError)
 
 
 def _column(name: str) -> str:

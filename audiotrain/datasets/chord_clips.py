@@ -29,6 +29,7 @@ from audiotrain import audio as audio_io
 from audiotrain.chords.harte import PITCH_CLASS_NAMES, HarteError, note_to_pitch_class
 from audiotrain.chords.vocabulary import CHORD_TYPES, IGNORE_INDEX, N_INDEX, X_INDEX, encode_label
 from audiotrain.data import Dataset
+from audiotrain.datasets._text import read_utf8_text
 
 import numpy as np
 
@@ -76,16 +77,7 @@ def _class_index(value, field: str) -> int:
 
 
 def _read_text(path: Path) -> str:
-    """The file's text. A leading BOM (Excel's "CSV UTF-8") is dropped; anything but UTF-8 is an error."""
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = data.count(b"\n", 0, err.start) + 1
-        raise ValueError(
-            f"{path}, line {line}: the byte 0x{data[err.start]:02x} at offset {err.start} is not UTF-8; "
-            'the metadata must be saved as UTF-8 (Excel: "CSV UTF-8")'
-        ) from None
+    return read_utf8_text(path, ValueError)
 
 
 def _read_rows(path: Path) -> list[tuple[int, dict | str]]:
