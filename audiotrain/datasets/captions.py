@@ -394,10 +394,6 @@ class _Row:
     label: str | None
 
 
-def _read_text(path: Path) -> str:
-    return read_utf8_text(path, CaptionFolderError)
-
-
 def _column(name: str) -> str:
     """Header and field names match case-insensitively: ``File_Name``, ``file name`` → ``file_name``."""
     return re.sub(r"[\s-]+", "_", str(name).strip().lower())
@@ -436,7 +432,7 @@ def _collect(items) -> tuple[list[_Row], list[Skip]]:
 def _read_jsonl(path: Path, label: str) -> tuple[list[_Row], list[Skip]]:
     items = []
     # Split on newlines only: str.splitlines would also split inside strings holding U+2028 and the like.
-    for lineno, line in enumerate(_read_text(path).split("\n"), start=1):
+    for lineno, line in enumerate(read_utf8_text(path, CaptionFolderError).split("\n"), start=1):
         where = f"{label}:{lineno}"
         if not line.strip():
             continue
@@ -452,7 +448,7 @@ def _read_jsonl(path: Path, label: str) -> tuple[list[_Row], list[Skip]]:
 def _read_json(path: Path, label: str) -> tuple[list[_Row], list[Skip]]:
     expected = 'a JSON array of objects: [{"file_name": "a.wav", "caption": "..."}, ...]'
     try:
-        data = json.loads(_read_text(path))
+        data = json.loads(read_utf8_text(path, CaptionFolderError))
     except json.JSONDecodeError as error:
         hint = ""
         if error.msg == "Extra data":
@@ -476,7 +472,7 @@ def _delimiter(header_line: str, preferred: str) -> str:
 
 def _read_csv(path: Path, label: str, preferred: str = ",") -> tuple[list[_Row], list[Skip]]:
     rows, skipped = [], []
-    text = _read_text(path)
+    text = read_utf8_text(path, CaptionFolderError)
     delimiter = _delimiter(text.split("\n", 1)[0], preferred)
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
     header = [_column(h) for h in (reader.fieldnames or [])]

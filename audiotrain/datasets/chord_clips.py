@@ -76,13 +76,9 @@ def _class_index(value, field: str) -> int:
     return index
 
 
-def _read_text(path: Path) -> str:
-    return read_utf8_text(path, ValueError)
-
-
 def _read_rows(path: Path) -> list[tuple[int, dict | str]]:
     """(line number, row) pairs; a line that is no row at all (bad JSON) comes as a problem string."""
-    text = _read_text(path)
+    text = read_utf8_text(path, ValueError)
     if path.suffix == ".jsonl":
         rows = []
         # Split on newlines only: str.splitlines would also split inside strings holding U+2028 and the like.

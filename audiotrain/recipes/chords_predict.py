@@ -82,16 +82,11 @@ def annotation_in_the_way(target: Path) -> Path | None:
     ``.jams``: either would silently change the ground truth. A new file beside audio with no
     annotation is fine (``predict song.wav -o song.lab``).
     """
-    audio = [
-        p for p in target.parent.glob(glob.escape(target.stem) + ".*") if p.suffix.lower() in AUDIO_SUFFIXES
-    ]
+    siblings = [p for p in target.parent.glob(glob.escape(target.stem) + ".*") if p.is_file()]
+    audio = [p for p in siblings if p.suffix.lower() in AUDIO_SUFFIXES]
     if not audio:
         return None
-    annotations = [
-        p
-        for p in target.parent.glob(glob.escape(target.stem) + ".*")
-        if p.suffix.lower() in ANNOTATION_SUFFIXES and p.is_file()
-    ]
+    annotations = [p for p in siblings if p.suffix.lower() in ANNOTATION_SUFFIXES]
     return audio[0] if target.exists() or annotations else None
 
 
