@@ -10,7 +10,7 @@ from audiotrain.train.callbacks import Callback, EarlyStopping, ModelCheckpoint
 import mlx.core as mx
 import numpy as np
 import pytest
-from tasks import TinyClassifier, make_batches
+from tasks import RecordingLogger, TinyClassifier, make_batches, weights
 
 
 class Scores(Callback):
@@ -214,3 +214,112 @@ def test_early_stopping_min_delta_is_used_with_its_sign_as_in_lightning(
     t = fit(tmp_path, [Scores(scores), es], val=False, max_epochs=4)
     assert (es.stopped_epoch is not None) == stops
     assert t.current_epoch == (3 if stops else 4)
+
+
+# ------------------------------------------------------------------ validating inside epochs
+def _expected_early_stopping(values, patience):
+    """(best, wait) after EarlyStopping(mode="min", min_delta=0) has seen `values` one check each."""
+    best, wait = None, 0
+    for v in values:
+        if best is None or v < best:
+            best, wait = v, 0
+        else:
+            wait += 1
+    return best, wait
+
+
+def _val_losses(logger):
+    return [m["val_loss"] for _, m in logger.metrics if "val_loss" in m]
+
+
+def test_an_int_val_check_interval_longer_than_an_epoch_monitors_each_validation(tmp_path):
+    # 3 batches per epoch, a validation every 5: none at the first epoch end (it used to be a KeyError).
+    logger = RecordingLogger()
+    es = EarlyStopping(monitor="val_loss", patience=10)
+    mc = ModelCheckpoint(monitor="val_loss", save_top_k=-1, filename="s{step}")
+    t = fit(tmp_path, [es, mc], max_epochs=4, val_check_interval=5, logger=logger)
+    assert [s for s, m in logger.metrics if "val_loss" in m] == [5, 10]
+    assert names(tmp_path / "checkpoints") == ["s10", "s5"]  # no stale saves at epoch ends
+    assert (es.best_score, es.wait_count) == pytest.approx(_expected_early_stopping(_val_losses(logger), 10))
+    assert t.current_epoch == 4
+
+
+def test_a_fractional_val_check_interval_counts_every_validation_once(tmp_path):
+    # 4 batches per epoch, validations after batch 2 and at each epoch end: 4 in 2 epochs.
+    logger = RecordingLogger()
+    es = EarlyStopping(monitor="val_loss", patience=10)
+    mc = ModelCheckpoint(monitor="val_loss", save_top_k=-1, filename="s{step}")
+    fit(tmp_path, [mc, es], n=64, val_check_interval=0.5, logger=logger)
+    values = _val_losses(logger)
+    assert len(values) == 4
+    assert (es.best_score, es.wait_count) == pytest.approx(_expected_early_stopping(values, 10))
+    assert names(tmp_path / "checkpoints") == ["s2", "s4", "s6", "s8"]
+
+
+def test_early_stopping_can_be_forced_to_check_at_epoch_end(tmp_path):
+    logger = RecordingLogger()
+    es = EarlyStopping(monitor="val_loss", patience=10, check_on_train_epoch_end=True)
+    fit(tmp_path, [es], n=64, val_check_interval=0.5, logger=logger)
+    epoch_end_values = _val_losses(logger)[1::2]
+    assert (es.best_score, es.wait_count) == pytest.approx(_expected_early_stopping(epoch_end_values, 10))
+
+
+def test_a_checkpoint_holds_early_stopping_state_of_its_epoch_whatever_the_callback_order(tmp_path):
+    scores = [1.0, 0.5, 0.7]
+    mc = ModelCheckpoint(save_top_k=-1, filename="e{epoch}")
+    es = EarlyStopping(monitor="score", patience=5)
+    t = fit(tmp_path, [Scores(scores), mc, es], val=False, max_epochs=3)
+    assert isinstance(t.callbacks[-1], ModelCheckpoint)  # checkpointing runs last
+    for epoch, (best, wait) in enumerate([(1.0, 0), (0.5, 0), (0.5, 1)]):
+        state = json.loads((tmp_path / "checkpoints" / f"e{epoch}" / "trainer_state.json").read_text())
+        assert state["callbacks"][es.state_key] == {
+            "wait_count": wait,
+            "best_score": best,
+            "stopped_epoch": None,
+        }
+
+
+class NoisyValidation(TinyClassifier):
+    """Validation draws random numbers, so skipping or repeating one changes later dropout masks."""
+
+    def validation_step(self, batch):
+        x, y = batch
+        return self.compute_loss((x + 0.1 * mx.random.normal(x.shape), y))
+
+
+def _fit_noisy(root, callbacks, ckpt_path=None):
+    mx.random.seed(0)
+    t = Trainer(
+        default_root_dir=root,
+        enable_progress_bar=False,
+        compile=False,
+        seed=0,
+        max_epochs=2,
+        val_check_interval=2,
+        callbacks=callbacks,
+    )
+    model = NoisyValidation(dropout=0.5)
+    t.fit(model, make_batches(48), make_batches(16, seed=1), ckpt_path=ckpt_path)
+    return t, model
+
+
+@pytest.mark.parametrize(
+    "callback, resume_from",
+    [
+        # Saved at a batch end, before that batch's validation ran: resuming runs it first.
+        (lambda: ModelCheckpoint(every_n_train_steps=1, save_top_k=-1, filename="s{step}"), "s2"),
+        # Saved by the validation itself, mid-epoch: resuming does not run it again.
+        (lambda: ModelCheckpoint(monitor="val_loss", save_top_k=-1, filename="s{step}"), "s2"),
+        (lambda: ModelCheckpoint(monitor="val_loss", save_top_k=-1, filename="s{step}"), "s4"),
+        # The last batch of an epoch: resuming runs only the epoch's end.
+        (lambda: ModelCheckpoint(monitor="val_loss", save_top_k=-1, filename="s{step}"), "s6"),
+    ],
+)
+def test_resuming_from_a_checkpoint_taken_around_a_validation_is_exact(tmp_path, callback, resume_from):
+    straight, straight_model = _fit_noisy(tmp_path / "a", [callback()])
+    resumed, resumed_model = _fit_noisy(
+        tmp_path / "b", [callback()], ckpt_path=str(tmp_path / "a" / "checkpoints" / resume_from)
+    )
+    for key, value in weights(straight_model).items():
+        np.testing.assert_array_equal(weights(resumed_model)[key], value, err_msg=key)
+    assert resumed.history["val_loss"] == straight.history["val_loss"]

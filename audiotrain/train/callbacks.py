@@ -66,11 +66,18 @@ class ModelCheckpoint(Callback):
             written with every save and once more when training ends, so it holds the final step even
             when the last save was earlier (e.g. `every_n_train_steps`). After a Ctrl-C the current state
             is in the Trainer's `checkpoints/interrupted` instead.
-        every_n_epochs: save at the end of every n-th epoch (after its validation).
+        every_n_epochs: save at the end of every n-th epoch (after its validation), and after each
+            validation inside those epochs when `fit` validates more often (see below).
         every_n_train_steps: save every n optimizer steps instead of per epoch.
 
     Saves happen at epoch end (after that epoch's validation) or every n steps, so it works with or
-    without a validation loader as long as `monitor` names a metric that exists.
+    without a validation loader as long as `monitor` names a metric that exists. When `fit` also
+    validates inside epochs (`val_check_interval` below 1.0, or an int number of batches), each such
+    validation is a save too, as in Lightning. With an int interval and a `monitor`, only validations
+    save: an epoch end would rank a stale score (or find none yet when the interval is longer than an
+    epoch).
+    The Trainer runs checkpoint callbacks after all others, so a checkpoint holds the state that
+    EarlyStopping and other callbacks reached at that point.
 
     As in Lightning, a name that is already taken by a checkpoint kept by this or another
     ModelCheckpoint of the Trainer gets a version suffix (`model`, `model-v1`, ...), so a kept top-k
@@ -156,9 +163,27 @@ class ModelCheckpoint(Callback):
             self._save(trainer)
 
     def on_train_epoch_end(self, trainer, module) -> None:
-        n = self.every_n_epochs
-        if n and (trainer.current_epoch + 1) % n == 0:
+        if not self._due_this_epoch(trainer):
+            return
+        if self.monitor and trainer.validates_within_epochs and isinstance(trainer.val_check_interval, int):
+            return  # a monitored score belongs to a validation: those save (below), epoch ends would be stale
+        self._save(trainer)
+
+    def on_validation_end(self, trainer, module) -> None:
+        # Validations inside an epoch (val_check_interval below 1.0, or an int) each get a save, as in
+        # Lightning. The one that closes an epoch under a float interval is saved at the epoch end
+        # instead, so that checkpoint resumes after the epoch's end hooks.
+        if not (self._due_this_epoch(trainer) and trainer.validates_within_epochs):
+            return
+        if (
+            isinstance(trainer.val_check_interval, int)
+            or trainer.batch_in_epoch < trainer.num_training_batches
+        ):
             self._save(trainer)
+
+    def _due_this_epoch(self, trainer: Trainer) -> bool:
+        n = self.every_n_epochs
+        return bool(n) and (trainer.current_epoch + 1) % n == 0
 
     def on_train_end(self, trainer, module) -> None:
         # The Trainer calls this when fit ends normally (not after a Ctrl-C, which saves `interrupted`).
@@ -318,7 +343,11 @@ def _checkpoint_dir(dirpath: str | Path, check: bool = True) -> Path:
 class EarlyStopping(Callback):
     """Stop `fit` when `monitor` has not improved by more than `min_delta` for `patience` checks.
 
-    The check runs at the end of every training epoch (after that epoch's validation).
+    The check runs at the end of every training epoch (after that epoch's validation). When `fit`
+    validates inside epochs (`val_check_interval` below 1.0, or an int number of batches) it runs
+    after each validation instead, as Lightning does, so it never counts one validation twice nor
+    looks for a validation metric before the first validation. `check_on_train_epoch_end=True` or
+    `False` forces either.
 
     `min_delta` is used as given, as in Lightning: a value counts as an improvement when it beats the best
     by more than `min_delta` in the direction of `mode` (below `best - min_delta` for "min", above
@@ -336,6 +365,7 @@ class EarlyStopping(Callback):
         mode: str = "min",
         verbose: bool = False,
         check_finite: bool = True,
+        check_on_train_epoch_end: bool | None = None,
     ):
         _check_mode(mode, "EarlyStopping")
         if patience < 0:
@@ -350,6 +380,7 @@ class EarlyStopping(Callback):
             )
         self.monitor, self.patience, self.min_delta, self.mode = monitor, patience, float(min_delta), mode
         self.verbose, self.check_finite = verbose, check_finite
+        self.check_on_train_epoch_end = check_on_train_epoch_end
         self.wait_count = 0
         self.best_score: float | None = None
         self.stopped_epoch: int | None = None
@@ -359,9 +390,20 @@ class EarlyStopping(Callback):
     def state_key(self) -> str:
         return f"EarlyStopping[{self.monitor},{self.mode}]"
 
+    def _checks_at_epoch_end(self, trainer: Trainer) -> bool:
+        if self.check_on_train_epoch_end is not None:
+            return self.check_on_train_epoch_end
+        return not trainer.validates_within_epochs
+
     def on_train_epoch_end(self, trainer, module) -> None:
-        if trainer.fast_dev_run:
-            return
+        if not trainer.fast_dev_run and self._checks_at_epoch_end(trainer):
+            self._check(trainer, "epochs")
+
+    def on_validation_end(self, trainer, module) -> None:
+        if trainer.fitting and not trainer.fast_dev_run and not self._checks_at_epoch_end(trainer):
+            self._check(trainer, "validations")
+
+    def _check(self, trainer: Trainer, unit: str) -> None:
         value = _metric(trainer, self.monitor, "EarlyStopping")
         if self.check_finite and not math.isfinite(value):
             self._stop(trainer, f"{self.monitor} = {value} is not finite")
@@ -373,7 +415,7 @@ class EarlyStopping(Callback):
                 self._stop(
                     trainer,
                     f"{self.monitor} did not improve by more than {self.min_delta} for {self.wait_count} "
-                    f"epochs (best {self.best_score:.6g})",
+                    f"{unit} (best {self.best_score:.6g})",
                 )
 
     def _stop(self, trainer: Trainer, reason: str) -> None:

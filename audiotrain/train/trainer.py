@@ -130,7 +130,9 @@ class Trainer:
             callbacks.append(ModelCheckpoint(save_last=True, save_top_k=0))
         if not self.enable_checkpointing:
             callbacks = [c for c in callbacks if not isinstance(c, ModelCheckpoint)]
-        self.callbacks = callbacks
+        # Checkpointing runs after every other callback at each hook, as in Lightning: a checkpoint
+        # taken at an epoch end then holds EarlyStopping's (or any callback's) state for that epoch.
+        self.callbacks = sorted(callbacks, key=lambda cb: isinstance(cb, ModelCheckpoint))
         loggers = (
             logger if isinstance(logger, (list, tuple)) else ([] if logger in (None, False) else [logger])
         )
@@ -149,6 +151,7 @@ class Trainer:
         self.interrupted = False
         self.interrupted_checkpoint: Path | None = None  # where Ctrl-C saved, once it has
         self.state = "initializing"
+        self.fitting = False  # inside `fit` (a validation there is part of training)
         self.callback_metrics: dict[str, float] = {}
         self.logged_metrics: dict[str, float] = {}
         self._history_rows: list[dict[str, Any]] = []
@@ -161,6 +164,7 @@ class Trainer:
         self._eval_steps: dict[str, EvalStep] = {}
         self._micro = 0  # micro-batches accumulated in the current window
         self._train_loader = None
+        self._val_loader = None
         self._pending_loader_state: dict | None = None
         self._pending_ckpt: str | None = None
         self._epoch_complete = False
@@ -332,6 +336,7 @@ class Trainer:
             seed_everything(self.seed)
         self._attach(model, "fit")
         self._train_loader = train_loader  # before configure_optimizers: estimated_stepping_batches
+        self._val_loader = val_loader
         self._setup_optimizer(model)
         self.state = "running"
         self.should_stop = self.interrupted = False
@@ -358,6 +363,7 @@ class Trainer:
                 lg.log_hyperparams(self._config())
         self._fit_started = time.perf_counter()
         status = "failed"
+        self.fitting = True
         try:
             with self._sigint_guard():
                 self._callbacks("on_fit_start")
@@ -377,6 +383,7 @@ class Trainer:
                     cb.on_exception(self, model, err)
             raise
         finally:
+            self.fitting = False
             self.state = "finished" if status == "success" else status
             for lg in self.loggers:
                 if hasattr(lg, "finalize"):
@@ -384,6 +391,15 @@ class Trainer:
             for cb in self.callbacks:
                 cb.teardown(self, model, "fit")
             model.train()
+
+    @property
+    def validates_within_epochs(self) -> bool:
+        """Whether this `fit` validates other than exactly once at each epoch end: `val_check_interval`
+        below 1.0 (also mid-epoch) or an int (every N batches, across epoch ends). Callbacks that
+        monitor a metric then act after each validation instead of at epoch end, as in Lightning, so
+        they never read a validation metric that is stale or not logged yet."""
+        once_per_epoch = isinstance(self.val_check_interval, float) and self.val_check_interval == 1.0
+        return self.fitting and self._val_loader is not None and not once_per_epoch
 
     def _done(self) -> bool:
         if self.should_stop or self.interrupted:
@@ -488,13 +504,18 @@ class Trainer:
                 **{k: LazyScalar(v) for k, v in metrics.items()},
                 "stepped": stepped,
             }
+            # A checkpoint saved by a batch-end hook (ModelCheckpoint(every_n_train_steps)) before
+            # this batch's validation records it as pending, so resuming from it runs it first.
+            val_due = val_loader is not None and self._val_due(mid_epoch_every, n_batches)
+            self._validation_pending = val_due
             module.on_train_batch_end(outputs, batch, batch_idx)
             self._callbacks("on_train_batch_end", outputs, batch, batch_idx)
             if stepped and self.is_logging_step():
                 self._log_train_interval()
-            if val_loader is not None and self._val_due(mid_epoch_every, n_batches):
-                if self._run_validation(module, val_loader, during_fit=True) is None:
-                    self._validation_pending = True  # stopped by Ctrl-C: saved below, rerun on resume
+            if val_due:
+                self._validation_pending = False  # a checkpoint saved in on_validation_end has run it
+                # Still pending when Ctrl-C stops it: saved below, rerun on resume.
+                self._validation_pending = self._run_validation(module, val_loader, during_fit=True) is None
                 module.train()
             if self.interrupted:
                 self._save_on_interrupt()
