@@ -342,19 +342,12 @@ def test_csv_from_a_fit_merges_the_rows_of_each_logging_step(tmp_path):
     trainer.fit(TinyClassifier(), make_batches(64), make_batches(16, seed=1))  # 4 steps per epoch
     assert logger.log_dir == tmp_path / "version_0"
     rows = read_csv(logger.metrics_file)[1]
-    # One row per logging step (learning rate, training interval and validation together); the epoch's
-    # means reuse the name train_loss at the same step, so they get their own row (marked by `epoch`).
-    assert [(r["step"], r["epoch"]) for r in rows] == [
-        ("2", ""),
-        ("4", ""),
-        ("4", "0.0"),
-        ("6", ""),
-        ("8", ""),
-        ("8", "1.0"),
-    ]
-    interval_rows = [r for r in rows if not r["epoch"]]
-    assert all(r["lr-AdamW"] and r["train_loss"] for r in interval_rows)
-    assert [bool(r["val_loss"]) for r in interval_rows] == [False, True, False, True]
+    # One row per logging step: learning rate, training interval, validation and (at an epoch's last
+    # step) the epoch means, whose `_epoch` names keep them apart from the interval's.
+    assert [(r["step"], r["epoch"]) for r in rows] == [("2", ""), ("4", "0.0"), ("6", ""), ("8", "1.0")]
+    assert all(r["lr-AdamW"] and r["train_loss"] for r in rows)
+    assert [bool(r["val_loss"]) for r in rows] == [False, True, False, True]
+    assert [bool(r["train_loss_epoch"]) for r in rows] == [False, True, False, True]
 
 
 def test_csv_resume_appends_after_dropping_lost_rows(tmp_path):

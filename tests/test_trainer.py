@@ -133,6 +133,21 @@ def test_log_every_n_steps_and_loggers_list(tmp_path):
     assert "grad_norm" not in a.keys()  # only with track_grad_norm=True or norm clipping
 
 
+def test_each_metric_is_logged_once_per_step_and_epoch_means_carry_a_suffix(tmp_path):
+    # 6 batches per epoch, interval 4: the epoch's last step logs the interval mean of its last 2
+    # batches as train_loss and the epoch mean as train_loss_epoch (they used to share one name).
+    logger = RecordingLogger()
+    t, _ = fit(tmp_path, max_epochs=2, log_every_n_steps=4, logger=logger)
+    seen = set()
+    for step, metrics in logger.metrics:
+        for key in metrics:
+            assert (step, key) not in seen, f"{key} logged twice at step {step}"
+            seen.add((step, key))
+    epoch_rows = [m for _, m in logger.metrics if "epoch" in m]
+    assert [m["train_loss_epoch"] for m in epoch_rows] == pytest.approx(t.history["train_loss"])
+    assert "train_accuracy_epoch" in epoch_rows[0]
+
+
 def test_seed_makes_runs_repeatable(tmp_path):
     runs = []
     for seed in (7, 7, 8):

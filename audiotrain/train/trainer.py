@@ -48,6 +48,9 @@ class Trainer:
     (benchmarks/trainer_overhead.py).
     `nonfinite_guard=False` drops it (a non-finite update then goes through). `track_grad_norm=True`
     logs the gradient norm (always logged, for free, with norm clipping).
+    Logging: every `log_every_n_steps` optimizer steps the loggers get the interval means
+    (`train_loss`, `train_<metric>`), the learning rate and the skip count; at each epoch end the
+    epoch means as `train_<name>_epoch` (the history and `callback_metrics` use `train_<name>`).
     Seeding: `seed` seeds MLX, numpy and Python at the start of `fit` (and a DataLoader without its own
     seed). A model's initial weights are drawn when it is built, before that: call
     `audiotrain.seed_everything(seed)` first for a run that repeats exactly.
@@ -659,7 +662,10 @@ class Trainer:
             self._history_rows[-1] = row  # an epoch closed early and then resumed: keep the full one
         else:
             self._history_rows.append(row)
-        self.log_metrics({**train_metrics, "epoch": self.current_epoch}, step=self.global_step)
+        # `_epoch` as in Lightning: the epoch's last step already logged `train_loss` (the interval mean),
+        # and a second value for one key at one step would replace it in W&B, CSV and TensorBoard.
+        epoch_means = {f"{k}_epoch": v for k, v in train_metrics.items()}
+        self.log_metrics({**epoch_means, "epoch": self.current_epoch}, step=self.global_step)
         module.on_train_epoch_end(self.current_epoch, {**train_metrics, **val_metrics})
         # Logged in the hook: part of this epoch (history, and what ModelCheckpoint/EarlyStopping see).
         late = self._pop_module_logs()
