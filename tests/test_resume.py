@@ -164,3 +164,15 @@ def test_ctrl_c_during_mid_epoch_validation_is_rerun_after_resuming(tmp_path):
     assert after_signal == 0
     assert (state["epoch"], state["batch_in_epoch"], state["validation_pending"]) == (1, 3, True)
     _assert_same_run(straight, resumed)
+
+
+def test_after_ctrl_c_last_is_the_interrupted_state(tmp_path):
+    """ckpt_path="last" after a Ctrl-C resumes where it stopped, not from the last epoch-end save."""
+    _, _, stopped, _, _ = _interrupt_during_validation(tmp_path, 0.5, 1, 1)
+    folder = tmp_path / "b" / "checkpoints"
+    for name in ("model.safetensors", "optimizer.safetensors", "trainer_state.json"):
+        assert (folder / "last" / name).read_bytes() == (folder / "interrupted" / name).read_bytes(), name
+    assert stopped._checkpoint_alias("last") == str(folder / "last")
+    assert (
+        json.loads((folder / "last" / "trainer_state.json").read_text())["global_step"] == stopped.global_step
+    )

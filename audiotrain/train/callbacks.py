@@ -64,8 +64,8 @@ class ModelCheckpoint(Callback):
         save_top_k: how many checkpoints to keep (-1 all, 0 none besides `last`).
         save_last: also keep an always-current `last` folder (what `ckpt_path=".../last"` resumes). It is
             written with every save and once more when training ends, so it holds the final step even
-            when the last save was earlier (e.g. `every_n_train_steps`). After a Ctrl-C the current state
-            is in the Trainer's `checkpoints/interrupted` instead.
+            when the last save was earlier (e.g. `every_n_train_steps`), and after a Ctrl-C, as a copy
+            (hard links) of the Trainer's `checkpoints/interrupted`.
         every_n_epochs: save at the end of every n-th epoch (after its validation), and after each
             validation inside those epochs when `fit` validates more often (see below).
         every_n_train_steps: save every n optimizer steps instead of per epoch.
@@ -186,7 +186,7 @@ class ModelCheckpoint(Callback):
         return bool(n) and (trainer.current_epoch + 1) % n == 0
 
     def on_train_end(self, trainer, module) -> None:
-        # The Trainer calls this when fit ends normally (not after a Ctrl-C, which saves `interrupted`).
+        # The Trainer calls this when fit ends normally (after a Ctrl-C it makes `last` a copy of `interrupted`).
         if self.save_last and not trainer.fast_dev_run and trainer.global_step != self._last_saved_step:
             self._last_saved_step = trainer.global_step
             self._save_last(trainer)

@@ -78,21 +78,48 @@ def write_checkpoint(
             f.flush()
             os.fsync(f.fileno())
         _fsync_dir(tmp)
-        # Swap: old → .prev, tmp → final, drop .prev. Between the two renames only .prev exists,
-        # and read_checkpoint falls back to it.
-        prev = final.with_name(final.name + ".prev")
-        if prev.exists():
-            shutil.rmtree(prev)
-        if final.exists():
-            os.replace(final, prev)
-        os.replace(tmp, final)
-        _fsync_dir(final.parent)
-        if prev.exists():
-            shutil.rmtree(prev, ignore_errors=True)
+        _swap_in(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
+
+
+def copy_checkpoint(source: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """Make `path` a checkpoint equal to the folder `source`, atomically like `write_checkpoint`.
+
+    Files are hard-linked where the file system allows (no second write of the weights) and copied
+    otherwise. Linked files stay safe: a checkpoint is never written in place, only replaced.
+    """
+    source, final = Path(source), Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    try:
+        for file in source.iterdir():
+            try:
+                os.link(file, tmp / file.name)
+            except OSError:
+                shutil.copy2(file, tmp / file.name)
+        _fsync_dir(tmp)
+        _swap_in(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def _swap_in(tmp: Path, final: Path) -> None:
+    """Swap: old → .prev, tmp → final, drop .prev. Between the two renames only .prev exists, and
+    read_checkpoint falls back to it."""
+    prev = final.with_name(final.name + ".prev")
+    if prev.exists():
+        shutil.rmtree(prev)
+    if final.exists():
+        os.replace(final, prev)
+    os.replace(tmp, final)
+    _fsync_dir(final.parent)
+    if prev.exists():
+        shutil.rmtree(prev, ignore_errors=True)
 
 
 def _json_default(obj: Any):

@@ -972,8 +972,14 @@ class Trainer:
             with contextlib.suppress(Exception):
                 cb.on_exception(self, self.module, interrupt)
         path = self.default_root_dir / "checkpoints" / "interrupted"
+        # `last` stays the newest state, so ckpt_path="last" resumes from here, not from the last save.
+        keep_last = [cb for cb in self.callbacks if isinstance(cb, ModelCheckpoint) and cb.save_last]
+        for cb in keep_last:
+            cb.last_model_path = str(cb.dirpath / "last")
         self.save_checkpoint(path)
         self.interrupted_checkpoint = path
+        for cb in keep_last:
+            ckpt.copy_checkpoint(path, cb.last_model_path)
         self.print(
             f"Saved {path} at epoch {self.current_epoch}, global step {self.global_step}. "
             f"Resume with trainer.fit(model, train_loader, val_loader, ckpt_path={str(path)!r})"
