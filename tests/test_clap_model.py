@@ -197,6 +197,12 @@ def test_bfloat16_model_computes_the_audio_tower_in_bfloat16():
     embeds = model.get_audio_features(features)
     assert embeds.dtype == mx.bfloat16
     assert _rel(np.array(embeds.astype(mx.float32)), ref["audio_embeds"]) < 0.05
+    # float32 features, as the feature extractor gives them, are computed in bfloat16 too.
+    from_float32 = model.get_audio_features(features.astype(mx.float32))
+    assert from_float32.dtype == mx.bfloat16
+    np.testing.assert_array_equal(
+        np.array(from_float32.astype(mx.float32)), np.array(embeds.astype(mx.float32))
+    )
 
 
 def test_swin_index_and_mask_match_transformers():

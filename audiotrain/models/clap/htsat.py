@@ -441,7 +441,12 @@ class ClapAudioEncoder(nn.Module):
         return x.transpose(0, 2, 3, 1)
 
     def __call__(self, input_features: mx.array, is_longer: mx.array | None = None) -> mx.array:
-        """Pooled audio vector ``(B, num_features)`` from ``(B, C, T, F)`` log-mel features."""
+        """Pooled audio vector ``(B, num_features)`` from ``(B, C, T, F)`` log-mel features.
+
+        The features are cast to the model's dtype: the extractor gives float32, and a bfloat16 model
+        would otherwise be promoted to float32 by its first BatchNorm (slower, twice the memory).
+        """
+        input_features = input_features.astype(self.norm.weight.dtype)
         x = self.patch_embed(self.fold(input_features), is_longer)
         for stage in self.layers:
             x = stage(x)
