@@ -323,3 +323,29 @@ def test_resuming_from_a_checkpoint_taken_around_a_validation_is_exact(tmp_path,
     for key, value in weights(straight_model).items():
         np.testing.assert_array_equal(weights(resumed_model)[key], value, err_msg=key)
     assert resumed.history["val_loss"] == straight.history["val_loss"]
+
+
+def test_resuming_from_a_step_checkpoint_keeps_that_steps_logged_row(tmp_path):
+    from audiotrain.train.loggers import CSVLogger
+
+    def run(ckpt_path=None):
+        logger = CSVLogger(tmp_path / "logs", name=None)
+        mc = ModelCheckpoint(
+            dirpath=tmp_path / "ckpt", every_n_train_steps=3, save_top_k=-1, filename="s{step}"
+        )
+        fit(tmp_path, [mc], val=False, n=64, log_every_n_steps=1, logger=logger, ckpt_path=ckpt_path)
+        return logger
+
+    straight = run()
+    steps = [row["step"] for row in _csv_rows(straight.metrics_file)]
+    assert steps == [str(s) for s in range(1, 9)]
+    resumed = run(ckpt_path=str(tmp_path / "ckpt" / "s3"))
+    assert resumed.metrics_file == straight.metrics_file
+    assert [row["step"] for row in _csv_rows(resumed.metrics_file)] == steps  # step 3 kept, none twice
+
+
+def _csv_rows(path):
+    import csv
+
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))

@@ -34,3 +34,11 @@ def test_numpy_integer_seeds_are_accepted():
     a = mx.random.uniform(shape=(2,))
     seed_everything(3)
     np.testing.assert_array_equal(np.array(a), np.array(mx.random.uniform(shape=(2,))))
+
+
+def test_torch_is_seeded_when_it_is_imported():
+    torch = pytest.importorskip("torch")
+    seed_everything(3)
+    first = torch.randperm(10).tolist()
+    seed_everything(3)
+    assert torch.randperm(10).tolist() == first

@@ -779,3 +779,44 @@ def test_resuming_with_other_accumulation_or_nothing_left_to_train_says_so(tmp_p
         )
     with pytest.warns(UserWarning, match="nothing to train, already at epoch 1"):
         trainer.fit(model, make_batches())
+
+
+# ------------------------------------------------------------------ loaders a Lightning user passes
+def test_the_same_dataloader_for_training_and_validation_is_refused(tmp_path):
+    from audiotrain import DataLoader
+
+    x, y = np.zeros((8, 8), np.float32), np.zeros(8, np.int32)
+    loader = DataLoader(list(zip(x, y, strict=True)), batch_size=4, shuffle=True)
+    with pytest.raises(ValueError, match="same DataLoader object.*second DataLoader"):
+        trainer(tmp_path, max_epochs=1).fit(TinyClassifier(), loader, loader)
+    batches = make_batches(16)  # a plain list has no position to lose
+    trainer(tmp_path, max_epochs=1).fit(TinyClassifier(), batches, batches)
+
+
+def test_a_list_of_validation_loaders_is_refused_up_front(tmp_path):
+    from audiotrain import DataLoader
+
+    x, y = np.zeros((8, 8), np.float32), np.zeros(8, np.int32)
+    val = DataLoader(list(zip(x, y, strict=True)), batch_size=4)
+    t = trainer(tmp_path, max_epochs=1)
+    with pytest.raises(TypeError, match="list of 2 loaders; one loader is supported"):
+        t.fit(TinyClassifier(), make_batches(16), [val, val])
+    with pytest.raises(TypeError, match="list of 2 loaders"):
+        t.test(TinyClassifier(), [val, val])
+
+
+def test_torch_tensors_in_a_batch_point_to_audiotrains_dataloader(tmp_path):
+    torch = pytest.importorskip("torch")
+    batch = (torch.zeros(4, 8), torch.zeros(4, dtype=torch.long))
+    with pytest.raises(TypeError, match=r"batch\[0\] is a Tensor.*use audiotrain.DataLoader"):
+        trainer(tmp_path, max_epochs=1).fit(TinyClassifier(), [batch])
+
+
+def test_validate_and_test_finalize_the_loggers(tmp_path):
+    logger = RecordingLogger()
+    t = trainer(tmp_path, max_epochs=1, logger=logger)
+    t.test(TinyClassifier(), make_batches(16))
+    assert logger.status == "success"
+    logger.status = None
+    t.validate(TinyClassifier(), make_batches(16))
+    assert logger.status == "success"

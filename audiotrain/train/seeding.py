@@ -9,13 +9,15 @@ runs of the same script give the same weights, losses and scores.
 from __future__ import annotations
 
 import random
+import sys
 
 import mlx.core as mx
 import numpy as np
 
 
 def seed_everything(seed: int) -> int:
-    """Seed MLX's global generator (`mx.random`), numpy's legacy global one and Python's `random`.
+    """Seed MLX's global generator (`mx.random`), numpy's legacy global one, Python's `random` and, when
+    it is already imported, torch's (a torch `RandomSampler` in a DataLoader draws from it).
 
     Returns the seed, so `seed = seed_everything(cfg.seed)` reads naturally. Generators a library owns
     (a `DataLoader`'s, a dataset's `np.random.default_rng(seed)`) are seeded by their own arguments."""
@@ -25,4 +27,7 @@ def seed_everything(seed: int) -> int:
     mx.random.seed(seed)
     np.random.seed(seed % 2**32)
     random.seed(seed)
+    torch = sys.modules.get("torch")  # only when already imported: torch samplers in a DataLoader
+    if torch is not None and hasattr(torch, "manual_seed"):
+        torch.manual_seed(seed)
     return seed

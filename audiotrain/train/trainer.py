@@ -34,6 +34,13 @@ import numpy as np
 from mlx.utils import tree_flatten
 
 
+def _is_loader(obj: Any) -> bool:
+    """A loader rather than a batch: iterable, but not an array or a container of arrays."""
+    return isinstance(obj, Iterable) and not isinstance(
+        obj, mx.array | np.ndarray | list | tuple | dict | str
+    )
+
+
 class Trainer:
     """Orchestrates training of a `TrainModule` with compiled MLX steps.
 
@@ -295,6 +302,12 @@ class Trainer:
             raise TypeError(
                 f"Trainer: {name} must be iterable (a DataLoader or a list of batches), got {type(loader).__name__}"
             )
+        if isinstance(loader, list | tuple) and any(_is_loader(item) for item in loader):
+            raise TypeError(
+                f"Trainer: {name} is a {type(loader).__name__} of {len(loader)} loaders; one loader is "
+                "supported (Lightning's several validation loaders are not): pass one, or one DataLoader "
+                "over the datasets joined together"
+            )
         if self.seed is not None and getattr(loader, "seed", 0) is None and hasattr(loader, "set_seed"):
             loader.set_seed(self.seed)
 
@@ -324,7 +337,11 @@ class Trainer:
             "convert it with the DataLoader's default collate or an mlx_transforms function "
             "(numpy → mx.array on the main thread)"
             if isinstance(batch, np.ndarray | np.generic | int | float)
-            else "keep only arrays in batches that reach the Trainer"
+            else "use audiotrain.DataLoader over the same dataset (it collates torch tensors into "
+            "mx.array), or convert in an mlx_transforms function"
+            if type(batch).__module__.startswith("torch")
+            else "keep only arrays in batches that reach the Trainer (drop names and other metadata "
+            "in collate_fn or before the batch leaves the dataset)"
         )
         raise TypeError(f"{path} is a {kind}, but batch leaves must be mx.array: {hint}")
 
@@ -335,6 +352,14 @@ class Trainer:
         """Train `model`; resume everything from `ckpt_path` if given (a checkpoint folder)."""
         self._prepare_loader(train_loader, "train_loader")
         self._prepare_loader(val_loader, "val_loader")
+        if val_loader is train_loader and hasattr(train_loader, "state_dict"):
+            # Its position is part of each checkpoint: after a validation it would be the validation
+            # pass's, and a resumed epoch would continue from another epoch's order.
+            raise ValueError(
+                "Trainer.fit: train_loader and val_loader are the same DataLoader object. Its position "
+                "in the epoch goes into checkpoints, so validation must iterate its own: pass a second "
+                "DataLoader over the same dataset (e.g. DataLoader(dataset, batch_size=..., shuffle=False))"
+            )
         if self.seed is not None:
             seed_everything(self.seed)
         self._attach(model, "fit")
@@ -512,9 +537,11 @@ class Trainer:
             val_due = val_loader is not None and self._val_due(mid_epoch_every, n_batches)
             self._validation_pending = val_due
             module.on_train_batch_end(outputs, batch, batch_idx)
-            self._callbacks("on_train_batch_end", outputs, batch, batch_idx)
+            # Logged before the callbacks: a checkpoint one saves now (every_n_train_steps) records
+            # the loggers past this step, so resuming from it neither drops nor repeats its row.
             if stepped and self.is_logging_step():
                 self._log_train_interval()
+            self._callbacks("on_train_batch_end", outputs, batch, batch_idx)
             if val_due:
                 self._validation_pending = False  # a checkpoint saved in on_validation_end has run it
                 # Still pending when Ctrl-C stops it: saved below, rerun on resume.
@@ -785,14 +812,19 @@ class Trainer:
         if ckpt_path:
             self._restore(self._checkpoint_alias(ckpt_path), full=False)
         if stage == "val":
-            return self._run_validation(model, loader)
-        model.on_test_start()
-        self._callbacks("on_test_start")
-        metrics = self._evaluate(model, loader, "test")
-        self.callback_metrics.update(metrics)
-        self.log_metrics(metrics, step=self.global_step)
-        model.on_test_end(metrics)
-        self._callbacks("on_test_end")
+            metrics = self._run_validation(model, loader)
+        else:
+            model.on_test_start()
+            self._callbacks("on_test_start")
+            metrics = self._evaluate(model, loader, "test")
+            self.callback_metrics.update(metrics)
+            self.log_metrics(metrics, step=self.global_step)
+            model.on_test_end(metrics)
+            self._callbacks("on_test_end")
+        # As after fit (and as Lightning does): an MLflow run reopened for these metrics is closed.
+        for lg in self.loggers:
+            if hasattr(lg, "finalize"):
+                lg.finalize("success")
         return metrics
 
     # ---- checkpoints ---------------------------------------------------------------------------------
