@@ -820,3 +820,51 @@ def test_validate_and_test_finalize_the_loggers(tmp_path):
     logger.status = None
     t.validate(TinyClassifier(), make_batches(16))
     assert logger.status == "success"
+
+
+# ------------------------------------------------------------------ sanity check before training
+class BrokenValidation(TinyClassifier):
+    def validation_step(self, batch):
+        return None  # a Lightning habit: validation_step returning nothing
+
+
+class NoisyValidation(TinyClassifier):
+    def validation_step(self, batch):
+        x, y = batch
+        return self.compute_loss((x + 0.1 * mx.random.normal(x.shape), y))
+
+
+def test_a_broken_validation_step_fails_before_training(tmp_path):
+    t = trainer(tmp_path, max_epochs=3)
+    with pytest.raises(TypeError, match="validation_step"):
+        t.fit(BrokenValidation(), make_batches(96), make_batches(16))
+    assert t.global_step == 0
+    t = trainer(tmp_path, max_epochs=1, num_sanity_val_steps=0)  # without the check: after the epoch
+    with pytest.raises(TypeError, match="validation_step"):
+        t.fit(BrokenValidation(), make_batches(96), make_batches(16))
+    assert t.global_step == 6
+
+
+def test_the_sanity_check_changes_nothing_in_the_run(tmp_path):
+    runs = []
+    for steps in (0, 2, -1):
+        logger = RecordingLogger()
+        t, module = fit(
+            tmp_path,
+            lambda: NoisyValidation(dropout=0.5),
+            val=make_batches(32),
+            max_epochs=2,
+            logger=logger,
+            num_sanity_val_steps=steps,
+        )
+        runs.append((weights(module), logger.metrics, t.sanity_checking))
+    for other in runs[1:]:
+        for key, value in runs[0][0].items():
+            np.testing.assert_array_equal(other[0][key], value, err_msg=key)
+        assert other[1] == runs[0][1] and other[2] is False
+
+
+@pytest.mark.parametrize("bad", [-2, 1.5, True, "2"])
+def test_bad_num_sanity_val_steps(tmp_path, bad):
+    with pytest.raises(ValueError, match="num_sanity_val_steps"):
+        trainer(tmp_path, max_epochs=1, num_sanity_val_steps=bad)

@@ -26,6 +26,13 @@ def positive_int(name: str, value: Any) -> int:
     return int(value)
 
 
+def sanity_steps(value: Any) -> int:
+    """`num_sanity_val_steps`: batches checked before training, -1 for the whole loader."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < -1:
+        _fail("num_sanity_val_steps", value, "an int >= 0, or -1 for the whole validation loader")
+    return value
+
+
 def limit(name: str, value: Any) -> int | float | None:
     """`limit_*_batches`: None (all), an int count >= 0, or a float fraction in [0, 1]."""
     if value is None:

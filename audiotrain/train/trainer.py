@@ -16,7 +16,7 @@ import signal
 import threading
 import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,9 @@ class Trainer:
     seed). A model's initial weights are drawn when it is built, before that: call
     `audiotrain.seed_everything(seed)` first for a run that repeats exactly.
     Precision: "32", "bf16-mixed" (bf16 compute, float32 master weights), "bf16-true".
+    Sanity check: `num_sanity_val_steps` (default 2, -1 all) validation batches run before training
+    starts, unlogged and leaving the random state as it was, so an error only validation reaches
+    shows at once, not after an epoch.
     Debugging: `fast_dev_run` (n batches of train and val, no checkpoints or loggers),
     `limit_train_batches` / `limit_val_batches`, `debug_lazy_eval` (no compile; evaluate every
     step eagerly and name the first parameter that turns non-finite).
@@ -95,6 +98,7 @@ class Trainer:
         max_consecutive_nonfinite: int = 10,
         nonfinite_guard: bool = True,
         track_grad_norm: bool = False,
+        num_sanity_val_steps: int = 2,
     ):
         self.fast_dev_run = flags.fast_dev_run(fast_dev_run)
         self.max_epochs = flags.positive_int_or_none("max_epochs", max_epochs)
@@ -121,6 +125,8 @@ class Trainer:
         self.limit_train_batches = flags.limit("limit_train_batches", limit_train_batches)
         self.limit_val_batches = flags.limit("limit_val_batches", limit_val_batches)
         self.log_every_n_steps = flags.positive_int("log_every_n_steps", log_every_n_steps)
+        self.num_sanity_val_steps = flags.sanity_steps(num_sanity_val_steps)
+        self.sanity_checking = False
         self.max_consecutive_nonfinite = flags.positive_int(
             "max_consecutive_nonfinite", max_consecutive_nonfinite
         )
@@ -396,6 +402,8 @@ class Trainer:
             with self._sigint_guard():
                 self._callbacks("on_fit_start")
                 model.on_fit_start()
+                if val_loader is not None:
+                    self._sanity_check(model, val_loader)
                 self._callbacks("on_train_start")
                 model.on_train_start()
                 self._fit_loop(model, train_loader, val_loader)
@@ -767,6 +775,36 @@ class Trainer:
             warnings.warn(f"Trainer: the {stage} loader yielded no batches", stacklevel=3)
             return {}
         return {_prefixed(f"{stage}_", k): float(v.item()) / total for k, v in sums.items()}
+
+    def _sanity_check(self, module: TrainModule, loader: Any) -> None:
+        """Run the first `num_sanity_val_steps` validation batches before training, as Lightning does:
+        a mistake only validation reaches (a bad batch, a broken `validation_step`) fails now, not
+        after a whole training epoch. Nothing is logged or called back, and the random state is put
+        back, so a run is the same with or without the check."""
+        n = self.num_sanity_val_steps
+        if n == 0 or self.fast_dev_run or isinstance(loader, Iterator):
+            return  # (a generator would lose the batches the check drew)
+        limit = flags.resolve_limit(self.limit_val_batches, self._loader_len(loader), "limit_val_batches")
+        if limit is not None:
+            n = limit if n == -1 else min(n, limit)
+        rng_before = ckpt.rng_state()
+        self.sanity_checking = True
+        module.eval()
+        iterator = iter(loader)
+        try:
+            step = self._eval_step(module, "val")
+            for batch_idx, batch in enumerate(iterator):
+                if n != -1 and batch_idx >= n:
+                    break
+                self._check_batch(batch)
+                mx.eval(step(batch))
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+            self.sanity_checking = False
+            module.train()
+            ckpt.restore_rng(rng_before)
 
     def _run_validation(
         self, module: TrainModule, loader: Any, during_fit: bool = False
