@@ -10,6 +10,7 @@ import sys
 import time
 import types
 import warnings
+from pathlib import Path
 
 import audiotrain  # noqa: F401
 from audiotrain.train.loggers import (
@@ -109,6 +110,13 @@ def test_wandb_offline_run_holds_the_metrics_and_config(wandb_run):
     assert all(h["lr"] == 0.5 for h in history)
     assert config["model/width"] == 8 and config["lr"] == 1e-3
     assert config["schedule/name"] == "warmup_cosine" and config["schedule/total_steps"] == 100
+    assert logger.version == state["run_id"]
+
+
+def test_wandb_name_and_log_dir_stay_readable_after_finalize(wandb_run):
+    logger, state, save_dir = wandb_run
+    (run_dir,) = glob.glob(str(save_dir / "wandb" / "offline-run-*"))
+    assert logger.name == "offline-run" and logger.log_dir == Path(run_dir)
     assert logger.version == state["run_id"]
 
 
@@ -256,6 +264,50 @@ def test_mlflow_local_store_and_resume(tmp_path):
     assert client.get_run(state["run_id"]).info.status == "FINISHED"
 
 
+def test_mlflow_resume_with_other_trainer_flags_keeps_the_first_params_and_goes_on(tmp_path):
+    from audiotrain import Trainer
+
+    from mlflow.tracking import MlflowClient
+    from tasks import TinyClassifier, make_batches
+
+    uri = (tmp_path / "mlruns").as_uri()
+
+    def trainer(**flags):
+        logger = MLflowLogger(experiment_name="resume", tracking_uri=uri)
+        return Trainer(
+            **flags, logger=logger, enable_progress_bar=False, enable_checkpointing=False, compile=False
+        )
+
+    first = trainer(max_steps=7)
+    first.fit(TinyClassifier(), make_batches(64))
+    first.logger.log_hyperparams({"lr": 0.01})
+    saved = first.save_checkpoint(tmp_path / "ckpt")
+    resumed = trainer(max_epochs=3)
+    with pytest.warns(LoggerWarning) as record:
+        resumed.fit(TinyClassifier(), make_batches(64), ckpt_path=str(saved))
+    (message,) = [str(w.message) for w in record]  # one warning naming every changed param
+    assert "MLflow cannot change a param" in message and "keeps the old values" in message
+    assert "trainer/max_steps (old '7', new 'None')" in message
+    assert "trainer/max_epochs (old " in message and "new '3')" in message
+    logger = resumed.logger
+    assert logger.version == first.logger.version and logger.failures == 0
+
+    params = MlflowClient(tracking_uri=uri).get_run(logger.version).data.params
+    assert params["trainer/max_steps"] == "7" and params["lr"] == "0.01"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        logger.log_hyperparams({"trainer": {"max_steps": None}})  # already warned about: quiet
+
+    def refuse(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    logger.experiment.log_batch = refuse  # a real failure afterwards is still reported
+    with pytest.warns(LoggerWarning, match=r"MLflowLogger failed in log_metrics \(OSError"):
+        logger.log_metrics({"loss": 1.0}, step=20)
+    logger.finalize("success")
+    assert logger.failures == 1
+
+
 @pytest.mark.timeout(60)
 def test_mlflow_unreachable_server_disables_the_logger_within_seconds(monkeypatch):
     import socket
@@ -374,6 +426,71 @@ def test_unwritable_folder_warns_once_and_disables(tmp_path):
 
 
 # ------------------------------------------------------------------ the interface
+
+
+def read_text_summaries(log_dir, tag):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(log_dir))
+    acc.Reload()
+    return [e.tensor_proto.string_val[0].decode() for e in acc.Tensors(tag)]
+
+
+def test_hparams_logged_before_and_after_fit_are_merged_with_the_trainers(tmp_path):
+    from audiotrain import Trainer
+
+    from tasks import TinyClassifier, make_batches
+
+    csv_logger, tb_logger = CSVLogger(tmp_path, name="csv"), TensorBoardLogger(tmp_path, name="tb")
+    loggers = [csv_logger, tb_logger]
+    for logger in loggers:
+        logger.log_hyperparams({"lr": 0.1, "model": {"hidden": 8}})
+    trainer = Trainer(
+        max_steps=2, logger=loggers, enable_progress_bar=False, enable_checkpointing=False, compile=False
+    )
+    trainer.fit(TinyClassifier(), make_batches(32))
+    for logger in loggers:
+        logger.log_hyperparams({"lr": 0.2, "note": "after fit"})  # a name logged again takes its new value
+        logger.finalize("success")
+        hparams = yaml.safe_load((logger.log_dir / "hparams.yaml").read_text())
+        assert hparams["lr"] == 0.2 and hparams["model/hidden"] == 8 and hparams["note"] == "after fit"
+        assert hparams["trainer/max_steps"] == 2 and hparams["module"] == "TinyClassifier"
+    # TensorBoard's text record shows its latest summary: it holds the merged set too.
+    table = read_text_summaries(tb_logger.log_dir, "hparams/text_summary")[-1]
+    assert (
+        "| model/hidden | 8 |" in table and "| trainer/max_steps | 2 |" in table and "| lr | 0.2 |" in table
+    )
+
+
+def test_a_resumed_folder_logger_keeps_the_hparams_of_the_interrupted_run(tmp_path):
+    for cls in (CSVLogger, TensorBoardLogger):
+        first = cls(tmp_path, name=cls.__name__)
+        first.log_hyperparams({"lr": 0.1, "seed": 1})
+        first.log_metrics({"loss": 1.0}, step=1)
+        state = first.state_dict()
+        first.finalize("interrupted")
+        resumed = cls(tmp_path, name=cls.__name__)
+        resumed.load_state_dict(state)
+        resumed.log_hyperparams({"seed": 2})
+        resumed.finalize("success")
+        assert yaml.safe_load((resumed.log_dir / "hparams.yaml").read_text()) == {"lr": 0.1, "seed": 2}
+
+
+@pytest.mark.parametrize(
+    "make", [lambda tmp: MLflowLogger(tracking_uri=(tmp / "ml").as_uri()), TensorBoardLogger]
+)
+def test_metric_names_that_the_backend_merges_warn_once(tmp_path, make):
+    logger = make(tmp_path)
+    logger.log_metrics({"top_1": 0.1}, step=0)
+    with pytest.warns(LoggerWarning, match=r"metric names 'top_1' and 'top@1' both become 'top_1'"):
+        logger.log_metrics({"top@1": 0.5}, step=0)
+    with pytest.warns(LoggerWarning, match=r"metric names 'top_1' and 'top#1' both become 'top_1'"):
+        logger.log_metrics({"top#1": 0.7, "top@1": 0.5}, step=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        logger.log_metrics({"top_1": 0.2, "top@1": 0.6, "top#1": 0.8, "top5": 0.9}, step=2)
+        logger.finalize("success")
+    assert logger.failures == 0
 
 
 def test_bad_arguments_are_explained(tmp_path):

@@ -24,7 +24,7 @@ import os
 import re
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ STATUSES = ("success", "failed", "interrupted")
 
 
 class LoggerWarning(UserWarning):
-    """A logger backend failed; training continues without it."""
+    """A logger backend failed, or cannot record something as given; training continues."""
 
 
 def _require(module: str, pip_name: str, logger: str) -> Any:
@@ -104,6 +104,8 @@ class Logger:
         self._started = False
         self._disabled = False
         self._warned = False
+        self._key_names: dict[tuple[str, str], str] = {}  # (kind, backend key) -> the first name seen
+        self._collisions: set[tuple[str, str]] = set()
 
     # -- identity ------------------------------------------------------------------------------------
     @property
@@ -194,6 +196,29 @@ class Logger:
                     stacklevel=3,
                 )
 
+    def _backend_keys(
+        self, kind: str, names: Iterable[str], sanitise: Callable[[str], str]
+    ) -> dict[str, str]:
+        """Each name -> the key the backend stores it under; warns once per pair of names that share a key.
+
+        Backends replace characters they do not accept with ``_``, so ``top@1`` and ``top#1`` both become
+        ``top_1``: the backend would record their values as one series without a word.
+        """
+        keys = {}
+        for name in names:
+            key = keys[name] = sanitise(name)
+            first = self._key_names.setdefault((kind, key), name)
+            if first != name and (first, name) not in self._collisions:
+                self._collisions.add((first, name))
+                warnings.warn(
+                    f"{type(self).__name__}: the {kind} names {first!r} and {name!r} both become {key!r} (the "
+                    f"backend replaces characters it does not accept with '_'), so their values are recorded "
+                    f"as one {kind}; rename one of them.",
+                    LoggerWarning,
+                    stacklevel=5,  # the caller of log_metrics / log_hyperparams
+                )
+        return keys
+
     def _start(self) -> None:
         raise NotImplementedError
 
@@ -256,10 +281,15 @@ class WandbLogger(Logger):
         self.kwargs = kwargs
         self._run: Any = None
         self._run_id: str | None = kwargs.pop("id", None)
+        # The run's name and folder, remembered at start: they stay readable after finalize drops the run.
+        self._run_name: str | None = None
+        self._run_dir: Path | None = None
 
     @property
     def name(self) -> str | None:
-        return self._run.name if self._run is not None else self._name
+        if self._run is not None:
+            return self._run.name  # live: the user may rename the run while it is open
+        return self._run_name if self._run_name is not None else self._name
 
     @property
     def version(self) -> str | None:
@@ -271,7 +301,7 @@ class WandbLogger(Logger):
 
     @property
     def log_dir(self) -> Path | None:
-        return Path(self._run.dir).parent if self._run is not None else None
+        return self._run_dir
 
     def _start(self) -> None:
         kwargs: dict[str, Any] = dict(project=self.project, name=self._name, **self.kwargs)
@@ -288,6 +318,7 @@ class WandbLogger(Logger):
         run.define_metric("trainer/global_step")
         run.define_metric("*", step_metric="trainer/global_step", step_sync=True)
         self._run, self._run_id = run, run.id
+        self._run_name, self._run_dir = run.name, Path(run.dir).parent  # run.dir is the run's files/ folder
 
     def _experiment(self) -> Any:
         return self._run
@@ -330,12 +361,14 @@ def _summary_writer_class() -> type:
 class _VersionedFolder:
     """`<root>/<name>/version_<k>` folders shared by the TensorBoard and CSV loggers (k: next free).
 
-    As in Lightning, an empty or None `name` drops that level: `<root>/version_<k>`.
+    As in Lightning, an empty or None `name` drops that level: `<root>/version_<k>`. Both loggers also keep
+    the run's ``hparams.yaml`` there.
     """
 
     _root: Path
     _name: str
     _version: int | str | None
+    _hparams: dict[str, Any]  # every hyperparameter logged to this run so far
 
     @property
     def name(self) -> str:
@@ -361,12 +394,34 @@ class _VersionedFolder:
         v = self.version
         return self.root_dir / (f"version_{v}" if isinstance(v, int) else str(v))
 
+    @property
+    def hparams_file(self) -> Path:
+        return self.log_dir / "hparams.yaml"
+
+    def _merge_hparams(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Add ``params`` to the run's hyperparameters and write them all; returns the merged set.
+
+        As in Lightning, each call adds to what was logged before (the user's hyperparameters and the
+        Trainer's are logged by separate calls); a name logged again takes its new value.
+        """
+        self._hparams.update(params)
+        _write_yaml(self.hparams_file, self._hparams)
+        return self._hparams
+
+    def _reload_hparams(self) -> None:
+        """On resume, start from the hyperparameters the interrupted run wrote (those logged since win)."""
+        if self.hparams_file.exists():
+            import yaml
+
+            self._hparams = {**(yaml.safe_load(self.hparams_file.read_text()) or {}), **self._hparams}
+
 
 class TensorBoardLogger(_VersionedFolder, Logger):
     """Write TensorBoard event files to ``<save_dir>/<name>/version_<k>`` (``tensorboard --logdir <save_dir>``).
 
-    Hyperparameters go to ``hparams.yaml`` in the run folder and to a text summary. A resumed run writes
-    to the same version folder and discards events after the checkpoint's step (``purge_step``).
+    Hyperparameters go to ``hparams.yaml`` in the run folder and to a text summary; each call adds to those
+    logged before (the CSV logger's ``hparams.yaml`` too). A resumed run writes to the same version folder
+    and discards events after the checkpoint's step (``purge_step``).
 
     Parameters
     ----------
@@ -403,9 +458,13 @@ class TensorBoardLogger(_VersionedFolder, Logger):
         self._writer: Any = None
         self._last_step: int | None = None
         self._purge_step: int | None = None
+        self._resumed = False
+        self._hparams = {}
 
     def _start(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        if self._resumed:
+            self._reload_hparams()
         # tensorboardX and torch name the folder argument differently (logdir / log_dir): pass it positionally.
         # Event files are named by the second they were opened in; the suffix keeps a resumed run opened in
         # the same second from overwriting the previous file, and keeps the files in order.
@@ -420,12 +479,14 @@ class TensorBoardLogger(_VersionedFolder, Logger):
         return self._writer
 
     def _log_hyperparams(self, params: dict[str, Any]) -> None:
-        _write_yaml(self.log_dir / "hparams.yaml", params)
-        table = "\n".join(f"| {k} | {v} |" for k, v in params.items())
+        # The text summary holds the merged set too: TensorBoard shows its latest record.
+        table = "\n".join(f"| {k} | {v} |" for k, v in self._merge_hparams(params).items())
         self._writer.add_text("hparams", f"| name | value |\n|---|---|\n{table}")
         self._writer.flush()
 
     def _log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        # The writer renames tags itself (as _tb_tag does); we only look for names it would merge.
+        self._backend_keys("metric", metrics, _tb_tag)
         for key, value in metrics.items():
             self._writer.add_scalar(key, value, step)
         self._last_step = step
@@ -443,6 +504,12 @@ class TensorBoardLogger(_VersionedFolder, Logger):
             self._version = state.get("version", self._version)
             step = state.get("step")
             self._purge_step = None if step is None else int(step) + 1
+            self._resumed = True
+
+
+def _tb_tag(name: str) -> str:
+    # What tensorboardX and torch's SummaryWriter make of a scalar's name (their _clean_tag).
+    return re.sub(r"[^-/\w.]", "_", name).lstrip("/")
 
 
 def _write_yaml(path: Path, params: dict[str, Any]) -> None:
@@ -472,6 +539,20 @@ class MLflowLogger(Logger):
     tags : dict, optional
         Run tags.
 
+    Resuming (``load_state_dict``) continues the same run, with two limits of MLflow:
+
+    - A param cannot change once logged. Params whose value is unchanged are not logged again; a changed one
+      (e.g. ``trainer/max_steps`` after resuming with other Trainer flags) keeps its first value in MLflow,
+      and the logger warns once, naming each with its old and new value.
+    - Metric points cannot be deleted. Resuming from a checkpoint older than the run's last step logs the
+      steps after that checkpoint again, so MLflow holds two points at each of these steps (the UI's chart
+      goes back and draws the steps twice; ``get_metric_history`` returns both). The later points, by
+      timestamp, are the resumed run's. The CSV and TensorBoard loggers drop those steps instead; with
+      MLflow, start a new run (no ``load_state_dict``) to get a clean history.
+
+    Names are stored with the characters MLflow does not accept replaced by ``_``; two names that become the
+    same key (``top@1``, ``top#1``) are recorded as one, with a warning.
+
     The first request to the server (which creates or reopens the run) is made with MLflow's retries off and
     a ``CONNECT_TIMEOUT_S`` timeout, unless ``MLFLOW_HTTP_REQUEST_MAX_RETRIES`` / ``MLFLOW_HTTP_REQUEST_TIMEOUT``
     are set: an unreachable server then disables the logger with a warning within seconds instead of
@@ -498,6 +579,8 @@ class MLflowLogger(Logger):
         self._client: Any = None
         self._run_id: str | None = None
         self._experiment_id: str | None = None
+        self._params: dict[str, str] = {}  # the run's params as MLflow holds them (key -> string value)
+        self._warned_params: set[tuple[str, str]] = set()  # (key, refused value) already warned about
 
     @property
     def name(self) -> str:
@@ -533,6 +616,7 @@ class MLflowLogger(Logger):
                 run = client.get_run(self._run_id)
             client.update_run(self._run_id, status="RUNNING")
             self._experiment_id = run.info.experiment_id
+            self._params = dict(run.data.params)
         else:
             with _fail_fast_http(self.CONNECT_TIMEOUT_S):
                 experiment = client.get_experiment_by_name(self.experiment_name)
@@ -549,16 +633,41 @@ class MLflowLogger(Logger):
     def _log_hyperparams(self, params: dict[str, Any]) -> None:
         from mlflow.entities import Param
 
+        keys = self._backend_keys("param", params, _mlflow_key)
         # MLflow keeps params as strings of at most 6000 characters.
-        items = [Param(_mlflow_key(k), str(v)[:6000]) for k, v in params.items()]
+        values = {keys[k]: str(v)[:6000] for k, v in params.items()}
+        self._warn_changed_params(values)
+        # Logging a param again is refused if its value changed, and a no-op otherwise: send new ones only.
+        items = [Param(k, v) for k, v in values.items() if k not in self._params]
         for start in range(0, len(items), 100):  # log_batch accepts at most 100 params per call
-            self._client.log_batch(self._run_id, params=items[start : start + 100])
+            batch = items[start : start + 100]
+            self._client.log_batch(self._run_id, params=batch)
+            self._params.update((p.key, p.value) for p in batch)
+
+    def _warn_changed_params(self, values: dict[str, str]) -> None:
+        """Warn once about params whose new value MLflow would refuse (a param cannot change in a run)."""
+        changed = {
+            k: v
+            for k, v in values.items()
+            if k in self._params and self._params[k] != v and (k, v) not in self._warned_params
+        }
+        if not changed:
+            return
+        self._warned_params.update(changed.items())
+        listed = ", ".join(f"{k} (old {self._params[k]!r}, new {v!r})" for k, v in changed.items())
+        warnings.warn(
+            f"MLflowLogger: params changed in run {self._run_id}: {listed}. MLflow cannot change a param, "
+            "so the run keeps the old values; logging goes on.",
+            LoggerWarning,
+            stacklevel=5,  # the caller of log_hyperparams
+        )
 
     def _log_metrics(self, metrics: dict[str, float], step: int) -> None:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        items = [Metric(_mlflow_key(k), v, now, step) for k, v in metrics.items()]
+        keys = self._backend_keys("metric", metrics, _mlflow_key)
+        items = [Metric(keys[k], v, now, step) for k, v in metrics.items()]
         self._client.log_batch(self._run_id, metrics=items)
 
     def _finalize(self, status: str) -> None:
@@ -620,6 +729,8 @@ class CSVLogger(_VersionedFolder, Logger):
         self._resume_step: int | None = None
         self._last_row: dict[str, Any] | None = None  # the file's last row, while more may join it
         self._last_row_offset = 0  # where that row starts in the file (bytes)
+        self._resumed = False
+        self._hparams = {}
 
     @property
     def metrics_file(self) -> Path:
@@ -629,6 +740,8 @@ class CSVLogger(_VersionedFolder, Logger):
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._columns = ["step"]
         self._last_row = None
+        if self._resumed:
+            self._reload_hparams()
         if self.metrics_file.exists():
             header, rows = self._read()
             if self._resume_step is not None:
@@ -659,7 +772,7 @@ class CSVLogger(_VersionedFolder, Logger):
         return buf.getvalue().encode()
 
     def _log_hyperparams(self, params: dict[str, Any]) -> None:
-        _write_yaml(self.log_dir / "hparams.yaml", params)
+        self._merge_hparams(params)
 
     def _log_metrics(self, metrics: dict[str, float], step: int) -> None:
         row = {"step": step, **{k: _csv_number(v) for k, v in metrics.items()}}
@@ -692,6 +805,7 @@ class CSVLogger(_VersionedFolder, Logger):
             self._version = state.get("version", self._version)
             step = state.get("step")
             self._resume_step = None if step is None else int(step)
+            self._resumed = True
 
 
 def _csv_number(value: float) -> str:
