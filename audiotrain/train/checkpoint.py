@@ -14,11 +14,13 @@ a crash at any moment leaves either the old or the new checkpoint loadable (neve
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -65,10 +67,7 @@ def write_checkpoint(
     state: dict[str, Any],
 ) -> Path:
     """Write a checkpoint folder at `path` atomically; returns the final path."""
-    final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
-    try:
+    with _atomic_folder(path) as tmp:
         _save_arrays(tmp / MODEL_FILE, model_arrays)
         _save_arrays(tmp / OPTIMIZER_FILE, optimizer_arrays)
         _save_arrays(tmp / STEP_STATE_FILE, step_arrays)
@@ -77,12 +76,7 @@ def write_checkpoint(
             json.dump(payload, f, indent=1, default=_json_default)
             f.flush()
             os.fsync(f.fileno())
-        _fsync_dir(tmp)
-        _swap_in(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return final
+    return Path(path)
 
 
 def copy_checkpoint(source: str | os.PathLike, path: str | os.PathLike) -> Path:
@@ -91,21 +85,28 @@ def copy_checkpoint(source: str | os.PathLike, path: str | os.PathLike) -> Path:
     Files are hard-linked where the file system allows (no second write of the weights) and copied
     otherwise. Linked files stay safe: a checkpoint is never written in place, only replaced.
     """
-    source, final = Path(source), Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
-    try:
-        for file in source.iterdir():
+    with _atomic_folder(path) as tmp:
+        for file in Path(source).iterdir():
             try:
                 os.link(file, tmp / file.name)
             except OSError:
                 shutil.copy2(file, tmp / file.name)
+    return Path(path)
+
+
+@contextlib.contextmanager
+def _atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary sibling folder to fill; swapped in at `path` when the block ends, removed on error."""
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    try:
+        yield tmp
         _fsync_dir(tmp)
         _swap_in(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return final
 
 
 def _swap_in(tmp: Path, final: Path) -> None:
