@@ -534,3 +534,31 @@ def test_audio_too_short_for_the_features_is_skipped_and_named(tiny_run, tmp_pat
     assert len(list((tmp_path / "labs").glob("*.lab"))) == 3
     assert chords.main(["predict", "--checkpoint", str(run_dir), str(songs[0].audio_path)]) == 2
     _one_error_line(capsys, "song_000.wav: audio is too short")
+
+
+def test_ctrl_c_before_the_first_validation_still_evaluates_and_prints_the_resume_command(
+    tiny_run, tmp_path, monkeypatch, capsys
+):
+    import signal
+
+    from audiotrain.train.callbacks import Callback
+
+    class CtrlCAtFirstBatch(Callback):
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            if trainer.global_step == 1:
+                signal.raise_signal(signal.SIGINT)  # the Trainer's handler: stop and save
+
+    def trainer_with_ctrl_c(*args, callbacks=(), **kwargs):
+        return Trainer(*args, callbacks=[*callbacks, CtrlCAtFirstBatch()], **kwargs)
+
+    from audiotrain.train.trainer import Trainer
+
+    root, _ = tiny_run
+    monkeypatch.setattr(chords, "Trainer", trainer_with_ctrl_c)
+    run_dir = tmp_path / "stopped"
+    code = chords.main([*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(run_dir)])
+    out = capsys.readouterr().out
+    saved = run_dir / "checkpoints" / "interrupted"
+    assert code == 0 and not (run_dir / "checkpoints" / "best").exists()
+    assert f"checkpoint:  {saved}" in out and "continue it with:" in out
+    assert (run_dir / "evaluation" / "scores.json").is_file()

@@ -219,6 +219,10 @@ def run_training(
     if trainer.history:
         plot_training_curves(trainer.history, run_dir / "training_curves.png")
     best = checkpoint_dir / "best"
+    if not best.is_dir() and trainer.interrupted_checkpoint is not None:
+        # Ctrl-C before the first validation: no best yet, so evaluate the weights as they stopped.
+        best = trainer.interrupted_checkpoint
+        log(f"no validated checkpoint yet (stopped before the first validation): evaluating {best}")
     log(
         f"trained {trainer.current_epoch} epochs ({trainer.global_step} steps) in {train_seconds:.0f} s; history: {history_path}"
     )
