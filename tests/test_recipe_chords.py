@@ -562,3 +562,22 @@ def test_ctrl_c_before_the_first_validation_still_evaluates_and_prints_the_resum
     assert code == 0 and not (run_dir / "checkpoints" / "best").exists()
     assert f"checkpoint:  {saved}" in out and "continue it with:" in out
     assert (run_dir / "evaluation" / "scores.json").is_file()
+
+
+def test_a_song_whose_audio_does_not_decode_is_skipped_and_listed_before_training(tiny_run, tmp_path, capsys):
+    import soundfile as sf
+
+    root, _ = tiny_run
+    data = tmp_path / "songs"
+    generate_demo_songs(data, n_songs=4, seed=9, song_seconds=6)
+    audio, sr = sf.read(data / "song_000.wav", dtype="float32")
+    audio[1000:1100] = np.nan  # the header is fine: only decoding finds it
+    sf.write(data / "broken.wav", audio, sr, subtype="FLOAT")
+    (data / "broken.lab").write_text((data / "song_000.lab").read_text())
+    run_dir = tmp_path / "run"
+    flags = ["train", "--data", str(data), *TINY_FLAGS, "--data.cache_dir", str(root / "cache")]
+    assert chords.main([*flags, "--run_dir", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "1 songs skipped, their audio does not decode" in out and "broken" in out
+    config = json.loads((run_dir / "config.json").read_text())
+    assert "broken" not in sum(config["songs"].values(), [])

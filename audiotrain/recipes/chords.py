@@ -39,6 +39,7 @@ from audiotrain.recipes.chords_data import (
     balanced_class_weights,
     chord_type_frequencies,
     demo_splits,
+    drop_undecodable,
     feature_function,
     folder_splits,
     make_loaders,
@@ -157,6 +158,11 @@ def run_training(
             log(report)
         else:
             splits = demo_splits(data, config.features.sr)
+    cache_root = data.resolved_cache_dir() / "features"
+    feature_fn, cache = feature_function(config.features, cache_root)
+    splits, undecodable = drop_undecodable(splits, feature_fn)
+    if undecodable:
+        log(f"{len(undecodable)} songs skipped, their audio does not decode:\n  " + "\n  ".join(undecodable))
     log(splits.describe())
     run_dir.mkdir(parents=True, exist_ok=True)  # only once there is something to train on
     (run_dir / "config.json").write_text(
@@ -170,8 +176,6 @@ def run_training(
             indent=1,
         )
     )
-    cache_root = data.resolved_cache_dir() / "features"
-    feature_fn, cache = feature_function(config.features, cache_root)
     train_loader, val_loader, _ = make_loaders(
         splits, feature_fn, data, config.features, config.batch_size, config.seed
     )

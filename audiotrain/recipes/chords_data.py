@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from audiotrain.audio import AudioError
 from audiotrain.chords.lab import read_annotation
 from audiotrain.chords.vocabulary import NUM_CHORD_TYPES, encode_label
 from audiotrain.data import DataLoader
@@ -98,6 +99,38 @@ def feature_function(
         return np.asarray(cache.get_or_compute(path, compute))
 
     return feature_fn, cache
+
+
+def drop_undecodable(
+    splits: SongSplits, feature_fn: Callable[[Path], np.ndarray]
+) -> tuple[SongSplits, list[str]]:
+    """Compute (or read from the cache) every song's features before training; returns the songs
+    whose audio fails to decode, with the reason, left out of the splits.
+
+    The folder scan reads headers only, so NaN samples or data truncated past the header surface
+    when the audio is decoded: here, listed before training, rather than in a DataLoader worker in
+    the middle of the first epoch. The features land in the cache the first epoch reads.
+    """
+    dropped: list[str] = []
+
+    def keep(songs: list[SongEntry]) -> list[SongEntry]:
+        kept = []
+        for song in songs:
+            try:
+                feature_fn(song.audio_path)
+            except AudioError as err:
+                dropped.append(f"{song.name}: {err}")
+            else:
+                kept.append(song)
+        return kept
+
+    kept = SongSplits(keep(splits.train), keep(splits.val), keep(splits.test), splits.source)
+    if dropped and (not kept.train or not kept.val):
+        raise ValueError(
+            "too few songs left to train and validate once those whose audio does not decode are left "
+            "out:\n  " + "\n  ".join(dropped)
+        )
+    return kept, dropped
 
 
 def song_config(data: ChordDataConfig, features: ChordFeatureConfig, train: bool = True) -> ChordSongConfig:
