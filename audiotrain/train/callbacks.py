@@ -240,8 +240,13 @@ class ModelCheckpoint(Callback):
                 f"ModelCheckpoint: saved {path}" + (f" ({self.monitor}={score:.5g})" if self.monitor else "")
             )
 
+    @property
+    def last_path(self) -> str:
+        """Where `last` lives (the Trainer also makes it a copy of `interrupted` after a Ctrl-C)."""
+        return str(self.dirpath / "last")
+
     def _save_last(self, trainer: Trainer) -> None:
-        self.last_model_path = str(self.dirpath / "last")
+        self.last_model_path = self.last_path
         trainer.save_checkpoint(self.last_model_path)
 
     def _free_path(self, trainer: Trainer, name: str, reusable: list[str]) -> str:

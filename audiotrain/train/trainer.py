@@ -1043,13 +1043,17 @@ class Trainer:
                 cb.on_exception(self, self.module, interrupt)
         path = self.default_root_dir / "checkpoints" / "interrupted"
         # `last` stays the newest state, so ckpt_path="last" resumes from here, not from the last save.
-        keep_last = [cb for cb in self.callbacks if isinstance(cb, ModelCheckpoint) and cb.save_last]
+        keep_last = [
+            cb
+            for cb in self.callbacks
+            if isinstance(cb, ModelCheckpoint) and cb.save_last and not self.fast_dev_run
+        ]
         for cb in keep_last:
-            cb.last_model_path = str(cb.dirpath / "last")
+            cb.last_model_path = cb.last_path  # before the save: the checkpoint records it
         self.save_checkpoint(path)
         self.interrupted_checkpoint = path
         for cb in keep_last:
-            ckpt.copy_checkpoint(path, cb.last_model_path)
+            ckpt.copy_checkpoint(path, cb.last_path)
         self.print(
             f"Saved {path} at epoch {self.current_epoch}, global step {self.global_step}. "
             f"Resume with trainer.fit(model, train_loader, val_loader, ckpt_path={str(path)!r})"
