@@ -149,10 +149,11 @@ def test_wandb_not_logged_in_warns_once_and_training_goes_on(monkeypatch):
 
     monkeypatch.setattr(wandb, "init", refuse)
     logger = WandbLogger(project="p")
+    logger.log_hyperparams({"lr": 1})  # kept until the run starts (a resumed fit loads its id first)
     with pytest.warns(
         LoggerWarning, match=r"WandbLogger could not start its run \(UsageError: api_key not configured"
     ):
-        logger.log_hyperparams({"lr": 1})
+        logger.start()  # what Trainer.fit does once a checkpoint is loaded
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         for step in range(3):
@@ -319,9 +320,9 @@ def test_mlflow_unreachable_server_disables_the_logger_within_seconds(monkeypatc
         port = sock.getsockname()[1]
     logger = MLflowLogger(tracking_uri=f"http://127.0.0.1:{port}")
     started = time.monotonic()
+    logger.log_hyperparams({"lr": 0.1})
     with pytest.warns(LoggerWarning, match="MLflowLogger could not start its run .*it is disabled"):
-        logger.log_hyperparams({"lr": 0.1})
-    logger.log_metrics({"loss": 1.0}, step=0)
+        logger.log_metrics({"loss": 1.0}, step=0)
     logger.finalize("success")
     assert time.monotonic() - started < 15  # MLflow's own retries take about 4 minutes
     assert logger.failures == 1 and logger.experiment is None

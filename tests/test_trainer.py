@@ -868,3 +868,81 @@ def test_the_sanity_check_changes_nothing_in_the_run(tmp_path):
 def test_bad_num_sanity_val_steps(tmp_path, bad):
     with pytest.raises(ValueError, match="num_sanity_val_steps"):
         trainer(tmp_path, max_epochs=1, num_sanity_val_steps=bad)
+
+
+# ------------------------------------------------------------------ Lightning's names and defaults
+def test_lightning_keyword_names_for_the_loaders(tmp_path):
+    runs = []
+    for call in ("positional", "lightning"):
+        mx.random.seed(0)
+        module, t = TinyClassifier(), trainer(tmp_path / call, max_epochs=2)
+        if call == "positional":
+            t.fit(module, make_batches(64), make_batches(16))
+            scores = t.validate(module, make_batches(16)), t.test(module, make_batches(16))
+        else:
+            t.fit(module, train_dataloaders=make_batches(64), val_dataloaders=make_batches(16))
+            scores = (
+                t.validate(module, dataloaders=make_batches(16)),
+                t.test(module, dataloaders=make_batches(16)),
+            )
+        runs.append((weights(module), t.history["val_loss"], scores))
+    (w0, h0, s0), (w1, h1, s1) = runs
+    assert all(np.array_equal(w0[k], w1[k]) for k in w0) and h0 == h1 and s0 == s1
+    t = trainer(tmp_path, max_epochs=1)
+    with pytest.raises(TypeError, match="got both train_loader and train_dataloaders="):
+        t.fit(TinyClassifier(), make_batches(16), train_dataloaders=make_batches(16))
+    with pytest.raises(TypeError, match=r"pass the training batches \(train_loader, or train_dataloaders=\)"):
+        t.fit(TinyClassifier(), val_dataloaders=make_batches(16))
+    with pytest.raises(
+        TypeError, match=r"Trainer.validate: pass the batches \(val_loader, or dataloaders=\)"
+    ):
+        t.validate(TinyClassifier())
+
+
+def test_logger_true_writes_tensorboard_or_csv_under_default_root_dir(tmp_path, monkeypatch):
+    from audiotrain.train import loggers
+    from audiotrain.train.loggers import CSVLogger, TensorBoardLogger
+
+    t = trainer(tmp_path / "tb", max_steps=4, logger=True, log_every_n_steps=2)
+    assert isinstance(t.logger, TensorBoardLogger)
+    t.fit(TinyClassifier(), make_batches(64))
+    assert t.logger.log_dir == tmp_path / "tb" / "version_0" and list(t.logger.log_dir.glob("events.*"))
+
+    def no_writer():
+        raise ImportError("no tensorboardX")
+
+    monkeypatch.setattr(loggers, "_summary_writer_class", no_writer)
+    t = trainer(tmp_path / "csv", max_steps=4, logger=True, log_every_n_steps=2)
+    assert isinstance(t.logger, CSVLogger)
+    t.fit(TinyClassifier(), make_batches(64))
+    rows = (t.logger.log_dir / "metrics.csv").read_text().splitlines()
+    assert t.logger.log_dir == tmp_path / "csv" / "version_0" and len(rows) == 3  # header, steps 2 and 4
+
+
+def test_hparams_logged_before_a_resumed_fit_go_to_the_checkpoints_run(tmp_path):
+    from audiotrain.train.loggers import CSVLogger, LoggerWarning
+
+    import yaml
+
+    first = trainer(tmp_path, max_steps=3, logger=CSVLogger(tmp_path, name="run"), log_every_n_steps=1)
+    first.fit(TinyClassifier(), make_batches(64))
+    saved = first.save_checkpoint(tmp_path / "ckpt")
+    # A user's habit: record the config on the logger, then resume.
+    logger = CSVLogger(tmp_path, name="run")
+    logger.log_hyperparams({"note": "resumed"})
+    resumed = trainer(tmp_path, max_steps=6, logger=logger, log_every_n_steps=1)
+    resumed.fit(TinyClassifier(), make_batches(64), ckpt_path=str(saved))
+    assert logger.version == 0 and not (tmp_path / "run" / "version_1").exists()
+    steps = [row.split(",")[0] for row in (logger.log_dir / "metrics.csv").read_text().splitlines()[1:]]
+    assert steps == ["1", "2", "3", "4", "5", "6"]
+    hparams = yaml.safe_load((logger.log_dir / "hparams.yaml").read_text())
+    assert hparams["note"] == "resumed" and hparams["trainer/max_steps"] == 6
+    # A run that the user opened before the checkpoint loaded cannot be switched: said, not silent.
+    early = CSVLogger(tmp_path, name="run")
+    early.log_metrics({"x": 1.0}, step=0)
+    with pytest.warns(
+        LoggerWarning, match=r"checkpoint's run has version 0, but this logger had already started"
+    ):
+        trainer(tmp_path, max_steps=7, logger=early).fit(
+            TinyClassifier(), make_batches(64), ckpt_path=str(saved)
+        )

@@ -8,7 +8,10 @@ and a missing package raises ImportError naming what to ``pip install``.
 
 Runs are created lazily, at the first call that needs them, so that `Logger.load_state_dict` (called by
 the Trainer when it resumes from a checkpoint) can make a resumed run continue the same W&B / MLflow run,
-TensorBoard version and CSV file.
+TensorBoard version and CSV file. Hyperparameters logged before the run exists are kept and written when it
+starts (at the first metric, `experiment` access or `finalize`; `Trainer.fit` starts it once a checkpoint is
+loaded): a user's `logger.log_hyperparams(config)` before `trainer.fit(..., ckpt_path=...)` would otherwise
+open a new run, and the resumed training would continue there instead of in the checkpoint's run.
 """
 
 from __future__ import annotations
@@ -106,6 +109,8 @@ class Logger:
         self._warned = False
         self._key_names: dict[tuple[str, str], str] = {}  # (kind, backend key) -> the first name seen
         self._collisions: set[tuple[str, str]] = set()
+        self._pending_hparams: dict[str, Any] = {}  # logged before the run existed (module docstring)
+        self._ever_started = False  # after a finalize the run is known: later calls reopen it at once
 
     # -- identity ------------------------------------------------------------------------------------
     @property
@@ -132,7 +137,7 @@ class Logger:
     def experiment(self) -> Any:
         """The backend object (a wandb Run, a SummaryWriter, an MlflowClient), created if needed; None if
         the logger is disabled."""
-        self._call("start", None)
+        self.start()
         return None if self._disabled else self._experiment()
 
     # -- logging -------------------------------------------------------------------------------------
@@ -140,7 +145,16 @@ class Logger:
         """Record hyperparameters (nested dicts, dataclasses and schedulers are flattened)."""
         if not isinstance(params, Mapping):
             raise TypeError(f"log_hyperparams expects a dict, got {type(params).__name__}")
-        self._call("log_hyperparams", self._log_hyperparams, flatten_params(params))
+        flat = flatten_params(params)
+        if not self._ever_started and not self._disabled:
+            self._pending_hparams.update(flat)  # written when the run starts (module docstring)
+            return
+        self._call("log_hyperparams", self._log_hyperparams, flat)
+
+    def start(self) -> None:
+        """Create (or, after `load_state_dict`, reopen) the run now and write any hyperparameters logged
+        so far. Idempotent; a backend failure warns and disables the logger, as everywhere else."""
+        self._call("start", None)
 
     def log_metrics(self, metrics: Mapping[str, Any], step: int) -> None:
         """Record scalar metrics at optimizer step ``step``."""
@@ -154,6 +168,8 @@ class Logger:
         """Close the run with ``status`` ("success", "failed" or "interrupted")."""
         if status not in STATUSES:
             raise ValueError(f"finalize status must be one of {STATUSES}, got {status!r}")
+        if self._pending_hparams:
+            self.start()  # hyperparameters-only use still records them
         if self._started and not self._disabled:
             self._call("finalize", self._finalize, status)
         self._started = False
@@ -165,6 +181,18 @@ class Logger:
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Continue the run described by ``state`` (call before anything is logged)."""
 
+    def _warn_not_resumed(self, key: str, current: Any, saved: Any) -> None:
+        """`load_state_dict` after the run already started cannot switch runs: say where the logs go."""
+        if saved is not None and current != saved:
+            warnings.warn(
+                f"{type(self).__name__}: the checkpoint's run has {key} {saved!r}, but this logger had already "
+                f"started {key} {current!r} (through `experiment` or a metric logged before the checkpoint "
+                f"was loaded), so the resumed run logs to {current!r}. Create the logger and pass it to the "
+                "Trainer without touching it before fit(ckpt_path=...) to continue the checkpoint's run.",
+                LoggerWarning,
+                stacklevel=3,
+            )
+
     # -- failure handling ----------------------------------------------------------------------------
     def _call(self, op: str, fn: Callable[..., Any] | None, *args: Any) -> None:
         if self._disabled:
@@ -174,7 +202,11 @@ class Logger:
             if not self._started:
                 stage = "start"
                 self._start()
-                self._started = True
+                self._started = self._ever_started = True
+                if self._pending_hparams:
+                    stage = "log_hyperparams"
+                    pending, self._pending_hparams = self._pending_hparams, {}
+                    self._log_hyperparams(pending)
                 stage = op
             if fn is not None:
                 fn(*args)
@@ -339,6 +371,8 @@ class WandbLogger(Logger):
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         if self._run is None and state.get("run_id"):
             self._run_id = str(state["run_id"])
+        elif self._run is not None:
+            self._warn_not_resumed("id", self._run_id, state.get("run_id"))
 
 
 # ---------------------------------------------------------------------------------------------- TensorBoard
@@ -505,6 +539,8 @@ class TensorBoardLogger(_VersionedFolder, Logger):
             step = state.get("step")
             self._purge_step = None if step is None else int(step) + 1
             self._resumed = True
+        else:
+            self._warn_not_resumed("version", self.version, state.get("version"))
 
 
 def _tb_tag(name: str) -> str:
@@ -679,6 +715,8 @@ class MLflowLogger(Logger):
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         if self._client is None and state.get("run_id"):
             self._run_id = str(state["run_id"])
+        elif self._client is not None:
+            self._warn_not_resumed("id", self._run_id, state.get("run_id"))
 
 
 @contextlib.contextmanager
@@ -806,6 +844,8 @@ class CSVLogger(_VersionedFolder, Logger):
             step = state.get("step")
             self._resume_step = None if step is None else int(step)
             self._resumed = True
+        else:
+            self._warn_not_resumed("version", self.version, state.get("version"))
 
 
 def _csv_number(value: float) -> str:

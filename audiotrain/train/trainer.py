@@ -25,6 +25,7 @@ from audiotrain.train import flags
 from audiotrain.train.callback import Callback
 from audiotrain.train.callbacks import GradientClipper, ModelCheckpoint, ProgressBar
 from audiotrain.train.lazy import LazyScalar
+from audiotrain.train.loggers import CSVLogger, Logger, TensorBoardLogger
 from audiotrain.train.module import OptimizerConfig, TrainModule
 from audiotrain.train.seeding import seed_everything
 from audiotrain.train.step import EvalStep, StepConfig, TrainStep, all_finite
@@ -55,6 +56,8 @@ class Trainer:
     (benchmarks/trainer_overhead.py).
     `nonfinite_guard=False` drops it (a non-finite update then goes through). `track_grad_norm=True`
     logs the gradient norm (always logged, for free, with norm clipping).
+    Loggers: `logger` is one, a list, or True for a TensorBoard logger in `default_root_dir` (CSV where
+    no SummaryWriter is installed), as in Lightning.
     Logging: every `log_every_n_steps` optimizer steps the loggers get the interval means
     (`train_loss`, `train_<metric>`), the learning rate and the skip count; at each epoch end the
     epoch means as `train_<name>_epoch` (the history and `callback_metrics` use `train_<name>`).
@@ -149,6 +152,8 @@ class Trainer:
         # Checkpointing runs after every other callback at each hook, as in Lightning: a checkpoint
         # taken at an epoch end then holds EarlyStopping's (or any callback's) state for that epoch.
         self.callbacks = sorted(callbacks, key=lambda cb: isinstance(cb, ModelCheckpoint))
+        if logger is True:
+            logger = _default_logger(self.default_root_dir)
         loggers = (
             logger if isinstance(logger, (list, tuple)) else ([] if logger in (None, False) else [logger])
         )
@@ -353,9 +358,25 @@ class Trainer:
 
     # ---- fit ---------------------------------------------------------------------------------------
     def fit(
-        self, model: TrainModule, train_loader: Any, val_loader: Any = None, ckpt_path: str | None = None
+        self,
+        model: TrainModule,
+        train_loader: Any = None,
+        val_loader: Any = None,
+        ckpt_path: str | None = None,
+        *,
+        train_dataloaders: Any = None,
+        val_dataloaders: Any = None,
     ) -> None:
-        """Train `model`; resume everything from `ckpt_path` if given (a checkpoint folder)."""
+        """Train `model`; resume everything from `ckpt_path` if given (a checkpoint folder, or "last").
+
+        `train_dataloaders` / `val_dataloaders` are Lightning's names for the two loaders.
+        """
+        train_loader = _one_loader(
+            "fit", "train_loader", train_loader, "train_dataloaders", train_dataloaders
+        )
+        val_loader = _one_loader("fit", "val_loader", val_loader, "val_dataloaders", val_dataloaders)
+        if train_loader is None:
+            raise TypeError("Trainer.fit: pass the training batches (train_loader, or train_dataloaders=)")
         self._prepare_loader(train_loader, "train_loader")
         self._prepare_loader(val_loader, "val_loader")
         if val_loader is train_loader and hasattr(train_loader, "state_dict"):
@@ -395,6 +416,8 @@ class Trainer:
         for lg in self.loggers:
             if hasattr(lg, "log_hyperparams"):
                 lg.log_hyperparams(self._config())
+            if isinstance(lg, Logger):
+                lg.start()  # the checkpoint's run, now that it is loaded; a login failure shows at once
         self._fit_started = time.perf_counter()
         status = "failed"
         self.fitting = True
@@ -832,13 +855,31 @@ class Trainer:
         self._callbacks("on_validation_end")
         return metrics
 
-    def validate(self, model: TrainModule, val_loader: Any, ckpt_path: str | None = None) -> dict[str, float]:
-        """Run validation once; returns `val_*` metrics (means weighted by batch size)."""
-        return self._standalone_eval(model, val_loader, ckpt_path, "val")
+    def validate(
+        self,
+        model: TrainModule,
+        val_loader: Any = None,
+        ckpt_path: str | None = None,
+        *,
+        dataloaders: Any = None,
+    ) -> dict[str, float]:
+        """Run validation once; returns `val_*` metrics (means weighted by batch size).
+        `dataloaders` is Lightning's name for `val_loader`."""
+        loader = _one_loader("validate", "val_loader", val_loader, "dataloaders", dataloaders, required=True)
+        return self._standalone_eval(model, loader, ckpt_path, "val")
 
-    def test(self, model: TrainModule, test_loader: Any, ckpt_path: str | None = None) -> dict[str, float]:
-        """Run `test_step` over `test_loader`; returns `test_*` metrics."""
-        return self._standalone_eval(model, test_loader, ckpt_path, "test")
+    def test(
+        self,
+        model: TrainModule,
+        test_loader: Any = None,
+        ckpt_path: str | None = None,
+        *,
+        dataloaders: Any = None,
+    ) -> dict[str, float]:
+        """Run `test_step` over `test_loader`; returns `test_*` metrics.
+        `dataloaders` is Lightning's name for `test_loader`."""
+        loader = _one_loader("test", "test_loader", test_loader, "dataloaders", dataloaders, required=True)
+        return self._standalone_eval(model, loader, ckpt_path, "test")
 
     def _standalone_eval(
         self, model: TrainModule, loader: Any, ckpt_path: str | None, stage: str
@@ -1082,3 +1123,24 @@ def _version() -> str:
 
 
 __all__ = ["Trainer"]
+
+
+def _one_loader(
+    method: str, name: str, value: Any, alias: str, alias_value: Any, required: bool = False
+) -> Any:
+    """A loader given by our name or Lightning's (`train_dataloaders`, ...), not both."""
+    if value is not None and alias_value is not None:
+        raise TypeError(f"Trainer.{method}: got both {name} and {alias}= (Lightning's name for it); pass one")
+    loader = alias_value if value is None else value
+    if required and loader is None:
+        raise TypeError(f"Trainer.{method}: pass the batches ({name}, or {alias}=)")
+    return loader
+
+
+def _default_logger(root: Path) -> Logger:
+    """`Trainer(logger=True)`, as in Lightning: TensorBoard under `default_root_dir` where a SummaryWriter
+    (tensorboardX, or torch's) is installed, else CSV there."""
+    try:
+        return TensorBoardLogger(root, name="")
+    except ImportError:
+        return CSVLogger(root, name="")
