@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from collections import namedtuple
 
 import audiotrain  # noqa: F401
@@ -472,3 +473,228 @@ def test_a_torch_tensor_dataset_collates_to_arrays():
     x, y = next(iter(DataLoader(dataset, batch_size=4)))
     assert tuple(x.shape) == (4, 2) and tuple(y.shape) == (4,)
     np.testing.assert_array_equal(np.array(y), [0, 1, 2, 3])
+
+
+# ------------------------------------------------------------------ PyTorch arguments
+
+
+class EpochBatches:
+    """A batch sampler whose batches are a pure function of the epoch (like a DistributedSampler)."""
+
+    def __init__(self, n=12, batch=3):
+        self.n, self.batch, self.epoch = n, batch, 0
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def __len__(self):
+        return self.n // self.batch
+
+    def __iter__(self):
+        order = np.random.default_rng([99, self.epoch]).permutation(self.n)
+        return iter(order.reshape(-1, self.batch).tolist())
+
+
+class FreshRandomOrder:
+    """A sampler that draws a new order on every pass (a RandomSampler without a seeded generator)."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+    def __iter__(self):
+        return iter(np.random.default_rng().permutation(self.n).tolist())
+
+
+def test_batch_sampler_gives_the_batches_and_len():
+    loader = DataLoader(Squares(6), batch_sampler=[[3, 1], [0], [5, 4, 2]])
+    assert len(loader) == 3 and loader.batch_size is None
+    assert ys(loader) == [[3, 1], [0], [5, 4, 2]]
+    torch = pytest.importorskip("torch")
+    batches = torch.utils.data.BatchSampler(torch.utils.data.SequentialSampler(range(5)), 2, drop_last=True)
+    assert ys(DataLoader(Squares(5), batch_sampler=batches, num_workers=2)) == [[0, 1], [2, 3]]
+    with pytest.raises(IndexError, match="batch_sampler list yielded index 9"):
+        list(DataLoader(Squares(6), batch_sampler=[[9]]))
+
+
+@pytest.mark.parametrize(
+    "kwargs", [dict(batch_size=2), dict(shuffle=True), dict(sampler=[0, 1]), dict(drop_last=True)]
+)
+def test_batch_sampler_is_exclusive_with_batching_arguments_as_in_torch(kwargs):
+    torch = pytest.importorskip("torch")
+    with pytest.raises(ValueError) as theirs:
+        torch.utils.data.DataLoader(list(range(4)), batch_sampler=[[0, 1]], **kwargs)
+    with pytest.raises(ValueError) as ours:
+        DataLoader(Squares(4), batch_sampler=[[0, 1]], **kwargs)
+    assert str(ours.value) == str(theirs.value)
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_batch_sampler_resumes_mid_epoch_exactly_when_its_order_is_a_function_of_the_epoch(num_workers):
+    full = DataLoader(Squares(12), batch_sampler=EpochBatches())
+    full.set_epoch(3)
+    expected = ys(full)
+    first = DataLoader(Squares(12), batch_sampler=EpochBatches(), num_workers=num_workers)
+    first.set_epoch(3)
+    it = iter(first)
+    head = [np.array(next(it)["y"]).tolist() for _ in range(2)]
+    state = json.loads(json.dumps(first.state_dict()))
+    dataset = Squares(12)
+    resumed = DataLoader(dataset, batch_sampler=EpochBatches(), num_workers=num_workers)
+    resumed.load_state_dict(state)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the order is checked and found the same: no warning
+        tail = ys(resumed)
+    assert head + tail == expected and resumed.epoch == 3
+    if num_workers == 0:
+        assert sorted(dataset.loaded) == sorted(np.concatenate(expected[2:]).tolist())
+
+
+def test_resuming_a_sampler_whose_order_changed_warns():
+    first = DataLoader(Squares(40), batch_size=4, sampler=FreshRandomOrder(40))
+    it = iter(first)
+    next(it)
+    state = first.state_dict()
+    resumed = DataLoader(Squares(40), batch_size=4, sampler=FreshRandomOrder(40))
+    resumed.load_state_dict(state)
+    with pytest.warns(UserWarning, match="skipping the first 1 batches .* gives a different order"):
+        assert len(ys(resumed)) == 9
+
+
+_worker_state = threading.local()
+
+
+def remember_worker_id(worker_id):
+    _worker_state.calls = getattr(_worker_state, "calls", 0) + 1
+    _worker_state.worker_id = worker_id
+
+
+def tag_with_worker(item):
+    item["worker"] = np.array([_worker_state.worker_id, _worker_state.calls])
+    return item
+
+
+def fail_in_worker_1(worker_id):
+    if worker_id == 1:
+        raise ValueError("no GPU for worker 1")
+
+
+@pytest.mark.parametrize("worker_type", ["thread", "process"])
+def test_worker_init_fn_runs_once_in_each_worker(worker_type):
+    loader = DataLoader(
+        Squares(12), batch_size=2, num_workers=2, worker_type=worker_type,
+        worker_init_fn=remember_worker_id, cpu_transforms=tag_with_worker,
+    )  # fmt: skip
+    for b, batch in enumerate(loader):
+        # batch b is loaded by worker b % 2, which ran worker_init_fn once, with its own id
+        assert np.array(batch["worker"]).tolist() == [[b % 2, 1]] * 2
+    assert no_loader_workers_left()
+
+
+@pytest.mark.parametrize("worker_type", ["thread", "process"])
+def test_worker_init_fn_failure_names_the_worker_and_carries_the_traceback(worker_type):
+    loader = DataLoader(
+        Squares(12), batch_size=2, num_workers=2, worker_type=worker_type, worker_init_fn=fail_in_worker_1
+    )
+    with pytest.raises(
+        DataLoaderError,
+        match=r"worker_init_fn \(fail_in_worker_1\) failed in DataLoader worker 1: ValueError",
+    ) as info:
+        list(loader)
+    err = info.value
+    assert err.worker_id == 1 and err.stage == "worker_init_fn"
+    text = (
+        err.worker_traceback
+        if worker_type == "process"
+        else "".join(traceback.format_exception(err.__cause__))
+    )
+    assert "fail_in_worker_1" in text and "no GPU for worker 1" in text
+    assert no_loader_workers_left()
+
+
+def test_generator_gives_the_shuffle_seed():
+    torch = pytest.importorskip("torch")
+    order = np.concatenate(
+        ys(DataLoader(Squares(10), batch_size=5, shuffle=True, generator=torch.Generator().manual_seed(3)))
+    )
+    assert order.tolist() == np.random.default_rng([3, 0]).permutation(10).tolist()
+    assert DataLoader(Squares(10), generator=4).seed == 4
+    from_numpy = DataLoader(Squares(10), generator=np.random.default_rng(1))
+    assert from_numpy.seed == int(np.random.default_rng(1).integers(2**63))
+    with pytest.raises(ValueError, match="seed and generator both give the shuffle seed"):
+        DataLoader(Squares(10), seed=1, generator=1)
+    with pytest.raises(TypeError, match="generator must be a torch.Generator, a numpy Generator or an int"):
+        DataLoader(Squares(10), generator="7")
+
+
+class CountingContext:
+    """A multiprocessing context that counts the worker processes it starts."""
+
+    def __init__(self):
+        self.ctx = mp.get_context("spawn")
+        self.started = 0
+
+    def Process(self, *args, **kwargs):
+        self.started += 1
+        return self.ctx.Process(*args, **kwargs)
+
+    def Queue(self):
+        return self.ctx.Queue()
+
+
+def test_torch_loader_arguments_are_accepted():
+    ctx = CountingContext()
+    loader = DataLoader(
+        Squares(6), batch_size=2, num_workers=2, worker_type="process", multiprocessing_context=ctx,
+        pin_memory=True, pin_memory_device="cuda", timeout=30,
+    )  # fmt: skip
+    batches = list(loader)
+    assert ctx.started == 2 and isinstance(batches[0]["x"], mx.array)
+    assert ys(
+        DataLoader(
+            Squares(4), batch_size=2, num_workers=1, worker_type="process", multiprocessing_context=None
+        )
+    ) == [[0, 1], [2, 3]]
+    with pytest.raises(
+        ValueError, match="multiprocessing_context must be 'spawn', 'forkserver', 'fork' or a"
+    ):
+        DataLoader(Squares(4), multiprocessing_context="threads")
+
+
+class EpochValued(Dataset):
+    """Every sample is the epoch the dataset was last told (via set_epoch) in this process."""
+
+    def __init__(self):
+        self.epoch = -1
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        return np.float32(self.epoch)
+
+
+@pytest.mark.parametrize("worker_type", ["thread", "process"])
+def test_persistent_workers_see_the_dataset_epoch(worker_type):
+    loader = DataLoader(
+        EpochValued(), batch_size=2, num_workers=2, worker_type=worker_type, persistent_workers=True
+    )
+    seen = [np.concatenate([np.asarray(b) for b in loader]).tolist() for _ in range(2)]
+    loader.set_epoch(5)
+    seen.append(np.concatenate([np.asarray(b) for b in loader]).tolist())
+    assert seen == [[0.0] * 4, [1.0] * 4, [5.0] * 4]
+    loader.close()
+
+
+def test_int64_overflow_names_the_batch():
+    data = [{"ids": np.int64(i if i < 2 else 2**40)} for i in range(4)]
+    with pytest.raises(
+        DataLoaderError, match=r"batch 1 to MLX failed: batch\['ids'\] holds int64 values"
+    ) as info:
+        list(DataLoader(data, batch_size=2))
+    assert info.value.batch_index == 1 and isinstance(info.value.__cause__, ValueError)

@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import numbers
+import warnings
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from audiotrain.data.collate import default_collate, to_mlx
 from audiotrain.data.dataset import check_dataset
-from audiotrain.data.sampler import epoch_order, num_batches, sampler_order
+from audiotrain.data.sampler import (
+    batch_sampler_batches,
+    epoch_order,
+    num_batches,
+    order_digest,
+    sampler_order,
+    split_batches,
+)
 from audiotrain.data.workers import BatchJob, DataLoaderError, WorkerPool
 
 import numpy as np
 
 _WORKER_TYPES = ("thread", "process")
+_START_METHODS = ("spawn", "forkserver", "fork")
 
 
 def _as_callables(name: str, value: Any) -> tuple[Callable, ...]:
@@ -33,6 +42,20 @@ def _check_int(name: str, value: Any, minimum: int) -> int:
     return int(value)
 
 
+def _generator_seed(generator: Any) -> int:
+    """The shuffle seed a ``generator=`` argument stands for (see `DataLoader`)."""
+    if isinstance(generator, numbers.Integral) and not isinstance(generator, bool):
+        return _check_int("generator", generator, 0)
+    if isinstance(generator, np.random.Generator):
+        return int(generator.integers(2**63))
+    if callable(getattr(generator, "initial_seed", None)):  # torch.Generator
+        return _check_int("generator.initial_seed()", generator.initial_seed(), 0)
+    raise TypeError(
+        f"DataLoader generator must be a torch.Generator, a numpy Generator or an int seed, "
+        f"got {type(generator).__name__}"
+    )
+
+
 class DataLoader:
     """Iterate over a dataset in batches, PyTorch style, ending in ``mx.array`` batches.
 
@@ -45,6 +68,14 @@ class DataLoader:
     ``np.random.default_rng([seed, e]).permutation(len(dataset))`` when ``shuffle`` (else ``0..n-1``).
     Every ``iter(loader)`` starts the next epoch unless `set_epoch` chose one; `state_dict` /
     `load_state_dict` resume in the middle of an epoch without loading the skipped samples.
+
+    A user ``sampler`` or ``batch_sampler`` has no state the loader can save. On a mid-epoch resume the
+    loader re-creates the epoch's order (after ``set_epoch(epoch)`` on the sampler, if it has one) and
+    skips the batches already consumed. That is exact only when the sampler gives the same order for the
+    same epoch (a list, ``SequentialSampler``, ``DistributedSampler`` with its ``set_epoch``). `state_dict`
+    stores a fingerprint of the epoch's order, and the resumed iteration warns (``UserWarning``) when the
+    re-created order differs (a ``RandomSampler`` without a seeded generator): the rest of that epoch then
+    repeats some samples and misses others.
 
     Parameters
     ----------
@@ -79,11 +110,32 @@ class DataLoader:
     sampler : iterable of int, optional
         Custom order (a ``torch.utils.data.Sampler`` works); exclusive with ``shuffle``. If it has
         ``set_epoch``, it is called with the epoch.
+    batch_sampler : iterable of lists of int, optional
+        Custom batches (a ``torch.utils.data.BatchSampler``, a bucketing sampler, a list of index lists);
+        ``len(loader)`` is ``len(batch_sampler)``. Exclusive with ``batch_size``, ``shuffle``, ``sampler``
+        and ``drop_last``, as in PyTorch (``batch_size`` is then None). ``set_epoch`` is called on it, or
+        on its ``.sampler`` if only that has one. Its batches for an epoch are drawn when the epoch starts.
     timeout : float
-        Seconds to wait for one batch from the workers before raising; 0 waits forever.
-    multiprocessing_context : str
-        Start method for process workers: ``"spawn"`` (default, safe with MLX threads), ``"forkserver"``
-        or ``"fork"``.
+        Seconds to wait for one batch from the workers before raising `DataLoaderError`; 0 waits forever.
+        With ``num_workers=0`` batches load in the calling thread and there is nothing to time out.
+    multiprocessing_context : str or multiprocessing context, optional
+        Start method for process workers: ``"spawn"`` (default, also for None: forking a process that
+        runs MLX and BLAS threads can deadlock), ``"forkserver"``, ``"fork"``, or a context object
+        (``multiprocessing.get_context(...)``). Unused by thread workers.
+    worker_init_fn : callable, optional
+        ``worker_init_fn(worker_id)`` runs once at the start of each worker (thread or process, ids
+        ``0 .. num_workers-1``), as in PyTorch; not called with ``num_workers=0``. If it raises, iterating
+        raises `DataLoaderError` with ``stage="worker_init_fn"``, the ``worker_id`` and its traceback.
+    generator : torch.Generator, numpy.random.Generator or int, optional
+        Another way to give ``seed``, for PyTorch code: a ``torch.Generator`` gives its
+        ``initial_seed()``; a numpy ``Generator`` gives one 63-bit integer drawn from it when the loader
+        is built; an int is the seed. Only the seed is used: epoch ``e`` is still drawn from
+        ``(seed, e)`` (the generator is not advanced each epoch, unlike PyTorch), so a resume is exact.
+        Exclusive with ``seed``. A user sampler keeps its own randomness.
+    pin_memory, pin_memory_device : optional
+        Accepted for PyTorch compatibility and ignored: pinning copies host tensors to page-locked memory
+        for faster CUDA transfers, while ``mx.array`` batches live in memory the GPU reads directly
+        (Apple unified memory) or are placed by MLX itself, so there is no transfer to speed up.
     """
 
     def __init__(
@@ -102,11 +154,27 @@ class DataLoader:
         seed: int | None = None,
         sampler: Iterable[int] | None = None,
         timeout: float = 0,
-        multiprocessing_context: str = "spawn",
+        multiprocessing_context: Any = "spawn",
+        *,
+        batch_sampler: Iterable[Sequence[int]] | None = None,
+        worker_init_fn: Callable[[int], Any] | None = None,
+        generator: Any = None,
+        pin_memory: bool = False,
+        pin_memory_device: str = "",
     ) -> None:
         check_dataset(dataset)
         self.dataset = dataset
-        self.batch_size = _check_int("batch_size", batch_size, 1)
+        if batch_sampler is not None:
+            # PyTorch's rule and message; batch_size=1 is its default, so it counts as not given.
+            if batch_size != 1 or shuffle or sampler is not None or drop_last:
+                raise ValueError(
+                    "batch_sampler option is mutually exclusive with batch_size, shuffle, sampler, and drop_last"
+                )
+            if not hasattr(batch_sampler, "__len__"):
+                raise TypeError(
+                    f"DataLoader batch_sampler must have __len__, got {type(batch_sampler).__name__}"
+                )
+        self.batch_size = _check_int("batch_size", batch_size, 1) if batch_sampler is None else None
         self.num_workers = _check_int("num_workers", num_workers, 0)
         self.prefetch_factor = _check_int("prefetch_factor", prefetch_factor, 1)
         if worker_type not in _WORKER_TYPES:
@@ -117,30 +185,43 @@ class DataLoader:
             )
         if sampler is not None and shuffle:
             raise ValueError(
-                "DataLoader sampler and shuffle=True are exclusive: the sampler defines the order"
+                "sampler option is mutually exclusive with shuffle (DataLoader sampler and shuffle=True are "
+                "exclusive: the sampler defines the order)"
             )
         if sampler is not None and not hasattr(sampler, "__len__"):
             raise TypeError(f"DataLoader sampler must have __len__, got {type(sampler).__name__}")
-        if collate_fn is not None and not callable(collate_fn):
-            raise TypeError(f"DataLoader collate_fn must be callable, got {type(collate_fn).__name__}")
+        for name, fn in (("collate_fn", collate_fn), ("worker_init_fn", worker_init_fn)):
+            if fn is not None and not callable(fn):
+                raise TypeError(f"DataLoader {name} must be callable, got {type(fn).__name__}")
         if not isinstance(timeout, numbers.Real) or timeout < 0:
             raise ValueError(f"DataLoader timeout must be a number of seconds >= 0, got {timeout!r}")
-        if multiprocessing_context not in ("spawn", "forkserver", "fork"):
+        if multiprocessing_context is None:
+            multiprocessing_context = "spawn"
+        is_context = hasattr(multiprocessing_context, "Process") and hasattr(multiprocessing_context, "Queue")
+        if multiprocessing_context not in _START_METHODS and not is_context:
             raise ValueError(
-                f"DataLoader multiprocessing_context must be 'spawn', 'forkserver' or 'fork', "
-                f"got {multiprocessing_context!r}"
+                f"DataLoader multiprocessing_context must be 'spawn', 'forkserver', 'fork' or a "
+                f"multiprocessing context, got {multiprocessing_context!r}"
             )
+        if seed is not None and generator is not None:
+            raise ValueError("DataLoader seed and generator both give the shuffle seed; pass only one")
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
         self.worker_type = worker_type
         self.persistent_workers = bool(persistent_workers)
         self.sampler = sampler
+        self.batch_sampler = batch_sampler
         self.timeout = float(timeout)
         self.multiprocessing_context = multiprocessing_context
         self.collate_fn = collate_fn if collate_fn is not None else default_collate
+        self.worker_init_fn = worker_init_fn
+        self.pin_memory = bool(pin_memory)  # no-op, see the class docstring
+        self.pin_memory_device = pin_memory_device
         self.cpu_transforms = _as_callables("cpu_transforms", cpu_transforms)
         self.mlx_transforms = _as_callables("mlx_transforms", mlx_transforms)
         self._seed: int | None = None
+        if generator is not None:
+            seed = _generator_seed(generator)
         if seed is not None:
             self.set_seed(seed)
         self._epoch = 0
@@ -149,6 +230,9 @@ class DataLoader:
         self._yielded = 0  # batches of self._epoch handed out so far
         self._token = 0  # identifies the newest iterator; older ones stop updating the position
         self._pool: WorkerPool | None = None  # the persistent pool
+        # Fingerprints of a user sampler's order: of the running epoch, and of the epoch a checkpoint was in.
+        self._digest: str | None = None
+        self._resume_digest: str | None = None
 
     # ------------------------------------------------------------------------------------------ order
 
@@ -179,21 +263,34 @@ class DataLoader:
 
     def __len__(self) -> int:
         """Number of batches in one epoch."""
+        if self.batch_sampler is not None:
+            return len(self.batch_sampler)
         n = len(self.sampler) if self.sampler is not None else len(self.dataset)
         return num_batches(n, self.batch_size, self.drop_last)
 
-    def _epoch_indices(self, epoch: int) -> np.ndarray:
+    @property
+    def _user_order(self) -> bool:
+        return self.sampler is not None or self.batch_sampler is not None
+
+    def _epoch_batches(self, epoch: int) -> list[np.ndarray]:
+        """The sample indices of each batch of ``epoch``."""
         n = len(self.dataset)
+        if self.batch_sampler is not None:
+            return batch_sampler_batches(self.batch_sampler, epoch, n)
         if self.sampler is not None:
-            return sampler_order(self.sampler, epoch, n)
-        return epoch_order(n, shuffle=self.shuffle, seed=self._seed, epoch=epoch)
+            order = sampler_order(self.sampler, epoch, n)
+        else:
+            order = epoch_order(n, shuffle=self.shuffle, seed=self._seed, epoch=epoch)
+        return split_batches(order, self.batch_size, self.drop_last)
 
     # ------------------------------------------------------------------------------------------ state
 
     def state_dict(self) -> dict[str, Any]:
         """JSON-serialisable position: seed, epoch, batches yielded in it, and what the order depends on.
 
-        ``seed`` is None only before the first iteration of a loader built without one.
+        ``seed`` is None only before the first iteration of a loader built without one. ``order_digest``
+        fingerprints the epoch's order from a user sampler / batch_sampler (None otherwise), so that a
+        resume can tell whether the re-created order is the same.
         """
         return {
             "seed": self._seed,
@@ -204,6 +301,7 @@ class DataLoader:
             "batch_size": self.batch_size,
             "shuffle": self.shuffle,
             "drop_last": self.drop_last,
+            "order_digest": self._digest if self._started else self._resume_digest,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -233,6 +331,7 @@ class DataLoader:
         if done == len(self):
             epoch, done = epoch + 1, 0
         self._epoch, self._resume_at, self._started, self._yielded = epoch, done, False, 0
+        self._resume_digest = state.get("order_digest") if done else None
 
     def _draw_seed(self) -> None:
         # Fresh OS entropy, folded to 63 bits so that it is a JSON-safe non-negative int.
@@ -249,12 +348,30 @@ class DataLoader:
         start, self._resume_at = self._resume_at, 0
         self._yielded = start
         if hasattr(self.dataset, "set_epoch"):
-            # Datasets that draw per-epoch choices (crops, captions) learn the epoch here. Persistent
-            # process workers hold their own copy: such datasets should draw from `batch_rng()` instead.
+            # Datasets that draw per-epoch choices (crops, captions) learn the epoch here. Process workers
+            # hold their own copy of the dataset and repeat the call when a batch of a new epoch arrives.
             self.dataset.set_epoch(self._epoch)
-        order = self._epoch_indices(self._epoch)
+        batches = self._epoch_batches(self._epoch)
+        saved, self._resume_digest = self._resume_digest, None
+        self._digest = order_digest(batches) if self._user_order else None
+        if start and self._user_order and saved != self._digest:
+            kind = "batch_sampler" if self.batch_sampler is not None else "sampler"
+            user = self.batch_sampler if self.batch_sampler is not None else self.sampler
+            why = (
+                "the checkpoint has no fingerprint of the order to check against"
+                if saved is None
+                else "it now gives a different order than before the checkpoint"
+            )
+            warnings.warn(
+                f"DataLoader resumes epoch {self._epoch} at batch {start} by skipping the first {start} "
+                f"batches of the {kind} {type(user).__name__}'s order, but {why}: for the rest of this epoch "
+                f"some samples may be repeated and others missed. A {kind} that gives the same order for the "
+                f"same epoch (set_epoch, a seeded generator) resumes exactly.",
+                UserWarning,
+                stacklevel=2,
+            )
         pool, own_pool = None, False
-        if self.num_workers > 0 and start < len(self):
+        if self.num_workers > 0 and start < len(batches):
             if self.persistent_workers:
                 if self._pool is None or not self._pool.healthy():
                     self.close()
@@ -265,10 +382,10 @@ class DataLoader:
                 pool = self._pool
             else:
                 pool, own_pool = self._new_pool(), True
-        return _EpochIterator(self, order, start, pool, own_pool)
+        return _EpochIterator(self, batches, start, pool, own_pool)
 
     def _job(self) -> BatchJob:
-        return BatchJob(self.dataset, self.cpu_transforms, self.collate_fn)
+        return BatchJob(self.dataset, self.cpu_transforms, self.collate_fn, self.worker_init_fn)
 
     def _new_pool(self) -> WorkerPool:
         return WorkerPool(self._job(), self.num_workers, self.worker_type, self.multiprocessing_context)
@@ -276,7 +393,14 @@ class DataLoader:
     def _to_batch(self, batch: Any, batch_index: int) -> Any:
         """Main-thread step: ``mlx_transforms`` if given, else numpy -> ``mx.array``."""
         if not self.mlx_transforms:
-            return to_mlx(batch)
+            try:
+                return to_mlx(batch)
+            except ValueError as exc:  # e.g. int64 values that do not fit in int32
+                raise DataLoaderError(
+                    f"converting batch {batch_index} to MLX failed: {exc}",
+                    batch_index=batch_index,
+                    stage="to_mlx",
+                ) from exc
         for k, transform in enumerate(self.mlx_transforms):
             try:
                 batch = transform(batch)
@@ -305,15 +429,16 @@ class DataLoader:
 
 
 class _EpochIterator:
-    """One pass over the batches ``start .. len(loader)-1`` of one epoch."""
+    """One pass over the batches ``start .. len(batches)-1`` of one epoch."""
 
-    def __init__(self, loader: DataLoader, order: np.ndarray, start: int, pool: WorkerPool | None, own: bool):
+    def __init__(
+        self, loader: DataLoader, batches: list[np.ndarray], start: int, pool: WorkerPool | None, own: bool
+    ):
         self._loader = loader
-        self._order = order
+        self._batches = batches
         self._token = loader._token
         self._seed, self._epoch = loader.seed, loader.epoch
-        self._bs = loader.batch_size
-        self._end = num_batches(len(order), self._bs, loader.drop_last)
+        self._end = len(batches)
         self._next = start  # next batch to hand out
         self._submitted = start  # next batch to submit to the pool
         self._pool = pool
@@ -323,9 +448,6 @@ class _EpochIterator:
 
     def __iter__(self) -> _EpochIterator:
         return self
-
-    def _indices(self, b: int) -> np.ndarray:
-        return self._order[b * self._bs : (b + 1) * self._bs]
 
     def __next__(self) -> Any:
         loader = self._loader
@@ -339,11 +461,11 @@ class _EpochIterator:
         b = self._next
         try:
             if self._pool is None:
-                batch = self._job.load(b, self._indices(b), self._seed, self._epoch)
+                batch = self._job.load(b, self._batches[b], self._seed, self._epoch)
             else:
                 while self._submitted < min(self._end, b + self._in_flight):
                     self._pool.submit(
-                        self._submitted, self._indices(self._submitted), self._seed, self._epoch
+                        self._submitted, self._batches[self._submitted], self._seed, self._epoch
                     )
                     self._submitted += 1
                 batch = self._pool.get(b, loader.timeout or None)

@@ -1,8 +1,9 @@
-"""The order in which a loader visits samples: a pure function of (seed, epoch)."""
+"""The order in which a loader visits samples: a pure function of (seed, epoch), or a user (batch) sampler."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import hashlib
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -30,18 +31,52 @@ def epoch_order(num_samples: int, *, shuffle: bool, seed: int, epoch: int) -> np
     return np.random.default_rng([seed, epoch]).permutation(num_samples).astype(np.int64)
 
 
-def sampler_order(sampler: Iterable[int], epoch: int, num_samples: int) -> np.ndarray:
-    """Indices from a user sampler (any iterable of ints); calls ``sampler.set_epoch(epoch)`` if it has one."""
-    if hasattr(sampler, "set_epoch"):
-        sampler.set_epoch(epoch)
-    order = np.fromiter((int(i) for i in sampler), dtype=np.int64)
+def _set_epoch(sampler: object, epoch: int) -> None:
+    # A torch BatchSampler has no set_epoch, but the sampler it wraps (a DistributedSampler) may.
+    for obj in (sampler, getattr(sampler, "sampler", None)):
+        if hasattr(obj, "set_epoch"):
+            obj.set_epoch(epoch)
+            return
+
+
+def _indices(values: Iterable[int], source: str, num_samples: int) -> np.ndarray:
+    order = np.fromiter((int(i) for i in values), dtype=np.int64)
     bad = order[(order < 0) | (order >= num_samples)]
     if bad.size:
         raise IndexError(
-            f"sampler {type(sampler).__name__} yielded index {int(bad[0])}, outside the dataset "
-            f"(0 .. {num_samples - 1})"
+            f"{source} yielded index {int(bad[0])}, outside the dataset (0 .. {num_samples - 1})"
         )
     return order
+
+
+def sampler_order(sampler: Iterable[int], epoch: int, num_samples: int) -> np.ndarray:
+    """Indices from a user sampler (any iterable of ints); calls ``sampler.set_epoch(epoch)`` if it has one."""
+    _set_epoch(sampler, epoch)
+    return _indices(sampler, f"sampler {type(sampler).__name__}", num_samples)
+
+
+def batch_sampler_batches(batch_sampler: Iterable[Iterable[int]], epoch: int, num_samples: int) -> list:
+    """Batches (index arrays) from a user batch sampler, after ``set_epoch(epoch)`` on it or its ``.sampler``."""
+    _set_epoch(batch_sampler, epoch)
+    source = f"batch_sampler {type(batch_sampler).__name__}"
+    return [_indices(batch, source, num_samples) for batch in batch_sampler]
+
+
+def split_batches(order: np.ndarray, batch_size: int, drop_last: bool) -> list:
+    """``order`` cut into consecutive batches of ``batch_size`` (views, no copies)."""
+    return [
+        order[b * batch_size : (b + 1) * batch_size]
+        for b in range(num_batches(len(order), batch_size, drop_last))
+    ]
+
+
+def order_digest(batches: Sequence[np.ndarray]) -> str:
+    """A short fingerprint of an epoch's batches, to check on resume that a user sampler gave the same order."""
+    h = hashlib.sha1()
+    for batch in batches:
+        h.update(np.int64(len(batch)).tobytes())
+        h.update(np.ascontiguousarray(batch, dtype=np.int64).tobytes())
+    return h.hexdigest()[:16]
 
 
 def num_batches(num_samples: int, batch_size: int, drop_last: bool) -> int:

@@ -47,7 +47,10 @@ class DataLoaderError(RuntimeError):
         Position of the batch in its epoch.
     stage : str or None
         Where it failed: ``"dataset[i]"``, ``"cpu_transforms[k]"``, ``"collate_fn"``, ``"mlx_transforms"``,
-        ``"worker"`` (the worker itself died or timed out).
+        ``"worker"`` (the worker itself died or timed out), ``"worker_init_fn"``, ``"dataset.set_epoch"``,
+        ``"to_mlx"``.
+    worker_id : int or None
+        The worker that failed, where known (``worker_init_fn`` failures).
     worker_traceback : str or None
         The traceback text from the worker process (process workers only; with threads and
         ``num_workers=0`` the original exception is chained as ``__cause__``).
@@ -61,12 +64,14 @@ class DataLoaderError(RuntimeError):
         batch_index: int | None = None,
         stage: str | None = None,
         worker_traceback: str | None = None,
+        worker_id: int | None = None,
     ) -> None:
         super().__init__(message)
         self.index = index
         self.batch_index = batch_index
         self.stage = stage
         self.worker_traceback = worker_traceback
+        self.worker_id = worker_id
 
 
 # ---------------------------------------------------------------------------------------------- batch rng
@@ -106,6 +111,34 @@ class BatchJob:
     dataset: Any
     cpu_transforms: Sequence[Callable[[Any], Any]]
     collate_fn: Callable[[list], Any]
+    worker_init_fn: Callable[[int], Any] | None = None
+
+    def init_worker(self, worker_id: int) -> None:
+        """Run ``worker_init_fn(worker_id)`` once, at the start of a worker; raises `DataLoaderError`."""
+        if self.worker_init_fn is None:
+            return
+        try:
+            self.worker_init_fn(worker_id)
+        except Exception as exc:
+            raise DataLoaderError(
+                f"worker_init_fn ({_name(self.worker_init_fn)}) failed in DataLoader worker {worker_id}: "
+                f"{type(exc).__name__}: {exc}",
+                stage="worker_init_fn",
+                worker_id=worker_id,
+            ) from exc
+
+    def set_epoch(self, epoch: int, batch_index: int) -> None:
+        """``dataset.set_epoch(epoch)`` in a process worker, whose dataset is a copy the loader cannot reach."""
+        if not hasattr(self.dataset, "set_epoch"):
+            return
+        try:
+            self.dataset.set_epoch(epoch)
+        except Exception as exc:
+            raise DataLoaderError(
+                f"dataset.set_epoch({epoch}) failed in a DataLoader worker process: {type(exc).__name__}: {exc}",
+                batch_index=batch_index,
+                stage="dataset.set_epoch",
+            ) from exc
 
     def load(self, batch_index: int, indices: Sequence[int], seed: int, epoch: int) -> Any:
         """Load, transform and collate the samples ``indices``; raises `DataLoaderError` naming the sample."""
@@ -147,10 +180,26 @@ class BatchJob:
 # ---------------------------------------------------------------------------------------------- workers
 
 
+def _format_cause(exc: BaseException) -> str:
+    cause = exc.__cause__ or exc
+    return "".join(traceback.format_exception(type(cause), cause, cause.__traceback__))
+
+
+def _send_fatal(result_q: Any, exc: DataLoaderError, is_process: bool) -> None:
+    """Report a failure that ends this worker (it cannot load the job, or worker_init_fn failed)."""
+    # An exception object may not survive pickling: processes send its fields and traceback text.
+    payload = (str(exc), exc.stage, exc.worker_id, _format_cause(exc)) if is_process else exc
+    result_q.put((None, None, "fatal", payload))
+    if is_process:
+        result_q.close()
+        result_q.join_thread()
+
+
 def _worker_loop(
-    job: Any, task_q: Any, result_q: Any, stop: threading.Event | None, is_process: bool
+    job: Any, task_q: Any, result_q: Any, stop: threading.Event | None, is_process: bool, worker_id: int = 0
 ) -> None:
     """Run tasks ``(generation, batch_index, indices, seed, epoch)`` until a ``None`` task arrives."""
+    epoch_seen = None
     if is_process:
         # Ctrl-C reaches the whole process group; the main process handles it and shuts workers down.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -158,12 +207,22 @@ def _worker_loop(
             job = pickle.loads(job)
         except Exception as exc:
             # Typically a class defined in a notebook or in an unguarded script: report it, do not just die.
-            message = f"a worker process could not load the dataset / transforms: {type(exc).__name__}: {exc}"
-            result_q.put((None, None, "fatal", (message, traceback.format_exc())))
-            result_q.close()
-            result_q.join_thread()
+            err = DataLoaderError(
+                f"a worker process could not load the dataset / transforms: {type(exc).__name__}: {exc}. "
+                f"Process workers import the dataset's module: define the dataset, transforms and "
+                f"collate_fn in an importable module (not a notebook cell), or use worker_type='thread'",
+                stage="worker",
+                worker_id=worker_id,
+            )
+            err.__cause__ = exc
+            _send_fatal(result_q, err, is_process)
             return
         parent = mp.parent_process()
+    try:
+        job.init_worker(worker_id)
+    except DataLoaderError as exc:
+        _send_fatal(result_q, exc, is_process)
+        return
     while True:
         try:
             task = task_q.get(timeout=_WORKER_POLL_S)
@@ -177,6 +236,11 @@ def _worker_loop(
             break
         generation, batch_index, indices, seed, epoch = task
         try:
+            if is_process and epoch != epoch_seen:
+                # A persistent process worker keeps its own copy of the dataset across epochs: the loader's
+                # dataset.set_epoch in the main process does not reach it, so it is repeated here.
+                job.set_epoch(epoch, batch_index)
+                epoch_seen = epoch
             batch = job.load(batch_index, indices, seed, epoch)
             # Pickle here, not in the queue's feeder thread, where an error would be printed and lost.
             result = ("ok", pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL) if is_process else batch)
@@ -184,9 +248,7 @@ def _worker_loop(
             if not is_process:
                 err = exc
             elif isinstance(exc, DataLoaderError):
-                cause = exc.__cause__ or exc
-                tb = "".join(traceback.format_exception(type(cause), cause, cause.__traceback__))
-                err = (str(exc), exc.index, exc.batch_index, exc.stage, tb)
+                err = (str(exc), exc.index, exc.batch_index, exc.stage, _format_cause(exc))
             else:  # the batch itself could not be pickled
                 tb = traceback.format_exc()
                 err = (
@@ -213,12 +275,12 @@ class WorkerPool:
     job : BatchJob
     num_workers : int
     worker_type : {"thread", "process"}
-    mp_context : str
+    mp_context : str or multiprocessing context
         Start method for processes (``"spawn"`` by default: forking a process that has MLX and BLAS
-        threads running can deadlock).
+        threads running can deadlock), or a context object such as ``multiprocessing.get_context("spawn")``.
     """
 
-    def __init__(self, job: BatchJob, num_workers: int, worker_type: str, mp_context: str = "spawn") -> None:
+    def __init__(self, job: BatchJob, num_workers: int, worker_type: str, mp_context: Any = "spawn") -> None:
         self.num_workers = num_workers
         self.is_process = worker_type == "process"
         self.generation = 0
@@ -233,14 +295,14 @@ class WorkerPool:
                     f"by pickling, which failed: {type(exc).__name__}: {exc}. Define them at module level "
                     f"(no lambdas or local functions), or use worker_type='thread'."
                 ) from exc
-            ctx = mp.get_context(mp_context)
+            ctx = mp.get_context(mp_context) if isinstance(mp_context, str) else mp_context
             self._task_qs = [ctx.Queue() for _ in range(num_workers)]
             self._result_q = ctx.Queue()
             self._stop = None
             self._workers = [
                 ctx.Process(
                     target=_worker_loop,
-                    args=(payload, q, self._result_q, None, True),
+                    args=(payload, q, self._result_q, None, True, i),
                     name=f"audiotrain-data-{i}",
                     daemon=True,
                 )
@@ -253,7 +315,7 @@ class WorkerPool:
             self._workers = [
                 threading.Thread(
                     target=_worker_loop,
-                    args=(job, q, self._result_q, self._stop, False),
+                    args=(job, q, self._result_q, self._stop, False, i),
                     name=f"audiotrain-data-{i}",
                     daemon=True,
                 )
@@ -279,11 +341,16 @@ class WorkerPool:
     def get(self, batch_index: int, timeout: float | None = None) -> Any:
         """Wait for batch ``batch_index``; raises `DataLoaderError` on a failure, a dead worker or a timeout."""
         deadline = None if not timeout else time.monotonic() + timeout
+        saw_dead = False
         while batch_index not in self._buffer:
             try:
                 generation, index, status, payload = self._result_q.get(timeout=_MAIN_POLL_S)
             except queue.Empty:
-                self._check_workers(batch_index)
+                # A worker that cannot start sends its "fatal" report just before exiting: give that report
+                # one more poll to arrive before calling the exit unexpected.
+                if saw_dead:
+                    self._check_workers(batch_index)
+                saw_dead = not all(w.is_alive() for w in self._workers)
                 if deadline is not None and time.monotonic() > deadline:
                     raise DataLoaderError(
                         f"timed out after {timeout} s waiting for batch {batch_index} from the DataLoader "
@@ -292,15 +359,16 @@ class WorkerPool:
                         stage="worker",
                     ) from None
                 continue
-            if status == "fatal":
-                message, tb = payload
+            if status == "fatal":  # a worker could not start: it has exited
+                if not self.is_process:
+                    raise payload
+                message, stage, worker_id, tb = payload
                 raise DataLoaderError(
-                    f"{message}. Process workers import the dataset's module: define the dataset, transforms "
-                    f"and collate_fn in an importable module (not a notebook cell), or use worker_type="
-                    f"'thread'.\n\nTraceback in the DataLoader worker process:\n{tb}",
+                    f"{message}\n\nTraceback in the DataLoader worker process:\n{tb}",
                     batch_index=batch_index,
-                    stage="worker",
+                    stage=stage,
                     worker_traceback=tb,
+                    worker_id=worker_id,
                 )
             if generation == self.generation:
                 self._buffer[index] = (status, payload)
