@@ -308,3 +308,34 @@ def test_annotation_longer_than_the_audio_is_reported(tmp_path):
     dataset = ChordSongDataset([song], short_features, config)
     with pytest.warns(UserWarning, match=r"a.lab ends at 9.0 s but the features of .*a.wav cover 4.0 s"):
         dataset.song_targets(0)
+
+
+def test_annotated_audio_in_an_unsupported_format_is_named_with_the_supported_extensions(tmp_path):
+    write_lab(tmp_path / "song.lab", SEGMENTS)
+    (tmp_path / "song.m4a").write_bytes(b"\x00\x00\x00\x20ftypM4A " + bytes(100))
+    write_lab(tmp_path / "sub" / "clip.lab", SEGMENTS)
+    (tmp_path / "sub" / "clip.wma").write_bytes(bytes(100))
+    write_lab(tmp_path / "lonely.lab", SEGMENTS)  # really no audio
+    (tmp_path / "lonely.txt").write_text("notes")
+    index = scan_song_folder(tmp_path)
+    assert index.songs == [] and index.unpaired_annotations == [tmp_path / "lonely.lab"]
+    assert [p for p, _ in index.unsupported_audio] == [tmp_path / "song.m4a", tmp_path / "sub" / "clip.wma"]
+    assert index.problems == 3
+    report = index.report()
+    assert "2 annotated audio files in a format the loader does not read" in report
+    line = next(line for line in report.splitlines() if "song.m4a" in line)
+    assert "song.lab" in line and ".m4a" in line and ".wav" in line and ".flac" in line
+    assert "annotation without" not in line
+
+
+def test_scan_reads_gzipped_jamz_annotations(tmp_path):
+    write_jams(tmp_path / "a.jamz", SEGMENTS)
+    _wav(tmp_path / "a.wav", SEGMENTS[-1].end)
+    write_jams(tmp_path / "b.jamz", SEGMENTS)
+    write_lab(tmp_path / "b.lab", SEGMENTS)  # .lab wins
+    _wav(tmp_path / "b.wav", SEGMENTS[-1].end)
+    index = scan_song_folder(tmp_path)
+    assert [(s.name, s.annotation_path.name) for s in index.songs] == [("a", "a.jamz"), ("b", "b.lab")]
+    assert index.invalid == [] and [p.name for p, _ in index.duplicates] == ["b.jamz"]
+    dataset = ChordSongDataset(index.songs, _fake_cqt(_config()), _config(), train=True)
+    assert dataset.segments[0] == dataset.segments[1]  # the .jamz reads like the .lab

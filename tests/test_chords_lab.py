@@ -181,3 +181,57 @@ def test_jams_with_a_bom_several_annotators_or_ragged_lists(tmp_path):
     (tmp_path / "ragged.jams").write_text(json.dumps(ragged))
     with pytest.raises(AnnotationError, match="lists of one length"):
         read_jams(tmp_path / "ragged.jams")
+
+
+@pytest.mark.parametrize(
+    "text, later, earlier",
+    [
+        ("0.0 1.0 C\n2.0 3.0 G\n1.0 2.0 A:min\n", "line 3", "line 2"),  # would read as an overlap
+        ("0.0 1.0 C\n\n# moved\n3.0 4.0 G\n1.0 3.0 F\n", "line 5", "line 4"),
+        ("2.0 3.0 G\n0.0 2.0 C\n", "line 2", "line 1"),  # would read as an overlap too
+    ],
+)
+def test_unsorted_lab_segments_are_reported_as_out_of_order_with_both_lines(tmp_path, text, later, earlier):
+    path = _lab(tmp_path, text)
+    with pytest.raises(AnnotationError) as info:
+        read_lab(path)
+    message = str(info.value)
+    assert str(path) in message and "out of order" in message
+    assert f"{later}:" in message and earlier in message
+    assert "overlaps" not in message and "gap" not in message
+
+
+def test_lab_label_is_the_rest_of_the_line_and_harte_decides(tmp_path):
+    """Times are the first two whitespace-separated fields; the label is the rest of the line, stripped."""
+    path = _lab(tmp_path, "0.0\t1.5\tC:(3, 5)  \n1.5 2.0 A:min\n2.0\t3.0\t C:min7 \n")
+    assert read_lab(path) == [
+        ChordSegment(0.0, 1.5, "C:(3,5)"),
+        ChordSegment(1.5, 2.0, "A:min"),
+        ChordSegment(2.0, 3.0, "C:min7"),
+    ]
+    for label in ("C:maj 7", "C: maj", "N. C."):
+        path = _lab(tmp_path, f"0.0 1.0 C\n1.0\t2.0\t{label}\n", name="bad.lab")
+        with pytest.raises(AnnotationError) as info:
+            read_lab(path)
+        # The whole label reaches the Harte parser, whose error names the file and the line.
+        assert f"bad.lab, line 2: invalid chord label {label!r}" in str(info.value)
+
+
+def test_jamz_is_read_like_jams(tmp_path):
+    import gzip
+
+    plain = write_jams(tmp_path / "song.jams", SEGMENTS)
+    packed = tmp_path / "song.jamz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    assert read_jams(packed) == SEGMENTS
+    assert read_annotation(packed) == SEGMENTS
+    assert read_annotation(write_jams(tmp_path / "w.jamz", SEGMENTS)) == SEGMENTS  # written gzipped
+    # The same checks: an invalid label names the file and the observation.
+    doc = json.loads(plain.read_text())
+    doc["annotations"][0]["data"][1]["value"] = "Q:maj"
+    packed.write_bytes(gzip.compress(json.dumps(doc).encode()))
+    with pytest.raises(AnnotationError, match=r"song.jamz, annotation 0, observation 1: invalid chord label"):
+        read_annotation(packed)
+    packed.write_bytes(gzip.compress(plain.read_bytes())[:30])  # truncated
+    with pytest.raises(AnnotationError, match="song.jamz"):
+        read_annotation(packed)

@@ -211,3 +211,40 @@ def test_clear_reports_files_it_could_not_delete(tmp_path, songs, monkeypatch, c
     with pytest.raises(OSError, match="could not delete 1 cache files"):
         cache.clear()
     assert entry.exists()
+
+
+def test_a_rewrite_that_keeps_size_and_mtime_is_recomputed(tmp_path, songs):
+    cache = FeatureCache(tmp_path / "cache", CONFIG)
+    extract = CountingExtractor()
+    before = np.array(cache.get_or_compute(songs[0], extract))
+    cache.get_or_compute(songs[0], extract)  # a plain re-read, nothing changed: a hit
+    assert (extract.computed, cache.hits) == (1, 1)
+    old = os.stat(songs[0])
+    time.sleep(0.05)  # past the file system's timestamp granularity
+    t = np.arange(SR // 2) / SR
+    sf.write(str(songs[0]), (0.3 * np.sin(2 * np.pi * 900 * t)).astype(np.float32), SR)  # same size
+    os.utime(songs[0], ns=(old.st_atime_ns, old.st_mtime_ns))  # like `touch -r` / `cp --preserve`
+    new = os.stat(songs[0])
+    assert (new.st_size, new.st_mtime_ns) == (old.st_size, old.st_mtime_ns)
+    after = np.array(cache.get_or_compute(songs[0], extract))
+    assert extract.computed == 2 and not np.array_equal(after, before)
+    cache.get_or_compute(songs[0], extract)
+    assert extract.computed == 2 and cache.report()["entries"] == 1  # a hit again; the stale entry is gone
+
+
+def test_copied_songs_are_computed_once_in_their_new_folder(tmp_path, songs):
+    import shutil
+
+    cache = FeatureCache(tmp_path / "cache", CONFIG)
+    extract = CountingExtractor()
+    for path in songs:
+        cache.get_or_compute(path, extract)
+    copies = tmp_path / "copies"
+    copies.mkdir()
+    moved = [Path(shutil.copy2(path, copies / path.name)) for path in songs]  # times preserved
+    first = [np.array(cache.get_or_compute(path, extract)) for path in moved]
+    assert extract.computed == 8  # a new path is a new entry
+    second = [cache.get_or_compute(path, extract) for path in moved + songs]
+    assert extract.computed == 8 and cache.hits == 8  # both folders are served from the cache
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)

@@ -76,3 +76,20 @@ def test_empty_estimate_counts_as_no_chord():
         score_songs({})
     with pytest.raises(ValueError, match="reference annotation is empty"):
         score_song([], [])
+
+
+def test_trim_reference_cuts_a_small_overhang_and_keeps_a_large_one():
+    from audiotrain.metrics.chord_scores import MAX_REFERENCE_OVERHANG_S, trim_reference
+
+    trimmed, overhang = trim_reference(REFERENCE, 8.5)  # the last chord starts at 8.0, ends at 9.0
+    assert overhang == pytest.approx(0.5) and trimmed == [*REFERENCE[:-1], ChordSegment(8.0, 8.5, "D:sus4")]
+    trimmed, overhang = trim_reference(REFERENCE, 7.5)  # a whole segment past the end goes
+    assert trimmed[-1] == ChordSegment(6.5, 7.5, "G:7") and len(trimmed) == len(REFERENCE) - 1
+    assert trim_reference(REFERENCE, 9.5) == (REFERENCE, 0.0)  # ends within the audio
+    far = 9.0 - MAX_REFERENCE_OVERHANG_S - 0.5
+    assert trim_reference(REFERENCE, far) == (REFERENCE, pytest.approx(MAX_REFERENCE_OVERHANG_S + 0.5))
+    # Trimmed, the overhang no longer counts as wrong: an estimate covering the audio scores 1.
+    scores = score_song(
+        trim_reference(REFERENCE, 8.5)[0], [*REFERENCE[:-1], ChordSegment(8.0, 8.5, "D:sus4")]
+    )
+    assert scores["root"] == 1.0

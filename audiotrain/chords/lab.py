@@ -2,20 +2,30 @@
 
 Every problem is reported with the file and the line (``.lab``) or observation (JAMS) it comes from: a
 malformed line, a label that is not Harte syntax, a time that is negative, NaN or infinite, a reversed
-segment, two segments that overlap, or a gap between segments. Real annotations are written with rounded
+segment, a segment that starts before the one above it (out of order: both lines are named), two
+segments that overlap, or a gap between segments. Real annotations are written with rounded
 times, so overlaps and gaps smaller than ``tolerance`` seconds are snapped shut instead of reported, and
 zero-length segments (common in published sets, and accepted by ``mir_eval``) are dropped.
 
 Labels come back in the canonical spelling `format_harte` writes, which ``mir_eval`` parses: a bass
 written as a note (``C/E``, ``E:min/G``) becomes an interval (``C:maj/3``, ``E:min/b3``), spaces inside
 degree lists go, and a bare root becomes ``:maj``.
+
+``.lab`` lines: the start and end times are the first two whitespace-separated fields (tabs or spaces);
+the label is the *rest of the line*, stripped, so it may contain inner spaces (``0.0 1.5 C:maj 7``). The
+Harte parser then decides whether that label is valid (``C:(3, 5)`` is, ``C:maj 7`` is not); an invalid
+label is an error naming the file and the line.
+
+JAMS files are read as ``.jams`` (JSON) or ``.jamz`` (gzip-compressed JSON), with the same checks.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import warnings
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +34,11 @@ from audiotrain.chords.harte import NO_CHORD, HarteError, format_harte, parse_ha
 
 #: Default tolerance (seconds) for rounding differences between consecutive segment boundaries.
 DEFAULT_TOLERANCE = 1e-3
+
+#: Suffixes of JAMS files: plain JSON, and gzip-compressed JSON.
+JAMS_SUFFIXES = (".jams", ".jamz")
+
+_GZIP_MAGIC = b"\x1f\x8b"
 
 #: JAMS namespaces whose values are Harte labels.
 JAMS_CHORD_NAMESPACES = ("chord", "chord_harte")
@@ -48,6 +63,26 @@ class ChordSegment:
     @property
     def duration(self) -> float:
         return self.end - self.start
+
+
+def _check_order(
+    segments: Sequence[ChordSegment], source: str, locations: Sequence[str], tolerance: float
+) -> None:
+    """Raise if a segment starts before the one above it: the file is not sorted by time.
+
+    Checked over the whole list before anything else, so an unsorted file is reported as such rather
+    than as the gap or overlap its first misplaced segment leaves.
+    """
+    earlier: tuple[float, str] | None = None  # (start, location) of the previous segment in file order
+    for segment, where in zip(segments, locations):
+        if not math.isfinite(segment.start):
+            continue  # reported, with its line, by the checks that follow
+        if earlier is not None and segment.start < earlier[0] - tolerance:
+            raise AnnotationError(
+                f"{source}, {where}: segments out of order: this one starts at {segment.start}, before "
+                f"the one at {earlier[1]}, which starts at {earlier[0]}; sort the segments by start time"
+            )
+        earlier = (segment.start, where)
 
 
 def validate_segments(
@@ -84,6 +119,7 @@ def validate_segments(
         Naming the source and the location of the first bad segment.
     """
     locations = locations or [f"segment {i + 1}" for i in range(len(segments))]
+    _check_order(segments, source, locations, tolerance)
     result: list[ChordSegment] = []
     for segment, where in zip(segments, locations):
         # NaN compares False with everything, so without this check it would pass every test below.
@@ -135,7 +171,9 @@ def read_lab(
 ) -> list[ChordSegment]:
     """Read a ``.lab`` file: one ``start end label`` per line, separated by tabs or spaces.
 
-    Blank lines and lines starting with ``#`` are skipped. See `validate_segments` for the checks.
+    The times are the first two whitespace-separated fields; the label is the rest of the line, stripped
+    (it may contain inner spaces, and the Harte parser decides whether it is valid). Blank lines and
+    lines starting with ``#`` are skipped. See `validate_segments` for the checks.
 
     Returns
     -------
@@ -152,7 +190,7 @@ def read_lab(
         text = line.strip()
         if not text or text.startswith("#"):
             continue
-        fields = text.split()
+        fields = text.split(None, 2)  # start, end, and the rest of the line as the label
         if len(fields) != 3:
             raise AnnotationError(
                 f"{path}, line {number}: expected 'start end label' (3 fields), got {len(fields)}: {text!r}"
@@ -163,7 +201,7 @@ def read_lab(
             raise AnnotationError(
                 f"{path}, line {number}: start and end must be numbers in seconds, got {text!r}"
             ) from None
-        segments.append(ChordSegment(start, end, fields[2]))
+        segments.append(ChordSegment(start, end, fields[2].strip()))
         locations.append(f"line {number}")
     if not segments:
         raise AnnotationError(f"{path}: no chord segments")
@@ -214,7 +252,9 @@ def read_jams(
     allow_gaps: bool = False,
     tolerance: float = DEFAULT_TOLERANCE,
 ) -> list[ChordSegment]:
-    """Read the chord annotation of a JAMS file.
+    """Read the chord annotation of a JAMS file: ``.jams`` (JSON) or ``.jamz`` (gzip-compressed JSON).
+
+    A gzip file is recognised by its content, whatever its suffix.
 
     Parameters
     ----------
@@ -223,8 +263,16 @@ def read_jams(
         (``chord`` or ``chord_harte``).
     """
     path = Path(path)
+    raw = path.read_bytes()
+    if raw[:2] == _GZIP_MAGIC:
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as err:
+            raise AnnotationError(f"{path}: a corrupt or truncated gzip (.jamz) file ({err})") from None
+    elif path.suffix.lower() == ".jamz":
+        raise AnnotationError(f"{path}: a .jamz file must be gzip-compressed JSON, but this is not gzip")
     try:
-        document = json.loads(path.read_text(encoding="utf-8-sig"))  # -sig: tolerate a BOM
+        document = json.loads(raw.decode("utf-8-sig"))  # -sig: tolerate a BOM
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise AnnotationError(f"{path}: not valid JSON ({err})") from None
     annotations = document.get("annotations") if isinstance(document, dict) else None
@@ -314,13 +362,17 @@ def write_jams(
 ) -> Path:
     """Write segments as a minimal JAMS file with one ``chord`` annotation; returns the path.
 
-    ``title`` (the song's name, e.g. its audio file's stem) defaults to the stem of ``path``.
+    ``title`` (the song's name, e.g. its audio file's stem) defaults to the stem of ``path``. A ``.jamz``
+    path is written gzip-compressed.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = jams_text(segments, duration=duration, title=path.stem if title is None else title)
+    data = text.encode("utf-8")
+    if path.suffix.lower() == ".jamz":
+        data = gzip.compress(data, mtime=0)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
+    tmp.write_bytes(data)
     tmp.replace(path)
     return path
 
@@ -328,11 +380,11 @@ def write_jams(
 def read_annotation(
     path: str | Path, *, allow_gaps: bool = False, tolerance: float = DEFAULT_TOLERANCE
 ) -> list[ChordSegment]:
-    """Read a ``.lab`` or ``.jams`` chord annotation, chosen by the file suffix."""
+    """Read a ``.lab`` or ``.jams`` / ``.jamz`` chord annotation, chosen by the file suffix."""
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix == ".jams":
+    if suffix in JAMS_SUFFIXES:
         return read_jams(path, allow_gaps=allow_gaps, tolerance=tolerance)
     if suffix in (".lab", ".txt", ".chords"):
         return read_lab(path, allow_gaps=allow_gaps, tolerance=tolerance)
-    raise AnnotationError(f"{path}: unknown annotation format {suffix!r} (expected .lab or .jams)")
+    raise AnnotationError(f"{path}: unknown annotation format {suffix!r} (expected .lab, .jams or .jamz)")

@@ -1,8 +1,9 @@
 """Songs with chord annotations: folder scanning, song-level splits, frame targets and a training dataset.
 
 A song folder holds audio files with their annotation beside them, same stem: ``song.wav`` + ``song.lab``
-(or ``song.jams``), in any sub-folder. `scan_song_folder` pairs them and lists everything it could not use
-(audio without annotation, annotation without audio, annotations with errors) in `SongIndex.report`.
+(or ``song.jams``, or gzipped ``song.jamz``), in any sub-folder. `scan_song_folder` pairs them and lists
+everything it could not use (audio without annotation, annotation without audio, audio in a format the
+loader does not read, annotations with errors) in `SongIndex.report`.
 
 `ChordSongDataset` serves
 
@@ -23,19 +24,21 @@ Every item is a dict of numpy arrays: ``features`` float32 [frames, n_bins], ``c
 from __future__ import annotations
 
 import math
+import mimetypes
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from audiotrain.audio import AUDIO_SUFFIXES, AudioError, get_duration
+from audiotrain.audio import _UNSUPPORTED_SUFFIXES, AUDIO_SUFFIXES, AudioError, get_duration
 from audiotrain.chords.lab import AnnotationError, ChordSegment, read_annotation
 from audiotrain.chords.vocabulary import IGNORE_INDEX, encode_label
 from audiotrain.data import Dataset, batch_rng
 
 import numpy as np
 
-ANNOTATION_SUFFIXES = (".lab", ".jams")
+#: Annotation suffixes, in order of preference when a song has several.
+ANNOTATION_SUFFIXES = (".lab", ".jams", ".jamz")
 #: An annotation that runs this many seconds past the end of its audio is not used: it belongs to another
 #: version of the recording (or the audio is cut), so its labels would be misaligned.
 MAX_ANNOTATION_OVERHANG_S = 2.0
@@ -63,6 +66,7 @@ class SongIndex:
     unreadable_audio: list[tuple[Path, str]] = field(default_factory=list)
     mismatched: list[tuple[Path, str]] = field(default_factory=list)
     duplicates: list[tuple[Path, str]] = field(default_factory=list)
+    unsupported_audio: list[tuple[Path, str]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.songs)
@@ -80,6 +84,7 @@ class SongIndex:
             + len(self.unreadable_audio)
             + len(self.mismatched)
             + len(self.duplicates)
+            + len(self.unsupported_audio)
         )
 
     def report(self, max_listed: int = 20) -> str:
@@ -87,10 +92,14 @@ class SongIndex:
         lines = [f"{self.root}: {len(self.songs)} annotated songs"]
         groups = [
             (
-                "audio files without an annotation (.lab/.jams with the same stem)",
+                "audio files without an annotation (.lab/.jams/.jamz with the same stem)",
                 [str(p) for p in self.unpaired_audio],
             ),
             ("annotations without an audio file", [str(p) for p in self.unpaired_annotations]),
+            (
+                "annotated audio files in a format the loader does not read (song skipped)",
+                [message for _, message in self.unsupported_audio],
+            ),
             ("annotations with errors (song skipped)", [message for _, message in self.invalid]),
             (
                 "audio files that cannot be read or are too short (song skipped)",
@@ -114,7 +123,11 @@ class SongIndex:
 def scan_song_folder(
     root: str | Path, *, validate: bool = True, allow_gaps: bool = False, min_duration: float = 0.0
 ) -> SongIndex:
-    """Pair audio files with ``.lab`` / ``.jams`` annotations of the same stem, recursively.
+    """Pair audio files with ``.lab`` / ``.jams`` / ``.jamz`` annotations of the same stem, recursively.
+
+    An annotation whose audio exists in a format the loader does not read (``song.m4a`` beside
+    ``song.lab``) is listed in `SongIndex.unsupported_audio`, naming the audio file and the supported
+    extensions, not as an annotation without audio.
 
     Parameters
     ----------
@@ -140,6 +153,7 @@ def scan_song_folder(
         raise FileNotFoundError(f"song folder {root} does not exist or is not a folder")
     audio: dict[Path, Path] = {}
     annotations: dict[Path, Path] = {}
+    other_media: dict[Path, Path] = {}  # stem -> an audio/video file of a format the loader does not read
     index = SongIndex(root=root)
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         suffix = path.suffix.lower()
@@ -160,6 +174,8 @@ def scan_song_folder(
                 annotations[key] = path
             else:
                 index.duplicates.append((path, f"another annotation with the same stem is used: {kept.name}"))
+        elif _looks_like_unsupported_audio(path):
+            other_media.setdefault(key, path)
     for key, audio_path in audio.items():
         annotation_path = annotations.pop(key, None)
         if annotation_path is None:
@@ -195,8 +211,30 @@ def scan_song_folder(
                 )
                 continue
         index.songs.append(SongEntry(key.relative_to(root).as_posix(), audio_path, annotation_path))
-    index.unpaired_annotations = sorted(annotations.values())
+    supported = ", ".join(sorted(AUDIO_SUFFIXES))
+    for annotation_path in sorted(annotations.values()):
+        media = other_media.get(annotation_path.with_suffix(""))
+        if media is None:
+            index.unpaired_annotations.append(annotation_path)
+        else:
+            index.unsupported_audio.append(
+                (
+                    media,
+                    f"{media}: the audio of {annotation_path.name} is in a format the loader does not read "
+                    f"({media.suffix.lower()}); supported: {supported}. Convert it, e.g. "
+                    f"ffmpeg -i {media.name} {media.stem}.flac",
+                )
+            )
     return index
+
+
+def _looks_like_unsupported_audio(path: Path) -> bool:
+    """A file named like audio (or video, which carries audio) that the loader does not decode."""
+    suffix = path.suffix.lower()
+    if suffix in _UNSUPPORTED_SUFFIXES:
+        return True
+    kind = mimetypes.guess_type(path.name)[0] or ""
+    return kind.startswith(("audio/", "video/"))
 
 
 def split_songs(

@@ -1,9 +1,16 @@
 """Disk cache of computed features, one ``.npy`` per (audio file, feature configuration).
 
 Layout: ``<root>/<config_key>/<path hash>-<identity hash>.npy`` plus ``<root>/<config_key>/config.json``
-describing the configuration. The identity is the file's size and modification time (``identity="stat"``,
-default: a cache hit opens no audio) or its content hash (``identity="content"``: survives copies and
-``touch``, but reads the file's bytes on every lookup). A changed file gets a new identity; its stale entry
+describing the configuration. The identity is the file's status (``identity="stat"``, default: a cache hit
+opens no audio) or its content hash (``identity="content"``: survives copies and ``touch``, but reads the
+file's bytes on every lookup).
+
+The status identity is (size, mtime, inode, ctime). Size and mtime alone miss a rewrite that keeps them
+(a file restored with ``touch -r``, or copied over the old one with preserved times); the inode changes
+when a file is replaced by another (an editor's save-and-rename, ``cp`` to a new file), and the ctime
+(status change time) changes on every write and cannot be set by users. A file that is only read keeps
+all four, so re-reading hits the cache. The price: a ``chmod``, ``chown``, rename or new hard link also
+changes the ctime, and the next lookup recomputes once. A changed file gets a new identity; its stale entry
 is deleted when the new one is written. A changed configuration gets a new ``config_key`` folder.
 
 Entries are written to a temporary file in the same folder and renamed into place, so two processes
@@ -107,7 +114,8 @@ class FeatureCache:
         Names the feature configuration, e.g. ``CQTConfig(...)`` or ``config.key()``. Different
         configurations never share entries.
     identity : {"stat", "content"}
-        How a file is recognised: size + mtime (no audio read on a hit), or a hash of its bytes.
+        How a file is recognised: size, mtime, inode and ctime (no audio read on a hit), or a hash of its
+        bytes.
 
     Attributes
     ----------
@@ -136,7 +144,7 @@ class FeatureCache:
             raise AudioError(path, "missing") from error
         prefix = _hash(str(path.resolve()), 24)
         if self.identity == "stat":
-            ident = _hash(f"{stat.st_size}:{stat.st_mtime_ns}", 12)
+            ident = _hash(f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ino}:{stat.st_ctime_ns}", 12)
         else:
             digest = hashlib.sha256()
             with open(path, "rb") as handle:

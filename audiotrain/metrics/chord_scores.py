@@ -12,6 +12,12 @@ Over a set of songs two summaries are reported, as in MIREX:
 
 A song in which a comparison covers nothing (no reference chord of that kind) has no score for it (NaN)
 and is left out of that comparison's median, where ``mir_eval.chord.evaluate`` would report 0.
+
+Reference annotations commonly end a little after the audio (rounding, a fade written out to the end).
+Scored as they are, that overhang counts as wrong (``mir_eval`` pads the estimate with ``N``), so
+`trim_reference` cuts the reference at the audio's end when it overhangs by at most
+`MAX_REFERENCE_OVERHANG_S`; a larger overhang is kept, and reported, since it points at another version
+of the recording.
 """
 
 from __future__ import annotations
@@ -31,6 +37,29 @@ CHORD_METRICS = (
     "sevenths", "sevenths_inv", "tetrads", "tetrads_inv",
 )  # fmt: skip
 _COMPARISONS = {name: getattr(mir_eval.chord, name) for name in CHORD_METRICS}
+
+#: Largest overhang (seconds) of a reference annotation past the end of its audio that `trim_reference`
+#: cuts off before scoring. The same bound as the folder scan's
+#: `audiotrain.datasets.chord_songs.MAX_ANNOTATION_OVERHANG_S`, past which a song is not used.
+MAX_REFERENCE_OVERHANG_S = 2.0
+
+
+def trim_reference(
+    reference: Sequence[ChordSegment], duration: float, max_overhang: float = MAX_REFERENCE_OVERHANG_S
+) -> tuple[list[ChordSegment], float]:
+    """Cut `reference` at ``duration`` (the audio's length) if it overhangs by at most `max_overhang` s.
+
+    Returns
+    -------
+    (segments, overhang) : the reference, trimmed when the overhang is within `max_overhang` (else
+        unchanged), and the overhang in seconds (0 when the reference ends within the audio).
+    """
+    reference = list(reference)
+    overhang = max(0.0, reference[-1].end - duration) if reference else 0.0
+    if overhang == 0.0 or overhang > max_overhang:
+        return reference, overhang
+    trimmed = [ChordSegment(s.start, min(s.end, duration), s.label) for s in reference if s.start < duration]
+    return trimmed or reference, overhang
 
 
 def _as_arrays(segments: Sequence[ChordSegment]) -> tuple[np.ndarray, list[str]]:
@@ -87,6 +116,11 @@ class ChordScores:
     per_song: dict[str, dict[str, float]] = field(default_factory=dict)
     pooled: dict[str, float] = field(default_factory=dict)
     median: dict[str, float] = field(default_factory=dict)
+    #: Songs left out of the scores, with the reason (e.g. their audio does not decode).
+    skipped: dict[str, str] = field(default_factory=dict)
+    #: Songs whose reference overhangs their audio by more than `MAX_REFERENCE_OVERHANG_S`: scored
+    #: untrimmed (the overhang counts as wrong); the overhang in seconds.
+    overhanging: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """JSON-able (NaN as None)."""
@@ -98,13 +132,29 @@ class ChordScores:
             "pooled": clean(self.pooled),
             "median": clean(self.median),
             "per_song": {name: clean(scores) for name, scores in self.per_song.items()},
+            "songs_scored": len(self.per_song),
+            "songs_skipped": len(self.skipped),
+            "skipped": [{"song": name, "reason": why} for name, why in self.skipped.items()],
+            "overhanging_references": dict(self.overhanging),
         }
 
     def table(self, metrics: Sequence[str] = CHORD_METRICS) -> str:
-        """A Markdown table: one row per metric, pooled and median columns, in percent."""
+        """A Markdown table: one row per metric, pooled and median columns, in percent; then the songs
+        left out (`skipped`) and those with a long reference overhang (`overhanging`), if any."""
         lines = ["| metric | pooled | median |", "|---|---|---|"]
         for name in metrics:
             lines.append(f"| {name} | {100 * self.pooled[name]:.2f} | {100 * self.median[name]:.2f} |")
+        if self.skipped:
+            lines.append("")
+            lines.append(f"{len(self.per_song)} songs scored; {len(self.skipped)} songs skipped:")
+            lines += [f"- {name}: {why}" for name, why in self.skipped.items()]
+        if self.overhanging:
+            lines.append("")
+            lines.append(
+                f"{len(self.overhanging)} references run more than {MAX_REFERENCE_OVERHANG_S:g} s past the end "
+                "of their audio (scored as they are; the overhang counts as wrong):"
+            )
+            lines += [f"- {name}: {seconds:.2f} s" for name, seconds in self.overhanging.items()]
         return "\n".join(lines)
 
 

@@ -3,21 +3,34 @@
 `evaluate_songs` runs the same path as `predict` (audio → features → windows → posteriors → decoding) on
 annotated songs, writes one ``.lab`` per song, and returns the `mir_eval.chord` scores (pooled and per-song
 median), a frame-level chord-type confusion matrix and the transcription speed.
+
+A song whose audio does not decode (NaN/Inf samples, data truncated past the header: an `AudioError`)
+is skipped, named with the reason in `ChordScores.skipped`, ``scores.json`` and ``scores.md``, and the
+others are scored; if no song is left, `evaluate_songs` raises `ValueError`. A reference that runs past
+the end of its audio by at most `MAX_REFERENCE_OVERHANG_S` is trimmed to the audio (see `trim_reference`);
+a longer overhang is scored as it is, warned about and listed in `ChordScores.overhanging`.
 """
 
 from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from audiotrain.audio import AudioError
 from audiotrain.chords.decode import decode_frames, frames_to_segments
 from audiotrain.chords.lab import read_annotation, write_lab
 from audiotrain.chords.vocabulary import CHORD_TYPES, NUM_CHORD_TYPES
 from audiotrain.datasets.chord_songs import SongEntry, frame_targets
-from audiotrain.metrics.chord_scores import ChordScores, score_songs
+from audiotrain.metrics.chord_scores import (
+    MAX_REFERENCE_OVERHANG_S,
+    ChordScores,
+    score_songs,
+    trim_reference,
+)
 from audiotrain.metrics.classification import compute_confusion_matrix, per_class_metrics_from_confusion
 from audiotrain.metrics.plots import plot_confusion_matrix
 from audiotrain.recipes.chords_predict import ChordPredictor
@@ -70,12 +83,27 @@ def evaluate_songs(
     if out is not None:
         check_output_folder(songs, out)
     pairs = {}
+    skipped: dict[str, str] = {}
+    overhanging: dict[str, float] = {}
     confusion = np.zeros((NUM_CHORD_TYPES, NUM_CHORD_TYPES), dtype=np.int64)
     audio_seconds = wall = 0.0
     for song in songs:
         reference = read_annotation(song.annotation_path, allow_gaps=allow_gaps)
         start = time.perf_counter()
-        post = predictor.posteriors(song.audio_path)
+        try:
+            post = predictor.posteriors(song.audio_path)
+        except AudioError as err:  # one song whose audio does not decode must not cost the others
+            skipped[song.name] = str(err)
+            continue
+        reference, overhang = trim_reference(reference, post.duration, MAX_REFERENCE_OVERHANG_S)
+        if overhang > MAX_REFERENCE_OVERHANG_S:
+            overhanging[song.name] = overhang
+            warnings.warn(
+                f"{song.annotation_path} runs {overhang:.2f} s past the end of {song.audio_path.name} "
+                f"(more than {MAX_REFERENCE_OVERHANG_S:g} s: another version of the recording?); the "
+                "overhang is scored as wrong",
+                stacklevel=2,
+            )
         p = post.probs
         chord_type, root, bass = decode_frames(p["chord_type"], p["root"], p["bass"], predictor.decode)
         estimate = frames_to_segments(chord_type, root, bass, post.frame_rate, post.duration)
@@ -86,7 +114,15 @@ def evaluate_songs(
         confusion += compute_confusion_matrix(chord_type, targets["chord_type"], num_classes=NUM_CHORD_TYPES)
         if out is not None:
             write_lab(out / f"{song.name}.lab", estimate)
-    result = EvaluationResult(score_songs(pairs), confusion, audio_seconds, wall)
+    if not pairs:
+        raise ValueError(
+            f"no song left to score: the audio of all {len(songs)} songs fails to decode:\n  "
+            + "\n  ".join(f"{name}: {why}" for name, why in skipped.items())
+        )
+    scores = score_songs(pairs)
+    scores.skipped = skipped
+    scores.overhanging = overhanging
+    result = EvaluationResult(scores, confusion, audio_seconds, wall)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "scores.json").write_text(json.dumps(result.summary(), indent=1))

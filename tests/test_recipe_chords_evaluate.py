@@ -1,0 +1,123 @@
+"""`chords evaluate` from the user's side: songs whose audio does not decode, and references that run
+past the end of their audio. A tiny untrained model is written as a checkpoint: the scores need not be
+good, only computed the right way."""
+
+import json
+import shutil
+
+from audiotrain.chords.decode import DecodeConfig
+from audiotrain.chords.lab import read_lab, write_lab
+from audiotrain.datasets.chord_demo import generate_demo_songs
+from audiotrain.datasets.chord_songs import SongEntry
+from audiotrain.metrics.chord_scores import MAX_REFERENCE_OVERHANG_S, score_song
+from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel
+from audiotrain.recipes import chords
+from audiotrain.recipes.chords_config import ChordFeatureConfig
+from audiotrain.recipes.chords_eval import evaluate_songs
+from audiotrain.recipes.chords_predict import ChordPredictor, checkpoint_entries
+from audiotrain.recipes.chords_task import CHECKPOINT_KEY
+from audiotrain.train import checkpoint as ckpt
+from audiotrain.train.checkpoint import flat
+
+import mlx.core as mx
+import numpy as np
+import pytest
+import soundfile as sf
+
+SONG_SECONDS = 4
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """A checkpoint folder of a tiny, untrained chord model, as `ChordPredictor.from_checkpoint` reads it."""
+    mx.random.seed(0)
+    config = ChordModelConfig(n_bins=216, d_model=16, n_layers=1, n_heads=2, ff_dim=32, dropout=0.0)
+    model = ChordRecognitionModel(config)
+    mx.eval(model.parameters())
+    entries = checkpoint_entries(ChordFeatureConfig(), DecodeConfig(), window_frames=32)
+    state = {
+        "epoch": 0,
+        "batch_in_epoch": 0,
+        "global_step": 0,
+        "rng": [0, 0],
+        "module_state": {CHECKPOINT_KEY: {"model_config": config.to_dict(), **entries}},
+    }
+    arrays = {f"model.{k}": v for k, v in flat(model.parameters()).items()}
+    folder = tmp_path_factory.mktemp("chord_ckpt") / "ckpt"
+    return ckpt.write_checkpoint(folder, arrays, {}, {}, state)
+
+
+@pytest.fixture(scope="module")
+def songs(tmp_path_factory):
+    return generate_demo_songs(tmp_path_factory.mktemp("songs"), n_songs=2, seed=8, song_seconds=SONG_SECONDS)
+
+
+def _copy_with_nan(song: SongEntry, folder, name: str) -> None:
+    audio, sr = sf.read(song.audio_path, dtype="float32")
+    audio[1000:1100] = np.nan  # the header is fine: only decoding finds it
+    sf.write(folder / f"{name}.wav", audio, sr, subtype="FLOAT")
+    (folder / f"{name}.lab").write_text(song.annotation_path.read_text())
+
+
+def test_evaluate_skips_songs_whose_audio_does_not_decode_and_lists_them(checkpoint, songs, tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    # "a_broken" sorts first: it must not stop the evaluation before the others are written.
+    _copy_with_nan(songs[0], data, "a_broken")
+    for song in songs:
+        shutil.copy(song.audio_path, data)
+        shutil.copy(song.annotation_path, data)
+    out = tmp_path / "eval"
+    capsys.readouterr()
+    code = chords.main(["evaluate", "--checkpoint", str(checkpoint), "--data", str(data), "-o", str(out)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    tail = captured.out[captured.out.index("| metric |") :]  # listed at the end, after the scores
+    assert "1 songs skipped" in tail and "a_broken" in tail and "NaN or Inf" in tail
+    assert sorted(p.stem for p in out.glob("*.lab")) == ["song_000", "song_001"]
+    scores = json.loads((out / "scores.json").read_text())
+    assert sorted(scores["per_song"]) == ["song_000", "song_001"]
+    assert scores["songs_scored"] == 2 and scores["songs_skipped"] == 1
+    assert scores["skipped"][0]["song"] == "a_broken" and "a_broken.wav" in scores["skipped"][0]["reason"]
+    assert "a_broken" in (out / "scores.md").read_text()
+
+
+def test_evaluate_with_no_decodable_song_is_a_clear_error(checkpoint, songs, tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    _copy_with_nan(songs[0], data, "x")
+    _copy_with_nan(songs[1], data, "y")
+    capsys.readouterr()
+    code = chords.main(["evaluate", "--checkpoint", str(checkpoint), "--data", str(data)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "no song left to score" in err and "x.wav" in err and "y.wav" in err and "Traceback" not in err
+
+
+def test_a_reference_slightly_past_the_end_of_the_audio_is_trimmed(checkpoint, songs, tmp_path):
+    predictor = ChordPredictor.from_checkpoint(checkpoint)
+    song = songs[0]
+    exact = tmp_path / "exact.lab"
+    duration = sf.info(song.audio_path).duration
+    reference = [s for s in read_lab(song.annotation_path) if s.start < duration]
+    reference[-1] = type(reference[-1])(reference[-1].start, duration, "C:maj")
+    write_lab(exact, reference)
+    over = tmp_path / "over.lab"  # the last chord runs on 1.5 s past the audio's end
+    write_lab(over, [*reference[:-1], type(reference[-1])(reference[-1].start, duration + 1.5, "C:maj")])
+    far = tmp_path / "far.lab"  # too far: another version of the recording, scored as it is
+    overhang = MAX_REFERENCE_OVERHANG_S + 1.0
+    write_lab(far, [*reference[:-1], type(reference[-1])(reference[-1].start, duration + overhang, "C:maj")])
+
+    def evaluate(annotation):
+        return evaluate_songs(predictor, [SongEntry("song", song.audio_path, annotation)]).scores
+
+    expected = evaluate(exact)
+    trimmed = evaluate(over)
+    assert trimmed.per_song["song"] == expected.per_song["song"]
+    assert trimmed.pooled == expected.pooled and trimmed.overhanging == {}
+    with pytest.warns(UserWarning, match=r"far.lab runs 3.00 s past the end"):
+        kept = evaluate(far)
+    assert kept.overhanging == {"song": pytest.approx(overhang)}
+    estimate = predictor.transcribe(song.audio_path)
+    assert kept.per_song["song"] == score_song(read_lab(far), estimate)  # untrimmed
+    assert "past the end" in kept.table()
