@@ -24,12 +24,22 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-__all__ = ["AudioError", "SkipCounter", "load", "resample", "get_duration", "AUDIO_SUFFIXES"]
+__all__ = [
+    "AudioError",
+    "SkipCounter",
+    "load",
+    "resample",
+    "get_duration",
+    "AUDIO_SUFFIXES",
+    "UNREADABLE_AUDIO_SUFFIXES",
+]
 
 # Suffixes libsndfile decodes; anything else is rejected before decoding is attempted.
 AUDIO_SUFFIXES = frozenset({".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff"})
 # Common audio containers libsndfile cannot read: the error says how to convert them.
-_UNSUPPORTED_SUFFIXES = frozenset({".m4a", ".mp4", ".aac", ".wma", ".webm", ".ape", ".mka", ".amr", ".3gp"})
+UNREADABLE_AUDIO_SUFFIXES = frozenset(
+    {".m4a", ".mp4", ".aac", ".wma", ".webm", ".ape", ".mka", ".amr", ".3gp"}
+)
 # Leading bytes of the formats above, to tell "corrupt audio" from "not audio at all".
 _MAGICS = (
     b"RIFF",
@@ -90,7 +100,7 @@ class AudioError(Exception):
 
 def _classify_decode_failure(path: Path, error: Exception) -> AudioError:
     suffix = path.suffix.lower()
-    if suffix in _UNSUPPORTED_SUFFIXES:
+    if suffix in UNREADABLE_AUDIO_SUFFIXES:
         return AudioError(
             path, "unsupported_format", f"{suffix} is not readable by libsndfile; convert it to WAV or FLAC"
         )
@@ -111,7 +121,7 @@ def _open(path: Path) -> sf.SoundFile:
         raise AudioError(path, "empty")
     if not os.access(path, os.R_OK):
         raise AudioError(path, "unreadable")
-    if path.suffix.lower() in _UNSUPPORTED_SUFFIXES:
+    if path.suffix.lower() in UNREADABLE_AUDIO_SUFFIXES:
         raise _classify_decode_failure(path, RuntimeError("unsupported container"))
     try:
         return sf.SoundFile(str(path))

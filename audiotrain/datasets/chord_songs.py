@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from audiotrain.audio import _UNSUPPORTED_SUFFIXES, AUDIO_SUFFIXES, AudioError, get_duration
+from audiotrain.audio import AUDIO_SUFFIXES, UNREADABLE_AUDIO_SUFFIXES, AudioError, get_duration
 from audiotrain.chords.lab import AnnotationError, ChordSegment, read_annotation
 from audiotrain.chords.vocabulary import IGNORE_INDEX, encode_label
 from audiotrain.data import Dataset, batch_rng
@@ -231,7 +231,7 @@ def scan_song_folder(
 def _looks_like_unsupported_audio(path: Path) -> bool:
     """A file named like audio (or video, which carries audio) that the loader does not decode."""
     suffix = path.suffix.lower()
-    if suffix in _UNSUPPORTED_SUFFIXES:
+    if suffix in UNREADABLE_AUDIO_SUFFIXES:
         return True
     kind = mimetypes.guess_type(path.name)[0] or ""
     return kind.startswith(("audio/", "video/"))
