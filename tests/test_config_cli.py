@@ -5,6 +5,7 @@ import json
 from dataclasses import dataclass, field
 
 from audiotrain.recipes.config_cli import (
+    SettingsParser,
     add_dataclass_arguments,
     apply_arguments,
     load_config_file,
@@ -94,3 +95,33 @@ def test_resume_command_replaces_an_earlier_resume_and_quotes_paths():
     assert resume_command("audiotrain.recipes.clap", argv, "runs/x y/interrupted") == (
         "python -m audiotrain.recipes.clap --lr 0.1 --data 'my songs' --resume 'runs/x y/interrupted'"
     )
+
+
+def test_numeric_strings_from_files_are_numbers_and_other_strings_still_name_the_field(tmp_path):
+    """PyYAML reads `1e-3` (no dot) as the string "1e-3": it used to be rejected as 'must be float'."""
+    yaml_file = tmp_path / "c.yaml"
+    yaml_file.write_text("rate: 1e-3\ninner:\n  width: '16'\n")
+    config = load_config_file(Outer(), yaml_file)
+    assert config.rate == 1e-3 and isinstance(config.rate, float)
+    assert config.inner.width == 16 and isinstance(config.inner.width, int)
+    yaml_file.write_text("rate: fast\n")
+    with pytest.raises(ValueError, match=r"c\.yaml: field 'rate' must be float, got 'fast'"):
+        load_config_file(Outer(), yaml_file)
+    yaml_file.write_text("inner:\n  width: 2.5e1\n")  # a float string is no int
+    with pytest.raises(ValueError, match=r"c\.yaml: field 'inner\.width' must be int"):
+        load_config_file(Outer(), yaml_file)
+
+
+def test_settings_parsers_and_their_subparsers_refuse_abbreviated_flags(capsys):
+    parser = SettingsParser(prog="prog")
+    add_dataclass_arguments(parser, Outer())
+    assert parser.parse_args(["--rate", "2"]).rate == 2.0
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--rat", "2"])  # used to mean --rate
+    assert "unrecognized arguments: --rat" in capsys.readouterr().err
+    sub = SettingsParser(prog="prog").add_subparsers(dest="command")
+    export = sub.add_parser("export")
+    export.add_argument("--checkpoint")
+    with pytest.raises(SystemExit):
+        export.parse_args(["--check", "x"])
+    assert "unrecognized arguments: --check" in capsys.readouterr().err

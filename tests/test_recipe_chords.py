@@ -254,6 +254,12 @@ def test_predict_a_file_and_a_folder(tiny_run, tmp_path, capsys):
         == 0
     )
     assert json.loads(out_jams.read_text())["file_metadata"]["title"] == "song_000"
+    out_jamz = tmp_path / "out.jamz"  # gzipped JAMS, read back like .jams
+    assert (
+        chords.main(["predict", "--checkpoint", str(run_dir), str(songs[0].audio_path), "-o", str(out_jamz)])
+        == 0
+    )
+    assert out_jamz.read_bytes()[:2] == b"\x1f\x8b" and read_annotation(out_jamz) == read_annotation(out_jams)
     jams_dir = tmp_path / "jams"
     argv = [
         "predict",
@@ -288,7 +294,7 @@ def test_evaluate_scores_a_folder(tiny_run, tmp_path, capsys):
     assert (out / "scores.json").is_file() and len(list(out.glob("*.lab"))) == 2
 
 
-def test_train_on_a_folder_and_resume(tiny_run, tmp_path):
+def test_train_on_a_folder_and_resume(tiny_run, tmp_path, capsys):
     root, _ = tiny_run
     data = tmp_path / "songs"
     generate_demo_songs(data, n_songs=4, seed=9, song_seconds=6)
@@ -313,6 +319,16 @@ def test_train_on_a_folder_and_resume(tiny_run, tmp_path):
     assert chords.main([*flags, "--run_dir", str(resumed), "--num_epochs", "3", "--resume", last]) == 0
     history = json.loads((resumed / "history.json").read_text())
     assert history["epoch"] == [0, 1, 2]
+    # Songs added since: said before anything is trained (it used to be the DataLoader's sample counts).
+    for suffix in (".wav", ".lab"):
+        (data / f"added{suffix}").write_bytes((data / f"song_001{suffix}").read_bytes())
+    capsys.readouterr()
+    again = tmp_path / "again"
+    assert chords.main([*flags, "--run_dir", str(again), "--num_epochs", "3", "--resume", last]) == 2
+    err = capsys.readouterr().err
+    assert "trained on 4 songs" in err and "now gives 5 songs" in err, err
+    assert "new run folder" in err and "restore the data" in err
+    assert not again.exists()
 
 
 def test_an_interrupted_run_prints_the_command_that_continues_it(tiny_run, tmp_path, monkeypatch, capsys):
@@ -326,7 +342,7 @@ def test_an_interrupted_run_prints_the_command_that_continues_it(tiny_run, tmp_p
 
     monkeypatch.setattr(chords, "run_training", interrupted_training)
     argv = ["--data", "songs dir", "--num_epochs", "3", "--resume", "old", "--run_dir", "r"]
-    assert chords.main(["train", *argv]) == 0
+    assert chords.main(["train", *argv]) == 130  # as a shell reports a command stopped by Ctrl-C
     out = capsys.readouterr().out
     expected = (
         f"python -m audiotrain.recipes.chords train --data 'songs dir' --num_epochs 3 --run_dir r "
@@ -353,7 +369,7 @@ def _one_error_line(capsys, *fragments) -> None:
     "argv, fragments",
     [
         (["--num_epochs", "0"], ["num_epochs must be > 0"]),
-        (["--decode.method", "bogus"], ["DecodeConfig.method"]),
+        (["--decode.method", "bogus"], ["--decode.method: invalid choice: 'bogus'", "viterbi"]),
         (["--config", "missing.yaml"], ["missing.yaml"]),
         (["train", "--data", "no/such/folder"], ["--data no/such/folder: no such folder"]),
     ],
@@ -559,8 +575,10 @@ def test_ctrl_c_before_the_first_validation_still_evaluates_and_prints_the_resum
     code = chords.main([*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(run_dir)])
     out = capsys.readouterr().out
     saved = run_dir / "checkpoints" / "interrupted"
-    assert code == 0 and not (run_dir / "checkpoints" / "best").exists()
+    assert code == 130 and not (run_dir / "checkpoints" / "best").exists()
     assert f"checkpoint:  {saved}" in out and "continue it with:" in out
+    # Only the command line that continues the run, not the Trainer's hint for library users.
+    assert "trainer.fit(" not in out and f"Saved {saved}" in out
     assert (run_dir / "evaluation" / "scores.json").is_file()
 
 
@@ -581,3 +599,128 @@ def test_a_song_whose_audio_does_not_decode_is_skipped_and_listed_before_trainin
     assert "1 songs skipped, their audio does not decode" in out and "broken" in out
     config = json.loads((run_dir / "config.json").read_text())
     assert "broken" not in sum(config["songs"].values(), [])
+
+
+# ---- command-line fixes: config numbers, data folder, abbreviations, help, early checks, early stopping -----
+
+
+def test_yaml_exponent_without_a_dot_is_a_number(tmp_path):
+    """PyYAML reads `1e-3` as a string; the recipe used to reject it as 'must be float'."""
+    config_file = tmp_path / "run.yaml"
+    config_file.write_text("learning_rate: 1e-3\nbatch_size: '8'\n")
+    config = load_config_file(TrainingConfig(), config_file)
+    assert config.learning_rate == 1e-3 and config.batch_size == 8
+    config_file.write_text("learning_rate: fast\n")
+    with pytest.raises(ValueError, match=r"run\.yaml: field 'learning_rate' must be float"):
+        load_config_file(TrainingConfig(), config_file)
+
+
+def test_train_data_folder_from_the_config_file_or_the_command_line(tmp_path, monkeypatch, capsys):
+    used = []
+    monkeypatch.setattr(
+        chords, "run_training", lambda config, *a, **k: used.append(config.data.data_dir) or 1 / 0
+    )
+    from_file, from_flag = tmp_path / "from_file", tmp_path / "from_flag"
+    from_file.mkdir(), from_flag.mkdir()
+    config_file = tmp_path / "run.yaml"
+    config_file.write_text(f"data:\n  data_dir: {from_file}\n")
+    for argv, expected in (
+        (["--config", str(config_file)], from_file),
+        (["--config", str(config_file), "--data.data_dir", str(from_flag)], from_flag),  # the CLI wins
+        (["--config", str(config_file), "--data", str(from_flag)], from_flag),
+        (["--data.data_dir", str(from_flag)], from_flag),
+    ):
+        with pytest.raises(ZeroDivisionError):
+            chords.main(["train", *argv])
+        assert used.pop() == str(expected), argv
+    config_file.write_text("num_epochs: 3\n")
+    for argv, fragments in (
+        (
+            ["--config", str(config_file)],
+            ["no data folder", "--data DIR", "--data.data_dir", "data.data_dir in"],
+        ),
+        ([], ["no data folder", "--data DIR", "--config"]),
+        (["--data", str(from_file), "--data.data_dir", str(from_flag)], ["name different folders"]),
+        (["--data.data_dir", str(tmp_path / "nope")], ["--data.data_dir", "nope: no such folder"]),
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            chords.main(["train", *argv])
+        assert exit_info.value.code == 2
+        _one_error_line(capsys, *fragments)
+    assert not used
+
+
+@pytest.mark.parametrize(
+    "argv, flag",
+    [
+        (["train", "--data", ".", "--num_epoch", "3"], "--num_epoch"),
+        (["--learning", "0.1"], "--learning"),
+        (["evaluate", "--checkpoint", "x", "--data", ".", "--allow_gap"], "--allow_gap"),
+        (["predict", "--checkpoint", "x", "song.wav", "--overwr"], "--overwr"),
+    ],
+)
+def test_abbreviated_flags_are_refused(argv, flag, monkeypatch, capsys):
+    monkeypatch.setattr(chords, "run_training", lambda *a, **k: pytest.fail("an abbreviation was accepted"))
+    with pytest.raises(SystemExit) as exit_info:
+        chords.main(argv)
+    assert exit_info.value.code == 2
+    _one_error_line(capsys, f"unrecognized arguments: {flag}")
+
+
+@pytest.mark.parametrize("command", ["demo", "train", "evaluate", "predict"])
+def test_every_option_has_help_and_fixed_values_are_listed(command, monkeypatch, capsys):
+    parsers = []
+
+    class Recording(chords.SettingsParser):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            parsers.append(self)
+
+    monkeypatch.setattr(chords, "SettingsParser", Recording)
+    with pytest.raises(SystemExit):
+        chords.main([command, "--help"])
+    text = capsys.readouterr().out
+    (parser,) = parsers
+    for action in parser._actions:
+        described = (action.help or "").split("(default:")[0].strip()
+        assert described, f"{action.option_strings} has no help"
+        if action.choices:
+            assert "{" + ",".join(action.choices) + "}" in text, action.option_strings
+    assert "{viterbi,median,argmax}" in text  # --decode.method, in every command
+    assert "output X (unknown chord)" in text
+
+
+def test_evaluate_refuses_an_existing_output_file_before_reading_audio(
+    tiny_run, tmp_path, monkeypatch, capsys
+):
+    _, run_dir = tiny_run
+    generate_demo_songs(tmp_path / "songs", n_songs=1, seed=4, song_seconds=4)
+    taken = tmp_path / "scores.txt"
+    taken.write_text("keep me")
+    monkeypatch.setattr(chords, "scan_song_folder", lambda *a, **k: pytest.fail("read the songs first"))
+    capsys.readouterr()
+    argv = ["evaluate", "--checkpoint", str(run_dir), "--data", str(tmp_path / "songs"), "-o", str(taken)]
+    assert chords.main(argv) == 2
+    _one_error_line(capsys, "File exists", "scores.txt")
+    assert taken.read_text() == "keep me"
+
+
+def test_early_stopping_is_announced(tiny_run, tmp_path, capsys):
+    root, _ = tiny_run
+    flags = [*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--save_every", "0"]
+    capsys.readouterr()
+    argv = [
+        *flags,
+        "--num_epochs",
+        "4",
+        "--patience",
+        "1",
+        "--min_delta",
+        "100",
+        "--run_dir",
+        str(tmp_path / "r"),
+    ]
+    assert chords.main(argv) == 0
+    out = capsys.readouterr().out
+    (line,) = [line for line in out.splitlines() if "early stopping" in line]
+    assert "epoch 1" in line and "val_loss" in line and "patience 1" in line and "best val_loss" in line

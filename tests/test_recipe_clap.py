@@ -859,3 +859,33 @@ def test_cli_mistyped_zero_shot_labels_file_is_an_error(tmp_path, capsys, monkey
     assert clap.read_labels(str(named)) == ["dog", "rain"]
     with pytest.raises(ValueError, match="is a folder"):
         clap.read_labels(str(tmp_path))
+
+
+def test_ctrl_c_saves_evaluates_and_exits_130_with_the_command_that_continues(
+    demo_run, tmp_path, monkeypatch, capsys
+):
+    import signal
+
+    from audiotrain.recipes import clap
+    from audiotrain.train.callbacks import Callback
+    from audiotrain.train.trainer import Trainer
+
+    class CtrlCAtFirstBatch(Callback):
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            if trainer.global_step == 1:
+                signal.raise_signal(signal.SIGINT)  # the Trainer's handler: stop and save
+
+    def trainer_with_ctrl_c(*args, callbacks=(), **kwargs):
+        return Trainer(*args, callbacks=[*callbacks, CtrlCAtFirstBatch()], **kwargs)
+
+    import audiotrain
+
+    monkeypatch.setattr(audiotrain, "Trainer", trainer_with_ctrl_c)  # what run() imports
+    argv = list(demo_run[0]["argv"])
+    argv[argv.index("--out") + 1] = str(tmp_path / "stopped")
+    argv[argv.index("--train.epochs") + 1] = "1"
+    assert clap.main(argv) == 130  # as a shell reports a command stopped by Ctrl-C
+    out = capsys.readouterr().out
+    saved = tmp_path / "stopped" / "checkpoints" / "interrupted"
+    assert f"--resume {saved}" in out and "trainer.fit(" not in out  # the CLI's command, not the library hint
+    assert (tmp_path / "stopped" / "retrieval.json").is_file()

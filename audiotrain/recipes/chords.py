@@ -3,7 +3,7 @@
 Command line (``python -m audiotrain.recipes.chords --help``)::
 
     python -m audiotrain.recipes.chords                      # demo: synthesise songs, train, evaluate
-    python -m audiotrain.recipes.chords train --data DIR     # your songs: audio + .lab/.jams beside them
+    python -m audiotrain.recipes.chords train --data DIR     # your songs: audio + .lab/.jams/.jamz beside them
     python -m audiotrain.recipes.chords evaluate --checkpoint RUN/checkpoints/best --data DIR
     python -m audiotrain.recipes.chords predict --checkpoint RUN/checkpoints/best song.wav -o song.lab
 
@@ -19,6 +19,7 @@ From Python: `run_training(config, run_dir)` does what the ``train`` / demo comm
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import platform
@@ -62,6 +63,7 @@ from audiotrain.recipes.config_cli import (
     parse_bool,
     resume_command,
 )
+from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
 from audiotrain.train.seeding import seed_everything
 from audiotrain.train.trainer import Trainer
@@ -84,7 +86,9 @@ DECODE_HELP = {
     "decode.method": "smoothing of frame posteriors: viterbi (HMM), median or argmax",
     "decode.self_transition": "viterbi: probability of staying in the same chord from frame to frame",
     "decode.median_frames": "median: filter width in frames (odd)",
+    "decode.unknown_chords": "output X (unknown chord) labels; off: the most likely real chord (or N) instead",
 }
+DECODE_CHOICES = {"decode.method": ("viterbi", "median", "argmax")}
 AUDIO_GLOB_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff", ".opus", ".oga", ".wave")
 
 
@@ -164,6 +168,8 @@ def run_training(
     if undecodable:
         log(f"{len(undecodable)} songs skipped, their audio does not decode:\n  " + "\n  ".join(undecodable))
     log(splits.describe())
+    if resume:
+        _check_resume_songs(resume, splits, data)  # before the run folder, the model and the Trainer
     run_dir.mkdir(parents=True, exist_ok=True)  # only once there is something to train on
     (run_dir / "config.json").write_text(
         json.dumps(
@@ -183,6 +189,7 @@ def run_training(
     # The weights are drawn here, before the Trainer (which seeds at `fit`) exists.
     seed_everything(config.seed)
     task = build_task(config, splits.train, steps_per_epoch)
+    task.extra_state["songs"] = _split_counts(splits)  # what a --resume compares the data with
     log(
         f"model: {task.model.num_parameters() / 1e6:.2f} M parameters; {len(train_loader.dataset)} windows of "
         f"{data.window_frames} frames per epoch ({steps_per_epoch} steps of {config.batch_size})"
@@ -191,11 +198,12 @@ def run_training(
     checkpoint_dir = Path(config.checkpoint_dir)
     if not checkpoint_dir.is_absolute():
         checkpoint_dir = run_dir / checkpoint_dir
+    early_stopping = EarlyStopping(monitor="val_loss", patience=config.patience, min_delta=config.min_delta)
     callbacks = [
         ModelCheckpoint(
             dirpath=checkpoint_dir, filename="best", monitor="val_loss", save_top_k=1, save_last=True
         ),
-        EarlyStopping(monitor="val_loss", patience=config.patience, min_delta=config.min_delta),
+        early_stopping,
     ]
     if config.save_every:
         callbacks.append(
@@ -216,9 +224,13 @@ def run_training(
         log_every_n_steps=config.log_every,
         enable_progress_bar=config.progress_bar,
     )
+    trainer.resume_hint = None  # the recipe prints its own command line after fit
     start = time.perf_counter()
     trainer.fit(task, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
     train_seconds = time.perf_counter() - start
+    early_stop = _early_stop_line(early_stopping)
+    if early_stop:
+        log(early_stop)
     history_path = trainer.export_history(run_dir / "history.json")
     if trainer.history:
         plot_training_curves(trainer.history, run_dir / "training_curves.png")
@@ -248,6 +260,63 @@ def run_training(
     )
 
 
+def _early_stop_line(early_stopping: EarlyStopping) -> str:
+    """One line saying that (and why) EarlyStopping ended this fit; "" when it did not."""
+    if not early_stopping.stop_reason:  # set only when it stops in this process (not restored on resume)
+        return ""
+    best = "none" if early_stopping.best_score is None else f"{early_stopping.best_score:.6g}"
+    return (
+        f"early stopping at epoch {early_stopping.stopped_epoch}: {early_stopping.monitor} did not improve by "
+        f"more than {early_stopping.min_delta:g} for {early_stopping.wait_count} epochs (patience "
+        f"{early_stopping.patience}; best {early_stopping.monitor} {best})"
+        if "not finite" not in early_stopping.stop_reason
+        else f"early stopping at epoch {early_stopping.stopped_epoch}: {early_stopping.stop_reason} "
+        f"(patience {early_stopping.patience}; best {early_stopping.monitor} {best})"
+    )
+
+
+def _split_counts(splits: SongSplits) -> dict[str, int]:
+    return {part: len(getattr(splits, part)) for part in ("train", "val", "test")}
+
+
+def _stored_split_counts(folder: Path) -> dict[str, int] | None:
+    """Songs per split that the checkpoint `folder` was trained on: stored in the checkpoint, else (older
+    checkpoints) in the ``config.json`` of its run folder; None when neither says."""
+    from audiotrain.recipes.chords_task import CHECKPOINT_KEY
+
+    stored = ckpt.read_state(folder).get("module_state", {}).get(CHECKPOINT_KEY, {}).get("songs")
+    if isinstance(stored, dict):
+        return {part: int(stored.get(part, 0)) for part in ("train", "val", "test")}
+    config_file = folder.parent.parent / "config.json"
+    if folder.parent.name != "checkpoints":  # not inside a run folder: its config.json is not this run's
+        return None
+    try:
+        names = json.loads(config_file.read_text())["songs"]
+        return {part: len(names[part]) for part in ("train", "val", "test")}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _check_resume_songs(resume: str | Path, splits: SongSplits, data) -> None:
+    """Refuse to resume on other songs than the checkpoint's: the data loaders (and the learning-rate
+    schedule, sized in steps per epoch) would not line up with the saved position."""
+    folder = ckpt.resolve_checkpoint(resume)
+    before = _stored_split_counts(folder)
+    now = _split_counts(splits)
+    if before is None or before == now:
+        return
+    where = f"the data folder {data.data_dir}" if data.data_dir else "the demo data (data.demo_songs)"
+
+    def describe(counts: dict[str, int]) -> str:
+        return f"{sum(counts.values())} songs (train {counts['train']}, val {counts['val']}, test {counts['test']})"
+
+    raise ValueError(
+        f"cannot resume from {folder}: it was trained on {describe(before)}, but {where} now gives "
+        f"{describe(now)}. Start a new run folder (--run_dir, without --resume) to train on the songs as they "
+        "are now, or restore the data to the songs the checkpoint was trained on and resume again"
+    )
+
+
 def _split_names(splits: SongSplits) -> dict[str, list[str]]:
     return {part: [s.name for s in getattr(splits, part)] for part in ("train", "val", "test")}
 
@@ -259,8 +328,9 @@ def _training_parser(prog: str, description: str, needs_data: bool) -> argparse.
     parser = SettingsParser(prog=prog, description=description)
     if needs_data:
         parser.add_argument(
-            "--data", dest="data_folder", required=True, type=Path,
-            help="folder of audio files with .lab/.jams annotations beside them (same stem)",
+            "--data", dest="data_folder", default=None, type=Path, metavar="DIR",
+            help="folder of audio files with .lab/.jams/.jamz annotations beside them (same stem); the same as "
+            "--data.data_dir, and may instead come from the --config file's data.data_dir",
         )  # fmt: skip
     parser.add_argument(
         "--run_dir", type=Path, default=None, help="output folder (default: runs/chords-<date>-<time>)"
@@ -282,7 +352,9 @@ def _training_parser(prog: str, description: str, needs_data: bool) -> argparse.
         action="store_true",
         help="start from the longer benchmark config instead of the defaults",
     )
-    add_dataclass_arguments(parser, TrainingConfig(), skip=DERIVED_FIELDS, help_texts=DECODE_HELP)
+    add_dataclass_arguments(
+        parser, TrainingConfig(), skip=DERIVED_FIELDS, help_texts=DECODE_HELP, choices=DECODE_CHOICES
+    )
     return parser
 
 
@@ -290,7 +362,7 @@ def _predictor_arguments(parser: argparse.ArgumentParser) -> None:
     """The arguments `_load_predictor` reads: the checkpoint and decoding overrides."""
     parser.add_argument("--checkpoint", required=True, type=Path,
                         help="checkpoint folder (or a run folder: uses its best checkpoint)")  # fmt: skip
-    parser.add_argument("--decode.method", dest="decode_method", choices=("viterbi", "median", "argmax"), default=None,
+    parser.add_argument("--decode.method", dest="decode_method", choices=DECODE_CHOICES["decode.method"], default=None,
                         help="smoothing of frame posteriors (default: the checkpoint's)")  # fmt: skip
     parser.add_argument("--decode.self_transition", dest="decode_self_transition", type=float, default=None,
                         help="viterbi: probability of staying in the same chord per frame (default: the checkpoint's)")  # fmt: skip
@@ -326,6 +398,38 @@ def _config_from_args(args: argparse.Namespace) -> TrainingConfig:
     return apply_arguments(config, args)
 
 
+def _with_data_folder(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, config: TrainingConfig
+) -> TrainingConfig:
+    """`config` with the data folder of `train`: ``--data`` or ``--data.data_dir`` on the command line (they
+    must agree when both are given), else ``data.data_dir`` of the ``--config`` file; an error if none."""
+    from dataclasses import replace
+
+    flag_dir = getattr(args, "data.data_dir", None)
+    if args.data_folder is not None and flag_dir is not None and Path(flag_dir) != args.data_folder:
+        parser.error(
+            f"--data {args.data_folder} and --data.data_dir {flag_dir} name different folders; give one"
+        )
+    if args.data_folder is not None:
+        folder, source = args.data_folder, f"--data {args.data_folder}"
+    elif flag_dir is not None:
+        folder, source = Path(flag_dir), f"--data.data_dir {flag_dir}"
+    elif config.data.data_dir:
+        folder, source = (
+            Path(config.data.data_dir),
+            f"data.data_dir {config.data.data_dir} (in {args.config})",
+        )
+    else:
+        where = f"; {args.config} has no data.data_dir" if args.config is not None else ""
+        parser.error(
+            "no data folder: pass --data DIR (or --data.data_dir DIR), or set data.data_dir in the file given "
+            f"with --config{where}"
+        )
+    if not folder.is_dir():
+        parser.error(f"{source}: no such folder")
+    return replace(config, data=replace(config.data, data_dir=str(folder)))
+
+
 def _cmd_train(argv: list[str], demo: bool) -> int:
     prog = "python -m audiotrain.recipes.chords" + ("" if demo else " train")
     description = (
@@ -340,11 +444,7 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
     except (ValueError, FileNotFoundError) as error:
         parser.error(str(error))
     if not demo:
-        from dataclasses import replace
-
-        if not args.data_folder.is_dir():
-            parser.error(f"--data {args.data_folder}: no such folder")
-        config = replace(config, data=replace(config.data, data_dir=str(args.data_folder)))
+        config = _with_data_folder(parser, args, config)
     result = run_training(config, args.run_dir, resume=args.resume)
     print(f"\nrun folder: {result.run_dir}")
     print(f"  checkpoint:  {result.checkpoint}")
@@ -361,6 +461,7 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
             "audiotrain.recipes.chords", ([] if demo else ["train"]) + argv, result.interrupted_checkpoint
         )
         print(f"training was interrupted (Ctrl-C); continue it with:\n  {command}")
+        return 130  # as a shell reports a command that Ctrl-C stopped (128 + SIGINT)
     return 0
 
 
@@ -373,7 +474,7 @@ def _cmd_evaluate(argv: list[str]) -> int:
         "--data",
         required=True,
         type=Path,
-        help="folder of audio files with .lab/.jams annotations beside them",
+        help="folder of audio files with .lab/.jams/.jamz annotations beside them",
     )
     parser.add_argument(
         "-o",
@@ -387,6 +488,9 @@ def _cmd_evaluate(argv: list[str]) -> int:
     )
     _predictor_arguments(parser)
     args = parser.parse_args(argv)
+    if args.output is not None and args.output.exists() and not args.output.is_dir():
+        # Found now, not when the first .lab is written after transcribing a song (the same error).
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(args.output))
     predictor = _load_predictor(args)
     index = scan_song_folder(
         args.data, allow_gaps=args.allow_gaps, min_duration=predictor.features.min_seconds
@@ -397,7 +501,12 @@ def _cmd_evaluate(argv: list[str]) -> int:
         print(f"error: no annotated songs in {args.data}", file=sys.stderr)
         return 2
     result = evaluate_songs(predictor, index.songs, args.output, allow_gaps=args.allow_gaps)
-    print(f"{len(index.songs)} songs, mir_eval.chord scores in % (pooled over time / median over songs):")
+    print(
+        f"{len(result.scores.per_song)} songs scored, mir_eval.chord scores in % (pooled over time / median over "
+        "songs; songs skipped are listed below the table):"
+        if result.scores.skipped
+        else f"{len(result.scores.per_song)} songs, mir_eval.chord scores in % (pooled over time / median over songs):"
+    )
     print(result.scores.table())
     print(f"transcription speed: {result.realtime_factor:.0f} s of audio per second")
     if args.output is not None:
@@ -446,7 +555,7 @@ def _cmd_predict(argv: list[str]) -> int:
             sys.stdout.write(jams_text(segments, duration=post.duration, title=args.input.stem) + "\n")
         elif target is None:
             sys.stdout.write("".join(f"{s.start:.6f}\t{s.end:.6f}\t{s.label}\n" for s in segments))
-        elif target.suffix.lower() == ".jams":
+        elif target.suffix.lower() in (".jams", ".jamz"):  # write_jams gzips .jamz
             write_jams(target, segments, duration=post.duration, title=args.input.stem)
         else:
             write_lab(target, segments)

@@ -550,6 +550,7 @@ def run(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
         log_every_n_steps=cfg.train.log_every_n_steps,
         callbacks=callbacks,
     )
+    trainer.resume_hint = None  # the recipe prints its own command line below
     trainer.fit(task, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
     trainer.export_history(out / "history.json")
     if trainer.interrupted:
@@ -591,6 +592,7 @@ def run(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
         "history": trainer.history,
         "task": task,
         "eval_set": eval_set,
+        "interrupted": trainer.interrupted,
     }
 
 
@@ -632,11 +634,11 @@ def main(argv: list[str] | None = None) -> int:
         return export_main(argv[1:])
     cfg = parse_config(argv)
     try:
-        run(cfg, argv)
+        result = run(cfg, argv)
     except USER_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    return 0
+    return 130 if result["interrupted"] else 0  # 130: as a shell reports a command Ctrl-C stopped
 
 
 if __name__ == "__main__":

@@ -67,14 +67,17 @@ def add_dataclass_arguments(
     prefix: str = "",
     skip: frozenset[str] = frozenset(),
     help_texts: dict[str, str] | None = None,
+    choices: dict[str, tuple] | None = None,
 ) -> None:
     """Add one flag per scalar field of the dataclass instance `config` (recursing into nested sections).
 
     Defaults shown in the help are the values of `config`; parsed values default to `argparse.SUPPRESS`,
     so only flags the user gave appear in the namespace (see `apply_arguments`). `skip` names dotted fields
-    that get no flag (derived values); `help_texts` gives help for fields without ``metadata["help"]``.
+    that get no flag (derived values); `help_texts` gives help for fields without ``metadata["help"]``, and
+    `choices` the allowed values of fields without ``metadata["choices"]`` (listed in the help).
     """
     help_texts = help_texts or {}
+    choices_for = choices or {}
     group = parser.add_argument_group(f"{prefix.rstrip('.')} settings") if prefix else parser
     for field in dataclasses.fields(config):
         value = getattr(config, field.name)
@@ -82,20 +85,20 @@ def add_dataclass_arguments(
         if name in skip:
             continue
         if dataclasses.is_dataclass(value):
-            add_dataclass_arguments(parser, value, f"{name}.", skip, help_texts)
+            add_dataclass_arguments(parser, value, f"{name}.", skip, help_texts, choices_for)
             continue
         kind, optional = _scalar_type(_field_type(type(config), field))
         if kind is None:
             continue
         help_text = field.metadata.get("help", help_texts.get(name, ""))
-        choices = field.metadata.get("choices")
+        allowed = field.metadata.get("choices", choices_for.get(name))
         group.add_argument(
             f"--{name}",
             dest=name,
             type=_converter(kind, optional),
             default=argparse.SUPPRESS,
-            choices=choices,
-            metavar=kind.__name__.upper() if choices is None else None,
+            choices=allowed,
+            metavar=kind.__name__.upper() if allowed is None else None,
             help=f"{help_text} (default: {value!r})".strip(),
         )
 
@@ -143,6 +146,9 @@ def merge_config(config: Any, data: dict[str, Any], source: str, path: str = "")
             changes[key] = None
         elif kind is float and isinstance(value, int) and not isinstance(value, bool):
             changes[key] = float(value)
+        elif kind in (int, float) and isinstance(value, str) and _parses_as(kind, value):
+            # YAML 1.1 (PyYAML) reads `1e-3` (no dot) as the string "1e-3": take it as the number it spells.
+            changes[key] = kind(value.strip())
         elif kind is not None and not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise ValueError(f"{source}: field {where!r} must be {kind.__name__}, got {value!r}")
         else:
@@ -151,6 +157,14 @@ def merge_config(config: Any, data: dict[str, Any], source: str, path: str = "")
         return dataclasses.replace(config, **changes)
     except (TypeError, ValueError) as err:
         raise ValueError(f"{source}: {err}") from None
+
+
+def _parses_as(kind: type, text: str) -> bool:
+    try:
+        kind(text.strip())
+    except ValueError:
+        return False
+    return True
 
 
 def load_config_file(config: Any, path: str | Path) -> Any:
@@ -189,7 +203,16 @@ def resume_command(module: str, argv: list[str], checkpoint: str | Path) -> str:
 
 
 class SettingsParser(argparse.ArgumentParser):
-    """An `ArgumentParser` whose errors are two lines, not the usage of every setting (dozens of lines) first."""
+    """An `ArgumentParser` whose errors are two lines, not the usage of every setting (dozens of lines) first.
+
+    Abbreviated flags are refused (``allow_abbrev=False``): with dozens of settings, ``--num_epoch`` silently
+    meaning ``--num_epochs`` hides typos, and a new setting could change what an abbreviation means.
+    Sub-parsers (`add_subparsers`) are SettingsParsers too, so the same holds for them.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message}\n(see {self.prog} --help for every setting)\n")

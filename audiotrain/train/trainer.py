@@ -171,6 +171,10 @@ class Trainer:
         self.should_stop = False
         self.interrupted = False
         self.interrupted_checkpoint: Path | None = None  # where Ctrl-C saved, once it has
+        # Printed after Ctrl-C saves ({path} is the checkpoint); a command-line tool sets its own, or None.
+        self.resume_hint: str | None = (
+            "Resume with trainer.fit(model, train_loader, val_loader, ckpt_path={path!r})"
+        )
         self.state = "initializing"
         self.fitting = False  # inside `fit` (a validation there is part of training)
         self.callback_metrics: dict[str, float] = {}
@@ -1095,10 +1099,9 @@ class Trainer:
         self.interrupted_checkpoint = path
         for cb in keep_last:
             ckpt.copy_checkpoint(path, cb.last_path)
-        self.print(
-            f"Saved {path} at epoch {self.current_epoch}, global step {self.global_step}. "
-            f"Resume with trainer.fit(model, train_loader, val_loader, ckpt_path={str(path)!r})"
-        )
+        saved = f"Saved {path} at epoch {self.current_epoch}, global step {self.global_step}."
+        hint = self.resume_hint.format(path=str(path)) if self.resume_hint else ""
+        self.print(f"{saved} {hint}".rstrip())
 
 
 def _trainable_keys(module: TrainModule) -> frozenset[str]:
