@@ -45,6 +45,13 @@ class FailsAt7(Squares):
         return super().__getitem__(i)
 
 
+def worker_traceback_text(err, worker_type: str) -> str:
+    """The traceback a DataLoaderError carries: text from a process worker, the chained cause from a thread."""
+    if worker_type == "process":
+        return err.worker_traceback
+    return "".join(traceback.format_exception(err.__cause__))
+
+
 def raise_from_dataset(i):
     raise KeyError(f"no sample {i} on disk")
 
@@ -309,11 +316,7 @@ def test_worker_exception_names_the_sample_and_carries_the_traceback(worker_type
         list(loader)
     err = info.value
     assert err.index == 7 and err.batch_index == 3
-    text = (
-        err.worker_traceback
-        if worker_type == "process"
-        else "".join(traceback.format_exception(err.__cause__))
-    )
+    text = worker_traceback_text(err, worker_type)
     assert "raise_from_dataset" in text and "no sample 7 on disk" in text
     assert no_loader_workers_left()
 
@@ -605,11 +608,7 @@ def test_worker_init_fn_failure_names_the_worker_and_carries_the_traceback(worke
         list(loader)
     err = info.value
     assert err.worker_id == 1 and err.stage == "worker_init_fn"
-    text = (
-        err.worker_traceback
-        if worker_type == "process"
-        else "".join(traceback.format_exception(err.__cause__))
-    )
+    text = worker_traceback_text(err, worker_type)
     assert "fail_in_worker_1" in text and "no GPU for worker 1" in text
     assert no_loader_workers_left()
 
