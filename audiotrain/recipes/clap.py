@@ -85,6 +85,7 @@ from audiotrain.recipes.config_cli import (
     apply_arguments,
     check_resume_folder,
     load_config_file,
+    parse_bool,
     resume_command,
 )
 from audiotrain.train import checkpoint as ckpt
@@ -122,7 +123,39 @@ def load_checkpoint(path_or_hub_id: str, max_tokens: int) -> Bundle:
     source = Path(config.source)
     extractor = ClapFeatureExtractor.from_pretrained(source)
     tokenizer = ClapTokenizer.from_pretrained(source, max_length=max_tokens)
+    check_tokenizer_fits(tokenizer, config, source)
     return Bundle(model, config, extractor, tokenizer, source, demo=False)
+
+
+def check_tokenizer_fits(tokenizer, config, source: Path) -> None:
+    """Refuse a tokenizer whose ids (added tokens included) reach past the text model's embedding table:
+    MLX does not check gather indices, so such an id gives NaN embeddings or a crash instead of an error."""
+    vocab_size = config.text_config.vocab_size
+    if tokenizer.vocab_size > vocab_size:
+        raise ValueError(
+            f"{source}: the tokenizer has {tokenizer.vocab_size} tokens (added tokens included) but the text "
+            f"model's text_config.vocab_size is {vocab_size}; ids from {vocab_size} on have no embedding. Use "
+            "the tokenizer the checkpoint was trained with (or resize the text embeddings before saving it)"
+        )
+
+
+def check_settings_fit(cfg: ClapRecipeConfig, config) -> None:
+    """Settings the model's config bounds, named by their flags, before any data is read."""
+    text, audio = config.text_config, config.audio_config
+    longest = text.max_position_embeddings - text.pad_token_id - 1
+    if cfg.dataset.max_tokens > longest:
+        raise ValueError(
+            f"--dataset.max_tokens {cfg.dataset.max_tokens}: the text tower accepts at most {longest} tokens "
+            f"(max_position_embeddings {text.max_position_embeddings}); pass --dataset.max_tokens {longest} or less"
+        )
+    limits = (
+        ("freeze_text_layers", text.num_hidden_layers, "RoBERTa layers"),
+        ("freeze_audio_stages", len(audio.depths), "Swin stages"),
+    )
+    for name, count, what in limits:
+        value = getattr(cfg.task, name)
+        if value > count:
+            raise ValueError(f"--task.{name} {value}: the model has {count} {what}; pass 0..{count}")
 
 
 def demo_extractor_settings() -> dict:
@@ -389,6 +422,17 @@ def resolve_training(cfg: ClapRecipeConfig, demo: bool, n_train: int) -> tuple[C
         total = min(total, cfg.train.max_steps)
     if task_cfg.total_steps is None:
         task_cfg = dataclasses.replace(task_cfg, total_steps=total)
+    elif task_cfg.total_steps < total:
+        print(
+            f"warning: --task.total_steps {task_cfg.total_steps} is less than the {total} optimizer steps planned: "
+            f"the learning rate stays at --task.min_learning_rate ({task_cfg.min_learning_rate:g}) for the last "
+            f"{total - task_cfg.total_steps} steps"
+        )
+    if task_cfg.warmup_steps > task_cfg.total_steps:
+        print(
+            f"warning: --task.warmup_steps {task_cfg.warmup_steps} is more than the {task_cfg.total_steps} steps of "
+            f"the schedule: the warmup is cut to {task_cfg.total_steps} steps"
+        )
     return task_cfg, epochs, total
 
 
@@ -423,12 +467,61 @@ def write_run_config(
         "config": dataclasses.asdict(cfg),
         "demo": demo,
         "data_folder": str(folder.root),
-        "model_source": str(bundle.source),
+        "model_source": str(Path(bundle.source).resolve()),  # absolute: `export` may run from elsewhere
         "splits": how,
         "versions": _versions(),
         "command": [sys.executable, "-m", "audiotrain.recipes.clap", *(argv or [])],
     }
     path.write_text(json.dumps(record, indent=2) + "\n")
+
+
+#: What a run writes in its folder: ``--overwrite`` removes these (and only these) before the new run.
+RUN_OUTPUTS = (
+    "config.json",
+    "data_report.txt",
+    "history.json",
+    "retrieval.json",
+    "checkpoints",
+    "plots",
+    "hf_model",
+    "demo_init",
+)
+
+
+def check_out_folder(out: Path, resume: Path | None, overwrite: bool) -> bool:
+    """Refuse an ``--out`` that is a file, or a folder holding files (a previous run), unless ``--overwrite``
+    or ``--resume`` names a checkpoint inside it (continuing that run). True when a previous run is to be
+    replaced (`clear_run_folder`, once every other check has passed)."""
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"--out {out} is a file; expected a run folder (new, or empty)")
+    if not out.is_dir() or not any(out.iterdir()):
+        return False
+    if resume is not None and out.resolve() in Path(resume).resolve().parents:
+        return False  # resuming a run of this folder: it goes on writing there
+    if not overwrite:
+        raise FileExistsError(
+            f"--out {out} already holds files (a previous run?); choose a new --out, or pass --overwrite to "
+            "replace the run there"
+        )
+    return True
+
+
+def clear_run_folder(out: Path) -> None:
+    """Remove what a previous run wrote in `out` (`RUN_OUTPUTS`); other files are left alone."""
+    import shutil
+
+    removed = []
+    for name in RUN_OUTPUTS:
+        path = out / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+        else:
+            continue
+        removed.append(name)
+    if removed:
+        print(f"--overwrite: removed the previous run's {', '.join(removed)} from {out}")
 
 
 # ---------------------------------------------------------------------------------------------- run
@@ -453,8 +546,9 @@ def run(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
     labels = read_labels(cfg.dataset.zero_shot_labels)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = Path(cfg.out or f"runs/clap{'-demo' if demo else ''}-{stamp}")
-    out.mkdir(parents=True, exist_ok=True)
+    replace = check_out_folder(out, resume, cfg.overwrite)
     if demo:
+        check_settings_fit(cfg, demo_model_config(1, cfg.dataset.max_tokens, cfg.demo.width))
         print(DEMO_BANNER)
     seed_everything(cfg.train.seed)  # whatever is drawn before the Trainer seeds at `fit`
 
@@ -469,15 +563,21 @@ def run(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
     # The sampling rate comes from the front end, so the model side is set up first (except the demo
     # tokenizer, which is trained on the captions found below).
     bundle = None if demo else load_checkpoint(cfg.pretrained, cfg.dataset.max_tokens)
+    if bundle is not None:
+        check_settings_fit(cfg, bundle.config)
     sampling_rate = bundle.extractor.sampling_rate if bundle else demo_extractor_settings()["sampling_rate"]
     folder = scan_caption_folder(data, sampling_rate=sampling_rate)
     report = folder.report()
-    (out / "data_report.txt").write_text(report + "\n")
     print(report)
     train_clips, eval_clips, how = choose_splits(folder, cfg.dataset, cfg.train.seed)
     print(f"training on {len(train_clips)} clips, evaluating on {len(eval_clips)} ({how})")
     if len(train_clips) < 2:
         raise CaptionFolderError(f"{folder.root}: only {len(train_clips)} training clip(s); need at least 2")
+    # The checks passed: only now is the run folder created (or a previous run in it replaced).
+    if replace:
+        clear_run_folder(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "data_report.txt").write_text(report + "\n")
     if bundle is None:
         bundle = build_demo([c for clip in train_clips for c in clip.captions], out, cfg)
 
@@ -609,7 +709,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--config", default=None, help="YAML or JSON file with any of the settings below (flags win)"
     )
-    add_dataclass_arguments(parser, ClapRecipeConfig())
+    add_dataclass_arguments(parser, ClapRecipeConfig(), skip=frozenset({"overwrite"}))
+    parser.add_argument(
+        "--overwrite",
+        dest="overwrite",
+        nargs="?",
+        const=True,
+        type=parse_bool,
+        default=argparse.SUPPRESS,
+        help="replace a previous run in --out (its checkpoints, hf_model/, history.json, ...); without it an "
+        "--out that holds files is refused, unless --resume names a checkpoint inside it",
+    )
     return parser
 
 

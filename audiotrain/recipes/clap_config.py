@@ -100,10 +100,12 @@ class ClapTrainConfig:
                 raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
         if self.seed < 0:
             raise ValueError(f"train.seed must be >= 0, got {self.seed}")
-        if self.batch_size < 2:
-            raise ValueError(
-                "train.batch_size must be >= 2: contrastive learning needs negatives in the batch"
-            )
+        for name in ("batch_size", "eval_batch_size"):
+            if getattr(self, name) < 2:
+                raise ValueError(
+                    f"train.{name} must be >= 2: contrastive learning needs negatives in the batch (over one "
+                    "pair the loss is 0 and the accuracies 1)"
+                )
 
 
 @dataclass
@@ -130,7 +132,11 @@ class ClapRecipeConfig:
     data: str | None = _opt(None, "folder of audio + captions (clip.wav + clip.txt, or metadata.csv/jsonl)")
     pretrained: str | None = _opt(None, "CLAP checkpoint: a local Hugging Face folder or a hub id (online)")
     out: str | None = _opt(None, "run folder (if unset: runs/clap-<time> or runs/clap-demo-<time>)")
-    resume: str | None = _opt(None, "resume training from a checkpoint folder (e.g. RUN/checkpoints/last)")
+    resume: str | None = _opt(
+        None,
+        "resume training from a checkpoint folder (e.g. RUN/checkpoints/last; with --out RUN it goes on in RUN)",
+    )
+    overwrite: bool = _opt(False, "replace a previous run in --out (else an --out holding files is refused)")
     dataset: ClapDatasetConfig = field(default_factory=ClapDatasetConfig)
     task: CLAPTaskConfig = field(default_factory=CLAPTaskConfig)
     train: ClapTrainConfig = field(default_factory=ClapTrainConfig)

@@ -6,9 +6,10 @@
 
 ``RUN/checkpoints/X`` is any trainer checkpoint of a run of the recipe (``last``, ``interrupted``, a
 best-by-metric one). The architecture, tokenizer and front end come from the checkpoint the run started from
-(or, for the offline demo, from ``RUN/demo_init``), as recorded in ``RUN/config.json``; the weights come from
-the checkpoint. The folder loads with ``transformers.ClapModel.from_pretrained`` and
-`audiotrain.models.clap.load_pretrained`, like the run's own ``hf_model/``.
+(or, for the offline demo, from ``RUN/demo_init``), as recorded in ``RUN/config.json``; when that folder is
+gone, from the run's own ``RUN/hf_model`` (with a note). The weights come from the checkpoint. The folder
+loads with ``transformers.ClapModel.from_pretrained`` and `audiotrain.models.clap.load_pretrained`, like the
+run's own ``hf_model/``.
 """
 
 from __future__ import annotations
@@ -54,6 +55,14 @@ def read_run_record(run_dir: Path) -> dict:
     return record
 
 
+def has_model_files(folder: Path) -> bool:
+    """Whether `folder` holds the architecture, tokenizer and front-end files (as the run's hf_model/ does)."""
+    tokenizer = (folder / "tokenizer.json").is_file() or (
+        (folder / "vocab.json").is_file() and (folder / "merges.txt").is_file()
+    )
+    return tokenizer and all((folder / n).is_file() for n in ("config.json", "preprocessor_config.json"))
+
+
 def bundle_of_run(run_dir: Path) -> Bundle:
     """The model (untrained weights), config, front end and tokenizer a run of the recipe started from."""
     from audiotrain.features.clap import ClapFeatureExtractor
@@ -64,10 +73,19 @@ def bundle_of_run(run_dir: Path) -> Bundle:
     dataset = record["config"].get("dataset") or {}
     max_tokens = int(dataset.get("max_tokens", 77))
     if not source.is_dir():
-        raise FileNotFoundError(
-            f"{source}: the model folder the run started from (model_source in {run_dir / RUN_CONFIG}) is "
-            "missing; it holds the architecture, tokenizer and front-end files the export needs"
+        own = run_dir / "hf_model"
+        if not has_model_files(own):
+            raise FileNotFoundError(
+                f"{source}: the model folder the run started from (model_source in {run_dir / RUN_CONFIG}) is "
+                "missing, and the run's hf_model/ does not hold config.json, the tokenizer and "
+                "preprocessor_config.json instead; they are the architecture, tokenizer and front-end files the "
+                "export needs"
+            )
+        print(
+            f"note: {source} (the model folder the run started from) is missing; using the architecture, "
+            f"tokenizer and front-end files of the run's own {own}"
         )
+        source = own
     if not record["demo"]:
         return load_checkpoint(str(source), max_tokens)
     tokenizer = ClapTokenizer.from_pretrained(source, max_length=max_tokens)

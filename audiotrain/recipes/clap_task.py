@@ -179,11 +179,23 @@ class CLAPTrainModule(TrainModule):
             clap.audio_model.freeze()
             clap.audio_projection.freeze()
         elif cfg.freeze_audio_stages:
+            stages = len(clap.audio_model.audio_encoder.layers)
+            if cfg.freeze_audio_stages > stages:
+                raise ValueError(
+                    f"--task.freeze_audio_stages {cfg.freeze_audio_stages}: the model has {stages} Swin stages; "
+                    f"pass 0..{stages}"
+                )
             clap.freeze_audio_layers(cfg.freeze_audio_stages)
         if cfg.freeze_text:
             clap.text_model.freeze()
             clap.text_projection.freeze()
         elif cfg.freeze_text_layers:
+            layers = len(clap.text_model.encoder.layer)
+            if cfg.freeze_text_layers > layers:
+                raise ValueError(
+                    f"--task.freeze_text_layers {cfg.freeze_text_layers}: the model has {layers} RoBERTa layers; "
+                    f"pass 0..{layers}"
+                )
             clap.freeze_text_layers(cfg.freeze_text_layers)
         if not cfg.train_logit_scale:
             clap.freeze(recurse=False, keys=["logit_scale_a", "logit_scale_t"], strict=False)
