@@ -1,12 +1,15 @@
 """audiotrain: train audio models on MLX.
 
 `import audiotrain` loads an optimized BLAS before `mlx.core` on Linux (see `audiotrain._blas`),
-so import it before `mlx`. The public names are imported lazily so that `import audiotrain.audio`
-does not pull in the trainer.
+and keeps float32 matmuls on CUDA in full precision unless ``MLX_ENABLE_TF32`` is set (see
+`audiotrain._precision`), so import it before `mlx`. The public names are imported lazily so
+that `import audiotrain.audio` does not pull in the trainer.
 """
 
 from audiotrain._blas import load_optimized_blas
+from audiotrain._precision import default_full_float32
 
+default_full_float32()
 load_optimized_blas()
 
 __version__ = "0.1.0"

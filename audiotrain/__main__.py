@@ -8,7 +8,7 @@ import sys
 import time
 
 import audiotrain  # noqa: F401  (loads the BLAS before mlx.core)
-from audiotrain import _blas
+from audiotrain import _blas, _precision
 
 
 def _versions() -> dict[str, str]:
@@ -62,6 +62,8 @@ def info(args: argparse.Namespace) -> int:
     print(f"backend     {backend}")
     print(f"device      {mx.default_device()}")
     print(f"blas        {_blas.STATUS.describe()}")
+    if backend == "cuda":
+        print(f"float32     {_precision.describe()}")
     if args.benchmark:
         print(f"matmul      {matmul_gflops():.1f} GFLOP/s (1024x1024 float32)")
     return 0

@@ -1,4 +1,4 @@
-"""Full-size CLAP fine-tuning step on this CPU: peak memory and seconds per step, MLX vs PyTorch.
+"""Full-size CLAP fine-tuning step: peak memory and seconds per step, MLX vs PyTorch, on CPU or CUDA.
 
 Builds a randomly initialised model with the ``laion/clap-htsat-unfused`` sizes (HTSAT: depths 2-2-6-2,
 96..768 channels, 256x256 image; RoBERTa-base text tower; 512-d projections; about 153 M parameters —
@@ -127,7 +127,7 @@ def run_mlx(batch: int, steps: int, warmup: int) -> dict:
         print(f"  mlx step {i}: {times[-1]:.2f} s (loss {loss.item():.4f})", file=sys.stderr, flush=True)
     n_params = sum(v.size for _, v in tree_flatten(task.parameters()))
     return {
-        "framework": f"mlx {mx.__version__}",
+        "framework": f"mlx {mx.__version__} ({mx.default_device()})",
         "params": int(n_params),
         "step_s": statistics.median(times[warmup:]),
         "first_step_s": times[0],
@@ -136,14 +136,27 @@ def run_mlx(batch: int, steps: int, warmup: int) -> dict:
     }
 
 
-def run_torch(batch: int, steps: int, warmup: int) -> dict:
+def _torch_device(choice: str):
+    import torch
+
+    if choice == "auto":
+        choice = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(choice)
+
+
+def run_torch(batch: int, steps: int, warmup: int, device_choice: str = "auto") -> dict:
+    import audiotrain._precision as precision
+
     import torch
     import torch.nn.functional as F
     from transformers import ClapConfig, ClapModel
 
+    device = _torch_device(device_choice)
+    # The same float32 matmul precision as the MLX child (audiotrain's default: full float32, no TF32).
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = precision.tf32_enabled()
     torch.manual_seed(0)
     config = ClapConfig(text_config=TEXT, audio_config=AUDIO, **TOP)
-    model = ClapModel(config)
+    model = ClapModel(config).to(device)
     model.train()
     for module in model.modules():  # the same BatchNorm-in-eval fine-tuning setup
         if isinstance(module, torch.nn.BatchNorm2d):
@@ -154,9 +167,9 @@ def run_torch(batch: int, steps: int, warmup: int) -> dict:
         [{"params": decay, "weight_decay": 0.0}, {"params": no_decay, "weight_decay": 0.0}], lr=1e-5
     )
     feats, ids, mask = _inputs(batch)
-    feats, ids, mask = torch.from_numpy(feats), torch.from_numpy(ids), torch.from_numpy(mask)
-    is_longer = torch.zeros((batch, 1), dtype=torch.bool)
-    labels = torch.arange(batch)
+    feats, ids, mask = (torch.from_numpy(a).to(device) for a in (feats, ids, mask))
+    is_longer = torch.zeros((batch, 1), dtype=torch.bool, device=device)
+    labels = torch.arange(batch, device=device)
     times = []
     for i in range(warmup + steps):
         start = time.perf_counter()
@@ -173,15 +186,19 @@ def run_torch(batch: int, steps: int, warmup: int) -> dict:
         with torch.no_grad():
             model.logit_scale_a.clamp_(0, 4.605170185988092)
             model.logit_scale_t.clamp_(0, 4.605170185988092)
+        if device.type == "cuda":
+            torch.cuda.synchronize()  # CUDA kernels run asynchronously: the step ends when they do
         times.append(time.perf_counter() - start)
         print(f"  torch step {i}: {times[-1]:.2f} s (loss {loss.item():.4f})", file=sys.stderr, flush=True)
     return {
-        "framework": f"torch {torch.__version__}, transformers {__import__('transformers').__version__}",
+        "framework": f"torch {torch.__version__} ({device.type}), transformers "
+        f"{__import__('transformers').__version__}",
         "params": int(sum(p.numel() for p in model.parameters())),
         "step_s": statistics.median(times[warmup:]),
         "first_step_s": times[0],
         "peak_rss_gib": _peak_rss_gib(),
         "threads": torch.get_num_threads(),
+        **({"cuda_peak_gib": torch.cuda.max_memory_allocated() / 2**30} if device.type == "cuda" else {}),
     }
 
 
@@ -196,7 +213,7 @@ def _child(framework: str, args) -> dict | None:
         "--steps",
         str(args.steps),
     ]
-    cmd += ["--warmup", str(args.warmup)]
+    cmd += ["--warmup", str(args.warmup), "--torch-device", args.torch_device]
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, env=os.environ)
     if proc.returncode != 0:
         print(f"{framework}: failed with exit code {proc.returncode}", file=sys.stderr)
@@ -210,15 +227,27 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2, help="timed steps (after warm-up)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed first steps (compilation, allocation)")
     parser.add_argument("--only", choices=("mlx", "torch"), default=None)
+    parser.add_argument(
+        "--torch-device",
+        choices=("auto", "cpu", "cuda"),
+        default="auto",
+        help="where PyTorch runs (auto: CUDA when available; MLX runs on its default device)",
+    )
     parser.add_argument("--child", choices=("mlx", "torch"), default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        result = (run_mlx if args.child == "mlx" else run_torch)(args.batch, args.steps, args.warmup)
+        if args.child == "mlx":
+            result = run_mlx(args.batch, args.steps, args.warmup)
+        else:
+            result = run_torch(args.batch, args.steps, args.warmup, args.torch_device)
         print(json.dumps(result))
         return
+    import audiotrain._precision as precision  # what the children will use
+
     print(
         f"full-size CLAP (laion/clap-htsat-unfused sizes), batch {args.batch}, {args.steps} timed step(s) after "
-        f"{args.warmup} warm-up; OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')}, {os.cpu_count()} CPUs"
+        f"{args.warmup} warm-up; OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')}, {os.cpu_count()} CPUs, "
+        f"float32 matmuls on CUDA (both frameworks): {precision.describe()}"
     )
     results = {}
     for framework in ("mlx", "torch"):
@@ -236,8 +265,10 @@ def main() -> None:
             extra = (
                 f", MLX allocator peak {result['mlx_peak_gib']:.2f} GiB" if "mlx_peak_gib" in result else ""
             )
+            if "cuda_peak_gib" in result:
+                extra += f", CUDA allocator peak {result['cuda_peak_gib']:.2f} GiB"
             print(
-                f"{result['framework']}: {result['params'] / 1e6:.1f} M params, {result['step_s']:.2f} s/step "
+                f"{result['framework']}: {result['params'] / 1e6:.1f} M params, {result['step_s']:.3f} s/step "
                 f"(first step {result['first_step_s']:.1f} s), peak RSS {result['peak_rss_gib']:.2f} GiB{extra}"
             )
     if results.get("mlx") and results.get("torch"):

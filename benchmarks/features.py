@@ -27,6 +27,9 @@ import numpy as np
 SR = 22050
 MEL = {"n_fft": 2048, "hop_length": 512, "n_mels": 128}
 CQT = {"hop_length": 512, "n_bins": 84, "bins_per_octave": 12}
+# Our power_to_db (axis=None) measures top_db from the peak of the whole batch, as librosa did before 1.0;
+# librosa 1.0 (Python >= 3.12) measures each clip by default, so it is told the same rule.
+LIBROSA_WHOLE_ARRAY = {"axes": None} if int(librosa.__version__.split(".")[0]) >= 1 else {}
 
 
 def _run(fn):
@@ -48,7 +51,7 @@ def _librosa(kind: str, y):
     if kind == "mel":
         return librosa.feature.melspectrogram(y=y, sr=SR, **MEL)
     if kind == "log-mel":
-        return librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=SR, **MEL))
+        return librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=SR, **MEL), **LIBROSA_WHOLE_ARRAY)
     return np.abs(librosa.cqt(y, sr=SR, **CQT))
 
 

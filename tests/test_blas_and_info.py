@@ -74,3 +74,28 @@ def test_cache_command_has_its_own_help():
         [sys.executable, "-m", "audiotrain", "cache", "--help"], capture_output=True, text=True, timeout=120
     )
     assert out.returncode == 0 and "clear" in out.stdout
+
+
+def test_float32_matmuls_stay_full_precision_unless_the_user_asks_for_tf32():
+    """MLX's CUDA backend would run float32 matmuls in TF32 (~1e-3 relative error); audiotrain turns that
+    off before mlx.core is imported, and leaves a user's own MLX_ENABLE_TF32 alone."""
+    probe = (
+        "import os, audiotrain\n"
+        "from audiotrain import _precision\n"
+        "print(os.environ['MLX_ENABLE_TF32'], _precision.tf32_enabled(), _precision.describe())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "MLX_ENABLE_TF32"}
+    default = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert default.returncode == 0, default.stderr
+    assert default.stdout.startswith("0 False full float32") and "audiotrain's default" in default.stdout
+    chosen = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={**env, "MLX_ENABLE_TF32": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert chosen.returncode == 0, chosen.stderr
+    assert chosen.stdout.startswith("1 True TF32") and "set by the user" in chosen.stdout

@@ -214,13 +214,14 @@ def _hf_cache(tmp_path: Path, monkeypatch, files=None) -> Path:
     reach the network fails the test.
     """
     import huggingface_hub
+    from huggingface_hub import constants  # a submodule: huggingface_hub 1.x does not load it as an attribute
 
     def no_network(*args, **kwargs):
         raise AssertionError("a test tried to reach the Hugging Face hub")
 
     home = tmp_path / "hf_home"
     monkeypatch.setenv("HF_HOME", str(home))
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(home / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(home / "hub"))
     for name in ("model_info", "list_repo_files", "repo_info", "hf_hub_download"):
         monkeypatch.setattr(huggingface_hub, name, no_network)
     real_snapshot_download = huggingface_hub.snapshot_download

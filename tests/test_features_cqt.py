@@ -58,6 +58,29 @@ def test_batched_cqt_equals_clip_by_clip():
         assert rel_err(C[i], cqt(batch[i], sr=SR, backend="numpy")) <= 1e-5
 
 
+def test_the_gpu_path_frames_in_mlx_and_gives_the_host_paths_numbers(monkeypatch):
+    """On a GPU the decimated signals are framed on the device, in blocks of clips; forced here on the CPU
+    device (small blocks, so several are joined), it equals the numpy path."""
+    import importlib
+
+    cqt_module = importlib.import_module("audiotrain.features.cqt")  # the package re-exports the function
+
+    batch = np.stack([SIGNALS["chord"], SIGNALS["chirp"], SIGNALS["mix"]])
+    host = cqt(batch, sr=SR, backend="numpy")
+    monkeypatch.setattr(cqt_module, "_products_on_device", lambda: True)
+    monkeypatch.setattr(cqt_module, "DEVICE_CHUNK_FRAMES", 200)  # 130 frames a clip: one clip a block
+    device = cqt(mx.array(batch), sr=SR)
+    assert isinstance(device, mx.array) and device.shape == host.shape
+    assert rel_err(np.asarray(device), host) <= 1e-5
+    fmin = cqt(batch[0], sr=SR, fmin=55.0, n_bins=60, bins_per_octave=24)  # another plan, one clip
+    assert (
+        rel_err(
+            np.asarray(fmin), cqt(batch[0], sr=SR, fmin=55.0, n_bins=60, bins_per_octave=24, backend="numpy")
+        )
+        <= 1e-5
+    )
+
+
 def test_octave_products_are_the_same_in_mlx_and_numpy():
     # On a CPU device cqt(backend="mlx") runs these products in numpy; on a GPU in MLX: both agree.
     from audiotrain.features.cqt import _octave_products

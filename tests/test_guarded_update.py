@@ -11,6 +11,7 @@ import mlx.nn as nn
 import mlx.optimizers as optim
 import numpy as np
 import pytest
+from exactness import assert_same_numbers
 from mlx.utils import tree_flatten
 
 
@@ -77,7 +78,7 @@ def run(make_opt, guarded: bool, poisoned_steps=(), compile_=True, steps=6, dtyp
 def assert_same(a, b):
     assert a.keys() == b.keys()
     for k in a:
-        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+        assert_same_numbers(a[k], b[k], err_msg=k)
 
 
 @pytest.mark.parametrize("compile_", [False, True])

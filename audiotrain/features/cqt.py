@@ -19,7 +19,7 @@ from functools import lru_cache
 from audiotrain.audio import resample
 from audiotrain.features._backend import as_float_signal, check_backend, to_numpy
 from audiotrain.features._config import FeatureConfigMixin
-from audiotrain.features.stft import CHUNK_FRAMES, frames_numpy
+from audiotrain.features.stft import CHUNK_FRAMES, frames_mlx, frames_numpy, n_frames
 
 import mlx.core as mx
 import numpy as np
@@ -204,8 +204,8 @@ def cqt(
         Tuning offset in fractions of a bin (librosa.cqt's default is 0.0 as well).
     backend : {"mlx", "numpy"}
         What the result is and where the per-octave products run: "mlx" returns an mx.array and runs
-        them in MLX on a GPU (on the CPU device numpy's BLAS runs them, which measured faster there);
-        the decimation between octaves uses soxr on the host in both.
+        them in MLX on a GPU, framing the decimated signals there (on the CPU device numpy's BLAS runs
+        them, which measured faster there); the decimation between octaves uses soxr on the host in both.
 
     Returns
     -------
@@ -237,43 +237,78 @@ def cqt(
     n_octaves = len(plan.hops)
     if n_samples < plan.early_factor * 2 ** (n_octaves - 1):
         raise ValueError(f"signal of {n_samples} samples is too short for a {n_octaves}-octave CQT")
-    # Decimation (soxr, exactly librosa's) and framing run on the host; each octave's frames are a view
-    # of its zero-padded signal (frame t centred at t * hop, cut to the rows the kernels use).
+    # Decimation (soxr, exactly librosa's) runs on the host: one signal per octave, each at half the rate
+    # of the one before. Frame t of an octave is centred at t * hop and cut to the rows the kernels use.
     if plan.early_factor > 1:
         signal = _halve(signal, plan.early_factor)
-    n_rows = plan.kernels.shape[1]
-    views = []
+    octave_signals = []
     for i, hop in enumerate(plan.hops):
-        frames = frames_numpy(signal, plan.n_fft, hop, True, "constant")
-        views.append(frames[..., plan.row_start : plan.row_start + n_rows])
+        octave_signals.append(signal)
         if i + 1 < n_octaves and hop % 2 == 0:
             signal = _halve(signal)
-    n_frames = min(v.shape[-2] for v in views)
-    # The octave products run in MLX on a GPU. On the CPU device numpy's BLAS does the same products
-    # on the same memory without copying the frames into MLX arrays: measured 25-35% faster for the
-    # whole CQT (benchmarks/features.py); the result is still returned as an mx.array.
-    in_mlx = backend == "mlx" and mx.default_device() != mx.cpu
-    if in_mlx:
-        kernels, scale = mx.array(plan.kernels), mx.array(plan.inv_sqrt_lengths)
+    count = min(n_frames(x.shape[-1], plan.n_fft, hop) for x, hop in zip(octave_signals, plan.hops))
+    # The octave products run in MLX on a GPU, framed there from the decimated signals (a fraction of the
+    # frames' size crosses to the device). On the CPU device numpy's BLAS does the same products on views
+    # of the same memory without copying frames into MLX arrays: measured 25-35% faster for the whole CQT
+    # (benchmarks/features.py); the result is still returned as an mx.array.
+    if backend == "mlx" and _products_on_device():
+        C = _cqt_on_device(octave_signals, plan, count, n_bins)
     else:
-        kernels, scale = plan.kernels, plan.inv_sqrt_lengths
+        C = _cqt_on_host(octave_signals, plan, count, n_bins)
+    C = C.reshape(*lead, n_bins, count)
+    return mx.array(C) if backend == "mlx" and not isinstance(C, mx.array) else C
+
+
+def _products_on_device() -> bool:
+    """Whether the "mlx" backend runs the octave products in MLX (on a GPU) rather than in numpy."""
+    return mx.default_device() != mx.cpu
+
+
+def _cqt_on_host(octave_signals: list, plan: _Plan, count: int, n_bins: int) -> np.ndarray:
+    n_octaves, n_rows = len(plan.hops), plan.kernels.shape[1]
+    views = [
+        frames_numpy(x, plan.n_fft, hop, True, "constant")[..., plan.row_start : plan.row_start + n_rows]
+        for x, hop in zip(octave_signals, plan.hops)
+    ]
     blocks = []
     # A few clips at a time keep the stacked frames (octaves x frames x rows floats) in cache.
-    clips_per_block = max(1, CHUNK_FRAMES // n_frames)
+    clips_per_block = max(1, CHUNK_FRAMES // count)
     for b0 in range(0, len(views[0]), clips_per_block):
         nb = min(clips_per_block, len(views[0]) - b0)
-        frames = np.empty((n_octaves, nb, n_frames, n_rows), np.float32)
+        frames = np.empty((n_octaves, nb, count, n_rows), np.float32)
         for i, view in enumerate(views):
-            frames[i] = view[b0 : b0 + nb, :n_frames]
+            frames[i] = view[b0 : b0 + nb, :count]
         frames = frames.reshape(n_octaves, -1, n_rows)  # [octaves, clips * frames, rows]
-        block = _octave_products(mx.array(frames) if in_mlx else frames, kernels, n_frames, n_bins)
-        if in_mlx:
-            mx.eval(block)
+        blocks.append(_octave_products(frames, plan.kernels, count, n_bins))
+    C = blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=0)
+    return C * plan.inv_sqrt_lengths
+
+
+# Frames per block on a GPU: large blocks amortise the launches; 2**16 frames of 7 octaves x 256 rows is
+# about 470 MB of float32 frames at the default settings.
+DEVICE_CHUNK_FRAMES = 2**16
+
+
+def _cqt_on_device(octave_signals: list, plan: _Plan, count: int, n_bins: int) -> mx.array:
+    n_octaves, n_rows = len(plan.hops), plan.kernels.shape[1]
+    kernels = mx.array(plan.kernels)
+    signals = [mx.array(x) for x in octave_signals]
+    blocks = []
+    clips_per_block = max(1, DEVICE_CHUNK_FRAMES // count)
+    for b0 in range(0, signals[0].shape[0], clips_per_block):
+        frames = mx.stack(
+            [
+                frames_mlx(x[b0 : b0 + clips_per_block], plan.n_fft, hop, True, "constant")[
+                    :, :count, plan.row_start : plan.row_start + n_rows
+                ]
+                for x, hop in zip(signals, plan.hops)
+            ]
+        )
+        block = _octave_products(frames.reshape(n_octaves, -1, n_rows), kernels, count, n_bins)
+        mx.eval(block)  # bounds the memory held at once to one block's frames
         blocks.append(block)
-    cat = mx.concatenate if in_mlx else np.concatenate
-    C = blocks[0] if len(blocks) == 1 else cat(blocks, axis=0)
-    C = (C * scale).reshape(*lead, n_bins, n_frames)
-    return mx.array(C) if backend == "mlx" and not in_mlx else C
+    C = blocks[0] if len(blocks) == 1 else mx.concatenate(blocks, axis=0)
+    return C * mx.array(plan.inv_sqrt_lengths)
 
 
 def _octave_products(frames, kernels, n_frames: int, n_bins: int):

@@ -215,7 +215,8 @@ def power_to_db(S, ref: float = 1.0, amin: float = 1e-10, top_db: float | None =
         Clip to at most ``top_db`` below the peak.
     axis : int, tuple or None
         Axes the peak (for ``top_db`` and callable ``ref``) is taken over. None: the whole array, as
-        librosa does; ``(-2, -1)``: each example of a batch on its own.
+        librosa before 1.0 does; ``(-2, -1)``: each example of a batch on its own, as librosa 1.0's
+        default ``axes="auto"`` does for arrays of two or more dimensions.
 
     Returns
     -------
