@@ -7,16 +7,18 @@ unordered, so two runs of the same graph can differ in the last bits. The tests 
 device, so on a CUDA machine they check the GPU's own guarantee instead of failing on rounding.
 """
 
+import math
+
 import audiotrain  # noqa: F401  (before mlx)
 
 import mlx.core as mx
 import numpy as np
-import pytest
 
 ON_GPU = mx.default_device() != mx.cpu
 
-#: Relative and absolute tolerances on a GPU: a few float32 ulps, compounded over a few training steps.
-GPU_RTOL, GPU_ATOL = 2e-5, 1e-7
+#: Tolerances on a GPU: a few float32 ulps, compounded over a few training steps. The absolute one covers
+#: Adam-updated weights near zero, where a last-bit change in a tiny gradient moves the step by ~lr * 1e-4.
+GPU_RTOL, GPU_ATOL = 2e-5, 1e-6
 
 
 def assert_same_numbers(actual, desired, err_msg: str = "") -> None:
@@ -27,6 +29,14 @@ def assert_same_numbers(actual, desired, err_msg: str = "") -> None:
         np.testing.assert_array_equal(actual, desired, err_msg=err_msg)
 
 
-def same_values(a, b):
-    """`a == b` on the CPU; on a GPU, numbers (in dicts and lists too) compared to float32 rounding."""
-    return a == (pytest.approx(b, rel=GPU_RTOL, abs=GPU_ATOL) if ON_GPU else b)
+def same_values(a, b) -> bool:
+    """`a == b` on the CPU; on a GPU, floats (in nested dicts and lists too) compared to float32 rounding."""
+    if not ON_GPU:
+        return a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_values(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(same_values(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) or isinstance(b, float):
+        return math.isclose(a, b, rel_tol=GPU_RTOL, abs_tol=GPU_ATOL)
+    return a == b

@@ -1,8 +1,9 @@
 """The Trainer: fit / validate / test loops around the compiled steps in `step.py`.
 
 The loop per batch reads top to bottom: check the batch, run the compiled step (an accumulating
-micro-step or the update step that ends a window), `mx.eval` the state, call the hooks. Host syncs
-(`.item()`) happen only at the logging interval, at validation and at epoch end.
+micro-step or the update step that ends a window), schedule the state's evaluation (`mx.async_eval`,
+one step ahead of the host), call the hooks. Host syncs (`.item()`) happen only at the logging
+interval, at validation and at epoch end.
 """
 
 from __future__ import annotations
@@ -534,6 +535,7 @@ class Trainer:
         self._validation_pending = False
         step = self._train_step
         exhausted = False
+        in_flight = None  # the previous step's loss, while the device may still be computing it
         while n_batches is None or self.batch_in_epoch < n_batches:
             try:
                 batch = next(iterator)
@@ -554,9 +556,19 @@ class Trainer:
                 loss, metrics = step.accumulate(batch)
             weight = module.batch_size(batch)
             self._accumulate_train_metrics(loss, metrics, weight)
-            mx.eval(step.eval_targets, loss, metrics, self._interval_sums, self._epoch_sums)
+            targets = (step.eval_targets, loss, metrics, self._interval_sums, self._epoch_sums)
             if self.debug_lazy_eval:
+                mx.eval(targets)
                 self._debug_check(loss, batch_idx)
+            else:
+                # The device runs this step while Python fetches, checks and hooks the next batch (a GPU
+                # would otherwise idle through that host time). Waiting for the step before keeps at most
+                # two in flight, so batches cannot pile up in memory. Values read later (.item() at the
+                # logging interval, a callback, a checkpoint) wait for what they need.
+                mx.async_eval(targets)
+                if in_flight is not None:
+                    mx.eval(in_flight)
+                in_flight = loss
             self.batch_in_epoch += 1
             self.total_train_batches += 1
             if stepped:
