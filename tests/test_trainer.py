@@ -524,6 +524,31 @@ def test_progress_bar_writes_to_stderr(tmp_path, capsys):
     assert "Epoch 0" not in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("debug_lazy_eval", [False, True])
+def test_progress_numbers_never_wait_for_the_step_on_the_device(tmp_path, debug_lazy_eval):
+    """Steps are evaluated one ahead of the host (mx.async_eval): inside an epoch the progress bar shows the
+    step before the one still running; at the epoch's end, the last step. debug_lazy_eval evaluates every
+    step at once, so it shows each step's own numbers."""
+
+    class Watch(Callback):
+        def __init__(self):
+            self.losses, self.shown, self.at_epoch_end = [], [], []
+
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            self.shown.append(trainer.progress_metrics()["loss"])
+            self.losses.append(float(outputs["loss"]))
+
+        def on_train_epoch_end(self, trainer, module):
+            self.at_epoch_end.append(trainer.progress_metrics()["loss"])
+
+    watch = Watch()
+    fit(tmp_path, max_epochs=2, callbacks=[watch], compile=True, debug_lazy_eval=debug_lazy_eval)
+    per_epoch = len(make_batches())
+    expected = list(watch.losses) if debug_lazy_eval else [watch.losses[0], *watch.losses[:-1]]
+    assert watch.shown == pytest.approx(expected)  # the very first step has no step before it
+    assert watch.at_epoch_end == pytest.approx([watch.losses[per_epoch - 1], watch.losses[-1]])
+
+
 def test_on_after_optimizer_step_runs_in_graph_after_each_update(tmp_path):
     class Clamped(TinyClassifier):
         def __init__(self):

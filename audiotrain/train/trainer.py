@@ -202,7 +202,8 @@ class Trainer:
         self._interval_count = 0
         self._epoch_sums: dict[str, Any] = {}
         self._epoch_weight = 0.0
-        self._last_outputs: dict[str, mx.array] = {}
+        self._last_outputs: dict[str, mx.array] = {}  # the last step's loss and metrics (maybe still running)
+        self._settled_outputs: dict[str, mx.array] = {}  # the step before it's (evaluated)
         self.num_training_batches: int | float = 0
         self.num_val_batches = 0
 
@@ -278,8 +279,10 @@ class Trainer:
         return self.global_step % self.log_every_n_steps == 0
 
     def progress_metrics(self) -> dict[str, float]:
-        """Numbers for the progress bar: the last step's loss and metrics (a host sync)."""
-        out = {k: float(v.item()) for k, v in self._last_outputs.items()}
+        """Numbers for the progress bar: the loss and metrics of the last step already evaluated (inside an
+        epoch the one before the step the device may still be running, so reading them does not wait for
+        it; at the epoch's end the last)."""
+        out = {k: float(v.item()) for k, v in (self._settled_outputs or self._last_outputs).items()}
         out.update({k: v for k, v in self.callback_metrics.items() if k.startswith("val_")})
         return out
 
@@ -535,7 +538,6 @@ class Trainer:
         self._validation_pending = False
         step = self._train_step
         exhausted = False
-        in_flight = None  # the previous step's loss, while the device may still be computing it
         while n_batches is None or self.batch_in_epoch < n_batches:
             try:
                 batch = next(iterator)
@@ -566,9 +568,9 @@ class Trainer:
                 # two in flight, so batches cannot pile up in memory. Values read later (.item() at the
                 # logging interval, a callback, a checkpoint) wait for what they need.
                 mx.async_eval(targets)
-                if in_flight is not None:
-                    mx.eval(in_flight)
-                in_flight = loss
+                if self._last_outputs:
+                    mx.eval(self._last_outputs)  # the step before: done, or nearly
+                    self._settled_outputs = self._last_outputs
             self.batch_in_epoch += 1
             self.total_train_batches += 1
             if stepped:
@@ -599,6 +601,7 @@ class Trainer:
                 return
             if self._done():
                 break
+        self._settled_outputs = {}  # the epoch's end shows its last step's numbers
         if exhausted and self.batch_in_epoch == 0:
             self._no_batches_this_epoch(epoch)
         # An epoch stopped early by max_steps or EarlyStopping-in-a-batch stays open, so a checkpoint
