@@ -789,6 +789,7 @@ class Trainer:
         module.eval()
         step = self._eval_step(module, stage)
         sums: dict[str, mx.array] = {}
+        before = None  # the sums up to the batch before, while the device may still run this one
         total = 0
         hook = "on_validation_batch_end" if stage == "val" else "on_test_batch_end"
         for batch_idx, batch in enumerate(loader):
@@ -802,7 +803,12 @@ class Trainer:
             for k, v in {"loss": loss, **metrics}.items():
                 sums[k] = sums.get(k, 0.0) + v * weight
             total += weight
-            mx.eval(sums)
+            # As in training: the device evaluates this batch while the host fetches the next one, and
+            # waiting for the batch before bounds what is in flight.
+            mx.async_eval(sums)
+            if before is not None:
+                mx.eval(before)
+            before = dict(sums)
             self._callbacks(
                 hook,
                 {"loss": LazyScalar(loss), **{k: LazyScalar(v) for k, v in metrics.items()}},
