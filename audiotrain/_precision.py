@@ -9,8 +9,8 @@ matmuls in full precision unless ``torch.backends.cuda.matmul.allow_tf32`` (or
 
 MLX reads ``MLX_ENABLE_TF32`` once, at the first float32 matmul, so `import audiotrain` sets it to ``0``
 (full precision) when the user has not set it. ``MLX_ENABLE_TF32=1`` in the environment keeps MLX's
-TF32 default (faster float32 training on CUDA, at that precision); ``precision="bf16-mixed"`` is the
-faster and still accurate way to train on a GPU. Metal and the CPU backend ignore the variable.
+TF32 default (float32 matmuls on tensor cores, at that precision); ``precision="bf16-mixed"`` is the
+Trainer's own way to trade precision for speed. Metal and the CPU backend ignore the variable.
 """
 
 from __future__ import annotations

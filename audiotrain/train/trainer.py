@@ -203,7 +203,7 @@ class Trainer:
         self._epoch_sums: dict[str, Any] = {}
         self._epoch_weight = 0.0
         self._last_outputs: dict[str, mx.array] = {}  # the last step's loss and metrics (maybe still running)
-        self._settled_outputs: dict[str, mx.array] = {}  # the step before it's (evaluated)
+        self._settled_outputs: dict[str, mx.array] = {}  # the step before that one's (evaluated)
         self.num_training_batches: int | float = 0
         self.num_val_batches = 0
 
