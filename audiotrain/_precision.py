@@ -16,18 +16,22 @@ Trainer's own way to trade precision for speed. Metal and the CPU backend ignore
 from __future__ import annotations
 
 import os
+import sys
 
 ENV_VAR = "MLX_ENABLE_TF32"
 
 #: Whether the user set MLX_ENABLE_TF32 before audiotrain was imported (None until `default_full_float32`).
 USER_SET: bool | None = None
+#: Whether mlx.core was already imported then: a float32 matmul before that point fixed MLX's choice.
+MLX_FIRST = False
 
 
 def default_full_float32() -> None:
     """Set ``MLX_ENABLE_TF32=0`` unless the user chose a value. Idempotent."""
-    global USER_SET
+    global USER_SET, MLX_FIRST
     if USER_SET is None:
         USER_SET = ENV_VAR in os.environ
+        MLX_FIRST = "mlx.core" in sys.modules
     os.environ.setdefault(ENV_VAR, "0")
 
 
@@ -41,4 +45,9 @@ def describe() -> str:
     who = "set by the user" if USER_SET else "audiotrain's default"
     if tf32_enabled():
         return f"TF32 ({ENV_VAR}={os.environ.get(ENV_VAR)}, {who}; about 1e-3 relative error)"
-    return f"full float32 ({ENV_VAR}={os.environ.get(ENV_VAR)}, {who}; {ENV_VAR}=1 for TF32)"
+    caveat = (
+        "; mlx.core was imported before audiotrain, so a float32 matmul run before that kept MLX's TF32"
+        if MLX_FIRST and not USER_SET
+        else ""
+    )
+    return f"full float32 ({ENV_VAR}={os.environ.get(ENV_VAR)}, {who}; {ENV_VAR}=1 for TF32{caveat})"

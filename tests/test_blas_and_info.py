@@ -99,3 +99,12 @@ def test_float32_matmuls_stay_full_precision_unless_the_user_asks_for_tf32():
     )
     assert chosen.returncode == 0, chosen.stderr
     assert chosen.stdout.startswith("1 True TF32") and "set by the user" in chosen.stdout
+    late = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", "import mlx.core\n" + probe],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert late.returncode == 0, late.stderr
+    assert late.stdout.startswith("0 False full float32") and "imported before audiotrain" in late.stdout
