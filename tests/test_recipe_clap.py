@@ -1049,3 +1049,14 @@ def test_settings_beyond_the_checkpoint_name_their_flag_before_the_data_scan(
             == 2
         )
         assert flag in _one_error_line(capsys.readouterr().err)
+
+
+def test_the_task_module_names_the_flag_for_freezing_beyond_the_model(tmp_path):
+    """Library users building CLAPTrainModule themselves get the same message as the command line."""
+    from audiotrain.models.clap import load_pretrained
+
+    model = load_pretrained(_tiny_checkpoint(tmp_path))[0]
+    with pytest.raises(ValueError, match="--task.freeze_text_layers 99: the model has 2 RoBERTa layers"):
+        CLAPTrainModule(model, CLAPTaskConfig(freeze_text_layers=99))
+    with pytest.raises(ValueError, match="--task.freeze_audio_stages 9: the model has"):
+        CLAPTrainModule(model, CLAPTaskConfig(freeze_audio_stages=9))

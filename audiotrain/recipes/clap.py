@@ -77,7 +77,12 @@ from audiotrain.recipes.clap_config import (
 )
 from audiotrain.recipes.clap_eval import RetrievalEvaluation, evaluate_clap
 from audiotrain.recipes.clap_report import format_table, write_plots
-from audiotrain.recipes.clap_task import DEFAULT_FINE_TUNING_LR, CLAPTaskConfig, CLAPTrainModule
+from audiotrain.recipes.clap_task import (
+    DEFAULT_FINE_TUNING_LR,
+    CLAPTaskConfig,
+    CLAPTrainModule,
+    check_freezing_fits,
+)
 from audiotrain.recipes.config_cli import (
     USER_ERRORS,
     SettingsParser,
@@ -148,14 +153,7 @@ def check_settings_fit(cfg: ClapRecipeConfig, config) -> None:
             f"--dataset.max_tokens {cfg.dataset.max_tokens}: the text tower accepts at most {longest} tokens "
             f"(max_position_embeddings {text.max_position_embeddings}); pass --dataset.max_tokens {longest} or less"
         )
-    limits = (
-        ("freeze_text_layers", text.num_hidden_layers, "RoBERTa layers"),
-        ("freeze_audio_stages", len(audio.depths), "Swin stages"),
-    )
-    for name, count, what in limits:
-        value = getattr(cfg.task, name)
-        if value > count:
-            raise ValueError(f"--task.{name} {value}: the model has {count} {what}; pass 0..{count}")
+    check_freezing_fits(cfg.task, text.num_hidden_layers, len(audio.depths))
 
 
 def demo_extractor_settings() -> dict:

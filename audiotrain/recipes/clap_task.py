@@ -148,6 +148,18 @@ class CLAPTaskConfig:
             )
 
 
+def check_freezing_fits(cfg: CLAPTaskConfig, text_layers: int, audio_stages: int) -> None:
+    """Refuse freezing more RoBERTa layers or Swin stages than the model has, naming the flag."""
+    limits = (
+        ("freeze_text_layers", text_layers, "RoBERTa layers"),
+        ("freeze_audio_stages", audio_stages, "Swin stages"),
+    )
+    for name, count, what in limits:
+        value = getattr(cfg, name)
+        if value > count:
+            raise ValueError(f"--task.{name} {value}: the model has {count} {what}; pass 0..{count}")
+
+
 class CLAPTrainModule(TrainModule):
     """Fine-tunes a `ClapModel` on batches of matching audio and captions.
 
@@ -175,27 +187,18 @@ class CLAPTrainModule(TrainModule):
         for _, module in clap.named_modules():
             if isinstance(module, nn.BatchNorm):
                 module.freeze(recurse=False, keys=["running_mean", "running_var"], strict=False)
+        check_freezing_fits(
+            cfg, len(clap.text_model.encoder.layer), len(clap.audio_model.audio_encoder.layers)
+        )
         if cfg.freeze_audio:
             clap.audio_model.freeze()
             clap.audio_projection.freeze()
         elif cfg.freeze_audio_stages:
-            stages = len(clap.audio_model.audio_encoder.layers)
-            if cfg.freeze_audio_stages > stages:
-                raise ValueError(
-                    f"--task.freeze_audio_stages {cfg.freeze_audio_stages}: the model has {stages} Swin stages; "
-                    f"pass 0..{stages}"
-                )
             clap.freeze_audio_layers(cfg.freeze_audio_stages)
         if cfg.freeze_text:
             clap.text_model.freeze()
             clap.text_projection.freeze()
         elif cfg.freeze_text_layers:
-            layers = len(clap.text_model.encoder.layer)
-            if cfg.freeze_text_layers > layers:
-                raise ValueError(
-                    f"--task.freeze_text_layers {cfg.freeze_text_layers}: the model has {layers} RoBERTa layers; "
-                    f"pass 0..{layers}"
-                )
             clap.freeze_text_layers(cfg.freeze_text_layers)
         if not cfg.train_logit_scale:
             clap.freeze(recurse=False, keys=["logit_scale_a", "logit_scale_t"], strict=False)
