@@ -1,8 +1,15 @@
-"""A tqdm progress bar: one bar per training epoch, a transient one for validation."""
+"""Training progress on stderr: a live tqdm bar in a terminal, one line per epoch in a log.
+
+In a terminal, each training epoch gets a bar with the loss and metrics, and validation a transient
+bar under it. Where stderr is not a terminal (a log file, CI, ``nohup``, a pipe), a live bar is a
+stream of carriage returns that a log keeps in full (a few hundred bytes per batch), so the bar is
+replaced by one plain line at each epoch's end and after each validation inside an epoch.
+"""
 
 from __future__ import annotations
 
 import sys
+import time
 
 from audiotrain.train.callback import Callback
 
@@ -15,24 +22,38 @@ class ProgressBar(Callback):
     Args:
         refresh_rate: update the bar's numbers every `refresh_rate` batches. Reading the numbers
             is a host sync, so a larger value keeps the device busier.
-
-    The validation bar is transient (`leave=False`) and is not drawn when stderr is not a terminal,
-    so validation never spills extra lines into logs.
+        plain: one line of text per epoch instead of live bars. None (the default) chooses it when
+            stderr is not a terminal, so logs get readable lines and no validation bar at all.
     """
 
-    def __init__(self, refresh_rate: int = 1):
+    def __init__(self, refresh_rate: int = 1, plain: bool | None = None):
         if not isinstance(refresh_rate, int) or refresh_rate < 1:
             raise ValueError(f"ProgressBar: refresh_rate must be a positive int, got {refresh_rate!r}")
+        if plain not in (None, True, False):
+            raise ValueError(f"ProgressBar: plain must be True, False or None, got {plain!r}")
         self.refresh_rate = refresh_rate
+        self.plain = plain
         self._train_bar: tqdm | None = None
         self._val_bar: tqdm | None = None
+        self._epoch_started = 0.0
 
     @property
     def state_key(self) -> str:
         return "ProgressBar"
 
+    @property
+    def is_plain(self) -> bool:
+        """Whether this run prints lines (decided now: stderr can be redirected between runs)."""
+        if self.plain is not None:
+            return self.plain
+        isatty = getattr(sys.stderr, "isatty", None)
+        return not (isatty is not None and isatty())
+
     def on_train_epoch_start(self, trainer, module) -> None:
         self._close_train()
+        self._epoch_started = time.perf_counter()
+        if self.is_plain:
+            return
         total = trainer.num_training_batches
         self._train_bar = tqdm(
             total=total if total and total != float("inf") else None,
@@ -53,12 +74,16 @@ class ProgressBar(Callback):
     def on_train_epoch_end(self, trainer, module) -> None:
         if self._train_bar is not None:
             self._train_bar.set_postfix(_fmt(trainer.progress_metrics()), refresh=True)
+        elif self.is_plain:
+            self._line(trainer, f"Epoch {trainer.current_epoch}")
         self._close_train()
 
     def on_train_end(self, trainer, module) -> None:
         self._close_train()
 
     def on_validation_start(self, trainer, module) -> None:
+        if self.is_plain:
+            return
         self._val_bar = tqdm(
             total=trainer.num_val_batches or None,
             desc="Validating",
@@ -66,7 +91,6 @@ class ProgressBar(Callback):
             dynamic_ncols=True,
             leave=False,
             position=1 if self._train_bar is not None else 0,
-            disable=None,  # off when stderr is not a TTY: no extra lines in log files
         )
 
     def on_validation_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
@@ -79,6 +103,11 @@ class ProgressBar(Callback):
             self._val_bar = None
         if self._train_bar is not None:
             self._train_bar.set_postfix(_fmt(trainer.progress_metrics()), refresh=True)
+        elif self.is_plain and trainer.validates_within_epochs:
+            # Inside an epoch (val_check_interval < 1.0 or an int): a line per validation, as the
+            # epoch's own line may be a long way off. One at the epoch's end shows on that line.
+            if trainer.batch_in_epoch < trainer.num_training_batches:
+                self._line(trainer, f"Epoch {trainer.current_epoch}, validation")
 
     def on_exception(self, trainer, module, exception) -> None:
         if self._val_bar is not None:
@@ -90,6 +119,15 @@ class ProgressBar(Callback):
         if self._train_bar is not None:
             self._train_bar.close()
             self._train_bar = None
+
+    def _line(self, trainer, what: str) -> None:
+        total = trainer.num_training_batches
+        of = f"/{total}" if total and total != float("inf") else ""
+        seconds = time.perf_counter() - self._epoch_started
+        numbers = ", ".join(f"{k}={v}" for k, v in _fmt(trainer.progress_metrics()).items())
+        tqdm.write(
+            f"{what}: {trainer.batch_in_epoch}{of} batches, {seconds:.1f} s, {numbers}", file=sys.stderr
+        )
 
 
 def _fmt(metrics: dict[str, float]) -> dict[str, str]:

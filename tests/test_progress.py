@@ -1,0 +1,68 @@
+"""The progress bar, as a user sees it in a terminal and in a log file."""
+
+import io
+import re
+import sys
+
+from audiotrain import Trainer
+from audiotrain.train.progress import ProgressBar
+
+import mlx.core as mx
+import pytest
+from tasks import TinyClassifier, make_batches
+
+
+def fit_with(tmp_path, bar, **kw):
+    mx.random.seed(0)
+    trainer = Trainer(
+        compile=False,
+        enable_checkpointing=False,
+        default_root_dir=tmp_path,
+        callbacks=[bar],
+        **kw,
+    )
+    trainer.fit(TinyClassifier(), make_batches(64), make_batches(32, seed=1))
+    return trainer
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_a_log_gets_one_line_per_epoch_with_the_numbers(tmp_path, capsys):
+    trainer = fit_with(tmp_path, ProgressBar(), max_epochs=3)  # capsys: stderr is not a terminal
+    err = capsys.readouterr().err
+    assert "\r" not in err  # no live bar: a log file keeps every redraw
+    lines = err.strip().splitlines()
+    assert len(lines) == 3
+    for epoch, line in enumerate(lines):
+        assert re.match(rf"Epoch {epoch}: 4/4 batches, \d+\.\d s, loss=[\d.]+, .*val_loss=[\d.]+", line), line
+    last_val = trainer.history["val_loss"][-1]
+    assert f"val_loss={last_val:.4g}" in lines[-1]
+
+
+def test_a_log_gets_a_line_per_validation_inside_an_epoch(tmp_path, capsys):
+    fit_with(tmp_path, ProgressBar(), max_epochs=1, val_check_interval=0.5)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert [line.split(":")[0] for line in lines] == ["Epoch 0, validation", "Epoch 0"]
+    assert lines[0].startswith("Epoch 0, validation: 2/4 batches")
+
+
+def test_a_terminal_gets_live_bars(tmp_path, monkeypatch):
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    bar = ProgressBar()
+    assert not bar.is_plain
+    fit_with(tmp_path, bar, max_epochs=1)
+    out = terminal.getvalue()
+    assert "\r" in out and "Epoch 0: 100%" in out and "loss=" in out
+
+
+def test_plain_can_be_forced_either_way(tmp_path, capsys, monkeypatch):
+    fit_with(tmp_path, ProgressBar(plain=False), max_epochs=1)
+    assert "\r" in capsys.readouterr().err  # bars even in a log, when asked for
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    assert ProgressBar(plain=True).is_plain
+    with pytest.raises(ValueError, match="plain must be True, False or None"):
+        ProgressBar(plain="yes")
