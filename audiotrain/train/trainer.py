@@ -1,49 +1,45 @@
-"""The Trainer: fit / validate / test loops around the compiled steps in `step.py`.
+"""The Trainer: the `fit` loop around the compiled steps in `step.py`.
 
 The loop per batch reads top to bottom: check the batch, run the compiled step (an accumulating
 micro-step or the update step that ends a window), schedule the state's evaluation (`mx.async_eval`,
 one step ahead of the host), call the hooks. Host syncs (`.item()`) happen only at the logging
 interval, at validation and at epoch end.
+
+This file holds the Trainer's construction, its flags and the training loop. The rest of the class
+comes from mixins, one concern each: the evaluation loops (`evaluation.py`), checkpoints and Ctrl-C
+(`resume.py`), the metrics a fit reports and logs (`reporting.py`) and the checks on loaders and
+batches (`batches.py`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
-import platform
-import signal
-import threading
 import time
 import warnings
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train import flags
+from audiotrain.train.batches import BatchChecksMixin, one_loader
 from audiotrain.train.callback import Callback
 from audiotrain.train.callbacks import GradientClipper, ModelCheckpoint, ProgressBar
+from audiotrain.train.evaluation import EvaluationMixin
 from audiotrain.train.lazy import LazyScalar
 from audiotrain.train.loggers import CSVLogger, Logger, TensorBoardLogger
 from audiotrain.train.module import OptimizerConfig, TrainModule
+from audiotrain.train.reporting import ReportingMixin, prefixed
+from audiotrain.train.resume import ResumeMixin
 from audiotrain.train.seeding import seed_everything
 from audiotrain.train.step import EvalStep, StepConfig, TrainStep, all_finite
 
 import mlx.core as mx
-import numpy as np
 from mlx.utils import tree_flatten
 
 
-def _is_loader(obj: Any) -> bool:
-    """A loader rather than a batch: iterable, but not an array or a container of arrays."""
-    return isinstance(obj, Iterable) and not isinstance(
-        obj, mx.array | np.ndarray | list | tuple | dict | str
-    )
-
-
-class Trainer:
+class Trainer(EvaluationMixin, ResumeMixin, ReportingMixin, BatchChecksMixin):
     """Orchestrates training of a `TrainModule` with compiled MLX steps.
 
     Duration: `max_epochs` and/or `max_steps` (optimizer steps; whichever ends first).
@@ -233,24 +229,6 @@ class Trainer:
         return self.loggers[0] if self.loggers else None
 
     @property
-    def history(self) -> dict[str, list]:
-        """Per-epoch history as columns: epoch, step, time, learning_rate, train_*, val_* (None where absent)."""
-        keys: list[str] = []
-        for row in self._history_rows:
-            keys.extend(k for k in row if k not in keys)
-        return {k: [row.get(k) for row in self._history_rows] for k in keys}
-
-    def export_history(self, path: str | os.PathLike) -> Path:
-        """Write `history` as JSON (columns of per-epoch values); returns the path."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "w") as f:
-            json.dump(self.history, f, indent=1, default=ckpt._json_default)
-        os.replace(tmp, path)
-        return path
-
-    @property
     def estimated_stepping_batches(self) -> int | float:
         """Optimizer steps the current `fit` will take (Lightning's name), for schedules that need
         the total, e.g. OneCycle in `configure_optimizers`; inf when nothing bounds it."""
@@ -265,26 +243,6 @@ class Trainer:
             by_epochs = math.ceil(batches / self.accumulate_grad_batches)
         limit = min(by_epochs, self.max_steps if self.max_steps is not None else math.inf)
         return int(limit) if limit != math.inf else math.inf
-
-    def learning_rate(self) -> float:
-        if self.optimizer is None:
-            return float("nan")
-        return float(
-            self.optimizer.learning_rate.item()
-            if isinstance(self.optimizer.learning_rate, mx.array)
-            else self.optimizer.learning_rate
-        )
-
-    def is_logging_step(self) -> bool:
-        return self.global_step % self.log_every_n_steps == 0
-
-    def progress_metrics(self) -> dict[str, float]:
-        """Numbers for the progress bar: the loss and metrics of the last step already evaluated (inside an
-        epoch the one before the step the device may still be running, so reading them does not wait for
-        it; at the epoch's end the last)."""
-        out = {k: float(v.item()) for k, v in (self._settled_outputs or self._last_outputs).items()}
-        out.update({k: v for k, v in self.callback_metrics.items() if k.startswith("val_")})
-        return out
 
     # ---- hooks -------------------------------------------------------------------------------------
     def _callbacks(self, hook: str, *args: Any) -> None:
@@ -314,56 +272,6 @@ class Trainer:
         # structure on every call (lazy init on the first update would force a retrace).
         self.optimizer.init(module.trainable_parameters())
 
-    def _prepare_loader(self, loader: Any, name: str) -> None:
-        if loader is None:
-            return
-        if not isinstance(loader, Iterable):
-            raise TypeError(
-                f"Trainer: {name} must be iterable (a DataLoader or a list of batches), got {type(loader).__name__}"
-            )
-        if isinstance(loader, list | tuple) and any(_is_loader(item) for item in loader):
-            raise TypeError(
-                f"Trainer: {name} is a {type(loader).__name__} of {len(loader)} loaders; one loader is "
-                "supported (Lightning's several validation loaders are not): pass one, or one DataLoader "
-                "over the datasets joined together"
-            )
-        if self.seed is not None and getattr(loader, "seed", 0) is None and hasattr(loader, "set_seed"):
-            loader.set_seed(self.seed)
-
-    @staticmethod
-    def _loader_len(loader: Any) -> int | None:
-        try:
-            return len(loader)
-        except TypeError:
-            return None
-
-    # ---- batches -------------------------------------------------------------------------------------
-    @staticmethod
-    def _check_batch(batch: Any, path: str = "batch") -> None:
-        """Batches enter a compiled function: every leaf must be an mx.array."""
-        if isinstance(batch, mx.array):
-            return
-        if isinstance(batch, dict):
-            for k, v in batch.items():
-                Trainer._check_batch(v, f"{path}[{k!r}]")
-            return
-        if isinstance(batch, (list, tuple)):
-            for i, v in enumerate(batch):
-                Trainer._check_batch(v, f"{path}[{i}]")
-            return
-        kind = type(batch).__name__
-        hint = (
-            "convert it with the DataLoader's default collate or an mlx_transforms function "
-            "(numpy → mx.array on the main thread)"
-            if isinstance(batch, np.ndarray | np.generic | int | float)
-            else "use audiotrain.DataLoader over the same dataset (it collates torch tensors into "
-            "mx.array), or convert in an mlx_transforms function"
-            if type(batch).__module__.startswith("torch")
-            else "keep only arrays in batches that reach the Trainer (drop names and other metadata "
-            "in collate_fn or before the batch leaves the dataset)"
-        )
-        raise TypeError(f"{path} is a {kind}, but batch leaves must be mx.array: {hint}")
-
     # ---- fit ---------------------------------------------------------------------------------------
     def fit(
         self,
@@ -379,10 +287,8 @@ class Trainer:
 
         `train_dataloaders` / `val_dataloaders` are Lightning's names for the two loaders.
         """
-        train_loader = _one_loader(
-            "fit", "train_loader", train_loader, "train_dataloaders", train_dataloaders
-        )
-        val_loader = _one_loader("fit", "val_loader", val_loader, "val_dataloaders", val_dataloaders)
+        train_loader = one_loader("fit", "train_loader", train_loader, "train_dataloaders", train_dataloaders)
+        val_loader = one_loader("fit", "val_loader", val_loader, "val_dataloaders", val_dataloaders)
         if train_loader is None:
             raise TypeError("Trainer.fit: pass the training batches (train_loader, or train_dataloaders=)")
         self._prepare_loader(train_loader, "train_loader")
@@ -643,60 +549,6 @@ class Trainer:
             return False
         return self.batch_in_epoch % mid_epoch_every == 0 and self.batch_in_epoch != n_batches
 
-    def _accumulate_train_metrics(self, loss: mx.array, metrics: dict[str, mx.array], weight: int) -> None:
-        values = {"loss": loss, **metrics}
-        for k, v in values.items():
-            self._interval_sums[k] = self._interval_sums.get(k, 0.0) + v
-            self._epoch_sums[k] = self._epoch_sums.get(k, 0.0) + v * weight
-        self._interval_count += 1
-        self._epoch_weight += weight
-
-    def _log_train_interval(self) -> None:
-        if not self._interval_count:
-            return
-        n = self._interval_count
-        values = {_prefixed("train_", k): float(v.item()) / n for k, v in self._interval_sums.items()}
-        self._interval_sums, self._interval_count = {}, 0
-        values["learning_rate"] = self.learning_rate()
-        arrays = self._train_step.state.arrays
-        if self._train_step.config.computes_norm:
-            values["grad_norm"] = float(arrays["grad_norm"].item())
-        if self.nonfinite_guard:
-            values["skipped_steps"] = int(arrays["skipped_total"].item())
-        values.update(self._pop_module_logs())
-        self.callback_metrics.update(values)
-        self.log_metrics(values, step=self.global_step)
-        self._check_nonfinite()
-
-    def _pop_module_logs(self) -> dict[str, float]:
-        out = {}
-        for name, value in self.module._pop_logged().items():
-            try:
-                if isinstance(value, mx.array) and value.size != 1:
-                    raise ValueError(f"an array of shape {tuple(value.shape)}")
-                out[name] = float(value.item()) if isinstance(value, (mx.array, LazyScalar)) else float(value)
-            except (TypeError, ValueError) as err:
-                raise ValueError(
-                    f"{type(self.module).__name__}.log({name!r}, ...): expected a number or a scalar array, "
-                    f"got {value!r:.60} ({err})"
-                ) from None
-        return out
-
-    def _check_nonfinite(self) -> None:
-        arrays = self._train_step.state.arrays
-        streak = int(arrays["max_skip_streak"].item())
-        if streak >= self.max_consecutive_nonfinite:
-            path = None
-            if self.enable_checkpointing:
-                path = self.save_checkpoint(self.default_root_dir / "checkpoints" / "nonfinite")
-            raise FloatingPointError(
-                f"{streak} optimizer steps in a row had a non-finite loss or gradients (up to global step "
-                f"{self.global_step}); those updates were skipped, so the weights are still finite. "
-                "Lower the learning rate, set gradient_clip_val, or check the data for NaN/Inf."
-                + (f" The last good state is saved in {path}." if path else "")
-            )
-        arrays["max_skip_streak"] = arrays["skip_streak"]
-
     def _debug_check(self, loss: mx.array, batch_idx: int) -> None:
         if not math.isfinite(loss.item()):
             raise FloatingPointError(
@@ -711,9 +563,7 @@ class Trainer:
 
     def _end_epoch(self, module: TrainModule, val_loader: Any) -> None:
         weight = self._epoch_weight or 1.0
-        train_metrics = {
-            _prefixed("train_", k): float(v.item()) / weight for k, v in self._epoch_sums.items()
-        }
+        train_metrics = {prefixed("train_", k): float(v.item()) / weight for k, v in self._epoch_sums.items()}
         if self._interval_count:
             self._log_train_interval()
         self._check_nonfinite()
@@ -756,374 +606,6 @@ class Trainer:
             self.batch_in_epoch = 0
             self._epoch_complete = False
 
-    def elapsed(self) -> float:
-        return self._elapsed_before + (time.perf_counter() - self._fit_started if self._fit_started else 0.0)
-
-    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
-        self.logged_metrics.update(metrics)
-        for lg in self.loggers:
-            lg.log_metrics(metrics, step)
-
-    # ---- evaluation ----------------------------------------------------------------------------------
-    def _eval_step(self, module: TrainModule, stage: str) -> EvalStep:
-        if stage not in self._eval_steps:
-            fn = module.validation_step if stage == "val" else module.test_step
-            name = "validation_step" if stage == "val" else "test_step"
-            self._eval_steps[stage] = EvalStep(
-                module, fn, name, compile=self.compile, precision=self.precision
-            )
-        return self._eval_steps[stage]
-
-    def _evaluate(
-        self, module: TrainModule, loader: Any, stage: str, stoppable: bool = False
-    ) -> dict[str, float] | None:
-        """Means over the loader weighted by `module.batch_size(batch)`; keys prefixed `val_`/`test_`.
-
-        With `stoppable` (validation inside `fit`), a Ctrl-C ends it after the current batch and the
-        result is None: partial means would be biased, so nothing is logged or compared.
-        """
-        limit_value = self.fast_dev_run or self.limit_val_batches
-        n_batches = flags.resolve_limit(limit_value, self._loader_len(loader), f"limit_{stage}_batches")
-        self.num_val_batches = n_batches
-        was_training = module.training
-        module.eval()
-        step = self._eval_step(module, stage)
-        sums: dict[str, mx.array] = {}
-        before = None  # the sums up to the batch before, while the device may still run this one
-        total = 0
-        hook = "on_validation_batch_end" if stage == "val" else "on_test_batch_end"
-        for batch_idx, batch in enumerate(loader):
-            if n_batches is not None and batch_idx >= n_batches:
-                break
-            if stoppable and self.interrupted:
-                break
-            self._check_batch(batch)
-            loss, metrics = step(batch)
-            weight = module.batch_size(batch)
-            for k, v in {"loss": loss, **metrics}.items():
-                sums[k] = sums.get(k, 0.0) + v * weight
-            total += weight
-            # As in training: the device evaluates this batch while the host fetches the next one, and
-            # waiting for the batch before bounds what is in flight.
-            mx.async_eval(sums)
-            if before is not None:
-                mx.eval(before)
-            before = dict(sums)
-            self._callbacks(
-                hook,
-                {"loss": LazyScalar(loss), **{k: LazyScalar(v) for k, v in metrics.items()}},
-                batch,
-                batch_idx,
-            )
-        if was_training:
-            module.train()
-        if stoppable and self.interrupted:
-            return None
-        if total == 0:
-            warnings.warn(f"Trainer: the {stage} loader yielded no batches", stacklevel=3)
-            return {}
-        return {_prefixed(f"{stage}_", k): float(v.item()) / total for k, v in sums.items()}
-
-    def _sanity_check(self, module: TrainModule, loader: Any) -> None:
-        """Run the first `num_sanity_val_steps` validation batches before training, as Lightning does:
-        a mistake only validation reaches (a bad batch, a broken `validation_step`) fails now, not
-        after a whole training epoch. Nothing is logged or called back, and the random state is put
-        back, so a run is the same with or without the check."""
-        n = self.num_sanity_val_steps
-        if n == 0 or self.fast_dev_run or isinstance(loader, Iterator):
-            return  # (a generator would lose the batches the check drew)
-        limit = flags.resolve_limit(self.limit_val_batches, self._loader_len(loader), "limit_val_batches")
-        if limit is not None:
-            n = limit if n == -1 else min(n, limit)
-        rng_before = ckpt.rng_state()
-        self.sanity_checking = True
-        module.eval()
-        iterator = iter(loader)
-        try:
-            step = self._eval_step(module, "val")
-            for batch_idx, batch in enumerate(iterator):
-                if n != -1 and batch_idx >= n:
-                    break
-                self._check_batch(batch)
-                mx.eval(step(batch))
-        finally:
-            close = getattr(iterator, "close", None)
-            if close is not None:
-                close()
-            self.sanity_checking = False
-            module.train()
-            ckpt.restore_rng(rng_before)
-
-    def _run_validation(
-        self, module: TrainModule, loader: Any, during_fit: bool = False
-    ) -> dict[str, float] | None:
-        """Validate, log and run the validation-end hooks; None if Ctrl-C stopped it (in `fit`)."""
-        rng_before = ckpt.rng_state() if during_fit else None
-        module.on_validation_start()
-        self._callbacks("on_validation_start")
-        metrics = self._evaluate(module, loader, "val", stoppable=during_fit)
-        if metrics is None:
-            # Stopped: the checkpoint gets the random state the validation started from, so the
-            # rerun after resuming draws what an uninterrupted one would have.
-            ckpt.restore_rng(rng_before)
-            return None
-        metrics.update(self._pop_module_logs())
-        self.callback_metrics.update(metrics)
-        self.log_metrics(metrics, step=self.global_step)
-        module.on_validation_end(metrics)
-        # What the hook logged counts for this validation (callbacks below can monitor it).
-        late = self._pop_module_logs()
-        if late:
-            metrics.update(late)
-            self.callback_metrics.update(late)
-            self.log_metrics(late, step=self.global_step)
-        self._callbacks("on_validation_end")
-        return metrics
-
-    def validate(
-        self,
-        model: TrainModule,
-        val_loader: Any = None,
-        ckpt_path: str | None = None,
-        *,
-        dataloaders: Any = None,
-    ) -> dict[str, float]:
-        """Run validation once; returns `val_*` metrics (means weighted by batch size).
-        `dataloaders` is Lightning's name for `val_loader`."""
-        loader = _one_loader("validate", "val_loader", val_loader, "dataloaders", dataloaders, required=True)
-        return self._standalone_eval(model, loader, ckpt_path, "val")
-
-    def test(
-        self,
-        model: TrainModule,
-        test_loader: Any = None,
-        ckpt_path: str | None = None,
-        *,
-        dataloaders: Any = None,
-    ) -> dict[str, float]:
-        """Run `test_step` over `test_loader`; returns `test_*` metrics.
-        `dataloaders` is Lightning's name for `test_loader`."""
-        loader = _one_loader("test", "test_loader", test_loader, "dataloaders", dataloaders, required=True)
-        return self._standalone_eval(model, loader, ckpt_path, "test")
-
-    def _standalone_eval(
-        self, model: TrainModule, loader: Any, ckpt_path: str | None, stage: str
-    ) -> dict[str, float]:
-        self._prepare_loader(loader, f"{stage}_loader")
-        if self.module is not model:
-            self._attach(model, "validate" if stage == "val" else "test")
-            self._eval_steps = {}
-        if ckpt_path:
-            self._restore(self._checkpoint_alias(ckpt_path), full=False)
-        if stage == "val":
-            metrics = self._run_validation(model, loader)
-        else:
-            model.on_test_start()
-            self._callbacks("on_test_start")
-            metrics = self._evaluate(model, loader, "test")
-            self.callback_metrics.update(metrics)
-            self.log_metrics(metrics, step=self.global_step)
-            model.on_test_end(metrics)
-            self._callbacks("on_test_end")
-        # As after fit (and as Lightning does): an MLflow run reopened for these metrics is closed.
-        for lg in self.loggers:
-            if hasattr(lg, "finalize"):
-                lg.finalize("success")
-        return metrics
-
-    # ---- checkpoints ---------------------------------------------------------------------------------
-    def _config(self) -> dict[str, Any]:
-        opt = self.optimizer
-        return {
-            "trainer": {
-                "max_epochs": self.max_epochs,
-                "max_steps": self.max_steps,
-                "val_check_interval": self.val_check_interval,
-                "gradient_clip_val": self.gradient_clip_val,
-                "gradient_clip_algorithm": self.gradient_clip_algorithm,
-                "accumulate_grad_batches": self.accumulate_grad_batches,
-                "precision": self.precision,
-                "seed": self.seed,
-                "compile": self.compile,
-                "log_every_n_steps": self.log_every_n_steps,
-            },
-            "module": type(self.module).__name__ if self.module is not None else None,
-            "optimizer": type(opt).__name__ if opt is not None else None,
-            "lr_schedule_name": self.optimizer_config.lr_schedule_name if self.optimizer_config else None,
-        }
-
-    def save_checkpoint(self, path: str | os.PathLike) -> Path:
-        """Write a resumable checkpoint folder (atomically) at `path`."""
-        if self.module is None:
-            raise RuntimeError("Trainer.save_checkpoint: no module attached yet (call fit/validate first)")
-        loader = self._train_loader
-        epoch_done = self._epoch_complete
-        state: dict[str, Any] = {
-            "epoch": self.current_epoch + 1 if epoch_done else self.current_epoch,
-            "batch_in_epoch": 0 if epoch_done else self.batch_in_epoch,
-            "global_step": self.global_step,
-            "total_train_batches": self.total_train_batches,
-            "micro_batches_in_window": self._micro,
-            "rng": ckpt.rng_state(),
-            "data_loader": (
-                loader.state_dict() if hasattr(loader, "state_dict") and not epoch_done else None
-            ),
-            "epoch_sums": {k: float(v.item()) for k, v in self._epoch_sums.items()} if not epoch_done else {},
-            "epoch_weight": self._epoch_weight if not epoch_done else 0.0,
-            "validation_pending": self._validation_pending and not epoch_done,
-            "callbacks": {cb.state_key: cb.state_dict() for cb in self.callbacks},
-            "loggers": [lg.state_dict() if hasattr(lg, "state_dict") else {} for lg in self.loggers],
-            "callback_metrics": self.callback_metrics,
-            "history": self._history_rows,
-            "elapsed": self.elapsed(),
-            "config": self._config(),
-            "versions": {
-                "audiotrain": _version(),
-                "mlx": getattr(mx, "__version__", "unknown"),
-                "python": platform.python_version(),
-            },
-            "module_state": {},
-        }
-        self.module.on_save_checkpoint(state["module_state"])
-        for cb in self.callbacks:
-            cb.on_save_checkpoint(self, self.module, state)
-        optimizer_arrays = ckpt.flat(self.optimizer.state) if self.optimizer is not None else {}
-        step_arrays = self._train_step.state.flat() if self._train_step is not None else {}
-        return ckpt.write_checkpoint(
-            path, ckpt.flat(self.module.parameters()), optimizer_arrays, step_arrays, state
-        )
-
-    def _checkpoint_alias(self, path: str | os.PathLike | None) -> str | os.PathLike | None:
-        """Lightning's ``ckpt_path="best"`` / ``"last"``: the first ModelCheckpoint's best or last."""
-        if str(path) not in ("best", "last"):
-            return path
-        found = [cb for cb in self.callbacks if isinstance(cb, ModelCheckpoint)]
-        attribute = "best_model_path" if str(path) == "best" else "last_model_path"
-        target = getattr(found[0], attribute, "") if found else ""
-        if not target:
-            why = (
-                "no ModelCheckpoint callback"
-                if not found
-                else f"its {attribute} is empty (nothing saved yet)"
-            )
-            raise ValueError(f'ckpt_path="{path}": this Trainer has {why}; pass a checkpoint folder')
-        return target
-
-    def load_checkpoint(self, path: str | os.PathLike) -> None:
-        """Restore from a checkpoint folder now (if a module is attached) or at the next `fit`."""
-        if self.module is None or self.optimizer is None:
-            ckpt.read_state(ckpt.resolve_checkpoint(path))  # fail early on a bad folder
-            self._pending_ckpt = str(path)
-            return
-        self._restore(path, full=True)
-
-    def _restore(self, path: str | os.PathLike, full: bool) -> None:
-        folder = ckpt.resolve_checkpoint(path)
-        state = ckpt.read_state(folder)
-        module = self.module
-        model_file = folder / ckpt.MODEL_FILE
-        module.update(
-            ckpt.checked_tree(
-                ckpt.read_arrays(model_file),
-                module.parameters(),
-                f"{type(module).__name__} model",
-                model_file,
-            )
-        )
-        mx.eval(module.parameters())
-        module.on_load_checkpoint(state.get("module_state", {}))
-        if not full:
-            return
-        opt_file = folder / ckpt.OPTIMIZER_FILE
-        opt_tree = ckpt.checked_tree(
-            ckpt.read_arrays(opt_file),
-            dict(self.optimizer.state),
-            f"{type(self.optimizer).__name__} optimizer state",
-            opt_file,
-        )
-        # Update in place: the compiled step holds a reference to this dict.
-        self.optimizer.state.update(opt_tree)
-        step_file = folder / ckpt.STEP_STATE_FILE
-        step_arrays = ckpt.read_arrays(step_file)
-        if step_arrays:
-            arrays = self._train_step.state.arrays
-            saved_accumulates = any(k.startswith("grad_accum.") for k in step_arrays)
-            if saved_accumulates != ("grad_accum" in arrays):
-                raise ckpt.CheckpointError(
-                    f"{folder} was saved with accumulate_grad_batches "
-                    f"{'> 1' if saved_accumulates else '= 1'}, this Trainer has {self.accumulate_grad_batches}: "
-                    "resume with the same accumulation (the accumulated gradients are part of the state)"
-                )
-            arrays.update(ckpt.checked_tree(step_arrays, dict(arrays), "training step state", step_file))
-        self.current_epoch = int(state["epoch"])
-        self.batch_in_epoch = int(state["batch_in_epoch"])
-        self.global_step = int(state["global_step"])
-        self.total_train_batches = int(state.get("total_train_batches", 0))
-        self._micro = int(state.get("micro_batches_in_window", 0))
-        self._pending_loader_state = state.get("data_loader") if self.batch_in_epoch else None
-        self._epoch_sums = {k: mx.array(v, mx.float32) for k, v in state.get("epoch_sums", {}).items()}
-        self._epoch_weight = float(state.get("epoch_weight", 0.0))
-        self._validation_pending = bool(state.get("validation_pending", False))
-        self.callback_metrics = dict(state.get("callback_metrics", {}))
-        self._history_rows = list(state.get("history", []))
-        self._elapsed_before = float(state.get("elapsed", 0.0))
-        ckpt.restore_rng(state["rng"])
-        saved_callbacks = state.get("callbacks", {})
-        for cb in self.callbacks:
-            if cb.state_key in saved_callbacks:
-                cb.load_state_dict(saved_callbacks[cb.state_key])
-            cb.on_load_checkpoint(self, module, state)
-        for lg, lg_state in zip(self.loggers, state.get("loggers", [])):
-            if hasattr(lg, "load_state_dict"):
-                lg.load_state_dict(lg_state)
-        mx.eval(self._train_step.eval_targets)
-
-    # ---- Ctrl-C --------------------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def _sigint_guard(self):
-        """First Ctrl-C: finish the current step, save a checkpoint, return from fit. Second: abort."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-
-        def handler(signum, frame):
-            if self.interrupted:
-                raise KeyboardInterrupt
-            self.interrupted = True
-            self.print(
-                "\nInterrupted: saving a checkpoint after this step or validation batch "
-                "(Ctrl-C again to abort without saving)"
-            )
-
-        previous = signal.signal(signal.SIGINT, handler)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, previous)
-
-    def _save_on_interrupt(self) -> None:
-        # As in Lightning, callbacks hear of a Ctrl-C through on_exception (the progress bar closes).
-        interrupt = KeyboardInterrupt()
-        for cb in self.callbacks:
-            with contextlib.suppress(Exception):
-                cb.on_exception(self, self.module, interrupt)
-        path = self.default_root_dir / "checkpoints" / "interrupted"
-        # `last` stays the newest state, so ckpt_path="last" resumes from here, not from the last save.
-        keep_last = [
-            cb
-            for cb in self.callbacks
-            if isinstance(cb, ModelCheckpoint) and cb.save_last and not self.fast_dev_run
-        ]
-        for cb in keep_last:
-            cb.last_model_path = cb.last_path  # before the save: the checkpoint records it
-        self.save_checkpoint(path)
-        self.interrupted_checkpoint = path
-        for cb in keep_last:
-            ckpt.copy_checkpoint(path, cb.last_path)
-        saved = f"Saved {path} at epoch {self.current_epoch}, global step {self.global_step}."
-        hint = self.resume_hint.format(path=str(path)) if self.resume_hint else ""
-        self.print(f"{saved} {hint}".rstrip())
-
 
 def _trainable_keys(module: TrainModule) -> frozenset[str]:
     keys = frozenset(name for name, _ in tree_flatten(module.trainable_parameters()))
@@ -1135,32 +617,6 @@ def _trainable_keys(module: TrainModule) -> frozenset[str]:
     return keys
 
 
-def _prefixed(prefix: str, name: str) -> str:
-    """`name` under `prefix` (a metric already named `train_acc` stays `train_acc`)."""
-    return name if name.startswith(prefix) else prefix + name
-
-
-def _version() -> str:
-    from audiotrain import __version__
-
-    return __version__
-
-
-__all__ = ["Trainer"]
-
-
-def _one_loader(
-    method: str, name: str, value: Any, alias: str, alias_value: Any, required: bool = False
-) -> Any:
-    """A loader given by our name or Lightning's (`train_dataloaders`, ...), not both."""
-    if value is not None and alias_value is not None:
-        raise TypeError(f"Trainer.{method}: got both {name} and {alias}= (Lightning's name for it); pass one")
-    loader = alias_value if value is None else value
-    if required and loader is None:
-        raise TypeError(f"Trainer.{method}: pass the batches ({name}, or {alias}=)")
-    return loader
-
-
 def _default_logger(root: Path) -> Logger:
     """`Trainer(logger=True)`, as in Lightning: TensorBoard under `default_root_dir` where a SummaryWriter
     (tensorboardX, or torch's) is installed, else CSV there."""
@@ -1168,3 +624,6 @@ def _default_logger(root: Path) -> Logger:
         return TensorBoardLogger(root, name="")
     except ImportError:
         return CSVLogger(root, name="")
+
+
+__all__ = ["Trainer"]
