@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from csv import DictReader
 from pathlib import Path
 
 import numpy as np
@@ -176,3 +177,46 @@ def test_after_ctrl_c_last_is_the_interrupted_state(tmp_path):
     assert (
         json.loads((folder / "last" / "trainer_state.json").read_text())["global_step"] == stopped.global_step
     )
+
+
+def test_an_epoch_cut_short_by_max_steps_reaches_the_loggers_once_after_resuming(tmp_path):
+    """max_steps=3 stops in the middle of epoch 0 (6 batches): the loggers get that epoch's end there, as
+    Lightning logs an epoch that max_steps ends. A fit resumed from its checkpoint trains the rest of
+    epoch 0 and replaces the epoch's history row with the whole epoch's, but sends the loggers no second
+    end for it (they used to get epoch 0 twice, at steps 3 and 6: two CSV rows and two points per chart)."""
+    from audiotrain import Trainer, seed_everything
+    from audiotrain.train.loggers import CSVLogger
+
+    from tasks import RecordingLogger, TinyClassifier, make_batches
+
+    class LogsAtEpochEnd(TinyClassifier):
+        def on_train_epoch_end(self, epoch, metrics):
+            self.log("epoch_end_hook", float(epoch))
+
+    def fit(root, max_steps, ckpt_path=None):
+        seed_everything(0)
+        recorder, csv = RecordingLogger(), CSVLogger(root, name="csv")
+        trainer = Trainer(
+            max_steps=max_steps,
+            default_root_dir=root,
+            enable_progress_bar=False,
+            log_every_n_steps=2,
+            logger=[recorder, csv],
+        )
+        module = LogsAtEpochEnd()
+        trainer.fit(module, make_batches(), make_batches(32, seed=1), ckpt_path=ckpt_path)
+        return (trainer, module), recorder, csv
+
+    straight, _, _ = fit(tmp_path / "a", 9)
+    _, first, _ = fit(tmp_path / "b", 3)
+    resumed, second, csv = fit(tmp_path / "b", 9, ckpt_path=str(tmp_path / "b" / "checkpoints" / "last"))
+
+    logged = first.metrics + second.metrics
+    assert [(step, m["epoch"]) for step, m in logged if "train_loss_epoch" in m] == [(3, 0), (9, 1)]
+    assert [(step, m["epoch_end_hook"]) for step, m in logged if "epoch_end_hook" in m] == [(3, 0), (9, 1)]
+    with open(csv.metrics_file, newline="") as f:
+        rows = [row for row in DictReader(f) if row["epoch"]]
+    assert [(row["step"], row["epoch"]) for row in rows] == [("3", "0.0"), ("9", "1.0")]
+    # The history keeps one row per epoch, the whole epoch's: the same as a fit that never stopped.
+    assert resumed[0].history["step"] == [6, 9]
+    _assert_same_run(straight, resumed)

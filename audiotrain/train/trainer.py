@@ -585,21 +585,27 @@ class Trainer(EvaluationMixin, ResumeMixin, ReportingMixin, BatchChecksMixin):
             **train_metrics,
             **{k: v for k, v in self.callback_metrics.items() if k.startswith("val_")},
         }
-        if self._history_rows and self._history_rows[-1]["epoch"] == row["epoch"]:
-            self._history_rows[-1] = row  # an epoch closed early and then resumed: keep the full one
+        # An epoch that a stop cut short (max_steps, or EarlyStopping inside it) already has a row, and its
+        # end went to the loggers then, as Lightning logs an epoch that max_steps ends. Resumed and now
+        # complete, its row becomes the whole epoch's; the loggers, which cannot take a value back, get
+        # one end per epoch (a second one at another step was a second CSV row and chart point).
+        ended_before = bool(self._history_rows) and self._history_rows[-1]["epoch"] == row["epoch"]
+        if ended_before:
+            self._history_rows[-1] = row
         else:
             self._history_rows.append(row)
-        # `_epoch` as in Lightning: the epoch's last step already logged `train_loss` (the interval mean),
-        # and a second value for one key at one step would replace it in W&B, CSV and TensorBoard.
-        epoch_means = {f"{k}_epoch": v for k, v in train_metrics.items()}
-        self.log_metrics({**epoch_means, "epoch": self.current_epoch}, step=self.global_step)
+            # `_epoch` as in Lightning: the epoch's last step already logged `train_loss` (the interval
+            # mean), and a second value for one key at one step would replace it in W&B, CSV and TensorBoard.
+            epoch_means = {f"{k}_epoch": v for k, v in train_metrics.items()}
+            self.log_metrics({**epoch_means, "epoch": self.current_epoch}, step=self.global_step)
         module.on_train_epoch_end(self.current_epoch, {**train_metrics, **val_metrics})
         # Logged in the hook: part of this epoch (history, and what ModelCheckpoint/EarlyStopping see).
         late = self._pop_module_logs()
         if late:
             row.update(late)
             self.callback_metrics.update(late)
-            self.log_metrics(late, step=self.global_step)
+            if not ended_before:
+                self.log_metrics(late, step=self.global_step)
         self._callbacks("on_train_epoch_end")
         if self._epoch_complete:
             self.current_epoch += 1
