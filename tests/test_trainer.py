@@ -925,8 +925,7 @@ def test_lightning_keyword_names_for_the_loaders(tmp_path):
 
 
 def test_logger_true_writes_tensorboard_or_csv_under_default_root_dir(tmp_path, monkeypatch):
-    from audiotrain.train import loggers
-    from audiotrain.train.loggers import CSVLogger, TensorBoardLogger
+    from audiotrain.train.loggers import CSVLogger, TensorBoardLogger, tensorboard_logger
 
     t = trainer(tmp_path / "tb", max_steps=4, logger=True, log_every_n_steps=2)
     assert isinstance(t.logger, TensorBoardLogger)
@@ -936,7 +935,8 @@ def test_logger_true_writes_tensorboard_or_csv_under_default_root_dir(tmp_path, 
     def no_writer():
         raise ImportError("no tensorboardX")
 
-    monkeypatch.setattr(loggers, "_summary_writer_class", no_writer)
+    # Patched where TensorBoardLogger looks it up (its own module), not on the package.
+    monkeypatch.setattr(tensorboard_logger, "_summary_writer_class", no_writer)
     t = trainer(tmp_path / "csv", max_steps=4, logger=True, log_every_n_steps=2)
     assert isinstance(t.logger, CSVLogger)
     t.fit(TinyClassifier(), make_batches(64))

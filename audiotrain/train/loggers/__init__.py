@@ -1,0 +1,27 @@
+"""Experiment loggers: Weights & Biases, TensorBoard, MLflow and CSV behind one small interface.
+
+- `Logger`, `LoggerWarning`, `STATUSES`, `flatten_params` (``loggers.base``: the interface, how a failing
+  backend is handled, lazy runs and resuming)
+- `WandbLogger` (``loggers.wandb_logger``), `TensorBoardLogger` (``loggers.tensorboard_logger``),
+  `MLflowLogger` (``loggers.mlflow_logger``), `CSVLogger` (``loggers.csv_logger``)
+- ``loggers._shared``: what several backends share (importing the package, ``version_<k>`` folders)
+
+Importing this package imports no backend: each logger imports its own when it is constructed.
+"""
+
+from audiotrain.train.loggers.base import STATUSES, Logger, LoggerWarning, flatten_params
+from audiotrain.train.loggers.csv_logger import CSVLogger
+from audiotrain.train.loggers.mlflow_logger import MLflowLogger
+from audiotrain.train.loggers.tensorboard_logger import TensorBoardLogger
+from audiotrain.train.loggers.wandb_logger import WandbLogger
+
+__all__ = [
+    "Logger",
+    "LoggerWarning",
+    "STATUSES",
+    "flatten_params",
+    "WandbLogger",
+    "TensorBoardLogger",
+    "MLflowLogger",
+    "CSVLogger",
+]

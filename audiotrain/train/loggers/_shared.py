@@ -1,0 +1,93 @@
+"""What several logger backends share: importing the backend's package with a message saying what to
+install (`_require`, for W&B and MLflow), and the ``<root>/<name>/version_<k>`` run folders with their
+``hparams.yaml`` (`_VersionedFolder`, for TensorBoard and CSV).
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+from typing import Any
+
+
+def _require(module: str, pip_name: str, logger: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ImportError(
+            f"{logger} needs the '{pip_name}' package, which is not installed: pip install {pip_name} "
+            f"(or pip install 'audiotrain[loggers]')"
+        ) from exc
+
+
+def _next_version(root: Path) -> int:
+    """1 + the largest ``version_<k>`` under ``root`` (0 when there is none)."""
+    found = [int(m.group(1)) for p in root.glob("version_*") if (m := re.fullmatch(r"version_(\d+)", p.name))]
+    return max(found, default=-1) + 1
+
+
+class _VersionedFolder:
+    """`<root>/<name>/version_<k>` folders shared by the TensorBoard and CSV loggers (k: next free).
+
+    As in Lightning, an empty or None `name` drops that level: `<root>/version_<k>`. Both loggers also keep
+    the run's ``hparams.yaml`` there.
+    """
+
+    _root: Path
+    _name: str
+    _version: int | str | None
+    _hparams: dict[str, Any]  # every hyperparameter logged to this run so far
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def root_dir(self) -> Path:
+        """The folder holding the ``version_<k>`` folders."""
+        return self._root / self._name if self._name else self._root
+
+    @property
+    def version(self) -> int | str:
+        if self._version is None:
+            self._version = _next_version(self.root_dir)
+        return self._version
+
+    @property
+    def save_dir(self) -> Path:
+        return self._root
+
+    @property
+    def log_dir(self) -> Path:
+        v = self.version
+        return self.root_dir / (f"version_{v}" if isinstance(v, int) else str(v))
+
+    @property
+    def hparams_file(self) -> Path:
+        return self.log_dir / "hparams.yaml"
+
+    def _merge_hparams(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Add ``params`` to the run's hyperparameters and write them all; returns the merged set.
+
+        As in Lightning, each call adds to what was logged before (the user's hyperparameters and the
+        Trainer's are logged by separate calls); a name logged again takes its new value.
+        """
+        self._hparams.update(params)
+        _write_yaml(self.hparams_file, self._hparams)
+        return self._hparams
+
+    def _reload_hparams(self) -> None:
+        """On resume, start from the hyperparameters the interrupted run wrote (those logged since win)."""
+        if self.hparams_file.exists():
+            import yaml
+
+            self._hparams = {**(yaml.safe_load(self.hparams_file.read_text()) or {}), **self._hparams}
+
+
+def _write_yaml(path: Path, params: dict[str, Any]) -> None:
+    import yaml
+
+    tmp = path.with_suffix(".yaml.tmp")
+    tmp.write_text(yaml.safe_dump(params, sort_keys=False))
+    tmp.replace(path)

@@ -1,0 +1,122 @@
+"""`CSVLogger`: ``metrics.csv`` and ``hparams.yaml`` in a ``version_<k>`` folder, no backend needed."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from audiotrain.train.loggers._shared import _VersionedFolder
+from audiotrain.train.loggers.base import Logger
+
+
+class CSVLogger(_VersionedFolder, Logger):
+    """Write ``metrics.csv`` and ``hparams.yaml`` to ``<save_dir>/<name>/version_<k>``.
+
+    ``metrics.csv`` has a ``step`` column and one column per metric name; when a new name appears the
+    file is rewritten with the new column (earlier rows get empty cells). Metrics logged at the same step
+    (the learning rate, the training metrics, the validation metrics) share one row: the last row is
+    rewritten in place as they arrive, so the file is always complete. A metric logged twice at one step
+    starts a new row rather than overwrite the first value. A resumed run appends to the same file after
+    dropping rows logged after the checkpoint's step.
+    """
+
+    def __init__(
+        self, save_dir: str | os.PathLike, name: str | None = "default", version: int | str | None = None
+    ):
+        super().__init__()
+        self._root = Path(save_dir)
+        self._name = name or ""
+        self._version = version
+        self._columns: list[str] = []
+        self._last_step: int | None = None
+        self._resume_step: int | None = None
+        self._last_row: dict[str, Any] | None = None  # the file's last row, while more may join it
+        self._last_row_offset = 0  # where that row starts in the file (bytes)
+        self._resumed = False
+        self._hparams = {}
+
+    @property
+    def metrics_file(self) -> Path:
+        return self.log_dir / "metrics.csv"
+
+    def _start(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._columns = ["step"]
+        self._last_row = None
+        if self._resumed:
+            self._reload_hparams()
+        if self.metrics_file.exists():
+            header, rows = self._read()
+            if self._resume_step is not None:
+                rows = [r for r in rows if r.get("step") and int(r["step"]) <= self._resume_step]
+            self._columns = header or ["step"]
+            self._rewrite(rows)
+
+    def _read(self) -> tuple[list[str], list[dict[str, str]]]:
+        with self.metrics_file.open(newline="") as f:
+            reader = csv.DictReader(f)
+            return list(reader.fieldnames or []), list(reader)
+
+    def _rewrite(self, rows: list[dict[str, Any]]) -> None:
+        tmp = self.metrics_file.with_suffix(".csv.tmp")
+        head = self._csv_text(rows[:-1], header=True)
+        with tmp.open("wb") as f:
+            f.write(head)
+            f.write(self._csv_text(rows[-1:]))
+        tmp.replace(self.metrics_file)  # a crash mid-rewrite leaves the previous file intact
+        self._last_row_offset = len(head)
+
+    def _csv_text(self, rows: list[dict[str, Any]], header: bool = False) -> bytes:
+        buf = io.StringIO(newline="")
+        writer = csv.DictWriter(buf, fieldnames=self._columns)
+        if header:
+            writer.writeheader()
+        writer.writerows(rows)
+        return buf.getvalue().encode()
+
+    def _log_hyperparams(self, params: dict[str, Any]) -> None:
+        self._merge_hparams(params)
+
+    def _log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        row = {"step": step, **{k: _csv_number(v) for k, v in metrics.items()}}
+        last = self._last_row
+        merge = last is not None and last["step"] == step and not (last.keys() & metrics.keys())
+        if merge:
+            row = {**last, **row}
+        new = [k for k in metrics if k not in self._columns]
+        if new or not self.metrics_file.exists():
+            rows = self._read()[1] if self.metrics_file.exists() else []
+            self._columns += new
+            self._rewrite([*(rows[:-1] if merge else rows), row])
+        else:
+            text = self._csv_text([row])
+            with self.metrics_file.open("r+b") as f:
+                # Merging replaces the last row: cut the file where it starts and write the merged one.
+                offset = self._last_row_offset if merge else f.seek(0, os.SEEK_END)
+                f.truncate(offset)
+                f.seek(offset)
+                f.write(text)
+            self._last_row_offset = offset
+        self._last_row = row
+        self._last_step = step
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"version": self.version, "step": self._last_step}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        if not self._started:
+            self._version = state.get("version", self._version)
+            step = state.get("step")
+            self._resume_step = None if step is None else int(step)
+            self._resumed = True
+        else:
+            self._warn_not_resumed("version", self.version, state.get("version"))
+
+
+def _csv_number(value: float) -> str:
+    return repr(value) if math.isfinite(value) else str(value)

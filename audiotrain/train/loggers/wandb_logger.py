@@ -1,0 +1,113 @@
+"""`WandbLogger`: log to Weights & Biases."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from audiotrain.train.loggers._shared import _require
+from audiotrain.train.loggers.base import Logger, flatten_params
+
+
+class WandbLogger(Logger):
+    """Log to Weights & Biases (``wandb``).
+
+    Metrics are logged against the trainer's step as ``trainer/global_step`` (W&B's own step must grow
+    monotonically, which a resumed run would break). Set ``WANDB_MODE=offline`` or ``offline=True`` to
+    write the run locally (``wandb sync`` uploads it later).
+
+    Parameters
+    ----------
+    project, name : str, optional
+        W&B project and run name.
+    config : dict, optional
+        Hyperparameters recorded at start.
+    save_dir : str or Path, optional
+        Folder for W&B's local files (``<save_dir>/wandb/...``); default W&B's (``./wandb``).
+    offline : bool
+        Do not sync to the server.
+    **kwargs
+        Passed to ``wandb.init`` (``entity``, ``tags``, ``group``, ``settings``, ...).
+    """
+
+    def __init__(
+        self,
+        project: str | None = None,
+        name: str | None = None,
+        config: Mapping[str, Any] | None = None,
+        save_dir: str | os.PathLike | None = None,
+        offline: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__()
+        self._wandb = _require("wandb", "wandb", "WandbLogger")
+        self.project = project
+        self._name = name
+        self.config = dict(config) if config is not None else None
+        self._save_dir = Path(save_dir) if save_dir is not None else None
+        self.offline = offline
+        self.kwargs = kwargs
+        self._run: Any = None
+        self._run_id: str | None = kwargs.pop("id", None)
+        # The run's name and folder, remembered at start: they stay readable after finalize drops the run.
+        self._run_name: str | None = None
+        self._run_dir: Path | None = None
+
+    @property
+    def name(self) -> str | None:
+        if self._run is not None:
+            return self._run.name  # live: the user may rename the run while it is open
+        return self._run_name if self._run_name is not None else self._name
+
+    @property
+    def version(self) -> str | None:
+        return self._run_id
+
+    @property
+    def save_dir(self) -> Path | None:
+        return self._save_dir
+
+    @property
+    def log_dir(self) -> Path | None:
+        return self._run_dir
+
+    def _start(self) -> None:
+        kwargs: dict[str, Any] = dict(project=self.project, name=self._name, **self.kwargs)
+        if self.config is not None:
+            kwargs["config"] = flatten_params(self.config)
+        if self._save_dir is not None:
+            self._save_dir.mkdir(parents=True, exist_ok=True)
+            kwargs["dir"] = str(self._save_dir)
+        if self.offline:
+            kwargs["mode"] = "offline"
+        if self._run_id is not None:
+            kwargs.update(id=self._run_id, resume="allow")
+        run = self._wandb.init(**kwargs)
+        run.define_metric("trainer/global_step")
+        run.define_metric("*", step_metric="trainer/global_step", step_sync=True)
+        self._run, self._run_id = run, run.id
+        self._run_name, self._run_dir = run.name, Path(run.dir).parent  # run.dir is the run's files/ folder
+
+    def _experiment(self) -> Any:
+        return self._run
+
+    def _log_hyperparams(self, params: dict[str, Any]) -> None:
+        self._run.config.update(params, allow_val_change=True)
+
+    def _log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        self._run.log({**metrics, "trainer/global_step": step})
+
+    def _finalize(self, status: str) -> None:
+        run, self._run = self._run, None
+        run.finish(exit_code={"success": 0, "failed": 1, "interrupted": 130}[status])
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"run_id": self._run_id, "project": self.project, "name": self.name}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        if self._run is None and state.get("run_id"):
+            self._run_id = str(state["run_id"])
+        elif self._run is not None:
+            self._warn_not_resumed("id", self._run_id, state.get("run_id"))
