@@ -7,6 +7,10 @@ when they must not touch MLX.
 
 from __future__ import annotations
 
+import functools
+
+from audiotrain._system import usable_cores
+
 import mlx.core as mx
 import numpy as np
 
@@ -49,3 +53,21 @@ def as_float_signal(y, backend: str, name: str = "y"):
     if backend == "numpy":
         return y if y.dtype in (np.float32, np.float64) else y.astype(np.float32)
     return mx.array(y.astype(np.float32, copy=False))
+
+
+def parallel_streams() -> list:
+    """Streams to spread independent blocks of feature work over.
+
+    On MLX's CPU backend each stream runs on its own thread, while one stream runs ops one at a time
+    and several of them (the FFT among them) on one core: two streams ran two halves of a
+    1292 x 2048 rfft in 2.6 ms against 5.0 ms on one, on 2 cores. On a GPU the default stream is
+    already parallel, so there is one stream: the default.
+    """
+    if mx.default_device() != mx.cpu:
+        return [mx.default_stream(mx.default_device())]
+    return _cpu_streams()
+
+
+@functools.lru_cache(maxsize=1)
+def _cpu_streams() -> list:
+    return [mx.new_stream(mx.cpu) for _ in range(min(usable_cores(), 8))]
