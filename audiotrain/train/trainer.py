@@ -49,7 +49,7 @@ class Trainer(EvaluationMixin, ResumeMixin, ReportingMixin, BatchChecksMixin):
     `max_consecutive_nonfinite` skipped updates in a row training stops with an error.
     The guard costs a sum over all gradients plus, for Adam/AdamW, selects fused into the update
     kernel (other optimizers: a select over the parameters and the optimizer state, see
-    train/guarded_update.py); on a small MLP on the CPU backend that is ~4% of the step
+    train/guarded_update.py); on a small MLP on the CPU backend that is 4-6% of the step
     (benchmarks/trainer_overhead.py).
     `nonfinite_guard=False` drops it (a non-finite update then goes through). `track_grad_norm=True`
     logs the gradient norm (always logged, for free, with norm clipping).
