@@ -11,25 +11,41 @@ import audiotrain  # noqa: F401  (loads the BLAS before mlx.core)
 from audiotrain import _blas, _precision
 
 
-def _versions() -> dict[str, str]:
+CORE_PACKAGES = (
+    "audiotrain",
+    "mlx",
+    "mlx-cpu",
+    "mlx-metal",
+    "mlx-cuda-12",
+    "mlx-cuda-13",
+    "numpy",
+    "librosa",
+    "soundfile",
+)
+# What audiotrain uses when it is there: the loggers' backends, and the reference implementations of the
+# parity extra (torch also gives TensorBoard a SummaryWriter; transformers loads hub ids and checks exports).
+OPTIONAL_PACKAGES = (
+    "torch",
+    "transformers",
+    "scikit-learn",
+    "tensorboard",
+    "tensorboardX",
+    "mlflow",
+    "mlflow-skinny",
+    "wandb",
+)
+
+
+def _versions(names: tuple[str, ...]) -> dict[str, str | None]:
+    """Each package's installed version, None where it is not installed."""
     from importlib import metadata
 
-    out = {}
-    for name in (
-        "audiotrain",
-        "mlx",
-        "mlx-cpu",
-        "mlx-metal",
-        "mlx-cuda-12",
-        "mlx-cuda-13",
-        "numpy",
-        "librosa",
-        "soundfile",
-    ):
+    out: dict[str, str | None] = {}
+    for name in names:
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
-            pass
+            out[name] = None
     return out
 
 
@@ -52,8 +68,9 @@ def info(args: argparse.Namespace) -> int:
     import mlx.core as mx
 
     print(f"python      {platform.python_version()} ({platform.platform()})")
-    for name, version in _versions().items():
-        print(f"{name:<11} {version}")
+    for name, version in _versions(CORE_PACKAGES).items():
+        if version is not None:
+            print(f"{name:<11} {version}")
     backend = (
         "metal"
         if mx.metal.is_available()
@@ -64,6 +81,12 @@ def info(args: argparse.Namespace) -> int:
     print(f"blas        {_blas.STATUS.describe()}")
     if backend == "cuda":
         print(f"float32     {_precision.describe()}")
+    optional = _versions(OPTIONAL_PACKAGES)
+    installed = [f"{name} {version}" for name, version in optional.items() if version is not None]
+    missing = [name for name, version in optional.items() if version is None]
+    print(f"optional    {', '.join(installed) or 'none installed'}")
+    if missing:
+        print(f"            not installed: {', '.join(missing)}")
     if args.benchmark:
         print(f"matmul      {matmul_gflops():.1f} GFLOP/s (1024x1024 float32)")
     return 0

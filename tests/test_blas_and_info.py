@@ -69,6 +69,22 @@ def test_info_reports_versions_backend_device_and_blas():
         assert any(line.startswith(field) for line in out.stdout.splitlines()), field
 
 
+def test_info_lists_the_optional_packages_with_their_versions():
+    from importlib import metadata
+
+    out = subprocess.run(
+        [sys.executable, "-m", "audiotrain", "info"], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    optional = next(line for line in out.stdout.splitlines() if line.startswith("optional"))
+    rest = out.stdout[out.stdout.index(optional) :]
+    for name in ("torch", "transformers", "tensorboard", "mlflow-skinny", "wandb"):
+        try:
+            assert f"{name} {metadata.version(name)}" in optional, name
+        except metadata.PackageNotFoundError:
+            assert name in rest.split("not installed:", 1)[1], name
+
+
 def test_cache_command_has_its_own_help():
     out = subprocess.run(
         [sys.executable, "-m", "audiotrain", "cache", "--help"], capture_output=True, text=True, timeout=120

@@ -28,6 +28,7 @@ import mlx.core as mx
 import numpy as np
 import pytest
 from mlx.utils import tree_flatten
+from reference import require
 
 FIXTURE = Path(__file__).parent / "fixtures" / "clap_tiny"
 
@@ -323,8 +324,9 @@ def test_non_tensor_entries_and_legacy_files_are_refused(tmp_path):
         load_torch_state_dict(legacy)
 
 
+@pytest.mark.parity
 def test_bin_reader_matches_torch_load(tmp_path):
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     base = torch.arange(60, dtype=torch.float32).reshape(6, 10)
     state = {
         "f32": torch.randn(3, 4),
@@ -350,9 +352,10 @@ def test_bin_reader_matches_torch_load(tmp_path):
         np.testing.assert_array_equal(ours[name], expected, err_msg=name)
 
 
+@pytest.mark.parity
 def test_bin_reader_reads_a_module_state_dict_with_metadata(tmp_path):
     """``torch.save(module.state_dict())``: an OrderedDict carrying ``_metadata``, BatchNorm counters, Parameters."""
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     module = torch.nn.Sequential(torch.nn.Conv2d(2, 3, 3), torch.nn.BatchNorm2d(3), torch.nn.Linear(4, 2))
     path = tmp_path / "pytorch_model.bin"
     torch.save(module.state_dict(), path)
@@ -428,9 +431,10 @@ def test_bfloat16_scalars_and_arrays_are_read_without_torch(tmp_path, monkeypatc
         np.testing.assert_array_equal(state[name], want.astype(np.float32), err_msg=name)
 
 
+@pytest.mark.parity
 def test_bfloat16_bin_checkpoint_loads(tmp_path):
     """A pytorch_model.bin saved in bfloat16, 0-d logit scales included."""
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     folder = tmp_path / "bf16"
     shutil.copytree(FIXTURE, folder)
     state = torch.load(FIXTURE / "pytorch_model.bin", weights_only=True)
@@ -448,8 +452,9 @@ def test_bfloat16_bin_checkpoint_loads(tmp_path):
     assert _rel(_outputs(model, ref)["logits_per_audio"], ref["logits_per_audio"]) < 0.05
 
 
+@pytest.mark.parity
 def test_truncated_storage_is_reported(tmp_path):
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     path = tmp_path / "state.bin"
     torch.save({"w": torch.randn(100)}, path)
     broken = tmp_path / "broken.bin"
@@ -496,8 +501,10 @@ def test_export_round_trips_bitwise_with_all_files(tmp_path):
     assert tokens["input_ids"].shape == (1, 77)
 
 
+@pytest.mark.parity
 def test_export_loads_in_transformers_with_identical_outputs(tmp_path):
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
+    require("transformers")
     from transformers import ClapModel as HFClapModel
 
     model, config = _perturbed_model()
@@ -553,8 +560,10 @@ def test_export_declares_the_dtype_of_its_weights(tmp_path):
     assert written["dtype"] == "float32"
 
 
+@pytest.mark.parity
 def test_export_of_a_float16_source_loads_in_transformers_as_float32(tmp_path):
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
+    require("transformers")
     from transformers import ClapModel as HFClapModel
 
     model, config = load_pretrained(_float16_source(tmp_path))
@@ -583,8 +592,10 @@ def test_tokenizer_pads_to_77_and_truncates_with_end_token():
     assert longest["input_ids"].shape[1] == mask[:2].sum(axis=1).max()
 
 
+@pytest.mark.parity
 def test_tokenizer_matches_transformers():
-    pytest.importorskip("torch")
+    require("torch")
+    require("transformers")
     from transformers import AutoTokenizer
 
     theirs = AutoTokenizer.from_pretrained(str(FIXTURE))

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from exactness import assert_same_numbers, same_values
 from mlx.utils import tree_flatten
+from reference import require
 
 FIXTURE = Path(__file__).parent / "fixtures" / "clap_tiny"
 SCRIPT = Path(__file__).parents[1] / "scripts" / "make_clap_fixture.py"
@@ -67,9 +68,10 @@ def test_tiny_unfused_matches_transformers(tiny):
     _assert_parity(_run(model, ref), ref)
 
 
+@pytest.mark.parity
 def test_committed_fixture_is_what_the_script_makes(tmp_path):
-    pytest.importorskip("transformers")
-    pytest.importorskip("torch")
+    require("transformers")
+    require("torch")
     from audiotrain.models.clap import load_torch_state_dict
 
     script = _fixture_script()
@@ -94,9 +96,10 @@ def test_committed_fixture_is_what_the_script_makes(tmp_path):
         np.testing.assert_array_equal(value, committed_state[key], err_msg=key)
 
 
+@pytest.mark.parity
 def test_fused_tiny_matches_transformers(tmp_path):
-    pytest.importorskip("transformers")
-    pytest.importorskip("torch")
+    require("transformers")
+    require("torch")
     script = _fixture_script()
     folder = script.write_fixture(
         tmp_path / "fused", script.tiny_config(fused=True), seed=3, formats=("safetensors",)
@@ -130,10 +133,11 @@ def _mlx_twin(hf_model, config_dict) -> ClapModel:
     return model
 
 
+@pytest.mark.parity
 def test_fused_training_mode_matches_transformers_batch_statistics():
     """In training mode the fusion BatchNorms see only the is_longer clips, as in transformers."""
-    pytest.importorskip("transformers")
-    torch = pytest.importorskip("torch")
+    require("transformers")
+    torch = require("torch")
     script = _fixture_script()
     config_dict = script.tiny_config(fused=True)
     config_dict["audio_config"].update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
@@ -156,10 +160,11 @@ def test_fused_training_mode_matches_transformers_batch_statistics():
 
 
 @pytest.mark.slow
+@pytest.mark.parity
 def test_full_size_unfused_matches_transformers(tmp_path):
     """laion/clap-htsat-unfused's architecture (~150M parameters) with random weights, two clips of 1001 frames."""
-    pytest.importorskip("transformers")
-    pytest.importorskip("torch")
+    require("transformers")
+    require("torch")
     script = _fixture_script()
     config_dict = script.full_config()
     hf = script.build_model(config_dict, seed=1)
@@ -173,8 +178,9 @@ def test_full_size_unfused_matches_transformers(tmp_path):
     _assert_parity(_run(model, {**inputs, **ref}), ref)
 
 
+@pytest.mark.parity
 def test_bicubic_resize_matches_torch_interpolate():
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     x = np.random.default_rng(0).standard_normal((2, 1, 1001, 8)).astype(np.float32)
     want = torch.nn.functional.interpolate(torch.from_numpy(x), (1024, 8), mode="bicubic", align_corners=True)
     index, weight = bicubic_resize_weights(1001, 1024)
@@ -210,9 +216,13 @@ def test_bfloat16_model_computes_the_audio_tower_in_bfloat16():
     )
 
 
+@pytest.mark.parity
 def test_swin_index_and_mask_match_transformers():
-    pytest.importorskip("torch")
+    require("torch")
+    require("transformers")
     from transformers import ClapAudioConfig
+
+    require("transformers")
     from transformers.models.clap.modeling_clap import ClapAudioLayer, ClapAudioSelfAttention
 
     hf_config = ClapAudioConfig(window_size=4)
@@ -437,8 +447,10 @@ def test_laion_configs_build_with_transformers_parameter_count(name, tmp_path):
     assert ClapConfig.from_dict(written) == config
 
 
+@pytest.mark.parity
 def test_config_matches_transformers_defaults():
-    pytest.importorskip("torch")
+    require("torch")
+    require("transformers")
     from transformers import ClapConfig as HFClapConfig
 
     ours = ClapConfig.from_dict(HFClapConfig().to_dict())

@@ -19,6 +19,7 @@ from audiotrain.data import DataLoaderError, batch_rng, default_collate, to_mlx
 import mlx.core as mx
 import numpy as np
 import pytest
+from reference import require
 
 # ------------------------------------------------------------------ datasets (module level: process workers pickle them)
 
@@ -468,8 +469,9 @@ def test_datasets_with_set_epoch_learn_the_epoch_from_the_loader():
     assert np.asarray(batch).tolist() == [4.0] * 4
 
 
+@pytest.mark.parity
 def test_a_torch_tensor_dataset_collates_to_arrays():
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     from audiotrain import DataLoader
 
     dataset = torch.utils.data.TensorDataset(torch.arange(12.0).reshape(6, 2), torch.arange(6))
@@ -515,18 +517,23 @@ def test_batch_sampler_gives_the_batches_and_len():
     loader = DataLoader(Squares(6), batch_sampler=[[3, 1], [0], [5, 4, 2]])
     assert len(loader) == 3 and loader.batch_size is None
     assert ys(loader) == [[3, 1], [0], [5, 4, 2]]
-    torch = pytest.importorskip("torch")
-    batches = torch.utils.data.BatchSampler(torch.utils.data.SequentialSampler(range(5)), 2, drop_last=True)
-    assert ys(DataLoader(Squares(5), batch_sampler=batches, num_workers=2)) == [[0, 1], [2, 3]]
     with pytest.raises(IndexError, match="batch_sampler list yielded index 9"):
         list(DataLoader(Squares(6), batch_sampler=[[9]]))
+
+
+@pytest.mark.parity
+def test_a_torch_batch_sampler_gives_its_batches():
+    torch = require("torch")
+    batches = torch.utils.data.BatchSampler(torch.utils.data.SequentialSampler(range(5)), 2, drop_last=True)
+    assert ys(DataLoader(Squares(5), batch_sampler=batches, num_workers=2)) == [[0, 1], [2, 3]]
 
 
 @pytest.mark.parametrize(
     "kwargs", [dict(batch_size=2), dict(shuffle=True), dict(sampler=[0, 1]), dict(drop_last=True)]
 )
+@pytest.mark.parity
 def test_batch_sampler_is_exclusive_with_batching_arguments_as_in_torch(kwargs):
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     with pytest.raises(ValueError) as theirs:
         torch.utils.data.DataLoader(list(range(4)), batch_sampler=[[0, 1]], **kwargs)
     with pytest.raises(ValueError) as ours:
@@ -613,11 +620,17 @@ def test_worker_init_fn_failure_names_the_worker_and_carries_the_traceback(worke
     assert no_loader_workers_left()
 
 
-def test_generator_gives_the_shuffle_seed():
-    torch = pytest.importorskip("torch")
+@pytest.mark.parity
+def test_a_torch_generator_gives_the_shuffle_seed():
+    torch = require("torch")
     order = np.concatenate(
         ys(DataLoader(Squares(10), batch_size=5, shuffle=True, generator=torch.Generator().manual_seed(3)))
     )
+    assert order.tolist() == np.random.default_rng([3, 0]).permutation(10).tolist()
+
+
+def test_generator_gives_the_shuffle_seed():
+    order = np.concatenate(ys(DataLoader(Squares(10), batch_size=5, shuffle=True, generator=3)))
     assert order.tolist() == np.random.default_rng([3, 0]).permutation(10).tolist()
     assert DataLoader(Squares(10), generator=4).seed == 4
     from_numpy = DataLoader(Squares(10), generator=np.random.default_rng(1))

@@ -13,6 +13,7 @@ from audiotrain.features.signals import chirp
 
 import numpy as np
 import pytest
+from reference import require
 
 SR = 48000
 FIXTURE = Path(__file__).parent / "fixtures" / "features" / "clap_reference.npz"
@@ -101,9 +102,10 @@ def test_processor_config_without_a_feature_extractor_block_is_explained(tmp_pat
         ClapFeatureExtractor.from_pretrained(tmp_path)
 
 
+@pytest.mark.parity
 def test_reads_what_transformers_clap_processor_saves(tmp_path):
-    transformers = pytest.importorskip("transformers")
-    pytest.importorskip("torch")
+    transformers = require("transformers")
+    require("torch")
     tokenizer = transformers.AutoTokenizer.from_pretrained(Path(__file__).parent / "fixtures" / "clap_tiny")
     theirs = _transformers_extractor(UNFUSED)
     transformers.ClapProcessor(feature_extractor=theirs, tokenizer=tokenizer).save_pretrained(tmp_path)
@@ -127,9 +129,10 @@ def test_matches_committed_transformers_fixture():
     np.testing.assert_allclose(out["input_features"][0, :, ::50], ref["fused"], atol=1e-4)
 
 
+@pytest.mark.parity
 def _transformers_extractor(config: dict):
-    transformers = pytest.importorskip("transformers")
-    pytest.importorskip("torch")
+    transformers = require("transformers")
+    require("torch")
     known = {k: v for k, v in config.items() if k not in ("feature_extractor_type", "processor_class")}
     return transformers.ClapFeatureExtractor(**known)
 

@@ -3,11 +3,10 @@
 from audiotrain.features import C1_HZ, CQTConfig, chroma_cqt, cqt, hcqt
 from audiotrain.features.signals import signal_set
 
+import librosa
 import mlx.core as mx
 import numpy as np
 import pytest
-
-librosa = pytest.importorskip("librosa")
 
 SR = 22050
 SIGNALS = signal_set(SR, 3.0)

@@ -5,11 +5,10 @@ import sys
 from audiotrain.features import MelConfig, mel_filterbank, melspectrogram, power_to_db, spectrogram, stft
 from audiotrain.features.signals import signal_set
 
+import librosa
 import mlx.core as mx
 import numpy as np
 import pytest
-
-librosa = pytest.importorskip("librosa")
 
 SR = 22050
 SIGNALS = signal_set(SR, 2.0)

@@ -8,6 +8,7 @@ from audiotrain.metrics.classification import (
 
 import numpy as np
 import pytest
+from reference import require
 
 LOGITS = np.array(
     [
@@ -71,8 +72,9 @@ def test_macro_f1_counts_classes_only_predicted():
     assert wider["macro_f1"] == pytest.approx(m["macro_f1"])
 
 
+@pytest.mark.parity
 def test_macro_and_weighted_f1_match_sklearn(rng):
-    metrics = pytest.importorskip("sklearn.metrics")
+    metrics = require("sklearn.metrics")
     targets = rng.integers(0, 7, 300)
     predicted = np.where(rng.random(300) < 0.4, targets, rng.integers(0, 9, 300))  # 7, 8: never targets
     targets[targets == 5] = 4  # 5: predicted, never a target

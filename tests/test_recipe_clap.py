@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from exactness import same_values
 from mlx.utils import tree_flatten
+from reference import require
 
 
 def tiny_config() -> ClapConfig:
@@ -64,8 +65,9 @@ def _unit(x):
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
+@pytest.mark.parity
 def test_loss_matches_laion_cliploss_in_torch(rng):
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     audio, text = _unit(rng.normal(size=(6, 5))), _unit(rng.normal(size=(6, 5)))
     scale = math.exp(2.3)
     loss, metrics = clap_contrastive_loss(mx.array(audio), mx.array(text), mx.array(scale))
@@ -179,10 +181,11 @@ def test_weight_decay_skips_vectors():
     assert np.array_equal(np.array(new["b"]), np.ones(3)) and new["s"].item() == 1.0
 
 
+@pytest.mark.parity
 def test_optimizer_steps_match_torch_adamw():
     """LAION trains with torch.optim.AdamW, bias correction included (MLX's AdamW leaves it off by default,
     which makes the first steps ~3x larger); weight decay only on matrices."""
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     task = CLAPTrainModule(ClapModel(tiny_config()), CLAPTaskConfig(learning_rate=1e-2, weight_decay=0.1))
     optimizer = task.configure_optimizers().optimizer
     rng = np.random.default_rng(0)
@@ -355,9 +358,10 @@ def test_the_same_seed_gives_the_same_run(demo_run, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parity
 def test_exported_demo_model_loads_in_transformers_with_the_same_outputs(demo_run):
-    torch = pytest.importorskip("torch")
-    transformers = pytest.importorskip("transformers")
+    torch = require("torch")
+    transformers = require("transformers")
     result, _ = demo_run
     trained, eval_set = result["task"].clap, result["eval_set"]
     trained.eval()

@@ -1,8 +1,11 @@
-"""Learning-rate schedules: closed forms, PyTorch equivalents, and use inside a compiled optimizer step."""
+"""Learning-rate schedules: closed forms, PyTorch's numbers (a committed fixture), and use inside a compiled
+optimizer step."""
 
 import json
 import math
+import sys
 from functools import partial
+from pathlib import Path
 
 import audiotrain  # noqa: F401
 from audiotrain.train.schedulers import (
@@ -18,26 +21,42 @@ import mlx.nn as nn
 import mlx.optimizers as optim
 import numpy as np
 import pytest
-import torch
+from reference import require
 
-T = torch.optim.lr_scheduler
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+import make_scheduler_fixture  # noqa: E402
+
+# The learning rates PyTorch's schedulers give (scripts/make_scheduler_fixture.py wrote them from torch).
+TORCH_LRS = json.loads(make_scheduler_fixture.FIXTURE.read_text())["learning_rates"]
+
+# audiotrain's schedule for each case of the fixture, with the same settings as PyTorch's there.
+OURS = {
+    "warmup_cosine": WarmupCosineScheduler(1e-3, 10, 50, 1e-5),
+    "warmup_linear": WarmupLinearScheduler(5e-5, 6, 40, 1e-6),
+    "step": StepLRScheduler(0.1, step_size=7, gamma=0.5),
+    "exponential": ExponentialLRScheduler(0.1, decay_rate=0.97),
+    "one_cycle_cos": OneCycleScheduler(
+        max_lr=0.1,
+        total_steps=100,
+        pct_start=0.25,
+        div_factor=10.0,
+        final_div_factor=100.0,
+        anneal_strategy="cos",
+    ),
+    "one_cycle_linear": OneCycleScheduler(
+        max_lr=0.1,
+        total_steps=100,
+        pct_start=0.25,
+        div_factor=10.0,
+        final_div_factor=100.0,
+        anneal_strategy="linear",
+    ),
+}
+RTOL = {"step": 1e-6}  # float32 schedules: 1e-5 relative, exact where only halvings happen
 
 
 def ours(schedule, n):
     return np.array([float(schedule(i)) for i in range(n)])
-
-
-def torch_lrs(make_scheduler, n, lr):
-    """The learning rate PyTorch uses for each of the first ``n`` optimizer steps."""
-    p = torch.nn.Parameter(torch.zeros(1))
-    opt = torch.optim.SGD([p], lr=lr)
-    scheduler = make_scheduler(opt)
-    out = []
-    for _ in range(n):
-        out.append(opt.param_groups[0]["lr"])
-        opt.step()
-        scheduler.step()
-    return np.array(out)
 
 
 def test_warmup_cosine_closed_form():
@@ -51,66 +70,30 @@ def test_warmup_cosine_closed_form():
     np.testing.assert_allclose(lrs[4:21], expected, rtol=1e-5)
 
 
-def test_warmup_cosine_matches_torch():
-    peak, warmup, total, low = 1e-3, 10, 50, 1e-5
-    ref = torch_lrs(
-        lambda o: T.SequentialLR(
-            o,
-            [
-                T.LinearLR(o, 1 / warmup, 1.0, total_iters=warmup - 1),
-                T.CosineAnnealingLR(o, total - warmup, low),
-            ],
-            milestones=[warmup],
-        ),
-        total + 1,
-        peak,
-    )
-    np.testing.assert_allclose(
-        ours(WarmupCosineScheduler(peak, warmup, total, low), total + 1), ref, rtol=2e-5
-    )
+def test_the_fixture_covers_every_case():
+    assert sorted(TORCH_LRS) == sorted(OURS)
 
 
-def test_warmup_linear_matches_torch():
-    peak, warmup, total, low = 5e-5, 6, 40, 1e-6
-    ref = torch_lrs(
-        lambda o: T.SequentialLR(
-            o,
-            [
-                T.LinearLR(o, 1 / warmup, 1.0, total_iters=warmup - 1),
-                T.LinearLR(o, 1.0, low / peak, total - warmup),
-            ],
-            milestones=[warmup],
-        ),
-        total + 5,
-        peak,
-    )
-    np.testing.assert_allclose(
-        ours(WarmupLinearScheduler(peak, warmup, total, low), total + 5), ref, rtol=2e-5
-    )
-
-
-def test_step_and_exponential_match_torch():
-    np.testing.assert_allclose(
-        ours(StepLRScheduler(0.1, step_size=7, gamma=0.5), 40),
-        torch_lrs(lambda o: T.StepLR(o, 7, 0.5), 40, 0.1),
-        rtol=1e-6,
-    )
-    np.testing.assert_allclose(
-        ours(ExponentialLRScheduler(0.1, decay_rate=0.97), 60),
-        torch_lrs(lambda o: T.ExponentialLR(o, 0.97), 60, 0.1),
-        rtol=1e-5,
-    )
+@pytest.mark.parametrize("case", sorted(OURS))
+def test_schedules_match_the_learning_rates_pytorch_gives(case):
+    reference = np.array(TORCH_LRS[case])
+    np.testing.assert_allclose(ours(OURS[case], len(reference)), reference, rtol=RTOL.get(case, 2e-5))
 
 
 @pytest.mark.parametrize("strategy", ["cos", "linear"])
-def test_one_cycle_matches_torch(strategy):
-    kwargs = dict(
-        total_steps=100, pct_start=0.25, div_factor=10.0, final_div_factor=100.0, anneal_strategy=strategy
-    )
-    ref = torch_lrs(lambda o: T.OneCycleLR(o, max_lr=0.1, cycle_momentum=False, **kwargs), 100, 0.1)
-    lrs = ours(OneCycleScheduler(max_lr=0.1, **kwargs), 105)
-    np.testing.assert_allclose(lrs[:100], ref, rtol=1e-5)
-    np.testing.assert_allclose(lrs[100:], 0.1 / 10 / 100, rtol=1e-5)  # held at the final rate
+def test_one_cycle_holds_the_final_rate_after_its_steps(strategy):
+    lrs = ours(OURS[f"one_cycle_{strategy}"], 105)
+    np.testing.assert_allclose(lrs[100:], 0.1 / 10 / 100, rtol=1e-5)
+
+
+@pytest.mark.parity
+def test_the_fixture_is_what_this_pytorch_gives():
+    """The committed numbers are still PyTorch's: recomputed with the installed torch."""
+    require("torch")
+    live = make_scheduler_fixture.torch_learning_rates()
+    assert sorted(live) == sorted(TORCH_LRS)
+    for case, rates in live.items():
+        np.testing.assert_allclose(rates, TORCH_LRS[case], rtol=1e-12, err_msg=case)
 
 
 def test_no_warmup_and_all_warmup():

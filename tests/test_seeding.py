@@ -8,6 +8,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 import pytest
+from reference import require
 
 
 def _draws(seed):
@@ -36,8 +37,9 @@ def test_numpy_integer_seeds_are_accepted():
     np.testing.assert_array_equal(np.array(a), np.array(mx.random.uniform(shape=(2,))))
 
 
+@pytest.mark.parity
 def test_torch_is_seeded_when_it_is_imported():
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     seed_everything(3)
     first = torch.randperm(10).tolist()
     seed_everything(3)

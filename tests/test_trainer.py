@@ -11,6 +11,7 @@ import mlx.optimizers as optim
 import numpy as np
 import pytest
 from mlx.utils import tree_flatten, tree_map, tree_unflatten
+from reference import require
 from tasks import RecordingLogger, TinyClassifier, make_batches, weights
 
 
@@ -830,8 +831,9 @@ def test_a_list_of_validation_loaders_is_refused_up_front(tmp_path):
         t.test(TinyClassifier(), [val, val])
 
 
+@pytest.mark.parity
 def test_torch_tensors_in_a_batch_point_to_audiotrains_dataloader(tmp_path):
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     batch = (torch.zeros(4, 8), torch.zeros(4, dtype=torch.long))
     with pytest.raises(TypeError, match=r"batch\[0\] is a Tensor.*use audiotrain.DataLoader"):
         trainer(tmp_path, max_epochs=1).fit(TinyClassifier(), [batch])
