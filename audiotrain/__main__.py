@@ -10,7 +10,6 @@ import time
 import audiotrain  # noqa: F401  (loads the BLAS before mlx.core)
 from audiotrain import _blas, _precision
 
-
 CORE_PACKAGES = (
     "audiotrain",
     "mlx",
