@@ -18,6 +18,7 @@ _PUBLIC = {
     "TrainModule": "audiotrain.train.module",
     "OptimizerConfig": "audiotrain.train.module",
     "Trainer": "audiotrain.train.trainer",
+    "DataModule": "audiotrain.train.datamodule",
     "DataLoader": "audiotrain.data",
     "Dataset": "audiotrain.data",
     "seed_everything": "audiotrain.train.seeding",

@@ -39,7 +39,7 @@ def names(folder):
 
 
 def saved_step(folder):
-    return json.loads((folder / "trainer_state.json").read_text())["global_step"]
+    return json.loads((folder / "trainer_state.json").read_text())["progress"]["global_step"]
 
 
 # ------------------------------------------------------------------ resume with two callbacks (data loss)

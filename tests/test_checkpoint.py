@@ -39,7 +39,8 @@ def test_default_checkpointing_writes_last_and_it_loads(tmp_path):
         "trainer_state.json",
     ]
     state = json.loads((last / "trainer_state.json").read_text())
-    assert state["epoch"] == 2 and state["global_step"] == 12 and len(state["history"]) == 2
+    assert state["progress"]["epoch"] == 2 and state["progress"]["global_step"] == 12
+    assert len(state["history"]["rows"]) == 2
     fresh = TinyClassifier()
     out = make_trainer(tmp_path, max_epochs=1).validate(fresh, make_batches(32), ckpt_path=last)
     assert out == make_trainer(tmp_path, max_epochs=1).validate(module, make_batches(32))

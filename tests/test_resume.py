@@ -37,7 +37,8 @@ def test_resume_mid_epoch_in_new_process_is_bitwise_exact(tmp_path):
     assert part.returncode == 0, part.stderr
     ckpt = tmp_path / "b" / "ckpt" / "epoch=0-step=3"
     state = json.loads((ckpt / "trainer_state.json").read_text())
-    assert (state["epoch"], state["batch_in_epoch"], state["global_step"]) == (0, 6, 3)  # mid-epoch
+    progress = state["progress"]
+    assert (progress["epoch"], progress["batch_in_epoch"], progress["global_step"]) == (0, 6, 3)  # mid-epoch
     resumed = run(tmp_path / "c.npz", tmp_path / "c", 11, ckpt, "-")
     assert resumed.returncode == 0, resumed.stderr
     a, c = np.load(tmp_path / "a.npz"), np.load(tmp_path / "c.npz")
@@ -152,7 +153,10 @@ def test_ctrl_c_during_epoch_end_validation_stops_it_and_the_resumed_run_validat
     fit runs that validation and the epoch's end: weights and history equal an uninterrupted run."""
     straight, resumed, stopped, after_signal, state = _interrupt_during_validation(tmp_path, 1.0, 1, 2)
     assert after_signal == 0  # no validation batch ran after the one the signal came in
-    assert (state["epoch"], state["batch_in_epoch"]) == (1, 6)  # epoch 1 trained, not yet ended
+    assert (state["progress"]["epoch"], state["progress"]["batch_in_epoch"]) == (
+        1,
+        6,
+    )  # epoch 1 trained, not yet ended
     assert len(stopped.history["epoch"]) == 1  # the stopped epoch has no history row
     _assert_same_run(straight, resumed)
     assert resumed[0].history["val_loss"][1] == straight[0].history["val_loss"][1]
@@ -163,7 +167,8 @@ def test_ctrl_c_during_mid_epoch_validation_is_rerun_after_resuming(tmp_path):
     step before it with that validation marked pending; the resumed fit runs it first."""
     straight, resumed, stopped, after_signal, state = _interrupt_during_validation(tmp_path, 0.5, 1, 1)
     assert after_signal == 0
-    assert (state["epoch"], state["batch_in_epoch"], state["validation_pending"]) == (1, 3, True)
+    progress = state["progress"]
+    assert (progress["epoch"], progress["batch_in_epoch"], progress["validation_pending"]) == (1, 3, True)
     _assert_same_run(straight, resumed)
 
 
@@ -173,9 +178,10 @@ def test_after_ctrl_c_last_is_the_interrupted_state(tmp_path):
     folder = tmp_path / "b" / "checkpoints"
     for name in ("model.safetensors", "optimizer.safetensors", "trainer_state.json"):
         assert (folder / "last" / name).read_bytes() == (folder / "interrupted" / name).read_bytes(), name
-    assert stopped._checkpoint_alias("last") == str(folder / "last")
+    assert stopped.callbacks.checkpoint_path("last") == str(folder / "last")
     assert (
-        json.loads((folder / "last" / "trainer_state.json").read_text())["global_step"] == stopped.global_step
+        json.loads((folder / "last" / "trainer_state.json").read_text())["progress"]["global_step"]
+        == stopped.global_step
     )
 
 

@@ -28,7 +28,7 @@ import mlx.core as mx
 from mlx.utils import tree_flatten, tree_map_with_path
 
 FORMAT = "audiotrain-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the trainer state as named objects (progress, running_means, history, random)
 MODEL_FILE = "model.safetensors"
 OPTIMIZER_FILE = "optimizer.safetensors"
 STEP_STATE_FILE = "step_state.safetensors"
@@ -171,10 +171,17 @@ def read_state(folder: Path) -> dict[str, Any]:
         raise CheckpointError(
             f'{folder / STATE_FILE} was not written by audiotrain (expected "format": "{FORMAT}")'
         )
-    if state.get("format_version", 0) > FORMAT_VERSION:
+    version = state.get("format_version", 0)
+    if version > FORMAT_VERSION:
         raise CheckpointError(
-            f"{folder} uses checkpoint format {state['format_version']}, newer than this audiotrain "
-            f"({FORMAT_VERSION}); upgrade audiotrain"
+            f"{folder} uses checkpoint format {version}, newer than this audiotrain ({FORMAT_VERSION}); "
+            "upgrade audiotrain"
+        )
+    if version < FORMAT_VERSION:
+        raise CheckpointError(
+            f"{folder} uses checkpoint format {version}, written by an older audiotrain before the trainer "
+            f"state was split into named objects (format {FORMAT_VERSION}); its weights load with "
+            "load_weights(model.safetensors), but it cannot resume training"
         )
     _check_progress_fields(state, folder / STATE_FILE)
     return state
@@ -182,13 +189,27 @@ def read_state(folder: Path) -> dict[str, Any]:
 
 def _check_progress_fields(state: dict[str, Any], path: Path) -> None:
     """The fields a resume reads, with their types: a hand-edited file fails here, by name."""
-    for name in ("epoch", "batch_in_epoch", "global_step"):
-        value = state.get(name)
+    progress = state.get("progress")
+    if not isinstance(progress, dict):
+        raise CheckpointError(
+            f"{path}: 'progress' must be an object with epoch, global_step, ..., got {progress!r}"
+        )
+    for name in ("epoch", "batch_in_epoch", "global_step", "total_batches", "micro_batches"):
+        value = progress.get(name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise CheckpointError(f"{path}: {name!r} must be an int >= 0, got {value!r}")
-    rng = state.get("rng")
+            raise CheckpointError(f"{path}: 'progress.{name}' must be an int >= 0, got {value!r}")
+    rng = (state.get("random") or {}).get("mlx") if isinstance(state.get("random"), dict) else None
     if not (isinstance(rng, list) and len(rng) == 2 and all(isinstance(v, int) and v >= 0 for v in rng)):
-        raise CheckpointError(f"{path}: 'rng' must be two unsigned ints (the PRNG key), got {rng!r}")
+        raise CheckpointError(f"{path}: 'random.mlx' must be two unsigned ints (the PRNG key), got {rng!r}")
+
+
+@contextlib.contextmanager
+def named_source(path: Path):
+    """Errors from loading the state saved in `path` name that file as their source."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, IndexError) as err:
+        raise CheckpointError(f"{path} holds a value this audiotrain cannot restore: {err}") from err
 
 
 def read_arrays(file: Path) -> dict[str, mx.array]:
@@ -245,14 +266,3 @@ def merge_flat(tree: Any, flat_values: dict[str, mx.array]) -> Any:
 
 def flat(tree: Any) -> dict[str, mx.array]:
     return {k: v for k, v in tree_flatten(tree) if isinstance(v, mx.array)}
-
-
-def rng_state() -> list[int]:
-    """MLX's global PRNG key as two ints (it cannot be assigned; `restore_rng` reseeds to it)."""
-    hi, lo = (int(v) for v in mx.random.state[0].tolist())
-    return [hi, lo]
-
-
-def restore_rng(key: list[int]) -> None:
-    hi, lo = key
-    mx.random.seed((hi << 32) | lo)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
 import numbers
+import re
 from typing import Any
 
 from audiotrain.train.step import PRECISIONS
+
+import mlx.core as mx
 
 
 def _fail(name: str, value: Any, expected: str) -> None:
@@ -84,9 +88,95 @@ def precision(value: Any) -> str:
         "bf16-true": "bf16-true",
         "bf16": "bf16-mixed",  # as in Lightning: "bf16" means mixed (float32 master weights)
     }
+    if value in ("16-mixed", "16", 16, "16-true", "fp16", "half", "64", 64, "64-true", "transformer-engine"):
+        raise ValueError(
+            f"Trainer(precision={value!r}): not available on MLX. Use precision='bf16-mixed' (bfloat16 compute "
+            "with float32 master weights: no loss scaling needed), 'bf16-true', or '32'"
+        )
     if value not in aliases:
         _fail("precision", value, f"one of {', '.join(repr(p) for p in PRECISIONS)}")
     return aliases[value]
+
+
+def accelerator(value: Any) -> str:
+    """Lightning's `accelerator`, as MLX's device: "cpu", or "gpu" (Metal on a Mac, CUDA on Linux)."""
+    names = {"auto": "auto", "cpu": "cpu", "gpu": "gpu", "cuda": "gpu", "mps": "gpu", "metal": "gpu"}
+    if not isinstance(value, str) or value.lower() not in names:
+        _fail("accelerator", value, "'auto', 'cpu' or 'gpu' ('cuda' and 'mps' mean 'gpu')")
+    choice = names[value.lower()]
+    has_gpu = mx.metal.is_available() or (getattr(mx, "cuda", None) is not None and mx.cuda.is_available())
+    if choice == "gpu" and not has_gpu:
+        raise ValueError(
+            f"Trainer(accelerator={value!r}): this MLX has no GPU backend (install mlx[cuda13] on Linux with "
+            "an NVIDIA GPU; macOS uses Metal); use accelerator='cpu' or 'auto'"
+        )
+    if choice == "auto":
+        choice = "gpu" if has_gpu else "cpu"
+    return choice
+
+
+def devices(value: Any, world_size: int) -> int:
+    """Devices per process: MLX drives one; more are more processes (`mlx.launch -n N`)."""
+    if value in ("auto", -1, None, 1, "1") or value == world_size:
+        return 1
+    raise ValueError(
+        f"Trainer(devices={value!r}): one MLX process uses one device. For data parallel over N devices "
+        "launch N processes (mlx.launch -n N python train.py, or mpirun); each gets devices=1 (or 'auto')"
+    )
+
+
+def strategy(value: Any) -> str:
+    if value in ("auto", "ddp", None):
+        return "auto"
+    _fail(
+        "strategy",
+        value,
+        "'auto' or 'ddp' (data parallel runs whenever the script is launched on several processes with "
+        "mlx.launch or mpirun); sharded strategies (fsdp, deepspeed) are not available on MLX",
+    )
+
+
+def non_negative_int_or_none(name: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        _fail(name, value, "an int >= 0 or None")
+    return int(value)
+
+
+def max_time(value: Any) -> float | None:
+    """Lightning's `max_time`: "DD:HH:MM:SS", a timedelta, or a dict of timedelta's keywords -> seconds."""
+    if value is None:
+        return None
+    try:
+        if isinstance(value, datetime.timedelta):
+            seconds = value.total_seconds()
+        elif isinstance(value, dict):
+            seconds = datetime.timedelta(**value).total_seconds()
+        elif isinstance(value, str) and re.fullmatch(r"\d+:\d{1,2}:\d{1,2}:\d{1,2}", value):
+            days, hours, minutes, secs = (int(part) for part in value.split(":"))
+            seconds = datetime.timedelta(
+                days=days, hours=hours, minutes=minutes, seconds=secs
+            ).total_seconds()
+        else:
+            raise TypeError
+    except TypeError:
+        _fail("max_time", value, "'DD:HH:MM:SS', a datetime.timedelta, or a dict such as {'hours': 2}")
+    if seconds <= 0:
+        _fail("max_time", value, "a positive duration")
+    return seconds
+
+
+def check_val_every_n_epoch(value: Any) -> int | None:
+    if value is None:
+        return None
+    return positive_int("check_val_every_n_epoch", value)
+
+
+def deterministic(value: Any) -> bool | str:
+    if value in (True, False, None, "warn"):
+        return bool(value) if value != "warn" else "warn"
+    _fail("deterministic", value, "True, False, None or 'warn'")
 
 
 def fast_dev_run(value: Any) -> int:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import inspect
+import json
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +39,60 @@ class OptimizerConfig:
                 f"(e.g. optim.AdamW(learning_rate=1e-3)), got {type(self.optimizer).__name__}"
             )
 
+    @classmethod
+    def from_module_output(cls, value: Any, where: str) -> OptimizerConfig:
+        """What `configure_optimizers` returned, as an OptimizerConfig: one already, a bare optimizer, or
+        Lightning's dict `{"optimizer": opt, "lr_scheduler": schedule}` where the schedule is a callable
+        of the optimizer step (an audiotrain scheduler) or `{"scheduler": schedule, "interval": "step"}`.
+
+        MLX evaluates a schedule inside the compiled update from the optimizer's own step counter, so
+        schedules are per step; Lightning's per-epoch interval has no counterpart and is refused.
+        """
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, optim.Optimizer):
+            return cls(value)
+        if isinstance(value, (list, tuple)):
+            raise TypeError(
+                f"{where} returned a {type(value).__name__}: one optimizer is supported (MLX steps all "
+                "parameters with one optimizer); return it, an OptimizerConfig, or {'optimizer': ...}"
+            )
+        if not isinstance(value, dict):
+            raise TypeError(
+                f"{where} must return an OptimizerConfig, an mlx.optimizers.Optimizer or Lightning's dict "
+                f"{{'optimizer': ..., 'lr_scheduler': ...}}; got {type(value).__name__}"
+            )
+        unknown = sorted(set(value) - {"optimizer", "lr_scheduler", "monitor"})
+        if unknown or "optimizer" not in value:
+            raise TypeError(
+                f"{where} returned a dict with keys {sorted(value)}; expected 'optimizer' and optionally "
+                "'lr_scheduler'"
+            )
+        optimizer, scheduler = value["optimizer"], value.get("lr_scheduler")
+        config = cls(optimizer)
+        if scheduler is None:
+            return config
+        if isinstance(scheduler, dict):
+            interval, frequency = scheduler.get("interval", "epoch"), scheduler.get("frequency", 1)
+            if interval != "step" or frequency != 1 or "scheduler" not in scheduler:
+                raise ValueError(
+                    f"{where}: lr_scheduler {{'interval': {interval!r}, 'frequency': {frequency!r}}}: MLX "
+                    "schedules are functions of the optimizer step, evaluated inside the compiled update; "
+                    "give {'scheduler': schedule, 'interval': 'step'} with a per-step schedule (e.g. "
+                    "WarmupCosineScheduler with total_steps=trainer.estimated_stepping_batches)"
+                )
+            scheduler = scheduler["scheduler"]
+        if "monitor" in value or not callable(scheduler):
+            raise TypeError(
+                f"{where}: lr_scheduler must be a schedule, a callable of the optimizer step (e.g. "
+                f"audiotrain.train.schedulers.WarmupCosineScheduler), got {type(scheduler).__name__}; "
+                "metric-driven schedules (ReduceLROnPlateau, 'monitor') are not supported"
+            )
+        # MLX optimizers take a schedule in place of a learning rate; set it as their constructor would.
+        optimizer._maybe_schedule("learning_rate", scheduler)
+        config.lr_schedule_name = getattr(scheduler, "name", None) or type(scheduler).__name__
+        return config
+
 
 class TrainModule(nn.Module):
     """Base class for a trainable task. Subclass it and define `compute_loss` and `configure_optimizers`.
@@ -51,27 +109,54 @@ class TrainModule(nn.Module):
         super().__init__()
         # Plain attributes set through object.__setattr__ so nn.Module does not treat them as children.
         object.__setattr__(self, "_trainer", None)
-        object.__setattr__(self, "_logged", {})
+        object.__setattr__(self, "_logged", {})  # self.log in hooks, read at the next logging point
+        object.__setattr__(self, "_step_logs", None)  # self.log inside a step (see outputs.StepLogs)
+        object.__setattr__(self, "_hparams", {})
 
-    # ---- required -------------------------------------------------------------------------------
+    # ---- required: compute_loss (or Lightning's training_step) and configure_optimizers ---------
     def compute_loss(self, batch: Any) -> tuple[mx.array, dict[str, mx.array]]:
         raise NotImplementedError(
-            f"{type(self).__name__} must define compute_loss(self, batch) -> (loss, metrics_dict)"
+            f"{type(self).__name__} must define compute_loss(self, batch) -> (loss, metrics_dict), or "
+            "Lightning's training_step(self, batch, batch_idx) -> loss or {'loss': ..., **metrics}"
         )
 
-    def configure_optimizers(self) -> OptimizerConfig:
+    def training_step(self, batch: Any, batch_idx: mx.array) -> Any:
+        """Lightning's name for `compute_loss`: define either. Returns a loss, `(loss, metrics)` or
+        `{"loss": ..., **metrics}`. It runs inside the compiled step, so `batch_idx` is an `mx.array`
+        (usable in MLX arithmetic, not in a Python `if`: a Python int would retrace every step)."""
+        return self.compute_loss(batch)
+
+    def configure_optimizers(self) -> OptimizerConfig | optim.Optimizer | dict[str, Any]:
+        """An `OptimizerConfig`, a bare `mlx.optimizers.Optimizer`, or Lightning's dict
+        `{"optimizer": ..., "lr_scheduler": schedule}` (see `OptimizerConfig.from_module_output`)."""
         raise NotImplementedError(
             f"{type(self).__name__} must define configure_optimizers(self) -> OptimizerConfig"
         )
 
     # ---- optional steps -------------------------------------------------------------------------
-    def validation_step(self, batch: Any) -> tuple[mx.array, dict[str, mx.array]] | dict[str, mx.array]:
-        """Loss and metrics on a validation batch; keys are prefixed with `val_` by the Trainer."""
-        return self.compute_loss(batch)
+    def validation_step(self, batch: Any, batch_idx: mx.array | None = None) -> Any:
+        """Loss and metrics on a validation batch; keys are prefixed with `val_` by the Trainer.
+        Default: the training step's loss and metrics. Lightning code may instead log with
+        `self.log("val_loss", loss)` and return nothing."""
+        return self.training_step(batch, batch_idx)
 
-    def test_step(self, batch: Any) -> tuple[mx.array, dict[str, mx.array]] | dict[str, mx.array]:
+    def test_step(self, batch: Any, batch_idx: mx.array | None = None) -> Any:
         """Loss and metrics on a test batch; keys are prefixed with `test_` by the Trainer."""
-        return self.compute_loss(batch)
+        return self.training_step(batch, batch_idx)
+
+    def predict_step(self, batch: Any, batch_idx: mx.array | None = None) -> Any:
+        """What `Trainer.predict` returns for a batch (any tree of arrays). Default: `self(batch)`."""
+        return self(batch)
+
+    @property
+    def training_step_name(self) -> str:
+        """The method that defines the training loss, for messages."""
+        return (
+            "training_step" if type(self).training_step is not TrainModule.training_step else "compute_loss"
+        )
+
+    def _training_output(self, batch: Any, batch_idx: mx.array) -> Any:
+        return self.training_step(batch, batch_idx)
 
     def on_after_optimizer_step(self) -> None:
         """Runs INSIDE the compiled update step, right after the optimizer update (and only when the
@@ -128,19 +213,121 @@ class TrainModule(nn.Module):
     def global_step(self) -> int:
         return self._trainer.global_step if self._trainer is not None else 0
 
-    def log(self, name: str, value: Any) -> None:
-        """Log a scalar from a hook (outside the compiled step). Values stay lazy until logging time.
+    def log(
+        self,
+        name: str,
+        value: Any,
+        prog_bar: bool = False,
+        logger: bool = True,
+        on_step: bool | None = None,
+        on_epoch: bool | None = None,
+        reduce_fx: str = "mean",
+        sync_dist: bool = False,
+    ) -> None:
+        """Log a scalar, as Lightning's `self.log`.
 
-        Inside `compute_loss`, return metrics in the dict instead: the compiled step cannot call
-        back into Python every step.
+        Inside `compute_loss` / `training_step` / `validation_step` / `test_step` (compiled or not) the
+        value becomes a metric of that step, reduced like the returned metrics (means weighted by
+        `batch_size(batch)`): in training `on_step=True, on_epoch=False` by default (the interval mean
+        at each logging step; `on_epoch` adds the epoch mean to the history), in validation and test
+        its mean over the loader. `prog_bar` shows it in the progress bar; `logger=False` keeps it out
+        of the loggers. Under data parallel every value is reduced across processes (`sync_dist` is
+        accepted for Lightning code and always on). In a hook (outside a step) the value is logged at
+        the next logging point (logging interval, validation end, epoch end).
         """
         if not isinstance(name, str) or not name:
             raise ValueError(f"log() needs a non-empty metric name, got {name!r}")
-        self._logged[name] = value
+        if reduce_fx not in ("mean", mx.mean):
+            raise ValueError(
+                f"self.log({name!r}, ..., reduce_fx={reduce_fx!r}): only 'mean' is supported (weighted by "
+                "batch_size(batch)); log a sum as a mean times a count, or return it as a metric"
+            )
+        if self._step_logs is not None:
+            options = {"prog_bar": prog_bar, "logger": logger, "on_step": on_step, "on_epoch": on_epoch}
+            self._step_logs.record(name, value, options)
+        else:
+            self._logged[name] = value
 
-    def log_dict(self, metrics: dict[str, Any]) -> None:
+    def log_dict(self, metrics: dict[str, Any], **options: Any) -> None:
         for name, value in metrics.items():
-            self.log(name, value)
+            self.log(name, value, **options)
+
+    @contextlib.contextmanager
+    def _collect_logs(self, logs: Any):
+        """While a step runs, `self.log` records into `logs` (the step returns those values)."""
+        object.__setattr__(self, "_step_logs", logs)
+        try:
+            yield logs
+        finally:
+            object.__setattr__(self, "_step_logs", None)
+
+    # ---- hyperparameters (Lightning's save_hyperparameters / load_from_checkpoint) ---------------
+    @property
+    def hparams(self) -> dict[str, Any]:
+        """The `__init__` arguments `save_hyperparameters()` recorded (stored in every checkpoint)."""
+        return self._hparams
+
+    def save_hyperparameters(self, *names: str, ignore: str | list[str] | tuple[str, ...] = ()) -> None:
+        """Record the arguments of the `__init__` that calls this (all, or only `names`): they go into
+        `hparams`, every checkpoint's trainer_state.json and the loggers' hyperparameters, and
+        `load_from_checkpoint` rebuilds the module from them. Values must be JSON-serialisable
+        (numbers, strings, lists, dicts); leave others out with `ignore=`."""
+        frame = inspect.currentframe().f_back
+        try:
+            init_locals = dict(frame.f_locals)
+        finally:
+            del frame
+        ignored = {ignore} if isinstance(ignore, str) else set(ignore)
+        params = [
+            p.name
+            for p in inspect.signature(type(self).__init__).parameters.values()
+            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
+        wanted = list(names) or [p for p in params if p not in ignored]
+        unknown = [n for n in wanted if n not in init_locals]
+        if unknown:
+            raise ValueError(
+                f"{type(self).__name__}.save_hyperparameters: {', '.join(unknown)} is not an argument of "
+                f"__init__ (arguments: {', '.join(params) or 'none'}); call it inside __init__"
+            )
+        hparams = {n: init_locals[n] for n in wanted}
+        for n, value in hparams.items():
+            try:
+                json.dumps(value)
+            except (TypeError, ValueError):
+                raise TypeError(
+                    f"{type(self).__name__}.save_hyperparameters: {n}={type(value).__name__} is not "
+                    f"JSON-serialisable, so no checkpoint could hold it; pass ignore=[{n!r}] and give it "
+                    "again to load_from_checkpoint"
+                ) from None
+        self._hparams.update(hparams)
+
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path: str | os.PathLike, **overrides: Any) -> TrainModule:
+        """Rebuild the module from a checkpoint's hyperparameters (`save_hyperparameters`) and load its
+        weights. `overrides` replace saved hyperparameters or give the ones left out."""
+        from audiotrain.train import checkpoint as ckpt
+
+        folder = ckpt.resolve_checkpoint(checkpoint_path)
+        state = ckpt.read_state(folder)
+        hparams = {**state.get("hyper_parameters", {}), **overrides}
+        try:
+            module = cls(**hparams)
+        except TypeError as err:
+            raise TypeError(
+                f"{cls.__name__}.load_from_checkpoint({str(folder)!r}): {cls.__name__}(**hparams) failed with "
+                f"hparams {sorted(hparams)} ({err}); call save_hyperparameters() in __init__, or pass the "
+                "missing arguments as keywords"
+            ) from None
+        model_file = folder / ckpt.MODEL_FILE
+        module.update(
+            ckpt.checked_tree(
+                ckpt.read_arrays(model_file), module.parameters(), f"{cls.__name__} model", model_file
+            )
+        )
+        mx.eval(module.parameters())
+        module.on_load_checkpoint(state.get("module_state", {}))
+        return module
 
     def _attach(self, trainer: Trainer | None) -> None:
         object.__setattr__(self, "_trainer", trainer)

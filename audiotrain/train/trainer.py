@@ -1,73 +1,86 @@
-"""The Trainer: the `fit` loop around the compiled steps in `step.py`.
+"""The Trainer: `fit` → train epoch → train batch, around the compiled steps in `step.py`.
 
-The loop per batch reads top to bottom: check the batch, run the compiled step (an accumulating
-micro-step or the update step that ends a window), schedule the state's evaluation (`mx.async_eval`,
-one step ahead of the host), call the hooks. Host syncs (`.item()`) happen only at the logging
-interval, at validation and at epoch end.
+Its state lives in named objects (`state.py`): `Progress` (where the loop is), `RunningMeans` (the
+weighted sums behind every reported mean), `History`, `RandomState`, plus the model, the optimizer,
+the callbacks and the loggers. A checkpoint is the dict of their `state_dict()`s and resuming loads them
+all back. Callbacks read a small view of that state: `current_epoch`, `global_step`, `batch_in_epoch`,
+`num_training_batches`, `num_val_batches`, `callback_metrics`, `validates_within_epochs`,
+`should_stop`, `fitting`, `sanity_checking`, `fast_dev_run`, `optimizer`, `learning_rate()`,
+`log_metrics()`, `is_logging_step()`, `progress_metrics()`, `save_checkpoint()`, `print()`.
 
-This file holds the Trainer's construction, its flags and the training loop. The rest of the class
-comes from mixins, one concern each: the evaluation loops (`evaluation.py`), checkpoints and Ctrl-C
-(`resume.py`), the metrics a fit reports and logs (`reporting.py`) and the checks on loaders and
-batches (`batches.py`).
+Per batch the loop reads top to bottom: check the batch, run the compiled step (an accumulating
+micro-step or the update that ends a window), schedule its evaluation (`mx.async_eval`, one step ahead
+of the host), add its results to the running means, call the hooks. Host syncs (`.item()`) happen only
+at the logging interval, at validation and at epoch end.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
+import platform
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train import flags
-from audiotrain.train.batches import BatchChecksMixin, one_loader
-from audiotrain.train.callback import Callback
-from audiotrain.train.callbacks import GradientClipper, ModelCheckpoint, ProgressBar
-from audiotrain.train.evaluation import EvaluationMixin
+from audiotrain.train.callback_list import CallbackList
+from audiotrain.train.evaluation import EvalSums, eval_mode, evaluate, prefixed
+from audiotrain.train.interrupt import stop_on_sigint
 from audiotrain.train.lazy import LazyScalar
+from audiotrain.train.loaders import check_batch, from_datamodule, loader_len, prepare_loader
 from audiotrain.train.loggers import CSVLogger, Logger, TensorBoardLogger
 from audiotrain.train.module import OptimizerConfig, TrainModule
-from audiotrain.train.reporting import ReportingMixin, prefixed
-from audiotrain.train.resume import ResumeMixin
+from audiotrain.train.outputs import LogOptions
 from audiotrain.train.seeding import seed_everything
-from audiotrain.train.step import EvalStep, StepConfig, TrainStep, all_finite
+from audiotrain.train.state import History, Progress, RandomState, RunningMeans, local_means
+from audiotrain.train.step import EvalStep, StepConfig, StepState, TrainStep
+from audiotrain.train.transforms import all_finite
 
 import mlx.core as mx
 from mlx.utils import tree_flatten
 
+# Lightning's names for the stages of `setup` / `teardown`, by the eval stage that runs.
+_STAGE_NAMES = {"val": "validate", "test": "test", "predict": "predict"}
 
-class Trainer(EvaluationMixin, ResumeMixin, ReportingMixin, BatchChecksMixin):
+
+class Trainer:
     """Orchestrates training of a `TrainModule` with compiled MLX steps.
 
-    Duration: `max_epochs` and/or `max_steps` (optimizer steps; whichever ends first).
-    Validation: `val_check_interval` float = fraction of an epoch, int = every N training batches.
+    Duration: `max_epochs` and/or `max_steps` (optimizer steps; whichever ends first), `max_time`
+    ("DD:HH:MM:SS", a timedelta or a dict), and `min_epochs` (a stop request, e.g. EarlyStopping, waits
+    for it). Validation: `val_check_interval` float = fraction of an epoch, int = every N training
+    batches; `check_val_every_n_epoch` (None: only an int `val_check_interval` validates).
     Gradients: `gradient_clip_val` with `gradient_clip_algorithm` "norm"|"value",
-    `accumulate_grad_batches` (mean over the window), non-finite updates skipped in-graph; after
-    `max_consecutive_nonfinite` skipped updates in a row training stops with an error.
-    The guard costs a sum over all gradients plus, for Adam/AdamW, selects fused into the update
-    kernel (other optimizers: a select over the parameters and the optimizer state, see
-    train/guarded_update.py); on a small MLP on the CPU backend that is 4-6% of the step
-    (benchmarks/trainer_overhead.py).
-    `nonfinite_guard=False` drops it (a non-finite update then goes through). `track_grad_norm=True`
-    logs the gradient norm (always logged, for free, with norm clipping).
+    `accumulate_grad_batches` (mean over the window; a window the loader ends early is applied at the
+    epoch's end), non-finite updates skipped in-graph; after `max_consecutive_nonfinite` non-finite
+    steps in a row training stops with an error (with `nonfinite_guard=False` too, where those updates
+    went through). The guard costs a sum over all gradients plus, for Adam/AdamW, selects fused into the
+    update kernel (train/guarded_update.py); on a small MLP on the CPU backend that is 4-6% of the step
+    (benchmarks/trainer_overhead.py). `track_grad_norm=True` logs the gradient norm.
+    Device: `accelerator` "auto" | "cpu" | "gpu" (Metal or CUDA), `devices` 1 per process (data parallel
+    is several processes: mlx.launch), `precision` "32" | "bf16-mixed" | "bf16-true".
     Loggers: `logger` is one, a list, or True for a TensorBoard logger in `default_root_dir` (CSV where
-    no SummaryWriter is installed), as in Lightning.
-    Logging: every `log_every_n_steps` optimizer steps the loggers get the interval means
-    (`train_loss`, `train_<metric>`), the learning rate and the skip count; at each epoch end the
-    epoch means as `train_<name>_epoch` (the history and `callback_metrics` use `train_<name>`).
+    no SummaryWriter is installed), as in Lightning. Every `log_every_n_steps` optimizer steps the loggers
+    get the interval means (`train_loss`, `train_<metric>`, values logged with `self.log`), the learning
+    rate and the skip count; at each epoch end the epoch means as `train_<name>_epoch` (the history and
+    `callback_metrics` use `train_<name>`). Interval and epoch means are both weighted by
+    `TrainModule.batch_size(batch)`.
     Seeding: `seed` seeds MLX, numpy and Python at the start of `fit` (and a DataLoader without its own
     seed). A model's initial weights are drawn when it is built, before that: call
-    `audiotrain.seed_everything(seed)` first for a run that repeats exactly.
-    Precision: "32", "bf16-mixed" (bf16 compute, float32 master weights), "bf16-true".
+    `audiotrain.seed_everything(seed)` first for a run that repeats exactly. `deterministic=True` needs a
+    seed; on the CPU MLX is deterministic, on a GPU it warns (reductions with atomic adds are not).
     Sanity check: `num_sanity_val_steps` (default 2, -1 all) validation batches run before training
-    starts, unlogged and leaving the random state as it was, so an error only validation reaches
-    shows at once, not after an epoch.
+    starts, unlogged and leaving the random state as it was.
     Debugging: `fast_dev_run` (n batches of train and val, no checkpoints or loggers),
-    `limit_train_batches` / `limit_val_batches`, `debug_lazy_eval` (no compile; evaluate every
-    step eagerly and name the first parameter that turns non-finite).
+    `limit_train_batches` / `limit_val_batches` / `limit_test_batches` / `limit_predict_batches`,
+    `debug_lazy_eval` (no compile; evaluate every step eagerly and name the first parameter that turns
+    non-finite).
 
     The short last batch of an epoch is kept (unless the loader drops it): MLX traces a compiled
     function once per input shape and caches it, so that batch costs one extra trace in the first
@@ -85,13 +98,15 @@ class Trainer(EvaluationMixin, ResumeMixin, ReportingMixin, BatchChecksMixin):
         enable_checkpointing: bool = True,
         compile: bool = True,
         seed: int | None = 42,
-        callbacks: list[Callback] | None = None,
+        callbacks: list | None = None,
         logger: Any = None,
         debug_lazy_eval: bool = False,
         accumulate_grad_batches: int = 1,
         precision: str = "32",
         limit_train_batches: int | float | None = None,
         limit_val_batches: int | float | None = None,
+        limit_test_batches: int | float | None = None,
+        limit_predict_batches: int | float | None = None,
         fast_dev_run: bool | int = False,
         log_every_n_steps: int = 50,
         enable_progress_bar: bool = True,
@@ -99,72 +114,81 @@ class Trainer(EvaluationMixin, ResumeMixin, ReportingMixin, BatchChecksMixin):
         nonfinite_guard: bool = True,
         track_grad_norm: bool = False,
         num_sanity_val_steps: int = 2,
+        min_epochs: int | None = None,
+        max_time: Any = None,
+        check_val_every_n_epoch: int | None = 1,
+        accelerator: str = "auto",
+        devices: Any = "auto",
+        strategy: str = "auto",
+        deterministic: bool | str | None = None,
     ):
         self.fast_dev_run = flags.fast_dev_run(fast_dev_run)
         self.max_epochs = flags.positive_int_or_none("max_epochs", max_epochs)
         self.max_steps = flags.positive_int_or_none("max_steps", max_steps)
+        self.min_epochs = flags.non_negative_int_or_none("min_epochs", min_epochs) or 0
+        self.max_time = flags.max_time(max_time)
         if self.fast_dev_run:
-            self.max_epochs, self.max_steps = 1, None
-        if self.max_epochs is None and self.max_steps is None:
+            self.max_epochs, self.max_steps, self.max_time = 1, None, None
+        if self.max_epochs is None and self.max_steps is None and self.max_time is None:
             raise ValueError(
-                "Trainer: set max_epochs or max_steps (or both; whichever ends first stops training)"
+                "Trainer: set max_epochs, max_steps or max_time (or several; whichever ends first stops training)"
             )
         self.val_check_interval = flags.val_check_interval(val_check_interval)
-        self.gradient_clip_val, self.gradient_clip_algorithm = flags.clip(
-            gradient_clip_val, gradient_clip_algorithm
-        )
+        self.check_val_every_n_epoch = flags.check_val_every_n_epoch(check_val_every_n_epoch)
+        if self.check_val_every_n_epoch is None and isinstance(self.val_check_interval, float):
+            raise ValueError(
+                "Trainer(check_val_every_n_epoch=None) validates only every val_check_interval batches: "
+                f"give an int val_check_interval (got {self.val_check_interval})"
+            )
         self.default_root_dir = Path(default_root_dir)
         self.enable_checkpointing = bool(enable_checkpointing) and not self.fast_dev_run
         self.compile = bool(compile) and not debug_lazy_eval
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
             raise ValueError(f"Trainer(seed={seed!r}): expected a non-negative int or None")
         self.seed = seed
+        self.deterministic = flags.deterministic(deterministic)
+        if self.deterministic is True and seed is None:
+            raise ValueError("Trainer(deterministic=True, seed=None): a deterministic run needs a seed")
+        self.accelerator = flags.accelerator(accelerator)
+        self.device = mx.gpu if self.accelerator == "gpu" else mx.cpu
+        self.devices = flags.devices(devices, _world_size())
+        self.strategy = flags.strategy(strategy)
+        if self.deterministic and self.accelerator == "gpu":
+            warnings.warn(
+                "Trainer(deterministic=...): MLX on a GPU reduces with unordered atomic adds, so two runs agree "
+                "to float32 rounding, not bitwise; on the CPU they agree bitwise",
+                stacklevel=2,
+            )
         self.debug_lazy_eval = bool(debug_lazy_eval)
         self.accumulate_grad_batches = flags.positive_int("accumulate_grad_batches", accumulate_grad_batches)
         self.precision = flags.precision(precision)
-        self.limit_train_batches = flags.limit("limit_train_batches", limit_train_batches)
-        self.limit_val_batches = flags.limit("limit_val_batches", limit_val_batches)
+        self.limits = {
+            "train": flags.limit("limit_train_batches", limit_train_batches),
+            "val": flags.limit("limit_val_batches", limit_val_batches),
+            "test": flags.limit("limit_test_batches", limit_test_batches),
+            "predict": flags.limit("limit_predict_batches", limit_predict_batches),
+        }
         self.log_every_n_steps = flags.positive_int("log_every_n_steps", log_every_n_steps)
         self.num_sanity_val_steps = flags.sanity_steps(num_sanity_val_steps)
-        self.sanity_checking = False
         self.max_consecutive_nonfinite = flags.positive_int(
             "max_consecutive_nonfinite", max_consecutive_nonfinite
         )
         self.enable_progress_bar = bool(enable_progress_bar)
         self.nonfinite_guard = bool(nonfinite_guard)
         self.track_grad_norm = bool(track_grad_norm)
+        self.callbacks = CallbackList(callbacks, self.enable_progress_bar, self.enable_checkpointing)
+        value, algorithm = flags.clip(gradient_clip_val, gradient_clip_algorithm)
+        self.gradient_clip_val, self.gradient_clip_algorithm = self.callbacks.clip(value, algorithm)
+        self.loggers = [] if self.fast_dev_run else _loggers(logger, self.default_root_dir)
 
-        callbacks = [callbacks] if isinstance(callbacks, Callback) else list(callbacks or [])
-        for cb in callbacks:
-            if not isinstance(cb, Callback):
-                raise TypeError(f"Trainer(callbacks=...): {cb!r} is not an audiotrain Callback instance")
-        if self.enable_progress_bar and not any(isinstance(c, ProgressBar) for c in callbacks):
-            callbacks.append(ProgressBar())
-        if not self.enable_progress_bar:
-            callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
-        if self.enable_checkpointing and not any(isinstance(c, ModelCheckpoint) for c in callbacks):
-            callbacks.append(ModelCheckpoint(save_last=True, save_top_k=0))
-        if not self.enable_checkpointing:
-            callbacks = [c for c in callbacks if not isinstance(c, ModelCheckpoint)]
-        # Checkpointing runs after every other callback at each hook, as in Lightning: a checkpoint
-        # taken at an epoch end then holds EarlyStopping's (or any callback's) state for that epoch.
-        self.callbacks = sorted(callbacks, key=lambda cb: isinstance(cb, ModelCheckpoint))
-        if logger is True:
-            logger = _default_logger(self.default_root_dir)
-        loggers = (
-            logger if isinstance(logger, (list, tuple)) else ([] if logger in (None, False) else [logger])
-        )
-        for lg in loggers:
-            if not callable(getattr(lg, "log_metrics", None)):
-                raise TypeError(f"Trainer(logger=...): {lg!r} has no log_metrics(metrics, step) method")
-        self.loggers = [] if self.fast_dev_run else loggers
-        self._configure_clipping()
-
-        # Progress state (what a checkpoint stores).
-        self.current_epoch = 0
-        self.global_step = 0
-        self.batch_in_epoch = 0
-        self.total_train_batches = 0
+        # The state a checkpoint holds (see save_checkpoint).
+        self.progress = Progress()
+        self.running = RunningMeans()
+        self._history = History()
+        self.callback_metrics: dict[str, float] = {}
+        self.logged_metrics: dict[str, float] = {}
+        self._elapsed_before = 0.0  # seconds spent in earlier runs of a resumed fit
+        # Per run.
         self.should_stop = False
         self.interrupted = False
         self.interrupted_checkpoint: Path | None = None  # where Ctrl-C saved, once it has
@@ -174,105 +198,75 @@ class Trainer(EvaluationMixin, ResumeMixin, ReportingMixin, BatchChecksMixin):
         )
         self.state = "initializing"
         self.fitting = False  # inside `fit` (a validation there is part of training)
-        self.callback_metrics: dict[str, float] = {}
-        self.logged_metrics: dict[str, float] = {}
-        self._history_rows: list[dict[str, Any]] = []
-        self._elapsed_before = 0.0  # seconds spent in earlier runs of a resumed fit
-        self._fit_started = 0.0
+        self.sanity_checking = False
         self.module: TrainModule | None = None
         self.optimizer = None
         self.optimizer_config: OptimizerConfig | None = None
+        self.datamodule = None
+        self.num_training_batches: int | float = 0
+        self.num_val_batches: int | None = 0
         self._train_step: TrainStep | None = None
         self._eval_steps: dict[str, EvalStep] = {}
-        self._micro = 0  # micro-batches accumulated in the current window
         self._train_loader = None
         self._val_loader = None
         self._pending_loader_state: dict | None = None
         self._pending_ckpt: str | None = None
-        self._epoch_complete = False
-        # A mid-epoch validation that Ctrl-C stopped: the checkpoint records it and a resumed fit runs
-        # it again before the next training batch, so the history matches an uninterrupted run.
-        self._validation_pending = False
         self._trainable: frozenset[str] = frozenset()  # the parameter names the compiled step trains
-        self._interval_sums: dict[str, mx.array] = {}
-        self._interval_count = 0
-        self._epoch_sums: dict[str, Any] = {}
-        self._epoch_weight = 0.0
+        self._fit_started = 0.0
         self._last_outputs: dict[str, mx.array] = {}  # the last step's loss and metrics (maybe still running)
         self._settled_outputs: dict[str, mx.array] = {}  # the step before that one's (evaluated)
-        self.num_training_batches: int | float = 0
-        self.num_val_batches = 0
 
-    # ---- configuration -----------------------------------------------------------------------------
-    def _configure_clipping(self) -> None:
-        for cb in self.callbacks:
-            if isinstance(cb, GradientClipper):
-                value, algorithm = cb.clip_settings()
-                if self.gradient_clip_val is not None and (value, algorithm) != (
-                    self.gradient_clip_val,
-                    self.gradient_clip_algorithm,
-                ):
-                    raise ValueError(
-                        f"GradientClipper({algorithm}={value}) conflicts with Trainer(gradient_clip_val="
-                        f"{self.gradient_clip_val}, gradient_clip_algorithm={self.gradient_clip_algorithm!r}); "
-                        "use one of them"
-                    )
-                self.gradient_clip_val, self.gradient_clip_algorithm = value, algorithm
+    # ---- the view callbacks read ---------------------------------------------------------------------
+    @property
+    def current_epoch(self) -> int:
+        return self.progress.epoch
 
-    def print(self, *args: Any) -> None:
-        from tqdm.auto import tqdm
+    @property
+    def global_step(self) -> int:
+        return self.progress.global_step
 
-        tqdm.write(" ".join(str(a) for a in args))
+    @property
+    def batch_in_epoch(self) -> int:
+        return self.progress.batch_in_epoch
 
     @property
     def logger(self):
         return self.loggers[0] if self.loggers else None
 
     @property
+    def limit_val_batches(self):
+        return self.limits["val"]
+
+    @property
+    def limit_train_batches(self):
+        return self.limits["train"]
+
+    @property
+    def validates_within_epochs(self) -> bool:
+        """Whether this `fit` validates other than exactly once at each epoch end: `val_check_interval`
+        below 1.0 (also mid-epoch) or an int (every N batches, across epoch ends). Callbacks that
+        monitor a metric then act after each validation instead of at epoch end, as in Lightning."""
+        once_per_epoch = isinstance(self.val_check_interval, float) and self.val_check_interval == 1.0
+        return self.fitting and self._val_loader is not None and not once_per_epoch
+
+    @property
     def estimated_stepping_batches(self) -> int | float:
         """Optimizer steps the current `fit` will take (Lightning's name), for schedules that need
         the total, e.g. OneCycle in `configure_optimizers`; inf when nothing bounds it."""
-        total = self._loader_len(self._train_loader) if self._train_loader is not None else None
-        batches = self.fast_dev_run or flags.resolve_limit(
-            self.limit_train_batches, total, "limit_train_batches"
-        )
+        total = loader_len(self._train_loader) if self._train_loader is not None else None
+        batches = self.fast_dev_run or flags.resolve_limit(self.limits["train"], total, "limit_train_batches")
         by_epochs = math.inf
         if batches is not None and self.max_epochs is not None:
             by_epochs = math.ceil(batches / self.accumulate_grad_batches) * self.max_epochs
-        if self.fast_dev_run:
-            by_epochs = math.ceil(batches / self.accumulate_grad_batches)
         limit = min(by_epochs, self.max_steps if self.max_steps is not None else math.inf)
         return int(limit) if limit != math.inf else math.inf
 
-    # ---- hooks -------------------------------------------------------------------------------------
-    def _callbacks(self, hook: str, *args: Any) -> None:
-        for cb in self.callbacks:
-            getattr(cb, hook)(self, self.module, *args)
+    def print(self, *args: Any) -> None:
+        from tqdm.auto import tqdm
 
-    # ---- setup -------------------------------------------------------------------------------------
-    def _attach(self, module: TrainModule, stage: str) -> None:
-        if not isinstance(module, TrainModule):
-            raise TypeError(f"Trainer.{stage}: expected a TrainModule, got {type(module).__name__}")
-        self.module = module
-        module._attach(self)
-        if self.precision == "bf16-true":
-            module.set_dtype(mx.bfloat16)
-        for cb in self.callbacks:
-            cb.setup(self, module, stage)
+        tqdm.write(" ".join(str(a) for a in args))
 
-    def _setup_optimizer(self, module: TrainModule) -> None:
-        config = module.configure_optimizers()
-        if not isinstance(config, OptimizerConfig):
-            raise TypeError(
-                f"{type(module).__name__}.configure_optimizers must return an OptimizerConfig, "
-                f"got {type(config).__name__}"
-            )
-        self.optimizer_config, self.optimizer = config, config.optimizer
-        # Initialise the state before compiling: a compiled function must see the same state
-        # structure on every call (lazy init on the first update would force a retrace).
-        self.optimizer.init(module.trainable_parameters())
-
-    # ---- fit ---------------------------------------------------------------------------------------
+    # ---- fit -----------------------------------------------------------------------------------------
     def fit(
         self,
         model: TrainModule,
@@ -282,17 +276,23 @@ class Trainer(EvaluationMixin, ResumeMixin, ReportingMixin, BatchChecksMixin):
         *,
         train_dataloaders: Any = None,
         val_dataloaders: Any = None,
+        datamodule: Any = None,
     ) -> None:
-        """Train `model`; resume everything from `ckpt_path` if given (a checkpoint folder, or "last").
-
-        `train_dataloaders` / `val_dataloaders` are Lightning's names for the two loaders.
-        """
-        train_loader = one_loader("fit", "train_loader", train_loader, "train_dataloaders", train_dataloaders)
-        val_loader = one_loader("fit", "val_loader", val_loader, "val_dataloaders", val_dataloaders)
+        """Train `model`; resume everything from `ckpt_path` if given (a checkpoint folder, "last" or
+        "best"). `train_dataloaders` / `val_dataloaders` are Lightning's names for the two loaders, and
+        `datamodule` gives both."""
+        train_loader = _one_loader(
+            "fit", "train_loader", train_loader, "train_dataloaders", train_dataloaders
+        )
+        val_loader = _one_loader("fit", "val_loader", val_loader, "val_dataloaders", val_dataloaders)
+        loaders = from_datamodule("fit", datamodule, "fit", {"train": train_loader, "val": val_loader})
+        train_loader, val_loader = loaders["train"], loaders["val"]
         if train_loader is None:
-            raise TypeError("Trainer.fit: pass the training batches (train_loader, or train_dataloaders=)")
-        self._prepare_loader(train_loader, "train_loader")
-        self._prepare_loader(val_loader, "val_loader")
+            raise TypeError(
+                "Trainer.fit: pass the training batches (train_loader, train_dataloaders= or datamodule=)"
+            )
+        prepare_loader(train_loader, "train_loader", self.seed)
+        prepare_loader(val_loader, "val_loader", self.seed)
         if val_loader is train_loader and hasattr(train_loader, "state_dict"):
             # Its position is part of each checkpoint: after a validation it would be the validation
             # pass's, and a resumed epoch would continue from another epoch's order.
@@ -303,83 +303,48 @@ class Trainer(EvaluationMixin, ResumeMixin, ReportingMixin, BatchChecksMixin):
             )
         if self.seed is not None:
             seed_everything(self.seed)
+        self.datamodule = datamodule
         self._attach(model, "fit")
-        self._train_loader = train_loader  # before configure_optimizers: estimated_stepping_batches
-        self._val_loader = val_loader
-        self._setup_optimizer(model)
-        self.state = "running"
-        self.should_stop = self.interrupted = False
-        self.interrupted_checkpoint = None
-        self._validation_pending = False
-        ckpt_path = self._checkpoint_alias(ckpt_path or self._pending_ckpt)
-        self._pending_ckpt = None
-        step_config = StepConfig(
-            clip_val=self.gradient_clip_val,
-            clip_algorithm=self.gradient_clip_algorithm,
-            accumulate_grad_batches=self.accumulate_grad_batches,
-            precision=self.precision,
-            compile=self.compile,
-            nonfinite_guard=self.nonfinite_guard,
-            track_grad_norm=self.track_grad_norm,
-        )
-        self._trainable = _trainable_keys(model)
-        self._train_step = TrainStep(model, self.optimizer, step_config)
-        self._eval_steps = {}
-        if ckpt_path:
-            self._restore(ckpt_path, full=True)
-        for lg in self.loggers:
-            if hasattr(lg, "log_hyperparams"):
-                lg.log_hyperparams(self._config())
-            if isinstance(lg, Logger):
-                lg.start()  # the checkpoint's run, now that it is loaded; a login failure shows at once
-        self._fit_started = time.perf_counter()
+        self._train_loader, self._val_loader = train_loader, val_loader  # before configure_optimizers
         status = "failed"
-        self.fitting = True
         try:
-            with self._sigint_guard():
-                self._callbacks("on_fit_start")
+            self._setup_optimizer(model)
+            self.state = "running"
+            self.should_stop = self.interrupted = False
+            self.interrupted_checkpoint = None
+            self.progress.validation_pending = False
+            ckpt_path = self.callbacks.checkpoint_path(ckpt_path or self._pending_ckpt)
+            self._pending_ckpt = None
+            self._trainable = _trainable_keys(model)
+            self._train_step = TrainStep(model, self.optimizer, self._step_config())
+            self._eval_steps = {}
+            if ckpt_path:
+                self._restore(ckpt_path, full=True)
+            self._start_loggers(model)
+            self._fit_started = time.perf_counter()
+            self.fitting = True
+            with self._on_device(), stop_on_sigint(self._request_stop):
+                self.callbacks.call("on_fit_start", self, model)
                 model.on_fit_start()
                 if val_loader is not None:
                     self._sanity_check(model, val_loader)
-                self._callbacks("on_train_start")
+                self.callbacks.call("on_train_start", self, model)
                 model.on_train_start()
                 self._fit_loop(model, train_loader, val_loader)
                 if not self.interrupted:
-                    self._callbacks("on_train_end")
+                    self.callbacks.call("on_train_end", self, model)
                     model.on_train_end()
-                    self._callbacks("on_fit_end")
+                    self.callbacks.call("on_fit_end", self, model)
                     model.on_fit_end()
             status = "interrupted" if self.interrupted else "success"
         except BaseException as err:
-            for cb in self.callbacks:
-                with contextlib.suppress(Exception):
-                    cb.on_exception(self, model, err)
+            self.callbacks.call_quietly("on_exception", self, model, err)
             raise
         finally:
             self.fitting = False
             self.state = "finished" if status == "success" else status
-            for lg in self.loggers:
-                if hasattr(lg, "finalize"):
-                    lg.finalize(status)
-            for cb in self.callbacks:
-                cb.teardown(self, model, "fit")
+            self._teardown(model, "fit", status)
             model.train()
-
-    @property
-    def validates_within_epochs(self) -> bool:
-        """Whether this `fit` validates other than exactly once at each epoch end: `val_check_interval`
-        below 1.0 (also mid-epoch) or an int (every N batches, across epoch ends). Callbacks that
-        monitor a metric then act after each validation instead of at epoch end, as in Lightning, so
-        they never read a validation metric that is stale or not logged yet."""
-        once_per_epoch = isinstance(self.val_check_interval, float) and self.val_check_interval == 1.0
-        return self.fitting and self._val_loader is not None and not once_per_epoch
-
-    def _done(self) -> bool:
-        if self.should_stop or self.interrupted:
-            return True
-        if self.max_steps is not None and self.global_step >= self.max_steps:
-            return True
-        return self.max_epochs is not None and self.current_epoch >= self.max_epochs
 
     def _fit_loop(self, module: TrainModule, train_loader: Any, val_loader: Any) -> None:
         if self._done():
@@ -389,9 +354,9 @@ class Trainer(EvaluationMixin, ResumeMixin, ReportingMixin, BatchChecksMixin):
                 stacklevel=3,
             )
             return
-        total = self._loader_len(train_loader)
+        total = loader_len(train_loader)
         n_batches = self.fast_dev_run or flags.resolve_limit(
-            self.limit_train_batches, total, "limit_train_batches"
+            self.limits["train"], total, "limit_train_batches"
         )
         self.num_training_batches = n_batches if n_batches is not None else math.inf
         if n_batches == 0:
@@ -405,7 +370,7 @@ class Trainer(EvaluationMixin, ResumeMixin, ReportingMixin, BatchChecksMixin):
                 raise ValueError("Trainer(val_check_interval<1.0) needs a training loader with a length")
             mid_epoch_every = max(1, int(self.val_check_interval * n_batches))
         while not self._done():
-            self._run_train_epoch(module, train_loader, val_loader, n_batches, mid_epoch_every)
+            self._train_epoch(module, train_loader, val_loader, n_batches, mid_epoch_every)
             if self.interrupted:  # saved in the epoch, right after the step it stopped at
                 return
             self._end_epoch(module, val_loader)
@@ -415,112 +380,200 @@ class Trainer(EvaluationMixin, ResumeMixin, ReportingMixin, BatchChecksMixin):
             # validation stops it and leaves the epoch open: the resumed fit validates and ends it.)
             self._save_on_interrupt()
 
-    def _run_train_epoch(self, module, loader, val_loader, n_batches, mid_epoch_every) -> None:
-        epoch = self.current_epoch
-        resuming = self.batch_in_epoch > 0
+    def _done(self) -> bool:
+        if self.interrupted:
+            return True
+        if self.max_steps is not None and self.global_step >= self.max_steps:
+            return True
+        if self.max_epochs is not None and self.current_epoch >= self.max_epochs:
+            return True
+        if self.max_time is not None and self.elapsed() >= self.max_time:
+            return True
+        # A stop request (EarlyStopping, a callback) waits for min_epochs, as in Lightning.
+        return self.should_stop and self.current_epoch >= self.min_epochs
+
+    def _train_epoch(self, module, loader, val_loader, n_batches, mid_epoch_every) -> None:
+        progress = self.progress
+        resuming = progress.start_epoch()
         if hasattr(loader, "set_epoch"):
-            loader.set_epoch(epoch)
+            loader.set_epoch(progress.epoch)
         if self._pending_loader_state is not None and hasattr(loader, "load_state_dict"):
             loader.load_state_dict(self._pending_loader_state)
         self._pending_loader_state = None
         if not resuming:
-            self._epoch_sums, self._epoch_weight = {}, 0.0
-        self._epoch_complete = False
+            self.running.reset_epoch()
         module.train()
-        module.on_train_epoch_start(epoch)
-        self._callbacks("on_train_epoch_start")
+        module.on_train_epoch_start(progress.epoch)
+        self.callbacks.call("on_train_epoch_start", self, module)
         self._follow_freezing(module)
         iterator = iter(loader)
         if resuming and not hasattr(loader, "load_state_dict"):
             # A plain iterable cannot seek: replay and discard the batches already trained on.
-            for _ in range(self.batch_in_epoch):
+            for _ in range(progress.batch_in_epoch):
                 next(iterator, None)
-        if self._validation_pending and val_loader is not None:
-            self._run_validation(module, val_loader, during_fit=True)
-            module.train()
+        if progress.validation_pending and val_loader is not None:
+            self._validate_in_fit(module, val_loader)
             if self.interrupted:
                 self._save_on_interrupt()
                 return
-        self._validation_pending = False
-        step = self._train_step
+        progress.validation_pending = False
         exhausted = False
-        while n_batches is None or self.batch_in_epoch < n_batches:
+        while n_batches is None or progress.batch_in_epoch < n_batches:
             try:
                 batch = next(iterator)
             except StopIteration:
                 exhausted = True
                 break
-            self._check_batch(batch)
-            batch_idx = self.batch_in_epoch
-            module.on_train_batch_start(batch, batch_idx)
-            self._callbacks("on_train_batch_start", batch, batch_idx)
-            self._micro += 1
-            last_of_epoch = n_batches is not None and batch_idx + 1 == n_batches
-            stepped = self._micro == self.accumulate_grad_batches or last_of_epoch
-            if stepped:
-                loss, metrics = step.update(batch, mx.array(self._micro, mx.float32))
-                self._micro = 0
-            else:
-                loss, metrics = step.accumulate(batch)
-            weight = module.batch_size(batch)
-            self._accumulate_train_metrics(loss, metrics, weight)
-            targets = (step.eval_targets, loss, metrics, self._interval_sums, self._epoch_sums)
-            if self.debug_lazy_eval:
-                mx.eval(targets)
-                self._debug_check(loss, batch_idx)
-            else:
-                # The device runs this step while Python fetches, checks and hooks the next batch (a GPU
-                # would otherwise idle through that host time). Waiting for the step before keeps at most
-                # two in flight, so batches cannot pile up in memory. Values read later (.item() at the
-                # logging interval, a callback, a checkpoint) wait for what they need.
-                mx.async_eval(targets)
-                if self._last_outputs:
-                    mx.eval(self._last_outputs)  # the step before: done, or nearly
-                    self._settled_outputs = self._last_outputs
-            self.batch_in_epoch += 1
-            self.total_train_batches += 1
-            if stepped:
-                self.global_step += 1
-            self._last_outputs = {"loss": loss, **metrics}
-            outputs = {
-                "loss": LazyScalar(loss),
-                **{k: LazyScalar(v) for k, v in metrics.items()},
-                "stepped": stepped,
-            }
-            # A checkpoint saved by a batch-end hook (ModelCheckpoint(every_n_train_steps)) before
-            # this batch's validation records it as pending, so resuming from it runs it first.
-            val_due = val_loader is not None and self._val_due(mid_epoch_every, n_batches)
-            self._validation_pending = val_due
-            module.on_train_batch_end(outputs, batch, batch_idx)
-            # Logged before the callbacks: a checkpoint one saves now (every_n_train_steps) records
-            # the loggers past this step, so resuming from it neither drops nor repeats its row.
-            if stepped and self.is_logging_step():
-                self._log_train_interval()
-            self._callbacks("on_train_batch_end", outputs, batch, batch_idx)
-            if val_due:
-                self._validation_pending = False  # a checkpoint saved in on_validation_end has run it
-                # Still pending when Ctrl-C stops it: saved below, rerun on resume.
-                self._validation_pending = self._run_validation(module, val_loader, during_fit=True) is None
-                module.train()
+            self._train_batch(module, batch, n_batches, val_loader, mid_epoch_every)
             if self.interrupted:
                 self._save_on_interrupt()
                 return
             if self._done():
                 break
         self._settled_outputs = {}  # the epoch's end shows its last step's numbers
-        if exhausted and self.batch_in_epoch == 0:
-            self._no_batches_this_epoch(epoch)
+        if exhausted and progress.micro_batches:
+            self._close_window()  # the loader ended the epoch inside an accumulation window
+        if exhausted and progress.batch_in_epoch == 0:
+            self._no_batches_this_epoch(progress.epoch)
         # An epoch stopped early by max_steps or EarlyStopping-in-a-batch stays open, so a checkpoint
         # taken now resumes in the middle of it.
-        self._epoch_complete = exhausted or (n_batches is not None and self.batch_in_epoch >= n_batches)
+        progress.epoch_complete = exhausted or (
+            n_batches is not None and progress.batch_in_epoch >= n_batches
+        )
+
+    def _train_batch(self, module, batch, n_batches, val_loader, mid_epoch_every) -> None:
+        progress = self.progress
+        check_batch(batch)
+        batch_idx = progress.batch_in_epoch
+        module.on_train_batch_start(batch, batch_idx)
+        self.callbacks.call("on_train_batch_start", self, module, batch, batch_idx)
+        step = self._train_step
+        progress.micro_batches += 1
+        last_of_epoch = n_batches is not None and batch_idx + 1 == n_batches
+        stepped = progress.micro_batches == self.accumulate_grad_batches or last_of_epoch
+        index = mx.array(batch_idx, mx.int32)
+        if stepped:
+            loss, metrics, logged = step.update(batch, index, mx.array(progress.micro_batches, mx.float32))
+            progress.micro_batches = 0
+        else:
+            loss, metrics, logged = step.accumulate(batch, index)
+        returned = {"loss": loss, **metrics}
+        self.running.add(
+            {**{prefixed("train_", k): v for k, v in returned.items()}, **logged}, module.batch_size(batch)
+        )
+        targets = (step.eval_targets, loss, metrics, logged, self.running.arrays())
+        if self.debug_lazy_eval:
+            mx.eval(targets)
+            self._debug_check(loss, batch_idx)
+        else:
+            # The device runs this step while Python fetches, checks and hooks the next batch (a GPU
+            # would otherwise idle through that host time). Waiting for the step before keeps at most
+            # two in flight, so batches cannot pile up in memory. Values read later (.item() at the
+            # logging interval, a callback, a checkpoint) wait for what they need.
+            mx.async_eval(targets)
+            if self._last_outputs:
+                mx.eval(self._last_outputs)  # the step before: done, or nearly
+                self._settled_outputs = self._last_outputs
+        progress.batch_in_epoch += 1
+        progress.total_batches += 1
+        if stepped:
+            progress.global_step += 1
+        shown = {k: v for k, v in logged.items() if step.log_options[k].prog_bar}
+        self._last_outputs = {**returned, **shown}
+        outputs = {**{k: LazyScalar(v) for k, v in {**returned, **logged}.items()}, "stepped": stepped}
+        # A checkpoint saved by a batch-end hook (ModelCheckpoint(every_n_train_steps)) before this
+        # batch's validation records it as pending, so resuming from it runs it first.
+        val_due = val_loader is not None and self._val_due(mid_epoch_every, n_batches)
+        progress.validation_pending = val_due
+        module.on_train_batch_end(outputs, batch, batch_idx)
+        # Logged before the callbacks: a checkpoint one saves now (every_n_train_steps) records the
+        # loggers past this step, so resuming from it neither drops nor repeats its row.
+        if stepped and self.is_logging_step():
+            self._log_train_interval()
+        self.callbacks.call("on_train_batch_end", self, module, outputs, batch, batch_idx)
+        if val_due:
+            progress.validation_pending = False  # a checkpoint saved in on_validation_end has run it
+            # Still pending when Ctrl-C stops it: saved below, rerun on resume.
+            progress.validation_pending = self._validate_in_fit(module, val_loader) is None
+
+    def _close_window(self) -> None:
+        """Apply the gradients of an accumulation window that the end of the loader cut short."""
+        progress = self.progress
+        self._train_step.close_window(mx.array(progress.micro_batches, mx.float32))
+        mx.async_eval(self._train_step.eval_targets)
+        progress.micro_batches = 0
+        progress.global_step += 1
+        if self.is_logging_step():
+            self._log_train_interval()
+
+    def _end_epoch(self, module: TrainModule, val_loader: Any) -> None:
+        progress = self.progress
+        epoch_means = self.running.epoch_means(self._reduce)
+        train_metrics = self._epoch_values(epoch_means)
+        if self.running.interval_weight:
+            self._log_train_interval()
+        self._check_nonfinite()
+        self.callback_metrics.update(train_metrics)
+        val_metrics = {}
+        if (
+            val_loader is not None
+            and isinstance(self.val_check_interval, float)
+            and self._validates_this_epoch()
+        ):
+            val_metrics = self._validate_in_fit(module, val_loader)
+            if val_metrics is None:
+                # Ctrl-C stopped the validation: the epoch stays open at its last batch, so the
+                # checkpoint resumes with this validation and the rest of the epoch's end.
+                progress.epoch_complete = False
+                return
+        row = {
+            "epoch": progress.epoch,
+            "step": progress.global_step,
+            "time": self.elapsed(),
+            "learning_rate": self.learning_rate(),
+            **train_metrics,
+            **{k: v for k, v in self.callback_metrics.items() if k.startswith("val_")},
+        }
+        # An epoch that a stop cut short (max_steps, or EarlyStopping inside it) already has a row, and its
+        # end went to the loggers then, as Lightning logs an epoch that max_steps ends. Resumed and now
+        # complete, its row becomes the whole epoch's; the loggers, which cannot take a value back, get
+        # one end per epoch.
+        ended_before = self._history.has_epoch(progress.epoch)
+        self._history.record(row)
+        if not ended_before:
+            self.log_metrics(
+                {**self._epoch_log_values(epoch_means), "epoch": progress.epoch}, step=progress.global_step
+            )
+        module.on_train_epoch_end(progress.epoch, {**train_metrics, **val_metrics})
+        # Logged in the hook: part of this epoch (history, and what ModelCheckpoint/EarlyStopping see).
+        late = self._pop_module_logs()
+        if late:
+            row.update(late)
+            self.callback_metrics.update(late)
+            if not ended_before:
+                self.log_metrics(late, step=progress.global_step)
+        self.callbacks.call("on_train_epoch_end", self, module)
+        if progress.epoch_complete:
+            progress.finish_epoch()
+
+    def _validates_this_epoch(self) -> bool:
+        n = self.check_val_every_n_epoch
+        return n is not None and (self.current_epoch + 1) % n == 0
+
+    def _val_due(self, mid_epoch_every: int | None, n_batches: int | None) -> bool:
+        if isinstance(self.val_check_interval, int):
+            return self.progress.total_batches % self.val_check_interval == 0
+        if mid_epoch_every is None or not self._validates_this_epoch():
+            return False
+        return self.batch_in_epoch % mid_epoch_every == 0 and self.batch_in_epoch != n_batches
 
     def _no_batches_this_epoch(self, epoch: int) -> None:
         """An epoch without a single batch would repeat forever under max_steps (no step ever counts)."""
-        if self.total_train_batches > 0:
+        if self.progress.total_batches > 0:
             raise ValueError(
                 f"Trainer.fit: the training loader yielded no batches in epoch {epoch}, after "
-                f"{self.total_train_batches} in earlier epochs. A generator or iterator can be consumed only "
-                "once: pass a list, a DataLoader, or an object whose __iter__ starts over"
+                f"{self.progress.total_batches} in earlier epochs. A generator or iterator can be consumed "
+                "only once: pass a list, a DataLoader, or an object whose __iter__ starts over"
             )
         warnings.warn("Trainer.fit: the training loader yielded no batches; stopping", stacklevel=4)
         self.should_stop = True
@@ -537,17 +590,12 @@ class Trainer(EvaluationMixin, ResumeMixin, ReportingMixin, BatchChecksMixin):
             return
         old = self._train_step
         self.optimizer.init(module.trainable_parameters())  # state for newly trainable parameters
-        self._train_step = TrainStep(module, self.optimizer, old.config)
-        counters = {k: v for k, v in old.state.arrays.items() if k != "grad_accum"}
-        self._train_step.state.arrays.update(counters)  # skip counts and norm carry on
+        state = StepState(module, accumulate=self.accumulate_grad_batches > 1)
+        state.arrays.update(
+            {k: v for k, v in old.state.arrays.items() if k != "grad_accum"}
+        )  # counters carry on
+        self._train_step = TrainStep(module, self.optimizer, old.config, state)
         self._trainable = keys
-
-    def _val_due(self, mid_epoch_every: int | None, n_batches: int | None) -> bool:
-        if isinstance(self.val_check_interval, int):
-            return self.total_train_batches % self.val_check_interval == 0
-        if mid_epoch_every is None:
-            return False
-        return self.batch_in_epoch % mid_epoch_every == 0 and self.batch_in_epoch != n_batches
 
     def _debug_check(self, loss: mx.array, batch_idx: int) -> None:
         if not math.isfinite(loss.item()):
@@ -561,75 +609,569 @@ class Trainer(EvaluationMixin, ResumeMixin, ReportingMixin, BatchChecksMixin):
                     f"batch {batch_idx}"
                 )
 
-    def _end_epoch(self, module: TrainModule, val_loader: Any) -> None:
-        weight = self._epoch_weight or 1.0
-        train_metrics = {prefixed("train_", k): float(v.item()) / weight for k, v in self._epoch_sums.items()}
-        if self._interval_count:
-            self._log_train_interval()
-        self._check_nonfinite()
-        self.callback_metrics.update(train_metrics)
-        val_metrics = {}
-        if val_loader is not None and isinstance(self.val_check_interval, float):
-            val_metrics = self._run_validation(module, val_loader, during_fit=True)
-            module.train()
-            if val_metrics is None:
-                # Ctrl-C stopped the validation: the epoch stays open at its last batch, so the
-                # checkpoint resumes with this validation and the rest of the epoch's end.
-                self._epoch_complete = False
-                return
-        row = {
-            "epoch": self.current_epoch,
-            "step": self.global_step,
-            "time": self.elapsed(),
-            "learning_rate": self.learning_rate(),
-            **train_metrics,
-            **{k: v for k, v in self.callback_metrics.items() if k.startswith("val_")},
-        }
-        # An epoch that a stop cut short (max_steps, or EarlyStopping inside it) already has a row, and its
-        # end went to the loggers then, as Lightning logs an epoch that max_steps ends. Resumed and now
-        # complete, its row becomes the whole epoch's; the loggers, which cannot take a value back, get
-        # one end per epoch (a second one at another step was a second CSV row and chart point).
-        ended_before = bool(self._history_rows) and self._history_rows[-1]["epoch"] == row["epoch"]
-        if ended_before:
-            self._history_rows[-1] = row
-        else:
-            self._history_rows.append(row)
-            # `_epoch` as in Lightning: the epoch's last step already logged `train_loss` (the interval
-            # mean), and a second value for one key at one step would replace it in W&B, CSV and TensorBoard.
-            epoch_means = {f"{k}_epoch": v for k, v in train_metrics.items()}
-            self.log_metrics({**epoch_means, "epoch": self.current_epoch}, step=self.global_step)
-        module.on_train_epoch_end(self.current_epoch, {**train_metrics, **val_metrics})
-        # Logged in the hook: part of this epoch (history, and what ModelCheckpoint/EarlyStopping see).
+    # ---- evaluation: validation in fit, validate, test, predict ----------------------------------------
+    def _eval_step(self, module: TrainModule, stage: str) -> EvalStep:
+        if stage not in self._eval_steps:
+            self._eval_steps[stage] = EvalStep(module, stage, compile=self.compile, precision=self.precision)
+        return self._eval_steps[stage]
+
+    def _eval_limit(self, stage: str, loader: Any) -> int | None:
+        name = {"val": "limit_val_batches", "test": "limit_test_batches", "predict": "limit_predict_batches"}[
+            stage
+        ]
+        return self.fast_dev_run or flags.resolve_limit(self.limits[stage], loader_len(loader), name)
+
+    def _run_eval(
+        self, module: TrainModule, loader: Any, stage: str, stoppable: bool
+    ) -> dict[str, float] | None:
+        """Weighted means over the loader; None when a Ctrl-C stopped it (partial means would be biased)."""
+        limit = self._eval_limit(stage, loader)
+        if stage == "val":
+            self.num_val_batches = limit
+        hook = "on_validation_batch_end" if stage == "val" else "on_test_batch_end"
+
+        def on_batch(outputs, batch, batch_idx):
+            self.callbacks.call(hook, self, module, outputs, batch, batch_idx)
+
+        with eval_mode(module):
+            result = evaluate(
+                self._eval_step(module, stage),
+                loader,
+                limit,
+                f"{stage}_",
+                module.batch_size,
+                on_batch,
+                (lambda: self.interrupted) if stoppable else None,
+            )
+        if stoppable and (result.stopped or self.interrupted):
+            return None
+        if result.batches == 0:
+            warnings.warn(f"Trainer: the {stage} loader yielded no batches", stacklevel=3)
+            return {}
+        return self._eval_means(result)
+
+    def _eval_means(self, result: EvalSums) -> dict[str, float]:
+        return (self._reduce or local_means)(result.sums, result.weight)
+
+    def _validate_in_fit(self, module: TrainModule, loader: Any) -> dict[str, float] | None:
+        """Validate inside `fit`: log, run the validation-end hooks; None if Ctrl-C stopped it."""
+        random_before = RandomState.capture()
+        metrics = self._validate(module, loader, stoppable=True)
+        if metrics is None:
+            # Stopped: the checkpoint gets the random state the validation started from, so the
+            # rerun after resuming draws what an uninterrupted one would have.
+            RandomState.restore(random_before)
+        return metrics
+
+    def _validate(self, module: TrainModule, loader: Any, stoppable: bool = False) -> dict[str, float] | None:
+        module.on_validation_start()
+        self.callbacks.call("on_validation_start", self, module)
+        metrics = self._run_eval(module, loader, "val", stoppable)
+        if metrics is None:
+            return None
+        self._report_eval(metrics, "val")
+        module.on_validation_end(metrics)
+        # What the hook logged counts for this validation (callbacks below can monitor it).
         late = self._pop_module_logs()
         if late:
-            row.update(late)
+            metrics.update(late)
             self.callback_metrics.update(late)
-            if not ended_before:
-                self.log_metrics(late, step=self.global_step)
-        self._callbacks("on_train_epoch_end")
-        if self._epoch_complete:
-            self.current_epoch += 1
-            self.batch_in_epoch = 0
-            self._epoch_complete = False
+            self.log_metrics(late, step=self.global_step)
+        self.callbacks.call("on_validation_end", self, module)
+        return metrics
+
+    def _report_eval(self, metrics: dict[str, float], stage: str) -> None:
+        metrics.update(self._pop_module_logs())
+        self.callback_metrics.update(metrics)
+        options = self._eval_steps[stage].log_options if stage in self._eval_steps else {}
+        self.log_metrics(
+            {k: v for k, v in metrics.items() if k not in options or options[k].logger}, step=self.global_step
+        )
+
+    def _sanity_check(self, module: TrainModule, loader: Any) -> None:
+        """Run the first `num_sanity_val_steps` validation batches before training, as Lightning does:
+        a mistake only validation reaches fails now, not after a whole training epoch. Nothing is logged
+        or called back, and the random state is put back, so a run is the same with or without it."""
+        n = self.num_sanity_val_steps
+        if n == 0 or self.fast_dev_run or isinstance(loader, Iterator):
+            return  # (a generator would lose the batches the check drew)
+        limit = self._eval_limit("val", loader)
+        if limit is not None:
+            n = limit if n == -1 else min(n, limit)
+        random_before = RandomState.capture()
+        self.sanity_checking = True
+        iterator = iter(loader)
+        try:
+            with eval_mode(module):
+                evaluate(self._eval_step(module, "val"), _take(iterator, n), None, "val_", module.batch_size)
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+            self.sanity_checking = False
+            RandomState.restore(random_before)
+
+    def validate(
+        self,
+        model: TrainModule | None = None,
+        val_loader: Any = None,
+        ckpt_path: str | None = None,
+        *,
+        dataloaders: Any = None,
+        datamodule: Any = None,
+    ) -> list[dict[str, float]]:
+        """Run validation once. Returns what Lightning returns: a list with one dict of `val_*` metrics
+        (means weighted by batch size). `dataloaders` is Lightning's name for `val_loader`."""
+        return self._standalone("val", model, val_loader, dataloaders, datamodule, ckpt_path)
+
+    def test(
+        self,
+        model: TrainModule | None = None,
+        test_loader: Any = None,
+        ckpt_path: str | None = None,
+        *,
+        dataloaders: Any = None,
+        datamodule: Any = None,
+    ) -> list[dict[str, float]]:
+        """Run `test_step` over `test_loader`. Returns a list with one dict of `test_*` metrics."""
+        return self._standalone("test", model, test_loader, dataloaders, datamodule, ckpt_path)
+
+    def predict(
+        self,
+        model: TrainModule | None = None,
+        dataloaders: Any = None,
+        datamodule: Any = None,
+        ckpt_path: str | None = None,
+        return_predictions: bool = True,
+    ) -> list[Any] | None:
+        """Run `predict_step` (compiled) over the loader; returns its output for each batch, in order."""
+        return self._standalone(
+            "predict", model, dataloaders, None, datamodule, ckpt_path, return_predictions
+        )
+
+    def _standalone(self, stage, model, loader, alias, datamodule, ckpt_path, keep=True) -> Any:
+        method = _STAGE_NAMES[stage]
+        name = {"val": "val_loader", "test": "test_loader", "predict": "dataloaders"}[stage]
+        loader = _one_loader(method, name, loader, "dataloaders", alias) if stage != "predict" else loader
+        loader = from_datamodule(method, datamodule, method, {stage: loader})[stage]
+        if loader is None:
+            raise TypeError(f"Trainer.{method}: pass the batches ({name}, dataloaders= or datamodule=)")
+        model = model if model is not None else self.module
+        if model is None:
+            raise TypeError(f"Trainer.{method}: pass the model (no module is attached to this Trainer yet)")
+        prepare_loader(loader, name, self.seed)
+        if self.module is not model:
+            self._eval_steps = {}
+        self.datamodule = datamodule
+        self._attach(model, method)
+        status = "failed"
+        try:
+            if ckpt_path:
+                self._restore(self.callbacks.checkpoint_path(ckpt_path), full=False)
+            with self._on_device():
+                if stage == "predict":
+                    out = self._predict(model, loader, keep)
+                elif stage == "val":
+                    out = [self._validate(model, loader)]
+                else:
+                    model.on_test_start()
+                    self.callbacks.call("on_test_start", self, model)
+                    metrics = self._run_eval(model, loader, "test", stoppable=False)
+                    self._report_eval(metrics, "test")
+                    model.on_test_end(metrics)
+                    self.callbacks.call("on_test_end", self, model)
+                    out = [metrics]
+            status = "success"
+            return out
+        except BaseException as err:
+            self.callbacks.call_quietly("on_exception", self, model, err)
+            raise
+        finally:
+            self._teardown(model, method, status)
+
+    def _predict(self, module: TrainModule, loader: Any, keep: bool) -> list[Any] | None:
+        step = self._eval_step(module, "predict")
+        limit = self._eval_limit("predict", loader)
+        outputs = []
+        with eval_mode(module):
+            for batch_idx, batch in enumerate(loader):
+                if limit is not None and batch_idx >= limit:
+                    break
+                check_batch(batch)
+                out = step(batch, mx.array(batch_idx, mx.int32))
+                mx.async_eval(out)
+                if keep:
+                    outputs.append(out)
+        return outputs if keep else None
+
+    # ---- setup and teardown ----------------------------------------------------------------------------
+    def _attach(self, module: TrainModule, stage: str) -> None:
+        if not isinstance(module, TrainModule):
+            raise TypeError(f"Trainer.{stage}: expected a TrainModule, got {type(module).__name__}")
+        self.module = module
+        module._attach(self)
+        if self.precision == "bf16-true":
+            module.set_dtype(mx.bfloat16)
+        self.callbacks.call("setup", self, module, stage)
+
+    def _teardown(self, module: TrainModule, stage: str, status: str) -> None:
+        """Close the loggers' runs (as Lightning does after every stage), then let every callback and
+        the datamodule clean up. After a failure nothing here may hide the error on its way out."""
+        failed = status == "failed"
+        for lg in self.loggers:
+            if hasattr(lg, "finalize"):
+                with contextlib.suppress(Exception) if failed else contextlib.nullcontext():
+                    lg.finalize(status)
+        if failed:
+            self.callbacks.call_quietly("teardown", self, module, stage)
+        else:
+            self.callbacks.call("teardown", self, module, stage)
+        if self.datamodule is not None and callable(getattr(self.datamodule, "teardown", None)):
+            with contextlib.suppress(Exception) if failed else contextlib.nullcontext():
+                self.datamodule.teardown(stage)
+
+    def _setup_optimizer(self, module: TrainModule) -> None:
+        where = f"{type(module).__name__}.configure_optimizers"
+        config = OptimizerConfig.from_module_output(module.configure_optimizers(), where)
+        self.optimizer_config, self.optimizer = config, config.optimizer
+        # Initialise the state before compiling: a compiled function must see the same state
+        # structure on every call (lazy init on the first update would force a retrace).
+        self.optimizer.init(module.trainable_parameters())
+
+    def _step_config(self) -> StepConfig:
+        return StepConfig(
+            clip_val=self.gradient_clip_val,
+            clip_algorithm=self.gradient_clip_algorithm,
+            accumulate_grad_batches=self.accumulate_grad_batches,
+            precision=self.precision,
+            compile=self.compile,
+            nonfinite_guard=self.nonfinite_guard,
+            track_grad_norm=self.track_grad_norm,
+        )
+
+    def _start_loggers(self, module: TrainModule) -> None:
+        for lg in self.loggers:
+            if hasattr(lg, "log_hyperparams"):
+                lg.log_hyperparams(self._config())
+            if isinstance(lg, Logger):
+                lg.start()  # the checkpoint's run, now that it is loaded; a login failure shows at once
+
+    def _on_device(self):
+        """MLX's default stream on the chosen accelerator while the Trainer runs."""
+        return mx.stream(self.device)
+
+    def _request_stop(self) -> bool:
+        """Ctrl-C: the first stops after the current step or validation batch; True asks to abort."""
+        if self.interrupted:
+            return True
+        self.interrupted = True
+        self.print(
+            "\nInterrupted: saving a checkpoint after this step or validation batch "
+            "(Ctrl-C again to abort without saving)"
+        )
+        return False
+
+    # ---- checkpoints -----------------------------------------------------------------------------------
+    def _config(self) -> dict[str, Any]:
+        opt = self.optimizer
+        return {
+            "trainer": {
+                "max_epochs": self.max_epochs,
+                "max_steps": self.max_steps,
+                "min_epochs": self.min_epochs,
+                "max_time": self.max_time,
+                "val_check_interval": self.val_check_interval,
+                "check_val_every_n_epoch": self.check_val_every_n_epoch,
+                "gradient_clip_val": self.gradient_clip_val,
+                "gradient_clip_algorithm": self.gradient_clip_algorithm,
+                "accumulate_grad_batches": self.accumulate_grad_batches,
+                "precision": self.precision,
+                "accelerator": self.accelerator,
+                "seed": self.seed,
+                "compile": self.compile,
+                "log_every_n_steps": self.log_every_n_steps,
+            },
+            "module": type(self.module).__name__ if self.module is not None else None,
+            "hparams": dict(self.module.hparams) if self.module is not None else {},
+            "optimizer": type(opt).__name__ if opt is not None else None,
+            "lr_schedule_name": self.optimizer_config.lr_schedule_name if self.optimizer_config else None,
+        }
+
+    def save_checkpoint(self, path: str | os.PathLike) -> Path:
+        """Write a resumable checkpoint folder (atomically) at `path`: the model, the optimizer, the
+        compiled step's counters, and every named state object (see the module docstring). It also
+        holds the module's hyperparameters, so `TrainModule.load_from_checkpoint(path)` rebuilds it."""
+        if self.module is None:
+            raise RuntimeError("Trainer.save_checkpoint: no module attached yet (call fit/validate first)")
+        loader = self._train_loader
+        open_epoch = not self.progress.epoch_complete
+        state: dict[str, Any] = {
+            "progress": self.progress.state_dict(),
+            "running_means": self.running.state_dict(),
+            "history": self._history.state_dict(),
+            "random": RandomState.capture(),
+            "data_loader": loader.state_dict() if hasattr(loader, "state_dict") and open_epoch else None,
+            "callbacks": self.callbacks.state_dict(),
+            "loggers": [lg.state_dict() if hasattr(lg, "state_dict") else {} for lg in self.loggers],
+            "callback_metrics": self.callback_metrics,
+            "elapsed": self.elapsed(),
+            "config": self._config(),
+            "hyper_parameters": dict(self.module.hparams),
+            "versions": {
+                "audiotrain": _version(),
+                "mlx": getattr(mx, "__version__", "unknown"),
+                "python": platform.python_version(),
+            },
+            "module_state": {},
+        }
+        self.module.on_save_checkpoint(state["module_state"])
+        for cb in self.callbacks:
+            cb.on_save_checkpoint(self, self.module, state)
+        optimizer_arrays = ckpt.flat(self.optimizer.state) if self.optimizer is not None else {}
+        step_arrays = self._train_step.state.flat() if self._train_step is not None else {}
+        return ckpt.write_checkpoint(
+            path, ckpt.flat(self.module.parameters()), optimizer_arrays, step_arrays, state
+        )
+
+    def load_checkpoint(self, path: str | os.PathLike) -> None:
+        """Restore from a checkpoint folder now (if a module is attached) or at the next `fit`."""
+        if self.module is None or self.optimizer is None:
+            ckpt.read_state(ckpt.resolve_checkpoint(path))  # fail early on a bad folder
+            self._pending_ckpt = str(path)
+            return
+        self._restore(path, full=True)
+
+    def _restore(self, path: str | os.PathLike, full: bool) -> None:
+        folder = ckpt.resolve_checkpoint(path)
+        state = ckpt.read_state(folder)
+        module = self.module
+        model_file = folder / ckpt.MODEL_FILE
+        arrays = ckpt.read_arrays(model_file)
+        module.update(
+            ckpt.checked_tree(arrays, module.parameters(), f"{type(module).__name__} model", model_file)
+        )
+        mx.eval(module.parameters())
+        module.on_load_checkpoint(state.get("module_state", {}))
+        if not full:
+            return
+        opt_file = folder / ckpt.OPTIMIZER_FILE
+        what = f"{type(self.optimizer).__name__} optimizer state"
+        opt_tree = ckpt.checked_tree(ckpt.read_arrays(opt_file), dict(self.optimizer.state), what, opt_file)
+        self.optimizer.state.update(opt_tree)  # in place: the compiled step holds a reference to this dict
+        step_file = folder / ckpt.STEP_STATE_FILE
+        step_arrays = ckpt.read_arrays(step_file)
+        if step_arrays:
+            arrays = self._train_step.state.arrays
+            saved_accumulates = any(k.startswith("grad_accum.") for k in step_arrays)
+            if saved_accumulates != ("grad_accum" in arrays):
+                raise ckpt.CheckpointError(
+                    f"{folder} was saved with accumulate_grad_batches "
+                    f"{'> 1' if saved_accumulates else '= 1'}, this Trainer has {self.accumulate_grad_batches}: "
+                    "resume with the same accumulation (the accumulated gradients are part of the state)"
+                )
+            arrays.update(ckpt.checked_tree(step_arrays, dict(arrays), "training step state", step_file))
+        source = folder / ckpt.STATE_FILE
+        with ckpt.named_source(source):
+            self.progress.load_state_dict(state["progress"])
+            self.running.load_state_dict(state["running_means"])
+            self._history.load_state_dict(state["history"])
+            RandomState.restore(state["random"])
+        self._pending_loader_state = state.get("data_loader") if self.progress.batch_in_epoch else None
+        self.callback_metrics = dict(state.get("callback_metrics", {}))
+        self._elapsed_before = float(state.get("elapsed", 0.0))
+        self.callbacks.load_state_dict(state.get("callbacks", {}))
+        for cb in self.callbacks:
+            cb.on_load_checkpoint(self, module, state)
+        for lg, lg_state in zip(self.loggers, state.get("loggers", [])):
+            if hasattr(lg, "load_state_dict"):
+                lg.load_state_dict(lg_state)
+        mx.eval(self._train_step.eval_targets)
+
+    def _save_on_interrupt(self) -> None:
+        # As in Lightning, callbacks hear of a Ctrl-C through on_exception (the progress bar closes).
+        self.callbacks.call_quietly("on_exception", self, self.module, KeyboardInterrupt())
+        path = self.default_root_dir / "checkpoints" / "interrupted"
+        # `last` stays the newest state, so ckpt_path="last" resumes from here, not from the last save.
+        keep_last = [] if self.fast_dev_run else self.callbacks.keeping_last()
+        for cb in keep_last:
+            cb.last_model_path = cb.last_path  # before the save: the checkpoint records it
+        self.save_checkpoint(path)
+        self.interrupted_checkpoint = path
+        self.callbacks.copy_to_last(path, keep_last)
+        saved = f"Saved {path} at epoch {self.current_epoch}, global step {self.global_step}."
+        hint = self.resume_hint.format(path=str(path)) if self.resume_hint else ""
+        self.print(f"{saved} {hint}".rstrip())
+
+    # ---- reporting: interval and epoch means, history, loggers -----------------------------------------
+    _reduce = None  # (sums, weight) -> means across processes under data parallel; None: this process's
+
+    @property
+    def history(self) -> dict[str, list]:
+        """Per-epoch history as columns: epoch, step, time, learning_rate, train_*, val_* (None where absent)."""
+        return self._history.columns()
+
+    def export_history(self, path: str | os.PathLike) -> Path:
+        """Write `history` as JSON (columns of per-epoch values), atomically; returns the path."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "w") as f:
+            json.dump(self.history, f, indent=1, default=ckpt._json_default)
+        os.replace(tmp, path)
+        return path
+
+    def learning_rate(self) -> float:
+        if self.optimizer is None:
+            return float("nan")
+        lr = self.optimizer.learning_rate
+        return float(lr.item() if isinstance(lr, mx.array) else lr)
+
+    def is_logging_step(self) -> bool:
+        return self.global_step % self.log_every_n_steps == 0
+
+    def elapsed(self) -> float:
+        return self._elapsed_before + (time.perf_counter() - self._fit_started if self._fit_started else 0.0)
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        self.logged_metrics.update(metrics)
+        for lg in self.loggers:
+            lg.log_metrics(metrics, step)
+
+    def progress_metrics(self) -> dict[str, float]:
+        """Numbers for the progress bar: the loss and metrics of the last step already evaluated (inside an
+        epoch the one before the step the device may still be running, so reading them does not wait for
+        it; at the epoch's end the last), and the validation metrics."""
+        out = {k: float(v.item()) for k, v in (self._settled_outputs or self._last_outputs).items()}
+        out.update({k: v for k, v in self.callback_metrics.items() if k.startswith("val_")})
+        return out
+
+    def _train_options(self) -> dict[str, LogOptions]:
+        return self._train_step.log_options if self._train_step is not None else {}
+
+    def _epoch_values(self, means: dict[str, float]) -> dict[str, float]:
+        """An epoch's means as the history and callbacks name them: returned metrics as `train_*`, values
+        logged with `on_epoch` under their own names (not the ones logged per step only)."""
+        options = self._train_options()
+        return {k: v for k, v in means.items() if k not in options or options[k].on_epoch}
+
+    def _epoch_log_values(self, means: dict[str, float]) -> dict[str, float]:
+        """The same means as the loggers get them at the epoch's end (`train_loss_epoch`, ...)."""
+        options = self._train_options()
+        out = {}
+        for k, v in means.items():
+            if k not in options:
+                out[f"{k}_epoch"] = v
+            elif options[k].on_epoch and options[k].logger:
+                out[options[k].epoch_name(k)] = v
+        return out
+
+    def _log_train_interval(self) -> None:
+        if not self.running.interval_weight:
+            return
+        options = self._train_options()
+        means = self.running.pop_interval(self._reduce)
+        values = {}
+        for k, v in means.items():
+            if k not in options:
+                values[k] = v
+            elif options[k].on_step:
+                self.callback_metrics[k] = v
+                if options[k].logger:
+                    values[options[k].step_name(k)] = v
+        values["learning_rate"] = self.learning_rate()
+        arrays = self._train_step.state.arrays
+        if self._train_step.config.computes_norm:
+            values["grad_norm"] = float(arrays["grad_norm"].item())
+        if self.nonfinite_guard:
+            values["skipped_steps"] = int(arrays["skipped_total"].item())
+        values.update(self._pop_module_logs())
+        self.callback_metrics.update(values)
+        self.log_metrics(values, step=self.global_step)
+        self._check_nonfinite()
+
+    def _pop_module_logs(self) -> dict[str, float]:
+        out = {}
+        for name, value in self.module._pop_logged().items():
+            try:
+                if isinstance(value, mx.array) and value.size != 1:
+                    raise ValueError(f"an array of shape {tuple(value.shape)}")
+                out[name] = float(value.item()) if isinstance(value, (mx.array, LazyScalar)) else float(value)
+            except (TypeError, ValueError) as err:
+                raise ValueError(
+                    f"{type(self.module).__name__}.log({name!r}, ...): expected a number or a scalar array, "
+                    f"got {value!r:.60} ({err})"
+                ) from None
+        return out
+
+    def _check_nonfinite(self) -> None:
+        arrays = self._train_step.state.arrays
+        streak = int(arrays["max_nonfinite_streak"].item())
+        arrays["max_nonfinite_streak"] = arrays["nonfinite_streak"]
+        if streak < self.max_consecutive_nonfinite:
+            return
+        where = f"{streak} optimizer steps in a row had a non-finite loss or gradients (up to global step {self.global_step})"
+        fixes = "Lower the learning rate, set gradient_clip_val, or check the data for NaN/Inf."
+        if not self.nonfinite_guard:
+            raise FloatingPointError(
+                f"{where}, and with nonfinite_guard=False those updates were applied: the weights are likely "
+                f"non-finite now. {fixes} Trainer(nonfinite_guard=True) skips such updates instead."
+            )
+        path = None
+        if self.enable_checkpointing:
+            path = self.save_checkpoint(self.default_root_dir / "checkpoints" / "nonfinite")
+        raise FloatingPointError(
+            f"{where}; those updates were skipped, so the weights are still finite. {fixes}"
+            + (f" The last good state is saved in {path}." if path else "")
+        )
+
+
+def _take(iterator: Any, n: int):
+    """The first `n` items of `iterator` (all of them for -1), leaving it open for the caller to close."""
+    for index, item in enumerate(iterator):
+        if n != -1 and index >= n:
+            return
+        yield item
+
+
+def _one_loader(method: str, name: str, value: Any, alias: str, alias_value: Any) -> Any:
+    """A loader given by our name or Lightning's (`train_dataloaders`, ...), not both."""
+    if value is not None and alias_value is not None:
+        raise TypeError(f"Trainer.{method}: got both {name} and {alias}= (Lightning's name for it); pass one")
+    return alias_value if value is None else value
 
 
 def _trainable_keys(module: TrainModule) -> frozenset[str]:
     keys = frozenset(name for name, _ in tree_flatten(module.trainable_parameters()))
     if not keys:
         raise ValueError(
-            f"{type(module).__name__} has no trainable parameters (everything is frozen): unfreeze some "
-            "before fit"
+            f"{type(module).__name__} has no trainable parameters (everything is frozen): unfreeze some before fit"
         )
     return keys
 
 
-def _default_logger(root: Path) -> Logger:
-    """`Trainer(logger=True)`, as in Lightning: TensorBoard under `default_root_dir` where a SummaryWriter
-    (tensorboardX, or torch's) is installed, else CSV there."""
-    try:
-        return TensorBoardLogger(root, name="")
-    except ImportError:
-        return CSVLogger(root, name="")
+def _loggers(logger: Any, root: Path) -> list:
+    if logger is True:
+        # As in Lightning: TensorBoard under default_root_dir where a SummaryWriter (tensorboardX, or
+        # torch's) is installed, else CSV there.
+        try:
+            logger = TensorBoardLogger(root, name="")
+        except ImportError:
+            logger = CSVLogger(root, name="")
+    loggers = logger if isinstance(logger, (list, tuple)) else ([] if logger in (None, False) else [logger])
+    for lg in loggers:
+        if not callable(getattr(lg, "log_metrics", None)):
+            raise TypeError(f"Trainer(logger=...): {lg!r} has no log_metrics(metrics, step) method")
+    return list(loggers)
+
+
+def _world_size() -> int:
+    return mx.distributed.init().size() if mx.distributed.is_available() else 1
+
+
+def _version() -> str:
+    from audiotrain import __version__
+
+    return __version__
 
 
 __all__ = ["Trainer"]

@@ -1,0 +1,99 @@
+"""The Trainer's callbacks, and the one place that knows about particular ones.
+
+The Trainer calls hooks by name and saves/restores every callback's state through this list. What is
+special about some callbacks lives here, not in the loop: the defaults (a progress bar, a `last`
+checkpoint), checkpointing running after every other callback, the clip a `GradientClipper` configures,
+Lightning's `ckpt_path="best"`/`"last"`, and the `last` copy a Ctrl-C leaves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from audiotrain.train import checkpoint as ckpt
+from audiotrain.train.callback import Callback
+from audiotrain.train.callbacks import GradientClipper, ModelCheckpoint, ProgressBar
+
+
+class CallbackList(list):
+    """A list of `Callback`s (so `trainer.callbacks` reads as one), with the Trainer's uses of them."""
+
+    def __init__(self, callbacks: Any, progress_bar: bool, checkpointing: bool):
+        callbacks = [callbacks] if isinstance(callbacks, Callback) else list(callbacks or [])
+        for cb in callbacks:
+            if not isinstance(cb, Callback):
+                raise TypeError(f"Trainer(callbacks=...): {cb!r} is not an audiotrain Callback instance")
+        if progress_bar and not any(isinstance(c, ProgressBar) for c in callbacks):
+            callbacks.append(ProgressBar())
+        if not progress_bar:
+            callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+        if checkpointing and not any(isinstance(c, ModelCheckpoint) for c in callbacks):
+            callbacks.append(ModelCheckpoint(save_last=True, save_top_k=0))
+        if not checkpointing:
+            callbacks = [c for c in callbacks if not isinstance(c, ModelCheckpoint)]
+        # Checkpointing runs after every other callback at each hook, as in Lightning: a checkpoint
+        # taken at an epoch end then holds EarlyStopping's (or any callback's) state for that epoch.
+        super().__init__(sorted(callbacks, key=lambda cb: isinstance(cb, ModelCheckpoint)))
+
+    def call(self, hook: str, trainer: Any, module: Any, *args: Any) -> None:
+        for cb in self:
+            getattr(cb, hook)(trainer, module, *args)
+
+    def call_quietly(self, hook: str, trainer: Any, module: Any, *args: Any) -> None:
+        """For `on_exception` and `teardown` while an error is on its way out: one callback failing
+        must not hide the error, nor keep the others from cleaning up."""
+        for cb in self:
+            with contextlib.suppress(Exception):
+                getattr(cb, hook)(trainer, module, *args)
+
+    # -- what particular callbacks configure -------------------------------------------------------
+    def clip(self, value: float | None, algorithm: str) -> tuple[float | None, str]:
+        """The Trainer's clip, or a `GradientClipper`'s (they must agree when both are given)."""
+        for cb in self:
+            if isinstance(cb, GradientClipper):
+                theirs = cb.clip_settings()
+                if value is not None and theirs != (value, algorithm):
+                    raise ValueError(
+                        f"GradientClipper({theirs[1]}={theirs[0]}) conflicts with Trainer(gradient_clip_val="
+                        f"{value}, gradient_clip_algorithm={algorithm!r}); use one of them"
+                    )
+                value, algorithm = theirs
+        return value, algorithm
+
+    def checkpoint_path(self, path: Any) -> Any:
+        """Lightning's `ckpt_path="best"` / `"last"`: the first ModelCheckpoint's best or last."""
+        if str(path) not in ("best", "last"):
+            return path
+        found = [cb for cb in self if isinstance(cb, ModelCheckpoint)]
+        attribute = "best_model_path" if str(path) == "best" else "last_model_path"
+        target = getattr(found[0], attribute, "") if found else ""
+        if not target:
+            why = (
+                "no ModelCheckpoint callback"
+                if not found
+                else f"its {attribute} is empty (nothing saved yet)"
+            )
+            raise ValueError(f'ckpt_path="{path}": this Trainer has {why}; pass a checkpoint folder')
+        return target
+
+    def keeping_last(self) -> list[ModelCheckpoint]:
+        return [cb for cb in self if isinstance(cb, ModelCheckpoint) and cb.save_last]
+
+    def copy_to_last(self, path: Any, callbacks: list[ModelCheckpoint]) -> None:
+        """After a Ctrl-C checkpoint: `last` becomes a copy of it (hard links), so `ckpt_path="last"`
+        resumes from the newest state rather than from the last regular save."""
+        for cb in callbacks:
+            ckpt.copy_checkpoint(path, cb.last_path)
+
+    # -- state ---------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {cb.state_key: cb.state_dict() for cb in self}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for cb in self:
+            if cb.state_key in state:
+                cb.load_state_dict(state[cb.state_key])
+
+
+__all__ = ["CallbackList"]

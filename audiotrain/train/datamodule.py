@@ -1,0 +1,46 @@
+"""`DataModule`: the loaders of a task in one object, as Lightning's `LightningDataModule`.
+
+    class Songs(audiotrain.DataModule):
+        def setup(self, stage):            # "fit", "validate", "test" or "predict"
+            self.train_set, self.val_set = ...
+        def train_dataloader(self):
+            return DataLoader(self.train_set, batch_size=32, shuffle=True)
+        def val_dataloader(self):
+            return DataLoader(self.val_set, batch_size=32)
+
+    trainer.fit(model, datamodule=Songs())
+
+The Trainer calls `prepare_data()` and then `setup(stage)` before it asks for the loaders of that stage.
+A loader method that is not defined gives None (no validation in `fit`, say); `test` and `predict`
+need theirs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DataModule:
+    def prepare_data(self) -> None:
+        """Download or write what `setup` reads (runs before `setup`)."""
+
+    def setup(self, stage: str) -> None:
+        """Build the datasets for `stage`: "fit", "validate", "test" or "predict"."""
+
+    def teardown(self, stage: str) -> None:
+        """Release what `setup` opened."""
+
+    def train_dataloader(self) -> Any:
+        return None
+
+    def val_dataloader(self) -> Any:
+        return None
+
+    def test_dataloader(self) -> Any:
+        return None
+
+    def predict_dataloader(self) -> Any:
+        return None
+
+
+__all__ = ["DataModule"]

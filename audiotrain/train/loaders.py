@@ -1,0 +1,105 @@
+"""What `fit`, `validate`, `test` and `predict` accept as loaders and batches, checked with messages a user
+can act on: a loader is prepared (checked, seeded) once per call, every batch is checked before it enters
+a compiled step, and Lightning's loader keywords (and a `DataModule`) are accepted in place of ours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import mlx.core as mx
+import numpy as np
+
+
+def _is_loader(obj: Any) -> bool:
+    """A loader rather than a batch: iterable, but not an array or a container of arrays."""
+    return isinstance(obj, Iterable) and not isinstance(
+        obj, mx.array | np.ndarray | list | tuple | dict | str
+    )
+
+
+def one_loader(
+    method: str, name: str, value: Any, alias: str, alias_value: Any, required: bool = False
+) -> Any:
+    """A loader given by our name or Lightning's (`train_dataloaders`, ...), not both."""
+    if value is not None and alias_value is not None:
+        raise TypeError(f"Trainer.{method}: got both {name} and {alias}= (Lightning's name for it); pass one")
+    loader = alias_value if value is None else value
+    if required and loader is None:
+        raise TypeError(f"Trainer.{method}: pass the batches ({name}, or {alias}=)")
+    return loader
+
+
+def prepare_loader(loader: Any, name: str, seed: int | None) -> None:
+    """Check that `loader` can give batches, and give a DataLoader without a seed the Trainer's."""
+    if loader is None:
+        return
+    if not isinstance(loader, Iterable):
+        raise TypeError(
+            f"Trainer: {name} must be iterable (a DataLoader or a list of batches), got {type(loader).__name__}"
+        )
+    if isinstance(loader, list | tuple) and any(_is_loader(item) for item in loader):
+        raise TypeError(
+            f"Trainer: {name} is a {type(loader).__name__} of {len(loader)} loaders; one loader is "
+            "supported (Lightning's several validation loaders are not): pass one, or one DataLoader "
+            "over the datasets joined together"
+        )
+    if seed is not None and getattr(loader, "seed", 0) is None and hasattr(loader, "set_seed"):
+        loader.set_seed(seed)
+
+
+def loader_len(loader: Any) -> int | None:
+    try:
+        return len(loader)
+    except TypeError:
+        return None
+
+
+def check_batch(batch: Any, path: str = "batch") -> None:
+    """Batches enter a compiled function: every leaf must be an mx.array."""
+    if isinstance(batch, mx.array):
+        return
+    if isinstance(batch, dict):
+        for k, v in batch.items():
+            check_batch(v, f"{path}[{k!r}]")
+        return
+    if isinstance(batch, (list, tuple)):
+        for i, v in enumerate(batch):
+            check_batch(v, f"{path}[{i}]")
+        return
+    kind = type(batch).__name__
+    hint = (
+        "convert it with the DataLoader's default collate or an mlx_transforms function "
+        "(numpy → mx.array on the main thread)"
+        if isinstance(batch, np.ndarray | np.generic | int | float)
+        else "use audiotrain.DataLoader over the same dataset (it collates torch tensors into "
+        "mx.array), or convert in an mlx_transforms function"
+        if type(batch).__module__.startswith("torch")
+        else "keep only arrays in batches that reach the Trainer (drop names and other metadata "
+        "in collate_fn or before the batch leaves the dataset)"
+    )
+    raise TypeError(f"{path} is a {kind}, but batch leaves must be mx.array: {hint}")
+
+
+def from_datamodule(method: str, datamodule: Any, stage: str, loaders: dict[str, Any]) -> dict[str, Any]:
+    """The loaders of `datamodule` for `stage` (after its `setup(stage)`), where none were passed."""
+    if datamodule is None:
+        return loaders
+    if any(v is not None for v in loaders.values()):
+        raise TypeError(f"Trainer.{method}: pass loaders or datamodule=, not both")
+    if not callable(getattr(datamodule, "setup", None)):
+        raise TypeError(
+            f"Trainer.{method}(datamodule=...): {type(datamodule).__name__} is not a DataModule (no setup method)"
+        )
+    if callable(getattr(datamodule, "prepare_data", None)):
+        datamodule.prepare_data()
+    datamodule.setup(stage)
+    out = {}
+    for name in loaders:
+        method_name = {"train": "train_dataloader", "val": "val_dataloader", "test": "test_dataloader"}.get(
+            name, "predict_dataloader"
+        )
+        getter = getattr(datamodule, method_name, None)
+        out[name] = getter() if callable(getter) else None
+    return out

@@ -1,0 +1,132 @@
+"""What a step returns and logs: the checks on `compute_loss` / `training_step` / `validation_step`
+outputs, and the values `self.log` records while a step runs.
+
+Both run while a step is traced (once per input shape when compiled), so they cost nothing afterwards.
+Values logged inside a step become outputs of the compiled function: the trace records their names and
+options here, and every later call returns their new values without running Python.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+from typing import Any
+
+import mlx.core as mx
+
+
+def check_loss_output(out: Any, where: str, allow_none: bool = False) -> tuple[mx.array | None, dict]:
+    """Validate what a step returned and normalise it to (loss, metrics).
+
+    Accepted: `(loss, metrics_dict)`, a dict with "loss" (the rest are metrics), a bare loss; and with
+    `allow_none` (evaluation, where Lightning code logs instead of returning), None.
+    """
+    if out is None and allow_none:
+        return None, {}
+    if isinstance(out, dict):
+        if "loss" not in out:
+            raise TypeError(
+                f"{where} returned a dict without a 'loss' key (keys: {sorted(out)}); return "
+                "(loss, metrics_dict) or a dict with 'loss'"
+            )
+        out = dict(out)
+        loss, metrics = out.pop("loss"), out
+    elif isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict):
+        loss, metrics = out
+    elif isinstance(out, mx.array):
+        loss, metrics = out, {}
+    else:
+        nothing = " (or log its values with self.log and return nothing)" if allow_none else ""
+        raise TypeError(
+            f"{where} must return (loss, metrics_dict) with a scalar mx.array loss and a dict of scalar "
+            f"mx.array metrics{nothing}; got {type(out).__name__}"
+        )
+    if not isinstance(loss, mx.array):
+        raise TypeError(f"{where}: the loss must be an mx.array scalar, got {type(loss).__name__}")
+    if loss.size != 1:
+        raise ValueError(
+            f"{where}: the loss must be a scalar, got shape {tuple(loss.shape)}; reduce it (e.g. mx.mean)"
+        )
+    if not mx.issubdtype(loss.dtype, mx.floating):
+        raise TypeError(f"{where}: the loss must be floating point, got {loss.dtype}")
+    for name, value in metrics.items():
+        if not isinstance(name, str):
+            raise TypeError(f"{where}: metric names must be strings, got {name!r}")
+        if name == "loss":
+            raise ValueError(
+                f"{where}: a metric is named 'loss', which would replace the loss itself in logs, history "
+                "and callbacks (val_loss, ...); give it another name"
+            )
+        if not isinstance(value, mx.array):
+            raise TypeError(
+                f"{where}: metric {name!r} must be a scalar mx.array, got {type(value).__name__} "
+                "(Python numbers inside the compiled step would be frozen at trace time)"
+            )
+        if value.size != 1:
+            raise ValueError(f"{where}: metric {name!r} must be a scalar, got shape {tuple(value.shape)}")
+    return loss.reshape(()).astype(mx.float32), {
+        k: v.reshape(()).astype(mx.float32) for k, v in metrics.items()
+    }
+
+
+@dataclass(frozen=True)
+class LogOptions:
+    """Lightning's `self.log` options, resolved for where the value was logged.
+
+    on_step: the value goes to the loggers at the logging interval (its mean over the interval);
+    on_epoch: its mean over the epoch (training) or the loader (validation, test) goes to the loggers,
+    the history and `callback_metrics`. With both, the loggers see `<name>_step` and `<name>_epoch`.
+    prog_bar: the progress bar shows it. logger: False keeps it out of the loggers.
+    """
+
+    on_step: bool
+    on_epoch: bool
+    prog_bar: bool = False
+    logger: bool = True
+
+    def step_name(self, name: str) -> str:
+        return f"{name}_step" if self.on_epoch else name
+
+    def epoch_name(self, name: str) -> str:
+        return f"{name}_epoch" if self.on_step else name
+
+
+class StepLogs:
+    """Collects what `self.log` records while one step (training, validation or test) runs.
+
+    Values stay arrays (tracers while compiling); the step returns them as outputs of its graph.
+    """
+
+    def __init__(self, stage: str, where: str):
+        self.stage, self.where = stage, where
+        self.values: dict[str, mx.array] = {}
+        self.options: dict[str, LogOptions] = {}
+
+    def record(self, name: str, value: Any, options: dict[str, Any]) -> None:
+        training = self.stage == "train"
+        on_step = training if options["on_step"] is None else bool(options["on_step"])
+        on_epoch = (not training) if options["on_epoch"] is None else bool(options["on_epoch"])
+        if not training and on_step:
+            raise ValueError(
+                f"{self.where}: self.log({name!r}, ..., on_step=True): in {self.stage} a logged value is its "
+                "mean over the loader (on_epoch); per-batch values would need a host sync every batch"
+            )
+        if not (on_step or on_epoch):
+            raise ValueError(
+                f"{self.where}: self.log({name!r}, ...) with on_step=False and on_epoch=False logs nothing"
+            )
+        self.values[name] = _scalar(value, f"{self.where}: self.log({name!r}, ...)")
+        self.options[name] = LogOptions(on_step, on_epoch, bool(options["prog_bar"]), bool(options["logger"]))
+
+
+def _scalar(value: Any, where: str) -> mx.array:
+    if isinstance(value, mx.array):
+        if value.size != 1:
+            raise ValueError(f"{where}: expected a scalar, got an array of shape {tuple(value.shape)}")
+        return value.reshape(()).astype(mx.float32)
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return mx.array(float(value), mx.float32)
+    raise TypeError(f"{where}: expected a number or a scalar mx.array, got {type(value).__name__}")
+
+
+__all__ = ["LogOptions", "StepLogs", "check_loss_output"]

@@ -1,0 +1,217 @@
+"""The Trainer's state, as named objects that each save and restore themselves.
+
+A checkpoint is the dict of these objects' `state_dict()`s (plus the model, optimizer, callbacks and
+loggers), and resuming loads every one of them back, so a resumed fit continues exactly where the saved
+one stopped (Lightning Fabric's "state is a dict of named objects"):
+
+- `Progress`: where the loop is (epoch, optimizer step, batch in the epoch, the open accumulation window,
+  a validation that is due but has not run);
+- `RunningMeans`: the weighted sums of the step results, for the logging interval and for the epoch;
+- `History`: one row per finished epoch, what `export_history` writes;
+- `RandomState`: MLX's key, numpy's global generator and Python's `random`.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import mlx.core as mx
+import numpy as np
+
+
+class StateError(ValueError):
+    """A checkpoint's saved state does not have the shape this version of audiotrain writes."""
+
+
+def _require(state: dict[str, Any], keys: list[str], owner: str) -> None:
+    missing = [k for k in keys if k not in state]
+    if missing:
+        raise StateError(
+            f"{owner} state is missing {', '.join(missing)} (it has: {', '.join(sorted(state))})"
+        )
+
+
+@dataclass
+class Progress:
+    """Where the fit loop is. Callbacks read it through the Trainer's properties (`current_epoch`,
+    `global_step`, `batch_in_epoch`), never write it.
+
+    `epoch_complete` marks an epoch whose every batch has trained but whose end (validation, hooks) is
+    still running: a checkpoint taken then resumes at the next epoch's first batch.
+    """
+
+    epoch: int = 0
+    global_step: int = 0  # optimizer steps taken
+    batch_in_epoch: int = 0  # batches of the current epoch already trained on
+    total_batches: int = 0  # batches trained on in every epoch so far
+    micro_batches: int = 0  # batches in the accumulation window that is still open
+    validation_pending: bool = False  # a validation that was due when the state was saved
+    epoch_complete: bool = False
+
+    def start_epoch(self) -> bool:
+        """Begin the current epoch; True when it resumes in the middle of one."""
+        self.epoch_complete = False
+        return self.batch_in_epoch > 0
+
+    def finish_epoch(self) -> None:
+        self.epoch += 1
+        self.batch_in_epoch = 0
+        self.epoch_complete = False
+
+    def state_dict(self) -> dict[str, Any]:
+        state = asdict(self)
+        del state["epoch_complete"]
+        if self.epoch_complete:  # saved once its batches are done: the resume starts the next epoch
+            state.update(epoch=self.epoch + 1, batch_in_epoch=0, validation_pending=False)
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        names = [f.name for f in fields(self) if f.name != "epoch_complete"]
+        _require(state, names, "Progress")
+        for name in names:
+            setattr(self, name, type(getattr(self, name))(state[name]))
+        self.epoch_complete = False
+
+
+class RunningMeans:
+    """Weighted sums of the training steps' loss and metrics, for the logging interval and the epoch.
+
+    Each step adds `value * weight` (weight: the examples in its batch), so the interval means sent to
+    the loggers and the epoch means in the history are the same kind of mean over the same batches. The
+    sums stay lazy `mx.array`s until a mean is read, so adding costs no host sync.
+    """
+
+    def __init__(self) -> None:
+        self.interval: dict[str, mx.array] = {}
+        self.interval_weight = 0.0
+        self.epoch: dict[str, mx.array] = {}
+        self.epoch_weight = 0.0
+
+    def add(self, values: dict[str, mx.array], weight: float) -> None:
+        for name, value in values.items():
+            weighted = value * weight
+            self.interval[name] = self.interval[name] + weighted if name in self.interval else weighted
+            self.epoch[name] = self.epoch[name] + weighted if name in self.epoch else weighted
+        self.interval_weight += weight
+        self.epoch_weight += weight
+
+    def arrays(self) -> list[dict[str, mx.array]]:
+        """What to evaluate with a step (the sums of both scopes)."""
+        return [self.interval, self.epoch]
+
+    def pop_interval(self, reduce: Any = None) -> dict[str, float]:
+        """The interval's means, and a new interval. `reduce(sums, weight)` turns the sums into means
+        (across processes under data parallel); default: this process's means."""
+        means = (reduce or local_means)(self.interval, self.interval_weight)
+        self.interval, self.interval_weight = {}, 0.0
+        return means
+
+    def epoch_means(self, reduce: Any = None) -> dict[str, float]:
+        return (reduce or local_means)(self.epoch, self.epoch_weight)
+
+    def reset_epoch(self) -> None:
+        self.epoch, self.epoch_weight = {}, 0.0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "interval": {k: float(v.item()) for k, v in self.interval.items()},
+            "interval_weight": self.interval_weight,
+            "epoch": {k: float(v.item()) for k, v in self.epoch.items()},
+            "epoch_weight": self.epoch_weight,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        _require(state, ["interval", "interval_weight", "epoch", "epoch_weight"], "RunningMeans")
+        self.interval = {k: mx.array(v, mx.float32) for k, v in state["interval"].items()}
+        self.interval_weight = float(state["interval_weight"])
+        self.epoch = {k: mx.array(v, mx.float32) for k, v in state["epoch"].items()}
+        self.epoch_weight = float(state["epoch_weight"])
+
+
+def local_means(sums: dict[str, mx.array], weight: float) -> dict[str, float]:
+    if not weight:
+        return {}
+    return {k: float(v.item()) / weight for k, v in sums.items()}
+
+
+class History:
+    """One row per epoch (epoch, step, time, learning_rate, train_*, val_* ...), as `export_history` writes.
+
+    An epoch that a stop cut short (max_steps, EarlyStopping inside it) already has a row; resumed and
+    completed, its row becomes the whole epoch's.
+    """
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    def has_epoch(self, epoch: int) -> bool:
+        return bool(self.rows) and self.rows[-1]["epoch"] == epoch
+
+    def record(self, row: dict[str, Any]) -> None:
+        if self.has_epoch(row["epoch"]):
+            self.rows[-1] = row
+        else:
+            self.rows.append(row)
+
+    def columns(self) -> dict[str, list]:
+        """The rows as columns (None where an epoch has no value for a key)."""
+        keys: list[str] = []
+        for row in self.rows:
+            keys.extend(k for k in row if k not in keys)
+        return {k: [row.get(k) for row in self.rows] for k in keys}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rows": [dict(row) for row in self.rows]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        _require(state, ["rows"], "History")
+        self.rows = [dict(row) for row in state["rows"]]
+
+
+class RandomState:
+    """The random generators a run draws from: MLX's global key, numpy's global generator (datasets and
+    augmentations that call `np.random`), and Python's `random`.
+
+    `capture()` / `restore()` are exact: restoring puts every generator back where it was, so a resumed
+    run draws the same numbers an uninterrupted one would have (re-seeding would not).
+    """
+
+    @staticmethod
+    def capture() -> dict[str, Any]:
+        hi, lo = (int(v) for v in mx.random.state[0].tolist())
+        kind, keys, pos, has_gauss, cached = np.random.get_state()
+        version, internal, gauss_next = random.getstate()
+        return {
+            "mlx": [hi, lo],
+            "numpy": {
+                "kind": kind,
+                "keys": keys.tolist(),
+                "pos": int(pos),
+                "has_gauss": int(has_gauss),
+                "cached_gaussian": float(cached),
+            },
+            "python": {"version": version, "internal": list(internal), "gauss_next": gauss_next},
+        }
+
+    @staticmethod
+    def restore(state: dict[str, Any]) -> None:
+        _require(state, ["mlx", "numpy", "python"], "RandomState")
+        hi, lo = state["mlx"]
+        mx.random.seed((int(hi) << 32) | int(lo))  # the key cannot be assigned; this seed sets it exactly
+        n = state["numpy"]
+        np.random.set_state(
+            (n["kind"], np.array(n["keys"], np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
+        )
+        p = state["python"]
+        random.setstate((p["version"], tuple(p["internal"]), p["gauss_next"]))
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.capture()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.restore(state)
+
+
+__all__ = ["History", "Progress", "RandomState", "RunningMeans", "StateError", "local_means"]

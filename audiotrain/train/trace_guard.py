@@ -1,0 +1,92 @@
+"""Undoing what a failed trace leaves behind in a compiled step's state.
+
+`mx.compile` (and `mx.value_and_grad`) swap tracer placeholders into the model, optimizer and random
+state while they trace; when user code raises mid-trace those stay, and every later use of the arrays
+fails ("Attempting to eval an array without a primitive"), the trained weights included. `StateGuard`
+snapshots the containers before a call that will trace and puts the real arrays back on failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import mlx.core as mx
+from mlx.utils import tree_flatten
+
+_TRANSFORM_EVAL = "during function transformations"
+
+
+def _structure_copy(tree: Any) -> Any:
+    """The dicts and lists of `tree` copied, its leaves (arrays) shared."""
+    if tree is mx.random.state:
+        return list(tree)  # [key]
+    if isinstance(tree, dict):
+        return {k: _structure_copy(v) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [_structure_copy(v) for v in tree]
+    return tree
+
+
+def _restore_in_place(container: Any, saved: Any) -> None:
+    """Put `saved`'s leaves back into `container`'s own dicts and lists (compiled functions hold
+    references to those containers, so they must be refilled, not replaced)."""
+    if container is mx.random.state:  # not assignable: reseeding with the saved key restores it
+        hi, lo = (int(v) for v in saved[0].tolist())
+        mx.random.seed((hi << 32) | lo)
+        return
+    for key, value in saved.items() if isinstance(saved, dict) else enumerate(saved):
+        current = container.get(key) if isinstance(container, dict) else container[key]
+        same_kind = (isinstance(value, dict) and isinstance(current, dict)) or (
+            isinstance(value, list) and isinstance(current, list)
+        )
+        if same_kind:
+            _restore_in_place(current, value)
+        else:
+            container[key] = value
+
+
+class StateGuard:
+    """Undo what a failed trace left in the step's state.
+
+    `mx.compile` (and `mx.value_and_grad`) swap tracer placeholders into the model, optimizer and
+    RNG state while tracing; when user code raises mid-trace they stay there, and every later use
+    of those arrays in the process fails ("Attempting to eval an array without a primitive"), the
+    trained weights included. Tracing happens on a call with a batch structure not seen before, so
+    only such calls pay for a snapshot (a Python walk over the state); the rest cost one signature.
+    """
+
+    def __init__(self, state: list, where: str, compiled: bool):
+        self.state, self.where, self.compiled = state, where, compiled
+        self._traced: set = set()
+
+    def __call__(self, fn: Callable, *args: Any):
+        saved = signature = None
+        if self.compiled:  # uncompiled steps undo value_and_grad's swap themselves (try/finally)
+            signature = _signature(args)
+            if signature not in self._traced:
+                saved = [_structure_copy(s) for s in self.state]
+        try:
+            out = fn(*args)
+        except Exception as err:
+            for container, snapshot in zip(self.state, saved or ()):
+                _restore_in_place(container, snapshot)
+            if _TRANSFORM_EVAL in str(err):
+                raise RuntimeError(
+                    f"{self.where} read an array's value while being traced (.item(), float(), numpy "
+                    "conversion, or Python if/while on an array). It runs under mx.grad and mx.compile, "
+                    f"so it must stay pure MLX: use mx.where for branches and return values as metrics. ({err})"
+                ) from err
+            raise
+        if saved is not None:
+            self._traced.add(signature)
+        return out
+
+
+def _signature(args: Any) -> tuple:
+    """What MLX keys a compiled function's traces on: the structure, shapes and dtypes of array
+    leaves and the values of everything else."""
+    return tuple(
+        (path, tuple(v.shape), v.dtype) if isinstance(v, mx.array) else (path, type(v), repr(v))
+        for path, v in tree_flatten(args)
+    )

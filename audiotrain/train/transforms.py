@@ -1,0 +1,77 @@
+"""Gradient transforms: small pure functions of gradient pytrees, composed inside the compiled update.
+
+One optimizer update is: mean of the accumulation window's gradients → cross-process mean (data
+parallel) → clip (norm or value) → non-finite check → a single `optimizer.update` (step.py). Each works
+in-graph on `mx.array`s, so none of them syncs with the host.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mlx.core as mx
+from mlx.utils import tree_flatten, tree_map
+
+
+def clip_by_global_norm(grads: Any, max_norm: float, norm: mx.array | None = None) -> tuple[Any, mx.array]:
+    """Scale `grads` so their global L2 norm is at most `max_norm`; returns (grads, norm before).
+
+    Pass `norm` when it is already computed (the step computes it once for the guard and logging).
+    """
+    norm = global_norm(grads) if norm is None else norm
+    scale = mx.minimum(max_norm / (norm + 1e-6), 1.0)
+    return tree_map(lambda g: g * scale.astype(g.dtype), grads), norm
+
+
+def clip_by_value(grads: Any, max_value: float) -> Any:
+    """Clamp every gradient entry to [-max_value, max_value]."""
+    return tree_map(lambda g: mx.clip(g, -max_value, max_value), grads)
+
+
+def global_norm(grads: Any) -> mx.array:
+    """The L2 norm of all gradients together (float32 scalar, in-graph)."""
+    leaves = [g for _, g in tree_flatten(grads)]
+    if not leaves:
+        return mx.array(0.0)
+    return mx.sqrt(mx.sum(mx.stack([_sum_all(g * g) for g in leaves])))
+
+
+def all_finite(tree: Any) -> mx.array:
+    """True when every entry of every array in `tree` is finite (a bool scalar, in-graph).
+
+    Checks the plain sum of all entries: a NaN anywhere makes it NaN, an Inf makes it Inf (or NaN
+    next to a -Inf). That is one read of the gradients, where an `isfinite` pass per tensor costs
+    more than the whole backward pass on MLX's CPU backend and the norm needs a multiply pass too.
+    Finite entries whose sum overflows float32 (~3e38) also count as non-finite, the right call
+    for an update that large.
+    """
+    leaves = [g for _, g in tree_flatten(tree)]
+    if not leaves:
+        return mx.array(True)
+    return mx.isfinite(mx.sum(mx.stack([_sum_all(g) for g in leaves])))
+
+
+def _sum_all(x: mx.array) -> mx.array:
+    """Sum of every entry of `x` as a float32 scalar.
+
+    A matrix is reduced along its last axis first: MLX's CPU backend runs that row reduction much
+    faster than one reduction over a large matrix (which cost ~15% of a small MLP's step). A
+    matrix-vector product with ones is 3x faster on its own but measured slower inside the step.
+    float16 is widened first so that a row sum cannot overflow its 65504 range and fake a
+    non-finite step.
+    """
+    if x.dtype == mx.float16:
+        x = x.astype(mx.float32)
+    if x.ndim > 1:
+        x = mx.sum(x, axis=-1)
+    return mx.sum(x).astype(mx.float32)
+
+
+def average_across_processes(grads: Any) -> Any:
+    """Data-parallel hook: average gradients over `mx.distributed` ranks (identity for one process)."""
+    group = mx.distributed.init() if mx.distributed.is_available() else None
+    if group is None or group.size() == 1:
+        return grads
+    import mlx.nn as nn
+
+    return nn.average_gradients(grads, group=group)
