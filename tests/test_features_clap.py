@@ -129,7 +129,6 @@ def test_matches_committed_transformers_fixture():
     np.testing.assert_allclose(out["input_features"][0, :, ::50], ref["fused"], atol=1e-4)
 
 
-@pytest.mark.parity
 def _transformers_extractor(config: dict):
     transformers = require("transformers")
     require("torch")
@@ -137,6 +136,7 @@ def _transformers_extractor(config: dict):
     return transformers.ClapFeatureExtractor(**known)
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("config", [UNFUSED, FUSED], ids=["rand_trunc", "fusion"])
 def test_matches_transformers_including_random_crops(config):
     theirs = _transformers_extractor(config)

@@ -1,0 +1,276 @@
+"""The compiled steps (train/step.py): compiled runs equal eager ones, whatever a hook or a step does."""
+
+import audiotrain  # noqa: F401  (before mlx)
+from audiotrain import Trainer
+from audiotrain.train.callbacks import Callback
+
+import mlx.core as mx
+import mlx.nn as nn
+import numpy as np
+import pytest
+from exactness import assert_same_numbers
+from tasks import RecordingLogger, TinyClassifier, make_batches, weights
+
+
+def trainer(tmp_path, **kwargs):
+    kwargs.setdefault("enable_progress_bar", False)
+    kwargs.setdefault("enable_checkpointing", False)
+    kwargs.setdefault("num_sanity_val_steps", 0)
+    return Trainer(default_root_dir=tmp_path, **kwargs)
+
+
+class RandomValidation(TinyClassifier):
+    """Validation draws from MLX's generator on every batch (noise augmentation, MC dropout...)."""
+
+    def validation_step(self, batch):
+        loss, metrics = self.compute_loss(batch)
+        return loss, {**metrics, "draw": mx.random.uniform(shape=())}
+
+
+class FreezesBatchNormAfterWarmup(TinyClassifier):
+    """Lightning's habit: switch a submodule to eval mode in a hook (freeze BatchNorm statistics, stop
+    dropout) after a warm-up epoch."""
+
+    def __init__(self):
+        super().__init__(dropout=0.3, batchnorm=True)
+
+    def on_train_epoch_start(self, epoch):
+        if epoch >= 1:
+            self.norm.eval()
+            self.drop.eval()
+
+
+class Draws(Callback):
+    def __init__(self):
+        self.values = []
+
+    def on_validation_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        self.values.append(float(outputs["draw"]))
+
+
+# ---------------------------------------------------------------- defect 1: random draws in evaluation
+@pytest.mark.parametrize("compile_", [True, False])
+def test_random_draws_in_validation_differ_per_batch(tmp_path, compile_):
+    """A validation step compiled without the random state replayed one draw on every batch."""
+    draws = Draws()
+    t = trainer(tmp_path, max_epochs=1, compile=compile_, callbacks=[draws])
+    t.validate(RandomValidation(), make_batches(64))
+    assert len(draws.values) == 4 and len(set(draws.values)) == 4
+
+
+def test_random_draws_in_validation_and_test_are_the_same_compiled_and_eager(tmp_path):
+    runs = []
+    for compile_ in (True, False):
+        mx.random.seed(3)
+        draws = Draws()
+        t = trainer(tmp_path, max_epochs=1, compile=compile_, callbacks=[draws])
+        module = RandomValidation()
+        t.validate(module, make_batches(48))
+        (tested,) = t.test(module, make_batches(48))
+        runs.append((draws.values, tested, float(mx.random.uniform())))
+    assert runs[0] == runs[1]
+
+
+# ---------------------------------------------------------------- defect 2: a mode switch in a hook
+def test_running_statistics_stay_put_once_a_hook_froze_them(tmp_path):
+    """The compiled step traced in training mode ignored `norm.eval()`: BatchNorm kept updating its
+    running statistics after the hook froze them (the eager run did not)."""
+
+    class Snapshot(Callback):
+        def __init__(self):
+            self.means = []
+
+        def on_train_epoch_end(self, trainer, module):
+            self.means.append(np.array(module.norm.running_mean))
+
+    snapshot = Snapshot()
+    mx.random.seed(0)
+    trainer(tmp_path, max_epochs=3, callbacks=[snapshot]).fit(FreezesBatchNormAfterWarmup(), make_batches())
+    first, second, third = snapshot.means
+    assert not np.array_equal(first, np.zeros_like(first))
+    np.testing.assert_array_equal(first, second)  # frozen from epoch 1 on
+    np.testing.assert_array_equal(second, third)
+
+
+def test_each_mode_pattern_is_traced_once(tmp_path):
+    class Toggles(TinyClassifier):
+        def on_train_epoch_start(self, epoch):
+            self.drop.train(epoch % 2 == 0)
+
+    t = trainer(tmp_path, max_epochs=4)
+    t.fit(Toggles(dropout=0.5), make_batches(64))
+    assert t._train_step.traces == 2  # training and eval dropout: two graphs, each reused
+
+
+# ---------------------------------------------------------------- the whole fit, compiled vs eager
+class EverythingModule(TinyClassifier):
+    """Dropout, BatchNorm, a mode switch in a hook, random draws in validation."""
+
+    def __init__(self):
+        super().__init__(dropout=0.25, batchnorm=True)
+
+    def on_train_epoch_start(self, epoch):
+        if epoch == 1:
+            self.norm.eval()
+
+    def validation_step(self, batch):
+        x, y = batch
+        noisy = x + 0.05 * mx.random.normal(x.shape)
+        return self.compute_loss((noisy, y))
+
+
+def test_the_same_fit_compiled_and_eager_gives_equal_weights(tmp_path):
+    """Dropout, BatchNorm, a mode switch in a hook, random draws in validation, accumulation and clipping."""
+    results = []
+    for compile_ in (True, False):
+        mx.random.seed(11)
+        module = EverythingModule()
+        logger = RecordingLogger()
+        t = trainer(
+            tmp_path / str(compile_),
+            max_epochs=3,
+            compile=compile_,
+            accumulate_grad_batches=3,
+            gradient_clip_val=0.5,
+            val_check_interval=0.5,
+            log_every_n_steps=1,
+            logger=logger,
+        )
+        t.fit(module, make_batches(112, 16), make_batches(48, 16))
+        results.append((weights(module), t.history, logger.metrics))
+    (w_compiled, h_compiled, log_compiled), (w_eager, h_eager, log_eager) = results
+    for name in w_compiled:
+        assert_same_numbers(w_compiled[name], w_eager[name], name)
+    assert h_compiled.keys() == h_eager.keys()
+    for key in h_compiled:
+        if key != "time":
+            assert_same_numbers(np.array(h_compiled[key], float), np.array(h_eager[key], float), key)
+
+
+# ---------------------------------------------------------------- defect 4: the last partial window
+class Unsized:
+    """A loader without `len` (a generator-backed stream): the Trainer cannot see its last batch coming."""
+
+    def __init__(self, batches):
+        self.batches = batches
+
+    def __iter__(self):
+        return iter(self.batches)
+
+
+@pytest.mark.parametrize("compile_", [True, False])
+def test_an_accumulation_window_the_loader_ends_is_applied_at_the_epoch_end(tmp_path, compile_):
+    """4 batches x 2 epochs with accumulation 3 took 2 optimizer steps instead of 4."""
+    batches = make_batches(64, 16)  # 4 batches
+    t = trainer(tmp_path, max_epochs=2, accumulate_grad_batches=3, compile=compile_)
+    t.fit(TinyClassifier(), Unsized(batches))
+    assert t.global_step == 4
+    # The same weights as a loader with a length, which ends the window on the known last batch.
+    mx.random.seed(0)
+    a = TinyClassifier()
+    trainer(tmp_path, max_epochs=2, accumulate_grad_batches=3, compile=compile_).fit(a, Unsized(batches))
+    mx.random.seed(0)
+    b = TinyClassifier()
+    trainer(tmp_path, max_epochs=2, accumulate_grad_batches=3, compile=compile_).fit(b, batches)
+    wa, wb = weights(a), weights(b)
+    for name in wa:
+        assert_same_numbers(wa[name], wb[name], name)
+
+
+# ---------------------------------------------------------------- defect 9: self.log inside the step
+class LogsInsideTheStep(TinyClassifier):
+    def compute_loss(self, batch):
+        x, y = batch
+        logits = self(x)
+        loss = mx.mean(nn.losses.cross_entropy(logits, y))
+        self.log("logit_mean", mx.mean(logits), prog_bar=True)
+        self.log_dict({"logit_max": mx.max(logits), "sq": mx.mean(logits**2)}, on_epoch=True)
+        return loss, {}
+
+
+@pytest.mark.parametrize("compile_", [True, False])
+def test_self_log_inside_compute_loss_becomes_a_metric_of_the_step(tmp_path, compile_):
+    """It crashed under compile with "Attempting to eval an array without a primitive"."""
+    logger = RecordingLogger()
+    mx.random.seed(0)
+    module = LogsInsideTheStep()
+    t = trainer(tmp_path, max_epochs=2, log_every_n_steps=2, compile=compile_, logger=logger)
+    t.fit(module, make_batches(64), make_batches(32))
+    interval = [m for _, m in logger.metrics if "train_loss" in m]
+    assert len(interval) == 4  # 4 steps per epoch, 2 epochs, every 2 steps
+    assert {"logit_mean", "logit_max_step", "sq_step"} <= set(interval[0])  # on_step (+ on_epoch: _step)
+    epoch_ends = [m for _, m in logger.metrics if "train_loss_epoch" in m]
+    assert "logit_max_epoch" in epoch_ends[0] and "logit_mean_epoch" not in epoch_ends[0]
+    assert "logit_max" in t.history and "logit_mean" not in t.history  # on_epoch values are history
+    assert "logit_mean" in t.progress_metrics()  # prog_bar
+    # validation: the loader's mean, under the name given
+    val = [m for _, m in logger.metrics if "val_loss" in m]
+    assert "logit_max" in val[0] and "logit_mean" in val[0]
+
+
+def test_values_logged_inside_the_step_are_the_same_compiled_and_eager(tmp_path):
+    runs = []
+    for compile_ in (True, False):
+        mx.random.seed(0)
+        logger = RecordingLogger()
+        t = trainer(tmp_path, max_epochs=2, log_every_n_steps=1, compile=compile_, logger=logger)
+        t.fit(LogsInsideTheStep(), make_batches(64), make_batches(32))
+        runs.append([(step, sorted(m.items())) for step, m in logger.metrics])
+    assert runs[0] == runs[1]
+
+
+def test_self_log_in_validation_step_replaces_returning_values(tmp_path):
+    class LightningValidation(TinyClassifier):
+        def validation_step(self, batch, batch_idx):
+            loss, metrics = self.compute_loss(batch)
+            self.log("val_loss", loss)
+            self.log("val_acc", metrics["accuracy"], prog_bar=True)
+
+    (metrics,) = trainer(tmp_path, max_epochs=1).validate(LightningValidation(), make_batches(32))
+    assert set(metrics) == {"val_loss", "val_acc"}
+
+
+def test_bad_self_log_calls_are_explained(tmp_path):
+    class PerStepValidation(TinyClassifier):
+        def validation_step(self, batch):
+            self.log("val_x", mx.array(1.0), on_step=True)
+            return self.compute_loss(batch)
+
+    with pytest.raises(ValueError, match=r"self.log\('val_x', ..., on_step=True\): in val"):
+        trainer(tmp_path, max_epochs=1).validate(PerStepValidation(), make_batches(32))
+
+    class VectorLog(TinyClassifier):
+        def compute_loss(self, batch):
+            self.log("logits", self(batch[0]))
+            return super().compute_loss(batch)
+
+    with pytest.raises(ValueError, match=r"self.log\('logits', ...\): expected a scalar"):
+        trainer(tmp_path, max_epochs=1).fit(VectorLog(), make_batches(32))
+    with pytest.raises(ValueError, match="only 'mean' is supported"):
+        TinyClassifier().log("x", 1.0, reduce_fx="max")
+
+
+# ---------------------------------------------------------------- Lightning's training_step
+class LightningStyle(TinyClassifier):
+    def compute_loss(self, batch):  # not used: training_step defines the loss
+        raise AssertionError("training_step is defined, compute_loss must not run")
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = mx.mean(nn.losses.cross_entropy(self(x), y))
+        self.log("batch_idx", batch_idx.astype(mx.float32))
+        return {"loss": loss}
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        return mx.mean(nn.losses.cross_entropy(self(x), y))
+
+
+def test_training_step_with_batch_idx_works_instead_of_compute_loss(tmp_path):
+    logger = RecordingLogger()
+    t = trainer(tmp_path, max_epochs=2, log_every_n_steps=1, logger=logger)
+    t.fit(LightningStyle(), make_batches(64), make_batches(32))
+    indices = [m["batch_idx"] for _, m in logger.metrics if "batch_idx" in m]
+    assert indices == [0.0, 1.0, 2.0, 3.0] * 2  # the batch index arrives as an array: no retrace
+    assert t._train_step.traces == 1
+    assert "val_loss" in t.history
