@@ -53,6 +53,7 @@ from audiotrain.recipes.chords_predict import (
     output_paths,
 )
 from audiotrain.recipes.chords_task import ChordTask
+from audiotrain.recipes.chords_trainer import Trainer, make_shared_trainer
 from audiotrain.recipes.config_cli import (
     USER_ERRORS,
     SettingsParser,
@@ -64,15 +65,15 @@ from audiotrain.recipes.config_cli import (
     resume_command,
 )
 from audiotrain.train import checkpoint as ckpt
-from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
+from audiotrain.train.callbacks import EarlyStopping
 from audiotrain.train.seeding import seed_everything
-from audiotrain.train.trainer import Trainer
 
 import mlx.core as mx
 
 __all__ = [
     "ChordTask",
     "RunResult",
+    "Trainer",
     "TrainingConfig",
     "benchmark_config",
     "main",
@@ -195,35 +196,10 @@ def run_training(
         f"{data.window_frames} frames per epoch ({steps_per_epoch} steps of {config.batch_size})"
     )
 
+    trainer, early_stopping = make_shared_trainer(config, run_dir, config.num_epochs)
     checkpoint_dir = Path(config.checkpoint_dir)
     if not checkpoint_dir.is_absolute():
         checkpoint_dir = run_dir / checkpoint_dir
-    early_stopping = EarlyStopping(monitor="val_loss", patience=config.patience, min_delta=config.min_delta)
-    callbacks = [
-        ModelCheckpoint(
-            dirpath=checkpoint_dir, filename="best", monitor="val_loss", save_top_k=1, save_last=True
-        ),
-        early_stopping,
-    ]
-    if config.save_every:
-        callbacks.append(
-            ModelCheckpoint(
-                dirpath=checkpoint_dir,
-                filename="epoch={epoch:03d}",
-                every_n_epochs=config.save_every,
-                save_top_k=-1,
-            )
-        )
-    trainer = Trainer(
-        max_epochs=config.num_epochs,
-        gradient_clip_val=config.gradient_clip or None,
-        default_root_dir=run_dir,
-        compile=config.compile,
-        seed=config.seed,
-        callbacks=callbacks,
-        log_every_n_steps=config.log_every,
-        enable_progress_bar=config.progress_bar,
-    )
     trainer.resume_hint = None  # the recipe prints its own command line after fit
     start = time.perf_counter()
     trainer.fit(task, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
