@@ -80,7 +80,7 @@ __all__ = [
     "run_training",
 ]
 
-COMMANDS = ("demo", "train", "evaluate", "predict")
+COMMANDS = ("demo", "train", "evaluate", "predict", "cv")
 #: Config fields without a flag: the model's input width follows the features, its head the vocabulary.
 DERIVED_FIELDS = frozenset({"model.n_bins", "model.num_chord_types"})
 DECODE_HELP = {
@@ -441,6 +441,28 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
     return 0
 
 
+def _cmd_cv(argv: list[str]) -> int:
+    from audiotrain.recipes.chords_cv import run_cross_validation
+
+    parser = _training_parser(
+        "python -m audiotrain.recipes.chords cv",
+        "Cross-validation grouped by song: every song is scored by the fold that did not train on it.",
+        needs_data=True,
+    )
+    parser.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
+    args = parser.parse_args(argv)
+    try:
+        config = _config_from_args(args)
+    except (ValueError, FileNotFoundError) as error:
+        parser.error(str(error))
+    if args.data_folder is not None or getattr(args, "data.data_dir", None) or config.data.data_dir:
+        config = _with_data_folder(parser, args, config)
+    run_dir = args.run_dir or Path("runs") / time.strftime("chords-cv-%Y%m%d-%H%M%S")
+    result = run_cross_validation(config, run_dir, folds=args.folds)
+    print(f"\nrun folder: {result.run_dir} (fold<k>/, oof/*.lab, cv_scores.json, cv_scores.md)")
+    return 0
+
+
 def _cmd_evaluate(argv: list[str]) -> int:
     parser = SettingsParser(
         prog="python -m audiotrain.recipes.chords evaluate",
@@ -604,6 +626,8 @@ commands:
   train           train on your songs: --data DIR (audio files with .lab/.jams beside them, same stem)
   evaluate        score a checkpoint on annotated songs: --checkpoint CKPT --data DIR [-o OUT]
   predict         transcribe audio: --checkpoint CKPT song.wav|folder [-o out.lab|dir]
+  cv              k-fold cross-validation grouped by song: [--data DIR] --folds 5 (demo songs without --data);
+                  per-fold runs, out-of-fold .lab predictions, mean and std of every score
 
 Each command has its own --help; `demo --help` and `train --help` list every training setting
 (learning rate, epochs, model size, features, decoding, ...).
@@ -634,6 +658,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if command in ("demo", "train"):
             return _cmd_train(argv, demo=command == "demo")
+        if command == "cv":
+            return _cmd_cv(argv)
         return _cmd_evaluate(argv) if command == "evaluate" else _cmd_predict(argv)
     except USER_ERRORS as error:
         if os.environ.get("AUDIOTRAIN_TRACEBACK"):
