@@ -346,10 +346,15 @@ def _predictor_arguments(parser: argparse.ArgumentParser) -> None:
                         help="median: filter width in frames, odd (default: the checkpoint's)")  # fmt: skip
     parser.add_argument("--decode.unknown_chords", dest="decode_unknown_chords", type=parse_bool, default=None,
                         metavar="BOOL", help="output X (unknown chord) labels (default: the checkpoint's)")  # fmt: skip
+    parser.add_argument("--tta", type=int, default=0, metavar="SEMITONES",
+                        help="test-time augmentation: average the posteriors of the audio shifted by -N..N "
+                        "semitones (0: off; costs 2N+1 forward passes)")  # fmt: skip
 
 
 def _load_predictor(args: argparse.Namespace) -> ChordPredictor:
-    predictor = ChordPredictor.from_checkpoint(args.checkpoint)
+    if not 0 <= args.tta <= 6:
+        raise ValueError(f"--tta must be between 0 and 6 semitones, got {args.tta}")
+    predictor = ChordPredictor.from_checkpoint(args.checkpoint, tta_shifts=range(-args.tta, args.tta + 1))
     changes = {
         k: v
         for k, v in (
