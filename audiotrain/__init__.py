@@ -22,6 +22,8 @@ _PUBLIC = {
     "DataLoader": "audiotrain.data",
     "Dataset": "audiotrain.data",
     "seed_everything": "audiotrain.train.seeding",
+    "create_trainer": "audiotrain.declarative",
+    "TrainerConfig": "audiotrain.trainer_config",
 }
 
 __all__ = [*_PUBLIC, "__version__"]

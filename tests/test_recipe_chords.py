@@ -570,7 +570,9 @@ def test_ctrl_c_before_the_first_validation_still_evaluates_and_prints_the_resum
     from audiotrain.train.trainer import Trainer
 
     root, _ = tiny_run
-    monkeypatch.setattr(chords, "Trainer", trainer_with_ctrl_c)
+    from audiotrain.recipes import chords_trainer
+
+    monkeypatch.setattr(chords_trainer, "SharedTrainer", trainer_with_ctrl_c)
     run_dir = tmp_path / "stopped"
     code = chords.main([*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(run_dir)])
     out = capsys.readouterr().out

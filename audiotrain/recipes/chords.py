@@ -53,6 +53,7 @@ from audiotrain.recipes.chords_predict import (
     output_paths,
 )
 from audiotrain.recipes.chords_task import ChordTask
+from audiotrain.recipes.chords_trainer import Trainer, make_shared_trainer
 from audiotrain.recipes.config_cli import (
     USER_ERRORS,
     SettingsParser,
@@ -64,22 +65,22 @@ from audiotrain.recipes.config_cli import (
     resume_command,
 )
 from audiotrain.train import checkpoint as ckpt
-from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
+from audiotrain.train.callbacks import EarlyStopping
 from audiotrain.train.seeding import seed_everything
-from audiotrain.train.trainer import Trainer
 
 import mlx.core as mx
 
 __all__ = [
     "ChordTask",
     "RunResult",
+    "Trainer",
     "TrainingConfig",
     "benchmark_config",
     "main",
     "run_training",
 ]
 
-COMMANDS = ("demo", "train", "evaluate", "predict")
+COMMANDS = ("demo", "train", "evaluate", "predict", "cv")
 #: Config fields without a flag: the model's input width follows the features, its head the vocabulary.
 DERIVED_FIELDS = frozenset({"model.n_bins", "model.num_chord_types"})
 DECODE_HELP = {
@@ -195,35 +196,10 @@ def run_training(
         f"{data.window_frames} frames per epoch ({steps_per_epoch} steps of {config.batch_size})"
     )
 
+    trainer, early_stopping = make_shared_trainer(config, run_dir, config.num_epochs)
     checkpoint_dir = Path(config.checkpoint_dir)
     if not checkpoint_dir.is_absolute():
         checkpoint_dir = run_dir / checkpoint_dir
-    early_stopping = EarlyStopping(monitor="val_loss", patience=config.patience, min_delta=config.min_delta)
-    callbacks = [
-        ModelCheckpoint(
-            dirpath=checkpoint_dir, filename="best", monitor="val_loss", save_top_k=1, save_last=True
-        ),
-        early_stopping,
-    ]
-    if config.save_every:
-        callbacks.append(
-            ModelCheckpoint(
-                dirpath=checkpoint_dir,
-                filename="epoch={epoch:03d}",
-                every_n_epochs=config.save_every,
-                save_top_k=-1,
-            )
-        )
-    trainer = Trainer(
-        max_epochs=config.num_epochs,
-        gradient_clip_val=config.gradient_clip or None,
-        default_root_dir=run_dir,
-        compile=config.compile,
-        seed=config.seed,
-        callbacks=callbacks,
-        log_every_n_steps=config.log_every,
-        enable_progress_bar=config.progress_bar,
-    )
     trainer.resume_hint = None  # the recipe prints its own command line after fit
     start = time.perf_counter()
     trainer.fit(task, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
@@ -370,10 +346,15 @@ def _predictor_arguments(parser: argparse.ArgumentParser) -> None:
                         help="median: filter width in frames, odd (default: the checkpoint's)")  # fmt: skip
     parser.add_argument("--decode.unknown_chords", dest="decode_unknown_chords", type=parse_bool, default=None,
                         metavar="BOOL", help="output X (unknown chord) labels (default: the checkpoint's)")  # fmt: skip
+    parser.add_argument("--tta", type=int, default=0, metavar="SEMITONES",
+                        help="test-time augmentation: average the posteriors of the audio shifted by -N..N "
+                        "semitones (0: off; costs 2N+1 forward passes)")  # fmt: skip
 
 
 def _load_predictor(args: argparse.Namespace) -> ChordPredictor:
-    predictor = ChordPredictor.from_checkpoint(args.checkpoint)
+    if not 0 <= args.tta <= 6:
+        raise ValueError(f"--tta must be between 0 and 6 semitones, got {args.tta}")
+    predictor = ChordPredictor.from_checkpoint(args.checkpoint, tta_shifts=range(-args.tta, args.tta + 1))
     changes = {
         k: v
         for k, v in (
@@ -462,6 +443,28 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
         )
         print(f"training was interrupted (Ctrl-C); continue it with:\n  {command}")
         return 130  # as a shell reports a command that Ctrl-C stopped (128 + SIGINT)
+    return 0
+
+
+def _cmd_cv(argv: list[str]) -> int:
+    from audiotrain.recipes.chords_cv import run_cross_validation
+
+    parser = _training_parser(
+        "python -m audiotrain.recipes.chords cv",
+        "Cross-validation grouped by song: every song is scored by the fold that did not train on it.",
+        needs_data=True,
+    )
+    parser.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
+    args = parser.parse_args(argv)
+    try:
+        config = _config_from_args(args)
+    except (ValueError, FileNotFoundError) as error:
+        parser.error(str(error))
+    if args.data_folder is not None or getattr(args, "data.data_dir", None) or config.data.data_dir:
+        config = _with_data_folder(parser, args, config)
+    run_dir = args.run_dir or Path("runs") / time.strftime("chords-cv-%Y%m%d-%H%M%S")
+    result = run_cross_validation(config, run_dir, folds=args.folds)
+    print(f"\nrun folder: {result.run_dir} (fold<k>/, oof/*.lab, cv_scores.json, cv_scores.md)")
     return 0
 
 
@@ -628,6 +631,8 @@ commands:
   train           train on your songs: --data DIR (audio files with .lab/.jams beside them, same stem)
   evaluate        score a checkpoint on annotated songs: --checkpoint CKPT --data DIR [-o OUT]
   predict         transcribe audio: --checkpoint CKPT song.wav|folder [-o out.lab|dir]
+  cv              k-fold cross-validation grouped by song: [--data DIR] --folds 5 (demo songs without --data);
+                  per-fold runs, out-of-fold .lab predictions, mean and std of every score
 
 Each command has its own --help; `demo --help` and `train --help` list every training setting
 (learning rate, epochs, model size, features, decoding, ...).
@@ -658,6 +663,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if command in ("demo", "train"):
             return _cmd_train(argv, demo=command == "demo")
+        if command == "cv":
+            return _cmd_cv(argv)
         return _cmd_evaluate(argv) if command == "evaluate" else _cmd_predict(argv)
     except USER_ERRORS as error:
         if os.environ.get("AUDIOTRAIN_TRACEBACK"):

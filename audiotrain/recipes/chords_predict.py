@@ -117,6 +117,8 @@ class ChordPredictor:
         decode: how posteriors become segments.
         window_frames: frames per inference window (the training window length is a good choice).
         batch_windows: windows per forward pass.
+        tta_shifts: test-time augmentation: semitone shifts whose posteriors are averaged, e.g. (-1, 0, 1);
+            (0,) is none.
     """
 
     def __init__(
@@ -126,6 +128,7 @@ class ChordPredictor:
         decode: DecodeConfig | None = None,
         window_frames: int = 96,
         batch_windows: int = 8,
+        tta_shifts: Sequence[int] = (0,),
     ):
         if window_frames < 2 or batch_windows < 1:
             raise ValueError(
@@ -141,6 +144,7 @@ class ChordPredictor:
         self.decode = decode or DecodeConfig()
         self.window_frames = int(window_frames)
         self.batch_windows = int(batch_windows)
+        self.tta_shifts = tuple(int(s) for s in tta_shifts) or (0,)
         # One fixed input shape [batch_windows, window_frames, n_bins]: compiled once, reused for every song.
         # The weights are declared as inputs so that later updates of the model are seen.
         self._forward = mx.compile(self._probabilities, inputs=[self.model.state])
@@ -225,8 +229,28 @@ class ChordPredictor:
         return np.ascontiguousarray(full[spare : spare + self.features.n_bins].T), len(y) / self.features.sr
 
     def posteriors(self, audio_path: str | Path) -> SongPosteriors:
-        frames, duration = self.song_features(audio_path)
-        return SongPosteriors(self.posteriors_from_features(frames), self.features.frame_rate, duration)
+        """Frame posteriors of a song; with `tta_shifts` (test-time augmentation), averaged over the song
+        pitch-shifted by each number of semitones (the CQT crop moved by that many semitones, the root and
+        bass posteriors rotated back)."""
+        y = self.features.load(audio_path)
+        full = self.features.compute(y)
+        probs = None
+        shifts = self.tta_shifts
+        for shift in shifts:
+            start = self.features.spare_bins - shift * self.features.bins_per_semitone
+            if not 0 <= start <= full.shape[0] - self.features.n_bins:
+                raise ValueError(
+                    f"tta shift {shift} needs more spare bins than features.max_pitch_shift "
+                    f"{self.features.max_pitch_shift} semitones"
+                )
+            p = self.posteriors_from_features(
+                np.ascontiguousarray(full[start : start + self.features.n_bins].T)
+            )
+            for key in ("root", "bass"):
+                p[key] = np.roll(p[key], -shift, axis=1)  # a chord heard s semitones up has its root s up
+            probs = p if probs is None else {k: probs[k] + p[k] for k in probs}
+        probs = {k: v / len(shifts) for k, v in probs.items()}
+        return SongPosteriors(probs, self.features.frame_rate, len(y) / self.features.sr)
 
     def segments(self, posteriors: SongPosteriors) -> list[ChordSegment]:
         p = posteriors.probs

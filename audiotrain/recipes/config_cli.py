@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import json
 import shlex
 import types
@@ -136,7 +137,9 @@ def merge_config(config: Any, data: dict[str, Any], source: str, path: str = "")
     for key, value in data.items():
         where = f"{path}{key}"
         if key not in names:
-            raise ValueError(f"{source}: unknown field {where!r}; expected one of {sorted(names)}")
+            close = difflib.get_close_matches(key, names, n=1)
+            hint = f"; did you mean {path}{close[0]!r}?" if close else ""
+            raise ValueError(f"{source}: unknown field {where!r}{hint} (expected one of {sorted(names)})")
         current = getattr(config, key)
         if dataclasses.is_dataclass(current):
             changes[key] = merge_config(current, value, source, path=f"{where}.")
@@ -167,8 +170,8 @@ def _parses_as(kind: type, text: str) -> bool:
     return True
 
 
-def load_config_file(config: Any, path: str | Path) -> Any:
-    """`config` updated from a YAML (.yaml/.yml) or JSON file with the same nested layout."""
+def load_config_data(path: str | Path) -> Any:
+    """The nested data of a YAML (.yaml/.yml, read with ``yaml.safe_load``) or JSON file."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"config file {path} does not exist")
@@ -177,15 +180,18 @@ def load_config_file(config: Any, path: str | Path) -> Any:
         import yaml
 
         try:
-            data = yaml.safe_load(text) or {}
+            return yaml.safe_load(text) or {}
         except yaml.YAMLError as err:
             raise ValueError(f"{path}: not valid YAML: {err}") from None
-    else:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}: not valid JSON at line {err.lineno}: {err.msg}") from None
-    return merge_config(config, data, source=str(path))
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON at line {err.lineno}: {err.msg}") from None
+
+
+def load_config_file(config: Any, path: str | Path) -> Any:
+    """`config` updated from a YAML (.yaml/.yml) or JSON file with the same nested layout."""
+    return merge_config(config, load_config_data(path), source=str(path))
 
 
 def resume_command(module: str, argv: list[str], checkpoint: str | Path) -> str:

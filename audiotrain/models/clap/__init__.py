@@ -6,11 +6,13 @@
 >>> tokens = ClapTokenizer.from_pretrained(config.source)(["a dog barks"])
 >>> text = model.get_text_features(mx.array(tokens["input_ids"]), mx.array(tokens["attention_mask"]))
 >>> save_pretrained(model, config, "run/hf_export")   # loads with transformers.ClapModel.from_pretrained
+>>> clap = CLAP()   # the tutorial's class: laion/clap-htsat-unfused with audio_encoder, text_encoder, ...
 
 Parity with transformers is checked by tests/test_clap_model.py against fixtures made by
 scripts/make_clap_fixture.py (tiny committed; fused and full-size built where torch + transformers are installed).
 """
 
+from audiotrain.models.clap.clap import CLAP, DEFAULT_CHECKPOINT, mel_to_model_layout
 from audiotrain.models.clap.config import ClapAudioConfig, ClapConfig, ClapConfigError, ClapTextConfig
 from audiotrain.models.clap.convert import CONVERSION_TABLE, StateDictError
 from audiotrain.models.clap.export import save_pretrained
@@ -24,6 +26,7 @@ from audiotrain.models.clap.torch_bin import (
 )
 
 __all__ = [
+    "CLAP",
     "CONVERSION_TABLE",
     "CheckpointError",
     "ClapAudioConfig",
@@ -32,11 +35,13 @@ __all__ = [
     "ClapModel",
     "ClapTextConfig",
     "ClapTokenizer",
+    "DEFAULT_CHECKPOINT",
     "StateDictError",
     "TokenizerError",
     "TorchCheckpointError",
     "UnsafeCheckpointError",
     "load_pretrained",
     "load_torch_state_dict",
+    "mel_to_model_layout",
     "save_pretrained",
 ]

@@ -209,13 +209,24 @@ def load_pretrained(
         Naming the file and, for weights, every missing, unexpected or mis-shaped tensor.
     """
     folder = resolve_checkpoint(path_or_hub_id, revision)
+    config = read_config(folder)
+    model = ClapModel(config)
+    load_weights(model, folder, dtype)
+    return model, config
+
+
+def read_config(folder: Path) -> ClapConfig:
+    """The ``config.json`` of a checkpoint folder, with ``source`` set to the folder."""
     config = ClapConfig.from_json(folder / "config.json")
     config.source = folder
-    model = ClapModel(config)
+    return config
+
+
+def load_weights(model: ClapModel, folder: Path, dtype: mx.Dtype = mx.float32) -> None:
+    """Fill ``model`` (built from the folder's config) with the folder's weights and put it in eval mode."""
     state, weights_path = read_state_dict(folder)
     params, counters = hf_to_mlx(model, state, dtype=dtype, source=str(weights_path))
     model.update(params)
-    config.num_batches_tracked = counters
+    model.config.num_batches_tracked = counters
     model.eval()
     mx.eval(model.parameters())
-    return model, config

@@ -1,0 +1,116 @@
+"""K-fold cross-validation of the chord recipe, grouped by song (the usual protocol of chord-recognition papers).
+
+    python -m audiotrain.recipes.chords cv --data DIR --folds 5      # your songs
+    python -m audiotrain.recipes.chords cv --folds 5                 # the demo songs
+
+Every song is in the test part of exactly one fold, so no song (and no window of one) is both trained and
+scored on. In each fold the other songs are split again by song into train and validation (``data.val_fraction``,
+at least one song). Each fold is a whole `run_training` run in ``RUN/fold<k>/`` (checkpoints, history,
+``evaluation/``). The run folder also gets ``oof/`` (the out-of-fold ``.lab`` prediction of every song) and
+``cv_scores.json`` / ``cv_scores.md`` (each metric per fold, its mean and standard deviation, in %).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from audiotrain.metrics.chord_scores import CHORD_METRICS
+from audiotrain.recipes.chords_config import TrainingConfig
+from audiotrain.recipes.chords_data import SongSplits, demo_splits, folder_splits
+
+import numpy as np
+
+
+@dataclass
+class CVResult:
+    """What `run_cross_validation` produced: per-fold scores (fractions), their mean and std."""
+
+    run_dir: Path
+    fold_scores: list[dict[str, float]]
+    mean: dict[str, float]
+    std: dict[str, float]
+
+    def table(self) -> str:
+        """Markdown: one row per metric, one column per fold, then mean and std (in %)."""
+        folds = len(self.fold_scores)
+        lines = [
+            "| metric | " + " | ".join(f"fold {k}" for k in range(folds)) + " | mean | std |",
+            "|---" * (folds + 3) + "|",
+        ]
+        for metric in self.mean:
+            cells = " | ".join(f"{100 * s[metric]:.2f}" for s in self.fold_scores)
+            lines.append(
+                f"| {metric} | {cells} | {100 * self.mean[metric]:.2f} | {100 * self.std[metric]:.2f} |"
+            )
+        return "\n".join(lines)
+
+
+def all_songs(config: TrainingConfig) -> tuple[list, str]:
+    """Every song of the data folder (or the demo training set, ``data.demo_songs`` songs), and its source.
+
+    Out-of-fold predictions are named after the songs, so two songs of the same name are an error.
+    """
+    if config.data.data_dir:
+        splits, _ = folder_splits(config.data, config.seed, min_seconds=config.features.min_seconds)
+        songs = [*splits.train, *splits.val, *splits.test]
+    else:
+        splits = demo_splits(config.data, config.features.sr)
+        songs = [*splits.train, *splits.val]  # (the held-out demo set reuses the same song names)
+    names: dict[str, int] = {}
+    for song in songs:
+        names[song.name] = names.get(song.name, 0) + 1
+    twice = sorted(n for n, count in names.items() if count > 1)
+    if twice:
+        raise ValueError(
+            f"{splits.source}: several songs are named {twice[:5]}; give every song its own name"
+        )
+    return songs, splits.source
+
+
+def song_folds(songs: list, folds: int, val_fraction: float, seed: int, source: str) -> list[SongSplits]:
+    """``folds`` splits whose test parts partition ``songs`` (shuffled with ``seed``)."""
+    if folds < 2:
+        raise ValueError(f"cross-validation needs --folds >= 2, got {folds}")
+    if len(songs) < folds + 1:
+        raise ValueError(f"{source}: {len(songs)} songs cannot make {folds} folds with training songs left")
+    order = np.random.default_rng(seed).permutation(len(songs))
+    shuffled = [songs[i] for i in order]
+    result = []
+    for k in range(folds):
+        test = shuffled[k::folds]
+        rest = [s for i, s in enumerate(shuffled) if i % folds != k]
+        n_val = max(1, int(round(val_fraction * len(rest)))) if len(rest) > 1 else 0
+        result.append(SongSplits(rest[n_val:], rest[:n_val], test, f"fold {k} of {source}"))
+    return result
+
+
+def run_cross_validation(config: TrainingConfig, run_dir: str | Path, folds: int = 5, log=print) -> CVResult:
+    """Train and evaluate ``folds`` folds grouped by song; see the module docstring for what is written."""
+    from audiotrain.recipes.chords import run_training  # (chords.py imports this module for its `cv` command)
+
+    run_dir = Path(run_dir)
+    songs, source = all_songs(config)
+    splits = song_folds(songs, folds, config.data.val_fraction, config.seed, source)
+    oof = run_dir / "oof"
+    oof.mkdir(parents=True, exist_ok=True)
+    fold_scores = []
+    for k, split in enumerate(splits):
+        log(f"\n=== fold {k + 1}/{folds}: {split.describe()}")
+        result = run_training(config, run_dir / f"fold{k}", splits=split, log=log)
+        fold_scores.append({m: float(result.evaluation.scores.pooled[m]) for m in CHORD_METRICS})
+        for lab in (run_dir / f"fold{k}" / "evaluation").glob("*.lab"):
+            shutil.copyfile(lab, oof / lab.name)
+    mean = {m: float(np.mean([s[m] for s in fold_scores])) for m in CHORD_METRICS}
+    std = {m: float(np.std([s[m] for s in fold_scores])) for m in CHORD_METRICS}
+    cv = CVResult(run_dir, fold_scores, mean, std)
+    (run_dir / "cv_scores.json").write_text(
+        json.dumps({"folds": fold_scores, "mean": mean, "std": std, "songs": len(songs)}, indent=1)
+    )
+    (run_dir / "cv_scores.md").write_text(cv.table() + "\n")
+    log(
+        f"\n{folds}-fold cross-validation over {len(songs)} songs (grouped by song), scores in %:\n{cv.table()}"
+    )
+    return cv

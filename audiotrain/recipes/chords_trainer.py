@@ -1,0 +1,359 @@
+"""The chord training guide's `Trainer` (seed 002), a thin layer on the shared `audiotrain.Trainer`.
+
+>>> from audiotrain.models import ChordRecognitionModel, ChordRecognitionLoss
+>>> from audiotrain.recipes.chords import Trainer, TrainingConfig
+>>> trainer = Trainer(model=ChordRecognitionModel(), train_loader=train_loader, val_loader=val_loader,
+...                   config=TrainingConfig(learning_rate=1e-4, num_epochs=100), criterion=ChordRecognitionLoss())
+>>> history = trainer.train()            # {"train_loss", "val_loss", "val_chord_type_acc", ...} per epoch
+>>> trainer.export_history("history.json")
+
+Batches are the guide's: ``(audio [batch, samples], {"chord_type", "root", "bass_note"} each [batch])``, one
+chord per clip, audio at ``sample_rate`` (44100 Hz as in the guide). On the way to the model every clip is
+resampled to ``config.features.sr`` (22050 Hz) and turned into log-CQT frames with the recipe's feature
+settings (``config.features``: 216 bins from C1, 36 per octave, hop 2048 samples = 10.8 frames/s,
+``log(1 + 100 |CQT|)``), computed with numpy on the host. The model's frame logits are averaged over time into
+one prediction per clip, which the loss and the accuracies score.
+
+What it maps onto the shared Trainer: ``num_epochs`` → ``max_epochs``, ``gradient_clip`` →
+``gradient_clip_val``, ``log_every`` → ``log_every_n_steps``, ``learning_rate`` / ``weight_decay`` /
+``scheduler`` / ``warmup_epochs`` → AdamW and its per-step schedule, ``patience`` / ``min_delta`` →
+`EarlyStopping` on ``val_loss``, ``checkpoint_dir`` / ``save_every`` → `ModelCheckpoint` (``best``, ``last``,
+``epoch=NNN``). ``batch_size`` is the loaders' own (a mismatch is warned about). Checkpoints are the shared
+Trainer's folders (resumable, and readable by ``python -m audiotrain.recipes.chords predict``).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from audiotrain.audio import resample
+from audiotrain.models.chord_loss import ChordRecognitionLoss, head_accuracies
+from audiotrain.models.chord_model import ChordRecognitionModel
+from audiotrain.recipes.chords_config import ChordFeatureConfig, TrainingConfig
+from audiotrain.recipes.chords_predict import checkpoint_entries
+from audiotrain.recipes.chords_task import ChordTask
+from audiotrain.train import checkpoint as ckpt
+from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
+from audiotrain.train.trainer import Trainer as SharedTrainer
+
+import mlx.core as mx
+import numpy as np
+
+#: The guide's history keys, in its order, and the shared Trainer's names for them.
+HISTORY_KEYS = {
+    "train_loss": "train_loss",
+    "val_loss": "val_loss",
+    "val_chord_type_acc": "val_chord_type_acc",
+    "val_root_acc": "val_root_acc",
+    "val_bass_note_acc": "val_bass_note_acc",
+    "learning_rate": "learning_rate",
+}
+TARGET_KEYS = ("chord_type", "root", "bass_note")
+
+
+def make_shared_trainer(
+    config: TrainingConfig,
+    run_dir: str | Path,
+    max_epochs: int,
+    validate: bool = True,
+) -> tuple[SharedTrainer, EarlyStopping]:
+    """The shared Trainer a `TrainingConfig` describes, with its checkpoint and early-stopping callbacks.
+
+    Checkpoints go to ``config.checkpoint_dir`` (relative to ``run_dir``): ``best`` by ``val_loss``, ``last``,
+    and ``epoch=NNN`` every ``save_every`` epochs. Without validation only ``last`` is kept.
+    """
+    checkpoint_dir = Path(config.checkpoint_dir)
+    if not checkpoint_dir.is_absolute():
+        checkpoint_dir = Path(run_dir) / checkpoint_dir
+    early_stopping = EarlyStopping(monitor="val_loss", patience=config.patience, min_delta=config.min_delta)
+    if validate:
+        callbacks = [
+            ModelCheckpoint(
+                dirpath=checkpoint_dir, filename="best", monitor="val_loss", save_top_k=1, save_last=True
+            ),
+            early_stopping,
+        ]
+        if config.save_every:
+            callbacks.append(
+                ModelCheckpoint(
+                    dirpath=checkpoint_dir,
+                    filename="epoch={epoch:03d}",
+                    every_n_epochs=config.save_every,
+                    save_top_k=-1,
+                )
+            )
+    else:
+        callbacks = [ModelCheckpoint(dirpath=checkpoint_dir, save_top_k=0, save_last=True)]
+    trainer = SharedTrainer(
+        max_epochs=max_epochs,
+        gradient_clip_val=config.gradient_clip or None,
+        default_root_dir=run_dir,
+        compile=config.compile,
+        seed=config.seed,
+        callbacks=callbacks,
+        log_every_n_steps=config.log_every,
+        enable_progress_bar=config.progress_bar,
+    )
+    return trainer, early_stopping
+
+
+class ClipFeatureLoader:
+    """Wraps a loader of ``(audio [B, samples], targets)`` clip batches into the model's feature batches.
+
+    Each yielded batch is a dict of `mx.array`: ``features`` [B, frames, n_bins] (see the module docstring),
+    ``chord_type``, ``root``, ``bass`` [B] int32 (the guide's ``bass_note`` is the loss's ``bass``).
+    """
+
+    def __init__(self, loader: Iterable, features: ChordFeatureConfig, sample_rate: int, name: str):
+        self.loader = loader
+        self.features = features
+        self.sample_rate = sample_rate
+        self.name = name
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __getattr__(self, name: str) -> Any:
+        # state_dict / load_state_dict / set_seed / batch_size of the wrapped DataLoader: resume and seeding
+        # act on it.
+        if name in ("state_dict", "load_state_dict", "set_seed", "seed", "batch_size"):
+            return getattr(self.loader, name)
+        raise AttributeError(name)
+
+    def __iter__(self) -> Iterator[dict[str, mx.array]]:
+        for index, batch in enumerate(self.loader):
+            audio, targets = self._split(batch, index)
+            yield {"features": mx.array(self.clip_features(audio)), **targets}
+
+    def _split(self, batch: Any, index: int) -> tuple[np.ndarray, dict[str, mx.array]]:
+        expected = (
+            f"{self.name} batches must be (audio [batch, samples], {{'chord_type', 'root', 'bass_note'}} "
+            "with one class index per clip)"
+        )
+        if not isinstance(batch, list | tuple) or len(batch) != 2 or not isinstance(batch[1], dict):
+            raise TypeError(f"{expected}; batch {index} is a {type(batch).__name__}")
+        audio, targets = np.asarray(batch[0], dtype=np.float32), batch[1]
+        if audio.ndim != 2:
+            raise ValueError(f"{expected}; batch {index} has audio of shape {audio.shape}")
+        bass_key = "bass" if "bass" in targets and "bass_note" not in targets else "bass_note"
+        missing = [k for k in ("chord_type", "root", bass_key) if k not in targets]
+        if missing:
+            raise KeyError(f"{expected}; batch {index} lacks {missing} (has {sorted(targets)})")
+        out = {}
+        for key, name in (("chord_type", "chord_type"), ("root", "root"), (bass_key, "bass")):
+            value = np.asarray(targets[key]).astype(np.int32).reshape(-1)
+            if value.shape != (audio.shape[0],):
+                raise ValueError(
+                    f"{expected}; batch {index}: {key!r} has {value.size} values for {audio.shape[0]} clips"
+                )
+            out[name] = mx.array(value)
+        return audio, out
+
+    def clip_features(self, audio: np.ndarray) -> np.ndarray:
+        """[B, samples] at `sample_rate` → [B, frames, n_bins] float32 log-CQT frames."""
+        audio = resample(audio, self.sample_rate, self.features.sr)
+        spectra = self.features.compute(
+            audio
+        )  # [B, bins + spare bins on both sides, frames], one batched CQT
+        # The spare bins are there for pitch-shift augmentation; the model reads the unshifted n_bins.
+        frames = self.features.cqt_config().crop(spectra)
+        return np.ascontiguousarray(frames.transpose(0, 2, 1), dtype=np.float32)
+
+
+class ClipChordTask(ChordTask):
+    """`ChordTask` on one label per clip: the model's frame logits are averaged over time before the loss."""
+
+    def __init__(self, model: ChordRecognitionModel, criterion: ChordRecognitionLoss, **settings: Any):
+        super().__init__(model.config, criterion, **settings)
+        self.model = model  # the caller's network (the one ChordTask built is dropped)
+
+    def pooled_logits(self, features: mx.array) -> dict[str, mx.array]:
+        return {k: mx.mean(v, axis=1) for k, v in self.model(features).items()}
+
+    def compute_loss(self, batch: dict[str, mx.array]) -> tuple[mx.array, dict[str, mx.array]]:
+        outputs = self.pooled_logits(batch["features"])
+        loss, parts = self.loss_fn(outputs, batch)
+        return loss, {**parts, **head_accuracies(outputs, batch)}
+
+    def batch_size(self, batch: dict[str, mx.array]) -> int:
+        return int(batch["chord_type"].shape[0])  # clips: validation means are per clip
+
+
+def _percent(metrics: dict[str, float], prefix: str) -> dict[str, float]:
+    """The shared Trainer's ``<prefix>_*`` means as the guide reports them: accuracies in %."""
+    out = {}
+    for key, value in metrics.items():
+        if not key.startswith(prefix):
+            continue
+        name = key[len(prefix) :]
+        out["total_loss" if name == "loss" else name] = 100.0 * value if name.endswith("_acc") else value
+    return out
+
+
+class Trainer:
+    """The guide's chord Trainer: ``train``, ``train_epoch``, ``validate``, checkpoints and history.
+
+    Args:
+        model: a `ChordRecognitionModel` whose ``n_bins`` equals ``config.features.n_bins``.
+        train_loader, val_loader: iterables of ``(audio [batch, samples], targets)`` (see the module
+            docstring); ``val_loader`` may be None (then no validation, early stopping or best checkpoint).
+        config: a `TrainingConfig` (default: the recipe's defaults).
+        criterion: a `ChordRecognitionLoss` (default: the config's loss weights and label smoothing).
+        sample_rate: rate of the audio in the batches, Hz.
+        run_dir: folder the relative ``config.checkpoint_dir`` and the shared Trainer's logs go in.
+
+    Accuracies returned by `validate` and in the history are percentages, as in the guide.
+    """
+
+    def __init__(
+        self,
+        model: ChordRecognitionModel,
+        train_loader: Iterable,
+        val_loader: Iterable | None = None,
+        config: TrainingConfig | None = None,
+        criterion: ChordRecognitionLoss | None = None,
+        sample_rate: int = 44100,
+        run_dir: str | Path = ".",
+    ):
+        self.config = config if config is not None else TrainingConfig()
+        if not isinstance(model, ChordRecognitionModel):
+            raise TypeError(
+                f"Trainer(model=...): expected a ChordRecognitionModel, got {type(model).__name__}"
+            )
+        if model.config.n_bins != self.config.features.n_bins:
+            raise ValueError(
+                f"Trainer: the model reads {model.config.n_bins} bins per frame but config.features.n_bins is "
+                f"{self.config.features.n_bins}; build ChordRecognitionModel(ChordModelConfig(n_bins="
+                f"{self.config.features.n_bins})) or set TrainingConfig(features=ChordFeatureConfig(n_bins=...))"
+            )
+        if criterion is None:
+            loss = self.config.loss
+            criterion = ChordRecognitionLoss(
+                loss.chord_type_weight, loss.root_weight, loss.bass_weight, self.config.label_smoothing
+            )
+        self.run_dir = Path(run_dir)
+        features = self.config.features
+        self.train_loader = ClipFeatureLoader(train_loader, features, sample_rate, "train_loader")
+        self.val_loader = (
+            None if val_loader is None else ClipFeatureLoader(val_loader, features, sample_rate, "val_loader")
+        )
+        loader_batch = getattr(train_loader, "batch_size", None)
+        if isinstance(loader_batch, int) and loader_batch != self.config.batch_size:
+            warnings.warn(
+                f"Trainer: config.batch_size is {self.config.batch_size} but train_loader gives batches of "
+                f"{loader_batch}; the loader's size is used",
+                stacklevel=2,
+            )
+        c = self.config
+        self.module = ClipChordTask(
+            model,
+            criterion,
+            learning_rate=c.learning_rate,
+            weight_decay=c.weight_decay,
+            scheduler=None if c.scheduler == "constant" else c.scheduler,
+            num_epochs=c.num_epochs,
+            warmup_epochs=c.warmup_epochs,
+            steps_per_epoch=max(1, len(self.train_loader)),
+            extra_state={
+                **checkpoint_entries(c.features, c.decode, c.data.window_frames),
+                "training_config": c.to_dict(),
+                "clip_sample_rate": sample_rate,
+            },
+        )
+        self.shared: SharedTrainer | None = None  # the shared Trainer of the last train / train_epoch
+        self._resume: str | None = None  # checkpoint the next train / train_epoch continues from
+        self._history: dict[str, list] = {}
+
+    @property
+    def model(self) -> ChordRecognitionModel:
+        return self.module.model
+
+    @property
+    def epochs_done(self) -> int:
+        return self.shared.current_epoch if self.shared is not None else 0
+
+    def _fit(self, max_epochs: int, validate: bool) -> None:
+        trainer, self.early_stopping = make_shared_trainer(self.config, self.run_dir, max_epochs, validate)
+        trainer.resume_hint = None
+        resume = self._resume
+        if resume is None and self.shared is not None:
+            # Continue from where the last call stopped (optimizer, schedule, random state, epoch count).
+            resume = self.shared.save_checkpoint(self._scratch_checkpoint())
+        trainer.fit(self.module, self.train_loader, self.val_loader if validate else None, ckpt_path=resume)
+        self.shared, self._resume = trainer, None
+        self._history = trainer.history
+
+    def _scratch_checkpoint(self) -> Path:
+        return self.run_dir / Path(self.config.checkpoint_dir) / "continue"
+
+    def train(self) -> dict[str, list[float]]:
+        """Train up to ``config.num_epochs`` (validating each epoch, early stopping, checkpoints); the history."""
+        self._fit(self.config.num_epochs, validate=self.val_loader is not None)
+        return self.history
+
+    def train_epoch(self) -> dict[str, float]:
+        """One more training epoch (no validation): the guide's ``total_loss``, component losses, learning rate."""
+        self._fit(self.epochs_done + 1, validate=False)
+        row = {k: v[-1] for k, v in self._history.items()}
+        metrics = _percent({k: v for k, v in row.items() if v is not None}, "train_")
+        metrics["learning_rate"] = self.shared.learning_rate()
+        return metrics
+
+    def validate(self) -> dict[str, float]:
+        """Validation over all of ``val_loader``: ``total_loss``, component losses, accuracies in %."""
+        if self.val_loader is None:
+            raise ValueError("Trainer.validate: this Trainer has no val_loader")
+        evaluator = SharedTrainer(
+            max_epochs=1,
+            default_root_dir=self.run_dir,
+            compile=self.config.compile,
+            enable_progress_bar=False,
+            logger=False,
+        )
+        return _percent(evaluator.validate(self.module, self.val_loader), "val_")
+
+    @property
+    def history(self) -> dict[str, list[float]]:
+        """Per epoch: the guide's keys (accuracies in %)."""
+        out = {}
+        for key, source in HISTORY_KEYS.items():
+            values = self._history.get(source, [])
+            out[key] = [100.0 * v if v is not None and key.endswith("_acc") else v for v in values]
+        return out
+
+    def save_checkpoint(self, path: str | Path) -> Path:
+        """Write a resumable checkpoint folder at ``path`` (weights, optimizer, schedule, history, config)."""
+        if self.shared is None:
+            raise RuntimeError("Trainer.save_checkpoint: nothing trained yet (call train() or train_epoch())")
+        return self.shared.save_checkpoint(path)
+
+    def load_checkpoint(self, path: str | Path) -> None:
+        """Load the weights of a checkpoint folder now; the next `train` / `train_epoch` resumes from it."""
+        folder = ckpt.resolve_checkpoint(path)
+        state = ckpt.read_state(folder)
+        model_file = folder / ckpt.MODEL_FILE
+        self.module.update(
+            ckpt.checked_tree(
+                ckpt.read_arrays(model_file), self.module.parameters(), "chord model", model_file
+            )
+        )
+        mx.eval(self.module.parameters())
+        self.module.on_load_checkpoint(state.get("module_state", {}))
+        self._history = {}
+        for row in state.get("history", []):
+            for key in row:
+                self._history.setdefault(key, [])
+        for key in self._history:
+            self._history[key] = [row.get(key) for row in state.get("history", [])]
+        self._resume = str(folder)
+
+    def export_history(self, path: str | Path) -> Path:
+        """Write `history` as JSON; returns the path."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.history, indent=1))
+        return path

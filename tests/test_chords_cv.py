@@ -1,0 +1,41 @@
+"""Cross-validation of the chord recipe, grouped by song: `python -m audiotrain.recipes.chords cv`."""
+
+import json
+
+from audiotrain.recipes import chords
+from audiotrain.recipes.chords_cv import song_folds
+
+import pytest
+
+TINY_CV_FLAGS = [
+    "--data.demo_songs", "4", "--data.demo_test_songs", "1", "--data.demo_seconds", "6",
+    "--data.window_frames", "32", "--batch_size", "4", "--num_epochs", "1", "--save_every", "0",
+    "--model.d_model", "32", "--model.n_layers", "1", "--model.n_heads", "2", "--model.ff_dim", "64",
+    "--progress_bar", "false",
+]  # fmt: skip
+
+
+def test_folds_partition_the_songs_and_never_share_one():
+    songs = [f"song{i}" for i in range(7)]
+    folds = song_folds(songs, 3, val_fraction=0.2, seed=0, source="test")
+    assert sorted(s for f in folds for s in f.test) == songs  # every song scored exactly once
+    for fold in folds:
+        assert not set(fold.test) & set(fold.train + fold.val) and len(fold.val) >= 1
+        assert sorted(fold.train + fold.val + fold.test) == songs
+    with pytest.raises(ValueError, match="3 songs cannot make 3 folds"):
+        song_folds(songs[:3], 3, 0.2, 0, "test")
+
+
+def test_cv_command_on_demo_songs(tmp_path, capsys):
+    run_dir = tmp_path / "cv"
+    argv = ["cv", "--folds", "2", *TINY_CV_FLAGS, "--data.cache_dir", str(tmp_path / "cache")]
+    assert chords.main([*argv, "--run_dir", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "2-fold cross-validation over 4 songs" in out and "| majmin |" in out
+    for k in (0, 1):
+        assert (run_dir / f"fold{k}" / "checkpoints" / "best" / "model.safetensors").is_file()
+        assert (run_dir / f"fold{k}" / "history.json").is_file()
+    assert len(list((run_dir / "oof").glob("*.lab"))) == 4  # one out-of-fold prediction per song
+    scores = json.loads((run_dir / "cv_scores.json").read_text())
+    assert len(scores["folds"]) == 2 and set(scores["mean"]) == set(scores["std"])
+    assert 0 <= scores["mean"]["root"] <= 1

@@ -1,0 +1,145 @@
+"""Seed 002, the chord training guide: its Quick Start and Complete Example on MLX, and the Trainer's methods.
+
+Import paths as issue 20 maps them: `src.model.*` → `audiotrain.models`, `src.training` →
+`audiotrain.recipes.chords`, `src.training.metrics` → `audiotrain.metrics`, torch's DataLoader →
+`audiotrain.DataLoader`. Sizes (clips, epochs) are made small.
+"""
+
+import json
+
+from audiotrain.recipes.chords_example import SyntheticChordClips
+
+import mlx.core as mx
+import numpy as np
+import pytest
+
+GUIDE_HISTORY_KEYS = {
+    "train_loss",
+    "val_loss",
+    "val_chord_type_acc",
+    "val_root_acc",
+    "val_bass_note_acc",
+    "learning_rate",
+}
+
+
+@pytest.fixture
+def clip_loaders():
+    from audiotrain import DataLoader
+
+    return (
+        DataLoader(SyntheticChordClips(24, seconds=0.5, seed=0), batch_size=8, shuffle=True),
+        DataLoader(SyntheticChordClips(8, seconds=0.5, seed=1), batch_size=8),
+    )
+
+
+def test_seed002_quick_start(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    train_dataset = SyntheticChordClips(24, seconds=0.5, seed=0)
+    val_dataset = SyntheticChordClips(8, seconds=0.5, seed=1)
+    # --- seed 002, Quick Start verbatim (num_epochs reduced) ------------------------------------------
+    from audiotrain import DataLoader
+    from audiotrain.models import ChordRecognitionLoss, ChordRecognitionModel
+    from audiotrain.recipes.chords import Trainer, TrainingConfig
+
+    # Initialize model
+    model = ChordRecognitionModel()
+
+    # Create loss function
+    criterion = ChordRecognitionLoss(
+        chord_type_weight=1.0,
+        root_weight=1.0,
+        bass_weight=0.5,
+        label_smoothing=0.1,
+    )
+
+    # Prepare data loaders
+    train_loader = DataLoader(train_dataset, batch_size=16)
+    val_loader = DataLoader(val_dataset, batch_size=16)
+
+    # Configure training
+    config = TrainingConfig(
+        learning_rate=1e-4,
+        num_epochs=2,
+        warmup_epochs=5,
+        scheduler="cosine",
+    )
+
+    # Create trainer
+    trainer = Trainer(
+        model=model,
+        train_loader=train_loader,
+        val_loader=val_loader,
+        config=config,
+        criterion=criterion,
+    )
+
+    # Train
+    history = trainer.train()
+
+    # Save history
+    trainer.export_history("history.json")
+    # --- end of seed code -----------------------------------------------------------------------------
+    assert set(history) == GUIDE_HISTORY_KEYS
+    assert all(len(values) == 2 for values in history.values())
+    assert all(0 <= a <= 100 for a in history["val_chord_type_acc"])  # percentages, as the guide's
+    assert history["learning_rate"][0] < 1e-4  # still warming up (5 warmup epochs)
+    assert json.loads((tmp_path / "history.json").read_text()) == history
+    assert (tmp_path / "checkpoints" / "best").is_dir() and (tmp_path / "checkpoints" / "last").is_dir()
+
+
+def test_train_epoch_validate_checkpoint_and_resume(clip_loaders, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    from audiotrain.models import ChordRecognitionLoss, ChordRecognitionModel
+    from audiotrain.recipes.chords import Trainer, TrainingConfig
+
+    train_loader, val_loader = clip_loaders
+    config = TrainingConfig(learning_rate=1e-3, num_epochs=3, batch_size=8, progress_bar=False)
+
+    def make():
+        return Trainer(ChordRecognitionModel(), train_loader, val_loader, config, ChordRecognitionLoss())
+
+    trainer = make()
+    first = trainer.train_epoch()
+    assert {"total_loss", "chord_type_loss", "root_loss", "bass_note_loss", "learning_rate"} <= set(first)
+    second = trainer.train_epoch()
+    assert trainer.epochs_done == 2 and second["learning_rate"] != first["learning_rate"]
+    metrics = trainer.validate()
+    assert {"total_loss", "chord_type_acc", "root_acc", "bass_note_acc"} <= set(metrics)
+    saved = trainer.save_checkpoint("checkpoints/my_checkpoint.pt")
+    assert (saved / "model.safetensors").is_file()
+
+    restored = make()
+    restored.load_checkpoint(saved)
+    assert restored.validate() == pytest.approx(metrics, rel=1e-6)
+    history = restored.train()  # resumes at epoch 2 and trains the third
+    assert restored.epochs_done == 3 and len(history["train_loss"]) == 3
+    # The third epoch continues the schedule, not a fresh one.
+    assert history["learning_rate"][2] < history["learning_rate"][1]
+
+
+def test_batches_in_another_format_are_named(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    from audiotrain.models import ChordModelConfig, ChordRecognitionModel
+    from audiotrain.recipes.chords import Trainer, TrainingConfig
+
+    bad = [(mx.zeros((2, 4000)), {"chord_type": mx.zeros((2,), dtype=mx.int32), "root": mx.zeros((2,))})]
+    trainer = Trainer(ChordRecognitionModel(), bad, None, TrainingConfig(num_epochs=1, progress_bar=False))
+    with pytest.raises(KeyError, match=r"train_loader batches must be .* batch 0 lacks \['bass_note'\]"):
+        trainer.train()
+    with pytest.raises(ValueError, match="the model reads 84 bins .* config.features.n_bins is 216"):
+        Trainer(ChordRecognitionModel(ChordModelConfig(n_bins=84)), bad, None, TrainingConfig())
+
+
+def test_seed002_complete_example(tmp_path, capsys):
+    # The guide's `python -m src.training.example_usage` is `python -m audiotrain.recipes.chords_example`.
+    from audiotrain.recipes import chords_example
+
+    assert chords_example.main(["--clips", "16", "--epochs", "1", "--out", str(tmp_path / "example")]) == 0
+    out = capsys.readouterr().out
+    assert "MetricsTracker: loss=" in out and "top-3 chord type accuracy" in out
+    history = json.loads((tmp_path / "example" / "history.json").read_text())
+    assert set(history) == GUIDE_HISTORY_KEYS and np.isfinite(history["val_loss"][0])
+    assert (tmp_path / "example" / "checkpoints" / "my_checkpoint" / "model.safetensors").is_file()
+    with pytest.raises(SystemExit):
+        chords_example.main(["--out", str(tmp_path / "example")])  # not empty: refused

@@ -1,0 +1,143 @@
+"""Seed 003, declarative runs: presets < file < overrides, `create_trainer`, and its train/evaluate/predict.
+
+The seed's `from training import create_trainer` is `from audiotrain import create_trainer`; its BERT model
+is replaced by a small TrainModule (the seed's `create_model` builds a text model outside this library).
+"""
+
+import json
+
+from audiotrain import OptimizerConfig, TrainModule
+from audiotrain.trainer_config import PRESETS, TrainerConfig, resolve_config
+
+import mlx.core as mx
+import mlx.nn as nn
+import numpy as np
+import pytest
+import yaml
+
+
+class TinyNet(TrainModule):
+    """A module without configure_optimizers: the config's optimizer and schedule are used."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(8, 3)
+
+    def __call__(self, x, y=None):
+        return self.linear(x)
+
+    def compute_loss(self, batch):
+        x, y = batch
+        logits = self(x)
+        return mx.mean(nn.losses.cross_entropy(logits, y)), {"accuracy": mx.mean(mx.argmax(logits, -1) == y)}
+
+
+def batches(n=32, batch_size=16, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 8)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int32)
+    return [
+        (mx.array(x[i : i + batch_size]), mx.array(y[i : i + batch_size])) for i in range(0, n, batch_size)
+    ]
+
+
+def test_seed003_basic_training_and_configuration_override(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    train_loader, val_loader = batches(), batches(seed=1)
+    model = TinyNet()
+    # --- seed 003, "Basic Training" (model built above) ------------------------------------------------
+    from audiotrain import create_trainer
+
+    # Create trainer with preset config
+    trainer = create_trainer(model, config="production")
+
+    # Train
+    result = trainer.train(train_loader, val_loader)
+    # --- "Configuration Override" --------------------------------------------------------------------------
+    trainer = create_trainer(
+        model,
+        config="production",
+        # Override specific settings
+        learning_rate=1e-5,
+        num_epochs=20,
+        batch_size=64,
+    )
+    # --- end of seed code -----------------------------------------------------------------------------
+    assert len(result.history["val_loss"]) <= PRESETS["production"]["training"]["num_epochs"]
+    assert result.best_checkpoint.is_dir() and (result.run_dir / "history.json").is_file()
+    written = yaml.safe_load((result.run_dir / "config.yaml").read_text())
+    assert written["training"]["num_epochs"] == 50 and written["scheduler"]["warmup_ratio"] == 0.05
+    c = trainer.config
+    assert (c.optimizer.learning_rate, c.training.num_epochs, c.data.batch_size) == (1e-5, 20, 64)
+    assert c.training.patience == 5  # the rest is still the preset's
+    metrics = trainer.evaluate(val_loader, ckpt_path=str(result.best_checkpoint))
+    assert set(metrics) == {"test_loss", "test_accuracy"}
+    outputs = trainer.predict(val_loader)
+    assert len(outputs) == 2 and outputs[0].shape == (16, 3)
+
+
+def test_precedence_preset_file_overrides_and_the_run_config_reproduces(tmp_path):
+    file = tmp_path / "run.yaml"
+    file.write_text("preset: development\noptimizer:\n  learning_rate: 2e-5\ntraining:\n  num_epochs: 7\n")
+    config = resolve_config("production", file=file, overrides={"num_epochs": 3})
+    assert config.training.num_epochs == 3  # override > file
+    assert config.optimizer.learning_rate == 2e-5  # file > preset
+    assert config.training.patience == 2  # the file's preset (development), not production's 5
+    from audiotrain.trainer_config import write_config
+
+    again = resolve_config(write_config(config, tmp_path / "out" / "config.yaml"))
+    assert again == config
+    json_file = write_config(config, tmp_path / "config.json")
+    assert (
+        resolve_config(json_file) == config
+        and json.loads(json_file.read_text())["training"]["num_epochs"] == 3
+    )
+
+
+def test_unknown_presets_keys_and_types_are_named_with_a_suggestion(tmp_path):
+    from audiotrain import create_trainer
+
+    with pytest.raises(
+        ValueError, match="unknown preset 'prodution' \\(did you mean 'production'\\?\\).*quick_test"
+    ):
+        resolve_config("prodution")
+    with pytest.raises(ValueError, match="unknown setting 'learning_rat'; did you mean 'learning_rate'"):
+        create_trainer(TinyNet(), config="quick_test", learning_rat=1e-3)
+    file = tmp_path / "bad.yaml"
+    file.write_text("training:\n  num_epoch: 3\n")
+    with pytest.raises(
+        ValueError, match=r"bad.yaml: unknown field 'training.num_epoch'; did you mean .*'num_epochs'"
+    ):
+        resolve_config("development", file=file)
+    file.write_text("training:\n  num_epochs: three\n")
+    with pytest.raises(ValueError, match=r"bad.yaml: field 'training.num_epochs' must be int, got 'three'"):
+        resolve_config(file)
+    assert resolve_config() == TrainerConfig()
+
+
+def test_quick_test_preset_batches_a_dataset_and_a_module_optimizer_wins(tmp_path):
+    from audiotrain import create_trainer
+    from audiotrain.data import Dataset
+
+    class Points(Dataset):
+        def __init__(self):
+            self.x = np.random.default_rng(0).normal(size=(40, 8)).astype(np.float32)
+
+        def __len__(self):
+            return 40
+
+        def __getitem__(self, i):
+            return self.x[i], int(self.x[i, 0] > 0)
+
+    class OwnOptimizer(TinyNet):
+        def configure_optimizers(self):
+            import mlx.optimizers as optim
+
+            return OptimizerConfig(optimizer=optim.SGD(learning_rate=0.5))
+
+    with pytest.warns(UserWarning, match="defines configure_optimizers, which is used"):
+        trainer = create_trainer(OwnOptimizer(), "quick_test", run_dir=str(tmp_path / "run"), batch_size=8)
+    result = trainer.train(Points(), Points())
+    assert trainer.trainer.global_step == 4  # quick_test: 4 batches of data.batch_size=8, one epoch
+    assert trainer.trainer.learning_rate() == 0.5
+    assert result.run_dir == tmp_path / "run"
