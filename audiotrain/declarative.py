@@ -30,7 +30,6 @@ from audiotrain.train.schedulers import WarmupCosineScheduler, WarmupLinearSched
 from audiotrain.train.trainer import Trainer
 from audiotrain.trainer_config import TrainerConfig, resolve_config, write_config
 
-import mlx.core as mx
 import mlx.optimizers as optim
 
 
@@ -170,31 +169,12 @@ class ConfiguredTrainer:
 
     def evaluate(self, loader: Any, ckpt_path: str | None = None) -> dict[str, float]:
         """``test_*`` means over ``loader`` (``ckpt_path``: "best", "last" or a folder; default: as trained)."""
-        return self.trainer.test(self.module, self._loader(loader, shuffle=False), ckpt_path=ckpt_path)
+        (metrics,) = self.trainer.test(self.module, self._loader(loader, shuffle=False), ckpt_path=ckpt_path)
+        return metrics
 
-    def predict(self, loader: Any) -> list[Any]:
-        """The module's outputs per batch, in eval mode: ``predict_step(batch)`` if it has one, else
-        ``module(batch)`` (a tuple batch is passed as arguments, a dict as keywords)."""
-        was_training = self.module.training
-        self.module.eval()
-        outputs = []
-        try:
-            for batch in self._loader(loader, shuffle=False):
-                step = getattr(self.module, "predict_step", None)
-                if step is not None:
-                    out = step(batch)
-                elif isinstance(batch, dict):
-                    out = self.module(**batch)
-                elif isinstance(batch, tuple | list):
-                    out = self.module(*batch)
-                else:
-                    out = self.module(batch)
-                mx.eval(out)
-                outputs.append(out)
-        finally:
-            if was_training:
-                self.module.train()
-        return outputs
+    def predict(self, loader: Any, ckpt_path: str | None = None) -> list[Any]:
+        """The module's `predict_step` output per batch (compiled, in eval mode; default `module(batch)`)."""
+        return self.trainer.predict(self.module, self._loader(loader, shuffle=False), ckpt_path=ckpt_path)
 
 
 def create_trainer(

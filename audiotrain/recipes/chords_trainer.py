@@ -38,6 +38,7 @@ from audiotrain.recipes.chords_predict import checkpoint_entries
 from audiotrain.recipes.chords_task import ChordTask
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
+from audiotrain.train.state import History
 from audiotrain.train.trainer import Trainer as SharedTrainer
 
 import mlx.core as mx
@@ -314,7 +315,8 @@ class Trainer:
             enable_progress_bar=False,
             logger=False,
         )
-        return _percent(evaluator.validate(self.module, self.val_loader), "val_")
+        (metrics,) = evaluator.validate(self.module, self.val_loader)
+        return _percent(metrics, "val_")
 
     @property
     def history(self) -> dict[str, list[float]]:
@@ -343,12 +345,10 @@ class Trainer:
         )
         mx.eval(self.module.parameters())
         self.module.on_load_checkpoint(state.get("module_state", {}))
-        self._history = {}
-        for row in state.get("history", []):
-            for key in row:
-                self._history.setdefault(key, [])
-        for key in self._history:
-            self._history[key] = [row.get(key) for row in state.get("history", [])]
+        history = History()
+        with ckpt.named_source(folder / ckpt.STATE_FILE):
+            history.load_state_dict(state["history"])
+        self._history = history.columns()
         self._resume = str(folder)
 
     def export_history(self, path: str | Path) -> Path:

@@ -145,7 +145,10 @@ class TrainModule(nn.Module):
         return self.training_step(batch, batch_idx)
 
     def predict_step(self, batch: Any, batch_idx: mx.array | None = None) -> Any:
-        """What `Trainer.predict` returns for a batch (any tree of arrays). Default: `self(batch)`."""
+        """What `Trainer.predict` returns for a batch (any tree of arrays). Default: the model's output on
+        the batch's inputs: `self(x)` for an `(x, y, ...)` tuple or list, `self(batch)` otherwise."""
+        if isinstance(batch, (tuple, list)) and batch:
+            return self(batch[0])
         return self(batch)
 
     @property
