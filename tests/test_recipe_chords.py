@@ -337,7 +337,7 @@ def test_an_interrupted_run_prints_the_command_that_continues_it(tiny_run, tmp_p
     (tmp_path / "songs dir").mkdir()
     saved = run_dir / "checkpoints" / "interrupted"
 
-    def interrupted_training(config, run_dir_arg, resume=None):
+    def interrupted_training(config, run_dir_arg, resume=None, overwrite=False):
         return chords.RunResult(run_dir, run_dir / "checkpoints" / "best", {}, None, 1.0, saved)
 
     monkeypatch.setattr(chords, "run_training", interrupted_training)
