@@ -519,8 +519,12 @@ def test_predict_output_naming_folders_stems_and_stdout(tiny_run, tmp_path, caps
     captured = capsys.readouterr()
     assert sorted(p.name for p in out.iterdir()) == ["song_000.flac.lab", "song_000.wav.lab", "song_001.lab"]
     assert "wrote 3 .lab files" in captured.out and "share a stem" in captured.err
-    # One file: -o an existing folder, or a new one written with a trailing slash, gets <stem>.lab in it.
-    assert chords.main(["predict", *ckpt_flags, str(songs[1].audio_path), "-o", str(out)]) == 0
+    # One file: -o an existing folder, or a new one written with a trailing slash, gets <stem>.lab in it;
+    # a .lab there from the folder's run is replaced only with --overwrite.
+    capsys.readouterr()
+    assert chords.main(["predict", *ckpt_flags, str(songs[1].audio_path), "-o", str(out)]) == 2
+    _one_error_line(capsys, "refusing to replace", str(out / "song_001.lab"), "--overwrite")
+    assert chords.main(["predict", *ckpt_flags, str(songs[1].audio_path), "-o", str(out), "--overwrite"]) == 0
     assert chords.main(["predict", *ckpt_flags, str(songs[1].audio_path), "-o", f"{tmp_path}/new/"]) == 0
     assert read_lab(tmp_path / "new" / "song_001.lab") == read_lab(out / "song_001.lab")
     assert not list(tmp_path.glob("*.tmp")) and not list(out.glob("*.tmp"))
