@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from audiotrain.audio import AudioError
+from audiotrain.models.clap.torch_bin import UnsafeCheckpointError
 from audiotrain.train import checkpoint as ckpt
 
 _SCALARS = (bool, int, float, str)
@@ -226,6 +227,7 @@ USER_ERRORS = (
     FileNotFoundError,
     FileExistsError,
     NotADirectoryError,
+    UnsafeCheckpointError,  # a pickle that asks for code: refused, and said in one line, not a traceback
     ValueError,
 )
 
