@@ -191,6 +191,7 @@ def run_training(
     if undecodable:
         log(f"{len(undecodable)} songs skipped, their audio does not decode:\n  " + "\n  ".join(undecodable))
     log(splits.describe())
+    _check_window_fits(splits, config)  # a window longer than every song ended in a segmentation fault
     if resume:
         _check_resume_songs(resume, splits, data)  # before the run folder, the model and the Trainer
     if replace:  # only now that every check has passed
@@ -282,6 +283,24 @@ def run_training(
     return RunResult(
         run_dir, best, trainer.history, evaluation, train_seconds, trainer.interrupted_checkpoint
     )
+
+
+def _check_window_fits(splits: SongSplits, config: TrainingConfig) -> None:
+    """Refuse a ``--data.window_frames`` longer than every training song (read from the audio headers)."""
+    from audiotrain.audio import get_duration
+
+    if not splits.train:
+        return
+    frame_rate = config.features.frame_rate
+    longest = max(splits.train, key=lambda song: get_duration(song.audio_path))
+    frames = int(get_duration(longest.audio_path) * frame_rate)
+    window = config.data.window_frames
+    if window > frames:
+        raise ValueError(
+            f"--data.window_frames {window} is longer than every training song: the longest, {longest.name}, "
+            f"has {frames} frames ({frames / frame_rate:.1f} s at {frame_rate:.2f} frames per second); pass "
+            f"--data.window_frames {max(8, frames)} or less"
+        )
 
 
 def _early_stop_line(early_stopping: EarlyStopping) -> str:

@@ -173,7 +173,13 @@ def load_config_file(config: Any, path: str | Path) -> Any:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"config file {path} does not exist")
-    text = path.read_text()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"config file {path}: not UTF-8 text (byte {err.object[err.start]:#04x} at offset {err.start}); save "
+            "it as UTF-8 YAML or JSON"
+        ) from None
     if path.suffix.lower() in (".yaml", ".yml"):
         import yaml
 
