@@ -66,7 +66,12 @@ CAUSES = {
     "non_finite": "audio contains NaN or Inf samples",
     "out_of_range": "requested offset lies beyond the end of the audio",
     "too_short": "audio is too short",
+    "low_sample_rate": "sample rate too low for audio features",
 }
+
+#: The lowest sample rate accepted (telephone audio is 8000 Hz): a file claiming 1 Hz holds no usable sound,
+#: and resampling its few samples would invent seconds of audio.
+MIN_SAMPLE_RATE = 1000
 
 
 class AudioError(Exception):
@@ -124,9 +129,15 @@ def _open(path: Path) -> sf.SoundFile:
     if path.suffix.lower() in UNREADABLE_AUDIO_SUFFIXES:
         raise _classify_decode_failure(path, RuntimeError("unsupported container"))
     try:
-        return sf.SoundFile(str(path))
+        handle = sf.SoundFile(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
         raise _classify_decode_failure(path, error) from error
+    if handle.samplerate < MIN_SAMPLE_RATE:
+        handle.close()
+        raise AudioError(
+            path, "low_sample_rate", f"{handle.samplerate} Hz; expected at least {MIN_SAMPLE_RATE} Hz"
+        )
+    return handle
 
 
 def _truncated_data_chunk(handle: sf.SoundFile) -> str:

@@ -640,3 +640,131 @@ def test_the_refused_payload_really_runs_under_plain_pickle(capsys):
     # Keeps the refusal test honest: an ordinary unpickler executes this payload.
     pickle.loads(pickle.dumps(_Evil(), protocol=2))
     assert "pwned" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ bounded: inside the folder, sizes checked
+def _float_bin(folder: Path, entries: dict, monkeypatch) -> Path:
+    """A ``torch.save`` zip without torch: name -> (float32 storage values, size, stride), views as given."""
+    fake_torch, fake_utils = types.ModuleType("torch"), types.ModuleType("torch._utils")
+
+    def _rebuild_tensor_v2(*args):
+        raise AssertionError("never called")
+
+    class FloatStorage:
+        pass
+
+    for obj, module in ((_rebuild_tensor_v2, fake_utils), (FloatStorage, fake_torch)):
+        obj.__module__, obj.__qualname__ = module.__name__, obj.__name__
+        setattr(module, obj.__name__, obj)
+
+    class Storage:
+        def __init__(self, key, numel):
+            self.key, self.numel = key, numel
+
+    class View:
+        def __init__(self, storage, size, stride):
+            self.args = (storage, 0, size, stride, False, collections.OrderedDict())
+
+        def __reduce__(self):
+            return _rebuild_tensor_v2, self.args
+
+    class Pickler(pickle.Pickler):
+        def persistent_id(self, obj):
+            return ("storage", FloatStorage, obj.key, "cpu", obj.numel) if isinstance(obj, Storage) else None
+
+    storages, state = {}, collections.OrderedDict()
+    for i, (name, (values, size, stride)) in enumerate(entries.items()):
+        values = np.asarray(values, "<f4").ravel()
+        storages[str(i)] = values.tobytes()
+        state[name] = View(Storage(str(i), values.size), size, stride)
+    buffer = io.BytesIO()
+    with monkeypatch.context() as patch:
+        patch.setitem(sys.modules, "torch", fake_torch)
+        patch.setitem(sys.modules, "torch._utils", fake_utils)
+        Pickler(buffer, protocol=2).dump(state)
+    return _torch_zip(folder, buffer.getvalue(), storages)
+
+
+def test_a_stride_0_view_larger_than_its_storage_fails_before_allocating(tmp_path, monkeypatch):
+    """The issue's 1 KB pytorch_model.bin: one 4-byte storage viewed as 250000 x 1000 made the loader
+    allocate 2 GB before it failed."""
+    import tracemalloc
+
+    path = _float_bin(tmp_path, {"weight": ([1.0], (250000, 1000), (0, 0))}, monkeypatch)
+    assert path.stat().st_size < 2048
+    tracemalloc.start()
+    try:
+        with pytest.raises(
+            TorchCheckpointError, match=r"250000000 elements, more than the 1 its storage holds"
+        ):
+            load_torch_state_dict(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 10_000_000
+
+
+def test_a_tensor_larger_than_the_config_allows_is_refused_by_name_of_the_file(tmp_path, monkeypatch):
+    path = _float_bin(tmp_path, {"weight": (np.zeros(100), (10, 10), (10, 1))}, monkeypatch)
+    assert load_torch_state_dict(path, max_elements=100)["weight"].shape == (10, 10)
+    with pytest.raises(
+        TorchCheckpointError, match=r"pytorch_model.bin: storage 0 has 100 elements, more than"
+    ):
+        load_torch_state_dict(path, max_elements=99)
+    # and through load_pretrained: the config's largest tensor is the bound
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    shutil.copy(FIXTURE / "config.json", folder / "config.json")
+    big = _float_bin(
+        folder,
+        {"text_model.embeddings.word_embeddings.weight": (np.zeros(4_000_000), (4_000_000,), (1,))},
+        monkeypatch,
+    )
+    with pytest.raises(TorchCheckpointError, match=f"{big}: .*config.json describes"):
+        load_pretrained(folder)
+
+
+@pytest.mark.parametrize("shard", ["../../secret.safetensors", "/etc/passwd", "sub/../../x.safetensors", 7])
+def test_an_index_may_name_only_files_inside_the_checkpoint_folder(tmp_path, monkeypatch, shard):
+    folder = _safetensors_copy(tmp_path)
+    (folder / "model.safetensors").rename(folder / "model-00001-of-00001.safetensors")
+    opened = []
+    monkeypatch.setattr("audiotrain.models.clap.loading._read_one", lambda p, *a: opened.append(p) or {})
+    index = folder / "model.safetensors.index.json"
+    index.write_text(json.dumps({"weight_map": {"a": "model-00001-of-00001.safetensors", "b": shard}}))
+    with pytest.raises(CheckpointError, match=f"{index}: names shard|{index}: not a shard index"):
+        load_pretrained(folder)
+    assert opened == []  # not even the good shard: every name is checked first
+
+
+def test_a_symlinked_shard_leading_outside_is_refused(tmp_path):
+    folder = _safetensors_copy(tmp_path)
+    outside = tmp_path / "outside.safetensors"
+    (folder / "model.safetensors").rename(outside)
+    (folder / "model-00001-of-00001.safetensors").symlink_to(outside)
+    index = folder / "model.safetensors.index.json"
+    index.write_text(json.dumps({"weight_map": {"a": "model-00001-of-00001.safetensors"}}))
+    with pytest.raises(CheckpointError, match="leads outside"):
+        load_pretrained(folder)
+
+
+def test_the_clap_command_reports_an_unsafe_pickle_in_one_line(tmp_path, capsys):
+    from audiotrain.recipes import clap
+
+    folder = tmp_path / "ckpt"
+    shutil.copytree(FIXTURE, folder)
+    for weights in ("model.safetensors", "pytorch_model.bin"):
+        (folder / weights).unlink(missing_ok=True)
+    _torch_zip(folder, pickle.dumps({"weight": _Evil()}, protocol=2))
+    (tmp_path / "data").mkdir()
+    assert (
+        clap.main(
+            ["--pretrained", str(folder), "--data", str(tmp_path / "data"), "--out", str(tmp_path / "run")]
+        )
+        == 2
+    )
+    captured = capsys.readouterr()
+    assert "pwned" not in captured.out and "Traceback" not in captured.err
+    assert captured.err.startswith("error: ") and len(captured.err.strip().splitlines()) == 1
+    assert "pytorch_model.bin: refusing to load" in captured.err
+    assert not (tmp_path / "run").exists()

@@ -8,7 +8,7 @@ from pathlib import Path
 import audiotrain.audio
 from audiotrain.audio import AudioError
 from audiotrain.features import CQTConfig, MelConfig
-from audiotrain.features.cache import FeatureCache, main
+from audiotrain.features.cache import MARKER, FeatureCache, main
 
 import mlx.core as mx
 import numpy as np
@@ -248,3 +248,24 @@ def test_copied_songs_are_computed_once_in_their_new_folder(tmp_path, songs):
     assert extract.computed == 8 and cache.hits == 8  # both folders are served from the cache
     for a, b in zip(first, second):
         np.testing.assert_array_equal(a, b)
+
+
+def test_cache_commands_refuse_a_folder_that_is_not_a_cache(tmp_path, songs, capsys):
+    """`cache clear --root runs` (a folder of runs taken for the cache) once deleted every run's config.json:
+    the cache marks its root, and both commands refuse a folder without the mark, changing nothing."""
+    runs = tmp_path / "runs"
+    for name in ("chords-1", "clap-2"):
+        (runs / name).mkdir(parents=True)
+        (runs / name / "config.json").write_text('{"config": {}}')
+    (runs / "clap-2" / "0123456789abcdef01234567-0123456789ab.npy").write_bytes(b"looks like an entry")
+    before = {p: p.read_bytes() for p in runs.rglob("*") if p.is_file()}
+    for command in ("clear", "info"):
+        assert main([command, "--root", str(runs)]) == 2
+        err = capsys.readouterr().err
+        assert f"--root {runs} is not a feature cache" in err and MARKER in err
+    assert {p: p.read_bytes() for p in runs.rglob("*") if p.is_file()} == before
+    cache = FeatureCache(tmp_path / "cache", CONFIG)
+    cache.get_or_compute(songs[0], CountingExtractor())
+    assert (tmp_path / "cache" / MARKER).is_file()  # written with the first entry
+    assert main(["clear", "--root", str(tmp_path / "cache")]) == 0
+    assert (tmp_path / "cache" / MARKER).is_file()  # clearing keeps the root a cache

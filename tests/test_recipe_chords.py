@@ -1,6 +1,7 @@
 """The chord recipe from the user's side: config and flags, the task on the Trainer, and the CLI end to end."""
 
 import json
+import shutil
 
 from audiotrain.chords.lab import read_annotation, read_lab, write_jams
 from audiotrain.datasets.chord_demo import generate_demo_songs
@@ -292,6 +293,50 @@ def test_evaluate_scores_a_folder(tiny_run, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "majmin" in text and "sevenths" in text
     assert (out / "scores.json").is_file() and len(list(out.glob("*.lab"))) == 2
+    # A second evaluate into the same folder would replace the scores (and .lab files edited since): refused.
+    (out / "song_000.lab").write_text("edited by hand\n")
+    argv = ["evaluate", "--checkpoint", str(run_dir), "--data", str(tmp_path / "songs"), "-o", str(out)]
+    assert chords.main(argv) == 2
+    _one_error_line(capsys, "refusing to replace", "song_000.lab", "--overwrite")
+    assert (out / "song_000.lab").read_text() == "edited by hand\n"
+    assert chords.main([*argv, "--overwrite"]) == 0
+    assert (out / "song_000.lab").read_text() != "edited by hand\n"
+
+
+def test_a_finished_run_folder_is_refused_and_overwrite_replaces_only_its_outputs(tiny_run, tmp_path, capsys):
+    root, run_dir = tiny_run
+    before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    args = [*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(run_dir)]
+    assert chords.main(args) == 2
+    _one_error_line(capsys, f"--run_dir {run_dir} already holds files", "--overwrite", "--resume")
+    assert (
+        chords.main(
+            [
+                *TINY_FLAGS,
+                "--run_dir",
+                str(tmp_path / "new"),
+                "--checkpoint_dir",
+                str(run_dir / "checkpoints"),
+            ]
+        )
+        == 2
+    )
+    _one_error_line(capsys, f"--checkpoint_dir {run_dir / 'checkpoints'} is outside the run folder")
+    assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before
+    assert not (tmp_path / "new").exists()
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    (copy / "notes.txt").write_text("mine")
+    (copy / "checkpoints" / "stale").mkdir()
+    assert (
+        chords.main(
+            [*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(copy), "--overwrite"]
+        )
+        == 0
+    )
+    assert "--overwrite: removed the previous run's" in capsys.readouterr().out
+    assert (copy / "notes.txt").read_text() == "mine" and not (copy / "checkpoints" / "stale").exists()
 
 
 def test_train_on_a_folder_and_resume(tiny_run, tmp_path, capsys):
@@ -337,7 +382,7 @@ def test_an_interrupted_run_prints_the_command_that_continues_it(tiny_run, tmp_p
     (tmp_path / "songs dir").mkdir()
     saved = run_dir / "checkpoints" / "interrupted"
 
-    def interrupted_training(config, run_dir_arg, resume=None):
+    def interrupted_training(config, run_dir_arg, resume=None, overwrite=False):
         return chords.RunResult(run_dir, run_dir / "checkpoints" / "best", {}, None, 1.0, saved)
 
     monkeypatch.setattr(chords, "run_training", interrupted_training)
@@ -368,7 +413,7 @@ def _one_error_line(capsys, *fragments) -> None:
 @pytest.mark.parametrize(
     "argv, fragments",
     [
-        (["--num_epochs", "0"], ["num_epochs must be > 0"]),
+        (["--num_epochs", "0"], ["num_epochs (--num_epochs) must be a finite number > 0, got 0"]),
         (["--decode.method", "bogus"], ["--decode.method: invalid choice: 'bogus'", "viterbi"]),
         (["--config", "missing.yaml"], ["missing.yaml"]),
         (["train", "--data", "no/such/folder"], ["--data no/such/folder: no such folder"]),
@@ -519,8 +564,12 @@ def test_predict_output_naming_folders_stems_and_stdout(tiny_run, tmp_path, caps
     captured = capsys.readouterr()
     assert sorted(p.name for p in out.iterdir()) == ["song_000.flac.lab", "song_000.wav.lab", "song_001.lab"]
     assert "wrote 3 .lab files" in captured.out and "share a stem" in captured.err
-    # One file: -o an existing folder, or a new one written with a trailing slash, gets <stem>.lab in it.
-    assert chords.main(["predict", *ckpt_flags, str(songs[1].audio_path), "-o", str(out)]) == 0
+    # One file: -o an existing folder, or a new one written with a trailing slash, gets <stem>.lab in it;
+    # a .lab there from the folder's run is replaced only with --overwrite.
+    capsys.readouterr()
+    assert chords.main(["predict", *ckpt_flags, str(songs[1].audio_path), "-o", str(out)]) == 2
+    _one_error_line(capsys, "refusing to replace", str(out / "song_001.lab"), "--overwrite")
+    assert chords.main(["predict", *ckpt_flags, str(songs[1].audio_path), "-o", str(out), "--overwrite"]) == 0
     assert chords.main(["predict", *ckpt_flags, str(songs[1].audio_path), "-o", f"{tmp_path}/new/"]) == 0
     assert read_lab(tmp_path / "new" / "song_001.lab") == read_lab(out / "song_001.lab")
     assert not list(tmp_path.glob("*.tmp")) and not list(out.glob("*.tmp"))

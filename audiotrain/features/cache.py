@@ -17,8 +17,10 @@ Entries are written to a temporary file in the same folder and renamed into plac
 filling the cache at once never expose a partial file (the last writer wins; both wrote the same values).
 Reads are memory-mapped.
 
-Command line (``python -m audiotrain cache ...``): ``info`` lists configurations, entries and sizes;
-``clear`` deletes them.
+The cache marks its root with a ``.audiotrain-feature-cache`` file when it first writes there. The command
+line (``python -m audiotrain cache ...``: ``info`` lists configurations, entries and sizes; ``clear`` deletes
+them) works only on a marked root: a folder of runs passed as ``--root`` by mistake holds ``config.json``
+files too, and once lost all of them to ``clear``.
 """
 
 from __future__ import annotations
@@ -46,6 +48,23 @@ def default_cache_root() -> Path:
     """``$AUDIOTRAIN_CACHE_DIR/features``, else ``~/.cache/audiotrain/features`` (the recipes use the same root)."""
     env = os.environ.get("AUDIOTRAIN_CACHE_DIR")
     return (Path(env).expanduser() if env else Path.home() / ".cache" / "audiotrain") / "features"
+
+
+#: The file that marks a folder as a feature cache root (written with the first entry).
+MARKER = ".audiotrain-feature-cache"
+
+
+def is_cache_root(root: Path) -> bool:
+    return (root / MARKER).is_file()
+
+
+def _mark_root(root: Path) -> None:
+    marker = root / MARKER
+    if not marker.exists():
+        root.mkdir(parents=True, exist_ok=True)
+        marker.write_text(
+            "audiotrain feature cache: `python -m audiotrain cache clear` may delete its entries\n"
+        )
 
 
 def _hash(text: str | bytes, n: int) -> str:
@@ -200,6 +219,7 @@ class FeatureCache:
         return np.load(target, mmap_mode="r")
 
     def _write(self, target: Path, value: np.ndarray) -> None:
+        _mark_root(self.root)
         self.folder.mkdir(parents=True, exist_ok=True)
         config_file = self.folder / "config.json"
         if self.config is not None and not config_file.exists():
@@ -319,6 +339,16 @@ def main(argv: list[str] | None = None) -> int:
             command.add_argument("--key", default=None, help="only this configuration key (default: all)")
     args = parser.parse_args(argv)
     root = args.root if args.root is not None else default_cache_root()
+    if root.is_dir() and not is_cache_root(root):
+        # Refused whatever it holds: run folders have config.json files that looked like configurations.
+        print(
+            f"error: --root {root} is not a feature cache (the cache marks its root with a {MARKER} file, and "
+            f"there is none); nothing was {'listed' if args.command == 'info' else 'deleted'}. Pass the folder "
+            f"the cache writes to (default {default_cache_root()}); a cache written before the marker existed "
+            "is marked again by its next use, or can be deleted by hand",
+            file=sys.stderr,
+        )
+        return 2
     if args.command == "info":
         return _info(root)
     return _clear(root, args.key)

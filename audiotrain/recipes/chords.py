@@ -34,6 +34,13 @@ from audiotrain.chords.lab import jams_text, write_jams, write_lab
 from audiotrain.datasets.chord_songs import scan_song_folder
 from audiotrain.metrics.plots import plot_training_curves
 from audiotrain.models.chord_loss import ChordRecognitionLoss
+from audiotrain.recipes._run import (
+    check_checkpoint_folder,
+    check_run_folder,
+    clear_run_outputs,
+    create_run_folder,
+    refuse_existing_outputs,
+)
 from audiotrain.recipes.chords_config import TrainingConfig, benchmark_config
 from audiotrain.recipes.chords_data import (
     SongSplits,
@@ -45,7 +52,13 @@ from audiotrain.recipes.chords_data import (
     folder_splits,
     make_loaders,
 )
-from audiotrain.recipes.chords_eval import EvaluationResult, evaluate_songs, format_table
+from audiotrain.recipes.chords_eval import (
+    EVALUATION_FILES,
+    EvaluationResult,
+    check_output_folder,
+    evaluate_songs,
+    format_table,
+)
 from audiotrain.recipes.chords_predict import (
     ChordPredictor,
     annotation_in_the_way,
@@ -115,8 +128,8 @@ def _versions() -> dict[str, str]:
     }
 
 
-def default_run_dir() -> Path:
-    return Path("runs") / time.strftime("chords-%Y%m%d-%H%M%S")
+#: What a run writes in its folder: ``--overwrite`` removes these (and only these) before the new run.
+RUN_OUTPUTS = ("config.json", "checkpoints", "history.json", "training_curves.png", "evaluation")
 
 
 def build_task(config: TrainingConfig, train_songs, steps_per_epoch: int) -> ChordTask:
@@ -150,12 +163,22 @@ def run_training(
     splits: SongSplits | None = None,
     resume: str | Path | None = None,
     log=print,
+    overwrite: bool = False,
 ) -> RunResult:
     """Train on `splits` (default: demo songs, or `config.data.data_dir`), then evaluate the best checkpoint
-    on the held-out songs. Everything is written into `run_dir`."""
-    run_dir = Path(run_dir) if run_dir is not None else default_run_dir()
+    on the held-out songs. Everything is written into `run_dir` (default: a new ``runs/chords-<date>-<time>``).
+
+    A `run_dir` holding files (an earlier run) is refused unless `overwrite` (which removes that run's
+    outputs, `RUN_OUTPUTS`, and nothing else) or `resume` names a checkpoint inside it; so is a
+    ``checkpoint_dir`` outside `run_dir` that holds files (see `audiotrain.recipes._run`)."""
+    run_dir = Path(run_dir) if run_dir is not None else None
     if resume:
         check_resume_folder(resume)  # a mistyped --resume fails now, not after the data and model are ready
+    replace = run_dir is not None and check_run_folder(run_dir, "--run_dir", overwrite, resume)
+    checkpoint_dir = Path(config.checkpoint_dir)
+    if checkpoint_dir.is_absolute() or run_dir is not None:  # (a relative one inside a new folder is new)
+        named = checkpoint_dir if checkpoint_dir.is_absolute() else run_dir / checkpoint_dir
+        check_checkpoint_folder(named, run_dir, "--checkpoint_dir", resume)
     data = config.data
     if splits is None:
         if data.data_dir:
@@ -169,9 +192,12 @@ def run_training(
     if undecodable:
         log(f"{len(undecodable)} songs skipped, their audio does not decode:\n  " + "\n  ".join(undecodable))
     log(splits.describe())
+    _check_window_fits(splits, config)  # a window longer than every song ended in a segmentation fault
     if resume:
         _check_resume_songs(resume, splits, data)  # before the run folder, the model and the Trainer
-    run_dir.mkdir(parents=True, exist_ok=True)  # only once there is something to train on
+    if replace:  # only now that every check has passed
+        clear_run_outputs(run_dir, RUN_OUTPUTS, log)
+    run_dir = create_run_folder(run_dir, "chords")  # only once there is something to train on
     (run_dir / "config.json").write_text(
         json.dumps(
             {
@@ -234,6 +260,24 @@ def run_training(
     return RunResult(
         run_dir, best, trainer.history, evaluation, train_seconds, trainer.interrupted_checkpoint
     )
+
+
+def _check_window_fits(splits: SongSplits, config: TrainingConfig) -> None:
+    """Refuse a ``--data.window_frames`` longer than every training song (read from the audio headers)."""
+    from audiotrain.audio import get_duration
+
+    if not splits.train:
+        return
+    frame_rate = config.features.frame_rate
+    longest = max(splits.train, key=lambda song: get_duration(song.audio_path))
+    frames = int(get_duration(longest.audio_path) * frame_rate)
+    window = config.data.window_frames
+    if window > frames:
+        raise ValueError(
+            f"--data.window_frames {window} is longer than every training song: the longest, {longest.name}, "
+            f"has {frames} frames ({frames / frame_rate:.1f} s at {frame_rate:.2f} frames per second); pass "
+            f"--data.window_frames {max(8, frames)} or less"
+        )
 
 
 def _early_stop_line(early_stopping: EarlyStopping) -> str:
@@ -322,6 +366,13 @@ def _training_parser(prog: str, description: str, needs_data: bool) -> argparse.
         type=Path,
         default=None,
         help="resume training from this checkpoint folder (e.g. RUN/checkpoints/last)",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a previous run in --run_dir (its checkpoints, config.json, history.json, plots and "
+        "evaluation; other files stay); without it a --run_dir that holds files is refused, unless --resume "
+        "names a checkpoint inside it",
     )
     parser.add_argument(
         "--benchmark",
@@ -426,7 +477,7 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
         parser.error(str(error))
     if not demo:
         config = _with_data_folder(parser, args, config)
-    result = run_training(config, args.run_dir, resume=args.resume)
+    result = run_training(config, args.run_dir, resume=args.resume, overwrite=args.overwrite)
     print(f"\nrun folder: {result.run_dir}")
     print(f"  checkpoint:  {result.checkpoint}")
     print(f"  history:     {result.run_dir / 'history.json'} (+ training_curves.png)")
@@ -489,6 +540,9 @@ def _cmd_evaluate(argv: list[str]) -> int:
     parser.add_argument(
         "--allow_gaps", action="store_true", help="fill gaps in annotations with N instead of failing"
     )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace .lab files and scores already in the -o folder"
+    )
     _predictor_arguments(parser)
     args = parser.parse_args(argv)
     if args.output is not None and args.output.exists() and not args.output.is_dir():
@@ -503,6 +557,10 @@ def _cmd_evaluate(argv: list[str]) -> int:
     if not index.songs:
         print(f"error: no annotated songs in {args.data}", file=sys.stderr)
         return 2
+    if args.output is not None:  # before any song is transcribed; an annotation in the way first
+        check_output_folder(index.songs, args.output)
+        written = [f"{song.name}.lab" for song in index.songs] + list(EVALUATION_FILES)
+        refuse_existing_outputs((args.output / name for name in written), args.overwrite)
     result = evaluate_songs(predictor, index.songs, args.output, allow_gaps=args.allow_gaps)
     print(
         f"{len(result.scores.per_song)} songs scored, mir_eval.chord scores in % (pooled over time / median over "
@@ -536,8 +594,9 @@ def _cmd_predict(argv: list[str]) -> int:
         help="output format for folders, for a file written into a folder, and for stdout",
     )  # fmt: skip
     parser.add_argument(
-        "--overwrite", action="store_true", help="replace existing chord annotations beside the audio"
-    )
+        "--overwrite", action="store_true",
+        help="replace existing chord annotations beside the audio, and earlier outputs in -o (or <input>-chords)",
+    )  # fmt: skip
     _predictor_arguments(parser)
     args = parser.parse_args(argv)
     if not args.input.exists():
@@ -551,6 +610,7 @@ def _cmd_predict(argv: list[str]) -> int:
             if target.is_dir() or args.output.endswith(("/", os.sep)):
                 target = target / (args.input.stem + suffix)
             _refuse_to_replace_annotations([target], args.overwrite)
+            refuse_existing_outputs([target], args.overwrite)
         predictor = _load_predictor(args)
         post = predictor.posteriors(args.input)
         segments = predictor.segments(post)
@@ -572,6 +632,7 @@ def _cmd_predict(argv: list[str]) -> int:
     out_dir = Path(args.output) if args.output else args.input.with_name(args.input.name + "-chords")
     targets, renamed = output_paths(files, args.input, out_dir, suffix)
     _refuse_to_replace_annotations(targets.values(), args.overwrite)  # before any work
+    refuse_existing_outputs(targets.values(), args.overwrite)
     if renamed:
         print(
             f"note: {len(renamed)} audio files share a stem with another in their folder; their outputs keep "

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -55,6 +56,19 @@ class ChordFeatureConfig:
     log_gain: float = field(default=100.0, metadata=_help("features are log(1 + log_gain * |CQT|)"))
 
     def __post_init__(self):
+        # Bounds on what a recording's features can be: a checkpoint holding hop_length 1e9 transcribed
+        # every song as one frame of N. Named as flags; a checkpoint's loader names its file around them.
+        if not isinstance(self.sr, int) or not 1000 <= self.sr <= 384_000:
+            raise ValueError(f"features.sr (--features.sr) must be 1000 to 384000 Hz, got {self.sr!r}")
+        if not isinstance(self.hop_length, int) or not 1 <= self.hop_length <= self.sr:
+            raise ValueError(
+                f"features.hop_length (--features.hop_length) must be 1 to sr = {self.sr} samples "
+                f"(at least a frame per second), got {self.hop_length!r}"
+            )
+        if not 0 < self.log_gain < float("inf"):
+            raise ValueError(
+                f"features.log_gain (--features.log_gain) must be finite and > 0, got {self.log_gain}"
+            )
         if self.bins_per_octave % 12:
             raise ValueError(f"features.bins_per_octave must be a multiple of 12, got {self.bins_per_octave}")
         if self.max_pitch_shift < 0 or self.log_gain <= 0:
@@ -154,7 +168,9 @@ class ChordDataConfig:
         if self.demo_songs < 2 or self.demo_test_songs < 1:
             raise ValueError("data.demo_songs must be >= 2 and data.demo_test_songs >= 1")
         if self.window_frames < 8:
-            raise ValueError(f"data.window_frames must be >= 8, got {self.window_frames}")
+            raise ValueError(
+                f"data.window_frames (--data.window_frames) must be >= 8, got {self.window_frames}"
+            )
 
     def resolved_cache_dir(self) -> Path:
         return Path(self.cache_dir).expanduser() if self.cache_dir else default_cache_dir()
@@ -214,13 +230,18 @@ class TrainingConfig:
     decode: DecodeConfig = field(default_factory=DecodeConfig)
 
     def __post_init__(self):
+        # Messages name the field as a flag (--name) and as the key of a --config file (name).
         positive = ("learning_rate", "batch_size", "num_epochs", "log_every")
         for name in positive:
-            if not getattr(self, name) > 0:
-                raise ValueError(f"TrainingConfig.{name} must be > 0, got {getattr(self, name)!r}")
+            value = getattr(self, name)
+            if not (value > 0 and math.isfinite(value)):
+                raise ValueError(f"{name} (--{name}) must be a finite number > 0, got {value!r}")
         for name in ("weight_decay", "warmup_epochs", "gradient_clip", "save_every", "patience", "min_delta"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"TrainingConfig.{name} must be >= 0, got {getattr(self, name)!r}")
+            value = getattr(self, name)
+            if not (value >= 0 and math.isfinite(value)):
+                raise ValueError(f"{name} (--{name}) must be a finite number >= 0, got {value!r}")
+        if not 0 <= self.seed < 2**63:
+            raise ValueError(f"seed (--seed) must be an integer from 0 to 2**63 - 1, got {self.seed!r}")
         if self.scheduler not in ("cosine", "onecycle", "constant"):
             raise ValueError(
                 f"TrainingConfig.scheduler must be 'cosine', 'onecycle' or 'constant', got {self.scheduler!r}"

@@ -37,6 +37,9 @@ from audiotrain.recipes.chords_predict import ChordPredictor
 
 import numpy as np
 
+#: What `evaluate_songs` writes into its output folder besides one ``<song>.lab`` per song.
+EVALUATION_FILES = ("scores.json", "scores.md", "confusion_matrix.png")
+
 #: Comparisons printed in the summary table (all of `CHORD_METRICS` go to scores.json).
 SUMMARY_METRICS = ("root", "majmin", "majmin_inv", "mirex", "triads", "sevenths", "sevenths_inv", "tetrads")
 

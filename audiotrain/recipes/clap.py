@@ -50,7 +50,6 @@ import json
 import os
 import platform
 import sys
-import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +66,7 @@ from audiotrain.datasets.captions import (
     normalise_split,
     scan_caption_folder,
 )
+from audiotrain.recipes._run import check_run_folder, clear_run_outputs, create_run_folder
 from audiotrain.recipes.clap_config import (
     DEMO_EPOCHS,
     DEMO_LEARNING_RATE,
@@ -486,42 +486,6 @@ RUN_OUTPUTS = (
 )
 
 
-def check_out_folder(out: Path, resume: Path | None, overwrite: bool) -> bool:
-    """Refuse an ``--out`` that is a file, or a folder holding files (a previous run), unless ``--overwrite``
-    or ``--resume`` names a checkpoint inside it (continuing that run). True when a previous run is to be
-    replaced (`clear_run_folder`, once every other check has passed)."""
-    if out.exists() and not out.is_dir():
-        raise FileExistsError(f"--out {out} is a file; expected a run folder (new, or empty)")
-    if not out.is_dir() or not any(out.iterdir()):
-        return False
-    if resume is not None and out.resolve() in Path(resume).resolve().parents:
-        return False  # resuming a run of this folder: it goes on writing there
-    if not overwrite:
-        raise FileExistsError(
-            f"--out {out} already holds files (a previous run?); choose a new --out, or pass --overwrite to "
-            "replace the run there"
-        )
-    return True
-
-
-def clear_run_folder(out: Path) -> None:
-    """Remove what a previous run wrote in `out` (`RUN_OUTPUTS`); other files are left alone."""
-    import shutil
-
-    removed = []
-    for name in RUN_OUTPUTS:
-        path = out / name
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        elif path.exists() or path.is_symlink():
-            path.unlink()
-        else:
-            continue
-        removed.append(name)
-    if removed:
-        print(f"--overwrite: removed the previous run's {', '.join(removed)} from {out}")
-
-
 # ---------------------------------------------------------------------------------------------- run
 def run(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
     """Everything the command does.
@@ -542,9 +506,8 @@ def run(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
     # Cheap checks first: a wrong --resume folder or labels file fails before data and model are loaded.
     resume = check_resume_folder(cfg.resume) if cfg.resume else None
     labels = read_labels(cfg.dataset.zero_shot_labels)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = Path(cfg.out or f"runs/clap{'-demo' if demo else ''}-{stamp}")
-    replace = check_out_folder(out, resume, cfg.overwrite)
+    out = Path(cfg.out) if cfg.out else None  # None: a new runs/clap-<date>-<time> folder, made below
+    replace = out is not None and check_run_folder(out, "--out", cfg.overwrite, resume)
     if demo:
         check_settings_fit(cfg, demo_model_config(1, cfg.dataset.max_tokens, cfg.demo.width))
         print(DEMO_BANNER)
@@ -573,8 +536,8 @@ def run(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
         raise CaptionFolderError(f"{folder.root}: only {len(train_clips)} training clip(s); need at least 2")
     # The checks passed: only now is the run folder created (or a previous run in it replaced).
     if replace:
-        clear_run_folder(out)
-    out.mkdir(parents=True, exist_ok=True)
+        clear_run_outputs(out, RUN_OUTPUTS)
+    out = create_run_folder(out, "clap-demo" if demo else "clap")
     (out / "data_report.txt").write_text(report + "\n")
     if bundle is None:
         bundle = build_demo([c for clip in train_clips for c in clip.captions], out, cfg)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from audiotrain.audio import AudioError
+from audiotrain.models.clap.torch_bin import UnsafeCheckpointError
 from audiotrain.train import checkpoint as ckpt
 
 _SCALARS = (bool, int, float, str)
@@ -175,7 +176,13 @@ def load_config_data(path: str | Path) -> Any:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"config file {path} does not exist")
-    text = path.read_text()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"config file {path}: not UTF-8 text (byte {err.object[err.start]:#04x} at offset {err.start}); save "
+            "it as UTF-8 YAML or JSON"
+        ) from None
     if path.suffix.lower() in (".yaml", ".yml"):
         import yaml
 
@@ -232,6 +239,7 @@ USER_ERRORS = (
     FileNotFoundError,
     FileExistsError,
     NotADirectoryError,
+    UnsafeCheckpointError,  # a pickle that asks for code: refused, and said in one line, not a traceback
     ValueError,
 )
 

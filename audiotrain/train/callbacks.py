@@ -7,13 +7,14 @@ Hooks receive `(trainer, module, ...)`; any state a callback needs after a resum
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
-import shutil
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callback import Callback
 from audiotrain.train.progress import ProgressBar
 
@@ -56,7 +57,10 @@ class ModelCheckpoint(Callback):
 
     Args:
         dirpath: where to save; default `<default_root_dir>/checkpoints`. An existing file there is an
-            error (raised here, not after the first epoch).
+            error (raised here, not after the first epoch). With the default, a fit never replaces an
+            earlier fit's checkpoints: when `checkpoints/` already holds some, a new fit saves to the first
+            free `checkpoints/version_<k>` (as Lightning versions its log folders), and a fit resumed from a
+            checkpoint (`ckpt_path=`) goes on in the folder that checkpoint's ModelCheckpoint saved to.
         filename: a `str.format` template over `epoch`, `step` and any logged metric, e.g.
             "model-{epoch:02d}-{val_loss:.2f}". Default "epoch={epoch}-step={step}".
         monitor: metric deciding the top-k; None keeps the most recent checkpoints.
@@ -110,6 +114,8 @@ class ModelCheckpoint(Callback):
         if every_n_epochs is not None and every_n_train_steps is not None:
             raise ValueError("ModelCheckpoint: set every_n_epochs or every_n_train_steps, not both")
         self.dirpath = _checkpoint_dir(dirpath) if dirpath is not None else None
+        self._dirpath_given = dirpath is not None
+        self._versions_of: Path | None = None  # the default folder whose version this fit picked
         self.filename = filename or "epoch={epoch}-step={step}"
         self.monitor, self.mode, self.save_last, self.save_top_k = monitor, mode, save_last, save_top_k
         self.every_n_epochs = every_n_epochs if every_n_train_steps is None else None
@@ -141,12 +147,16 @@ class ModelCheckpoint(Callback):
 
     def setup(self, trainer: Trainer, module: TrainModule, stage: str) -> None:
         default = _checkpoint_dir(Path(trainer.default_root_dir) / "checkpoints", check=False)
+        if stage == "fit" and not self._dirpath_given and self._versions_of != default:
+            _checkpoint_dir(default)  # a file in the way is named before versions are looked for
+            self.dirpath, self._versions_of = _unused_version(default), default
         if self.dirpath is None:
             self.dirpath = default
         self._restored = False
         if stage != "fit":
             return
         _checkpoint_dir(self.dirpath)
+        ckpt.heal_folder(self.dirpath)  # what a killed run left: temporary folders, a missing `last`
         for other in trainer.callbacks:
             if other is not self and isinstance(other, ModelCheckpoint):
                 if other._key(other.dirpath or default) == self.state_key:
@@ -270,7 +280,7 @@ class ModelCheckpoint(Callback):
         # Only folders this callback saved: inside its own dirpath and not kept by another callback.
         if Path(path).parent != self.dirpath or path in self._held_by_others(trainer):
             return
-        shutil.rmtree(path, ignore_errors=True)
+        ckpt.remove_checkpoint(path)  # renamed away first: a kill mid-delete leaves no half checkpoint
 
     def _qualifies(self, score: float | None) -> bool:
         if self.save_top_k == -1 or len(self.best_k_models) < self.save_top_k or score is None:
@@ -326,7 +336,37 @@ class ModelCheckpoint(Callback):
         legacy = saved.get(f"ModelCheckpoint[{self.monitor},{self.mode},{self.filename}]")
         moved = [s for k, s in saved.items() if isinstance(s, dict) and k == self._key(s.get("dirpath"))]
         if legacy is not None or moved:
-            self.load_state_dict(legacy if legacy is not None else moved[0])
+            state = legacy if legacy is not None else moved[0]
+            self._continue_in(state.get("dirpath"))
+            self.load_state_dict(state)
+
+    def _continue_in(self, saved_dir: str | None) -> None:
+        """A resumed fit goes on in the folder its checkpoint's callback saved to, when this callback chose a
+        version of the same default folder (not for a dirpath the user gave)."""
+        if self._versions_of is None or not saved_dir:
+            return
+        saved = Path(saved_dir).resolve()
+        if saved == self.dirpath or not (saved == self._versions_of or saved.parent == self._versions_of):
+            return
+        with contextlib.suppress(OSError):
+            self.dirpath.rmdir()  # the version folder reserved at setup, still empty
+        self.dirpath = saved
+
+
+def _unused_version(default: Path) -> Path:
+    """`default` while it holds nothing but version folders, else the first free `default/version_<k>`,
+    created now (mkdir is atomic: two fits starting at once get different versions)."""
+    versions = re.compile(r"version_\d+")
+    if not default.is_dir() or all(versions.fullmatch(p.name) for p in default.iterdir()):
+        return default
+    for k in range(1, 100_000):
+        candidate = default / f"version_{k}"
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        return candidate
+    raise FileExistsError(f"{default}: no free version_<k> folder")
 
 
 def _checkpoint_dir(dirpath: str | Path, check: bool = True) -> Path:

@@ -10,13 +10,25 @@ Layout of a checkpoint folder::
 
 A checkpoint is written to a temporary sibling folder, fsynced, then swapped in with renames, so
 a crash at any moment leaves either the old or the new checkpoint loadable (never pickle).
+
+Healing after crashes (`heal_folder`, run before every write and when ModelCheckpoint starts a fit):
+the writer of a temporary folder ``.NAME.tmp-*`` holds an advisory lock (``flock``) on it until the swap is
+done, so a temporary folder whose lock is free belongs to a writer that died (``kill -9``, power loss) and
+is removed; one that another live process is filling is left alone. When ``NAME`` itself is missing (a
+crash between the two renames of a swap, or two crashes in a row), the newest complete state among
+``NAME.prev`` and the dead writers' temporary folders becomes ``NAME`` again. Deleting a checkpoint
+(`remove_checkpoint`, top-k rotation) first renames it to a hidden ``.NAME.trash-*``, so a crash mid-delete
+never leaves a half-deleted folder under a loadable name; leftover trash is removed by the next heal.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
+import re
+import secrets
 import shutil
 import tempfile
 import warnings
@@ -99,28 +111,162 @@ def _atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
     """A temporary sibling folder to fill; swapped in at `path` when the block ends, removed on error."""
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    heal_folder(final.parent)
+    tmp, lock = _locked_temp_folder(final)
     try:
         yield tmp
         _fsync_dir(tmp)
         _swap_in(tmp, final)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        _discard(tmp)
         raise
+    finally:
+        os.close(lock)  # the swap is done (or the folder gone): a heal may now treat it as dead
+
+
+def _discard(tmp: Path) -> None:
+    """Remove an unfinished temporary folder after an error (a kill skips this: `heal_folder` does it)."""
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _locked_temp_folder(final: Path) -> tuple[Path, int]:
+    """A new ``.NAME.tmp-*`` folder beside `final` and a descriptor holding its lock (close it when done)."""
+    while True:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+        fd = os.open(tmp, os.O_RDONLY)
+        # Blocking: a heal in another process may have taken the lock in the instant after mkdtemp, taking the
+        # folder for a dead writer's. It removes it, releases the lock, and we start again with a new one.
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            if os.stat(tmp).st_ino == os.fstat(fd).st_ino:
+                return tmp, fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)
 
 
 def _swap_in(tmp: Path, final: Path) -> None:
-    """Swap: old → .prev, tmp → final, drop .prev. Between the two renames only .prev exists, and
-    read_checkpoint falls back to it."""
+    """Swap: old → .prev, tmp → final, drop .prev. Between the two renames only .prev (and the complete
+    temporary folder) exist: `resolve_checkpoint` reads the newer of them, and `heal_folder` restores it."""
     prev = final.with_name(final.name + ".prev")
-    if prev.exists():
-        shutil.rmtree(prev)
+    if prev.exists() and final.exists():
+        remove_checkpoint(prev)  # left by an earlier crash after the swap
     if final.exists():
         os.replace(final, prev)
     os.replace(tmp, final)
     _fsync_dir(final.parent)
     if prev.exists():
-        shutil.rmtree(prev, ignore_errors=True)
+        remove_checkpoint(prev)
+
+
+def remove_checkpoint(path: str | os.PathLike) -> None:
+    """Delete a checkpoint folder: renamed to a hidden ``.NAME.trash-*`` first (atomic), then removed, so a
+    crash mid-delete leaves no half-deleted folder under a loadable name (the next `heal_folder` ends it)."""
+    folder = Path(path)
+    trash = folder.with_name(f".{folder.name}.trash-{secrets.token_hex(4)}")
+    try:
+        os.replace(folder, trash)
+    except FileNotFoundError:
+        return
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+#: Hidden folders that writers and deleters leave behind when killed: ``.NAME.tmp-XXXX``, ``.NAME.trash-XXXX``.
+_LEFTOVER = re.compile(r"\.(?P<name>.+)\.(?P<kind>tmp|trash)-[A-Za-z0-9_]+")
+
+
+def _try_lock(folder: Path) -> int | None:
+    """A descriptor holding `folder`'s lock, or None when a live writer holds it (or it is gone)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _is_complete(folder: Path) -> bool:
+    """Every required file present and a readable trainer_state.json (written last, after the arrays)."""
+    if not all((folder / name).is_file() for name in REQUIRED_FILES):
+        return False
+    try:
+        read_state(folder)
+    except CheckpointError:
+        return False
+    return True
+
+
+def _newest(candidates: list[Path]) -> Path | None:
+    """The complete checkpoint of `candidates` with the highest global step (the first on a tie)."""
+    complete = [c for c in candidates if _is_complete(c)]
+    if not complete:
+        return None
+    return max(complete, key=lambda c: (read_state(c)["global_step"], -complete.index(c)))
+
+
+def heal_folder(parent: str | os.PathLike) -> list[str]:
+    """Clear what crashed writers left in the checkpoint folder `parent`; returns what was done, one line each.
+
+    For each checkpoint name with leftovers and no live writer: a missing ``NAME`` is restored from the newest
+    complete of ``NAME.prev`` and the dead temporary folders; then the dead temporary folders, trash and a
+    ``NAME.prev`` beside a complete ``NAME`` are removed. Names a live process is writing are left alone.
+    """
+    parent = Path(parent)
+    if not parent.is_dir():
+        return []
+    leftovers: dict[str, list[tuple[str, Path]]] = {}
+    for entry in parent.iterdir():
+        match = _LEFTOVER.fullmatch(entry.name)
+        if match and entry.is_dir() and not entry.is_symlink():
+            leftovers.setdefault(match["name"], []).append((match["kind"], entry))
+        elif entry.name.endswith(".prev") and entry.is_dir():
+            leftovers.setdefault(entry.name[: -len(".prev")], [])
+    done: list[str] = []
+    for name, entries in leftovers.items():
+        locks: list[int] = []
+        try:
+            temps = []
+            for kind, entry in entries:
+                fd = _try_lock(entry) if kind == "tmp" else None
+                if kind == "tmp" and fd is None:
+                    if entry.exists():
+                        break  # a live writer is saving NAME: its swap may need NAME.prev; leave NAME alone
+                    continue
+                if fd is not None:
+                    locks.append(fd)
+                    temps.append(entry)
+                else:
+                    shutil.rmtree(entry, ignore_errors=True)  # trash: its deleter died mid-rmtree
+                    done.append(f"removed {entry.name}")
+            else:
+                done += _heal_name(parent / name, temps)
+        finally:
+            for fd in locks:
+                os.close(fd)
+    return done
+
+
+def _heal_name(final: Path, dead_temps: list[Path]) -> list[str]:
+    done = []
+    prev = final.with_name(final.name + ".prev")
+    if not final.exists():
+        newest = _newest([p for p in (prev,) if p.is_dir()] + sorted(dead_temps))
+        if newest is not None:
+            os.replace(newest, final)
+            _fsync_dir(final.parent)
+            done.append(f"restored {final.name} from {newest.name}")
+    for tmp in dead_temps:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+            done.append(f"removed {tmp.name}")
+    if prev.is_dir() and _is_complete(final):
+        remove_checkpoint(prev)
+        done.append(f"removed {prev.name}")
+    return done
 
 
 def _json_default(obj: Any):
@@ -136,13 +282,18 @@ def _json_default(obj: Any):
 
 
 def resolve_checkpoint(path: str | os.PathLike) -> Path:
-    """The folder to read for `path`, falling back to `<path>.prev` left by an interrupted swap."""
+    """The folder to read for `path`; when it is missing, the newest complete state an interrupted save left
+    (``<path>.prev``, or a finished temporary folder whose swap a crash cut short)."""
     folder = Path(path)
     if not folder.exists():
         prev = folder.with_name(folder.name + ".prev")
-        if prev.is_dir():
-            warnings.warn(f"{folder} is missing; loading {prev} left by an interrupted save", stacklevel=3)
-            return prev
+        temps = (
+            sorted(folder.parent.glob(f".{glob_escape(folder.name)}.tmp-*")) if folder.parent.is_dir() else []
+        )
+        found = _newest(([prev] if prev.is_dir() else []) + temps)
+        if found is not None:
+            warnings.warn(f"{folder} is missing; loading {found} left by an interrupted save", stacklevel=3)
+            return found
         raise CheckpointError(f"checkpoint folder {folder} does not exist")
     if not folder.is_dir():
         raise CheckpointError(
@@ -159,6 +310,11 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
             f"(expected {', '.join(REQUIRED_FILES)})"
         )
     return folder
+
+
+def glob_escape(name: str) -> str:
+    """`name` with glob's special characters ([, *, ?) taken literally (checkpoint names hold metrics)."""
+    return re.sub(r"([\[\]*?])", r"[\1]", name)
 
 
 def read_state(folder: Path) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from audiotrain.models.clap.model import ClapModel
 from audiotrain.models.clap.torch_bin import load_torch_state_dict
 
 import mlx.core as mx
+from mlx.utils import tree_flatten
 
 # In order of preference: safetensors needs no unpickling and keeps bfloat16.
 WEIGHT_FILES = (
@@ -112,7 +113,8 @@ def _pick_weights(folder: Path, repo_id: str, files: set[str]) -> list[str]:
         if name in files:
             if name.endswith(".index.json"):
                 index = json.loads((folder / name).read_text())
-                return sorted(set(index.get("weight_map", {}).values()))
+                shards = index.get("weight_map", {}).values()
+                return sorted({str(_shard_in(folder, shard, folder / name).name) for shard in shards})
             return [name]
     raise CheckpointError(f"{repo_id}: the hub repository has none of {', '.join(WEIGHT_FILES)}")
 
@@ -144,8 +146,22 @@ def _cached_snapshot(repo_id: str, revision: str | None) -> tuple[Path | None, s
     return folder, ""
 
 
-def read_state_dict(folder: Path) -> tuple[dict[str, mx.array], Path]:
-    """All tensors of the folder's weights (first of :data:`WEIGHT_FILES` present), by HF name."""
+def _shard_in(folder: Path, shard: object, index: Path) -> Path:
+    """The shard file an index names, which must be a plain file name inside `folder` (an index that names
+    ``../../secret`` or ``/etc/passwd`` is refused, not opened)."""
+    if not isinstance(shard, str) or not shard or Path(shard).is_absolute() or ".." in Path(shard).parts:
+        raise CheckpointError(f"{index}: names shard {shard!r}; shards must be files inside {folder}")
+    path = folder / shard
+    if folder.resolve() not in path.resolve().parents:  # a symlink pointing out of the folder
+        raise CheckpointError(f"{index}: shard {shard!r} leads outside {folder}")
+    return path
+
+
+def read_state_dict(folder: Path, max_elements: int | None = None) -> tuple[dict[str, mx.array], Path]:
+    """All tensors of the folder's weights (first of :data:`WEIGHT_FILES` present), by HF name.
+
+    `max_elements` bounds every tensor of a ``.bin`` file before it is allocated (see `load_torch_state_dict`).
+    """
     for name in WEIGHT_FILES:
         path = folder / name
         if not path.is_file():
@@ -153,9 +169,10 @@ def read_state_dict(folder: Path) -> tuple[dict[str, mx.array], Path]:
         if name.endswith(".index.json"):
             try:
                 weight_map = json.loads(path.read_text())["weight_map"]
-            except (json.JSONDecodeError, KeyError) as error:
+                names = list(weight_map.values())
+            except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as error:
                 raise CheckpointError(f"{path}: not a shard index with a 'weight_map' ({error})") from None
-            shards = sorted(set(weight_map.values()))
+            shards = sorted({_shard_in(folder, shard, path).name for shard in names})  # all checked first
         else:
             shards = [name]
         state: dict[str, mx.array] = {}
@@ -163,7 +180,7 @@ def read_state_dict(folder: Path) -> tuple[dict[str, mx.array], Path]:
             shard_path = folder / shard
             if not shard_path.is_file():
                 raise CheckpointError(f"{path}: lists shard {shard}, which is not in {folder}")
-            state.update(_read_one(shard_path))
+            state.update(_read_one(shard_path, max_elements))
         return state, path
     present = ", ".join(sorted(p.name for p in folder.iterdir())) or "nothing"
     raise CheckpointError(
@@ -171,13 +188,13 @@ def read_state_dict(folder: Path) -> tuple[dict[str, mx.array], Path]:
     )
 
 
-def _read_one(path: Path) -> dict[str, mx.array]:
+def _read_one(path: Path, max_elements: int | None = None) -> dict[str, mx.array]:
     if path.suffix == ".safetensors":
         try:
             return mx.load(str(path))
         except Exception as error:
             raise CheckpointError(f"{path}: cannot be read as safetensors ({error})") from None
-    return {name: mx.array(array) for name, array in load_torch_state_dict(path).items()}
+    return {name: mx.array(array) for name, array in load_torch_state_dict(path, max_elements).items()}
 
 
 def load_pretrained(
@@ -224,7 +241,11 @@ def read_config(folder: Path) -> ClapConfig:
 
 def load_weights(model: ClapModel, folder: Path, dtype: mx.Dtype = mx.float32) -> None:
     """Fill ``model`` (built from the folder's config) with the folder's weights and put it in eval mode."""
-    state, weights_path = read_state_dict(folder)
+    # No tensor of the file may be larger than the largest the config describes (checked before allocating).
+    largest = max(array.size for _, array in tree_flatten(model.parameters()))
+    state, weights_path = read_state_dict(
+        folder, max_elements=max(largest, model.config.text_config.max_position_embeddings)
+    )
     params, counters = hf_to_mlx(model, state, dtype=dtype, source=str(weights_path))
     model.update(params)
     model.config.num_batches_tracked = counters

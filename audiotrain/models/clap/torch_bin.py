@@ -6,6 +6,10 @@ call whatever the file names, i.e. run arbitrary code. Here the unpickler resolv
 dict uses (``collections.OrderedDict``, ``torch._utils._rebuild_tensor_v2`` / ``_rebuild_parameter``, the typed
 storage classes) to local, side-effect-free functions, and refuses every other global with
 :class:`UnsafeCheckpointError` naming it.
+
+Sizes are checked before anything is allocated: a storage must be as large as the pickle says, a tensor may not
+view more elements than its storage holds (a 4-byte storage viewed with stride 0 as 250000 x 1000 would
+otherwise become a 1 GB array), nor more than the largest tensor the model's config describes.
 """
 
 from __future__ import annotations
@@ -55,8 +59,17 @@ class _Storage:
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
-    def __init__(self, file, archive: zipfile.ZipFile, prefix: str, path: Path, big_endian: bool) -> None:
+    def __init__(
+        self,
+        file,
+        archive: zipfile.ZipFile,
+        prefix: str,
+        path: Path,
+        big_endian: bool,
+        max_elements: int | None = None,
+    ) -> None:
         super().__init__(file)
+        self._max_elements = max_elements
         self._archive = archive
         self._prefix = prefix
         self._path = path
@@ -94,11 +107,18 @@ class _RestrictedUnpickler(pickle.Unpickler):
             raw_dtype = np.uint16 if dtype == "bfloat16" else np.dtype(dtype)
             member = f"{self._prefix}data/{key}"
             try:
-                raw = self._archive.read(member)
+                info = self._archive.getinfo(member)
             except KeyError:
                 raise TorchCheckpointError(
                     f"{self._path}: storage {member} is missing from the archive"
                 ) from None
+            numel = int(numel)
+            if numel < 0 or info.file_size < numel * np.dtype(raw_dtype).itemsize:
+                raise TorchCheckpointError(
+                    f"{self._path}: storage {key} holds {info.file_size} bytes, the pickle says {numel} elements"
+                )
+            self._check_elements(numel, f"storage {key}")
+            raw = self._archive.read(member)
             data = np.frombuffer(
                 raw, dtype=np.dtype(raw_dtype).newbyteorder(">" if self._big_endian else "<")
             )
@@ -118,6 +138,15 @@ class _RestrictedUnpickler(pickle.Unpickler):
             raise TorchCheckpointError(
                 f"{self._path}: storage {storage.key}: invalid size {size} / stride {stride}"
             )
+        elements = 1
+        for n in size:
+            elements *= n  # Python ints: no overflow for absurd sizes
+        if elements > storage.numel:
+            raise TorchCheckpointError(
+                f"{self._path}: storage {storage.key}: a {size} view (stride {stride}) has {elements} elements, "
+                f"more than the {storage.numel} its storage holds; the tensors of a state dict never repeat values"
+            )
+        self._check_elements(elements, f"a {size} tensor of storage {storage.key}")
         if 0 not in size:
             last = offset + sum((n - 1) * s for n, s in zip(size, stride))
             if last >= storage.numel:
@@ -141,18 +170,27 @@ class _RestrictedUnpickler(pickle.Unpickler):
             array = widened.view(np.float32)
         return array
 
+    def _check_elements(self, elements: int, what: str) -> None:
+        if self._max_elements is not None and elements > self._max_elements:
+            raise TorchCheckpointError(
+                f"{self._path}: {what} has {elements} elements, more than the largest tensor of the model its "
+                f"config.json describes ({self._max_elements}); the weights do not belong to this config"
+            )
+
 
 def _rebuild_parameter(data, requires_grad=False, hooks=None, *_):
     return data
 
 
-def load_torch_state_dict(path: str | Path) -> dict[str, np.ndarray]:
+def load_torch_state_dict(path: str | Path, max_elements: int | None = None) -> dict[str, np.ndarray]:
     """Tensors of a zip-format ``torch.save`` state dict, as numpy arrays, without importing torch.
 
     Parameters
     ----------
     path : str or Path
         A ``pytorch_model.bin`` (any ``torch.save(state_dict)`` file from torch >= 1.6).
+    max_elements : int, optional
+        The most elements any tensor (and storage) may have: the largest of the model the weights are for.
 
     Returns
     -------
@@ -182,7 +220,7 @@ def load_torch_state_dict(path: str | Path) -> dict[str, np.ndarray]:
         byteorder = f"{prefix}byteorder"
         big_endian = byteorder in archive.namelist() and archive.read(byteorder).strip() == b"big"
         with archive.open(pickles[0]) as handle:
-            unpickler = _RestrictedUnpickler(handle, archive, prefix, path, big_endian)
+            unpickler = _RestrictedUnpickler(handle, archive, prefix, path, big_endian, max_elements)
             try:
                 state = unpickler.load()
             except (UnsafeCheckpointError, TorchCheckpointError):

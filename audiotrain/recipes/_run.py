@@ -1,0 +1,116 @@
+"""Where a recipe writes: run folders and output files, never silently over someone's earlier results.
+
+One policy for every command that writes (``chords train``/demo, ``chords predict``/``evaluate``, the CLAP
+recipe):
+
+- A folder given on the command line that already holds files (a previous run, or anything else) is
+  refused, naming the folder and the options: ``--overwrite`` (which removes only the outputs a run of
+  that recipe writes, listed by the recipe, and leaves other files alone), or ``--resume`` with a checkpoint
+  inside that folder, which continues the run there.
+- A default run folder (``runs/<recipe>-<date>-<time>``) is created atomically by ``mkdir``; when the name
+  is taken (two runs started in the same second) the next free ``-2``, ``-3``, ... suffix is used, so no two
+  runs ever share a folder.
+- Output files (predictions, scores) that exist already are refused unless ``--overwrite``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+
+def is_inside(path: str | Path, folder: str | Path) -> bool:
+    """Whether `path` is `folder` or lies below it (symlinks resolved)."""
+    path, folder = Path(path).resolve(), Path(folder).resolve()
+    return path == folder or folder in path.parents
+
+
+def holds_files(folder: Path) -> bool:
+    return folder.is_dir() and any(folder.iterdir())
+
+
+def check_run_folder(folder: Path, flag: str, overwrite: bool, resume: str | Path | None = None) -> bool:
+    """Refuse a run folder that is a file, or holds files, unless `overwrite` or `resume` names a
+    checkpoint inside it (continuing that run). Returns True when the earlier run is to be replaced: call
+    `clear_run_outputs` once every other check has passed, so an early error leaves it as it was."""
+    if folder.exists() and not folder.is_dir():
+        raise FileExistsError(f"{flag} {folder} is a file; expected a run folder (new, or empty)")
+    if not holds_files(folder):
+        return False
+    if resume is not None and is_inside(resume, folder):
+        return False  # resuming a run of this folder: it goes on writing there
+    if not overwrite:
+        raise FileExistsError(
+            f"{flag} {folder} already holds files (a previous run?); choose a new {flag}, pass --overwrite to "
+            f"replace the run there, or --resume {folder}/checkpoints/last to continue it"
+        )
+    return True
+
+
+def check_checkpoint_folder(folder: Path, run_dir: Path | None, flag: str, resume: str | Path | None) -> None:
+    """Refuse a checkpoint folder outside the run folder that already holds files (another run's
+    checkpoints): this run would replace its ``best`` and ``last``. ``--overwrite`` does not lift this, as it
+    only clears the run folder; resuming from a checkpoint inside it continues that run."""
+    if (run_dir is not None and is_inside(folder, run_dir)) or not holds_files(folder):
+        return
+    if resume is not None and is_inside(resume, folder):
+        return
+    raise FileExistsError(
+        f"{flag} {folder} is outside the run folder {run_dir or '(new)'} and already holds files (another run's "
+        f"checkpoints?); its best and last would be replaced. Choose an empty {flag} (or leave it at its "
+        f"default inside the run folder), or --resume {folder}/last to continue that run"
+    )
+
+
+def clear_run_outputs(folder: Path, outputs: Iterable[str], log: Callable[[str], None] = print) -> None:
+    """Remove what an earlier run wrote in `folder` (the names in `outputs`); other files stay."""
+    removed = []
+    for name in outputs:
+        path = folder / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+        else:
+            continue
+        removed.append(name)
+    if removed:
+        log(f"--overwrite: removed the previous run's {', '.join(removed)} from {folder}")
+
+
+def create_run_folder(folder: Path | None, prefix: str, parent: Path = Path("runs")) -> Path:
+    """Create `folder`, or (None) a new ``parent/<prefix>-<date>-<time>`` that no other run has.
+
+    The default name is claimed with ``mkdir`` (atomic: of two processes, exactly one creates a name), so
+    two runs started in the same second get ``...-<time>`` and ``...-<time>-2``.
+    """
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+    parent.mkdir(parents=True, exist_ok=True)
+    stem = f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
+    for n in range(1, 10_000):
+        candidate = parent / (stem if n == 1 else f"{stem}-{n}")
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        return candidate
+    raise FileExistsError(f"{parent}: every name {stem}-N is taken; pass the run folder explicitly")
+
+
+def refuse_existing_outputs(targets: Iterable[Path], overwrite: bool) -> None:
+    """Refuse (before any work) to replace output files that exist already (earlier predictions or scores,
+    perhaps edited by hand), unless `overwrite`."""
+    if overwrite:
+        return
+    existing = [t for t in targets if t.exists() or t.is_symlink()]
+    if existing:
+        listed = ", ".join(str(t) for t in existing[:3])
+        more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
+        raise FileExistsError(
+            f"refusing to replace {listed}{more}: written earlier (or by hand). Write elsewhere with -o, or "
+            "pass --overwrite to replace them"
+        )

@@ -1,0 +1,369 @@
+"""A catalogue of inputs a user can get wrong, each answered by a message naming the file, line or field.
+
+Every case runs in-process (the CLI's `main(argv)` where there is one) on files made here, and checks two
+things: the message names what to fix, and no file in the test's folder changed, appeared or vanished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import wave
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+import audiotrain  # noqa: F401  (loads the BLAS before mlx)
+from audiotrain import audio
+from audiotrain.chords.lab import read_annotation
+from audiotrain.recipes import chords, clap
+from audiotrain.recipes.chords_config import TrainingConfig
+from audiotrain.recipes.chords_predict import checkpoint_entries
+from audiotrain.recipes.chords_task import CHECKPOINT_KEY
+from audiotrain.train import checkpoint as ckpt
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+
+def _snapshot(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _message(run: Callable[[], object], capsys) -> str:
+    """The error the user sees: a CLI's stderr (exit status 2), or the exception a library call raises."""
+    try:
+        code = run()
+    except SystemExit as exit_:  # argparse
+        code = exit_.code
+    except Exception as error:  # a library function: its exception is the message
+        return f"{type(error).__name__}: {error}"
+    if hasattr(code, "report"):  # a scan that skips what it cannot use: its report names each skip
+        return code.report()
+    err = capsys.readouterr().err
+    assert code not in (0, None), f"accepted: {err}"
+    return err
+
+
+# --------------------------------------------------------------------------------------------- builders
+def _wav(path: Path, samples, sr: int = 8000, subtype: str = "PCM_16") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, np.asarray(samples, dtype=np.float32), sr, subtype=subtype)
+    return path
+
+
+def _one_hertz_wav(path: Path) -> Path:
+    """The issue's 12-sample file at 1 Hz (soundfile writes any rate; wave too)."""
+    with wave.open(str(path), "wb") as handle:
+        handle.setnchannels(1)
+        handle.setsampwidth(2)
+        handle.setframerate(1)
+        handle.writeframes(np.zeros(12, np.int16).tobytes())
+    return path
+
+
+def _chord_checkpoint(folder: Path, **feature_changes) -> Path:
+    """A checkpoint folder with the chord recipe's settings (weights are not reached by these cases)."""
+    config = TrainingConfig()
+    features = {**asdict(config.features), **feature_changes}
+    entries = checkpoint_entries(config.features, config.decode, 96)
+    entries["features"] = features
+    entries["model_config"] = asdict(config.model)
+    state = {
+        "epoch": 1,
+        "batch_in_epoch": 0,
+        "global_step": 3,
+        "rng": [0, 1],
+        "module_state": {CHECKPOINT_KEY: entries},
+    }
+    folder.mkdir(parents=True)
+    for name in (ckpt.MODEL_FILE, ckpt.OPTIMIZER_FILE):
+        (folder / name).write_bytes(b"")
+    (folder / ckpt.STATE_FILE).write_text(json.dumps({"format": ckpt.FORMAT, "format_version": 1, **state}))
+    return folder
+
+
+def _edit_state(folder: Path, **changes) -> Path:
+    state = json.loads((folder / ckpt.STATE_FILE).read_text())
+    state.update(changes)
+    (folder / ckpt.STATE_FILE).write_text(json.dumps(state))
+    return folder
+
+
+def _finished_run(folder: Path) -> Path:
+    (folder / "checkpoints" / "last").mkdir(parents=True)
+    (folder / "checkpoints" / "last" / "trainer_state.json").write_text("{}")
+    (folder / "config.json").write_text('{"config": {}}')
+    (folder / "history.json").write_text("{}")
+    return folder
+
+
+def _songs(folder: Path) -> Path:
+    _wav(folder / "a.wav", np.zeros(8000))
+    (folder / "a.lab").write_text("0.0\t1.0\tC:maj\n")
+    return folder
+
+
+# ----------------------------------------------------------------------------------------------- cases
+# name -> (build the inputs in tmp and return what runs, fragments the message must hold; "{tmp}" is tmp_path)
+def chords_flag(*argv):
+    return lambda tmp: lambda: chords.main([*argv, "--run_dir", str(tmp / "run")])
+
+
+def config_file(text: bytes | str, suffix: str = ".yaml"):
+    def build(tmp):
+        path = tmp / f"settings{suffix}"
+        path.write_bytes(text if isinstance(text, bytes) else text.encode())
+        return lambda: chords.main(["--config", str(path), "--run_dir", str(tmp / "run")])
+
+    return build
+
+
+def prepared(make: Callable[[Path], object], call: Callable[[Path, object], object]):
+    """A case whose files `make(tmp)` writes now, before the snapshot; `call(tmp, made)` is what runs."""
+    return lambda tmp: (lambda made: lambda: call(tmp, made))(make(tmp))
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def _two_files(tmp: Path) -> Path:
+    _wav(tmp / "in" / "song.wav", np.zeros(800))
+    return _write(tmp / "in-chords" / "song.lab", "edited by hand\n")
+
+
+def _scan_captions(folder: Path):
+    from audiotrain.datasets.captions import scan_caption_folder
+
+    return scan_caption_folder(folder, sampling_rate=16000)
+
+
+def _clap_folder_with_index(tmp: Path, shard: str) -> Path:
+    import shutil
+
+    folder = tmp / "clapckpt"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "clap_tiny", folder)
+    (folder / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {"w": shard}}))
+    (tmp / "d").mkdir()
+    return folder
+
+
+def _run_clap(tmp: Path, folder: Path):
+    return clap.main(["--pretrained", str(folder), "--data", str(tmp / "d"), "--out", str(tmp / "run")])
+
+
+CASES: dict[str, tuple[Callable, tuple[str, ...]]] = {
+    # ---- flags
+    "seed -1": (chords_flag("--seed", "-1"), ("--seed", "-1")),
+    "learning_rate inf": (chords_flag("--learning_rate", "inf"), ("--learning_rate", "inf")),
+    "learning_rate nan": (chords_flag("--learning_rate", "nan"), ("--learning_rate", "nan")),
+    "learning_rate 0": (chords_flag("--learning_rate", "0"), ("--learning_rate",)),
+    "batch_size 0": (chords_flag("--batch_size", "0"), ("--batch_size", "0")),
+    "num_epochs -3": (chords_flag("--num_epochs", "-3"), ("--num_epochs", "-3")),
+    "weight_decay inf": (chords_flag("--weight_decay", "inf"), ("--weight_decay", "inf")),
+    "gradient_clip -1": (chords_flag("--gradient_clip", "-1"), ("--gradient_clip",)),
+    "log_every 0": (chords_flag("--log_every", "0"), ("--log_every",)),
+    "label_smoothing 1.5": (chords_flag("--label_smoothing", "1.5"), ("label_smoothing", "1.5")),
+    "hop_length 1e9": (chords_flag("--features.hop_length", "1000000000"), ("--features.hop_length",)),
+    "sr 10": (chords_flag("--features.sr", "10"), ("--features.sr", "10")),
+    "window_frames 4": (chords_flag("--data.window_frames", "4"), ("--data.window_frames", "4")),
+    "scheduler unknown": (chords_flag("--scheduler", "linear"), ("--scheduler", "linear")),
+    "seed not a number": (chords_flag("--seed", "abc"), ("--seed", "abc")),
+    "abbreviated flag": (chords_flag("--num_epoch", "3"), ("--num_epoch",)),
+    "unknown command": (lambda tmp: lambda: chords.main(["fit"]), ("unknown command 'fit'",)),
+    # ---- config files
+    "config not UTF-8": (config_file(b"seed: 1\n\xff\xfe\n"), ("settings.yaml", "UTF-8")),
+    "config YAML syntax": (config_file("seed: [1,\n"), ("settings.yaml", "YAML")),
+    "config JSON syntax": (config_file('{"seed": 1,\n}', ".json"), ("settings.json", "line 2")),
+    "config unknown field": (config_file("sead: 1\n"), ("settings.yaml", "sead")),
+    "config wrong type": (config_file("learning_rate: fast\n"), ("settings.yaml", "learning_rate")),
+    "config out of range": (config_file("seed: -5\n"), ("settings.yaml", "seed", "-5")),
+    "config nested wrong": (config_file("data: 3\n"), ("settings.yaml", "data")),
+    "config missing": (
+        lambda tmp: lambda: chords.main(["--config", str(tmp / "nothere.yaml")]),
+        ("nothere.yaml", "does not exist"),
+    ),
+    # ---- run folders and outputs
+    "run_dir of a finished run": (
+        prepared(
+            lambda tmp: (_songs(tmp / "songs"), _finished_run(tmp / "old")),
+            lambda tmp, made: chords.main(["train", "--data", str(made[0]), "--run_dir", str(made[1])]),
+        ),
+        ("--run_dir", "{tmp}/old", "--overwrite", "--resume"),
+    ),
+    "run_dir is a file": (
+        prepared(lambda tmp: _write(tmp / "afile", "mine"), lambda tmp, f: chords.main(["--run_dir", str(f)])),
+        ("--run_dir", "afile", "is a file"),
+    ),
+    "checkpoint_dir of another run": (
+        prepared(
+            lambda tmp: _finished_run(tmp / "other") / "checkpoints",
+            lambda tmp, ck: chords.main(["--checkpoint_dir", str(ck), "--run_dir", str(tmp / "new")]),
+        ),
+        ("--checkpoint_dir", "{tmp}/other/checkpoints", "another run"),
+    ),
+    "clap --out of a previous run": (
+        prepared(lambda tmp: _finished_run(tmp / "clap_run"), lambda tmp, out: clap.main(["--out", str(out)])),
+        ("--out", "clap_run", "--overwrite"),
+    ),
+    "predict -o an earlier .lab": (
+        prepared(
+            lambda tmp: (_wav(tmp / "in" / "song.wav", np.zeros(800)), _write(tmp / "song.lab", "0 1 N\n")),
+            lambda tmp, made: chords.main(["predict", "--checkpoint", str(tmp), str(made[0]), "-o", str(made[1])]),
+        ),
+        ("song.lab", "--overwrite"),
+    ),
+    "predict DIR into DIR-chords with earlier outputs": (
+        prepared(_two_files, lambda tmp, _: chords.main(["predict", "--checkpoint", str(tmp), str(tmp / "in")])),
+        ("in-chords/song.lab", "--overwrite"),
+    ),
+    # ---- checkpoints
+    "resume folder missing": (chords_flag("--resume", "/nonexistent/last"), ("/nonexistent/last", "does not exist")),
+    "resume not a checkpoint": (
+        prepared(lambda tmp: (tmp / "empty").mkdir(), lambda tmp, _: chords.main(["--resume", str(tmp / "empty")])),
+        ("empty", "not a complete audiotrain checkpoint"),
+    ),
+    "checkpoint state not JSON": (
+        prepared(
+            lambda tmp: _write(_chord_checkpoint(tmp / "ck") / ckpt.STATE_FILE, "{oops"),
+            lambda tmp, _: chords.main(["--resume", str(tmp / "ck")]),
+        ),
+        ("ck/trainer_state.json", "not valid JSON"),
+    ),
+    "checkpoint global_step -1": (
+        prepared(
+            lambda tmp: _edit_state(_chord_checkpoint(tmp / "ck"), global_step=-1),
+            lambda tmp, ck: chords.main(["--resume", str(ck)]),
+        ),
+        ("ck/trainer_state.json", "global_step", "-1"),
+    ),
+    "checkpoint rng wrong": (
+        prepared(
+            lambda tmp: _edit_state(_chord_checkpoint(tmp / "ck"), rng="seed"),
+            lambda tmp, ck: chords.main(["--resume", str(ck)]),
+        ),
+        ("ck/trainer_state.json", "rng"),
+    ),
+    "checkpoint from another program": (
+        prepared(
+            lambda tmp: _edit_state(_chord_checkpoint(tmp / "ck"), format="lightning"),
+            lambda tmp, ck: chords.main(["--resume", str(ck)]),
+        ),
+        ("ck/trainer_state.json", "not written by audiotrain"),
+    ),
+    "checkpoint hop_length 1e9": (
+        prepared(
+            lambda tmp: (_chord_checkpoint(tmp / "ck", hop_length=10**9), _wav(tmp / "x.wav", np.zeros(8000))),
+            lambda tmp, made: chords.main(["predict", "--checkpoint", str(made[0]), str(made[1])]),
+        ),
+        ("ck/trainer_state.json", "hop_length", "1000000000"),
+    ),
+    "checkpoint sr 1": (
+        prepared(
+            lambda tmp: (_chord_checkpoint(tmp / "ck", sr=1), _wav(tmp / "x.wav", np.zeros(8000))),
+            lambda tmp, made: chords.main(["predict", "--checkpoint", str(made[0]), str(made[1])]),
+        ),
+        ("ck/trainer_state.json", "features.sr"),
+    ),
+    "checkpoint missing files": (
+        prepared(
+            lambda tmp: (_chord_checkpoint(tmp / "ck") / ckpt.OPTIMIZER_FILE).unlink(),
+            lambda tmp, _: chords.main(["--resume", str(tmp / "ck")]),
+        ),
+        ("ck", "missing optimizer.safetensors"),
+    ),
+    # ---- audio
+    "audio at 1 Hz": (
+        prepared(lambda tmp: _one_hertz_wav(tmp / "one.wav"), lambda tmp, f: audio.load(f)),
+        ("one.wav", "1 Hz"),
+    ),
+    "audio empty file": (
+        prepared(lambda tmp: _write(tmp / "e.wav", ""), lambda tmp, f: audio.load(f)),
+        ("e.wav", "empty"),
+    ),
+    "audio not audio": (
+        prepared(lambda tmp: _write(tmp / "t.wav", "hello " * 100), lambda tmp, f: audio.load(f)),
+        ("t.wav",),
+    ),
+    "audio NaN samples": (
+        prepared(lambda tmp: _wav(tmp / "n.wav", [0.1, np.nan] * 400, subtype="FLOAT"), lambda tmp, f: audio.load(f)),
+        ("n.wav", "NaN"),
+    ),
+    "audio missing": (prepared(lambda tmp: None, lambda tmp, _: audio.load(tmp / "gone.wav")), ("gone.wav", "does not exist")),
+    # ---- annotations
+    "lab unknown chord": (
+        prepared(lambda tmp: _write(tmp / "a.lab", "0.0 1.0 C:maj\n1.0 2.0 H:maj\n"), lambda tmp, f: read_annotation(f)),
+        ("a.lab", "line 2", "H:maj"),
+    ),
+    "lab end before start": (
+        prepared(lambda tmp: _write(tmp / "b.lab", "0.0 1.0 C:maj\n2.0 1.5 G:maj\n"), lambda tmp, f: read_annotation(f)),
+        ("b.lab", "line 2"),
+    ),
+    "lab not a number": (
+        prepared(lambda tmp: _write(tmp / "c.lab", "zero one C:maj\n"), lambda tmp, f: read_annotation(f)),
+        ("c.lab", "line 1"),
+    ),
+    # ---- caption folders (a broken line is a counted skip: the report names it)
+    "captions metadata without a caption column": (
+        prepared(
+            lambda tmp: (_wav(tmp / "caps" / "a.wav", np.zeros(800)), _write(tmp / "caps" / "metadata.csv", "file_name,words\na.wav,a dog\n")),
+            lambda tmp, _: _scan_captions(tmp / "caps"),
+        ),
+        ("metadata.csv", "caption"),
+    ),
+    "captions metadata.jsonl broken line": (
+        prepared(
+            lambda tmp: (_wav(tmp / "caps" / "a.wav", np.zeros(800)), _write(tmp / "caps" / "metadata.jsonl", '{"file_name": "a.wav", "caption": "x"}\n{oops\n')),
+            lambda tmp, _: _scan_captions(tmp / "caps"),
+        ),
+        ("metadata.jsonl:2", "not valid JSON"),
+    ),
+    "captions path outside the folder": (
+        prepared(
+            lambda tmp: (_wav(tmp / "caps" / "a.wav", np.zeros(800)), _wav(tmp / "secret.wav", np.zeros(800)), _write(tmp / "caps" / "metadata.jsonl", '{"file_name": "a.wav", "caption": "x"}\n{"file_name": "../secret.wav", "caption": "y"}\n')),
+            lambda tmp, _: _scan_captions(tmp / "caps"),
+        ),
+        ("metadata.jsonl:2", "../secret.wav", "escapes the data folder"),
+    ),
+    # ---- CLAP checkpoints
+    "clap pretrained folder missing": (
+        prepared(lambda tmp: (tmp / "d").mkdir(), lambda tmp, _: clap.main(["--pretrained", str(tmp / "nope"), "--data", str(tmp / "d")])),
+        ("nope",),
+    ),
+    "clap index outside the folder": (
+        prepared(lambda tmp: _clap_folder_with_index(tmp, "../../secret.safetensors"), _run_clap),
+        ("model.safetensors.index.json", "../../secret.safetensors"),
+    ),
+    "clap index absolute path": (
+        prepared(lambda tmp: _clap_folder_with_index(tmp, "/etc/passwd"), _run_clap),
+        ("model.safetensors.index.json", "/etc/passwd"),
+    ),
+}  # fmt: skip
+
+
+def test_the_catalogue_has_at_least_40_cases():
+    assert len(CASES) >= 40
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_bad_input_is_named_and_nothing_changes(name, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # default outputs (runs/, ./logs) would land here, and be seen
+    monkeypatch.setenv("AUDIOTRAIN_CACHE_DIR", str(tmp_path / "cache"))
+    build, fragments = CASES[name]
+    run = build(tmp_path)
+    assert callable(run), name
+    capsys.readouterr()
+    before = _snapshot(tmp_path)
+    message = _message(run, capsys)
+    assert "Traceback" not in message, message
+    for fragment in fragments:
+        assert fragment.format(tmp=tmp_path) in message, f"{name}: {fragment!r} not in {message!r}"
+    assert _snapshot(tmp_path) == before, f"{name}: files changed"

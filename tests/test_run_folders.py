@@ -1,0 +1,77 @@
+"""recipes/_run.py: the run-folder policy both recipes share."""
+
+import threading
+from pathlib import Path
+
+from audiotrain.recipes._run import (
+    check_checkpoint_folder,
+    check_run_folder,
+    clear_run_outputs,
+    create_run_folder,
+    refuse_existing_outputs,
+)
+
+import pytest
+
+
+def test_default_run_folders_are_unique_when_runs_start_in_the_same_second(tmp_path, monkeypatch):
+    monkeypatch.setattr("time.strftime", lambda fmt: "20260101-120000")  # every run starts "now"
+    made: list[Path] = []
+    threads = [
+        threading.Thread(target=lambda: made.append(create_run_folder(None, "chords", tmp_path)))
+        for _ in range(8)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    names = sorted(p.name for p in made)
+    assert len(set(names)) == 8 and "chords-20260101-120000" in names and "chords-20260101-120000-8" in names
+    assert all(p.is_dir() and not any(p.iterdir()) for p in made)
+
+
+def test_a_folder_holding_files_is_refused_unless_overwrite_or_resume_inside(tmp_path):
+    run = tmp_path / "run"
+    assert check_run_folder(run, "--run_dir", overwrite=False) is False  # new
+    run.mkdir()
+    assert check_run_folder(run, "--run_dir", overwrite=False) is False  # empty
+    (run / "config.json").write_text("{}")
+    with pytest.raises(FileExistsError, match=r"--run_dir .*run already holds files.*--overwrite.*--resume"):
+        check_run_folder(run, "--run_dir", overwrite=False)
+    assert check_run_folder(run, "--run_dir", overwrite=False, resume=run / "checkpoints" / "last") is False
+    assert check_run_folder(run, "--run_dir", overwrite=True) is True
+    with pytest.raises(FileExistsError, match="is a file"):
+        check_run_folder(run / "config.json", "--out", overwrite=True)
+
+
+def test_overwrite_removes_only_the_runs_own_outputs(tmp_path):
+    run = tmp_path / "run"
+    (run / "checkpoints" / "last").mkdir(parents=True)
+    (run / "config.json").write_text("{}")
+    (run / "notes.txt").write_text("mine")
+    lines = []
+    clear_run_outputs(run, ("config.json", "checkpoints", "history.json"), lines.append)
+    assert sorted(p.name for p in run.iterdir()) == ["notes.txt"]
+    assert lines == [f"--overwrite: removed the previous run's config.json, checkpoints from {run}"]
+
+
+def test_a_checkpoint_folder_of_another_run_is_refused(tmp_path):
+    other = tmp_path / "other" / "checkpoints"
+    (other / "last").mkdir(parents=True)
+    with pytest.raises(
+        FileExistsError, match=r"--checkpoint_dir .*other/checkpoints is outside the run folder"
+    ):
+        check_checkpoint_folder(other, tmp_path / "new", "--checkpoint_dir", resume=None)
+    check_checkpoint_folder(
+        other, tmp_path / "new", "--checkpoint_dir", resume=other / "last"
+    )  # continuing it
+    check_checkpoint_folder(tmp_path / "new" / "ck", tmp_path / "new", "--checkpoint_dir", resume=None)
+
+
+def test_existing_outputs_are_refused_before_any_work(tmp_path):
+    done = tmp_path / "song.lab"
+    done.write_text("edited")
+    with pytest.raises(FileExistsError, match=r"refusing to replace .*song.lab.*--overwrite"):
+        refuse_existing_outputs([tmp_path / "new.lab", done], overwrite=False)
+    refuse_existing_outputs([done], overwrite=True)
+    assert done.read_text() == "edited"
