@@ -532,8 +532,9 @@ class Trainer:
             "time": self.elapsed(),
             "learning_rate": self.learning_rate(),
             **train_metrics,
-            **{k: v for k, v in self.callback_metrics.items() if k.startswith("val_")},
         }
+        if progress.validated_epoch == progress.epoch:  # not the values of an earlier epoch's validation
+            row.update({k: v for k, v in self.callback_metrics.items() if k.startswith("val_")})
         # An epoch that a stop cut short (max_steps, or EarlyStopping inside it) already has a row, and its
         # end went to the loggers then, as Lightning logs an epoch that max_steps ends. Resumed and now
         # complete, its row becomes the whole epoch's; the loggers, which cannot take a value back, get
@@ -670,6 +671,8 @@ class Trainer:
         if metrics is None:
             return None
         self._report_eval(metrics, "val")
+        if self.fitting:
+            self.progress.validated_epoch = self.current_epoch
         module.on_validation_end(metrics)
         # What the hook logged counts for this validation (callbacks below can monitor it).
         late = self._pop_module_logs()

@@ -1,0 +1,133 @@
+"""Evaluation (train/evaluation.py): one function serves validation in fit, validate, test and predict;
+hooks, limits and modes as Lightning has them."""
+
+import audiotrain  # noqa: F401  (before mlx)
+from audiotrain import Trainer
+from audiotrain.train.callbacks import Callback
+
+import mlx.core as mx
+import numpy as np
+import pytest
+from tasks import TinyClassifier, make_batches
+
+
+def trainer(tmp_path, **kwargs):
+    kwargs.setdefault("enable_progress_bar", False)
+    kwargs.setdefault("enable_checkpointing", False)
+    return Trainer(default_root_dir=tmp_path, **kwargs)
+
+
+class Lifecycle(Callback):
+    def __init__(self):
+        self.calls = []
+
+    def setup(self, trainer, module, stage):
+        self.calls.append(("setup", stage))
+
+    def teardown(self, trainer, module, stage):
+        self.calls.append(("teardown", stage))
+
+    def on_exception(self, trainer, module, exception):
+        self.calls.append(("exception", type(exception).__name__))
+
+
+class FailsInTest(TinyClassifier):
+    def test_step(self, batch):
+        raise RuntimeError("broken test_step")
+
+
+# ---------------------------------------------------------------- defect 5: teardown and on_exception
+@pytest.mark.parametrize("method", ["validate", "test", "predict"])
+def test_validate_test_and_predict_fire_setup_and_teardown(tmp_path, method):
+    lifecycle = Lifecycle()
+    t = trainer(tmp_path, max_epochs=1, callbacks=[lifecycle])
+    getattr(t, method)(TinyClassifier(), make_batches(32))
+    assert lifecycle.calls == [("setup", method), ("teardown", method)]
+
+
+def test_an_error_in_test_fires_on_exception_then_teardown(tmp_path):
+    lifecycle = Lifecycle()
+    t = trainer(tmp_path, max_epochs=1, callbacks=[lifecycle])
+    with pytest.raises(RuntimeError, match="broken test_step"):
+        t.test(FailsInTest(), make_batches(32))
+    assert lifecycle.calls == [("setup", "test"), ("exception", "RuntimeError"), ("teardown", "test")]
+
+
+# ---------------------------------------------------------------- defect 6: each stage its own limit
+class CountBatches(Callback):
+    def __init__(self):
+        self.val = self.test = 0
+
+    def on_validation_batch_end(self, *args):
+        self.val += 1
+
+    def on_test_batch_end(self, *args):
+        self.test += 1
+
+
+def test_limit_val_batches_does_not_limit_test_and_limit_test_batches_does(tmp_path):
+    counts = CountBatches()
+    t = trainer(tmp_path, max_epochs=1, limit_val_batches=1, callbacks=[counts])
+    t.validate(TinyClassifier(), make_batches(64))
+    t.test(TinyClassifier(), make_batches(64))
+    assert (counts.val, counts.test) == (1, 4)
+    counts = CountBatches()
+    t = trainer(tmp_path, max_epochs=1, limit_test_batches=2, callbacks=[counts])
+    t.test(TinyClassifier(), make_batches(64))
+    assert counts.test == 2
+    assert (
+        len(
+            trainer(tmp_path, max_epochs=1, limit_predict_batches=3).predict(
+                TinyClassifier(), make_batches(64)
+            )
+        )
+        == 3
+    )
+
+
+def test_a_too_small_test_fraction_names_limit_test_batches(tmp_path):
+    with pytest.raises(ValueError, match=r"Trainer\(limit_test_batches=0.1\): 0.1 x 4 batches"):
+        trainer(tmp_path, max_epochs=1, limit_test_batches=0.1).test(TinyClassifier(), make_batches(64))
+
+
+# ---------------------------------------------------------------- return values and predict
+def test_validate_and_test_return_a_list_of_one_dict_as_lightning(tmp_path):
+    t = trainer(tmp_path, max_epochs=1)
+    module = TinyClassifier()
+    (val,) = t.validate(module, make_batches(32))
+    (test,) = t.test(module, make_batches(32))
+    assert set(val) == {"val_loss", "val_accuracy"} and set(test) == {"test_loss", "test_accuracy"}
+    assert t.validate(dataloaders=make_batches(32))[0] == val  # the attached module, by default
+
+
+def test_predict_returns_predict_step_outputs_per_batch_in_eval_mode(tmp_path):
+    class Probabilities(TinyClassifier):
+        def predict_step(self, batch, batch_idx):
+            x, _ = batch
+            return {"p": mx.softmax(self(x), axis=-1), "idx": batch_idx, "training": mx.array(self.training)}
+
+    module = Probabilities(dropout=0.5)
+    outputs = trainer(tmp_path, max_epochs=1).predict(module, make_batches(40, 16))
+    assert [o["p"].shape for o in outputs] == [(16, 3), (16, 3), (8, 3)]
+    assert [int(o["idx"]) for o in outputs] == [0, 1, 2]
+    assert not any(bool(o["training"]) for o in outputs) and module.training  # eval inside, train after
+    again = trainer(tmp_path, max_epochs=1).predict(module, make_batches(40, 16))
+    np.testing.assert_array_equal(np.array(outputs[0]["p"]), np.array(again[0]["p"]))  # dropout off
+
+
+# ---------------------------------------------------------------- modes around evaluation
+def test_validation_gives_each_submodule_back_its_own_mode(tmp_path):
+    """A `submodule.eval()` made in a training hook survives the validations inside the epoch."""
+    seen = []
+
+    class FrozenDropout(TinyClassifier):
+        def on_train_epoch_start(self, epoch):
+            self.drop.eval()
+
+        def on_train_batch_end(self, outputs, batch, batch_idx):
+            seen.append((self.training, self.drop.training))
+
+    trainer(tmp_path, max_epochs=1, val_check_interval=0.5).fit(
+        FrozenDropout(dropout=0.5), make_batches(64), make_batches(32)
+    )
+    assert seen == [(True, False)] * 4

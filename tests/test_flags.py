@@ -1,0 +1,92 @@
+"""Trainer flags (train/flags.py): Lightning's names do what Lightning does, or say what to use on MLX."""
+
+import datetime
+
+import audiotrain  # noqa: F401  (before mlx)
+from audiotrain import Trainer
+from audiotrain.train.callbacks import EarlyStopping
+
+import mlx.core as mx
+import pytest
+from tasks import TinyClassifier, make_batches
+
+
+def trainer(tmp_path, **kwargs):
+    kwargs.setdefault("enable_progress_bar", False)
+    kwargs.setdefault("enable_checkpointing", False)
+    kwargs.setdefault("num_sanity_val_steps", 0)
+    return Trainer(default_root_dir=tmp_path, **kwargs)
+
+
+@pytest.mark.parametrize("precision", ["16-mixed", "16", 16, "64"])
+def test_lightning_precisions_mlx_cannot_run_say_what_to_use(precision):
+    with pytest.raises(ValueError, match="not available on MLX. Use precision='bf16-mixed'"):
+        Trainer(max_epochs=1, precision=precision)
+
+
+def test_accelerator_and_devices():
+    assert Trainer(max_epochs=1, accelerator="cpu").device == mx.cpu
+    has_gpu = mx.metal.is_available() or mx.cuda.is_available()
+    assert Trainer(max_epochs=1).accelerator == ("gpu" if has_gpu else "cpu")
+    if not has_gpu:
+        with pytest.raises(ValueError, match="this MLX has no GPU backend"):
+            Trainer(max_epochs=1, accelerator="gpu")
+    with pytest.raises(ValueError, match="accelerator='tpu'.*'auto', 'cpu' or 'gpu'"):
+        Trainer(max_epochs=1, accelerator="tpu")
+    assert Trainer(max_epochs=1, devices=1).devices == Trainer(max_epochs=1, devices="auto").devices == 1
+    with pytest.raises(ValueError, match=r"devices=4.*mlx.launch -n N"):
+        Trainer(max_epochs=1, devices=4)
+    with pytest.raises(ValueError, match="fsdp"):
+        Trainer(max_epochs=1, strategy="fsdp")
+
+
+def test_the_cpu_accelerator_runs_the_fit_on_the_cpu(tmp_path):
+    seen = []
+
+    class Where(TinyClassifier):
+        def on_train_epoch_start(self, epoch):
+            seen.append(mx.default_device())
+
+    trainer(tmp_path, max_epochs=1, accelerator="cpu").fit(Where(), make_batches(32))
+    assert seen == [mx.cpu]
+
+
+def test_min_epochs_holds_back_an_early_stop(tmp_path):
+    stop = EarlyStopping(monitor="train_loss", patience=0, mode="max")  # stops at the first check
+    t = trainer(tmp_path, max_epochs=10, min_epochs=3, callbacks=[stop])
+    t.fit(TinyClassifier(), make_batches())
+    assert t.current_epoch == 3 and len(t.history["epoch"]) == 3
+
+
+@pytest.mark.parametrize(
+    "value, seconds",
+    [("00:00:00:01", 1), (datetime.timedelta(milliseconds=1), 0.001), ({"seconds": 2}, 2)],
+)
+def test_max_time_takes_lightnings_forms(value, seconds):
+    assert Trainer(max_time=value).max_time == pytest.approx(seconds)
+
+
+def test_max_time_stops_the_fit(tmp_path):
+    t = trainer(tmp_path, max_epochs=1000, max_time={"milliseconds": 1})
+    t.fit(TinyClassifier(), make_batches())
+    assert t.global_step < 1000 * 6
+    with pytest.raises(ValueError, match=r"max_time='1 hour'.*'DD:HH:MM:SS'"):
+        Trainer(max_time="1 hour")
+
+
+def test_check_val_every_n_epoch(tmp_path):
+    t = trainer(tmp_path, max_epochs=4, check_val_every_n_epoch=2)
+    t.fit(TinyClassifier(), make_batches(32), make_batches(16))
+    assert t.history["val_loss"][0] is None and t.history["val_loss"][1] is not None
+    assert [v is None for v in t.history["val_loss"]] == [True, False, True, False]
+    with pytest.raises(ValueError, match="check_val_every_n_epoch=None.*int val_check_interval"):
+        Trainer(max_epochs=1, check_val_every_n_epoch=None)
+    t = trainer(tmp_path, max_epochs=2, check_val_every_n_epoch=None, val_check_interval=3)
+    t.fit(TinyClassifier(), make_batches(64), make_batches(16))  # 4 batches an epoch: at batches 3, 6
+    assert t.callback_metrics.get("val_loss") is not None
+
+
+def test_deterministic_needs_a_seed():
+    with pytest.raises(ValueError, match="deterministic run needs a seed"):
+        Trainer(max_epochs=1, deterministic=True, seed=None)
+    assert Trainer(max_epochs=1, deterministic=True, accelerator="cpu").deterministic is True

@@ -1,0 +1,162 @@
+"""What a PyTorch Lightning user brings: configure_optimizers' forms, DataModule, save_hyperparameters and
+load_from_checkpoint, and the public names under audiotrain.train."""
+
+import audiotrain  # noqa: F401  (before mlx)
+from audiotrain import DataModule, Trainer
+from audiotrain.train.schedulers import WarmupCosineScheduler
+
+import mlx.core as mx
+import mlx.optimizers as optim
+import numpy as np
+import pytest
+from tasks import RecordingLogger, TinyClassifier, make_batches, weights
+
+
+def trainer(tmp_path, **kwargs):
+    kwargs.setdefault("enable_progress_bar", False)
+    kwargs.setdefault("num_sanity_val_steps", 0)
+    return Trainer(default_root_dir=tmp_path, **kwargs)
+
+
+class Returns(TinyClassifier):
+    def __init__(self, make):
+        super().__init__()
+        self.make = make
+
+    def configure_optimizers(self):
+        return self.make(self)
+
+
+def test_configure_optimizers_may_return_a_bare_optimizer(tmp_path):
+    t = trainer(tmp_path, max_epochs=1)
+    t.fit(Returns(lambda m: optim.SGD(learning_rate=0.1)), make_batches())
+    assert isinstance(t.optimizer, optim.SGD) and t.global_step == 6
+
+
+def test_configure_optimizers_may_return_lightnings_dict_with_a_per_step_schedule(tmp_path):
+    schedule = WarmupCosineScheduler(peak_lr=0.1, warmup_steps=2, total_steps=6)
+    logger = RecordingLogger()
+    t = trainer(tmp_path, max_epochs=1, log_every_n_steps=1, logger=logger)
+    t.fit(
+        Returns(
+            lambda m: {
+                "optimizer": optim.SGD(learning_rate=0.0),
+                "lr_scheduler": {"scheduler": schedule, "interval": "step"},
+            }
+        ),
+        make_batches(),
+    )
+    rates = [m["learning_rate"] for _, m in logger.metrics if "learning_rate" in m]
+    # the rate the k-th update used: MLX evaluates the schedule at the step before incrementing it
+    np.testing.assert_allclose(rates, [float(schedule(k)) for k in range(6)], rtol=1e-6)
+    assert t.optimizer_config.lr_schedule_name == "warmup_cosine"
+
+
+@pytest.mark.parametrize(
+    "value, match",
+    [
+        (
+            {"optimizer": optim.SGD(learning_rate=0.1), "lr_scheduler": {"scheduler": lambda s: 0.1}},
+            "interval",
+        ),
+        ({"optimizer": optim.SGD(learning_rate=0.1), "lr_scheduler": 3}, "must be a schedule"),
+        ({"lr_scheduler": None}, "expected 'optimizer'"),
+        ([optim.SGD(learning_rate=0.1), optim.SGD(learning_rate=0.1)], "one optimizer is supported"),
+    ],
+)
+def test_configure_optimizers_outputs_mlx_cannot_use_are_explained(tmp_path, value, match):
+    with pytest.raises((TypeError, ValueError), match=match):
+        trainer(tmp_path, max_epochs=1).fit(Returns(lambda m: value), make_batches())
+
+
+class Batches(DataModule):
+    def __init__(self):
+        self.stages = []
+
+    def setup(self, stage):
+        self.stages.append(stage)
+
+    def train_dataloader(self):
+        return make_batches(64)
+
+    def val_dataloader(self):
+        return make_batches(32)
+
+    def test_dataloader(self):
+        return make_batches(16)
+
+    def predict_dataloader(self):
+        return make_batches(16)
+
+    def teardown(self, stage):
+        self.stages.append(f"teardown-{stage}")
+
+
+def test_a_datamodule_gives_every_stage_its_loaders(tmp_path):
+    data = Batches()
+    t = trainer(tmp_path, max_epochs=2)
+    module = TinyClassifier()
+    t.fit(module, datamodule=data)
+    assert t.global_step == 8 and t.history["val_loss"][-1] is not None
+    (val,) = t.validate(module, datamodule=data)
+    (test,) = t.test(module, datamodule=data)
+    predictions = t.predict(module, datamodule=data)
+    assert "val_loss" in val and "test_loss" in test and len(predictions) == 1
+    assert data.stages == [
+        "fit", "teardown-fit", "validate", "teardown-validate", "test", "teardown-test", "predict", "teardown-predict",
+    ]  # fmt: skip
+    with pytest.raises(TypeError, match="pass loaders or datamodule=, not both"):
+        t.fit(module, make_batches(), datamodule=data)
+
+
+class WithHyperparameters(TinyClassifier):
+    def __init__(self, hidden: int = 16, lr: float = 1e-2, note: str = "x"):
+        super().__init__(hidden=hidden, lr=lr)
+        self.save_hyperparameters()
+
+
+def test_save_hyperparameters_then_load_from_checkpoint_rebuilds_the_module(tmp_path):
+    logger = RecordingLogger()
+    module = WithHyperparameters(hidden=24, lr=5e-3, note="wide")
+    assert module.hparams == {"hidden": 24, "lr": 5e-3, "note": "wide"}
+    t = trainer(tmp_path, max_epochs=1, logger=logger)
+    t.fit(module, make_batches())
+    assert logger.hparams[0]["hparams"] == module.hparams
+    path = t.save_checkpoint(tmp_path / "saved")
+    loaded = WithHyperparameters.load_from_checkpoint(path)
+    assert loaded.hparams == module.hparams and loaded.fc1.weight.shape == (24, 8)
+    a, b = weights(module), weights(loaded)
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    other = WithHyperparameters.load_from_checkpoint(path, note="renamed")
+    assert other.hparams["note"] == "renamed"
+
+
+def test_save_hyperparameters_mistakes_are_explained():
+    class Unserialisable(TinyClassifier):
+        def __init__(self, backbone=None):
+            super().__init__()
+            self.save_hyperparameters()
+
+    with pytest.raises(TypeError, match=r"backbone=Linear is not JSON-serialisable.*ignore=\['backbone'\]"):
+        import mlx.nn as nn
+
+        Unserialisable(backbone=nn.Linear(2, 2))
+    assert Unserialisable().hparams == {"backbone": None}
+
+
+def test_audiotrain_train_exports_the_public_callbacks_loggers_and_schedules():
+    import audiotrain.train as at
+
+    for name in ("Trainer", "TrainModule", "DataModule", "ModelCheckpoint", "EarlyStopping", "LearningRateMonitor",
+                 "WandbLogger", "TensorBoardLogger", "MLflowLogger", "CSVLogger", "WarmupCosineScheduler",
+                 "OneCycleScheduler"):  # fmt: skip
+        assert getattr(at, name).__name__ == name
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        at.Nope  # noqa: B018
+
+
+def test_a_trainer_runs_on_the_module_it_last_fitted(tmp_path):
+    mx.random.seed(0)
+    t = trainer(tmp_path, max_epochs=1)
+    t.fit(TinyClassifier(), make_batches())
+    assert len(t.predict(dataloaders=make_batches(32))) == 2

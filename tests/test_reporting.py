@@ -1,0 +1,64 @@
+"""What a fit reports (interval and epoch means, the non-finite stop): the loggers, the history and the
+callbacks see the same numbers for the same batches."""
+
+import audiotrain  # noqa: F401  (before mlx)
+from audiotrain import Trainer
+
+import mlx.core as mx
+import mlx.nn as nn
+import pytest
+from tasks import RecordingLogger, TinyClassifier, make_batches
+
+
+def trainer(tmp_path, **kwargs):
+    kwargs.setdefault("enable_progress_bar", False)
+    kwargs.setdefault("enable_checkpointing", False)
+    kwargs.setdefault("num_sanity_val_steps", 0)
+    return Trainer(default_root_dir=tmp_path, **kwargs)
+
+
+class BatchSizeLoss(TinyClassifier):
+    """Loss = the batch's size, so a weighted and an unweighted mean of it differ."""
+
+    def compute_loss(self, batch):
+        x, y = batch
+        loss = mx.mean(nn.losses.cross_entropy(self(x), y)) * 0 + x.shape[0]
+        return loss, {}
+
+
+# ---------------------------------------------------------------- defect 8: weighted interval means
+def test_the_interval_means_the_loggers_get_are_weighted_like_the_epoch_means(tmp_path):
+    """The interval train_* means were unweighted means of batch means while the epoch means were
+    weighted: the loggers and the history disagreed about the same batches."""
+    logger = RecordingLogger()
+    t = trainer(tmp_path, max_epochs=1, log_every_n_steps=2, logger=logger)
+    t.fit(BatchSizeLoss(), make_batches(20, 16))  # batches of 16 and 4: one interval = the epoch
+    (interval,) = [m for _, m in logger.metrics if "train_loss" in m]
+    weighted = (16 * 16 + 4 * 4) / 20
+    assert interval["train_loss"] == pytest.approx(weighted)
+    assert t.history["train_loss"] == [pytest.approx(weighted)]
+
+
+# ---------------------------------------------------------------- defect 7: the stop without the guard
+class NaNLoss(TinyClassifier):
+    def compute_loss(self, batch):
+        loss, metrics = super().compute_loss(batch)
+        return loss * mx.array(float("nan")), metrics
+
+
+def test_max_consecutive_nonfinite_stops_training_without_the_guard_too(tmp_path):
+    """With nonfinite_guard=False, training on NaN went on silently."""
+    t = trainer(
+        tmp_path, max_epochs=5, nonfinite_guard=False, max_consecutive_nonfinite=3, log_every_n_steps=1
+    )
+    with pytest.raises(FloatingPointError, match="with nonfinite_guard=False those updates were applied"):
+        t.fit(NaNLoss(), make_batches())
+    assert t.global_step == 3
+
+
+def test_with_the_guard_the_stop_keeps_the_last_good_state(tmp_path):
+    t = trainer(
+        tmp_path, max_epochs=5, enable_checkpointing=True, max_consecutive_nonfinite=3, log_every_n_steps=1
+    )
+    with pytest.raises(FloatingPointError, match="those updates were skipped.*saved in"):
+        t.fit(NaNLoss(), make_batches())

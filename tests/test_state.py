@@ -1,0 +1,101 @@
+"""The Trainer's named state objects (train/state.py): each saves and restores itself exactly, and resume
+restores all of them."""
+
+import json
+import random
+
+import audiotrain  # noqa: F401  (before mlx)
+from audiotrain import Trainer
+from audiotrain.data import DataLoader, Dataset
+from audiotrain.train.state import History, Progress, RandomState, RunningMeans, StateError
+
+import mlx.core as mx
+import numpy as np
+import pytest
+from tasks import TinyClassifier, make_data, weights
+
+
+def test_progress_round_trips_and_an_ended_epoch_resumes_at_the_next():
+    p = Progress(
+        epoch=2, global_step=9, batch_in_epoch=4, total_batches=20, micro_batches=1, validation_pending=True
+    )
+    q = Progress()
+    q.load_state_dict(json.loads(json.dumps(p.state_dict())))
+    assert q == p
+    p.epoch_complete = True
+    saved = p.state_dict()
+    assert (saved["epoch"], saved["batch_in_epoch"], saved["validation_pending"]) == (3, 0, False)
+    with pytest.raises(StateError, match="Progress state is missing micro_batches"):
+        Progress().load_state_dict({k: v for k, v in saved.items() if k != "micro_batches"})
+
+
+def test_running_means_weigh_both_scopes_the_same_way_and_round_trip():
+    means = RunningMeans()
+    means.add({"loss": mx.array(1.0)}, 16)
+    means.add({"loss": mx.array(4.0)}, 4)
+    assert means.epoch_means() == {"loss": pytest.approx((16 + 16) / 20)}
+    restored = RunningMeans()
+    restored.load_state_dict(json.loads(json.dumps(means.state_dict())))
+    assert restored.pop_interval() == means.pop_interval() == {"loss": pytest.approx(1.6)}
+    assert means.pop_interval() == {}  # a new interval
+
+
+def test_history_replaces_the_row_of_an_epoch_recorded_again():
+    h = History()
+    h.record({"epoch": 0, "loss": 2.0})
+    h.record({"epoch": 1, "loss": 1.5})
+    h.record({"epoch": 1, "loss": 1.0, "val_loss": 1.2})
+    assert h.columns() == {"epoch": [0, 1], "loss": [2.0, 1.0], "val_loss": [None, 1.2]}
+    copy = History()
+    copy.load_state_dict(h.state_dict())
+    assert copy.columns() == h.columns()
+
+
+def test_random_state_restores_mlx_numpy_and_python_exactly():
+    mx.random.seed(1), np.random.seed(2), random.seed(3)
+    np.random.normal()  # a cached gaussian is part of numpy's state
+    saved = json.loads(json.dumps(RandomState.capture()))
+    first = (float(mx.random.uniform()), np.random.normal(), random.random())
+    mx.random.seed(9), np.random.seed(9), random.seed(9)
+    RandomState.restore(saved)
+    assert (float(mx.random.uniform()), np.random.normal(), random.random()) == first
+
+
+class GlobalNumpyNoise(Dataset):
+    """As in the seed tutorial: augmentation drawn from numpy's (and Python's) global generators."""
+
+    def __init__(self):
+        self.x, self.y = make_data(96)
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        noise = np.random.normal(scale=0.1, size=self.x[i].shape).astype(np.float32)
+        scale = np.float32(1.0 + 0.01 * random.random())
+        return self.x[i] * scale + noise, self.y[i]
+
+
+def _fit(tmp_path, name, max_steps, ckpt_path=None):
+    mx.random.seed(0)
+    module = TinyClassifier()
+    t = Trainer(
+        max_steps=max_steps,
+        enable_progress_bar=False,
+        default_root_dir=tmp_path / name,
+        num_sanity_val_steps=0,
+    )
+    t.fit(module, DataLoader(GlobalNumpyNoise(), batch_size=16, shuffle=True), ckpt_path=ckpt_path)
+    return t, module
+
+
+def test_resume_restores_numpy_and_python_generators_not_reseeds_them(tmp_path):
+    """Resume re-seeded numpy's and Python's global generators: a dataset drawing from np.random resumed
+    to other numbers than an uninterrupted run."""
+    _, straight = _fit(tmp_path, "straight", 9)
+    stopped, _ = _fit(tmp_path, "stopped", 4)
+    last = stopped.callbacks.checkpoint_path("last")
+    _, resumed = _fit(tmp_path, "resumed", 9, ckpt_path=last)
+    a, b = weights(straight), weights(resumed)
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
