@@ -21,7 +21,16 @@ def main() -> None:
     weights = mx.zeros((1024, 1024))
     while True:
         step += 1
-        state = {"epoch": 0, "batch_in_epoch": 0, "global_step": step, "rng": [0, step]}
+        state = {
+            "progress": {
+                "epoch": 0,
+                "batch_in_epoch": 0,
+                "global_step": step,
+                "total_batches": step,
+                "micro_batches": 0,
+            },
+            "random": {"mlx": [0, step]},
+        }
         arrays = {"w": weights + step}
         ckpt.write_checkpoint(folder / "last", arrays, {"m": mx.array([step])}, {}, state)
         ckpt.write_checkpoint(folder / f"step-{step}", arrays, {"m": mx.array([step])}, {}, state)

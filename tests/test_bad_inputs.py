@@ -75,16 +75,22 @@ def _chord_checkpoint(folder: Path, **feature_changes) -> Path:
     entries["features"] = features
     entries["model_config"] = asdict(config.model)
     state = {
-        "epoch": 1,
-        "batch_in_epoch": 0,
-        "global_step": 3,
-        "rng": [0, 1],
+        "progress": {
+            "epoch": 1,
+            "batch_in_epoch": 0,
+            "global_step": 3,
+            "total_batches": 3,
+            "micro_batches": 0,
+        },
+        "random": {"mlx": [0, 1]},
         "module_state": {CHECKPOINT_KEY: entries},
     }
     folder.mkdir(parents=True)
     for name in (ckpt.MODEL_FILE, ckpt.OPTIMIZER_FILE):
         (folder / name).write_bytes(b"")
-    (folder / ckpt.STATE_FILE).write_text(json.dumps({"format": ckpt.FORMAT, "format_version": 1, **state}))
+    (folder / ckpt.STATE_FILE).write_text(
+        json.dumps({"format": ckpt.FORMAT, "format_version": ckpt.FORMAT_VERSION, **state})
+    )
     return folder
 
 
@@ -240,17 +246,17 @@ CASES: dict[str, tuple[Callable, tuple[str, ...]]] = {
     ),
     "checkpoint global_step -1": (
         prepared(
-            lambda tmp: _edit_state(_chord_checkpoint(tmp / "ck"), global_step=-1),
+            lambda tmp: _edit_state(_chord_checkpoint(tmp / "ck"), progress={"epoch": 1, "batch_in_epoch": 0, "global_step": -1}),
             lambda tmp, ck: chords.main(["--resume", str(ck)]),
         ),
         ("ck/trainer_state.json", "global_step", "-1"),
     ),
     "checkpoint rng wrong": (
         prepared(
-            lambda tmp: _edit_state(_chord_checkpoint(tmp / "ck"), rng="seed"),
+            lambda tmp: _edit_state(_chord_checkpoint(tmp / "ck"), random={"mlx": "seed"}),
             lambda tmp, ck: chords.main(["--resume", str(ck)]),
         ),
-        ("ck/trainer_state.json", "rng"),
+        ("ck/trainer_state.json", "random.mlx"),
     ),
     "checkpoint from another program": (
         prepared(

@@ -246,7 +246,16 @@ class Killed(BaseException):
 
 
 def _state(step: int) -> dict:
-    return {"epoch": 0, "batch_in_epoch": 0, "global_step": step, "rng": [0, step]}
+    return {
+        "progress": {
+            "epoch": 0,
+            "batch_in_epoch": 0,
+            "global_step": step,
+            "total_batches": step,
+            "micro_batches": 0,
+        },
+        "random": {"mlx": [0, step]},
+    }
 
 
 def _write(folder, step: int, name: str = "last"):
@@ -255,7 +264,7 @@ def _write(folder, step: int, name: str = "last"):
 
 
 def _step_of(path) -> int:
-    return ckpt.read_state(ckpt.resolve_checkpoint(path))["global_step"]
+    return ckpt.read_state(ckpt.resolve_checkpoint(path))["progress"]["global_step"]
 
 
 def _hidden(folder) -> list[str]:
@@ -459,11 +468,11 @@ def test_a_second_fit_in_the_same_root_keeps_the_first_fits_checkpoints(tmp_path
     first = {p: p.read_bytes() for p in (tmp_path / "checkpoints").rglob("*") if p.is_file()}
     t2, _ = trained(tmp_path, max_epochs=2)
     assert {p: p.read_bytes() for p in first} == first
-    assert ckpt.read_state(tmp_path / "checkpoints" / "version_1" / "last")["epoch"] == 2
+    assert ckpt.read_state(tmp_path / "checkpoints" / "version_1" / "last")["progress"]["epoch"] == 2
     t3, _ = trained(tmp_path, max_epochs=1)
     assert (tmp_path / "checkpoints" / "version_2" / "last").is_dir()
     resumed = make_trainer(tmp_path, max_epochs=3)
     resumed.fit(TinyClassifier(), make_batches(), ckpt_path=tmp_path / "checkpoints" / "version_1" / "last")
-    assert ckpt.read_state(tmp_path / "checkpoints" / "version_1" / "last")["epoch"] == 3
+    assert ckpt.read_state(tmp_path / "checkpoints" / "version_1" / "last")["progress"]["epoch"] == 3
     assert sorted(p.name for p in (tmp_path / "checkpoints").glob("version_*")) == ["version_1", "version_2"]
     assert {p: p.read_bytes() for p in first} == first

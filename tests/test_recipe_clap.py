@@ -808,7 +808,8 @@ def test_cli_resume_from_a_foreign_checkpoint_is_a_short_error(tmp_path, capsys,
     monkeypatch.setattr(clap, "evaluate_clap", no_evaluation)
     foreign = tmp_path / "chords" / "checkpoints" / "last"
     keys = {f"model.encoder.layers.{i}.linear.weight": mx.zeros((3, 3)) for i in range(40)}
-    state = {"epoch": 1, "batch_in_epoch": 0, "global_step": 10, "rng": [0, 1]}  # complete, another model's
+    progress = {"epoch": 1, "batch_in_epoch": 0, "global_step": 10, "total_batches": 10, "micro_batches": 0}
+    state = {"progress": progress, "random": {"mlx": [0, 1]}}  # complete, another model's
     write_checkpoint(foreign, keys, {"step": mx.zeros(())}, {}, state)
     argv = ["--out", str(tmp_path / "run"), "--demo.folder", str(tmp_path / "cache"), "--demo.clips", "8",
             "--demo.width", "16", "--demo.vocab_size", "120", "--dataset.max_tokens", "16",

@@ -205,7 +205,7 @@ def _newest(candidates: list[Path]) -> Path | None:
     complete = [c for c in candidates if _is_complete(c)]
     if not complete:
         return None
-    return max(complete, key=lambda c: (read_state(c)["global_step"], -complete.index(c)))
+    return max(complete, key=lambda c: (read_state(c)["progress"]["global_step"], -complete.index(c)))
 
 
 def heal_folder(parent: str | os.PathLike) -> list[str]:
