@@ -17,7 +17,6 @@ at the logging interval, at validation and at epoch end.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import platform
@@ -28,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from audiotrain.train import checkpoint as ckpt
-from audiotrain.train import flags
+from audiotrain.train import flags, reporting
 from audiotrain.train.callback_list import CallbackList
 from audiotrain.train.evaluation import EvalSums, eval_mode, evaluate, prefixed
 from audiotrain.train.interrupt import stop_on_sigint
@@ -509,7 +508,7 @@ class Trainer:
     def _end_epoch(self, module: TrainModule, val_loader: Any) -> None:
         progress = self.progress
         epoch_means = self.running.epoch_means(self._reduce)
-        train_metrics = self._epoch_values(epoch_means)
+        train_metrics = reporting.epoch_values(epoch_means, self._train_options())
         if self.running.interval_weight:
             self._log_train_interval()
         self._check_nonfinite()
@@ -542,9 +541,8 @@ class Trainer:
         ended_before = self._history.has_epoch(progress.epoch)
         self._history.record(row)
         if not ended_before:
-            self.log_metrics(
-                {**self._epoch_log_values(epoch_means), "epoch": progress.epoch}, step=progress.global_step
-            )
+            epoch_logs = reporting.epoch_log_values(epoch_means, self._train_options())
+            self.log_metrics({**epoch_logs, "epoch": progress.epoch}, step=progress.global_step)
         module.on_train_epoch_end(progress.epoch, {**train_metrics, **val_metrics})
         # Logged in the hook: part of this epoch (history, and what ModelCheckpoint/EarlyStopping see).
         late = self._pop_module_logs()
@@ -1015,13 +1013,7 @@ class Trainer:
 
     def export_history(self, path: str | os.PathLike) -> Path:
         """Write `history` as JSON (columns of per-epoch values), atomically; returns the path."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "w") as f:
-            json.dump(self.history, f, indent=1, default=ckpt._json_default)
-        os.replace(tmp, path)
-        return path
+        return reporting.write_history(self.history, path)
 
     def learning_rate(self) -> float:
         if self.optimizer is None:
@@ -1051,36 +1043,13 @@ class Trainer:
     def _train_options(self) -> dict[str, LogOptions]:
         return self._train_step.log_options if self._train_step is not None else {}
 
-    def _epoch_values(self, means: dict[str, float]) -> dict[str, float]:
-        """An epoch's means as the history and callbacks name them: returned metrics as `train_*`, values
-        logged with `on_epoch` under their own names (not the ones logged per step only)."""
-        options = self._train_options()
-        return {k: v for k, v in means.items() if k not in options or options[k].on_epoch}
-
-    def _epoch_log_values(self, means: dict[str, float]) -> dict[str, float]:
-        """The same means as the loggers get them at the epoch's end (`train_loss_epoch`, ...)."""
-        options = self._train_options()
-        out = {}
-        for k, v in means.items():
-            if k not in options:
-                out[f"{k}_epoch"] = v
-            elif options[k].on_epoch and options[k].logger:
-                out[options[k].epoch_name(k)] = v
-        return out
-
     def _log_train_interval(self) -> None:
         if not self.running.interval_weight:
             return
-        options = self._train_options()
-        means = self.running.pop_interval(self._reduce)
-        values = {}
-        for k, v in means.items():
-            if k not in options:
-                values[k] = v
-            elif options[k].on_step:
-                self.callback_metrics[k] = v
-                if options[k].logger:
-                    values[options[k].step_name(k)] = v
+        values, seen = reporting.interval_values(
+            self.running.pop_interval(self._reduce), self._train_options()
+        )
+        self.callback_metrics.update(seen)
         values["learning_rate"] = self.learning_rate()
         arrays = self._train_step.state.arrays
         if self._train_step.config.computes_norm:
@@ -1093,18 +1062,7 @@ class Trainer:
         self._check_nonfinite()
 
     def _pop_module_logs(self) -> dict[str, float]:
-        out = {}
-        for name, value in self.module._pop_logged().items():
-            try:
-                if isinstance(value, mx.array) and value.size != 1:
-                    raise ValueError(f"an array of shape {tuple(value.shape)}")
-                out[name] = float(value.item()) if isinstance(value, (mx.array, LazyScalar)) else float(value)
-            except (TypeError, ValueError) as err:
-                raise ValueError(
-                    f"{type(self.module).__name__}.log({name!r}, ...): expected a number or a scalar array, "
-                    f"got {value!r:.60} ({err})"
-                ) from None
-        return out
+        return reporting.hook_logs(self.module)
 
     def _check_nonfinite(self) -> None:
         arrays = self._train_step.state.arrays

@@ -1,0 +1,77 @@
+"""How a fit's means are named for the history, the callbacks and the loggers (pure functions of the means
+and the options `self.log` gave), and the history's JSON export.
+
+Returned loss and metrics (`train_loss`, `train_acc`) go everywhere: the interval means to the loggers at
+each logging step, the epoch means to the history and `callback_metrics`, and to the loggers as
+`train_<name>_epoch` (Lightning's suffix: the epoch's last step already logged `train_<name>`). A value
+logged with `self.log` follows its `on_step` / `on_epoch` / `logger` options (see `outputs.LogOptions`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from audiotrain.train import checkpoint as ckpt
+from audiotrain.train.lazy import LazyScalar
+from audiotrain.train.outputs import LogOptions
+
+import mlx.core as mx
+
+
+def interval_values(means: dict[str, float], options: dict[str, LogOptions]) -> tuple[dict, dict]:
+    """(for the loggers, for callback_metrics) from one logging interval's means."""
+    to_loggers, to_callbacks = {}, {}
+    for k, v in means.items():
+        if k not in options:
+            to_loggers[k] = to_callbacks[k] = v
+        elif options[k].on_step:
+            to_callbacks[k] = v
+            if options[k].logger:
+                to_loggers[options[k].step_name(k)] = v
+    return to_loggers, to_callbacks
+
+
+def epoch_values(means: dict[str, float], options: dict[str, LogOptions]) -> dict[str, float]:
+    """An epoch's means as the history and callbacks name them (values logged per step only are left out)."""
+    return {k: v for k, v in means.items() if k not in options or options[k].on_epoch}
+
+
+def epoch_log_values(means: dict[str, float], options: dict[str, LogOptions]) -> dict[str, float]:
+    """The same means as the loggers get them at the epoch's end (`train_loss_epoch`, ...)."""
+    out = {}
+    for k, v in means.items():
+        if k not in options:
+            out[f"{k}_epoch"] = v
+        elif options[k].on_epoch and options[k].logger:
+            out[options[k].epoch_name(k)] = v
+    return out
+
+
+def hook_logs(module: Any) -> dict[str, float]:
+    """What `self.log` recorded in hooks (outside a step) since the last logging point, as floats."""
+    out = {}
+    for name, value in module._pop_logged().items():
+        try:
+            if isinstance(value, mx.array) and value.size != 1:
+                raise ValueError(f"an array of shape {tuple(value.shape)}")
+            out[name] = float(value.item()) if isinstance(value, (mx.array, LazyScalar)) else float(value)
+        except (TypeError, ValueError) as err:
+            raise ValueError(
+                f"{type(module).__name__}.log({name!r}, ...): expected a number or a scalar array, "
+                f"got {value!r:.60} ({err})"
+            ) from None
+    return out
+
+
+def write_history(columns: dict[str, list], path: str | os.PathLike) -> Path:
+    """Write the history's columns as JSON, atomically (a crash leaves the old file or the new one)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(columns, f, indent=1, default=ckpt._json_default)
+    os.replace(tmp, path)
+    return path
