@@ -1,4 +1,4 @@
-"""`python -m audiotrain info | cache ...`: what this installation runs on, and the feature cache."""
+"""`python -m audiotrain info | cache ... | launch ...`: this installation, the feature cache, data-parallel launch."""
 
 from __future__ import annotations
 
@@ -101,12 +101,20 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["cache"]:  # the cache command parses its own arguments (and its own --help)
         return cache(argv[1:])
+    if argv[:1] == ["launch"]:  # mlx.launch's arguments, passed through
+        from audiotrain.distributed import launch
+
+        return launch(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m audiotrain", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p_info = sub.add_parser("info", help="versions, MLX backend and device, which BLAS is active")
     p_info.add_argument("--benchmark", action="store_true", help="also measure matmul GFLOP/s")
     p_info.set_defaults(func=info)
     sub.add_parser("cache", help="the feature cache: size report and clearing (see `cache --help`)")
+    sub.add_parser(
+        "launch",
+        help="mlx.launch with a non-zero exit when a rank fails: `launch -n 2 -- python train.py`",
+    )
     args = parser.parse_args(argv)
     return args.func(args)
 

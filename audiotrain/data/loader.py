@@ -16,9 +16,12 @@ from audiotrain.data.sampler import (
     num_batches,
     order_digest,
     sampler_order,
+    shard_length,
+    shard_order,
     split_batches,
 )
 from audiotrain.data.workers import BatchJob, DataLoaderError, WorkerPool
+from audiotrain.distributed import collectives
 
 import numpy as np
 
@@ -77,6 +80,28 @@ class DataLoader:
     re-created order differs (a ``RandomSampler`` without a seeded generator): the rest of that epoch then
     repeats some samples and misses others.
 
+    **Data parallel.** Under ``mlx.launch``, ``mpirun`` or the NCCL backend (more than one process in
+    ``mx.distributed``), each rank reads its own shard of the epoch's order, as with PyTorch's
+    ``DistributedSampler``. Every rank draws the same order from ``(seed, epoch)`` (a seed drawn on first
+    use is rank 0's, sent to the others; so all ranks must start iterating together), then rank ``r`` of ``W`` takes the indices at positions ``r, r + W, r + 2W, ...``, so the shards are
+    disjoint and together cover the epoch. So that all ranks run the same number of batches of the same
+    sizes (each step's gradient average needs every rank):
+
+    - ``drop_last=False``: the order is padded to a multiple of ``W`` by repeating it from its start;
+      up to ``W - 1`` samples are seen twice per epoch (in validation, their metrics count twice). Each
+      rank gets ``ceil(n / W)`` samples; its last batch may be short.
+    - ``drop_last=True``: the order's last ``n % W`` samples are dropped, then each rank drops its short
+      last batch: ``n // (W * batch_size)`` full batches per rank, the same samples as one process with
+      batch size ``W * batch_size`` and ``drop_last``.
+
+    Batch ``b`` of all ranks together holds the samples of batch ``b`` of one process with a ``W``-times
+    larger batch (when nothing was padded), so the averaged gradient is the same. ``len(loader)`` is the
+    number of batches of this rank. `state_dict` is the same on every rank, so rank 0's checkpoint resumes
+    all of them exactly; it records ``world_size``, and resuming mid-epoch under another world size raises
+    (at an epoch boundary it is allowed). A user ``sampler`` or ``batch_sampler`` is left alone: it decides
+    the order, so it must shard itself (``torch.utils.data.DistributedSampler``). ``distributed=False``
+    turns sharding off (every rank reads everything, e.g. to evaluate on the full set on every rank).
+
     Parameters
     ----------
     dataset : Dataset or any object with ``__len__`` and ``__getitem__(int)``
@@ -132,6 +157,10 @@ class DataLoader:
         is built; an int is the seed. Only the seed is used: epoch ``e`` is still drawn from
         ``(seed, e)`` (the generator is not advanced each epoch, unlike PyTorch), so a resume is exact.
         Exclusive with ``seed``. A user sampler keeps its own randomness.
+    distributed : bool, optional
+        Shard the order across ``mx.distributed`` ranks (see above). None (default): when there is more
+        than one rank and no user ``sampler`` / ``batch_sampler``. True: the same, but a user sampler is an
+        error. False: never; every rank reads the whole epoch.
     pin_memory, pin_memory_device : optional
         Accepted for PyTorch compatibility and ignored: pinning copies host tensors to page-locked memory
         for faster CUDA transfers, while ``mx.array`` batches live in memory the GPU reads directly
@@ -161,6 +190,7 @@ class DataLoader:
         generator: Any = None,
         pin_memory: bool = False,
         pin_memory_device: str = "",
+        distributed: bool | None = None,
     ) -> None:
         check_dataset(dataset)
         self.dataset = dataset
@@ -203,6 +233,14 @@ class DataLoader:
                 f"DataLoader multiprocessing_context must be 'spawn', 'forkserver', 'fork' or a "
                 f"multiprocessing context, got {multiprocessing_context!r}"
             )
+        if distributed not in (None, True, False):
+            raise TypeError(f"DataLoader distributed must be None, True or False, got {distributed!r}")
+        if distributed and (sampler is not None or batch_sampler is not None):
+            raise ValueError(
+                "DataLoader distributed=True shards the loader's own order, but a sampler / batch_sampler "
+                "decides the order: shard it in the sampler (torch.utils.data.DistributedSampler) and leave "
+                "distributed unset"
+            )
         if seed is not None and generator is not None:
             raise ValueError("DataLoader seed and generator both give the shuffle seed; pass only one")
         self.shuffle = bool(shuffle)
@@ -211,6 +249,7 @@ class DataLoader:
         self.persistent_workers = bool(persistent_workers)
         self.sampler = sampler
         self.batch_sampler = batch_sampler
+        self.distributed = distributed
         self.timeout = float(timeout)
         self.multiprocessing_context = multiprocessing_context
         self.collate_fn = collate_fn if collate_fn is not None else default_collate
@@ -262,11 +301,25 @@ class DataLoader:
         self._started = False
 
     def __len__(self) -> int:
-        """Number of batches in one epoch."""
+        """Number of batches in one epoch (of this rank, when sharded)."""
         if self.batch_sampler is not None:
             return len(self.batch_sampler)
         n = len(self.sampler) if self.sampler is not None else len(self.dataset)
+        shard = self._shard()
+        if shard is not None:
+            n = shard_length(n, shard[1], self.drop_last)
         return num_batches(n, self.batch_size, self.drop_last)
+
+    def _shard(self) -> tuple[int, int] | None:
+        """(rank, world_size) when this loader reads one rank's shard, else None."""
+        if self.distributed is False or self._user_order:
+            return None
+        world = collectives.world_size()
+        return (collectives.rank(), world) if world > 1 else None
+
+    def _world_size(self) -> int:
+        shard = self._shard()
+        return 1 if shard is None else shard[1]
 
     @property
     def _user_order(self) -> bool:
@@ -281,6 +334,9 @@ class DataLoader:
             order = sampler_order(self.sampler, epoch, n)
         else:
             order = epoch_order(n, shuffle=self.shuffle, seed=self._seed, epoch=epoch)
+            shard = self._shard()
+            if shard is not None:
+                order = shard_order(order, rank=shard[0], world_size=shard[1], drop_last=self.drop_last)
         return split_batches(order, self.batch_size, self.drop_last)
 
     # ------------------------------------------------------------------------------------------ state
@@ -302,6 +358,7 @@ class DataLoader:
             "shuffle": self.shuffle,
             "drop_last": self.drop_last,
             "order_digest": self._digest if self._started else self._resume_digest,
+            "world_size": self._world_size(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -314,7 +371,18 @@ class DataLoader:
         if missing:
             raise ValueError(f"DataLoader state is missing {sorted(missing)}; got keys {sorted(state)}")
         current = self.state_dict()
-        for key in ("num_samples", "batch_size", "shuffle", "drop_last", "num_batches"):
+        keys = ["num_samples", "batch_size", "shuffle", "drop_last", "num_batches"]
+        saved_world = state.get("world_size", 1)
+        if saved_world != current["world_size"]:
+            if 0 < state["batches_yielded"] < state.get("num_batches", float("inf")):
+                raise ValueError(
+                    f"cannot resume the DataLoader in the middle of epoch {state['epoch']}: the checkpoint was "
+                    f"written by {saved_world} process(es) and this run has {current['world_size']}, so each "
+                    "rank's shard differs; resume from a checkpoint at an epoch boundary, or with the same "
+                    "number of processes"
+                )
+            keys.remove("num_batches")  # batches per rank change with the world size; the epoch restarts
+        for key in keys:
             if key in state and state[key] != current[key]:
                 raise ValueError(
                     f"cannot resume the DataLoader position: the checkpoint has {key}={state[key]!r}, this "
@@ -324,6 +392,8 @@ class DataLoader:
             self.set_seed(state["seed"])
         epoch = _check_int("state['epoch']", state["epoch"], 0)
         done = _check_int("state['batches_yielded']", state["batches_yielded"], 0)
+        if saved_world != current["world_size"] and done:  # the epoch was finished (checked above)
+            epoch, done = epoch + 1, 0
         if done > len(self):
             raise ValueError(
                 f"DataLoader state has batches_yielded={done} but an epoch has {len(self)} batches"
@@ -335,7 +405,10 @@ class DataLoader:
 
     def _draw_seed(self) -> None:
         # Fresh OS entropy, folded to 63 bits so that it is a JSON-safe non-negative int.
-        self._seed = int(np.random.SeedSequence().entropy % (2**63))
+        seed = int(np.random.SeedSequence().entropy % (2**63))
+        if self._shard() is not None:  # the shards are disjoint only if every rank shuffles alike
+            seed = collectives.broadcast_from_main(seed)
+        self._seed = seed
 
     # ------------------------------------------------------------------------------------------ iteration
 

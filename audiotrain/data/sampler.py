@@ -31,6 +31,42 @@ def epoch_order(num_samples: int, *, shuffle: bool, seed: int, epoch: int) -> np
     return np.random.default_rng([seed, epoch]).permutation(num_samples).astype(np.int64)
 
 
+def shard_order(order: np.ndarray, *, rank: int, world_size: int, drop_last: bool) -> np.ndarray:
+    """This rank's share of an epoch's order, as PyTorch's ``DistributedSampler`` cuts it.
+
+    The order is first made a multiple of ``world_size`` long: with ``drop_last`` its tail is dropped,
+    otherwise it is padded by repeating it from its start. Rank ``r`` then takes every ``world_size``-th
+    index from position ``r``. All ranks get the same number of samples, so they run the same number of
+    batches of the same sizes; and batch ``b`` of all ranks together holds exactly the samples of batch
+    ``b`` of one process with a ``world_size`` times larger batch (when nothing was padded).
+
+    Parameters
+    ----------
+    order : np.ndarray, shape (n,)
+        The epoch's order (the same on every rank).
+    rank, world_size : int
+        ``0 <= rank < world_size``.
+    drop_last : bool
+        Drop the ``n % world_size`` last samples instead of padding with the first ones.
+
+    Returns
+    -------
+    np.ndarray, shape (n // world_size,) with ``drop_last``, else (ceil(n / world_size),)
+    """
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank must be in 0 .. world_size - 1 = {world_size - 1}, got {rank}")
+    n = len(order)
+    total = (n // world_size if drop_last else -(-n // world_size)) * world_size
+    # np.resize repeats the order from its start as often as needed (more than once if n < world_size).
+    padded = order[:total] if total <= n else np.resize(order, total)
+    return padded[rank:total:world_size]
+
+
+def shard_length(num_samples: int, world_size: int, drop_last: bool) -> int:
+    """Samples per rank that `shard_order` gives."""
+    return num_samples // world_size if drop_last else -(-num_samples // world_size)
+
+
 def _set_epoch(sampler: object, epoch: int) -> None:
     # A torch BatchSampler has no set_epoch, but the sampler it wraps (a DistributedSampler) may.
     for obj in (sampler, getattr(sampler, "sampler", None)):

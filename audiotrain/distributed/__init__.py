@@ -1,0 +1,31 @@
+"""Data parallel on MLX's distributed engine (``mx.distributed``): ranks, reductions, failure handling.
+
+In one process every function is the identity and costs nothing. Under ``mlx.launch``, ``mpirun`` or the
+NCCL backend, the first call joins the job (``mx.distributed.init()``) and installs `install_failure_hook`.
+"""
+
+from audiotrain.distributed.collectives import (
+    all_reduce_sum,
+    barrier,
+    broadcast_from_main,
+    group,
+    is_main_process,
+    rank,
+    reduce_weighted_means,
+    world_size,
+)
+from audiotrain.distributed.failures import install_failure_hook, launch, run_guarded
+
+__all__ = [
+    "all_reduce_sum",
+    "barrier",
+    "broadcast_from_main",
+    "group",
+    "install_failure_hook",
+    "is_main_process",
+    "launch",
+    "rank",
+    "reduce_weighted_means",
+    "run_guarded",
+    "world_size",
+]

@@ -1,0 +1,160 @@
+"""The process group, seen once, and the few collectives a data-parallel trainer needs beyond gradients.
+
+Every function here is the identity (and costs nothing) in one process. Under ``mlx.launch``, ``mpirun``
+or MLX's NCCL backend, `group` joins the job on first use with ``mx.distributed.init()``. All ranks must
+call a collective in the same order with arrays of the same shapes, or the job hangs or fails.
+"""
+
+from __future__ import annotations
+
+import pickle
+import zlib
+from typing import Any
+
+import mlx.core as mx
+import numpy as np
+from mlx.utils import tree_flatten, tree_unflatten
+
+_GROUP: Any = None  # the mx.distributed.Group, or a stand-in with rank()/size() set by tests
+
+
+def group() -> Any:
+    """The global ``mx.distributed.Group``; None when MLX was built without distributed support.
+
+    Initialised once: ``mx.distributed.init()`` connects the ranks (a fraction of a second on ring) and
+    gives a group of size 1 when the process was not started by a launcher. With more than one rank it
+    also installs `install_failure_hook`, so an uncaught exception names its rank.
+    """
+    global _GROUP
+    if _GROUP is None and mx.distributed.is_available():
+        _GROUP = mx.distributed.init()
+        if _GROUP.size() > 1:
+            from audiotrain.distributed.failures import install_failure_hook
+
+            install_failure_hook()
+    return _GROUP
+
+
+def rank() -> int:
+    """This process's index in the job, ``0 .. world_size() - 1``; 0 in one process."""
+    g = group()
+    return 0 if g is None else g.rank()
+
+
+def world_size() -> int:
+    """Number of processes in the job; 1 when not launched as a distributed job."""
+    g = group()
+    return 1 if g is None else g.size()
+
+
+def is_main_process() -> bool:
+    """True on rank 0: the one process that logs, draws progress and writes checkpoints and run files."""
+    return rank() == 0
+
+
+def all_reduce_sum(tree: Any) -> Any:
+    """Sum every ``mx.array`` leaf of ``tree`` over the ranks (identity in one process).
+
+    Lazy, like any MLX op, and therefore a trap: every rank must evaluate the result (``mx.eval``,
+    ``.item()``), or the ranks that do wait forever for the ones that did not.
+
+    Leaves of one dtype travel in one ``all_sum``: on ring each call costs milliseconds however small the
+    array, so ten scalar metrics cost one call, not ten. Non-array leaves are returned unchanged.
+    """
+    if world_size() == 1:
+        return tree
+    flat = tree_flatten(tree)
+    by_dtype: dict[Any, list[int]] = {}
+    for i, (_, leaf) in enumerate(flat):
+        if isinstance(leaf, mx.array):
+            by_dtype.setdefault(leaf.dtype, []).append(i)
+    out = list(flat)
+    for indices in by_dtype.values():
+        leaves = [flat[i][1] for i in indices]
+        packed = mx.distributed.all_sum(mx.concatenate([x.reshape(-1) for x in leaves]), group=group())
+        offsets = [0]
+        for x in leaves:
+            offsets.append(offsets[-1] + x.size)
+        parts = mx.split(packed, offsets[1:-1]) if len(leaves) > 1 else [packed]
+        for i, x, part in zip(indices, leaves, parts):
+            out[i] = (flat[i][0], part.reshape(x.shape))
+    return tree_unflatten(out) if out else tree
+
+
+def _keys_fingerprint(keys: list[str]) -> float:
+    # 20 bits fit exactly in float32, so the sum over ranks is exactly world_size * value when all agree.
+    return float(zlib.crc32("\0".join(keys).encode()) & 0xFFFFF)
+
+
+def reduce_weighted_means(
+    sums: dict[str, mx.array | float], weight: float | mx.array | dict[str, float | mx.array]
+) -> dict[str, float]:
+    """Means over all ranks of metrics accumulated as weighted sums: ``sum_r sums_r[k] / sum_r weight_r``.
+
+    Parameters
+    ----------
+    sums : dict of str to scalar mx.array or float
+        This rank's ``sum over batches of (batch mean * batch weight)`` per metric, e.g. a loss mean times
+        the batch's sample count. Every rank must pass the same keys (any order).
+    weight : float, scalar mx.array, or dict of str to those
+        This rank's total weight (samples seen), one for all metrics or one per key of ``sums``.
+
+    Returns
+    -------
+    dict of str to float
+        The sample-weighted mean of each metric over the whole job, equal on every rank; NaN where the
+        total weight is 0. One ``all_sum`` (of ``2 * len(sums) + 1`` float32 values) and one host sync.
+
+    Raises
+    ------
+    ValueError
+        When the ranks passed different metric names (checked with a fingerprint of the sorted keys).
+    """
+    keys = sorted(sums)
+    weights = weight if isinstance(weight, dict) else dict.fromkeys(keys, weight)
+    missing = set(keys) - set(weights)
+    if missing:
+        raise ValueError(
+            f"reduce_weighted_means: no weight for {sorted(missing)}; weights has {sorted(weights)}"
+        )
+    values = [mx.array(sums[k], dtype=mx.float32).reshape(()) for k in keys]
+    values += [mx.array(weights[k], dtype=mx.float32).reshape(()) for k in keys]
+    values.append(mx.array(_keys_fingerprint(keys), dtype=mx.float32))
+    packed = mx.stack(values)
+    n = world_size()
+    if n > 1:
+        packed = mx.distributed.all_sum(packed, group=group())
+    host = packed.tolist()  # the host sync: once per reduction, at logging or epoch end
+    if host[-1] != n * _keys_fingerprint(keys):
+        raise ValueError(
+            f"reduce_weighted_means: the ranks passed different metric names (rank {rank()} has {keys}); "
+            "every rank must reduce the same metrics"
+        )
+    k = len(keys)
+    return {key: (host[i] / host[k + i] if host[k + i] else float("nan")) for i, key in enumerate(keys)}
+
+
+def barrier() -> None:
+    """Block until every rank reaches this call (e.g. before reading a file rank 0 just wrote)."""
+    if world_size() > 1:
+        mx.eval(mx.distributed.all_sum(mx.array(1.0), group=group()))
+
+
+def broadcast_from_main(value: Any) -> Any:
+    """Rank 0's ``value`` (any picklable, small host object) on every rank: a run folder name, a seed.
+
+    Two ``all_sum`` calls (length, then bytes) where the other ranks contribute zeros. Not for arrays that
+    are large or that every rank already computes identically.
+    """
+    if world_size() == 1:
+        return value
+    payload = pickle.dumps(value) if is_main_process() else b""
+    length = mx.distributed.all_sum(mx.array(len(payload), dtype=mx.int32), group=group()).item()
+    if is_main_process():
+        buf = mx.array(np.frombuffer(payload, dtype=np.uint8))
+    else:
+        buf = mx.zeros(length, dtype=mx.uint8)
+    data = mx.distributed.all_sum(buf, group=group())
+    # Collectives are lazy: rank 0 must evaluate its side too, or rank 1 waits forever for it.
+    mx.eval(data)
+    return value if is_main_process() else pickle.loads(np.array(data).tobytes())

@@ -1,0 +1,162 @@
+"""A failure in one rank ends the job with a non-zero exit and a message naming the rank.
+
+Two halves. In each rank, `install_failure_hook` (installed by `audiotrain.distributed.group` when the job
+has more than one process) or `run_guarded` prints ``audiotrain: rank N failed: <error>`` after the
+traceback; the process then exits with status 1, and on ring the other ranks fail within a fraction of a
+second when their next collective finds the peer gone. Around the job, `launch` runs ``mlx.launch`` and
+returns non-zero when any rank did: ``mlx.launch`` itself exits 0 even when a rank fails (mlx 0.32).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+FAILED_TAG = "audiotrain: rank"
+# What a rank's collective raises when a peer died first (ring: "[ring] connection to a peer was lost").
+_PEER_LOST = re.compile(r"peer was lost|closed by the peer|connection reset", re.IGNORECASE)
+_SECONDARY = "(another rank probably failed first: look for its message)"
+
+
+def failure_message(exc: BaseException, rank: int) -> str:
+    """The one line a failing rank prints: ``audiotrain: rank N failed: Type: message``."""
+    what = f"{type(exc).__name__}: {exc}".rstrip(": ")
+    line = f"{FAILED_TAG} {rank} failed: {what}"
+    if _PEER_LOST.search(str(exc)):
+        line += f" {_SECONDARY}"
+    return line
+
+
+def _report(exc: BaseException) -> None:
+    from audiotrain.distributed.collectives import rank
+
+    try:
+        sys.stdout.flush()
+    except Exception:  # a closed stdout must not hide the failure line
+        pass
+    print(failure_message(exc, rank()), file=sys.stderr, flush=True)
+
+
+def install_failure_hook() -> None:
+    """Make an uncaught exception print ``audiotrain: rank N failed: ...`` after its traceback.
+
+    Chains to the hook already installed (which prints the traceback); the process then exits with
+    status 1 as usual. Installing twice is harmless.
+    """
+    previous = sys.excepthook
+    if getattr(previous, "_audiotrain_failure_hook", False):
+        return
+
+    def hook(exc_type, exc, tb):
+        previous(exc_type, exc, tb)
+        if not issubclass(exc_type, KeyboardInterrupt):
+            _report(exc)
+
+    hook._audiotrain_failure_hook = True  # type: ignore[attr-defined]
+    sys.excepthook = hook
+
+
+def run_guarded(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call ``fn(*args, **kwargs)``; if it raises, print the traceback and the rank's failure line, exit 1.
+
+    For a script's ``main`` when the exception would otherwise be caught by something that swallows it
+    (a thread, an interactive wrapper). ``SystemExit`` passes through; ``KeyboardInterrupt`` exits 130.
+    """
+    try:
+        return fn(*args, **kwargs)
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    except BaseException as exc:
+        traceback.print_exc()
+        _report(exc)
+        raise SystemExit(1) from None
+
+
+# ---------------------------------------------------------------------------------------------- launcher
+
+# mlx.launch's own report when a rank ends: "[WARN] Node with rank 1 exited with code 1" / "was killed".
+_NODE = re.compile(r"Node with rank (\d+) (?:exited with code (-?\d+)|was killed)")
+_FAILED = re.compile(re.escape(FAILED_TAG) + r" (\d+) failed: (.*)")
+
+
+def _mlx_launch() -> str:
+    beside = Path(sys.executable).parent / "mlx.launch"
+    found = str(beside) if beside.exists() else shutil.which("mlx.launch")
+    if found is None:
+        raise FileNotFoundError(
+            "mlx.launch was not found beside this Python or on PATH; install mlx (it ships mlx.launch)"
+        )
+    return found
+
+
+def summarize(exit_codes: dict[int, int | None], failures: dict[int, str]) -> list[str]:
+    """The launcher's closing lines: first the ranks that failed on their own, then every exit code.
+
+    ``exit_codes`` maps a rank to its status (None: killed by mlx.launch); ``failures`` a rank to the
+    text after ``failed:`` in its own failure line.
+    """
+    lines = []
+    first = sorted(failures, key=lambda r: (_SECONDARY in failures[r], r))
+    for r in first:
+        lines.append(f"audiotrain launch: rank {r} failed: {failures[r]}")
+    if exit_codes:
+        codes = ", ".join(
+            f"rank {r}: {'killed' if c is None else c}"
+            + (" (stopped by mlx.launch after another rank ended)" if c in (None, -15) else "")
+            for r, c in sorted(exit_codes.items())
+        )
+        lines.append(f"audiotrain launch: {len(exit_codes)} rank(s) ended with an error; exit codes {codes}")
+    return lines
+
+
+def launch(argv: list[str]) -> int:
+    """``python -m audiotrain launch [mlx.launch options] -- command ...``: mlx.launch with a real exit code.
+
+    Runs ``mlx.launch`` with the same arguments (``-n``, ``--hosts``, ``--hostfile``, ``--backend``, ...),
+    passes its output through, and reads its per-rank reports on stderr. Returns mlx.launch's status if it
+    failed itself, else 1 when any rank exited non-zero or was killed, else 0; before returning non-zero it
+    prints which rank failed first (from the ``audiotrain: rank N failed`` lines) and every rank's status.
+    With ``--backend mpi`` mlx.launch reports nothing per rank: run ``mpirun`` directly, whose status is
+    non-zero when a rank fails.
+    """
+    if argv in ([], ["-h"], ["--help"]):
+        print(launch.__doc__)
+        return 0 if argv else 2
+    proc = subprocess.Popen([_mlx_launch(), *argv], stderr=subprocess.PIPE)
+    exit_codes: dict[int, int | None] = {}
+    failures: dict[int, str] = {}
+    assert proc.stderr is not None
+    for raw in proc.stderr:
+        sys.stderr.buffer.write(raw)
+        sys.stderr.buffer.flush()
+        line = raw.decode(errors="replace")
+        if m := _NODE.search(line):
+            exit_codes[int(m.group(1))] = None if m.group(2) is None else int(m.group(2))
+        if m := _FAILED.search(line):
+            failures.setdefault(int(m.group(1)), m.group(2).strip())
+    status = proc.wait()
+    if status == 0 and not exit_codes and not failures:
+        return 0
+    for line in summarize(exit_codes, failures):
+        print(line, file=sys.stderr, flush=True)
+    return status or 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    return launch(sys.argv[1:] if argv is None else list(argv))
+
+
+if (
+    __name__ == "__main__"
+):  # python -m audiotrain.distributed.failures ... (same as `python -m audiotrain launch`)
+    sys.exit(main())

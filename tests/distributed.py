@@ -1,0 +1,142 @@
+"""Run Python code as a 2-process ``mx.distributed`` job on loopback (ring backend), for tests.
+
+`run_ranks` starts the ranks itself, as ``mlx.launch`` would on one machine (``MLX_RANK`` and a ring
+hostfile in ``MLX_HOSTFILE``), so that each rank's stdout, stderr and exit code come back separately and a
+timeout kills them all. Ports are picked free, so that several test runs on one machine do not collide
+(``mlx.launch`` always starts at port 32323). The children get this interpreter, ``PYTHONPATH`` with the
+repository first, and ``audiotrain`` imported before ``mlx`` if the code does so.
+
+Ring busy-waits in ``all_sum``; on a 2-core machine keep the jobs tiny (a few steps, small arrays).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class RankResult:
+    rank: int
+    returncode: int | None  # None: killed at the timeout
+    stdout: str
+    stderr: str
+
+    def lines(self) -> list[str]:
+        return self.stdout.splitlines()
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` TCP ports free on 127.0.0.1 right now (held open together so that they differ)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's environment with the repository first on ``PYTHONPATH``."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    env.setdefault("OPENBLAS_NUM_THREADS", "1")  # two ranks on two cores
+    env.update(extra or {})
+    return env
+
+
+def run_ranks(
+    code: str | Path,
+    n: int = 2,
+    *,
+    args: list[str] | None = None,
+    timeout: float = 60,
+    env: dict[str, str] | None = None,
+    cwd: str | Path | None = None,
+) -> list[RankResult]:
+    """Run ``code`` (Python source, dedented, or a path to a script) in ``n`` ranks; their results by rank.
+
+    Never raises for a failing rank: check ``returncode`` (None if it was still running at ``timeout``
+    seconds, when all ranks are killed).
+    """
+    with tempfile.TemporaryDirectory(prefix="audiotrain-dist-") as tmp:
+        if isinstance(code, Path):
+            script = code
+        else:
+            script = Path(tmp) / "job.py"
+            script.write_text(textwrap.dedent(code))
+        hostfile = Path(tmp) / "hosts.json"
+        hostfile.write_text(json.dumps([[f"127.0.0.1:{p}"] for p in free_ports(n)]))
+        procs, outs = [], []
+        for r in range(n):
+            out = open(Path(tmp) / f"out{r}", "w+"), open(Path(tmp) / f"err{r}", "w+")
+            outs.append(out)
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, str(script), *(args or [])],
+                    stdout=out[0],
+                    stderr=out[1],
+                    env=child_env({**(env or {}), "MLX_RANK": str(r), "MLX_HOSTFILE": str(hostfile)}),
+                    cwd=cwd or tmp,
+                    start_new_session=True,
+                )
+            )
+        deadline = time.monotonic() + timeout
+        codes: list[int | None] = []
+        for p in procs:
+            try:
+                codes.append(p.wait(max(0.0, deadline - time.monotonic())))
+            except subprocess.TimeoutExpired:
+                codes.append(None)
+        for p in procs:  # a rank left behind at the timeout
+            if p.poll() is None:
+                os.killpg(p.pid, 9)
+                p.wait()
+        results = []
+        for r, (o, e) in enumerate(outs):
+            o.seek(0), e.seek(0)
+            results.append(RankResult(r, codes[r], o.read(), e.read()))
+            o.close(), e.close()
+        return results
+
+
+def describe(results: list[RankResult]) -> str:
+    """Every rank's exit code and output, for an assertion message."""
+    return "\n".join(
+        f"--- rank {r.rank}: exit {r.returncode}\nstdout:\n{r.stdout}\nstderr:\n{r.stderr[-3000:]}"
+        for r in results
+    )
+
+
+def run_launcher(
+    script: str | Path, n: int = 2, *, timeout: float = 60, tmp: Path
+) -> subprocess.CompletedProcess:
+    """``python -m audiotrain launch -n N --starting-port <free> -- python script``; its CompletedProcess."""
+    if not isinstance(script, Path):
+        path = tmp / "job.py"
+        path.write_text(textwrap.dedent(script))
+        script = path
+    port = free_ports(1)[0]  # the ring takes n consecutive ports from here; collisions are unlikely
+    return subprocess.run(
+        [sys.executable, "-m", "audiotrain", "launch", "-n", str(n), "--starting-port", str(port), "--"]
+        + [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=child_env(),
+        cwd=tmp,
+    )

@@ -1,0 +1,169 @@
+"""The DataLoader under data parallel: each rank reads its own shard of the epoch's order."""
+
+import json
+
+from audiotrain.data import DataLoader
+from audiotrain.data.sampler import epoch_order, shard_length, shard_order
+from audiotrain.distributed import collectives
+
+import numpy as np
+import pytest
+
+from tests.distributed import describe, run_ranks
+
+
+class Samples:
+    def __init__(self, n):
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        return np.int64(i)
+
+
+class FakeGroup:
+    """Stands in for mx.distributed's group: the loader only asks it for rank() and size()."""
+
+    def __init__(self, rank, size):
+        self._rank, self._size = rank, size
+
+    def rank(self):
+        return self._rank
+
+    def size(self):
+        return self._size
+
+
+def rank_batches(monkeypatch, rank, world, epoch=0, **kwargs):
+    monkeypatch.setattr(collectives, "_GROUP", FakeGroup(rank, world))
+    loader = DataLoader(Samples(kwargs.pop("n", 11)), **{"batch_size": 2, "seed": 3, **kwargs})
+    loader.set_epoch(epoch)
+    return [np.array(b).tolist() for b in loader], len(loader)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 10, 11])
+@pytest.mark.parametrize("world", [1, 2, 3])
+def test_shards_are_disjoint_cover_the_order_and_have_equal_lengths(n, world):
+    order = epoch_order(n, shuffle=True, seed=5, epoch=2)
+    for drop_last in (False, True):
+        shards = [shard_order(order, rank=r, world_size=world, drop_last=drop_last) for r in range(world)]
+        assert {len(s) for s in shards} == {shard_length(n, world, drop_last)}
+        flat = np.concatenate(shards)
+        if drop_last:  # no sample twice; only the last n % world dropped
+            assert len(set(flat.tolist())) == len(flat)
+            assert set(flat.tolist()) == set(order[: n - n % world].tolist())
+        else:  # every sample, and the padding repeats the order from its start
+            assert set(flat.tolist()) == set(order.tolist())
+            assert len(flat) == -(-n // world) * world
+
+
+def test_padding_repeats_the_order_from_its_start():
+    order = np.array([7, 1, 4, 0, 9])
+    assert shard_order(order, rank=0, world_size=2, drop_last=False).tolist() == [7, 4, 9]
+    assert shard_order(order, rank=1, world_size=2, drop_last=False).tolist() == [1, 0, 7]
+    assert shard_order(order, rank=1, world_size=2, drop_last=True).tolist() == [1, 0]
+    with pytest.raises(ValueError, match="rank must be in 0 .. world_size - 1"):
+        shard_order(order, rank=2, world_size=2, drop_last=False)
+
+
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_ranks_read_disjoint_shards_with_equal_batches(monkeypatch, drop_last):
+    ranks = [rank_batches(monkeypatch, r, 2, shuffle=True, drop_last=drop_last) for r in range(2)]
+    (b0, len0), (b1, len1) = ranks
+    assert len0 == len1 == len(b0) == len(b1) == (2 if drop_last else 3)
+    assert [len(b) for b in b0] == [len(b) for b in b1]
+    seen0, seen1 = sum(b0, []), sum(b1, [])
+    if drop_last:  # 11 samples, global batch 4: two full steps, no sample twice
+        assert len(set(seen0 + seen1)) == len(seen0 + seen1) == 8
+    else:  # padded to 12: every sample, one of them twice
+        assert set(seen0 + seen1) == set(range(11)) and len(seen0 + seen1) == 12
+
+
+def test_a_step_of_all_ranks_holds_the_batch_of_one_process_with_a_larger_batch(monkeypatch):
+    per_rank = [rank_batches(monkeypatch, r, 2, n=12, shuffle=True, batch_size=3)[0] for r in range(2)]
+    single, _ = rank_batches(monkeypatch, 0, 1, n=12, shuffle=True, batch_size=6)
+    for step, batch in enumerate(single):
+        assert sorted(per_rank[0][step] + per_rank[1][step]) == sorted(batch)
+
+
+def test_the_order_is_fixed_by_seed_and_epoch(monkeypatch):
+    assert rank_batches(monkeypatch, 1, 2, shuffle=True) == rank_batches(monkeypatch, 1, 2, shuffle=True)
+    assert rank_batches(monkeypatch, 1, 2, shuffle=True, epoch=1) != rank_batches(
+        monkeypatch, 1, 2, shuffle=True
+    )
+    assert rank_batches(monkeypatch, 1, 2, shuffle=True, seed=4) != rank_batches(
+        monkeypatch, 1, 2, shuffle=True
+    )
+
+
+def test_distributed_false_reads_everything_and_user_samplers_are_left_alone(monkeypatch):
+    batches, length = rank_batches(monkeypatch, 1, 2, distributed=False)
+    assert sum(batches, []) == list(range(11)) and length == 6
+    monkeypatch.setattr(collectives, "_GROUP", FakeGroup(1, 2))
+    loader = DataLoader(Samples(5), batch_size=2, sampler=[4, 3, 2, 1, 0])
+    assert [np.array(b).tolist() for b in loader] == [[4, 3], [2, 1], [0]]
+    with pytest.raises(ValueError, match="distributed=True shards the loader's own order"):
+        DataLoader(Samples(5), sampler=[0, 1], distributed=True)
+    with pytest.raises(TypeError, match="distributed must be None, True or False"):
+        DataLoader(Samples(5), distributed="yes")
+
+
+def test_mid_epoch_resume_is_exact_on_each_rank(monkeypatch):
+    monkeypatch.setattr(collectives, "_GROUP", FakeGroup(1, 2))
+    full = [np.array(b).tolist() for b in DataLoader(Samples(11), batch_size=2, shuffle=True, seed=9)]
+    loader = DataLoader(Samples(11), batch_size=2, shuffle=True, seed=9)
+    it = iter(loader)
+    head = [np.array(next(it)).tolist() for _ in range(2)]
+    state = json.loads(json.dumps(loader.state_dict()))
+    assert state["world_size"] == 2 and state["num_batches"] == 3
+    resumed = DataLoader(Samples(11), batch_size=2, shuffle=True)
+    resumed.load_state_dict(state)
+    assert head + [np.array(b).tolist() for b in resumed] == full
+
+
+def test_resume_under_another_world_size(monkeypatch):
+    monkeypatch.setattr(collectives, "_GROUP", FakeGroup(0, 2))
+    loader = DataLoader(Samples(11), batch_size=2, shuffle=True, seed=9)
+    it = iter(loader)
+    next(it)
+    mid = loader.state_dict()
+    for _ in it:
+        pass
+    end = loader.state_dict()
+    monkeypatch.setattr(collectives, "_GROUP", FakeGroup(0, 1))
+    single = DataLoader(Samples(11), batch_size=2, shuffle=True)
+    with pytest.raises(ValueError, match="written by 2 process"):
+        single.load_state_dict(mid)
+    single.load_state_dict(end)  # at an epoch boundary: the next epoch, whole
+    assert single.epoch == 1 and len(list(single)) == 6
+
+
+def test_two_ranks_read_disjoint_shards_of_a_shared_drawn_order():
+    results = run_ranks(
+        """
+        import json
+        import audiotrain
+        import numpy as np
+        from audiotrain.data import DataLoader
+
+        class Samples:
+            def __len__(self):
+                return 9
+            def __getitem__(self, i):
+                return np.int64(i)
+
+        loader = DataLoader(Samples(), batch_size=2, shuffle=True)  # no seed: rank 0 draws it
+        print(json.dumps({"len": len(loader), "seed": loader.seed, "batches": [np.array(b).tolist() for b in loader]}))
+        """,
+        timeout=120,
+    )
+    assert all(r.returncode == 0 for r in results), describe(results)
+    out = [json.loads(r.lines()[-1]) for r in results]
+    assert out[0]["seed"] == out[1]["seed"]
+    assert out[0]["len"] == out[1]["len"] == len(out[0]["batches"]) == 3
+    seen = [sum(o["batches"], []) for o in out]
+    assert len(seen[0]) == len(seen[1]) == 5
+    assert set(seen[0]) | set(seen[1]) == set(range(9))
+    assert len(set(seen[0]) & set(seen[1])) == 1  # the one padded sample: 9 samples over 2 ranks

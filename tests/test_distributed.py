@@ -1,0 +1,151 @@
+"""audiotrain.distributed: ranks, reductions and failure handling, in one process and in two."""
+
+import json
+import math
+import subprocess
+import sys
+
+import audiotrain.distributed as dist
+from audiotrain.distributed.failures import failure_message, summarize
+
+import mlx.core as mx
+import pytest
+
+from tests.distributed import child_env, describe, run_launcher, run_ranks
+
+
+def test_one_process_is_rank_0_of_1_and_every_collective_is_the_identity():
+    assert (dist.rank(), dist.world_size(), dist.is_main_process()) == (0, 1, True)
+    tree = {"a": mx.ones(3), "b": [mx.array(2.0)]}
+    assert dist.all_reduce_sum(tree) is tree
+    assert dist.broadcast_from_main({"x": 1}) == {"x": 1}
+    dist.barrier()
+
+
+def test_weighted_means_in_one_process():
+    means = dist.reduce_weighted_means({"loss": mx.array(6.0), "acc": 1.5}, {"loss": 3, "acc": 2})
+    assert means == {"acc": 0.75, "loss": 2.0}
+    assert math.isnan(dist.reduce_weighted_means({"loss": mx.array(1.0)}, 0.0)["loss"])  # nothing weighed
+    with pytest.raises(ValueError, match=r"no weight for \['acc'\]"):
+        dist.reduce_weighted_means({"loss": 1.0, "acc": 1.0}, {"loss": 1.0})
+
+
+def test_two_ranks_reduce_broadcast_and_agree():
+    results = run_ranks(
+        """
+        import json
+        import audiotrain
+        import mlx.core as mx
+        import audiotrain.distributed as dist
+
+        r = dist.rank()
+        summed = dist.all_reduce_sum({"f": mx.array([1.0, 2.0]) * (r + 1), "i": mx.array(r + 1), "s": "keep"})
+        mx.eval(summed)
+        # rank 0: 4 samples with mean loss 1; rank 1: 2 samples with mean loss 4 -> (4 + 8) / 6 = 2
+        means = dist.reduce_weighted_means({"loss": mx.array([4.0, 8.0][r])}, [4, 2][r])
+        folder = dist.broadcast_from_main(f"run-of-rank-{r}")
+        dist.barrier()
+        print(json.dumps({"rank": r, "world": dist.world_size(), "main": dist.is_main_process(),
+                          "f": summed["f"].tolist(), "i": summed["i"].item(), "s": summed["s"],
+                          "means": means, "folder": folder}))
+        """
+    )
+    assert all(r.returncode == 0 for r in results), describe(results)
+    out = [json.loads(r.lines()[-1]) for r in results]
+    assert [(o["rank"], o["world"], o["main"]) for o in out] == [(0, 2, True), (1, 2, False)]
+    for o in out:
+        assert o["f"] == [3.0, 6.0] and o["i"] == 3 and o["s"] == "keep"
+        assert o["means"] == {"loss": 2.0}
+        assert o["folder"] == "run-of-rank-0"
+
+
+def test_ranks_with_different_metric_names_raise_instead_of_mixing_them():
+    results = run_ranks(
+        """
+        import audiotrain
+        import audiotrain.distributed as dist
+
+        dist.reduce_weighted_means({["loss", "acc"][dist.rank()]: 1.0}, 1.0)
+        """
+    )
+    assert all(r.returncode == 1 for r in results), describe(results)
+    assert "the ranks passed different metric names" in results[0].stderr
+
+
+def test_an_uncaught_exception_names_its_rank():
+    # One process: the hook is installed explicitly (group() installs it only with more than one rank).
+    code = "import audiotrain.distributed as d; d.install_failure_hook(); raise ValueError('bad shard')"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=child_env())
+    assert proc.returncode == 1
+    assert "Traceback" in proc.stderr
+    assert proc.stderr.strip().endswith("audiotrain: rank 0 failed: ValueError: bad shard")
+
+
+def test_run_guarded_reports_and_exits_1():
+    code = "import audiotrain.distributed as d\ndef main():\n    raise KeyError('x')\nd.run_guarded(main)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=child_env())
+    assert proc.returncode == 1
+    assert "audiotrain: rank 0 failed: KeyError: 'x'" in proc.stderr
+    assert dist.run_guarded(lambda a, b=0: a + b, 1, b=2) == 3
+
+
+def test_a_peer_lost_failure_points_to_the_rank_that_failed_first():
+    lost = failure_message(RuntimeError("[ring] connection to a peer was lost"), 0)
+    assert lost.startswith("audiotrain: rank 0 failed: RuntimeError: [ring] connection to a peer was lost")
+    assert "another rank probably failed first" in lost
+    lines = summarize({0: -15, 1: 1}, {0: lost.split("failed: ", 1)[1], 1: "RuntimeError: boom"})
+    assert lines[0] == "audiotrain launch: rank 1 failed: RuntimeError: boom"
+    assert "rank 0: -15 (stopped by mlx.launch" in lines[-1]
+
+
+def test_a_rank_that_raises_ends_every_rank_with_a_non_zero_exit():
+    results = run_ranks(
+        """
+        import audiotrain
+        import audiotrain.distributed as dist
+
+        dist.barrier()
+        if dist.rank() == 1:
+            raise RuntimeError("rank one broke")
+        dist.barrier()  # rank 0 waits here for a peer that is gone
+        """
+    )
+    assert [r.returncode for r in results] == [1, 1], describe(results)
+    assert "audiotrain: rank 1 failed: RuntimeError: rank one broke" in results[1].stderr
+    assert "audiotrain: rank 0 failed:" in results[0].stderr
+
+
+def test_the_launcher_exits_non_zero_and_names_the_failing_rank(tmp_path):
+    proc = run_launcher(
+        """
+        import audiotrain
+        import audiotrain.distributed as dist
+
+        dist.barrier()
+        if dist.rank() == 1:
+            raise RuntimeError("boom in rank one")
+        dist.barrier()
+        """,
+        tmp=tmp_path,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "audiotrain launch: rank 1 failed: RuntimeError: boom in rank one" in proc.stderr
+
+
+def test_the_launcher_exits_0_when_every_rank_succeeds(tmp_path):
+    proc = run_launcher(
+        "import audiotrain.distributed as dist\ndist.barrier()\nprint('done', dist.rank())\n", tmp=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(proc.stdout.split("\n")[:2]) == ["done 0", "done 1"]
+    assert "audiotrain launch:" not in proc.stderr
+
+
+def test_the_launcher_help():
+    proc = subprocess.run(
+        [sys.executable, "-m", "audiotrain", "launch", "--help"],
+        capture_output=True,
+        text=True,
+        env=child_env(),
+    )
+    assert proc.returncode == 0 and "mlx.launch" in proc.stdout
