@@ -36,7 +36,13 @@ def checkpoint(tmp_path_factory):
     mx.eval(model.parameters())
     entries = checkpoint_entries(ChordFeatureConfig(), DecodeConfig(), window_frames=32)
     state = {
-        "progress": {"epoch": 0, "batch_in_epoch": 0, "global_step": 0, "total_batches": 0, "micro_batches": 0},
+        "progress": {
+            "epoch": 0,
+            "batch_in_epoch": 0,
+            "global_step": 0,
+            "total_batches": 0,
+            "micro_batches": 0,
+        },
         "random": {"mlx": [0, 0]},
         "module_state": {CHECKPOINT_KEY: {"model_config": config.to_dict(), **entries}},
     }

@@ -7,7 +7,7 @@ call a collective in the same order with arrays of the same shapes, or the job h
 
 from __future__ import annotations
 
-import pickle
+import json
 import zlib
 from typing import Any
 
@@ -141,14 +141,14 @@ def barrier() -> None:
 
 
 def broadcast_from_main(value: Any) -> Any:
-    """Rank 0's ``value`` (any picklable, small host object) on every rank: a run folder name, a seed.
+    """Rank 0's ``value`` (a small JSON-serialisable host value) on every rank: a run folder name, a seed.
 
     Two ``all_sum`` calls (length, then bytes) where the other ranks contribute zeros. Not for arrays that
     are large or that every rank already computes identically.
     """
     if world_size() == 1:
         return value
-    payload = pickle.dumps(value) if is_main_process() else b""
+    payload = json.dumps(value).encode() if is_main_process() else b""
     length = mx.distributed.all_sum(mx.array(len(payload), dtype=mx.int32), group=group()).item()
     if is_main_process():
         buf = mx.array(np.frombuffer(payload, dtype=np.uint8))
@@ -157,4 +157,4 @@ def broadcast_from_main(value: Any) -> Any:
     data = mx.distributed.all_sum(buf, group=group())
     # Collectives are lazy: rank 0 must evaluate its side too, or rank 1 waits forever for it.
     mx.eval(data)
-    return value if is_main_process() else pickle.loads(np.array(data).tobytes())
+    return value if is_main_process() else json.loads(np.array(data).tobytes().decode())

@@ -14,6 +14,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from audiotrain.distributed import collectives
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callback import Callback
 from audiotrain.train.progress import ProgressBar
@@ -149,14 +150,18 @@ class ModelCheckpoint(Callback):
         default = _checkpoint_dir(Path(trainer.default_root_dir) / "checkpoints", check=False)
         if stage == "fit" and not self._dirpath_given and self._versions_of != default:
             _checkpoint_dir(default)  # a file in the way is named before versions are looked for
-            self.dirpath, self._versions_of = _unused_version(default), default
+            # Rank 0 picks the version: the other ranks of a data-parallel job see its folder appear.
+            chosen = str(_unused_version(default)) if collectives.is_main_process() else None
+            self.dirpath = Path(collectives.broadcast_from_main(chosen))
+            self._versions_of = default
         if self.dirpath is None:
             self.dirpath = default
         self._restored = False
         if stage != "fit":
             return
         _checkpoint_dir(self.dirpath)
-        ckpt.heal_folder(self.dirpath)  # what a killed run left: temporary folders, a missing `last`
+        if collectives.is_main_process():  # only rank 0 writes (and heals) checkpoint folders
+            ckpt.heal_folder(self.dirpath)  # what a killed run left: temporary folders, a missing `last`
         for other in trainer.callbacks:
             if other is not self and isinstance(other, ModelCheckpoint):
                 if other._key(other.dirpath or default) == self.state_key:
@@ -280,6 +285,8 @@ class ModelCheckpoint(Callback):
         # Only folders this callback saved: inside its own dirpath and not kept by another callback.
         if Path(path).parent != self.dirpath or path in self._held_by_others(trainer):
             return
+        if not collectives.is_main_process():
+            return  # rank 0 wrote it and removes it
         ckpt.remove_checkpoint(path)  # renamed away first: a kill mid-delete leaves no half checkpoint
 
     def _qualifies(self, score: float | None) -> bool:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from audiotrain.distributed import collectives
 from audiotrain.train.guarded_update import guarded_update
 from audiotrain.train.module import TrainModule
 from audiotrain.train.outputs import StepLogs, check_loss_output
@@ -152,6 +153,7 @@ class TrainStep:
         self.state = state or StepState(module, accumulate=config.accumulate_grad_batches > 1)
         self.traces = 0  # how many times Python traced a step (tests use it to prove no retracing)
         self.log_options: dict = {}
+        self._data_parallel = collectives.world_size() > 1
         # The compiled functions' state: everything the step reads and writes.
         self._graph_state = [module.state, optimizer.state, mx.random.state, self.state.arrays]
         per_mode = partial(
@@ -218,7 +220,10 @@ class TrainStep:
             # Without the guard the update goes through; the streak still counts non-finite steps (from
             # what is already computed: the loss, the norm) so max_consecutive_nonfinite can stop the run.
             finite = mx.isfinite(norm) if norm is not None else mx.array(True)
-        if loss is not None:
+        if loss is not None and not self._data_parallel:
+            # (Under data parallel only the averaged gradients decide, the same on every rank: one rank's
+            # own loss must not make it skip an update the others apply. A non-finite loss there shows
+            # in the gradients.)
             finite = mx.logical_and(finite, mx.isfinite(loss))
         if cfg.nonfinite_guard:
             # Skip the update in-graph when anything is non-finite: the weights, the optimizer state
@@ -282,7 +287,7 @@ class EvalStep:
     """Compiled evaluation: `validation_step`, `test_step` or `predict_step`, without gradients.
 
     Compiled over the model and MLX's random state, so random draws in the step advance the key on
-    every batch as they do uneagerly (a graph traced without it would replay one draw forever).
+    every batch as they do eagerly (a graph traced without it would replay one draw forever).
     Validation and test return `(loss or None, metrics, logged)`; predict returns the step's output.
     """
 

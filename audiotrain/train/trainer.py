@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from audiotrain.distributed import collectives
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train import flags, reporting
 from audiotrain.train.callback_list import CallbackList
@@ -150,7 +151,9 @@ class Trainer:
             raise ValueError("Trainer(deterministic=True, seed=None): a deterministic run needs a seed")
         self.accelerator = flags.accelerator(accelerator)
         self.device = mx.gpu if self.accelerator == "gpu" else mx.cpu
-        self.devices = flags.devices(devices, _world_size())
+        self.world_size = collectives.world_size()
+        self.is_global_zero = collectives.is_main_process()  # Lightning's name: rank 0 logs and writes
+        self.devices = flags.devices(devices, self.world_size)
         self.strategy = flags.strategy(strategy)
         if self.deterministic and self.accelerator == "gpu":
             warnings.warn(
@@ -175,10 +178,19 @@ class Trainer:
         self.enable_progress_bar = bool(enable_progress_bar)
         self.nonfinite_guard = bool(nonfinite_guard)
         self.track_grad_norm = bool(track_grad_norm)
-        self.callbacks = CallbackList(callbacks, self.enable_progress_bar, self.enable_checkpointing)
+        # Under data parallel only rank 0 draws a progress bar and logs; every rank keeps the other callbacks,
+        # so their decisions (EarlyStopping, which checkpoint is best) stay the same on all ranks.
+        self.callbacks = CallbackList(
+            callbacks, self.enable_progress_bar and self.is_global_zero, self.enable_checkpointing
+        )
         value, algorithm = flags.clip(gradient_clip_val, gradient_clip_algorithm)
         self.gradient_clip_val, self.gradient_clip_algorithm = self.callbacks.clip(value, algorithm)
-        self.loggers = [] if self.fast_dev_run else _loggers(logger, self.default_root_dir)
+        self.loggers = (
+            [] if self.fast_dev_run or not self.is_global_zero else _loggers(logger, self.default_root_dir)
+        )
+        # Means over every rank's samples (one all_sum per reduction) under data parallel; this process's
+        # alone otherwise.
+        self._reduce = collectives.reduce_weighted_means if self.world_size > 1 else None
 
         # The state a checkpoint holds (see save_checkpoint).
         self.progress = Progress()
@@ -305,6 +317,8 @@ class Trainer:
         self.datamodule = datamodule
         self._attach(model, "fit")
         self._train_loader, self._val_loader = train_loader, val_loader  # before configure_optimizers
+        if self.world_size > 1:
+            _start_from_rank_zero(model)
         status = "failed"
         try:
             self._setup_optimizer(model)
@@ -386,10 +400,20 @@ class Trainer:
             return True
         if self.max_epochs is not None and self.current_epoch >= self.max_epochs:
             return True
-        if self.max_time is not None and self.elapsed() >= self.max_time:
+        if self.max_time is not None and self._time_is_up():
             return True
         # A stop request (EarlyStopping, a callback) waits for min_epochs, as in Lightning.
         return self.should_stop and self.current_epoch >= self.min_epochs
+
+    def _time_is_up(self) -> bool:
+        """`max_time` reached. Under data parallel the ranks decide together, at logging steps (a rank
+        stopping alone would leave the others waiting in their next all-reduce)."""
+        late = self.elapsed() >= self.max_time
+        if self.world_size == 1:
+            return late
+        if not self.is_logging_step():
+            return False
+        return bool(collectives.all_reduce_sum(mx.array(float(late))).item())
 
     def _train_epoch(self, module, loader, val_loader, n_batches, mid_epoch_every) -> None:
         progress = self.progress
@@ -904,6 +928,8 @@ class Trainer:
         holds the module's hyperparameters, so `TrainModule.load_from_checkpoint(path)` rebuilds it."""
         if self.module is None:
             raise RuntimeError("Trainer.save_checkpoint: no module attached yet (call fit/validate first)")
+        if not self.is_global_zero:
+            return Path(path)  # the ranks hold the same state: rank 0 writes it
         loader = self._train_loader
         open_epoch = not self.progress.epoch_complete
         state: dict[str, Any] = {
@@ -998,14 +1024,13 @@ class Trainer:
             cb.last_model_path = cb.last_path  # before the save: the checkpoint records it
         self.save_checkpoint(path)
         self.interrupted_checkpoint = path
-        self.callbacks.copy_to_last(path, keep_last)
+        if self.is_global_zero:
+            self.callbacks.copy_to_last(path, keep_last)
         saved = f"Saved {path} at epoch {self.current_epoch}, global step {self.global_step}."
         hint = self.resume_hint.format(path=str(path)) if self.resume_hint else ""
         self.print(f"{saved} {hint}".rstrip())
 
     # ---- reporting: interval and epoch means, history, loggers -----------------------------------------
-    _reduce = None  # (sums, weight) -> means across processes under data parallel; None: this process's
-
     @property
     def history(self) -> dict[str, list]:
         """Per-epoch history as columns: epoch, step, time, learning_rate, train_*, val_* (None where absent)."""
@@ -1101,6 +1126,18 @@ def _one_loader(method: str, name: str, value: Any, alias: str, alias_value: Any
     return alias_value if value is None else value
 
 
+def _start_from_rank_zero(module: TrainModule) -> None:
+    """Every rank starts from rank 0's weights (as Lightning's DDP broadcasts them), so a script that did
+    not seed before building the model still trains one model."""
+    zero = collectives.is_main_process()
+    params = module.parameters()
+    mine = [(k, v if zero else mx.zeros_like(v)) for k, v in tree_flatten(params)]
+    from mlx.utils import tree_unflatten
+
+    module.update(collectives.all_reduce_sum(tree_unflatten(mine)))
+    mx.eval(module.parameters())
+
+
 def _trainable_keys(module: TrainModule) -> frozenset[str]:
     keys = frozenset(name for name, _ in tree_flatten(module.trainable_parameters()))
     if not keys:
@@ -1123,10 +1160,6 @@ def _loggers(logger: Any, root: Path) -> list:
         if not callable(getattr(lg, "log_metrics", None)):
             raise TypeError(f"Trainer(logger=...): {lg!r} has no log_metrics(metrics, step) method")
     return list(loggers)
-
-
-def _world_size() -> int:
-    return mx.distributed.init().size() if mx.distributed.is_available() else 1
 
 
 def _version() -> str:

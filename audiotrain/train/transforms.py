@@ -68,10 +68,13 @@ def _sum_all(x: mx.array) -> mx.array:
 
 
 def average_across_processes(grads: Any) -> Any:
-    """Data-parallel hook: average gradients over `mx.distributed` ranks (identity for one process)."""
-    group = mx.distributed.init() if mx.distributed.is_available() else None
-    if group is None or group.size() == 1:
+    """Data parallel: the mean of every rank's gradients, inside the compiled step (identity for one
+    process). Clipping, the window mean and the non-finite check then act on the same averaged gradients
+    on every rank, so the ranks stay bitwise identical."""
+    from audiotrain.distributed import collectives
+
+    if collectives.world_size() == 1:
         return grads
     import mlx.nn as nn
 
-    return nn.average_gradients(grads, group=group)
+    return nn.average_gradients(grads, group=collectives.group())
