@@ -33,7 +33,7 @@ from pathlib import Path
 from audiotrain.audio import AUDIO_SUFFIXES, UNREADABLE_AUDIO_SUFFIXES, AudioError, get_duration
 from audiotrain.chords.lab import AnnotationError, ChordSegment, read_annotation
 from audiotrain.chords.vocabulary import IGNORE_INDEX, encode_label
-from audiotrain.data import Dataset, batch_rng
+from audiotrain.data import Dataset
 
 import numpy as np
 
@@ -405,9 +405,9 @@ class ChordSongDataset(Dataset):
     train : bool
         Random pitch-shifted windows (True) or every chunk of every song, unshifted (False).
     seed : int
-        Seed of the window positions and shifts. Inside a `DataLoader` the draws also depend on the loader's
-        seed, epoch and batch (via `audiotrain.data.batch_rng`), so each epoch sees new windows and a resumed
-        run sees the same ones; outside a loader they depend on (seed, `set_epoch`, index).
+        Seed of the window positions and shifts. The draws depend on (seed, epoch, index): the loader calls
+        `set_epoch`, so each epoch sees new windows and a resumed run the same ones, whatever the batch size,
+        worker or data-parallel rank.
 
     Raises
     ------
@@ -509,11 +509,10 @@ class ChordSongDataset(Dataset):
     # -- items -----------------------------------------------------------------------------------------
 
     def _rng(self, index: int) -> np.random.Generator:
-        try:
-            draw = int(batch_rng().integers(2**62))
-        except RuntimeError:  # not inside a DataLoader
-            draw = self.epoch
-        return np.random.default_rng([self.seed, draw, index])
+        # A function of (seed, epoch, item) only, not of the batch an item lands in: so an item draws the
+        # same window and shift whatever the batch size, the worker or the data-parallel rank that loads it
+        # (2 ranks of batch 16 then train exactly as one process of batch 32). The loader sets the epoch.
+        return np.random.default_rng([self.seed, self.epoch, index])
 
     def _item(self, song: int, start: int, length: int, shift: int) -> dict[str, np.ndarray]:
         features = self.song_features(song)

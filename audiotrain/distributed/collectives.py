@@ -81,6 +81,23 @@ def all_reduce_sum(tree: Any) -> Any:
     return tree_unflatten(out) if out else tree
 
 
+def mean_across_ranks(x: mx.array) -> mx.array:
+    """The mean of `x` over the ranks, lazily, usable inside a compiled step (identity in one process).
+    For a loss's normaliser (a count of valid frames), so that averaged gradients equal one process's."""
+    n = world_size()
+    if n == 1:
+        return x
+    return mx.stop_gradient(mx.distributed.all_sum(x, group=group())) / n
+
+
+def all_gather(x: mx.array) -> mx.array:
+    """Every rank's `x` stacked along axis 0, in rank order (identity in one process). Differentiable: the
+    gradient of the result reaches each rank's own rows."""
+    if world_size() == 1:
+        return x
+    return mx.distributed.all_gather(x, group=group())
+
+
 def _keys_fingerprint(keys: list[str]) -> float:
     # 20 bits fit exactly in float32, so the sum over ranks is exactly world_size * value when all agree.
     return float(zlib.crc32("\0".join(keys).encode()) & 0xFFFFF)

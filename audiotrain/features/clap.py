@@ -249,9 +249,10 @@ class ClapFeatureExtractor:
         ----------
         waveforms : list of np.ndarray [samples], or np.ndarray [batch, samples] or [samples]
             Mono audio at ``self.sampling_rate``.
-        rng : np.random.Generator or np.random.RandomState, optional
+        rng : np.random.Generator or np.random.RandomState, or a list of them (one per waveform), optional
             Source of the random crops. None uses numpy's global state, as transformers does (a
-            ``RandomState`` seeded like ``np.random.seed`` reproduces transformers' crops exactly).
+            ``RandomState`` seeded like ``np.random.seed`` reproduces transformers' crops exactly). A list
+            gives each clip its own crops, whatever batch it lands in (data parallel splits batches).
         train : bool
             Random crops (and, in fusion mode, transformers' trick of marking one random clip as longer
             when none is). ``False``: deterministic crops from the start (rand_trunc) or from the middle
@@ -275,7 +276,9 @@ class ClapFeatureExtractor:
             waveforms = [waveforms] if waveforms.ndim == 1 else list(waveforms)
         if len(waveforms) == 0:
             raise ValueError("no waveforms given")
-        rng = np.random if rng is None else rng
+        rngs = rng if isinstance(rng, list) else [np.random if rng is None else rng] * len(waveforms)
+        if len(rngs) != len(waveforms):
+            raise ValueError(f"rng is a list of {len(rngs)} generators for {len(waveforms)} waveforms")
         batch = []
         for i, wave in enumerate(waveforms):
             wave = np.asarray(wave, dtype=np.float64)
@@ -286,8 +289,8 @@ class ClapFeatureExtractor:
             if not np.isfinite(wave).all():
                 raise ValueError(f"waveform {i} contains NaN or Inf samples")
             batch.append(wave)
-        mels, longer = zip(*(self._one(w, rng, train) for w in batch))
+        mels, longer = zip(*(self._one(w, r, train) for w, r in zip(batch, rngs)))
         is_longer = np.array(longer, dtype=bool)
         if self.truncation == "fusion" and train and not is_longer.any():
-            is_longer[_randint(rng, len(batch))] = True
+            is_longer[_randint(rngs[0], len(batch))] = True
         return {"input_features": np.stack(mels).astype(np.float32), "is_longer": is_longer}

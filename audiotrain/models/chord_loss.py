@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from audiotrain.distributed import collectives
+
 import mlx.core as mx
 
 #: Output heads in the order of the total loss; the logits dict uses the first name, targets use the
@@ -47,9 +49,17 @@ def smoothed_cross_entropy(
     return (1.0 - label_smoothing) * nll + label_smoothing * uniform
 
 
-def masked_mean(values: mx.array, weights: mx.array) -> mx.array:
-    """Σ values·weights / Σ weights, or 0 when every weight is 0 (e.g. a batch of only N frames)."""
+def masked_mean(values: mx.array, weights: mx.array, across_ranks: bool = False) -> mx.array:
+    """Σ values·weights / Σ weights, or 0 when every weight is 0 (e.g. a batch of only N frames).
+
+    `across_ranks` (for losses under data parallel): the denominator is the mean over ranks of their
+    Σ weights, so that once the Trainer averages the ranks' gradients the loss is the mean over every
+    rank's frames, as one process over the combined batch computes it (a mean of the ranks' own means
+    would weigh a frame of a rank with few valid frames more).
+    """
     total = mx.sum(weights)
+    if across_ranks:
+        total = collectives.mean_across_ranks(total)
     return mx.sum(values * weights) / mx.maximum(total, 1e-12)
 
 
@@ -139,7 +149,7 @@ class ChordRecognitionLoss:
             weights = frame_mask * (target >= 0).astype(mx.float32)
             if out_key == "chord_type" and self.class_weights is not None:
                 weights = weights * self.class_weights[mx.clip(target, 0, None)]
-            head_loss = masked_mean(losses, weights)
+            head_loss = masked_mean(losses, weights, across_ranks=True)
             parts[f"{name}_loss"] = head_loss
             total = total + self.weights[out_key] * head_loss
         return total, parts

@@ -32,6 +32,7 @@ from pathlib import Path
 from audiotrain.audio import AudioError, SkipCounter
 from audiotrain.chords.lab import jams_text, write_jams, write_lab
 from audiotrain.datasets.chord_songs import scan_song_folder
+from audiotrain.distributed import collectives
 from audiotrain.metrics.plots import plot_training_curves
 from audiotrain.models.chord_loss import ChordRecognitionLoss
 from audiotrain.recipes._run import (
@@ -171,6 +172,11 @@ def run_training(
     A `run_dir` holding files (an earlier run) is refused unless `overwrite` (which removes that run's
     outputs, `RUN_OUTPUTS`, and nothing else) or `resume` names a checkpoint inside it; so is a
     ``checkpoint_dir`` outside `run_dir` that holds files (see `audiotrain.recipes._run`)."""
+    # Under data parallel (mlx.launch) every rank trains; rank 0 alone prints, writes the run folder and
+    # evaluates (--batch_size is per process: 2 ranks of 16 train as one process of 32).
+    main = collectives.is_main_process()
+    if not main:
+        log = _silent
     run_dir = Path(run_dir) if run_dir is not None else None
     if resume:
         check_resume_folder(resume)  # a mistyped --resume fails now, not after the data and model are ready
@@ -185,7 +191,12 @@ def run_training(
             splits, report = folder_splits(data, config.seed, min_seconds=config.features.min_seconds)
             log(report)
         else:
+            # Rank 0 synthesises (or finds) the demo songs first; the other ranks then read them.
+            if not main:
+                collectives.barrier()
             splits = demo_splits(data, config.features.sr)
+            if main:
+                collectives.barrier()
     cache_root = data.resolved_cache_dir() / "features"
     feature_fn, cache = feature_function(config.features, cache_root)
     splits, undecodable = drop_undecodable(splits, feature_fn)
@@ -195,20 +206,14 @@ def run_training(
     _check_window_fits(splits, config)  # a window longer than every song ended in a segmentation fault
     if resume:
         _check_resume_songs(resume, splits, data)  # before the run folder, the model and the Trainer
-    if replace:  # only now that every check has passed
+    if replace and main:  # only now that every check has passed
         clear_run_outputs(run_dir, RUN_OUTPUTS, log)
-    run_dir = create_run_folder(run_dir, "chords")  # only once there is something to train on
-    (run_dir / "config.json").write_text(
-        json.dumps(
-            {
-                "config": config.to_dict(),
-                "versions": _versions(),
-                "command": sys.argv,
-                "songs": _split_names(splits),
-            },
-            indent=1,
-        )
-    )
+    created = (
+        str(create_run_folder(run_dir, "chords")) if main else None
+    )  # once there is something to train on
+    run_dir = Path(collectives.broadcast_from_main(created))
+    if main:
+        _write_run_config(run_dir, config, splits)
     train_loader, val_loader, _ = make_loaders(
         splits, feature_fn, data, config.features, config.batch_size, config.seed
     )
@@ -233,6 +238,8 @@ def run_training(
     early_stop = _early_stop_line(early_stopping)
     if early_stop:
         log(early_stop)
+    if not main:  # the other ranks' part ends with the fit
+        return RunResult(run_dir, checkpoint_dir / "best", trainer.history, None, train_seconds, None)
     history_path = trainer.export_history(run_dir / "history.json")
     if trainer.history:
         plot_training_curves(trainer.history, run_dir / "training_curves.png")
@@ -259,6 +266,24 @@ def run_training(
         log("no held-out test songs, so no evaluation (data.test_fraction, or more songs, gives some)")
     return RunResult(
         run_dir, best, trainer.history, evaluation, train_seconds, trainer.interrupted_checkpoint
+    )
+
+
+def _silent(*args, **kwargs) -> None:
+    """The log of the ranks other than 0 under data parallel (rank 0 prints for the job)."""
+
+
+def _write_run_config(run_dir: Path, config: TrainingConfig, splits: SongSplits) -> None:
+    (run_dir / "config.json").write_text(
+        json.dumps(
+            {
+                "config": config.to_dict(),
+                "versions": _versions(),
+                "command": sys.argv,
+                "songs": _split_names(splits),
+            },
+            indent=1,
+        )
     )
 
 

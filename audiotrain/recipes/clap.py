@@ -45,11 +45,14 @@ would score loss 0 and accuracy 1). The retrieval scores (val_mAP@10, R@k) alway
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import io
 import json
 import os
 import platform
 import sys
+import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +69,7 @@ from audiotrain.datasets.captions import (
     normalise_split,
     scan_caption_folder,
 )
+from audiotrain.distributed import collectives
 from audiotrain.recipes._run import check_run_folder, clear_run_outputs, create_run_folder
 from audiotrain.recipes.clap_config import (
     DEMO_EPOCHS,
@@ -295,9 +299,10 @@ def make_loader(dataset: CaptionDataset, extractor, batch_size: int, train: bool
     """Batches of ``input_features``, ``is_longer``, ``input_ids``, ``attention_mask`` (numpy → mx)."""
 
     def collate(items: list[dict]) -> dict:
-        # The front end's random choices come from the items' (seed, epoch, index): reproducible in any worker.
-        rng = np.random.default_rng([int(x) for item in items for x in item["seed"]])
-        feats = extractor([item["waveform"] for item in items], rng=rng, train=train)
+        # Each clip's random crop comes from its own (seed, epoch, index): reproducible in any worker, and
+        # the same whatever batch (or data-parallel rank) the clip lands in.
+        rngs = [np.random.default_rng([int(x) for x in item["seed"]]) for item in items]
+        feats = extractor([item["waveform"] for item in items], rng=rngs, train=train)
         return {
             "input_features": feats["input_features"],
             "is_longer": feats["is_longer"],
@@ -488,6 +493,15 @@ RUN_OUTPUTS = (
 
 # ---------------------------------------------------------------------------------------------- run
 def run(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
+    """`run_job` on every rank of a data-parallel job (mlx.launch): rank 0 alone prints and writes; the
+    other ranks train with it (--train.batch_size is per process) and return after the fit."""
+    if collectives.is_main_process():
+        return run_job(cfg, argv)
+    with contextlib.redirect_stdout(io.StringIO()):
+        return run_job(cfg, argv)
+
+
+def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
     """Everything the command does.
 
     Returns
@@ -514,11 +528,16 @@ def run(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
     seed_everything(cfg.train.seed)  # whatever is drawn before the Trainer seeds at `fit`
 
     # Data folder (generated in the demo unless --data is given).
+    main = collectives.is_main_process()
     data = cfg.data
     if data is None:
         cache = Path(cfg.demo.folder or Path.home() / ".cache" / "audiotrain")
         demo_config = CaptionDemoConfig(n_clips=cfg.demo.clips, seed=cfg.train.seed)
+        if not main:  # rank 0 generates (or finds) the demo clips; then the others read them
+            collectives.barrier()
         data = make_caption_demo(cache / f"caption_demo-n{cfg.demo.clips}-seed{cfg.train.seed}", demo_config)
+        if main:
+            collectives.barrier()
         print(f"demo data: {data}")
 
     # The sampling rate comes from the front end, so the model side is set up first (except the demo
@@ -535,16 +554,25 @@ def run(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
     if len(train_clips) < 2:
         raise CaptionFolderError(f"{folder.root}: only {len(train_clips)} training clip(s); need at least 2")
     # The checks passed: only now is the run folder created (or a previous run in it replaced).
-    if replace:
+    if replace and main:
         clear_run_outputs(out, RUN_OUTPUTS)
-    out = create_run_folder(out, "clap-demo" if demo else "clap")
-    (out / "data_report.txt").write_text(report + "\n")
+    out = Path(
+        collectives.broadcast_from_main(
+            str(create_run_folder(out, "clap-demo" if demo else "clap")) if main else None
+        )
+    )
+    if main:
+        (out / "data_report.txt").write_text(report + "\n")
     if bundle is None:
-        bundle = build_demo([c for clip in train_clips for c in clip.captions], out, cfg)
+        # The other ranks build the same demo tokenizer and front end in a folder of their own (rank 0's
+        # weights reach them at fit).
+        private = out if main else Path(tempfile.mkdtemp(prefix="audiotrain-rank-"))
+        bundle = build_demo([c for clip in train_clips for c in clip.captions], private, cfg)
 
     task_cfg, epochs, total = resolve_training(cfg, demo, len(train_clips))
     resolved = dataclasses.replace(cfg, task=task_cfg, train=dataclasses.replace(cfg.train, epochs=epochs))
-    write_run_config(out / "config.json", resolved, demo, folder, bundle, how, argv)
+    if main:
+        write_run_config(out / "config.json", resolved, demo, folder, bundle, how, argv)
     extractor, tokenizer = bundle.extractor, bundle.tokenizer
     crop = None if extractor.truncation == "fusion" else extractor.nb_max_samples
     common = dict(
@@ -583,8 +611,9 @@ def run(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
         prompt_template=cfg.dataset.prompt_template,
         batch_size=cfg.train.eval_batch_size,
     )
-    before = evaluate()
-    print("retrieval before fine-tuning:\n" + format_table(before, None))
+    before = evaluate() if main else {}
+    if main:
+        print("retrieval before fine-tuning:\n" + format_table(before, None))
     if len(eval_clips) < FEW_EVAL_CLIPS:
         print(
             f"note: only {len(eval_clips)} evaluation clips: text→audio R@k is k/{len(eval_clips)} by chance "
@@ -613,6 +642,8 @@ def run(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
     )
     trainer.resume_hint = None  # the recipe prints its own command line below
     trainer.fit(task, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
+    if not main:  # the other ranks' part ends with the fit
+        return {"run_dir": out, "history": trainer.history, "task": task, "interrupted": trainer.interrupted}
     trainer.export_history(out / "history.json")
     if trainer.interrupted:
         command = resume_command("audiotrain.recipes.clap", argv or [], trainer.interrupted_checkpoint)
