@@ -503,6 +503,8 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
     if not demo:
         config = _with_data_folder(parser, args, config)
     result = run_training(config, args.run_dir, resume=args.resume, overwrite=args.overwrite)
+    if not collectives.is_main_process():
+        return 0  # rank 0 reports for a data-parallel job
     print(f"\nrun folder: {result.run_dir}")
     print(f"  checkpoint:  {result.checkpoint}")
     print(f"  history:     {result.run_dir / 'history.json'} (+ training_curves.png)")

@@ -1,0 +1,60 @@
+"""Both recipes under data parallel (2 ranks, ring on loopback): one run folder written by rank 0, and the
+chord recipe trains as one process over the combined batch."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from distributed import describe, run_ranks
+
+CHORDS = [
+    "--data.demo_songs", "4", "--data.demo_test_songs", "1", "--data.demo_seconds", "8",
+    "--data.window_frames", "32", "--num_epochs", "2", "--model.d_model", "32", "--model.n_layers", "1",
+    "--model.n_heads", "2", "--model.ff_dim", "64", "--progress_bar", "false", "--data.pitch_shift", "false",
+    "--model.dropout", "0",
+]  # fmt: skip
+
+
+def _launch(module: str, args: list[str], tmp_path):
+    code = f"import sys, runpy\nsys.argv = ['{module}', *sys.argv[1:]]\nrunpy.run_module('{module}', run_name='__main__')\n"
+    results = run_ranks(code, 2, args=args, timeout=300, cwd=tmp_path)
+    assert all(r.returncode == 0 for r in results), describe(results)
+    return results
+
+
+@pytest.mark.slow
+def test_chord_training_on_two_ranks_equals_one_process_over_the_combined_batch(tmp_path):
+    cache = ["--data.cache_dir", str(tmp_path / "cache")]
+    one = subprocess.run(
+        [sys.executable, "-m", "audiotrain.recipes.chords", *CHORDS, *cache, "--batch_size", "8", "--run_dir", "one"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert one.returncode == 0, one.stderr[-3000:]
+    ranks = _launch(
+        "audiotrain.recipes.chords", [*CHORDS, *cache, "--batch_size", "4", "--run_dir", "two"], tmp_path
+    )
+    assert "held-out songs" in ranks[0].stdout and ranks[1].stdout.strip() == ""  # rank 0 speaks for the job
+    a = json.loads((tmp_path / "one" / "history.json").read_text())
+    b = json.loads((tmp_path / "two" / "history.json").read_text())
+    # The same windows and one loss over both ranks' frames: the training losses agree to float32 rounding
+    # (the weights to Adam's amplification of that rounding on near-zero gradients).
+    np.testing.assert_allclose(b["train_loss"], a["train_loss"], rtol=1e-5)
+    assert (tmp_path / "two" / "checkpoints" / "best").is_dir() and (tmp_path / "two" / "evaluation").is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(("one", "two", "runs"))) == [
+        "one",
+        "two",
+    ]
+
+
+@pytest.mark.slow
+def test_clap_fine_tuning_runs_on_two_ranks_with_one_run_folder(tmp_path):
+    args = ["--demo.folder", str(tmp_path / "cache"), "--demo.clips", "8", "--demo.width", "16",
+            "--demo.vocab_size", "120", "--dataset.max_tokens", "16", "--dataset.num_workers", "0",
+            "--train.epochs", "1", "--train.batch_size", "2", "--train.compile", "false",
+            "--train.progress_bar", "false", "--out", "run"]  # fmt: skip
+    ranks = _launch("audiotrain.recipes.clap", args, tmp_path)
+    assert "exported Hugging Face model" in ranks[0].stdout and ranks[1].stdout.strip() == ""
+    assert (tmp_path / "run" / "hf_model" / "config.json").is_file()
+    assert not list(tmp_path.glob("audiotrain-rank-*"))
