@@ -7,13 +7,15 @@ Two independently written styles share the set writer (`generate_demo_songs`):
   extended chords rarer). Inversions come from two sources: a chord tone other than the root in the bass
   (``inversion_probability``) and slash-chord idioms in the key (``idiom_probability``: descending bass
   lines ``C G/B Am Am7/G F``, ``I I/3 IV``, the cadential ``I/5 V7 I``, ``IV/1`` and ``V/5`` pedals). Over 40
-  songs about a quarter of the chord time is inverted. The chords are played by one or two of four
+  songs about a quarter of the chord time is inverted. The chords are played by one or two of five
   timbres built from harmonic spectra with decay -- ``piano`` (struck on a rhythm), ``organ`` (sustained),
-  ``pluck`` (arpeggiated) and ``pad`` (slow attack, detuned voices) -- over a bass instrument one or two
-  octaves below (``bass_pluck``, ``bass_fretless`` with vibrato, ``bass_synth`` with a filter envelope)
-  playing a moving line: held notes, pulses, octave jumps, walking lines with chord tones and chromatic
-  approach notes, neighbour and passing tones, and rests. Drums (a pitch-swept kick that masks the low
-  end, snare, hats), a low rumble, a noise floor, a tuning offset of up to +-40 cents and a random level.
+  ``pluck`` (arpeggiated), ``pad`` (slow attack, detuned voices) and ``additive`` (a random spectrum,
+  envelope and vibrato drawn per song) -- in a register drawn per song (lowest note from MIDI 40 to 61),
+  over a bass instrument one or two octaves below (``bass_pluck``, ``bass_fretless`` with vibrato,
+  ``bass_synth`` with a filter envelope) playing a moving line: held notes, pulses, octave jumps, walking
+  lines with chord tones and chromatic approach notes, neighbour and passing tones, and rests. Drums (a
+  pitch-swept kick that masks the low end, snare, hats), a low rumble, a noise floor, a mix drawn per
+  song (tilt, a peaking EQ band, comb reverb), a tuning offset of up to +-40 cents and a random level.
 - ``"independent"`` (`audiotrain.datasets.chord_demo_independent`): other progressions, voicings, timbres,
   bass patterns and drums, written separately; used only to evaluate generalisation.
 
@@ -43,9 +45,9 @@ import numpy as np
 import scipy.signal
 import soundfile as sf
 
-GENERATOR_VERSION = 3  # bump whenever the output changes: cached sets are then regenerated
+GENERATOR_VERSION = 4  # bump whenever the output changes: cached sets are then regenerated
 STYLES = ("train", "independent")
-TIMBRES = ("piano", "organ", "pluck", "pad")
+TIMBRES = ("piano", "organ", "pluck", "pad", "additive")
 BASS_TIMBRES = ("bass_pluck", "bass_fretless", "bass_synth")
 BASS_PATTERNS = ("hold", "pulse", "octaves", "walk", "passing")
 MANIFEST = "manifest.json"
@@ -168,6 +170,9 @@ class DemoSong:
     percussion: bool = True
     bass_instrument: str | None = None
     bass_pattern: str | None = None
+    additive: dict | None = None  # the song's "additive" timbre (see `_additive_timbre`)
+    room: dict | None = None  # the mix: EQ and reverb (see `_room`)
+    style: str = "train"  # which generator wrote (and renders) it
 
 
 def chord_pitch_classes(type_name: str, root: int) -> list[int]:
@@ -182,14 +187,16 @@ def is_bass_instrument(instrument: str) -> bool:
 # ---------------------------------------------------------------------------------------------- the score
 
 
-def _voicing(pitch_classes: list[int], low_pc: int, rng: np.random.Generator) -> list[int]:
-    """MIDI notes with `low_pc` lowest and every other pitch class once above it.
+def _voicing(
+    pitch_classes: list[int], low_pc: int, rng: np.random.Generator, chord_low: int = _CHORD_LOW
+) -> list[int]:
+    """MIDI notes with `low_pc` lowest (in the octave from `chord_low`) and every other pitch class above it.
 
     Close voicing within the octave above the lowest note, or (a third of the time) open voicing with some
     notes an octave higher; sometimes an upper note doubled. Notes stay at or below MIDI 84 so that the
     10 harmonics of the brightest timbre stay under the Nyquist frequency at 22.05 kHz.
     """
-    low = _CHORD_LOW + (low_pc - _CHORD_LOW) % 12
+    low = chord_low + (low_pc - chord_low) % 12
     open_voicing = rng.random() < 1 / 3
     notes = [low]
     for pc in pitch_classes:
@@ -314,6 +321,9 @@ def plan_demo_song(config: DemoConfig, index: int) -> DemoSong:
     bass_pattern = str(rng.choice(BASS_PATTERNS, p=[0.15, 0.2, 0.2, 0.25, 0.2]))
     bass_step = 1.0 if bass_pattern == "walk" else float(rng.choice([0.5, 1.0, 2.0]))
     legato = 1.0 if bass_instrument == "bass_fretless" else float(rng.uniform(0.55, 1.0))
+    # The register of the chords: from the usual octave above middle C's neighbour down to the guitar's.
+    chord_low = _CHORD_LOW if rng.random() < 0.5 else int(rng.integers(40, 56))
+    additive = _additive_timbre(rng) if "additive" in timbres else None
     piano_pattern = [[0.0, 1.0, 2.0, 3.0], [0.0, 1.5, 2.0, 3.0], [0.0, 2.0], [0.0, 0.5, 1.5, 2.5, 3.0]][
         rng.integers(4)
     ]
@@ -328,18 +338,18 @@ def plan_demo_song(config: DemoConfig, index: int) -> DemoSong:
         pcs = sorted(parse_harte(label).pitch_classes)
         # With a bass instrument below, the chord voicing is free to put any chord tone lowest.
         low_pc = bass_pc if bass_instrument is None or rng.random() < 0.5 else int(rng.choice(pcs))
-        voicing = _voicing(pcs, low_pc, rng)
+        voicing = _voicing(pcs, low_pc, rng, chord_low)
         note_end = stop - 0.002  # every note is silent before the segment ends
         for timbre in timbres:
-            if timbre in ("organ", "pad"):
+            if timbre in ("organ", "pad") or (timbre == "additive" and additive["decay"] == 0.0):
                 onsets = [start]
-            elif timbre == "piano":
+            elif timbre in ("piano", "additive"):
                 onsets = [start + (bar + b) * beat for bar in range(0, 16, 4) for b in piano_pattern]
             else:  # pluck: the whole chord strummed, then an arpeggio on eighth notes
                 onsets = list(start + 0.5 * beat * np.arange(int((stop - start) / (0.5 * beat)) + 1))
             onsets = [o for o in onsets if o < note_end - 0.05]
             for k, onset in enumerate(onsets):
-                off = onsets[k + 1] if k + 1 < len(onsets) and timbre == "piano" else note_end
+                off = onsets[k + 1] if k + 1 < len(onsets) and timbre != "pluck" else note_end
                 velocity = float(rng.uniform(0.6, 1.0))
                 if timbre == "pluck" and k > 0:
                     midi = voicing[k % len(voicing)]
@@ -370,6 +380,8 @@ def plan_demo_song(config: DemoConfig, index: int) -> DemoSong:
         percussion=config.percussion,
         bass_instrument=bass_instrument,
         bass_pattern=bass_pattern if bass_instrument else None,
+        additive=additive,
+        room=_room(rng),
     )
 
 
@@ -392,28 +404,64 @@ _TIMBRE_TABLES = {
     "bass_fretless": (_table([1, 0.45, 0.18, 0.08]), _table([1, 0.25]), 0.6, 2.5, 0.03),
     "bass_synth": (_table([1 / (k + 1) for k in range(12)]), _table([1, 0.3, 0.1]), 0.09, 0.0, 0.003),
 }
-_GAINS = {"piano": 0.22, "organ": 0.12, "pluck": 0.3, "pad": 0.18}
+_GAINS = {"piano": 0.22, "organ": 0.12, "pluck": 0.3, "pad": 0.18, "additive": 0.2}
 _BASS_GAIN = {"bass_pluck": 0.5, "bass_fretless": 0.45, "bass_synth": 0.35}
 
 _CURVE_SECONDS = 12.0
 _curves: dict[tuple[str, int], tuple[np.ndarray, np.ndarray | None]] = {}
 
 
+def _curves_of(spec: tuple, sr: int) -> tuple[np.ndarray, np.ndarray | None]:
+    _, dull, bright_decay, decay, attack = spec
+    t = np.arange(int(_CURVE_SECONDS * sr), dtype=np.float64) / sr
+    envelope = np.minimum(1.0, t / attack) * (np.exp(-t / decay) if decay > 0 else 1.0)
+    brightness = np.exp(-t / bright_decay).astype(np.float32) if dull is not None else None
+    return envelope.astype(np.float32), brightness
+
+
 def _timbre_curves(instrument: str, sr: int) -> tuple[np.ndarray, np.ndarray | None]:
     """(amplitude envelope without release, brightness curve or None), long enough for any note, cached."""
     key = (instrument, sr)
     if key not in _curves:
-        _, dull, bright_decay, decay, attack = _TIMBRE_TABLES[instrument]
-        t = np.arange(int(_CURVE_SECONDS * sr), dtype=np.float64) / sr
-        envelope = np.minimum(1.0, t / attack) * (np.exp(-t / decay) if decay > 0 else 1.0)
-        brightness = np.exp(-t / bright_decay).astype(np.float32) if dull is not None else None
-        _curves[key] = (envelope.astype(np.float32), brightness)
+        _curves[key] = _curves_of(_TIMBRE_TABLES[instrument], sr)
     return _curves[key]
 
 
-def _render_note(note: Note, sr: int, tuning: float) -> np.ndarray:
-    bright, dull, _, _, _ = _TIMBRE_TABLES[note.instrument]
-    envelope, brightness = _timbre_curves(note.instrument, sr)
+def _additive_timbre(rng: np.random.Generator) -> dict:
+    """A random harmonic timbre for one song: partial amplitudes k^-tilt with random weights (sometimes odd
+    partials only), a random attack, decay (0: sustained) and brightness decay, sometimes vibrato."""
+    tilt = rng.uniform(0.5, 2.2)
+    amplitudes = [float((k + 1) ** -tilt * rng.uniform(0.3, 1.0)) for k in range(10)]
+    if rng.random() < 0.25:
+        amplitudes = [a if k % 2 == 0 else 0.0 for k, a in enumerate(amplitudes)]
+    return {
+        "amplitudes": amplitudes,
+        "attack": float(np.exp(rng.uniform(np.log(0.002), np.log(0.15)))),
+        "decay": 0.0 if rng.random() < 0.3 else float(np.exp(rng.uniform(np.log(0.3), np.log(4.0)))),
+        "bright_decay": float(rng.uniform(0.05, 1.0)),
+        "vibrato_cents": float(rng.uniform(5, 15)) if rng.random() < 0.3 else 0.0,
+    }
+
+
+def _room(rng: np.random.Generator) -> dict:
+    """The mix of a song: a spectral tilt, one peaking EQ band, and a Schroeder reverb (wet share, decay)."""
+    return {
+        "tilt": float(rng.uniform(-0.5, 0.5)),
+        "peak_hz": float(np.exp(rng.uniform(np.log(80.0), np.log(4000.0)))),
+        "peak_db": float(rng.uniform(-9.0, 9.0)),
+        "wet": float(rng.uniform(0.0, 0.35)) if rng.random() < 0.7 else 0.0,
+        "rt60": float(rng.uniform(0.4, 2.0)),
+    }
+
+
+def _render_note(note: Note, sr: int, tuning: float, custom: tuple | None = None) -> np.ndarray:
+    """One note; `custom` = (spec, curves, vibrato cents) of a song's own timbre, else the fixed table."""
+    if custom is not None:
+        (bright, dull, _, _, _), (envelope, brightness), vibrato_cents = custom
+    else:
+        bright, dull, _, _, _ = _TIMBRE_TABLES[note.instrument]
+        envelope, brightness = _timbre_curves(note.instrument, sr)
+        vibrato_cents = 10.0 if note.instrument == "bass_fretless" else 0.0
     n = min(int(round((note.offset - note.onset) * sr)), len(envelope))
     freq = 440.0 * 2 ** ((note.midi - 69) / 12) * tuning
     voices = [1.0] if note.instrument != "pad" else [0.9975, 1.0025]
@@ -424,9 +472,9 @@ def _render_note(note: Note, sr: int, tuning: float) -> np.ndarray:
     wave = np.zeros(n, np.float32)
     for detune in voices:
         phase = steps * (freq * detune * _TABLE_SIZE / sr)
-        if note.instrument == "bass_fretless":  # vibrato of +-10 cents at 5 Hz, fading in
+        if vibrato_cents:  # at 5 Hz, fading in
             t = np.arange(n) / sr
-            depth = 0.006 * freq * _TABLE_SIZE / (2 * np.pi * 5.0) * np.minimum(1.0, t / 0.3)
+            depth = vibrato_cents * 6e-4 * freq * _TABLE_SIZE / (2 * np.pi * 5.0) * np.minimum(1.0, t / 0.3)
             phase += depth * np.sin(2 * np.pi * 5.0 * t)
         index = phase.astype(np.int64) & (_TABLE_SIZE - 1)
         if dull is None:
@@ -464,9 +512,43 @@ def _drums(song: DemoSong, sr: int, n: int, rng: np.random.Generator) -> np.ndar
     return out
 
 
+def _comb(x: np.ndarray, delay: int, gain: float) -> np.ndarray:
+    """Feedback comb ``y[n] = x[n] + g y[n - d]``, a block of `delay` samples at a time (each block only needs
+    the one before it: far faster than `scipy.signal.lfilter` with a denominator of d + 1 taps)."""
+    n = len(x)
+    blocks = -(-n // delay)
+    xp = np.zeros(blocks * delay)
+    xp[:n] = x
+    y = xp.reshape(blocks, delay)
+    for k in range(1, blocks):
+        y[k] += gain * y[k - 1]
+    return y.reshape(-1)[:n]
+
+
+def _mix(audio: np.ndarray, room: dict, sr: int) -> np.ndarray:
+    """Reverb (4 parallel feedback combs into an all-pass, after Schroeder 1962), then the EQ of `_room`."""
+    if room["wet"] > 0:
+        wet = sum(
+            _comb(audio, int(d * sr), 10 ** (-3 * d / room["rt60"])) for d in (0.0297, 0.0371, 0.0411, 0.0437)
+        )
+        for d in (0.0017,):  # a short all-pass: y[n] = -g x[n] + x[n - d] + g y[n - d]
+            b, a = np.zeros(int(d * sr) + 1), np.zeros(int(d * sr) + 1)
+            b[0], b[-1], a[0], a[-1] = -0.7, 1.0, 1.0, -0.7
+            wet = scipy.signal.lfilter(b, a, wet)
+        audio = audio + room["wet"] * (wet / 4).astype(np.float32)
+    # Peaking EQ (RBJ cookbook biquad, Q = 1) and a first-order tilt (+ highs for tilt > 0).
+    w = 2 * np.pi * room["peak_hz"] / sr
+    gain, alpha = 10 ** (room["peak_db"] / 40), np.sin(w) / 2
+    b = [1 + alpha * gain, -2 * np.cos(w), 1 - alpha * gain]
+    a = [1 + alpha / gain, -2 * np.cos(w), 1 - alpha / gain]
+    audio = scipy.signal.lfilter(b, a, audio)
+    audio = audio + room["tilt"] * np.diff(audio, prepend=0.0)
+    return audio.astype(np.float32)
+
+
 def render_demo_song(song: DemoSong, sr: int, seed: int | list[int] = 0) -> np.ndarray:
     """Audio of a `DemoSong`: float32 [samples] in [-1, 1]; ``seed`` drives the noise and drums."""
-    if song.notes and any(n.instrument not in _TIMBRE_TABLES for n in song.notes):
+    if song.style == "independent":
         from audiotrain.datasets.chord_demo_independent import render_independent_song
 
         return render_independent_song(song, sr, seed)
@@ -474,12 +556,18 @@ def render_demo_song(song: DemoSong, sr: int, seed: int | list[int] = 0) -> np.n
     n = int(round(song.duration * sr))
     audio = np.zeros(n + sr, np.float32)
     tuning = 2 ** (song.tuning_cents / 1200)
+    custom = None
+    if song.additive is not None:
+        a = song.additive
+        dull = _table(a["amplitudes"][:2]) if a["amplitudes"][1] else _table(a["amplitudes"][:1])
+        spec = (_table(a["amplitudes"]), dull, a["bright_decay"], a["decay"], a["attack"])
+        custom = (spec, _curves_of(spec, sr), a["vibrato_cents"])
     for note in song.notes:
         start = int(round(note.onset * sr))
-        wave = _render_note(note, sr, tuning)
+        wave = _render_note(note, sr, tuning, custom if note.instrument == "additive" else None)
         gain = _BASS_GAIN.get(note.instrument) or _GAINS[note.instrument]
         audio[start : start + len(wave)] += gain * wave
-    audio = audio[:n]
+    audio = _mix(audio, song.room, sr)[:n] if song.room else audio[:n]
     music_rms = float(np.sqrt(np.mean(audio**2))) + 1e-6
     if song.percussion:
         audio += music_rms * float(rng.uniform(0.6, 2.0)) * _drums(song, sr, n, rng)

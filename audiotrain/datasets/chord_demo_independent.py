@@ -231,6 +231,7 @@ def plan_independent_song(config, index: int):
         percussion=config.percussion,
         bass_instrument=bass_instrument,
         bass_pattern=pattern if bass_instrument else None,
+        style="independent",
     )
 
 
