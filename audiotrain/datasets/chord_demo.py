@@ -135,6 +135,15 @@ class DemoConfig:
         self.tuning_cents = tuple(float(x) for x in self.tuning_cents)
 
 
+def generator_version(style: str) -> int:
+    """The version of a style's generator: each style has its own, so changing one keeps the other's sets."""
+    if style == "independent":
+        from audiotrain.datasets.chord_demo_independent import INDEPENDENT_VERSION
+
+        return INDEPENDENT_VERSION
+    return GENERATOR_VERSION
+
+
 def style_timbres(style: str) -> tuple[str, ...]:
     """The chord timbres a style draws from."""
     if style == "independent":
@@ -611,7 +620,7 @@ def generate_demo_songs(
         n_songs=n_songs, seed=seed, sr=sr, song_seconds=song_seconds, timbres=timbres, style=style, **kwargs
     )
     out_dir = Path(out_dir)
-    params = {"generator_version": GENERATOR_VERSION, **asdict(config)}
+    params = {"generator_version": generator_version(config.style), **asdict(config)}
     params = json.loads(json.dumps(params))  # tuples → lists, as they are read back
     entries = [
         SongEntry(f"song_{i:03d}", out_dir / f"song_{i:03d}.wav", out_dir / f"song_{i:03d}.lab")

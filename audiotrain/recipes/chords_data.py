@@ -14,7 +14,7 @@ from audiotrain.audio import AudioError
 from audiotrain.chords.lab import read_annotation
 from audiotrain.chords.vocabulary import NUM_CHORD_TYPES, encode_label
 from audiotrain.data import DataLoader
-from audiotrain.datasets.chord_demo import GENERATOR_VERSION, generate_demo_songs, style_timbres
+from audiotrain.datasets.chord_demo import generate_demo_songs, generator_version, style_timbres
 from audiotrain.datasets.chord_songs import (
     ChordSongConfig,
     ChordSongDataset,
@@ -60,7 +60,7 @@ def demo_splits(
         timbres = tuple(timbres) if timbres else style_timbres(style)
         # The generator version is in the name: sets of different versions never replace each other.
         folder = root / (
-            f"{kind}-v{GENERATOR_VERSION}-{style}-seed{seed}-n{n}-{data.demo_seconds:g}s-{'+'.join(timbres)}"
+            f"{kind}-v{generator_version(style)}-{style}-seed{seed}-n{n}-{data.demo_seconds:g}s-{'+'.join(timbres)}"
         )
         return generate_demo_songs(
             folder, n_songs=n, seed=seed, sr=sr, song_seconds=data.demo_seconds, timbres=timbres, style=style
