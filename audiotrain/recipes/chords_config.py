@@ -53,10 +53,6 @@ class ChordFeatureConfig:
         default=6, metadata=_help("semitones of spare bins computed on each side (augmentation reach)")
     )
     log_gain: float = field(default=100.0, metadata=_help("features are log(1 + log_gain * |CQT|)"))
-    filter_scale: float = field(
-        default=1.0,
-        metadata=_help("CQT filter length factor: < 1 gives shorter filters (sharper in time for bass notes)"),
-    )
 
     def __post_init__(self):
         if self.bins_per_octave % 12:
@@ -86,7 +82,6 @@ class ChordFeatureConfig:
             bins_per_octave=self.bins_per_octave,
             spare_bins_below=self.spare_bins,
             spare_bins_above=self.spare_bins,
-            filter_scale=self.filter_scale,
         )
 
     def to_dict(self) -> dict[str, Any]:
