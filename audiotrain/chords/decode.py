@@ -4,10 +4,15 @@ Two smoothers, both over the three heads of the model (chord type, root, bass):
 
 - ``"median"``: each class's posterior is median-filtered over time, then the most likely class is taken
   per frame (the usual post-processing of frame-wise chord recognisers).
-- ``"viterbi"``: an HMM whose states are the joint (chord type, root) chords -- ``N``, ``X`` and 30 types x
-  12 roots -- with a self-transition prior ``p`` and the rest spread evenly over the other states
-  (Cho & Bello 2014); the bass gets its own 12-state HMM with the same prior. The emission of a chord is
-  ``p(type) * p(root)`` (``p(type)`` alone for N and X, whose root is undefined).
+- ``"viterbi"``: an HMM with a self-transition prior ``p`` and the rest spread evenly over the other states
+  (Cho & Bello 2014). With ``joint_bass`` (the default) its states are (chord type, root, bass) triples --
+  ``N``, ``X``, and each of the 30 types x 12 roots over each of its own chord tones in the bass (1,572
+  states) -- with emission ``p(type) * p(root) * p(bass | bass is a tone of the chord)``: the bass can only
+  be a tone of the chord decoded with it, a bass change is a state change that has to pay the transition
+  prior like a chord change, and a strong bass note favours the chords that contain it. Without it, the
+  states are the (type, root) chords with emission ``p(type) * p(root)``, and the bass gets its own 12-state
+  HMM with the same prior, decided independently (it can then name a bass outside the chord).
+  ``p(type)`` alone for N and X, whose root and bass are undefined.
 
 Frame ``i`` is centred at ``i / frame_rate`` seconds (centred STFT/CQT frames), so a change between frames
 ``i - 1`` and ``i`` becomes a boundary at ``(i - 0.5) / frame_rate``.
@@ -15,11 +20,20 @@ Frame ``i`` is centred at ``i / frame_rate`` seconds (centred STFT/CQT frames), 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from audiotrain.chords.lab import ChordSegment
-from audiotrain.chords.vocabulary import IGNORE_INDEX, N_INDEX, NUM_CHORD_TYPES, X_INDEX, decode_label
+from audiotrain.chords.vocabulary import (
+    CHORD_TYPES,
+    IGNORE_INDEX,
+    N_INDEX,
+    NUM_CHORD_TYPES,
+    TYPE_INTERVALS,
+    X_INDEX,
+    decode_label,
+)
 
 import numpy as np
 from scipy.ndimage import median_filter
@@ -35,6 +49,7 @@ class DecodeConfig:
         method: ``"viterbi"`` (HMM with a self-transition prior), ``"median"`` or ``"argmax"`` (no smoothing).
         self_transition: probability of staying in the same chord from one frame to the next (viterbi).
         median_frames: width of the median filter in frames, odd (median).
+        joint_bass: viterbi over (chord, bass) pairs instead of separate chord and bass paths.
         unknown_chords: whether to output ``X`` (unknown chord). Off by default: ``X`` carries no chord, every
             mir_eval comparison except ``mirex`` scores it wrong, and ``mirex`` scores it *right* against any
             reference chord (an all-``X`` transcription gets mirex 100%). The model still learns the class from
@@ -45,6 +60,7 @@ class DecodeConfig:
     self_transition: float = 0.95
     median_frames: int = 9
     unknown_chords: bool = False
+    joint_bass: bool = True
 
     def __post_init__(self):
         if self.method not in ("viterbi", "median", "argmax"):
@@ -161,6 +177,44 @@ def _joint_chord_log_probs(type_probs: np.ndarray, root_probs: np.ndarray) -> np
     return np.concatenate([log_type[:, :2], chords.reshape(len(log_type), -1)], axis=1)
 
 
+@functools.lru_cache(maxsize=1)
+def _joint_states() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(type, root, bass) of the joint states after N and X, and the [12, chords] chord-tone indicator
+    (``tones[b, c]`` = 1 if pitch class b is in chord c, chords ordered as in `_joint_chord_log_probs`)."""
+    types, roots, basses = [], [], []
+    tones = np.zeros((12, (NUM_CHORD_TYPES - 2) * 12))
+    for t in range(2, NUM_CHORD_TYPES):
+        intervals = sorted(TYPE_INTERVALS[CHORD_TYPES[t]])
+        for r in range(12):
+            for i in intervals:
+                types.append(t)
+                roots.append(r)
+                basses.append((r + i) % 12)
+                tones[(r + i) % 12, (t - 2) * 12 + r] = 1.0
+    return np.array(types), np.array(roots), np.array(basses), tones
+
+
+def _joint_bass_viterbi(
+    type_probs: np.ndarray, root_probs: np.ndarray, bass_probs: np.ndarray, self_transition: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(chord_type, root, bass) per frame from one Viterbi path over N, X and (type, root, bass) states."""
+    types, roots, basses, tones = _joint_states()
+    chord_log = _joint_chord_log_probs(type_probs, root_probs)  # [frames, 2 + 360]
+    bass_probs = np.maximum(bass_probs, _EPS)
+    # log p(bass | bass in the chord's tones): the bass head renormalised over each chord's tones.
+    log_in_chord = np.log(bass_probs @ tones)  # [frames, 360]
+    chord_index = (types - 2) * 12 + roots
+    log_states = chord_log[:, 2 + chord_index] + np.log(bass_probs[:, basses]) - log_in_chord[:, chord_index]
+    states = viterbi_self_transition(np.concatenate([chord_log[:, :2], log_states], axis=1), self_transition)
+    chord = np.maximum(states - 2, 0)
+    no_chord = states < 2
+    return (
+        np.where(no_chord, states, types[chord]),
+        np.where(no_chord, IGNORE_INDEX, roots[chord]),
+        np.where(no_chord, IGNORE_INDEX, basses[chord]),
+    )
+
+
 def decode_frames(
     type_probs: np.ndarray,
     root_probs: np.ndarray,
@@ -197,7 +251,11 @@ def decode_frames(
         # No renormalisation needed: it adds the same log-constant to every state of a frame.
         type_probs = type_probs.copy()
         type_probs[:, X_INDEX] = 0.0
-    if config.method == "viterbi":
+    if config.method == "viterbi" and config.joint_bass and bass_probs is not None:
+        chord_type, root, bass = _joint_bass_viterbi(
+            type_probs, root_probs, np.asarray(bass_probs, np.float64), config.self_transition
+        )
+    elif config.method == "viterbi":
         states = viterbi_self_transition(
             _joint_chord_log_probs(type_probs, root_probs), config.self_transition
         )

@@ -1,16 +1,30 @@
 """A built-in demo data set: synthetic songs of chord progressions, written as audio + ``.lab``.
 
-Each song has a tempo (70-160 BPM), a key and a mode, a lead-in and a tail of no chord (``N``), and chords of
-1-8 beats drawn from all 30 chord qualities of the vocabulary (triads and sevenths common, extended chords
-rarer), a fifth of them inverted. The chords are played by one or two of four timbres built from harmonic
-spectra with decay -- ``piano`` (struck on a rhythm, bright attack that dulls), ``organ`` (sustained, drawbar
-harmonics), ``pluck`` (arpeggiated, fast decay) and ``pad`` (slow attack, two detuned voices) -- over a
-``bass`` line on the bass note of each chord in two octaves, with noise hits on the beats, a noise floor, a
-random tuning offset of a few cents and a random level.
+Two independently written styles share the set writer (`generate_demo_songs`):
 
-The labels are exact by construction: within a chord segment the notes sounding are exactly the chord's
-pitch classes, the lowest note is its bass, and every note ends (with a short release) before the segment
-does. `plan_demo_song` returns the notes and the segments so that this can be checked.
+- ``"train"`` (this module): tempo 70-160 BPM, a key and a mode, a lead-in and a tail of no chord (``N``),
+  chords of 1-8 beats drawn from all 30 chord qualities of the vocabulary (triads and sevenths common,
+  extended chords rarer). Inversions come from two sources: a chord tone other than the root in the bass
+  (``inversion_probability``) and slash-chord idioms in the key (``idiom_probability``: descending bass
+  lines ``C G/B Am Am7/G F``, ``I I/3 IV``, the cadential ``I/5 V7 I``, ``IV/1`` and ``V/5`` pedals). Over 40
+  songs about a quarter of the chord time is inverted. The chords are played by one or two of five
+  timbres built from harmonic spectra with decay -- ``piano`` (struck on a rhythm), ``organ`` (sustained),
+  ``pluck`` (arpeggiated), ``pad`` (slow attack, detuned voices) and ``additive`` (a random spectrum,
+  envelope and vibrato drawn per song) -- in a register drawn per song (lowest note from MIDI 40 to 61),
+  over a bass instrument one or two octaves below (``bass_pluck``, ``bass_fretless`` with vibrato,
+  ``bass_synth`` with a filter envelope) playing a moving line: held notes, pulses, octave jumps, walking
+  lines with chord tones and chromatic approach notes, neighbour and passing tones, and rests. Drums (a
+  pitch-swept kick that masks the low end, snare, hats), a low rumble, a noise floor, a mix drawn per
+  song (tilt, a peaking EQ band, comb reverb), a tuning offset of up to +-40 cents and a random level.
+- ``"independent"`` (`audiotrain.datasets.chord_demo_independent`): other progressions, voicings, timbres,
+  bass patterns and drums, written separately; used only to evaluate generalisation.
+
+Labels follow what annotators write: within a chord segment the chord instruments play exactly the chord's
+pitch classes, and the bass instrument plays the labelled bass on the downbeat and for most of the segment
+(at least 60% of the bass-note time); its passing, neighbour and approach notes are not chord tones and do
+not change the label. Without a bass instrument (15% of songs) the lowest chord note is the bass; with one,
+the chord voicing may put any chord tone lowest. Every note ends before its segment does.
+`plan_demo_song` returns the notes and the segments so that this can be checked.
 
 `generate_demo_songs` writes ``song_XXX.wav`` + ``song_XXX.lab`` and a ``manifest.json`` with the
 parameters; called again with the same parameters on that folder it does nothing.
@@ -28,10 +42,14 @@ from audiotrain.chords.vocabulary import CHORD_TYPES, decode_label
 from audiotrain.datasets.chord_songs import SongEntry
 
 import numpy as np
+import scipy.signal
 import soundfile as sf
 
-GENERATOR_VERSION = 2  # bump whenever the output changes: cached sets are then regenerated
-TIMBRES = ("piano", "organ", "pluck", "pad")
+GENERATOR_VERSION = 4  # bump whenever the output changes: cached sets are then regenerated
+STYLES = ("train", "independent")
+TIMBRES = ("piano", "organ", "pluck", "pad", "additive")
+BASS_TIMBRES = ("bass_pluck", "bass_fretless", "bass_synth")
+BASS_PATTERNS = ("hold", "pulse", "octaves", "walk", "passing")
 MANIFEST = "manifest.json"
 
 #: Relative frequency of each chord type in the demo songs.
@@ -44,6 +62,23 @@ TYPE_WEIGHTS = {
 _TYPE_NAMES = tuple(TYPE_WEIGHTS)
 _TYPE_P = np.array([TYPE_WEIGHTS[t] for t in _TYPE_NAMES]) / sum(TYPE_WEIGHTS.values())
 assert set(_TYPE_NAMES) == set(CHORD_TYPES[2:]), "every chord quality of the vocabulary has a weight"
+
+#: Slash-chord idioms: (semitones of the root above the key, chord type, semitones of the bass above the
+#: root) per chord. Major keys first, then minor keys.
+IDIOMS_MAJOR = (
+    ((0, "maj", 0), (7, "maj", 4), (9, "min", 0), (9, "min7", 10), (5, "maj", 0)),  # C G/B Am Am7/G F
+    ((0, "maj", 0), (0, "maj", 4), (5, "maj", 0)),  # I I/3 IV
+    ((5, "maj", 0), (0, "maj", 7), (7, "7", 0), (0, "maj", 0)),  # IV I/5 V7 I (cadential 6-4)
+    ((0, "maj", 0), (5, "maj", 7), (0, "maj", 0)),  # IV/1 pedal
+    ((7, "maj", 0), (2, "min7", 7), (7, "maj", 0)),  # pedal on V: ii7/5
+    ((0, "maj", 0), (2, "min", 0), (0, "maj", 4), (5, "maj", 0), (7, "maj", 7)),  # line up, V/5
+)
+IDIOMS_MINOR = (
+    ((0, "min", 0), (0, "min7", 10), (8, "maj", 4), (8, "maj", 0)),  # Am Am7/G F/A... descending
+    ((0, "min", 0), (7, "7", 4), (0, "min", 0)),  # i V7/3 i
+    ((0, "min", 0), (5, "min", 7), (0, "min", 0)),  # iv/1 pedal
+    ((8, "maj", 0), (0, "min", 7), (7, "7", 0), (0, "min", 0)),  # VI i/5 V7 i
+)
 
 _TABLE_SIZE = 4096
 _RELEASE_S = 0.03
@@ -59,31 +94,39 @@ class DemoConfig:
         seed: songs are a pure function of (seed, song number) and the other fields.
         sr: sample rate in Hz.
         song_seconds: approximate length of a song in seconds.
-        timbres: chord timbres to draw from (a subset of `TIMBRES`); held-out sets can use other ones.
+        style: ``"train"`` (this module) or ``"independent"`` (the held-out style).
+        timbres: chord timbres to draw from (a subset of the style's; default all of them).
         tempo_range: BPM range.
         noise_db: range of the noise floor relative to the music, in dB.
         tuning_cents: range of a song's tuning offset from A440, in cents.
         inversion_probability: chance that a chord is played with a chord tone other than the root in the bass.
-        percussion: add unpitched noise hits on the beats.
+        idiom_probability: chance, at each chord, of a slash-chord idiom (descending line, pedal, I/3) instead.
+        percussion: add drums.
     """
 
     n_songs: int = 64
     seed: int = 0
     sr: int = 22050
     song_seconds: float = 30.0
-    timbres: tuple[str, ...] = TIMBRES
+    style: str = "train"
+    timbres: tuple[str, ...] | None = None
     tempo_range: tuple[float, float] = (70.0, 160.0)
     noise_db: tuple[float, float] = (-45.0, -25.0)
-    tuning_cents: tuple[float, float] = (-10.0, 10.0)
-    inversion_probability: float = 0.2
+    tuning_cents: tuple[float, float] = (-40.0, 40.0)
+    inversion_probability: float = 0.15
+    idiom_probability: float = 0.2
     percussion: bool = True
 
     def __post_init__(self):
-        self.timbres = tuple(self.timbres)
-        unknown = set(self.timbres) - set(TIMBRES)
-        if unknown or not self.timbres:
+        if self.style not in STYLES:
+            raise ValueError(f"DemoConfig.style must be one of {STYLES}, got {self.style!r}")
+        allowed = style_timbres(self.style)
+        self.timbres = tuple(self.timbres) if self.timbres else allowed
+        unknown = set(self.timbres) - set(allowed)
+        if unknown:
             raise ValueError(
-                f"DemoConfig.timbres must be a non-empty subset of {TIMBRES}, got {self.timbres}"
+                f"DemoConfig.timbres of style {self.style!r} must be a non-empty subset of {allowed}, "
+                f"got {self.timbres}"
             )
         if self.n_songs < 1 or self.song_seconds < 4:
             raise ValueError("DemoConfig needs n_songs >= 1 and song_seconds >= 4")
@@ -92,9 +135,27 @@ class DemoConfig:
         self.tuning_cents = tuple(float(x) for x in self.tuning_cents)
 
 
+def generator_version(style: str) -> int:
+    """The version of a style's generator: each style has its own, so changing one keeps the other's sets."""
+    if style == "independent":
+        from audiotrain.datasets.chord_demo_independent import INDEPENDENT_VERSION
+
+        return INDEPENDENT_VERSION
+    return GENERATOR_VERSION
+
+
+def style_timbres(style: str) -> tuple[str, ...]:
+    """The chord timbres a style draws from."""
+    if style == "independent":
+        from audiotrain.datasets.chord_demo_independent import TIMBRES as INDEPENDENT_TIMBRES
+
+        return INDEPENDENT_TIMBRES
+    return TIMBRES
+
+
 @dataclass(frozen=True)
 class Note:
-    """A note event: times in seconds, ``midi`` pitch (69 = A4), ``instrument`` a timbre or ``bass``."""
+    """A note event: times in seconds, ``midi`` pitch (69 = A4), ``instrument`` a timbre name."""
 
     onset: float
     offset: float
@@ -116,23 +177,39 @@ class DemoSong:
     level: float
     beats: list[float] = field(default_factory=list)
     percussion: bool = True
+    bass_instrument: str | None = None
+    bass_pattern: str | None = None
+    additive: dict | None = None  # the song's "additive" timbre (see `_additive_timbre`)
+    room: dict | None = None  # the mix: EQ and reverb (see `_room`)
+    style: str = "train"  # which generator wrote (and renders) it
+
+
+def chord_pitch_classes(type_name: str, root: int) -> list[int]:
+    """Sorted pitch classes of a chord type on a root."""
+    return sorted(parse_harte(decode_label(CHORD_TYPES.index(type_name), root)).pitch_classes)
+
+
+def is_bass_instrument(instrument: str) -> bool:
+    return instrument.startswith("bass")
 
 
 # ---------------------------------------------------------------------------------------------- the score
 
 
-def _voicing(pitch_classes: list[int], bass_pc: int, rng: np.random.Generator) -> list[int]:
-    """MIDI notes with the bass pitch class lowest and every other pitch class once above it.
+def _voicing(
+    pitch_classes: list[int], low_pc: int, rng: np.random.Generator, chord_low: int = _CHORD_LOW
+) -> list[int]:
+    """MIDI notes with `low_pc` lowest (in the octave from `chord_low`) and every other pitch class above it.
 
     Close voicing within the octave above the lowest note, or (a third of the time) open voicing with some
     notes an octave higher; sometimes an upper note doubled. Notes stay at or below MIDI 84 so that the
     10 harmonics of the brightest timbre stay under the Nyquist frequency at 22.05 kHz.
     """
-    low = _CHORD_LOW + (bass_pc - _CHORD_LOW) % 12
+    low = chord_low + (low_pc - chord_low) % 12
     open_voicing = rng.random() < 1 / 3
     notes = [low]
     for pc in pitch_classes:
-        if pc == bass_pc:
+        if pc == low_pc:
             continue
         note = low + 1 + (pc - low - 1) % 12
         notes.append(note + 12 if open_voicing and rng.random() < 0.5 else note)
@@ -146,18 +223,28 @@ def _plan_chords(config: DemoConfig, rng: np.random.Generator, beat: float, star
     key = int(rng.integers(12))
     minor = rng.random() < 0.4
     scale = [0, 2, 3, 5, 7, 8, 10] if minor else [0, 2, 4, 5, 7, 9, 11]
+    idioms = IDIOMS_MINOR if minor else IDIOMS_MAJOR
     chords = []
-    t, previous = start, None
+    t, previous, queued = start, None, []
     while t < end - beat:
         beats = int(rng.choice([1, 2, 4, 8], p=[0.1, 0.35, 0.4, 0.15]))
         stop = min(t + beats * beat, end)
+        if not queued and rng.random() < config.idiom_probability:
+            queued = list(idioms[rng.integers(len(idioms))])
+        if queued:
+            offset, type_name, bass_interval = queued.pop(0)
+            root = (key + offset) % 12
+            previous = (type_name, root, (root + bass_interval) % 12)
+            chords.append((t, max(stop, min(t + 2 * beat, end)), *previous))
+            t = chords[-1][1]
+            continue
         if rng.random() < 0.04 and chords:
             chords.append((t, stop, None, -1, -1))  # a break
         else:
             while True:
                 type_name = str(rng.choice(_TYPE_NAMES, p=_TYPE_P))
                 root = (key + int(rng.choice(scale))) % 12 if rng.random() < 0.8 else int(rng.integers(12))
-                pcs = sorted(parse_harte(decode_label(CHORD_TYPES.index(type_name), root)).pitch_classes)
+                pcs = chord_pitch_classes(type_name, root)
                 bass = root
                 if len(pcs) > 1 and rng.random() < config.inversion_probability:
                     bass = int(rng.choice([pc for pc in pcs if pc != root]))
@@ -169,8 +256,67 @@ def _plan_chords(config: DemoConfig, rng: np.random.Generator, beat: float, star
     return chords
 
 
+def _bass_midi(pc: int, low: int = _BASS_LOW) -> int:
+    return low + (pc - low) % 12
+
+
+def _bass_line(
+    pattern: str,
+    start: float,
+    end: float,
+    step: float,
+    bass_pc: int,
+    pcs: list[int],
+    next_bass: int | None,
+    rng: np.random.Generator,
+    legato: float,
+) -> list[tuple[float, float, int, float]]:
+    """(onset, offset, midi, velocity) bass notes of one chord segment [start, end).
+
+    The labelled bass sounds on the downbeat and on at least 60% of the steps; other notes (chord tones,
+    neighbour/passing tones, a chromatic approach to the next chord's bass) only on off-steps.
+    """
+    base = _bass_midi(bass_pc)
+    if pattern == "hold":
+        octave = 12 if rng.random() < 0.3 and end - start > 4 * step else 0
+        mid = start + step * max(1, int((end - start) / step) // 2)
+        if octave:
+            return [(start, mid - 0.01, base, 1.0), (mid, end, base + octave, 0.85)]
+        return [(start, end, base, 1.0)]
+    onsets = list(start + step * np.arange(int(np.ceil((end - start) / step - 1e-9))))
+    n = len(onsets)
+    others = int(0.3 * n)  # at most this many steps off the labelled bass
+    other_tones = [pc for pc in pcs if pc != bass_pc]
+    notes = []
+    for k, onset in enumerate(onsets):
+        midi = base
+        off_step = k % 2 == 1 and others > 0
+        if pattern == "octaves" and k % 2:
+            midi = base + 12
+        elif pattern == "walk" and off_step:
+            last = k == n - 1
+            if last and next_bass is not None:
+                target = _bass_midi(next_bass)
+                midi = target + int(rng.choice([-1, 1]))  # chromatic approach to the next chord's bass
+            elif other_tones:
+                midi = _bass_midi(int(rng.choice(other_tones)), base)
+            others -= 1
+        elif pattern == "passing" and off_step and rng.random() < 0.6:
+            midi = base + int(rng.choice([-2, -1, 1, 2]))  # neighbour / passing tone
+            others -= 1
+        elif k > 0 and k % 2 and rng.random() < 0.1:
+            continue  # a rest
+        velocity = 1.0 if k == 0 else float(rng.uniform(0.6, 0.9))
+        notes.append((onset, min(onset + legato * step, end), int(midi), velocity))
+    return notes
+
+
 def plan_demo_song(config: DemoConfig, index: int) -> DemoSong:
     """The score of song ``index`` of a demo set (a pure function of the config and the index)."""
+    if config.style == "independent":
+        from audiotrain.datasets.chord_demo_independent import plan_independent_song
+
+        return plan_independent_song(config, index)
     rng = np.random.default_rng([config.seed, index, GENERATOR_VERSION])
     tempo = float(rng.uniform(*config.tempo_range))
     beat = 60.0 / tempo
@@ -180,32 +326,39 @@ def plan_demo_song(config: DemoConfig, index: int) -> DemoSong:
     duration = chords[-1][1] + tail
     n_timbres = 1 if len(config.timbres) == 1 or rng.random() < 0.5 else 2
     timbres = [str(t) for t in rng.choice(config.timbres, size=n_timbres, replace=False)]
-    has_bass = rng.random() < 0.85
+    bass_instrument = str(rng.choice(BASS_TIMBRES)) if rng.random() < 0.85 else None
+    bass_pattern = str(rng.choice(BASS_PATTERNS, p=[0.15, 0.2, 0.2, 0.25, 0.2]))
+    bass_step = 1.0 if bass_pattern == "walk" else float(rng.choice([0.5, 1.0, 2.0]))
+    legato = 1.0 if bass_instrument == "bass_fretless" else float(rng.uniform(0.55, 1.0))
+    # The register of the chords: from the usual octave above middle C's neighbour down to the guitar's.
+    chord_low = _CHORD_LOW if rng.random() < 0.5 else int(rng.integers(40, 56))
+    additive = _additive_timbre(rng) if "additive" in timbres else None
     piano_pattern = [[0.0, 1.0, 2.0, 3.0], [0.0, 1.5, 2.0, 3.0], [0.0, 2.0], [0.0, 0.5, 1.5, 2.5, 3.0]][
         rng.integers(4)
     ]
-    bass_step = float(rng.choice([0.5, 1.0, 2.0]))
     notes: list[Note] = []
     segments = [ChordSegment(0.0, lead_in, "N")]
-    for start, stop, type_name, root, bass_pc in chords:
+    for i, (start, stop, type_name, root, bass_pc) in enumerate(chords):
         if type_name is None:
             segments.append(ChordSegment(start, stop, "N"))
             continue
         label = decode_label(CHORD_TYPES.index(type_name), root, bass_pc)
         segments.append(ChordSegment(start, stop, label))
         pcs = sorted(parse_harte(label).pitch_classes)
-        voicing = _voicing(pcs, bass_pc, rng)
+        # With a bass instrument below, the chord voicing is free to put any chord tone lowest.
+        low_pc = bass_pc if bass_instrument is None or rng.random() < 0.5 else int(rng.choice(pcs))
+        voicing = _voicing(pcs, low_pc, rng, chord_low)
         note_end = stop - 0.002  # every note is silent before the segment ends
         for timbre in timbres:
-            if timbre in ("organ", "pad"):
+            if timbre in ("organ", "pad") or (timbre == "additive" and additive["decay"] == 0.0):
                 onsets = [start]
-            elif timbre == "piano":
+            elif timbre in ("piano", "additive"):
                 onsets = [start + (bar + b) * beat for bar in range(0, 16, 4) for b in piano_pattern]
             else:  # pluck: the whole chord strummed, then an arpeggio on eighth notes
                 onsets = list(start + 0.5 * beat * np.arange(int((stop - start) / (0.5 * beat)) + 1))
             onsets = [o for o in onsets if o < note_end - 0.05]
             for k, onset in enumerate(onsets):
-                off = onsets[k + 1] if k + 1 < len(onsets) and timbre == "piano" else note_end
+                off = onsets[k + 1] if k + 1 < len(onsets) and timbre != "pluck" else note_end
                 velocity = float(rng.uniform(0.6, 1.0))
                 if timbre == "pluck" and k > 0:
                     midi = voicing[k % len(voicing)]
@@ -214,15 +367,13 @@ def plan_demo_song(config: DemoConfig, index: int) -> DemoSong:
                     strum = 0.012 * rng.random() if timbre in ("piano", "pluck") else 0.0
                     for j, midi in enumerate(voicing):
                         notes.append(Note(onset + j * strum, off, midi, velocity, timbre))
-        if has_bass:
-            t = start
-            while t < note_end - 0.05:
-                octave = 12 if rng.random() < 0.25 else 0  # octave jumps on the same pitch class
-                midi = _BASS_LOW + (bass_pc - _BASS_LOW) % 12 + octave
-                notes.append(
-                    Note(t, min(t + bass_step * beat, note_end), midi, float(rng.uniform(0.7, 1.0)), "bass")
-                )
-                t += bass_step * beat
+        if bass_instrument is not None:
+            following = next((c for c in chords[i + 1 :] if c[2] is not None), None)
+            line = _bass_line(
+                bass_pattern, start, note_end, bass_step * beat, bass_pc, pcs,
+                following[4] if following else None, rng, legato,
+            )  # fmt: skip
+            notes += [Note(a, b, m, v, bass_instrument) for a, b, m, v in line if b - a > 0.03]
     segments.append(ChordSegment(chords[-1][1], duration, "N"))
     segments = [s for s in segments if s.end > s.start]
     beats = list(np.arange(lead_in, chords[-1][1], beat))
@@ -236,6 +387,10 @@ def plan_demo_song(config: DemoConfig, index: int) -> DemoSong:
         level=float(rng.uniform(0.3, 0.95)),
         beats=beats,
         percussion=config.percussion,
+        bass_instrument=bass_instrument,
+        bass_pattern=bass_pattern if bass_instrument else None,
+        additive=additive,
+        room=_room(rng),
     )
 
 
@@ -254,29 +409,68 @@ _TIMBRE_TABLES = {
     "organ": (_table([1, 0.8, 0.6, 0.5, 0, 0.3, 0, 0.25]), None, 0.0, 0.0, 0.02),
     "pluck": (_table([1 / (k + 1) for k in range(10)]), _table([1, 0.3]), 0.06, 0.45, 0.002),
     "pad": (_table([1 / (k + 1) ** 2 for k in range(6)]), None, 0.0, 0.0, 0.25),
-    "bass": (_table([1, 0.5, 0.25, 0.1]), _table([1, 0.2]), 0.15, 0.9, 0.005),
+    "bass_pluck": (_table([1, 0.6, 0.35, 0.2, 0.1]), _table([1, 0.2]), 0.12, 0.9, 0.004),
+    "bass_fretless": (_table([1, 0.45, 0.18, 0.08]), _table([1, 0.25]), 0.6, 2.5, 0.03),
+    "bass_synth": (_table([1 / (k + 1) for k in range(12)]), _table([1, 0.3, 0.1]), 0.09, 0.0, 0.003),
 }
-
+_GAINS = {"piano": 0.22, "organ": 0.12, "pluck": 0.3, "pad": 0.18, "additive": 0.2}
+_BASS_GAIN = {"bass_pluck": 0.5, "bass_fretless": 0.45, "bass_synth": 0.35}
 
 _CURVE_SECONDS = 12.0
 _curves: dict[tuple[str, int], tuple[np.ndarray, np.ndarray | None]] = {}
+
+
+def _curves_of(spec: tuple, sr: int) -> tuple[np.ndarray, np.ndarray | None]:
+    _, dull, bright_decay, decay, attack = spec
+    t = np.arange(int(_CURVE_SECONDS * sr), dtype=np.float64) / sr
+    envelope = np.minimum(1.0, t / attack) * (np.exp(-t / decay) if decay > 0 else 1.0)
+    brightness = np.exp(-t / bright_decay).astype(np.float32) if dull is not None else None
+    return envelope.astype(np.float32), brightness
 
 
 def _timbre_curves(instrument: str, sr: int) -> tuple[np.ndarray, np.ndarray | None]:
     """(amplitude envelope without release, brightness curve or None), long enough for any note, cached."""
     key = (instrument, sr)
     if key not in _curves:
-        _, dull, bright_decay, decay, attack = _TIMBRE_TABLES[instrument]
-        t = np.arange(int(_CURVE_SECONDS * sr), dtype=np.float64) / sr
-        envelope = np.minimum(1.0, t / attack) * (np.exp(-t / decay) if decay > 0 else 1.0)
-        brightness = np.exp(-t / bright_decay).astype(np.float32) if dull is not None else None
-        _curves[key] = (envelope.astype(np.float32), brightness)
+        _curves[key] = _curves_of(_TIMBRE_TABLES[instrument], sr)
     return _curves[key]
 
 
-def _render_note(note: Note, sr: int, tuning: float) -> np.ndarray:
-    bright, dull, _, _, _ = _TIMBRE_TABLES[note.instrument]
-    envelope, brightness = _timbre_curves(note.instrument, sr)
+def _additive_timbre(rng: np.random.Generator) -> dict:
+    """A random harmonic timbre for one song: partial amplitudes k^-tilt with random weights (sometimes odd
+    partials only), a random attack, decay (0: sustained) and brightness decay, sometimes vibrato."""
+    tilt = rng.uniform(0.5, 2.2)
+    amplitudes = [float((k + 1) ** -tilt * rng.uniform(0.3, 1.0)) for k in range(10)]
+    if rng.random() < 0.25:
+        amplitudes = [a if k % 2 == 0 else 0.0 for k, a in enumerate(amplitudes)]
+    return {
+        "amplitudes": amplitudes,
+        "attack": float(np.exp(rng.uniform(np.log(0.002), np.log(0.15)))),
+        "decay": 0.0 if rng.random() < 0.3 else float(np.exp(rng.uniform(np.log(0.3), np.log(4.0)))),
+        "bright_decay": float(rng.uniform(0.05, 1.0)),
+        "vibrato_cents": float(rng.uniform(5, 15)) if rng.random() < 0.3 else 0.0,
+    }
+
+
+def _room(rng: np.random.Generator) -> dict:
+    """The mix of a song: a spectral tilt, one peaking EQ band, and a Schroeder reverb (wet share, decay)."""
+    return {
+        "tilt": float(rng.uniform(-0.5, 0.5)),
+        "peak_hz": float(np.exp(rng.uniform(np.log(80.0), np.log(4000.0)))),
+        "peak_db": float(rng.uniform(-9.0, 9.0)),
+        "wet": float(rng.uniform(0.0, 0.35)) if rng.random() < 0.7 else 0.0,
+        "rt60": float(rng.uniform(0.4, 2.0)),
+    }
+
+
+def _render_note(note: Note, sr: int, tuning: float, custom: tuple | None = None) -> np.ndarray:
+    """One note; `custom` = (spec, curves, vibrato cents) of a song's own timbre, else the fixed table."""
+    if custom is not None:
+        (bright, dull, _, _, _), (envelope, brightness), vibrato_cents = custom
+    else:
+        bright, dull, _, _, _ = _TIMBRE_TABLES[note.instrument]
+        envelope, brightness = _timbre_curves(note.instrument, sr)
+        vibrato_cents = 10.0 if note.instrument == "bass_fretless" else 0.0
     n = min(int(round((note.offset - note.onset) * sr)), len(envelope))
     freq = 440.0 * 2 ** ((note.midi - 69) / 12) * tuning
     voices = [1.0] if note.instrument != "pad" else [0.9975, 1.0025]
@@ -286,7 +480,12 @@ def _render_note(note: Note, sr: int, tuning: float) -> np.ndarray:
     steps = np.arange(first, first + n, dtype=np.float64)
     wave = np.zeros(n, np.float32)
     for detune in voices:
-        index = (steps * (freq * detune * _TABLE_SIZE / sr)).astype(np.int64) & (_TABLE_SIZE - 1)
+        phase = steps * (freq * detune * _TABLE_SIZE / sr)
+        if vibrato_cents:  # at 5 Hz, fading in
+            t = np.arange(n) / sr
+            depth = vibrato_cents * 6e-4 * freq * _TABLE_SIZE / (2 * np.pi * 5.0) * np.minimum(1.0, t / 0.3)
+            phase += depth * np.sin(2 * np.pi * 5.0 * t)
+        index = phase.astype(np.int64) & (_TABLE_SIZE - 1)
         if dull is None:
             wave += bright[index]
         else:
@@ -298,37 +497,94 @@ def _render_note(note: Note, sr: int, tuning: float) -> np.ndarray:
     return wave * (note.velocity / len(voices))
 
 
+def _drums(song: DemoSong, sr: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Kick (a sine swept 110 -> 45 Hz, in the bass range), snare (noise + 190 Hz) and hats, unit level."""
+    out = np.zeros(n, np.float32)
+    beat = 60.0 / song.tempo
+    t = np.arange(int(0.35 * sr)) / sr
+    kick = np.sin(2 * np.pi * (45 * t + 65 * 0.04 * (1 - np.exp(-t / 0.04)))) * np.exp(-t / 0.12)
+    ts = np.arange(int(0.15 * sr)) / sr
+    snare_tone = 0.5 * np.sin(2 * np.pi * 190 * ts) * np.exp(-ts / 0.04)
+    extra_kicks = rng.random() < 0.5
+    for k, b in enumerate(song.beats):
+        hits = [(b, kick, 1.0)] if k % 2 == 0 or (extra_kicks and rng.random() < 0.3) else []
+        if k % 2:
+            snare = snare_tone + 0.6 * rng.standard_normal(len(ts)) * np.exp(-ts / 0.05)
+            hits.append((b, snare, 0.8))
+        hat = np.diff(rng.standard_normal(int(0.04 * sr) + 1)) * np.exp(-np.arange(int(0.04 * sr)) / 200)
+        hits += [(b, hat, 0.2), (b + beat / 2, hat, 0.15)]
+        for onset, wave, gain in hits:
+            start = int(onset * sr)
+            m = min(len(wave), n - start)
+            if m > 0:
+                out[start : start + m] += gain * wave[:m]
+    return out
+
+
+def _comb(x: np.ndarray, delay: int, gain: float) -> np.ndarray:
+    """Feedback comb ``y[n] = x[n] + g y[n - d]``, a block of `delay` samples at a time (each block only needs
+    the one before it: far faster than `scipy.signal.lfilter` with a denominator of d + 1 taps)."""
+    n = len(x)
+    blocks = -(-n // delay)
+    xp = np.zeros(blocks * delay)
+    xp[:n] = x
+    y = xp.reshape(blocks, delay)
+    for k in range(1, blocks):
+        y[k] += gain * y[k - 1]
+    return y.reshape(-1)[:n]
+
+
+def _mix(audio: np.ndarray, room: dict, sr: int) -> np.ndarray:
+    """Reverb (4 parallel feedback combs into an all-pass, after Schroeder 1962), then the EQ of `_room`."""
+    if room["wet"] > 0:
+        wet = sum(
+            _comb(audio, int(d * sr), 10 ** (-3 * d / room["rt60"])) for d in (0.0297, 0.0371, 0.0411, 0.0437)
+        )
+        for d in (0.0017,):  # a short all-pass: y[n] = -g x[n] + x[n - d] + g y[n - d]
+            b, a = np.zeros(int(d * sr) + 1), np.zeros(int(d * sr) + 1)
+            b[0], b[-1], a[0], a[-1] = -0.7, 1.0, 1.0, -0.7
+            wet = scipy.signal.lfilter(b, a, wet)
+        audio = audio + room["wet"] * (wet / 4).astype(np.float32)
+    # Peaking EQ (RBJ cookbook biquad, Q = 1) and a first-order tilt (+ highs for tilt > 0).
+    w = 2 * np.pi * room["peak_hz"] / sr
+    gain, alpha = 10 ** (room["peak_db"] / 40), np.sin(w) / 2
+    b = [1 + alpha * gain, -2 * np.cos(w), 1 - alpha * gain]
+    a = [1 + alpha / gain, -2 * np.cos(w), 1 - alpha / gain]
+    audio = scipy.signal.lfilter(b, a, audio)
+    audio = audio + room["tilt"] * np.diff(audio, prepend=0.0)
+    return audio.astype(np.float32)
+
+
 def render_demo_song(song: DemoSong, sr: int, seed: int | list[int] = 0) -> np.ndarray:
-    """Audio of a `DemoSong`: float32 [samples] in [-1, 1]; ``seed`` drives the noise."""
+    """Audio of a `DemoSong`: float32 [samples] in [-1, 1]; ``seed`` drives the noise and drums."""
+    if song.style == "independent":
+        from audiotrain.datasets.chord_demo_independent import render_independent_song
+
+        return render_independent_song(song, sr, seed)
     rng = np.random.default_rng(seed)
     n = int(round(song.duration * sr))
     audio = np.zeros(n + sr, np.float32)
     tuning = 2 ** (song.tuning_cents / 1200)
-    gains = {"bass": 0.5, "piano": 0.22, "organ": 0.12, "pluck": 0.3, "pad": 0.18}
+    custom = None
+    if song.additive is not None:
+        a = song.additive
+        dull = _table(a["amplitudes"][:2]) if a["amplitudes"][1] else _table(a["amplitudes"][:1])
+        spec = (_table(a["amplitudes"]), dull, a["bright_decay"], a["decay"], a["attack"])
+        custom = (spec, _curves_of(spec, sr), a["vibrato_cents"])
     for note in song.notes:
         start = int(round(note.onset * sr))
-        wave = _render_note(note, sr, tuning)
-        audio[start : start + len(wave)] += gains[note.instrument] * wave
-    audio = audio[:n]
+        wave = _render_note(note, sr, tuning, custom if note.instrument == "additive" else None)
+        gain = _BASS_GAIN.get(note.instrument) or _GAINS[note.instrument]
+        audio[start : start + len(wave)] += gain * wave
+    audio = _mix(audio, song.room, sr)[:n] if song.room else audio[:n]
     music_rms = float(np.sqrt(np.mean(audio**2))) + 1e-6
-    # Unpitched hits: short noise bursts on each beat (louder on the off-beats, like a snare), hi-hat-like
-    # differenced noise on eighths.
-    beat = 60.0 / song.tempo
-    for k, b in enumerate(song.beats if song.percussion else []):
-        for offset, length, colour, gain in (
-            (0.0, 0.12, "mid", 0.6 if k % 2 else 0.25),
-            (beat / 2, 0.04, "high", 0.15),
-        ):
-            start = int((b + offset) * sr)
-            m = min(int(length * sr), n - start)
-            if m <= 0:
-                continue
-            burst = rng.standard_normal(m).astype(np.float32)
-            if colour == "high":
-                burst = np.diff(burst, prepend=0.0)
-            audio[start : start + m] += (
-                gain * music_rms * burst * np.exp(-np.arange(m) / (0.2 * m)).astype(np.float32)
-            )
+    if song.percussion:
+        audio += music_rms * float(rng.uniform(0.6, 2.0)) * _drums(song, sr, n, rng)
+        # A low rumble (white noise through a one-pole low-pass at ~60 Hz) that masks the bass range.
+        pole = np.exp(-2 * np.pi * 60.0 / sr)
+        rumble = scipy.signal.lfilter([1 - pole], [1, -pole], rng.standard_normal(n)).astype(np.float32)
+        rumble *= music_rms * 10 ** (rng.uniform(-30, -12) / 20) / (np.std(rumble) + 1e-9)
+        audio += rumble
     noise = rng.standard_normal(n).astype(np.float32)
     audio += music_rms * 10 ** (song.noise_db / 20) * noise
     return (audio * (song.level / (np.max(np.abs(audio)) + 1e-9))).astype(np.float32)
@@ -343,7 +599,8 @@ def generate_demo_songs(
     seed: int = 0,
     sr: int = 22050,
     song_seconds: float = 30.0,
-    timbres: tuple[str, ...] = TIMBRES,
+    timbres: tuple[str, ...] | None = None,
+    style: str = "train",
     **kwargs,
 ) -> list[SongEntry]:
     """Write a demo set (``song_XXX.wav`` + ``.lab``) to ``out_dir``, or reuse it if already there.
@@ -351,7 +608,7 @@ def generate_demo_songs(
     Parameters
     ----------
     out_dir : str or Path
-    n_songs, seed, sr, song_seconds, timbres, **kwargs
+    n_songs, seed, sr, song_seconds, timbres, style, **kwargs
         Fields of `DemoConfig`.
 
     Returns
@@ -360,10 +617,10 @@ def generate_demo_songs(
         The songs, in order.
     """
     config = DemoConfig(
-        n_songs=n_songs, seed=seed, sr=sr, song_seconds=song_seconds, timbres=timbres, **kwargs
+        n_songs=n_songs, seed=seed, sr=sr, song_seconds=song_seconds, timbres=timbres, style=style, **kwargs
     )
     out_dir = Path(out_dir)
-    params = {"generator_version": GENERATOR_VERSION, **asdict(config)}
+    params = {"generator_version": generator_version(config.style), **asdict(config)}
     params = json.loads(json.dumps(params))  # tuples → lists, as they are read back
     entries = [
         SongEntry(f"song_{i:03d}", out_dir / f"song_{i:03d}.wav", out_dir / f"song_{i:03d}.lab")

@@ -101,6 +101,7 @@ DECODE_HELP = {
     "decode.method": "smoothing of frame posteriors: viterbi (HMM), median or argmax",
     "decode.self_transition": "viterbi: probability of staying in the same chord from frame to frame",
     "decode.median_frames": "median: filter width in frames (odd)",
+    "decode.joint_bass": "viterbi over (chord, bass) pairs (the bass is a chord tone); off: separate paths",
     "decode.unknown_chords": "output X (unknown chord) labels; off: the most likely real chord (or N) instead",
 }
 DECODE_CHOICES = {"decode.method": ("viterbi", "median", "argmax")}

@@ -14,7 +14,7 @@ from audiotrain.audio import AudioError
 from audiotrain.chords.lab import read_annotation
 from audiotrain.chords.vocabulary import NUM_CHORD_TYPES, encode_label
 from audiotrain.data import DataLoader
-from audiotrain.datasets.chord_demo import TIMBRES, generate_demo_songs
+from audiotrain.datasets.chord_demo import generate_demo_songs, generator_version, style_timbres
 from audiotrain.datasets.chord_songs import (
     ChordSongConfig,
     ChordSongDataset,
@@ -49,20 +49,25 @@ def demo_splits(
     sr: int,
     train_timbres: Sequence[str] | None = None,
     test_timbres: Sequence[str] | None = None,
+    test_style: str = "train",
 ) -> SongSplits:
     """Generate (or reuse) the demo songs under the cache dir: a training set split into train/val by song,
-    and a held-out set made with another seed (seed + 1000), optionally with other timbres."""
+    and a held-out set made with another seed (seed + 1000), optionally with other timbres or in the
+    independently written ``"independent"`` style (`audiotrain.datasets.chord_demo_independent`)."""
     root = data.resolved_cache_dir() / "demo" / "chords"
 
-    def make(kind: str, n: int, seed: int, timbres: Sequence[str] | None):
-        timbres = tuple(timbres) if timbres else TIMBRES
-        folder = root / f"{kind}-seed{seed}-n{n}-{data.demo_seconds:g}s-{'+'.join(timbres)}"
+    def make(kind: str, n: int, seed: int, timbres: Sequence[str] | None, style: str = "train"):
+        timbres = tuple(timbres) if timbres else style_timbres(style)
+        # The generator version is in the name: sets of different versions never replace each other.
+        folder = root / (
+            f"{kind}-v{generator_version(style)}-{style}-seed{seed}-n{n}-{data.demo_seconds:g}s-{'+'.join(timbres)}"
+        )
         return generate_demo_songs(
-            folder, n_songs=n, seed=seed, sr=sr, song_seconds=data.demo_seconds, timbres=timbres
+            folder, n_songs=n, seed=seed, sr=sr, song_seconds=data.demo_seconds, timbres=timbres, style=style
         )
 
     songs = make("train", data.demo_songs, data.demo_seed, train_timbres)
-    test = make("test", data.demo_test_songs, data.demo_seed + HELD_OUT_SEED_OFFSET, test_timbres)
+    test = make("test", data.demo_test_songs, data.demo_seed + HELD_OUT_SEED_OFFSET, test_timbres, test_style)
     train, val, _ = split_songs(songs, val_fraction=data.val_fraction, test_fraction=0.0, seed=data.demo_seed)
     return SongSplits(train, val, test, f"demo songs in {root}")
 
