@@ -462,7 +462,7 @@ def test_truncated_storage_is_reported(tmp_path):
         for item in src.namelist():
             data = src.read(item)
             dst.writestr(item, data[:40] if "/data/" in item else data)
-    with pytest.raises(TorchCheckpointError, match="holds 10 elements, the pickle says 100"):
+    with pytest.raises(TorchCheckpointError, match="storage 0 holds 40 bytes, the pickle says 100 elements"):
         load_torch_state_dict(broken)
 
 

@@ -286,6 +286,7 @@ def _three_training_steps(ref: dict, compiled: bool):
     return losses, dict(tree_flatten(model.parameters()))
 
 
+@pytest.mark.slow
 def test_compiled_train_step_equals_eager(tiny):
     """The trainer compiles the step over (model, optimizer, random) state: same losses and weights as eager."""
     ref = tiny[2]

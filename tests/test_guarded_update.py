@@ -98,6 +98,7 @@ def test_a_skipped_step_changes_nothing(name):
 
 
 @pytest.mark.parametrize("name", ["adamw", "adam"])
+@pytest.mark.slow
 def test_bf16_true_parameters_take_the_inlined_path_exactly(name):
     make = OPTIMIZERS[name]
     bf16 = dict(dtype=mx.bfloat16)

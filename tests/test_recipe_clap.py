@@ -221,6 +221,7 @@ def test_first_trainer_step_has_the_size_of_the_learning_rate(tmp_path):
 
 
 @pytest.mark.parametrize("precision", ["bf16-mixed", "bf16-true"])
+@pytest.mark.slow
 def test_bf16_training_compiles_and_evaluates(precision, tmp_path):
     """bf16 with compile used to fail in the first step with "IndexError: _Map_base::at" (an MLX compile bug
     triggered by the bf16 logit scale cast to float32 both in the loss and in the returned metrics)."""
