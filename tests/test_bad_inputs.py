@@ -121,6 +121,10 @@ def chords_flag(*argv):
     return lambda tmp: lambda: chords.main([*argv, "--run_dir", str(tmp / "run")])
 
 
+def clap_flag(*argv):
+    return lambda tmp: lambda: clap.main([*argv, "--out", str(tmp / "run")])
+
+
 def config_file(text: bytes | str, suffix: str = ".yaml"):
     def build(tmp):
         path = tmp / f"settings{suffix}"
@@ -185,6 +189,28 @@ CASES: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "seed not a number": (chords_flag("--seed", "abc"), ("--seed", "abc")),
     "abbreviated flag": (chords_flag("--num_epoch", "3"), ("--num_epoch",)),
     "unknown command": (lambda tmp: lambda: chords.main(["fit"]), ("unknown command 'fit'",)),
+    "clap learning_rate inf": (clap_flag("--task.learning_rate", "inf"), ("--task.learning_rate", "inf", "finite")),
+    "clap learning_rate nan": (clap_flag("--task.learning_rate", "nan"), ("--task.learning_rate", "nan")),
+    "clap min_learning_rate -1": (clap_flag("--task.min_learning_rate", "-1"), ("--task.min_learning_rate", "-1", ">= 0")),
+    "clap weight_decay nan": (clap_flag("--task.weight_decay", "nan"), ("--task.weight_decay", "nan")),
+    "clap warmup_steps -1": (clap_flag("--task.warmup_steps", "-1"), ("--task.warmup_steps", "-1", ">= 0")),
+    "clap total_steps 0": (clap_flag("--task.total_steps", "0"), ("--task.total_steps", "0", ">= 1")),
+    "clap batch_size 1": (clap_flag("--train.batch_size", "1"), ("--train.batch_size", "1", ">= 2")),
+    "clap eval_batch_size 0": (clap_flag("--train.eval_batch_size", "0"), ("--train.eval_batch_size", "0", ">= 2")),
+    "clap epochs 0": (clap_flag("--train.epochs", "0"), ("--train.epochs", "0", ">= 1")),
+    "clap max_steps -5": (clap_flag("--train.max_steps", "-5"), ("--train.max_steps", "-5", ">= 1")),
+    "clap gradient_clip inf": (clap_flag("--train.gradient_clip", "inf"), ("--train.gradient_clip", "inf", "finite")),
+    "clap accumulate_grad_batches 0": (clap_flag("--train.accumulate_grad_batches", "0"), ("--train.accumulate_grad_batches", "0")),
+    "clap log_every_n_steps 0": (clap_flag("--train.log_every_n_steps", "0"), ("--train.log_every_n_steps", "0")),
+    "clap seed -1": (clap_flag("--train.seed", "-1"), ("--train.seed", "-1", ">= 0")),
+    "clap seed 2**64": (clap_flag("--train.seed", str(2**64)), ("--train.seed", str(2**64), "2**63 - 1")),
+    "clap precision 16": (clap_flag("--train.precision", "16"), ("--train.precision", "'16'", "bf16-mixed")),
+    "clap max_tokens 2": (clap_flag("--dataset.max_tokens", "2"), ("--dataset.max_tokens", "2", ">= 3")),
+    "clap eval_fraction 1": (clap_flag("--dataset.eval_fraction", "1"), ("--dataset.eval_fraction", "1.0", "< 1")),
+    "clap num_workers -1": (clap_flag("--dataset.num_workers", "-1"), ("--dataset.num_workers", "-1")),
+    "clap demo clips 1": (clap_flag("--demo.clips", "1"), ("--demo.clips", "1", ">= 2")),
+    "clap demo width 6": (clap_flag("--demo.width", "6"), ("--demo.width", "6", "multiple of 4")),
+    "clap demo vocab_size 0": (clap_flag("--demo.vocab_size", "0"), ("--demo.vocab_size", "0")),
     # ---- config files
     "config not UTF-8": (config_file(b"seed: 1\n\xff\xfe\n"), ("settings.yaml", "UTF-8")),
     "config YAML syntax": (config_file("seed: [1,\n"), ("settings.yaml", "YAML")),
@@ -193,6 +219,13 @@ CASES: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "config wrong type": (config_file("learning_rate: fast\n"), ("settings.yaml", "learning_rate")),
     "config out of range": (config_file("seed: -5\n"), ("settings.yaml", "seed", "-5")),
     "config nested wrong": (config_file("data: 3\n"), ("settings.yaml", "data")),
+    "clap config out of range": (
+        prepared(
+            lambda tmp: _write(tmp / "clap.yaml", "train:\n  batch_size: 1\n"),
+            lambda tmp, f: clap.main(["--config", str(f), "--out", str(tmp / "run")]),
+        ),
+        ("clap.yaml", "train.batch_size", "1"),
+    ),
     "config missing": (
         lambda tmp: lambda: chords.main(["--config", str(tmp / "nothere.yaml")]),
         ("nothere.yaml", "does not exist"),

@@ -413,7 +413,7 @@ def _one_error_line(capsys, *fragments) -> None:
 @pytest.mark.parametrize(
     "argv, fragments",
     [
-        (["--num_epochs", "0"], ["num_epochs (--num_epochs) must be a finite number > 0, got 0"]),
+        (["--num_epochs", "0"], ["num_epochs (--num_epochs) must be an integer > 0, got 0"]),
         (["--decode.method", "bogus"], ["--decode.method: invalid choice: 'bogus'", "viterbi"]),
         (["--config", "missing.yaml"], ["missing.yaml"]),
         (["train", "--data", "no/such/folder"], ["--data no/such/folder: no such folder"]),

@@ -479,7 +479,7 @@ def test_cli_help_and_errors(tmp_path, capsys):
     assert "--data FOLDER is required" in capsys.readouterr().err and not (tmp_path / "o2").exists()
     with pytest.raises(SystemExit):
         main(["--train.batch_size", "1"])
-    assert "batch_size must be >= 2" in capsys.readouterr().err
+    assert "--train.batch_size) must be an integer >= 2" in capsys.readouterr().err
 
 
 def test_split_choice(tmp_path):

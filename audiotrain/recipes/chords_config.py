@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -26,6 +25,7 @@ from audiotrain.audio import load as load_audio
 from audiotrain.chords.decode import DecodeConfig
 from audiotrain.features.cqt import C1_HZ, CQTConfig
 from audiotrain.models.chord_model import ChordModelConfig
+from audiotrain.recipes.config_cli import SEED_MAX, check_setting
 
 import numpy as np
 
@@ -230,18 +230,12 @@ class TrainingConfig:
     decode: DecodeConfig = field(default_factory=DecodeConfig)
 
     def __post_init__(self):
-        # Messages name the field as a flag (--name) and as the key of a --config file (name).
-        positive = ("learning_rate", "batch_size", "num_epochs", "log_every")
-        for name in positive:
-            value = getattr(self, name)
-            if not (value > 0 and math.isfinite(value)):
-                raise ValueError(f"{name} (--{name}) must be a finite number > 0, got {value!r}")
+        # Named as a flag (--name) and as the key of a --config file when set through them (merge_config).
+        for name in ("learning_rate", "batch_size", "num_epochs", "log_every"):
+            check_setting(name, getattr(self, name), integer=name != "learning_rate", above=0)
         for name in ("weight_decay", "warmup_epochs", "gradient_clip", "save_every", "patience", "min_delta"):
-            value = getattr(self, name)
-            if not (value >= 0 and math.isfinite(value)):
-                raise ValueError(f"{name} (--{name}) must be a finite number >= 0, got {value!r}")
-        if not 0 <= self.seed < 2**63:
-            raise ValueError(f"seed (--seed) must be an integer from 0 to 2**63 - 1, got {self.seed!r}")
+            check_setting(name, getattr(self, name), integer=name in ("save_every", "patience"), at_least=0)
+        check_setting("seed", self.seed, integer=True, at_least=0, at_most=SEED_MAX)
         if self.scheduler not in ("cosine", "onecycle", "constant"):
             raise ValueError(
                 f"TrainingConfig.scheduler must be 'cosine', 'onecycle' or 'constant', got {self.scheduler!r}"

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from audiotrain.metrics.retrieval import DEFAULT_PROMPT_TEMPLATE
 from audiotrain.recipes.clap_task import CLAPTaskConfig
+from audiotrain.recipes.config_cli import SEED_MAX, SettingError, check_setting
 from audiotrain.train import flags
 
 DEMO_LEARNING_RATE = 3e-4
@@ -46,12 +47,10 @@ class ClapDatasetConfig:
     prompt_template: str = _opt(DEFAULT_PROMPT_TEMPLATE, "zero-shot prompt, '{}' is replaced by the class")
 
     def __post_init__(self):
-        if not 0 < self.eval_fraction < 1:
-            raise ValueError(f"dataset.eval_fraction must be between 0 and 1, got {self.eval_fraction}")
-        if self.max_tokens < 3:
-            raise ValueError(f"dataset.max_tokens must be at least 3, got {self.max_tokens}")
-        if self.num_workers < 0:
-            raise ValueError(f"dataset.num_workers must be >= 0, got {self.num_workers}")
+        # Named by field here; merge_config names them as flags (--dataset.max_tokens) when set through one.
+        check_setting("eval_fraction", self.eval_fraction, above=0, below=1)
+        check_setting("max_tokens", self.max_tokens, integer=True, at_least=3, why="<s>, a token and </s>")
+        check_setting("num_workers", self.num_workers, integer=True, at_least=0)
 
 
 @dataclass
@@ -83,29 +82,22 @@ class ClapTrainConfig:
     log_every_n_steps: int = _opt(10, "log training metrics every n optimizer steps")
 
     def __post_init__(self):
-        # What the Trainer would reject, checked with its own checks at parsing (before data or model load).
-        checks = {
-            "epochs": lambda: flags.positive_int_or_none("max_epochs", self.epochs),
-            "max_steps": lambda: flags.positive_int_or_none("max_steps", self.max_steps),
-            "gradient_clip": lambda: flags.clip(self.gradient_clip, "norm"),
-            "precision": lambda: flags.precision(str(self.precision)),
-        }
-        for name, check in checks.items():
-            try:
-                check()
-            except ValueError as error:
-                raise ValueError(f"train.{name}: {error}") from None
-        for name in ("batch_size", "eval_batch_size", "accumulate_grad_batches", "log_every_n_steps"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
-        if self.seed < 0:
-            raise ValueError(f"train.seed must be >= 0, got {self.seed}")
+        # Everything the Trainer or the loaders would reject, at parsing (before data or model load).
+        for name in ("epochs", "max_steps"):
+            check_setting(name, getattr(self, name), integer=True, at_least=1, optional=True)
         for name in ("batch_size", "eval_batch_size"):
-            if getattr(self, name) < 2:
-                raise ValueError(
-                    f"train.{name} must be >= 2: contrastive learning needs negatives in the batch (over one "
-                    "pair the loss is 0 and the accuracies 1)"
-                )
+            check_setting(
+                name, getattr(self, name), integer=True, at_least=2,
+                why="contrastive learning needs negatives in the batch: over one pair the loss is 0",
+            )  # fmt: skip
+        for name in ("accumulate_grad_batches", "log_every_n_steps"):
+            check_setting(name, getattr(self, name), integer=True, at_least=1)
+        check_setting("gradient_clip", self.gradient_clip, above=0, optional=True)
+        check_setting("seed", self.seed, integer=True, at_least=0, at_most=SEED_MAX)
+        try:
+            flags.precision(str(self.precision))
+        except ValueError:
+            raise SettingError("precision", self.precision, "'32', 'bf16-mixed' or 'bf16-true'") from None
 
 
 @dataclass
@@ -120,9 +112,13 @@ class ClapDemoConfig:
     width: int = _opt(64, "width of the tiny model's text tower and projections")
 
     def __post_init__(self):
-        for name in ("clips", "vocab_size", "width"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"demo.{name} must be >= 1, got {getattr(self, name)}")
+        check_setting("clips", self.clips, integer=True, at_least=2, why="a training and an evaluation clip")
+        check_setting("vocab_size", self.vocab_size, integer=True, at_least=1)
+        check_setting("width", self.width, integer=True, at_least=4)
+        if self.width % 4:
+            raise SettingError(
+                "width", self.width, "a multiple of 4 (the demo's text tower has 4 attention heads)"
+            )
 
 
 @dataclass

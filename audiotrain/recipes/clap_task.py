@@ -23,6 +23,7 @@ from typing import Any
 
 from audiotrain.distributed import collectives
 from audiotrain.models.clap.model import ClapModel
+from audiotrain.recipes.config_cli import check_setting
 from audiotrain.train.module import OptimizerConfig, TrainModule
 from audiotrain.train.schedulers import WarmupCosineScheduler
 
@@ -123,18 +124,17 @@ class CLAPTaskConfig:
     )
 
     def __post_init__(self):
-        if self.learning_rate is not None and self.learning_rate <= 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
-        if self.min_learning_rate < 0:
-            raise ValueError(f"min_learning_rate must be >= 0, got {self.min_learning_rate}")
+        # Named by field; the recipe's parsing names them as flags (--task.learning_rate) through merge_config.
+        check_setting("learning_rate", self.learning_rate, above=0, optional=True)
+        check_setting("min_learning_rate", self.min_learning_rate, at_least=0)
         # Against the learning rate in use: when it is unset, its default depends on the run (fine-tuning or
         # the from-scratch demo), so the recipe checks it once it is known (`check_min_learning_rate`).
         if self.learning_rate is not None:
             self.check_min_learning_rate(self.learning_rate)
-        if self.warmup_steps < 0 or self.freeze_audio_stages < 0 or self.freeze_text_layers < 0:
-            raise ValueError("warmup_steps, freeze_audio_stages and freeze_text_layers must be >= 0")
-        if self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        for name in ("warmup_steps", "freeze_audio_stages", "freeze_text_layers"):
+            check_setting(name, getattr(self, name), integer=True, at_least=0)
+        check_setting("total_steps", self.total_steps, integer=True, at_least=1, optional=True)
+        check_setting("weight_decay", self.weight_decay, at_least=0)
         if self.freeze_audio and self.freeze_text and not self.train_logit_scale:
             raise ValueError("freeze_audio, freeze_text and train_logit_scale=False leave nothing to train")
 

@@ -12,6 +12,8 @@ import argparse
 import dataclasses
 import difflib
 import json
+import math
+import numbers
 import shlex
 import types
 import typing
@@ -159,8 +161,65 @@ def merge_config(config: Any, data: dict[str, Any], source: str, path: str = "")
             changes[key] = value
     try:
         return dataclasses.replace(config, **changes)
+    except SettingError as err:  # a section names its own fields; here its place in the tree is known
+        raise ValueError(f"{source}: {err.within(path)}") from None
     except (TypeError, ValueError) as err:
         raise ValueError(f"{source}: {err}") from None
+
+
+#: The largest seed a recipe takes (what the Trainer and numpy's generators accept).
+SEED_MAX = 2**63 - 1
+
+
+class SettingError(ValueError):
+    """A setting out of its range. Raised by a config section's checks with the field's own name; `merge_config`
+    (which knows the section's place: ``train.``) names it as a --config key and a flag (``--train.seed``)."""
+
+    def __init__(self, name: str, value: Any, expected: str):
+        self.name, self.value, self.expected = name, value, expected
+        super().__init__(f"{name} must be {expected}, got {value!r}")
+
+    def within(self, section: str) -> str:
+        name = f"{section}{self.name}"
+        return f"{name} (--{name}) must be {self.expected}, got {self.value!r}"
+
+
+def check_setting(
+    name: str,
+    value: Any,
+    *,
+    integer: bool = False,
+    at_least: float | None = None,
+    above: float | None = None,
+    at_most: float | None = None,
+    below: float | None = None,
+    optional: bool = False,
+    why: str = "",
+) -> None:
+    """Raise `SettingError` unless `value` is a finite number (an integer if `integer`) in the given bounds, or
+    None when `optional`. `why` is added to the expectation (what the bound is for)."""
+    if value is None and optional:
+        return
+    bounds = [
+        (at_least, ">=", lambda v, b: v >= b),
+        (above, ">", lambda v, b: v > b),
+        (at_most, "<=", lambda v, b: v <= b),
+        (below, "<", lambda v, b: v < b),
+    ]
+    kind = numbers.Integral if integer else numbers.Real
+    ok = isinstance(value, kind) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and all(bound is None or holds(value, bound) for bound, _, holds in bounds)
+    if not ok:
+        shown = [
+            f"{sign} {'2**63 - 1' if bound == SEED_MAX else bound}"
+            for bound, sign, _ in bounds
+            if bound is not None
+        ]
+        expected = ("an integer" if integer else "a finite number") + (
+            f" {' and '.join(shown)}" if shown else ""
+        )
+        expected += (f" ({why})" if why else "") + (", or none" if optional else "")
+        raise SettingError(name, value, expected)
 
 
 def _parses_as(kind: type, text: str) -> bool:
