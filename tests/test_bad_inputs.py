@@ -109,9 +109,11 @@ def _finished_run(folder: Path) -> Path:
     return folder
 
 
-def _songs(folder: Path) -> Path:
-    _wav(folder / "a.wav", np.zeros(8000))
-    (folder / "a.lab").write_text("0.0\t1.0\tC:maj\n")
+def _songs(folder: Path, names: str = "abcd") -> Path:
+    """One-second songs: 10 frames at the chord recipe's 10.8 frames per second."""
+    for name in names:
+        _wav(folder / f"{name}.wav", np.zeros(8000))
+        (folder / f"{name}.lab").write_text("0.0\t0.8\tC:maj\n")
     return folder
 
 
@@ -237,6 +239,10 @@ CASES: dict[str, tuple[Callable, tuple[str, ...]]] = {
             lambda tmp, made: chords.main(["train", "--data", str(made[0]), "--run_dir", str(made[1])]),
         ),
         ("--run_dir", "{tmp}/old", "--overwrite", "--resume"),
+    ),
+    "window_frames longer than every song": (
+        prepared(_songs, lambda tmp, songs: chords.main(["train", "--data", str(songs), "--data.window_frames", "100000", "--run_dir", str(tmp / "run")])),
+        ("--data.window_frames 100000", "longer than every training song", "has 10 frames", "--data.window_frames 10 or less"),
     ),
     "run_dir is a file": (
         prepared(lambda tmp: _write(tmp / "afile", "mine"), lambda tmp, f: chords.main(["--run_dir", str(f)])),

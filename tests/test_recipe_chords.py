@@ -5,9 +5,11 @@ import shutil
 
 from audiotrain.chords.lab import read_annotation, read_lab, write_jams
 from audiotrain.datasets.chord_demo import generate_demo_songs
+from audiotrain.datasets.chord_songs import SongEntry
 from audiotrain.models.chord_model import ChordModelConfig
 from audiotrain.recipes import chords
-from audiotrain.recipes.chords_config import TrainingConfig
+from audiotrain.recipes.chords_config import ChordDataConfig, ChordFeatureConfig, TrainingConfig
+from audiotrain.recipes.chords_data import SongSplits
 from audiotrain.recipes.chords_predict import ChordPredictor, taper
 from audiotrain.recipes.chords_task import CHECKPOINT_KEY, ChordTask, make_schedule
 from audiotrain.recipes.config_cli import load_config_file
@@ -477,6 +479,28 @@ def test_training_skips_songs_whose_audio_is_broken(tiny_run, tmp_path, capsys):
     assert "no held-out test songs" in out
     config = json.loads((run_dir / "config.json").read_text())
     assert sum(len(v) for v in config["songs"].values()) == 3
+
+
+def test_a_window_longer_than_every_song_is_refused_before_any_audio_is_decoded(
+    tmp_path, monkeypatch, capsys
+):
+    data = tmp_path / "songs"
+    songs = generate_demo_songs(data, n_songs=4, seed=9, song_seconds=4)
+    # The refusal reads audio headers only: computing a song's features (minutes on a large folder) fails here.
+    monkeypatch.setattr(ChordFeatureConfig, "load", lambda *a, **k: pytest.fail("decoded audio first"))
+    monkeypatch.setattr(ChordFeatureConfig, "compute", lambda *a, **k: pytest.fail("computed features first"))
+    argv = ["train", "--data", str(data), "--data.window_frames", "100000", "--run_dir", str(tmp_path / "run"),
+            "--data.cache_dir", str(tmp_path / "cache")]  # fmt: skip
+    capsys.readouterr()
+    assert chords.main(argv) == 2
+    _one_error_line(capsys, "--data.window_frames 100000 is longer than every training song", "or less")
+    assert not (tmp_path / "run").exists() and not (tmp_path / "cache" / "features").exists()
+    # A song whose header cannot be read is passed over by the check (the decode pass names it), not a crash.
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"")
+    splits = SongSplits([SongEntry("broken", broken, songs[0].annotation_path), *songs], [], [], "test")
+    with pytest.raises(ValueError, match="longer than every training song"):
+        chords._check_window_fits(splits, TrainingConfig(data=ChordDataConfig(window_frames=100000)))
 
 
 def test_checkpoint_without_chord_settings_is_rejected(tiny_run, tmp_path):

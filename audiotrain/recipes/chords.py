@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from audiotrain.audio import AudioError, SkipCounter
+from audiotrain.audio import AudioError, SkipCounter, get_duration
 from audiotrain.chords.lab import jams_text, write_jams, write_lab
 from audiotrain.datasets.chord_songs import scan_song_folder
 from audiotrain.distributed import collectives
@@ -198,13 +198,15 @@ def run_training(
             splits = demo_splits(data, config.features.sr)
             if main:
                 collectives.barrier()
+    # A window longer than every song ended in a segmentation fault: refused from the headers, before the
+    # decode pass below computes every song's features (minutes on a large folder).
+    _check_window_fits(splits, config)
     cache_root = data.resolved_cache_dir() / "features"
     feature_fn, cache = feature_function(config.features, cache_root)
     splits, undecodable = drop_undecodable(splits, feature_fn)
     if undecodable:
         log(f"{len(undecodable)} songs skipped, their audio does not decode:\n  " + "\n  ".join(undecodable))
     log(splits.describe())
-    _check_window_fits(splits, config)  # a window longer than every song ended in a segmentation fault
     if resume:
         _check_resume_songs(resume, splits, data)  # before the run folder, the model and the Trainer
     if replace and main:  # only now that every check has passed
@@ -289,18 +291,24 @@ def _write_run_config(run_dir: Path, config: TrainingConfig, splits: SongSplits)
 
 
 def _check_window_fits(splits: SongSplits, config: TrainingConfig) -> None:
-    """Refuse a ``--data.window_frames`` longer than every training song (read from the audio headers)."""
-    from audiotrain.audio import get_duration
+    """Refuse a ``--data.window_frames`` longer than every training song, from the audio headers (no decoding).
 
-    if not splits.train:
+    A song whose header cannot be read is passed over here: the decode pass (`drop_undecodable`) names it."""
+    seconds = {}
+    for song in splits.train:
+        try:
+            seconds[song.name] = get_duration(song.audio_path)
+        except AudioError:
+            continue
+    if not seconds:
         return
     frame_rate = config.features.frame_rate
-    longest = max(splits.train, key=lambda song: get_duration(song.audio_path))
-    frames = int(get_duration(longest.audio_path) * frame_rate)
+    longest = max(seconds, key=seconds.get)
+    frames = int(seconds[longest] * frame_rate)
     window = config.data.window_frames
     if window > frames:
         raise ValueError(
-            f"--data.window_frames {window} is longer than every training song: the longest, {longest.name}, "
+            f"--data.window_frames {window} is longer than every training song: the longest, {longest}, "
             f"has {frames} frames ({frames / frame_rate:.1f} s at {frame_rate:.2f} frames per second); pass "
             f"--data.window_frames {max(8, frames)} or less"
         )
