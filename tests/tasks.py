@@ -81,3 +81,13 @@ class RecordingLogger:
 
     def keys(self):
         return {k for _, m in self.metrics for k in m}
+
+
+def quiet_trainer(tmp_path, **kwargs):
+    """A Trainer for tests: in `tmp_path`, no progress bar, no sanity check, no checkpoints (unless asked)."""
+    from audiotrain import Trainer
+
+    kwargs.setdefault("enable_progress_bar", False)
+    kwargs.setdefault("enable_checkpointing", False)
+    kwargs.setdefault("num_sanity_val_steps", 0)
+    return Trainer(default_root_dir=tmp_path, **kwargs)

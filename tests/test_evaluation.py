@@ -2,19 +2,16 @@
 hooks, limits and modes as Lightning has them."""
 
 import audiotrain  # noqa: F401  (before mlx)
-from audiotrain import Trainer
 from audiotrain.train.callbacks import Callback
 
 import mlx.core as mx
 import numpy as np
 import pytest
-from tasks import TinyClassifier, make_batches
+from tasks import TinyClassifier, make_batches, quiet_trainer
 
 
 def trainer(tmp_path, **kwargs):
-    kwargs.setdefault("enable_progress_bar", False)
-    kwargs.setdefault("enable_checkpointing", False)
-    return Trainer(default_root_dir=tmp_path, **kwargs)
+    return quiet_trainer(tmp_path, **kwargs)
 
 
 class Lifecycle(Callback):

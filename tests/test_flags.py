@@ -8,14 +8,11 @@ from audiotrain.train.callbacks import EarlyStopping
 
 import mlx.core as mx
 import pytest
-from tasks import TinyClassifier, make_batches
+from tasks import TinyClassifier, make_batches, quiet_trainer
 
 
 def trainer(tmp_path, **kwargs):
-    kwargs.setdefault("enable_progress_bar", False)
-    kwargs.setdefault("enable_checkpointing", False)
-    kwargs.setdefault("num_sanity_val_steps", 0)
-    return Trainer(default_root_dir=tmp_path, **kwargs)
+    return quiet_trainer(tmp_path, **kwargs)
 
 
 @pytest.mark.parametrize("precision", ["16-mixed", "16", 16, "64"])

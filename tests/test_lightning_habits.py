@@ -2,20 +2,18 @@
 load_from_checkpoint, and the public names under audiotrain.train."""
 
 import audiotrain  # noqa: F401  (before mlx)
-from audiotrain import DataModule, Trainer
+from audiotrain import DataModule
 from audiotrain.train.schedulers import WarmupCosineScheduler
 
 import mlx.core as mx
 import mlx.optimizers as optim
 import numpy as np
 import pytest
-from tasks import RecordingLogger, TinyClassifier, make_batches, weights
+from tasks import RecordingLogger, TinyClassifier, make_batches, quiet_trainer, weights
 
 
 def trainer(tmp_path, **kwargs):
-    kwargs.setdefault("enable_progress_bar", False)
-    kwargs.setdefault("num_sanity_val_steps", 0)
-    return Trainer(default_root_dir=tmp_path, **kwargs)
+    return quiet_trainer(tmp_path, **kwargs)
 
 
 class Returns(TinyClassifier):

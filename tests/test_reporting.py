@@ -2,19 +2,15 @@
 callbacks see the same numbers for the same batches."""
 
 import audiotrain  # noqa: F401  (before mlx)
-from audiotrain import Trainer
 
 import mlx.core as mx
 import mlx.nn as nn
 import pytest
-from tasks import RecordingLogger, TinyClassifier, make_batches
+from tasks import RecordingLogger, TinyClassifier, make_batches, quiet_trainer
 
 
 def trainer(tmp_path, **kwargs):
-    kwargs.setdefault("enable_progress_bar", False)
-    kwargs.setdefault("enable_checkpointing", False)
-    kwargs.setdefault("num_sanity_val_steps", 0)
-    return Trainer(default_root_dir=tmp_path, **kwargs)
+    return quiet_trainer(tmp_path, **kwargs)
 
 
 class BatchSizeLoss(TinyClassifier):

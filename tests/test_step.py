@@ -1,7 +1,6 @@
 """The compiled steps (train/step.py): compiled runs equal eager ones, whatever a hook or a step does."""
 
 import audiotrain  # noqa: F401  (before mlx)
-from audiotrain import Trainer
 from audiotrain.train.callbacks import Callback
 
 import mlx.core as mx
@@ -9,14 +8,11 @@ import mlx.nn as nn
 import numpy as np
 import pytest
 from exactness import assert_same_numbers
-from tasks import RecordingLogger, TinyClassifier, make_batches, weights
+from tasks import RecordingLogger, TinyClassifier, make_batches, quiet_trainer, weights
 
 
 def trainer(tmp_path, **kwargs):
-    kwargs.setdefault("enable_progress_bar", False)
-    kwargs.setdefault("enable_checkpointing", False)
-    kwargs.setdefault("num_sanity_val_steps", 0)
-    return Trainer(default_root_dir=tmp_path, **kwargs)
+    return quiet_trainer(tmp_path, **kwargs)
 
 
 class RandomValidation(TinyClassifier):
