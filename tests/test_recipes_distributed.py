@@ -4,6 +4,7 @@ chord recipe trains as one process over the combined batch."""
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -58,3 +59,24 @@ def test_clap_fine_tuning_runs_on_two_ranks_with_one_run_folder(tmp_path):
     assert "exported Hugging Face model" in ranks[0].stdout and ranks[1].stdout.strip() == ""
     assert (tmp_path / "run" / "hf_model" / "config.json").is_file()
     assert not list(tmp_path.glob("audiotrain-rank-*"))
+
+
+def test_clap_contrastive_training_on_two_ranks_equals_one_process_over_the_combined_batch(tmp_path):
+    """Every rank's pairs are negatives of every other's (gather_for_loss), so 2 ranks of 4 train as one
+    process of 8. Plain SGD: Adam's normalised step would amplify float32 rounding on near-zero gradients."""
+    job = Path(__file__).resolve().parent / "dp_clap_job.py"
+    one = subprocess.run(
+        [sys.executable, str(job), "8", "one", "sgd"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert one.returncode == 0, one.stderr[-3000:]
+    results = run_ranks(job, 2, args=["4", "two", "sgd"], timeout=120, cwd=tmp_path)
+    assert all(r.returncode == 0 for r in results), describe(results)
+    a, r0, r1 = (np.load(tmp_path / f"{name}.npz") for name in ("one-rank0", "two-rank0", "two-rank1"))
+    np.testing.assert_allclose(r0["loss"], a["loss"], rtol=1e-6)
+    for k in (k for k in a.files if k.startswith("w.")):
+        np.testing.assert_array_equal(r0[k], r1[k], err_msg=k)
+        np.testing.assert_allclose(r0[k], a[k], atol=1e-5, err_msg=k)

@@ -98,6 +98,22 @@ def all_gather(x: mx.array) -> mx.array:
     return mx.distributed.all_gather(x, group=group())
 
 
+def gather_for_loss(x: mx.array) -> mx.array:
+    """`all_gather` for a loss that every rank computes over the whole job's rows (a contrastive loss
+    whose negatives are every rank's samples).
+
+    Each rank's rows get `world_size` times their gradient: all_gather's gradient reaches only a rank's
+    own rows, and the Trainer averages the ranks' gradients, so this makes that mean the full loss's
+    gradient, as one process over the combined batch computes it. Parameters the loss uses directly (a
+    temperature) are left alone: every rank already has their whole gradient.
+    """
+    n = world_size()
+    if n == 1:
+        return x
+    scaled = n * x - mx.stop_gradient((n - 1) * x)  # the value of x, the gradient times n
+    return all_gather(scaled)
+
+
 def _keys_fingerprint(keys: list[str]) -> float:
     # 20 bits fit exactly in float32, so the sum over ranks is exactly world_size * value when all agree.
     return float(zlib.crc32("\0".join(keys).encode()) & 0xFFFFF)

@@ -233,18 +233,14 @@ class CLAPTrainModule(TrainModule):
 
     def compute_loss(self, batch: dict[str, mx.array]) -> tuple[mx.array, dict[str, mx.array]]:
         audio, text = self.embed(batch)
-        if collectives.world_size() == 1:
-            return clap_contrastive_loss(audio, text, mx.exp(self.clap.logit_scale_a))
         # Data parallel: every rank scores all the ranks' pairs, as one process over the combined batch
-        # would (every other clip is a negative), like LAION's gather_with_grad. all_gather's gradient
-        # reaches only this rank's own rows, so the sum over ranks of each rank's gradient is the
-        # full loss's; the Trainer averages them, hence a gradient scaled by the number of ranks (the
-        # loss's value stays the full batch's).
-        ranks = collectives.world_size()
-        loss, metrics = clap_contrastive_loss(
-            collectives.all_gather(audio), collectives.all_gather(text), mx.exp(self.clap.logit_scale_a)
+        # would (every other clip is a negative), like LAION's gather_with_grad; gather_for_loss scales the
+        # gradient of each rank's rows so that the Trainer's mean over ranks is the full loss's gradient.
+        return clap_contrastive_loss(
+            collectives.gather_for_loss(audio),
+            collectives.gather_for_loss(text),
+            mx.exp(self.clap.logit_scale_a),
         )
-        return ranks * loss - mx.stop_gradient((ranks - 1) * loss), metrics
 
     def batch_size(self, batch: Any) -> int:
         return int(batch["input_ids"].shape[0])
