@@ -39,10 +39,10 @@ from mlx.utils import tree_flatten, tree_map
 PRECISIONS = ("32", "bf16-mixed", "bf16-true")
 
 
-def mode_signature(module: TrainModule) -> tuple[bool, ...]:
-    """Every submodule's `training` flag, in a fixed order: what a traced graph depends on besides
-    its inputs (dropout on or off, BatchNorm batch statistics or running ones)."""
-    return tuple(m.training for m in module.modules())
+def mode_signature(modules: list) -> tuple[bool, ...]:
+    """Every submodule's `training` flag, in a fixed order (`module.modules()`): what a traced graph
+    depends on besides its inputs (dropout on or off, BatchNorm batch statistics or running ones)."""
+    return tuple(m.training for m in modules)
 
 
 def _cast_floats(tree: Any, dtype: mx.Dtype) -> Any:
@@ -65,7 +65,7 @@ class _PerMode:
         self._modules = module.modules()
 
     def __call__(self, *args: Any):
-        signature = tuple(m.training for m in self._modules)
+        signature = mode_signature(self._modules)
         fn = self._built.get(signature)
         if fn is None:
             if self.compile:
