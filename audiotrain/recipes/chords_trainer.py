@@ -36,6 +36,7 @@ from audiotrain.models.chord_model import ChordRecognitionModel
 from audiotrain.recipes.chords_config import ChordFeatureConfig, TrainingConfig
 from audiotrain.recipes.chords_predict import checkpoint_entries
 from audiotrain.recipes.chords_task import ChordTask
+from audiotrain.recipes.config_cli import ConfigInCheckpoint
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
 from audiotrain.train.state import History
@@ -65,7 +66,8 @@ def make_shared_trainer(
     """The shared Trainer a `TrainingConfig` describes, with its checkpoint and early-stopping callbacks.
 
     Checkpoints go to ``config.checkpoint_dir`` (relative to ``run_dir``): ``best`` by ``val_loss``, ``last``,
-    and ``epoch=NNN`` every ``save_every`` epochs. Without validation only ``last`` is kept.
+    and ``epoch=NNN`` every ``save_every`` epochs. Without validation only ``last`` is kept. Each holds the
+    whole resolved ``config`` (``run_config`` in its trainer_state.json).
     """
     checkpoint_dir = Path(config.checkpoint_dir)
     if not checkpoint_dir.is_absolute():
@@ -89,6 +91,8 @@ def make_shared_trainer(
             )
     else:
         callbacks = [ModelCheckpoint(dirpath=checkpoint_dir, save_top_k=0, save_last=True)]
+    # The whole config in every checkpoint: `--config CHECKPOINT/trainer_state.json` repeats the run.
+    callbacks.append(ConfigInCheckpoint(config.to_dict()))
     trainer = SharedTrainer(
         max_epochs=max_epochs,
         gradient_clip_val=config.gradient_clip or None,
