@@ -8,7 +8,8 @@
 The settings are a `audiotrain.trainer_config.TrainerConfig` (see there for presets and precedence). The run
 folder (``run.run_dir``, default ``runs/<run_name or module>-<date>-<time>``) receives ``config.yaml`` (the
 resolved config: ``create_trainer(module, config="RUN/config.yaml")`` repeats the run), ``checkpoints/``
-(``best`` by ``training.monitor`` and ``last``) and ``history.json``.
+(``best`` by ``training.monitor`` and ``last``, each holding the resolved config too, under ``run_config`` in its
+trainer_state.json, which ``config=`` also reads) and ``history.json``.
 
 The optimizer and schedule come from the ``optimizer`` and ``scheduler`` sections unless the module defines
 its own ``configure_optimizers``; then the module's wins and those two sections are reported as unused.
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from audiotrain.data import DataLoader, Dataset
+from audiotrain.recipes.config_cli import ConfigInCheckpoint
 from audiotrain.train.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from audiotrain.train.module import OptimizerConfig, TrainModule
 from audiotrain.train.schedulers import WarmupCosineScheduler, WarmupLinearScheduler
@@ -111,7 +113,8 @@ class ConfiguredTrainer:
                 mode=t.mode,
                 save_top_k=1,
                 save_last=True,
-            )
+            ),
+            ConfigInCheckpoint(self.config.to_dict()),  # a checkpoint alone says how to repeat its run
         ]
         if t.early_stopping:
             callbacks.append(EarlyStopping(monitor=t.monitor, mode=t.mode, patience=t.patience))

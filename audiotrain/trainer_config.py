@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from audiotrain.recipes.config_cli import load_config_data, merge_config
+from audiotrain.recipes.config_cli import load_config_data, merge_config, preset_settings, settings_of
 
 
 @dataclass
@@ -131,11 +131,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 def preset(name: str) -> TrainerConfig:
     """The config of a shipped preset; an unknown name is an error listing the presets."""
-    if name not in PRESETS:
-        close = difflib.get_close_matches(name, PRESETS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ValueError(f"unknown preset {name!r}{hint}; the presets are {', '.join(PRESETS)}")
-    return merge_config(TrainerConfig(), PRESETS[name], source=f"preset {name!r}")
+    return merge_config(TrainerConfig(), preset_settings(PRESETS, name), source=f"preset {name!r}")
 
 
 def _section_of(config: TrainerConfig, key: str, source: str) -> str:
@@ -187,7 +183,7 @@ def resolve_config(
             raise ValueError(f"pass one config file: config={config!r} and file={file!r}")
         resolved, file = TrainerConfig(), config
     if file is not None:
-        data = load_config_data(file)
+        data = settings_of(load_config_data(file))
         if isinstance(data, dict) and "preset" in data:
             data = dict(data)
             resolved = preset(str(data.pop("preset")))

@@ -39,3 +39,25 @@ def test_cv_command_on_demo_songs(tmp_path, capsys):
     scores = json.loads((run_dir / "cv_scores.json").read_text())
     assert len(scores["folds"]) == 2 and set(scores["mean"]) == set(scores["std"])
     assert 0 <= scores["mean"]["root"] <= 1
+
+
+def test_train_with_cv_from_python_runs_the_folds_of_the_cv_command(tmp_path):
+    from audiotrain.models import ChordRecognitionModel
+    from audiotrain.models.chord_model import ChordModelConfig
+    from audiotrain.recipes.chords import Trainer
+    from audiotrain.recipes.chords_config import ChordDataConfig, TrainingConfig
+
+    data = ChordDataConfig(
+        demo_songs=4, demo_test_songs=1, demo_seconds=6.0, window_frames=32, cache_dir=str(tmp_path / "cache")
+    )
+    config = TrainingConfig(batch_size=4, num_epochs=1, save_every=0, progress_bar=False, data=data)
+    tiny = ChordModelConfig(d_model=32, n_layers=1, n_heads=2, ff_dim=64)
+    trainer = Trainer(model=ChordRecognitionModel(tiny), train_loader=[], config=config, run_dir=tmp_path)
+    cv = trainer.train_with_cv(folds=2, run_dir=tmp_path / "cv", log=lambda *a: None)
+    assert len(cv.histories) == 2 and all(len(h["train_loss"]) == 1 for h in cv.histories)
+    assert set(cv.mean) == set(cv.std) and "| majmin |" in cv.table()
+    assert len(list((tmp_path / "cv" / "oof").glob("*.lab"))) == 4  # grouped by song: each scored once
+    state = json.loads(
+        (tmp_path / "cv" / "fold0" / "checkpoints" / "best" / "trainer_state.json").read_text()
+    )
+    assert state["run_config"]["model"]["d_model"] == 32  # the folds train this Trainer's architecture

@@ -125,3 +125,82 @@ def test_settings_parsers_and_their_subparsers_refuse_abbreviated_flags(capsys):
     with pytest.raises(SystemExit):
         export.parse_args(["--check", "x"])
     assert "unrecognized arguments: --check" in capsys.readouterr().err
+
+
+# ---- presets: one mechanism (resolve_settings) behind both recipes' --preset ---------------------------------
+def chord_config(argv):
+    from audiotrain.recipes import chords
+
+    parser = chords._training_parser("chords", "", needs_data=False)
+    return chords._config_from_args(parser.parse_args(argv))
+
+
+def clap_config(argv):
+    from audiotrain.recipes import clap
+
+    return clap.parse_config(argv)
+
+
+def chord_presets():
+    from audiotrain.recipes.chords_config import PRESETS
+
+    return PRESETS
+
+
+def clap_presets():
+    from audiotrain.recipes.clap_config import PRESETS
+
+    return PRESETS
+
+
+# (resolve argv, presets, main, epochs of a config, the epochs flag, the file layout of epochs)
+RECIPES = {
+    "chords": (chord_config, chord_presets, "chords", lambda c: c.num_epochs, "--num_epochs", lambda n: {"num_epochs": n}),
+    "clap": (clap_config, clap_presets, "clap", lambda c: c.train.epochs, "--train.epochs", lambda n: {"train": {"epochs": n}}),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_each_recipe_ships_the_three_presets_and_each_resolves(recipe):
+    resolve, presets, _, epochs, _, _ = RECIPES[recipe]
+    assert list(presets()) == ["quick_test", "development", "production"]
+    resolved = {name: epochs(resolve(["--preset", name])) for name in presets()}
+    assert resolved["quick_test"] == 1  # seconds, not minutes
+    assert resolved["quick_test"] < resolved["development"] < resolved["production"]
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_recipe_precedence_is_preset_then_file_then_flags(recipe, tmp_path):
+    resolve, _, _, epochs, flag, in_file = RECIPES[recipe]
+    file = tmp_path / "run.json"
+    file.write_text(json.dumps(in_file(7)))
+    assert epochs(resolve(["--preset", "production", "--config", str(file)])) == 7  # file > preset
+    assert epochs(resolve(["--preset", "production", "--config", str(file), flag, "9"])) == 9  # flags > file
+    named = tmp_path / "named.json"
+    named.write_text(json.dumps({"preset": "quick_test"}))  # a file may name its preset
+    assert epochs(resolve(["--config", str(named)])) == 1
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_an_unknown_preset_is_an_error_listing_the_presets(recipe, tmp_path, capsys):
+    import importlib
+
+    _, _, name, _, _, _ = RECIPES[recipe]
+    main = importlib.import_module(f"audiotrain.recipes.{name}").main
+    file = tmp_path / "run.yaml"
+    file.write_text("preset: quick_tset\n")
+    for argv in (["--preset", "fast"], ["--config", str(file)]):
+        with pytest.raises(SystemExit) as exit:
+            main(argv)
+        err = capsys.readouterr().err
+        assert exit.value.code == 2 and "the presets are quick_test, development, production" in err
+    assert "did you mean 'quick_test'?" in err
+
+
+def test_a_run_record_and_a_checkpoint_state_are_read_as_their_settings(tmp_path):
+    from audiotrain.recipes.config_cli import settings_of
+
+    settings = {"rate": 0.5, "inner": {"width": 3}}
+    assert settings_of({"config": settings, "versions": {}, "command": []}) == settings  # RUN/config.json
+    assert settings_of({"run_config": settings, "progress": {}}) == settings  # trainer_state.json
+    assert settings_of(settings) == settings

@@ -230,6 +230,24 @@ def test_the_same_seed_gives_the_same_run(tiny_run):
     assert scores[0]["pooled"] == scores[1]["pooled"] and scores[0]["per_song"] == scores[1]["per_song"]
 
 
+def test_the_checkpoint_holds_the_resolved_config_and_the_run_config_repeats_the_run(tiny_run):
+    root, run_dir = tiny_run
+    written = json.loads((run_dir / "config.json").read_text())["config"]
+    for name in ("best", "last"):
+        assert ckpt.read_state(run_dir / "checkpoints" / name)["run_config"] == written
+    # --config RUN/config.json alone (no other flag) resolves to the same settings and trains the same run.
+    again = root / "from_config"
+    assert chords.main(["--config", str(run_dir / "config.json"), "--run_dir", str(again)]) == 0
+    assert ckpt.read_state(again / "checkpoints" / "best")["run_config"] == written
+    first, second = (json.loads((d / "history.json").read_text()) for d in (run_dir, again))
+    first.pop("time"), second.pop("time")
+    assert first == second
+    # A checkpoint's trainer_state.json reads as its config too.
+    parser = chords._training_parser("chords", "", needs_data=False)
+    state_file = run_dir / "checkpoints" / "best" / "trainer_state.json"
+    assert chords._config_from_args(parser.parse_args(["--config", str(state_file)])).to_dict() == written
+
+
 def test_predict_a_file_and_a_folder(tiny_run, tmp_path, capsys):
     root, run_dir = tiny_run
     songs = generate_demo_songs(tmp_path / "songs", n_songs=2, seed=7, song_seconds=6)

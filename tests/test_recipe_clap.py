@@ -1066,3 +1066,22 @@ def test_the_task_module_names_the_flag_for_freezing_beyond_the_model(tmp_path):
         CLAPTrainModule(model, CLAPTaskConfig(freeze_text_layers=99))
     with pytest.raises(ValueError, match="--task.freeze_audio_stages 9: the model has"):
         CLAPTrainModule(model, CLAPTaskConfig(freeze_audio_stages=9))
+
+
+def test_quick_test_preset_runs_in_seconds_and_its_config_is_in_the_checkpoint_and_repeats(tmp_path, capsys):
+    import dataclasses
+
+    from audiotrain.recipes.clap import main, parse_config
+    from audiotrain.train import checkpoint as ckpt
+
+    out = tmp_path / "run"
+    assert main(["--preset", "quick_test", "--out", str(out), "--demo.folder", str(tmp_path / "cache")]) == 0
+    written = json.loads((out / "config.json").read_text())["config"]
+    assert written["train"]["epochs"] == 1 and written["task"]["learning_rate"] == 3e-4  # resolved values
+    assert ckpt.read_state(out / "checkpoints" / "last")["run_config"] == written
+    assert dataclasses.asdict(parse_config(["--config", str(out / "config.json")])) == written
+    # Run again from the written config (into a new folder): the same resolved settings.
+    again = tmp_path / "again"
+    assert main(["--config", str(out / "config.json"), "--out", str(again)]) == 0
+    stored = ckpt.read_state(again / "checkpoints" / "last")["run_config"]
+    assert {**stored, "out": None} == {**written, "out": None}

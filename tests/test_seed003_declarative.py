@@ -141,3 +141,18 @@ def test_quick_test_preset_batches_a_dataset_and_a_module_optimizer_wins(tmp_pat
     assert trainer.trainer.global_step == 4  # quick_test: 4 batches of data.batch_size=8, one epoch
     assert trainer.trainer.learning_rate() == 0.5
     assert result.run_dir == tmp_path / "run"
+
+
+def test_the_checkpoint_holds_the_resolved_config_and_either_copy_repeats_it(tmp_path):
+    from audiotrain import create_trainer
+    from audiotrain.train import checkpoint as ckpt
+
+    trainer = create_trainer(
+        TinyNet(), config="quick_test", learning_rate=3e-3, run_dir=str(tmp_path / "run")
+    )
+    result = trainer.train(batches(), batches(seed=1))
+    expected = trainer.config.to_dict()
+    for folder in (result.best_checkpoint, result.last_checkpoint):
+        assert ckpt.read_state(folder)["run_config"] == expected
+    for file in (result.run_dir / "config.yaml", result.last_checkpoint / "trainer_state.json"):
+        assert create_trainer(TinyNet(), config=file).config == trainer.config

@@ -7,13 +7,17 @@ Command line (``python -m audiotrain.recipes.chords --help``)::
     python -m audiotrain.recipes.chords evaluate --checkpoint RUN/checkpoints/best --data DIR
     python -m audiotrain.recipes.chords predict --checkpoint RUN/checkpoints/best song.wav -o song.lab
 
+Settings: defaults < ``--preset`` (``quick_test``: seconds; ``development``; ``production``: real data; see
+`chords_config.PRESETS`) < ``--config FILE`` (YAML/JSON, or a run's ``config.json``, which repeats that run) < flags.
+
 A run folder holds ``config.json`` (the resolved config, versions, command), ``checkpoints/`` (``best`` by
 validation loss, ``last``, and one every ``save_every`` epochs: each a resumable Trainer checkpoint that
 also carries the model, feature and decoding settings and the vocabulary, so ``predict`` needs nothing
 else), ``history.json`` and ``training_curves.png``, and ``evaluation/`` with one ``.lab`` per held-out
 song, ``scores.json`` / ``scores.md`` (``mir_eval.chord`` scores) and ``confusion_matrix.png``.
 
-From Python: `run_training(config, run_dir)` does what the ``train`` / demo commands do.
+From Python: `run_training(config, run_dir)` does what the ``train`` / demo commands do, and
+``Trainer(...).train_with_cv(folds=5, data_dir=DIR)`` what ``cv`` does.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from audiotrain.recipes._run import (
     create_run_folder,
     refuse_existing_outputs,
 )
-from audiotrain.recipes.chords_config import TrainingConfig, benchmark_config
+from audiotrain.recipes.chords_config import PRESETS, TrainingConfig, benchmark_config
 from audiotrain.recipes.chords_data import (
     SongSplits,
     balanced_class_weights,
@@ -72,10 +76,10 @@ from audiotrain.recipes.config_cli import (
     USER_ERRORS,
     SettingsParser,
     add_dataclass_arguments,
-    apply_arguments,
+    add_preset_argument,
     check_resume_folder,
-    load_config_file,
     parse_bool,
+    resolve_settings,
     resume_command,
 )
 from audiotrain.train import checkpoint as ckpt
@@ -393,8 +397,9 @@ def _training_parser(prog: str, description: str, needs_data: bool) -> argparse.
         "--config",
         type=Path,
         default=None,
-        help="YAML/JSON file with TrainingConfig fields (flags override it)",
+        help="YAML/JSON file with TrainingConfig fields (flags override it), or a run's config.json (repeats it)",
     )
+    add_preset_argument(parser, PRESETS)
     parser.add_argument(
         "--resume",
         type=Path,
@@ -458,10 +463,9 @@ def _load_predictor(args: argparse.Namespace) -> ChordPredictor:
 
 
 def _config_from_args(args: argparse.Namespace) -> TrainingConfig:
+    """Defaults (or the benchmark's) < ``--preset`` < the ``--config`` file < flags."""
     config = benchmark_config() if args.benchmark else TrainingConfig()
-    if args.config is not None:
-        config = load_config_file(config, args.config)
-    return apply_arguments(config, args)
+    return resolve_settings(config, PRESETS, args.preset, args.config, args)
 
 
 def _with_data_folder(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from audiotrain.metrics.chord_scores import CHORD_METRICS
@@ -26,12 +26,14 @@ import numpy as np
 
 @dataclass
 class CVResult:
-    """What `run_cross_validation` produced: per-fold scores (fractions), their mean and std."""
+    """What `run_cross_validation` produced: per-fold scores (fractions), their mean and std, and each fold's
+    training history (the shared Trainer's columns, as in ``fold<k>/history.json``)."""
 
     run_dir: Path
     fold_scores: list[dict[str, float]]
     mean: dict[str, float]
     std: dict[str, float]
+    histories: list[dict[str, list]] = field(default_factory=list)
 
     def table(self) -> str:
         """Markdown: one row per metric, one column per fold, then mean and std (in %)."""
@@ -96,16 +98,17 @@ def run_cross_validation(config: TrainingConfig, run_dir: str | Path, folds: int
     splits = song_folds(songs, folds, config.data.val_fraction, config.seed, source)
     oof = run_dir / "oof"
     oof.mkdir(parents=True, exist_ok=True)
-    fold_scores = []
+    fold_scores, histories = [], []
     for k, split in enumerate(splits):
         log(f"\n=== fold {k + 1}/{folds}: {split.describe()}")
         result = run_training(config, run_dir / f"fold{k}", splits=split, log=log)
         fold_scores.append({m: float(result.evaluation.scores.pooled[m]) for m in CHORD_METRICS})
+        histories.append(result.history)
         for lab in (run_dir / f"fold{k}" / "evaluation").glob("*.lab"):
             shutil.copyfile(lab, oof / lab.name)
     mean = {m: float(np.mean([s[m] for s in fold_scores])) for m in CHORD_METRICS}
     std = {m: float(np.std([s[m] for s in fold_scores])) for m in CHORD_METRICS}
-    cv = CVResult(run_dir, fold_scores, mean, std)
+    cv = CVResult(run_dir, fold_scores, mean, std, histories)
     (run_dir / "cv_scores.json").write_text(
         json.dumps({"folds": fold_scores, "mean": mean, "std": std, "songs": len(songs)}, indent=1)
     )

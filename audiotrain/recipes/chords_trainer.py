@@ -6,6 +6,7 @@
 ...                   config=TrainingConfig(learning_rate=1e-4, num_epochs=100), criterion=ChordRecognitionLoss())
 >>> history = trainer.train()            # {"train_loss", "val_loss", "val_chord_type_acc", ...} per epoch
 >>> trainer.export_history("history.json")
+>>> cv = trainer.train_with_cv(folds=5, data_dir="songs/")  # grouped by song; cv.histories, cv.table()
 
 Batches are the guide's: ``(audio [batch, samples], {"chord_type", "root", "bass_note"} each [batch])``, one
 chord per clip, audio at ``sample_rate`` (44100 Hz as in the guide). On the way to the model every clip is
@@ -25,10 +26,12 @@ Trainer's folders (resumable, and readable by ``python -m audiotrain.recipes.cho
 from __future__ import annotations
 
 import json
+import time
 import warnings
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from audiotrain.audio import resample
 from audiotrain.models.chord_loss import ChordRecognitionLoss, head_accuracies
@@ -36,6 +39,7 @@ from audiotrain.models.chord_model import ChordRecognitionModel
 from audiotrain.recipes.chords_config import ChordFeatureConfig, TrainingConfig
 from audiotrain.recipes.chords_predict import checkpoint_entries
 from audiotrain.recipes.chords_task import ChordTask
+from audiotrain.recipes.config_cli import ConfigInCheckpoint
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
 from audiotrain.train.state import History
@@ -43,6 +47,9 @@ from audiotrain.train.trainer import Trainer as SharedTrainer
 
 import mlx.core as mx
 import numpy as np
+
+if TYPE_CHECKING:
+    from audiotrain.recipes.chords_cv import CVResult
 
 #: The guide's history keys, in its order, and the shared Trainer's names for them.
 HISTORY_KEYS = {
@@ -65,7 +72,8 @@ def make_shared_trainer(
     """The shared Trainer a `TrainingConfig` describes, with its checkpoint and early-stopping callbacks.
 
     Checkpoints go to ``config.checkpoint_dir`` (relative to ``run_dir``): ``best`` by ``val_loss``, ``last``,
-    and ``epoch=NNN`` every ``save_every`` epochs. Without validation only ``last`` is kept.
+    and ``epoch=NNN`` every ``save_every`` epochs. Without validation only ``last`` is kept. Each holds the
+    whole resolved ``config`` (``run_config`` in its trainer_state.json).
     """
     checkpoint_dir = Path(config.checkpoint_dir)
     if not checkpoint_dir.is_absolute():
@@ -89,6 +97,8 @@ def make_shared_trainer(
             )
     else:
         callbacks = [ModelCheckpoint(dirpath=checkpoint_dir, save_top_k=0, save_last=True)]
+    # The whole config in every checkpoint: `--config CHECKPOINT/trainer_state.json` repeats the run.
+    callbacks.append(ConfigInCheckpoint(config.to_dict()))
     trainer = SharedTrainer(
         max_epochs=max_epochs,
         gradient_clip_val=config.gradient_clip or None,
@@ -350,6 +360,37 @@ class Trainer:
             history.load_state_dict(state["history"])
         self._history = history.columns()
         self._resume = str(folder)
+
+    def train_with_cv(
+        self,
+        folds: int = 5,
+        data_dir: str | Path | None = None,
+        run_dir: str | Path | None = None,
+        log=print,
+    ) -> CVResult:
+        """K-fold cross-validation grouped by song, as ``python -m audiotrain.recipes.chords cv`` does.
+
+        The songs are those of ``data_dir`` (default ``config.data.data_dir``; neither: the demo songs), not
+        this Trainer's clip loaders, whose clips name no song to group by. Each fold trains a fresh model of
+        this Trainer's architecture (``model.config``) with ``config`` from scratch; this Trainer's own model
+        is left as it is.
+
+        Returns:
+            a `CVResult`: ``histories`` (one per fold), ``fold_scores``, ``mean``, ``std`` (fractions) and
+            ``table()`` (markdown, in %). ``run_dir`` (default ``<run_dir>/cv-<date>-<time>``) receives
+            ``fold<k>/`` (checkpoints, history, evaluation), ``oof/*.lab`` and ``cv_scores.json`` / ``.md``.
+        """
+        from audiotrain.recipes.chords_cv import run_cross_validation
+
+        data = self.config.data
+        if data_dir is not None:
+            if not Path(data_dir).is_dir():
+                raise NotADirectoryError(f"Trainer.train_with_cv: data_dir {data_dir} is not a folder")
+            data = replace(data, data_dir=str(data_dir))
+        config = replace(self.config, data=data, model=self.model.config)
+        if run_dir is None:
+            run_dir = self.run_dir / time.strftime("cv-%Y%m%d-%H%M%S")
+        return run_cross_validation(config, run_dir, folds=folds, log=log)
 
     def export_history(self, path: str | Path) -> Path:
         """Write `history` as JSON; returns the path."""

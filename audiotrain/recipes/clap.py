@@ -7,7 +7,8 @@ With a checkpoint::
 loads the model (a local Hugging Face folder, or a hub id when online), evaluates text↔audio retrieval on the
 held-out clips, fine-tunes with LAION's symmetric InfoNCE, evaluates again and writes the run folder:
 
-    config.json        the resolved configuration, versions, command line
+    config.json        the resolved configuration, versions, command line (``--config RUN/config.json``
+                       repeats the run; every checkpoint's trainer_state.json holds it too, as ``run_config``)
     data_report.txt    what was found in the data folder and what was skipped, and why
     checkpoints/       trainer checkpoints (``last`` resumes with ``--resume``; the best by val_mAP@10)
     history.json       per-epoch train/val loss, accuracies and retrieval scores
@@ -15,6 +16,9 @@ held-out clips, fine-tunes with LAION's symmetric InfoNCE, evaluates again and w
     retrieval.json     retrieval (R@1/5/10, mAP@10 both ways) and zero-shot scores before and after
     hf_model/          the best checkpoint (by val_mAP@10; the final weights when no validation ran) as a
                        Hugging Face folder (transformers.ClapModel.from_pretrained); "after" scores these weights
+
+Settings: defaults < ``--preset`` (``quick_test``: seconds; ``development``; ``production``: real data) <
+``--config FILE`` (YAML/JSON; it may name its own ``preset:``) < flags.
 
 Any checkpoint of a run exports to a Hugging Face folder with::
 
@@ -74,6 +78,7 @@ from audiotrain.recipes._run import check_run_folder, clear_run_outputs, create_
 from audiotrain.recipes.clap_config import (
     DEMO_EPOCHS,
     DEMO_LEARNING_RATE,
+    PRESETS,
     ClapDatasetConfig,
     ClapDemoConfig,
     ClapRecipeConfig,
@@ -89,12 +94,13 @@ from audiotrain.recipes.clap_task import (
 )
 from audiotrain.recipes.config_cli import (
     USER_ERRORS,
+    ConfigInCheckpoint,
     SettingsParser,
     add_dataclass_arguments,
-    apply_arguments,
+    add_preset_argument,
     check_resume_folder,
-    load_config_file,
     parse_bool,
+    resolve_settings,
     resume_command,
 )
 from audiotrain.train import checkpoint as ckpt
@@ -626,7 +632,7 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
         best = ModelCheckpoint(dirpath=out / "checkpoints", monitor="val_mAP@10", mode="max", save_last=True)
     else:
         best = ModelCheckpoint(dirpath=out / "checkpoints", monitor="val_loss", mode="min", save_last=True)
-    callbacks.append(best)
+    callbacks += [best, ConfigInCheckpoint(dataclasses.asdict(resolved))]  # the checkpoints hold the config
     trainer = Trainer(
         max_epochs=epochs,
         max_steps=cfg.train.max_steps,
@@ -699,8 +705,11 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--config", default=None, help="YAML or JSON file with any of the settings below (flags win)"
+        "--config",
+        default=None,
+        help="YAML or JSON file with any of the settings below (flags win), or a run's config.json (repeats it)",
     )
+    add_preset_argument(parser, PRESETS)
     add_dataclass_arguments(parser, ClapRecipeConfig(), skip=frozenset({"overwrite"}))
     parser.add_argument(
         "--overwrite",
@@ -718,11 +727,8 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_config(argv: list[str] | None = None) -> ClapRecipeConfig:
     parser = build_parser()
     args = parser.parse_args(argv)
-    cfg = ClapRecipeConfig()
-    try:
-        if args.config:
-            cfg = load_config_file(cfg, args.config)
-        return apply_arguments(cfg, args)
+    try:  # defaults < --preset < the --config file < flags
+        return resolve_settings(ClapRecipeConfig(), PRESETS, args.preset, args.config, args)
     except (ValueError, FileNotFoundError) as error:
         parser.error(str(error))
         raise  # unreachable: parser.error exits

@@ -8,6 +8,7 @@ nesting fills them too (``--config run.yaml``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from audiotrain.metrics.retrieval import DEFAULT_PROMPT_TEMPLATE
 from audiotrain.recipes.clap_task import CLAPTaskConfig
@@ -137,3 +138,31 @@ class ClapRecipeConfig:
     task: CLAPTaskConfig = field(default_factory=CLAPTaskConfig)
     train: ClapTrainConfig = field(default_factory=ClapTrainConfig)
     demo: ClapDemoConfig = field(default_factory=ClapDemoConfig)
+
+
+#: The shipped presets (``--preset NAME``, or ``preset: NAME`` in a ``--config`` file): nested changes to the
+#: defaults above.
+PRESETS: dict[str, dict[str, Any]] = {
+    # Seconds: one epoch of a tiny uncompiled demo model on 12 clips; checks a setup end to end.
+    "quick_test": {
+        "dataset": {"max_tokens": 24, "num_workers": 0},
+        "train": {
+            "epochs": 1,
+            "batch_size": 4,
+            "eval_batch_size": 4,
+            "compile": False,
+            "progress_bar": False,
+            "retrieval_every_epoch": False,
+        },
+        "demo": {"clips": 12, "width": 16},
+    },
+    # Short iterations: 3 epochs (fine-tuning) on the demo's default data.
+    "development": {"train": {"epochs": 3}},
+    # Real data (thousands of captioned clips, a pretrained checkpoint): larger batches (more InfoNCE
+    # negatives), a warmup, clipped gradients, and parallel decoding.
+    "production": {
+        "dataset": {"num_workers": 4},
+        "task": {"warmup_steps": 100},
+        "train": {"epochs": 10, "batch_size": 32, "eval_batch_size": 32, "gradient_clip": 1.0},
+    },
+}

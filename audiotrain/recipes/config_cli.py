@@ -23,6 +23,7 @@ from typing import Any
 from audiotrain.audio import AudioError
 from audiotrain.models.clap.torch_bin import UnsafeCheckpointError
 from audiotrain.train import checkpoint as ckpt
+from audiotrain.train.callback import Callback
 
 _SCALARS = (bool, int, float, str)
 
@@ -256,8 +257,81 @@ def load_config_data(path: str | Path) -> Any:
 
 
 def load_config_file(config: Any, path: str | Path) -> Any:
-    """`config` updated from a YAML (.yaml/.yml) or JSON file with the same nested layout."""
-    return merge_config(config, load_config_data(path), source=str(path))
+    """`config` updated from a YAML (.yaml/.yml) or JSON file with the same nested layout (or a run's record
+    of it, see `settings_of`)."""
+    return merge_config(config, settings_of(load_config_data(path)), source=str(path))
+
+
+#: Where a run keeps its resolved settings: the run folder's record (``config.json``: ``{"config": ...,
+#: "versions": ...}``) and every checkpoint's ``trainer_state.json`` (``{"run_config": ...}``).
+RUN_CONFIG_KEY = "run_config"
+
+
+def settings_of(data: Any) -> Any:
+    """The settings in what a config file holds: a plain settings tree as is; a run folder's record or a
+    checkpoint's trainer_state.json unwrapped, so ``--config RUN/config.json`` (or a checkpoint's
+    trainer_state.json) starts from exactly the settings that run resolved."""
+    if isinstance(data, dict) and isinstance(data.get(RUN_CONFIG_KEY), dict) and "progress" in data:
+        return data[RUN_CONFIG_KEY]
+    if isinstance(data, dict) and isinstance(data.get("config"), dict) and "versions" in data:
+        return data["config"]
+    return data
+
+
+def preset_settings(presets: dict[str, dict[str, Any]], name: str) -> dict[str, Any]:
+    """The nested changes of preset `name`; an unknown name is an error that lists the presets."""
+    if name not in presets:
+        close = difflib.get_close_matches(name, presets, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"unknown preset {name!r}{hint}; the presets are {', '.join(presets)}")
+    return presets[name]
+
+
+def resolve_settings(
+    config: Any,
+    presets: dict[str, dict[str, Any]],
+    preset: str | None = None,
+    file: str | Path | None = None,
+    namespace: argparse.Namespace | None = None,
+) -> Any:
+    """`config` (the defaults) with, later winning: a preset < a YAML/JSON file < command-line flags.
+
+    The file may name its own preset (a top-level ``preset: production``), which replaces `preset` (the
+    ``--preset`` flag): the file sits above the preset level, as in `audiotrain.trainer_config.resolve_config`.
+    """
+    data: Any = {}
+    if file is not None:
+        data = settings_of(load_config_data(file))
+        if isinstance(data, dict) and "preset" in data:
+            data = dict(data)
+            preset = str(data.pop("preset"))
+    if preset is not None:
+        config = merge_config(config, preset_settings(presets, preset), source=f"preset {preset!r}")
+    if file is not None:
+        config = merge_config(config, data, source=str(file))
+    return apply_arguments(config, namespace) if namespace is not None else config
+
+
+def add_preset_argument(parser: argparse.ArgumentParser, presets: dict[str, dict[str, Any]]) -> None:
+    """``--preset NAME``: start from a shipped preset (then the --config file, then the flags)."""
+    parser.add_argument(
+        "--preset",
+        default=None,
+        metavar="NAME",
+        help=f"start from a shipped preset: {', '.join(presets)} (then --config, then flags override it)",
+    )
+
+
+class ConfigInCheckpoint(Callback):
+    """A Trainer callback that stores a run's resolved settings in every checkpoint it writes
+    (``trainer_state.json`` under `RUN_CONFIG_KEY`), so a checkpoint alone says how it was trained and
+    ``--config CHECKPOINT/trainer_state.json`` repeats that run."""
+
+    def __init__(self, settings: dict[str, Any]):
+        self.settings = json.loads(json.dumps(settings))  # a JSON-safe copy, fixed now
+
+    def on_save_checkpoint(self, trainer: Any, module: Any, checkpoint: dict[str, Any]) -> None:
+        checkpoint[RUN_CONFIG_KEY] = self.settings
 
 
 def resume_command(module: str, argv: list[str], checkpoint: str | Path) -> str:
