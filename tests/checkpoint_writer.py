@@ -14,6 +14,18 @@ from audiotrain.train import checkpoint as ckpt
 import mlx.core as mx
 
 
+def minimal_state(step: int) -> dict:
+    """The least trainer state a checkpoint folder must hold to be complete (what read_state checks)."""
+    progress = {
+        "epoch": 0,
+        "batch_in_epoch": 0,
+        "global_step": step,
+        "total_batches": step,
+        "micro_batches": 0,
+    }
+    return {"progress": progress, "random": {"mlx": [0, step]}}
+
+
 def main() -> None:
     folder, step = Path(sys.argv[1]), int(sys.argv[2])
     ckpt.heal_folder(folder)
@@ -21,16 +33,7 @@ def main() -> None:
     weights = mx.zeros((1024, 1024))
     while True:
         step += 1
-        state = {
-            "progress": {
-                "epoch": 0,
-                "batch_in_epoch": 0,
-                "global_step": step,
-                "total_batches": step,
-                "micro_batches": 0,
-            },
-            "random": {"mlx": [0, step]},
-        }
+        state = minimal_state(step)
         arrays = {"w": weights + step}
         ckpt.write_checkpoint(folder / "last", arrays, {"m": mx.array([step])}, {}, state)
         ckpt.write_checkpoint(folder / f"step-{step}", arrays, {"m": mx.array([step])}, {}, state)

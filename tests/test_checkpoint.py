@@ -14,6 +14,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 import pytest
+from checkpoint_writer import minimal_state
 from tasks import TinyClassifier, make_batches, weights
 
 
@@ -246,16 +247,7 @@ class Killed(BaseException):
 
 
 def _state(step: int) -> dict:
-    return {
-        "progress": {
-            "epoch": 0,
-            "batch_in_epoch": 0,
-            "global_step": step,
-            "total_batches": step,
-            "micro_batches": 0,
-        },
-        "random": {"mlx": [0, step]},
-    }
+    return minimal_state(step)
 
 
 def _write(folder, step: int, name: str = "last"):

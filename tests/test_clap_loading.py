@@ -369,7 +369,22 @@ def test_bin_reader_reads_a_module_state_dict_with_metadata(tmp_path):
 
 
 def _bfloat16_bin_without_torch(path: Path, tensors: dict[str, np.ndarray], monkeypatch) -> Path:
-    """``torch.save({name: tensor.bfloat16()})`` written without torch (values must be exact in bfloat16).
+    """``torch.save({name: tensor.bfloat16()})`` written without torch (values must be exact in bfloat16)."""
+    entries = {}
+    for name, value in tensors.items():
+        value = np.asarray(value, dtype=np.float32)
+        stride = tuple(int(np.prod(value.shape[i + 1 :])) for i in range(value.ndim))
+        entries[name] = (
+            (value.view(np.uint32) >> 16).astype("<u2").tobytes(),
+            value.size,
+            value.shape,
+            stride,
+        )
+    return _bin_without_torch(path, "BFloat16Storage", entries, monkeypatch)
+
+
+def _bin_without_torch(folder: Path, storage_type: str, entries: dict, monkeypatch) -> Path:
+    """A ``torch.save`` zip written without torch: name -> (storage bytes, storage elements, size, stride).
 
     The pickle names torch's globals as torch.save does; stand-ins are registered under those names only while
     pickling (the reader under test never imports them).
@@ -379,10 +394,8 @@ def _bfloat16_bin_without_torch(path: Path, tensors: dict[str, np.ndarray], monk
     def _rebuild_tensor_v2(*args):
         raise AssertionError("never called: the reader resolves this name to its own function")
 
-    class BFloat16Storage:
-        pass
-
-    for obj, module in ((_rebuild_tensor_v2, fake_utils), (BFloat16Storage, fake_torch)):
+    storage_class = type(storage_type, (), {})
+    for obj, module in ((_rebuild_tensor_v2, fake_utils), (storage_class, fake_torch)):
         obj.__module__, obj.__qualname__ = module.__name__, obj.__name__
         setattr(module, obj.__name__, obj)
 
@@ -390,31 +403,27 @@ def _bfloat16_bin_without_torch(path: Path, tensors: dict[str, np.ndarray], monk
         def __init__(self, key: str, numel: int) -> None:
             self.key, self.numel = key, numel
 
-    class Tensor:  # pickles as torch.Tensor does: a _rebuild_tensor_v2 call on a persistent storage
-        def __init__(self, key: str, shape: tuple[int, ...]) -> None:
-            self.storage, self.shape = Storage(key, int(np.prod(shape))), shape
+    class View:  # pickles as torch.Tensor does: a _rebuild_tensor_v2 call on a persistent storage
+        def __init__(self, storage, size, stride):
+            self.args = (storage, 0, tuple(size), tuple(stride), False, collections.OrderedDict())
 
         def __reduce__(self):
-            stride = tuple(int(np.prod(self.shape[i + 1 :])) for i in range(len(self.shape)))
-            return _rebuild_tensor_v2, (self.storage, 0, self.shape, stride, False, collections.OrderedDict())
+            return _rebuild_tensor_v2, self.args
 
     class Pickler(pickle.Pickler):
         def persistent_id(self, obj):
-            if isinstance(obj, Storage):
-                return ("storage", BFloat16Storage, obj.key, "cpu", obj.numel)
-            return None
+            return ("storage", storage_class, obj.key, "cpu", obj.numel) if isinstance(obj, Storage) else None
 
     storages, state = {}, collections.OrderedDict()
-    for i, (name, value) in enumerate(tensors.items()):
-        value = np.asarray(value, dtype=np.float32)
-        storages[str(i)] = (value.view(np.uint32) >> 16).astype("<u2").tobytes()
-        state[name] = Tensor(str(i), value.shape)
+    for i, (name, (data, numel, size, stride)) in enumerate(entries.items()):
+        storages[str(i)] = data
+        state[name] = View(Storage(str(i), numel), size, stride)
     buffer = io.BytesIO()
     with monkeypatch.context() as patch:
         patch.setitem(sys.modules, "torch", fake_torch)
         patch.setitem(sys.modules, "torch._utils", fake_utils)
         Pickler(buffer, protocol=2).dump(state)
-    return _torch_zip(path, buffer.getvalue(), storages)
+    return _torch_zip(folder, buffer.getvalue(), storages)
 
 
 def test_bfloat16_scalars_and_arrays_are_read_without_torch(tmp_path, monkeypatch):
@@ -645,44 +654,11 @@ def test_the_refused_payload_really_runs_under_plain_pickle(capsys):
 # ------------------------------------------------------------------ bounded: inside the folder, sizes checked
 def _float_bin(folder: Path, entries: dict, monkeypatch) -> Path:
     """A ``torch.save`` zip without torch: name -> (float32 storage values, size, stride), views as given."""
-    fake_torch, fake_utils = types.ModuleType("torch"), types.ModuleType("torch._utils")
-
-    def _rebuild_tensor_v2(*args):
-        raise AssertionError("never called")
-
-    class FloatStorage:
-        pass
-
-    for obj, module in ((_rebuild_tensor_v2, fake_utils), (FloatStorage, fake_torch)):
-        obj.__module__, obj.__qualname__ = module.__name__, obj.__name__
-        setattr(module, obj.__name__, obj)
-
-    class Storage:
-        def __init__(self, key, numel):
-            self.key, self.numel = key, numel
-
-    class View:
-        def __init__(self, storage, size, stride):
-            self.args = (storage, 0, size, stride, False, collections.OrderedDict())
-
-        def __reduce__(self):
-            return _rebuild_tensor_v2, self.args
-
-    class Pickler(pickle.Pickler):
-        def persistent_id(self, obj):
-            return ("storage", FloatStorage, obj.key, "cpu", obj.numel) if isinstance(obj, Storage) else None
-
-    storages, state = {}, collections.OrderedDict()
-    for i, (name, (values, size, stride)) in enumerate(entries.items()):
+    raw = {}
+    for name, (values, size, stride) in entries.items():
         values = np.asarray(values, "<f4").ravel()
-        storages[str(i)] = values.tobytes()
-        state[name] = View(Storage(str(i), values.size), size, stride)
-    buffer = io.BytesIO()
-    with monkeypatch.context() as patch:
-        patch.setitem(sys.modules, "torch", fake_torch)
-        patch.setitem(sys.modules, "torch._utils", fake_utils)
-        Pickler(buffer, protocol=2).dump(state)
-    return _torch_zip(folder, buffer.getvalue(), storages)
+        raw[name] = (values.tobytes(), values.size, size, stride)
+    return _bin_without_torch(folder, "FloatStorage", raw, monkeypatch)
 
 
 def test_a_stride_0_view_larger_than_its_storage_fails_before_allocating(tmp_path, monkeypatch):
