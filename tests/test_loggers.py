@@ -80,7 +80,8 @@ def wandb_run(tmp_path_factory):
     for step in (0, 50, 100):
         logger.log_metrics({"train_loss": 1.0 / (step + 1), "lr": mx.array(0.5)}, step=step)
     state = logger.state_dict()
-    logger.finalize("success")
+    logger.finalize("success")  # the run stays open for a later stage (test after fit) ...
+    logger.finish()  # ... until finished
     return logger, state, save_dir
 
 
@@ -238,10 +239,40 @@ def test_a_backend_failing_mid_run_warns_once(tmp_path):
 # ------------------------------------------------------------------ MLflow
 
 
-def test_mlflow_local_store_and_resume(tmp_path):
+@pytest.fixture(scope="module")
+def mlflow_store(tmp_path_factory):
+    """One local SQLite store for the module's MLflow tests (creating its tables takes a few seconds)."""
+    folder = tmp_path_factory.mktemp("mlflow")
+    return folder, f"sqlite:///{folder / 'mlflow.db'}"
+
+
+def read_mlflow_run_in_a_fresh_process(uri, run_id):
+    """What MLflow's own client reads from the store, in a process without any MLFLOW_* variable (as the
+    user's `mlflow ui` or notebook would)."""
+    code = f"""
+import json
+from mlflow.tracking import MlflowClient
+client = MlflowClient(tracking_uri={uri!r})
+run = client.get_run({run_id!r})
+def files(path=None):
+    out = []
+    for item in client.list_artifacts({run_id!r}, path):
+        out += files(item.path) if item.is_dir else [item.path]
+    return out
+print(json.dumps({{"status": run.info.status, "name": run.info.run_name, "params": run.data.params,
+                  "metrics": run.data.metrics, "tags": run.data.tags, "artifacts": sorted(files()),
+                  "artifact_uri": run.info.artifact_uri}}))
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_mlflow_local_store_and_resume(mlflow_store):
     from mlflow.tracking import MlflowClient
 
-    uri = (tmp_path / "mlruns").as_uri()
+    folder, uri = mlflow_store
     logger = MLflowLogger(experiment_name="chords", run_name="run-1", tracking_uri=uri)
     logger.log_hyperparams({"optimizer": {"lr": 0.001, "name": "adamw"}})
     logger.log_metrics({"train_loss": 2.0, "val_loss@1": 1.5}, step=1)
@@ -252,7 +283,8 @@ def test_mlflow_local_store_and_resume(tmp_path):
     run = client.get_run(state["run_id"])
     assert run.info.status == "KILLED" and run.info.run_name == "run-1"
     assert run.data.params == {"optimizer/lr": "0.001", "optimizer/name": "adamw"}
-    assert logger.save_dir == tmp_path / "mlruns" and logger.log_dir.is_dir()
+    # The artifacts live beside the database, whatever the working folder.
+    assert logger.save_dir == folder and logger.log_dir == folder / "mlruns" / state["run_id"] / "artifacts"
 
     resumed = MLflowLogger(experiment_name="chords", tracking_uri=uri)
     resumed.load_state_dict(state)
@@ -265,13 +297,13 @@ def test_mlflow_local_store_and_resume(tmp_path):
     assert client.get_run(state["run_id"]).info.status == "FINISHED"
 
 
-def test_mlflow_resume_with_other_trainer_flags_keeps_the_first_params_and_goes_on(tmp_path):
+def test_mlflow_resume_with_other_trainer_flags_keeps_the_first_params_and_goes_on(tmp_path, mlflow_store):
     from audiotrain import Trainer
 
     from mlflow.tracking import MlflowClient
     from tasks import TinyClassifier, make_batches
 
-    uri = (tmp_path / "mlruns").as_uri()
+    uri = mlflow_store[1]
 
     def trainer(**flags):
         logger = MLflowLogger(experiment_name="resume", tracking_uri=uri)
@@ -532,3 +564,373 @@ def test_importing_the_loggers_does_not_import_backends():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+# ------------------------------------------------------------------ MLflow as MLflow users work
+
+
+def test_mlflow_default_store_is_one_that_mlflows_own_client_reads_without_extra_variables(
+    tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    (tmp_path / "plot.png").write_bytes(b"\x89PNG not really")
+    logger = MLflowLogger(experiment_name="defaults", run_name="first")
+    assert logger.tracking_uri == f"sqlite:///{tmp_path / 'mlflow.db'}"  # MLflow's own default, made absolute
+    logger.log_hyperparams({"lr": 0.01})
+    logger.log_metrics({"train_loss": 0.5}, step=3)
+    logger.log_artifact(tmp_path / "plot.png", "plots/plot.png")
+    logger.finalize("success")
+    run = read_mlflow_run_in_a_fresh_process(logger.tracking_uri, logger.version)
+    assert run["status"] == "FINISHED" and run["name"] == "first"
+    assert run["params"] == {"lr": "0.01"} and run["metrics"] == {"train_loss": 0.5}
+    assert run["artifacts"] == ["plots/plot.png"]
+    assert (logger.log_dir / "plots" / "plot.png").read_bytes() == b"\x89PNG not really"
+
+
+def test_mlflow_tracking_uris_resolve_as_mlflow_users_write_them(tmp_path, monkeypatch):
+    from audiotrain.train.loggers import resolve_tracking_uri
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert resolve_tracking_uri(None) == f"sqlite:///{tmp_path}/mlflow.db"
+    assert resolve_tracking_uri("runs/store.db") == f"sqlite:///{tmp_path}/runs/store.db"
+    assert resolve_tracking_uri("runs") == f"sqlite:///{tmp_path}/runs/mlflow.db"  # a folder holds mlflow.db
+    assert resolve_tracking_uri("sqlite:///rel.db") == f"sqlite:///{tmp_path}/rel.db"
+    assert resolve_tracking_uri("sqlite:////abs/x.db") == "sqlite:////abs/x.db"
+    assert resolve_tracking_uri("file:./mlruns") == (tmp_path / "mlruns").as_uri()
+    for remote in ("http://mlflow.example.com:5000", "https://mlflow.example.com", "databricks"):
+        assert resolve_tracking_uri(remote) == remote
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://tracking.internal:5000")
+    assert resolve_tracking_uri(None) == "http://tracking.internal:5000"
+
+
+def test_mlflow_remote_server_gets_the_run_and_its_artifacts(tmp_path, monkeypatch):
+    import mlflow.tracking
+
+    calls = []
+
+    class FakeClient:
+        """Stands in for MLflow's client on a server: records what the logger asks of it (no network)."""
+
+        def __init__(self, tracking_uri):
+            calls.append(("client", tracking_uri))
+
+        def get_experiment_by_name(self, name):
+            return None
+
+        def create_experiment(self, name, artifact_location=None):
+            calls.append(("create_experiment", name, artifact_location))
+            return "7"
+
+        def create_run(self, experiment_id, run_name=None, tags=None):
+            info = types.SimpleNamespace(run_id="r1", artifact_uri="mlflow-artifacts:/7/r1/artifacts")
+            return types.SimpleNamespace(info=info)
+
+        def log_batch(self, run_id, metrics=(), params=()):
+            calls.append(("log_batch", run_id, [(m.key, m.value, m.step) for m in metrics]))
+
+        def log_artifact(self, run_id, local_path, artifact_path=None):
+            calls.append(("log_artifact", run_id, Path(local_path).name, artifact_path))
+
+        def set_terminated(self, run_id, status):
+            calls.append(("set_terminated", run_id, status))
+
+    monkeypatch.setattr(mlflow.tracking, "MlflowClient", FakeClient)
+    (tmp_path / "a.txt").write_text("x")
+    logger = MLflowLogger(experiment_name="exp", tracking_uri="https://mlflow.example.com")
+    logger.log_metrics({"loss": 1.0}, step=2)
+    logger.log_artifact(tmp_path / "a.txt")
+    logger.finalize("success")
+    assert calls == [
+        ("client", "https://mlflow.example.com"),
+        ("create_experiment", "exp", None),  # the server decides where artifacts go
+        ("log_batch", "r1", [("loss", 1.0, 2)]),
+        ("log_artifact", "r1", "a.txt", None),
+        ("set_terminated", "r1", "FINISHED"),
+    ]
+    assert logger.save_dir is None and logger.log_dir is None and logger.failures == 0
+
+
+def test_mlflow_local_store_without_its_database_packages_says_what_to_install(monkeypatch):
+    from audiotrain.train.loggers import mlflow_logger
+
+    real = mlflow_logger.importlib.util.find_spec
+    monkeypatch.setattr(
+        mlflow_logger.importlib.util, "find_spec", lambda name: None if name == "alembic" else real(name)
+    )
+    with pytest.raises(ImportError, match=r"needs alembic.*pip install 'audiotrain\[loggers\]'"):
+        MLflowLogger(tracking_uri="sqlite:////tmp/x.db")
+    MLflowLogger(tracking_uri="http://mlflow.example.com")  # a server needs no database here
+
+
+# ------------------------------------------------------------------ one run across fit and test
+
+
+def test_fit_then_test_stays_one_run_in_every_logger(tmp_path, mlflow_store, monkeypatch):
+    from audiotrain import Trainer
+
+    import wandb
+    from mlflow.tracking import MlflowClient
+    from tasks import TinyClassifier, make_batches
+
+    monkeypatch.setenv("WANDB_DATA_DIR", str(tmp_path / "wandb-data"))
+    quiet = wandb.Settings(console="off", silent=True)
+    w = WandbLogger(project="audiotrain-tests", save_dir=tmp_path, offline=True, settings=quiet)
+    m = MLflowLogger(experiment_name="fit-and-test", tracking_uri=mlflow_store[1])
+    tb, c = TensorBoardLogger(tmp_path, name="tb"), CSVLogger(tmp_path, name="csv")
+    trainer = Trainer(
+        max_steps=4,
+        logger=[w, m, tb, c],
+        log_every_n_steps=2,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        compile=False,
+    )
+    module = TinyClassifier()
+    trainer.fit(module, make_batches(64))
+    trainer.test(module, make_batches(32, seed=2))
+    w.finish()
+
+    (folder,) = glob.glob(str(tmp_path / "wandb" / "offline-run-*"))  # one folder, not one per stage
+    keys = set()
+    for record in wait_for_exit_record(glob.glob(f"{folder}/run-*.wandb")[0]):
+        if record.WhichOneof("record_type") == "history":
+            keys.update(item.key or "/".join(item.nested_key) for item in record.history.item)
+    assert {"train_loss", "test_loss"} <= keys
+
+    client = MlflowClient(tracking_uri=mlflow_store[1])
+    (run,) = client.search_runs([client.get_experiment_by_name("fit-and-test").experiment_id])
+    assert {"train_loss", "test_loss"} <= run.data.metrics.keys() and run.info.status == "FINISHED"
+
+    assert [p.name for p in (tmp_path / "tb").iterdir()] == ["version_0"]
+    assert {"train_loss", "test_loss"} <= read_scalars(tb.log_dir).keys()
+    assert [p.name for p in (tmp_path / "csv").iterdir()] == ["version_0"]
+    assert {"train_loss", "test_loss"} <= set(read_csv(c.metrics_file)[0])
+
+
+def test_test_after_a_resumed_fit_keeps_the_fits_steps(tmp_path):
+    """Resuming drops the steps after the checkpoint once: a later stage reopening the logger keeps them."""
+    for cls in (CSVLogger, TensorBoardLogger):
+        first = cls(tmp_path, name=cls.__name__)
+        first.log_metrics({"loss": 1.0}, step=1)
+        state = first.state_dict()
+        first.finalize("interrupted")
+        resumed = cls(tmp_path, name=cls.__name__)
+        resumed.load_state_dict(state)
+        resumed.log_metrics({"loss": 0.5}, step=2)  # the resumed fit
+        resumed.finalize("success")
+        resumed.log_metrics({"test_loss": 0.7}, step=2)  # test() afterwards
+        resumed.finalize("success")
+        if cls is CSVLogger:
+            rows = read_csv(resumed.metrics_file)[1]
+            assert [(r["step"], r["loss"], r["test_loss"]) for r in rows] == [
+                ("1", "1.0", ""),
+                ("2", "0.5", ""),
+                ("2", "", "0.7"),  # another stage: its own row
+            ]
+        else:
+            assert read_scalars(resumed.log_dir)["loss"] == [(1, 1.0), (2, 0.5)]
+
+
+# ------------------------------------------------------------------ one series per quantity
+
+
+def test_the_learning_rate_is_one_series_named_as_a_lightning_user_chose(tmp_path):
+    from audiotrain.train.callbacks import LearningRateMonitor
+
+    from tasks import RecordingLogger, TinyClassifier, make_batches, quiet_trainer
+
+    plain, monitored = RecordingLogger(), RecordingLogger()
+    quiet_trainer(tmp_path, max_steps=4, log_every_n_steps=2, logger=plain).fit(
+        TinyClassifier(), make_batches()
+    )
+    trainer = quiet_trainer(
+        tmp_path, max_steps=4, log_every_n_steps=2, logger=monitored, callbacks=[LearningRateMonitor()]
+    )
+    trainer.fit(TinyClassifier(), make_batches())
+    assert "learning_rate" in plain.keys() and not any(k.startswith("lr-") for k in plain.keys())
+    assert "lr-AdamW" in monitored.keys() and "learning_rate" not in monitored.keys()
+    assert [s for s, m in monitored.metrics if "lr-AdamW" in m] == [2, 4]
+    assert trainer.history["learning_rate"]  # the history keeps its column either way
+
+
+def test_skipped_steps_is_logged_once_an_update_was_skipped(tmp_path):
+    from tasks import RecordingLogger, TinyClassifier, make_batches, quiet_trainer
+
+    class NaNAtBatch3(TinyClassifier):
+        def compute_loss(self, batch):
+            loss, metrics = super().compute_loss(batch)
+            x, _ = batch
+            return loss + mx.where(mx.any(x[0, 0] == 1234.0), mx.array(float("nan")), 0.0), metrics
+
+    batches = make_batches()
+    x3, y3 = batches[3]
+    x3 = np.array(x3)
+    x3[0, 0] = 1234.0
+    batches[3] = (mx.array(x3), y3)
+    clean, skipping = RecordingLogger(), RecordingLogger()
+    quiet_trainer(tmp_path, max_epochs=1, log_every_n_steps=1, logger=clean).fit(
+        TinyClassifier(), make_batches()
+    )
+    trainer = quiet_trainer(tmp_path, max_epochs=1, log_every_n_steps=1, logger=skipping)
+    trainer.fit(NaNAtBatch3(), batches)
+    assert "skipped_steps" not in clean.keys()  # always 0: no series
+    skips = [(s, m["skipped_steps"]) for s, m in skipping.metrics if "skipped_steps" in m]
+    assert skips[0] == (4, 1) and all(count == 1 for _, count in skips) and len(skips) == 3
+
+
+# ------------------------------------------------------------------ TensorBoard's HParams tab
+
+
+def read_hparams_plugin(log_dir):
+    """The HParams plugin's records in a run folder: {tag: HParamsPluginData}, as TensorBoard reads them."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    acc = EventAccumulator(str(log_dir))
+    acc.Reload()
+    return {
+        tag: plugin_data_pb2.HParamsPluginData.FromString(content)
+        for tag, content in acc.PluginTagToContent("hparams").items()
+    }
+
+
+def test_tensorboard_hyperparameters_reach_the_hparams_tab(tmp_path):
+    from tensorboard.plugins.hparams import api_pb2
+
+    logger = TensorBoardLogger(tmp_path, name="hp")
+    logger.log_hyperparams({"lr": 0.1, "net": {"depth": 3, "act": "relu"}, "dims": [1, 2], "none": None})
+    logger.log_metrics({"val_loss": 0.3}, step=1)
+    logger.finalize("success")
+    records = read_hparams_plugin(logger.log_dir)
+    # Session records only: TensorBoard builds the table from them and takes the run's scalars as metrics.
+    assert set(records) == {"_hparams_/session_start_info", "_hparams_/session_end_info"}
+    hparams = records["_hparams_/session_start_info"].session_start_info.hparams
+    assert hparams["lr"].number_value == 0.1 and hparams["net/depth"].number_value == 3
+    assert hparams["net/act"].string_value == "relu" and hparams["dims"].string_value == "[1, 2]"
+    assert "none" not in hparams
+    assert records["_hparams_/session_end_info"].session_end_info.status == api_pb2.STATUS_SUCCESS
+
+    failed = TensorBoardLogger(tmp_path, name="hp")
+    failed.log_hyperparams({"lr": 1.0})
+    failed.finalize("failed")
+    end = read_hparams_plugin(failed.log_dir)["_hparams_/session_end_info"].session_end_info
+    assert end.status == api_pb2.STATUS_FAILURE
+
+
+def test_tensorboard_hparams_tab_shows_the_trainers_settings_of_a_fit(tmp_path):
+    from tasks import TinyClassifier, make_batches, quiet_trainer
+
+    logger = TensorBoardLogger(tmp_path, name="fit")
+    logger.log_hyperparams({"batch_size": 16})  # the user's, logged before fit: the same session
+    quiet_trainer(tmp_path, max_steps=2, logger=logger).fit(TinyClassifier(), make_batches())
+    hparams = read_hparams_plugin(logger.log_dir)["_hparams_/session_start_info"].session_start_info.hparams
+    assert hparams["batch_size"].number_value == 16 and hparams["trainer/max_steps"].number_value == 2
+    assert hparams["module"].string_value == "TinyClassifier"
+
+
+# ------------------------------------------------------------------ artifacts and log_model
+
+
+def wandb_artifacts(run_folder):
+    """(name, type, aliases, {file in the artifact: its staged copy's bytes}) of an offline run's artifacts."""
+    (path,) = glob.glob(f"{run_folder}/run-*.wandb")
+    out = []
+    for record in wait_for_exit_record(path):
+        if record.WhichOneof("record_type") == "artifact":
+            a = record.artifact
+            files = {c.path: Path(c.local_path).read_bytes() for c in a.manifest.contents}
+            out.append((a.name, a.type, sorted(a.aliases), files))
+    return out
+
+
+@pytest.fixture
+def quiet_wandb(tmp_path, monkeypatch):
+    import wandb
+
+    monkeypatch.setenv("WANDB_DATA_DIR", str(tmp_path / "wandb-data"))  # W&B stages offline artifacts here
+    return wandb.Settings(console="off", silent=True)
+
+
+def make_folder(root, files):
+    root.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return root
+
+
+def test_log_artifact_stores_files_and_folders_in_wandb_and_mlflow(tmp_path, mlflow_store, quiet_wandb):
+    export = make_folder(tmp_path / "hf_export", {"config.json": "{}", "sub/weights.bin": "w"})
+    plot = make_folder(tmp_path / "plots", {"curves.png": "png"}) / "curves.png"
+    w = WandbLogger(project="audiotrain-tests", save_dir=tmp_path, offline=True, settings=quiet_wandb)
+    m = MLflowLogger(experiment_name="artifacts", tracking_uri=mlflow_store[1])
+    for logger in (w, m):
+        logger.log_artifact(export, artifact_type="model")
+        logger.log_artifact(plot, "plots/curves.png")
+        logger.finalize("success")
+    w.finish()
+    assert sorted(wandb_artifacts(w.log_dir)) == [
+        ("hf_export", "model", ["latest"], {"config.json": b"{}", "sub/weights.bin": b"w"}),
+        ("plots-curves.png", "file", ["latest"], {"curves.png": b"png"}),
+    ]
+    run = read_mlflow_run_in_a_fresh_process(mlflow_store[1], m.version)
+    assert run["artifacts"] == ["hf_export/config.json", "hf_export/sub/weights.bin", "plots/curves.png"]
+
+
+def test_log_artifact_is_accepted_and_does_nothing_where_the_run_folder_is_local(tmp_path):
+    (tmp_path / "a.txt").write_text("x")
+    for logger in (CSVLogger(tmp_path / "csv"), TensorBoardLogger(tmp_path / "tb")):
+        logger.log_artifact(tmp_path / "a.txt")
+        assert not logger.root_dir.exists()  # no run was opened for it
+        with pytest.raises(FileNotFoundError, match=r"log_artifact: .*missing.png does not exist"):
+            logger.log_artifact(tmp_path / "missing.png")
+
+
+def fit_with_checkpoints(tmp_path, loggers, **checkpoint):
+    from audiotrain.train.callbacks import ModelCheckpoint
+
+    from tasks import TinyClassifier, make_batches, quiet_trainer
+
+    callback = ModelCheckpoint(dirpath=tmp_path / "ckpts", **checkpoint)
+    trainer = quiet_trainer(
+        tmp_path, max_epochs=3, logger=loggers, callbacks=[callback], enable_checkpointing=True
+    )
+    trainer.fit(TinyClassifier(), make_batches(64), make_batches(32, seed=1))
+    return callback
+
+
+def test_log_model_true_uploads_the_best_checkpoint_when_fit_ends(tmp_path, mlflow_store, quiet_wandb):
+    w = WandbLogger(
+        project="audiotrain-tests", save_dir=tmp_path, offline=True, settings=quiet_wandb, log_model=True
+    )
+    m = MLflowLogger(experiment_name="log-model", tracking_uri=mlflow_store[1], log_model=True)
+    callback = fit_with_checkpoints(tmp_path, [w, m], monitor="val_loss", save_top_k=2, save_last=True)
+    w.finish()
+    best = Path(callback.best_model_path)
+    files = {p.relative_to(best).as_posix(): p.read_bytes() for p in best.rglob("*") if p.is_file()}
+    ((name, kind, aliases, uploaded),) = wandb_artifacts(w.log_dir)  # one upload: the best, at the end
+    assert (name, kind, aliases) == (f"model-{w.version}", "model", ["best", "latest"]) and uploaded == files
+    run = read_mlflow_run_in_a_fresh_process(mlflow_store[1], m.version)
+    assert run["artifacts"] == sorted(f"checkpoints/{best.name}/{f}" for f in files)
+    assert run["tags"]["best_checkpoint"] == f"checkpoints/{best.name}"
+
+
+def test_log_model_all_uploads_every_checkpoint_as_it_is_saved(tmp_path, quiet_wandb):
+    w = WandbLogger(
+        project="audiotrain-tests", save_dir=tmp_path, offline=True, settings=quiet_wandb, log_model="all"
+    )
+    fit_with_checkpoints(tmp_path, [w], save_top_k=-1)  # one checkpoint per epoch, all kept
+    w.finish()
+    uploads = wandb_artifacts(w.log_dir)
+    assert len(uploads) == 3 and all(name == f"model-{w.version}" for name, *_ in uploads)
+    with pytest.raises(ValueError, match="log_model must be False, True or 'all', got 'best'"):
+        WandbLogger(log_model="best")
+
+
+def test_log_model_false_uploads_nothing(tmp_path, quiet_wandb):
+    w = WandbLogger(project="audiotrain-tests", save_dir=tmp_path, offline=True, settings=quiet_wandb)
+    fit_with_checkpoints(tmp_path, [w], save_last=True)
+    w.finish()
+    assert wandb_artifacts(w.log_dir) == []

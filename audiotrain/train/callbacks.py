@@ -225,10 +225,15 @@ class ModelCheckpoint(Callback):
         score = _metric(trainer, self.monitor, "ModelCheckpoint") if self.monitor else None
         if score is not None and math.isnan(score):
             score = math.inf if self.mode == "min" else -math.inf
-        if self.save_top_k != 0 and self._qualifies(score):
+        saved = self.save_top_k != 0 and self._qualifies(score)
+        if saved:
             self._save_top_k(trainer, score)
         if self.save_last:
             self._save_last(trainer)
+        if saved or self.save_last:
+            for lg in trainer.loggers:  # Lightning's hook: loggers with log_model upload checkpoints
+                if callable(getattr(lg, "after_save_checkpoint", None)):
+                    lg.after_save_checkpoint(self)
 
     def _save_top_k(self, trainer: Trainer, score: float | None) -> None:
         name = self.format_name(trainer)  # first: it raises for a metric that was not logged
@@ -491,7 +496,14 @@ class EarlyStopping(Callback):
 
 
 class LearningRateMonitor(Callback):
-    """Log the optimizer's learning rate as `lr-<Optimizer>` every logging interval or every epoch."""
+    """Log the optimizer's learning rate as `lr-<Optimizer>` every logging interval or every epoch.
+
+    With a monitor attached the Trainer leaves out its own `learning_rate` series, so that loggers hold
+    the learning rate once, under this name (as in Lightning, where only the monitor logs it). The
+    history's `learning_rate` column stays.
+    """
+
+    logs_learning_rate = True  # the Trainer's cue to leave out its own `learning_rate` series
 
     def __init__(self, logging_interval: str = "step"):
         if logging_interval not in ("step", "epoch"):

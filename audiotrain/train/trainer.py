@@ -68,7 +68,9 @@ class Trainer:
     Loggers: `logger` is one, a list, or True for a TensorBoard logger in `default_root_dir` (CSV where
     no SummaryWriter is installed), as in Lightning. Every `log_every_n_steps` optimizer steps the loggers
     get the interval means (`train_loss`, `train_<metric>`, values logged with `self.log`), the learning
-    rate and the skip count; at each epoch end the epoch means as `train_<name>_epoch` (the history and
+    rate as `learning_rate` (unless a `LearningRateMonitor` logs it, as `lr-<Optimizer>`: one series, the
+    name a Lightning user added), and `skipped_steps` (the non-finite updates skipped so far) once there
+    is one; at each epoch end the epoch means as `train_<name>_epoch` (the history and
     `callback_metrics` use `train_<name>`). Interval and epoch means are both weighted by
     `TrainModule.batch_size(batch)`.
     Seeding: `seed` seeds MLX, numpy and Python at the start of `fit` (and a DataLoader without its own
@@ -1083,7 +1085,16 @@ class Trainer:
             values["skipped_steps"] = int(arrays["skipped_total"].item())
         values.update(self._pop_module_logs())
         self.callback_metrics.update(values)
-        self.log_metrics(values, step=self.global_step)
+        # One series per quantity (class docstring): a LearningRateMonitor owns the learning rate's, and
+        # a skip count that is still 0 (a running total) is no series yet.
+        unlogged = (
+            {"learning_rate"}
+            if any(getattr(cb, "logs_learning_rate", False) for cb in self.callbacks)
+            else set()
+        )
+        if not values.get("skipped_steps"):
+            unlogged.add("skipped_steps")
+        self.log_metrics({k: v for k, v in values.items() if k not in unlogged}, step=self.global_step)
         self._check_nonfinite()
 
     def _pop_module_logs(self) -> dict[str, float]:

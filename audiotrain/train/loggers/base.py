@@ -13,6 +13,12 @@ starts (at the first metric, `experiment` access or `finalize`; `Trainer.fit` st
 loaded): a user's `logger.log_hyperparams(config)` before `trainer.fit(..., ckpt_path=...)` would otherwise
 open a new run, and the resumed training would continue there instead of in the checkpoint's run.
 
+Files and folders go to a run with `Logger.log_artifact` (W&B and MLflow store them; CSV and TensorBoard,
+whose run folders are already local, do nothing). ``log_model`` uploads checkpoints as Lightning's
+``WandbLogger(log_model=...)`` does: False (default) none; True the best checkpoint (`ModelCheckpoint`'s
+``best_model_path``, else its ``last_model_path``) when `fit` ends successfully; "all" every checkpoint as it
+is saved. `ModelCheckpoint` calls `Logger.after_save_checkpoint` after each save.
+
 `flatten_params` turns nested hyperparameters (dicts, dataclasses, schedulers) into the flat dict of plain
 values that every backend stores.
 """
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
+import os
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -74,6 +81,13 @@ def _metric_value(name: str, value: Any) -> float:
         ) from exc
 
 
+def check_log_model(value: Any, owner: str) -> bool | str:
+    """``log_model`` as given, once checked to be False, True or "all" (Lightning's values)."""
+    if not (isinstance(value, bool) or value == "all"):
+        raise ValueError(f"{owner}: log_model must be False, True or 'all', got {value!r}")
+    return value
+
+
 class Logger:
     """Base class. Subclasses implement ``_start`` (create the run) and the ``_log_*`` / ``_finalize`` hooks.
 
@@ -90,6 +104,9 @@ class Logger:
         self._collisions: set[tuple[str, str]] = set()
         self._pending_hparams: dict[str, Any] = {}  # logged before the run existed (module docstring)
         self._ever_started = False  # after a finalize the run is known: later calls reopen it at once
+        self.log_model: bool | str = False
+        self._checkpoint_callback: Any = None  # the ModelCheckpoint whose checkpoints log_model uploads
+        self._logged_checkpoints: dict[str, int] = {}  # path -> its mtime (ns) when uploaded
 
     # -- identity ------------------------------------------------------------------------------------
     @property
@@ -149,9 +166,59 @@ class Logger:
             raise ValueError(f"finalize status must be one of {STATUSES}, got {status!r}")
         if self._pending_hparams:
             self.start()  # hyperparameters-only use still records them
+        if status == "success" and self.log_model is True and self._checkpoint_callback is not None:
+            # As Lightning: a successful stage uploads the best checkpoint (once: unchanged ones are skipped).
+            cb = self._checkpoint_callback
+            self._log_checkpoints([cb.best_model_path or cb.last_model_path], cb)
         if self._started and not self._disabled:
             self._call("finalize", self._finalize, status)
         self._started = False
+
+    # -- artifacts -----------------------------------------------------------------------------------
+    #: Whether `log_artifact` stores anything (W&B and MLflow); CSV and TensorBoard write locally only.
+    stores_artifacts = False
+
+    def log_artifact(
+        self, path: str | os.PathLike, name: str | None = None, *, artifact_type: str = "file"
+    ) -> None:
+        """Store a file or a folder with the run, as ``name`` (default: its file or folder name).
+
+        W&B: an artifact called ``name`` (characters W&B refuses become ``-``) of type ``artifact_type``
+        ("model" for checkpoints and exported models), holding the file or the folder's files. MLflow: the
+        file or folder at ``name`` in the run's artifacts (``name`` may hold ``/``). CSV and TensorBoard:
+        nothing, since their run folder is already on disk; the call is accepted so that code written for
+        one logger runs with any. A path that does not exist is an error; a backend failure warns (see the
+        module docstring).
+        """
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"{type(self).__name__}.log_artifact: {path} does not exist")
+        if self.stores_artifacts:
+            self._call("log_artifact", self._log_artifact, path, name or path.name, artifact_type)
+
+    def after_save_checkpoint(self, checkpoint_callback: Any) -> None:
+        """Called by `ModelCheckpoint` after each save (Lightning's hook): with ``log_model=True`` remember
+        the callback (its best checkpoint is uploaded when fit ends); with "all" upload the new checkpoints
+        now."""
+        if not self.log_model or not self.stores_artifacts:
+            return
+        self._checkpoint_callback = checkpoint_callback
+        if self.log_model == "all":
+            cb = checkpoint_callback
+            self._log_checkpoints([*cb.best_k_models, cb.best_model_path, cb.last_model_path], cb)
+
+    def _log_checkpoints(self, paths: Iterable[str], checkpoint_callback: Any) -> None:
+        """Upload the checkpoints among ``paths`` not uploaded yet (or rewritten since), oldest first."""
+        found = {}
+        for p in paths:
+            if p and os.path.exists(p):
+                found[str(p)] = os.stat(p).st_mtime_ns
+        for p, mtime in sorted(found.items(), key=lambda item: item[1]):
+            if self._logged_checkpoints.get(p) == mtime:
+                continue
+            self._logged_checkpoints[p] = mtime
+            best = p == checkpoint_callback.best_model_path
+            self._call("log_model", self._log_checkpoint, Path(p), best, checkpoint_callback)
 
     def state_dict(self) -> dict[str, Any]:
         """What a resumed run needs to continue this one (JSON-serialisable)."""
@@ -244,6 +311,12 @@ class Logger:
 
     def _finalize(self, status: str) -> None:
         pass
+
+    def _log_artifact(self, path: Path, name: str, artifact_type: str) -> None:
+        pass
+
+    def _log_checkpoint(self, path: Path, best: bool, checkpoint_callback: Any) -> None:
+        self._log_artifact(path, f"checkpoints/{path.name}", "model")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, version={self.version!r})"

@@ -22,7 +22,7 @@ class CSVLogger(_VersionedFolder, Logger):
     (the learning rate, the training metrics, the validation metrics) share one row: the last row is
     rewritten in place as they arrive, so the file is always complete. A metric logged twice at one step
     starts a new row rather than overwrite the first value. A resumed run appends to the same file after
-    dropping rows logged after the checkpoint's step.
+    dropping rows logged after the checkpoint's step; ``test()`` after ``fit()`` appends to the same file.
     """
 
     def __init__(
@@ -56,6 +56,8 @@ class CSVLogger(_VersionedFolder, Logger):
                 rows = [r for r in rows if r.get("step") and int(r["step"]) <= self._resume_step]
             self._columns = header or ["step"]
             self._rewrite(rows)
+        # Once: a later stage (test after a resumed fit) reopening the file must not drop the fit's rows.
+        self._resume_step = None
 
     def _read(self) -> tuple[list[str], list[dict[str, str]]]:
         with self.metrics_file.open(newline="") as f:

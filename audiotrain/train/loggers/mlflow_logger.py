@@ -1,24 +1,31 @@
-"""`MLflowLogger`: log to an MLflow tracking server or local file store."""
+"""`MLflowLogger`: log to an MLflow tracking server, or to a local SQLite store that MLflow's own client
+and UI read (`resolve_tracking_uri` says which URI a setting means)."""
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import re
+import shutil
+import tempfile
 import time
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 from audiotrain.train.loggers._shared import _require
-from audiotrain.train.loggers.base import Logger, LoggerWarning
+from audiotrain.train.loggers.base import Logger, LoggerWarning, check_log_model
 
 _MLFLOW_STATUS = {"success": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}
+_MLFLOW_NAMED_STORES = ("databricks", "databricks-uc", "uc")  # tracking URIs that are a name, not a path
 
 
 class MLflowLogger(Logger):
-    """Log to MLflow (``mlflow-skinny`` is enough).
+    """Log to MLflow (``mlflow-skinny`` is enough; a local store also needs ``sqlalchemy`` and ``alembic``,
+    all three in ``pip install 'audiotrain[loggers]'``).
 
     Parameters
     ----------
@@ -26,10 +33,17 @@ class MLflowLogger(Logger):
         Created if it does not exist.
     run_name : str, optional
     tracking_uri : str, optional
-        Default: ``$MLFLOW_TRACKING_URI``, else a local file store ``./mlruns`` (for ``file:`` stores this
-        sets ``MLFLOW_ALLOW_FILE_STORE=true``, which recent MLflow requires).
+        Where runs are stored (see `resolve_tracking_uri`): a server (``http://host:5000``, ``databricks``),
+        a database (``sqlite:///runs/mlflow.db``) or a path (``runs/mlflow.db``). Default:
+        ``$MLFLOW_TRACKING_URI``, else MLflow's own default, ``sqlite:///mlflow.db`` in the working folder.
+        A local SQLite store keeps the artifacts in ``mlruns/`` beside the database file; open it with
+        ``mlflow ui --backend-store-uri sqlite:///<path>/mlflow.db``. A ``file:`` URI (MLflow's older file
+        store) still works, but MLflow's client and UI read it only with ``MLFLOW_ALLOW_FILE_STORE=true``.
     tags : dict, optional
         Run tags.
+    log_model : False, True or "all"
+        Upload checkpoints as artifacts (under ``checkpoints/<folder>``): True the best (or last) one when
+        fit ends, "all" each as it is saved (Lightning's setting; see `Logger.after_save_checkpoint`).
 
     Resuming (``load_state_dict``) continues the same run, with two limits of MLflow:
 
@@ -42,6 +56,8 @@ class MLflowLogger(Logger):
       timestamp, are the resumed run's. The CSV and TensorBoard loggers drop those steps instead; with
       MLflow, start a new run (no ``load_state_dict``) to get a clean history.
 
+    ``test()`` or ``validate()`` after ``fit()`` log to the same run (reopened, then finished again).
+
     Names are stored with the characters MLflow does not accept replaced by ``_``; two names that become the
     same key (``top@1``, ``top#1``) are recorded as one, with a warning.
 
@@ -52,6 +68,7 @@ class MLflowLogger(Logger):
     """
 
     CONNECT_TIMEOUT_S = 5
+    stores_artifacts = True
 
     def __init__(
         self,
@@ -59,18 +76,21 @@ class MLflowLogger(Logger):
         run_name: str | None = None,
         tracking_uri: str | None = None,
         tags: Mapping[str, Any] | None = None,
+        log_model: bool | str = False,
     ) -> None:
         super().__init__()
         self._mlflow = _require("mlflow", "mlflow-skinny", "MLflowLogger")
         self.experiment_name = experiment_name
         self.run_name = run_name
-        if tracking_uri is None:
-            tracking_uri = os.environ.get("MLFLOW_TRACKING_URI") or Path("mlruns").resolve().as_uri()
-        self.tracking_uri = tracking_uri
+        self.tracking_uri = resolve_tracking_uri(tracking_uri)
+        if self.tracking_uri.startswith("sqlite:"):
+            _require_database_packages(self.tracking_uri)
         self.tags = {k: str(v) for k, v in (tags or {}).items()}
+        self.log_model = check_log_model(log_model, "MLflowLogger")
         self._client: Any = None
         self._run_id: str | None = None
         self._experiment_id: str | None = None
+        self._artifact_uri: str | None = None
         self._params: dict[str, str] = {}  # the run's params as MLflow holds them (key -> string value)
         self._warned_params: set[tuple[str, str]] = set()  # (key, refused value) already warned about
 
@@ -84,18 +104,18 @@ class MLflowLogger(Logger):
 
     @property
     def save_dir(self) -> Path | None:
-        if self.tracking_uri.startswith("file:"):
-            from urllib.parse import unquote, urlparse
-
-            return Path(unquote(urlparse(self.tracking_uri).path))
-        return None
+        """The local store's folder (the SQLite file's, or the file store's), None for a server."""
+        path = _local_path(self.tracking_uri)
+        if path is None:
+            return None
+        return path.parent if self.tracking_uri.startswith("sqlite:") else path
 
     @property
     def log_dir(self) -> Path | None:
-        root = self.save_dir
-        if root is None or self._run_id is None:
+        """This run's artifact folder, where the artifacts are stored on this machine (None otherwise)."""
+        if self._artifact_uri is None or not self._artifact_uri.startswith(("file:", "/")):
             return None
-        return root / str(self._experiment_id) / self._run_id
+        return _local_path(self._artifact_uri)
 
     def _start(self) -> None:
         if self.tracking_uri.startswith("file:"):
@@ -112,12 +132,23 @@ class MLflowLogger(Logger):
         else:
             with _fail_fast_http(self.CONNECT_TIMEOUT_S):
                 experiment = client.get_experiment_by_name(self.experiment_name)
-            self._experiment_id = (
-                experiment.experiment_id if experiment else client.create_experiment(self.experiment_name)
-            )
+            if experiment is not None:
+                self._experiment_id = experiment.experiment_id
+            else:
+                self._experiment_id = client.create_experiment(
+                    self.experiment_name, artifact_location=self._artifact_location()
+                )
             run = client.create_run(self._experiment_id, run_name=self.run_name, tags=self.tags)
             self._run_id = run.info.run_id
+        self._artifact_uri = run.info.artifact_uri
         self._client = client
+
+    def _artifact_location(self) -> str | None:
+        """For a local SQLite store, ``mlruns/`` beside the database (MLflow would use the working folder's);
+        a server decides for itself."""
+        if not self.tracking_uri.startswith("sqlite:"):
+            return None
+        return (self.save_dir / "mlruns").as_uri()
 
     def _experiment(self) -> Any:
         return self._client
@@ -165,6 +196,24 @@ class MLflowLogger(Logger):
     def _finalize(self, status: str) -> None:
         self._client.set_terminated(self._run_id, _MLFLOW_STATUS[status])
 
+    def _log_artifact(self, path: Path, name: str, artifact_type: str) -> None:
+        if path.is_dir():
+            self._client.log_artifacts(self._run_id, str(path), artifact_path=name)
+            return
+        folder, _, file_name = name.rpartition("/")
+        if file_name == path.name:
+            self._client.log_artifact(self._run_id, str(path), artifact_path=folder or None)
+            return
+        with tempfile.TemporaryDirectory() as tmp:  # MLflow keeps a file's own name: store a renamed copy
+            renamed = Path(tmp) / file_name
+            shutil.copyfile(path, renamed)
+            self._client.log_artifact(self._run_id, str(renamed), artifact_path=folder or None)
+
+    def _log_checkpoint(self, path: Path, best: bool, checkpoint_callback: Any) -> None:
+        super()._log_checkpoint(path, best, checkpoint_callback)
+        if best:  # which of the uploaded checkpoints is the best, as Lightning's "best" alias says in W&B
+            self._client.set_tag(self._run_id, "best_checkpoint", f"checkpoints/{path.name}")
+
     def state_dict(self) -> dict[str, Any]:
         return {"run_id": self._run_id, "experiment_name": self.experiment_name}
 
@@ -195,3 +244,56 @@ def _fail_fast_http(timeout_s: int):
 def _mlflow_key(key: str) -> str:
     # MLflow accepts alphanumerics, _ - . / and spaces in keys; anything else would make the call fail.
     return re.sub(r"[^\w\-./ ]", "_", key)
+
+
+def resolve_tracking_uri(uri: str | None) -> str:
+    """The MLflow tracking URI that a setting means, with local paths made absolute (the run then does not
+    depend on the working folder, and the URI can be pasted into ``mlflow ui --backend-store-uri``).
+
+    - None: ``$MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db`` in the working folder (MLflow's default).
+    - A plain path: a SQLite store if it ends in ``.db``, ``.sqlite`` or ``.sqlite3``, else a folder that
+      holds one (``<path>/mlflow.db``).
+    - ``sqlite:`` and ``file:`` URIs: the same store, its path made absolute.
+    - Anything else (``http(s)://``, ``databricks``, ``postgresql://``, ...): unchanged, for MLflow to reach.
+      (``databricks``, ``databricks-uc`` and ``uc`` are store names, not folders.)
+    """
+    if uri is None or not str(uri).strip():
+        uri = os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
+    uri = str(uri).strip()
+    scheme = urlparse(uri).scheme
+    if uri in _MLFLOW_NAMED_STORES:
+        return uri
+    if scheme == "" or (len(scheme) == 1 and os.name == "nt"):  # a path (or a Windows drive letter)
+        path = Path(uri).expanduser().resolve()
+        if path.suffix not in (".db", ".sqlite", ".sqlite3"):
+            path = path / "mlflow.db"
+        return f"sqlite:///{path}"
+    if scheme == "sqlite":
+        database = uri[len("sqlite:///") :] if uri.startswith("sqlite:///") else ""
+        if database and database != ":memory:" and not os.path.isabs(database):
+            return f"sqlite:///{Path(database).resolve()}"
+        return uri
+    if scheme == "file":
+        return Path(unquote(urlparse(uri).path)).resolve().as_uri()
+    return uri
+
+
+def _local_path(uri: str) -> Path | None:
+    """The file or folder a ``sqlite:///`` or ``file:`` URI (or a bare path) names; None for any other."""
+    if uri.startswith("sqlite:///"):
+        return Path(uri[len("sqlite:///") :])
+    if uri.startswith("file:"):
+        return Path(unquote(urlparse(uri).path))
+    if uri.startswith("/"):
+        return Path(uri)
+    return None
+
+
+def _require_database_packages(uri: str) -> None:
+    missing = [name for name in ("sqlalchemy", "alembic") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ImportError(
+            f"MLflowLogger: the local store {uri} needs {' and '.join(missing)}, which mlflow-skinny does not "
+            f"install: pip install 'audiotrain[loggers]' (or pip install {' '.join(missing)}), or give "
+            "tracking_uri the address of an MLflow server (http://host:5000)"
+        )

@@ -31,9 +31,14 @@ def _summary_writer_class() -> type:
 class TensorBoardLogger(_VersionedFolder, Logger):
     """Write TensorBoard event files to ``<save_dir>/<name>/version_<k>`` (``tensorboard --logdir <save_dir>``).
 
-    Hyperparameters go to ``hparams.yaml`` in the run folder and to a text summary; each call adds to those
-    logged before (the CSV logger's ``hparams.yaml`` too). A resumed run writes to the same version folder
-    and discards events after the checkpoint's step (``purge_step``).
+    Hyperparameters go to TensorBoard's HParams tab, to ``hparams.yaml`` in the run folder and to a text
+    summary. The HParams tab takes the first set written to a run folder (TensorBoard keeps the first
+    record), which is everything logged before the run started: the Trainer's settings and the model's
+    hyperparameters at the start of ``fit``, and any the user logged before it. Its metric columns are the
+    run's scalars (TensorBoard finds them itself), and the session's status is set when the run ends.
+    Later calls add to ``hparams.yaml`` and the text summary (the CSV logger's ``hparams.yaml`` too).
+    A resumed run writes to the same version folder and discards events after the checkpoint's step
+    (``purge_step``). ``test()`` after ``fit()`` writes to the same folder.
 
     Parameters
     ----------
@@ -72,6 +77,7 @@ class TensorBoardLogger(_VersionedFolder, Logger):
         self._purge_step: int | None = None
         self._resumed = False
         self._hparams = {}
+        self._session_started = False  # the HParams tab's session start written to this run folder
 
     def _start(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -86,15 +92,48 @@ class TensorBoardLogger(_VersionedFolder, Logger):
             purge_step=self._purge_step,
             filename_suffix=f".{time.time_ns()}",
         )
+        # Once: a later stage (test after a resumed fit) reopening the writer must not purge the fit's steps.
+        self._purge_step = None
 
     def _experiment(self) -> Any:
         return self._writer
 
     def _log_hyperparams(self, params: dict[str, Any]) -> None:
+        merged = self._merge_hparams(params)
+        if not self._session_started:
+            if not self._resumed:  # a resumed run's folder has its start already
+                self._add_hparams_summary("session_start", merged)
+            self._session_started = True
         # The text summary holds the merged set too: TensorBoard shows its latest record.
-        table = "\n".join(f"| {k} | {v} |" for k, v in self._merge_hparams(params).items())
+        table = "\n".join(f"| {k} | {v} |" for k, v in merged.items())
         self._writer.add_text("hparams", f"| name | value |\n|---|---|\n{table}")
         self._writer.flush()
+
+    def _add_hparams_summary(self, which: str, hparams: dict[str, Any], status: str = "success") -> None:
+        """The HParams plugin's session start (the hyperparameters) or end (the status) record.
+
+        Only the session records are written, no "experiment" record: TensorBoard then builds the HParams
+        table from the session records and takes every scalar of the run as a metric column.
+        """
+        summary = importlib.import_module(
+            "tensorboardX.summary"
+            if self._writer_cls.__module__.startswith("tensorboardX")
+            else "torch.utils.tensorboard.summary"
+        )
+        # Values the plugin shows: numbers, strings, bools; lists as text; None left out (no value).
+        values = {
+            k: v if isinstance(v, (bool, int, float, str)) else str(v)
+            for k, v in hparams.items()
+            if v is not None
+        }
+        _, start, end = summary.hparams(values, {})
+        if which == "session_start":
+            record = start
+        else:
+            record = end
+            if status == "failed":
+                _set_session_failed(record)
+        self._writer._get_file_writer().add_summary(record)
 
     def _log_metrics(self, metrics: dict[str, float], step: int) -> None:
         # The writer renames tags itself (as _tb_tag does); we only look for names it would merge.
@@ -104,6 +143,9 @@ class TensorBoardLogger(_VersionedFolder, Logger):
         self._last_step = step
 
     def _finalize(self, status: str) -> None:
+        # An interrupted run writes no end: TensorBoard keeps the first, which is then the resumed run's.
+        if self._session_started and status != "interrupted":
+            self._add_hparams_summary("session_end", {}, status)
         writer, self._writer = self._writer, None
         writer.flush()
         writer.close()
@@ -124,3 +166,17 @@ class TensorBoardLogger(_VersionedFolder, Logger):
 def _tb_tag(name: str) -> str:
     # What tensorboardX and torch's SummaryWriter make of a scalar's name (their _clean_tag).
     return re.sub(r"[^-/\w.]", "_", name).lstrip("/")
+
+
+def _set_session_failed(record: Any) -> None:
+    """Make a session-end record say STATUS_FAILURE (the writers' ``hparams`` always write STATUS_SUCCESS)."""
+    try:
+        from tensorboardX.proto import api_pb2
+        from tensorboardX.proto import plugin_hparams_pb2 as plugin_pb2
+    except ImportError:  # torch's SummaryWriter, which comes with tensorboard's own protos
+        from tensorboard.plugins.hparams import api_pb2
+        from tensorboard.plugins.hparams import plugin_data_pb2 as plugin_pb2
+    value = record.value[0]
+    data = plugin_pb2.HParamsPluginData.FromString(value.metadata.plugin_data.content)
+    data.session_end_info.status = api_pb2.Status.Value("STATUS_FAILURE")
+    value.metadata.plugin_data.content = data.SerializeToString()

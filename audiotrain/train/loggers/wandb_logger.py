@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import re
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from audiotrain.train.loggers._shared import _require
-from audiotrain.train.loggers.base import Logger, flatten_params
+from audiotrain.train.loggers.base import Logger, check_log_model, flatten_params
+
+# Loggers whose run stays open after a successful stage, for the next stage (test after fit) to log to.
+_OPEN_RUNS: weakref.WeakSet[WandbLogger] = weakref.WeakSet()
+
+
+@atexit.register
+def _finish_open_runs() -> None:
+    for logger in list(_OPEN_RUNS):
+        logger.finish()
 
 
 class WandbLogger(Logger):
@@ -17,6 +29,12 @@ class WandbLogger(Logger):
     Metrics are logged against the trainer's step as ``trainer/global_step`` (W&B's own step must grow
     monotonically, which a resumed run would break). Set ``WANDB_MODE=offline`` or ``offline=True`` to
     write the run locally (``wandb sync`` uploads it later).
+
+    One logger is one run across stages: as in Lightning, a stage that ends successfully (``fit``) leaves
+    the run open, so ``test()`` afterwards logs to the same run (W&B cannot reopen a finished offline run in
+    the same folder). The run is finished by `finish` (or ``wandb.finish()``), when another WandbLogger
+    starts its run, or when Python exits; a failed or interrupted stage finishes it at once, with that
+    exit status.
 
     Parameters
     ----------
@@ -28,6 +46,9 @@ class WandbLogger(Logger):
         Folder for W&B's local files (``<save_dir>/wandb/...``); default W&B's (``./wandb``).
     offline : bool
         Do not sync to the server.
+    log_model : False, True or "all"
+        Upload checkpoints as the artifact ``model-<run id>`` (type "model", aliases "latest" and, for the
+        best one, "best"): True the best (or last) one when fit ends, "all" each as it is saved.
     **kwargs
         Passed to ``wandb.init`` (``entity``, ``tags``, ``group``, ``settings``, ...).
     """
@@ -39,6 +60,7 @@ class WandbLogger(Logger):
         config: Mapping[str, Any] | None = None,
         save_dir: str | os.PathLike | None = None,
         offline: bool = False,
+        log_model: bool | str = False,
         **kwargs: Any,
     ) -> None:
         super().__init__()
@@ -48,6 +70,7 @@ class WandbLogger(Logger):
         self.config = dict(config) if config is not None else None
         self._save_dir = Path(save_dir) if save_dir is not None else None
         self.offline = offline
+        self.log_model = check_log_model(log_model, "WandbLogger")
         self.kwargs = kwargs
         self._run: Any = None
         self._run_id: str | None = kwargs.pop("id", None)
@@ -73,7 +96,14 @@ class WandbLogger(Logger):
     def log_dir(self) -> Path | None:
         return self._run_dir
 
+    stores_artifacts = True
+
     def _start(self) -> None:
+        _OPEN_RUNS.discard(self)
+        if self._run is not None and not getattr(self._run, "_is_finished", False):
+            return  # left open by the last stage: go on in it
+        for other in list(_OPEN_RUNS):  # else wandb.init would hand back that run
+            other.finish()
         kwargs: dict[str, Any] = dict(project=self.project, name=self._name, **self.kwargs)
         if self.config is not None:
             kwargs["config"] = flatten_params(self.config)
@@ -100,8 +130,40 @@ class WandbLogger(Logger):
         self._run.log({**metrics, "trainer/global_step": step})
 
     def _finalize(self, status: str) -> None:
+        if status == "success":
+            _OPEN_RUNS.add(self)  # kept open for the next stage (class docstring)
+            return
+        self._finish(status)
+
+    def finish(self) -> None:
+        """Finish the run now, rather than when another WandbLogger starts or Python exits."""
+        if self._run is not None:
+            self._call("finish", self._finish, "success")
+            self._started = False
+
+    def _finish(self, status: str) -> None:
+        _OPEN_RUNS.discard(self)
         run, self._run = self._run, None
         run.finish(exit_code={"success": 0, "failed": 1, "interrupted": 130}[status])
+
+    def _log_artifact(self, path: Path, name: str, artifact_type: str) -> None:
+        self._upload(path, name, artifact_type)
+
+    def _log_checkpoint(self, path: Path, best: bool, checkpoint_callback: Any) -> None:
+        score = checkpoint_callback.best_k_models.get(str(path))
+        metadata = {"path": path.name, "monitor": checkpoint_callback.monitor, "score": score}
+        aliases = ["latest", "best"] if best else ["latest"]
+        self._upload(path, f"model-{self._run_id}", "model", aliases=aliases, metadata=metadata)
+
+    def _upload(self, path: Path, name: str, artifact_type: str, **log_kwargs: Any) -> None:
+        metadata = log_kwargs.pop("metadata", None)
+        # W&B artifact names allow letters, digits, '-', '_' and '.'.
+        artifact = self._wandb.Artifact(re.sub(r"[^\w\-.]", "-", name), type=artifact_type, metadata=metadata)
+        if path.is_dir():
+            artifact.add_dir(str(path))
+        else:
+            artifact.add_file(str(path), name=path.name)
+        self._run.log_artifact(artifact, **log_kwargs)
 
     def state_dict(self) -> dict[str, Any]:
         return {"run_id": self._run_id, "project": self.project, "name": self.name}

@@ -1,0 +1,142 @@
+"""`LoggerConfig` (which experiment loggers a run writes to, and their settings) and `build_loggers`, which
+makes them for a run folder: what the recipes' ``--logger`` flag and ``logger:`` config section fill.
+
+Where each logger writes, for a run folder ``RUN``:
+
+- ``tensorboard``: ``RUN/tensorboard/version_<k>`` (``tensorboard --logdir RUN``)
+- ``csv``: ``RUN/csv/version_<k>/metrics.csv`` and ``hparams.yaml``
+- ``wandb``: W&B's server, or with ``offline`` (or ``WANDB_MODE=offline``) ``RUN/wandb/offline-run-*``
+- ``mlflow``: ``tracking_uri``, else ``$MLFLOW_TRACKING_URI``, else the SQLite store ``RUN/mlflow.db`` with its
+  artifacts in ``RUN/mlruns`` (``mlflow ui --backend-store-uri sqlite:///RUN/mlflow.db``)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from audiotrain.train.loggers.base import Logger
+
+#: The loggers `LoggerConfig.names` may list, in the order `build_loggers` makes them.
+LOGGER_NAMES = ("tensorboard", "wandb", "mlflow", "csv")
+
+# log_model as written in a config or on the command line -> the Logger's value (Lightning's False/True/"all").
+_LOG_MODEL = {"false": False, "none": False, "true": True, "best": True, "all": "all"}
+
+
+class MissingLoggerPackage(ImportError, ValueError):
+    """A logger was asked for whose package is not installed. An ImportError, and a ValueError so that the
+    recipes report it as a setting the user can change (one line naming the logger and what to install)."""
+
+
+@dataclass
+class LoggerConfig:
+    """Experiment loggers: ``--logger tensorboard,mlflow`` and ``--logger.<setting>`` in the recipes."""
+
+    names: str = field(
+        default="",
+        metadata={"help": f"comma-separated loggers to write to: {', '.join(LOGGER_NAMES)} (empty: none)"},
+    )
+    project: str = field(
+        default="audiotrain", metadata={"help": "W&B project, and MLflow experiment unless experiment is set"}
+    )
+    experiment: str | None = field(
+        default=None, metadata={"help": "MLflow experiment name (default: the project)"}
+    )
+    run_name: str | None = field(
+        default=None, metadata={"help": "W&B and MLflow run name (default: the run folder's name)"}
+    )
+    tracking_uri: str | None = field(
+        default=None,
+        metadata={
+            "help": "MLflow store: a server (http://host:5000), sqlite:///path.db or a path (default: "
+            "$MLFLOW_TRACKING_URI, else RUN/mlflow.db)"
+        },
+    )
+    offline: bool = field(
+        default=False, metadata={"help": "W&B: write the run locally (wandb sync uploads it later)"}
+    )
+    log_model: str = field(
+        default="true",
+        metadata={
+            "help": "W&B and MLflow: upload checkpoints as artifacts: false, true (the best one when "
+            "training ends) or all (each as it is saved)"
+        },
+    )
+
+    def __post_init__(self) -> None:
+        self.selected()  # an unknown name is an error now, not when the run starts
+        if isinstance(self.log_model, bool):
+            self.log_model = str(self.log_model).lower()
+        if str(self.log_model).strip().lower() not in _LOG_MODEL:
+            raise ValueError(
+                f"logger.log_model (--logger.log_model) must be false, true or all, got {self.log_model!r}"
+            )
+
+    def selected(self) -> list[str]:
+        """The logger names in `names`, checked, without repeats, in the order given."""
+        chosen: list[str] = []
+        for name in (part.strip().lower() for part in self.names.split(",")):
+            if not name or name in chosen:
+                continue
+            if name not in LOGGER_NAMES:
+                close = difflib.get_close_matches(name, LOGGER_NAMES, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ValueError(
+                    f"unknown logger {name!r} in logger.names (--logger){hint}; the loggers are "
+                    f"{', '.join(LOGGER_NAMES)}"
+                )
+            chosen.append(name)
+        return chosen
+
+    @property
+    def model_logging(self) -> bool | str:
+        """`log_model` as the loggers take it: False, True or "all"."""
+        return _LOG_MODEL[str(self.log_model).strip().lower()]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def build_loggers(config: LoggerConfig, run_dir: str | os.PathLike) -> list[Logger]:
+    """The loggers `config` names, writing under the run folder `run_dir` (see the module docstring).
+
+    A logger whose package is missing raises `MissingLoggerPackage`, naming the logger and what to install.
+    """
+    from audiotrain.train.loggers.csv_logger import CSVLogger
+    from audiotrain.train.loggers.mlflow_logger import MLflowLogger
+    from audiotrain.train.loggers.tensorboard_logger import TensorBoardLogger
+    from audiotrain.train.loggers.wandb_logger import WandbLogger
+
+    run_dir = Path(run_dir)
+    run_name = config.run_name or run_dir.resolve().name
+    makers = {
+        "tensorboard": lambda: TensorBoardLogger(run_dir, name="tensorboard"),
+        "csv": lambda: CSVLogger(run_dir, name="csv"),
+        "wandb": lambda: WandbLogger(
+            project=config.project,
+            name=run_name,
+            save_dir=run_dir,
+            offline=config.offline,
+            log_model=config.model_logging,
+        ),
+        "mlflow": lambda: MLflowLogger(
+            experiment_name=config.experiment or config.project,
+            run_name=run_name,
+            tracking_uri=config.tracking_uri
+            or os.environ.get("MLFLOW_TRACKING_URI")
+            or str(run_dir / "mlflow.db"),
+            log_model=config.model_logging,
+        ),
+    }
+    loggers = []
+    for name in sorted(config.selected(), key=LOGGER_NAMES.index):
+        try:
+            loggers.append(makers[name]())
+        except ImportError as exc:
+            raise MissingLoggerPackage(f"--logger {name}: {exc}") from exc
+    return loggers

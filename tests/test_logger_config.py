@@ -1,0 +1,67 @@
+"""LoggerConfig and build_loggers: the loggers a recipe run names, made for its run folder."""
+
+import sys
+
+import audiotrain  # noqa: F401
+from audiotrain.train.loggers import (
+    LOGGER_NAMES,
+    CSVLogger,
+    LoggerConfig,
+    MissingLoggerPackage,
+    MLflowLogger,
+    TensorBoardLogger,
+    WandbLogger,
+    build_loggers,
+)
+
+import pytest
+
+
+def test_no_names_no_loggers(tmp_path):
+    assert build_loggers(LoggerConfig(), tmp_path) == []
+    assert LoggerConfig(names=" , ").selected() == []
+
+
+def test_every_logger_writes_under_the_run_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    run = tmp_path / "runs" / "demo"
+    config = LoggerConfig(names="csv, MLflow,tensorboard,wandb,csv", offline=True, log_model="all")
+    tb, wandb, mlflow, csv = build_loggers(config, run)  # in LOGGER_NAMES' order, each once
+    assert isinstance(tb, TensorBoardLogger) and tb.log_dir == run / "tensorboard" / "version_0"
+    assert isinstance(csv, CSVLogger) and csv.metrics_file == run / "csv" / "version_0" / "metrics.csv"
+    assert isinstance(wandb, WandbLogger) and wandb.save_dir == run and wandb.offline
+    assert wandb.name == "demo" and wandb.project == "audiotrain" and wandb.log_model == "all"
+    assert isinstance(mlflow, MLflowLogger) and mlflow.tracking_uri == f"sqlite:///{run / 'mlflow.db'}"
+    assert mlflow.experiment_name == "audiotrain" and mlflow.run_name == "demo" and mlflow.log_model == "all"
+    assert not run.exists()  # nothing is written before the run starts
+
+
+def test_mlflow_settings_and_the_environments_store(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://tracking.internal:5000")
+    (mlflow,) = build_loggers(LoggerConfig(names="mlflow", experiment="chords", run_name="r1"), tmp_path)
+    assert mlflow.tracking_uri == "http://tracking.internal:5000"
+    assert mlflow.experiment_name == "chords" and mlflow.run_name == "r1" and mlflow.log_model is True
+    config = LoggerConfig(names="mlflow", tracking_uri="https://mlflow.example.com", log_model="false")
+    (mlflow,) = build_loggers(config, tmp_path)
+    assert mlflow.tracking_uri == "https://mlflow.example.com" and mlflow.log_model is False
+
+
+def test_unknown_logger_names_the_valid_ones_and_the_closest(tmp_path):
+    with pytest.raises(
+        ValueError,
+        match=r"unknown logger 'tensorbord' in logger.names \(--logger\) \(did you mean 'tensorboard'\?\); the loggers are tensorboard, wandb, mlflow, csv",
+    ):
+        LoggerConfig(names="csv,tensorbord")
+    with pytest.raises(ValueError, match="logger.log_model .* must be false, true or all, got 'sometimes'"):
+        LoggerConfig(log_model="sometimes")
+    assert LoggerConfig(log_model=False).model_logging is False  # from Python, a bool is fine too
+    assert set(LOGGER_NAMES) == {"tensorboard", "wandb", "mlflow", "csv"}
+
+
+def test_a_missing_package_names_the_logger_and_what_to_install(tmp_path, monkeypatch):
+    for module in ("tensorboardX", "torch.utils.tensorboard"):
+        monkeypatch.setitem(sys.modules, module, None)
+    with pytest.raises(MissingLoggerPackage, match=r"--logger tensorboard: .*pip install tensorboardX"):
+        build_loggers(LoggerConfig(names="csv,tensorboard"), tmp_path)
+    with pytest.raises(ValueError):  # a setting the user can change: the recipes print it as one line
+        build_loggers(LoggerConfig(names="tensorboard"), tmp_path)
