@@ -120,13 +120,18 @@ class ConfiguredTrainer:
             callbacks.append(EarlyStopping(monitor=t.monitor, mode=t.mode, patience=t.patience))
         logger = None
         if self.config.run.mlflow:
-            from audiotrain.train.loggers import MLflowLogger
+            from audiotrain.train.loggers import LoggerConfig, build_loggers
 
-            logger = MLflowLogger(
-                experiment_name=self.config.run.experiment_name,
-                run_name=self.config.run.run_name or self.run_dir.name,
-                tracking_uri=self.config.run.tracking_uri,
+            # The run's params and metrics, and its best checkpoint as an artifact when training ends.
+            run = self.config.run
+            settings = LoggerConfig(
+                names="mlflow",
+                experiment=run.experiment_name,
+                run_name=run.run_name,
+                tracking_uri=run.tracking_uri,
+                log_model="true",
             )
+            logger = build_loggers(settings, self.run_dir)
         return Trainer(
             max_epochs=t.num_epochs,
             max_steps=t.max_steps,

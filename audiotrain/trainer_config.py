@@ -90,7 +90,11 @@ class RunSettings:
     run_name: str | None = field(default=None, metadata={"help": "MLflow run and run folder name"})
     mlflow: bool = field(default=False, metadata={"help": "log params, metrics and checkpoints to MLflow"})
     tracking_uri: str | None = field(
-        default=None, metadata={"help": "MLflow tracking URI (default ./mlruns)"}
+        default=None,
+        metadata={
+            "help": "MLflow store: a server URI, sqlite:///path.db or a path (default: $MLFLOW_TRACKING_URI, "
+            "else <run_dir>/mlflow.db)"
+        },
     )
 
 

@@ -156,3 +156,28 @@ def test_the_checkpoint_holds_the_resolved_config_and_either_copy_repeats_it(tmp
         assert ckpt.read_state(folder)["run_config"] == expected
     for file in (result.run_dir / "config.yaml", result.last_checkpoint / "trainer_state.json"):
         assert create_trainer(TinyNet(), config=file).config == trainer.config
+
+
+def test_seed003_mlflow_run_holds_the_names_the_metrics_and_the_best_checkpoint(tmp_path, monkeypatch):
+    from audiotrain import create_trainer
+
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    run_dir = tmp_path / "run"
+    trainer = create_trainer(
+        TinyNet(),
+        "quick_test",
+        mlflow=True,
+        experiment_name="seed003",
+        run_name="first",
+        run_dir=str(run_dir),
+    )
+    result = trainer.train(batches(), batches(seed=1))
+    client = MlflowClient(tracking_uri=f"sqlite:///{run_dir / 'mlflow.db'}")  # the run folder's store
+    (run,) = client.search_runs([client.get_experiment_by_name("seed003").experiment_id])
+    assert run.info.run_name == "first" and run.info.status == "FINISHED"
+    assert "val_loss" in run.data.metrics and run.data.params["trainer/max_epochs"] == "1"
+    best = result.best_checkpoint
+    stored = {a.path for a in client.list_artifacts(run.info.run_id, f"checkpoints/{best.name}")}
+    assert stored == {f"checkpoints/{best.name}/{p.name}" for p in best.iterdir()}
