@@ -888,14 +888,19 @@ def test_log_artifact_is_accepted_and_does_nothing_where_the_run_folder_is_local
             logger.log_artifact(tmp_path / "missing.png")
 
 
-def fit_with_checkpoints(tmp_path, loggers, **checkpoint):
+def fit_with_checkpoints(tmp_path, loggers, extra_callbacks=(), **checkpoint):
     from audiotrain.train.callbacks import ModelCheckpoint
 
     from tasks import TinyClassifier, make_batches, quiet_trainer
 
     callback = ModelCheckpoint(dirpath=tmp_path / "ckpts", **checkpoint)
+    extra_callbacks = list(extra_callbacks)
     trainer = quiet_trainer(
-        tmp_path, max_epochs=3, logger=loggers, callbacks=[callback], enable_checkpointing=True
+        tmp_path,
+        max_epochs=3,
+        logger=loggers,
+        callbacks=[callback, *extra_callbacks],
+        enable_checkpointing=True,
     )
     trainer.fit(TinyClassifier(), make_batches(64), make_batches(32, seed=1))
     return callback
@@ -906,7 +911,12 @@ def test_log_model_true_uploads_the_best_checkpoint_when_fit_ends(tmp_path, mlfl
         project="audiotrain-tests", save_dir=tmp_path, offline=True, settings=quiet_wandb, log_model=True
     )
     m = MLflowLogger(experiment_name="log-model", tracking_uri=mlflow_store[1], log_model=True)
-    callback = fit_with_checkpoints(tmp_path, [w, m], monitor="val_loss", save_top_k=2, save_last=True)
+    from audiotrain.train.callbacks import ModelCheckpoint
+
+    every_epoch = ModelCheckpoint(dirpath=tmp_path / "every", filename="epoch={epoch}", save_top_k=-1)
+    callback = fit_with_checkpoints(
+        tmp_path, [w, m], [every_epoch], monitor="val_loss", save_top_k=2, save_last=True
+    )  # the monitoring callback's best is uploaded, not the every-epoch one's latest
     w.finish()
     best = Path(callback.best_model_path)
     files = {p.relative_to(best).as_posix(): p.read_bytes() for p in best.rglob("*") if p.is_file()}

@@ -105,7 +105,7 @@ class Logger:
         self._pending_hparams: dict[str, Any] = {}  # logged before the run existed (module docstring)
         self._ever_started = False  # after a finalize the run is known: later calls reopen it at once
         self.log_model: bool | str = False
-        self._checkpoint_callback: Any = None  # the ModelCheckpoint whose checkpoints log_model uploads
+        self._checkpoint_callbacks: list[Any] = []  # the ModelCheckpoints that saved, in order
         self._logged_checkpoints: dict[str, int] = {}  # path -> its mtime (ns) when uploaded
 
     # -- identity ------------------------------------------------------------------------------------
@@ -166,9 +166,11 @@ class Logger:
             raise ValueError(f"finalize status must be one of {STATUSES}, got {status!r}")
         if self._pending_hparams:
             self.start()  # hyperparameters-only use still records them
-        if status == "success" and self.log_model is True and self._checkpoint_callback is not None:
-            # As Lightning: a successful stage uploads the best checkpoint (once: unchanged ones are skipped).
-            cb = self._checkpoint_callback
+        if status == "success" and self.log_model is True and self._checkpoint_callbacks:
+            # As Lightning: a successful stage uploads the best checkpoint (once: unchanged ones are skipped),
+            # that of the callback that monitors a metric where there are several (best and every-n-epochs).
+            callbacks = self._checkpoint_callbacks
+            cb = next((c for c in callbacks if getattr(c, "monitor", None)), callbacks[0])
             self._log_checkpoints([cb.best_model_path or cb.last_model_path], cb)
         if self._started and not self._disabled:
             self._call("finalize", self._finalize, status)
@@ -198,11 +200,12 @@ class Logger:
 
     def after_save_checkpoint(self, checkpoint_callback: Any) -> None:
         """Called by `ModelCheckpoint` after each save (Lightning's hook): with ``log_model=True`` remember
-        the callback (its best checkpoint is uploaded when fit ends); with "all" upload the new checkpoints
-        now."""
+        the callback (when fit ends, the best checkpoint of the callback that monitors a metric, else of the
+        first, is uploaded); with "all" upload the new checkpoints now."""
         if not self.log_model or not self.stores_artifacts:
             return
-        self._checkpoint_callback = checkpoint_callback
+        if not any(cb is checkpoint_callback for cb in self._checkpoint_callbacks):
+            self._checkpoint_callbacks.append(checkpoint_callback)
         if self.log_model == "all":
             cb = checkpoint_callback
             self._log_checkpoints([*cb.best_k_models, cb.best_model_path, cb.last_model_path], cb)
