@@ -65,3 +65,22 @@ def test_a_missing_package_names_the_logger_and_what_to_install(tmp_path, monkey
         build_loggers(LoggerConfig(names="csv,tensorboard"), tmp_path)
     with pytest.raises(ValueError):  # a setting the user can change: the recipes print it as one line
         build_loggers(LoggerConfig(names="tensorboard"), tmp_path)
+
+
+def test_log_artifacts_sends_what_exists_and_closes_the_runs_again(tmp_path, monkeypatch):
+    from audiotrain.train.loggers import log_artifacts
+
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    (tmp_path / "plots").mkdir()
+    (tmp_path / "plots" / "curves.png").write_bytes(b"png")
+    loggers = build_loggers(LoggerConfig(names="mlflow,csv"), tmp_path)
+    loggers[0].log_metrics({"loss": 1.0}, step=1)
+    loggers[0].finalize("success")  # as fit leaves it
+    sent = log_artifacts(loggers, {"plots": tmp_path / "plots", "absent": tmp_path / "nope", "none": None})
+    assert sent == ["plots"]
+    run = MlflowClient(loggers[0].tracking_uri).get_run(loggers[0].version)
+    assert run.info.status == "FINISHED"
+    assert (loggers[0].log_dir / "plots" / "curves.png").read_bytes() == b"png"
+    assert not (tmp_path / "csv").exists()  # CSV stores no artifacts, and opened no run for them

@@ -4,15 +4,22 @@
   backend is handled, lazy runs and resuming)
 - `WandbLogger` (``loggers.wandb_logger``), `TensorBoardLogger` (``loggers.tensorboard_logger``),
   `MLflowLogger` (``loggers.mlflow_logger``), `CSVLogger` (``loggers.csv_logger``)
-- `LoggerConfig`, `build_loggers`, `LOGGER_NAMES` (``loggers.config``: the loggers a run names, made for its
-  run folder), `resolve_tracking_uri` (which MLflow store a setting means)
+- `LoggerConfig`, `build_loggers`, `LOGGER_NAMES`, `log_artifacts` (``loggers.config``: the loggers a run
+  names, made for its run folder, and the outputs sent to them), `resolve_tracking_uri` (which MLflow
+  store a setting means)
 - ``loggers._shared``: what several backends share (importing the package, ``version_<k>`` folders)
 
 Importing this package imports no backend: each logger imports its own when it is constructed.
 """
 
 from audiotrain.train.loggers.base import STATUSES, Logger, LoggerWarning, flatten_params
-from audiotrain.train.loggers.config import LOGGER_NAMES, LoggerConfig, MissingLoggerPackage, build_loggers
+from audiotrain.train.loggers.config import (
+    LOGGER_NAMES,
+    LoggerConfig,
+    MissingLoggerPackage,
+    build_loggers,
+    log_artifacts,
+)
 from audiotrain.train.loggers.csv_logger import CSVLogger
 from audiotrain.train.loggers.mlflow_logger import MLflowLogger, resolve_tracking_uri
 from audiotrain.train.loggers.tensorboard_logger import TensorBoardLogger
@@ -31,5 +38,6 @@ __all__ = [
     "LOGGER_NAMES",
     "MissingLoggerPackage",
     "build_loggers",
+    "log_artifacts",
     "resolve_tracking_uri",
 ]

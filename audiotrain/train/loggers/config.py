@@ -1,5 +1,6 @@
 """`LoggerConfig` (which experiment loggers a run writes to, and their settings) and `build_loggers`, which
-makes them for a run folder: what the recipes' ``--logger`` flag and ``logger:`` config section fill.
+makes them for a run folder: what the recipes' ``--logger`` flag and ``logger:`` config section fill;
+`log_artifacts` sends a run's outputs (plots, an exported model) to them after `fit`.
 
 Where each logger writes, for a run folder ``RUN``:
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -140,3 +142,21 @@ def build_loggers(config: LoggerConfig, run_dir: str | os.PathLike) -> list[Logg
         except ImportError as exc:
             raise MissingLoggerPackage(f"--logger {name}: {exc}") from exc
     return loggers
+
+
+def log_artifacts(
+    loggers: Iterable[Any], paths: Mapping[str, str | os.PathLike | None], artifact_type: str = "file"
+) -> list[str]:
+    """Store each file or folder of ``paths`` (name -> path; missing ones and None are passed over) with
+    every logger's run (`Logger.log_artifact`), then close the runs again; returns the names sent.
+
+    For what a recipe writes after `fit` (plots, the evaluation, an exported model): the runs that `fit`
+    closed are reopened for it (W&B's stays open, see `WandbLogger`) and closed as successful.
+    """
+    sent = [name for name, path in paths.items() if path is not None and Path(path).exists()]
+    storing = [lg for lg in loggers if isinstance(lg, Logger) and lg.stores_artifacts]
+    for lg in storing:
+        for name in sent:
+            lg.log_artifact(paths[name], name, artifact_type=artifact_type)
+        lg.finalize("success")
+    return sent
