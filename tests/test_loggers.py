@@ -944,3 +944,21 @@ def test_log_model_false_uploads_nothing(tmp_path, quiet_wandb):
     fit_with_checkpoints(tmp_path, [w], save_last=True)
     w.finish()
     assert wandb_artifacts(w.log_dir) == []
+
+
+def test_a_new_wandb_logger_finishes_the_run_an_earlier_one_left_open(tmp_path, quiet_wandb):
+    first = WandbLogger(
+        project="audiotrain-tests", save_dir=tmp_path / "a", offline=True, settings=quiet_wandb
+    )
+    first.log_metrics({"loss": 1.0}, step=1)
+    first.finalize("success")  # open for a later stage of the same logger
+    second = WandbLogger(
+        project="audiotrain-tests", save_dir=tmp_path / "b", offline=True, settings=quiet_wandb
+    )
+    second.log_metrics({"loss": 2.0}, step=1)  # its own run, not the one wandb.init would hand back
+    second.finish()
+    assert first.version != second.version
+    for logger in (first, second):
+        (path,) = glob.glob(f"{logger.log_dir}/run-*.wandb")
+        kinds = [r.WhichOneof("record_type") for r in wait_for_exit_record(path)]
+        assert "exit" in kinds  # finished
