@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -134,7 +135,12 @@ def _accuracy_label(history: Mapping[str, Sequence], keys: Sequence[str]) -> str
 
 
 def plot_training_curves(history: Mapping[str, Sequence[float]], path: str | Path, *, dpi: int = 100) -> Path:
-    """Save loss, accuracy and learning-rate curves of a history (``Trainer.history``) as one PNG.
+    """Save `training_curves_figure` of a history (``Trainer.history``) as a PNG."""
+    return _save(training_curves_figure(history), path, dpi)
+
+
+def training_curves_figure(history: Mapping[str, Sequence[float]]) -> Figure:
+    """Loss, accuracy and learning-rate curves of a history (``Trainer.history``), side by side.
 
     Panels: the total loss (``train_loss`` / ``val_loss``); the other keys ending in ``loss`` (e.g. one
     per head); keys ending in ``acc`` or ``accuracy``; ``learning_rate``. In each, a metric's train and
@@ -167,7 +173,7 @@ def plot_training_curves(history: Mapping[str, Sequence[float]], path: str | Pat
         if title == "learning rate":
             ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 2))
     figure.tight_layout()
-    return _save(figure, path, dpi)
+    return figure
 
 
 def plot_history(
@@ -175,15 +181,25 @@ def plot_history(
     keys: Sequence[str],
     path: str | Path,
     *,
+    dpi: int = 100,
+    **options,
+) -> Path:
+    """Save `history_figure` (`options`: its keyword arguments) as a PNG."""
+    return _save(history_figure(history, keys, **options), path, dpi)
+
+
+def history_figure(
+    history: Mapping[str, Sequence[float]],
+    keys: Sequence[str],
+    *,
     ylabel: str,
     title: str | None = None,
     chance: Mapping[str, float] | None = None,
     labels: Mapping[str, str] | None = None,
-    dpi: int = 100,
-) -> Path:
-    """Save the history columns `keys` against the epoch as one panel (train solid, validation dashed,
-    one colour per metric; `chance`, keyed like `keys`, adds a dotted chance line per metric; `labels`
-    names a metric, without its train/val prefix, in the legend)."""
+) -> Figure:
+    """The history columns `keys` against the epoch in one panel (train solid, validation dashed, one
+    colour per metric; `chance`, keyed like `keys`, adds a dotted chance line per metric; `labels` names a
+    metric, without its train/val prefix, in the legend)."""
     present = [k for k in keys if k in history and any(v is not None for v in history[k])]
     if not present:
         raise ValueError(f"history has none of {list(keys)} (keys: {sorted(history)})")
@@ -192,20 +208,25 @@ def plot_history(
         figure.add_subplot(), history, present, ylabel=ylabel, title=title, chance=chance, labels=labels
     )
     figure.tight_layout()
-    return _save(figure, path, dpi)
+    return figure
 
 
 def plot_confusion_matrix(
+    matrix: np.ndarray, class_names: Sequence[str], path: str | Path, *, dpi: int = 100, **options
+) -> Path:
+    """Save `confusion_matrix_figure` (`options`: its keyword arguments) as a PNG."""
+    return _save(confusion_matrix_figure(matrix, class_names, **options), path, dpi)
+
+
+def confusion_matrix_figure(
     matrix: np.ndarray,
     class_names: Sequence[str],
-    path: str | Path,
     *,
     normalize: bool = True,
     title: str = "Confusion matrix",
     unit: str = "samples",
-    dpi: int = 100,
-) -> Path:
-    """Save a confusion matrix (rows: true class, columns: predicted) as a PNG.
+) -> Figure:
+    """A confusion matrix (rows: true class, columns: predicted).
 
     Each row's tick label carries its support (``maj  n=1,234``). Classes that are neither in the
     reference nor predicted are left out, and the title says how many; a class that is predicted but
@@ -231,7 +252,7 @@ def plot_confusion_matrix(
     support = matrix.sum(axis=1)
     shown_classes = np.flatnonzero((support > 0) | (matrix.sum(axis=0) > 0))
     if not shown_classes.size:
-        raise ValueError(f"the confusion matrix for {path} is all zeros: nothing to plot")
+        raise ValueError("the confusion matrix is all zeros: nothing to plot")
     dropped = len(class_names) - shown_classes.size
     matrix = matrix[np.ix_(shown_classes, shown_classes)]
     names = [class_names[i] for i in shown_classes]
@@ -244,7 +265,7 @@ def plot_confusion_matrix(
     size = max(4.5, 0.32 * n + 2.5)
     figure = Figure(figsize=(size + 1.5, size))
     ax = figure.add_subplot()
-    cmap = __import__("matplotlib").colormaps["Blues"].with_extremes(bad="0.85")
+    cmap = colormaps["Blues"].with_extremes(bad="0.85")  # masked (n=0) rows in grey
     image = ax.imshow(shown, cmap=cmap, vmin=0, vmax=1 if normalize else None)
     bar = figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     bar.set_label(f"fraction of the true class's {unit}" if normalize else f"{unit}")
@@ -277,7 +298,7 @@ def plot_confusion_matrix(
                 )
                 color = "white" if shown[i, j] > 0.5 * peak else "black"
                 ax.text(j, i, text, ha="center", va="center", fontsize=7, color=color)
-    return _save(figure, path, dpi)
+    return figure
 
 
 def plot_score_bars(
@@ -285,13 +306,23 @@ def plot_score_bars(
     keys: Sequence[str],
     path: str | Path,
     *,
+    dpi: int = 100,
+    **options,
+) -> Path:
+    """Save `score_bars_figure` (`options`: its keyword arguments) as a PNG."""
+    return _save(score_bars_figure(scores, keys, **options), path, dpi)
+
+
+def score_bars_figure(
+    scores: Mapping[str, Mapping[str, float]],
+    keys: Sequence[str],
+    *,
     labels: Mapping[str, str] | None = None,
     chance: Mapping[str, float] | None = None,
     ylabel: str = "score (1 = perfect)",
     title: str | None = None,
-    dpi: int = 100,
-) -> Path:
-    """Save grouped bars of scores in [0, 1]: one group per key, one bar per entry of `scores`.
+) -> Figure:
+    """Grouped bars of scores in [0, 1]: one group per key, one bar per entry of `scores`.
 
     Every bar carries its value; `chance` (keyed like `keys`) draws each metric's chance level as a
     black dashed line across its group, since metrics differ in chance (R@1 is 1/N, R@5 is 5/N).
@@ -320,20 +351,19 @@ def plot_score_bars(
         values = [float(scores[name].get(k, np.nan)) for k in keys]
         bars = ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, label=name, color=f"C{i}")
         ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=2)
-    if chance:
-        drawn = False
-        for j, key in enumerate(keys):
-            if key in chance:
-                ax.hlines(
-                    chance[key],
-                    j - 0.45,
-                    j + 0.45,
-                    colors="black",
-                    linestyles="--",
-                    linewidth=1.2,
-                    label=None if drawn else "chance (random ranking)",
-                )
-                drawn = True
+    with_chance = [j for j, key in enumerate(keys) if chance and key in chance]
+    if with_chance:
+        levels = [chance[keys[j]] for j in with_chance]
+        starts, ends = np.array(with_chance) - 0.45, np.array(with_chance) + 0.45
+        ax.hlines(
+            levels,
+            starts,
+            ends,
+            colors="black",
+            linestyles="--",
+            linewidth=1.2,
+            label="chance (random ranking)",
+        )
     ax.set_xticks(x, [labels.get(k, k) for k in keys], rotation=30, ha="right")
     ax.set_ylim(0, 1.12)  # room for the value labels above a bar at 1.0
     ax.set_yticks(np.linspace(0, 1, 6))
@@ -344,4 +374,4 @@ def plot_score_bars(
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside: bars reach the top
     figure.tight_layout()
-    return _save(figure, path, dpi)
+    return figure
