@@ -350,7 +350,10 @@ def score_bars_figure(
     for i, name in enumerate(series):
         values = [float(scores[name].get(k, np.nan)) for k in keys]
         bars = ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, label=name, color=f"C{i}")
-        ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=2)
+        # On a white patch: a chance line at the height of a bar's top must not strike its value through.
+        for text in ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=2):
+            text.set_bbox({"boxstyle": "square,pad=0.05", "facecolor": "white", "edgecolor": "none"})
+            text.set_zorder(4)
     with_chance = [j for j, key in enumerate(keys) if chance and key in chance]
     if with_chance:
         levels = [chance[keys[j]] for j in with_chance]
