@@ -125,8 +125,9 @@ def _plot_paired(
         ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    if x_seen and max(x_seen) - min(x_seen) < 2:  # one or two epochs: not a zoom onto a sliver of x
-        ax.set_xlim(min(x_seen) - 1, max(x_seen) + 1)
+    if x_seen and max(x_seen) - min(x_seen) < 2:  # one or two epochs: ticks at them, not at -0.04 ... 0.04
+        ax.set_xticks(sorted(set(x_seen)))
+        ax.set_xlim(min(x_seen) - 0.5, max(x_seen) + 0.5)
 
 
 def _accuracy_label(history: Mapping[str, Sequence], keys: Sequence[str]) -> str:
