@@ -83,7 +83,8 @@ def _partial_sums(x: mx.array) -> mx.array:
         x = mx.sum(x.reshape(-1, _COLUMN_WIDTH), axis=0)
     elif x.ndim > 1:
         x = mx.sum(x, axis=-1)
-    x = x.reshape(-1)
+    if x.ndim != 1:  # (a reshape is a node of the graph even when it changes nothing)
+        x = x.reshape(-1)
     return x if x.dtype == mx.float32 else x.astype(mx.float32)
 
 
