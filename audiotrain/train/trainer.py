@@ -486,7 +486,7 @@ class Trainer:
         self.running.add(
             {**{prefixed("train_", k): v for k, v in returned.items()}, **logged}, module.batch_size(batch)
         )
-        targets = (step.eval_targets, loss, metrics, logged, self.running.arrays())
+        targets = (step.eval_targets, loss, metrics, logged)
         if self.debug_lazy_eval:
             mx.eval(targets)
             self._debug_check(loss, batch_idx)
