@@ -119,9 +119,7 @@ def run_training(
     )
     task = _seeded_task(config, splits, len(train_loader), len(train_loader.dataset), log)
     trainer, early_stopping = make_shared_trainer(config, run_dir, config.num_epochs)
-    checkpoint_dir = Path(config.checkpoint_dir)
-    if not checkpoint_dir.is_absolute():
-        checkpoint_dir = run_dir / checkpoint_dir
+    checkpoint_dir = _checkpoint_folder(config, run_dir)
     trainer.resume_hint = None  # the recipe prints its own command line after fit
     start = time.perf_counter()
     trainer.fit(task, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
@@ -148,11 +146,17 @@ def _check_output_folders(
     if resume:
         check_resume_folder(resume)  # a mistyped --resume fails now, not after the data and model are ready
     replace = run_dir is not None and check_run_folder(run_dir, "--run_dir", overwrite, resume)
-    checkpoint_dir = Path(config.checkpoint_dir)
-    if checkpoint_dir.is_absolute() or run_dir is not None:  # (a relative one inside a new folder is new)
-        named = checkpoint_dir if checkpoint_dir.is_absolute() else run_dir / checkpoint_dir
-        check_checkpoint_folder(named, run_dir, "--checkpoint_dir", resume)
+    if (
+        Path(config.checkpoint_dir).is_absolute() or run_dir is not None
+    ):  # (a relative one in a new folder is new)
+        check_checkpoint_folder(_checkpoint_folder(config, run_dir), run_dir, "--checkpoint_dir", resume)
     return replace
+
+
+def _checkpoint_folder(config: TrainingConfig, run_dir: Path | None) -> Path:
+    """``config.checkpoint_dir``; a relative one lies inside `run_dir`."""
+    checkpoint_dir = Path(config.checkpoint_dir)
+    return checkpoint_dir if checkpoint_dir.is_absolute() else run_dir / checkpoint_dir
 
 
 def _prepare_songs(config: TrainingConfig, splits: SongSplits | None, log):
