@@ -19,13 +19,13 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import platform
 import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from audiotrain._system import versions
 from audiotrain.distributed import collectives
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train import flags, reporting
@@ -946,11 +946,7 @@ class Trainer:
             "elapsed": self.elapsed(),
             "config": self._config(),
             "hyper_parameters": dict(self.module.hparams),
-            "versions": {
-                "audiotrain": _version(),
-                "mlx": getattr(mx, "__version__", "unknown"),
-                "python": platform.python_version(),
-            },
+            "versions": versions(),
             "module_state": {},
         }
         self.module.on_save_checkpoint(state["module_state"])
@@ -1171,12 +1167,6 @@ def _loggers(logger: Any, root: Path) -> list:
         if not callable(getattr(lg, "log_metrics", None)):
             raise TypeError(f"Trainer(logger=...): {lg!r} has no log_metrics(metrics, step) method")
     return list(loggers)
-
-
-def _version() -> str:
-    from audiotrain import __version__
-
-    return __version__
 
 
 __all__ = ["Trainer"]
