@@ -63,6 +63,9 @@ def test_a_missing_package_names_the_logger_and_what_to_install(tmp_path, monkey
         monkeypatch.setitem(sys.modules, module, None)
     with pytest.raises(MissingLoggerPackage, match=r"--logger tensorboard: .*pip install tensorboardX"):
         build_loggers(LoggerConfig(names="csv,tensorboard"), tmp_path)
+    with pytest.raises(MissingLoggerPackage, match=r"--logger tensorboard"):
+        LoggerConfig(names="tensorboard").check_packages()  # what the recipes ask before reading any data
+    LoggerConfig(names="csv").check_packages()
     with pytest.raises(ValueError):  # a setting the user can change: the recipes print it as one line
         build_loggers(LoggerConfig(names="tensorboard"), tmp_path)
 
@@ -78,9 +81,12 @@ def test_log_artifacts_sends_what_exists_and_closes_the_runs_again(tmp_path, mon
     loggers = build_loggers(LoggerConfig(names="mlflow,csv"), tmp_path)
     loggers[0].log_metrics({"loss": 1.0}, step=1)
     loggers[0].finalize("success")  # as fit leaves it
-    sent = log_artifacts(loggers, {"plots": tmp_path / "plots", "absent": tmp_path / "nope", "none": None})
+    paths = {"plots": tmp_path / "plots", "absent": tmp_path / "nope", "none": None}
+    sent = log_artifacts(loggers, paths, metrics={"test_acc": 0.5, "test_nan": float("nan")}, step=1)
     assert sent == ["plots"]
     run = MlflowClient(loggers[0].tracking_uri).get_run(loggers[0].version)
-    assert run.info.status == "FINISHED"
+    assert run.info.status == "FINISHED" and run.data.metrics == {"loss": 1.0, "test_acc": 0.5}
     assert (loggers[0].log_dir / "plots" / "curves.png").read_bytes() == b"png"
-    assert not (tmp_path / "csv").exists()  # CSV stores no artifacts, and opened no run for them
+    csv = loggers[1]
+    assert [p.name for p in csv.log_dir.iterdir()] == ["metrics.csv"]  # the scores, no artifact
+    assert "test_acc" in csv.metrics_file.read_text()

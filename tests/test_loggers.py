@@ -4,7 +4,6 @@ import csv
 import glob
 import json
 import os
-import struct
 import subprocess
 import sys
 import time
@@ -27,40 +26,15 @@ import mlx.core as mx
 import numpy as np
 import pytest
 import yaml
+from logger_readers import (
+    read_hparams_plugin,
+    read_mlflow_run_in_a_fresh_process,
+    read_scalars,
+    wait_for_exit_record,
+    wandb_artifacts,
+)
 
 # ------------------------------------------------------------------ W&B (one real offline run for the module)
-
-
-def read_wandb_records(path):
-    """Records of a W&B ``.wandb`` transaction log (LevelDB log format: 32 KiB blocks of CRC'd chunks)."""
-    from wandb.proto import wandb_internal_pb2 as pb
-
-    with open(path, "rb") as f:
-        data = f.read()
-    assert data[:4] == b":W&B"
-    pos, block, partial = 7, 32768, b""
-    while pos + 7 <= len(data):
-        left = block - pos % block
-        _, length, kind = struct.unpack("<IHB", data[pos : pos + 7]) if left >= 7 else (0, 0, 0)
-        if left < 7 or (length == 0 and kind == 0):
-            pos += left  # block trailer / padding
-            continue
-        chunk, pos = data[pos + 7 : pos + 7 + length], pos + 7 + length
-        partial = chunk if kind in (1, 2) else partial + chunk
-        if kind in (1, 4):  # FULL or LAST
-            record = pb.Record()
-            record.ParseFromString(partial)
-            yield record
-
-
-def wait_for_exit_record(path, timeout=30.0):
-    """W&B's service writes the offline log asynchronously: finish() can return before it is flushed."""
-    deadline = time.monotonic() + timeout
-    while True:
-        records = list(read_wandb_records(path))
-        if "exit" in [r.WhichOneof("record_type") for r in records] or time.monotonic() > deadline:
-            return records
-        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
@@ -166,14 +140,6 @@ def test_wandb_not_logged_in_warns_once_and_training_goes_on(monkeypatch):
 # ------------------------------------------------------------------ TensorBoard
 
 
-def read_scalars(log_dir):
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    acc = EventAccumulator(str(log_dir))
-    acc.Reload()
-    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
-
-
 def test_tensorboard_event_files_read_back(tmp_path):
     logger = TensorBoardLogger(log_dir=tmp_path, name="exp")
     assert logger.version == 0
@@ -244,29 +210,6 @@ def mlflow_store(tmp_path_factory):
     """One local SQLite store for the module's MLflow tests (creating its tables takes a few seconds)."""
     folder = tmp_path_factory.mktemp("mlflow")
     return folder, f"sqlite:///{folder / 'mlflow.db'}"
-
-
-def read_mlflow_run_in_a_fresh_process(uri, run_id):
-    """What MLflow's own client reads from the store, in a process without any MLFLOW_* variable (as the
-    user's `mlflow ui` or notebook would)."""
-    code = f"""
-import json
-from mlflow.tracking import MlflowClient
-client = MlflowClient(tracking_uri={uri!r})
-run = client.get_run({run_id!r})
-def files(path=None):
-    out = []
-    for item in client.list_artifacts({run_id!r}, path):
-        out += files(item.path) if item.is_dir else [item.path]
-    return out
-print(json.dumps({{"status": run.info.status, "name": run.info.run_name, "params": run.data.params,
-                  "metrics": run.data.metrics, "tags": run.data.tags, "artifacts": sorted(files()),
-                  "artifact_uri": run.info.artifact_uri}}))
-"""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def test_mlflow_local_store_and_resume(mlflow_store):
@@ -783,19 +726,6 @@ def test_skipped_steps_is_logged_once_an_update_was_skipped(tmp_path):
 # ------------------------------------------------------------------ TensorBoard's HParams tab
 
 
-def read_hparams_plugin(log_dir):
-    """The HParams plugin's records in a run folder: {tag: HParamsPluginData}, as TensorBoard reads them."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-    from tensorboard.plugins.hparams import plugin_data_pb2
-
-    acc = EventAccumulator(str(log_dir))
-    acc.Reload()
-    return {
-        tag: plugin_data_pb2.HParamsPluginData.FromString(content)
-        for tag, content in acc.PluginTagToContent("hparams").items()
-    }
-
-
 def test_tensorboard_hyperparameters_reach_the_hparams_tab(tmp_path):
     from tensorboard.plugins.hparams import api_pb2
 
@@ -831,18 +761,6 @@ def test_tensorboard_hparams_tab_shows_the_trainers_settings_of_a_fit(tmp_path):
 
 
 # ------------------------------------------------------------------ artifacts and log_model
-
-
-def wandb_artifacts(run_folder):
-    """(name, type, aliases, {file in the artifact: its staged copy's bytes}) of an offline run's artifacts."""
-    (path,) = glob.glob(f"{run_folder}/run-*.wandb")
-    out = []
-    for record in wait_for_exit_record(path):
-        if record.WhichOneof("record_type") == "artifact":
-            a = record.artifact
-            files = {c.path: Path(c.local_path).read_bytes() for c in a.manifest.contents}
-            out.append((a.name, a.type, sorted(a.aliases), files))
-    return out
 
 
 @pytest.fixture

@@ -76,7 +76,8 @@ def add_dataclass_arguments(
     """Add one flag per scalar field of the dataclass instance `config` (recursing into nested sections).
 
     Defaults shown in the help are the values of `config`; parsed values default to `argparse.SUPPRESS`,
-    so only flags the user gave appear in the namespace (see `apply_arguments`). `skip` names dotted fields
+    so only flags the user gave appear in the namespace (see `apply_arguments`). A field whose metadata has
+    ``section_flag`` is also the section's own flag (``--logger csv,mlflow`` for ``--logger.names``). `skip` names dotted fields
     that get no flag (derived values); `help_texts` gives help for fields without ``metadata["help"]``, and
     `choices` the allowed values of fields without ``metadata["choices"]`` (listed in the help).
     """
@@ -96,8 +97,11 @@ def add_dataclass_arguments(
             continue
         help_text = field.metadata.get("help", help_texts.get(name, ""))
         allowed = field.metadata.get("choices", choices_for.get(name))
+        flags = [f"--{name}"]
+        if field.metadata.get("section_flag") and prefix:  # also set by the section's own name
+            flags.insert(0, f"--{prefix.rstrip('.')}")
         group.add_argument(
-            f"--{name}",
+            *flags,
             dest=name,
             type=_converter(kind, optional),
             default=argparse.SUPPRESS,

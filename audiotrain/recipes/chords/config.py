@@ -3,8 +3,9 @@
 `TrainingConfig` holds the training settings of the seed guide (learning_rate, weight_decay, batch_size,
 num_epochs, warmup_epochs, scheduler, gradient_clip, label_smoothing, checkpoint_dir, save_every,
 patience, min_delta, log_every) and nested sections for the data (`ChordDataConfig`), the features
-(`ChordFeatureConfig`), the model (`ChordModelConfig`), the loss weights (`LossConfig`) and decoding
-(`DecodeConfig`). Every scalar field is a command-line flag (`--learning_rate`, `--model.d_model`, ...; see
+(`ChordFeatureConfig`), the model (`ChordModelConfig`), the loss weights (`LossConfig`), decoding
+(`DecodeConfig`) and the experiment loggers (`LoggerConfig`: ``--logger tensorboard,mlflow``,
+``--logger.project``, ...). Every scalar field is a command-line flag (`--learning_rate`, `--model.d_model`, ...; see
 `audiotrain.recipes.config_cli`) and the whole tree can come from a YAML file (`--config run.yaml`).
 
 The defaults are sized so that `python -m audiotrain.recipes.chords` (demo data, no arguments) trains in a
@@ -26,6 +27,7 @@ from audiotrain.chords.decode import DecodeConfig
 from audiotrain.features.cqt import C1_HZ, CQTConfig
 from audiotrain.models.chord_model import ChordModelConfig
 from audiotrain.recipes.config_cli import SEED_MAX, check_setting
+from audiotrain.train.loggers.config import LoggerConfig
 
 import numpy as np
 
@@ -228,6 +230,7 @@ class TrainingConfig:
     model: ChordModelConfig = field(default_factory=lambda: ChordModelConfig(n_bins=216))
     loss: LossConfig = field(default_factory=LossConfig)
     decode: DecodeConfig = field(default_factory=DecodeConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
 
     def __post_init__(self):
         # Named as a flag (--name) and as the key of a --config file when set through them (merge_config).

@@ -42,6 +42,13 @@ from audiotrain.recipes.chords.task import CHECKPOINT_KEY, ChordTask
 from audiotrain.recipes.chords.trainer import Trainer, make_shared_trainer
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callbacks import EarlyStopping
+from audiotrain.train.loggers.config import (
+    LOGGER_OUTPUTS,
+    build_loggers,
+    describe_loggers,
+    finish_loggers,
+    log_artifacts,
+)
 from audiotrain.train.seeding import seed_everything
 
 __all__ = ["RUN_OUTPUTS", "RunResult", "build_task", "run_training"]
@@ -60,7 +67,14 @@ class RunResult:
 
 
 #: What a run writes in its folder: ``--overwrite`` removes these (and only these) before the new run.
-RUN_OUTPUTS = ("config.json", "checkpoints", "history.json", "training_curves.png", "evaluation")
+RUN_OUTPUTS = (
+    "config.json",
+    "checkpoints",
+    "history.json",
+    "training_curves.png",
+    "evaluation",
+    *LOGGER_OUTPUTS,
+)
 
 
 def build_task(config: TrainingConfig, train_songs, steps_per_epoch: int) -> ChordTask:
@@ -118,7 +132,10 @@ def run_training(
         splits, feature_fn, config.data, config.features, config.batch_size, config.seed
     )
     task = _seeded_task(config, splits, len(train_loader), len(train_loader.dataset), log)
-    trainer, early_stopping = make_shared_trainer(config, run_dir, config.num_epochs)
+    loggers = build_loggers(config.logger, run_dir) if main else []  # rank 0 logs for the job
+    for lg in loggers:
+        lg.log_hyperparams(config.to_dict())  # the resolved settings, beside the Trainer's own
+    trainer, early_stopping = make_shared_trainer(config, run_dir, config.num_epochs, loggers=loggers)
     checkpoint_dir = _checkpoint_folder(config, run_dir)
     trainer.resume_hint = None  # the recipe prints its own command line after fit
     start = time.perf_counter()
@@ -133,6 +150,7 @@ def run_training(
     best = _write_training_outputs(trainer, run_dir, checkpoint_dir, train_seconds, log)
     log(f"feature cache: {cache.report()['entries']} songs in {cache.folder}")
     evaluation = _evaluate_held_out(best, splits, run_dir, config, log)
+    _report_to_loggers(loggers, trainer, run_dir, evaluation, log)
     return RunResult(
         run_dir, best, trainer.history, evaluation, train_seconds, trainer.interrupted_checkpoint
     )
@@ -145,6 +163,7 @@ def _check_output_folders(
     Returns whether an earlier run in `run_dir` is to be replaced (once every other check has passed)."""
     if resume:
         check_resume_folder(resume)  # a mistyped --resume fails now, not after the data and model are ready
+    config.logger.check_packages()  # a --logger whose package is missing, too
     replace = run_dir is not None and check_run_folder(run_dir, "--run_dir", overwrite, resume)
     if (
         Path(config.checkpoint_dir).is_absolute() or run_dir is not None
@@ -251,6 +270,24 @@ def _evaluate_held_out(
     log(format_table({"model": evaluation.scores}))
     log(f"transcription speed: {evaluation.realtime_factor:.0f} s of audio per second")
     return evaluation
+
+
+def _report_to_loggers(loggers: list, trainer: Trainer, run_dir: Path, evaluation, log) -> None:
+    """The held-out scores (``test_<metric>``, pooled) and the run's plots and evaluation, to the loggers' runs
+    (the best checkpoint went when fit ended: ``--logger.log_model``); then where each run is. An interrupted
+    run's loggers closed it as interrupted: nothing more is sent to it."""
+    if not loggers:
+        return
+    if not trainer.interrupted:
+        scores = {f"test_{k}": v for k, v in evaluation.scores.pooled.items()} if evaluation else {}
+        outputs = {
+            "training_curves.png": run_dir / "training_curves.png",
+            "history.json": run_dir / "history.json",
+            "evaluation": run_dir / "evaluation",  # scores.json / .md, confusion_matrix.png, the .lab files
+        }
+        log_artifacts(loggers, outputs, metrics=scores, step=trainer.global_step)
+    finish_loggers(loggers)  # nothing more goes to these runs
+    log("loggers:\n  " + "\n  ".join(describe_loggers(loggers)))
 
 
 def _silent(*args, **kwargs) -> None:

@@ -42,6 +42,7 @@ from audiotrain.recipes.chords.task import ChordTask
 from audiotrain.recipes.config_cli import ConfigInCheckpoint
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
+from audiotrain.train.loggers.config import build_loggers
 from audiotrain.train.state import History
 from audiotrain.train.trainer import Trainer as SharedTrainer
 
@@ -68,8 +69,11 @@ def make_shared_trainer(
     run_dir: str | Path,
     max_epochs: int,
     validate: bool = True,
+    loggers: list | None = None,
 ) -> tuple[SharedTrainer, EarlyStopping]:
-    """The shared Trainer a `TrainingConfig` describes, with its checkpoint and early-stopping callbacks.
+    """The shared Trainer a `TrainingConfig` describes, with its checkpoint and early-stopping callbacks, and
+    ``loggers`` (made once per run from ``config.logger`` by `build_loggers`, so that every fit of one run
+    logs to the same runs).
 
     Checkpoints go to ``config.checkpoint_dir`` (relative to ``run_dir``): ``best`` by ``val_loss``, ``last``,
     and ``epoch=NNN`` every ``save_every`` epochs. Without validation only ``last`` is kept. Each holds the
@@ -108,6 +112,7 @@ def make_shared_trainer(
         callbacks=callbacks,
         log_every_n_steps=config.log_every,
         enable_progress_bar=config.progress_bar,
+        logger=loggers or None,
     )
     return trainer, early_stopping
 
@@ -276,6 +281,9 @@ class Trainer:
             },
         )
         self.shared: SharedTrainer | None = None  # the shared Trainer of the last train / train_epoch
+        self.loggers = build_loggers(
+            self.config.logger, self.run_dir
+        )  # one set for every train / train_epoch
         self._resume: str | None = None  # checkpoint the next train / train_epoch continues from
         self._history: dict[str, list] = {}
 
@@ -288,7 +296,9 @@ class Trainer:
         return self.shared.current_epoch if self.shared is not None else 0
 
     def _fit(self, max_epochs: int, validate: bool) -> None:
-        trainer, self.early_stopping = make_shared_trainer(self.config, self.run_dir, max_epochs, validate)
+        trainer, self.early_stopping = make_shared_trainer(
+            self.config, self.run_dir, max_epochs, validate, self.loggers
+        )
         trainer.resume_hint = None
         resume = self._resume
         if resume is None and self.shared is not None:

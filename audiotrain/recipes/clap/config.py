@@ -1,7 +1,8 @@
 """Configuration of the CLAP recipe: one dataclass per section; field help doubles as command-line help.
 
 Sections map to flags: ``--data``, ``--pretrained``, ``--dataset.eval_split``, ``--task.learning_rate``,
-``--train.batch_size``, ``--demo.clips`` (see `audiotrain.recipes.config_cli`); a YAML/JSON file with the same
+``--train.batch_size``, ``--demo.clips``, ``--logger tensorboard,mlflow`` and ``--logger.project`` (see
+`audiotrain.recipes.config_cli` and `audiotrain.train.loggers.LoggerConfig`); a YAML/JSON file with the same
 nesting fills them too (``--config run.yaml``).
 """
 
@@ -14,6 +15,7 @@ from audiotrain.metrics.retrieval import DEFAULT_PROMPT_TEMPLATE
 from audiotrain.recipes.clap.task import CLAPTaskConfig
 from audiotrain.recipes.config_cli import SEED_MAX, SettingError, check_setting
 from audiotrain.train import flags
+from audiotrain.train.loggers.config import LoggerConfig
 
 DEMO_LEARNING_RATE = 3e-4
 DEMO_EPOCHS = 25
@@ -138,6 +140,7 @@ class ClapRecipeConfig:
     task: CLAPTaskConfig = field(default_factory=CLAPTaskConfig)
     train: ClapTrainConfig = field(default_factory=ClapTrainConfig)
     demo: ClapDemoConfig = field(default_factory=ClapDemoConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
 
 
 #: The shipped presets (``--preset NAME``, or ``preset: NAME`` in a ``--config`` file): nested changes to the

@@ -53,6 +53,13 @@ from audiotrain.recipes.clap.report import format_table, write_plots
 from audiotrain.recipes.clap.task import DEFAULT_FINE_TUNING_LR, CLAPTaskConfig, CLAPTrainModule
 from audiotrain.recipes.config_cli import ConfigInCheckpoint
 from audiotrain.train.callbacks import ModelCheckpoint
+from audiotrain.train.loggers.config import (
+    LOGGER_OUTPUTS,
+    build_loggers,
+    describe_loggers,
+    finish_loggers,
+    log_artifacts,
+)
 from audiotrain.train.seeding import seed_everything
 
 __all__ = ["RUN_OUTPUTS", "default_learning_rate", "resolve_training", "run", "run_job"]
@@ -74,6 +81,7 @@ RUN_OUTPUTS = (
     "plots",
     "hf_model",
     "demo_init",
+    *LOGGER_OUTPUTS,
 )
 
 
@@ -158,6 +166,9 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
     if cfg.train.retrieval_every_epoch:
         callbacks.append(RetrievalEvaluation(evaluate))
     callbacks += [best, ConfigInCheckpoint(dataclasses.asdict(resolved))]  # the checkpoints hold the config
+    loggers = build_loggers(cfg.logger, out) if main else []  # rank 0 logs for the job
+    for lg in loggers:
+        lg.log_hyperparams(dataclasses.asdict(resolved))  # the resolved settings, beside the Trainer's own
     trainer = Trainer(
         max_epochs=epochs,
         max_steps=cfg.train.max_steps,
@@ -170,6 +181,7 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
         enable_progress_bar=cfg.train.progress_bar,
         log_every_n_steps=cfg.train.log_every_n_steps,
         callbacks=callbacks,
+        logger=loggers or None,
     )
     trainer.resume_hint = None  # the recipe prints its own command line below
     trainer.fit(task, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
@@ -193,6 +205,7 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
     (out / "retrieval.json").write_text(json.dumps(results, indent=2) + "\n")
     write_plots(trainer.history, results, out / "plots")
     export = _export(bundle, out, weights, demo)
+    _report_to_loggers(loggers, trainer, out, results, export)
     return {
         "run_dir": out,
         "before": before,
@@ -215,8 +228,10 @@ def _check_settings(
         raise ValueError("--data FOLDER is required with --pretrained (a folder of audio + captions)")
     if cfg.task.learning_rate is None:
         cfg.task.check_min_learning_rate(*default_learning_rate(demo))
-    # A wrong --resume folder or labels file fails before data and model are loaded.
+    # A wrong --resume folder or labels file, or a --logger without its package, fails before data and model
+    # are loaded.
     resume = check_resume_folder(cfg.resume) if cfg.resume else None
+    cfg.logger.check_packages()
     labels = read_labels(cfg.dataset.zero_shot_labels)
     out = Path(cfg.out) if cfg.out else None  # None: a new runs/clap-<date>-<time> folder, made later
     replace = out is not None and check_run_folder(out, "--out", cfg.overwrite, resume)
@@ -314,6 +329,28 @@ def _export(bundle: Bundle, out: Path, weights: str, demo: bool) -> Path:
     if demo:
         print("(offline demo: a tiny model trained from scratch on synthetic sounds)")
     return export
+
+
+def _report_to_loggers(loggers: list, trainer, out: Path, results: dict, export: Path) -> None:
+    """Retrieval before and after fine-tuning (``retrieval_before/<score>``, ``retrieval_after/<score>``), the
+    plots and the Hugging Face export, to the loggers' runs (the best checkpoint went when fit ended:
+    ``--logger.log_model``); then where each run is. An interrupted run's loggers closed it as interrupted:
+    nothing more is sent to it."""
+    if not loggers:
+        return
+    if not trainer.interrupted:
+        scores = {
+            f"retrieval_{when}/{k}": v for when in ("before", "after") for k, v in results[when].items()
+        }
+        outputs = {
+            "plots": out / "plots",
+            "retrieval.json": out / "retrieval.json",
+            "history.json": out / "history.json",
+        }
+        log_artifacts(loggers, outputs, metrics=scores, step=trainer.global_step)
+        log_artifacts(loggers, {"hf_model": export}, artifact_type="model")
+    finish_loggers(loggers)  # nothing more goes to these runs
+    print("loggers:\n  " + "\n  ".join(describe_loggers(loggers)))
 
 
 def default_learning_rate(demo: bool) -> tuple[float, str]:

@@ -4,9 +4,10 @@
   backend is handled, lazy runs and resuming)
 - `WandbLogger` (``loggers.wandb_logger``), `TensorBoardLogger` (``loggers.tensorboard_logger``),
   `MLflowLogger` (``loggers.mlflow_logger``), `CSVLogger` (``loggers.csv_logger``)
-- `LoggerConfig`, `build_loggers`, `LOGGER_NAMES`, `log_artifacts` (``loggers.config``: the loggers a run
-  names, made for its run folder, and the outputs sent to them), `resolve_tracking_uri` (which MLflow
-  store a setting means)
+- `LoggerConfig`, `build_loggers`, `LOGGER_NAMES`, `log_artifacts`, `finish_loggers`, `describe_loggers`
+  (``loggers.config``: the loggers a run names, made for its run folder, the outputs sent to them, ending
+  their runs, where they are),
+  `resolve_tracking_uri` (which MLflow store a setting means)
 - ``loggers._shared``: what several backends share (importing the package, ``version_<k>`` folders)
 
 Importing this package imports no backend: each logger imports its own when it is constructed.
@@ -18,6 +19,8 @@ from audiotrain.train.loggers.config import (
     LoggerConfig,
     MissingLoggerPackage,
     build_loggers,
+    describe_loggers,
+    finish_loggers,
     log_artifacts,
 )
 from audiotrain.train.loggers.csv_logger import CSVLogger
@@ -39,5 +42,7 @@ __all__ = [
     "MissingLoggerPackage",
     "build_loggers",
     "log_artifacts",
+    "describe_loggers",
+    "finish_loggers",
     "resolve_tracking_uri",
 ]

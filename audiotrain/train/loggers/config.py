@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -25,6 +26,9 @@ from audiotrain.train.loggers.base import Logger
 
 #: The loggers `LoggerConfig.names` may list, in the order `build_loggers` makes them.
 LOGGER_NAMES = ("tensorboard", "wandb", "mlflow", "csv")
+
+#: What `build_loggers` writes inside a run folder (by default): a recipe's ``--overwrite`` removes these too.
+LOGGER_OUTPUTS = ("tensorboard", "csv", "wandb", "mlflow.db", "mlruns")
 
 # log_model as written in a config or on the command line -> the Logger's value (Lightning's False/True/"all").
 _LOG_MODEL = {"false": False, "none": False, "true": True, "best": True, "all": "all"}
@@ -41,22 +45,26 @@ class LoggerConfig:
 
     names: str = field(
         default="",
-        metadata={"help": f"comma-separated loggers to write to: {', '.join(LOGGER_NAMES)} (empty: none)"},
+        # section_flag: the recipes' command line takes it as --logger too (audiotrain.recipes.config_cli)
+        metadata={
+            "help": f"comma-separated loggers to write to: {','.join(LOGGER_NAMES)}; empty: none",
+            "section_flag": True,
+        },
     )
     project: str = field(
         default="audiotrain", metadata={"help": "W&B project, and MLflow experiment unless experiment is set"}
     )
     experiment: str | None = field(
-        default=None, metadata={"help": "MLflow experiment name (default: the project)"}
+        default=None, metadata={"help": "MLflow experiment name; if unset: the project"}
     )
     run_name: str | None = field(
-        default=None, metadata={"help": "W&B and MLflow run name (default: the run folder's name)"}
+        default=None, metadata={"help": "W&B and MLflow run name; if unset: the run folder's name"}
     )
     tracking_uri: str | None = field(
         default=None,
         metadata={
-            "help": "MLflow store: a server (http://host:5000), sqlite:///path.db or a path (default: "
-            "$MLFLOW_TRACKING_URI, else RUN/mlflow.db)"
+            "help": "MLflow store: a server (http://host:5000), sqlite:///path.db or a path; if unset: "
+            "$MLFLOW_TRACKING_URI, else RUN/mlflow.db"
         },
     )
     offline: bool = field(
@@ -94,6 +102,11 @@ class LoggerConfig:
                 )
             chosen.append(name)
         return chosen
+
+    def check_packages(self) -> None:
+        """Raise `MissingLoggerPackage` now, before a run reads any data, if a named logger's package is not
+        installed (the loggers are made and dropped: none writes anything before its run starts)."""
+        build_loggers(self, "run")
 
     @property
     def model_logging(self) -> bool | str:
@@ -145,18 +158,63 @@ def build_loggers(config: LoggerConfig, run_dir: str | os.PathLike) -> list[Logg
 
 
 def log_artifacts(
-    loggers: Iterable[Any], paths: Mapping[str, str | os.PathLike | None], artifact_type: str = "file"
+    loggers: Iterable[Any],
+    paths: Mapping[str, str | os.PathLike | None],
+    artifact_type: str = "file",
+    *,
+    metrics: Mapping[str, float] | None = None,
+    step: int = 0,
 ) -> list[str]:
     """Store each file or folder of ``paths`` (name -> path; missing ones and None are passed over) with
-    every logger's run (`Logger.log_artifact`), then close the runs again; returns the names sent.
+    every logger's run (`Logger.log_artifact`), and ``metrics`` (finite ones) at ``step``, then close the
+    runs again; returns the names of the artifacts sent.
 
-    For what a recipe writes after `fit` (plots, the evaluation, an exported model): the runs that `fit`
+    For what a recipe writes after `fit` (plots, held-out scores, an exported model): the runs that `fit`
     closed are reopened for it (W&B's stays open, see `WandbLogger`) and closed as successful.
     """
     sent = [name for name, path in paths.items() if path is not None and Path(path).exists()]
-    storing = [lg for lg in loggers if isinstance(lg, Logger) and lg.stores_artifacts]
-    for lg in storing:
+    values = {k: float(v) for k, v in (metrics or {}).items() if v is not None and math.isfinite(v)}
+    for lg in loggers:
+        if not isinstance(lg, Logger):
+            continue
+        if values:
+            lg.log_metrics(values, step=step)
         for name in sent:
             lg.log_artifact(paths[name], name, artifact_type=artifact_type)
         lg.finalize("success")
     return sent
+
+
+def finish_loggers(loggers: Iterable[Any]) -> None:
+    """End the loggers' runs for good, once nothing more will be logged (the end of a recipe's run): a W&B run
+    that `fit` left open for a later stage is finished now rather than when Python exits."""
+    for lg in loggers:
+        if callable(getattr(lg, "finish", None)):
+            lg.finish()
+
+
+def describe_loggers(loggers: Iterable[Any]) -> list[str]:
+    """One line per logger saying where its run is and how to open it (for a recipe's closing report)."""
+    from audiotrain.train.loggers.csv_logger import CSVLogger
+    from audiotrain.train.loggers.mlflow_logger import MLflowLogger
+    from audiotrain.train.loggers.tensorboard_logger import TensorBoardLogger
+    from audiotrain.train.loggers.wandb_logger import WandbLogger
+
+    lines = []
+    for lg in loggers:
+        if isinstance(lg, TensorBoardLogger):
+            lines.append(f"TensorBoard: {lg.log_dir} (tensorboard --logdir {lg.root_dir})")
+        elif isinstance(lg, CSVLogger):
+            lines.append(f"CSV: {lg.metrics_file}")
+        elif isinstance(lg, MLflowLogger):
+            where = f"run {lg.version} in experiment {lg.experiment_name!r} at {lg.tracking_uri}"
+            if lg.save_dir is not None:
+                where += f" (mlflow ui --backend-store-uri {lg.tracking_uri})"
+            lines.append(f"MLflow: {where}")
+        elif isinstance(lg, WandbLogger):
+            offline = lg.offline or os.environ.get("WANDB_MODE") == "offline"
+            where = f"run {lg.version} in project {lg.project!r}"
+            if offline and lg.log_dir is not None:
+                where += f", offline in {lg.log_dir} (wandb sync {lg.log_dir} uploads it)"
+            lines.append(f"W&B: {where}")
+    return lines

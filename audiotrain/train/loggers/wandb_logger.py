@@ -137,9 +137,12 @@ class WandbLogger(Logger):
 
     def finish(self) -> None:
         """Finish the run now, rather than when another WandbLogger starts or Python exits."""
+        if self._run is not None and getattr(self._run, "_is_finished", False):  # by wandb.finish()
+            _OPEN_RUNS.discard(self)
+            self._run = None
         if self._run is not None:
             self._call("finish", self._finish, "success")
-            self._started = False
+        self._started = False
 
     def _finish(self, status: str) -> None:
         _OPEN_RUNS.discard(self)

@@ -1,0 +1,101 @@
+"""Reading back what the loggers wrote, as their own tools would: W&B's offline transaction log, MLflow's
+client in a fresh process, TensorBoard's event reader. Shared by the logger tests and the recipes' end-to-end
+tests."""
+
+import glob
+import json
+import os
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def read_wandb_records(path):
+    """Records of a W&B ``.wandb`` transaction log (LevelDB log format: 32 KiB blocks of CRC'd chunks)."""
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    with open(path, "rb") as f:
+        data = f.read()
+    assert data[:4] == b":W&B"
+    pos, block, partial = 7, 32768, b""
+    while pos + 7 <= len(data):
+        left = block - pos % block
+        _, length, kind = struct.unpack("<IHB", data[pos : pos + 7]) if left >= 7 else (0, 0, 0)
+        if left < 7 or (length == 0 and kind == 0):
+            pos += left  # block trailer / padding
+            continue
+        chunk, pos = data[pos + 7 : pos + 7 + length], pos + 7 + length
+        partial = chunk if kind in (1, 2) else partial + chunk
+        if kind in (1, 4):  # FULL or LAST
+            record = pb.Record()
+            record.ParseFromString(partial)
+            yield record
+
+
+def wait_for_exit_record(path, timeout=30.0):
+    """W&B's service writes the offline log asynchronously: finish() can return before it is flushed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        records = list(read_wandb_records(path))
+        if "exit" in [r.WhichOneof("record_type") for r in records] or time.monotonic() > deadline:
+            return records
+        time.sleep(0.1)
+
+
+def wandb_artifacts(run_folder):
+    """(name, type, aliases, {file in the artifact: its staged copy's bytes}) of an offline run's artifacts."""
+    (path,) = glob.glob(f"{run_folder}/run-*.wandb")
+    out = []
+    for record in wait_for_exit_record(path):
+        if record.WhichOneof("record_type") == "artifact":
+            a = record.artifact
+            files = {c.path: Path(c.local_path).read_bytes() for c in a.manifest.contents}
+            out.append((a.name, a.type, sorted(a.aliases), files))
+    return out
+
+
+def read_mlflow_run_in_a_fresh_process(uri, run_id):
+    """What MLflow's own client reads from the store, in a process without any MLFLOW_* variable (as the
+    user's `mlflow ui` or notebook would)."""
+    code = f"""
+import glob
+import json
+from mlflow.tracking import MlflowClient
+client = MlflowClient(tracking_uri={uri!r})
+run = client.get_run({run_id!r})
+def files(path=None):
+    out = []
+    for item in client.list_artifacts({run_id!r}, path):
+        out += files(item.path) if item.is_dir else [item.path]
+    return out
+print(json.dumps({{"status": run.info.status, "name": run.info.run_name, "params": run.data.params,
+                  "metrics": run.data.metrics, "tags": run.data.tags, "artifacts": sorted(files()),
+                  "artifact_uri": run.info.artifact_uri}}))
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def read_scalars(log_dir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(log_dir))
+    acc.Reload()
+    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+def read_hparams_plugin(log_dir):
+    """The HParams plugin's records in a run folder: {tag: HParamsPluginData}, as TensorBoard reads them."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    acc = EventAccumulator(str(log_dir))
+    acc.Reload()
+    return {
+        tag: plugin_data_pb2.HParamsPluginData.FromString(content)
+        for tag, content in acc.PluginTagToContent("hparams").items()
+    }

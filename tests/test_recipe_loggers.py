@@ -1,0 +1,110 @@
+"""The recipes' --logger from the user's side: each logger's data and the run's artifacts, read back with the
+loggers' own tools."""
+
+import glob
+
+from audiotrain.recipes.chords import cli as chords
+from audiotrain.recipes.chords.config import TrainingConfig
+from audiotrain.recipes.clap import cli as clap
+
+import pytest
+from logger_readers import (
+    read_hparams_plugin,
+    read_mlflow_run_in_a_fresh_process,
+    read_scalars,
+    wandb_artifacts,
+)
+
+
+@pytest.fixture
+def logger_env(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("WANDB_DATA_DIR", str(tmp_path / "wandb-data"))  # W&B stages offline artifacts here
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("WANDB_CONSOLE", "off")
+
+
+def mlflow_run_of(run_dir, experiment):
+    """The one MLflow run in the run folder's own store, as MLflow's client reads it in a fresh process."""
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{run_dir / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    (run,) = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+    return read_mlflow_run_in_a_fresh_process(uri, run.info.run_id)
+
+
+def test_chord_demo_writes_every_loggers_data_and_the_artifacts(tmp_path, logger_env, capsys):
+    run_dir = tmp_path / "run"
+    argv = ["--preset", "quick_test", "--num_epochs", "2", "--data.cache_dir", str(tmp_path / "cache"),
+            "--run_dir", str(run_dir), "--logger", "csv,tensorboard,mlflow,wandb", "--logger.offline", "true",
+            "--logger.project", "chords-e2e"]  # fmt: skip
+    assert chords.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert f"mlflow ui --backend-store-uri sqlite:///{run_dir / 'mlflow.db'}" in printed
+
+    (csv_dir,) = (run_dir / "csv").iterdir()
+    header = (csv_dir / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"train_loss", "val_loss", "learning_rate", "test_majmin"} <= set(header)
+    tb_dir = run_dir / "tensorboard" / "version_0"
+    assert {"train_loss", "val_loss", "test_majmin"} <= read_scalars(tb_dir).keys()
+    hparams = read_hparams_plugin(tb_dir)["_hparams_/session_start_info"].session_start_info.hparams
+    assert hparams["trainer/max_epochs"].number_value == 2  # the Trainer's settings, and the recipe's:
+    assert hparams["learning_rate"].number_value == 2e-3 and hparams["model/d_model"].number_value == 32
+    assert hparams["logger/names"].string_value == "csv,tensorboard,mlflow,wandb"
+
+    run = mlflow_run_of(run_dir, "chords-e2e")
+    assert run["status"] == "FINISHED" and run["name"] == "run"
+    assert {"val_loss", "test_majmin"} <= run["metrics"].keys()
+    best = run_dir / "checkpoints" / "best"
+    checkpoint = {f"checkpoints/best/{p.name}" for p in best.iterdir()}
+    outputs = {
+        "training_curves.png",
+        "history.json",
+        "evaluation/scores.json",
+        "evaluation/confusion_matrix.png",
+    }
+    assert checkpoint | outputs <= set(run["artifacts"])
+
+    (wandb_dir,) = glob.glob(str(run_dir / "wandb" / "offline-run-*"))  # one run for the whole command
+    uploads = {name: (kind, aliases, files) for name, kind, aliases, files in wandb_artifacts(wandb_dir)}
+    model = next(name for name in uploads if name.startswith("model-"))
+    assert uploads[model][:2] == ("model", ["best", "latest"])
+    assert uploads[model][2] == {p.name: p.read_bytes() for p in best.iterdir()}
+    assert {"training_curves.png", "history.json", "evaluation"} <= uploads.keys()
+    assert "scores.json" in uploads["evaluation"][2]
+
+
+def test_clap_demo_sends_the_plots_and_the_hugging_face_export(tmp_path, logger_env, capsys):
+    out = tmp_path / "run"
+    argv = ["--preset", "quick_test", "--out", str(out), "--demo.folder", str(tmp_path / "cache"),
+            "--logger", "mlflow", "--logger.experiment", "clap-e2e"]  # fmt: skip
+    assert clap.main(argv) == 0
+    run = mlflow_run_of(out, "clap-e2e")
+    exported = {
+        f"hf_model/{p.relative_to(out / 'hf_model').as_posix()}" for p in (out / "hf_model").rglob("*")
+    }
+    plots = {f"plots/{p.name}" for p in (out / "plots").iterdir()}
+    assert {p for p in exported if "." in p.rsplit("/", 1)[-1]} <= set(run["artifacts"])
+    assert plots <= set(run["artifacts"]) and "retrieval.json" in run["artifacts"]
+    assert any(a.startswith("checkpoints/") for a in run["artifacts"])  # the best checkpoint
+    assert any(k.startswith("retrieval_after/") for k in run["metrics"])
+    assert any(k.startswith("retrieval_before/") for k in run["metrics"])
+
+
+def test_logger_settings_come_from_flags_and_config_files_and_are_checked(tmp_path, capsys):
+    from audiotrain.recipes.config_cli import load_config_file
+
+    config_file = tmp_path / "run.yaml"
+    config_file.write_text(
+        "logger:\n  names: tensorboard,mlflow\n  tracking_uri: http://mlflow.example:5000\n"
+    )
+    config = load_config_file(TrainingConfig(), config_file)
+    assert config.logger.selected() == ["tensorboard", "mlflow"]
+    assert config.logger.tracking_uri == "http://mlflow.example:5000"
+    with pytest.raises(SystemExit) as exit_info:  # a bad setting: one error line, before anything runs
+        chords.main(["--logger", "tensorbord", "--run_dir", str(tmp_path / "r")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "unknown logger 'tensorbord'" in err and "did you mean 'tensorboard'" in err
+    assert not (tmp_path / "r").exists()
