@@ -60,7 +60,7 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import audiotrain
 from audiotrain.data import DataLoader
@@ -108,6 +108,9 @@ from audiotrain.train.callbacks import ModelCheckpoint
 from audiotrain.train.seeding import seed_everything
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from audiotrain.recipes.clap_cv import ClipFold
 
 DEMO_BANNER = (
     "=" * 78 + "\n"
@@ -497,18 +500,36 @@ RUN_OUTPUTS = (
 )
 
 
+def demo_data_folder(cfg: ClapRecipeConfig) -> Path:
+    """The generated folder of captioned demo clips (``--demo.clips``, ``--train.seed``), made once and cached."""
+    cache = Path(cfg.demo.folder or Path.home() / ".cache" / "audiotrain")
+    demo_config = CaptionDemoConfig(n_clips=cfg.demo.clips, seed=cfg.train.seed)
+    main = collectives.is_main_process()
+    if not main:  # rank 0 generates (or finds) the demo clips; then the others read them
+        collectives.barrier()
+    data = make_caption_demo(cache / f"caption_demo-n{cfg.demo.clips}-seed{cfg.train.seed}", demo_config)
+    if main:
+        collectives.barrier()
+    print(f"demo data: {data}")
+    return data
+
+
 # ---------------------------------------------------------------------------------------------- run
-def run(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
+def run(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold | None = None) -> dict:
     """`run_job` on every rank of a data-parallel job (mlx.launch): rank 0 alone prints and writes; the
     other ranks train with it (--train.batch_size is per process) and return after the fit."""
     if collectives.is_main_process():
-        return run_job(cfg, argv)
+        return run_job(cfg, argv, fold)
     with contextlib.redirect_stdout(io.StringIO()):
-        return run_job(cfg, argv)
+        return run_job(cfg, argv, fold)
 
 
-def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
+def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold | None = None) -> dict:
     """Everything the command does.
+
+    With a cross-validation ``fold`` (see `audiotrain.recipes.clap_cv`), its clips replace the split choice:
+    its training clips train, its validation clips validate (val_loss, the per-epoch retrieval scores and
+    the best checkpoint), and "before" / "after" score its held-out clips.
 
     Returns
     -------
@@ -535,16 +556,7 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
 
     # Data folder (generated in the demo unless --data is given).
     main = collectives.is_main_process()
-    data = cfg.data
-    if data is None:
-        cache = Path(cfg.demo.folder or Path.home() / ".cache" / "audiotrain")
-        demo_config = CaptionDemoConfig(n_clips=cfg.demo.clips, seed=cfg.train.seed)
-        if not main:  # rank 0 generates (or finds) the demo clips; then the others read them
-            collectives.barrier()
-        data = make_caption_demo(cache / f"caption_demo-n{cfg.demo.clips}-seed{cfg.train.seed}", demo_config)
-        if main:
-            collectives.barrier()
-        print(f"demo data: {data}")
+    data = cfg.data if cfg.data is not None else demo_data_folder(cfg)
 
     # The sampling rate comes from the front end, so the model side is set up first (except the demo
     # tokenizer, which is trained on the captions found below).
@@ -555,8 +567,16 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
     folder = scan_caption_folder(data, sampling_rate=sampling_rate)
     report = folder.report()
     print(report)
-    train_clips, eval_clips, how = choose_splits(folder, cfg.dataset, cfg.train.seed)
-    print(f"training on {len(train_clips)} clips, evaluating on {len(eval_clips)} ({how})")
+    if fold is None:
+        train_clips, eval_clips, how = choose_splits(folder, cfg.dataset, cfg.train.seed)
+        test_clips = eval_clips
+        print(f"training on {len(train_clips)} clips, evaluating on {len(eval_clips)} ({how})")
+    else:
+        train_clips, eval_clips, test_clips, how = fold.select(folder)
+        print(
+            f"training on {len(train_clips)} clips, validating on {len(eval_clips)}, scoring the "
+            f"{len(test_clips)} held-out clips ({how})"
+        )
     if len(train_clips) < 2:
         raise CaptionFolderError(f"{folder.root}: only {len(train_clips)} training clip(s); need at least 2")
     # The checks passed: only now is the run folder created (or a previous run in it replaced).
@@ -589,6 +609,7 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
     )
     train_set = CaptionDataset(train_clips, tokenizer, train=True, **common)
     eval_set = CaptionDataset(eval_clips, tokenizer, train=False, **common)
+    test_set = eval_set if fold is None else CaptionDataset(test_clips, tokenizer, train=False, **common)
     workers = cfg.dataset.num_workers
     train_loader = make_loader(train_set, extractor, cfg.train.batch_size, True, cfg.train.seed, workers)
     val_loader = make_loader(eval_set, extractor, cfg.train.eval_batch_size, False, cfg.train.seed, workers)
@@ -606,23 +627,28 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
         labels = sorted(
             {c.label for c in folder.clips}
         )  # every class of the folder, not only the held-out ones
-    if labels is not None and not any(c.label is not None for c in eval_clips):
+    if labels is not None and not any(c.label is not None for c in test_clips):
         print("note: no evaluation clip has a 'label', so zero-shot classification is not scored")
-    evaluate = lambda: evaluate_clap(  # noqa: E731
-        task.clap,
-        eval_set,
-        extractor,
-        tokenizer,
-        labels=labels,
-        prompt_template=cfg.dataset.prompt_template,
-        batch_size=cfg.train.eval_batch_size,
-    )
-    before = evaluate() if main else {}
+
+    def scores_on(dataset: CaptionDataset) -> dict:
+        return evaluate_clap(
+            task.clap,
+            dataset,
+            extractor,
+            tokenizer,
+            labels=labels,
+            prompt_template=cfg.dataset.prompt_template,
+            batch_size=cfg.train.eval_batch_size,
+        )
+
+    evaluate = lambda: scores_on(eval_set)  # noqa: E731  (each validation: picks the best checkpoint)
+    report = lambda: scores_on(test_set)  # noqa: E731  (before / after: the same clips unless a cv fold)
+    before = report() if main else {}
     if main:
         print("retrieval before fine-tuning:\n" + format_table(before, None))
-    if len(eval_clips) < FEW_EVAL_CLIPS:
+    if len(test_clips) < FEW_EVAL_CLIPS:
         print(
-            f"note: only {len(eval_clips)} evaluation clips: text→audio R@k is k/{len(eval_clips)} by chance "
+            f"note: only {len(test_clips)} evaluation clips: text→audio R@k is k/{len(test_clips)} by chance "
             f"(R@10 is 1.0 for any model with 10 or fewer); use {FEW_EVAL_CLIPS}+ clips for scores that compare models"
         )
 
@@ -661,14 +687,14 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
         weights = f"best checkpoint by {best.monitor} ({best.best_model_score:.4f}): {best.best_model_path}"
     else:
         weights = "final weights (no checkpoint was kept by validation)"
-    after = evaluate()
+    after = report()
     print(f"retrieval on the evaluation clips (after: {weights}):\n" + format_table(before, after))
     results = {
         "before": before,
         "after": after,
         "after_weights": weights,
-        "n_eval_clips": len(eval_set),
-        "n_eval_captions": len(eval_set.captions),
+        "n_eval_clips": len(test_set),
+        "n_eval_captions": len(test_set.captions),
     }
     (out / "retrieval.json").write_text(json.dumps(results, indent=2) + "\n")
     write_plots(trainer.history, results, out / "plots")
@@ -689,7 +715,7 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
         "weights": weights,
         "history": trainer.history,
         "task": task,
-        "eval_set": eval_set,
+        "eval_set": test_set,
         "interrupted": trainer.interrupted,
     }
 
@@ -701,7 +727,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Example: python -m audiotrain.recipes.clap --data my_sounds/ --pretrained laion/clap-htsat-unfused "
         "--train.epochs 10 --task.learning_rate 2e-5 --task.freeze_text true\n\n"
         "Export any checkpoint of a run as a Hugging Face folder:\n"
-        "  python -m audiotrain.recipes.clap export --checkpoint RUN/checkpoints/last --out DIR  (see export --help)",
+        "  python -m audiotrain.recipes.clap export --checkpoint RUN/checkpoints/last --out DIR  (see export --help)\n"
+        "Cross-validate, grouped by clip (see cv --help):\n"
+        "  python -m audiotrain.recipes.clap cv --folds 5 --data my_sounds/ --pretrained laion/clap-htsat-unfused",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
@@ -725,10 +753,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_config(argv: list[str] | None = None) -> ClapRecipeConfig:
-    parser = build_parser()
+    return parse_arguments(build_parser(), argv)[0]
+
+
+def parse_arguments(
+    parser: argparse.ArgumentParser, argv: list[str] | None
+) -> tuple[ClapRecipeConfig, argparse.Namespace]:
+    """(the resolved settings, every parsed argument), from a `build_parser` parser (``cv`` adds ``--folds``)."""
     args = parser.parse_args(argv)
     try:  # defaults < --preset < the --config file < flags
-        return resolve_settings(ClapRecipeConfig(), PRESETS, args.preset, args.config, args)
+        return resolve_settings(ClapRecipeConfig(), PRESETS, args.preset, args.config, args), args
     except (ValueError, FileNotFoundError) as error:
         parser.error(str(error))
         raise  # unreachable: parser.error exits
@@ -740,6 +774,10 @@ def main(argv: list[str] | None = None) -> int:
         from audiotrain.recipes.clap_export import main as export_main
 
         return export_main(argv[1:])
+    if argv and argv[0] == "cv":
+        from audiotrain.recipes.clap_cv import main as cv_main
+
+        return cv_main(argv[1:])
     cfg = parse_config(argv)
     try:
         result = run(cfg, argv)
