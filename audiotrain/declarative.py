@@ -227,6 +227,8 @@ class ConfiguredTrainer:
                 ``runs/<name>-cv-<date>-<time>``). A folder that already holds files is refused unless
                 ``overwrite=True``, which removes only what a cross-validation writes there.
 
+        The callbacks given to `create_trainer` are handed to every fold's Trainer (the same objects).
+
         Returns:
             a `CVResult`: ``fold_scores`` (the ``test_*`` metrics of each fold), ``mean``, ``std``, ``table()``,
             ``histories``, ``fold_dirs`` and ``oof`` (one `predict` output row per sample, in sample order,

@@ -52,3 +52,5 @@ def test_cv_command_on_demo_clips(tmp_path, capsys):
 
     assert main([*argv, "--out", str(out)]) == 2  # a used run folder is refused, before any work
     assert "already holds files" in capsys.readouterr().err
+    assert main([*argv, "--dataset.eval_split", "test", "--out", str(tmp_path / "other")]) == 2
+    assert "folds every clip of the folder, whatever its split" in capsys.readouterr().err

@@ -8,7 +8,8 @@ a clip's captions are never split between folds, nor between a fold's training, 
 clips (folds are balanced by captions). In each fold the other clips are split again, by clip, into training
 and validation (``--dataset.eval_fraction`` of them, at least one clip); validation picks the best
 checkpoint (by val_mAP@10, or val_loss with ``--train.retrieval_every_epoch false``) and the held-out clips
-are scored with it. Every other setting and flag is the recipe's (``--preset``, ``--config``, ...).
+are scored with it. Every other setting and flag is the recipe's (``--preset``, ``--config``, ...), except
+``--resume`` and the split choice (``--dataset.train_split`` / ``eval_split``), which are refused.
 
 The run folder (``--out``, default ``runs/clap-cv-<date>-<time>``; one that holds files is refused unless
 ``--overwrite``) receives:
@@ -34,7 +35,7 @@ from audiotrain.datasets.captions import CaptionedClip, CaptionFolder, CaptionFo
 from audiotrain.distributed import collectives
 from audiotrain.recipes._run import check_run_folder, clear_run_outputs, create_run_folder
 from audiotrain.recipes.clap import build_parser, demo_data_folder, parse_arguments, run
-from audiotrain.recipes.clap_config import ClapRecipeConfig
+from audiotrain.recipes.clap_config import ClapDatasetConfig, ClapRecipeConfig
 from audiotrain.recipes.config_cli import USER_ERRORS
 
 #: The held-out scores of each fold, in the table's order (zero-shot only where the clips have labels).
@@ -99,6 +100,12 @@ def run_cross_validation(cfg: ClapRecipeConfig, folds: int = 5, argv: list[str] 
         raise ValueError(
             "cv: --resume continues one run, but a cross-validation trains every fold from the start; drop "
             "--resume (or resume one fold's run with the recipe's own command)"
+        )
+    default = ClapDatasetConfig()
+    if (cfg.dataset.train_split, cfg.dataset.eval_split) != (default.train_split, default.eval_split):
+        raise ValueError(
+            "cv: --dataset.train_split / --dataset.eval_split choose the splits of one run, but a cross-validation "
+            "folds every clip of the folder, whatever its split; leave them unset"
         )
     main = collectives.is_main_process()
     out = Path(cfg.out) if cfg.out else None
