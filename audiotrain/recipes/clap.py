@@ -642,8 +642,8 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
         )
 
     evaluate = lambda: scores_on(eval_set)  # noqa: E731  (each validation: picks the best checkpoint)
-    report = lambda: scores_on(test_set)  # noqa: E731  (before / after: the same clips unless a cv fold)
-    before = report() if main else {}
+    score_held_out = lambda: scores_on(test_set)  # noqa: E731  (before / after; = eval_set unless a cv fold)
+    before = score_held_out() if main else {}
     if main:
         print("retrieval before fine-tuning:\n" + format_table(before, None))
     if len(test_clips) < FEW_EVAL_CLIPS:
@@ -687,7 +687,7 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
         weights = f"best checkpoint by {best.monitor} ({best.best_model_score:.4f}): {best.best_model_path}"
     else:
         weights = "final weights (no checkpoint was kept by validation)"
-    after = report()
+    after = score_held_out()
     print(f"retrieval on the evaluation clips (after: {weights}):\n" + format_table(before, after))
     results = {
         "before": before,
