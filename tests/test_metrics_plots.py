@@ -1,36 +1,126 @@
-"""Confusion-matrix and training-curve PNGs."""
+"""The run folder's PNGs read at a glance: labelled axes, paired train/val curves, a confusion matrix that
+states its normalisation and support, score bars with their values and chance level."""
 
 from audiotrain.chords.vocabulary import CHORD_TYPES
-from audiotrain.metrics.plots import plot_confusion_matrix, plot_training_curves
+from audiotrain.metrics.plots import (
+    EPOCH_LABEL,
+    confusion_matrix_figure,
+    history_figure,
+    plot_confusion_matrix,
+    plot_score_bars,
+    plot_training_curves,
+    score_bars_figure,
+    training_curves_figure,
+)
 
 import numpy as np
 import pytest
 from matplotlib import image
 
+CHORD_HISTORY = {
+    "epoch": [0, 1, 2],
+    "step": [10, 20, 30],
+    "learning_rate": [1e-3, 8e-4, 5e-4],
+    "train_loss": [7.0, 5.0, 4.0],
+    "val_loss": [7.5, None, 4.5],
+    **{
+        f"{split}_{head}_loss": [3.0, 2.0, 1.5]
+        for split in ("train", "val")
+        for head in ("root", "bass_note")
+    },
+    **{
+        f"{split}_{head}_acc": [0.1, 0.3, 0.5] for split in ("train", "val") for head in ("root", "bass_note")
+    },
+}
 
-def test_confusion_matrix_png(tmp_path, rng):
-    matrix = rng.integers(0, 20, (32, 32))
-    path = plot_confusion_matrix(matrix, CHORD_TYPES, tmp_path / "plots" / "confusion.png")
-    pixels = image.imread(path)
-    assert pixels.ndim == 3 and pixels.shape[0] > 200
-    small = plot_confusion_matrix(
-        np.eye(3, dtype=int), ["a", "b", "c"], tmp_path / "small.png", normalize=False
-    )
-    assert small.exists()
-    with pytest.raises(ValueError, match="one name per class"):
-        plot_confusion_matrix(np.eye(3), ["a", "b"], tmp_path / "bad.png")
+
+def _lines_by_label(ax):
+    return {line.get_label(): line for line in ax.get_legend().get_lines()}
 
 
-def test_training_curves_png(tmp_path):
-    history = {
-        "epoch": [1, 2, 3],
-        "step": [10, 20, 30],
-        "train_loss": [2.0, 1.5, 1.0],
-        "val_loss": [2.1, None, 1.2],
-        "val_chord_type_acc": [10.0, 30.0, 50.0],
-        "learning_rate": [1e-3, 8e-4, 5e-4],
-    }
-    path = plot_training_curves(history, tmp_path / "curves.png")
-    assert image.imread(path).shape[1] > 600  # three panels side by side
+def test_training_curves_label_every_axis_and_pair_train_with_validation(tmp_path):
+    figure = training_curves_figure(CHORD_HISTORY)
+    axes = figure.get_axes()
+    assert [ax.get_title() for ax in axes] == ["total loss", "loss of each part", "accuracy", "learning rate"]
+    for ax in axes:
+        assert ax.get_xlabel() == EPOCH_LABEL and "from 0" in EPOCH_LABEL
+        assert ax.get_ylabel(), ax.get_title()
+    assert axes[2].get_ylabel() == "accuracy (fraction)"
+
+    parts = axes[1]
+    train_root, train_bass, val_root, val_bass = parts.get_lines()  # in the history's order
+    assert train_root.get_color() == val_root.get_color() != train_bass.get_color() == val_bass.get_color()
+    assert {line.get_linestyle() for line in (train_root, train_bass)} == {"-"}
+    assert {line.get_linestyle() for line in (val_root, val_bass)} == {"--"}
+    assert set(_lines_by_label(parts)) == {"root loss", "bass note loss", "train", "validation"}
+    # Epochs are plotted as the history counts them (from 0); the epoch without validation is skipped.
+    assert list(axes[0].get_lines()[0].get_xdata()) == [0, 1, 2]
+    assert list(axes[0].get_lines()[1].get_xdata()) == [0, 2]
+
+    assert image.imread(plot_training_curves(CHORD_HISTORY, tmp_path / "curves.png")).shape[1] > 1000
     with pytest.raises(ValueError, match="no loss, accuracy or learning-rate"):
-        plot_training_curves({"epoch": [1]}, tmp_path / "x.png")
+        training_curves_figure({"epoch": [1]})
+
+
+def test_history_figure_draws_a_chance_line_per_metric():
+    history = {"epoch": [0, 1], "val_mAP@10": [0.3, 0.5], "val_text_to_audio_R@1": [0.1, 0.4]}
+    chance = {"val_mAP@10": 0.12, "val_text_to_audio_R@1": 1 / 24}
+    ax = history_figure(
+        history, ["val_mAP@10", "val_text_to_audio_R@1"], ylabel="retrieval score", chance=chance
+    ).get_axes()[0]
+    assert ax.get_ylabel() == "retrieval score" and ax.get_xlabel() == EPOCH_LABEL
+    dotted = [line for line in ax.get_lines() if line.get_linestyle() == ":"]
+    assert sorted(line.get_ydata()[0] for line in dotted) == pytest.approx(sorted(chance.values()))
+    assert "chance level" in _lines_by_label(ax)
+    with pytest.raises(ValueError, match="history has none of"):
+        history_figure(history, ["train_loss"], ylabel="loss")
+
+
+def test_confusion_matrix_states_normalisation_and_support(tmp_path, rng):
+    names = ["N", "maj", "min", "dim", "aug"]
+    matrix = np.array(
+        [
+            [8, 2, 0, 0, 0],
+            [1, 30, 0, 0, 0],
+            [0, 0, 0, 0, 0],  # "min": never true, never predicted -> left out
+            [0, 0, 0, 0, 0],  # "dim": never true, but predicted once below -> an n=0 row
+            [0, 3, 0, 1, 6],
+        ]
+    )
+    ax = confusion_matrix_figure(matrix, names, title="Chord type (frames)", unit="frames").get_axes()[0]
+    title = ax.get_title()
+    assert "row-normalised: each row sums to 1 over the true class" in title
+    assert "1 of 5 classes neither true nor predicted: not shown" in title
+    rows = [t.get_text() for t in ax.get_yticklabels()]
+    assert rows == ["N  n=10", "maj  n=31", "dim  n=0", "aug  n=10"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["N", "maj", "dim", "aug"]
+    assert ax.get_xlabel() == "predicted class" and "frames" in ax.get_ylabel()
+    cells = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text() for t in ax.texts}
+    assert cells[(0, 0)] == "0.80" and cells[(3, 3)] == "0.60" and not any(r == 2 for r, _ in cells)
+
+    counts = confusion_matrix_figure(matrix, names, normalize=False).get_axes()[0]
+    assert "counts" in counts.get_title() and "row-normalised" not in counts.get_title()
+
+    large = plot_confusion_matrix(rng.integers(1, 20, (32, 32)), CHORD_TYPES, tmp_path / "plots" / "c.png")
+    assert image.imread(large).shape[0] > 200
+    with pytest.raises(ValueError, match="one name per class"):
+        confusion_matrix_figure(np.eye(3), ["a", "b"])
+
+
+def test_score_bars_carry_their_values_and_the_chance_level(tmp_path):
+    n_clips = 20
+    before = {"R@1": 0.1, "R@5": 0.4, "mAP@10": 0.25}
+    after = {"R@1": 0.35, "R@5": 0.8, "mAP@10": 0.5}
+    chance = {"R@1": 1 / n_clips, "R@5": 5 / n_clips}
+    ax = score_bars_figure(
+        {"before": before, "after": after}, ["R@1", "R@5", "mAP@10", "absent"], chance=chance
+    ).get_axes()[0]
+    assert ax.get_ylabel() and ax.get_xlabel()
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["R@1", "R@5", "mAP@10"]
+    values = sorted(t.get_text() for t in ax.texts)
+    assert values == sorted(f"{v:.2f}" for v in [*before.values(), *after.values()])
+    (segments,) = [c for c in ax.collections if c.get_label() == "chance (random ranking)"]
+    levels = [seg[0][1] for seg in segments.get_segments()]
+    assert levels == pytest.approx([1 / n_clips, 5 / n_clips])
+    path = plot_score_bars({"before": before}, ["R@1"], tmp_path / "bars.png")
+    assert image.imread(path).shape[0] > 200

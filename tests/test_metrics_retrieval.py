@@ -1,6 +1,7 @@
 """Retrieval and zero-shot scores against LAION-CLAP's definitions, computed here the slow way."""
 
 from audiotrain.metrics.retrieval import (
+    chance_scores,
     class_prompts,
     retrieval_metrics,
     zero_shot_classification,
@@ -148,3 +149,32 @@ def test_prompt_errors():
         class_prompts(["a", "a"])
     with pytest.raises(ValueError, match="non-empty"):
         class_prompts(["a", " "])
+
+
+def test_chance_scores_are_what_random_embeddings_score_on_average(rng):
+    counts = [1, 3, 2, 1, 5, 2, 1, 1]  # unequal captions per clip
+    owner = np.repeat(np.arange(len(counts)), counts)
+    trials = [
+        {
+            **retrieval_metrics(rng.normal(size=(len(counts), 4)), rng.normal(size=(owner.size, 4)), owner),
+            **zero_shot_classification(
+                rng.normal(size=(12, 4)), rng.normal(size=(7, 4)), rng.integers(0, 7, 12)
+            ),
+        }
+        for _ in range(1500)
+    ]
+    chance = chance_scores(counts, n_classes=7)
+    assert set(chance) == {k for k in trials[0] if "rank" not in k and not k.startswith("n_")}
+    for key, level in chance.items():
+        assert np.mean([t[key] for t in trials]) == pytest.approx(level, abs=0.02), key
+
+
+def test_chance_scores_by_hand():
+    two_by_two = chance_scores([2, 2], ks=(1, 5))  # 2 clips, 4 captions
+    assert two_by_two["text_to_audio_R@1"] == 0.5 and two_by_two["text_to_audio_R@5"] == 1.0
+    assert two_by_two["audio_to_text_R@1"] == 0.5  # 2 of the 4 captions are the clip's own
+    assert two_by_two["text_to_audio_mAP@10"] == pytest.approx((1 + 1 / 2) / 2)
+    assert chance_scores([1] * 20)["text_to_audio_R@5"] == 5 / 20
+    assert "zero_shot_top5_accuracy" not in chance_scores([1], n_classes=5)  # top-5 of 5 is left out
+    with pytest.raises(ValueError, match="one count >= 1 per clip"):
+        chance_scores([2, 0])

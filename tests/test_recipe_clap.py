@@ -1085,3 +1085,26 @@ def test_quick_test_preset_runs_in_seconds_and_its_config_is_in_the_checkpoint_a
     assert main(["--config", str(out / "config.json"), "--out", str(again)]) == 0
     stored = ckpt.read_state(again / "checkpoints" / "last")["run_config"]
     assert {**stored, "out": None} == {**written, "out": None}
+
+
+def test_report_plots_show_scores_beside_their_chance_level(tmp_path):
+    from audiotrain.metrics.retrieval import chance_scores
+    from audiotrain.recipes.clap_report import chance_levels, write_plots
+
+    from matplotlib import image
+
+    scores = {
+        "text_to_audio_R@1": 0.2,
+        "text_to_audio_R@5": 0.6,
+        "audio_to_text_mAP@10": 0.4,
+        "n_classes": 4.0,
+    }
+    results = {"before": scores, "after": scores, "n_eval_clips": 10, "n_eval_captions": 25}
+    chance = chance_levels(results)
+    assert chance["text_to_audio_R@5"] == 5 / 10 and chance["zero_shot_top1_accuracy"] == 1 / 4
+    # 25 captions over 10 clips: five clips with 3 captions, five with 2.
+    assert chance["audio_to_text_R@1"] == pytest.approx(chance_scores([3] * 5 + [2] * 5)["audio_to_text_R@1"])
+    history = {"epoch": [0, 1], "train_loss": [2.0, 1.5], "val_loss": [2.1, 1.7], "val_mAP@10": [0.2, 0.3]}
+    written = write_plots(history, results, tmp_path / "plots")
+    assert sorted(p.name for p in written) == ["loss.png", "retrieval.png", "retrieval_per_epoch.png"]
+    assert all(image.imread(p).shape[0] > 200 for p in written)

@@ -18,6 +18,7 @@ first. A collapsed model (all embeddings equal) therefore scores chance-or-worse
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -246,3 +247,66 @@ def zero_shot_classification(
             metrics[f"zero_shot_top{k}_accuracy"] = float(np.mean(ranks < k))
     metrics["zero_shot_mAP@10"] = float(np.mean(np.where(ranks < 10, 1.0 / (ranks + 1), 0.0)))
     return metrics
+
+
+def _harmonic(n: int) -> float:
+    return float(sum(1.0 / r for r in range(1, n + 1)))
+
+
+def chance_scores(
+    captions_per_clip: Sequence[int],
+    *,
+    ks: Sequence[int] = DEFAULT_KS,
+    n_classes: int | None = None,
+    zero_shot_ks: Sequence[int] = (1, 5),
+) -> dict[str, float]:
+    """The expected scores of a random ranking (every order of the candidates equally likely).
+
+    The keys are those of `retrieval_metrics` (and of `zero_shot_classification` with `n_classes`), so a
+    plot or table can put each score beside its chance level. A model whose scores sit near these has
+    learned nothing; with few clips they are high (R@k is k / N for N clips).
+
+    - text→audio, N clips, one relevant clip per caption at a uniform 0-based rank r:
+      R@k = min(k, N) / N and mAP@10 = H(min(10, N)) / N (H: harmonic number, from E[1 / (r + 1); r < 10]).
+    - audio→text, T captions, m of them the clip's own: R@k = 1 - C(T - m, k) / C(T, k) (the chance that
+      not all k top places go to other clips' captions). AP@10 sums, over places r < 10, P(relevant at r)
+      = m / T times the expected precision there, (1 + r (m - 1) / (T - 1)) / (r + 1), divided by
+      min(m, 10) as `retrieval_metrics` does. Both are averaged over the clips.
+    - zero-shot over C classes: top-k = min(k, C) / C and mAP@10 = H(min(10, C)) / C.
+
+    Ties, which `retrieval_metrics` breaks against the query, are not part of a random ranking.
+
+    Parameters
+    ----------
+    captions_per_clip : sequence of int
+        How many captions each clip has (length N, every entry >= 1).
+    ks : sequence of int
+        Recall cut-offs, as in `retrieval_metrics`.
+    n_classes : int, optional
+        Number of zero-shot classes; without it no zero-shot keys are returned.
+    zero_shot_ks : sequence of int
+        Top-k accuracies, as in `zero_shot_classification` (k >= C is left out there and here).
+    """
+    counts = [int(m) for m in captions_per_clip]
+    if not counts or min(counts) < 1:
+        raise ValueError(f"captions_per_clip needs one count >= 1 per clip, got {counts[:5]}")
+    n_audio, n_text = len(counts), sum(counts)
+    out: dict[str, float] = {}
+    for k in ks:
+        out[f"text_to_audio_R@{k}"] = min(k, n_audio) / n_audio
+    out["text_to_audio_mAP@10"] = _harmonic(min(10, n_audio)) / n_audio
+    for k in ks:
+        miss = [math.comb(n_text - m, k) / math.comb(n_text, k) if k <= n_text else 0.0 for m in counts]
+        out[f"audio_to_text_R@{k}"] = 1.0 - float(np.mean(miss))
+    ap = []
+    for m in counts:
+        others = (m - 1) / (n_text - 1) if n_text > 1 else 0.0
+        places = range(min(10, n_text))
+        ap.append(sum(m / n_text * (1 + r * others) / (r + 1) for r in places) / min(m, 10))
+    out["audio_to_text_mAP@10"] = float(np.mean(ap))
+    if n_classes is not None:
+        for k in zero_shot_ks:
+            if k < n_classes:
+                out[f"zero_shot_top{k}_accuracy"] = k / n_classes
+        out["zero_shot_mAP@10"] = _harmonic(min(10, n_classes)) / n_classes
+    return out

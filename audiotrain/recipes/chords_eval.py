@@ -131,7 +131,7 @@ def evaluate_songs(
         (out / "scores.json").write_text(json.dumps(result.summary(), indent=1))
         (out / "scores.md").write_text(result.scores.table() + "\n")
         plot_confusion_matrix(
-            confusion, CHORD_TYPES, out / "confusion_matrix.png", title="Chord type (frames)"
+            confusion, CHORD_TYPES, out / "confusion_matrix.png", title="Chord type (frames)", unit="frames"
         )
     return result
 

@@ -1,10 +1,11 @@
-"""The CLAP recipe's report: the before/after retrieval table and the run folder's plots."""
+"""The CLAP recipe's report: the before/after retrieval table and the run folder's plots (drawn by
+`audiotrain.metrics.plots`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
+from audiotrain.metrics.retrieval import chance_scores
 
 _ROWS = (
     "text_to_audio_R@1",
@@ -20,6 +21,10 @@ _ROWS = (
 )
 
 
+def _label(key: str) -> str:
+    return key.replace("_to_", "→").replace("_", " ")
+
+
 def format_table(before: dict, after: dict | None) -> str:
     """A fixed-width table of the retrieval and zero-shot scores, before (and after) fine-tuning."""
     lines = [f"{'':28s}{'before':>10s}{'after':>10s}"]
@@ -27,53 +32,78 @@ def format_table(before: dict, after: dict | None) -> str:
         if key in before:
             b = f"{before[key]:10.3f}"
             a = f"{after[key]:10.3f}" if after and key in after else f"{'':10s}"
-            lines.append(f"{key.replace('_to_', '→').replace('_', ' '):28s}{b}{a}")
+            lines.append(f"{_label(key):28s}{b}{a}")
     return "\n".join(lines)
 
 
-def write_plots(history: dict, results: dict, folder: Path) -> list[Path]:
-    """loss.png, accuracy.png (per epoch, train and val) and retrieval.png (before/after bars)."""
-    import matplotlib
+def chance_levels(results: dict) -> dict[str, float]:
+    """The chance level of every score in `results` (retrieval.json), plus ``mAP@10`` (the mean of both
+    directions). The captions are taken as spread over the clips as evenly as they can be, since
+    retrieval.json keeps only their totals; the demo folders give every clip the same number."""
+    clips, captions = int(results["n_eval_clips"]), int(results["n_eval_captions"])
+    per_clip, extra = divmod(captions, clips)
+    counts = [per_clip + 1] * extra + [per_clip] * (clips - extra)
+    n_classes = results["before"].get("n_classes")
+    chance = chance_scores(counts, n_classes=int(n_classes) if n_classes else None)
+    chance["mAP@10"] = (chance["text_to_audio_mAP@10"] + chance["audio_to_text_mAP@10"]) / 2
+    return chance
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+def write_plots(history: dict, results: dict, folder: Path) -> list[Path]:
+    """loss.png, accuracy.png and retrieval_per_epoch.png (per epoch, train and val) and retrieval.png
+    (before/after bars with their chance levels)."""
+    from audiotrain.metrics.plots import plot_history, plot_score_bars  # matplotlib only when plotting
 
     folder.mkdir(parents=True, exist_ok=True)
+    chance = chance_levels(results)
+    evaluated = f"{results['n_eval_clips']} evaluation clips, {results['n_eval_captions']} captions"
+    names = {
+        "loss": "contrastive loss",
+        "audio_accuracy": "audio→text: a clip's own caption scores highest",
+        "text_accuracy": "text→audio: a caption's own clip scores highest",
+        "mAP@10": "mAP@10 (mean of both directions)",
+        "text_to_audio_R@1": "text→audio R@1",
+        "audio_to_text_R@1": "audio→text R@1",
+    }
     written = []
-    epochs = [e + 1 for e in history.get("epoch", [])]
-    for name, keys in (
-        ("loss", ("train_loss", "val_loss")),
+    for name, keys, ylabel, title, chance_lines in (
+        (
+            "loss",
+            ("train_loss", "val_loss"),
+            "contrastive loss (cross-entropy)",
+            "contrastive loss (both directions, averaged)",
+            None,
+        ),
         (
             "accuracy",
             ("train_audio_accuracy", "val_audio_accuracy", "train_text_accuracy", "val_text_accuracy"),
+            "in-batch accuracy (fraction)",
+            "in-batch matching accuracy",
+            None,
         ),
-        ("retrieval_per_epoch", ("val_mAP@10", "val_text_to_audio_R@1", "val_audio_to_text_R@1")),
+        (
+            "retrieval_per_epoch",
+            ("val_mAP@10", "val_text_to_audio_R@1", "val_audio_to_text_R@1"),
+            "retrieval score (1 = perfect)",
+            f"retrieval after each epoch ({evaluated})",
+            {f"val_{k}": v for k, v in chance.items()},
+        ),
     ):
-        if not any(history.get(key) for key in keys):
-            continue
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for key in keys:
-            values = history.get(key)
-            if values and any(v is not None for v in values):
-                ax.plot(epochs, [np.nan if v is None else v for v in values], marker="o", label=key)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(name)
-        ax.grid(alpha=0.3)
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(folder / f"{name}.png", dpi=100)
-        plt.close(fig)
-        written.append(folder / f"{name}.png")
-    keys = [k for k in _ROWS if k in results["before"]]
-    fig, ax = plt.subplots(figsize=(max(6, len(keys)), 4))
-    x = np.arange(len(keys))
-    ax.bar(x - 0.2, [results["before"][k] for k in keys], 0.4, label="before")
-    ax.bar(x + 0.2, [results["after"][k] for k in keys], 0.4, label="after")
-    ax.set_xticks(x, [k.replace("_to_", "→").replace("_", " ") for k in keys], rotation=30, ha="right")
-    ax.set_ylim(0, 1)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(folder / "retrieval.png", dpi=100)
-    plt.close(fig)
-    written.append(folder / "retrieval.png")
+        if any(history.get(key) for key in keys):
+            path = folder / f"{name}.png"
+            written.append(
+                plot_history(
+                    history, keys, path, ylabel=ylabel, title=title, chance=chance_lines, labels=names
+                )
+            )
+    written.append(
+        plot_score_bars(
+            {"before fine-tuning": results["before"], "after": results["after"]},
+            _ROWS,
+            folder / "retrieval.png",
+            labels={k: _label(k) for k in _ROWS},
+            chance=chance,
+            title=f"Retrieval and zero-shot scores ({evaluated})",
+        )
+    )
     return written
