@@ -7,6 +7,7 @@ that `import audiotrain.audio` does not pull in the trainer.
 """
 
 from audiotrain._blas import load_optimized_blas
+from audiotrain._lazy import lazy_attributes
 from audiotrain._precision import default_full_float32
 
 default_full_float32()
@@ -29,15 +30,4 @@ _PUBLIC = {
 __all__ = [*_PUBLIC, "__version__"]
 
 
-def __getattr__(name: str):
-    if name in _PUBLIC:
-        import importlib
-
-        value = getattr(importlib.import_module(_PUBLIC[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'audiotrain' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_attributes(__name__, _PUBLIC)

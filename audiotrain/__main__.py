@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import time
 
 import audiotrain  # noqa: F401  (loads the BLAS before mlx.core)
 from audiotrain import _blas, _precision
+from audiotrain._system import installed_versions, versions
 
 CORE_PACKAGES = (
     "audiotrain",
@@ -35,19 +35,6 @@ OPTIONAL_PACKAGES = (
 )
 
 
-def _versions(names: tuple[str, ...]) -> dict[str, str | None]:
-    """Each package's installed version, None where it is not installed."""
-    from importlib import metadata
-
-    out: dict[str, str | None] = {}
-    for name in names:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
-
-
 def matmul_gflops(n: int = 1024, repeats: int = 5) -> float:
     """Float32 n×n matmul throughput on MLX's default device (best of `repeats`)."""
     import mlx.core as mx
@@ -66,8 +53,9 @@ def matmul_gflops(n: int = 1024, repeats: int = 5) -> float:
 def info(args: argparse.Namespace) -> int:
     import mlx.core as mx
 
-    print(f"python      {platform.python_version()} ({platform.platform()})")
-    for name, version in _versions(CORE_PACKAGES).items():
+    record = versions()
+    print(f"python      {record['python']} ({record['platform']})")
+    for name, version in installed_versions(CORE_PACKAGES).items():
         if version is not None:
             print(f"{name:<11} {version}")
     backend = (
@@ -80,7 +68,7 @@ def info(args: argparse.Namespace) -> int:
     print(f"blas        {_blas.STATUS.describe()}")
     if backend == "cuda":
         print(f"float32     {_precision.describe()}")
-    optional = _versions(OPTIONAL_PACKAGES)
+    optional = installed_versions(OPTIONAL_PACKAGES)
     installed = [f"{name} {version}" for name, version in optional.items() if version is not None]
     missing = [name for name, version in optional.items() if version is None]
     print(f"optional    {', '.join(installed) or 'none installed'}")

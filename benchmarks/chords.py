@@ -1,6 +1,6 @@
 """Chord recognition on held-out demo songs of two styles: the trained model next to a chroma-template baseline.
 
-Trains the recipe's benchmark config (`audiotrain.recipes.chords_config.benchmark_config`) on demo songs of
+Trains the recipe's benchmark config (`audiotrain.recipes.chords.config.benchmark_config`) on demo songs of
 the training style and scores two held-out sets made with another seed (other keys, tempi, progressions,
 voicings): one in the training style, and one in the independently written held-out style
 (`audiotrain.datasets.chord_demo_independent`: other progressions, voicings, timbres, bass lines, drums
@@ -50,10 +50,10 @@ from audiotrain.chords.lab import read_annotation
 from audiotrain.chords.vocabulary import CHORD_TYPES, IGNORE_INDEX, N_INDEX
 from audiotrain.metrics.chord_scores import MAX_REFERENCE_OVERHANG_S, ChordScores, score_songs, trim_reference
 from audiotrain.recipes.chords import run_training
-from audiotrain.recipes.chords_config import TrainingConfig, benchmark_config
-from audiotrain.recipes.chords_data import demo_splits
-from audiotrain.recipes.chords_eval import evaluate_songs, format_table
-from audiotrain.recipes.chords_predict import ChordPredictor
+from audiotrain.recipes.chords.config import TrainingConfig, benchmark_config
+from audiotrain.recipes.chords.data import demo_splits
+from audiotrain.recipes.chords.evaluate import evaluate_songs, format_table
+from audiotrain.recipes.chords.predict import ChordPredictor
 
 import librosa
 import numpy as np

@@ -101,7 +101,7 @@ def run_mlx(batch: int, steps: int, warmup: int) -> dict:
 
     # isort: split
     from audiotrain.models.clap import ClapAudioConfig, ClapConfig, ClapModel, ClapTextConfig
-    from audiotrain.recipes.clap_task import CLAPTaskConfig, CLAPTrainModule
+    from audiotrain.recipes.clap.task import CLAPTaskConfig, CLAPTrainModule
     from audiotrain.train.step import StepConfig, TrainStep
 
     import mlx.core as mx

@@ -12,7 +12,7 @@ import audiotrain  # noqa: E402,F401  (before mlx)
 from audiotrain import DataLoader, Dataset, Trainer, seed_everything  # noqa: E402
 from audiotrain.distributed import collectives  # noqa: E402
 from audiotrain.models.clap import ClapModel  # noqa: E402
-from audiotrain.recipes.clap_task import CLAPTaskConfig, CLAPTrainModule  # noqa: E402
+from audiotrain.recipes.clap.task import CLAPTaskConfig, CLAPTrainModule  # noqa: E402
 
 import mlx.optimizers as optim  # noqa: E402
 import numpy as np  # noqa: E402

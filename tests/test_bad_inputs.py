@@ -17,9 +17,9 @@ import audiotrain  # noqa: F401  (loads the BLAS before mlx)
 from audiotrain import audio
 from audiotrain.chords.lab import read_annotation
 from audiotrain.recipes import chords, clap
-from audiotrain.recipes.chords_config import TrainingConfig
-from audiotrain.recipes.chords_predict import checkpoint_entries
-from audiotrain.recipes.chords_task import CHECKPOINT_KEY
+from audiotrain.recipes.chords.config import TrainingConfig
+from audiotrain.recipes.chords.predict import checkpoint_entries
+from audiotrain.recipes.chords.task import CHECKPOINT_KEY
 from audiotrain.train import checkpoint as ckpt
 
 import numpy as np

@@ -3,7 +3,7 @@
 import json
 
 from audiotrain.recipes import chords
-from audiotrain.recipes.chords_cv import song_folds
+from audiotrain.recipes.chords.cv import song_folds
 
 import pytest
 
@@ -45,7 +45,7 @@ def test_train_with_cv_from_python_runs_the_folds_of_the_cv_command(tmp_path):
     from audiotrain.models import ChordRecognitionModel
     from audiotrain.models.chord_model import ChordModelConfig
     from audiotrain.recipes.chords import Trainer
-    from audiotrain.recipes.chords_config import ChordDataConfig, TrainingConfig
+    from audiotrain.recipes.chords.config import ChordDataConfig, TrainingConfig
 
     data = ChordDataConfig(
         demo_songs=4, demo_test_songs=1, demo_seconds=6.0, window_frames=32, cache_dir=str(tmp_path / "cache")

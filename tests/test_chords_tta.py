@@ -1,8 +1,8 @@
 """Test-time augmentation of chord prediction: posteriors averaged over pitch-shifted CQT crops."""
 
 from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel
-from audiotrain.recipes.chords_config import ChordFeatureConfig
-from audiotrain.recipes.chords_predict import ChordPredictor
+from audiotrain.recipes.chords.config import ChordFeatureConfig
+from audiotrain.recipes.chords.predict import ChordPredictor
 
 import numpy as np
 import pytest

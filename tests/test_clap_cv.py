@@ -5,7 +5,7 @@ from pathlib import Path
 
 from audiotrain.datasets.captions import CaptionedClip
 from audiotrain.recipes.clap import main
-from audiotrain.recipes.clap_cv import clip_folds
+from audiotrain.recipes.clap.cv import clip_folds
 
 import numpy as np
 import pytest

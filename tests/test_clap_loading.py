@@ -725,7 +725,7 @@ def test_a_symlinked_shard_leading_outside_is_refused(tmp_path):
 
 
 def test_the_clap_command_reports_an_unsafe_pickle_in_one_line(tmp_path, capsys):
-    from audiotrain.recipes import clap
+    from audiotrain.recipes.clap import cli as clap
 
     folder = tmp_path / "ckpt"
     shutil.copytree(FIXTURE, folder)

@@ -10,7 +10,6 @@ from audiotrain.recipes.config_cli import (
     apply_arguments,
     load_config_file,
     merge_config,
-    resume_command,
 )
 
 import pytest
@@ -90,13 +89,6 @@ def test_files_fill_the_tree_and_errors_name_the_file_and_field(tmp_path):
         load_config_file(Outer(), tmp_path / "missing.yaml")
 
 
-def test_resume_command_replaces_an_earlier_resume_and_quotes_paths():
-    argv = ["--resume", "a/last", "--lr", "0.1", "--resume=b/last", "--data", "my songs"]
-    assert resume_command("audiotrain.recipes.clap", argv, "runs/x y/interrupted") == (
-        "python -m audiotrain.recipes.clap --lr 0.1 --data 'my songs' --resume 'runs/x y/interrupted'"
-    )
-
-
 def test_numeric_strings_from_files_are_numbers_and_other_strings_still_name_the_field(tmp_path):
     """PyYAML reads `1e-3` (no dot) as the string "1e-3": it used to be rejected as 'must be float'."""
     yaml_file = tmp_path / "c.yaml"
@@ -129,7 +121,7 @@ def test_settings_parsers_and_their_subparsers_refuse_abbreviated_flags(capsys):
 
 # ---- presets: one mechanism (resolve_settings) behind both recipes' --preset ---------------------------------
 def chord_config(argv):
-    from audiotrain.recipes import chords
+    from audiotrain.recipes.chords import cli as chords
 
     parser = chords._training_parser("chords", "", needs_data=False)
     return chords._config_from_args(parser.parse_args(argv))
@@ -142,13 +134,13 @@ def clap_config(argv):
 
 
 def chord_presets():
-    from audiotrain.recipes.chords_config import PRESETS
+    from audiotrain.recipes.chords.config import PRESETS
 
     return PRESETS
 
 
 def clap_presets():
-    from audiotrain.recipes.clap_config import PRESETS
+    from audiotrain.recipes.clap.config import PRESETS
 
     return PRESETS
 

@@ -7,11 +7,12 @@ from audiotrain.chords.lab import read_annotation, read_lab, write_jams
 from audiotrain.datasets.chord_demo import generate_demo_songs
 from audiotrain.datasets.chord_songs import SongEntry
 from audiotrain.models.chord_model import ChordModelConfig
-from audiotrain.recipes import chords
-from audiotrain.recipes.chords_config import ChordDataConfig, ChordFeatureConfig, TrainingConfig
-from audiotrain.recipes.chords_data import SongSplits
-from audiotrain.recipes.chords_predict import ChordPredictor, taper
-from audiotrain.recipes.chords_task import CHECKPOINT_KEY, ChordTask, make_schedule
+from audiotrain.recipes.chords import cli as chords
+from audiotrain.recipes.chords import train as chords_train
+from audiotrain.recipes.chords.config import ChordDataConfig, ChordFeatureConfig, TrainingConfig
+from audiotrain.recipes.chords.data import SongSplits
+from audiotrain.recipes.chords.predict import ChordPredictor, taper
+from audiotrain.recipes.chords.task import CHECKPOINT_KEY, ChordTask, make_schedule
 from audiotrain.recipes.config_cli import load_config_file
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.trainer import Trainer
@@ -165,7 +166,7 @@ def test_task_rejects_batches_without_targets():
 
 def test_windowed_posteriors_are_distributions_for_any_length():
     from audiotrain.models.chord_model import ChordRecognitionModel
-    from audiotrain.recipes.chords_config import ChordFeatureConfig
+    from audiotrain.recipes.chords.config import ChordFeatureConfig
 
     predictor = ChordPredictor(
         ChordRecognitionModel(tiny_model()), ChordFeatureConfig(), window_frames=16, batch_windows=2
@@ -403,7 +404,7 @@ def test_an_interrupted_run_prints_the_command_that_continues_it(tiny_run, tmp_p
     saved = run_dir / "checkpoints" / "interrupted"
 
     def interrupted_training(config, run_dir_arg, resume=None, overwrite=False):
-        return chords.RunResult(run_dir, run_dir / "checkpoints" / "best", {}, None, 1.0, saved)
+        return chords_train.RunResult(run_dir, run_dir / "checkpoints" / "best", {}, None, 1.0, saved)
 
     monkeypatch.setattr(chords, "run_training", interrupted_training)
     argv = ["--data", "songs dir", "--num_epochs", "3", "--resume", "old", "--run_dir", "r"]
@@ -451,7 +452,7 @@ def test_bad_settings_are_one_error_line_before_anything_runs(argv, fragments, t
 def test_bad_resume_and_checkpoint_fail_fast_without_a_traceback(tiny_run, tmp_path, monkeypatch, capsys):
     root, run_dir = tiny_run
     # A mistyped --resume is found before any data is read or model built, and leaves no run folder.
-    monkeypatch.setattr(chords, "demo_splits", lambda *a, **k: pytest.fail("read the data first"))
+    monkeypatch.setattr(chords_train, "demo_splits", lambda *a, **k: pytest.fail("read the data first"))
     argv = [*TINY_FLAGS, "--run_dir", str(tmp_path / "run"), "--resume", str(tmp_path / "nothere")]
     assert chords.main(argv) == 2
     _one_error_line(capsys, "nothere", "does not exist")
@@ -518,7 +519,7 @@ def test_a_window_longer_than_every_song_is_refused_before_any_audio_is_decoded(
     broken.write_bytes(b"")
     splits = SongSplits([SongEntry("broken", broken, songs[0].annotation_path), *songs], [], [], "test")
     with pytest.raises(ValueError, match="longer than every training song"):
-        chords._check_window_fits(splits, TrainingConfig(data=ChordDataConfig(window_frames=100000)))
+        chords_train._check_window_fits(splits, TrainingConfig(data=ChordDataConfig(window_frames=100000)))
 
 
 def test_checkpoint_without_chord_settings_is_rejected(tiny_run, tmp_path):
@@ -543,8 +544,8 @@ def test_checkpoint_without_chord_settings_is_rejected(tiny_run, tmp_path):
 
 
 def test_balanced_class_weights_follow_the_annotated_durations(tmp_path):
-    from audiotrain.recipes.chords import build_task
-    from audiotrain.recipes.chords_data import balanced_class_weights, chord_type_frequencies
+    from audiotrain.recipes.chords.data import balanced_class_weights, chord_type_frequencies
+    from audiotrain.recipes.chords.train import build_task
 
     songs = generate_demo_songs(tmp_path, n_songs=2, seed=3, song_seconds=6)
     seconds = chord_type_frequencies(songs)
@@ -661,7 +662,7 @@ def test_ctrl_c_before_the_first_validation_still_evaluates_and_prints_the_resum
     from audiotrain.train.trainer import Trainer
 
     root, _ = tiny_run
-    from audiotrain.recipes import chords_trainer
+    from audiotrain.recipes.chords import trainer as chords_trainer
 
     monkeypatch.setattr(chords_trainer, "SharedTrainer", trainer_with_ctrl_c)
     run_dir = tmp_path / "stopped"

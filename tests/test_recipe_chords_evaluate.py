@@ -12,10 +12,10 @@ from audiotrain.datasets.chord_songs import SongEntry
 from audiotrain.metrics.chord_scores import MAX_REFERENCE_OVERHANG_S, score_song
 from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel
 from audiotrain.recipes import chords
-from audiotrain.recipes.chords_config import ChordFeatureConfig
-from audiotrain.recipes.chords_eval import evaluate_songs
-from audiotrain.recipes.chords_predict import ChordPredictor, checkpoint_entries
-from audiotrain.recipes.chords_task import CHECKPOINT_KEY
+from audiotrain.recipes.chords.config import ChordFeatureConfig
+from audiotrain.recipes.chords.evaluate import evaluate_songs
+from audiotrain.recipes.chords.predict import ChordPredictor, checkpoint_entries
+from audiotrain.recipes.chords.task import CHECKPOINT_KEY
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.checkpoint import flat
 

@@ -6,7 +6,9 @@ from pathlib import Path
 
 from audiotrain import Trainer
 from audiotrain.models.clap import ClapAudioConfig, ClapConfig, ClapModel, ClapTextConfig
-from audiotrain.recipes.clap_task import (
+from audiotrain.recipes.clap import data as clap_data
+from audiotrain.recipes.clap import train as clap_train
+from audiotrain.recipes.clap.task import (
     LOGIT_SCALE_MAX,
     AdamWMatricesOnly,
     CLAPTaskConfig,
@@ -225,7 +227,7 @@ def test_first_trainer_step_has_the_size_of_the_learning_rate(tmp_path):
 def test_bf16_training_compiles_and_evaluates(precision, tmp_path):
     """bf16 with compile used to fail in the first step with "IndexError: _Map_base::at" (an MLX compile bug
     triggered by the bf16 logit scale cast to float32 both in the loss and in the returned metrics)."""
-    from audiotrain.recipes.clap_eval import embed_text
+    from audiotrain.recipes.clap.evaluate import embed_text
 
     mx.random.seed(0)
     model = ClapModel(tiny_config())
@@ -486,7 +488,8 @@ def test_split_choice(tmp_path):
     from pathlib import Path
 
     from audiotrain.datasets.captions import CaptionedClip, CaptionFolder, CaptionFolderError
-    from audiotrain.recipes.clap import ClapDatasetConfig, choose_splits
+    from audiotrain.recipes.clap import ClapDatasetConfig
+    from audiotrain.recipes.clap.data import choose_splits
 
     def folder(splits):
         clips = [
@@ -518,7 +521,8 @@ def test_named_splits_without_the_training_split_are_an_error(tmp_path, capsys):
     """Clotho's development/validation/evaluation or a mistyped --dataset.train_split used to train on every
     clip, validation and test clips included."""
     from audiotrain.datasets.captions import CaptionFolderError
-    from audiotrain.recipes.clap import ClapDatasetConfig, choose_splits, main
+    from audiotrain.recipes.clap import ClapDatasetConfig, main
+    from audiotrain.recipes.clap.data import choose_splits
 
     import soundfile as sf
 
@@ -547,7 +551,8 @@ def test_named_splits_without_the_training_split_are_an_error(tmp_path, capsys):
 
 
 def test_clips_left_out_by_the_split_choice_are_counted(tmp_path):
-    from audiotrain.recipes.clap import ClapDatasetConfig, choose_splits
+    from audiotrain.recipes.clap import ClapDatasetConfig
+    from audiotrain.recipes.clap.data import choose_splits
 
     folder = _split_folder(tmp_path, ["train"] * 3 + ["validation"] * 2 + [None] * 2)
     train, held, how = choose_splits(folder, ClapDatasetConfig(), seed=0)
@@ -563,7 +568,7 @@ def test_clips_left_out_by_the_split_choice_are_counted(tmp_path):
 def test_validation_batches_are_whole_so_a_short_last_batch_cannot_skew_val_loss():
     """A last validation batch of one clip has contrastive loss 0 and accuracy 1: with more clips than one
     batch, the partial last batch is left out of val_loss (the retrieval scores use every clip)."""
-    from audiotrain.recipes.clap import make_loader, validation_note
+    from audiotrain.recipes.clap.data import make_loader, validation_note
 
     class Items:
         def __init__(self, n):
@@ -599,10 +604,10 @@ def test_validation_batches_are_whole_so_a_short_last_batch_cannot_skew_val_loss
 
 
 def test_min_learning_rate_is_checked_against_the_learning_rate_in_use(tmp_path, capsys, monkeypatch):
-    from audiotrain.recipes import clap
+    from audiotrain.recipes.clap import cli as clap
 
     cfg = clap.parse_config(["--task.min_learning_rate", "1e-4"])  # the demo's default peak is 3e-4
-    task_cfg, _, _ = clap.resolve_training(cfg, demo=True, n_train=8)
+    task_cfg, _, _ = clap_train.resolve_training(cfg, demo=True, n_train=8)
     assert task_cfg.learning_rate == 3e-4 and task_cfg.min_learning_rate == 1e-4
 
     _forbid_expensive_work(monkeypatch)
@@ -640,9 +645,9 @@ def test_hf_model_holds_the_best_checkpoint_and_any_checkpoint_exports(tmp_path,
     import shutil
 
     from audiotrain.models.clap import load_pretrained
-    from audiotrain.recipes import clap
+    from audiotrain.recipes.clap import cli as clap
 
-    class FirstValidationBest(clap.RetrievalEvaluation):
+    class FirstValidationBest(clap_train.RetrievalEvaluation):
         """The first validation ranks best, so the best weights are not the last ones."""
 
         real_scores = []
@@ -652,7 +657,7 @@ def test_hf_model_holds_the_best_checkpoint_and_any_checkpoint_exports(tmp_path,
             FirstValidationBest.real_scores.append(trainer.callback_metrics["val_mAP@10"])
             trainer.callback_metrics["val_mAP@10"] = 1.0 / len(FirstValidationBest.real_scores)
 
-    monkeypatch.setattr(clap, "RetrievalEvaluation", FirstValidationBest)
+    monkeypatch.setattr(clap_train, "RetrievalEvaluation", FirstValidationBest)
     run_dir = tmp_path / "run"
     argv = ["--out", str(run_dir), "--demo.folder", str(tmp_path / "cache"), "--demo.clips", "8",
             "--demo.width", "16", "--demo.vocab_size", "120", "--dataset.max_tokens", "16",
@@ -697,7 +702,7 @@ def test_hf_model_holds_the_best_checkpoint_and_any_checkpoint_exports(tmp_path,
 
 
 def test_zero_shot_label_list(tmp_path):
-    from audiotrain.recipes.clap import read_labels
+    from audiotrain.recipes.clap.data import read_labels
 
     assert read_labels(None) is None
     assert read_labels("dog, rain ,siren") == ["dog", "rain", "siren"]
@@ -713,7 +718,8 @@ def test_fusion_model_gets_whole_clips_and_four_views(tmp_path):
     from audiotrain.datasets.captions import CaptionDataset, scan_caption_folder
     from audiotrain.features.clap import ClapFeatureExtractor
     from audiotrain.models.clap import ClapTokenizer
-    from audiotrain.recipes.clap import demo_extractor_settings, demo_model_config, make_loader
+    from audiotrain.recipes.clap.bundle import demo_extractor_settings, demo_model_config
+    from audiotrain.recipes.clap.data import make_loader
 
     import soundfile as sf
 
@@ -746,7 +752,6 @@ def test_fusion_model_gets_whole_clips_and_four_views(tmp_path):
 # ------------------------------------------------------------------ user errors caught before the expensive work
 def _forbid_expensive_work(monkeypatch):
     """Make data generation/scanning, model loading/building and evaluation fail the test if reached."""
-    from audiotrain.recipes import clap
 
     def forbidden(*args, **kwargs):
         raise AssertionError("expensive work started before the error was reported")
@@ -758,7 +763,7 @@ def _forbid_expensive_work(monkeypatch):
         "build_demo",
         "evaluate_clap",
     ):
-        monkeypatch.setattr(clap, name, forbidden)
+        monkeypatch.setattr(clap_train, name, forbidden)
 
 
 def _one_error_line(err: str) -> str:
@@ -798,7 +803,7 @@ def test_cli_resume_folder_is_checked_before_data_and_model(tmp_path, capsys, mo
 def test_cli_resume_from_a_foreign_checkpoint_is_a_short_error(tmp_path, capsys, monkeypatch):
     """A complete checkpoint of another model (e.g. the chord recipe's) fails once the model exists, before the
     "retrieval before fine-tuning" evaluation, in one line with counts and a few example keys."""
-    from audiotrain.recipes import clap
+    from audiotrain.recipes.clap import cli as clap
     from audiotrain.train.checkpoint import write_checkpoint
 
     import mlx.core as mx
@@ -806,7 +811,7 @@ def test_cli_resume_from_a_foreign_checkpoint_is_a_short_error(tmp_path, capsys,
     def no_evaluation(*args, **kwargs):
         raise AssertionError("evaluation ran before the checkpoint was checked")
 
-    monkeypatch.setattr(clap, "evaluate_clap", no_evaluation)
+    monkeypatch.setattr(clap_train, "evaluate_clap", no_evaluation)
     foreign = tmp_path / "chords" / "checkpoints" / "last"
     keys = {f"model.encoder.layers.{i}.linear.weight": mx.zeros((3, 3)) for i in range(40)}
     progress = {"epoch": 1, "batch_in_epoch": 0, "global_step": 10, "total_batches": 10, "micro_batches": 0}
@@ -838,7 +843,7 @@ def test_cli_resume_from_a_foreign_checkpoint_is_a_short_error(tmp_path, capsys,
     ],
 )
 def test_cli_rejects_invalid_training_settings_at_parsing(flag, value, field_name, capsys, monkeypatch):
-    from audiotrain.recipes import clap
+    from audiotrain.recipes.clap import cli as clap
 
     def no_run(*args, **kwargs):
         raise AssertionError("run() started with an invalid setting")
@@ -852,7 +857,7 @@ def test_cli_rejects_invalid_training_settings_at_parsing(flag, value, field_nam
 
 
 def test_cli_mistyped_zero_shot_labels_file_is_an_error(tmp_path, capsys, monkeypatch):
-    from audiotrain.recipes import clap
+    from audiotrain.recipes.clap import cli as clap
 
     _forbid_expensive_work(monkeypatch)
     base = ["--demo.folder", str(tmp_path / "cache"), "--out", str(tmp_path / "o")]
@@ -862,13 +867,13 @@ def test_cli_mistyped_zero_shot_labels_file_is_an_error(tmp_path, capsys, monkey
         assert "file not found" in line and spec in line
 
     # The documented formats still work: a file (any name), a comma-separated list, and a single class.
-    assert clap.read_labels("dog") == ["dog"]
-    assert clap.read_labels("notes.txt, rain") == ["notes.txt", "rain"]
+    assert clap_data.read_labels("dog") == ["dog"]
+    assert clap_data.read_labels("notes.txt, rain") == ["notes.txt", "rain"]
     named = tmp_path / "classes"
     named.write_text("dog\nrain\n")
-    assert clap.read_labels(str(named)) == ["dog", "rain"]
+    assert clap_data.read_labels(str(named)) == ["dog", "rain"]
     with pytest.raises(ValueError, match="is a folder"):
-        clap.read_labels(str(tmp_path))
+        clap_data.read_labels(str(tmp_path))
 
 
 def test_ctrl_c_saves_evaluates_and_exits_130_with_the_command_that_continues(
@@ -876,7 +881,7 @@ def test_ctrl_c_saves_evaluates_and_exits_130_with_the_command_that_continues(
 ):
     import signal
 
-    from audiotrain.recipes import clap
+    from audiotrain.recipes.clap import cli as clap
     from audiotrain.train.callbacks import Callback
     from audiotrain.train.trainer import Trainer
 
@@ -910,7 +915,7 @@ def _tiny_demo_argv(tmp_path, out) -> list[str]:
 
 
 def test_cli_refuses_an_out_folder_holding_a_previous_run(demo_run, tmp_path, capsys, monkeypatch):
-    from audiotrain.recipes import clap
+    from audiotrain.recipes.clap import cli as clap
 
     result, _ = demo_run
     out = result["run_dir"]
@@ -929,7 +934,7 @@ def test_cli_refuses_an_out_folder_holding_a_previous_run(demo_run, tmp_path, ca
 
 
 def test_early_errors_leave_no_empty_run_folder(tmp_path, capsys):
-    from audiotrain.recipes import clap
+    from audiotrain.recipes.clap import cli as clap
 
     empty = tmp_path / "no_clips"
     empty.mkdir()
@@ -945,7 +950,7 @@ def test_overwrite_resume_into_the_same_out_and_export_from_another_folder(tmp_p
     folder the run started from is gone."""
     import shutil
 
-    from audiotrain.recipes import clap
+    from audiotrain.recipes.clap import cli as clap
 
     monkeypatch.chdir(tmp_path)
     argv = _tiny_demo_argv(Path("."), "run")  # relative paths, as a user types them
@@ -1001,7 +1006,7 @@ def _tiny_checkpoint(tmp_path) -> Path:
 
 
 def test_a_tokenizer_larger_than_the_text_vocabulary_is_refused_at_load(tmp_path, capsys, monkeypatch):
-    from audiotrain.recipes import clap
+    from audiotrain.recipes.clap import cli as clap
 
     from tokenizers import Tokenizer
 
@@ -1011,7 +1016,7 @@ def test_a_tokenizer_larger_than_the_text_vocabulary_is_refused_at_load(tmp_path
     tokenizer.add_tokens(["<new_sound_word>"])
     tokenizer.save(str(checkpoint / "tokenizer.json"))
     for name in ("scan_caption_folder", "evaluate_clap"):
-        monkeypatch.setattr(clap, name, lambda *a, **k: pytest.fail("went on past the model load"))
+        monkeypatch.setattr(clap_train, name, lambda *a, **k: pytest.fail("went on past the model load"))
     argv = ["--data", str(tmp_path), "--pretrained", str(checkpoint), "--out", str(tmp_path / "run")]
     assert clap.main(argv) == 2
     line = _one_error_line(capsys.readouterr().err)
@@ -1030,11 +1035,11 @@ def test_a_tokenizer_larger_than_the_text_vocabulary_is_refused_at_load(tmp_path
 def test_settings_beyond_the_checkpoint_name_their_flag_before_the_data_scan(
     flag, value, expected, tmp_path, capsys, monkeypatch
 ):
-    from audiotrain.recipes import clap
+    from audiotrain.recipes.clap import cli as clap
 
     checkpoint = _tiny_checkpoint(tmp_path)
     for name in ("scan_caption_folder", "evaluate_clap"):
-        monkeypatch.setattr(clap, name, lambda *a, **k: pytest.fail("went on past the model load"))
+        monkeypatch.setattr(clap_train, name, lambda *a, **k: pytest.fail("went on past the model load"))
     argv = [
         "--data",
         str(tmp_path),

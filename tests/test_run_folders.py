@@ -1,4 +1,4 @@
-"""recipes/_run.py: the run-folder policy both recipes share."""
+"""recipes/_run.py: the run-folder policy both recipes share, their run record and resume command."""
 
 import threading
 from pathlib import Path
@@ -9,6 +9,8 @@ from audiotrain.recipes._run import (
     clear_run_outputs,
     create_run_folder,
     refuse_existing_outputs,
+    resume_command,
+    write_run_record,
 )
 
 import pytest
@@ -75,3 +77,23 @@ def test_existing_outputs_are_refused_before_any_work(tmp_path):
         refuse_existing_outputs([tmp_path / "new.lab", done], overwrite=False)
     refuse_existing_outputs([done], overwrite=True)
     assert done.read_text() == "edited"
+
+
+def test_resume_command_replaces_an_earlier_resume_and_quotes_paths():
+    argv = ["--resume", "a/last", "--lr", "0.1", "--resume=b/last", "--data", "my songs"]
+    assert resume_command("audiotrain.recipes.clap", argv, "runs/x y/interrupted") == (
+        "python -m audiotrain.recipes.clap --lr 0.1 --data 'my songs' --resume 'runs/x y/interrupted'"
+    )
+
+
+def test_the_run_record_holds_config_command_versions_and_the_recipe_facts(tmp_path):
+    import json
+
+    write_run_record(tmp_path / "config.json", {"seed": 3}, ["python", "-m", "x"], songs={"train": ["a"]})
+    record = json.loads((tmp_path / "config.json").read_text())
+    assert record["config"] == {"seed": 3} and record["command"] == ["python", "-m", "x"]
+    assert record["songs"] == {"train": ["a"]}
+    # One versions record for run folders and checkpoints; keys are only ever added, so readers keep working.
+    assert {"audiotrain", "mlx", "numpy", "python", "platform", "OPENBLAS_CORETYPE"} <= set(
+        record["versions"]
+    )

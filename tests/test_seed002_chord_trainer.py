@@ -7,7 +7,7 @@ Import paths as issue 20 maps them: `src.model.*` → `audiotrain.models`, `src.
 
 import json
 
-from audiotrain.recipes.chords_example import SyntheticChordClips
+from audiotrain.recipes.chords.example import SyntheticChordClips
 
 import mlx.core as mx
 import numpy as np
@@ -132,8 +132,8 @@ def test_batches_in_another_format_are_named(tmp_path, monkeypatch):
 
 
 def test_seed002_complete_example(tmp_path, capsys):
-    # The guide's `python -m src.training.example_usage` is `python -m audiotrain.recipes.chords_example`.
-    from audiotrain.recipes import chords_example
+    # The guide's `python -m src.training.example_usage` is `python -m audiotrain.recipes.chords.example`.
+    from audiotrain.recipes.chords import example as chords_example
 
     assert chords_example.main(["--clips", "16", "--epochs", "1", "--out", str(tmp_path / "example")]) == 0
     out = capsys.readouterr().out

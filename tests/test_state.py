@@ -40,6 +40,32 @@ def test_running_means_weigh_both_scopes_the_same_way_and_round_trip():
     assert means.pop_interval() == {}  # a new interval
 
 
+@pytest.mark.parametrize("fold_every", [3, 256])
+def test_running_means_resumed_between_folds_equal_an_uninterrupted_run_bitwise(monkeypatch, fold_every):
+    monkeypatch.setattr(RunningMeans, "FOLD_EVERY", fold_every)
+    rng = np.random.default_rng(0)
+    steps = [
+        (
+            {"loss": mx.array(float(rng.normal())), "acc": mx.array(float(rng.uniform()))},
+            int(rng.integers(1, 9)),
+        )
+        for _ in range(10)
+    ]
+    whole, first = RunningMeans(), RunningMeans()
+    for values, weight in steps:
+        whole.add(values, weight)
+    for values, weight in steps[:7]:
+        first.add(values, weight)
+    resumed = RunningMeans()
+    resumed.load_state_dict(json.loads(json.dumps(first.state_dict())))
+    for values, weight in steps[7:]:
+        resumed.add(values, weight)
+    assert resumed.epoch_means() == whole.epoch_means()
+    assert resumed.pop_interval() == whole.pop_interval()
+    expected = sum(float(v["loss"]) * w for v, w in steps) / sum(w for _, w in steps)
+    assert whole.epoch_means()["loss"] == pytest.approx(expected, rel=1e-6)
+
+
 def test_history_replaces_the_row_of_an_epoch_recorded_again():
     h = History()
     h.record({"epoch": 0, "loss": 2.0})

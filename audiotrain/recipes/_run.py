@@ -11,14 +11,23 @@ recipe):
   is taken (two runs started in the same second) the next free ``-2``, ``-3``, ... suffix is used, so no two
   runs ever share a folder.
 - Output files (predictions, scores) that exist already are refused unless ``--overwrite``.
+
+Also here, as every recipe writes and reads them the same way: the run record (``config.json``: the resolved
+config, the versions, the command line) and the resume command printed after a Ctrl-C.
 """
 
 from __future__ import annotations
 
+import json
+import shlex
 import shutil
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
+
+from audiotrain._system import versions
+from audiotrain.train import checkpoint as ckpt
 
 
 def is_inside(path: str | Path, folder: str | Path) -> bool:
@@ -114,3 +123,33 @@ def refuse_existing_outputs(targets: Iterable[Path], overwrite: bool) -> None:
             f"refusing to replace {listed}{more}: written earlier (or by hand). Write elsewhere with -o, or "
             "pass --overwrite to replace them"
         )
+
+
+def write_run_record(path: Path, config: dict[str, Any], command: list[str], **facts: Any) -> None:
+    """A run folder's ``config.json``: everything needed to reproduce the run, as
+    ``{"config": ..., "versions": ..., "command": ..., **facts}`` (``--config RUN/config.json`` repeats it,
+    see `audiotrain.recipes.config_cli.settings_of`)."""
+    record = {"config": config, "versions": versions(), "command": list(command), **facts}
+    path.write_text(json.dumps(record, indent=2) + "\n")
+
+
+def resume_command(module: str, argv: list[str], checkpoint: str | Path) -> str:
+    """The command line that continues an interrupted run: `argv` with ``--resume checkpoint``
+    (any earlier ``--resume`` dropped), for a recipe run as ``python -m module``."""
+    kept, skip_value = [], False
+    for arg in argv:
+        if skip_value:
+            skip_value = False
+        elif arg == "--resume":
+            skip_value = True
+        elif not arg.startswith("--resume="):
+            kept.append(arg)
+    return shlex.join(["python", "-m", module, *kept, "--resume", str(checkpoint)])
+
+
+def check_resume_folder(path: str | Path) -> Path:
+    """The checkpoint folder `--resume` names, checked before any data or model is loaded: it exists and is a
+    complete audiotrain checkpoint (model, optimizer state and a readable trainer_state.json)."""
+    folder = ckpt.resolve_checkpoint(path)
+    ckpt.read_state(folder)
+    return folder

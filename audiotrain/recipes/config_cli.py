@@ -14,7 +14,6 @@ import difflib
 import json
 import math
 import numbers
-import shlex
 import types
 import typing
 from pathlib import Path
@@ -334,20 +333,6 @@ class ConfigInCheckpoint(Callback):
         checkpoint[RUN_CONFIG_KEY] = self.settings
 
 
-def resume_command(module: str, argv: list[str], checkpoint: str | Path) -> str:
-    """The command line that continues an interrupted run: `argv` with ``--resume checkpoint``
-    (any earlier ``--resume`` dropped), for a recipe run as ``python -m module``."""
-    kept, skip_value = [], False
-    for arg in argv:
-        if skip_value:
-            skip_value = False
-        elif arg == "--resume":
-            skip_value = True
-        elif not arg.startswith("--resume="):
-            kept.append(arg)
-    return shlex.join(["python", "-m", module, *kept, "--resume", str(checkpoint)])
-
-
 class SettingsParser(argparse.ArgumentParser):
     """An `ArgumentParser` whose errors are two lines, not the usage of every setting (dozens of lines) first.
 
@@ -375,11 +360,3 @@ USER_ERRORS = (
     UnsafeCheckpointError,  # a pickle that asks for code: refused, and said in one line, not a traceback
     ValueError,
 )
-
-
-def check_resume_folder(path: str | Path) -> Path:
-    """The checkpoint folder `--resume` names, checked before any data or model is loaded: it exists and is a
-    complete audiotrain checkpoint (model, optimizer state and a readable trainer_state.json)."""
-    folder = ckpt.resolve_checkpoint(path)
-    ckpt.read_state(folder)
-    return folder

@@ -19,13 +19,13 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import platform
 import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from audiotrain._system import versions
 from audiotrain.distributed import collectives
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train import flags, reporting
@@ -484,7 +484,7 @@ class Trainer:
         self.running.add(
             {**{prefixed("train_", k): v for k, v in returned.items()}, **logged}, module.batch_size(batch)
         )
-        targets = (step.eval_targets, loss, metrics, logged, self.running.arrays())
+        targets = (step.eval_targets, loss, metrics, logged)
         if self.debug_lazy_eval:
             mx.eval(targets)
             self._debug_check(loss, batch_idx)
@@ -944,11 +944,7 @@ class Trainer:
             "elapsed": self.elapsed(),
             "config": self._config(),
             "hyper_parameters": dict(self.module.hparams),
-            "versions": {
-                "audiotrain": _version(),
-                "mlx": getattr(mx, "__version__", "unknown"),
-                "python": platform.python_version(),
-            },
+            "versions": versions(),
             "module_state": {},
         }
         self.module.on_save_checkpoint(state["module_state"])
@@ -1160,12 +1156,6 @@ def _loggers(logger: Any, root: Path) -> list:
         if not callable(getattr(lg, "log_metrics", None)):
             raise TypeError(f"Trainer(logger=...): {lg!r} has no log_metrics(metrics, step) method")
     return list(loggers)
-
-
-def _version() -> str:
-    from audiotrain import __version__
-
-    return __version__
 
 
 __all__ = ["Trainer"]

@@ -33,7 +33,7 @@ def global_norm(grads: Any) -> mx.array:
     leaves = [g for _, g in tree_flatten(grads)]
     if not leaves:
         return mx.array(0.0)
-    return mx.sqrt(mx.sum(mx.stack([_sum_all(g * g) for g in leaves])))
+    return mx.sqrt(_sum_of_all([g * g for g in leaves]))
 
 
 def all_finite(tree: Any) -> mx.array:
@@ -48,23 +48,44 @@ def all_finite(tree: Any) -> mx.array:
     leaves = [g for _, g in tree_flatten(tree)]
     if not leaves:
         return mx.array(True)
-    return mx.isfinite(mx.sum(mx.stack([_sum_all(g) for g in leaves])))
+    return mx.isfinite(_sum_of_all(leaves))
 
 
-def _sum_all(x: mx.array) -> mx.array:
-    """Sum of every entry of `x` as a float32 scalar.
+# Arrays at least this large, whose size is a multiple of the width, are summed as columns (below).
+_COLUMN_WIDTH = 64
+_COLUMN_MIN_SIZE = 4096
 
-    A matrix is reduced along its last axis first: MLX's CPU backend runs that row reduction much
-    faster than one reduction over a large matrix (which cost ~15% of a small MLP's step). A
-    matrix-vector product with ones is 3x faster on its own but measured slower inside the step.
-    float16 is widened first so that a row sum cannot overflow its 65504 range and fake a
-    non-finite step.
+
+def _sum_of_all(arrays: list[mx.array]) -> mx.array:
+    """The sum of every entry of every array, as a float32 scalar, in few kernels.
+
+    Each array is first cut down to a short vector of partial sums; the vectors are joined and summed
+    once. On MLX's CPU backend every reduction is a kernel launch of its own (about 10 us each, more
+    than a bias vector's whole sum), so one final sum over the joined partial sums replaces a
+    sum per array and a stack.
+    """
+    return mx.sum(mx.concatenate([_partial_sums(x) for x in arrays]))
+
+
+def _partial_sums(x: mx.array) -> mx.array:
+    """A float32 vector whose sum is the sum of every entry of `x`.
+
+    A large array is viewed as rows of 64 and reduced down its columns: MLX's CPU backend adds whole
+    rows with vector instructions when it reduces along axis 0, about 4x faster than its reduction
+    along the last axis (the previous choice, itself faster than one reduction over a whole matrix) on
+    a 1024x1024 gradient (measured in one run, both compiled). A matrix-vector product with ones was
+    slower inside the step. Sums accumulate in float32 either way, bfloat16 included; float16 is
+    widened first so that a partial sum cannot overflow its 65504 range and fake a non-finite step.
     """
     if x.dtype == mx.float16:
         x = x.astype(mx.float32)
-    if x.ndim > 1:
+    if x.size >= _COLUMN_MIN_SIZE and x.size % _COLUMN_WIDTH == 0:
+        x = mx.sum(x.reshape(-1, _COLUMN_WIDTH), axis=0)
+    elif x.ndim > 1:
         x = mx.sum(x, axis=-1)
-    return mx.sum(x).astype(mx.float32)
+    if x.ndim != 1:  # (a reshape is a node of the graph even when it changes nothing)
+        x = x.reshape(-1)
+    return x if x.dtype == mx.float32 else x.astype(mx.float32)
 
 
 def average_across_processes(grads: Any) -> Any:

@@ -23,7 +23,7 @@ from audiotrain.datasets.chord_songs import (
     split_songs,
 )
 from audiotrain.features.cache import FeatureCache
-from audiotrain.recipes.chords_config import ChordDataConfig, ChordFeatureConfig
+from audiotrain.recipes.chords.config import ChordDataConfig, ChordFeatureConfig
 
 import numpy as np
 

@@ -34,8 +34,9 @@ from audiotrain.cross_validation import CVResult, grouped_folds
 from audiotrain.datasets.captions import CaptionedClip, CaptionFolder, CaptionFolderError, scan_caption_folder
 from audiotrain.distributed import collectives
 from audiotrain.recipes._run import check_run_folder, clear_run_outputs, create_run_folder
-from audiotrain.recipes.clap import build_parser, demo_data_folder, parse_arguments, run
-from audiotrain.recipes.clap_config import ClapDatasetConfig, ClapRecipeConfig
+from audiotrain.recipes.clap.cli import build_parser, parse_arguments
+from audiotrain.recipes.clap.config import ClapDatasetConfig, ClapRecipeConfig
+from audiotrain.recipes.clap.train import demo_data_folder, run
 from audiotrain.recipes.config_cli import USER_ERRORS
 
 #: The held-out scores of each fold, in the table's order (zero-shot only where the clips have labels).
@@ -60,7 +61,7 @@ class FoldInterrupted(Exception):
 
 @dataclass(frozen=True)
 class ClipFold:
-    """One fold's clips, by name: `audiotrain.recipes.clap.run_job` trains, validates and scores them."""
+    """One fold's clips, by name: `audiotrain.recipes.clap.train.run_job` trains, validates and scores them."""
 
     index: int
     folds: int

@@ -144,5 +144,5 @@ class ChordTask(TrainModule):
         if saved != self.model.config:
             raise ValueError(
                 f"the checkpoint's model config {saved} differs from this task's {self.model.config}; "
-                "build the task from the checkpoint's config (see audiotrain.recipes.chords_predict)"
+                "build the task from the checkpoint's config (see audiotrain.recipes.chords.predict)"
             )

@@ -1,7 +1,7 @@
 """The chord training guide's Complete Example, on MLX with synthetic one-chord clips.
 
-    python -m audiotrain.recipes.chords_example                      # 200 clips, 10 epochs, a few minutes
-    python -m audiotrain.recipes.chords_example --clips 32 --epochs 1 --out /tmp/example
+    python -m audiotrain.recipes.chords.example                      # 200 clips, 10 epochs, a few minutes
+    python -m audiotrain.recipes.chords.example --clips 32 --epochs 1 --out /tmp/example
 
 It builds clip datasets in the guide's format (audio [samples] at 44.1 kHz; ``chord_type``, ``root``,
 ``bass_note`` class indices), trains `ChordRecognitionModel` with the guide's `Trainer`, reports the guide's
@@ -26,8 +26,8 @@ from audiotrain.metrics import (
     compute_topk_accuracy,
 )
 from audiotrain.models import ChordRecognitionLoss, ChordRecognitionModel
-from audiotrain.recipes.chords_config import TrainingConfig
-from audiotrain.recipes.chords_trainer import Trainer
+from audiotrain.recipes.chords.config import TrainingConfig
+from audiotrain.recipes.chords.trainer import Trainer
 
 import mlx.core as mx
 import numpy as np
@@ -133,7 +133,7 @@ def run_example(out: Path, clips: int = 200, epochs: int = 10, log=print) -> dic
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m audiotrain.recipes.chords_example", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m audiotrain.recipes.chords.example", description=__doc__)
     parser.add_argument("--clips", type=int, default=200, help="training clips (validation: a quarter)")
     parser.add_argument("--epochs", type=int, default=10, help="training epochs")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: a new runs/ folder)")

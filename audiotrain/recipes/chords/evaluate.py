@@ -33,7 +33,7 @@ from audiotrain.metrics.chord_scores import (
 )
 from audiotrain.metrics.classification import compute_confusion_matrix, per_class_metrics_from_confusion
 from audiotrain.metrics.plots import plot_confusion_matrix
-from audiotrain.recipes.chords_predict import ChordPredictor
+from audiotrain.recipes.chords.predict import ChordPredictor
 
 import numpy as np
 

@@ -36,9 +36,9 @@ from typing import TYPE_CHECKING, Any
 from audiotrain.audio import resample
 from audiotrain.models.chord_loss import ChordRecognitionLoss, head_accuracies
 from audiotrain.models.chord_model import ChordRecognitionModel
-from audiotrain.recipes.chords_config import ChordFeatureConfig, TrainingConfig
-from audiotrain.recipes.chords_predict import checkpoint_entries
-from audiotrain.recipes.chords_task import ChordTask
+from audiotrain.recipes.chords.config import ChordFeatureConfig, TrainingConfig
+from audiotrain.recipes.chords.predict import checkpoint_entries
+from audiotrain.recipes.chords.task import ChordTask
 from audiotrain.recipes.config_cli import ConfigInCheckpoint
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
@@ -49,7 +49,7 @@ import mlx.core as mx
 import numpy as np
 
 if TYPE_CHECKING:
-    from audiotrain.recipes.chords_cv import CVResult
+    from audiotrain.recipes.chords.cv import CVResult
 
 #: The guide's history keys, in its order, and the shared Trainer's names for them.
 HISTORY_KEYS = {
@@ -380,7 +380,7 @@ class Trainer:
             ``table()`` (markdown, in %). ``run_dir`` (default ``<run_dir>/cv-<date>-<time>``) receives
             ``fold<k>/`` (checkpoints, history, evaluation), ``oof/*.lab`` and ``cv_scores.json`` / ``.md``.
         """
-        from audiotrain.recipes.chords_cv import run_cross_validation
+        from audiotrain.recipes.chords.cv import run_cross_validation
 
         data = self.config.data
         if data_dir is not None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from audiotrain.metrics.retrieval import DEFAULT_PROMPT_TEMPLATE
-from audiotrain.recipes.clap_task import CLAPTaskConfig
+from audiotrain.recipes.clap.task import CLAPTaskConfig
 from audiotrain.recipes.config_cli import SEED_MAX, SettingError, check_setting
 from audiotrain.train import flags
 

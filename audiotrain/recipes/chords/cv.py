@@ -17,8 +17,9 @@ from pathlib import Path
 
 from audiotrain.cross_validation import CVResult, grouped_folds
 from audiotrain.metrics.chord_scores import CHORD_METRICS
-from audiotrain.recipes.chords_config import TrainingConfig
-from audiotrain.recipes.chords_data import SongSplits, demo_splits, folder_splits
+from audiotrain.recipes.chords.config import TrainingConfig
+from audiotrain.recipes.chords.data import SongSplits, demo_splits, folder_splits
+from audiotrain.recipes.chords.train import run_training
 
 
 def all_songs(config: TrainingConfig) -> tuple[list, str]:
@@ -63,8 +64,6 @@ def song_folds(songs: list, folds: int, val_fraction: float, seed: int, source: 
 
 def run_cross_validation(config: TrainingConfig, run_dir: str | Path, folds: int = 5, log=print) -> CVResult:
     """Train and evaluate ``folds`` folds grouped by song; see the module docstring for what is written."""
-    from audiotrain.recipes.chords import run_training  # (chords.py imports this module for its `cv` command)
-
     run_dir = Path(run_dir)
     songs, source = all_songs(config)
     splits = song_folds(songs, folds, config.data.val_fraction, config.seed, source)

@@ -23,8 +23,8 @@ from audiotrain.chords.lab import ChordSegment
 from audiotrain.chords.vocabulary import check_vocabulary_dict, vocabulary_dict
 from audiotrain.datasets.chord_songs import ANNOTATION_SUFFIXES
 from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel
-from audiotrain.recipes.chords_config import ChordFeatureConfig
-from audiotrain.recipes.chords_task import CHECKPOINT_KEY
+from audiotrain.recipes.chords.config import ChordFeatureConfig
+from audiotrain.recipes.chords.task import CHECKPOINT_KEY
 from audiotrain.train import checkpoint as ckpt
 
 import mlx.core as mx

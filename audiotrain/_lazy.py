@@ -1,0 +1,25 @@
+"""Public names of a package imported on first use (PEP 562), so importing one light submodule of the package
+does not pull in the heavy ones beside it."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable
+
+
+def lazy_attributes(package: str, public: dict[str, str]) -> tuple[Callable, Callable]:
+    """(``__getattr__``, ``__dir__``) for `package`: each name of `public` comes from the module it maps to,
+    imported the first time the name is read (then kept in the package)."""
+
+    def __getattr__(name: str):
+        if name in public:
+            value = getattr(importlib.import_module(public[name]), name)
+            setattr(sys.modules[package], name, value)
+            return value
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    def __dir__() -> list[str]:
+        return sorted(getattr(sys.modules[package], "__all__", public))
+
+    return __getattr__, __dir__

@@ -1,0 +1,340 @@
+"""Chord recognition training, top to bottom: songs → splits → features → `ChordTask` → `Trainer.fit` → the
+run folder (config.json, checkpoints/, history.json, training_curves.png) → evaluation of the best checkpoint on
+the held-out songs (evaluation/: one ``.lab`` per song, scores.json, scores.md, confusion_matrix.png).
+
+`run_training(config, run_dir)` is what the ``train`` and demo commands of `audiotrain.recipes.chords.cli` do.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from audiotrain.audio import AudioError, get_duration
+from audiotrain.distributed import collectives
+from audiotrain.metrics.plots import plot_training_curves
+from audiotrain.models.chord_loss import ChordRecognitionLoss
+from audiotrain.recipes._run import (
+    check_checkpoint_folder,
+    check_resume_folder,
+    check_run_folder,
+    clear_run_outputs,
+    create_run_folder,
+    write_run_record,
+)
+from audiotrain.recipes.chords.config import TrainingConfig
+from audiotrain.recipes.chords.data import (
+    SongSplits,
+    balanced_class_weights,
+    chord_type_frequencies,
+    demo_splits,
+    drop_undecodable,
+    feature_function,
+    folder_splits,
+    make_loaders,
+)
+from audiotrain.recipes.chords.evaluate import EvaluationResult, evaluate_songs, format_table
+from audiotrain.recipes.chords.predict import ChordPredictor, checkpoint_entries
+from audiotrain.recipes.chords.task import CHECKPOINT_KEY, ChordTask
+from audiotrain.recipes.chords.trainer import Trainer, make_shared_trainer
+from audiotrain.train import checkpoint as ckpt
+from audiotrain.train.callbacks import EarlyStopping
+from audiotrain.train.seeding import seed_everything
+
+__all__ = ["RUN_OUTPUTS", "RunResult", "build_task", "run_training"]
+
+
+@dataclass
+class RunResult:
+    """What `run_training` produced."""
+
+    run_dir: Path
+    checkpoint: Path
+    history: dict
+    evaluation: EvaluationResult | None
+    train_seconds: float
+    interrupted_checkpoint: Path | None = None  # set when Ctrl-C stopped training early
+
+
+#: What a run writes in its folder: ``--overwrite`` removes these (and only these) before the new run.
+RUN_OUTPUTS = ("config.json", "checkpoints", "history.json", "training_curves.png", "evaluation")
+
+
+def build_task(config: TrainingConfig, train_songs, steps_per_epoch: int) -> ChordTask:
+    """The `ChordTask` of a config (class weights from `train_songs` when `loss.balance_classes`)."""
+    class_weights = None
+    if config.loss.balance_classes:
+        class_weights = balanced_class_weights(chord_type_frequencies(train_songs, config.data.allow_gaps))
+    loss = ChordRecognitionLoss(
+        chord_type_weight=config.loss.chord_type_weight,
+        root_weight=config.loss.root_weight,
+        bass_weight=config.loss.bass_weight,
+        label_smoothing=config.label_smoothing,
+        class_weights=class_weights,
+    )
+    return ChordTask(
+        config.model,
+        loss,
+        learning_rate=config.learning_rate,
+        weight_decay=config.weight_decay,
+        scheduler=None if config.scheduler == "constant" else config.scheduler,
+        num_epochs=config.num_epochs,
+        warmup_epochs=config.warmup_epochs,
+        steps_per_epoch=steps_per_epoch,
+        extra_state=checkpoint_entries(config.features, config.decode, config.data.window_frames),
+    )
+
+
+def run_training(
+    config: TrainingConfig,
+    run_dir: str | Path | None = None,
+    splits: SongSplits | None = None,
+    resume: str | Path | None = None,
+    log=print,
+    overwrite: bool = False,
+) -> RunResult:
+    """Train on `splits` (default: demo songs, or `config.data.data_dir`), then evaluate the best checkpoint
+    on the held-out songs. Everything is written into `run_dir` (default: a new ``runs/chords-<date>-<time>``).
+
+    A `run_dir` holding files (an earlier run) is refused unless `overwrite` (which removes that run's
+    outputs, `RUN_OUTPUTS`, and nothing else) or `resume` names a checkpoint inside it; so is a
+    ``checkpoint_dir`` outside `run_dir` that holds files (see `audiotrain.recipes._run`)."""
+    # Under data parallel (mlx.launch) every rank trains; rank 0 alone prints, writes the run folder and
+    # evaluates (--batch_size is per process: 2 ranks of 16 train as one process of 32).
+    main = collectives.is_main_process()
+    if not main:
+        log = _silent
+    run_dir = Path(run_dir) if run_dir is not None else None
+    replace = _check_output_folders(config, run_dir, resume, overwrite)
+    splits, feature_fn, cache = _prepare_songs(config, splits, log)
+    if resume:
+        _check_resume_songs(resume, splits, config.data)  # before the run folder, the model and the Trainer
+    run_dir = _open_run_folder(run_dir, replace, config, splits, log)
+
+    train_loader, val_loader, _ = make_loaders(
+        splits, feature_fn, config.data, config.features, config.batch_size, config.seed
+    )
+    task = _seeded_task(config, splits, len(train_loader), len(train_loader.dataset), log)
+    trainer, early_stopping = make_shared_trainer(config, run_dir, config.num_epochs)
+    checkpoint_dir = _checkpoint_folder(config, run_dir)
+    trainer.resume_hint = None  # the recipe prints its own command line after fit
+    start = time.perf_counter()
+    trainer.fit(task, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
+    train_seconds = time.perf_counter() - start
+    early_stop = _early_stop_line(early_stopping)
+    if early_stop:
+        log(early_stop)
+    if not main:  # the other ranks' part ends with the fit
+        return RunResult(run_dir, checkpoint_dir / "best", trainer.history, None, train_seconds, None)
+
+    best = _write_training_outputs(trainer, run_dir, checkpoint_dir, train_seconds, log)
+    log(f"feature cache: {cache.report()['entries']} songs in {cache.folder}")
+    evaluation = _evaluate_held_out(best, splits, run_dir, config, log)
+    return RunResult(
+        run_dir, best, trainer.history, evaluation, train_seconds, trainer.interrupted_checkpoint
+    )
+
+
+def _check_output_folders(
+    config: TrainingConfig, run_dir: Path | None, resume: str | Path | None, overwrite: bool
+) -> bool:
+    """The cheap checks of where the run writes, before any data is read (see `audiotrain.recipes._run`).
+    Returns whether an earlier run in `run_dir` is to be replaced (once every other check has passed)."""
+    if resume:
+        check_resume_folder(resume)  # a mistyped --resume fails now, not after the data and model are ready
+    replace = run_dir is not None and check_run_folder(run_dir, "--run_dir", overwrite, resume)
+    if (
+        Path(config.checkpoint_dir).is_absolute() or run_dir is not None
+    ):  # (a relative one in a new folder is new)
+        check_checkpoint_folder(_checkpoint_folder(config, run_dir), run_dir, "--checkpoint_dir", resume)
+    return replace
+
+
+def _checkpoint_folder(config: TrainingConfig, run_dir: Path | None) -> Path:
+    """``config.checkpoint_dir``; a relative one lies inside `run_dir`."""
+    checkpoint_dir = Path(config.checkpoint_dir)
+    return checkpoint_dir if checkpoint_dir.is_absolute() else run_dir / checkpoint_dir
+
+
+def _prepare_songs(config: TrainingConfig, splits: SongSplits | None, log):
+    """(the songs split into train/val/test without those whose audio does not decode, the feature
+    function, its cache): the data folder's songs, or the demo's (synthesised once, by rank 0)."""
+    data = config.data
+    if splits is None:
+        if data.data_dir:
+            splits, report = folder_splits(data, config.seed, min_seconds=config.features.min_seconds)
+            log(report)
+        else:
+            # Rank 0 synthesises (or finds) the demo songs first; the other ranks then read them.
+            main = collectives.is_main_process()
+            if not main:
+                collectives.barrier()
+            splits = demo_splits(data, config.features.sr)
+            if main:
+                collectives.barrier()
+    # A window longer than every song ended in a segmentation fault: refused from the headers, before the
+    # decode pass below computes every song's features (minutes on a large folder).
+    _check_window_fits(splits, config)
+    cache_root = data.resolved_cache_dir() / "features"
+    feature_fn, cache = feature_function(config.features, cache_root)
+    splits, undecodable = drop_undecodable(splits, feature_fn)
+    if undecodable:
+        log(f"{len(undecodable)} songs skipped, their audio does not decode:\n  " + "\n  ".join(undecodable))
+    log(splits.describe())
+    return splits, feature_fn, cache
+
+
+def _open_run_folder(
+    run_dir: Path | None, replace: bool, config: TrainingConfig, splits: SongSplits, log
+) -> Path:
+    """The run folder, created (or an earlier run in it cleared) only now that every check has passed and
+    there is something to train on, with its ``config.json``; every rank gets rank 0's path."""
+    main = collectives.is_main_process()
+    if replace and main:
+        clear_run_outputs(run_dir, RUN_OUTPUTS, log)
+    created = str(create_run_folder(run_dir, "chords")) if main else None
+    run_dir = Path(collectives.broadcast_from_main(created))
+    if main:
+        write_run_record(run_dir / "config.json", config.to_dict(), sys.argv, songs=_split_names(splits))
+    return run_dir
+
+
+def _seeded_task(
+    config: TrainingConfig, splits: SongSplits, steps_per_epoch: int, windows: int, log
+) -> ChordTask:
+    """The task with its weights drawn from `config.seed`, here, before the Trainer (which seeds at `fit`)
+    exists."""
+    seed_everything(config.seed)
+    task = build_task(config, splits.train, steps_per_epoch)
+    task.extra_state["songs"] = _split_counts(splits)  # what a --resume compares the data with
+    log(
+        f"model: {task.model.num_parameters() / 1e6:.2f} M parameters; {windows} windows of "
+        f"{config.data.window_frames} frames per epoch ({steps_per_epoch} steps of {config.batch_size})"
+    )
+    return task
+
+
+def _write_training_outputs(
+    trainer: Trainer, run_dir: Path, checkpoint_dir: Path, train_seconds: float, log
+) -> Path:
+    """history.json and training_curves.png; returns the checkpoint to evaluate (the best by validation
+    loss, or the weights as Ctrl-C left them before the first validation)."""
+    history_path = trainer.export_history(run_dir / "history.json")
+    if trainer.history:
+        plot_training_curves(trainer.history, run_dir / "training_curves.png")
+    best = checkpoint_dir / "best"
+    if not best.is_dir() and trainer.interrupted_checkpoint is not None:
+        # Ctrl-C before the first validation: no best yet, so evaluate the weights as they stopped.
+        best = trainer.interrupted_checkpoint
+        log(f"no validated checkpoint yet (stopped before the first validation): evaluating {best}")
+    log(
+        f"trained {trainer.current_epoch} epochs ({trainer.global_step} steps) in {train_seconds:.0f} s; history: {history_path}"
+    )
+    return best
+
+
+def _evaluate_held_out(
+    best: Path, splits: SongSplits, run_dir: Path, config: TrainingConfig, log
+) -> EvaluationResult | None:
+    """Transcribe and score the test songs with checkpoint `best` into ``run_dir/evaluation``."""
+    if not splits.test:
+        log("no held-out test songs, so no evaluation (data.test_fraction, or more songs, gives some)")
+        return None
+    predictor = ChordPredictor.from_checkpoint(best)
+    evaluation = evaluate_songs(
+        predictor, splits.test, run_dir / "evaluation", allow_gaps=config.data.allow_gaps
+    )
+    log(f"\nheld-out songs ({len(splits.test)}), mir_eval.chord scores in % (pooled over time):")
+    log(format_table({"model": evaluation.scores}))
+    log(f"transcription speed: {evaluation.realtime_factor:.0f} s of audio per second")
+    return evaluation
+
+
+def _silent(*args, **kwargs) -> None:
+    """The log of the ranks other than 0 under data parallel (rank 0 prints for the job)."""
+
+
+def _check_window_fits(splits: SongSplits, config: TrainingConfig) -> None:
+    """Refuse a ``--data.window_frames`` longer than every training song, from the audio headers (no decoding).
+
+    A song whose header cannot be read is passed over here: the decode pass (`drop_undecodable`) names it."""
+    seconds = {}
+    for song in splits.train:
+        try:
+            seconds[song.name] = get_duration(song.audio_path)
+        except AudioError:
+            continue
+    if not seconds:
+        return
+    frame_rate = config.features.frame_rate
+    longest = max(seconds, key=seconds.get)
+    frames = int(seconds[longest] * frame_rate)
+    window = config.data.window_frames
+    if window > frames:
+        raise ValueError(
+            f"--data.window_frames {window} is longer than every training song: the longest, {longest}, "
+            f"has {frames} frames ({frames / frame_rate:.1f} s at {frame_rate:.2f} frames per second); pass "
+            f"--data.window_frames {max(8, frames)} or less"
+        )
+
+
+def _early_stop_line(early_stopping: EarlyStopping) -> str:
+    """One line saying that (and why) EarlyStopping ended this fit; "" when it did not."""
+    if not early_stopping.stop_reason:  # set only when it stops in this process (not restored on resume)
+        return ""
+    best = "none" if early_stopping.best_score is None else f"{early_stopping.best_score:.6g}"
+    return (
+        f"early stopping at epoch {early_stopping.stopped_epoch}: {early_stopping.monitor} did not improve by "
+        f"more than {early_stopping.min_delta:g} for {early_stopping.wait_count} epochs (patience "
+        f"{early_stopping.patience}; best {early_stopping.monitor} {best})"
+        if "not finite" not in early_stopping.stop_reason
+        else f"early stopping at epoch {early_stopping.stopped_epoch}: {early_stopping.stop_reason} "
+        f"(patience {early_stopping.patience}; best {early_stopping.monitor} {best})"
+    )
+
+
+def _split_counts(splits: SongSplits) -> dict[str, int]:
+    return {part: len(getattr(splits, part)) for part in ("train", "val", "test")}
+
+
+def _stored_split_counts(folder: Path) -> dict[str, int] | None:
+    """Songs per split that the checkpoint `folder` was trained on: stored in the checkpoint, else (older
+    checkpoints) in the ``config.json`` of its run folder; None when neither says."""
+    stored = ckpt.read_state(folder).get("module_state", {}).get(CHECKPOINT_KEY, {}).get("songs")
+    if isinstance(stored, dict):
+        return {part: int(stored.get(part, 0)) for part in ("train", "val", "test")}
+    config_file = folder.parent.parent / "config.json"
+    if folder.parent.name != "checkpoints":  # not inside a run folder: its config.json is not this run's
+        return None
+    try:
+        names = json.loads(config_file.read_text())["songs"]
+        return {part: len(names[part]) for part in ("train", "val", "test")}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _check_resume_songs(resume: str | Path, splits: SongSplits, data) -> None:
+    """Refuse to resume on other songs than the checkpoint's: the data loaders (and the learning-rate
+    schedule, sized in steps per epoch) would not line up with the saved position."""
+    folder = ckpt.resolve_checkpoint(resume)
+    before = _stored_split_counts(folder)
+    now = _split_counts(splits)
+    if before is None or before == now:
+        return
+    where = f"the data folder {data.data_dir}" if data.data_dir else "the demo data (data.demo_songs)"
+
+    def describe(counts: dict[str, int]) -> str:
+        return f"{sum(counts.values())} songs (train {counts['train']}, val {counts['val']}, test {counts['test']})"
+
+    raise ValueError(
+        f"cannot resume from {folder}: it was trained on {describe(before)}, but {where} now gives "
+        f"{describe(now)}. Start a new run folder (--run_dir, without --resume) to train on the songs as they "
+        "are now, or restore the data to the songs the checkpoint was trained on and resume again"
+    )
+
+
+def _split_names(splits: SongSplits) -> dict[str, list[str]]:
+    return {part: [s.name for s in getattr(splits, part)] for part in ("train", "val", "test")}

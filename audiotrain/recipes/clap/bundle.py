@@ -1,0 +1,271 @@
+"""A CLAP model with its front end and tokenizer (a `Bundle`): loaded from a checkpoint, built for the offline
+demo, rebuilt from a run folder, and exported as a Hugging Face folder (``transformers.ClapModel`` loads it).
+
+Both the training run (`audiotrain.recipes.clap.train`) and ``python -m audiotrain.recipes.clap export`` use
+this module; it imports neither of them.
+
+`export_checkpoint` is ``python -m audiotrain.recipes.clap export`` (see `audiotrain.recipes.clap.cli`):
+the architecture, tokenizer and front end come from the model folder the run started from (recorded in
+``RUN/config.json``), the weights from the checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from audiotrain.recipes.clap.config import ClapRecipeConfig
+from audiotrain.recipes.clap.task import CLAPTrainModule, check_freezing_fits
+from audiotrain.train import checkpoint as ckpt
+
+__all__ = [
+    "Bundle",
+    "build_demo",
+    "bundle_of_run",
+    "demo_model_config",
+    "export_bundle",
+    "export_checkpoint",
+    "load_checkpoint",
+]
+
+
+@dataclass
+class Bundle:
+    """What a run trains: the model, its config, front end, tokenizer and the folder they came from."""
+
+    model: Any
+    config: Any
+    extractor: Any
+    tokenizer: Any
+    source: Path
+    demo: bool
+
+
+def load_checkpoint(path_or_hub_id: str, max_tokens: int) -> Bundle:
+    from audiotrain.features.clap import ClapFeatureExtractor
+    from audiotrain.models.clap import ClapTokenizer, load_pretrained
+
+    model, config = load_pretrained(path_or_hub_id)
+    source = Path(config.source)
+    extractor = ClapFeatureExtractor.from_pretrained(source)
+    tokenizer = ClapTokenizer.from_pretrained(source, max_length=max_tokens)
+    check_tokenizer_fits(tokenizer, config, source)
+    return Bundle(model, config, extractor, tokenizer, source, demo=False)
+
+
+def check_tokenizer_fits(tokenizer, config, source: Path) -> None:
+    """Refuse a tokenizer whose ids (added tokens included) reach past the text model's embedding table:
+    MLX does not check gather indices, so such an id gives NaN embeddings or a crash instead of an error."""
+    vocab_size = config.text_config.vocab_size
+    if tokenizer.vocab_size > vocab_size:
+        raise ValueError(
+            f"{source}: the tokenizer has {tokenizer.vocab_size} tokens (added tokens included) but the text "
+            f"model's text_config.vocab_size is {vocab_size}; ids from {vocab_size} on have no embedding. Use "
+            "the tokenizer the checkpoint was trained with (or resize the text embeddings before saving it)"
+        )
+
+
+def check_settings_fit(cfg: ClapRecipeConfig, config) -> None:
+    """Settings the model's config bounds, named by their flags, before any data is read."""
+    text, audio = config.text_config, config.audio_config
+    longest = text.max_position_embeddings - text.pad_token_id - 1
+    if cfg.dataset.max_tokens > longest:
+        raise ValueError(
+            f"--dataset.max_tokens {cfg.dataset.max_tokens}: the text tower accepts at most {longest} tokens "
+            f"(max_position_embeddings {text.max_position_embeddings}); pass --dataset.max_tokens {longest} or less"
+        )
+    check_freezing_fits(cfg.task, text.num_hidden_layers, len(audio.depths))
+
+
+def demo_extractor_settings() -> dict:
+    """The demo's front end: 16 kHz, 2 s windows, 16 mel bands (201 frames), rand_trunc + repeatpad."""
+    return {
+        "feature_size": 16,
+        "sampling_rate": 16000,
+        "hop_length": 160,
+        "max_length_s": 2,
+        "fft_window_size": 512,
+        "frequency_min": 50.0,
+        "frequency_max": 8000.0,
+        "truncation": "rand_trunc",
+        "padding": "repeatpad",
+    }
+
+
+def demo_model_config(vocab_size: int, max_tokens: int, width: int = 64):
+    """A ~0.4 M-parameter CLAP with the real architecture: 2 Swin stages on a 64x64 image, 2 text layers."""
+    from audiotrain.models.clap import ClapAudioConfig, ClapConfig, ClapTextConfig
+
+    return ClapConfig(
+        text_config=ClapTextConfig(
+            vocab_size=vocab_size,
+            hidden_size=width,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            intermediate_size=2 * width,
+            max_position_embeddings=max_tokens + 2,  # RoBERTa positions start after the padding index
+        ),
+        audio_config=ClapAudioConfig(
+            spec_size=64,
+            num_mel_bins=16,
+            window_size=4,
+            patch_embeds_hidden_size=32,
+            depths=(1, 1),
+            num_attention_heads=(2, 4),
+            hidden_size=64,
+        ),
+        projection_dim=width,
+    )
+
+
+def build_demo(captions: list[str], out: Path, cfg: ClapRecipeConfig) -> Bundle:
+    """Random tiny model + tokenizer trained on `captions`; front end and tokenizer saved in ``out/demo_init``."""
+    from audiotrain.features.clap import ClapFeatureExtractor
+    from audiotrain.models.clap import ClapModel, ClapTokenizer
+
+    import mlx.core as mx
+
+    tokenizer = ClapTokenizer.train(
+        captions, vocab_size=cfg.demo.vocab_size, max_length=cfg.dataset.max_tokens
+    )
+    extractor = ClapFeatureExtractor.from_dict(demo_extractor_settings(), source="demo front end")
+    source = out / "demo_init"
+    tokenizer.save_pretrained(source)
+    extractor.save_pretrained(source)
+    config = demo_model_config(tokenizer.vocab_size, cfg.dataset.max_tokens, cfg.demo.width)
+    config.save(source / "config.json")  # what `export` rebuilds the model from
+    model = ClapModel(config)  # drawn from the generators `run` seeded
+    mx.eval(model.parameters())
+    return Bundle(model, config, extractor, tokenizer, source, demo=True)
+
+
+def export_bundle(bundle: Bundle, out_dir: Path) -> Path:
+    """`bundle`'s model, with its front end and tokenizer, as a Hugging Face folder (``transformers`` loads it)."""
+    from audiotrain.models.clap import save_pretrained
+
+    return save_pretrained(
+        bundle.model, bundle.config, out_dir, extractor_dir=bundle.source, tokenizer=bundle.tokenizer
+    )
+
+
+def check_resume_matches(folder: Path, task: CLAPTrainModule) -> None:
+    """Raise a short `CheckpointError` when the checkpoint's model arrays do not fit `task` (e.g. a checkpoint
+    of another recipe or another CLAP size), before the evaluation and training start. The same check the
+    Trainer makes when it loads, only earlier."""
+    model_file = folder / ckpt.MODEL_FILE
+    ckpt.check_arrays(ckpt.read_arrays(model_file), ckpt.flat(task.parameters()), "CLAP model", model_file)
+
+
+def load_task_weights(task: CLAPTrainModule, folder: Path) -> None:
+    """Load the model arrays of trainer checkpoint `folder` into `task` (names and shapes checked)."""
+    model_file = folder / ckpt.MODEL_FILE
+    task.update(ckpt.checked_tree(ckpt.read_arrays(model_file), task.parameters(), "CLAP model", model_file))
+
+
+RUN_CONFIG = "config.json"
+
+
+def read_run_record(run_dir: Path) -> dict:
+    """``RUN/config.json`` as the recipe wrote it (checked for the fields the export reads)."""
+    path = run_dir / RUN_CONFIG
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path}: not found; the export reads the run's config.json (written by python -m "
+            "audiotrain.recipes.clap). Pass --run RUN when the checkpoint is not in RUN/checkpoints/"
+        )
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: not valid JSON ({error})") from None
+    fields = {"model_source": str, "demo": bool, "config": dict}
+    for name, kind in fields.items():
+        if not isinstance(record, dict) or not isinstance(record.get(name), kind):
+            raise ValueError(
+                f"{path}: field {name!r} missing or not a {kind.__name__}; expected the config.json of a CLAP "
+                "recipe run"
+            )
+    return record
+
+
+def has_model_files(folder: Path) -> bool:
+    """Whether `folder` holds the architecture, tokenizer and front-end files (as the run's hf_model/ does)."""
+    tokenizer = (folder / "tokenizer.json").is_file() or (
+        (folder / "vocab.json").is_file() and (folder / "merges.txt").is_file()
+    )
+    return tokenizer and all((folder / n).is_file() for n in ("config.json", "preprocessor_config.json"))
+
+
+def bundle_of_run(run_dir: Path) -> Bundle:
+    """The model (untrained weights), config, front end and tokenizer a run of the recipe started from."""
+    from audiotrain.features.clap import ClapFeatureExtractor
+    from audiotrain.models.clap import ClapConfig, ClapModel, ClapTokenizer
+
+    record = read_run_record(run_dir)
+    source = Path(record["model_source"])
+    dataset = record["config"].get("dataset") or {}
+    max_tokens = int(dataset.get("max_tokens", 77))
+    if not source.is_dir():
+        own = run_dir / "hf_model"
+        if not has_model_files(own):
+            raise FileNotFoundError(
+                f"{source}: the model folder the run started from (model_source in {run_dir / RUN_CONFIG}) is "
+                "missing, and the run's hf_model/ does not hold config.json, the tokenizer and "
+                "preprocessor_config.json instead; they are the architecture, tokenizer and front-end files the "
+                "export needs"
+            )
+        print(
+            f"note: {source} (the model folder the run started from) is missing; using the architecture, "
+            f"tokenizer and front-end files of the run's own {own}"
+        )
+        source = own
+    if not record["demo"]:
+        return load_checkpoint(str(source), max_tokens)
+    tokenizer = ClapTokenizer.from_pretrained(source, max_length=max_tokens)
+    extractor = ClapFeatureExtractor.from_pretrained(source)
+    if (source / "config.json").is_file():
+        config = ClapConfig.from_json(source / "config.json")
+    else:  # a demo run written before demo_init held its config.json
+        width = int((record["config"].get("demo") or {}).get("width", 64))
+        config = demo_model_config(tokenizer.vocab_size, max_tokens, width)
+    return Bundle(ClapModel(config), config, extractor, tokenizer, source, demo=True)
+
+
+def export_checkpoint(
+    checkpoint: str | Path, out_dir: str | Path, run_dir: str | Path | None = None, overwrite: bool = False
+) -> Path:
+    """Write trainer checkpoint `checkpoint` of a CLAP run as a Hugging Face folder `out_dir`.
+
+    Parameters
+    ----------
+    checkpoint : str or Path
+        A checkpoint folder, e.g. ``RUN/checkpoints/last``.
+    out_dir : str or Path
+        The Hugging Face folder to write (created; must be new or empty unless `overwrite`).
+    run_dir : str or Path, optional
+        The run folder holding ``config.json``; default: the checkpoint's grandparent (``RUN``).
+    overwrite : bool
+        Allow writing into a folder that already holds files.
+
+    Returns
+    -------
+    Path
+        `out_dir`.
+    """
+    folder = ckpt.resolve_checkpoint(checkpoint)
+    ckpt.read_state(folder)  # a complete audiotrain checkpoint, before the model is loaded
+    run = Path(run_dir) if run_dir is not None else folder.resolve().parent.parent
+    out = Path(out_dir)
+    if out.is_file():
+        raise FileExistsError(f"--out {out} is a file; expected a folder for the Hugging Face export")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise FileExistsError(
+            f"--out {out} already holds files; choose a new folder, or pass --overwrite to replace the export there"
+        )
+    if out.resolve() in (folder.resolve(), run.resolve()):
+        raise ValueError(f"--out {out} is the checkpoint or the run folder; choose a separate folder")
+    bundle = bundle_of_run(run)
+    task = CLAPTrainModule(bundle.model)
+    load_task_weights(task, folder)
+    return export_bundle(bundle, out)

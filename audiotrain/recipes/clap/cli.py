@@ -1,0 +1,183 @@
+"""Fine-tune CLAP on a folder of audio + captions: ``python -m audiotrain.recipes.clap``.
+
+With a checkpoint::
+
+    python -m audiotrain.recipes.clap --data my_sounds/ --pretrained laion/clap-htsat-unfused
+
+loads the model (a local Hugging Face folder, or a hub id when online), evaluates text↔audio retrieval on the
+held-out clips, fine-tunes with LAION's symmetric InfoNCE, evaluates again and writes the run folder:
+
+    config.json        the resolved configuration, versions, command line (``--config RUN/config.json``
+                       repeats the run; every checkpoint's trainer_state.json holds it too, as ``run_config``)
+    data_report.txt    what was found in the data folder and what was skipped, and why
+    checkpoints/       trainer checkpoints (``last`` resumes with ``--resume``; the best by val_mAP@10)
+    history.json       per-epoch train/val loss, accuracies and retrieval scores
+    plots/             loss.png, accuracy.png, retrieval.png (before/after), retrieval_per_epoch.png
+    retrieval.json     retrieval (R@1/5/10, mAP@10 both ways) and zero-shot scores before and after
+    hf_model/          the best checkpoint (by val_mAP@10; the final weights when no validation ran) as a
+                       Hugging Face folder (transformers.ClapModel.from_pretrained); "after" scores these weights
+
+Settings: defaults < ``--preset`` (``quick_test``: seconds; ``development``; ``production``: real data) <
+``--config FILE`` (YAML/JSON; it may name its own ``preset:``) < flags.
+
+Any checkpoint of a run exports to a Hugging Face folder with::
+
+    python -m audiotrain.recipes.clap export --checkpoint RUN/checkpoints/last --out DIR
+
+Cross-validation, grouped by clip (each fold a run in ``RUN/fold<k>/``, the scores' mean and std in
+``RUN/cv_scores.md``; see ``cv --help``)::
+
+    python -m audiotrain.recipes.clap cv --folds 5 --data my_sounds/ --pretrained laion/clap-htsat-unfused
+
+Without ``--pretrained`` it runs an OFFLINE DEMO: a small randomly initialised CLAP and a BPE tokenizer
+trained on the captions, on a generated folder of captioned synthetic sounds (or on ``--data``), so the
+command works with no download. Its numbers say nothing about real CLAP models.
+
+Data: ``clip.wav`` + ``clip.txt`` (one caption per line) side by side, or one metadata file
+(``metadata.jsonl``, ``metadata.json``, ``metadata.csv`` or ``metadata.tsv``, UTF-8) with ``file_name`` and
+``caption`` (a list in JSON; ``caption_1``, ``caption_2``, ... or ``text`` columns in CSV, which may be comma-,
+semicolon- or tab-separated; names are case-insensitive) and optional ``split`` and ``label`` (zero-shot
+class). Any sample rate, mono or stereo. Missing or empty captions, absent files, paths leading outside the
+folder and unreadable audio are skipped and listed, with their cause, in data_report.txt.
+
+Splits: the folder's ``--dataset.train_split`` (``train``) trains; ``validation`` (else ``test``) evaluates.
+A folder with named splits but none called ``train`` (Clotho: ``development``/``validation``/``evaluation``)
+is an error that lists them: pass ``--dataset.train_split development``. A folder without splits holds out
+``--dataset.eval_fraction`` of its clips (seeded). Clips of other splits are left out, and counted.
+
+Validation: val_loss and the val accuracies are the contrastive loss within batches of
+``--train.eval_batch_size`` clips (its chance level is ln(batch size), so it depends on that size); when the
+evaluation clips fill more than one batch, the last partial batch is left out of them (a batch of one clip
+would score loss 0 and accuracy 1). The retrieval scores (val_mAP@10, R@k) always use every clip.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from audiotrain.recipes.clap.bundle import export_checkpoint
+from audiotrain.recipes.clap.config import PRESETS, ClapRecipeConfig
+from audiotrain.recipes.clap.train import run
+from audiotrain.recipes.config_cli import (
+    USER_ERRORS,
+    SettingsParser,
+    add_dataclass_arguments,
+    add_preset_argument,
+    parse_bool,
+    resolve_settings,
+)
+
+__all__ = ["build_export_parser", "build_parser", "export_main", "main", "parse_arguments", "parse_config"]
+
+EXPORT_HELP = """Export a checkpoint of a CLAP run as a Hugging Face folder: ``python -m audiotrain.recipes.clap export``.
+
+::
+
+    python -m audiotrain.recipes.clap export --checkpoint RUN/checkpoints/epoch=3-step=120 --out my_clap/
+
+``RUN/checkpoints/X`` is any trainer checkpoint of a run of the recipe (``last``, ``interrupted``, a
+best-by-metric one). The architecture, tokenizer and front end come from the checkpoint the run started from
+(or, for the offline demo, from ``RUN/demo_init``), as recorded in ``RUN/config.json``; when that folder is
+gone, from the run's own ``RUN/hf_model`` (with a note). The weights come from the checkpoint. The folder
+loads with ``transformers.ClapModel.from_pretrained`` and `audiotrain.models.clap.load_pretrained`, like the
+run's own ``hf_model/``.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = SettingsParser(
+        prog="python -m audiotrain.recipes.clap",
+        description=__doc__,
+        epilog="Example: python -m audiotrain.recipes.clap --data my_sounds/ --pretrained laion/clap-htsat-unfused "
+        "--train.epochs 10 --task.learning_rate 2e-5 --task.freeze_text true\n\n"
+        "Export any checkpoint of a run as a Hugging Face folder:\n"
+        "  python -m audiotrain.recipes.clap export --checkpoint RUN/checkpoints/last --out DIR  (see export --help)\n"
+        "Cross-validate, grouped by clip (see cv --help):\n"
+        "  python -m audiotrain.recipes.clap cv --folds 5 --data my_sounds/ --pretrained laion/clap-htsat-unfused",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--config",
+        default=None,
+        help="YAML or JSON file with any of the settings below (flags win), or a run's config.json (repeats it)",
+    )
+    add_preset_argument(parser, PRESETS)
+    add_dataclass_arguments(parser, ClapRecipeConfig(), skip=frozenset({"overwrite"}))
+    parser.add_argument(
+        "--overwrite",
+        dest="overwrite",
+        nargs="?",
+        const=True,
+        type=parse_bool,
+        default=argparse.SUPPRESS,
+        help="replace a previous run in --out (its checkpoints, hf_model/, history.json, ...); without it an "
+        "--out that holds files is refused, unless --resume names a checkpoint inside it",
+    )
+    return parser
+
+
+def parse_config(argv: list[str] | None = None) -> ClapRecipeConfig:
+    return parse_arguments(build_parser(), argv)[0]
+
+
+def parse_arguments(
+    parser: argparse.ArgumentParser, argv: list[str] | None
+) -> tuple[ClapRecipeConfig, argparse.Namespace]:
+    """(the resolved settings, every parsed argument), from a `build_parser` parser (``cv`` adds ``--folds``)."""
+    args = parser.parse_args(argv)
+    try:  # defaults < --preset < the --config file < flags
+        return resolve_settings(ClapRecipeConfig(), PRESETS, args.preset, args.config, args), args
+    except (ValueError, FileNotFoundError) as error:
+        parser.error(str(error))
+        raise  # unreachable: parser.error exits
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "export":
+        return export_main(argv[1:])
+    if argv and argv[0] == "cv":
+        from audiotrain.recipes.clap.cv import main as cv_main
+
+        return cv_main(argv[1:])
+    cfg = parse_config(argv)
+    try:
+        result = run(cfg, argv)
+    except USER_ERRORS as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 130 if result["interrupted"] else 0  # 130: as a shell reports a command Ctrl-C stopped
+
+
+def build_export_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m audiotrain.recipes.clap export",
+        allow_abbrev=False,
+        description=EXPORT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--checkpoint",
+        required=True,
+        help="trainer checkpoint folder of a CLAP run, e.g. RUN/checkpoints/last",
+    )
+    parser.add_argument("--out", required=True, help="Hugging Face folder to write (new or empty)")
+    parser.add_argument(
+        "--run", default=None, help="the run folder holding config.json (default: the checkpoint's RUN)"
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="write into a folder that already holds files"
+    )
+    return parser
+
+
+def export_main(argv: list[str] | None = None) -> int:
+    args = build_export_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        out = export_checkpoint(args.checkpoint, args.out, args.run, args.overwrite)
+    except USER_ERRORS as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"exported {args.checkpoint} to {out} (loads with transformers.ClapModel.from_pretrained)")
+    return 0

@@ -1,0 +1,179 @@
+"""The CLAP recipe's data: which clips train and which evaluate, the loaders that batch them, and the
+zero-shot class list (``--dataset.zero_shot_labels``)."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+
+from audiotrain.data import DataLoader
+from audiotrain.datasets.captions import (
+    CaptionDataset,
+    CaptionFolder,
+    CaptionFolderError,
+    holdout_split,
+    normalise_split,
+)
+from audiotrain.recipes.clap.config import ClapDatasetConfig
+
+import numpy as np
+
+__all__ = ["FEW_EVAL_CLIPS", "choose_splits", "make_loader", "read_labels", "validation_note"]
+
+
+def choose_splits(folder: CaptionFolder, cfg: ClapDatasetConfig, seed: int) -> tuple[list, list, str]:
+    """(train clips, evaluation clips, a sentence saying how they were chosen and what was left out).
+
+    A folder with named splits must name the training split ``--dataset.train_split`` asks for: training on
+    every clip instead would put the validation and test clips into training. The one exception is the
+    layout "clips without a split + an evaluation split" (e.g. side by side with a ``test/`` folder), when
+    ``--dataset.train_split`` is left at its default.
+    """
+    splits = folder.splits
+    train_name = normalise_split(cfg.train_split)
+    if cfg.eval_split is not None:
+        eval_name = normalise_split(cfg.eval_split)
+        if eval_name not in splits:
+            raise CaptionFolderError(
+                f"{folder.root}: --dataset.eval_split {cfg.eval_split!r} has no clips; splits present: "
+                f"{_describe_splits(folder) or 'none'}"
+            )
+    else:
+        eval_name = next((s for s in ("validation", "test") if s in splits), None)
+    unsplit = [c for c in folder.clips if c.split is None]
+    default_train = normalise_split(ClapDatasetConfig().train_split)
+    if train_name in splits and eval_name is not None and eval_name != train_name:
+        train, held = folder.split(train_name), folder.split(eval_name)
+        how = f"splits '{train_name}' / '{eval_name}'"
+    elif train_name not in splits and eval_name is not None and unsplit and train_name == default_train:
+        train, held = unsplit, folder.split(eval_name)
+        how = f"clips without a split / split '{eval_name}'"
+    elif splits and train_name not in splits:
+        others = [s for s in splits if s != eval_name]
+        advice = []
+        if others:
+            advice.append(f"pass the training split's name, e.g. --dataset.train_split {others[0]}")
+            if "development" in others:
+                advice[-1] += " (Clotho calls its training split 'development')"
+        if unsplit and eval_name is not None:
+            advice.append(
+                f"leave --dataset.train_split at '{default_train}' to train on the clips without a split"
+            )
+        elif unsplit:
+            advice.append(f"pass --dataset.eval_split {others[0]} to train on the clips without a split")
+        if not advice:
+            advice.append(f"the folder holds only the evaluation split '{eval_name}': add training clips")
+        raise CaptionFolderError(
+            f"{folder.root}: --dataset.train_split {cfg.train_split!r} names none of the folder's splits "
+            f"({_describe_splits(folder)}); {', or '.join(advice)}. (Training on every clip would train on "
+            "the evaluation clips too.)"
+        )
+    else:
+        pool = folder.split(train_name) if train_name in splits else list(folder.clips)
+        train, held = holdout_split(pool, cfg.eval_fraction, seed=seed)
+        what = f"split '{train_name}'" if train_name in splits else "all clips"
+        how = f"{what} with {len(held)} clip(s) held out at random (seed {seed})"
+    used = {id(c) for c in (*train, *held)}
+    left_out = Counter(c.split for c in folder.clips if id(c) not in used)
+    if left_out:
+        parts = [
+            f"{n} without a split" if name is None else f"{n} in split '{name}'"
+            for name, n in sorted(left_out.items(), key=lambda kv: (kv[0] is not None, kv[0] or ""))
+        ]
+        how += f"; left out: {', '.join(parts)}"
+    return train, held, how
+
+
+def _describe_splits(folder: CaptionFolder) -> str:
+    """``"development (6 clips), test (2), validation (2)"``, plus the clips without a split, if any."""
+    counts = Counter(c.split for c in folder.clips)
+    parts = [f"{name} ({counts[name]}{' clips' if i == 0 else ''})" for i, name in enumerate(folder.splits)]
+    if counts[None]:
+        parts.append(f"{counts[None]} clip(s) without a split")
+    return ", ".join(parts)
+
+
+def make_loader(dataset: CaptionDataset, extractor, batch_size: int, train: bool, seed: int, workers: int):
+    """Batches of ``input_features``, ``is_longer``, ``input_ids``, ``attention_mask`` (numpy → mx)."""
+
+    def collate(items: list[dict]) -> dict:
+        # Each clip's random crop comes from its own (seed, epoch, index): reproducible in any worker, and
+        # the same whatever batch (or data-parallel rank) the clip lands in.
+        rngs = [np.random.default_rng([int(x) for x in item["seed"]]) for item in items]
+        feats = extractor([item["waveform"] for item in items], rng=rngs, train=train)
+        return {
+            "input_features": feats["input_features"],
+            "is_longer": feats["is_longer"],
+            "input_ids": np.stack([item["input_ids"] for item in items]),
+            "attention_mask": np.stack([item["attention_mask"] for item in items]),
+        }
+
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=train,
+        num_workers=workers,
+        collate_fn=collate,
+        # A short last batch has fewer negatives (a batch of one clip scores loss 0 and accuracy 1) and costs a
+        # new compiled shape: dropped, in validation too, when the clips fill at least one whole batch. The
+        # retrieval scores do not use this loader: they embed every clip.
+        drop_last=len(dataset) > batch_size,
+        seed=seed,
+    )
+
+
+def validation_note(n_clips: int, batch_size: int) -> str | None:
+    """What `make_loader` leaves out of val_loss / val accuracies, in a sentence (None when nothing)."""
+    left = n_clips % batch_size if n_clips > batch_size else 0
+    if not left:
+        return None
+    return (
+        f"note: val_loss and val accuracies use {n_clips - left} of the {n_clips} evaluation clips (whole batches "
+        f"of --train.eval_batch_size {batch_size}; the last {left} would form a batch with fewer negatives); "
+        "retrieval scores use all of them"
+    )
+
+
+#: Below this many evaluation clips the recipe says that retrieval scores are close to chance level.
+FEW_EVAL_CLIPS = 50
+
+LABEL_FILE_SUFFIXES = (".txt", ".text", ".lst", ".list", ".labels", ".csv", ".tsv", ".json", ".yaml", ".yml")
+
+
+def looks_like_a_path(spec: str) -> bool:
+    """A value meant as a file rather than a class list: no comma, and a path separator or a file suffix."""
+    if "," in spec:
+        return False
+    separators = {"/", os.sep} | ({os.altsep} if os.altsep else set())
+    return any(sep in spec for sep in separators) or spec.strip().lower().endswith(LABEL_FILE_SUFFIXES)
+
+
+def read_labels(spec: str | None) -> list[str] | None:
+    """``--dataset.zero_shot_labels``: a file with one class per line, or a comma-separated list.
+
+    A value that looks like a file (a path separator or a suffix such as ``.txt``, and no comma) must exist:
+    a mistyped file name is an error, not a one-class list named after the file.
+    """
+    if spec is None:
+        return None
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        raise ValueError(
+            f"--dataset.zero_shot_labels {spec!r} is a folder; expected a file with one class per line "
+            "or a comma-separated list"
+        )
+    if not path.is_file() and looks_like_a_path(spec):
+        raise FileNotFoundError(
+            f"--dataset.zero_shot_labels: file not found: {spec} (expected a file with one class per line, "
+            "or a comma-separated list of classes)"
+        )
+    if path.is_file():
+        labels = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        if not labels:
+            raise ValueError(f"{path}: no labels (expected one class name per line)")
+        return labels
+    labels = [part.strip() for part in spec.split(",") if part.strip()]
+    if not labels:
+        raise ValueError(f"--dataset.zero_shot_labels {spec!r}: no labels (a file or a comma-separated list)")
+    return labels

@@ -1,0 +1,411 @@
+"""One CLAP run, top to bottom: settings checked → data folder scanned and split → model loaded (or the demo
+built) → the run folder → retrieval before → `Trainer.fit` → retrieval after (the best weights) → plots and the
+Hugging Face export. See `audiotrain.recipes.clap.cli` for the command line and what the run folder holds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from audiotrain.datasets.caption_demo import CaptionDemoConfig, make_caption_demo
+from audiotrain.datasets.captions import (
+    CaptionDataset,
+    CaptionFolder,
+    CaptionFolderError,
+    scan_caption_folder,
+)
+from audiotrain.distributed import collectives
+from audiotrain.recipes._run import (
+    check_resume_folder,
+    check_run_folder,
+    clear_run_outputs,
+    create_run_folder,
+    resume_command,
+    write_run_record,
+)
+from audiotrain.recipes.clap.bundle import (
+    Bundle,
+    build_demo,
+    check_resume_matches,
+    check_settings_fit,
+    demo_extractor_settings,
+    demo_model_config,
+    export_bundle,
+    load_checkpoint,
+    load_task_weights,
+)
+from audiotrain.recipes.clap.config import DEMO_EPOCHS, DEMO_LEARNING_RATE, ClapRecipeConfig
+from audiotrain.recipes.clap.data import (
+    FEW_EVAL_CLIPS,
+    choose_splits,
+    make_loader,
+    read_labels,
+    validation_note,
+)
+from audiotrain.recipes.clap.evaluate import RetrievalEvaluation, evaluate_clap
+from audiotrain.recipes.clap.report import format_table, write_plots
+from audiotrain.recipes.clap.task import DEFAULT_FINE_TUNING_LR, CLAPTaskConfig, CLAPTrainModule
+from audiotrain.recipes.config_cli import ConfigInCheckpoint
+from audiotrain.train.callbacks import ModelCheckpoint
+from audiotrain.train.seeding import seed_everything
+
+if TYPE_CHECKING:
+    from audiotrain.recipes.clap.cv import ClipFold
+
+__all__ = ["RUN_OUTPUTS", "default_learning_rate", "demo_data_folder", "resolve_training", "run", "run_job"]
+
+DEMO_BANNER = (
+    "=" * 78 + "\n"
+    "OFFLINE DEMO: a small, randomly initialised CLAP trained from scratch with a tokenizer trained on the\n"
+    "captions. Nothing is downloaded; the scores below say nothing about real CLAP checkpoints.\n"
+    "Fine-tune a real model with --pretrained laion/clap-htsat-unfused (or a local folder).\n" + "=" * 78
+)
+
+#: What a run writes in its folder: ``--overwrite`` removes these (and only these) before the new run.
+RUN_OUTPUTS = (
+    "config.json",
+    "data_report.txt",
+    "history.json",
+    "retrieval.json",
+    "checkpoints",
+    "plots",
+    "hf_model",
+    "demo_init",
+)
+
+
+def run(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold | None = None) -> dict:
+    """`run_job` on every rank of a data-parallel job (mlx.launch): rank 0 alone prints and writes; the
+    other ranks train with it (--train.batch_size is per process) and return after the fit."""
+    if collectives.is_main_process():
+        return run_job(cfg, argv, fold)
+    with contextlib.redirect_stdout(io.StringIO()):
+        return run_job(cfg, argv, fold)
+
+
+def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold | None = None) -> dict:
+    """Everything the command does.
+
+    With a cross-validation ``fold`` (`audiotrain.recipes.clap.cv`), its clips replace the split choice: its
+    training clips train, its validation clips validate (val_loss, the per-epoch retrieval scores and the
+    best checkpoint), and "before" / "after" score its held-out clips.
+
+    Returns
+    -------
+    dict with ``run_dir``, ``before`` / ``after`` (evaluation scores), ``export`` (the Hugging Face folder),
+    ``weights`` (which weights ``after`` and the export hold), ``history``, ``task`` (the `CLAPTrainModule`,
+    holding those weights) and ``eval_set``.
+    """
+    from audiotrain import Trainer
+
+    demo = cfg.pretrained is None
+    resume, labels, out, replace = _check_settings(cfg, demo)
+    seed_everything(cfg.train.seed)  # whatever is drawn before the Trainer seeds at `fit`
+    main = collectives.is_main_process()
+    data = cfg.data if cfg.data is not None else demo_data_folder(cfg)
+
+    # The sampling rate comes from the front end, so the model side is set up first (except the demo
+    # tokenizer, which is trained on the captions found below).
+    bundle = None if demo else load_checkpoint(cfg.pretrained, cfg.dataset.max_tokens)
+    if bundle is not None:
+        check_settings_fit(cfg, bundle.config)
+    sampling_rate = bundle.extractor.sampling_rate if bundle else demo_extractor_settings()["sampling_rate"]
+    folder = scan_caption_folder(data, sampling_rate=sampling_rate)
+    report = folder.report()
+    print(report)
+    if fold is None:
+        train_clips, eval_clips, how = choose_splits(folder, cfg.dataset, cfg.train.seed)
+        test_clips = eval_clips
+        print(f"training on {len(train_clips)} clips, evaluating on {len(eval_clips)} ({how})")
+    else:
+        train_clips, eval_clips, test_clips, how = fold.select(folder)
+        print(
+            f"training on {len(train_clips)} clips, validating on {len(eval_clips)}, scoring the "
+            f"{len(test_clips)} held-out clips ({how})"
+        )
+    if len(train_clips) < 2:
+        raise CaptionFolderError(f"{folder.root}: only {len(train_clips)} training clip(s); need at least 2")
+    out = _open_run_folder(out, replace, demo, report)
+    if bundle is None:
+        # The other ranks build the same demo tokenizer and front end in a folder of their own (rank 0's
+        # weights reach them at fit).
+        private = out if main else Path(tempfile.mkdtemp(prefix="audiotrain-rank-"))
+        bundle = build_demo([c for clip in train_clips for c in clip.captions], private, cfg)
+
+    task_cfg, epochs, total = resolve_training(cfg, demo, len(train_clips))
+    resolved = dataclasses.replace(cfg, task=task_cfg, train=dataclasses.replace(cfg.train, epochs=epochs))
+    if main:
+        write_run_config(out / "config.json", resolved, demo, folder, bundle, how, argv)
+    train_loader, val_loader, eval_set, test_set = _loaders(
+        cfg, bundle, train_clips, eval_clips, test_clips, sampling_rate
+    )
+    task = CLAPTrainModule(bundle.model, task_cfg)
+    total_params, trainable = task.parameter_counts()
+    print(f"model: {total_params:,} parameters, {trainable:,} trainable; {total} optimizer steps planned")
+    if resume is not None:
+        check_resume_matches(resume, task)
+
+    labels = _zero_shot_labels(labels, folder, test_clips)
+
+    def scores_on(dataset: CaptionDataset) -> dict:
+        return evaluate_clap(
+            task.clap,
+            dataset,
+            bundle.extractor,
+            bundle.tokenizer,
+            labels=labels,
+            prompt_template=cfg.dataset.prompt_template,
+            batch_size=cfg.train.eval_batch_size,
+        )
+
+    evaluate = lambda: scores_on(eval_set)  # noqa: E731  (each validation: picks the best checkpoint)
+    score_held_out = lambda: scores_on(test_set)  # noqa: E731  (before / after; = eval_set unless a cv fold)
+    before = score_held_out() if main else {}
+    if main:
+        print("retrieval before fine-tuning:\n" + format_table(before, None))
+    if len(test_clips) < FEW_EVAL_CLIPS:
+        print(
+            f"note: only {len(test_clips)} evaluation clips: text→audio R@k is k/{len(test_clips)} by chance "
+            f"(R@10 is 1.0 for any model with 10 or fewer); use {FEW_EVAL_CLIPS}+ clips for scores that compare models"
+        )
+
+    best = _best_checkpoint(cfg, out)
+    callbacks: list = []  # the DataLoader tells train_set the epoch (CaptionDataset.set_epoch)
+    if cfg.train.retrieval_every_epoch:
+        callbacks.append(RetrievalEvaluation(evaluate))
+    callbacks += [best, ConfigInCheckpoint(dataclasses.asdict(resolved))]  # the checkpoints hold the config
+    trainer = Trainer(
+        max_epochs=epochs,
+        max_steps=cfg.train.max_steps,
+        gradient_clip_val=cfg.train.gradient_clip,
+        accumulate_grad_batches=cfg.train.accumulate_grad_batches,
+        precision=cfg.train.precision,
+        compile=cfg.train.compile,
+        seed=cfg.train.seed,
+        default_root_dir=out,
+        enable_progress_bar=cfg.train.progress_bar,
+        log_every_n_steps=cfg.train.log_every_n_steps,
+        callbacks=callbacks,
+    )
+    trainer.resume_hint = None  # the recipe prints its own command line below
+    trainer.fit(task, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
+    if not main:  # the other ranks' part ends with the fit
+        return {"run_dir": out, "history": trainer.history, "task": task, "interrupted": trainer.interrupted}
+    trainer.export_history(out / "history.json")
+    if trainer.interrupted:
+        command = resume_command("audiotrain.recipes.clap", argv or [], trainer.interrupted_checkpoint)
+        print(f"training was interrupted (Ctrl-C); evaluating now. Continue training with:\n  {command}")
+
+    weights = _load_best_weights(task, best)
+    after = score_held_out()
+    print(f"retrieval on the evaluation clips (after: {weights}):\n" + format_table(before, after))
+    results = {
+        "before": before,
+        "after": after,
+        "after_weights": weights,
+        "n_eval_clips": len(test_set),
+        "n_eval_captions": len(test_set.captions),
+    }
+    (out / "retrieval.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_plots(trainer.history, results, out / "plots")
+    export = _export(bundle, out, weights, demo)
+    return {
+        "run_dir": out,
+        "before": before,
+        "after": after,
+        "export": export,
+        "weights": weights,
+        "history": trainer.history,
+        "task": task,
+        "eval_set": test_set,
+        "interrupted": trainer.interrupted,
+    }
+
+
+def _check_settings(
+    cfg: ClapRecipeConfig, demo: bool
+) -> tuple[Path | None, list[str] | None, Path | None, bool]:
+    """The cheap checks, before data and model are loaded: (the --resume checkpoint, the zero-shot labels,
+    the --out folder or None, whether an earlier run there is to be replaced once every check has passed)."""
+    if not demo and cfg.data is None:
+        raise ValueError("--data FOLDER is required with --pretrained (a folder of audio + captions)")
+    if cfg.task.learning_rate is None:
+        cfg.task.check_min_learning_rate(*default_learning_rate(demo))
+    # A wrong --resume folder or labels file fails before data and model are loaded.
+    resume = check_resume_folder(cfg.resume) if cfg.resume else None
+    labels = read_labels(cfg.dataset.zero_shot_labels)
+    out = Path(cfg.out) if cfg.out else None  # None: a new runs/clap-<date>-<time> folder, made later
+    replace = out is not None and check_run_folder(out, "--out", cfg.overwrite, resume)
+    if demo:
+        check_settings_fit(cfg, demo_model_config(1, cfg.dataset.max_tokens, cfg.demo.width))
+        print(DEMO_BANNER)
+    return resume, labels, out, replace
+
+
+def demo_data_folder(cfg: ClapRecipeConfig) -> Path:
+    """The demo's folder of captioned synthetic clips, generated (or found) by rank 0, then read by the others."""
+    main = collectives.is_main_process()
+    cache = Path(cfg.demo.folder or Path.home() / ".cache" / "audiotrain")
+    demo_config = CaptionDemoConfig(n_clips=cfg.demo.clips, seed=cfg.train.seed)
+    if not main:
+        collectives.barrier()
+    data = make_caption_demo(cache / f"caption_demo-n{cfg.demo.clips}-seed{cfg.train.seed}", demo_config)
+    if main:
+        collectives.barrier()
+    print(f"demo data: {data}")
+    return data
+
+
+def _open_run_folder(out: Path | None, replace: bool, demo: bool, report: str) -> Path:
+    """The run folder, created (or a previous run in it replaced) only now that the checks have passed, with
+    its data_report.txt; every rank gets rank 0's path."""
+    main = collectives.is_main_process()
+    if replace and main:
+        clear_run_outputs(out, RUN_OUTPUTS)
+    out = Path(
+        collectives.broadcast_from_main(
+            str(create_run_folder(out, "clap-demo" if demo else "clap")) if main else None
+        )
+    )
+    if main:
+        (out / "data_report.txt").write_text(report + "\n")
+    return out
+
+
+def _loaders(
+    cfg: ClapRecipeConfig,
+    bundle: Bundle,
+    train_clips: list,
+    eval_clips: list,
+    test_clips: list,
+    sampling_rate: int,
+):
+    """(train loader, validation loader, the validation and the held-out `CaptionDataset`: the same one
+    unless ``test_clips`` are other clips, as in a cross-validation fold); says what validation leaves out."""
+    extractor, tokenizer = bundle.extractor, bundle.tokenizer
+    crop = None if extractor.truncation == "fusion" else extractor.nb_max_samples
+    common = dict(
+        sampling_rate=sampling_rate,
+        crop_samples=crop,
+        seed=cfg.train.seed,
+        cache_audio=cfg.dataset.cache_audio,
+    )
+    train_set = CaptionDataset(train_clips, tokenizer, train=True, **common)
+    eval_set = CaptionDataset(eval_clips, tokenizer, train=False, **common)
+    test_set = (
+        eval_set if test_clips is eval_clips else CaptionDataset(test_clips, tokenizer, train=False, **common)
+    )
+    workers = cfg.dataset.num_workers
+    train_loader = make_loader(train_set, extractor, cfg.train.batch_size, True, cfg.train.seed, workers)
+    val_loader = make_loader(eval_set, extractor, cfg.train.eval_batch_size, False, cfg.train.seed, workers)
+    note = validation_note(len(eval_set), cfg.train.eval_batch_size)
+    if note:
+        print(note)
+    return train_loader, val_loader, eval_set, test_set
+
+
+def _zero_shot_labels(labels: list[str] | None, folder: CaptionFolder, eval_clips: list) -> list[str] | None:
+    """The classes zero-shot classification chooses from: the given ones, else every class of the folder
+    (not only the held-out ones) when every clip has a label."""
+    if labels is None and all(c.label is not None for c in folder.clips):
+        labels = sorted({c.label for c in folder.clips})
+    if labels is not None and not any(c.label is not None for c in eval_clips):
+        print("note: no evaluation clip has a 'label', so zero-shot classification is not scored")
+    return labels
+
+
+def _best_checkpoint(cfg: ClapRecipeConfig, out: Path) -> ModelCheckpoint:
+    """Keeps the best checkpoint by val_mAP@10 (by val_loss without per-epoch retrieval), and ``last``."""
+    if cfg.train.retrieval_every_epoch:
+        return ModelCheckpoint(dirpath=out / "checkpoints", monitor="val_mAP@10", mode="max", save_last=True)
+    return ModelCheckpoint(dirpath=out / "checkpoints", monitor="val_loss", mode="min", save_last=True)
+
+
+def _load_best_weights(task: CLAPTrainModule, best: ModelCheckpoint) -> str:
+    """Load the weights the run reports as best into `task` (the final ones when none was kept); returns
+    which they are, in words. "after" and hf_model/ hold them."""
+    if best.best_model_path and Path(best.best_model_path).is_dir():
+        load_task_weights(task, Path(best.best_model_path))
+        return f"best checkpoint by {best.monitor} ({best.best_model_score:.4f}): {best.best_model_path}"
+    return "final weights (no checkpoint was kept by validation)"
+
+
+def _export(bundle: Bundle, out: Path, weights: str, demo: bool) -> Path:
+    """hf_model/, and what to run to export another checkpoint."""
+    export = export_bundle(bundle, out / "hf_model")
+    print(f"run folder: {out}\nexported Hugging Face model: {export} ({weights})")
+    print(
+        "export another checkpoint with: python -m audiotrain.recipes.clap export "
+        f"--checkpoint {out / 'checkpoints' / 'last'} --out DIR"
+    )
+    if demo:
+        print("(offline demo: a tiny model trained from scratch on synthetic sounds)")
+    return export
+
+
+def default_learning_rate(demo: bool) -> tuple[float, str]:
+    """(the peak learning rate used when --task.learning_rate is unset, where that default comes from)."""
+    if demo:
+        return DEMO_LEARNING_RATE, "the demo's default learning rate; set --task.learning_rate to change it"
+    return (
+        DEFAULT_FINE_TUNING_LR,
+        "the default for fine-tuning a checkpoint; set --task.learning_rate to change it",
+    )
+
+
+def resolve_training(cfg: ClapRecipeConfig, demo: bool, n_train: int) -> tuple[CLAPTaskConfig, int, int]:
+    """(task config with its defaults filled in, epochs, planned optimizer steps).
+
+    Defaults differ between fine-tuning a checkpoint and training the demo model from scratch: a
+    from-scratch model needs a larger learning rate and must learn its BatchNorm statistics (frozen random
+    statistics leave the log-mel input unnormalised, and the embeddings collapse).
+    """
+    task_cfg = cfg.task
+    if task_cfg.learning_rate is None:
+        task_cfg = dataclasses.replace(task_cfg, learning_rate=default_learning_rate(demo)[0])
+    if task_cfg.batchnorm_eval is None:
+        task_cfg = dataclasses.replace(task_cfg, batchnorm_eval=not demo)
+    epochs = cfg.train.epochs or (DEMO_EPOCHS if demo else 5)
+    # Batches per epoch as make_loader builds them (the short last batch is dropped); the Trainer also steps
+    # on the last batch of an epoch when it ends an incomplete accumulation window.
+    batches = max(1, n_train // cfg.train.batch_size)
+    steps_per_epoch = -(-batches // cfg.train.accumulate_grad_batches)
+    total = epochs * steps_per_epoch
+    if cfg.train.max_steps is not None:
+        total = min(total, cfg.train.max_steps)
+    if task_cfg.total_steps is None:
+        task_cfg = dataclasses.replace(task_cfg, total_steps=total)
+    elif task_cfg.total_steps < total:
+        print(
+            f"warning: --task.total_steps {task_cfg.total_steps} is less than the {total} optimizer steps planned: "
+            f"the learning rate stays at --task.min_learning_rate ({task_cfg.min_learning_rate:g}) for the last "
+            f"{total - task_cfg.total_steps} steps"
+        )
+    if task_cfg.warmup_steps > task_cfg.total_steps:
+        print(
+            f"warning: --task.warmup_steps {task_cfg.warmup_steps} is more than the {task_cfg.total_steps} steps of "
+            f"the schedule: the warmup is cut to {task_cfg.total_steps} steps"
+        )
+    return task_cfg, epochs, total
+
+
+def write_run_config(
+    path: Path, cfg: ClapRecipeConfig, demo: bool, folder: CaptionFolder, bundle: Bundle, how: str, argv
+) -> None:
+    """Everything needed to reproduce the run: resolved config, data and model sources, versions, command."""
+    write_run_record(
+        path,
+        dataclasses.asdict(cfg),
+        [sys.executable, "-m", "audiotrain.recipes.clap", *(argv or [])],
+        demo=demo,
+        data_folder=str(folder.root),
+        model_source=str(Path(bundle.source).resolve()),  # absolute: `export` may run from elsewhere
+        splits=how,
+    )
