@@ -12,12 +12,23 @@ never has samples in two folds: every group is held out by exactly one fold, and
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+#: What a cross-validation writes in its folder besides the ``fold<k>/`` runs.
+CV_FILES = ("folds.json", "cv_scores.json", "cv_scores.md")
+
+
+def cv_outputs(folder: Path) -> list[str]:
+    """The names in ``folder`` that an earlier cross-validation wrote (``fold<k>/`` and `CV_FILES`): what
+    an ``overwrite`` removes, leaving anything else there alone."""
+    folds = sorted(p.name for p in folder.iterdir() if p.is_dir() and re.fullmatch(r"fold\d+", p.name))
+    return [*folds, *(name for name in CV_FILES if (folder / name).exists())]
 
 
 @dataclass(frozen=True)

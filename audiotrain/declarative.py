@@ -21,7 +21,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import re
 import time
 import warnings
 from collections.abc import Callable, Hashable, Iterable, Sequence
@@ -29,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from audiotrain.cross_validation import CVResult, grouped_folds
+from audiotrain.cross_validation import CVResult, cv_outputs, grouped_folds
 from audiotrain.data import DataLoader, Dataset, Subset
 from audiotrain.data.dataset import check_dataset
 from audiotrain.recipes._run import clear_run_outputs, create_run_folder, holds_files
@@ -358,14 +357,9 @@ class ConfiguredTrainer:
                         f"train_with_cv: run_dir {folder} already holds files (an earlier run?); pass another "
                         "run_dir, or overwrite=True to replace the cross-validation outputs there"
                     )
-                earlier = [p.name for p in folder.iterdir() if re.fullmatch(r"fold\d+", p.name)]
-                clear_run_outputs(folder, [*sorted(earlier), *CV_OUTPUTS], log=log)
+                clear_run_outputs(folder, cv_outputs(folder), log=log)
         name = self.config.run.run_name or type(self.module).__name__.lower()
         return create_run_folder(folder, f"{name}-cv")
-
-
-#: What `ConfiguredTrainer.train_with_cv` writes besides ``fold<k>/`` (``overwrite=True`` removes only these).
-CV_OUTPUTS = ("folds.json", "cv_scores.json", "cv_scores.md")
 
 
 def out_of_fold(parts: list, outputs: list[list[Any]], n: int) -> np.ndarray | None:

@@ -25,12 +25,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from audiotrain.cross_validation import CVResult, grouped_folds
+from audiotrain.cross_validation import CVResult, cv_outputs, grouped_folds
 from audiotrain.datasets.captions import CaptionedClip, CaptionFolder, CaptionFolderError, scan_caption_folder
 from audiotrain.distributed import collectives
 from audiotrain.recipes._run import check_run_folder, clear_run_outputs, create_run_folder
@@ -50,9 +49,6 @@ CV_METRICS = (
     "zero_shot_top1_accuracy",
     "zero_shot_top5_accuracy",
 )
-
-#: What a cross-validation writes besides ``fold<k>/``: ``--overwrite`` removes these (and the fold folders).
-CV_OUTPUTS = ("folds.json", "cv_scores.json", "cv_scores.md")
 
 
 class FoldInterrupted(Exception):
@@ -108,16 +104,17 @@ def run_cross_validation(cfg: ClapRecipeConfig, folds: int = 5, argv: list[str] 
             "cv: --dataset.train_split / --dataset.eval_split choose the splits of one run, but a cross-validation "
             "folds every clip of the folder, whatever its split; leave them unset"
         )
+    demo = cfg.pretrained is None
+    if not demo and cfg.data is None:
+        raise ValueError("--data FOLDER is required with --pretrained (a folder of audio + captions)")
     main = collectives.is_main_process()
     out = Path(cfg.out) if cfg.out else None
     replace = out is not None and check_run_folder(out, "--out", cfg.overwrite)
     data = Path(cfg.data) if cfg.data is not None else demo_data_folder(cfg)
     folder = scan_caption_folder(data)  # the clips (each run decodes and checks their audio again)
     plan = clip_folds(folder.clips, folds, cfg.train.seed, cfg.dataset.eval_fraction, str(folder.root))
-    demo = cfg.pretrained is None
     if replace and main:
-        earlier = sorted(p.name for p in out.iterdir() if re.fullmatch(r"fold\d+", p.name))
-        clear_run_outputs(out, [*earlier, *CV_OUTPUTS])
+        clear_run_outputs(out, cv_outputs(out))
     out = Path(
         collectives.broadcast_from_main(
             str(create_run_folder(out, "clap-demo-cv" if demo else "clap-cv")) if main else None
