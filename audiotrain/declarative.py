@@ -4,6 +4,7 @@
 >>> result = trainer.train(train_loader, val_loader)      # history, best checkpoint, run folder
 >>> trainer.evaluate(test_loader)                          # {"test_loss": ..., ...}
 >>> outputs = trainer.predict(loader)                      # one output per batch
+>>> cv = trainer.train_with_cv(dataset, folds=5, groups=song_of_sample)   # cv.mean, cv.std, cv.table(), cv.oof
 
 The settings are a `audiotrain.trainer_config.TrainerConfig` (see there for presets and precedence). The run
 folder (``run.run_dir``, default ``runs/<run_name or module>-<date>-<time>``) receives ``config.yaml`` (the
@@ -17,14 +18,20 @@ its own ``configure_optimizers``; then the module's wins and those two sections 
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import json
 import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from audiotrain.data import DataLoader, Dataset
+from audiotrain.cross_validation import CVResult, cv_outputs, grouped_folds
+from audiotrain.data import DataLoader, Dataset, Subset
+from audiotrain.data.dataset import check_dataset
+from audiotrain.recipes._run import clear_run_outputs, create_run_folder, holds_files
 from audiotrain.recipes.config_cli import ConfigInCheckpoint
 from audiotrain.train.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from audiotrain.train.module import OptimizerConfig, TrainModule
@@ -32,7 +39,9 @@ from audiotrain.train.schedulers import WarmupCosineScheduler, WarmupLinearSched
 from audiotrain.train.trainer import Trainer
 from audiotrain.trainer_config import TrainerConfig, resolve_config, write_config
 
+import mlx.core as mx
 import mlx.optimizers as optim
+import numpy as np
 
 
 @dataclass
@@ -81,6 +90,7 @@ class ConfiguredTrainer:
         self.module = module
         self.config = config
         self.extra_callbacks = list(callbacks or [])
+        self._trained = False  # set by `train`: the module's weights have then seen the training data
         name = config.run.run_name or type(module).__name__.lower()
         self.run_dir = Path(config.run.run_dir or Path("runs") / time.strftime(f"{name}-%Y%m%d-%H%M%S"))
         self.trainer = self._make_trainer()
@@ -165,6 +175,7 @@ class ConfiguredTrainer:
                 f"train: no val_loader, but training.monitor is {self.config.training.monitor!r}; pass "
                 "validation data or set training.monitor to a train_ metric"
             )
+        self._trained = True
         self.trainer.fit(self.module, train, val, ckpt_path=ckpt_path)
         self.trainer.export_history(self.run_dir / "history.json")
         checkpoint = next(cb for cb in self.trainer.callbacks if isinstance(cb, ModelCheckpoint))
@@ -183,6 +194,192 @@ class ConfiguredTrainer:
     def predict(self, loader: Any, ckpt_path: str | None = None) -> list[Any]:
         """The module's `predict_step` output per batch (compiled, in eval mode; default `module(batch)`)."""
         return self.trainer.predict(self.module, self._loader(loader, shuffle=False), ckpt_path=ckpt_path)
+
+    def train_with_cv(
+        self,
+        data: Any,
+        folds: int = 5,
+        groups: Sequence[Hashable] | None = None,
+        *,
+        module_factory: Callable[[], TrainModule] | None = None,
+        val_fraction: float = 0.1,
+        seed: int | None = None,
+        run_dir: str | Path | None = None,
+        overwrite: bool = False,
+        log: Callable[[str], None] = print,
+    ) -> CVResult:
+        """K-fold cross-validation: every sample is scored by the one fold that did not train on it.
+
+        Each fold trains a fresh module with this trainer's config on the other folds' samples (less the
+        validation groups that pick its best checkpoint and stop it early), then `evaluate` scores that
+        best checkpoint on the held-out fold and `predict` gives the out-of-fold outputs.
+
+        Args:
+            data: the samples: a Dataset (batched with ``data.batch_size`` / ``data.num_workers``), any
+                object with ``__len__`` and ``__getitem__`` (one sample), or a DataLoader over one (each
+                fold is batched like it: batch size, collate_fn, workers, transforms). A list or tuple is
+                refused: `train` reads it as batches, which cannot be split by sample.
+            folds: number of folds (at least 2).
+            groups: one label per sample (a song, a clip, a speaker); no group is split between folds, or
+                between a fold's train, val and test parts. Default: every sample its own group.
+            module_factory: builds each fold's module. Default: a copy of this trainer's module as it is now
+                (so every fold starts from the same weights), refused once `train` has trained it.
+            val_fraction: share of the training groups each fold validates on (0: none; then
+                ``training.monitor`` must be a ``train_`` metric).
+            seed: of the fold assignment (default ``training.seed``).
+            run_dir: the cross-validation's folder (default ``run.run_dir``, else a new
+                ``runs/<name>-cv-<date>-<time>``). A folder that already holds files is refused unless
+                ``overwrite=True``, which removes only what a cross-validation writes there.
+
+        The callbacks given to `create_trainer` are handed to every fold's Trainer (the same objects).
+
+        Returns:
+            a `CVResult`: ``fold_scores`` (the ``test_*`` metrics of each fold), ``mean``, ``std``, ``table()``,
+            ``histories``, ``fold_dirs`` and ``oof`` (one `predict` output row per sample, in sample order,
+            when `predict` returns arrays; else None). The folder holds ``fold<k>/`` (config.yaml,
+            checkpoints/best and last, history.json), ``folds.json`` (each fold's sample indices),
+            ``cv_scores.json`` and ``cv_scores.md`` (each metric per fold, mean and std).
+        """
+        dataset, fold_loader = self._fold_data(data)
+        n = len(dataset)
+        if groups is not None and len(groups) != n:
+            raise ValueError(
+                f"train_with_cv: {len(groups)} groups for {n} samples; give one group per sample"
+            )
+        if module_factory is None and self._trained:
+            raise RuntimeError(
+                "train_with_cv: this trainer's module was trained by train(), so every fold would start from "
+                "weights that have seen its held-out samples. Call train_with_cv before train, or pass "
+                "module_factory=lambda: MyModule(...) to build each fold's module afresh"
+            )
+        seed = self.config.training.seed if seed is None else seed
+        unit = "samples" if groups is None else "groups"
+        parts = grouped_folds(
+            range(n) if groups is None else groups, folds, seed, val_fraction, unit, source="train_with_cv"
+        )
+        folder = self._cv_folder(run_dir, overwrite, log)
+        (folder / "folds.json").write_text(
+            json.dumps({"seed": seed, "folds": [dataclasses.asdict(f) for f in parts]}, indent=1)
+        )
+        name = self.config.run.run_name or type(self.module).__name__.lower()
+        fold_scores, histories, fold_dirs, oof_parts = [], [], [], []
+        for fold in parts:
+            log(
+                f"fold {fold.index + 1}/{folds}: {len(fold.train)} train / {len(fold.val)} val / "
+                f"{len(fold.test)} held-out samples"
+            )
+            fold_dir = folder / f"fold{fold.index}"
+            run = dataclasses.replace(
+                self.config.run, run_dir=str(fold_dir), run_name=f"{name}-fold{fold.index}"
+            )
+            with warnings.catch_warnings():  # (said once already, by create_trainer)
+                warnings.filterwarnings("ignore", message="create_trainer: .* defines configure_optimizers")
+                trainer = ConfiguredTrainer(
+                    module_factory() if module_factory else self._fresh_module(),
+                    dataclasses.replace(self.config, run=run),
+                    self.extra_callbacks,
+                )
+            val = fold_loader(fold.val, False) if fold.val else None
+            result = trainer.train(fold_loader(fold.train, True), val)
+            best = str(result.best_checkpoint) if result.best_checkpoint else None
+            fold_scores.append(trainer.evaluate(fold_loader(fold.test, False), ckpt_path=best))
+            oof_parts.append(trainer.predict(fold_loader(fold.test, False), ckpt_path=best))
+            histories.append(result.history)
+            fold_dirs.append(fold_dir)
+        cv = CVResult(folder, fold_scores, histories, fold_dirs, oof=out_of_fold(parts, oof_parts, n))
+        n_groups = n if groups is None else len(set(groups))
+        cv.write(samples=n, groups=n_groups)
+        grouping = "each sample its own group" if groups is None else f"grouped: {n_groups} groups"
+        log(
+            f"{folds}-fold cross-validation over {n} samples ({grouping}):\n{cv.table()}\nrun folder: {folder}"
+        )
+        return cv
+
+    def _fold_data(self, data: Any) -> tuple[Any, Callable[[list[int], bool], Iterable]]:
+        """(the samples, a function giving the loader of some of them for training or evaluation)."""
+        if isinstance(data, DataLoader):
+            if data.sampler is not None or data.batch_sampler is not None:
+                raise TypeError(
+                    "train_with_cv: the DataLoader has its own sampler, whose order the folds cannot split; "
+                    "pass its dataset (or a DataLoader without sampler)"
+                )
+
+            def from_loader(indices: list[int], train: bool) -> DataLoader:
+                return DataLoader(
+                    Subset(data.dataset, indices),
+                    batch_size=data.batch_size,
+                    shuffle=train,
+                    num_workers=data.num_workers,
+                    collate_fn=data.collate_fn,
+                    drop_last=data.drop_last and train,
+                    prefetch_factor=data.prefetch_factor,
+                    worker_type=data.worker_type,
+                    cpu_transforms=list(data.cpu_transforms),
+                    mlx_transforms=list(data.mlx_transforms),
+                    seed=data.seed,
+                    multiprocessing_context=data.multiprocessing_context,
+                    worker_init_fn=data.worker_init_fn,
+                    timeout=data.timeout,
+                )
+
+            return data.dataset, from_loader
+        if isinstance(data, (list, tuple)):
+            raise TypeError(
+                f"train_with_cv: got a {type(data).__name__}, which train() reads as batches; the folds split "
+                "samples: pass a Dataset (one sample per index) or a DataLoader over one"
+            )
+        try:
+            check_dataset(data)
+        except TypeError as error:
+            raise TypeError(f"train_with_cv: {error}") from None
+        return data, lambda indices, train: self._loader(Subset(data, indices), shuffle=train)
+
+    def _fresh_module(self) -> TrainModule:
+        """A copy of the module as it is now; the trainer it was last used by is not copied along."""
+        memo = {}
+        attached = getattr(self.module, "_trainer", None)
+        if attached is not None:
+            memo[id(attached)] = None
+        try:
+            return copy.deepcopy(self.module, memo)
+        except Exception as error:
+            raise TypeError(
+                f"train_with_cv: cannot copy {type(self.module).__name__} for each fold ({error}); pass "
+                "module_factory=lambda: MyModule(...)"
+            ) from error
+
+    def _cv_folder(self, run_dir: str | Path | None, overwrite: bool, log: Callable[[str], None]) -> Path:
+        """The cross-validation's folder, created; one holding files is refused unless ``overwrite``."""
+        folder = Path(run_dir) if run_dir is not None else None
+        if folder is None and self.config.run.run_dir:
+            folder = Path(self.config.run.run_dir)
+        if folder is not None:
+            if folder.exists() and not folder.is_dir():
+                raise FileExistsError(f"train_with_cv: run_dir {folder} is a file; expected a folder")
+            if holds_files(folder):
+                if not overwrite:
+                    raise FileExistsError(
+                        f"train_with_cv: run_dir {folder} already holds files (an earlier run?); pass another "
+                        "run_dir, or overwrite=True to replace the cross-validation outputs there"
+                    )
+                clear_run_outputs(folder, cv_outputs(folder), log=log)
+        name = self.config.run.run_name or type(self.module).__name__.lower()
+        return create_run_folder(folder, f"{name}-cv")
+
+
+def out_of_fold(parts: list, outputs: list[list[Any]], n: int) -> np.ndarray | None:
+    """Each fold's `predict` outputs (one per batch) as one array in sample order, or None when they are not
+    arrays with one row per held-out sample (a dict, a tuple, ...)."""
+    rows: list[np.ndarray | None] = [None] * n
+    for fold, batches in zip(parts, outputs):
+        if not batches or not all(isinstance(b, (mx.array, np.ndarray)) and b.ndim >= 1 for b in batches):
+            return None
+        stacked = np.concatenate([np.asarray(b) for b in batches])
+        if len(stacked) != len(fold.test):
+            return None
+        for i, row in zip(fold.test, stacked):
+            rows[i] = row
+    return np.stack(rows)
 
 
 def create_trainer(

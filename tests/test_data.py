@@ -710,3 +710,27 @@ def test_int64_overflow_names_the_batch():
     ) as info:
         list(DataLoader(data, batch_size=2))
     assert info.value.batch_index == 1 and isinstance(info.value.__cause__, ValueError)
+
+
+def test_subset_reads_its_indices_in_order_and_passes_the_epoch_on():
+    from audiotrain.data import Subset
+
+    class Epochs(Dataset):
+        epoch = 0
+
+        def __len__(self):
+            return 5
+
+        def __getitem__(self, i):
+            return i * 10 + self.epoch
+
+        def set_epoch(self, epoch):
+            self.epoch = epoch
+
+    base = Epochs()
+    part = Subset(base, [4, 0, 2])
+    assert len(part) == 3 and [part[i] for i in range(3)] == [40, 0, 20]
+    part.set_epoch(3)
+    assert part[0] == 43
+    with pytest.raises(IndexError, match=r"indices \[5\] out of range for a dataset of 5 samples"):
+        Subset(base, [1, 5])

@@ -1094,7 +1094,7 @@ def test_quick_test_preset_runs_in_seconds_and_its_config_is_in_the_checkpoint_a
 
 def test_report_plots_show_scores_beside_their_chance_level(tmp_path):
     from audiotrain.metrics.retrieval import chance_scores
-    from audiotrain.recipes.clap_report import chance_levels, write_plots
+    from audiotrain.recipes.clap.report import chance_levels, write_plots
 
     from matplotlib import image
 

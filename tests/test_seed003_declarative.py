@@ -5,8 +5,10 @@ is replaced by a small TrainModule (the seed's `create_model` builds a text mode
 """
 
 import json
+from pathlib import Path
 
 from audiotrain import OptimizerConfig, TrainModule
+from audiotrain.data import Dataset
 from audiotrain.trainer_config import PRESETS, TrainerConfig, resolve_config
 
 import mlx.core as mx
@@ -39,6 +41,21 @@ def batches(n=32, batch_size=16, seed=0):
     return [
         (mx.array(x[i : i + batch_size]), mx.array(y[i : i + batch_size])) for i in range(0, n, batch_size)
     ]
+
+
+class Points(Dataset):
+    """40 samples ``(x [8], y)``; ``clip_of[i]`` groups them in clips of 1 to 4 samples."""
+
+    def __init__(self, n=40):
+        rng = np.random.default_rng(0)
+        self.x = rng.normal(size=(n, 8)).astype(np.float32)
+        self.clip_of = np.repeat(np.arange(n), rng.integers(1, 5, size=n))[:n].tolist()
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return self.x[i], int(self.x[i, 0] > 0)
 
 
 def test_seed003_basic_training_and_configuration_override(tmp_path, monkeypatch):
@@ -117,17 +134,6 @@ def test_unknown_presets_keys_and_types_are_named_with_a_suggestion(tmp_path):
 
 def test_quick_test_preset_batches_a_dataset_and_a_module_optimizer_wins(tmp_path):
     from audiotrain import create_trainer
-    from audiotrain.data import Dataset
-
-    class Points(Dataset):
-        def __init__(self):
-            self.x = np.random.default_rng(0).normal(size=(40, 8)).astype(np.float32)
-
-        def __len__(self):
-            return 40
-
-        def __getitem__(self, i):
-            return self.x[i], int(self.x[i, 0] > 0)
 
     class OwnOptimizer(TinyNet):
         def configure_optimizers(self):
@@ -181,3 +187,79 @@ def test_seed003_mlflow_run_holds_the_names_the_metrics_and_the_best_checkpoint(
     best = result.best_checkpoint
     stored = {a.path for a in client.list_artifacts(run.info.run_id, f"checkpoints/{best.name}")}
     assert stored == {f"checkpoints/{best.name}/{p.name}" for p in best.iterdir()}
+
+
+def test_seed003_train_with_cv_on_a_train_loader(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    from audiotrain import create_trainer
+    from audiotrain.data import DataLoader
+
+    model = TinyNet()
+    before = np.array(model.linear.weight)
+    train_loader = DataLoader(Points(), batch_size=8)
+    trainer = create_trainer(model, config="quick_test", limit_train_batches=None, limit_val_batches=None)
+    # --- seed 003, "Kaggle Competition": train with cross-validation ----------------------------------------
+    cv_results = trainer.train_with_cv(train_loader)
+    # --- end of seed code -----------------------------------------------------------------------------
+    assert len(cv_results.fold_scores) == 5 and cv_results.run_dir.parent == Path("runs")
+    assert cv_results.run_dir.name.startswith("tinynet-cv-")
+    for metric in ("test_loss", "test_accuracy"):
+        values = [s[metric] for s in cv_results.fold_scores]
+        assert cv_results.mean[metric] == pytest.approx(np.mean(values))
+        assert cv_results.std[metric] == pytest.approx(np.std(values))
+    assert cv_results.oof.shape == (40, 3)  # one out-of-fold output per sample
+    folds = json.loads((cv_results.run_dir / "folds.json").read_text())["folds"]
+    assert sorted(i for f in folds for i in f["test"]) == list(range(40))
+    for k, fold in enumerate(folds):
+        assert sorted(fold["train"] + fold["val"] + fold["test"]) == list(range(40)) and fold["val"]
+        assert (cv_results.run_dir / f"fold{k}" / "checkpoints" / "best" / "model.safetensors").is_file()
+        assert (
+            len(json.loads((cv_results.run_dir / f"fold{k}" / "history.json").read_text())["val_loss"]) == 1
+        )
+    table = (cv_results.run_dir / "cv_scores.md").read_text()
+    mean, std = cv_results.mean["test_loss"], cv_results.std["test_loss"]
+    assert f"| {mean:.4f} | {std:.4f} |" in table
+    np.testing.assert_array_equal(np.array(model.linear.weight), before)  # each fold trained a copy
+
+
+def test_train_with_cv_keeps_groups_whole_builds_each_fold_and_refuses_a_used_folder(tmp_path):
+    from audiotrain import create_trainer
+
+    data, built = Points(), []
+
+    def factory():
+        built.append(TinyNet())
+        return built[-1]
+
+    run_dir = tmp_path / "cv"
+    trainer = create_trainer(TinyNet(), config="quick_test", batch_size=4, run_dir=str(run_dir))
+    cv = trainer.train_with_cv(data, folds=3, groups=data.clip_of, module_factory=factory, log=lambda s: None)
+    assert len(built) == 3 and all(built[k] is not built[k - 1] for k in (1, 2))
+    folds = json.loads((run_dir / "folds.json").read_text())["folds"]
+    held_out_by = {}
+    for k, fold in enumerate(folds):
+        parts = [{data.clip_of[i] for i in fold[p]} for p in ("train", "val", "test")]
+        assert not (parts[0] & parts[2] or parts[1] & parts[2] or parts[0] & parts[1])
+        for clip in parts[2]:
+            assert held_out_by.setdefault(clip, k) == k
+    assert len(held_out_by) == len(set(data.clip_of))  # every clip held out by exactly one fold
+    assert cv.fold_dirs == [run_dir / f"fold{k}" for k in range(3)]
+
+    with pytest.raises(FileExistsError, match="cv already holds files.*overwrite=True"):
+        trainer.train_with_cv(data, folds=3, groups=data.clip_of, module_factory=factory)
+    (run_dir / "notes.txt").write_text("mine")
+    again = trainer.train_with_cv(data, folds=2, module_factory=factory, overwrite=True, log=lambda s: None)
+    assert sorted(p.name for p in run_dir.iterdir() if p.name.startswith("fold")) == [
+        "fold0",
+        "fold1",
+        "folds.json",
+    ]
+    assert (run_dir / "notes.txt").read_text() == "mine" and len(again.fold_scores) == 2
+
+    with pytest.raises(ValueError, match="train_with_cv: 3 groups cannot make 5 folds"):
+        trainer.train_with_cv(data, groups=[k % 3 for k in range(40)], run_dir=tmp_path / "x")
+    with pytest.raises(TypeError, match="reads as batches"):
+        trainer.train_with_cv(batches(), run_dir=tmp_path / "x")
+    trainer.train(data, data)
+    with pytest.raises(RuntimeError, match="trained by train\\(\\).*module_factory"):
+        trainer.train_with_cv(data, run_dir=tmp_path / "x")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -40,3 +41,28 @@ def check_dataset(dataset: Any) -> int:
     if not isinstance(n, int) or n < 0:
         raise TypeError(f"len(dataset) must be a non-negative int, got {n!r} from {type(dataset).__name__}")
     return n
+
+
+class Subset(Dataset):
+    """The samples ``indices`` of ``dataset``, in that order (a cross-validation fold, a hold-out split).
+
+    ``set_epoch`` is passed on to ``dataset`` when it has one (per-epoch crops and caption draws).
+    """
+
+    def __init__(self, dataset: Any, indices: Sequence[int]):
+        n = check_dataset(dataset)
+        self.dataset = dataset
+        self.indices = [int(i) for i in indices]
+        bad = [i for i in self.indices if not 0 <= i < n]
+        if bad:
+            raise IndexError(f"Subset: indices {bad[:5]} out of range for a dataset of {n} samples")
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int) -> Any:
+        return self.dataset[self.indices[index]]
+
+    def set_epoch(self, epoch: int) -> None:
+        if hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(epoch)

@@ -12,43 +12,14 @@ at least one song). Each fold is a whole `run_training` run in ``RUN/fold<k>/`` 
 
 from __future__ import annotations
 
-import json
 import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from audiotrain.cross_validation import CVResult, grouped_folds
 from audiotrain.metrics.chord_scores import CHORD_METRICS
 from audiotrain.recipes.chords.config import TrainingConfig
 from audiotrain.recipes.chords.data import SongSplits, demo_splits, folder_splits
 from audiotrain.recipes.chords.train import run_training
-
-import numpy as np
-
-
-@dataclass
-class CVResult:
-    """What `run_cross_validation` produced: per-fold scores (fractions), their mean and std, and each fold's
-    training history (the shared Trainer's columns, as in ``fold<k>/history.json``)."""
-
-    run_dir: Path
-    fold_scores: list[dict[str, float]]
-    mean: dict[str, float]
-    std: dict[str, float]
-    histories: list[dict[str, list]] = field(default_factory=list)
-
-    def table(self) -> str:
-        """Markdown: one row per metric, one column per fold, then mean and std (in %)."""
-        folds = len(self.fold_scores)
-        lines = [
-            "| metric | " + " | ".join(f"fold {k}" for k in range(folds)) + " | mean | std |",
-            "|---" * (folds + 3) + "|",
-        ]
-        for metric in self.mean:
-            cells = " | ".join(f"{100 * s[metric]:.2f}" for s in self.fold_scores)
-            lines.append(
-                f"| {metric} | {cells} | {100 * self.mean[metric]:.2f} | {100 * self.std[metric]:.2f} |"
-            )
-        return "\n".join(lines)
 
 
 def all_songs(config: TrainingConfig) -> tuple[list, str]:
@@ -74,20 +45,21 @@ def all_songs(config: TrainingConfig) -> tuple[list, str]:
 
 
 def song_folds(songs: list, folds: int, val_fraction: float, seed: int, source: str) -> list[SongSplits]:
-    """``folds`` splits whose test parts partition ``songs`` (shuffled with ``seed``)."""
-    if folds < 2:
-        raise ValueError(f"cross-validation needs --folds >= 2, got {folds}")
-    if len(songs) < folds + 1:
+    """``folds`` splits whose test parts partition ``songs`` (shuffled with ``seed``; see `grouped_folds`)."""
+    if folds >= 2 and len(songs) < folds + 1:
         raise ValueError(f"{source}: {len(songs)} songs cannot make {folds} folds with training songs left")
-    order = np.random.default_rng(seed).permutation(len(songs))
-    shuffled = [songs[i] for i in order]
-    result = []
-    for k in range(folds):
-        test = shuffled[k::folds]
-        rest = [s for i, s in enumerate(shuffled) if i % folds != k]
-        n_val = max(1, int(round(val_fraction * len(rest)))) if len(rest) > 1 else 0
-        result.append(SongSplits(rest[n_val:], rest[:n_val], test, f"fold {k} of {source}"))
-    return result
+    parts = grouped_folds(
+        range(len(songs)), folds, seed, val_fraction, unit="songs", source=source, flag="--folds"
+    )
+    return [
+        SongSplits(
+            [songs[i] for i in f.train],
+            [songs[i] for i in f.val],
+            [songs[i] for i in f.test],
+            f"fold {f.index} of {source}",
+        )
+        for f in parts
+    ]
 
 
 def run_cross_validation(config: TrainingConfig, run_dir: str | Path, folds: int = 5, log=print) -> CVResult:
@@ -105,13 +77,8 @@ def run_cross_validation(config: TrainingConfig, run_dir: str | Path, folds: int
         histories.append(result.history)
         for lab in (run_dir / f"fold{k}" / "evaluation").glob("*.lab"):
             shutil.copyfile(lab, oof / lab.name)
-    mean = {m: float(np.mean([s[m] for s in fold_scores])) for m in CHORD_METRICS}
-    std = {m: float(np.std([s[m] for s in fold_scores])) for m in CHORD_METRICS}
-    cv = CVResult(run_dir, fold_scores, mean, std, histories)
-    (run_dir / "cv_scores.json").write_text(
-        json.dumps({"folds": fold_scores, "mean": mean, "std": std, "songs": len(songs)}, indent=1)
-    )
-    (run_dir / "cv_scores.md").write_text(cv.table() + "\n")
+    cv = CVResult(run_dir, fold_scores, histories, [run_dir / f"fold{k}" for k in range(folds)], percent=True)
+    cv.write(songs=len(songs))
     log(
         f"\n{folds}-fold cross-validation over {len(songs)} songs (grouped by song), scores in %:\n{cv.table()}"
     )

@@ -3,7 +3,8 @@
 ``python -m audiotrain.recipes.clap --help`` describes the command (`cli`). Modules: `config` (settings and
 presets), `data` (splits, loaders, zero-shot labels), `task` (the `TrainModule`), `bundle` (model load, the
 demo model, Hugging Face export), `train` (`run`: one run, top to bottom), `evaluate` (retrieval and
-zero-shot scores), `report` (the table and plots), `cli` (the commands, ``export`` included).
+zero-shot scores), `report` (the table and plots), `cv` (cross-validation grouped by clip), `cli` (the commands, ``export``
+and ``cv`` included).
 """
 
 from audiotrain._lazy import lazy_attributes
@@ -19,6 +20,7 @@ _PUBLIC = {
     "main": "audiotrain.recipes.clap.cli",
     "parse_config": "audiotrain.recipes.clap.cli",
     "run": "audiotrain.recipes.clap.train",
+    "run_cross_validation": "audiotrain.recipes.clap.cv",
 }
 
 __all__ = list(_PUBLIC)

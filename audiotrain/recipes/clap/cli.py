@@ -24,6 +24,11 @@ Any checkpoint of a run exports to a Hugging Face folder with::
 
     python -m audiotrain.recipes.clap export --checkpoint RUN/checkpoints/last --out DIR
 
+Cross-validation, grouped by clip (each fold a run in ``RUN/fold<k>/``, the scores' mean and std in
+``RUN/cv_scores.md``; see ``cv --help``)::
+
+    python -m audiotrain.recipes.clap cv --folds 5 --data my_sounds/ --pretrained laion/clap-htsat-unfused
+
 Without ``--pretrained`` it runs an OFFLINE DEMO: a small randomly initialised CLAP and a BPE tokenizer
 trained on the captions, on a generated folder of captioned synthetic sounds (or on ``--data``), so the
 command works with no download. Its numbers say nothing about real CLAP models.
@@ -63,7 +68,7 @@ from audiotrain.recipes.config_cli import (
     resolve_settings,
 )
 
-__all__ = ["build_export_parser", "build_parser", "export_main", "main", "parse_config"]
+__all__ = ["build_export_parser", "build_parser", "export_main", "main", "parse_arguments", "parse_config"]
 
 EXPORT_HELP = """Export a checkpoint of a CLAP run as a Hugging Face folder: ``python -m audiotrain.recipes.clap export``.
 
@@ -87,7 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Example: python -m audiotrain.recipes.clap --data my_sounds/ --pretrained laion/clap-htsat-unfused "
         "--train.epochs 10 --task.learning_rate 2e-5 --task.freeze_text true\n\n"
         "Export any checkpoint of a run as a Hugging Face folder:\n"
-        "  python -m audiotrain.recipes.clap export --checkpoint RUN/checkpoints/last --out DIR  (see export --help)",
+        "  python -m audiotrain.recipes.clap export --checkpoint RUN/checkpoints/last --out DIR  (see export --help)\n"
+        "Cross-validate, grouped by clip (see cv --help):\n"
+        "  python -m audiotrain.recipes.clap cv --folds 5 --data my_sounds/ --pretrained laion/clap-htsat-unfused",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
@@ -111,10 +118,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_config(argv: list[str] | None = None) -> ClapRecipeConfig:
-    parser = build_parser()
+    return parse_arguments(build_parser(), argv)[0]
+
+
+def parse_arguments(
+    parser: argparse.ArgumentParser, argv: list[str] | None
+) -> tuple[ClapRecipeConfig, argparse.Namespace]:
+    """(the resolved settings, every parsed argument), from a `build_parser` parser (``cv`` adds ``--folds``)."""
     args = parser.parse_args(argv)
     try:  # defaults < --preset < the --config file < flags
-        return resolve_settings(ClapRecipeConfig(), PRESETS, args.preset, args.config, args)
+        return resolve_settings(ClapRecipeConfig(), PRESETS, args.preset, args.config, args), args
     except (ValueError, FileNotFoundError) as error:
         parser.error(str(error))
         raise  # unreachable: parser.error exits
@@ -124,6 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "export":
         return export_main(argv[1:])
+    if argv and argv[0] == "cv":
+        from audiotrain.recipes.clap.cv import main as cv_main
+
+        return cv_main(argv[1:])
     cfg = parse_config(argv)
     try:
         result = run(cfg, argv)

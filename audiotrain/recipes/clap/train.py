@@ -12,6 +12,7 @@ import json
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from audiotrain.datasets.caption_demo import CaptionDemoConfig, make_caption_demo
 from audiotrain.datasets.captions import (
@@ -62,7 +63,10 @@ from audiotrain.train.loggers.config import (
 )
 from audiotrain.train.seeding import seed_everything
 
-__all__ = ["RUN_OUTPUTS", "default_learning_rate", "resolve_training", "run", "run_job"]
+if TYPE_CHECKING:
+    from audiotrain.recipes.clap.cv import ClipFold
+
+__all__ = ["RUN_OUTPUTS", "default_learning_rate", "demo_data_folder", "resolve_training", "run", "run_job"]
 
 DEMO_BANNER = (
     "=" * 78 + "\n"
@@ -85,17 +89,21 @@ RUN_OUTPUTS = (
 )
 
 
-def run(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
+def run(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold | None = None) -> dict:
     """`run_job` on every rank of a data-parallel job (mlx.launch): rank 0 alone prints and writes; the
     other ranks train with it (--train.batch_size is per process) and return after the fit."""
     if collectives.is_main_process():
-        return run_job(cfg, argv)
+        return run_job(cfg, argv, fold)
     with contextlib.redirect_stdout(io.StringIO()):
-        return run_job(cfg, argv)
+        return run_job(cfg, argv, fold)
 
 
-def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
+def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold | None = None) -> dict:
     """Everything the command does.
+
+    With a cross-validation ``fold`` (`audiotrain.recipes.clap.cv`), its clips replace the split choice: its
+    training clips train, its validation clips validate (val_loss, the per-epoch retrieval scores and the
+    best checkpoint), and "before" / "after" score its held-out clips.
 
     Returns
     -------
@@ -109,7 +117,7 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
     resume, labels, out, replace = _check_settings(cfg, demo)
     seed_everything(cfg.train.seed)  # whatever is drawn before the Trainer seeds at `fit`
     main = collectives.is_main_process()
-    data = cfg.data if cfg.data is not None else _demo_data(cfg)
+    data = cfg.data if cfg.data is not None else demo_data_folder(cfg)
 
     # The sampling rate comes from the front end, so the model side is set up first (except the demo
     # tokenizer, which is trained on the captions found below).
@@ -120,8 +128,16 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
     folder = scan_caption_folder(data, sampling_rate=sampling_rate)
     report = folder.report()
     print(report)
-    train_clips, eval_clips, how = choose_splits(folder, cfg.dataset, cfg.train.seed)
-    print(f"training on {len(train_clips)} clips, evaluating on {len(eval_clips)} ({how})")
+    if fold is None:
+        train_clips, eval_clips, how = choose_splits(folder, cfg.dataset, cfg.train.seed)
+        test_clips = eval_clips
+        print(f"training on {len(train_clips)} clips, evaluating on {len(eval_clips)} ({how})")
+    else:
+        train_clips, eval_clips, test_clips, how = fold.select(folder)
+        print(
+            f"training on {len(train_clips)} clips, validating on {len(eval_clips)}, scoring the "
+            f"{len(test_clips)} held-out clips ({how})"
+        )
     if len(train_clips) < 2:
         raise CaptionFolderError(f"{folder.root}: only {len(train_clips)} training clip(s); need at least 2")
     out = _open_run_folder(out, replace, demo, report)
@@ -135,29 +151,36 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
     resolved = dataclasses.replace(cfg, task=task_cfg, train=dataclasses.replace(cfg.train, epochs=epochs))
     if main:
         write_run_config(out / "config.json", resolved, demo, folder, bundle, how, argv)
-    train_loader, val_loader, eval_set = _loaders(cfg, bundle, train_clips, eval_clips, sampling_rate)
+    train_loader, val_loader, eval_set, test_set = _loaders(
+        cfg, bundle, train_clips, eval_clips, test_clips, sampling_rate
+    )
     task = CLAPTrainModule(bundle.model, task_cfg)
     total_params, trainable = task.parameter_counts()
     print(f"model: {total_params:,} parameters, {trainable:,} trainable; {total} optimizer steps planned")
     if resume is not None:
         check_resume_matches(resume, task)
 
-    labels = _zero_shot_labels(labels, folder, eval_clips)
-    evaluate = lambda: evaluate_clap(  # noqa: E731
-        task.clap,
-        eval_set,
-        bundle.extractor,
-        bundle.tokenizer,
-        labels=labels,
-        prompt_template=cfg.dataset.prompt_template,
-        batch_size=cfg.train.eval_batch_size,
-    )
-    before = evaluate() if main else {}
+    labels = _zero_shot_labels(labels, folder, test_clips)
+
+    def scores_on(dataset: CaptionDataset) -> dict:
+        return evaluate_clap(
+            task.clap,
+            dataset,
+            bundle.extractor,
+            bundle.tokenizer,
+            labels=labels,
+            prompt_template=cfg.dataset.prompt_template,
+            batch_size=cfg.train.eval_batch_size,
+        )
+
+    evaluate = lambda: scores_on(eval_set)  # noqa: E731  (each validation: picks the best checkpoint)
+    score_held_out = lambda: scores_on(test_set)  # noqa: E731  (before / after; = eval_set unless a cv fold)
+    before = score_held_out() if main else {}
     if main:
         print("retrieval before fine-tuning:\n" + format_table(before, None))
-    if len(eval_clips) < FEW_EVAL_CLIPS:
+    if len(test_clips) < FEW_EVAL_CLIPS:
         print(
-            f"note: only {len(eval_clips)} evaluation clips: text→audio R@k is k/{len(eval_clips)} by chance "
+            f"note: only {len(test_clips)} evaluation clips: text→audio R@k is k/{len(test_clips)} by chance "
             f"(R@10 is 1.0 for any model with 10 or fewer); use {FEW_EVAL_CLIPS}+ clips for scores that compare models"
         )
 
@@ -193,14 +216,14 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
         print(f"training was interrupted (Ctrl-C); evaluating now. Continue training with:\n  {command}")
 
     weights = _load_best_weights(task, best)
-    after = evaluate()
+    after = score_held_out()
     print(f"retrieval on the evaluation clips (after: {weights}):\n" + format_table(before, after))
     results = {
         "before": before,
         "after": after,
         "after_weights": weights,
-        "n_eval_clips": len(eval_set),
-        "n_eval_captions": len(eval_set.captions),
+        "n_eval_clips": len(test_set),
+        "n_eval_captions": len(test_set.captions),
     }
     (out / "retrieval.json").write_text(json.dumps(results, indent=2) + "\n")
     write_plots(trainer.history, results, out / "plots")
@@ -214,7 +237,7 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None) -> dict:
         "weights": weights,
         "history": trainer.history,
         "task": task,
-        "eval_set": eval_set,
+        "eval_set": test_set,
         "interrupted": trainer.interrupted,
     }
 
@@ -241,7 +264,7 @@ def _check_settings(
     return resume, labels, out, replace
 
 
-def _demo_data(cfg: ClapRecipeConfig) -> Path:
+def demo_data_folder(cfg: ClapRecipeConfig) -> Path:
     """The demo's folder of captioned synthetic clips, generated (or found) by rank 0, then read by the others."""
     main = collectives.is_main_process()
     cache = Path(cfg.demo.folder or Path.home() / ".cache" / "audiotrain")
@@ -271,8 +294,16 @@ def _open_run_folder(out: Path | None, replace: bool, demo: bool, report: str) -
     return out
 
 
-def _loaders(cfg: ClapRecipeConfig, bundle: Bundle, train_clips: list, eval_clips: list, sampling_rate: int):
-    """(train loader, validation loader, the evaluation `CaptionDataset`); says what validation leaves out."""
+def _loaders(
+    cfg: ClapRecipeConfig,
+    bundle: Bundle,
+    train_clips: list,
+    eval_clips: list,
+    test_clips: list,
+    sampling_rate: int,
+):
+    """(train loader, validation loader, the validation and the held-out `CaptionDataset`: the same one
+    unless ``test_clips`` are other clips, as in a cross-validation fold); says what validation leaves out."""
     extractor, tokenizer = bundle.extractor, bundle.tokenizer
     crop = None if extractor.truncation == "fusion" else extractor.nb_max_samples
     common = dict(
@@ -283,13 +314,16 @@ def _loaders(cfg: ClapRecipeConfig, bundle: Bundle, train_clips: list, eval_clip
     )
     train_set = CaptionDataset(train_clips, tokenizer, train=True, **common)
     eval_set = CaptionDataset(eval_clips, tokenizer, train=False, **common)
+    test_set = (
+        eval_set if test_clips is eval_clips else CaptionDataset(test_clips, tokenizer, train=False, **common)
+    )
     workers = cfg.dataset.num_workers
     train_loader = make_loader(train_set, extractor, cfg.train.batch_size, True, cfg.train.seed, workers)
     val_loader = make_loader(eval_set, extractor, cfg.train.eval_batch_size, False, cfg.train.seed, workers)
     note = validation_note(len(eval_set), cfg.train.eval_batch_size)
     if note:
         print(note)
-    return train_loader, val_loader, eval_set
+    return train_loader, val_loader, eval_set, test_set
 
 
 def _zero_shot_labels(labels: list[str] | None, folder: CaptionFolder, eval_clips: list) -> list[str] | None:

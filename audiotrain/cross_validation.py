@@ -1,0 +1,168 @@
+"""K-fold cross-validation shared by the recipes and `create_trainer`: grouped folds and their scores.
+
+`grouped_folds` splits samples into folds so that a group (a song, a clip with several captions, a speaker)
+never has samples in two folds: every group is held out by exactly one fold, and the others train on it.
+`CVResult` holds each fold's metrics and writes their mean and standard deviation as a table.
+
+>>> folds = grouped_folds(["a", "a", "b", "c", "c", "d"], folds=2, seed=0, val_fraction=0.25)
+>>> folds[0].test, folds[0].val, folds[0].train          # sample indices
+>>> cv = CVResult(run_dir, [{"acc": 0.8}, {"acc": 0.9}]); cv.mean, cv.std, cv.table()
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: What a cross-validation writes in its folder besides the ``fold<k>/`` runs.
+CV_FILES = ("folds.json", "cv_scores.json", "cv_scores.md")
+
+
+def cv_outputs(folder: Path) -> list[str]:
+    """The names in ``folder`` that an earlier cross-validation wrote (``fold<k>/`` and `CV_FILES`): what
+    an ``overwrite`` removes, leaving anything else there alone."""
+    folds = sorted(p.name for p in folder.iterdir() if p.is_dir() and re.fullmatch(r"fold\d+", p.name))
+    return [*folds, *(name for name in CV_FILES if (folder / name).exists())]
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One fold's sample indices: ``test`` is held out; ``val`` (groups of the rest) selects checkpoints."""
+
+    index: int
+    train: list[int]
+    val: list[int]
+    test: list[int]
+
+
+def grouped_folds(
+    groups: Sequence[Hashable],
+    folds: int,
+    seed: int = 0,
+    val_fraction: float = 0.0,
+    unit: str = "groups",
+    source: str = "cross-validation",
+    flag: str = "folds",
+) -> list[Fold]:
+    """``folds`` folds over the samples ``0 .. len(groups) - 1``; sample ``i`` belongs to group ``groups[i]``.
+
+    - The test parts partition the samples and no group is split between folds (nor, within a fold, between
+      train, val and test).
+    - Deterministic from ``seed``: the groups are shuffled with ``np.random.default_rng(seed)``, then given,
+      largest first, to the fold holding the fewest samples so far (so fold sizes differ by at most the
+      largest group; with groups of equal size the folds take them in turn, ``shuffled[k::folds]``).
+    - Within a fold, the first ``round(val_fraction * n)`` of the other groups (in shuffled order; at least
+      one when ``val_fraction > 0``, and never all of them) are its validation part, the rest its training part.
+    - Indices within each part follow the shuffled group order, then sample order.
+
+    Args:
+        unit: what a group is, for errors ("songs", "clips").
+        source: where the samples come from, for errors.
+        flag: the option that set ``folds``, for errors.
+
+    Raises:
+        ValueError: fewer than 2 folds, fewer groups than folds (naming both), or a ``val_fraction``
+            outside [0, 1).
+    """
+    if isinstance(folds, bool) or not isinstance(folds, (int, np.integer)) or folds < 2:
+        raise ValueError(f"cross-validation needs {flag} >= 2, got {folds!r}")
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"{source}: val_fraction must be in [0, 1), got {val_fraction!r}")
+    members: dict[Hashable, list[int]] = {}
+    for i, group in enumerate(groups):
+        members.setdefault(group, []).append(i)
+    order = list(members)  # first appearance: the same groups in the same order give the same folds
+    if len(order) < folds:
+        raise ValueError(
+            f"{source}: {len(order)} {unit} cannot make {folds} folds (each fold holds out at least one); "
+            f"use {flag} {max(len(order), 2)} or fewer, or more data"
+        )
+    shuffled = [order[i] for i in np.random.default_rng(seed).permutation(len(order))]
+    load = [0] * folds
+    fold_of: dict[Hashable, int] = {}
+    for group in sorted(shuffled, key=lambda g: -len(members[g])):  # stable: ties keep the shuffled order
+        k = int(np.argmin(load))  # the first of the lightest folds
+        fold_of[group] = k
+        load[k] += len(members[group])
+
+    def samples(part: list) -> list[int]:
+        return [i for group in part for i in members[group]]
+
+    result = []
+    for k in range(folds):
+        test = [g for g in shuffled if fold_of[g] == k]
+        rest = [g for g in shuffled if fold_of[g] != k]
+        n_val = 0
+        if val_fraction > 0 and len(rest) > 1:
+            n_val = min(len(rest) - 1, max(1, int(round(val_fraction * len(rest)))))
+        result.append(Fold(k, samples(rest[n_val:]), samples(rest[:n_val]), samples(test)))
+    return result
+
+
+@dataclass
+class CVResult:
+    """Per-fold metrics of a cross-validation, their mean and (population) standard deviation.
+
+    Attributes:
+        run_dir: where the folds' runs are (``fold<k>/``) and `write` puts the scores.
+        fold_scores: one ``{metric: value}`` per fold, in fold order.
+        histories: each fold's training history (the shared Trainer's columns).
+        fold_dirs: each fold's run folder.
+        percent: the values are fractions that `table` shows in %.
+        oof: out-of-fold predictions, one per sample in sample order, where the caller made them.
+    """
+
+    run_dir: Path | None
+    fold_scores: list[dict[str, float]]
+    histories: list[dict[str, list]] = field(default_factory=list)
+    fold_dirs: list[Path] = field(default_factory=list)
+    percent: bool = False
+    oof: Any = None
+
+    @property
+    def metrics(self) -> list[str]:
+        """The metrics every fold has, in the first fold's order."""
+        if not self.fold_scores:
+            return []
+        return [m for m in self.fold_scores[0] if all(m in s for s in self.fold_scores)]
+
+    @property
+    def mean(self) -> dict[str, float]:
+        return {m: float(np.mean([s[m] for s in self.fold_scores])) for m in self.metrics}
+
+    @property
+    def std(self) -> dict[str, float]:
+        """``np.std`` over the folds (ddof 0), as the chord-recognition papers' "mean ± std" report it."""
+        return {m: float(np.std([s[m] for s in self.fold_scores])) for m in self.metrics}
+
+    def table(self) -> str:
+        """Markdown: one row per metric, one column per fold, then mean and std (in % when `percent`)."""
+        scale, fmt = (100.0, ".2f") if self.percent else (1.0, ".4f")
+        folds = len(self.fold_scores)
+        lines = [
+            "| metric | " + " | ".join(f"fold {k}" for k in range(folds)) + " | mean | std |",
+            "|---" * (folds + 3) + "|",
+        ]
+        mean, std = self.mean, self.std
+        for metric in self.metrics:
+            cells = " | ".join(f"{scale * s[metric]:{fmt}}" for s in self.fold_scores)
+            lines.append(
+                f"| {metric} | {cells} | {scale * mean[metric]:{fmt}} | {scale * std[metric]:{fmt}} |"
+            )
+        return "\n".join(lines)
+
+    def write(self, stem: str = "cv_scores", **extra: Any) -> tuple[Path, Path]:
+        """``run_dir/<stem>.json`` (``folds``, ``mean``, ``std`` and ``extra``) and ``<stem>.md`` (`table`)."""
+        if self.run_dir is None:
+            raise ValueError("CVResult.write: no run_dir to write to")
+        json_path, md_path = self.run_dir / f"{stem}.json", self.run_dir / f"{stem}.md"
+        record = {"folds": self.fold_scores, "mean": self.mean, "std": self.std, **extra}
+        json_path.write_text(json.dumps(record, indent=1))
+        md_path.write_text(self.table() + "\n")
+        return json_path, md_path

@@ -1,0 +1,179 @@
+"""K-fold cross-validation of the CLAP recipe, grouped by clip: ``python -m audiotrain.recipes.clap cv``.
+
+    python -m audiotrain.recipes.clap cv --folds 5 --data my_sounds/ --pretrained laion/clap-htsat-unfused
+    python -m audiotrain.recipes.clap cv --folds 5                     # the offline demo (generated clips)
+
+Every usable clip of the folder, whatever its split, is held out by exactly one fold, with all its captions:
+a clip's captions are never split between folds, nor between a fold's training, validation and held-out
+clips (folds are balanced by captions). In each fold the other clips are split again, by clip, into training
+and validation (``--dataset.eval_fraction`` of them, at least one clip); validation picks the best
+checkpoint (by val_mAP@10, or val_loss with ``--train.retrieval_every_epoch false``) and the held-out clips
+are scored with it. Every other setting and flag is the recipe's (``--preset``, ``--config``, ...), except
+``--resume`` and the split choice (``--dataset.train_split`` / ``eval_split``), which are refused.
+
+The run folder (``--out``, default ``runs/clap-cv-<date>-<time>``; one that holds files is refused unless
+``--overwrite``) receives:
+
+    fold<k>/           a whole run of the recipe: config.json, checkpoints/, history.json, plots/,
+                       retrieval.json (before/after scores on the fold's held-out clips), hf_model/
+    folds.json         each fold's training, validation and held-out clips (by name)
+    cv_scores.json/.md held-out text→audio and audio→text R@1/5/10 and mAP@10 (and zero-shot accuracy when
+                       the clips are labelled) per fold, their mean and standard deviation (in % in the .md)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from audiotrain.cross_validation import CVResult, cv_outputs, grouped_folds
+from audiotrain.datasets.captions import CaptionedClip, CaptionFolder, CaptionFolderError, scan_caption_folder
+from audiotrain.distributed import collectives
+from audiotrain.recipes._run import check_run_folder, clear_run_outputs, create_run_folder
+from audiotrain.recipes.clap.cli import build_parser, parse_arguments
+from audiotrain.recipes.clap.config import ClapDatasetConfig, ClapRecipeConfig
+from audiotrain.recipes.clap.train import demo_data_folder, run
+from audiotrain.recipes.config_cli import USER_ERRORS
+
+#: The held-out scores of each fold, in the table's order (zero-shot only where the clips have labels).
+CV_METRICS = (
+    *(
+        f"{way}_{score}"
+        for way in ("text_to_audio", "audio_to_text")
+        for score in ("R@1", "R@5", "R@10", "mAP@10")
+    ),
+    "mAP@10",
+    "zero_shot_top1_accuracy",
+    "zero_shot_top5_accuracy",
+)
+
+
+class FoldInterrupted(Exception):
+    """Ctrl-C stopped a fold's training (which saved and scored it): the folds after it do not run."""
+
+
+@dataclass(frozen=True)
+class ClipFold:
+    """One fold's clips, by name: `audiotrain.recipes.clap.train.run_job` trains, validates and scores them."""
+
+    index: int
+    folds: int
+    train: tuple[str, ...]
+    val: tuple[str, ...]
+    test: tuple[str, ...]
+
+    def select(self, folder: CaptionFolder) -> tuple[list, list, list, str]:
+        """(train, validation, held-out clips of `folder`, a sentence naming the fold). Clips whose audio the
+        run's scan found unreadable are no longer in `folder`, so they drop out of every part alike."""
+        by_name = {c.name: c for c in folder.clips}
+        parts = [[by_name[n] for n in names if n in by_name] for names in (self.train, self.val, self.test)]
+        for part, what in zip(parts, ("training", "validation", "held-out")):
+            if not part:
+                raise CaptionFolderError(
+                    f"{folder.root}: fold {self.index} has no readable {what} clips left"
+                )
+        return (*parts, f"fold {self.index} of {self.folds}, grouped by clip")
+
+
+def clip_folds(
+    clips: list[CaptionedClip], folds: int, seed: int, val_fraction: float, source: str
+) -> list[ClipFold]:
+    """``folds`` folds over ``clips`` in which each clip and all its captions stay together."""
+    owner = [i for i, clip in enumerate(clips) for _ in clip.captions]  # one entry per caption: its clip
+    parts = grouped_folds(owner, folds, seed, val_fraction, unit="clips", source=source, flag="--folds")
+
+    def names(captions: list[int]) -> tuple[str, ...]:
+        return tuple(clips[i].name for i in dict.fromkeys(owner[c] for c in captions))
+
+    return [ClipFold(f.index, folds, names(f.train), names(f.val), names(f.test)) for f in parts]
+
+
+def run_cross_validation(cfg: ClapRecipeConfig, folds: int = 5, argv: list[str] | None = None) -> CVResult:
+    """Train and score ``folds`` folds grouped by clip; see the module docstring for what is written."""
+    if cfg.resume:
+        raise ValueError(
+            "cv: --resume continues one run, but a cross-validation trains every fold from the start; drop "
+            "--resume (or resume one fold's run with the recipe's own command)"
+        )
+    default = ClapDatasetConfig()
+    if (cfg.dataset.train_split, cfg.dataset.eval_split) != (default.train_split, default.eval_split):
+        raise ValueError(
+            "cv: --dataset.train_split / --dataset.eval_split choose the splits of one run, but a cross-validation "
+            "folds every clip of the folder, whatever its split; leave them unset"
+        )
+    demo = cfg.pretrained is None
+    if not demo and cfg.data is None:
+        raise ValueError("--data FOLDER is required with --pretrained (a folder of audio + captions)")
+    main = collectives.is_main_process()
+    out = Path(cfg.out) if cfg.out else None
+    replace = out is not None and check_run_folder(out, "--out", cfg.overwrite)
+    data = Path(cfg.data) if cfg.data is not None else demo_data_folder(cfg)
+    folder = scan_caption_folder(data)  # the clips (each run decodes and checks their audio again)
+    plan = clip_folds(folder.clips, folds, cfg.train.seed, cfg.dataset.eval_fraction, str(folder.root))
+    if replace and main:
+        clear_run_outputs(out, cv_outputs(out))
+    out = Path(
+        collectives.broadcast_from_main(
+            str(create_run_folder(out, "clap-demo-cv" if demo else "clap-cv")) if main else None
+        )
+    )
+    captions = sum(len(c.captions) for c in folder.clips)
+    if main:
+        record = {
+            "data": str(folder.root),
+            "seed": cfg.train.seed,
+            "folds": [dataclasses.asdict(f) for f in plan],
+        }
+        (out / "folds.json").write_text(json.dumps(record, indent=1) + "\n")
+    fold_scores, histories, fold_dirs = [], [], []
+    for fold in plan:
+        print(
+            f"\n=== fold {fold.index + 1}/{folds}: {len(fold.train)} training / {len(fold.val)} validation / "
+            f"{len(fold.test)} held-out clips"
+        )
+        fold_cfg = dataclasses.replace(
+            cfg, data=str(data), out=str(out / f"fold{fold.index}"), overwrite=False
+        )
+        result = run(fold_cfg, ["cv", *(argv or [])], fold=fold)
+        if result["interrupted"]:
+            raise KeyboardInterrupt(
+                f"cv: fold {fold.index} was interrupted; its run is in {result['run_dir']}"
+            )
+        if main:
+            fold_scores.append({m: float(result["after"][m]) for m in CV_METRICS if m in result["after"]})
+        histories.append(result["history"])
+        fold_dirs.append(Path(result["run_dir"]))
+    cv = CVResult(out, fold_scores, histories, fold_dirs, percent=True)
+    if main:
+        cv.write(clips=len(folder.clips), captions=captions)
+        print(
+            f"\n{folds}-fold cross-validation over {len(folder.clips)} clips ({captions} captions, grouped by clip), "
+            f"held-out scores in %:\n{cv.table()}\nrun folder: {out} (fold<k>/, folds.json, cv_scores.json, "
+            "cv_scores.md)"
+        )
+    return cv
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[2:] if argv is None else argv)
+    parser = build_parser()
+    parser.prog = "python -m audiotrain.recipes.clap cv"
+    parser.description = __doc__
+    parser.epilog = (
+        "Example: python -m audiotrain.recipes.clap cv --folds 5 --data my_sounds/ --pretrained "
+        "laion/clap-htsat-unfused --train.epochs 10"
+    )
+    parser.add_argument("--folds", type=int, default=5, help="number of folds (default 5), grouped by clip")
+    cfg, args = parse_arguments(parser, argv)
+    try:
+        run_cross_validation(cfg, args.folds, argv)
+    except USER_ERRORS as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except FoldInterrupted as stop:
+        print(f"{stop}", file=sys.stderr)
+        return 130  # as a shell reports a command Ctrl-C stopped
+    return 0

@@ -1,0 +1,56 @@
+"""Cross-validation of the CLAP recipe, grouped by clip: `python -m audiotrain.recipes.clap cv`."""
+
+import json
+from pathlib import Path
+
+from audiotrain.datasets.captions import CaptionedClip
+from audiotrain.recipes.clap import main
+from audiotrain.recipes.clap.cv import clip_folds
+
+import numpy as np
+import pytest
+
+
+def test_folds_keep_every_caption_of_a_clip_together():
+    rng = np.random.default_rng(0)
+    clips = [
+        CaptionedClip(
+            Path(f"/d/c{i}.wav"), f"c{i}.wav", tuple(f"cap {i}.{j}" for j in range(rng.integers(1, 6)))
+        )
+        for i in range(17)
+    ]
+    folds = clip_folds(clips, 4, seed=3, val_fraction=0.2, source="d")
+    names = sorted(c.name for c in clips)
+    assert sorted(n for f in folds for n in f.test) == names  # each clip held out by exactly one fold
+    for f in folds:
+        assert sorted(f.train + f.val + f.test) == names and f.val and f.train  # parts are whole clips
+    with pytest.raises(ValueError, match="d: 3 clips cannot make 4 folds"):
+        clip_folds(clips[:3], 4, seed=0, val_fraction=0.2, source="d")
+
+
+def test_cv_command_on_demo_clips(tmp_path, capsys):
+    out = tmp_path / "cv"
+    argv = ["cv", "--folds", "2", "--preset", "quick_test", "--demo.folder", str(tmp_path / "cache")]
+    assert main([*argv, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "2-fold cross-validation over 12 clips" in printed and "| text_to_audio_R@1 |" in printed
+    folds = json.loads((out / "folds.json").read_text())["folds"]
+    assert not set(folds[0]["test"]) & set(folds[1]["test"])  # no clip in two folds
+    assert len(folds[0]["test"]) + len(folds[1]["test"]) == 12
+    scores = json.loads((out / "cv_scores.json").read_text())
+    for k, fold in enumerate(folds):
+        assert (out / f"fold{k}" / "checkpoints" / "last" / "model.safetensors").is_file()
+        assert (out / f"fold{k}" / "history.json").is_file()
+        retrieval = json.loads((out / f"fold{k}" / "retrieval.json").read_text())
+        assert retrieval["n_eval_clips"] == len(fold["test"])  # "after" scores the held-out clips
+        assert scores["folds"][k]["audio_to_text_mAP@10"] == retrieval["after"]["audio_to_text_mAP@10"]
+    for metric in ("text_to_audio_R@5", "audio_to_text_R@10", "mAP@10"):
+        values = [s[metric] for s in scores["folds"]]
+        assert scores["mean"][metric] == pytest.approx(np.mean(values))
+        assert scores["std"][metric] == pytest.approx(np.std(values))
+    assert "| mAP@10 |" in (out / "cv_scores.md").read_text()
+
+    assert main([*argv, "--out", str(out)]) == 2  # a used run folder is refused, before any work
+    assert "already holds files" in capsys.readouterr().err
+    assert main([*argv, "--dataset.eval_split", "test", "--out", str(tmp_path / "other")]) == 2
+    assert "folds every clip of the folder, whatever its split" in capsys.readouterr().err

@@ -1,0 +1,58 @@
+"""Grouped k-fold splitting and the mean ± std table shared by every cross-validation."""
+
+import json
+
+from audiotrain.cross_validation import CVResult, grouped_folds
+
+import numpy as np
+import pytest
+
+
+def test_groups_never_cross_folds_and_every_sample_is_held_out_once():
+    rng = np.random.default_rng(3)
+    groups = [f"clip{g}" for g in rng.integers(0, 23, size=100)]  # 1..9 samples per group
+    folds = grouped_folds(groups, 5, seed=1, val_fraction=0.2)
+    assert sorted(i for f in folds for i in f.test) == list(range(100))
+    held_by = {}
+    for f in folds:
+        assert sorted(f.train + f.val + f.test) == list(range(100))
+        parts = [{groups[i] for i in part} for part in (f.train, f.val, f.test)]
+        assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+        assert f.val and f.train
+        for g in parts[2]:
+            assert held_by.setdefault(g, f.index) == f.index  # a group is held out by one fold only
+    sizes = [len(f.test) for f in folds]
+    assert max(sizes) - min(sizes) <= max(groups.count(g) for g in set(groups))  # balanced by samples
+
+
+def test_same_seed_same_folds_and_another_seed_others():
+    groups = [i // 3 for i in range(30)]
+    assert grouped_folds(groups, 3, seed=7) == grouped_folds(groups, 3, seed=7)
+    assert grouped_folds(groups, 3, seed=7) != grouped_folds(groups, 3, seed=8)
+
+
+def test_equal_groups_are_dealt_in_turn():
+    folds = grouped_folds(list(range(10)), 3, seed=0)
+    shuffled = [int(g) for g in np.random.default_rng(0).permutation(10)]
+    assert [f.test for f in folds] == [shuffled[k::3] for k in range(3)]
+    assert all(f.val == [] for f in folds)  # val_fraction 0: no validation part
+
+
+def test_fewer_groups_than_folds_is_an_error_naming_both():
+    with pytest.raises(ValueError, match="my data: 3 clips cannot make 5 folds"):
+        grouped_folds(["a", "a", "b", "c"], 5, unit="clips", source="my data")
+    with pytest.raises(ValueError, match="needs --folds >= 2, got 1"):
+        grouped_folds(["a", "b"], 1, flag="--folds")
+
+
+def test_cv_result_mean_std_are_numpys_and_the_table_shows_them(tmp_path):
+    scores = [{"loss": 0.5, "acc": 0.75}, {"loss": 0.25, "acc": 0.5}, {"loss": 0.4, "acc": 1.0}]
+    cv = CVResult(tmp_path, scores, percent=True)
+    assert cv.mean["acc"] == pytest.approx(np.mean([0.75, 0.5, 1.0]))
+    assert cv.std["loss"] == pytest.approx(np.std([0.5, 0.25, 0.4]))
+    row = next(line for line in cv.table().splitlines() if line.startswith("| acc |"))
+    assert row == f"| acc | 75.00 | 50.00 | 100.00 | 75.00 | {100 * np.std([0.75, 0.5, 1.0]):.2f} |"
+    json_path, md_path = cv.write(clips=12)
+    record = json.loads(json_path.read_text())
+    assert record["folds"] == scores and record["clips"] == 12 and record["std"] == cv.std
+    assert md_path.read_text() == cv.table() + "\n"
