@@ -6,6 +6,7 @@ import glob
 from audiotrain.recipes.chords import cli as chords
 from audiotrain.recipes.chords.config import TrainingConfig
 from audiotrain.recipes.clap import cli as clap
+from audiotrain.train.loggers import LoggerWarning
 
 import pytest
 from logger_readers import (
@@ -108,3 +109,22 @@ def test_logger_settings_come_from_flags_and_config_files_and_are_checked(tmp_pa
     err = capsys.readouterr().err
     assert "unknown logger 'tensorbord'" in err and "did you mean 'tensorboard'" in err
     assert not (tmp_path / "r").exists()
+
+
+def test_a_resumed_chord_run_continues_the_same_logger_runs(tmp_path, logger_env, capsys):
+    from mlflow.tracking import MlflowClient
+
+    run_dir = tmp_path / "run"
+    argv = ["--preset", "quick_test", "--data.cache_dir", str(tmp_path / "cache"), "--run_dir", str(run_dir),
+            "--logger", "csv,mlflow", "--logger.experiment", "resume-e2e"]  # fmt: skip
+    assert chords.main(argv) == 0
+    last = run_dir / "checkpoints" / "last"
+    # MLflow keeps a param's first value: the longer schedule is said once, and logging goes on.
+    with pytest.warns(LoggerWarning, match=r"num_epochs \(old '1', new '2'\)"):
+        assert chords.main([*argv, "--num_epochs", "2", "--resume", str(last)]) == 0
+    capsys.readouterr()
+    assert [p.name for p in (run_dir / "csv").iterdir()] == ["version_0"]
+    client = MlflowClient(f"sqlite:///{run_dir / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("resume-e2e").experiment_id])
+    steps = sorted(m.step for m in client.get_metric_history(run.info.run_id, "val_loss"))
+    assert len(steps) == 2 and steps[0] < steps[1]  # one per epoch, both in the one run
