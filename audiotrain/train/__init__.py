@@ -23,6 +23,8 @@ _PUBLIC = {
     "MLflowLogger": "audiotrain.train.loggers",
     "TensorBoardLogger": "audiotrain.train.loggers",
     "WandbLogger": "audiotrain.train.loggers",
+    "LoggerConfig": "audiotrain.train.loggers",
+    "build_loggers": "audiotrain.train.loggers",
     # learning-rate schedules
     "LRScheduler": "audiotrain.train.schedulers",
     "WarmupCosineScheduler": "audiotrain.train.schedulers",

@@ -53,6 +53,8 @@ class WandbLogger(Logger):
         Passed to ``wandb.init`` (``entity``, ``tags``, ``group``, ``settings``, ...).
     """
 
+    stores_artifacts = True
+
     def __init__(
         self,
         project: str | None = None,
@@ -95,8 +97,6 @@ class WandbLogger(Logger):
     @property
     def log_dir(self) -> Path | None:
         return self._run_dir
-
-    stores_artifacts = True
 
     def _start(self) -> None:
         _OPEN_RUNS.discard(self)
