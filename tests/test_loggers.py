@@ -613,9 +613,10 @@ def test_mlflow_local_store_without_its_database_packages_says_what_to_install(m
 def test_fit_then_test_stays_one_run_in_every_logger(tmp_path, mlflow_store, monkeypatch):
     from audiotrain import Trainer
 
-    import wandb
     from mlflow.tracking import MlflowClient
     from tasks import TinyClassifier, make_batches
+
+    import wandb
 
     monkeypatch.setenv("WANDB_DATA_DIR", str(tmp_path / "wandb-data"))
     quiet = wandb.Settings(console="off", silent=True)
