@@ -145,6 +145,7 @@ def main(argv: list[str] | None = None) -> None:
         "--run_dir", type=Path, default=Path("runs") / time.strftime("chords-bench-%Y%m%d-%H%M%S")
     )
     parser.add_argument("--cache_dir", type=str, default=None, help="demo data and feature cache")
+    parser.add_argument("--seed", type=int, default=None, help="training seed (weights, order, augmentation)")
     args = parser.parse_args(argv)
 
     config = TrainingConfig() if args.quick else benchmark_config()
@@ -154,6 +155,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.test_songs:
         data = replace(data, demo_test_songs=args.test_songs)
     config = replace(config, data=data)
+    if args.seed is not None:
+        config = replace(config, seed=args.seed)
     train_style = demo_splits(config.data, config.features.sr)
     independent = demo_splits(config.data, config.features.sr, test_style="independent")
     if args.checkpoint is None:
