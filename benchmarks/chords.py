@@ -146,6 +146,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--cache_dir", type=str, default=None, help="demo data and feature cache")
     parser.add_argument("--seed", type=int, default=None, help="training seed (weights, order, augmentation)")
+    parser.add_argument("--demo_songs", type=int, default=None, help="demo songs to train and validate on")
     args = parser.parse_args(argv)
 
     config = TrainingConfig() if args.quick else benchmark_config()
@@ -154,6 +155,8 @@ def main(argv: list[str] | None = None) -> None:
         data = replace(data, cache_dir=args.cache_dir)
     if args.test_songs:
         data = replace(data, demo_test_songs=args.test_songs)
+    if args.demo_songs:
+        data = replace(data, demo_songs=args.demo_songs)
     config = replace(config, data=data)
     if args.seed is not None:
         config = replace(config, seed=args.seed)

@@ -139,8 +139,8 @@ def test_bass_lines_move_and_tunings_spread():
     songs = [plan_demo_song(config, i) for i in range(config.n_songs)]
     assert {s.bass_pattern for s in songs} >= set(BASS_PATTERNS)
     assert max(abs(s.tuning_cents) for s in songs) > 25
-    walking = next(s for s in songs if s.bass_pattern == "walk")
-    assert len({n.midi for n in walking.notes if is_bass_instrument(n.instrument)}) > 8
+    walking = [s for s in songs if s.bass_pattern == "walk" and s.bass_instrument]
+    assert max(len({n.midi for n in s.notes if is_bass_instrument(n.instrument)}) for s in walking) > 8
 
 
 def test_independent_style_is_another_generator():
