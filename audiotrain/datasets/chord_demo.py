@@ -13,7 +13,11 @@ Two independently written styles share the set writer (`generate_demo_songs`):
   envelope and vibrato drawn per song) -- in a register drawn per song (lowest note from MIDI 40 to 61),
   over a bass instrument one or two octaves below (``bass_pluck``, ``bass_fretless`` with vibrato,
   ``bass_synth`` with a filter envelope) playing a moving line: held notes, pulses, octave jumps, walking
-  lines with chord tones and chromatic approach notes, neighbour and passing tones, and rests. Drums (a
+  lines with chord tones and chromatic approach notes, neighbour and passing tones, and rests. No preset
+  has one fixed sound: each song draws, for every instrument it uses, a spectral tilt and per-partial
+  weights (sometimes extra partials, weak even partials, or for a bass a weak fundamental), scaled attack
+  and decay times, a chorus detune and a level (`_timbre_variation`); the bass register (lowest note E1 to
+  E2, an octave or more under the chords) and how unevenly the chord tones are played. Drums (a
   pitch-swept kick that masks the low end, snare, hats), a low rumble, a noise floor, a mix drawn per
   song (tilt, a peaking EQ band, comb reverb), a tuning offset of up to +-40 cents and a random level.
 - ``"independent"`` (`audiotrain.datasets.chord_demo_independent`): other progressions, voicings, timbres,
