@@ -142,7 +142,7 @@ class ChordDataConfig:
         default=None,
         metadata=_help("demo data and feature cache; default $AUDIOTRAIN_CACHE_DIR or ~/.cache/audiotrain"),
     )
-    demo_songs: int = field(default=128, metadata=_help("demo songs to train and validate on"))
+    demo_songs: int = field(default=64, metadata=_help("demo songs to train and validate on"))
     demo_test_songs: int = field(
         default=8, metadata=_help("held-out demo songs (another seed) to evaluate on")
     )
@@ -286,12 +286,12 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def benchmark_config(**overrides: Any) -> TrainingConfig:
-    """The longer setting of `benchmarks/chords.py`: more songs (192 vs 128) and epochs (80 vs 60), about twice
+    """The longer setting of `benchmarks/chords.py`: more songs (96 vs 64) and epochs (80 vs 60), about twice
     the optimizer steps of the default run."""
     config = TrainingConfig(
         num_epochs=80,
         patience=20,
-        data=ChordDataConfig(demo_songs=192, demo_test_songs=12),
+        data=ChordDataConfig(demo_songs=96, demo_test_songs=12),
     )
     from audiotrain.recipes.config_cli import merge_config
 
