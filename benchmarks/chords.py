@@ -32,8 +32,8 @@ songs (478 s) per style; "separate" decodes the same posteriors with separate ch
     tetrads        85.02  84.48     55.98     69.80  70.63     44.16
 
 (seed 0; seed 1: independent 86.88 / 81.89 / 75.74 / 76.49 / 70.94 / 69.04). With `--data.demo_songs 128`
-(not the default: the main job took 395 s against 156 s for the old default measured back to back on the
-loaded machine) the independent style reaches 88.68 / 84.03 / 80.56 / 78.82 / 75.67 / 72.60 (seed 1:
+(not the default: `python -m audiotrain.recipes.chords` took 395 s, against 172 s for this default and
+156 s for the old one, one after the other on the loaded machine) the independent style reaches 88.68 / 84.03 / 80.56 / 78.82 / 75.67 / 72.60 (seed 1:
 89.42 / 85.19 / 79.07 / 78.61 / 73.29 / 72.66). The training-style held-out set is regenerated with the
 generator (version 6 here), so its figures are not comparable across versions; the independent set is the
 same songs throughout. Short of the issue's targets on the independent style (majmin >= 95, sevenths >= 90,
