@@ -13,7 +13,8 @@ Baseline: ``librosa.feature.chroma_cqt`` + the 24 major/minor triad templates (c
 no-chord decision on frame energy + a median filter over the template scores (the classic template
 matcher, e.g. Fujishima 1999 / Oudre et al. 2009). It can only say N, maj and min in root position.
 
-    python benchmarks/chords.py [--quick] [--checkpoint CKPT] [--test_songs N] [--run_dir DIR] [--cache_dir DIR]
+    python benchmarks/chords.py [--quick] [--checkpoint CKPT] [--test_songs N] [--seed S] [--demo_songs N]
+                                [--run_dir DIR] [--cache_dir DIR]
 
 `--quick` trains the default (README) config instead of the longer benchmark config; `--checkpoint`
 scores a trained checkpoint instead of training.
