@@ -11,9 +11,11 @@ from audiotrain.datasets.chord_songs import (
     ChordSongConfig,
     ChordSongDataset,
     SongEntry,
+    apply_eq,
     chunk_frames,
     crop_bins,
     frame_targets,
+    random_eq_db,
     scan_song_folder,
     split_songs,
     transpose_targets,
@@ -235,6 +237,37 @@ def test_evaluation_chunks_cover_whole_songs(tmp_path):
         assert all((it["chord_type"][it["mask"] == 0] == -1).all() for it in padded)
     for item in items:
         _check_item_is_consistent(item, config)
+
+
+def test_random_eq_changes_levels_not_pitches_of_training_windows(tmp_path):
+    """With `eq_db`, a training window is the same window, shift and labels as without it, its features
+    as if the audio had passed an equaliser (silence stays silent, every lit bin stays lit at another
+    level, one gain per bin across time); evaluation chunks are untouched."""
+    song = _song(tmp_path, "a", SEGMENTS)
+    plain, equalised = (
+        ChordSongDataset([song], _fake_cqt(_config()), _config(eq_db=eq), train=True, seed=1)
+        for eq in (0, 12)
+    )
+    changed = 0
+    for i in range(len(plain)):
+        a, b = plain[i], equalised[i]
+        np.testing.assert_array_equal(a["root"], b["root"])
+        np.testing.assert_array_equal(a["features"] > 0, b["features"] > 0)
+        _check_item_is_consistent(b, _config(eq_db=12))
+        lit = a["features"] > 0
+        gain = np.where(lit, np.expm1(b["features"]) / np.where(lit, np.expm1(a["features"]), 1.0), np.nan)
+        assert np.nanmax(np.nanstd(gain[:, lit.any(axis=0)], axis=0)) < 1e-4  # one gain per bin
+        changed += not np.allclose(a["features"], b["features"])
+    assert changed == len(plain)
+    evaluation = ChordSongDataset([song], _fake_cqt(_config()), _config(eq_db=12), train=False)
+    reference = ChordSongDataset([song], _fake_cqt(_config()), _config(), train=False)
+    np.testing.assert_array_equal(evaluation[0]["features"], reference[0]["features"])
+    curves = np.stack([random_eq_db(np.random.default_rng(k), 216, 36, 12.0) for k in range(50)])
+    assert np.abs(curves).max() <= 2.5 * 12.0 and curves.std(axis=0).min() > 2.0
+    x = np.random.default_rng(0).random((4, 216)).astype(np.float32)
+    np.testing.assert_allclose(apply_eq(x, np.zeros(216)), x, atol=1e-6)
+    with pytest.raises(ValueError, match="eq_db"):
+        _config(eq_db=-1.0)
 
 
 def test_short_song_is_padded_and_masked(tmp_path):

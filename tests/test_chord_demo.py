@@ -139,8 +139,8 @@ def test_bass_lines_move_and_tunings_spread():
     songs = [plan_demo_song(config, i) for i in range(config.n_songs)]
     assert {s.bass_pattern for s in songs} >= set(BASS_PATTERNS)
     assert max(abs(s.tuning_cents) for s in songs) > 25
-    walking = next(s for s in songs if s.bass_pattern == "walk")
-    assert len({n.midi for n in walking.notes if is_bass_instrument(n.instrument)}) > 8
+    walking = [s for s in songs if s.bass_pattern == "walk" and s.bass_instrument]
+    assert max(len({n.midi for n in s.notes if is_bass_instrument(n.instrument)}) for s in walking) > 8
 
 
 def test_independent_style_is_another_generator():
@@ -189,3 +189,39 @@ def test_songs_are_deterministic(style):
     assert a.segments == b.segments and a.notes == b.notes
     np.testing.assert_array_equal(render_demo_song(a, 22050, [1, 4]), render_demo_song(b, 22050, [1, 4]))
     assert plan_demo_song(DemoConfig(n_songs=12, seed=4, song_seconds=20.0), 4).segments != a.segments
+
+
+def test_instruments_registers_and_levels_vary_between_songs():
+    """No preset has one fixed sound, register or level: each song draws its own spectrum, envelope, chorus
+    and level for every instrument, a bass register from E1 up to E2 (always an octave or more under the
+    chords' lowest register), and how unevenly the chord tones are played."""
+    config = DemoConfig(n_songs=30, seed=1)
+    songs = [plan_demo_song(config, i) for i in range(config.n_songs)]
+    variations = [v for s in songs for v in (s.variations or {}).values()]
+    assert len({v["tilt"] for v in variations}) == len(variations) > 30
+    assert any(v["fundamental"] < 0.5 for v in variations)  # a bass with a weak fundamental
+    assert any(v["detune_cents"] > 0 for v in variations) and any(v["extra_partials"] for v in variations)
+    bass_gains = [s.variations[s.bass_instrument]["gain_db"] for s in songs if s.bass_instrument]
+    assert max(bass_gains) - min(bass_gains) > 8
+    lowest = {
+        min(n.midi for n in s.notes if is_bass_instrument(n.instrument)) for s in songs if s.bass_instrument
+    }
+    assert min(lowest) >= 26 and max(lowest) - min(lowest) >= 6  # 28 (E1), less a passing tone
+    uneven = [
+        s for s in songs if len({round(n.velocity, 6) for n in s.notes if n.onset == s.notes[0].onset}) > 1
+    ]
+    assert len(uneven) > len(songs) // 2
+
+
+def test_varied_presets_change_the_sound():
+    """The same note of the same preset sounds different under two songs' variations."""
+    from audiotrain.datasets.chord_demo import Note, _curves_of, _render_note, _timbre_variation, _varied_spec
+
+    note = Note(0.0, 0.5, 33, 1.0, "bass_pluck")
+    spectra = []
+    for seed in (0, 1):
+        spec = _varied_spec("bass_pluck", _timbre_variation(np.random.default_rng(seed), bass=True))
+        wave = _render_note(note, 22050, 1.0, (spec, _curves_of(spec, 22050), 0.0))
+        spectrum = np.abs(np.fft.rfft(wave))
+        spectra.append(spectrum / spectrum.max())
+    assert np.abs(spectra[0] - spectra[1]).max() > 0.1

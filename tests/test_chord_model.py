@@ -106,8 +106,29 @@ def test_config_errors_name_the_field():
         ChordModelConfig(context_frames=-1)
     with pytest.raises(ValueError, match="attention"):
         ChordModelConfig(attention="linear")
+    with pytest.raises(ValueError, match="bass_bins"):
+        ChordModelConfig(bass_bins=-1)
     with pytest.raises(ValueError, match="unknown ChordModelConfig field.*hidden"):
         ChordModelConfig.from_dict({"hidden": 3})
+
+
+def test_bass_head_reads_the_low_band_on_its_own_scale():
+    """The bass branch normalises the lowest bins apart from the rest: under loud upper bins, a quiet low
+    band still moves the bass logits through it; a config without it (a checkpoint written before the
+    branch existed) builds the model without it."""
+    mx.random.seed(2)
+    model = ChordRecognitionModel(tiny_config(bass_bins=6))
+    model.eval()
+    x = mx.concatenate([mx.zeros((1, 5, 6)), 100.0 * mx.random.normal((1, 5, 18))], axis=-1)
+    quiet_bass = x + mx.concatenate([mx.eye(6)[None, :5] * 0.05, mx.zeros((1, 5, 18))], axis=-1)
+    low = model.bass_norm(quiet_bass[..., :6])
+    assert float(mx.abs(low).max()) > 1.0  # the quiet low band spans the branch's whole input range
+    assert float(mx.abs(model(quiet_bass)["bass"] - model(x)["bass"]).max()) > 1e-3
+    old = {k: v for k, v in tiny_config().to_dict().items() if k != "bass_bins"}
+    without = ChordRecognitionModel(ChordModelConfig.from_dict(old))
+    names = {name for name, _ in tree_flatten(without.parameters())}
+    assert without.config.bass_bins == 0 and not any(n.startswith("bass_front") for n in names)
+    assert without.bass_head.weight.shape == (12, 32)
 
 
 def test_wrong_input_width_is_reported():

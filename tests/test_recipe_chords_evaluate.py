@@ -117,8 +117,9 @@ def test_a_reference_slightly_past_the_end_of_the_audio_is_trimmed(checkpoint, s
 
     expected = evaluate(exact)
     trimmed = evaluate(over)
-    assert trimmed.per_song["song"] == expected.per_song["song"]
-    assert trimmed.pooled == expected.pooled and trimmed.overhanging == {}
+    # approx: the exact reference's end goes through a .lab file's decimal times, the trimmed one does not
+    assert trimmed.per_song["song"] == pytest.approx(expected.per_song["song"], abs=1e-6)
+    assert trimmed.pooled == pytest.approx(expected.pooled, abs=1e-6) and trimmed.overhanging == {}
     with pytest.warns(UserWarning, match=r"far.lab runs 3.00 s past the end"):
         kept = evaluate(far)
     assert kept.overhanging == {"song": pytest.approx(overhang)}

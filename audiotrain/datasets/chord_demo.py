@@ -13,7 +13,11 @@ Two independently written styles share the set writer (`generate_demo_songs`):
   envelope and vibrato drawn per song) -- in a register drawn per song (lowest note from MIDI 40 to 61),
   over a bass instrument one or two octaves below (``bass_pluck``, ``bass_fretless`` with vibrato,
   ``bass_synth`` with a filter envelope) playing a moving line: held notes, pulses, octave jumps, walking
-  lines with chord tones and chromatic approach notes, neighbour and passing tones, and rests. Drums (a
+  lines with chord tones and chromatic approach notes, neighbour and passing tones, and rests. No preset
+  has one fixed sound: each song draws, for every instrument it uses, a spectral tilt and per-partial
+  weights (sometimes extra partials, weak even partials, or for a bass a weak fundamental), scaled attack
+  and decay times, a chorus detune and a level (`_timbre_variation`); the bass register (lowest note E1 to
+  E2, an octave or more under the chords) and how unevenly the chord tones are played. Drums (a
   pitch-swept kick that masks the low end, snare, hats), a low rumble, a noise floor, a mix drawn per
   song (tilt, a peaking EQ band, comb reverb), a tuning offset of up to +-40 cents and a random level.
 - ``"independent"`` (`audiotrain.datasets.chord_demo_independent`): other progressions, voicings, timbres,
@@ -45,7 +49,7 @@ import numpy as np
 import scipy.signal
 import soundfile as sf
 
-GENERATOR_VERSION = 4  # bump whenever the output changes: cached sets are then regenerated
+GENERATOR_VERSION = 6  # bump whenever the output changes: cached sets are then regenerated
 STYLES = ("train", "independent")
 TIMBRES = ("piano", "organ", "pluck", "pad", "additive")
 BASS_TIMBRES = ("bass_pluck", "bass_fretless", "bass_synth")
@@ -180,6 +184,9 @@ class DemoSong:
     bass_instrument: str | None = None
     bass_pattern: str | None = None
     additive: dict | None = None  # the song's "additive" timbre (see `_additive_timbre`)
+    variations: dict | None = (
+        None  # instrument -> how the song's preset departs from it (`_timbre_variation`)
+    )
     room: dict | None = None  # the mix: EQ and reverb (see `_room`)
     style: str = "train"  # which generator wrote (and renders) it
 
@@ -270,13 +277,14 @@ def _bass_line(
     next_bass: int | None,
     rng: np.random.Generator,
     legato: float,
+    low: int = _BASS_LOW,
 ) -> list[tuple[float, float, int, float]]:
     """(onset, offset, midi, velocity) bass notes of one chord segment [start, end).
 
     The labelled bass sounds on the downbeat and on at least 60% of the steps; other notes (chord tones,
     neighbour/passing tones, a chromatic approach to the next chord's bass) only on off-steps.
     """
-    base = _bass_midi(bass_pc)
+    base = _bass_midi(bass_pc, low)
     if pattern == "hold":
         octave = 12 if rng.random() < 0.3 and end - start > 4 * step else 0
         mid = start + step * max(1, int((end - start) / step) // 2)
@@ -296,7 +304,7 @@ def _bass_line(
         elif pattern == "walk" and off_step:
             last = k == n - 1
             if last and next_bass is not None:
-                target = _bass_midi(next_bass)
+                target = _bass_midi(next_bass, low)
                 midi = target + int(rng.choice([-1, 1]))  # chromatic approach to the next chord's bass
             elif other_tones:
                 midi = _bass_midi(int(rng.choice(other_tones)), base)
@@ -333,6 +341,12 @@ def plan_demo_song(config: DemoConfig, index: int) -> DemoSong:
     # The register of the chords: from the usual octave above middle C's neighbour down to the guitar's.
     chord_low = _CHORD_LOW if rng.random() < 0.5 else int(rng.integers(40, 56))
     additive = _additive_timbre(rng) if "additive" in timbres else None
+    # The bass register: its lowest note from E1 up to E2, always an octave or more below the chords.
+    bass_low = int(rng.integers(_BASS_LOW, max(_BASS_LOW, min(_BASS_LOW + 12, chord_low - 12)) + 1))
+    presets = [t for t in timbres if t != "additive"] + ([bass_instrument] if bass_instrument else [])
+    variations = {name: _timbre_variation(rng, is_bass_instrument(name)) for name in presets}
+    # How unevenly the chord tones are played (0: all at one level): a player's touch, not the label.
+    voice_spread = float(rng.uniform(0.0, 0.6))
     piano_pattern = [[0.0, 1.0, 2.0, 3.0], [0.0, 1.5, 2.0, 3.0], [0.0, 2.0], [0.0, 0.5, 1.5, 2.5, 3.0]][
         rng.integers(4)
     ]
@@ -348,6 +362,7 @@ def plan_demo_song(config: DemoConfig, index: int) -> DemoSong:
         # With a bass instrument below, the chord voicing is free to put any chord tone lowest.
         low_pc = bass_pc if bass_instrument is None or rng.random() < 0.5 else int(rng.choice(pcs))
         voicing = _voicing(pcs, low_pc, rng, chord_low)
+        voice_levels = [float(x) for x in 1.0 - voice_spread * rng.random(len(voicing))]
         note_end = stop - 0.002  # every note is silent before the segment ends
         for timbre in timbres:
             if timbre in ("organ", "pad") or (timbre == "additive" and additive["decay"] == 0.0):
@@ -362,16 +377,17 @@ def plan_demo_song(config: DemoConfig, index: int) -> DemoSong:
                 velocity = float(rng.uniform(0.6, 1.0))
                 if timbre == "pluck" and k > 0:
                     midi = voicing[k % len(voicing)]
-                    notes.append(Note(onset, min(onset + 4 * beat, note_end), midi, velocity, timbre))
+                    level = velocity * voice_levels[k % len(voicing)]
+                    notes.append(Note(onset, min(onset + 4 * beat, note_end), midi, level, timbre))
                 else:
                     strum = 0.012 * rng.random() if timbre in ("piano", "pluck") else 0.0
                     for j, midi in enumerate(voicing):
-                        notes.append(Note(onset + j * strum, off, midi, velocity, timbre))
+                        notes.append(Note(onset + j * strum, off, midi, velocity * voice_levels[j], timbre))
         if bass_instrument is not None:
             following = next((c for c in chords[i + 1 :] if c[2] is not None), None)
             line = _bass_line(
                 bass_pattern, start, note_end, bass_step * beat, bass_pc, pcs,
-                following[4] if following else None, rng, legato,
+                following[4] if following else None, rng, legato, bass_low,
             )  # fmt: skip
             notes += [Note(a, b, m, v, bass_instrument) for a, b, m, v in line if b - a > 0.03]
     segments.append(ChordSegment(chords[-1][1], duration, "N"))
@@ -390,6 +406,7 @@ def plan_demo_song(config: DemoConfig, index: int) -> DemoSong:
         bass_instrument=bass_instrument,
         bass_pattern=bass_pattern if bass_instrument else None,
         additive=additive,
+        variations=variations,
         room=_room(rng),
     )
 
@@ -403,15 +420,23 @@ def _table(amplitudes: list[float]) -> np.ndarray:
     return (wave / np.max(np.abs(wave))).astype(np.float32)
 
 
+# (bright partials, dull partials or None, brightness decay s, amplitude decay s, attack s) per preset
+_PRESETS = {
+    "piano": ([1 / (k + 1) ** 1.1 for k in range(10)], [1, 0.4, 0.15], 0.25, 1.2, 0.004),
+    "organ": ([1, 0.8, 0.6, 0.5, 0, 0.3, 0, 0.25], None, 0.0, 0.0, 0.02),
+    "pluck": ([1 / (k + 1) for k in range(10)], [1, 0.3], 0.06, 0.45, 0.002),
+    "pad": ([1 / (k + 1) ** 2 for k in range(6)], None, 0.0, 0.0, 0.25),
+    "bass_pluck": ([1, 0.6, 0.35, 0.2, 0.1], [1, 0.2], 0.12, 0.9, 0.004),
+    "bass_fretless": ([1, 0.45, 0.18, 0.08], [1, 0.25], 0.6, 2.5, 0.03),
+    "bass_synth": ([1 / (k + 1) for k in range(12)], [1, 0.3, 0.1], 0.09, 0.0, 0.003),
+}
+#: Partials a varied preset may have: chords stay under Nyquist at 22.05 kHz up to MIDI 84 (10 partials of
+#: 1047 Hz), the bass (at most MIDI 63 = 311 Hz) can be much brighter.
+_MAX_PARTIALS = {"chord": 10, "bass": 24}
 # (bright table, dull table, brightness decay s, amplitude decay s, attack s) per instrument
 _TIMBRE_TABLES = {
-    "piano": (_table([1 / (k + 1) ** 1.1 for k in range(10)]), _table([1, 0.4, 0.15]), 0.25, 1.2, 0.004),
-    "organ": (_table([1, 0.8, 0.6, 0.5, 0, 0.3, 0, 0.25]), None, 0.0, 0.0, 0.02),
-    "pluck": (_table([1 / (k + 1) for k in range(10)]), _table([1, 0.3]), 0.06, 0.45, 0.002),
-    "pad": (_table([1 / (k + 1) ** 2 for k in range(6)]), None, 0.0, 0.0, 0.25),
-    "bass_pluck": (_table([1, 0.6, 0.35, 0.2, 0.1]), _table([1, 0.2]), 0.12, 0.9, 0.004),
-    "bass_fretless": (_table([1, 0.45, 0.18, 0.08]), _table([1, 0.25]), 0.6, 2.5, 0.03),
-    "bass_synth": (_table([1 / (k + 1) for k in range(12)]), _table([1, 0.3, 0.1]), 0.09, 0.0, 0.003),
+    name: (_table(bright), _table(dull) if dull else None, *rest)
+    for name, (bright, dull, *rest) in _PRESETS.items()
 }
 _GAINS = {"piano": 0.22, "organ": 0.12, "pluck": 0.3, "pad": 0.18, "additive": 0.2}
 _BASS_GAIN = {"bass_pluck": 0.5, "bass_fretless": 0.45, "bass_synth": 0.35}
@@ -452,6 +477,51 @@ def _additive_timbre(rng: np.random.Generator) -> dict:
     }
 
 
+def _timbre_variation(rng: np.random.Generator, bass: bool) -> dict:
+    """How one song's instrument departs from its preset, so that no instrument has one fixed sound: a
+    spectral tilt and per-partial weights (sometimes more partials, sometimes weak even partials, for a bass
+    sometimes a weak fundamental as through small speakers), scaled attack and decay times, a chorus detune
+    and a level (a bass from well below the chords to above them)."""
+    n = _MAX_PARTIALS["bass" if bass else "chord"]
+    return {
+        "tilt": float(rng.uniform(-0.6, 0.8)),  # partial k (from 0) times (k + 1) ** -tilt
+        "weights": [float(w) for w in rng.uniform(0.5, 1.5, n)],
+        "extra_partials": int(rng.integers(0, n + 1)) if rng.random() < 0.3 else 0,
+        "even": float(rng.uniform(0.0, 0.5)) if rng.random() < 0.2 else 1.0,
+        "fundamental": float(rng.uniform(0.15, 0.7)) if bass and rng.random() < 0.35 else 1.0,
+        "attack_scale": float(np.exp(rng.uniform(np.log(0.5), np.log(4.0)))),
+        "decay_scale": float(np.exp(rng.uniform(np.log(0.4), np.log(2.5)))),
+        "detune_cents": float(rng.uniform(3.0, 12.0)) if rng.random() < 0.25 else 0.0,
+        "gain_db": float(rng.uniform(-9.0, 4.0) if bass else rng.uniform(-4.0, 4.0)),
+    }
+
+
+def _varied_spec(instrument: str, variation: dict) -> tuple:
+    """The (bright table, dull table, brightness decay, decay, attack) of a preset under a variation."""
+    bright, dull, bright_decay, decay, attack = _PRESETS[instrument]
+    n = min(len(variation["weights"]), len(bright) + variation["extra_partials"])
+    tail = bright[-1] if bright[-1] else 0.1
+    partials = [bright[k] if k < len(bright) else tail * (len(bright) / (k + 1)) ** 2 for k in range(n)]
+    partials = [
+        a * (k + 1) ** -variation["tilt"] * w * (variation["even"] if k % 2 else 1.0)
+        for k, (a, w) in enumerate(zip(partials, variation["weights"]))
+    ]
+    partials[0] *= variation["fundamental"]
+    dull_table = None
+    if dull:
+        dull = list(dull)
+        dull[0] *= variation["fundamental"]
+        dull_table = _table(dull)
+    scale = variation["decay_scale"]
+    return (
+        _table(partials),
+        dull_table,
+        bright_decay * scale,
+        decay * scale,
+        attack * variation["attack_scale"],
+    )
+
+
 def _room(rng: np.random.Generator) -> dict:
     """The mix of a song: a spectral tilt, one peaking EQ band, and a Schroeder reverb (wet share, decay)."""
     return {
@@ -463,8 +533,11 @@ def _room(rng: np.random.Generator) -> dict:
     }
 
 
-def _render_note(note: Note, sr: int, tuning: float, custom: tuple | None = None) -> np.ndarray:
-    """One note; `custom` = (spec, curves, vibrato cents) of a song's own timbre, else the fixed table."""
+def _render_note(
+    note: Note, sr: int, tuning: float, custom: tuple | None = None, detune_cents: float = 0.0
+) -> np.ndarray:
+    """One note; `custom` = (spec, curves, vibrato cents) of a song's own timbre, else the fixed table;
+    `detune_cents` > 0 plays two voices that far apart (a chorus)."""
     if custom is not None:
         (bright, dull, _, _, _), (envelope, brightness), vibrato_cents = custom
     else:
@@ -473,7 +546,10 @@ def _render_note(note: Note, sr: int, tuning: float, custom: tuple | None = None
         vibrato_cents = 10.0 if note.instrument == "bass_fretless" else 0.0
     n = min(int(round((note.offset - note.onset) * sr)), len(envelope))
     freq = 440.0 * 2 ** ((note.midi - 69) / 12) * tuning
-    voices = [1.0] if note.instrument != "pad" else [0.9975, 1.0025]
+    if note.instrument == "pad":
+        detune_cents = max(detune_cents, 8.7)  # the pad's own two voices (0.9975, 1.0025)
+    spread = 2 ** (detune_cents / 2400)
+    voices = [1 / spread, spread] if detune_cents else [1.0]
     # Free-running oscillators (phase from the song's clock, not the note's): a note struck again keeps its
     # phase, so fast repeated notes do not smear the pitch with phase resets.
     first = int(round(note.onset * sr))
@@ -565,16 +641,22 @@ def render_demo_song(song: DemoSong, sr: int, seed: int | list[int] = 0) -> np.n
     n = int(round(song.duration * sr))
     audio = np.zeros(n + sr, np.float32)
     tuning = 2 ** (song.tuning_cents / 1200)
-    custom = None
+    custom = {}
     if song.additive is not None:
         a = song.additive
         dull = _table(a["amplitudes"][:2]) if a["amplitudes"][1] else _table(a["amplitudes"][:1])
         spec = (_table(a["amplitudes"]), dull, a["bright_decay"], a["decay"], a["attack"])
-        custom = (spec, _curves_of(spec, sr), a["vibrato_cents"])
+        custom["additive"] = (spec, _curves_of(spec, sr), a["vibrato_cents"])
+    variations = song.variations or {}
+    for name, variation in variations.items():
+        spec = _varied_spec(name, variation)
+        custom[name] = (spec, _curves_of(spec, sr), 10.0 if name == "bass_fretless" else 0.0)
     for note in song.notes:
         start = int(round(note.onset * sr))
-        wave = _render_note(note, sr, tuning, custom if note.instrument == "additive" else None)
+        variation = variations.get(note.instrument, {})
+        wave = _render_note(note, sr, tuning, custom.get(note.instrument), variation.get("detune_cents", 0.0))
         gain = _BASS_GAIN.get(note.instrument) or _GAINS[note.instrument]
+        gain *= 10 ** (variation.get("gain_db", 0.0) / 20)
         audio[start : start + len(wave)] += gain * wave
     audio = _mix(audio, song.room, sr)[:n] if song.room else audio[:n]
     music_rms = float(np.sqrt(np.mean(audio**2))) + 1e-6

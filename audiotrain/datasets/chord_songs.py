@@ -332,6 +332,9 @@ class ChordSongConfig:
             needs ``spare_bins >= 6 * bins_per_semitone``); ``()`` or ``(0,)`` turns augmentation off.
         allow_gaps: fill gaps in annotations with ``N`` instead of raising.
         cache_features: keep each song's features in memory after the first load.
+        eq_db: reach in dB of a random equaliser applied to each training window (`random_eq_db`: a tilt,
+            a bell and a low shelf over the bass range), so that the heads learn pitch, not one mix's
+            balance; 0 turns it off. Features must be ``log1p(gain * |CQT|)`` (as the recipe computes them).
     """
 
     frame_rate: float
@@ -343,6 +346,7 @@ class ChordSongConfig:
     pitch_shifts: tuple[int, ...] | None = None
     allow_gaps: bool = False
     cache_features: bool = True
+    eq_db: float = 0.0
 
     def __post_init__(self):
         if self.frame_rate <= 0:
@@ -350,6 +354,8 @@ class ChordSongConfig:
         for name in ("n_bins", "bins_per_semitone", "window_frames"):
             if getattr(self, name) < 1:
                 raise ValueError(f"ChordSongConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if not 0.0 <= self.eq_db <= 40.0:
+            raise ValueError(f"ChordSongConfig.eq_db must be from 0 to 40 dB, got {self.eq_db}")
         if self.spare_bins < 0:
             raise ValueError(f"ChordSongConfig.spare_bins must be >= 0, got {self.spare_bins}")
         if self.eval_chunk_frames is None:
@@ -369,6 +375,29 @@ class ChordSongConfig:
     def total_bins(self) -> int:
         """Rows ``feature_fn`` must return."""
         return self.n_bins + 2 * self.spare_bins
+
+
+def random_eq_db(rng: np.random.Generator, n_bins: int, bins_per_octave: int, reach_db: float) -> np.ndarray:
+    """A random smooth equaliser curve over CQT bins, in dB: [n_bins] float.
+
+    The sum of a tilt (up to ``reach_db / 2`` at either end), one bell (up to ``reach_db``, 0.3-1.5 octaves
+    wide, anywhere) and a low shelf 1.5-3.5 octaves above the lowest bin (the bass range: from ``-reach_db``
+    to ``+reach_db / 2``), each drawn from `rng`.
+    """
+    octave = np.arange(n_bins) / bins_per_octave
+    span = max(float(octave[-1]), 1e-9)
+    curve = rng.uniform(-1, 1) * reach_db * (octave / span - 0.5)
+    centre, width = rng.uniform(0.0, span), rng.uniform(0.3, 1.5)
+    curve += rng.uniform(-1, 1) * reach_db * np.exp(-0.5 * ((octave - centre) / width) ** 2)
+    corner = rng.uniform(1.5, 3.5)
+    curve += rng.uniform(-1.0, 0.5) * reach_db / (1.0 + np.exp((octave - corner) / 0.15))
+    return curve
+
+
+def apply_eq(features: np.ndarray, curve_db: np.ndarray) -> np.ndarray:
+    """``log1p(gain * |CQT|)`` features [frames, bins] as if the audio had gone through `curve_db` [bins]:
+    exact, since ``expm1`` recovers ``gain * |CQT|``."""
+    return np.log1p(np.expm1(features) * (10.0 ** (curve_db / 20.0))).astype(np.float32)
 
 
 def crop_bins(features: np.ndarray, config: ChordSongConfig, shift: int = 0) -> np.ndarray:
@@ -543,4 +572,10 @@ class ChordSongDataset(Dataset):
         n = self.n_frames(song)
         start = int(rng.integers(0, max(1, n - self.config.window_frames + 1)))
         shift = int(rng.choice(self.config.pitch_shifts))
-        return self._item(song, start, self.config.window_frames, shift)
+        item = self._item(song, start, self.config.window_frames, shift)
+        if self.config.eq_db:
+            curve = random_eq_db(
+                rng, self.config.n_bins, 12 * self.config.bins_per_semitone, self.config.eq_db
+            )
+            item["features"] = apply_eq(item["features"], curve)
+        return item

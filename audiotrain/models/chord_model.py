@@ -11,6 +11,10 @@ Architecture (chosen from the measurements in `benchmarks/chord_layers.py`, MLX 
                                                                   ALiBi distance bias)
       → RMSNorm → three Linear heads: chord_type (32), root (12), bass (12)
 
+    bass branch (`bass_bins` > 0): the lowest `bass_bins` bins, LayerNorm-ed on their own (a quiet bass
+      under loud chords keeps its contrast), with the same local context → Linear → ReLU; the bass head
+      reads it beside the transformer's output.
+
 Why these layers (forward+backward on this CPU, see the benchmark): a bidirectional GRU costs ~2x a whole
 transformer block at T=96 and grows with T, erf-GELU costs ~15x a ReLU, the fused attention kernel is no
 faster than two matmuls, a 2-D conv over (time, frequency) costs ~30x a Linear, and `exp` is slow enough
@@ -50,6 +54,9 @@ class ChordModelConfig:
         dropout: dropout rate in the front end and the blocks (training only).
         attention: row normalisation of the attention scores, "relu2" (fast on CPU) or "softmax".
         num_chord_types: size of the chord-type head (the vocabulary's type count).
+        bass_bins: lowest input bins the bass head also reads directly, normalised on their own (0: none;
+            at most `n_bins` are read). 108 = three octaves from C1 at 36 bins per octave, the bass range.
+        bass_dim: width of that bass branch.
     """
 
     n_bins: int = field(default=216, metadata={"help": "CQT bins per input frame"})
@@ -66,6 +73,10 @@ class ChordModelConfig:
         metadata={"help": "attention score normalisation", "choices": ATTENTION_NORMALIZATIONS},
     )
     num_chord_types: int = field(default=NUM_CHORD_TYPES, metadata={"help": "size of the chord-type head"})
+    bass_bins: int = field(
+        default=108, metadata={"help": "lowest input bins the bass head reads directly (0: none)"}
+    )
+    bass_dim: int = field(default=64, metadata={"help": "width of the bass head's low-band branch"})
 
     def __post_init__(self):
         positive = ("n_bins", "d_model", "n_layers", "n_heads", "ff_dim", "num_chord_types")
@@ -73,6 +84,10 @@ class ChordModelConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"ChordModelConfig.{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.bass_bins, int) or isinstance(self.bass_bins, bool) or self.bass_bins < 0:
+            raise ValueError(f"ChordModelConfig.bass_bins must be an integer >= 0, got {self.bass_bins!r}")
+        if not isinstance(self.bass_dim, int) or self.bass_dim <= 0:
+            raise ValueError(f"ChordModelConfig.bass_dim must be a positive integer, got {self.bass_dim!r}")
         if not isinstance(self.context_frames, int) or self.context_frames < 0:
             raise ValueError(
                 f"ChordModelConfig.context_frames must be an integer >= 0, got {self.context_frames!r}"
@@ -100,7 +115,8 @@ class ChordModelConfig:
             raise ValueError(
                 f"unknown ChordModelConfig field(s) {unknown}; expected a subset of {sorted(known)}"
             )
-        return cls(**data)
+        # A checkpoint written before the bass branch existed has no such key: its model had none.
+        return cls(**{"bass_bins": 0, **data})
 
 
 def alibi_slopes(n_heads: int) -> mx.array:
@@ -219,7 +235,11 @@ class ChordRecognitionModel(nn.Module):
         self.final_norm = nn.RMSNorm(cfg.d_model)
         self.chord_type_head = nn.Linear(cfg.d_model, cfg.num_chord_types)
         self.root_head = nn.Linear(cfg.d_model, NUM_PITCH_CLASSES)
-        self.bass_head = nn.Linear(cfg.d_model, NUM_PITCH_CLASSES)
+        self.low_bins = min(cfg.bass_bins, cfg.n_bins)
+        if self.low_bins:
+            self.bass_norm = nn.LayerNorm(self.low_bins)
+            self.bass_front = nn.Linear(self.low_bins * (2 * cfg.context_frames + 1), cfg.bass_dim)
+        self.bass_head = nn.Linear(cfg.d_model + (cfg.bass_dim if self.low_bins else 0), NUM_PITCH_CLASSES)
 
     def _stack_context(self, x: mx.array) -> mx.array:
         """[B, T, F] → [B, T, F * (2c + 1)]: each frame with its c neighbours on each side (edges padded
@@ -252,6 +272,10 @@ class ChordRecognitionModel(nn.Module):
             features = mx.take_along_axis(features, index[..., None], axis=1)
         x = self._stack_context(self.input_norm(features))
         x = dropout(nn.relu(self.front(x)), self.config.dropout, self.training)
+        low = None
+        if self.low_bins:
+            low = self._stack_context(self.bass_norm(features[..., : self.low_bins]))
+            low = dropout(nn.relu(self.bass_front(low)), self.config.dropout, self.training)
         if mask is not None:
             # -1e9 rather than -inf: a fully padded row must still give a finite softmax.
             key_bias = ((mask.astype(mx.float32) - 1.0) * 1e9)[:, None, None, :]
@@ -261,7 +285,7 @@ class ChordRecognitionModel(nn.Module):
         return {
             "chord_type": self.chord_type_head(x),
             "root": self.root_head(x),
-            "bass": self.bass_head(x),
+            "bass": self.bass_head(x if low is None else mx.concatenate([x, low], axis=-1)),
         }
 
     def num_parameters(self) -> int:

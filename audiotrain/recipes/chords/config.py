@@ -161,6 +161,9 @@ class ChordDataConfig:
         default=96, metadata=_help("frames per training window (96 at 10.8 fps: 8.9 s)")
     )
     pitch_shift: bool = field(default=True, metadata=_help("augment by shifting to all 12 keys"))
+    eq_db: float = field(
+        default=12.0, metadata=_help("reach of a random equaliser on each training window, dB (0: off)")
+    )
     allow_gaps: bool = field(
         default=False, metadata=_help("fill gaps in annotations with N instead of failing")
     )
@@ -169,6 +172,8 @@ class ChordDataConfig:
     def __post_init__(self):
         if self.demo_songs < 2 or self.demo_test_songs < 1:
             raise ValueError("data.demo_songs must be >= 2 and data.demo_test_songs >= 1")
+        if not 0.0 <= self.eq_db <= 40.0:
+            raise ValueError(f"data.eq_db (--data.eq_db) must be from 0 to 40 dB, got {self.eq_db}")
         if self.window_frames < 8:
             raise ValueError(
                 f"data.window_frames (--data.window_frames) must be >= 8, got {self.window_frames}"

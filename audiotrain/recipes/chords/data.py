@@ -150,6 +150,7 @@ def song_config(data: ChordDataConfig, features: ChordFeatureConfig, train: bool
         window_frames=data.window_frames,
         pitch_shifts=shifts,
         allow_gaps=data.allow_gaps,
+        eq_db=data.eq_db,
     )
 
 
