@@ -1,5 +1,5 @@
 """The gradient transforms (train/transforms.py): the norm, the finite check and clipping, on pytrees shaped
-like real models' gradients (large matrices take the column-sum path, small and odd-sized ones the others)."""
+like real models' gradients (matrices, 4-d kernels, vectors, 0-d scalars, float16 and bfloat16)."""
 
 import audiotrain  # noqa: F401  (before mlx)
 from audiotrain.train.transforms import all_finite, clip_by_global_norm, clip_by_value, global_norm
@@ -10,8 +10,8 @@ import pytest
 from mlx.utils import tree_flatten
 
 SHAPES = {
-    "dense": (1024, 256),  # large, a multiple of 64: summed down columns
-    "conv": (8, 3, 3, 5),  # not a multiple of 64: summed along its last axis
+    "dense": (1024, 256),  # summed along rows first
+    "conv": (8, 3, 3, 5),  # rows summed, then flattened
     "bias": (1000,),
     "scale": (),  # a 0-d parameter (CLAP's logit scale)
 }
