@@ -87,7 +87,7 @@ class StepConfig:
     precision: str = "32"
     compile: bool = True
     # Skip updates with a non-finite loss or gradient. Costs a sum over all gradients and selects
-    # fused into the update (guarded_update.py; 4-6% of a small MLP's step on the CPU backend).
+    # fused into the update (guarded_update.py; 2-5% of a small MLP's step on the CPU backend).
     nonfinite_guard: bool = True
     # Compute and log the gradient norm even when norm clipping does not need it.
     track_grad_norm: bool = False
