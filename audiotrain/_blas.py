@@ -11,6 +11,18 @@ Environment:
                                   `cblas_sgemm`, is reported (a warning, and `python -m audiotrain info`)
                                   and MLX keeps its bundled BLAS
     (unset)                       the first system OpenBLAS found in the usual places (also auto, on, 1, true)
+    OPENBLAS_THREAD_TIMEOUT=N     how long OpenBLAS's idle worker threads spin (2**N cycles) before they
+                                  sleep; audiotrain sets 10 when it loads OpenBLAS and the variable is unset
+
+Why the thread timeout: OpenBLAS's pthread build keeps its worker threads spinning (``sched_yield``) for
+2**28 cycles, about 0.1 s, after every multi-threaded GEMM. A training step issues a GEMM every few hundred
+microseconds between other ops that MLX runs on its own stream thread, while Python builds the next step on
+the main thread, so on a small machine the spinning workers take the cores those threads need. Measured on
+the 2-core CI machine (`benchmarks/trainer_overhead.py`, MLP 256-1024-1024-10): with OpenBLAS's default the
+process spent 12 ms of system time per 19 ms step, and a Trainer that overlaps host work with the device
+ran at 0.89-0.98 of the synchronous hand-written loop from run to run; with ``OPENBLAS_THREAD_TIMEOUT=10``
+the workers sleep at once (system time under 2 ms per step), a 1024x1024 matmul keeps its multi-threaded
+speed (140-180 GFLOP/s, against 75-90 with ``OPENBLAS_NUM_THREADS=1``), and the Trainer ran at 0.98-1.01.
 """
 
 from __future__ import annotations
@@ -22,6 +34,9 @@ import warnings
 from dataclasses import dataclass
 
 ENV_VAR = "AUDIOTRAIN_BLAS"
+THREAD_TIMEOUT_VAR = "OPENBLAS_THREAD_TIMEOUT"
+#: audiotrain's OpenBLAS thread timeout (2**10 cycles: idle workers sleep almost at once); see above.
+DEFAULT_THREAD_TIMEOUT = "10"
 
 # Debian/Ubuntu (pthread and openmp flavours), Fedora, Arch, and conda-ish prefixes.
 _CANDIDATES = (
@@ -50,11 +65,17 @@ class BlasLoadWarning(RuntimeWarning):
 class BlasStatus:
     library: str | None  # path of the library loaded, None when MLX's bundled BLAS is used
     reason: str  # why: "env", "auto", "off", "not-linux", "not-found", "mlx-imported-first", "error: ..."
+    # OPENBLAS_THREAD_TIMEOUT when the library was loaded, and whether audiotrain chose it
+    thread_timeout: str | None = None
+    thread_timeout_is_default: bool = False
 
     def describe(self) -> str:
         if self.library:
             core = os.environ.get("OPENBLAS_CORETYPE")
             extra = f", OPENBLAS_CORETYPE={core}" if core else ", core type autodetected"
+            if self.thread_timeout is not None:
+                who = "audiotrain's default" if self.thread_timeout_is_default else "set by the user"
+                extra += f", {THREAD_TIMEOUT_VAR}={self.thread_timeout} ({who})"
             return f"{self.library} ({self.reason}{extra})"
         return f"MLX bundled BLAS ({self.reason})"
 
@@ -96,6 +117,9 @@ def load_optimized_blas() -> BlasStatus:
         if path is None:
             STATUS = BlasStatus(None, "not-found: install libopenblas0-pthread for ~15x faster matmuls")
         else:
+            # OpenBLAS reads the variable once, when it is loaded; a user's own value is kept.
+            timeout_is_default = THREAD_TIMEOUT_VAR not in os.environ
+            os.environ.setdefault(THREAD_TIMEOUT_VAR, DEFAULT_THREAD_TIMEOUT)
             try:
                 library = ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
                 problem = (
@@ -104,7 +128,7 @@ def load_optimized_blas() -> BlasStatus:
             except OSError as err:
                 problem = f"it could not be loaded: {err}"
             if not problem:
-                STATUS = BlasStatus(path, reason)
+                STATUS = BlasStatus(path, reason, os.environ[THREAD_TIMEOUT_VAR], timeout_is_default)
             else:
                 STATUS = BlasStatus(None, f"error: {path}: {problem}")
                 if choice:  # the user asked for this library: say so loudly, but keep working
