@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -155,6 +156,7 @@ def main() -> None:
     }
     runs = {key: [] for key in contenders}
     startup = {key: [] for key in contenders}
+    cpu_ms = {key: [] for key in contenders}  # (user, system) CPU ms per step, all threads of the process
     # Interleaved rounds: this machine's speed drifts by +-10% between identical runs, so each
     # contender is summarised by its best and its median round. The order rotates every round (no
     # contender always runs first), and each round's Trainer/hand-written ratio is paired: drift
@@ -163,9 +165,15 @@ def main() -> None:
     for round_ in range(args.repeats):
         shift = round_ % len(order)
         for key in order[shift:] + order[:shift]:
+            before = resource.getrusage(resource.RUSAGE_SELF)
             rate, seconds = contenders[key]()
+            after = resource.getrusage(resource.RUSAGE_SELF)
             runs[key].append(rate)
             startup[key].append(seconds)
+            per_step = 1e3 / (WARMUP + args.steps)
+            cpu_ms[key].append(
+                ((after.ru_utime - before.ru_utime) * per_step, (after.ru_stime - before.ru_stime) * per_step)
+            )
     best = {k: max(v) for k, v in runs.items()}
     median = {k: float(np.median(v)) for k, v in runs.items()}
     paired = {k: float(np.median(np.array(v) / np.array(runs["hand"]))) for k, v in runs.items()}
@@ -175,7 +183,7 @@ def main() -> None:
     )
     print(
         f"{'':45s} {'best steps/s (ratio)':>22s} {'median steps/s (ratio)':>24s} {'paired ratio':>13s}"
-        f" {'start-up ms':>12s}"
+        f" {'start-up ms':>12s} {'CPU ms/step user+sys':>21s}"
     )
     rows = [
         ("hand", "hand-written compiled loop (seed 004):"),
@@ -188,6 +196,7 @@ def main() -> None:
             f" {median[key]:14.1f} ({median[key] / median['hand']:.3f})"
             f" {paired[key]:13.3f}"
             f" {1e3 * float(np.median(startup[key])):12.0f}"
+            f" {np.median([u for u, _ in cpu_ms[key]]):12.1f}+{np.median([s for _, s in cpu_ms[key]]):.1f}"
         )
     print("target: ratio >= 0.97; the last Trainer line does the same work as the hand-written loop")
     print(
@@ -196,6 +205,10 @@ def main() -> None:
     print(
         "start-up: from the call (fit, or the loop's first step) to the end of the warm-up steps, "
         "median; paid once per fit"
+    )
+    print(
+        "CPU ms/step: user and system CPU time of all the process's threads per step (warm-up included), "
+        "median; system time is mostly BLAS worker threads spinning (see audiotrain._blas)"
     )
     fast = matmul_gflops()
     slow = bundled_gflops()

@@ -34,6 +34,17 @@ def read_wandb_records(path):
             yield record
 
 
+def wandb_glob(pattern, timeout=30.0):
+    """`glob.glob(pattern)` once W&B's service has created what it matches: on a loaded machine the run's
+    folder and `.wandb` file can appear after `finish()` returns."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = glob.glob(str(pattern))
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
 def wait_for_exit_record(path, timeout=30.0):
     """W&B's service writes the offline log asynchronously: finish() can return before it is flushed."""
     deadline = time.monotonic() + timeout
@@ -46,7 +57,7 @@ def wait_for_exit_record(path, timeout=30.0):
 
 def wandb_artifacts(run_folder):
     """(name, type, aliases, {file in the artifact: its staged copy's bytes}) of an offline run's artifacts."""
-    (path,) = glob.glob(f"{run_folder}/run-*.wandb")
+    (path,) = wandb_glob(f"{run_folder}/run-*.wandb")
     out = []
     for record in wait_for_exit_record(path):
         if record.WhichOneof("record_type") == "artifact":

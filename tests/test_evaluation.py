@@ -1,5 +1,5 @@
-"""Evaluation (train/evaluation.py): one function serves validation in fit, validate, test and predict;
-hooks, limits and modes as Lightning has them."""
+"""Evaluation (train/evaluation.py, and the stages around it in train/evaluation_loop.py): one function
+serves validation in fit, validate, test and predict; hooks, limits and modes as Lightning has them."""
 
 import audiotrain  # noqa: F401  (before mlx)
 from audiotrain.train.callbacks import Callback

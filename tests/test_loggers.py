@@ -1,7 +1,6 @@
 """Loggers: real backends written locally and read back, resume, and failures that never stop training."""
 
 import csv
-import glob
 import json
 import os
 import subprocess
@@ -32,6 +31,7 @@ from logger_readers import (
     read_scalars,
     wait_for_exit_record,
     wandb_artifacts,
+    wandb_glob,
 )
 
 # ------------------------------------------------------------------ W&B (one real offline run for the module)
@@ -61,7 +61,7 @@ def wandb_run(tmp_path_factory):
 
 def test_wandb_offline_run_holds_the_metrics_and_config(wandb_run):
     logger, state, save_dir = wandb_run
-    (path,) = glob.glob(str(save_dir / "wandb" / "offline-run-*" / f"run-{state['run_id']}.wandb"))
+    (path,) = wandb_glob(str(save_dir / "wandb" / "offline-run-*" / f"run-{state['run_id']}.wandb"))
     assert logger.failures == 0
     history, config = [], {}
     records = wait_for_exit_record(path)
@@ -90,7 +90,7 @@ def test_wandb_offline_run_holds_the_metrics_and_config(wandb_run):
 
 def test_wandb_name_and_log_dir_stay_readable_after_finalize(wandb_run):
     logger, state, save_dir = wandb_run
-    (run_dir,) = glob.glob(str(save_dir / "wandb" / "offline-run-*"))
+    (run_dir,) = wandb_glob(str(save_dir / "wandb" / "offline-run-*"))
     assert logger.name == "offline-run" and logger.log_dir == Path(run_dir)
     assert logger.version == state["run_id"]
 
@@ -636,9 +636,9 @@ def test_fit_then_test_stays_one_run_in_every_logger(tmp_path, mlflow_store, mon
     trainer.test(module, make_batches(32, seed=2))
     w.finish()
 
-    (folder,) = glob.glob(str(tmp_path / "wandb" / "offline-run-*"))  # one folder, not one per stage
+    (folder,) = wandb_glob(str(tmp_path / "wandb" / "offline-run-*"))  # one folder, not one per stage
     keys = set()
-    for record in wait_for_exit_record(glob.glob(f"{folder}/run-*.wandb")[0]):
+    for record in wait_for_exit_record(wandb_glob(f"{folder}/run-*.wandb")[0]):
         if record.WhichOneof("record_type") == "history":
             keys.update(item.key or "/".join(item.nested_key) for item in record.history.item)
     assert {"train_loss", "test_loss"} <= keys
@@ -878,6 +878,6 @@ def test_a_new_wandb_logger_finishes_the_run_an_earlier_one_left_open(tmp_path, 
     second.finish()
     assert first.version != second.version
     for logger in (first, second):
-        (path,) = glob.glob(f"{logger.log_dir}/run-*.wandb")
+        (path,) = wandb_glob(f"{logger.log_dir}/run-*.wandb")
         kinds = [r.WhichOneof("record_type") for r in wait_for_exit_record(path)]
         assert "exit" in kinds  # finished

@@ -1,8 +1,6 @@
 """The recipes' --logger from the user's side: each logger's data and the run's artifacts, read back with the
 loggers' own tools."""
 
-import glob
-
 from audiotrain.recipes.chords import cli as chords
 from audiotrain.recipes.chords.config import TrainingConfig
 from audiotrain.recipes.clap import cli as clap
@@ -14,6 +12,7 @@ from logger_readers import (
     read_mlflow_run_in_a_fresh_process,
     read_scalars,
     wandb_artifacts,
+    wandb_glob,
 )
 
 
@@ -67,7 +66,7 @@ def test_chord_demo_writes_every_loggers_data_and_the_artifacts(tmp_path, logger
     }
     assert checkpoint | outputs <= set(run["artifacts"])
 
-    (wandb_dir,) = glob.glob(str(run_dir / "wandb" / "offline-run-*"))  # one run for the whole command
+    (wandb_dir,) = wandb_glob(str(run_dir / "wandb" / "offline-run-*"))  # one run for the whole command
     uploads = {name: (kind, aliases, files) for name, kind, aliases, files in wandb_artifacts(wandb_dir)}
     model = next(name for name in uploads if name.startswith("model-"))
     assert uploads[model][:2] == ("model", ["best", "latest"])

@@ -186,7 +186,7 @@ def test_no_retrace_across_epochs_with_short_last_batch(tmp_path):
     t, _ = fit(tmp_path, batches=batches, max_epochs=4, compile=True, val=make_batches(40, 16))
     # one trace per input shape, in the first epoch only
     assert t._train_step.traces == 2
-    assert t._eval_steps["val"].traces == 2
+    assert t.evaluation.steps["val"].traces == 2
 
 
 def test_accumulation_equals_large_batch(tmp_path):

@@ -21,7 +21,6 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,8 @@ from audiotrain.distributed import collectives
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train import flags, reporting
 from audiotrain.train.callback_list import CallbackList
-from audiotrain.train.evaluation import EvalSums, eval_mode, evaluate, prefixed
+from audiotrain.train.evaluation import prefixed
+from audiotrain.train.evaluation_loop import EvaluationLoop
 from audiotrain.train.interrupt import stop_on_sigint
 from audiotrain.train.lazy import LazyScalar
 from audiotrain.train.loaders import check_batch, from_datamodule, loader_len, prepare_loader
@@ -38,8 +38,8 @@ from audiotrain.train.loggers import CSVLogger, Logger, TensorBoardLogger
 from audiotrain.train.module import OptimizerConfig, TrainModule
 from audiotrain.train.outputs import LogOptions
 from audiotrain.train.seeding import seed_everything
-from audiotrain.train.state import History, Progress, RandomState, RunningMeans, local_means
-from audiotrain.train.step import EvalStep, StepConfig, StepState, TrainStep
+from audiotrain.train.state import History, Progress, RandomState, RunningMeans
+from audiotrain.train.step import StepConfig, StepState, TrainStep
 from audiotrain.train.transforms import all_finite
 
 import mlx.core as mx
@@ -219,7 +219,7 @@ class Trainer:
         self.num_training_batches: int | float = 0
         self.num_val_batches: int | None = 0
         self._train_step: TrainStep | None = None
-        self._eval_steps: dict[str, EvalStep] = {}
+        self.evaluation = EvaluationLoop(self)  # validation, test, predict and the sanity check
         self._train_loader = None
         self._val_loader = None
         self._pending_loader_state: dict | None = None
@@ -332,7 +332,7 @@ class Trainer:
             self._pending_ckpt = None
             self._trainable = _trainable_keys(model)
             self._train_step = TrainStep(model, self.optimizer, self._step_config())
-            self._eval_steps = {}
+            self.evaluation.reset()
             if ckpt_path:
                 self._restore(ckpt_path, full=True)
             self._start_loggers(model)
@@ -342,7 +342,7 @@ class Trainer:
                 self.callbacks.call("on_fit_start", self, model)
                 model.on_fit_start()
                 if val_loader is not None:
-                    self._sanity_check(model, val_loader)
+                    self.evaluation.sanity_check(model, val_loader)
                 self.callbacks.call("on_train_start", self, model)
                 model.on_train_start()
                 self._fit_loop(model, train_loader, val_loader)
@@ -437,7 +437,7 @@ class Trainer:
             for _ in range(progress.batch_in_epoch):
                 next(iterator, None)
         if progress.validation_pending and val_loader is not None:
-            self._validate_in_fit(module, val_loader)
+            self.evaluation.validate_in_fit(module, val_loader)
             if self.interrupted:
                 self._save_on_interrupt()
                 return
@@ -519,7 +519,7 @@ class Trainer:
         if val_due:
             progress.validation_pending = False  # a checkpoint saved in on_validation_end has run it
             # Still pending when Ctrl-C stops it: saved below, rerun on resume.
-            progress.validation_pending = self._validate_in_fit(module, val_loader) is None
+            progress.validation_pending = self.evaluation.validate_in_fit(module, val_loader) is None
 
     def _close_window(self) -> None:
         """Apply the gradients of an accumulation window that the end of the loader cut short."""
@@ -545,7 +545,7 @@ class Trainer:
             and isinstance(self.val_check_interval, float)
             and self._validates_this_epoch()
         ):
-            val_metrics = self._validate_in_fit(module, val_loader)
+            val_metrics = self.evaluation.validate_in_fit(module, val_loader)
             if val_metrics is None:
                 # Ctrl-C stopped the validation: the epoch stays open at its last batch, so the
                 # checkpoint resumes with this validation and the rest of the epoch's end.
@@ -634,110 +634,7 @@ class Trainer:
                     f"batch {batch_idx}"
                 )
 
-    # ---- evaluation: validation in fit, validate, test, predict ----------------------------------------
-    def _eval_step(self, module: TrainModule, stage: str) -> EvalStep:
-        if stage not in self._eval_steps:
-            self._eval_steps[stage] = EvalStep(module, stage, compile=self.compile, precision=self.precision)
-        return self._eval_steps[stage]
-
-    def _eval_limit(self, stage: str, loader: Any) -> int | None:
-        name = {"val": "limit_val_batches", "test": "limit_test_batches", "predict": "limit_predict_batches"}[
-            stage
-        ]
-        return self.fast_dev_run or flags.resolve_limit(self.limits[stage], loader_len(loader), name)
-
-    def _run_eval(
-        self, module: TrainModule, loader: Any, stage: str, stoppable: bool
-    ) -> dict[str, float] | None:
-        """Weighted means over the loader; None when a Ctrl-C stopped it (partial means would be biased)."""
-        limit = self._eval_limit(stage, loader)
-        if stage == "val":
-            self.num_val_batches = limit
-        hook = "on_validation_batch_end" if stage == "val" else "on_test_batch_end"
-
-        def on_batch(outputs, batch, batch_idx):
-            self.callbacks.call(hook, self, module, outputs, batch, batch_idx)
-
-        with eval_mode(module):
-            result = evaluate(
-                self._eval_step(module, stage),
-                loader,
-                limit,
-                f"{stage}_",
-                module.batch_size,
-                on_batch,
-                (lambda: self.interrupted) if stoppable else None,
-            )
-        if stoppable and (result.stopped or self.interrupted):
-            return None
-        if result.batches == 0:
-            warnings.warn(f"Trainer: the {stage} loader yielded no batches", stacklevel=3)
-            return {}
-        return self._eval_means(result)
-
-    def _eval_means(self, result: EvalSums) -> dict[str, float]:
-        return (self._reduce or local_means)(result.sums, result.weight)
-
-    def _validate_in_fit(self, module: TrainModule, loader: Any) -> dict[str, float] | None:
-        """Validate inside `fit`: log, run the validation-end hooks; None if Ctrl-C stopped it."""
-        random_before = RandomState.capture()
-        metrics = self._validate(module, loader, stoppable=True)
-        if metrics is None:
-            # Stopped: the checkpoint gets the random state the validation started from, so the
-            # rerun after resuming draws what an uninterrupted one would have.
-            RandomState.restore(random_before)
-        return metrics
-
-    def _validate(self, module: TrainModule, loader: Any, stoppable: bool = False) -> dict[str, float] | None:
-        module.on_validation_start()
-        self.callbacks.call("on_validation_start", self, module)
-        metrics = self._run_eval(module, loader, "val", stoppable)
-        if metrics is None:
-            return None
-        self._report_eval(metrics, "val")
-        if self.fitting:
-            self.progress.validated_epoch = self.current_epoch
-        module.on_validation_end(metrics)
-        # What the hook logged counts for this validation (callbacks below can monitor it).
-        late = self._pop_module_logs()
-        if late:
-            metrics.update(late)
-            self.callback_metrics.update(late)
-            self.log_metrics(late, step=self.global_step)
-        self.callbacks.call("on_validation_end", self, module)
-        return metrics
-
-    def _report_eval(self, metrics: dict[str, float], stage: str) -> None:
-        metrics.update(self._pop_module_logs())
-        self.callback_metrics.update(metrics)
-        options = self._eval_steps[stage].log_options if stage in self._eval_steps else {}
-        self.log_metrics(
-            {k: v for k, v in metrics.items() if k not in options or options[k].logger}, step=self.global_step
-        )
-
-    def _sanity_check(self, module: TrainModule, loader: Any) -> None:
-        """Run the first `num_sanity_val_steps` validation batches before training, as Lightning does:
-        a mistake only validation reaches fails now, not after a whole training epoch. Nothing is logged
-        or called back, and the random state is put back, so a run is the same with or without it."""
-        n = self.num_sanity_val_steps
-        if n == 0 or self.fast_dev_run or isinstance(loader, Iterator):
-            return  # (a generator would lose the batches the check drew)
-        limit = self._eval_limit("val", loader)
-        if limit is not None:
-            n = limit if n == -1 else min(n, limit)
-        random_before = RandomState.capture()
-        self.sanity_checking = True
-        iterator = iter(loader)
-        try:
-            with eval_mode(module):
-                evaluate(self._eval_step(module, "val"), _take(iterator, n), None, "val_", module.batch_size)
-        finally:
-            close = getattr(iterator, "close", None)
-            if close is not None:
-                close()
-            self.sanity_checking = False
-            RandomState.restore(random_before)
-
+    # ---- evaluation stages (the loop is in evaluation_loop.py) --------------------------------------
     def validate(
         self,
         model: TrainModule | None = None,
@@ -788,7 +685,7 @@ class Trainer:
             raise TypeError(f"Trainer.{method}: pass the model (no module is attached to this Trainer yet)")
         prepare_loader(loader, name, self.seed)
         if self.module is not model:
-            self._eval_steps = {}
+            self.evaluation.reset()
         self.datamodule = datamodule
         self._attach(model, method)
         status = "failed"
@@ -797,17 +694,11 @@ class Trainer:
                 self._restore(self.callbacks.checkpoint_path(ckpt_path), full=False)
             with self._on_device():
                 if stage == "predict":
-                    out = self._predict(model, loader, keep)
+                    out = self.evaluation.predict(model, loader, keep)
                 elif stage == "val":
-                    out = [self._validate(model, loader)]
+                    out = [self.evaluation.validate(model, loader)]
                 else:
-                    model.on_test_start()
-                    self.callbacks.call("on_test_start", self, model)
-                    metrics = self._run_eval(model, loader, "test", stoppable=False)
-                    self._report_eval(metrics, "test")
-                    model.on_test_end(metrics)
-                    self.callbacks.call("on_test_end", self, model)
-                    out = [metrics]
+                    out = [self.evaluation.test(model, loader)]
             status = "success"
             return out
         except BaseException as err:
@@ -815,21 +706,6 @@ class Trainer:
             raise
         finally:
             self._teardown(model, method, status)
-
-    def _predict(self, module: TrainModule, loader: Any, keep: bool) -> list[Any] | None:
-        step = self._eval_step(module, "predict")
-        limit = self._eval_limit("predict", loader)
-        outputs = []
-        with eval_mode(module):
-            for batch_idx, batch in enumerate(loader):
-                if limit is not None and batch_idx >= limit:
-                    break
-                check_batch(batch)
-                out = step(batch, mx.array(batch_idx, mx.int32))
-                mx.async_eval(out)
-                if keep:
-                    outputs.append(out)
-        return outputs if keep else None
 
     # ---- setup and teardown ----------------------------------------------------------------------------
     def _attach(self, module: TrainModule, stage: str) -> None:
@@ -1116,14 +992,6 @@ class Trainer:
             f"{where}; those updates were skipped, so the weights are still finite. {fixes}"
             + (f" The last good state is saved in {path}." if path else "")
         )
-
-
-def _take(iterator: Any, n: int):
-    """The first `n` items of `iterator` (all of them for -1), leaving it open for the caller to close."""
-    for index, item in enumerate(iterator):
-        if n != -1 and index >= n:
-            return
-        yield item
 
 
 def _one_loader(method: str, name: str, value: Any, alias: str, alias_value: Any) -> Any:

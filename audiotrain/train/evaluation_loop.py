@@ -1,0 +1,183 @@
+"""`EvaluationLoop`: the Trainer's evaluation stages (validation inside `fit`, `validate`, `test`,
+`predict` and the sanity check), around the one `evaluate` function of `evaluation.py`.
+
+It owns the compiled evaluation steps (one per stage, rebuilt for a new module) and reads the rest from
+its Trainer: the callbacks, loggers, limits and progress. Split out of `trainer.py` as Lightning splits
+`_EvaluationLoop` and `_PredictionLoop` from its fit loop, so that `trainer.py` reads fit → train epoch →
+train batch and this file reads stage → batches → reported means.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from audiotrain.train import flags
+from audiotrain.train.evaluation import EvalSums, eval_mode, evaluate
+from audiotrain.train.loaders import check_batch, loader_len
+from audiotrain.train.module import TrainModule
+from audiotrain.train.state import RandomState, local_means
+from audiotrain.train.step import EvalStep
+
+import mlx.core as mx
+
+if TYPE_CHECKING:
+    from audiotrain.train.trainer import Trainer
+
+_LIMIT_FLAGS = {"val": "limit_val_batches", "test": "limit_test_batches", "predict": "limit_predict_batches"}
+
+
+class EvaluationLoop:
+    """The evaluation stages of one Trainer. `steps` holds the compiled step of each stage."""
+
+    def __init__(self, trainer: Trainer):
+        self.trainer = trainer
+        self.steps: dict[str, EvalStep] = {}
+
+    def reset(self) -> None:
+        """Forget the compiled steps (a new module, or a new fit, traces them again)."""
+        self.steps = {}
+
+    def step(self, module: TrainModule, stage: str) -> EvalStep:
+        if stage not in self.steps:
+            t = self.trainer
+            self.steps[stage] = EvalStep(module, stage, compile=t.compile, precision=t.precision)
+        return self.steps[stage]
+
+    def limit(self, stage: str, loader: Any) -> int | None:
+        t = self.trainer
+        return t.fast_dev_run or flags.resolve_limit(t.limits[stage], loader_len(loader), _LIMIT_FLAGS[stage])
+
+    # ---- validation and test ---------------------------------------------------------------------------
+    def validate_in_fit(self, module: TrainModule, loader: Any) -> dict[str, float] | None:
+        """Validate inside `fit`: log, run the validation-end hooks; None if Ctrl-C stopped it."""
+        random_before = RandomState.capture()
+        metrics = self.validate(module, loader, stoppable=True)
+        if metrics is None:
+            # Stopped: the checkpoint gets the random state the validation started from, so the
+            # rerun after resuming draws what an uninterrupted one would have.
+            RandomState.restore(random_before)
+        return metrics
+
+    def validate(self, module: TrainModule, loader: Any, stoppable: bool = False) -> dict[str, float] | None:
+        t = self.trainer
+        module.on_validation_start()
+        t.callbacks.call("on_validation_start", t, module)
+        metrics = self._run(module, loader, "val", stoppable)
+        if metrics is None:
+            return None
+        self._report(metrics, "val")
+        if t.fitting:
+            t.progress.validated_epoch = t.current_epoch
+        module.on_validation_end(metrics)
+        # What the hook logged counts for this validation (callbacks below can monitor it).
+        late = t._pop_module_logs()
+        if late:
+            metrics.update(late)
+            t.callback_metrics.update(late)
+            t.log_metrics(late, step=t.global_step)
+        t.callbacks.call("on_validation_end", t, module)
+        return metrics
+
+    def test(self, module: TrainModule, loader: Any) -> dict[str, float]:
+        t = self.trainer
+        module.on_test_start()
+        t.callbacks.call("on_test_start", t, module)
+        metrics = self._run(module, loader, "test", stoppable=False)
+        self._report(metrics, "test")
+        module.on_test_end(metrics)
+        t.callbacks.call("on_test_end", t, module)
+        return metrics
+
+    def _run(self, module: TrainModule, loader: Any, stage: str, stoppable: bool) -> dict[str, float] | None:
+        """Weighted means over the loader; None when a Ctrl-C stopped it (partial means would be biased)."""
+        t = self.trainer
+        limit = self.limit(stage, loader)
+        if stage == "val":
+            t.num_val_batches = limit
+        hook = "on_validation_batch_end" if stage == "val" else "on_test_batch_end"
+
+        def on_batch(outputs, batch, batch_idx):
+            t.callbacks.call(hook, t, module, outputs, batch, batch_idx)
+
+        with eval_mode(module):
+            result = evaluate(
+                self.step(module, stage),
+                loader,
+                limit,
+                f"{stage}_",
+                module.batch_size,
+                on_batch,
+                (lambda: t.interrupted) if stoppable else None,
+            )
+        if stoppable and (result.stopped or t.interrupted):
+            return None
+        if result.batches == 0:
+            warnings.warn(f"Trainer: the {stage} loader yielded no batches", stacklevel=3)
+            return {}
+        return self._means(result)
+
+    def _means(self, result: EvalSums) -> dict[str, float]:
+        return (self.trainer._reduce or local_means)(result.sums, result.weight)
+
+    def _report(self, metrics: dict[str, float], stage: str) -> None:
+        t = self.trainer
+        metrics.update(t._pop_module_logs())
+        t.callback_metrics.update(metrics)
+        options = self.steps[stage].log_options if stage in self.steps else {}
+        t.log_metrics(
+            {k: v for k, v in metrics.items() if k not in options or options[k].logger}, step=t.global_step
+        )
+
+    # ---- sanity check and predict ----------------------------------------------------------------------
+    def sanity_check(self, module: TrainModule, loader: Any) -> None:
+        """Run the first `num_sanity_val_steps` validation batches before training, as Lightning does:
+        a mistake only validation reaches fails now, not after a whole training epoch. Nothing is logged
+        or called back, and the random state is put back, so a run is the same with or without it."""
+        t = self.trainer
+        n = t.num_sanity_val_steps
+        if n == 0 or t.fast_dev_run or isinstance(loader, Iterator):
+            return  # (a generator would lose the batches the check drew)
+        limit = self.limit("val", loader)
+        if limit is not None:
+            n = limit if n == -1 else min(n, limit)
+        random_before = RandomState.capture()
+        t.sanity_checking = True
+        iterator = iter(loader)
+        try:
+            with eval_mode(module):
+                evaluate(self.step(module, "val"), _take(iterator, n), None, "val_", module.batch_size)
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+            t.sanity_checking = False
+            RandomState.restore(random_before)
+
+    def predict(self, module: TrainModule, loader: Any, keep: bool) -> list[Any] | None:
+        """`predict_step` (compiled) over the loader: each batch's output in order, or None if not `keep`."""
+        step = self.step(module, "predict")
+        limit = self.limit("predict", loader)
+        outputs = []
+        with eval_mode(module):
+            for batch_idx, batch in enumerate(loader):
+                if limit is not None and batch_idx >= limit:
+                    break
+                check_batch(batch)
+                out = step(batch, mx.array(batch_idx, mx.int32))
+                mx.async_eval(out)
+                if keep:
+                    outputs.append(out)
+        return outputs if keep else None
+
+
+def _take(iterator: Any, n: int):
+    """The first `n` items of `iterator` (all of them for -1), leaving it open for the caller to close."""
+    for index, item in enumerate(iterator):
+        if n != -1 and index >= n:
+            return
+        yield item
+
+
+__all__ = ["EvaluationLoop"]
