@@ -14,7 +14,7 @@ no-chord decision on frame energy + a median filter over the template scores (th
 matcher, e.g. Fujishima 1999 / Oudre et al. 2009). It can only say N, maj and min in root position.
 
     python benchmarks/chords.py [--quick] [--checkpoint CKPT] [--test_songs N] [--seed S] [--demo_songs N]
-                                [--run_dir DIR] [--cache_dir DIR]
+                                [--run_dir DIR] [--cache_dir DIR] [--set KEY=VALUE ...]
 
 `--quick` trains the default (README) config instead of the longer benchmark config; `--checkpoint`
 scores a trained checkpoint instead of training.
@@ -93,12 +93,25 @@ from audiotrain.recipes.chords.config import TrainingConfig, benchmark_config
 from audiotrain.recipes.chords.data import demo_splits
 from audiotrain.recipes.chords.evaluate import evaluate_songs, format_table
 from audiotrain.recipes.chords.predict import ChordPredictor
+from audiotrain.recipes.config_cli import _nest, merge_config
 
 import librosa
 import numpy as np
+import yaml
 
 MAJ, MIN = CHORD_TYPES.index("maj"), CHORD_TYPES.index("min")
 BENCHMARK_METRICS = ("root", "majmin", "majmin_inv", "sevenths", "sevenths_inv", "tetrads")
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """``["num_epochs=30", "data.eq_db=6"]`` as the nested settings `merge_config` takes (values read as YAML)."""
+    flat = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SystemExit(f"--set {item!r}: expected KEY=VALUE, e.g. --set num_epochs=30")
+        flat[key.strip()] = yaml.safe_load(value)
+    return _nest(flat)
 
 
 class ChromaTemplateBaseline:
@@ -186,6 +199,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache_dir", type=str, default=None, help="demo data and feature cache")
     parser.add_argument("--seed", type=int, default=None, help="training seed (weights, order, augmentation)")
     parser.add_argument("--demo_songs", type=int, default=None, help="demo songs to train and validate on")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any recipe setting by its dotted name, e.g. --set num_epochs=30 --set data.eq_db=6 (repeatable)",
+    )
     args = parser.parse_args(argv)
 
     config = TrainingConfig() if args.quick else benchmark_config()
@@ -199,6 +219,11 @@ def main(argv: list[str] | None = None) -> None:
     config = replace(config, data=data)
     if args.seed is not None:
         config = replace(config, seed=args.seed)
+    if args.set:
+        try:
+            config = merge_config(config, parse_overrides(args.set), source="--set")
+        except ValueError as err:
+            parser.error(str(err))
     train_style = demo_splits(config.data, config.features.sr)
     independent = demo_splits(config.data, config.features.sr, test_style="independent")
     if args.checkpoint is None:
