@@ -14,7 +14,7 @@ no-chord decision on frame energy + a median filter over the template scores (th
 matcher, e.g. Fujishima 1999 / Oudre et al. 2009). It can only say N, maj and min in root position.
 
     python benchmarks/chords.py [--quick] [--checkpoint CKPT] [--test_songs N] [--seed S] [--demo_songs N]
-                                [--run_dir DIR] [--cache_dir DIR] [--set KEY=VALUE ...]
+                                [--run_dir DIR] [--cache_dir DIR] [--tta N] [--set KEY=VALUE ...]
 
 `--quick` trains the default (README) config instead of the longer benchmark config; `--checkpoint`
 scores a trained checkpoint instead of training.
@@ -200,6 +200,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=None, help="training seed (weights, order, augmentation)")
     parser.add_argument("--demo_songs", type=int, default=None, help="demo songs to train and validate on")
     parser.add_argument(
+        "--tta",
+        type=int,
+        default=0,
+        metavar="SEMITONES",
+        help="test-time augmentation: average the model's posteriors over shifts of -N..N semitones",
+    )
+    parser.add_argument(
         "--set",
         action="append",
         default=[],
@@ -232,7 +239,7 @@ def main(argv: list[str] | None = None) -> None:
         checkpoint = result.checkpoint
     else:
         checkpoint = args.checkpoint
-    predictor = ChordPredictor.from_checkpoint(checkpoint)
+    predictor = ChordPredictor.from_checkpoint(checkpoint, tta_shifts=range(-args.tta, args.tta + 1))
     baseline = ChromaTemplateBaseline(predictor.features.sr, predictor.features.hop_length)
     joint, separate = replace(predictor.decode, joint_bass=True), replace(predictor.decode, joint_bass=False)
     sets = (
