@@ -131,30 +131,20 @@ def test_openblas_worker_threads_sleep_unless_the_user_chose_a_timeout():
     """OpenBLAS's idle workers spin for ~0.1 s after each GEMM by default, taking the cores MLX's stream
     thread and Python need; audiotrain sets OPENBLAS_THREAD_TIMEOUT before loading it, and keeps a user's."""
     probe = "import os, audiotrain._blas as b, audiotrain; print(os.environ.get(b.THREAD_TIMEOUT_VAR), b.STATUS.describe())"
-    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_THREAD_TIMEOUT", "AUDIOTRAIN_BLAS")}
-    default = subprocess.run(
-        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert default.returncode == 0, default.stderr
-    if "MLX bundled BLAS" in default.stdout:
-        pytest.skip(f"no system OpenBLAS to configure (install libopenblas0-pthread): {default.stdout}")
-    assert (
-        default.stdout.startswith("10 ")
-        and "OPENBLAS_THREAD_TIMEOUT=10 (audiotrain's default)" in default.stdout
-    )
-    chosen = subprocess.run(
-        [sys.executable, "-c", probe],
-        env={**env, "OPENBLAS_THREAD_TIMEOUT": "20"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert chosen.stdout.startswith("20 ") and "OPENBLAS_THREAD_TIMEOUT=20 (set by the user)" in chosen.stdout
-    off = subprocess.run(
-        [sys.executable, "-c", probe],
-        env={**env, "AUDIOTRAIN_BLAS": "off"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert off.stdout.startswith("None "), "with the bundled BLAS there is no OpenBLAS to configure"
+    clean = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_THREAD_TIMEOUT", "AUDIOTRAIN_BLAS")}
+
+    def probe_with(**env):
+        out = subprocess.run(
+            [sys.executable, "-c", probe], env={**clean, **env}, capture_output=True, text=True, timeout=120
+        )
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    default = probe_with()
+    if "MLX bundled BLAS" in default:
+        pytest.skip(f"no system OpenBLAS to configure (install libopenblas0-pthread): {default}")
+    assert default.startswith("10 ") and "OPENBLAS_THREAD_TIMEOUT=10 (audiotrain's default)" in default
+    chosen = probe_with(OPENBLAS_THREAD_TIMEOUT="20")
+    assert chosen.startswith("20 ") and "OPENBLAS_THREAD_TIMEOUT=20 (set by the user)" in chosen
+    off = probe_with(AUDIOTRAIN_BLAS="off")
+    assert off.startswith("None "), "with the bundled BLAS there is no OpenBLAS to configure"
