@@ -10,7 +10,7 @@ import pytest
 from mlx.utils import tree_flatten
 
 SHAPES = {
-    "dense": (1024, 256),  # summed along rows first
+    "dense": (1024, 256),  # float32 matrices: a matrix-vector product with ones
     "conv": (8, 3, 3, 5),  # rows summed, then flattened
     "bias": (1000,),
     "scale": (),  # a 0-d parameter (CLAP's logit scale)
@@ -53,6 +53,17 @@ def test_one_non_finite_entry_anywhere_is_found(leaf, bad):
     assert not bool(all_finite(grads))
     assert not bool(mx.compile(all_finite)(grads))
     assert not np.isfinite(float(global_norm(grads)))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_a_non_finite_entry_in_a_transposed_view_is_found(bad):
+    # Gradients of a Linear weight often arrive as transposed views; the check must not depend on layout.
+    values = np.random.default_rng(1).normal(size=(256, 1024)).astype(np.float32)
+    values[200, 3] = bad
+    view = mx.array(values).T
+    assert not bool(all_finite({"w": view}))
+    assert not bool(mx.compile(all_finite)({"w": view}))
+    assert bool(all_finite({"w": mx.array(np.nan_to_num(values, posinf=0.0, neginf=0.0, nan=0.0)).T}))
 
 
 def test_finite_gradients_pass_and_float16_sums_past_its_range_do_not_fake_a_non_finite_step():

@@ -86,8 +86,8 @@ class StepConfig:
     accumulate_grad_batches: int = 1
     precision: str = "32"
     compile: bool = True
-    # Skip updates with a non-finite loss or gradient. Costs a sum over all gradients and selects
-    # fused into the update (guarded_update.py; 2-5% of a small MLP's step on the CPU backend).
+    # Skip updates with a non-finite loss or gradient. Costs one read of all gradients (transforms.py)
+    # and selects fused into the update (guarded_update.py; 2-3% of a small MLP's step on the CPU).
     nonfinite_guard: bool = True
     # Compute and log the gradient norm even when norm clipping does not need it.
     track_grad_norm: bool = False

@@ -60,8 +60,9 @@ class Trainer:
     `accumulate_grad_batches` (mean over the window; a window the loader ends early is applied at the
     epoch's end), non-finite updates skipped in-graph; after `max_consecutive_nonfinite` non-finite
     steps in a row training stops with an error (with `nonfinite_guard=False` too, where those updates
-    went through). The guard costs a sum over all gradients plus, for Adam/AdamW, selects fused into the
-    update kernel (train/guarded_update.py); on a small MLP on the CPU backend that is 4-6% of the step
+    went through). The guard costs one read of all gradients (a BLAS matrix-vector product per matrix,
+    train/transforms.py) plus, for Adam/AdamW, selects fused into the update kernel
+    (train/guarded_update.py); on a small MLP on the CPU backend that is 2-3% of the step
     (benchmarks/trainer_overhead.py). `track_grad_norm=True` logs the gradient norm.
     Device: `accelerator` "auto" | "cpu" | "gpu" (Metal or CUDA), `devices` 1 per process (data parallel
     is several processes: mlx.launch), `precision` "32" | "bf16-mixed" | "bf16-true".
