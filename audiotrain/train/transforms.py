@@ -48,18 +48,18 @@ def all_finite(tree: Any) -> mx.array:
     leaves = [g for _, g in tree_flatten(tree)]
     if not leaves:
         return mx.array(True)
-    return mx.isfinite(mx.sum(mx.concatenate([_column_sums(x) for x in leaves])))
+    return mx.isfinite(_sum_of_all(leaves))
 
 
 def _column_sums(x: mx.array) -> mx.array:
-    """A float32 vector whose sum is non-finite exactly when `x` holds a non-finite entry (or sums
-    past float32's range).
+    """A float32 vector whose sum is the sum of every entry of `x`.
 
     A float32 matrix, the bulk of most models' gradients, goes through BLAS as the matrix-vector product
     ones @ x: multi-threaded, vectorised, and indifferent to whether the gradient arrives as a transposed
     view. Measured 2.4x faster than MLX's row sums on the CPU backend (0.60 against 1.46 ms for a
-    1.3M-parameter MLP's gradients), which is most of what the non-finite guard costs a step. NaN and Inf
-    propagate through the product as through a sum. Everything else takes the plain partial sums.
+    1.3M-parameter MLP's gradients), which is most of what the non-finite guard costs a step; the norm's
+    sum of squares gains the same way. NaN and Inf propagate through the product as through a sum.
+    Everything else takes the plain partial sums.
     """
     if x.ndim == 2 and x.dtype == mx.float32:
         return mx.ones((x.shape[0],), mx.float32) @ x
@@ -74,7 +74,7 @@ def _sum_of_all(arrays: list[mx.array]) -> mx.array:
     than a bias vector's whole sum), so one final sum over the joined partial sums replaces a
     sum per array and a stack.
     """
-    return mx.sum(mx.concatenate([_partial_sums(x) for x in arrays]))
+    return mx.sum(mx.concatenate([_column_sums(x) for x in arrays]))
 
 
 def _partial_sums(x: mx.array) -> mx.array:
