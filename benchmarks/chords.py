@@ -126,6 +126,102 @@ predict: 333-340 s of audio per second before this round on a quiet machine (bas
 round's model against the old one, interleaved on the 16 independent songs on the loaded machine: 189 vs
 193 s of audio per second (the bass branch costs about 2%). Between training runs expect a few points of
 spread on the independent style (16 songs).
+
+Fourth round (issue 23: decode-time prior correction, longer windows, a third transformer block,
+training-data inversions, class balance, input augmentations): the same command, seeds 0 and 1 (seed 2 of
+the default for a three-seed mean), one run at a time; the project's test suite ran beside the "default" run
+of seed 0 and perhaps the start of seed 1 (their training seconds are inflated), the rest on an otherwise idle
+machine. "default" is the default (128 x 30) trained again today. Rows marked (gen) train on a changed
+generator: their training-style held-out set is that generator's, not comparable with the other rows; the
+independent set is the same songs throughout (its chroma baseline scores are identical in every run).
+Prior-correction rows re-score the default checkpoints of the same seed (no training):
+
+    setting                    seed  training style (held out)      independent style              train s
+    default (128 x 30)            0  95.0 93.4 88.2 88.8 83.5 83.1  88.7 85.4 80.0 79.1 74.0 71.4  197
+    default (128 x 30)            1  93.9 93.5 88.7 91.6 86.8 86.1  89.0 82.0 76.4 76.1 71.2 69.3  196
+    default (128 x 30)            2  94.8 92.0 87.9 89.8 86.2 84.0  90.1 84.5 79.0 76.5 71.5 69.1  188
+      + prior correction 0.25     0  94.9 93.5 88.3 92.9 87.6 87.4  89.1 84.1 79.0 78.3 73.7 70.7    -
+      + prior correction 0.25     1  93.9 92.8 88.7 91.5 87.3 86.3  89.1 81.6 76.1 76.0 70.7 69.5    -
+      + prior correction 0.5      0  94.9 93.5 88.9 93.1 88.3 88.2  88.8 81.4 76.7 73.8 69.4 66.6    -
+      + prior correction 0.5      1  94.0 92.8 88.7 92.8 88.6 87.3  88.9 79.9 75.5 72.0 68.4 66.2    -
+      + prior correction 1.0      0  94.9 77.3 74.7 74.3 71.6 71.6  88.9 67.2 63.6 52.3 48.9 48.6    -
+      + prior correction 1.0      1  93.7 77.5 76.2 70.3 68.9 67.0  88.9 62.5 60.0 47.4 45.9 45.4    -
+    windows 192, batch 8          0  94.3 94.0 89.1 91.7 88.1 86.2  88.0 84.3 77.5 77.7 71.5 70.5  188
+    windows 192, batch 8          1  94.3 93.3 87.3 89.5 83.5 83.6  89.7 83.7 78.9 77.9 73.5 70.3  188
+    3 transformer blocks          0  94.3 92.5 88.6 91.5 87.4 86.2  89.1 84.1 78.8 75.3 70.6 68.1  260
+    3 transformer blocks          1  95.0 93.5 90.4 89.9 87.4 84.7  89.0 83.1 76.2 76.9 70.5 70.6  253
+    (gen) inversions 0.3          0  93.7 93.6 91.5 91.0 89.1 83.0  88.2 83.8 75.9 77.2 69.9 70.0  173
+    (gen) inversions 0.3          1  93.5 91.9 90.3 91.5 89.9 83.3  89.7 84.6 77.4 79.0 72.8 71.9  191
+    (gen) seventh-chord idioms    0  91.8 93.8 92.1 93.4 91.8 86.2  89.0 82.8 76.8 77.1 71.7 70.0  182
+    (gen) seventh-chord idioms    1  90.9 92.7 89.8 92.4 89.5 85.1  88.7 82.8 75.5 77.6 70.6 70.5  182
+    balanced type loss            0  93.8 93.1 89.2 92.3 88.3 88.0  87.7 81.0 76.2 74.5 70.2 67.6  184
+    balanced type loss            1  93.7 93.2 90.2 90.7 87.8 84.5  88.0 79.3 74.3 70.3 66.1 65.2  174
+    frequency masks               0  93.8 92.3 86.3 83.1 77.0 77.7  90.2 84.8 77.1 77.0 69.9 69.6  173
+    frequency masks               1  94.0 93.3 86.9 83.8 78.4 78.4  88.4 81.0 73.4 74.0 67.0 67.6  188
+    extra partials                0  93.5 91.6 82.2 87.8 80.0 82.4  87.6 81.2 75.6 73.9 69.0 68.3  181
+    extra partials                1  93.3 89.9 82.4 84.5 78.3 79.8  89.5 84.4 78.2 77.5 71.6 71.2  175
+
+The default today, mean of seeds 0-2 on the independent style: root 89.3, majmin 84.0, majmin_inv 78.5,
+sevenths 77.2, sevenths_inv 72.2, tetrads 69.9 (standard deviation between the seeds 0.7 to 1.9 points), so
+two seeds cannot tell an effect of under about 2 points from the spread. Every training change here either
+moved seeds 0 and 1 in opposite directions on the independent style or lowered both; none is kept. The
+settings:
+- Prior correction (post-hoc logit adjustment, Menon et al. 2021): the chord-type posteriors divided by
+  prior ** tau before the Viterbi, prior = each type's share of the training songs' annotations,
+  renormalised per frame, types absent from training left alone. Root and bass need none: with pitch
+  shifts to all 12 keys their training priors are uniform. On the training style it raised sevenths
+  by +4.1 (seed 0, tau 0.25) but -0.1 on seed 1; on the independent style every tau > 0 lowered majmin on
+  both seeds (0.25: -1.3 and -0.4; 0.5: -4.0 and -2.1) and sevenths (0.25: -0.8 and -0.1). The independent
+  songs are not flatter than the training prior, only differently skewed (maj 18.7% of their time against
+  32.8% in training, min7 12.5 against 7.2, N 14.6 against 8.6): at tau 0.25 seed 0's chord-type frame
+  accuracy there rose (66.8 -> 67.6; maj7 right 29% -> 44%) but frames of maj went to dim and to ninth
+  chords (9, maj9), which majmin counts wrong against a maj reference. At tau 1 the root-only type "1"
+  (0.5% of the training time) takes 11-13% of the frames (seed 0). The code (a `--decode.prior_correction
+  TAU` setting, off by default, the prior stored in the checkpoint, with tests) is on branch
+  `h23-prior-correction`, not merged.
+- Windows of 192 frames (18 s) in batches of 8 (the same frames per step): independent style -1.1 majmin,
+  -2.5 majmin_inv, -1.4 sevenths on seed 0 and +1.7, +2.5, +1.8 on seed 1; transcription at its window
+  length 26-58% slower (188-304 s of audio per second against 413-475: the eight-window batches of
+  `predict` are mostly padding on 30 s songs).
+  Decoding a default checkpoint with longer or shorter windows (64, 144, 192 frames; ALiBi) moved the
+  independent scores of seed 0 by at most 0.9.
+- 3 transformer blocks: (`--model.n_layers 3`, 0.58 M parameters against 0.45 M) training 30% longer
+  (253-260 s against 188-197: the main job past 3.5 minutes); independent -1.3 majmin and -3.8 sevenths on
+  seed 0, +1.1 and +0.8 on seed 1. Tried although the longer windows did not help, to see whether capacity
+  limits the model.
+- (gen) inversions 0.3: the training generator's `inversion_probability` 0.15 -> 0.3 (inverted chords
+  23.3% -> 33.6% of the training songs' chord time); seed 0 -4.1 majmin_inv, seed 1 +1.0.
+- (gen) seventh-chord idioms: eight more slash-chord idioms as players write them (V7 V7/b7 I/3, ii7 V7/3 I,
+  ii7/b3 V7 Imaj7, Imaj7 Imaj7/3 IVmaj7 IVmaj7/5, vi7 vi7/5 ii7 V7/3; minor iiø7/b3 V7 i, i V7/b7 i/b3,
+  i7 i7/b3 iv7 V7/3): seed 0 -2.6 majmin, -2.0 sevenths; seed 1 +0.8, +1.5. The inverted seventh chords of
+  the independent style (6.1% of its chord frames) still had their root right 37% of the time (default:
+  46% and 38%); the commonest miss is a dominant seventh over its third decoded as the diminished triad on
+  the bass (G7/B as B:dim, its upper triad), then C7/Bb (no frame right) and Cm7/Bb as the Eb major triad
+  it contains. The idioms raise the inverted share of the training chord time only from 23.3% to 24.5%.
+- Balanced type loss (`--loss.balance_classes true`, the chord types weighted by inverse sqrt frequency,
+  the production preset's setting): independent -4.4 / -2.7 majmin and -4.6 / -5.8 sevenths: the same
+  direction as the prior correction, further.
+- Frequency masks (two bands of 0-18 bins silenced in each training window, SpecAugment-style): training
+  style -5.7 and -7.8 sevenths, independent -2.1 and -2.1 sevenths.
+- Extra partials (each window's magnitudes plus copies 12, 19 and 24 semitones up with random weights up to
+  0.5, 0.3 and 0.2, as from instruments with stronger upper harmonics): training
+  style -6.0 and -6.3 majmin_inv; independent -4.2 majmin and -5.2 sevenths on seed 0, +2.4 and +1.4 on
+  seed 1.
+- Not trained: the mean weights of the epoch 19, 24 and 29 checkpoints (or 24 and 29) lose up to 0.8 majmin
+  against the last one (the cosine schedule already ends at 1% of the peak rate); averaging the posteriors
+  of the seed 0 and seed 1 models gains +0.4 to +0.9 over the mean of the two on the independent
+  metrics (89.2 84.2 78.7 78.5 73.3 70.8), so the gap to the targets is not spread between seeds; the Viterbi
+  self-transition 0.9 to 0.99 moves the scores by at most 0.4.
+
+Where the independent style's root goes wrong (seed 0, default): 12.0% of its chord frames, 64% of them
+inverted chords (21.3% of the chord frames: root right 64%, against 93% on the training style's 27%);
+the decoded root is the true bass in 44% of the root errors. Root-position root errors mostly name a root
+a fourth or fifth away, on min7, min11 and maj13 chords (the upper structure of an extended chord read as
+its own chord). Noticed in the independent style (not changed, it is the yardstick): its shell voicings drop
+the note a fifth above the voicing's *lowest* note, which is the chord's fifth only when the voicing starts on
+the root. A maj7, min7 or hdim7 voiced from its third loses its seventh instead (Cmaj7 sounds as C over E,
+Cm7 as Cm): shell voicings are drawn for 30% of the chords with a bass instrument and the voicing starts on
+a random chord tone in 60% of them, so about 4-5% of those chords carry a seventh label with no seventh.
 """
 
 from __future__ import annotations
