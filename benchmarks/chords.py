@@ -34,7 +34,8 @@ songs (478 s) per style; "separate" decodes the same posteriors with separate ch
 
 (seed 0; seed 1: independent 89.39 / 83.29 / 77.47 / 77.66 / 72.20 / 70.88; seed 2: 88.93 / 83.47 / 79.09 /
 77.13 / 73.21 / 69.94). The training-style held-out set is regenerated with the generator (version 6 here),
-so its figures are not comparable across versions; the independent set is the same songs throughout. Short
+so its figures are not comparable across versions; the independent set is the same songs throughout (its
+version 3: the tables up to the fourth round; version 4, whose labels match its audio, is at the end). Short
 of the issue's targets on the independent style (majmin >= 95, sevenths >= 90, tetrads >= 88, _inv within 1
 point): the gaps _inv to plain are 5.1 (majmin) and 4.7 (sevenths) points, mean of three seeds.
 
@@ -222,11 +223,35 @@ is right 68% of the time under bass_picked, 69% under the sine bass_sub, 56% und
 bass_upright and 69% in songs without a bass instrument (where the bass itself is right only 69%, against
 86-94% with one): no single bass sound accounts for the gap.
 
-Noticed in the independent style (not changed, it is the yardstick): its shell voicings drop the note a fifth
-above the voicing's *lowest* note, which is the chord's fifth only when the voicing starts on the root. A
-maj7, min7 or hdim7 voiced from its third loses its seventh instead (Cmaj7 sounds as C, Cm7 as Cm):
-shell voicings are drawn for 30% of the chords with a bass instrument and the voicing starts on a random
-chord tone in 60% of them, so about 4-5% of those chords carry a seventh label with no seventh.
+The independent style's labels did not always match its audio (the helper noticed the first; the second came
+out of the test written for it). Both are fixed in its version 4; the songs, their chords and their labels
+are the same, only what sounds under some labels changed (and, within a song, the random draws after it):
+- its shell voicings dropped the note a fifth above the voicing's *lowest* note, which is the chord's fifth
+  only when the voicing starts on the root: a maj7, min7 or hdim7 voiced from its third lost its seventh
+  instead (Cmaj7 sounded as C, Cm7 as Cm; shells are drawn for 30% of the chords with a bass instrument,
+  and the voicing starts on a random chord tone in 60% of them). Now they drop the chord's perfect fifth;
+- its electric piano clamped every note above C6 to C6 (`min(midi + 12, 84)`), so a voicing's top notes
+  became C: a chord could lose its third or seventh and gain a C. Now a note that an octave up would pass C6
+  stays where it is.
+`tests/test_chord_demo.py` now checks that every chord instrument under every label of the style sounds
+each tone of the labelled chord but its perfect fifth. The same checkpoints (the default, 128 x 30) scored on
+version 3 and on version 4 of the independent set; training-style figures unchanged:
+
+    independent style     seed  root majmin maj_inv sevenths sev_inv tetrads   chroma baseline (root, majmin)
+    version 3 (above)        0  88.7  85.4   80.0    79.1    74.0    71.4      76.2 71.3
+    version 4                0  84.8  80.5   76.6    76.1    72.6    68.7      77.1 72.6
+    version 3 (above)        2  90.1  84.5   79.0    76.5    71.5    69.1      76.2 71.3
+    version 4                2  85.5  80.8   75.1    75.4    69.9    68.1      77.1 72.6
+    v4, shell fix only       0  84.1  81.1   76.2    76.3    71.8    68.8      77.2 72.0
+
+The template baseline gains about a point (its chroma now sees the labelled chords), the model loses about 4
+points of root and majmin: the shell fix alone accounts for it. A seventh chord voiced from its third without
+its fifth is a harder chord than the triad version 3 played under its label (Cmaj7 as E-B-C over an E reads
+as an E minor sound; the old voicing was a plain C triad, which majmin scores right against Cmaj7). That is
+what players do, and what the targets ask the model to hear; the training generator has no such voicings
+(round three's v7 shell voicings, which did, were not kept on version 3's yardstick: worth measuring again
+on version 4). Seed 1's checkpoint of this round was made on the prior-correction branch and does not load
+on main, so it is not re-scored. Transcription on version 4: 435-529 s of audio per second.
 """
 
 from __future__ import annotations

@@ -155,6 +155,32 @@ def test_independent_style_is_another_generator():
         DemoConfig(style="independent", timbres=("piano",))
 
 
+def test_independent_voicings_sound_every_tone_of_the_labelled_chord_but_its_fifth():
+    """What the held-out style labels is what it plays: each chord instrument's notes under a label hold every
+    tone of that chord, save the perfect fifth a shell voicing leaves out (the seventh always sounds)."""
+    from audiotrain.chords.vocabulary import decode_label
+
+    config = DemoConfig(n_songs=24, seed=5, style="independent")
+    checked = shells = 0
+    for song in (plan_demo_song(config, i) for i in range(24)):
+        for segment in song.segments:
+            if segment.label == "N":
+                continue
+            index = encode_label(segment.label)
+            root = index.root
+            tones = set(parse_harte(decode_label(index.chord_type, root)).pitch_classes)  # without the slash
+            sounding = {
+                n.midi % 12
+                for n in song.notes
+                if not is_bass_instrument(n.instrument) and segment.start <= n.onset < segment.end
+            }
+            missing = tones - sounding
+            assert missing <= {(root + 7) % 12}, (segment, sorted(missing))
+            checked += 1
+            shells += bool(missing) and len(tones) >= 4
+    assert checked > 100 and shells > 5  # shell voicings are there, and they drop only the fifth
+
+
 def test_restricted_timbres_are_respected():
     song = plan_demo_song(DemoConfig(n_songs=1, timbres=("organ",)), 0)
     assert {n.instrument for n in song.notes} <= {"organ", *BASS_TIMBRES}

@@ -27,8 +27,15 @@ import numpy as np
 import scipy.signal
 
 #: Bump whenever this style's output changes (it started at 3, the training style's version when it was
-#: split off, so that the sets measured then stay the same).
-INDEPENDENT_VERSION = 3
+#: split off, so that the sets measured then stay the same). 4: shell voicings leave out the chord's
+#: perfect fifth (version 3 left out the note a fifth above the voicing's lowest note, which dropped the
+#: seventh of a seventh chord voiced from its third: a Cmaj7 labelled so sounded as plain C), and the
+#: electric piano keeps every note's pitch class (version 3 clamped notes above C6 to C6: a voicing's top
+#: notes became a C, so a chord could lose its third or seventh and gain a C).
+INDEPENDENT_VERSION = 4
+#: The seed of the songs' random draws: still version 3's, so that version 4 plays the same songs, with
+#: only the shell voicings (and the draws after them within a song) changed.
+_SONG_STREAM = 3
 TIMBRES = ("guitar", "epiano", "strings")
 BASS_TIMBRES = ("bass_picked", "bass_sub", "bass_upright")
 BASS_PATTERNS = ("eighths", "arpeggio", "syncopated", "walking", "sparse")
@@ -95,12 +102,16 @@ def _progression(config, rng, bar: float, beats_per_bar: int, beat: float, start
     return chords
 
 
-def _spread_voicing(tones: list[int], low_pc: int, rng: np.random.Generator, shell: bool) -> list[int]:
+def _spread_voicing(
+    tones: list[int], root: int, low_pc: int, rng: np.random.Generator, shell: bool
+) -> list[int]:
     """A guitar-like spread voicing: `low_pc` lowest in MIDI 40-51, then a tone at least 3 semitones above
-    the previous one, cycling through the chord tones, up to 4-6 notes below MIDI 80."""
-    if shell:
-        fifth = (low_pc + 7) % 12
-        tones = [pc for pc in tones if pc != fifth or pc == low_pc] if len(tones) >= 4 else tones
+    the previous one, cycling through the chord tones, up to 4-6 notes below MIDI 80. A `shell` voicing of a
+    chord of four or more tones leaves out its perfect fifth (unless that is the lowest note), as players
+    do: the rest of the chord, its seventh included, still sounds."""
+    if shell and len(tones) >= 4:
+        fifth = (root + 7) % 12
+        tones = [pc for pc in tones if pc != fifth or pc == low_pc]
     notes = [40 + (low_pc - 40) % 12]
     rest = [pc for pc in tones if pc != low_pc]
     order = list(rng.permutation(rest)) if rest else []
@@ -165,7 +176,7 @@ def plan_independent_song(config, index: int):
     """The score of song ``index`` of an independent-style set (see the module docstring)."""
     from audiotrain.datasets.chord_demo import DemoSong, Note
 
-    rng = np.random.default_rng([config.seed, index, INDEPENDENT_VERSION, 23])
+    rng = np.random.default_rng([config.seed, index, _SONG_STREAM, 23])
     tempo = float(rng.uniform(*config.tempo_range))
     beat = 60.0 / tempo
     beats_per_bar = 3 if rng.random() < 0.2 else 4
@@ -188,7 +199,9 @@ def plan_independent_song(config, index: int):
         segments.append(ChordSegment(start, stop, label))
         tones = _pcs(type_name, root)
         low_pc = int(rng.choice(tones)) if bass_instrument and rng.random() < 0.6 else bass_pc
-        voicing = _spread_voicing(tones, low_pc, rng, shell=bool(bass_instrument) and rng.random() < 0.3)
+        voicing = _spread_voicing(
+            tones, root, low_pc, rng, shell=bool(bass_instrument) and rng.random() < 0.3
+        )
         last = stop - 0.003
         for timbre in timbres:
             if timbre == "guitar":
@@ -209,8 +222,9 @@ def plan_independent_song(config, index: int):
                 )
                 for k, h in enumerate(hits):
                     off = hits[k + 1] if k + 1 < len(hits) else last
-                    for midi in voicing:
-                        notes.append(Note(h, off, min(midi + 12, 84), float(rng.uniform(0.5, 0.9)), "epiano"))
+                    for midi in voicing:  # an octave up where that stays at or below C6, else in place
+                        up_octave = midi + 12 if midi + 12 <= 84 else midi
+                        notes.append(Note(h, off, up_octave, float(rng.uniform(0.5, 0.9)), "epiano"))
             else:
                 for midi in voicing:
                     notes.append(Note(start, last, midi + 12 if midi < 55 else midi, 0.7, "strings"))
