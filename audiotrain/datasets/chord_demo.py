@@ -23,11 +23,16 @@ Two independently written styles share the set writer (`generate_demo_songs`):
 - ``"independent"`` (`audiotrain.datasets.chord_demo_independent`): other progressions, voicings, timbres,
   bass patterns and drums, written separately; used only to evaluate generalisation.
 
-Labels follow what annotators write: within a chord segment the chord instruments play exactly the chord's
-pitch classes, and the bass instrument plays the labelled bass on the downbeat and for most of the segment
-(at least 60% of the bass-note time); its passing, neighbour and approach notes are not chord tones and do
-not change the label. Without a bass instrument (15% of songs) the lowest chord note is the bass; with one,
-the chord voicing may put any chord tone lowest. Every note ends before its segment does.
+Labels follow what annotators write: within a chord segment the chord instruments play only the chord's
+pitch classes, and all of them except where players leave a tone out while the label keeps it: chords of
+four or more notes often lose their perfect fifth (shell voicings; how often is drawn per song, 20-90%), and
+in half the songs, over a bass instrument playing the root, sometimes the root as well (rootless voicings).
+The labelled bass is never left out. Voicings are close, open, drop-2 or split (a low note, then the rest a
+fifth or more above), sometimes with the root doubled. The bass instrument plays the labelled bass on the
+downbeat and for most of the segment (at least 60% of the bass-note time); its passing, neighbour and
+approach notes are not chord tones and do not change the label. Without a bass instrument (15% of songs)
+the lowest chord note is the bass; with one, the chord voicing may put any chord tone lowest. Every note
+ends before its segment does.
 `plan_demo_song` returns the notes and the segments so that this can be checked.
 
 `generate_demo_songs` writes ``song_XXX.wav`` + ``song_XXX.lab`` and a ``manifest.json`` with the
@@ -49,7 +54,7 @@ import numpy as np
 import scipy.signal
 import soundfile as sf
 
-GENERATOR_VERSION = 6  # bump whenever the output changes: cached sets are then regenerated
+GENERATOR_VERSION = 7  # bump whenever the output changes: cached sets are then regenerated
 STYLES = ("train", "independent")
 TIMBRES = ("piano", "organ", "pluck", "pad", "additive")
 BASS_TIMBRES = ("bass_pluck", "bass_fretless", "bass_synth")
@@ -203,25 +208,59 @@ def is_bass_instrument(instrument: str) -> bool:
 # ---------------------------------------------------------------------------------------------- the score
 
 
+def _played_pitch_classes(
+    pitch_classes: list[int],
+    root: int,
+    bass_pc: int,
+    bass_plays_it: bool,
+    rng: np.random.Generator,
+    shell: float,
+    rootless: float,
+) -> list[int]:
+    """The pitch classes a player's chord instrument sounds for a chord: all of them, or (chords of four or
+    more notes) without the perfect fifth with probability `shell` (a shell voicing: the third and seventh
+    carry the quality), and then without the root as well with probability `rootless` when the bass
+    instrument plays that root (a seventh chord's upper part is then its third and seventh). The labelled bass is never left out, so a chord without a bass instrument keeps it."""
+    played = list(pitch_classes)
+    fifth = (root + 7) % 12
+    if len(played) >= 4 and fifth in played and fifth != bass_pc and rng.random() < shell:
+        played.remove(fifth)
+        if bass_plays_it and bass_pc == root and rng.random() < rootless:
+            played.remove(root)
+    return played
+
+
 def _voicing(
-    pitch_classes: list[int], low_pc: int, rng: np.random.Generator, chord_low: int = _CHORD_LOW
+    pitch_classes: list[int],
+    low_pc: int,
+    rng: np.random.Generator,
+    chord_low: int = _CHORD_LOW,
+    root: int | None = None,
 ) -> list[int]:
     """MIDI notes with `low_pc` lowest (in the octave from `chord_low`) and every other pitch class above it.
 
-    Close voicing within the octave above the lowest note, or (a third of the time) open voicing with some
-    notes an octave higher; sometimes an upper note doubled. Notes stay at or below MIDI 84 so that the
-    10 harmonics of the brightest timbre stay under the Nyquist frequency at 22.05 kHz.
+    One of four shapes: close (every note within the octave above the lowest), open (some notes an octave
+    higher), drop-2 (the close shape with its second-highest note an octave lower, kept above the lowest
+    note) or split (the lowest note alone, like a pianist's left hand, and the others in close position a
+    fifth or more above it). Sometimes an upper note is doubled an octave higher, and sometimes the `root`
+    (when played) is doubled above the lowest note. Notes stay at or below MIDI 84 so that the 10 harmonics
+    of the brightest timbre stay under the Nyquist frequency at 22.05 kHz.
     """
     low = chord_low + (low_pc - chord_low) % 12
-    open_voicing = rng.random() < 1 / 3
-    notes = [low]
-    for pc in pitch_classes:
-        if pc == low_pc:
-            continue
-        note = low + 1 + (pc - low - 1) % 12
-        notes.append(note + 12 if open_voicing and rng.random() < 0.5 else note)
+    shape = rng.choice(("close", "open", "drop2", "split"), p=[0.4, 0.25, 0.2, 0.15])
+    upper = sorted(low + 1 + (pc - low - 1) % 12 for pc in pitch_classes if pc != low_pc)
+    if shape == "open":
+        upper = [n + 12 if rng.random() < 0.5 else n for n in upper]
+    elif shape == "drop2" and len(upper) >= 3 and upper[-2] - 12 > low:
+        upper[-2] -= 12
+    elif shape == "split" and upper and upper[0] < low + 7:
+        upper = [n + 12 if n < low + 7 else n for n in upper]
+    notes = [low, *upper]
     if rng.random() < 0.5:  # double a random upper note an octave higher
         notes.append(int(rng.choice(notes[1:] or notes)) + 12)
+    if root is not None and root in {n % 12 for n in notes} and rng.random() < 0.35:
+        lowest_root = min(n for n in notes if n % 12 == root)
+        notes.append(lowest_root + 12)  # the root doubled, as guitar shapes and pianists' hands do
     return sorted({n if n <= _TOP_NOTE else n - 12 * ((n - _TOP_NOTE + 11) // 12) for n in notes})
 
 
@@ -347,6 +386,9 @@ def plan_demo_song(config: DemoConfig, index: int) -> DemoSong:
     variations = {name: _timbre_variation(rng, is_bass_instrument(name)) for name in presets}
     # How unevenly the chord tones are played (0: all at one level): a player's touch, not the label.
     voice_spread = float(rng.uniform(0.0, 0.6))
+    # How often this player leaves the fifth out of four-note chords, and the root too over a bass on it.
+    shell = float(rng.uniform(0.2, 0.9))
+    rootless = float(rng.uniform(0.0, 0.5)) if rng.random() < 0.5 else 0.0
     piano_pattern = [[0.0, 1.0, 2.0, 3.0], [0.0, 1.5, 2.0, 3.0], [0.0, 2.0], [0.0, 0.5, 1.5, 2.5, 3.0]][
         rng.integers(4)
     ]
@@ -359,9 +401,10 @@ def plan_demo_song(config: DemoConfig, index: int) -> DemoSong:
         label = decode_label(CHORD_TYPES.index(type_name), root, bass_pc)
         segments.append(ChordSegment(start, stop, label))
         pcs = sorted(parse_harte(label).pitch_classes)
+        played = _played_pitch_classes(pcs, root, bass_pc, bass_instrument is not None, rng, shell, rootless)
         # With a bass instrument below, the chord voicing is free to put any chord tone lowest.
-        low_pc = bass_pc if bass_instrument is None or rng.random() < 0.5 else int(rng.choice(pcs))
-        voicing = _voicing(pcs, low_pc, rng, chord_low)
+        low_pc = bass_pc if bass_instrument is None or rng.random() < 0.5 else int(rng.choice(played))
+        voicing = _voicing(played, low_pc, rng, chord_low, root)
         voice_levels = [float(x) for x in 1.0 - voice_spread * rng.random(len(voicing))]
         note_end = stop - 0.002  # every note is silent before the segment ends
         for timbre in timbres:
