@@ -26,6 +26,8 @@ def read_wandb_records(path):
         if left < 7 or (length == 0 and kind == 0):
             pos += left  # block trailer / padding
             continue
+        if pos + 7 + length > len(data):
+            return  # a chunk W&B's service is still writing: read again later (wait_for_exit_record)
         chunk, pos = data[pos + 7 : pos + 7 + length], pos + 7 + length
         partial = chunk if kind in (1, 2) else partial + chunk
         if kind in (1, 4):  # FULL or LAST
@@ -47,9 +49,16 @@ def wandb_glob(pattern, timeout=30.0):
 
 def wait_for_exit_record(path, timeout=30.0):
     """W&B's service writes the offline log asynchronously: finish() can return before it is flushed."""
+    from google.protobuf.message import DecodeError
+
     deadline = time.monotonic() + timeout
     while True:
-        records = list(read_wandb_records(path))
+        try:
+            records = list(read_wandb_records(path))
+        except DecodeError:  # read while a record was half written: its bytes are not all there yet
+            if time.monotonic() > deadline:
+                raise
+            records = []
         if "exit" in [r.WhichOneof("record_type") for r in records] or time.monotonic() > deadline:
             return records
         time.sleep(0.1)
