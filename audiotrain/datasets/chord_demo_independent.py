@@ -33,8 +33,8 @@ import scipy.signal
 #: electric piano keeps every note's pitch class (version 3 clamped notes above C6 to C6: a voicing's top
 #: notes became a C, so a chord could lose its third or seventh and gain a C).
 INDEPENDENT_VERSION = 4
-#: The seed of the songs' random draws: still version 3's, so that version 4 plays the same songs, with
-#: only the shell voicings (and the draws after them within a song) changed.
+#: The seed of the songs' random draws: still version 3's, so that version 4 plays the same songs and
+#: labels, with only the two fixes above (and, within a song, the draws after a changed voicing) changed.
 _SONG_STREAM = 3
 TIMBRES = ("guitar", "epiano", "strings")
 BASS_TIMBRES = ("bass_picked", "bass_sub", "bass_upright")
