@@ -167,7 +167,8 @@ def test_independent_style_is_another_generator():
 
 def test_independent_voicings_sound_every_tone_of_the_labelled_chord_but_its_fifth():
     """What the held-out style labels is what it plays: each chord instrument's notes under a label hold every
-    tone of that chord, save the perfect fifth a shell voicing leaves out (the seventh always sounds)."""
+    tone of that chord, save the perfect fifth a shell voicing leaves out (the seventh always sounds), and
+    nothing else but the labelled bass."""
     from audiotrain.chords.vocabulary import decode_label
 
     config = DemoConfig(n_songs=24, seed=5, style="independent")
@@ -186,6 +187,7 @@ def test_independent_voicings_sound_every_tone_of_the_labelled_chord_but_its_fif
             }
             missing = tones - sounding
             assert missing <= {(root + 7) % 12}, (segment, sorted(missing))
+            assert sounding <= tones | {index.bass}, (segment, sorted(sounding - tones))  # nothing added
             checked += 1
             shells += bool(missing) and len(tones) >= 4
     assert checked > 100 and shells > 5  # shell voicings are there, and they drop only the fifth
