@@ -175,3 +175,20 @@ def test_head_accuracies_count_only_defined_unpadded_frames():
     masked = {k: v.item() for k, v in head_accuracies(outputs, targets, mask).items()}
     assert masked["bass_note_acc"] == pytest.approx(0.5)
     assert masked["chord_type_acc"] == pytest.approx(2 / 3)
+
+
+def test_joint_chord_head_loss_is_the_cross_entropy_of_the_type_and_root_pair():
+    outputs, targets = random_case()
+    rng = np.random.default_rng(3)
+    outputs["chord"] = mx.array(rng.standard_normal((2, 6, 362)).astype(np.float32))
+    mask = mx.array([[1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0]], dtype=mx.float32)
+    total, parts = ChordRecognitionLoss(chord_weight=0.25, label_smoothing=0.1)(outputs, targets, mask)
+    ct, root = np.array(targets["chord_type"]), np.array(targets["root"])
+    # N is class 0, X class 1, type t on root r class 2 + (t - 2) * 12 + r.
+    joint = np.where(ct < 2, ct, 2 + (ct - 2) * 12 + np.maximum(root, 0))
+    ce = numpy_ce(np.array(outputs["chord"]), joint, 0.1)
+    np.testing.assert_allclose(parts["chord_loss"].item(), ce[np.array(mask) > 0].mean(), rtol=1e-5)
+    without = ChordRecognitionLoss(chord_weight=0.25, label_smoothing=0.1)(
+        {k: v for k, v in outputs.items() if k != "chord"}, targets, mask
+    )[0]
+    np.testing.assert_allclose(total.item(), without.item() + 0.25 * parts["chord_loss"].item(), rtol=1e-6)

@@ -20,8 +20,9 @@ def tiny_config(**overrides) -> ChordModelConfig:
 def test_outputs_are_per_frame_logits_of_each_head():
     model = ChordRecognitionModel(tiny_config())
     out = model(mx.random.normal((3, 17, 24)))
-    assert set(out) == {"chord_type", "root", "bass"}
+    assert set(out) == {"chord_type", "root", "bass", "chord"}
     assert out["chord_type"].shape == (3, 17, 32)
+    assert out["chord"].shape == (3, 17, 2 + 30 * 12)  # N, X, and 12 roots of each of the 30 chord types
     assert out["root"].shape == (3, 17, 12)
     assert out["bass"].shape == (3, 17, 12)
     assert all(bool(mx.all(mx.isfinite(v)).item()) for v in out.values())
@@ -88,6 +89,16 @@ def test_every_parameter_gets_a_gradient():
     assert len(flat) == len(tree_flatten(model.trainable_parameters()))
     for name, g in flat:
         assert bool(mx.any(g != 0).item()), f"no gradient reaches {name}"
+
+
+def test_the_joint_chord_head_gives_a_class_per_type_and_root_and_old_configs_have_none():
+    model = ChordRecognitionModel(tiny_config(chord_head=True))
+    out = model(mx.random.normal((2, 5, 24)))
+    assert out["chord"].shape == (2, 5, 2 + 30 * 12)
+    assert "chord" not in ChordRecognitionModel(tiny_config(chord_head=False))(mx.random.normal((2, 5, 24)))
+    stored = tiny_config(chord_head=True).to_dict()
+    del stored["chord_head"]  # a checkpoint from before the head existed
+    assert ChordModelConfig.from_dict(stored).chord_head is False
 
 
 def test_config_round_trips_through_a_dict():

@@ -198,3 +198,35 @@ def test_joint_bass_decoding_matches_separate_chords_on_root_position_songs(rng)
     for t, r, b in zip(chord_type, root, bass):
         if t >= 2:
             assert (b - r) % 12 in TYPE_INTERVALS[CHORD_TYPES[t]]
+
+
+@pytest.mark.parametrize("joint_bass", [True, False])
+def test_a_joint_chord_head_keeps_type_and_root_together(joint_bass):
+    """E G B over C is C:maj7 or E:min. The type head leans to min and the root head to E, each
+    marginalising over the other, so their product picks E:min; the joint chord head, which holds the two
+    readings apart, picks C:maj7 (0.5 against 0.45). Its weight 0 falls back to the separate heads. The bass
+    is G, a tone of both."""
+    n = 10
+    type_probs = np.full((n, 32), 0.02 / 30)
+    type_probs[:, CHORD_TYPES.index("maj7")], type_probs[:, CHORD_TYPES.index("min")] = 0.45, 0.53
+    root_probs = np.full((n, 12), 0.02 / 10)
+    root_probs[:, 0], root_probs[:, 4] = 0.45, 0.53
+    bass_probs = np.full((n, 12), 0.1 / 11)
+    bass_probs[:, 7] = 0.9
+    chord_probs = np.full((n, 362), 0.05 / 360)
+    chord_probs[:, 2 + (CHORD_TYPES.index("maj7") - 2) * 12 + 0] = 0.5
+    chord_probs[:, 2 + (CHORD_TYPES.index("min") - 2) * 12 + 4] = 0.45
+
+    def labels(weight):
+        config = DecodeConfig(joint_bass=joint_bass, chord_head_weight=weight)
+        frames = decode_frames(type_probs, root_probs, bass_probs, config, chord_probs=chord_probs)
+        return {s.label for s in frames_to_segments(*frames, frame_rate=10.0)}
+
+    assert labels(1.0) == {"C:maj7/5"}
+    assert labels(0.0) == {"E:min/b3"}
+    without_head = decode_frames(type_probs, root_probs, bass_probs, DecodeConfig(joint_bass=joint_bass))
+    assert {s.label for s in frames_to_segments(*without_head, frame_rate=10.0)} == {"E:min/b3"}
+    with pytest.raises(ValueError, match="chord_probs must be"):
+        decode_frames(type_probs, root_probs, bass_probs, chord_probs=chord_probs[:, :100])
+    with pytest.raises(ValueError, match="chord_head_weight"):
+        DecodeConfig(chord_head_weight=1.5)

@@ -12,7 +12,10 @@ Two smoothers, both over the three heads of the model (chord type, root, bass):
   prior like a chord change, and a strong bass note favours the chords that contain it. Without it, the
   states are the (type, root) chords with emission ``p(type) * p(root)``, and the bass gets its own 12-state
   HMM with the same prior, decided independently (it can then name a bass outside the chord).
-  ``p(type)`` alone for N and X, whose root and bass are undefined.
+  ``p(type)`` alone for N and X, whose root and bass are undefined. With a model's joint chord head
+  (``chord_probs``: one posterior per N, X and (type, root) pair), ``p(chord)`` comes from it instead of the
+  product ``p(type) * p(root)`` (or a log-linear mix of the two, ``chord_head_weight``): that product cannot
+  say "C:maj7 or E:min" without also saying E:maj7 and C:min.
 
 Frame ``i`` is centred at ``i / frame_rate`` seconds (centred STFT/CQT frames), so a change between frames
 ``i - 1`` and ``i`` becomes a boundary at ``(i - 0.5) / frame_rate``.
@@ -54,6 +57,9 @@ class DecodeConfig:
             mir_eval comparison except ``mirex`` scores it wrong, and ``mirex`` scores it *right* against any
             reference chord (an all-``X`` transcription gets mirex 100%). The model still learns the class from
             ``X`` annotations; decoding then picks the most likely real chord (or ``N``).
+        chord_head_weight: for a model with a joint chord head (viterbi): the chord states' log-probabilities
+            are this weight times the joint head's plus (1 - weight) times the sum of the type and root
+            heads'. 1: the joint head alone; 0: the separate heads alone.
     """
 
     method: str = "viterbi"
@@ -61,11 +67,16 @@ class DecodeConfig:
     median_frames: int = 9
     unknown_chords: bool = False
     joint_bass: bool = True
+    chord_head_weight: float = 1.0
 
     def __post_init__(self):
         if self.method not in ("viterbi", "median", "argmax"):
             raise ValueError(
                 f"DecodeConfig.method must be 'viterbi', 'median' or 'argmax', got {self.method!r}"
+            )
+        if not 0.0 <= self.chord_head_weight <= 1.0:
+            raise ValueError(
+                f"DecodeConfig.chord_head_weight must be in [0, 1], got {self.chord_head_weight}"
             )
         if not 0.0 < self.self_transition < 1.0:
             raise ValueError(f"DecodeConfig.self_transition must be in (0, 1), got {self.self_transition}")
@@ -169,12 +180,20 @@ def _backtrack(score: np.ndarray, back: np.ndarray) -> np.ndarray:
     return path
 
 
-def _joint_chord_log_probs(type_probs: np.ndarray, root_probs: np.ndarray) -> np.ndarray:
-    """[frames, 2 + 30*12] log p of the joint states N, X, then (type 2, root 0..11), (type 3, root 0..11)..."""
+def _joint_chord_log_probs(
+    type_probs: np.ndarray, root_probs: np.ndarray, chord_probs: np.ndarray | None = None, weight: float = 1.0
+) -> np.ndarray:
+    """[frames, 2 + 30*12] log p of the joint states N, X, then (type 2, root 0..11), (type 3, root 0..11)...:
+    from the type and root heads (their product), or with `chord_probs` (a joint chord head's posteriors in
+    that order) ``weight * log chord_probs + (1 - weight) * (log p(type) + log p(root))``."""
     log_type = np.log(np.maximum(type_probs, _EPS))
     log_root = np.log(np.maximum(root_probs, _EPS))
     chords = log_type[:, 2:, None] + log_root[:, None, :]
-    return np.concatenate([log_type[:, :2], chords.reshape(len(log_type), -1)], axis=1)
+    separate = np.concatenate([log_type[:, :2], chords.reshape(len(log_type), -1)], axis=1)
+    if chord_probs is None or weight == 0.0:
+        return separate
+    joint = np.log(np.maximum(chord_probs, _EPS))
+    return joint if weight == 1.0 else weight * joint + (1.0 - weight) * separate
 
 
 @functools.lru_cache(maxsize=1)
@@ -195,11 +214,11 @@ def _joint_states() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _joint_bass_viterbi(
-    type_probs: np.ndarray, root_probs: np.ndarray, bass_probs: np.ndarray, self_transition: float
+    chord_log: np.ndarray, bass_probs: np.ndarray, self_transition: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(chord_type, root, bass) per frame from one Viterbi path over N, X and (type, root, bass) states."""
+    """(chord_type, root, bass) per frame from one Viterbi path over N, X and (type, root, bass) states;
+    `chord_log` [frames, 2 + 360] are the chords' log-probabilities (`_joint_chord_log_probs`)."""
     types, roots, basses, tones = _joint_states()
-    chord_log = _joint_chord_log_probs(type_probs, root_probs)  # [frames, 2 + 360]
     bass_probs = np.maximum(bass_probs, _EPS)
     # log p(bass | bass in the chord's tones): the bass head renormalised over each chord's tones.
     log_in_chord = np.log(bass_probs @ tones)  # [frames, 360]
@@ -220,6 +239,7 @@ def decode_frames(
     root_probs: np.ndarray,
     bass_probs: np.ndarray | None = None,
     config: DecodeConfig | None = None,
+    chord_probs: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Smoothed per-frame (chord_type, root, bass) indices from posteriors.
 
@@ -230,6 +250,9 @@ def decode_frames(
     root_probs, bass_probs : np.ndarray [frames, 12]
         Root and bass posteriors; the bass is taken equal to the root when ``bass_probs`` is None.
     config : DecodeConfig, optional
+    chord_probs : np.ndarray [frames, 2 + 30 * 12], optional
+        Posteriors of a joint chord head (N, X, then the 12 roots of each type), mixed into the Viterbi's
+        chord states by ``config.chord_head_weight``; the median and argmax methods use the separate heads.
 
     Returns
     -------
@@ -244,6 +267,9 @@ def decode_frames(
         raise ValueError(f"root_probs must be [{len(type_probs)}, 12], got {root_probs.shape}")
     if bass_probs is not None and np.shape(bass_probs) != (len(type_probs), 12):
         raise ValueError(f"bass_probs must be [{len(type_probs)}, 12], got {np.shape(bass_probs)}")
+    n_joint = 2 + (NUM_CHORD_TYPES - 2) * 12
+    if chord_probs is not None and np.shape(chord_probs) != (len(type_probs), n_joint):
+        raise ValueError(f"chord_probs must be [{len(type_probs)}, {n_joint}], got {np.shape(chord_probs)}")
     if len(type_probs) == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty.copy(), empty.copy()
@@ -251,14 +277,17 @@ def decode_frames(
         # No renormalisation needed: it adds the same log-constant to every state of a frame.
         type_probs = type_probs.copy()
         type_probs[:, X_INDEX] = 0.0
+        if chord_probs is not None:
+            chord_probs = np.array(chord_probs, np.float64)
+            chord_probs[:, X_INDEX] = 0.0
+    if config.method == "viterbi":
+        chord_log = _joint_chord_log_probs(type_probs, root_probs, chord_probs, config.chord_head_weight)
     if config.method == "viterbi" and config.joint_bass and bass_probs is not None:
         chord_type, root, bass = _joint_bass_viterbi(
-            type_probs, root_probs, np.asarray(bass_probs, np.float64), config.self_transition
+            chord_log, np.asarray(bass_probs, np.float64), config.self_transition
         )
     elif config.method == "viterbi":
-        states = viterbi_self_transition(
-            _joint_chord_log_probs(type_probs, root_probs), config.self_transition
-        )
+        states = viterbi_self_transition(chord_log, config.self_transition)
         chord_type = np.where(states < 2, states, 2 + (states - 2) // 12)
         root = np.where(states < 2, IGNORE_INDEX, (states - 2) % 12)
         if bass_probs is None:
@@ -333,7 +362,8 @@ def decode_posteriors(
     frame_rate: float,
     config: DecodeConfig | None = None,
     duration: float | None = None,
+    chord_probs: np.ndarray | None = None,
 ) -> list[ChordSegment]:
     """Posteriors of one song → chord segments with ``mir_eval``-parsable labels (see `decode_frames`)."""
-    chord_type, root, bass = decode_frames(type_probs, root_probs, bass_probs, config)
+    chord_type, root, bass = decode_frames(type_probs, root_probs, bass_probs, config, chord_probs)
     return frames_to_segments(chord_type, root, bass, frame_rate, duration)

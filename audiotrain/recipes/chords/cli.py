@@ -59,6 +59,7 @@ DECODE_HELP = {
     "decode.self_transition": "viterbi: probability of staying in the same chord from frame to frame",
     "decode.median_frames": "median: filter width in frames (odd)",
     "decode.joint_bass": "viterbi over (chord, bass) pairs (the bass is a chord tone); off: separate paths",
+    "decode.chord_head_weight": "weight of the joint chord head against the type x root heads (1: head alone)",
     "decode.unknown_chords": "output X (unknown chord) labels; off: the most likely real chord (or N) instead",
 }
 DECODE_CHOICES = {"decode.method": ("viterbi", "median", "argmax")}

@@ -190,6 +190,9 @@ class LossConfig:
     chord_type_weight: float = field(default=1.0, metadata=_help("weight of the chord-type loss"))
     root_weight: float = field(default=1.0, metadata=_help("weight of the root loss"))
     bass_weight: float = field(default=0.5, metadata=_help("weight of the bass loss"))
+    chord_weight: float = field(
+        default=1.0, metadata=_help("weight of the joint chord head's loss (a model with model.chord_head)")
+    )
     balance_classes: bool = field(
         default=False, metadata=_help("weight chord types by inverse sqrt frequency in the training songs")
     )

@@ -108,7 +108,9 @@ def evaluate_songs(
                 stacklevel=2,
             )
         p = post.probs
-        chord_type, root, bass = decode_frames(p["chord_type"], p["root"], p["bass"], predictor.decode)
+        chord_type, root, bass = decode_frames(
+            p["chord_type"], p["root"], p["bass"], predictor.decode, p.get("chord")
+        )
         estimate = frames_to_segments(chord_type, root, bass, post.frame_rate, post.duration)
         wall += time.perf_counter() - start
         audio_seconds += post.duration

@@ -22,7 +22,7 @@ from audiotrain.chords.decode import DecodeConfig, decode_posteriors
 from audiotrain.chords.lab import ChordSegment
 from audiotrain.chords.vocabulary import check_vocabulary_dict, vocabulary_dict
 from audiotrain.datasets.chord_songs import ANNOTATION_SUFFIXES
-from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel
+from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel, joint_chord_classes
 from audiotrain.recipes.chords.config import ChordFeatureConfig
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY
 from audiotrain.train import checkpoint as ckpt
@@ -36,7 +36,8 @@ CHECKPOINTS_SUBDIR = "checkpoints"
 
 @dataclass
 class SongPosteriors:
-    """Frame posteriors of one song: "chord_type" [frames, 32], "root" and "bass" [frames, 12]."""
+    """Frame posteriors of one song: "chord_type" [frames, 32], "root" and "bass" [frames, 12], and from a
+    model with a joint chord head "chord" [frames, 362]."""
 
     probs: dict[str, np.ndarray]
     frame_rate: float
@@ -185,9 +186,14 @@ class ChordPredictor:
         return cls(model, features, decode, **kwargs)
 
     # ---- inference ------------------------------------------------------------------------------------
-    def _probabilities(self, frames: mx.array, mask: mx.array) -> tuple[mx.array, mx.array, mx.array]:
+    @property
+    def heads(self) -> tuple[str, ...]:
+        """The model's outputs whose posteriors `posteriors` returns."""
+        return ("chord_type", "root", "bass") + (("chord",) if self.model.config.chord_head else ())
+
+    def _probabilities(self, frames: mx.array, mask: mx.array) -> tuple[mx.array, ...]:
         out = self.model(frames, mask)
-        return tuple(mx.softmax(out[k], axis=-1) for k in ("chord_type", "root", "bass"))
+        return tuple(mx.softmax(out[k], axis=-1) for k in self.heads)
 
     def posteriors_from_features(self, features: np.ndarray) -> dict[str, np.ndarray]:
         """Frame posteriors of one song from its model-input frames [frames, n_bins]."""
@@ -204,6 +210,8 @@ class ChordPredictor:
         sums = {"chord_type": np.zeros((n, self.model.config.num_chord_types), np.float32)}
         sums["root"] = np.zeros((n, 12), np.float32)
         sums["bass"] = np.zeros((n, 12), np.float32)
+        if self.model.config.chord_head:
+            sums["chord"] = np.zeros((n, joint_chord_classes(self.model.config.num_chord_types)), np.float32)
         total = np.zeros(n, np.float32)
         for first in range(0, len(starts), self.batch_windows):
             group = starts[first : first + self.batch_windows]
@@ -216,7 +224,7 @@ class ChordPredictor:
             probs = [np.array(p) for p in self._forward(mx.array(frames), mx.array(mask))]
             for j, s in enumerate(group):
                 real = min(w, n - s)
-                for key, p in zip(("chord_type", "root", "bass"), probs):
+                for key, p in zip(self.heads, probs):
                     sums[key][s : s + real] += p[j, :real] * weight[:real, None]
                 total[s : s + real] += weight[:real]
         return {k: v / total[:, None] for k, v in sums.items()}
@@ -248,6 +256,9 @@ class ChordPredictor:
             )
             for key in ("root", "bass"):
                 p[key] = np.roll(p[key], -shift, axis=1)  # a chord heard s semitones up has its root s up
+            if "chord" in p:  # the 12 roots of each chord type, after N and X
+                roots = p["chord"][:, 2:].reshape(len(p["chord"]), -1, 12)
+                p["chord"][:, 2:] = np.roll(roots, -shift, axis=2).reshape(len(roots), -1)
             probs = p if probs is None else {k: probs[k] + p[k] for k in probs}
         probs = {k: v / len(shifts) for k, v in probs.items()}
         return SongPosteriors(probs, self.features.frame_rate, len(y) / self.features.sr)
@@ -261,6 +272,7 @@ class ChordPredictor:
             posteriors.frame_rate,
             self.decode,
             duration=posteriors.duration,
+            chord_probs=p.get("chord"),
         )
 
     def transcribe(self, audio_path: str | Path) -> list[ChordSegment]:

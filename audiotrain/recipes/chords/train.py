@@ -86,6 +86,7 @@ def build_task(config: TrainingConfig, train_songs, steps_per_epoch: int) -> Cho
         chord_type_weight=config.loss.chord_type_weight,
         root_weight=config.loss.root_weight,
         bass_weight=config.loss.bass_weight,
+        chord_weight=config.loss.chord_weight,
         label_smoothing=config.label_smoothing,
         class_weights=class_weights,
     )
