@@ -311,6 +311,34 @@ The diatonic generator moved the independent scores within the spread between se
 against the default's: a -0.1 to +0.8, b -0.4 to +0.6 on the six metrics): its inverted sevenths had their
 root right more often (seed 0: 43% -> 52%), but extended chords less (86% -> 78%): not kept.
 
+Then, on top of the chord head: "(gen) fifths" is the training generator v8, whose bass instruments also
+play a root-fifth alternation (the chord's fifth above or below the labelled bass on every off-step, in 18%
+of the songs; the labelled bass is the note on the beat, not the one that sounds longest): the independent
+style's bass arpeggios (1-5-8-5) had the model name root-position chords as /5. "chord weight 2" weighs the
+chord head's loss twice; "256 x 15" trains on twice the songs for half the epochs (the same steps). Rows on
+v7 compare with the chord-head rows above (seed 0 of the committed code, with the fast exp: 87.9 86.9 82.7
+82.3 78.6 76.6):
+
+    setting                    seed  training style (held out)      independent style (version 4)  train s
+    (gen) fifths, kept            0  93.0 95.5 89.0 95.5 89.4 89.2  90.1 88.4 83.3 83.4 78.6 77.1   95
+    (gen) fifths                  1  92.9 94.5 88.2 93.8 88.1 88.4  88.6 86.7 82.3 82.4 78.3 77.3   98
+    (gen) fifths                  2  94.9 95.8 88.9 95.5 89.1 91.7  90.1 88.7 83.2 81.5 76.5 76.0   91
+    chord weight 2                0  92.6 94.3 91.3 92.3 89.3 87.1  87.9 86.2 81.9 80.8 76.7 75.3   99
+    chord weight 2                1  92.8 92.8 91.7 90.8 89.9 86.7  88.1 86.6 81.7 80.2 76.0 74.4   98
+    256 x 15                      0  92.3 94.8 91.4 93.5 90.1 88.6  87.7 85.9 81.3 80.1 75.5 74.2   94
+    256 x 15                      1  92.1 93.6 91.2 93.0 90.7 88.8  88.7 86.3 80.3 81.6 76.2 76.1   95
+
+Mean of three seeds on the independent style with v8: root 89.6, majmin 87.9, majmin_inv 82.9, sevenths
+82.4, sevenths_inv 77.8, tetrads 76.8: against the chord head on v7, +1.7 +1.2 +0.9 +1.5 +1.1 +1.3, every seed
+at or above on every metric; kept (the generator's version 8). Against
+this round's starting point (the v7 default without the head: 87.7 83.3 79.1 78.8 75.0 72.8) that is +1.9
+root, +4.6 majmin, +3.8 majmin_inv, +3.6 sevenths, +2.8 sevenths_inv, +4.0 tetrads. The v8 training-style
+held-out set has the alternation too, so its _inv figures are not comparable with v7's. Chord weight 2 and
+256 x 15 were within the spread or below on both seeds: not kept. Still short of the targets: majmin 87.9
+(95), sevenths 82.4 (90), tetrads 76.8 (88), majmin_inv 5.0 and sevenths_inv 4.6 points behind their
+twins: inverted chords read in root position (min/b3 and maj/3 as root position: about 1.3 points of the
+gap on seed 0) remain the largest part of it.
+
 Where the errors are on the independent style (seed 0, default -> chord head; % of each kind's time):
 inverted seventh chords (4.8% of the time) have their root right 43% -> 69%, seventh chords in root position
 (20.8%) majmin 88.0 -> 92.6, extended chords (9ths, 11ths, 13ths, 6ths, sus; 19.4%) majmin 64.9 -> 75.3,

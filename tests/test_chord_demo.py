@@ -51,7 +51,8 @@ def test_notes_of_each_segment_are_exactly_the_label(index):
         left_out = labelled - played
         if left_out:
             assert len(labelled) >= 4 and (chord.root + 7) % 12 in left_out, segment
-            assert chord.bass_pitch_class not in left_out, segment
+            # The labelled bass always sounds: left out of the chord only when the bass instrument plays it.
+            assert chord.bass_pitch_class not in left_out or (bass and chord.bass_pitch_class == chord.root)
             assert left_out <= {(chord.root + 7) % 12, chord.root}, segment
             if chord.root in left_out:
                 assert bass and chord.bass_pitch_class == chord.root, segment
@@ -59,7 +60,9 @@ def test_notes_of_each_segment_are_exactly_the_label(index):
             first = min(bass, key=lambda n: n.onset)
             assert first.onset == segment.start and first.midi % 12 == chord.bass_pitch_class, segment
             time_on_bass = sum(n.offset - n.onset for n in bass if n.midi % 12 == chord.bass_pitch_class)
-            assert time_on_bass >= 0.6 * sum(n.offset - n.onset for n in bass), segment
+            # Half of the steps in a root-fifth alternation, most of them otherwise.
+            share = 0.4 if song.bass_pattern == "fifths" else 0.6
+            assert time_on_bass >= share * sum(n.offset - n.onset for n in bass), segment
             assert first.midi <= min(n.midi for n in upper), segment
         else:
             assert min(upper, key=lambda n: n.midi).midi % 12 == chord.bass_pitch_class, segment
@@ -82,7 +85,8 @@ def _salience(audio, sr, tuning_cents, midi_range=range(26, 96)):
 @pytest.mark.parametrize("style", STYLES)
 def test_labelled_bass_dominates_the_low_band(style):
     """From the audio alone: in the bass range (MIDI 26-51) the labelled bass pitch class is the strongest
-    (summed over octaves), and each chord tone has a spectral peak above it."""
+    (summed over octaves; one of the two strongest under a root-fifth alternation), and each chord tone has a
+    spectral peak above it."""
     config = DemoConfig(
         n_songs=4, seed=11, song_seconds=15.0, noise_db=(-80.0, -80.0), percussion=False, style=style
     )
@@ -99,7 +103,10 @@ def test_labelled_bass_dominates_the_low_band(style):
             low = midi < 52
             by_pc = np.zeros(12)
             np.add.at(by_pc, midi[low] % 12, salience[low])
-            hits += int(np.argmax(by_pc)) == chord.bass_pitch_class
+            if song.bass_pattern == "fifths":  # half its steps are the fifth: the bass is one of the two
+                hits += chord.bass_pitch_class in np.argsort(by_pc)[-2:]
+            else:
+                hits += int(np.argmax(by_pc)) == chord.bass_pitch_class
             present = {int(m) % 12 for m in midi[salience > 0.02 * salience.max()]}
             assert set(chord.pitch_classes) <= present, segment
             checked += 1
@@ -269,7 +276,7 @@ def test_voicings_are_played_as_players_play_them():
     """Across songs, four-note chords are played both with and without their fifth (shell voicings), some
     without their root over a bass on it (rootless), some with a doubled root, and some spread over more than
     an octave and a half; triads always keep every tone."""
-    config = DemoConfig(n_songs=30, seed=7)
+    config = DemoConfig(n_songs=60, seed=7)  # rootless voicings are rare: half the songs, a few chords each
     with_fifth = shell = rootless = doubled_root = spread = 0
     for i in range(config.n_songs):
         song = plan_demo_song(config, i)

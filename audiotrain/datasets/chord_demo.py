@@ -13,7 +13,8 @@ Two independently written styles share the set writer (`generate_demo_songs`):
   envelope and vibrato drawn per song) -- in a register drawn per song (lowest note from MIDI 40 to 61),
   over a bass instrument one or two octaves below (``bass_pluck``, ``bass_fretless`` with vibrato,
   ``bass_synth`` with a filter envelope) playing a moving line: held notes, pulses, octave jumps, walking
-  lines with chord tones and chromatic approach notes, neighbour and passing tones, and rests. No preset
+  lines with chord tones and chromatic approach notes, neighbour and passing tones, root-fifth
+  alternations, and rests. No preset
   has one fixed sound: each song draws, for every instrument it uses, a spectral tilt and per-partial
   weights (sometimes extra partials, weak even partials, or for a bass a weak fundamental), scaled attack
   and decay times, a chorus detune and a level (`_timbre_variation`); the bass register (lowest note E1 to
@@ -29,8 +30,9 @@ four or more notes often lose their perfect fifth (shell voicings; how often is 
 in half the songs, over a bass instrument playing the root, sometimes the root as well (rootless voicings).
 The labelled bass is never left out. Voicings are close, open, drop-2 or split (a low note, then the rest a
 fifth or more above), sometimes with the root doubled. The bass instrument plays the labelled bass on the
-downbeat and for most of the segment (at least 60% of the bass-note time); its passing, neighbour and
-approach notes are not chord tones and do not change the label. Without a bass instrument (15% of songs)
+downbeat and for most of the segment (at least 60% of the bass-note time; half of the steps in a
+root-fifth alternation, whose other half is the chord's fifth); its passing, neighbour and approach notes
+are not chord tones and do not change the label. Without a bass instrument (15% of songs)
 the lowest chord note is the bass; with one, the chord voicing may put any chord tone lowest. Every note
 ends before its segment does.
 `plan_demo_song` returns the notes and the segments so that this can be checked.
@@ -54,11 +56,11 @@ import numpy as np
 import scipy.signal
 import soundfile as sf
 
-GENERATOR_VERSION = 7  # bump whenever the output changes: cached sets are then regenerated
+GENERATOR_VERSION = 8  # bump whenever the output changes: cached sets are then regenerated
 STYLES = ("train", "independent")
 TIMBRES = ("piano", "organ", "pluck", "pad", "additive")
 BASS_TIMBRES = ("bass_pluck", "bass_fretless", "bass_synth")
-BASS_PATTERNS = ("hold", "pulse", "octaves", "walk", "passing")
+BASS_PATTERNS = ("hold", "pulse", "octaves", "walk", "passing", "fifths")
 MANIFEST = "manifest.json"
 
 #: Relative frequency of each chord type in the demo songs.
@@ -321,7 +323,10 @@ def _bass_line(
     """(onset, offset, midi, velocity) bass notes of one chord segment [start, end).
 
     The labelled bass sounds on the downbeat and on at least 60% of the steps; other notes (chord tones,
-    neighbour/passing tones, a chromatic approach to the next chord's bass) only on off-steps.
+    neighbour/passing tones, a chromatic approach to the next chord's bass) only on off-steps. The
+    ``"fifths"`` pattern (a bassist's root-fifth alternation) plays on every off-step the chord tone a fifth
+    above or a fourth below the labelled bass (another chord tone where the chord has none there), so the
+    labelled bass is the note on the beat, not the one that sounds longest: it has half the steps.
     """
     base = _bass_midi(bass_pc, low)
     if pattern == "hold":
@@ -340,6 +345,12 @@ def _bass_line(
         off_step = k % 2 == 1 and others > 0
         if pattern == "octaves" and k % 2:
             midi = base + 12
+        elif pattern == "fifths" and k % 2:
+            fifth = (bass_pc + 7) % 12
+            pc = fifth if fifth in pcs or not other_tones else int(rng.choice(other_tones))
+            midi = _bass_midi(pc, base)  # above the bass
+            if pc == fifth and midi - 12 >= low and rng.random() < 0.5:
+                midi -= 12  # the fifth below: a fourth under the bass
         elif pattern == "walk" and off_step:
             last = k == n - 1
             if last and next_bass is not None:
@@ -374,7 +385,7 @@ def plan_demo_song(config: DemoConfig, index: int) -> DemoSong:
     n_timbres = 1 if len(config.timbres) == 1 or rng.random() < 0.5 else 2
     timbres = [str(t) for t in rng.choice(config.timbres, size=n_timbres, replace=False)]
     bass_instrument = str(rng.choice(BASS_TIMBRES)) if rng.random() < 0.85 else None
-    bass_pattern = str(rng.choice(BASS_PATTERNS, p=[0.15, 0.2, 0.2, 0.25, 0.2]))
+    bass_pattern = str(rng.choice(BASS_PATTERNS, p=[0.13, 0.17, 0.17, 0.2, 0.15, 0.18]))
     bass_step = 1.0 if bass_pattern == "walk" else float(rng.choice([0.5, 1.0, 2.0]))
     legato = 1.0 if bass_instrument == "bass_fretless" else float(rng.uniform(0.55, 1.0))
     # The register of the chords: from the usual octave above middle C's neighbour down to the guitar's.
