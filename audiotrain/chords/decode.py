@@ -33,6 +33,7 @@ from audiotrain.chords.vocabulary import (
     IGNORE_INDEX,
     N_INDEX,
     NUM_CHORD_TYPES,
+    NUM_JOINT_CHORDS,
     TYPE_INTERVALS,
     X_INDEX,
     decode_label,
@@ -186,14 +187,14 @@ def _joint_chord_log_probs(
     """[frames, 2 + 30*12] log p of the joint states N, X, then (type 2, root 0..11), (type 3, root 0..11)...:
     from the type and root heads (their product), or with `chord_probs` (a joint chord head's posteriors in
     that order) ``weight * log chord_probs + (1 - weight) * (log p(type) + log p(root))``."""
+    joint = None if chord_probs is None or weight == 0.0 else np.log(np.maximum(chord_probs, _EPS))
+    if joint is not None and weight == 1.0:
+        return joint
     log_type = np.log(np.maximum(type_probs, _EPS))
     log_root = np.log(np.maximum(root_probs, _EPS))
     chords = log_type[:, 2:, None] + log_root[:, None, :]
     separate = np.concatenate([log_type[:, :2], chords.reshape(len(log_type), -1)], axis=1)
-    if chord_probs is None or weight == 0.0:
-        return separate
-    joint = np.log(np.maximum(chord_probs, _EPS))
-    return joint if weight == 1.0 else weight * joint + (1.0 - weight) * separate
+    return separate if joint is None else weight * joint + (1.0 - weight) * separate
 
 
 @functools.lru_cache(maxsize=1)
@@ -267,9 +268,10 @@ def decode_frames(
         raise ValueError(f"root_probs must be [{len(type_probs)}, 12], got {root_probs.shape}")
     if bass_probs is not None and np.shape(bass_probs) != (len(type_probs), 12):
         raise ValueError(f"bass_probs must be [{len(type_probs)}, 12], got {np.shape(bass_probs)}")
-    n_joint = 2 + (NUM_CHORD_TYPES - 2) * 12
-    if chord_probs is not None and np.shape(chord_probs) != (len(type_probs), n_joint):
-        raise ValueError(f"chord_probs must be [{len(type_probs)}, {n_joint}], got {np.shape(chord_probs)}")
+    if chord_probs is not None and np.shape(chord_probs) != (len(type_probs), NUM_JOINT_CHORDS):
+        raise ValueError(
+            f"chord_probs must be [{len(type_probs)}, {NUM_JOINT_CHORDS}], got {np.shape(chord_probs)}"
+        )
     if len(type_probs) == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty.copy(), empty.copy()

@@ -47,6 +47,9 @@ CHORD_TYPES: tuple[str, ...] = (
 )  # fmt: skip
 NUM_CHORD_TYPES = len(CHORD_TYPES)
 NUM_PITCH_CLASSES = 12
+#: Joint chord classes (a model's joint chord head, the Viterbi's chord states): N, X, then the 12 roots of
+#: each chord type, type t on root r at ``2 + (t - 2) * 12 + r``.
+NUM_JOINT_CHORDS = 2 + (NUM_CHORD_TYPES - 2) * NUM_PITCH_CLASSES
 
 
 def _type_chord(type_name: str, root: int = 0) -> HarteChord:

@@ -135,7 +135,8 @@ class ChordModelConfig:
 
 
 def joint_chord_classes(num_chord_types: int = NUM_CHORD_TYPES) -> int:
-    """Classes of the joint chord head: N, X, then 12 roots of each chord type (2 + 30 * 12 = 362)."""
+    """Classes of the joint chord head: N, X, then 12 roots of each chord type (2 + 30 * 12 = 362 for the
+    vocabulary's types: `audiotrain.chords.vocabulary.NUM_JOINT_CHORDS`, the decoder's chord states)."""
     return 2 + (num_chord_types - 2) * NUM_PITCH_CLASSES
 
 

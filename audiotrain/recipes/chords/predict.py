@@ -207,11 +207,9 @@ class ChordPredictor:
         if starts[-1] + w < n:
             starts.append(n - w)
         weight = taper(w)
-        sums = {"chord_type": np.zeros((n, self.model.config.num_chord_types), np.float32)}
-        sums["root"] = np.zeros((n, 12), np.float32)
-        sums["bass"] = np.zeros((n, 12), np.float32)
-        if self.model.config.chord_head:
-            sums["chord"] = np.zeros((n, joint_chord_classes(self.model.config.num_chord_types)), np.float32)
+        widths = {"chord_type": self.model.config.num_chord_types, "root": 12, "bass": 12}
+        widths["chord"] = joint_chord_classes(self.model.config.num_chord_types)
+        sums = {key: np.zeros((n, widths[key]), np.float32) for key in self.heads}
         total = np.zeros(n, np.float32)
         for first in range(0, len(starts), self.batch_windows):
             group = starts[first : first + self.batch_windows]
