@@ -385,6 +385,12 @@ def test_train_on_a_folder_and_resume(tiny_run, tmp_path, capsys):
     assert chords.main([*flags, "--run_dir", str(resumed), "--num_epochs", "3", "--resume", last]) == 0
     history = json.loads((resumed / "history.json").read_text())
     assert history["epoch"] == [0, 1, 2]
+    # Other features than the checkpoint was trained on: refused, naming the setting.
+    capsys.readouterr()
+    other = [*flags, "--run_dir", str(tmp_path / "other"), "--num_epochs", "3", "--resume", last]
+    assert chords.main([*other, "--features.tuning_correction", "false"]) == 2
+    err = capsys.readouterr().err
+    assert "features.tuning_correction (True there, False here)" in err, err
     # Songs added since: said before anything is trained (it used to be the DataLoader's sample counts).
     for suffix in (".wav", ".lab"):
         (data / f"added{suffix}").write_bytes((data / f"song_001{suffix}").read_bytes())

@@ -90,10 +90,10 @@ def _octave_kernel(sr, freqs, alpha, filter_scale, norm, sparsity, gain) -> np.n
     if sparsity > 0:
         fft_basis = _sparsify_rows(fft_basis, sparsity)
     fft_basis *= gain
-    # out[f, t] = sum_k B[f, k] * sum_n frame_t[n] e^{-2 pi i k n / n_fft} = sum_n frame_t[n] h_f[n]
-    k = np.arange(n_fft // 2 + 1)
-    n = np.arange(n_fft)
-    h = fft_basis @ np.exp(-2j * np.pi * np.outer(k, n) / n_fft)  # [bins, n_fft]
+    # out[f, t] = sum_k B[f, k] * sum_n frame_t[n] e^{-2 pi i k n / n_fft} = sum_n frame_t[n] h_f[n], where
+    # h_f[n] = sum_k B[f, k] e^{-2 pi i k n / n_fft} is the DFT of B's row zero-padded to n_fft (an FFT: the
+    # explicit DFT matrix made a plan cost ~0.1 s, paid again for every recording's tuning).
+    h = np.fft.fft(fft_basis, n=n_fft, axis=1)  # [bins, n_fft]
     return np.concatenate([h.real.T, h.imag.T], axis=1)  # [n_fft, 2 * bins]
 
 
@@ -105,7 +105,7 @@ def _num_two_factors(x: int) -> int:
     return count
 
 
-@lru_cache(maxsize=32)
+@lru_cache(maxsize=64)
 def _plan(sr, hop_length, fmin, n_bins, bins_per_octave, filter_scale, norm, sparsity, tuning) -> _Plan:
     freqs = cqt_frequencies(n_bins, fmin, bins_per_octave, tuning)
     alpha = (
@@ -427,8 +427,12 @@ class CQTConfig(FeatureConfigMixin):
         """Centre frequencies in Hz of the ``n_bins`` bins of an unshifted crop."""
         return cqt_frequencies(self.n_bins, self.fmin, self.bins_per_octave)
 
-    def compute(self, y, backend: str = "mlx"):
-        """[..., total_bins, frames] (or [..., harmonics, total_bins, frames]) for ``y`` at ``self.sr``."""
+    def compute(self, y, backend: str = "mlx", tuning: float = 0.0):
+        """[..., total_bins, frames] (or [..., harmonics, total_bins, frames]) for ``y`` at ``self.sr``.
+
+        `tuning` moves every bin by that fraction of a bin (a recording's tuning offset, so that its notes
+        fall on the bins' centres: `audiotrain.features.tuning`).
+        """
         args = dict(
             sr=self.sr,
             hop_length=self.hop_length,
@@ -436,6 +440,7 @@ class CQTConfig(FeatureConfigMixin):
             n_bins=self.total_bins,
             bins_per_octave=self.bins_per_octave,
             filter_scale=self.filter_scale,
+            tuning=tuning,
             backend=backend,
         )
         C = cqt(y, **args) if self.harmonics is None else hcqt(y, harmonics=self.harmonics, **args)

@@ -24,7 +24,8 @@ from typing import Any
 from audiotrain.audio import AudioError
 from audiotrain.audio import load as load_audio
 from audiotrain.chords.decode import DecodeConfig
-from audiotrain.features.cqt import C1_HZ, CQTConfig
+from audiotrain.features.cqt import C1_HZ, CQTConfig, cqt_frequencies
+from audiotrain.features.tuning import estimate_tuning
 from audiotrain.models.chord_model import ChordModelConfig
 from audiotrain.recipes.config_cli import SEED_MAX, check_setting
 from audiotrain.train.loggers.config import LoggerConfig
@@ -56,6 +57,12 @@ class ChordFeatureConfig:
         default=6, metadata=_help("semitones of spare bins computed on each side (augmentation reach)")
     )
     log_gain: float = field(default=100.0, metadata=_help("features are log(1 + log_gain * |CQT|)"))
+    tuning_correction: bool = field(
+        default=True,
+        metadata=_help(
+            "estimate each recording's tuning (up to +-50 cents) and move its CQT onto the A440 grid"
+        ),
+    )
 
     def __post_init__(self):
         # Bounds on what a recording's features can be: a checkpoint holding hop_length 1e9 transcribed
@@ -129,7 +136,16 @@ class ChordFeatureConfig:
 
         The numpy backend (as fast as MLX for one song here) keeps MLX out of data-loader worker threads.
         """
-        magnitude = np.asarray(self.cqt_config().compute(y, backend=backend), dtype=np.float32)
+        cqt = self.cqt_config()
+        magnitude = np.asarray(cqt.compute(y, backend=backend), dtype=np.float32)
+        if self.tuning_correction:
+            frequencies = cqt_frequencies(cqt.total_bins, cqt.computed_fmin, cqt.bins_per_octave)
+            offset = estimate_tuning(magnitude, cqt.bins_per_octave, frequencies)
+            # Computed again with the bins moved by the offset, rounded to a tenth of a bin (3 cents at 36
+            # bins per octave) so that the few filter banks this needs are each planned once.
+            offset = round(offset * 10) / 10
+            if offset:
+                magnitude = np.asarray(cqt.compute(y, backend=backend, tuning=offset), dtype=np.float32)
         return np.log1p(self.log_gain * magnitude)
 
 

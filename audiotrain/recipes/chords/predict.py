@@ -167,7 +167,8 @@ class ChordPredictor:
         check_vocabulary_dict(stored.get("vocabulary", {}))
         try:
             model = ChordRecognitionModel(ChordModelConfig.from_dict(stored["model_config"]))
-            features = ChordFeatureConfig(**stored["features"])
+            # A checkpoint written before tuning correction existed has no such key: its features had none.
+            features = ChordFeatureConfig(**{"tuning_correction": False, **stored["features"]})
             if decode is None:
                 decode = DecodeConfig(**stored.get("decode", {}))
         except (KeyError, TypeError, ValueError) as err:

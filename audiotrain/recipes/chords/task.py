@@ -146,3 +146,20 @@ class ChordTask(TrainModule):
                 f"the checkpoint's model config {saved} differs from this task's {self.model.config}; "
                 "build the task from the checkpoint's config (see audiotrain.recipes.chords.predict)"
             )
+        # The weights were trained on the checkpoint's features: resuming on others would train on inputs
+        # the model never saw. One written before tuning correction existed computed them without it.
+        stored_features, features = stored.get("features"), self.extra_state.get("features")
+        if stored_features is not None and features is not None:
+            stored_features = {"tuning_correction": False, **stored_features}
+            changed = sorted(
+                k for k in set(stored_features) | set(features) if stored_features.get(k) != features.get(k)
+            )
+            if changed:
+                raise ValueError(
+                    "the checkpoint's features differ from this run's in "
+                    + ", ".join(
+                        f"features.{k} ({stored_features.get(k)!r} there, {features.get(k)!r} here)"
+                        for k in changed
+                    )
+                    + "; resume with the checkpoint's --features.* settings"
+                )

@@ -1,0 +1,78 @@
+"""Tuning estimation and correction: a detuned recording's features land on the same bins as an in-tune one."""
+
+from audiotrain.features.cqt import cqt_frequencies
+from audiotrain.features.tuning import estimate_tuning
+from audiotrain.recipes.chords.config import ChordFeatureConfig
+
+import numpy as np
+import pytest
+
+SR = 22050
+
+
+def _chord(cents: float, seconds: float = 3.0, hum_hz: float | None = None) -> np.ndarray:
+    """A C major triad (C3 E3 G3 + C4) of harmonic tones, every note `cents` off A440."""
+    t = np.arange(int(seconds * SR)) / SR
+    y = np.zeros_like(t)
+    for midi in (48, 52, 55, 60):
+        f0 = 440.0 * 2 ** ((midi - 69 + cents / 100) / 12)
+        for k in range(1, 6):
+            y += np.sin(2 * np.pi * k * f0 * t) / k
+    if hum_hz:
+        y += 3.0 * np.sin(2 * np.pi * hum_hz * t)  # loud mains hum, off the grid
+    return (0.1 * y).astype(np.float32)
+
+
+def _magnitude(features: ChordFeatureConfig, y: np.ndarray):
+    cqt = features.cqt_config()
+    magnitude = np.asarray(cqt.compute(y, backend="numpy"))
+    return magnitude, cqt_frequencies(cqt.total_bins, cqt.computed_fmin, cqt.bins_per_octave)
+
+
+@pytest.mark.parametrize("cents", [-45.0, -20.0, 0.0, 12.0, 33.0, 48.0])
+def test_estimate_tuning_finds_the_offset_in_bins(cents):
+    features = ChordFeatureConfig(tuning_correction=False)
+    magnitude, frequencies = _magnitude(features, _chord(cents))
+    offset = estimate_tuning(magnitude, features.bins_per_octave, frequencies)
+    # 36 bins per octave: a bin is 33.3 cents. Within 5 cents of the truth.
+    assert offset * 100 / 3 == pytest.approx(cents, abs=5.0)
+
+
+def test_estimate_tuning_ignores_hum_and_silence():
+    features = ChordFeatureConfig(tuning_correction=False)
+    magnitude, frequencies = _magnitude(features, _chord(20.0, hum_hz=60.0))
+    assert estimate_tuning(magnitude, 36, frequencies) * 100 / 3 == pytest.approx(20.0, abs=5.0)
+    # with the hum counted (min_hz below 60 Hz), a hum 49 cents flat of B1 pulls the estimate away
+    assert abs(estimate_tuning(magnitude, 36, frequencies, min_hz=40.0) * 100 / 3 - 20.0) > 5.0
+    assert estimate_tuning(np.zeros_like(magnitude), 36, frequencies) == 0.0
+    assert estimate_tuning(magnitude, 12, frequencies) == 0.0  # one bin per semitone: no estimate
+
+
+def test_features_of_a_detuned_recording_match_the_in_tune_one():
+    corrected, plain = ChordFeatureConfig(), ChordFeatureConfig(tuning_correction=False)
+    in_tune = plain.compute(_chord(0.0))
+    sharp = _chord(40.0)  # 1.2 bins sharp: nearer the next bin than its own
+    error_plain = np.abs(plain.compute(sharp) - in_tune).mean()
+    error_corrected = np.abs(corrected.compute(sharp) - in_tune).mean()
+    assert error_corrected < 0.2 * error_plain  # what is left: the estimate's error of a few cents
+    # the strongest bins are the same ones
+    top = np.argsort(in_tune.mean(axis=1))[-8:]
+    assert set(np.argsort(corrected.compute(sharp).mean(axis=1))[-8:]) == set(top)
+
+
+def test_tuning_correction_changes_the_feature_cache_key():
+    assert ChordFeatureConfig().key() != ChordFeatureConfig(tuning_correction=False).key()
+
+
+def test_cqt_at_a_tuning_equals_the_cqt_of_the_retuned_audio():
+    # Moving the bins by t bins up measures what a recording t bins sharp puts on them.
+    features = ChordFeatureConfig(tuning_correction=False)
+    cqt = features.cqt_config()
+    sharp = np.asarray(cqt.compute(_chord(20.0), backend="numpy"))
+    moved = np.asarray(cqt.compute(_chord(20.0), backend="numpy", tuning=0.6))  # 20 cents = 0.6 bins
+    in_tune = np.asarray(cqt.compute(_chord(0.0), backend="numpy"))
+
+    def error(x):  # frames away from the ends, where the zero padding meets filters of other lengths
+        return np.abs(x - in_tune)[:, 8:-8].mean() / in_tune.mean()
+
+    assert error(moved) < 0.03 and error(sharp) > 0.3
