@@ -45,6 +45,8 @@ def test_estimate_tuning_ignores_hum_and_silence():
     # with the hum counted (min_hz below 60 Hz), a hum 49 cents flat of B1 pulls the estimate away
     assert abs(estimate_tuning(magnitude, 36, frequencies, min_hz=40.0) * 100 / 3 - 20.0) > 5.0
     assert estimate_tuning(np.zeros_like(magnitude), 36, frequencies) == 0.0
+    noise = np.random.default_rng(0).standard_normal(3 * SR).astype(np.float32)
+    assert estimate_tuning(_magnitude(features, noise)[0], 36, frequencies) == 0.0  # no grid: left as it is
     assert estimate_tuning(magnitude, 12, frequencies) == 0.0  # one bin per semitone: no estimate
 
 

@@ -9,7 +9,10 @@ model every song in tune.
 `estimate_tuning` reads the offset from the spectrum summed over time. With ``b`` bins per semitone the
 energy of in-tune notes repeats with period ``b`` along the bins; the phase of that period's Fourier
 coefficient is where the peaks sit within a semitone (the tuning estimator of Mauch's NNLS-chroma). Bins
-below `min_hz` are left out: mains hum (50/60 Hz) and the low end of kick drums sit off the grid.
+below `min_hz` are left out: mains hum (50/60 Hz) and the low end of kick drums sit off the grid. The
+coefficient's size against the spectrum's total says how clearly the energy sits on one grid: 0.14-0.21 for
+the demo songs, about 0.01 for noise; under `min_concentration` the recording is left as it is (noise, or
+drums alone, have no tuning to correct, and a random one would move every bin).
 """
 
 from __future__ import annotations
@@ -20,7 +23,11 @@ __all__ = ["estimate_tuning"]
 
 
 def estimate_tuning(
-    magnitude: np.ndarray, bins_per_octave: int, frequencies: np.ndarray, min_hz: float = 120.0
+    magnitude: np.ndarray,
+    bins_per_octave: int,
+    frequencies: np.ndarray,
+    min_hz: float = 120.0,
+    min_concentration: float = 0.03,
 ) -> float:
     """The recording's offset from the grid in bins, in ``(-b/2, b/2]`` for ``b`` bins per semitone.
 
@@ -29,8 +36,9 @@ def estimate_tuning(
         bins_per_octave: a multiple of 12.
         frequencies: the bins' centre frequencies in Hz (tuned to the grid), [bins].
         min_hz: bins centred below this are ignored.
+        min_concentration: the smallest share of the spectrum's energy on one grid that is read as tuning.
 
-    Returns 0.0 for a recording with no energy above `min_hz` (silence has no tuning).
+    Returns 0.0 for a recording with no energy above `min_hz` (silence has no tuning) or none on a grid.
     Multiply by ``100 * 12 / bins_per_octave`` for cents.
     """
     per_semitone = bins_per_octave // 12
@@ -43,6 +51,6 @@ def estimate_tuning(
         return 0.0
     k = np.arange(len(spectrum))
     coefficient = np.sum(spectrum * np.exp(-2j * np.pi * k / per_semitone))
-    if abs(coefficient) < 1e-6 * total:
+    if abs(coefficient) < min_concentration * total:
         return 0.0
     return float(-np.angle(coefficient) * per_semitone / (2 * np.pi))
