@@ -126,3 +126,14 @@ def test_a_reference_slightly_past_the_end_of_the_audio_is_trimmed(checkpoint, s
     estimate = predictor.transcribe(song.audio_path)
     assert kept.per_song["song"] == score_song(read_lab(far), estimate)  # untrimmed
     assert "past the end" in kept.table()
+
+
+def test_a_checkpoint_from_before_tuning_correction_loads_without_it(checkpoint, tmp_path):
+    assert ChordPredictor.from_checkpoint(checkpoint).features.tuning_correction
+    old = tmp_path / "old"
+    shutil.copytree(checkpoint, old)
+    state = json.loads((old / ckpt.STATE_FILE).read_text())
+    del state["module_state"][CHECKPOINT_KEY]["features"]["tuning_correction"]
+    (old / ckpt.STATE_FILE).write_text(json.dumps(state))
+    # Its model was trained on features computed without the correction: it keeps reading those.
+    assert not ChordPredictor.from_checkpoint(old).features.tuning_correction

@@ -44,7 +44,9 @@ def _help(text: str, **extra: Any) -> dict[str, Any]:
 
 @dataclass
 class ChordFeatureConfig:
-    """Log-compressed CQT frames, with spare bins on both sides for pitch-shift augmentation."""
+    """Log-compressed CQT frames, with spare bins on both sides for pitch-shift augmentation; with
+    `tuning_correction`, each recording's CQT is computed with its bins moved by its estimated tuning
+    (`audiotrain.features.tuning`), so that every song's notes sit on the bins' centres."""
 
     sr: int = field(default=22050, metadata=_help("sample rate the audio is resampled to, Hz"))
     hop_length: int = field(
@@ -132,7 +134,8 @@ class ChordFeatureConfig:
         return y
 
     def compute(self, y: np.ndarray, backend: str = "numpy") -> np.ndarray:
-        """Features of mono audio `y` at `sr`: float32 [n_bins + 2 * spare_bins, frames].
+        """Features of mono audio `y` at `sr`: float32 [n_bins + 2 * spare_bins, frames] (the CQT twice when
+        `tuning_correction` finds the recording off the grid: once to estimate its tuning, once on its grid).
 
         The numpy backend (as fast as MLX for one song here) keeps MLX out of data-loader worker threads.
         """
