@@ -78,3 +78,12 @@ def test_cqt_at_a_tuning_equals_the_cqt_of_the_retuned_audio():
         return np.abs(x - in_tune)[:, 8:-8].mean() / in_tune.mean()
 
     assert error(moved) < 0.03 and error(sharp) > 0.3
+
+
+def test_each_recording_of_a_batch_is_corrected_on_its_own():
+    features = ChordFeatureConfig()
+    recordings = [_chord(0.0), _chord(30.0), _chord(-45.0)]
+    batch = features.compute(np.stack(recordings))
+    assert batch.shape[0] == 3
+    for one, recording in zip(batch, recordings):
+        np.testing.assert_array_equal(one, features.compute(recording))

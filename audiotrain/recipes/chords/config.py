@@ -134,8 +134,10 @@ class ChordFeatureConfig:
         return y
 
     def compute(self, y: np.ndarray, backend: str = "numpy") -> np.ndarray:
-        """Features of mono audio `y` at `sr`: float32 [n_bins + 2 * spare_bins, frames] (the CQT twice when
-        `tuning_correction` finds the recording off the grid: once to estimate its tuning, once on its grid).
+        """Features of mono audio `y` [samples] (or a batch of recordings [..., samples]) at `sr`: float32
+        [..., n_bins + 2 * spare_bins, frames]. With `tuning_correction`, a recording found off the grid has
+        its CQT computed twice: once to estimate its tuning, once on its grid (each recording of a batch on
+        its own).
 
         The numpy backend (as fast as MLX for one song here) keeps MLX out of data-loader worker threads.
         """
@@ -143,12 +145,16 @@ class ChordFeatureConfig:
         magnitude = np.asarray(cqt.compute(y, backend=backend), dtype=np.float32)
         if self.tuning_correction:
             frequencies = cqt_frequencies(cqt.total_bins, cqt.computed_fmin, cqt.bins_per_octave)
-            offset = estimate_tuning(magnitude, cqt.bins_per_octave, frequencies)
-            # Computed again with the bins moved by the offset, rounded to a tenth of a bin (3 cents at 36
-            # bins per octave) so that the few filter banks this needs are each planned once.
-            offset = round(offset * 10) / 10
-            if offset:
-                magnitude = np.asarray(cqt.compute(y, backend=backend, tuning=offset), dtype=np.float32)
+            signals = np.asarray(y).reshape(-1, np.shape(y)[-1])
+            spectra = magnitude.reshape(len(signals), *magnitude.shape[-2:])
+            for i, spectrum in enumerate(spectra):
+                offset = estimate_tuning(spectrum, cqt.bins_per_octave, frequencies)
+                # Computed again with the bins moved by the offset, rounded to a tenth of a bin (3 cents at
+                # 36 bins per octave) so that the few filter banks this needs are each planned once.
+                offset = round(offset * 10) / 10
+                if offset:
+                    spectra[i] = np.asarray(cqt.compute(signals[i], backend=backend, tuning=offset))
+            magnitude = spectra.reshape(magnitude.shape)
         return np.log1p(self.log_gain * magnitude)
 
 
