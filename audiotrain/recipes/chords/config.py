@@ -112,6 +112,12 @@ class ChordFeatureConfig:
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "chord_cqt", **asdict(self)}
 
+    @classmethod
+    def from_stored(cls, data: dict[str, Any]) -> ChordFeatureConfig:
+        """The settings a checkpoint stored. One written before tuning correction existed has no such key:
+        its model was trained on features computed without it."""
+        return cls(**{"tuning_correction": False, **data})
+
     def key(self) -> str:
         """A stable hash of the settings: names this configuration's folder in a `FeatureCache`."""
         text = json.dumps(self.to_dict(), sort_keys=True)

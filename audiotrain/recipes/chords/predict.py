@@ -167,8 +167,7 @@ class ChordPredictor:
         check_vocabulary_dict(stored.get("vocabulary", {}))
         try:
             model = ChordRecognitionModel(ChordModelConfig.from_dict(stored["model_config"]))
-            # A checkpoint written before tuning correction existed has no such key: its features had none.
-            features = ChordFeatureConfig(**{"tuning_correction": False, **stored["features"]})
+            features = ChordFeatureConfig.from_stored(stored["features"])
             if decode is None:
                 decode = DecodeConfig(**stored.get("decode", {}))
         except (KeyError, TypeError, ValueError) as err:

@@ -14,10 +14,12 @@ A batch is a dict of `mx.array`:
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from audiotrain.models.chord_loss import ChordRecognitionLoss, head_accuracies
 from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel
+from audiotrain.recipes.chords.config import ChordFeatureConfig
 from audiotrain.train.module import OptimizerConfig, TrainModule
 from audiotrain.train.schedulers import OneCycleScheduler, WarmupCosineScheduler
 
@@ -147,10 +149,10 @@ class ChordTask(TrainModule):
                 "build the task from the checkpoint's config (see audiotrain.recipes.chords.predict)"
             )
         # The weights were trained on the checkpoint's features: resuming on others would train on inputs
-        # the model never saw. One written before tuning correction existed computed them without it.
+        # the model never saw.
         stored_features, features = stored.get("features"), self.extra_state.get("features")
         if stored_features is not None and features is not None:
-            stored_features = {"tuning_correction": False, **stored_features}
+            stored_features = asdict(ChordFeatureConfig.from_stored(stored_features))
             changed = sorted(
                 k for k in set(stored_features) | set(features) if stored_features.get(k) != features.get(k)
             )
