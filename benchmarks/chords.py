@@ -420,7 +420,8 @@ three seeds of four, majmin_inv -0.6); log_gain 1000 one seed up, one down; drop
 85.4 80.0 79.8 (four seeds: sevenths level, the five other metrics 0.5-1.3 lower; seeds 0 and 1 alone had looked
 like +1.3 sevenths). A front end with one filter bank shared by every semitone (patches of 5 semitones x 5
 frames, gathered and projected) was not trained: gathering the patches made the step 2.5x as long
-(259 ms against 102 ms), far over the main job's budget. At inference, on the kept checkpoints of seeds
+(259 ms against 102 ms), and cutting them with reshapes and slices instead 1.4-1.6x (149-164 ms against
+104 ms, 3-5 semitones, 8-12 filters), far over the main job's budget. At inference, on the kept checkpoints of seeds
 0 and 1: Viterbi self-transition 0.8-0.98 moved the scores by at most 0.4, TTA +-1 lost 0.1-0.6, and
 windows of 192 or 320 frames instead of the trained 96 moved them by at most 0.5 either way.
 Each generator change lost majmin_inv (-1.0 to -3.9 on every seed) for at most about a point of sevenths;
