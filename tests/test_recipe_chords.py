@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 from audiotrain.chords.lab import read_annotation, read_lab, write_jams
 from audiotrain.datasets.chord_demo import generate_demo_songs
@@ -391,6 +392,17 @@ def test_train_on_a_folder_and_resume(tiny_run, tmp_path, capsys):
     assert chords.main([*other, "--features.tuning_correction", "false"]) == 2
     err = capsys.readouterr().err
     assert "features.tuning_correction (True there, False here)" in err, err
+    assert not (tmp_path / "other").exists()  # refused before any run folder is written
+    # A feature setting this version does not know: named, without a traceback.
+    state_file = Path(last) / ckpt.STATE_FILE
+    state = json.loads(state_file.read_text())
+    state["module_state"][CHECKPOINT_KEY]["features"]["future_setting"] = 1
+    state_file.write_text(json.dumps(state))
+    assert chords.main(other) == 2
+    err = capsys.readouterr().err
+    assert "unknown feature setting(s) ['future_setting']" in err and "Traceback" not in err, err
+    del state["module_state"][CHECKPOINT_KEY]["features"]["future_setting"]
+    state_file.write_text(json.dumps(state))
     # Songs added since: said before anything is trained (it used to be the DataLoader's sample counts).
     for suffix in (".wav", ".lab"):
         (data / f"added{suffix}").write_bytes((data / f"song_001{suffix}").read_bytes())

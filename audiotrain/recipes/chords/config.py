@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -114,8 +114,12 @@ class ChordFeatureConfig:
 
     @classmethod
     def from_stored(cls, data: dict[str, Any]) -> ChordFeatureConfig:
-        """The settings a checkpoint stored. One written before tuning correction existed has no such key:
-        its model was trained on features computed without it."""
+        """The settings a checkpoint stored, naming any unknown key. One written before tuning correction
+        existed has no such key: its model was trained on features computed without it."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown feature setting(s) {unknown}; expected a subset of {sorted(known)}")
         return cls(**{"tuning_correction": False, **data})
 
     def key(self) -> str:

@@ -148,20 +148,20 @@ class ChordTask(TrainModule):
                 f"the checkpoint's model config {saved} differs from this task's {self.model.config}; "
                 "build the task from the checkpoint's config (see audiotrain.recipes.chords.predict)"
             )
-        # The weights were trained on the checkpoint's features: resuming on others would train on inputs
-        # the model never saw.
-        stored_features, features = stored.get("features"), self.extra_state.get("features")
-        if stored_features is not None and features is not None:
-            stored_features = asdict(ChordFeatureConfig.from_stored(stored_features))
-            changed = sorted(
-                k for k in set(stored_features) | set(features) if stored_features.get(k) != features.get(k)
-            )
-            if changed:
-                raise ValueError(
-                    "the checkpoint's features differ from this run's in "
-                    + ", ".join(
-                        f"features.{k} ({stored_features.get(k)!r} there, {features.get(k)!r} here)"
-                        for k in changed
-                    )
-                    + "; resume with the checkpoint's --features.* settings"
-                )
+        check_stored_features(stored.get("features"), self.extra_state.get("features"))
+
+
+def check_stored_features(stored: dict[str, Any] | None, features: dict[str, Any] | None) -> None:
+    """Refuse to resume a checkpoint (its stored feature settings `stored`) with other `features`: its weights
+    were trained on those features, and resuming on others would train on inputs the model never saw.
+    Either being None (a checkpoint or task without them) passes."""
+    if stored is None or features is None:
+        return
+    stored = asdict(ChordFeatureConfig.from_stored(stored))
+    changed = sorted(k for k in set(stored) | set(features) if stored.get(k) != features.get(k))
+    if changed:
+        raise ValueError(
+            "the checkpoint's features differ from this run's in "
+            + ", ".join(f"features.{k} ({stored.get(k)!r} there, {features.get(k)!r} here)" for k in changed)
+            + "; resume with the checkpoint's --features.* settings"
+        )

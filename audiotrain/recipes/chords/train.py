@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from audiotrain.audio import AudioError, get_duration
@@ -38,7 +38,7 @@ from audiotrain.recipes.chords.data import (
 )
 from audiotrain.recipes.chords.evaluate import EvaluationResult, evaluate_songs, format_table
 from audiotrain.recipes.chords.predict import ChordPredictor, checkpoint_entries
-from audiotrain.recipes.chords.task import CHECKPOINT_KEY, ChordTask
+from audiotrain.recipes.chords.task import CHECKPOINT_KEY, ChordTask, check_stored_features
 from audiotrain.recipes.chords.trainer import Trainer, make_shared_trainer
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callbacks import EarlyStopping
@@ -124,6 +124,11 @@ def run_training(
         log = _silent
     run_dir = Path(run_dir) if run_dir is not None else None
     replace = _check_output_folders(config, run_dir, resume, overwrite)
+    if resume:  # before any feature is computed or folder written
+        stored = (
+            ckpt.read_state(ckpt.resolve_checkpoint(resume)).get("module_state", {}).get(CHECKPOINT_KEY, {})
+        )
+        check_stored_features(stored.get("features"), asdict(config.features))
     splits, feature_fn, cache = _prepare_songs(config, splits, log)
     if resume:
         _check_resume_songs(resume, splits, config.data)  # before the run folder, the model and the Trainer
