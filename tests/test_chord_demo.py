@@ -200,6 +200,32 @@ def test_independent_voicings_sound_every_tone_of_the_labelled_chord_but_its_fif
     assert checked > 100 and shells > 5  # shell voicings are there, and they drop only the fifth
 
 
+@pytest.mark.parametrize("style", STYLES)
+def test_without_a_bass_instrument_the_lowest_chord_note_is_the_labelled_bass(style):
+    """With no bass instrument, the labelled bass is what sounds lowest: every chord instrument's lowest
+    note under a label is its bass (the independent style's version 4 raised the strings' notes below G3 an
+    octave one by one, so a D-F#-A shape sounded A-D-F# under the label D:maj)."""
+    config = DemoConfig(n_songs=60, seed=11, style=style)
+    songs = [plan_demo_song(config, i) for i in range(config.n_songs)]
+    bassless = [s for s in songs if s.bass_instrument is None]
+    checked = 0
+    for song in bassless:
+        for segment in song.segments:
+            if segment.label == "N":
+                continue
+            bass = encode_label(segment.label).bass
+            for instrument in {n.instrument for n in song.notes}:
+                played = [
+                    n.midi
+                    for n in song.notes
+                    if n.instrument == instrument and segment.start <= n.onset < segment.end
+                ]
+                if played:
+                    assert min(played) % 12 == bass, (style, instrument, segment, sorted(played))
+                    checked += 1
+    assert len(bassless) >= 3 and checked > 50
+
+
 def test_restricted_timbres_are_respected():
     song = plan_demo_song(DemoConfig(n_songs=1, timbres=("organ",)), 0)
     assert {n.instrument for n in song.notes} <= {"organ", *BASS_TIMBRES}

@@ -32,7 +32,10 @@ import scipy.signal
 #: seventh of a seventh chord voiced from its third: a Cmaj7 labelled so sounded as plain C), and the
 #: electric piano keeps every note's pitch class (version 3 clamped notes above C6 to C6: a voicing's top
 #: notes became a C, so a chord could lose its third or seventh and gain a C).
-INDEPENDENT_VERSION = 4
+#: 5: the strings keep the shape's lowest note lowest (version 4 raised each note below G3 an octave on
+#: its own, so a higher note of the shape could sound below it: in a song without a bass instrument a D:maj
+#: voiced D3-F#3-A3 sounded A3-D4-F#4, a D:maj/5).
+INDEPENDENT_VERSION = 5
 #: The seed of the songs' random draws: still version 3's, so that version 4 plays the same songs and
 #: labels, with only the two fixes above (and, within a song, the draws after a changed voicing) changed.
 _SONG_STREAM = 3
@@ -226,8 +229,11 @@ def plan_independent_song(config, index: int):
                         up_octave = midi + 12 if midi + 12 <= 84 else midi
                         notes.append(Note(h, off, up_octave, float(rng.uniform(0.5, 0.9)), "epiano"))
             else:
-                for midi in voicing:
-                    notes.append(Note(start, last, midi + 12 if midi < 55 else midi, 0.7, "strings"))
+                # Notes below G3 an octave up, and with them any note that would then sound below the
+                # shape's lowest note, which stays lowest (and so the labelled bass without a bass part).
+                raise_below = max(55, voicing[0] + 12) if voicing[0] < 55 else 0
+                for midi in sorted({m + 12 if m < raise_below else m for m in voicing}):
+                    notes.append(Note(start, last, midi, 0.7, "strings"))
         if bass_instrument:
             following = next((c for c in chords[i + 1 :] if c[2] is not None), None)
             for a, b, m, v in _bass_part(
