@@ -35,7 +35,8 @@ songs (478 s) per style; "separate" decodes the same posteriors with separate ch
 (seed 0; seed 1: independent 89.39 / 83.29 / 77.47 / 77.66 / 72.20 / 70.88; seed 2: 88.93 / 83.47 / 79.09 /
 77.13 / 73.21 / 69.94). The training-style held-out set is regenerated with the generator (version 6 here),
 so its figures are not comparable across versions; the independent set is the same songs throughout (its
-version 3: the tables up to the fourth round; version 4, whose labels match its audio, is at the end). Short
+version 3: the tables up to the fourth round; version 4, whose labels match its audio, from there to the
+sixth round; version 5, whose strings keep the labelled bass lowest, in the seventh). Short
 of the issue's targets on the independent style (majmin >= 95, sevenths >= 90, tetrads >= 88, _inv within 1
 point): the gaps _inv to plain are 5.1 (majmin) and 4.7 (sevenths) points, mean of three seeds.
 
@@ -439,6 +440,139 @@ fall to 61 when each chord is strummed once and left to ring: its plucked notes 
 seventh of a maj7 or min7 (its top note, often) is then missed (min7 49%, maj7 18% right on sevenths; maj
 and min 89-97%). Strings three times louder against the bass and drums: 94.0 94.1 88.2 91.2 85.4 89.5
 (sevenths +3.3, majmin_inv -1.7): a quiet chord against a loud bass loses its seventh, a loud one its bass.
+Seventh round (issue 23: a label fix in the independent style; what the bass gets wrong; ten settings),
+2026-11-25, the same command, one run at a time on an otherwise idle machine.
+
+The independent style's version 5. In songs without a bass instrument the labelled bass is the lowest note
+of the chord voicing, but version 4's strings raised each note below G3 an octave on its own, so a higher
+note of the shape could end up below it: a D:maj voiced D3-F#3-A3 sounded A3-D4-F#4, a D:maj/5 labelled
+D:maj. Its song 8 (electric piano and strings, no bass) had 39% of its chord time over a lowest note other
+than the labelled bass, and scored majmin 95.4 against majmin_inv 64.6 (mean of the four kept checkpoints).
+Version 5 raises, with the notes below G3, every note that would then sound under the shape's lowest note,
+so it stays lowest (`tests/test_chord_demo.py` now checks, for both styles, that without a bass instrument
+every chord instrument's lowest note under a label is its bass; version 4 fails it). The songs, chords,
+labels and all other sounds are the same; the strings' register moves in some other songs too. The four kept
+checkpoints of the sixth round ("tuning, kept"), scored on both versions (no training):
+
+    independent style      seed  root majmin maj_inv sevenths sev_inv tetrads
+    version 4                 0  91.1  90.2   86.0    85.1    80.9    80.1
+    version 5                 0  91.5  89.9   86.5    83.9    80.5    78.7
+    version 4                 1  92.1  91.2   86.1    84.8    79.7    79.9
+    version 5                 1  91.8  90.3   86.0    84.4    80.1    79.4
+    version 4                 2  92.8  91.5   86.7    85.6    81.1    80.6
+    version 5                 2  91.7  90.2   86.1    85.3    81.4    80.1
+    version 4                 3  92.8  92.7   87.0    86.3    80.9    80.8
+    version 5                 3  91.5  91.6   88.2    85.8    82.7    80.4
+    mean, version 4              92.2  91.4   86.5    85.4    80.6    80.4
+    mean, version 5              91.6  90.5   86.7    84.9    81.2    79.6
+
+Song 8's majmin_inv rose from 64.6 to 82.7; the other strings songs moved by -10 to +6 on single metrics (song
+2's majmin_inv 90.8 -> 80.5, song 3's sevenths 83.7 -> 89.4) from the change of register alone, which is how
+far one voicing detail moves a 16-song score. The gaps to the plain metrics narrow (majmin_inv 4.9 -> 3.8,
+sevenths_inv 4.8 -> 3.7 points), the plain metrics fall about half a point: the targets stay as far. The
+chroma baseline on version 5: 77.7 71.5 61.4 47.7 39.8 43.1. From here on every independent figure is on
+version 5.
+
+Where the bass goes wrong (the kept checkpoints of seeds 0 and 1 on version 5, chord frames, % right): by the song's
+bass pattern, sparse 99.7, syncopated 99.4, arpeggio 96.8, eighths 94.8, walking 86.6 (its inverted chords
+59.7), and no bass instrument 79.1 (inverted 59.9): songs without a bass instrument and walking lines hold
+88% of the bass errors. On the training style's own held-out songs the same holds: without a bass
+instrument 81.0 (inverted 54.3), the root-fifth pattern 85.5 (inverted 54.0), the rest 88-99. By chord kind,
+the root is right on 99.5% of root-position triads, 94.9% of inverted triads, 97.5% of root-position seventh
+chords, 75.6% of inverted ones, 86.0% of extended chords (9ths to 13ths, sixths, sus) and 35.8% of inverted
+extended chords (5.0% of the chord time, 3.2 points of the 8.4 of root errors): min11/b3 read as the major
+chord on its bass (the same notes over the same bass as that chord's maj13), maj13/9 as the minor chord on
+the 9th, 7(#9)/5 as a major chord on its #9. Of the sevenths metric's 15.1% errors, 5.4 points are a
+seventh (or ninth, eleventh) chord read as its triad on the right root: maj7 -> maj 2.2, min7 -> min 1.1,
+7 -> maj 0.8.
+
+Decoding alone (the kept checkpoints' posteriors, no training): with the true chord segments given, the bass
+chosen per segment from the summed bass posteriors is right on 93.1-93.7% of the chord frames (seeds 0 and 1,
+version 4) against 90.8-91.0% from the Viterbi (the bass head's frame-wise argmax: 84.8-85.4%), so at most
+about 3 points are in decoding; making a bass change within one chord cheaper or dearer than a chord change
+(1e-3 to 1e-6 against the uniform 3e-5) moved the six metrics by -0.4 to +0.3 (version 4, mean of four seeds). Emitting
+log p(chord) + w log p(bass) (the bass head's whole posterior) instead of the bass renormalised over the
+chord's tones scored best at w = 0.5 on the training-style held-out songs (-0.0 to +0.4), and on both versions
+of the independent style (version 5: +0.2 root, +0.2 majmin, +0.0 majmin_inv, +0.3 sevenths, +0.1
+sevenths_inv, +0.3 tetrads; per seed -0.2 to +0.7): not made the default for so little.
+
+Ten settings, each trained on seeds 0 and 1, some on more (compare with version 5's rows of the same seed
+above; training-style held-out songs are version 8's, as in the sixth round, except for "(gen)"): "bass branch
+into blocks" adds the bass branch's output (projected) to the transformer's input, so that attention can
+gather the bass over a chord and the chord heads hear it; "bass_bins 144" lets the bass branch read four
+octaves (to B4) instead of three; "bass running max" gives the bass branch each bin's running maximum from
+below as well (the lowest sounding peak is then a threshold away); "(gen) 30% without bass" trains on twice
+the share of songs without a bass instrument (the same draws otherwise); "two-layer front end 256" puts a
+256-wide hidden layer in front of the transformer; "VQT gamma" widens the low bins' bandwidth by gamma Hz (a
+variable-Q transform, librosa's `vqt`, matched to 1e-6), which shortens the filters from C1 to C3 from 1.6-0.4
+s to 0.47-0.25 s (1.5 Hz) or 0.28-0.18 s (3 Hz), so that a walking bass's quarter notes are not smeared
+together; "peak hold" gives the front end each bin's recent peak, fading by d per frame (in log-magnitude
+units), so that a chord's plucked notes are still there after they fade; "(gen) walking from beat 1": the
+training generator's walking lines play the labelled bass on the chord's first beat and then other notes 70%
+of the time (before: on every even step, at most 30% of the steps off it), as bassists walk; "40 epochs" (30);
+"weight decay" (0.01):
+
+    setting                    seed  training style (held out)      independent style (version 5)  train s
+    bass branch into blocks       0  93.1 95.9 89.2 95.1 89.0 89.8  91.1 89.7 85.5 84.6 80.5 78.5    98
+    bass branch into blocks       1  92.1 95.3 88.8 95.0 89.1 89.1  90.8 89.0 84.8 84.7 80.5 79.9    97
+    bass_bins 144                 0  93.0 95.5 90.2 95.4 90.8 89.8  91.7 91.5 87.4 85.1 81.3 79.8   102
+    bass_bins 144                 1  93.7 95.9 89.5 96.2 90.4 90.7  91.4 89.9 85.4 85.0 80.5 79.8   100
+    bass_bins 144                 2  93.8 96.0 90.0 94.8 89.5 89.9  91.8 90.8 87.1 84.1 80.7 78.7    99
+    bass_bins 144                 3  93.1 95.7 88.3 95.4 88.8 89.8  91.7 89.8 86.4 83.2 80.1 79.1   101
+    bass running max              0  94.2 96.0 88.8 96.5 89.9 90.9  91.2 91.5 86.7 85.5 80.7 79.3   104
+    bass running max              1  92.4 96.0 89.3 94.5 88.6 87.7  91.5 89.4 84.6 83.8 78.9 78.0   106
+    (gen) 30% without bass        0  94.2 95.5 88.1 95.7 88.8 90.7  91.0 90.0 85.8 85.1 81.2 79.8    93
+    (gen) 30% without bass        1  93.8 95.7 88.6 94.9 88.5 89.9  90.0 88.1 84.4 81.9 78.9 77.1    96
+    two-layer front end 256       0  93.7 95.8 89.5 95.4 89.7 90.4  89.3 89.5 85.7 84.7 81.1 79.0   100
+    two-layer front end 256       1  92.9 95.9 88.1 96.1 89.0 90.7  91.4 89.8 86.4 84.4 80.9 79.0    99
+    VQT gamma 1.5 Hz              0  94.1 96.0 87.8 95.2 87.9 90.6  90.5 89.8 85.5 83.4 79.1 78.0    91
+    VQT gamma 1.5 Hz              1  93.2 95.2 88.7 95.4 88.8 90.3  91.2 89.3 84.7 83.5 78.9 78.7    96
+    VQT gamma 3 Hz                0  92.2 95.6 88.2 95.1 88.1 87.8  88.8 88.8 84.1 83.0 78.3 76.7    92
+    VQT gamma 3 Hz                1  93.5 95.4 87.0 94.7 86.9 89.6  89.3 88.7 85.1 82.6 79.0 77.0    97
+    peak hold d 0.1               0  92.7 96.2 89.8 95.2 89.3 88.2  91.2 89.9 86.2 84.2 80.5 79.0   100
+    peak hold d 0.1               1  92.8 95.8 90.1 95.2 90.0 89.5  91.0 90.2 86.3 84.4 80.6 79.3    99
+    peak hold d 0.03              0  94.5 96.2 89.7 95.5 89.5 91.2  91.4 88.5 84.5 84.2 80.4 79.0    99
+    peak hold d 0.03              1  91.8 95.9 88.9 95.6 89.1 88.7  91.8 92.1 88.3 85.7 81.8 80.2   100
+    40 epochs                     0  95.3 96.5 89.6 95.1 88.2 91.7  91.6 89.1 86.1 84.5 81.6 79.8   141
+    40 epochs                     1  92.7 95.5 87.4 96.6 88.3 90.5  91.1 90.7 86.5 86.2 82.1 80.4   133
+    (gen) walking from beat 1     0  92.8 95.5 87.9 94.7 87.6 89.1  91.2 90.5 87.0 83.5 80.2 78.0    93
+    (gen) walking from beat 1     1  93.6 95.7 87.9 94.3 87.0 88.3  92.2 91.0 86.8 85.8 81.8 80.2    97
+    weight decay 0.05             0  93.0 96.1 89.8 95.4 89.6 89.5  91.4 90.6 87.1 84.8 81.6 79.0    98
+    weight decay 0.05             1  91.4 95.6 89.0 94.9 88.9 87.3  91.4 90.0 86.3 85.8 82.2 80.8    98
+    weight decay 0.05             2  94.1 96.1 89.3 96.0 89.8 91.4  92.3 91.5 88.0 85.6 82.5 80.2    99
+    weight decay 0.05             3  93.6 95.7 88.0 94.9 87.7 89.9  92.2 90.8 86.7 83.5 79.9 78.7    99
+    weight decay 0.1              0  93.6 96.1 90.1 95.8 90.4 90.5  91.6 90.9 87.3 85.9 82.6 80.4   102
+    weight decay 0.1              1  93.3 95.8 89.4 96.1 89.6 90.6  91.5 90.0 85.9 85.2 81.2 80.9    97
+    weight decay 0.1              2  95.7 96.5 90.5 95.7 90.3 92.3  91.4 90.8 87.2 83.5 79.9 78.1    92
+    weight decay 0.1              3  92.7 95.4 89.4 95.3 89.1 89.4  92.3 92.2 88.4 86.9 83.4 82.0    94
+    weight decay 0.1              4  91.8 95.5 89.7 96.1 91.0 89.3  92.3 91.0 86.8 84.2 80.4 79.3    87
+    weight decay 0.1              5  92.3 95.3 88.9 95.6 89.4 89.1  91.8 90.2 87.1 82.7 79.9 77.6    94
+    weight decay 0.2              0  94.0 96.0 89.6 96.2 90.3 91.2  92.3 89.3 86.0 83.8 80.5 78.8    94
+    weight decay 0.2              1  92.3 95.8 89.2 94.7 88.7 88.3  91.4 90.1 86.1 84.9 80.9 79.8    93
+    default, trained again        4  91.8 95.5 89.3 96.3 90.2 89.5  92.4 91.4 87.6 84.1 80.8 79.0    89
+    default, trained again        5  91.9 95.2 88.7 94.7 88.9 88.5  92.7 91.1 87.5 84.7 81.3 79.5    93
+
+"(gen)" rows train on a changed training generator (its own version number, the same random draws
+otherwise); their training-style held-out songs are that generator's, not comparable with the other rows.
+Means on the independent style (version 5): the default over seeds 0-5 (the four kept checkpoints and
+"default, trained again") 91.9 90.7 87.0 84.7 81.1 79.5 (standard deviation 0.5-0.9); over seeds 0-3 91.6
+90.5 86.7 84.9 81.2 79.6, against which bass_bins 144 scored 91.6 90.5 86.6 84.3 80.6 79.3 and weight decay
+0.05 91.8 90.7 87.0 84.9 81.5 79.7. Weight decay 0.1 looked like +0.5 on five metrics over seeds 0-3 (91.7
+91.0 87.2 85.4 81.8 80.3, with seed 2 down 1.8 sevenths); over seeds 0-5 it is 91.8 90.8 87.1 84.8 81.3 79.7,
+the default's figures within 0.2. Every two-seed setting moved seeds 0 and 1 in
+opposite directions or lowered both; the VQT lowered every metric on both seeds, more with the larger gamma
+(the bass's long filters are not what loses walking lines: the bass of a walking line's inverted chords was
+right 59.7% of the time before and 59.3% with the generator's walking lines that play the labelled bass on
+the first beat only). Forty epochs instead of thirty (training 133-141 s against about 95: the main job past
+three minutes) raised sevenths_inv and tetrads on both seeds (+1.1 and +2.0, +1.0 and +1.0) but moved majmin
+by -0.8 and +0.4. None is kept: this round's one change is the independent style's version 5, a fix of the
+yardstick, which leaves the targets as far as they were (four-seed means on version 5: majmin 90.5 against
+95, sevenths 84.9 against 90, tetrads 79.6 against 88, majmin_inv 3.8 and sevenths_inv 3.7 points behind
+their twins). What limits it, from the error analysis above: the bass of songs without a bass instrument and
+of walking lines (88% of the bass errors), inverted extended chords whose notes are also another chord's in
+root position (the label follows the chord's function in the key), and sevenths whose seventh fades or is
+quiet. Between seeds of one setting the independent scores spread by 1-2 points (standard deviation 0.7-1.9),
+so a setting needs four or more seeds to show an effect under 1.5 points.
 """
 
 from __future__ import annotations
