@@ -36,8 +36,8 @@ import scipy.signal
 #: its own, so a higher note of the shape could sound below it: in a song without a bass instrument a D:maj
 #: voiced D3-F#3-A3 sounded A3-D4-F#4, a D:maj/5).
 INDEPENDENT_VERSION = 5
-#: The seed of the songs' random draws: still version 3's, so that version 4 plays the same songs and
-#: labels, with only the two fixes above (and, within a song, the draws after a changed voicing) changed.
+#: The seed of the songs' random draws: still version 3's, so that versions 4 and 5 play the same songs and
+#: labels, with only the fixes above (and, within a song, the draws after a changed voicing) changed.
 _SONG_STREAM = 3
 TIMBRES = ("guitar", "epiano", "strings")
 BASS_TIMBRES = ("bass_picked", "bass_sub", "bass_upright")
