@@ -13,6 +13,12 @@ Baseline: ``librosa.feature.chroma_cqt`` + the 24 major/minor triad templates (c
 no-chord decision on frame energy + a median filter over the template scores (the classic template
 matcher, e.g. Fujishima 1999 / Oudre et al. 2009). It can only say N, maj and min in root position.
 
+Notes oracle: the reference itself, except that where other chords of the vocabulary sound the same notes
+over the same bass (`audiotrain.chords.vocabulary.same_sounding_chords`: ``A:min7/C`` and ``C:maj6``) it names
+the one the training generator draws most often. It is the ceiling of a model that hears every note and the
+bass exactly and knows only the training prior: what is lost to labels that follow a chord's function rather
+than its sound.
+
     python benchmarks/chords.py [--quick] [--checkpoint CKPT] [--test_songs N] [--seed S] [--demo_songs N]
                                 [--run_dir DIR] [--cache_dir DIR] [--tta N] [--set KEY=VALUE ...]
 
@@ -585,8 +591,16 @@ from pathlib import Path
 import audiotrain  # noqa: F401  (loads OpenBLAS before mlx.core)
 from audiotrain.audio import load
 from audiotrain.chords.decode import DecodeConfig, decode_frames, frames_to_segments, median_smooth
-from audiotrain.chords.lab import read_annotation
-from audiotrain.chords.vocabulary import CHORD_TYPES, IGNORE_INDEX, N_INDEX
+from audiotrain.chords.lab import ChordSegment, read_annotation
+from audiotrain.chords.vocabulary import (
+    CHORD_TYPES,
+    IGNORE_INDEX,
+    N_INDEX,
+    decode_label,
+    encode_label,
+    same_sounding_chords,
+)
+from audiotrain.datasets.chord_demo import TYPE_WEIGHTS
 from audiotrain.metrics.chord_scores import MAX_REFERENCE_OVERHANG_S, ChordScores, score_songs, trim_reference
 from audiotrain.recipes.chords import run_training
 from audiotrain.recipes.chords.config import TrainingConfig, benchmark_config
@@ -667,6 +681,28 @@ def score_baseline(baseline: ChromaTemplateBaseline, songs) -> tuple[ChordScores
         pairs[song.name] = (reference, estimate)
         audio += reference[-1].end
     return score_songs(pairs), audio / (time.perf_counter() - start)
+
+
+def score_notes_oracle(songs) -> ChordScores:
+    """Scores of a listener who hears each reference chord's notes and bass exactly and, where other chords
+    sound the same (`same_sounding_chords`), names the one the training generator draws most often.
+
+    The ceiling of a model trained on the demo's prior: what it loses to labels that follow a chord's function
+    rather than its sound (``A:min7/C`` written where ``C:maj6`` sounds the same).
+    """
+    pairs = {}
+    for song in songs:
+        reference = read_annotation(song.annotation_path)
+        named = []
+        for segment in reference:
+            readings = same_sounding_chords(encode_label(segment.label))
+            best = max(readings, key=lambda c: TYPE_WEIGHTS.get(CHORD_TYPES[c.chord_type], 0.0))
+            label = (
+                segment.label if len(readings) == 1 else decode_label(best.chord_type, best.root, best.bass)
+            )
+            named.append(ChordSegment(segment.start, segment.end, label))
+        pairs[song.name] = (reference, named)
+    return score_songs(pairs)
 
 
 def score_decodings(
@@ -763,6 +799,7 @@ def main(argv: list[str] | None = None) -> None:
             "separate bass": both["separate"],
             **{name: scores for name, scores in both.items() if name not in ("joint", "separate")},
             "chroma+templates": base_scores,
+            "notes oracle": score_notes_oracle(songs),
         }
         print(format_table(columns, BENCHMARK_METRICS))
         print(

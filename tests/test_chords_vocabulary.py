@@ -13,6 +13,7 @@ from audiotrain.chords.vocabulary import (
     decode_label,
     encode_label,
     normalize_label,
+    same_sounding_chords,
     transpose_index,
     vocabulary_dict,
 )
@@ -127,3 +128,29 @@ def test_vocabulary_dict_round_trip():
     check_vocabulary_dict(vocabulary_dict())
     with pytest.raises(ValueError, match="different chord vocabulary"):
         check_vocabulary_dict({"chord_types": ["N", "X", "maj"]})
+
+
+def _labels(index):
+    return sorted(decode_label(c.chord_type, c.root, c.bass) for c in same_sounding_chords(index))
+
+
+def test_same_sounding_chords_share_notes_and_bass_in_mir_eval():
+    assert _labels(encode_label("A:min7/C")) == ["A:min7/b3", "C:maj6"]
+    assert _labels(encode_label("C:maj6")) == ["A:min7/b3", "C:maj6"]
+    assert _labels(encode_label("C:dim7")) == ["A:dim7/b3", "C:dim7", "Eb:dim7/bb7", "F#:dim7/b5"]
+    assert _labels(encode_label("C:maj")) == ["C:maj"]
+    assert _labels(encode_label("G:7/B")) == ["G:7/3"]
+    assert same_sounding_chords(encode_label("N")) == (encode_label("N"),)
+    for chord_type, root in itertools.product(range(2, NUM_CHORD_TYPES), range(12)):
+        for bass in sorted(TYPE_INTERVALS[CHORD_TYPES[chord_type]]):
+            index = ChordIndex(chord_type, root, (root + bass) % 12)
+            readings = same_sounding_chords(index)
+            assert index in readings
+            label = decode_label(chord_type, root, index.bass)
+            first = mir_eval.chord.encode(label, reduce_extended_chords=True)
+            for other in readings:
+                other_label = decode_label(other.chord_type, other.root, other.bass)
+                enc = mir_eval.chord.encode(other_label, reduce_extended_chords=True)
+                assert (enc[0] + enc[2]) % 12 == (first[0] + first[2]) % 12  # the same bass
+                notes = set(np.flatnonzero(np.roll(enc[1], enc[0])))
+                assert notes == set(np.flatnonzero(np.roll(first[1], first[0]))), (label, other_label)

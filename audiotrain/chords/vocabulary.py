@@ -162,6 +162,35 @@ def transpose_index(index: ChordIndex, semitones: int) -> ChordIndex:
     return ChordIndex(index.chord_type, root, bass)
 
 
+def _pitch_classes(chord_type: int, root: int) -> frozenset[int]:
+    return frozenset((root + i) % NUM_PITCH_CLASSES for i in TYPE_INTERVALS[CHORD_TYPES[chord_type]])
+
+
+@functools.lru_cache(maxsize=1)
+def _chords_by_pitch_classes() -> dict[frozenset[int], tuple[tuple[int, int], ...]]:
+    table: dict[frozenset[int], list[tuple[int, int]]] = {}
+    for chord_type in range(2, NUM_CHORD_TYPES):
+        for root in range(NUM_PITCH_CLASSES):
+            table.setdefault(_pitch_classes(chord_type, root), []).append((chord_type, root))
+    return {notes: tuple(chords) for notes, chords in table.items()}
+
+
+def same_sounding_chords(index: ChordIndex) -> tuple[ChordIndex, ...]:
+    """Every vocabulary chord with the same pitch classes and bass as ``index``, ``index`` included.
+
+    Audio alone cannot tell these apart: ``A:min7/C`` and ``C:maj6`` sound the same notes over the same
+    bass, and which label a song's annotation uses follows the chord's function, not its sound. N and X
+    have no others; neither has a chord whose bass is not one of its own pitch classes.
+    """
+    if index.chord_type < 2:
+        return (index,)
+    notes = _pitch_classes(index.chord_type, index.root)
+    bass = index.root if index.bass < 0 else index.bass
+    if bass not in notes:
+        return (index,)
+    return tuple(ChordIndex(t, r, bass) for t, r in _chords_by_pitch_classes()[notes])
+
+
 def normalize_label(label: str) -> str:
     """The label the vocabulary represents for ``label``: ``decode_label(*encode_label(label))``."""
     index = encode_label(label)
