@@ -86,4 +86,6 @@ def test_each_recording_of_a_batch_is_corrected_on_its_own():
     batch = features.compute(np.stack(recordings))
     assert batch.shape[0] == 3
     for one, recording in zip(batch, recordings):
-        np.testing.assert_array_equal(one, features.compute(recording))
+        # Not bit-equal: numpy's FFT may round a batch and a single transform differently (seen with numpy
+        # 2.4.6: 1.5e-4 at most); a recording corrected with another clip's tuning is off by far more.
+        np.testing.assert_allclose(one, features.compute(recording), rtol=0, atol=1e-3)
