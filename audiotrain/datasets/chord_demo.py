@@ -57,7 +57,7 @@ import scipy.signal
 import soundfile as sf
 
 GENERATOR_VERSION = 8  # bump whenever the output changes: cached sets are then regenerated
-STYLES = ("train", "independent")
+STYLES = ("train", "independent", "studio")
 TIMBRES = ("piano", "organ", "pluck", "pad", "additive")
 BASS_TIMBRES = ("bass_pluck", "bass_fretless", "bass_synth")
 BASS_PATTERNS = ("hold", "pulse", "octaves", "walk", "passing", "fifths")
@@ -152,6 +152,10 @@ def generator_version(style: str) -> int:
         from audiotrain.datasets.chord_demo_independent import INDEPENDENT_VERSION
 
         return INDEPENDENT_VERSION
+    if style == "studio":
+        from audiotrain.datasets.chord_demo_studio import STUDIO_VERSION
+
+        return STUDIO_VERSION
     return GENERATOR_VERSION
 
 
@@ -161,6 +165,10 @@ def style_timbres(style: str) -> tuple[str, ...]:
         from audiotrain.datasets.chord_demo_independent import TIMBRES as INDEPENDENT_TIMBRES
 
         return INDEPENDENT_TIMBRES
+    if style == "studio":
+        from audiotrain.datasets.chord_demo_studio import TIMBRES as STUDIO_TIMBRES
+
+        return STUDIO_TIMBRES
     return TIMBRES
 
 
@@ -196,6 +204,7 @@ class DemoSong:
     )
     room: dict | None = None  # the mix: EQ and reverb (see `_room`)
     style: str = "train"  # which generator wrote (and renders) it
+    details: dict | None = None  # a style's own settings (the studio style's genre, sounds, drums, mix)
 
 
 def chord_pitch_classes(type_name: str, root: int) -> list[int]:
@@ -375,6 +384,10 @@ def plan_demo_song(config: DemoConfig, index: int) -> DemoSong:
         from audiotrain.datasets.chord_demo_independent import plan_independent_song
 
         return plan_independent_song(config, index)
+    if config.style == "studio":
+        from audiotrain.datasets.chord_demo_studio import plan_studio_song
+
+        return plan_studio_song(config, index)
     rng = np.random.default_rng([config.seed, index, GENERATOR_VERSION])
     tempo = float(rng.uniform(*config.tempo_range))
     beat = 60.0 / tempo
@@ -691,6 +704,10 @@ def render_demo_song(song: DemoSong, sr: int, seed: int | list[int] = 0) -> np.n
         from audiotrain.datasets.chord_demo_independent import render_independent_song
 
         return render_independent_song(song, sr, seed)
+    if song.style == "studio":
+        from audiotrain.datasets.chord_demo_studio_sound import render_studio_song
+
+        return render_studio_song(song, sr, seed)
     rng = np.random.default_rng(seed)
     n = int(round(song.duration * sr))
     audio = np.zeros(n + sr, np.float32)
