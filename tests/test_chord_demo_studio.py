@@ -17,6 +17,7 @@ from audiotrain.datasets.chord_demo import (
 from audiotrain.datasets.chord_demo_studio import BASS_PATTERNS, STUDIO_VERSION, TIMBRES, VOICINGS, voicing
 from audiotrain.datasets.chord_demo_studio_harmony import GENRES
 from audiotrain.datasets.chord_demo_studio_sound import BASS_INSTRUMENTS, DRUM_PATTERNS
+from audiotrain.recipes.chords.cli import _config_from_args, _training_parser
 from audiotrain.recipes.chords.config import ChordDataConfig
 from audiotrain.recipes.chords.data import assign_demo_styles, demo_splits
 
@@ -172,6 +173,20 @@ def test_generate_writes_a_cached_set(tmp_path):
 def test_the_style_mix_is_validated(settings, message):
     with pytest.raises(ValueError, match=message):
         ChordDataConfig(**settings)
+
+
+def test_the_mix_comes_from_flags_and_config_files(tmp_path):
+    parser = _training_parser("chords", "", needs_data=False)
+    args = parser.parse_args(["--data.demo_styles", "train,studio", "--data.demo_style_weights", "2,1"])
+    data = _config_from_args(args).data
+    assert data.demo_styles == ("train", "studio") and data.demo_style_weights == (2.0, 1.0)
+    config_file = tmp_path / "mix.yaml"
+    config_file.write_text("data:\n  demo_styles: [studio]\n")
+    assert _config_from_args(parser.parse_args(["--config", str(config_file)])).data.demo_styles == (
+        "studio",
+    )
+    with pytest.raises(ValueError, match="held-out"):
+        _config_from_args(parser.parse_args(["--data.demo_styles", "independent"]))
 
 
 def test_styles_are_assigned_by_largest_remainder_and_interleaved():

@@ -36,7 +36,7 @@ VOWELS = {"a": (800, 1150, 2900), "o": (450, 800, 2830), "u": (325, 700, 2700), 
 _TABLE = 4096
 _RELEASE_S = 0.025
 _CURVE_S = 10.0
-_GAINS = {"epiano": 0.25, "vibraphone": 0.25, "brass": 0.14, "reeds": 0.15, "nylon": 0.3, "choir": 0.14,
+_GAINS = {"epiano": 0.25, "vibraphone": 0.25, "brass": 0.18, "reeds": 0.18, "nylon": 0.3, "choir": 0.22,
           "bass_picked": 0.5, "bass_upright": 0.55, "bass_808": 0.45, "bass_acid": 0.3}  # fmt: skip
 
 
@@ -99,7 +99,7 @@ def instrument_sound(name: str, rng: np.random.Generator) -> dict:
         sound.update(bright_s=float(u(0.03, 0.08)), decay_s=float(u(0.35, 0.8)), attack_s=0.006,
                      slide=float(u(0.15, 0.4)), glide_s=float(u(0.02, 0.05)))  # fmt: skip
     elif name == "bass_808":
-        sound.update(drive=float(u(0.0, 0.3)), decay_s=float(u(1.2, 3.0)), attack_s=0.002,
+        sound.update(drive=float(u(0.15, 0.45)), decay_s=float(u(1.2, 3.0)), attack_s=0.002,
                      glide_semitones=float(u(2, 7)), glide_s=float(u(0.02, 0.06)))  # fmt: skip
     elif name == "bass_acid":
         sound.update(resonance=int(rng.integers(3, 8)), bright_s=float(u(0.06, 0.3)), decay_s=0.0,
@@ -112,7 +112,7 @@ def instrument_sound(name: str, rng: np.random.Generator) -> dict:
 def _tables(name: str, sound: dict, midi: int) -> tuple[np.ndarray, np.ndarray | None]:
     """(bright table, dull table or None) of one note."""
     if name == "epiano":
-        return _fm_table(sound["index"]), _fm_table(0.3)
+        return _fm_table(sound["index"]), _fm_table(0.8)
     if name == "vibraphone":
         return _harmonic_table({1: 1, 4: sound["tone"], 10: 0.15}), _harmonic_table({1: 1, 4: 0.08})
     if name == "brass":
@@ -128,16 +128,16 @@ def _tables(name: str, sound: dict, midi: int) -> tuple[np.ndarray, np.ndarray |
     if name == "choir":
         return _vowel_table(midi, sound["vowel"]), None
     if name == "bass_picked":
-        return _harmonic_table([1, 0.7, 0.5, 0.35, 0.25, 0.15, 0.1, 0.08]), _harmonic_table([1, 0.3])
+        return _harmonic_table([1, 0.7, 0.5, 0.35, 0.25, 0.15, 0.1, 0.08]), _harmonic_table([1, 0.35, 0.15])
     if name == "bass_upright":
-        return _harmonic_table([1, 0.5, 0.2, 0.1]), _harmonic_table([1, 0.15])
+        return _harmonic_table([1, 0.5, 0.3, 0.1]), _harmonic_table([1, 0.3, 0.15])
     if name == "bass_808":
         d = sound["drive"]
         return _harmonic_table([1, 0, d / 3, 0, d / 5]), None
     if name == "bass_acid":
         r = sound["resonance"]
         bright = [(3.0 if k == r else 1.0) / k for k in range(1, 21)]
-        return _harmonic_table(bright), _harmonic_table([1, 0.25, 0.06])
+        return _harmonic_table(bright), _harmonic_table([1, 0.3, 0.12])
     raise ValueError(f"unknown studio instrument {name!r}")
 
 
