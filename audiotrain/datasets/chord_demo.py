@@ -1,6 +1,6 @@
 """A built-in demo data set: synthetic songs of chord progressions, written as audio + ``.lab``.
 
-Two independently written styles share the set writer (`generate_demo_songs`):
+Three independently written styles share the set writer (`generate_demo_songs`):
 
 - ``"train"`` (this module): tempo 70-160 BPM, a key and a mode, a lead-in and a tail of no chord (``N``),
   chords of 1-8 beats drawn from all 30 chord qualities of the vocabulary (triads and sevenths common,
@@ -23,6 +23,8 @@ Two independently written styles share the set writer (`generate_demo_songs`):
   song (tilt, a peaking EQ band, comb reverb), a tuning offset of up to +-40 cents and a random level.
 - ``"independent"`` (`audiotrain.datasets.chord_demo_independent`): other progressions, voicings, timbres,
   bass patterns and drums, written separately; used only to evaluate generalisation.
+- ``"studio"`` (`audiotrain.datasets.chord_demo_studio`): six genres, other instruments, bass patterns and
+  drums, written without looking at the independent style; extra training data (``data.demo_styles``).
 
 Labels follow what annotators write: within a chord segment the chord instruments play only the chord's
 pitch classes, and all of them except where players leave a tone out while the label keeps it: chords of
@@ -105,7 +107,8 @@ class DemoConfig:
         seed: songs are a pure function of (seed, song number) and the other fields.
         sr: sample rate in Hz.
         song_seconds: approximate length of a song in seconds.
-        style: ``"train"`` (this module) or ``"independent"`` (the held-out style).
+        style: ``"train"`` (this module), ``"independent"`` (the held-out style) or ``"studio"`` (extra
+            training data).
         timbres: chord timbres to draw from (a subset of the style's; default all of them).
         tempo_range: BPM range.
         noise_db: range of the noise floor relative to the music, in dB.

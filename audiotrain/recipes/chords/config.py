@@ -345,7 +345,8 @@ class TrainingConfig:
             self.model = replace(self.model, n_bins=self.features.n_bins)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The settings as JSON data (tuples as lists), the form config.json and checkpoints hold."""
+        return json.loads(json.dumps(asdict(self)))
 
 
 #: The shipped presets (``--preset NAME``, or ``preset: NAME`` in a ``--config`` file): nested changes to the

@@ -53,7 +53,12 @@ def demo_splits(
 ) -> SongSplits:
     """Generate (or reuse) the demo songs under the cache dir: a training set split into train/val by song,
     and a held-out set made with another seed (seed + 1000), optionally with other timbres or in the
-    independently written ``"independent"`` style (`audiotrain.datasets.chord_demo_independent`)."""
+    independently written ``"independent"`` style (`audiotrain.datasets.chord_demo_independent`).
+
+    The training songs come from `data.demo_styles` in the shares of `data.demo_style_weights`
+    (`assign_demo_styles`): each style's songs are one cached set of its own (its folder names the style and
+    the count), and in a mix each song's name starts with its style (``studio-song_003``). The default
+    (``("train",)``) reads the same folder, under the same names, as before mixes existed."""
     root = data.resolved_cache_dir() / "demo" / "chords"
 
     def make(kind: str, n: int, seed: int, timbres: Sequence[str] | None, style: str = "train"):
