@@ -32,6 +32,8 @@ class Outer:
     enabled: bool = True
     folder: str | None = None
     shape: tuple[int, int] = (1, 2)  # not a scalar: no flag
+    names: tuple[str, ...] = ("a",)
+    weights: tuple[float, ...] | None = None
     inner: Inner = field(default_factory=Inner)
 
 
@@ -196,3 +198,19 @@ def test_a_run_record_and_a_checkpoint_state_are_read_as_their_settings(tmp_path
     assert settings_of({"config": settings, "versions": {}, "command": []}) == settings  # RUN/config.json
     assert settings_of({"run_config": settings, "progress": {}}) == settings  # trainer_state.json
     assert settings_of(settings) == settings
+
+
+def test_tuples_of_scalars_are_comma_separated_flags_and_lists_in_files(tmp_path):
+    parser, args = parse(["--names", "a,b", "--weights", "[2,1]"])
+    assert "--names STR,..." in parser.format_help() and "--weights FLOAT,..." in parser.format_help()
+    assert apply_arguments(Outer(), args) == Outer(names=("a", "b"), weights=(2.0, 1.0))
+    assert apply_arguments(Outer(weights=(1.0,)), parse(["--weights", "none"])[1]).weights is None
+    with pytest.raises(SystemExit):
+        parse(["--weights", "2,heavy"])
+    yaml_file = tmp_path / "c.yaml"
+    yaml_file.write_text("names: [x, y]\nweights: [2, 1.5]\n")
+    assert load_config_file(Outer(), yaml_file) == Outer(names=("x", "y"), weights=(2.0, 1.5))
+    with pytest.raises(ValueError, match=r"field 'weights' must be a list of float, got \['heavy'\]"):
+        merge_config(Outer(), {"weights": ["heavy"]}, source="test")
+    with pytest.raises(ValueError, match="field 'names' must be a list of str, got 3"):
+        merge_config(Outer(), {"names": 3}, source="test")

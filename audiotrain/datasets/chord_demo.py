@@ -1,6 +1,6 @@
 """A built-in demo data set: synthetic songs of chord progressions, written as audio + ``.lab``.
 
-Two independently written styles share the set writer (`generate_demo_songs`):
+Three independently written styles share the set writer (`generate_demo_songs`):
 
 - ``"train"`` (this module): tempo 70-160 BPM, a key and a mode, a lead-in and a tail of no chord (``N``),
   chords of 1-8 beats drawn from all 30 chord qualities of the vocabulary (triads and sevenths common,
@@ -23,6 +23,8 @@ Two independently written styles share the set writer (`generate_demo_songs`):
   song (tilt, a peaking EQ band, comb reverb), a tuning offset of up to +-40 cents and a random level.
 - ``"independent"`` (`audiotrain.datasets.chord_demo_independent`): other progressions, voicings, timbres,
   bass patterns and drums, written separately; used only to evaluate generalisation.
+- ``"studio"`` (`audiotrain.datasets.chord_demo_studio`): six genres, other instruments, bass patterns and
+  drums, written without looking at the independent style; extra training data (``data.demo_styles``).
 
 Labels follow what annotators write: within a chord segment the chord instruments play only the chord's
 pitch classes, and all of them except where players leave a tone out while the label keeps it: chords of
@@ -57,7 +59,7 @@ import scipy.signal
 import soundfile as sf
 
 GENERATOR_VERSION = 8  # bump whenever the output changes: cached sets are then regenerated
-STYLES = ("train", "independent")
+STYLES = ("train", "independent", "studio")
 TIMBRES = ("piano", "organ", "pluck", "pad", "additive")
 BASS_TIMBRES = ("bass_pluck", "bass_fretless", "bass_synth")
 BASS_PATTERNS = ("hold", "pulse", "octaves", "walk", "passing", "fifths")
@@ -105,7 +107,8 @@ class DemoConfig:
         seed: songs are a pure function of (seed, song number) and the other fields.
         sr: sample rate in Hz.
         song_seconds: approximate length of a song in seconds.
-        style: ``"train"`` (this module) or ``"independent"`` (the held-out style).
+        style: ``"train"`` (this module), ``"independent"`` (the held-out style) or ``"studio"`` (extra
+            training data).
         timbres: chord timbres to draw from (a subset of the style's; default all of them).
         tempo_range: BPM range.
         noise_db: range of the noise floor relative to the music, in dB.
@@ -152,6 +155,10 @@ def generator_version(style: str) -> int:
         from audiotrain.datasets.chord_demo_independent import INDEPENDENT_VERSION
 
         return INDEPENDENT_VERSION
+    if style == "studio":
+        from audiotrain.datasets.chord_demo_studio import STUDIO_VERSION
+
+        return STUDIO_VERSION
     return GENERATOR_VERSION
 
 
@@ -161,6 +168,10 @@ def style_timbres(style: str) -> tuple[str, ...]:
         from audiotrain.datasets.chord_demo_independent import TIMBRES as INDEPENDENT_TIMBRES
 
         return INDEPENDENT_TIMBRES
+    if style == "studio":
+        from audiotrain.datasets.chord_demo_studio import TIMBRES as STUDIO_TIMBRES
+
+        return STUDIO_TIMBRES
     return TIMBRES
 
 
@@ -196,6 +207,7 @@ class DemoSong:
     )
     room: dict | None = None  # the mix: EQ and reverb (see `_room`)
     style: str = "train"  # which generator wrote (and renders) it
+    details: dict | None = None  # a style's own settings (the studio style's genre, sounds, drums, mix)
 
 
 def chord_pitch_classes(type_name: str, root: int) -> list[int]:
@@ -375,6 +387,10 @@ def plan_demo_song(config: DemoConfig, index: int) -> DemoSong:
         from audiotrain.datasets.chord_demo_independent import plan_independent_song
 
         return plan_independent_song(config, index)
+    if config.style == "studio":
+        from audiotrain.datasets.chord_demo_studio import plan_studio_song
+
+        return plan_studio_song(config, index)
     rng = np.random.default_rng([config.seed, index, GENERATOR_VERSION])
     tempo = float(rng.uniform(*config.tempo_range))
     beat = 60.0 / tempo
@@ -691,6 +707,10 @@ def render_demo_song(song: DemoSong, sr: int, seed: int | list[int] = 0) -> np.n
         from audiotrain.datasets.chord_demo_independent import render_independent_song
 
         return render_independent_song(song, sr, seed)
+    if song.style == "studio":
+        from audiotrain.datasets.chord_demo_studio_sound import render_studio_song
+
+        return render_studio_song(song, sr, seed)
     rng = np.random.default_rng(seed)
     n = int(round(song.duration * sr))
     audio = np.zeros(n + sr, np.float32)

@@ -44,6 +44,25 @@ def _scalar_type(annotation: Any) -> tuple[type | None, bool]:
     return None, False
 
 
+def _sequence_type(annotation: Any) -> tuple[type | None, bool]:
+    """(element type, optional) for `tuple[str, ...]`, `tuple[float, ...] | None`, ...; (None, False) else."""
+    optional = False
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) != 1 or len(typing.get_args(annotation)) != 2:
+            return None, False
+        annotation, optional = args[0], True
+    args = typing.get_args(annotation)
+    if (
+        typing.get_origin(annotation) is tuple
+        and len(args) == 2
+        and args[1] is Ellipsis
+        and args[0] in _SCALARS
+    ):
+        return args[0], optional
+    return None, False
+
+
 def parse_bool(text: str) -> bool:
     lowered = text.strip().lower()
     if lowered in ("1", "true", "yes", "on"):
@@ -62,6 +81,22 @@ def _converter(kind: type, optional: bool):
         return base(text)
 
     convert.__name__ = kind.__name__  # argparse names the type in its error messages
+    return convert
+
+
+def _sequence_converter(kind: type, optional: bool):
+    """Comma-separated text → a tuple of `kind` (brackets allowed: ``[train,studio]``); none/null → None."""
+    element = _converter(kind, False)
+
+    def convert(text: str):
+        stripped = text.strip()
+        if optional and stripped.lower() in ("none", "null"):
+            return None
+        if stripped.startswith("[") and stripped.endswith("]"):
+            stripped = stripped[1:-1]
+        return tuple(element(part) for part in stripped.split(",") if part.strip())
+
+    convert.__name__ = f"comma-separated {kind.__name__}"
     return convert
 
 
@@ -93,8 +128,13 @@ def add_dataclass_arguments(
             add_dataclass_arguments(parser, value, f"{name}.", skip, help_texts, choices_for)
             continue
         kind, optional = _scalar_type(_field_type(type(config), field))
-        if kind is None:
-            continue
+        convert = _converter(kind, optional) if kind is not None else None
+        metavar = kind.__name__.upper() if kind is not None else None
+        if kind is None:  # a tuple of scalars: a comma-separated flag (--data.demo_styles train,studio)
+            kind, optional = _sequence_type(_field_type(type(config), field))
+            if kind is None:
+                continue
+            convert, metavar = _sequence_converter(kind, optional), f"{kind.__name__.upper()},..."
         help_text = field.metadata.get("help", help_texts.get(name, ""))
         allowed = field.metadata.get("choices", choices_for.get(name))
         flags = [f"--{name}"]
@@ -103,10 +143,10 @@ def add_dataclass_arguments(
         group.add_argument(
             *flags,
             dest=name,
-            type=_converter(kind, optional),
+            type=convert,
             default=argparse.SUPPRESS,
             choices=allowed,
-            metavar=kind.__name__.upper() if allowed is None else None,
+            metavar=metavar if allowed is None else None,
             help=f"{help_text} (default: {value!r})".strip(),
         )
 
@@ -152,7 +192,10 @@ def merge_config(config: Any, data: dict[str, Any], source: str, path: str = "")
             changes[key] = merge_config(current, value, source, path=f"{where}.")
             continue
         kind, optional = _scalar_type(_field_type(type(config), names[key]))
-        if value is None and (optional or current is None):
+        element, element_optional = _sequence_type(_field_type(type(config), names[key]))
+        if element is not None and not (value is None and element_optional):
+            changes[key] = _sequence_value(value, element, f"{source}: field {where!r}")
+        elif value is None and (optional or current is None):
             changes[key] = None
         elif kind is float and isinstance(value, int) and not isinstance(value, bool):
             changes[key] = float(value)
@@ -169,6 +212,25 @@ def merge_config(config: Any, data: dict[str, Any], source: str, path: str = "")
         raise ValueError(f"{source}: {err.within(path)}") from None
     except (TypeError, ValueError) as err:
         raise ValueError(f"{source}: {err}") from None
+
+
+def _sequence_value(value: Any, kind: type, where: str) -> tuple:
+    """A list (YAML, JSON), tuple (a flag) or comma-separated string as a tuple of `kind`."""
+    if isinstance(value, str):
+        try:
+            return _sequence_converter(kind, False)(value)
+        except (ValueError, argparse.ArgumentTypeError):
+            raise ValueError(f"{where} must be a list of {kind.__name__}, got {value!r}") from None
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"{where} must be a list of {kind.__name__}, got {value!r}")
+    items = []
+    for item in value:
+        if kind is float and isinstance(item, int) and not isinstance(item, bool):
+            item = float(item)
+        if not isinstance(item, kind) or (kind is not bool and isinstance(item, bool)):
+            raise ValueError(f"{where} must be a list of {kind.__name__}, got {value!r}")
+        items.append(item)
+    return tuple(items)
 
 
 #: The largest seed a recipe takes (what the Trainer and numpy's generators accept).

@@ -24,6 +24,7 @@ from typing import Any
 from audiotrain.audio import AudioError
 from audiotrain.audio import load as load_audio
 from audiotrain.chords.decode import DecodeConfig
+from audiotrain.datasets.chord_demo import STYLES
 from audiotrain.features.cqt import C1_HZ, CQTConfig, cqt_frequencies
 from audiotrain.features.tuning import estimate_tuning
 from audiotrain.models.chord_model import ChordModelConfig
@@ -31,6 +32,9 @@ from audiotrain.recipes.config_cli import SEED_MAX, check_setting
 from audiotrain.train.loggers.config import LoggerConfig
 
 import numpy as np
+
+#: The demo style that only ever evaluates: a model trained on it would no longer measure generalisation.
+HELD_OUT_STYLE = "independent"
 
 
 def default_cache_dir() -> Path:
@@ -187,6 +191,19 @@ class ChordDataConfig:
     demo_seed: int = field(
         default=0, metadata=_help("seed of the demo training songs (held-out: seed + 1000)")
     )
+    demo_styles: tuple[str, ...] = field(
+        default=("train",),
+        metadata=_help(
+            "demo styles the training songs are drawn from, comma-separated: train, studio (the held-out songs "
+            "stay in the train style; 'independent' is the held-out yardstick and never trained on)"
+        ),
+    )
+    demo_style_weights: tuple[float, ...] | None = field(
+        default=None,
+        metadata=_help(
+            "share of the training songs in each of demo_styles, comma-separated; none: equal shares"
+        ),
+    )
     val_fraction: float = field(default=0.15, metadata=_help("share of songs for validation (split by song)"))
     test_fraction: float = field(
         default=0.15,
@@ -212,6 +229,41 @@ class ChordDataConfig:
         if self.window_frames < 8:
             raise ValueError(
                 f"data.window_frames (--data.window_frames) must be >= 8, got {self.window_frames}"
+            )
+        self._check_demo_styles()
+
+    def _check_demo_styles(self) -> None:
+        self.demo_styles = tuple(self.demo_styles)
+        trainable = tuple(s for s in STYLES if s != HELD_OUT_STYLE)
+        if not self.demo_styles:
+            raise ValueError(f"data.demo_styles (--data.demo_styles) needs at least one of {trainable}")
+        for style in self.demo_styles:
+            if style == HELD_OUT_STYLE:
+                raise ValueError(
+                    f"data.demo_styles (--data.demo_styles) may not hold {style!r}: it is the held-out style that "
+                    f"measures generalisation, never training data; choose from {trainable}"
+                )
+            if style not in trainable:
+                raise ValueError(
+                    f"data.demo_styles (--data.demo_styles): unknown style {style!r}; choose from {trainable}"
+                )
+        if len(set(self.demo_styles)) != len(self.demo_styles):
+            raise ValueError(
+                f"data.demo_styles (--data.demo_styles) names a style twice: {self.demo_styles}; "
+                "give each style once and its share in data.demo_style_weights"
+            )
+        if self.demo_style_weights is None:
+            return
+        self.demo_style_weights = tuple(float(w) for w in self.demo_style_weights)
+        if len(self.demo_style_weights) != len(self.demo_styles):
+            raise ValueError(
+                f"data.demo_style_weights (--data.demo_style_weights) needs one weight per style of "
+                f"data.demo_styles ({len(self.demo_styles)}: {self.demo_styles}), got {self.demo_style_weights}"
+            )
+        if not all(0 < w < float("inf") for w in self.demo_style_weights):
+            raise ValueError(
+                f"data.demo_style_weights (--data.demo_style_weights) must all be finite and > 0, "
+                f"got {self.demo_style_weights}"
             )
 
     def resolved_cache_dir(self) -> Path:
@@ -293,7 +345,8 @@ class TrainingConfig:
             self.model = replace(self.model, n_bins=self.features.n_bins)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The settings as JSON data (tuples as lists), the form config.json and checkpoints hold."""
+        return json.loads(json.dumps(asdict(self)))
 
 
 #: The shipped presets (``--preset NAME``, or ``preset: NAME`` in a ``--config`` file): nested changes to the

@@ -1,0 +1,217 @@
+"""The "studio" demo style: labels that follow the train style's rules, variety, rendering, and its use as
+training data through `ChordDataConfig.demo_styles`."""
+
+from collections import Counter
+
+from audiotrain.chords.harte import parse_harte
+from audiotrain.chords.lab import read_lab
+from audiotrain.datasets.chord_demo import (
+    DemoConfig,
+    generate_demo_songs,
+    generator_version,
+    is_bass_instrument,
+    plan_demo_song,
+    render_demo_song,
+    style_timbres,
+)
+from audiotrain.datasets.chord_demo_studio import BASS_PATTERNS, STUDIO_VERSION, TIMBRES, VOICINGS, voicing
+from audiotrain.datasets.chord_demo_studio_harmony import GENRES
+from audiotrain.datasets.chord_demo_studio_sound import BASS_INSTRUMENTS, DRUM_PATTERNS
+from audiotrain.recipes.chords.cli import _config_from_args, _training_parser
+from audiotrain.recipes.chords.config import ChordDataConfig
+from audiotrain.recipes.chords.data import assign_demo_styles, demo_splits
+
+import numpy as np
+import pytest
+
+CONFIG = DemoConfig(n_songs=200, seed=3, song_seconds=12.0, style="studio")
+
+
+def _songs(n, config=CONFIG):
+    return [plan_demo_song(config, i) for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def songs():
+    return _songs(60)
+
+
+def test_the_style_is_dispatched_with_its_own_version():
+    assert generator_version("studio") == STUDIO_VERSION
+    assert style_timbres("studio") == TIMBRES
+    assert all(song.style == "studio" for song in _songs(2))
+
+
+def test_notes_of_each_segment_follow_the_label_rules(songs):
+    """Chord instruments play only the label's pitch classes, leaving out at most the perfect fifth of a chord
+    of four or more notes (and its root when the bass instrument plays that root); the bass instrument plays
+    the labelled bass on the downbeat and for >= 60% of its note time; without one, every chord instrument's
+    lowest note is the labelled bass; every note sounds inside its segment."""
+    for song in songs:
+        assert song.segments[0].start == 0.0 and song.segments[-1].end == pytest.approx(song.duration)
+        assert all(a.end == b.start for a, b in zip(song.segments, song.segments[1:]))
+        placed = 0
+        for segment in song.segments:
+            notes = [n for n in song.notes if n.onset < segment.end and n.offset > segment.start]
+            assert all(segment.start <= n.onset and n.offset < segment.end for n in notes), segment
+            placed += len(notes)
+            chord = parse_harte(segment.label)
+            if not chord.is_chord:
+                assert notes == [], segment
+                continue
+            upper = [n for n in notes if not is_bass_instrument(n.instrument)]
+            bass = [n for n in notes if is_bass_instrument(n.instrument)]
+            labelled, played = set(chord.pitch_classes), {n.midi % 12 for n in upper}
+            assert upper and played <= labelled, segment
+            left_out = labelled - played
+            if left_out:
+                assert len(labelled) >= 4 and (chord.root + 7) % 12 in left_out, segment
+                assert left_out <= {(chord.root + 7) % 12, chord.root}, segment
+                if chord.root in left_out:
+                    assert bass and chord.bass_pitch_class == chord.root, segment
+            assert chord.bass_pitch_class in played or (bass and chord.bass_pitch_class == chord.root), (
+                segment
+            )
+            if bass:
+                first = min(bass, key=lambda n: n.onset)
+                assert first.onset == segment.start and first.midi % 12 == chord.bass_pitch_class, segment
+                on_bass = sum(n.offset - n.onset for n in bass if n.midi % 12 == chord.bass_pitch_class)
+                assert on_bass >= 0.6 * sum(n.offset - n.onset for n in bass) - 1e-9, segment
+                assert max(n.midi for n in bass if n.midi % 12 == chord.bass_pitch_class) < min(
+                    n.midi for n in upper
+                ), segment
+            else:
+                for instrument in {n.instrument for n in upper}:
+                    lowest = min(n.midi for n in upper if n.instrument == instrument)
+                    assert lowest % 12 == chord.bass_pitch_class, (segment, instrument)
+        assert placed == len(song.notes)  # no note outside a chord segment
+
+
+def test_songs_are_deterministic_by_seed():
+    a, b = plan_demo_song(CONFIG, 4), plan_demo_song(CONFIG, 4)
+    assert a.notes == b.notes and a.segments == b.segments and a.details == b.details
+    other = plan_demo_song(DemoConfig(n_songs=8, seed=4, song_seconds=12.0, style="studio"), 4)
+    assert other.notes != a.notes
+    np.testing.assert_array_equal(render_demo_song(a, 8000, [3, 4]), render_demo_song(b, 8000, [3, 4]))
+
+
+def test_inversions_take_about_a_quarter_of_the_chord_time():
+    inverted = total = 0.0
+    for song in _songs(24, DemoConfig(n_songs=24, seed=0, song_seconds=30.0, style="studio")):
+        for segment in song.segments:
+            if segment.label != "N":
+                total += segment.end - segment.start
+                inverted += (segment.end - segment.start) * ("/" in segment.label)
+    assert 0.15 < inverted / total < 0.35
+
+
+def test_every_genre_instrument_pattern_voicing_and_drum_pattern_occurs(songs):
+    details = [song.details for song in songs]
+    assert {d["genre"] for d in details} == set(GENRES)
+    assert {i for d in details for i in d["instruments"]} == set(TIMBRES)
+    assert {s.bass_instrument for s in songs} == {*BASS_INSTRUMENTS, None}
+    assert {s.bass_pattern for s in songs if s.bass_pattern} == set(BASS_PATTERNS)
+    assert {v for d in details for shapes in d["voicings"].values() for v in shapes} == set(VOICINGS)
+    assert {d["drums"] for d in details} == set(DRUM_PATTERNS)
+    without_bass = sum(s.bass_instrument is None for s in songs) / len(songs)
+    assert 0.08 < without_bass < 0.35
+    assert Counter(len(d["instruments"]) for d in details).keys() == {1, 2}
+    assert {s.tuning_cents > 0 for s in songs} == {True, False}
+    assert max(abs(s.tuning_cents) for s in songs) <= 45
+
+
+def test_voicings_keep_the_lowest_note_and_the_pitch_classes():
+    pcs = [0, 4, 7, 11, 2]  # C:maj9
+    for shape in VOICINGS:
+        notes = voicing(pcs, 4, 50, shape)
+        assert min(notes) % 12 == 4 and {n % 12 for n in notes} == set(pcs) and max(notes) <= 84, shape
+    assert voicing(pcs, 0, 48, "close") == [48, 50, 52, 55, 59]
+    assert voicing(pcs, 0, 48, "spread") == [48, 55, 59, 62, 64]
+
+
+def test_render_gives_finite_audio_in_range():
+    for index in range(3):
+        song = plan_demo_song(DemoConfig(n_songs=3, seed=1, song_seconds=5.0, style="studio"), index)
+        audio = render_demo_song(song, 11025, [1, index])
+        assert audio.dtype == np.float32 and len(audio) == round(song.duration * 11025)
+        assert np.all(np.isfinite(audio)) and 0.2 < np.max(np.abs(audio)) <= 1.0
+
+
+def test_restricted_instruments_are_respected():
+    config = DemoConfig(n_songs=6, seed=0, song_seconds=6.0, style="studio", timbres=("choir",))
+    for song in _songs(6, config):
+        assert {n.instrument for n in song.notes if not is_bass_instrument(n.instrument)} == {"choir"}
+    with pytest.raises(ValueError, match="timbres"):
+        DemoConfig(style="studio", timbres=("piano",))
+
+
+def test_generate_writes_a_cached_set(tmp_path):
+    entries = generate_demo_songs(tmp_path, n_songs=2, seed=0, sr=8000, song_seconds=5.0, style="studio")
+    assert [read_lab(e.annotation_path)[-1].label for e in entries] == ["N", "N"]
+    stamp = entries[0].audio_path.stat().st_mtime_ns
+    generate_demo_songs(tmp_path, n_songs=2, seed=0, sr=8000, song_seconds=5.0, style="studio")
+    assert entries[0].audio_path.stat().st_mtime_ns == stamp
+
+
+# ---------------------------------------------------------------------------------------------- the mix
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"demo_styles": ("train", "rock")}, r"data.demo_styles .*'rock'"),
+        ({"demo_styles": ("train", "independent")}, r"data.demo_styles .*held-out"),
+        ({"demo_styles": ()}, r"data.demo_styles .*at least one"),
+        ({"demo_styles": ("train", "train")}, r"data.demo_styles .*twice"),
+        ({"demo_styles": ("train", "studio"), "demo_style_weights": (1.0,)}, r"data.demo_style_weights .*2"),
+        (
+            {"demo_styles": ("train", "studio"), "demo_style_weights": (1.0, 0.0)},
+            r"data.demo_style_weights .*> 0",
+        ),
+    ],
+)
+def test_the_style_mix_is_validated(settings, message):
+    with pytest.raises(ValueError, match=message):
+        ChordDataConfig(**settings)
+
+
+def test_the_mix_comes_from_flags_and_config_files(tmp_path):
+    parser = _training_parser("chords", "", needs_data=False)
+    args = parser.parse_args(["--data.demo_styles", "train,studio", "--data.demo_style_weights", "2,1"])
+    data = _config_from_args(args).data
+    assert data.demo_styles == ("train", "studio") and data.demo_style_weights == (2.0, 1.0)
+    config_file = tmp_path / "mix.yaml"
+    config_file.write_text("data:\n  demo_styles: [studio]\n")
+    assert _config_from_args(parser.parse_args(["--config", str(config_file)])).data.demo_styles == (
+        "studio",
+    )
+    with pytest.raises(ValueError, match="held-out"):
+        _config_from_args(parser.parse_args(["--data.demo_styles", "independent"]))
+
+
+def test_styles_are_assigned_by_largest_remainder_and_interleaved():
+    assert assign_demo_styles(6, ("train",), None) == ["train"] * 6
+    mixed = assign_demo_styles(9, ("train", "studio"), (2.0, 1.0))
+    assert Counter(mixed) == {"train": 6, "studio": 3}
+    assert set(mixed[:3]) == {"train", "studio"}  # a prefix is already a mix
+    assert Counter(assign_demo_styles(10, ("train", "studio"), None)) == {"train": 5, "studio": 5}
+    assert Counter(assign_demo_styles(7, ("train", "studio"), (1.0, 1.0))) == {"train": 4, "studio": 3}
+
+
+def test_a_mix_trains_on_both_styles_and_keeps_the_held_out_set(tmp_path):
+    data = ChordDataConfig(
+        cache_dir=str(tmp_path),
+        demo_songs=4,
+        demo_test_songs=1,
+        demo_seconds=4.0,
+        demo_styles=("train", "studio"),
+    )
+    splits = demo_splits(data, sr=8000)
+    songs = splits.train + splits.val
+    assert len(songs) == 4 and len({s.name for s in songs}) == 4
+    assert Counter(s.name.split("-")[0] for s in songs) == {"train": 2, "studio": 2}
+    assert all("-train-" in str(s.audio_path.parent.name) for s in splits.test)
+    plain = demo_splits(
+        ChordDataConfig(cache_dir=str(tmp_path), demo_songs=4, demo_test_songs=1, demo_seconds=4.0), 8000
+    )
+    assert sorted(s.name for s in plain.train + plain.val) == [f"song_{i:03d}" for i in range(4)]
