@@ -157,29 +157,37 @@ def test_generate_writes_a_cached_set(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("settings", "message"),
+    ("styles", "message"),
     [
-        ({"demo_styles": ("train", "rock")}, r"data.demo_styles .*'rock'"),
-        ({"demo_styles": ("train", "independent")}, r"data.demo_styles .*held-out"),
-        ({"demo_styles": ()}, r"data.demo_styles .*at least one"),
-        ({"demo_styles": ("train", "train")}, r"data.demo_styles .*twice"),
-        ({"demo_styles": ("train", "studio"), "demo_style_weights": (1.0,)}, r"data.demo_style_weights .*2"),
+        (("train", "rock"), r"data.demo_styles .*: unknown style 'rock'"),
+        (("train", "independent"), r"data.demo_styles .*held-out"),
+        ((), r"data.demo_styles .*at least one"),
+        (("train:2", "train"), r"data.demo_styles .*'train' twice"),
         (
-            {"demo_styles": ("train", "studio"), "demo_style_weights": (1.0, 0.0)},
-            r"data.demo_style_weights .*> 0",
+            ("train:2", "studio:0"),
+            r"data.demo_styles .*: the weight in 'studio:0' must be a finite number > 0",
         ),
+        (("train:heavy",), r"data.demo_styles .*: the weight in 'train:heavy'"),
+        (("studio:inf",), r"data.demo_styles .*: the weight in 'studio:inf'"),
     ],
 )
-def test_the_style_mix_is_validated(settings, message):
+def test_the_style_mix_is_validated(styles, message):
     with pytest.raises(ValueError, match=message):
-        ChordDataConfig(**settings)
+        ChordDataConfig(demo_styles=styles)
+
+
+def test_the_default_mix_is_two_parts_train_to_one_part_studio():
+    assert ChordDataConfig().demo_style_shares() == {"train": 2.0, "studio": 1.0}
+    assert ChordDataConfig(demo_styles=("studio", "train:0.5")).demo_style_shares() == {
+        "studio": 1.0,
+        "train": 0.5,
+    }
 
 
 def test_the_mix_comes_from_flags_and_config_files(tmp_path):
     parser = _training_parser("chords", "", needs_data=False)
-    args = parser.parse_args(["--data.demo_styles", "train,studio", "--data.demo_style_weights", "2,1"])
-    data = _config_from_args(args).data
-    assert data.demo_styles == ("train", "studio") and data.demo_style_weights == (2.0, 1.0)
+    args = parser.parse_args(["--data.demo_styles", "train:3,studio"])
+    assert _config_from_args(args).data.demo_style_shares() == {"train": 3.0, "studio": 1.0}
     config_file = tmp_path / "mix.yaml"
     config_file.write_text("data:\n  demo_styles: [studio]\n")
     assert _config_from_args(parser.parse_args(["--config", str(config_file)])).data.demo_styles == (
@@ -190,28 +198,29 @@ def test_the_mix_comes_from_flags_and_config_files(tmp_path):
 
 
 def test_styles_are_assigned_by_largest_remainder_and_interleaved():
-    assert assign_demo_styles(6, ("train",), None) == ["train"] * 6
-    mixed = assign_demo_styles(9, ("train", "studio"), (2.0, 1.0))
-    assert Counter(mixed) == {"train": 6, "studio": 3}
-    assert set(mixed[:3]) == {"train", "studio"}  # a prefix is already a mix
-    assert Counter(assign_demo_styles(10, ("train", "studio"), None)) == {"train": 5, "studio": 5}
-    assert Counter(assign_demo_styles(7, ("train", "studio"), (1.0, 1.0))) == {"train": 4, "studio": 3}
+    assert assign_demo_styles(6, (1.0,)) == [0] * 6
+    mixed = assign_demo_styles(9, (2.0, 1.0))
+    assert Counter(mixed) == {0: 6, 1: 3}
+    assert set(mixed[:3]) == {0, 1}  # a prefix is already a mix
+    assert Counter(assign_demo_styles(128, (2.0, 1.0))) == {0: 85, 1: 43}
+    assert Counter(assign_demo_styles(7, (1.0, 1.0))) == {0: 4, 1: 3}  # a tie goes to the earlier style
 
 
 def test_a_mix_trains_on_both_styles_and_keeps_the_held_out_set(tmp_path):
     data = ChordDataConfig(
         cache_dir=str(tmp_path),
-        demo_songs=4,
+        demo_songs=6,
         demo_test_songs=1,
         demo_seconds=4.0,
-        demo_styles=("train", "studio"),
+        demo_styles=("train:2", "studio"),
     )
     splits = demo_splits(data, sr=8000)
     songs = splits.train + splits.val
-    assert len(songs) == 4 and len({s.name for s in songs}) == 4
-    assert Counter(s.name.split("-")[0] for s in songs) == {"train": 2, "studio": 2}
+    assert len(songs) == 6 and len({s.name for s in songs}) == 6
+    assert Counter(s.name.split("-")[0] for s in songs) == {"train": 4, "studio": 2}
     assert all("-train-" in str(s.audio_path.parent.name) for s in splits.test)
-    plain = demo_splits(
-        ChordDataConfig(cache_dir=str(tmp_path), demo_songs=4, demo_test_songs=1, demo_seconds=4.0), 8000
-    )
-    assert sorted(s.name for s in plain.train + plain.val) == [f"song_{i:03d}" for i in range(4)]
+    single = dict(cache_dir=str(tmp_path), demo_songs=4, demo_test_songs=1, demo_seconds=4.0)
+    for style in ("train", "studio"):  # a single style's songs keep their plain names, from its own set
+        plain = demo_splits(ChordDataConfig(**single, demo_styles=(style,)), 8000)
+        assert sorted(s.name for s in plain.train + plain.val) == [f"song_{i:03d}" for i in range(4)]
+        assert all(f"-{style}-" in s.audio_path.parent.name for s in plain.train + plain.val)

@@ -24,7 +24,8 @@ Three independently written styles share the set writer (`generate_demo_songs`):
 - ``"independent"`` (`audiotrain.datasets.chord_demo_independent`): other progressions, voicings, timbres,
   bass patterns and drums, written separately; used only to evaluate generalisation.
 - ``"studio"`` (`audiotrain.datasets.chord_demo_studio`): six genres, other instruments, bass patterns and
-  drums, written without looking at the independent style; extra training data (``data.demo_styles``).
+  drums, written without looking at the independent style; a third of the recipe's training songs by
+  default (``data.demo_styles``).
 
 Labels follow what annotators write: within a chord segment the chord instruments play only the chord's
 pitch classes, and all of them except where players leave a tone out while the label keeps it: chords of

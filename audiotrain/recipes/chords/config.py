@@ -5,7 +5,7 @@ num_epochs, warmup_epochs, scheduler, gradient_clip, label_smoothing, checkpoint
 patience, min_delta, log_every) and nested sections for the data (`ChordDataConfig`), the features
 (`ChordFeatureConfig`), the model (`ChordModelConfig`), the loss weights (`LossConfig`), decoding
 (`DecodeConfig`) and the experiment loggers (`LoggerConfig`: ``--logger tensorboard,mlflow``,
-``--logger.project``, ...). Every scalar field is a command-line flag (`--learning_rate`, `--model.d_model`, ...; see
+``--logger.project``, ...). Every scalar field (and tuple of scalars, comma-separated) is a command-line flag (`--learning_rate`, `--model.d_model`, ...; see
 `audiotrain.recipes.config_cli`) and the whole tree can come from a YAML file (`--config run.yaml`).
 
 The defaults are sized so that `python -m audiotrain.recipes.chords` (demo data, no arguments) trains in a
@@ -192,16 +192,11 @@ class ChordDataConfig:
         default=0, metadata=_help("seed of the demo training songs (held-out: seed + 1000)")
     )
     demo_styles: tuple[str, ...] = field(
-        default=("train",),
+        default=("train:2", "studio:1"),
         metadata=_help(
-            "demo styles the training songs are drawn from, comma-separated: train, studio (the held-out songs "
-            "stay in the train style; 'independent' is the held-out yardstick and never trained on)"
-        ),
-    )
-    demo_style_weights: tuple[float, ...] | None = field(
-        default=None,
-        metadata=_help(
-            "share of the training songs in each of demo_styles, comma-separated; none: equal shares"
+            "demo styles of the training songs and their shares, comma-separated STYLE or STYLE:WEIGHT (styles: "
+            "train, studio; no weight: 1); the held-out songs stay in the train style, and 'independent' is "
+            "the held-out yardstick, never trained on"
         ),
     )
     val_fraction: float = field(default=0.15, metadata=_help("share of songs for validation (split by song)"))
@@ -234,37 +229,36 @@ class ChordDataConfig:
 
     def _check_demo_styles(self) -> None:
         self.demo_styles = tuple(self.demo_styles)
+        self.demo_style_shares()  # raises on a malformed entry
+
+    def demo_style_shares(self) -> dict[str, float]:
+        """`demo_styles` as {style: weight}, in order; a clear error naming the field for a bad entry."""
+        where = "data.demo_styles (--data.demo_styles)"
         trainable = tuple(s for s in STYLES if s != HELD_OUT_STYLE)
         if not self.demo_styles:
-            raise ValueError(f"data.demo_styles (--data.demo_styles) needs at least one of {trainable}")
-        for style in self.demo_styles:
+            raise ValueError(f"{where} needs at least one of {trainable}")
+        shares: dict[str, float] = {}
+        for entry in self.demo_styles:
+            style, _, weight_text = str(entry).strip().partition(":")
             if style == HELD_OUT_STYLE:
                 raise ValueError(
-                    f"data.demo_styles (--data.demo_styles) may not hold {style!r}: it is the held-out style that "
-                    f"measures generalisation, never training data; choose from {trainable}"
+                    f"{where} may not hold {style!r}: it is the held-out style that measures generalisation, "
+                    f"never training data; choose from {trainable}"
                 )
             if style not in trainable:
+                raise ValueError(f"{where}: unknown style {style!r} in {entry!r}; choose from {trainable}")
+            if style in shares:
+                raise ValueError(f"{where} names {style!r} twice: {self.demo_styles}; give its share once")
+            try:
+                weight = float(weight_text) if weight_text else 1.0
+            except ValueError:
+                weight = float("nan")
+            if not 0 < weight < float("inf"):
                 raise ValueError(
-                    f"data.demo_styles (--data.demo_styles): unknown style {style!r}; choose from {trainable}"
+                    f"{where}: the weight in {entry!r} must be a finite number > 0 (STYLE or STYLE:WEIGHT)"
                 )
-        if len(set(self.demo_styles)) != len(self.demo_styles):
-            raise ValueError(
-                f"data.demo_styles (--data.demo_styles) names a style twice: {self.demo_styles}; "
-                "give each style once and its share in data.demo_style_weights"
-            )
-        if self.demo_style_weights is None:
-            return
-        self.demo_style_weights = tuple(float(w) for w in self.demo_style_weights)
-        if len(self.demo_style_weights) != len(self.demo_styles):
-            raise ValueError(
-                f"data.demo_style_weights (--data.demo_style_weights) needs one weight per style of "
-                f"data.demo_styles ({len(self.demo_styles)}: {self.demo_styles}), got {self.demo_style_weights}"
-            )
-        if not all(0 < w < float("inf") for w in self.demo_style_weights):
-            raise ValueError(
-                f"data.demo_style_weights (--data.demo_style_weights) must all be finite and > 0, "
-                f"got {self.demo_style_weights}"
-            )
+            shares[style] = weight
+        return shares
 
     def resolved_cache_dir(self) -> Path:
         return Path(self.cache_dir).expanduser() if self.cache_dir else default_cache_dir()

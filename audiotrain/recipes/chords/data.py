@@ -55,10 +55,10 @@ def demo_splits(
     and a held-out set made with another seed (seed + 1000), optionally with other timbres or in the
     independently written ``"independent"`` style (`audiotrain.datasets.chord_demo_independent`).
 
-    The training songs come from `data.demo_styles` in the shares of `data.demo_style_weights`
-    (`assign_demo_styles`): each style's songs are one cached set of its own (its folder names the style and
-    the count), and in a mix each song's name starts with its style (``studio-song_003``). The default
-    (``("train",)``) reads the same folder, under the same names, as before mixes existed."""
+    The training songs come from `data.demo_styles` in their shares (`assign_demo_styles`): each style's
+    songs are one cached set of its own (its folder names the style and the count), and in a mix each song's
+    name starts with its style (``studio-song_003``); a single style's songs keep their plain names.
+    """
     root = data.resolved_cache_dir() / "demo" / "chords"
 
     def make(kind: str, n: int, seed: int, timbres: Sequence[str] | None, style: str = "train"):
@@ -71,47 +71,39 @@ def demo_splits(
             folder, n_songs=n, seed=seed, sr=sr, song_seconds=data.demo_seconds, timbres=timbres, style=style
         )
 
-    if data.demo_styles == ("train",):  # the default: the same folder and song names as before mixes existed
-        songs = make("train", data.demo_songs, data.demo_seed, train_timbres)
-    else:
-        assigned = assign_demo_styles(data.demo_songs, data.demo_styles, data.demo_style_weights)
-        by_style = {}
-        for style in data.demo_styles:
-            # Each style's songs are its own set (cached under its name and count), named after the style so
-            # that names stay unique across the sets.
-            n = assigned.count(style)
-            entries = (
-                make("train", n, data.demo_seed, train_timbres if style == "train" else None, style)
-                if n
-                else []
-            )
-            by_style[style] = iter([replace(e, name=f"{style}-{e.name}") for e in entries])
-        songs = [next(by_style[style]) for style in assigned]
+    shares = data.demo_style_shares()
+    assigned = assign_demo_styles(data.demo_songs, tuple(shares.values()))
+    by_style = []
+    for k, style in enumerate(shares):
+        n = assigned.count(k)
+        entries = (
+            make("train", n, data.demo_seed, train_timbres if style == "train" else None, style) if n else []
+        )
+        if len(shares) > 1:  # each style's set names its songs song_000...: the style keeps them unique
+            entries = [replace(e, name=f"{style}-{e.name}") for e in entries]
+        by_style.append(iter(entries))
+    songs = [next(by_style[k]) for k in assigned]
     test = make("test", data.demo_test_songs, data.demo_seed + HELD_OUT_SEED_OFFSET, test_timbres, test_style)
     train, val, _ = split_songs(songs, val_fraction=data.val_fraction, test_fraction=0.0, seed=data.demo_seed)
     return SongSplits(train, val, test, f"demo songs in {root}")
 
 
-def assign_demo_styles(n_songs: int, styles: Sequence[str], weights: Sequence[float] | None) -> list[str]:
-    """The style of each of `n_songs` training songs: counts by largest remainder over `weights` (None: equal
-    shares; ties to the earlier style), in an order that keeps every prefix close to the shares (song k goes
-    to the style furthest behind its share of k + 1 songs)."""
-    shares = np.asarray(weights if weights is not None else [1.0] * len(styles), dtype=np.float64)
-    shares = shares / shares.sum()
+def assign_demo_styles(n_songs: int, weights: Sequence[float]) -> list[int]:
+    """Which style (an index into `weights`) each of `n_songs` training songs comes from: counts by largest
+    remainder over the weights (ties to the earlier style), in an order that keeps every prefix close to the
+    shares (song k goes to the style furthest behind its share of k + 1 songs)."""
+    shares = np.asarray(weights, dtype=np.float64) / np.sum(weights)
     exact = n_songs * shares
     counts = np.floor(exact).astype(int)
-    for k in sorted(range(len(styles)), key=lambda k: (-(exact[k] - counts[k]), k))[: n_songs - counts.sum()]:
+    for k in sorted(range(len(shares)), key=lambda k: (-(exact[k] - counts[k]), k))[: n_songs - counts.sum()]:
         counts[k] += 1
-    given = np.zeros(len(styles), int)
+    given = np.zeros(len(shares), int)
     order = []
     for k in range(n_songs):
-        behind = [
-            (k + 1) * counts[j] / n_songs - given[j] if given[j] < counts[j] else -np.inf
-            for j in range(len(styles))
-        ]
+        behind = np.where(given < counts, (k + 1) * counts / n_songs - given, -np.inf)
         j = int(np.argmax(behind))
         given[j] += 1
-        order.append(styles[j])
+        order.append(j)
     return order
 
 
