@@ -223,7 +223,7 @@ def is_bass_instrument(instrument: str) -> bool:
 # ---------------------------------------------------------------------------------------------- the score
 
 
-def _played_pitch_classes(
+def played_pitch_classes(
     pitch_classes: list[int],
     root: int,
     bass_pc: int,
@@ -429,7 +429,7 @@ def plan_demo_song(config: DemoConfig, index: int) -> DemoSong:
         label = decode_label(CHORD_TYPES.index(type_name), root, bass_pc)
         segments.append(ChordSegment(start, stop, label))
         pcs = sorted(parse_harte(label).pitch_classes)
-        played = _played_pitch_classes(pcs, root, bass_pc, bass_instrument is not None, rng, shell, rootless)
+        played = played_pitch_classes(pcs, root, bass_pc, bass_instrument is not None, rng, shell, rootless)
         # With a bass instrument below, the chord voicing is free to put any chord tone lowest.
         low_pc = bass_pc if bass_instrument is None or rng.random() < 0.5 else int(rng.choice(played))
         voicing = _voicing(played, low_pc, rng, chord_low, root)

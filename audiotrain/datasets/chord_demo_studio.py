@@ -28,7 +28,7 @@ from __future__ import annotations
 from audiotrain.chords.harte import parse_harte
 from audiotrain.chords.lab import ChordSegment
 from audiotrain.chords.vocabulary import CHORD_TYPES, decode_label
-from audiotrain.datasets.chord_demo import DemoConfig, DemoSong, Note
+from audiotrain.datasets.chord_demo import DemoConfig, DemoSong, Note, played_pitch_classes
 from audiotrain.datasets.chord_demo_studio_harmony import GENRES, plan_studio_chords
 from audiotrain.datasets.chord_demo_studio_sound import (
     BASS_INSTRUMENTS,
@@ -100,27 +100,6 @@ def _pick(
 ) -> list[str]:
     p = np.array([weights.get(o, 0.3) for o in options])
     return [str(x) for x in rng.choice(options, size=size, replace=False, p=p / p.sum())]
-
-
-def played_pitch_classes(
-    pcs: list[int],
-    root: int,
-    bass_pc: int,
-    bass_plays_it: bool,
-    rng: np.random.Generator,
-    shell: float,
-    rootless: float,
-) -> list[int]:
-    """The pitch classes a chord instrument sounds: all of `pcs`, or (four or more) without the perfect fifth
-    (probability `shell`), and then without the root (probability `rootless`) when the bass instrument plays
-    that root. The labelled bass `bass_pc` always stays."""
-    played = list(pcs)
-    fifth = (root + 7) % 12
-    if len(played) >= 4 and fifth in played and fifth != bass_pc and rng.random() < shell:
-        played.remove(fifth)
-        if bass_plays_it and bass_pc == root and rng.random() < rootless:
-            played.remove(root)
-    return played
 
 
 def voicing(played: list[int], low_pc: int, floor: int, shape: str) -> list[int]:
