@@ -413,6 +413,81 @@ def test_train_on_a_folder_and_resume(tiny_run, tmp_path, capsys):
     assert "trained on 4 songs" in err and "now gives 5 songs" in err, err
     assert "new run folder" in err and "restore the data" in err
     assert not again.exists()
+    # The same count, one song renamed: other songs, named, before anything is trained.
+    for suffix in (".wav", ".lab"):
+        (data / f"added{suffix}").unlink()
+        (data / f"song_002{suffix}").rename(data / f"renamed{suffix}")
+    assert chords.main([*flags, "--run_dir", str(again), "--num_epochs", "3", "--resume", last]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "songs were others than the data folder" in err and "(gone since: 'song_002'; new: 'renamed')" in err
+    ), err
+    assert "Traceback" not in err and not again.exists()
+
+
+def _demo_resume(tmp_path, root, *flags):
+    """A tiny demo run's argv, its checkpoint cache shared with the module's other demo runs."""
+    return [*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--num_epochs", "3", *flags]
+
+
+def test_resume_refuses_demo_songs_made_with_another_mix(tiny_run, tmp_path, capsys):
+    # The demo's names do not say how its songs were made: the mix of styles is in the checkpoint.
+    root, run_dir = tiny_run
+    last = str(run_dir / "checkpoints" / "last")
+    other = tmp_path / "other"
+    capsys.readouterr()
+    argv = _demo_resume(
+        tmp_path, root, "--data.demo_styles", "train", "--run_dir", str(other), "--resume", last
+    )
+    assert chords.main(argv) == 2
+    _one_error_line(
+        capsys,
+        "its demo songs were made with other settings: data.demo_styles (['train:2', 'studio:1'] there, "
+        "['train'] here)",
+        "Resume with --data.demo_styles train:2,studio:1",
+    )
+    assert not other.exists()
+
+
+def test_a_run_from_before_the_demo_mix_resumes_only_with_its_own_style(tiny_run, tmp_path, capsys):
+    # A run of an older version: its checkpoint records only song counts and its config.json has no
+    # demo_styles (every song was of the train style). Resumed under today's default mix it would train on
+    # other audio under the same count; it is refused with the flag that continues it exactly.
+    root, _ = tiny_run
+    old = tmp_path / "old"
+    argv = _demo_resume(tmp_path, root, "--data.demo_styles", "train", "--run_dir", str(old))
+    assert chords.main([*argv, "--num_epochs", "2"]) == 0
+    last = old / "checkpoints" / "last"
+    # A finished run has nothing left to train at the same --num_epochs: said before anything is made.
+    capsys.readouterr()
+    assert (
+        chords.main(
+            [*argv[:-2], "--num_epochs", "2", "--run_dir", str(tmp_path / "again"), "--resume", str(last)]
+        )
+        == 2
+    )
+    _one_error_line(
+        capsys, "it has trained 2 epochs, and --num_epochs 2 leaves none to train", "raise --num_epochs"
+    )
+    assert not (tmp_path / "again").exists()
+    state_file = last / ckpt.STATE_FILE
+    state = json.loads(state_file.read_text())
+    songs = state["module_state"][CHECKPOINT_KEY]["songs"]
+    state["module_state"][CHECKPOINT_KEY]["songs"] = {part: songs[part] for part in ("train", "val", "test")}
+    state_file.write_text(json.dumps(state))
+    record = json.loads((old / "config.json").read_text())
+    del record["config"]["data"]["demo_styles"]
+    (old / "config.json").write_text(json.dumps(record))
+    capsys.readouterr()
+    resumed = tmp_path / "resumed"
+    assert chords.main(_demo_resume(tmp_path, root, "--run_dir", str(resumed), "--resume", str(last))) == 2
+    _one_error_line(
+        capsys, "data.demo_styles (['train'] there, ['train:2', 'studio:1'] here)", "--data.demo_styles train"
+    )
+    assert not resumed.exists()
+    argv = _demo_resume(tmp_path, root, "--data.demo_styles", "train", "--run_dir", str(resumed))
+    assert chords.main([*argv, "--resume", str(last)]) == 0
+    assert json.loads((resumed / "history.json").read_text())["epoch"] == [0, 1, 2]
 
 
 def test_an_interrupted_run_prints_the_command_that_continues_it(tiny_run, tmp_path, monkeypatch, capsys):

@@ -7,7 +7,6 @@ the held-out songs (evaluation/: one ``.lab`` per song, scores.json, scores.md, 
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -38,6 +37,7 @@ from audiotrain.recipes.chords.data import (
 )
 from audiotrain.recipes.chords.evaluate import EvaluationResult, evaluate_songs, format_table
 from audiotrain.recipes.chords.predict import ChordPredictor, checkpoint_entries
+from audiotrain.recipes.chords.song_record import check_resume_songs, song_record, split_names
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY, ChordTask, check_stored_features
 from audiotrain.recipes.chords.trainer import Trainer, make_shared_trainer
 from audiotrain.train import checkpoint as ckpt
@@ -125,19 +125,24 @@ def run_training(
     run_dir = Path(run_dir) if run_dir is not None else None
     replace = _check_output_folders(config, run_dir, resume, overwrite)
     if resume:  # before any feature is computed or folder written
-        stored = (
-            ckpt.read_state(ckpt.resolve_checkpoint(resume)).get("module_state", {}).get(CHECKPOINT_KEY, {})
+        state = ckpt.read_state(ckpt.resolve_checkpoint(resume))
+        check_stored_features(
+            state.get("module_state", {}).get(CHECKPOINT_KEY, {}).get("features"), asdict(config.features)
         )
-        check_stored_features(stored.get("features"), asdict(config.features))
+        _check_epochs_left(resume, state, config.num_epochs)
+    from_demo = splits is None and not config.data.data_dir
     splits, feature_fn, cache = _prepare_songs(config, splits, log)
-    if resume:
-        _check_resume_songs(resume, splits, config.data)  # before the run folder, the model and the Trainer
+    if resume:  # before the run folder, the model and the Trainer
+        check_resume_songs(resume, splits, config.data, from_demo)
     run_dir = _open_run_folder(run_dir, replace, config, splits, log)
 
     train_loader, val_loader, _ = make_loaders(
         splits, feature_fn, config.data, config.features, config.batch_size, config.seed
     )
     task = _seeded_task(config, splits, len(train_loader), len(train_loader.dataset), log)
+    task.extra_state["songs"] = song_record(
+        splits, config.data if from_demo else None
+    )  # what --resume checks
     loggers = build_loggers(config.logger, run_dir) if main else []  # rank 0 logs for the job
     for lg in loggers:
         lg.log_hyperparams(config.to_dict())  # the resolved settings, beside the Trainer's own
@@ -184,6 +189,18 @@ def _checkpoint_folder(config: TrainingConfig, run_dir: Path | None) -> Path:
     return checkpoint_dir if checkpoint_dir.is_absolute() else run_dir / checkpoint_dir
 
 
+def _check_epochs_left(resume: str | Path, state: dict, num_epochs: int) -> None:
+    """Refuse a resume with nothing left to train: the run would otherwise end without a checkpoint of its own
+    to evaluate."""
+    done = (state.get("progress") or {}).get("epoch")
+    if isinstance(done, int) and done >= num_epochs:
+        raise ValueError(
+            f"cannot resume from {ckpt.resolve_checkpoint(resume)}: it has trained {done} epochs, and "
+            f"--num_epochs {num_epochs} leaves none to train; raise --num_epochs to train further, or transcribe "
+            "with it as it is (predict --checkpoint)"
+        )
+
+
 def _prepare_songs(config: TrainingConfig, splits: SongSplits | None, log):
     """(the songs split into train/val/test without those whose audio does not decode, the feature
     function, its cache): the data folder's songs, or the demo's (synthesised once, by rank 0)."""
@@ -223,7 +240,7 @@ def _open_run_folder(
     created = str(create_run_folder(run_dir, "chords")) if main else None
     run_dir = Path(collectives.broadcast_from_main(created))
     if main:
-        write_run_record(run_dir / "config.json", config.to_dict(), sys.argv, songs=_split_names(splits))
+        write_run_record(run_dir / "config.json", config.to_dict(), sys.argv, songs=split_names(splits))
     return run_dir
 
 
@@ -234,7 +251,6 @@ def _seeded_task(
     exists."""
     seed_everything(config.seed)
     task = build_task(config, splits.train, steps_per_epoch)
-    task.extra_state["songs"] = _split_counts(splits)  # what a --resume compares the data with
     log(
         f"model: {task.model.num_parameters() / 1e6:.2f} M parameters; {windows} windows of "
         f"{config.data.window_frames} frames per epoch ({steps_per_epoch} steps of {config.batch_size})"
@@ -337,47 +353,3 @@ def _early_stop_line(early_stopping: EarlyStopping) -> str:
         else f"early stopping at epoch {early_stopping.stopped_epoch}: {early_stopping.stop_reason} "
         f"(patience {early_stopping.patience}; best {early_stopping.monitor} {best})"
     )
-
-
-def _split_counts(splits: SongSplits) -> dict[str, int]:
-    return {part: len(getattr(splits, part)) for part in ("train", "val", "test")}
-
-
-def _stored_split_counts(folder: Path) -> dict[str, int] | None:
-    """Songs per split that the checkpoint `folder` was trained on: stored in the checkpoint, else (older
-    checkpoints) in the ``config.json`` of its run folder; None when neither says."""
-    stored = ckpt.read_state(folder).get("module_state", {}).get(CHECKPOINT_KEY, {}).get("songs")
-    if isinstance(stored, dict):
-        return {part: int(stored.get(part, 0)) for part in ("train", "val", "test")}
-    config_file = folder.parent.parent / "config.json"
-    if folder.parent.name != "checkpoints":  # not inside a run folder: its config.json is not this run's
-        return None
-    try:
-        names = json.loads(config_file.read_text())["songs"]
-        return {part: len(names[part]) for part in ("train", "val", "test")}
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def _check_resume_songs(resume: str | Path, splits: SongSplits, data) -> None:
-    """Refuse to resume on other songs than the checkpoint's: the data loaders (and the learning-rate
-    schedule, sized in steps per epoch) would not line up with the saved position."""
-    folder = ckpt.resolve_checkpoint(resume)
-    before = _stored_split_counts(folder)
-    now = _split_counts(splits)
-    if before is None or before == now:
-        return
-    where = f"the data folder {data.data_dir}" if data.data_dir else "the demo data (data.demo_songs)"
-
-    def describe(counts: dict[str, int]) -> str:
-        return f"{sum(counts.values())} songs (train {counts['train']}, val {counts['val']}, test {counts['test']})"
-
-    raise ValueError(
-        f"cannot resume from {folder}: it was trained on {describe(before)}, but {where} now gives "
-        f"{describe(now)}. Start a new run folder (--run_dir, without --resume) to train on the songs as they "
-        "are now, or restore the data to the songs the checkpoint was trained on and resume again"
-    )
-
-
-def _split_names(splits: SongSplits) -> dict[str, list[str]]:
-    return {part: [s.name for s in getattr(splits, part)] for part in ("train", "val", "test")}

@@ -1,0 +1,179 @@
+"""Which songs a chord run trained on, stored with each checkpoint so that a ``--resume`` can refuse other ones.
+
+Resuming is exact only on the same songs: the data loaders (and the learning-rate schedule, sized in steps per
+epoch) continue from the saved position in the checkpoint's song list. A checkpoint records (`song_record`):
+
+- the songs per split (train, val, test);
+- a SHA-256 of each split's song names, in order, so that renamed, swapped or re-split songs are found even
+  when the counts match;
+- for the built-in demo songs, the settings that make their audio but not their names (seed, length, the mix
+  of styles and each style's generator version): a new default mix, or a new generator version after an
+  upgrade, would otherwise give other audio under the same names.
+
+Checkpoints from before this record hold only the counts (or nothing); their run folder's ``config.json``
+holds the song names and the data settings, and is read instead (`stored_song_record`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from audiotrain.datasets.chord_demo import generator_version
+from audiotrain.recipes.chords.config import ChordDataConfig
+from audiotrain.recipes.chords.data import SongSplits
+from audiotrain.recipes.chords.task import CHECKPOINT_KEY
+from audiotrain.train import checkpoint as ckpt
+
+SPLITS = ("train", "val", "test")
+# Before `demo_styles` existed (config.json without it) every demo training song was of the train style.
+DEMO_STYLES_BEFORE_MIXES = ["train"]
+
+
+def split_names(splits: SongSplits) -> dict[str, list[str]]:
+    return {part: [song.name for song in getattr(splits, part)] for part in SPLITS}
+
+
+def _names_digest(names: list[str]) -> str:
+    return hashlib.sha256("\n".join(names).encode()).hexdigest()
+
+
+def demo_settings(data: ChordDataConfig) -> dict[str, Any]:
+    """The settings that make the demo songs' audio (the names come from the counts and the mix)."""
+    return {
+        "demo_seed": data.demo_seed,
+        "demo_seconds": float(data.demo_seconds),
+        "demo_styles": list(data.demo_styles),
+        "generators": {style: generator_version(style) for style in data.demo_style_shares()},
+    }
+
+
+def song_record(splits: SongSplits, data: ChordDataConfig | None) -> dict[str, Any]:
+    """What a checkpoint stores about its songs; `data` is the data config when they are the demo songs
+    (None for a data folder or splits given from Python)."""
+    names = split_names(splits)
+    record: dict[str, Any] = {part: len(names[part]) for part in SPLITS}
+    record["names_sha256"] = {part: _names_digest(names[part]) for part in SPLITS}
+    record["demo"] = demo_settings(data) if data is not None else None
+    return record
+
+
+def stored_song_record(folder: Path) -> tuple[dict[str, Any] | None, dict[str, list[str]] | None]:
+    """(the song record of checkpoint `folder`, the song names of its run folder's ``config.json``). The record
+    of an older checkpoint is rebuilt from that ``config.json`` where it has one; either may be None."""
+    stored = ckpt.read_state(folder).get("module_state", {}).get(CHECKPOINT_KEY, {}).get("songs")
+    run_record = _run_record(folder)
+    names = run_record.get("songs") if run_record else None
+    if not (isinstance(names, dict) and all(isinstance(names.get(p), list) for p in SPLITS)):
+        names = None
+    if isinstance(stored, dict) and "names_sha256" in stored:
+        return stored, names
+    record: dict[str, Any] = {}
+    if isinstance(stored, dict):
+        record = {part: int(stored.get(part, 0)) for part in SPLITS}
+    elif names is not None:
+        record = {part: len(names[part]) for part in SPLITS}
+    if names is not None:
+        record["names_sha256"] = {part: _names_digest(names[part]) for part in SPLITS}
+        data = (run_record.get("config") or {}).get("data") or {}
+        if isinstance(data, dict) and not data.get("data_dir"):
+            # Older runs: the settings their config.json has, the train style alone where it has no mix.
+            record["demo"] = {
+                "demo_seed": data.get("demo_seed"),
+                "demo_seconds": data.get("demo_seconds"),
+                "demo_styles": data.get("demo_styles", DEMO_STYLES_BEFORE_MIXES),
+            }
+    return (record or None), names
+
+
+def _run_record(folder: Path) -> dict[str, Any] | None:
+    """The ``config.json`` of the run folder that holds checkpoint `folder` (RUN/checkpoints/NAME), if any."""
+    if folder.parent.name != "checkpoints":  # not inside a run folder: a config.json there is not this run's
+        return None
+    try:
+        record = json.loads((folder.parent.parent / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def check_resume_songs(
+    resume: str | Path, splits: SongSplits, data: ChordDataConfig, from_demo: bool
+) -> None:
+    """Refuse to resume checkpoint `resume` on other songs than it was trained on (see the module docstring),
+    with a message that names what differs and how to go on. Checkpoints that record nothing pass."""
+    folder = ckpt.resolve_checkpoint(resume)
+    before, before_names = stored_song_record(folder)
+    if before is None:
+        return
+    now = song_record(splits, data if from_demo else None)
+    where = f"the data folder {data.data_dir}" if data.data_dir else "the demo data"
+    remedy = (
+        "Start a new run folder (--run_dir, without --resume) to train on the songs as they are now, or restore "
+        "the data to the songs the checkpoint was trained on and resume again"
+    )
+    counts_before = {part: before.get(part) for part in SPLITS}
+    counts_now = {part: now[part] for part in SPLITS}
+    if counts_before != counts_now:
+        raise ValueError(
+            f"cannot resume from {folder}: it was trained on {_describe(counts_before)}, but {where} now gives "
+            f"{_describe(counts_now)}. {remedy}"
+        )
+    demo_before, demo_now = before.get("demo"), now["demo"]
+    if demo_before and demo_now:
+        changed = [k for k in demo_before if k in demo_now and demo_before[k] != demo_now[k]]
+        if changed:
+            flags = " ".join(
+                f"--data.{k} {_flag_value(demo_before[k])}" for k in changed if k.startswith("demo_")
+            )
+            raise ValueError(
+                f"cannot resume from {folder}: its demo songs were made with other settings: "
+                + ", ".join(
+                    f"{_setting(k)} ({demo_before[k]!r} there, {demo_now[k]!r} here)" for k in changed
+                )
+                + (f". Resume with {flags}, or start" if flags else ". Start")
+                + " a new run folder (--run_dir, without --resume) to train on the songs as they are now"
+            )
+    digests_before = before.get("names_sha256") or {}
+    for part in SPLITS:
+        if part in digests_before and digests_before[part] != now["names_sha256"][part]:
+            raise ValueError(
+                f"cannot resume from {folder}: its {part} songs were others than {where} now gives"
+                f"{_difference(before_names, split_names(splits))}. {remedy}"
+            )
+
+
+def _describe(counts: dict[str, Any]) -> str:
+    total = sum(int(c or 0) for c in counts.values())
+    return f"{total} songs (train {counts['train']}, val {counts['val']}, test {counts['test']})"
+
+
+def _setting(key: str) -> str:
+    return f"data.{key}" if key.startswith("demo_") else "the demo generator versions"
+
+
+def _flag_value(value: Any) -> str:
+    return ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
+
+
+def _difference(before: dict[str, list[str]] | None, now: dict[str, list[str]]) -> str:
+    """What differs between the song names of the checkpoint's run (`before`, from its config.json) and now."""
+    if before is None:
+        return " (its run folder's config.json, which lists them, was not found)"
+    everything_before = {name for part in SPLITS for name in before[part]}
+    everything_now = {name for part in SPLITS for name in now[part]}
+    gone, new = sorted(everything_before - everything_now), sorted(everything_now - everything_before)
+    if gone or new:
+        return f" (gone since: {_some(gone)}; new: {_some(new)})"
+    if any(set(before[part]) != set(now[part]) for part in SPLITS):
+        return " (the same songs, split otherwise: another --seed or --data.val_fraction/test_fraction?)"
+    return " (the same songs in another order)"
+
+
+def _some(names: list[str], shown: int = 5) -> str:
+    if not names:
+        return "none"
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(repr(n) for n in names[:shown]) + more
