@@ -165,6 +165,16 @@ def test_task_rejects_batches_without_targets():
 # ---- prediction ---------------------------------------------------------------------------------------------
 
 
+def test_a_task_refuses_a_checkpoint_of_another_model_naming_the_settings():
+    task = ChordTask(tiny_model())
+    stored = {CHECKPOINT_KEY: {"model_config": tiny_model(d_model=64, chord_head=False).to_dict()}}
+    with pytest.raises(
+        ValueError, match=r"model.d_model \(64 there, 32 here\), model.chord_head \(False there, True"
+    ):
+        task.on_load_checkpoint(stored)
+    task.on_load_checkpoint({CHECKPOINT_KEY: {"model_config": tiny_model().to_dict()}})  # its own: loads
+
+
 def test_windowed_posteriors_are_distributions_for_any_length():
     from audiotrain.models.chord_model import ChordRecognitionModel
     from audiotrain.recipes.chords.config import ChordFeatureConfig
@@ -393,6 +403,12 @@ def test_train_on_a_folder_and_resume(tiny_run, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "features.tuning_correction (True there, False here)" in err, err
     assert not (tmp_path / "other").exists()  # refused before any run folder is written
+    # So is another model: each setting named as its flag (it used to be found when the weights loaded,
+    # after the run folder was written, and printed as two whole configs).
+    assert chords.main([*other, "--model.d_model", "64", "--model.dropout", "0.2"]) == 2
+    err = capsys.readouterr().err
+    assert "model.d_model (32 there, 64 here), model.dropout (0.1 there, 0.2 here)" in err, err
+    assert "Traceback" not in err and not (tmp_path / "other").exists()
     # A feature setting this version does not know: named, without a traceback.
     state_file = Path(last) / ckpt.STATE_FILE
     state = json.loads(state_file.read_text())

@@ -14,7 +14,7 @@ A batch is a dict of `mx.array`:
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from typing import Any
 
 from audiotrain.models.chord_loss import ChordRecognitionLoss, head_accuracies
@@ -142,13 +142,26 @@ class ChordTask(TrainModule):
         stored = checkpoint.get(CHECKPOINT_KEY)
         if stored is None:
             return
-        saved = ChordModelConfig.from_dict(stored["model_config"])
-        if saved != self.model.config:
-            raise ValueError(
-                f"the checkpoint's model config {saved} differs from this task's {self.model.config}; "
-                "build the task from the checkpoint's config (see audiotrain.recipes.chords.predict)"
-            )
+        check_stored_model(stored.get("model_config"), self.model.config)
         check_stored_features(stored.get("features"), self.extra_state.get("features"))
+
+
+def check_stored_model(stored: dict[str, Any] | None, model: ChordModelConfig) -> None:
+    """Refuse to resume a checkpoint (its stored model config `stored`) with another `model` config, naming
+    each setting that differs. None (a checkpoint without one) passes."""
+    if stored is None:
+        return
+    saved = ChordModelConfig.from_dict(stored)
+    changed = [f.name for f in fields(ChordModelConfig) if getattr(saved, f.name) != getattr(model, f.name)]
+    if changed:
+        raise ValueError(
+            "the checkpoint's model differs from this run's in "
+            + ", ".join(
+                f"model.{k} ({getattr(saved, k)!r} there, {getattr(model, k)!r} here)" for k in changed
+            )
+            + "; resume with the checkpoint's --model.* settings (from Python: build the task from its "
+            "config, as audiotrain.recipes.chords.predict does)"
+        )
 
 
 def check_stored_features(stored: dict[str, Any] | None, features: dict[str, Any] | None) -> None:

@@ -38,7 +38,12 @@ from audiotrain.recipes.chords.data import (
 from audiotrain.recipes.chords.evaluate import EvaluationResult, evaluate_songs, format_table
 from audiotrain.recipes.chords.predict import ChordPredictor, checkpoint_entries
 from audiotrain.recipes.chords.song_record import check_resume_songs, song_record, split_names
-from audiotrain.recipes.chords.task import CHECKPOINT_KEY, ChordTask, check_stored_features
+from audiotrain.recipes.chords.task import (
+    CHECKPOINT_KEY,
+    ChordTask,
+    check_stored_features,
+    check_stored_model,
+)
 from audiotrain.recipes.chords.trainer import Trainer, make_shared_trainer
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callbacks import EarlyStopping
@@ -126,9 +131,9 @@ def run_training(
     replace = _check_output_folders(config, run_dir, resume, overwrite)
     if resume:  # before any feature is computed or folder written
         state = ckpt.read_state(ckpt.resolve_checkpoint(resume))
-        check_stored_features(
-            state.get("module_state", {}).get(CHECKPOINT_KEY, {}).get("features"), asdict(config.features)
-        )
+        stored = state.get("module_state", {}).get(CHECKPOINT_KEY, {})
+        check_stored_model(stored.get("model_config"), config.model)
+        check_stored_features(stored.get("features"), asdict(config.features))
         _check_epochs_left(resume, state, config.num_epochs)
     from_demo = splits is None and not config.data.data_dir
     splits, feature_fn, cache = _prepare_songs(config, splits, log)
