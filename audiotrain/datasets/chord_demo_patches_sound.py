@@ -317,7 +317,7 @@ def render_note(
         wobble = depth * np.minimum(1.0, t / 0.3) * np.sin(2 * np.pi * patch["vibrato_hz"] * t)
     stages = len(bank)
     if stages > 1:  # where in the bank each sample reads: two neighbouring tables and the blend
-        position = timbre[:n] * (note.velocity ** patch["velocity_brightness"]) * (stages - 1)
+        position = timbre[:n] * (min(1.0, note.velocity) ** patch["velocity_brightness"] * (stages - 1))
         lower = np.minimum(position.astype(np.int64), stages - 2)
         blend = (position - lower).astype(np.float32)
         offset = lower * _TABLE
