@@ -30,7 +30,10 @@ def _sounding(song, segment):
 
 
 @pytest.mark.parametrize(
-    ("style", "index"), [("train", i) for i in range(12)] + [("studio", i) for i in range(24)]
+    ("style", "index"),
+    [("train", i) for i in range(12)]
+    + [("studio", i) for i in range(24)]
+    + [("patches", i) for i in range(8)],
 )
 def test_notes_of_each_segment_are_exactly_the_label(style, index):
     """Chord instruments play only the label's pitch classes, leaving out at most what players leave out (the

@@ -1,6 +1,6 @@
 """A built-in demo data set: synthetic songs of chord progressions, written as audio + ``.lab``.
 
-Three independently written styles share the set writer (`generate_demo_songs`):
+Four styles share the set writer (`generate_demo_songs`), three of them independently written:
 
 - ``"train"`` (this module): tempo 70-160 BPM, a key and a mode, a lead-in and a tail of no chord (``N``),
   chords of 1-8 beats drawn from all 30 chord qualities of the vocabulary (triads and sevenths common,
@@ -26,6 +26,9 @@ Three independently written styles share the set writer (`generate_demo_songs`):
 - ``"studio"`` (`audiotrain.datasets.chord_demo_studio`): six genres, other instruments, bass patterns and
   drums, written without looking at the independent style; a third of the recipe's training songs by
   default (``data.demo_styles``).
+- ``"patches"`` (`audiotrain.datasets.chord_demo_patches`): domain randomisation of timbre: studio or train
+  scores (on another seed) whose every instrument is a randomly drawn synthesizer patch (additive, FM,
+  subtractive, supersaw, plucked, organ, pad; four bass families); trainable through ``data.demo_styles``.
 
 Labels follow what annotators write: within a chord segment the chord instruments play only the chord's
 pitch classes, and all of them except where players leave a tone out while the label keeps it: chords of
@@ -60,7 +63,7 @@ import scipy.signal
 import soundfile as sf
 
 GENERATOR_VERSION = 8  # bump whenever the output changes: cached sets are then regenerated
-STYLES = ("train", "independent", "studio")
+STYLES = ("train", "independent", "studio", "patches")
 TIMBRES = ("piano", "organ", "pluck", "pad", "additive")
 BASS_TIMBRES = ("bass_pluck", "bass_fretless", "bass_synth")
 BASS_PATTERNS = ("hold", "pulse", "octaves", "walk", "passing", "fifths")
@@ -108,9 +111,10 @@ class DemoConfig:
         seed: songs are a pure function of (seed, song number) and the other fields.
         sr: sample rate in Hz.
         song_seconds: approximate length of a song in seconds.
-        style: ``"train"`` (this module), ``"independent"`` (the held-out style) or ``"studio"`` (extra
-            training data).
-        timbres: chord timbres to draw from (a subset of the style's; default all of them).
+        style: ``"train"`` (this module), ``"independent"`` (the held-out style), ``"studio"`` or
+            ``"patches"`` (extra training data).
+        timbres: chord timbres to draw from (a subset of the style's; default all of them; for
+            ``"patches"`` the chord patch families).
         tempo_range: BPM range.
         noise_db: range of the noise floor relative to the music, in dB.
         tuning_cents: range of a song's tuning offset from A440, in cents.
@@ -160,6 +164,10 @@ def generator_version(style: str) -> int:
         from audiotrain.datasets.chord_demo_studio import STUDIO_VERSION
 
         return STUDIO_VERSION
+    if style == "patches":
+        from audiotrain.datasets.chord_demo_patches import PATCHES_VERSION
+
+        return PATCHES_VERSION
     return GENERATOR_VERSION
 
 
@@ -173,6 +181,10 @@ def style_timbres(style: str) -> tuple[str, ...]:
         from audiotrain.datasets.chord_demo_studio import TIMBRES as STUDIO_TIMBRES
 
         return STUDIO_TIMBRES
+    if style == "patches":
+        from audiotrain.datasets.chord_demo_patches import TIMBRES as PATCH_FAMILIES
+
+        return PATCH_FAMILIES
     return TIMBRES
 
 
@@ -208,7 +220,7 @@ class DemoSong:
     )
     room: dict | None = None  # the mix: EQ and reverb (see `_room`)
     style: str = "train"  # which generator wrote (and renders) it
-    details: dict | None = None  # a style's own settings (the studio style's genre, sounds, drums, mix)
+    details: dict | None = None  # a style's own settings (the studio style's genre, sounds, mix...)
 
 
 def chord_pitch_classes(type_name: str, root: int) -> list[int]:
@@ -392,6 +404,10 @@ def plan_demo_song(config: DemoConfig, index: int) -> DemoSong:
         from audiotrain.datasets.chord_demo_studio import plan_studio_song
 
         return plan_studio_song(config, index)
+    if config.style == "patches":
+        from audiotrain.datasets.chord_demo_patches import plan_patches_song
+
+        return plan_patches_song(config, index)
     rng = np.random.default_rng([config.seed, index, GENERATOR_VERSION])
     tempo = float(rng.uniform(*config.tempo_range))
     beat = 60.0 / tempo
@@ -712,6 +728,10 @@ def render_demo_song(song: DemoSong, sr: int, seed: int | list[int] = 0) -> np.n
         from audiotrain.datasets.chord_demo_studio_sound import render_studio_song
 
         return render_studio_song(song, sr, seed)
+    if song.style == "patches":
+        from audiotrain.datasets.chord_demo_patches_sound import render_patches_song
+
+        return render_patches_song(song, sr, seed)
     rng = np.random.default_rng(seed)
     n = int(round(song.duration * sr))
     audio = np.zeros(n + sr, np.float32)

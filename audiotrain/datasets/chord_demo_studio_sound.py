@@ -354,8 +354,17 @@ def render_studio_song(song: DemoSong, sr: int, seed: int | list[int] = 0) -> np
         wave = render_note(note, sound, tables[key], curves[note.instrument], sr, tuning, glide)
         start = int(round(note.onset * sr))
         audio[start : start + len(wave)] += _GAINS[note.instrument] * 10 ** (sound["gain_db"] / 20) * wave
+    return mixdown(audio[:n], song, sr, rng)
+
+
+def mixdown(audio: np.ndarray, song: DemoSong, sr: int, rng: np.random.Generator) -> np.ndarray:
+    """The song's instruments (float32 [samples], the song's length) through the mix of ``song.details``
+    (``"mix"`` from `mix_settings`, ``"drums"`` one of `DRUM_PATTERNS`, ``"swing"``), with its drums, hum and
+    noise floor, scaled to ``song.level``: float32 [samples] in [-1, 1]. `rng` drives the reverb, drums, hum
+    and noise."""
+    n = len(audio)
     mix = song.details["mix"]
-    audio = _mix(audio[:n], mix, sr, rng)
+    audio = _mix(audio, mix, sr, rng)
     music_rms = float(np.sqrt(np.mean(audio**2))) + 1e-6
     if song.percussion:
         drums = _drums(song, sr, n, rng)

@@ -195,7 +195,7 @@ class ChordDataConfig:
         default=("train:2", "studio:1"),
         metadata=_help(
             "demo styles of the training songs and their shares, comma-separated STYLE or STYLE:WEIGHT (styles: "
-            "train, studio; no weight: 1); the held-out songs stay in the train style, and 'independent' is "
+            "train, studio, patches; no weight: 1); the held-out songs stay in the train style, and 'independent' is "
             "the held-out yardstick, never trained on"
         ),
     )
