@@ -132,8 +132,8 @@ def test_the_style_mix_is_validated(styles, message):
         ChordDataConfig(demo_styles=styles)
 
 
-def test_the_default_mix_is_two_parts_train_to_one_part_studio():
-    assert ChordDataConfig().demo_style_shares() == {"train": 2.0, "studio": 1.0}
+def test_the_default_mix_is_a_third_each_of_train_studio_and_patches():
+    assert ChordDataConfig().demo_style_shares() == {"train": 1.0, "studio": 1.0, "patches": 1.0}
     assert ChordDataConfig(demo_styles=("studio", "train:0.5")).demo_style_shares() == {
         "studio": 1.0,
         "train": 0.5,

@@ -458,9 +458,9 @@ def test_resume_refuses_demo_songs_made_with_another_mix(tiny_run, tmp_path, cap
     assert chords.main(argv) == 2
     _one_error_line(
         capsys,
-        "its demo songs were made with other settings: data.demo_styles (['train:2', 'studio:1'] there, "
-        "['train'] here)",
-        "Resume with --data.demo_styles train:2,studio:1",
+        "its demo songs were made with other settings: data.demo_styles (['train', 'studio', "
+        "'patches'] there, ['train'] here)",
+        "Resume with --data.demo_styles train,studio,patches",
     )
     assert not other.exists()
 
@@ -498,7 +498,9 @@ def test_a_run_from_before_the_demo_mix_resumes_only_with_its_own_style(tiny_run
     resumed = tmp_path / "resumed"
     assert chords.main(_demo_resume(tmp_path, root, "--run_dir", str(resumed), "--resume", str(last))) == 2
     _one_error_line(
-        capsys, "data.demo_styles (['train'] there, ['train:2', 'studio:1'] here)", "--data.demo_styles train"
+        capsys,
+        "data.demo_styles (['train'] there, ['train', 'studio', 'patches'] here)",
+        "--data.demo_styles train",
     )
     assert not resumed.exists()
     argv = _demo_resume(tmp_path, root, "--data.demo_styles", "train", "--run_dir", str(resumed))

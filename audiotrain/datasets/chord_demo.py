@@ -25,10 +25,10 @@ Four styles share the set writer (`generate_demo_songs`), three of them independ
   bass patterns and drums, written separately; used only to evaluate generalisation.
 - ``"studio"`` (`audiotrain.datasets.chord_demo_studio`): six genres, other instruments, bass patterns and
   drums, written without looking at the independent style; a third of the recipe's training songs by
-  default (``data.demo_styles``).
+  default (``data.demo_styles``), as are the patches songs.
 - ``"patches"`` (`audiotrain.datasets.chord_demo_patches`): domain randomisation of timbre: studio or train
   scores (on another seed) whose every instrument is a randomly drawn synthesizer patch (additive, FM,
-  subtractive, supersaw, plucked, organ, pad; four bass families); trainable through ``data.demo_styles``.
+  subtractive, supersaw, plucked, organ, pad; four bass families).
 
 Labels follow what annotators write: within a chord segment the chord instruments play only the chord's
 pitch classes, and all of them except where players leave a tone out while the label keeps it: chords of

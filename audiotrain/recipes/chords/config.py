@@ -192,7 +192,7 @@ class ChordDataConfig:
         default=0, metadata=_help("seed of the demo training songs (held-out: seed + 1000)")
     )
     demo_styles: tuple[str, ...] = field(
-        default=("train:2", "studio:1"),
+        default=("train", "studio", "patches"),
         metadata=_help(
             "demo styles of the training songs and their shares, comma-separated STYLE or STYLE:WEIGHT (styles: "
             "train, studio, patches; no weight: 1); the held-out songs stay in the train style, and 'independent' is "
