@@ -145,9 +145,8 @@ def run_training(
         splits, feature_fn, config.data, config.features, config.batch_size, config.seed
     )
     task = _seeded_task(config, splits, len(train_loader), len(train_loader.dataset), log)
-    task.extra_state["songs"] = song_record(
-        splits, config.data if from_demo else None
-    )  # what --resume checks
+    # What a --resume of this run's checkpoints compares the songs with.
+    task.extra_state["songs"] = song_record(splits, config.data if from_demo else None)
     loggers = build_loggers(config.logger, run_dir) if main else []  # rank 0 logs for the job
     for lg in loggers:
         lg.log_hyperparams(config.to_dict())  # the resolved settings, beside the Trainer's own
