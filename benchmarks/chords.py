@@ -732,16 +732,17 @@ majmin_inv, +1.6 sevenths, +1.0 sevenths_inv and +2.5 tetrads (seed 4 higher on 
 `train,studio,patches`): +0.5 root, +1.6 majmin, +0.7 majmin_inv, +2.3 sevenths, +1.5 sevenths_inv and +2.7
 tetrads over the 2:1 mix on seeds 0-3, higher on every metric on seeds 1 and 3, on five of six on seed 2 (root
 -0.6), and mixed on seed 0 (-0.8 root, -1.0 majmin_inv, +0.4 sevenths); sevenths reaches its target as a
-four-seed mean (90.2 against 90) but not as a six-seed one (89.6). The main job's time is the same (128 songs,
-810 steps; a patches song renders in 1.3x a studio song's time, 0.13 s for 30 s). It costs the training
-style's own held-out songs (six-seed means, against the 2:1 mix): -0.6 root, -0.5 majmin, -3.7 majmin_inv,
--1.2 sevenths, -4.5 sevenths_inv, -1.6 tetrads. Those are the songs the main job reports; the patches songs
-pull the bass away from the training generator's conventions more than toward the independent style's (whose
-majmin_inv gains 0.7). More patches songs at the expense of the studio ones (2:1:2) lost bass on both styles
-(independent majmin_inv -1.6, training style -5.0), so the studio style's share matters as much as the
-patches'; patches v2's stronger fundamentals did not win the bass back (training style majmin_inv 84.0 against
-84.6) and scored 0.2 to 1.0 below v1 on the independent style: v1 stays. A bass loss of weight 1.0 on the 2:1
-mix moved nothing beyond the spread (independent -0.7 to +0.2).
+four-seed mean (90.2 against 90) but not as a six-seed one (89.6). The main job trains the same 128 songs for
+the same 810 steps; a patches song renders in 1.3x a studio song's time (0.13 s for 30 s). On a fresh clone it
+took 2 min 59 s (training 116 s), against 2 min 37 s (105 s) with the 2:1 mix that morning on the same
+machine. It costs the training style's own held-out songs (six-seed means, against the 2:1 mix): -0.6 root,
+-0.5 majmin, -3.7 majmin_inv, -1.2 sevenths, -4.5 sevenths_inv, -1.6 tetrads. Those are the songs the main job
+reports; the patches songs pull the bass away from the training generator's conventions more than toward the
+independent style's (whose majmin_inv gains 0.6). More patches songs at the expense of the studio ones (2:1:2)
+lost bass on both styles (independent majmin_inv -1.6, training style -5.0), so the studio style's share
+matters as much as the patches'; patches v2's stronger fundamentals did not win the bass back (training style
+majmin_inv 84.0 against 84.6) and scored 0.2 to 1.0 below v1 on the independent style: v1 stays. A bass loss
+of weight 1.0 on the 2:1 mix moved nothing beyond the spread (independent -0.7 to +0.2).
 Against the targets (six-seed means of the kept setting): majmin 91.9 against 95, sevenths 89.6 against 90
 (90.2 over seeds 0-3), tetrads 85.5 against 88, majmin_inv and sevenths_inv 5.1 points behind their twins
 against 1.
