@@ -25,7 +25,6 @@ from audiotrain.datasets.chord_demo import generator_version
 from audiotrain.recipes.chords.config import ChordDataConfig
 from audiotrain.recipes.chords.data import SongSplits
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY
-from audiotrain.train import checkpoint as ckpt
 
 SPLITS = ("train", "val", "test")
 # Before `demo_styles` existed (config.json without it) every demo training song was of the train style.
@@ -60,10 +59,13 @@ def song_record(splits: SongSplits, data: ChordDataConfig | None) -> dict[str, A
     return record
 
 
-def stored_song_record(folder: Path) -> tuple[dict[str, Any] | None, dict[str, list[str]] | None]:
-    """(the song record of checkpoint `folder`, the song names of its run folder's ``config.json``). The record
-    of an older checkpoint is rebuilt from that ``config.json`` where it has one; either may be None."""
-    stored = ckpt.read_state(folder).get("module_state", {}).get(CHECKPOINT_KEY, {}).get("songs")
+def stored_song_record(
+    folder: Path, state: dict[str, Any]
+) -> tuple[dict[str, Any] | None, dict[str, list[str]] | None]:
+    """(the song record of checkpoint `folder`, whose trainer state is `state`, the song names of its run
+    folder's ``config.json``). The record of an older checkpoint is rebuilt from that ``config.json`` where it
+    has one; either may be None."""
+    stored = state.get("module_state", {}).get(CHECKPOINT_KEY, {}).get("songs")
     run_record = _run_record(folder)
     names = run_record.get("songs") if run_record else None
     if not (isinstance(names, dict) and all(isinstance(names.get(p), list) for p in SPLITS)):
@@ -100,12 +102,12 @@ def _run_record(folder: Path) -> dict[str, Any] | None:
 
 
 def check_resume_songs(
-    resume: str | Path, splits: SongSplits, data: ChordDataConfig, from_demo: bool
+    folder: Path, state: dict[str, Any], splits: SongSplits, data: ChordDataConfig, from_demo: bool
 ) -> None:
-    """Refuse to resume checkpoint `resume` on other songs than it was trained on (see the module docstring),
-    with a message that names what differs and how to go on. Checkpoints that record nothing pass."""
-    folder = ckpt.resolve_checkpoint(resume)
-    before, before_names = stored_song_record(folder)
+    """Refuse to resume checkpoint `folder` (its trainer state `state`, as `checkpoint.read_state` gives it) on
+    other songs than it was trained on (see the module docstring), with a message that names what differs and
+    how to go on. Checkpoints that record nothing pass."""
+    before, before_names = stored_song_record(folder, state)
     if before is None:
         return
     now = song_record(splits, data if from_demo else None)

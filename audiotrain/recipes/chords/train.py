@@ -130,15 +130,16 @@ def run_training(
     run_dir = Path(run_dir) if run_dir is not None else None
     replace = _check_output_folders(config, run_dir, resume, overwrite)
     if resume:  # before any feature is computed or folder written
-        state = ckpt.read_state(ckpt.resolve_checkpoint(resume))
+        resume_folder = ckpt.resolve_checkpoint(resume)
+        state = ckpt.read_state(resume_folder)  # read once: the checks below and the song check after
         stored = state.get("module_state", {}).get(CHECKPOINT_KEY, {})
         check_stored_model(stored.get("model_config"), config.model)
         check_stored_features(stored.get("features"), asdict(config.features))
-        _check_epochs_left(resume, state, config.num_epochs)
+        _check_epochs_left(resume_folder, state, config.num_epochs)
     from_demo = splits is None and not config.data.data_dir
     splits, feature_fn, cache = _prepare_songs(config, splits, log)
     if resume:  # before the run folder, the model and the Trainer
-        check_resume_songs(resume, splits, config.data, from_demo)
+        check_resume_songs(resume_folder, state, splits, config.data, from_demo)
     run_dir = _open_run_folder(run_dir, replace, config, splits, log)
 
     train_loader, val_loader, _ = make_loaders(
@@ -193,13 +194,13 @@ def _checkpoint_folder(config: TrainingConfig, run_dir: Path | None) -> Path:
     return checkpoint_dir if checkpoint_dir.is_absolute() else run_dir / checkpoint_dir
 
 
-def _check_epochs_left(resume: str | Path, state: dict, num_epochs: int) -> None:
+def _check_epochs_left(folder: Path, state: dict, num_epochs: int) -> None:
     """Refuse a resume with nothing left to train: the run would otherwise end without a checkpoint of its own
     to evaluate."""
     done = (state.get("progress") or {}).get("epoch")
     if isinstance(done, int) and done >= num_epochs:
         raise ValueError(
-            f"cannot resume from {ckpt.resolve_checkpoint(resume)}: it has trained {done} epochs, and "
+            f"cannot resume from {folder}: it has trained {done} epochs, and "
             f"--num_epochs {num_epochs} leaves none to train; raise --num_epochs to train further, or transcribe "
             "with it as it is (predict --checkpoint)"
         )
