@@ -465,6 +465,17 @@ def test_resume_refuses_demo_songs_made_with_another_mix(tiny_run, tmp_path, cap
     assert not other.exists()
 
 
+def test_resume_accepts_the_same_mix_spelled_otherwise(tiny_run, tmp_path):
+    # Shares, not spellings, decide which style each demo song has: 2:2:2 makes the songs 1:1:1 made.
+    root, run_dir = tiny_run
+    resumed = tmp_path / "resumed"
+    argv = _demo_resume(
+        tmp_path, root, "--data.demo_styles", "train:2,studio:2,patches:2", "--run_dir", str(resumed)
+    )
+    assert chords.main([*argv, "--resume", str(run_dir / "checkpoints" / "last")]) == 0
+    assert json.loads((resumed / "history.json").read_text())["epoch"] == [0, 1, 2]
+
+
 def test_a_run_from_before_the_demo_mix_resumes_only_with_its_own_style(tiny_run, tmp_path, capsys):
     # A run of an older version: its checkpoint records only song counts and its config.json has no
     # demo_styles (every song was of the train style). Resumed under today's default mix it would train on

@@ -23,7 +23,7 @@ from typing import Any
 
 from audiotrain.datasets.chord_demo import generator_version
 from audiotrain.recipes.chords.config import ChordDataConfig
-from audiotrain.recipes.chords.data import SongSplits
+from audiotrain.recipes.chords.data import SongSplits, assign_demo_styles
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY
 
 SPLITS = ("train", "val", "test")
@@ -125,7 +125,10 @@ def check_resume_songs(
         )
     demo_before, demo_now = before.get("demo"), now["demo"]
     if demo_before and demo_now:
-        changed = [k for k in demo_before if k in demo_now and demo_before[k] != demo_now[k]]
+        n_songs = int(now["train"]) + int(now["val"])  # the demo training songs, before the val split
+        changed = [
+            k for k in demo_before if k in demo_now and not _same_setting(k, demo_before[k], demo_now[k], n_songs)
+        ]
         if changed:
             flags = " ".join(
                 f"--data.{k} {_flag_value(demo_before[k])}" for k in changed if k.startswith("demo_")
@@ -145,6 +148,23 @@ def check_resume_songs(
                 f"cannot resume from {folder}: its {part} songs were others than {where} now gives"
                 f"{_difference(before_names, split_names(splits))}. {remedy}"
             )
+
+
+def _same_setting(key: str, before: Any, now: Any, n_songs: int) -> bool:
+    """Whether a demo setting makes the same songs. A mix is the same when it gives every song the same style:
+    ``train:2,studio:2`` and ``train,studio`` are one mix spelled two ways, so are ``train`` and ``train:3``."""
+    if before == now:
+        return True
+    if key != "demo_styles":
+        return False
+    try:
+        shares_before = ChordDataConfig(demo_styles=tuple(before)).demo_style_shares()
+        shares_now = ChordDataConfig(demo_styles=tuple(now)).demo_style_shares()
+    except (TypeError, ValueError):  # a malformed stored mix: not the same as a valid one
+        return False
+    return list(shares_before) == list(shares_now) and assign_demo_styles(
+        n_songs, tuple(shares_before.values())
+    ) == assign_demo_styles(n_songs, tuple(shares_now.values()))
 
 
 def _describe(counts: dict[str, Any]) -> str:
