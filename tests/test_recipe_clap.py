@@ -1113,3 +1113,50 @@ def test_report_plots_show_scores_beside_their_chance_level(tmp_path):
     written = write_plots(history, results, tmp_path / "plots")
     assert sorted(p.name for p in written) == ["loss.png", "retrieval.png", "retrieval_per_epoch.png"]
     assert all(image.imread(p).shape[0] > 200 for p in written)
+
+
+def test_resume_refuses_other_clips_or_captions_and_goes_on_on_the_same(tmp_path, capsys):
+    """A checkpoint records its clips and captions: --resume on a folder whose clips were renamed or whose
+    captions were edited is refused before anything is written, naming what changed; on the same data it goes
+    on."""
+    from audiotrain.datasets.caption_demo import CaptionDemoConfig, make_caption_demo
+    from audiotrain.recipes.clap import cli as clap
+
+    data = make_caption_demo(tmp_path / "data", CaptionDemoConfig(n_clips=8, seed=0))
+    run = tmp_path / "run"
+    argv = [*_tiny_demo_argv(tmp_path, run), "--data", str(data)]
+    assert clap.main(argv) == 0
+    assert len(json.loads((run / "config.json").read_text())["clips"]["train"]) == 6
+    resume = [*argv, "--train.epochs", "2", "--resume", str(run / "checkpoints" / "last")]
+    meta = data / "metadata.jsonl"
+    original = meta.read_text()
+    rows = [json.loads(line) for line in original.splitlines()]
+    train_row = next(k for k, row in enumerate(rows) if row["split"] == "train")
+
+    def refused(expected: str) -> str:
+        before = {p: p.stat().st_mtime_ns for p in run.rglob("*")}
+        capsys.readouterr()
+        assert clap.main(resume) == 2
+        line = _one_error_line(capsys.readouterr().err)
+        assert "cannot resume from" in line and expected in line, line
+        assert {p: p.stat().st_mtime_ns for p in run.rglob("*")} == before  # nothing written
+        return line
+
+    edited = [dict(row) for row in rows]
+    edited[train_row]["caption"] = ["An edited caption"]
+    meta.write_text("".join(json.dumps(row) + "\n" for row in edited))
+    refused("the captions of its train clips have changed")
+
+    renamed = [dict(row) for row in rows]
+    old_file = renamed[train_row]["file_name"]
+    new_file = old_file.replace(".wav", "_renamed.wav")
+    (data / old_file).rename(data / new_file)
+    renamed[train_row]["file_name"] = new_file
+    meta.write_text("".join(json.dumps(row) + "\n" for row in renamed))
+    line = refused("its train clips were others than the data folder")
+    assert "gone since: " in line and "new: " in line and "_renamed" in line, line
+
+    (data / new_file).rename(data / old_file)
+    meta.write_text(original)
+    assert clap.main(resume) == 0
+    assert json.loads((run / "history.json").read_text())["epoch"] == [0, 1]

@@ -16,8 +16,6 @@ holds the song names and the data settings, and is read instead (`stored_song_re
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
@@ -25,18 +23,22 @@ from audiotrain.datasets.chord_demo import generator_version
 from audiotrain.recipes.chords.config import ChordDataConfig
 from audiotrain.recipes.chords.data import SongSplits, assign_demo_styles
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY
+from audiotrain.recipes.split_record import (
+    describe_counts,
+    describe_difference,
+    names_digest,
+    run_record_of,
+    stored_names,
+)
 
 SPLITS = ("train", "val", "test")
 # Before `demo_styles` existed (config.json without it) every demo training song was of the train style.
 DEMO_STYLES_BEFORE_MIXES = ["train"]
+RESPLIT_HINT = "another --seed or --data.val_fraction/test_fraction?"
 
 
 def split_names(splits: SongSplits) -> dict[str, list[str]]:
     return {part: [song.name for song in getattr(splits, part)] for part in SPLITS}
-
-
-def _names_digest(names: list[str]) -> str:
-    return hashlib.sha256("\n".join(names).encode()).hexdigest()
 
 
 def demo_settings(data: ChordDataConfig) -> dict[str, Any]:
@@ -54,7 +56,7 @@ def song_record(splits: SongSplits, data: ChordDataConfig | None) -> dict[str, A
     (None for a data folder or splits given from Python)."""
     names = split_names(splits)
     record: dict[str, Any] = {part: len(names[part]) for part in SPLITS}
-    record["names_sha256"] = {part: _names_digest(names[part]) for part in SPLITS}
+    record["names_sha256"] = {part: names_digest(names[part]) for part in SPLITS}
     record["demo"] = demo_settings(data) if data is not None else None
     return record
 
@@ -66,10 +68,8 @@ def stored_song_record(
     folder's ``config.json``). The record of an older checkpoint is rebuilt from that ``config.json`` where it
     has one; either may be None."""
     stored = state.get("module_state", {}).get(CHECKPOINT_KEY, {}).get("songs")
-    run_record = _run_record(folder)
-    names = run_record.get("songs") if run_record else None
-    if not (isinstance(names, dict) and all(isinstance(names.get(p), list) for p in SPLITS)):
-        names = None
+    run_record = run_record_of(folder)
+    names = stored_names(run_record, "songs", SPLITS)
     if isinstance(stored, dict) and "names_sha256" in stored:
         return stored, names
     record: dict[str, Any] = {}
@@ -78,7 +78,7 @@ def stored_song_record(
     elif names is not None:
         record = {part: len(names[part]) for part in SPLITS}
     if names is not None:
-        record["names_sha256"] = {part: _names_digest(names[part]) for part in SPLITS}
+        record["names_sha256"] = {part: names_digest(names[part]) for part in SPLITS}
         data = (run_record.get("config") or {}).get("data") or {}
         if isinstance(data, dict) and not data.get("data_dir"):
             # Older runs: the settings their config.json has, the train style alone where it has no mix.
@@ -88,17 +88,6 @@ def stored_song_record(
                 "demo_styles": data.get("demo_styles", DEMO_STYLES_BEFORE_MIXES),
             }
     return (record or None), names
-
-
-def _run_record(folder: Path) -> dict[str, Any] | None:
-    """The ``config.json`` of the run folder that holds checkpoint `folder` (RUN/checkpoints/NAME), if any."""
-    if folder.parent.name != "checkpoints":  # not inside a run folder: a config.json there is not this run's
-        return None
-    try:
-        record = json.loads((folder.parent.parent / "config.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) else None
 
 
 def check_resume_songs(
@@ -120,14 +109,16 @@ def check_resume_songs(
     counts_now = {part: now[part] for part in SPLITS}
     if counts_before != counts_now:
         raise ValueError(
-            f"cannot resume from {folder}: it was trained on {_describe(counts_before)}, but {where} now gives "
-            f"{_describe(counts_now)}. {remedy}"
+            f"cannot resume from {folder}: it was trained on {describe_counts(counts_before, 'songs')}, but {where} "
+            f"now gives {describe_counts(counts_now, 'songs')}. {remedy}"
         )
     demo_before, demo_now = before.get("demo"), now["demo"]
     if demo_before and demo_now:
         n_songs = int(now["train"]) + int(now["val"])  # the demo training songs, before the val split
         changed = [
-            k for k in demo_before if k in demo_now and not _same_setting(k, demo_before[k], demo_now[k], n_songs)
+            k
+            for k in demo_before
+            if k in demo_now and not _same_setting(k, demo_before[k], demo_now[k], n_songs)
         ]
         if changed:
             flags = " ".join(
@@ -146,7 +137,7 @@ def check_resume_songs(
         if part in digests_before and digests_before[part] != now["names_sha256"][part]:
             raise ValueError(
                 f"cannot resume from {folder}: its {part} songs were others than {where} now gives"
-                f"{_difference(before_names, split_names(splits))}. {remedy}"
+                f"{describe_difference(before_names, split_names(splits), 'songs', RESPLIT_HINT)}. {remedy}"
             )
 
 
@@ -167,35 +158,9 @@ def _same_setting(key: str, before: Any, now: Any, n_songs: int) -> bool:
     ) == assign_demo_styles(n_songs, tuple(shares_now.values()))
 
 
-def _describe(counts: dict[str, Any]) -> str:
-    total = sum(int(c or 0) for c in counts.values())
-    return f"{total} songs (train {counts['train']}, val {counts['val']}, test {counts['test']})"
-
-
 def _setting(key: str) -> str:
     return f"data.{key}" if key.startswith("demo_") else "the demo generator versions"
 
 
 def _flag_value(value: Any) -> str:
     return ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
-
-
-def _difference(before: dict[str, list[str]] | None, now: dict[str, list[str]]) -> str:
-    """What differs between the song names of the checkpoint's run (`before`, from its config.json) and now."""
-    if before is None:
-        return " (its run folder's config.json, which lists them, was not found)"
-    everything_before = {name for part in SPLITS for name in before[part]}
-    everything_now = {name for part in SPLITS for name in now[part]}
-    gone, new = sorted(everything_before - everything_now), sorted(everything_now - everything_before)
-    if gone or new:
-        return f" (gone since: {_some(gone)}; new: {_some(new)})"
-    if any(set(before[part]) != set(now[part]) for part in SPLITS):
-        return " (the same songs, split otherwise: another --seed or --data.val_fraction/test_fraction?)"
-    return " (the same songs in another order)"
-
-
-def _some(names: list[str], shown: int = 5) -> str:
-    if not names:
-        return "none"
-    more = f" and {len(names) - shown} more" if len(names) > shown else ""
-    return ", ".join(repr(n) for n in names[:shown]) + more

@@ -41,6 +41,13 @@ from audiotrain.recipes.clap.bundle import (
     load_checkpoint,
     load_task_weights,
 )
+from audiotrain.recipes.clap.clip_record import (
+    CLIPS_KEY,
+    ClipsInCheckpoint,
+    check_resume_clips,
+    clip_names,
+    clip_record,
+)
 from audiotrain.recipes.clap.config import DEMO_EPOCHS, DEMO_LEARNING_RATE, ClapRecipeConfig
 from audiotrain.recipes.clap.data import (
     FEW_EVAL_CLIPS,
@@ -53,6 +60,7 @@ from audiotrain.recipes.clap.evaluate import RetrievalEvaluation, evaluate_clap
 from audiotrain.recipes.clap.report import format_table, write_plots
 from audiotrain.recipes.clap.task import DEFAULT_FINE_TUNING_LR, CLAPTaskConfig, CLAPTrainModule
 from audiotrain.recipes.config_cli import ConfigInCheckpoint
+from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callbacks import ModelCheckpoint
 from audiotrain.train.loggers.config import (
     LOGGER_OUTPUTS,
@@ -140,6 +148,9 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
         )
     if len(train_clips) < 2:
         raise CaptionFolderError(f"{folder.root}: only {len(train_clips)} training clip(s); need at least 2")
+    splits = {"train": train_clips, "eval": eval_clips, **({"test": test_clips} if fold is not None else {})}
+    if resume is not None:  # before the run folder is touched: other clips would not resume exactly
+        check_resume_clips(resume, ckpt.read_state(resume), splits, f"the data folder {folder.root}")
     out = _open_run_folder(out, replace, demo, report)
     if bundle is None:
         # The other ranks build the same demo tokenizer and front end in a folder of their own (rank 0's
@@ -150,7 +161,7 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
     task_cfg, epochs, total = resolve_training(cfg, demo, len(train_clips))
     resolved = dataclasses.replace(cfg, task=task_cfg, train=dataclasses.replace(cfg.train, epochs=epochs))
     if main:
-        write_run_config(out / "config.json", resolved, demo, folder, bundle, how, argv)
+        write_run_config(out / "config.json", resolved, demo, folder, bundle, how, argv, clip_names(splits))
     train_loader, val_loader, eval_set, test_set = _loaders(
         cfg, bundle, train_clips, eval_clips, test_clips, sampling_rate
     )
@@ -188,7 +199,12 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
     callbacks: list = []  # the DataLoader tells train_set the epoch (CaptionDataset.set_epoch)
     if cfg.train.retrieval_every_epoch:
         callbacks.append(RetrievalEvaluation(evaluate))
-    callbacks += [best, ConfigInCheckpoint(dataclasses.asdict(resolved))]  # the checkpoints hold the config
+    # The checkpoints hold the config and which clips they were trained on (what --resume checks).
+    callbacks += [
+        best,
+        ConfigInCheckpoint(dataclasses.asdict(resolved)),
+        ClipsInCheckpoint(clip_record(splits)),
+    ]
     loggers = build_loggers(cfg.logger, out) if main else []  # rank 0 logs for the job
     for lg in loggers:
         lg.log_hyperparams(dataclasses.asdict(resolved))  # the resolved settings, beside the Trainer's own
@@ -434,9 +450,17 @@ def resolve_training(cfg: ClapRecipeConfig, demo: bool, n_train: int) -> tuple[C
 
 
 def write_run_config(
-    path: Path, cfg: ClapRecipeConfig, demo: bool, folder: CaptionFolder, bundle: Bundle, how: str, argv
+    path: Path,
+    cfg: ClapRecipeConfig,
+    demo: bool,
+    folder: CaptionFolder,
+    bundle: Bundle,
+    how: str,
+    argv,
+    clips: dict[str, list[str]],
 ) -> None:
-    """Everything needed to reproduce the run: resolved config, data and model sources, versions, command."""
+    """Everything needed to reproduce the run: resolved config, data and model sources, versions, command,
+    and the clips of each split (by name, in order)."""
     write_run_record(
         path,
         dataclasses.asdict(cfg),
@@ -445,4 +469,5 @@ def write_run_config(
         data_folder=str(folder.root),
         model_source=str(Path(bundle.source).resolve()),  # absolute: `export` may run from elsewhere
         splits=how,
+        **{CLIPS_KEY: clips},
     )

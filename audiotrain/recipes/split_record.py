@@ -1,0 +1,91 @@
+"""Which examples (songs, clips) a run trained on, per split, so that a ``--resume`` can refuse other ones.
+
+Resuming is exact only on the same data: the data loaders, and a learning-rate schedule sized in steps per
+epoch, continue from the saved position in the checkpoint's example list. A record holds, per split, the
+count and a SHA-256 of the names in order (renamed, swapped or re-split examples are found even when the
+counts match), and optionally a SHA-256 of each split's contents (a caption edited in place). The names
+themselves are kept once per run, in the run folder's ``config.json``, where `describe_difference` finds
+which ones came and went.
+
+The chord recipe adds what makes its demo songs (`audiotrain.recipes.chords.song_record`); the CLAP recipe
+records its clips and their captions (`audiotrain.recipes.clap.train`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "contents_digest",
+    "describe_counts",
+    "describe_difference",
+    "names_digest",
+    "run_record_of",
+    "stored_names",
+]
+
+
+def names_digest(names: Sequence[str]) -> str:
+    """SHA-256 of `names`, in order."""
+    return hashlib.sha256("\n".join(names).encode()).hexdigest()
+
+
+def contents_digest(items: Sequence[Any]) -> str:
+    """SHA-256 of JSON-serialisable `items` (e.g. each clip's captions), in order."""
+    return hashlib.sha256(json.dumps(list(items), ensure_ascii=False).encode()).hexdigest()
+
+
+def describe_counts(counts: dict[str, Any], unit: str) -> str:
+    """``"10 clips (train 6, eval 4)"``."""
+    total = sum(int(c or 0) for c in counts.values())
+    return f"{total} {unit} (" + ", ".join(f"{part} {count}" for part, count in counts.items()) + ")"
+
+
+def describe_difference(
+    before: dict[str, list[str]] | None, now: dict[str, list[str]], unit: str, resplit_hint: str = ""
+) -> str:
+    """What differs between the names per split of the checkpoint's run (`before`, from its ``config.json``)
+    and now, as a parenthesised clause: the names gone and new, or a re-split, or a new order."""
+    if before is None:
+        return " (its run folder's config.json, which lists them, was not found)"
+    everything_before = {name for names in before.values() for name in names}
+    everything_now = {name for names in now.values() for name in names}
+    gone, new = sorted(everything_before - everything_now), sorted(everything_now - everything_before)
+    if gone or new:
+        return f" (gone since: {_some(gone)}; new: {_some(new)})"
+    if any(set(before.get(part, [])) != set(now[part]) for part in now):
+        return f" (the same {unit}, split otherwise{': ' + resplit_hint if resplit_hint else ''})"
+    return f" (the same {unit} in another order)"
+
+
+def run_record_of(checkpoint_folder: Path) -> dict[str, Any] | None:
+    """The ``config.json`` of the run folder that holds checkpoint `checkpoint_folder` (RUN/checkpoints/NAME),
+    if it has one; a folder elsewhere has none (a config.json beside it is not that run's)."""
+    if checkpoint_folder.parent.name != "checkpoints":
+        return None
+    try:
+        record = json.loads((checkpoint_folder.parent.parent / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def stored_names(
+    record: dict[str, Any] | None, key: str, parts: Sequence[str]
+) -> dict[str, list[str]] | None:
+    """``record[key]`` when it is {part: [name, ...]} for every part in `parts`, else None."""
+    names = record.get(key) if record else None
+    if isinstance(names, dict) and all(isinstance(names.get(p), list) for p in parts):
+        return {p: [str(n) for n in names[p]] for p in parts}
+    return None
+
+
+def _some(names: list[str], shown: int = 5) -> str:
+    if not names:
+        return "none"
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(repr(n) for n in names[:shown]) + more
