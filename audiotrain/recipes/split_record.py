@@ -8,7 +8,7 @@ themselves are kept once per run, in the run folder's ``config.json``, where `de
 which ones came and went.
 
 The chord recipe adds what makes its demo songs (`audiotrain.recipes.chords.song_record`); the CLAP recipe
-records its clips and their captions (`audiotrain.recipes.clap.train`).
+records its clips and their captions (`audiotrain.recipes.clap.clip_record`).
 """
 
 from __future__ import annotations
