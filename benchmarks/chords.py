@@ -802,8 +802,8 @@ three-way mix on every four-seed mean (90.6 91.4 86.0 89.6 84.3 84.8: root -1.2,
 and 2 down; in place of patches, or as a seventh of the mix, it did no better (two-seed means 90.5 91.0 85.4
 89.8 84.1 85.0 and 90.8 91.4 86.4 89.2 84.1 84.8). Plucked and let-ring articulation was one of the error
 sources found in the sixth round (a guitar's fading seventh), so its failure to help says the patches and
-studio styles already give what more timbres can give at this model size and compute; the two largest gains of
-the last rounds were a third style (+3.2 sevenths) and then a fourth (+1.6), and a fifth gives none.
+studio styles already give what more timbres can give at this model size and compute: a second training
+style (studio) gained +3.2 sevenths, a third (patches) +1.6, a fourth none.
 
 Where the training step's time goes (the default model, batch 16 x 96 frames, compiled forward + backward +
 AdamW, measured by ablation in one process): 123 ms per step, of which the two attention layers 44 ms, the
