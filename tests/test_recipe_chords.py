@@ -542,6 +542,10 @@ def test_an_interrupted_run_prints_the_command_that_continues_it(tiny_run, tmp_p
 def test_cli_errors_are_reported(tmp_path, capsys):
     assert chords.main(["fit"]) == 2
     assert "unknown command 'fit'" in capsys.readouterr().err
+    # --data without a command (as the CLAP recipe takes it) names the command it belongs to.
+    for flags in (["--data", str(tmp_path)], [f"--data={tmp_path}", "--num_epochs", "1"]):
+        assert chords.main(flags) == 2
+        assert "--data DIR belongs to the train command" in capsys.readouterr().err
     assert chords.main(["predict", "--checkpoint", str(tmp_path), str(tmp_path / "missing.wav")]) == 2
     with pytest.raises(ckpt.CheckpointError, match="does not exist|not a complete"):
         ChordPredictor.from_checkpoint(tmp_path / "nothing")

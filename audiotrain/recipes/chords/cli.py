@@ -445,6 +445,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    if command == "demo" and any(a == "--data" or a.startswith("--data=") for a in argv):
+        # CLAP takes --data without a command; here the command line without one trains on the demo songs.
+        print(
+            "error: --data DIR belongs to the train command: python -m audiotrain.recipes.chords train --data DIR "
+            "[options] (without a command the recipe trains on the built-in demo songs)",
+            file=sys.stderr,
+        )
+        return 2
     try:
         if command in ("demo", "train"):
             return _cmd_train(argv, demo=command == "demo")
