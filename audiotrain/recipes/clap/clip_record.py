@@ -76,20 +76,18 @@ def check_resume_clips(
             f"cannot resume from {folder}: it was trained on {describe_counts(before['counts'], 'clips')}, but "
             f"{where} now gives {describe_counts(now['counts'], 'clips')}. {remedy}"
         )
+    names_before = before.get("names_sha256") or {}
+    captions_before = before.get("captions_sha256") or {}
     for part in splits:
-        if (before.get("names_sha256") or {}).get(part, now["names_sha256"][part]) != now["names_sha256"][
-            part
-        ]:
-            names_before = stored_names(run_record_of(folder), CLIPS_KEY, list(splits))
-            difference = describe_difference(names_before, clip_names(splits), "clips", RESPLIT_HINT)
+        if names_before.get(part, now["names_sha256"][part]) != now["names_sha256"][part]:
+            listed = stored_names(run_record_of(folder), CLIPS_KEY, list(splits))
+            difference = describe_difference(listed, clip_names(splits), "clips", RESPLIT_HINT)
             raise ValueError(
                 f"cannot resume from {folder}: its {part} clips were others than {where} now gives{difference}. "
                 f"{remedy}"
             )
     for part in splits:
-        if (before.get("captions_sha256") or {}).get(part, now["captions_sha256"][part]) != now[
-            "captions_sha256"
-        ][part]:
+        if captions_before.get(part, now["captions_sha256"][part]) != now["captions_sha256"][part]:
             raise ValueError(
                 f"cannot resume from {folder}: the captions of its {part} clips have changed in {where} since "
                 f"(the same {len(splits[part])} clips, other captions). {remedy}"
