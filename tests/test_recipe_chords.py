@@ -407,7 +407,7 @@ def test_train_on_a_folder_and_resume(tiny_run, tmp_path, capsys):
     # after the run folder was written, and printed as two whole configs).
     assert chords.main([*other, "--model.d_model", "64", "--model.dropout", "0.2"]) == 2
     err = capsys.readouterr().err
-    assert "model.d_model (32 there, 64 here), model.dropout (0.1 there, 0.2 here)" in err, err
+    assert "model.d_model (32 there, 64 here), model.dropout (0.0 there, 0.2 here)" in err, err
     assert "Traceback" not in err and not (tmp_path / "other").exists()
     # A feature setting this version does not know: named, without a traceback.
     state_file = Path(last) / ckpt.STATE_FILE
