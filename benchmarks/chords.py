@@ -1006,9 +1006,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--tta",
         type=int,
-        default=0,
+        default=None,
         metavar="SEMITONES",
-        help="test-time augmentation: average the model's posteriors over shifts of -N..N semitones",
+        help="test-time augmentation: average the model's posteriors over shifts of -N..N semitones "
+        "(default: the predictor's, -2..2 since the eleventh round; 0: off, as in the rounds before)",
     )
     parser.add_argument(
         "--set",
@@ -1043,7 +1044,8 @@ def main(argv: list[str] | None = None) -> None:
         checkpoint = result.checkpoint
     else:
         checkpoint = args.checkpoint
-    predictor = ChordPredictor.from_checkpoint(checkpoint, tta_shifts=range(-args.tta, args.tta + 1))
+    shifts = None if args.tta is None else range(-args.tta, args.tta + 1)
+    predictor = ChordPredictor.from_checkpoint(checkpoint, tta_shifts=shifts)
     baseline = ChromaTemplateBaseline(predictor.features.sr, predictor.features.hop_length)
     joint, separate = replace(predictor.decode, joint_bass=True), replace(predictor.decode, joint_bass=False)
     sets = (

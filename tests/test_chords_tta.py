@@ -2,7 +2,7 @@
 
 from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel
 from audiotrain.recipes.chords.config import ChordFeatureConfig
-from audiotrain.recipes.chords.predict import ChordPredictor
+from audiotrain.recipes.chords.predict import DEFAULT_TTA_SEMITONES, ChordPredictor
 
 import numpy as np
 import pytest
@@ -20,7 +20,7 @@ def test_tta_averages_shifted_crops_with_roots_rotated_back(tmp_path, chord_head
         ChordModelConfig(d_model=32, n_layers=1, n_heads=2, ff_dim=64, dropout=0.0, chord_head=chord_head)
     )
     features = ChordFeatureConfig()
-    plain = ChordPredictor(model, features, window_frames=16)
+    plain = ChordPredictor(model, features, window_frames=16, tta_shifts=(0,))
     tta = ChordPredictor(model, features, window_frames=16, tta_shifts=(-1, 0, 1))
     full = features.compute(features.load(path))
     expected = {"chord_type": 0.0, "root": 0.0, "bass": 0.0, **({"chord": 0.0} if chord_head else {})}
@@ -42,3 +42,34 @@ def test_tta_averages_shifted_crops_with_roots_rotated_back(tmp_path, chord_head
     assert not np.allclose(got["root"], plain.posteriors(path).probs["root"])  # it changes something
     with pytest.raises(ValueError, match="tta shift 7 needs more spare bins"):
         ChordPredictor(model, features, window_frames=16, tta_shifts=(7,)).posteriors(path)
+
+
+def test_tta_is_on_by_default_as_far_as_the_spare_bins_reach():
+    model = ChordRecognitionModel(ChordModelConfig(d_model=32, n_layers=1, n_heads=2, ff_dim=64))
+    assert DEFAULT_TTA_SEMITONES == 2
+    assert ChordPredictor(model, ChordFeatureConfig()).tta_shifts == (-2, -1, 0, 1, 2)
+    # A model trained with less pitch-shift reach has fewer spare bins to move its crop into.
+    assert ChordPredictor(model, ChordFeatureConfig(max_pitch_shift=1)).tta_shifts == (-1, 0, 1)
+    assert ChordPredictor(model, ChordFeatureConfig(max_pitch_shift=0)).tta_shifts == (0,)
+    assert ChordPredictor(model, ChordFeatureConfig(), tta_shifts=()).tta_shifts == (0,)
+
+
+def test_views_batched_together_give_each_view_its_own_posteriors():
+    """The shifted crops' windows share forward passes; each crop still gets exactly its own posteriors, for
+    any length (shorter than a window, a window, longer) and any hop."""
+    model = ChordRecognitionModel(ChordModelConfig(d_model=32, n_layers=1, n_heads=2, ff_dim=64, dropout=0.0))
+    rng = np.random.default_rng(0)
+    views = [rng.standard_normal((frames, 216)).astype(np.float32) for frames in (5, 16, 57, 40)]
+    for hop in (None, 1, 8, 16):
+        predictor = ChordPredictor(
+            model, ChordFeatureConfig(), window_frames=16, batch_windows=3, window_hop=hop
+        )
+        together = predictor._windowed_posteriors(views)
+        for view, got in zip(views, together):
+            alone = predictor.posteriors_from_features(view)
+            for key in alone:
+                assert got[key].shape == (len(view), alone[key].shape[1])
+                np.testing.assert_allclose(got[key], alone[key], rtol=1e-5, atol=1e-6)
+    assert ChordPredictor(model, ChordFeatureConfig(), window_frames=16).window_hop == 12
+    with pytest.raises(ValueError, match="window_hop must be 1 to window_frames = 16, got 17"):
+        ChordPredictor(model, ChordFeatureConfig(), window_frames=16, window_hop=17)

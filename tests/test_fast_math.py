@@ -1,6 +1,7 @@
-"""The CPU-fast exp and logsumexp of the losses: values and gradients against MLX's own, compiled too."""
+"""The CPU-fast exp, logsumexp (losses) and softmax (inference): values and gradients against MLX's own,
+compiled too."""
 
-from audiotrain.models.fast_math import fast_exp, logsumexp
+from audiotrain.models.fast_math import fast_exp, logsumexp, softmax
 
 import mlx.core as mx
 import numpy as np
@@ -42,3 +43,19 @@ def test_logsumexp_keeps_non_finite_rows_non_finite_and_others_exact():
     got = np.array(logsumexp(x))
     assert np.isnan(got[0]) and not np.isfinite(got[1])  # a NaN or +inf logit never looks finite to the guard
     np.testing.assert_allclose(got[2:], [np.log(2.0), 3.0 + np.log(3.0)], rtol=1e-6)
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_softmax_matches_mlx_rows_sum_to_one(compiled):
+    rng = np.random.default_rng(1)
+    x = mx.array((rng.standard_normal((4, 9, 362)) * 20).astype(np.float32))
+    fast = mx.compile(softmax) if compiled else softmax
+    got = np.array(fast(x))
+    np.testing.assert_allclose(got, np.array(mx.softmax(x, axis=-1)), rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(got.sum(axis=-1), 1.0, rtol=1e-6)
+    # Rows far from 0 (all very negative or very positive) are shifted by their maximum first; a class 500
+    # below the row's maximum gets exp(-87) ~ 1e-38 (fast_exp's floor) rather than 0.
+    far = mx.array([[-1000.0, -1001.0, -1002.0], [500.0, 499.0, 0.0]])
+    np.testing.assert_allclose(
+        np.array(softmax(far)), np.array(mx.softmax(far, axis=-1)), rtol=1e-6, atol=1e-37
+    )

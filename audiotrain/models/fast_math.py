@@ -1,4 +1,4 @@
-"""`logsumexp` for losses over many classes, with an `exp` that MLX's CPU backend computes 4x faster.
+"""`logsumexp` and `softmax` over many classes, with an `exp` that MLX's CPU backend computes 4x faster.
 
 MLX's CPU `exp` is scalar: about 12 ns per float32 on the 2-core machines here, so the 362-way softmax of
 the chord model's joint chord head (forward and backward) took 13 ms of a 115 ms training step. `fast_exp`
@@ -56,3 +56,12 @@ def logsumexp(x: mx.array) -> mx.array:
     if x.dtype != mx.float32 or mx.default_device() != mx.cpu:
         return mx.logsumexp(x, axis=-1)
     return _logsumexp_last_axis(x)
+
+
+def softmax(x: mx.array) -> mx.array:
+    """``softmax(x, axis=-1)`` of float32 `x` through `fast_exp` on the CPU (`mx.softmax` elsewhere), for
+    inference: the chord model's 362-way joint head made the posteriors' exps about a sixth of a forward pass."""
+    if x.dtype != mx.float32 or mx.default_device() != mx.cpu:
+        return mx.softmax(x, axis=-1)
+    e = fast_exp(x - mx.max(x, axis=-1, keepdims=True))
+    return e / mx.sum(e, axis=-1, keepdims=True)

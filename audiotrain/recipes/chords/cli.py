@@ -38,7 +38,12 @@ from audiotrain.distributed import collectives
 from audiotrain.recipes._run import refuse_existing_outputs, resume_command
 from audiotrain.recipes.chords.config import PRESETS, TrainingConfig, benchmark_config
 from audiotrain.recipes.chords.evaluate import EVALUATION_FILES, check_output_folder, evaluate_songs
-from audiotrain.recipes.chords.predict import ChordPredictor, annotation_in_the_way, output_paths
+from audiotrain.recipes.chords.predict import (
+    DEFAULT_TTA_SEMITONES,
+    ChordPredictor,
+    annotation_in_the_way,
+    output_paths,
+)
 from audiotrain.recipes.chords.train import run_training
 from audiotrain.recipes.config_cli import (
     USER_ERRORS,
@@ -120,15 +125,17 @@ def _predictor_arguments(parser: argparse.ArgumentParser) -> None:
                         help="median: filter width in frames, odd (default: the checkpoint's)")  # fmt: skip
     parser.add_argument("--decode.unknown_chords", dest="decode_unknown_chords", type=parse_bool, default=None,
                         metavar="BOOL", help="output X (unknown chord) labels (default: the checkpoint's)")  # fmt: skip
-    parser.add_argument("--tta", type=int, default=0, metavar="SEMITONES",
+    parser.add_argument("--tta", type=int, default=None, metavar="SEMITONES",
                         help="test-time augmentation: average the posteriors of the audio shifted by -N..N "
-                        "semitones (0: off; costs 2N+1 forward passes)")  # fmt: skip
+                        f"semitones (default {DEFAULT_TTA_SEMITONES}, or the checkpoint's features.max_pitch_shift "
+                        "if smaller; 0: off, about twice as fast; costs 2N+1 forward passes)")  # fmt: skip
 
 
 def _load_predictor(args: argparse.Namespace) -> ChordPredictor:
-    if not 0 <= args.tta <= 6:
+    if args.tta is not None and not 0 <= args.tta <= 6:
         raise ValueError(f"--tta must be between 0 and 6 semitones, got {args.tta}")
-    predictor = ChordPredictor.from_checkpoint(args.checkpoint, tta_shifts=range(-args.tta, args.tta + 1))
+    shifts = None if args.tta is None else range(-args.tta, args.tta + 1)
+    predictor = ChordPredictor.from_checkpoint(args.checkpoint, tta_shifts=shifts)
     changes = {
         k: v
         for k, v in (
