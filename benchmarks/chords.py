@@ -858,7 +858,7 @@ from pathlib import Path
 
 import audiotrain  # noqa: F401  (loads OpenBLAS before mlx.core)
 from audiotrain.audio import load
-from audiotrain.chords.decode import DecodeConfig, decode_frames, frames_to_segments, median_smooth
+from audiotrain.chords.decode import DecodeConfig, decode_posteriors, frames_to_segments, median_smooth
 from audiotrain.chords.lab import ChordSegment, read_annotation
 from audiotrain.chords.vocabulary import (
     CHORD_TYPES,
@@ -985,8 +985,10 @@ def score_decodings(
         )[0]
         p = post.probs
         for name, decode in decodings.items():
-            frames = decode_frames(p["chord_type"], p["root"], p["bass"], decode, p.get("chord"))
-            pairs[name][song.name] = (reference, frames_to_segments(*frames, post.frame_rate, post.duration))
+            estimate = decode_posteriors(
+                p["chord_type"], p["root"], p["bass"], post.frame_rate, decode, post.duration, p.get("chord")
+            )
+            pairs[name][song.name] = (reference, estimate)
     return {name: score_songs(by_song) for name, by_song in pairs.items()}
 
 

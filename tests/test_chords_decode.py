@@ -1,10 +1,13 @@
 """Decoding frame posteriors: median filter, Viterbi (checked by brute force), segments and labels."""
 
 import itertools
+from dataclasses import replace
 
 from audiotrain.chords.decode import (
     DecodeConfig,
+    boundary_offsets,
     decode_frames,
+    decode_frames_and_offsets,
     decode_posteriors,
     frames_to_segments,
     median_smooth,
@@ -90,9 +93,12 @@ def test_smoothing_removes_single_frame_blips(rng, method):
     config = DecodeConfig(method=method, median_frames=5, self_transition=0.99)
     segments = decode_posteriors(type_p, root_p, bass_p, frame_rate=10.0, config=config)
     assert [s.label for s in segments] == ["C:maj", "A:min"]
-    assert segments[1].start == pytest.approx(
-        3.05
-    )  # frame 31 is centred at 3.1 s, boundary half a frame earlier
+    # Frame 31 is centred at 3.1 s: the boundary lies between it and frame 30, halfway without refinement.
+    assert 3.0 < segments[1].start < 3.1
+    if method == "viterbi":
+        halfway = replace(config, refine_boundaries=False)
+        segments = decode_posteriors(type_p, root_p, bass_p, frame_rate=10.0, config=halfway)
+        assert segments[1].start == pytest.approx(3.05)
     # the unsmoothed argmax keeps the blips
     raw = decode_posteriors(type_p, root_p, bass_p, 10.0, DecodeConfig(method="argmax"))
     assert [s.label for s in raw] == ["C:maj", "G:7/3", "C:maj", "A:min", "N", "A:min"]
@@ -230,3 +236,47 @@ def test_a_joint_chord_head_keeps_type_and_root_together(joint_bass):
         decode_frames(type_probs, root_probs, bass_probs, chord_probs=chord_probs[:, :100])
     with pytest.raises(ValueError, match="chord_head_weight"):
         DecodeConfig(chord_head_weight=1.5)
+
+
+def test_chord_changes_are_placed_where_the_two_chords_cross_between_frames():
+    """C:maj fading into F#:maj (no common tone), the log-odds crossing zero 30% of the way from frame 9 to
+    frame 10: the boundary is at 0.93 s (frame 9 is centred at 0.9 s at 10 frames per second), not halfway."""
+    frames = 20
+    log_odds = np.where(np.arange(frames) <= 9, 3.0, -7.0)  # log p(C) - log p(F#) per frame: crosses at 9.3
+    p_c = 1.0 / (1.0 + np.exp(-log_odds))
+    type_p = np.full((frames, len(CHORD_TYPES)), 1e-9)
+    type_p[:, CHORD_TYPES.index("maj")] = 1.0
+    root_p = np.full((frames, 12), 1e-9)
+    root_p[:, 0], root_p[:, 6] = p_c, 1.0 - p_c
+    bass_p = root_p.copy()  # each chord's bass term is then ~0: its root is nearly all of its tones' mass
+    for joint_bass in (True, False):
+        config = DecodeConfig(joint_bass=joint_bass, chord_head_weight=0.0)
+        segments = decode_posteriors(type_p, root_p, bass_p, 10.0, config)
+        assert [s.label for s in segments] == ["C:maj", "F#:maj"]
+        assert segments[1].start == pytest.approx(0.93, abs=1e-6)
+        assert segments[0].end == segments[1].start
+    halfway = decode_posteriors(type_p, root_p, bass_p, 10.0, DecodeConfig(refine_boundaries=False))
+    assert halfway[1].start == pytest.approx(0.95)
+    # Median and argmax decoding keep the boundary halfway and say so.
+    for method in ("median", "argmax"):
+        *_, offsets = decode_frames_and_offsets(type_p, root_p, bass_p, DecodeConfig(method=method))
+        assert not offsets.any()
+
+
+def test_boundary_offsets_stay_inside_their_frames_and_halfway_against_the_frames():
+    log_emissions = np.log(np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.6, 0.4], [0.999999, 1e-6]]))
+    states = np.array([0, 0, 1, 0, 1])
+    offsets = boundary_offsets(log_emissions, states)
+    d = np.log(0.8 / 0.2), np.log(0.3 / 0.7)
+    assert offsets[0] == offsets[1] == 0.0
+    assert offsets[2] == pytest.approx(d[0] / (d[0] - d[1]) - 0.5)
+    # 1 -> 0 at frame 3: frame 2 favours 1, frame 3 favours 0: a crossing again.
+    assert -0.5 < offsets[3] < 0.5 and offsets[3] != 0.0
+    # 0 -> 1 at frame 4, but frame 4 favours 0 overwhelmingly: the prior made that change; halfway.
+    assert offsets[4] == 0.0
+    # A one-frame run between two refined changes keeps a positive length, however close the crossings.
+    steep = np.log(np.array([[1 - 1e-12, 1e-12], [1e-12, 1 - 1e-12], [1 - 1e-12, 1e-12]]))
+    offsets = boundary_offsets(steep, np.array([0, 1, 0]))
+    segments = frames_to_segments([2, 3, 2], [0, 9, 0], [0, 9, 0], 10.0, boundary_offsets=offsets)
+    assert [s.label for s in segments] == ["C:maj", "A:min", "C:maj"]
+    assert all(s.end > s.start for s in segments)

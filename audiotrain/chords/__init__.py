@@ -1,6 +1,12 @@
 """Chord labels: Harte syntax, the 32-type vocabulary, ``.lab``/JAMS files and decoding of posteriors."""
 
-from audiotrain.chords.decode import DecodeConfig, decode_frames, decode_posteriors, frames_to_segments
+from audiotrain.chords.decode import (
+    DecodeConfig,
+    decode_frames,
+    decode_frames_and_offsets,
+    decode_posteriors,
+    frames_to_segments,
+)
 from audiotrain.chords.harte import HarteChord, HarteError, format_harte, parse_harte, transpose_label
 from audiotrain.chords.lab import (
     AnnotationError,
@@ -38,6 +44,7 @@ __all__ = [
     "NUM_CHORD_TYPES",
     "NUM_PITCH_CLASSES",
     "decode_frames",
+    "decode_frames_and_offsets",
     "decode_label",
     "decode_posteriors",
     "encode_label",

@@ -18,7 +18,12 @@ Two smoothers, both over the three heads of the model (chord type, root, bass):
   say "C:maj7 or E:min" without also saying E:maj7 and C:min.
 
 Frame ``i`` is centred at ``i / frame_rate`` seconds (centred STFT/CQT frames), so a change between frames
-``i - 1`` and ``i`` becomes a boundary at ``(i - 0.5) / frame_rate``.
+``i - 1`` and ``i`` becomes a boundary at ``(i - 0.5) / frame_rate``; with ``refine_boundaries`` (the
+default, Viterbi only) it is placed instead where the two chords' log-probability difference, interpolated
+linearly between the two frame centres, crosses zero (`boundary_offsets`). A boundary halfway between frames
+is on average a quarter of a frame (23 ms at 10.8 frames per second) from the true one, which over a song's
+chord changes is about 1% of its time; the interpolation wins back +0.1 to +0.2 points on every metric of
+the held-out demo songs (`benchmarks/chords.py`, eleventh round).
 """
 
 from __future__ import annotations
@@ -61,6 +66,8 @@ class DecodeConfig:
         chord_head_weight: for a model with a joint chord head (viterbi): the chord states' log-probabilities
             are this weight times the joint head's plus (1 - weight) times the sum of the type and root
             heads'. 1: the joint head alone; 0: the separate heads alone.
+        refine_boundaries: viterbi: place each change of the decoded path between its two frames where the
+            two states' log-probabilities cross (linear interpolation), instead of halfway.
     """
 
     method: str = "viterbi"
@@ -69,6 +76,7 @@ class DecodeConfig:
     unknown_chords: bool = False
     joint_bass: bool = True
     chord_head_weight: float = 1.0
+    refine_boundaries: bool = True
 
     def __post_init__(self):
         if self.method not in ("viterbi", "median", "argmax"):
@@ -216,23 +224,52 @@ def _joint_states() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 
 def _joint_bass_viterbi(
     chord_log: np.ndarray, bass_probs: np.ndarray, self_transition: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(chord_type, root, bass) per frame from one Viterbi path over N, X and (type, root, bass) states;
-    `chord_log` [frames, 2 + 360] are the chords' log-probabilities (`_joint_chord_log_probs`)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(chord_type, root, bass) per frame from one Viterbi path over N, X and (type, root, bass) states, and
+    the path's `boundary_offsets`; `chord_log` [frames, 2 + 360] are the chords' log-probabilities
+    (`_joint_chord_log_probs`)."""
     types, roots, basses, tones = _joint_states()
     bass_probs = np.maximum(bass_probs, _EPS)
     # log p(bass | bass in the chord's tones): the bass head renormalised over each chord's tones.
     log_in_chord = np.log(bass_probs @ tones)  # [frames, 360]
     chord_index = (types - 2) * 12 + roots
     log_states = chord_log[:, 2 + chord_index] + np.log(bass_probs[:, basses]) - log_in_chord[:, chord_index]
-    states = viterbi_self_transition(np.concatenate([chord_log[:, :2], log_states], axis=1), self_transition)
+    log_emissions = np.concatenate([chord_log[:, :2], log_states], axis=1)
+    states = viterbi_self_transition(log_emissions, self_transition)
     chord = np.maximum(states - 2, 0)
     no_chord = states < 2
     return (
         np.where(no_chord, states, types[chord]),
         np.where(no_chord, IGNORE_INDEX, roots[chord]),
         np.where(no_chord, IGNORE_INDEX, basses[chord]),
+        boundary_offsets(log_emissions, states),
     )
+
+
+def boundary_offsets(log_emissions: np.ndarray, states: np.ndarray) -> np.ndarray:
+    """Where each change of a state path lies between its two frames: [frames] offsets, in frames, of the
+    boundary before frame ``i`` from ``i - 0.5`` (0 where the path does not change).
+
+    For a change from state ``a`` at frame ``i - 1`` to ``b`` at ``i``, ``d = log p(a) - log p(b)`` is
+    interpolated linearly between the two frame centres; the boundary is where it crosses zero,
+    ``i - 1 + d[i-1] / (d[i-1] - d[i])``, strictly inside (-0.5, 0.5) of the midpoint so that no segment
+    loses its frame. Where the two frames do not disagree that way (the prior, not the frames, made the
+    change), the boundary stays halfway.
+    """
+    log_emissions = np.asarray(log_emissions, dtype=np.float64)
+    states = np.asarray(states, dtype=np.int64)
+    offsets = np.zeros(len(states))
+    change = np.flatnonzero(states[1:] != states[:-1]) + 1
+    if len(change) == 0:
+        return offsets
+    before, after = states[change - 1], states[change]
+    d_before = log_emissions[change - 1, before] - log_emissions[change - 1, after]
+    d_after = log_emissions[change, before] - log_emissions[change, after]
+    crossing = (d_before > 0) & (d_after < 0) & np.isfinite(d_before) & np.isfinite(d_after)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fraction = np.where(crossing, d_before / (d_before - d_after), 0.5)
+    offsets[change] = np.clip(fraction, 0.01, 0.99) - 0.5
+    return offsets
 
 
 def decode_frames(
@@ -242,6 +279,18 @@ def decode_frames(
     config: DecodeConfig | None = None,
     chord_probs: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Smoothed per-frame (chord_type, root, bass) indices from posteriors (see `decode_frames_and_offsets`,
+    which also says where between frames each change lies)."""
+    return decode_frames_and_offsets(type_probs, root_probs, bass_probs, config, chord_probs)[:3]
+
+
+def decode_frames_and_offsets(
+    type_probs: np.ndarray,
+    root_probs: np.ndarray,
+    bass_probs: np.ndarray | None = None,
+    config: DecodeConfig | None = None,
+    chord_probs: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Smoothed per-frame (chord_type, root, bass) indices from posteriors.
 
     Parameters
@@ -257,8 +306,9 @@ def decode_frames(
 
     Returns
     -------
-    (chord_type, root, bass) : three np.ndarray [frames], int64
-        Root and bass are ``IGNORE_INDEX`` on N and X frames.
+    (chord_type, root, bass, offsets) : three np.ndarray [frames], int64, and one float64
+        Root and bass are ``IGNORE_INDEX`` on N and X frames. ``offsets`` are the chord path's
+        `boundary_offsets` with ``refine_boundaries`` (viterbi), else 0.
     """
     config = config or DecodeConfig()
     type_probs, root_probs = np.asarray(type_probs, np.float64), np.asarray(root_probs, np.float64)
@@ -274,7 +324,8 @@ def decode_frames(
         )
     if len(type_probs) == 0:
         empty = np.zeros(0, dtype=np.int64)
-        return empty, empty.copy(), empty.copy()
+        return empty, empty.copy(), empty.copy(), np.zeros(0)
+    offsets = np.zeros(len(type_probs))
     if not config.unknown_chords:
         # No renormalisation needed: it adds the same log-constant to every state of a frame.
         type_probs = type_probs.copy()
@@ -285,11 +336,13 @@ def decode_frames(
     if config.method == "viterbi":
         chord_log = _joint_chord_log_probs(type_probs, root_probs, chord_probs, config.chord_head_weight)
     if config.method == "viterbi" and config.joint_bass and bass_probs is not None:
-        chord_type, root, bass = _joint_bass_viterbi(
+        chord_type, root, bass, offsets = _joint_bass_viterbi(
             chord_log, np.asarray(bass_probs, np.float64), config.self_transition
         )
     elif config.method == "viterbi":
         states = viterbi_self_transition(chord_log, config.self_transition)
+        # The chord path's changes; a change of the separate bass path alone stays halfway.
+        offsets = boundary_offsets(chord_log, states)
         chord_type = np.where(states < 2, states, 2 + (states - 2) // 12)
         root = np.where(states < 2, IGNORE_INDEX, (states - 2) % 12)
         if bass_probs is None:
@@ -305,7 +358,9 @@ def decode_frames(
     no_chord = (chord_type == N_INDEX) | (chord_type == X_INDEX)
     root = np.where(no_chord, IGNORE_INDEX, root).astype(np.int64)
     bass = np.where(no_chord, IGNORE_INDEX, bass).astype(np.int64)
-    return chord_type.astype(np.int64), root, bass
+    if config.method != "viterbi" or not config.refine_boundaries:
+        offsets = np.zeros(len(chord_type))
+    return chord_type.astype(np.int64), root, bass, offsets
 
 
 def frames_to_segments(
@@ -314,6 +369,7 @@ def frames_to_segments(
     bass: Sequence[int] | np.ndarray,
     frame_rate: float,
     duration: float | None = None,
+    boundary_offsets: np.ndarray | None = None,
 ) -> list[ChordSegment]:
     """Merge runs of equal frame labels into segments.
 
@@ -327,6 +383,9 @@ def frames_to_segments(
         End time of the last segment in seconds (the audio length); default: half a frame after the last
         frame's centre. Frames centred after ``duration`` are dropped, and the last segment is stretched or
         cut to end exactly there.
+    boundary_offsets : [frames] float, optional
+        Where the change into frame ``i`` lies, in frames from ``i - 0.5``, each in (-0.5, 0.5)
+        (`boundary_offsets`); default: halfway between the frames.
     """
     chord_type = np.asarray(chord_type, dtype=np.int64).reshape(-1)
     n = len(chord_type)
@@ -341,11 +400,14 @@ def frames_to_segments(
     starts = np.concatenate([[0], changed])
     stops = np.concatenate([changed, [n]])
     end_time = duration if duration is not None else (n - 0.5) / frame_rate
+    shift = np.zeros(n + 1)
+    if boundary_offsets is not None:
+        shift[:n] = np.clip(np.asarray(boundary_offsets, dtype=np.float64).reshape(-1)[:n], -0.49, 0.49)
     segments: list[ChordSegment] = []
     for first, stop in zip(starts, stops):
         label = decode_label(chord_type[first], root[first], bass[first])
-        start = 0.0 if first == 0 else (first - 0.5) / frame_rate
-        end = end_time if stop == n else min((stop - 0.5) / frame_rate, end_time)
+        start = 0.0 if first == 0 else (first - 0.5 + shift[first]) / frame_rate
+        end = end_time if stop == n else min((stop - 0.5 + shift[stop]) / frame_rate, end_time)
         if start >= end_time:
             break  # frames past the end of the audio (padding) are dropped
         if segments and segments[-1].label == label:
@@ -366,6 +428,9 @@ def decode_posteriors(
     duration: float | None = None,
     chord_probs: np.ndarray | None = None,
 ) -> list[ChordSegment]:
-    """Posteriors of one song → chord segments with ``mir_eval``-parsable labels (see `decode_frames`)."""
-    chord_type, root, bass = decode_frames(type_probs, root_probs, bass_probs, config, chord_probs)
-    return frames_to_segments(chord_type, root, bass, frame_rate, duration)
+    """Posteriors of one song → chord segments with ``mir_eval``-parsable labels (see
+    `decode_frames_and_offsets`)."""
+    chord_type, root, bass, offsets = decode_frames_and_offsets(
+        type_probs, root_probs, bass_probs, config, chord_probs
+    )
+    return frames_to_segments(chord_type, root, bass, frame_rate, duration, boundary_offsets=offsets)

@@ -66,6 +66,8 @@ DECODE_HELP = {
     "decode.joint_bass": "viterbi over (chord, bass) pairs (the bass is a chord tone); off: separate paths",
     "decode.chord_head_weight": "weight of the joint chord head against the type x root heads (1: head alone)",
     "decode.unknown_chords": "output X (unknown chord) labels; off: the most likely real chord (or N) instead",
+    "decode.refine_boundaries": "viterbi: put each chord change where the two chords' frame log-probabilities "
+    "cross; off: halfway between the frames",
 }
 DECODE_CHOICES = {"decode.method": ("viterbi", "median", "argmax")}
 AUDIO_GLOB_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff", ".opus", ".oga", ".wave")
@@ -123,6 +125,9 @@ def _predictor_arguments(parser: argparse.ArgumentParser) -> None:
                         help="viterbi: probability of staying in the same chord per frame (default: the checkpoint's)")  # fmt: skip
     parser.add_argument("--decode.median_frames", dest="decode_median_frames", type=int, default=None,
                         help="median: filter width in frames, odd (default: the checkpoint's)")  # fmt: skip
+    parser.add_argument("--decode.refine_boundaries", dest="decode_refine_boundaries", type=parse_bool, default=None,
+                        metavar="BOOL", help="viterbi: place each chord change where the two chords' frame "
+                        "log-probabilities cross, not halfway between frames (default: the checkpoint's)")  # fmt: skip
     parser.add_argument("--decode.unknown_chords", dest="decode_unknown_chords", type=parse_bool, default=None,
                         metavar="BOOL", help="output X (unknown chord) labels (default: the checkpoint's)")  # fmt: skip
     parser.add_argument("--tta", type=int, default=None, metavar="SEMITONES",
@@ -143,6 +148,7 @@ def _load_predictor(args: argparse.Namespace) -> ChordPredictor:
             ("self_transition", args.decode_self_transition),
             ("median_frames", args.decode_median_frames),
             ("unknown_chords", args.decode_unknown_chords),
+            ("refine_boundaries", args.decode_refine_boundaries),
         )
         if v is not None
     }

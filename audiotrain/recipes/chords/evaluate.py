@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audiotrain.audio import AudioError
-from audiotrain.chords.decode import decode_frames, frames_to_segments
+from audiotrain.chords.decode import decode_frames_and_offsets, frames_to_segments
 from audiotrain.chords.lab import read_annotation, write_lab
 from audiotrain.chords.vocabulary import CHORD_TYPES, NUM_CHORD_TYPES
 from audiotrain.datasets.chord_songs import SongEntry, frame_targets
@@ -108,10 +108,10 @@ def evaluate_songs(
                 stacklevel=2,
             )
         p = post.probs
-        chord_type, root, bass = decode_frames(
+        chord_type, root, bass, offsets = decode_frames_and_offsets(
             p["chord_type"], p["root"], p["bass"], predictor.decode, p.get("chord")
         )
-        estimate = frames_to_segments(chord_type, root, bass, post.frame_rate, post.duration)
+        estimate = frames_to_segments(chord_type, root, bass, post.frame_rate, post.duration, offsets)
         wall += time.perf_counter() - start
         audio_seconds += post.duration
         pairs[song.name] = (reference, estimate)
