@@ -55,6 +55,38 @@ def test_padding_with_a_mask_leaves_real_frames_unchanged(attention):
         np.testing.assert_allclose(np.array(batched[key][:, :20]), np.array(alone[key]), atol=1e-4)
 
 
+@pytest.mark.parametrize("attention", ["relu2", "softmax"])
+def test_attention_is_multi_head_attention_with_the_alibi_distance_bias(attention):
+    """The attention, whose keys are projected straight into the layout the score product reads, against a
+    plain numpy version of the same maths: q, k, v from one [3 * dim, dim] projection, per-head scores
+    q.k / sqrt(head_dim) - slope * |i - j| plus the padding bias, rows normalised, values mixed, heads joined,
+    output projection."""
+    from audiotrain.models.chord_model import SelfAttention, alibi_slopes
+
+    mx.random.seed(3)
+    b, t, dim, heads = 2, 9, 16, 4
+    layer = SelfAttention(dim, heads, attention)
+    x = mx.random.normal((b, t, dim))
+    key_bias = mx.array(np.where(np.arange(t) < 7, 0.0, -1e9)[None, None, None, :].repeat(b, 0), mx.float32)
+    got = np.array(layer(x, key_bias))
+    xs, w = np.array(x, np.float64), np.array(layer.qkv.weight, np.float64)
+    q, k, v = np.split(xs @ w.T, 3, axis=-1)
+    split = lambda a: a.reshape(b, t, heads, dim // heads).transpose(0, 2, 1, 3)  # noqa: E731
+    q, k, v = split(q), split(k), split(v)
+    distance = np.abs(np.arange(t)[:, None] - np.arange(t)[None, :])
+    scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(dim // heads)
+    scores = scores - np.array(alibi_slopes(heads))[:, None, None] * distance + np.array(key_bias)
+    if attention == "softmax":
+        weights = np.exp(scores - scores.max(-1, keepdims=True))
+        weights /= weights.sum(-1, keepdims=True)
+    else:
+        weights = np.maximum(scores, 0.0) ** 2
+        weights /= weights.sum(-1, keepdims=True) + 1e-6
+    joined = (weights @ v).transpose(0, 2, 1, 3).reshape(b, t, dim)
+    want = joined @ np.array(layer.out.weight, np.float64).T + np.array(layer.out.bias, np.float64)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
 def test_without_mask_padding_changes_the_result():
     # The counterpart of the test above: shows the mask is what makes the difference.
     mx.random.seed(1)

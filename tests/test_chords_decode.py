@@ -11,6 +11,7 @@ from audiotrain.chords.decode import (
     decode_posteriors,
     frames_to_segments,
     median_smooth,
+    onset_bass,
     viterbi,
     viterbi_self_transition,
 )
@@ -280,3 +281,38 @@ def test_boundary_offsets_stay_inside_their_frames_and_halfway_against_the_frame
     segments = frames_to_segments([2, 3, 2], [0, 9, 0], [0, 9, 0], 10.0, boundary_offsets=offsets)
     assert [s.label for s in segments] == ["C:maj", "A:min", "C:maj"]
     assert all(s.end > s.start for s in segments)
+
+
+def test_a_chords_bass_is_the_one_played_as_it_starts_not_the_walking_line_after():
+    """C:maj for 20 frames over a bass that plays C for three frames and then mostly E: the Viterbi path
+    keeps one (chord, bass) state and, weighing every frame alike, calls it C:maj/3; the bass chosen at the
+    chord's onset says C:maj."""
+    frames = 20
+    type_p = np.full((frames, len(CHORD_TYPES)), 1e-6)
+    type_p[:, CHORD_TYPES.index("maj")] = 1.0
+    root_p = np.full((frames, 12), 1e-6)
+    root_p[:, 0] = 1.0
+    bass_p = np.full((frames, 12), 0.01)
+    bass_p[:3, 0], bass_p[:3, 4] = 0.9, 0.05
+    bass_p[3:, 0], bass_p[3:, 4] = 0.3, 0.55
+    every_frame = DecodeConfig(bass_onset_frames=0.0)
+    assert [s.label for s in decode_posteriors(type_p, root_p, bass_p, 10.0, every_frame)] == ["C:maj/3"]
+    assert [s.label for s in decode_posteriors(type_p, root_p, bass_p, 10.0, DecodeConfig())] == ["C:maj"]
+    # A bass that stays on E from the start is kept.
+    bass_p[:3, 0], bass_p[:3, 4] = 0.05, 0.9
+    assert [s.label for s in decode_posteriors(type_p, root_p, bass_p, 10.0, DecodeConfig())] == ["C:maj/3"]
+    with pytest.raises(ValueError, match="bass_onset_frames must be finite and >= 0"):
+        DecodeConfig(bass_onset_frames=-1.0)
+
+
+def test_onset_bass_chooses_among_each_runs_chord_tones_and_leaves_no_chord_alone():
+    n_index, maj = CHORD_TYPES.index("N"), CHORD_TYPES.index("maj")
+    chord_type = np.array([n_index, maj, maj, maj, maj, n_index])
+    root = np.array([-1, 0, 0, 7, 7, -1])
+    bass = np.array([-1, 0, 0, 7, 7, -1])
+    bass_p = np.full((6, 12), 0.01)
+    bass_p[1:3, 1] = 0.9  # C#: not a tone of C:maj, never chosen; E next best
+    bass_p[1:3, 4] = 0.5
+    bass_p[3:5, 2] = 0.8  # D: the fifth of G:maj
+    got = onset_bass(chord_type, root, bass, bass_p, 6.0)
+    assert got.tolist() == [-1, 4, 4, 2, 2, -1]

@@ -591,6 +591,17 @@ def test_bad_resume_and_checkpoint_fail_fast_without_a_traceback(tiny_run, tmp_p
     broken.write_bytes(b"")
     assert chords.main(["predict", "--checkpoint", str(run_dir), str(broken)]) == 2
     _one_error_line(capsys, "broken.wav", "empty")
+    # Decoding and test-time settings a user can get wrong: named, nothing transcribed.
+    for flags, fragment in (
+        (["--decode.bass_onset_frames", "-1"], "bass_onset_frames must be finite and >= 0, got -1.0"),
+        (["--tta", "7"], "--tta must be between 0 and 6 semitones, got 7"),
+    ):
+        assert chords.main(["predict", "--checkpoint", str(run_dir), str(song), *flags]) == 2
+        _one_error_line(capsys, fragment)
+    # ... and the same settings spelled right: the plain decoding (no TTA, halfway boundaries, the path's bass).
+    plain = ["--tta", "0", "--decode.refine_boundaries", "false", "--decode.bass_onset_frames", "0"]
+    assert chords.main(["predict", "--checkpoint", str(run_dir), str(song), *plain]) == 0
+    assert all(len(line.split("\t")) == 3 for line in capsys.readouterr().out.strip().splitlines())
 
 
 def test_predict_folder_skips_unreadable_files_and_reports_them(tiny_run, tmp_path, capsys):

@@ -68,6 +68,8 @@ DECODE_HELP = {
     "decode.unknown_chords": "output X (unknown chord) labels; off: the most likely real chord (or N) instead",
     "decode.refine_boundaries": "viterbi: put each chord change where the two chords' frame log-probabilities "
     "cross; off: halfway between the frames",
+    "decode.bass_onset_frames": "joint viterbi: each segment's bass is the chord tone heard most as it starts "
+    "(bass posteriors weighted by exp(-t / this), t frames from its start); 0: the path's own bass",
 }
 DECODE_CHOICES = {"decode.method": ("viterbi", "median", "argmax")}
 AUDIO_GLOB_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff", ".opus", ".oga", ".wave")
@@ -128,6 +130,9 @@ def _predictor_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--decode.refine_boundaries", dest="decode_refine_boundaries", type=parse_bool, default=None,
                         metavar="BOOL", help="viterbi: place each chord change where the two chords' frame "
                         "log-probabilities cross, not halfway between frames (default: the checkpoint's)")  # fmt: skip
+    parser.add_argument("--decode.bass_onset_frames", dest="decode_bass_onset_frames", type=float, default=None,
+                        help="joint viterbi: each segment's bass is the chord tone heard most as it starts, "
+                        "weighted by exp(-t / this) t frames in; 0: the path's own (default: the checkpoint's)")  # fmt: skip
     parser.add_argument("--decode.unknown_chords", dest="decode_unknown_chords", type=parse_bool, default=None,
                         metavar="BOOL", help="output X (unknown chord) labels (default: the checkpoint's)")  # fmt: skip
     parser.add_argument("--tta", type=int, default=None, metavar="SEMITONES",
@@ -149,6 +154,7 @@ def _load_predictor(args: argparse.Namespace) -> ChordPredictor:
             ("median_frames", args.decode_median_frames),
             ("unknown_chords", args.decode_unknown_chords),
             ("refine_boundaries", args.decode_refine_boundaries),
+            ("bass_onset_frames", args.decode_bass_onset_frames),
         )
         if v is not None
     }

@@ -169,8 +169,8 @@ class ChordPredictor:
         self.batch_windows = int(batch_windows)
         shifts = default_tta_shifts(features) if tta_shifts is None else tuple(int(s) for s in tta_shifts)
         self.tta_shifts = shifts or (0,)
-        # One fixed input shape [batch_windows, window_frames, n_bins]: compiled once, reused for every song.
-        # The weights are declared as inputs so that later updates of the model are seen.
+        # Input shapes [size <= batch_windows, window_frames, n_bins]: each compiled once, reused for every
+        # song. The weights are declared as inputs so that later updates of the model are seen.
         self._forward = mx.compile(self._probabilities, inputs=[self.model.state])
 
     # ---- loading --------------------------------------------------------------------------------------
@@ -242,10 +242,14 @@ class ChordPredictor:
         widths["chord"] = joint_chord_classes(self.model.config.num_chord_types)
         sums = [{key: np.zeros((len(v), widths[key]), np.float32) for key in self.heads} for v in views]
         totals = [np.zeros(len(v), np.float32) for v in views]
-        for first in range(0, len(windows), self.batch_windows):
-            group = windows[first : first + self.batch_windows]
-            frames = np.zeros((self.batch_windows, w, self.features.n_bins), np.float32)
-            mask = np.zeros((self.batch_windows, w), np.float32)
+        # Passes of equal size, at most batch_windows each: 25 windows run as 4 x 7 rather than 4 x 8 with
+        # 7 empty rows. Each size compiles once (at most batch_windows shapes).
+        passes = -(-len(windows) // self.batch_windows)
+        size = -(-len(windows) // passes)
+        for first in range(0, len(windows), size):
+            group = windows[first : first + size]
+            frames = np.zeros((size, w, self.features.n_bins), np.float32)
+            mask = np.zeros((size, w), np.float32)
             for j, (index, s) in enumerate(group):
                 real = min(w, len(views[index]) - s)
                 frames[j, :real] = views[index][s : s + real]
