@@ -130,7 +130,7 @@ def _predictor_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--decode.refine_boundaries", dest="decode_refine_boundaries", type=parse_bool, default=None,
                         metavar="BOOL", help="viterbi: place each chord change where the two chords' frame "
                         "log-probabilities cross, not halfway between frames (default: the checkpoint's)")  # fmt: skip
-    parser.add_argument("--decode.bass_onset_frames", dest="decode_bass_onset_frames", type=float, default=None,
+    parser.add_argument("--decode.bass_onset_frames", dest="decode_bass_onset_frames", type=float, default=None, metavar="FRAMES",
                         help="joint viterbi: each segment's bass is the chord tone heard most as it starts, "
                         "weighted by exp(-t / this) t frames in; 0: the path's own (default: the checkpoint's)")  # fmt: skip
     parser.add_argument("--decode.unknown_chords", dest="decode_unknown_chords", type=parse_bool, default=None,
