@@ -29,6 +29,7 @@ TINY_FLAGS = [
     "--data.window_frames", "32", "--batch_size", "4", "--num_epochs", "2", "--save_every", "1",
     "--model.d_model", "32", "--model.n_layers", "1", "--model.n_heads", "2", "--model.ff_dim", "64",
     "--progress_bar", "false",
+    "--features.max_pitch_shift", "3",  # 6 by default: what predict --tta may then ask for is checked
 ]  # fmt: skip
 
 
@@ -595,6 +596,11 @@ def test_bad_resume_and_checkpoint_fail_fast_without_a_traceback(tiny_run, tmp_p
     for flags, fragment in (
         (["--decode.bass_onset_frames", "-1"], "bass_onset_frames must be finite and >= 0, got -1.0"),
         (["--tta", "7"], "--tta must be between 0 and 6 semitones, got 7"),
+        (
+            ["--tta", "4"],
+            "was trained with features.max_pitch_shift 3, so its features reach 3 semitones either "
+            "way; use --tta 3 or less",
+        ),
     ):
         assert chords.main(["predict", "--checkpoint", str(run_dir), str(song), *flags]) == 2
         _one_error_line(capsys, fragment)
