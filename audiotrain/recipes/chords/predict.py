@@ -133,7 +133,7 @@ class ChordPredictor:
         features: how the model's input frames are computed.
         decode: how posteriors become segments.
         window_frames: frames per inference window (the training window length is a good choice).
-        batch_windows: windows per forward pass.
+        batch_windows: most windows per forward pass (passes are made equal in size below it).
         tta_shifts: test-time augmentation: semitone shifts whose posteriors are averaged, e.g. (-1, 0, 1);
             (0,) is none; default (None): `default_tta_shifts` of the features.
         window_hop: frames from one window's start to the next; default (None): three quarters of a window.
