@@ -144,14 +144,15 @@ def _predictor_arguments(parser: argparse.ArgumentParser) -> None:
 def _load_predictor(args: argparse.Namespace) -> ChordPredictor:
     if args.tta is not None and not 0 <= args.tta <= 6:
         raise ValueError(f"--tta must be between 0 and 6 semitones, got {args.tta}")
-    shifts = None if args.tta is None else range(-args.tta, args.tta + 1)
-    predictor = ChordPredictor.from_checkpoint(args.checkpoint, tta_shifts=shifts)
+    predictor = ChordPredictor.from_checkpoint(args.checkpoint)  # the default shifts always fit its features
     reach = predictor.features.max_pitch_shift
     if args.tta is not None and args.tta > reach:
         raise ValueError(
             f"--tta {args.tta}: {args.checkpoint} was trained with features.max_pitch_shift {reach}, so its "
             f"features reach {reach} semitones either way; use --tta {reach}" + (" or less" if reach else "")
         )
+    if args.tta is not None:
+        predictor.tta_shifts = tuple(range(-args.tta, args.tta + 1))
     changes = {
         k: v
         for k, v in (

@@ -169,6 +169,13 @@ class ChordPredictor:
         self.batch_windows = int(batch_windows)
         shifts = default_tta_shifts(features) if tta_shifts is None else tuple(int(s) for s in tta_shifts)
         self.tta_shifts = shifts or (0,)
+        # Checked once here, not per song after its CQT: a crop moves only as far as the spare bins reach.
+        for shift in self.tta_shifts:
+            if abs(shift) > features.max_pitch_shift:
+                raise ValueError(
+                    f"tta shift {shift} needs more spare bins than features.max_pitch_shift "
+                    f"{features.max_pitch_shift} semitones"
+                )
         # Input shapes [size <= batch_windows, window_frames, n_bins]: each compiled once, reused for every
         # song. The weights are declared as inputs so that later updates of the model are seen.
         self._forward = mx.compile(self._probabilities, inputs=[self.model.state])
@@ -278,11 +285,6 @@ class ChordPredictor:
         views = []
         for shift in self.tta_shifts:
             start = self.features.spare_bins - shift * self.features.bins_per_semitone
-            if not 0 <= start <= full.shape[0] - self.features.n_bins:
-                raise ValueError(
-                    f"tta shift {shift} needs more spare bins than features.max_pitch_shift "
-                    f"{self.features.max_pitch_shift} semitones"
-                )
             views.append(np.ascontiguousarray(full[start : start + self.features.n_bins].T))
         probs = None
         for shift, p in zip(self.tta_shifts, self._windowed_posteriors(views)):
