@@ -15,6 +15,18 @@ import pytest  # noqa: E402
 from reference import SKIP_PREFIX, strict  # noqa: E402
 
 
+@pytest.fixture(autouse=True, scope="session")
+def one_process_unless_asked():
+    """The recipes' automatic local processes (`audiotrain.distributed.local`) would start an MPI job for
+    every training a test runs in this process: one process here, unless a test asks with --processes N
+    (tests/test_local_processes.py does). Session-wide, so that module fixtures that train see it too."""
+    from audiotrain.distributed import local
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(local, "MAX_AUTO_PROCESSES", 1)
+        yield
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

@@ -14,7 +14,7 @@ CHORDS = [
     "--data.demo_songs", "4", "--data.demo_test_songs", "1", "--data.demo_seconds", "8",
     "--data.window_frames", "32", "--num_epochs", "2", "--model.d_model", "32", "--model.n_layers", "1",
     "--model.n_heads", "2", "--model.ff_dim", "64", "--progress_bar", "false", "--data.pitch_shift", "false",
-    "--model.dropout", "0",
+    "--model.dropout", "0", "--processes", "1",
 ]  # fmt: skip
 
 

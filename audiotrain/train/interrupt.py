@@ -1,5 +1,6 @@
 """Ctrl-C during a run: the first one asks the loop to stop after the current step (it then saves), a
-second one aborts at once."""
+second one aborts at once. In a rank that `audiotrain.distributed.local` launched, SIGUSR1 stands for
+Ctrl-C (the launcher forwards the user's Ctrl-C as it)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ from collections.abc import Callable
 
 @contextlib.contextmanager
 def stop_on_sigint(request_stop: Callable[[], bool]):
-    """While inside, SIGINT calls `request_stop()`, which returns False the first time (the run stops
-    where it can and saves) and True once a stop was already requested (raise KeyboardInterrupt)."""
+    """While inside, SIGINT (and its stand-in, see the module docstring) calls `request_stop()`, which returns
+    False the first time (the run stops where it can and saves) and True once a stop was already requested
+    (raise KeyboardInterrupt)."""
+    from audiotrain.distributed.local import stop_signals
+
     if threading.current_thread() is not threading.main_thread():
         yield  # signal handlers can only be installed from the main thread
         return
@@ -21,8 +25,9 @@ def stop_on_sigint(request_stop: Callable[[], bool]):
         if request_stop():
             raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {signum: signal.signal(signum, handler) for signum in stop_signals()}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, old in previous.items():
+            signal.signal(signum, old)

@@ -205,6 +205,7 @@ class Trainer:
         # Per run.
         self.should_stop = False
         self.interrupted = False
+        self._stop_requested = False  # data parallel: Ctrl-C heard here, not yet agreed (`_agree_on_stop`)
         self.interrupted_checkpoint: Path | None = None  # where Ctrl-C saved, once it has
         # Printed after Ctrl-C saves ({path} is the checkpoint); a command-line tool sets its own, or None.
         self.resume_hint: str | None = (
@@ -276,6 +277,9 @@ class Trainer:
         return int(limit) if limit != math.inf else math.inf
 
     def print(self, *args: Any) -> None:
+        """Print from rank 0 only under data parallel (as Lightning's), above any progress bar."""
+        if not self.is_global_zero:
+            return
         from tqdm.auto import tqdm
 
         tqdm.write(" ".join(str(a) for a in args))
@@ -326,7 +330,7 @@ class Trainer:
         try:
             self._setup_optimizer(model)
             self.state = "running"
-            self.should_stop = self.interrupted = False
+            self.should_stop = self.interrupted = self._stop_requested = False
             self.interrupted_checkpoint = None
             self.progress.validation_pending = False
             ckpt_path = self.callbacks.checkpoint_path(ckpt_path or self._pending_ckpt)
@@ -516,6 +520,7 @@ class Trainer:
         # loggers past this step, so resuming from it neither drops nor repeats its row.
         if stepped and self.is_logging_step():
             self._log_train_interval()
+            self._agree_on_stop()
         self.callbacks.call("on_train_batch_end", self, module, outputs, batch, batch_idx)
         if val_due:
             progress.validation_pending = False  # a checkpoint saved in on_validation_end has run it
@@ -765,15 +770,34 @@ class Trainer:
         return mx.stream(self.device)
 
     def _request_stop(self) -> bool:
-        """Ctrl-C: the first stops after the current step or validation batch; True asks to abort."""
-        if self.interrupted:
+        """Ctrl-C: the first stops after the current step or validation batch; True asks to abort.
+
+        Under data parallel a rank cannot stop alone (the others would wait for it in their next
+        all-reduce), and the ranks hear the signal at different steps: the request is only noted here, and
+        the ranks stop together at the next logging step where any of them has one (`_agree_on_stop`)."""
+        if self.interrupted or self._stop_requested:
             return True
+        if self.world_size > 1:
+            self._stop_requested = True
+            self.print(
+                f"\nInterrupted: the {self.world_size} processes stop together within "
+                f"{self.log_every_n_steps} training steps and save a checkpoint (Ctrl-C again to abort "
+                "without saving)"
+            )
+            return False
         self.interrupted = True
         self.print(
             "\nInterrupted: saving a checkpoint after this step or validation batch "
             "(Ctrl-C again to abort without saving)"
         )
         return False
+
+    def _agree_on_stop(self) -> None:
+        """Data parallel, at a logging step (the same step on every rank): stop every rank when any of them
+        was asked to (`_request_stop`). One scalar all-reduce, as `_time_is_up`."""
+        if self.world_size > 1 and not self.interrupted:
+            asked = collectives.all_reduce_sum(mx.array(float(self._stop_requested))).item()
+            self.interrupted = asked > 0
 
     # ---- checkpoints -----------------------------------------------------------------------------------
     def _config(self) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from audiotrain.audio import AudioError, SkipCounter
 from audiotrain.chords.lab import jams_text, write_jams, write_lab
 from audiotrain.datasets.chord_songs import scan_song_folder
 from audiotrain.distributed import collectives
+from audiotrain.distributed.local import install_rank_stop_signal, plan_local_processes, run_local_job
 from audiotrain.recipes._run import refuse_existing_outputs, resume_command
 from audiotrain.recipes.chords.config import PRESETS, TrainingConfig, benchmark_config
 from audiotrain.recipes.chords.evaluate import EVALUATION_FILES, check_output_folder, evaluate_songs
@@ -44,7 +45,7 @@ from audiotrain.recipes.chords.predict import (
     annotation_in_the_way,
     output_paths,
 )
-from audiotrain.recipes.chords.train import run_training
+from audiotrain.recipes.chords.train import check_output_folders, run_training
 from audiotrain.recipes.config_cli import (
     USER_ERRORS,
     SettingsParser,
@@ -225,6 +226,18 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
         parser.error(str(error))
     if not demo:
         config = _with_data_folder(parser, args, config)
+    try:
+        plan = plan_local_processes(config.processes, config.batch_size)
+    except ValueError as error:
+        parser.error(str(error))
+    if plan.processes > 1:
+        # Refusals of the run folder come once, from here, not from every rank.
+        check_output_folders(
+            config, Path(args.run_dir) if args.run_dir else None, args.resume, args.overwrite
+        )
+        return run_local_job(plan, "audiotrain.recipes.chords", ([] if demo else ["train"]) + argv)
+    if plan.note:
+        print(plan.note)
     result = run_training(config, args.run_dir, resume=args.resume, overwrite=args.overwrite)
     if not collectives.is_main_process():
         return 0  # rank 0 reports for a data-parallel job
@@ -263,6 +276,11 @@ def _cmd_cv(argv: list[str]) -> int:
         parser.error(str(error))
     if args.data_folder is not None or getattr(args, "data.data_dir", None) or config.data.data_dir:
         config = _with_data_folder(parser, args, config)
+    if config.processes > 1:
+        parser.error(
+            f"--processes {config.processes}: cv trains its folds in this process (the demo and train commands "
+            "start one process per core); under mlx.launch or mpirun every fold trains data parallel"
+        )
     run_dir = args.run_dir or Path("runs") / time.strftime("chords-cv-%Y%m%d-%H%M%S")
     result = run_cross_validation(config, run_dir, folds=args.folds)
     print(f"\nrun folder: {result.run_dir} (fold<k>/, oof/*.lab, cv_scores.json, cv_scores.md)")
@@ -464,6 +482,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] in ("-h", "--help"):
         print(_TOP_HELP)
         return 0
+    install_rank_stop_signal()  # in a rank of a job of local processes: the launcher's Ctrl-C
     command = argv.pop(0) if argv and argv[0] in COMMANDS else "demo"
     if argv and not argv[0].startswith("-") and command == "demo":
         print(

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from audiotrain.audio import AudioError, get_duration
 from audiotrain.distributed import collectives
+from audiotrain.distributed.local import launched_processes, per_process_batch
 from audiotrain.metrics.plots import plot_training_curves
 from audiotrain.models.chord_loss import ChordRecognitionLoss
 from audiotrain.recipes._run import (
@@ -128,7 +129,7 @@ def run_training(
     if not main:
         log = _silent
     run_dir = Path(run_dir) if run_dir is not None else None
-    replace = _check_output_folders(config, run_dir, resume, overwrite)
+    replace = check_output_folders(config, run_dir, resume, overwrite)
     if resume:  # before any feature is computed or folder written
         resume_folder = ckpt.resolve_checkpoint(resume)
         state = ckpt.read_state(resume_folder)  # read once: the checks below and the song check after
@@ -142,8 +143,9 @@ def run_training(
         check_resume_songs(resume_folder, state, splits, config.data, from_demo)
     run_dir = _open_run_folder(run_dir, replace, config, splits, log)
 
+    # In a job of local processes (`audiotrain.distributed.local`) the configured batch is the whole job's.
     train_loader, val_loader, _ = make_loaders(
-        splits, feature_fn, config.data, config.features, config.batch_size, config.seed
+        splits, feature_fn, config.data, config.features, per_process_batch(config.batch_size), config.seed
     )
     task = _seeded_task(config, splits, len(train_loader), len(train_loader.dataset), log)
     # What a --resume of this run's checkpoints compares the songs with.
@@ -172,7 +174,7 @@ def run_training(
     )
 
 
-def _check_output_folders(
+def check_output_folders(
     config: TrainingConfig, run_dir: Path | None, resume: str | Path | None, overwrite: bool
 ) -> bool:
     """The cheap checks of where the run writes, before any data is read (see `audiotrain.recipes._run`).
@@ -258,9 +260,18 @@ def _seeded_task(
     task = build_task(config, splits.train, steps_per_epoch)
     log(
         f"model: {task.model.num_parameters() / 1e6:.2f} M parameters; {windows} windows of "
-        f"{config.data.window_frames} frames per epoch ({steps_per_epoch} steps of {config.batch_size})"
+        f"{config.data.window_frames} frames per epoch ({steps_per_epoch} steps of {_batch_words(config.batch_size)})"
     )
     return task
+
+
+def _batch_words(batch_size: int) -> str:
+    processes = launched_processes()
+    return (
+        f"{batch_size}"
+        if processes == 1
+        else f"{batch_size}: {processes} processes x {batch_size // processes}"
+    )
 
 
 def _write_training_outputs(

