@@ -258,6 +258,43 @@ def test_generate_writes_parsable_files_and_caches(tmp_path):
     assert not entries[1].audio_path.exists()
 
 
+def test_processes_rendering_a_set_together_write_the_set_one_process_writes(tmp_path):
+    """Data parallel: each process renders every other song, process 0 clears a stale set first and writes
+    the manifest once all are done (two threads with a real barrier stand in for two ranks)."""
+    import threading
+
+    settings = dict(n_songs=5, seed=3, sr=8000, song_seconds=4.0)
+    alone = generate_demo_songs(tmp_path / "alone", **settings)
+    shared = tmp_path / "shared"
+    generate_demo_songs(shared, n_songs=2, seed=9, sr=8000, song_seconds=4.0)  # a stale set, to be replaced
+    barrier = threading.Barrier(2)
+    results, errors = {}, []
+
+    def rank(r):
+        try:
+            results[r] = generate_demo_songs(shared, **settings, shard=(r, 2), barrier=barrier.wait)
+        except Exception as error:  # surfaced below
+            errors.append(error)
+            barrier.abort()
+
+    threads = [threading.Thread(target=rank, args=(r,)) for r in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors and [e.name for e in results[0]] == [e.name for e in results[1]] == [
+        e.name for e in alone
+    ]
+    for a, b in zip(alone, results[0]):
+        assert a.audio_path.read_bytes() == b.audio_path.read_bytes()
+        assert a.annotation_path.read_text() == b.annotation_path.read_text()
+    mtime = results[0][0].audio_path.stat().st_mtime_ns
+    assert generate_demo_songs(shared, **settings) == results[0]  # complete: reused as it is
+    assert results[0][0].audio_path.stat().st_mtime_ns == mtime
+    with pytest.raises(ValueError, match="barrier"):
+        generate_demo_songs(tmp_path / "x", **settings, shard=(0, 2))
+
+
 @pytest.mark.parametrize("style", STYLES)
 def test_songs_are_deterministic(style):
     config = DemoConfig(n_songs=12, seed=3, song_seconds=20.0, style=style)

@@ -50,6 +50,7 @@ parameters; called again with the same parameters on that folder it does nothing
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -778,6 +779,9 @@ def generate_demo_songs(
     song_seconds: float = 30.0,
     timbres: tuple[str, ...] | None = None,
     style: str = "train",
+    *,
+    shard: tuple[int, int] = (0, 1),
+    barrier: Callable[[], None] | None = None,
     **kwargs,
 ) -> list[SongEntry]:
     """Write a demo set (``song_XXX.wav`` + ``.lab``) to ``out_dir``, or reuse it if already there.
@@ -787,12 +791,21 @@ def generate_demo_songs(
     out_dir : str or Path
     n_songs, seed, sr, song_seconds, timbres, style, **kwargs
         Fields of `DemoConfig`.
+    shard, barrier : (rank, world) and a function that waits for every process
+        Several processes writing one set together (data parallel): every one calls this with its
+        ``(rank, world)`` and the job's barrier. Process 0 clears a stale set, each renders the songs
+        ``rank, rank + world, ...`` (each song is drawn from its own seed, so the set is the same however
+        many render it), and process 0 writes the manifest once all are done.
 
     Returns
     -------
     list of SongEntry
         The songs, in order.
     """
+    rank, world = shard
+    if world > 1 and barrier is None:
+        raise ValueError("generate_demo_songs: shard across processes needs their barrier")
+    wait = barrier or (lambda: None)
     config = DemoConfig(
         n_songs=n_songs, seed=seed, sr=sr, song_seconds=song_seconds, timbres=timbres, style=style, **kwargs
     )
@@ -804,30 +817,50 @@ def generate_demo_songs(
         for i in range(config.n_songs)
     ]
     manifest_path = out_dir / MANIFEST
-    if manifest_path.exists():
-        try:
-            cached = json.loads(manifest_path.read_text())
-        except json.JSONDecodeError:
-            cached = None
-        if (
-            cached
-            and cached.get("params") == params
-            and all(e.audio_path.exists() and e.annotation_path.exists() for e in entries)
-        ):
-            return entries
-        manifest_path.unlink()
-        for name in (cached or {}).get(
-            "songs", []
-        ):  # files of the previous set that this one does not overwrite
-            for suffix in (".wav", ".lab"):
-                (out_dir / f"{name}{suffix}").unlink(missing_ok=True)
+    if rank == 0 and not _is_complete(manifest_path, params, entries):
+        _clear_stale_set(out_dir, manifest_path)
+    wait()  # every process now sees the same set: complete (manifest and files) or without a manifest
+    if _is_complete(manifest_path, params, entries):
+        return entries
     out_dir.mkdir(parents=True, exist_ok=True)
-    for i, entry in enumerate(entries):
+    for i in range(rank, len(entries), world):
         song = plan_demo_song(config, i)
         audio = render_demo_song(song, config.sr, seed=[config.seed, i])
-        sf.write(entry.audio_path, audio, config.sr, subtype="PCM_16")
-        write_lab(entry.annotation_path, song.segments)
-    # The manifest is written last: a set interrupted halfway is regenerated next time.
-    manifest = {"params": params, "songs": [e.name for e in entries]}
-    manifest_path.write_text(json.dumps(manifest, indent=1))
+        sf.write(entries[i].audio_path, audio, config.sr, subtype="PCM_16")
+        write_lab(entries[i].annotation_path, song.segments)
+    wait()
+    if rank == 0:
+        # The manifest is written last: a set interrupted halfway is regenerated next time.
+        manifest = {"params": params, "songs": [e.name for e in entries]}
+        manifest_path.write_text(json.dumps(manifest, indent=1))
+    wait()
     return entries
+
+
+def _is_complete(manifest_path: Path, params: dict, entries: list[SongEntry]) -> bool:
+    """A set made with `params` whose files are all there."""
+    if not manifest_path.exists():
+        return False
+    try:
+        cached = json.loads(manifest_path.read_text())
+    except json.JSONDecodeError:
+        return False
+    return (
+        isinstance(cached, dict)
+        and cached.get("params") == params
+        and all(e.audio_path.exists() and e.annotation_path.exists() for e in entries)
+    )
+
+
+def _clear_stale_set(out_dir: Path, manifest_path: Path) -> None:
+    """Remove the manifest of a set made otherwise, and its songs (those a new set would not overwrite)."""
+    if not manifest_path.exists():
+        return
+    try:
+        cached = json.loads(manifest_path.read_text())
+    except json.JSONDecodeError:
+        cached = None
+    manifest_path.unlink()
+    for name in (cached or {}).get("songs", []) if isinstance(cached, dict) else []:
+        for suffix in (".wav", ".lab"):
+            (out_dir / f"{name}{suffix}").unlink(missing_ok=True)

@@ -22,9 +22,11 @@ from audiotrain.datasets.chord_songs import (
     scan_song_folder,
     split_songs,
 )
+from audiotrain.distributed import collectives
 from audiotrain.features.cache import FeatureCache
 from audiotrain.recipes.chords.config import ChordDataConfig, ChordFeatureConfig
 
+import mlx.core as mx
 import numpy as np
 
 #: Seed offset of the held-out demo songs: different songs from the training set.
@@ -68,8 +70,9 @@ def demo_splits(
             f"{kind}-v{generator_version(style)}-{style}-seed{seed}-n{n}-{data.demo_seconds:g}s-{'+'.join(timbres)}"
         )
         return generate_demo_songs(
-            folder, n_songs=n, seed=seed, sr=sr, song_seconds=data.demo_seconds, timbres=timbres, style=style
-        )
+            folder, n_songs=n, seed=seed, sr=sr, song_seconds=data.demo_seconds, timbres=timbres, style=style,
+            shard=(collectives.rank(), collectives.world_size()), barrier=collectives.barrier,
+        )  # fmt: skip
 
     shares = data.demo_style_shares()
     assigned = assign_demo_styles(data.demo_songs, tuple(shares.values()))
@@ -150,19 +153,32 @@ def drop_undecodable(
     The folder scan reads headers only, so NaN samples or data truncated past the header surface
     when the audio is decoded: here, listed before training, rather than in a DataLoader worker in
     the middle of the first epoch. The features land in the cache the first epoch reads.
-    """
-    dropped: list[str] = []
 
-    def keep(songs: list[SongEntry]) -> list[SongEntry]:
-        kept = []
-        for song in songs:
-            try:
-                feature_fn(song.audio_path)
-            except AudioError as err:
-                dropped.append(f"{song.name}: {err}")
-            else:
-                kept.append(song)
-        return kept
+    Under data parallel each rank computes every W-th song (the features of a few hundred songs take
+    tens of seconds on a CPU); one all-reduce then tells every rank which songs failed, and waits until
+    every rank's share is in the cache. A failed song is decoded again where its reason is needed.
+    """
+    songs = [*splits.train, *splits.val, *splits.test]
+    rank, world = collectives.rank(), collectives.world_size()
+    failed = np.zeros(len(songs), np.float32)
+    for i in range(rank, len(songs), world):
+        try:
+            feature_fn(songs[i].audio_path)
+        except AudioError:
+            failed[i] = 1.0
+    if world > 1:
+        failed = np.asarray(collectives.all_reduce_sum(mx.array(failed)))
+    dropped: list[str] = []
+    bad: set[int] = set()
+    for i in np.flatnonzero(failed):
+        try:
+            feature_fn(songs[i].audio_path)
+        except AudioError as err:
+            dropped.append(f"{songs[i].name}: {err}")
+            bad.add(id(songs[i]))
+
+    def keep(part: list[SongEntry]) -> list[SongEntry]:
+        return [song for song in part if id(song) not in bad]
 
     kept = SongSplits(keep(splits.train), keep(splits.val), keep(splits.test), splits.source)
     if dropped and (not kept.train or not kept.val):

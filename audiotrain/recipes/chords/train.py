@@ -210,20 +210,15 @@ def _check_epochs_left(folder: Path, state: dict, num_epochs: int) -> None:
 
 def _prepare_songs(config: TrainingConfig, splits: SongSplits | None, log):
     """(the songs split into train/val/test without those whose audio does not decode, the feature
-    function, its cache): the data folder's songs, or the demo's (synthesised once, by rank 0)."""
+    function, its cache): the data folder's songs, or the demo's (synthesised once, shared between the ranks)."""
     data = config.data
     if splits is None:
         if data.data_dir:
             splits, report = folder_splits(data, config.seed, min_seconds=config.features.min_seconds)
             log(report)
         else:
-            # Rank 0 synthesises (or finds) the demo songs first; the other ranks then read them.
-            main = collectives.is_main_process()
-            if not main:
-                collectives.barrier()
+            # Under data parallel every rank renders its share of the demo songs (`generate_demo_songs`).
             splits = demo_splits(data, config.features.sr)
-            if main:
-                collectives.barrier()
     # A window longer than every song ended in a segmentation fault: refused from the headers, before the
     # decode pass below computes every song's features (minutes on a large folder).
     _check_window_fits(splits, config)
