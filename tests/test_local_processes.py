@@ -159,3 +159,30 @@ def test_the_command_line_names_what_cannot_be_done(tmp_path, capsys):
         chords.main(["cv", *TINY, *cache, "--processes", "2"])
     assert "--processes 2: cv trains its folds in this process" in capsys.readouterr().err
     assert not (tmp_path / "run").exists() and not (tmp_path / "cache").exists()  # refused before any work
+
+
+@pytest.mark.slow
+def test_clap_fine_tuning_trains_in_two_local_processes(tmp_path):
+    args = ["--demo.folder", str(tmp_path / "cache"), "--demo.clips", "8", "--demo.width", "16",
+            "--demo.vocab_size", "120", "--dataset.max_tokens", "16", "--dataset.num_workers", "0",
+            "--train.epochs", "1", "--train.batch_size", "4", "--train.progress_bar", "false",
+            "--train.processes", "2", "--out", "run"]  # fmt: skip
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "audiotrain.recipes.clap", *args],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert "training in 2 processes" in done.stdout and "--train.processes 1 for one" in done.stdout
+    assert done.stdout.count("exported Hugging Face model") == 1  # rank 0 speaks for the job
+    assert (tmp_path / "run" / "hf_model" / "config.json").is_file()
+    # refused once, by the launching process, before any rank starts
+    again = subprocess.run(
+        [sys.executable, "-m", "audiotrain.recipes.clap", *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert again.returncode == 2 and again.stderr.count("already holds files") == 1
+    assert "training in 2 processes" not in again.stdout

@@ -232,7 +232,11 @@ def check_mpi(mpi: Mpi, processes: int, timeout: float = CHECK_TIMEOUT_S) -> str
 
 
 def run_local_job(
-    plan: LocalPlan, module: str, argv: Sequence[str], log: Callable[[str], None] = print
+    plan: LocalPlan,
+    module: str,
+    argv: Sequence[str],
+    flag: str = "--processes",
+    log: Callable[[str], None] = print,
 ) -> int:
     """Run ``python -m module argv`` as `plan.processes` ranks under MPI and return the job's exit status.
 
@@ -244,7 +248,7 @@ def run_local_job(
     command = [*_mpirun_command(plan.mpi, plan.processes, list(extra)), sys.executable, "-m", module, *argv]
     log(
         f"training in {plan.processes} processes on {usable_cores()} cores ({plan.mpi.source}; "
-        f"--processes 1 for one)"
+        f"{flag} 1 for one)"
     )
     proc = subprocess.Popen(
         command, env={**os.environ, **extra}, stdin=subprocess.DEVNULL, start_new_session=True

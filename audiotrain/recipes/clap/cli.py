@@ -55,7 +55,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
+from audiotrain.distributed.local import install_rank_stop_signal, plan_local_processes, run_local_job
+from audiotrain.recipes._run import check_resume_folder, check_run_folder
 from audiotrain.recipes.clap.bundle import export_checkpoint
 from audiotrain.recipes.clap.config import PRESETS, ClapRecipeConfig
 from audiotrain.recipes.clap.train import run
@@ -141,7 +144,25 @@ def main(argv: list[str] | None = None) -> int:
         from audiotrain.recipes.clap.cv import main as cv_main
 
         return cv_main(argv[1:])
-    cfg = parse_config(argv)
+    install_rank_stop_signal()  # in a rank of a job of local processes: the launcher's Ctrl-C
+    parser = build_parser()
+    cfg, _ = parse_arguments(parser, argv)
+    try:
+        plan = plan_local_processes(cfg.train.processes, cfg.train.batch_size, "--train.processes")
+    except ValueError as error:
+        parser.error(str(error))
+    if plan.processes > 1:
+        try:  # refusals of the --out folder come once, from here, not from every rank
+            if cfg.resume:
+                check_resume_folder(cfg.resume)
+            if cfg.out:
+                check_run_folder(Path(cfg.out), "--out", cfg.overwrite, cfg.resume)
+        except USER_ERRORS as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        return run_local_job(plan, "audiotrain.recipes.clap", argv, "--train.processes")
+    if plan.note:
+        print(plan.note)
     try:
         result = run(cfg, argv)
     except USER_ERRORS as error:

@@ -83,6 +83,11 @@ class ClapTrainConfig:
     )
     progress_bar: bool = _opt(True, "show a progress bar")
     log_every_n_steps: int = _opt(10, "log training metrics every n optimizer steps")
+    processes: int = _opt(
+        0,
+        "on a CPU: processes to train in, one per core, the batch split between them (0: one per core, up to "
+        "4, when an MPI is installed; 1: this process alone)",
+    )
 
     def __post_init__(self):
         # Everything the Trainer or the loaders would reject, at parsing (before data or model load).
@@ -97,6 +102,7 @@ class ClapTrainConfig:
             check_setting(name, getattr(self, name), integer=True, at_least=1)
         check_setting("gradient_clip", self.gradient_clip, above=0, optional=True)
         check_setting("seed", self.seed, integer=True, at_least=0, at_most=SEED_MAX)
+        check_setting("processes", self.processes, integer=True, at_least=0)
         try:
             flags.precision(str(self.precision))
         except ValueError:

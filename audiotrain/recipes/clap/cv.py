@@ -168,6 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--folds", type=int, default=5, help="number of folds (default 5), grouped by clip")
     cfg, args = parse_arguments(parser, argv)
+    if cfg.train.processes > 1:
+        parser.error(
+            f"--train.processes {cfg.train.processes}: cv trains its folds in this process (fine-tuning starts "
+            "one process per core); under mlx.launch or mpirun every fold trains data parallel"
+        )
     try:
         run_cross_validation(cfg, args.folds, argv)
     except USER_ERRORS as error:

@@ -22,6 +22,7 @@ from audiotrain.datasets.captions import (
     scan_caption_folder,
 )
 from audiotrain.distributed import collectives
+from audiotrain.distributed.local import per_process_batch
 from audiotrain.recipes._run import (
     check_resume_folder,
     check_run_folder,
@@ -99,7 +100,8 @@ RUN_OUTPUTS = (
 
 def run(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold | None = None) -> dict:
     """`run_job` on every rank of a data-parallel job (mlx.launch): rank 0 alone prints and writes; the
-    other ranks train with it (--train.batch_size is per process) and return after the fit."""
+    other ranks train with it (--train.batch_size is per process, or the whole job's in the recipe's own
+    local processes) and return after the fit."""
     if collectives.is_main_process():
         return run_job(cfg, argv, fold)
     with contextlib.redirect_stdout(io.StringIO()):
@@ -334,7 +336,9 @@ def _loaders(
         eval_set if test_clips is eval_clips else CaptionDataset(test_clips, tokenizer, train=False, **common)
     )
     workers = cfg.dataset.num_workers
-    train_loader = make_loader(train_set, extractor, cfg.train.batch_size, True, cfg.train.seed, workers)
+    # In a job of local processes (`audiotrain.distributed.local`) the configured batch is the whole job's.
+    batch = per_process_batch(cfg.train.batch_size)
+    train_loader = make_loader(train_set, extractor, batch, True, cfg.train.seed, workers)
     val_loader = make_loader(eval_set, extractor, cfg.train.eval_batch_size, False, cfg.train.seed, workers)
     note = validation_note(len(eval_set), cfg.train.eval_batch_size)
     if note:
