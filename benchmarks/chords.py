@@ -982,6 +982,23 @@ tetrads higher on every seed, by 0.4 to 2.1, the others from -1.2 to +2.0 per se
 tetrads 88.5 reaches 88 (five seeds 88.1-89.1, seed 3 87.7); sevenths 90.7 stays above 90; majmin 93.9 is 1.1
 short of 95; majmin_inv is 2.9 points behind majmin and sevenths_inv 2.9 behind sevenths, against 1.
 
+"256 songs, 2 processes" (34 epochs, 1,836 steps; seeds 0-2, the rest not run; training times beside other
+work) against the same seeds of 224:
+
+    setting                    seed  training style (held out)      independent style (version 5)  train s
+    256 songs, 2 processes        0  93.2 95.7 89.0 96.8 90.7 91.9  93.0 92.9 90.4 89.9 87.3 88.0   124
+    256 songs, 2 processes        1  92.1 95.8 89.4 97.4 90.9 91.2  92.1 92.8 90.2 89.9 87.3 87.6   132
+    256 songs, 2 processes        2  93.1 95.4 88.8 97.3 91.3 92.3  93.1 93.6 91.0 90.5 88.0 88.5   134
+
+Three-seed means, independent style: 92.7 93.1 90.5 90.1 87.5 88.0 against 224 songs' 93.4 93.8 90.9 90.7 87.8
+88.6 (training style 92.8 95.6 89.1 97.2 91.0 91.8 against 92.1 95.5 89.2 96.3 90.6 90.2): 32 more songs gave
+the training style's held-out songs a little and the independent style nothing, at 14% more training time.
+Not kept.
+
+The processes also render the demo songs and compute the features together (each every other song): on a
+fresh cache the run reached its first step in 26 s against 40 s. The whole README main command on a fresh
+clone (venv, install, songs, training, evaluation) took 2 min 44 s before that (training 94 s).
+
 Where the bass goes wrong (the eleventh round's checkpoints and inference, six seeds, independent style, time
 where the decoded chord type and root are right): its bass is wrong 4.7% of that time. By the reference's bass:
 root 99.3% right, third 88.7%, fifth 83.5%, seventh 76.8%, and a minor chord's third (A:min/C) 47.8%, read as

@@ -520,6 +520,7 @@ class Trainer:
         # loggers past this step, so resuming from it neither drops nor repeats its row.
         if stepped and self.is_logging_step():
             self._log_train_interval()
+        if stepped and (self.is_logging_step() or last_of_epoch):
             self._agree_on_stop()
         self.callbacks.call("on_train_batch_end", self, module, outputs, batch, batch_idx)
         if val_due:
@@ -774,15 +775,16 @@ class Trainer:
 
         Under data parallel a rank cannot stop alone (the others would wait for it in their next
         all-reduce), and the ranks hear the signal at different steps: the request is only noted here, and
-        the ranks stop together at the next logging step where any of them has one (`_agree_on_stop`)."""
+        the ranks stop together at the next logging step or epoch end where any of them has one
+        (`_agree_on_stop`)."""
         if self.interrupted or self._stop_requested:
             return True
         if self.world_size > 1:
             self._stop_requested = True
             self.print(
                 f"\nInterrupted: the {self.world_size} processes stop together within "
-                f"{self.log_every_n_steps} training steps and save a checkpoint (Ctrl-C again to abort "
-                "without saving)"
+                f"{self.log_every_n_steps} training steps (or at the epoch's end) and save a checkpoint "
+                "(Ctrl-C again to abort without saving)"
             )
             return False
         self.interrupted = True
@@ -793,8 +795,8 @@ class Trainer:
         return False
 
     def _agree_on_stop(self) -> None:
-        """Data parallel, at a logging step (the same step on every rank): stop every rank when any of them
-        was asked to (`_request_stop`). One scalar all-reduce, as `_time_is_up`."""
+        """Data parallel, at a logging step or an epoch's last step (the same step on every rank): stop every
+        rank when any of them was asked to (`_request_stop`). One scalar all-reduce, as `_time_is_up`."""
         if self.world_size > 1 and not self.interrupted:
             asked = collectives.all_reduce_sum(mx.array(float(self._stop_requested))).item()
             self.interrupted = asked > 0
