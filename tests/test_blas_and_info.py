@@ -67,6 +67,8 @@ def test_info_reports_versions_backend_device_and_blas():
     assert out.returncode == 0, out.stderr
     for field in ("python", "mlx", "backend", "device", "blas"):
         assert any(line.startswith(field) for line in out.stdout.splitlines()), field
+    if "backend     cpu" in out.stdout:  # how many processes the recipes would train in, and with which MPI
+        assert any(line.startswith("processes   up to ") for line in out.stdout.splitlines()), out.stdout
 
 
 def test_info_lists_the_optional_packages_with_their_versions():
