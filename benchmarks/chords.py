@@ -995,6 +995,10 @@ Three-seed means, independent style: 92.7 93.1 90.5 90.1 87.5 88.0 against 224 s
 the training style's held-out songs a little and the independent style nothing, at 14% more training time.
 Not kept.
 
+"bass_dim 128" (the bass head's low-band branch twice as wide, 224 songs; seeds 0-1, then stopped): 93.0 93.7
+90.8 90.7 87.8 88.4 and 92.6 93.1 90.2 90.0 87.2 87.6 against 224 songs' 93.7 94.0 90.9 90.9 87.8 88.5 and 93.5
+94.0 90.9 90.9 87.8 89.1: lower on both seeds. Not kept.
+
 The processes also render the demo songs and compute the features together (each every other song): on a
 fresh cache the run reached its first step in 26 s against 40 s. The whole README main command on a fresh
 clone (venv, install, songs, training, evaluation) took 2 min 44 s before that (training 94 s).
