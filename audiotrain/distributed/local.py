@@ -110,8 +110,20 @@ def launched_processes() -> int:
 
 def per_process_batch(batch_size: int) -> int:
     """The batch one rank trains on: `batch_size` split between the processes of a job this module launched
-    (`plan_local_processes` chose a count that divides it), unchanged anywhere else."""
-    return batch_size // launched_processes()
+    (`plan_local_processes` chose a count that divides it), unchanged anywhere else.
+
+    In such a job it also checks that the ranks joined one group: ranks that each ran alone (MLX picked
+    another backend) would each train on a share of the batch and write the same run folder."""
+    processes = launched_processes()
+    if processes > 1:
+        from audiotrain.distributed.collectives import world_size
+
+        if world_size() != processes:
+            raise RuntimeError(
+                f"this process was started as one of {processes} ({PROCESSES_ENV}) but MLX's distributed group "
+                f"has {world_size()}: the ranks did not join one MPI job (train in one process: --processes 1)"
+            )
+    return batch_size // processes
 
 
 @dataclass(frozen=True)
@@ -130,9 +142,10 @@ def _largest_divisor(batch_size: int, at_most: int) -> int:
 
 def plan_local_processes(
     requested: int,
-    batch_size: int,
+    batch_size: int | Sequence[int],
     flag: str = "--processes",
     *,
+    resumed_processes: int | None = None,
     cores: int | None = None,
     on_cpu: bool | None = None,
     mpi: Mpi | None | bool = True,
@@ -140,21 +153,40 @@ def plan_local_processes(
 ) -> LocalPlan:
     """How many local processes to train with: `requested` (0: automatic, 1: this process, N: exactly N).
 
-    Automatic means one per core, at most `MAX_AUTO_PROCESSES` and a count that divides `batch_size`, when
-    MLX runs on the CPU, this process is not already a rank, and a working MPI is found; otherwise one
-    process (with a `LocalPlan.note` when the machine had cores to spare). An explicit N > 1 that cannot be
-    honoured raises ValueError naming `flag` and why. `cores`, `on_cpu`, `mpi` (True: `find_mpi`) and
-    `check` (default `check_mpi`) are for tests.
+    Automatic means one per core, at most `MAX_AUTO_PROCESSES` and a count that divides `batch_size` (every
+    batch size given: the training and the evaluation batch), when MLX runs on the CPU, this process is not
+    already a rank, and a working MPI is found; otherwise one process (with a `LocalPlan.note` when the
+    machine had cores to spare). A resumed run (`resumed_processes`: how many processes wrote its checkpoint)
+    keeps its count automatically: each process's share of the batch is in the checkpoint. An explicit N > 1
+    that cannot be honoured raises ValueError naming `flag` and why. `cores`, `on_cpu`, `mpi` (True:
+    `find_mpi`) and `check` (default `check_mpi`) are for tests.
     """
+    batches = [batch_size] if isinstance(batch_size, int) else list(batch_size)
     if requested < 0:
         raise ValueError(f"{flag} must be 0 (one per core), 1 or more, got {requested}")
+    if requested > 1 and any(b % requested for b in batches):
+        sizes = " and ".join(str(b) for b in batches)
+        raise ValueError(
+            f"{flag} {requested}: the batch ({sizes}) is split between the processes; choose a count that "
+            "divides it (or change the batch size)"
+        )
     if requested == 1 or in_launched_job():
         return LocalPlan(1)
+    from_resume = requested == 0 and resumed_processes is not None and resumed_processes > 1
+    if requested == 0 and resumed_processes is not None:
+        if not from_resume or any(b % resumed_processes for b in batches):
+            return LocalPlan(1)
+        requested = resumed_processes  # the count the checkpoint's batches were drawn for
     if on_cpu is None:
         import mlx.core as mx
 
         on_cpu = mx.default_device() == mx.cpu
     if not on_cpu:
+        if from_resume:
+            raise ValueError(
+                f"the checkpoint to resume was written by {requested} processes on a CPU, each with its share of "
+                "the batch; this MLX runs on a GPU: resume it on a CPU, or train anew"
+            )
         if requested > 1:
             raise ValueError(
                 f"{flag} {requested}: local processes are for training on the CPU; this MLX runs on a GPU "
@@ -163,12 +195,9 @@ def plan_local_processes(
         return LocalPlan(1)
     cores = usable_cores() if cores is None else cores
     wanted = requested or min(cores, MAX_AUTO_PROCESSES)
-    if requested and batch_size % requested:
-        raise ValueError(
-            f"{flag} {requested}: the batch of {batch_size} is split between the processes; "
-            f"choose a count that divides it (or change --batch_size)"
-        )
-    n = wanted if requested else _largest_divisor(batch_size, wanted)
+    n = wanted if requested else min(_largest_divisor(b, wanted) for b in batches)
+    while any(b % n for b in batches):
+        n -= 1
     if n == 1:
         return LocalPlan(1)
     found = find_mpi() if mpi is True else mpi or None
@@ -179,6 +208,11 @@ def plan_local_processes(
         why = (check or check_mpi)(found, n)
     if why is None:
         return LocalPlan(n, found)
+    if from_resume:
+        raise ValueError(
+            f"the checkpoint to resume was written by {n} processes, each with its share of the batch, and "
+            f"resumes in as many: cannot start {n} processes: {why}"
+        )
     if requested:
         raise ValueError(f"{flag} {requested}: cannot start {requested} processes: {why}")
     return LocalPlan(1, note=f"training in one process on a {cores}-core CPU: {why}; see README 'Every core'")
@@ -238,39 +272,64 @@ def run_local_job(
     flag: str = "--processes",
     log: Callable[[str], None] = print,
 ) -> int:
-    """Run ``python -m module argv`` as `plan.processes` ranks under MPI and return the job's exit status.
+    """Run ``python -m module argv`` as `plan.processes` ranks under MPI and return the job's exit status
+    (128 + N when ``mpirun`` was ended by signal N).
 
-    Ctrl-C here reaches every rank as ``SIGUSR1`` (the first: stop together and save; the second: abort);
-    SIGTERM is passed on to ``mpirun``, which ends the job.
+    Ctrl-C here reaches every rank as ``SIGUSR1``: the first asks them to stop together and save, the second
+    aborts them, a third ends ``mpirun``. SIGTERM and SIGHUP (the terminal closed) end ``mpirun``, which ends
+    its ranks; on Linux so does this process's death, however it dies (``PR_SET_PDEATHSIG``).
     """
     assert plan.mpi is not None and plan.processes > 1
     extra = _rank_environment(plan.mpi, plan.processes)
     command = [*_mpirun_command(plan.mpi, plan.processes, list(extra)), sys.executable, "-m", module, *argv]
     log(
-        f"training in {plan.processes} processes on {usable_cores()} cores ({plan.mpi.source}; "
-        f"{flag} 1 for one)"
+        f"training in {plan.processes} processes on {usable_cores()} cores ({plan.mpi.source}; {flag} 1 for one)"
     )
-    proc = subprocess.Popen(
-        command, env={**os.environ, **extra}, stdin=subprocess.DEVNULL, start_new_session=True
-    )
+    proc: subprocess.Popen | None = None
+    interrupts = 0
 
-    def forward_stop(signum, frame):
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGUSR1)
+    def forward(signum, frame):
+        nonlocal interrupts
+        if proc is None or proc.poll() is not None:
+            return
+        if signum == signal.SIGINT:
+            interrupts += 1
+        os.kill(proc.pid, signal.SIGUSR1 if signum == signal.SIGINT and interrupts <= 2 else signal.SIGTERM)
 
-    def forward_term(signum, frame):
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-
-    previous = {
-        signal.SIGINT: signal.signal(signal.SIGINT, forward_stop),
-        signal.SIGTERM: signal.signal(signal.SIGTERM, forward_term),
-    }
+    handled = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    previous = {}
     try:
-        return proc.wait()
+        for signum in handled:
+            previous[signum] = signal.signal(signum, forward)
+    except ValueError:  # not the main thread: signals stay as they are (the job still ends with this process)
+        pass
+    try:
+        # Its own session: the terminal's Ctrl-C reaches this process alone, which passes it on as above
+        # (mpirun would kill its ranks on SIGINT, with nothing saved).
+        proc = subprocess.Popen(
+            command,
+            env={**os.environ, **extra},
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_end_with_parent if sys.platform.startswith("linux") else None,
+        )
+        status = proc.wait()
+    except BaseException:
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+        raise
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+    return 128 - status if status < 0 else status
+
+
+def _end_with_parent() -> None:
+    """In ``mpirun``'s process before it starts: SIGTERM when the launching process dies (Linux prctl)."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
 
 
 def install_rank_stop_signal() -> None:

@@ -153,3 +153,17 @@ def check_resume_folder(path: str | Path) -> Path:
     folder = ckpt.resolve_checkpoint(path)
     ckpt.read_state(folder)
     return folder
+
+
+def checkpoint_processes(resume: str | Path | None) -> int | None:
+    """How many data-parallel processes wrote the checkpoint `resume` names (its training loader's
+    ``world_size``), or None without one or when it cannot be read (the resume checks then say why)."""
+    if not resume:
+        return None
+    try:
+        state = ckpt.read_state(ckpt.resolve_checkpoint(resume))
+    except Exception:  # noqa: BLE001 - reported by the resume checks, with the file and the reason
+        return None
+    loader = state.get("data_loader") if isinstance(state, dict) else None
+    world = loader.get("world_size") if isinstance(loader, dict) else None
+    return world if isinstance(world, int) and world >= 1 else None

@@ -36,7 +36,7 @@ from audiotrain.chords.lab import jams_text, write_jams, write_lab
 from audiotrain.datasets.chord_songs import scan_song_folder
 from audiotrain.distributed import collectives
 from audiotrain.distributed.local import install_rank_stop_signal, plan_local_processes, run_local_job
-from audiotrain.recipes._run import refuse_existing_outputs, resume_command
+from audiotrain.recipes._run import checkpoint_processes, refuse_existing_outputs, resume_command
 from audiotrain.recipes.chords.config import PRESETS, TrainingConfig, benchmark_config
 from audiotrain.recipes.chords.evaluate import EVALUATION_FILES, check_output_folder, evaluate_songs
 from audiotrain.recipes.chords.predict import (
@@ -227,7 +227,9 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
     if not demo:
         config = _with_data_folder(parser, args, config)
     try:
-        plan = plan_local_processes(config.processes, config.batch_size)
+        plan = plan_local_processes(
+            config.processes, config.batch_size, resumed_processes=checkpoint_processes(args.resume)
+        )
     except ValueError as error:
         parser.error(str(error))
     if plan.processes > 1:

@@ -23,6 +23,7 @@ from audiotrain.datasets.chord_songs import (
     split_songs,
 )
 from audiotrain.distributed import collectives
+from audiotrain.distributed.local import launched_processes
 from audiotrain.features.cache import FeatureCache
 from audiotrain.recipes.chords.config import ChordDataConfig, ChordFeatureConfig
 
@@ -52,6 +53,7 @@ def demo_splits(
     train_timbres: Sequence[str] | None = None,
     test_timbres: Sequence[str] | None = None,
     test_style: str = "train",
+    together: bool = False,
 ) -> SongSplits:
     """Generate (or reuse) the demo songs under the cache dir: a training set split into train/val by song,
     and a held-out set made with another seed (seed + 1000), optionally with other timbres or in the
@@ -60,6 +62,9 @@ def demo_splits(
     The training songs come from `data.demo_styles` in their shares (`assign_demo_styles`): each style's
     songs are one cached set of its own (its folder names the style and the count), and in a mix each song's
     name starts with its style (``studio-song_003``); a single style's songs keep their plain names.
+
+    `together`: every rank of a data-parallel job calls this at once and renders its share of the songs
+    (`generate_demo_songs`' shard); only for ranks that share a disk (one machine).
     """
     root = data.resolved_cache_dir() / "demo" / "chords"
 
@@ -71,7 +76,8 @@ def demo_splits(
         )
         return generate_demo_songs(
             folder, n_songs=n, seed=seed, sr=sr, song_seconds=data.demo_seconds, timbres=timbres, style=style,
-            shard=(collectives.rank(), collectives.world_size()), barrier=collectives.barrier,
+            shard=(collectives.rank(), collectives.world_size()) if together else (0, 1),
+            barrier=collectives.barrier if together else None,
         )  # fmt: skip
 
     shares = data.demo_style_shares()
@@ -222,7 +228,8 @@ def make_loaders(
         train_set,
         batch_size=batch_size,
         shuffle=True,
-        drop_last=len(train_set) >= batch_size,
+        # Judged on the whole job's batch in the recipe's own local processes: the same batches as one process.
+        drop_last=len(train_set) >= batch_size * launched_processes(),
         num_workers=data.num_workers,
         seed=seed,
     )

@@ -217,8 +217,16 @@ def _prepare_songs(config: TrainingConfig, splits: SongSplits | None, log):
             splits, report = folder_splits(data, config.seed, min_seconds=config.features.min_seconds)
             log(report)
         else:
-            # Under data parallel every rank renders its share of the demo songs (`generate_demo_songs`).
-            splits = demo_splits(data, config.features.sr)
+            # The recipe's own processes (one machine, one disk) render the demo songs together. Under a
+            # launcher that may span machines without a shared disk, rank 0 renders them first, and the other
+            # ranks then find them (or render them on their own machine).
+            together = launched_processes() > 1
+            main = collectives.is_main_process()
+            if not together and not main:
+                collectives.barrier()
+            splits = demo_splits(data, config.features.sr, together=together)
+            if not together and main:
+                collectives.barrier()
     # A window longer than every song ended in a segmentation fault: refused from the headers, before the
     # decode pass below computes every song's features (minutes on a large folder).
     _check_window_fits(splits, config)

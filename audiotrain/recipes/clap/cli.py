@@ -58,7 +58,7 @@ import sys
 from pathlib import Path
 
 from audiotrain.distributed.local import install_rank_stop_signal, plan_local_processes, run_local_job
-from audiotrain.recipes._run import check_resume_folder, check_run_folder
+from audiotrain.recipes._run import check_resume_folder, check_run_folder, checkpoint_processes
 from audiotrain.recipes.clap.bundle import export_checkpoint
 from audiotrain.recipes.clap.config import PRESETS, ClapRecipeConfig
 from audiotrain.recipes.clap.train import run
@@ -148,7 +148,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     cfg, _ = parse_arguments(parser, argv)
     try:
-        plan = plan_local_processes(cfg.train.processes, cfg.train.batch_size, "--train.processes")
+        plan = plan_local_processes(
+            cfg.train.processes,
+            (cfg.train.batch_size, cfg.train.eval_batch_size),
+            "--train.processes",
+            resumed_processes=checkpoint_processes(cfg.resume),
+        )
     except ValueError as error:
         parser.error(str(error))
     if plan.processes > 1:

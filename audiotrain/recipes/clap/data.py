@@ -15,6 +15,7 @@ from audiotrain.datasets.captions import (
     holdout_split,
     normalise_split,
 )
+from audiotrain.distributed.local import launched_processes
 from audiotrain.recipes.clap.config import ClapDatasetConfig
 
 import numpy as np
@@ -118,7 +119,8 @@ def make_loader(dataset: CaptionDataset, extractor, batch_size: int, train: bool
         # A short last batch has fewer negatives (a batch of one clip scores loss 0 and accuracy 1) and costs a
         # new compiled shape: dropped, in validation too, when the clips fill at least one whole batch. The
         # retrieval scores do not use this loader: they embed every clip.
-        drop_last=len(dataset) > batch_size,
+        # (Judged on the whole job's batch in the recipe's own local processes: the same batches as one process.)
+        drop_last=len(dataset) > batch_size * launched_processes(),
         seed=seed,
     )
 

@@ -339,7 +339,9 @@ def _loaders(
     # In a job of local processes (`audiotrain.distributed.local`) the configured batch is the whole job's.
     batch = per_process_batch(cfg.train.batch_size)
     train_loader = make_loader(train_set, extractor, batch, True, cfg.train.seed, workers)
-    val_loader = make_loader(eval_set, extractor, cfg.train.eval_batch_size, False, cfg.train.seed, workers)
+    val_loader = make_loader(
+        eval_set, extractor, per_process_batch(cfg.train.eval_batch_size), False, cfg.train.seed, workers
+    )
     note = validation_note(len(eval_set), cfg.train.eval_batch_size)
     if note:
         print(note)
