@@ -93,10 +93,26 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+#: What the launchers MLX works with set in each rank (mpirun: Open MPI, MPICH/PMIx; mlx.launch: ring, NCCL).
+_LAUNCHER_ENV = (
+    "OMPI_COMM_WORLD_SIZE",
+    "PMI_SIZE",
+    "PMIX_RANK",
+    "MLX_RANK",
+    "MLX_WORLD_SIZE",
+    "MLX_HOSTFILE",
+)
+
+
 def in_launched_job() -> bool:
-    """Whether this process is a rank of a job (this module's, or one the user launched)."""
+    """Whether this process is a rank of a job (this module's, or one the user launched).
+
+    Without a launcher's variables in the environment this is False at once: joining MLX's group to ask
+    would make the launching process an MPI process of its own (``MPI_Init``) before it starts ``mpirun``."""
     if os.environ.get(PROCESSES_ENV):
         return True
+    if not any(name in os.environ for name in _LAUNCHER_ENV):
+        return False
     from audiotrain.distributed.collectives import world_size
 
     return world_size() > 1
