@@ -999,6 +999,10 @@ Not kept.
 90.8 90.7 87.8 88.4 and 92.6 93.1 90.2 90.0 87.2 87.6 against 224 songs' 93.7 94.0 90.9 90.9 87.8 88.5 and 93.5
 94.0 90.9 90.9 87.8 89.1: lower on both seeds. Not kept.
 
+"d_model 192" (the transformer 1.5x as wide, ff_dim 384, 224 songs; seeds 0-1): 93.8 94.0 90.5 90.9 87.3 89.5
+and 93.0 93.1 90.6 90.0 87.5 88.6, against 224 songs' 93.7 94.0 90.9 90.9 87.8 88.5 and 93.5 94.0 90.9 90.9
+87.8 89.1: level or lower but for tetrads, and training took 149-155 s against 94-117. Not kept.
+
 The processes also render the demo songs and compute the features together (each every other song): on a
 fresh cache the run reached its first step in 26 s against 40 s. The whole README main command on a fresh
 clone (venv, install, songs, training, evaluation) took 2 min 44 s before that (training 94 s).
