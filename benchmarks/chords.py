@@ -28,7 +28,10 @@ than its sound.
                                 [--run_dir DIR] [--cache_dir DIR] [--tta N] [--set KEY=VALUE ...]
 
 `--quick` trains the default (README) config instead of the longer benchmark config; `--checkpoint`
-scores a trained checkpoint instead of training.
+scores a trained checkpoint instead of training. The script trains in this one process; on a multi-core CPU
+the recipe trains the same model (to float32 rounding) in one process per core, faster, which is how the
+twelfth round was run: ``python -m audiotrain.recipes.chords --seed S --run_dir R`` and then this script with
+``--quick --checkpoint R/checkpoints/best --seed S``.
 
 Measured 2026-11-23 on the shared 2-core Zen 5 EPYC (mlx 0.32.4 CPU + OpenBLAS), `--quick --test_songs 16`
 (the default run's checkpoint: 128 demo songs, 30 epochs, 810 steps), pooled % of time over 16 held-out
