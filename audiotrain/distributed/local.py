@@ -316,6 +316,8 @@ def run_local_job(
     previous = {}
     try:
         for signum in handled:
+            if signal.getsignal(signum) is signal.SIG_IGN:
+                continue  # ignored by whoever started this (a background job of a script): so it stays
             previous[signum] = signal.signal(signum, forward)
     except ValueError:  # not the main thread: signals stay as they are (the job still ends with this process)
         pass
