@@ -95,6 +95,7 @@ def test_the_launcher_passes_the_ranks_their_settings_and_mpiruns_status(tmp_pat
     )
     fake.chmod(0o755)
     job = LocalPlan(2, Mpi(str(fake), "/opt/lib/libmpi.so.40", "fake"))
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     assert (
         local.run_local_job(job, "audiotrain.recipes.chords", ["--num_epochs", "1"], log=lambda line: None)
         == 3
@@ -108,7 +109,9 @@ def test_the_launcher_passes_the_ranks_their_settings_and_mpiruns_status(tmp_pat
     assert f"{local.PROCESSES_ENV}=2" in text and f"{local.STOP_SIGNAL_ENV}=SIGUSR1" in text
     monkeypatch.setenv("FAKE_KILL", "1")
     assert local.run_local_job(job, "audiotrain.recipes.chords", [], log=lambda line: None) == 128 + 15
-    assert signal.getsignal(signal.SIGINT) is not None  # the caller's handlers are back
+    assert {
+        signum: signal.getsignal(signum) for signum in handlers
+    } == handlers  # the caller's handlers are back
 
 
 def test_a_rank_never_launches_again(auto, monkeypatch):

@@ -253,18 +253,24 @@ def _rank_environment(mpi: Mpi, processes: int) -> dict[str, str]:
     return env
 
 
+def _mpi_job(mpi: Mpi, processes: int, python_args: Sequence[str]) -> tuple[list[str], dict[str, str]]:
+    """The ``mpirun`` command line that runs ``python python_args`` as `processes` ranks, and its environment."""
+    extra = _rank_environment(mpi, processes)
+    command = [*_mpirun_command(mpi, processes, list(extra)), sys.executable, *python_args]
+    return command, {**os.environ, **extra}
+
+
 def check_mpi(mpi: Mpi, processes: int, timeout: float = CHECK_TIMEOUT_S) -> str | None:
     """Start a test job of `processes` ranks that joins MLX's MPI group; None when it works, else why not."""
     code = (
         "import mlx.core as mx; g = mx.distributed.init(backend='mpi', strict=True); "
         "print('audiotrain-mpi-size', g.size(), flush=True)"
     )
-    extra = _rank_environment(mpi, processes)
-    command = [*_mpirun_command(mpi, processes, list(extra)), sys.executable, "-c", code]
+    command, env = _mpi_job(mpi, processes, ["-c", code])
     try:
         done = subprocess.run(
             command,
-            env={**os.environ, **extra},
+            env=env,
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
@@ -296,8 +302,7 @@ def run_local_job(
     its ranks; on Linux so does this process's death, however it dies (``PR_SET_PDEATHSIG``).
     """
     assert plan.mpi is not None and plan.processes > 1
-    extra = _rank_environment(plan.mpi, plan.processes)
-    command = [*_mpirun_command(plan.mpi, plan.processes, list(extra)), sys.executable, "-m", module, *argv]
+    command, env = _mpi_job(plan.mpi, plan.processes, ["-m", module, *argv])
     log(
         f"training in {plan.processes} processes on {usable_cores()} cores ({plan.mpi.source}; {flag} 1 for one)"
     )
@@ -326,7 +331,7 @@ def run_local_job(
         # (mpirun would kill its ranks on SIGINT, with nothing saved).
         proc = subprocess.Popen(
             command,
-            env={**os.environ, **extra},
+            env=env,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
             preexec_fn=_end_with_parent if sys.platform.startswith("linux") else None,
