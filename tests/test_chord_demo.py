@@ -232,6 +232,34 @@ def test_without_a_bass_instrument_the_lowest_chord_note_is_the_labelled_bass(st
     assert len(bassless) >= 3 and checked > 50
 
 
+def test_version_9_leaves_more_songs_without_a_bass_instrument_and_inverts_their_chords():
+    """A training-style set: 30% of the songs without a bass instrument (15% in version 8), their chord time
+    inverted about 40% of the time against a quarter with one; the patches style's train-style scores keep
+    version 8's draws, and so does every song that keeps its bass instrument."""
+    config = DemoConfig(n_songs=120, seed=0)
+    songs = [plan_demo_song(config, i) for i in range(config.n_songs)]
+    as_before = [plan_demo_song(config, i, unaccompanied_inversions=False) for i in range(config.n_songs)]
+
+    def inverted_share(group):
+        inverted = total = 0.0
+        for song in group:
+            for segment in song.segments:
+                chord = parse_harte(segment.label)
+                if chord.is_chord:
+                    total += segment.duration
+                    inverted += segment.duration * (chord.bass_pitch_class != chord.root)
+        return inverted / total
+
+    bassless = [s for s in songs if s.bass_instrument is None]
+    assert 0.24 <= len(bassless) / len(songs) <= 0.42
+    assert 0.08 <= sum(s.bass_instrument is None for s in as_before) / len(songs) <= 0.24
+    assert 0.33 <= inverted_share(bassless) <= 0.5
+    assert 0.18 <= inverted_share([s for s in songs if s.bass_instrument]) <= 0.3
+    for song, before in zip(songs, as_before):
+        if song.bass_instrument is not None:
+            assert song == before
+
+
 def test_restricted_timbres_are_respected():
     song = plan_demo_song(DemoConfig(n_songs=1, timbres=("organ",)), 0)
     assert {n.instrument for n in song.notes} <= {"organ", *BASS_TIMBRES}

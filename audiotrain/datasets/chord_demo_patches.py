@@ -52,7 +52,9 @@ def plan_patches_song(config: DemoConfig, index: int) -> DemoSong:
     # timbres=None: the planner's own instruments; their names only say which notes share a patch.
     score_config = replace(config, seed=config.seed + SCORE_SEED_OFFSET, style=planner, timbres=None)
     song = (
-        plan_studio_song(score_config, index) if planner == "studio" else plan_demo_song(score_config, index)
+        plan_studio_song(score_config, index)
+        if planner == "studio"
+        else plan_demo_song(score_config, index, unaccompanied_inversions=False)
     )
     instruments = sorted({note.instrument for note in song.notes})  # sorted: set order is not reproducible
     patches = {
