@@ -140,19 +140,22 @@ def test_variety_of_types_inversions_tempi_and_timbres():
 
 @pytest.mark.parametrize("style", STYLES)
 def test_inversions_take_a_realistic_share_with_idioms(style):
-    """A fifth to a third of the chord time is inverted (the share the module docstring states), and the
-    slash idioms appear: thirds, fifths and sevenths in the bass."""
+    """In songs with a bass instrument a fifth to a third of the chord time is inverted (the share the module
+    docstring states; the training style inverts more of the songs without one), and the slash idioms appear:
+    thirds, fifths and sevenths in the bass."""
     config = DemoConfig(n_songs=40, seed=0, style=style)
     inverted = total = 0.0
     intervals = Counter()
     for i in range(config.n_songs):
-        for segment in plan_demo_song(config, i).segments:
+        song = plan_demo_song(config, i)
+        for segment in song.segments:
             chord = parse_harte(segment.label)
             if chord.is_chord:
-                total += segment.duration
                 if chord.bass_pitch_class != chord.root:
-                    inverted += segment.duration
                     intervals[(chord.bass_pitch_class - chord.root) % 12] += 1
+                if song.bass_instrument is not None:
+                    total += segment.duration
+                    inverted += segment.duration * (chord.bass_pitch_class != chord.root)
     assert 0.18 <= inverted / total <= 0.33
     assert {3, 4, 7, 10} <= set(intervals)
 
@@ -233,9 +236,9 @@ def test_without_a_bass_instrument_the_lowest_chord_note_is_the_labelled_bass(st
 
 
 def test_version_9_leaves_more_songs_without_a_bass_instrument_and_inverts_their_chords():
-    """A training-style set: 30% of the songs without a bass instrument (15% in version 8), their chord time
-    inverted about 40% of the time against a quarter with one; the patches style's train-style scores keep
-    version 8's draws, and so does every song that keeps its bass instrument."""
+    """A training-style set: 40% of the songs without a bass instrument (15% in version 8), their chord time
+    inverted more than half of the time against a quarter with one; the patches style's train-style scores
+    keep version 8's draws, and so does every song that keeps its bass instrument."""
     config = DemoConfig(n_songs=120, seed=0)
     songs = [plan_demo_song(config, i) for i in range(config.n_songs)]
     as_before = [plan_demo_song(config, i, unaccompanied_inversions=False) for i in range(config.n_songs)]
@@ -251,9 +254,9 @@ def test_version_9_leaves_more_songs_without_a_bass_instrument_and_inverts_their
         return inverted / total
 
     bassless = [s for s in songs if s.bass_instrument is None]
-    assert 0.24 <= len(bassless) / len(songs) <= 0.42
+    assert 0.3 <= len(bassless) / len(songs) <= 0.55
     assert 0.08 <= sum(s.bass_instrument is None for s in as_before) / len(songs) <= 0.24
-    assert 0.33 <= inverted_share(bassless) <= 0.5
+    assert 0.45 <= inverted_share(bassless) <= 0.65
     assert 0.18 <= inverted_share([s for s in songs if s.bass_instrument]) <= 0.3
     for song, before in zip(songs, as_before):
         if song.bass_instrument is not None:

@@ -7,7 +7,7 @@ Four styles share the set writer (`generate_demo_songs`), three of them independ
   extended chords rarer). Inversions come from two sources: a chord tone other than the root in the bass
   (``inversion_probability``) and slash-chord idioms in the key (``idiom_probability``: descending bass
   lines ``C G/B Am Am7/G F``, ``I I/3 IV``, the cadential ``I/5 V7 I``, ``IV/1`` and ``V/5`` pedals). Over 40
-  songs about 30% of the chord time is inverted (a quarter in songs with a bass instrument). The chords are played by one or two of five
+  songs about 40% of the chord time is inverted (a quarter in songs with a bass instrument). The chords are played by one or two of five
   timbres built from harmonic spectra with decay -- ``piano`` (struck on a rhythm), ``organ`` (sustained),
   ``pluck`` (arpeggiated), ``pad`` (slow attack, detuned voices) and ``additive`` (a random spectrum,
   envelope and vibrato drawn per song) -- in a register drawn per song (lowest note from MIDI 40 to 61),
@@ -38,8 +38,8 @@ The labelled bass is never left out. Voicings are close, open, drop-2 or split (
 fifth or more above), sometimes with the root doubled. The bass instrument plays the labelled bass on the
 downbeat and for most of the segment (at least 60% of the bass-note time; half of the steps in a
 root-fifth alternation, whose other half is the chord's fifth); its passing, neighbour and approach notes
-are not chord tones and do not change the label. Without a bass instrument (30% of songs, and their chords
-inverted more often: about 43% of their chord time against 25%) the lowest chord note is the bass; with one,
+are not chord tones and do not change the label. Without a bass instrument (40% of songs, and their chords
+inverted more often: about 55% of their chord time against 25%) the lowest chord note is the bass; with one,
 the chord voicing may put any chord tone lowest. Every note
 ends before its segment does.
 `plan_demo_song` returns the notes and the segments so that this can be checked.
@@ -68,12 +68,12 @@ GENERATOR_VERSION = 9  # bump whenever the output changes: cached sets are then 
 #: The seed part of a song's main random stream: version 8's, which version 9 kept so that its songs with a
 #: bass instrument are note for note version 8's (its own draws come from a second stream).
 _MAIN_STREAM = 8
-#: Version 9: the share of songs without a bass instrument is 30% (15% before), and in those songs a chord
+#: Version 9: the share of songs without a bass instrument is 40% (15% before), and in those songs a chord
 #: in root position is played over another of its tones with this probability (on top of the set's
-#: `inversion_probability`): there the labelled bass is the lowest chord note, which the model learns
+#: `inversion_probability`): there the labelled bass is the lowest chord note, which the model learned
 #: worst (`benchmarks/chords.py`, thirteenth round).
-_UNACCOMPANIED_EXTRA = 0.18
-_UNACCOMPANIED_INVERSIONS = 0.3
+_UNACCOMPANIED_EXTRA = 0.3
+_UNACCOMPANIED_INVERSIONS = 0.45
 STYLES = ("train", "independent", "studio", "patches")
 TIMBRES = ("piano", "organ", "pluck", "pad", "additive")
 BASS_TIMBRES = ("bass_pluck", "bass_fretless", "bass_synth")
