@@ -193,7 +193,9 @@ def test_two_local_processes_train_as_one_process_over_the_same_batch(tmp_path):
 def test_ctrl_c_stops_every_local_process_together_and_saves(tmp_path):
     args = ["--data.cache_dir", str(tmp_path / "cache"), "--num_epochs", "2000", "--patience", "10000",
             "--log_every", "5", "--save_every", "1", "--processes", "2", "--run_dir", "run"]  # fmt: skip
-    proc = _recipe(args, tmp_path)
+    # A command started from a terminal has SIGINT at its default; a test run from a script's background
+    # job inherits it ignored, and the launcher keeps a signal it was started ignoring ignored.
+    proc = _recipe(args, tmp_path, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     first_save = tmp_path / "run" / "checkpoints" / "epoch=000"
     deadline = time.monotonic() + 240
     while not first_save.exists() and proc.poll() is None and time.monotonic() < deadline:
