@@ -74,6 +74,8 @@ _MAIN_STREAM = 8
 #: worst (`benchmarks/chords.py`, thirteenth round).
 _UNACCOMPANIED_EXTRA = 0.3
 _UNACCOMPANIED_INVERSIONS = 0.45
+#: The seed part of those draws' own stream.
+_UNACCOMPANIED_STREAM = (9, 1)
 STYLES = ("train", "independent", "studio", "patches")
 TIMBRES = ("piano", "organ", "pluck", "pad", "additive")
 BASS_TIMBRES = ("bass_pluck", "bass_fretless", "bass_synth")
@@ -410,7 +412,7 @@ def _more_unaccompanied(
 ) -> tuple[list, str | None]:
     """Version 9's draws, from a stream of their own: some songs lose their bass instrument, and the chords
     of songs without one are inverted more often (`_UNACCOMPANIED_EXTRA`, `_UNACCOMPANIED_INVERSIONS`)."""
-    rng = np.random.default_rng([config.seed, index, 9, 1])
+    rng = np.random.default_rng([config.seed, index, *_UNACCOMPANIED_STREAM])
     if bass_instrument is not None and rng.random() < _UNACCOMPANIED_EXTRA:
         bass_instrument = None
     if bass_instrument is not None:
