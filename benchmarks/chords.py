@@ -1159,6 +1159,7 @@ from audiotrain.chords.vocabulary import (
     same_sounding_chords,
 )
 from audiotrain.datasets.chord_demo import TYPE_WEIGHTS
+from audiotrain.metrics.chord_errors import costliest_errors, format_errors
 from audiotrain.metrics.chord_scores import MAX_REFERENCE_OVERHANG_S, ChordScores, score_songs, trim_reference
 from audiotrain.recipes.chords import run_training
 from audiotrain.recipes.chords.config import TrainingConfig, benchmark_config
@@ -1263,10 +1264,11 @@ def score_notes_oracle(songs) -> ChordScores:
     return score_songs(pairs)
 
 
-def score_decodings(
+def decode_songs(
     predictor: ChordPredictor, songs, decodings: dict[str, DecodeConfig]
-) -> dict[str, ChordScores]:
-    """Scores of each decoding of the same posteriors (computed once per song)."""
+) -> dict[str, dict[str, tuple[list[ChordSegment], list[ChordSegment]]]]:
+    """(reference, estimate) of every song for each decoding of the same posteriors (computed once per
+    song): ``pairs[decoding][song]``."""
     pairs = {name: {} for name in decodings}
     for song in songs:
         post = predictor.posteriors(song.audio_path)
@@ -1279,7 +1281,7 @@ def score_decodings(
                 p["chord_type"], p["root"], p["bass"], post.frame_rate, decode, post.duration, p.get("chord")
             )
             pairs[name][song.name] = (reference, estimate)
-    return {name: score_songs(by_song) for name, by_song in pairs.items()}
+    return pairs
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -1302,6 +1304,14 @@ def main(argv: list[str] | None = None) -> None:
         metavar="SEMITONES",
         help="test-time augmentation: average the model's posteriors over shifts of -N..N semitones "
         "(default: the predictor's, -2..2 since the eleventh round; 0: off, as in the rounds before)",
+    )
+    parser.add_argument(
+        "--errors",
+        type=int,
+        default=8,
+        metavar="N",
+        help="list the N reference chords whose misreading costs majmin the most time, and the N whose "
+        "bass costs majmin_inv the most with majmin right, per style (0: none)",
     )
     parser.add_argument(
         "--set",
@@ -1351,7 +1361,8 @@ def main(argv: list[str] | None = None) -> None:
         if predictor.model.config.chord_head:  # the joint chord head mixed with, or left for, the heads
             decodings["chord head 0.5"] = replace(joint, chord_head_weight=0.5)
             decodings["type x root"] = replace(joint, chord_head_weight=0.0)
-        both = score_decodings(predictor, songs, decodings)
+        decoded = decode_songs(predictor, songs, decodings)
+        both = {name: score_songs(pairs) for name, pairs in decoded.items()}
         base_scores, base_speed = score_baseline(baseline, songs)
         print(
             f"\n{title}: {len(songs)} songs, {model.audio_seconds:.0f} s of audio; mir_eval.chord, % of time (pooled)"
@@ -1367,6 +1378,12 @@ def main(argv: list[str] | None = None) -> None:
         print(
             f"predict speed: {model.realtime_factor:.0f} s of audio per second (baseline: {base_speed:.0f})"
         )
+        if args.errors > 0:
+            joint_pairs = decoded["joint"]
+            print("\nwhere majmin is lost (joint bass; % of majmin's time):")
+            print(format_errors(costliest_errors(joint_pairs, "majmin", top=args.errors)))
+            print("where majmin_inv is lost with majmin right (the bass):")
+            print(format_errors(costliest_errors(joint_pairs, "majmin_inv", given="majmin", top=args.errors)))
     print(f"\nrun folder: {args.run_dir}")
 
 

@@ -67,13 +67,12 @@ def _as_arrays(segments: Sequence[ChordSegment]) -> tuple[np.ndarray, list[str]]
     return intervals, [s.label for s in segments]
 
 
-def song_comparisons(
+def merged_pieces(
     reference: Sequence[ChordSegment], estimate: Sequence[ChordSegment]
-) -> dict[str, tuple[float, float]]:
-    """Per comparison: (correct seconds, evaluated seconds) of one song.
-
-    The score is their ratio; the pair is what pooling over songs needs.
-    """
+) -> tuple[np.ndarray, list[str], list[str]]:
+    """The pieces both annotations are cut into, as `mir_eval.chord.evaluate` scores them: intervals
+    [pieces, 2] (seconds), reference labels, estimated labels. The estimate is trimmed / padded with ``N``
+    to the reference's span."""
     if not reference:
         raise ValueError("the reference annotation is empty")
     ref_intervals, ref_labels = _as_arrays(reference)
@@ -89,6 +88,17 @@ def song_comparisons(
     intervals, ref_labels, est_labels = mir_eval.util.merge_labeled_intervals(
         ref_intervals, ref_labels, est_intervals, est_labels
     )
+    return intervals, ref_labels, est_labels
+
+
+def song_comparisons(
+    reference: Sequence[ChordSegment], estimate: Sequence[ChordSegment]
+) -> dict[str, tuple[float, float]]:
+    """Per comparison: (correct seconds, evaluated seconds) of one song.
+
+    The score is their ratio; the pair is what pooling over songs needs.
+    """
+    intervals, ref_labels, est_labels = merged_pieces(reference, estimate)
     durations = mir_eval.util.intervals_to_durations(intervals)
     result = {}
     for name, compare in _COMPARISONS.items():

@@ -1,0 +1,58 @@
+"""`costliest_errors`: where a chord score is lost, per reference chord and reading."""
+
+from audiotrain.chords.lab import ChordSegment as Seg
+from audiotrain.metrics.chord_errors import costliest_errors, format_errors
+from audiotrain.metrics.chord_scores import score_songs
+
+import pytest
+
+REFERENCE = [Seg(0, 2, "C:maj"), Seg(2, 4, "A:min/b3"), Seg(4, 6, "F:maj"), Seg(6, 7, "N")]
+ESTIMATE = [
+    Seg(0, 1.5, "C:maj"),
+    Seg(1.5, 2.0, "F:maj"),  # a late boundary: 0.5 s of C read as F
+    Seg(2, 4, "A:min"),  # the right chord over the wrong bass
+    Seg(4, 4.5, "D:min"),
+    Seg(4.5, 5, "F:maj"),
+    Seg(5, 6, "D:min"),  # F read as D:min in two pieces: one line
+    Seg(6, 7, "N"),
+]
+
+
+def test_errors_are_summed_per_reference_chord_and_reading_most_first():
+    errors = costliest_errors({"song": (REFERENCE, ESTIMATE)}, "majmin")
+    assert [(e.reference, e.start, e.estimate, e.seconds) for e in errors] == [
+        ("F:maj", 4.0, "D:min", 1.5),
+        ("C:maj", 0.0, "F:maj", 0.5),
+    ]
+    assert errors[0].share == pytest.approx(1.5 / 7) and errors[0].song == "song"
+
+
+def test_shares_add_up_to_what_the_pooled_score_misses():
+    pairs = {
+        "a": (REFERENCE, ESTIMATE),
+        "b": ([Seg(0, 3, "G:7"), Seg(3, 5, "E:min")], [Seg(0, 3, "G:maj"), Seg(3, 5, "C:maj7")]),
+    }
+    for metric in ("root", "majmin", "majmin_inv", "sevenths"):
+        errors = costliest_errors(pairs, metric, top=0)
+        assert sum(e.share for e in errors) == pytest.approx(1 - score_songs(pairs).pooled[metric])
+
+
+def test_given_keeps_only_time_the_other_comparison_scores_right():
+    pairs = {"song": (REFERENCE, ESTIMATE)}
+    bass_only = costliest_errors(pairs, "majmin_inv", given="majmin")
+    assert [(e.reference, e.estimate, e.seconds) for e in bass_only] == [("A:min/b3", "A:min", 2.0)]
+    assert len(costliest_errors(pairs, "majmin_inv")) == 3
+
+
+def test_top_limits_the_list_and_format_names_each_error():
+    errors = costliest_errors({"song": (REFERENCE, ESTIMATE)}, "majmin", top=1)
+    assert len(errors) == 1
+    line = format_errors(errors)
+    assert "F:maj at 4.00 s" in line and "read as D:min" in line and "1.50 s" in line and "21.43%" in line
+
+
+def test_an_unknown_comparison_is_named():
+    with pytest.raises(ValueError, match="'majmin_bass'"):
+        costliest_errors({"song": (REFERENCE, ESTIMATE)}, "majmin_bass")
+    with pytest.raises(ValueError, match="'thirdz'"):
+        costliest_errors({"song": (REFERENCE, ESTIMATE)}, "majmin", given="thirdz")
