@@ -137,3 +137,30 @@ def test_a_checkpoint_from_before_tuning_correction_loads_without_it(checkpoint,
     (old / ckpt.STATE_FILE).write_text(json.dumps(state))
     # Its model was trained on features computed without the correction: it keeps reading those.
     assert not ChordPredictor.from_checkpoint(old).features.tuning_correction
+
+
+def test_the_evaluation_lists_where_the_score_is_lost(checkpoint, songs, tmp_path):
+    """scores.json and scores.md name the reference chords whose misreading costs majmin the most time
+    (an untrained model misreads plenty), with the same seconds as the written .lab files give."""
+    out = tmp_path / "eval"
+    result = evaluate_songs(ChordPredictor.from_checkpoint(checkpoint), songs, out)
+    scores = json.loads((out / "scores.json").read_text())
+    listed = scores["costliest_errors"]["majmin"]
+    assert 0 < len(listed) <= 10 and set(scores["costliest_errors"]) == {"majmin", "majmin_inv_bass"}
+    assert [e["seconds"] for e in listed] == sorted((e["seconds"] for e in listed), reverse=True)
+    first = listed[0]
+    reference = read_lab(next(s.annotation_path for s in songs if s.name == first["song"]))
+    estimate = read_lab(out / f"{first['song']}.lab")
+    chord = next(s for s in reference if s.start == pytest.approx(first["start"]))
+    assert chord.label == first["reference"]
+    misread = sum(
+        max(0.0, min(chord.end, e.end) - max(chord.start, e.start))
+        for e in estimate
+        if e.label == first["estimate"]
+    )
+    assert misread == pytest.approx(first["seconds"], abs=0.01)  # .lab times are rounded
+    report = (out / "scores.md").read_text()
+    assert "Where majmin is lost" in report and f"{first['reference']} at {first['start']:.2f} s" in report
+    assert sum(e.share for e in result.costliest_errors(top=0)["majmin"]) == pytest.approx(
+        1 - result.scores.pooled["majmin"]
+    )

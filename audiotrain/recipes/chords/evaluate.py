@@ -2,7 +2,9 @@
 
 `evaluate_songs` runs the same path as `predict` (audio → features → windows → posteriors → decoding) on
 annotated songs, writes one ``.lab`` per song, and returns the `mir_eval.chord` scores (pooled and per-song
-median), a frame-level chord-type confusion matrix and the transcription speed.
+median), a frame-level chord-type confusion matrix, the reference chords whose misreading costs the most
+time (`audiotrain.metrics.chord_errors`: for majmin, and for the bass where majmin is right) and the
+transcription speed.
 
 A song whose audio does not decode (NaN/Inf samples, data truncated past the header: an `AudioError`)
 is skipped, named with the reason in `ChordScores.skipped`, ``scores.json`` and ``scores.md``, and the
@@ -17,7 +19,7 @@ import json
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from audiotrain.audio import AudioError
@@ -25,6 +27,7 @@ from audiotrain.chords.decode import decode_frames_and_offsets, frames_to_segmen
 from audiotrain.chords.lab import read_annotation, write_lab
 from audiotrain.chords.vocabulary import CHORD_TYPES, NUM_CHORD_TYPES
 from audiotrain.datasets.chord_songs import SongEntry, frame_targets
+from audiotrain.metrics.chord_errors import LostTime, costliest_errors, format_errors
 from audiotrain.metrics.chord_scores import (
     MAX_REFERENCE_OVERHANG_S,
     ChordScores,
@@ -42,6 +45,8 @@ EVALUATION_FILES = ("scores.json", "scores.md", "confusion_matrix.png")
 
 #: Comparisons printed in the summary table (all of `CHORD_METRICS` go to scores.json).
 SUMMARY_METRICS = ("root", "majmin", "majmin_inv", "mirex", "triads", "sevenths", "sevenths_inv", "tetrads")
+#: How many of the costliest errors scores.json and scores.md list, per kind.
+ERRORS_LISTED = 10
 
 
 @dataclass
@@ -52,6 +57,29 @@ class EvaluationResult:
     confusion: np.ndarray
     audio_seconds: float
     wall_seconds: float
+    #: (reference, estimate) segments of every scored song.
+    pairs: dict = field(default_factory=dict)
+
+    def costliest_errors(self, top: int = ERRORS_LISTED) -> dict[str, list[LostTime]]:
+        """The reference chords whose misreading costs majmin the most time, and those whose bass costs
+        majmin_inv the most where majmin is right."""
+        if not self.pairs:
+            return {"majmin": [], "majmin_inv_bass": []}
+        return {
+            "majmin": costliest_errors(self.pairs, "majmin", top=top),
+            "majmin_inv_bass": costliest_errors(self.pairs, "majmin_inv", given="majmin", top=top),
+        }
+
+    def report(self) -> str:
+        """scores.md: the score table, then the costliest errors."""
+        errors = self.costliest_errors()
+        lines = [self.scores.table(), ""]
+        for title, kind in (
+            ("Where majmin is lost (% of its scored time)", "majmin"),
+            ("Where the bass costs majmin_inv, majmin right (% of its scored time)", "majmin_inv_bass"),
+        ):
+            lines += [f"{title}:", "", format_errors(errors[kind]) or "  (nothing)", ""]
+        return "\n".join(lines)
 
     @property
     def realtime_factor(self) -> float:
@@ -69,6 +97,9 @@ class EvaluationResult:
             "audio_seconds": self.audio_seconds,
             "wall_seconds": self.wall_seconds,
             "audio_seconds_per_second": self.realtime_factor,
+            "costliest_errors": {
+                kind: [asdict(error) for error in errors] for kind, errors in self.costliest_errors().items()
+            },
         }
 
 
@@ -127,11 +158,11 @@ def evaluate_songs(
     scores = score_songs(pairs)
     scores.skipped = skipped
     scores.overhanging = overhanging
-    result = EvaluationResult(scores, confusion, audio_seconds, wall)
+    result = EvaluationResult(scores, confusion, audio_seconds, wall, pairs)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "scores.json").write_text(json.dumps(result.summary(), indent=1))
-        (out / "scores.md").write_text(result.scores.table() + "\n")
+        (out / "scores.md").write_text(result.report() + "\n")
         plot_confusion_matrix(
             confusion, CHORD_TYPES, out / "confusion_matrix.png", title="Chord type (frames)", unit="frames"
         )
