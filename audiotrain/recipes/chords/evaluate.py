@@ -78,7 +78,7 @@ class EvaluationResult:
             ("Where majmin is lost (% of its scored time)", "majmin"),
             ("Where the bass costs majmin_inv, majmin right (% of its scored time)", "majmin_inv_bass"),
         ):
-            lines += [f"{title}:", "", format_errors(errors[kind]) or "  (nothing)", ""]
+            lines += [f"{title}:", "", "```text", format_errors(errors[kind]) or "  (nothing)", "```", ""]
         return "\n".join(lines)
 
     @property
