@@ -20,11 +20,12 @@ import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from audiotrain.audio import AudioError
 from audiotrain.chords.decode import decode_frames_and_offsets, frames_to_segments
-from audiotrain.chords.lab import read_annotation, write_lab
+from audiotrain.chords.lab import ChordSegment, read_annotation, write_lab
 from audiotrain.chords.vocabulary import CHORD_TYPES, NUM_CHORD_TYPES
 from audiotrain.datasets.chord_songs import SongEntry, frame_targets
 from audiotrain.metrics.chord_errors import LostTime, costliest_errors, format_errors
@@ -58,7 +59,7 @@ class EvaluationResult:
     audio_seconds: float
     wall_seconds: float
     #: (reference, estimate) segments of every scored song.
-    pairs: dict = field(default_factory=dict)
+    pairs: dict[str, tuple[list[ChordSegment], list[ChordSegment]]] = field(default_factory=dict)
 
     def costliest_errors(self, top: int = ERRORS_LISTED) -> dict[str, list[LostTime]]:
         """The reference chords whose misreading costs majmin the most time, and those whose bass costs
@@ -70,9 +71,14 @@ class EvaluationResult:
             "majmin_inv_bass": costliest_errors(self.pairs, "majmin_inv", given="majmin", top=top),
         }
 
+    @cached_property
+    def listed_errors(self) -> dict[str, list[LostTime]]:
+        """The `ERRORS_LISTED` costliest errors of each kind, as scores.json and scores.md list them."""
+        return self.costliest_errors()
+
     def report(self) -> str:
         """scores.md: the score table, then the costliest errors."""
-        errors = self.costliest_errors()
+        errors = self.listed_errors
         lines = [self.scores.table(), ""]
         for title, kind in (
             ("Where majmin is lost (% of its scored time)", "majmin"),
@@ -98,7 +104,7 @@ class EvaluationResult:
             "wall_seconds": self.wall_seconds,
             "audio_seconds_per_second": self.realtime_factor,
             "costliest_errors": {
-                kind: [asdict(error) for error in errors] for kind, errors in self.costliest_errors().items()
+                kind: [asdict(error) for error in errors] for kind, errors in self.listed_errors.items()
             },
         }
 
