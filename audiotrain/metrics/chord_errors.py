@@ -67,14 +67,15 @@ def costliest_errors(
         if given is not None:
             wrong &= np.asarray(getattr(mir_eval.chord, given)(ref_labels, est_labels)) == 1
         evaluated += float(durations[scores >= 0].sum())
+        # The reference chord a piece belongs to: the last one starting at or before it (references are
+        # in time order, as mir_eval's cut needs them).
         starts = np.array([segment.start for segment in reference])
-        order = np.argsort(starts, kind="stable")
+        chord_of = np.searchsorted(starts, intervals[:, 0] + 1e-9, side="right") - 1
         for i in np.flatnonzero(wrong):
-            # The reference chord this piece belongs to: the last one starting at or before it.
-            k = order[max(0, int(np.searchsorted(starts[order], intervals[i, 0] + 1e-9, side="right")) - 1)]
-            lost[(song, float(reference[k].start), ref_labels[i], est_labels[i])] += float(durations[i])
+            lost[(song, float(starts[chord_of[i]]), ref_labels[i], est_labels[i])] += float(durations[i])
+    # A wrong piece is a scored one, so `evaluated` is positive whenever anything is listed.
     errors = [
-        LostTime(song, start, ref, est, seconds, seconds / evaluated if evaluated else float("nan"))
+        LostTime(song, start, ref, est, seconds, seconds / evaluated)
         for (song, start, ref, est), seconds in lost.items()
     ]
     errors.sort(key=lambda e: (-e.seconds, e.song, e.start))

@@ -64,8 +64,6 @@ class EvaluationResult:
     def costliest_errors(self, top: int = ERRORS_LISTED) -> dict[str, list[LostTime]]:
         """The reference chords whose misreading costs majmin the most time, and those whose bass costs
         majmin_inv the most where majmin is right."""
-        if not self.pairs:
-            return {"majmin": [], "majmin_inv_bass": []}
         return {
             "majmin": costliest_errors(self.pairs, "majmin", top=top),
             "majmin_inv_bass": costliest_errors(self.pairs, "majmin_inv", given="majmin", top=top),
