@@ -153,6 +153,28 @@ def test_crop_bins_shifts_content_up():
     assert np.argmax(crop_bins(features, config, -3)[0]) == 8 - 3 * BPS
 
 
+def test_crop_bins_shifts_the_bass_view_with_the_chord_view():
+    """A bass view (its own bins and spare bins, stacked under the first view's) is cut at the same shift,
+    and comes after the n_bins in each frame."""
+    config = ChordSongConfig(
+        frame_rate=FRAME_RATE,
+        n_bins=24,
+        bins_per_semitone=BPS,
+        spare_bins=12,
+        pitch_shifts=(-6, 6),
+        bass_view_bins=8,
+    )
+    assert config.total_bins == 24 + 24 + 8 + 24 and config.input_bins == 32
+    features = np.zeros((config.total_bins, 1), np.float32)
+    features[20] = 1  # the chord view's bin 8
+    features[48 + 12 + 3] = 2  # the bass view's bin 3
+    for shift in (0, 2, -1):
+        frame = crop_bins(features, config, shift)[0]
+        assert frame.shape == (32,)
+        assert np.flatnonzero(frame == 1).tolist() == [8 + shift * BPS]
+        assert np.flatnonzero(frame == 2).tolist() == [24 + 3 + shift * BPS]
+
+
 def test_config_checks_spare_bins():
     with pytest.raises(ValueError, match="spare_bins >= 18"):
         ChordSongConfig(frame_rate=10, bins_per_semitone=3, spare_bins=12)

@@ -12,7 +12,16 @@ from mlx.utils import tree_flatten
 
 
 def tiny_config(**overrides) -> ChordModelConfig:
-    values = dict(n_bins=24, context_frames=1, d_model=32, n_layers=1, n_heads=2, ff_dim=64, dropout=0.0)
+    values = dict(
+        n_bins=24,
+        bass_view_bins=0,
+        context_frames=1,
+        d_model=32,
+        n_layers=1,
+        n_heads=2,
+        ff_dim=64,
+        dropout=0.0,
+    )
     values.update(overrides)
     return ChordModelConfig(**values)
 
@@ -30,7 +39,8 @@ def test_outputs_are_per_frame_logits_of_each_head():
 
 def test_default_config_builds_and_runs():
     model = ChordRecognitionModel()
-    out = model(mx.zeros((1, 8, ChordModelConfig().n_bins)))
+    config = ChordModelConfig()
+    out = model(mx.zeros((1, 8, config.n_bins + config.bass_view_bins)))
     assert out["chord_type"].shape == (1, 8, 32)
     assert model.num_parameters() > 0
 
@@ -172,6 +182,27 @@ def test_bass_head_reads_the_low_band_on_its_own_scale():
     names = {name for name, _ in tree_flatten(without.parameters())}
     assert without.config.bass_bins == 0 and not any(n.startswith("bass_front") for n in names)
     assert without.bass_head.weight.shape == (12, 32)
+
+
+def test_only_the_bass_head_reads_the_bass_view():
+    """With a bass view the model reads n_bins + bass_view_bins per frame; the view feeds the bass branch
+    alone, so chord type, root and the joint chord head do not move with it."""
+    mx.random.seed(3)
+    model = ChordRecognitionModel(tiny_config(bass_bins=6, bass_view_bins=6))
+    model.eval()
+    x = mx.random.normal((1, 5, 30))
+    moved = mx.concatenate([x[..., :24], x[..., 24:] + 3.0 * mx.random.normal((1, 5, 6))], axis=-1)
+    before, after = model(x), model(moved)
+    for head in ("chord_type", "root", "chord"):
+        assert mx.array_equal(before[head], after[head])
+    assert float(mx.abs(before["bass"] - after["bass"]).max()) > 1e-3
+    assert model.bass_norm.weight.shape == (12,)  # the 6 lowest bins beside the 6 of the view
+    view_only = ChordRecognitionModel(tiny_config(bass_bins=0, bass_view_bins=6))
+    assert view_only.bass_norm.weight.shape == (6,) and view_only(x)["bass"].shape == (1, 5, 12)
+    with pytest.raises(ValueError, match=r"\[batch, frames, 30\].*\(1, 5, 24\)"):
+        model(x[..., :24])
+    with pytest.raises(ValueError, match="bass_view_bins must be an integer >= 0"):
+        tiny_config(bass_view_bins=-1)
 
 
 def test_wrong_input_width_is_reported():

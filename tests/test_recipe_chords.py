@@ -139,8 +139,12 @@ def synthetic_batches(n: int, rng: np.random.Generator, batch: int = 4, frames: 
 def test_task_reports_per_head_losses_and_accuracies_in_the_history(tmp_path):
     rng = np.random.default_rng(0)
     train, val = synthetic_batches(8, rng), synthetic_batches(2, rng)
-    task = ChordTask(
-        tiny_model(), learning_rate=3e-3, num_epochs=12, warmup_epochs=1, steps_per_epoch=len(train)
+    task = ChordTask(  # the synthetic frames have the CQT's 216 bins and no bass view
+        tiny_model(bass_view_bins=0),
+        learning_rate=3e-3,
+        num_epochs=12,
+        warmup_epochs=1,
+        steps_per_epoch=len(train),
     )
     trainer = Trainer(
         max_epochs=12, default_root_dir=tmp_path, enable_progress_bar=False, enable_checkpointing=False
@@ -185,13 +189,13 @@ def test_windowed_posteriors_are_distributions_for_any_length():
     )
     rng = np.random.default_rng(1)
     for frames in (5, 16, 57):
-        probs = predictor.posteriors_from_features(rng.standard_normal((frames, 216)).astype(np.float32))
+        probs = predictor.posteriors_from_features(rng.standard_normal((frames, 324)).astype(np.float32))
         assert probs["chord_type"].shape == (frames, 32) and probs["root"].shape == (frames, 12)
         for p in probs.values():
             np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-4)
     assert taper(16).min() > 0 and taper(16).max() <= 1.0
-    with pytest.raises(ValueError, match=r"\[frames, 216\]"):
-        predictor.posteriors_from_features(np.zeros((10, 100), np.float32))
+    with pytest.raises(ValueError, match=r"\[frames, 324\]"):  # 216 CQT bins, then the bass view's 108
+        predictor.posteriors_from_features(np.zeros((10, 216), np.float32))
 
 
 # ---- the command line, end to end ----------------------------------------------------------------------------

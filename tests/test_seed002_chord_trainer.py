@@ -129,6 +129,8 @@ def test_batches_in_another_format_are_named(tmp_path, monkeypatch):
         trainer.train()
     with pytest.raises(ValueError, match="the model reads 84 bins .* config.features.n_bins is 216"):
         Trainer(ChordRecognitionModel(ChordModelConfig(n_bins=84)), bad, None, TrainingConfig())
+    with pytest.raises(ValueError, match="a bass view of 0 bins but config.features.bass_view_bins is 108"):
+        Trainer(ChordRecognitionModel(ChordModelConfig(bass_view_bins=0)), bad, None, TrainingConfig())
 
 
 def test_seed002_complete_example(tmp_path, capsys):

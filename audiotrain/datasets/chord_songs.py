@@ -16,7 +16,7 @@ loader does not read, annotations with errors) in `SongIndex.report`.
   step compiles once; `stitch_song` puts a song's chunk outputs back together for song-level decoding and
   scoring (each chunk sees only its own context, as the training windows do).
 
-Every item is a dict of numpy arrays: ``features`` float32 [frames, n_bins], ``chord_type``, ``root``,
+Every item is a dict of numpy arrays: ``features`` float32 [frames, input_bins], ``chord_type``, ``root``,
 ``bass`` int32 [frames] (``-1`` = ignore: root and bass of N and X, and padding), ``mask`` float32 [frames]
 (1 on real frames), and for evaluation items ``song_index`` and ``start_frame`` (int32 scalars).
 """
@@ -335,6 +335,9 @@ class ChordSongConfig:
         eq_db: reach in dB of a random equaliser applied to each training window (`random_eq_db`: a tilt,
             a bell and a low shelf over the bass range), so that the heads learn pitch, not one mix's
             balance; 0 turns it off. Features must be ``log1p(gain * |CQT|)`` (as the recipe computes them).
+        bass_view_bins: bins of a second view of the lowest notes (the same bin grid from the same lowest
+            bin, computed with shorter filters), stacked under the first in what ``feature_fn`` returns with
+            its own ``spare_bins`` on each side; the model then reads ``n_bins + bass_view_bins`` per frame.
     """
 
     frame_rate: float
@@ -347,6 +350,7 @@ class ChordSongConfig:
     allow_gaps: bool = False
     cache_features: bool = True
     eq_db: float = 0.0
+    bass_view_bins: int = 0
 
     def __post_init__(self):
         if self.frame_rate <= 0:
@@ -358,6 +362,10 @@ class ChordSongConfig:
             raise ValueError(f"ChordSongConfig.eq_db must be from 0 to 40 dB, got {self.eq_db}")
         if self.spare_bins < 0:
             raise ValueError(f"ChordSongConfig.spare_bins must be >= 0, got {self.spare_bins}")
+        if not 0 <= self.bass_view_bins <= self.n_bins:
+            raise ValueError(
+                f"ChordSongConfig.bass_view_bins must be from 0 to n_bins = {self.n_bins}, got {self.bass_view_bins}"
+            )
         if self.eval_chunk_frames is None:
             self.eval_chunk_frames = self.window_frames
         if self.pitch_shifts is None:
@@ -374,7 +382,13 @@ class ChordSongConfig:
     @property
     def total_bins(self) -> int:
         """Rows ``feature_fn`` must return."""
-        return self.n_bins + 2 * self.spare_bins
+        view = self.bass_view_bins + 2 * self.spare_bins if self.bass_view_bins else 0
+        return self.n_bins + 2 * self.spare_bins + view
+
+    @property
+    def input_bins(self) -> int:
+        """Values per frame the model reads: the ``n_bins`` window, then the bass view's."""
+        return self.n_bins + self.bass_view_bins
 
 
 def random_eq_db(rng: np.random.Generator, n_bins: int, bins_per_octave: int, reach_db: float) -> np.ndarray:
@@ -401,15 +415,32 @@ def apply_eq(features: np.ndarray, curve_db: np.ndarray) -> np.ndarray:
 
 
 def crop_bins(features: np.ndarray, config: ChordSongConfig, shift: int = 0) -> np.ndarray:
-    """[total_bins, frames] features → [frames, n_bins] float32, pitch-shifted up by ``shift`` semitones.
+    """[total_bins, frames] features → [frames, input_bins] float32, pitch-shifted up by ``shift`` semitones.
 
     Content at bin ``b`` of the unshifted view appears at ``b + shift * bins_per_semitone``: the crop starts
     that many bins lower.
     """
-    start = config.spare_bins - shift * config.bins_per_semitone
-    if not 0 <= start <= config.total_bins - config.n_bins:
+    if abs(shift) * config.bins_per_semitone > config.spare_bins:
         raise ValueError(f"pitch shift {shift} needs more than the {config.spare_bins} spare bins")
-    return np.ascontiguousarray(features[start : start + config.n_bins].T, dtype=np.float32)
+    return crop_views(
+        features, config.n_bins, config.spare_bins, config.bass_view_bins, shift * config.bins_per_semitone
+    )
+
+
+def crop_views(features, n_bins: int, spare_bins: int, bass_view_bins: int, shift_bins: int) -> np.ndarray:
+    """[..., rows, frames] → [..., frames, n_bins + bass_view_bins], each view's window moved ``shift_bins``.
+
+    The rows are the first view's ``n_bins`` with ``spare_bins`` on each side, then (``bass_view_bins`` > 0)
+    the bass view's, with as many spare bins: both views start at the same frequency, so one shift moves both.
+    """
+    if abs(shift_bins) > spare_bins:
+        raise ValueError(f"a shift of {shift_bins} bins needs more than the {spare_bins} spare bins")
+    start = spare_bins - shift_bins
+    window = features[..., start : start + n_bins, :]
+    if bass_view_bins:
+        view_start = n_bins + 2 * spare_bins + start
+        window = np.concatenate([window, features[..., view_start : view_start + bass_view_bins, :]], axis=-2)
+    return np.ascontiguousarray(np.swapaxes(window, -1, -2), dtype=np.float32)
 
 
 def chunk_frames(array: np.ndarray, chunk: int, fill: float = 0) -> np.ndarray:
@@ -495,11 +526,15 @@ class ChordSongDataset(Dataset):
             raise ValueError(
                 f"{self.songs[i].audio_path}: feature_fn returned shape {features.shape}, expected "
                 f"[{self.config.total_bins} (n_bins {self.config.n_bins} + 2 x spare_bins "
-                f"{self.config.spare_bins}), frames]"
+                f"{self.config.spare_bins}{self._bass_view_rows()}), frames]"
             )
         if self.config.cache_features:
             self._features[i] = features
         return features
+
+    def _bass_view_rows(self) -> str:
+        view = self.config.bass_view_bins
+        return f", then the bass view: {view} + 2 x {self.config.spare_bins}" if view else ""
 
     def n_frames(self, i: int) -> int:
         """Number of feature frames of song ``i``."""
@@ -548,7 +583,7 @@ class ChordSongDataset(Dataset):
         targets = self.song_targets(song)
         stop = min(start + length, features.shape[1])
         real = stop - start
-        item = {"features": np.zeros((length, self.config.n_bins), np.float32)}
+        item = {"features": np.zeros((length, self.config.input_bins), np.float32)}
         item["features"][:real] = crop_bins(features[:, start:stop], self.config, shift)
         moved = transpose_targets({k: v[start:stop] for k, v in targets.items()}, shift)
         for key in ("chord_type", "root", "bass"):
@@ -577,5 +612,7 @@ class ChordSongDataset(Dataset):
             curve = random_eq_db(
                 rng, self.config.n_bins, 12 * self.config.bins_per_semitone, self.config.eq_db
             )
+            # The bass view's bins sit at the frequencies of the first view's lowest.
+            curve = np.concatenate([curve, curve[: self.config.bass_view_bins]])
             item["features"] = apply_eq(item["features"], curve)
         return item

@@ -14,7 +14,10 @@ Architecture (chosen from the measurements in `benchmarks/chord_layers.py`, MLX 
 
     bass branch (`bass_bins` > 0): the lowest `bass_bins` bins, LayerNorm-ed on their own (a quiet bass
       under loud chords keeps its contrast), with the same local context → Linear → ReLU; the bass head
-      reads it beside the transformer's output.
+      reads it beside the transformer's output. With `bass_view_bins` > 0 the features carry a second view
+      of the lowest notes after the `n_bins` (the same bins computed with shorter filters, so a bass note's
+      start and end are not smeared over the previous one's); the branch reads it beside the lowest bins,
+      and only the branch reads it.
 
     Why a joint chord head beside the type and root heads: the notes E G B over C are C:maj7 or E:min. The
     type head then splits between maj7 and min and the root head between C and E, each summing over the
@@ -88,6 +91,12 @@ class ChordModelConfig:
         default=108, metadata={"help": "lowest input bins the bass head reads directly (0: none)"}
     )
     bass_dim: int = field(default=64, metadata={"help": "width of the bass head's low-band branch"})
+    bass_view_bins: int = field(
+        default=108,
+        metadata={
+            "help": "bins of the features' second (bass) view after the n_bins; the bass branch reads them"
+        },
+    )
     chord_head: bool = field(
         default=True, metadata={"help": "a joint head over every (chord type, root) pair, N and X"}
     )
@@ -100,6 +109,14 @@ class ChordModelConfig:
                 raise ValueError(f"ChordModelConfig.{name} must be a positive integer, got {value!r}")
         if not isinstance(self.bass_bins, int) or isinstance(self.bass_bins, bool) or self.bass_bins < 0:
             raise ValueError(f"ChordModelConfig.bass_bins must be an integer >= 0, got {self.bass_bins!r}")
+        if (
+            not isinstance(self.bass_view_bins, int)
+            or isinstance(self.bass_view_bins, bool)
+            or self.bass_view_bins < 0
+        ):
+            raise ValueError(
+                f"ChordModelConfig.bass_view_bins must be an integer >= 0, got {self.bass_view_bins!r}"
+            )
         if not isinstance(self.bass_dim, int) or self.bass_dim <= 0:
             raise ValueError(f"ChordModelConfig.bass_dim must be a positive integer, got {self.bass_dim!r}")
         if not isinstance(self.context_frames, int) or self.context_frames < 0:
@@ -129,9 +146,9 @@ class ChordModelConfig:
             raise ValueError(
                 f"unknown ChordModelConfig field(s) {unknown}; expected a subset of {sorted(known)}"
             )
-        # A checkpoint written before the bass branch or the chord head existed has no such key: its
-        # model had none.
-        return cls(**{"bass_bins": 0, "chord_head": False, **data})
+        # A checkpoint written before the bass branch, the chord head or the bass view existed has no such
+        # key: its model had none.
+        return cls(**{"bass_bins": 0, "chord_head": False, "bass_view_bins": 0, **data})
 
 
 def joint_chord_classes(num_chord_types: int = NUM_CHORD_TYPES) -> int:
@@ -247,7 +264,7 @@ class ChordRecognitionModel(nn.Module):
         config: sizes; see `ChordModelConfig`.
 
     Call:
-        model(features, mask=None) with features [B, T, n_bins] float32 (log-magnitude CQT frames) and an
+        model(features, mask=None) with features [B, T, n_bins + bass_view_bins] float32 (log-magnitude CQT frames) and an
         optional frame mask [B, T] (1 for real frames, 0 for padding at the end of a row). Padded frames are
         not attended to and do not enter the local context, so a padded song gives the same logits on its
         real frames as the song alone.
@@ -273,10 +290,12 @@ class ChordRecognitionModel(nn.Module):
         if cfg.chord_head:
             self.chord_head = nn.Linear(cfg.d_model, joint_chord_classes(cfg.num_chord_types))
         self.low_bins = min(cfg.bass_bins, cfg.n_bins)
-        if self.low_bins:
-            self.bass_norm = nn.LayerNorm(self.low_bins)
-            self.bass_front = nn.Linear(self.low_bins * (2 * cfg.context_frames + 1), cfg.bass_dim)
-        self.bass_head = nn.Linear(cfg.d_model + (cfg.bass_dim if self.low_bins else 0), NUM_PITCH_CLASSES)
+        branch_bins = self.low_bins + cfg.bass_view_bins
+        if branch_bins:
+            self.bass_norm = nn.LayerNorm(branch_bins)
+            self.bass_front = nn.Linear(branch_bins * (2 * cfg.context_frames + 1), cfg.bass_dim)
+        self.has_bass_branch = bool(branch_bins)
+        self.bass_head = nn.Linear(cfg.d_model + (cfg.bass_dim if branch_bins else 0), NUM_PITCH_CLASSES)
 
     def _stack_context(self, x: mx.array) -> mx.array:
         """[B, T, F] → [B, T, F * (2c + 1)]: each frame with its c neighbours on each side (edges padded
@@ -291,9 +310,10 @@ class ChordRecognitionModel(nn.Module):
         return mx.concatenate([padded[:, i : i + t] for i in range(2 * c + 1)], axis=-1)
 
     def __call__(self, features: mx.array, mask: mx.array | None = None) -> dict[str, mx.array]:
-        if features.ndim != 3 or features.shape[-1] != self.config.n_bins:
+        width = self.config.n_bins + self.config.bass_view_bins
+        if features.ndim != 3 or features.shape[-1] != width:
             raise ValueError(
-                f"ChordRecognitionModel expects features [batch, frames, {self.config.n_bins}], "
+                f"ChordRecognitionModel expects features [batch, frames, {width}], "
                 f"got shape {tuple(features.shape)}"
             )
         key_bias = None
@@ -307,11 +327,21 @@ class ChordRecognitionModel(nn.Module):
             lengths = mx.maximum(mx.sum(mask.astype(mx.int32), axis=1), 1)
             index = mx.minimum(mx.arange(features.shape[1])[None, :], lengths[:, None] - 1)
             features = mx.take_along_axis(features, index[..., None], axis=1)
-        x = self._stack_context(self.input_norm(features))
+        n_bins = self.config.n_bins
+        x = self._stack_context(
+            self.input_norm(features[..., :n_bins] if self.config.bass_view_bins else features)
+        )
         x = dropout(nn.relu(self.front(x)), self.config.dropout, self.training)
         low = None
-        if self.low_bins:
-            low = self._stack_context(self.bass_norm(features[..., : self.low_bins]))
+        if self.has_bass_branch:
+            low = features[..., : self.low_bins]
+            if self.config.bass_view_bins:
+                low = (
+                    mx.concatenate([low, features[..., n_bins:]], axis=-1)
+                    if self.low_bins
+                    else features[..., n_bins:]
+                )
+            low = self._stack_context(self.bass_norm(low))
             low = dropout(nn.relu(self.bass_front(low)), self.config.dropout, self.training)
         if mask is not None:
             # -1e9 rather than -inf: a fully padded row must still give a finite softmax.

@@ -59,7 +59,7 @@ __all__ = ["COMMANDS", "main"]
 
 COMMANDS = ("demo", "train", "evaluate", "predict", "cv")
 #: Config fields without a flag: the model's input width follows the features, its head the vocabulary.
-DERIVED_FIELDS = frozenset({"model.n_bins", "model.num_chord_types"})
+DERIVED_FIELDS = frozenset({"model.n_bins", "model.bass_view_bins", "model.num_chord_types"})
 DECODE_HELP = {
     "decode.method": "smoothing of frame posteriors: viterbi (HMM), median or argmax",
     "decode.self_transition": "viterbi: probability of staying in the same chord from frame to frame",

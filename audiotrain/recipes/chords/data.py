@@ -208,6 +208,7 @@ def song_config(data: ChordDataConfig, features: ChordFeatureConfig, train: bool
         pitch_shifts=shifts,
         allow_gaps=data.allow_gaps,
         eq_db=data.eq_db,
+        bass_view_bins=features.bass_view_bins,
     )
 
 

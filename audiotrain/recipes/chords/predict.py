@@ -156,9 +156,10 @@ class ChordPredictor:
         window_hop = max(1, 3 * int(window_frames) // 4) if window_hop is None else int(window_hop)
         if not 1 <= window_hop <= window_frames:
             raise ValueError(f"window_hop must be 1 to window_frames = {window_frames}, got {window_hop}")
-        if model.config.n_bins != features.n_bins:
+        if model.config.n_bins != features.n_bins or model.config.bass_view_bins != features.bass_view_bins:
             raise ValueError(
-                f"the model reads {model.config.n_bins} bins but the features have {features.n_bins}"
+                f"the model reads {model.config.n_bins} bins and a bass view of {model.config.bass_view_bins} but "
+                f"the features have {features.n_bins} and {features.bass_view_bins}"
             )
         self.model = model
         self.model.eval()
@@ -176,7 +177,7 @@ class ChordPredictor:
                     f"tta shift {shift} needs more spare bins than features.max_pitch_shift "
                     f"{features.max_pitch_shift} semitones"
                 )
-        # Input shapes [size <= batch_windows, window_frames, n_bins]: each compiled once, reused for every
+        # Input shapes [size <= batch_windows, window_frames, input_bins]: each compiled once, reused for every
         # song. The weights are declared as inputs so that later updates of the model are seen.
         self._forward = mx.compile(self._probabilities, inputs=[self.model.state])
 
@@ -226,16 +227,16 @@ class ChordPredictor:
         return tuple(fast_math.softmax(out[k]) for k in self.heads)
 
     def posteriors_from_features(self, features: np.ndarray) -> dict[str, np.ndarray]:
-        """Frame posteriors of one song from its model-input frames [frames, n_bins]."""
+        """Frame posteriors of one song from its model-input frames [frames, input_bins]."""
         return self._windowed_posteriors([features])[0]
 
     def _windowed_posteriors(self, views: Sequence[np.ndarray]) -> list[dict[str, np.ndarray]]:
-        """Frame posteriors of each of `views` (model-input frames [frames, n_bins], e.g. one song's
+        """Frame posteriors of each of `views` (model-input frames [frames, input_bins], e.g. one song's
         pitch-shifted crops), their windows batched together so that few forward passes are padded."""
         views = [np.asarray(v, dtype=np.float32) for v in views]
         for v in views:
-            if v.ndim != 2 or v.shape[1] != self.features.n_bins:
-                raise ValueError(f"features must be [frames, {self.features.n_bins}], got {v.shape}")
+            if v.ndim != 2 or v.shape[1] != self.features.input_bins:
+                raise ValueError(f"features must be [frames, {self.features.input_bins}], got {v.shape}")
         w = self.window_frames
         windows = []  # (view, first frame)
         for index, v in enumerate(views):
@@ -255,7 +256,7 @@ class ChordPredictor:
         size = -(-len(windows) // passes)
         for first in range(0, len(windows), size):
             group = windows[first : first + size]
-            frames = np.zeros((size, w, self.features.n_bins), np.float32)
+            frames = np.zeros((size, w, self.features.input_bins), np.float32)
             mask = np.zeros((size, w), np.float32)
             for j, (index, s) in enumerate(group):
                 real = min(w, len(views[index]) - s)
@@ -270,11 +271,9 @@ class ChordPredictor:
         return [{k: v / total[:, None] for k, v in by_head.items()} for by_head, total in zip(sums, totals)]
 
     def song_features(self, audio_path: str | Path) -> tuple[np.ndarray, float]:
-        """Unshifted model-input frames [frames, n_bins] of an audio file, and its duration in seconds."""
+        """Unshifted model-input frames [frames, input_bins] of an audio file, and its duration in seconds."""
         y = self.features.load(audio_path)
-        full = self.features.compute(y)
-        spare = self.features.spare_bins
-        return np.ascontiguousarray(full[spare : spare + self.features.n_bins].T), len(y) / self.features.sr
+        return self.features.crop(self.features.compute(y)), len(y) / self.features.sr
 
     def posteriors(self, audio_path: str | Path) -> SongPosteriors:
         """Frame posteriors of a song; with `tta_shifts` (test-time augmentation), averaged over the song
@@ -282,10 +281,7 @@ class ChordPredictor:
         bass posteriors rotated back)."""
         y = self.features.load(audio_path)
         full = self.features.compute(y)
-        views = []
-        for shift in self.tta_shifts:
-            start = self.features.spare_bins - shift * self.features.bins_per_semitone
-            views.append(np.ascontiguousarray(full[start : start + self.features.n_bins].T))
+        views = [self.features.crop(full, shift) for shift in self.tta_shifts]
         probs = None
         for shift, p in zip(self.tta_shifts, self._windowed_posteriors(views)):
             for key in ("root", "bass"):

@@ -120,7 +120,7 @@ def make_shared_trainer(
 class ClipFeatureLoader:
     """Wraps a loader of ``(audio [B, samples], targets)`` clip batches into the model's feature batches.
 
-    Each yielded batch is a dict of `mx.array`: ``features`` [B, frames, n_bins] (see the module docstring),
+    Each yielded batch is a dict of `mx.array`: ``features`` [B, frames, input_bins] (see the module docstring),
     ``chord_type``, ``root``, ``bass`` [B] int32 (the guide's ``bass_note`` is the loss's ``bass``).
     """
 
@@ -170,14 +170,11 @@ class ClipFeatureLoader:
         return audio, out
 
     def clip_features(self, audio: np.ndarray) -> np.ndarray:
-        """[B, samples] at `sample_rate` → [B, frames, n_bins] float32 log-CQT frames."""
+        """[B, samples] at `sample_rate` → [B, frames, input_bins] float32 log-CQT frames (n_bins, then the bass view)."""
         audio = resample(audio, self.sample_rate, self.features.sr)
-        spectra = self.features.compute(
-            audio
-        )  # [B, bins + spare bins on both sides, frames], one batched CQT
-        # The spare bins are there for pitch-shift augmentation; the model reads the unshifted n_bins.
-        frames = self.features.cqt_config().crop(spectra)
-        return np.ascontiguousarray(frames.transpose(0, 2, 1), dtype=np.float32)
+        spectra = self.features.compute(audio)  # both views with their spare bins, one batched CQT each
+        # The spare bins are there for pitch-shift augmentation; the model reads the unshifted windows.
+        return self.features.crop(spectra)
 
 
 class ClipChordTask(ChordTask):
@@ -214,7 +211,7 @@ class Trainer:
     """The guide's chord Trainer: ``train``, ``train_epoch``, ``validate``, checkpoints and history.
 
     Args:
-        model: a `ChordRecognitionModel` whose ``n_bins`` equals ``config.features.n_bins``.
+        model: a `ChordRecognitionModel` whose ``n_bins`` and ``bass_view_bins`` equal ``config.features``'.
         train_loader, val_loader: iterables of ``(audio [batch, samples], targets)`` (see the module
             docstring); ``val_loader`` may be None (then no validation, early stopping or best checkpoint).
         config: a `TrainingConfig` (default: the recipe's defaults).
@@ -245,6 +242,12 @@ class Trainer:
                 f"Trainer: the model reads {model.config.n_bins} bins per frame but config.features.n_bins is "
                 f"{self.config.features.n_bins}; build ChordRecognitionModel(ChordModelConfig(n_bins="
                 f"{self.config.features.n_bins})) or set TrainingConfig(features=ChordFeatureConfig(n_bins=...))"
+            )
+        if model.config.bass_view_bins != self.config.features.bass_view_bins:
+            raise ValueError(
+                f"Trainer: the model reads a bass view of {model.config.bass_view_bins} bins but "
+                f"config.features.bass_view_bins is {self.config.features.bass_view_bins}; set the same number in "
+                "ChordModelConfig(bass_view_bins=...) and ChordFeatureConfig(bass_view_bins=...)"
             )
         if criterion is None:
             loss = self.config.loss
