@@ -67,8 +67,9 @@ class ChordFeatureConfig:
     # The CQT's filters are about 1.5 s long at C1 (0.4 s at C3): a bass note's first half second is heard
     # under the previous one's tail. The bass view computes the lowest three octaves again with half-length
     # filters, for the bass head only (the chord heads keep the sharper pitch of the long ones). Fifteenth
-    # round of `benchmarks/chords.py`: on the training style's held-out songs +1.8 majmin_inv, on the
-    # independent style +0.2 to +0.3 on every metric (six seeds); shorter filters (0.33) lost chord quality.
+    # round of `benchmarks/chords.py`, six seeds: on the training style's held-out songs +1.8 majmin_inv and
+    # +2.0 sevenths_inv (higher on every seed); on the independent style within 0.2 of without. Filters 0.33
+    # or 0.7 long, or a view of four octaves, did worse on the independent style.
     bass_view_bins: int = field(
         default=108,
         metadata=_help(
