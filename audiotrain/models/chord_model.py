@@ -264,8 +264,8 @@ class ChordRecognitionModel(nn.Module):
         config: sizes; see `ChordModelConfig`.
 
     Call:
-        model(features, mask=None) with features [B, T, n_bins + bass_view_bins] float32 (log-magnitude CQT frames) and an
-        optional frame mask [B, T] (1 for real frames, 0 for padding at the end of a row). Padded frames are
+        model(features, mask=None) with features [B, T, n_bins + bass_view_bins] float32 (log-magnitude CQT
+        frames) and an optional frame mask [B, T] (1 for real frames, 0 for padding at the end of a row). Padded frames are
         not attended to and do not enter the local context, so a padded song gives the same logits on its
         real frames as the song alone.
 
@@ -334,13 +334,10 @@ class ChordRecognitionModel(nn.Module):
         x = dropout(nn.relu(self.front(x)), self.config.dropout, self.training)
         low = None
         if self.has_bass_branch:
-            low = features[..., : self.low_bins]
-            if self.config.bass_view_bins:
-                low = (
-                    mx.concatenate([low, features[..., n_bins:]], axis=-1)
-                    if self.low_bins
-                    else features[..., n_bins:]
-                )
+            # The lowest bins of the first view, then the bass view (the bins after the n_bins).
+            low = features[..., : self.low_bins] if self.low_bins else features[..., n_bins:]
+            if self.low_bins and self.config.bass_view_bins:
+                low = mx.concatenate([low, features[..., n_bins:]], axis=-1)
             low = self._stack_context(self.bass_norm(low))
             low = dropout(nn.relu(self.bass_front(low)), self.config.dropout, self.training)
         if mask is not None:
