@@ -1286,7 +1286,7 @@ B4: an A:maj/3 whose lowest note is C#4 lies above three octaves):
 Means against the kept model's same seeds (thirteenth round; over all six: training style 91.7 96.1 89.7
 97.6 91.3 90.6, independent 93.3 93.7 91.8 90.8 88.8 89.0):
 
-    setting            seeds  training style, against the same seeds   independent style, against the same seeds
+    setting            seeds  training style, against the same seeds  independent style, the same
     bass view           0-5   -0.2 +0.2 +1.8 +0.4 +2.0 +0.3              +0.1 +0.2 -0.1 +0.2 -0.0 +0.2
     bass view alone     0     -0.7 -0.2 -0.8 -0.9 -0.8 -2.0              +0.4 +0.1 -0.7 +0.0 -0.7 +0.5
     filters 0.33        0-1   +0.2 -0.0 +2.2 +0.3 +2.7 +0.3              -0.3 -0.3 -0.5 -0.6 -0.8 -1.1

@@ -43,8 +43,8 @@ def test_the_bass_view_follows_the_chord_view_in_the_model_input():
 
 
 def test_the_bass_view_lets_go_of_a_bass_note_sooner():
-    """After E1 gives way to G1, the chord view's long low filters still hear E1 for a few tenths of a second (its
-    filters at E1 last 1.5 s); the bass view's shorter ones let go within a few frames."""
+    """After E1 gives way to G1, the chord view's long low filters still hear E1 for a few tenths of a
+    second (its filters at E1 last 1.5 s); the bass view's shorter ones let go within a few frames."""
     features = ChordFeatureConfig(bass_view_bins=108, tuning_correction=False)
     x = features.crop(features.compute(_bass_line()))
     after = slice(round(1.65 * features.frame_rate), round(1.85 * features.frame_rate) + 1)

@@ -163,8 +163,8 @@ def test_a_changed_generator_has_a_new_version(style):
     renew = "and renew its fingerprint in tests/test_chord_demo_versions.py"
     if version != pinned_version:
         pytest.fail(
-            f"the {style} generator is now version {version} (pinned: {pinned_version}): if its output changed, "
-            f"renew its fingerprint in tests/test_chord_demo_versions.py"
+            f"the {style} generator is now version {version} (pinned: {pinned_version}): renew its "
+            "fingerprint in tests/test_chord_demo_versions.py"
         )
     assert plan == pinned_plan, (
         f"the {style} style's scores changed but its generator version is still {version}: bump the version "
@@ -177,5 +177,6 @@ def test_a_changed_generator_has_a_new_version(style):
         pinned_sound,
         rtol=2e-3,
         atol=1e-5,
-        err_msg=f"the {style} style's sound changed but its generator version is still {version}: bump it {renew}",
+        err_msg=f"the {style} style's sound changed but its generator version is still {version}: bump it "
+        + renew,
     )

@@ -64,7 +64,9 @@ import numpy as np
 import scipy.signal
 import soundfile as sf
 
-GENERATOR_VERSION = 9  # bump whenever the output changes (cached sets are then regenerated); pinned in tests/test_chord_demo_versions.py
+#: Bump whenever the output changes: cached sets are then regenerated (pinned in
+#: tests/test_chord_demo_versions.py).
+GENERATOR_VERSION = 9
 #: The seed part of a song's main random stream: version 8's, which version 9 kept so that its songs with a
 #: bass instrument are note for note version 8's (its own draws come from a second stream).
 _MAIN_STREAM = 8

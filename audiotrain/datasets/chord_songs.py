@@ -364,7 +364,8 @@ class ChordSongConfig:
             raise ValueError(f"ChordSongConfig.spare_bins must be >= 0, got {self.spare_bins}")
         if not 0 <= self.bass_view_bins <= self.n_bins:
             raise ValueError(
-                f"ChordSongConfig.bass_view_bins must be from 0 to n_bins = {self.n_bins}, got {self.bass_view_bins}"
+                f"ChordSongConfig.bass_view_bins must be from 0 to n_bins = {self.n_bins}, "
+                f"got {self.bass_view_bins}"
             )
         if self.eval_chunk_frames is None:
             self.eval_chunk_frames = self.window_frames
@@ -415,7 +416,7 @@ def apply_eq(features: np.ndarray, curve_db: np.ndarray) -> np.ndarray:
 
 
 def crop_bins(features: np.ndarray, config: ChordSongConfig, shift: int = 0) -> np.ndarray:
-    """[total_bins, frames] features → [frames, input_bins] float32, pitch-shifted up by ``shift`` semitones.
+    """[total_bins, frames] features → [frames, input_bins] float32, shifted up by ``shift`` semitones.
 
     Content at bin ``b`` of the unshifted view appears at ``b + shift * bins_per_semitone``: the crop starts
     that many bins lower.
@@ -428,7 +429,7 @@ def crop_bins(features: np.ndarray, config: ChordSongConfig, shift: int = 0) -> 
 
 
 def crop_views(features, n_bins: int, spare_bins: int, bass_view_bins: int, shift_bins: int) -> np.ndarray:
-    """[..., rows, frames] → [..., frames, n_bins + bass_view_bins], each view's window moved ``shift_bins``.
+    """[..., rows, frames] → [..., frames, n_bins + bass_view_bins], each view's window moved up.
 
     The rows are the first view's ``n_bins`` with ``spare_bins`` on each side, then (``bass_view_bins`` > 0)
     the bass view's, with as many spare bins: both views start at the same frequency, so one shift moves both.

@@ -265,9 +265,9 @@ class ChordRecognitionModel(nn.Module):
 
     Call:
         model(features, mask=None) with features [B, T, n_bins + bass_view_bins] float32 (log-magnitude CQT
-        frames) and an optional frame mask [B, T] (1 for real frames, 0 for padding at the end of a row). Padded frames are
-        not attended to and do not enter the local context, so a padded song gives the same logits on its
-        real frames as the song alone.
+        frames) and an optional frame mask [B, T] (1 for real frames, 0 for padding at the end of a row).
+        Padded frames are not attended to and do not enter the local context, so a padded song gives the same
+        logits on its real frames as the song alone.
 
     Returns:
         dict of logits: "chord_type" [B, T, num_chord_types], "root" [B, T, 12], "bass" [B, T, 12], and with

@@ -73,7 +73,8 @@ class ChordFeatureConfig:
     bass_view_bins: int = field(
         default=108,
         metadata=_help(
-            "bins of a second, shorter-filter CQT view of the lowest notes (from fmin) for the bass head (0: none)"
+            "bins of a second CQT view of the lowest notes (from fmin), with shorter filters, for the bass "
+            "head (0: none)"
         ),
     )
     bass_view_filter_scale: float = field(
@@ -109,8 +110,8 @@ class ChordFeatureConfig:
             )
         if not 0.05 <= self.bass_view_filter_scale <= 1.0:
             raise ValueError(
-                "features.bass_view_filter_scale (--features.bass_view_filter_scale) must be from 0.05 to 1, got "
-                f"{self.bass_view_filter_scale!r}"
+                "features.bass_view_filter_scale (--features.bass_view_filter_scale) must be from 0.05 to 1, "
+                f"got {self.bass_view_filter_scale!r}"
             )
         if self.max_pitch_shift < 0 or self.log_gain <= 0:
             raise ValueError("features.max_pitch_shift must be >= 0 and features.log_gain > 0")
@@ -152,7 +153,7 @@ class ChordFeatureConfig:
         return self.n_bins + self.bass_view_bins
 
     def crop(self, full: np.ndarray, shift: int = 0) -> np.ndarray:
-        """`compute`'s [..., rows, frames] → model input [..., frames, input_bins], shifted up `shift` semitones."""
+        """`compute`'s [..., rows, frames] → model input [..., frames, input_bins], `shift` semitones up."""
         return crop_views(
             full, self.n_bins, self.spare_bins, self.bass_view_bins, shift * self.bins_per_semitone
         )

@@ -158,7 +158,8 @@ class ChordPredictor:
             raise ValueError(f"window_hop must be 1 to window_frames = {window_frames}, got {window_hop}")
         if model.config.n_bins != features.n_bins or model.config.bass_view_bins != features.bass_view_bins:
             raise ValueError(
-                f"the model reads {model.config.n_bins} bins and a bass view of {model.config.bass_view_bins} but "
+                f"the model reads {model.config.n_bins} bins and a bass view of "
+                f"{model.config.bass_view_bins} but "
                 f"the features have {features.n_bins} and {features.bass_view_bins}"
             )
         self.model = model
@@ -177,8 +178,8 @@ class ChordPredictor:
                     f"tta shift {shift} needs more spare bins than features.max_pitch_shift "
                     f"{features.max_pitch_shift} semitones"
                 )
-        # Input shapes [size <= batch_windows, window_frames, input_bins]: each compiled once, reused for every
-        # song. The weights are declared as inputs so that later updates of the model are seen.
+        # Input shapes [size <= batch_windows, window_frames, input_bins]: each compiled once, reused for
+        # every song. The weights are declared as inputs so that later updates of the model are seen.
         self._forward = mx.compile(self._probabilities, inputs=[self.model.state])
 
     # ---- loading --------------------------------------------------------------------------------------

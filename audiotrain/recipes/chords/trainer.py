@@ -120,8 +120,9 @@ def make_shared_trainer(
 class ClipFeatureLoader:
     """Wraps a loader of ``(audio [B, samples], targets)`` clip batches into the model's feature batches.
 
-    Each yielded batch is a dict of `mx.array`: ``features`` [B, frames, input_bins] (see the module docstring),
-    ``chord_type``, ``root``, ``bass`` [B] int32 (the guide's ``bass_note`` is the loss's ``bass``).
+    Each yielded batch is a dict of `mx.array`: ``features`` [B, frames, input_bins] (see the module
+    docstring), ``chord_type``, ``root``, ``bass`` [B] int32 (the guide's ``bass_note`` is the loss's
+    ``bass``).
     """
 
     def __init__(self, loader: Iterable, features: ChordFeatureConfig, sample_rate: int, name: str):
@@ -170,7 +171,8 @@ class ClipFeatureLoader:
         return audio, out
 
     def clip_features(self, audio: np.ndarray) -> np.ndarray:
-        """[B, samples] at `sample_rate` → [B, frames, input_bins] float32 log-CQT frames (n_bins, then the bass view)."""
+        """[B, samples] at `sample_rate` → [B, frames, input_bins] float32 log-CQT frames (the n_bins, then
+        the bass view)."""
         audio = resample(audio, self.sample_rate, self.features.sr)
         spectra = self.features.compute(audio)  # both views with their spare bins, one batched CQT each
         # The spare bins are there for pitch-shift augmentation; the model reads the unshifted windows.
@@ -246,8 +248,8 @@ class Trainer:
         if model.config.bass_view_bins != self.config.features.bass_view_bins:
             raise ValueError(
                 f"Trainer: the model reads a bass view of {model.config.bass_view_bins} bins but "
-                f"config.features.bass_view_bins is {self.config.features.bass_view_bins}; set the same number in "
-                "ChordModelConfig(bass_view_bins=...) and ChordFeatureConfig(bass_view_bins=...)"
+                f"config.features.bass_view_bins is {self.config.features.bass_view_bins}; set the same "
+                "number in ChordModelConfig(bass_view_bins=...) and ChordFeatureConfig(bass_view_bins=...)"
             )
         if criterion is None:
             loss = self.config.loss
