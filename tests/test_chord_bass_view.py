@@ -78,3 +78,21 @@ def test_settings_are_checked_and_older_settings_have_no_bass_view():
     assert ChordFeatureConfig.from_stored(stored).input_bins == 216
     model = {k: v for k, v in ChordModelConfig().to_dict().items() if k != "bass_view_bins"}
     assert ChordModelConfig.from_dict(model).bass_view_bins == 0
+
+
+def test_resuming_a_run_from_before_the_bass_view_names_the_feature_flag():
+    """A checkpoint written before the bass view stored features without it; resumed under the new default,
+    the refusal names the --features setting to pass (the model's input width has no flag of its own)."""
+    from dataclasses import asdict
+
+    from audiotrain.chords.decode import DecodeConfig
+    from audiotrain.recipes.chords.predict import checkpoint_entries
+    from audiotrain.recipes.chords.task import CHECKPOINT_KEY, ChordTask
+
+    features = ChordFeatureConfig()
+    task = ChordTask(ChordModelConfig(), extra_state=checkpoint_entries(features, DecodeConfig(), 96))
+    old_features = {k: v for k, v in asdict(features).items() if not k.startswith("bass_view")}
+    old_model = {k: v for k, v in ChordModelConfig().to_dict().items() if k != "bass_view_bins"}
+    stored = {CHECKPOINT_KEY: {"model_config": old_model, "features": old_features}}
+    with pytest.raises(ValueError, match=r"features.bass_view_bins \(0 there, 108 here\).*--features"):
+        task.on_load_checkpoint(stored)

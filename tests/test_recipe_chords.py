@@ -408,6 +408,10 @@ def test_train_on_a_folder_and_resume(tiny_run, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "features.tuning_correction (True there, False here)" in err, err
     assert not (tmp_path / "other").exists()  # refused before any run folder is written
+    # The bass view changes the model's input width too; it is named as the flag a user can pass.
+    assert chords.main([*other, "--features.bass_view_bins", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "features.bass_view_bins (108 there, 0 here)" in err and "model." not in err, err
     # So is another model: each setting named as its flag (it used to be found when the weights loaded,
     # after the run folder was written, and printed as two whole configs).
     assert chords.main([*other, "--model.d_model", "64", "--model.dropout", "0.2"]) == 2

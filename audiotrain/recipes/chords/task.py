@@ -142,8 +142,10 @@ class ChordTask(TrainModule):
         stored = checkpoint.get(CHECKPOINT_KEY)
         if stored is None:
             return
-        check_stored_model(stored.get("model_config"), self.model.config)
+        # Features first: the model's input width (n_bins, bass_view_bins) follows them and has no flag of its
+        # own, so a difference there is named as the --features.* setting a user can pass.
         check_stored_features(stored.get("features"), self.extra_state.get("features"))
+        check_stored_model(stored.get("model_config"), self.model.config)
 
 
 def check_stored_model(stored: dict[str, Any] | None, model: ChordModelConfig) -> None:

@@ -134,8 +134,9 @@ def run_training(
         resume_folder = ckpt.resolve_checkpoint(resume)
         state = ckpt.read_state(resume_folder)  # read once: the checks below and the song check after
         stored = state.get("module_state", {}).get(CHECKPOINT_KEY, {})
-        check_stored_model(stored.get("model_config"), config.model)
+        # Features first: the model's input width follows them and has no flag of its own.
         check_stored_features(stored.get("features"), asdict(config.features))
+        check_stored_model(stored.get("model_config"), config.model)
         _check_epochs_left(resume_folder, state, config.num_epochs)
     from_demo = splits is None and not config.data.data_dir
     splits, feature_fn, cache = _prepare_songs(config, splits, log)
