@@ -1326,7 +1326,13 @@ training-style held-out songs are version 10's and do not compare):
     crossing registers            3  91.8 96.7 91.3 96.0 91.7 89.8  92.6 92.8 90.8 89.7 87.8 88.1
 
 Against the bass view's seeds 0-3 on the independent style: -0.3 -0.1 -0.4 -0.3 -0.5 -0.45, and E:min/b3
-was read as E:min as before. Without training, on the bass view's six checkpoints: one bass per chord (the
+was read as E:min as before. "Jazz walk" (the fourteenth round's, branch `h35-walk`: the labelled bass on the
+downbeat only, walks 35% of the bass patterns), now with the bass view, against the bass view's seeds 0-1
+there: -0.4 -0.35 -1.0 -0.65 -1.25 -0.95 (stopped after two seeds):
+
+    jazz walk                     0  94.0 95.8 88.6 97.4 91.1 92.5  93.9 94.1 91.3 90.9 88.1 89.1
+    jazz walk                     1  92.3 95.6 87.3 98.2 89.8 92.0  92.6 93.1 90.9 90.4 88.3 88.2
+ Without training, on the bass view's six checkpoints: one bass per chord (the
 onset-weighted bass chosen once for each run of equal chord type and root, so the bass changes only with
 the chord; E:min/b3 is read /b3 until the bass head turns to E, 0.65 s in) costs 0.7 majmin_inv and
 sevenths_inv on the independent style (its references change the bass under one chord too, e.g. A:maj/3
