@@ -1332,6 +1332,19 @@ there: -0.4 -0.35 -1.0 -0.65 -1.25 -0.95 (stopped after two seeds):
 
     jazz walk                     0  94.0 95.8 88.6 97.4 91.1 92.5  93.9 94.1 91.3 90.9 88.1 89.1
     jazz walk                     1  92.3 95.6 87.3 98.2 89.8 92.0  92.6 93.1 90.9 90.4 88.3 88.2
+
+"Onset bass loss" (branch `h35-onsetloss`): each frame's bass cross-entropy weighted 1 + 2 exp(-t / 3), t
+frames after its chord's start (the label is the note at the chord's start, and decoding reads the onset;
+the weights are normalised as before), against the bass view's same six seeds: training style +0.16 -0.11
++0.38 -0.02 +0.36 +0.03, independent style -0.30 -0.18 -0.15 -0.06 -0.04 -0.28; the same four costliest
+bass errors, each as large:
+
+    onset bass loss               0  91.9 96.1 92.0 97.5 93.3 91.0  93.5 93.9 91.5 91.5 89.1 89.7
+    onset bass loss               1  90.9 96.2 91.7 97.4 92.8 89.8  93.1 93.3 91.1 90.7 88.5 88.9
+    onset bass loss               2  90.8 96.3 92.6 98.4 94.7 90.1  93.6 93.8 91.4 90.5 88.1 89.0
+    onset bass loss               3  92.3 96.3 92.3 98.5 94.4 91.7  93.7 93.9 92.2 91.6 90.0 90.2
+    onset bass loss               4  91.6 95.9 91.1 98.0 93.2 91.0  92.8 93.8 92.0 90.6 88.9 88.2
+    onset bass loss               5  92.1 96.2 91.3 98.3 93.3 91.5  92.3 93.7 91.3 90.6 88.1 87.3
  Without training, on the bass view's six checkpoints: one bass per chord (the
 onset-weighted bass chosen once for each run of equal chord type and root, so the bass changes only with
 the chord; E:min/b3 is read /b3 until the bass head turns to E, 0.65 s in) costs 0.7 majmin_inv and
