@@ -194,19 +194,20 @@ class ChordFeatureConfig:
 
     def compute(self, y: np.ndarray, backend: str = "numpy") -> np.ndarray:
         """Features of mono audio `y` [samples] (or a batch of recordings [..., samples]) at `sr`: float32
-        [..., n_bins + 2 * spare_bins, frames]. With `tuning_correction`, a recording found off the grid has
-        its CQT computed twice: once to estimate its tuning, once on its grid (each recording of a batch on
-        its own).
+        [..., n_bins + 2 * spare_bins, frames], then (`bass_view_bins` > 0) the bass view's
+        bass_view_bins + 2 * spare_bins rows (`crop` cuts the model's input from both). With
+        `tuning_correction`, a recording found off the grid has its CQT computed twice: once to estimate its
+        tuning, once on its grid (each recording of a batch on its own); its bass view uses the same tuning.
 
         The numpy backend (as fast as MLX for one song here) keeps MLX out of data-loader worker threads.
         """
         cqt = self.cqt_config()
         view = self.bass_view_config()
         magnitude = np.asarray(cqt.compute(y, backend=backend), dtype=np.float32)
-        offsets = np.zeros(int(np.prod(np.shape(y)[:-1])))
+        signals = np.asarray(y).reshape(-1, np.shape(y)[-1])
+        offsets = np.zeros(len(signals))
         if self.tuning_correction:
             frequencies = cqt_frequencies(cqt.total_bins, cqt.computed_fmin, cqt.bins_per_octave)
-            signals = np.asarray(y).reshape(-1, np.shape(y)[-1])
             spectra = magnitude.reshape(len(signals), *magnitude.shape[-2:])
             for i, spectrum in enumerate(spectra):
                 offset = estimate_tuning(spectrum, cqt.bins_per_octave, frequencies)
@@ -218,10 +219,14 @@ class ChordFeatureConfig:
                     spectra[i] = np.asarray(cqt.compute(signals[i], backend=backend, tuning=offset))
             magnitude = spectra.reshape(magnitude.shape)
         if view is not None:
-            signals = np.asarray(y).reshape(-1, np.shape(y)[-1])
-            low = np.stack(
-                [np.asarray(view.compute(s, backend=backend, tuning=o)) for s, o in zip(signals, offsets)]
-            )
+            if np.all(
+                offsets == offsets[0]
+            ):  # one tuning for all (always without correction): one batched CQT
+                low = np.asarray(view.compute(signals, backend=backend, tuning=float(offsets[0])))
+            else:
+                low = np.stack(
+                    [np.asarray(view.compute(s, backend=backend, tuning=o)) for s, o in zip(signals, offsets)]
+                )
             # Both views' frame t is centred at t * hop_length; their counts can differ by the last frame.
             frames = min(low.shape[-1], magnitude.shape[-1])
             magnitude, low = magnitude[..., :frames], low[..., :frames]
