@@ -24,8 +24,9 @@ the one the training generator draws most often. It is the ceiling of a model th
 bass exactly and knows only the training prior: what is lost to labels that follow a chord's function rather
 than its sound.
 
-    python benchmarks/chords.py [--quick] [--checkpoint CKPT] [--test_songs N] [--seed S] [--demo_songs N]
-                                [--run_dir DIR] [--cache_dir DIR] [--tta N] [--set KEY=VALUE ...]
+    python benchmarks/chords.py [--quick] [--checkpoint CKPT] [--test_songs N] [--independent_songs N]
+                                [--seed S] [--demo_songs N] [--run_dir DIR] [--cache_dir DIR] [--tta N]
+                                [--set KEY=VALUE ...]
 
 `--quick` trains the default (README) config instead of the longer benchmark config; `--checkpoint`
 scores a trained checkpoint instead of training. The script trains in this one process; on a multi-core CPU
@@ -1377,7 +1378,14 @@ from audiotrain.chords.vocabulary import (
 )
 from audiotrain.datasets.chord_demo import TYPE_WEIGHTS
 from audiotrain.metrics.chord_errors import costliest_errors, format_errors
-from audiotrain.metrics.chord_scores import MAX_REFERENCE_OVERHANG_S, ChordScores, score_songs, trim_reference
+from audiotrain.metrics.chord_scores import (
+    INTERVAL_CONFIDENCE,
+    MAX_REFERENCE_OVERHANG_S,
+    ChordScores,
+    difference_interval,
+    score_songs,
+    trim_reference,
+)
 from audiotrain.recipes.chords import run_training
 from audiotrain.recipes.chords.config import TrainingConfig, benchmark_config
 from audiotrain.recipes.chords.data import demo_splits
@@ -1509,6 +1517,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--checkpoint", type=Path, default=None, help="score this checkpoint, no training")
     parser.add_argument("--test_songs", type=int, default=None, help="held-out songs per style")
     parser.add_argument(
+        "--independent_songs",
+        type=int,
+        default=None,
+        help="held-out songs of the independent style (default: --test_songs); its first 16 are the "
+        "yardstick's songs, the rest more of the same style",
+    )
+    parser.add_argument(
         "--run_dir", type=Path, default=Path("runs") / time.strftime("chords-bench-%Y%m%d-%H%M%S")
     )
     parser.add_argument("--cache_dir", type=str, default=None, help="demo data and feature cache")
@@ -1556,7 +1571,10 @@ def main(argv: list[str] | None = None) -> None:
         except ValueError as err:
             parser.error(str(err))
     train_style = demo_splits(config.data, config.features.sr)
-    independent = demo_splits(config.data, config.features.sr, test_style="independent")
+    independent_data = config.data
+    if args.independent_songs:
+        independent_data = replace(independent_data, demo_test_songs=args.independent_songs)
+    independent = demo_splits(independent_data, config.features.sr, test_style="independent")
     if args.checkpoint is None:
         result = run_training(config, args.run_dir, splits=train_style, log=print)
         print(f"\ntraining: {result.train_seconds:.0f} s, {len(result.history.get('epoch', []))} epochs")
@@ -1592,6 +1610,17 @@ def main(argv: list[str] | None = None) -> None:
             "notes oracle": score_notes_oracle(songs),
         }
         print(format_table(columns, BENCHMARK_METRICS))
+        print(
+            f"{round(100 * INTERVAL_CONFIDENCE)}% intervals over songs (bootstrap), in the table's metric order:"
+        )
+        intervals = (both["joint"].interval(metric) for metric in BENCHMARK_METRICS)
+        print("  model (joint bass): " + ", ".join(f"{100 * lo:.1f}-{100 * hi:.1f}" for lo, hi in intervals))
+        for other in (name for name in both if name != "joint"):
+            differences = (difference_interval(both[other], both["joint"], m) for m in BENCHMARK_METRICS)
+            print(
+                f"  {other} - model, paired: "
+                + ", ".join(f"{100 * d:+.1f} ({100 * lo:+.1f}..{100 * hi:+.1f})" for d, lo, hi in differences)
+            )
         print(
             f"predict speed: {model.realtime_factor:.0f} s of audio per second (baseline: {base_speed:.0f})"
         )

@@ -1,7 +1,7 @@
 """Song-level chord scores: equal to mir_eval.chord.evaluate per song; pooled and median summaries."""
 
 from audiotrain.chords.lab import ChordSegment
-from audiotrain.metrics.chord_scores import CHORD_METRICS, score_song, score_songs
+from audiotrain.metrics.chord_scores import CHORD_METRICS, difference_interval, score_song, score_songs
 
 import mir_eval
 import numpy as np
@@ -93,3 +93,89 @@ def test_trim_reference_cuts_a_small_overhang_and_keeps_a_large_one():
         trim_reference(REFERENCE, 8.5)[0], [*REFERENCE[:-1], ChordSegment(8.0, 8.5, "D:sus4")]
     )
     assert scores["root"] == 1.0
+
+
+def _songs(right_seconds):
+    """One 10 s C:maj song per entry, its first `right` seconds read right and the rest as E:min."""
+    pairs = {}
+    for k, right in enumerate(right_seconds):
+        estimate = [ChordSegment(0, right, "C:maj")] if right else []
+        if right < 10:
+            estimate.append(ChordSegment(right, 10.0, "E:min"))
+        pairs[f"song_{k}"] = ([ChordSegment(0, 10.0, "C:maj")], estimate)
+    return score_songs(pairs)
+
+
+def test_interval_over_songs_brackets_the_pooled_score_and_narrows_with_more_songs():
+    few = _songs([10, 9, 6, 10, 3, 8])
+    low, high = few.interval("majmin")
+    assert low < few.pooled["majmin"] < high
+    # Every resample pools some of these songs: the interval lies within the worst and best song.
+    assert 0.3 <= low and high <= 1.0
+    assert few.interval("majmin") == (low, high)  # seeded: reports do not change from run to run
+    assert few.interval("majmin", seed=1) != (low, high)
+    many = _songs([10, 9, 6, 10, 3, 8] * 8)  # the same spread over eight times the songs
+    many_low, many_high = many.interval("majmin")
+    assert many.pooled["majmin"] == pytest.approx(few.pooled["majmin"])
+    assert many_high - many_low < 0.6 * (high - low)
+    wider = few.interval("majmin", confidence=0.99)
+    assert wider[0] <= low and high <= wider[1]
+
+
+def test_interval_is_duration_weighted_and_named_in_the_table_and_json():
+    # A long right song and a short wrong one: resamples pool by time, so the interval sits high.
+    scores = score_songs(
+        {
+            "long": ([ChordSegment(0, 90.0, "C:maj")], [ChordSegment(0, 90.0, "C:maj")]),
+            "short": ([ChordSegment(0, 10.0, "G:maj")], [ChordSegment(0, 10.0, "E:min")]),
+        }
+    )
+    low, high = scores.interval("root")
+    assert low == 0.0 and high == 1.0  # a resample can draw either song alone
+    assert scores.pooled["root"] == pytest.approx(0.9)
+    table = scores.table(["root"])
+    assert "| metric | pooled | 95% interval over songs | median |" in table
+    assert "| root | 90.00 | 0.0-100.0 | 50.00 |" in table
+    stored = scores.to_dict()
+    assert stored["pooled_interval"]["root"] == [low, high] and stored["interval_confidence"] == 0.95
+
+
+def test_interval_needs_two_scored_songs_and_a_known_comparison():
+    one = score_songs({"only": (REFERENCE, ESTIMATE)})
+    assert all(np.isnan(one.interval("root")))
+    assert one.to_dict()["pooled_interval"]["root"] is None
+    assert "| root | " in one.table() and " | - | " in one.table()
+    # A song of sus chords has no majmin time: it does not count as a second song for majmin.
+    sus = [ChordSegment(0, 5.0, "C:sus4")]
+    mixed = score_songs({"sus": (sus, sus), "third": (REFERENCE, ESTIMATE)})
+    assert all(np.isnan(mixed.interval("majmin"))) and not any(np.isnan(mixed.interval("root")))
+    with pytest.raises(ValueError, match="unknown chord comparison 'majmni'"):
+        mixed.interval("majmni")
+    with pytest.raises(ValueError, match="confidence must be between 0 and 1"):
+        mixed.interval("root", confidence=95)
+
+
+def test_difference_interval_pairs_the_songs():
+    # Two transcriptions that share most mistakes: each score's own interval is wide, their difference's
+    # narrow, since every drawn set of songs scores both.
+    baseline = _songs([10, 9, 2, 10, 3, 8, 5, 10])
+    better = _songs([10, 10, 3, 10, 4, 9, 6, 10])  # one more second right in five songs of eight
+    difference, low, high = difference_interval(better, baseline, "majmin")
+    assert (
+        difference
+        == pytest.approx(better.pooled["majmin"] - baseline.pooled["majmin"])
+        == pytest.approx(0.0625)
+    )
+    assert 0.0 < low <= difference <= high
+    own_low, own_high = better.interval("majmin")
+    assert high - low < 0.5 * (own_high - own_low)
+    assert difference_interval(baseline, baseline, "majmin") == (0.0, 0.0, 0.0)
+    reversed_difference, reversed_low, reversed_high = difference_interval(baseline, better, "majmin")
+    assert (reversed_difference, reversed_low, reversed_high) == pytest.approx((-difference, -high, -low))
+
+
+def test_difference_interval_refuses_other_songs():
+    with pytest.raises(ValueError, match="same songs in both scores; only in one: \\['song_2'\\]"):
+        difference_interval(_songs([10, 9, 2]), _songs([10, 9]), "majmin")
+    with pytest.raises(ValueError, match="unknown chord comparison"):
+        difference_interval(_songs([10, 9]), _songs([10, 9]), "chords")

@@ -84,6 +84,10 @@ def test_evaluate_skips_songs_whose_audio_does_not_decode_and_lists_them(checkpo
     assert scores["songs_scored"] == 2 and scores["songs_skipped"] == 1
     assert scores["skipped"][0]["song"] == "a_broken" and "a_broken.wav" in scores["skipped"][0]["reason"]
     assert "a_broken" in (out / "scores.md").read_text()
+    # The two scored songs give each pooled score an interval over songs, in the table and the JSON.
+    assert "| metric | pooled | 95% interval over songs | median |" in (out / "scores.md").read_text()
+    low, high = scores["pooled_interval"]["root"]
+    assert low <= scores["pooled"]["root"] <= high
 
 
 def test_evaluate_with_no_decodable_song_is_a_clear_error(checkpoint, songs, tmp_path, capsys):

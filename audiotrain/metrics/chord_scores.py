@@ -10,6 +10,10 @@ Over a set of songs two summaries are reported, as in MIREX:
 - ``pooled``: weighted by duration over all songs (each second counts once: long songs weigh more);
 - ``median``: the median of the song scores.
 
+With few songs the pooled score is a rough figure: one song voiced unlike the others moves it by points.
+`ChordScores.interval` gives its bootstrap interval over songs (the range in which the pooled score of
+another set of songs like these would fall), and `ChordScores.table` prints it beside the scores.
+
 A song in which a comparison covers nothing (no reference chord of that kind) has no score for it (NaN)
 and is left out of that comparison's median, where ``mir_eval.chord.evaluate`` would report 0.
 
@@ -42,6 +46,8 @@ _COMPARISONS = {name: getattr(mir_eval.chord, name) for name in CHORD_METRICS}
 #: cuts off before scoring. The same bound as the folder scan's
 #: `audiotrain.datasets.chord_songs.MAX_ANNOTATION_OVERHANG_S`, past which a song is not used.
 MAX_REFERENCE_OVERHANG_S = 2.0
+#: Confidence of the interval over songs that `ChordScores.table` and `ChordScores.to_dict` report.
+INTERVAL_CONFIDENCE = 0.95
 
 
 def trim_reference(
@@ -128,9 +134,32 @@ class ChordScores:
     median: dict[str, float] = field(default_factory=dict)
     #: Songs left out of the scores, with the reason (e.g. their audio does not decode).
     skipped: dict[str, str] = field(default_factory=dict)
+    #: ``per_song_seconds[name][metric]``: the seconds a comparison scores in a song (its weight in
+    #: ``pooled``).
+    per_song_seconds: dict[str, dict[str, float]] = field(default_factory=dict)
     #: Songs whose reference overhangs their audio by more than `MAX_REFERENCE_OVERHANG_S`: scored
     #: untrimmed (the overhang counts as wrong); the overhang in seconds.
     overhanging: dict[str, float] = field(default_factory=dict)
+
+    def interval(
+        self, metric: str, confidence: float = INTERVAL_CONFIDENCE, resamples: int = 2000, seed: int = 0
+    ) -> tuple[float, float]:
+        """The percentile bootstrap interval of ``pooled[metric]`` over songs (0-1).
+
+        The songs are drawn again with replacement `resamples` times and pooled each time, so the interval
+        says how much the score owes to which songs were picked: a test set of 16 songs whose errors sit in
+        a few chords of a few songs can move by points with another 16 like them. It does not cover what
+        the songs have in common (a style the model was trained on). Seeded: the same scores give the same
+        interval. NaN, NaN where fewer than two songs have time that the comparison scores.
+        """
+        _check_interval_request(self, metric, confidence)
+        correct, seconds = _song_seconds(self, list(self.per_song), metric)
+        covered = seconds > 0  # songs without time for the comparison would only thin the draws
+        correct, seconds = correct[covered], seconds[covered]
+        if len(seconds) < 2:
+            return float("nan"), float("nan")
+        draws = _drawn_songs(len(seconds), resamples, seed)
+        return _central(correct[draws].sum(1) / seconds[draws].sum(1), confidence)
 
     def to_dict(self) -> dict:
         """JSON-able (NaN as None)."""
@@ -138,8 +167,13 @@ class ChordScores:
         def clean(d):
             return {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in d.items()}
 
+        intervals = {metric: self.interval(metric) for metric in self.pooled}
         return {
             "pooled": clean(self.pooled),
+            "pooled_interval": {
+                metric: None if np.isnan(low) else [low, high] for metric, (low, high) in intervals.items()
+            },
+            "interval_confidence": INTERVAL_CONFIDENCE,
             "median": clean(self.median),
             "per_song": {name: clean(scores) for name, scores in self.per_song.items()},
             "songs_scored": len(self.per_song),
@@ -149,11 +183,17 @@ class ChordScores:
         }
 
     def table(self, metrics: Sequence[str] = CHORD_METRICS) -> str:
-        """A Markdown table: one row per metric, pooled and median columns, in percent; then the songs
-        left out (`skipped`) and those with a long reference overhang (`overhanging`), if any."""
-        lines = ["| metric | pooled | median |", "|---|---|---|"]
+        """A Markdown table: one row per metric, pooled, its interval over songs (`interval`) and median
+        columns, in percent; then the songs left out (`skipped`) and those with a long reference overhang
+        (`overhanging`), if any."""
+        percent = round(100 * INTERVAL_CONFIDENCE)
+        lines = [f"| metric | pooled | {percent}% interval over songs | median |", "|---|---|---|---|"]
         for name in metrics:
-            lines.append(f"| {name} | {100 * self.pooled[name]:.2f} | {100 * self.median[name]:.2f} |")
+            low, high = self.interval(name)
+            spread = "-" if np.isnan(low) else f"{100 * low:.1f}-{100 * high:.1f}"
+            lines.append(
+                f"| {name} | {100 * self.pooled[name]:.2f} | {spread} | {100 * self.median[name]:.2f} |"
+            )
         if self.skipped:
             lines.append("")
             lines.append(f"{len(self.per_song)} songs scored; {len(self.skipped)} songs skipped:")
@@ -168,6 +208,69 @@ class ChordScores:
         return "\n".join(lines)
 
 
+def difference_interval(
+    scores: ChordScores,
+    baseline: ChordScores,
+    metric: str,
+    confidence: float = INTERVAL_CONFIDENCE,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """``scores.pooled[metric] - baseline.pooled[metric]`` on the same songs, and its bootstrap interval.
+
+    Both transcriptions are scored on each drawn set of songs, so the interval covers what the difference
+    owes to which songs were picked; it is far narrower than either score's own interval when the two
+    make the same mistakes. Returns (difference, low, high), 0-1 units; NaN, NaN for the interval where
+    fewer than two songs have time the comparison scores.
+    """
+    songs = list(scores.per_song)
+    if sorted(songs) != sorted(baseline.per_song):
+        raise ValueError(
+            "difference_interval needs the same songs in both scores; only in one: "
+            f"{sorted(set(songs) ^ set(baseline.per_song))}"
+        )
+    _check_interval_request(scores, metric, confidence)
+    difference = scores.pooled[metric] - baseline.pooled[metric]
+    correct, seconds = _song_seconds(scores, songs, metric)
+    base_correct, base_seconds = _song_seconds(baseline, songs, metric)
+    # A comparison's time in a song follows the reference alone: the same in both where the songs match.
+    covered = (seconds > 0) & (base_seconds > 0)
+    if covered.sum() < 2:
+        return difference, float("nan"), float("nan")
+    correct, seconds, base_correct, base_seconds = (
+        x[covered] for x in (correct, seconds, base_correct, base_seconds)
+    )
+    draws = _drawn_songs(len(seconds), resamples, seed)
+    drawn = correct[draws].sum(1) / seconds[draws].sum(1) - base_correct[draws].sum(1) / base_seconds[
+        draws
+    ].sum(1)
+    return (difference, *_central(drawn, confidence))
+
+
+def _check_interval_request(scores: ChordScores, metric: str, confidence: float) -> None:
+    if metric not in scores.pooled:
+        raise ValueError(f"unknown chord comparison {metric!r}; expected one of {sorted(scores.pooled)}")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be between 0 and 1, got {confidence!r}")
+
+
+def _song_seconds(scores: ChordScores, songs: list[str], metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per song: the seconds `metric` scores right and the seconds it scores (0 and 0 where none)."""
+    seconds = np.array([scores.per_song_seconds.get(name, {}).get(metric, 0.0) for name in songs])
+    score = np.nan_to_num(np.array([scores.per_song[name][metric] for name in songs]))
+    return score * seconds, seconds
+
+
+def _drawn_songs(n_songs: int, resamples: int, seed: int) -> np.ndarray:
+    """[resamples, n_songs] song indices drawn with replacement (seeded: a report gives the same interval)."""
+    return np.random.default_rng(seed).integers(n_songs, size=(resamples, n_songs))
+
+
+def _central(values: np.ndarray, confidence: float) -> tuple[float, float]:
+    low, high = np.quantile(values, [(1.0 - confidence) / 2.0, (1.0 + confidence) / 2.0])
+    return float(low), float(high)
+
+
 def score_songs(pairs: Mapping[str, tuple[Sequence[ChordSegment], Sequence[ChordSegment]]]) -> ChordScores:
     """Score many songs: ``pairs[name] = (reference segments, estimated segments)``."""
     if not pairs:
@@ -178,6 +281,7 @@ def score_songs(pairs: Mapping[str, tuple[Sequence[ChordSegment], Sequence[Chord
     for name, (reference, estimate) in pairs.items():
         comparisons = song_comparisons(reference, estimate)
         scores.per_song[name] = {}
+        scores.per_song_seconds[name] = {metric: t for metric, (_, t) in comparisons.items()}
         for metric, (c, t) in comparisons.items():
             correct[metric] += c
             total[metric] += t
