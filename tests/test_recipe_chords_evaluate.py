@@ -7,10 +7,11 @@ import shutil
 
 from audiotrain.chords.decode import DecodeConfig
 from audiotrain.chords.lab import read_lab, write_lab
+from audiotrain.chords.vocabulary import CHORD_TYPES, encode_label
 from audiotrain.datasets.chord_demo import generate_demo_songs
 from audiotrain.datasets.chord_songs import SongEntry
 from audiotrain.metrics.chord_scores import MAX_REFERENCE_OVERHANG_S, score_song
-from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel
+from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel, joint_chord_index
 from audiotrain.recipes import chords
 from audiotrain.recipes.chords.config import ChordFeatureConfig
 from audiotrain.recipes.chords.evaluate import evaluate_songs
@@ -27,12 +28,15 @@ import soundfile as sf
 SONG_SECONDS = 4
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    """A checkpoint folder of a tiny, untrained chord model, as `ChordPredictor.from_checkpoint` reads it."""
-    mx.random.seed(0)
+def _tiny_checkpoint(folder, seed, always=None):
+    """A checkpoint folder of a tiny, untrained chord model, as `ChordPredictor.from_checkpoint` reads it;
+    with `always` (a chord type and root), its joint chord head hears that chord everywhere."""
+    mx.random.seed(seed)
     config = ChordModelConfig(n_bins=216, d_model=16, n_layers=1, n_heads=2, ff_dim=32, dropout=0.0)
     model = ChordRecognitionModel(config)
+    if always is not None:
+        index = joint_chord_index(mx.array(CHORD_TYPES.index(always[0])), mx.array(always[1])).item()
+        model.chord_head.bias = model.chord_head.bias.at[index].add(30.0)
     mx.eval(model.parameters())
     entries = checkpoint_entries(ChordFeatureConfig(), DecodeConfig(), window_frames=32)
     state = {
@@ -47,8 +51,25 @@ def checkpoint(tmp_path_factory):
         "module_state": {CHECKPOINT_KEY: {"model_config": config.to_dict(), **entries}},
     }
     arrays = {f"model.{k}": v for k, v in flat(model.parameters()).items()}
-    folder = tmp_path_factory.mktemp("chord_ckpt") / "ckpt"
     return ckpt.write_checkpoint(folder, arrays, {}, {}, state)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    return _tiny_checkpoint(tmp_path_factory.mktemp("chord_ckpt") / "ckpt", seed=0)
+
+
+@pytest.fixture(scope="module")
+def other_checkpoint(tmp_path_factory, songs):
+    seconds = {}
+    for song in songs:
+        for segment in read_lab(song.annotation_path):
+            index = encode_label(segment.label)
+            if CHORD_TYPES[index.chord_type] in ("maj", "min"):
+                key = (CHORD_TYPES[index.chord_type], index.root)
+                seconds[key] = seconds.get(key, 0.0) + segment.end - segment.start
+    longest = max(seconds, key=seconds.get)
+    return _tiny_checkpoint(tmp_path_factory.mktemp("chord_ckpt_other") / "ckpt", seed=1, always=longest)
 
 
 @pytest.fixture(scope="module")
@@ -168,3 +189,69 @@ def test_the_evaluation_lists_where_the_score_is_lost(checkpoint, songs, tmp_pat
     assert sum(e.share for e in result.costliest_errors(top=0)["majmin"]) == pytest.approx(
         1 - result.scores.pooled["majmin"]
     )
+
+
+def _data_folder(songs, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    for song in songs:
+        shutil.copy(song.audio_path, data)
+        shutil.copy(song.annotation_path, data)
+    return data
+
+
+def test_evaluate_against_another_checkpoint_prints_and_writes_paired_differences(
+    checkpoint, other_checkpoint, songs, tmp_path, capsys
+):
+    data = _data_folder(songs, tmp_path)
+    out = tmp_path / "eval"
+    argv = ["evaluate", "--checkpoint", str(checkpoint), "--data", str(data), "-o", str(out), "--tta", "0"]
+    capsys.readouterr()
+    assert chords.main([*argv, "--against", str(other_checkpoint)]) == 0
+    printed = capsys.readouterr().out
+    assert f"against {other_checkpoint}, on the 2 songs both scored" in printed
+    assert "| metric | this | against | difference | 95% interval, paired over songs |" in printed
+    alone = json.loads((out / "scores.json").read_text())
+    compared = json.loads((out / "comparison.json").read_text())
+    assert compared["songs"] == ["song_000", "song_001"] and compared["left_out"] == []
+    assert (out / "comparison.md").read_text().strip() in printed
+    for metric, row in compared["metrics"].items():
+        assert row["this"] == pytest.approx(alone["pooled"][metric])  # the same transcriptions
+        assert row["difference"] == pytest.approx(row["this"] - row["against"])
+        low, high = row["interval"]
+        assert low <= row["difference"] + 1e-12 and row["difference"] <= high + 1e-12
+    # The other model hears the songs' longest major or minor chord throughout, so it is right there,
+    # where the untrained one is not: a real comparison, not a copy.
+    assert compared["metrics"]["root"]["difference"] < 0 and compared["metrics"]["majmin"]["difference"] < 0
+    # The comparison files are outputs like the others: not replaced without --overwrite.
+    capsys.readouterr()
+    (out / "comparison.md").write_text("my notes")
+    for name in ["scores.json", "scores.md", "confusion_matrix.png", "song_000.lab", "song_001.lab"]:
+        (out / name).unlink()
+    assert chords.main([*argv, "--against", str(other_checkpoint)]) == 2
+    err = capsys.readouterr().err
+    assert "refusing to replace" in err and "comparison.md" in err and "Traceback" not in err
+    assert (out / "comparison.md").read_text() == "my notes"
+    assert chords.main([*argv, "--against", str(other_checkpoint), "--overwrite"]) == 0
+    assert (out / "comparison.md").read_text() != "my notes"
+
+
+def test_evaluate_against_itself_differs_by_nothing(checkpoint, songs, tmp_path, capsys):
+    data = _data_folder(songs, tmp_path)
+    argv = ["evaluate", "--checkpoint", str(checkpoint), "--data", str(data), "--tta", "0"]
+    assert chords.main([*argv, "--against", str(checkpoint)]) == 0
+    printed = capsys.readouterr().out
+    assert "| root |" in printed and "| +0.00 | +0.00 to +0.00 |" in printed
+    assert "comparison" not in " ".join(p.name for p in tmp_path.iterdir())  # no -o: no files
+
+
+def test_evaluate_against_a_folder_that_is_not_a_checkpoint_is_a_clear_error(
+    checkpoint, songs, tmp_path, capsys
+):
+    data = _data_folder(songs, tmp_path)
+    missing = tmp_path / "no_such_run"
+    argv = ["evaluate", "--checkpoint", str(checkpoint), "--data", str(data), "--against", str(missing)]
+    capsys.readouterr()
+    assert chords.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "no_such_run" in err and "Traceback" not in err

@@ -38,7 +38,13 @@ from audiotrain.distributed import collectives
 from audiotrain.distributed.local import install_rank_stop_signal, plan_local_processes, run_local_job
 from audiotrain.recipes._run import checkpoint_processes, refuse_existing_outputs, resume_command
 from audiotrain.recipes.chords.config import PRESETS, TrainingConfig, benchmark_config
-from audiotrain.recipes.chords.evaluate import EVALUATION_FILES, check_output_folder, evaluate_songs
+from audiotrain.recipes.chords.evaluate import (
+    COMPARISON_FILES,
+    EVALUATION_FILES,
+    check_output_folder,
+    compare_results,
+    evaluate_songs,
+)
 from audiotrain.recipes.chords.predict import (
     DEFAULT_TTA_SEMITONES,
     ChordPredictor,
@@ -142,14 +148,16 @@ def _predictor_arguments(parser: argparse.ArgumentParser) -> None:
                         "if smaller; 0: off, about twice as fast; costs 2N+1 forward passes)")  # fmt: skip
 
 
-def _load_predictor(args: argparse.Namespace) -> ChordPredictor:
+def _load_predictor(args: argparse.Namespace, checkpoint: Path | None = None) -> ChordPredictor:
+    """The predictor of `checkpoint` (default ``--checkpoint``) with the ``--tta`` and decoding flags."""
+    checkpoint = checkpoint if checkpoint is not None else args.checkpoint
     if args.tta is not None and not 0 <= args.tta <= 6:
         raise ValueError(f"--tta must be between 0 and 6 semitones, got {args.tta}")
-    predictor = ChordPredictor.from_checkpoint(args.checkpoint)  # the default shifts always fit its features
+    predictor = ChordPredictor.from_checkpoint(checkpoint)  # the default shifts always fit its features
     reach = predictor.features.max_pitch_shift
     if args.tta is not None and args.tta > reach:
         raise ValueError(
-            f"--tta {args.tta}: {args.checkpoint} was trained with features.max_pitch_shift {reach}, so its "
+            f"--tta {args.tta}: {checkpoint} was trained with features.max_pitch_shift {reach}, so its "
             f"features reach {reach} semitones either way; use --tta {reach}" + (" or less" if reach else "")
         )
     if args.tta is not None:
@@ -313,14 +321,26 @@ def _cmd_evaluate(argv: list[str]) -> int:
     parser.add_argument(
         "--overwrite", action="store_true", help="replace .lab files and scores already in the -o folder"
     )
+    parser.add_argument(
+        "--against",
+        type=Path,
+        default=None,
+        metavar="CHECKPOINT",
+        help="also score this checkpoint (or run folder) on the same songs, with the same --tta and decoding "
+        "flags, and print each score's difference with a 95%% interval paired over songs (-o: "
+        "comparison.md and comparison.json; its .lab files are not written)",
+    )
     _predictor_arguments(parser)
     args = parser.parse_args(argv)
     if args.output is not None and args.output.exists() and not args.output.is_dir():
         # Found now, not when the first .lab is written after transcribing a song (the same error).
         raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(args.output))
     predictor = _load_predictor(args)
+    against = _load_predictor(args, args.against) if args.against is not None else None
     index = scan_song_folder(
-        args.data, allow_gaps=args.allow_gaps, min_duration=predictor.features.min_seconds
+        args.data,
+        allow_gaps=args.allow_gaps,
+        min_duration=max(p.features.min_seconds for p in (predictor, against) if p is not None),
     )
     if index.problems:
         print(index.report(), file=sys.stderr)
@@ -330,6 +350,7 @@ def _cmd_evaluate(argv: list[str]) -> int:
     if args.output is not None:  # before any song is transcribed; an annotation in the way first
         check_output_folder(index.songs, args.output)
         written = [f"{song.name}.lab" for song in index.songs] + list(EVALUATION_FILES)
+        written += list(COMPARISON_FILES) if against is not None else []
         refuse_existing_outputs((args.output / name for name in written), args.overwrite)
     result = evaluate_songs(predictor, index.songs, args.output, allow_gaps=args.allow_gaps)
     print(
@@ -340,6 +361,15 @@ def _cmd_evaluate(argv: list[str]) -> int:
     )
     print(result.scores.table())
     print(f"transcription speed: {result.realtime_factor:.0f} s of audio per second")
+    if against is not None:
+        comparison = compare_results(result, evaluate_songs(against, index.songs, allow_gaps=args.allow_gaps))
+        print(
+            f"\nagainst {args.against}, on the {len(comparison.scores.per_song)} songs both scored "
+            "(mir_eval.chord, % pooled over time):"
+        )
+        print(comparison.table())
+        if args.output is not None:
+            comparison.write(args.output)
     if args.output is not None:
         print(f"wrote .lab files and scores to {args.output}")
     return 0
@@ -461,6 +491,7 @@ commands:
                   checkpoints, history.json, plots and .lab predictions to a run folder
   train           train on your songs: --data DIR (audio files with .lab/.jams beside them, same stem)
   evaluate        score a checkpoint on annotated songs: --checkpoint CKPT --data DIR [-o OUT]
+                  [--against CKPT2: each score's difference from CKPT2's, paired over songs]
   predict         transcribe audio: --checkpoint CKPT song.wav|folder [-o out.lab|dir]
   cv              k-fold cross-validation grouped by song: [--data DIR] --folds 5 (demo songs without --data);
                   per-fold runs, out-of-fold .lab predictions, mean and std of every score

@@ -4,7 +4,8 @@
 annotated songs, writes one ``.lab`` per song, and returns the `mir_eval.chord` scores (pooled and per-song
 median), a frame-level chord-type confusion matrix, the reference chords whose misreading costs the most
 time (`audiotrain.metrics.chord_errors`: for majmin, and for the bass where majmin is right) and the
-transcription speed.
+transcription speed. `compare_results` sets two checkpoints' results on the same songs side by side, with
+each difference's bootstrap interval paired over songs (`evaluate --against`).
 
 A song whose audio does not decode (NaN/Inf samples, data truncated past the header: an `AudioError`)
 is skipped, named with the reason in `ChordScores.skipped`, ``scores.json`` and ``scores.md``, and the
@@ -30,8 +31,11 @@ from audiotrain.chords.vocabulary import CHORD_TYPES, NUM_CHORD_TYPES
 from audiotrain.datasets.chord_songs import SongEntry, frame_targets
 from audiotrain.metrics.chord_errors import LostTime, costliest_errors, format_errors
 from audiotrain.metrics.chord_scores import (
+    CHORD_METRICS,
+    INTERVAL_CONFIDENCE,
     MAX_REFERENCE_OVERHANG_S,
     ChordScores,
+    difference_interval,
     score_songs,
     trim_reference,
 )
@@ -43,6 +47,8 @@ import numpy as np
 
 #: What `evaluate_songs` writes into its output folder besides one ``<song>.lab`` per song.
 EVALUATION_FILES = ("scores.json", "scores.md", "confusion_matrix.png")
+#: What ``evaluate --against`` writes there too (`Comparison.to_dict` and `Comparison.table`).
+COMPARISON_FILES = ("comparison.json", "comparison.md")
 
 #: Comparisons printed in the summary table (all of `CHORD_METRICS` go to scores.json).
 SUMMARY_METRICS = ("root", "majmin", "majmin_inv", "mirex", "triads", "sevenths", "sevenths_inv", "tetrads")
@@ -171,6 +177,84 @@ def evaluate_songs(
             confusion, CHORD_TYPES, out / "confusion_matrix.png", title="Chord type (frames)", unit="frames"
         )
     return result
+
+
+@dataclass
+class Comparison:
+    """Two transcriptions' scores on the songs both scored, and the difference of each pooled score with
+    its bootstrap interval paired over songs (`difference_interval`): how much better one checkpoint
+    reads these songs than the other, and whether that could be the songs' draw."""
+
+    scores: ChordScores
+    baseline: ChordScores
+    #: Songs that only one of the two scored (e.g. too short for one checkpoint's features), left out.
+    left_out: list[str] = field(default_factory=list)
+
+    @cached_property
+    def differences(self) -> dict[str, tuple[float, float, float]]:
+        """``{metric: (difference, low, high)}`` of every comparison, 0-1 units."""
+        return {m: difference_interval(self.scores, self.baseline, m) for m in CHORD_METRICS}
+
+    def table(
+        self, metrics: Sequence[str] = SUMMARY_METRICS, names: tuple[str, str] = ("this", "against")
+    ) -> str:
+        """A Markdown table in percent: each pooled score, the difference and its interval."""
+        percent = round(100 * INTERVAL_CONFIDENCE)
+        lines = [
+            f"| metric | {names[0]} | {names[1]} | difference | {percent}% interval, paired over songs |",
+            "|---|---|---|---|---|",
+        ]
+        for metric in metrics:
+            difference, low, high = self.differences[metric]
+            spread = "-" if np.isnan(low) else f"{100 * low:+.2f} to {100 * high:+.2f}"
+            lines.append(
+                f"| {metric} | {100 * self.scores.pooled[metric]:.2f} | {100 * self.baseline.pooled[metric]:.2f} "
+                f"| {100 * difference:+.2f} | {spread} |"
+            )
+        if self.left_out:
+            lines += ["", f"left out, scored by only one of the two: {', '.join(self.left_out)}"]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        """JSON-able (0-1 units; NaN as None)."""
+
+        def number(x: float) -> float | None:
+            return None if np.isnan(x) else x
+
+        return {
+            "songs": sorted(self.scores.per_song),
+            "left_out": list(self.left_out),
+            "interval_confidence": INTERVAL_CONFIDENCE,
+            "metrics": {
+                metric: {
+                    "this": number(self.scores.pooled[metric]),
+                    "against": number(self.baseline.pooled[metric]),
+                    "difference": number(difference),
+                    "interval": None if np.isnan(low) else [low, high],
+                }
+                for metric, (difference, low, high) in self.differences.items()
+            },
+        }
+
+    def write(self, folder: str | Path) -> None:
+        """`COMPARISON_FILES` into `folder`: ``comparison.json`` (`to_dict`) and ``comparison.md`` (`table`)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "comparison.json").write_text(json.dumps(self.to_dict(), indent=1))
+        (folder / "comparison.md").write_text(self.table() + "\n")
+
+
+def compare_results(result: EvaluationResult, baseline: EvaluationResult) -> Comparison:
+    """`result` against `baseline` on the songs both scored; `ValueError` if they share none."""
+    common = sorted(set(result.pairs) & set(baseline.pairs))
+    if not common:
+        raise ValueError("the two checkpoints scored no song in common: nothing to compare")
+    left_out = sorted(set(result.pairs) ^ set(baseline.pairs))
+    return Comparison(
+        score_songs({name: result.pairs[name] for name in common}),
+        score_songs({name: baseline.pairs[name] for name in common}),
+        left_out,
+    )
 
 
 def check_output_folder(songs: Sequence[SongEntry], out: Path) -> None:
