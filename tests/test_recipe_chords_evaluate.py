@@ -6,15 +6,15 @@ import json
 import shutil
 
 from audiotrain.chords.decode import DecodeConfig
-from audiotrain.chords.lab import read_lab, write_lab
+from audiotrain.chords.lab import ChordSegment, read_lab, write_lab
 from audiotrain.chords.vocabulary import CHORD_TYPES, encode_label
 from audiotrain.datasets.chord_demo import generate_demo_songs
 from audiotrain.datasets.chord_songs import SongEntry
-from audiotrain.metrics.chord_scores import MAX_REFERENCE_OVERHANG_S, score_song
+from audiotrain.metrics.chord_scores import MAX_REFERENCE_OVERHANG_S, score_song, score_songs
 from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel, joint_chord_index
 from audiotrain.recipes import chords
 from audiotrain.recipes.chords.config import ChordFeatureConfig
-from audiotrain.recipes.chords.evaluate import evaluate_songs
+from audiotrain.recipes.chords.evaluate import evaluate_songs, format_table
 from audiotrain.recipes.chords.predict import ChordPredictor, checkpoint_entries
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY
 from audiotrain.train import checkpoint as ckpt
@@ -255,3 +255,22 @@ def test_evaluate_against_a_folder_that_is_not_a_checkpoint_is_a_clear_error(
     assert chords.main(argv) == 2
     err = capsys.readouterr().err
     assert "no_such_run" in err and "Traceback" not in err
+
+
+def test_the_summary_table_can_show_each_score_with_its_interval_over_songs():
+    right_then_wrong = {
+        "a": ([ChordSegment(0, 10, "C:maj")], [ChordSegment(0, 9, "C:maj"), ChordSegment(9, 10, "E:min")]),
+        "b": ([ChordSegment(0, 10, "G:maj")], [ChordSegment(0, 6, "G:maj"), ChordSegment(6, 10, "E:min")]),
+    }
+    scores = score_songs(right_then_wrong)
+    lines = format_table({"model": scores}, ["root", "majmin"], intervals=True).splitlines()
+    assert lines[0].split() == ["metric", "model", "95%", "over", "songs"]
+    # 9 of 10 s right in one song, 6 of 10 in the other: a draw of two songs pools 60, 75 or 90%.
+    assert lines[1].split() == ["root", "75.00", "60.0-90.0"]
+    alone = score_songs({"a": right_then_wrong["a"]})
+    assert format_table({"model": alone}, ["root"], intervals=True).splitlines()[1].split() == [
+        "root",
+        "90.00",
+        "-",
+    ]
+    assert "over songs" not in format_table({"model": scores})  # the benchmark's columns stay as they were

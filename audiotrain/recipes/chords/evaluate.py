@@ -274,12 +274,22 @@ def check_output_folder(songs: Sequence[SongEntry], out: Path) -> None:
             )
 
 
-def format_table(columns: dict[str, ChordScores], metrics: Sequence[str] = SUMMARY_METRICS) -> str:
-    """A text table of pooled scores in percent, one column per system (e.g. model and baseline)."""
+def format_table(
+    columns: dict[str, ChordScores], metrics: Sequence[str] = SUMMARY_METRICS, intervals: bool = False
+) -> str:
+    """A text table of pooled scores in percent, one column per system (e.g. model and baseline); with
+    `intervals`, each followed by its bootstrap interval over songs (`ChordScores.interval`)."""
     names = list(columns)
     width = max(12, *(len(n) + 2 for n in names))
-    lines = ["metric".ljust(14) + "".join(n.rjust(width) for n in names)]
+    interval_title = f"{round(100 * INTERVAL_CONFIDENCE)}% over songs"
+    header = "".join(n.rjust(width) + (interval_title.rjust(18) if intervals else "") for n in names)
+    lines = ["metric".ljust(14) + header]
     for metric in metrics:
-        cells = "".join(f"{100 * columns[n].pooled[metric]:{width}.2f}" for n in names)
+        cells = ""
+        for n in names:
+            cells += f"{100 * columns[n].pooled[metric]:{width}.2f}"
+            if intervals:
+                low, high = columns[n].interval(metric)
+                cells += ("-" if np.isnan(low) else f"{100 * low:.1f}-{100 * high:.1f}").rjust(18)
         lines.append(metric.ljust(14) + cells)
     return "\n".join(lines)

@@ -308,8 +308,11 @@ def _evaluate_held_out(
     evaluation = evaluate_songs(
         predictor, splits.test, run_dir / "evaluation", allow_gaps=config.data.allow_gaps
     )
-    log(f"\nheld-out songs ({len(splits.test)}), mir_eval.chord scores in % (pooled over time):")
-    log(format_table({"model": evaluation.scores}))
+    log(
+        f"\nheld-out songs ({len(splits.test)}), mir_eval.chord scores in % (pooled over time; beside them, "
+        "the range another draw of as many songs like these would give):"
+    )
+    log(format_table({"model": evaluation.scores}, intervals=True))
     log(f"transcription speed: {evaluation.realtime_factor:.0f} s of audio per second")
     return evaluation
 
