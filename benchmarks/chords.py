@@ -1590,7 +1590,14 @@ def decode_songs(
         p = post.probs
         for name, decode in decodings.items():
             estimate = decode_posteriors(
-                p["chord_type"], p["root"], p["bass"], post.frame_rate, decode, post.duration, p.get("chord")
+                p["chord_type"],
+                p["root"],
+                p["bass"],
+                post.frame_rate,
+                decode,
+                post.duration,
+                p.get("chord"),
+                post.level_db,
             )
             pairs[name][song.name] = (reference, estimate)
     return pairs

@@ -12,6 +12,7 @@ from audiotrain.chords.decode import (
     frames_to_segments,
     median_smooth,
     onset_bass,
+    quiet_frames,
     viterbi,
     viterbi_self_transition,
 )
@@ -316,3 +317,46 @@ def test_onset_bass_chooses_among_each_runs_chord_tones_and_leaves_no_chord_alon
     bass_p[3:5, 2] = 0.8  # D: the fifth of G:maj
     got = onset_bass(chord_type, root, bass, bass_p, 6.0)
     assert got.tolist() == [-1, 4, 4, 2, 2, -1]
+
+
+@pytest.mark.parametrize("method", ["viterbi", "median", "argmax"])
+def test_frames_far_below_the_songs_level_are_no_chord(rng, method):
+    # C:maj rings on after its notes stop, 20 dB down: the heads still hear C:maj there.
+    labels = ["C:maj"] * 30 + ["G:maj"] * 30
+    type_p, root_p, bass_p = _posteriors(labels, rng, sharpness=6.0, noise=0.3)
+    level = np.full(60, -20.0)
+    level[50:] = -40.0
+    config = DecodeConfig(method=method)
+    segments = decode_posteriors(type_p, root_p, bass_p, 10.0, config, level_db=level)
+    assert [s.label for s in segments] == ["C:maj", "G:maj", "N"]
+    assert segments[-1].start == pytest.approx(4.95, abs=0.051)
+    # Without levels, or with the gate off, or with a drop smaller than silence_db: the heads decide.
+    for kwargs in ({}, {"level_db": np.where(level < -30, -30.0, level)}):
+        assert [s.label for s in decode_posteriors(type_p, root_p, bass_p, 10.0, config, **kwargs)] == [
+            "C:maj",
+            "G:maj",
+        ]
+    off = replace(config, silence_db=0.0)
+    assert [s.label for s in decode_posteriors(type_p, root_p, bass_p, 10.0, off, level_db=level)] == [
+        "C:maj",
+        "G:maj",
+    ]
+
+
+def test_quiet_frames_follow_the_songs_median_not_its_loudest_frame():
+    # A loud hit does not make the song's playing frames quiet; a fade is N only once it is far enough down.
+    level = np.concatenate([np.full(40, -20.0), [0.0], np.linspace(-20.0, -50.0, 31)])
+    quiet = quiet_frames(level, 15.0)
+    assert not quiet[:41].any()
+    assert quiet[41:].sum() == np.sum(np.linspace(-20.0, -50.0, 31) < -35.0)
+    assert not quiet_frames(level, 0.0).any()
+    assert quiet_frames(np.zeros(0), 15.0).shape == (0,)
+
+
+def test_levels_must_match_the_frames_and_silence_db_be_valid(rng):
+    type_p, root_p, bass_p = _posteriors(["C:maj"] * 5, rng)
+    with pytest.raises(ValueError, match=r"level_db must be \[5\], got \(4,\)"):
+        decode_frames(type_p, root_p, bass_p, level_db=np.zeros(4))
+    for bad in (-1.0, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="silence_db must be finite and >= 0"):
+            DecodeConfig(silence_db=bad)

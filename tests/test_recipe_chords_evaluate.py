@@ -4,6 +4,7 @@ good, only computed the right way."""
 
 import json
 import shutil
+from dataclasses import replace
 
 from audiotrain.chords.decode import DecodeConfig
 from audiotrain.chords.lab import ChordSegment, read_lab, write_lab
@@ -274,3 +275,29 @@ def test_the_summary_table_can_show_each_score_with_its_interval_over_songs():
         "-",
     ]
     assert "over songs" not in format_table({"model": scores})  # the benchmark's columns stay as they were
+
+
+def test_frame_levels_follow_the_audio_and_a_faded_tail_is_transcribed_as_no_chord(checkpoint, tmp_path):
+    predictor = ChordPredictor.from_checkpoint(checkpoint)
+    features = predictor.features
+    sr, hop = features.sr, features.hop_length
+    t = np.arange(5 * sr) / sr
+    # A C major triad for 3 s, then the same notes 30 dB down for 2 s (a chord's fading tail).
+    chord = sum(np.sin(2 * np.pi * f * t) for f in (261.63, 329.63, 392.0)) / 3
+    gain = np.where(t < 3.0, 0.5, 0.5 * 10 ** (-30 / 20))
+    audio = (chord * gain).astype(np.float32)
+    frames = len(audio) // hop + 1
+    level = features.frame_levels_db(audio, frames)
+    assert level.shape == (frames,)
+    early, late = level[int(1.0 * sr / hop)], level[int(4.0 * sr / hop)]
+    assert early - late == pytest.approx(30.0, abs=0.5)
+    assert early == pytest.approx(20 * np.log10(np.sqrt(np.mean((chord * 0.5)[sr : 2 * sr] ** 2))), abs=0.5)
+    path = tmp_path / "tail.wav"
+    sf.write(path, audio, sr)
+    posteriors = predictor.posteriors(path)
+    assert posteriors.level_db.shape == (len(posteriors.probs["chord_type"]),)
+    segments = predictor.transcribe(path)
+    # Whatever this untrained model hears, the tail is N, from where the level fell.
+    assert segments[-1].label == "N" and segments[-1].start == pytest.approx(3.0, abs=0.1)
+    predictor.decode = replace(predictor.decode, silence_db=0.0)
+    assert predictor.transcribe(path)[-1].start != segments[-1].start

@@ -77,6 +77,8 @@ DECODE_HELP = {
     "cross; off: halfway between the frames",
     "decode.bass_onset_frames": "joint viterbi: each segment's bass is the chord tone heard most as it starts "
     "(bass posteriors weighted by exp(-t / this), t frames from its start); 0: the path's own bass",
+    "decode.silence_db": "frames quieter than the song's median frame by more than this many dB are N "
+    "(a chord's fading tail after its notes stop); 0: off",
 }
 DECODE_CHOICES = {"decode.method": ("viterbi", "median", "argmax")}
 AUDIO_GLOB_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff", ".opus", ".oga", ".wave")
@@ -140,6 +142,9 @@ def _predictor_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--decode.bass_onset_frames", dest="decode_bass_onset_frames", type=float, default=None, metavar="FRAMES",
                         help="joint viterbi: each segment's bass is the chord tone heard most as it starts, "
                         "weighted by exp(-t / this) t frames in; 0: the path's own (default: the checkpoint's)")  # fmt: skip
+    parser.add_argument("--decode.silence_db", dest="decode_silence_db", type=float, default=None, metavar="DB",
+                        help="frames quieter than the song's median frame by more than this many dB are N; "
+                        "0: off (default: the checkpoint's)")  # fmt: skip
     parser.add_argument("--decode.unknown_chords", dest="decode_unknown_chords", type=parse_bool, default=None,
                         metavar="BOOL", help="output X (unknown chord) labels (default: the checkpoint's)")  # fmt: skip
     parser.add_argument("--tta", type=int, default=None, metavar="SEMITONES",
@@ -171,6 +176,7 @@ def _load_predictor(args: argparse.Namespace, checkpoint: Path | None = None) ->
             ("unknown_chords", args.decode_unknown_chords),
             ("refine_boundaries", args.decode_refine_boundaries),
             ("bass_onset_frames", args.decode_bass_onset_frames),
+            ("silence_db", args.decode_silence_db),
         )
         if v is not None
     }

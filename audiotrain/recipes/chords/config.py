@@ -192,6 +192,17 @@ class ChordFeatureConfig:
             )
         return y
 
+    def frame_levels_db(self, y: np.ndarray, frames: int) -> np.ndarray:
+        """[frames] level of mono audio `y` in dB: the RMS over the 2 * hop_length samples centred on each
+        frame (frame t at t * hop_length, as the CQT's; zeros past the ends), floored at -120 dB. What
+        `DecodeConfig.silence_db` compares with the song's median."""
+        hop = self.hop_length
+        padded = np.pad(np.asarray(y, dtype=np.float64), hop)
+        energy = np.concatenate([[0.0], np.cumsum(padded**2)])
+        starts = np.minimum(np.arange(frames) * hop, len(padded))
+        ends = np.minimum(starts + 2 * hop, len(padded))
+        return 10.0 * np.log10(np.maximum((energy[ends] - energy[starts]) / (2 * hop), 1e-12))
+
     def compute(self, y: np.ndarray, backend: str = "numpy") -> np.ndarray:
         """Features of mono audio `y` [samples] (or a batch of recordings [..., samples]) at `sr`: float32
         [..., n_bins + 2 * spare_bins, frames], then (`bass_view_bins` > 0) the bass view's

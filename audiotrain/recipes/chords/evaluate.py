@@ -150,7 +150,7 @@ def evaluate_songs(
             )
         p = post.probs
         chord_type, root, bass, offsets = decode_frames_and_offsets(
-            p["chord_type"], p["root"], p["bass"], predictor.decode, p.get("chord")
+            p["chord_type"], p["root"], p["bass"], predictor.decode, p.get("chord"), post.level_db
         )
         estimate = frames_to_segments(chord_type, root, bass, post.frame_rate, post.duration, offsets)
         wall += time.perf_counter() - start

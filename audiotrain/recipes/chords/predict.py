@@ -46,11 +46,13 @@ DEFAULT_TTA_SEMITONES = 2
 @dataclass
 class SongPosteriors:
     """Frame posteriors of one song: "chord_type" [frames, 32], "root" and "bass" [frames, 12], and from a
-    model with a joint chord head "chord" [frames, 362]."""
+    model with a joint chord head "chord" [frames, 362]; with the audio, each frame's level in dB
+    (`ChordFeatureConfig.frame_levels_db`), which decoding's ``silence_db`` reads."""
 
     probs: dict[str, np.ndarray]
     frame_rate: float
     duration: float
+    level_db: np.ndarray | None = None
 
 
 def resolve_model_checkpoint(path: str | Path) -> Path:
@@ -292,7 +294,8 @@ class ChordPredictor:
                 p["chord"][:, 2:] = np.roll(roots, -shift, axis=2).reshape(len(roots), -1)
             probs = p if probs is None else {k: probs[k] + p[k] for k in probs}
         probs = {k: v / len(self.tta_shifts) for k, v in probs.items()}
-        return SongPosteriors(probs, self.features.frame_rate, len(y) / self.features.sr)
+        level_db = self.features.frame_levels_db(y, len(probs["chord_type"]))
+        return SongPosteriors(probs, self.features.frame_rate, len(y) / self.features.sr, level_db)
 
     def segments(self, posteriors: SongPosteriors) -> list[ChordSegment]:
         p = posteriors.probs
@@ -304,6 +307,7 @@ class ChordPredictor:
             self.decode,
             duration=posteriors.duration,
             chord_probs=p.get("chord"),
+            level_db=posteriors.level_db,
         )
 
     def transcribe(self, audio_path: str | Path) -> list[ChordSegment]:
