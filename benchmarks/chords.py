@@ -12,7 +12,8 @@ chord and bass paths, and of the baseline measured in the same run, and the tran
 (seconds of audio per second: audio loading + CQT + model + Viterbi). Since the eleventh round the model's
 posteriors are averaged over the song shifted by -2..+2 semitones (`predict`'s default; `--tta 0` scores as
 the rounds before did) and its decoding places each segment's bass at its onset and its boundaries between
-frames (`DecodeConfig`'s defaults).
+frames (`DecodeConfig`'s defaults); since the sixteenth round, frames more than 15 dB under the song's median
+frame level are N (`silence_db`).
 
 Baseline: ``librosa.feature.chroma_cqt`` + the 24 major/minor triad templates (cosine similarity) + a
 no-chord decision on frame energy + a median filter over the template scores (the classic template
@@ -1436,12 +1437,37 @@ round's two-hand voicings, on top of the bass view: training generator version 1
 seeds): 93.55 93.94 91.61 90.90 88.59 88.94 on the 16 songs and 91.50 93.18 90.47 92.28 89.64 87.26 on the
 48; against the bass view over 64 songs within 0.03 on every metric (intervals +-0.3 to +-0.4): not kept.
 
-Against the targets (six-seed means, independent style): on the yardstick's 16 songs majmin 93.9 (95),
-majmin_inv 2.2 and sevenths_inv 2.2 points behind their twins (1), sevenths 91.0 (90), tetrads 89.1 (88);
-on 64 songs 93.4, 2.6, 2.6, 91.9 and 87.7. The changes of rounds 13 to 16 did not move the independent
-style beyond the songs' spread; they moved the training style's own held-out songs. What is left there is,
-by the categories above, mostly which name a chord gets (a function the audio does not carry) and when a
-chord ends, more than what the model hears.
+Kept: "silence" (`DecodeConfig.silence_db` 15, `--decode.silence_db`): frames quieter than the song's
+median frame by more than 15 dB are decoded as N. The model's input is each frame's spectrum normalised on
+its own (its LayerNorm), so the tail of a chord whose notes have stopped, 17-20 dB down and fading, is to it
+the chord; the level (RMS over the 2 * hop samples centred on each frame, `frame_levels_db`) is computed
+from the audio beside the CQT, and the song's median is its playing level whatever its loudest hit. The six
+checkpoints, paired over songs (no training; the model's column, against `silence_db` 0):
+
+    dB  set                 root                majmin              majmin_inv          tetrads
+    15  independent, 16     +0.38 (+0.1..+0.6)  +0.41 (+0.1..+0.7)  +0.41 (+0.1..+0.7)  +0.38 (+0.1..+0.6)
+    15  independent, 48     +0.65 (+0.5..+0.8)  +0.70 (+0.6..+0.9)  +0.69 (+0.5..+0.9)  +0.65 (+0.5..+0.8)
+    15  training style, 16  +0.21 (+0.1..+0.4)  +0.24 (+0.1..+0.4)  +0.24 (+0.1..+0.4)  +0.21 (+0.1..+0.4)
+    12  independent, 16/48, training style: majmin +0.45, +0.78, +0.34
+    9   independent, 16/48, training style: majmin +0.60, +0.81, +0.42
+    6   independent, 16/48, training style: majmin +0.15, +0.12, +0.25 (intervals across zero)
+    20  independent, 16/48, training style: majmin +0.33, +0.55, +0.13
+
+Every metric rises by as much, on every set, with intervals clear of zero. 9-12 dB gained a little more
+here, but a quiet passage of real music lies 12 dB under a song's median more often than 15, and such a
+passage is read as N (a fade-out is N once it is 15 dB down). A local reference instead of the song's
+median (the loudest frame within 1, 2 or 4 s, or the median within 3 or 6 s) did worse: drum hits lift the
+local maximum, and at a song's end the local median is the silence itself. Six-seed means with it, the
+yardstick's 16 songs: 93.85 94.33 92.14 91.41 89.24 89.53 (training style 91.66 96.50 91.68 98.27 93.50
+91.05); all 64: 92.62 94.02 91.39 92.59 90.02 88.28. The main command's eight held-out songs (the same checkpoint, trained
+again to the same digits): 92.72 98.10 93.54 98.92 94.35 92.49 against 92.60 97.96 93.41 98.79 94.22 92.37.
+
+Against the targets (six-seed means, independent style, with the silence gate): on the yardstick's 16
+songs majmin 94.3 (95), majmin_inv 2.2 and sevenths_inv 2.2 points behind their twins (1), sevenths 91.4
+(90), tetrads 89.5 (88); on 64 songs 94.0, 2.6, 2.6, 92.6 and 88.3. Before this round's gate, the changes
+of rounds 13 to 16 had not moved the independent style beyond the songs' spread; they moved the training
+style's own held-out songs. What is left there is, by the categories above, mostly which name a chord gets
+(a function the audio does not carry), more than what the model hears.
 """
 
 from __future__ import annotations

@@ -197,11 +197,14 @@ class ChordFeatureConfig:
         frame (frame t at t * hop_length, as the CQT's; zeros past the ends), floored at -120 dB. What
         `DecodeConfig.silence_db` compares with the song's median."""
         hop = self.hop_length
-        padded = np.pad(np.asarray(y, dtype=np.float64), hop)
-        energy = np.concatenate([[0.0], np.cumsum(padded**2)])
-        starts = np.minimum(np.arange(frames) * hop, len(padded))
-        ends = np.minimum(starts + 2 * hop, len(padded))
-        return 10.0 * np.log10(np.maximum((energy[ends] - energy[starts]) / (2 * hop), 1e-12))
+        # Frame t spans padded[t * hop : (t + 2) * hop]: the energies of hop-long blocks, summed in pairs.
+        padded = np.zeros(hop * (frames + 1), dtype=np.float32)
+        n = max(0, min(len(y), len(padded) - hop))
+        padded[hop : hop + n] = np.asarray(y, dtype=np.float32)[:n]
+        blocks = padded.reshape(frames + 1, hop)
+        block_energy = np.einsum("ij,ij->i", blocks, blocks, dtype=np.float64)
+        power = (block_energy[:-1] + block_energy[1:]) / (2 * hop)
+        return 10.0 * np.log10(np.maximum(power, 1e-12))
 
     def compute(self, y: np.ndarray, backend: str = "numpy") -> np.ndarray:
         """Features of mono audio `y` [samples] (or a batch of recordings [..., samples]) at `sr`: float32
