@@ -15,7 +15,7 @@ from audiotrain.metrics.chord_scores import MAX_REFERENCE_OVERHANG_S, score_song
 from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel, joint_chord_index
 from audiotrain.recipes import chords
 from audiotrain.recipes.chords.config import ChordFeatureConfig
-from audiotrain.recipes.chords.evaluate import evaluate_songs, format_table
+from audiotrain.recipes.chords.evaluate import EvaluationResult, compare_results, evaluate_songs, format_table
 from audiotrain.recipes.chords.predict import ChordPredictor, checkpoint_entries
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY
 from audiotrain.train import checkpoint as ckpt
@@ -301,3 +301,18 @@ def test_frame_levels_follow_the_audio_and_a_faded_tail_is_transcribed_as_no_cho
     assert segments[-1].label == "N" and segments[-1].start == pytest.approx(3.0, abs=0.1)
     predictor.decode = replace(predictor.decode, silence_db=0.0)
     assert predictor.transcribe(path)[-1].start != segments[-1].start
+
+
+def test_a_comparison_leaves_out_and_names_songs_only_one_checkpoint_scored():
+    def result(pairs):
+        return EvaluationResult(score_songs(pairs), np.zeros((2, 2)), 10.0, 1.0, pairs)
+
+    song = ([ChordSegment(0, 10, "C:maj")], [ChordSegment(0, 10, "C:maj")])
+    wrong = ([ChordSegment(0, 10, "C:maj")], [ChordSegment(0, 10, "A:min")])
+    comparison = compare_results(result({"a": song, "b": song, "c": song}), result({"a": wrong, "b": song}))
+    assert comparison.left_out == ["c"] and sorted(comparison.scores.per_song) == ["a", "b"]
+    assert comparison.differences["root"][0] == pytest.approx(0.5)
+    assert "left out, scored by only one of the two: c" in comparison.table()
+    assert comparison.to_dict()["left_out"] == ["c"] and comparison.to_dict()["songs"] == ["a", "b"]
+    with pytest.raises(ValueError, match="no song in common"):
+        compare_results(result({"a": song}), result({"b": song}))

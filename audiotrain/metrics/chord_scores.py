@@ -241,9 +241,11 @@ def difference_interval(
         x[covered] for x in (correct, seconds, base_correct, base_seconds)
     )
     draws = _drawn_songs(len(seconds), resamples, seed)
-    drawn = correct[draws].sum(1) / seconds[draws].sum(1) - base_correct[draws].sum(1) / base_seconds[
-        draws
-    ].sum(1)
+
+    def pooled(right: np.ndarray, scored: np.ndarray) -> np.ndarray:
+        return right[draws].sum(1) / scored[draws].sum(1)
+
+    drawn = pooled(correct, seconds) - pooled(base_correct, base_seconds)
     return (difference, *_central(drawn, confidence))
 
 
