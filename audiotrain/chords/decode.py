@@ -88,9 +88,10 @@ class DecodeConfig:
     chord_head_weight: float = 1.0
     refine_boundaries: bool = True
     bass_onset_frames: float = 6.0
-    # Sixteenth round of `benchmarks/chords.py`, six checkpoints, paired over songs: majmin +0.38 on the
-    # independent style's 16 songs, +0.69 on 48 more, +0.22 on the training style's; 9-12 dB gained a little
-    # more there, but a quiet passage of real music is more often 12 dB under a song's median than 15.
+    # Sixteenth round of `benchmarks/chords.py`, six checkpoints, paired over songs: majmin +0.41 on the
+    # independent style's 16 songs, +0.70 on 48 more, +0.24 on the training style's, nearly all at the ends
+    # of those 30 s songs. 9-12 dB gained a little more there, but a quiet passage of real music is more
+    # often 12 dB under a song's median than 15.
     silence_db: float = 15.0
 
     def __post_init__(self):
