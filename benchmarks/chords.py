@@ -1438,6 +1438,13 @@ time is learnt as the training generator's; not kept. "Two hands" (the fourteent
 round's two-hand voicings, on top of the bass view: training generator version 11, branch `h36-wide`; six
 seeds): 93.55 93.94 91.61 90.90 88.59 88.94 on the 16 songs and 91.50 93.18 90.47 92.28 89.64 87.26 on the
 48; against the bass view over 64 songs within 0.03 on every metric (intervals +-0.3 to +-0.4): not kept.
+"Relative level" (branch `h36-level`; six seeds, after the silence gate below was found): each frame's level
+against the song's median (dB / 10, clipped to -6..+1) as one more input of the transformer's front end,
+beside the normalised spectrum, so that the model could learn the quiet tails itself. With the gate, against
+the bass view with it: majmin -0.52 (-1.1..-0.0) on the 16 songs and -0.37 (-0.7..-0.1) on the 48,
+majmin_inv -0.46 and -0.71, tetrads -0.82 and -0.76; without the gate for either, majmin -0.36 and +0.04;
+the training style's held-out songs 91.7 96.4 90.9 97.9 92.5 90.5 against 91.7 96.5 91.7 98.3 93.5 91.1: not
+kept, the gate does its part better.
 
 Kept: "silence" (`DecodeConfig.silence_db` 15, `--decode.silence_db`): frames quieter than the song's
 median frame by more than 15 dB are decoded as N. The model's input is each frame's spectrum normalised on
