@@ -1472,8 +1472,9 @@ passage is read as N (a fade-out is N once it is 15 dB down). A local reference 
 median (the loudest frame within 1, 2 or 4 s, or the median within 3 or 6 s) did worse: drum hits lift the
 local maximum, and at a song's end the local median is the silence itself. Six-seed means with it, the
 yardstick's 16 songs: 93.85 94.33 92.14 91.41 89.24 89.53 (training style 91.66 96.50 91.68 98.27 93.50
-91.05); all 64: 92.62 94.02 91.39 92.59 90.02 88.28. The main command's eight held-out songs (the same checkpoint, trained
-again to the same digits): 92.72 98.10 93.54 98.92 94.35 92.49 against 92.60 97.96 93.41 98.79 94.22 92.37.
+91.05); all 64: 92.62 94.02 91.39 92.59 90.02 88.28. The main command's eight held-out songs (the same
+checkpoint, trained again to the same digits): 92.72 98.10 93.54 98.92 94.35 92.49 against 92.60 97.96
+93.41 98.79 94.22 92.37.
 
 Against the targets (six-seed means, independent style, with the silence gate): on the yardstick's 16
 songs majmin 94.3 (95), majmin_inv 2.2 and sevenths_inv 2.2 points behind their twins (1), sevenths 91.4
