@@ -381,7 +381,8 @@ def decode_frames_and_offsets(
         `boundary_offsets` with ``refine_boundaries`` (viterbi), else 0.
     """
     config = config or DecodeConfig()
-    type_probs, root_probs = np.asarray(type_probs, np.float64), np.asarray(root_probs, np.float64)
+    # type_probs and chord_probs are private copies: the silence gate and the X rule below write into them.
+    type_probs, root_probs = np.array(type_probs, np.float64), np.asarray(root_probs, np.float64)
     if type_probs.ndim != 2 or type_probs.shape[1] != NUM_CHORD_TYPES:
         raise ValueError(f"type_probs must be [frames, {NUM_CHORD_TYPES}], got {type_probs.shape}")
     if root_probs.shape != (len(type_probs), 12):
@@ -398,23 +399,19 @@ def decode_frames_and_offsets(
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty.copy(), empty.copy(), np.zeros(0)
     offsets = np.zeros(len(type_probs))
+    if chord_probs is not None:
+        chord_probs = np.array(chord_probs, np.float64)
     if level_db is not None:
-        quiet = quiet_frames(level_db, config.silence_db)
-        if quiet.any():  # N there, whatever the heads heard
-            type_probs = type_probs.copy()
-            type_probs[quiet] = 0.0
-            type_probs[quiet, N_INDEX] = 1.0
-            if chord_probs is not None:
-                chord_probs = np.array(chord_probs, np.float64)
-                chord_probs[quiet] = 0.0
-                chord_probs[quiet, N_INDEX] = 1.0
+        quiet = quiet_frames(level_db, config.silence_db)  # N there, whatever the heads heard
+        for probs in (type_probs, chord_probs):
+            if probs is not None:
+                probs[quiet] = 0.0
+                probs[quiet, N_INDEX] = 1.0
     if not config.unknown_chords:
         # No renormalisation needed: it adds the same log-constant to every state of a frame.
-        type_probs = type_probs.copy()
-        type_probs[:, X_INDEX] = 0.0
-        if chord_probs is not None:
-            chord_probs = np.array(chord_probs, np.float64)
-            chord_probs[:, X_INDEX] = 0.0
+        for probs in (type_probs, chord_probs):
+            if probs is not None:
+                probs[:, X_INDEX] = 0.0
     if config.method == "viterbi":
         chord_log = _joint_chord_log_probs(type_probs, root_probs, chord_probs, config.chord_head_weight)
     if config.method == "viterbi" and config.joint_bass and bass_probs is not None:

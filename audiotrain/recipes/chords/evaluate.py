@@ -195,13 +195,11 @@ class Comparison:
         """``{metric: (difference, low, high)}`` of every comparison, 0-1 units."""
         return {m: difference_interval(self.scores, self.baseline, m) for m in CHORD_METRICS}
 
-    def table(
-        self, metrics: Sequence[str] = SUMMARY_METRICS, names: tuple[str, str] = ("this", "against")
-    ) -> str:
+    def table(self, metrics: Sequence[str] = SUMMARY_METRICS) -> str:
         """A Markdown table in percent: each pooled score, the difference and its interval."""
         percent = round(100 * INTERVAL_CONFIDENCE)
         lines = [
-            f"| metric | {names[0]} | {names[1]} | difference | {percent}% interval, paired over songs |",
+            f"| metric | this | against | difference | {percent}% interval, paired over songs |",
             "|---|---|---|---|---|",
         ]
         for metric in metrics:
