@@ -214,3 +214,19 @@ def test_tuples_of_scalars_are_comma_separated_flags_and_lists_in_files(tmp_path
         merge_config(Outer(), {"weights": ["heavy"]}, source="test")
     with pytest.raises(ValueError, match="field 'names' must be a list of str, got 3"):
         merge_config(Outer(), {"names": 3}, source="test")
+
+
+def test_chords_benchmark_flag_starts_from_the_longer_config_and_flags_still_override():
+    from audiotrain.recipes.chords.config import TrainingConfig, benchmark_config
+
+    default, longer = TrainingConfig(), chord_config(["--benchmark"])
+    assert longer.to_dict() == benchmark_config().to_dict()
+    # More songs and more passes over them than the README's run: the setting the benchmark measures.
+    assert longer.data.demo_songs > default.data.demo_songs and longer.num_epochs >= default.num_epochs
+    tuned = chord_config(["--benchmark", "--num_epochs", "2", "--data.demo_songs", "12"])
+    assert (tuned.num_epochs, tuned.data.demo_songs) == (2, 12)
+    # The rest stays the benchmark's: its 12 held-out songs, not the default's 8.
+    assert tuned.data.demo_test_songs == longer.data.demo_test_songs != default.data.demo_test_songs
+    assert benchmark_config(num_epochs=3).num_epochs == 3
+    with pytest.raises(ValueError, match="num_epochs"):
+        benchmark_config(num_epochs=0)
