@@ -1531,6 +1531,16 @@ conventions). The _inv gaps stay where they were: majmin_inv 2.55 points behind 
 1024 songs for 40 epochs (256 before; ``--benchmark`` on the recipe's command line). The default run stays at
 224 songs, for its 2-3 minutes.
 
+Tried and not kept: "3 blocks" (512 x 40 with `--model.n_layers 3`: 0.66 M parameters against 0.53, 333-400 s
+of training; seeds 0-2), for whether the model or the songs limit it. Against 512 x 40's same seeds, paired:
+majmin +0.23 (-0.2..+0.7) on the 16 songs, -0.04 (-0.5..+0.4) on the 48 and -0.12 (-0.4..+0.1) on the training
+style's; majmin_inv +0.57 (-0.1..+1.4), -0.24 (-0.8..+0.3) and +0.15 (-0.5..+0.8); every other metric within
+0.6, each interval across zero. A third block, as in the fourth round, hears no more:
+
+    3 blocks    0  92.6 96.8 92.3 98.6 94.1 92.4  94.0 94.7 92.4 92.1 89.9 90.3  92.5 94.2 91.9 93.4 91.1 88.8
+    3 blocks    1  92.9 96.5 92.3 98.7 94.4 92.7  95.0 95.1 93.4 92.3 90.7 90.9  93.1 94.5 91.8 94.3 91.6 90.1
+    3 blocks    2  92.6 96.7 92.8 98.7 94.7 92.4  94.4 94.9 92.5 92.1 89.7 90.2  93.0 94.6 92.3 94.1 91.8 89.6
+
 Against the targets (six-seed means, independent style), `benchmark_config`: on the yardstick's 16 songs
 majmin 95.1 (95: met there; 94.3 on the 48 more songs, 94.5 on all 64), majmin_inv 2.6 and sevenths_inv 2.6
 points behind their twins (1), sevenths 92.4 (90), tetrads 91.2 (88; 90.6 on 64). The default run, as in the
