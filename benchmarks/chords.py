@@ -30,10 +30,11 @@ than its sound.
                                 [--set KEY=VALUE ...]
 
 `--quick` trains the default (README) config instead of the longer benchmark config; `--checkpoint`
-scores a trained checkpoint instead of training. The script trains in this one process; on a multi-core CPU
-the recipe trains the same model (to float32 rounding) in one process per core, faster, which is how the
-twelfth round was run: ``python -m audiotrain.recipes.chords --seed S --run_dir R`` and then this script with
-``--quick --checkpoint R/checkpoints/best --seed S``.
+scores a trained checkpoint instead of training. The script trains as the recipe's command does: in one
+process per core on a multi-core CPU with MPI (the same model to float32 rounding, faster; `--set
+processes=1` trains in this process). The rounds from the twelfth on trained with the recipe's command,
+``python -m audiotrain.recipes.chords --seed S --run_dir R``, and then ran this script with ``--quick
+--checkpoint R/checkpoints/best --seed S``.
 
 Measured 2026-11-23 on the shared 2-core Zen 5 EPYC (mlx 0.32.4 CPU + OpenBLAS), `--quick --test_songs 16`
 (the default run's checkpoint: 128 demo songs, 30 epochs, 810 steps), pooled % of time over 16 held-out
@@ -1550,6 +1551,8 @@ sixteenth round: majmin 94.3, gaps 2.2 and 2.2, sevenths 91.4, tetrads 89.5.
 from __future__ import annotations
 
 import argparse
+import json
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -1567,6 +1570,7 @@ from audiotrain.chords.vocabulary import (
     same_sounding_chords,
 )
 from audiotrain.datasets.chord_demo import TYPE_WEIGHTS
+from audiotrain.distributed.local import plan_local_processes, run_local_job
 from audiotrain.metrics.chord_errors import costliest_errors, format_errors
 from audiotrain.metrics.chord_scores import (
     INTERVAL_CONFIDENCE,
@@ -1581,6 +1585,7 @@ from audiotrain.recipes.chords.config import TrainingConfig, benchmark_config
 from audiotrain.recipes.chords.data import demo_splits
 from audiotrain.recipes.chords.evaluate import evaluate_songs, format_table
 from audiotrain.recipes.chords.predict import ChordPredictor
+from audiotrain.recipes.chords.train import check_output_folders
 from audiotrain.recipes.config_cli import _nest, merge_config
 
 import librosa
@@ -1706,6 +1711,44 @@ def decode_songs(
     return pairs
 
 
+def train_model(config: TrainingConfig, run_dir: Path, splits) -> Path:
+    """Train `config` on the demo `splits` into `run_dir` and return its best checkpoint: in one process per
+    core where the recipe's own command would train so (MLX on a multi-core CPU with MPI; `config.processes`),
+    since `benchmark_config` takes about 10 minutes in two processes on a 2-core CPU and 1.8x that in one;
+    otherwise in this process. Both train the same model to float32 rounding."""
+    if run_dir.is_dir() and any(run_dir.iterdir()):
+        raise SystemExit(f"error: --run_dir {run_dir} already holds files; choose a new one")
+    try:
+        plan = plan_local_processes(config.processes, config.batch_size)
+        check_output_folders(config, run_dir, resume=None, overwrite=False)  # once here, not in every rank
+    except (ValueError, OSError) as error:
+        raise SystemExit(f"error: {error}") from None
+    start = time.perf_counter()
+    if plan.processes > 1:
+        # The recipe's command, given every setting as a config file: it renders the same demo songs from
+        # `config.data` and splits them as `demo_splits` did here.
+        with tempfile.TemporaryDirectory() as folder:
+            config_file = Path(folder) / "benchmark_config.json"
+            config_file.write_text(json.dumps(config.to_dict()))
+            status = run_local_job(
+                plan, "audiotrain.recipes.chords", ["--config", str(config_file), "--run_dir", str(run_dir)]
+            )
+        if status != 0:
+            raise SystemExit(f"training failed (exit status {status}; its output is above)")
+        history = json.loads((run_dir / "history.json").read_text())
+        checkpoint = run_dir / "checkpoints" / "best"
+        took = (
+            f"{time.perf_counter() - start:.0f} s in {plan.processes} processes (with the demo's evaluation)"
+        )
+    else:
+        if plan.note:
+            print(plan.note)
+        result = run_training(config, run_dir, splits=splits, log=print)
+        history, checkpoint, took = result.history, result.checkpoint, f"{result.train_seconds:.0f} s"
+    print(f"\ntraining: {took}, {len(history.get('epoch', []))} epochs")
+    return checkpoint
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -1773,9 +1816,7 @@ def main(argv: list[str] | None = None) -> None:
         independent_data = replace(independent_data, demo_test_songs=args.independent_songs)
     independent = demo_splits(independent_data, config.features.sr, test_style="independent")
     if args.checkpoint is None:
-        result = run_training(config, args.run_dir, splits=train_style, log=print)
-        print(f"\ntraining: {result.train_seconds:.0f} s, {len(result.history.get('epoch', []))} epochs")
-        checkpoint = result.checkpoint
+        checkpoint = train_model(config, args.run_dir, train_style)
     else:
         checkpoint = args.checkpoint
     shifts = None if args.tta is None else range(-args.tta, args.tta + 1)

@@ -250,3 +250,28 @@ def test_clap_fine_tuning_trains_in_two_local_processes(tmp_path):
     )
     assert again.returncode == 2 and again.stderr.count("already holds files") == 1
     assert "training in 2 processes" not in again.stdout
+
+
+@pytest.mark.slow
+def test_the_chord_benchmark_trains_in_one_process_per_core_as_the_recipe_does(tmp_path):
+    """`benchmarks/chords.py` trains through the recipe's command (here 2 processes), with every setting it
+    resolved, and then scores the checkpoint that run wrote; a used --run_dir is refused before anything runs."""
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "chords.py"
+    settings = ["data.window_frames=32", "model.d_model=32", "model.n_layers=1", "model.n_heads=2",
+                "model.ff_dim=64", "progress_bar=false", "data.pitch_shift=false", "batch_size=8",
+                "num_epochs=2", "processes=2", "data.demo_seconds=8"]  # fmt: skip
+    argv = [sys.executable, str(script), "--quick", "--demo_songs", "4", "--test_songs", "1", "--errors", "0",
+            "--tta", "0", "--cache_dir", str(tmp_path / "cache"), "--run_dir", "bench"]  # fmt: skip
+    argv += [arg for setting in settings for arg in ("--set", setting)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert "training in 2 processes" in done.stdout and "steps of 8: 2 processes x 4" in done.stdout
+    assert "training: " in done.stdout and ", 2 epochs" in done.stdout
+    assert "held-out songs, independent style: 1 songs" in done.stdout  # then scored as before
+    recorded = json.loads((tmp_path / "bench" / "config.json").read_text())["config"]
+    assert (recorded["num_epochs"], recorded["model"]["d_model"]) == (2, 32)
+    assert recorded["data"]["demo_songs"] == 4
+    again = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode != 0 and "--run_dir bench already holds files" in again.stderr
+    assert "Traceback" not in again.stderr
