@@ -24,7 +24,7 @@ default, Viterbi only) it is placed instead where the two chords' log-probabilit
 linearly between the two frame centres, crosses zero (`boundary_offsets`). A boundary halfway between frames
 is on average a quarter of a frame (23 ms at 10.8 frames per second) from the true one, which over a song's
 chord changes is about 1% of its time; the interpolation wins back +0.1 to +0.2 points on every metric of
-the held-out demo songs (`benchmarks/chords.py`, eleventh round).
+the held-out demo songs (`benchmarks/chords_rounds.md`, eleventh round).
 """
 
 from __future__ import annotations
@@ -88,9 +88,9 @@ class DecodeConfig:
     chord_head_weight: float = 1.0
     refine_boundaries: bool = True
     bass_onset_frames: float = 6.0
-    # Sixteenth round of `benchmarks/chords.py`, six checkpoints, paired over songs: majmin +0.41 on the
-    # independent style's 16 songs, +0.70 on 48 more, +0.24 on the training style's, nearly all at the ends
-    # of those 30 s songs. 9-12 dB gained a little more there, but a quiet passage of real music is more
+    # Sixteenth round in `benchmarks/chords_rounds.md`, six checkpoints, paired over songs: majmin +0.41 on
+    # the independent style's 16 songs, +0.70 on 48 more, +0.24 on the training style's, nearly all at the
+    # ends of those 30 s songs. 9-12 dB gained a little more there, but a quiet passage of real music is more
     # often 12 dB under a song's median than 15.
     silence_db: float = 15.0
 
@@ -281,7 +281,7 @@ def onset_bass(
 
     On the held-out demo songs of both styles the labelled bass is the one heard at the chord's start; a
     Viterbi path weighs every frame of a segment alike, so a walking line's later notes can outvote it
-    (`benchmarks/chords.py`, eleventh round: +1.2 majmin_inv and sevenths_inv, every seed higher).
+    (`benchmarks/chords_rounds.md`, eleventh round: +1.2 majmin_inv and sevenths_inv, every seed higher).
     """
     chord_type, root = np.asarray(chord_type), np.asarray(root)
     bass_probs = np.asarray(bass_probs, dtype=np.float64)

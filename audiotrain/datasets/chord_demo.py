@@ -73,7 +73,7 @@ _MAIN_STREAM = 8
 #: Version 9: the share of songs without a bass instrument is 40% (15% before), and in those songs a chord
 #: in root position is played over another of its tones with this probability (on top of the set's
 #: `inversion_probability`): there the labelled bass is the lowest chord note, which the model learned
-#: worst (`benchmarks/chords.py`, thirteenth round).
+#: worst (`benchmarks/chords_rounds.md`, thirteenth round).
 _UNACCOMPANIED_EXTRA = 0.3
 _UNACCOMPANIED_INVERSIONS = 0.45
 #: The seed part of those draws' own stream.

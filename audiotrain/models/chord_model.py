@@ -20,11 +20,12 @@ Architecture (chosen from the measurements in `benchmarks/chord_layers.py`, MLX 
       and only the branch reads it.
 
     Why a joint chord head beside the type and root heads: the notes E G B over C are C:maj7 or E:min. The
-    type head then splits between maj7 and min and the root head between C and E, each summing over the
-    other, and their product gives as much to E:maj7 and C:min as to the two readings; the joint head keeps
-    them apart, and decoding reads its posteriors (`audiotrain.chords.decode`). On the independent held-out
-    style it raised majmin by 2.0-4.7 points (mean 3.4) (`benchmarks/chords.py`); it costs about 11% more per
-    training step (the 362-way softmax; 18% with MLX's own CPU `exp`, see `audiotrain.models.fast_math`).
+    type head then splits between maj7 and min and the root head between C and E, each summing over the other,
+    and their product gives as much to E:maj7 and C:min as to the two readings; the joint head keeps them
+    apart, and decoding reads its posteriors (`audiotrain.chords.decode`). On the independent held-out style
+    it raised majmin by 2.0-4.7 points (mean 3.4) (`benchmarks/chords_rounds.md`, fifth round); it costs about
+    11% more per training step (the 362-way softmax; 18% with MLX's own CPU `exp`, see
+    `audiotrain.models.fast_math`).
 
 Why these layers (forward+backward on this CPU, see the benchmark): a bidirectional GRU costs ~2x a whole
 transformer block at T=96 and grows with T, erf-GELU costs ~15x a ReLU, the fused attention kernel is no

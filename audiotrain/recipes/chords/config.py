@@ -67,9 +67,9 @@ class ChordFeatureConfig:
     # The CQT's filters are about 1.5 s long at C1 (0.4 s at C3): a bass note's first half second is heard
     # under the previous one's tail. The bass view computes the lowest three octaves again with half-length
     # filters, for the bass head only (the chord heads keep the sharper pitch of the long ones). Fifteenth
-    # round of `benchmarks/chords.py`, six seeds: on the training style's held-out songs +1.8 majmin_inv and
-    # +2.0 sevenths_inv (higher on every seed); on the independent style within 0.2 of without. Filters 0.33
-    # or 0.7 long, or a view of four octaves, did worse on the independent style.
+    # round in `benchmarks/chords_rounds.md`, six seeds: on the training style's held-out songs +1.8
+    # majmin_inv and +2.0 sevenths_inv (higher on every seed); on the independent style within 0.2 of without.
+    # Filters 0.33 or 0.7 long, or a view of four octaves, did worse on the independent style.
     bass_view_bins: int = field(
         default=108,
         metadata=_help(
@@ -261,8 +261,9 @@ class ChordDataConfig:
         default=None,
         metadata=_help("demo data and feature cache; default $AUDIOTRAIN_CACHE_DIR or ~/.cache/audiotrain"),
     )
-    # 224: what the default run trains in its 2-3 minutes since it uses both cores of a 2-core CPU (128 before;
-    # on the independent held-out style +1.3 tetrads, six seeds; twelfth round in `benchmarks/chords.py`).
+    # 224: what the default run trains in its 2-3 minutes since it uses both cores of a 2-core CPU (128
+    # before; on the independent held-out style +1.3 tetrads, six seeds; twelfth round in
+    # `benchmarks/chords_rounds.md`).
     demo_songs: int = field(default=224, metadata=_help("demo songs to train and validate on"))
     demo_test_songs: int = field(
         default=8, metadata=_help("held-out demo songs (another seed) to evaluate on")
@@ -405,7 +406,7 @@ class TrainingConfig:
     features: ChordFeatureConfig = field(default_factory=ChordFeatureConfig)
     # Without dropout, and 34 epochs in the time 30 took with it: on the independent held-out style level or
     # better on the six metrics (six-seed means), on the training style's held-out songs majmin_inv +1.7 and
-    # sevenths_inv +3.0, higher on every seed (tenth round in `benchmarks/chords.py`).
+    # sevenths_inv +3.0, higher on every seed (tenth round in `benchmarks/chords_rounds.md`).
     model: ChordModelConfig = field(default_factory=lambda: ChordModelConfig(n_bins=216, dropout=0.0))
     loss: LossConfig = field(default_factory=LossConfig)
     decode: DecodeConfig = field(default_factory=DecodeConfig)
@@ -472,12 +473,12 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 def benchmark_config(**overrides: Any) -> TrainingConfig:
     """The longer setting of `benchmarks/chords.py` and of ``--benchmark``: 1024 songs for 40 epochs, 5.4x the
-    optimizer steps of the default run's 224 songs for 34 epochs. On the independent held-out style (six seeds,
-    seventeenth round in `benchmarks/chords.py`) it scored +1.3 root, +0.8 majmin, +1.0 sevenths and +1.7 tetrads
-    over the default on the yardstick's 16 songs (+1.2, +0.4, +1.6 and +2.5 on 48 more). Against 512 songs, root,
-    sevenths and tetrads rose by 0.3 to 1.0 on both sets while majmin and majmin_inv moved by 0.35 or less: more
-    songs no longer raise those two. About 10 minutes of training in two processes on a 2-core CPU (about 1.8x
-    that in one), and 1.3 GB of demo songs in the cache."""
+    optimizer steps of the default run's 224 songs for 34 epochs. On the independent held-out style (six
+    seeds, seventeenth round in `benchmarks/chords_rounds.md`) it scored +1.3 root, +0.8 majmin, +1.0 sevenths
+    and +1.7 tetrads over the default on the yardstick's 16 songs (+1.2, +0.4, +1.6 and +2.5 on 48 more).
+    Against 512 songs, root, sevenths and tetrads rose by 0.3 to 1.0 on both sets while majmin and majmin_inv
+    moved by 0.35 or less: more songs no longer raise those two. About 10 minutes of training in two processes
+    on a 2-core CPU (about 1.8x that in one), and 1.3 GB of demo songs in the cache."""
     config = TrainingConfig(
         num_epochs=40,
         patience=15,
