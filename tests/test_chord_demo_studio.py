@@ -117,6 +117,7 @@ def test_generate_writes_a_cached_set(tmp_path):
     [
         (("train", "rock"), r"data.demo_styles .*: unknown style 'rock'"),
         (("train", "independent"), r"data.demo_styles .*held-out"),
+        (("band",), r"data.demo_styles .*may not hold 'band': it is a held-out style"),
         ((), r"data.demo_styles .*at least one"),
         (("train:2", "train"), r"data.demo_styles .*'train' twice"),
         (

@@ -1,6 +1,6 @@
 """A built-in demo data set: synthetic songs of chord progressions, written as audio + ``.lab``.
 
-Four styles share the set writer (`generate_demo_songs`), three of them independently written:
+Five styles share the set writer (`generate_demo_songs`), four of them independently written:
 
 - ``"train"`` (this module): tempo 70-160 BPM, a key and a mode, a lead-in and a tail of no chord (``N``),
   chords of 1-8 beats drawn from all 30 chord qualities of the vocabulary (triads and sevenths common,
@@ -29,6 +29,10 @@ Four styles share the set writer (`generate_demo_songs`), three of them independ
 - ``"patches"`` (`audiotrain.datasets.chord_demo_patches`): domain randomisation of timbre: studio or train
   scores (on another seed) whose every instrument is a randomly drawn synthesizer patch (additive, FM,
   subtractive, supersaw, plucked, organ, pad; four bass families).
+- ``"band"`` (`audiotrain.datasets.chord_demo_band`): a second held-out style, written without reading
+  any of the others: six genres of a small band (pop, rock, folk, soul, jazz, bossa), seven chord
+  instruments over four basses, and its own labelling rule (the bass is the lowest note sounding at the
+  chord's start); used only to evaluate generalisation.
 
 Labels follow what annotators write: within a chord segment the chord instruments play only the chord's
 pitch classes, and all of them except where players leave a tone out while the label keeps it: chords of
@@ -78,7 +82,7 @@ _UNACCOMPANIED_EXTRA = 0.3
 _UNACCOMPANIED_INVERSIONS = 0.45
 #: The seed part of those draws' own stream.
 _UNACCOMPANIED_STREAM = (9, 1)
-STYLES = ("train", "independent", "studio", "patches")
+STYLES = ("train", "independent", "studio", "patches", "band")
 TIMBRES = ("piano", "organ", "pluck", "pad", "additive")
 BASS_TIMBRES = ("bass_pluck", "bass_fretless", "bass_synth")
 BASS_PATTERNS = ("hold", "pulse", "octaves", "walk", "passing", "fifths")
@@ -126,8 +130,8 @@ class DemoConfig:
         seed: songs are a pure function of (seed, song number) and the other fields.
         sr: sample rate in Hz.
         song_seconds: approximate length of a song in seconds.
-        style: ``"train"`` (this module), ``"independent"`` (the held-out style), ``"studio"`` or
-            ``"patches"`` (extra training data).
+        style: ``"train"`` (this module), ``"independent"`` and ``"band"`` (the held-out styles),
+            ``"studio"`` or ``"patches"`` (extra training data).
         timbres: chord timbres to draw from (a subset of the style's; default all of them; for
             ``"patches"`` the chord patch families).
         tempo_range: BPM range.
@@ -162,6 +166,12 @@ class DemoConfig:
                 f"DemoConfig.timbres of style {self.style!r} must be a non-empty subset of {allowed}, "
                 f"got {self.timbres}"
             )
+        if self.style == "band" and set(self.timbres) != set(allowed):
+            # The band style's genres draw their own instruments: a subset would be silently ignored.
+            raise ValueError(
+                f"DemoConfig.timbres: the band style draws its instruments per genre and takes no subset; "
+                f"leave timbres unset (got {self.timbres})"
+            )
         if self.n_songs < 1 or self.song_seconds < 4:
             raise ValueError("DemoConfig needs n_songs >= 1 and song_seconds >= 4")
         self.tempo_range = tuple(float(x) for x in self.tempo_range)
@@ -183,6 +193,10 @@ def generator_version(style: str) -> int:
         from audiotrain.datasets.chord_demo_patches import PATCHES_VERSION
 
         return PATCHES_VERSION
+    if style == "band":
+        from audiotrain.datasets.chord_demo_band import BAND_VERSION
+
+        return BAND_VERSION
     return GENERATOR_VERSION
 
 
@@ -200,6 +214,10 @@ def style_timbres(style: str) -> tuple[str, ...]:
         from audiotrain.datasets.chord_demo_patches import TIMBRES as PATCH_FAMILIES
 
         return PATCH_FAMILIES
+    if style == "band":
+        from audiotrain.datasets.chord_demo_band import TIMBRES as BAND_TIMBRES
+
+        return BAND_TIMBRES
     return TIMBRES
 
 
@@ -447,6 +465,10 @@ def plan_demo_song(config: DemoConfig, index: int, unaccompanied_inversions: boo
         from audiotrain.datasets.chord_demo_patches import plan_patches_song
 
         return plan_patches_song(config, index)
+    if config.style == "band":
+        from audiotrain.datasets.chord_demo_band import plan_band_song
+
+        return plan_band_song(config, index)
     rng = np.random.default_rng([config.seed, index, _MAIN_STREAM])
     tempo = float(rng.uniform(*config.tempo_range))
     beat = 60.0 / tempo
@@ -773,6 +795,10 @@ def render_demo_song(song: DemoSong, sr: int, seed: int | list[int] = 0) -> np.n
         from audiotrain.datasets.chord_demo_patches_sound import render_patches_song
 
         return render_patches_song(song, sr, seed)
+    if song.style == "band":
+        from audiotrain.datasets.chord_demo_band import render_band_song
+
+        return render_band_song(song, sr, seed)
     rng = np.random.default_rng(seed)
     n = int(round(song.duration * sr))
     audio = np.zeros(n + sr, np.float32)
