@@ -99,6 +99,14 @@ def test_the_style_is_dispatched_with_its_own_version(songs):
     assert song == plan_band_song(DemoConfig(style="band"), 0)
 
 
+def test_a_subset_of_its_instruments_is_refused_not_ignored():
+    """The band style draws its instruments per genre: a `timbres` subset would be silently ignored, so it is
+    refused with the field named; its own full set (in any order) is accepted."""
+    with pytest.raises(ValueError, match="DemoConfig.timbres: the band style .* takes no subset"):
+        DemoConfig(style="band", timbres=("piano",))
+    assert DemoConfig(style="band", timbres=tuple(reversed(TIMBRES))).style == "band"
+
+
 def test_labels_are_harte_chords_of_the_vocabulary_covering_the_song(songs):
     """Every label parses as Harte and encodes to its own quality, root and bass in the vocabulary; the labels
     are contiguous from 0 to the song's end, with a lead-in of 0.5-2 s and a tail of no chord."""
