@@ -135,6 +135,31 @@ def test_invalid_arguments_are_reported():
         ChordRecognitionLoss()(outputs, {k: v for k, v in targets.items() if k != "bass"})
 
 
+@pytest.mark.parametrize("eps", [0.0, 0.1])
+@pytest.mark.parametrize("classes", [12, 362])
+def test_smoothed_cross_entropy_gradient_is_that_of_mlx_cross_entropy(eps, classes):
+    """The loss's own gradient (one fused expression) equals what autodiff gives for MLX's cross-entropy,
+    eagerly and compiled, including through a mask over targets outside the classes (N/X frames' -1)."""
+    rng = np.random.default_rng(1)
+    logits = mx.array(4.0 * rng.standard_normal((2, 6, classes)).astype(np.float32))
+    targets = mx.array(rng.integers(-1, classes, size=(2, 6)).astype(np.int32))
+    weights = (targets >= 0).astype(mx.float32) * mx.array(rng.uniform(0.5, 2.0, (2, 6)).astype(np.float32))
+
+    def ours(x):
+        return mx.sum(smoothed_cross_entropy(x, targets, eps) * weights)
+
+    def mlx_reference(x):
+        safe = mx.maximum(targets, 0)
+        return mx.sum(nn.losses.cross_entropy(x, safe, label_smoothing=eps) * weights)
+
+    want_value, want_grad = mx.value_and_grad(mlx_reference)(logits)
+    for fn in (mx.value_and_grad(ours), mx.compile(mx.value_and_grad(ours))):
+        value, grad = fn(logits)
+        assert value.item() == pytest.approx(want_value.item(), rel=1e-5)
+        np.testing.assert_allclose(np.array(grad), np.array(want_grad), atol=2e-6)
+    assert np.all(np.array(grad)[np.array(targets) < 0] == 0)
+
+
 def test_works_inside_mx_compile_with_gradients():
     outputs, targets = random_case()
     mask = mx.ones(targets["root"].shape)

@@ -143,6 +143,39 @@ def test_the_joint_chord_head_gives_a_class_per_type_and_root_and_old_configs_ha
     assert ChordModelConfig.from_dict(stored).chord_head is False
 
 
+class _UnfoldedModel(ChordRecognitionModel):
+    """The model's front ends written plainly: the Linear reads the context stack of the affine norm."""
+
+    def _normed_front(self, x, norm, linear):
+        return linear(self._stack_context(norm(x)))
+
+
+def test_front_ends_fold_the_norm_scale_into_the_linear_with_the_same_values_and_gradients():
+    """The front ends fold each input norm's scale and offset into the Linear after it (so the backward
+    pass need not run through the context stack): the logits and the gradient of every parameter are
+    those of the plain `linear(stack(norm(x)))`, with the norms' scale and offset away from 1 and 0."""
+    mx.random.seed(5)
+    config = tiny_config(bass_bins=6, bass_view_bins=6, context_frames=2)
+    folded, plain = ChordRecognitionModel(config), _UnfoldedModel(config)
+    for norm in (folded.input_norm, folded.bass_norm):
+        norm.weight = 1.0 + 0.5 * mx.random.normal(norm.weight.shape)
+        norm.bias = 0.3 * mx.random.normal(norm.bias.shape)
+    plain.update(folded.parameters())
+    x = 3.0 * mx.random.normal((2, 7, 30)) + 1.0
+    mask = mx.array([[1] * 7, [1] * 5 + [0] * 2])
+    for head, logits in folded(x, mask).items():
+        assert mx.allclose(logits, plain(x, mask)[head], atol=1e-4), head
+
+    def loss(model):
+        return sum((v**2).mean() for v in model(x, mask).values())
+
+    want = dict(tree_flatten(nn.value_and_grad(plain, loss)(plain)[1]))
+    got = dict(tree_flatten(nn.value_and_grad(folded, loss)(folded)[1]))
+    assert set(got) == set(want) and {"input_norm.weight", "bass_norm.bias"} <= set(got)
+    for name, grad in got.items():
+        assert mx.allclose(grad, want[name], rtol=1e-3, atol=1e-4), name
+
+
 def test_config_round_trips_through_a_dict():
     cfg = tiny_config(n_layers=3)
     assert ChordModelConfig.from_dict(cfg.to_dict()) == cfg

@@ -50,6 +50,13 @@ def _logsumexp_vjp(x, cotangent, output):
     return cotangent[..., None] * fast_exp(x - output[..., None])
 
 
+def exp(x: mx.array) -> mx.array:
+    """``exp(x)``: through `fast_exp` for float32 on the CPU, `mx.exp` elsewhere."""
+    if x.dtype != mx.float32 or mx.default_device() != mx.cpu:
+        return mx.exp(x)
+    return fast_exp(x)
+
+
 def logsumexp(x: mx.array) -> mx.array:
     """``log(sum(exp(x), axis=-1))`` of float32 `x`, stable (the row maximum is taken out first), with its
     gradient; through `fast_exp` on the CPU, `mx.logsumexp` elsewhere."""
