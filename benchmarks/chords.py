@@ -44,11 +44,11 @@ of time; "independent 16" is the yardstick's songs, "48" the next 48 of that sty
 yardstick songs, "32" those and the next 16 together):
 
     config                            set             six-seed means
-    default (224 songs x 34 epochs)   training, 16    91.7 96.5 91.7 98.3 93.5 91.1
-                                      independent 16  93.9 94.3 92.1 91.4 89.2 89.5
-                                      independent 48  92.2 93.9 91.1 93.0 90.3 87.9
-                                      band 16         87.9 88.7 77.4 90.0 78.9 86.8
-                                      band 32         91.2 92.3 82.4 91.6 81.9 89.1
+    default (224 songs x 38 epochs)   training, 16    92.1 96.4 91.5 97.8 93.1 91.0
+                                      independent 16  93.8 94.3 92.1 91.1 88.9 89.2
+                                      independent 48  92.1 94.0 91.2 93.1 90.4 87.9
+                                      band 16         88.2 89.0 78.5 89.9 79.6 87.0
+                                      band 32         91.4 92.3 83.1 91.7 82.7 89.2
     benchmark_config (1024 x 40)      training, 16    92.9 96.6 93.3 98.8 95.4 92.8
                                       independent 16  95.2 95.1 92.6 92.4 89.8 91.2
                                       independent 48  93.4 94.3 92.0 94.6 92.2 90.4
@@ -59,9 +59,9 @@ Against issue 23's targets on the independent style (majmin >= 95, sevenths >= 9
 majmin_inv and sevenths_inv within 1 point of majmin and sevenths): majmin is met by `benchmark_config` on the
 yardstick's 16 songs only (94.5 over all 64), sevenths and tetrads by both configs (but for the default's
 tetrads on the 48 songs, 87.9), and the _inv gaps are 2.2-2.8 points. On the band style the majmin_inv gap is
-11.3 points for the default and 8.8 for `benchmark_config` (16 songs; 9.9 and 8.4 over 32): the bass the model
+10.4 points for the default and 8.8 for `benchmark_config` (16 songs; 9.2 and 8.4 over 32): the bass the model
 hears does not carry over to other generators, and more songs with more steps narrow the gap most (eighteenth
-and nineteenth rounds).
+to twentieth rounds).
 Every setting tried on the way, kept or not, with its figures and what it says, is in
 `benchmarks/chords_rounds.md`, round by round (the "Nth round" that comments and the README cite).
 """
