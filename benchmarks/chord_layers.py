@@ -48,12 +48,12 @@ A whole training step of the default model (2 blocks, d=128, B=16, T=96, with lo
 
 The second table times that whole step as the recipe runs it on this machine: one of its two processes'
 share (B=8), the default model, its loss and metrics, backward and AdamW, compiled over the state. Measured
-2026-11-26 on the same machine, otherwise idle (ms per step, CPU ratio to the default):
+2026-11-26 on the same machine, otherwise idle, in two runs (ms per step, CPU ratio to the default):
 
-    default                                43.8 wall   46.8 cpu  (1.00x)
-    front ends unfolded                    49.3        52.1      (1.11x)
-    loss differentiated by MLX             45.2        48.0      (1.03x)
-    both (the step before)                 50.8        53.9      (1.15x)
+    default                                43.8 / 43.4 wall   46.8 / 46.4 cpu  (1.00x)
+    front ends unfolded                    49.3 / 50.8        52.1 / 53.9      (1.11x / 1.16x)
+    loss differentiated by MLX             45.2 / 45.4        48.0 / 48.4      (1.03x / 1.04x)
+    both (the step before)                 50.8 / 52.6        53.9 / 55.8      (1.15x / 1.20x)
 
 - Front ends: each input LayerNorm's scale and offset are folded into the Linear that reads the context
   stack (`ChordRecognitionModel._normed_front`), the same function and gradients, so the backward pass stops
