@@ -48,12 +48,13 @@ A whole training step of the default model (2 blocks, d=128, B=16, T=96, with lo
 
 The second table times that whole step as the recipe runs it on this machine: one of its two processes'
 share (B=8), the default model, its loss and metrics, backward and AdamW, compiled over the state. Measured
-2026-11-26 on the same machine, otherwise idle, in two runs (ms per step, CPU ratio to the default):
+2026-11-26 on the same machine, otherwise idle, in two runs (ms per step, CPU ratio to the default; the
+second run, with the layer table before it, on a slower spell of the machine):
 
-    default                                43.8 / 43.4 wall   46.8 / 46.4 cpu  (1.00x)
-    front ends unfolded                    49.3 / 50.8        52.1 / 53.9      (1.11x / 1.16x)
-    loss differentiated by MLX             45.2 / 45.4        48.0 / 48.4      (1.03x / 1.04x)
-    both (the step before)                 50.8 / 52.6        53.9 / 55.8      (1.15x / 1.20x)
+    default                                43.8 / 48.0 wall   46.8 / 51.3 cpu  (1.00x)
+    front ends unfolded                    49.3 / 59.4        52.1 / 63.5      (1.11x / 1.24x)
+    loss differentiated by MLX             45.2 / 52.8        48.0 / 56.8      (1.03x / 1.11x)
+    both (the step before)                 50.8 / 60.7        53.9 / 64.8      (1.15x / 1.26x)
 
 - Front ends: each input LayerNorm's scale and offset are folded into the Linear that reads the context
   stack (`ChordRecognitionModel._normed_front`), the same function and gradients, so the backward pass stops
