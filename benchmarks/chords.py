@@ -232,7 +232,7 @@ def decode_songs(
 def train_model(config: TrainingConfig, run_dir: Path, splits) -> Path:
     """Train `config` on the demo `splits` into `run_dir` and return its best checkpoint: in one process per
     core where the recipe's own command would train so (MLX on a multi-core CPU with MPI; `config.processes`),
-    since `benchmark_config` takes about 10 minutes in two processes on a 2-core CPU and 1.8x that in one;
+    since `benchmark_config` takes about 9-10 minutes in two processes on a 2-core CPU and 1.8x that in one;
     otherwise in this process. Both train the same model to float32 rounding."""
     if run_dir.is_dir() and any(run_dir.iterdir()):
         raise SystemExit(f"error: --run_dir {run_dir} already holds files; choose a new one")

@@ -484,10 +484,10 @@ def benchmark_config(**overrides: Any) -> TrainingConfig:
     moved by 0.35 or less: more songs no longer raise those two. On the band held-out style (nineteenth round)
     it scored +2.0 majmin and +4.5 majmin_inv over the 34-epoch default on its 16 songs (+1.4 and +2.9 on 32;
     about +1.7 and +3.3 over the 38-epoch one, six-seed means): the bass carries over to unseen music better
-    after more songs and steps. More songs for the default's steps did
-    not help (eighteenth round), and the default's songs for these steps gave about half of it. About 10
-    minutes of training in two processes on a 2-core CPU (about 1.8x that in one), and 1.3 GB of demo songs in
-    the cache."""
+    after more songs and steps. More songs for the default's steps did not help (eighteenth round), and the
+    default's songs for these steps gave about half of it. About 9-10 minutes of training in two processes on
+    a 2-core CPU (564 s, against 636 s before the twentieth round's faster step, back to back; about 1.8x that
+    in one process), and 1.3 GB of demo songs in the cache."""
     config = TrainingConfig(
         num_epochs=40,
         patience=15,
