@@ -50,13 +50,6 @@ def _logsumexp_vjp(x, cotangent, output):
     return cotangent[..., None] * fast_exp(x - output[..., None])
 
 
-def exp(x: mx.array) -> mx.array:
-    """``exp(x)``: through `fast_exp` for float32 on the CPU, `mx.exp` elsewhere."""
-    if x.dtype != mx.float32 or mx.default_device() != mx.cpu:
-        return mx.exp(x)
-    return fast_exp(x)
-
-
 def logsumexp(x: mx.array) -> mx.array:
     """``log(sum(exp(x), axis=-1))`` of float32 `x`, stable (the row maximum is taken out first), with its
     gradient; through `fast_exp` on the CPU, `mx.logsumexp` elsewhere."""
@@ -66,8 +59,9 @@ def logsumexp(x: mx.array) -> mx.array:
 
 
 def softmax(x: mx.array) -> mx.array:
-    """``softmax(x, axis=-1)`` of float32 `x` through `fast_exp` on the CPU (`mx.softmax` elsewhere), for
-    inference: the chord model's 362-way joint head made the posteriors' exps about a sixth of a forward pass."""
+    """``softmax(x, axis=-1)`` of float32 `x` through `fast_exp` on the CPU (`mx.softmax` elsewhere): for
+    inference (the chord model's 362-way joint head made the posteriors' exps about a sixth of a forward pass)
+    and in the chord loss's own gradient (`chord_loss.smoothed_cross_entropy`)."""
     if x.dtype != mx.float32 or mx.default_device() != mx.cpu:
         return mx.softmax(x, axis=-1)
     e = fast_exp(x - mx.max(x, axis=-1, keepdims=True))
