@@ -150,3 +150,41 @@ def test_openblas_worker_threads_sleep_unless_the_user_chose_a_timeout():
     assert chosen.startswith("20 ") and "OPENBLAS_THREAD_TIMEOUT=20 (set by the user)" in chosen
     off = probe_with(AUDIOTRAIN_BLAS="off")
     assert off.startswith("None "), "with the bundled BLAS there is no OpenBLAS to configure"
+
+
+def _fit_tiny(tmp_path):
+    from tasks import TinyClassifier, make_batches, quiet_trainer
+
+    trainer = quiet_trainer(tmp_path, max_epochs=1, accelerator="cpu", logger=False)
+    trainer.fit(TinyClassifier(), make_batches(32))
+
+
+@pytest.mark.parametrize(
+    "reason, warns",
+    [("not-found", True), ("off", False), ("auto", False), ("not-linux", False)],
+)
+def test_training_on_the_cpu_without_an_openblas_says_how_to_get_one_once(
+    tmp_path, monkeypatch, reason, warns
+):
+    """Without OpenBLAS a CPU run is ~10x slower and nothing else says why: the first fit says so, once."""
+    import warnings
+
+    from audiotrain import _blas
+
+    status = (
+        _blas.BlasStatus(None, _blas.NOT_FOUND) if reason == "not-found" else _blas.BlasStatus(None, reason)
+    )
+    monkeypatch.setattr(_blas, "STATUS", status)
+    monkeypatch.setattr(_blas, "_warned_slow_training", False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _fit_tiny(tmp_path / "first")
+        _fit_tiny(tmp_path / "second")
+    slow = [w for w in caught if issubclass(w.category, _blas.SlowBlasWarning)]
+    if not warns:
+        assert slow == []
+        return
+    assert len(slow) == 1, [str(w.message) for w in slow]
+    message = str(slow[0].message)
+    assert "apt-get install libopenblas0-pthread" in message and "AUDIOTRAIN_BLAS=off" in message
+    assert slow[0].filename == __file__  # points at the user's fit call, not at the library

@@ -24,6 +24,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from audiotrain import _blas
 from audiotrain._system import versions
 from audiotrain.distributed import collectives
 from audiotrain.train import checkpoint as ckpt
@@ -323,6 +324,8 @@ class Trainer:
             seed_everything(self.seed)
         self.datamodule = datamodule
         self._attach(model, "fit")
+        if self.accelerator == "cpu" and self.is_global_zero:
+            _blas.warn_if_training_on_bundled_blas()
         self._train_loader, self._val_loader = train_loader, val_loader  # before configure_optimizers
         if self.world_size > 1:
             _start_from_rank_zero(model)
