@@ -153,7 +153,7 @@ def warn_if_training_on_bundled_blas() -> None:
     """Warn once per process when training on the CPU will use MLX's bundled BLAS for want of an OpenBLAS.
 
     Nothing else says so: without ``libopenblas0-pthread`` the chord recipe's epochs took 31 s instead of
-    3 s on the 2-core CI machine, and `import audiotrain` stays quiet because a library user who trains on
+    2.7 s on a 2-core AMD EPYC like the CI machine, and `import audiotrain` stays quiet because a library user who trains on
     a GPU, or never trains, loses nothing. A BLAS the user named and that failed already warned at import
     (`BlasLoadWarning`); ``AUDIOTRAIN_BLAS=off`` is a choice and stays silent.
     """
