@@ -153,8 +153,8 @@ def warn_if_training_on_bundled_blas() -> None:
     """Warn once per process when training on the CPU will use MLX's bundled BLAS for want of an OpenBLAS.
 
     Nothing else says so: without ``libopenblas0-pthread`` the chord recipe's epochs took 31 s instead of
-    2.7 s on a 2-core AMD EPYC like the CI machine, and `import audiotrain` stays quiet because a library user who trains on
-    a GPU, or never trains, loses nothing. A BLAS the user named and that failed already warned at import
+    2.7 s on a 2-core AMD EPYC like the CI machine. `import audiotrain` stays quiet: a library user who trains
+    on a GPU, or never trains, loses nothing. A BLAS the user named and that failed already warned at import
     (`BlasLoadWarning`); ``AUDIOTRAIN_BLAS=off`` is a choice and stays silent.
     """
     global _warned_slow_training
