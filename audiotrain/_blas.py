@@ -162,9 +162,9 @@ def warn_if_training_on_bundled_blas() -> None:
         return
     _warned_slow_training = True
     warnings.warn(
-        "training on the CPU with MLX's bundled BLAS: no OpenBLAS was found, and matrix products run about 15x "
-        "slower without one. Install it (Debian/Ubuntu: apt-get install libopenblas0-pthread) and start again,"
-        f" or set {ENV_VAR}=/path/to/libopenblas.so.0 ({ENV_VAR}=off silences this)",
+        "training on the CPU with MLX's bundled BLAS: no OpenBLAS was found, and matrix products run about "
+        "15x slower without one. Install it (Debian/Ubuntu: apt-get install libopenblas0-pthread) and start "
+        f"again, or set {ENV_VAR}=/path/to/libopenblas.so.0 ({ENV_VAR}=off silences this)",
         SlowBlasWarning,
         stacklevel=3,
     )
