@@ -613,10 +613,9 @@ def test_mlflow_local_store_without_its_database_packages_says_what_to_install(m
 def test_fit_then_test_stays_one_run_in_every_logger(tmp_path, mlflow_store, monkeypatch):
     from audiotrain import Trainer
 
+    import wandb
     from mlflow.tracking import MlflowClient
     from tasks import TinyClassifier, make_batches
-
-    import wandb
 
     monkeypatch.setenv("WANDB_DATA_DIR", str(tmp_path / "wandb-data"))
     quiet = wandb.Settings(console="off", silent=True)
@@ -881,3 +880,22 @@ def test_a_new_wandb_logger_finishes_the_run_an_earlier_one_left_open(tmp_path, 
         (path,) = wandb_glob(f"{logger.log_dir}/run-*.wandb")
         kinds = [r.WhichOneof("record_type") for r in wait_for_exit_record(path)]
         assert "exit" in kinds  # finished
+
+
+def test_a_run_left_open_by_fit_is_finished_quietly_when_python_exits(tmp_path):
+    # The hook that finishes open runs at exit must run before wandb's own: exit hooks run newest first, and
+    # registered at import it met a shut-down service ("WandbLogger failed in finish: Connection lost").
+    code = f"""
+import wandb
+from audiotrain.train import WandbLogger
+logger = WandbLogger(project="audiotrain-tests", save_dir={str(tmp_path)!r}, offline=True,
+                     settings=wandb.Settings(console="off", silent=True))
+logger.log_metrics({{"loss": 1.0}}, step=1)
+logger.finalize("success")  # left open, as fit leaves it for a later stage
+print(logger.log_dir)
+"""
+    env = {**os.environ, "WANDB_DATA_DIR": str(tmp_path / "wandb-data")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert "failed in finish" not in done.stderr and "LoggerWarning" not in done.stderr
+    (path,) = wandb_glob(f"{done.stdout.strip().splitlines()[-1]}/run-*.wandb")
+    assert "exit" in [r.WhichOneof("record_type") for r in wait_for_exit_record(path)]

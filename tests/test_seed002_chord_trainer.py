@@ -118,6 +118,38 @@ def test_train_epoch_validate_checkpoint_and_resume(clip_loaders, tmp_path, monk
     assert history["learning_rate"][2] < history["learning_rate"][1]
 
 
+def test_a_resume_in_new_loaders_at_an_epoch_boundary_trains_the_same_weights(tmp_path, monkeypatch):
+    # A resumed run builds its loaders afresh: the wrapper must pass the epoch on to the DataLoader
+    # (`set_epoch`), or epoch 1 replays epoch 0's shuffle.
+    monkeypatch.chdir(tmp_path)
+    from audiotrain import DataLoader
+    from audiotrain.models import ChordRecognitionLoss, ChordRecognitionModel
+    from audiotrain.recipes.chords import Trainer, TrainingConfig
+
+    from mlx.utils import tree_flatten
+
+    def make(num_epochs):
+        mx.random.seed(0)
+        train = DataLoader(SyntheticChordClips(24, seconds=0.5, seed=0), batch_size=8, shuffle=True)
+        val = DataLoader(SyntheticChordClips(8, seconds=0.5, seed=1), batch_size=8)
+        config = TrainingConfig(learning_rate=1e-3, num_epochs=num_epochs, batch_size=8, progress_bar=False)
+        return Trainer(ChordRecognitionModel(), train, val, config, ChordRecognitionLoss())
+
+    def weights(trainer):
+        return {name: np.array(value) for name, value in tree_flatten(trainer.model.parameters())}
+
+    straight = make(2)
+    straight.train()
+    first = make(1)
+    first.train()
+    saved = first.save_checkpoint("checkpoints/after_one")
+    resumed = make(2)
+    resumed.load_checkpoint(saved)
+    resumed.train()
+    expected, got = weights(straight), weights(resumed)
+    assert all(np.array_equal(expected[name], got[name]) for name in expected)
+
+
 def test_batches_in_another_format_are_named(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     from audiotrain.models import ChordModelConfig, ChordRecognitionModel

@@ -135,11 +135,13 @@ class ClipFeatureLoader:
         return len(self.loader)
 
     def __getattr__(self, name: str) -> Any:
-        # state_dict / load_state_dict / set_seed / batch_size of the wrapped DataLoader: resume and seeding
-        # act on it.
-        if name in ("state_dict", "load_state_dict", "set_seed", "seed", "batch_size"):
-            return getattr(self.loader, name)
-        raise AttributeError(name)
+        # Every public attribute of the wrapped loader (state_dict, load_state_dict, set_epoch, set_seed,
+        # batch_size, ...): the Trainer asks the loader for what it has, and resume, seeding and each
+        # epoch's shuffle act on the wrapped one. A list of names to pass on missed set_epoch once, so a
+        # resumed run replayed epoch 0's order.
+        if name.startswith("_") or name == "loader":
+            raise AttributeError(name)
+        return getattr(self.loader, name)
 
     def __iter__(self) -> Iterator[dict[str, mx.array]]:
         for index, batch in enumerate(self.loader):

@@ -15,12 +15,24 @@ from audiotrain.train.loggers.base import Logger, check_log_model, flatten_param
 
 # Loggers whose run stays open after a successful stage, for the next stage (test after fit) to log to.
 _OPEN_RUNS: weakref.WeakSet[WandbLogger] = weakref.WeakSet()
+_exit_hook_registered = False
 
 
-@atexit.register
 def _finish_open_runs() -> None:
     for logger in list(_OPEN_RUNS):
         logger.finish()
+
+
+def _finish_open_runs_before_wandb_exits() -> None:
+    """Register `_finish_open_runs` at exit, once, after ``wandb.init`` has registered wandb's own hook.
+
+    Exit hooks run newest first: registered at import, ours ran after wandb had shut its service down, and
+    every run left open ended in "Connection lost".
+    """
+    global _exit_hook_registered
+    if not _exit_hook_registered:
+        atexit.register(_finish_open_runs)
+        _exit_hook_registered = True
 
 
 class WandbLogger(Logger):
@@ -115,6 +127,7 @@ class WandbLogger(Logger):
         if self._run_id is not None:
             kwargs.update(id=self._run_id, resume="allow")
         run = self._wandb.init(**kwargs)
+        _finish_open_runs_before_wandb_exits()
         run.define_metric("trainer/global_step")
         run.define_metric("*", step_metric="trainer/global_step", step_sync=True)
         self._run, self._run_id = run, run.id
