@@ -175,6 +175,52 @@ def test_last_is_not_rewritten_when_the_final_step_was_just_saved(tmp_path):
 # ------------------------------------------------------------------ bad folders
 
 
+def test_a_fresh_fit_refuses_a_given_dirpath_that_holds_an_earlier_runs_checkpoints(tmp_path):
+    folder = tmp_path / "ckpts"
+
+    def callback(**kw):
+        return ModelCheckpoint(dirpath=folder, monitor="val_loss", save_top_k=1, save_last=True, **kw)
+
+    fit(tmp_path, [callback()])
+    before = {name: (folder / name / "model.safetensors").read_bytes() for name in names(folder)}
+    recorder = RecordingLogger()
+    with pytest.raises(
+        FileExistsError, match=r"ckpts'\) already holds checkpoints of an earlier run \(epoch="
+    ):
+        fit(tmp_path, [callback()], logger=recorder)
+    assert {name: (folder / name / "model.safetensors").read_bytes() for name in names(folder)} == before
+    assert recorder.hparams == [] and recorder.metrics == []  # refused before anything was logged
+    fit(tmp_path, [callback()], ckpt_path=folder / "last", max_epochs=3)  # continuing that run is not refused
+    fit(tmp_path, [callback(overwrite=True)])  # nor is a run told to save over it
+
+
+def test_a_given_dirpath_holding_other_files_is_not_refused(tmp_path):
+    (tmp_path / "ckpts" / "notes").mkdir(parents=True)
+    (tmp_path / "ckpts" / "README.txt").write_text("mine")
+    fit(tmp_path, [ModelCheckpoint(dirpath=tmp_path / "ckpts", save_last=True)])
+    assert (tmp_path / "ckpts" / "last").is_dir() and (
+        tmp_path / "ckpts" / "README.txt"
+    ).read_text() == "mine"
+
+
+def test_a_second_runs_ctrl_c_checkpoint_goes_to_its_own_version_folder(tmp_path):
+    import signal
+
+    class CtrlCAtStep(Callback):
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            if trainer.global_step == 2:
+                signal.raise_signal(signal.SIGINT)  # the Trainer's handler: stop and save
+
+    checkpoints = tmp_path / "checkpoints"
+    first = fit(tmp_path, [CtrlCAtStep()])
+    assert first.interrupted_checkpoint == checkpoints / "interrupted"
+    kept = (checkpoints / "interrupted" / "trainer_state.json").read_bytes()
+    second = fit(tmp_path, [CtrlCAtStep()], max_epochs=3)
+    assert second.interrupted_checkpoint == checkpoints / "version_1" / "interrupted"
+    assert (checkpoints / "interrupted" / "trainer_state.json").read_bytes() == kept  # the first run's
+    assert saved_step(checkpoints / "version_1" / "last") == 2
+
+
 def test_a_dirpath_that_is_a_file_is_refused_at_once(tmp_path):
     (tmp_path / "a_file").write_text("x")
     with pytest.raises(NotADirectoryError, match=r"a_file is a file, not a folder"):

@@ -83,6 +83,12 @@ def test_crash_during_swap_leaves_a_loadable_checkpoint(tmp_path, monkeypatch):
     assert not [p for p in (tmp_path / "checkpoints").iterdir() if ".tmp-" in p.name]
 
 
+def _edit_state(folder, **changes):
+    """Replace fields of a checkpoint's trainer_state.json."""
+    state = json.loads((folder / "trainer_state.json").read_text())
+    (folder / "trainer_state.json").write_text(json.dumps({**state, **changes}))
+
+
 @pytest.mark.parametrize(
     "damage, match",
     [
@@ -93,6 +99,18 @@ def test_crash_during_swap_leaves_a_loadable_checkpoint(tmp_path, monkeypatch):
             "not written by audiotrain",
         ),
         (lambda p: (p / "model.safetensors").write_bytes(b"garbage" * 10), "not a readable safetensors"),
+        (
+            lambda p: (p / "step_state.safetensors").unlink(),
+            "missing step_state.safetensors .* resume exactly",
+        ),
+        (
+            lambda p: _edit_state(p, callbacks=[1]),
+            r"trainer_state.json: 'callbacks' must be an object, got list",
+        ),
+        (
+            lambda p: _edit_state(p, loggers={"a": 1}),
+            r"trainer_state.json: 'loggers' must be a list, got dict",
+        ),
     ],
 )
 def test_damaged_checkpoints_are_explained(tmp_path, damage, match):

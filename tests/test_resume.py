@@ -226,3 +226,76 @@ def test_an_epoch_cut_short_by_max_steps_reaches_the_loggers_once_after_resuming
     # The history keeps one row per epoch, the whole epoch's: the same as a fit that never stopped.
     assert resumed[0].history["step"] == [6, 9]
     _assert_same_run(straight, resumed)
+
+
+def test_a_validation_a_ctrl_c_put_off_joins_its_steps_csv_row_after_resuming(tmp_path):
+    """A Ctrl-C after a training step whose validation was due: the resumed fit runs that validation
+    first, and its values go into that step's metrics.csv row, as without the stop (they used to start a
+    second row for the step)."""
+    import csv
+
+    from audiotrain import Trainer, seed_everything
+    from audiotrain.train.callbacks import Callback
+    from audiotrain.train.loggers import CSVLogger
+
+    from tasks import TinyClassifier, make_batches
+
+    class CtrlCAtStep4(Callback):
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            if trainer.global_step == 4:
+                signal.raise_signal(signal.SIGINT)  # the Trainer's handler: stop and save
+
+    def fit(root, *callbacks, ckpt_path=None):
+        seed_everything(0)
+        trainer = Trainer(
+            max_steps=8,
+            default_root_dir=root,
+            enable_progress_bar=False,
+            log_every_n_steps=1,
+            val_check_interval=2,
+            check_val_every_n_epoch=None,
+            callbacks=list(callbacks),
+            logger=CSVLogger(root, name="csv"),
+        )
+        trainer.fit(TinyClassifier(), make_batches(), make_batches(32, batch_size=8), ckpt_path=ckpt_path)
+        return trainer
+
+    def rows(root):
+        with open(root / "csv" / "version_0" / "metrics.csv", newline="") as f:
+            return [{k: v for k, v in row.items() if "time" not in k} for row in csv.DictReader(f)]
+
+    fit(tmp_path / "a")
+    stopped = fit(tmp_path / "b", CtrlCAtStep4())
+    assert stopped.interrupted and stopped.global_step == 4
+    fit(tmp_path / "b", ckpt_path=stopped.interrupted_checkpoint)
+    assert rows(tmp_path / "b") == rows(tmp_path / "a")
+
+
+def test_a_ctrl_c_before_the_first_step_saves_a_checkpoint_that_resumes_exactly(tmp_path):
+    """It used to warn "nothing to train" and save nothing: no `interrupted`, no `last` to resume."""
+    from audiotrain import Trainer, seed_everything
+    from audiotrain.train.callbacks import Callback
+
+    from tasks import TinyClassifier, make_batches, weights
+
+    class CtrlCAtTrainStart(Callback):
+        def on_train_start(self, trainer, module):
+            signal.raise_signal(signal.SIGINT)  # the Trainer's handler: stop and save
+
+    def fit(root, *callbacks, ckpt_path=None):
+        seed_everything(0)
+        trainer = Trainer(
+            max_epochs=2, default_root_dir=root, enable_progress_bar=False, callbacks=list(callbacks)
+        )
+        module = TinyClassifier()
+        trainer.fit(module, make_batches(), make_batches(32), ckpt_path=ckpt_path)
+        return trainer, module
+
+    straight = fit(tmp_path / "a")[1]
+    stopped, _ = fit(tmp_path / "b", CtrlCAtTrainStart())
+    assert stopped.interrupted and stopped.global_step == 0
+    assert stopped.interrupted_checkpoint == tmp_path / "b" / "checkpoints" / "interrupted"
+    assert (tmp_path / "b" / "checkpoints" / "last" / "model.safetensors").is_file()
+    resumed = fit(tmp_path / "b", ckpt_path=tmp_path / "b" / "checkpoints" / "last")[1]
+    for name, value in weights(straight).items():
+        np.testing.assert_array_equal(value, weights(resumed)[name], err_msg=name)

@@ -128,26 +128,53 @@ def test_a_resume_in_new_loaders_at_an_epoch_boundary_trains_the_same_weights(tm
 
     from mlx.utils import tree_flatten
 
-    def make(num_epochs):
+    def make(num_epochs, run_dir):
         mx.random.seed(0)
         train = DataLoader(SyntheticChordClips(24, seconds=0.5, seed=0), batch_size=8, shuffle=True)
         val = DataLoader(SyntheticChordClips(8, seconds=0.5, seed=1), batch_size=8)
         config = TrainingConfig(learning_rate=1e-3, num_epochs=num_epochs, batch_size=8, progress_bar=False)
-        return Trainer(ChordRecognitionModel(), train, val, config, ChordRecognitionLoss())
+        return Trainer(ChordRecognitionModel(), train, val, config, ChordRecognitionLoss(), run_dir=run_dir)
 
     def weights(trainer):
         return {name: np.array(value) for name, value in tree_flatten(trainer.model.parameters())}
 
-    straight = make(2)
+    straight = make(2, "straight")
     straight.train()
-    first = make(1)
+    first = make(1, "stopped")
     first.train()
-    saved = first.save_checkpoint("checkpoints/after_one")
-    resumed = make(2)
+    saved = first.save_checkpoint("stopped/checkpoints/after_one")
+    resumed = make(2, "stopped")
     resumed.load_checkpoint(saved)
     resumed.train()
     expected, got = weights(straight), weights(resumed)
     assert all(np.array_equal(expected[name], got[name]) for name in expected)
+
+
+def test_a_second_run_in_the_same_folder_is_refused_unless_it_continues_or_overwrites(
+    clip_loaders, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    from audiotrain.models import ChordRecognitionLoss, ChordRecognitionModel
+    from audiotrain.recipes.chords import Trainer, TrainingConfig
+
+    train_loader, val_loader = clip_loaders
+    config = TrainingConfig(learning_rate=1e-3, num_epochs=1, batch_size=8, progress_bar=False)
+
+    def make(**kwargs):
+        return Trainer(
+            ChordRecognitionModel(), train_loader, val_loader, config, ChordRecognitionLoss(), **kwargs
+        )
+
+    make().train()
+    best = (tmp_path / "checkpoints" / "best" / "model.safetensors").read_bytes()
+    with pytest.raises(FileExistsError, match=r"checkpoint_dir .*checkpoints already holds .*\(best, last\)"):
+        make().train()
+    assert (tmp_path / "checkpoints" / "best" / "model.safetensors").read_bytes() == best  # untouched
+    continued = make()
+    continued.load_checkpoint(tmp_path / "checkpoints" / "last")
+    with pytest.warns(UserWarning, match="nothing to train"):
+        continued.train()  # continuing that run is not refused (its one epoch is done)
+    make(overwrite=True).train()
 
 
 def test_batches_in_another_format_are_named(tmp_path, monkeypatch):

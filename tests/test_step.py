@@ -199,9 +199,26 @@ def test_self_log_inside_compute_loss_becomes_a_metric_of_the_step(tmp_path, com
     assert "logit_max_epoch" in epoch_ends[0] and "logit_mean_epoch" not in epoch_ends[0]
     assert "logit_max" in t.history and "logit_mean" not in t.history  # on_epoch values are history
     assert "logit_mean" in t.progress_metrics()  # prog_bar
-    # validation: the loader's mean, under the name given
+    # validation runs the same code (the default validation_step): the loader's mean, named for the stage as
+    # the returned metrics are, so that it does not overwrite the training value of the same name
     val = [m for _, m in logger.metrics if "val_loss" in m]
-    assert "logit_max" in val[0] and "logit_mean" in val[0]
+    assert "val_logit_max" in val[0] and "val_logit_mean" in val[0] and "logit_max" not in val[0]
+    assert t.history["val_logit_max"] != t.history["logit_max"]
+    assert {"logit_mean", "val_logit_mean"} <= set(t.callback_metrics)
+
+
+def test_the_training_codes_train_names_become_val_names_in_the_default_validation(tmp_path):
+    class NamesItsMetricsForTraining(TinyClassifier):
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            logits = self(x)
+            self.log("train_acc", mx.mean(mx.argmax(logits, -1) == y))
+            return {"loss": mx.mean(nn.losses.cross_entropy(logits, y)), "train_top": mx.max(logits)}
+
+    t = trainer(tmp_path, max_epochs=1)
+    t.fit(NamesItsMetricsForTraining(), make_batches(64), make_batches(32))
+    assert {"val_loss", "val_acc", "val_top"} <= set(t.callback_metrics)
+    assert not [name for name in t.callback_metrics if name.startswith("val_train_")]
 
 
 def test_values_logged_inside_the_step_are_the_same_compiled_and_eager(tmp_path):

@@ -501,6 +501,13 @@ def test_bad_compute_loss_outputs(tmp_path, kind, error, match):
         trainer(tmp_path, max_steps=1, compile=True).fit(BadLoss(kind), make_batches())
 
 
+def test_a_bad_loss_met_first_in_validation_names_the_method_the_user_wrote(tmp_path):
+    # The sanity validation runs the user's code first; the default validation_step only calls it.
+    match = r"BadLoss\.compute_loss \(run by the default validation_step\): the loss must be a scalar"
+    with pytest.raises(ValueError, match=match):
+        trainer(tmp_path, max_steps=1).fit(BadLoss("vector"), make_batches(), make_batches(16))
+
+
 def test_numpy_batches_are_rejected_with_a_hint(tmp_path):
     x, y = make_batches()[0]
     with pytest.raises(TypeError, match=r"batch\[0\] is a ndarray.*mlx_transforms"):

@@ -9,6 +9,7 @@ Lightning's `ckpt_path="best"`/`"last"`, and the `last` copy a Ctrl-C leaves.
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 from typing import Any
 
 from audiotrain.train import checkpoint as ckpt
@@ -72,10 +73,22 @@ class CallbackList(list):
             why = (
                 "no ModelCheckpoint callback"
                 if not found
-                else f"its {attribute} is empty (nothing saved yet)"
+                else f"a ModelCheckpoint whose {attribute} is empty (nothing saved yet)"
             )
             raise ValueError(f'ckpt_path="{path}": this Trainer has {why}; pass a checkpoint folder')
         return target
+
+    def checkpoint_folder(self, default_root_dir: Path) -> Path:
+        """Where the Trainer's own checkpoints (``interrupted``, ``nonfinite``) go: beside the first
+        ModelCheckpoint's saves, in the folder it chose for this run (a fresh version, or the resumed
+        run's), so that they never land in another run's folder."""
+        found = [cb for cb in self if isinstance(cb, ModelCheckpoint) and cb.dirpath is not None]
+        return found[0].dirpath if found else Path(default_root_dir) / "checkpoints"
+
+    def refuse_earlier_runs(self, trainer: Any) -> None:
+        for cb in self:
+            if isinstance(cb, ModelCheckpoint):
+                cb.refuse_an_earlier_run(trainer)
 
     def keeping_last(self) -> list[ModelCheckpoint]:
         return [cb for cb in self if isinstance(cb, ModelCheckpoint) and cb.save_last]

@@ -62,6 +62,9 @@ class ModelCheckpoint(Callback):
             earlier fit's checkpoints: when `checkpoints/` already holds some, a new fit saves to the first
             free `checkpoints/version_<k>` (as Lightning versions its log folders), and a fit resumed from a
             checkpoint (`ckpt_path=`) goes on in the folder that checkpoint's ModelCheckpoint saved to.
+            A `dirpath` you give is not versioned: a fresh (not resumed) fit refuses one that already
+            holds checkpoints this Trainer did not save (an earlier run's `last` and same-named
+            checkpoints would be replaced), unless `overwrite=True`.
         filename: a `str.format` template over `epoch`, `step` and any logged metric, e.g.
             "model-{epoch:02d}-{val_loss:.2f}". Default "epoch={epoch}-step={step}".
         monitor: metric deciding the top-k; None keeps the most recent checkpoints.
@@ -70,10 +73,11 @@ class ModelCheckpoint(Callback):
         save_last: also keep an always-current `last` folder (what `ckpt_path=".../last"` resumes). It is
             written with every save and once more when training ends, so it holds the final step even
             when the last save was earlier (e.g. `every_n_train_steps`), and after a Ctrl-C, as a copy
-            (hard links) of the Trainer's `checkpoints/interrupted`.
+            (hard links) of the Trainer's `interrupted` checkpoint (saved in this `dirpath`).
         every_n_epochs: save at the end of every n-th epoch (after its validation), and after each
             validation inside those epochs when `fit` validates more often (see below).
         every_n_train_steps: save every n optimizer steps instead of per epoch.
+        overwrite: let a fresh fit save into a given `dirpath` that holds an earlier run's checkpoints.
 
     Saves happen at epoch end (after that epoch's validation) or every n steps, so it works with or
     without a validation loader as long as `monitor` names a metric that exists. When `fit` also
@@ -105,6 +109,7 @@ class ModelCheckpoint(Callback):
         every_n_epochs: int | None = None,
         every_n_train_steps: int | None = None,
         verbose: bool = False,
+        overwrite: bool = False,
     ):
         _check_mode(mode, "ModelCheckpoint")
         if save_top_k < -1:
@@ -124,6 +129,7 @@ class ModelCheckpoint(Callback):
             self.every_n_epochs = 1
         self.every_n_train_steps = every_n_train_steps
         self.verbose = verbose
+        self.overwrite = overwrite
         self.best_k_models: dict[str, float | None] = {}  # path -> score (None without monitor)
         self.best_model_path = ""
         self.best_model_score: float | None = None
@@ -170,6 +176,27 @@ class ModelCheckpoint(Callback):
                         f"frequency and filename {self.filename!r}: their resume states would collide. Give "
                         "them different dirpath or filename values (or drop the duplicate)."
                     )
+
+    def refuse_an_earlier_run(self, trainer: Trainer) -> None:
+        """Before a fresh fit (no `ckpt_path`): a `dirpath` the user gave that holds checkpoints no
+        ModelCheckpoint of this Trainer saved is an earlier run's, and its `last` and same-named
+        checkpoints would be replaced. Called by the Trainer before anything is saved."""
+        if not self._dirpath_given or self.overwrite or trainer.fast_dev_run:
+            return
+        tracked = set(self.best_k_models) | {self.last_model_path} | self._held_by_others(trainer)
+        found = None
+        if collectives.is_main_process():  # rank 0 looks, every rank gets its answer (no rank hangs)
+            folders = sorted(self.dirpath.iterdir()) if self.dirpath.is_dir() else []
+            found = [p.name for p in folders if (p / ckpt.STATE_FILE).is_file() and str(p) not in tracked]
+        found = collectives.broadcast_from_main(found)
+        if found:
+            shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+            raise FileExistsError(
+                f"ModelCheckpoint(dirpath={str(self.dirpath)!r}) already holds checkpoints of an earlier run "
+                f"({shown}); this fit would replace them. Resume that run with fit(ckpt_path=...), save to "
+                "another dirpath (or leave dirpath out: the default folder is versioned), or pass "
+                "ModelCheckpoint(..., overwrite=True) to save over it"
+            )
 
     # -- when to save ---------------------------------------------------------------------------
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:

@@ -354,6 +354,9 @@ def _check_progress_fields(state: dict[str, Any], path: Path) -> None:
         value = progress.get(name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise CheckpointError(f"{path}: 'progress.{name}' must be an int >= 0, got {value!r}")
+    for name, kind, what in (("callbacks", dict, "an object"), ("loggers", list, "a list")):
+        if name in state and not isinstance(state[name], kind):
+            raise CheckpointError(f"{path}: '{name}' must be {what}, got {type(state[name]).__name__}")
     rng = (state.get("random") or {}).get("mlx") if isinstance(state.get("random"), dict) else None
     if not (isinstance(rng, list) and len(rng) == 2 and all(isinstance(v, int) and v >= 0 for v in rng)):
         raise CheckpointError(f"{path}: 'random.mlx' must be two unsigned ints (the PRNG key), got {rng!r}")
@@ -364,7 +367,7 @@ def named_source(path: Path):
     """Errors from loading the state saved in `path` name that file as their source."""
     try:
         yield
-    except (KeyError, TypeError, ValueError, IndexError) as err:
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as err:  # a part of the wrong type
         raise CheckpointError(f"{path} holds a value this audiotrain cannot restore: {err}") from err
 
 

@@ -64,7 +64,8 @@ def evaluate(
 ) -> EvalSums:
     """Run `step` over at most `limit` batches of `loader`, summing each result weighted by
     `batch_size(batch)`. Returned loss and metrics are reported under `prefix` (`val_loss`), values the
-    step logged with `self.log` under their own names."""
+    step logged with `self.log` under their own names (also under `prefix` when the step is the default
+    one that runs the training code)."""
     out = EvalSums()
     before = None  # the sums up to the batch before, while the device may still run this one
     for batch_idx, batch in enumerate(loader):
@@ -76,8 +77,8 @@ def evaluate(
         check_batch(batch)
         loss, metrics, logged = step(batch, mx.array(batch_idx, mx.int32))
         returned = {"loss": loss, **metrics} if loss is not None else dict(metrics)
-        values = {prefixed(prefix, k): v for k, v in returned.items()}
-        values.update(logged)
+        values = {for_stage(prefix, k): v for k, v in returned.items()}
+        values.update({_logged_name(step, prefix, k): v for k, v in logged.items()})
         out.add(values, batch_size(batch))
         # The device evaluates this batch while the host fetches the next; waiting for the batch before
         # bounds what is in flight.
@@ -87,8 +88,18 @@ def evaluate(
         before = dict(out.sums)
         if on_batch is not None:
             on_batch({k: LazyScalar(v) for k, v in {**returned, **logged}.items()}, batch, batch_idx)
-    out.log_options = dict(step.log_options)
+    out.log_options = {_logged_name(step, prefix, k): v for k, v in step.log_options.items()}
     return out
 
 
-__all__ = ["EvalSums", "eval_mode", "evaluate", "prefixed"]
+def _logged_name(step: EvalStep, prefix: str, name: str) -> str:
+    return for_stage(prefix, name) if step.prefixes_logged_names else name
+
+
+def for_stage(prefix: str, name: str) -> str:
+    """An evaluation metric's name: `acc` and the training code's `train_acc` become `val_acc` (with
+    `prefix` "val_"); `val_acc` stays."""
+    return prefixed(prefix, name.removeprefix("train_") if prefix != "train_" else name)
+
+
+__all__ = ["EvalSums", "eval_mode", "evaluate", "for_stage", "prefixed"]

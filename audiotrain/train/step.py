@@ -286,6 +286,14 @@ class TrainStep:
 STAGE_METHODS = {"val": "validation_step", "test": "test_step", "predict": "predict_step"}
 
 
+def _user_method(module: TrainModule, name: str) -> str:
+    """The method whose output an error is about, for messages: the default validation_step and
+    test_step run the training step, which is the code the user wrote."""
+    if name != "predict_step" and getattr(type(module), name) is getattr(TrainModule, name):
+        return f"{module.training_step_name} (run by the default {name})"
+    return name
+
+
 class EvalStep:
     """Compiled evaluation: `validation_step`, `test_step` or `predict_step`, without gradients.
 
@@ -302,11 +310,18 @@ class EvalStep:
         self.log_options: dict = {}
         state = [module.state, mx.random.state]
         self._call = _PerMode(module, self._impl, state=state, outputs=[mx.random.state], compile=compile)
-        self._guard = StateGuard(state, f"{type(module).__name__}.{self.name}", compile)
+        self.where = f"{type(module).__name__}.{_user_method(module, self.name)}"
+        # The default validation_step / test_step run the training code: what it logs with self.log
+        # ("acc") is named for the stage ("val_acc") as its returned metrics are, or a validation would
+        # overwrite the training value under the same name (and a monitor of "acc" would watch it).
+        self.prefixes_logged_names = stage != "predict" and getattr(type(module), self.name) is getattr(
+            TrainModule, self.name
+        )
+        self._guard = StateGuard(state, self.where, compile)
 
     def _impl(self, batch: Any, batch_idx: mx.array):
         self.traces += 1
-        where = f"{type(self.module).__name__}.{self.name}"
+        where = self.where
         logs = StepLogs(self.stage, where)
         with self.module._collect_logs(logs):
             if self.precision == "bf16-mixed":

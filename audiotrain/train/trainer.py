@@ -343,6 +343,8 @@ class Trainer:
             self.evaluation.reset()
             if ckpt_path:
                 self._restore(ckpt_path, full=True)
+            else:  # a resumed run goes on in its folders
+                self.callbacks.refuse_earlier_runs(self)
             self._start_loggers(model)
             self._fit_started = time.perf_counter()
             self.fitting = True
@@ -370,6 +372,11 @@ class Trainer:
             model.train()
 
     def _fit_loop(self, module: TrainModule, train_loader: Any, val_loader: Any) -> None:
+        if self.interrupted:
+            # Ctrl-C before the first step (in the sanity validation or a start hook): a checkpoint of the
+            # state it started from, so that the run can be resumed (and `last` exists) all the same.
+            self._save_on_interrupt()
+            return
         if self._done():
             warnings.warn(
                 f"Trainer.fit: nothing to train, already at epoch {self.current_epoch} / step {self.global_step} "
@@ -890,6 +897,12 @@ class Trainer:
         opt_tree = ckpt.checked_tree(ckpt.read_arrays(opt_file), dict(self.optimizer.state), what, opt_file)
         self.optimizer.state.update(opt_tree)  # in place: the compiled step holds a reference to this dict
         step_file = folder / ckpt.STEP_STATE_FILE
+        if not step_file.is_file():  # every checkpoint of this format has one: without it resume is inexact
+            raise ckpt.CheckpointError(
+                f"{folder} is missing {ckpt.STEP_STATE_FILE} (the training step's state: accumulated "
+                "gradients, non-finite counters), so training cannot resume exactly from it; its weights "
+                f"still load with load_weights({ckpt.MODEL_FILE})"
+            )
         step_arrays = ckpt.read_arrays(step_file)
         if step_arrays:
             arrays = self._train_step.state.arrays
@@ -907,21 +920,21 @@ class Trainer:
             self.running.load_state_dict(state["running_means"])
             self._history.load_state_dict(state["history"])
             RandomState.restore(state["random"])
-        self._pending_loader_state = state.get("data_loader") if self.progress.batch_in_epoch else None
-        self.callback_metrics = dict(state.get("callback_metrics", {}))
-        self._elapsed_before = float(state.get("elapsed", 0.0))
-        self.callbacks.load_state_dict(state.get("callbacks", {}))
-        for cb in self.callbacks:
-            cb.on_load_checkpoint(self, module, state)
-        for lg, lg_state in zip(self.loggers, state.get("loggers", [])):
-            if hasattr(lg, "load_state_dict"):
-                lg.load_state_dict(lg_state)
+            self._pending_loader_state = state.get("data_loader") if self.progress.batch_in_epoch else None
+            self.callback_metrics = dict(state.get("callback_metrics", {}))
+            self._elapsed_before = float(state.get("elapsed", 0.0))
+            self.callbacks.load_state_dict(state.get("callbacks", {}))
+            for cb in self.callbacks:
+                cb.on_load_checkpoint(self, module, state)
+            for lg, lg_state in zip(self.loggers, state.get("loggers", [])):
+                if hasattr(lg, "load_state_dict"):
+                    lg.load_state_dict(lg_state)
         mx.eval(self._train_step.eval_targets)
 
     def _save_on_interrupt(self) -> None:
         # As in Lightning, callbacks hear of a Ctrl-C through on_exception (the progress bar closes).
         self.callbacks.call_quietly("on_exception", self, self.module, KeyboardInterrupt())
-        path = self.default_root_dir / "checkpoints" / "interrupted"
+        path = self.callbacks.checkpoint_folder(self.default_root_dir) / "interrupted"
         # `last` stays the newest state, so ckpt_path="last" resumes from here, not from the last save.
         keep_last = [] if self.fast_dev_run else self.callbacks.keeping_last()
         for cb in keep_last:
@@ -1017,7 +1030,7 @@ class Trainer:
             )
         path = None
         if self.enable_checkpointing:
-            path = self.save_checkpoint(self.default_root_dir / "checkpoints" / "nonfinite")
+            path = self.save_checkpoint(self.callbacks.checkpoint_folder(self.default_root_dir) / "nonfinite")
         raise FloatingPointError(
             f"{where}; those updates were skipped, so the weights are still finite. {fixes}"
             + (f" The last good state is saved in {path}." if path else "")

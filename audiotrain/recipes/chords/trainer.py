@@ -70,6 +70,7 @@ def make_shared_trainer(
     max_epochs: int,
     validate: bool = True,
     loggers: list | None = None,
+    overwrite: bool = False,
 ) -> tuple[SharedTrainer, EarlyStopping]:
     """The shared Trainer a `TrainingConfig` describes, with its checkpoint and early-stopping callbacks, and
     ``loggers`` (made once per run from ``config.logger`` by `build_loggers`, so that every fit of one run
@@ -77,7 +78,8 @@ def make_shared_trainer(
 
     Checkpoints go to ``config.checkpoint_dir`` (relative to ``run_dir``): ``best`` by ``val_loss``, ``last``,
     and ``epoch=NNN`` every ``save_every`` epochs. Without validation only ``last`` is kept. Each holds the
-    whole resolved ``config`` (``run_config`` in its trainer_state.json).
+    whole resolved ``config`` (``run_config`` in its trainer_state.json). A fresh fit refuses a checkpoint
+    folder that holds an earlier run's checkpoints unless ``overwrite`` (`ModelCheckpoint`).
     """
     checkpoint_dir = Path(config.checkpoint_dir)
     if not checkpoint_dir.is_absolute():
@@ -86,7 +88,12 @@ def make_shared_trainer(
     if validate:
         callbacks = [
             ModelCheckpoint(
-                dirpath=checkpoint_dir, filename="best", monitor="val_loss", save_top_k=1, save_last=True
+                dirpath=checkpoint_dir,
+                filename="best",
+                monitor="val_loss",
+                save_top_k=1,
+                save_last=True,
+                overwrite=overwrite,
             ),
             early_stopping,
         ]
@@ -97,10 +104,13 @@ def make_shared_trainer(
                     filename="epoch={epoch:03d}",
                     every_n_epochs=config.save_every,
                     save_top_k=-1,
+                    overwrite=overwrite,
                 )
             )
     else:
-        callbacks = [ModelCheckpoint(dirpath=checkpoint_dir, save_top_k=0, save_last=True)]
+        callbacks = [
+            ModelCheckpoint(dirpath=checkpoint_dir, save_top_k=0, save_last=True, overwrite=overwrite)
+        ]
     # The whole config in every checkpoint: `--config CHECKPOINT/trainer_state.json` repeats the run.
     callbacks.append(ConfigInCheckpoint(config.to_dict()))
     trainer = SharedTrainer(
@@ -222,6 +232,8 @@ class Trainer:
         criterion: a `ChordRecognitionLoss` (default: the config's loss weights and label smoothing).
         sample_rate: rate of the audio in the batches, Hz.
         run_dir: folder the relative ``config.checkpoint_dir`` and the shared Trainer's logs go in.
+        overwrite: let the first `train` / `train_epoch` save over an earlier run's checkpoints in
+            ``config.checkpoint_dir`` (refused otherwise; `load_checkpoint` first continues that run).
 
     Accuracies returned by `validate` and in the history are percentages, as in the guide.
     """
@@ -235,6 +247,7 @@ class Trainer:
         criterion: ChordRecognitionLoss | None = None,
         sample_rate: int = 44100,
         run_dir: str | Path = ".",
+        overwrite: bool = False,
     ):
         self.config = config if config is not None else TrainingConfig()
         if not isinstance(model, ChordRecognitionModel):
@@ -259,6 +272,7 @@ class Trainer:
                 loss.chord_type_weight, loss.root_weight, loss.bass_weight, self.config.label_smoothing
             )
         self.run_dir = Path(run_dir)
+        self.overwrite = overwrite
         features = self.config.features
         self.train_loader = ClipFeatureLoader(train_loader, features, sample_rate, "train_loader")
         self.val_loader = (
@@ -303,17 +317,31 @@ class Trainer:
         return self.shared.current_epoch if self.shared is not None else 0
 
     def _fit(self, max_epochs: int, validate: bool) -> None:
-        trainer, self.early_stopping = make_shared_trainer(
-            self.config, self.run_dir, max_epochs, validate, self.loggers
-        )
-        trainer.resume_hint = None
         resume = self._resume
         if resume is None and self.shared is not None:
             # Continue from where the last call stopped (optimizer, schedule, random state, epoch count).
             resume = self.shared.save_checkpoint(self._scratch_checkpoint())
+        if resume is None and not self.overwrite:
+            self._refuse_an_earlier_run()
+        # Checked above, in this Trainer's words; a resumed fit goes on in its own folder.
+        trainer, self.early_stopping = make_shared_trainer(
+            self.config, self.run_dir, max_epochs, validate, self.loggers, overwrite=True
+        )
+        trainer.resume_hint = None
         trainer.fit(self.module, self.train_loader, self.val_loader if validate else None, ckpt_path=resume)
         self.shared, self._resume = trainer, None
         self._history = trainer.history
+
+    def _refuse_an_earlier_run(self) -> None:
+        folder = self._scratch_checkpoint().parent
+        found = sorted(p.name for p in folder.glob("*") if (p / ckpt.STATE_FILE).is_file())
+        if found:
+            raise FileExistsError(
+                f"Trainer: config.checkpoint_dir {folder} already holds an earlier run's checkpoints "
+                f"({', '.join(found)}), which training would replace. Continue that run with "
+                f"trainer.load_checkpoint('{folder / found[0]}') before train(), set another checkpoint_dir "
+                "or run_dir, or pass Trainer(..., overwrite=True) to save over them"
+            )
 
     def _scratch_checkpoint(self) -> Path:
         return self.run_dir / Path(self.config.checkpoint_dir) / "continue"

@@ -56,6 +56,11 @@ class CSVLogger(_VersionedFolder, Logger):
                 rows = [r for r in rows if r.get("step") and int(r["step"]) <= self._resume_step]
             self._columns = header or ["step"]
             self._rewrite(rows)
+            if rows and self._resume_step is not None and int(rows[-1]["step"]) == self._resume_step:
+                # The checkpoint's step may get more metrics after resuming (a validation a Ctrl-C cut
+                # short runs again): they join its row, as they would have without the stop.
+                self._last_row = {k: v for k, v in rows[-1].items() if v not in ("", None)}
+                self._last_row["step"] = self._resume_step
         # Once: a later stage (test after a resumed fit) reopening the file must not drop the fit's rows.
         self._resume_step = None
 
