@@ -76,12 +76,24 @@ def grouped_folds(
         raise ValueError(f"{source}: val_fraction must be in [0, 1), got {val_fraction!r}")
     members: dict[Hashable, list[int]] = {}
     for i, group in enumerate(groups):
-        members.setdefault(group, []).append(i)
+        try:
+            members.setdefault(group, []).append(i)
+        except TypeError:
+            raise TypeError(
+                f"{source}: the group of sample {i} is a {type(group).__name__} ({group!r}); a group is a "
+                "label that can be a dict key: a str, an int or a tuple"
+            ) from None
     order = list(members)  # first appearance: the same groups in the same order give the same folds
     if len(order) < folds:
+        # Each fold holds out at least one group, and the other folds must have one to train on.
+        advice = (
+            f"use {flag} {len(order)} or fewer, or more data"
+            if len(order) >= 2
+            else f"it needs 2 {unit} or more"
+        )
         raise ValueError(
             f"{source}: {len(order)} {unit} cannot make {folds} folds (each fold holds out at least one); "
-            f"use {flag} {max(len(order), 2)} or fewer, or more data"
+            + advice
         )
     shuffled = [order[i] for i in np.random.default_rng(seed).permutation(len(order))]
     load = [0] * folds

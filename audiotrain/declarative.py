@@ -8,9 +8,15 @@
 
 The settings are a `audiotrain.trainer_config.TrainerConfig` (see there for presets and precedence). The run
 folder (``run.run_dir``, default ``runs/<run_name or module>-<date>-<time>``) receives ``config.yaml`` (the
-resolved config: ``create_trainer(module, config="RUN/config.yaml")`` repeats the run), ``checkpoints/``
-(``best`` by ``training.monitor`` and ``last``, each holding the resolved config too, under ``run_config`` in its
-trainer_state.json, which ``config=`` also reads) and ``history.json``.
+resolved config: ``create_trainer(module, config="RUN/config.yaml", run_dir="RUN2")`` repeats the run),
+``checkpoints/`` (``best`` by ``training.monitor`` and ``last``, each holding the resolved config too, under
+``run_config`` in its trainer_state.json, which ``config=`` also reads) and ``history.json``. A run folder
+that already holds files is refused unless ``train(..., overwrite=True)``: a config.yaml names its own run's
+folder, so a repeat needs another ``run_dir``, or ``overwrite=True`` to replace that run.
+
+Data parallel (``python -m audiotrain launch -n N -- python script.py``): every rank runs the same script;
+rank 0 picks the default run folder's name and alone writes the run files, as the Trainer writes
+checkpoints; a refused run folder is refused on every rank.
 
 The optimizer and schedule come from the ``optimizer`` and ``scheduler`` sections unless the module defines
 its own ``configure_optimizers``; then the module's wins and those two sections are reported as unused.
@@ -18,10 +24,10 @@ its own ``configure_optimizers``; then the module's wins and those two sections 
 
 from __future__ import annotations
 
+import builtins
 import copy
 import dataclasses
 import json
-import time
 import warnings
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
@@ -31,7 +37,14 @@ from typing import Any
 from audiotrain.cross_validation import CVResult, cv_outputs, grouped_folds
 from audiotrain.data import DataLoader, Dataset, Subset
 from audiotrain.data.dataset import check_dataset
-from audiotrain.recipes._run import clear_run_outputs, create_run_folder, holds_files
+from audiotrain.distributed import collectives
+from audiotrain.recipes._run import (
+    clear_run_outputs,
+    create_run_folder,
+    holds_files,
+    is_inside,
+    run_folder_names,
+)
 from audiotrain.recipes.config_cli import ConfigInCheckpoint
 from audiotrain.train.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from audiotrain.train.module import OptimizerConfig, TrainModule
@@ -64,6 +77,8 @@ def optimizer_from_config(config: TrainerConfig, total_steps: int) -> OptimizerC
         )
     elif s.type == "linear":
         lr = WarmupLinearScheduler(peak_lr=o.learning_rate, warmup_steps=warmup, total_steps=total_steps)
+    elif warmup > 0:  # constant after the warmup: a decay from the peak to the peak
+        lr = WarmupLinearScheduler(o.learning_rate, warmup, total_steps, min_lr=o.learning_rate)
     else:
         lr = o.learning_rate
     if o.type == "adamw":
@@ -91,8 +106,7 @@ class ConfiguredTrainer:
         self.config = config
         self.extra_callbacks = list(callbacks or [])
         self._trained = False  # set by `train`: the module's weights have then seen the training data
-        name = config.run.run_name or type(module).__name__.lower()
-        self.run_dir = Path(config.run.run_dir or Path("runs") / time.strftime(f"{name}-%Y%m%d-%H%M%S"))
+        self.run_dir = Path(config.run.run_dir) if config.run.run_dir else self._default_run_dir()
         self.trainer = self._make_trainer()
         if type(module).configure_optimizers is TrainModule.configure_optimizers:
             # No optimizer of its own: the config's. (An instance attribute, so the class is untouched.)
@@ -107,6 +121,15 @@ class ConfiguredTrainer:
                 "config's optimizer and scheduler sections are not",
                 stacklevel=3,
             )
+
+    def _name(self) -> str:
+        return self.config.run.run_name or type(self.module).__name__.lower()
+
+    def _default_run_dir(self) -> Path:
+        """``runs/<name>-<date>-<time>`` not taken yet (created by `train`), the same on every rank: rank 0
+        picks it, as the ranks' clocks can read different seconds."""
+        free = next(p for p in run_folder_names(self._name()) if not p.exists()) if _main() else None
+        return Path(collectives.broadcast_from_main(str(free) if free else None))
 
     def _total_steps(self) -> int:
         steps = self.trainer.estimated_stepping_batches
@@ -141,7 +164,7 @@ class ConfiguredTrainer:
                 tracking_uri=run.tracking_uri,
                 log_model="true",
             )
-            logger = build_loggers(settings, self.run_dir)
+            logger = build_loggers(settings, self.run_dir, setting="run.mlflow")
         return Trainer(
             max_epochs=t.num_epochs,
             max_steps=t.max_steps,
@@ -164,10 +187,20 @@ class ConfiguredTrainer:
             return DataLoader(data, batch_size=d.batch_size, shuffle=shuffle, num_workers=d.num_workers)
         return data
 
-    def train(self, train_loader: Any, val_loader: Any = None, ckpt_path: str | None = None) -> TrainResult:
-        """Fit (a Dataset is batched with ``data.batch_size``); the config is written to the run folder first."""
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        write_config(self.config, self.run_dir / "config.yaml")
+    def train(
+        self,
+        train_loader: Any,
+        val_loader: Any = None,
+        ckpt_path: str | None = None,
+        *,
+        overwrite: bool = False,
+    ) -> TrainResult:
+        """Fit (a Dataset is batched with ``data.batch_size``); the config is written to the run folder first.
+
+        A run folder that already holds files (an earlier run's) is refused unless ``overwrite=True``, which
+        removes only what a run writes there (`RUN_OUTPUTS`), or ``ckpt_path`` is a checkpoint inside it
+        (resuming that run, which goes on there).
+        """
         train = self._loader(train_loader, shuffle=True)
         val = self._loader(val_loader, shuffle=False)
         if val is None and self.config.training.monitor.startswith("val_"):
@@ -175,9 +208,25 @@ class ConfiguredTrainer:
                 f"train: no val_loader, but training.monitor is {self.config.training.monitor!r}; pass "
                 "validation data or set training.monitor to a train_ metric"
             )
+        # Resuming ("last", "best" or a checkpoint in the run folder) goes on writing there.
+        resuming = ckpt_path in ("last", "best") or (ckpt_path and is_inside(ckpt_path, self.run_dir))
+        _open_run_folder(
+            self.run_dir,
+            lambda folder: RUN_OUTPUTS,
+            overwrite,
+            "train",
+            "pass another run_dir to create_trainer (a run's config.yaml names that run's folder: add "
+            "run_dir=...), or train(..., overwrite=True) to replace that run",
+            keep=bool(resuming),
+        )
+        if _main():
+            write_config(self.config, self.run_dir / "config.yaml")
         self._trained = True
         self.trainer.fit(self.module, train, val, ckpt_path=ckpt_path)
-        self.trainer.export_history(self.run_dir / "history.json")
+        if _main():
+            self.trainer.export_history(self.run_dir / "history.json")
+        # Data parallel: rank 0 wrote the checkpoints that the result names (and `evaluate` may read).
+        collectives.barrier()
         checkpoint = next(cb for cb in self.trainer.callbacks if isinstance(cb, ModelCheckpoint))
         return TrainResult(
             self.run_dir,
@@ -231,7 +280,10 @@ class ConfiguredTrainer:
                 ``runs/<name>-cv-<date>-<time>``). A folder that already holds files is refused unless
                 ``overwrite=True``, which removes only what a cross-validation writes there.
 
-        The callbacks given to `create_trainer` are handed to every fold's Trainer (the same objects).
+        Each fold's Trainer gets its own copy of the callbacks given to `create_trainer` (copied as they are
+        when `train_with_cv` starts), so what one fold's EarlyStopping or ModelCheckpoint has seen does not
+        carry into the next; the objects passed to `create_trainer` are left untouched. A callback that
+        writes to a path of its own (a ModelCheckpoint with ``dirpath``) writes there in every fold.
 
         Returns:
             a `CVResult`: ``fold_scores`` (the ``test_*`` metrics of each fold), ``mean``, ``std``, ``table()``,
@@ -257,11 +309,31 @@ class ConfiguredTrainer:
         parts = grouped_folds(
             range(n) if groups is None else groups, folds, seed, val_fraction, unit, source="train_with_cv"
         )
-        folder = self._cv_folder(run_dir, overwrite, log)
-        (folder / "folds.json").write_text(
-            json.dumps({"seed": seed, "folds": [dataclasses.asdict(f) for f in parts]}, indent=1)
+        monitor = self.config.training.monitor
+        if monitor.startswith("val_") and not all(f.val for f in parts):  # before anything is written
+            why = "val_fraction=0" if val_fraction == 0 else f"val_fraction={val_fraction} with so few {unit}"
+            raise ValueError(
+                f"train_with_cv: {why} leaves a fold without validation samples, but training.monitor is "
+                f"{monitor!r}; pass val_fraction > 0 (and enough {unit}), or set training.monitor to a "
+                "train_ metric (create_trainer(..., monitor='train_loss'))"
+            )
+        folder = Path(run_dir) if run_dir is not None else None
+        if folder is None and self.config.run.run_dir:
+            folder = Path(self.config.run.run_dir)
+        folder = _open_run_folder(
+            folder,
+            cv_outputs,
+            overwrite,
+            "train_with_cv",
+            "pass another run_dir, or overwrite=True to replace the cross-validation outputs there",
+            log=log,
+            prefix=f"{self._name()}-cv",
         )
-        name = self.config.run.run_name or type(self.module).__name__.lower()
+        if _main():
+            (folder / "folds.json").write_text(
+                json.dumps({"seed": seed, "folds": [dataclasses.asdict(f) for f in parts]}, indent=1)
+            )
+        name = self._name()
         fold_scores, histories, fold_dirs, oof_parts = [], [], [], []
         for fold in parts:
             log(
@@ -277,7 +349,7 @@ class ConfiguredTrainer:
                 trainer = ConfiguredTrainer(
                     module_factory() if module_factory else self._fresh_module(),
                     dataclasses.replace(self.config, run=run),
-                    self.extra_callbacks,
+                    self._fresh_callbacks(),
                 )
             val = fold_loader(fold.val, False) if fold.val else None
             result = trainer.train(fold_loader(fold.train, True), val)
@@ -288,7 +360,8 @@ class ConfiguredTrainer:
             fold_dirs.append(fold_dir)
         cv = CVResult(folder, fold_scores, histories, fold_dirs, oof=out_of_fold(parts, oof_parts, n))
         n_groups = n if groups is None else len(set(groups))
-        cv.write(samples=n, groups=n_groups)
+        if _main():
+            cv.write(samples=n, groups=n_groups)
         grouping = "each sample its own group" if groups is None else f"grouped: {n_groups} groups"
         log(
             f"{folds}-fold cross-validation over {n} samples ({grouping}):\n{cv.table()}\nrun folder: {folder}"
@@ -348,23 +421,63 @@ class ConfiguredTrainer:
                 "module_factory=lambda: MyModule(...)"
             ) from error
 
-    def _cv_folder(self, run_dir: str | Path | None, overwrite: bool, log: Callable[[str], None]) -> Path:
-        """The cross-validation's folder, created; one holding files is refused unless ``overwrite``."""
-        folder = Path(run_dir) if run_dir is not None else None
-        if folder is None and self.config.run.run_dir:
-            folder = Path(self.config.run.run_dir)
-        if folder is not None:
-            if folder.exists() and not folder.is_dir():
-                raise FileExistsError(f"train_with_cv: run_dir {folder} is a file; expected a folder")
-            if holds_files(folder):
+    def _fresh_callbacks(self) -> list[Callback]:
+        """A copy of the callbacks given to `create_trainer`, for one fold: no state from an earlier fold."""
+        try:
+            return copy.deepcopy(self.extra_callbacks)
+        except Exception as error:
+            raise TypeError(
+                f"train_with_cv: cannot copy the callbacks for each fold ({error}); every fold needs its "
+                "own, so that one fold's state (an EarlyStopping's patience count) does not stop the next"
+            ) from error
+
+
+#: What `ConfiguredTrainer.train` writes in its run folder: what ``overwrite=True`` removes (other files
+#: stay).
+RUN_OUTPUTS = ("config.yaml", "history.json", "checkpoints", "mlflow.db", "mlruns")
+
+
+def _main() -> bool:
+    return collectives.is_main_process()
+
+
+def _open_run_folder(
+    folder: Path | None,
+    outputs: Callable[[Path], Iterable[str]],
+    overwrite: bool,
+    source: str,
+    remedy: str,
+    *,
+    keep: bool = False,
+    log: Callable[[str], None] = print,
+    prefix: str = "run",
+) -> Path:
+    """The run folder, created (``runs/<prefix>-<date>-<time>`` when `folder` is None). One that holds files
+    is refused, naming `remedy`, unless `overwrite` (which first removes ``outputs(folder)``, nothing else)
+    or `keep` (a resumed run goes on there).
+
+    Data parallel: rank 0 alone checks and creates it, before any rank writes there (so no rank sees
+    another's files), and every rank returns rank 0's folder or raises rank 0's error (so none waits).
+    """
+    outcome: dict[str, Any] = {}
+    if _main():
+        try:
+            if folder is not None and folder.exists() and not folder.is_dir():
+                raise FileExistsError(f"{source}: run_dir {folder} is a file; expected a folder")
+            if folder is not None and holds_files(folder) and not keep:
                 if not overwrite:
                     raise FileExistsError(
-                        f"train_with_cv: run_dir {folder} already holds files (an earlier run?); pass another "
-                        "run_dir, or overwrite=True to replace the cross-validation outputs there"
+                        f"{source}: run_dir {folder} already holds files (an earlier run?); {remedy}"
                     )
-                clear_run_outputs(folder, cv_outputs(folder), log=log)
-        name = self.config.run.run_name or type(self.module).__name__.lower()
-        return create_run_folder(folder, f"{name}-cv")
+                clear_run_outputs(folder, outputs(folder), log=log)
+            outcome["folder"] = str(create_run_folder(folder, prefix))
+        except OSError as error:
+            outcome["error"] = [type(error).__name__, str(error)]
+    outcome = collectives.broadcast_from_main(outcome)
+    if "error" in outcome:
+        kind, message = outcome["error"]
+        raise getattr(builtins, kind, OSError)(message)  # rank 0's type: FileExistsError, PermissionError...
+    return Path(outcome["folder"])
 
 
 def out_of_fold(parts: list, outputs: list[list[Any]], n: int) -> np.ndarray | None:

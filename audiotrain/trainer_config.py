@@ -7,10 +7,13 @@ A run's settings resolve in this order, later wins::
 >>> config = resolve_config("production", file="run.yaml", overrides={"learning_rate": 1e-5, "num_epochs": 20})
 
 The file has the nested layout of `TrainerConfig` (``optimizer:``, ``scheduler:``, ``data:``, ``training:``,
-``run:``); it may name its own starting preset with a top-level ``preset: development``. Overrides are field
-names, plain (``learning_rate``: the one section that has it) or dotted (``optimizer.learning_rate``). Unknown
-keys and wrongly typed values are errors that name the source and the field, and suggest the closest name.
-YAML is read with ``yaml.safe_load`` only.
+``run:``); it may name its own starting preset with a top-level ``preset: development``. It is YAML
+(``.yaml``, ``.yml`` or no suffix, read with ``yaml.safe_load`` only) or JSON (``.json``); a name without
+suffix or folder that is no existing file is a preset's. Overrides are field names, plain (``learning_rate``:
+the one section that has it), dotted (``optimizer.learning_rate``) or a section's dict
+(``optimizer={"type": "sgd"}``).
+Unknown keys, wrongly typed values and values out of range are errors that name the source and the field
+(and suggest the closest name), when the config is resolved rather than when training starts.
 """
 
 from __future__ import annotations
@@ -18,11 +21,30 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from audiotrain.recipes.config_cli import load_config_data, merge_config, preset_settings, settings_of
+from audiotrain.recipes.config_cli import (
+    SEED_MAX,
+    SettingError,
+    check_setting,
+    file_settings,
+    merge_config,
+    preset_settings,
+)
+from audiotrain.train import flags
+from audiotrain.train.step import PRECISIONS
+
+
+def _check(section: str, name: str, value: Any, **bounds: Any) -> None:
+    """`check_setting`'s test, in this module's message form: ``training.seed must be ..., got -1``
+    (`merge_config` adds the file; there are no command-line flags to name here)."""
+    try:
+        check_setting(f"{section}.{name}", value, **bounds)
+    except SettingError as err:
+        raise ValueError(str(err)) from None
 
 
 @dataclass
@@ -34,8 +56,8 @@ class OptimizerSettings:
     def __post_init__(self):
         if self.type not in ("adamw", "adam", "sgd"):
             raise ValueError(f"optimizer.type must be 'adamw', 'adam' or 'sgd', got {self.type!r}")
-        if not self.learning_rate > 0:
-            raise ValueError(f"optimizer.learning_rate must be > 0, got {self.learning_rate!r}")
+        _check("optimizer", "learning_rate", self.learning_rate, above=0)
+        _check("optimizer", "weight_decay", self.weight_decay, at_least=0)
 
 
 @dataclass
@@ -49,14 +71,18 @@ class SchedulerSettings:
     def __post_init__(self):
         if self.type not in ("cosine", "linear", "constant"):
             raise ValueError(f"scheduler.type must be 'cosine', 'linear' or 'constant', got {self.type!r}")
-        if not 0 <= self.warmup_ratio < 1:
-            raise ValueError(f"scheduler.warmup_ratio must be in [0, 1), got {self.warmup_ratio!r}")
+        _check("scheduler", "warmup_ratio", self.warmup_ratio, at_least=0, below=1)
+        _check("scheduler", "min_lr_ratio", self.min_lr_ratio, at_least=0, at_most=1)
 
 
 @dataclass
 class DataSettings:
     batch_size: int = field(default=32, metadata={"help": "batch size when train() is given a Dataset"})
     num_workers: int = field(default=0, metadata={"help": "DataLoader workers when given a Dataset"})
+
+    def __post_init__(self):
+        _check("data", "batch_size", self.batch_size, integer=True, at_least=1)
+        _check("data", "num_workers", self.num_workers, integer=True, at_least=0)
 
 
 @dataclass
@@ -69,7 +95,8 @@ class TrainingSettings:
     patience: int = field(default=5, metadata={"help": "validations without improvement before stopping"})
     gradient_clip: float | None = field(default=1.0, metadata={"help": "max gradient norm (None: off)"})
     accumulate_grad_batches: int = field(default=1, metadata={"help": "batches per optimizer step"})
-    precision: str = field(default="32", metadata={"help": "32, bf16-mixed or bf16-true"})
+    # str | int: `precision: 32` in YAML is an int, which the Trainer takes too (kept as "32").
+    precision: str | int = field(default="32", metadata={"help": "32, bf16-mixed or bf16-true"})
     limit_train_batches: int | None = field(default=None, metadata={"help": "batches per epoch (None: all)"})
     limit_val_batches: int | None = field(default=None, metadata={"help": "validation batches (None: all)"})
     seed: int = field(default=42, metadata={"help": "seed of weights order, data order and dropout"})
@@ -79,13 +106,31 @@ class TrainingSettings:
     def __post_init__(self):
         if self.mode not in ("min", "max"):
             raise ValueError(f"training.mode must be 'min' or 'max', got {self.mode!r}")
-        if self.num_epochs < 1 or self.patience < 0 or self.accumulate_grad_batches < 1:
-            raise ValueError("training.num_epochs and accumulate_grad_batches must be >= 1, patience >= 0")
+        for name, least, optional in (
+            ("num_epochs", 1, False),
+            ("max_steps", 1, True),
+            ("patience", 0, False),
+            ("accumulate_grad_batches", 1, False),
+            ("limit_train_batches", 1, True),
+            ("limit_val_batches", 0, True),
+        ):
+            _check("training", name, getattr(self, name), integer=True, at_least=least, optional=optional)
+        _check("training", "gradient_clip", self.gradient_clip, above=0, optional=True)
+        _check("training", "seed", self.seed, integer=True, at_least=0, at_most=SEED_MAX)
+        try:  # the Trainer's own reading of it (aliases such as 32 and "bf16")
+            self.precision = flags.precision(self.precision)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"training.precision must be one of {', '.join(map(repr, PRECISIONS))} (float16 and float64 "
+                f"are not available on MLX), got {self.precision!r}"
+            ) from None
 
 
 @dataclass
 class RunSettings:
-    run_dir: str | None = field(default=None, metadata={"help": "output folder (default runs/<name>-<time>)"})
+    run_dir: str | None = field(
+        default=None, metadata={"help": "output folder (default runs/<name>-<time>)", "path": True}
+    )
     experiment_name: str = field(default="audiotrain", metadata={"help": "MLflow experiment"})
     run_name: str | None = field(default=None, metadata={"help": "MLflow run and run folder name"})
     mlflow: bool = field(default=False, metadata={"help": "log params, metrics and checkpoints to MLflow"})
@@ -93,7 +138,8 @@ class RunSettings:
         default=None,
         metadata={
             "help": "MLflow store: a server URI, sqlite:///path.db or a path (default: $MLFLOW_TRACKING_URI, "
-            "else <run_dir>/mlflow.db)"
+            "else <run_dir>/mlflow.db)",
+            "path": True,
         },
     )
 
@@ -139,35 +185,60 @@ def preset(name: str) -> TrainerConfig:
 
 
 def _section_of(config: TrainerConfig, key: str, source: str) -> str:
-    """``section.key`` for a plain override ``key``; an error suggesting the closest field if none has it."""
+    """``section.key`` for a plain override ``key``; an error naming the sections when several have it, or
+    suggesting the closest field when none has it."""
     if "." in key:
         return key
-    owners = [
-        f.name
-        for f in dataclasses.fields(config)
-        if key in {g.name for g in dataclasses.fields(getattr(config, f.name))}
-    ]
-    if len(owners) == 1:
-        return f"{owners[0]}.{key}"
     every = [
         f"{f.name}.{g.name}"
         for f in dataclasses.fields(config)
         for g in dataclasses.fields(getattr(config, f.name))
     ]
-    close = difflib.get_close_matches(key, [name.split(".")[1] for name in every], n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
+    owners = [name for name in every if name.split(".")[1] == key]
+    if len(owners) == 1:
+        return owners[0]
+    if owners:
+        section = owners[0].split(".")[0]
+        raise ValueError(
+            f"{source}: {key!r} is a setting of {' and '.join(o.split('.')[0] for o in owners)}: write "
+            f"{' or '.join(owners)} (in Python: {section}={{{key!r}: ...}})"
+        )
+    hint = ""
+    close = difflib.get_close_matches(key, sorted({name.split(".")[1] for name in every}), n=1)
+    if close:  # the plain name, or the dotted ones where it is ambiguous
+        matches = [name for name in every if name.split(".")[1] == close[0]]
+        hint = f"; did you mean {' or '.join(map(repr, matches)) if len(matches) > 1 else repr(close[0])}?"
     raise ValueError(f"{source}: unknown setting {key!r}{hint} (settings: {', '.join(every)})")
 
 
 def apply_overrides(
     config: TrainerConfig, overrides: dict[str, Any], source: str = "overrides"
 ) -> TrainerConfig:
-    """`config` with ``{name or section.name: value}`` applied (see the module docstring)."""
+    """`config` with ``{name or section.name: value}`` applied, or ``{section: {name: value}}`` (see the
+    module docstring)."""
+    sections = {f.name for f in dataclasses.fields(config)}
     nested: dict[str, Any] = {}
     for key, value in overrides.items():
+        if key in sections:  # optimizer={"type": "sgd"}: a section's settings (checked by merge_config)
+            nested[key] = {**nested.get(key, {}), **value} if isinstance(value, dict) else value
+            continue
         section, _, name = _section_of(config, key, source).partition(".")
         nested.setdefault(section, {})[name] = value
     return merge_config(config, nested, source=source)
+
+
+def _is_preset_name(config: str | Path) -> bool:
+    """A preset's name, or a name meant as one (misspelt): a str without a suffix or a folder in it that is
+    no existing file. Anything else is a file path."""
+    if isinstance(config, str) and config in PRESETS:
+        return True
+    text = str(config)
+    return (
+        isinstance(config, str)
+        and not Path(text).suffix
+        and not any(sep in text for sep in ("/", os.sep))
+        and not Path(text).exists()
+    )
 
 
 def resolve_config(
@@ -180,17 +251,16 @@ def resolve_config(
         resolved = config
     elif config is None:
         resolved = TrainerConfig()
-    elif str(config) in PRESETS or not Path(config).suffix:
+    elif _is_preset_name(config):
         resolved = preset(str(config))
     else:
         if file is not None:
             raise ValueError(f"pass one config file: config={config!r} and file={file!r}")
         resolved, file = TrainerConfig(), config
     if file is not None:
-        data = settings_of(load_config_data(file))
-        if isinstance(data, dict) and "preset" in data:
-            data = dict(data)
-            resolved = preset(str(data.pop("preset")))
+        own, data = file_settings(file, PRESETS)
+        if own is not None:
+            resolved = preset(own)
         resolved = merge_config(resolved, data, source=str(file))
     if overrides:
         resolved = apply_overrides(resolved, overrides)

@@ -395,3 +395,11 @@ def _csv_rows(path):
 
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
+
+
+def test_a_misspelt_monitor_is_named_with_the_closest_logged_metric(tmp_path):
+    with pytest.raises(KeyError, match=r"'val_acuracy' was not logged \(did you mean 'val_accuracy'\?\)"):
+        fit(tmp_path, [EarlyStopping(monitor="val_acuracy", mode="max")], max_epochs=1)
+    # Without validation, a val_ metric's hint is to pass validation data.
+    with pytest.raises(KeyError, match=r"'val_loss' was not logged \(it is a validation metric: pass a val"):
+        fit(tmp_path / "b", [EarlyStopping(monitor="val_loss")], val=False, max_epochs=1)

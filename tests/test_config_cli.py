@@ -230,3 +230,14 @@ def test_chords_benchmark_flag_starts_from_the_longer_config_and_flags_still_ove
     assert benchmark_config(num_epochs=3).num_epochs == 3
     with pytest.raises(ValueError, match="num_epochs"):
         benchmark_config(num_epochs=0)
+
+
+def test_a_recipe_config_file_may_list_its_loggers_and_a_typo_names_the_dotted_field(tmp_path):
+    from audiotrain.recipes.chords.config import TrainingConfig
+
+    file = tmp_path / "run.yaml"
+    file.write_text("logger:\n  names: [tensorboard, csv]\n")
+    assert load_config_file(TrainingConfig(), file).logger.names == "tensorboard,csv"
+    file.write_text("logger:\n  nmes: csv\n")
+    with pytest.raises(ValueError, match=r"unknown field 'logger.nmes'; did you mean 'logger.names'\?"):
+        load_config_file(TrainingConfig(), file)

@@ -61,9 +61,12 @@ def test_unknown_logger_names_the_valid_ones_and_the_closest(tmp_path):
 def test_a_missing_package_names_the_logger_and_what_to_install(tmp_path, monkeypatch):
     for module in ("tensorboardX", "torch.utils.tensorboard"):
         monkeypatch.setitem(sys.modules, module, None)
-    with pytest.raises(MissingLoggerPackage, match=r"--logger tensorboard: .*pip install tensorboardX"):
+    with pytest.raises(
+        MissingLoggerPackage,
+        match=r"logger.names \(--logger\) asks for tensorboard: .*pip install tensorboardX",
+    ):
         build_loggers(LoggerConfig(names="csv,tensorboard"), tmp_path)
-    with pytest.raises(MissingLoggerPackage, match=r"--logger tensorboard"):
+    with pytest.raises(MissingLoggerPackage, match=r"\(--logger\) asks for tensorboard"):
         LoggerConfig(names="tensorboard").check_packages()  # what the recipes ask before reading any data
     LoggerConfig(names="csv").check_packages()
     with pytest.raises(ValueError):  # a setting the user can change: the recipes print it as one line

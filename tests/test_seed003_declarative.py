@@ -260,6 +260,184 @@ def test_train_with_cv_keeps_groups_whole_builds_each_fold_and_refuses_a_used_fo
         trainer.train_with_cv(data, groups=[k % 3 for k in range(40)], run_dir=tmp_path / "x")
     with pytest.raises(TypeError, match="reads as batches"):
         trainer.train_with_cv(batches(), run_dir=tmp_path / "x")
-    trainer.train(data, data)
+    trainer.train(data, data, overwrite=True)  # (the folder holds the cross-validation)
     with pytest.raises(RuntimeError, match="trained by train\\(\\).*module_factory"):
         trainer.train_with_cv(data, run_dir=tmp_path / "x")
+
+
+# ---- run folders, cross-validation folds, schedules, data parallel ----------------------------------------
+
+
+def test_train_refuses_a_run_folder_that_holds_an_earlier_run(tmp_path):
+    from audiotrain import create_trainer
+
+    first = create_trainer(TinyNet(), "quick_test", run_dir=tmp_path / "run").train(
+        batches(), batches(seed=1)
+    )
+    history = (first.run_dir / "history.json").read_text()
+    # Repeating the run from its config.yaml names the same folder: refused, saying how to go on.
+    again = create_trainer(TinyNet(), config=first.run_dir / "config.yaml", num_epochs=2)
+    with pytest.raises(FileExistsError, match=r"run already holds files.*run_dir=.*overwrite=True"):
+        again.train(batches(), batches(seed=1))
+    assert (first.run_dir / "history.json").read_text() == history
+    elsewhere = create_trainer(TinyNet(), config=first.run_dir / "config.yaml", run_dir=tmp_path / "run2")
+    assert elsewhere.train(batches(), batches(seed=1)).run_dir == tmp_path / "run2"
+    (first.run_dir / "notes.txt").write_text("mine")
+    replaced = again.train(batches(), batches(seed=1), overwrite=True)
+    assert len(replaced.history["val_loss"]) == 2 and (first.run_dir / "notes.txt").read_text() == "mine"
+
+
+FITS_SEEN = []  # what each fold's callback had counted at its fit's start (outside the callback: not copied)
+
+
+def test_cross_validation_folds_do_not_share_callback_state(tmp_path):
+    from audiotrain import create_trainer
+    from audiotrain.train.callbacks import Callback, EarlyStopping
+
+    class CountFits(Callback):
+        def __init__(self):
+            self.fits = 0
+
+        def on_fit_start(self, trainer, module):
+            self.fits += 1
+            FITS_SEEN.append(self.fits)
+
+    counter, stopper = CountFits(), EarlyStopping(monitor="val_loss", patience=1)
+    trainer = create_trainer(
+        TinyNet(), "quick_test", callbacks=[counter, stopper], num_epochs=2, run_dir=tmp_path / "cv"
+    )
+    trainer.train_with_cv(Points(), folds=3, log=lambda s: None)
+    assert FITS_SEEN == [1, 1, 1]  # every fold starts from the callbacks as given, not as a fold left them
+    assert counter.fits == 0 and (stopper.best_score, stopper.wait_count) == (
+        None,
+        0,
+    )  # the user's: untouched
+
+
+def test_cv_without_validation_is_refused_before_anything_is_written(tmp_path):
+    from audiotrain import create_trainer
+
+    trainer = create_trainer(TinyNet(), "quick_test", run_dir=tmp_path / "cv")
+    with pytest.raises(ValueError, match="val_fraction=0 leaves a fold without validation samples.*val_loss"):
+        trainer.train_with_cv(Points(), folds=2, val_fraction=0)
+    assert not (tmp_path / "cv").exists()  # so the rerun with a train_ monitor needs no overwrite
+    trainer = create_trainer(TinyNet(), "quick_test", run_dir=tmp_path / "cv", monitor="train_loss")
+    cv = trainer.train_with_cv(Points(), folds=2, val_fraction=0, log=lambda s: None)
+    assert len(cv.fold_scores) == 2
+
+
+def test_a_constant_schedule_warms_up_first(tmp_path):
+    from audiotrain import create_trainer
+
+    trainer = create_trainer(
+        TinyNet(),
+        "quick_test",
+        warmup_ratio=0.5,
+        num_epochs=4,
+        limit_train_batches=None,
+        batch_size=8,
+        run_dir=tmp_path / "run",
+    )
+    assert trainer.config.scheduler.type == "constant"
+    result = trainer.train(Points(), Points())  # 5 steps an epoch: warmup 10 steps
+    assert result.history["learning_rate"] == pytest.approx([5e-4, 1e-3, 1e-3, 1e-3])
+
+
+def test_mlflow_without_its_package_names_the_setting(monkeypatch, tmp_path):
+    import sys
+
+    from audiotrain import create_trainer
+
+    monkeypatch.setitem(sys.modules, "mlflow", None)
+    with pytest.raises(ImportError, match="run.mlflow asks for mlflow: "):
+        create_trainer(TinyNet(), "quick_test", mlflow=True, run_dir=tmp_path / "run")
+
+
+# A data-parallel job's script: 2 ranks train a tiny module on 24 samples (rank 1 starts later, as on a busy
+# machine). `mode` "train": each rank works in a folder of its own (as on two machines), so what rank 1
+# writes shows; "cv": both in one folder, cross-validated twice.
+DP_JOB = """
+import os, sys, time
+
+rank = int(os.environ["MLX_RANK"])
+mode = sys.argv[1]
+if mode == "train":
+    os.makedirs(f"rank{rank}")
+    os.chdir(f"rank{rank}")
+if rank == 1:
+    time.sleep(1.2)  # the ranks' clocks read different seconds
+
+import audiotrain
+import mlx.core as mx
+import mlx.nn as nn
+import numpy as np
+from audiotrain import TrainModule, create_trainer
+from audiotrain.data import Dataset
+
+
+class Points(Dataset):
+    def __init__(self):
+        self.x = np.random.default_rng(0).normal(size=(24, 8)).astype(np.float32)
+
+    def __len__(self):
+        return 24
+
+    def __getitem__(self, i):
+        return self.x[i], int(self.x[i, 0] > 0)
+
+
+class Tiny(TrainModule):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(8, 2)
+
+    def __call__(self, x):
+        return self.linear(x)
+
+    def compute_loss(self, batch):
+        x, y = batch
+        return mx.mean(nn.losses.cross_entropy(self(x), y))
+
+
+quiet = dict(limit_train_batches=None, batch_size=4)
+if mode == "train":
+    trainer = create_trainer(Tiny(), "quick_test", **quiet)
+    print("run_dir", trainer.run_dir, flush=True)
+    trainer.train(Points(), Points())
+else:
+    trainer = create_trainer(Tiny(), "quick_test", run_dir="cvrun", **quiet)
+    cv = trainer.train_with_cv(Points(), folds=2, log=lambda s: None)
+    print("mean", cv.mean["test_loss"], flush=True)
+    try:
+        trainer.train_with_cv(Points(), folds=2, log=lambda s: None)
+    except FileExistsError as error:
+        print("refused", error, flush=True)
+"""
+
+
+def test_data_parallel_train_has_one_run_folder_written_by_rank_0(tmp_path):
+    from tests.distributed import describe, run_ranks
+
+    ranks = run_ranks(DP_JOB, args=["train"], cwd=tmp_path, timeout=120)
+    assert [r.returncode for r in ranks] == [0, 0], describe(ranks)
+    assert ranks[0].lines()[0] == ranks[1].lines()[0]  # rank 0's run folder name
+    (run,) = (tmp_path / "rank0" / "runs").iterdir()
+    assert {p.name for p in run.iterdir()} == {"config.yaml", "history.json", "checkpoints"}
+    assert not any(p.is_file() for p in (tmp_path / "rank1").rglob("*"))  # rank 1 wrote nothing
+
+
+def test_data_parallel_cross_validation_runs_and_refuses_its_folder_on_every_rank(tmp_path):
+    from tests.distributed import describe, run_ranks
+
+    ranks = run_ranks(DP_JOB, args=["cv"], cwd=tmp_path, timeout=180)
+    assert [r.returncode for r in ranks] == [0, 0], describe(ranks)
+    assert ranks[0].lines()[0] == ranks[1].lines()[0]  # the same mean test loss
+    for rank in ranks:  # the second run is refused on both ranks; none waits for the other
+        assert rank.lines()[1].startswith("refused train_with_cv: run_dir cvrun already holds files")
+    assert {p.name for p in (tmp_path / "cvrun").iterdir()} == {
+        "fold0",
+        "fold1",
+        "folds.json",
+        "cv_scores.json",
+        "cv_scores.md",
+    }

@@ -22,7 +22,7 @@ import json
 import shlex
 import shutil
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -99,15 +99,21 @@ def create_run_folder(folder: Path | None, prefix: str, parent: Path = Path("run
         folder.mkdir(parents=True, exist_ok=True)
         return folder
     parent.mkdir(parents=True, exist_ok=True)
-    stem = f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
-    for n in range(1, 10_000):
-        candidate = parent / (stem if n == 1 else f"{stem}-{n}")
+    for candidate in run_folder_names(prefix, parent):
         try:
             candidate.mkdir()
         except FileExistsError:
             continue
         return candidate
-    raise FileExistsError(f"{parent}: every name {stem}-N is taken; pass the run folder explicitly")
+    raise FileExistsError(
+        f"{parent}: every name {prefix}-<date>-<time>-N is taken; pass the run folder explicitly"
+    )
+
+
+def run_folder_names(prefix: str, parent: Path = Path("runs")) -> Iterator[Path]:
+    """The names a default run folder tries in turn: ``parent/<prefix>-<date>-<time>``, then ``-2``..."""
+    stem = f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return (parent / (stem if n == 1 else f"{stem}-{n}") for n in range(1, 10_000))
 
 
 def refuse_existing_outputs(targets: Iterable[Path], overwrite: bool) -> None:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import io
 import json
 import math
 import numbers
+import os
 import types
 import typing
 from pathlib import Path
@@ -185,7 +187,7 @@ def merge_config(config: Any, data: dict[str, Any], source: str, path: str = "")
         where = f"{path}{key}"
         if key not in names:
             close = difflib.get_close_matches(key, names, n=1)
-            hint = f"; did you mean {path}{close[0]!r}?" if close else ""
+            hint = f"; did you mean {path + close[0]!r}?" if close else ""
             raise ValueError(f"{source}: unknown field {where!r}{hint} (expected one of {sorted(names)})")
         current = getattr(config, key)
         if dataclasses.is_dataclass(current):
@@ -193,6 +195,13 @@ def merge_config(config: Any, data: dict[str, Any], source: str, path: str = "")
             continue
         kind, optional = _scalar_type(_field_type(type(config), names[key]))
         element, element_optional = _sequence_type(_field_type(type(config), names[key]))
+        metadata = names[key].metadata
+        if kind is str and metadata.get("path") and isinstance(value, os.PathLike):
+            value = os.fspath(value)  # a pathlib.Path from Python: kept as the text a YAML file would hold
+        elif kind is str and metadata.get("comma_separated") and isinstance(value, (list, tuple)):
+            if not all(isinstance(item, str) for item in value):
+                raise ValueError(f"{source}: field {where!r} must be a list of str, got {value!r}")
+            value = ",".join(value)  # a YAML list, as the flag's comma-separated text
         if element is not None and not (value is None and element_optional):
             changes[key] = _sequence_value(value, element, f"{source}: field {where!r}")
         elif value is None and (optional or current is None):
@@ -296,11 +305,29 @@ def _parses_as(kind: type, text: str) -> bool:
     return True
 
 
+#: The suffixes a config file may have; a file without one is read as YAML (which reads JSON too).
+CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
+
+
 def load_config_data(path: str | Path) -> Any:
-    """The nested data of a YAML (.yaml/.yml, read with ``yaml.safe_load``) or JSON file."""
+    """The nested data of a YAML (.yaml/.yml or no suffix, read with ``yaml.safe_load``) or JSON (.json) file.
+
+    A file without settings (empty, or only YAML comments) is an empty mapping, whatever its suffix: it
+    changes nothing. Any other suffix is an error naming the supported ones.
+    """
     path = Path(path)
+    if path.is_dir():
+        inside = [n for n in ("config.yaml", "config.json", "trainer_state.json") if (path / n).is_file()]
+        hint = f"; pass the file in it: {path / inside[0]}" if inside else ""
+        raise FileNotFoundError(f"config file {path} is a folder, not a file{hint}")
     if not path.is_file():
         raise FileNotFoundError(f"config file {path} does not exist")
+    suffix = path.suffix.lower()
+    if suffix and suffix not in CONFIG_SUFFIXES:
+        raise ValueError(
+            f"config file {path}: unknown suffix {path.suffix!r}; a config file is YAML (.yaml, .yml) or "
+            "JSON (.json)"
+        )
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
@@ -308,17 +335,22 @@ def load_config_data(path: str | Path) -> Any:
             f"config file {path}: not UTF-8 text (byte {err.object[err.start]:#04x} at offset {err.start}); save "
             "it as UTF-8 YAML or JSON"
         ) from None
-    if path.suffix.lower() in (".yaml", ".yml"):
-        import yaml
-
+    if not text.strip():
+        return {}
+    if suffix == ".json":
         try:
-            return yaml.safe_load(text) or {}
-        except yaml.YAMLError as err:
-            raise ValueError(f"{path}: not valid YAML: {err}") from None
+            return json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}: not valid JSON at line {err.lineno}: {err.msg}") from None
+    import yaml
+
+    stream = io.StringIO(text)
+    stream.name = str(path)  # PyYAML's errors name a stream's `name` (text alone is "<unicode string>")
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON at line {err.lineno}: {err.msg}") from None
+        data = yaml.safe_load(stream)
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path}: not valid YAML: {err}") from None
+    return {} if data is None else data  # only comments
 
 
 def load_config_file(config: Any, path: str | Path) -> Any:
@@ -352,6 +384,22 @@ def preset_settings(presets: dict[str, dict[str, Any]], name: str) -> dict[str, 
     return presets[name]
 
 
+def file_settings(file: str | Path, presets: dict[str, dict[str, Any]]) -> tuple[str | None, Any]:
+    """(the preset a config file names with a top-level ``preset:``, or None; the file's other settings)."""
+    data = settings_of(load_config_data(file))
+    if not (isinstance(data, dict) and "preset" in data):
+        return None, data
+    data = dict(data)
+    name = data.pop("preset")
+    if not isinstance(name, str):
+        raise ValueError(f"{file}: preset must be one of {', '.join(presets)}, got {name!r}")
+    try:
+        preset_settings(presets, name)
+    except ValueError as err:
+        raise ValueError(f"{file}: {err}") from None
+    return name, data
+
+
 def resolve_settings(
     config: Any,
     presets: dict[str, dict[str, Any]],
@@ -366,10 +414,8 @@ def resolve_settings(
     """
     data: Any = {}
     if file is not None:
-        data = settings_of(load_config_data(file))
-        if isinstance(data, dict) and "preset" in data:
-            data = dict(data)
-            preset = str(data.pop("preset"))
+        own, data = file_settings(file, presets)
+        preset = own or preset
     if preset is not None:
         config = merge_config(config, preset_settings(presets, preset), source=f"preset {preset!r}")
     if file is not None:

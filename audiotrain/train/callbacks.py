@@ -8,6 +8,7 @@ Hooks receive `(trainer, module, ...)`; any state a callback needs after a resum
 from __future__ import annotations
 
 import contextlib
+import difflib
 import math
 import re
 import warnings
@@ -48,7 +49,11 @@ def _metric(trainer: Trainer, name: str, owner: str) -> float:
     metrics = trainer.callback_metrics
     if name not in metrics:
         available = ", ".join(sorted(metrics)) or "none yet"
-        hint = " (it is a validation metric: pass a val_loader to fit)" if name.startswith("val_") else ""
+        close = difflib.get_close_matches(name, sorted(metrics), n=1)
+        if name.startswith("val_") and not any(m.startswith("val_") for m in metrics):
+            hint = " (it is a validation metric: pass a val_loader to fit)"  # no validation has run
+        else:
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise KeyError(f"{owner}: monitored metric {name!r} was not logged{hint}; available: {available}")
     return float(metrics[name])
 

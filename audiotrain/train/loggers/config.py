@@ -45,10 +45,12 @@ class LoggerConfig:
 
     names: str = field(
         default="",
-        # section_flag: the recipes' command line takes it as --logger too (audiotrain.recipes.config_cli)
+        # section_flag: the recipes' command line takes it as --logger too (audiotrain.recipes.config_cli);
+        # comma_separated: a config file may give a list instead.
         metadata={
             "help": f"comma-separated loggers to write to: {','.join(LOGGER_NAMES)}; empty: none",
             "section_flag": True,
+            "comma_separated": True,
         },
     )
     project: str = field(
@@ -117,10 +119,13 @@ class LoggerConfig:
         return dataclasses.asdict(self)
 
 
-def build_loggers(config: LoggerConfig, run_dir: str | os.PathLike) -> list[Logger]:
+def build_loggers(
+    config: LoggerConfig, run_dir: str | os.PathLike, setting: str = "logger.names (--logger)"
+) -> list[Logger]:
     """The loggers `config` names, writing under the run folder `run_dir` (see the module docstring).
 
-    A logger whose package is missing raises `MissingLoggerPackage`, naming the logger and what to install.
+    A logger whose package is missing raises `MissingLoggerPackage`, naming the logger, the `setting` that
+    asked for it and what to install.
     """
     from audiotrain.train.loggers.csv_logger import CSVLogger
     from audiotrain.train.loggers.mlflow_logger import MLflowLogger
@@ -153,7 +158,7 @@ def build_loggers(config: LoggerConfig, run_dir: str | os.PathLike) -> list[Logg
         try:
             loggers.append(makers[name]())
         except ImportError as exc:
-            raise MissingLoggerPackage(f"--logger {name}: {exc}") from exc
+            raise MissingLoggerPackage(f"{setting} asks for {name}: {exc}") from exc
     return loggers
 
 

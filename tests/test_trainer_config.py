@@ -1,0 +1,119 @@
+"""`TrainerConfig` from presets, files and overrides: what a user writes, and the errors they get back."""
+
+import os
+from pathlib import Path
+
+from audiotrain.trainer_config import TrainerConfig, resolve_config
+
+import pytest
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    "section, line, message",
+    [
+        ("data", "batch_size: 0", "data.batch_size must be an integer >= 1, got 0"),
+        ("data", "num_workers: -1", "data.num_workers must be an integer >= 0, got -1"),
+        ("training", "max_steps: 0", "training.max_steps must be an integer >= 1, or none, got 0"),
+        ("training", "gradient_clip: -1.0", "training.gradient_clip must be a finite number > 0, or none"),
+        ("training", "limit_train_batches: 0", "training.limit_train_batches must be an integer >= 1"),
+        ("training", "limit_val_batches: -1", "training.limit_val_batches must be an integer >= 0"),
+        ("training", "seed: -1", "training.seed must be an integer >= 0"),
+        ("training", "patience: -1", "training.patience must be an integer >= 0, got -1"),
+        ("training", "precision: 16-mixed", "training.precision must be one of '32', 'bf16-mixed'"),
+        ("scheduler", "min_lr_ratio: -1.0", "scheduler.min_lr_ratio must be a finite number >= 0 and <= 1"),
+        ("scheduler", "min_lr_ratio: 5.0", "scheduler.min_lr_ratio must be a finite number >= 0 and <= 1"),
+        ("optimizer", "weight_decay: -0.1", "optimizer.weight_decay must be a finite number >= 0"),
+        ("optimizer", "learning_rate: .inf", "optimizer.learning_rate must be a finite number > 0, got inf"),
+    ],
+)
+def test_a_bad_value_in_a_file_names_the_file_and_the_field(tmp_path, section, line, message):
+    file = write(tmp_path, "run.yaml", f"{section}:\n  {line}\n")
+    with pytest.raises(ValueError) as caught:
+        resolve_config(file)
+    assert str(caught.value).startswith(f"{file}: {message}")
+
+
+def test_a_bad_override_names_the_field():
+    with pytest.raises(ValueError, match="overrides: data.batch_size must be an integer >= 1, got 0"):
+        resolve_config("quick_test", overrides={"batch_size": 0})
+
+
+def test_precision_may_be_written_as_the_number_32(tmp_path):
+    config = resolve_config(write(tmp_path, "run.yaml", "training:\n  precision: 32\n"))
+    assert config.training.precision == "32"
+    assert resolve_config(overrides={"precision": "bf16"}).training.precision == "bf16-mixed"
+
+
+def test_an_ambiguous_plain_override_names_the_sections_that_have_it():
+    with pytest.raises(ValueError) as caught:
+        resolve_config(overrides={"type": "sgd"})
+    assert "'type' is a setting of optimizer and scheduler: write optimizer.type or scheduler.type" in str(
+        caught.value
+    )
+    with pytest.raises(ValueError, match="did you mean 'optimizer.type' or 'scheduler.type'"):
+        resolve_config(overrides={"typ": "sgd"})
+    # the Python spellings of a section's setting
+    config = resolve_config(overrides={"optimizer": {"type": "sgd"}, "scheduler.type": "linear"})
+    assert (config.optimizer.type, config.scheduler.type) == ("sgd", "linear")
+
+
+def test_paths_may_be_pathlib_paths(tmp_path):
+    config = resolve_config(overrides={"run_dir": tmp_path / "run", "tracking_uri": tmp_path / "x.db"})
+    assert config.run.run_dir == str(tmp_path / "run") and config.run.tracking_uri == str(tmp_path / "x.db")
+    with pytest.raises(ValueError, match="field 'training.monitor' must be str"):
+        resolve_config(overrides={"monitor": Path("val_loss")})  # a path only where a path is meant
+
+
+def test_a_config_file_without_suffix_is_read_not_taken_for_a_preset(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path, "myrun", "training:\n  num_epochs: 2\n")
+    assert resolve_config("myrun").training.num_epochs == 2  # an existing file, in the current folder
+    (tmp_path / "cfg").mkdir()
+    write(tmp_path / "cfg", "noext", "training:\n  num_epochs: 3\n")
+    assert resolve_config("cfg/noext").training.num_epochs == 3
+    with pytest.raises(FileNotFoundError, match="config file cfg/missing does not exist"):
+        resolve_config("cfg/missing")  # a path, not an unknown preset
+    with pytest.raises(ValueError, match="unknown preset 'prodution'"):
+        resolve_config("prodution")
+    (tmp_path / "best").mkdir()
+    write(tmp_path / "best", "trainer_state.json", "{}")
+    with pytest.raises(
+        FileNotFoundError, match=f"best is a folder.*pass the file in it: best{os.sep}trainer"
+    ):
+        resolve_config(Path("best"))
+
+
+def test_other_suffixes_are_refused_and_empty_files_change_nothing(tmp_path):
+    toml = write(tmp_path, "run.toml", "[training]\nnum_epochs = 2\n")
+    with pytest.raises(
+        ValueError, match=r"run.toml: unknown suffix '.toml'; .*\(.yaml, .yml\) or JSON \(.json\)"
+    ):
+        resolve_config(toml)
+    for name in ("empty.json", "empty.yaml"):
+        assert resolve_config(write(tmp_path, name, "\n")) == TrainerConfig()
+
+
+def test_a_yaml_error_names_the_file_and_line(tmp_path):
+    file = write(tmp_path, "bad.yaml", "training:\n  num_epochs: 2\n  mode: max\n   seed: 3\n")
+    with pytest.raises(ValueError, match=f'in "{file}", line 4'):
+        resolve_config(file)
+
+
+def test_a_file_preset_must_be_a_preset_name(tmp_path):
+    with pytest.raises(ValueError, match=r"null.yaml: preset must be one of quick_test, .*, got None"):
+        resolve_config(write(tmp_path, "null.yaml", "preset: null\n"))
+    with pytest.raises(ValueError, match=r"typo.yaml: unknown preset 'prodution' \(did you mean"):
+        resolve_config(write(tmp_path, "typo.yaml", "preset: prodution\n"))
+
+
+def test_a_misspelt_nested_field_is_suggested_with_its_section(tmp_path):
+    with pytest.raises(
+        ValueError, match=r"unknown field 'training.epochs'; did you mean 'training.num_epochs'\?"
+    ):
+        resolve_config(write(tmp_path, "typo.yaml", "training:\n  epochs: 3\n"))
