@@ -282,8 +282,8 @@ class ConfiguredTrainer:
 
         Each fold's Trainer gets its own copy of the callbacks given to `create_trainer` (copied as they are
         when `train_with_cv` starts), so what one fold's EarlyStopping or ModelCheckpoint has seen does not
-        carry into the next; the objects passed to `create_trainer` are left untouched. A callback that
-        writes to a path of its own (a ModelCheckpoint with ``dirpath``) writes there in every fold.
+        carry into the next; the objects passed to `create_trainer` are left untouched. A ModelCheckpoint
+        with a ``dirpath`` of its own saves each fold's checkpoints to ``dirpath/fold<k>``.
 
         Returns:
             a `CVResult`: ``fold_scores`` (the ``test_*`` metrics of each fold), ``mean``, ``std``, ``table()``,
@@ -349,7 +349,7 @@ class ConfiguredTrainer:
                 trainer = ConfiguredTrainer(
                     module_factory() if module_factory else self._fresh_module(),
                     dataclasses.replace(self.config, run=run),
-                    self._fresh_callbacks(),
+                    self._fresh_callbacks(fold.index),
                 )
             val = fold_loader(fold.val, False) if fold.val else None
             result = trainer.train(fold_loader(fold.train, True), val)
@@ -421,15 +421,21 @@ class ConfiguredTrainer:
                 "module_factory=lambda: MyModule(...)"
             ) from error
 
-    def _fresh_callbacks(self) -> list[Callback]:
-        """A copy of the callbacks given to `create_trainer`, for one fold: no state from an earlier fold."""
+    def _fresh_callbacks(self, fold: int) -> list[Callback]:
+        """A copy of the callbacks given to `create_trainer`, for one fold: no state from an earlier fold.
+        A ModelCheckpoint given a ``dirpath`` saves to ``dirpath/fold<k>``: one folder would be refused
+        from the second fold on (it holds the first fold's checkpoints)."""
         try:
-            return copy.deepcopy(self.extra_callbacks)
+            callbacks = copy.deepcopy(self.extra_callbacks)
         except Exception as error:
             raise TypeError(
                 f"train_with_cv: cannot copy the callbacks for each fold ({error}); every fold needs its "
                 "own, so that one fold's state (an EarlyStopping's patience count) does not stop the next"
             ) from error
+        for callback in callbacks:
+            if isinstance(callback, ModelCheckpoint) and callback._dirpath_given:
+                callback.dirpath = callback.dirpath / f"fold{fold}"
+        return callbacks
 
 
 #: What `ConfiguredTrainer.train` writes in its run folder: what ``overwrite=True`` removes (other files

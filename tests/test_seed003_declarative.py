@@ -314,6 +314,17 @@ def test_cross_validation_folds_do_not_share_callback_state(tmp_path):
     )  # the user's: untouched
 
 
+def test_a_cross_validations_own_model_checkpoint_saves_each_fold_in_a_folder_of_its_own(tmp_path):
+    from audiotrain import create_trainer
+    from audiotrain.train.callbacks import ModelCheckpoint
+
+    mine = ModelCheckpoint(dirpath=tmp_path / "mine", save_last=True, save_top_k=0)
+    trainer = create_trainer(TinyNet(), "quick_test", callbacks=[mine], num_epochs=1, run_dir=tmp_path / "cv")
+    trainer.train_with_cv(Points(), folds=2, log=lambda s: None)
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["fold0", "fold1"]
+    assert (tmp_path / "mine" / "fold1" / "last" / "model.safetensors").is_file()
+
+
 def test_cv_without_validation_is_refused_before_anything_is_written(tmp_path):
     from audiotrain import create_trainer
 
