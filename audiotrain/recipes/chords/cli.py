@@ -225,7 +225,8 @@ def _with_data_folder(
         )
     if not folder.is_dir():
         parser.error(f"{source}: no such folder")
-    return replace(config, data=replace(config.data, data_dir=str(folder)))
+    # Absolute: the run's config.json then repeats the run (--config RUN/config.json) from any folder.
+    return replace(config, data=replace(config.data, data_dir=str(folder.resolve())))
 
 
 def _cmd_train(argv: list[str], demo: bool) -> int:
@@ -468,7 +469,14 @@ def _cmd_predict(argv: list[str]) -> int:
     if not files:
         print(f"error: no audio files ({', '.join(AUDIO_GLOB_SUFFIXES)}) in {args.input}", file=sys.stderr)
         return 2
-    out_dir = Path(args.output) if args.output else args.input.with_name(args.input.name + "-chords")
+    # Resolved first: "." and "x/.." name no folder to put "-chords" after.
+    source = args.input.resolve()
+    out_dir = Path(args.output) if args.output else source.with_name(source.name + "-chords")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FileExistsError(
+            f"-o {out_dir} is a file; a folder input ({args.input}) needs an output folder, where one file "
+            "per song is written"
+        )
     targets, renamed = output_paths(files, args.input, out_dir, suffix)
     _refuse_to_replace_annotations(targets.values(), args.overwrite)  # before any work
     refuse_existing_outputs(targets.values(), args.overwrite)
