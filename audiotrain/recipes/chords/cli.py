@@ -28,11 +28,12 @@ import errno
 import os
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 from audiotrain.audio import AudioError, SkipCounter
-from audiotrain.chords.lab import jams_text, write_jams, write_lab
+from audiotrain.chords.lab import SeveralAnnotationsWarning, jams_text, write_jams, write_lab
 from audiotrain.datasets.chord_songs import scan_song_folder
 from audiotrain.distributed import collectives
 from audiotrain.distributed.local import install_rank_stop_signal, plan_local_processes, run_local_job
@@ -382,7 +383,7 @@ def _cmd_evaluate(argv: list[str]) -> int:
         allow_gaps=args.allow_gaps,
         min_duration=max(p.features.min_seconds for p in (predictor, against) if p is not None),
     )
-    if index.problems:
+    if index.problems or index.several_annotations:
         print(index.report(), file=sys.stderr)
     if not index.songs:
         print(f"error: no annotated songs in {args.data}", file=sys.stderr)
@@ -579,11 +580,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     try:
-        if command in ("demo", "train"):
-            return _cmd_train(argv, demo=command == "demo")
-        if command == "cv":
-            return _cmd_cv(argv)
-        return _cmd_evaluate(argv) if command == "evaluate" else _cmd_predict(argv)
+        with warnings.catch_warnings():
+            # The folder scan lists these files once, in its report; each later read would warn again.
+            warnings.simplefilter("ignore", SeveralAnnotationsWarning)
+            if command in ("demo", "train"):
+                return _cmd_train(argv, demo=command == "demo")
+            if command == "cv":
+                return _cmd_cv(argv)
+            return _cmd_evaluate(argv) if command == "evaluate" else _cmd_predict(argv)
     except USER_ERRORS as error:
         if os.environ.get("AUDIOTRAIN_TRACEBACK"):
             raise
