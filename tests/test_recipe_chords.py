@@ -1040,3 +1040,17 @@ def test_the_run_config_names_the_data_folder_from_anywhere(tiny_run, tmp_path, 
         chords.main(["train", "--data", "songs"])
     # config.json holds the folder as an absolute path: --config RUN/config.json works from another folder.
     assert used[0].data.data_dir == str(tmp_path.resolve() / "songs")
+
+
+def test_a_refused_resume_under_local_processes_is_said_once_before_any_rank_starts(
+    tiny_run, tmp_path, monkeypatch, capsys
+):
+    from audiotrain.distributed.local import LocalPlan
+
+    root, run_dir = tiny_run
+    monkeypatch.setattr(chords, "plan_local_processes", lambda *a, **k: LocalPlan(2, mpi=object()))
+    monkeypatch.setattr(chords, "run_local_job", lambda *a, **k: pytest.fail("started the ranks"))
+    last = run_dir / "checkpoints" / "last"
+    argv = [*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(tmp_path / "r")]
+    assert chords.main([*argv, "--resume", str(last), "--num_epochs", "5", "--model.d_model", "48"]) == 2
+    _one_error_line(capsys, "model.d_model (32 there, 48 here)")
