@@ -394,3 +394,41 @@ def test_scan_reads_gzipped_jamz_annotations(tmp_path):
     assert index.invalid == [] and [p.name for p, _ in index.duplicates] == ["b.jamz"]
     dataset = ChordSongDataset(index.songs, _fake_cqt(_config()), _config(), train=True)
     assert dataset.segments[0] == dataset.segments[1]  # the .jamz reads like the .lab
+
+
+def test_a_jams_with_several_chord_annotations_is_listed_once_not_warned(tmp_path):
+    import warnings
+
+    write_jams(tmp_path / "two.jams", SEGMENTS)
+    document = json.loads((tmp_path / "two.jams").read_text())
+    document["annotations"].append(dict(document["annotations"][0], namespace="chord_harte"))
+    (tmp_path / "two.jams").write_text(json.dumps(document))
+    _wav(tmp_path / "two.wav", SEGMENTS[-1].end)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no raw Python warning with its source line
+        index = scan_song_folder(tmp_path)
+    assert [s.name for s in index.songs] == ["two"]
+    report = index.report()
+    assert report.count("two.jams") == 1 and "1 JAMS files with several chord annotations" in report, report
+    assert "read_jams(" not in report  # no Python API a command-line user cannot reach
+
+
+def test_nearly_paired_files_get_a_did_you_mean_hint(tmp_path):
+    for audio, annotation in (
+        ("Song0.wav", "song0.lab"),  # case
+        ("song1.wav", "song1.wav.lab"),  # the audio suffix kept
+        ("song2.wav", "song2.txt"),  # a .lab-format file under another suffix
+        ("song 3.wav", "song_3.lab"),  # a space for an underscore
+    ):
+        _wav(tmp_path / audio, SEGMENTS[-1].end)
+        write_lab(tmp_path / annotation, SEGMENTS)
+    _wav(tmp_path / "alone.wav")
+    report = scan_song_folder(tmp_path).report()
+    for audio, annotation, stem in (
+        ("Song0.wav", "song0.lab", "Song0"),
+        ("song1.wav", "song1.wav.lab", "song1"),
+        ("song2.wav", "song2.txt", "song2"),
+        ("song 3.wav", "song_3.lab", "song 3"),
+    ):
+        assert f"{tmp_path / audio}: did you mean {annotation}? (pairs as {stem}.lab)" in report, report
+    assert "alone.wav: did you mean" not in report

@@ -61,3 +61,96 @@ def test_train_with_cv_from_python_runs_the_folds_of_the_cv_command(tmp_path):
         (tmp_path / "cv" / "fold0" / "checkpoints" / "best" / "trainer_state.json").read_text()
     )
     assert state["run_config"]["model"]["d_model"] == 32  # the folds train this Trainer's architecture
+
+
+@pytest.fixture(scope="module")
+def cv_cache(tmp_path_factory):
+    """One demo-song and feature cache for the cv runs below."""
+    return tmp_path_factory.mktemp("cv_cache")
+
+
+def _ctrl_c_in_the_first_fold(monkeypatch):
+    """Ctrl-C (the Trainer's own SIGINT handler) after the first training step of the first fold only."""
+    import signal
+
+    from audiotrain.recipes.chords import trainer as chords_trainer
+    from audiotrain.train.callbacks import Callback
+    from audiotrain.train.trainer import Trainer
+
+    folds = []
+
+    class CtrlCAtFirstStep(Callback):
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            if trainer.global_step == 1 and len(folds) == 1:
+                signal.raise_signal(signal.SIGINT)
+
+    def trainer_with_ctrl_c(*args, callbacks=(), **kwargs):
+        folds.append(1)
+        return Trainer(*args, callbacks=[*callbacks, CtrlCAtFirstStep()], **kwargs)
+
+    monkeypatch.setattr(chords_trainer, "SharedTrainer", trainer_with_ctrl_c)
+
+
+def test_ctrl_c_stops_the_whole_cv_and_resume_continues_it(cv_cache, tmp_path, monkeypatch, capsys):
+    run_dir = tmp_path / "cv"
+    argv = ["cv", "--folds", "2", *TINY_CV_FLAGS, "--num_epochs", "2", "--data.cache_dir", str(cv_cache)]
+    argv += ["--run_dir", str(run_dir)]
+    with monkeypatch.context() as patch:
+        _ctrl_c_in_the_first_fold(patch)
+        assert chords.main(argv) == 130  # as train, and as a shell reports a command Ctrl-C stopped
+    out = capsys.readouterr().out
+    saved = run_dir / "fold0" / "checkpoints" / "interrupted"
+    assert saved.is_dir() and "=== fold 2/2" not in out and not (run_dir / "fold1").exists()
+    assert not (run_dir / "cv_scores.json").exists() and "no cv scores were written" in out
+    command = out.split("Continue it with:\n")[1].splitlines()[0].strip()
+    assert command.endswith(f"--resume {run_dir}") and " cv --folds 2 " in command
+    # The printed command continues fold 0 from its checkpoint, then trains fold 1.
+    assert chords.main([*argv, "--resume", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "2-fold cross-validation over 4 songs" in out
+    history = json.loads((run_dir / "fold0" / "history.json").read_text())
+    assert history["epoch"] == [0, 1]
+    assert len(list((run_dir / "oof").glob("*.lab"))) == 4
+    # Nothing left to do: a second resume keeps both folds and only writes the scores again.
+    assert chords.main([*argv, "--resume", str(run_dir)]) == 0
+    assert capsys.readouterr().out.count("finished earlier, kept") == 2
+
+
+def test_cv_run_folder_is_refused_and_overwrite_replaces_only_its_outputs(cv_cache, tmp_path, capsys):
+    run_dir = tmp_path / "cv"
+    argv = [
+        "cv",
+        "--folds",
+        "2",
+        *TINY_CV_FLAGS,
+        "--data.cache_dir",
+        str(cv_cache),
+        "--run_dir",
+        str(run_dir),
+    ]
+    assert chords.main(argv) == 0
+    (run_dir / "notes.txt").write_text("mine")
+    (run_dir / "fold7").mkdir()  # a fold of an earlier run with more folds
+    capsys.readouterr()
+    assert chords.main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"--run_dir {run_dir} already holds files" in err and f"--resume {run_dir} " in err, err
+    assert chords.main([*argv, "--overwrite"]) == 0
+    assert "--overwrite: removed the previous run's fold0, fold1, fold7, oof" in capsys.readouterr().out
+    assert (run_dir / "notes.txt").read_text() == "mine" and (run_dir / "cv_scores.json").is_file()
+    # A resume with other settings than the finished folds were trained with is refused, naming them.
+    assert chords.main([*argv, "--resume", str(run_dir), "--learning_rate", "0.5"]) == 2
+    assert "learning_rate (0.002 there, 0.5 here)" in capsys.readouterr().err
+
+
+def test_cv_out_of_fold_predictions_keep_the_sub_folders(cv_cache, tmp_path, capsys):
+    from audiotrain.datasets.chord_demo import generate_demo_songs
+
+    data = tmp_path / "songs"
+    for album, seed in (("albumA", 1), ("albumB", 2)):  # the same song names in both albums
+        generate_demo_songs(data / album, n_songs=2, seed=seed, song_seconds=6)
+    run_dir = tmp_path / "cv"
+    argv = ["cv", "--data", str(data), "--folds", "2", *TINY_CV_FLAGS, "--data.cache_dir", str(cv_cache)]
+    assert chords.main([*argv, "--run_dir", str(run_dir)]) == 0
+    oof = sorted(p.relative_to(run_dir / "oof").as_posix() for p in (run_dir / "oof").rglob("*.lab"))
+    assert oof == [f"{album}/song_00{i}.lab" for album in ("albumA", "albumB") for i in (0, 1)]

@@ -1,7 +1,9 @@
 """The chord recipe from the user's side: config and flags, the task on the Trainer, and the CLI end to end."""
 
 import json
+import re
 import shutil
+import warnings
 from pathlib import Path
 
 from audiotrain.chords.lab import read_annotation, read_lab, write_jams
@@ -435,7 +437,7 @@ def test_train_on_a_folder_and_resume(tiny_run, tmp_path, capsys):
     again = tmp_path / "again"
     assert chords.main([*flags, "--run_dir", str(again), "--num_epochs", "3", "--resume", last]) == 2
     err = capsys.readouterr().err
-    assert "trained on 4 songs" in err and "now gives 5 songs" in err, err
+    assert "trained on 4 songs" in err and "now gives 5 songs" in err and "new: 'added'" in err, err
     assert "new run folder" in err and "restore the data" in err
     assert not again.exists()
     # The same count, one song renamed: other songs, named, before anything is trained.
@@ -573,6 +575,13 @@ def _one_error_line(capsys, *fragments) -> None:
         (["--decode.method", "bogus"], ["--decode.method: invalid choice: 'bogus'", "viterbi"]),
         (["--config", "missing.yaml"], ["missing.yaml"]),
         (["train", "--data", "no/such/folder"], ["--data no/such/folder: no such folder"]),
+        *(
+            (
+                ["--features.fmin", value],
+                ["features.fmin (--features.fmin) must be a finite frequency > 0 Hz"],
+            )
+            for value in ("-5", "0", "nan", "inf")
+        ),
     ],
 )
 def test_bad_settings_are_one_error_line_before_anything_runs(argv, fragments, tmp_path, monkeypatch, capsys):
@@ -842,6 +851,11 @@ def test_a_song_whose_audio_does_not_decode_is_skipped_and_listed_before_trainin
     assert chords.main([*flags, "--run_dir", str(run_dir)]) == 0
     out = capsys.readouterr().out
     assert "1 songs skipped, their audio does not decode" in out and "broken" in out
+    # The split line adds up: 5 songs found, 1 left out, 4 in the splits.
+    split = re.search(
+        r"5 songs in \S+ \(1 left out: audio does not decode\): (\d+) train / (\d+) val / (\d+) test", out
+    )
+    assert split and sum(int(n) for n in split.groups()) == 4, out
     config = json.loads((run_dir / "config.json").read_text())
     assert "broken" not in sum(config["songs"].values(), [])
 
@@ -969,3 +983,76 @@ def test_early_stopping_is_announced(tiny_run, tmp_path, capsys):
     out = capsys.readouterr().out
     (line,) = [line for line in out.splitlines() if "early stopping" in line]
     assert "epoch 1" in line and "val_loss" in line and "patience 1" in line and "best val_loss" in line
+
+
+def test_ctrl_c_before_the_first_step_leaves_no_run_folder_in_the_way(
+    tiny_run, tmp_path, monkeypatch, capsys
+):
+    import signal
+
+    from audiotrain.recipes.chords import trainer as chords_trainer
+    from audiotrain.train.callbacks import Callback
+
+    class CtrlCAtTrainStart(Callback):
+        def on_train_start(self, trainer, module):
+            signal.raise_signal(signal.SIGINT)  # the Trainer's handler: stop before the first step
+
+    def trainer_with_ctrl_c(*args, callbacks=(), **kwargs):
+        return Trainer(*args, callbacks=[*callbacks, CtrlCAtTrainStart()], **kwargs)
+
+    root, _ = tiny_run
+    run_dir = tmp_path / "stopped"
+    argv = [*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(run_dir)]
+    with monkeypatch.context() as patch:
+        patch.setattr(chords_trainer, "SharedTrainer", trainer_with_ctrl_c)
+        with warnings.catch_warnings():  # (the Trainer's "nothing to train", from one that saves nothing)
+            warnings.simplefilter("ignore", UserWarning)
+            assert chords.main(argv) == 130
+    out = capsys.readouterr().out
+    if (run_dir / "checkpoints" / "interrupted").is_dir():  # a Trainer that saves at step 0
+        assert "continue it with:" in out
+    else:
+        assert "interrupted before the first step; nothing was saved" in out, out
+        assert "does not exist" not in out and not run_dir.exists()
+        assert chords.main(argv) == 0  # the same command runs again
+
+
+def test_predict_a_folder_given_as_dot_or_dotdot_writes_beside_it(tiny_run, tmp_path, monkeypatch, capsys):
+    _, run_dir = tiny_run
+    generate_demo_songs(tmp_path / "songs", n_songs=1, seed=7, song_seconds=4)
+    (tmp_path / "songs" / "deeper").mkdir()
+    monkeypatch.chdir(tmp_path / "songs")
+    assert chords.main(["predict", "--checkpoint", str(run_dir), "."]) == 0
+    assert (tmp_path / "songs-chords" / "song_000.lab").is_file()
+    assert chords.main(["predict", "--checkpoint", str(run_dir), "deeper/..", "--overwrite"]) == 0
+    assert not (tmp_path / "songs" / "deeper" / "..-chords").exists()
+    # A folder needs an output folder: a file given as -o is refused, saying so.
+    (tmp_path / "out.lab").write_text("")
+    capsys.readouterr()
+    assert chords.main(["predict", "--checkpoint", str(run_dir), ".", "-o", str(tmp_path / "out.lab")]) == 2
+    _one_error_line(capsys, "is a file; a folder input (.) needs an output folder")
+
+
+def test_the_run_config_names_the_data_folder_from_anywhere(tiny_run, tmp_path, monkeypatch):
+    used = []
+    monkeypatch.setattr(chords, "run_training", lambda config, *a, **k: used.append(config) or 1 / 0)
+    (tmp_path / "songs").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ZeroDivisionError):
+        chords.main(["train", "--data", "songs"])
+    # config.json holds the folder as an absolute path: --config RUN/config.json works from another folder.
+    assert used[0].data.data_dir == str(tmp_path.resolve() / "songs")
+
+
+def test_a_refused_resume_under_local_processes_is_said_once_before_any_rank_starts(
+    tiny_run, tmp_path, monkeypatch, capsys
+):
+    from audiotrain.distributed.local import LocalPlan
+
+    root, run_dir = tiny_run
+    monkeypatch.setattr(chords, "plan_local_processes", lambda *a, **k: LocalPlan(2, mpi=object()))
+    monkeypatch.setattr(chords, "run_local_job", lambda *a, **k: pytest.fail("started the ranks"))
+    last = run_dir / "checkpoints" / "last"
+    argv = [*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(tmp_path / "r")]
+    assert chords.main([*argv, "--resume", str(last), "--num_epochs", "5", "--model.d_model", "48"]) == 2
+    _one_error_line(capsys, "model.d_model (32 there, 48 here)")

@@ -38,7 +38,14 @@ def test_a_folder_holding_files_is_refused_unless_overwrite_or_resume_inside(tmp
     run.mkdir()
     assert check_run_folder(run, "--run_dir", overwrite=False) is False  # empty
     (run / "config.json").write_text("{}")
-    with pytest.raises(FileExistsError, match=r"--run_dir .*run already holds files.*--overwrite.*--resume"):
+    # No checkpoint to continue from (a run stopped before its first step): no --resume is suggested.
+    with pytest.raises(
+        FileExistsError, match=r"--run_dir .*run already holds files.*--overwrite.*no checkpoint"
+    ):
+        check_run_folder(run, "--run_dir", overwrite=False)
+    (run / "checkpoints" / "last").mkdir(parents=True)
+    (run / "checkpoints" / "last" / "trainer_state.json").write_text("{}")
+    with pytest.raises(FileExistsError, match=r"--overwrite .*--resume .*run/checkpoints/last to continue"):
         check_run_folder(run, "--run_dir", overwrite=False)
     assert check_run_folder(run, "--run_dir", overwrite=False, resume=run / "checkpoints" / "last") is False
     assert check_run_folder(run, "--run_dir", overwrite=True) is True

@@ -52,6 +52,15 @@ class AnnotationWarning(UserWarning):
     """A chord annotation that is used, with a choice the user should know about."""
 
 
+class SeveralAnnotationsWarning(AnnotationWarning):
+    """A JAMS file with several chord annotations, of which the first is read: `path`, and `annotators` (one
+    description per chord annotation), for a caller that lists such files itself."""
+
+    def __init__(self, message: str, path: Path, annotators: list[str]):
+        super().__init__(message)
+        self.path, self.annotators = path, annotators
+
+
 @dataclass(frozen=True)
 class ChordSegment:
     """One labelled time span: ``start`` and ``end`` in seconds, ``label`` in Harte syntax."""
@@ -293,12 +302,11 @@ def read_jams(
         if len(chord_indices) > 1:
             # Several annotators (or versions): say which one is used rather than pick silently.
             who = [_annotator(annotations[i]) for i in chord_indices]
-            warnings.warn(
+            message = (
                 f"{path}: {len(chord_indices)} chord annotations ({', '.join(who)}); using the first. "
-                "read_jams(path, annotation_index=i) reads another.",
-                AnnotationWarning,
-                stacklevel=2,
+                "read_jams(path, annotation_index=i) reads another."
             )
+            warnings.warn(SeveralAnnotationsWarning(message, path, who), stacklevel=2)
     if not 0 <= annotation_index < len(annotations):
         raise AnnotationError(
             f"{path}: annotation {annotation_index} does not exist ({len(annotations)} annotations)"

@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import math
 import mimetypes
+import re
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from audiotrain.audio import AUDIO_SUFFIXES, UNREADABLE_AUDIO_SUFFIXES, AudioError, get_duration
-from audiotrain.chords.lab import AnnotationError, ChordSegment, read_annotation
+from audiotrain.chords.lab import AnnotationError, ChordSegment, SeveralAnnotationsWarning, read_annotation
 from audiotrain.chords.vocabulary import IGNORE_INDEX, encode_label
 from audiotrain.data import Dataset
 
@@ -39,6 +40,8 @@ import numpy as np
 
 #: Annotation suffixes, in order of preference when a song has several.
 ANNOTATION_SUFFIXES = (".lab", ".jams", ".jamz")
+#: Other suffixes of .lab-format annotations (`read_annotation` reads them): not paired, but named as a hint.
+OTHER_LAB_SUFFIXES = (".txt", ".chords")
 #: An annotation that runs this many seconds past the end of its audio is not used: it belongs to another
 #: version of the recording (or the audio is cut), so its labels would be misaligned.
 MAX_ANNOTATION_OVERHANG_S = 2.0
@@ -67,6 +70,8 @@ class SongIndex:
     mismatched: list[tuple[Path, str]] = field(default_factory=list)
     duplicates: list[tuple[Path, str]] = field(default_factory=list)
     unsupported_audio: list[tuple[Path, str]] = field(default_factory=list)
+    several_annotations: list[tuple[Path, str]] = field(default_factory=list)  # used: not a problem
+    near_misses: list[tuple[Path, Path]] = field(default_factory=list)  # (audio, annotation) nearly paired
 
     def __len__(self) -> int:
         return len(self.songs)
@@ -110,6 +115,15 @@ class SongIndex:
                 [message for _, message in self.mismatched],
             ),
             ("ignored duplicates", [f"{p}: {why}" for p, why in self.duplicates]),
+            (
+                "JAMS files with several chord annotations (the first is used; to train on another, keep it "
+                "alone in the file)",
+                [f"{p}: {who}" for p, who in self.several_annotations],
+            ),
+            (
+                "audio files with an annotation named nearly like them (rename it to pair them)",
+                [f"{a}: did you mean {n.name}? (pairs as {a.stem}.lab)" for a, n in self.near_misses],
+            ),
         ]
         for title, items in groups:
             if items:
@@ -154,6 +168,7 @@ def scan_song_folder(
     audio: dict[Path, Path] = {}
     annotations: dict[Path, Path] = {}
     other_media: dict[Path, Path] = {}  # stem -> an audio/video file of a format the loader does not read
+    other_labs: list[Path] = []  # .txt / .chords files: annotations, perhaps, under a suffix not paired
     index = SongIndex(root=root)
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         suffix = path.suffix.lower()
@@ -174,6 +189,8 @@ def scan_song_folder(
                 annotations[key] = path
             else:
                 index.duplicates.append((path, f"another annotation with the same stem is used: {kept.name}"))
+        elif suffix in OTHER_LAB_SUFFIXES:
+            other_labs.append(path)
         elif _looks_like_unsupported_audio(path):
             other_media.setdefault(key, path)
     for key, audio_path in audio.items():
@@ -183,10 +200,19 @@ def scan_song_folder(
             continue
         if validate:
             try:
-                segments = read_annotation(annotation_path, allow_gaps=allow_gaps)
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always", SeveralAnnotationsWarning)
+                    segments = read_annotation(annotation_path, allow_gaps=allow_gaps)
             except AnnotationError as err:
                 index.invalid.append((annotation_path, str(err)))
                 continue
+            for warning in caught:  # listed in the report, once, rather than warned at every read
+                if isinstance(warning.message, SeveralAnnotationsWarning):
+                    index.several_annotations.append((annotation_path, ", ".join(warning.message.annotators)))
+                else:
+                    warnings.warn_explicit(
+                        warning.message, warning.category, warning.filename, warning.lineno
+                    )
             # A header read (no decoding), so a broken file is reported here rather than failing a
             # batch hours into training.
             try:
@@ -225,7 +251,29 @@ def scan_song_folder(
                     f"ffmpeg -i {media.name} {media.stem}.flac",
                 )
             )
+    index.near_misses = _near_misses(index.unpaired_audio, index.unpaired_annotations + other_labs)
     return index
+
+
+def _near_misses(audio: list[Path], annotations: list[Path]) -> list[tuple[Path, Path]]:
+    """(audio, annotation) in the same folder whose names differ only in case (``Song.wav``, ``song.lab``), in
+    spaces, underscores or hyphens (``song 3``, ``song_3``), by the audio suffix (``song.wav.lab``) or by the
+    annotation's suffix (``song.txt``): likely meant as pairs."""
+
+    def loose(name: str) -> str:  # case, and spaces, underscores and hyphens, ignored
+        return re.sub(r"[\s_-]+", "_", name.lower())
+
+    by_stem: dict[tuple[Path, str], Path] = {}
+    for path in annotations:
+        by_stem.setdefault((path.parent, loose(path.with_suffix("").name)), path)
+    found = []
+    for path in audio:
+        for stem in (loose(path.stem), loose(path.name)):
+            match = by_stem.get((path.parent, stem))
+            if match is not None:
+                found.append((path, match))
+                break
+    return found
 
 
 def _looks_like_unsupported_audio(path: Path) -> bool:

@@ -40,10 +40,18 @@ def holds_files(folder: Path) -> bool:
     return folder.is_dir() and any(folder.iterdir())
 
 
-def check_run_folder(folder: Path, flag: str, overwrite: bool, resume: str | Path | None = None) -> bool:
+def check_run_folder(
+    folder: Path,
+    flag: str,
+    overwrite: bool,
+    resume: str | Path | None = None,
+    resume_hint: str | None = None,
+) -> bool:
     """Refuse a run folder that is a file, or holds files, unless `overwrite` or `resume` names a
     checkpoint inside it (continuing that run). Returns True when the earlier run is to be replaced: call
-    `clear_run_outputs` once every other check has passed, so an early error leaves it as it was."""
+    `clear_run_outputs` once every other check has passed, so an early error leaves it as it was.
+
+    The refusal suggests `resume_hint` (default: ``--resume`` with the run's newest checkpoint, if any)."""
     if folder.exists() and not folder.is_dir():
         raise FileExistsError(f"{flag} {folder} is a file; expected a run folder (new, or empty)")
     if not holds_files(folder):
@@ -51,11 +59,25 @@ def check_run_folder(folder: Path, flag: str, overwrite: bool, resume: str | Pat
     if resume is not None and is_inside(resume, folder):
         return False  # resuming a run of this folder: it goes on writing there
     if not overwrite:
+        if resume_hint is None:
+            checkpoint = newest_checkpoint(folder / "checkpoints")
+            resume_hint = f"--resume {checkpoint}" if checkpoint is not None else None
+        options = (
+            f"pass --overwrite to replace the run there, or {resume_hint} to continue it"
+            if resume_hint
+            else "or pass --overwrite to replace the run there (it has no checkpoint to continue from)"
+        )
         raise FileExistsError(
-            f"{flag} {folder} already holds files (a previous run?); choose a new {flag}, pass --overwrite to "
-            f"replace the run there, or --resume {folder}/checkpoints/last to continue it"
+            f"{flag} {folder} already holds files (a previous run?); choose a new {flag}, {options}"
         )
     return True
+
+
+def newest_checkpoint(folder: Path) -> Path | None:
+    """The checkpoint a stopped run continues from: the newer of ``folder/interrupted`` (Ctrl-C) and
+    ``folder/last`` (the end of an epoch, where a crash left it); None when it has neither."""
+    found = [folder / name for name in ("interrupted", "last") if (folder / name / ckpt.STATE_FILE).is_file()]
+    return max(found, key=lambda path: (path / ckpt.STATE_FILE).stat().st_mtime, default=None)
 
 
 def check_checkpoint_folder(folder: Path, run_dir: Path | None, flag: str, resume: str | Path | None) -> None:

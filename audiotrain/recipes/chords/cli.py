@@ -28,11 +28,12 @@ import errno
 import os
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 from audiotrain.audio import AudioError, SkipCounter
-from audiotrain.chords.lab import jams_text, write_jams, write_lab
+from audiotrain.chords.lab import SeveralAnnotationsWarning, jams_text, write_jams, write_lab
 from audiotrain.datasets.chord_songs import scan_song_folder
 from audiotrain.distributed import collectives
 from audiotrain.distributed.local import install_rank_stop_signal, plan_local_processes, run_local_job
@@ -51,7 +52,7 @@ from audiotrain.recipes.chords.predict import (
     annotation_in_the_way,
     output_paths,
 )
-from audiotrain.recipes.chords.train import check_output_folders, run_training
+from audiotrain.recipes.chords.train import check_output_folders, check_resume_settings, run_training
 from audiotrain.recipes.config_cli import (
     USER_ERRORS,
     SettingsParser,
@@ -84,7 +85,21 @@ DECODE_CHOICES = {"decode.method": ("viterbi", "median", "argmax")}
 AUDIO_GLOB_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff", ".opus", ".oga", ".wave")
 
 
-def _training_parser(prog: str, description: str, needs_data: bool) -> argparse.ArgumentParser:
+RESUME_HELP = "resume training from this checkpoint folder (e.g. RUN/checkpoints/last)"
+OVERWRITE_HELP = (
+    "replace a previous run in --run_dir (its checkpoints, config.json, history.json, plots and evaluation; "
+    "other files stay); without it a --run_dir that holds files is refused, unless --resume names a "
+    "checkpoint inside it"
+)
+
+
+def _training_parser(
+    prog: str,
+    description: str,
+    needs_data: bool,
+    resume_help: str = RESUME_HELP,
+    overwrite_help: str = OVERWRITE_HELP,
+) -> argparse.ArgumentParser:
     parser = SettingsParser(prog=prog, description=description)
     if needs_data:
         parser.add_argument(
@@ -102,19 +117,8 @@ def _training_parser(prog: str, description: str, needs_data: bool) -> argparse.
         help="YAML/JSON file with TrainingConfig fields (flags override it), or a run's config.json (repeats it)",
     )
     add_preset_argument(parser, PRESETS)
-    parser.add_argument(
-        "--resume",
-        type=Path,
-        default=None,
-        help="resume training from this checkpoint folder (e.g. RUN/checkpoints/last)",
-    )
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace a previous run in --run_dir (its checkpoints, config.json, history.json, plots and "
-        "evaluation; other files stay); without it a --run_dir that holds files is refused, unless --resume "
-        "names a checkpoint inside it",
-    )
+    parser.add_argument("--resume", type=Path, default=None, help=resume_help)
+    parser.add_argument("--overwrite", action="store_true", help=overwrite_help)
     parser.add_argument(
         "--benchmark",
         action="store_true",
@@ -222,7 +226,8 @@ def _with_data_folder(
         )
     if not folder.is_dir():
         parser.error(f"{source}: no such folder")
-    return replace(config, data=replace(config.data, data_dir=str(folder)))
+    # Absolute: the run's config.json then repeats the run (--config RUN/config.json) from any folder.
+    return replace(config, data=replace(config.data, data_dir=str(folder.resolve())))
 
 
 def _cmd_train(argv: list[str], demo: bool) -> int:
@@ -247,16 +252,20 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
     except ValueError as error:
         parser.error(str(error))
     if plan.processes > 1:
-        # Refusals of the run folder come once, from here, not from every rank.
+        # Refusals of the run folder and of the checkpoint to resume come once, from here, not from each rank.
         check_output_folders(
             config, Path(args.run_dir) if args.run_dir else None, args.resume, args.overwrite
         )
+        if args.resume:
+            check_resume_settings(config, args.resume)
         return run_local_job(plan, "audiotrain.recipes.chords", ([] if demo else ["train"]) + argv)
     if plan.note:
         print(plan.note)
     result = run_training(config, args.run_dir, resume=args.resume, overwrite=args.overwrite)
     if not collectives.is_main_process():
         return 0  # rank 0 reports for a data-parallel job
+    if result.checkpoint is None:  # run_training said that Ctrl-C came before anything was saved
+        return 130
     print(f"\nrun folder: {result.run_dir}")
     print(f"  checkpoint:  {result.checkpoint}")
     print(f"  history:     {result.run_dir / 'history.json'} (+ training_curves.png)")
@@ -277,12 +286,16 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
 
 
 def _cmd_cv(argv: list[str]) -> int:
-    from audiotrain.recipes.chords.cv import run_cross_validation
+    from audiotrain.recipes.chords.cv import CrossValidationInterrupted, run_cross_validation
 
     parser = _training_parser(
         "python -m audiotrain.recipes.chords cv",
         "Cross-validation grouped by song: every song is scored by the fold that did not train on it.",
         needs_data=True,
+        resume_help="continue the cv run in this folder (stopped by Ctrl-C or a crash) with the same flags: "
+        "its finished folds are kept, the stopped one resumes from its checkpoint, the rest are trained",
+        overwrite_help="replace a previous cv run in --run_dir (its fold<k>/ folders, oof/, cv_scores.* and "
+        "cv_progress.json; other files stay); without it a --run_dir that holds files is refused",
     )
     parser.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
     args = parser.parse_args(argv)
@@ -297,8 +310,30 @@ def _cmd_cv(argv: list[str]) -> int:
             f"--processes {config.processes}: cv trains its folds in this process (the demo and train commands "
             "start one process per core); under mlx.launch or mpirun every fold trains data parallel"
         )
-    run_dir = args.run_dir or Path("runs") / time.strftime("chords-cv-%Y%m%d-%H%M%S")
-    result = run_cross_validation(config, run_dir, folds=args.folds)
+    if args.resume is not None and args.overwrite:
+        parser.error("--resume continues the cv run in its folder and --overwrite replaces it; give one")
+    if (
+        args.resume is not None
+        and args.run_dir is not None
+        and args.resume.resolve() != args.run_dir.resolve()
+    ):
+        parser.error(
+            f"--resume {args.resume} names the cv run folder to continue; --run_dir {args.run_dir} differs"
+        )
+    run_dir = args.resume or args.run_dir or Path("runs") / time.strftime("chords-cv-%Y%m%d-%H%M%S")
+    try:
+        result = run_cross_validation(
+            config, run_dir, folds=args.folds, overwrite=args.overwrite, resume=args.resume is not None
+        )
+    except CrossValidationInterrupted as stop:
+        saved = f"saved {stop.checkpoint}" if stop.checkpoint else "stopped before its first step"
+        again = [arg for arg in argv if arg != "--overwrite"]  # (the run to continue is the new one)
+        command = resume_command("audiotrain.recipes.chords", ["cv", *again], run_dir)
+        print(
+            f"\ncross-validation interrupted (Ctrl-C) in fold {stop.fold + 1}/{args.folds} ({saved}); "
+            f"no later fold was trained and no cv scores were written. Continue it with:\n  {command}"
+        )
+        return 130  # as a shell reports a command that Ctrl-C stopped (128 + SIGINT)
     print(f"\nrun folder: {result.run_dir} (fold<k>/, oof/*.lab, cv_scores.json, cv_scores.md)")
     return 0
 
@@ -348,7 +383,7 @@ def _cmd_evaluate(argv: list[str]) -> int:
         allow_gaps=args.allow_gaps,
         min_duration=max(p.features.min_seconds for p in (predictor, against) if p is not None),
     )
-    if index.problems:
+    if index.problems or index.several_annotations:
         print(index.report(), file=sys.stderr)
     if not index.songs:
         print(f"error: no annotated songs in {args.data}", file=sys.stderr)
@@ -435,7 +470,14 @@ def _cmd_predict(argv: list[str]) -> int:
     if not files:
         print(f"error: no audio files ({', '.join(AUDIO_GLOB_SUFFIXES)}) in {args.input}", file=sys.stderr)
         return 2
-    out_dir = Path(args.output) if args.output else args.input.with_name(args.input.name + "-chords")
+    # Resolved first: "." and "x/.." name no folder to put "-chords" after.
+    source = args.input.resolve()
+    out_dir = Path(args.output) if args.output else source.with_name(source.name + "-chords")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FileExistsError(
+            f"-o {out_dir} is a file; a folder input ({args.input}) needs an output folder, where one file "
+            "per song is written"
+        )
     targets, renamed = output_paths(files, args.input, out_dir, suffix)
     _refuse_to_replace_annotations(targets.values(), args.overwrite)  # before any work
     refuse_existing_outputs(targets.values(), args.overwrite)
@@ -538,11 +580,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     try:
-        if command in ("demo", "train"):
-            return _cmd_train(argv, demo=command == "demo")
-        if command == "cv":
-            return _cmd_cv(argv)
-        return _cmd_evaluate(argv) if command == "evaluate" else _cmd_predict(argv)
+        with warnings.catch_warnings():
+            # The folder scan lists these files once, in its report; each later read would warn again.
+            warnings.simplefilter("ignore", SeveralAnnotationsWarning)
+            if command in ("demo", "train"):
+                return _cmd_train(argv, demo=command == "demo")
+            if command == "cv":
+                return _cmd_cv(argv)
+            return _cmd_evaluate(argv) if command == "evaluate" else _cmd_predict(argv)
     except USER_ERRORS as error:
         if os.environ.get("AUDIOTRAIN_TRACEBACK"):
             raise

@@ -97,6 +97,10 @@ class ChordFeatureConfig:
                 f"features.hop_length (--features.hop_length) must be 1 to sr = {self.sr} samples "
                 f"(at least a frame per second), got {self.hop_length!r}"
             )
+        if not 0 < self.fmin < float("inf"):  # (NaN fails every comparison)
+            raise ValueError(
+                f"features.fmin (--features.fmin) must be a finite frequency > 0 Hz, got {self.fmin}"
+            )
         if not 0 < self.log_gain < float("inf"):
             raise ValueError(
                 f"features.log_gain (--features.log_gain) must be finite and > 0, got {self.log_gain}"
@@ -113,8 +117,11 @@ class ChordFeatureConfig:
                 "features.bass_view_filter_scale (--features.bass_view_filter_scale) must be from 0.05 to 1, "
                 f"got {self.bass_view_filter_scale!r}"
             )
-        if self.max_pitch_shift < 0 or self.log_gain <= 0:
-            raise ValueError("features.max_pitch_shift must be >= 0 and features.log_gain > 0")
+        if not isinstance(self.max_pitch_shift, int) or self.max_pitch_shift < 0:
+            raise ValueError(
+                "features.max_pitch_shift (--features.max_pitch_shift) must be an integer >= 0, "
+                f"got {self.max_pitch_shift!r}"
+            )
         self.cqt_config()  # validates the rest (Nyquist, hop)
 
     @property

@@ -8,18 +8,43 @@ scored on. In each fold the other songs are split again by song into train and v
 at least one song). Each fold is a whole `run_training` run in ``RUN/fold<k>/`` (checkpoints, history,
 ``evaluation/``). The run folder also gets ``oof/`` (the out-of-fold ``.lab`` prediction of every song) and
 ``cv_scores.json`` / ``cv_scores.md`` (each metric per fold, its mean and standard deviation, in %).
+
+Ctrl-C stops the whole cross-validation: the fold it stopped saves its ``interrupted`` checkpoint, no later
+fold trains and no cv scores are written (`CrossValidationInterrupted`). ``cv_progress.json`` records the
+folds finished so far, with the settings and songs they were made of, so that ``--resume RUN`` keeps them,
+continues the stopped fold from its checkpoint and trains the rest.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 from pathlib import Path
 
 from audiotrain.cross_validation import CVResult, grouped_folds
 from audiotrain.metrics.chord_scores import CHORD_METRICS
+from audiotrain.recipes._run import check_run_folder, clear_run_outputs, newest_checkpoint
 from audiotrain.recipes.chords.config import TrainingConfig
 from audiotrain.recipes.chords.data import SongSplits, demo_splits, folder_splits
 from audiotrain.recipes.chords.train import run_training
+from audiotrain.recipes.split_record import describe_difference
+
+#: The record of a cv run's folds, written as it starts and after each fold: what ``--resume`` continues.
+PROGRESS_FILE = "cv_progress.json"
+#: What a cv run writes beside its ``fold<k>/`` folders (``--overwrite`` removes these and the folds).
+CV_OUTPUTS = ("oof", "cv_scores.json", "cv_scores.md", PROGRESS_FILE)
+#: Settings that do not change what a fold trains: a resumed cv run may differ in them.
+RESUMABLE_CHANGES = frozenset({"progress_bar", "num_workers"})
+
+
+class CrossValidationInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped fold `fold` (from 0) of the cv run in `run_dir`; its `checkpoint` is where it saved
+    (None when it stopped before its first step). ``run_cross_validation(..., resume=True)`` continues."""
+
+    def __init__(self, run_dir: Path, fold: int, checkpoint: Path | None):
+        super().__init__(f"cross-validation in {run_dir} interrupted in fold {fold}")
+        self.run_dir, self.fold, self.checkpoint = run_dir, fold, checkpoint
 
 
 def all_songs(config: TrainingConfig) -> tuple[list, str]:
@@ -62,24 +87,125 @@ def song_folds(songs: list, folds: int, val_fraction: float, seed: int, source: 
     ]
 
 
-def run_cross_validation(config: TrainingConfig, run_dir: str | Path, folds: int = 5, log=print) -> CVResult:
-    """Train and evaluate ``folds`` folds grouped by song; see the module docstring for what is written."""
+def run_cross_validation(
+    config: TrainingConfig,
+    run_dir: str | Path,
+    folds: int = 5,
+    log=print,
+    overwrite: bool = False,
+    resume: bool = False,
+) -> CVResult:
+    """Train and evaluate ``folds`` folds grouped by song; see the module docstring for what is written.
+
+    A `run_dir` holding files is refused unless `overwrite` (which removes what a cv run writes there, and
+    nothing else) or `resume` (which continues the cv run there: finished folds are kept, the first unfinished
+    one resumes from its newest checkpoint). Raises `CrossValidationInterrupted` when Ctrl-C stops a fold."""
     run_dir = Path(run_dir)
+    replace = check_run_folder(
+        run_dir, "--run_dir", overwrite, run_dir if resume else None, resume_hint=f"--resume {run_dir}"
+    )
     songs, source = all_songs(config)
+    names = [song.name for song in songs]
+    progress_path = run_dir / PROGRESS_FILE
+    progress = {"folds": folds, "songs": names, "config": config.to_dict(), "done": {}}
+    if resume:
+        progress["done"] = _finished_folds(progress_path, progress)
     splits = song_folds(songs, folds, config.data.val_fraction, config.seed, source)
+    if replace:
+        clear_run_outputs(run_dir, cv_outputs(run_dir), log)
     oof = run_dir / "oof"
     oof.mkdir(parents=True, exist_ok=True)
+    _write_json(progress_path, progress)
     fold_scores, histories = [], []
     for k, split in enumerate(splits):
+        fold_dir = run_dir / f"fold{k}"
+        if str(k) in progress["done"]:
+            log(f"\n=== fold {k + 1}/{folds}: finished earlier, kept ({fold_dir})")
+            fold_scores.append(progress["done"][str(k)])
+            histories.append(json.loads((fold_dir / "history.json").read_text()))
+            continue
         log(f"\n=== fold {k + 1}/{folds}: {split.describe()}")
-        result = run_training(config, run_dir / f"fold{k}", splits=split, log=log)
+        checkpoint = newest_checkpoint(fold_dir / "checkpoints") if resume else None
+        # Resuming, a fold with no checkpoint (stopped before its first step) is this cv run's own: replaced.
+        result = run_training(
+            config,
+            fold_dir,
+            splits=split,
+            log=log,
+            resume=checkpoint,
+            overwrite=resume and checkpoint is None,
+        )
+        if result.interrupted:
+            raise CrossValidationInterrupted(run_dir, k, result.interrupted_checkpoint)
         fold_scores.append({m: float(result.evaluation.scores.pooled[m]) for m in CHORD_METRICS})
         histories.append(result.history)
-        for lab in (run_dir / f"fold{k}" / "evaluation").glob("*.lab"):
-            shutil.copyfile(lab, oof / lab.name)
+        evaluation = fold_dir / "evaluation"
+        for lab in evaluation.rglob("*.lab"):  # songs in sub-folders keep them: albumA/x and albumB/x differ
+            target = oof / lab.relative_to(evaluation)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(lab, target)
+        progress["done"][str(k)] = fold_scores[-1]
+        _write_json(progress_path, progress)
     cv = CVResult(run_dir, fold_scores, histories, [run_dir / f"fold{k}" for k in range(folds)], percent=True)
     cv.write(songs=len(songs))
     log(
         f"\n{folds}-fold cross-validation over {len(songs)} songs (grouped by song), scores in %:\n{cv.table()}"
     )
     return cv
+
+
+def cv_outputs(run_dir: Path) -> list[str]:
+    """What a cv run writes in `run_dir` (``--overwrite`` removes these and nothing else): its folds,
+    however many an earlier run had, and `CV_OUTPUTS`."""
+    folds = [p.name for p in run_dir.glob("fold*") if re.fullmatch(r"fold\d+", p.name)]
+    return sorted(folds) + list(CV_OUTPUTS)
+
+
+def _finished_folds(path: Path, now: dict) -> dict[str, dict[str, float]]:
+    """The scores of the folds the cv run at ``path.parent`` finished, once its record shows that the same
+    folds of the same songs with the same settings are being continued."""
+    run_dir = path.parent
+    try:
+        before = json.loads(path.read_text())
+    except (OSError, ValueError):
+        raise ValueError(
+            f"--resume {run_dir}: not a cv run folder ({path.name}, which a cv run writes as it starts, is "
+            "missing or unreadable); pass --overwrite to start a new cv run there"
+        ) from None
+    if before.get("folds") != now["folds"]:
+        raise ValueError(
+            f"--resume {run_dir}: that cv run has {before.get('folds')} folds, not {now['folds']}; "
+            f"resume with --folds {before.get('folds')}"
+        )
+    if before.get("songs") != now["songs"]:
+        difference = describe_difference({"all": before.get("songs") or []}, {"all": now["songs"]}, "songs")
+        raise ValueError(
+            f"--resume {run_dir}: its folds were made of other songs{difference}; restore the data, or "
+            "pass --overwrite to start a new cv run"
+        )
+    changed = _changed_settings(before.get("config") or {}, now["config"])
+    if changed:
+        raise ValueError(
+            f"--resume {run_dir}: its finished folds were trained with other settings: "
+            + ", ".join(f"{key} ({a!r} there, {b!r} here)" for key, a, b in changed[:5])
+            + "; resume with the same flags as that run, or pass --overwrite to start a new cv run"
+        )
+    return dict(before.get("done") or {})
+
+
+def _changed_settings(before: dict, now: dict, prefix: str = "") -> list[tuple[str, object, object]]:
+    """(dotted key, value before, value now) of every setting that differs, nested sections walked."""
+    changed = []
+    for key in sorted(set(before) | set(now)):
+        a, b = before.get(key), now.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changed += _changed_settings(a, b, f"{prefix}{key}.")
+        elif a != b and key not in RESUMABLE_CHANGES:
+            changed.append((prefix + key, a, b))
+    return changed
+
+
+def _write_json(path: Path, record: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")  # replaced whole: a crash never leaves half a record
+    tmp.write_text(json.dumps(record, indent=1) + "\n")
+    tmp.replace(path)

@@ -186,7 +186,9 @@ def drop_undecodable(
     def keep(part: list[SongEntry]) -> list[SongEntry]:
         return [song for song in part if id(song) not in bad]
 
-    kept = SongSplits(keep(splits.train), keep(splits.val), keep(splits.test), splits.source)
+    # The source line counts the songs found; say how many of them are left out, so the split adds up.
+    source = f"{splits.source} ({len(dropped)} left out: audio does not decode)" if dropped else splits.source
+    kept = SongSplits(keep(splits.train), keep(splits.val), keep(splits.test), source)
     if dropped and (not kept.train or not kept.val):
         raise ValueError(
             "too few songs left to train and validate once those whose audio does not decode are left "

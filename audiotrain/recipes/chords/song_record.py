@@ -110,7 +110,8 @@ def check_resume_songs(
     if counts_before != counts_now:
         raise ValueError(
             f"cannot resume from {folder}: it was trained on {describe_counts(counts_before, 'songs')}, but {where} "
-            f"now gives {describe_counts(counts_now, 'songs')}. {remedy}"
+            f"now gives {describe_counts(counts_now, 'songs')}"
+            f"{describe_difference(before_names, split_names(splits), 'songs', RESPLIT_HINT)}. {remedy}"
         )
     demo_before, demo_now = before.get("demo"), now["demo"]
     if demo_before and demo_now:

@@ -65,11 +65,12 @@ class RunResult:
     """What `run_training` produced."""
 
     run_dir: Path
-    checkpoint: Path
+    checkpoint: Path | None  # None when Ctrl-C stopped the run before its first step
     history: dict
     evaluation: EvaluationResult | None
     train_seconds: float
-    interrupted_checkpoint: Path | None = None  # set when Ctrl-C stopped training early
+    interrupted_checkpoint: Path | None = None  # set when Ctrl-C stopped training early and it saved
+    interrupted: bool = False  # Ctrl-C stopped training early (with or without a checkpoint)
 
 
 #: What a run writes in its folder: ``--overwrite`` removes these (and only these) before the new run.
@@ -131,13 +132,7 @@ def run_training(
     run_dir = Path(run_dir) if run_dir is not None else None
     replace = check_output_folders(config, run_dir, resume, overwrite)
     if resume:  # before any feature is computed or folder written
-        resume_folder = ckpt.resolve_checkpoint(resume)
-        state = ckpt.read_state(resume_folder)  # read once: the checks below and the song check after
-        stored = state.get("module_state", {}).get(CHECKPOINT_KEY, {})
-        # Features first: the model's input width follows them and has no flag of its own.
-        check_stored_features(stored.get("features"), asdict(config.features))
-        check_stored_model(stored.get("model_config"), config.model)
-        _check_epochs_left(resume_folder, state, config.num_epochs)
+        resume_folder, state = check_resume_settings(config, resume)
     from_demo = splits is None and not config.data.data_dir
     splits, feature_fn, cache = _prepare_songs(config, splits, log)
     if resume:  # before the run folder, the model and the Trainer
@@ -163,16 +158,61 @@ def run_training(
     early_stop = _early_stop_line(early_stopping)
     if early_stop:
         log(early_stop)
+    if trainer.interrupted and trainer.interrupted_checkpoint is None:
+        # Ctrl-C before the first step saved nothing: a new run leaves no folder that a rerun of the same
+        # command would be refused for (a resumed run's folder keeps the checkpoint it resumed from).
+        if main:
+            finish_loggers(loggers)
+            if not resume:
+                _remove_run_outputs(run_dir)
+        log("interrupted before the first step; nothing was saved")
+        return RunResult(run_dir, None, trainer.history, None, train_seconds, interrupted=True)
     if not main:  # the other ranks' part ends with the fit
-        return RunResult(run_dir, checkpoint_dir / "best", trainer.history, None, train_seconds, None)
+        return RunResult(
+            run_dir,
+            checkpoint_dir / "best",
+            trainer.history,
+            None,
+            train_seconds,
+            interrupted=trainer.interrupted,
+        )
 
     best = _write_training_outputs(trainer, run_dir, checkpoint_dir, train_seconds, log)
     log(f"feature cache: {cache.report()['entries']} songs in {cache.folder}")
     evaluation = _evaluate_held_out(best, splits, run_dir, config, log)
     _report_to_loggers(loggers, trainer, run_dir, evaluation, log)
     return RunResult(
-        run_dir, best, trainer.history, evaluation, train_seconds, trainer.interrupted_checkpoint
+        run_dir,
+        best,
+        trainer.history,
+        evaluation,
+        train_seconds,
+        trainer.interrupted_checkpoint,
+        trainer.interrupted,
     )
+
+
+def check_resume_settings(config: TrainingConfig, resume: str | Path) -> tuple[Path, dict]:
+    """The checks of a ``--resume`` that read only its checkpoint (features, model, epochs left), before any
+    data is read; returns (the checkpoint folder, its trainer state). The launcher of local processes runs
+    them too, so that a refusal comes once, not from every rank."""
+    folder = ckpt.resolve_checkpoint(resume)
+    state = ckpt.read_state(folder)  # read once: the checks below and the song check after
+    stored = state.get("module_state", {}).get(CHECKPOINT_KEY, {})
+    # Features first: the model's input width follows them and has no flag of its own.
+    check_stored_features(stored.get("features"), asdict(config.features))
+    check_stored_model(stored.get("model_config"), config.model)
+    _check_epochs_left(folder, state, config.num_epochs)
+    return folder, state
+
+
+def _remove_run_outputs(run_dir: Path) -> None:
+    """Remove what this run wrote (`RUN_OUTPUTS`), and `run_dir` itself when nothing else is left in it."""
+    clear_run_outputs(run_dir, RUN_OUTPUTS, _silent)
+    try:
+        run_dir.rmdir()
+    except OSError:  # other files (the user's, or a custom checkpoint folder's parent): it stays
+        pass
 
 
 def check_output_folders(
