@@ -3,7 +3,6 @@
 import json
 import re
 import shutil
-import warnings
 from pathlib import Path
 
 from audiotrain.chords.lab import read_annotation, read_lab, write_jams
@@ -985,7 +984,7 @@ def test_early_stopping_is_announced(tiny_run, tmp_path, capsys):
     assert "epoch 1" in line and "val_loss" in line and "patience 1" in line and "best val_loss" in line
 
 
-def test_ctrl_c_before_the_first_step_leaves_no_run_folder_in_the_way(
+def test_ctrl_c_before_the_first_step_saves_a_checkpoint_the_printed_command_continues(
     tiny_run, tmp_path, monkeypatch, capsys
 ):
     import signal
@@ -1005,16 +1004,12 @@ def test_ctrl_c_before_the_first_step_leaves_no_run_folder_in_the_way(
     argv = [*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(run_dir)]
     with monkeypatch.context() as patch:
         patch.setattr(chords_trainer, "SharedTrainer", trainer_with_ctrl_c)
-        with warnings.catch_warnings():  # (the Trainer's "nothing to train", from one that saves nothing)
-            warnings.simplefilter("ignore", UserWarning)
-            assert chords.main(argv) == 130
+        assert chords.main(argv) == 130
     out = capsys.readouterr().out
-    if (run_dir / "checkpoints" / "interrupted").is_dir():  # a Trainer that saves at step 0
-        assert "continue it with:" in out
-    else:
-        assert "interrupted before the first step; nothing was saved" in out, out
-        assert "does not exist" not in out and not run_dir.exists()
-        assert chords.main(argv) == 0  # the same command runs again
+    # The Trainer saves the state it started from: the printed command continues the run from there.
+    assert (run_dir / "checkpoints" / "last" / "model.safetensors").is_file()
+    assert "continue it with:" in out and "does not exist" not in out
+    assert chords.main([*argv, "--resume", str(run_dir / "checkpoints" / "last")]) == 0
 
 
 def test_predict_a_folder_given_as_dot_or_dotdot_writes_beside_it(tiny_run, tmp_path, monkeypatch, capsys):
