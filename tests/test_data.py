@@ -153,7 +153,9 @@ def test_batches_are_mx_arrays_and_len_counts_batches():
 
 def test_any_sequence_is_a_dataset():
     assert ys(DataLoader([{"y": i} for i in range(5)], batch_size=2)) == [[0, 1], [2, 3], [4]]
-    with pytest.raises(TypeError, match="map-style dataset"):
+    with pytest.raises(TypeError, match="map-style dataset .* or an iterable-style one"):
+        DataLoader(object())
+    with pytest.raises(TypeError, match=r"an iterator \(range_iterator\), which can be read only once"):
         DataLoader(iter(range(3)))
 
 

@@ -2,7 +2,7 @@
 
 import json
 
-from audiotrain.data import DataLoader
+from audiotrain.data import DataLoader, get_worker_info
 from audiotrain.data.sampler import epoch_order, shard_length, shard_order
 from audiotrain.distributed import collectives
 
@@ -167,3 +167,87 @@ def test_two_ranks_read_disjoint_shards_of_a_shared_drawn_order():
     assert len(seen[0]) == len(seen[1]) == 5
     assert set(seen[0]) | set(seen[1]) == set(range(9))
     assert len(set(seen[0]) & set(seen[1])) == 1  # the one padded sample: 9 samples over 2 ranks
+
+
+# ------------------------------------------------------------------ batch_size=None and iterable datasets
+
+
+class Stream:
+    """An iterable dataset of the ints 0 .. n-1 (the same stream on every rank). The loaders below get a
+    seed: one drawn on first use would be sent from rank 0, and these ranks are faked."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __iter__(self):
+        return (np.int64(i) for i in range(self.n))
+
+
+class SizedStream(Stream):
+    def __len__(self):
+        return self.n
+
+
+class WorkerShares(Stream):
+    """Worker k of W reads k, k + W, ... (get_worker_info), as a stream of shards would."""
+
+    def __iter__(self):
+        info = get_worker_info()
+        return (np.int64(i) for i in range(info.id, self.n, info.num_workers))
+
+
+def test_without_automatic_batching_each_rank_reads_its_shard_of_the_samples(monkeypatch):
+    order = epoch_order(11, shuffle=True, seed=3, epoch=0)
+    for rank in range(2):
+        batches, length = rank_batches(monkeypatch, rank, 2, batch_size=None, shuffle=True)
+        assert batches == shard_order(order, rank=rank, world_size=2, drop_last=False).tolist()
+        assert length == len(batches) == 6
+
+
+@pytest.mark.parametrize("n", [0, 1, 3, 5, 6, 7, 12])
+@pytest.mark.parametrize("world", [2, 3])
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_a_stream_is_sharded_by_batch_and_every_rank_gets_as_many(monkeypatch, n, world, drop_last):
+    """Rank r keeps batches r, r+W, ... of the whole stream, cut (drop_last) or padded from the stream's
+    start as `shard_order` cuts or pads samples; len(loader) says how many."""
+    stream = [list(range(i, min(i + 2, n))) for i in range(0, n, 2)]
+    if drop_last and stream and len(stream[-1]) < 2:
+        stream.pop()
+    per_rank = []
+    for rank in range(world):
+        monkeypatch.setattr(collectives, "_GROUP", FakeGroup(rank, world))
+        loader = DataLoader(SizedStream(n), batch_size=2, drop_last=drop_last, seed=0)
+        per_rank.append([np.array(b).tolist() for b in loader])
+        assert len(loader) == len(per_rank[-1])
+    positions = np.arange(len(stream))
+    expected = [
+        [stream[g] for g in shard_order(positions, rank=r, world_size=world, drop_last=drop_last)]
+        for r in range(world)
+    ]
+    assert per_rank == expected
+    assert len({len(batches) for batches in per_rank}) == 1
+
+
+def test_a_stream_resumes_mid_epoch_on_each_rank(monkeypatch):
+    monkeypatch.setattr(collectives, "_GROUP", FakeGroup(1, 2))
+    full = [np.array(b).tolist() for b in DataLoader(WorkerShares(13), batch_size=2, num_workers=2, seed=0)]
+    # The stream: [0, 2] [1, 3] [4, 6] [5, 7] [8, 10] [9, 11] [12] (the workers in turn); rank 1 takes every
+    # second batch and, with 7 batches for 2 ranks, repeats the stream's first batch at the end.
+    assert full == [[1, 3], [5, 7], [9, 11], [0, 2]]
+    loader = DataLoader(WorkerShares(13), batch_size=2, num_workers=2, seed=0)
+    it = iter(loader)
+    head = [np.array(next(it)).tolist() for _ in range(2)]
+    state = json.loads(json.dumps(loader.state_dict()))
+    assert state["world_size"] == 2 and state["batches_yielded"] == 2 and state["num_batches"] is None
+    resumed = DataLoader(WorkerShares(13), batch_size=2, num_workers=2, seed=0)
+    resumed.load_state_dict(state)
+    assert head + [np.array(b).tolist() for b in resumed] == full
+    monkeypatch.setattr(collectives, "_GROUP", FakeGroup(0, 1))
+    with pytest.raises(ValueError, match="written by 2 process"):
+        DataLoader(Stream(11), batch_size=2, seed=0).load_state_dict(state)
+
+
+def test_a_stream_that_splits_itself_reads_everything_with_distributed_false(monkeypatch):
+    monkeypatch.setattr(collectives, "_GROUP", FakeGroup(1, 2))
+    loader = DataLoader(SizedStream(5), batch_size=2, distributed=False, seed=0)
+    assert [np.array(b).tolist() for b in loader] == [[0, 1], [2, 3], [4]] and len(loader) == 3

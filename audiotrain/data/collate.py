@@ -81,6 +81,27 @@ def default_collate(items: Sequence[Any], _path: str = "batch") -> Any:
     return list(items)
 
 
+def default_convert(item: Any) -> Any:
+    """The ``collate_fn`` of a loader with ``batch_size=None``: one item, already a batch, is not stacked.
+
+    Array-likes other than numpy and MLX arrays (torch tensors) become numpy arrays, field by field through
+    dicts, tuples and lists; everything else is kept as it is. As for batches, numpy leaves become
+    ``mx.array`` afterwards, on the training thread (PyTorch's ``default_convert`` makes them tensors).
+    """
+    if isinstance(item, np.ndarray) or _is_mx_array(item):
+        return item
+    if hasattr(item, "__array__") and hasattr(item, "shape"):
+        return np.asarray(item)
+    if isinstance(item, Mapping):
+        return _rebuild_mapping(item, {k: default_convert(v) for k, v in item.items()})
+    if isinstance(item, tuple):
+        fields = [default_convert(v) for v in item]
+        return type(item)(*fields) if hasattr(item, "_fields") else tuple(fields)
+    if isinstance(item, list):
+        return [default_convert(v) for v in item]
+    return item
+
+
 def to_mlx(batch: Any, _path: str = "batch") -> Any:
     """Convert every numpy leaf of a batch to ``mx.array`` (float64 -> float32, int64 -> int32).
 

@@ -1,8 +1,8 @@
-"""Map-style datasets: anything with ``__len__`` and ``__getitem__(int)``."""
+"""Datasets: map-style (``__len__`` and ``__getitem__(int)``) and iterable-style (``__iter__``)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 
@@ -27,7 +27,13 @@ class Dataset:
 def check_dataset(dataset: Any) -> int:
     """Return ``len(dataset)`` after checking that it is a map-style dataset, with an actionable error."""
     if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
-        kind = "an iterable without __getitem__" if hasattr(dataset, "__iter__") else "not a dataset"
+        kind = (
+            "an iterable without __getitem__"
+            if hasattr(dataset, "__iter__")
+            else "without __len__"
+            if hasattr(dataset, "__getitem__")
+            else "not a dataset"
+        )
         raise TypeError(
             f"DataLoader needs a map-style dataset (an object with __len__ and __getitem__(int)); got "
             f"{type(dataset).__name__}, which is {kind}. Wrap iterable data in a list or a Dataset subclass."
@@ -41,6 +47,56 @@ def check_dataset(dataset: Any) -> int:
     if not isinstance(n, int) or n < 0:
         raise TypeError(f"len(dataset) must be a non-negative int, got {n!r} from {type(dataset).__name__}")
     return n
+
+
+class IterableDataset:
+    """Base class for iterable-style datasets (streams), as in PyTorch.
+
+    Subclasses implement ``__iter__``, which starts a new pass over the data and yields samples (the same
+    kinds as `Dataset.__getitem__` returns). The `DataLoader` also accepts any other object with
+    ``__iter__`` and no ``__getitem__``, and a ``torch.utils.data.IterableDataset``; subclassing marks a
+    class that also has ``__getitem__`` as a stream. ``__len__`` is optional (``len(loader)`` needs it).
+
+    With ``num_workers > 0`` every worker iterates its own copy of the dataset: split the stream in
+    ``__iter__`` with `get_worker_info`, or every worker yields every sample. ``set_epoch(epoch)``, if
+    defined, is called on each copy before the epoch's pass: draw per-epoch choices (a shuffle buffer's
+    seed) from the epoch, so that a resumed epoch replays the same stream.
+    """
+
+    def __iter__(self) -> Iterator[Any]:
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement __iter__ (one pass over the samples)"
+        )
+
+
+def is_iterable_dataset(dataset: Any) -> bool:
+    """Whether the `DataLoader` reads ``dataset`` as a stream (``iter(dataset)``) rather than by index."""
+    for cls in type(dataset).__mro__:
+        # torch's IterableDataset inherits the __getitem__ stub of torch's Dataset: recognised by its class.
+        if cls is IterableDataset or (
+            cls.__name__ == "IterableDataset" and cls.__module__.startswith("torch.utils.data")
+        ):
+            return True
+    return hasattr(dataset, "__iter__") and not hasattr(dataset, "__getitem__")
+
+
+def check_loader_dataset(dataset: Any) -> int | None:
+    """``len(dataset)`` for a map-style dataset, None for an iterable-style one; else an actionable error."""
+    if not is_iterable_dataset(dataset):
+        if not hasattr(dataset, "__getitem__"):
+            raise TypeError(
+                f"DataLoader needs a map-style dataset (an object with __len__ and __getitem__(int)) or an "
+                f"iterable-style one (an object with __iter__, such as an IterableDataset); got "
+                f"{type(dataset).__name__}, which has neither __getitem__ nor __iter__"
+            )
+        return check_dataset(dataset)
+    if isinstance(dataset, Iterator):
+        raise TypeError(
+            f"DataLoader got an iterator ({type(dataset).__name__}), which can be read only once, but the "
+            f"loader starts a new pass over its dataset every epoch (and in every worker): pass an object "
+            f"whose __iter__ starts a new pass (an IterableDataset subclass, a list)"
+        )
+    return None
 
 
 class Subset(Dataset):

@@ -1,15 +1,17 @@
-"""`DataLoader`: batches from a map-style dataset, with workers, a resumable order and MLX conversion."""
+"""`DataLoader`: batches from a map-style or iterable dataset, with workers, resumable, converted to MLX."""
 
 from __future__ import annotations
 
+import itertools
 import numbers
 import warnings
 import weakref
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from audiotrain.data.collate import default_collate, to_mlx
-from audiotrain.data.dataset import check_dataset
+from audiotrain.data.collate import default_collate, default_convert, to_mlx
+from audiotrain.data.dataset import check_loader_dataset
 from audiotrain.data.sampler import (
     batch_sampler_batches,
     epoch_order,
@@ -18,9 +20,10 @@ from audiotrain.data.sampler import (
     sampler_order,
     shard_length,
     shard_order,
+    shard_stream,
     split_batches,
 )
-from audiotrain.data.workers import BatchJob, DataLoaderError, WorkerPool
+from audiotrain.data.workers import STREAM_END, BatchJob, DataLoaderError, StreamState, WorkerPool
 from audiotrain.distributed import collectives
 
 import numpy as np
@@ -83,8 +86,9 @@ class DataLoader:
     **Data parallel.** Under ``mlx.launch``, ``mpirun`` or the NCCL backend (more than one process in
     ``mx.distributed``), each rank reads its own shard of the epoch's order, as with PyTorch's
     ``DistributedSampler``. Every rank draws the same order from ``(seed, epoch)`` (a seed drawn on first
-    use is rank 0's, sent to the others; so all ranks must start iterating together), then rank ``r`` of ``W`` takes the indices at positions ``r, r + W, r + 2W, ...``, so the shards are
-    disjoint and together cover the epoch. So that all ranks run the same number of batches of the same
+    use is rank 0's, sent to the others; so all ranks must start iterating together), then rank ``r`` of
+    ``W`` takes the indices at positions ``r, r + W, r + 2W, ...``, so the shards are disjoint and
+    together cover the epoch. So that all ranks run the same number of batches of the same
     sizes (each step's gradient average needs every rank):
 
     - ``drop_last=False``: the order is padded to a multiple of ``W`` by repeating it from its start;
@@ -102,17 +106,44 @@ class DataLoader:
     the order, so it must shard itself (``torch.utils.data.DistributedSampler``). ``distributed=False``
     turns sharding off (every rank reads everything, e.g. to evaluate on the full set on every rank).
 
+    **Iterable datasets** (an `IterableDataset`, a ``torch.utils.data.IterableDataset``, any object with
+    ``__iter__`` and no ``__getitem__``) are read as streams, as in PyTorch: each epoch calls
+    ``iter(dataset)`` (after ``dataset.set_epoch(epoch)`` if it has one) and cuts consecutive items into
+    batches of ``batch_size``, the last one short unless ``drop_last``. ``shuffle``, ``sampler`` and
+    ``batch_sampler`` raise ValueError. With ``num_workers > 0`` each worker iterates its own copy (a
+    process's unpickled one; a ``copy.copy`` per thread) and can take its share of the stream with
+    `get_worker_info`, otherwise every worker yields the whole stream; batches come from the workers in
+    turn, one each, skipping workers whose stream has ended (PyTorch's order), so with ``drop_last=False``
+    each worker's stream can end in a short batch. ``len(loader)`` needs ``len(dataset)`` (TypeError
+    without it; the Trainer then trains until the stream ends) and is then, as in PyTorch, an estimate.
+    A mid-epoch resume (`load_state_dict`) reads the epoch's stream again and skips the batches already
+    yielded (they are read and collated, not converted to MLX): exact when the dataset gives the same
+    stream for the same epoch and ``num_workers`` (seed any shuffling with the epoch from ``set_epoch``),
+    otherwise the rest of the epoch repeats some samples and misses others.
+    Under data parallel a stream cannot be sharded by index: every rank reads the whole stream (the cost:
+    each rank loads ``W`` times the data it trains on) and keeps batches ``r, r + W, r + 2W, ...``; all
+    ranks run the same number of batches: with ``drop_last`` the last ``T % W`` of ``T`` batches are dropped,
+    otherwise ranks left without a last batch repeat one from the stream's start (a short last batch then
+    meets full ones in the same step). A dataset that splits itself by rank (cheaper: each rank reads only
+    its share) needs ``distributed=False``, and must then give every rank the same number of batches, or the
+    ranks will wait on each other at the end of the epoch.
+
     Parameters
     ----------
-    dataset : Dataset or any object with ``__len__`` and ``__getitem__(int)``
-    batch_size : int
-        Samples per batch. The last batch of an epoch is shorter unless ``drop_last``.
+    dataset : Dataset, IterableDataset, or an object with ``__len__`` and ``__getitem__(int)`` or ``__iter__``
+    batch_size : int or None
+        Samples per batch. The last batch of an epoch is shorter unless ``drop_last``. None turns
+        automatic batching off, as in PyTorch: each sample (``dataset[i]`` for each index of the order, or
+        each item of the stream) is already a batch and goes to ``collate_fn`` on its own (the default,
+        `default_convert`, keeps it as it is; its numpy arrays become ``mx.array`` as batches' do), and
+        ``len(loader)`` counts samples. Exclusive with ``drop_last``.
     shuffle : bool
         Visit samples in a new random order each epoch.
     num_workers : int
         Worker threads or processes; 0 loads in the main thread.
     collate_fn : callable, optional
-        ``list of samples -> batch``; runs in the workers. Default `default_collate`.
+        ``list of samples -> batch`` (``sample -> batch`` with ``batch_size=None``); runs in the workers.
+        Default `default_collate` (`default_convert` with ``batch_size=None``).
     drop_last : bool
         Drop the last batch when it is shorter than ``batch_size``.
     prefetch_factor : int
@@ -149,8 +180,9 @@ class DataLoader:
         (``multiprocessing.get_context(...)``). Unused by thread workers.
     worker_init_fn : callable, optional
         ``worker_init_fn(worker_id)`` runs once at the start of each worker (thread or process, ids
-        ``0 .. num_workers-1``), as in PyTorch; not called with ``num_workers=0``. If it raises, iterating
-        raises `DataLoaderError` with ``stage="worker_init_fn"``, the ``worker_id`` and its traceback.
+        ``0 .. num_workers-1``), as in PyTorch, with `get_worker_info` available; not called with
+        ``num_workers=0``. If it raises, iterating raises `DataLoaderError` with
+        ``stage="worker_init_fn"``, the ``worker_id`` and its traceback.
     generator : torch.Generator, numpy.random.Generator or int, optional
         Another way to give ``seed``, for PyTorch code: a ``torch.Generator`` gives its
         ``initial_seed()``; a numpy ``Generator`` gives one 63-bit integer drawn from it when the loader
@@ -170,7 +202,7 @@ class DataLoader:
     def __init__(
         self,
         dataset: Any,
-        batch_size: int = 1,
+        batch_size: int | None = 1,
         shuffle: bool = False,
         num_workers: int = 0,
         collate_fn: Callable[[list], Any] | None = None,
@@ -192,8 +224,25 @@ class DataLoader:
         pin_memory_device: str = "",
         distributed: bool | None = None,
     ) -> None:
-        check_dataset(dataset)
+        self._iterable = check_loader_dataset(dataset) is None
         self.dataset = dataset
+        if self._iterable:
+            # PyTorch's rules and messages: a stream has no indices to shuffle or sample.
+            if shuffle:
+                raise ValueError(
+                    f"DataLoader with IterableDataset: expected unspecified shuffle option, but got "
+                    f"shuffle={shuffle}"
+                )
+            for name, value in (("sampler", sampler), ("batch_sampler", batch_sampler)):
+                if value is not None:
+                    raise ValueError(
+                        f"DataLoader with IterableDataset: expected unspecified {name} option, but got "
+                        f"{name}={value}"
+                    )
+        if batch_size is None and batch_sampler is None and drop_last:
+            raise ValueError(
+                "batch_size=None option disables auto-batching and is mutually exclusive with drop_last"
+            )
         if batch_sampler is not None:
             # PyTorch's rule and message; batch_size=1 is its default, so it counts as not given.
             if batch_size != 1 or shuffle or sampler is not None or drop_last:
@@ -204,7 +253,12 @@ class DataLoader:
                 raise TypeError(
                     f"DataLoader batch_sampler must have __len__, got {type(batch_sampler).__name__}"
                 )
-        self.batch_size = _check_int("batch_size", batch_size, 1) if batch_sampler is None else None
+        if batch_sampler is not None or batch_size is None:
+            self.batch_size = None
+        else:
+            self.batch_size = _check_int("batch_size", batch_size, 1)
+        # batch_size=None turns automatic batching off: every sample is a batch, collated on its own.
+        self._auto_collation = batch_size is not None or batch_sampler is not None
         self.num_workers = _check_int("num_workers", num_workers, 0)
         self.prefetch_factor = _check_int("prefetch_factor", prefetch_factor, 1)
         if worker_type not in _WORKER_TYPES:
@@ -219,7 +273,11 @@ class DataLoader:
                 "exclusive: the sampler defines the order)"
             )
         if sampler is not None and not hasattr(sampler, "__len__"):
-            raise TypeError(f"DataLoader sampler must have __len__, got {type(sampler).__name__}")
+            raise TypeError(
+                f"DataLoader sampler must have __len__ (the loader draws each epoch's order when the epoch "
+                f"starts), got {type(sampler).__name__}; for an endless or unsized stream of samples, pass "
+                f"an iterable dataset (an object with __iter__) instead"
+            )
         for name, fn in (("collate_fn", collate_fn), ("worker_init_fn", worker_init_fn)):
             if fn is not None and not callable(fn):
                 raise TypeError(f"DataLoader {name} must be callable, got {type(fn).__name__}")
@@ -252,7 +310,9 @@ class DataLoader:
         self.distributed = distributed
         self.timeout = float(timeout)
         self.multiprocessing_context = multiprocessing_context
-        self.collate_fn = collate_fn if collate_fn is not None else default_collate
+        if collate_fn is None:
+            collate_fn = default_collate if self._auto_collation else default_convert
+        self.collate_fn = collate_fn
         self.worker_init_fn = worker_init_fn
         self.pin_memory = bool(pin_memory)  # no-op, see the class docstring
         self.pin_memory_device = pin_memory_device
@@ -267,6 +327,7 @@ class DataLoader:
         self._started = False  # has an iteration of self._epoch begun?
         self._resume_at = 0  # batches of self._epoch to skip on the next iteration (after load_state_dict)
         self._yielded = 0  # batches of self._epoch handed out so far
+        self._stream_length: int | None = None  # batches of an iterable dataset's epoch, once it ended
         self._token = 0  # identifies the newest iterator; older ones stop updating the position
         self._pool: WorkerPool | None = None  # the persistent pool
         # Fingerprints of a user sampler's order: of the running epoch, and of the epoch a checkpoint was in.
@@ -301,14 +362,26 @@ class DataLoader:
         self._started = False
 
     def __len__(self) -> int:
-        """Number of batches in one epoch (of this rank, when sharded)."""
+        """Number of batches in one epoch (of this rank, when sharded).
+
+        For an iterable dataset, computed from ``len(dataset)`` as PyTorch does (TypeError without it): an
+        estimate, since each worker's stream ends in its own short batch (unless ``drop_last``).
+        """
         if self.batch_sampler is not None:
             return len(self.batch_sampler)
-        n = len(self.sampler) if self.sampler is not None else len(self.dataset)
         shard = self._shard()
+        if self._iterable:
+            if not hasattr(self.dataset, "__len__"):
+                raise TypeError(
+                    f"len(DataLoader) is unknown: the iterable dataset {type(self.dataset).__name__} has no "
+                    f"__len__ (the loader reads it until it ends)"
+                )
+            n = num_batches(len(self.dataset), self.batch_size or 1, self.drop_last)
+            return n if shard is None else shard_length(n, shard[1], self.drop_last)  # batches are sharded
+        n = len(self.sampler) if self.sampler is not None else len(self.dataset)
         if shard is not None:
             n = shard_length(n, shard[1], self.drop_last)
-        return num_batches(n, self.batch_size, self.drop_last)
+        return num_batches(n, self.batch_size or 1, self.drop_last)
 
     def _shard(self) -> tuple[int, int] | None:
         """(rank, world_size) when this loader reads one rank's shard, else None."""
@@ -337,7 +410,7 @@ class DataLoader:
             shard = self._shard()
             if shard is not None:
                 order = shard_order(order, rank=shard[0], world_size=shard[1], drop_last=self.drop_last)
-        return split_batches(order, self.batch_size, self.drop_last)
+        return split_batches(order, self.batch_size or 1, self.drop_last)
 
     # ------------------------------------------------------------------------------------------ state
 
@@ -346,42 +419,59 @@ class DataLoader:
 
         ``seed`` is None only before the first iteration of a loader built without one. ``order_digest``
         fingerprints the epoch's order from a user sampler / batch_sampler (None otherwise), so that a
-        resume can tell whether the re-created order is the same.
+        resume can tell whether the re-created order is the same. For an iterable dataset,
+        ``num_batches`` is the epoch's count once its stream has ended, else ``len(loader)`` if the
+        dataset has a length, else None; ``num_samples`` is None.
         """
         return {
             "seed": self._seed,
             "epoch": self._epoch,
             "batches_yielded": self._yielded if self._started else self._resume_at,
-            "num_batches": len(self),
-            "num_samples": len(self.dataset),
+            "num_batches": self._num_batches(),
+            "num_samples": None if self._iterable else len(self.dataset),
             "batch_size": self.batch_size,
             "shuffle": self.shuffle,
             "drop_last": self.drop_last,
             "order_digest": self._digest if self._started else self._resume_digest,
             "world_size": self._world_size(),
+            "iterable": self._iterable,
         }
+
+    def _num_batches(self) -> int | None:
+        """Batches of the epoch, where known (an iterable dataset's are known when its stream ends)."""
+        if not self._iterable:
+            return len(self)
+        if self._started and self._stream_length is not None:
+            return self._stream_length
+        return len(self) if hasattr(self.dataset, "__len__") else None
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a position from `state_dict`: the next iteration continues that epoch at that batch.
 
         A finished epoch restores as the start of the next one. Raises ValueError when the dataset length,
         batch size, shuffle or drop_last differ from the saved ones (the order would not be the same).
+        An iterable dataset's epoch is resumed by reading its stream again and skipping the batches
+        already yielded: exact when the dataset gives the same stream for the same epoch.
         """
         missing = {"seed", "epoch", "batches_yielded"} - set(state)
         if missing:
             raise ValueError(f"DataLoader state is missing {sorted(missing)}; got keys {sorted(state)}")
         current = self.state_dict()
-        keys = ["num_samples", "batch_size", "shuffle", "drop_last", "num_batches"]
+        keys = ["iterable", "num_samples", "batch_size", "shuffle", "drop_last", "num_batches"]
+        if self._iterable:
+            keys.remove("num_batches")  # a stream's length is an estimate until it ends
         saved_world = state.get("world_size", 1)
+        saved_total = state.get("num_batches")
         if saved_world != current["world_size"]:
-            if 0 < state["batches_yielded"] < state.get("num_batches", float("inf")):
+            if 0 < state["batches_yielded"] < (float("inf") if saved_total is None else saved_total):
                 raise ValueError(
                     f"cannot resume the DataLoader in the middle of epoch {state['epoch']}: the checkpoint was "
                     f"written by {saved_world} process(es) and this run has {current['world_size']}, so each "
                     "rank's shard differs; resume from a checkpoint at an epoch boundary, or with the same "
                     "number of processes"
                 )
-            keys.remove("num_batches")  # batches per rank change with the world size; the epoch restarts
+            if "num_batches" in keys:  # batches per rank change with the world size; the epoch restarts
+                keys.remove("num_batches")
         for key in keys:
             if key in state and state[key] != current[key]:
                 raise ValueError(
@@ -394,11 +484,14 @@ class DataLoader:
         done = _check_int("state['batches_yielded']", state["batches_yielded"], 0)
         if saved_world != current["world_size"] and done:  # the epoch was finished (checked above)
             epoch, done = epoch + 1, 0
-        if done > len(self):
+        if self._iterable:
+            if saved_total is not None and done >= saved_total:
+                epoch, done = epoch + 1, 0
+        elif done > len(self):
             raise ValueError(
                 f"DataLoader state has batches_yielded={done} but an epoch has {len(self)} batches"
             )
-        if done == len(self):
+        elif done == len(self):
             epoch, done = epoch + 1, 0
         self._epoch, self._resume_at, self._started, self._yielded = epoch, done, False, 0
         self._resume_digest = state.get("order_digest") if done else None
@@ -420,10 +513,13 @@ class DataLoader:
         self._started, self._token = True, self._token + 1
         start, self._resume_at = self._resume_at, 0
         self._yielded = start
+        self._stream_length = None
         if hasattr(self.dataset, "set_epoch"):
             # Datasets that draw per-epoch choices (crops, captions) learn the epoch here. Process workers
             # hold their own copy of the dataset and repeat the call when a batch of a new epoch arrives.
             self.dataset.set_epoch(self._epoch)
+        if self._iterable:
+            return _StreamIterator(self, start, *self._epoch_pool())
         batches = self._epoch_batches(self._epoch)
         saved, self._resume_digest = self._resume_digest, None
         self._digest = order_digest(batches) if self._user_order else None
@@ -443,25 +539,43 @@ class DataLoader:
                 UserWarning,
                 stacklevel=2,
             )
-        pool, own_pool = None, False
-        if self.num_workers > 0 and start < len(batches):
-            if self.persistent_workers:
-                if self._pool is None or not self._pool.healthy():
-                    self.close()
-                    self._pool = self._new_pool()
-                    weakref.finalize(self, self._pool.close)
-                else:
-                    self._pool.reset()
-                pool = self._pool
-            else:
-                pool, own_pool = self._new_pool(), True
+        pool, own_pool = self._epoch_pool() if start < len(batches) else (None, False)
         return _EpochIterator(self, batches, start, pool, own_pool)
 
+    def _epoch_pool(self) -> tuple[WorkerPool | None, bool]:
+        """The workers for the epoch starting now (None: load here), and whether they are the epoch's own."""
+        if self.num_workers == 0:
+            return None, False
+        if not self.persistent_workers:
+            return self._new_pool(), True
+        if self._pool is None or not self._pool.healthy():
+            self.close()
+            self._pool = self._new_pool()
+            weakref.finalize(self, self._pool.close)
+        else:
+            self._pool.reset()
+        return self._pool, False
+
     def _job(self) -> BatchJob:
-        return BatchJob(self.dataset, self.cpu_transforms, self.collate_fn, self.worker_init_fn)
+        return BatchJob(
+            self.dataset,
+            self.cpu_transforms,
+            self.collate_fn,
+            self.worker_init_fn,
+            auto_collation=self._auto_collation,
+            stream_batch_size=(self.batch_size or 1) if self._iterable else None,
+            drop_last=self.drop_last,
+        )
 
     def _new_pool(self) -> WorkerPool:
-        return WorkerPool(self._job(), self.num_workers, self.worker_type, self.multiprocessing_context)
+        return WorkerPool(
+            self._job(),
+            self.num_workers,
+            self.worker_type,
+            self.multiprocessing_context,
+            seed=self._seed,
+            epoch=self._epoch,
+        )
 
     def _to_batch(self, batch: Any, batch_index: int) -> Any:
         """Main-thread step: ``mlx_transforms`` if given, else numpy -> ``mx.array``."""
@@ -559,3 +673,101 @@ class _EpochIterator:
         self._next = self._end
         if self._finalizer is not None:
             self._finalizer()
+
+
+class _StreamIterator:
+    """One pass over an iterable dataset: its batches, read here or by the workers in turn, this rank's
+    share of them (when sharded), from batch ``start`` of that share on."""
+
+    def __init__(self, loader: DataLoader, start: int, pool: WorkerPool | None, own: bool):
+        self._loader = loader
+        self._token = loader._token
+        self._seed, self._epoch = loader.seed, loader.epoch
+        self._pool = pool
+        self._finalizer = weakref.finalize(self, pool.close) if own else None
+        self._next = start  # position of the next batch handed out, in this rank's share
+        self._done = False
+        batches = self._read() if pool is None else self._read_from_workers()
+        shard = loader._shard()
+        if shard is not None:
+            batches = shard_stream(batches, rank=shard[0], world_size=shard[1], drop_last=loader.drop_last)
+        # A resume reads the stream again and skips what was yielded (not converted to MLX).
+        self._batches = itertools.islice(batches, start, None)
+
+    def _read(self) -> Iterator[tuple[int, Any]]:
+        """(position, batch) of every batch of the stream, read in this thread."""
+        job, stream = self._loader._job(), StreamState()
+        for position in itertools.count():
+            batch = _at(position, job.load_stream, stream, 0, self._seed, self._epoch)
+            if batch is STREAM_END:
+                return
+            yield position, batch
+
+    def _read_from_workers(self) -> Iterator[tuple[int, Any]]:
+        """(position, batch) of every batch, as PyTorch orders them: one from each worker in turn, each
+        worker's in the order of its stream, skipping workers whose stream has ended. This order does not
+        depend on timing, so a resume that skips the first batches skips the same ones."""
+        loader, pool, n = self._loader, self._pool, self._loader.num_workers
+        pending: deque[tuple[int, int]] = deque()  # (request, worker), in the order they are due
+        ended: set[int] = set()
+        cursor = request = position = 0
+        while True:
+            while len(pending) < n * loader.prefetch_factor and len(ended) < n:
+                while cursor % n in ended:
+                    cursor += 1
+                pool.submit(request, None, self._seed, self._epoch, worker=cursor % n)
+                pending.append((request, cursor % n))
+                cursor, request = cursor + 1, request + 1
+            if not pending:
+                return
+            r, worker = pending.popleft()
+            batch = _at(position, pool.get, r, loader.timeout or None)
+            if batch is STREAM_END:
+                ended.add(worker)  # its requests still pending also answer STREAM_END
+                continue
+            yield position, batch
+            position += 1
+
+    def __iter__(self) -> _StreamIterator:
+        return self
+
+    def __next__(self) -> Any:
+        loader = self._loader
+        if self._done:
+            raise StopIteration
+        if self._pool is not None and self._finalizer is None and self._token != loader._token:
+            raise RuntimeError(
+                "this DataLoader iterator was superseded: a newer iter(loader) reuses the persistent workers"
+            )
+        try:
+            position, batch = next(self._batches)
+            batch = loader._to_batch(batch, position)
+        except StopIteration:
+            self.close()
+            if self._token == loader._token:
+                loader._stream_length = self._next
+            raise
+        except BaseException:
+            self.close()
+            raise
+        self._next += 1
+        if self._token == loader._token:
+            loader._yielded = self._next
+        return batch
+
+    def close(self) -> None:
+        """Stop this epoch's workers (non-persistent pools); called at the end, on errors and on GC."""
+        self._done = True
+        if self._finalizer is not None:
+            self._finalizer()
+
+
+def _at(position: int, read: Callable, *args: Any) -> Any:
+    """``read(*args)``, with a failure's `DataLoaderError.batch_index` set to ``position`` in the stream
+    (a worker knows only its own share of the stream)."""
+    try:
+        return read(*args)
+    except DataLoaderError as exc:
+        if exc.batch_index is None:
+            exc.batch_index = position
+        raise

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TypeVar
 
 import numpy as np
+
+T = TypeVar("T")
 
 
 def epoch_order(num_samples: int, *, shuffle: bool, seed: int, epoch: int) -> np.ndarray:
@@ -60,6 +63,36 @@ def shard_order(order: np.ndarray, *, rank: int, world_size: int, drop_last: boo
     # np.resize repeats the order from its start as often as needed (more than once if n < world_size).
     padded = order[:total] if total <= n else np.resize(order, total)
     return padded[rank:total:world_size]
+
+
+def shard_stream(batches: Iterable[T], *, rank: int, world_size: int, drop_last: bool) -> Iterator[T]:
+    """This rank's share of a stream of batches (an iterable dataset's): batch ``g`` goes to rank
+    ``g % world_size``.
+
+    Every rank reads the whole stream and keeps every ``world_size``-th batch, and all ranks get the same
+    number of batches, as `shard_order` does for samples. Of a stream of ``T`` batches, with ``drop_last``
+    the last ``T % world_size`` are dropped (a rank yields its batch of a step once the batches of all
+    ranks for that step exist); otherwise ranks left without a batch at the end repeat one from the
+    stream's start (rank ``r`` keeps the first ``r`` batches for that).
+    """
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank must be in 0 .. world_size - 1 = {world_size - 1}, got {rank}")
+    head, mine, total = [], None, 0
+    for g, batch in enumerate(batches):
+        total, slot = g + 1, g % world_size
+        if drop_last:
+            mine = batch if slot == rank else mine
+            if slot == world_size - 1:
+                yield mine
+        else:
+            if g < rank:
+                head.append(batch)
+            if slot == rank:
+                yield batch
+    short = total % world_size
+    if not drop_last and short and rank >= short:
+        # Padding as np.resize in `shard_order`: position (total - short + rank) of the repeated stream.
+        yield head[(total - short + rank) % total]
 
 
 def shard_length(num_samples: int, world_size: int, drop_last: bool) -> int:

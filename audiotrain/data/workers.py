@@ -5,6 +5,8 @@ Design
 A `BatchJob` (dataset + cpu_transforms + collate_fn) turns a list of sample indices into one collated
 numpy batch. Workers run it; the loader submits batch ``b`` to worker ``b % num_workers`` (round robin,
 so which worker loads which batch is deterministic) and reads results back in submission order.
+For an iterable dataset a task carries no indices: the worker reads its next batch from its own pass
+over its own copy of the dataset (`StreamState`), or answers "end" once that pass is over.
 Every task and result carries a *generation* number: starting a new epoch on a persistent pool bumps it,
 so results still in flight from an abandoned epoch are dropped instead of being mistaken for new ones.
 
@@ -15,6 +17,8 @@ process polls worker liveness while it waits, so a worker killed by the OS is re
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import multiprocessing as mp
 import pickle
 import queue
@@ -42,13 +46,14 @@ class DataLoaderError(RuntimeError):
     Attributes
     ----------
     index : int or None
-        Dataset index of the failing sample (None when the whole batch failed, e.g. in ``collate_fn``).
+        Dataset index of the failing sample (None when the whole batch failed, e.g. in ``collate_fn``, and
+        for iterable datasets, whose items the message names by their position in the stream).
     batch_index : int or None
-        Position of the batch in its epoch.
+        Position of the batch in its epoch (for iterable datasets, in the stream of all ranks).
     stage : str or None
         Where it failed: ``"dataset[i]"``, ``"cpu_transforms[k]"``, ``"collate_fn"``, ``"mlx_transforms"``,
         ``"worker"`` (the worker itself died or timed out), ``"worker_init_fn"``, ``"dataset.set_epoch"``,
-        ``"to_mlx"``.
+        ``"to_mlx"``, and for iterable datasets ``"iter(dataset)"`` (starting or reading the stream).
     worker_id : int or None
         The worker that failed, where known (``worker_init_fn`` failures).
     worker_traceback : str or None
@@ -85,6 +90,9 @@ def batch_rng() -> np.random.Generator:
     Call it inside ``dataset.__getitem__``, ``cpu_transforms`` or ``collate_fn``: within one batch the
     calls share one generator, and the numbers are the same for any ``num_workers`` and ``worker_type``
     and after a resume (global ``np.random`` in threads is shared and racy, so it cannot give this).
+    For an iterable dataset (also inside its ``__iter__``) the generator is seeded from (loader seed,
+    epoch, batch of the worker's stream, worker): the same after a resume, but not across ``num_workers``,
+    which changes how the stream is split anyway.
     """
     key = getattr(_local, "key", None)
     if key is None:
@@ -97,6 +105,50 @@ def batch_rng() -> np.random.Generator:
     return _local.rng
 
 
+@dataclass(frozen=True)
+class WorkerInfo:
+    """What `get_worker_info` tells the code running in a loader worker (as PyTorch's ``WorkerInfo``).
+
+    Attributes
+    ----------
+    id : int
+        This worker, ``0 .. num_workers - 1``.
+    num_workers : int
+    seed : int
+        A seed for this worker, drawn from (loader seed, epoch, id): different per worker and per epoch,
+        the same after a resume (PyTorch's is ``base_seed + id``, with a fresh base seed per epoch).
+    dataset : object
+        This worker's copy of the dataset: a process worker's unpickled copy; for an iterable dataset
+        in thread workers a ``copy.copy`` per worker, so that setting attributes on it (a start and end
+        of the worker's share) stays in the worker; for a map-style dataset in threads, the dataset itself.
+    """
+
+    id: int
+    num_workers: int
+    seed: int
+    dataset: Any
+
+
+def get_worker_info() -> WorkerInfo | None:
+    """In a `DataLoader` worker (thread or process), its `WorkerInfo`; None in the main thread.
+
+    Call it in an iterable dataset's ``__iter__`` to give each worker its own share of the stream::
+
+        def __iter__(self):
+            info = get_worker_info()
+            files = self.files if info is None else self.files[info.id :: info.num_workers]
+            ...
+
+    Also available in ``worker_init_fn``, ``__getitem__``, ``cpu_transforms`` and ``collate_fn``.
+    """
+    return getattr(_local, "worker_info", None)
+
+
+def worker_seed(seed: int, epoch: int, worker_id: int) -> int:
+    """`WorkerInfo.seed`: a non-negative 63-bit int, a pure function of its arguments."""
+    return int(np.random.SeedSequence([seed, epoch, worker_id]).generate_state(1, np.uint64)[0] >> 1)
+
+
 # ---------------------------------------------------------------------------------------------- the job
 
 
@@ -104,14 +156,47 @@ def _name(fn: Any) -> str:
     return getattr(fn, "__qualname__", None) or type(fn).__name__
 
 
+# What a worker's stream gives once it has ended (sent between processes as the status "end").
+STREAM_END = object()
+
+
+class StreamState:
+    """Where one pass over an iterable dataset stands, in one worker (or the main thread)."""
+
+    def __init__(self) -> None:
+        self.generation: int | None = None  # the pass (epoch) this iterator belongs to
+        self.iterator: Any = None  # None once the pass has ended
+        self.items = 0  # items read so far
+        self.batches = 0  # batches made so far
+
+
 @dataclass
 class BatchJob:
-    """Everything a worker needs to turn sample indices into one collated batch."""
+    """Everything a worker needs to turn sample indices (or its next stream items) into one batch.
+
+    ``auto_collation=False`` (``batch_size=None``): each batch is one sample, given to ``collate_fn`` on
+    its own. ``stream_batch_size``: items per batch read from ``iter(dataset)`` (iterable datasets).
+    """
 
     dataset: Any
     cpu_transforms: Sequence[Callable[[Any], Any]]
     collate_fn: Callable[[list], Any]
     worker_init_fn: Callable[[int], Any] | None = None
+    auto_collation: bool = True
+    stream_batch_size: int | None = None
+    drop_last: bool = False
+
+    def replica(self) -> BatchJob:
+        """This job over a shallow copy of the dataset: a thread worker's own copy of an iterable dataset."""
+        try:
+            dataset = copy.copy(self.dataset)
+        except Exception as exc:
+            raise TypeError(
+                f"thread workers give each worker its own copy.copy of the iterable dataset "
+                f"{type(self.dataset).__name__}, which failed: {type(exc).__name__}: {exc}. Define __copy__, "
+                f"or use worker_type='process' or num_workers=0"
+            ) from exc
+        return dataclasses.replace(self, dataset=dataset)
 
     def init_worker(self, worker_id: int) -> None:
         """Run ``worker_init_fn(worker_id)`` once, at the start of a worker; raises `DataLoaderError`."""
@@ -128,14 +213,14 @@ class BatchJob:
             ) from exc
 
     def set_epoch(self, epoch: int, batch_index: int) -> None:
-        """``dataset.set_epoch(epoch)`` in a process worker, whose dataset is a copy the loader cannot reach."""
+        """``dataset.set_epoch(epoch)`` on a worker's copy of the dataset, which the loader cannot reach."""
         if not hasattr(self.dataset, "set_epoch"):
             return
         try:
             self.dataset.set_epoch(epoch)
         except Exception as exc:
             raise DataLoaderError(
-                f"dataset.set_epoch({epoch}) failed in a DataLoader worker process: {type(exc).__name__}: {exc}",
+                f"dataset.set_epoch({epoch}) failed in a DataLoader worker: {type(exc).__name__}: {exc}",
                 batch_index=batch_index,
                 stage="dataset.set_epoch",
             ) from exc
@@ -147,34 +232,94 @@ class BatchJob:
             items = []
             for index in indices:
                 index = int(index)
-                stage = "dataset[i]"
+                what = f"sample {index} (batch {batch_index})"
                 try:
                     item = self.dataset[index]
-                    for k, transform in enumerate(self.cpu_transforms):
-                        stage = f"cpu_transforms[{k}] ({_name(transform)})"
-                        item = transform(item)
                 except Exception as exc:
-                    raise DataLoaderError(
-                        f"loading sample {index} (batch {batch_index}) failed in {stage}: "
-                        f"{type(exc).__name__}: {exc}",
-                        index=index,
-                        batch_index=batch_index,
-                        stage=stage,
-                    ) from exc
-                items.append(item)
-            try:
-                return self.collate_fn(items)
-            except Exception as exc:
-                shown = [int(i) for i in indices[:8]]
-                more = ", ..." if len(indices) > 8 else ""
-                raise DataLoaderError(
-                    f"collate_fn ({_name(self.collate_fn)}) failed on batch {batch_index} "
-                    f"(samples {str(shown)[1:-1]}{more}): {type(exc).__name__}: {exc}",
-                    batch_index=batch_index,
-                    stage="collate_fn",
-                ) from exc
+                    raise self._error(what, "dataset[i]", exc, index=index, batch_index=batch_index) from exc
+                items.append(self._transform(item, what, index=index, batch_index=batch_index))
+            shown = [int(i) for i in indices[:8]]
+            more = ", ..." if len(indices) > 8 else ""
+            samples = f"samples {str(shown)[1:-1]}{more}" if self.auto_collation else f"sample {shown[0]}"
+            return self._collate(items, f"batch {batch_index} ({samples})", batch_index)
         finally:
             _local.key, _local.rng = None, None
+
+    def load_stream(self, stream: StreamState, generation: int, seed: int, epoch: int) -> Any:
+        """The next batch of ``stream_batch_size`` items of this worker's pass over the dataset, or
+        `STREAM_END` when the pass is over (or its last batch is short and ``drop_last``).
+
+        A new ``generation`` (the loader's next epoch) starts a new pass with ``iter(dataset)``.
+        """
+        if stream.generation != generation:
+            stream.generation, stream.iterator, stream.items, stream.batches = generation, None, 0, 0
+            info = get_worker_info()
+            _local.key, _local.rng = (seed, epoch, 0, 0 if info is None else info.id + 1), None
+            try:
+                stream.iterator = iter(self.dataset)
+            except Exception as exc:
+                raise self._error(f"the stream of {self._source()}", "iter(dataset)", exc) from exc
+            finally:
+                _local.key, _local.rng = None, None
+        if stream.iterator is None:
+            return STREAM_END
+        k, first, source = stream.batches, stream.items, self._source()
+        info = get_worker_info()
+        _local.key, _local.rng = (seed, epoch, k, 0 if info is None else info.id + 1), None
+        try:
+            items = []
+            while len(items) < self.stream_batch_size:
+                what = f"item {stream.items} of {source}"
+                try:
+                    item = next(stream.iterator)
+                except StopIteration:
+                    stream.iterator = None
+                    break
+                except Exception as exc:
+                    stream.iterator = None  # a generator that raised is finished
+                    raise self._error(what, "iter(dataset)", exc) from exc
+                stream.items += 1
+                items.append(self._transform(item, what))
+            if not items or (self.drop_last and len(items) < self.stream_batch_size):
+                stream.iterator = None
+                return STREAM_END
+            stream.batches += 1
+            span = f"item {first}" if len(items) == 1 else f"items {first}..{first + len(items) - 1}"
+            return self._collate(items, f"batch {k} of {source} ({span})", None)
+        except BaseException:
+            stream.iterator = None
+            raise
+        finally:
+            _local.key, _local.rng = None, None
+
+    @staticmethod
+    def _source() -> str:
+        info = get_worker_info()
+        return "the stream" if info is None else f"worker {info.id}'s stream"
+
+    @staticmethod
+    def _error(what: str, stage: str, exc: Exception, **fields: Any) -> DataLoaderError:
+        return DataLoaderError(
+            f"loading {what} failed in {stage}: {type(exc).__name__}: {exc}", stage=stage, **fields
+        )
+
+    def _transform(self, item: Any, what: str, **fields: Any) -> Any:
+        for k, transform in enumerate(self.cpu_transforms):
+            try:
+                item = transform(item)
+            except Exception as exc:
+                raise self._error(what, f"cpu_transforms[{k}] ({_name(transform)})", exc, **fields) from exc
+        return item
+
+    def _collate(self, items: list, what: str, batch_index: int | None) -> Any:
+        try:
+            return self.collate_fn(items if self.auto_collation else items[0])
+        except Exception as exc:
+            raise DataLoaderError(
+                f"collate_fn ({_name(self.collate_fn)}) failed on {what}: {type(exc).__name__}: {exc}",
+                batch_index=batch_index,
+                stage="collate_fn",
+            ) from exc
 
 
 # ---------------------------------------------------------------------------------------------- workers
@@ -196,10 +341,21 @@ def _send_fatal(result_q: Any, exc: DataLoaderError, is_process: bool) -> None:
 
 
 def _worker_loop(
-    job: Any, task_q: Any, result_q: Any, stop: threading.Event | None, is_process: bool, worker_id: int = 0
+    job: Any,
+    task_q: Any,
+    result_q: Any,
+    stop: threading.Event | None,
+    is_process: bool,
+    worker_id: int = 0,
+    num_workers: int = 1,
+    seed_epoch: tuple[int, int] = (0, 0),
 ) -> None:
-    """Run tasks ``(generation, batch_index, indices, seed, epoch)`` until a ``None`` task arrives."""
+    """Run tasks ``(generation, batch_index, indices, seed, epoch)`` until a ``None`` task arrives.
+
+    ``indices`` None asks for the next batch of this worker's pass over an iterable dataset.
+    """
     epoch_seen = None
+    stream = StreamState()
     if is_process:
         # Ctrl-C reaches the whole process group; the main process handles it and shuts workers down.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -218,6 +374,8 @@ def _worker_loop(
             _send_fatal(result_q, err, is_process)
             return
         parent = mp.parent_process()
+    info_key = seed_epoch
+    _local.worker_info = WorkerInfo(worker_id, num_workers, worker_seed(*seed_epoch, worker_id), job.dataset)
     try:
         job.init_worker(worker_id)
     except DataLoaderError as exc:
@@ -235,15 +393,26 @@ def _worker_loop(
         if task is None:
             break
         generation, batch_index, indices, seed, epoch = task
+        if (seed, epoch) != info_key:
+            info_key = (seed, epoch)
+            info = _local.worker_info
+            _local.worker_info = dataclasses.replace(info, seed=worker_seed(seed, epoch, worker_id))
         try:
-            if is_process and epoch != epoch_seen:
-                # A persistent process worker keeps its own copy of the dataset across epochs: the loader's
-                # dataset.set_epoch in the main process does not reach it, so it is repeated here.
-                job.set_epoch(epoch, batch_index)
+            if (is_process or indices is None) and epoch != epoch_seen:
+                # A process worker (and a thread worker of an iterable dataset) has its own copy of the
+                # dataset: the loader's dataset.set_epoch in the main process does not reach it.
+                job.set_epoch(epoch, batch_index if indices is not None else None)
                 epoch_seen = epoch
-            batch = job.load(batch_index, indices, seed, epoch)
-            # Pickle here, not in the queue's feeder thread, where an error would be printed and lost.
-            result = ("ok", pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL) if is_process else batch)
+            if indices is None:
+                batch = job.load_stream(stream, generation, seed, epoch)
+            else:
+                batch = job.load(batch_index, indices, seed, epoch)
+            if batch is STREAM_END:
+                result = ("end", None)
+            elif is_process:  # pickled here, not in the queue's feeder thread, where an error would be lost
+                result = ("ok", pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL))
+            else:
+                result = ("ok", batch)
         except Exception as exc:
             if not is_process:
                 err = exc
@@ -278,9 +447,20 @@ class WorkerPool:
     mp_context : str or multiprocessing context
         Start method for processes (``"spawn"`` by default: forking a process that has MLX and BLAS
         threads running can deadlock), or a context object such as ``multiprocessing.get_context("spawn")``.
+    seed, epoch : int
+        The loader's seed and epoch when the pool starts, for `WorkerInfo.seed` in ``worker_init_fn``
+        (each task carries the current ones).
     """
 
-    def __init__(self, job: BatchJob, num_workers: int, worker_type: str, mp_context: Any = "spawn") -> None:
+    def __init__(
+        self,
+        job: BatchJob,
+        num_workers: int,
+        worker_type: str,
+        mp_context: Any = "spawn",
+        seed: int = 0,
+        epoch: int = 0,
+    ) -> None:
         self.num_workers = num_workers
         self.is_process = worker_type == "process"
         self.generation = 0
@@ -302,7 +482,7 @@ class WorkerPool:
             self._workers = [
                 ctx.Process(
                     target=_worker_loop,
-                    args=(payload, q, self._result_q, None, True, i),
+                    args=(payload, q, self._result_q, None, True, i, num_workers, (seed, epoch)),
                     name=f"audiotrain-data-{i}",
                     daemon=True,
                 )
@@ -312,10 +492,12 @@ class WorkerPool:
             self._task_qs = [queue.Queue() for _ in range(num_workers)]
             self._result_q = queue.Queue()
             self._stop = threading.Event()
+            # Each thread reads its own copy of an iterable dataset, as each process does.
+            jobs = [job.replica() if job.stream_batch_size else job for _ in range(num_workers)]
             self._workers = [
                 threading.Thread(
                     target=_worker_loop,
-                    args=(job, q, self._result_q, self._stop, False, i),
+                    args=(jobs[i], q, self._result_q, self._stop, False, i, num_workers, (seed, epoch)),
                     name=f"audiotrain-data-{i}",
                     daemon=True,
                 )
@@ -332,14 +514,19 @@ class WorkerPool:
         """Not closed, and every worker still alive (a persistent pool is replaced when this is False)."""
         return not self._closed and all(w.is_alive() for w in self._workers)
 
-    def submit(self, batch_index: int, indices: np.ndarray, seed: int, epoch: int) -> None:
-        """Queue batch ``batch_index`` on worker ``batch_index % num_workers``."""
-        self._task_qs[batch_index % self.num_workers].put(
-            (self.generation, batch_index, indices, seed, epoch)
-        )
+    def submit(
+        self, batch_index: int, indices: np.ndarray | None, seed: int, epoch: int, worker: int | None = None
+    ) -> None:
+        """Queue batch ``batch_index`` on ``worker`` (default ``batch_index % num_workers``).
+
+        ``indices`` None asks the worker for the next batch of its pass over an iterable dataset.
+        """
+        worker = batch_index % self.num_workers if worker is None else worker
+        self._task_qs[worker].put((self.generation, batch_index, indices, seed, epoch))
 
     def get(self, batch_index: int, timeout: float | None = None) -> Any:
-        """Wait for batch ``batch_index``; raises `DataLoaderError` on a failure, a dead worker or a timeout."""
+        """Wait for batch ``batch_index`` (`STREAM_END` when the worker's stream has ended); raises
+        `DataLoaderError` on a failure, a dead worker or a timeout."""
         deadline = None if not timeout else time.monotonic() + timeout
         saw_dead = False
         while batch_index not in self._buffer:
@@ -375,6 +562,8 @@ class WorkerPool:
         status, payload = self._buffer.pop(batch_index)
         if status == "ok":
             return pickle.loads(payload) if self.is_process else payload
+        if status == "end":
+            return STREAM_END
         if not self.is_process:
             raise payload
         message, index, b, stage, tb = payload

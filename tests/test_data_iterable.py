@@ -1,0 +1,435 @@
+"""DataLoader without automatic batching (batch_size=None) and over iterable-style datasets (streams)."""
+
+import json
+import threading
+
+import audiotrain  # noqa: F401
+from audiotrain.data import (
+    DataLoader,
+    DataLoaderError,
+    Dataset,
+    IterableDataset,
+    batch_rng,
+    default_convert,
+    get_worker_info,
+)
+
+import mlx.core as mx
+import numpy as np
+import pytest
+
+# ------------------------------------------ datasets (module level: process workers pickle them)
+
+
+class Batches(Dataset):
+    """Item i is already a batch of 3 samples: {"x": (3, 2) float64, "y": (3,) int64}, all valued i."""
+
+    def __init__(self, n=5):
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        return {"x": np.full((3, 2), i, dtype=np.float64), "y": np.full(3, i, dtype=np.int64)}
+
+
+class Count(IterableDataset):
+    """Yields {"y": 0 .. n-1}; every worker yields all of it (no split), as in PyTorch."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __iter__(self):
+        return ({"y": i} for i in range(self.n))
+
+
+class CountLen(Count):
+    def __len__(self):
+        return self.n
+
+
+class Split:
+    """A plain iterable (no base class) that gives worker k the items k, k + W, ...; records what it sees."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __iter__(self):
+        info = get_worker_info()
+        first, step = (0, 1) if info is None else (info.id, info.num_workers)
+        for i in range(first, self.n, step):
+            yield {"y": i, "worker": -1 if info is None else info.id}
+
+
+class EpochShuffled(IterableDataset):
+    """A shuffled stream of n items whose order is drawn from the epoch set by the loader (a resumable
+    stream), split across workers; cpu_transforms add batch_rng noise."""
+
+    def __init__(self, n=11):
+        self.n, self.epoch = n, None
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def __iter__(self):
+        order = np.random.default_rng([5, self.epoch]).permutation(self.n)
+        info = get_worker_info()
+        if info is not None:
+            order = order[info.id :: info.num_workers]
+        for i in order:
+            yield {"x": np.float32(i), "y": int(i)}
+
+
+def jitter(item):
+    item["x"] = item["x"] + np.float32(batch_rng().standard_normal())
+    return item
+
+
+class RaggedAt4(IterableDataset):
+    """Item 4 has another shape: the batch holding it cannot be stacked."""
+
+    def __iter__(self):
+        for i in range(8):
+            yield {"x": np.zeros(3 if i == 4 else 2)}
+
+
+class BrokenAt3(IterableDataset):
+    def __iter__(self):
+        for i in range(6):
+            if i == 3:
+                raise OSError("truncated file")
+            yield np.float32(i)
+
+
+class WhoAmI(IterableDataset):
+    """Each worker yields one item describing its WorkerInfo, and marks its own copy of the dataset."""
+
+    marked = None
+
+    def __iter__(self):
+        info = get_worker_info()
+        info.dataset.marked = info.id
+        yield {
+            "id": info.id,
+            "num_workers": info.num_workers,
+            "seed": str(info.seed),
+            "same_copy": info.dataset is self,
+        }
+
+
+def ys(loader):
+    return [np.array(b["y"]).tolist() for b in loader]
+
+
+# ------------------------------------------------------------------ batch_size=None
+
+
+def test_batch_size_none_gives_each_sample_as_a_batch():
+    loader = DataLoader(Batches(5), batch_size=None)
+    assert loader.batch_size is None and len(loader) == 5
+    batches = list(loader)
+    assert len(batches) == 5
+    assert batches[2]["x"].shape == (3, 2) and batches[2]["x"].dtype == mx.float32  # not stacked, converted
+    assert batches[2]["y"].dtype == mx.int32 and np.array(batches[2]["y"]).tolist() == [2, 2, 2]
+    seen = []
+
+    def collate_one(item):  # gets the sample itself, not a list of one
+        seen.append(type(item))
+        return item["y"] * 10
+
+    assert [
+        np.array(b).tolist() for b in DataLoader(Batches(2), batch_size=None, collate_fn=collate_one)
+    ] == [
+        [0, 0, 0],
+        [10, 10, 10],
+    ]
+    assert seen == [dict, dict]
+    with pytest.raises(
+        ValueError, match="batch_size=None option disables auto-batching and is mutually excl"
+    ):
+        DataLoader(Batches(5), batch_size=None, drop_last=True)
+
+
+def test_default_convert_keeps_structure_and_converts_array_likes():
+    class ArrayLike:  # a torch tensor stands in: __array__ and shape
+        shape = (2,)
+
+        def __array__(self, dtype=None, copy=None):
+            return np.array([1.0, 2.0])
+
+    item = {"a": (ArrayLike(), "name"), "b": [np.zeros(2), 3]}
+    out = default_convert(item)
+    assert isinstance(out["a"][0], np.ndarray) and out["a"][1] == "name"
+    assert out["b"][0] is item["b"][0] and out["b"][1] == 3
+
+
+@pytest.mark.parametrize("worker_type", ["thread", "process"])
+def test_batch_size_none_follows_shuffle_sampler_and_workers(worker_type):
+    expected = np.random.default_rng([3, 0]).permutation(6).tolist()
+    loader = DataLoader(Batches(6), batch_size=None, shuffle=True, seed=3)
+    assert [y[0] for y in ys(loader)] == expected
+    workers = DataLoader(
+        Batches(6), batch_size=None, shuffle=True, seed=3, num_workers=2, worker_type=worker_type
+    )
+    assert [y[0] for y in ys(workers)] == expected
+    sampled = DataLoader(Batches(6), batch_size=None, sampler=[4, 1, 1])
+    assert len(sampled) == 3 and [y[0] for y in ys(sampled)] == [4, 1, 1]
+
+
+def test_batch_size_none_resumes_mid_epoch():
+    full = DataLoader(Batches(7), batch_size=None, shuffle=True, seed=2)
+    expected = ys(full)
+    first = DataLoader(Batches(7), batch_size=None, shuffle=True, seed=2)
+    it = iter(first)
+    head = [np.array(next(it)["y"]).tolist() for _ in range(3)]
+    state = json.loads(json.dumps(first.state_dict()))
+    resumed = DataLoader(Batches(7), batch_size=None, shuffle=True)
+    resumed.load_state_dict(state)
+    assert head + ys(resumed) == expected
+    with pytest.raises(ValueError, match="checkpoint has batch_size=None, this loader has batch_size=1"):
+        DataLoader(Batches(7), shuffle=True).load_state_dict(state)
+
+
+# ------------------------------------------------------------------ iterable datasets: batching and len
+
+
+def test_a_stream_is_cut_into_batches_of_consecutive_items():
+    assert ys(DataLoader(Count(7), batch_size=3)) == [[0, 1, 2], [3, 4, 5], [6]]
+    assert ys(DataLoader(Count(7), batch_size=3, drop_last=True)) == [[0, 1, 2], [3, 4, 5]]
+    assert ys(DataLoader(Count(0), batch_size=3)) == []
+    assert list(DataLoader(Count(3), batch_size=None)) == [{"y": 0}, {"y": 1}, {"y": 2}]  # not stacked
+    assert isinstance(next(iter(DataLoader(Count(3), batch_size=2)))["y"], mx.array)
+
+
+def test_len_of_a_stream_loader_needs_len_of_the_dataset():
+    with pytest.raises(
+        TypeError, match="len\\(DataLoader\\) is unknown: the iterable dataset Count has no __len__"
+    ):
+        len(DataLoader(Count(7), batch_size=3))
+    assert len(DataLoader(CountLen(7), batch_size=3)) == 3  # ceil, as PyTorch computes it
+    assert len(DataLoader(CountLen(7), batch_size=3, drop_last=True)) == 2
+    assert len(DataLoader(CountLen(7), batch_size=None)) == 7
+
+
+def test_any_iterable_without_getitem_is_a_stream_and_other_objects_are_explained():
+    class Plain:
+        def __iter__(self):
+            return iter([{"y": 1}, {"y": 2}])
+
+    assert ys(DataLoader(Plain(), batch_size=2)) == [[1, 2]]
+    with pytest.raises(TypeError, match="iterator .* can be read only once.* __iter__ starts a new pass"):
+        DataLoader(x for x in range(3))
+    with pytest.raises(
+        TypeError, match="map-style dataset .* or an iterable-style one .* got int, which has nei"
+    ):
+        DataLoader(3)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(shuffle=True), "expected unspecified shuffle option, but got shuffle=True"),
+        (dict(sampler=[0, 1]), r"expected unspecified sampler option, but got sampler=\[0, 1\]"),
+        (
+            dict(batch_sampler=[[0]]),
+            r"expected unspecified batch_sampler option, but got batch_sampler=\[\[0\]\]",
+        ),
+    ],
+)
+def test_a_stream_refuses_shuffle_and_samplers_as_pytorch_does(kwargs, match):
+    with pytest.raises(ValueError, match="DataLoader with IterableDataset: " + match):
+        DataLoader(Count(4), **kwargs)
+
+
+# ------------------------------------------------------------------ iterable datasets: workers
+
+
+@pytest.mark.parametrize("worker_type", ["thread", "process"])
+def test_workers_take_their_share_with_get_worker_info_and_batches_alternate(worker_type):
+    assert get_worker_info() is None  # the main thread
+    batches = list(DataLoader(Split(11), batch_size=2, num_workers=3, worker_type=worker_type))
+    # Worker k reads k, k+3, ...; one batch from each worker in turn, skipping those whose stream ended,
+    # each stream ending in its own short batch (PyTorch's order).
+    assert [np.array(b["y"]).tolist() for b in batches] == [[0, 3], [1, 4], [2, 5], [6, 9], [7, 10], [8]]
+    assert [np.array(b["worker"]).tolist()[0] for b in batches] == [0, 1, 2, 0, 1, 2]
+    assert ys(DataLoader(Split(5), batch_size=2)) == [[0, 1], [2, 3], [4]]  # no workers: the whole stream
+
+
+@pytest.mark.parametrize("worker_type", ["thread", "process"])
+def test_workers_without_a_split_each_yield_the_whole_stream(worker_type):
+    got = ys(DataLoader(Count(3), batch_size=2, num_workers=2, worker_type=worker_type))
+    assert got == [[0, 1], [0, 1], [2], [2]]
+
+
+@pytest.mark.parametrize("worker_type", ["thread", "process"])
+def test_worker_info_has_the_fields_and_each_worker_its_own_dataset_copy(worker_type):
+    dataset = WhoAmI()
+    loader = DataLoader(dataset, batch_size=None, num_workers=2, worker_type=worker_type, seed=1)
+    infos = list(loader)  # plain Python values: batch_size=None stacks nothing
+    assert [(i["id"], i["num_workers"], i["same_copy"]) for i in infos] == [(0, 2, True), (1, 2, True)]
+    assert dataset.marked is None  # info.dataset is the worker's own copy, not the loader's dataset
+    again = DataLoader(WhoAmI(), batch_size=None, num_workers=2, worker_type=worker_type, seed=1)
+    seeds = [i["seed"] for i in infos]
+    assert seeds[0] != seeds[1] and seeds == [i["seed"] for i in again]  # per worker, reproducible
+    loader.set_epoch(1)
+    assert [i["seed"] for i in loader] != seeds  # and per epoch, as PyTorch's
+
+
+@pytest.mark.parametrize("worker_type", ["thread", "process"])
+def test_persistent_stream_workers_see_each_epoch(worker_type):
+    loader = DataLoader(
+        EpochShuffled(6), batch_size=3, num_workers=2, worker_type=worker_type, persistent_workers=True
+    )
+    epochs = [sorted(sum(ys(loader), [])) for _ in range(2)]
+    assert epochs == [list(range(6))] * 2
+    loader.set_epoch(4)
+    got = ys(loader)
+    order = np.random.default_rng([5, 4]).permutation(6)
+    assert got == [order[0::2].tolist(), order[1::2].tolist()]  # each worker its share of epoch 4's order
+    loader.close()
+
+
+def test_set_epoch_reaches_the_stream_without_workers():
+    dataset = EpochShuffled(5)
+    loader = DataLoader(dataset, batch_size=5)
+    loader.set_epoch(3)
+    assert ys(loader) == [np.random.default_rng([5, 3]).permutation(5).tolist()] and dataset.epoch == 3
+
+
+# ------------------------------------------------------------------ iterable datasets: resume
+
+
+def run_epochs(loader, stop_epoch, stop_batch, start_epoch=0, state=None):
+    """Train-like iteration (as the Trainer does it): set_epoch, load a state, iterate; stop at a batch."""
+    out = []
+    for epoch in range(start_epoch, stop_epoch + 1):
+        loader.set_epoch(epoch)
+        if state is not None:
+            loader.load_state_dict(state)
+            state = None
+        for batch in loader:
+            out.append((epoch, np.array(batch["y"]).tolist(), np.array(batch["x"]).tolist()))
+            if epoch == stop_epoch and loader.state_dict()["batches_yielded"] == stop_batch:
+                return out
+    return out
+
+
+@pytest.mark.parametrize("num_workers, worker_type", [(0, "thread"), (2, "thread"), (2, "process")])
+def test_a_stream_resumes_mid_epoch_exactly(num_workers, worker_type):
+    def make():
+        return DataLoader(
+            EpochShuffled(11), batch_size=2, num_workers=num_workers, worker_type=worker_type,
+            cpu_transforms=jitter, seed=4,
+        )  # fmt: skip
+
+    straight = run_epochs(make(), stop_epoch=2, stop_batch=3)  # 2.5 epochs (6 batches each)
+    first_loader = make()
+    first = run_epochs(first_loader, stop_epoch=1, stop_batch=2)
+    state = json.loads(json.dumps(first_loader.state_dict()))
+    assert state["epoch"] == 1 and state["batches_yielded"] == 2 and state["iterable"] is True
+    resumed = run_epochs(make(), stop_epoch=2, stop_batch=3, start_epoch=1, state=state)
+    assert first + resumed == straight
+
+
+def test_a_finished_stream_epoch_resumes_at_the_next_epoch():
+    loader = DataLoader(EpochShuffled(5), batch_size=2, seed=0)
+    ys(loader)
+    state = loader.state_dict()
+    assert state["num_batches"] == 3 and state["batches_yielded"] == 3
+    resumed = DataLoader(EpochShuffled(5), batch_size=2)
+    resumed.load_state_dict(state)
+    assert resumed.epoch == 1
+    assert sum(ys(resumed), []) == np.random.default_rng([5, 1]).permutation(5).tolist()
+    with pytest.raises(ValueError, match="checkpoint has iterable=True, this loader has iterable=False"):
+        DataLoader(Batches(5), batch_size=2).load_state_dict(state)
+
+
+# ------------------------------------------------------------------ iterable datasets: errors
+
+
+@pytest.mark.parametrize("num_workers, worker_type", [(0, "thread"), (2, "thread"), (2, "process")])
+def test_a_stream_batch_that_cannot_be_collated_is_named(num_workers, worker_type):
+    loader = DataLoader(RaggedAt4(), batch_size=2, num_workers=num_workers, worker_type=worker_type)
+    source = r"the stream \(items 4..5\)" if num_workers == 0 else r"worker 0's stream \(items 4..5\)"
+    with pytest.raises(
+        DataLoaderError, match=rf"collate_fn \(default_collate\) failed on batch 2 of {source}: Val"
+    ) as info:
+        list(loader)
+    assert info.value.batch_index == (2 if num_workers == 0 else 4)  # in the stream of all workers
+
+
+@pytest.mark.parametrize("num_workers, worker_type", [(0, "thread"), (1, "thread"), (1, "process")])
+def test_a_stream_that_fails_names_the_item_and_the_batch(num_workers, worker_type):
+    loader = DataLoader(BrokenAt3(), batch_size=2, num_workers=num_workers, worker_type=worker_type)
+    with pytest.raises(
+        DataLoaderError, match=r"loading item 3 of .*stream failed in iter\(dataset\): OSError: trunc"
+    ) as info:
+        list(loader)
+    assert info.value.stage == "iter(dataset)" and info.value.batch_index == 1
+
+
+def test_a_stream_through_threads_needs_a_copyable_dataset():
+    class Uncopyable(Count):
+        def __copy__(self):
+            raise RuntimeError("holds an open connection")
+
+    with pytest.raises(TypeError, match="its own copy.copy of the iterable dataset Uncopyable, which failed"):
+        iter(DataLoader(Uncopyable(3), batch_size=2, num_workers=1))
+
+
+def test_a_sampler_without_len_is_still_refused_with_what_to_do():
+    with pytest.raises(TypeError, match="sampler must have __len__ .* pass an iterable dataset"):
+        DataLoader(Batches(3), sampler=iter([0, 1]))
+
+
+def test_get_worker_info_in_map_style_thread_workers():
+    seen = []
+
+    def record(item):
+        info = get_worker_info()
+        seen.append((threading.current_thread().name, info.id, info.num_workers))
+        return item
+
+    list(DataLoader(Batches(4), batch_size=None, num_workers=2, cpu_transforms=record))
+    assert sorted({(w, n) for _, w, n in seen}) == [(0, 2), (1, 2)]
+
+
+# ------------------------------------------------------------------ the Trainer over a stream
+
+
+class TinyStream(IterableDataset):
+    """48 samples for tests/tasks.TinyClassifier, shuffled per epoch (so resumable), no __len__."""
+
+    def __init__(self):
+        rng = np.random.default_rng(0)
+        self.x = rng.normal(size=(48, 8)).astype(np.float32)
+        self.y = ((self.x[:, 0] > 0).astype(np.int32) + (self.x[:, 1] > 0.5)).astype(np.int32)
+        self.epoch = 0
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def __iter__(self):
+        for i in np.random.default_rng([1, self.epoch]).permutation(48):
+            yield self.x[i], self.y[i]
+
+
+def test_the_trainer_resumes_a_stream_mid_epoch_exactly(tmp_path):
+    from audiotrain import Trainer, seed_everything
+
+    from tasks import TinyClassifier, weights
+
+    def fit(root, max_steps, ckpt_path=None):
+        seed_everything(0)
+        trainer = Trainer(max_steps=max_steps, default_root_dir=root, enable_progress_bar=False, logger=False)
+        module = TinyClassifier()
+        trainer.fit(module, DataLoader(TinyStream(), batch_size=16), ckpt_path=ckpt_path)
+        return trainer, module
+
+    straight = fit(tmp_path / "a", 8)  # 3 batches an epoch: 2 epochs and 2 steps
+    fit(tmp_path / "b", 4)
+    resumed = fit(tmp_path / "b", 8, ckpt_path=tmp_path / "b" / "checkpoints" / "last")
+    assert straight[0].global_step == resumed[0].global_step == 8
+    for name, value in weights(straight[1]).items():
+        np.testing.assert_array_equal(value, weights(resumed[1])[name], err_msg=name)
