@@ -22,6 +22,8 @@ _PUBLIC = {
     "DataModule": "audiotrain.train.datamodule",
     "DataLoader": "audiotrain.data",
     "Dataset": "audiotrain.data",
+    "IterableDataset": "audiotrain.data",
+    "get_worker_info": "audiotrain.data",
     "seed_everything": "audiotrain.train.seeding",
     "create_trainer": "audiotrain.declarative",
     "TrainerConfig": "audiotrain.trainer_config",

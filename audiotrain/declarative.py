@@ -36,7 +36,7 @@ from typing import Any
 
 from audiotrain.cross_validation import CVResult, cv_outputs, grouped_folds
 from audiotrain.data import DataLoader, Dataset, Subset
-from audiotrain.data.dataset import check_dataset
+from audiotrain.data.dataset import check_dataset, is_iterable_dataset
 from audiotrain.distributed import collectives
 from audiotrain.recipes._run import (
     clear_run_outputs,
@@ -370,6 +370,11 @@ class ConfiguredTrainer:
 
     def _fold_data(self, data: Any) -> tuple[Any, Callable[[list[int], bool], Iterable]]:
         """(the samples, a function giving the loader of some of them for training or evaluation)."""
+        if is_iterable_dataset(data.dataset if isinstance(data, DataLoader) else data):
+            raise TypeError(
+                "train_with_cv: the data is a stream (an iterable dataset); folds split samples by index, so "
+                "pass a map-style dataset (__len__ and __getitem__), e.g. a list of the stream's samples"
+            )
         if isinstance(data, DataLoader):
             if data.sampler is not None or data.batch_sampler is not None:
                 raise TypeError(

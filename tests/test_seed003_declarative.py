@@ -325,6 +325,20 @@ def test_a_cross_validations_own_model_checkpoint_saves_each_fold_in_a_folder_of
     assert (tmp_path / "mine" / "fold1" / "last" / "model.safetensors").is_file()
 
 
+def test_cross_validation_of_a_stream_is_refused_with_what_to_pass(tmp_path):
+    from audiotrain import DataLoader, IterableDataset, create_trainer
+
+    class Stream(IterableDataset):
+        def __iter__(self):
+            yield from Points()
+
+    trainer = create_trainer(TinyNet(), "quick_test", run_dir=tmp_path / "cv")
+    for data in (Stream(), DataLoader(Stream(), batch_size=4)):
+        with pytest.raises(TypeError, match="train_with_cv: the data is a stream .* map-style dataset"):
+            trainer.train_with_cv(data, folds=2)
+    assert not (tmp_path / "cv").exists()
+
+
 def test_cv_without_validation_is_refused_before_anything_is_written(tmp_path):
     from audiotrain import create_trainer
 
