@@ -409,10 +409,7 @@ def test_cli_fine_tunes_a_hugging_face_checkpoint(tmp_path):
         pytest.skip("tests/fixtures/clap_tiny (written by tests/fixtures/make_clap_fixture.py) is missing")
     checkpoint = tmp_path / "ckpt"
     shutil.copytree(fixture, checkpoint)
-    # The tiny model folds at most 256 frames: use 2.5 s windows (251 frames at hop 480) instead of 10 s.
-    pre = json.loads((checkpoint / "preprocessor_config.json").read_text())
-    pre.update(max_length_s=2.5, nb_max_samples=120000)
-    (checkpoint / "preprocessor_config.json").write_text(json.dumps(pre))
+    fit_front_end(checkpoint)
     data = tmp_path / "data"
     data.mkdir()
     for i, freq in enumerate([220, 440, 880, 1760, 330, 660]):
@@ -1002,7 +999,29 @@ def _tiny_checkpoint(tmp_path) -> Path:
         pytest.skip("tests/fixtures/clap_tiny is missing")
     checkpoint = tmp_path / "ckpt"
     shutil.copytree(fixture, checkpoint)
+    fit_front_end(checkpoint)
     return checkpoint
+
+
+def fit_front_end(checkpoint: Path) -> None:
+    """The tiny model folds at most 256 frames: 2.5 s windows (251 frames at hop 480) instead of 10 s."""
+    pre = json.loads((checkpoint / "preprocessor_config.json").read_text())
+    pre.update(max_length_s=2.5, nb_max_samples=120000)
+    (checkpoint / "preprocessor_config.json").write_text(json.dumps(pre))
+
+
+def tone_folder(root: Path, clips: int = 6) -> Path:
+    """`clips` one-second tones at 16 kHz, each with a one-line caption beside it."""
+    import soundfile as sf
+
+    root.mkdir()
+    t = np.arange(16000) / 16000
+    for i in range(clips):
+        sf.write(
+            root / f"tone{i}.wav", (0.3 * np.sin(2 * np.pi * (200 + 100 * i) * t)).astype(np.float32), 16000
+        )
+        (root / f"tone{i}.txt").write_text(f"a sine tone number {i}\n")
+    return root
 
 
 def test_a_tokenizer_larger_than_the_text_vocabulary_is_refused_at_load(tmp_path, capsys, monkeypatch):
@@ -1160,3 +1179,78 @@ def test_resume_refuses_other_clips_or_captions_and_goes_on_on_the_same(tmp_path
     meta.write_text(original)
     assert clap.main(resume) == 0
     assert json.loads((run / "history.json").read_text())["epoch"] == [0, 1]
+
+
+# ------------------------------------------------------------------ rank 0's own work, the --out folder, Ctrl-C
+@pytest.mark.slow
+def test_an_error_in_rank_0s_own_work_ends_every_local_process_with_status_2(tmp_path):
+    """The "before" evaluation runs on rank 0 alone: its error (here embeddings that overflow to inf) must
+    end the whole job, not leave rank 1 waiting in the fit's first collective."""
+    import os
+    import subprocess
+    import sys
+
+    from audiotrain.models.clap import save_pretrained
+
+    model, config = clap_load_with_config(_tiny_checkpoint(tmp_path))
+    for layer in (model.audio_projection.linear1, model.audio_projection.linear2):
+        layer.weight = layer.weight * 1e30  # finite, but the audio embeddings overflow
+    overflow = tmp_path / "overflow"
+    save_pretrained(model, config, overflow, extractor_dir=tmp_path / "ckpt", tokenizer=tmp_path / "ckpt")
+    argv = ["--data", str(tone_folder(tmp_path / "data", 8)), "--pretrained", str(overflow), "--out", "run",
+            "--train.processes", "2", "--train.epochs", "1", "--train.batch_size", "2",
+            "--dataset.num_workers", "0", "--train.progress_bar", "false", "--train.compile", "false"]  # fmt: skip
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "audiotrain.recipes.clap", *argv],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert done.returncode == 2, (done.stdout + done.stderr)[-3000:]
+    assert "training in 2 processes" in done.stdout
+    assert done.stderr.count("error: audio_embeds contains NaN or infinite values") == 1
+    assert "Traceback" not in done.stderr
+
+
+def clap_load_with_config(folder):
+    from audiotrain.models.clap import load_pretrained
+
+    return load_pretrained(folder)
+
+
+def test_out_may_not_be_the_pretrained_or_data_folder_even_with_overwrite(tmp_path, capsys, monkeypatch):
+    from audiotrain.recipes.clap import cli as clap
+
+    checkpoint = _tiny_checkpoint(tmp_path)
+    data = tone_folder(tmp_path / "data")
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
+    _forbid_expensive_work(monkeypatch)
+    for out, flag in [
+        (checkpoint, "--pretrained"),
+        (data, "--data"),
+        (data / "runs" / "one", "--data"),  # inside it
+        (tmp_path, "--pretrained"),  # around it
+    ]:
+        argv = ["--data", str(data), "--pretrained", str(checkpoint), "--out", str(out), "--overwrite"]
+        assert clap.main(argv) == 2
+        line = _one_error_line(capsys.readouterr().err)
+        assert f"--out {out} is the {flag} folder" in line and "choose an --out apart from it" in line
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")} == before  # nothing written or removed
+
+
+def test_ctrl_c_after_training_says_what_is_saved_and_how_to_export(tmp_path, capsys, monkeypatch):
+    """Ctrl-C in the final evaluation, plots or export: exit 130 with a message, not a traceback, and the
+    export command it prints writes the Hugging Face folder."""
+    from audiotrain.recipes.clap import cli as clap
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(clap_train, "write_plots", ctrl_c)
+    out = tmp_path / "run"
+    assert clap.main(_tiny_demo_argv(tmp_path, out)) == 130
+    err = capsys.readouterr().err
+    assert "interrupted (Ctrl-C) after training" in err and f"{out / 'checkpoints'} are saved" in err
+    command = err.splitlines()[-1].split()
+    assert command[:4] == ["python", "-m", "audiotrain.recipes.clap", "export"]
+    assert clap.main(command[3:]) == 0
+    assert (out / "hf_model" / "model.safetensors").is_file()
