@@ -1036,7 +1036,7 @@ def test_a_tokenizer_larger_than_the_text_vocabulary_is_refused_at_load(tmp_path
     tokenizer.save(str(checkpoint / "tokenizer.json"))
     for name in ("scan_caption_folder", "evaluate_clap"):
         monkeypatch.setattr(clap_train, name, lambda *a, **k: pytest.fail("went on past the model load"))
-    argv = ["--data", str(tmp_path), "--pretrained", str(checkpoint), "--out", str(tmp_path / "run")]
+    argv = ["--data", str(tmp_path / "data"), "--pretrained", str(checkpoint), "--out", str(tmp_path / "run")]
     assert clap.main(argv) == 2
     line = _one_error_line(capsys.readouterr().err)
     assert str(checkpoint) in line and "321 tokens" in line and "vocab_size is 320" in line
@@ -1061,7 +1061,7 @@ def test_settings_beyond_the_checkpoint_name_their_flag_before_the_data_scan(
         monkeypatch.setattr(clap_train, name, lambda *a, **k: pytest.fail("went on past the model load"))
     argv = [
         "--data",
-        str(tmp_path),
+        str(checkpoint.parent / "data"),
         "--pretrained",
         str(checkpoint),
         "--out",
@@ -1254,3 +1254,22 @@ def test_ctrl_c_after_training_says_what_is_saved_and_how_to_export(tmp_path, ca
     assert command[:4] == ["python", "-m", "audiotrain.recipes.clap", "export"]
     assert clap.main(command[3:]) == 0
     assert (out / "hf_model" / "model.safetensors").is_file()
+
+
+def test_a_front_end_making_more_frames_than_the_model_takes_is_refused_at_load(
+    tmp_path, capsys, monkeypatch
+):
+    import shutil
+
+    from audiotrain.recipes.clap import cli as clap
+
+    checkpoint = tmp_path / "ckpt"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "clap_tiny", checkpoint)  # 10 s: 1001 frames
+    for name in ("scan_caption_folder", "evaluate_clap"):
+        monkeypatch.setattr(clap_train, name, lambda *a, **k: pytest.fail("went on past the model load"))
+    argv = ["--data", str(tmp_path / "data"), "--pretrained", str(checkpoint), "--out", str(tmp_path / "run")]
+    assert clap.main(argv) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert f"{checkpoint / 'preprocessor_config.json'}: max_length_s 10" in line and "hop_length 480" in line
+    assert "1001 frames" in line and "at most 256 (audio_config.spec_size 64" in line
+    assert "use max_length_s 2.55 or less" in line

@@ -52,6 +52,7 @@ def load_checkpoint(path_or_hub_id: str, max_tokens: int) -> Bundle:
     extractor = ClapFeatureExtractor.from_pretrained(source)
     tokenizer = ClapTokenizer.from_pretrained(source, max_length=max_tokens)
     check_tokenizer_fits(tokenizer, config, source)
+    check_front_end_fits(extractor, config, source)
     return Bundle(model, config, extractor, tokenizer, source, demo=False)
 
 
@@ -64,6 +65,27 @@ def check_tokenizer_fits(tokenizer, config, source: Path) -> None:
             f"{source}: the tokenizer has {tokenizer.vocab_size} tokens (added tokens included) but the text "
             f"model's text_config.vocab_size is {vocab_size}; ids from {vocab_size} on have no embedding. Use "
             "the tokenizer the checkpoint was trained with (or resize the text embeddings before saving it)"
+        )
+
+
+def check_front_end_fits(extractor, config, source: Path) -> None:
+    """Refuse a front end whose log-mels the audio model cannot take (more frames than it folds, other mel
+    bands), naming the settings of both files, before any data is read rather than at the first forward pass."""
+    audio = config.audio_config
+    pre, cfg = source / "preprocessor_config.json", source / "config.json"
+    if extractor.n_frames > audio.spec_width:
+        longest_s = (audio.spec_width - 1) * extractor.hop_length / extractor.sampling_rate
+        raise ValueError(
+            f"{pre}: max_length_s {extractor.max_length_s:g} at sampling_rate {extractor.sampling_rate} and "
+            f"hop_length {extractor.hop_length} makes {extractor.n_frames} frames, but the audio model of {cfg} "
+            f"takes at most {audio.spec_width} (audio_config.spec_size {audio.spec_size} x spec_size / "
+            f"num_mel_bins {audio.num_mel_bins}); use max_length_s {longest_s:g} or less, or the front end the "
+            "checkpoint was trained with"
+        )
+    if extractor.feature_size != audio.num_mel_bins:
+        raise ValueError(
+            f"{pre}: feature_size {extractor.feature_size} mel bands, but the audio model of {cfg} expects "
+            f"audio_config.num_mel_bins {audio.num_mel_bins}"
         )
 
 
