@@ -1273,3 +1273,30 @@ def test_a_front_end_making_more_frames_than_the_model_takes_is_refused_at_load(
     assert f"{checkpoint / 'preprocessor_config.json'}: max_length_s 10" in line and "hop_length 480" in line
     assert "1001 frames" in line and "at most 256 (audio_config.spec_size 64" in line
     assert "use max_length_s 2.55 or less" in line
+
+
+def test_resume_refuses_another_pretrained_model_or_front_end(tmp_path, capsys):
+    import shutil
+
+    from audiotrain.recipes.clap import cli as clap
+
+    checkpoint = _tiny_checkpoint(tmp_path)
+    run = tmp_path / "run"
+    argv = ["--data", str(tone_folder(tmp_path / "data")), "--pretrained", str(checkpoint), "--out", str(run),
+            "--train.epochs", "1", "--train.batch_size", "2", "--train.compile", "false",
+            "--train.progress_bar", "false", "--dataset.num_workers", "0"]  # fmt: skip
+    assert clap.main(argv) == 0
+    resume = [*argv, "--train.epochs", "2", "--resume", str(run / "checkpoints" / "last")]
+    other = tmp_path / "other"
+    shutil.copytree(checkpoint, other)
+    before = {p: p.stat().st_mtime_ns for p in run.rglob("*")}
+    capsys.readouterr()
+    assert clap.main([*resume, "--pretrained", str(other)]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert f"trained from --pretrained {checkpoint}, this run loads {other}" in line
+    pre = json.loads((checkpoint / "preprocessor_config.json").read_text())
+    (checkpoint / "preprocessor_config.json").write_text(json.dumps({**pre, "frequency_max": 8000}))
+    assert clap.main(resume) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert "the front end of" in line and "frequency_max 14000.0 → 8000.0" in line
+    assert {p: p.stat().st_mtime_ns for p in run.rglob("*")} == before  # nothing written

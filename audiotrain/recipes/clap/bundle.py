@@ -180,6 +180,45 @@ def check_resume_matches(folder: Path, task: CLAPTrainModule) -> None:
     ckpt.check_arrays(ckpt.read_arrays(model_file), ckpt.flat(task.parameters()), "CLAP model", model_file)
 
 
+#: trainer_state.json key of what a run trains from (`model_record`).
+MODEL_KEY = "model"
+
+
+def model_record(bundle: Bundle) -> dict[str, Any]:
+    """What a checkpoint stores about the model a run started from: the folder (None for the demo, whose
+    folder is the run's own) and the front end's settings."""
+    return {
+        "source": None if bundle.demo else str(Path(bundle.source).resolve()),
+        "front_end": bundle.extractor.to_dict(),
+    }
+
+
+def check_resume_model(folder: Path, state: dict[str, Any], bundle: Bundle) -> None:
+    """Refuse to resume checkpoint `folder` (its trainer state `state`) from another --pretrained model or
+    front end than it trained from: the tokenizer, the log-mels and the export would then be another model's.
+    Checkpoints from before the record pass."""
+    before, now = state.get(MODEL_KEY), model_record(bundle)
+    if not isinstance(before, dict):
+        return
+    remedy = (
+        "resume with the --pretrained it trained from, or start a new run (another --out, without --resume)"
+    )
+    if before.get("source") != now["source"]:
+        raise ValueError(
+            f"cannot resume from {folder}: it was trained from --pretrained {before.get('source')}, this run loads "
+            f"{now['source']}; {remedy}"
+        )
+    old_front = before.get("front_end") or {}
+    changed = [
+        f"{k} {old_front.get(k)!r} → {v!r}" for k, v in now["front_end"].items() if old_front.get(k) != v
+    ]
+    if changed:
+        raise ValueError(
+            f"cannot resume from {folder}: the front end of {now['source']} has changed since it trained "
+            f"(preprocessor_config.json: {', '.join(changed)}); restore it, or start a new run"
+        )
+
+
 def load_task_weights(task: CLAPTrainModule, folder: Path) -> None:
     """Load the model arrays of trainer checkpoint `folder` into `task` (names and shapes checked)."""
     model_file = folder / ckpt.MODEL_FILE

@@ -33,19 +33,22 @@ from audiotrain.recipes._run import (
     write_run_record,
 )
 from audiotrain.recipes.clap.bundle import (
+    MODEL_KEY,
     Bundle,
     build_demo,
     check_resume_matches,
+    check_resume_model,
     check_settings_fit,
     demo_extractor_settings,
     demo_model_config,
     export_bundle,
     load_checkpoint,
     load_task_weights,
+    model_record,
 )
 from audiotrain.recipes.clap.clip_record import (
     CLIPS_KEY,
-    ClipsInCheckpoint,
+    StoredInCheckpoint,
     check_resume_clips,
     clip_names,
     clip_record,
@@ -161,7 +164,10 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
         raise CaptionFolderError(f"{folder.root}: only {len(train_clips)} training clip(s); need at least 2")
     splits = {"train": train_clips, "eval": eval_clips, **({"test": test_clips} if fold is not None else {})}
     if resume is not None:  # before the run folder is touched: other clips would not resume exactly
-        check_resume_clips(resume, ckpt.read_state(resume), splits, f"the data folder {folder.root}")
+        state = ckpt.read_state(resume)
+        check_resume_clips(resume, state, splits, f"the data folder {folder.root}")
+        if bundle is not None:
+            check_resume_model(resume, state, bundle)
     out = _open_run_folder(out, replace, demo, report)
     if bundle is None:
         # The other ranks build the same demo tokenizer and front end in a folder of their own (rank 0's
@@ -224,7 +230,8 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
     callbacks += [
         best,
         ConfigInCheckpoint(dataclasses.asdict(resolved)),
-        ClipsInCheckpoint(clip_record(splits)),
+        StoredInCheckpoint(CLIPS_KEY, clip_record(splits)),
+        StoredInCheckpoint(MODEL_KEY, model_record(bundle)),
     ]
     trainer = Trainer(
         max_epochs=epochs,
