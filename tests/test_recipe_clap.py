@@ -837,6 +837,9 @@ def test_cli_resume_from_a_foreign_checkpoint_is_a_short_error(tmp_path, capsys,
         ("--demo.clips", "0", "demo.clips"),
         ("--train.batch_size", "1", "train.batch_size"),
         ("--train.eval_batch_size", "1", "train.eval_batch_size"),
+        ("--dataset.prompt_template", "the sound of a thing", "dataset.prompt_template"),
+        ("--dataset.prompt_template", "{} or {}", "dataset.prompt_template"),
+        ("--dataset.prompt_template", "a {kind} sound", "dataset.prompt_template"),
     ],
 )
 def test_cli_rejects_invalid_training_settings_at_parsing(flag, value, field_name, capsys, monkeypatch):
