@@ -538,7 +538,8 @@ def _check_row_span(
     record: dict, path: Path, first: int, last: int, delimiter: str, extensions: tuple[str, ...]
 ) -> None:
     """A row over several lines is a quoted cell holding line breaks: legitimate in a caption, but not when a
-    line inside it reads like another row of the file (a quote left open swallowed them) or in another column."""
+    line inside it reads like another row of the file (a quote left open swallowed them), nor in another
+    column."""
     for column, cell in record.items():
         if column is None or not isinstance(cell, str) or "\n" not in cell:
             continue
@@ -553,8 +554,8 @@ def _check_row_span(
         if swallowed or not _CAPTION_COLUMN.match(column) and column != TEXT_COLUMN:
             what = f"lines that read like rows ({swallowed[0]!r}...)" if swallowed else "line breaks"
             raise CaptionFolderError(
-                f"{path}:{first}: the quoted {column!r} cell runs over lines {first}-{last} and holds {what}: "
-                'a quote left open? Close it (a quote inside a cell is written twice: "")'
+                f"{path}:{first}: the quoted {column!r} cell runs over lines {first}-{last} and holds "
+                f'{what}: a quote left open? Close it (a quote inside a cell is written twice: "")'
             )
 
 
