@@ -208,7 +208,8 @@ def test_csv_quote_left_open_is_an_error_naming_its_line(tmp_path, rows, expecte
 
 
 def test_csv_caption_over_lines_and_unlisted_audio_named(tmp_path):
-    """A quoted caption with a line break (no row inside it) is read; audio the metadata leaves out is named."""
+    """A quoted caption with a line break (no row inside it) is read; audio the metadata leaves out is
+    named."""
     root = tmp_path / "data"
     for name in ["a", *(f"left{i}" for i in range(7))]:
         _wav(root / f"{name}.wav")

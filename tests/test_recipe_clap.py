@@ -1184,7 +1184,7 @@ def test_resume_refuses_other_clips_or_captions_and_goes_on_on_the_same(tmp_path
     assert json.loads((run / "history.json").read_text())["epoch"] == [0, 1]
 
 
-# ------------------------------------------------------------------ rank 0's own work, the --out folder, Ctrl-C
+# ------------------------------------------------------------------ rank 0's own work, --out, Ctrl-C
 @pytest.mark.slow
 def test_an_error_in_rank_0s_own_work_ends_every_local_process_with_status_2(tmp_path):
     """The "before" evaluation runs on rank 0 alone: its error (here embeddings that overflow to inf) must
@@ -1202,7 +1202,8 @@ def test_an_error_in_rank_0s_own_work_ends_every_local_process_with_status_2(tmp
     save_pretrained(model, config, overflow, extractor_dir=tmp_path / "ckpt", tokenizer=tmp_path / "ckpt")
     argv = ["--data", str(tone_folder(tmp_path / "data", 8)), "--pretrained", str(overflow), "--out", "run",
             "--train.processes", "2", "--train.epochs", "1", "--train.batch_size", "2",
-            "--dataset.num_workers", "0", "--train.progress_bar", "false", "--train.compile", "false"]  # fmt: skip
+            "--dataset.num_workers", "0", "--train.progress_bar", "false",
+            "--train.compile", "false"]  # fmt: skip
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     done = subprocess.run(
         [sys.executable, "-m", "audiotrain.recipes.clap", *argv],
