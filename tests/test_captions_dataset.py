@@ -141,7 +141,7 @@ def test_jsonl_metadata_with_bad_rows(tmp_path, outside, record_loads):
     assert clips["clips/y.wav"].split == "validation" and clips["clips/y.wav"].label == "rain"
     assert folder.splits == ["train", "validation"]
     assert [c.name for c in folder.split("val")] == ["clips/y.wav"]
-    assert folder.unlisted_audio == 1
+    assert folder.unlisted_audio == ["clips/unlisted.wav"]
     reasons = [str(s) for s in folder.skipped]
     expect = {
         "metadata.jsonl:4": "not valid JSON",
@@ -179,6 +179,47 @@ def test_csv_metadata_clotho_columns(tmp_path):
     assert any(r.startswith("metadata.csv:3 (b.wav)") and "empty caption" in r for r in reasons)
     assert any(r.startswith("metadata.csv:4") and "escapes" in r for r in reasons)
     assert any(r.startswith("metadata.csv:5") and "5 cells but 4 columns" in r for r in reasons)
+
+
+@pytest.mark.parametrize(
+    "rows, expected",
+    [
+        # the file ends inside the quote: every later row would be one caption of c.wav
+        (
+            'c.wav,"a caption whose quote is never closed\nd.wav,dogs\ne.wav,rain\n',
+            r"metadata.csv:4: the file ends",
+        ),
+        # a later quote closes it, text follows: the rows between would be swallowed
+        ('c.wav,"open\nd.wav,dogs\ne.wav,"rain"\n', r"metadata.csv:4: a quoted cell goes on after"),
+        # a later quote closes it at a row's end: the cell holds what read like rows
+        (
+            'c.wav,"open\nd.wav,dogs\ne.wav,x,"\n',
+            r"metadata.csv:4: the quoted 'caption' cell runs over lines 4-6",
+        ),
+    ],
+)
+def test_csv_quote_left_open_is_an_error_naming_its_line(tmp_path, rows, expected):
+    root = tmp_path / "data"
+    for name in "abcde":
+        _wav(root / f"{name}.wav")
+    (root / "metadata.csv").write_text("file_name,caption\na.wav,one\nb.wav,two\n" + rows)
+    with pytest.raises(CaptionFolderError, match=expected):
+        scan_caption_folder(root)
+
+
+def test_csv_caption_over_lines_and_unlisted_audio_named(tmp_path):
+    """A quoted caption with a line break (no row inside it) is read; audio the metadata leaves out is
+    named."""
+    root = tmp_path / "data"
+    for name in ["a", *(f"left{i}" for i in range(7))]:
+        _wav(root / f"{name}.wav")
+    (root / "metadata.csv").write_text('file_name,caption\na.wav,"a bell,\nthen silence"\n')
+    folder = scan_caption_folder(root)
+    assert [c.captions for c in folder.clips] == [("a bell,\nthen silence",)]
+    assert (
+        "7 audio file(s) in the folder are not named in the metadata (ignored): left0.wav, left1.wav, "
+        "left2.wav, left3.wav, left4.wav and 2 more" in folder.report()
+    )
 
 
 def test_folder_level_errors(tmp_path):

@@ -89,12 +89,11 @@ def test_bfloat16_loading(tmp_path):
     assert _rel(np.array(out.astype(mx.float32)), ref["text_embeds"]) < 0.1
 
 
-def test_sharded_safetensors_checkpoint(tmp_path):
-    from safetensors.numpy import save_file
+def _sharded_copy(tmp_path: Path) -> Path:
+    """The fixture as a safetensors checkpoint in two shards with their index."""
+    from safetensors.numpy import load_file, save_file
 
     folder = _safetensors_copy(tmp_path)
-    from safetensors.numpy import load_file
-
     state = load_file(str(folder / "model.safetensors"))
     (folder / "model.safetensors").unlink()
     names = sorted(state)
@@ -106,7 +105,11 @@ def test_sharded_safetensors_checkpoint(tmp_path):
     (folder / "model.safetensors.index.json").write_text(
         json.dumps({"metadata": {}, "weight_map": weight_map})
     )
-    model, _ = load_pretrained(folder)
+    return folder
+
+
+def test_sharded_safetensors_checkpoint(tmp_path):
+    model, _ = load_pretrained(_sharded_copy(tmp_path))
     ref = _reference()
     assert _rel(_outputs(model, ref)["text_embeds"], ref["text_embeds"]) <= 1e-5
 
@@ -207,7 +210,7 @@ def test_hub_id_downloads_config_tokenizer_and_one_weights_format(tmp_path, monk
 HUB_ID = "laion/clap-htsat-unfused"
 
 
-def _hf_cache(tmp_path: Path, monkeypatch, files=None) -> Path:
+def _hf_cache(tmp_path: Path, monkeypatch, files=None, source: Path = FIXTURE) -> Path:
     """A Hugging Face cache in a temporary HF_HOME holding ``files`` of the fixture as a snapshot of HUB_ID.
 
     Laid out as huggingface_hub does: ``hub/models--laion--clap-htsat-unfused/`` with ``refs/main`` naming
@@ -240,9 +243,9 @@ def _hf_cache(tmp_path: Path, monkeypatch, files=None) -> Path:
     (repo / "blobs").mkdir()
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text(commit)
-    for name in files if files is not None else [p.name for p in FIXTURE.iterdir() if p.suffix != ".npz"]:
+    for name in files if files is not None else [p.name for p in source.iterdir() if p.suffix != ".npz"]:
         blob = repo / "blobs" / f"blob-{name}"
-        shutil.copyfile(FIXTURE / name, blob)
+        shutil.copyfile(source / name, blob)
         (snapshot / name).symlink_to(Path("..", "..", "blobs", blob.name))
     return snapshot
 
@@ -713,6 +716,30 @@ def test_an_index_may_name_only_files_inside_the_checkpoint_folder(tmp_path, mon
     assert opened == []  # not even the good shard: every name is checked first
 
 
+def test_a_sharded_checkpoint_in_the_hugging_face_cache_loads(tmp_path, monkeypatch):
+    """A snapshot's files are links into the repository's blobs/: part of the checkpoint, shards too."""
+    snapshot = _hf_cache(tmp_path, monkeypatch, source=_sharded_copy(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert (snapshot / "model-00001-of-00002.safetensors").is_symlink()
+    model, config = load_pretrained(HUB_ID)
+    assert config.source == snapshot
+    ref = _reference()
+    assert _rel(_outputs(model, ref)["text_embeds"], ref["text_embeds"]) <= 1e-5
+    assert load_pretrained(snapshot)[1].source == snapshot  # the snapshot folder given as a path
+
+
+@pytest.mark.parametrize("linked", ["model.safetensors", "config.json", "tokenizer.json"])
+def test_a_file_linked_from_outside_the_folder_is_refused_whatever_it_is(tmp_path, linked):
+    """One rule for every file, sharded weights or not: a checkpoint folder is read from itself alone."""
+    folder = _safetensors_copy(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (folder / linked).rename(elsewhere / linked)
+    (folder / linked).symlink_to(elsewhere / linked)
+    with pytest.raises(CheckpointError, match=f"{folder / linked} leads outside {folder}"):
+        load_pretrained(folder)
+
+
 def test_a_symlinked_shard_leading_outside_is_refused(tmp_path):
     folder = _safetensors_copy(tmp_path)
     outside = tmp_path / "outside.safetensors"
@@ -744,3 +771,78 @@ def test_the_clap_command_reports_an_unsafe_pickle_in_one_line(tmp_path, capsys)
     assert captured.err.startswith("error: ") and len(captured.err.strip().splitlines()) == 1
     assert "pytorch_model.bin: refusing to load" in captured.err
     assert not (tmp_path / "run").exists()
+
+
+def test_nan_or_infinite_weights_are_refused_naming_the_tensor_and_file(tmp_path):
+    def poison(state):
+        name = next(k for k in sorted(state) if k.endswith("query.weight"))
+        state[name] = state[name].copy()
+        state[name][0, 0] = np.nan
+
+    folder = _safetensors_copy(tmp_path, poison)
+    with pytest.raises(
+        StateDictError, match=r"model.safetensors: tensor audio_model\..*query.weight holds NaN"
+    ):
+        load_pretrained(folder)
+
+
+def _edited_copy(tmp_path: Path, name: str, edit) -> Path:
+    folder = tmp_path / "ckpt"
+    shutil.copytree(FIXTURE, folder)
+    path = folder / name
+    if edit is None:
+        path.unlink()
+        path.mkdir()
+    elif isinstance(edit, bytes):
+        path.write_bytes(edit)
+    else:
+        data = json.loads(path.read_text())
+        edit(data)
+        path.write_text(json.dumps(data))
+    return folder
+
+
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        (b'{"model_type": "clap", "x": "caf\xe9"}', r"config.json: not UTF-8 text \(byte 32\)"),
+        (None, r"config.json: is a folder; expected the model's config.json file"),
+        (
+            lambda d: d["text_config"].update(hidden_size=-4),
+            r"text_config.hidden_size: expected a size of at least 1, got -4",
+        ),
+        (
+            lambda d: d["text_config"].update(num_hidden_layers=0),
+            r"text_config.num_hidden_layers: expected a size .* got 0",
+        ),
+        (
+            lambda d: d["audio_config"].update(depths=[1, 0]),
+            r"audio_config.depths: expected sizes of at least 1, got \[1, 0\]",
+        ),
+        (
+            lambda d: d.update(projection_dim=-1),
+            r"config.json: projection_dim: expected a size of at least 1",
+        ),
+    ],
+)
+def test_config_json_errors_name_the_file_and_field(tmp_path, edit, expected):
+    from audiotrain.models.clap import ClapConfigError
+
+    folder = _edited_copy(tmp_path, "config.json", edit)
+    with pytest.raises(ClapConfigError, match=expected):
+        load_pretrained(folder)
+
+
+def test_a_bad_tokenizer_config_is_named(tmp_path):
+    for name in ("vocab.json", "merges.txt"):
+        shutil.copyfile(FIXTURE / name, tmp_path / name)
+    (tmp_path / "tokenizer_config.json").write_text('{"add_prefix_space": tru')
+    with pytest.raises(
+        TokenizerError, match=r"tokenizer_config.json: not valid UTF-8 JSON \(Expecting value"
+    ):
+        ClapTokenizer.from_pretrained(tmp_path)
+    (tmp_path / "tokenizer_config.json").write_text('{"add_prefix_space": "yes"}')
+    with pytest.raises(
+        TokenizerError, match=r"tokenizer_config.json: add_prefix_space: expected true or false"
+    ):
+        ClapTokenizer.from_pretrained(tmp_path)

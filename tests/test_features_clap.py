@@ -226,3 +226,24 @@ def _regenerate_fixture() -> None:
 
 if __name__ == "__main__":
     _regenerate_fixture()
+
+
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (b'{"sampling_rate": 48000, "x": "caf\xe9"}', r"preprocessor_config.json: not UTF-8 text"),
+        (
+            b'{"sampling_rate": "fast"}',
+            r"preprocessor_config.json: sampling_rate: expected an integer, got 'fast'",
+        ),
+        (b'{"max_length_s": "10"}', r"preprocessor_config.json: max_length_s: expected a number, got '10'"),
+        (b'{"truncation": 3}', r"preprocessor_config.json: truncation: expected a string, got 3"),
+        (b'{"hop_length": 0}', r"preprocessor_config.json: hop_length: expected a positive number, got 0"),
+        (b'{"top_db": "loud"}', r"preprocessor_config.json: top_db: expected a number, got 'loud'"),
+    ],
+)
+def test_preprocessor_config_errors_name_the_file_and_field(tmp_path, content, expected):
+    (tmp_path / "preprocessor_config.json").write_bytes(content)
+    with pytest.raises(ValueError, match=expected):
+        ClapFeatureExtractor.from_pretrained(tmp_path)
+    assert ClapFeatureExtractor.from_dict({"top_db": None}).top_db is None  # null stays allowed

@@ -409,10 +409,7 @@ def test_cli_fine_tunes_a_hugging_face_checkpoint(tmp_path):
         pytest.skip("tests/fixtures/clap_tiny (written by tests/fixtures/make_clap_fixture.py) is missing")
     checkpoint = tmp_path / "ckpt"
     shutil.copytree(fixture, checkpoint)
-    # The tiny model folds at most 256 frames: use 2.5 s windows (251 frames at hop 480) instead of 10 s.
-    pre = json.loads((checkpoint / "preprocessor_config.json").read_text())
-    pre.update(max_length_s=2.5, nb_max_samples=120000)
-    (checkpoint / "preprocessor_config.json").write_text(json.dumps(pre))
+    fit_front_end(checkpoint)
     data = tmp_path / "data"
     data.mkdir()
     for i, freq in enumerate([220, 440, 880, 1760, 330, 660]):
@@ -840,6 +837,9 @@ def test_cli_resume_from_a_foreign_checkpoint_is_a_short_error(tmp_path, capsys,
         ("--demo.clips", "0", "demo.clips"),
         ("--train.batch_size", "1", "train.batch_size"),
         ("--train.eval_batch_size", "1", "train.eval_batch_size"),
+        ("--dataset.prompt_template", "the sound of a thing", "dataset.prompt_template"),
+        ("--dataset.prompt_template", "{} or {}", "dataset.prompt_template"),
+        ("--dataset.prompt_template", "a {kind} sound", "dataset.prompt_template"),
     ],
 )
 def test_cli_rejects_invalid_training_settings_at_parsing(flag, value, field_name, capsys, monkeypatch):
@@ -1002,7 +1002,29 @@ def _tiny_checkpoint(tmp_path) -> Path:
         pytest.skip("tests/fixtures/clap_tiny is missing")
     checkpoint = tmp_path / "ckpt"
     shutil.copytree(fixture, checkpoint)
+    fit_front_end(checkpoint)
     return checkpoint
+
+
+def fit_front_end(checkpoint: Path) -> None:
+    """The tiny model folds at most 256 frames: 2.5 s windows (251 frames at hop 480) instead of 10 s."""
+    pre = json.loads((checkpoint / "preprocessor_config.json").read_text())
+    pre.update(max_length_s=2.5, nb_max_samples=120000)
+    (checkpoint / "preprocessor_config.json").write_text(json.dumps(pre))
+
+
+def tone_folder(root: Path, clips: int = 6) -> Path:
+    """`clips` one-second tones at 16 kHz, each with a one-line caption beside it."""
+    import soundfile as sf
+
+    root.mkdir()
+    t = np.arange(16000) / 16000
+    for i in range(clips):
+        sf.write(
+            root / f"tone{i}.wav", (0.3 * np.sin(2 * np.pi * (200 + 100 * i) * t)).astype(np.float32), 16000
+        )
+        (root / f"tone{i}.txt").write_text(f"a sine tone number {i}\n")
+    return root
 
 
 def test_a_tokenizer_larger_than_the_text_vocabulary_is_refused_at_load(tmp_path, capsys, monkeypatch):
@@ -1017,7 +1039,7 @@ def test_a_tokenizer_larger_than_the_text_vocabulary_is_refused_at_load(tmp_path
     tokenizer.save(str(checkpoint / "tokenizer.json"))
     for name in ("scan_caption_folder", "evaluate_clap"):
         monkeypatch.setattr(clap_train, name, lambda *a, **k: pytest.fail("went on past the model load"))
-    argv = ["--data", str(tmp_path), "--pretrained", str(checkpoint), "--out", str(tmp_path / "run")]
+    argv = ["--data", str(tmp_path / "data"), "--pretrained", str(checkpoint), "--out", str(tmp_path / "run")]
     assert clap.main(argv) == 2
     line = _one_error_line(capsys.readouterr().err)
     assert str(checkpoint) in line and "321 tokens" in line and "vocab_size is 320" in line
@@ -1042,7 +1064,7 @@ def test_settings_beyond_the_checkpoint_name_their_flag_before_the_data_scan(
         monkeypatch.setattr(clap_train, name, lambda *a, **k: pytest.fail("went on past the model load"))
     argv = [
         "--data",
-        str(tmp_path),
+        str(checkpoint.parent / "data"),
         "--pretrained",
         str(checkpoint),
         "--out",
@@ -1160,3 +1182,125 @@ def test_resume_refuses_other_clips_or_captions_and_goes_on_on_the_same(tmp_path
     meta.write_text(original)
     assert clap.main(resume) == 0
     assert json.loads((run / "history.json").read_text())["epoch"] == [0, 1]
+
+
+# ------------------------------------------------------------------ rank 0's own work, --out, Ctrl-C
+@pytest.mark.slow
+def test_an_error_in_rank_0s_own_work_ends_every_local_process_with_status_2(tmp_path):
+    """The "before" evaluation runs on rank 0 alone: its error (here embeddings that overflow to inf) must
+    end the whole job, not leave rank 1 waiting in the fit's first collective."""
+    import os
+    import subprocess
+    import sys
+
+    from audiotrain.models.clap import save_pretrained
+
+    model, config = clap_load_with_config(_tiny_checkpoint(tmp_path))
+    for layer in (model.audio_projection.linear1, model.audio_projection.linear2):
+        layer.weight = layer.weight * 1e30  # finite, but the audio embeddings overflow
+    overflow = tmp_path / "overflow"
+    save_pretrained(model, config, overflow, extractor_dir=tmp_path / "ckpt", tokenizer=tmp_path / "ckpt")
+    argv = ["--data", str(tone_folder(tmp_path / "data", 8)), "--pretrained", str(overflow), "--out", "run",
+            "--train.processes", "2", "--train.epochs", "1", "--train.batch_size", "2",
+            "--dataset.num_workers", "0", "--train.progress_bar", "false",
+            "--train.compile", "false"]  # fmt: skip
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "audiotrain.recipes.clap", *argv],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert done.returncode == 2, (done.stdout + done.stderr)[-3000:]
+    assert "training in 2 processes" in done.stdout
+    assert done.stderr.count("error: audio_embeds contains NaN or infinite values") == 1
+    assert "Traceback" not in done.stderr
+
+
+def clap_load_with_config(folder):
+    from audiotrain.models.clap import load_pretrained
+
+    return load_pretrained(folder)
+
+
+def test_out_may_not_be_the_pretrained_or_data_folder_even_with_overwrite(tmp_path, capsys, monkeypatch):
+    from audiotrain.recipes.clap import cli as clap
+
+    checkpoint = _tiny_checkpoint(tmp_path)
+    data = tone_folder(tmp_path / "data")
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
+    _forbid_expensive_work(monkeypatch)
+    for out, flag in [
+        (checkpoint, "--pretrained"),
+        (data, "--data"),
+        (data / "runs" / "one", "--data"),  # inside it
+        (tmp_path, "--pretrained"),  # around it
+    ]:
+        argv = ["--data", str(data), "--pretrained", str(checkpoint), "--out", str(out), "--overwrite"]
+        assert clap.main(argv) == 2
+        line = _one_error_line(capsys.readouterr().err)
+        assert f"--out {out} is the {flag} folder" in line and "choose an --out apart from it" in line
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")} == before  # nothing written or removed
+
+
+def test_ctrl_c_after_training_says_what_is_saved_and_how_to_export(tmp_path, capsys, monkeypatch):
+    """Ctrl-C in the final evaluation, plots or export: exit 130 with a message, not a traceback, and the
+    export command it prints writes the Hugging Face folder."""
+    from audiotrain.recipes.clap import cli as clap
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(clap_train, "write_plots", ctrl_c)
+    out = tmp_path / "run"
+    assert clap.main(_tiny_demo_argv(tmp_path, out)) == 130
+    err = capsys.readouterr().err
+    assert "interrupted (Ctrl-C) after training" in err and f"{out / 'checkpoints'} are saved" in err
+    command = err.splitlines()[-1].split()
+    assert command[:4] == ["python", "-m", "audiotrain.recipes.clap", "export"]
+    assert clap.main(command[3:]) == 0
+    assert (out / "hf_model" / "model.safetensors").is_file()
+
+
+def test_a_front_end_making_more_frames_than_the_model_takes_is_refused_at_load(
+    tmp_path, capsys, monkeypatch
+):
+    import shutil
+
+    from audiotrain.recipes.clap import cli as clap
+
+    checkpoint = tmp_path / "ckpt"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "clap_tiny", checkpoint)  # 10 s: 1001 frames
+    for name in ("scan_caption_folder", "evaluate_clap"):
+        monkeypatch.setattr(clap_train, name, lambda *a, **k: pytest.fail("went on past the model load"))
+    argv = ["--data", str(tmp_path / "data"), "--pretrained", str(checkpoint), "--out", str(tmp_path / "run")]
+    assert clap.main(argv) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert f"{checkpoint / 'preprocessor_config.json'}: max_length_s 10" in line and "hop_length 480" in line
+    assert "1001 frames" in line and "at most 256 (audio_config.spec_size 64" in line
+    assert "use max_length_s 2.55 or less" in line
+
+
+def test_resume_refuses_another_pretrained_model_or_front_end(tmp_path, capsys):
+    import shutil
+
+    from audiotrain.recipes.clap import cli as clap
+
+    checkpoint = _tiny_checkpoint(tmp_path)
+    run = tmp_path / "run"
+    argv = ["--data", str(tone_folder(tmp_path / "data")), "--pretrained", str(checkpoint), "--out", str(run),
+            "--train.epochs", "1", "--train.batch_size", "2", "--train.compile", "false",
+            "--train.progress_bar", "false", "--dataset.num_workers", "0"]  # fmt: skip
+    assert clap.main(argv) == 0
+    resume = [*argv, "--train.epochs", "2", "--resume", str(run / "checkpoints" / "last")]
+    other = tmp_path / "other"
+    shutil.copytree(checkpoint, other)
+    before = {p: p.stat().st_mtime_ns for p in run.rglob("*")}
+    capsys.readouterr()
+    assert clap.main([*resume, "--pretrained", str(other)]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert f"trained from --pretrained {checkpoint}, this run loads {other}" in line
+    pre = json.loads((checkpoint / "preprocessor_config.json").read_text())
+    (checkpoint / "preprocessor_config.json").write_text(json.dumps({**pre, "frequency_max": 8000}))
+    assert clap.main(resume) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert "the front end of" in line and "frequency_max 14000.0 → 8000.0" in line
+    assert {p: p.stat().st_mtime_ns for p in run.rglob("*")} == before  # nothing written

@@ -67,6 +67,7 @@ METADATA_FILES = ("metadata.jsonl", "metadata.json", "metadata.csv", "metadata.t
 # Top-level files with these suffixes look like caption metadata: when they are not read, the report says so.
 METADATA_LIKE_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl", ".parquet", ".xlsx", ".xls", ".ods")
 CSV_DELIMITERS = (",", ";", "\t")
+UNLISTED_SHOWN = 5  # audio files not named in the metadata that the report lists by name
 _SPLIT_ALIASES = {
     "train": "train",
     "training": "train",
@@ -136,7 +137,7 @@ class CaptionFolder:
     layout: str
     clips: list[CaptionedClip]
     skipped: list[Skip] = field(default_factory=list)
-    unlisted_audio: int = 0  # audio files present but not named in the metadata (not an error)
+    unlisted_audio: list[str] = field(default_factory=list)  # audio not named in the metadata (not an error)
     notes: list[str] = field(default_factory=list)  # e.g. metadata-like files that were not read
 
     @property
@@ -188,8 +189,11 @@ class CaptionFolder:
             counts = Counter(c.split for c in self.clips)
             lines.append("  splits: " + ", ".join(f"{s}={counts[s]}" for s in self.splits))
         if self.unlisted_audio:
+            named = ", ".join(self.unlisted_audio[:UNLISTED_SHOWN])
+            more = len(self.unlisted_audio) - UNLISTED_SHOWN
             lines.append(
-                f"  {self.unlisted_audio} audio file(s) in the folder are not named in the metadata (ignored)"
+                f"  {len(self.unlisted_audio)} audio file(s) in the folder are not named in the metadata "
+                f"(ignored): {named}" + (f" and {more} more" if more > 0 else "")
             )
         lines.extend(f"  note: {note}" for note in self.notes)
         if self.skipped:
@@ -297,8 +301,8 @@ def scan_caption_folder(
             )
         rows, skipped = _METADATA_READERS[present[0]](resolved, present[0])
         folder, listed = _clips_from_rows(root, present[0], rows, skipped)
-        folder.unlisted_audio = sum(
-            1
+        folder.unlisted_audio = sorted(
+            p.relative_to(root).as_posix()
             for p in _walk_audio(root, extensions)
             if Path(os.path.realpath(p)) not in listed and p.relative_to(root).as_posix() not in listed
         )
@@ -474,7 +478,9 @@ def _read_csv(path: Path, label: str, preferred: str = ",") -> tuple[list[_Row],
     rows, skipped = [], []
     text = read_utf8_text(path, CaptionFolderError)
     delimiter = _delimiter(text.split("\n", 1)[0], preferred)
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    # strict: a stray quote is an error, and so is the end of the file inside a quoted cell (which the default
+    # reader takes as the rest of the file, every later row swallowed into one caption).
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     header = [_column(h) for h in (reader.fieldnames or [])]
     reader.fieldnames = header
     duplicates = sorted({h for h in header if header.count(h) > 1})
@@ -494,8 +500,21 @@ def _read_csv(path: Path, label: str, preferred: str = ",") -> tuple[list[_Row],
             f"{path}: line 1: the header needs 'file_name' and 'caption' (or caption_1, caption_2, ..., or "
             f"text); found columns {header} ({how})"
         )
-    for record in reader:
-        where = f"{label}:{reader.line_num}"
+    extensions = tuple(e.lower() for e in AUDIO_EXTENSIONS)
+    while True:
+        first_line = reader.line_num + 1
+        try:
+            record = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as error:
+            raise CaptionFolderError(
+                f"{path}:{first_line}: {_csv_problem(str(error))} (a quote left open or stray in the row "
+                "that starts on this line?)"
+            ) from None
+        where = f"{label}:{first_line}"
+        if reader.line_num > first_line:
+            _check_row_span(record, path, first_line, reader.line_num, delimiter, extensions)
         if None in record:  # more cells than header columns
             skipped.append(Skip(where, f"{len(header) + len(record[None])} cells but {len(header)} columns"))
             continue
@@ -505,6 +524,39 @@ def _read_csv(path: Path, label: str, preferred: str = ",") -> tuple[list[_Row],
         lab = (record.get("label") or "").strip() or None
         rows.append(_Row(where, file_name, captions, split, lab))
     return rows, skipped
+
+
+def _csv_problem(message: str) -> str:
+    if message == "unexpected end of data":
+        return "the file ends inside a quoted cell"
+    if "expected after" in message:  # text after a closing quote
+        return f"a quoted cell goes on after its closing quote ({message}; a quote inside a cell is written twice)"
+    return f"not valid CSV ({message})"
+
+
+def _check_row_span(
+    record: dict, path: Path, first: int, last: int, delimiter: str, extensions: tuple[str, ...]
+) -> None:
+    """A row over several lines is a quoted cell holding line breaks: legitimate in a caption, but not when a
+    line inside it reads like another row of the file (a quote left open swallowed them), nor in another
+    column."""
+    for column, cell in record.items():
+        if column is None or not isinstance(cell, str) or "\n" not in cell:
+            continue
+        swallowed = [
+            line
+            for line in cell.split("\n")[1:]
+            if any(
+                c.strip().lower().endswith(extensions)
+                for c in next(csv.reader([line], delimiter=delimiter), [])
+            )
+        ]
+        if swallowed or not _CAPTION_COLUMN.match(column) and column != TEXT_COLUMN:
+            what = f"lines that read like rows ({swallowed[0]!r}...)" if swallowed else "line breaks"
+            raise CaptionFolderError(
+                f"{path}:{first}: the quoted {column!r} cell runs over lines {first}-{last} and holds "
+                f'{what}: a quote left open? Close it (a quote inside a cell is written twice: "")'
+            )
 
 
 def _read_tsv(path: Path, label: str) -> tuple[list[_Row], list[Skip]]:

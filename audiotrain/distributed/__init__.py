@@ -5,11 +5,13 @@ NCCL backend, the first call joins the job (``mx.distributed.init()``) and insta
 """
 
 from audiotrain.distributed.collectives import (
+    MainProcessFailed,
     all_reduce_sum,
     barrier,
     broadcast_from_main,
     group,
     is_main_process,
+    on_main_process,
     rank,
     reduce_weighted_means,
     world_size,
@@ -17,6 +19,7 @@ from audiotrain.distributed.collectives import (
 from audiotrain.distributed.failures import install_failure_hook, launch, run_guarded
 
 __all__ = [
+    "MainProcessFailed",
     "all_reduce_sum",
     "barrier",
     "broadcast_from_main",
@@ -24,6 +27,7 @@ __all__ = [
     "install_failure_hook",
     "is_main_process",
     "launch",
+    "on_main_process",
     "rank",
     "reduce_weighted_means",
     "run_guarded",

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 import zlib
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import mlx.core as mx
 import numpy as np
 from mlx.utils import tree_flatten, tree_unflatten
 
 _GROUP: Any = None  # the mx.distributed.Group, or a stand-in with rank()/size() set by tests
+T = TypeVar("T")
 
 
 def group() -> Any:
@@ -191,3 +193,33 @@ def broadcast_from_main(value: Any) -> Any:
     # Collectives are lazy: rank 0 must evaluate its side too, or rank 1 waits forever for it.
     mx.eval(data)
     return value if is_main_process() else json.loads(np.array(data).tobytes().decode())
+
+
+class MainProcessFailed(RuntimeError):
+    """Raised on the other ranks when work that rank 0 did alone (`on_main_process`) failed there; rank 0
+    raises the error itself (and, in a recipe, prints it)."""
+
+
+def on_main_process(fn: Callable[[], T]) -> T | None:
+    """``fn()`` on rank 0 alone, then every rank learns whether it succeeded: rank 0 re-raises its error
+    and the other ranks raise `MainProcessFailed` naming it.
+
+    Without this, an error in work only rank 0 does (writing a run file, an evaluation) ends rank 0 while
+    the others wait forever in their next collective. Returns ``fn()``'s result on rank 0 and None on the
+    others; one `broadcast_from_main` (in one process, simply ``fn()``). KeyboardInterrupt is not caught:
+    Ctrl-C reaches every rank of a job by itself.
+    """
+    if world_size() == 1:
+        return fn()
+    result, error = None, None
+    if is_main_process():
+        try:
+            result = fn()
+        except Exception as exc:  # noqa: BLE001 - re-raised below, once every rank knows
+            error = exc
+    failure = broadcast_from_main(None if error is None else f"{type(error).__name__}: {error}")
+    if error is not None:
+        raise error
+    if failure is not None:
+        raise MainProcessFailed(f"rank 0 failed: {failure}")
+    return result

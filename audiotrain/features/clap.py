@@ -121,7 +121,14 @@ class ClapFeatureExtractor:
         unknown = set(config) - known - _DERIVED_OR_IGNORED
         if unknown:
             raise ValueError(f"{source}: unknown keys {sorted(unknown)}; expected some of {sorted(known)}")
-        extractor = cls(**{k: v for k, v in config.items() if k in known})
+        from audiotrain.models.clap.config import check_json_field
+
+        # Types first: "sampling_rate": "fast" would otherwise fail as max_length_s * "fast", naming nothing.
+        settings = {k: check_json_field(cls, k, v, f"{source}: {k}") for k, v in config.items() if k in known}
+        for name in ("feature_size", "sampling_rate", "hop_length", "max_length_s", "fft_window_size"):
+            if name in settings and settings[name] <= 0:
+                raise ValueError(f"{source}: {name}: expected a positive number, got {settings[name]}")
+        extractor = cls(**settings)
         derived = {
             "nb_frequency_bins": extractor.fft_window_size // 2 + 1,
             "nb_max_samples": extractor.nb_max_samples,
@@ -155,7 +162,9 @@ class ClapFeatureExtractor:
                 f"{path}: no such file (expected a CLAP checkpoint folder, or its {' or '.join(_CONFIG_FILES)})"
             )
         try:
-            config = json.loads(path.read_text())
+            config = json.loads(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as error:
+            raise ValueError(f"{path}: not UTF-8 text (byte {error.start}); JSON files are UTF-8") from None
         except json.JSONDecodeError as error:
             raise ValueError(f"{path}: invalid JSON at line {error.lineno}: {error.msg}") from error
         if not isinstance(config, dict):

@@ -143,7 +143,8 @@ class ClapConfig:
         top = {}
         for name in ("logit_scale_init_value", "projection_dim", "projection_hidden_act"):
             if name in data:
-                top[name] = _coerce(ClapConfig, name, data[name], f"{source}: {name}")
+                top[name] = check_json_field(ClapConfig, name, data[name], f"{source}: {name}")
+                _check_positive(name, top[name], f"{source}: {name}")
         try:
             return cls(text_config=text, audio_config=audio, raw=copy.deepcopy(data), **top)
         except ClapConfigError as error:
@@ -154,10 +155,16 @@ class ClapConfig:
         """Read a ``config.json`` file."""
         path = Path(path)
         try:
-            data = json.loads(path.read_text())
+            data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ClapConfigError(
                 f"{path}: no such file (a CLAP checkpoint folder needs config.json)"
+            ) from None
+        except IsADirectoryError:
+            raise ClapConfigError(f"{path}: is a folder; expected the model's config.json file") from None
+        except UnicodeDecodeError as error:
+            raise ClapConfigError(
+                f"{path}: not UTF-8 text (byte {error.start}); JSON files are UTF-8"
             ) from None
         except json.JSONDecodeError as error:
             raise ClapConfigError(f"{path}: line {error.lineno}: not valid JSON ({error.msg})") from None
@@ -190,10 +197,15 @@ class ClapConfig:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
 
 
-def _coerce(owner: type, name: str, value: Any, where: str) -> Any:
-    """Check one JSON value against the dataclass field's annotated type; lists become tuples."""
+def check_json_field(owner: type, name: str, value: Any, where: str) -> Any:
+    """Check one JSON value against the dataclass field's annotated type; lists become tuples. Raises
+    `ClapConfigError` naming `where` and what was expected (also used for ``preprocessor_config.json``)."""
     annotation = {f.name: f.type for f in dataclasses.fields(owner)}[name]
     annotation = str(annotation)
+    if annotation.endswith(" | None") and annotation != "str | None":
+        if value is None:
+            return None
+        annotation = annotation.removesuffix(" | None")
     if annotation.startswith("tuple"):
         if isinstance(value, int) and not isinstance(value, bool):
             value = (value, value)
@@ -228,6 +240,36 @@ def _coerce(owner: type, name: str, value: Any, where: str) -> Any:
     raise AssertionError(f"unhandled annotation {annotation} for {name}")
 
 
+#: Sizes that must be at least 1 (a zero or negative one fails deep inside MLX, naming nothing).
+_POSITIVE = (
+    "vocab_size",
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "max_position_embeddings",
+    "type_vocab_size",
+    "projection_dim",
+    "window_size",
+    "num_mel_bins",
+    "spec_size",
+    "patch_size",
+    "patch_stride",
+    "patch_embeds_hidden_size",
+    "depths",
+    "aff_block_r",
+)
+
+
+def _check_positive(name: str, value: Any, where: str) -> None:
+    values = value if isinstance(value, tuple) else (value,)
+    if name in _POSITIVE and any(v < 1 for v in values):
+        shown = list(value) if isinstance(value, tuple) else value
+        raise ClapConfigError(
+            f"{where}: expected {'sizes' if isinstance(value, tuple) else 'a size'} of at least 1, got {shown}"
+        )
+
+
 def _sub_config(cls: type, data: dict[str, Any], where: str):
     if not isinstance(data, dict):
         raise ClapConfigError(f"{where}: expected a JSON object, got {type(data).__name__}")
@@ -240,7 +282,8 @@ def _sub_config(cls: type, data: dict[str, Any], where: str):
             value = value[0]
         if name in ("pad_token_id", "bos_token_id", "eos_token_id") and value is None:
             continue
-        values[name] = _coerce(cls, name, value, f"{where}.{name}")
+        values[name] = check_json_field(cls, name, value, f"{where}.{name}")
+        _check_positive(name, values[name], f"{where}.{name}")
     return cls(**values)
 
 

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from audiotrain.models.clap.config import ClapConfig
-from audiotrain.models.clap.convert import hf_to_mlx
+from audiotrain.models.clap.convert import StateDictError, hf_to_mlx
 from audiotrain.models.clap.model import ClapModel
 from audiotrain.models.clap.torch_bin import load_torch_state_dict
 
@@ -151,10 +151,36 @@ def _shard_in(folder: Path, shard: object, index: Path) -> Path:
     ``../../secret`` or ``/etc/passwd`` is refused, not opened)."""
     if not isinstance(shard, str) or not shard or Path(shard).is_absolute() or ".." in Path(shard).parts:
         raise CheckpointError(f"{index}: names shard {shard!r}; shards must be files inside {folder}")
-    path = folder / shard
-    if folder.resolve() not in path.resolve().parents:  # a symlink pointing out of the folder
-        raise CheckpointError(f"{index}: shard {shard!r} leads outside {folder}")
+    return _check_inside(folder, folder / shard)
+
+
+def _store_of(folder: Path) -> Path:
+    """Where the files of checkpoint `folder` may lead: the folder itself, or for a Hugging Face cache snapshot
+    (``models--owner--name/snapshots/<commit>/``, whose files are links to ``../../blobs/``) its repository
+    folder, blobs included."""
+    folder = folder.resolve()
+    repo = folder.parent.parent
+    if folder.parent.name == "snapshots" and repo.name.startswith("models--") and (repo / "blobs").is_dir():
+        return repo
+    return folder
+
+
+def _check_inside(folder: Path, path: Path) -> Path:
+    """`path`, a file of checkpoint `folder`, unless it is a link that leads outside it (see `_store_of`)."""
+    if not path.resolve().is_relative_to(_store_of(folder)):
+        raise CheckpointError(
+            f"{path} leads outside {folder} (a link to {path.resolve()}); loading reads nothing outside the "
+            "checkpoint folder: copy the file into it (cp -L) instead of linking it"
+        )
     return path
+
+
+def _check_links(folder: Path) -> None:
+    """Every file a checkpoint is read from (config, weights, tokenizer and front-end files: ``*.json``,
+    ``*.txt``, ``*.safetensors``, ``*.bin``) must stay inside `folder` (see `_store_of`)."""
+    for path in sorted(folder.iterdir()):
+        if path.suffix in (".json", ".txt", ".safetensors", ".bin"):
+            _check_inside(folder, path)
 
 
 def read_state_dict(folder: Path, max_elements: int | None = None) -> tuple[dict[str, mx.array], Path]:
@@ -223,9 +249,19 @@ def load_pretrained(
     Raises
     ------
     CheckpointError, ClapConfigError, StateDictError, UnsafeCheckpointError
-        Naming the file and, for weights, every missing, unexpected or mis-shaped tensor.
+        Naming the file and, for weights, every missing, unexpected or mis-shaped tensor, or a tensor
+        holding NaN or infinite values.
+
+    Notes
+    -----
+    Loading reads nothing outside the folder it was given: a file of it (``config.json``, the weights or the
+    shards an index names, the tokenizer and ``preprocessor_config.json``) that is a link leading elsewhere is
+    refused, whether the weights are one file or sharded. A Hugging Face cache snapshot
+    (``models--owner--name/snapshots/<commit>/``, which a hub id resolves to) counts its repository folder as
+    part of it: its files are links to ``../../blobs/``.
     """
     folder = resolve_checkpoint(path_or_hub_id, revision)
+    _check_links(folder)
     config = read_config(folder)
     model = ClapModel(config)
     load_weights(model, folder, dtype)
@@ -239,6 +275,21 @@ def read_config(folder: Path) -> ClapConfig:
     return config
 
 
+def check_finite(state: dict[str, mx.array], source: Path) -> None:
+    """Refuse NaN or infinite weights now, naming the tensors: they would surface only as NaN embeddings
+    after the data has been read, naming nothing."""
+    floating = {n: t for n, t in state.items() if mx.issubdtype(t.dtype, mx.floating)}
+    finite = {n: mx.isfinite(t).all() for n, t in floating.items()}
+    mx.eval(list(finite.values()))  # one sync for every tensor
+    bad = sorted(n for n, ok in finite.items() if not ok.item())
+    if bad:
+        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+        raise StateDictError(
+            f"{source}: tensor {', '.join(bad[:3])}{more} holds NaN or infinite values; the checkpoint is damaged "
+            "(or was saved after training diverged)"
+        )
+
+
 def load_weights(model: ClapModel, folder: Path, dtype: mx.Dtype = mx.float32) -> None:
     """Fill ``model`` (built from the folder's config) with the folder's weights and put it in eval mode."""
     # No tensor of the file may be larger than the largest the config describes (checked before allocating).
@@ -246,6 +297,7 @@ def load_weights(model: ClapModel, folder: Path, dtype: mx.Dtype = mx.float32) -
     state, weights_path = read_state_dict(
         folder, max_elements=max(largest, model.config.text_config.max_position_embeddings)
     )
+    check_finite(state, weights_path)
     params, counters = hf_to_mlx(model, state, dtype=dtype, source=str(weights_path))
     model.update(params)
     model.config.num_batches_tracked = counters

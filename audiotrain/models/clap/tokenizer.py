@@ -189,7 +189,17 @@ def _roberta_from_vocab(folder: Path):
     add_prefix_space = False
     config_path = folder / "tokenizer_config.json"
     if config_path.is_file():
-        add_prefix_space = bool(json.loads(config_path.read_text()).get("add_prefix_space", False))
+        try:
+            config = json.loads(config_path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise TokenizerError(f"{config_path}: not valid UTF-8 JSON ({error})") from None
+        if not isinstance(config, dict):
+            raise TokenizerError(f"{config_path}: expected a JSON object, got {type(config).__name__}")
+        add_prefix_space = config.get("add_prefix_space", False)
+        if not isinstance(add_prefix_space, bool):
+            raise TokenizerError(
+                f"{config_path}: add_prefix_space: expected true or false, got {add_prefix_space!r}"
+            )
     tokenizer = Tokenizer(bpe)
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=add_prefix_space)
     tokenizer.decoder = decoders.ByteLevel()

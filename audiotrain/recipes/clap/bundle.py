@@ -52,6 +52,7 @@ def load_checkpoint(path_or_hub_id: str, max_tokens: int) -> Bundle:
     extractor = ClapFeatureExtractor.from_pretrained(source)
     tokenizer = ClapTokenizer.from_pretrained(source, max_length=max_tokens)
     check_tokenizer_fits(tokenizer, config, source)
+    check_front_end_fits(extractor, config, source)
     return Bundle(model, config, extractor, tokenizer, source, demo=False)
 
 
@@ -64,6 +65,27 @@ def check_tokenizer_fits(tokenizer, config, source: Path) -> None:
             f"{source}: the tokenizer has {tokenizer.vocab_size} tokens (added tokens included) but the text "
             f"model's text_config.vocab_size is {vocab_size}; ids from {vocab_size} on have no embedding. Use "
             "the tokenizer the checkpoint was trained with (or resize the text embeddings before saving it)"
+        )
+
+
+def check_front_end_fits(extractor, config, source: Path) -> None:
+    """Refuse a front end whose log-mels the audio model cannot take (more frames than it folds, other mel
+    bands), naming the settings of both files, before any data is read rather than at the first forward pass."""
+    audio = config.audio_config
+    pre, cfg = source / "preprocessor_config.json", source / "config.json"
+    if extractor.n_frames > audio.spec_width:
+        longest_s = (audio.spec_width - 1) * extractor.hop_length / extractor.sampling_rate
+        raise ValueError(
+            f"{pre}: max_length_s {extractor.max_length_s:g} at sampling_rate {extractor.sampling_rate} and "
+            f"hop_length {extractor.hop_length} makes {extractor.n_frames} frames, but the audio model of {cfg} "
+            f"takes at most {audio.spec_width} (audio_config.spec_size {audio.spec_size} x spec_size / "
+            f"num_mel_bins {audio.num_mel_bins}); use max_length_s {longest_s:g} or less, or the front end the "
+            "checkpoint was trained with"
+        )
+    if extractor.feature_size != audio.num_mel_bins:
+        raise ValueError(
+            f"{pre}: feature_size {extractor.feature_size} mel bands, but the audio model of {cfg} expects "
+            f"audio_config.num_mel_bins {audio.num_mel_bins}"
         )
 
 
@@ -156,6 +178,45 @@ def check_resume_matches(folder: Path, task: CLAPTrainModule) -> None:
     Trainer makes when it loads, only earlier."""
     model_file = folder / ckpt.MODEL_FILE
     ckpt.check_arrays(ckpt.read_arrays(model_file), ckpt.flat(task.parameters()), "CLAP model", model_file)
+
+
+#: trainer_state.json key of what a run trains from (`model_record`).
+MODEL_KEY = "model"
+
+
+def model_record(bundle: Bundle) -> dict[str, Any]:
+    """What a checkpoint stores about the model a run started from: the folder (None for the demo, whose
+    folder is the run's own) and the front end's settings."""
+    return {
+        "source": None if bundle.demo else str(Path(bundle.source).resolve()),
+        "front_end": bundle.extractor.to_dict(),
+    }
+
+
+def check_resume_model(folder: Path, state: dict[str, Any], bundle: Bundle) -> None:
+    """Refuse to resume checkpoint `folder` (its trainer state `state`) from another --pretrained model or
+    front end than it trained from: the tokenizer, the log-mels and the export would then be another model's.
+    Checkpoints from before the record pass."""
+    before, now = state.get(MODEL_KEY), model_record(bundle)
+    if not isinstance(before, dict):
+        return
+    remedy = (
+        "resume with the --pretrained it trained from, or start a new run (another --out, without --resume)"
+    )
+    if before.get("source") != now["source"]:
+        raise ValueError(
+            f"cannot resume from {folder}: it was trained from --pretrained {before.get('source')}, this run loads "
+            f"{now['source']}; {remedy}"
+        )
+    old_front = before.get("front_end") or {}
+    changed = [
+        f"{k} {old_front.get(k)!r} → {v!r}" for k, v in now["front_end"].items() if old_front.get(k) != v
+    ]
+    if changed:
+        raise ValueError(
+            f"cannot resume from {folder}: the front end of {now['source']} has changed since it trained "
+            f"(preprocessor_config.json: {', '.join(changed)}); restore it, or start a new run"
+        )
 
 
 def load_task_weights(task: CLAPTrainModule, folder: Path) -> None:

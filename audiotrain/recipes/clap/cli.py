@@ -55,13 +55,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
+from audiotrain.distributed.collectives import MainProcessFailed
 from audiotrain.distributed.local import install_rank_stop_signal, plan_local_processes, run_local_job
-from audiotrain.recipes._run import check_resume_folder, check_run_folder, checkpoint_processes
+from audiotrain.recipes._run import check_resume_folder, checkpoint_processes
 from audiotrain.recipes.clap.bundle import export_checkpoint
 from audiotrain.recipes.clap.config import PRESETS, ClapRecipeConfig
-from audiotrain.recipes.clap.train import run
+from audiotrain.recipes.clap.train import check_out_folder, run
 from audiotrain.recipes.config_cli import (
     USER_ERRORS,
     SettingsParser,
@@ -158,10 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(error))
     if plan.processes > 1:
         try:  # refusals of the --out folder come once, from here, not from every rank
-            if cfg.resume:
-                check_resume_folder(cfg.resume)
-            if cfg.out:
-                check_run_folder(Path(cfg.out), "--out", cfg.overwrite, cfg.resume)
+            check_out_folder(cfg, check_resume_folder(cfg.resume) if cfg.resume else None)
         except USER_ERRORS as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
@@ -172,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         result = run(cfg, argv)
     except USER_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except MainProcessFailed:  # another rank of the job: rank 0 printed the error
         return 2
     return 130 if result["interrupted"] else 0  # 130: as a shell reports a command Ctrl-C stopped
 

@@ -4,7 +4,7 @@
 Resuming on other clips is not exact: the loader continues from its saved position in another clip list, and
 the epoch length the schedule was sized for changes. Other captions under the same names change what the
 model is trained towards (and, in the offline demo, the tokenizer trained on them). A checkpoint records, per
-split, the clip count, a SHA-256 of the clip names and a SHA-256 of their captions (`ClipsInCheckpoint`); the
+split, the clip count, a SHA-256 of the clip names and a SHA-256 of their captions (`StoredInCheckpoint`); the
 run folder's ``config.json`` lists the names, from which the refusal names the clips that came and went.
 """
 
@@ -46,14 +46,15 @@ def clip_record(splits: dict[str, list[CaptionedClip]]) -> dict[str, Any]:
     }
 
 
-class ClipsInCheckpoint(Callback):
-    """Stores `record` (`clip_record`) in every checkpoint the Trainer writes (``trainer_state.json``)."""
+class StoredInCheckpoint(Callback):
+    """Stores `record` under `key` in every checkpoint the Trainer writes (``trainer_state.json``): the
+    `clip_record` under `CLIPS_KEY`, the model's under `audiotrain.recipes.clap.bundle.MODEL_KEY`."""
 
-    def __init__(self, record: dict[str, Any]):
-        self.record = record
+    def __init__(self, key: str, record: dict[str, Any]):
+        self.key, self.record = key, record
 
     def on_save_checkpoint(self, trainer: Any, module: Any, checkpoint: dict[str, Any]) -> None:
-        checkpoint[CLIPS_KEY] = self.record
+        checkpoint[self.key] = self.record
 
 
 def check_resume_clips(

@@ -54,6 +54,20 @@ class ClapDatasetConfig:
         check_setting("eval_fraction", self.eval_fraction, above=0, below=1)
         check_setting("max_tokens", self.max_tokens, integer=True, at_least=3, why="<s>, a token and </s>")
         check_setting("num_workers", self.num_workers, integer=True, at_least=0)
+        # Without its '{}' every class would get the same prompt, and zero-shot scores would be chance.
+        if not _inserts_the_class(self.prompt_template):
+            raise SettingError(
+                "prompt_template",
+                self.prompt_template,
+                "a text holding '{}' once (where the class name goes)",
+            )
+
+
+def _inserts_the_class(template: object) -> bool:
+    try:
+        return isinstance(template, str) and template.format("\0").count("\0") == 1
+    except (IndexError, KeyError, ValueError):  # {1}, {name}, an unmatched brace
+        return False
 
 
 @dataclass

@@ -28,23 +28,27 @@ from audiotrain.recipes._run import (
     check_run_folder,
     clear_run_outputs,
     create_run_folder,
+    is_inside,
     resume_command,
     write_run_record,
 )
 from audiotrain.recipes.clap.bundle import (
+    MODEL_KEY,
     Bundle,
     build_demo,
     check_resume_matches,
+    check_resume_model,
     check_settings_fit,
     demo_extractor_settings,
     demo_model_config,
     export_bundle,
     load_checkpoint,
     load_task_weights,
+    model_record,
 )
 from audiotrain.recipes.clap.clip_record import (
     CLIPS_KEY,
-    ClipsInCheckpoint,
+    StoredInCheckpoint,
     check_resume_clips,
     clip_names,
     clip_record,
@@ -75,7 +79,15 @@ from audiotrain.train.seeding import seed_everything
 if TYPE_CHECKING:
     from audiotrain.recipes.clap.cv import ClipFold
 
-__all__ = ["RUN_OUTPUTS", "default_learning_rate", "demo_data_folder", "resolve_training", "run", "run_job"]
+__all__ = [
+    "RUN_OUTPUTS",
+    "check_out_folder",
+    "default_learning_rate",
+    "demo_data_folder",
+    "resolve_training",
+    "run",
+    "run_job",
+]
 
 DEMO_BANNER = (
     "=" * 78 + "\n"
@@ -152,7 +164,10 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
         raise CaptionFolderError(f"{folder.root}: only {len(train_clips)} training clip(s); need at least 2")
     splits = {"train": train_clips, "eval": eval_clips, **({"test": test_clips} if fold is not None else {})}
     if resume is not None:  # before the run folder is touched: other clips would not resume exactly
-        check_resume_clips(resume, ckpt.read_state(resume), splits, f"the data folder {folder.root}")
+        state = ckpt.read_state(resume)
+        check_resume_clips(resume, state, splits, f"the data folder {folder.root}")
+        if bundle is not None:
+            check_resume_model(resume, state, bundle)
     out = _open_run_folder(out, replace, demo, report)
     if bundle is None:
         # The other ranks build the same demo tokenizer and front end in a folder of their own (rank 0's
@@ -162,8 +177,6 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
 
     task_cfg, epochs, total = resolve_training(cfg, demo, len(train_clips))
     resolved = dataclasses.replace(cfg, task=task_cfg, train=dataclasses.replace(cfg.train, epochs=epochs))
-    if main:
-        write_run_config(out / "config.json", resolved, demo, folder, bundle, how, argv, clip_names(splits))
     train_loader, val_loader, eval_set, test_set = _loaders(
         cfg, bundle, train_clips, eval_clips, test_clips, sampling_rate
     )
@@ -188,9 +201,21 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
 
     evaluate = lambda: scores_on(eval_set)  # noqa: E731  (each validation: picks the best checkpoint)
     score_held_out = lambda: scores_on(test_set)  # noqa: E731  (before / after; = eval_set unless a cv fold)
-    before = score_held_out() if main else {}
-    if main:
-        print("retrieval before fine-tuning:\n" + format_table(before, None))
+
+    def start_on_main() -> tuple[dict, list]:
+        """The run record, the "before" scores and the loggers (rank 0 logs for the job)."""
+        write_run_config(out / "config.json", resolved, demo, folder, bundle, how, argv, clip_names(splits))
+        scores = score_held_out()
+        print("retrieval before fine-tuning:\n" + format_table(scores, None))
+        loggers = build_loggers(cfg.logger, out)
+        for lg in loggers:
+            lg.log_hyperparams(
+                dataclasses.asdict(resolved)
+            )  # the resolved settings, beside the Trainer's own
+        return scores, loggers
+
+    # An error there must end every rank, not leave the others waiting in the fit's first collective.
+    before, loggers = collectives.on_main_process(start_on_main) or ({}, [])
     if len(test_clips) < FEW_EVAL_CLIPS:
         print(
             f"note: only {len(test_clips)} evaluation clips: text→audio R@k is k/{len(test_clips)} by chance "
@@ -205,11 +230,9 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
     callbacks += [
         best,
         ConfigInCheckpoint(dataclasses.asdict(resolved)),
-        ClipsInCheckpoint(clip_record(splits)),
+        StoredInCheckpoint(CLIPS_KEY, clip_record(splits)),
+        StoredInCheckpoint(MODEL_KEY, model_record(bundle)),
     ]
-    loggers = build_loggers(cfg.logger, out) if main else []  # rank 0 logs for the job
-    for lg in loggers:
-        lg.log_hyperparams(dataclasses.asdict(resolved))  # the resolved settings, beside the Trainer's own
     trainer = Trainer(
         max_epochs=epochs,
         max_steps=cfg.train.max_steps,
@@ -228,36 +251,41 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
     trainer.fit(task, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
     if not main:  # the other ranks' part ends with the fit
         return {"run_dir": out, "history": trainer.history, "task": task, "interrupted": trainer.interrupted}
-    trainer.export_history(out / "history.json")
-    if trainer.interrupted:
-        command = resume_command("audiotrain.recipes.clap", argv or [], trainer.interrupted_checkpoint)
-        print(f"training was interrupted (Ctrl-C); evaluating now. Continue training with:\n  {command}")
+    # Ctrl-C from here on stops the final evaluation, plots or export, not training: say what is saved.
+    try:
+        trainer.export_history(out / "history.json")
+        if trainer.interrupted:
+            command = resume_command("audiotrain.recipes.clap", argv or [], trainer.interrupted_checkpoint)
+            print(f"training was interrupted (Ctrl-C); evaluating now. Continue training with:\n  {command}")
 
-    weights = _load_best_weights(task, best)
-    after = score_held_out()
-    print(f"retrieval on the evaluation clips (after: {weights}):\n" + format_table(before, after))
-    results = {
-        "before": before,
-        "after": after,
-        "after_weights": weights,
-        "n_eval_clips": len(test_set),
-        "n_eval_captions": len(test_set.captions),
-    }
-    (out / "retrieval.json").write_text(json.dumps(results, indent=2) + "\n")
-    write_plots(trainer.history, results, out / "plots")
-    export = _export(bundle, out, weights, demo)
-    _report_to_loggers(loggers, trainer, out, results, export)
-    return {
-        "run_dir": out,
-        "before": before,
-        "after": after,
-        "export": export,
-        "weights": weights,
-        "history": trainer.history,
-        "task": task,
-        "eval_set": test_set,
-        "interrupted": trainer.interrupted,
-    }
+        weights = _load_best_weights(task, best)
+        after = score_held_out()
+        print(f"retrieval on the evaluation clips (after: {weights}):\n" + format_table(before, after))
+        results = {
+            "before": before,
+            "after": after,
+            "after_weights": weights,
+            "n_eval_clips": len(test_set),
+            "n_eval_captions": len(test_set.captions),
+        }
+        (out / "retrieval.json").write_text(json.dumps(results, indent=2) + "\n")
+        write_plots(trainer.history, results, out / "plots")
+        export = _export(bundle, out, weights, demo)
+        _report_to_loggers(loggers, trainer, out, results, export)
+        return {
+            "run_dir": out,
+            "before": before,
+            "after": after,
+            "export": export,
+            "weights": weights,
+            "history": trainer.history,
+            "task": task,
+            "eval_set": test_set,
+            "interrupted": trainer.interrupted,
+        }
+    except KeyboardInterrupt:
+        print(_stopped_after_training(out, best), file=sys.stderr)
+        return {"run_dir": out, "history": trainer.history, "task": task, "interrupted": True}
 
 
 def _check_settings(
@@ -274,24 +302,37 @@ def _check_settings(
     resume = check_resume_folder(cfg.resume) if cfg.resume else None
     cfg.logger.check_packages()
     labels = read_labels(cfg.dataset.zero_shot_labels)
-    out = Path(cfg.out) if cfg.out else None  # None: a new runs/clap-<date>-<time> folder, made later
-    replace = out is not None and check_run_folder(out, "--out", cfg.overwrite, resume)
+    out, replace = check_out_folder(cfg, resume)
     if demo:
         check_settings_fit(cfg, demo_model_config(1, cfg.dataset.max_tokens, cfg.demo.width))
         print(DEMO_BANNER)
     return resume, labels, out, replace
 
 
+def check_out_folder(cfg: ClapRecipeConfig, resume: str | Path | None) -> tuple[Path | None, bool]:
+    """(the --out folder or None for a new runs/clap-<date>-<time>, whether an earlier run there is to be
+    replaced): `check_run_folder`, and never the --pretrained or --data folder, nor one inside or around
+    them, as a run writes its own config.json and --overwrite clears it (even with --overwrite)."""
+    if not cfg.out:
+        return None, False
+    out = Path(cfg.out)
+    for flag, given in (("--pretrained", cfg.pretrained), ("--data", cfg.data)):
+        folder = Path(given).expanduser() if given else None
+        if folder is not None and folder.exists() and (is_inside(out, folder) or is_inside(folder, out)):
+            raise ValueError(
+                f"--out {out} is the {flag} folder {folder}, or inside it or around it: the run would write its "
+                "files among those (and --overwrite would remove some); choose an --out apart from it"
+            )
+    return out, check_run_folder(out, "--out", cfg.overwrite, resume)
+
+
 def demo_data_folder(cfg: ClapRecipeConfig) -> Path:
     """The demo's folder of captioned synthetic clips, generated (or found) by rank 0, then read by the others."""
-    main = collectives.is_main_process()
     cache = Path(cfg.demo.folder or Path.home() / ".cache" / "audiotrain")
     demo_config = CaptionDemoConfig(n_clips=cfg.demo.clips, seed=cfg.train.seed)
-    if not main:
-        collectives.barrier()
-    data = make_caption_demo(cache / f"caption_demo-n{cfg.demo.clips}-seed{cfg.train.seed}", demo_config)
-    if main:
-        collectives.barrier()
+    folder = cache / f"caption_demo-n{cfg.demo.clips}-seed{cfg.train.seed}"
+    collectives.on_main_process(lambda: make_caption_demo(folder, demo_config))
+    data = make_caption_demo(folder, demo_config)  # rank 0's, found
     print(f"demo data: {data}")
     return data
 
@@ -299,17 +340,15 @@ def demo_data_folder(cfg: ClapRecipeConfig) -> Path:
 def _open_run_folder(out: Path | None, replace: bool, demo: bool, report: str) -> Path:
     """The run folder, created (or a previous run in it replaced) only now that the checks have passed, with
     its data_report.txt; every rank gets rank 0's path."""
-    main = collectives.is_main_process()
-    if replace and main:
-        clear_run_outputs(out, RUN_OUTPUTS)
-    out = Path(
-        collectives.broadcast_from_main(
-            str(create_run_folder(out, "clap-demo" if demo else "clap")) if main else None
-        )
-    )
-    if main:
-        (out / "data_report.txt").write_text(report + "\n")
-    return out
+
+    def open_folder() -> str:
+        if replace:
+            clear_run_outputs(out, RUN_OUTPUTS)
+        folder = create_run_folder(out, "clap-demo" if demo else "clap")
+        (folder / "data_report.txt").write_text(report + "\n")
+        return str(folder)
+
+    return Path(collectives.broadcast_from_main(collectives.on_main_process(open_folder)))
 
 
 def _loaders(
@@ -372,6 +411,17 @@ def _load_best_weights(task: CLAPTrainModule, best: ModelCheckpoint) -> str:
         load_task_weights(task, Path(best.best_model_path))
         return f"best checkpoint by {best.monitor} ({best.best_model_score:.4f}): {best.best_model_path}"
     return "final weights (no checkpoint was kept by validation)"
+
+
+def _stopped_after_training(out: Path, best: ModelCheckpoint) -> str:
+    """What a Ctrl-C after training leaves, and how to get the Hugging Face folder anyway."""
+    kept = Path(best.best_model_path) if best.best_model_path else out / "checkpoints" / "last"
+    return (
+        f"interrupted (Ctrl-C) after training: the checkpoints in {out / 'checkpoints'} are saved; "
+        "retrieval.json, plots/ and hf_model/ may be missing or incomplete. Export the checkpoint the run "
+        f"would have exported with:\n  python -m audiotrain.recipes.clap export --checkpoint {kept} "
+        f"--out {out / 'hf_model'} --overwrite"
+    )
 
 
 def _export(bundle: Bundle, out: Path, weights: str, demo: bool) -> Path:
