@@ -294,7 +294,7 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
         if found is not None:
             warnings.warn(f"{folder} is missing; loading {found} left by an interrupted save", stacklevel=3)
             return found
-        raise CheckpointError(f"checkpoint folder {folder} does not exist")
+        raise CheckpointError(f"checkpoint folder {folder} does not exist{_checkpoints_near(folder)}")
     if not folder.is_dir():
         raise CheckpointError(
             f"{folder} is a file, but an audiotrain checkpoint is a folder holding {', '.join(REQUIRED_FILES)}"
@@ -310,6 +310,19 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
             f"(expected {', '.join(REQUIRED_FILES)})"
         )
     return folder
+
+
+def _checkpoints_near(folder: Path) -> str:
+    """For a missing checkpoint: the checkpoints beside it or one level down (newest first), to pick from."""
+    parent = folder.parent
+    if not parent.is_dir():
+        return ""
+    found = [p.parent for pattern in (f"*/{STATE_FILE}", f"*/*/{STATE_FILE}") for p in parent.glob(pattern)]
+    if not found:
+        return ""
+    found.sort(key=lambda p: (p / STATE_FILE).stat().st_mtime, reverse=True)
+    shown = ", ".join(str(p) for p in found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+    return f"; checkpoints there (newest first): {shown}"
 
 
 def glob_escape(name: str) -> str:
