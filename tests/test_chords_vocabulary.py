@@ -97,7 +97,7 @@ def test_every_emitted_label_parses_in_mir_eval_and_round_trips():
             assert index == ChordIndex(chord_type, root, bass), label
         else:
             # a foreign bass joins the pitch-class set, which may name another type (C:maj/b7 is C:7/b7,
-            # C:min/3 falls back to C:maj/3, C:dim/3 to C:dim/3); root and bass survive unless it is X, and the
+            # C:min/3 falls back to C:maj/3, C:dim/3 to C:dim/3); root and bass survive unless X, and the
             # mapping is idempotent
             if index.chord_type != 1:
                 assert index.root == root and index.bass == bass, label

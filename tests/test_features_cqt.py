@@ -169,7 +169,8 @@ def test_user_errors_are_explained(call, match):
 
 @pytest.mark.parametrize("feature", [cqt, chroma_cqt])
 def test_nan_and_integer_samples_are_refused_naming_y(feature):
-    """A NaN made every CQT frame NaN (the decimation spreads it); int16 gave magnitudes 32768 times too large."""
+    """A NaN made every CQT frame NaN (the decimation spreads it); int16 gave magnitudes 32768 times too
+    large."""
     y = np.zeros(SR, np.float32)
     y[1000] = np.nan
     with pytest.raises(

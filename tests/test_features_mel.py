@@ -168,7 +168,8 @@ def test_user_errors_are_explained(call, match):
 @pytest.mark.parametrize("backend", ["mlx", "numpy"])
 @pytest.mark.parametrize("wrap", [np.asarray, mx.array])
 def test_nan_inf_and_integer_samples_are_refused_naming_y(backend, wrap):
-    """As librosa: one NaN would spread over frames, and int16 PCM would give features 32768 times too large."""
+    """As librosa: one NaN would spread over frames, and int16 PCM would give features 32768 times too
+    large."""
     y = np.zeros(4096, np.float32)
     y[[100, 3000]] = [np.nan, np.inf]
     for feature in (melspectrogram, stft, spectrogram):
@@ -183,7 +184,8 @@ def test_nan_inf_and_integer_samples_are_refused_naming_y(backend, wrap):
 
 
 def test_channels_last_stereo_is_refused_with_a_hint_and_batches_still_work():
-    """soundfile.read returns stereo as [samples, 2]; read as [..., samples] it gave 44100 clips of 2 samples."""
+    """soundfile.read returns stereo as [samples, 2]; read as [..., samples] it gave 44100 clips of 2
+    samples."""
     stereo = np.zeros((44100, 2), np.float32)
     with pytest.raises(
         ValueError, match=r"last axis has 2 samples: channels-last audio\? .*pass y.T or a mono mix"

@@ -347,11 +347,11 @@ def _cmd_cv(argv: list[str]) -> int:
 def _cmd_evaluate(argv: list[str]) -> int:
     parser = SettingsParser(
         prog="python -m audiotrain.recipes.chords evaluate",
-        description="Transcribe every annotated song of a folder with a checkpoint and score it with mir_eval.chord. "
-        "Songs that cannot be scored (audio without annotation or the reverse, unreadable, truncated or too short "
-        "audio, annotation errors such as gaps without --allow_gaps, an annotation running over 2 s past its "
-        "audio) are skipped and listed with the reason, in scores.json and scores.md too, and the exit status "
-        "is then 1, as predict's on a folder.",
+        description="Transcribe every annotated song of a folder with a checkpoint and score it with "
+        "mir_eval.chord. Songs that cannot be scored (audio without annotation or the reverse, unreadable, "
+        "truncated or too short audio, annotation errors such as gaps without --allow_gaps, an annotation "
+        "running over 2 s past its audio) are skipped and listed with the reason, in scores.json and "
+        "scores.md too, and the exit status is then 1, as predict's on a folder.",
     )
     parser.add_argument(
         "--data",

@@ -15,9 +15,11 @@ left out before (`SongIndex.skipped_songs`) are passed in as `skipped` and liste
 Beside the ``mir_eval`` scores, ``scores.json`` holds frame-level figures (`FRAME_METRICS_DOC`): each
 head's accuracy on the transcription, the top-k accuracy of the posteriors, per-class precision, recall
 and F1 of the chord type with its confusion counts. Frames whose reference is ``X`` are left out of them,
-as ``mir_eval`` leaves ``X`` out of every comparison, and so are frames outside the annotated span. A reference that runs past
-the end of its audio by at most `MAX_REFERENCE_OVERHANG_S` is trimmed to the audio (see `trim_reference`);
-a longer overhang is scored as it is, warned about and listed in `ChordScores.overhanging`.
+as ``mir_eval`` leaves ``X`` out of every comparison, and so are frames outside the annotated span.
+
+A reference that runs past the end of its audio by at most `MAX_REFERENCE_OVERHANG_S` is trimmed to the
+audio (see `trim_reference`); a longer overhang is scored as it is, warned about and listed in
+`ChordScores.overhanging`.
 """
 
 from __future__ import annotations
