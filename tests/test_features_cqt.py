@@ -156,8 +156,26 @@ def test_config_key_and_dict_round_trip():
         (lambda: cqt(np.zeros(SR), sr=SR, fmin=-1.0), "fmin"),
         (lambda: cqt(np.zeros(SR), sr=SR, backend="cuda"), "backend"),
         (lambda: CQTConfig(spare_bins_below=-1), "spare bins"),
+        (lambda: cqt(np.zeros(0), sr=SR), r"y holds no samples \(shape \(0,\)\)"),
+        (lambda: cqt(np.zeros(SR), sr=-SR), "sr must be a positive sampling rate in Hz, got -22050"),
+        (lambda: chroma_cqt(np.zeros(SR), sr=SR, n_chroma=0), "n_chroma must be a positive"),
+        (lambda: cqt(np.zeros((SR, 2)), sr=SR), r"last axis has 2 samples: channels-last audio\?"),
     ],
 )
 def test_user_errors_are_explained(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize("feature", [cqt, chroma_cqt])
+def test_nan_and_integer_samples_are_refused_naming_y(feature):
+    """A NaN made every CQT frame NaN (the decimation spreads it); int16 gave magnitudes 32768 times too
+    large."""
+    y = np.zeros(SR, np.float32)
+    y[1000] = np.nan
+    with pytest.raises(
+        ValueError, match=r"y holds 1 non-finite samples \(NaN or Inf; the first at index 1000\)"
+    ):
+        feature(y, sr=SR)
+    with pytest.raises(TypeError, match=r"integer samples .*scale to \[-1, 1\] first"):
+        feature(np.zeros(SR, np.int16), sr=SR)

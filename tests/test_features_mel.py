@@ -154,11 +154,45 @@ def test_mel_config_key_dict_and_compute():
         (lambda: melspectrogram(np.zeros(100), n_fft=2048, center=False), "shorter than n_fft"),
         (lambda: stft(np.zeros(100), n_fft=2048, pad_mode="reflect", backend="numpy"), "reflect"),
         (lambda: stft(np.zeros(100), n_fft=2048, pad_mode="reflect", backend="mlx"), "reflect"),
+        (lambda: melspectrogram(np.zeros(0)), r"y holds no samples \(shape \(0,\)\)"),
+        (lambda: melspectrogram(np.zeros(4096), n_fft=0), "n_fft must be an integer >= 2, got 0"),
+        (lambda: melspectrogram(np.zeros(4096), 0), "sr must be a positive sampling rate in Hz, got 0"),
+        (lambda: mel_filterbank(-16000, 512), "sr must be a positive"),
     ],
 )
 def test_user_errors_are_explained(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize("backend", ["mlx", "numpy"])
+@pytest.mark.parametrize("wrap", [np.asarray, mx.array])
+def test_nan_inf_and_integer_samples_are_refused_naming_y(backend, wrap):
+    """As librosa: one NaN would spread over frames, and int16 PCM would give features 32768 times too
+    large."""
+    y = np.zeros(4096, np.float32)
+    y[[100, 3000]] = [np.nan, np.inf]
+    for feature in (melspectrogram, stft, spectrogram):
+        with pytest.raises(
+            ValueError, match=r"y holds 2 non-finite samples \(NaN or Inf; the first at index 100\)"
+        ):
+            feature(wrap(y), backend=backend)
+        with pytest.raises(
+            TypeError, match=r"y holds integer samples .*scale to \[-1, 1\] first, e.g. y / 32768"
+        ):
+            feature(wrap(np.zeros(4096, np.int16)), backend=backend)
+
+
+def test_channels_last_stereo_is_refused_with_a_hint_and_batches_still_work():
+    """soundfile.read returns stereo as [samples, 2]; read as [..., samples] it gave 44100 clips of 2
+    samples."""
+    stereo = np.zeros((44100, 2), np.float32)
+    with pytest.raises(
+        ValueError, match=r"last axis has 2 samples: channels-last audio\? .*pass y.T or a mono mix"
+    ):
+        melspectrogram(stereo)
+    assert np.asarray(melspectrogram(stereo.T)).shape == (2, 128, 87)  # channels first: a batch of two
+    assert np.asarray(melspectrogram(np.zeros((3, 8)), n_fft=4, hop_length=2, n_mels=2)).shape == (3, 2, 5)
 
 
 def test_complex_input_is_rejected():

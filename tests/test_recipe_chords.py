@@ -751,6 +751,17 @@ def test_outputs_never_replace_the_annotations_they_are_scored_against(tiny_run,
     assert read_lab(songs[0].annotation_path)  # a transcription now
 
 
+def test_predict_refuses_an_annotation_named_in_another_case(tmp_path, capsys):
+    """On a case-insensitive filesystem (macOS's default) SONG.lab is song.lab: writing it would replace the
+    reference. Built here on Linux: the guard compares the folder's names casefolded, before any model
+    loads."""
+    (tmp_path / "song.wav").write_bytes(b"")
+    (tmp_path / "song.lab").write_text("0\t1\tC:maj\n")
+    argv = ["predict", "--checkpoint", str(tmp_path / "no_run"), str(tmp_path / "song.wav")]
+    assert chords.main([*argv, "-o", str(tmp_path / "SONG.lab")]) == 2
+    _one_error_line(capsys, "refusing to write", "SONG.lab (beside song.wav)")
+
+
 def test_predict_output_naming_folders_stems_and_stdout(tiny_run, tmp_path, capsys):
     _, run_dir = tiny_run
     inputs = tmp_path / "in"

@@ -86,6 +86,9 @@ def _copy_with_nan(song: SongEntry, folder, name: str) -> None:
 
 
 def test_evaluate_skips_songs_whose_audio_does_not_decode_and_lists_them(checkpoint, songs, tmp_path, capsys):
+    """Every song left out is listed with its reason and counted, whether the folder scan dropped it (it
+    used to go to stderr only, with songs_skipped 0) or its audio failed to decode; the exit status is
+    then 1, as predict's on a folder with files skipped."""
     data = tmp_path / "data"
     data.mkdir()
     # "a_broken" sorts first: it must not stop the evaluation before the others are written.
@@ -93,19 +96,31 @@ def test_evaluate_skips_songs_whose_audio_does_not_decode_and_lists_them(checkpo
     for song in songs:
         shutil.copy(song.audio_path, data)
         shutil.copy(song.annotation_path, data)
+    audio = songs[0].audio_path.read_bytes()
+    (data / "cut.wav").write_bytes(audio[: len(audio) // 3])  # truncated: the header promises more
+    shutil.copy(songs[0].annotation_path, data / "cut.lab")
+    shutil.copy(songs[0].audio_path, data / "unlabelled.wav")
+    shutil.copy(songs[0].audio_path, data / "gappy.wav")
+    (data / "gappy.lab").write_text("0\t1\tC:maj\n2\t3\tG:maj\n")
     out = tmp_path / "eval"
     capsys.readouterr()
     code = chords.main(["evaluate", "--checkpoint", str(checkpoint), "--data", str(data), "-o", str(out)])
     captured = capsys.readouterr()
-    assert code == 0, captured.err
+    assert code == 1, captured.err
+    assert "4 songs skipped (listed above and in scores.json): exit status 1" in captured.err
     tail = captured.out[captured.out.index("| metric |") :]  # listed at the end, after the scores
-    assert "1 songs skipped" in tail and "a_broken" in tail and "NaN or Inf" in tail
+    assert "4 songs skipped (the scores above cover only the 2 of 6 songs scored)" in tail
+    assert "a_broken" in tail and "NaN or Inf" in tail
     assert sorted(p.stem for p in out.glob("*.lab")) == ["song_000", "song_001"]
     scores = json.loads((out / "scores.json").read_text())
     assert sorted(scores["per_song"]) == ["song_000", "song_001"]
-    assert scores["songs_scored"] == 2 and scores["songs_skipped"] == 1
-    assert scores["skipped"][0]["song"] == "a_broken" and "a_broken.wav" in scores["skipped"][0]["reason"]
-    assert "a_broken" in (out / "scores.md").read_text()
+    assert scores["songs_scored"] == 2 and scores["songs_skipped"] == 4
+    reasons = {entry["song"]: entry["reason"] for entry in scores["skipped"]}
+    assert sorted(reasons) == ["a_broken", "cut", "gappy", "unlabelled"]
+    assert "a_broken.wav" in reasons["a_broken"] and "truncated" in reasons["cut"]
+    assert "gap" in reasons["gappy"] and "no annotation" in reasons["unlabelled"]
+    report = (out / "scores.md").read_text()
+    assert all(f"- {name}: {why}" in report for name, why in reasons.items())
     # The two scored songs give each pooled score an interval over songs, in the table and the JSON.
     assert "| metric | pooled | 95% interval over songs | median |" in (out / "scores.md").read_text()
     low, high = scores["pooled_interval"]["root"]
@@ -316,3 +331,57 @@ def test_a_comparison_leaves_out_and_names_songs_only_one_checkpoint_scored():
     assert comparison.to_dict()["left_out"] == ["c"] and comparison.to_dict()["songs"] == ["a", "b"]
     with pytest.raises(ValueError, match="no song in common"):
         compare_results(result({"a": song}), result({"b": song}))
+
+
+def test_scores_json_holds_frame_metrics_with_x_frames_left_out(checkpoint, songs, tmp_path):
+    """Per-head accuracy, top-k, per-class P/R/F1 and the confusion counts, readable by a program; a
+    reference X frame is no target (mir_eval leaves X out), and a class only predicted has F1 0."""
+    reference = read_lab(songs[0].annotation_path)
+    reference[0] = ChordSegment(reference[0].start, reference[0].end, "X")
+    annotation = tmp_path / "song.lab"
+    write_lab(annotation, reference)
+    out = tmp_path / "eval"
+    evaluate_songs(
+        ChordPredictor.from_checkpoint(checkpoint), [SongEntry("song", songs[0].audio_path, annotation)], out
+    )
+    frames = json.loads((out / "scores.json").read_text())["frames"]
+    counts = np.array(frames["confusion"]["chord_type"]["counts"])
+    assert frames["confusion"]["chord_type"]["classes"] == list(CHORD_TYPES)
+    assert counts[CHORD_TYPES.index("X")].sum() == 0 and counts.sum() == frames["scored_frames"] > 0
+    assert frames["transcription"]["chord_type_accuracy"] == pytest.approx(np.trace(counts) / counts.sum())
+    for head in ("root", "bass"):
+        square = np.array(frames["confusion"][head]["counts"])
+        assert frames["transcription"][f"{head}_accuracy"] == pytest.approx(np.trace(square) / square.sum())
+    per_class = frames["chord_type"]["per_class"]
+    present = [i for i in range(len(CHORD_TYPES)) if counts[i].sum() or counts[:, i].sum()]
+    assert list(per_class) == [CHORD_TYPES[i] for i in present]
+    only_predicted = [name for name, row in per_class.items() if row["support"] == 0]
+    assert only_predicted and all(per_class[name]["f1"] == 0.0 for name in only_predicted)
+    assert frames["chord_type"]["macro_f1"] == pytest.approx(
+        np.mean([row["f1"] for row in per_class.values()])
+    )
+    for head in ("chord_type", "chord"):
+        top = [frames["posteriors"][head][f"top{k}"] for k in range(1, 6)]
+        assert top == sorted(top) and 0.0 <= top[0] and top[-1] <= 1.0
+    assert set(frames["posteriors"]) == {"chord_type", "root", "bass", "chord"}
+
+
+def test_evaluate_overwrite_removes_the_earlier_evaluations_files_only(checkpoint, songs, tmp_path, capsys):
+    """An earlier evaluation's .lab of a song not evaluated now stayed beside the new ones (mir_eval over
+    DIR/*.lab then mixed two evaluations); files that are not an evaluation's stay."""
+    data = _data_folder(songs, tmp_path)
+    out = tmp_path / "eval"
+    argv = ["evaluate", "--checkpoint", str(checkpoint), "--tta", "0", "-o", str(out)]
+    assert chords.main([*argv, "--data", str(data)]) == 0
+    (out / "notes.txt").write_text("mine")
+    (out / "other.lab").write_text("0\t1\tC:maj\n")  # not in the earlier scores.json: not its output
+    one = tmp_path / "one"
+    one.mkdir()
+    shutil.copy(songs[0].audio_path, one)
+    shutil.copy(songs[0].annotation_path, one)
+    capsys.readouterr()
+    assert chords.main([*argv, "--data", str(one), "--overwrite"]) == 0
+    assert "--overwrite: removed" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == [
+        "confusion_matrix.png", "notes.txt", "other.lab", "scores.json", "scores.md", "song_000.lab",
+    ]  # fmt: skip

@@ -7,9 +7,18 @@ A label is mapped by its sounding pitch-class set relative to the root (the bass
 ``mir_eval`` does):
 
 1. exact: the set equals one of the 30 qualities (``C:maj(9)/3`` → maj(9), ``C:maj/b7`` → 7 over b7);
-2. without extensions: ninths, elevenths and thirteenths dropped (``C:7(#11)`` → 7, ``C:min7(11)`` → min7),
-   keeping the bass if possible (``C:9/b2`` → 7(b9) over b2);
-3. otherwise ``X`` (``C:(1,b3)``, ``C:sus2(b7)``).
+2. with fewer extensions: the largest subset in the vocabulary that drops some of the ninths, elevenths and
+   thirteenths (`_without_extensions`) and, after a shorthand, of the degrees added to it: ``C:maj9(11)`` →
+   maj9, ``C:7(b9,#11,b13)`` → 7(b9), ``C:7(#11)`` → 7, ``C:sus2(b7)`` → sus2. A subset that keeps the
+   bass comes first (``C:9/b2`` → 7(b9) over b2), then one that drops fewer, then the earlier type of
+   `CHORD_TYPES` (``C:7(b9,#9)`` → 7(b9));
+3. where rule 1 finds no quality, a fifth omitted in the label (``*5``, ``*b5``, ``*#5``) counts as
+   played before rule 2, so that a shell voicing is the chord its third and seventh name:
+   ``C:maj7(*5)`` → maj7, ``C:maj(*5)`` → maj, ``C:dim(*5)`` → dim;
+4. otherwise ``X`` (``C:(1,b3)``, ``C:7(*3)``).
+
+Every label the demo generators write is an exact match (rule 1), so rules 2 and 3 change none of them
+(`tests/test_chords_vocabulary.py` checks it against their reductions before rule 2 and 3 took this form).
 
 The bass class keeps the annotated bass pitch class in every case, and `decode_label` writes it back as an
 interval, so ``mir_eval`` sees the same bass.
@@ -19,13 +28,16 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from itertools import combinations
 from typing import Any
 
 from audiotrain.chords.harte import (
     NO_CHORD,
     PITCH_CLASS_NAMES,
+    SHORTHAND_DEGREES,
     UNKNOWN_CHORD,
     HarteChord,
+    degree_to_semitones,
     format_harte,
     interval_name,
     parse_harte,
@@ -94,20 +106,34 @@ def _without_extensions(intervals: frozenset[int]) -> frozenset[int]:
     return frozenset(i for i in intervals if i not in tensions or i == 0)
 
 
+@functools.lru_cache(maxsize=4096)
+def _reduced_type(intervals: frozenset[int], shorthand: frozenset[int] | None, bass: int) -> int | None:
+    """Rule 2 of the module docstring: the chord type of the best in-vocabulary subset of `intervals` that
+    drops some extensions or some degrees added to `shorthand` (None: no shorthand, only extensions)."""
+    droppable = (intervals - _without_extensions(intervals)) | (intervals - shorthand if shorthand else set())
+    droppable -= {0}
+    found = []
+    for count in range(len(droppable) + 1):
+        for dropped in combinations(sorted(droppable), count):
+            chord_type = _INTERVALS_TO_TYPE.get(intervals.difference(dropped))
+            if chord_type is not None:
+                found.append((bass in dropped, count, chord_type))
+    return min(found)[2] if found else None
+
+
 def encode_chord(chord: HarteChord) -> ChordIndex:
     """Vocabulary indices of a parsed chord (see the module docstring for the mapping)."""
     if chord.symbol == NO_CHORD:
         return ChordIndex(N_INDEX, IGNORE_INDEX, IGNORE_INDEX)
     if chord.symbol == UNKNOWN_CHORD:
         return ChordIndex(X_INDEX, IGNORE_INDEX, IGNORE_INDEX)
-    intervals = chord.intervals
-    chord_type = _INTERVALS_TO_TYPE.get(intervals)
+    chord_type = _INTERVALS_TO_TYPE.get(chord.intervals)
     if chord_type is None:
-        # Keep the bass if it is among the extensions (C:9/b2 is C:7(b9)/b2), else drop it with them.
-        reduced = _without_extensions(intervals)
-        chord_type = _INTERVALS_TO_TYPE.get(reduced | {chord.bass_interval})
-        if chord_type is None:
-            chord_type = _INTERVALS_TO_TYPE.get(reduced)
+        omitted_fifth = {degree_to_semitones(d[1:]) % 12 for d in chord.degrees if d in ("*5", "*b5", "*#5")}
+        shorthand = frozenset(degree_to_semitones(d) % 12 for d in SHORTHAND_DEGREES[chord.shorthand])
+        chord_type = _reduced_type(
+            chord.intervals | omitted_fifth, shorthand if chord.shorthand else None, chord.bass_interval
+        )
     if chord_type is None:
         return ChordIndex(X_INDEX, IGNORE_INDEX, IGNORE_INDEX)
     return ChordIndex(chord_type, chord.root, chord.bass_pitch_class)

@@ -92,6 +92,29 @@ class SongIndex:
             + len(self.unsupported_audio)
         )
 
+    def skipped_songs(self) -> dict[str, str]:
+        """``{song name: reason}`` of every song not used: audio without annotation or annotation without
+        audio, an annotation with errors (a gap, without ``allow_gaps``), audio that cannot be read, is too
+        short or in a format the loader does not read, an annotation far longer than its audio. Named like
+        `SongEntry.name` (the path relative to the folder, without suffix). Ignored duplicates are not
+        songs skipped: another file of the same song is used."""
+        hints = {
+            audio: f"; did you mean {near.name}? (pairs as {audio.stem}.lab)"
+            for audio, near in self.near_misses
+        }
+        found = [
+            (path, f"{path}: no annotation (.lab/.jams/.jamz with the same stem){hints.get(path, '')}")
+            for path in self.unpaired_audio
+        ]
+        found += [
+            (path, f"{path}: an annotation without an audio file") for path in self.unpaired_annotations
+        ]
+        found += self.invalid + self.unreadable_audio + self.mismatched + self.unsupported_audio
+        skipped: dict[str, str] = {}
+        for path, reason in found:
+            skipped.setdefault(path.relative_to(self.root).with_suffix("").as_posix(), reason)
+        return skipped
+
     def report(self, max_listed: int = 20) -> str:
         """A human-readable summary: counts, then up to ``max_listed`` files per kind of problem."""
         lines = [f"{self.root}: {len(self.songs)} annotated songs"]

@@ -33,26 +33,75 @@ def to_numpy(x, dtype=None) -> np.ndarray:
     return array if dtype is None else array.astype(dtype, copy=False)
 
 
+#: A last axis of at most this many samples, after an axis of at least `CHANNELS_HINT_MIN_SAMPLES`, is
+#: most likely channels: ``soundfile.read`` returns stereo as [samples, 2], while the features read the
+#: last axis as time ([..., samples], as librosa). A real batch of clips is never that short, so the
+#: error only adds a hint where a [frames, channels] array would otherwise give wrong shapes silently.
+CHANNELS_HINT_MAX = 8
+CHANNELS_HINT_MIN_SAMPLES = 1024
+
+
+def check_sample_rate(sr: float) -> float:
+    """`sr` as a float, or ValueError naming it when it is not a positive number of Hz."""
+    if not np.isfinite(sr) or sr <= 0:
+        raise ValueError(f"sr must be a positive sampling rate in Hz, got {sr}")
+    return float(sr)
+
+
 def as_float_signal(y, backend: str, name: str = "y"):
     """Validate a real signal [..., samples] and convert it to the backend's float array.
 
-    numpy keeps float64 input as float64 (for references); everything else becomes float32.
+    numpy keeps float64 input as float64 (for references); everything else becomes float32. Refused, as
+    librosa refuses them: integer samples (PCM as ``scipy.io.wavfile.read`` returns it: the features would
+    be 32768 times too large), NaN or Inf samples (they spread over every frame of a CQT), no samples at
+    all, and channels-last audio (see `CHANNELS_HINT_MAX`).
     """
     check_backend(backend)
-    if is_mlx(y):
-        if mx.issubdtype(y.dtype, mx.complexfloating):
-            raise TypeError(f"{name} must be a real signal, got dtype {y.dtype}")
-        if backend == "mlx":
-            return y.astype(mx.float32) if y.dtype != mx.float32 else y
-        y = np.array(y)
-    y = np.asarray(y)
-    if np.iscomplexobj(y) or not (np.issubdtype(y.dtype, np.floating) or np.issubdtype(y.dtype, np.integer)):
+    xp = mx if is_mlx(y) else np
+    if not is_mlx(y):
+        y = np.asarray(y)
+    if xp.issubdtype(y.dtype, xp.integer):
+        raise TypeError(
+            f"{name} holds integer samples ({y.dtype}); the features expect floating-point audio: scale "
+            f"to [-1, 1] first, e.g. y / 32768 for int16"
+        )
+    if not xp.issubdtype(y.dtype, xp.floating):
         raise TypeError(f"{name} must be a real-valued signal, got dtype {y.dtype}")
-    if y.ndim == 0:
-        raise ValueError(f"{name} must have a samples axis, got a scalar")
+    _check_shape(tuple(y.shape), name)
+    if is_mlx(y) and backend == "mlx":
+        y = y.astype(mx.float32) if y.dtype != mx.float32 else y
+        if not mx.all(mx.isfinite(y)).item():  # one sync; the features evaluate on the host anyway
+            _refuse_non_finite(np.array(y), name)
+        return y
+    y = np.array(y) if is_mlx(y) else y
+    if not np.isfinite(y).all():
+        _refuse_non_finite(y, name)
     if backend == "numpy":
         return y if y.dtype in (np.float32, np.float64) else y.astype(np.float32)
     return mx.array(y.astype(np.float32, copy=False))
+
+
+def _check_shape(shape: tuple[int, ...], name: str) -> None:
+    if not shape:
+        raise ValueError(f"{name} must have a samples axis, got a scalar")
+    if 0 in shape:
+        raise ValueError(f"{name} holds no samples (shape {shape})")
+    if len(shape) >= 2 and shape[-1] <= CHANNELS_HINT_MAX and max(shape[:-1]) >= CHANNELS_HINT_MIN_SAMPLES:
+        raise ValueError(
+            f"{name} has shape {shape}: its last axis has {shape[-1]} samples: channels-last audio? The "
+            f"features read the last axis as time ([..., samples]); pass {name}.T or a mono mix "
+            f"{name}.mean(axis=-1)"
+        )
+
+
+def _refuse_non_finite(y: np.ndarray, name: str) -> None:
+    bad = ~np.isfinite(y)
+    first = tuple(int(i) for i in np.argwhere(bad)[0])
+    where = first[0] if len(first) == 1 else first
+    raise ValueError(
+        f"{name} holds {int(bad.sum())} non-finite samples (NaN or Inf; the first at index {where}); "
+        "every feature frame they reach would be NaN"
+    )
 
 
 def parallel_streams() -> list:

@@ -14,6 +14,8 @@ __all__ = ["cq_to_chroma", "chroma_cqt"]
 
 @lru_cache(maxsize=16)
 def _cq_to_chroma(n_input: int, bins_per_octave: int, n_chroma: int, fmin: float) -> np.ndarray:
+    if n_chroma < 1:
+        raise ValueError(f"n_chroma must be a positive number of pitch classes, got {n_chroma}")
     n_merge = bins_per_octave / n_chroma
     if n_merge != int(n_merge):
         raise ValueError(f"bins_per_octave={bins_per_octave} must be a multiple of n_chroma={n_chroma}")
@@ -72,6 +74,9 @@ def chroma_cqt(
     array float32, shape [..., n_chroma, frames]
     """
     fmin = C1_HZ if fmin is None else float(fmin)
+    # The fold first: it checks n_chroma and bins_per_octave before a CQT is computed for nothing.
+    n_input = n_octaves * bins_per_octave if C is None else C.shape[-2]
+    fold = cq_to_chroma(n_input, bins_per_octave, n_chroma, fmin * 2.0 ** (tuning / bins_per_octave))
     if C is None:
         C = cqt(
             y,
@@ -84,7 +89,6 @@ def chroma_cqt(
             backend=backend,
         )
     xp = mx if isinstance(C, mx.array) else np
-    fold = cq_to_chroma(C.shape[-2], bins_per_octave, n_chroma, fmin * 2.0 ** (tuning / bins_per_octave))
     chroma = (mx.array(fold) if xp is mx else fold) @ C
     if threshold is not None:
         chroma = xp.where(chroma < threshold, 0.0, chroma)

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 
 from audiotrain.audio import resample
-from audiotrain.features._backend import as_float_signal, check_backend, to_numpy
+from audiotrain.features._backend import as_float_signal, check_backend, check_sample_rate, to_numpy
 from audiotrain.features._config import FeatureConfigMixin
 from audiotrain.features.stft import CHUNK_FRAMES, frames_mlx, frames_numpy, n_frames
 
@@ -107,6 +107,7 @@ def _num_two_factors(x: int) -> int:
 
 @lru_cache(maxsize=64)
 def _plan(sr, hop_length, fmin, n_bins, bins_per_octave, filter_scale, norm, sparsity, tuning) -> _Plan:
+    check_sample_rate(sr)  # before the Nyquist check, which would blame the bins for a negative sr
     freqs = cqt_frequencies(n_bins, fmin, bins_per_octave, tuning)
     alpha = (
         _relative_bandwidth(freqs)

@@ -10,10 +10,10 @@ import warnings
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 
-from audiotrain.features._backend import check_backend, is_mlx
+from audiotrain.features._backend import check_backend, check_sample_rate, is_mlx
 from audiotrain.features._banded import BandedMatrix
 from audiotrain.features._config import FeatureConfigMixin
-from audiotrain.features.stft import PAD_MODES, fft_frequencies, power_frames
+from audiotrain.features.stft import PAD_MODES, check_stft_args, fft_frequencies, power_frames
 
 import mlx.core as mx
 import numpy as np
@@ -130,6 +130,7 @@ def mel_filterbank(
     -------
     np.ndarray, read-only, shape [n_mels, n_fft // 2 + 1]
     """
+    sr = check_sample_rate(sr)
     fmax = sr / 2.0 if fmax is None else float(fmax)
     if norm not in ("slaney", None):
         raise ValueError(f"norm must be 'slaney' or None, got {norm!r}")
@@ -180,7 +181,8 @@ def melspectrogram(
     array, float32 (float64 for float64 numpy input), shape [..., n_mels, frames]
     """
     check_backend(backend)
-    fmax_hz = sr / 2.0 if fmax is None else float(fmax)
+    check_stft_args(n_fft, hop_length, pad_mode)  # first: the filterbank would divide by n_fft = 0
+    fmax_hz = check_sample_rate(sr) / 2.0 if fmax is None else float(fmax)
     mel_filterbank(sr, n_fft, n_mels, fmin, fmax_hz, htk, norm)  # validates the arguments
     exact = backend == "numpy" and getattr(y, "dtype", None) == np.float64  # float64 reference
     key = (

@@ -70,7 +70,8 @@ def n_frames(n_samples: int, n_fft: int, hop_length: int, center: bool = True) -
     return 1 + (padded - n_fft) // hop_length
 
 
-def _check(n_fft: int, hop_length: int | None, pad_mode: str) -> int:
+def check_stft_args(n_fft: int, hop_length: int | None, pad_mode: str) -> int:
+    """The hop length (default ``n_fft // 4``) after checking the STFT settings, naming a bad one."""
     if int(n_fft) != n_fft or n_fft < 2:
         raise ValueError(f"n_fft must be an integer >= 2, got {n_fft}")
     hop_length = n_fft // 4 if hop_length is None else hop_length
@@ -185,7 +186,7 @@ def power_frames(
     skips its zeros. The MLX path evaluates block by block for the same reason, so it cannot run inside
     ``mx.compile``.
     """
-    hop_length = _check(n_fft, hop_length, pad_mode)
+    hop_length = check_stft_args(n_fft, hop_length, pad_mode)
     if power <= 0:
         raise ValueError(f"power must be positive, got {power}")
     w = get_window(window, n_fft, win_length)
@@ -309,7 +310,7 @@ def stft(
     -------
     complex64 array (complex128 for float64 numpy input), shape [..., n_fft // 2 + 1, frames]
     """
-    hop_length = _check(n_fft, hop_length, pad_mode)
+    hop_length = check_stft_args(n_fft, hop_length, pad_mode)
     w = get_window(window, n_fft, win_length)
     y = as_float_signal(y, check_backend(backend))
     if backend == "numpy":

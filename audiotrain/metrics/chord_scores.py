@@ -196,7 +196,11 @@ class ChordScores:
             )
         if self.skipped:
             lines.append("")
-            lines.append(f"{len(self.per_song)} songs scored; {len(self.skipped)} songs skipped:")
+            lines.append(
+                f"{len(self.per_song)} songs scored; {len(self.skipped)} songs skipped (the scores above "
+                f"cover only the {len(self.per_song)} of {len(self.per_song) + len(self.skipped)} songs "
+                "scored):"
+            )
             lines += [f"- {name}: {why}" for name, why in self.skipped.items()]
         if self.overhanging:
             lines.append("")

@@ -37,7 +37,12 @@ from audiotrain.chords.lab import SeveralAnnotationsWarning, jams_text, write_ja
 from audiotrain.datasets.chord_songs import scan_song_folder
 from audiotrain.distributed import collectives
 from audiotrain.distributed.local import install_rank_stop_signal, plan_local_processes, run_local_job
-from audiotrain.recipes._run import checkpoint_processes, refuse_existing_outputs, resume_command
+from audiotrain.recipes._run import (
+    checkpoint_processes,
+    clear_run_outputs,
+    refuse_existing_outputs,
+    resume_command,
+)
 from audiotrain.recipes.chords.config import PRESETS, TrainingConfig, benchmark_config
 from audiotrain.recipes.chords.evaluate import (
     COMPARISON_FILES,
@@ -45,6 +50,7 @@ from audiotrain.recipes.chords.evaluate import (
     check_output_folder,
     compare_results,
     evaluate_songs,
+    evaluation_outputs,
 )
 from audiotrain.recipes.chords.predict import (
     DEFAULT_TTA_SEMITONES,
@@ -341,7 +347,11 @@ def _cmd_cv(argv: list[str]) -> int:
 def _cmd_evaluate(argv: list[str]) -> int:
     parser = SettingsParser(
         prog="python -m audiotrain.recipes.chords evaluate",
-        description="Transcribe every annotated song of a folder with a checkpoint and score it with mir_eval.chord.",
+        description="Transcribe every annotated song of a folder with a checkpoint and score it with "
+        "mir_eval.chord. Songs that cannot be scored (audio without annotation or the reverse, unreadable, "
+        "truncated or too short audio, annotation errors such as gaps without --allow_gaps, an annotation "
+        "running over 2 s past its audio) are skipped and listed with the reason, in scores.json and "
+        "scores.md too, and the exit status is then 1, as predict's on a folder.",
     )
     parser.add_argument(
         "--data",
@@ -360,7 +370,10 @@ def _cmd_evaluate(argv: list[str]) -> int:
         "--allow_gaps", action="store_true", help="fill gaps in annotations with N instead of failing"
     )
     parser.add_argument(
-        "--overwrite", action="store_true", help="replace .lab files and scores already in the -o folder"
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier evaluation in the -o folder: first remove what it wrote there (scores, "
+        "plots, comparison, and the .lab files of the songs its scores.json lists); other files stay",
     )
     parser.add_argument(
         "--against",
@@ -393,7 +406,11 @@ def _cmd_evaluate(argv: list[str]) -> int:
         written = [f"{song.name}.lab" for song in index.songs] + list(EVALUATION_FILES)
         written += list(COMPARISON_FILES) if against is not None else []
         refuse_existing_outputs((args.output / name for name in written), args.overwrite)
-    result = evaluate_songs(predictor, index.songs, args.output, allow_gaps=args.allow_gaps)
+        if args.overwrite:  # an earlier evaluation's .lab files of other songs would pass for this one's
+            clear_run_outputs(args.output, evaluation_outputs(args.output), _print_to_stderr)
+    result = evaluate_songs(
+        predictor, index.songs, args.output, allow_gaps=args.allow_gaps, skipped=index.skipped_songs()
+    )
     print(
         f"{len(result.scores.per_song)} songs scored, mir_eval.chord scores in % (pooled over time / median over "
         "songs; songs skipped are listed below the table):"
@@ -413,7 +430,17 @@ def _cmd_evaluate(argv: list[str]) -> int:
             comparison.write(args.output)
     if args.output is not None:
         print(f"wrote .lab files and scores to {args.output}")
+    if result.scores.skipped:  # as predict on a folder: the scores do not cover every song given
+        print(
+            f"{len(result.scores.skipped)} songs skipped (listed above and in scores.json): exit status 1",
+            file=sys.stderr,
+        )
+        return 1
     return 0
+
+
+def _print_to_stderr(message: str) -> None:
+    print(message, file=sys.stderr)
 
 
 def _cmd_predict(argv: list[str]) -> int:

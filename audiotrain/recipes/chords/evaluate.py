@@ -9,9 +9,17 @@ each difference's bootstrap interval paired over songs (`evaluate --against`).
 
 A song whose audio does not decode (NaN/Inf samples, data truncated past the header: an `AudioError`)
 is skipped, named with the reason in `ChordScores.skipped`, ``scores.json`` and ``scores.md``, and the
-others are scored; if no song is left, `evaluate_songs` raises `ValueError`. A reference that runs past
-the end of its audio by at most `MAX_REFERENCE_OVERHANG_S` is trimmed to the audio (see `trim_reference`);
-a longer overhang is scored as it is, warned about and listed in `ChordScores.overhanging`.
+others are scored; if no song is left, `evaluate_songs` raises `ValueError`. Songs that the folder scan
+left out before (`SongIndex.skipped_songs`) are passed in as `skipped` and listed the same way.
+
+Beside the ``mir_eval`` scores, ``scores.json`` holds frame-level figures (`FRAME_METRICS_DOC`): each
+head's accuracy on the transcription, the top-k accuracy of the posteriors, per-class precision, recall
+and F1 of the chord type with its confusion counts. Frames whose reference is ``X`` are left out of them,
+as ``mir_eval`` leaves ``X`` out of every comparison, and so are frames outside the annotated span.
+
+A reference that runs past the end of its audio by at most `MAX_REFERENCE_OVERHANG_S` is trimmed to the
+audio (see `trim_reference`); a longer overhang is scored as it is, warned about and listed in
+`ChordScores.overhanging`.
 """
 
 from __future__ import annotations
@@ -19,15 +27,20 @@ from __future__ import annotations
 import json
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
 
 from audiotrain.audio import AudioError
 from audiotrain.chords.decode import decode_frames_and_offsets, frames_to_segments
+from audiotrain.chords.harte import PITCH_CLASS_NAMES
 from audiotrain.chords.lab import ChordSegment, read_annotation, write_lab
-from audiotrain.chords.vocabulary import CHORD_TYPES, NUM_CHORD_TYPES
+from audiotrain.chords.vocabulary import (
+    CHORD_TYPES,
+    IGNORE_INDEX,
+    X_INDEX,
+)
 from audiotrain.datasets.chord_songs import SongEntry, frame_targets
 from audiotrain.metrics.chord_errors import LostTime, costliest_errors, format_errors
 from audiotrain.metrics.chord_scores import (
@@ -41,8 +54,12 @@ from audiotrain.metrics.chord_scores import (
 )
 from audiotrain.metrics.classification import compute_confusion_matrix, per_class_metrics_from_confusion
 from audiotrain.metrics.plots import plot_confusion_matrix
+from audiotrain.metrics.tracker import MetricsTracker
+from audiotrain.models.chord_model import joint_chord_index
+from audiotrain.recipes._run import is_inside
 from audiotrain.recipes.chords.predict import ChordPredictor
 
+import mlx.core as mx
 import numpy as np
 
 #: What `evaluate_songs` writes into its output folder besides one ``<song>.lab`` per song.
@@ -54,6 +71,24 @@ COMPARISON_FILES = ("comparison.json", "comparison.md")
 SUMMARY_METRICS = ("root", "majmin", "majmin_inv", "mirex", "triads", "sevenths", "sevenths_inv", "tetrads")
 #: How many of the costliest errors scores.json and scores.md list, per kind.
 ERRORS_LISTED = 10
+#: The k of the top-k accuracies of the chord heads' posteriors in scores.json.
+TOP_K = (1, 2, 3, 4, 5)
+#: Decoded heads scored frame by frame, with their classes: a root or bass column for "none" counts the
+#: frames the transcription reads as N or X where the reference has a chord.
+FRAME_HEADS = {
+    "chord_type": list(CHORD_TYPES),
+    "root": [*PITCH_CLASS_NAMES, "none"],
+    "bass": [*PITCH_CLASS_NAMES, "none"],
+}
+FRAME_METRICS_DOC = (
+    "frames of the reference's annotated span, those labelled X left out (as mir_eval leaves X out); "
+    "root and bass also leave out N. 'transcription': accuracy of the decoded .lab per frame; 'posteriors': "
+    "top-k accuracy of each head's posteriors before decoding (top1: its argmax); 'chord_type': "
+    "per-class precision, recall, F1 and support (reference frames) of the transcription's chord type, for "
+    "every class in the reference or the transcription (F1 0 for one never in the reference), with "
+    "macro_f1 over those classes; 'confusion': frame counts [reference][transcription] of each head (the "
+    "root's and bass's 'none' column: read as N or X; their 'none' row stays 0). Accuracies are 0-1"
+)
 
 
 @dataclass
@@ -66,6 +101,10 @@ class EvaluationResult:
     wall_seconds: float
     #: (reference, estimate) segments of every scored song.
     pairs: dict[str, tuple[list[ChordSegment], list[ChordSegment]]] = field(default_factory=dict)
+    #: Frame counts [reference, transcription] of each of `FRAME_HEADS` (``confusion`` is the chord type's).
+    confusions: dict[str, np.ndarray] = field(default_factory=dict)
+    #: Accuracy (percent) of each head's posteriors, and top-k of the chord heads (`MetricsTracker`).
+    posteriors: dict[str, float] = field(default_factory=dict)
 
     def costliest_errors(self, top: int = ERRORS_LISTED) -> dict[str, list[LostTime]]:
         """The reference chords whose misreading costs majmin the most time, and those whose bass costs
@@ -96,14 +135,47 @@ class EvaluationResult:
         """Seconds of audio transcribed per second of wall time."""
         return self.audio_seconds / max(self.wall_seconds, 1e-9)
 
-    def summary(self) -> dict:
+    def frame_metrics(self) -> dict:
+        """scores.json's ``frames``: see `FRAME_METRICS_DOC`."""
         per_class = per_class_metrics_from_confusion(self.confusion)
+        predicted = self.confusion.sum(axis=0)
+        posteriors: dict[str, dict[str, float]] = {}
+        for key, percent in self.posteriors.items():  # "<head>_acc", "<head>_top<k>_acc"
+            head, _, kind = key[: -len("_acc")].rpartition("_top")
+            head, kind = (head, f"top{kind}") if head else (kind, "top1")
+            posteriors.setdefault(head, {})[kind] = percent / 100.0
+        return {
+            "about": FRAME_METRICS_DOC,
+            "scored_frames": int(self.confusion.sum()),
+            "transcription": {
+                f"{head}_accuracy": per_class_metrics_from_confusion(counts)["accuracy"] / 100.0
+                for head, counts in self.confusions.items()
+            },
+            "posteriors": {head: dict(sorted(ks.items())) for head, ks in posteriors.items()},
+            "chord_type": {
+                "macro_f1": per_class["macro_f1"],
+                "per_class": {
+                    name: {
+                        "precision": float(per_class["precision"][i]),
+                        "recall": float(per_class["recall"][i]),
+                        "f1": float(per_class["f1"][i]),
+                        "support": int(per_class["support"][i]),
+                        "predicted": int(predicted[i]),
+                    }
+                    for i, name in enumerate(CHORD_TYPES)
+                    if per_class["support"][i] or predicted[i]
+                },
+            },
+            "confusion": {
+                head: {"classes": FRAME_HEADS[head], "counts": counts.tolist()}
+                for head, counts in self.confusions.items()
+            },
+        }
+
+    def summary(self) -> dict:
         return {
             **self.scores.to_dict(),
-            "frame_chord_type_accuracy": per_class["accuracy"] / 100.0,
-            "chord_type_f1": {
-                name: float(f) for name, f, n in zip(CHORD_TYPES, per_class["f1"], per_class["support"]) if n
-            },
+            "frames": self.frame_metrics(),
             "audio_seconds": self.audio_seconds,
             "wall_seconds": self.wall_seconds,
             "audio_seconds_per_second": self.realtime_factor,
@@ -118,18 +190,23 @@ def evaluate_songs(
     songs: Sequence[SongEntry],
     out_dir: str | Path | None = None,
     allow_gaps: bool = False,
+    skipped: Mapping[str, str] | None = None,
 ) -> EvaluationResult:
     """Transcribe `songs`, compare with their annotations, and (if `out_dir`) write ``<name>.lab`` files,
-    ``scores.json``, ``scores.md`` and ``confusion_matrix.png`` there."""
+    ``scores.json``, ``scores.md`` and ``confusion_matrix.png`` there.
+
+    `skipped` names songs left out before (e.g. by the folder scan: `SongIndex.skipped_songs`) with the
+    reason; they are listed in the scores with those whose audio does not decode here."""
     if not songs:
         raise ValueError("evaluate_songs needs at least one song")
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         check_output_folder(songs, out)
     pairs = {}
-    skipped: dict[str, str] = {}
+    skipped = dict(skipped or {})
     overhanging: dict[str, float] = {}
-    confusion = np.zeros((NUM_CHORD_TYPES, NUM_CHORD_TYPES), dtype=np.int64)
+    confusions = {head: np.zeros((len(c), len(c)), dtype=np.int64) for head, c in FRAME_HEADS.items()}
+    tracker = MetricsTracker(topk={"chord_type": TOP_K[1:], "chord": TOP_K[1:]})
     audio_seconds = wall = 0.0
     for song in songs:
         reference = read_annotation(song.annotation_path, allow_gaps=allow_gaps)
@@ -156,8 +233,13 @@ def evaluate_songs(
         wall += time.perf_counter() - start
         audio_seconds += post.duration
         pairs[song.name] = (reference, estimate)
-        targets = frame_targets(reference, len(chord_type), post.frame_rate)
-        confusion += compute_confusion_matrix(chord_type, targets["chord_type"], num_classes=NUM_CHORD_TYPES)
+        targets = scored_frame_targets(reference, len(chord_type), post.frame_rate)
+        decoded = {"chord_type": chord_type, "root": root, "bass": bass}
+        for head, counts in confusions.items():
+            none = len(FRAME_HEADS[head]) - 1  # root and bass of N and X: the "none" column
+            predicted = np.where(decoded[head] < 0, none, decoded[head])
+            counts += compute_confusion_matrix(predicted, targets[head], num_classes=len(counts))
+        tracker.update({}, p, targets)
         if out is not None:
             write_lab(out / f"{song.name}.lab", estimate)
     if not pairs:
@@ -168,7 +250,10 @@ def evaluate_songs(
     scores = score_songs(pairs)
     scores.skipped = skipped
     scores.overhanging = overhanging
-    result = EvaluationResult(scores, confusion, audio_seconds, wall, pairs)
+    confusion = confusions["chord_type"]
+    result = EvaluationResult(
+        scores, confusion, audio_seconds, wall, pairs, confusions, tracker.get_metrics()
+    )
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "scores.json").write_text(json.dumps(result.summary(), indent=1))
@@ -177,6 +262,17 @@ def evaluate_songs(
             confusion, CHORD_TYPES, out / "confusion_matrix.png", title="Chord type (frames)", unit="frames"
         )
     return result
+
+
+def scored_frame_targets(
+    reference: Sequence[ChordSegment], n_frames: int, frame_rate: float
+) -> dict[str, np.ndarray]:
+    """`frame_targets` with the reference's ``X`` frames ignored, as ``mir_eval`` leaves ``X`` out, and the
+    joint ``chord`` (type, root) target of a joint chord head."""
+    targets = frame_targets(reference, n_frames, frame_rate)
+    targets["chord_type"] = np.where(targets["chord_type"] == X_INDEX, IGNORE_INDEX, targets["chord_type"])
+    targets["chord"] = np.array(joint_chord_index(mx.array(targets["chord_type"]), mx.array(targets["root"])))
+    return targets
 
 
 @dataclass
@@ -253,6 +349,18 @@ def compare_results(result: EvaluationResult, baseline: EvaluationResult) -> Com
         score_songs({name: baseline.pairs[name] for name in common}),
         left_out,
     )
+
+
+def evaluation_outputs(folder: Path) -> list[str]:
+    """What an earlier evaluation wrote in `folder` (`evaluate --overwrite` removes it and nothing else):
+    `EVALUATION_FILES`, `COMPARISON_FILES` and the ``.lab`` of every song its ``scores.json`` scored."""
+    try:
+        earlier = json.loads((folder / "scores.json").read_text())["per_song"]
+    except (OSError, ValueError, KeyError, TypeError):  # none, or not an evaluation's: only the fixed names
+        earlier = {}
+    labs = [f"{song}.lab" for song in earlier if isinstance(song, str)]
+    # A hand-edited name must not reach outside the folder ("../x").
+    return [*EVALUATION_FILES, *COMPARISON_FILES, *(lab for lab in labs if is_inside(folder / lab, folder))]
 
 
 def check_output_folder(songs: Sequence[SongEntry], out: Path) -> None:

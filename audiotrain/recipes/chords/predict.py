@@ -17,7 +17,6 @@ off: about 550).
 
 from __future__ import annotations
 
-import glob
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -93,8 +92,14 @@ def annotation_in_the_way(target: Path) -> Path | None:
     transcription must not replace an existing one there, nor add a ``.lab`` beside an existing
     ``.jams``: either would silently change the ground truth. A new file beside audio with no
     annotation is fine (``predict song.wav -o song.lab``).
+
+    Names are compared casefolded: on a case-insensitive filesystem (macOS's default) ``SONG.lab`` is
+    ``song.lab``, so writing it would replace the annotation of ``song.wav``.
     """
-    siblings = [p for p in target.parent.glob(glob.escape(target.stem) + ".*") if p.is_file()]
+    if not target.parent.is_dir():
+        return None
+    prefix = target.stem.casefold() + "."
+    siblings = [p for p in target.parent.iterdir() if p.name.casefold().startswith(prefix) and p.is_file()]
     audio = [p for p in siblings if p.suffix.lower() in AUDIO_SUFFIXES]
     if not audio:
         return None
