@@ -14,12 +14,13 @@ from audiotrain.distributed.collectives import (
     reduce_weighted_means,
     world_size,
 )
-from audiotrain.distributed.failures import install_failure_hook, launch, run_guarded
+from audiotrain.distributed.failures import exit_rank, install_failure_hook, launch, run_guarded
 
 __all__ = [
     "all_reduce_sum",
     "barrier",
     "broadcast_from_main",
+    "exit_rank",
     "group",
     "install_failure_hook",
     "is_main_process",

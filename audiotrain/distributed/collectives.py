@@ -23,16 +23,24 @@ def group() -> Any:
 
     Initialised once: ``mx.distributed.init()`` connects the ranks (a fraction of a second on ring) and
     gives a group of size 1 when the process was not started by a launcher. With more than one rank it
-    also installs `install_failure_hook`, so an uncaught exception names its rank.
+    also installs `install_failure_hook`, so an uncaught exception names its rank, and
+    `local.install_rank_stop_signal`, so that a launcher's forwarded Ctrl-C is one here too.
     """
     global _GROUP
     if _GROUP is None and mx.distributed.is_available():
         _GROUP = mx.distributed.init()
         if _GROUP.size() > 1:
             from audiotrain.distributed.failures import install_failure_hook
+            from audiotrain.distributed.local import install_rank_stop_signal
 
             install_failure_hook()
+            install_rank_stop_signal()  # a launcher's stand-in for Ctrl-C, where it uses one
     return _GROUP
+
+
+def joined_world_size() -> int:
+    """`world_size` if this process has already joined its job, else 1 (it does not join one to answer)."""
+    return 1 if _GROUP is None else _GROUP.size()
 
 
 def rank() -> int:
