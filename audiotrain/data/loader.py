@@ -102,9 +102,10 @@ class DataLoader:
     larger batch (when nothing was padded), so the averaged gradient is the same. ``len(loader)`` is the
     number of batches of this rank. `state_dict` is the same on every rank, so rank 0's checkpoint resumes
     all of them exactly; it records ``world_size``, and resuming mid-epoch under another world size raises
-    (at an epoch boundary it is allowed). A user ``sampler`` or ``batch_sampler`` is left alone: it decides
-    the order, so it must shard itself (``torch.utils.data.DistributedSampler``). ``distributed=False``
-    turns sharding off (every rank reads everything, e.g. to evaluate on the full set on every rank).
+    (at an epoch boundary it is allowed; from the end of an epoch ``batch_size`` may change too, as the
+    next epoch starts over). A user ``sampler`` or ``batch_sampler`` is left alone: it decides the order,
+    so it must shard itself (``torch.utils.data.DistributedSampler``). ``distributed=False`` turns
+    sharding off (every rank reads everything, e.g. to evaluate on the full set on every rank).
 
     **Iterable datasets** (an `IterableDataset`, a ``torch.utils.data.IterableDataset``, any object with
     ``__iter__`` and no ``__getitem__``) are read as streams, as in PyTorch: each epoch calls
@@ -461,17 +462,20 @@ class DataLoader:
         if self._iterable:
             keys.remove("num_batches")  # a stream's length is an estimate until it ends
         saved_world = state.get("world_size", 1)
-        saved_total = state.get("num_batches")
+        finished = position_ends_epoch(state)
         if saved_world != current["world_size"]:
-            if 0 < state["batches_yielded"] < (float("inf") if saved_total is None else saved_total):
+            if 0 < state["batches_yielded"] and not finished:
                 raise ValueError(
                     f"cannot resume the DataLoader in the middle of epoch {state['epoch']}: the checkpoint was "
                     f"written by {saved_world} process(es) and this run has {current['world_size']}, so each "
                     "rank's shard differs; resume from a checkpoint at an epoch boundary, or with the same "
                     "number of processes"
                 )
-            if "num_batches" in keys:  # batches per rank change with the world size; the epoch restarts
-                keys.remove("num_batches")
+        if finished or saved_world != current["world_size"]:
+            # The next epoch starts from its first batch: its batches need not line up with the saved ones
+            # (batches per rank change with the world size, and a data-parallel run's global batch is kept
+            # in one process by a batch_size W times larger).
+            keys = [k for k in keys if k not in ("num_batches", "batch_size" if finished else "")]
         for key in keys:
             if key in state and state[key] != current[key]:
                 raise ValueError(
@@ -482,16 +486,13 @@ class DataLoader:
             self.set_seed(state["seed"])
         epoch = _check_int("state['epoch']", state["epoch"], 0)
         done = _check_int("state['batches_yielded']", state["batches_yielded"], 0)
-        if saved_world != current["world_size"] and done:  # the epoch was finished (checked above)
-            epoch, done = epoch + 1, 0
-        if self._iterable:
-            if saved_total is not None and done >= saved_total:
-                epoch, done = epoch + 1, 0
-        elif done > len(self):
-            raise ValueError(
-                f"DataLoader state has batches_yielded={done} but an epoch has {len(self)} batches"
-            )
-        elif done == len(self):
+        if not (finished or self._iterable):  # (a checkpoint written without num_batches)
+            if done > len(self):
+                raise ValueError(
+                    f"DataLoader state has batches_yielded={done} but an epoch has {len(self)} batches"
+                )
+            finished = done == len(self)
+        if finished:
             epoch, done = epoch + 1, 0
         self._epoch, self._resume_at, self._started, self._yielded = epoch, done, False, 0
         self._resume_digest = state.get("order_digest") if done else None
@@ -613,6 +614,13 @@ class DataLoader:
             f"DataLoader({type(self.dataset).__name__}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
             f"num_workers={self.num_workers}, worker_type={self.worker_type!r}, seed={self._seed})"
         )
+
+
+def position_ends_epoch(state: dict[str, Any]) -> bool:
+    """Whether a saved `DataLoader.state_dict` is at the end of its epoch (every batch of it yielded):
+    resuming from it starts the next epoch, whatever the batches of the run that resumes."""
+    total = state.get("num_batches")
+    return total is not None and state.get("batches_yielded", 0) >= total
 
 
 class _EpochIterator:

@@ -184,18 +184,36 @@ def barrier() -> None:
 def broadcast_from_main(value: Any) -> Any:
     """Rank 0's ``value`` (a small JSON-serialisable host value) on every rank: a run folder name, a seed.
 
-    Two ``all_sum`` calls (length, then bytes) where the other ranks contribute zeros. Not for arrays that
-    are large or that every rank already computes identically.
+    Two ``all_sum`` calls (lengths, then bytes) where the other ranks contribute nothing. Not for arrays
+    that are large or that every rank already computes identically.
     """
     if world_size() == 1:
         return value
     payload = json.dumps(value).encode() if is_main_process() else b""
-    length = mx.distributed.all_sum(mx.array(len(payload), dtype=mx.int32), group=group()).item()
-    if is_main_process():
-        buf = mx.array(np.frombuffer(payload, dtype=np.uint8))
-    else:
-        buf = mx.zeros(length, dtype=mx.uint8)
-    data = mx.distributed.all_sum(buf, group=group())
-    # Collectives are lazy: rank 0 must evaluate its side too, or rank 1 waits forever for it.
-    mx.eval(data)
-    return value if is_main_process() else json.loads(np.array(data).tobytes().decode())
+    sent = _exchange(payload)[0]  # every rank takes part, rank 0 too
+    return value if is_main_process() else json.loads(sent.decode())
+
+
+def all_gather_object(value: Any) -> list[Any]:
+    """Every rank's ``value`` (a small JSON-serialisable host value), in rank order, on every rank; ``[value]``
+    in one process. As ``torch.distributed.all_gather_object``: two ``all_sum`` calls."""
+    if world_size() == 1:
+        return [value]
+    return [json.loads(raw.decode()) for raw in _exchange(json.dumps(value).encode())]
+
+
+def _exchange(payload: bytes) -> list[bytes]:
+    """Every rank's ``payload`` by rank: each rank writes its bytes at its own place in a buffer of zeros,
+    and one ``all_sum`` (after one for the lengths) fills in the others'."""
+    n, r = world_size(), rank()
+    lengths = np.zeros(n, np.int32)
+    lengths[r] = len(payload)
+    lengths = np.array(mx.distributed.all_sum(mx.array(lengths), group=group()))
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    if offsets[-1] == 0:
+        return [b""] * n
+    buf = np.zeros(int(offsets[-1]), np.uint8)
+    buf[offsets[r] : offsets[r + 1]] = np.frombuffer(payload, np.uint8)
+    # np.array evaluates the sum: every rank must, or the others wait forever for it.
+    data = np.array(mx.distributed.all_sum(mx.array(buf), group=group()))
+    return [data[offsets[i] : offsets[i + 1]].tobytes() for i in range(n)]

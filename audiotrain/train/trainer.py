@@ -26,6 +26,7 @@ from typing import Any
 
 from audiotrain import _blas
 from audiotrain._system import versions
+from audiotrain.data.loader import position_ends_epoch
 from audiotrain.distributed import collectives
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train import flags, reporting
@@ -437,8 +438,13 @@ class Trainer:
         resuming = progress.start_epoch()
         if hasattr(loader, "set_epoch"):
             loader.set_epoch(progress.epoch)
+        # Every batch of the epoch trained before the checkpoint, but its end (validation, epoch means) not
+        # run: it closes now without another batch, even where this run has more batches an epoch (fewer
+        # processes than the checkpoint's).
+        batches_done = False
         if self._pending_loader_state is not None and hasattr(loader, "load_state_dict"):
             loader.load_state_dict(self._pending_loader_state)
+            batches_done = position_ends_epoch(self._pending_loader_state)
         self._pending_loader_state = None
         if not resuming:
             self.running.reset_epoch()
@@ -446,7 +452,7 @@ class Trainer:
         module.on_train_epoch_start(progress.epoch)
         self.callbacks.call("on_train_epoch_start", self, module)
         self._follow_freezing(module)
-        iterator = iter(loader)
+        iterator = iter(loader) if not batches_done else iter(())
         if resuming and not hasattr(loader, "load_state_dict"):
             # A plain iterable cannot seek: replay and discard the batches already trained on.
             for _ in range(progress.batch_in_epoch):
@@ -458,7 +464,7 @@ class Trainer:
                 return
         progress.validation_pending = False
         exhausted = False
-        while n_batches is None or progress.batch_in_epoch < n_batches:
+        while not batches_done and (n_batches is None or progress.batch_in_epoch < n_batches):
             try:
                 batch = next(iterator)
             except StopIteration:
@@ -477,8 +483,8 @@ class Trainer:
             self._no_batches_this_epoch(progress.epoch)
         # An epoch stopped early by max_steps or EarlyStopping-in-a-batch stays open, so a checkpoint
         # taken now resumes in the middle of it.
-        progress.epoch_complete = exhausted or (
-            n_batches is not None and progress.batch_in_epoch >= n_batches
+        progress.epoch_complete = (
+            exhausted or batches_done or (n_batches is not None and progress.batch_in_epoch >= n_batches)
         )
 
     def _train_batch(self, module, batch, n_batches, val_loader, mid_epoch_every) -> None:
@@ -840,16 +846,21 @@ class Trainer:
     def save_checkpoint(self, path: str | os.PathLike) -> Path:
         """Write a resumable checkpoint folder (atomically) at `path`: the model, the optimizer, the
         compiled step's counters, and every named state object (see the module docstring). It also
-        holds the module's hyperparameters, so `TrainModule.load_from_checkpoint(path)` rebuilds it."""
+        holds the module's hyperparameters, so `TrainModule.load_from_checkpoint(path)` rebuilds it.
+        Under data parallel every rank must call it (as in Lightning): rank 0 writes what they all hold."""
         if self.module is None:
             raise RuntimeError("Trainer.save_checkpoint: no module attached yet (call fit/validate first)")
+        running = self.running.state_dict()
+        if self.world_size > 1:
+            # Each rank's sums are its share of the job's means: all of them are saved (so every rank calls this).
+            running = {"ranks": collectives.all_gather_object(running)}
         if not self.is_global_zero:
-            return Path(path)  # the ranks hold the same state: rank 0 writes it
+            return Path(path)  # the ranks hold the same state otherwise: rank 0 writes it
         loader = self._train_loader
         open_epoch = not self.progress.epoch_complete
         state: dict[str, Any] = {
             "progress": self.progress.state_dict(),
-            "running_means": self.running.state_dict(),
+            "running_means": running,
             "history": self._history.state_dict(),
             "random": RandomState.capture(),
             "data_loader": loader.state_dict() if hasattr(loader, "state_dict") and open_epoch else None,
@@ -917,7 +928,7 @@ class Trainer:
         source = folder / ckpt.STATE_FILE
         with ckpt.named_source(source):
             self.progress.load_state_dict(state["progress"])
-            self.running.load_state_dict(state["running_means"])
+            self.running.load_state_dict(state["running_means"], collectives.rank(), self.world_size)
             self._history.load_state_dict(state["history"])
             RandomState.restore(state["random"])
             self._pending_loader_state = state.get("data_loader") if self.progress.batch_in_epoch else None
