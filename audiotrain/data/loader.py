@@ -18,6 +18,7 @@ from audiotrain.data.sampler import (
     num_batches,
     order_digest,
     sampler_order,
+    shard_batches_unpadded,
     shard_length,
     shard_order,
     shard_stream,
@@ -92,8 +93,9 @@ class DataLoader:
     sizes (each step's gradient average needs every rank):
 
     - ``drop_last=False``: the order is padded to a multiple of ``W`` by repeating it from its start;
-      up to ``W - 1`` samples are seen twice per epoch (in validation, their metrics count twice). Each
-      rank gets ``ceil(n / W)`` samples; its last batch may be short.
+      up to ``W - 1`` samples are seen twice per epoch in training. Each rank gets ``ceil(n / W)``
+      samples; its last batch may be short. In the Trainer's validation and test nothing counts twice
+      (``pad_shards``).
     - ``drop_last=True``: the order's last ``n % W`` samples are dropped, then each rank drops its short
       last batch: ``n // (W * batch_size)`` full batches per rank, the same samples as one process with
       batch size ``W * batch_size`` and ``drop_last``.
@@ -194,6 +196,13 @@ class DataLoader:
         Shard the order across ``mx.distributed`` ranks (see above). None (default): when there is more
         than one rank and no user ``sampler`` / ``batch_sampler``. True: the same, but a user sampler is an
         error. False: never; every rank reads the whole epoch.
+    pad_shards : bool, optional
+        How a rank whose shard is a sample short keeps step with the others (sharded, ``drop_last=False``).
+        True: its shard is padded as above (training: every step's batches are full). False: nothing is
+        repeated; its last batch is a sample shorter, or, where that leaves it a batch short, a batch of
+        padding alone that `padding_batches` names (evaluation weighs it 0, so validation and test means
+        are those of one process). None (default): True, except that the Trainer sets False on the
+        loaders it validates and tests with. Map-style datasets only (a stream repeats whole batches).
     pin_memory, pin_memory_device : optional
         Accepted for PyTorch compatibility and ignored: pinning copies host tensors to page-locked memory
         for faster CUDA transfers, while ``mx.array`` batches live in memory the GPU reads directly
@@ -224,6 +233,7 @@ class DataLoader:
         pin_memory: bool = False,
         pin_memory_device: str = "",
         distributed: bool | None = None,
+        pad_shards: bool | None = None,
     ) -> None:
         self._iterable = check_loader_dataset(dataset) is None
         self.dataset = dataset
@@ -309,6 +319,8 @@ class DataLoader:
         self.sampler = sampler
         self.batch_sampler = batch_sampler
         self.distributed = distributed
+        self.pad_shards = pad_shards
+        self._padding_batches: frozenset[int] = frozenset()
         self.timeout = float(timeout)
         self.multiprocessing_context = multiprocessing_context
         if collate_fn is None:
@@ -399,8 +411,15 @@ class DataLoader:
     def _user_order(self) -> bool:
         return self.sampler is not None or self.batch_sampler is not None
 
+    @property
+    def padding_batches(self) -> frozenset[int]:
+        """Batches of this rank's current epoch that hold padding alone (``pad_shards=False``): the Trainer's
+        evaluation weighs them 0."""
+        return self._padding_batches
+
     def _epoch_batches(self, epoch: int) -> list[np.ndarray]:
         """The sample indices of each batch of ``epoch``."""
+        self._padding_batches = frozenset()
         n = len(self.dataset)
         if self.batch_sampler is not None:
             return batch_sampler_batches(self.batch_sampler, epoch, n)
@@ -409,6 +428,12 @@ class DataLoader:
         else:
             order = epoch_order(n, shuffle=self.shuffle, seed=self._seed, epoch=epoch)
             shard = self._shard()
+            if shard is not None and self.pad_shards is False and not self.drop_last:
+                batches, padding = shard_batches_unpadded(
+                    order, rank=shard[0], world_size=shard[1], batch_size=self.batch_size or 1
+                )
+                self._padding_batches = frozenset(() if padding is None else (padding,))
+                return batches
             if shard is not None:
                 order = shard_order(order, rank=shard[0], world_size=shard[1], drop_last=self.drop_last)
         return split_batches(order, self.batch_size or 1, self.drop_last)

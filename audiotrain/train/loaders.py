@@ -31,8 +31,10 @@ def one_loader(
     return loader
 
 
-def prepare_loader(loader: Any, name: str, seed: int | None) -> None:
-    """Check that `loader` can give batches, and give a DataLoader without a seed the Trainer's."""
+def prepare_loader(loader: Any, name: str, seed: int | None, evaluation: bool = False) -> None:
+    """Check that `loader` can give batches, and give a DataLoader without a seed the Trainer's. An
+    `evaluation` DataLoader that leaves it to the Trainer repeats no sample under data parallel
+    (``pad_shards=False``: `evaluate` weighs its padding batches 0), so its means are one process's."""
     if loader is None:
         return
     if not isinstance(loader, Iterable):
@@ -47,6 +49,8 @@ def prepare_loader(loader: Any, name: str, seed: int | None) -> None:
         )
     if seed is not None and getattr(loader, "seed", 0) is None and hasattr(loader, "set_seed"):
         loader.set_seed(seed)
+    if evaluation and getattr(loader, "pad_shards", False) is None:
+        loader.pad_shards = False
 
 
 def loader_len(loader: Any) -> int | None:

@@ -312,7 +312,7 @@ class Trainer:
                 "Trainer.fit: pass the training batches (train_loader, train_dataloaders= or datamodule=)"
             )
         prepare_loader(train_loader, "train_loader", self.seed)
-        prepare_loader(val_loader, "val_loader", self.seed)
+        prepare_loader(val_loader, "val_loader", self.seed, evaluation=True)
         if val_loader is train_loader and hasattr(train_loader, "state_dict"):
             # Its position is part of each checkpoint: after a validation it would be the validation
             # pass's, and a resumed epoch would continue from another epoch's order.
@@ -706,7 +706,7 @@ class Trainer:
         model = model if model is not None else self.module
         if model is None:
             raise TypeError(f"Trainer.{method}: pass the model (no module is attached to this Trainer yet)")
-        prepare_loader(loader, name, self.seed)
+        prepare_loader(loader, name, self.seed, evaluation=stage != "predict")
         if self.module is not model:
             self.evaluation.reset()
         self.datamodule = datamodule
