@@ -21,6 +21,7 @@ import math
 import os
 import time
 import warnings
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -228,6 +229,7 @@ class Trainer:
         self._val_loader = None
         self._pending_loader_state: dict | None = None
         self._pending_ckpt: str | None = None
+        self._saved_log_options: dict[str, LogOptions] = {}  # from the checkpoint resumed
         self._trainable: frozenset[str] = frozenset()  # the parameter names the compiled step trains
         self._fit_started = 0.0
         self._last_outputs: dict[str, mx.array] = {}  # the last step's loss and metrics (maybe still running)
@@ -339,6 +341,7 @@ class Trainer:
             self.progress.validation_pending = False
             ckpt_path = self.callbacks.checkpoint_path(ckpt_path or self._pending_ckpt)
             self._pending_ckpt = None
+            self._saved_log_options = {}
             self._trainable = _trainable_keys(model)
             self._train_step = TrainStep(model, self.optimizer, self._step_config())
             self.evaluation.reset()
@@ -867,6 +870,9 @@ class Trainer:
             "callbacks": self.callbacks.state_dict(),
             "loggers": [lg.state_dict() if hasattr(lg, "state_dict") else {} for lg in self.loggers],
             "callback_metrics": self.callback_metrics,
+            # How `self.log` values in the training step are reported: a resumed run knows only once the
+            # step is traced again, and an epoch that ends before that must not report on_step-only values.
+            "log_options": {name: asdict(options) for name, options in self._train_options().items()},
             "elapsed": self.elapsed(),
             "config": self._config(),
             "hyper_parameters": dict(self.module.hparams),
@@ -933,6 +939,8 @@ class Trainer:
             RandomState.restore(state["random"])
             self._pending_loader_state = state.get("data_loader") if self.progress.batch_in_epoch else None
             self.callback_metrics = dict(state.get("callback_metrics", {}))
+            saved = state.get("log_options", {})
+            self._saved_log_options = {name: LogOptions(**options) for name, options in saved.items()}
             self._elapsed_before = float(state.get("elapsed", 0.0))
             self.callbacks.load_state_dict(state.get("callbacks", {}))
             for cb in self.callbacks:
@@ -994,7 +1002,8 @@ class Trainer:
         return out
 
     def _train_options(self) -> dict[str, LogOptions]:
-        return self._train_step.log_options if self._train_step is not None else {}
+        traced = self._train_step.log_options if self._train_step is not None else {}
+        return traced or self._saved_log_options  # (the checkpoint's until the step is traced)
 
     def _log_train_interval(self) -> None:
         if not self.running.interval_weight:
