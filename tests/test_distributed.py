@@ -23,6 +23,18 @@ def test_one_process_is_rank_0_of_1_and_every_collective_is_the_identity():
     dist.barrier()
 
 
+def test_a_process_a_launcher_started_as_one_of_several_refuses_to_train_alone(monkeypatch):
+    # mpirun without MLX_MPI_LIBNAME: MLX joins no job and each process would train alone into one folder.
+    from audiotrain.distributed import collectives
+
+    monkeypatch.setattr(collectives, "_GROUP", None)
+    monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "2")
+    with pytest.raises(RuntimeError, match=r"one of 2 .*OMPI_COMM_WORLD_SIZE=2.*MLX_MPI_LIBNAME=.*README"):
+        dist.world_size()
+    monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "1")  # mpirun -np 1 trains alone, as asked
+    assert dist.world_size() == 1
+
+
 def test_weighted_means_in_one_process():
     means = dist.reduce_weighted_means({"loss": mx.array(6.0), "acc": 1.5}, {"loss": 3, "acc": 2})
     assert means == {"acc": 0.75, "loss": 2.0}

@@ -28,7 +28,10 @@ def group() -> Any:
     """
     global _GROUP
     if _GROUP is None and mx.distributed.is_available():
-        _GROUP = mx.distributed.init()
+        joined = mx.distributed.init()
+        if joined.size() == 1:
+            _refuse_a_lone_rank()
+        _GROUP = joined
         if _GROUP.size() > 1:
             from audiotrain.distributed.failures import install_failure_hook
             from audiotrain.distributed.local import install_rank_stop_signal
@@ -36,6 +39,26 @@ def group() -> Any:
             install_failure_hook()
             install_rank_stop_signal()  # a launcher's stand-in for Ctrl-C, where it uses one
     return _GROUP
+
+
+def _refuse_a_lone_rank() -> None:
+    """Raise when a launcher started this process as one of several but MLX joined no job (``mpirun`` without
+    ``MLX_MPI_LIBNAME``): each process would train alone, on all the data, into the same files. An error,
+    not a warning: those processes would race on the run folder and its checkpoints."""
+    from audiotrain.distributed.local import find_mpi, launcher_processes
+
+    found = launcher_processes()
+    if found is None:
+        return
+    name, processes = found
+    mpi = find_mpi()
+    library = mpi.library if mpi is not None and mpi.library else "/path/to/libmpi.so.40"
+    raise RuntimeError(
+        f"this process is one of {processes} that a launcher started ({name}={processes}), but MLX's "
+        "distributed group has 1 process: MLX did not join the job, so each process would train alone into "
+        f"the same files. Under mpirun, point MLX at the MPI library: MLX_MPI_LIBNAME={library} (README, "
+        "'Data parallel (mx.distributed)', MPI)"
+    )
 
 
 def joined_world_size() -> int:

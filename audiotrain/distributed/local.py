@@ -108,6 +108,16 @@ _LAUNCHER_ENV = (
 )
 
 
+def launcher_processes() -> tuple[str, int] | None:
+    """(variable, processes) where a launcher's variables in the environment say this process is one of
+    several (``OMPI_COMM_WORLD_SIZE``, ``PMI_SIZE``, ``MLX_WORLD_SIZE``), else None."""
+    for name in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MLX_WORLD_SIZE"):
+        value = os.environ.get(name, "")
+        if value.isdigit() and int(value) > 1:
+            return name, int(value)
+    return None
+
+
 def in_launched_job() -> bool:
     """Whether this process is a rank of a job (this module's, or one the user launched).
 
