@@ -93,3 +93,37 @@ def test_a_rank_that_raises_ends_every_rank_with_a_message_naming_it(tmp_path):
     )
     assert all(r.returncode not in (0, None) for r in results), describe(results)
     assert "rank 1 failed: RuntimeError: a bug that only rank 1 meets" in results[1].stderr
+
+
+def test_prepare_data_runs_in_one_rank_and_lightnings_rank_names(tmp_path):
+    code = f"""
+import json, sys
+sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
+import audiotrain
+from audiotrain import DataLoader, DataModule, Trainer, rank_zero_only
+from tasks import TinyClassifier, make_data
+
+class Data(DataModule):
+    def prepare_data(self):  # downloads or writes files: one process, the others wait for it
+        with open("prepared.txt", "a") as f:
+            f.write(str(trainer.global_rank))
+
+    def setup(self, stage):
+        self.rows = open("prepared.txt").read()  # written before any rank gets here
+
+    def val_dataloader(self):
+        x, y = make_data(16)
+        return DataLoader(list(zip(x, y)), batch_size=4)
+
+@rank_zero_only
+def report(what):
+    return what
+
+trainer = Trainer(max_epochs=1, enable_progress_bar=False, default_root_dir="run")
+data = Data()
+trainer.validate(TinyClassifier(), datamodule=data)
+print(json.dumps([trainer.global_rank, trainer.local_rank, data.rows, report("zero")]))
+"""
+    results = run_ranks(code, 2, timeout=120, cwd=tmp_path)
+    assert all(r.returncode == 0 for r in results), describe(results)
+    assert [json.loads(r.lines()[-1]) for r in results] == [[0, 0, "0", "zero"], [1, 1, "0", None]]

@@ -5,18 +5,22 @@ NCCL backend, the first call joins the job (``mx.distributed.init()``) and insta
 """
 
 from audiotrain.distributed.collectives import (
+    all_gather_object,
     all_reduce_sum,
     barrier,
     broadcast_from_main,
     group,
     is_main_process,
+    local_rank,
     rank,
+    rank_zero_only,
     reduce_weighted_means,
     world_size,
 )
 from audiotrain.distributed.failures import exit_rank, install_failure_hook, launch, run_guarded
 
 __all__ = [
+    "all_gather_object",
     "all_reduce_sum",
     "barrier",
     "broadcast_from_main",
@@ -25,7 +29,9 @@ __all__ = [
     "install_failure_hook",
     "is_main_process",
     "launch",
+    "local_rank",
     "rank",
+    "rank_zero_only",
     "reduce_weighted_means",
     "run_guarded",
     "world_size",

@@ -7,13 +7,18 @@ call a collective in the same order with arrays of the same shapes, or the job h
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import zlib
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import mlx.core as mx
 import numpy as np
 from mlx.utils import tree_flatten, tree_unflatten
+
+T = TypeVar("T")
 
 _GROUP: Any = None  # the mx.distributed.Group, or a stand-in with rank()/size() set by tests
 
@@ -70,6 +75,32 @@ def rank() -> int:
     """This process's index in the job, ``0 .. world_size() - 1``; 0 in one process."""
     g = group()
     return 0 if g is None else g.rank()
+
+
+#: Where launchers put a process's index among the job's processes on its machine (Open MPI, MPICH, Slurm,
+#: torchrun's name). mlx.launch sets none: `local_rank` is then `rank`.
+_LOCAL_RANK_ENV = ("OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID", "LOCAL_RANK")
+
+
+def local_rank() -> int:
+    """This process's index among the job's processes on its machine, where the launcher says; else `rank`."""
+    if world_size() == 1:
+        return 0
+    for name in _LOCAL_RANK_ENV:
+        if os.environ.get(name, "").isdigit():
+            return int(os.environ[name])
+    return rank()
+
+
+def rank_zero_only(fn: Callable[..., T]) -> Callable[..., T | None]:
+    """Decorator: call `fn` on rank 0 only (elsewhere the call returns None), as Lightning's
+    ``lightning.pytorch.utilities.rank_zero_only``: for printing, saving a plot, writing a file."""
+
+    @functools.wraps(fn)
+    def wrapped(*args: Any, **kwargs: Any) -> T | None:
+        return fn(*args, **kwargs) if is_main_process() else None
+
+    return wrapped
 
 
 def world_size() -> int:

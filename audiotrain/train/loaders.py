@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from audiotrain.distributed import collectives
+
 import mlx.core as mx
 import numpy as np
 
@@ -97,7 +99,11 @@ def from_datamodule(method: str, datamodule: Any, stage: str, loaders: dict[str,
             f"Trainer.{method}(datamodule=...): {type(datamodule).__name__} is not a DataModule (no setup method)"
         )
     if callable(getattr(datamodule, "prepare_data", None)):
-        datamodule.prepare_data()
+        # As in Lightning: one process per machine downloads or writes what `setup` reads, while the others
+        # wait for it (several writing the same files at once would race).
+        if collectives.local_rank() == 0:
+            datamodule.prepare_data()
+        collectives.barrier()
     datamodule.setup(stage)
     out = {}
     for name in loaders:

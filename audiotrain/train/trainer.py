@@ -159,6 +159,8 @@ class Trainer:
         self.device = mx.gpu if self.accelerator == "gpu" else mx.cpu
         self.world_size = collectives.world_size()
         self.is_global_zero = collectives.is_main_process()  # Lightning's name: rank 0 logs and writes
+        self.global_rank = collectives.rank()  # Lightning's names for this process's ranks
+        self.local_rank = collectives.local_rank()
         self.devices = flags.devices(devices, self.world_size)
         self.strategy = flags.strategy(strategy)
         if self.deterministic and self.accelerator == "gpu":
