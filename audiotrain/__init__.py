@@ -25,6 +25,7 @@ _PUBLIC = {
     "IterableDataset": "audiotrain.data",
     "get_worker_info": "audiotrain.data",
     "seed_everything": "audiotrain.train.seeding",
+    "rank_zero_only": "audiotrain.distributed",
     "create_trainer": "audiotrain.declarative",
     "TrainerConfig": "audiotrain.trainer_config",
 }

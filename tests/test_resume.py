@@ -299,3 +299,33 @@ def test_a_ctrl_c_before_the_first_step_saves_a_checkpoint_that_resumes_exactly(
     resumed = fit(tmp_path / "b", ckpt_path=tmp_path / "b" / "checkpoints" / "last")[1]
     for name, value in weights(straight).items():
         np.testing.assert_array_equal(value, weights(resumed)[name], err_msg=name)
+
+
+def test_resuming_at_an_epochs_last_batch_keeps_on_step_values_out_of_its_history(tmp_path):
+    # The checkpoint is taken at the epoch's last batch, before its end: the resumed run ends that epoch
+    # before its step is traced again, so only the checkpoint knows that `logged_mae` is on_step only.
+    from audiotrain import Trainer, seed_everything
+    from audiotrain.train.callbacks import ModelCheckpoint
+
+    import mlx.core as mx
+    from tasks import TinyClassifier, make_batches
+
+    class Logs(TinyClassifier):
+        def compute_loss(self, batch):
+            loss, metrics = super().compute_loss(batch)
+            self.log("logged_mae", mx.abs(loss))  # training default: on_step only
+            return loss, metrics
+
+    def fit(root, ckpt_path=None):
+        every = ModelCheckpoint(every_n_train_steps=6, save_top_k=-1)
+        trainer = Trainer(max_epochs=2, default_root_dir=root, enable_progress_bar=False, callbacks=[every])
+        seed_everything(0)
+        trainer.fit(Logs(), make_batches(), ckpt_path=ckpt_path)  # 96 / 16: 6 batches an epoch
+        return trainer
+
+    straight = fit(tmp_path / "a")
+    resumed = fit(tmp_path / "b", str(next((tmp_path / "a" / "checkpoints").glob("epoch=0-step=6*"))))
+    assert "logged_mae" not in straight.history
+    assert {k: v for k, v in resumed.history.items() if k != "time"} == {
+        k: v for k, v in straight.history.items() if k != "time"
+    }

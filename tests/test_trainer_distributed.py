@@ -2,6 +2,7 @@
 over the combined batch, the ranks stay bitwise identical, resume is exact, only rank 0 writes, and a
 failing rank ends the job with a message naming it."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -46,14 +47,40 @@ def test_two_ranks_equal_one_process_over_the_combined_batch_and_each_other(tmp_
     assert len(list(root.rglob("metrics.csv"))) == 1
 
 
+def _history(saved):
+    columns = json.loads(str(saved["history"]))
+    return {k: v for k, v in columns.items() if k != "time"}
+
+
 def test_a_resumed_two_rank_run_equals_an_uninterrupted_one(tmp_path):
-    straight = _ranks(tmp_path, "a", "8", str(tmp_path / "a"), "6", "-", str(tmp_path / "root-a"))
+    # 64 samples, 2 ranks x 8: 4 steps an epoch. The straight run also keeps a checkpoint every 4 steps: at
+    # an epoch's last batch, before its end (validation, epoch means) has run.
+    root_a = tmp_path / "root-a"
+    straight = _ranks(tmp_path, "a", "8", str(tmp_path / "a"), "6", "-", str(root_a), "every=4")
     _ranks(tmp_path, "b", "8", str(tmp_path / "b"), "3", "-", str(tmp_path / "root-b"))  # stops mid-epoch
     last = tmp_path / "root-b" / "checkpoints" / "last"
     resumed = _ranks(tmp_path, "c", "8", str(tmp_path / "c"), "6", str(last), str(tmp_path / "root-c"))
     for k in _weights(straight[0]):
         np.testing.assert_array_equal(resumed[0][k], straight[0][k], err_msg=k)
         np.testing.assert_array_equal(resumed[1][k], straight[0][k], err_msg=k)
+    # The epoch means count every rank's steps once, before and after the resume: each rank resumes
+    # with its own share of the running sums.
+    assert _history(resumed[0]) == _history(resumed[1]) == _history(straight[0])
+
+    # In one process with the global batch (16), from the checkpoint at epoch 0's last batch: that epoch
+    # closes (validation, its means) without another batch, and epoch 1 reads its order in one process.
+    epoch_end = next((root_a / "checkpoints").glob("epoch=0-step=4*"))
+    one = _single(tmp_path, "d", "16", str(tmp_path / "d"), "6", str(epoch_end), str(tmp_path / "root-d"))
+    for k in _weights(straight[0]):
+        np.testing.assert_allclose(one[k], straight[0][k], atol=1e-5, err_msg=k)
+    a, d = _history(straight[0]), _history(one)
+    assert a.keys() == d.keys() and a["step"] == d["step"] == [4, 6]
+    for key in a.keys() - {"epoch", "step"}:
+        np.testing.assert_allclose(d[key], a[key], rtol=1e-5, err_msg=key)
+    # With the per-rank batch (8) one process has 8 batches an epoch: epoch 0 still ends where it was.
+    e = _history(_single(tmp_path, "e", "8", str(tmp_path / "e"), "5", str(epoch_end), str(tmp_path / "e")))
+    assert e["step"] == [4, 5]
+    np.testing.assert_allclose([e[k][0] for k in sorted(a)], [a[k][0] for k in sorted(a)], rtol=1e-5)
 
 
 def test_a_rank_that_raises_ends_every_rank_with_a_message_naming_it(tmp_path):
@@ -66,3 +93,37 @@ def test_a_rank_that_raises_ends_every_rank_with_a_message_naming_it(tmp_path):
     )
     assert all(r.returncode not in (0, None) for r in results), describe(results)
     assert "rank 1 failed: RuntimeError: a bug that only rank 1 meets" in results[1].stderr
+
+
+def test_prepare_data_runs_in_one_rank_and_lightnings_rank_names(tmp_path):
+    code = f"""
+import json, sys
+sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
+import audiotrain
+from audiotrain import DataLoader, DataModule, Trainer, rank_zero_only
+from tasks import TinyClassifier, make_data
+
+class Data(DataModule):
+    def prepare_data(self):  # downloads or writes files: one process, the others wait for it
+        with open("prepared.txt", "a") as f:
+            f.write(str(trainer.global_rank))
+
+    def setup(self, stage):
+        self.rows = open("prepared.txt").read()  # written before any rank gets here
+
+    def val_dataloader(self):
+        x, y = make_data(16)
+        return DataLoader(list(zip(x, y)), batch_size=4)
+
+@rank_zero_only
+def report(what):
+    return what
+
+trainer = Trainer(max_epochs=1, enable_progress_bar=False, default_root_dir="run")
+data = Data()
+trainer.validate(TinyClassifier(), datamodule=data)
+print(json.dumps([trainer.global_rank, trainer.local_rank, data.rows, report("zero")]))
+"""
+    results = run_ranks(code, 2, timeout=120, cwd=tmp_path)
+    assert all(r.returncode == 0 for r in results), describe(results)
+    assert [json.loads(r.lines()[-1]) for r in results] == [[0, 0, "0", "zero"], [1, 1, "0", None]]

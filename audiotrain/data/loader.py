@@ -18,6 +18,7 @@ from audiotrain.data.sampler import (
     num_batches,
     order_digest,
     sampler_order,
+    shard_batches_unpadded,
     shard_length,
     shard_order,
     shard_stream,
@@ -92,8 +93,9 @@ class DataLoader:
     sizes (each step's gradient average needs every rank):
 
     - ``drop_last=False``: the order is padded to a multiple of ``W`` by repeating it from its start;
-      up to ``W - 1`` samples are seen twice per epoch (in validation, their metrics count twice). Each
-      rank gets ``ceil(n / W)`` samples; its last batch may be short.
+      up to ``W - 1`` samples are seen twice per epoch in training. Each rank gets ``ceil(n / W)``
+      samples; its last batch may be short. In the Trainer's validation and test nothing counts twice
+      (``pad_shards``).
     - ``drop_last=True``: the order's last ``n % W`` samples are dropped, then each rank drops its short
       last batch: ``n // (W * batch_size)`` full batches per rank, the same samples as one process with
       batch size ``W * batch_size`` and ``drop_last``.
@@ -102,9 +104,10 @@ class DataLoader:
     larger batch (when nothing was padded), so the averaged gradient is the same. ``len(loader)`` is the
     number of batches of this rank. `state_dict` is the same on every rank, so rank 0's checkpoint resumes
     all of them exactly; it records ``world_size``, and resuming mid-epoch under another world size raises
-    (at an epoch boundary it is allowed). A user ``sampler`` or ``batch_sampler`` is left alone: it decides
-    the order, so it must shard itself (``torch.utils.data.DistributedSampler``). ``distributed=False``
-    turns sharding off (every rank reads everything, e.g. to evaluate on the full set on every rank).
+    (at an epoch boundary it is allowed; from the end of an epoch ``batch_size`` may change too, as the
+    next epoch starts over). A user ``sampler`` or ``batch_sampler`` is left alone: it decides the order,
+    so it must shard itself (``torch.utils.data.DistributedSampler``). ``distributed=False`` turns
+    sharding off (every rank reads everything, e.g. to evaluate on the full set on every rank).
 
     **Iterable datasets** (an `IterableDataset`, a ``torch.utils.data.IterableDataset``, any object with
     ``__iter__`` and no ``__getitem__``) are read as streams, as in PyTorch: each epoch calls
@@ -193,6 +196,13 @@ class DataLoader:
         Shard the order across ``mx.distributed`` ranks (see above). None (default): when there is more
         than one rank and no user ``sampler`` / ``batch_sampler``. True: the same, but a user sampler is an
         error. False: never; every rank reads the whole epoch.
+    pad_shards : bool, optional
+        How a rank whose shard is a sample short keeps step with the others (sharded, ``drop_last=False``).
+        True: its shard is padded as above (training: every step's batches are full). False: nothing is
+        repeated; its last batch is a sample shorter, or, where that leaves it a batch short, a batch of
+        padding alone that `padding_batches` names (evaluation weighs it 0, so validation and test means
+        are those of one process). None (default): True, except that the Trainer sets False on the
+        loaders it validates and tests with. Map-style datasets only (a stream repeats whole batches).
     pin_memory, pin_memory_device : optional
         Accepted for PyTorch compatibility and ignored: pinning copies host tensors to page-locked memory
         for faster CUDA transfers, while ``mx.array`` batches live in memory the GPU reads directly
@@ -223,6 +233,7 @@ class DataLoader:
         pin_memory: bool = False,
         pin_memory_device: str = "",
         distributed: bool | None = None,
+        pad_shards: bool | None = None,
     ) -> None:
         self._iterable = check_loader_dataset(dataset) is None
         self.dataset = dataset
@@ -308,6 +319,8 @@ class DataLoader:
         self.sampler = sampler
         self.batch_sampler = batch_sampler
         self.distributed = distributed
+        self.pad_shards = pad_shards
+        self._padding_batches: frozenset[int] = frozenset()
         self.timeout = float(timeout)
         self.multiprocessing_context = multiprocessing_context
         if collate_fn is None:
@@ -398,8 +411,15 @@ class DataLoader:
     def _user_order(self) -> bool:
         return self.sampler is not None or self.batch_sampler is not None
 
+    @property
+    def padding_batches(self) -> frozenset[int]:
+        """Batches of this rank's current epoch that hold padding alone (``pad_shards=False``): the Trainer's
+        evaluation weighs them 0."""
+        return self._padding_batches
+
     def _epoch_batches(self, epoch: int) -> list[np.ndarray]:
         """The sample indices of each batch of ``epoch``."""
+        self._padding_batches = frozenset()
         n = len(self.dataset)
         if self.batch_sampler is not None:
             return batch_sampler_batches(self.batch_sampler, epoch, n)
@@ -408,6 +428,12 @@ class DataLoader:
         else:
             order = epoch_order(n, shuffle=self.shuffle, seed=self._seed, epoch=epoch)
             shard = self._shard()
+            if shard is not None and self.pad_shards is False and not self.drop_last:
+                batches, padding = shard_batches_unpadded(
+                    order, rank=shard[0], world_size=shard[1], batch_size=self.batch_size or 1
+                )
+                self._padding_batches = frozenset(() if padding is None else (padding,))
+                return batches
             if shard is not None:
                 order = shard_order(order, rank=shard[0], world_size=shard[1], drop_last=self.drop_last)
         return split_batches(order, self.batch_size or 1, self.drop_last)
@@ -461,17 +487,20 @@ class DataLoader:
         if self._iterable:
             keys.remove("num_batches")  # a stream's length is an estimate until it ends
         saved_world = state.get("world_size", 1)
-        saved_total = state.get("num_batches")
+        finished = position_ends_epoch(state)
         if saved_world != current["world_size"]:
-            if 0 < state["batches_yielded"] < (float("inf") if saved_total is None else saved_total):
+            if 0 < state["batches_yielded"] and not finished:
                 raise ValueError(
                     f"cannot resume the DataLoader in the middle of epoch {state['epoch']}: the checkpoint was "
                     f"written by {saved_world} process(es) and this run has {current['world_size']}, so each "
                     "rank's shard differs; resume from a checkpoint at an epoch boundary, or with the same "
                     "number of processes"
                 )
-            if "num_batches" in keys:  # batches per rank change with the world size; the epoch restarts
-                keys.remove("num_batches")
+        if finished or saved_world != current["world_size"]:
+            # The next epoch starts from its first batch: its batches need not line up with the saved ones
+            # (batches per rank change with the world size, and a data-parallel run's global batch is kept
+            # in one process by a batch_size W times larger).
+            keys = [k for k in keys if k not in ("num_batches", "batch_size" if finished else "")]
         for key in keys:
             if key in state and state[key] != current[key]:
                 raise ValueError(
@@ -482,16 +511,13 @@ class DataLoader:
             self.set_seed(state["seed"])
         epoch = _check_int("state['epoch']", state["epoch"], 0)
         done = _check_int("state['batches_yielded']", state["batches_yielded"], 0)
-        if saved_world != current["world_size"] and done:  # the epoch was finished (checked above)
-            epoch, done = epoch + 1, 0
-        if self._iterable:
-            if saved_total is not None and done >= saved_total:
-                epoch, done = epoch + 1, 0
-        elif done > len(self):
-            raise ValueError(
-                f"DataLoader state has batches_yielded={done} but an epoch has {len(self)} batches"
-            )
-        elif done == len(self):
+        if not (finished or self._iterable):  # (a checkpoint written without num_batches)
+            if done > len(self):
+                raise ValueError(
+                    f"DataLoader state has batches_yielded={done} but an epoch has {len(self)} batches"
+                )
+            finished = done == len(self)
+        if finished:
             epoch, done = epoch + 1, 0
         self._epoch, self._resume_at, self._started, self._yielded = epoch, done, False, 0
         self._resume_digest = state.get("order_digest") if done else None
@@ -613,6 +639,13 @@ class DataLoader:
             f"DataLoader({type(self.dataset).__name__}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
             f"num_workers={self.num_workers}, worker_type={self.worker_type!r}, seed={self._seed})"
         )
+
+
+def position_ends_epoch(state: dict[str, Any]) -> bool:
+    """Whether a saved `DataLoader.state_dict` is at the end of its epoch (every batch of it yielded):
+    resuming from it starts the next epoch, whatever the batches of the run that resumes."""
+    total = state.get("num_batches")
+    return total is not None and state.get("batches_yielded", 0) >= total
 
 
 class _EpochIterator:

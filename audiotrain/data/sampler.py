@@ -65,6 +65,28 @@ def shard_order(order: np.ndarray, *, rank: int, world_size: int, drop_last: boo
     return padded[rank:total:world_size]
 
 
+def shard_batches_unpadded(
+    order: np.ndarray, *, rank: int, world_size: int, batch_size: int
+) -> tuple[list[np.ndarray], int | None]:
+    """This rank's batches of an epoch's order with no sample repeated, for evaluation: its samples of
+    `shard_order` without the padding, in as many batches as every rank has (a short rank's last batch is
+    shorter). A rank left a batch short gets a last batch of padding alone (the order's first sample), so
+    that the ranks still run as many steps: the index of that batch is returned, to be weighed 0.
+
+    Returns
+    -------
+    (list of np.ndarray, int or None)
+        The batches, and the index of the padding batch (None when there is none).
+    """
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank must be in 0 .. world_size - 1 = {world_size - 1}, got {rank}")
+    batches = split_batches(order[rank::world_size], batch_size, drop_last=False)
+    total = num_batches(shard_length(len(order), world_size, drop_last=False), batch_size, drop_last=False)
+    if len(batches) < total:  # (a batch at most: this rank's share is at most one sample shorter)
+        return [*batches, order[:1]], len(batches)
+    return batches, None
+
+
 def shard_stream(batches: Iterable[T], *, rank: int, world_size: int, drop_last: bool) -> Iterator[T]:
     """This rank's share of a stream of batches (an iterable dataset's): batch ``g`` goes to rank
     ``g % world_size``.

@@ -7,7 +7,9 @@ call a collective in the same order with arrays of the same shapes, or the job h
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import zlib
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -15,6 +17,8 @@ from typing import Any, TypeVar
 import mlx.core as mx
 import numpy as np
 from mlx.utils import tree_flatten, tree_unflatten
+
+T = TypeVar("T")
 
 _GROUP: Any = None  # the mx.distributed.Group, or a stand-in with rank()/size() set by tests
 T = TypeVar("T")
@@ -25,22 +29,79 @@ def group() -> Any:
 
     Initialised once: ``mx.distributed.init()`` connects the ranks (a fraction of a second on ring) and
     gives a group of size 1 when the process was not started by a launcher. With more than one rank it
-    also installs `install_failure_hook`, so an uncaught exception names its rank.
+    also installs `install_failure_hook`, so an uncaught exception names its rank, and
+    `local.install_rank_stop_signal`, so that a launcher's forwarded Ctrl-C is one here too.
     """
     global _GROUP
     if _GROUP is None and mx.distributed.is_available():
-        _GROUP = mx.distributed.init()
+        joined = mx.distributed.init()
+        if joined.size() == 1:
+            _refuse_a_lone_rank()
+        _GROUP = joined
         if _GROUP.size() > 1:
             from audiotrain.distributed.failures import install_failure_hook
+            from audiotrain.distributed.local import install_rank_stop_signal
 
             install_failure_hook()
+            install_rank_stop_signal()  # a launcher's stand-in for Ctrl-C, where it uses one
     return _GROUP
+
+
+def _refuse_a_lone_rank() -> None:
+    """Raise when a launcher started this process as one of several but MLX joined no job (``mpirun`` without
+    ``MLX_MPI_LIBNAME``): each process would train alone, on all the data, into the same files. An error,
+    not a warning: those processes would race on the run folder and its checkpoints."""
+    from audiotrain.distributed.local import find_mpi, launcher_processes
+
+    found = launcher_processes()
+    if found is None:
+        return
+    name, processes = found
+    mpi = find_mpi()
+    library = mpi.library if mpi is not None and mpi.library else "/path/to/libmpi.so.40"
+    raise RuntimeError(
+        f"this process is one of {processes} that a launcher started ({name}={processes}), but MLX's "
+        "distributed group has 1 process: MLX did not join the job, so each process would train alone into "
+        f"the same files. Under mpirun, point MLX at the MPI library: MLX_MPI_LIBNAME={library} (README, "
+        "'Data parallel (mx.distributed)', MPI)"
+    )
+
+
+def joined_world_size() -> int:
+    """`world_size` if this process has already joined its job, else 1 (it does not join one to answer)."""
+    return 1 if _GROUP is None else _GROUP.size()
 
 
 def rank() -> int:
     """This process's index in the job, ``0 .. world_size() - 1``; 0 in one process."""
     g = group()
     return 0 if g is None else g.rank()
+
+
+#: Where launchers put a process's index among the job's processes on its machine (Open MPI, MPICH, Slurm,
+#: torchrun's name). mlx.launch sets none: `local_rank` is then `rank`.
+_LOCAL_RANK_ENV = ("OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID", "LOCAL_RANK")
+
+
+def local_rank() -> int:
+    """This process's index among the job's processes on its machine, where the launcher says; else `rank`."""
+    if world_size() == 1:
+        return 0
+    for name in _LOCAL_RANK_ENV:
+        if os.environ.get(name, "").isdigit():
+            return int(os.environ[name])
+    return rank()
+
+
+def rank_zero_only(fn: Callable[..., T]) -> Callable[..., T | None]:
+    """Decorator: call `fn` on rank 0 only (elsewhere the call returns None), as Lightning's
+    ``lightning.pytorch.utilities.rank_zero_only``: for printing, saving a plot, writing a file."""
+
+    @functools.wraps(fn)
+    def wrapped(*args: Any, **kwargs: Any) -> T | None:
+        return fn(*args, **kwargs) if is_main_process() else None
+
+    return wrapped
 
 
 def world_size() -> int:
@@ -178,21 +239,14 @@ def barrier() -> None:
 def broadcast_from_main(value: Any) -> Any:
     """Rank 0's ``value`` (a small JSON-serialisable host value) on every rank: a run folder name, a seed.
 
-    Two ``all_sum`` calls (length, then bytes) where the other ranks contribute zeros. Not for arrays that
-    are large or that every rank already computes identically.
+    Two ``all_sum`` calls (lengths, then bytes) where the other ranks contribute nothing. Not for arrays
+    that are large or that every rank already computes identically.
     """
     if world_size() == 1:
         return value
     payload = json.dumps(value).encode() if is_main_process() else b""
-    length = mx.distributed.all_sum(mx.array(len(payload), dtype=mx.int32), group=group()).item()
-    if is_main_process():
-        buf = mx.array(np.frombuffer(payload, dtype=np.uint8))
-    else:
-        buf = mx.zeros(length, dtype=mx.uint8)
-    data = mx.distributed.all_sum(buf, group=group())
-    # Collectives are lazy: rank 0 must evaluate its side too, or rank 1 waits forever for it.
-    mx.eval(data)
-    return value if is_main_process() else json.loads(np.array(data).tobytes().decode())
+    sent = _exchange(payload)[0]  # every rank takes part, rank 0 too
+    return value if is_main_process() else json.loads(sent.decode())
 
 
 class MainProcessFailed(RuntimeError):
@@ -223,3 +277,28 @@ def on_main_process(fn: Callable[[], T]) -> T | None:
     if failure is not None:
         raise MainProcessFailed(f"rank 0 failed: {failure}")
     return result
+
+
+def all_gather_object(value: Any) -> list[Any]:
+    """Every rank's ``value`` (a small JSON-serialisable host value), in rank order, on every rank; ``[value]``
+    in one process. As ``torch.distributed.all_gather_object``: two ``all_sum`` calls."""
+    if world_size() == 1:
+        return [value]
+    return [json.loads(raw.decode()) for raw in _exchange(json.dumps(value).encode())]
+
+
+def _exchange(payload: bytes) -> list[bytes]:
+    """Every rank's ``payload`` by rank: each rank writes its bytes at its own place in a buffer of zeros,
+    and one ``all_sum`` (after one for the lengths) fills in the others'."""
+    n, r = world_size(), rank()
+    lengths = np.zeros(n, np.int32)
+    lengths[r] = len(payload)
+    lengths = np.array(mx.distributed.all_sum(mx.array(lengths), group=group()))
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    if offsets[-1] == 0:
+        return [b""] * n
+    buf = np.zeros(int(offsets[-1]), np.uint8)
+    buf[offsets[r] : offsets[r + 1]] = np.frombuffer(payload, np.uint8)
+    # np.array evaluates the sum: every rank must, or the others wait forever for it.
+    data = np.array(mx.distributed.all_sum(mx.array(buf), group=group()))
+    return [data[offsets[i] : offsets[i + 1]].tobytes() for i in range(n)]

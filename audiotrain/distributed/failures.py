@@ -2,21 +2,24 @@
 
 Two halves. In each rank, `install_failure_hook` (installed by `audiotrain.distributed.group` when the job
 has more than one process) or `run_guarded` prints ``audiotrain: rank N failed: <error>`` after the
-traceback; the process then exits with status 1, and on ring the other ranks fail within a fraction of a
-second when their next collective finds the peer gone. Around the job, `launch` runs ``mlx.launch`` and
-returns non-zero when any rank did: ``mlx.launch`` itself exits 0 even when a rank fails (mlx 0.32).
+traceback, and a rank of a job of several processes then ends at once (`exit_rank`): the launcher sees it
+fail and ends the others (on ring they also fail within a fraction of a second when their next collective
+finds the peer gone). Around the job, `launch` runs ``mlx.launch`` and returns non-zero when any rank did:
+``mlx.launch`` itself exits 0 even when a rank fails (mlx 0.32).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 T = TypeVar("T")
 
@@ -35,21 +38,47 @@ def failure_message(exc: BaseException, rank: int) -> str:
     return line
 
 
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # a closed stream must not hide the failure
+            pass
+
+
 def _report(exc: BaseException) -> None:
     from audiotrain.distributed.collectives import rank
 
-    try:
-        sys.stdout.flush()
-    except Exception:  # a closed stdout must not hide the failure line
-        pass
+    _flush()
     print(failure_message(exc, rank()), file=sys.stderr, flush=True)
 
 
-def install_failure_hook() -> None:
-    """Make an uncaught exception print ``audiotrain: rank N failed: ...`` after its traceback.
+def exit_rank(status: int) -> NoReturn:
+    """End this process with exit `status`; for a script's last line: ``exit_rank(main())``.
 
-    Chains to the hook already installed (which prints the traceback); the process then exits with
-    status 1 as usual. Installing twice is harmless.
+    In a job of several processes a non-zero status ends the process at once (``os._exit`` after flushing
+    stdout and stderr), skipping the interpreter's shutdown: under MPI that shutdown (``MPI_Finalize``)
+    waits for every peer, so a rank that stopped while a peer waits in a collective would hang the whole
+    job, and ``mpirun`` would never see it fail. Anywhere else this is ``raise SystemExit(status)``.
+    """
+    _end_if_in_job(status)
+    raise SystemExit(status)
+
+
+def _end_if_in_job(status: int) -> None:
+    from audiotrain.distributed.collectives import joined_world_size
+
+    if status and joined_world_size() > 1:
+        _flush()
+        os._exit(status)
+
+
+def install_failure_hook() -> None:
+    """Make an uncaught exception print ``audiotrain: rank N failed: ...`` after its traceback, then end
+    the process with status 1 (`exit_rank`: in a job of several processes, at once).
+
+    Chains to the hook already installed (which prints the traceback). Installing twice is harmless. A
+    ``KeyboardInterrupt`` (a second Ctrl-C) is left to Python, which ends the process by SIGINT.
     """
     previous = sys.excepthook
     if getattr(previous, "_audiotrain_failure_hook", False):
@@ -59,6 +88,7 @@ def install_failure_hook() -> None:
         previous(exc_type, exc, tb)
         if not issubclass(exc_type, KeyboardInterrupt):
             _report(exc)
+            _end_if_in_job(1)  # (in one process Python goes on to exit with status 1)
 
     hook._audiotrain_failure_hook = True  # type: ignore[attr-defined]
     sys.excepthook = hook
@@ -68,18 +98,22 @@ def run_guarded(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Call ``fn(*args, **kwargs)``; if it raises, print the traceback and the rank's failure line, exit 1.
 
     For a script's ``main`` when the exception would otherwise be caught by something that swallows it
-    (a thread, an interactive wrapper). ``SystemExit`` passes through; ``KeyboardInterrupt`` exits 130.
+    (a thread, an interactive wrapper). ``SystemExit`` keeps its status and ``KeyboardInterrupt`` exits
+    130, both through `exit_rank` (a non-zero status in a job of several processes ends it at once).
     """
     try:
         return fn(*args, **kwargs)
-    except SystemExit:
-        raise
+    except SystemExit as stop:
+        code = stop.code
+        if code is None or isinstance(code, int):
+            exit_rank(code or 0)
+        raise  # a message: Python prints it and exits 1
     except KeyboardInterrupt:
-        raise SystemExit(130) from None
+        exit_rank(130)
     except BaseException as exc:
         traceback.print_exc()
         _report(exc)
-        raise SystemExit(1) from None
+        exit_rank(1)
 
 
 # ---------------------------------------------------------------------------------------------- launcher
@@ -128,27 +162,60 @@ def launch(argv: list[str]) -> int:
     prints which rank failed first (from the ``audiotrain: rank N failed`` lines) and every rank's status.
     With ``--backend mpi`` mlx.launch reports nothing per rank: run ``mpirun`` directly, whose status is
     non-zero when a rank fails.
+
+    Ctrl-C (SIGINT) reaches the ranks on this machine as Ctrl-C would reach a script run alone: the first
+    asks them to stop together and save, the second aborts them, a third ends the job; SIGTERM ends it.
+    The launcher then waits for the ranks, passes on what they print, and returns 130.
     """
     if argv in ([], ["-h"], ["--help"]):
         print(launch.__doc__)
         return 0 if argv else 2
-    proc = subprocess.Popen([_mlx_launch(), *argv], stderr=subprocess.PIPE)
+    from audiotrain.distributed.local import forwarding_ctrl_c, start_in_own_session
+
     exit_codes: dict[int, int | None] = {}
     failures: dict[int, str] = {}
-    assert proc.stderr is not None
-    for raw in proc.stderr:
-        sys.stderr.buffer.write(raw)
-        sys.stderr.buffer.flush()
-        line = raw.decode(errors="replace")
-        if m := _NODE.search(line):
-            exit_codes[int(m.group(1))] = None if m.group(2) is None else int(m.group(2))
-        if m := _FAILED.search(line):
-            failures.setdefault(int(m.group(1)), m.group(2).strip())
-    status = proc.wait()
+    proc: subprocess.Popen | None = None
+
+    def send(signum: int) -> None:
+        # mlx.launch ignores SIGUSR1 and passes nothing on, so the signal goes to its process group: the ranks
+        # it started on this machine (they take SIGUSR1 for Ctrl-C), and for SIGTERM mlx.launch itself.
+        if proc is not None and proc.poll() is None:
+            os.killpg(proc.pid, signum)
+
+    with forwarding_ctrl_c(send) as interrupts:
+        # stdin: a pipe never written to; mlx.launch polls its stdin, and /dev/null would make it spin.
+        proc = start_in_own_session(
+            [_mlx_launch(), *argv],
+            dict(os.environ),
+            ignore=[signal.SIGUSR1],
+            stdin=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert proc.stderr is not None
+        try:
+            # Read to the end, Ctrl-C or not: the ranks' last words ("Saved ... Resume with ...") come after it.
+            for raw in proc.stderr:
+                sys.stderr.buffer.write(raw)
+                sys.stderr.buffer.flush()
+                line = raw.decode(errors="replace")
+                if m := _NODE.search(line):
+                    exit_codes[int(m.group(1))] = None if m.group(2) is None else int(m.group(2))
+                if m := _FAILED.search(line):
+                    failures.setdefault(int(m.group(1)), m.group(2).strip())
+            status = proc.wait()
+        except BaseException:
+            send(signal.SIGTERM)  # no rank outlives the launcher
+            raise
+        finally:
+            if proc.stdin is not None:
+                proc.stdin.close()
+    if exit_codes or failures:
+        for line in summarize(exit_codes, failures):
+            print(line, file=sys.stderr, flush=True)
+    if interrupts():
+        return 130  # as a shell reports a command that Ctrl-C stopped (128 + SIGINT)
     if status == 0 and not exit_codes and not failures:
         return 0
-    for line in summarize(exit_codes, failures):
-        print(line, file=sys.stderr, flush=True)
     return status or 1
 
 

@@ -21,19 +21,23 @@ and says why.
 Ctrl-C: ``mpirun`` would kill its ranks at once, so it runs in a session of its own, and the launching
 process turns each Ctrl-C into a ``SIGUSR1`` that ``mpirun`` forwards to every rank (`STOP_SIGNAL_ENV`
 tells them to treat it as SIGINT). The first asks the ranks to stop together and save, the second aborts.
+``python -m audiotrain launch`` does the same around ``mlx.launch`` (`start_in_own_session`,
+`forwarding_ctrl_c`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import os
 import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 #: Set in each rank of a job this module launched: the job's processes, between which the batch is split.
 PROCESSES_ENV = "AUDIOTRAIN_LOCAL_PROCESSES"
@@ -102,6 +106,16 @@ _LAUNCHER_ENV = (
     "MLX_WORLD_SIZE",
     "MLX_HOSTFILE",
 )
+
+
+def launcher_processes() -> tuple[str, int] | None:
+    """(variable, processes) where a launcher's variables in the environment say this process is one of
+    several (``OMPI_COMM_WORLD_SIZE``, ``PMI_SIZE``, ``MLX_WORLD_SIZE``), else None."""
+    for name in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MLX_WORLD_SIZE"):
+        value = os.environ.get(name, "")
+        if value.isdigit() and int(value) > 1:
+            return name, int(value)
+    return None
 
 
 def in_launched_job() -> bool:
@@ -307,44 +321,77 @@ def run_local_job(
         f"training in {plan.processes} processes on {usable_cores()} cores ({plan.mpi.source}; {flag} 1 for one)"
     )
     proc: subprocess.Popen | None = None
+
+    def send(signum: int) -> None:
+        if proc is not None and proc.poll() is None:
+            os.kill(proc.pid, signum)  # mpirun passes SIGUSR1 on to every rank
+
+    with forwarding_ctrl_c(send):
+        try:
+            proc = start_in_own_session(command, env, stdin=subprocess.DEVNULL)
+            status = proc.wait()
+        except BaseException:
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+            raise
+    return 128 - status if status < 0 else status
+
+
+@contextlib.contextmanager
+def forwarding_ctrl_c(send: Callable[[int], None]) -> Iterator[Callable[[], int]]:
+    """While inside, this process passes the user's Ctrl-C on to a job started by `start_in_own_session`,
+    as the ranks' stand-in for it: ``send(SIGUSR1)`` for the first two (stop together and save; abort),
+    ``send(SIGTERM)`` from the third on. SIGTERM and SIGHUP (the terminal closed) ``send(SIGTERM)``.
+
+    Yields a function that gives the number of Ctrl-Cs heard so far. Signals this process was started
+    ignoring (a background job of a script) stay ignored; outside the main thread nothing is installed.
+    """
     interrupts = 0
 
     def forward(signum, frame):
         nonlocal interrupts
-        if proc is None or proc.poll() is not None:
-            return
         if signum == signal.SIGINT:
             interrupts += 1
-        os.kill(proc.pid, signal.SIGUSR1 if signum == signal.SIGINT and interrupts <= 2 else signal.SIGTERM)
+        send(signal.SIGUSR1 if signum == signal.SIGINT and interrupts <= 2 else signal.SIGTERM)
 
     handled = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
     previous = {}
     try:
         for signum in handled:
             if signal.getsignal(signum) is signal.SIG_IGN:
-                continue  # ignored by whoever started this (a background job of a script): so it stays
+                continue
             previous[signum] = signal.signal(signum, forward)
     except ValueError:  # not the main thread: signals stay as they are (the job still ends with this process)
         pass
     try:
-        # Its own session: the terminal's Ctrl-C reaches this process alone, which passes it on as above
-        # (mpirun would kill its ranks on SIGINT, with nothing saved).
-        proc = subprocess.Popen(
-            command,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            preexec_fn=_end_with_parent if sys.platform.startswith("linux") else None,
-        )
-        status = proc.wait()
-    except BaseException:
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-        raise
+        yield lambda: interrupts
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    return 128 - status if status < 0 else status
+
+
+def start_in_own_session(
+    command: Sequence[str], env: dict[str, str], ignore: Sequence[int] = (), **popen: Any
+) -> subprocess.Popen:
+    """Start a job's launcher (``mpirun``, ``mlx.launch``) in a session of its own, with `STOP_SIGNAL_ENV` set
+    for its ranks: the terminal's Ctrl-C then reaches this process alone, which passes it on
+    (`forwarding_ctrl_c`); a launcher would kill its ranks on SIGINT, with nothing saved. On Linux the
+    launcher gets SIGTERM when this process dies, however it dies (``PR_SET_PDEATHSIG``). `ignore`: signals
+    the launcher (and what it starts, until a rank installs its own handler) ignores."""
+
+    def before_exec() -> None:
+        for signum in ignore:
+            signal.signal(signum, signal.SIG_IGN)
+        if sys.platform.startswith("linux"):
+            _end_with_parent()
+
+    return subprocess.Popen(
+        list(command),
+        env={**env, STOP_SIGNAL_ENV: "SIGUSR1"},
+        start_new_session=True,
+        preexec_fn=before_exec,
+        **popen,
+    )
 
 
 def _end_with_parent() -> None:
@@ -356,10 +403,12 @@ def _end_with_parent() -> None:
 
 
 def install_rank_stop_signal() -> None:
-    """In a rank of a job `run_local_job` started: its stand-in for Ctrl-C (SIGUSR1) raises
-    KeyboardInterrupt outside a fit, as Ctrl-C would (`audiotrain.train.interrupt` handles it inside one)."""
+    """In a rank of a job `run_local_job` or ``python -m audiotrain launch`` started: its stand-in for Ctrl-C
+    (SIGUSR1) raises KeyboardInterrupt outside a fit, as Ctrl-C would (`audiotrain.train.interrupt` handles
+    it inside one). `collectives.group` calls this when it joins a job."""
     if os.environ.get(STOP_SIGNAL_ENV) == "SIGUSR1" and hasattr(signal, "SIGUSR1"):
-        signal.signal(signal.SIGUSR1, signal.default_int_handler)
+        with contextlib.suppress(ValueError):  # not the main thread: only it can install handlers
+            signal.signal(signal.SIGUSR1, signal.default_int_handler)
 
 
 def stop_signals() -> tuple[int, ...]:

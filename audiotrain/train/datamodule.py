@@ -22,7 +22,9 @@ from typing import Any
 
 class DataModule:
     def prepare_data(self) -> None:
-        """Download or write what `setup` reads (runs before `setup`)."""
+        """Download or write what `setup` reads (runs before `setup`). Under data parallel it runs in one
+        process per machine (local rank 0, or rank 0 where the launcher does not say), while the others
+        wait; `setup` runs in every process."""
 
     def setup(self, stage: str) -> None:
         """Build the datasets for `stage`: "fit", "validate", "test" or "predict"."""

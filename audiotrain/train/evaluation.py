@@ -63,7 +63,7 @@ def evaluate(
     should_stop: Callable[[], bool] | None = None,
 ) -> EvalSums:
     """Run `step` over at most `limit` batches of `loader`, summing each result weighted by
-    `batch_size(batch)`. Returned loss and metrics are reported under `prefix` (`val_loss`), values the
+    `batch_size(batch)` (0 for a batch the loader names as padding: `DataLoader.padding_batches`). Returned loss and metrics are reported under `prefix` (`val_loss`), values the
     step logged with `self.log` under their own names (also under `prefix` when the step is the default
     one that runs the training code)."""
     out = EvalSums()
@@ -79,7 +79,8 @@ def evaluate(
         returned = {"loss": loss, **metrics} if loss is not None else dict(metrics)
         values = {for_stage(prefix, k): v for k, v in returned.items()}
         values.update({_logged_name(step, prefix, k): v for k, v in logged.items()})
-        out.add(values, batch_size(batch))
+        padding = batch_idx in getattr(loader, "padding_batches", ())  # (it runs: ranks step together)
+        out.add(values, 0.0 if padding else batch_size(batch))
         # The device evaluates this batch while the host fetches the next; waiting for the batch before
         # bounds what is in flight.
         mx.async_eval(out.sums)

@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from audiotrain.distributed import collectives
+
 import mlx.core as mx
 import numpy as np
 
@@ -31,8 +33,10 @@ def one_loader(
     return loader
 
 
-def prepare_loader(loader: Any, name: str, seed: int | None) -> None:
-    """Check that `loader` can give batches, and give a DataLoader without a seed the Trainer's."""
+def prepare_loader(loader: Any, name: str, seed: int | None, evaluation: bool = False) -> None:
+    """Check that `loader` can give batches, and give a DataLoader without a seed the Trainer's. An
+    `evaluation` DataLoader that leaves it to the Trainer repeats no sample under data parallel
+    (``pad_shards=False``: `evaluate` weighs its padding batches 0), so its means are one process's."""
     if loader is None:
         return
     if not isinstance(loader, Iterable):
@@ -47,6 +51,8 @@ def prepare_loader(loader: Any, name: str, seed: int | None) -> None:
         )
     if seed is not None and getattr(loader, "seed", 0) is None and hasattr(loader, "set_seed"):
         loader.set_seed(seed)
+    if evaluation and getattr(loader, "pad_shards", False) is None:
+        loader.pad_shards = False
 
 
 def loader_len(loader: Any) -> int | None:
@@ -93,7 +99,11 @@ def from_datamodule(method: str, datamodule: Any, stage: str, loaders: dict[str,
             f"Trainer.{method}(datamodule=...): {type(datamodule).__name__} is not a DataModule (no setup method)"
         )
     if callable(getattr(datamodule, "prepare_data", None)):
-        datamodule.prepare_data()
+        # As in Lightning: one process per machine downloads or writes what `setup` reads, while the others
+        # wait for it (several writing the same files at once would race).
+        if collectives.local_rank() == 0:
+            datamodule.prepare_data()
+        collectives.barrier()
     datamodule.setup(stage)
     out = {}
     for name in loaders:

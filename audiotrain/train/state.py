@@ -153,18 +153,33 @@ class RunningMeans:
             "pending": [[floats(values), weight] for values, weight in self._pending],
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        _require(state, ["interval", "interval_weight", "epoch", "epoch_weight"], "RunningMeans")
+    def load_state_dict(self, state: dict[str, Any], rank: int = 0, world_size: int = 1) -> None:
+        """Restore `state_dict`, or every rank's under data parallel (``{"ranks": [state, ...]}``): each of
+        as many ranks takes its own, exactly. With another number of ranks, rank 0 takes all of them
+        together (sums added, pending steps in turn) and the others start at zero, so the job's means still
+        cover every step once (resuming mid-epoch needs the same ranks anyway: the loader checks it)."""
+        shares = state.get("ranks", [state])
+        mine = [shares[rank]] if len(shares) == world_size else shares if rank == 0 else []
 
         def arrays(values: dict[str, float]) -> dict[str, mx.array]:
             return {k: mx.array(v, mx.float32) for k, v in values.items()}
 
-        self._interval = arrays(state["interval"])
-        self.interval_weight = float(state["interval_weight"])
-        self._epoch = arrays(state["epoch"])
-        self.epoch_weight = float(state["epoch_weight"])
-        # (A checkpoint written before steps were folded lazily has none pending.)
-        self._pending = [(arrays(values), float(weight)) for values, weight in state.get("pending", [])]
+        self._interval, self.interval_weight, self._epoch, self.epoch_weight, self._pending = (
+            {},
+            0.0,
+            {},
+            0.0,
+            [],
+        )
+        for share in mine:
+            _require(share, ["interval", "interval_weight", "epoch", "epoch_weight"], "RunningMeans")
+            for sums, values in ((self._interval, share["interval"]), (self._epoch, share["epoch"])):
+                for k, v in arrays(values).items():
+                    sums[k] = sums[k] + v if k in sums else v
+            self.interval_weight += float(share["interval_weight"])
+            self.epoch_weight += float(share["epoch_weight"])
+            # (A checkpoint written before steps were folded lazily has none pending.)
+            self._pending += [(arrays(values), float(weight)) for values, weight in share.get("pending", [])]
 
 
 def local_means(sums: dict[str, mx.array], weight: float) -> dict[str, float]:

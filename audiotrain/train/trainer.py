@@ -21,11 +21,13 @@ import math
 import os
 import time
 import warnings
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from audiotrain import _blas
 from audiotrain._system import versions
+from audiotrain.data.loader import position_ends_epoch
 from audiotrain.distributed import collectives
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train import flags, reporting
@@ -157,6 +159,8 @@ class Trainer:
         self.device = mx.gpu if self.accelerator == "gpu" else mx.cpu
         self.world_size = collectives.world_size()
         self.is_global_zero = collectives.is_main_process()  # Lightning's name: rank 0 logs and writes
+        self.global_rank = collectives.rank()  # Lightning's names for this process's ranks
+        self.local_rank = collectives.local_rank()
         self.devices = flags.devices(devices, self.world_size)
         self.strategy = flags.strategy(strategy)
         if self.deterministic and self.accelerator == "gpu":
@@ -227,6 +231,7 @@ class Trainer:
         self._val_loader = None
         self._pending_loader_state: dict | None = None
         self._pending_ckpt: str | None = None
+        self._saved_log_options: dict[str, LogOptions] = {}  # from the checkpoint resumed
         self._trainable: frozenset[str] = frozenset()  # the parameter names the compiled step trains
         self._fit_started = 0.0
         self._last_outputs: dict[str, mx.array] = {}  # the last step's loss and metrics (maybe still running)
@@ -311,7 +316,7 @@ class Trainer:
                 "Trainer.fit: pass the training batches (train_loader, train_dataloaders= or datamodule=)"
             )
         prepare_loader(train_loader, "train_loader", self.seed)
-        prepare_loader(val_loader, "val_loader", self.seed)
+        prepare_loader(val_loader, "val_loader", self.seed, evaluation=True)
         if val_loader is train_loader and hasattr(train_loader, "state_dict"):
             # Its position is part of each checkpoint: after a validation it would be the validation
             # pass's, and a resumed epoch would continue from another epoch's order.
@@ -338,6 +343,7 @@ class Trainer:
             self.progress.validation_pending = False
             ckpt_path = self.callbacks.checkpoint_path(ckpt_path or self._pending_ckpt)
             self._pending_ckpt = None
+            self._saved_log_options = {}
             self._trainable = _trainable_keys(model)
             self._train_step = TrainStep(model, self.optimizer, self._step_config())
             self.evaluation.reset()
@@ -437,8 +443,13 @@ class Trainer:
         resuming = progress.start_epoch()
         if hasattr(loader, "set_epoch"):
             loader.set_epoch(progress.epoch)
+        # Every batch of the epoch trained before the checkpoint, but its end (validation, epoch means) not
+        # run: it closes now without another batch, even where this run has more batches an epoch (fewer
+        # processes than the checkpoint's).
+        batches_done = False
         if self._pending_loader_state is not None and hasattr(loader, "load_state_dict"):
             loader.load_state_dict(self._pending_loader_state)
+            batches_done = position_ends_epoch(self._pending_loader_state)
         self._pending_loader_state = None
         if not resuming:
             self.running.reset_epoch()
@@ -446,7 +457,7 @@ class Trainer:
         module.on_train_epoch_start(progress.epoch)
         self.callbacks.call("on_train_epoch_start", self, module)
         self._follow_freezing(module)
-        iterator = iter(loader)
+        iterator = iter(loader) if not batches_done else iter(())
         if resuming and not hasattr(loader, "load_state_dict"):
             # A plain iterable cannot seek: replay and discard the batches already trained on.
             for _ in range(progress.batch_in_epoch):
@@ -458,7 +469,7 @@ class Trainer:
                 return
         progress.validation_pending = False
         exhausted = False
-        while n_batches is None or progress.batch_in_epoch < n_batches:
+        while not batches_done and (n_batches is None or progress.batch_in_epoch < n_batches):
             try:
                 batch = next(iterator)
             except StopIteration:
@@ -477,8 +488,8 @@ class Trainer:
             self._no_batches_this_epoch(progress.epoch)
         # An epoch stopped early by max_steps or EarlyStopping-in-a-batch stays open, so a checkpoint
         # taken now resumes in the middle of it.
-        progress.epoch_complete = exhausted or (
-            n_batches is not None and progress.batch_in_epoch >= n_batches
+        progress.epoch_complete = (
+            exhausted or batches_done or (n_batches is not None and progress.batch_in_epoch >= n_batches)
         )
 
     def _train_batch(self, module, batch, n_batches, val_loader, mid_epoch_every) -> None:
@@ -700,7 +711,7 @@ class Trainer:
         model = model if model is not None else self.module
         if model is None:
             raise TypeError(f"Trainer.{method}: pass the model (no module is attached to this Trainer yet)")
-        prepare_loader(loader, name, self.seed)
+        prepare_loader(loader, name, self.seed, evaluation=stage != "predict")
         if self.module is not model:
             self.evaluation.reset()
         self.datamodule = datamodule
@@ -840,22 +851,30 @@ class Trainer:
     def save_checkpoint(self, path: str | os.PathLike) -> Path:
         """Write a resumable checkpoint folder (atomically) at `path`: the model, the optimizer, the
         compiled step's counters, and every named state object (see the module docstring). It also
-        holds the module's hyperparameters, so `TrainModule.load_from_checkpoint(path)` rebuilds it."""
+        holds the module's hyperparameters, so `TrainModule.load_from_checkpoint(path)` rebuilds it.
+        Under data parallel every rank must call it (as in Lightning): rank 0 writes what they all hold."""
         if self.module is None:
             raise RuntimeError("Trainer.save_checkpoint: no module attached yet (call fit/validate first)")
+        running = self.running.state_dict()
+        if self.world_size > 1:
+            # Each rank's sums are its share of the job's means: all of them are saved (so every rank calls this).
+            running = {"ranks": collectives.all_gather_object(running)}
         if not self.is_global_zero:
-            return Path(path)  # the ranks hold the same state: rank 0 writes it
+            return Path(path)  # the ranks hold the same state otherwise: rank 0 writes it
         loader = self._train_loader
         open_epoch = not self.progress.epoch_complete
         state: dict[str, Any] = {
             "progress": self.progress.state_dict(),
-            "running_means": self.running.state_dict(),
+            "running_means": running,
             "history": self._history.state_dict(),
             "random": RandomState.capture(),
             "data_loader": loader.state_dict() if hasattr(loader, "state_dict") and open_epoch else None,
             "callbacks": self.callbacks.state_dict(),
             "loggers": [lg.state_dict() if hasattr(lg, "state_dict") else {} for lg in self.loggers],
             "callback_metrics": self.callback_metrics,
+            # How `self.log` values in the training step are reported: a resumed run knows only once the
+            # step is traced again, and an epoch that ends before that must not report on_step-only values.
+            "log_options": {name: asdict(options) for name, options in self._train_options().items()},
             "elapsed": self.elapsed(),
             "config": self._config(),
             "hyper_parameters": dict(self.module.hparams),
@@ -917,11 +936,13 @@ class Trainer:
         source = folder / ckpt.STATE_FILE
         with ckpt.named_source(source):
             self.progress.load_state_dict(state["progress"])
-            self.running.load_state_dict(state["running_means"])
+            self.running.load_state_dict(state["running_means"], collectives.rank(), self.world_size)
             self._history.load_state_dict(state["history"])
             RandomState.restore(state["random"])
             self._pending_loader_state = state.get("data_loader") if self.progress.batch_in_epoch else None
             self.callback_metrics = dict(state.get("callback_metrics", {}))
+            saved = state.get("log_options", {})
+            self._saved_log_options = {name: LogOptions(**options) for name, options in saved.items()}
             self._elapsed_before = float(state.get("elapsed", 0.0))
             self.callbacks.load_state_dict(state.get("callbacks", {}))
             for cb in self.callbacks:
@@ -983,7 +1004,8 @@ class Trainer:
         return out
 
     def _train_options(self) -> dict[str, LogOptions]:
-        return self._train_step.log_options if self._train_step is not None else {}
+        traced = self._train_step.log_options if self._train_step is not None else {}
+        return traced or self._saved_log_options  # (the checkpoint's until the step is traced)
 
     def _log_train_interval(self) -> None:
         if not self.running.interval_weight:
