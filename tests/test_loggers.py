@@ -134,7 +134,12 @@ def test_wandb_not_logged_in_warns_once_and_training_goes_on(monkeypatch):
         for step in range(3):
             logger.log_metrics({"loss": 1.0}, step=step)
         logger.finalize("failed")
-    assert logger.failures == 1 and logger.experiment is None
+    assert logger.failures == 1 and logger.experiment is None and logger.disabled
+    from audiotrain.train.loggers.config import describe_loggers
+
+    assert describe_loggers([logger]) == [
+        "WandbLogger: disabled (its run could not be created: see the warning above)"
+    ]  # not "W&B: run None in project 'p'"
 
 
 # ------------------------------------------------------------------ TensorBoard
@@ -899,3 +904,22 @@ print(logger.log_dir)
     assert "failed in finish" not in done.stderr and "LoggerWarning" not in done.stderr
     (path,) = wandb_glob(f"{done.stdout.strip().splitlines()[-1]}/run-*.wandb")
     assert "exit" in [r.WhichOneof("record_type") for r in wait_for_exit_record(path)]
+
+
+def test_a_fit_refused_before_its_run_starts_opens_no_run_and_keeps_the_hyperparameters(tmp_path):
+    # A refused fit (here: a ckpt_path that does not exist) must not leave a run holding the hyperparameters
+    # meant for the next fit's run (one more version/run per failed attempt).
+    from audiotrain import Trainer
+    from audiotrain.train.loggers import CSVLogger
+
+    from tasks import TinyClassifier, make_batches
+
+    logger = CSVLogger(tmp_path, name="csv")
+    logger.log_hyperparams({"note": "for the real run"})
+    trainer = Trainer(max_epochs=1, default_root_dir=tmp_path, enable_progress_bar=False, logger=logger)
+    with pytest.raises(Exception, match="does not exist"):
+        trainer.fit(TinyClassifier(), make_batches(), ckpt_path=tmp_path / "missing")
+    assert not (tmp_path / "csv").exists()
+    trainer.fit(TinyClassifier(), make_batches())
+    assert sorted(p.name for p in (tmp_path / "csv").iterdir()) == ["version_0"]
+    assert "for the real run" in (tmp_path / "csv" / "version_0" / "hparams.yaml").read_text()

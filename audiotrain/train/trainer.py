@@ -750,6 +750,10 @@ class Trainer:
         the datamodule clean up. After a failure nothing here may hide the error on its way out."""
         failed = status == "failed"
         for lg in self.loggers:
+            if failed and isinstance(lg, Logger) and not lg.started:
+                # Failed before its run started (a refused fit, a bad ckpt_path): open no run; what was
+                # logged before (hyperparameters) waits for the next stage's run.
+                continue
             if hasattr(lg, "finalize"):
                 with contextlib.suppress(Exception) if failed else contextlib.nullcontext():
                     lg.finalize(status)

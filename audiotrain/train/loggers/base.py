@@ -147,6 +147,16 @@ class Logger:
             return
         self._call("log_hyperparams", self._log_hyperparams, flat)
 
+    @property
+    def started(self) -> bool:
+        """Whether the current stage's run is open (started, and not finalized since)."""
+        return self._started
+
+    @property
+    def disabled(self) -> bool:
+        """Whether the logger turned itself off (its run could not be created): it logs nothing."""
+        return self._disabled
+
     def start(self) -> None:
         """Create (or, after `load_state_dict`, reopen) the run now and write any hyperparameters logged
         so far. Idempotent; a backend failure warns and disables the logger, as everywhere else."""

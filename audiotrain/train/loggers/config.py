@@ -207,7 +207,11 @@ def describe_loggers(loggers: Iterable[Any]) -> list[str]:
 
     lines = []
     for lg in loggers:
-        if isinstance(lg, TensorBoardLogger):
+        if getattr(lg, "disabled", False):
+            lines.append(
+                f"{type(lg).__name__}: disabled (its run could not be created: see the warning above)"
+            )
+        elif isinstance(lg, TensorBoardLogger):
             lines.append(f"TensorBoard: {lg.log_dir} (tensorboard --logdir {lg.root_dir})")
         elif isinstance(lg, CSVLogger):
             lines.append(f"CSV: {lg.metrics_file}")
