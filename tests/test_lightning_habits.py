@@ -158,3 +158,33 @@ def test_a_trainer_runs_on_the_module_it_last_fitted(tmp_path):
     t = trainer(tmp_path, max_epochs=1)
     t.fit(TinyClassifier(), make_batches())
     assert len(t.predict(dataloaders=make_batches(32))) == 2
+
+
+def test_ckpt_path_last_in_a_new_trainer_finds_the_newest_last_on_disk(tmp_path):
+    # Lightning looks for "last" on disk: a script run again (a new process, a new Trainer) resumes with it.
+    from audiotrain import Trainer
+    from audiotrain.train.callbacks import ModelCheckpoint
+
+    from tasks import TinyClassifier, make_batches
+
+    def fit(max_epochs, ckpt_path=None, **kw):
+        trainer = Trainer(max_epochs=max_epochs, default_root_dir=tmp_path, enable_progress_bar=False, **kw)
+        trainer.fit(TinyClassifier(), make_batches(), ckpt_path=ckpt_path)
+        return trainer
+
+    fit(1)  # checkpoints/last
+    fit(2)  # checkpoints/version_1/last: the newest
+    resumed = fit(3, ckpt_path="last")
+    assert resumed.current_epoch == 3 and resumed.global_step == 3 * len(make_batches())  # from epoch 2
+    assert resumed.callbacks.checkpoint_path("last") == str(tmp_path / "checkpoints" / "version_1" / "last")
+    assert not (tmp_path / "checkpoints" / "version_2").exists()  # no empty version left behind
+
+    def given():
+        return [ModelCheckpoint(dirpath=tmp_path / "mine", save_last=True, save_top_k=0)]
+
+    fit(1, callbacks=given())
+    assert fit(2, ckpt_path="last", callbacks=given()).global_step == 2 * len(make_batches())
+    with pytest.raises(ValueError, match='ckpt_path="last": this Trainer has a ModelCheckpoint whose'):
+        Trainer(max_epochs=1, default_root_dir=tmp_path / "elsewhere").fit(
+            TinyClassifier(), make_batches(), ckpt_path="last"
+        )

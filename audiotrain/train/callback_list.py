@@ -69,6 +69,8 @@ class CallbackList(list):
         found = [cb for cb in self if isinstance(cb, ModelCheckpoint)]
         attribute = "best_model_path" if str(path) == "best" else "last_model_path"
         target = getattr(found[0], attribute, "") if found else ""
+        if not target and str(path) == "last" and found:
+            target = found[0].last_on_disk()  # a new process resuming an earlier one's run
         if not target:
             why = (
                 "no ModelCheckpoint callback"

@@ -384,6 +384,18 @@ class ModelCheckpoint(Callback):
             self._continue_in(state.get("dirpath"))
             self.load_state_dict(state)
 
+    def last_on_disk(self) -> str:
+        """The newest ``last`` an earlier process saved where this callback saves (for the default folder:
+        in it or any of its ``version_<k>``), as Lightning finds ``ckpt_path="last"`` on disk; "" if none."""
+        if self.dirpath is None:
+            return ""
+        roots = [self.dirpath]
+        if self._versions_of is not None:
+            roots = [self._versions_of, *sorted(self._versions_of.glob("version_*"))]
+        found = [root / "last" for root in roots if (root / "last" / ckpt.STATE_FILE).is_file()]
+        newest = max(found, key=lambda p: (p / ckpt.STATE_FILE).stat().st_mtime, default=None)
+        return str(newest) if newest is not None else ""
+
     def _continue_in(self, saved_dir: str | None) -> None:
         """A resumed fit goes on in the folder its checkpoint's callback saved to, when this callback chose a
         version of the same default folder (not for a dirpath the user gave)."""
