@@ -198,7 +198,7 @@ def head_accuracies(
     """Frame accuracy of each head over valid frames (root/bass skip frames whose target is -1).
 
     Under data parallel each is this rank's share of the accuracy over every rank's batch
-    (`share_of_mean`), for a Trainer that weighs the batch's metrics by its valid frames
+    (`shares_of_means`), for a Trainer that weighs the batch's metrics by its valid frames
     (`ChordTask.batch_size`): root and bass count fewer frames than that, differently on each rank.
 
     Returns:
@@ -207,24 +207,28 @@ def head_accuracies(
     frame_mask = (
         mx.ones(targets["chord_type"].shape, dtype=mx.float32) if mask is None else mask.astype(mx.float32)
     )
-    frames = mx.sum(frame_mask)
-    result = {}
+    names, hits, counted = [], [], []
     for out_key, target_key, name in HEADS:
         target = targets[target_key]
+        weights = frame_mask * (target >= 0).astype(mx.float32)
         correct = (mx.argmax(outputs[out_key], axis=-1) == target).astype(mx.float32)
-        result[f"{name}_acc"] = share_of_mean(correct, frame_mask * (target >= 0).astype(mx.float32), frames)
-    return result
+        names.append(f"{name}_acc")
+        hits.append(mx.sum(correct * weights))
+        counted.append(mx.sum(weights))
+    accuracies = shares_of_means(mx.stack(hits), mx.stack(counted), mx.sum(frame_mask))
+    return {name: accuracies[i] for i, name in enumerate(names)}
 
 
-def share_of_mean(values: mx.array, weights: mx.array, batch_weight: mx.array) -> mx.array:
-    """Σ values·weights / Σ weights over every rank's batch, as this rank's share of it for the Trainer,
+def shares_of_means(weighted_sums: mx.array, weight_sums: mx.array, batch_weight: mx.array) -> mx.array:
+    """``Σ v·w / Σ w`` over every rank's batch, for each entry, as this rank's share of it for the Trainer,
     which averages the ranks' metrics weighted by `batch_weight` (each rank's `batch_size(batch)`): the
-    Trainer's mean of the shares is the mean over all ranks' weighted values, however each rank's Σ weights
-    compares with its `batch_weight`. In one process, `masked_mean`.
+    Trainer's mean of the shares is the mean over all ranks, however each rank's ``Σ w`` compares with its
+    `batch_weight`. In one process, ``weighted_sums / weight_sums``. One all-reduce for all entries.
     """
     if collectives.world_size() == 1:
-        return masked_mean(values, weights)
+        return weighted_sums / mx.maximum(weight_sums, 1e-12)
     # share_r = Σ_r vw / b_r · mean(b) / mean(w), so Σ_r share_r b_r / Σ_r b_r = Σ vw / Σ w (over all ranks).
-    means = collectives.mean_across_ranks(mx.stack([mx.sum(weights), batch_weight.astype(mx.float32)]))
-    local = mx.sum(values * weights) / mx.maximum(batch_weight, 1e-12)
-    return local * means[1] / mx.maximum(means[0], 1e-12)
+    batch_weight = batch_weight.astype(mx.float32)
+    means = collectives.mean_across_ranks(mx.concatenate([weight_sums, batch_weight[None]]))
+    local = weighted_sums / mx.maximum(batch_weight, 1e-12)
+    return local * means[-1] / mx.maximum(means[:-1], 1e-12)
