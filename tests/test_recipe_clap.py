@@ -1291,16 +1291,20 @@ def test_resume_refuses_another_pretrained_model_or_front_end(tmp_path, capsys):
             "--train.progress_bar", "false", "--dataset.num_workers", "0"]  # fmt: skip
     assert clap.main(argv) == 0
     resume = [*argv, "--train.epochs", "2", "--resume", str(run / "checkpoints" / "last")]
-    other = tmp_path / "other"
+    other, moved = tmp_path / "other", tmp_path / "moved"
     shutil.copytree(checkpoint, other)
+    shutil.copytree(checkpoint, moved)
+    config = json.loads((other / "config.json").read_text())
+    (other / "config.json").write_text(json.dumps({**config, "projection_hidden_act": "gelu"}))
     before = {p: p.stat().st_mtime_ns for p in run.rglob("*")}
     capsys.readouterr()
     assert clap.main([*resume, "--pretrained", str(other)]) == 2
     line = _one_error_line(capsys.readouterr().err)
-    assert f"trained from --pretrained {checkpoint}, this run loads {other}" in line
+    assert f"trained from --pretrained {checkpoint}, this run loads {other}, whose config.json or" in line
     pre = json.loads((checkpoint / "preprocessor_config.json").read_text())
     (checkpoint / "preprocessor_config.json").write_text(json.dumps({**pre, "frequency_max": 8000}))
     assert clap.main(resume) == 2
     line = _one_error_line(capsys.readouterr().err)
     assert "the front end of" in line and "frequency_max 14000.0 → 8000.0" in line
     assert {p: p.stat().st_mtime_ns for p in run.rglob("*")} == before  # nothing written
+    assert clap.main([*resume, "--pretrained", str(moved)]) == 0  # the same model elsewhere resumes

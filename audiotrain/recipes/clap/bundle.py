@@ -11,6 +11,7 @@ the architecture, tokenizer and front end come from the model folder the run sta
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -186,11 +187,26 @@ MODEL_KEY = "model"
 
 def model_record(bundle: Bundle) -> dict[str, Any]:
     """What a checkpoint stores about the model a run started from: the folder (None for the demo, whose
-    folder is the run's own) and the front end's settings."""
+    folder is the run's own), a fingerprint of its config and tokenizer files, and the front end's settings.
+    A resume compares the fingerprint, not the folder: the same model copied or moved elsewhere resumes."""
     return {
         "source": None if bundle.demo else str(Path(bundle.source).resolve()),
+        "fingerprint": None if bundle.demo else _model_fingerprint(Path(bundle.source)),
         "front_end": bundle.extractor.to_dict(),
     }
+
+
+def _model_fingerprint(source: Path) -> str:
+    """SHA-256 over the files that make a model's text side and architecture besides its weights (whose
+    names and shapes the checkpoint's arrays are checked against when they load)."""
+    from audiotrain.models.clap.tokenizer import TOKENIZER_FILES
+
+    digest = hashlib.sha256()
+    for name in sorted({"config.json", *TOKENIZER_FILES}):
+        file = source / name
+        if file.is_file():
+            digest.update(name.encode() + b"\0" + file.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def check_resume_model(folder: Path, state: dict[str, Any], bundle: Bundle) -> None:
@@ -201,12 +217,18 @@ def check_resume_model(folder: Path, state: dict[str, Any], bundle: Bundle) -> N
     if not isinstance(before, dict):
         return
     remedy = (
-        "resume with the --pretrained it trained from, or start a new run (another --out, without --resume)"
+        "resume with the --pretrained it trained from (a copy of it elsewhere will do), or start a new run "
+        "(another --out, without --resume)"
     )
-    if before.get("source") != now["source"]:
+    same = (
+        before["fingerprint"] == now["fingerprint"]
+        if "fingerprint" in before
+        else before.get("source") == now["source"]
+    )
+    if not same:
         raise ValueError(
             f"cannot resume from {folder}: it was trained from --pretrained {before.get('source')}, this run loads "
-            f"{now['source']}; {remedy}"
+            f"{now['source']}, whose config.json or tokenizer files differ; {remedy}"
         )
     old_front = before.get("front_end") or {}
     changed = [
