@@ -219,6 +219,13 @@ class ConfiguredTrainer:
             "run_dir=...), or train(..., overwrite=True) to replace that run",
             keep=bool(resuming),
         )
+        if not resuming:
+            if overwrite:  # the user's own ModelCheckpoint folders too
+                for callback in self.trainer.callbacks:
+                    if isinstance(callback, ModelCheckpoint):
+                        callback.overwrite = True
+            else:  # before anything is written: an earlier run's checkpoints where a ModelCheckpoint saves
+                self.trainer.callbacks.refuse_earlier_runs(self.trainer)
         if _main():
             write_config(self.config, self.run_dir / "config.yaml")
         self._trained = True
@@ -349,7 +356,7 @@ class ConfiguredTrainer:
                 trainer = ConfiguredTrainer(
                     module_factory() if module_factory else self._fresh_module(),
                     dataclasses.replace(self.config, run=run),
-                    self._fresh_callbacks(fold.index),
+                    self._fresh_callbacks(fold.index, overwrite),
                 )
             val = fold_loader(fold.val, False) if fold.val else None
             result = trainer.train(fold_loader(fold.train, True), val)
@@ -426,10 +433,11 @@ class ConfiguredTrainer:
                 "module_factory=lambda: MyModule(...)"
             ) from error
 
-    def _fresh_callbacks(self, fold: int) -> list[Callback]:
+    def _fresh_callbacks(self, fold: int, overwrite: bool) -> list[Callback]:
         """A copy of the callbacks given to `create_trainer`, for one fold: no state from an earlier fold.
-        A ModelCheckpoint given a ``dirpath`` saves to ``dirpath/fold<k>``: one folder would be refused
-        from the second fold on (it holds the first fold's checkpoints)."""
+        A ModelCheckpoint given a ``dirpath`` saves to ``dirpath/fold<k>`` (one folder would be refused
+        from the second fold on: it holds the first fold's checkpoints), over an earlier cross-validation's
+        there when ``overwrite``."""
         try:
             callbacks = copy.deepcopy(self.extra_callbacks)
         except Exception as error:
@@ -440,6 +448,7 @@ class ConfiguredTrainer:
         for callback in callbacks:
             if isinstance(callback, ModelCheckpoint) and callback._dirpath_given:
                 callback.dirpath = callback.dirpath / f"fold{fold}"
+                callback.overwrite = callback.overwrite or overwrite
         return callbacks
 
 
@@ -480,7 +489,7 @@ def _open_run_folder(
                     raise FileExistsError(
                         f"{source}: run_dir {folder} already holds files (an earlier run?); {remedy}"
                     )
-                clear_run_outputs(folder, outputs(folder), log=log)
+                clear_run_outputs(folder, outputs(folder), log=log, asked_by=f"{source}(overwrite=True)")
             outcome["folder"] = str(create_run_folder(folder, prefix))
         except OSError as error:
             outcome["error"] = [type(error).__name__, str(error)]

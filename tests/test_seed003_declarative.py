@@ -323,6 +323,26 @@ def test_a_cross_validations_own_model_checkpoint_saves_each_fold_in_a_folder_of
     trainer.train_with_cv(Points(), folds=2, log=lambda s: None)
     assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["fold0", "fold1"]
     assert (tmp_path / "mine" / "fold1" / "last" / "model.safetensors").is_file()
+    # overwrite=True replaces the earlier cross-validation, its own ModelCheckpoint's folders included
+    trainer.train_with_cv(Points(), folds=2, log=lambda s: None, overwrite=True)
+    assert (tmp_path / "cv" / "cv_scores.json").is_file()
+
+
+def test_train_refuses_an_earlier_runs_checkpoints_in_a_checkpoint_folder_of_its_own_before_writing(tmp_path):
+    from audiotrain import create_trainer
+    from audiotrain.train.callbacks import ModelCheckpoint
+
+    def trainer(run_dir):
+        mine = ModelCheckpoint(dirpath=tmp_path / "mine", save_last=True, save_top_k=0)
+        return create_trainer(
+            TinyNet(), "quick_test", callbacks=[mine], num_epochs=1, run_dir=tmp_path / run_dir
+        )
+
+    trainer("first").train(Points(), Points())
+    with pytest.raises(FileExistsError, match="already holds checkpoints of an earlier run"):
+        trainer("second").train(Points(), Points())
+    assert not any((tmp_path / "second").iterdir())  # refused before anything was written
+    trainer("first").train(Points(), Points(), overwrite=True)  # replaces that run, its folder's too
 
 
 def test_cross_validation_of_a_stream_is_refused_with_what_to_pass(tmp_path):

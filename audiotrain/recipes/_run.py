@@ -95,8 +95,11 @@ def check_checkpoint_folder(folder: Path, run_dir: Path | None, flag: str, resum
     )
 
 
-def clear_run_outputs(folder: Path, outputs: Iterable[str], log: Callable[[str], None] = print) -> None:
-    """Remove what an earlier run wrote in `folder` (the names in `outputs`); other files stay."""
+def clear_run_outputs(
+    folder: Path, outputs: Iterable[str], log: Callable[[str], None] = print, asked_by: str = "--overwrite"
+) -> None:
+    """Remove what an earlier run wrote in `folder` (the names in `outputs`); other files stay. `asked_by`
+    names the option that asked for it in the message (a flag, or ``overwrite=True`` in Python)."""
     removed = []
     for name in outputs:
         path = folder / name
@@ -108,7 +111,7 @@ def clear_run_outputs(folder: Path, outputs: Iterable[str], log: Callable[[str],
             continue
         removed.append(name)
     if removed:
-        log(f"--overwrite: removed the previous run's {', '.join(removed)} from {folder}")
+        log(f"{asked_by}: removed the previous run's {', '.join(removed)} from {folder}")
 
 
 def create_run_folder(folder: Path | None, prefix: str, parent: Path = Path("runs")) -> Path:
