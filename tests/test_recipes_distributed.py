@@ -42,6 +42,9 @@ def test_chord_training_on_two_ranks_equals_one_process_over_the_combined_batch(
     # The same windows and one loss over both ranks' frames: the training losses agree to float32 rounding
     # (the weights to Adam's amplification of that rounding on near-zero gradients).
     np.testing.assert_allclose(b["train_loss"], a["train_loss"], rtol=1e-5)
+    # Validation over unequal shares of the windows (the ranks' frames differ): the same means too.
+    for name in ("val_loss", "val_root_loss", "val_bass_note_loss", "val_root_acc", "val_bass_note_acc"):
+        np.testing.assert_allclose(b[name], a[name], rtol=1e-4, err_msg=name)
     assert (tmp_path / "two" / "checkpoints" / "best").is_dir() and (tmp_path / "two" / "evaluation").is_dir()
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(("one", "two", "runs"))) == [
         "one",

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import asdict, fields
 from typing import Any
 
+from audiotrain.distributed import collectives
 from audiotrain.models.chord_loss import ChordRecognitionLoss, head_accuracies
 from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel
 from audiotrain.recipes.chords.config import ChordFeatureConfig
@@ -114,6 +115,14 @@ class ChordTask(TrainModule):
         mask = batch.get("mask")
         outputs = self.model(batch["features"], mask)
         loss, parts = self.loss_fn(outputs, batch, mask)
+        if not self.training and collectives.world_size() > 1:
+            # Evaluation under data parallel: each rank's loss is its sum over the ranks' mean frame count
+            # (what averaging the ranks' gradients needs), while the Trainer weighs each rank's values by
+            # its own frames (`batch_size`); scaled by mean(frames) / frames they average to the loss over
+            # every rank's frames, as one process computes it (ranks hold unequal validation frames).
+            frames = mx.sum(mx.ones(batch["chord_type"].shape) if mask is None else mask.astype(mx.float32))
+            scale = collectives.mean_across_ranks(frames) / mx.maximum(frames, 1e-12)
+            loss, parts = loss * scale, {name: value * scale for name, value in parts.items()}
         return loss, {**parts, **head_accuracies(outputs, batch, mask)}
 
     def batch_size(self, batch: dict[str, mx.array]) -> int:
