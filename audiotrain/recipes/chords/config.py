@@ -47,6 +47,13 @@ def _help(text: str, **extra: Any) -> dict[str, Any]:
     return {"help": text, **extra}
 
 
+#: The version of the feature code (`ChordFeatureConfig.compute`: the CQT, the tuning estimate, the bass view,
+#: the log compression). Bump when the computed features change: it is part of the feature cache's key, so a
+#: cache filled by an older audiotrain is not served to a newer one (the settings alone stay the same). Pinned
+#: in tests/test_chord_features_version.py.
+FEATURES_VERSION = 1
+
+
 @dataclass
 class ChordFeatureConfig:
     """Log-compressed CQT frames, with spare bins on both sides for pitch-shift augmentation; with
@@ -179,8 +186,9 @@ class ChordFeatureConfig:
         return cls(**{"tuning_correction": False, "bass_view_bins": 0, **data})
 
     def key(self) -> str:
-        """A stable hash of the settings: names this configuration's folder in a `FeatureCache`."""
-        text = json.dumps(self.to_dict(), sort_keys=True)
+        """A stable hash of the settings and `FEATURES_VERSION`: names this configuration's folder in a
+        `FeatureCache`."""
+        text = json.dumps({"features_version": FEATURES_VERSION, **self.to_dict()}, sort_keys=True)
         return "chordcqt-" + hashlib.sha256(text.encode()).hexdigest()[:12]
 
     @property
