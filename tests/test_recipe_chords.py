@@ -1062,3 +1062,24 @@ def test_a_refused_resume_under_local_processes_is_said_once_before_any_rank_sta
     argv = [*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(tmp_path / "r")]
     assert chords.main([*argv, "--resume", str(last), "--num_epochs", "5", "--model.d_model", "48"]) == 2
     _one_error_line(capsys, "model.d_model (32 there, 48 here)")
+
+
+# ---- the cache: demo sets and features ---------------------------------------------------------------------
+
+
+def test_demo_sets_of_other_sample_rates_live_side_by_side(tmp_path):
+    """Runs with another --features.sr each re-rendered the other's songs into one folder, under a run
+    reading them: every parameter of a set is now in its folder's name."""
+    from audiotrain.recipes.chords.data import demo_splits
+
+    data = ChordDataConfig(
+        cache_dir=str(tmp_path), demo_songs=2, demo_test_songs=1, demo_seconds=4.0, demo_styles=("train",)
+    )
+    song = demo_splits(data, sr=8000).test[0].audio_path
+    before = song.stat()
+    other = demo_splits(data, sr=16000).test[0].audio_path
+    assert other.parent != song.parent and sf.info(str(other)).samplerate == 16000
+    assert demo_splits(data, sr=8000).test[0].audio_path == song and sf.info(str(song)).samplerate == 8000
+    after = song.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)  # not rendered again
+    assert "-8000Hz-" in song.parent.name and "-16000Hz-" in other.parent.name

@@ -54,6 +54,7 @@ parameters; called again with the same parameters on that folder it does nothing
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -876,8 +877,7 @@ def generate_demo_songs(
         n_songs=n_songs, seed=seed, sr=sr, song_seconds=song_seconds, timbres=timbres, style=style, **kwargs
     )
     out_dir = Path(out_dir)
-    params = {"generator_version": generator_version(config.style), **asdict(config)}
-    params = json.loads(json.dumps(params))  # tuples → lists, as they are read back
+    params = demo_set_params(config)
     entries = [
         SongEntry(f"song_{i:03d}", out_dir / f"song_{i:03d}.wav", out_dir / f"song_{i:03d}.lab")
         for i in range(config.n_songs)
@@ -901,6 +901,28 @@ def generate_demo_songs(
         manifest_path.write_text(json.dumps(manifest, indent=1))
     wait()
     return entries
+
+
+def demo_set_params(config: DemoConfig) -> dict:
+    """What a set is made from, as its manifest holds it: its generator's version and every `DemoConfig`
+    field."""
+    params = {"generator_version": generator_version(config.style), **asdict(config)}
+    return json.loads(json.dumps(params))  # tuples → lists, as they are read back
+
+
+def demo_set_name(config: DemoConfig) -> str:
+    """A folder name for the set: its main settings, readable, then a hash of all of them (`demo_set_params`).
+
+    A set found with other parameters is cleared and rendered again: every parameter the manifest compares
+    is in the name, so sets made otherwise (another ``sr``, ...) live side by side instead of replacing each
+    other, under a run that is reading them too.
+    """
+    params = demo_set_params(config)
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:8]
+    return (
+        f"v{params['generator_version']}-{config.style}-seed{config.seed}-n{config.n_songs}-"
+        f"{config.song_seconds:g}s-{config.sr}Hz-{'+'.join(config.timbres)}-{digest}"
+    )
 
 
 def _is_complete(manifest_path: Path, params: dict, entries: list[SongEntry]) -> bool:

@@ -7,14 +7,14 @@ same songs computes no CQT.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from audiotrain.audio import AudioError
 from audiotrain.chords.lab import read_annotation
 from audiotrain.chords.vocabulary import NUM_CHORD_TYPES, encode_label
 from audiotrain.data import DataLoader
-from audiotrain.datasets.chord_demo import generate_demo_songs, generator_version, style_timbres
+from audiotrain.datasets.chord_demo import DemoConfig, demo_set_name, generate_demo_songs
 from audiotrain.datasets.chord_songs import (
     ChordSongConfig,
     ChordSongDataset,
@@ -69,13 +69,13 @@ def demo_splits(
     root = data.resolved_cache_dir() / "demo" / "chords"
 
     def make(kind: str, n: int, seed: int, timbres: Sequence[str] | None, style: str = "train"):
-        timbres = tuple(timbres) if timbres else style_timbres(style)
-        # The generator version is in the name: sets of different versions never replace each other.
-        folder = root / (
-            f"{kind}-v{generator_version(style)}-{style}-seed{seed}-n{n}-{data.demo_seconds:g}s-{'+'.join(timbres)}"
+        config = DemoConfig(
+            n_songs=n, seed=seed, sr=sr, song_seconds=data.demo_seconds, timbres=timbres, style=style
         )
+        # Every parameter and the generator version are in the name: sets made otherwise never replace
+        # each other.
         return generate_demo_songs(
-            folder, n_songs=n, seed=seed, sr=sr, song_seconds=data.demo_seconds, timbres=timbres, style=style,
+            root / f"{kind}-{demo_set_name(config)}", **asdict(config),
             shard=(collectives.rank(), collectives.world_size()) if together else (0, 1),
             barrier=collectives.barrier if together else None,
         )  # fmt: skip
