@@ -269,3 +269,17 @@ def test_cache_commands_refuse_a_folder_that_is_not_a_cache(tmp_path, songs, cap
     assert (tmp_path / "cache" / MARKER).is_file()  # written with the first entry
     assert main(["clear", "--root", str(tmp_path / "cache")]) == 0
     assert (tmp_path / "cache" / MARKER).is_file()  # clearing keeps the root a cache
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002])
+def test_entries_follow_the_umask_as_any_new_file(tmp_path, songs, umask):
+    """A cache shared between users (CI, a team's AUDIOTRAIN_CACHE_DIR) was unreadable to all but each entry's
+    writer: entries were 0o600 whatever the umask."""
+    old = os.umask(umask)
+    try:
+        cache = FeatureCache(tmp_path / "cache", CONFIG)
+        entry = Path(cache.get_or_compute(songs[0], CountingExtractor()).filename)
+    finally:
+        os.umask(old)
+    for path in (entry, cache.folder / "config.json"):
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path.name

@@ -58,8 +58,10 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
+from audiotrain._files import write_atomically
 from audiotrain.chords.harte import parse_harte
 from audiotrain.chords.lab import ChordSegment, write_lab
 from audiotrain.chords.vocabulary import CHORD_TYPES, decode_label
@@ -892,13 +894,16 @@ def generate_demo_songs(
     for i in range(rank, len(entries), world):
         song = plan_demo_song(config, i)
         audio = render_demo_song(song, config.sr, seed=[config.seed, i])
-        sf.write(entries[i].audio_path, audio, config.sr, subtype="PCM_16")
+        # Atomically (as the manifest, and `write_lab`): a run reading this set while another renders it
+        # again (before a manifest is there) reads the whole song, never part of it.
+        wav = partial(sf.write, data=audio, samplerate=config.sr, subtype="PCM_16", format="WAV")
+        write_atomically(entries[i].audio_path, wav)
         write_lab(entries[i].annotation_path, song.segments)
     wait()
     if rank == 0:
         # The manifest is written last: a set interrupted halfway is regenerated next time.
-        manifest = {"params": params, "songs": [e.name for e in entries]}
-        manifest_path.write_text(json.dumps(manifest, indent=1))
+        manifest = json.dumps({"params": params, "songs": [e.name for e in entries]}, indent=1)
+        write_atomically(manifest_path, lambda handle: handle.write(manifest.encode()))
     wait()
     return entries
 

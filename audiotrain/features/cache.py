@@ -32,10 +32,10 @@ import json
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from audiotrain._files import TMP_PREFIX, write_atomically
 from audiotrain.audio import AudioError
 
 import mlx.core as mx
@@ -87,7 +87,7 @@ def _cache_files(folder: Path) -> list[Path]:
         p
         for p in folder.iterdir()
         if p.is_file()
-        and (_ENTRY_NAME.fullmatch(p.name) or p.name == "config.json" or p.name.startswith(".tmp-"))
+        and (_ENTRY_NAME.fullmatch(p.name) or p.name == "config.json" or p.name.startswith(TMP_PREFIX))
     ]
 
 
@@ -223,21 +223,10 @@ class FeatureCache:
         self.folder.mkdir(parents=True, exist_ok=True)
         config_file = self.folder / "config.json"
         if self.config is not None and not config_file.exists():
-            self._atomic_bytes(config_file, json.dumps(self.config, indent=2, sort_keys=True).encode())
-        handle = tempfile.NamedTemporaryFile(dir=self.folder, prefix=".tmp-", suffix=".npy", delete=False)
-        try:
-            with handle:
-                np.save(handle, value, allow_pickle=False)
-            os.replace(handle.name, target)  # atomic: readers see the old state or the whole new file
-        except BaseException:
-            Path(handle.name).unlink(missing_ok=True)
-            raise
-
-    def _atomic_bytes(self, target: Path, data: bytes) -> None:
-        handle = tempfile.NamedTemporaryFile(dir=target.parent, prefix=".tmp-", delete=False)
-        with handle:
-            handle.write(data)
-        os.replace(handle.name, target)
+            text = json.dumps(self.config, indent=2, sort_keys=True)
+            write_atomically(config_file, lambda handle: handle.write(text.encode()))
+        # Atomic: readers see the old state or the whole new file.
+        write_atomically(target, lambda handle: np.save(handle, value, allow_pickle=False))
 
     def report(self) -> dict:
         """``{"root", "config_key", "entries", "bytes", "hits", "misses"}`` for this configuration."""
