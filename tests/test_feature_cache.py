@@ -283,3 +283,26 @@ def test_entries_follow_the_umask_as_any_new_file(tmp_path, songs, umask):
         os.umask(old)
     for path in (entry, cache.folder / "config.json"):
         assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path.name
+
+
+def test_a_cache_that_cannot_be_written_computes_in_memory_and_warns_once(tmp_path, songs, make_read_only):
+    """A read-only cache (a read-only mount, someone else's shared cache) aborted training with a raw OSError
+    at the first miss, and a damaged entry there crashed when it was deleted."""
+    root = tmp_path / "cache"
+    extract = CountingExtractor()
+    filled = FeatureCache(root, CONFIG)
+    expected = [np.array(filled.get_or_compute(path, extract)) for path in songs[:2]]
+    filled.path_for(songs[1]).write_bytes(b"\x93NUMPY damaged")
+    make_read_only(root)
+    cache = FeatureCache(root, CONFIG)
+    with pytest.warns(UserWarning) as caught:
+        served = [cache.get_or_compute(path, extract) for path in songs]
+    assert len(caught) == 1, [str(w.message) for w in caught]
+    message = str(caught[0].message)
+    assert (
+        str(cache.folder) in message and "AUDIOTRAIN_CACHE_DIR" in message and "--data.cache_dir" in message
+    )
+    assert (cache.hits, cache.misses) == (1, 3) and extract.computed == 2 + 3
+    for value, want in zip(served, expected):
+        np.testing.assert_array_equal(value, want)
+    np.testing.assert_array_equal(served[3], CountingExtractor()(songs[3]))

@@ -1083,3 +1083,12 @@ def test_demo_sets_of_other_sample_rates_live_side_by_side(tmp_path):
     after = song.stat()
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)  # not rendered again
     assert "-8000Hz-" in song.parent.name and "-16000Hz-" in other.parent.name
+
+
+def test_a_cache_folder_that_cannot_be_written_is_one_error_line(tmp_path, make_read_only, capsys):
+    """Features are computed in memory then (tests/test_feature_cache.py), but the demo songs need the disk:
+    a read-only cache folder gave a raw traceback."""
+    make_read_only(tmp_path)
+    assert chords.main(["demo", *TINY_FLAGS, "--data.cache_dir", str(tmp_path / "cache")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write the demo songs" in err and "--data.cache_dir" in err and "Traceback" not in err

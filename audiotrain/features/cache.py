@@ -15,7 +15,8 @@ is deleted when the new one is written. A changed configuration gets a new ``con
 
 Entries are written to a temporary file in the same folder and renamed into place, so two processes
 filling the cache at once never expose a partial file (the last writer wins; both wrote the same values).
-Reads are memory-mapped.
+Reads are memory-mapped. A cache that cannot be written (a read-only mount, someone else's folder) serves the
+entries it has, and computes the others in memory, with one warning.
 
 The cache marks its root with a ``.audiotrain-feature-cache`` file when it first writes there. The command
 line (``python -m audiotrain cache ...``: ``info`` lists configurations, entries and sizes; ``clear`` deletes
@@ -32,7 +33,9 @@ import json
 import os
 import re
 import sys
+import warnings
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 
 from audiotrain._files import TMP_PREFIX, write_atomically
@@ -100,6 +103,13 @@ def _dir_stats(folder: Path) -> tuple[int, int]:
     return len(entries), sum(p.stat().st_size for p in entries)
 
 
+def _remove(path: Path) -> None:
+    """Delete a damaged or outdated entry where that is possible: in a folder this user may not write, it
+    stays (and is computed in memory again on every lookup)."""
+    with suppress(OSError):
+        path.unlink()
+
+
 def _delete_configuration(folder: Path) -> tuple[int, list[str]]:
     """Delete the cache's files in ``folder`` (then the folder, if that leaves it empty).
 
@@ -155,6 +165,7 @@ class FeatureCache:
         self.identity = identity
         self.hits = 0
         self.misses = 0
+        self._warned_unwritable = False
 
     def _entry(self, path: Path) -> tuple[str, str]:
         try:
@@ -202,7 +213,7 @@ class FeatureCache:
                 self.hits += 1
                 return array
             except (ValueError, OSError, EOFError):
-                target.unlink(missing_ok=True)  # a damaged entry (e.g. disk full) is recomputed
+                _remove(target)  # a damaged entry (e.g. disk full) is recomputed
         self.misses += 1
         wants_path = any(
             p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
@@ -212,11 +223,25 @@ class FeatureCache:
         if isinstance(value, mx.array) and value.dtype == mx.bfloat16:
             value = value.astype(mx.float32)  # numpy (and .npy) has no bfloat16; float32 holds it exactly
         value = np.asarray(value)
-        self._write(target, value)
+        try:
+            self._write(target, value)
+        except OSError as error:
+            self._warn_unwritable(error)
+            return value  # the features themselves did not need the disk
         for stale in self.folder.glob(f"{prefix}-*.npy"):
             if stale != target:
-                stale.unlink(missing_ok=True)  # the same file in an earlier state
+                _remove(stale)  # the same file in an earlier state
         return np.load(target, mmap_mode="r")
+
+    def _warn_unwritable(self, error: OSError) -> None:
+        if not self._warned_unwritable:
+            self._warned_unwritable = True
+            warnings.warn(
+                f"the feature cache at {self.folder} cannot be written ({error.strerror or error}): features "
+                "it lacks are computed in memory and not kept; point AUDIOTRAIN_CACHE_DIR (in the chord "
+                "recipe: --data.cache_dir) at a writable folder to keep them",
+                stacklevel=3,
+            )
 
     def _write(self, target: Path, value: np.ndarray) -> None:
         _mark_root(self.root)

@@ -74,11 +74,18 @@ def demo_splits(
         )
         # Every parameter and the generator version are in the name: sets made otherwise never replace
         # each other.
-        return generate_demo_songs(
-            root / f"{kind}-{demo_set_name(config)}", **asdict(config),
-            shard=(collectives.rank(), collectives.world_size()) if together else (0, 1),
-            barrier=collectives.barrier if together else None,
-        )  # fmt: skip
+        folder = root / f"{kind}-{demo_set_name(config)}"
+        try:
+            return generate_demo_songs(
+                folder, **asdict(config),
+                shard=(collectives.rank(), collectives.world_size()) if together else (0, 1),
+                barrier=collectives.barrier if together else None,
+            )  # fmt: skip
+        except OSError as error:  # a read-only cache folder: the recipe's one-line error, naming the setting
+            raise ValueError(
+                f"cannot write the demo songs to {folder} ({error.strerror or error}): point "
+                "--data.cache_dir or AUDIOTRAIN_CACHE_DIR at a writable folder"
+            ) from error
 
     shares = data.demo_style_shares()
     assigned = assign_demo_styles(data.demo_songs, tuple(shares.values()))
