@@ -1092,3 +1092,24 @@ def test_a_cache_folder_that_cannot_be_written_is_one_error_line(tmp_path, make_
     assert chords.main(["demo", *TINY_FLAGS, "--data.cache_dir", str(tmp_path / "cache")]) == 2
     err = capsys.readouterr().err
     assert "cannot write the demo songs" in err and "--data.cache_dir" in err and "Traceback" not in err
+
+
+def test_a_cache_entry_that_cannot_be_the_features_is_computed_again(tmp_path):
+    """A valid .npy of the wrong shape was served as a hit (and blamed on feature_fn later), and one full of
+    NaN went straight into training."""
+    from audiotrain.recipes.chords.data import feature_function
+
+    song = tmp_path / "song.wav"
+    sf.write(str(song), np.sin(np.arange(22050) * 0.1).astype(np.float32), 22050)
+    features = ChordFeatureConfig()
+    feature_fn, cache = feature_function(features, tmp_path / "cache")
+    good = np.array(feature_fn(song))
+    assert good.shape[0] == features.feature_rows
+    for wrong in (np.zeros((3, 3), np.float32), np.arange(9), np.full_like(good, np.nan)):
+        np.save(cache.path_for(song), wrong)
+        _, cache = feature_function(features, tmp_path / "cache")  # a later run
+        np.testing.assert_array_equal(cache.get_or_compute(song, lambda: good), good)
+        assert (cache.hits, cache.misses, cache.replaced) == (0, 1, 1)
+    _, cache = feature_function(features, tmp_path / "cache")
+    cache.get_or_compute(song, lambda: pytest.fail("computed again"))
+    assert (cache.hits, cache.report()["replaced"]) == (1, 0)

@@ -145,14 +145,26 @@ class FeatureCache:
     identity : {"stat", "content"}
         How a file is recognised: size, mtime, inode and ctime (no audio read on a hit), or a hash of its
         bytes.
+    check : callable, optional
+        ``check(array) -> bool``: whether an entry read from disk can be this configuration's features
+        (shape, finite values); one that fails is computed again. Each entry is checked once per instance.
 
     Attributes
     ----------
     hits, misses : int
         Lookups served from disk, and lookups that called ``compute_fn``.
+    replaced : int
+        Entries that were read whole but failed ``check`` (a foreign writer, bit rot), computed again; counted
+        in ``misses`` too.
     """
 
-    def __init__(self, root: str | Path, config_key, identity: str = "stat"):
+    def __init__(
+        self,
+        root: str | Path,
+        config_key,
+        identity: str = "stat",
+        check: Callable[[np.ndarray], bool] | None = None,
+    ):
         if identity not in ("stat", "content"):
             raise ValueError(f"identity must be 'stat' or 'content', got {identity!r}")
         self.config = config_key.to_dict() if hasattr(config_key, "to_dict") else None
@@ -163,8 +175,11 @@ class FeatureCache:
         self.config_key = key
         self.folder = self.root / key
         self.identity = identity
+        self.check = check
         self.hits = 0
         self.misses = 0
+        self.replaced = 0
+        self._checked: set[Path] = set()  # entries that passed `check`
         self._warned_unwritable = False
 
     def _entry(self, path: Path) -> tuple[str, str]:
@@ -210,10 +225,14 @@ class FeatureCache:
         if target.exists():
             try:
                 array = np.load(target, mmap_mode="r")
-                self.hits += 1
-                return array
             except (ValueError, OSError, EOFError):
                 _remove(target)  # a damaged entry (e.g. disk full) is recomputed
+            else:
+                if self.check is None or target in self._checked or self.check(array):
+                    self._checked.add(target)  # (reading every value once per run, not on every lookup)
+                    self.hits += 1
+                    return array
+                self.replaced += 1  # a valid .npy, but not these features: computed again and overwritten
         self.misses += 1
         wants_path = any(
             p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
@@ -254,7 +273,8 @@ class FeatureCache:
         write_atomically(target, lambda handle: np.save(handle, value, allow_pickle=False))
 
     def report(self) -> dict:
-        """``{"root", "config_key", "entries", "bytes", "hits", "misses"}`` for this configuration."""
+        """``{"root", "config_key", "entries", "bytes", "hits", "misses", "replaced"}`` for this
+        configuration."""
         entries, size = _dir_stats(self.folder) if self.folder.is_dir() else (0, 0)
         return {
             "root": str(self.root),
@@ -263,6 +283,7 @@ class FeatureCache:
             "bytes": size,
             "hits": self.hits,
             "misses": self.misses,
+            "replaced": self.replaced,
         }
 
     def clear(self) -> int:

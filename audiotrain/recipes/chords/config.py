@@ -162,6 +162,23 @@ class ChordFeatureConfig:
         )
 
     @property
+    def feature_rows(self) -> int:
+        """Rows of `compute`'s output: the CQT's and the bass view's, each with its spare bins."""
+        view = self.bass_view_config()
+        return self.cqt_config().total_bins + (view.total_bins if view else 0)
+
+    def valid_features(self, features: np.ndarray) -> bool:
+        """Whether `features` can be `compute`'s output for one recording: float [feature_rows, frames], all
+        finite. What the feature cache checks of an entry before serving it."""
+        return (
+            features.ndim == 2
+            and features.shape[0] == self.feature_rows
+            and features.shape[1] > 0
+            and np.issubdtype(features.dtype, np.floating)
+            and bool(np.isfinite(features).all())
+        )
+
+    @property
     def input_bins(self) -> int:
         """Values per frame the model reads: the ``n_bins`` CQT window, then the bass view's."""
         return self.n_bins + self.bass_view_bins
