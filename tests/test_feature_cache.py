@@ -306,3 +306,26 @@ def test_a_cache_that_cannot_be_written_computes_in_memory_and_warns_once(tmp_pa
     for value, want in zip(served, expected):
         np.testing.assert_array_equal(value, want)
     np.testing.assert_array_equal(served[3], CountingExtractor()(songs[3]))
+
+
+def test_cli_shows_each_configurations_settings_and_lists_and_clears_demo_sets(tmp_path, songs, capsys):
+    """`cache info` named configurations only by a hash, and the demo songs beside the cache (1.3 GB for
+    --benchmark) were neither listed nor cleared."""
+    from audiotrain.datasets.chord_demo import DEMO_FOLDER, generate_demo_songs
+
+    root = tmp_path / "features"
+    FeatureCache(root, CONFIG).get_or_compute(songs[0], CountingExtractor())
+    sets = [tmp_path / DEMO_FOLDER / name for name in ("set-a", "set-b")]
+    for seed, folder in enumerate(sets):
+        generate_demo_songs(folder, n_songs=1 + seed, seed=seed, sr=8000, song_seconds=4.0)
+    (sets[0] / "mine.txt").write_text("not the demo writer's")
+    assert main(["info", "--root", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert f"hop_length={CONFIG.hop_length}" in out and f"n_mels={CONFIG.n_mels}" in out
+    assert "set-a  1 songs" in out and "set-b  2 songs" in out and "total: 2 sets, 3 songs" in out
+    assert main(["clear", "--root", str(root), "--key", "set-b"]) == 0
+    assert "deleted 2 demo songs of set-b" in capsys.readouterr().out and not sets[1].exists()
+    assert main(["clear", "--root", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "deleted 1 entries in 1 configurations" in out and "deleted 1 demo songs in 1 sets" in out
+    assert [p.name for p in sets[0].iterdir()] == ["mine.txt"]

@@ -56,12 +56,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 
-from audiotrain._files import write_atomically
+from audiotrain._files import TMP_PREFIX, write_atomically
 from audiotrain.chords.harte import parse_harte
 from audiotrain.chords.lab import ChordSegment, write_lab
 from audiotrain.chords.vocabulary import CHORD_TYPES, decode_label
@@ -90,6 +91,13 @@ TIMBRES = ("piano", "organ", "pluck", "pad", "additive")
 BASS_TIMBRES = ("bass_pluck", "bass_fretless", "bass_synth")
 BASS_PATTERNS = ("hold", "pulse", "octaves", "walk", "passing", "fifths")
 MANIFEST = "manifest.json"
+#: Where the recipes keep demo sets under their cache folder (beside the feature cache's ``features``).
+DEMO_FOLDER = Path("demo") / "chords"
+#: What `generate_demo_songs` writes in a set's folder: songs, annotations (and `write_lab`'s temporary
+#: file), the manifest and temporary files a crash left: all `python -m audiotrain cache clear` deletes.
+_SET_FILE = re.compile(
+    rf"song_\d{{3,}}\.(wav|lab|lab\.tmp)|{re.escape(MANIFEST)}|{re.escape(TMP_PREFIX)}[0-9a-f]+\.(wav|json)"
+)
 
 #: Relative frequency of each chord type in the demo songs.
 TYPE_WEIGHTS = {
@@ -927,6 +935,15 @@ def demo_set_name(config: DemoConfig) -> str:
     return (
         f"v{params['generator_version']}-{config.style}-seed{config.seed}-n{config.n_songs}-"
         f"{config.song_seconds:g}s-{config.sr}Hz-{'+'.join(config.timbres)}-{digest}"
+    )
+
+
+def demo_set_files(folder: Path) -> list[Path]:
+    """The files of a demo set that `generate_demo_songs` wrote in ``folder`` (none if it is no set)."""
+    return (
+        [p for p in folder.iterdir() if _SET_FILE.fullmatch(p.name) and p.is_file()]
+        if folder.is_dir()
+        else []
     )
 
 

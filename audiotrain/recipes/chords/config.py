@@ -190,7 +190,9 @@ class ChordFeatureConfig:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": "chord_cqt", **asdict(self)}
+        """The settings and the code's version: what the feature cache's key hashes and its ``config.json``
+        holds (`python -m audiotrain cache info` shows it). Checkpoints store ``asdict`` of the settings."""
+        return {"kind": "chord_cqt", "features_version": FEATURES_VERSION, **asdict(self)}
 
     @classmethod
     def from_stored(cls, data: dict[str, Any]) -> ChordFeatureConfig:
@@ -203,9 +205,9 @@ class ChordFeatureConfig:
         return cls(**{"tuning_correction": False, "bass_view_bins": 0, **data})
 
     def key(self) -> str:
-        """A stable hash of the settings and `FEATURES_VERSION`: names this configuration's folder in a
-        `FeatureCache`."""
-        text = json.dumps({"features_version": FEATURES_VERSION, **self.to_dict()}, sort_keys=True)
+        """A stable hash of `to_dict` (the settings and `FEATURES_VERSION`): names this configuration's folder
+        in a `FeatureCache`."""
+        text = json.dumps(self.to_dict(), sort_keys=True)
         return "chordcqt-" + hashlib.sha256(text.encode()).hexdigest()[:12]
 
     @property

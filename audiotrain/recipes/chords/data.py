@@ -14,7 +14,7 @@ from audiotrain.audio import AudioError
 from audiotrain.chords.lab import read_annotation
 from audiotrain.chords.vocabulary import NUM_CHORD_TYPES, encode_label
 from audiotrain.data import DataLoader
-from audiotrain.datasets.chord_demo import DemoConfig, demo_set_name, generate_demo_songs
+from audiotrain.datasets.chord_demo import DEMO_FOLDER, DemoConfig, demo_set_name, generate_demo_songs
 from audiotrain.datasets.chord_songs import (
     ChordSongConfig,
     ChordSongDataset,
@@ -66,7 +66,7 @@ def demo_splits(
     `together`: every rank of a data-parallel job calls this at once and renders its share of the songs
     (`generate_demo_songs`' shard); only for ranks that share a disk (one machine).
     """
-    root = data.resolved_cache_dir() / "demo" / "chords"
+    root = data.resolved_cache_dir() / DEMO_FOLDER
 
     def make(kind: str, n: int, seed: int, timbres: Sequence[str] | None, style: str = "train"):
         config = DemoConfig(
