@@ -98,6 +98,21 @@ def _find_system_openblas() -> str | None:
     return None
 
 
+def _importer_stacklevel() -> int:
+    """The ``stacklevel`` that attributes a warning of `load_optimized_blas` (called by ``audiotrain``'s
+    ``__init__``) to the code importing audiotrain; under ``python -m audiotrain`` that is runpy, which named
+    ``<frozen runpy>:112``, so the warning names ``audiotrain/__init__.py`` instead."""
+    frame = sys._getframe(2).f_back  # past this function, load_optimized_blas and audiotrain/__init__
+    # The import machinery's frames, which warnings skips as well.
+    while (
+        frame is not None
+        and "importlib" in frame.f_code.co_filename
+        and "_bootstrap" in frame.f_code.co_filename
+    ):
+        frame = frame.f_back
+    return 2 if frame is None or "runpy" in frame.f_code.co_filename else 3
+
+
 def load_optimized_blas() -> BlasStatus:
     """Pick and load the BLAS library. Idempotent; returns (and stores) the outcome."""
     global STATUS
@@ -117,7 +132,7 @@ def load_optimized_blas() -> BlasStatus:
             "(matmuls ~10-30x slower on CPU). Import audiotrain first, or set "
             f"LD_PRELOAD to an OpenBLAS library, or {ENV_VAR}=off to silence this.",
             MLXImportedFirstWarning,
-            stacklevel=3,
+            stacklevel=_importer_stacklevel(),
         )
     else:
         path = choice or _find_system_openblas()
@@ -144,7 +159,7 @@ def load_optimized_blas() -> BlasStatus:
                         f"{ENV_VAR}={choice!r}: {problem}. MLX keeps its bundled BLAS (slow matmuls on the "
                         f"CPU); point {ENV_VAR} at an OpenBLAS library, unset it, or set it to off.",
                         BlasLoadWarning,
-                        stacklevel=3,
+                        stacklevel=_importer_stacklevel(),
                     )
     return STATUS
 

@@ -1,6 +1,7 @@
 """Strict, offline test settings. audiotrain is imported before mlx so the optimized BLAS loads."""
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
@@ -30,6 +31,43 @@ def one_process_unless_asked():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def make_read_only(monkeypatch):
+    """``make_read_only(folder)``: nothing can be created or deleted in ``folder`` any more. By chmod; where
+    that does not stop writes (root), the system calls that create and delete files there fail as on a
+    read-only mount, so the test runs either way."""
+    made = []
+
+    def make(folder: Path) -> None:
+        folders = [folder, *(p for p in folder.rglob("*") if p.is_dir())]
+        for path in folders:
+            path.chmod(0o555)
+        made.extend(folders)
+        try:
+            (folder / ".probe").touch()
+        except PermissionError:
+            return
+        (folder / ".probe").unlink()
+        real_open, real_unlink, real_mkdir = os.open, os.unlink, os.mkdir
+
+        def refuse(path):
+            if Path(path).absolute().is_relative_to(folder):
+                raise OSError(30, "Read-only file system", str(path))
+
+        def fake_open(path, flags, *args, **kwargs):
+            if flags & os.O_CREAT:
+                refuse(path)
+            return real_open(path, flags, *args, **kwargs)
+
+        monkeypatch.setattr(os, "open", fake_open)
+        monkeypatch.setattr(os, "unlink", lambda path, **kw: refuse(path) or real_unlink(path, **kw))
+        monkeypatch.setattr(os, "mkdir", lambda path, *a, **kw: refuse(path) or real_mkdir(path, *a, **kw))
+
+    yield make
+    for path in made:
+        path.chmod(0o755)  # so that pytest can delete tmp_path
 
 
 @pytest.hookimpl(hookwrapper=True)

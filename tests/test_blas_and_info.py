@@ -42,6 +42,7 @@ def test_a_bad_explicit_library_warns_naming_it_and_info_still_runs(library, pro
     )
     assert out.returncode == 0, out.stderr
     assert "BlasLoadWarning" in out.stderr and f"AUDIOTRAIN_BLAS='{library}': it {problem}" in out.stderr
+    assert "audiotrain/__init__.py" in out.stderr and "runpy" not in out.stderr  # not <frozen runpy>:112
     blas_line = next(line for line in out.stdout.splitlines() if line.startswith("blas"))
     assert "MLX bundled BLAS (error:" in blas_line and problem in blas_line
 

@@ -131,3 +131,29 @@ def test_a_label_with_matching_or_empty_columns_is_read(folder):
     ]
     (folder / "metadata.jsonl").write_text(_jsonl(rows))
     assert _targets(read_clip_metadata(folder)) == [(11, 0, 4), (0, -1, -1)]
+
+
+def test_contradictory_and_malformed_rows_are_named_with_their_line(folder):
+    """Accepted without a word before: a clip listed again with another chord (also spelled ./a.wav), an N/X
+    row given a root (every 'min' row of a vocabulary numbered from maj = 0 becomes X so), and CSV rows with a
+    cell missing or too many (a comma slip)."""
+    rows = [
+        "a.wav,maj,C,C",
+        "a.wav,maj,C,C",  # the same chord again: weighs the clip twice, no contradiction
+        "./a.wav,min,A,A",
+        "b.wav,1,9,9",
+        "b.wav,min,F",
+        "b.wav,maj,C,C,G",
+        "b.wav,N,,",
+    ]
+    (folder / "metadata.csv").write_text(HEADER + "\n".join(rows) + "\n")
+    with pytest.raises(ValueError) as info:
+        read_clip_metadata(folder)
+    message = str(info.value)
+    assert "4 bad rows" in message
+    assert "metadata.csv, line 4: ./a.wav is listed on line 2 too, with another chord" in message
+    assert "(maj root C bass C there, min root A bass A here)" in message
+    assert "line 5: chord_type '1' is 'X', which takes no root or bass, but root '9'" in message
+    assert "line 6: 3 cells but 4 columns" in message and "line 7: 5 cells but 4 columns" in message
+    (folder / "metadata.csv").write_text(HEADER + "\n".join(rows[:2] + rows[-1:]) + "\n")
+    assert _targets(read_clip_metadata(folder)) == [(2, 0, 0), (2, 0, 0), (0, -1, -1)]

@@ -300,6 +300,27 @@ def test_generate_writes_parsable_files_and_caches(tmp_path):
     assert not entries[1].audio_path.exists()
 
 
+def test_a_render_interrupted_halfway_leaves_each_song_whole(tmp_path, monkeypatch):
+    """A second run that finds no manifest yet (the first is still rendering) renders the set again under
+    the first one's reader: songs are written to a temporary file and renamed, so a reader sees a whole
+    song, and a write that stops halfway leaves the song as it was."""
+    settings = dict(n_songs=1, seed=5, sr=8000, song_seconds=4.0)
+    song = generate_demo_songs(tmp_path, **settings)[0].audio_path
+    whole = song.read_bytes()
+    (tmp_path / "manifest.json").unlink()
+    write = sf.write
+
+    def stopped_halfway(file, data, *args, **kwargs):
+        write(file, data[: len(data) // 2], *args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sf, "write", stopped_halfway)
+    with pytest.raises(KeyboardInterrupt):
+        generate_demo_songs(tmp_path, **settings)
+    assert song.read_bytes() == whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["song_000.lab", "song_000.wav"]  # no temporary file
+
+
 def test_processes_rendering_a_set_together_write_the_set_one_process_writes(tmp_path):
     """Data parallel: each process renders every other song, process 0 clears a stale set first and writes
     the manifest once all are done (two threads with a real barrier stand in for two ranks)."""

@@ -269,3 +269,63 @@ def test_cache_commands_refuse_a_folder_that_is_not_a_cache(tmp_path, songs, cap
     assert (tmp_path / "cache" / MARKER).is_file()  # written with the first entry
     assert main(["clear", "--root", str(tmp_path / "cache")]) == 0
     assert (tmp_path / "cache" / MARKER).is_file()  # clearing keeps the root a cache
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002])
+def test_entries_follow_the_umask_as_any_new_file(tmp_path, songs, umask):
+    """A cache shared between users (CI, a team's AUDIOTRAIN_CACHE_DIR) was unreadable to all but each entry's
+    writer: entries were 0o600 whatever the umask."""
+    old = os.umask(umask)
+    try:
+        cache = FeatureCache(tmp_path / "cache", CONFIG)
+        entry = Path(cache.get_or_compute(songs[0], CountingExtractor()).filename)
+    finally:
+        os.umask(old)
+    for path in (entry, cache.folder / "config.json"):
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path.name
+
+
+def test_a_cache_that_cannot_be_written_computes_in_memory_and_warns_once(tmp_path, songs, make_read_only):
+    """A read-only cache (a read-only mount, someone else's shared cache) aborted training with a raw OSError
+    at the first miss, and a damaged entry there crashed when it was deleted."""
+    root = tmp_path / "cache"
+    extract = CountingExtractor()
+    filled = FeatureCache(root, CONFIG)
+    expected = [np.array(filled.get_or_compute(path, extract)) for path in songs[:2]]
+    filled.path_for(songs[1]).write_bytes(b"\x93NUMPY damaged")
+    make_read_only(root)
+    cache = FeatureCache(root, CONFIG)
+    with pytest.warns(UserWarning) as caught:
+        served = [cache.get_or_compute(path, extract) for path in songs]
+    assert len(caught) == 1, [str(w.message) for w in caught]
+    message = str(caught[0].message)
+    assert (
+        str(cache.folder) in message and "AUDIOTRAIN_CACHE_DIR" in message and "--data.cache_dir" in message
+    )
+    assert (cache.hits, cache.misses) == (1, 3) and extract.computed == 2 + 3
+    for value, want in zip(served, expected):
+        np.testing.assert_array_equal(value, want)
+    np.testing.assert_array_equal(served[3], CountingExtractor()(songs[3]))
+
+
+def test_cli_shows_each_configurations_settings_and_lists_and_clears_demo_sets(tmp_path, songs, capsys):
+    """`cache info` named configurations only by a hash, and the demo songs beside the cache (1.3 GB for
+    --benchmark) were neither listed nor cleared."""
+    from audiotrain.datasets.chord_demo import DEMO_FOLDER, generate_demo_songs
+
+    root = tmp_path / "features"
+    FeatureCache(root, CONFIG).get_or_compute(songs[0], CountingExtractor())
+    sets = [tmp_path / DEMO_FOLDER / name for name in ("set-a", "set-b")]
+    for seed, folder in enumerate(sets):
+        generate_demo_songs(folder, n_songs=1 + seed, seed=seed, sr=8000, song_seconds=4.0)
+    (sets[0] / "mine.txt").write_text("not the demo writer's")
+    assert main(["info", "--root", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert f"hop_length={CONFIG.hop_length}" in out and f"n_mels={CONFIG.n_mels}" in out
+    assert "set-a  1 songs" in out and "set-b  2 songs" in out and "total: 2 sets, 3 songs" in out
+    assert main(["clear", "--root", str(root), "--key", "set-b"]) == 0
+    assert "deleted 2 demo songs of set-b" in capsys.readouterr().out and not sets[1].exists()
+    assert main(["clear", "--root", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "deleted 1 entries in 1 configurations" in out and "deleted 1 demo songs in 1 sets" in out
+    assert [p.name for p in sets[0].iterdir()] == ["mine.txt"]

@@ -1062,3 +1062,54 @@ def test_a_refused_resume_under_local_processes_is_said_once_before_any_rank_sta
     argv = [*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(tmp_path / "r")]
     assert chords.main([*argv, "--resume", str(last), "--num_epochs", "5", "--model.d_model", "48"]) == 2
     _one_error_line(capsys, "model.d_model (32 there, 48 here)")
+
+
+# ---- the cache: demo sets and features ---------------------------------------------------------------------
+
+
+def test_demo_sets_of_other_sample_rates_live_side_by_side(tmp_path):
+    """Runs with another --features.sr each re-rendered the other's songs into one folder, under a run
+    reading them: every parameter of a set is now in its folder's name."""
+    from audiotrain.recipes.chords.data import demo_splits
+
+    data = ChordDataConfig(
+        cache_dir=str(tmp_path), demo_songs=2, demo_test_songs=1, demo_seconds=4.0, demo_styles=("train",)
+    )
+    song = demo_splits(data, sr=8000).test[0].audio_path
+    before = song.stat()
+    other = demo_splits(data, sr=16000).test[0].audio_path
+    assert other.parent != song.parent and sf.info(str(other)).samplerate == 16000
+    assert demo_splits(data, sr=8000).test[0].audio_path == song and sf.info(str(song)).samplerate == 8000
+    after = song.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)  # not rendered again
+    assert "-8000Hz-" in song.parent.name and "-16000Hz-" in other.parent.name
+
+
+def test_a_cache_folder_that_cannot_be_written_is_one_error_line(tmp_path, make_read_only, capsys):
+    """Features are computed in memory then (tests/test_feature_cache.py), but the demo songs need the disk:
+    a read-only cache folder gave a raw traceback."""
+    make_read_only(tmp_path)
+    assert chords.main(["demo", *TINY_FLAGS, "--data.cache_dir", str(tmp_path / "cache")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write the demo songs" in err and "--data.cache_dir" in err and "Traceback" not in err
+
+
+def test_a_cache_entry_that_cannot_be_the_features_is_computed_again(tmp_path):
+    """A valid .npy of the wrong shape was served as a hit (and blamed on feature_fn later), and one full of
+    NaN went straight into training."""
+    from audiotrain.recipes.chords.data import feature_function
+
+    song = tmp_path / "song.wav"
+    sf.write(str(song), np.sin(np.arange(22050) * 0.1).astype(np.float32), 22050)
+    features = ChordFeatureConfig()
+    feature_fn, cache = feature_function(features, tmp_path / "cache")
+    good = np.array(feature_fn(song))
+    assert good.shape[0] == features.feature_rows
+    for wrong in (np.zeros((3, 3), np.float32), np.arange(9), np.full_like(good, np.nan)):
+        np.save(cache.path_for(song), wrong)
+        _, cache = feature_function(features, tmp_path / "cache")  # a later run
+        np.testing.assert_array_equal(cache.get_or_compute(song, lambda: good), good)
+        assert (cache.hits, cache.misses, cache.replaced) == (0, 1, 1)
+    _, cache = feature_function(features, tmp_path / "cache")
+    cache.get_or_compute(song, lambda: pytest.fail("computed again"))
+    assert (cache.hits, cache.report()["replaced"]) == (1, 0)

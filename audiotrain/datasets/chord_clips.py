@@ -13,7 +13,9 @@ The file is UTF-8 (a BOM is fine); only one of the two may exist.
 
 Items are numpy dicts: ``audio`` float32 [samples] (padded with zeros / cut to ``clip_seconds``),
 ``chord_type``, ``root``, ``bass`` int32 scalars (``bass`` is the guide's ``bass_note``), and ``features``
-when a ``feature_fn`` is given. Every bad row is reported with the metadata file and line.
+when a ``feature_fn`` is given. Every bad row is reported with the metadata file and line: among them a
+CSV row with more or fewer cells than the header, an ``N`` or ``X`` row given a root (a sign of a vocabulary
+numbered otherwise), and a clip listed again with another chord.
 """
 
 from __future__ import annotations
@@ -45,6 +47,10 @@ class ChordClip:
     chord_type: int
     root: int
     bass: int
+
+    @property
+    def targets(self) -> tuple[int, int, int]:
+        return self.chord_type, self.root, self.bass
 
 
 def _class_index(value, field: str) -> int:
@@ -97,11 +103,17 @@ def _read_rows(path: Path) -> list[tuple[int, dict | str]]:
     reader = csv.DictReader(io.StringIO(text, newline=""))
     # Spaces after the commas ("file_name, chord_type") are layout, not part of the names or values.
     reader.fieldnames = [name.strip() for name in reader.fieldnames or []]
-    # line_num is the line the row ends on, so blank lines and quoted line breaks do not shift the count.
-    return [
-        (reader.line_num, {k: v.strip() if isinstance(v, str) else v for k, v in row.items()})
-        for row in reader
-    ]
+    columns = len(reader.fieldnames)
+    rows = []
+    for row in reader:
+        # line_num is the line the row ends on, so blank lines and quoted line breaks do not shift the count.
+        cells = sum(v is not None for k, v in row.items() if k is not None) + len(row.get(None) or [])
+        if cells != columns:  # DictReader fills a short row with None and keeps a long one's extras
+            problem = f"{cells} cells but {columns} columns (a comma missing, extra or unquoted?)"
+            rows.append((reader.line_num, problem))
+            continue
+        rows.append((reader.line_num, {k: v.strip() if isinstance(v, str) else v for k, v in row.items()}))
+    return rows
 
 
 def _column_targets(row: dict) -> tuple[int, int, int]:
@@ -113,11 +125,19 @@ def _column_targets(row: dict) -> tuple[int, int, int]:
     chord_type = _class_index(row["chord_type"], "chord_type")
     chord_root = _class_index(row["root"], "root")
     bass = _class_index(row[bass_key], "bass_note")
+    if chord_type in (N_INDEX, X_INDEX):
+        if chord_root != IGNORE_INDEX or bass != IGNORE_INDEX:
+            # Dropping it would turn every row of a vocabulary numbered from maj = 0 into N or X unnoticed.
+            raise ValueError(
+                f"chord_type {row['chord_type']!r} is {CHORD_TYPES[chord_type]!r}, which takes no root or "
+                f"bass, but root {row['root']!r} / bass {row[bass_key]!r} are given; leave them empty (or "
+                f"-1), or number the types as {', '.join(f'{i}={t}' for i, t in enumerate(CHORD_TYPES[:4]))}"
+                ", ..."
+            )
+        return chord_type, IGNORE_INDEX, IGNORE_INDEX
     if bass == IGNORE_INDEX:
         bass = chord_root
-    if chord_type in (N_INDEX, X_INDEX):
-        chord_root = bass = IGNORE_INDEX
-    elif chord_root == IGNORE_INDEX:
+    if chord_root == IGNORE_INDEX:
         raise ValueError(f"chord type {CHORD_TYPES[chord_type]!r} needs a root")
     return chord_type, chord_root, bass
 
@@ -126,6 +146,12 @@ def _index_name(field: str, index: int) -> str:
     if field == "chord_type":
         return CHORD_TYPES[index]
     return PITCH_CLASS_NAMES[index] if index != IGNORE_INDEX else "none"
+
+
+def _describe(clip: ChordClip) -> str:
+    """A clip's targets by name: ``min root A bass A``."""
+    names = [_index_name(field, index) for field, index in zip(("chord_type", "root", "bass"), clip.targets)]
+    return "{} root {} bass {}".format(*names)
 
 
 def _label_targets(row: dict) -> tuple[int, int, int]:
@@ -186,6 +212,7 @@ def read_clip_metadata(root: str | Path) -> list[ChordClip]:
     root = Path(root)
     metadata = _metadata_file(root)
     clips, problems = [], []
+    first_seen: dict[Path, tuple[int, ChordClip]] = {}  # resolved clip path → (line, clip)
     for number, row in _read_rows(metadata):
         where = f"{metadata}, line {number}"
         if isinstance(row, str):
@@ -204,7 +231,15 @@ def read_clip_metadata(root: str | Path) -> list[ChordClip]:
         except (ValueError, HarteError) as err:
             problems.append(f"{where}: {err}")
             continue
-        clips.append(ChordClip(audio_path, *targets))
+        clip = ChordClip(audio_path, *targets)
+        earlier = first_seen.setdefault(audio_path.resolve(), (number, clip))
+        if earlier[1].targets != clip.targets:  # (the same chord twice only weighs the clip twice)
+            problems.append(
+                f"{where}: {row[path_key]} is listed on line {earlier[0]} too, with another chord "
+                f"({_describe(earlier[1])} there, {_describe(clip)} here); keep one"
+            )
+            continue
+        clips.append(clip)
     if problems:
         shown = "\n  ".join(problems[:20])
         more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""

@@ -54,11 +54,15 @@ parameters; called again with the same parameters on that folder it does nothing
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
+from audiotrain._files import TMP_PREFIX, write_atomically
 from audiotrain.chords.harte import parse_harte
 from audiotrain.chords.lab import ChordSegment, write_lab
 from audiotrain.chords.vocabulary import CHORD_TYPES, decode_label
@@ -87,6 +91,13 @@ TIMBRES = ("piano", "organ", "pluck", "pad", "additive")
 BASS_TIMBRES = ("bass_pluck", "bass_fretless", "bass_synth")
 BASS_PATTERNS = ("hold", "pulse", "octaves", "walk", "passing", "fifths")
 MANIFEST = "manifest.json"
+#: Where the recipes keep demo sets under their cache folder (beside the feature cache's ``features``).
+DEMO_FOLDER = Path("demo") / "chords"
+#: What `generate_demo_songs` writes in a set's folder: songs, annotations (and `write_lab`'s temporary
+#: file), the manifest and temporary files a crash left: all `python -m audiotrain cache clear` deletes.
+_SET_FILE = re.compile(
+    rf"song_\d{{3,}}\.(wav|lab|lab\.tmp)|{re.escape(MANIFEST)}|{re.escape(TMP_PREFIX)}[0-9a-f]+\.(wav|json)"
+)
 
 #: Relative frequency of each chord type in the demo songs.
 TYPE_WEIGHTS = {
@@ -876,8 +887,7 @@ def generate_demo_songs(
         n_songs=n_songs, seed=seed, sr=sr, song_seconds=song_seconds, timbres=timbres, style=style, **kwargs
     )
     out_dir = Path(out_dir)
-    params = {"generator_version": generator_version(config.style), **asdict(config)}
-    params = json.loads(json.dumps(params))  # tuples → lists, as they are read back
+    params = demo_set_params(config)
     entries = [
         SongEntry(f"song_{i:03d}", out_dir / f"song_{i:03d}.wav", out_dir / f"song_{i:03d}.lab")
         for i in range(config.n_songs)
@@ -892,15 +902,49 @@ def generate_demo_songs(
     for i in range(rank, len(entries), world):
         song = plan_demo_song(config, i)
         audio = render_demo_song(song, config.sr, seed=[config.seed, i])
-        sf.write(entries[i].audio_path, audio, config.sr, subtype="PCM_16")
+        # Atomically (as the manifest, and `write_lab`): a run reading this set while another renders it
+        # again (before a manifest is there) reads the whole song, never part of it.
+        wav = partial(sf.write, data=audio, samplerate=config.sr, subtype="PCM_16", format="WAV")
+        write_atomically(entries[i].audio_path, wav)
         write_lab(entries[i].annotation_path, song.segments)
     wait()
     if rank == 0:
         # The manifest is written last: a set interrupted halfway is regenerated next time.
-        manifest = {"params": params, "songs": [e.name for e in entries]}
-        manifest_path.write_text(json.dumps(manifest, indent=1))
+        manifest = json.dumps({"params": params, "songs": [e.name for e in entries]}, indent=1)
+        write_atomically(manifest_path, lambda handle: handle.write(manifest.encode()))
     wait()
     return entries
+
+
+def demo_set_params(config: DemoConfig) -> dict:
+    """What a set is made from, as its manifest holds it: its generator's version and every `DemoConfig`
+    field."""
+    params = {"generator_version": generator_version(config.style), **asdict(config)}
+    return json.loads(json.dumps(params))  # tuples → lists, as they are read back
+
+
+def demo_set_name(config: DemoConfig) -> str:
+    """A folder name for the set: its main settings, readable, then a hash of all of them (`demo_set_params`).
+
+    A set found with other parameters is cleared and rendered again: every parameter the manifest compares
+    is in the name, so sets made otherwise (another ``sr``, ...) live side by side instead of replacing each
+    other, under a run that is reading them too.
+    """
+    params = demo_set_params(config)
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:8]
+    return (
+        f"v{params['generator_version']}-{config.style}-seed{config.seed}-n{config.n_songs}-"
+        f"{config.song_seconds:g}s-{config.sr}Hz-{'+'.join(config.timbres)}-{digest}"
+    )
+
+
+def demo_set_files(folder: Path) -> list[Path]:
+    """The files of a demo set that `generate_demo_songs` wrote in ``folder`` (none if it is no set)."""
+    return (
+        [p for p in folder.iterdir() if _SET_FILE.fullmatch(p.name) and p.is_file()]
+        if folder.is_dir()
+        else []
+    )
 
 
 def _is_complete(manifest_path: Path, params: dict, entries: list[SongEntry]) -> bool:

@@ -15,12 +15,14 @@ is deleted when the new one is written. A changed configuration gets a new ``con
 
 Entries are written to a temporary file in the same folder and renamed into place, so two processes
 filling the cache at once never expose a partial file (the last writer wins; both wrote the same values).
-Reads are memory-mapped.
+Reads are memory-mapped. A cache that cannot be written (a read-only mount, someone else's folder) serves the
+entries it has, and computes the others in memory, with one warning.
 
 The cache marks its root with a ``.audiotrain-feature-cache`` file when it first writes there. The command
-line (``python -m audiotrain cache ...``: ``info`` lists configurations, entries and sizes; ``clear`` deletes
-them) works only on a marked root: a folder of runs passed as ``--root`` by mistake holds ``config.json``
-files too, and once lost all of them to ``clear``.
+line (``python -m audiotrain cache ...``: ``info`` lists configurations with their settings, entries and
+sizes, and the chord recipe's demo song sets in ``<root>/../demo/chords``; ``clear`` deletes them) works only
+on a marked root: a folder of runs passed as ``--root`` by mistake holds ``config.json`` files too, and once
+lost all of them to ``clear``. It deletes only the files the cache and the demo writer name as theirs.
 """
 
 from __future__ import annotations
@@ -32,10 +34,13 @@ import json
 import os
 import re
 import sys
-import tempfile
+import textwrap
+import warnings
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 
+from audiotrain._files import TMP_PREFIX, write_atomically
 from audiotrain.audio import AudioError
 
 import mlx.core as mx
@@ -87,7 +92,7 @@ def _cache_files(folder: Path) -> list[Path]:
         p
         for p in folder.iterdir()
         if p.is_file()
-        and (_ENTRY_NAME.fullmatch(p.name) or p.name == "config.json" or p.name.startswith(".tmp-"))
+        and (_ENTRY_NAME.fullmatch(p.name) or p.name == "config.json" or p.name.startswith(TMP_PREFIX))
     ]
 
 
@@ -100,13 +105,20 @@ def _dir_stats(folder: Path) -> tuple[int, int]:
     return len(entries), sum(p.stat().st_size for p in entries)
 
 
-def _delete_configuration(folder: Path) -> tuple[int, list[str]]:
-    """Delete the cache's files in ``folder`` (then the folder, if that leaves it empty).
+def _remove(path: Path) -> None:
+    """Delete a damaged or outdated entry where that is possible: in a folder this user may not write, it
+    stays (and is computed in memory again on every lookup)."""
+    with suppress(OSError):
+        path.unlink()
 
-    Returns the number of entries deleted and a message per file that could not be deleted.
+
+def _delete_files(folder: Path, files: list[Path]) -> tuple[list[Path], list[str]]:
+    """Delete ``files`` of ``folder`` (then the folder, if that leaves it empty).
+
+    Returns the files deleted and a message per file that could not be deleted.
     """
-    deleted, failures = 0, []
-    for file in _cache_files(folder):
+    deleted, failures = [], []
+    for file in files:
         try:
             file.unlink()
         except FileNotFoundError:
@@ -114,12 +126,28 @@ def _delete_configuration(folder: Path) -> tuple[int, list[str]]:
         except OSError as error:
             failures.append(f"{file}: {error.strerror or error}")
             continue
-        deleted += _ENTRY_NAME.fullmatch(file.name) is not None
+        deleted.append(file)
     try:
         folder.rmdir()
     except OSError:
         pass  # not empty: files the cache did not write, or ones that could not be deleted, stay
     return deleted, failures
+
+
+def _delete_configuration(folder: Path) -> tuple[int, list[str]]:
+    """Delete the cache's files in ``folder``: the number of entries deleted, and the failures."""
+    deleted, failures = _delete_files(folder, _cache_files(folder))
+    return sum(_ENTRY_NAME.fullmatch(p.name) is not None for p in deleted), failures
+
+
+def _demo_sets(root: Path) -> tuple[Path, dict[Path, list[Path]]]:
+    """The chord recipe's demo song sets beside the feature cache at ``root`` (``<cache dir>/features``):
+    their folder, and each set's files."""
+    from audiotrain.datasets.chord_demo import DEMO_FOLDER, demo_set_files  # (the command's alone)
+
+    folder = root.parent / DEMO_FOLDER
+    sets = {p: demo_set_files(p) for p in sorted(folder.iterdir())} if folder.is_dir() else {}
+    return folder, {p: files for p, files in sets.items() if files}
 
 
 class FeatureCache:
@@ -135,14 +163,26 @@ class FeatureCache:
     identity : {"stat", "content"}
         How a file is recognised: size, mtime, inode and ctime (no audio read on a hit), or a hash of its
         bytes.
+    check : callable, optional
+        ``check(array) -> bool``: whether an entry read from disk can be this configuration's features
+        (shape, finite values); one that fails is computed again. Each entry is checked once per instance.
 
     Attributes
     ----------
     hits, misses : int
         Lookups served from disk, and lookups that called ``compute_fn``.
+    replaced : int
+        Entries that were read whole but failed ``check`` (a foreign writer, bit rot), computed again; counted
+        in ``misses`` too.
     """
 
-    def __init__(self, root: str | Path, config_key, identity: str = "stat"):
+    def __init__(
+        self,
+        root: str | Path,
+        config_key,
+        identity: str = "stat",
+        check: Callable[[np.ndarray], bool] | None = None,
+    ):
         if identity not in ("stat", "content"):
             raise ValueError(f"identity must be 'stat' or 'content', got {identity!r}")
         self.config = config_key.to_dict() if hasattr(config_key, "to_dict") else None
@@ -153,8 +193,12 @@ class FeatureCache:
         self.config_key = key
         self.folder = self.root / key
         self.identity = identity
+        self.check = check
         self.hits = 0
         self.misses = 0
+        self.replaced = 0
+        self._checked: set[Path] = set()  # entries that passed `check`
+        self._warned_unwritable = False
 
     def _entry(self, path: Path) -> tuple[str, str]:
         try:
@@ -199,10 +243,14 @@ class FeatureCache:
         if target.exists():
             try:
                 array = np.load(target, mmap_mode="r")
-                self.hits += 1
-                return array
             except (ValueError, OSError, EOFError):
-                target.unlink(missing_ok=True)  # a damaged entry (e.g. disk full) is recomputed
+                _remove(target)  # a damaged entry (e.g. disk full) is recomputed
+            else:
+                if self.check is None or target in self._checked or self.check(array):
+                    self._checked.add(target)  # (reading every value once per run, not on every lookup)
+                    self.hits += 1
+                    return array
+                self.replaced += 1  # a valid .npy, but not these features: computed again and overwritten
         self.misses += 1
         wants_path = any(
             p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
@@ -212,35 +260,39 @@ class FeatureCache:
         if isinstance(value, mx.array) and value.dtype == mx.bfloat16:
             value = value.astype(mx.float32)  # numpy (and .npy) has no bfloat16; float32 holds it exactly
         value = np.asarray(value)
-        self._write(target, value)
+        try:
+            self._write(target, value)
+        except OSError as error:
+            self._warn_unwritable(error)
+            return value  # the features themselves did not need the disk
         for stale in self.folder.glob(f"{prefix}-*.npy"):
             if stale != target:
-                stale.unlink(missing_ok=True)  # the same file in an earlier state
+                _remove(stale)  # the same file in an earlier state
         return np.load(target, mmap_mode="r")
+
+    def _warn_unwritable(self, error: OSError) -> None:
+        if not self._warned_unwritable:
+            self._warned_unwritable = True
+            warnings.warn(
+                f"the feature cache at {self.folder} cannot be written ({error.strerror or error}): features "
+                "it lacks are computed in memory and not kept; point AUDIOTRAIN_CACHE_DIR (in the chord "
+                "recipe: --data.cache_dir) at a writable folder to keep them",
+                stacklevel=3,
+            )
 
     def _write(self, target: Path, value: np.ndarray) -> None:
         _mark_root(self.root)
         self.folder.mkdir(parents=True, exist_ok=True)
         config_file = self.folder / "config.json"
         if self.config is not None and not config_file.exists():
-            self._atomic_bytes(config_file, json.dumps(self.config, indent=2, sort_keys=True).encode())
-        handle = tempfile.NamedTemporaryFile(dir=self.folder, prefix=".tmp-", suffix=".npy", delete=False)
-        try:
-            with handle:
-                np.save(handle, value, allow_pickle=False)
-            os.replace(handle.name, target)  # atomic: readers see the old state or the whole new file
-        except BaseException:
-            Path(handle.name).unlink(missing_ok=True)
-            raise
-
-    def _atomic_bytes(self, target: Path, data: bytes) -> None:
-        handle = tempfile.NamedTemporaryFile(dir=target.parent, prefix=".tmp-", delete=False)
-        with handle:
-            handle.write(data)
-        os.replace(handle.name, target)
+            text = json.dumps(self.config, indent=2, sort_keys=True)
+            write_atomically(config_file, lambda handle: handle.write(text.encode()))
+        # Atomic: readers see the old state or the whole new file.
+        write_atomically(target, lambda handle: np.save(handle, value, allow_pickle=False))
 
     def report(self) -> dict:
-        """``{"root", "config_key", "entries", "bytes", "hits", "misses"}`` for this configuration."""
+        """``{"root", "config_key", "entries", "bytes", "hits", "misses", "replaced"}`` for this
+        configuration."""
         entries, size = _dir_stats(self.folder) if self.folder.is_dir() else (0, 0)
         return {
             "root": str(self.root),
@@ -249,6 +301,7 @@ class FeatureCache:
             "bytes": size,
             "hits": self.hits,
             "misses": self.misses,
+            "replaced": self.replaced,
         }
 
     def clear(self) -> int:
@@ -275,6 +328,20 @@ def _human(size: int) -> str:
     return f"{size} B"
 
 
+def _settings_line(folder: Path) -> tuple[str, str]:
+    """A configuration's kind and its settings, from the ``config.json`` it was created with."""
+    try:
+        settings = json.loads((folder / "config.json").read_text())
+    except FileNotFoundError:
+        return "", ""
+    except (OSError, json.JSONDecodeError):
+        return "?", ""
+    if not isinstance(settings, dict):
+        return "?", ""
+    kind = str(settings.pop("kind", ""))
+    return kind, ", ".join(f"{name}={value}" for name, value in sorted(settings.items()))
+
+
 def _info(root: Path) -> int:
     folders = sorted(p for p in root.iterdir() if _is_configuration(p)) if root.is_dir() else []
     total_entries = total_bytes = 0
@@ -283,36 +350,54 @@ def _info(root: Path) -> int:
         entries, size = _dir_stats(folder)
         total_entries += entries
         total_bytes += size
-        kind = ""
-        config_file = folder / "config.json"
-        if config_file.is_file():
-            try:
-                kind = json.loads(config_file.read_text()).get("kind", "")
-            except (json.JSONDecodeError, AttributeError):
-                kind = "?"
+        kind, settings = _settings_line(folder)
         print(f"  {folder.name:<20} {kind:<6} {entries:>8} entries {_human(size):>12}")
+        if settings:
+            print(textwrap.fill(settings, width=110, initial_indent=" " * 6, subsequent_indent=" " * 6))
     print(f"total: {len(folders)} configurations, {total_entries} entries, {_human(total_bytes)}")
+    demo, sets = _demo_sets(root)
+    if sets:
+        print(f"demo song sets at {demo}")
+        total_songs = total_bytes = 0
+        for folder, files in sets.items():
+            songs, size = sum(p.suffix == ".wav" for p in files), sum(p.stat().st_size for p in files)
+            total_songs += songs
+            total_bytes += size
+            print(f"  {folder.name}  {songs} songs {_human(size)}")
+        print(f"total: {len(sets)} sets, {total_songs} songs, {_human(total_bytes)}")
     return 0
 
 
 def _clear(root: Path, key: str | None) -> int:
+    demo, sets = _demo_sets(root)
+    configurations = sorted(p for p in root.iterdir() if _is_configuration(p)) if root.is_dir() else []
     if key is not None:
         if not key or "/" in key or key.startswith("."):
-            print(f"error: --key must be a configuration folder name, got {key!r}", file=sys.stderr)
+            print(f"error: --key must be a configuration or set folder name, got {key!r}", file=sys.stderr)
             return 2
-        if not _is_configuration(root / key):
-            print(f"no configuration {key!r} under {root}")
+        if _is_configuration(root / key):
+            configurations, sets = [root / key], {}
+        elif demo / key in sets:
+            configurations, sets = [], {demo / key: sets[demo / key]}
+        else:
+            print(f"no configuration {key!r} under {root}, and no demo set {key!r} under {demo}")
             return 1
-        folders = [root / key]
-    else:
-        folders = sorted(p for p in root.iterdir() if _is_configuration(p)) if root.is_dir() else []
-    count, failures = 0, []
-    for folder in folders:
+    entries, failures = 0, []
+    for folder in configurations:
         deleted, failed = _delete_configuration(folder)
-        count += deleted
+        entries += deleted
         failures += failed
-    what = f"of {key}" if key is not None else f"in {len(folders)} configurations"
-    print(f"deleted {count} entries {what} from {root}")
+    if configurations or not sets:
+        what = f"of {key}" if key is not None else f"in {len(configurations)} configurations"
+        print(f"deleted {entries} entries {what} from {root}")
+    songs = 0
+    for folder, files in sets.items():
+        deleted, failed = _delete_files(folder, files)
+        songs += sum(p.suffix == ".wav" for p in deleted)
+        failures += failed
+    if sets:
+        what = f"of {key}" if key is not None else f"in {len(sets)} sets"
+        print(f"deleted {songs} demo songs {what} from {demo}")
     if failures:
         print(f"error: could not delete {len(failures)} files:", file=sys.stderr)
         for message in failures[:20]:
@@ -324,10 +409,14 @@ def _clear(root: Path, key: str | None) -> int:
 def main(argv: list[str] | None = None) -> int:
     """``audiotrain cache info|clear [--root DIR] [--key KEY]``."""
     parser = argparse.ArgumentParser(
-        prog="audiotrain cache", description="Inspect or clear the feature cache."
+        prog="audiotrain cache",
+        description="Inspect or clear the feature cache, and the chord recipe's demo song sets beside it.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, help_text in (("info", "list configurations, entries and sizes"), ("clear", "delete entries")):
+    for name, help_text in (
+        ("info", "list configurations (with their settings) and demo song sets, with their sizes"),
+        ("clear", "delete entries and demo song sets"),
+    ):
         command = sub.add_parser(name, help=help_text)
         command.add_argument(
             "--root",
@@ -336,7 +425,9 @@ def main(argv: list[str] | None = None) -> int:
             help="default: $AUDIOTRAIN_CACHE_DIR/features or ~/.cache/audiotrain/features",
         )
         if name == "clear":
-            command.add_argument("--key", default=None, help="only this configuration key (default: all)")
+            command.add_argument(
+                "--key", default=None, help="only this configuration key or demo set (default: all)"
+            )
     args = parser.parse_args(argv)
     root = args.root if args.root is not None else default_cache_root()
     if root.is_dir() and not is_cache_root(root):

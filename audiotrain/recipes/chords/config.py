@@ -47,6 +47,13 @@ def _help(text: str, **extra: Any) -> dict[str, Any]:
     return {"help": text, **extra}
 
 
+#: The version of the feature code (`ChordFeatureConfig.compute`: the CQT, the tuning estimate, the bass view,
+#: the log compression). Bump when the computed features change: it is part of the feature cache's key, so a
+#: cache filled by an older audiotrain is not served to a newer one (the settings alone stay the same). Pinned
+#: in tests/test_chord_features_version.py.
+FEATURES_VERSION = 1
+
+
 @dataclass
 class ChordFeatureConfig:
     """Log-compressed CQT frames, with spare bins on both sides for pitch-shift augmentation; with
@@ -155,6 +162,23 @@ class ChordFeatureConfig:
         )
 
     @property
+    def feature_rows(self) -> int:
+        """Rows of `compute`'s output: the CQT's and the bass view's, each with its spare bins."""
+        view = self.bass_view_config()
+        return self.cqt_config().total_bins + (view.total_bins if view else 0)
+
+    def valid_features(self, features: np.ndarray) -> bool:
+        """Whether `features` can be `compute`'s output for one recording: float [feature_rows, frames], all
+        finite. What the feature cache checks of an entry before serving it."""
+        return (
+            features.ndim == 2
+            and features.shape[0] == self.feature_rows
+            and features.shape[1] > 0
+            and np.issubdtype(features.dtype, np.floating)
+            and bool(np.isfinite(features).all())
+        )
+
+    @property
     def input_bins(self) -> int:
         """Values per frame the model reads: the ``n_bins`` CQT window, then the bass view's."""
         return self.n_bins + self.bass_view_bins
@@ -166,7 +190,9 @@ class ChordFeatureConfig:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": "chord_cqt", **asdict(self)}
+        """The settings and the code's version: what the feature cache's key hashes and its ``config.json``
+        holds (`python -m audiotrain cache info` shows it). Checkpoints store ``asdict`` of the settings."""
+        return {"kind": "chord_cqt", "features_version": FEATURES_VERSION, **asdict(self)}
 
     @classmethod
     def from_stored(cls, data: dict[str, Any]) -> ChordFeatureConfig:
@@ -179,7 +205,8 @@ class ChordFeatureConfig:
         return cls(**{"tuning_correction": False, "bass_view_bins": 0, **data})
 
     def key(self) -> str:
-        """A stable hash of the settings: names this configuration's folder in a `FeatureCache`."""
+        """A stable hash of `to_dict` (the settings and `FEATURES_VERSION`): names this configuration's folder
+        in a `FeatureCache`."""
         text = json.dumps(self.to_dict(), sort_keys=True)
         return "chordcqt-" + hashlib.sha256(text.encode()).hexdigest()[:12]
 

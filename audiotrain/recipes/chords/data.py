@@ -7,14 +7,14 @@ same songs computes no CQT.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from audiotrain.audio import AudioError
 from audiotrain.chords.lab import read_annotation
 from audiotrain.chords.vocabulary import NUM_CHORD_TYPES, encode_label
 from audiotrain.data import DataLoader
-from audiotrain.datasets.chord_demo import generate_demo_songs, generator_version, style_timbres
+from audiotrain.datasets.chord_demo import DEMO_FOLDER, DemoConfig, demo_set_name, generate_demo_songs
 from audiotrain.datasets.chord_songs import (
     ChordSongConfig,
     ChordSongDataset,
@@ -66,19 +66,26 @@ def demo_splits(
     `together`: every rank of a data-parallel job calls this at once and renders its share of the songs
     (`generate_demo_songs`' shard); only for ranks that share a disk (one machine).
     """
-    root = data.resolved_cache_dir() / "demo" / "chords"
+    root = data.resolved_cache_dir() / DEMO_FOLDER
 
     def make(kind: str, n: int, seed: int, timbres: Sequence[str] | None, style: str = "train"):
-        timbres = tuple(timbres) if timbres else style_timbres(style)
-        # The generator version is in the name: sets of different versions never replace each other.
-        folder = root / (
-            f"{kind}-v{generator_version(style)}-{style}-seed{seed}-n{n}-{data.demo_seconds:g}s-{'+'.join(timbres)}"
+        config = DemoConfig(
+            n_songs=n, seed=seed, sr=sr, song_seconds=data.demo_seconds, timbres=timbres, style=style
         )
-        return generate_demo_songs(
-            folder, n_songs=n, seed=seed, sr=sr, song_seconds=data.demo_seconds, timbres=timbres, style=style,
-            shard=(collectives.rank(), collectives.world_size()) if together else (0, 1),
-            barrier=collectives.barrier if together else None,
-        )  # fmt: skip
+        # Every parameter and the generator version are in the name: sets made otherwise never replace
+        # each other.
+        folder = root / f"{kind}-{demo_set_name(config)}"
+        try:
+            return generate_demo_songs(
+                folder, **asdict(config),
+                shard=(collectives.rank(), collectives.world_size()) if together else (0, 1),
+                barrier=collectives.barrier if together else None,
+            )  # fmt: skip
+        except OSError as error:  # a read-only cache folder: the recipe's one-line error, naming the setting
+            raise ValueError(
+                f"cannot write the demo songs to {folder} ({error.strerror or error}): point "
+                "--data.cache_dir or AUDIOTRAIN_CACHE_DIR at a writable folder"
+            ) from error
 
     shares = data.demo_style_shares()
     assigned = assign_demo_styles(data.demo_songs, tuple(shares.values()))
@@ -139,7 +146,7 @@ def feature_function(
     features: ChordFeatureConfig, cache_root: Path
 ) -> tuple[Callable[[Path], np.ndarray], FeatureCache]:
     """`audio path → features [total_bins, frames]` through an on-disk cache."""
-    cache = FeatureCache(cache_root, features)
+    cache = FeatureCache(cache_root, features, check=features.valid_features)
 
     def compute(path: Path) -> np.ndarray:
         return features.compute(features.load(path))

@@ -178,7 +178,8 @@ def run_training(
         )
 
     best = _write_training_outputs(trainer, run_dir, checkpoint_dir, train_seconds, log)
-    log(f"feature cache: {cache.report()['entries']} songs in {cache.folder}")
+    replaced = f" ({cache.replaced} wrong entries computed again)" if cache.replaced else ""
+    log(f"feature cache: {cache.report()['entries']} songs in {cache.folder}{replaced}")
     evaluation = _evaluate_held_out(best, splits, run_dir, config, log)
     _report_to_loggers(loggers, trainer, run_dir, evaluation, log)
     return RunResult(

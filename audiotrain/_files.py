@@ -1,0 +1,33 @@
+"""Writing a file so that no reader ever sees part of it."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+#: What `write_atomically`'s temporary files start with (the feature cache's `clear` deletes those a crash
+#: left).
+TMP_PREFIX = ".tmp-"
+
+
+def write_atomically(target: str | Path, write: Callable[[BinaryIO], object]) -> None:
+    """Write ``target`` through ``write(handle)`` into a temporary file beside it, then rename it into place.
+
+    A reader (another process too) sees the old file or the whole new one, never a part; a write that fails
+    or is interrupted leaves ``target`` as it was. The temporary file is created as ``open`` creates files,
+    with mode 0o666 less the umask: ``tempfile``'s are 0o600 whatever the umask, which made a cache shared
+    between users unreadable to all but the user who wrote each entry.
+    """
+    target = Path(target)
+    tmp = target.with_name(f"{TMP_PREFIX}{uuid.uuid4().hex}{target.suffix}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+        os.replace(tmp, target)  # atomic within a file system
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
