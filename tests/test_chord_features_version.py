@@ -45,13 +45,14 @@ def test_changed_features_have_a_new_version():
     assert FEATURES_VERSION == version, (
         f"FEATURES_VERSION is now {FEATURES_VERSION} (pinned: {version}): {renew}"
     )
-    # The CQT runs float32 maths whose last bits differ between machines (about 1e-4 on these sums of 13,000
-    # values); a change to the features moves them by far more.
+    # The CQT runs float32 maths whose last bits differ between machines and backends (about 1e-4 on these
+    # sums of 13,000 values here); the tolerance is ten times that, and a change to the features moves them
+    # by far more (the tuning change that prompted this test moved single values by up to 2.9).
     np.testing.assert_allclose(
         fingerprint(),
         pinned,
-        rtol=1e-4,
-        atol=1e-2,
+        rtol=1e-3,
+        atol=5e-2,
         err_msg=f"the chord features changed but FEATURES_VERSION is still {FEATURES_VERSION}: bump it in "
         "audiotrain/recipes/chords/config.py (or a warm feature cache keeps serving the old features) and "
         + renew,
