@@ -121,6 +121,9 @@ def make_loader(dataset: CaptionDataset, extractor, batch_size: int, train: bool
         # retrieval scores do not use this loader: they embed every clip.
         # (Judged on the whole job's batch in the recipe's own local processes: the same batches as one process.)
         drop_last=len(dataset) > batch_size * launched_processes(),
+        # Under data parallel every rank's shard keeps the same size, in evaluation too: the contrastive loss
+        # gathers the ranks' batches (an all_gather of unequal batches aborts MPI or hangs the ring).
+        pad_shards=True,
         seed=seed,
     )
 
