@@ -360,3 +360,19 @@ def test_levels_must_match_the_frames_and_silence_db_be_valid(rng):
     for bad in (-1.0, float("inf"), float("nan")):
         with pytest.raises(ValueError, match="silence_db must be finite and >= 0"):
             DecodeConfig(silence_db=bad)
+
+
+def test_non_finite_posteriors_and_bad_times_are_refused_by_name():
+    from audiotrain.chords.decode import decode_posteriors
+
+    frames = 20
+    type_probs = np.full((frames, len(CHORD_TYPES)), 1.0 / len(CHORD_TYPES))
+    root = np.full((frames, 12), 1 / 12)
+    with pytest.raises(ValueError, match=r"type_probs holds \d+ non-finite values"):
+        decode_posteriors(np.full_like(type_probs, np.nan), root, root, 10.0)  # it decoded to X and chords
+    for kwargs, match in (({"duration": 0.0}, "duration must be"), ({"duration": -1.0}, "duration must be")):
+        with pytest.raises(ValueError, match=match):
+            decode_posteriors(type_probs, root, root, 10.0, **kwargs)
+    for frame_rate in (0.0, -1.0):
+        with pytest.raises(ValueError, match="frame_rate must be"):
+            decode_posteriors(type_probs, root, root, frame_rate)

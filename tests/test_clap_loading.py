@@ -738,6 +738,11 @@ def test_a_file_linked_from_outside_the_folder_is_refused_whatever_it_is(tmp_pat
     (folder / linked).symlink_to(elsewhere / linked)
     with pytest.raises(CheckpointError, match=f"{folder / linked} leads outside {folder}"):
         load_pretrained(folder)
+    from audiotrain.models.clap import CLAP
+
+    for load in (CLAP, CLAP.from_pretrained):  # seed 001's doors follow the same rule
+        with pytest.raises(CheckpointError, match=f"{folder / linked} leads outside {folder}"):
+            load(folder)
 
 
 def test_a_symlinked_shard_leading_outside_is_refused(tmp_path):

@@ -395,6 +395,13 @@ def decode_frames_and_offsets(
         )
     if level_db is not None and np.shape(level_db) != (len(type_probs),):
         raise ValueError(f"level_db must be [{len(type_probs)}], got {np.shape(level_db)}")
+    for name, probs in (("type_probs", type_probs), ("root_probs", root_probs), ("bass_probs", bass_probs),
+                        ("chord_probs", chord_probs)):  # fmt: skip
+        if probs is not None and not np.all(np.isfinite(probs)):
+            # NaN posteriors (NaN features, a diverged model) would decode to arbitrary chords, X included.
+            raise ValueError(
+                f"{name} holds {int(np.sum(~np.isfinite(probs)))} non-finite values (NaN or inf)"
+            )
     if len(type_probs) == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty.copy(), empty.copy(), np.zeros(0)
@@ -468,10 +475,14 @@ def frames_to_segments(
         Where the change into frame ``i`` lies, in frames from ``i - 0.5``, each in (-0.5, 0.5)
         (`boundary_offsets`); default: halfway between the frames.
     """
+    if not (np.isfinite(frame_rate) and frame_rate > 0):
+        raise ValueError(f"frame_rate must be a number of frames per second > 0, got {frame_rate!r}")
     chord_type = np.asarray(chord_type, dtype=np.int64).reshape(-1)
     n = len(chord_type)
     if n == 0:
         return []
+    if duration is not None and not (np.isfinite(duration) and duration > 0):
+        raise ValueError(f"duration must be a number of seconds > 0 (or None), got {duration!r}")
     no_chord = (chord_type == N_INDEX) | (chord_type == X_INDEX)
     root = np.where(no_chord, IGNORE_INDEX, np.asarray(root, dtype=np.int64).reshape(-1))
     bass = np.asarray(bass, dtype=np.int64).reshape(-1)

@@ -16,7 +16,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from audiotrain.models.clap.config import ClapConfig
-from audiotrain.models.clap.loading import CheckpointError, load_weights, read_config, resolve_checkpoint
+from audiotrain.models.clap.loading import (
+    CheckpointError,
+    check_links,
+    load_weights,
+    read_config,
+    resolve_checkpoint,
+)
 from audiotrain.models.clap.model import ClapModel
 
 import mlx.core as mx
@@ -106,6 +112,7 @@ class CLAP(ClapModel):
         folder = None
         if config is None:
             folder = _resolve(pretrained if pretrained is not None else DEFAULT_CHECKPOINT, revision)
+            check_links(folder)  # as load_pretrained: nothing is read from outside the folder
             config = read_config(folder)
         super().__init__(config)
         if folder is not None:

@@ -175,7 +175,7 @@ def _check_inside(folder: Path, path: Path) -> Path:
     return path
 
 
-def _check_links(folder: Path) -> None:
+def check_links(folder: Path) -> None:
     """Every file a checkpoint is read from (config, weights, tokenizer and front-end files: ``*.json``,
     ``*.txt``, ``*.safetensors``, ``*.bin``) must stay inside `folder` (see `_store_of`)."""
     for path in sorted(folder.iterdir()):
@@ -261,7 +261,7 @@ def load_pretrained(
     part of it: its files are links to ``../../blobs/``.
     """
     folder = resolve_checkpoint(path_or_hub_id, revision)
-    _check_links(folder)
+    check_links(folder)
     config = read_config(folder)
     model = ClapModel(config)
     load_weights(model, folder, dtype)
