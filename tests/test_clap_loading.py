@@ -851,3 +851,21 @@ def test_a_bad_tokenizer_config_is_named(tmp_path):
         TokenizerError, match=r"tokenizer_config.json: add_prefix_space: expected true or false"
     ):
         ClapTokenizer.from_pretrained(tmp_path)
+
+
+def test_the_tokenizer_of_a_small_model_makes_rows_its_text_tower_accepts(tmp_path):
+    # A demo export's tokenizer_config said model_max_length 512 while its text tower took 24 tokens, so the
+    # tokenizer's default rows of 77 were refused by the model loaded from the same folder.
+    from audiotrain.models.clap.tokenizer import ClapTokenizer
+
+    folder = _safetensors_copy(tmp_path)
+    model, _ = load_pretrained(folder)
+    text = json.loads((folder / "config.json").read_text())["text_config"]
+    accepted = text["max_position_embeddings"] - text.get("pad_token_id", 1) - 1
+    tokenizer = ClapTokenizer.from_pretrained(folder, max_length=200)
+    assert tokenizer.max_length == accepted
+    rows = tokenizer(["a dog barks " * 60, "rain"])
+    model.get_text_features(mx.array(rows["input_ids"]), mx.array(rows["attention_mask"]))  # not refused
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    (folder / "tokenizer_config.json").write_text(json.dumps({**config, "model_max_length": 24}))
+    assert ClapTokenizer.from_pretrained(folder).max_length == 24

@@ -73,7 +73,11 @@ class ClapTokenizer:
     def from_pretrained(
         cls, folder: str | Path, max_length: int = 77, padding: str = "max_length"
     ) -> ClapTokenizer:
-        """Read a checkpoint folder's ``tokenizer.json``, or build the BPE from ``vocab.json`` + ``merges.txt``."""
+        """Read a checkpoint folder's ``tokenizer.json``, or build the BPE from ``vocab.json`` + ``merges.txt``.
+
+        ``max_length`` is capped by what the folder's text tower accepts (``config.json``'s
+        ``text_config``: ``max_position_embeddings - pad_token_id - 1``) and by ``tokenizer_config.json``'s
+        ``model_max_length``: a small model's rows would otherwise be refused by the model itself."""
         from tokenizers import Tokenizer
 
         folder = Path(folder)
@@ -90,7 +94,9 @@ class ClapTokenizer:
             raise TokenizerError(
                 f"{folder}: no tokenizer.json (or vocab.json + merges.txt); a CLAP checkpoint ships RoBERTa's tokenizer"
             )
-        return cls(tokenizer, max_length=max_length, padding=padding, source=folder)
+        return cls(
+            tokenizer, max_length=min(max_length, *_folder_limits(folder)), padding=padding, source=folder
+        )
 
     @classmethod
     def train(cls, texts: Iterable[str], vocab_size: int = 1000, max_length: int = 77) -> ClapTokenizer:
@@ -165,7 +171,7 @@ class ClapTokenizer:
             self._tokenizer.save(str(folder / "tokenizer.json"))
             config = {
                 "tokenizer_class": "RobertaTokenizer",
-                "model_max_length": 512,
+                "model_max_length": self.max_length,
                 "bos_token": "<s>",
                 "eos_token": "</s>",
                 "pad_token": "<pad>",
@@ -211,3 +217,24 @@ def _roberta_from_vocab(folder: Path):
         ("</s>", eos), ("<s>", bos), add_prefix_space=add_prefix_space
     )
     return tokenizer
+
+
+def _folder_limits(folder: Path) -> list[int]:
+    """Token limits a checkpoint folder states (none when its files do not say), for `from_pretrained`."""
+    limits = []
+    for name, read in (
+        (
+            "config.json",
+            lambda c: (
+                c["text_config"]["max_position_embeddings"] - c["text_config"].get("pad_token_id", 1) - 1
+            ),
+        ),
+        ("tokenizer_config.json", lambda c: c["model_max_length"]),
+    ):
+        try:
+            limit = read(json.loads((folder / name).read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # absent or without the field: that file states no limit (a bad file fails elsewhere, by name)
+        if isinstance(limit, int) and limit >= 3:
+            limits.append(limit)
+    return limits
