@@ -14,7 +14,7 @@ from typing import Any
 
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callback import Callback
-from audiotrain.train.callbacks import GradientClipper, ModelCheckpoint, ProgressBar
+from audiotrain.train.callbacks import EarlyStopping, GradientClipper, ModelCheckpoint, ProgressBar
 
 
 class CallbackList(list):
@@ -37,9 +37,12 @@ class CallbackList(list):
         # taken at an epoch end then holds EarlyStopping's (or any callback's) state for that epoch.
         super().__init__(sorted(callbacks, key=lambda cb: isinstance(cb, ModelCheckpoint)))
 
-    def call(self, hook: str, trainer: Any, module: Any, *args: Any) -> None:
+    def call(self, hook: str, trainer: Any, module: Any, *args: Any, monitoring: bool | None = None) -> None:
+        """Call `hook` on every callback, or (`monitoring` True / False) on those that monitor a metric
+        (ModelCheckpoint, EarlyStopping) / the others, as Lightning splits `on_train_epoch_end`."""
         for cb in self:
-            getattr(cb, hook)(trainer, module, *args)
+            if monitoring is None or isinstance(cb, (ModelCheckpoint, EarlyStopping)) == monitoring:
+                getattr(cb, hook)(trainer, module, *args)
 
     def call_quietly(self, hook: str, trainer: Any, module: Any, *args: Any) -> None:
         """For `on_exception` and `teardown` while an error is on its way out: one callback failing

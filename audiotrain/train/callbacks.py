@@ -217,6 +217,8 @@ class ModelCheckpoint(Callback):
         self._save(trainer)
 
     def on_validation_end(self, trainer, module) -> None:
+        if trainer.sanity_checking:
+            return
         # Validations inside an epoch (val_check_interval below 1.0, or an int) each get a save, as in
         # Lightning. The one that closes an epoch under a float interval is saved at the epoch end
         # instead, so that checkpoint resumes after the epoch's end hooks.
@@ -501,7 +503,9 @@ class EarlyStopping(Callback):
             self._check(trainer, "epochs")
 
     def on_validation_end(self, trainer, module) -> None:
-        if trainer.fitting and not trainer.fast_dev_run and not self._checks_at_epoch_end(trainer):
+        if trainer.sanity_checking or trainer.fast_dev_run or not trainer.fitting:
+            return
+        if not self._checks_at_epoch_end(trainer):
             self._check(trainer, "validations")
 
     def _check(self, trainer: Trainer, unit: str) -> None:
