@@ -93,6 +93,32 @@ def test_two_callbacks_whose_states_would_collide_are_refused(tmp_path):
         fit(tmp_path, [ModelCheckpoint(**same), ModelCheckpoint(**same, save_top_k=-1)])
 
 
+class Count(Callback):
+    """A stateful callback whose instances differ by a setting."""
+
+    def __init__(self, every: int, key: str | None = None):
+        self.every, self.n, self.key = every, 0, key
+
+    @property
+    def state_key(self) -> str:
+        return self.key or super().state_key
+
+    def state_dict(self):
+        return {"n": self.n}
+
+    def load_state_dict(self, state):
+        self.n = state["n"]
+
+
+def test_two_stateful_callbacks_sharing_a_state_key_are_refused(tmp_path):
+    with pytest.raises(
+        ValueError, match=r"more than one stateful callback of type Count.*distinct state_key"
+    ):
+        fit(tmp_path, [Count(1), Count(4)])
+    fit(tmp_path / "keyed", [Count(1, key="Count[1]"), Count(4, key="Count[4]")])  # distinct keys: fine
+    fit(tmp_path / "two", [ModelCheckpoint(monitor="val_loss"), ModelCheckpoint(every_n_train_steps=2)])
+
+
 def test_checkpoints_saved_under_the_old_state_key_still_resume(tmp_path):
     cb = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="val_loss", save_top_k=1, save_last=True)
     fit(tmp_path, [cb], max_epochs=2)

@@ -8,6 +8,7 @@ refused with what to use instead, rather than silently never called; the second 
 from __future__ import annotations
 
 import inspect
+from collections import Counter
 from typing import Any
 
 _COMPILED = (
@@ -61,4 +62,18 @@ def bare_module_hooks(module: Any) -> frozenset[str]:
     )
 
 
-__all__ = ["UNSUPPORTED", "bare_module_hooks", "refuse_unsupported"]
+def refuse_shared_states(callbacks: list[Any], base: type) -> None:
+    """Two stateful callbacks with one `state_key` would save into one entry (the second overwrites the
+    first, and resuming gives both its state): refused, as Lightning does."""
+    stateful = [cb for cb in callbacks if type(cb).state_dict is not base.state_dict]
+    counts = Counter(cb.state_key for cb in stateful)
+    for cb in stateful:
+        if counts[cb.state_key] > 1:
+            raise ValueError(
+                f"Found more than one stateful callback of type {type(cb).__name__} with state_key "
+                f"{cb.state_key!r}: their saved states would overwrite each other. Give each a distinct "
+                "state_key (override the state_key property, e.g. from its settings)"
+            )
+
+
+__all__ = ["UNSUPPORTED", "bare_module_hooks", "refuse_shared_states", "refuse_unsupported"]

@@ -31,6 +31,7 @@ from audiotrain.data.loader import position_ends_epoch
 from audiotrain.distributed import collectives
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train import flags, hooks, reporting
+from audiotrain.train.callback import Callback
 from audiotrain.train.callback_list import CallbackList
 from audiotrain.train.evaluation import prefixed
 from audiotrain.train.evaluation_loop import EvaluationLoop
@@ -758,6 +759,8 @@ class Trainer:
         if self.precision == "bf16-true":
             module.set_dtype(mx.bfloat16)
         self.callbacks.call("setup", self, module, stage)
+        # Checked once the callbacks are set up: a ModelCheckpoint's state_key names its folder.
+        hooks.refuse_shared_states(self.callbacks, Callback)
         hooks.refuse_unsupported([*self.callbacks, module])
         self._bare_hooks = hooks.bare_module_hooks(module)
         module.setup(stage)
