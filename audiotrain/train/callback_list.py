@@ -66,14 +66,20 @@ class CallbackList(list):
         return value, algorithm
 
     def checkpoint_path(self, path: Any) -> Any:
-        """Lightning's `ckpt_path="best"` / `"last"`: the first ModelCheckpoint's best or last."""
+        """Lightning's `ckpt_path="best"` / `"last"`. "last" is the first ModelCheckpoint's `last`. "best" is
+        the best of the first ModelCheckpoint that monitors a metric (where Lightning takes the first one
+        and warns); of one that monitors none it is its newest save, as Lightning's default ModelCheckpoint
+        keeps the newest as best: its `last` where it keeps no top-k (audiotrain's default)."""
         if str(path) not in ("best", "last"):
             return path
         found = [cb for cb in self if isinstance(cb, ModelCheckpoint)]
+        if str(path) == "best":
+            found = [cb for cb in found if cb.monitor] or found
         attribute = "best_model_path" if str(path) == "best" else "last_model_path"
-        target = getattr(found[0], attribute, "") if found else ""
-        if not target and str(path) == "last" and found:
-            target = found[0].last_on_disk()  # a new process resuming an earlier one's run
+        target = getattr(found[0], attribute) if found else ""
+        if not target and found and (str(path) == "last" or not found[0].monitor):
+            # (last_on_disk: a new process resuming an earlier one's run)
+            target = found[0].last_model_path or found[0].last_on_disk()
         if not target:
             why = (
                 "no ModelCheckpoint callback"
