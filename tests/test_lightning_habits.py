@@ -207,3 +207,10 @@ def test_ckpt_path_best_comes_from_the_checkpoint_that_monitors_a_metric(tmp_pat
     t = quiet_trainer(tmp_path, max_epochs=2, enable_checkpointing=True, callbacks=[every_step, monitored])
     t.fit(TinyClassifier(), make_batches(), make_batches(32))
     assert t.callbacks.checkpoint_path("best") == monitored.best_model_path
+
+
+def test_progress_bar_metrics_holds_the_last_loss_and_the_validation_metrics(tmp_path):
+    t = trainer(tmp_path, max_epochs=1)
+    t.fit(TinyClassifier(), make_batches(), make_batches(32))
+    assert {"loss", "val_loss"} <= set(t.progress_bar_metrics)
+    assert t.progress_bar_metrics["val_loss"] == t.callback_metrics["val_loss"]

@@ -6,7 +6,8 @@ the callbacks and the loggers. A checkpoint is the dict of their `state_dict()`s
 all back. Callbacks read a small view of that state: `current_epoch`, `global_step`, `batch_in_epoch`,
 `num_training_batches`, `num_val_batches`, `callback_metrics`, `validates_within_epochs`,
 `should_stop`, `fitting`, `sanity_checking`, `fast_dev_run`, `optimizer`, `learning_rate()`,
-`log_metrics()`, `is_logging_step()`, `progress_metrics()`, `save_checkpoint()`, `print()`.
+`log_metrics()`, `is_logging_step()`, `progress_metrics()` (Lightning's `progress_bar_metrics`),
+`save_checkpoint()`, `print()`.
 
 Per batch the loop reads top to bottom: check the batch, run the compiled step (an accumulating
 micro-step or the update that ends a window), schedule its evaluation (`mx.async_eval`, one step ahead
@@ -594,7 +595,8 @@ class Trainer:
             self.log_metrics({**epoch_logs, "epoch": progress.epoch}, step=progress.global_step)
 
         def take(late: dict[str, float]) -> None:
-            # Logged in the module's hook: part of this epoch (history, what ModelCheckpoint/EarlyStopping see).
+            # Logged in the module's hook: part of this epoch (the history, and what
+            # ModelCheckpoint/EarlyStopping see).
             if late:
                 row.update(late)
                 self.callback_metrics.update(late)
@@ -1028,6 +1030,11 @@ class Trainer:
         out = {k: float(v.item()) for k, v in (self._settled_outputs or self._last_outputs).items()}
         out.update({k: v for k, v in self.callback_metrics.items() if k.startswith("val_")})
         return out
+
+    @property
+    def progress_bar_metrics(self) -> dict[str, float]:
+        """Lightning's name for `progress_metrics()`."""
+        return self.progress_metrics()
 
     def _train_options(self) -> dict[str, LogOptions]:
         traced = self._train_step.log_options if self._train_step is not None else {}
