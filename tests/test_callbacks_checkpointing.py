@@ -93,6 +93,32 @@ def test_two_callbacks_whose_states_would_collide_are_refused(tmp_path):
         fit(tmp_path, [ModelCheckpoint(**same), ModelCheckpoint(**same, save_top_k=-1)])
 
 
+class Count(Callback):
+    """A stateful callback whose instances differ by a setting."""
+
+    def __init__(self, every: int, key: str | None = None):
+        self.every, self.n, self.key = every, 0, key
+
+    @property
+    def state_key(self) -> str:
+        return self.key or super().state_key
+
+    def state_dict(self):
+        return {"n": self.n}
+
+    def load_state_dict(self, state):
+        self.n = state["n"]
+
+
+def test_two_stateful_callbacks_sharing_a_state_key_are_refused(tmp_path):
+    with pytest.raises(
+        ValueError, match=r"more than one stateful callback of type Count.*distinct state_key"
+    ):
+        fit(tmp_path, [Count(1), Count(4)])
+    fit(tmp_path / "keyed", [Count(1, key="Count[1]"), Count(4, key="Count[4]")])  # distinct keys: fine
+    fit(tmp_path / "two", [ModelCheckpoint(monitor="val_loss"), ModelCheckpoint(every_n_train_steps=2)])
+
+
 def test_checkpoints_saved_under_the_old_state_key_still_resume(tmp_path):
     cb = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="val_loss", save_top_k=1, save_last=True)
     fit(tmp_path, [cb], max_epochs=2)
@@ -282,10 +308,10 @@ def test_an_int_val_check_interval_longer_than_an_epoch_monitors_each_validation
     # 3 batches per epoch, a validation every 5: none at the first epoch end (it used to be a KeyError).
     logger = RecordingLogger()
     es = EarlyStopping(monitor="val_loss", patience=10)
-    mc = ModelCheckpoint(monitor="val_loss", save_top_k=-1, filename="s{step}")
+    mc = ModelCheckpoint(monitor="val_loss", save_top_k=-1, filename="{step}")
     t = fit(tmp_path, [es, mc], max_epochs=4, val_check_interval=5, logger=logger)
     assert [s for s, m in logger.metrics if "val_loss" in m] == [5, 10]
-    assert names(tmp_path / "checkpoints") == ["s10", "s5"]  # no stale saves at epoch ends
+    assert names(tmp_path / "checkpoints") == ["step=10", "step=5"]  # no stale saves at epoch ends
     assert (es.best_score, es.wait_count) == pytest.approx(_expected_early_stopping(_val_losses(logger), 10))
     assert t.current_epoch == 4
 
@@ -294,12 +320,12 @@ def test_a_fractional_val_check_interval_counts_every_validation_once(tmp_path):
     # 4 batches per epoch, validations after batch 2 and at each epoch end: 4 in 2 epochs.
     logger = RecordingLogger()
     es = EarlyStopping(monitor="val_loss", patience=10)
-    mc = ModelCheckpoint(monitor="val_loss", save_top_k=-1, filename="s{step}")
+    mc = ModelCheckpoint(monitor="val_loss", save_top_k=-1, filename="{step}")
     fit(tmp_path, [mc, es], n=64, val_check_interval=0.5, logger=logger)
     values = _val_losses(logger)
     assert len(values) == 4
     assert (es.best_score, es.wait_count) == pytest.approx(_expected_early_stopping(values, 10))
-    assert names(tmp_path / "checkpoints") == ["s2", "s4", "s6", "s8"]
+    assert names(tmp_path / "checkpoints") == ["step=2", "step=4", "step=6", "step=8"]
 
 
 def test_early_stopping_can_be_forced_to_check_at_epoch_end(tmp_path):
@@ -312,12 +338,12 @@ def test_early_stopping_can_be_forced_to_check_at_epoch_end(tmp_path):
 
 def test_a_checkpoint_holds_early_stopping_state_of_its_epoch_whatever_the_callback_order(tmp_path):
     scores = [1.0, 0.5, 0.7]
-    mc = ModelCheckpoint(save_top_k=-1, filename="e{epoch}")
+    mc = ModelCheckpoint(save_top_k=-1, filename="{epoch}")
     es = EarlyStopping(monitor="score", patience=5)
     t = fit(tmp_path, [Scores(scores), mc, es], val=False, max_epochs=3)
     assert isinstance(t.callbacks[-1], ModelCheckpoint)  # checkpointing runs last
     for epoch, (best, wait) in enumerate([(1.0, 0), (0.5, 0), (0.5, 1)]):
-        state = json.loads((tmp_path / "checkpoints" / f"e{epoch}" / "trainer_state.json").read_text())
+        state = json.loads((tmp_path / "checkpoints" / f"epoch={epoch}" / "trainer_state.json").read_text())
         assert state["callbacks"][es.state_key] == {
             "wait_count": wait,
             "best_score": best,
@@ -353,12 +379,12 @@ def _fit_noisy(root, callbacks, ckpt_path=None):
     "callback, resume_from",
     [
         # Saved at a batch end, before that batch's validation ran: resuming runs it first.
-        (lambda: ModelCheckpoint(every_n_train_steps=1, save_top_k=-1, filename="s{step}"), "s2"),
+        (lambda: ModelCheckpoint(every_n_train_steps=1, save_top_k=-1, filename="{step}"), "step=2"),
         # Saved by the validation itself, mid-epoch: resuming does not run it again.
-        (lambda: ModelCheckpoint(monitor="val_loss", save_top_k=-1, filename="s{step}"), "s2"),
-        (lambda: ModelCheckpoint(monitor="val_loss", save_top_k=-1, filename="s{step}"), "s4"),
+        (lambda: ModelCheckpoint(monitor="val_loss", save_top_k=-1, filename="{step}"), "step=2"),
+        (lambda: ModelCheckpoint(monitor="val_loss", save_top_k=-1, filename="{step}"), "step=4"),
         # The last batch of an epoch: resuming runs only the epoch's end.
-        (lambda: ModelCheckpoint(monitor="val_loss", save_top_k=-1, filename="s{step}"), "s6"),
+        (lambda: ModelCheckpoint(monitor="val_loss", save_top_k=-1, filename="{step}"), "step=6"),
     ],
 )
 def test_resuming_from_a_checkpoint_taken_around_a_validation_is_exact(tmp_path, callback, resume_from):
@@ -377,7 +403,7 @@ def test_resuming_from_a_step_checkpoint_keeps_that_steps_logged_row(tmp_path):
     def run(ckpt_path=None):
         logger = CSVLogger(tmp_path / "logs", name=None)
         mc = ModelCheckpoint(
-            dirpath=tmp_path / "ckpt", every_n_train_steps=3, save_top_k=-1, filename="s{step}"
+            dirpath=tmp_path / "ckpt", every_n_train_steps=3, save_top_k=-1, filename="{step}"
         )
         fit(tmp_path, [mc], val=False, n=64, log_every_n_steps=1, logger=logger, ckpt_path=ckpt_path)
         return logger
@@ -385,7 +411,7 @@ def test_resuming_from_a_step_checkpoint_keeps_that_steps_logged_row(tmp_path):
     straight = run()
     steps = [row["step"] for row in _csv_rows(straight.metrics_file)]
     assert steps == [str(s) for s in range(1, 9)]
-    resumed = run(ckpt_path=str(tmp_path / "ckpt" / "s3"))
+    resumed = run(ckpt_path=str(tmp_path / "ckpt" / "step=3"))
     assert resumed.metrics_file == straight.metrics_file
     assert [row["step"] for row in _csv_rows(resumed.metrics_file)] == steps  # step 3 kept, none twice
 
@@ -403,3 +429,20 @@ def test_a_misspelt_monitor_is_named_with_the_closest_logged_metric(tmp_path):
     # Without validation, a val_ metric's hint is to pass validation data.
     with pytest.raises(KeyError, match=r"'val_loss' was not logged \(it is a validation metric: pass a val"):
         fit(tmp_path / "b", [EarlyStopping(monitor="val_loss")], val=False, max_epochs=1)
+
+
+@pytest.mark.parametrize(
+    "filename, auto_insert, first",
+    [
+        ("{epoch}-{val_loss:.3f}", True, "epoch=0-val_loss="),  # Lightning's default names the fields
+        ("epoch={epoch}-{val_loss:.3f}", True, "epoch=0-val_loss="),  # a name already written: not twice
+        ("{epoch}-{val_loss:.3f}", False, "0-"),
+    ],
+)
+def test_filename_templates_insert_metric_names_as_lightning(tmp_path, filename, auto_insert, first):
+    cb = ModelCheckpoint(
+        dirpath=tmp_path / "ck", filename=filename, save_top_k=-1, auto_insert_metric_name=auto_insert
+    )
+    fit(tmp_path, [cb], max_epochs=1)
+    (saved,) = [p.name for p in (tmp_path / "ck").iterdir()]
+    assert saved.startswith(first) and saved[len(first) :].replace(".", "").isdigit()

@@ -163,7 +163,8 @@ def test_model_checkpoint_template_top_k_and_last(tmp_path):
     assert len(saved) == 3 and "last" in saved
     losses = t.history["val_loss"]
     best_two = sorted(range(5), key=lambda e: losses[e])[:2]
-    assert sorted(f"model-{e:02d}-{losses[e]:.3f}" for e in best_two) == sorted(
+    # Lightning's auto_insert_metric_name: each field with its name
+    assert sorted(f"model-epoch={e:02d}-val_loss={losses[e]:.3f}" for e in best_two) == sorted(
         s for s in saved if s != "last"
     )
     assert cb.best_model_score == pytest.approx(min(losses))

@@ -188,3 +188,29 @@ def test_ckpt_path_last_in_a_new_trainer_finds_the_newest_last_on_disk(tmp_path)
         Trainer(max_epochs=1, default_root_dir=tmp_path / "elsewhere").fit(
             TinyClassifier(), make_batches(), ckpt_path="last"
         )
+
+
+def test_ckpt_path_best_after_a_default_fit_is_the_newest_checkpoint(tmp_path):
+    t = quiet_trainer(tmp_path, max_epochs=2, enable_checkpointing=True)
+    module = TinyClassifier()
+    t.fit(module, make_batches(), make_batches(32))
+    (best,) = t.test(module, make_batches(32), ckpt_path="best")  # the default keeps only `last`
+    (last,) = t.test(module, make_batches(32), ckpt_path="last")
+    assert best == last
+
+
+def test_ckpt_path_best_comes_from_the_checkpoint_that_monitors_a_metric(tmp_path):
+    from audiotrain.train.callbacks import ModelCheckpoint
+
+    every_step = ModelCheckpoint(dirpath=tmp_path / "steps", every_n_train_steps=1, save_top_k=-1)
+    monitored = ModelCheckpoint(dirpath=tmp_path / "best", monitor="val_loss", mode="max")
+    t = quiet_trainer(tmp_path, max_epochs=2, enable_checkpointing=True, callbacks=[every_step, monitored])
+    t.fit(TinyClassifier(), make_batches(), make_batches(32))
+    assert t.callbacks.checkpoint_path("best") == monitored.best_model_path
+
+
+def test_progress_bar_metrics_holds_the_last_loss_and_the_validation_metrics(tmp_path):
+    t = trainer(tmp_path, max_epochs=1)
+    t.fit(TinyClassifier(), make_batches(), make_batches(32))
+    assert {"loss", "val_loss"} <= set(t.progress_bar_metrics)
+    assert t.progress_bar_metrics["val_loss"] == t.callback_metrics["val_loss"]

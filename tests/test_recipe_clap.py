@@ -651,6 +651,8 @@ def test_hf_model_holds_the_best_checkpoint_and_any_checkpoint_exports(tmp_path,
 
         def on_validation_end(self, trainer, module):
             super().on_validation_end(trainer, module)
+            if trainer.sanity_checking:  # (validation hooks run in the sanity check too, as in Lightning)
+                return
             FirstValidationBest.real_scores.append(trainer.callback_metrics["val_mAP@10"])
             trainer.callback_metrics["val_mAP@10"] = 1.0 / len(FirstValidationBest.real_scores)
 

@@ -102,10 +102,10 @@ def test_bad_callback_and_logger_types():
 def test_val_check_interval_float_and_int(tmp_path):
     counter = Counter()
     fit(tmp_path, max_epochs=2, val=make_batches(32), val_check_interval=0.5, callbacks=[counter])
-    assert counter.calls["on_validation_start"] == 4  # mid-epoch + epoch end, twice
+    assert counter.calls["on_validation_start"] == 5  # the sanity check, then mid-epoch + epoch end, twice
     counter = Counter()
     fit(tmp_path, max_epochs=2, val=make_batches(32), val_check_interval=4, callbacks=[counter])
-    assert counter.calls["on_validation_start"] == 3  # after batches 4, 8, 12 of 12
+    assert counter.calls["on_validation_start"] == 4  # the sanity check, then after batches 4, 8, 12
 
 
 def test_limit_batches_and_fast_dev_run(tmp_path):
@@ -428,6 +428,8 @@ def test_hooks_fire_in_order(tmp_path):
     counter = Counter()
     t, _ = fit(tmp_path, module=Hooked(), max_epochs=2, val=make_batches(16), callbacks=[counter])
     assert seen == [
+        "val_start",  # the sanity check (as in Lightning)
+        "val_end",
         "train_start",
         "epoch_start0",
         "val_start",

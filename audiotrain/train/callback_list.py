@@ -14,7 +14,7 @@ from typing import Any
 
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callback import Callback
-from audiotrain.train.callbacks import GradientClipper, ModelCheckpoint, ProgressBar
+from audiotrain.train.callbacks import EarlyStopping, GradientClipper, ModelCheckpoint, ProgressBar
 
 
 class CallbackList(list):
@@ -37,9 +37,12 @@ class CallbackList(list):
         # taken at an epoch end then holds EarlyStopping's (or any callback's) state for that epoch.
         super().__init__(sorted(callbacks, key=lambda cb: isinstance(cb, ModelCheckpoint)))
 
-    def call(self, hook: str, trainer: Any, module: Any, *args: Any) -> None:
+    def call(self, hook: str, trainer: Any, module: Any, *args: Any, monitoring: bool | None = None) -> None:
+        """Call `hook` on every callback, or (`monitoring` True / False) on those that monitor a metric
+        (ModelCheckpoint, EarlyStopping) / the others, as Lightning splits `on_train_epoch_end`."""
         for cb in self:
-            getattr(cb, hook)(trainer, module, *args)
+            if monitoring is None or isinstance(cb, (ModelCheckpoint, EarlyStopping)) == monitoring:
+                getattr(cb, hook)(trainer, module, *args)
 
     def call_quietly(self, hook: str, trainer: Any, module: Any, *args: Any) -> None:
         """For `on_exception` and `teardown` while an error is on its way out: one callback failing
@@ -63,14 +66,20 @@ class CallbackList(list):
         return value, algorithm
 
     def checkpoint_path(self, path: Any) -> Any:
-        """Lightning's `ckpt_path="best"` / `"last"`: the first ModelCheckpoint's best or last."""
+        """Lightning's `ckpt_path="best"` / `"last"`. "last" is the first ModelCheckpoint's `last`. "best" is
+        the best of the first ModelCheckpoint that monitors a metric (where Lightning takes the first one
+        and warns); of one that monitors none it is its newest save, as Lightning's default ModelCheckpoint
+        keeps the newest as best: its `last` where it keeps no top-k (audiotrain's default)."""
         if str(path) not in ("best", "last"):
             return path
         found = [cb for cb in self if isinstance(cb, ModelCheckpoint)]
+        if str(path) == "best":
+            found = [cb for cb in found if cb.monitor] or found
         attribute = "best_model_path" if str(path) == "best" else "last_model_path"
-        target = getattr(found[0], attribute, "") if found else ""
-        if not target and str(path) == "last" and found:
-            target = found[0].last_on_disk()  # a new process resuming an earlier one's run
+        target = getattr(found[0], attribute) if found else ""
+        if not target and found and (str(path) == "last" or not found[0].monitor):
+            # (last_on_disk: a new process resuming an earlier one's run)
+            target = found[0].last_model_path or found[0].last_on_disk()
         if not target:
             why = (
                 "no ModelCheckpoint callback"

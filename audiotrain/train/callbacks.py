@@ -58,6 +58,17 @@ def _metric(trainer: Trainer, name: str, owner: str) -> float:
     return float(metrics[name])
 
 
+def _insert_metric_names(template: str) -> str:
+    """`{epoch}-{val_loss:.3f}` → `epoch={epoch}-val_loss={val_loss:.3f}`, leaving `epoch={epoch}` as it is."""
+
+    def named(field: re.Match) -> str:
+        name = field.group(1)
+        written = field.string[: field.start()].endswith(f"{name}=")
+        return field.group(0) if written else f"{name}={field.group(0)}"
+
+    return re.sub(r"(?<!\{)\{([^{}:!]+)[^{}]*\}", named, template)
+
+
 class ModelCheckpoint(Callback):
     """Save checkpoint folders during `fit`.
 
@@ -72,6 +83,9 @@ class ModelCheckpoint(Callback):
             checkpoints would be replaced), unless `overwrite=True`.
         filename: a `str.format` template over `epoch`, `step` and any logged metric, e.g.
             "model-{epoch:02d}-{val_loss:.2f}". Default "epoch={epoch}-step={step}".
+        auto_insert_metric_name: as in Lightning, each field is written with its name:
+            "{epoch}-{val_loss:.3f}" gives "epoch=1-val_loss=0.798". A field already written so
+            ("epoch={epoch}") is left as it is (Lightning would double the name). False: the plain template.
         monitor: metric deciding the top-k; None keeps the most recent checkpoints.
         mode: "min" or "max" for `monitor`.
         save_top_k: how many checkpoints to keep (-1 all, 0 none besides `last`).
@@ -115,6 +129,7 @@ class ModelCheckpoint(Callback):
         every_n_train_steps: int | None = None,
         verbose: bool = False,
         overwrite: bool = False,
+        auto_insert_metric_name: bool = True,
     ):
         _check_mode(mode, "ModelCheckpoint")
         if save_top_k < -1:
@@ -128,6 +143,7 @@ class ModelCheckpoint(Callback):
         self._dirpath_given = dirpath is not None
         self._versions_of: Path | None = None  # the default folder whose version this fit picked
         self.filename = filename or "epoch={epoch}-step={step}"
+        self.auto_insert_metric_name = bool(auto_insert_metric_name)
         self.monitor, self.mode, self.save_last, self.save_top_k = monitor, mode, save_last, save_top_k
         self.every_n_epochs = every_n_epochs if every_n_train_steps is None else None
         if self.every_n_epochs is None and every_n_train_steps is None:
@@ -217,6 +233,8 @@ class ModelCheckpoint(Callback):
         self._save(trainer)
 
     def on_validation_end(self, trainer, module) -> None:
+        if trainer.sanity_checking:
+            return
         # Validations inside an epoch (val_check_interval below 1.0, or an int) each get a save, as in
         # Lightning. The one that closes an epoch under a float interval is saved at the epoch end
         # instead, so that checkpoint resumes after the epoch's end hooks.
@@ -241,8 +259,9 @@ class ModelCheckpoint(Callback):
     # -- how --------------------------------------------------------------------------------------
     def format_name(self, trainer: Trainer) -> str:
         fields = {"epoch": trainer.current_epoch, "step": trainer.global_step, **trainer.callback_metrics}
+        template = _insert_metric_names(self.filename) if self.auto_insert_metric_name else self.filename
         try:
-            name = self.filename.format(**fields)
+            name = template.format(**fields)
         except KeyError as err:
             raise KeyError(
                 f"ModelCheckpoint filename {self.filename!r} uses {err.args[0]!r}, which was not logged; "
@@ -501,7 +520,9 @@ class EarlyStopping(Callback):
             self._check(trainer, "epochs")
 
     def on_validation_end(self, trainer, module) -> None:
-        if trainer.fitting and not trainer.fast_dev_run and not self._checks_at_epoch_end(trainer):
+        if trainer.sanity_checking or trainer.fast_dev_run or not trainer.fitting:
+            return
+        if not self._checks_at_epoch_end(trainer):
             self._check(trainer, "validations")
 
     def _check(self, trainer: Trainer, unit: str) -> None:

@@ -61,6 +61,7 @@ def evaluate(
     batch_size: Callable[[Any], float],
     on_batch: Callable[[dict, Any, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    on_batch_start: Callable[[Any, int], None] | None = None,
 ) -> EvalSums:
     """Run `step` over at most `limit` batches of `loader`, summing each result weighted by
     `batch_size(batch)` (0 for a batch the loader names as padding: `DataLoader.padding_batches`). Returned loss and metrics are reported under `prefix` (`val_loss`), values the
@@ -75,6 +76,8 @@ def evaluate(
             out.stopped = True
             break
         check_batch(batch)
+        if on_batch_start is not None:
+            on_batch_start(batch, batch_idx)
         loss, metrics, logged = step(batch, mx.array(batch_idx, mx.int32))
         returned = {"loss": loss, **metrics} if loss is not None else dict(metrics)
         values = {for_stage(prefix, k): v for k, v in returned.items()}

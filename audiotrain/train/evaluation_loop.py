@@ -25,6 +25,8 @@ import mlx.core as mx
 if TYPE_CHECKING:
     from audiotrain.train.trainer import Trainer
 
+# Lightning's word for a stage in its hook names (`on_validation_start`).
+_HOOK_NAMES = {"val": "validation", "test": "test"}
 _LIMIT_FLAGS = {"val": "limit_val_batches", "test": "limit_test_batches", "predict": "limit_predict_batches"}
 
 
@@ -61,45 +63,58 @@ class EvaluationLoop:
         return metrics
 
     def validate(self, module: TrainModule, loader: Any, stoppable: bool = False) -> dict[str, float] | None:
-        t = self.trainer
-        module.on_validation_start()
-        t.callbacks.call("on_validation_start", t, module)
-        metrics = self._run(module, loader, "val", stoppable)
-        if metrics is None:
-            return None
-        self._report(metrics, "val")
-        if t.fitting:
-            t.progress.validated_epoch = t.current_epoch
-        module.on_validation_end(metrics)
-        # What the hook logged counts for this validation (callbacks below can monitor it).
-        late = t._pop_module_logs()
-        if late:
-            metrics.update(late)
-            t.callback_metrics.update(late)
-            t.log_metrics(late, step=t.global_step)
-        t.callbacks.call("on_validation_end", t, module)
-        return metrics
+        return self._stage(module, loader, "val", self.limit("val", loader), stoppable)
 
     def test(self, module: TrainModule, loader: Any) -> dict[str, float]:
+        return self._stage(module, loader, "test", self.limit("test", loader), stoppable=False)
+
+    def _stage(
+        self, module: TrainModule, loader: Any, stage: str, limit: int | None, stoppable: bool
+    ) -> dict[str, float] | None:
+        """The batches between Lightning's hooks: `on_validation_start`, `_epoch_start`, `_batch_start`
+        and `_batch_end` around each batch, `_epoch_end` (the means are in `callback_metrics`), `_end`.
+        In the sanity check nothing is reported and what the hooks log is dropped, as in Lightning."""
         t = self.trainer
-        module.on_test_start()
-        t.callbacks.call("on_test_start", t, module)
-        metrics = self._run(module, loader, "test", stoppable=False)
-        self._report(metrics, "test")
-        module.on_test_end(metrics)
-        t.callbacks.call("on_test_end", t, module)
+        name = _HOOK_NAMES[stage]
+        t._call_hooks(f"on_{name}_start")
+        t._call_hooks(f"on_{name}_epoch_start")
+        metrics = self._run(module, loader, stage, limit, stoppable)
+        if metrics is None:
+            return None
+        if not t.sanity_checking:
+            t.callback_metrics.update(metrics)
+        t._call_hooks(f"on_{name}_epoch_end")
+        if t.sanity_checking:
+            t._pop_module_logs()
+        else:
+            self._report(metrics, stage)
+        if t.fitting and not t.sanity_checking:
+            t.progress.validated_epoch = t.current_epoch
+
+        def take(late: dict[str, float]) -> None:
+            # What the module's end hook logged counts for this stage (monitoring callbacks see it).
+            if late and not t.sanity_checking:
+                metrics.update(late)
+                t.callback_metrics.update(late)
+                t.log_metrics(late, step=t.global_step)
+
+        t._call_end_hooks(f"on_{name}_end", (metrics,), take)
         return metrics
 
-    def _run(self, module: TrainModule, loader: Any, stage: str, stoppable: bool) -> dict[str, float] | None:
+    def _run(
+        self, module: TrainModule, loader: Any, stage: str, limit: int | None, stoppable: bool
+    ) -> dict[str, float] | None:
         """Weighted means over the loader; None when a Ctrl-C stopped it (partial means would be biased)."""
         t = self.trainer
-        limit = self.limit(stage, loader)
         if stage == "val":
             t.num_val_batches = limit
-        hook = "on_validation_batch_end" if stage == "val" else "on_test_batch_end"
+        name = _HOOK_NAMES[stage]
+
+        def on_batch_start(batch, batch_idx):
+            t._call_hooks(f"on_{name}_batch_start", batch, batch_idx)
 
         def on_batch(outputs, batch, batch_idx):
-            t.callbacks.call(hook, t, module, outputs, batch, batch_idx)
+            t._call_hooks(f"on_{name}_batch_end", outputs, batch, batch_idx)
 
         with eval_mode(module):
             result = evaluate(
@@ -110,6 +125,7 @@ class EvaluationLoop:
                 module.batch_size,
                 on_batch,
                 (lambda: t.interrupted) if stoppable else None,
+                on_batch_start,
             )
         if stoppable and (result.stopped or t.interrupted):
             return None
@@ -133,8 +149,9 @@ class EvaluationLoop:
     # ---- sanity check and predict ----------------------------------------------------------------------
     def sanity_check(self, module: TrainModule, loader: Any) -> None:
         """Run the first `num_sanity_val_steps` validation batches before training, as Lightning does:
-        a mistake only validation reaches fails now, not after a whole training epoch. Nothing is logged
-        or called back, and the random state is put back, so a run is the same with or without it."""
+        a mistake only validation reaches fails now, not after a whole training epoch. As in Lightning,
+        `on_sanity_check_start/end` and the validation hooks run with `trainer.sanity_checking` True;
+        nothing is logged, and the random state is put back, so a run is the same with or without it."""
         t = self.trainer
         n = t.num_sanity_val_steps
         if n == 0 or t.fast_dev_run or isinstance(loader, Iterator):
@@ -146,8 +163,9 @@ class EvaluationLoop:
         t.sanity_checking = True
         iterator = iter(loader)
         try:
-            with eval_mode(module):
-                evaluate(self.step(module, "val"), _take(iterator, n), None, "val_", module.batch_size)
+            t.callbacks.call("on_sanity_check_start", t, module)  # (a Callback hook only, in Lightning)
+            self._stage(module, _take(iterator, n), "val", None if n == -1 else n, stoppable=False)
+            t.callbacks.call("on_sanity_check_end", t, module)
         finally:
             close = getattr(iterator, "close", None)
             if close is not None:

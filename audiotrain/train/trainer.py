@@ -6,7 +6,8 @@ the callbacks and the loggers. A checkpoint is the dict of their `state_dict()`s
 all back. Callbacks read a small view of that state: `current_epoch`, `global_step`, `batch_in_epoch`,
 `num_training_batches`, `num_val_batches`, `callback_metrics`, `validates_within_epochs`,
 `should_stop`, `fitting`, `sanity_checking`, `fast_dev_run`, `optimizer`, `learning_rate()`,
-`log_metrics()`, `is_logging_step()`, `progress_metrics()`, `save_checkpoint()`, `print()`.
+`log_metrics()`, `is_logging_step()`, `progress_metrics()` (Lightning's `progress_bar_metrics`),
+`save_checkpoint()`, `print()`.
 
 Per batch the loop reads top to bottom: check the batch, run the compiled step (an accumulating
 micro-step or the update that ends a window), schedule its evaluation (`mx.async_eval`, one step ahead
@@ -30,7 +31,8 @@ from audiotrain._system import versions
 from audiotrain.data.loader import position_ends_epoch
 from audiotrain.distributed import collectives
 from audiotrain.train import checkpoint as ckpt
-from audiotrain.train import flags, reporting
+from audiotrain.train import flags, hooks, reporting
+from audiotrain.train.callback import Callback
 from audiotrain.train.callback_list import CallbackList
 from audiotrain.train.evaluation import prefixed
 from audiotrain.train.evaluation_loop import EvaluationLoop
@@ -226,6 +228,7 @@ class Trainer:
         self.num_training_batches: int | float = 0
         self.num_val_batches: int | None = 0
         self._train_step: TrainStep | None = None
+        self._bare_hooks: frozenset[str] = frozenset()  # module hooks written as Lightning's (no arguments)
         self.evaluation = EvaluationLoop(self)  # validation, test, predict and the sanity check
         self._train_loader = None
         self._val_loader = None
@@ -355,18 +358,14 @@ class Trainer:
             self._fit_started = time.perf_counter()
             self.fitting = True
             with self._on_device(), stop_on_sigint(self._request_stop):
-                self.callbacks.call("on_fit_start", self, model)
-                model.on_fit_start()
+                self._call_hooks("on_fit_start")
                 if val_loader is not None:
                     self.evaluation.sanity_check(model, val_loader)
-                self.callbacks.call("on_train_start", self, model)
-                model.on_train_start()
+                self._call_hooks("on_train_start")
                 self._fit_loop(model, train_loader, val_loader)
                 if not self.interrupted:
-                    self.callbacks.call("on_train_end", self, model)
-                    model.on_train_end()
-                    self.callbacks.call("on_fit_end", self, model)
-                    model.on_fit_end()
+                    self._call_hooks("on_train_end")
+                    self._call_hooks("on_fit_end")
             status = "interrupted" if self.interrupted else "success"
         except BaseException as err:
             self.callbacks.call_quietly("on_exception", self, model, err)
@@ -454,8 +453,7 @@ class Trainer:
         if not resuming:
             self.running.reset_epoch()
         module.train()
-        module.on_train_epoch_start(progress.epoch)
-        self.callbacks.call("on_train_epoch_start", self, module)
+        self._call_hooks("on_train_epoch_start", module_args=(progress.epoch,))
         self._follow_freezing(module)
         iterator = iter(loader) if not batches_done else iter(())
         if resuming and not hasattr(loader, "load_state_dict"):
@@ -496,8 +494,7 @@ class Trainer:
         progress = self.progress
         check_batch(batch)
         batch_idx = progress.batch_in_epoch
-        module.on_train_batch_start(batch, batch_idx)
-        self.callbacks.call("on_train_batch_start", self, module, batch, batch_idx)
+        self._call_hooks("on_train_batch_start", batch, batch_idx)
         step = self._train_step
         progress.micro_batches += 1
         last_of_epoch = n_batches is not None and batch_idx + 1 == n_batches
@@ -536,14 +533,13 @@ class Trainer:
         # batch's validation records it as pending, so resuming from it runs it first.
         val_due = val_loader is not None and self._val_due(mid_epoch_every, n_batches)
         progress.validation_pending = val_due
-        module.on_train_batch_end(outputs, batch, batch_idx)
-        # Logged before the callbacks: a checkpoint one saves now (every_n_train_steps) records the
+        # Logged before the hooks: a checkpoint a callback saves now (every_n_train_steps) records the
         # loggers past this step, so resuming from it neither drops nor repeats its row.
         if stepped and self.is_logging_step():
             self._log_train_interval()
         if stepped and (self.is_logging_step() or last_of_epoch):
             self._agree_on_stop()
-        self.callbacks.call("on_train_batch_end", self, module, outputs, batch, batch_idx)
+        self._call_hooks("on_train_batch_end", outputs, batch, batch_idx)
         if val_due:
             progress.validation_pending = False  # a checkpoint saved in on_validation_end has run it
             # Still pending when Ctrl-C stops it: saved below, rerun on resume.
@@ -597,15 +593,17 @@ class Trainer:
         if not ended_before:
             epoch_logs = reporting.epoch_log_values(epoch_means, self._train_options())
             self.log_metrics({**epoch_logs, "epoch": progress.epoch}, step=progress.global_step)
-        module.on_train_epoch_end(progress.epoch, {**train_metrics, **val_metrics})
-        # Logged in the hook: part of this epoch (history, and what ModelCheckpoint/EarlyStopping see).
-        late = self._pop_module_logs()
-        if late:
-            row.update(late)
-            self.callback_metrics.update(late)
-            if not ended_before:
-                self.log_metrics(late, step=progress.global_step)
-        self.callbacks.call("on_train_epoch_end", self, module)
+
+        def take(late: dict[str, float]) -> None:
+            # Logged in the module's hook: part of this epoch (the history, and what
+            # ModelCheckpoint/EarlyStopping see).
+            if late:
+                row.update(late)
+                self.callback_metrics.update(late)
+                if not ended_before:
+                    self.log_metrics(late, step=progress.global_step)
+
+        self._call_end_hooks("on_train_epoch_end", (progress.epoch, {**train_metrics, **val_metrics}), take)
         if progress.epoch_complete:
             progress.finish_epoch()
 
@@ -735,7 +733,26 @@ class Trainer:
         finally:
             self._teardown(model, method, status)
 
-    # ---- setup and teardown ----------------------------------------------------------------------------
+    # ---- hooks, setup and teardown ----------------------------------------------------------------------
+    def _call_hooks(self, name: str, *args: Any, module_args: tuple | None = None) -> None:
+        """Lightning's order: the callbacks (in the order given), then the module. The module's hook gets
+        `module_args` where audiotrain's takes others than the callbacks', none where it is written as
+        Lightning's (`on_train_epoch_start(self)`)."""
+        self.callbacks.call(name, self, self.module, *args)
+        self._module_hook(name, *(args if module_args is None else module_args))
+
+    def _call_end_hooks(self, name: str, module_args: tuple, take: Any) -> None:
+        """`on_train_epoch_end` / `on_validation_end` / `on_test_end`, in the order of Lightning's
+        `on_train_epoch_end`: the callbacks, the module, then the callbacks that monitor metrics
+        (ModelCheckpoint, EarlyStopping), so these see what the module logged there (`take` adds it)."""
+        self.callbacks.call(name, self, self.module, monitoring=False)
+        self._module_hook(name, *module_args)
+        take(self._pop_module_logs())
+        self.callbacks.call(name, self, self.module, monitoring=True)
+
+    def _module_hook(self, name: str, *args: Any) -> None:
+        getattr(self.module, name)(*(() if name in self._bare_hooks else args))
+
     def _attach(self, module: TrainModule, stage: str) -> None:
         if not isinstance(module, TrainModule):
             raise TypeError(f"Trainer.{stage}: expected a TrainModule, got {type(module).__name__}")
@@ -744,6 +761,11 @@ class Trainer:
         if self.precision == "bf16-true":
             module.set_dtype(mx.bfloat16)
         self.callbacks.call("setup", self, module, stage)
+        # Checked once the callbacks are set up: a ModelCheckpoint's state_key names its folder.
+        hooks.refuse_shared_states(self.callbacks, Callback)
+        hooks.refuse_unsupported([*self.callbacks, module])
+        self._bare_hooks = hooks.bare_module_hooks(module)
+        module.setup(stage)
 
     def _teardown(self, module: TrainModule, stage: str, status: str) -> None:
         """Close the loggers' runs (as Lightning does after every stage), then let every callback and
@@ -759,8 +781,10 @@ class Trainer:
                     lg.finalize(status)
         if failed:
             self.callbacks.call_quietly("teardown", self, module, stage)
+            with contextlib.suppress(Exception):
+                module.teardown(stage)
         else:
-            self.callbacks.call("teardown", self, module, stage)
+            self._call_hooks("teardown", stage)
         if self.datamodule is not None and callable(getattr(self.datamodule, "teardown", None)):
             with contextlib.suppress(Exception) if failed else contextlib.nullcontext():
                 self.datamodule.teardown(stage)
@@ -885,9 +909,9 @@ class Trainer:
             "versions": versions(),
             "module_state": {},
         }
-        self.module.on_save_checkpoint(state["module_state"])
         for cb in self.callbacks:
             cb.on_save_checkpoint(self, self.module, state)
+        self.module.on_save_checkpoint(state["module_state"])  # after the callbacks, as in Lightning
         optimizer_arrays = ckpt.flat(self.optimizer.state) if self.optimizer is not None else {}
         step_arrays = self._train_step.state.flat() if self._train_step is not None else {}
         return ckpt.write_checkpoint(
@@ -1006,6 +1030,11 @@ class Trainer:
         out = {k: float(v.item()) for k, v in (self._settled_outputs or self._last_outputs).items()}
         out.update({k: v for k, v in self.callback_metrics.items() if k.startswith("val_")})
         return out
+
+    @property
+    def progress_bar_metrics(self) -> dict[str, float]:
+        """Lightning's name for `progress_metrics()`."""
+        return self.progress_metrics()
 
     def _train_options(self) -> dict[str, LogOptions]:
         traced = self._train_step.log_options if self._train_step is not None else {}

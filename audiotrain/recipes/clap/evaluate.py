@@ -158,6 +158,8 @@ class RetrievalEvaluation(Callback):
         self.keys = tuple(keys)
 
     def on_validation_end(self, trainer, module) -> None:
+        if trainer.sanity_checking:
+            return  # (the sanity check's batches are not a validation)
         scores = self.evaluate()
         metrics = {f"val_{k}": float(scores[k]) for k in self.keys if k in scores}
         trainer.callback_metrics.update(metrics)

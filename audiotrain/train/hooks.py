@@ -1,0 +1,79 @@
+"""Which Lightning hooks the Trainer calls, and how: the checks it makes when a stage starts.
+
+Lightning code brings hooks audiotrain cannot call (they would run inside the compiled step) and module
+hooks written with Lightning's signatures (`on_train_epoch_end(self)`, no arguments). The first are
+refused with what to use instead, rather than silently never called; the second are called as written.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections import Counter
+from typing import Any
+
+_COMPILED = (
+    "it would run inside the compiled training step (backward, gradient processing and the optimizer "
+    "update are one mx.compile'd function, where no Python hook can run)"
+)
+_CLIP = "Trainer(gradient_clip_val=...) or a GradientClipper callback for clipping"
+_INSPECT = (
+    "on_train_batch_end (the step's loss and metrics; Trainer(track_grad_norm=True) logs the gradient norm)"
+)
+_PREDICT = "not called: predict runs predict_step alone; process its outputs after trainer.predict"
+
+# Lightning hooks (on a Callback or the module) the Trainer never calls: why, and what to use instead.
+UNSUPPORTED = {
+    "on_before_backward": (_COMPILED, f"on_train_batch_start, or {_INSPECT}"),
+    "on_after_backward": (_COMPILED, f"{_CLIP}; {_INSPECT}"),
+    "on_before_optimizer_step": (_COMPILED, f"{_CLIP}; {_INSPECT}"),
+    "on_before_zero_grad": (_COMPILED, _INSPECT),
+    "backward": (_COMPILED, "compute_loss / training_step returning the loss"),
+    "optimizer_step": (_COMPILED, "TrainModule.on_after_optimizer_step for constraints after the update"),
+    "optimizer_zero_grad": (_COMPILED, "nothing: gradients are never accumulated between steps by accident"),
+    "configure_gradient_clipping": (_COMPILED, _CLIP),
+    "on_predict_start": (_PREDICT, "code before trainer.predict"),
+    "on_predict_end": (_PREDICT, "code after trainer.predict"),
+    "on_predict_epoch_start": (_PREDICT, "code before trainer.predict"),
+    "on_predict_epoch_end": (_PREDICT, "code after trainer.predict"),
+    "on_predict_batch_start": (_PREDICT, "predict_step"),
+    "on_predict_batch_end": (_PREDICT, "the list trainer.predict returns"),
+}
+
+# audiotrain's module hooks that take arguments Lightning's do not (`on_train_epoch_end(self)` there).
+_EXTRA_ARGUMENTS = ("on_train_epoch_start", "on_train_epoch_end", "on_validation_end", "on_test_end")
+
+
+def refuse_unsupported(objects: list[Any]) -> None:
+    """Raise when a callback or the module defines a Lightning hook the Trainer would never call."""
+    for obj in objects:
+        for name, (why, instead) in UNSUPPORTED.items():
+            if callable(getattr(type(obj), name, None)):
+                raise TypeError(
+                    f"{type(obj).__name__}.{name} would never be called: {why}. Use {instead} instead "
+                    "(or remove it)"
+                )
+
+
+def bare_module_hooks(module: Any) -> frozenset[str]:
+    """The module hooks written as Lightning's, without audiotrain's extra arguments (inspected once, at
+    the start of a stage), so the Trainer calls them without."""
+    return frozenset(
+        name for name in _EXTRA_ARGUMENTS if not inspect.signature(getattr(module, name)).parameters
+    )
+
+
+def refuse_shared_states(callbacks: list[Any], base: type) -> None:
+    """Two stateful callbacks with one `state_key` would save into one entry (the second overwrites the
+    first, and resuming gives both its state): refused, as Lightning does."""
+    stateful = [cb for cb in callbacks if type(cb).state_dict is not base.state_dict]
+    counts = Counter(cb.state_key for cb in stateful)
+    for cb in stateful:
+        if counts[cb.state_key] > 1:
+            raise ValueError(
+                f"Found more than one stateful callback of type {type(cb).__name__} with state_key "
+                f"{cb.state_key!r}: their saved states would overwrite each other. Give each a distinct "
+                "state_key (override the state_key property, e.g. from its settings)"
+            )
+
+
+__all__ = ["UNSUPPORTED", "bare_module_hooks", "refuse_shared_states", "refuse_unsupported"]

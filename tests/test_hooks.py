@@ -1,0 +1,124 @@
+"""Lightning's hooks from the user's side: which run, in which order, with which arguments, and the
+ones the Trainer cannot call refused by name."""
+
+import audiotrain  # noqa: F401  (before mlx)
+from audiotrain.train.callbacks import Callback
+
+import pytest
+from tasks import TinyClassifier, make_batches, quiet_trainer
+
+# Lightning's hooks of a stage, in the order Lightning calls them (callbacks first, then the module).
+_RECORDED = [
+    "setup",
+    "on_fit_start",
+    "on_sanity_check_start",
+    "on_sanity_check_end",
+    "on_train_start",
+    "on_train_epoch_start",
+    "on_train_batch_start",
+    "on_train_batch_end",
+    "on_validation_start",
+    "on_validation_epoch_start",
+    "on_validation_batch_start",
+    "on_validation_batch_end",
+    "on_validation_epoch_end",
+    "on_validation_end",
+    "on_train_epoch_end",
+    "on_train_end",
+    "on_fit_end",
+    "teardown",
+]
+
+
+def _recording(base: type, seen: list, who: str) -> type:
+    """A subclass of `base` whose Lightning hooks append (who, hook, sanity_checking) to `seen`."""
+    methods = {}
+    for name in _RECORDED:
+        if who == "module" and name.startswith("on_sanity_check"):
+            continue  # a Callback hook only, in Lightning
+
+        def hook(self, *args, name=name):
+            trainer = self.trainer if who == "module" else args[0]
+            seen.append((who, name, trainer.sanity_checking))
+
+        methods[name] = hook
+    return type(f"Recording{base.__name__}", (base,), methods)
+
+
+def test_lightnings_hooks_run_callbacks_first_then_the_module_sanity_check_included(tmp_path):
+    seen = []
+    module = _recording(TinyClassifier, seen, "module")()
+    callback = _recording(Callback, seen, "callback")()
+    t = quiet_trainer(tmp_path, max_epochs=1, num_sanity_val_steps=1, callbacks=[callback])
+    t.fit(module, make_batches(16), make_batches(16))
+
+    def both(name, sanity=False):
+        return [("callback", name, sanity), ("module", name, sanity)]
+
+    validation = [n for n in _RECORDED if "validation" in n]
+    expected = [
+        *both("setup"),
+        *both("on_fit_start"),
+        ("callback", "on_sanity_check_start", True),
+        *[call for name in validation for call in both(name, sanity=True)],
+        ("callback", "on_sanity_check_end", True),
+        *[call for name in _RECORDED[4:8] for call in both(name)],
+        *[call for name in validation for call in both(name)],
+        *[call for name in _RECORDED[-4:] for call in both(name)],
+    ]
+    assert seen == expected
+
+
+def test_a_sanity_check_logs_nothing_and_leaves_no_metrics(tmp_path):
+    class LogsAtEpochEnd(TinyClassifier):
+        def on_validation_epoch_end(self):
+            self.log("val_score", 1.0 if self.trainer.sanity_checking else 2.0)
+
+    t = quiet_trainer(tmp_path, max_epochs=1, num_sanity_val_steps=1)
+    t.fit(LogsAtEpochEnd(), make_batches(16), make_batches(16))
+    assert t.callback_metrics["val_score"] == 2.0 and t.history["val_score"] == [2.0]
+
+
+def test_module_hooks_written_with_lightnings_signatures_are_called(tmp_path):
+    seen = []
+
+    class LightningStyle(TinyClassifier):
+        def on_train_epoch_start(self):
+            seen.append("epoch_start")
+
+        def on_train_epoch_end(self):
+            seen.append("epoch_end")
+
+        def on_validation_end(self):
+            seen.append("val_end")
+
+        def on_test_end(self):
+            seen.append("test_end")
+
+    t = quiet_trainer(tmp_path, max_epochs=2)
+    module = LightningStyle()
+    t.fit(module, make_batches(16), make_batches(16))
+    t.test(module, make_batches(16))
+    assert seen == ["epoch_start", "val_end", "epoch_end"] * 2 + ["test_end"]
+
+
+class ClipsAfterBackward(Callback):
+    def on_after_backward(self, trainer, module): ...
+
+
+class StepsItself(TinyClassifier):
+    def on_before_optimizer_step(self, optimizer): ...
+
+
+@pytest.mark.parametrize(
+    "callbacks, module, named",
+    [
+        ([ClipsAfterBackward()], TinyClassifier(), "ClipsAfterBackward.on_after_backward"),
+        ([], StepsItself(), "StepsItself.on_before_optimizer_step"),
+    ],
+)
+def test_hooks_inside_the_compiled_step_are_refused_with_what_to_use(tmp_path, callbacks, module, named):
+    t = quiet_trainer(tmp_path, max_epochs=1, callbacks=callbacks)
+    with pytest.raises(TypeError, match=rf"{named} would never be called.*compiled.*gradient_clip_val"):
+        t.fit(module, make_batches(16))
+    assert t.global_step == 0
