@@ -357,6 +357,8 @@ def test_freeze_layer_helpers(tiny):
         ((2, 1, 200, 20), "mel bins"),
         ((2, 1, 300, 16), "at most 256"),
         ((1, 200, 16), "batch, channels, frames"),
+        ((0, 1, 200, 16), "holds no clips"),
+        ((2, 1, 0, 16), "holds no frames"),
     ],
 )
 def test_bad_audio_input_is_explained(tiny, shape, message):
@@ -371,6 +373,10 @@ def test_bad_text_input_is_explained(tiny):
         model.get_text_features(mx.ones((1, 79), dtype=mx.int32))
     with pytest.raises(ValueError, match="attention_mask shape"):
         model.get_text_features(mx.ones((2, 5), dtype=mx.int32), mx.ones((2, 4), dtype=mx.int32))
+    with pytest.raises(ValueError, match="input_ids holds no tokens"):
+        model.get_text_features(mx.ones((2, 0), dtype=mx.int32))
+    with pytest.raises(TypeError, match="input_ids must be integer token ids, got mlx.core.float32"):
+        model.get_text_features(mx.ones((2, 5)))
 
 
 def test_padding_does_not_change_text_embedding(tiny):

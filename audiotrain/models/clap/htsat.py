@@ -421,6 +421,10 @@ class ClapAudioEncoder(nn.Module):
                 f"input_features must be (batch, channels, frames, mel_bins), got shape {tuple(features.shape)}"
             )
         b, c, t, f = features.shape
+        if b == 0 or t == 0:
+            raise ValueError(
+                f"input_features holds no {'clips' if b == 0 else 'frames'} (shape {tuple(features.shape)})"
+            )
         # A fused model also takes the 1-channel features of a "rand_trunc" extractor: then no clip is "longer".
         allowed = (1, 4) if cfg.enable_fusion else (1,)
         if c not in allowed:

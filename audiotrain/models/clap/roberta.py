@@ -165,6 +165,10 @@ class ClapTextModel(nn.Module):
         """
         if input_ids.ndim != 2:
             raise ValueError(f"input_ids must be (batch, tokens), got shape {tuple(input_ids.shape)}")
+        if input_ids.shape[1] == 0:
+            raise ValueError("input_ids holds no tokens (a row needs at least <s> and </s>)")
+        if not mx.issubdtype(input_ids.dtype, mx.integer):
+            raise TypeError(f"input_ids must be integer token ids, got {input_ids.dtype}")
         longest = self.config.max_position_embeddings - self.config.pad_token_id - 1
         if input_ids.shape[1] > longest:
             raise ValueError(
