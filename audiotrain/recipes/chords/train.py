@@ -158,15 +158,6 @@ def run_training(
     early_stop = _early_stop_line(early_stopping)
     if early_stop:
         log(early_stop)
-    if trainer.interrupted and trainer.interrupted_checkpoint is None:
-        # Ctrl-C before the first step saved nothing: a new run leaves no folder that a rerun of the same
-        # command would be refused for (a resumed run's folder keeps the checkpoint it resumed from).
-        if main:
-            finish_loggers(loggers)
-            if not resume:
-                _remove_run_outputs(run_dir)
-        log("interrupted before the first step; nothing was saved")
-        return RunResult(run_dir, None, trainer.history, None, train_seconds, interrupted=True)
     if not main:  # the other ranks' part ends with the fit
         return RunResult(
             run_dir,
@@ -205,15 +196,6 @@ def check_resume_settings(config: TrainingConfig, resume: str | Path) -> tuple[P
     check_stored_model(stored.get("model_config"), config.model)
     _check_epochs_left(folder, state, config.num_epochs)
     return folder, state
-
-
-def _remove_run_outputs(run_dir: Path) -> None:
-    """Remove what this run wrote (`RUN_OUTPUTS`), and `run_dir` itself when nothing else is left in it."""
-    clear_run_outputs(run_dir, RUN_OUTPUTS, _silent)
-    try:
-        run_dir.rmdir()
-    except OSError:  # other files (the user's, or a custom checkpoint folder's parent): it stays
-        pass
 
 
 def check_output_folders(
