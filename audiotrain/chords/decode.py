@@ -395,8 +395,13 @@ def decode_frames_and_offsets(
         )
     if level_db is not None and np.shape(level_db) != (len(type_probs),):
         raise ValueError(f"level_db must be [{len(type_probs)}], got {np.shape(level_db)}")
-    for name, probs in (("type_probs", type_probs), ("root_probs", root_probs), ("bass_probs", bass_probs),
-                        ("chord_probs", chord_probs)):  # fmt: skip
+    posteriors = {
+        "type_probs": type_probs,
+        "root_probs": root_probs,
+        "bass_probs": bass_probs,
+        "chord_probs": chord_probs,
+    }
+    for name, probs in posteriors.items():
         if probs is not None and not np.all(np.isfinite(probs)):
             # NaN posteriors (NaN features, a diverged model) would decode to arbitrary chords, X included.
             raise ValueError(
