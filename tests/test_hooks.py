@@ -122,3 +122,59 @@ def test_hooks_inside_the_compiled_step_are_refused_with_what_to_use(tmp_path, c
     with pytest.raises(TypeError, match=rf"{named} would never be called.*compiled.*gradient_clip_val"):
         t.fit(module, make_batches(16))
     assert t.global_step == 0
+
+
+class EndsEpochsTheOldWay(Callback):
+    def on_epoch_end(self, trainer, module): ...
+
+
+class CollectsOutputs(TinyClassifier):
+    def training_epoch_end(self, outputs): ...
+
+
+class CollectsValidationOutputs(TinyClassifier):
+    def validation_epoch_end(self, outputs): ...
+
+
+@pytest.mark.parametrize(
+    "callbacks, module, named, instead",
+    [
+        ([EndsEpochsTheOldWay()], TinyClassifier(), "EndsEpochsTheOldWay.on_epoch_end", "on_train_epoch_end"),
+        ([], CollectsOutputs(), "CollectsOutputs.training_epoch_end", "on_train_epoch_end"),
+        (
+            [],
+            CollectsValidationOutputs(),
+            "CollectsValidationOutputs.validation_epoch_end",
+            "on_validation_epoch_end",
+        ),
+    ],
+)
+def test_lightning_1_hooks_are_refused_with_their_lightning_2_names(
+    tmp_path, callbacks, module, named, instead
+):
+    # Lightning 2 raises for these too; here they would silently never run.
+    t = quiet_trainer(tmp_path, max_epochs=1, callbacks=callbacks)
+    with pytest.raises(TypeError, match=rf"{named} would never be called: a Lightning 1.x hook.*{instead}"):
+        t.fit(module, make_batches(16))
+    assert t.global_step == 0
+
+
+def test_a_misspelled_hook_is_warned_about(tmp_path):
+    class Typo(Callback):
+        def on_train_epoch_ends(self, trainer, module): ...
+
+    class ModuleTypo(TinyClassifier):
+        def on_validation_epoch_ned(self): ...
+
+        def on_helper_of_its_own(self): ...  # a module's own on_* method is no mistake
+
+    t = quiet_trainer(tmp_path, max_epochs=1, callbacks=[Typo()])
+    with pytest.warns(UserWarning) as warned:
+        t.fit(ModuleTypo(), make_batches(16))
+    messages = [str(w.message) for w in warned]
+    assert any(
+        "Typo.on_train_epoch_ends is not a Callback hook" in m and "on_train_epoch_end?" in m
+        for m in messages
+    )
+    assert any("ModuleTypo.on_validation_epoch_ned is not a TrainModule hook" in m for m in messages)
+    assert not any("on_helper_of_its_own" in m for m in messages)

@@ -1,13 +1,17 @@
 """Which Lightning hooks the Trainer calls, and how: the checks it makes when a stage starts.
 
-Lightning code brings hooks audiotrain cannot call (they would run inside the compiled step) and module
-hooks written with Lightning's signatures (`on_train_epoch_end(self)`, no arguments). The first are
-refused with what to use instead, rather than silently never called; the second are called as written.
+Lightning code brings hooks audiotrain cannot call (they would run inside the compiled step, or Lightning
+1.x removed them: `training_epoch_end`, `on_epoch_end`) and module hooks written with Lightning's
+signatures (`on_train_epoch_end(self)`, no arguments). The first are refused with what to use instead,
+rather than silently never called; the second are called as written. A callback method named like a hook
+that is none (a misspelling) gets a warning.
 """
 
 from __future__ import annotations
 
+import difflib
 import inspect
+import warnings
 from collections import Counter
 from typing import Any
 
@@ -20,6 +24,11 @@ _INSPECT = (
     "on_train_batch_end (the step's loss and metrics; Trainer(track_grad_norm=True) logs the gradient norm)"
 )
 _PREDICT = "not called: predict runs predict_step alone; process its outputs after trainer.predict"
+_REMOVED = "a Lightning 1.x hook, removed in Lightning 2.0 (which raises for it too)"
+_OUTPUTS = (
+    "; for a mean over the {stage}, log it in the step with self.log(name, value, on_epoch=True) or return it "
+    "as a metric (the Trainer averages it, weighted by batch size)"
+)
 
 # Lightning hooks (on a Callback or the module) the Trainer never calls: why, and what to use instead.
 UNSUPPORTED = {
@@ -37,6 +46,17 @@ UNSUPPORTED = {
     "on_predict_epoch_end": (_PREDICT, "code after trainer.predict"),
     "on_predict_batch_start": (_PREDICT, "predict_step"),
     "on_predict_batch_end": (_PREDICT, "the list trainer.predict returns"),
+    # Lightning 1.x hooks: defined, they would silently never run.
+    "training_epoch_end": (_REMOVED, "on_train_epoch_end" + _OUTPUTS.format(stage="epoch")),
+    "validation_epoch_end": (_REMOVED, "on_validation_epoch_end" + _OUTPUTS.format(stage="loader")),
+    "test_epoch_end": (_REMOVED, "on_test_epoch_end" + _OUTPUTS.format(stage="loader")),
+    "on_epoch_start": (_REMOVED, "on_train_epoch_start or on_validation_epoch_start"),
+    "on_epoch_end": (_REMOVED, "on_train_epoch_end or on_validation_epoch_end"),
+    "on_batch_start": (_REMOVED, "on_train_batch_start"),
+    "on_batch_end": (_REMOVED, "on_train_batch_end"),
+    "on_pretrain_routine_start": (_REMOVED, "on_fit_start"),
+    "on_pretrain_routine_end": (_REMOVED, "on_fit_start"),
+    "on_keyboard_interrupt": (_REMOVED, "on_exception (it gets the KeyboardInterrupt)"),
 }
 
 # audiotrain's module hooks that take arguments Lightning's do not (`on_train_epoch_end(self)` there).
@@ -49,8 +69,29 @@ def refuse_unsupported(objects: list[Any]) -> None:
         for name, (why, instead) in UNSUPPORTED.items():
             if callable(getattr(type(obj), name, None)):
                 raise TypeError(
-                    f"{type(obj).__name__}.{name} would never be called: {why}. Use {instead} instead "
+                    f"{type(obj).__name__}.{name} would never be called: {why}. Use instead: {instead} "
                     "(or remove it)"
+                )
+
+
+def warn_unknown_hooks(callbacks: list[Any], callback_base: type, module: Any, module_base: type) -> None:
+    """Warn about a method named like a hook that is none, so that the Trainer never calls it (a
+    misspelling such as `on_train_epoch_ends`): on a callback every `on_*` method, on the module only one
+    close to a hook's name (a module may well have `on_*` helpers of its own)."""
+    for obj, base, every in [*((cb, callback_base, True) for cb in callbacks), (module, module_base, False)]:
+        hooks = [name for name in dir(base) if name.startswith("on_")]
+        for name in dir(type(obj)):
+            if not name.startswith("on_") or name in UNSUPPORTED or hasattr(base, name):
+                continue
+            if not callable(getattr(type(obj), name)):
+                continue
+            close = difflib.get_close_matches(name, hooks, n=1, cutoff=0.8)
+            if close or every:
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                warnings.warn(
+                    f"{type(obj).__name__}.{name} is not a {base.__name__} hook, so the Trainer never calls "
+                    f"it{hint}; the hooks are the methods of audiotrain's {base.__name__}",
+                    stacklevel=4,
                 )
 
 
@@ -76,4 +117,10 @@ def refuse_shared_states(callbacks: list[Any], base: type) -> None:
             )
 
 
-__all__ = ["UNSUPPORTED", "bare_module_hooks", "refuse_shared_states", "refuse_unsupported"]
+__all__ = [
+    "UNSUPPORTED",
+    "bare_module_hooks",
+    "refuse_shared_states",
+    "refuse_unsupported",
+    "warn_unknown_hooks",
+]

@@ -764,6 +764,7 @@ class Trainer:
         # Checked once the callbacks are set up: a ModelCheckpoint's state_key names its folder.
         hooks.refuse_shared_states(self.callbacks, Callback)
         hooks.refuse_unsupported([*self.callbacks, module])
+        hooks.warn_unknown_hooks(self.callbacks, Callback, module, TrainModule)
         self._bare_hooks = hooks.bare_module_hooks(module)
         module.setup(stage)
 
