@@ -28,6 +28,15 @@ def one_process_unless_asked():
         yield
 
 
+@pytest.fixture(autouse=True)
+def no_seed_from_another_test(monkeypatch):
+    """A Trainer given no seed takes the last `seed_everything` seed: each test starts as a fresh process
+    does (42), whatever an earlier test seeded."""
+    from audiotrain.train import seeding
+
+    monkeypatch.setattr(seeding, "_last_seed", None)
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

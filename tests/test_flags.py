@@ -83,7 +83,6 @@ def test_check_val_every_n_epoch(tmp_path):
     assert t.callback_metrics.get("val_loss") is not None
 
 
-def test_deterministic_needs_a_seed():
-    with pytest.raises(ValueError, match="deterministic run needs a seed"):
-        Trainer(max_epochs=1, deterministic=True, seed=None)
+def test_deterministic_always_has_a_seed():
+    assert Trainer(max_epochs=1, deterministic=True, seed=None).seed == 42  # None: the default seed
     assert Trainer(max_epochs=1, deterministic=True, accelerator="cpu").deterministic is True

@@ -44,3 +44,64 @@ def test_torch_is_seeded_when_it_is_imported():
     first = torch.randperm(10).tolist()
     seed_everything(3)
     assert torch.randperm(10).tolist() == first
+
+
+def _first_epoch(tmp_path, **trainer_kwargs):
+    """(the shuffled order of the first epoch, a dropout mask drawn at its first step) of a fit."""
+    from audiotrain import DataLoader, Dataset
+
+    from tasks import TinyClassifier, quiet_trainer
+
+    class Numbered(Dataset):
+        def __len__(self):
+            return 16
+
+        def __getitem__(self, i):
+            return np.full((8,), i, np.float32), i % 3
+
+    seen = []
+
+    class Records(TinyClassifier):
+        def on_train_batch_start(self, batch, batch_idx):
+            if not seen:
+                seen.append(np.array(mx.random.bernoulli(0.5, (8,))).tolist())  # what dropout would draw
+            seen.append(np.array(batch[0][:, 0]).astype(int).tolist())
+
+    loader = DataLoader(Numbered(), batch_size=8, shuffle=True)
+    quiet_trainer(tmp_path, max_epochs=1, **trainer_kwargs).fit(Records(), loader)
+    return seen
+
+
+def test_a_trainer_without_a_seed_keeps_the_one_seed_everything_set(tmp_path):
+    # A Lightning seed sweep: seed_everything(s), then Trainer(). The seed decides the data order and the
+    # random draws of the run too, not only the initial weights.
+    runs = {}
+    for seed in (1, 2, 1):
+        seed_everything(seed)
+        runs.setdefault(seed, []).append(_first_epoch(tmp_path / f"{seed}-{len(runs)}"))
+    assert runs[1][0] == runs[1][1]  # the same seed repeats
+    assert runs[1][0][1:] != runs[2][0][1:] and runs[1][0][0] != runs[2][0][0]  # order and draws differ
+    # An explicit Trainer(seed=...) is the run's seed whatever seed_everything set.
+    seed_everything(2)
+    assert _first_epoch(tmp_path / "explicit", seed=1) == runs[1][0]
+
+
+def test_the_trainers_own_seed_does_not_become_the_default_of_the_next(tmp_path):
+    from audiotrain import Trainer
+
+    seed_everything(5)
+    _first_epoch(tmp_path / "a", seed=9)
+    assert Trainer(max_epochs=1).seed == 5  # not 9: only seed_everything sets the default
+
+
+def test_a_fresh_process_without_seed_everything_uses_42(tmp_path):
+    from audiotrain import Trainer
+
+    assert Trainer(max_epochs=1).seed == 42
+    assert _first_epoch(tmp_path / "default") == _first_epoch(tmp_path / "42", seed=42)
+
+
+def test_seed_everything_takes_lightnings_workers_switch():
+    assert seed_everything(3, workers=True) == 3  # an audiotrain DataLoader seeds its workers apart anyway
+    with pytest.raises(ValueError, match="workers='yes'"):
+        seed_everything(3, workers="yes")

@@ -3,7 +3,9 @@
 `Trainer(seed=...)` seeds these when `fit` starts, which fixes dropout, data order and augmentation,
 but a model's initial weights are drawn when the model is *built*, usually before the Trainer exists.
 Call `seed_everything(seed)` before building the model (as Lightning's `seed_everything`) so that two
-runs of the same script give the same weights, losses and scores.
+runs of the same script give the same weights, losses and scores. A Trainer given no seed takes the one
+`seed_everything` set last (`default_seed`), so a Lightning-style seed sweep (`seed_everything(s)`, then
+`Trainer()`) decides the data order and dropout too, not only the weights.
 """
 
 from __future__ import annotations
@@ -14,13 +16,30 @@ import sys
 import mlx.core as mx
 import numpy as np
 
+# The seed a Trainer without one uses when `seed_everything` was never called.
+DEFAULT_SEED = 42
+_last_seed: int | None = None  # what the user's last seed_everything call set
 
-def seed_everything(seed: int) -> int:
+
+def seed_everything(seed: int, workers: bool = False) -> int:
     """Seed MLX's global generator (`mx.random`), numpy's legacy global one, Python's `random` and, when
-    it is already imported, torch's (a torch `RandomSampler` in a DataLoader draws from it).
+    it is already imported, torch's (a torch `RandomSampler` in a DataLoader draws from it). A Trainer
+    created without `seed=` seeds them with this seed again when `fit` starts (`default_seed`).
 
     Returns the seed, so `seed = seed_everything(cfg.seed)` reads naturally. Generators a library owns
-    (a `DataLoader`'s, a dataset's `np.random.default_rng(seed)`) are seeded by their own arguments."""
+    (a `DataLoader`'s, a dataset's `np.random.default_rng(seed)`) are seeded by their own arguments.
+    `workers` is Lightning's switch for seeding loader workers apart; an audiotrain DataLoader always
+    does (each worker and sample draws from its own generator of the loader's seed), so either value
+    gives that."""
+    global _last_seed
+    if not isinstance(workers, bool):
+        raise ValueError(f"seed_everything(workers={workers!r}): expected True or False")
+    _last_seed = seed_generators(seed)
+    return _last_seed
+
+
+def seed_generators(seed: int) -> int:
+    """`seed_everything` without making `seed` the default of later Trainers (the Trainer's own seeding)."""
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise ValueError(f"seed_everything(seed={seed!r}): expected a non-negative int")
     seed = int(seed)
@@ -31,3 +50,8 @@ def seed_everything(seed: int) -> int:
     if torch is not None and hasattr(torch, "manual_seed"):
         torch.manual_seed(seed)
     return seed
+
+
+def default_seed() -> int:
+    """The seed of a Trainer given none: the last `seed_everything` seed, else `DEFAULT_SEED`."""
+    return DEFAULT_SEED if _last_seed is None else _last_seed

@@ -42,7 +42,7 @@ from audiotrain.train.loaders import check_batch, from_datamodule, loader_len, p
 from audiotrain.train.loggers import CSVLogger, Logger, TensorBoardLogger
 from audiotrain.train.module import OptimizerConfig, TrainModule
 from audiotrain.train.outputs import LogOptions
-from audiotrain.train.seeding import seed_everything
+from audiotrain.train.seeding import default_seed, seed_generators
 from audiotrain.train.state import History, Progress, RandomState, RunningMeans
 from audiotrain.train.step import StepConfig, StepState, TrainStep
 from audiotrain.train.transforms import all_finite
@@ -80,9 +80,11 @@ class Trainer:
     `callback_metrics` use `train_<name>`). Interval and epoch means are both weighted by
     `TrainModule.batch_size(batch)`.
     Seeding: `seed` seeds MLX, numpy and Python at the start of `fit` (and a DataLoader without its own
-    seed). A model's initial weights are drawn when it is built, before that: call
-    `audiotrain.seed_everything(seed)` first for a run that repeats exactly. `deterministic=True` needs a
-    seed; on the CPU MLX is deterministic, on a GPU it warns (reductions with atomic adds are not).
+    seed); None (the default) takes the seed of the last `audiotrain.seed_everything(seed)` call, else 42,
+    so a Lightning-style `seed_everything(s)` decides the whole run. A model's initial weights are drawn
+    when it is built, before that: call `seed_everything(seed)` first for a run that repeats exactly.
+    `deterministic=True`: on the CPU MLX is deterministic, on a GPU it warns (reductions with atomic adds
+    are not).
     Sanity check: `num_sanity_val_steps` (default 2, -1 all) validation batches run before training
     starts, unlogged and leaving the random state as it was.
     Debugging: `fast_dev_run` (n batches of train and val, no checkpoints or loggers),
@@ -105,7 +107,7 @@ class Trainer:
         default_root_dir: str | os.PathLike = "./logs",
         enable_checkpointing: bool = True,
         compile: bool = True,
-        seed: int | None = 42,
+        seed: int | None = None,
         callbacks: list | None = None,
         logger: Any = None,
         debug_lazy_eval: bool = False,
@@ -153,10 +155,8 @@ class Trainer:
         self.compile = bool(compile) and not debug_lazy_eval
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
             raise ValueError(f"Trainer(seed={seed!r}): expected a non-negative int or None")
-        self.seed = seed
+        self._seed = seed
         self.deterministic = flags.deterministic(deterministic)
-        if self.deterministic is True and seed is None:
-            raise ValueError("Trainer(deterministic=True, seed=None): a deterministic run needs a seed")
         self.accelerator = flags.accelerator(accelerator)
         self.device = mx.gpu if self.accelerator == "gpu" else mx.cpu
         self.world_size = collectives.world_size()
@@ -254,6 +254,12 @@ class Trainer:
         return self.progress.batch_in_epoch
 
     @property
+    def seed(self) -> int:
+        """The seed `fit` starts from: `Trainer(seed=...)`, else the last `seed_everything` seed (read when
+        `fit` starts), else 42."""
+        return self._seed if self._seed is not None else default_seed()
+
+    @property
     def logger(self):
         return self.loggers[0] if self.loggers else None
 
@@ -328,8 +334,7 @@ class Trainer:
                 "in the epoch goes into checkpoints, so validation must iterate its own: pass a second "
                 "DataLoader over the same dataset (e.g. DataLoader(dataset, batch_size=..., shuffle=False))"
             )
-        if self.seed is not None:
-            seed_everything(self.seed)
+        seed_generators(self.seed)
         self.datamodule = datamodule
         self._attach(model, "fit")
         if self.accelerator == "cpu" and self.is_global_zero:
