@@ -214,3 +214,37 @@ def test_progress_bar_metrics_holds_the_last_loss_and_the_validation_metrics(tmp
     t.fit(TinyClassifier(), make_batches(), make_batches(32))
     assert {"loss", "val_loss"} <= set(t.progress_bar_metrics)
     assert t.progress_bar_metrics["val_loss"] == t.callback_metrics["val_loss"]
+
+
+def test_test_without_a_model_after_fit_uses_the_best_checkpoint_and_says_so(tmp_path):
+    # Lightning: `.test(ckpt_path=None)` without a model tests the best model of the previous fit, and warns.
+    from audiotrain.train.callbacks import ModelCheckpoint
+
+    worst_is_best = ModelCheckpoint(dirpath=tmp_path / "best", monitor="val_loss", mode="max")
+    t = quiet_trainer(tmp_path, max_epochs=3, enable_checkpointing=True, callbacks=[worst_is_best])
+    mx.random.seed(0)
+    module = TinyClassifier()
+    t.fit(module, make_batches(), make_batches(32))
+    assert worst_is_best.best_model_path.endswith("step=6")  # the first epoch's: not the final weights
+    (current,) = t.test(module, make_batches(32))  # a model given: its current weights
+    (best,) = t.test(module, make_batches(32), ckpt_path="best")
+    assert current != best
+    with pytest.warns(
+        UserWarning, match=r"test\(ckpt_path=None\) was called without a model: the best model"
+    ):
+        (default,) = t.test(dataloaders=make_batches(32))
+    assert default == best
+    with pytest.warns(UserWarning, match=r"predict\(ckpt_path=None\) was called without a model"):
+        t.predict(dataloaders=make_batches(32))
+
+
+def test_without_a_monitored_checkpoint_a_model_less_test_uses_the_current_weights(tmp_path):
+    import warnings
+
+    t = quiet_trainer(tmp_path, max_epochs=2, enable_checkpointing=True)  # the default: `last` only
+    module = TinyClassifier()
+    t.fit(module, make_batches(), make_batches(32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        (default,) = t.test(dataloaders=make_batches(32))
+    assert default == t.test(module, make_batches(32))[0]

@@ -34,6 +34,7 @@ from audiotrain.train import checkpoint as ckpt
 from audiotrain.train import flags, hooks, reporting
 from audiotrain.train.callback import Callback
 from audiotrain.train.callback_list import CallbackList
+from audiotrain.train.callbacks import ModelCheckpoint
 from audiotrain.train.evaluation import prefixed
 from audiotrain.train.evaluation_loop import EvaluationLoop
 from audiotrain.train.interrupt import stop_on_sigint
@@ -262,6 +263,18 @@ class Trainer:
     @property
     def logger(self):
         return self.loggers[0] if self.loggers else None
+
+    @property
+    def checkpoint_callbacks(self) -> list[ModelCheckpoint]:
+        """The ModelCheckpoint callbacks, in the order given (Lightning's name)."""
+        return [cb for cb in self.callbacks if isinstance(cb, ModelCheckpoint)]
+
+    @property
+    def checkpoint_callback(self) -> ModelCheckpoint | None:
+        """The first ModelCheckpoint, or None without checkpointing (Lightning's name): where
+        `trainer.checkpoint_callback.best_model_path` / `.last_model_path` come from."""
+        found = self.checkpoint_callbacks
+        return found[0] if found else None
 
     @property
     def limit_val_batches(self):
@@ -711,6 +724,8 @@ class Trainer:
         loader = from_datamodule(method, datamodule, method, {stage: loader})[stage]
         if loader is None:
             raise TypeError(f"Trainer.{method}: pass the batches ({name}, dataloaders= or datamodule=)")
+        if model is None and not ckpt_path:
+            ckpt_path = self._best_of_the_last_fit(method)
         model = model if model is not None else self.module
         if model is None:
             raise TypeError(f"Trainer.{method}: pass the model (no module is attached to this Trainer yet)")
@@ -737,6 +752,24 @@ class Trainer:
             raise
         finally:
             self._teardown(model, method, status)
+
+    def _best_of_the_last_fit(self, method: str) -> str | None:
+        """Lightning's checkpoint for validate/test/predict called without a model: the best of the
+        ModelCheckpoint that monitors a metric (with a warning, as Lightning's). None, for the module's
+        current weights, where there is no such best (no ModelCheckpoint monitors a metric, or it saved
+        nothing): those are what the default `last` holds anyway."""
+        monitoring = [cb for cb in self.checkpoint_callbacks if cb.monitor]
+        if self.module is None or not monitoring or not monitoring[0].best_model_path:
+            return None
+        best = monitoring[0]
+        score = f", {best.monitor}={best.best_model_score:.6g}" if best.best_model_score is not None else ""
+        warnings.warn(
+            f"Trainer.{method}(ckpt_path=None) was called without a model: the best model of the previous "
+            f"fit will be used ({best.best_model_path}{score}), as in Lightning. Pass ckpt_path='best' or "
+            f"'last' to silence this warning, or the model ({method}(model, ...)) to use its current weights",
+            stacklevel=4,
+        )
+        return "best"
 
     # ---- hooks, setup and teardown ----------------------------------------------------------------------
     def _call_hooks(self, name: str, *args: Any, module_args: tuple | None = None) -> None:
