@@ -58,3 +58,40 @@ def test_with_the_guard_the_stop_keeps_the_last_good_state(tmp_path):
     )
     with pytest.raises(FloatingPointError, match="those updates were skipped.*saved in"):
         t.fit(NaNLoss(), make_batches())
+
+
+class KeepsValidationOutputs(TinyClassifier):
+    """Lightning 2's idiom: keep each validation_step's loss, aggregate them in on_validation_epoch_end."""
+
+    def __init__(self, read_in_hook: bool = False):
+        super().__init__()
+        self.validation_step_outputs = []
+        self.read_in_hook = read_in_hook
+
+    def validation_step(self, batch, batch_idx):
+        loss, metrics = self.compute_loss(batch)
+        self.validation_step_outputs.append(loss)
+        return loss, metrics
+
+    def on_validation_epoch_end(self):
+        mean = mx.stack(self.validation_step_outputs).mean()
+        if self.read_in_hook:
+            mean.item()
+        self.log("val_loss_kept", mean)
+        self.validation_step_outputs.clear()
+
+
+@pytest.mark.parametrize(
+    "read_in_hook, where", [(False, r"log\('val_loss_kept'"), (True, "on_validation_epoch_end")]
+)
+def test_values_kept_from_a_compiled_step_are_explained_not_an_mlx_bug(tmp_path, read_in_hook, where):
+    t = trainer(tmp_path, max_epochs=1)
+    with pytest.raises(RuntimeError, match=rf"KeepsValidationOutputs.{where}.*kept after it") as raised:
+        t.fit(KeepsValidationOutputs(read_in_hook), make_batches(), make_batches(32))
+    message = str(raised.value)
+    assert "self.log(name, value, on_epoch=True)" in message and "compile=False" in message
+    assert "mlx/issues" not in message
+    # As the message says, without compile the idiom works.
+    t = trainer(tmp_path / "eager", max_epochs=1, compile=False)
+    t.fit(KeepsValidationOutputs(read_in_hook), make_batches(), make_batches(32))
+    assert t.callback_metrics["val_loss_kept"] == pytest.approx(t.callback_metrics["val_loss"], rel=1e-3)

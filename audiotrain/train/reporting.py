@@ -9,6 +9,7 @@ logged with `self.log` follows its `on_step` / `on_epoch` / `logger` options (se
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -54,16 +55,38 @@ def hook_logs(module: Any) -> dict[str, float]:
     """What `self.log` recorded in hooks (outside a step) since the last logging point, as floats."""
     out = {}
     for name, value in module._pop_logged().items():
+        where = f"{type(module).__name__}.log({name!r}, ...) in a hook"
         try:
             if isinstance(value, mx.array) and value.size != 1:
                 raise ValueError(f"an array of shape {tuple(value.shape)}")
-            out[name] = float(value.item()) if isinstance(value, (mx.array, LazyScalar)) else float(value)
+            with explain_kept_step_arrays(where):
+                out[name] = float(value.item()) if isinstance(value, (mx.array, LazyScalar)) else float(value)
         except (TypeError, ValueError) as err:
             raise ValueError(
                 f"{type(module).__name__}.log({name!r}, ...): expected a number or a scalar array, "
                 f"got {value!r:.60} ({err})"
             ) from None
     return out
+
+
+@contextlib.contextmanager
+def explain_kept_step_arrays(where: str):
+    """Turn MLX's "eval an array without a primitive" into what happened: an array made inside a compiled
+    step was kept past it (Lightning 2's `self.validation_step_outputs.append(loss)`) and read later. In
+    the trace it is a placeholder with no value of its own; MLX's message suggests a bug in MLX."""
+    try:
+        yield
+    except RuntimeError as err:
+        if "without a primitive" not in str(err):
+            raise
+        raise RuntimeError(
+            f"{where}: it reads an array computed inside a compiled step and kept after it (e.g. Lightning's "
+            "self.validation_step_outputs.append(loss) in validation_step, stacked in "
+            "on_validation_epoch_end). Inside mx.compile such an array is a placeholder of the traced graph "
+            "and has no value once the step has run. Return the value as a metric of the step, or log it "
+            "there with self.log(name, value, on_epoch=True): the Trainer averages it over the epoch or "
+            "the loader, weighted by batch size. Or pass Trainer(compile=False)"
+        ) from None
 
 
 def write_history(columns: dict[str, list], path: str | os.PathLike) -> Path:

@@ -789,7 +789,8 @@ class Trainer:
         self.callbacks.call(name, self, self.module, monitoring=True)
 
     def _module_hook(self, name: str, *args: Any) -> None:
-        getattr(self.module, name)(*(() if name in self._bare_hooks else args))
+        with reporting.explain_kept_step_arrays(f"{type(self.module).__name__}.{name}"):
+            getattr(self.module, name)(*(() if name in self._bare_hooks else args))
 
     def _attach(self, module: TrainModule, stage: str) -> None:
         if not isinstance(module, TrainModule):
