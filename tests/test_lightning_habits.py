@@ -248,3 +248,95 @@ def test_without_a_monitored_checkpoint_a_model_less_test_uses_the_current_weigh
         warnings.simplefilter("error")
         (default,) = t.test(dataloaders=make_batches(32))
     assert default == t.test(module, make_batches(32))[0]
+
+
+def _readme_block(heading: str) -> str:
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "README.md").read_text()
+    after = text.split(f"### {heading}\n", 1)[1]
+    return after.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readmes_lightning_example_runs_as_written_and_loads_its_own_run(tmp_path, monkeypatch):
+    from audiotrain import DataLoader, Dataset, Trainer, TrainModule
+
+    import mlx.nn as nn
+
+    class Digits(Dataset):
+        def __init__(self, n, seed=0):
+            rng = np.random.default_rng(seed)
+            self.x, self.y = rng.standard_normal((n, 784)).astype(np.float32), rng.integers(0, 10, n)
+
+        def __len__(self):
+            return len(self.y)
+
+        def __getitem__(self, i):
+            return self.x[i], int(self.y[i])
+
+    class MyDataModule(DataModule):
+        def setup(self, stage):
+            self.train, self.val = Digits(32), Digits(16, 1)
+
+        def train_dataloader(self):
+            return DataLoader(self.train, batch_size=16, shuffle=True)
+
+        def val_dataloader(self):
+            return DataLoader(self.val, batch_size=16)
+
+    monkeypatch.chdir(tmp_path)
+    block = _readme_block("Coming from PyTorch Lightning")
+    for run in range(2):  # the second run saves to logs/checkpoints/version_1: it must load that one
+        names = dict(mx=mx, nn=nn, optim=optim, TrainModule=TrainModule, Trainer=Trainer, np=np)
+        names.update(WarmupCosineScheduler=WarmupCosineScheduler, MyDataModule=MyDataModule)
+        names["loader"] = DataLoader(Digits(16, 2), batch_size=8)
+        exec(compile(block, "README.md", "exec"), names)
+        trainer, model = names["trainer"], names["model"]
+        assert len(names["predictions"]) == 2 and names["predictions"][0].shape == (8, 10)
+        assert "val_loss" in names["val_metrics"]
+        trained, loaded = weights(trainer.module), weights(model)
+        assert all(np.array_equal(trained[k], loaded[k]) for k in trained), f"run {run}"
+    assert (tmp_path / "logs" / "checkpoints" / "version_1" / "last").is_dir()
+
+
+def test_a_module_is_called_through_lightnings_forward_or_says_what_to_define(tmp_path):
+    from audiotrain import TrainModule
+
+    import mlx.nn as nn
+
+    class Linear(TrainModule):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(8, 3)
+
+        def compute_loss(self, batch):
+            x, y = batch
+            return mx.mean(nn.losses.cross_entropy(self.fc(x), y)), {}
+
+        def configure_optimizers(self):
+            return optim.SGD(learning_rate=0.1)
+
+    class Forward(Linear):
+        def forward(self, x):  # Lightning's name for __call__
+            return self.fc(x)
+
+    t = trainer(tmp_path, max_epochs=1)
+    t.fit(Forward(), make_batches())
+    assert t.predict(dataloaders=make_batches(32))[0].shape == (16, 3)  # the default predict_step: self(x)
+
+    t = trainer(tmp_path / "b", max_epochs=1)
+    t.fit(Linear(), make_batches())
+    with pytest.raises(TypeError, match="defines neither __call__ nor Lightning's forward: define __call__"):
+        t.predict(dataloaders=make_batches(32))
+
+
+def test_an_empty_checkpoint_path_points_to_last_model_path(tmp_path):
+    t = trainer(tmp_path, max_epochs=1, enable_checkpointing=True)
+    t.fit(WithHyperparameters(), make_batches())
+    assert t.checkpoint_callback.best_model_path == ""  # the default ModelCheckpoint keeps only `last`
+    with pytest.raises(ValueError, match=r"path is empty.*checkpoint_callback.last_model_path"):
+        WithHyperparameters.load_from_checkpoint(t.checkpoint_callback.best_model_path)
+    assert (
+        WithHyperparameters.load_from_checkpoint(t.checkpoint_callback.last_model_path).hparams["hidden"]
+        == 16
+    )

@@ -151,6 +151,17 @@ class TrainModule(nn.Module):
             return self(batch[0])
         return self(batch)
 
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """The model's output: define `__call__` (MLX's convention) or Lightning's `forward`, which this
+        calls. `self(x)` in the steps and the default `predict_step` need one of them."""
+        if getattr(type(self), "forward", None) is None:
+            raise TypeError(
+                f"{type(self).__name__} was called (self(x), or the default predict_step's self(batch[0])) "
+                "but defines neither __call__ nor Lightning's forward: define __call__(self, x) returning "
+                "the model's output, or predict_step(self, batch, batch_idx) for Trainer.predict"
+            )
+        return self.forward(*args, **kwargs)
+
     @property
     def training_step_name(self) -> str:
         """The method that defines the training loss, for messages."""
@@ -329,6 +340,12 @@ class TrainModule(nn.Module):
         weights. `overrides` replace saved hyperparameters or give the ones left out."""
         from audiotrain.train import checkpoint as ckpt
 
+        if os.fspath(checkpoint_path) == "":
+            raise ValueError(
+                f"{cls.__name__}.load_from_checkpoint(''): the path is empty. A ModelCheckpoint's "
+                "best_model_path stays empty until it keeps a top-k checkpoint: the Trainer's default one "
+                "(save_top_k=0) keeps only `last`, given by trainer.checkpoint_callback.last_model_path"
+            )
         folder = ckpt.resolve_checkpoint(checkpoint_path)
         state = ckpt.read_state(folder)
         hparams = {**state.get("hyper_parameters", {}), **overrides}
