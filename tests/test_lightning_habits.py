@@ -340,3 +340,25 @@ def test_an_empty_checkpoint_path_points_to_last_model_path(tmp_path):
         WithHyperparameters.load_from_checkpoint(t.checkpoint_callback.last_model_path).hparams["hidden"]
         == 16
     )
+
+
+def test_ckpt_path_last_without_save_last_names_the_newest_checkpoint(tmp_path):
+    # Seed 001's tutorial: ModelCheckpoint(monitor=..., save_top_k=2) keeps no `last`, yet checkpoints exist.
+    from audiotrain.train.callbacks import ModelCheckpoint
+
+    def top_two():
+        return [ModelCheckpoint(dirpath=tmp_path / "ckpts", monitor="val_loss", save_top_k=2)]
+
+    t = quiet_trainer(tmp_path, max_epochs=3, enable_checkpointing=True, callbacks=top_two())
+    module = TinyClassifier()
+    t.fit(module, make_batches(), make_batches(32))
+    newest = max(t.checkpoint_callback.best_k_models, key=lambda p: int(p.rsplit("step=", 1)[1]))
+    expected = (
+        rf"keeps no `last` \(pass ModelCheckpoint\(\.\.\., save_last=True\).*newest checkpoint is {newest}"
+    )
+    with pytest.raises(ValueError, match=expected):
+        t.fit(module, make_batches(), make_batches(32), ckpt_path="last")
+    # A new process finds it on disk.
+    again = quiet_trainer(tmp_path, max_epochs=4, enable_checkpointing=True, callbacks=top_two())
+    with pytest.raises(ValueError, match=expected):
+        again.fit(TinyClassifier(), make_batches(), make_batches(32), ckpt_path="last")

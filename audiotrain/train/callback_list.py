@@ -81,13 +81,23 @@ class CallbackList(list):
             # (last_on_disk: a new process resuming an earlier one's run)
             target = found[0].last_model_path or found[0].last_on_disk()
         if not target:
-            why = (
-                "no ModelCheckpoint callback"
-                if not found
-                else f"a ModelCheckpoint whose {attribute} is empty (nothing saved yet)"
-            )
-            raise ValueError(f'ckpt_path="{path}": this Trainer has {why}; pass a checkpoint folder')
+            raise ValueError(f'ckpt_path="{path}": this Trainer has {self._why_none(found, attribute)}')
         return target
+
+    @staticmethod
+    def _why_none(found: list[ModelCheckpoint], attribute: str) -> str:
+        if not found:
+            return "no ModelCheckpoint callback; pass a checkpoint folder"
+        newest = found[0].newest_on_disk()
+        if attribute == "last_model_path" and not found[0].save_last:
+            # Lightning warns and starts from scratch here; resuming from the newest top-k checkpoint
+            # instead could go back epochs (top-k keeps the best, not the newest): named, not taken.
+            newest = f"; its newest checkpoint is {newest}: pass that folder as ckpt_path" if newest else ""
+            return (
+                "a ModelCheckpoint that keeps no `last` (pass ModelCheckpoint(..., save_last=True) to keep "
+                f"one){newest}"
+            )
+        return f"a ModelCheckpoint whose {attribute} is empty (nothing saved yet); pass a checkpoint folder"
 
     def checkpoint_folder(self, default_root_dir: Path) -> Path:
         """Where the Trainer's own checkpoints (``interrupted``, ``nonfinite``) go: beside the first

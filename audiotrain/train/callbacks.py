@@ -406,12 +406,24 @@ class ModelCheckpoint(Callback):
     def last_on_disk(self) -> str:
         """The newest ``last`` an earlier process saved where this callback saves (for the default folder:
         in it or any of its ``version_<k>``), as Lightning finds ``ckpt_path="last"`` on disk; "" if none."""
+        return self._newest_on_disk(lambda folder: folder.name == "last")
+
+    def newest_on_disk(self) -> str:
+        """The newest complete checkpoint of any name where this callback saves (as `last_on_disk`)."""
+        return self._newest_on_disk(lambda folder: True)
+
+    def _newest_on_disk(self, wanted: Any) -> str:
         if self.dirpath is None:
             return ""
         roots = [self.dirpath]
         if self._versions_of is not None:
             roots = [self._versions_of, *sorted(self._versions_of.glob("version_*"))]
-        found = [root / "last" for root in roots if (root / "last" / ckpt.STATE_FILE).is_file()]
+        found = [
+            state.parent
+            for root in roots
+            for state in root.glob(f"*/{ckpt.STATE_FILE}")
+            if wanted(state.parent) and not state.parent.name.startswith(".")  # (not a temporary folder)
+        ]
         newest = max(found, key=lambda p: (p / ckpt.STATE_FILE).stat().st_mtime, default=None)
         return str(newest) if newest is not None else ""
 
