@@ -362,3 +362,42 @@ def test_ckpt_path_last_without_save_last_names_the_newest_checkpoint(tmp_path):
     again = quiet_trainer(tmp_path, max_epochs=4, enable_checkpointing=True, callbacks=top_two())
     with pytest.raises(ValueError, match=expected):
         again.fit(TinyClassifier(), make_batches(), make_batches(32), ckpt_path="last")
+
+
+def test_hparams_read_as_attributes_as_in_lightning():
+    module = WithHyperparameters(hidden=24)
+    assert module.hparams.hidden == 24 and module.hparams["lr"] == 1e-2
+    module.hparams.note = "changed"
+    assert module.hparams["note"] == "changed"
+    with pytest.raises(AttributeError, match=r"hparams has no 'lr_rate' \(it holds hidden, lr, note\)"):
+        module.hparams.lr_rate  # noqa: B018
+
+
+class FromConfig(TinyClassifier):
+    def __init__(self, config, seed: int = 0):
+        super().__init__(hidden=config["hidden"] if isinstance(config, dict) else config.hidden)
+        self.save_hyperparameters(config)  # Lightning: one dict or Namespace instead of argument names
+
+
+@pytest.mark.parametrize("as_namespace", [False, True])
+def test_save_hyperparameters_of_a_dict_or_namespace_argument(tmp_path, as_namespace):
+    import argparse
+
+    config = {"hidden": 24, "lr": 5e-3}
+    module = FromConfig(argparse.Namespace(**config) if as_namespace else config)
+    assert module.hparams == config and module.hparams.lr == 5e-3
+    t = trainer(tmp_path, max_epochs=1)
+    t.fit(module, make_batches())
+    loaded = FromConfig.load_from_checkpoint(t.save_checkpoint(tmp_path / "saved"))  # FromConfig(config=...)
+    assert loaded.hparams == config and loaded.fc1.weight.shape == (24, 8)
+    assert all(np.array_equal(a, b) for a, b in zip(weights(module).values(), weights(loaded).values()))
+
+    class ListOfValues(TinyClassifier):
+        def __init__(self):
+            super().__init__()
+            self.save_hyperparameters([1, 2])
+
+    with pytest.raises(
+        TypeError, match=r"expected __init__ argument names, or one dict or argparse.Namespace"
+    ):
+        ListOfValues()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import inspect
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -111,7 +113,10 @@ class TrainModule(nn.Module):
         object.__setattr__(self, "_trainer", None)
         object.__setattr__(self, "_logged", {})  # self.log in hooks, read at the next logging point
         object.__setattr__(self, "_step_logs", None)  # self.log inside a step (see outputs.StepLogs)
-        object.__setattr__(self, "_hparams", {})
+        object.__setattr__(self, "_hparams", AttributeDict())
+        # The __init__ argument `save_hyperparameters(config)` was given, and its type, so that
+        # load_from_checkpoint passes the saved values back as that argument (as Lightning's hparams_name).
+        object.__setattr__(self, "_hparams_origin", {})
 
     # ---- required: compute_loss (or Lightning's training_step) and configure_optimizers ---------
     def compute_loss(self, batch: Any) -> tuple[mx.array, dict[str, mx.array]]:
@@ -295,15 +300,20 @@ class TrainModule(nn.Module):
 
     # ---- hyperparameters (Lightning's save_hyperparameters / load_from_checkpoint) ---------------
     @property
-    def hparams(self) -> dict[str, Any]:
-        """The `__init__` arguments `save_hyperparameters()` recorded (stored in every checkpoint)."""
+    def hparams(self) -> AttributeDict:
+        """The `__init__` arguments `save_hyperparameters()` recorded (stored in every checkpoint); as in
+        Lightning a dict whose keys read as attributes too (`self.hparams.lr`)."""
         return self._hparams
 
-    def save_hyperparameters(self, *names: str, ignore: str | list[str] | tuple[str, ...] = ()) -> None:
+    def save_hyperparameters(self, *names: Any, ignore: str | list[str] | tuple[str, ...] = ()) -> None:
         """Record the arguments of the `__init__` that calls this (all, or only `names`): they go into
         `hparams`, every checkpoint's trainer_state.json and the loggers' hyperparameters, and
         `load_from_checkpoint` rebuilds the module from them. Values must be JSON-serialisable
-        (numbers, strings, lists, dicts); leave others out with `ignore=`."""
+        (numbers, strings, lists, dicts); leave others out with `ignore=`.
+
+        As in Lightning, one dict or `argparse.Namespace` may be given instead of names
+        (`save_hyperparameters(config)`): its entries become `hparams`, and when it is an `__init__`
+        argument `load_from_checkpoint` passes them back as that argument."""
         frame = inspect.currentframe().f_back
         try:
             init_locals = dict(frame.f_locals)
@@ -315,14 +325,18 @@ class TrainModule(nn.Module):
             for p in inspect.signature(type(self).__init__).parameters.values()
             if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
         ]
-        wanted = list(names) or [p for p in params if p not in ignored]
-        unknown = [n for n in wanted if n not in init_locals]
-        if unknown:
-            raise ValueError(
-                f"{type(self).__name__}.save_hyperparameters: {', '.join(unknown)} is not an argument of "
-                f"__init__ (arguments: {', '.join(params) or 'none'}); call it inside __init__"
-            )
-        hparams = {n: init_locals[n] for n in wanted}
+        if any(not isinstance(n, str) for n in names):
+            hparams = self._hparams_from_object(names, params, init_locals)
+        else:
+            wanted = list(names) or [p for p in params if p not in ignored]
+            unknown = [n for n in wanted if n not in init_locals]
+            if unknown:
+                raise ValueError(
+                    f"{type(self).__name__}.save_hyperparameters: {', '.join(unknown)} is not an argument of "
+                    f"__init__ (arguments: {', '.join(params) or 'none'}); call it inside __init__"
+                )
+            hparams = {n: init_locals[n] for n in wanted}
+        hparams = {n: value for n, value in hparams.items() if n not in ignored}
         for n, value in hparams.items():
             try:
                 json.dumps(value)
@@ -333,6 +347,27 @@ class TrainModule(nn.Module):
                     "again to load_from_checkpoint"
                 ) from None
         self._hparams.update(hparams)
+
+    def _hparams_from_object(self, given: tuple, params: list[str], init_locals: dict) -> dict[str, Any]:
+        """`save_hyperparameters(config)` with a dict or a Namespace: its entries, and which `__init__`
+        argument it is (found by identity, as Lightning does) for load_from_checkpoint."""
+        name = type(self).__name__
+        if len(given) != 1 or not isinstance(given[0], (Mapping, argparse.Namespace)):
+            shown = ", ".join(type(g).__name__ for g in given)
+            raise TypeError(
+                f"{name}.save_hyperparameters({shown}): expected __init__ argument names, or one dict or "
+                "argparse.Namespace of hyperparameters"
+            )
+        config = given[0]
+        entries = vars(config) if isinstance(config, argparse.Namespace) else config
+        if not all(isinstance(key, str) for key in entries):
+            raise TypeError(
+                f"{name}.save_hyperparameters(dict): the keys must be strings, got {list(entries)}"
+            )
+        argument = next((p for p in params if init_locals.get(p) is config), None)
+        origin = {"hparams_name": argument, "hparams_type": type(config).__name__} if argument else {}
+        object.__setattr__(self, "_hparams_origin", origin)
+        return dict(entries)
 
     @classmethod
     def load_from_checkpoint(cls, checkpoint_path: str | os.PathLike, **overrides: Any) -> TrainModule:
@@ -349,6 +384,11 @@ class TrainModule(nn.Module):
         folder = ckpt.resolve_checkpoint(checkpoint_path)
         state = ckpt.read_state(folder)
         hparams = {**state.get("hyper_parameters", {}), **overrides}
+        argument = state.get("hparams_name")
+        if argument:  # saved from one dict or Namespace argument: given back as that argument
+            saved = state.get("hyper_parameters", {})
+            config = argparse.Namespace(**saved) if state.get("hparams_type") == "Namespace" else dict(saved)
+            hparams = {argument: config, **overrides}
         try:
             module = cls(**hparams)
         except TypeError as err:
@@ -374,6 +414,26 @@ class TrainModule(nn.Module):
         logged = dict(self._logged)
         self._logged.clear()
         return logged
+
+
+class AttributeDict(dict):
+    """Lightning's `hparams`: a dict whose keys also read and write as attributes (`hparams.lr`)."""
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            held = ", ".join(sorted(self)) or "nothing: call self.save_hyperparameters() in __init__"
+            raise AttributeError(f"hparams has no {key!r} (it holds {held})") from None
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        self[key] = value
+
+    def __delattr__(self, key: str) -> None:
+        try:
+            del self[key]
+        except KeyError:
+            raise AttributeError(key) from None
 
 
 class ParameterTree(dict):

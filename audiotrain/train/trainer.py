@@ -946,6 +946,7 @@ class Trainer:
             "elapsed": self.elapsed(),
             "config": self._config(),
             "hyper_parameters": dict(self.module.hparams),
+            **self.module._hparams_origin,  # the __init__ argument they came as (save_hyperparameters(config))
             "versions": versions(),
             "module_state": {},
         }
