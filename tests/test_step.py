@@ -287,3 +287,34 @@ def test_training_step_with_batch_idx_works_instead_of_compute_loss(tmp_path):
     assert indices == [0.0, 1.0, 2.0, 3.0] * 2  # the batch index arrives as an array: no retrace
     assert t._train_step.traces == 1
     assert "val_loss" in t.history
+
+
+def test_self_log_takes_lightnings_batch_size_and_rank_zero_only(tmp_path):
+    class LogsWithBatchSize(TinyClassifier):
+        def __init__(self, claimed=None):
+            super().__init__()
+            self.claimed = claimed
+
+        def training_step(self, batch, batch_idx):
+            loss, _ = self.compute_loss(batch)
+            size = batch[0].shape[0] if self.claimed is None else self.claimed
+            self.log("logged_loss", loss, batch_size=size, rank_zero_only=True, on_epoch=True)
+            return loss
+
+        def validation_step(self, batch, batch_idx):
+            loss, _ = self.compute_loss(batch)
+            self.log("val_loss", loss, batch_size=batch[0].shape[0])
+
+        def on_validation_epoch_end(self):
+            self.log("in_a_hook", 1.0, batch_size=8)  # one value: nothing to weight
+
+    t = quiet_trainer(tmp_path, max_epochs=1)
+    t.fit(LogsWithBatchSize(), make_batches(40), make_batches(40))  # batches of 16, 16, 8
+    assert t.callback_metrics["logged_loss"] == pytest.approx(t.callback_metrics["train_loss"], rel=1e-5)
+    assert t.callback_metrics["in_a_hook"] == 1.0
+    with pytest.raises(
+        ValueError, match=r"batch_size=4\): every value of this step.*batch_size\(batch\) = 16"
+    ):
+        quiet_trainer(tmp_path, max_epochs=1).fit(LogsWithBatchSize(claimed=4), make_batches(40))
+    with pytest.raises(ValueError, match=r"batch_size=-1\): expected a non-negative int"):
+        LogsWithBatchSize().log("x", 1.0, batch_size=-1)

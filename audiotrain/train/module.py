@@ -260,6 +260,8 @@ class TrainModule(nn.Module):
         on_epoch: bool | None = None,
         reduce_fx: str = "mean",
         sync_dist: bool = False,
+        batch_size: int | None = None,
+        rank_zero_only: bool = False,
     ) -> None:
         """Log a scalar, as Lightning's `self.log`.
 
@@ -269,11 +271,23 @@ class TrainModule(nn.Module):
         at each logging step; `on_epoch` adds the epoch mean to the history), in validation and test
         its mean over the loader. `prog_bar` shows it in the progress bar; `logger=False` keeps it out
         of the loggers. Under data parallel every value is reduced across processes (`sync_dist` is
-        accepted for Lightning code and always on). In a hook (outside a step) the value is logged at
-        the next logging point (logging interval, validation end, epoch end).
+        accepted for Lightning code and always on) and only rank 0 writes to the loggers
+        (`rank_zero_only` is accepted for the same reason). In a hook (outside a step) the value is
+        logged at the next logging point (logging interval, validation end, epoch end).
+
+        `batch_size`, which Lightning takes to weight the mean, must agree with the weight every value of
+        the step already gets, `batch_size(batch)`: override that method to count examples otherwise.
         """
         if not isinstance(name, str) or not name:
             raise ValueError(f"log() needs a non-empty metric name, got {name!r}")
+        if batch_size is not None and (
+            isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 0
+        ):
+            raise ValueError(
+                f"self.log({name!r}, ..., batch_size={batch_size!r}): expected a non-negative int (the weight "
+                f"of the value in the mean); to weight by a count in the batch, override "
+                f"{type(self).__name__}.batch_size(self, batch)"
+            )
         if reduce_fx not in ("mean", mx.mean):
             raise ValueError(
                 f"self.log({name!r}, ..., reduce_fx={reduce_fx!r}): only 'mean' is supported (weighted by "
@@ -281,7 +295,7 @@ class TrainModule(nn.Module):
             )
         if self._step_logs is not None:
             options = {"prog_bar": prog_bar, "logger": logger, "on_step": on_step, "on_epoch": on_epoch}
-            self._step_logs.record(name, value, options)
+            self._step_logs.record(name, value, options, batch_size)
         else:
             self._logged[name] = value
 

@@ -9,6 +9,7 @@ options here, and every later call returns their new values without running Pyth
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,12 +98,13 @@ class StepLogs:
     Values stay arrays (tracers while compiling); the step returns them as outputs of its graph.
     """
 
-    def __init__(self, stage: str, where: str):
+    def __init__(self, stage: str, where: str, batch_weight: Callable[[], Any] | None = None):
         self.stage, self.where = stage, where
+        self.batch_weight = batch_weight  # the weight the step's values get: TrainModule.batch_size(batch)
         self.values: dict[str, mx.array] = {}
         self.options: dict[str, LogOptions] = {}
 
-    def record(self, name: str, value: Any, options: dict[str, Any]) -> None:
+    def record(self, name: str, value: Any, options: dict[str, Any], batch_size: int | None = None) -> None:
         training = self.stage == "train"
         on_step = training if options["on_step"] is None else bool(options["on_step"])
         on_epoch = (not training) if options["on_epoch"] is None else bool(options["on_epoch"])
@@ -115,8 +117,26 @@ class StepLogs:
             raise ValueError(
                 f"{self.where}: self.log({name!r}, ...) with on_step=False and on_epoch=False logs nothing"
             )
+        if batch_size is not None and self.batch_weight is not None:
+            self._check_batch_size(name, batch_size)
         self.values[name] = _scalar(value, f"{self.where}: self.log({name!r}, ...)")
         self.options[name] = LogOptions(on_step, on_epoch, bool(options["prog_bar"]), bool(options["logger"]))
+
+    def _check_batch_size(self, name: str, batch_size: int) -> None:
+        """Lightning's `self.log(..., batch_size=)` weights one value; here every value of a step has one
+        weight (one running sum per step), so it must be that weight. Checked while the step is traced:
+        the batch's shapes, and so its weight, are those of every call of that trace."""
+        try:
+            weight = self.batch_weight()
+        except Exception:  # an override that counts from the values (a host read): it is the weight
+            return
+        if isinstance(weight, numbers.Real) and batch_size != weight:
+            raise ValueError(
+                f"{self.where}: self.log({name!r}, ..., batch_size={batch_size}): every value of this step, "
+                f"returned or logged, is weighted by batch_size(batch) = {weight} (the leading dimension of "
+                "the batch's first array by default); override TrainModule.batch_size(self, batch) to "
+                "weight the step by another count"
+            )
 
 
 def _scalar(value: Any, where: str) -> mx.array:

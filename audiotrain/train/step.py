@@ -181,7 +181,7 @@ class TrainStep:
         where = f"{type(module).__name__}.{module.training_step_name}"
 
         def loss_fn(params):
-            logs = StepLogs("train", where)
+            logs = StepLogs("train", where, lambda: module.batch_size(batch))
             with module._collect_logs(logs):
                 if precision == "bf16-mixed":
                     # Forward and backward in bf16 on a bf16 copy; gradients flow back through the
@@ -322,7 +322,7 @@ class EvalStep:
     def _impl(self, batch: Any, batch_idx: mx.array):
         self.traces += 1
         where = self.where
-        logs = StepLogs(self.stage, where)
+        logs = StepLogs(self.stage, where, lambda: self.module.batch_size(batch))
         with self.module._collect_logs(logs):
             if self.precision == "bf16-mixed":
                 master = self.module.parameters()
