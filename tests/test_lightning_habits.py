@@ -401,3 +401,66 @@ def test_save_hyperparameters_of_a_dict_or_namespace_argument(tmp_path, as_names
         TypeError, match=r"expected __init__ argument names, or one dict or argparse.Namespace"
     ):
         ListOfValues()
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        lambda opt, schedule: [opt],
+        lambda opt, schedule: ([opt], [schedule]),
+        lambda opt, schedule: ([opt], [{"scheduler": schedule, "interval": "step"}]),
+        lambda opt, schedule: ([opt], []),
+    ],
+)
+def test_configure_optimizers_may_return_lightnings_lists_of_one_optimizer(tmp_path, form):
+    schedule = WarmupCosineScheduler(peak_lr=0.1, warmup_steps=2, total_steps=6)
+    t = trainer(tmp_path, max_epochs=1)
+    t.fit(Returns(lambda m: form(optim.SGD(learning_rate=0.1), schedule)), make_batches())
+    assert isinstance(t.optimizer, optim.SGD) and t.global_step == 6
+
+
+@pytest.mark.parametrize(
+    "value, match",
+    [
+        (
+            lambda s: {"optimizer": optim.SGD(learning_rate=0.0), "lr_scheduler": s, "monitor": "val_loss"},
+            r"'monitor': 'val_loss' is for a metric-driven schedule \(ReduceLROnPlateau\).*Remove 'monitor'",
+        ),
+        (
+            lambda s: {
+                "optimizer": optim.SGD(learning_rate=0.0),
+                "lr_scheduler": {"scheduler": s, "interval": "step", "monitor": "val_loss"},
+            },
+            r"lr_scheduler 'monitor': 'val_loss' is for a metric-driven schedule",
+        ),
+        (
+            lambda s: {
+                "optimizer": optim.SGD(learning_rate=0.0),
+                "lr_scheduler": {"scheduler": s, "intervall": 1},
+            },
+            r"keys \['intervall'\] that Lightning does not know either",
+        ),
+        (
+            lambda s: ([optim.SGD(learning_rate=0.1), optim.Adam(learning_rate=0.1)], [s]),
+            "returned 2 optimizers: one optimizer is supported",
+        ),
+    ],
+)
+def test_lightnings_optimizer_settings_mlx_cannot_run_say_why(tmp_path, value, match):
+    schedule = WarmupCosineScheduler(peak_lr=0.1, warmup_steps=2, total_steps=6)
+    with pytest.raises((TypeError, ValueError), match=match):
+        trainer(tmp_path, max_epochs=1).fit(Returns(lambda m: value(schedule)), make_batches())
+
+
+def test_the_lr_scheduler_name_names_the_learning_rate_monitors_series(tmp_path):
+    from audiotrain.train.callbacks import LearningRateMonitor
+
+    schedule = WarmupCosineScheduler(peak_lr=0.1, warmup_steps=2, total_steps=6)
+    logger = RecordingLogger()
+    t = trainer(tmp_path, max_epochs=1, log_every_n_steps=1, logger=logger, callbacks=[LearningRateMonitor()])
+    scheduled = {"scheduler": schedule, "interval": "step", "name": "my_lr"}
+    t.fit(
+        Returns(lambda m: {"optimizer": optim.SGD(learning_rate=0.0), "lr_scheduler": scheduled}),
+        make_batches(),
+    )
+    assert "my_lr" in logger.keys() and not any(k.startswith("lr-") for k in logger.keys())

@@ -573,7 +573,8 @@ class EarlyStopping(Callback):
 
 
 class LearningRateMonitor(Callback):
-    """Log the optimizer's learning rate as `lr-<Optimizer>` every logging interval or every epoch.
+    """Log the optimizer's learning rate as `lr-<Optimizer>` every logging interval or every epoch, or
+    under the "name" of the lr_scheduler dict `configure_optimizers` returned (as in Lightning).
 
     With a monitor attached the Trainer leaves out its own `learning_rate` series, so that loggers hold
     the learning rate once, under this name (as in Lightning, where only the monitor logs it). The
@@ -590,7 +591,8 @@ class LearningRateMonitor(Callback):
         self.logging_interval = logging_interval
 
     def _log(self, trainer: Trainer) -> None:
-        name = f"lr-{type(trainer.optimizer).__name__}"
+        config = trainer.optimizer_config
+        name = (config.lr_log_name if config else None) or f"lr-{type(trainer.optimizer).__name__}"
         trainer.log_metrics({name: trainer.learning_rate()}, step=trainer.global_step)
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:

@@ -29,10 +29,13 @@ class OptimizerConfig:
             (a callable of the step, e.g. `WarmupCosineScheduler`); the schedule is evaluated inside
             the compiled step.
         lr_schedule_name: a label for logs and the checkpoint (e.g. "warmup_cosine").
+        lr_log_name: the name a `LearningRateMonitor` logs the learning rate under (Lightning's
+            lr_scheduler "name"); None: `lr-<Optimizer>`.
     """
 
     optimizer: optim.Optimizer
     lr_schedule_name: str | None = None
+    lr_log_name: str | None = None
 
     def __post_init__(self):
         if not isinstance(self.optimizer, optim.Optimizer):
@@ -43,22 +46,22 @@ class OptimizerConfig:
 
     @classmethod
     def from_module_output(cls, value: Any, where: str) -> OptimizerConfig:
-        """What `configure_optimizers` returned, as an OptimizerConfig: one already, a bare optimizer, or
+        """What `configure_optimizers` returned, as an OptimizerConfig: one already, a bare optimizer,
         Lightning's dict `{"optimizer": opt, "lr_scheduler": schedule}` where the schedule is a callable
-        of the optimizer step (an audiotrain scheduler) or `{"scheduler": schedule, "interval": "step"}`.
+        of the optimizer step (an audiotrain scheduler) or `{"scheduler": schedule, "interval": "step"}`
+        (its "name" names the learning rate a LearningRateMonitor logs), or Lightning's lists of one
+        optimizer: `[opt]`, `([opt], [schedule])`.
 
         MLX evaluates a schedule inside the compiled update from the optimizer's own step counter, so
-        schedules are per step; Lightning's per-epoch interval has no counterpart and is refused.
+        schedules are per step; Lightning's per-epoch interval and metric-driven schedules ("monitor")
+        have no counterpart and are refused.
         """
         if isinstance(value, cls):
             return value
         if isinstance(value, optim.Optimizer):
             return cls(value)
         if isinstance(value, (list, tuple)):
-            raise TypeError(
-                f"{where} returned a {type(value).__name__}: one optimizer is supported (MLX steps all "
-                "parameters with one optimizer); return it, an OptimizerConfig, or {'optimizer': ...}"
-            )
+            return cls.from_module_output(_one_optimizer(value, where), where)
         if not isinstance(value, dict):
             raise TypeError(
                 f"{where} must return an OptimizerConfig, an mlx.optimizers.Optimizer or Lightning's dict "
@@ -72,9 +75,17 @@ class OptimizerConfig:
             )
         optimizer, scheduler = value["optimizer"], value.get("lr_scheduler")
         config = cls(optimizer)
+        _refuse_monitor(value, where, "")
         if scheduler is None:
             return config
         if isinstance(scheduler, dict):
+            unknown = sorted(set(scheduler) - set(_SCHEDULER_KEYS))
+            if unknown:
+                raise TypeError(
+                    f"{where}: the lr_scheduler dict has keys {unknown} that Lightning does not know either; "
+                    f"expected {', '.join(_SCHEDULER_KEYS)}"
+                )
+            _refuse_monitor(scheduler, where, "lr_scheduler ")
             interval, frequency = scheduler.get("interval", "epoch"), scheduler.get("frequency", 1)
             if interval != "step" or frequency != 1 or "scheduler" not in scheduler:
                 raise ValueError(
@@ -83,17 +94,49 @@ class OptimizerConfig:
                     "give {'scheduler': schedule, 'interval': 'step'} with a per-step schedule (e.g. "
                     "WarmupCosineScheduler with total_steps=trainer.estimated_stepping_batches)"
                 )
+            config.lr_log_name = scheduler.get("name")
             scheduler = scheduler["scheduler"]
-        if "monitor" in value or not callable(scheduler):
+        if not callable(scheduler):
             raise TypeError(
                 f"{where}: lr_scheduler must be a schedule, a callable of the optimizer step (e.g. "
                 f"audiotrain.train.schedulers.WarmupCosineScheduler), got {type(scheduler).__name__}; "
-                "metric-driven schedules (ReduceLROnPlateau, 'monitor') are not supported"
+                "metric-driven schedules (ReduceLROnPlateau) are not supported"
             )
         # MLX optimizers take a schedule in place of a learning rate; set it as their constructor would.
         optimizer._maybe_schedule("learning_rate", scheduler)
         config.lr_schedule_name = getattr(scheduler, "name", None) or type(scheduler).__name__
         return config
+
+
+# The keys of Lightning's lr_scheduler dict.
+_SCHEDULER_KEYS = ("scheduler", "interval", "frequency", "name", "monitor", "strict", "reduce_on_plateau")
+
+
+def _one_optimizer(value: list | tuple, where: str) -> Any:
+    """Lightning's list forms of one optimizer, as the dict form: `[opt]` or `([opt], [schedule])`."""
+    if len(value) == 2 and all(isinstance(part, (list, tuple)) for part in value):
+        optimizers, schedulers = value
+        if len(optimizers) == 1 and len(schedulers) <= 1:
+            return {"optimizer": optimizers[0], **({"lr_scheduler": schedulers[0]} if schedulers else {})}
+        value = optimizers
+    elif len(value) == 1:
+        return value[0]
+    raise TypeError(
+        f"{where} returned {len(value)} optimizers: one optimizer is supported (MLX steps all parameters "
+        "with one optimizer); return it, an OptimizerConfig, {'optimizer': ...}, [opt] or ([opt], [schedule])"
+    )
+
+
+def _refuse_monitor(value: dict, where: str, inside: str) -> None:
+    """Lightning's "monitor" names the metric a ReduceLROnPlateau steps on: none can run here."""
+    if "monitor" in value or value.get("reduce_on_plateau"):
+        key = "monitor" if "monitor" in value else "reduce_on_plateau"
+        raise ValueError(
+            f"{where}: {inside}{key!r}: {value[key]!r} is for a metric-driven schedule (ReduceLROnPlateau), "
+            "which MLX cannot run: a schedule is a function of the optimizer step, evaluated inside the "
+            f"compiled update, where no metric is known. Remove {key!r}: a per-step schedule (e.g. "
+            "WarmupCosineScheduler) does not use it"
+        )
 
 
 class TrainModule(nn.Module):
