@@ -86,3 +86,39 @@ def test_check_val_every_n_epoch(tmp_path):
 def test_deterministic_always_has_a_seed():
     assert Trainer(max_epochs=1, deterministic=True, seed=None).seed == 42  # None: the default seed
     assert Trainer(max_epochs=1, deterministic=True, accelerator="cpu").deterministic is True
+
+
+@pytest.mark.parametrize(
+    "flag, value, match",
+    [
+        ("enable_model_summary", True, "prints no model summary"),
+        ("benchmark", True, "cuDNN's autotuner has no MLX counterpart"),
+        ("overfit_batches", 2, "limit_train_batches=N"),
+        ("profiler", "simple", "no profiler integration"),
+        ("num_nodes", 2, "mlx.launch"),
+        ("detect_anomaly", True, "debug_lazy_eval=True"),
+        ("use_distributed_sampler", False, r"DataLoader\(\.\.\., distributed=False\)"),
+        ("resume_from_checkpoint", "last", r"fit\(\.\.\., ckpt_path=\.\.\.\)"),
+    ],
+)
+def test_lightning_flags_without_a_counterpart_say_what_to_use(flag, value, match):
+    with pytest.raises(
+        ValueError, match=rf"Trainer\({flag}={value!r}\): Lightning's flag has no counterpart.*{match}"
+    ):
+        Trainer(max_epochs=1, **{flag: value})
+
+
+@pytest.mark.parametrize(
+    "flag, value",
+    [("enable_model_summary", False), ("num_nodes", 1), ("inference_mode", True), ("benchmark", False),
+     ("sync_batchnorm", False), ("overfit_batches", 0.0)],
+)  # fmt: skip
+def test_lightning_flags_at_a_value_that_is_what_happens_anyway_are_accepted(flag, value):
+    Trainer(max_epochs=1, **{flag: value})
+
+
+def test_an_unknown_trainer_flag_names_the_one_meant():
+    with pytest.raises(
+        TypeError, match=r"unexpected keyword argument 'max_epoch' \(did you mean 'max_epochs'\?\)"
+    ):
+        Trainer(max_epochs=1, max_epoch=3)

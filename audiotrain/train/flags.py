@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime
+import difflib
 import numbers
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from audiotrain.train.step import PRECISIONS
@@ -208,3 +210,90 @@ def resolve_limit(limit_value: int | float | None, total: int | None, name: str)
             "use a larger fraction, an int number of batches, or 0 to turn it off"
         )
     return count
+
+
+# Lightning Trainer flags with no counterpart here: the values that describe what this Trainer does anyway
+# (accepted, so Lightning code runs unchanged) and, for any other value, what to do instead. Any other
+# value is refused rather than ignored: a flag that is accepted and does nothing misleads.
+_LIGHTNING_ONLY: dict[str, tuple[tuple, str]] = {
+    "enable_model_summary": (
+        (False,),
+        "this Trainer prints no model summary; count the parameters with "
+        "sum(p.size for p in model.parameters().values())",
+    ),
+    "weights_summary": (
+        (None,),
+        "Lightning 1.x's enable_model_summary: this Trainer prints no model summary",
+    ),
+    "benchmark": ((None, False), "cuDNN's autotuner has no MLX counterpart (MLX chooses its kernels itself)"),
+    "inference_mode": (
+        (True, False),
+        "give True or False: either describes evaluation here (MLX computes gradients only where asked to)",
+    ),
+    "overfit_batches": (
+        (0, 0.0),
+        "use limit_train_batches=N with a training loader that does not shuffle, and the same batches as "
+        "val_loader (two DataLoader(dataset, shuffle=False))",
+    ),
+    "profiler": ((None,), "there is no profiler integration; profile fit with cProfile or MLX's tools"),
+    "num_nodes": (
+        (1,),
+        "data parallel runs one process per device, started by mlx.launch (--hostfile for several "
+        "machines); the Trainer reads the processes from mx.distributed",
+    ),
+    "detect_anomaly": (
+        (False,),
+        "use debug_lazy_eval=True: it evaluates every step and names the first parameter that turns "
+        "non-finite (non-finite updates are skipped anyway: nonfinite_guard)",
+    ),
+    "use_distributed_sampler": (
+        (True,),
+        "an audiotrain DataLoader shards its samples across processes itself; DataLoader(..., "
+        "distributed=False) turns that off for one loader",
+    ),
+    "sync_batchnorm": ((False,), "there is no synchronised BatchNorm: each process keeps its statistics"),
+    "barebones": (
+        (False,),
+        "the closest is enable_progress_bar=False, enable_checkpointing=False and no logger (the default)",
+    ),
+    "reload_dataloaders_every_n_epochs": (
+        (0,),
+        "the loaders are not rebuilt: each epoch iterates them afresh (a DataLoader reshuffles from its seed "
+        "and the epoch, and calls its dataset's set_epoch(epoch) where it has one)",
+    ),
+    "plugins": (
+        (None,),
+        "there are no plugins: precision is Trainer(precision=...), data parallel mlx.launch",
+    ),
+    "min_steps": ((None,), "use min_epochs (a stop request such as EarlyStopping waits for it)"),
+    "enable_autolog_hparams": ((True,), "the Trainer always logs the hyperparameters to its loggers"),
+    "resume_from_checkpoint": ((None,), "Lightning 2 removed it too: pass trainer.fit(..., ckpt_path=...)"),
+    "gpus": ((None,), "Lightning 2 removed it too: pass accelerator='gpu' (one device per process)"),
+    "progress_bar_refresh_rate": (
+        (None,),
+        "Lightning 2 removed it too: pass callbacks=[ProgressBar(refresh_rate=...)]",
+    ),
+    "terminate_on_nan": (
+        (None, False),
+        "non-finite updates are skipped, and max_consecutive_nonfinite of them in a row stop training",
+    ),
+    "auto_lr_find": ((None, False), "there is no tuner: choose the learning rate yourself"),
+    "auto_scale_batch_size": ((None, False), "there is no tuner: choose the batch size yourself"),
+}
+
+
+def lightning_only(given: dict[str, Any], known: Iterable[str]) -> None:
+    """Keyword arguments the Trainer does not take: a Lightning flag's value that describes what the
+    Trainer does anyway passes; any other says what to use instead; an unknown name, which one was meant."""
+    for name, value in given.items():
+        if name not in _LIGHTNING_ONLY:
+            close = difflib.get_close_matches(name, [*known, *_LIGHTNING_ONLY], n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise TypeError(f"Trainer() got an unexpected keyword argument {name!r}{hint}")
+        harmless, instead = _LIGHTNING_ONLY[name]
+        if not any(type(value) is type(ok) and value == ok for ok in harmless):
+            accepted = " or ".join(repr(ok) for ok in harmless)
+            raise ValueError(
+                f"Trainer({name}={value!r}): Lightning's flag has no counterpart here ({name}={accepted} "
+                f"is accepted, as what happens anyway): {instead}"
+            )

@@ -18,6 +18,7 @@ at the logging interval, at validation and at epoch end.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import math
 import os
 import time
@@ -93,6 +94,10 @@ class Trainer:
     `debug_lazy_eval` (no compile; evaluate every step eagerly and name the first parameter that turns
     non-finite).
 
+    Lightning's flags without a counterpart (`enable_model_summary`, `benchmark`, `overfit_batches`,
+    `profiler`, `num_nodes`, ...) are accepted at the value that describes what happens anyway
+    (`enable_model_summary=False`, `num_nodes=1`) and refused otherwise, with what to use instead.
+
     The short last batch of an epoch is kept (unless the loader drops it): MLX traces a compiled
     function once per input shape and caches it, so that batch costs one extra trace in the first
     epoch and none afterwards.
@@ -132,7 +137,12 @@ class Trainer:
         devices: Any = "auto",
         strategy: str = "auto",
         deterministic: bool | str | None = None,
+        **lightning_flags: Any,
     ):
+        # Lightning's flags without a counterpart: accepted where the value is what happens anyway, else
+        # refused with what to use instead (Python's "unexpected keyword argument" says neither).
+        known = [name for name in inspect.signature(Trainer.__init__).parameters if name != "self"]
+        flags.lightning_only(lightning_flags, known[:-1])  # (less **lightning_flags)
         self.fast_dev_run = flags.fast_dev_run(fast_dev_run)
         self.max_epochs = flags.positive_int_or_none("max_epochs", max_epochs)
         self.max_steps = flags.positive_int_or_none("max_steps", max_steps)
