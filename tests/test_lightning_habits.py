@@ -464,3 +464,15 @@ def test_the_lr_scheduler_name_names_the_learning_rate_monitors_series(tmp_path)
         make_batches(),
     )
     assert "my_lr" in logger.keys() and not any(k.startswith("lr-") for k in logger.keys())
+
+
+def test_trainer_checkpoint_callback_is_the_first_model_checkpoint(tmp_path):
+    from audiotrain.train.callbacks import ModelCheckpoint
+
+    first, second = (
+        ModelCheckpoint(dirpath=tmp_path / "a"),
+        ModelCheckpoint(dirpath=tmp_path / "b", monitor="x"),
+    )
+    t = quiet_trainer(tmp_path, max_epochs=1, enable_checkpointing=True, callbacks=[first, second])
+    assert t.checkpoint_callback is first and t.checkpoint_callbacks == [first, second]
+    assert quiet_trainer(tmp_path, max_epochs=1).checkpoint_callback is None  # checkpointing off
