@@ -391,6 +391,8 @@ def test_save_hyperparameters_of_a_dict_or_namespace_argument(tmp_path, as_names
     loaded = FromConfig.load_from_checkpoint(t.save_checkpoint(tmp_path / "saved"))  # FromConfig(config=...)
     assert loaded.hparams == config and loaded.fc1.weight.shape == (24, 8)
     assert all(np.array_equal(a, b) for a, b in zip(weights(module).values(), weights(loaded).values()))
+    changed = FromConfig.load_from_checkpoint(tmp_path / "saved", lr=0.5, seed=3)  # an entry, an argument
+    assert changed.hparams == {"hidden": 24, "lr": 0.5}
 
     class ListOfValues(TinyClassifier):
         def __init__(self):

@@ -443,9 +443,12 @@ class TrainModule(nn.Module):
         hparams = {**state.get("hyper_parameters", {}), **overrides}
         argument = state.get("hparams_name")
         if argument:  # saved from one dict or Namespace argument: given back as that argument
-            saved = state.get("hyper_parameters", {})
-            config = argparse.Namespace(**saved) if state.get("hparams_type") == "Namespace" else dict(saved)
-            hparams = {argument: config, **overrides}
+            arguments = inspect.signature(cls.__init__).parameters
+            config = dict(state.get("hyper_parameters", {}))
+            config.update({k: v for k, v in overrides.items() if k not in arguments})  # its entries
+            if state.get("hparams_type") == "Namespace":
+                config = argparse.Namespace(**config)
+            hparams = {argument: config, **{k: v for k, v in overrides.items() if k in arguments}}
         try:
             module = cls(**hparams)
         except TypeError as err:
