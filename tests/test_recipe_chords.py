@@ -100,6 +100,13 @@ def test_a_relative_cache_folder_is_made_absolute_so_config_json_repeats_the_run
     assert chords._config_from_args(parser.parse_args([])).data.cache_dir is None  # (the default's own)
 
 
+def test_the_device_flag_sets_where_training_runs():
+    parser = chords._training_parser("prog", "test", needs_data=False)
+    config = chords._config_from_args(parser.parse_args(["--device", "cpu"]))
+    assert config.device == "cpu" and config.training_device() == "cpu"
+    assert chords._config_from_args(parser.parse_args([])).device == "auto"
+
+
 def test_help_lists_commands_and_every_setting(capsys):
     assert chords.main(["--help"]) == 0
     top = capsys.readouterr().out

@@ -265,7 +265,10 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
         config = _with_data_folder(parser, args, config)
     try:
         plan = plan_local_processes(
-            config.processes, config.batch_size, resumed_processes=checkpoint_processes(args.resume)
+            config.processes,
+            config.batch_size,
+            resumed_processes=checkpoint_processes(args.resume),
+            on_cpu=config.training_device() == "cpu",  # --device cpu on a machine with a GPU too
         )
     except ValueError as error:
         parser.error(str(error))
