@@ -20,6 +20,9 @@ checkpoints; a refused run folder is refused on every rank.
 
 The optimizer and schedule come from the ``optimizer`` and ``scheduler`` sections unless the module defines
 its own ``configure_optimizers``; then the module's wins and those two sections are reported as unused.
+
+Callbacks written for seed 003 (``on_epoch_end(trainer, state)``) are called through
+`audiotrain.training_hooks`.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from audiotrain.train.module import OptimizerConfig, TrainModule
 from audiotrain.train.schedulers import WarmupCosineScheduler, WarmupLinearScheduler
 from audiotrain.train.trainer import Trainer
 from audiotrain.trainer_config import TrainerConfig, resolve_config, write_config
+from audiotrain.training_hooks import TrainingHookAdapter, wrap_training_hooks
 
 import mlx.core as mx
 import mlx.optimizers as optim
@@ -177,7 +181,7 @@ class ConfiguredTrainer:
             compile=t.compile,
             enable_progress_bar=t.progress_bar,
             default_root_dir=self.run_dir,
-            callbacks=[*callbacks, *self.extra_callbacks],
+            callbacks=[*callbacks, *wrap_training_hooks(self.extra_callbacks, self)],
             logger=logger,
         )
 
@@ -235,12 +239,16 @@ class ConfiguredTrainer:
         # Data parallel: rank 0 wrote the checkpoints that the result names (and `evaluate` may read).
         collectives.barrier()
         checkpoint = next(cb for cb in self.trainer.callbacks if isinstance(cb, ModelCheckpoint))
-        return TrainResult(
+        result = TrainResult(
             self.run_dir,
             self.trainer.history,
             Path(checkpoint.best_model_path) if checkpoint.best_model_path else None,
             Path(checkpoint.last_model_path) if checkpoint.last_model_path else None,
         )
+        for callback in self.trainer.callbacks:  # seed 003's on_train_end(trainer, state, result)
+            if isinstance(callback, TrainingHookAdapter):
+                callback.train_finished(self.trainer, result)
+        return result
 
     def evaluate(self, loader: Any, ckpt_path: str | None = None) -> dict[str, float]:
         """``test_*`` means over ``loader`` (``ckpt_path``: "best", "last" or a folder; default: as trained)."""
@@ -529,7 +537,8 @@ def create_trainer(
         config: a preset name (``quick_test``, ``development``, ``production``), a YAML/JSON file, or a
             `TrainerConfig`.
         config_file: a YAML/JSON file applied over the preset.
-        callbacks: extra callbacks for the shared Trainer.
+        callbacks: extra callbacks for the shared Trainer (audiotrain Callbacks, or seed 003 callbacks:
+            see `audiotrain.training_hooks`).
         overrides: settings by name (``learning_rate=1e-5``, ``num_epochs=20``, ``batch_size=64``).
     """
     return ConfiguredTrainer(module, resolve_config(config, config_file, overrides), callbacks)
