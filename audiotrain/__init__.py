@@ -27,7 +27,15 @@ _PUBLIC = {
     "seed_everything": "audiotrain.train.seeding",
     "rank_zero_only": "audiotrain.distributed",
     "create_trainer": "audiotrain.declarative",
+    "register_trainer": "audiotrain.declarative",
+    "create_kaggle_trainer": "audiotrain.kaggle",
     "TrainerConfig": "audiotrain.trainer_config",
+    "get_trainer_config": "audiotrain.trainer_config",
+    # Seed 003's names: BaseTrainerConfig and KaggleTrainerConfig are TrainerConfig, SchedulerConfig its
+    # scheduler section.
+    "BaseTrainerConfig": "audiotrain.trainer_config",
+    "KaggleTrainerConfig": "audiotrain.trainer_config",
+    "SchedulerConfig": "audiotrain.trainer_config",
 }
 
 __all__ = [*_PUBLIC, "__version__"]

@@ -128,6 +128,8 @@ class CVResult:
         fold_dirs: each fold's run folder.
         percent: the values are fractions that `table` shows in %.
         oof: out-of-fold predictions, one per sample in sample order, where the caller made them.
+        ensemble: the mean over folds of each fold model's predictions of the same test data, one per test
+            sample, where the caller made them (``kaggle.enable_ensemble``).
     """
 
     run_dir: Path | None
@@ -136,6 +138,7 @@ class CVResult:
     fold_dirs: list[Path] = field(default_factory=list)
     percent: bool = False
     oof: Any = None
+    ensemble: Any = None
 
     @property
     def metrics(self) -> list[str]:

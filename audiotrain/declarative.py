@@ -5,6 +5,7 @@
 >>> trainer.evaluate(test_loader)                          # {"test_loss": ..., ...}
 >>> outputs = trainer.predict(loader)                      # one output per batch
 >>> cv = trainer.train_with_cv(dataset, folds=5, groups=song_of_sample)   # cv.mean, cv.std, cv.table(), cv.oof
+>>> trainer.save_checkpoint("manual"); trainer.load_checkpoint("manual")   # the next train() resumes there
 
 The settings are a `audiotrain.trainer_config.TrainerConfig` (see there for presets and precedence). The run
 folder (``run.run_dir``, default ``runs/<run_name or module>-<date>-<time>``) receives ``config.yaml`` (the
@@ -20,6 +21,13 @@ checkpoints; a refused run folder is refused on every rank.
 
 The optimizer and schedule come from the ``optimizer`` and ``scheduler`` sections unless the module defines
 its own ``configure_optimizers``; then the module's wins and those two sections are reported as unused.
+
+``training.eval_strategy`` says when the run validates: ``epoch`` (each epoch's end), ``steps`` (every
+``training.eval_steps`` training batches, across epoch ends; the best checkpoint and early stopping then act
+after each validation) or ``no`` (never: ``training.monitor`` must be a ``train_`` metric). Callbacks written
+for seed 003 (``on_epoch_end(trainer, state)``) are called through `audiotrain.training_hooks`. Other trainer
+classes are built by name: ``register_trainer("mine", MyTrainer)``, then
+``create_trainer(module, trainer_type="mine")``.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from __future__ import annotations
 import builtins
 import copy
 import dataclasses
+import importlib
 import json
 import warnings
 from collections.abc import Callable, Hashable, Iterable, Sequence
@@ -46,11 +55,13 @@ from audiotrain.recipes._run import (
     run_folder_names,
 )
 from audiotrain.recipes.config_cli import ConfigInCheckpoint
+from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from audiotrain.train.module import OptimizerConfig, TrainModule
 from audiotrain.train.schedulers import WarmupCosineScheduler, WarmupLinearScheduler
 from audiotrain.train.trainer import Trainer
 from audiotrain.trainer_config import TrainerConfig, resolve_config, write_config
+from audiotrain.training_hooks import TrainingHookAdapter, wrap_training_hooks
 
 import mlx.core as mx
 import mlx.optimizers as optim
@@ -106,6 +117,7 @@ class ConfiguredTrainer:
         self.config = config
         self.extra_callbacks = list(callbacks or [])
         self._trained = False  # set by `train`: the module's weights have then seen the training data
+        self._resume_from: str | None = None  # set by `load_checkpoint`: the next `train` resumes there
         self.run_dir = Path(config.run.run_dir) if config.run.run_dir else self._default_run_dir()
         self.trainer = self._make_trainer()
         if type(module).configure_optimizers is TrainModule.configure_optimizers:
@@ -123,7 +135,8 @@ class ConfiguredTrainer:
             )
 
     def _name(self) -> str:
-        return self.config.run.run_name or type(self.module).__name__.lower()
+        label = self.config.run.run_name or self.config.kaggle.competition_name
+        return label or type(self.module).__name__.lower()
 
     def _default_run_dir(self) -> Path:
         """``runs/<name>-<date>-<time>`` not taken yet (created by `train`), the same on every rank: rank 0
@@ -160,12 +173,16 @@ class ConfiguredTrainer:
             settings = LoggerConfig(
                 names="mlflow",
                 experiment=run.experiment_name,
-                run_name=run.run_name,
+                run_name=run.run_name or self.config.kaggle.competition_name,
                 tracking_uri=run.tracking_uri,
                 log_model="true",
             )
             logger = build_loggers(settings, self.run_dir, setting="run.mlflow")
+        # eval_strategy "steps": every eval_steps batches, counted across epoch ends (not only within one).
+        steps = t.eval_strategy == "steps"
         return Trainer(
+            val_check_interval=t.eval_steps if steps else 1.0,
+            check_val_every_n_epoch=None if steps else 1,
             max_epochs=t.num_epochs,
             max_steps=t.max_steps,
             gradient_clip_val=t.gradient_clip,
@@ -177,7 +194,7 @@ class ConfiguredTrainer:
             compile=t.compile,
             enable_progress_bar=t.progress_bar,
             default_root_dir=self.run_dir,
-            callbacks=[*callbacks, *self.extra_callbacks],
+            callbacks=[*callbacks, *wrap_training_hooks(self.extra_callbacks, self)],
             logger=logger,
         )
 
@@ -199,9 +216,19 @@ class ConfiguredTrainer:
 
         A run folder that already holds files (an earlier run's) is refused unless ``overwrite=True``, which
         removes only what a run writes there (`RUN_OUTPUTS`), or ``ckpt_path`` is a checkpoint inside it
-        (resuming that run, which goes on there).
+        (resuming that run, which goes on there). Without ``ckpt_path``, a checkpoint given to
+        `load_checkpoint` is resumed. With ``training.eval_strategy: no`` ``val_loader`` is not used.
         """
+        if ckpt_path is None:
+            ckpt_path = self._resume_from
         train = self._loader(train_loader, shuffle=True)
+        if val_loader is not None and self.config.training.eval_strategy == "no":
+            warnings.warn(
+                "train: val_loader is not used: training.eval_strategy is 'no' (set it to 'epoch' or "
+                "'steps' to validate)",
+                stacklevel=2,
+            )
+            val_loader = None
         val = self._loader(val_loader, shuffle=False)
         if val is None and self.config.training.monitor.startswith("val_"):
             raise ValueError(
@@ -229,18 +256,52 @@ class ConfiguredTrainer:
         if _main():
             write_config(self.config, self.run_dir / "config.yaml")
         self._trained = True
+        self._resume_from = None  # (kept until now: a refused run folder leaves it for the next train)
         self.trainer.fit(self.module, train, val, ckpt_path=ckpt_path)
         if _main():
             self.trainer.export_history(self.run_dir / "history.json")
         # Data parallel: rank 0 wrote the checkpoints that the result names (and `evaluate` may read).
         collectives.barrier()
         checkpoint = next(cb for cb in self.trainer.callbacks if isinstance(cb, ModelCheckpoint))
-        return TrainResult(
+        result = TrainResult(
             self.run_dir,
             self.trainer.history,
             Path(checkpoint.best_model_path) if checkpoint.best_model_path else None,
             Path(checkpoint.last_model_path) if checkpoint.last_model_path else None,
         )
+        for callback in self.trainer.callbacks:  # seed 003's on_train_end(trainer, state, result)
+            if isinstance(callback, TrainingHookAdapter):
+                callback.train_finished(self.trainer, result)
+        return result
+
+    def save_checkpoint(self, path: str | Path) -> Path:
+        """Write a resumable checkpoint folder at ``path`` (the shared Trainer's: safetensors + JSON, with the
+        resolved config under ``run_config``), as trained so far; returns it. A checkpoint already there is
+        replaced; anything else there is refused."""
+        if self.trainer.optimizer is None:  # (evaluate and predict attach the module, not an optimizer)
+            raise RuntimeError(
+                "save_checkpoint: nothing trained yet; a checkpoint holds the optimizer and the training "
+                "state, which train() creates (to keep the weights alone: module.save_weights(path))"
+            )
+        path = Path(path)
+        if path.exists() and not (path / ckpt.STATE_FILE).is_file():
+            kind = "folder that is no checkpoint" if path.is_dir() else "file"
+            raise FileExistsError(f"save_checkpoint: {path} is a {kind}; name a new folder")
+        return self.trainer.save_checkpoint(path)
+
+    def load_checkpoint(self, path: str | Path) -> None:
+        """Load a checkpoint folder's weights into the module now (`evaluate` and `predict` use them) and
+        resume from it at the next `train` (optimizer, schedule, epoch and step, random state)."""
+        folder = ckpt.resolve_checkpoint(path)
+        state = ckpt.read_state(folder)
+        model_file = folder / ckpt.MODEL_FILE
+        module = self.module
+        what = f"{type(module).__name__} model"
+        module.update(ckpt.checked_tree(ckpt.read_arrays(model_file), module.parameters(), what, model_file))
+        mx.eval(module.parameters())
+        module.on_load_checkpoint(state.get("module_state", {}))
+        self._trained = True  # (its weights have seen training data: see train_with_cv)
+        self._resume_from = str(folder)
 
     def evaluate(self, loader: Any, ckpt_path: str | None = None) -> dict[str, float]:
         """``test_*`` means over ``loader`` (``ckpt_path``: "best", "last" or a folder; default: as trained)."""
@@ -254,9 +315,10 @@ class ConfiguredTrainer:
     def train_with_cv(
         self,
         data: Any,
-        folds: int = 5,
+        folds: int | None = None,
         groups: Sequence[Hashable] | None = None,
         *,
+        test_loader: Any = None,
         module_factory: Callable[[], TrainModule] | None = None,
         val_fraction: float = 0.1,
         seed: int | None = None,
@@ -275,9 +337,11 @@ class ConfiguredTrainer:
                 object with ``__len__`` and ``__getitem__`` (one sample), or a DataLoader over one (each
                 fold is batched like it: batch size, collate_fn, workers, transforms). A list or tuple is
                 refused: `train` reads it as batches, which cannot be split by sample.
-            folds: number of folds (at least 2).
+            folds: number of folds (at least 2; default ``kaggle.cv_folds``, 5).
             groups: one label per sample (a song, a clip, a speaker); no group is split between folds, or
                 between a fold's train, val and test parts. Default: every sample its own group.
+            test_loader: data to predict with every fold's best checkpoint, averaged into ``ensemble``
+                (needs ``kaggle.enable_ensemble``; a Dataset is batched as ``data`` is).
             module_factory: builds each fold's module. Default: a copy of this trainer's module as it is now
                 (so every fold starts from the same weights), refused once `train` has trained it.
             val_fraction: share of the training groups each fold validates on (0: none; then
@@ -294,12 +358,15 @@ class ConfiguredTrainer:
 
         Returns:
             a `CVResult`: ``fold_scores`` (the ``test_*`` metrics of each fold), ``mean``, ``std``, ``table()``,
-            ``histories``, ``fold_dirs`` and ``oof`` (one `predict` output row per sample, in sample order,
-            when `predict` returns arrays; else None). The folder holds ``fold<k>/`` (config.yaml,
-            checkpoints/best and last, history.json), ``folds.json`` (each fold's sample indices),
-            ``cv_scores.json`` and ``cv_scores.md`` (each metric per fold, mean and std).
+            ``histories``, ``fold_dirs``, ``oof`` (one `predict` output row per sample, in sample order,
+            when `predict` returns arrays; else None) and ``ensemble`` (the folds' mean `predict` output on
+            ``test_loader``, one row per test sample; None without one). The folder holds ``fold<k>/``
+            (config.yaml, checkpoints/best and last, history.json), ``folds.json`` (each fold's sample
+            indices), ``cv_scores.json`` and ``cv_scores.md`` (each metric per fold, mean and std).
         """
         dataset, fold_loader = self._fold_data(data)
+        folds = self.config.kaggle.cv_folds if folds is None else folds
+        test_loader = self._ensemble_loader(test_loader)
         n = len(dataset)
         if groups is not None and len(groups) != n:
             raise ValueError(
@@ -307,9 +374,10 @@ class ConfiguredTrainer:
             )
         if module_factory is None and self._trained:
             raise RuntimeError(
-                "train_with_cv: this trainer's module was trained by train(), so every fold would start from "
-                "weights that have seen its held-out samples. Call train_with_cv before train, or pass "
-                "module_factory=lambda: MyModule(...) to build each fold's module afresh"
+                "train_with_cv: this trainer's module was trained by train() (or loaded a checkpoint), so "
+                "every fold would start from weights that have seen its held-out samples. Call train_with_cv "
+                "before train, or pass module_factory=lambda: MyModule(...) to build each fold's module "
+                "afresh"
             )
         seed = self.config.training.seed if seed is None else seed
         unit = "samples" if groups is None else "groups"
@@ -341,7 +409,7 @@ class ConfiguredTrainer:
                 json.dumps({"seed": seed, "folds": [dataclasses.asdict(f) for f in parts]}, indent=1)
             )
         name = self._name()
-        fold_scores, histories, fold_dirs, oof_parts = [], [], [], []
+        fold_scores, histories, fold_dirs, oof_parts, test_parts = [], [], [], [], []
         for fold in parts:
             log(
                 f"fold {fold.index + 1}/{folds}: {len(fold.train)} train / {len(fold.val)} val / "
@@ -363,9 +431,18 @@ class ConfiguredTrainer:
             best = str(result.best_checkpoint) if result.best_checkpoint else None
             fold_scores.append(trainer.evaluate(fold_loader(fold.test, False), ckpt_path=best))
             oof_parts.append(trainer.predict(fold_loader(fold.test, False), ckpt_path=best))
+            if test_loader is not None:
+                test_parts.append(trainer.predict(test_loader, ckpt_path=best))
             histories.append(result.history)
             fold_dirs.append(fold_dir)
-        cv = CVResult(folder, fold_scores, histories, fold_dirs, oof=out_of_fold(parts, oof_parts, n))
+        cv = CVResult(
+            folder,
+            fold_scores,
+            histories,
+            fold_dirs,
+            oof=out_of_fold(parts, oof_parts, n),
+            ensemble=fold_mean(test_parts) if test_loader is not None else None,
+        )
         n_groups = n if groups is None else len(set(groups))
         if _main():
             cv.write(samples=n, groups=n_groups)
@@ -374,6 +451,27 @@ class ConfiguredTrainer:
             f"{folds}-fold cross-validation over {n} samples ({grouping}):\n{cv.table()}\nrun folder: {folder}"
         )
         return cv
+
+    def _ensemble_loader(self, test_loader: Any) -> Iterable | None:
+        """The test batches the folds' models predict for ``kaggle.enable_ensemble``, or None (said why)."""
+        enabled = self.config.kaggle.enable_ensemble
+        if test_loader is not None and not enabled:
+            raise ValueError(
+                "train_with_cv: test_loader is given, but kaggle.enable_ensemble is false; set it "
+                "(create_trainer(..., enable_ensemble=True)) to average the fold models' predictions of it"
+            )
+        if test_loader is None and enabled:
+            warnings.warn(
+                "train_with_cv: kaggle.enable_ensemble is set but there is no test data to predict; pass "
+                "test_loader= (or test_dataloader= to create_kaggle_trainer). No ensemble is made",
+                stacklevel=3,
+            )
+        if isinstance(test_loader, DataLoader) and (test_loader.shuffle or test_loader.sampler is not None):
+            raise ValueError(
+                "train_with_cv: test_loader shuffles (or has a sampler): each fold would predict the test "
+                "samples in another order, and their average would mix samples; pass shuffle=False"
+            )
+        return self._loader(test_loader, shuffle=False)
 
     def _fold_data(self, data: Any) -> tuple[Any, Callable[[list[int], bool], Iterable]]:
         """(the samples, a function giving the loader of some of them for training or evaluation)."""
@@ -515,21 +613,86 @@ def out_of_fold(parts: list, outputs: list[list[Any]], n: int) -> np.ndarray | N
     return np.stack(rows)
 
 
+def fold_mean(outputs: list[list[Any]]) -> np.ndarray | None:
+    """The mean over folds of each fold's `predict` outputs (one per batch) of the same data, or None (with
+    a warning) when they are not arrays."""
+    stacked = []
+    for batches in outputs:
+        if not batches or not all(isinstance(b, (mx.array, np.ndarray)) for b in batches):
+            kinds = sorted({type(b).__name__ for b in batches}) or ["nothing"]
+            warnings.warn(
+                f"train_with_cv: predict_step returned {', '.join(kinds)}, not arrays, so the folds' test "
+                "predictions cannot be averaged: no ensemble is made",
+                stacklevel=3,
+            )
+            return None
+        stacked.append(np.concatenate([np.asarray(b) for b in batches]))
+    return np.mean(np.stack(stacked), axis=0)
+
+
+#: The trainer classes `create_trainer` builds by name (``trainer_type``); see `register_trainer`. A built-in
+#: one in a module of its own is named as ``"module:Class"``, imported when first asked for.
+TRAINERS: dict[str, type[ConfiguredTrainer] | str] = {
+    "default": ConfiguredTrainer,
+    "kaggle": "audiotrain.kaggle:KaggleTrainer",
+}
+
+
+def _trainer_class(name: str) -> type[ConfiguredTrainer]:
+    if name not in TRAINERS:
+        raise ValueError(
+            f"create_trainer: unknown trainer_type {name!r}; registered: {', '.join(TRAINERS)} "
+            "(register_trainer(name, cls) adds one)"
+        )
+    found = TRAINERS[name]
+    if isinstance(found, str):
+        module, _, attribute = found.partition(":")
+        found = TRAINERS[name] = getattr(importlib.import_module(module), attribute)
+    return found
+
+
+def register_trainer(name: str, trainer_class: type[ConfiguredTrainer]) -> None:
+    """Make ``create_trainer(module, trainer_type=name)`` build ``trainer_class(module, config, callbacks)``.
+
+    ``trainer_class`` is a subclass of `ConfiguredTrainer`. A name already taken by another class is refused
+    (registering the same class again is allowed, as a re-run cell of a notebook does).
+    """
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"register_trainer: name must be a non-empty str, got {name!r}")
+    if not (isinstance(trainer_class, type) and issubclass(trainer_class, ConfiguredTrainer)):
+        raise TypeError(
+            f"register_trainer({name!r}, ...): expected a subclass of "
+            "audiotrain.declarative.ConfiguredTrainer (it is built as cls(module, config, callbacks)), got "
+            f"{trainer_class!r}"
+        )
+    taken = _trainer_class(name) if name in TRAINERS else None
+    if taken is not None and taken is not trainer_class:
+        raise ValueError(
+            f"register_trainer: {name!r} is already {taken.__module__}.{taken.__qualname__}; choose another "
+            "name"
+        )
+    TRAINERS[name] = trainer_class
+
+
 def create_trainer(
     module: TrainModule,
     config: str | Path | TrainerConfig | None = "development",
     *,
     config_file: str | Path | None = None,
     callbacks: list[Callback] | None = None,
+    trainer_type: str = "default",
     **overrides: Any,
 ) -> ConfiguredTrainer:
     """A `ConfiguredTrainer` for ``module``: preset (or file) < ``config_file`` < ``overrides``.
 
     Args:
-        config: a preset name (``quick_test``, ``development``, ``production``), a YAML/JSON file, or a
-            `TrainerConfig`.
+        config: a preset name (``quick_test``, ``development``, ``production``, ``kaggle``), a YAML/JSON file,
+            or a `TrainerConfig`.
         config_file: a YAML/JSON file applied over the preset.
-        callbacks: extra callbacks for the shared Trainer.
+        callbacks: extra callbacks for the shared Trainer (audiotrain Callbacks, or seed 003 callbacks:
+            see `audiotrain.training_hooks`).
+        trainer_type: the class to build, by its `register_trainer` name (``default``: `ConfiguredTrainer`).
         overrides: settings by name (``learning_rate=1e-5``, ``num_epochs=20``, ``batch_size=64``).
     """
-    return ConfiguredTrainer(module, resolve_config(config, config_file, overrides), callbacks)
+    trainer_class = _trainer_class(trainer_type)
+    return trainer_class(module, resolve_config(config, config_file, overrides), callbacks)

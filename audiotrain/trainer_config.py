@@ -7,10 +7,10 @@ A run's settings resolve in this order, later wins::
 >>> config = resolve_config("production", file="run.yaml", overrides={"learning_rate": 1e-5, "num_epochs": 20})
 
 The file has the nested layout of `TrainerConfig` (``optimizer:``, ``scheduler:``, ``data:``, ``training:``,
-``run:``); it may name its own starting preset with a top-level ``preset: development``. It is YAML
-(``.yaml``, ``.yml`` or no suffix, read with ``yaml.safe_load`` only) or JSON (``.json``); a name without
-suffix or folder that is no existing file is a preset's. Overrides are field names, plain (``learning_rate``:
-the one section that has it), dotted (``optimizer.learning_rate``) or a section's dict
+``run:``, ``kaggle:``); it may name its own starting preset with a top-level ``preset: development``. It
+is YAML (``.yaml``, ``.yml`` or no suffix, read with ``yaml.safe_load`` only) or JSON (``.json``); a name
+without suffix or folder that is no existing file is a preset's. Overrides are field names, plain
+(``learning_rate``: the one section that has it), dotted (``optimizer.learning_rate``) or a section's dict
 (``optimizer={"type": "sgd"}``).
 Unknown keys, wrongly typed values and values out of range are errors that name the source and the field
 (and suggest the closest name), when the config is resolved rather than when training starts.
@@ -90,6 +90,14 @@ class TrainingSettings:
     num_epochs: int = field(default=10, metadata={"help": "epochs"})
     max_steps: int | None = field(default=None, metadata={"help": "stop after this many optimizer steps"})
     early_stopping: bool = field(default=True, metadata={"help": "stop when `monitor` stops improving"})
+    # str | bool: YAML 1.1 (PyYAML) reads an unquoted `eval_strategy: no` as false (kept as "no").
+    eval_strategy: str | bool = field(
+        default="epoch",
+        metadata={"help": "when to validate: epoch (each epoch's end), steps (every eval_steps) or no"},
+    )
+    eval_steps: int | None = field(
+        default=None, metadata={"help": "eval_strategy steps: validate every N training batches"}
+    )
     monitor: str = field(default="val_loss", metadata={"help": "metric for early stopping and best"})
     mode: str = field(default="min", metadata={"help": "min or max: which way `monitor` improves"})
     patience: int = field(default=5, metadata={"help": "validations without improvement before stopping"})
@@ -106,9 +114,11 @@ class TrainingSettings:
     def __post_init__(self):
         if self.mode not in ("min", "max"):
             raise ValueError(f"training.mode must be 'min' or 'max', got {self.mode!r}")
+        self._check_eval_strategy()
         for name, least, optional in (
             ("num_epochs", 1, False),
             ("max_steps", 1, True),
+            ("eval_steps", 1, True),
             ("patience", 0, False),
             ("accumulate_grad_batches", 1, False),
             ("limit_train_batches", 1, True),
@@ -124,6 +134,30 @@ class TrainingSettings:
                 f"training.precision must be one of {', '.join(map(repr, PRECISIONS))} (float16 and float64 "
                 f"are not available on MLX), got {self.precision!r}"
             ) from None
+
+    def _check_eval_strategy(self) -> None:
+        """eval_strategy and eval_steps agree, and `monitor` is a metric the run will have."""
+        if self.eval_strategy is False:
+            self.eval_strategy = "no"
+        if self.eval_strategy not in ("epoch", "steps", "no"):
+            raise ValueError(
+                f"training.eval_strategy must be 'epoch', 'steps' or 'no', got {self.eval_strategy!r}"
+            )
+        if self.eval_strategy == "steps" and self.eval_steps is None:
+            raise ValueError(
+                "training.eval_strategy 'steps' needs training.eval_steps (validate every N training batches)"
+            )
+        if self.eval_strategy != "steps" and self.eval_steps is not None:
+            raise ValueError(
+                f"training.eval_steps is {self.eval_steps}, but training.eval_strategy is "
+                f"{self.eval_strategy!r}: eval_steps counts only with eval_strategy 'steps'"
+            )
+        if self.eval_strategy == "no" and self.monitor.startswith("val_"):
+            raise ValueError(
+                f"training.eval_strategy 'no' never validates, but training.monitor is {self.monitor!r} (it "
+                "picks the best checkpoint and drives early stopping): set training.monitor to a train_ "
+                "metric, e.g. train_loss"
+            )
 
 
 @dataclass
@@ -145,6 +179,25 @@ class RunSettings:
 
 
 @dataclass
+class KaggleSettings:
+    """Seed 003's ``kaggle:`` section, as the features it maps onto: a run label, the folds of
+    `ConfiguredTrainer.train_with_cv`, and the average of the fold models' test predictions."""
+
+    competition_name: str | None = field(
+        default=None,
+        metadata={"help": "run label: names the run folder and MLflow run when run_name is unset"},
+    )
+    cv_folds: int = field(default=5, metadata={"help": "folds of train_with_cv when it is given none"})
+    enable_ensemble: bool = field(
+        default=False,
+        metadata={"help": "train_with_cv averages every fold's best-checkpoint predictions of the test data"},
+    )
+
+    def __post_init__(self):
+        _check("kaggle", "cv_folds", self.cv_folds, integer=True, at_least=2)
+
+
+@dataclass
 class TrainerConfig:
     """Everything `audiotrain.create_trainer` needs besides the module and the data."""
 
@@ -153,9 +206,17 @@ class TrainerConfig:
     data: DataSettings = field(default_factory=DataSettings)
     training: TrainingSettings = field(default_factory=TrainingSettings)
     run: RunSettings = field(default_factory=RunSettings)
+    kaggle: KaggleSettings = field(default_factory=KaggleSettings)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+# Seed 003's names for these classes. One config class holds every section (the ``kaggle`` one included), so
+# its "standard" and "Kaggle-specific" configurations are the same class.
+BaseTrainerConfig = TrainerConfig
+KaggleTrainerConfig = TrainerConfig
+SchedulerConfig = SchedulerSettings
 
 
 #: The shipped presets: nested changes to the defaults of `TrainerConfig`.
@@ -176,6 +237,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "training": {"num_epochs": 50, "patience": 5, "gradient_clip": 1.0},
         "scheduler": {"type": "cosine", "warmup_ratio": 0.05},
     },
+    # development's training, with the fold models' test predictions averaged (`create_kaggle_trainer`).
+    "kaggle": {"training": {"num_epochs": 5, "patience": 2}, "kaggle": {"enable_ensemble": True}},
 }
 
 
@@ -265,6 +328,20 @@ def resolve_config(
     if overrides:
         resolved = apply_overrides(resolved, overrides)
     return resolved
+
+
+def get_trainer_config(
+    config: str | Path | TrainerConfig | None = "development",
+    config_file: str | Path | None = None,
+    **overrides: Any,
+) -> TrainerConfig:
+    """Seed 003's name for `resolve_config`: the config `create_trainer` would use (preset < file <
+    overrides).
+
+    >>> get_trainer_config("production", num_epochs=20).training.num_epochs
+    20
+    """
+    return resolve_config(config, config_file, overrides)
 
 
 def write_config(config: TrainerConfig, path: str | Path) -> Path:

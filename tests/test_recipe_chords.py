@@ -88,6 +88,25 @@ def test_flags_override_nested_fields():
     assert config.model.d_model == TrainingConfig().model.d_model
 
 
+def test_a_relative_cache_folder_is_made_absolute_so_config_json_repeats_the_run_anywhere(
+    tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    parser = chords._training_parser("prog", "test", needs_data=False)
+    config = chords._config_from_args(parser.parse_args(["--data.cache_dir", "cacheq"]))
+    assert config.data.cache_dir == str(tmp_path / "cacheq")
+    home = chords._config_from_args(parser.parse_args(["--data.cache_dir", "~/c"])).data.cache_dir
+    assert home == str(Path("~/c").expanduser().resolve())
+    assert chords._config_from_args(parser.parse_args([])).data.cache_dir is None  # (the default's own)
+
+
+def test_the_device_flag_sets_where_training_runs():
+    parser = chords._training_parser("prog", "test", needs_data=False)
+    config = chords._config_from_args(parser.parse_args(["--device", "cpu"]))
+    assert config.device == "cpu" and config.training_device() == "cpu"
+    assert chords._config_from_args(parser.parse_args([])).device == "auto"
+
+
 def test_help_lists_commands_and_every_setting(capsys):
     assert chords.main(["--help"]) == 0
     top = capsys.readouterr().out
@@ -624,6 +643,23 @@ def test_bad_resume_and_checkpoint_fail_fast_without_a_traceback(tiny_run, tmp_p
     plain = ["--tta", "0", "--decode.refine_boundaries", "false", "--decode.bass_onset_frames", "0"]
     assert chords.main(["predict", "--checkpoint", str(run_dir), str(song), *plain]) == 0
     assert all(len(line.split("\t")) == 3 for line in capsys.readouterr().out.strip().splitlines())
+
+
+def test_predict_and_evaluate_take_decode_joint_bass(tiny_run, tmp_path, capsys):
+    import argparse
+
+    _, run_dir = tiny_run
+    parser = argparse.ArgumentParser()
+    chords._predictor_arguments(parser)
+    for value, expected in (("false", False), ("true", True)):
+        args = parser.parse_args(["--checkpoint", str(run_dir), "--decode.joint_bass", value])
+        assert chords._load_predictor(args).decode.joint_bass is expected
+    assert chords._load_predictor(parser.parse_args(["--checkpoint", str(run_dir)])).decode.joint_bass is True
+    songs = generate_demo_songs(tmp_path / "songs", n_songs=1, seed=7, song_seconds=4)
+    capsys.readouterr()
+    argv = ["--checkpoint", str(run_dir), "--decode.joint_bass", "false", "--tta", "0"]
+    assert chords.main(["predict", *argv, str(songs[0].audio_path)]) == 0
+    assert chords.main(["evaluate", *argv, "--data", str(tmp_path / "songs")]) == 0
 
 
 def test_predict_folder_skips_unreadable_files_and_reports_them(tiny_run, tmp_path, capsys):

@@ -118,6 +118,32 @@ def test_train_epoch_validate_checkpoint_and_resume(clip_loaders, tmp_path, monk
     assert history["learning_rate"][2] < history["learning_rate"][1]
 
 
+def test_seed002_device_setting(clip_loaders, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    from audiotrain.models import ChordRecognitionLoss, ChordRecognitionModel
+    from audiotrain.recipes.chords import Trainer, TrainingConfig
+
+    # The guide's `device` ('cuda' if available, else 'cpu'); 'auto' is the default.
+    train_loader, val_loader = clip_loaders
+    config = TrainingConfig(num_epochs=1, batch_size=8, progress_bar=False, device="cpu")
+    trainer = Trainer(ChordRecognitionModel(), train_loader, val_loader, config, ChordRecognitionLoss())
+    trainer.train()
+    assert trainer.shared.accelerator == "cpu" and trainer.shared.device == mx.cpu
+    has_gpu = mx.metal.is_available() or (getattr(mx, "cuda", None) is not None and mx.cuda.is_available())
+    assert TrainingConfig().device == "auto"
+    assert TrainingConfig().training_device() == ("gpu" if has_gpu else "cpu")
+    with pytest.raises(
+        ValueError, match="TrainingConfig.device \\(--device\\) must be 'auto', 'cpu' or 'gpu'"
+    ):
+        TrainingConfig(device="tpu")
+    monkeypatch.setattr(mx.metal, "is_available", lambda: False)
+    if getattr(mx, "cuda", None) is not None:
+        monkeypatch.setattr(mx.cuda, "is_available", lambda: False)
+    for name in ("gpu", "cuda", "mps"):
+        with pytest.raises(ValueError, match=f"device \\(--device\\) is '{name}', but this MLX has no GPU"):
+            TrainingConfig(device=name)
+
+
 def test_a_resume_in_new_loaders_at_an_epoch_boundary_trains_the_same_weights(tmp_path, monkeypatch):
     # A resumed run builds its loaders afresh: the wrapper must pass the epoch on to the DataLoader
     # (`set_epoch`), or epoch 1 replays epoch 0's shuffle.

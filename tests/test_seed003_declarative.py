@@ -265,6 +265,126 @@ def test_train_with_cv_keeps_groups_whole_builds_each_fold_and_refuses_a_used_fo
         trainer.train_with_cv(data, run_dir=tmp_path / "x")
 
 
+def test_seed003_yaml_as_written_trains_and_labels_the_run_with_the_competition(tmp_path, monkeypatch):
+    from audiotrain import create_trainer
+
+    from tests.test_trainer_config import SEED003_YAML
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "trainer_config.yaml").write_text(SEED003_YAML)
+    trainer = create_trainer(
+        TinyNet(), config="trainer_config.yaml", num_epochs=2, batch_size=8, num_workers=0, compile=False
+    )
+    stoppers = [cb for cb in trainer.trainer.callbacks if type(cb).__name__ == "EarlyStopping"]
+    assert len(stoppers) == 1 and stoppers[0].monitor == "val_loss"  # training.early_stopping: true
+    result = trainer.train(Points(), Points())
+    assert result.run_dir.parent == Path("runs") and result.run_dir.name.startswith("titanic-")
+    assert result.history["epoch"] == [0, 1] and len(result.history["val_loss"]) == 2  # eval_strategy: epoch
+
+
+class CountValidations:
+    def __init__(self):
+        from audiotrain.train.callbacks import Callback
+
+        class Counter(Callback):
+            def on_validation_end(inner, trainer, module):
+                if not trainer.sanity_checking:
+                    self.steps.append(trainer.global_step)
+
+        self.steps = []
+        self.callback = Counter()
+
+
+def test_eval_strategy_steps_validates_every_eval_steps_batches_across_epoch_ends(tmp_path):
+    from audiotrain import create_trainer
+
+    counter = CountValidations()
+    trainer = create_trainer(
+        TinyNet(),
+        "quick_test",
+        callbacks=[counter.callback],
+        num_epochs=3,
+        limit_train_batches=None,
+        batch_size=8,  # 5 batches an epoch
+        eval_strategy="steps",
+        eval_steps=4,
+        run_dir=tmp_path / "run",
+    )
+    trainer.train(Points(), Points())
+    assert counter.steps == [4, 8, 12]  # not at the epoch ends (5, 10, 15)
+
+
+def test_eval_strategy_no_never_validates_and_says_the_val_loader_is_unused(tmp_path):
+    from audiotrain import create_trainer
+
+    counter = CountValidations()
+    with pytest.raises(ValueError, match="eval_strategy 'no' never validates.*train_loss"):
+        create_trainer(TinyNet(), "quick_test", eval_strategy="no")
+    trainer = create_trainer(
+        TinyNet(),
+        "quick_test",
+        callbacks=[counter.callback],
+        eval_strategy="no",
+        monitor="train_loss",
+        run_dir=tmp_path / "run",
+    )
+    with pytest.warns(UserWarning, match="val_loader is not used: training.eval_strategy is 'no'"):
+        result = trainer.train(batches(), batches(seed=1))
+    assert counter.steps == [] and "val_loss" not in result.history and result.best_checkpoint.is_dir()
+
+
+def test_seed003_save_checkpoint_and_load_checkpoint(tmp_path, monkeypatch):
+    from audiotrain import create_trainer
+    from audiotrain.train import checkpoint as ckpt
+
+    monkeypatch.chdir(tmp_path)
+    trainer = create_trainer(TinyNet(), "quick_test", num_epochs=1, run_dir="run")
+    with pytest.raises(RuntimeError, match="save_checkpoint: nothing trained yet"):
+        trainer.save_checkpoint("manual")
+    trainer.train(batches(), batches(seed=1))
+    # --- seed 003's Trainer methods ------------------------------------------------------------------------
+    path = trainer.save_checkpoint("manual")
+    # --- end of seed code ---------------------------------------------------------------------------------
+    assert path == Path("manual") and ckpt.read_state(path)["run_config"] == trainer.config.to_dict()
+    (tmp_path / "notes").mkdir()
+    with pytest.raises(FileExistsError, match="notes is a folder that is no checkpoint"):
+        trainer.save_checkpoint("notes")
+
+    again = create_trainer(TinyNet(), "quick_test", num_epochs=2, run_dir="run2")
+    again.load_checkpoint("manual")  # the weights now; the rest at the next train()
+    np.testing.assert_array_equal(
+        np.array(again.module.linear.weight), np.array(trainer.module.linear.weight)
+    )
+    assert again.evaluate(batches(seed=1)) == trainer.evaluate(batches(seed=1))
+    with pytest.warns(UserWarning, match="the checkpoint's ModelCheckpoint saved to .*run/checkpoints"):
+        result = again.train(batches(), batches(seed=1))  # (another run's: it goes on in run2)
+    assert result.history["epoch"] == [0, 1] and again.trainer.global_step == 4  # went on from epoch 1
+    fresh = create_trainer(TinyNet(), "quick_test", run_dir="cv")
+    fresh.load_checkpoint("manual")
+    with pytest.raises(RuntimeError, match="loaded a checkpoint"):
+        fresh.train_with_cv(Points(), folds=2)
+
+
+def test_register_trainer_builds_a_trainer_class_by_name(monkeypatch):
+    from audiotrain import create_trainer, declarative, register_trainer
+
+    monkeypatch.setattr(declarative, "TRAINERS", dict(declarative.TRAINERS))
+
+    class LoudTrainer(declarative.ConfiguredTrainer):
+        pass
+
+    register_trainer("loud", LoudTrainer)
+    register_trainer("loud", LoudTrainer)  # again, as a re-run notebook cell does
+    trainer = create_trainer(TinyNet(), "quick_test", trainer_type="loud", num_epochs=3)
+    assert type(trainer) is LoudTrainer and trainer.config.training.num_epochs == 3
+    with pytest.raises(ValueError, match="'loud' is already .*LoudTrainer; choose another name"):
+        register_trainer("loud", type("Other", (declarative.ConfiguredTrainer,), {}))
+    with pytest.raises(TypeError, match="expected a subclass of audiotrain.declarative.ConfiguredTrainer"):
+        register_trainer("plain", object)
+    with pytest.raises(ValueError, match="unknown trainer_type 'lound'; registered: default, kaggle, loud"):
+        create_trainer(TinyNet(), "quick_test", trainer_type="lound")
+
+
 # ---- run folders, cross-validation folds, schedules, data parallel ----------------------------------------
 
 

@@ -117,3 +117,91 @@ def test_a_misspelt_nested_field_is_suggested_with_its_section(tmp_path):
         ValueError, match=r"unknown field 'training.epochs'; did you mean 'training.num_epochs'\?"
     ):
         resolve_config(write(tmp_path, "typo.yaml", "training:\n  epochs: 3\n"))
+
+
+SEED003_YAML = """# trainer_config.yaml
+optimizer:
+  type: adamw
+  learning_rate: 2e-5
+  weight_decay: 0.01
+
+scheduler:
+  type: cosine
+  warmup_ratio: 0.1
+
+data:
+  batch_size: 32
+  num_workers: 8
+
+training:
+  num_epochs: 10
+  eval_strategy: epoch
+  early_stopping: true
+
+kaggle:
+  competition_name: titanic
+  cv_folds: 5
+  enable_ensemble: true
+"""
+
+
+def test_seed003_hierarchical_yaml_loads_as_written(tmp_path):
+    config = resolve_config(write(tmp_path, "trainer_config.yaml", SEED003_YAML))
+    assert (config.optimizer.learning_rate, config.data.num_workers, config.training.num_epochs) == (
+        2e-5,
+        8,
+        10,
+    )
+    assert (config.training.eval_strategy, config.training.eval_steps, config.training.early_stopping) == (
+        "epoch",
+        None,
+        True,
+    )
+    assert (config.kaggle.competition_name, config.kaggle.cv_folds, config.kaggle.enable_ensemble) == (
+        "titanic",
+        5,
+        True,
+    )
+
+
+@pytest.mark.parametrize(
+    "lines, message",
+    [
+        ("  eval_strategy: step", "training.eval_strategy must be 'epoch', 'steps' or 'no', got 'step'"),
+        ("  eval_strategy: steps", "training.eval_strategy 'steps' needs training.eval_steps"),
+        ("  eval_steps: 50", "training.eval_steps is 50, but training.eval_strategy is 'epoch'"),
+        ("  eval_strategy: steps\n  eval_steps: 0", "training.eval_steps must be an integer >= 1"),
+        ("  eval_strategy: 'no'", "eval_strategy 'no' never validates, but training.monitor is 'val_loss'"),
+    ],
+)
+def test_eval_strategy_and_eval_steps_must_agree(tmp_path, lines, message):
+    with pytest.raises(ValueError, match=f"run.yaml: .*{message}"):
+        resolve_config(write(tmp_path, "run.yaml", f"training:\n{lines}\n"))
+    # An unquoted `no` is YAML 1.1's false: read as "no".
+    for value in ("'no'", "no"):
+        text = f"training:\n  eval_strategy: {value}\n  monitor: train_loss\n"
+        assert resolve_config(write(tmp_path, "ok.yaml", text)).training.eval_strategy == "no"
+
+
+def test_the_kaggle_section_is_checked_and_has_plain_overrides(tmp_path):
+    with pytest.raises(ValueError, match="kaggle.cv_folds must be an integer >= 2, got 1"):
+        resolve_config(write(tmp_path, "run.yaml", "kaggle:\n  cv_folds: 1\n"))
+    with pytest.raises(ValueError, match="unknown field 'kaggle.submit'"):
+        resolve_config(write(tmp_path, "run.yaml", "kaggle:\n  submit: true\n"))
+    config = resolve_config("kaggle", overrides={"cv_folds": 3, "competition_name": "house_prices"})
+    assert (config.kaggle.cv_folds, config.kaggle.competition_name, config.kaggle.enable_ensemble) == (
+        3,
+        "house_prices",
+        True,  # the kaggle preset's
+    )
+
+
+def test_seed003_configuration_names():
+    from audiotrain import BaseTrainerConfig, KaggleTrainerConfig, SchedulerConfig, get_trainer_config
+
+    config = get_trainer_config("production", num_epochs=20)
+    assert config == resolve_config("production", overrides={"num_epochs": 20})
+    assert BaseTrainerConfig is TrainerConfig and KaggleTrainerConfig is TrainerConfig
+    assert BaseTrainerConfig(scheduler=SchedulerConfig(type="linear")).scheduler.type == "linear"
+    with pytest.raises(ValueError, match="scheduler.type must be 'cosine', 'linear' or 'constant'"):
+        SchedulerConfig(type="step")

@@ -146,6 +146,9 @@ def _predictor_arguments(parser: argparse.ArgumentParser) -> None:
                         help="viterbi: probability of staying in the same chord per frame (default: the checkpoint's)")  # fmt: skip
     parser.add_argument("--decode.median_frames", dest="decode_median_frames", type=int, default=None,
                         help="median: filter width in frames, odd (default: the checkpoint's)")  # fmt: skip
+    parser.add_argument("--decode.joint_bass", dest="decode_joint_bass", type=parse_bool, default=None,
+                        metavar="BOOL", help="viterbi over (chord, bass) pairs, the bass a chord tone; "
+                        "false: separate chord and bass paths (default: the checkpoint's)")  # fmt: skip
     parser.add_argument("--decode.refine_boundaries", dest="decode_refine_boundaries", type=parse_bool, default=None,
                         metavar="BOOL", help="viterbi: place each chord change where the two chords' frame "
                         "log-probabilities cross, not halfway between frames (default: the checkpoint's)")  # fmt: skip
@@ -184,6 +187,7 @@ def _load_predictor(args: argparse.Namespace, checkpoint: Path | None = None) ->
             ("self_transition", args.decode_self_transition),
             ("median_frames", args.decode_median_frames),
             ("unknown_chords", args.decode_unknown_chords),
+            ("joint_bass", args.decode_joint_bass),
             ("refine_boundaries", args.decode_refine_boundaries),
             ("bass_onset_frames", args.decode_bass_onset_frames),
             ("silence_db", args.decode_silence_db),
@@ -198,9 +202,17 @@ def _load_predictor(args: argparse.Namespace, checkpoint: Path | None = None) ->
 
 
 def _config_from_args(args: argparse.Namespace) -> TrainingConfig:
-    """Defaults (or the benchmark's) < ``--preset`` < the ``--config`` file < flags."""
+    """Defaults (or the benchmark's) < ``--preset`` < the ``--config`` file < flags; a cache folder given
+    relative to the working folder is made absolute (as the data folder is), so that the run's config.json
+    repeats it from any folder rather than filling a new cache there."""
+    from dataclasses import replace
+
     config = benchmark_config() if args.benchmark else TrainingConfig()
-    return resolve_settings(config, PRESETS, args.preset, args.config, args)
+    config = resolve_settings(config, PRESETS, args.preset, args.config, args)
+    if config.data.cache_dir:
+        cache_dir = str(Path(config.data.cache_dir).expanduser().resolve())
+        config = replace(config, data=replace(config.data, cache_dir=cache_dir))
+    return config
 
 
 def _with_data_folder(
@@ -253,7 +265,10 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
         config = _with_data_folder(parser, args, config)
     try:
         plan = plan_local_processes(
-            config.processes, config.batch_size, resumed_processes=checkpoint_processes(args.resume)
+            config.processes,
+            config.batch_size,
+            resumed_processes=checkpoint_processes(args.resume),
+            on_cpu=config.training_device() == "cpu",  # --device cpu on a machine with a GPU too
         )
     except ValueError as error:
         parser.error(str(error))

@@ -2,7 +2,7 @@
 
 `TrainingConfig` holds the training settings of the seed guide (learning_rate, weight_decay, batch_size,
 num_epochs, warmup_epochs, scheduler, gradient_clip, label_smoothing, checkpoint_dir, save_every,
-patience, min_delta, log_every) and nested sections for the data (`ChordDataConfig`), the features
+patience, min_delta, log_every, device) and nested sections for the data (`ChordDataConfig`), the features
 (`ChordFeatureConfig`), the model (`ChordModelConfig`), the loss weights (`LossConfig`), decoding
 (`DecodeConfig`) and the experiment loggers (`LoggerConfig`: ``--logger tensorboard,mlflow``,
 ``--logger.project``, ...). Every scalar field (and tuple of scalars, comma-separated) is a command-line flag (`--learning_rate`, `--model.d_model`, ...; see
@@ -30,6 +30,7 @@ from audiotrain.features.cqt import C1_HZ, CQTConfig, cqt_frequencies
 from audiotrain.features.tuning import estimate_tuning
 from audiotrain.models.chord_model import ChordModelConfig
 from audiotrain.recipes.config_cli import SEED_MAX, check_setting
+from audiotrain.train import flags
 from audiotrain.train.loggers.config import LoggerConfig
 
 import numpy as np
@@ -45,6 +46,10 @@ def default_cache_dir() -> Path:
 
 def _help(text: str, **extra: Any) -> dict[str, Any]:
     return {"help": text, **extra}
+
+
+#: `TrainingConfig.device` values: MLX has one CPU and one GPU device (Metal on a Mac, CUDA on Linux).
+DEVICES = ("auto", "cpu", "gpu", "cuda", "mps")
 
 
 #: The version of the feature code (`ChordFeatureConfig.compute`: the CQT, the tuning estimate, the bass view,
@@ -430,6 +435,15 @@ class TrainingConfig:
     min_delta: float = field(default=0.001, metadata=_help("early stopping: smallest val_loss improvement"))
     log_every: int = field(default=50, metadata=_help("log training metrics every N optimizer steps"))
     seed: int = field(default=0, metadata=_help("seed of weights, data order, windows and augmentation"))
+    # The seed guide's `device` ('cuda' if available, else 'cpu'): MLX's device for the Trainer.
+    device: str = field(
+        default="auto",
+        metadata=_help(
+            "where training and validation run: auto (a GPU if this MLX has one, else the CPU), cpu, or gpu "
+            "(cuda and mps mean gpu)",
+            choices=DEVICES,
+        ),
+    )
     compile: bool = field(default=True, metadata=_help("compile the training and evaluation steps"))
     progress_bar: bool = field(default=True, metadata=_help("show a progress bar"))
     processes: int = field(
@@ -463,6 +477,7 @@ class TrainingConfig:
             )
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"TrainingConfig.label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        self.training_device()  # an unknown device, or a GPU this MLX has not, is an error now, not at fit
         # The model reads every feature bin: its input width follows the features section.
         if (
             self.model.n_bins != self.features.n_bins
@@ -475,6 +490,21 @@ class TrainingConfig:
     def to_dict(self) -> dict[str, Any]:
         """The settings as JSON data (tuples as lists), the form config.json and checkpoints hold."""
         return json.loads(json.dumps(asdict(self)))
+
+    def training_device(self) -> str:
+        """``device`` as the Trainer's accelerator: "cpu" or "gpu" ("auto": the GPU where MLX has one)."""
+        if self.device not in DEVICES:
+            raise ValueError(
+                f"TrainingConfig.device (--device) must be 'auto', 'cpu' or 'gpu' ('cuda' and 'mps' mean "
+                f"'gpu'), got {self.device!r}"
+            )
+        try:
+            return flags.accelerator(self.device)
+        except ValueError:  # a GPU asked for where MLX has none
+            raise ValueError(
+                f"TrainingConfig.device (--device) is {self.device!r}, but this MLX has no GPU backend (on "
+                "Linux with an NVIDIA GPU install mlx[cuda13]; macOS uses Metal): use 'cpu' or 'auto'"
+            ) from None
 
 
 #: The shipped presets (``--preset NAME``, or ``preset: NAME`` in a ``--config`` file): nested changes to the

@@ -34,8 +34,9 @@ from audiotrain.recipes.split_record import describe_difference
 PROGRESS_FILE = "cv_progress.json"
 #: What a cv run writes beside its ``fold<k>/`` folders (``--overwrite`` removes these and the folds).
 CV_OUTPUTS = ("oof", "cv_scores.json", "cv_scores.md", PROGRESS_FILE)
-#: Settings that do not change what a fold trains: a resumed cv run may differ in them.
-RESUMABLE_CHANGES = frozenset({"progress_bar", "num_workers"})
+#: Settings that do not change what a fold trains: a resumed cv run may differ in them. (A checkpoint
+#: resumes on either device; the feature cache holds the same features wherever it is.)
+RESUMABLE_CHANGES = frozenset({"progress_bar", "num_workers", "device", "cache_dir"})
 
 
 class CrossValidationInterrupted(KeyboardInterrupt):

@@ -19,8 +19,9 @@ What it maps onto the shared Trainer: ``num_epochs`` → ``max_epochs``, ``gradi
 ``gradient_clip_val``, ``log_every`` → ``log_every_n_steps``, ``learning_rate`` / ``weight_decay`` /
 ``scheduler`` / ``warmup_epochs`` → AdamW and its per-step schedule, ``patience`` / ``min_delta`` →
 `EarlyStopping` on ``val_loss``, ``checkpoint_dir`` / ``save_every`` → `ModelCheckpoint` (``best``, ``last``,
-``epoch=NNN``). ``batch_size`` is the loaders' own (a mismatch is warned about). Checkpoints are the shared
-Trainer's folders (resumable, and readable by ``python -m audiotrain.recipes.chords predict``).
+``epoch=NNN``), ``device`` → ``accelerator``. ``batch_size`` is the loaders' own (a mismatch is warned
+about). Checkpoints are the shared Trainer's folders (resumable, and readable by
+``python -m audiotrain.recipes.chords predict``).
 """
 
 from __future__ import annotations
@@ -119,6 +120,7 @@ def make_shared_trainer(
         default_root_dir=run_dir,
         compile=config.compile,
         seed=config.seed,
+        accelerator=config.training_device(),
         callbacks=callbacks,
         log_every_n_steps=config.log_every,
         enable_progress_bar=config.progress_bar,
@@ -367,6 +369,7 @@ class Trainer:
             max_epochs=1,
             default_root_dir=self.run_dir,
             compile=self.config.compile,
+            accelerator=self.config.training_device(),
             enable_progress_bar=False,
             logger=False,
         )

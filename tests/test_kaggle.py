@@ -1,0 +1,91 @@
+"""Seed 003's Kaggle runs: `create_kaggle_trainer`, the fold models' averaged test predictions, the CSV."""
+
+import csv
+from pathlib import Path
+
+from audiotrain import create_trainer
+from audiotrain.data import DataLoader
+from audiotrain.trainer_config import PRESETS
+
+import numpy as np
+import pytest
+
+from tests.test_seed003_declarative import Points, TinyNet
+
+
+@pytest.fixture
+def quick_kaggle_preset(monkeypatch):
+    """The kaggle preset in one quick epoch, so that the seed's call runs as written, in seconds."""
+    quick = {"num_epochs": 1, "compile": False, "progress_bar": False, "early_stopping": False}
+    monkeypatch.setitem(PRESETS, "kaggle", {**PRESETS["kaggle"], "training": quick})
+
+
+def test_seed003_kaggle_competition_example(tmp_path, monkeypatch, quick_kaggle_preset):
+    monkeypatch.chdir(tmp_path)
+    model = TinyNet()
+    train_loader = DataLoader(Points(), batch_size=8)
+    test_loader = DataLoader(Points(12), batch_size=8)
+    # --- seed 003, "Kaggle Competition" --------------------------------------------------------------------
+    from audiotrain import create_kaggle_trainer
+
+    # Create Kaggle trainer for Titanic
+    trainer = create_kaggle_trainer(model=model, competition="titanic", test_dataloader=test_loader)
+
+    # Train with cross-validation
+    cv_results = trainer.train_with_cv(train_loader)
+
+    # Create submission
+    submission_path = trainer.create_submission()
+    # --- end of seed code -----------------------------------------------------------------------------
+    assert cv_results.run_dir.parent == Path("runs") and cv_results.run_dir.name.startswith("titanic-cv-")
+    assert len(cv_results.fold_scores) == 5  # kaggle.cv_folds
+    # The ensemble is the mean of the fold models' (best checkpoints') predictions of the test data.
+    each = [
+        np.concatenate(trainer.predict(test_loader, ckpt_path=str(d / "checkpoints" / "best")))
+        for d in cv_results.fold_dirs
+    ]
+    assert cv_results.ensemble.shape == (12, 3)
+    np.testing.assert_allclose(cv_results.ensemble, np.mean(each, axis=0), rtol=1e-6)
+    assert not np.allclose(each[0], each[1])  # (different models: an average, not a copy)
+    with open(submission_path) as f:
+        rows = list(csv.reader(f))
+    assert submission_path == cv_results.run_dir / "submission.csv"
+    assert rows[0] == ["id", "prediction_0", "prediction_1", "prediction_2"] and len(rows) == 13
+    np.testing.assert_allclose(np.array(rows[1:], dtype=float)[:, 1:], cv_results.ensemble, rtol=1e-6)
+
+    with pytest.raises(FileExistsError, match="submission.csv exists; pass another path, or overwrite=True"):
+        trainer.create_submission()
+    path = trainer.create_submission(
+        ids=[f"s{i}" for i in range(12)], columns=["a", "b", "c"], overwrite=True
+    )
+    with open(path) as f:
+        assert next(csv.reader(f)) == ["id", "a", "b", "c"] and f.readline().startswith("s0,")
+
+
+def test_cv_folds_comes_from_the_config_and_the_ensemble_needs_both_the_setting_and_test_data(tmp_path):
+    test_loader = DataLoader(Points(12), batch_size=8)
+    plain = create_trainer(TinyNet(), "quick_test", cv_folds=3, batch_size=8, run_dir=tmp_path / "a")
+    with pytest.raises(ValueError, match="test_loader is given, but kaggle.enable_ensemble is false"):
+        plain.train_with_cv(Points(), test_loader=test_loader)
+    assert not (tmp_path / "a").exists()  # refused before anything was written
+    cv = plain.train_with_cv(Points(), log=lambda s: None)
+    assert len(cv.fold_scores) == 3 and cv.ensemble is None
+
+    ensemble = create_trainer(
+        TinyNet(), "quick_test", cv_folds=2, enable_ensemble=True, batch_size=8, run_dir=tmp_path / "b"
+    )
+    with pytest.warns(UserWarning, match="enable_ensemble is set but there is no test data"):
+        assert ensemble.train_with_cv(Points(), log=lambda s: None).ensemble is None
+    shuffled = DataLoader(Points(12), batch_size=8, shuffle=True)
+    with pytest.raises(ValueError, match="test_loader shuffles"):
+        ensemble.train_with_cv(Points(), test_loader=shuffled, run_dir=tmp_path / "c")
+    cv = ensemble.train_with_cv(Points(), test_loader=Points(12), run_dir=tmp_path / "d", log=lambda s: None)
+    assert cv.ensemble.shape == (12, 3)  # a Dataset is batched as the training data is
+
+
+def test_create_submission_before_an_ensemble_says_what_it_needs(tmp_path, quick_kaggle_preset):
+    from audiotrain import create_kaggle_trainer
+
+    trainer = create_kaggle_trainer(TinyNet(), "titanic", run_dir=tmp_path / "cv")
+    with pytest.raises(RuntimeError, match="no ensemble to write; call train_with_cv first, with test data"):
+        trainer.create_submission()
