@@ -329,3 +329,42 @@ def test_resuming_at_an_epochs_last_batch_keeps_on_step_values_out_of_its_histor
     assert {k: v for k, v in resumed.history.items() if k != "time"} == {
         k: v for k, v in straight.history.items() if k != "time"
     }
+
+
+def test_a_ctrl_c_after_an_epochs_last_step_saves_and_the_resumed_run_ends_that_epoch(tmp_path):
+    """A Ctrl-C in the final `next()` of a stream of unknown length (after the epoch's last step, before
+    its end) used to print "saving a checkpoint" and save nothing. It now saves with the epoch open, and
+    the resumed fit runs that epoch's end: weights and history equal an uninterrupted run."""
+    from audiotrain import DataLoader, Trainer, seed_everything
+    from audiotrain.data import IterableDataset
+
+    from tasks import TinyClassifier, make_batches, make_data
+
+    class Stream(IterableDataset):
+        def __init__(self, ctrl_c_at_end: bool):
+            self.ctrl_c_at_end = ctrl_c_at_end
+
+        def __iter__(self):
+            x, y = make_data(64)
+            yield from zip(x, y)
+            if self.ctrl_c_at_end:
+                self.ctrl_c_at_end = False
+                signal.raise_signal(signal.SIGINT)  # the Trainer's handler: stop and save
+
+    def fit(root, ctrl_c_at_end=False, ckpt_path=None):
+        seed_everything(0)
+        trainer = Trainer(max_epochs=2, default_root_dir=root, enable_progress_bar=False, seed=1)
+        module = TinyClassifier(dropout=0.2)
+        loader = DataLoader(Stream(ctrl_c_at_end), batch_size=8)
+        trainer.fit(module, loader, make_batches(32, batch_size=8, seed=1), ckpt_path=ckpt_path)
+        return trainer, module
+
+    straight = fit(tmp_path / "a")
+    stopped, _ = fit(tmp_path / "b", ctrl_c_at_end=True)
+    saved = tmp_path / "b" / "checkpoints" / "interrupted"
+    assert stopped.interrupted and stopped.interrupted_checkpoint == saved
+    progress = json.loads((saved / "trainer_state.json").read_text())["progress"]
+    assert (progress["epoch"], progress["batch_in_epoch"], progress["global_step"]) == (0, 8, 8)
+    resumed = fit(tmp_path / "b", ckpt_path=saved)
+    _assert_same_run(straight, resumed)
+    assert resumed[0].history["epoch"] == [0, 1]

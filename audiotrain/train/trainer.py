@@ -406,13 +406,17 @@ class Trainer:
             mid_epoch_every = max(1, int(self.val_check_interval * n_batches))
         while not self._done():
             self._train_epoch(module, train_loader, val_loader, n_batches, mid_epoch_every)
-            if self.interrupted:  # saved in the epoch, right after the step it stopped at
-                return
+            if self.interrupted:
+                # Noticed in the epoch: after a step or in a validation, but also after its last step (in
+                # the stream's final `next`, closing a window, while its workers shut down). Its end has
+                # not run, so the epoch stays open and the resumed fit ends it (validation, epoch means).
+                self.progress.epoch_complete = False
+                break
             self._end_epoch(module, val_loader)
         if self.interrupted:
-            # Ctrl-C during the epoch-end callbacks or checkpointing: the epoch is complete and
-            # validated, so the checkpoint resumes at the next one. (One during the epoch-end
-            # validation stops it and leaves the epoch open: the resumed fit validates and ends it.)
+            # Saved wherever the Ctrl-C was noticed. In the epoch-end callbacks or checkpointing the epoch
+            # is complete and validated, so the checkpoint resumes at the next one; in the epoch-end
+            # validation that stops it and leaves the epoch open: the resumed fit validates and ends it.
             self._save_on_interrupt()
 
     def _done(self) -> bool:
@@ -463,8 +467,7 @@ class Trainer:
         if progress.validation_pending and val_loader is not None:
             self.evaluation.validate_in_fit(module, val_loader)
             if self.interrupted:
-                self._save_on_interrupt()
-                return
+                return  # still pending: saved by the fit loop, rerun on resume
         progress.validation_pending = False
         exhausted = False
         while not batches_done and (n_batches is None or progress.batch_in_epoch < n_batches):
@@ -475,8 +478,7 @@ class Trainer:
                 break
             self._train_batch(module, batch, n_batches, val_loader, mid_epoch_every)
             if self.interrupted:
-                self._save_on_interrupt()
-                return
+                return  # saved by the fit loop, right after the step it stopped at
             if self._done():
                 break
         self._settled_outputs = {}  # the epoch's end shows its last step's numbers
