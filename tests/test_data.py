@@ -4,6 +4,7 @@ import gc
 import json
 import multiprocessing as mp
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -61,6 +62,14 @@ class DiesAt5(Squares):
     def __getitem__(self, i):
         if i == 5:
             os._exit(3)  # the worker process vanishes without a Python exception
+        return super().__getitem__(i)
+
+
+class KilledBySigintAt5(Squares):
+    def __getitem__(self, i):
+        if i == 5:  # as a Ctrl-C that reaches a worker still starting, before it ignores SIGINT
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGINT)
         return super().__getitem__(i)
 
 
@@ -344,6 +353,15 @@ def test_a_dead_worker_process_is_reported_not_waited_for():
     loader = DataLoader(DiesAt5(8), batch_size=2, num_workers=2, worker_type="process")
     with pytest.raises(DataLoaderError, match=r"exited unexpectedly \(exit code 3\)"):
         list(loader)
+    assert no_loader_workers_left()
+
+
+def test_a_worker_a_ctrl_c_killed_is_named_as_such_not_out_of_memory():
+    loader = DataLoader(KilledBySigintAt5(8), batch_size=2, num_workers=2, worker_type="process")
+    with pytest.raises(DataLoaderError, match=r"\(exit code -2, SIGINT\) .*: a Ctrl-C reached it") as info:
+        list(loader)
+    assert info.value.killed_by_sigint and info.value.exit_code == -2
+    assert "out of memory" not in str(info.value) and "__main__" not in str(info.value)
     assert no_loader_workers_left()
 
 

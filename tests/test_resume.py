@@ -15,6 +15,31 @@ import pytest
 HERE = Path(__file__).parent
 
 
+class CtrlCWhileLoading:
+    """64 pairs, read by process workers. Loading the first sample of epoch `ctrl_c_in_epoch` is where a
+    terminal's Ctrl-C lands: it reaches the main process (waiting for this batch) and kills this worker,
+    as it kills one still starting, before it ignores SIGINT."""
+
+    def __init__(self, ctrl_c_in_epoch=None):
+        from tasks import make_data
+
+        self.x, self.y = make_data(64)
+        self.ctrl_c_in_epoch, self.epoch = ctrl_c_in_epoch, 0
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        if i == 0 and self.epoch == self.ctrl_c_in_epoch:
+            os.kill(os.getppid(), signal.SIGINT)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGINT)
+        return self.x[i], self.y[i]
+
+
 def run(*args, **kw):
     env = {**os.environ, "PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     return subprocess.run(
@@ -368,3 +393,88 @@ def test_a_ctrl_c_after_an_epochs_last_step_saves_and_the_resumed_run_ends_that_
     resumed = fit(tmp_path / "b", ckpt_path=saved)
     _assert_same_run(straight, resumed)
     assert resumed[0].history["epoch"] == [0, 1]
+
+
+@pytest.mark.parametrize("loader", ["train", "val"])
+def test_a_worker_the_ctrl_c_killed_is_the_stop_not_a_crash(tmp_path, loader):
+    """A terminal's Ctrl-C reaches the workers too. One that it killed (still starting, before it ignores
+    SIGINT) used to end fit with a DataLoaderError and no checkpoint; with the stop pending it is the stop:
+    the checkpoint is saved where the loader was waiting, and the resumed fit goes on from there."""
+    from audiotrain import DataLoader, Trainer
+
+    from tasks import TinyClassifier, make_batches
+
+    def fit(ctrl_c_in_epoch=None, ckpt_path=None):
+        def batches(ctrl_c):
+            return DataLoader(CtrlCWhileLoading(ctrl_c), batch_size=8, num_workers=1, worker_type="process")
+
+        train = batches(ctrl_c_in_epoch if loader == "train" else None)
+        val = batches(ctrl_c_in_epoch) if loader == "val" else make_batches(16, batch_size=8)
+        trainer = Trainer(
+            max_epochs=2, default_root_dir=tmp_path, enable_progress_bar=False, num_sanity_val_steps=0
+        )
+        trainer.fit(TinyClassifier(), train, val, ckpt_path=ckpt_path)
+        return trainer
+
+    stopped = fit(ctrl_c_in_epoch=1 if loader == "train" else 0)
+    assert stopped.interrupted and stopped.interrupted_checkpoint is not None
+    progress = json.loads((stopped.interrupted_checkpoint / "trainer_state.json").read_text())["progress"]
+    # train: before epoch 1's first batch; val: epoch 0 trained, its validation pending (rerun on resume)
+    expected = (1, 0, 8) if loader == "train" else (0, 8, 8)
+    assert (progress["epoch"], progress["batch_in_epoch"], progress["global_step"]) == expected
+    resumed = fit(ckpt_path=stopped.interrupted_checkpoint)
+    assert not resumed.interrupted and resumed.global_step == 16
+    assert resumed.history["epoch"] == [0, 1] and None not in resumed.history["val_loss"]
+
+
+SPAWNING_SCRIPT = """
+import os, signal, sys
+sys.path.insert(0, {here!r})
+import audiotrain
+from audiotrain import DataLoader, Trainer
+from audiotrain.train import Callback
+from test_resume import CtrlCWhileLoading
+from tasks import TinyClassifier
+
+ARMED = {armed!r}
+if __name__ == "__mp_main__":  # a spawned worker, importing this script: a Ctrl-C lands now (once)
+    try:
+        os.rename(ARMED, ARMED + ".fired")
+        os.killpg(0, signal.SIGINT)  # the whole process group, as a terminal sends it
+    except FileNotFoundError:
+        pass
+
+
+class ArmAtEpoch1(Callback):
+    def on_train_epoch_start(self, trainer, module):
+        if trainer.current_epoch == 1:
+            open(ARMED, "w").close()
+
+
+if __name__ == "__main__":
+    loader = DataLoader(CtrlCWhileLoading(), batch_size=8, num_workers=2, worker_type="process")
+    t = Trainer(max_epochs=3, default_root_dir={root!r}, enable_progress_bar=False, callbacks=[ArmAtEpoch1()])
+    t.fit(TinyClassifier(), loader)
+    print("RETURNED", t.interrupted, t.interrupted_checkpoint, flush=True)
+"""
+
+
+def test_a_terminal_ctrl_c_while_workers_start_leaves_them_running(tmp_path):
+    """A Ctrl-C to the process group while spawned workers import (about a second, at every epoch of a
+    non-persistent pool) used to kill them, each printing a KeyboardInterrupt traceback. They now hold
+    SIGINT back from the start, and the run stops and saves as for any Ctrl-C."""
+    script = tmp_path / "spawning.py"
+    script.write_text(
+        SPAWNING_SCRIPT.format(here=str(HERE), armed=str(tmp_path / "armed"), root=str(tmp_path))
+    )
+    proc = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    assert (tmp_path / "armed.fired").exists()
+    assert proc.returncode == 0, proc.stderr
+    assert f"RETURNED True {tmp_path / 'checkpoints' / 'interrupted'}" in proc.stdout
+    assert "KeyboardInterrupt" not in proc.stderr

@@ -29,6 +29,7 @@ from typing import Any
 from audiotrain import _blas
 from audiotrain._system import versions
 from audiotrain.data.loader import position_ends_epoch
+from audiotrain.data.workers import DataLoaderError
 from audiotrain.distributed import collectives
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train import flags, hooks, reporting
@@ -476,6 +477,10 @@ class Trainer:
             except StopIteration:
                 exhausted = True
                 break
+            except DataLoaderError as err:
+                if self.interrupted and err.killed_by_sigint:
+                    return  # the same Ctrl-C reached a starting worker: the stop, not a failure
+                raise
             self._train_batch(module, batch, n_batches, val_loader, mid_epoch_every)
             if self.interrupted:
                 return  # saved by the fit loop, right after the step it stopped at
