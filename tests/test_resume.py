@@ -478,3 +478,40 @@ def test_a_terminal_ctrl_c_while_workers_start_leaves_them_running(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert f"RETURNED True {tmp_path / 'checkpoints' / 'interrupted'}" in proc.stdout
     assert "KeyboardInterrupt" not in proc.stderr
+
+
+def test_resuming_from_a_batch_end_checkpoint_logs_its_steps_validation_once(tmp_path):
+    """ModelCheckpoint(every_n_train_steps) saves at the end of a step, before that step's validation and
+    epoch end, which the run then logs. Resuming from it runs them again: metrics.csv used to get a second
+    row for that step and TensorBoard a second point per metric. Both now equal an uninterrupted run."""
+    from audiotrain import Trainer, seed_everything
+    from audiotrain.train.callbacks import ModelCheckpoint
+    from audiotrain.train.loggers import CSVLogger, TensorBoardLogger
+
+    from logger_readers import read_scalars
+    from tasks import TinyClassifier, make_batches
+
+    def fit(root, ckpt_path=None):
+        seed_everything(0)
+        every = ModelCheckpoint(every_n_train_steps=6, save_top_k=-1)  # 6 batches an epoch
+        trainer = Trainer(
+            max_epochs=2,
+            default_root_dir=root,
+            enable_progress_bar=False,
+            log_every_n_steps=2,
+            val_check_interval=0.5,
+            callbacks=[every],
+            logger=[CSVLogger(root, name="csv"), TensorBoardLogger(root, name="tb")],
+        )
+        trainer.fit(TinyClassifier(), make_batches(), make_batches(32, seed=1), ckpt_path=ckpt_path)
+
+    def logs(root):
+        with open(root / "csv" / "version_0" / "metrics.csv", newline="") as f:
+            rows = list(DictReader(f))
+        return rows, read_scalars(root / "tb" / "version_0")
+
+    fit(tmp_path / "a")
+    checkpoint = next((tmp_path / "a" / "checkpoints").glob("epoch=0-step=6*"))
+    fit(tmp_path / "a", ckpt_path=checkpoint)  # the same run folders, from step 6 again
+    fit(tmp_path / "b")
+    assert logs(tmp_path / "a") == logs(tmp_path / "b")
