@@ -515,3 +515,38 @@ def test_resuming_from_a_batch_end_checkpoint_logs_its_steps_validation_once(tmp
     fit(tmp_path / "a", ckpt_path=checkpoint)  # the same run folders, from step 6 again
     fit(tmp_path / "b")
     assert logs(tmp_path / "a") == logs(tmp_path / "b")
+
+
+CRASHING_SCRIPT = """
+import os, sys
+sys.path.insert(0, {here!r})
+import audiotrain
+from audiotrain import Trainer
+from audiotrain.train import Callback, ModelCheckpoint
+from audiotrain.train.loggers import TensorBoardLogger
+from tasks import TinyClassifier, make_batches
+
+class CrashAtStep7(Callback):
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        if trainer.global_step == 7:
+            os._exit(1)  # as a SIGKILL or out-of-memory: nothing is closed or flushed
+
+t = Trainer(max_epochs=3, default_root_dir={root!r}, enable_progress_bar=False, log_every_n_steps=1,
+            callbacks=[ModelCheckpoint(every_n_train_steps=4), CrashAtStep7()],
+            logger=TensorBoardLogger({root!r}, name="tb"))
+t.fit(TinyClassifier(), make_batches())
+"""
+
+
+def test_a_checkpoint_has_the_tensorboard_points_it_covers_on_disk(tmp_path):
+    """The TensorBoard writer flushes every 30 s: a crash lost every point since, also those before the
+    checkpoint the run then resumes from, which cannot bring them back. Saving a checkpoint now flushes."""
+    from logger_readers import read_scalars
+
+    script = tmp_path / "crashing.py"
+    script.write_text(CRASHING_SCRIPT.format(here=str(HERE), root=str(tmp_path)))
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stderr
+    assert list((tmp_path / "checkpoints").glob("epoch=0-step=4*"))
+    steps = [step for step, _ in read_scalars(tmp_path / "tb" / "version_0")["train_loss"]]
+    assert steps[:4] == [1, 2, 3, 4]

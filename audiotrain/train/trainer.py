@@ -896,6 +896,9 @@ class Trainer:
             running = {"ranks": collectives.all_gather_object(running)}
         if not self.is_global_zero:
             return Path(path)  # the ranks hold the same state otherwise: rank 0 writes it
+        for lg in self.loggers:
+            if isinstance(lg, Logger):
+                lg.flush()  # on disk before the checkpoint that covers it (a crash later keeps it)
         loader = self._train_loader
         open_epoch = not self.progress.epoch_complete
         state: dict[str, Any] = {

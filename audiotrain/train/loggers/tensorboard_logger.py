@@ -51,7 +51,7 @@ class TensorBoardLogger(_VersionedFolder, Logger):
     version : int or str, optional
         ``version_<k>`` for an int, the string itself otherwise; default the next free ``version_<k>``.
     flush_secs : int
-        How often pending events are written to disk.
+        How often pending events are written to disk (also whenever the Trainer saves a checkpoint).
     log_dir : str or Path, optional
         The earlier name of ``save_dir``, still accepted (the ``log_dir`` property is the run's own folder).
     """
@@ -152,6 +152,9 @@ class TensorBoardLogger(_VersionedFolder, Logger):
             self._at_last_step = []
         self._at_last_step += metrics.items()
         self._last_step = step
+
+    def _flush(self) -> None:
+        self._writer.flush()
 
     def _finalize(self, status: str) -> None:
         # An interrupted run writes no end: TensorBoard keeps the first, which is then the resumed run's.
