@@ -121,8 +121,9 @@ class DataLoader:
     without it; the Trainer then trains until the stream ends) and is then, as in PyTorch, an estimate.
     A mid-epoch resume (`load_state_dict`) reads the epoch's stream again and skips the batches already
     yielded (they are read and collated, not converted to MLX): exact when the dataset gives the same
-    stream for the same epoch and ``num_workers`` (seed any shuffling with the epoch from ``set_epoch``),
-    otherwise the rest of the epoch repeats some samples and misses others.
+    stream for the same epoch (seed any shuffling with the epoch from ``set_epoch``), otherwise the rest
+    of the epoch repeats some samples and misses others. `state_dict` records ``num_workers`` (how the
+    stream was split and interleaved), and resuming mid-epoch with another count raises ValueError.
     Under data parallel a stream cannot be sharded by index: every rank reads the whole stream (the cost:
     each rank loads ``W`` times the data it trains on) and keeps batches ``r, r + W, r + 2W, ...``; all
     ranks run the same number of batches: with ``drop_last`` the last ``T % W`` of ``T`` batches are dropped,
@@ -447,7 +448,8 @@ class DataLoader:
         fingerprints the epoch's order from a user sampler / batch_sampler (None otherwise), so that a
         resume can tell whether the re-created order is the same. For an iterable dataset,
         ``num_batches`` is the epoch's count once its stream has ended, else ``len(loader)`` if the
-        dataset has a length, else None; ``num_samples`` is None.
+        dataset has a length, else None; ``num_samples`` is None; ``num_workers`` is recorded (None for a
+        map-style dataset, whose batches do not depend on it).
         """
         return {
             "seed": self._seed,
@@ -461,6 +463,7 @@ class DataLoader:
             "order_digest": self._digest if self._started else self._resume_digest,
             "world_size": self._world_size(),
             "iterable": self._iterable,
+            "num_workers": self.num_workers if self._iterable else None,
         }
 
     def _num_batches(self) -> int | None:
@@ -475,7 +478,8 @@ class DataLoader:
         """Restore a position from `state_dict`: the next iteration continues that epoch at that batch.
 
         A finished epoch restores as the start of the next one. Raises ValueError when the dataset length,
-        batch size, shuffle or drop_last differ from the saved ones (the order would not be the same).
+        batch size, shuffle or drop_last differ from the saved ones (the order would not be the same), and
+        in the middle of an iterable dataset's epoch when ``num_workers`` differs.
         An iterable dataset's epoch is resumed by reading its stream again and skipping the batches
         already yielded: exact when the dataset gives the same stream for the same epoch.
         """
@@ -496,6 +500,17 @@ class DataLoader:
                     "rank's shard differs; resume from a checkpoint at an epoch boundary, or with the same "
                     "number of processes"
                 )
+        saved_workers = state.get("num_workers")  # (None: map-style, or a checkpoint without it)
+        mid_epoch = 0 < state["batches_yielded"] and not finished
+        if self._iterable and mid_epoch and saved_workers not in (None, self.num_workers):
+            raise ValueError(
+                f"cannot resume the DataLoader in the middle of epoch {state['epoch']}: the checkpoint's "
+                f"stream was read by num_workers={saved_workers}, this loader has "
+                f"num_workers={self.num_workers}. Each worker reads its own copy of the iterable dataset "
+                "(its share, with get_worker_info) and the batches interleave by worker, so skipping the "
+                f"{state['batches_yielded']} batches already trained on would skip other samples. Resume "
+                f"with num_workers={saved_workers}, or from a checkpoint at an epoch boundary"
+            )
         if finished or saved_world != current["world_size"]:
             # The next epoch starts from its first batch: its batches need not line up with the saved ones
             # (batches per rank change with the world size, and a data-parallel run's global batch is kept
