@@ -550,3 +550,37 @@ def test_a_checkpoint_has_the_tensorboard_points_it_covers_on_disk(tmp_path):
     assert list((tmp_path / "checkpoints").glob("epoch=0-step=4*"))
     steps = [step for step, _ in read_scalars(tmp_path / "tb" / "version_0")["train_loss"]]
     assert steps[:4] == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("accumulation", [3, 1])
+def test_another_accumulation_in_the_middle_of_a_window_is_refused(tmp_path, accumulation):
+    """The checkpoint holds the gradients of an open window of 2 micro-batches. 2 -> 1 was refused but
+    2 -> 3 went on silently; any other accumulation is now refused there, naming the window."""
+    from audiotrain import Trainer
+    from audiotrain.train.callbacks import Callback
+    from audiotrain.train.checkpoint import CheckpointError
+
+    from tasks import TinyClassifier, make_batches
+
+    class CtrlCAtBatch2(Callback):
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            if batch_idx == 2:  # the first micro-batch of the second window
+                signal.raise_signal(signal.SIGINT)  # the Trainer's handler: stop and save
+
+    def trainer(accumulate, *callbacks):
+        return Trainer(
+            max_epochs=2,
+            accumulate_grad_batches=accumulate,
+            default_root_dir=tmp_path,
+            enable_progress_bar=False,
+            callbacks=list(callbacks),
+        )
+
+    stopped = trainer(2, CtrlCAtBatch2())
+    stopped.fit(TinyClassifier(), make_batches())
+    with pytest.raises(
+        CheckpointError,
+        match=rf"accumulate_grad_batches=2 in the middle of an accumulation window \(1 of its 2 micro-batches "
+        rf"done\), this Trainer has accumulate_grad_batches={accumulation}: resume with accumulate_grad_batches=2",
+    ):
+        trainer(accumulation).fit(TinyClassifier(), make_batches(), ckpt_path=stopped.interrupted_checkpoint)

@@ -939,6 +939,8 @@ class Trainer:
     def _restore(self, path: str | os.PathLike, full: bool) -> None:
         folder = ckpt.resolve_checkpoint(path)
         state = ckpt.read_state(folder)
+        if full:
+            self._check_accumulation(folder, state)  # before anything is loaded
         module = self.module
         model_file = folder / ckpt.MODEL_FILE
         arrays = ckpt.read_arrays(model_file)
@@ -963,14 +965,14 @@ class Trainer:
         step_arrays = ckpt.read_arrays(step_file)
         if step_arrays:
             arrays = self._train_step.state.arrays
-            saved_accumulates = any(k.startswith("grad_accum.") for k in step_arrays)
-            if saved_accumulates != ("grad_accum" in arrays):
-                raise ckpt.CheckpointError(
-                    f"{folder} was saved with accumulate_grad_batches "
-                    f"{'> 1' if saved_accumulates else '= 1'}, this Trainer has {self.accumulate_grad_batches}: "
-                    "resume with the same accumulation (the accumulated gradients are part of the state)"
-                )
-            arrays.update(ckpt.checked_tree(step_arrays, dict(arrays), "training step state", step_file))
+            expected = dict(arrays)
+            # Past the check above, a change of accumulation is at a window boundary, where the
+            # accumulated gradients are zeros: the new window starts from zeros, with or without them.
+            if not any(k.startswith("grad_accum.") for k in step_arrays):
+                expected.pop("grad_accum", None)
+            elif "grad_accum" not in arrays:
+                step_arrays = {k: v for k, v in step_arrays.items() if not k.startswith("grad_accum.")}
+            arrays.update(ckpt.checked_tree(step_arrays, expected, "training step state", step_file))
         source = folder / ckpt.STATE_FILE
         with ckpt.named_source(source):
             self.progress.load_state_dict(state["progress"])
@@ -989,6 +991,31 @@ class Trainer:
                 if hasattr(lg, "load_state_dict"):
                     lg.load_state_dict(lg_state)
         mx.eval(self._train_step.eval_targets)
+
+    def _check_accumulation(self, folder: Path, state: dict[str, Any]) -> None:
+        """A checkpoint saved with another `accumulate_grad_batches`: refused in the middle of a window
+        (its accumulated gradients are a mean over the old window's size), accepted with a warning at a
+        window boundary, as Lightning accepts it."""
+        saved = state.get("config", {}).get("trainer", {}).get("accumulate_grad_batches")
+        if saved is None or saved == self.accumulate_grad_batches:
+            return
+        open_window = int(state.get("progress", {}).get("micro_batches", 0))
+        if open_window:
+            raise ckpt.CheckpointError(
+                f"{folder} was saved with accumulate_grad_batches={saved} in the middle of an accumulation "
+                f"window ({open_window} of its {saved} micro-batches done), this Trainer has "
+                f"accumulate_grad_batches={self.accumulate_grad_batches}: resume with "
+                f"accumulate_grad_batches={saved} (the accumulated gradients are part of the state), or "
+                "from a checkpoint saved at a window boundary"
+            )
+        now = self.accumulate_grad_batches
+        warnings.warn(
+            f"{folder} was saved with accumulate_grad_batches={saved}, this Trainer has {now}: from here on "
+            f"an optimizer step takes {now} batch{'es' if now > 1 else ''} (max_steps and a step-based "
+            "learning-rate schedule count the new steps)",
+            UserWarning,
+            stacklevel=4,
+        )
 
     def _save_on_interrupt(self) -> None:
         # As in Lightning, callbacks hear of a Ctrl-C through on_exception (the progress bar closes).
