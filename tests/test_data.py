@@ -589,8 +589,11 @@ def test_resuming_a_sampler_whose_order_changed_warns():
     state = first.state_dict()
     resumed = DataLoader(Squares(40), batch_size=4, sampler=FreshRandomOrder(40))
     resumed.load_state_dict(state)
-    with pytest.warns(UserWarning, match="skipping the first 1 batches .* gives a different order"):
+    with pytest.warns(UserWarning, match="skipping the first 1 batches .* gives a different order") as got:
         assert len(ys(resumed)) == 9
+    # Not only this epoch: the sampler's generator goes on from another state (numpy's global one is
+    # restored as it was after this epoch's order was drawn, so the resumed epoch gets the next one's).
+    assert "every later epoch's order differs from an uninterrupted run's too" in str(got[0].message)
 
 
 _worker_state = threading.local()

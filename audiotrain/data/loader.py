@@ -82,7 +82,8 @@ class DataLoader:
     same epoch (a list, ``SequentialSampler``, ``DistributedSampler`` with its ``set_epoch``). `state_dict`
     stores a fingerprint of the epoch's order, and the resumed iteration warns (``UserWarning``) when the
     re-created order differs (a ``RandomSampler`` without a seeded generator): the rest of that epoch then
-    repeats some samples and misses others.
+    repeats some samples and misses others, and every later epoch's order differs from an uninterrupted
+    run's too (the sampler's generator goes on from another state).
 
     **Data parallel.** Under ``mlx.launch``, ``mpirun`` or the NCCL backend (more than one process in
     ``mx.distributed``), each rank reads its own shard of the epoch's order, as with PyTorch's
@@ -575,8 +576,11 @@ class DataLoader:
             warnings.warn(
                 f"DataLoader resumes epoch {self._epoch} at batch {start} by skipping the first {start} "
                 f"batches of the {kind} {type(user).__name__}'s order, but {why}: for the rest of this epoch "
-                f"some samples may be repeated and others missed. A {kind} that gives the same order for the "
-                f"same epoch (set_epoch, a seeded generator) resumes exactly.",
+                f"some samples may be repeated and others missed, and every later epoch's order differs from "
+                f"an uninterrupted run's too: the {kind}'s generator goes on from another state (numpy's "
+                f"global one is restored as it was after this epoch's order was drawn). A {kind} that gives "
+                f"the same order for the same epoch (set_epoch, a generator seeded with the epoch) resumes "
+                f"exactly.",
                 UserWarning,
                 stacklevel=2,
             )
