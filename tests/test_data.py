@@ -4,6 +4,7 @@ import gc
 import json
 import multiprocessing as mp
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -61,6 +62,14 @@ class DiesAt5(Squares):
     def __getitem__(self, i):
         if i == 5:
             os._exit(3)  # the worker process vanishes without a Python exception
+        return super().__getitem__(i)
+
+
+class KilledBySigintAt5(Squares):
+    def __getitem__(self, i):
+        if i == 5:  # as a Ctrl-C that reaches a worker still starting, before it ignores SIGINT
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGINT)
         return super().__getitem__(i)
 
 
@@ -347,6 +356,15 @@ def test_a_dead_worker_process_is_reported_not_waited_for():
     assert no_loader_workers_left()
 
 
+def test_a_worker_a_ctrl_c_killed_is_named_as_such_not_out_of_memory():
+    loader = DataLoader(KilledBySigintAt5(8), batch_size=2, num_workers=2, worker_type="process")
+    with pytest.raises(DataLoaderError, match=r"\(exit code -2, SIGINT\) .*: a Ctrl-C reached it") as info:
+        list(loader)
+    assert info.value.killed_by_sigint and info.value.exit_code == -2
+    assert "out of memory" not in str(info.value) and "__main__" not in str(info.value)
+    assert no_loader_workers_left()
+
+
 def test_timeout_raises_instead_of_hanging():
     with pytest.raises(DataLoaderError, match="timed out after 0.3 s waiting for batch 0"):
         next(iter(DataLoader(Slow(2), batch_size=1, num_workers=1, timeout=0.3)))
@@ -571,8 +589,11 @@ def test_resuming_a_sampler_whose_order_changed_warns():
     state = first.state_dict()
     resumed = DataLoader(Squares(40), batch_size=4, sampler=FreshRandomOrder(40))
     resumed.load_state_dict(state)
-    with pytest.warns(UserWarning, match="skipping the first 1 batches .* gives a different order"):
+    with pytest.warns(UserWarning, match="skipping the first 1 batches .* gives a different order") as got:
         assert len(ys(resumed)) == 9
+    # Not only this epoch: the sampler's generator goes on from another state (numpy's global one is
+    # restored as it was after this epoch's order was drawn, so the resumed epoch gets the next one's).
+    assert "every later epoch's order differs from an uninterrupted run's too" in str(got[0].message)
 
 
 _worker_state = threading.local()

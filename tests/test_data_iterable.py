@@ -332,6 +332,26 @@ def test_a_stream_resumes_mid_epoch_exactly(num_workers, worker_type):
     assert first + resumed == straight
 
 
+def test_a_stream_refuses_to_resume_mid_epoch_with_another_num_workers():
+    # Each worker reads its own share: with another count, skipping the batches already trained on would
+    # skip other samples (it used to go on silently). At an epoch boundary the count may change.
+    first = DataLoader(EpochShuffled(11), batch_size=2, num_workers=2, seed=4)
+    run_epochs(first, stop_epoch=0, stop_batch=3)
+    state = json.loads(json.dumps(first.state_dict()))
+    assert state["num_workers"] == 2
+    for num_workers in (0, 3):
+        with pytest.raises(
+            ValueError, match=r"stream was read by num_workers=2, this loader has num_workers="
+        ):
+            DataLoader(EpochShuffled(11), batch_size=2, num_workers=num_workers).load_state_dict(state)
+    DataLoader(EpochShuffled(11), batch_size=2, num_workers=2).load_state_dict(state)
+    whole = DataLoader(EpochShuffled(11), batch_size=2, num_workers=2, seed=4)
+    ys(whole)  # the epoch's end
+    other = DataLoader(EpochShuffled(11), batch_size=2, num_workers=3)
+    other.load_state_dict(whole.state_dict())
+    assert other.epoch == 1
+
+
 def test_a_finished_stream_epoch_resumes_at_the_next_epoch():
     loader = DataLoader(EpochShuffled(5), batch_size=2, seed=0)
     ys(loader)

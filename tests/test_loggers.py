@@ -175,6 +175,25 @@ def test_tensorboard_resume_writes_to_the_same_version_and_drops_lost_steps(tmp_
     assert read_scalars(resumed.log_dir)["loss"] == [(0, 0.0), (10, 10.0), (20, 20.0), (30, 30.0)]
 
 
+def test_tensorboard_resume_drops_what_the_checkpoints_step_got_after_it(tmp_path):
+    # A batch-end checkpoint at step 8 comes before that step's validation: the resumed run logs it again.
+    first = TensorBoardLogger(log_dir=tmp_path)
+    first.log_metrics({"loss": 1.0}, step=6)
+    first.log_metrics({"loss": 0.5}, step=8)
+    state = json.loads(json.dumps(first.state_dict()))  # the checkpoint
+    first.log_metrics({"val_loss": 0.7}, step=8)
+    first.log_metrics({"loss": 0.2}, step=10)
+    first.finalize("failed")
+    resumed = TensorBoardLogger(log_dir=tmp_path)
+    resumed.load_state_dict(state)
+    resumed.log_metrics({"val_loss": 0.7}, step=8)
+    resumed.log_metrics({"loss": 0.25}, step=10)
+    resumed.finalize("success")
+    scalars = read_scalars(resumed.log_dir)
+    assert scalars["loss"] == [(6, 1.0), (8, 0.5), (10, 0.25)]
+    assert scalars["val_loss"] == [(8, 0.699999988079071)]  # one point, not two
+
+
 def test_tensorboard_takes_lightnings_save_dir_and_name_less_folders(tmp_path):
     logger = TensorBoardLogger(save_dir=tmp_path, name="exp", version=3)
     logger.log_metrics({"loss": 1.0}, step=0)
@@ -392,6 +411,23 @@ def test_csv_resume_appends_after_dropping_lost_rows(tmp_path):
     resumed.load_state_dict(state)
     resumed.log_metrics({"loss": 2.0}, step=2)
     assert [(r["step"], r["loss"]) for r in read_csv(resumed.metrics_file)[1]] == [("1", "1.0"), ("2", "2.0")]
+
+
+def test_csv_resume_drops_what_the_checkpoints_row_got_after_it(tmp_path):
+    # A batch-end checkpoint at step 8 comes before that step's validation: the resumed run logs it again,
+    # into the step's row (it used to start a second row for step 8).
+    first = CSVLogger(tmp_path)
+    first.log_metrics({"loss": 1.0}, step=6)
+    first.log_metrics({"loss": 0.5}, step=8)
+    state = json.loads(json.dumps(first.state_dict()))  # the checkpoint
+    first.log_metrics({"val_loss": 0.7}, step=8)
+    first.log_metrics({"loss": 0.2}, step=10)
+    resumed = CSVLogger(tmp_path)
+    resumed.load_state_dict(state)
+    resumed.log_metrics({"val_loss": 0.75}, step=8)
+    resumed.log_metrics({"loss": 0.25}, step=10)
+    rows = [(r["step"], r["loss"], r["val_loss"]) for r in read_csv(resumed.metrics_file)[1]]
+    assert rows == [("6", "1.0", ""), ("8", "0.5", "0.75"), ("10", "0.25", "")]
 
 
 def test_unwritable_folder_warns_once_and_disables(tmp_path):

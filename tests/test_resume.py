@@ -15,6 +15,31 @@ import pytest
 HERE = Path(__file__).parent
 
 
+class CtrlCWhileLoading:
+    """64 pairs, read by process workers. Loading the first sample of epoch `ctrl_c_in_epoch` is where a
+    terminal's Ctrl-C lands: it reaches the main process (waiting for this batch) and kills this worker,
+    as it kills one still starting, before it ignores SIGINT."""
+
+    def __init__(self, ctrl_c_in_epoch=None):
+        from tasks import make_data
+
+        self.x, self.y = make_data(64)
+        self.ctrl_c_in_epoch, self.epoch = ctrl_c_in_epoch, 0
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        if i == 0 and self.epoch == self.ctrl_c_in_epoch:
+            os.kill(os.getppid(), signal.SIGINT)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGINT)
+        return self.x[i], self.y[i]
+
+
 def run(*args, **kw):
     env = {**os.environ, "PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     return subprocess.run(
@@ -329,3 +354,233 @@ def test_resuming_at_an_epochs_last_batch_keeps_on_step_values_out_of_its_histor
     assert {k: v for k, v in resumed.history.items() if k != "time"} == {
         k: v for k, v in straight.history.items() if k != "time"
     }
+
+
+def test_a_ctrl_c_after_an_epochs_last_step_saves_and_the_resumed_run_ends_that_epoch(tmp_path):
+    """A Ctrl-C in the final `next()` of a stream of unknown length (after the epoch's last step, before
+    its end) used to print "saving a checkpoint" and save nothing. It now saves with the epoch open, and
+    the resumed fit runs that epoch's end: weights and history equal an uninterrupted run."""
+    from audiotrain import DataLoader, Trainer, seed_everything
+    from audiotrain.data import IterableDataset
+
+    from tasks import TinyClassifier, make_batches, make_data
+
+    class Stream(IterableDataset):
+        def __init__(self, ctrl_c_at_end: bool):
+            self.ctrl_c_at_end = ctrl_c_at_end
+
+        def __iter__(self):
+            x, y = make_data(64)
+            yield from zip(x, y)
+            if self.ctrl_c_at_end:
+                self.ctrl_c_at_end = False
+                signal.raise_signal(signal.SIGINT)  # the Trainer's handler: stop and save
+
+    def fit(root, ctrl_c_at_end=False, ckpt_path=None):
+        seed_everything(0)
+        trainer = Trainer(max_epochs=2, default_root_dir=root, enable_progress_bar=False, seed=1)
+        module = TinyClassifier(dropout=0.2)
+        loader = DataLoader(Stream(ctrl_c_at_end), batch_size=8)
+        trainer.fit(module, loader, make_batches(32, batch_size=8, seed=1), ckpt_path=ckpt_path)
+        return trainer, module
+
+    straight = fit(tmp_path / "a")
+    stopped, _ = fit(tmp_path / "b", ctrl_c_at_end=True)
+    saved = tmp_path / "b" / "checkpoints" / "interrupted"
+    assert stopped.interrupted and stopped.interrupted_checkpoint == saved
+    progress = json.loads((saved / "trainer_state.json").read_text())["progress"]
+    assert (progress["epoch"], progress["batch_in_epoch"], progress["global_step"]) == (0, 8, 8)
+    resumed = fit(tmp_path / "b", ckpt_path=saved)
+    _assert_same_run(straight, resumed)
+    assert resumed[0].history["epoch"] == [0, 1]
+
+
+@pytest.mark.parametrize("loader", ["train", "val"])
+def test_a_worker_the_ctrl_c_killed_is_the_stop_not_a_crash(tmp_path, loader):
+    """A terminal's Ctrl-C reaches the workers too. One that it killed (still starting, before it ignores
+    SIGINT) used to end fit with a DataLoaderError and no checkpoint; with the stop pending it is the stop:
+    the checkpoint is saved where the loader was waiting, and the resumed fit goes on from there."""
+    from audiotrain import DataLoader, Trainer
+
+    from tasks import TinyClassifier, make_batches
+
+    def fit(ctrl_c_in_epoch=None, ckpt_path=None):
+        def batches(ctrl_c):
+            return DataLoader(CtrlCWhileLoading(ctrl_c), batch_size=8, num_workers=1, worker_type="process")
+
+        train = batches(ctrl_c_in_epoch if loader == "train" else None)
+        val = batches(ctrl_c_in_epoch) if loader == "val" else make_batches(16, batch_size=8)
+        trainer = Trainer(
+            max_epochs=2, default_root_dir=tmp_path, enable_progress_bar=False, num_sanity_val_steps=0
+        )
+        trainer.fit(TinyClassifier(), train, val, ckpt_path=ckpt_path)
+        return trainer
+
+    stopped = fit(ctrl_c_in_epoch=1 if loader == "train" else 0)
+    assert stopped.interrupted and stopped.interrupted_checkpoint is not None
+    progress = json.loads((stopped.interrupted_checkpoint / "trainer_state.json").read_text())["progress"]
+    # train: before epoch 1's first batch; val: epoch 0 trained, its validation pending (rerun on resume)
+    expected = (1, 0, 8) if loader == "train" else (0, 8, 8)
+    assert (progress["epoch"], progress["batch_in_epoch"], progress["global_step"]) == expected
+    resumed = fit(ckpt_path=stopped.interrupted_checkpoint)
+    assert not resumed.interrupted and resumed.global_step == 16
+    assert resumed.history["epoch"] == [0, 1] and None not in resumed.history["val_loss"]
+
+
+SPAWNING_SCRIPT = """
+import os, signal, sys
+sys.path.insert(0, {here!r})
+import audiotrain
+from audiotrain import DataLoader, Trainer
+from audiotrain.train import Callback
+from test_resume import CtrlCWhileLoading
+from tasks import TinyClassifier
+
+ARMED = {armed!r}
+if __name__ == "__mp_main__":  # a spawned worker, importing this script: a Ctrl-C lands now (once)
+    try:
+        os.rename(ARMED, ARMED + ".fired")
+        os.killpg(0, signal.SIGINT)  # the whole process group, as a terminal sends it
+    except FileNotFoundError:
+        pass
+
+
+class ArmAtEpoch1(Callback):
+    def on_train_epoch_start(self, trainer, module):
+        if trainer.current_epoch == 1:
+            open(ARMED, "w").close()
+
+
+if __name__ == "__main__":
+    loader = DataLoader(CtrlCWhileLoading(), batch_size=8, num_workers=2, worker_type="process")
+    t = Trainer(max_epochs=3, default_root_dir={root!r}, enable_progress_bar=False, callbacks=[ArmAtEpoch1()])
+    t.fit(TinyClassifier(), loader)
+    print("RETURNED", t.interrupted, t.interrupted_checkpoint, flush=True)
+"""
+
+
+def test_a_terminal_ctrl_c_while_workers_start_leaves_them_running(tmp_path):
+    """A Ctrl-C to the process group while spawned workers import (about a second, at every epoch of a
+    non-persistent pool) used to kill them, each printing a KeyboardInterrupt traceback. They now hold
+    SIGINT back from the start, and the run stops and saves as for any Ctrl-C."""
+    script = tmp_path / "spawning.py"
+    script.write_text(
+        SPAWNING_SCRIPT.format(here=str(HERE), armed=str(tmp_path / "armed"), root=str(tmp_path))
+    )
+    proc = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    assert (tmp_path / "armed.fired").exists()
+    assert proc.returncode == 0, proc.stderr
+    assert f"RETURNED True {tmp_path / 'checkpoints' / 'interrupted'}" in proc.stdout
+    assert "KeyboardInterrupt" not in proc.stderr
+
+
+def test_resuming_from_a_batch_end_checkpoint_logs_its_steps_validation_once(tmp_path):
+    """ModelCheckpoint(every_n_train_steps) saves at the end of a step, before that step's validation and
+    epoch end, which the run then logs. Resuming from it runs them again: metrics.csv used to get a second
+    row for that step and TensorBoard a second point per metric. Both now equal an uninterrupted run."""
+    from audiotrain import Trainer, seed_everything
+    from audiotrain.train.callbacks import ModelCheckpoint
+    from audiotrain.train.loggers import CSVLogger, TensorBoardLogger
+
+    from logger_readers import read_scalars
+    from tasks import TinyClassifier, make_batches
+
+    def fit(root, ckpt_path=None):
+        seed_everything(0)
+        every = ModelCheckpoint(every_n_train_steps=6, save_top_k=-1)  # 6 batches an epoch
+        trainer = Trainer(
+            max_epochs=2,
+            default_root_dir=root,
+            enable_progress_bar=False,
+            log_every_n_steps=2,
+            val_check_interval=0.5,
+            callbacks=[every],
+            logger=[CSVLogger(root, name="csv"), TensorBoardLogger(root, name="tb")],
+        )
+        trainer.fit(TinyClassifier(), make_batches(), make_batches(32, seed=1), ckpt_path=ckpt_path)
+
+    def logs(root):
+        with open(root / "csv" / "version_0" / "metrics.csv", newline="") as f:
+            rows = list(DictReader(f))
+        return rows, read_scalars(root / "tb" / "version_0")
+
+    fit(tmp_path / "a")
+    checkpoint = next((tmp_path / "a" / "checkpoints").glob("epoch=0-step=6*"))
+    fit(tmp_path / "a", ckpt_path=checkpoint)  # the same run folders, from step 6 again
+    fit(tmp_path / "b")
+    assert logs(tmp_path / "a") == logs(tmp_path / "b")
+
+
+CRASHING_SCRIPT = """
+import os, sys
+sys.path.insert(0, {here!r})
+import audiotrain
+from audiotrain import Trainer
+from audiotrain.train import Callback, ModelCheckpoint
+from audiotrain.train.loggers import TensorBoardLogger
+from tasks import TinyClassifier, make_batches
+
+class CrashAtStep7(Callback):
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        if trainer.global_step == 7:
+            os._exit(1)  # as a SIGKILL or out-of-memory: nothing is closed or flushed
+
+t = Trainer(max_epochs=3, default_root_dir={root!r}, enable_progress_bar=False, log_every_n_steps=1,
+            callbacks=[ModelCheckpoint(every_n_train_steps=4), CrashAtStep7()],
+            logger=TensorBoardLogger({root!r}, name="tb"))
+t.fit(TinyClassifier(), make_batches())
+"""
+
+
+def test_a_checkpoint_has_the_tensorboard_points_it_covers_on_disk(tmp_path):
+    """The TensorBoard writer flushes every 30 s: a crash lost every point since, also those before the
+    checkpoint the run then resumes from, which cannot bring them back. Saving a checkpoint now flushes."""
+    from logger_readers import read_scalars
+
+    script = tmp_path / "crashing.py"
+    script.write_text(CRASHING_SCRIPT.format(here=str(HERE), root=str(tmp_path)))
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stderr
+    assert list((tmp_path / "checkpoints").glob("epoch=0-step=4*"))
+    steps = [step for step, _ in read_scalars(tmp_path / "tb" / "version_0")["train_loss"]]
+    assert steps[:4] == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("accumulation", [3, 1])
+def test_another_accumulation_in_the_middle_of_a_window_is_refused(tmp_path, accumulation):
+    """The checkpoint holds the gradients of an open window of 2 micro-batches. 2 -> 1 was refused but
+    2 -> 3 went on silently; any other accumulation is now refused there, naming the window."""
+    from audiotrain import Trainer
+    from audiotrain.train.callbacks import Callback
+    from audiotrain.train.checkpoint import CheckpointError
+
+    from tasks import TinyClassifier, make_batches
+
+    class CtrlCAtBatch2(Callback):
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            if batch_idx == 2:  # the first micro-batch of the second window
+                signal.raise_signal(signal.SIGINT)  # the Trainer's handler: stop and save
+
+    def trainer(accumulate, *callbacks):
+        return Trainer(
+            max_epochs=2,
+            accumulate_grad_batches=accumulate,
+            default_root_dir=tmp_path,
+            enable_progress_bar=False,
+            callbacks=list(callbacks),
+        )
+
+    stopped = trainer(2, CtrlCAtBatch2())
+    stopped.fit(TinyClassifier(), make_batches())
+    with pytest.raises(
+        CheckpointError,
+        match=rf"accumulate_grad_batches=2 in the middle of an accumulation window \(1 of its 2 micro-batches "
+        rf"done\), this Trainer has accumulate_grad_batches={accumulation}: resume with accumulate_grad_batches=2",
+    ):
+        trainer(accumulation).fit(TinyClassifier(), make_batches(), ckpt_path=stopped.interrupted_checkpoint)

@@ -82,7 +82,8 @@ class DataLoader:
     same epoch (a list, ``SequentialSampler``, ``DistributedSampler`` with its ``set_epoch``). `state_dict`
     stores a fingerprint of the epoch's order, and the resumed iteration warns (``UserWarning``) when the
     re-created order differs (a ``RandomSampler`` without a seeded generator): the rest of that epoch then
-    repeats some samples and misses others.
+    repeats some samples and misses others, and every later epoch's order differs from an uninterrupted
+    run's too (the sampler's generator goes on from another state).
 
     **Data parallel.** Under ``mlx.launch``, ``mpirun`` or the NCCL backend (more than one process in
     ``mx.distributed``), each rank reads its own shard of the epoch's order, as with PyTorch's
@@ -121,8 +122,9 @@ class DataLoader:
     without it; the Trainer then trains until the stream ends) and is then, as in PyTorch, an estimate.
     A mid-epoch resume (`load_state_dict`) reads the epoch's stream again and skips the batches already
     yielded (they are read and collated, not converted to MLX): exact when the dataset gives the same
-    stream for the same epoch and ``num_workers`` (seed any shuffling with the epoch from ``set_epoch``),
-    otherwise the rest of the epoch repeats some samples and misses others.
+    stream for the same epoch (seed any shuffling with the epoch from ``set_epoch``), otherwise the rest
+    of the epoch repeats some samples and misses others. `state_dict` records ``num_workers`` (how the
+    stream was split and interleaved), and resuming mid-epoch with another count raises ValueError.
     Under data parallel a stream cannot be sharded by index: every rank reads the whole stream (the cost:
     each rank loads ``W`` times the data it trains on) and keeps batches ``r, r + W, r + 2W, ...``; all
     ranks run the same number of batches: with ``drop_last`` the last ``T % W`` of ``T`` batches are dropped,
@@ -447,7 +449,8 @@ class DataLoader:
         fingerprints the epoch's order from a user sampler / batch_sampler (None otherwise), so that a
         resume can tell whether the re-created order is the same. For an iterable dataset,
         ``num_batches`` is the epoch's count once its stream has ended, else ``len(loader)`` if the
-        dataset has a length, else None; ``num_samples`` is None.
+        dataset has a length, else None; ``num_samples`` is None; ``num_workers`` is recorded (None for a
+        map-style dataset, whose batches do not depend on it).
         """
         return {
             "seed": self._seed,
@@ -461,6 +464,7 @@ class DataLoader:
             "order_digest": self._digest if self._started else self._resume_digest,
             "world_size": self._world_size(),
             "iterable": self._iterable,
+            "num_workers": self.num_workers if self._iterable else None,
         }
 
     def _num_batches(self) -> int | None:
@@ -475,7 +479,8 @@ class DataLoader:
         """Restore a position from `state_dict`: the next iteration continues that epoch at that batch.
 
         A finished epoch restores as the start of the next one. Raises ValueError when the dataset length,
-        batch size, shuffle or drop_last differ from the saved ones (the order would not be the same).
+        batch size, shuffle or drop_last differ from the saved ones (the order would not be the same), and
+        in the middle of an iterable dataset's epoch when ``num_workers`` differs.
         An iterable dataset's epoch is resumed by reading its stream again and skipping the batches
         already yielded: exact when the dataset gives the same stream for the same epoch.
         """
@@ -496,6 +501,17 @@ class DataLoader:
                     "rank's shard differs; resume from a checkpoint at an epoch boundary, or with the same "
                     "number of processes"
                 )
+        saved_workers = state.get("num_workers")  # (None: map-style, or a checkpoint without it)
+        mid_epoch = 0 < state["batches_yielded"] and not finished
+        if self._iterable and mid_epoch and saved_workers not in (None, self.num_workers):
+            raise ValueError(
+                f"cannot resume the DataLoader in the middle of epoch {state['epoch']}: the checkpoint's "
+                f"stream was read by num_workers={saved_workers}, this loader has "
+                f"num_workers={self.num_workers}. Each worker reads its own copy of the iterable dataset "
+                "(its share, with get_worker_info) and the batches interleave by worker, so skipping the "
+                f"{state['batches_yielded']} batches already trained on would skip other samples. Resume "
+                f"with num_workers={saved_workers}, or from a checkpoint at an epoch boundary"
+            )
         if finished or saved_world != current["world_size"]:
             # The next epoch starts from its first batch: its batches need not line up with the saved ones
             # (batches per rank change with the world size, and a data-parallel run's global batch is kept
@@ -560,8 +576,11 @@ class DataLoader:
             warnings.warn(
                 f"DataLoader resumes epoch {self._epoch} at batch {start} by skipping the first {start} "
                 f"batches of the {kind} {type(user).__name__}'s order, but {why}: for the rest of this epoch "
-                f"some samples may be repeated and others missed. A {kind} that gives the same order for the "
-                f"same epoch (set_epoch, a seeded generator) resumes exactly.",
+                f"some samples may be repeated and others missed, and every later epoch's order differs from "
+                f"an uninterrupted run's too: the {kind}'s generator goes on from another state (numpy's "
+                f"global one is restored as it was after this epoch's order was drawn). A {kind} that gives "
+                f"the same order for the same epoch (set_epoch, a generator seeded with the epoch) resumes "
+                f"exactly.",
                 UserWarning,
                 stacklevel=2,
             )

@@ -17,6 +17,7 @@ process polls worker liveness while it waits, so a worker killed by the OS is re
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import multiprocessing as mp
@@ -56,6 +57,8 @@ class DataLoaderError(RuntimeError):
         ``"to_mlx"``, and for iterable datasets ``"iter(dataset)"`` (starting or reading the stream).
     worker_id : int or None
         The worker that failed, where known (``worker_init_fn`` failures).
+    exit_code : int or None
+        A worker process's exit code when it died (negative: the signal that ended it), else None.
     worker_traceback : str or None
         The traceback text from the worker process (process workers only; with threads and
         ``num_workers=0`` the original exception is chained as ``__cause__``).
@@ -70,6 +73,7 @@ class DataLoaderError(RuntimeError):
         stage: str | None = None,
         worker_traceback: str | None = None,
         worker_id: int | None = None,
+        exit_code: int | None = None,
     ) -> None:
         super().__init__(message)
         self.index = index
@@ -77,6 +81,12 @@ class DataLoaderError(RuntimeError):
         self.stage = stage
         self.worker_traceback = worker_traceback
         self.worker_id = worker_id
+        self.exit_code = exit_code
+
+    @property
+    def killed_by_sigint(self) -> bool:
+        """A worker process died of SIGINT: a Ctrl-C that reached it before it could ignore it."""
+        return self.exit_code == -signal.SIGINT
 
 
 # ---------------------------------------------------------------------------------------------- batch rng
@@ -358,7 +368,10 @@ def _worker_loop(
     stream = StreamState()
     if is_process:
         # Ctrl-C reaches the whole process group; the main process handles it and shuts workers down.
+        # SIGINT was held back since the fork (`_sigint_held`): once ignored, it is let through again.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if hasattr(signal, "pthread_sigmask"):
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         try:
             job = pickle.loads(job)
         except Exception as exc:
@@ -436,6 +449,44 @@ def _worker_loop(
         result_q.cancel_join_thread()
 
 
+@contextlib.contextmanager
+def _sigint_held():
+    """SIGINT held back (blocked, not lost) in this thread while it starts worker processes.
+
+    A new process inherits the blocked signal through fork and exec, so a Ctrl-C to the process group
+    cannot kill a worker while it imports numpy and the dataset's module (a second or so after a spawn,
+    at every epoch of a non-persistent pool); the worker ignores SIGINT and then lets it through. Here a
+    SIGINT that arrived meanwhile is delivered when the mask is restored. (A forkserver's workers inherit
+    its server's mask instead; the Trainer takes a worker that SIGINT killed during a stop as the stop.)
+    """
+    if not hasattr(signal, "pthread_sigmask"):  # (not on Windows)
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
+def _exit_cause(code: int | None) -> tuple[str, str]:
+    """What a dead worker process's exit code says, for `DataLoaderError`'s message: (the code, why)."""
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        why = {
+            signal.SIGKILL: "out of memory, or killed",
+            signal.SIGINT: "a Ctrl-C reached it before it could ignore it",
+        }.get(-code, "killed by the system or another process")
+        return f"exit code {code}, {name}", f": {why}"
+    return f"exit code {code}", (
+        ". If it failed while starting, its traceback is printed above (process workers re-import the "
+        "main script: it needs an `if __name__ == '__main__':` guard and cannot be stdin)"
+    )
+
+
 class WorkerPool:
     """``num_workers`` threads or processes running a `BatchJob`, with ordered results.
 
@@ -503,8 +554,9 @@ class WorkerPool:
                 )
                 for i, q in enumerate(self._task_qs)
             ]
-        for w in self._workers:
-            w.start()
+        with _sigint_held() if self.is_process else contextlib.nullcontext():
+            for w in self._workers:
+                w.start()
 
     @property
     def closed(self) -> bool:
@@ -578,15 +630,14 @@ class WorkerPool:
     def _check_workers(self, batch_index: int) -> None:
         for i, w in enumerate(self._workers):
             if not w.is_alive():
-                code = f"exit code {w.exitcode}" if self.is_process else "no exit code"
+                code = w.exitcode if self.is_process else None
+                cause, why = _exit_cause(code) if self.is_process else ("no exit code", "")
                 raise DataLoaderError(
                     f"DataLoader worker {i} ({'pid ' + str(w.pid) if self.is_process else 'thread'}) exited "
-                    f"unexpectedly ({code}) while batch {batch_index} was pending; a negative code is the "
-                    f"signal that killed it (-9: out of memory?). If it failed while starting, its traceback "
-                    f"is printed above (process workers re-import the main script: it needs an "
-                    f"`if __name__ == '__main__':` guard and cannot be stdin).",
+                    f"unexpectedly ({cause}) while batch {batch_index} was pending{why}",
                     batch_index=batch_index,
                     stage="worker",
+                    exit_code=code,
                 ) from None
 
     def reset(self) -> None:

@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from audiotrain.data.workers import DataLoaderError
 from audiotrain.train import flags
 from audiotrain.train.evaluation import EvalSums, eval_mode, evaluate
 from audiotrain.train.loaders import check_batch, loader_len
@@ -116,17 +117,22 @@ class EvaluationLoop:
         def on_batch(outputs, batch, batch_idx):
             t._call_hooks(f"on_{name}_batch_end", outputs, batch, batch_idx)
 
-        with eval_mode(module):
-            result = evaluate(
-                self.step(module, stage),
-                loader,
-                limit,
-                f"{stage}_",
-                module.batch_size,
-                on_batch,
-                (lambda: t.interrupted) if stoppable else None,
-                on_batch_start,
-            )
+        try:
+            with eval_mode(module):
+                result = evaluate(
+                    self.step(module, stage),
+                    loader,
+                    limit,
+                    f"{stage}_",
+                    module.batch_size,
+                    on_batch,
+                    (lambda: t.interrupted) if stoppable else None,
+                    on_batch_start,
+                )
+        except DataLoaderError as err:
+            if stoppable and t.interrupted and err.killed_by_sigint:
+                return None  # the same Ctrl-C reached a starting worker: the stop, not a failure
+            raise
         if stoppable and (result.stopped or t.interrupted):
             return None
         if result.batches == 0:

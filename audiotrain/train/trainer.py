@@ -30,6 +30,7 @@ from typing import Any
 from audiotrain import _blas
 from audiotrain._system import versions
 from audiotrain.data.loader import position_ends_epoch
+from audiotrain.data.workers import DataLoaderError
 from audiotrain.distributed import collectives
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train import flags, hooks, reporting
@@ -434,13 +435,17 @@ class Trainer:
             mid_epoch_every = max(1, int(self.val_check_interval * n_batches))
         while not self._done():
             self._train_epoch(module, train_loader, val_loader, n_batches, mid_epoch_every)
-            if self.interrupted:  # saved in the epoch, right after the step it stopped at
-                return
+            if self.interrupted:
+                # Noticed in the epoch: after a step or in a validation, but also after its last step (in
+                # the stream's final `next`, closing a window, while its workers shut down). Its end has
+                # not run, so the epoch stays open and the resumed fit ends it (validation, epoch means).
+                self.progress.epoch_complete = False
+                break
             self._end_epoch(module, val_loader)
         if self.interrupted:
-            # Ctrl-C during the epoch-end callbacks or checkpointing: the epoch is complete and
-            # validated, so the checkpoint resumes at the next one. (One during the epoch-end
-            # validation stops it and leaves the epoch open: the resumed fit validates and ends it.)
+            # Saved wherever the Ctrl-C was noticed. In the epoch-end callbacks or checkpointing the epoch
+            # is complete and validated, so the checkpoint resumes at the next one; in the epoch-end
+            # validation that stops it and leaves the epoch open: the resumed fit validates and ends it.
             self._save_on_interrupt()
 
     def _done(self) -> bool:
@@ -491,8 +496,7 @@ class Trainer:
         if progress.validation_pending and val_loader is not None:
             self.evaluation.validate_in_fit(module, val_loader)
             if self.interrupted:
-                self._save_on_interrupt()
-                return
+                return  # still pending: saved by the fit loop, rerun on resume
         progress.validation_pending = False
         exhausted = False
         while not batches_done and (n_batches is None or progress.batch_in_epoch < n_batches):
@@ -501,10 +505,13 @@ class Trainer:
             except StopIteration:
                 exhausted = True
                 break
+            except DataLoaderError as err:
+                if self.interrupted and err.killed_by_sigint:
+                    return  # the same Ctrl-C reached a starting worker: the stop, not a failure
+                raise
             self._train_batch(module, batch, n_batches, val_loader, mid_epoch_every)
             if self.interrupted:
-                self._save_on_interrupt()
-                return
+                return  # saved by the fit loop, right after the step it stopped at
             if self._done():
                 break
         self._settled_outputs = {}  # the epoch's end shows its last step's numbers
@@ -939,6 +946,9 @@ class Trainer:
             running = {"ranks": collectives.all_gather_object(running)}
         if not self.is_global_zero:
             return Path(path)  # the ranks hold the same state otherwise: rank 0 writes it
+        for lg in self.loggers:
+            if isinstance(lg, Logger):
+                lg.flush()  # on disk before the checkpoint that covers it (a crash later keeps it)
         loader = self._train_loader
         open_epoch = not self.progress.epoch_complete
         state: dict[str, Any] = {
@@ -980,6 +990,8 @@ class Trainer:
     def _restore(self, path: str | os.PathLike, full: bool) -> None:
         folder = ckpt.resolve_checkpoint(path)
         state = ckpt.read_state(folder)
+        if full:
+            self._check_accumulation(folder, state)  # before anything is loaded
         module = self.module
         model_file = folder / ckpt.MODEL_FILE
         arrays = ckpt.read_arrays(model_file)
@@ -1004,14 +1016,14 @@ class Trainer:
         step_arrays = ckpt.read_arrays(step_file)
         if step_arrays:
             arrays = self._train_step.state.arrays
-            saved_accumulates = any(k.startswith("grad_accum.") for k in step_arrays)
-            if saved_accumulates != ("grad_accum" in arrays):
-                raise ckpt.CheckpointError(
-                    f"{folder} was saved with accumulate_grad_batches "
-                    f"{'> 1' if saved_accumulates else '= 1'}, this Trainer has {self.accumulate_grad_batches}: "
-                    "resume with the same accumulation (the accumulated gradients are part of the state)"
-                )
-            arrays.update(ckpt.checked_tree(step_arrays, dict(arrays), "training step state", step_file))
+            expected = dict(arrays)
+            # Past the check above, a change of accumulation is at a window boundary, where the
+            # accumulated gradients are zeros: the new window starts from zeros, with or without them.
+            if not any(k.startswith("grad_accum.") for k in step_arrays):
+                expected.pop("grad_accum", None)
+            elif "grad_accum" not in arrays:
+                step_arrays = {k: v for k, v in step_arrays.items() if not k.startswith("grad_accum.")}
+            arrays.update(ckpt.checked_tree(step_arrays, expected, "training step state", step_file))
         source = folder / ckpt.STATE_FILE
         with ckpt.named_source(source):
             self.progress.load_state_dict(state["progress"])
@@ -1030,6 +1042,31 @@ class Trainer:
                 if hasattr(lg, "load_state_dict"):
                     lg.load_state_dict(lg_state)
         mx.eval(self._train_step.eval_targets)
+
+    def _check_accumulation(self, folder: Path, state: dict[str, Any]) -> None:
+        """A checkpoint saved with another `accumulate_grad_batches`: refused in the middle of a window
+        (its accumulated gradients are a mean over the old window's size), accepted with a warning at a
+        window boundary, as Lightning accepts it."""
+        saved = state.get("config", {}).get("trainer", {}).get("accumulate_grad_batches")
+        if saved is None or saved == self.accumulate_grad_batches:
+            return
+        open_window = int(state.get("progress", {}).get("micro_batches", 0))
+        if open_window:
+            raise ckpt.CheckpointError(
+                f"{folder} was saved with accumulate_grad_batches={saved} in the middle of an accumulation "
+                f"window ({open_window} of its {saved} micro-batches done), this Trainer has "
+                f"accumulate_grad_batches={self.accumulate_grad_batches}: resume with "
+                f"accumulate_grad_batches={saved} (the accumulated gradients are part of the state), or "
+                "from a checkpoint saved at a window boundary"
+            )
+        now = self.accumulate_grad_batches
+        warnings.warn(
+            f"{folder} was saved with accumulate_grad_batches={saved}, this Trainer has {now}: from here on "
+            f"an optimizer step takes {now} batch{'es' if now > 1 else ''} (max_steps and a step-based "
+            "learning-rate schedule count the new steps)",
+            UserWarning,
+            stacklevel=4,
+        )
 
     def _save_on_interrupt(self) -> None:
         # As in Lightning, callbacks hear of a Ctrl-C through on_exception (the progress bar closes).

@@ -170,6 +170,12 @@ class Logger:
         if values:
             self._call("log_metrics", self._log_metrics, values, int(step))
 
+    def flush(self) -> None:
+        """Write what the backend still buffers (the Trainer calls it before it saves a checkpoint, so that
+        a crash after the save loses nothing the checkpoint covers)."""
+        if self._started:
+            self._call("flush", self._flush)
+
     def finalize(self, status: str = "success") -> None:
         """Close the run with ``status`` ("success", "failed" or "interrupted")."""
         if status not in STATUSES:
@@ -321,6 +327,9 @@ class Logger:
 
     def _log_metrics(self, metrics: dict[str, float], step: int) -> None:
         raise NotImplementedError
+
+    def _flush(self) -> None:
+        pass
 
     def _finalize(self, status: str) -> None:
         pass

@@ -22,7 +22,9 @@ class CSVLogger(_VersionedFolder, Logger):
     (the learning rate, the training metrics, the validation metrics) share one row: the last row is
     rewritten in place as they arrive, so the file is always complete. A metric logged twice at one step
     starts a new row rather than overwrite the first value. A resumed run appends to the same file after
-    dropping rows logged after the checkpoint's step; ``test()`` after ``fit()`` appends to the same file.
+    dropping what was logged after the checkpoint: later rows, and the values its last row got after it
+    was saved (a batch-end checkpoint comes before that step's validation and epoch end), which the resumed
+    run logs again. ``test()`` after ``fit()`` appends to the same file.
     """
 
     def __init__(
@@ -34,7 +36,10 @@ class CSVLogger(_VersionedFolder, Logger):
         self._version = version
         self._columns: list[str] = []
         self._last_step: int | None = None
+        self._rows = 0  # rows in the file
         self._resume_step: int | None = None
+        self._resume_rows: int | None = None  # the checkpoint's rows ...
+        self._resume_keys: set[str] | None = None  # ... and what its last one held then
         self._last_row: dict[str, Any] | None = None  # the file's last row, while more may join it
         self._last_row_offset = 0  # where that row starts in the file (bytes)
         self._resumed = False
@@ -47,22 +52,28 @@ class CSVLogger(_VersionedFolder, Logger):
     def _start(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._columns = ["step"]
-        self._last_row = None
+        self._last_row, self._rows = None, 0
         if self._resumed:
             self._reload_hparams()
         if self.metrics_file.exists():
             header, rows = self._read()
-            if self._resume_step is not None:
+            if self._resume_rows is not None:
+                rows = rows[: self._resume_rows]
+                if rows:  # without what it got after the checkpoint
+                    rows[-1] = {k: v if k in self._resume_keys else "" for k, v in rows[-1].items()}
+            elif self._resume_step is not None:  # (a checkpoint that did not record its rows)
                 rows = [r for r in rows if r.get("step") and int(r["step"]) <= self._resume_step]
             self._columns = header or ["step"]
             self._rewrite(rows)
+            self._rows = len(rows)
             if rows and self._resume_step is not None and int(rows[-1]["step"]) == self._resume_step:
-                # The checkpoint's step may get more metrics after resuming (a validation a Ctrl-C cut
-                # short runs again): they join its row, as they would have without the stop.
+                # The checkpoint's step gets more metrics after resuming (its validation and epoch end
+                # after a batch-end checkpoint, a validation a Ctrl-C cut short): they join its row, as
+                # they would have without the stop.
                 self._last_row = {k: v for k, v in rows[-1].items() if v not in ("", None)}
                 self._last_row["step"] = self._resume_step
         # Once: a later stage (test after a resumed fit) reopening the file must not drop the fit's rows.
-        self._resume_step = None
+        self._resume_step = self._resume_rows = self._resume_keys = None
 
     def _read(self) -> tuple[list[str], list[dict[str, str]]]:
         with self.metrics_file.open(newline="") as f:
@@ -99,7 +110,9 @@ class CSVLogger(_VersionedFolder, Logger):
         if new or not self.metrics_file.exists():
             rows = self._read()[1] if self.metrics_file.exists() else []
             self._columns += new
-            self._rewrite([*(rows[:-1] if merge else rows), row])
+            rows = [*(rows[:-1] if merge else rows), row]
+            self._rewrite(rows)
+            self._rows = len(rows)
         else:
             text = self._csv_text([row])
             with self.metrics_file.open("r+b") as f:
@@ -109,17 +122,26 @@ class CSVLogger(_VersionedFolder, Logger):
                 f.seek(offset)
                 f.write(text)
             self._last_row_offset = offset
+            self._rows += 0 if merge else 1
         self._last_row = row
         self._last_step = step
 
     def state_dict(self) -> dict[str, Any]:
-        return {"version": self.version, "step": self._last_step}
+        return {
+            "version": self.version,
+            "step": self._last_step,
+            "rows": self._rows,
+            "last_row": sorted(self._last_row or {}),  # its columns so far
+        }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         if not self._started:
             self._version = state.get("version", self._version)
             step = state.get("step")
             self._resume_step = None if step is None else int(step)
+            if "rows" in state:
+                self._resume_rows = int(state["rows"])
+                self._resume_keys = set(state.get("last_row", ())) | {"step"}
             self._resumed = True
         else:
             self._warn_not_resumed("version", self.version, state.get("version"))

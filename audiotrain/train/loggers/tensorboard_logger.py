@@ -37,8 +37,10 @@ class TensorBoardLogger(_VersionedFolder, Logger):
     hyperparameters at the start of ``fit``, and any the user logged before it. Its metric columns are the
     run's scalars (TensorBoard finds them itself), and the session's status is set when the run ends.
     Later calls add to ``hparams.yaml`` and the text summary (the CSV logger's ``hparams.yaml`` too).
-    A resumed run writes to the same version folder and discards events after the checkpoint's step
-    (``purge_step``). ``test()`` after ``fit()`` writes to the same folder.
+    A resumed run writes to the same version folder and discards the events logged after the checkpoint:
+    those of later steps, and those of its step logged after it was saved (a batch-end checkpoint comes
+    before that step's validation and epoch end), by purging from that step (``purge_step``) and writing
+    again the values the checkpoint recorded for it. ``test()`` after ``fit()`` writes to the same folder.
 
     Parameters
     ----------
@@ -49,7 +51,7 @@ class TensorBoardLogger(_VersionedFolder, Logger):
     version : int or str, optional
         ``version_<k>`` for an int, the string itself otherwise; default the next free ``version_<k>``.
     flush_secs : int
-        How often pending events are written to disk.
+        How often pending events are written to disk (also whenever the Trainer saves a checkpoint).
     log_dir : str or Path, optional
         The earlier name of ``save_dir``, still accepted (the ``log_dir`` property is the run's own folder).
     """
@@ -74,7 +76,9 @@ class TensorBoardLogger(_VersionedFolder, Logger):
         self.flush_secs = flush_secs
         self._writer: Any = None
         self._last_step: int | None = None
+        self._at_last_step: list[tuple[str, float]] = []  # what was logged at `_last_step`, in order
         self._purge_step: int | None = None
+        self._replay: list[tuple[str, float]] = []  # the checkpoint's values at its step, written again
         self._resumed = False
         self._hparams = {}
         self._session_started = False  # the HParams tab's session start written to this run folder
@@ -92,8 +96,12 @@ class TensorBoardLogger(_VersionedFolder, Logger):
             purge_step=self._purge_step,
             filename_suffix=f".{time.time_ns()}",
         )
+        for key, value in self._replay:  # (after the purge, which also dropped these)
+            self._writer.add_scalar(key, value, self._purge_step)
+        if self._replay:
+            self._last_step, self._at_last_step = self._purge_step, list(self._replay)
         # Once: a later stage (test after a resumed fit) reopening the writer must not purge the fit's steps.
-        self._purge_step = None
+        self._purge_step, self._replay = None, []
 
     def _experiment(self) -> Any:
         return self._writer
@@ -140,7 +148,13 @@ class TensorBoardLogger(_VersionedFolder, Logger):
         self._backend_keys("metric", metrics, _tb_tag)
         for key, value in metrics.items():
             self._writer.add_scalar(key, value, step)
+        if step != self._last_step:
+            self._at_last_step = []
+        self._at_last_step += metrics.items()
         self._last_step = step
+
+    def _flush(self) -> None:
+        self._writer.flush()
 
     def _finalize(self, status: str) -> None:
         # An interrupted run writes no end: TensorBoard keeps the first, which is then the resumed run's.
@@ -151,13 +165,25 @@ class TensorBoardLogger(_VersionedFolder, Logger):
         writer.close()
 
     def state_dict(self) -> dict[str, Any]:
-        return {"version": self.version, "step": self._last_step}
+        return {
+            "version": self.version,
+            "step": self._last_step,
+            "at_step": [[key, value] for key, value in self._at_last_step],
+        }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         if self._writer is None:
             self._version = state.get("version", self._version)
             step = state.get("step")
-            self._purge_step = None if step is None else int(step) + 1
+            at_step = state.get("at_step")
+            if step is None:
+                self._purge_step = None
+            elif at_step is None or int(step) == 0:
+                # (Written before `at_step` was saved; and step 0 also holds the run's hyperparameters.)
+                self._purge_step = int(step) + 1
+            else:
+                self._purge_step = int(step)
+                self._replay = [(str(key), float(value)) for key, value in at_step]
             self._resumed = True
         else:
             self._warn_not_resumed("version", self.version, state.get("version"))
