@@ -207,6 +207,45 @@ def test_a_backend_failing_mid_run_warns_once(tmp_path):
     logger.finalize("success")
 
 
+def test_a_tensorboard_disk_filling_up_mid_fit_disables_the_logger_and_the_fit_finishes(tmp_path):
+    # tensorboardX's writer thread died at the first write error; its bounded queue then filled and the next
+    # add_scalar, and finalize in teardown, blocked forever (Ctrl-C did not get out). In a subprocess, so that
+    # a hang fails the test rather than the test session.
+    code = f"""
+import sys, warnings
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from tasks import TinyClassifier, make_batches, quiet_trainer
+from audiotrain.train.callback import Callback
+from audiotrain.train.loggers import TensorBoardLogger
+from tensorboardX.record_writer import RecordWriter
+
+def disk_full(self, data):
+    raise OSError(28, "No space left on device")
+
+class FillTheDisk(Callback):
+    def on_train_epoch_end(self, trainer, *args):
+        RecordWriter.write = disk_full
+
+logger = TensorBoardLogger({str(tmp_path)!r}, flush_secs=1)
+trainer = quiet_trainer({str(tmp_path)!r}, max_epochs=4, logger=logger, callbacks=[FillTheDisk()],
+                        log_every_n_steps=1)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    trainer.fit(TinyClassifier(), make_batches(160), make_batches(32, seed=1))
+print("epochs", trainer.current_epoch, "disabled", logger.disabled, "experiment", logger.experiment)
+print(*[str(w.message) for w in caught], sep="\\n")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "epochs 4 disabled True experiment None"
+    assert lines[1:] == [
+        "TensorBoardLogger failed in log_metrics (OSError: [Errno 28] No space left on device); training "
+        "goes on, it is disabled for this run."
+    ]
+    assert "Exception in thread" not in done.stderr
+
+
 # ------------------------------------------------------------------ MLflow
 
 
