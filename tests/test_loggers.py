@@ -926,6 +926,46 @@ def test_a_new_wandb_logger_finishes_the_run_an_earlier_one_left_open(tmp_path, 
         assert "exit" in kinds  # finished
 
 
+def test_each_wandb_logger_of_a_sweep_gets_its_own_run_and_config(tmp_path, quiet_wandb):
+    # A sweep rebinding `logger` each trial: once the previous logger was collected, the run its fit left open
+    # was still wandb.run, and wandb.init handed it back: the next trial logged there, with the old config.
+    import gc
+
+    import wandb
+    from tasks import TinyClassifier, make_batches, quiet_trainer
+
+    runs = []
+    for lr in (0.1, 0.2, 0.3):
+        logger = WandbLogger(
+            project="audiotrain-tests",
+            save_dir=tmp_path,
+            offline=True,
+            settings=quiet_wandb,
+            config={"lr": lr},
+        )
+        trainer = quiet_trainer(tmp_path, max_epochs=1, logger=logger)
+        trainer.fit(TinyClassifier(), make_batches(32))
+        runs.append((logger.version, wandb.run.id, wandb.run.config["lr"]))
+        del logger, trainer
+        gc.collect()
+    wandb.finish()
+    assert [lr for *_, lr in runs] == [0.1, 0.2, 0.3]
+    assert all(version == run_id for version, run_id, _ in runs)
+    assert len({version for version, *_ in runs}) == 3
+    assert len(wandb_glob(str(tmp_path / "wandb" / "offline-run-*"))) == 3  # no empty folders beside them
+
+
+def test_a_wandb_logger_started_inside_the_users_own_run_says_so(tmp_path, quiet_wandb):
+    import wandb
+
+    mine = wandb.init(project="audiotrain-tests", dir=tmp_path, mode="offline", settings=quiet_wandb)
+    logger = WandbLogger(project="audiotrain-tests", save_dir=tmp_path, offline=True, settings=quiet_wandb)
+    with pytest.warns(LoggerWarning, match=f"W&B run '{mine.id}' .* was already active"):
+        logger.log_metrics({"loss": 1.0}, step=0)
+    assert logger.version == mine.id and not logger.disabled
+    wandb.finish()
+
+
 def test_a_run_left_open_by_fit_is_finished_quietly_when_python_exits(tmp_path):
     # The hook that finishes open runs at exit must run before wandb's own: exit hooks run newest first, and
     # registered at import it met a shut-down service ("WandbLogger failed in finish: Connection lost").
