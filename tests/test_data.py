@@ -372,6 +372,49 @@ def test_breaking_out_early_and_gc_stop_the_workers():
 
 
 @pytest.mark.parametrize(
+    "failing, worker_type", [("train", "process"), ("train", "thread"), ("validation", "thread")]
+)
+def test_a_failed_fit_stops_its_epochs_workers_while_the_error_is_kept(tmp_path, failing, worker_type):
+    # The epoch's iterator is in the frames of the traceback: a sweep keeping its failed trials' errors (or
+    # IPython's sys.last_traceback) kept every failed epoch's workers running.
+    from audiotrain import OptimizerConfig, TrainModule
+    from audiotrain.train.callback import Callback
+
+    import mlx.nn as nn
+    import mlx.optimizers as optim
+    from tasks import quiet_trainer
+
+    class Regression(TrainModule):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(2, 1)
+
+        def compute_loss(self, batch):
+            return mx.mean((self.fc(batch["x"])[:, 0] - batch["y"]) ** 2), {}
+
+        def configure_optimizers(self):
+            return OptimizerConfig(optimizer=optim.SGD(learning_rate=1e-4))
+
+    class FailsAtTheSecondBatch(Callback):
+        def fail(self, trainer, module, outputs, batch, batch_idx):
+            if batch_idx == 1:
+                raise RuntimeError("a callback failed")
+
+    setattr(FailsAtTheSecondBatch, f"on_{failing}_batch_end", FailsAtTheSecondBatch.fail)
+    train, val = (
+        DataLoader(Squares(40), batch_size=2, num_workers=2, worker_type=worker_type) for _ in range(2)
+    )
+    trainer = quiet_trainer(
+        tmp_path, max_epochs=1, val_check_interval=0.5, callbacks=[FailsAtTheSecondBatch()], logger=False
+    )
+    with pytest.raises(RuntimeError, match="a callback failed") as failure:
+        trainer.fit(Regression(), train, val)  # (a validation fails in the middle of the epoch)
+    gc.collect()  # the error is still referenced: only other tests' leftovers go
+    assert no_loader_workers_left(timeout=5.0)
+    assert failure.value.__traceback__ is not None
+
+
+@pytest.mark.parametrize(
     "kwargs, match",
     [
         (dict(batch_size=0), "batch_size must be an int >= 1, got 0"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import numbers
 import warnings
@@ -31,6 +32,10 @@ import numpy as np
 
 _WORKER_TYPES = ("thread", "process")
 _START_METHODS = ("spawn", "forkserver", "fork")
+
+# The epoch iterators not yet collected, for `close_epoch_iterators` (kept here rather than on each loader,
+# which stays picklable).
+_LIVE_ITERATORS: weakref.WeakSet[_EpochIterator | _StreamIterator] = weakref.WeakSet()
 
 
 def _as_callables(name: str, value: Any) -> tuple[Callable, ...]:
@@ -545,7 +550,7 @@ class DataLoader:
             # hold their own copy of the dataset and repeat the call when a batch of a new epoch arrives.
             self.dataset.set_epoch(self._epoch)
         if self._iterable:
-            return _StreamIterator(self, start, *self._epoch_pool())
+            return _live(_StreamIterator(self, start, *self._epoch_pool()))
         batches = self._epoch_batches(self._epoch)
         saved, self._resume_digest = self._resume_digest, None
         self._digest = order_digest(batches) if self._user_order else None
@@ -566,7 +571,7 @@ class DataLoader:
                 stacklevel=2,
             )
         pool, own_pool = self._epoch_pool() if start < len(batches) else (None, False)
-        return _EpochIterator(self, batches, start, pool, own_pool)
+        return _live(_EpochIterator(self, batches, start, pool, own_pool))
 
     def _epoch_pool(self) -> tuple[WorkerPool | None, bool]:
         """The workers for the epoch starting now (None: load here), and whether they are the epoch's own."""
@@ -639,6 +644,26 @@ class DataLoader:
             f"DataLoader({type(self.dataset).__name__}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
             f"num_workers={self.num_workers}, worker_type={self.worker_type!r}, seed={self._seed})"
         )
+
+
+def _live(iterator: _EpochIterator | _StreamIterator) -> _EpochIterator | _StreamIterator:
+    _LIVE_ITERATORS.add(iterator)
+    return iterator
+
+
+def close_epoch_iterators(*loaders: Any) -> None:
+    """End the epochs of these DataLoaders still being iterated (other loaders are left alone): each
+    iterator stops, and the workers it started exit now (persistent workers stay, for the next epoch).
+
+    The Trainer calls this when `fit` fails. An error raised by a step, a hook or a callback leaves the
+    epoch's iterator in the frames of its traceback, which would keep its workers running as long as the
+    exception is kept (a sweep's list of failed trials, IPython's ``sys.last_traceback``). Never raises:
+    it runs while that error is on its way out.
+    """
+    for iterator in list(_LIVE_ITERATORS):
+        if any(iterator._loader is loader for loader in loaders):
+            with contextlib.suppress(Exception):
+                iterator.close()
 
 
 def position_ends_epoch(state: dict[str, Any]) -> bool:
