@@ -33,6 +33,8 @@ import numpy as np
 _WORKER_TYPES = ("thread", "process")
 _START_METHODS = ("spawn", "forkserver", "fork")
 
+_persistent_workers_hint_given = False  # once per process (`_hint_persistent_workers`)
+
 # The epoch iterators not yet collected, for `close_epoch_iterators` (kept here rather than on each loader,
 # which stays picklable).
 _LIVE_ITERATORS: weakref.WeakSet[_EpochIterator | _StreamIterator] = weakref.WeakSet()
@@ -162,7 +164,9 @@ class DataLoader:
         and collate_fn are pickled to each worker, so they must be defined at module level, and scripts need
         an ``if __name__ == "__main__":`` guard (processes are started with ``multiprocessing_context``).
     persistent_workers : bool
-        Keep the workers alive between epochs (requires ``num_workers > 0``).
+        Keep the workers alive between epochs (requires ``num_workers > 0``). Without it, process workers
+        are started anew for every epoch (and a validation loader's for every validation), each importing
+        MLX again: a second or more every time, so a loader iterated again warns once to suggest it.
     cpu_transforms : callable or list of callables, optional
         ``sample -> sample`` on numpy data, per sample, in the workers.
     mlx_transforms : callable or list of callables, optional
@@ -348,6 +352,7 @@ class DataLoader:
         self._stream_length: int | None = None  # batches of an iterable dataset's epoch, once it ended
         self._token = 0  # identifies the newest iterator; older ones stop updating the position
         self._pool: WorkerPool | None = None  # the persistent pool
+        self._process_pools_started = 0  # without persistent workers (`_hint_persistent_workers`)
         # Fingerprints of a user sampler's order: of the running epoch, and of the epoch a checkpoint was in.
         self._digest: str | None = None
         self._resume_digest: str | None = None
@@ -578,6 +583,10 @@ class DataLoader:
         if self.num_workers == 0:
             return None, False
         if not self.persistent_workers:
+            if self.worker_type == "process":
+                self._process_pools_started += 1
+                if self._process_pools_started == 2:
+                    _hint_persistent_workers(self.num_workers)
             return self._new_pool(), True
         if self._pool is None or not self._pool.healthy():
             self.close()
@@ -644,6 +653,25 @@ class DataLoader:
             f"DataLoader({type(self.dataset).__name__}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
             f"num_workers={self.num_workers}, worker_type={self.worker_type!r}, seed={self._seed})"
         )
+
+
+def _hint_persistent_workers(num_workers: int) -> None:
+    """Once per process: a loader iterated again starts its worker processes again (`DataLoader`'s
+    ``persistent_workers``), which PyTorch users, whose workers fork almost for free, do not expect."""
+    global _persistent_workers_hint_given
+    if _persistent_workers_hint_given:
+        return
+    _persistent_workers_hint_given = True
+    workers = f"{num_workers} worker process{'es' if num_workers > 1 else ''}"
+    warnings.warn(
+        f"DataLoader(worker_type='process') starts its {workers} again for every epoch, since "
+        "persistent_workers is False; each new worker is spawned and imports MLX again, a second or more "
+        "every epoch (and every validation, for a validation loader). Pass persistent_workers=True to keep "
+        "them between epochs (or use worker_type='thread' where __getitem__ mostly releases the GIL: "
+        "numpy, file reads). This hint is shown once.",
+        UserWarning,
+        stacklevel=4,
+    )
 
 
 def _live(iterator: _EpochIterator | _StreamIterator) -> _EpochIterator | _StreamIterator:
