@@ -226,6 +226,45 @@ def test_a_backend_failing_mid_run_warns_once(tmp_path):
     logger.finalize("success")
 
 
+def test_a_tensorboard_disk_filling_up_mid_fit_disables_the_logger_and_the_fit_finishes(tmp_path):
+    # tensorboardX's writer thread died at the first write error; its bounded queue then filled and the next
+    # add_scalar, and finalize in teardown, blocked forever (Ctrl-C did not get out). In a subprocess, so that
+    # a hang fails the test rather than the test session.
+    code = f"""
+import sys, warnings
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from tasks import TinyClassifier, make_batches, quiet_trainer
+from audiotrain.train.callback import Callback
+from audiotrain.train.loggers import TensorBoardLogger
+from tensorboardX.record_writer import RecordWriter
+
+def disk_full(self, data):
+    raise OSError(28, "No space left on device")
+
+class FillTheDisk(Callback):
+    def on_train_epoch_end(self, trainer, *args):
+        RecordWriter.write = disk_full
+
+logger = TensorBoardLogger({str(tmp_path)!r}, flush_secs=1)
+trainer = quiet_trainer({str(tmp_path)!r}, max_epochs=4, logger=logger, callbacks=[FillTheDisk()],
+                        log_every_n_steps=1)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    trainer.fit(TinyClassifier(), make_batches(160), make_batches(32, seed=1))
+print("epochs", trainer.current_epoch, "disabled", logger.disabled, "experiment", logger.experiment)
+print(*[str(w.message) for w in caught], sep="\\n")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "epochs 4 disabled True experiment None"
+    assert lines[1:] == [
+        "TensorBoardLogger failed in log_metrics (OSError: [Errno 28] No space left on device); training "
+        "goes on, it is disabled for this run."
+    ]
+    assert "Exception in thread" not in done.stderr
+
+
 # ------------------------------------------------------------------ MLflow
 
 
@@ -921,6 +960,46 @@ def test_a_new_wandb_logger_finishes_the_run_an_earlier_one_left_open(tmp_path, 
         (path,) = wandb_glob(f"{logger.log_dir}/run-*.wandb")
         kinds = [r.WhichOneof("record_type") for r in wait_for_exit_record(path)]
         assert "exit" in kinds  # finished
+
+
+def test_each_wandb_logger_of_a_sweep_gets_its_own_run_and_config(tmp_path, quiet_wandb):
+    # A sweep rebinding `logger` each trial: once the previous logger was collected, the run its fit left open
+    # was still wandb.run, and wandb.init handed it back: the next trial logged there, with the old config.
+    import gc
+
+    import wandb
+    from tasks import TinyClassifier, make_batches, quiet_trainer
+
+    runs = []
+    for lr in (0.1, 0.2, 0.3):
+        logger = WandbLogger(
+            project="audiotrain-tests",
+            save_dir=tmp_path,
+            offline=True,
+            settings=quiet_wandb,
+            config={"lr": lr},
+        )
+        trainer = quiet_trainer(tmp_path, max_epochs=1, logger=logger)
+        trainer.fit(TinyClassifier(), make_batches(32))
+        runs.append((logger.version, wandb.run.id, wandb.run.config["lr"]))
+        del logger, trainer
+        gc.collect()
+    wandb.finish()
+    assert [lr for *_, lr in runs] == [0.1, 0.2, 0.3]
+    assert all(version == run_id for version, run_id, _ in runs)
+    assert len({version for version, *_ in runs}) == 3
+    assert len(wandb_glob(str(tmp_path / "wandb" / "offline-run-*"))) == 3  # no empty folders beside them
+
+
+def test_a_wandb_logger_started_inside_the_users_own_run_says_so(tmp_path, quiet_wandb):
+    import wandb
+
+    mine = wandb.init(project="audiotrain-tests", dir=tmp_path, mode="offline", settings=quiet_wandb)
+    logger = WandbLogger(project="audiotrain-tests", save_dir=tmp_path, offline=True, settings=quiet_wandb)
+    with pytest.warns(LoggerWarning, match=f"W&B run '{mine.id}' .* was already active"):
+        logger.log_metrics({"loss": 1.0}, step=0)
+    assert logger.version == mine.id and not logger.disabled
+    wandb.finish()
 
 
 def test_a_run_left_open_by_fit_is_finished_quietly_when_python_exits(tmp_path):

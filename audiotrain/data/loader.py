@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import numbers
 import warnings
@@ -31,6 +32,12 @@ import numpy as np
 
 _WORKER_TYPES = ("thread", "process")
 _START_METHODS = ("spawn", "forkserver", "fork")
+
+_persistent_workers_hint_given = False  # once per process (`_hint_persistent_workers`)
+
+# The epoch iterators not yet collected, for `close_epoch_iterators` (kept here rather than on each loader,
+# which stays picklable).
+_LIVE_ITERATORS: weakref.WeakSet[_EpochIterator | _StreamIterator] = weakref.WeakSet()
 
 
 def _as_callables(name: str, value: Any) -> tuple[Callable, ...]:
@@ -159,7 +166,9 @@ class DataLoader:
         and collate_fn are pickled to each worker, so they must be defined at module level, and scripts need
         an ``if __name__ == "__main__":`` guard (processes are started with ``multiprocessing_context``).
     persistent_workers : bool
-        Keep the workers alive between epochs (requires ``num_workers > 0``).
+        Keep the workers alive between epochs (requires ``num_workers > 0``). Without it, process workers
+        are started anew for every epoch (and a validation loader's for every validation), each importing
+        MLX again: a second or more every time, so a loader iterated again warns once to suggest it.
     cpu_transforms : callable or list of callables, optional
         ``sample -> sample`` on numpy data, per sample, in the workers.
     mlx_transforms : callable or list of callables, optional
@@ -345,6 +354,7 @@ class DataLoader:
         self._stream_length: int | None = None  # batches of an iterable dataset's epoch, once it ended
         self._token = 0  # identifies the newest iterator; older ones stop updating the position
         self._pool: WorkerPool | None = None  # the persistent pool
+        self._process_pools_started = 0  # without persistent workers (`_hint_persistent_workers`)
         # Fingerprints of a user sampler's order: of the running epoch, and of the epoch a checkpoint was in.
         self._digest: str | None = None
         self._resume_digest: str | None = None
@@ -561,7 +571,7 @@ class DataLoader:
             # hold their own copy of the dataset and repeat the call when a batch of a new epoch arrives.
             self.dataset.set_epoch(self._epoch)
         if self._iterable:
-            return _StreamIterator(self, start, *self._epoch_pool())
+            return _live(_StreamIterator(self, start, *self._epoch_pool()))
         batches = self._epoch_batches(self._epoch)
         saved, self._resume_digest = self._resume_digest, None
         self._digest = order_digest(batches) if self._user_order else None
@@ -585,13 +595,17 @@ class DataLoader:
                 stacklevel=2,
             )
         pool, own_pool = self._epoch_pool() if start < len(batches) else (None, False)
-        return _EpochIterator(self, batches, start, pool, own_pool)
+        return _live(_EpochIterator(self, batches, start, pool, own_pool))
 
     def _epoch_pool(self) -> tuple[WorkerPool | None, bool]:
         """The workers for the epoch starting now (None: load here), and whether they are the epoch's own."""
         if self.num_workers == 0:
             return None, False
         if not self.persistent_workers:
+            if self.worker_type == "process":
+                self._process_pools_started += 1
+                if self._process_pools_started == 2:
+                    _hint_persistent_workers(self.num_workers)
             return self._new_pool(), True
         if self._pool is None or not self._pool.healthy():
             self.close()
@@ -658,6 +672,45 @@ class DataLoader:
             f"DataLoader({type(self.dataset).__name__}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
             f"num_workers={self.num_workers}, worker_type={self.worker_type!r}, seed={self._seed})"
         )
+
+
+def _hint_persistent_workers(num_workers: int) -> None:
+    """Once per process: a loader iterated again starts its worker processes again (`DataLoader`'s
+    ``persistent_workers``), which PyTorch users, whose workers fork almost for free, do not expect."""
+    global _persistent_workers_hint_given
+    if _persistent_workers_hint_given:
+        return
+    _persistent_workers_hint_given = True
+    workers = f"{num_workers} worker process{'es' if num_workers > 1 else ''}"
+    warnings.warn(
+        f"DataLoader(worker_type='process') starts its {workers} again for every epoch, since "
+        "persistent_workers is False; each new worker is spawned and imports MLX again, a second or more "
+        "every epoch (and every validation, for a validation loader). Pass persistent_workers=True to keep "
+        "them between epochs (or use worker_type='thread' where __getitem__ mostly releases the GIL: "
+        "numpy, file reads). This hint is shown once.",
+        UserWarning,
+        stacklevel=4,
+    )
+
+
+def _live(iterator: _EpochIterator | _StreamIterator) -> _EpochIterator | _StreamIterator:
+    _LIVE_ITERATORS.add(iterator)
+    return iterator
+
+
+def close_epoch_iterators(*loaders: Any) -> None:
+    """End the epochs of these DataLoaders still being iterated (other loaders are left alone): each
+    iterator stops, and the workers it started exit now (persistent workers stay, for the next epoch).
+
+    The Trainer calls this when `fit` fails. An error raised by a step, a hook or a callback leaves the
+    epoch's iterator in the frames of its traceback, which would keep its workers running as long as the
+    exception is kept (a sweep's list of failed trials, IPython's ``sys.last_traceback``). Never raises:
+    it runs while that error is on its way out.
+    """
+    for iterator in list(_LIVE_ITERATORS):
+        if any(iterator._loader is loader for loader in loaders):
+            with contextlib.suppress(Exception):
+                iterator.close()
 
 
 def position_ends_epoch(state: dict[str, Any]) -> bool:

@@ -29,7 +29,7 @@ from typing import Any
 
 from audiotrain import _blas
 from audiotrain._system import versions
-from audiotrain.data.loader import position_ends_epoch
+from audiotrain.data.loader import close_epoch_iterators, position_ends_epoch
 from audiotrain.data.workers import DataLoaderError
 from audiotrain.distributed import collectives
 from audiotrain.train import checkpoint as ckpt
@@ -398,6 +398,10 @@ class Trainer:
             status = "interrupted" if self.interrupted else "success"
         except BaseException as err:
             self.callbacks.call_quietly("on_exception", self, model, err)
+            # The epoch's iterator is a local of `_train_epoch`, whose frame the traceback keeps: its
+            # workers would run as long as the error is kept. (Evaluation loops iterate in `for`
+            # statements, whose iterators go as the error leaves their frame.)
+            close_epoch_iterators(train_loader, val_loader)
             raise
         finally:
             self.fitting = False

@@ -2,9 +2,10 @@
 
 A logger never stops training: every backend call goes through `Logger._call`, so a backend that fails
 (not logged in, no network, disk full) warns once, naming the logger and the cause, and training goes on.
-If the run itself cannot be created the logger disables itself; later failures are counted in
-``logger.failures``. Backends are imported when a logger is constructed (never by ``import audiotrain``),
-and a missing package raises ImportError naming what to ``pip install``.
+If the run itself cannot be created, or the backend can record nothing more (TensorBoard's writer on a
+full disk), the logger disables itself; other failures are counted in ``logger.failures``. Backends are
+imported when a logger is constructed (never by ``import audiotrain``), and a missing package raises
+ImportError naming what to ``pip install``.
 
 Runs are created lazily, at the first call that needs them, so that `Logger.load_state_dict` (called by
 the Trainer when it resumes from a checkpoint) can make a resumed run continue the same W&B / MLflow run,
@@ -38,6 +39,12 @@ STATUSES = ("success", "failed", "interrupted")
 
 class LoggerWarning(UserWarning):
     """A logger backend failed, or cannot record something as given; training continues."""
+
+
+class _BackendStopped(Exception):
+    """Raised (``from`` the backend's error) by a logger hook when its backend can record nothing more,
+    e.g. TensorBoard's writer thread on a full disk: `Logger._call` then disables the logger, as when its run
+    cannot be created, rather than failing again at every call."""
 
 
 def _plain(value: Any) -> Any:
@@ -154,7 +161,8 @@ class Logger:
 
     @property
     def disabled(self) -> bool:
-        """Whether the logger turned itself off (its run could not be created): it logs nothing."""
+        """Whether the logger turned itself off (its run could not be created, or its backend stopped): it
+        logs nothing."""
         return self._disabled
 
     def start(self) -> None:
@@ -277,14 +285,17 @@ class Logger:
                 fn(*args)
         except Exception as exc:
             self.failures += 1
-            if stage == "start":
+            stopped = isinstance(exc, _BackendStopped)
+            if stage == "start" or stopped:
                 self._disabled = True
+            if stopped and exc.__cause__ is not None:
+                exc = exc.__cause__  # the backend's own error says what happened (a full disk)
             if not self._warned:
                 self._warned = True
                 what = "could not start its run" if stage == "start" else f"failed in {op}"
                 after = (
                     "it is disabled for this run"
-                    if stage == "start"
+                    if self._disabled
                     else "later failures are counted in .failures, not reported"
                 )
                 warnings.warn(

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from audiotrain.train.loggers._shared import _VersionedFolder
-from audiotrain.train.loggers.base import Logger
+from audiotrain.train.loggers.base import Logger, _BackendStopped
 
 
 def _summary_writer_class() -> type:
@@ -75,6 +75,7 @@ class TensorBoardLogger(_VersionedFolder, Logger):
         self._version = version
         self.flush_secs = flush_secs
         self._writer: Any = None
+        self._event_file: _GuardedEventFile | None = None  # tensorboardX's writer only (see the class)
         self._last_step: int | None = None
         self._at_last_step: list[tuple[str, float]] = []  # what was logged at `_last_step`, in order
         self._purge_step: int | None = None
@@ -96,6 +97,7 @@ class TensorBoardLogger(_VersionedFolder, Logger):
             purge_step=self._purge_step,
             filename_suffix=f".{time.time_ns()}",
         )
+        self._event_file = _GuardedEventFile.install(self._writer)
         for key, value in self._replay:  # (after the purge, which also dropped these)
             self._writer.add_scalar(key, value, self._purge_step)
         if self._replay:
@@ -106,7 +108,18 @@ class TensorBoardLogger(_VersionedFolder, Logger):
     def _experiment(self) -> Any:
         return self._writer
 
+    def _check_writer(self) -> None:
+        """Before each use of the writer: once its events can no longer be written, close it (which cannot
+        block: the writer thread is still emptying its queue) and disable the logger."""
+        event_file = self._event_file
+        if event_file is None or event_file.usable():
+            return
+        writer, self._writer, self._event_file = self._writer, None, None
+        event_file.close_writer(writer)
+        raise _BackendStopped(f"TensorBoard's event file in {self.log_dir} stopped") from event_file.error
+
     def _log_hyperparams(self, params: dict[str, Any]) -> None:
+        self._check_writer()
         merged = self._merge_hparams(params)
         if not self._session_started:
             if not self._resumed:  # a resumed run's folder has its start already
@@ -144,6 +157,7 @@ class TensorBoardLogger(_VersionedFolder, Logger):
         self._writer._get_file_writer().add_summary(record)
 
     def _log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        self._check_writer()
         # The writer renames tags itself (as _tb_tag does); we only look for names it would merge.
         self._backend_keys("metric", metrics, _tb_tag)
         for key, value in metrics.items():
@@ -154,15 +168,21 @@ class TensorBoardLogger(_VersionedFolder, Logger):
         self._last_step = step
 
     def _flush(self) -> None:
+        self._check_writer()
         self._writer.flush()
 
     def _finalize(self, status: str) -> None:
+        self._check_writer()
         # An interrupted run writes no end: TensorBoard keeps the first, which is then the resumed run's.
         if self._session_started and status != "interrupted":
             self._add_hparams_summary("session_end", {}, status)
+        self._check_writer()
         writer, self._writer = self._writer, None
         writer.flush()
         writer.close()
+        event_file, self._event_file = self._event_file, None
+        if event_file is not None and event_file.error is not None:  # the last events were lost
+            raise _BackendStopped(f"TensorBoard's event file in {self.log_dir} stopped") from event_file.error
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -187,6 +207,68 @@ class TensorBoardLogger(_VersionedFolder, Logger):
             self._resumed = True
         else:
             self._warn_not_resumed("version", self.version, state.get("version"))
+
+
+class _GuardedEventFile:
+    """Stands in for the event file that tensorboardX's writer thread writes to, so that a failing disk never
+    blocks training.
+
+    tensorboardX writes events from a thread that dies at the first error (a full disk, a folder made
+    read-only); the bounded queue in front of it then fills, and every later ``add_*`` and ``close`` (also
+    the one tensorboardX registers at exit) blocks forever: training, Ctrl-C and teardown hang. Here the
+    first error is kept in `error` and later events are dropped, so the thread lives on and keeps emptying
+    the queue; the logger checks `usable` around each call and closes the writer at the first error.
+    (torch's SummaryWriter raises its thread's error itself, and is left as it is.)
+    """
+
+    def __init__(self, event_file_writer: Any) -> None:
+        self._events = event_file_writer._ev_writer
+        self._thread = event_file_writer._worker
+        self._event_file_writer = event_file_writer
+        self.error: Exception | None = None
+        # The thread and the writer's own flush and close go through this object from now on.
+        event_file_writer._ev_writer = self._thread._record_writer = self
+
+    @classmethod
+    def install(cls, summary_writer: Any) -> _GuardedEventFile | None:
+        event_file_writer = getattr(getattr(summary_writer, "file_writer", None), "event_writer", None)
+        thread = getattr(event_file_writer, "_worker", None)
+        if not (hasattr(event_file_writer, "_ev_writer") and hasattr(thread, "_record_writer")):
+            return None  # not tensorboardX's layout: a torch writer, or another tensorboardX version
+        return cls(event_file_writer)
+
+    def usable(self) -> bool:
+        return self.error is None and self._thread.is_alive()
+
+    def _guard(self, fn: Any, *args: Any) -> None:
+        if self.error is None:
+            try:
+                fn(*args)
+            except Exception as exc:
+                self.error = exc
+
+    # What the thread and tensorboardX's EventFileWriter call on their event file.
+    def write_event(self, event: Any) -> None:
+        self._guard(self._events.write_event, event)
+
+    def flush(self) -> None:
+        self._guard(self._events.flush)
+
+    def close(self) -> None:
+        try:
+            self._events.close()  # closes the file even when its last flush fails
+        except Exception as exc:
+            self.error = self.error or exc
+
+    def close_writer(self, summary_writer: Any) -> None:
+        """Close ``summary_writer`` without waiting on its thread where that has died after all (an error
+        outside the event file): its queue may be full, and nothing reads it any more."""
+        if self.error is None and not self._thread.is_alive():
+            self.error = RuntimeError("the event writer thread has stopped (its error is printed above)")
+            self._event_file_writer._closed = True  # its flush and close, also the one at exit, do nothing
+            self._event_file_writer._event_queue.cancel_join_thread()
+            self.close()
+        summary_writer.close()
 
 
 def _tb_tag(name: str) -> str:

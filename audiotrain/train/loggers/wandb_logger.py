@@ -5,16 +5,18 @@ from __future__ import annotations
 import atexit
 import os
 import re
-import weakref
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from audiotrain.train.loggers._shared import _require
-from audiotrain.train.loggers.base import Logger, check_log_model, flatten_params
+from audiotrain.train.loggers.base import Logger, LoggerWarning, check_log_model, flatten_params
 
 # Loggers whose run stays open after a successful stage, for the next stage (test after fit) to log to.
-_OPEN_RUNS: weakref.WeakSet[WandbLogger] = weakref.WeakSet()
+# Held strongly until their run is finished: a logger collected with its run open (a sweep rebinding its
+# `logger` name) would leave that run as `wandb.run`, which the next logger's wandb.init hands back.
+_OPEN_RUNS: set[WandbLogger] = set()
 _exit_hook_registered = False
 
 
@@ -46,7 +48,8 @@ class WandbLogger(Logger):
     the run open, so ``test()`` afterwards logs to the same run (W&B cannot reopen a finished offline run in
     the same folder). The run is finished by `finish` (or ``wandb.finish()``), when another WandbLogger
     starts its run, or when Python exits; a failed or interrupted stage finishes it at once, with that
-    exit status.
+    exit status. So each logger of a sweep gets its own run. A run of your own ``wandb.init`` still active
+    when the logger starts is the one wandb.init returns: the logger logs to it, and warns.
 
     Parameters
     ----------
@@ -126,7 +129,17 @@ class WandbLogger(Logger):
             kwargs["mode"] = "offline"
         if self._run_id is not None:
             kwargs.update(id=self._run_id, resume="allow")
+        # Still active here: the user's own wandb.init, or a logger of ours that was never finalized.
+        active = getattr(self._wandb, "run", None)
         run = self._wandb.init(**kwargs)
+        if active is not None and run is active:
+            warnings.warn(
+                f"WandbLogger: W&B run {run.id!r} ({run.name}) was already active, so wandb.init returned it "
+                "and this logger logs to it, without its own name or config; call wandb.finish() first for a "
+                "new run.",
+                LoggerWarning,
+                stacklevel=4,
+            )
         _finish_open_runs_before_wandb_exits()
         run.define_metric("trainer/global_step")
         run.define_metric("*", step_metric="trainer/global_step", step_sync=True)
