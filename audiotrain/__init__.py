@@ -36,6 +36,8 @@ _PUBLIC = {
     "BaseTrainerConfig": "audiotrain.trainer_config",
     "KaggleTrainerConfig": "audiotrain.trainer_config",
     "SchedulerConfig": "audiotrain.trainer_config",
+    "MLflowConfig": "audiotrain.integrations",
+    "MLflowCallback": "audiotrain.integrations",
 }
 
 __all__ = [*_PUBLIC, "__version__"]

@@ -37,6 +37,7 @@ import copy
 import dataclasses
 import importlib
 import json
+import os
 import warnings
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ from audiotrain.cross_validation import CVResult, cv_outputs, grouped_folds
 from audiotrain.data import DataLoader, Dataset, Subset
 from audiotrain.data.dataset import check_dataset, is_iterable_dataset
 from audiotrain.distributed import collectives
+from audiotrain.integrations import MLflowCallback
 from audiotrain.recipes._run import (
     clear_run_outputs,
     create_run_folder,
@@ -165,7 +167,12 @@ class ConfiguredTrainer:
         if t.early_stopping:
             callbacks.append(EarlyStopping(monitor=t.monitor, mode=t.mode, patience=t.patience))
         logger = None
-        if self.config.run.mlflow:
+        tracking = self._mlflow_callback()
+        if tracking is not None:  # seed 003's MLflowCallback: the run's MLflow tracking
+            logger = tracking.make_logger(
+                os.environ.get("MLFLOW_TRACKING_URI") or str(self.run_dir / "mlflow.db")
+            )
+        elif self.config.run.mlflow:
             from audiotrain.train.loggers import LoggerConfig, build_loggers
 
             # The run's params and metrics, and its best checkpoint as an artifact when training ends.
@@ -180,7 +187,7 @@ class ConfiguredTrainer:
             logger = build_loggers(settings, self.run_dir, setting="run.mlflow")
         # eval_strategy "steps": every eval_steps batches, counted across epoch ends (not only within one).
         steps = t.eval_strategy == "steps"
-        return Trainer(
+        trainer = Trainer(
             val_check_interval=t.eval_steps if steps else 1.0,
             check_val_every_n_epoch=None if steps else 1,
             max_epochs=t.num_epochs,
@@ -197,6 +204,21 @@ class ConfiguredTrainer:
             callbacks=[*callbacks, *wrap_training_hooks(self.extra_callbacks, self)],
             logger=logger,
         )
+        trainer._tracked_by_mlflow_callback = tracking is not None  # (MLflowCallback refuses a plain Trainer)
+        return trainer
+
+    def _mlflow_callback(self) -> MLflowCallback | None:
+        """The one `MLflowCallback` among the extra callbacks, if any (two, or one beside ``run.mlflow``, are
+        two trackings of one run: refused)."""
+        found = [c for c in self.extra_callbacks if isinstance(c, MLflowCallback)]
+        if len(found) > 1:
+            raise ValueError("create_trainer: give one MLflowCallback (one run is tracked in one MLflow run)")
+        if found and self.config.run.mlflow:
+            raise ValueError(
+                "create_trainer: an MLflowCallback and run.mlflow: true both track this run in MLflow; keep "
+                "one (the callback's MLflowConfig, or the config's run.experiment_name / run_name)"
+            )
+        return found[0] if found else None
 
     def _loader(self, data: Any, shuffle: bool) -> Iterable | None:
         if isinstance(data, Dataset):
@@ -269,6 +291,9 @@ class ConfiguredTrainer:
             Path(checkpoint.best_model_path) if checkpoint.best_model_path else None,
             Path(checkpoint.last_model_path) if checkpoint.last_model_path else None,
         )
+        tracking = self._mlflow_callback()
+        if tracking is not None and _main():  # the best checkpoint is uploaded when fit ends: register it
+            tracking.register(self.trainer.logger)
         for callback in self.trainer.callbacks:  # seed 003's on_train_end(trainer, state, result)
             if isinstance(callback, TrainingHookAdapter):
                 callback.train_finished(self.trainer, result)

@@ -189,6 +189,55 @@ def test_seed003_mlflow_run_holds_the_names_the_metrics_and_the_best_checkpoint(
     assert stored == {f"checkpoints/{best.name}/{p.name}" for p in best.iterdir()}
 
 
+def test_seed003_mlflow_callback_tracks_the_run_and_registers_its_best_checkpoint(tmp_path, monkeypatch):
+    from audiotrain import MLflowCallback, MLflowConfig, create_trainer
+
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    run_dir = tmp_path / "run"
+    # --- seed 003, "MLflow Integration" ----------------------------------------------------------------------
+    mlflow_config = MLflowConfig(
+        experiment_name="bert-experiments",
+        run_name="titanic-v2",
+        log_models=True,
+        register_model=True,
+        model_name="titanic-bert",
+    )
+    callback = MLflowCallback(mlflow_config)
+    trainer = create_trainer(TinyNet(), "quick_test", callbacks=[callback], run_dir=str(run_dir))
+    # ---------------------------------------------------------------------------------------------------------
+    result = trainer.train(batches(), batches(seed=1))
+    client = MlflowClient(tracking_uri=f"sqlite:///{run_dir / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("bert-experiments").experiment_id])
+    assert run.info.run_name == "titanic-v2" and run.info.status == "FINISHED"
+    assert "val_loss" in run.data.metrics
+    (version,) = client.search_model_versions("name='titanic-bert'")
+    assert version.run_id == run.info.run_id and str(version.version) == callback.registered_version == "1"
+    assert version.source.endswith(f"checkpoints/{result.best_checkpoint.name}")
+
+
+def test_seed003_mlflow_callback_refusals(tmp_path):
+    from audiotrain import MLflowCallback, MLflowConfig, Trainer, create_trainer
+
+    with pytest.raises(ValueError, match="needs model_name"):
+        MLflowConfig(register_model=True)
+    with pytest.raises(ValueError, match="set log_models=True"):
+        MLflowConfig(log_models=False, register_model=True, model_name="m")
+    with pytest.raises(ValueError, match="both track this run"):
+        create_trainer(
+            TinyNet(), "quick_test", callbacks=[MLflowCallback()], mlflow=True, run_dir=str(tmp_path)
+        )
+    with pytest.raises(ValueError, match="one MLflowCallback"):
+        create_trainer(
+            TinyNet(), "quick_test", callbacks=[MLflowCallback(), MLflowCallback()], run_dir=str(tmp_path)
+        )
+    with pytest.raises(TypeError, match="with a Trainer, pass logger="):
+        Trainer(max_epochs=1, callbacks=[MLflowCallback()], default_root_dir=tmp_path).fit(
+            TinyNet(), batches()
+        )
+
+
 def test_seed003_train_with_cv_on_a_train_loader(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     from audiotrain import create_trainer
