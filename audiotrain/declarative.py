@@ -518,6 +518,7 @@ class ConfiguredTrainer:
                     batch_size=data.batch_size,
                     shuffle=train,
                     num_workers=data.num_workers,
+                    persistent_workers=data.persistent_workers,
                     collate_fn=data.collate_fn,
                     drop_last=data.drop_last and train,
                     prefetch_factor=data.prefetch_factor,

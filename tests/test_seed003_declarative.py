@@ -271,6 +271,19 @@ def test_seed003_train_with_cv_on_a_train_loader(tmp_path, monkeypatch):
     np.testing.assert_array_equal(np.array(model.linear.weight), before)  # each fold trained a copy
 
 
+def test_train_with_cv_fold_loaders_keep_the_users_loader_settings(tmp_path):
+    from audiotrain import create_trainer
+    from audiotrain.data import DataLoader
+
+    loader = DataLoader(Points(), batch_size=4, num_workers=1, worker_type="thread", persistent_workers=True)
+    trainer = create_trainer(TinyNet(), config="quick_test", run_dir=str(tmp_path / "run"))
+    dataset, fold_loader = trainer._fold_data(loader)
+    fold = fold_loader([0, 1, 2, 3, 4], True)
+    assert dataset is loader.dataset and len(fold.dataset) == 5
+    assert (fold.batch_size, fold.num_workers, fold.worker_type) == (4, 1, "thread")
+    assert fold.persistent_workers  # (each fold's loader spawned its workers again every epoch)
+
+
 def test_train_with_cv_keeps_groups_whole_builds_each_fold_and_refuses_a_used_folder(tmp_path):
     from audiotrain import create_trainer
 
