@@ -487,3 +487,35 @@ def test_a_second_fit_in_the_same_root_keeps_the_first_fits_checkpoints(tmp_path
     assert ckpt.read_state(tmp_path / "checkpoints" / "version_1" / "last")["progress"]["epoch"] == 3
     assert sorted(p.name for p in (tmp_path / "checkpoints").glob("version_*")) == ["version_1", "version_2"]
     assert {p: p.read_bytes() for p in first} == first
+
+
+def test_a_second_fit_started_during_the_first_ones_first_epoch_gets_its_own_folder(tmp_path):
+    """The default folder is claimed when a fit starts, not when it first saves (an epoch later): a fit started
+    meanwhile (here from inside the first one's first batch) gets version_1 and neither replaces the other's
+    `last`."""
+    from audiotrain.train.callbacks import Callback
+
+    class SecondFitDuringFirstEpoch(Callback):
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            if trainer.global_step == 1 and batch_idx == 0:
+                second = make_trainer(tmp_path, max_epochs=1)
+                second.fit(TinyClassifier(hidden=5), make_batches())
+
+    first = make_trainer(tmp_path, max_epochs=1, callbacks=[SecondFitDuringFirstEpoch()])
+    first.fit(TinyClassifier(hidden=7), make_batches())
+    checkpoints = tmp_path / "checkpoints"
+    assert first.callbacks.checkpoint_folder(tmp_path) == checkpoints
+
+    def hidden(folder):
+        return mx.load(str(folder / "last" / "model.safetensors"))["fc1.weight"].shape[0]
+
+    assert hidden(checkpoints) == 7 and hidden(checkpoints / "version_1") == 5
+
+
+def test_a_fit_that_saved_nothing_leaves_no_empty_checkpoint_folder(tmp_path):
+    make_trainer(tmp_path, fast_dev_run=True).fit(TinyClassifier(), make_batches())
+    assert not (tmp_path / "checkpoints").exists()
+    trained(tmp_path, max_epochs=1)
+    assert (tmp_path / "checkpoints" / "last").is_dir() and not (
+        tmp_path / "checkpoints" / "version_1"
+    ).exists()

@@ -214,6 +214,7 @@ class Trainer:
         self.interrupted = False
         self._stop_requested = False  # data parallel: Ctrl-C heard here, not yet agreed (`_agree_on_stop`)
         self.interrupted_checkpoint: Path | None = None  # where Ctrl-C saved, once it has
+        self.ckpt_path: Path | None = None  # the checkpoint folder restored last (as Lightning's)
         # Printed after Ctrl-C saves ({path} is the checkpoint); a command-line tool sets its own, or None.
         self.resume_hint: str | None = (
             "Resume with trainer.fit(model, train_loader, val_loader, ckpt_path={path!r})"
@@ -929,6 +930,7 @@ class Trainer:
     def _restore(self, path: str | os.PathLike, full: bool) -> None:
         folder = ckpt.resolve_checkpoint(path)
         state = ckpt.read_state(folder)
+        self.ckpt_path = folder  # a ModelCheckpoint resuming a moved run folder finds its checkpoints by it
         module = self.module
         model_file = folder / ckpt.MODEL_FILE
         arrays = ckpt.read_arrays(model_file)
