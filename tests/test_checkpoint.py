@@ -519,3 +519,67 @@ def test_a_fit_that_saved_nothing_leaves_no_empty_checkpoint_folder(tmp_path):
     assert (tmp_path / "checkpoints" / "last").is_dir() and not (
         tmp_path / "checkpoints" / "version_1"
     ).exists()
+
+
+def _link_out(folder, name):
+    """Replace `folder/name` by a link to a copy of it outside the folder; returns the copy."""
+    outside = folder.parent.parent / f"outside-{name}"
+    (folder / name).rename(outside)
+    (folder / name).symlink_to(outside)
+    return outside
+
+
+@pytest.mark.parametrize("name", ["model.safetensors", "optimizer.safetensors", "trainer_state.json"])
+def test_a_file_linked_from_outside_the_checkpoint_folder_is_refused_by_every_loader(tmp_path, name):
+    """Loading reads nothing outside the folder it was given (as the CLAP loader): the error names the file
+    and where it leads, and says how to copy it in."""
+    trained(tmp_path, max_epochs=1)
+    last = tmp_path / "checkpoints" / "last"
+    outside = _link_out(last, name)
+    match = rf"{last / name} leads outside {last} \(a link to {outside}\).*cp -L"
+    with pytest.raises(ckpt.CheckpointError, match=match):
+        TinyClassifier.load_from_checkpoint(last)
+    for stage in ("validate", "predict"):
+        with pytest.raises(ckpt.CheckpointError, match=match):
+            getattr(make_trainer(tmp_path, max_epochs=1), stage)(TinyClassifier(), make_batches(), ckpt_path=last)
+    with pytest.raises(ckpt.CheckpointError, match=match):
+        make_trainer(tmp_path, max_epochs=2).fit(TinyClassifier(), make_batches(), ckpt_path=last)
+    (last / name).unlink()
+    os.link(outside, last / name)  # a copy (here a hard link) is read
+    assert TinyClassifier.load_from_checkpoint(last) is not None
+
+
+def test_a_link_inside_the_folder_and_a_linked_folder_still_load(tmp_path):
+    trained(tmp_path, max_epochs=1)
+    last = tmp_path / "checkpoints" / "last"
+    (last / "model.safetensors").rename(last / "weights.safetensors")
+    (last / "model.safetensors").symlink_to("weights.safetensors")
+    (tmp_path / "linked").symlink_to(last)
+    assert TinyClassifier.load_from_checkpoint(tmp_path / "linked") is not None
+
+
+def _set_nan(file, name=None):
+    arrays = dict(mx.load(str(file)))
+    name = name or sorted(arrays)[0]
+    arrays[name] = mx.full(arrays[name].shape, float("nan"))
+    mx.save_safetensors(str(file), arrays)
+    return name
+
+
+def test_nan_weights_in_a_checkpoint_are_refused_naming_the_file_and_tensor(tmp_path):
+    """For inference and resume alike: they would predict NaN (or train on to NaN) naming nothing."""
+    trained(tmp_path, max_epochs=1)
+    last = tmp_path / "checkpoints" / "last"
+    tensor = _set_nan(last / "model.safetensors", "fc2.bias")
+    match = rf"{last / 'model.safetensors'}: tensor {tensor} holds NaN or infinite values"
+    with pytest.raises(ckpt.CheckpointError, match=match):
+        TinyClassifier.load_from_checkpoint(last)
+    with pytest.raises(ckpt.CheckpointError, match=match):
+        make_trainer(tmp_path, max_epochs=1).predict(TinyClassifier(), make_batches(), ckpt_path=last)
+    with pytest.raises(ckpt.CheckpointError, match=match):
+        make_trainer(tmp_path, max_epochs=2).fit(TinyClassifier(), make_batches(), ckpt_path=last)
+    trained(tmp_path / "again", max_epochs=1)
+    last = tmp_path / "again" / "checkpoints" / "last"
+    tensor = _set_nan(last / "optimizer.safetensors")
+    with pytest.raises(ckpt.CheckpointError, match=rf"optimizer.safetensors: tensor {tensor} holds NaN"):
+        make_trainer(tmp_path, max_epochs=2).fit(TinyClassifier(), make_batches(), ckpt_path=last)

@@ -36,6 +36,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from audiotrain import _loading
+
 import mlx.core as mx
 from mlx.utils import tree_flatten, tree_map_with_path
 
@@ -46,6 +48,7 @@ OPTIMIZER_FILE = "optimizer.safetensors"
 STEP_STATE_FILE = "step_state.safetensors"
 STATE_FILE = "trainer_state.json"
 REQUIRED_FILES = (MODEL_FILE, OPTIMIZER_FILE, STATE_FILE)
+CHECKPOINT_FILES = (MODEL_FILE, OPTIMIZER_FILE, STEP_STATE_FILE, STATE_FILE)
 
 
 class CheckpointError(RuntimeError):
@@ -309,7 +312,15 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
             f"{folder} is not a complete audiotrain checkpoint: missing {', '.join(missing)} "
             f"(expected {', '.join(REQUIRED_FILES)})"
         )
+    for name in CHECKPOINT_FILES:
+        _inside(folder / name)  # every file, before any is read: a loader may read the state first
     return folder
+
+
+def _inside(file: Path) -> Path:
+    """`file` of a checkpoint folder, unless it is a link leading outside that folder: loading reads nothing
+    from outside the folder it was given (as the CLAP loader, `audiotrain.models.clap.loading`)."""
+    return _loading.check_inside(file.parent, file, CheckpointError)
 
 
 def _checkpoints_near(folder: Path) -> str:
@@ -331,8 +342,9 @@ def glob_escape(name: str) -> str:
 
 
 def read_state(folder: Path) -> dict[str, Any]:
+    """The checkpoint's trainer_state.json, with the fields every loader reads checked (each named)."""
     try:
-        with open(folder / STATE_FILE) as f:
+        with open(_inside(folder / STATE_FILE)) as f:
             state = json.load(f)
     except (OSError, json.JSONDecodeError) as err:
         raise CheckpointError(f"{folder / STATE_FILE} is unreadable or not valid JSON: {err}") from err
@@ -384,13 +396,22 @@ def named_source(path: Path):
         raise CheckpointError(f"{path} holds a value this audiotrain cannot restore: {err}") from err
 
 
-def read_arrays(file: Path) -> dict[str, mx.array]:
+def read_arrays(file: Path, finite: bool = True) -> dict[str, mx.array]:
+    """The arrays of a checkpoint's safetensors `file` ({} when it is missing). With `finite`, NaN or
+    infinite values are refused naming the tensor: a model or optimizer state holding them predicts NaN and
+    trains on to NaN, and would otherwise fail only after the data has been read (or a whole run later).
+    One check per tensor at load time; nothing is checked while training."""
     if not file.is_file():
         return {}
     try:
-        return mx.load(str(file), format="safetensors")
+        arrays = mx.load(str(_inside(file)), format="safetensors")
+        if finite:
+            _loading.check_finite(arrays, file, CheckpointError)
+    except CheckpointError:
+        raise
     except Exception as err:  # MLX raises RuntimeError/ValueError for truncated or foreign files
         raise CheckpointError(f"{file} is not a readable safetensors file: {err}") from err
+    return arrays
 
 
 def check_arrays(loaded: dict[str, mx.array], expected: dict[str, mx.array], what: str, file: Path) -> Any:

@@ -952,7 +952,8 @@ class Trainer:
                 "gradients, non-finite counters), so training cannot resume exactly from it; its weights "
                 f"still load with load_weights({ckpt.MODEL_FILE})"
             )
-        step_arrays = ckpt.read_arrays(step_file)
+        # Not checked for NaN: a non-finite gradient accumulated in the open window is the guard's to skip.
+        step_arrays = ckpt.read_arrays(step_file, finite=False)
         if step_arrays:
             arrays = self._train_step.state.arrays
             saved_accumulates = any(k.startswith("grad_accum.") for k in step_arrays)
