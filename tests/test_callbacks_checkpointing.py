@@ -358,6 +358,68 @@ def _val_losses(logger):
     return [m["val_loss"] for _, m in logger.metrics if "val_loss" in m]
 
 
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        ({"best_score": "bad"}, r"EarlyStopping state's 'best_score' must be a number or null, got 'bad'"),
+        ({"wait_count": "x"}, r"EarlyStopping state's 'wait_count' must be an int >= 0, got 'x'"),
+        ({"stopped_epoch": 1.5}, r"EarlyStopping state's 'stopped_epoch' must be an int >= 0 or null"),
+    ],
+)
+def test_a_hand_edited_early_stopping_state_is_refused_naming_the_file(tmp_path, edit, match):
+    """Restored unchecked, it failed an epoch later in a comparison (str - float), naming nothing."""
+    from audiotrain.train.checkpoint import CheckpointError
+
+    fit(tmp_path, [EarlyStopping(monitor="val_loss", patience=5)])
+    state_file = tmp_path / "checkpoints" / "last" / "trainer_state.json"
+    state = json.loads(state_file.read_text())
+    state["callbacks"]["EarlyStopping[val_loss,min]"].update(edit)
+    state_file.write_text(json.dumps(state))
+    with pytest.raises(CheckpointError, match=rf"{state_file} holds a value .*{match}"):
+        fit(
+            tmp_path,
+            [EarlyStopping(monitor="val_loss", patience=5)],
+            ckpt_path=state_file.parent,
+            max_epochs=3,
+        )
+
+
+def test_a_hand_edited_model_checkpoint_score_is_refused_naming_the_file(tmp_path):
+    from audiotrain.train.checkpoint import CheckpointError
+
+    cb = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="val_loss", save_last=True)
+    fit(tmp_path, [cb])
+    state_file = tmp_path / "ck" / "last" / "trainer_state.json"
+    state = json.loads(state_file.read_text())
+    state["callbacks"][cb.state_key]["best_k_models"] = {p: "low" for p in cb.best_k_models}
+    state_file.write_text(json.dumps(state))
+    resumed = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="val_loss", save_last=True)
+    with pytest.raises(
+        CheckpointError, match=rf"{state_file} holds .*'best_k_models' must map checkpoint paths"
+    ):
+        fit(tmp_path, [resumed], ckpt_path=state_file.parent, max_epochs=3)
+
+
+def test_a_hand_edited_data_loader_state_names_the_file(tmp_path):
+    from audiotrain import DataLoader
+    from audiotrain.train.checkpoint import CheckpointError
+
+    from tasks import make_data
+
+    x, y = make_data(48)
+    samples = [(x[i], y[i]) for i in range(48)]
+    t = Trainer(default_root_dir=tmp_path, enable_progress_bar=False, compile=False, max_steps=2)
+    t.fit(TinyClassifier(), DataLoader(samples, batch_size=16))  # stops in the middle of the first epoch
+    state_file = tmp_path / "checkpoints" / "last" / "trainer_state.json"
+    state = json.loads(state_file.read_text())
+    assert state["progress"]["batch_in_epoch"] == 2 and state["data_loader"]
+    state["data_loader"] = {"bogus": 1}
+    state_file.write_text(json.dumps(state))
+    resumed = Trainer(default_root_dir=tmp_path, enable_progress_bar=False, compile=False, max_epochs=1)
+    with pytest.raises(CheckpointError, match=rf"{state_file} holds .*DataLoader state is missing"):
+        resumed.fit(TinyClassifier(), DataLoader(samples, batch_size=16), ckpt_path=state_file.parent)
+
+
 def test_an_int_val_check_interval_longer_than_an_epoch_monitors_each_validation(tmp_path):
     # 3 batches per epoch, a validation every 5: none at the first epoch end (it used to be a KeyError).
     logger = RecordingLogger()

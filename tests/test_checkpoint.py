@@ -111,6 +111,19 @@ def _edit_state(folder, **changes):
             lambda p: _edit_state(p, loggers={"a": 1}),
             r"trainer_state.json: 'loggers' must be a list, got dict",
         ),
+        (
+            lambda p: _edit_state(p, format_version="2"),
+            r"trainer_state.json: 'format_version' must be an int \(this audiotrain writes 2\), got '2'",
+        ),
+        (lambda p: _edit_state(p, format_version=None), r"'format_version' must be an int .*got None"),
+        (
+            lambda p: _edit_state(p, hyper_parameters=[1, 2]),
+            r"trainer_state.json: 'hyper_parameters' must be an object .*got list",
+        ),
+        (
+            lambda p: _edit_state(p, module_state=[1]),
+            r"trainer_state.json: 'module_state' must be an object, got list",
+        ),
     ],
 )
 def test_damaged_checkpoints_are_explained(tmp_path, damage, match):

@@ -34,6 +34,33 @@ __all__ = [
 ]
 
 
+def _is_score(value: Any) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+#: What `_check_state` accepts for each kind of field, and how it says so.
+_STATE_KINDS = {
+    "path": (lambda v: v is None or isinstance(v, str), "a path (a string) or null"),
+    "score": (_is_score, "a number or null"),
+    "count": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "an int >= 0"),
+    "epoch": (
+        lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0),
+        "an int >= 0 or null",
+    ),
+}
+
+
+def _check_state(owner: str, state: Any, **kinds: str) -> None:
+    """Refuse a callback state of the wrong shape now, naming the field (the Trainer names the file it came
+    from), rather than restoring it unchecked to fail mid-fit, an epoch later, in a comparison."""
+    if not isinstance(state, dict):
+        raise ValueError(f"the {owner} state must be an object, got {type(state).__name__}")
+    for name, kind in kinds.items():
+        accepts, what = _STATE_KINDS[kind]
+        if name in state and not accepts(state[name]):
+            raise ValueError(f"the {owner} state's {name!r} must be {what}, got {state[name]!r}")
+
+
 def _check_mode(mode: str, owner: str) -> None:
     if mode not in ("min", "max"):
         raise ValueError(f"{owner}: mode must be 'min' or 'max', got {mode!r}")
@@ -393,7 +420,20 @@ class ModelCheckpoint(Callback):
         """`load_state_dict`; `resumed` (the checkpoint folder being resumed) lets a run folder that was moved
         or copied keep its best checkpoints: when the checkpoint resumed lies in this callback's dirpath, the
         checkpoints the state tracked in its old dirpath are taken to be the ones of the same names here."""
+        _check_state(
+            "ModelCheckpoint",
+            state,
+            best_model_path="path",
+            last_model_path="path",
+            dirpath="path",
+            best_model_score="score",
+        )
         tracked = state.get("best_k_models", {})
+        if not isinstance(tracked, dict) or not all(_is_score(v) for v in tracked.values()):
+            raise ValueError(
+                f"the ModelCheckpoint state's 'best_k_models' must map checkpoint paths to scores (numbers or "
+                f"null), got {tracked!r}"
+            )
         self._restored = True
         saved_dir = state.get("dirpath")
         moved_from = None
@@ -610,6 +650,7 @@ class EarlyStopping(Callback):
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        _check_state("EarlyStopping", state, wait_count="count", best_score="score", stopped_epoch="epoch")
         self.wait_count = state.get("wait_count", 0)
         self.best_score = state.get("best_score")
         self.stopped_epoch = state.get("stopped_epoch")

@@ -353,6 +353,11 @@ def read_state(folder: Path) -> dict[str, Any]:
             f'{folder / STATE_FILE} was not written by audiotrain (expected "format": "{FORMAT}")'
         )
     version = state.get("format_version", 0)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise CheckpointError(
+            f"{folder / STATE_FILE}: 'format_version' must be an int (this audiotrain writes {FORMAT_VERSION}), "
+            f"got {version!r}"
+        )
     if version > FORMAT_VERSION:
         raise CheckpointError(
             f"{folder} uses checkpoint format {version}, newer than this audiotrain ({FORMAT_VERSION}); "
@@ -379,7 +384,13 @@ def _check_progress_fields(state: dict[str, Any], path: Path) -> None:
         value = progress.get(name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise CheckpointError(f"{path}: 'progress.{name}' must be an int >= 0, got {value!r}")
-    for name, kind, what in (("callbacks", dict, "an object"), ("loggers", list, "a list")):
+    optional = (
+        ("callbacks", dict, "an object"),
+        ("loggers", list, "a list"),
+        ("hyper_parameters", dict, "an object (the module's __init__ arguments)"),
+        ("module_state", dict, "an object"),
+    )
+    for name, kind, what in optional:
         if name in state and not isinstance(state[name], kind):
             raise CheckpointError(f"{path}: '{name}' must be {what}, got {type(state[name]).__name__}")
     rng = (state.get("random") or {}).get("mlx") if isinstance(state.get("random"), dict) else None

@@ -234,6 +234,7 @@ class Trainer:
         self._train_loader = None
         self._val_loader = None
         self._pending_loader_state: dict | None = None
+        self._pending_loader_source: Path | None = None  # the trainer_state.json it came from
         self._pending_ckpt: str | None = None
         self._saved_log_options: dict[str, LogOptions] = {}  # from the checkpoint resumed
         self._trainable: frozenset[str] = frozenset()  # the parameter names the compiled step trains
@@ -448,7 +449,8 @@ class Trainer:
         # processes than the checkpoint's).
         batches_done = False
         if self._pending_loader_state is not None and hasattr(loader, "load_state_dict"):
-            loader.load_state_dict(self._pending_loader_state)
+            with ckpt.named_source(self._pending_loader_source):  # a hand-edited data_loader names its file
+                loader.load_state_dict(self._pending_loader_state)
             batches_done = position_ends_epoch(self._pending_loader_state)
         self._pending_loader_state = None
         if not resuming:
@@ -971,6 +973,7 @@ class Trainer:
             self._history.load_state_dict(state["history"])
             RandomState.restore(state["random"])
             self._pending_loader_state = state.get("data_loader") if self.progress.batch_in_epoch else None
+            self._pending_loader_source = source
             self.callback_metrics = dict(state.get("callback_metrics", {}))
             saved = state.get("log_options", {})
             self._saved_log_options = {name: LogOptions(**options) for name, options in saved.items()}
