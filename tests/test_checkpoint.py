@@ -596,3 +596,16 @@ def test_nan_weights_in_a_checkpoint_are_refused_naming_the_file_and_tensor(tmp_
     tensor = _set_nan(last / "optimizer.safetensors")
     with pytest.raises(ckpt.CheckpointError, match=rf"optimizer.safetensors: tensor {tensor} holds NaN"):
         make_trainer(tmp_path, max_epochs=2).fit(TinyClassifier(), make_batches(), ckpt_path=last)
+
+
+def test_checkpoint_folders_follow_the_umask(tmp_path):
+    """A teammate or a serving process running as another user can read them, as any other file the run
+    writes (tempfile's folders were 0o700 whatever the umask)."""
+    before = os.umask(0o002)
+    try:
+        trained(tmp_path, max_epochs=1)
+    finally:
+        os.umask(before)
+    last = tmp_path / "checkpoints" / "last"
+    assert last.stat().st_mode & 0o777 == 0o775
+    assert (last / "trainer_state.json").stat().st_mode & 0o777 == 0o664

@@ -30,7 +30,6 @@ import os
 import re
 import secrets
 import shutil
-import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -133,11 +132,19 @@ def _discard(tmp: Path) -> None:
 
 
 def _locked_temp_folder(final: Path) -> tuple[Path, int]:
-    """A new ``.NAME.tmp-*`` folder beside `final` and a descriptor holding its lock (close it when done)."""
+    """A new ``.NAME.tmp-*`` folder beside `final` and a descriptor holding its lock (close it when done).
+
+    The folder is made as ``mkdir`` makes folders, with mode 0o777 less the umask, and keeps that mode once
+    swapped in: ``tempfile.mkdtemp``'s are 0o700 whatever the umask, which made every checkpoint unreadable
+    to a teammate or a serving process running as another user."""
     while True:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+        tmp = final.parent / f".{final.name}.tmp-{secrets.token_hex(4)}"
+        try:
+            os.mkdir(tmp, 0o777)
+        except FileExistsError:
+            continue
         fd = os.open(tmp, os.O_RDONLY)
-        # Blocking: a heal in another process may have taken the lock in the instant after mkdtemp, taking the
+        # Blocking: a heal in another process may have taken the lock in the instant after mkdir, taking the
         # folder for a dead writer's. It removes it, releases the lock, and we start again with a new one.
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:
