@@ -33,6 +33,6 @@ def check_finite(arrays: Mapping[str, mx.array], source: Path, error: type[Excep
     if bad:
         more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
         raise error(
-            f"{source}: tensor {', '.join(bad[:3])}{more} holds NaN or infinite values; the checkpoint is damaged "
-            "(or was saved after training diverged)"
+            f"{source}: tensor {', '.join(bad[:3])}{more} holds NaN or infinite values; the checkpoint is "
+            "damaged (or was saved after training diverged)"
         )

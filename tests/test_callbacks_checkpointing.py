@@ -81,9 +81,9 @@ def test_a_moved_dirpath_is_not_restored_and_the_old_folder_is_left_alone(tmp_pa
 
 
 def test_a_moved_run_folder_resumed_from_inside_keeps_its_best_checkpoint(tmp_path):
-    """`mv run moved` (or rsync) then resuming from `moved/ck/last`: the checkpoints the state tracked are found
-    in the new folder under their names, so a worse epoch does not replace `best` (a fixed name, as the
-    recipes use) and the old top-k is still pruned when a better one comes."""
+    """`mv run moved` (or rsync) then resuming from `moved/ck/last`: the checkpoints the state tracked are
+    found in the new folder under their names, so a worse epoch does not replace `best` (a fixed name, as
+    the recipes use) and the old top-k is still pruned when a better one comes."""
 
     def callbacks(root, scores):
         best = ModelCheckpoint(root / "ck", filename="best", monitor="score", save_top_k=1, save_last=True)

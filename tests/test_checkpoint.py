@@ -503,9 +503,9 @@ def test_a_second_fit_in_the_same_root_keeps_the_first_fits_checkpoints(tmp_path
 
 
 def test_a_second_fit_started_during_the_first_ones_first_epoch_gets_its_own_folder(tmp_path):
-    """The default folder is claimed when a fit starts, not when it first saves (an epoch later): a fit started
-    meanwhile (here from inside the first one's first batch) gets version_1 and neither replaces the other's
-    `last`."""
+    """The default folder is claimed when a fit starts, not when it first saves (an epoch later): a fit
+    started meanwhile (here from inside the first one's first batch) gets version_1 and neither replaces the
+    other's `last`."""
     from audiotrain.train.callbacks import Callback
 
     class SecondFitDuringFirstEpoch(Callback):
@@ -554,7 +554,8 @@ def test_a_file_linked_from_outside_the_checkpoint_folder_is_refused_by_every_lo
         TinyClassifier.load_from_checkpoint(last)
     for stage in ("validate", "predict"):
         with pytest.raises(ckpt.CheckpointError, match=match):
-            getattr(make_trainer(tmp_path, max_epochs=1), stage)(TinyClassifier(), make_batches(), ckpt_path=last)
+            run = getattr(make_trainer(tmp_path, max_epochs=1), stage)
+            run(TinyClassifier(), make_batches(), ckpt_path=last)
     with pytest.raises(ckpt.CheckpointError, match=match):
         make_trainer(tmp_path, max_epochs=2).fit(TinyClassifier(), make_batches(), ckpt_path=last)
     (last / name).unlink()

@@ -234,9 +234,9 @@ class ModelCheckpoint(Callback):
                 )
 
     def teardown(self, trainer: Trainer, module: TrainModule, stage: str) -> None:
-        # A fit that saved nothing in the default folder it claimed (fast_dev_run, an error in its first epoch)
-        # gives the empty folder back, so it leaves no empty version behind and the next fit claims afresh.
-        # One process only: the ranks of a data-parallel job could not agree on the claim without a collective.
+        # A fit that saved nothing in the default folder it claimed (fast_dev_run, an error in its first
+        # epoch) gives the empty folder back, so it leaves no empty version behind and the next fit claims
+        # afresh. One process only: the ranks of a data-parallel job would need a collective to agree on it.
         if stage != "fit" or self._versions_of is None or collectives.world_size() > 1:
             return
         with contextlib.suppress(OSError):
@@ -417,9 +417,10 @@ class ModelCheckpoint(Callback):
         self._restore_tracked(state, resumed=None)
 
     def _restore_tracked(self, state: dict[str, Any], resumed: Path | None) -> None:
-        """`load_state_dict`; `resumed` (the checkpoint folder being resumed) lets a run folder that was moved
-        or copied keep its best checkpoints: when the checkpoint resumed lies in this callback's dirpath, the
-        checkpoints the state tracked in its old dirpath are taken to be the ones of the same names here."""
+        """`load_state_dict`; `resumed` (the checkpoint folder being resumed, resolved) lets a run folder that
+        was moved or copied keep its best checkpoints: when the checkpoint resumed lies in this callback's
+        dirpath, the checkpoints the state tracked in its old dirpath are taken to be those of the same names
+        here."""
         _check_state(
             "ModelCheckpoint",
             state,
@@ -431,14 +432,14 @@ class ModelCheckpoint(Callback):
         tracked = state.get("best_k_models", {})
         if not isinstance(tracked, dict) or not all(_is_score(v) for v in tracked.values()):
             raise ValueError(
-                f"the ModelCheckpoint state's 'best_k_models' must map checkpoint paths to scores (numbers or "
-                f"null), got {tracked!r}"
+                "the ModelCheckpoint state's 'best_k_models' must map checkpoint paths to scores (numbers "
+                f"or null), got {tracked!r}"
             )
         self._restored = True
         saved_dir = state.get("dirpath")
         moved_from = None
         if saved_dir is not None and self.dirpath is not None and Path(saved_dir).resolve() != self.dirpath:
-            if resumed is None or resumed.resolve().parent != self.dirpath:
+            if resumed is None or resumed.parent != self.dirpath:
                 self._warn_not_restored(saved_dir)
                 return
             moved_from = Path(saved_dir)
@@ -460,12 +461,13 @@ class ModelCheckpoint(Callback):
             old = f"the checkpoints in {saved_dir} are left as they are"
         else:
             old = (
-                f"{saved_dir} no longer exists: if the run folder was moved or copied, resume from a checkpoint "
-                f"inside {self.dirpath} to keep its best checkpoints"
+                f"{saved_dir} no longer exists: if the run folder was moved or copied, resume from a "
+                f"checkpoint inside {self.dirpath} to keep its best checkpoints"
             )
         warnings.warn(
-            f"ModelCheckpoint: the resumed checkpoint's ModelCheckpoint saved to {saved_dir}, this one saves to "
-            f"{self.dirpath}: it starts its own best_k_models there, not ranked against the old scores, and {old}",
+            f"ModelCheckpoint: the resumed checkpoint's ModelCheckpoint saved to {saved_dir}, this one saves "
+            f"to {self.dirpath}: it starts its own best_k_models there, not ranked against the old scores, "
+            f"and {old}",
             stacklevel=4,
         )
 
@@ -496,8 +498,9 @@ class ModelCheckpoint(Callback):
 
     def _continue_in(self, saved_dir: Any, resumed: Path | None) -> None:
         """A resumed fit goes on in the folder its checkpoint's callback saved to, when this callback chose a
-        version of the same default folder (not for a dirpath the user gave). When the run folder was moved or
-        copied, that is the folder of the same name that holds the checkpoint resumed, in the default folder."""
+        version of the same default folder (not for a dirpath the user gave). When the run folder was moved
+        or copied, that is the folder of the same name that holds the checkpoint resumed, in the default
+        folder."""
         if self._versions_of is None or not isinstance(saved_dir, str) or not saved_dir:
             return
 

@@ -362,8 +362,8 @@ def read_state(folder: Path) -> dict[str, Any]:
     version = state.get("format_version", 0)
     if isinstance(version, bool) or not isinstance(version, int):
         raise CheckpointError(
-            f"{folder / STATE_FILE}: 'format_version' must be an int (this audiotrain writes {FORMAT_VERSION}), "
-            f"got {version!r}"
+            f"{folder / STATE_FILE}: 'format_version' must be an int (this audiotrain writes "
+            f"{FORMAT_VERSION}), got {version!r}"
         )
     if version > FORMAT_VERSION:
         raise CheckpointError(

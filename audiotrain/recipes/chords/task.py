@@ -199,9 +199,10 @@ def check_stored_features(stored: dict[str, Any] | None, features: dict[str, Any
 
 def stored_settings(folder: Path, state: dict[str, Any]) -> dict[str, Any] | None:
     """What the task stored in checkpoint `folder` (`on_save_checkpoint`; `state` is its trainer state), or
-    None when it stored nothing. Each part `predict` and `--resume` read is checked here, so that a hand-edited
-    one is named with its file and field (not met later as an AttributeError, nor reported as if the user had
-    typed it as a flag): the model, feature and decoding settings, the vocabulary and the window length."""
+    None when it stored nothing. Each part `predict` and `--resume` read is checked here, so that a
+    hand-edited one is named with its file and field (not met later as an AttributeError, nor reported as if
+    the user had typed it as a flag): the model, feature and decoding settings, the vocabulary and the window
+    length."""
     stored = state.get("module_state", {}).get(CHECKPOINT_KEY)  # (read_state checked module_state's type)
     if stored is None:
         return None
