@@ -21,12 +21,26 @@ def write_atomically(target: str | Path, write: Callable[[BinaryIO], object]) ->
     with mode 0o666 less the umask: ``tempfile``'s are 0o600 whatever the umask, which made a cache shared
     between users unreadable to all but the user who wrote each entry.
     """
+
+    def write_to(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:
+            write(handle)
+
+    write_path_atomically(target, write_to)
+
+
+def write_path_atomically(target: str | Path, write_to: Callable[[Path], object]) -> None:
+    """`write_atomically` for a writer that takes a file name: ``write_to(tmp)`` fills the temporary file,
+    which is then renamed to ``target``. It keeps the mode ``open`` gives a new file (0o666 less the umask)
+    whatever the writer does: safetensors' ``save_file`` makes its files 0o600."""
     target = Path(target)
     tmp = target.with_name(f"{TMP_PREFIX}{uuid.uuid4().hex}{target.suffix}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    mode = os.fstat(fd).st_mode & 0o777
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
+        write_to(tmp)
+        os.chmod(tmp, mode)
         os.replace(tmp, target)  # atomic within a file system
     except BaseException:
         tmp.unlink(missing_ok=True)

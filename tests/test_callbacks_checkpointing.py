@@ -69,12 +69,66 @@ def test_a_moved_dirpath_is_not_restored_and_the_old_folder_is_left_alone(tmp_pa
     fit(tmp_path, [old], max_epochs=2)
     before = names(tmp_path / "old")
     new = ModelCheckpoint(dirpath=tmp_path / "new", monitor="val_loss", save_top_k=1)
-    with pytest.warns(UserWarning, match=r"saved to .*old, this one saves to .*new; .* not restored"):
+    with pytest.warns(
+        UserWarning,
+        match=r"saved to .*old, this one saves to .*new: it starts its own .*in .*old are left as they are",
+    ):
         fit(tmp_path, [new], ckpt_path=tmp_path / "old" / "last", max_epochs=3)
     assert names(tmp_path / "old") == before
     assert names(tmp_path / "new") == ["epoch=2-step=9"] and new.best_k_models == {
         str(tmp_path / "new" / "epoch=2-step=9"): pytest.approx(new.best_model_score)
     }
+
+
+def test_a_moved_run_folder_resumed_from_inside_keeps_its_best_checkpoint(tmp_path):
+    """`mv run moved` (or rsync) then resuming from `moved/ck/last`: the checkpoints the state tracked are
+    found in the new folder under their names, so a worse epoch does not replace `best` (a fixed name, as
+    the recipes use) and the old top-k is still pruned when a better one comes."""
+
+    def callbacks(root, scores):
+        best = ModelCheckpoint(root / "ck", filename="best", monitor="score", save_top_k=1, save_last=True)
+        return [Scores(scores), best]
+
+    fit(tmp_path / "run", callbacks(tmp_path / "run", [0.5, 0.2]), val=False, max_epochs=2)
+    (tmp_path / "run").rename(tmp_path / "moved")
+    moved = tmp_path / "moved"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        t = fit(
+            moved,
+            callbacks(moved, [0.5, 0.2, 0.9, 0.8]),
+            ckpt_path=moved / "ck" / "last",
+            val=False,
+            max_epochs=4,
+        )
+    assert not [w for w in caught if "ModelCheckpoint" in str(w.message)]  # nothing to warn about
+    checkpoint = t.callbacks[-1]
+    assert saved_step(moved / "ck" / "best") == 6  # epoch 2 (score 0.2), not epoch 3 or 4
+    assert checkpoint.best_model_path == str(moved / "ck" / "best")
+    assert checkpoint.best_model_score == pytest.approx(0.2)
+    assert names(moved / "ck") == ["best", "last"]
+
+
+def test_a_moved_default_root_resumed_from_inside_goes_on_in_its_folder(tmp_path):
+    fit(tmp_path / "run", [Scores([0.5, 0.2]), ModelCheckpoint(monitor="score", save_last=True)], val=False)
+    (tmp_path / "run").rename(tmp_path / "moved")
+    moved = tmp_path / "moved" / "checkpoints"
+    callbacks = [Scores([0.5, 0.2, 0.9]), ModelCheckpoint(monitor="score", save_last=True)]
+    t = fit(tmp_path / "moved", callbacks, ckpt_path=moved / "last", val=False, max_epochs=3)
+    assert t.callbacks[-1].dirpath == moved and names(moved) == ["epoch=1-step=6", "last"]
+    assert t.callbacks[-1].best_model_score == pytest.approx(0.2)
+
+
+def test_a_resume_from_another_folder_says_the_old_one_is_gone(tmp_path):
+    cb = ModelCheckpoint(dirpath=tmp_path / "old", monitor="val_loss", save_last=True)
+    fit(tmp_path, [cb])
+    (tmp_path / "old").rename(tmp_path / "elsewhere")
+    new = ModelCheckpoint(dirpath=tmp_path / "new", monitor="val_loss")
+    with pytest.warns(
+        UserWarning,
+        match=r"old no longer exists: if the run folder was moved .*resume from a checkpoint inside .*new",
+    ):
+        fit(tmp_path, [new], ckpt_path=tmp_path / "elsewhere" / "last", max_epochs=3)
 
 
 def test_restored_paths_outside_dirpath_are_never_deleted(tmp_path):
@@ -302,6 +356,68 @@ def _expected_early_stopping(values, patience):
 
 def _val_losses(logger):
     return [m["val_loss"] for _, m in logger.metrics if "val_loss" in m]
+
+
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        ({"best_score": "bad"}, r"EarlyStopping state's 'best_score' must be a number or null, got 'bad'"),
+        ({"wait_count": "x"}, r"EarlyStopping state's 'wait_count' must be an int >= 0, got 'x'"),
+        ({"stopped_epoch": 1.5}, r"EarlyStopping state's 'stopped_epoch' must be an int >= 0 or null"),
+    ],
+)
+def test_a_hand_edited_early_stopping_state_is_refused_naming_the_file(tmp_path, edit, match):
+    """Restored unchecked, it failed an epoch later in a comparison (str - float), naming nothing."""
+    from audiotrain.train.checkpoint import CheckpointError
+
+    fit(tmp_path, [EarlyStopping(monitor="val_loss", patience=5)])
+    state_file = tmp_path / "checkpoints" / "last" / "trainer_state.json"
+    state = json.loads(state_file.read_text())
+    state["callbacks"]["EarlyStopping[val_loss,min]"].update(edit)
+    state_file.write_text(json.dumps(state))
+    with pytest.raises(CheckpointError, match=rf"{state_file} holds a value .*{match}"):
+        fit(
+            tmp_path,
+            [EarlyStopping(monitor="val_loss", patience=5)],
+            ckpt_path=state_file.parent,
+            max_epochs=3,
+        )
+
+
+def test_a_hand_edited_model_checkpoint_score_is_refused_naming_the_file(tmp_path):
+    from audiotrain.train.checkpoint import CheckpointError
+
+    cb = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="val_loss", save_last=True)
+    fit(tmp_path, [cb])
+    state_file = tmp_path / "ck" / "last" / "trainer_state.json"
+    state = json.loads(state_file.read_text())
+    state["callbacks"][cb.state_key]["best_k_models"] = {p: "low" for p in cb.best_k_models}
+    state_file.write_text(json.dumps(state))
+    resumed = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="val_loss", save_last=True)
+    with pytest.raises(
+        CheckpointError, match=rf"{state_file} holds .*'best_k_models' must map checkpoint paths"
+    ):
+        fit(tmp_path, [resumed], ckpt_path=state_file.parent, max_epochs=3)
+
+
+def test_a_hand_edited_data_loader_state_names_the_file(tmp_path):
+    from audiotrain import DataLoader
+    from audiotrain.train.checkpoint import CheckpointError
+
+    from tasks import make_data
+
+    x, y = make_data(48)
+    samples = [(x[i], y[i]) for i in range(48)]
+    t = Trainer(default_root_dir=tmp_path, enable_progress_bar=False, compile=False, max_steps=2)
+    t.fit(TinyClassifier(), DataLoader(samples, batch_size=16))  # stops in the middle of the first epoch
+    state_file = tmp_path / "checkpoints" / "last" / "trainer_state.json"
+    state = json.loads(state_file.read_text())
+    assert state["progress"]["batch_in_epoch"] == 2 and state["data_loader"]
+    state["data_loader"] = {"bogus": 1}
+    state_file.write_text(json.dumps(state))
+    resumed = Trainer(default_root_dir=tmp_path, enable_progress_bar=False, compile=False, max_epochs=1)
+    with pytest.raises(CheckpointError, match=rf"{state_file} holds .*DataLoader state is missing"):
+        resumed.fit(TinyClassifier(), DataLoader(samples, batch_size=16), ckpt_path=state_file.parent)
 
 
 def test_an_int_val_check_interval_longer_than_an_epoch_monitors_each_validation(tmp_path):

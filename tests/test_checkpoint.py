@@ -111,6 +111,19 @@ def _edit_state(folder, **changes):
             lambda p: _edit_state(p, loggers={"a": 1}),
             r"trainer_state.json: 'loggers' must be a list, got dict",
         ),
+        (
+            lambda p: _edit_state(p, format_version="2"),
+            r"trainer_state.json: 'format_version' must be an int \(this audiotrain writes 2\), got '2'",
+        ),
+        (lambda p: _edit_state(p, format_version=None), r"'format_version' must be an int .*got None"),
+        (
+            lambda p: _edit_state(p, hyper_parameters=[1, 2]),
+            r"trainer_state.json: 'hyper_parameters' must be an object .*got list",
+        ),
+        (
+            lambda p: _edit_state(p, module_state=[1]),
+            r"trainer_state.json: 'module_state' must be an object, got list",
+        ),
     ],
 )
 def test_damaged_checkpoints_are_explained(tmp_path, damage, match):
@@ -487,3 +500,113 @@ def test_a_second_fit_in_the_same_root_keeps_the_first_fits_checkpoints(tmp_path
     assert ckpt.read_state(tmp_path / "checkpoints" / "version_1" / "last")["progress"]["epoch"] == 3
     assert sorted(p.name for p in (tmp_path / "checkpoints").glob("version_*")) == ["version_1", "version_2"]
     assert {p: p.read_bytes() for p in first} == first
+
+
+def test_a_second_fit_started_during_the_first_ones_first_epoch_gets_its_own_folder(tmp_path):
+    """The default folder is claimed when a fit starts, not when it first saves (an epoch later): a fit
+    started meanwhile (here from inside the first one's first batch) gets version_1 and neither replaces the
+    other's `last`."""
+    from audiotrain.train.callbacks import Callback
+
+    class SecondFitDuringFirstEpoch(Callback):
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            if trainer.global_step == 1 and batch_idx == 0:
+                second = make_trainer(tmp_path, max_epochs=1)
+                second.fit(TinyClassifier(hidden=5), make_batches())
+
+    first = make_trainer(tmp_path, max_epochs=1, callbacks=[SecondFitDuringFirstEpoch()])
+    first.fit(TinyClassifier(hidden=7), make_batches())
+    checkpoints = tmp_path / "checkpoints"
+    assert first.callbacks.checkpoint_folder(tmp_path) == checkpoints
+
+    def hidden(folder):
+        return mx.load(str(folder / "last" / "model.safetensors"))["fc1.weight"].shape[0]
+
+    assert hidden(checkpoints) == 7 and hidden(checkpoints / "version_1") == 5
+
+
+def test_a_fit_that_saved_nothing_leaves_no_empty_checkpoint_folder(tmp_path):
+    make_trainer(tmp_path, fast_dev_run=True).fit(TinyClassifier(), make_batches())
+    assert not (tmp_path / "checkpoints").exists()
+    trained(tmp_path, max_epochs=1)
+    assert (tmp_path / "checkpoints" / "last").is_dir() and not (
+        tmp_path / "checkpoints" / "version_1"
+    ).exists()
+
+
+def _link_out(folder, name):
+    """Replace `folder/name` by a link to a copy of it outside the folder; returns the copy."""
+    outside = folder.parent.parent / f"outside-{name}"
+    (folder / name).rename(outside)
+    (folder / name).symlink_to(outside)
+    return outside
+
+
+@pytest.mark.parametrize("name", ["model.safetensors", "optimizer.safetensors", "trainer_state.json"])
+def test_a_file_linked_from_outside_the_checkpoint_folder_is_refused_by_every_loader(tmp_path, name):
+    """Loading reads nothing outside the folder it was given (as the CLAP loader): the error names the file
+    and where it leads, and says how to copy it in."""
+    trained(tmp_path, max_epochs=1)
+    last = tmp_path / "checkpoints" / "last"
+    outside = _link_out(last, name)
+    match = rf"{last / name} leads outside {last} \(a link to {outside}\).*cp -L"
+    with pytest.raises(ckpt.CheckpointError, match=match):
+        TinyClassifier.load_from_checkpoint(last)
+    for stage in ("validate", "predict"):
+        with pytest.raises(ckpt.CheckpointError, match=match):
+            run = getattr(make_trainer(tmp_path, max_epochs=1), stage)
+            run(TinyClassifier(), make_batches(), ckpt_path=last)
+    with pytest.raises(ckpt.CheckpointError, match=match):
+        make_trainer(tmp_path, max_epochs=2).fit(TinyClassifier(), make_batches(), ckpt_path=last)
+    (last / name).unlink()
+    os.link(outside, last / name)  # a copy (here a hard link) is read
+    assert TinyClassifier.load_from_checkpoint(last) is not None
+
+
+def test_a_link_inside_the_folder_and_a_linked_folder_still_load(tmp_path):
+    trained(tmp_path, max_epochs=1)
+    last = tmp_path / "checkpoints" / "last"
+    (last / "model.safetensors").rename(last / "weights.safetensors")
+    (last / "model.safetensors").symlink_to("weights.safetensors")
+    (tmp_path / "linked").symlink_to(last)
+    assert TinyClassifier.load_from_checkpoint(tmp_path / "linked") is not None
+
+
+def _set_nan(file, name=None):
+    arrays = dict(mx.load(str(file)))
+    name = name or sorted(arrays)[0]
+    arrays[name] = mx.full(arrays[name].shape, float("nan"))
+    mx.save_safetensors(str(file), arrays)
+    return name
+
+
+def test_nan_weights_in_a_checkpoint_are_refused_naming_the_file_and_tensor(tmp_path):
+    """For inference and resume alike: they would predict NaN (or train on to NaN) naming nothing."""
+    trained(tmp_path, max_epochs=1)
+    last = tmp_path / "checkpoints" / "last"
+    tensor = _set_nan(last / "model.safetensors", "fc2.bias")
+    match = rf"{last / 'model.safetensors'}: tensor {tensor} holds NaN or infinite values"
+    with pytest.raises(ckpt.CheckpointError, match=match):
+        TinyClassifier.load_from_checkpoint(last)
+    with pytest.raises(ckpt.CheckpointError, match=match):
+        make_trainer(tmp_path, max_epochs=1).predict(TinyClassifier(), make_batches(), ckpt_path=last)
+    with pytest.raises(ckpt.CheckpointError, match=match):
+        make_trainer(tmp_path, max_epochs=2).fit(TinyClassifier(), make_batches(), ckpt_path=last)
+    trained(tmp_path / "again", max_epochs=1)
+    last = tmp_path / "again" / "checkpoints" / "last"
+    tensor = _set_nan(last / "optimizer.safetensors")
+    with pytest.raises(ckpt.CheckpointError, match=rf"optimizer.safetensors: tensor {tensor} holds NaN"):
+        make_trainer(tmp_path, max_epochs=2).fit(TinyClassifier(), make_batches(), ckpt_path=last)
+
+
+def test_checkpoint_folders_follow_the_umask(tmp_path):
+    """A teammate or a serving process running as another user can read them, as any other file the run
+    writes (tempfile's folders were 0o700 whatever the umask)."""
+    before = os.umask(0o002)
+    try:
+        trained(tmp_path, max_epochs=1)
+    finally:
+        os.umask(before)
+    last = tmp_path / "checkpoints" / "last"
+    assert last.stat().st_mode & 0o777 == 0o775
+    assert (last / "trainer_state.json").stat().st_mode & 0o777 == 0o664

@@ -491,6 +491,20 @@ def _perturbed_model():
     return model, config
 
 
+def test_export_files_follow_the_umask(tmp_path):
+    """A serving process running as another user can read the exported model (tempfile's 0o600 before)."""
+    import os
+
+    model, config = _perturbed_model()
+    before = os.umask(0o002)
+    try:
+        out = save_pretrained(model, config, tmp_path / "export")
+    finally:
+        os.umask(before)
+    for name in ("model.safetensors", "config.json", "tokenizer.json"):
+        assert (out / name).stat().st_mode & 0o777 == 0o664, name
+
+
 def test_export_round_trips_bitwise_with_all_files(tmp_path):
     model, config = _perturbed_model()
     out = save_pretrained(model, config, tmp_path / "export")

@@ -730,12 +730,45 @@ def test_checkpoint_without_chord_settings_is_rejected(tiny_run, tmp_path):
         ChordPredictor.from_checkpoint(copy)
     state["module_state"][CHECKPOINT_KEY] = {"vocabulary": {"chord_types": ["N", "maj"]}}
     (copy / "trainer_state.json").write_text(json.dumps(state))
-    with pytest.raises(ValueError, match="different chord vocabulary"):
+    with pytest.raises(
+        ckpt.CheckpointError, match=r"trainer_state.json: .*vocabulary: .*different chord vocabulary"
+    ):
         ChordPredictor.from_checkpoint(copy)
     state["module_state"][CHECKPOINT_KEY] = {"vocabulary": stored_vocabulary}
     (copy / "trainer_state.json").write_text(json.dumps(state))
     with pytest.raises(ckpt.CheckpointError, match="incomplete.*model_config"):
         ChordPredictor.from_checkpoint(copy)
+
+
+@pytest.mark.parametrize(
+    "edit, fragment",
+    [
+        (lambda s: s.update(module_state=[1]), "'module_state' must be an object, got list"),
+        (lambda s: s["module_state"].update({CHECKPOINT_KEY: [1]}), f"{CHECKPOINT_KEY} must be an object"),
+        (lambda s: s["module_state"][CHECKPOINT_KEY].update(vocabulary="x"), ".vocabulary must be an object"),
+        (
+            lambda s: s["module_state"][CHECKPOINT_KEY].update(window_frames="x"),
+            ".window_frames must be an int >= 2, got 'x'",
+        ),
+        (
+            lambda s: s["module_state"][CHECKPOINT_KEY]["features"].update(hop_length="2048"),
+            f"module_state.{CHECKPOINT_KEY}.features: features.hop_length",
+        ),
+    ],
+)
+def test_hand_edited_chord_settings_name_the_file_in_predict_and_resume(tiny_run, tmp_path, edit, fragment):
+    """Not an AttributeError, nor a stored setting reported as if the user had typed it as a flag."""
+    _, run_dir = tiny_run
+    copy = tmp_path / "ckpt"
+    shutil.copytree(run_dir / "checkpoints" / "best", copy)
+    state = json.loads((copy / "trainer_state.json").read_text())
+    edit(state)
+    (copy / "trainer_state.json").write_text(json.dumps(state))
+    match = re.escape(f"{copy / 'trainer_state.json'}: ") + ".*" + re.escape(fragment)
+    with pytest.raises(ckpt.CheckpointError, match=match):
+        ChordPredictor.from_checkpoint(copy)
+    with pytest.raises(ckpt.CheckpointError, match=match):
+        chords_train.check_resume_settings(TrainingConfig(), copy)
 
 
 def test_balanced_class_weights_follow_the_annotated_durations(tmp_path):

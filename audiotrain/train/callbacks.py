@@ -34,6 +34,33 @@ __all__ = [
 ]
 
 
+def _is_score(value: Any) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+#: What `_check_state` accepts for each kind of field, and how it says so.
+_STATE_KINDS = {
+    "path": (lambda v: v is None or isinstance(v, str), "a path (a string) or null"),
+    "score": (_is_score, "a number or null"),
+    "count": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "an int >= 0"),
+    "epoch": (
+        lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0),
+        "an int >= 0 or null",
+    ),
+}
+
+
+def _check_state(owner: str, state: Any, **kinds: str) -> None:
+    """Refuse a callback state of the wrong shape now, naming the field (the Trainer names the file it came
+    from), rather than restoring it unchecked to fail mid-fit, an epoch later, in a comparison."""
+    if not isinstance(state, dict):
+        raise ValueError(f"the {owner} state must be an object, got {type(state).__name__}")
+    for name, kind in kinds.items():
+        accepts, what = _STATE_KINDS[kind]
+        if name in state and not accepts(state[name]):
+            raise ValueError(f"the {owner} state's {name!r} must be {what}, got {state[name]!r}")
+
+
 def _check_mode(mode: str, owner: str) -> None:
     if mode not in ("min", "max"):
         raise ValueError(f"{owner}: mode must be 'min' or 'max', got {mode!r}")
@@ -74,10 +101,13 @@ class ModelCheckpoint(Callback):
 
     Args:
         dirpath: where to save; default `<default_root_dir>/checkpoints`. An existing file there is an
-            error (raised here, not after the first epoch). With the default, a fit never replaces an
-            earlier fit's checkpoints: when `checkpoints/` already holds some, a new fit saves to the first
-            free `checkpoints/version_<k>` (as Lightning versions its log folders), and a fit resumed from a
-            checkpoint (`ckpt_path=`) goes on in the folder that checkpoint's ModelCheckpoint saved to.
+            error (raised here, not after the first epoch). With the default, a fit never replaces another
+            fit's checkpoints: each fit claims its folder when it starts (by creating it, so two fits started
+            together, or one started while another is still in its first epoch, never share one): the first
+            `checkpoints/` itself, later ones the first free `checkpoints/version_<k>` (as Lightning versions
+            its log folders). A fit that saved nothing there gives its empty folder back when it ends. A fit
+            resumed from a checkpoint (`ckpt_path=`) goes on in the folder that checkpoint's ModelCheckpoint
+            saved to.
             A `dirpath` you give is not versioned: a fresh (not resumed) fit refuses one that already
             holds checkpoints this Trainer did not save (an earlier run's `last` and same-named
             checkpoints would be replaced), unless `overwrite=True`.
@@ -111,7 +141,9 @@ class ModelCheckpoint(Callback):
     ModelCheckpoint of the Trainer gets a version suffix (`model`, `model-v1`, ...), so a kept top-k
     checkpoint is never overwritten; the name of the checkpoint being replaced is reused. A callback
     deletes only checkpoints it saved itself, inside its own `dirpath`. Its resume state is keyed by
-    monitor, mode, save frequency, filename and dirpath, and restored only into the same `dirpath`.
+    monitor, mode, save frequency, filename and dirpath, and restored only into the same `dirpath`, or into a
+    run folder that was moved or copied: when the checkpoint resumed lies in this callback's `dirpath`, the
+    checkpoints it tracked are those of the same names there (so a worse epoch never replaces the best).
     """
 
     # Names the callback never gives a top-k checkpoint: `last`, and the folders the Trainer writes itself.
@@ -177,9 +209,13 @@ class ModelCheckpoint(Callback):
         default = _checkpoint_dir(Path(trainer.default_root_dir) / "checkpoints", check=False)
         if stage == "fit" and not self._dirpath_given and self._versions_of != default:
             _checkpoint_dir(default)  # a file in the way is named before versions are looked for
-            # Rank 0 picks the version: the other ranks of a data-parallel job see its folder appear.
-            chosen = str(_unused_version(default)) if collectives.is_main_process() else None
-            self.dirpath = Path(collectives.broadcast_from_main(chosen))
+            sharing = [cb for cb in _checkpointers(trainer, self) if cb._versions_of == default]
+            if sharing:  # the Trainer's other default ModelCheckpoints save beside it, as in Lightning
+                self.dirpath = sharing[0].dirpath
+            else:
+                # Rank 0 claims the folder: the other ranks of a data-parallel job see it appear.
+                chosen = str(_unused_version(default)) if collectives.is_main_process() else None
+                self.dirpath = Path(collectives.broadcast_from_main(chosen))
             self._versions_of = default
         if self.dirpath is None:
             self.dirpath = default
@@ -189,14 +225,24 @@ class ModelCheckpoint(Callback):
         _checkpoint_dir(self.dirpath)
         if collectives.is_main_process():  # only rank 0 writes (and heals) checkpoint folders
             ckpt.heal_folder(self.dirpath)  # what a killed run left: temporary folders, a missing `last`
-        for other in trainer.callbacks:
-            if other is not self and isinstance(other, ModelCheckpoint):
-                if other._key(other.dirpath or default) == self.state_key:
-                    raise ValueError(
-                        f"Two ModelCheckpoint callbacks save to {self.dirpath} with the same monitor, mode, "
-                        f"frequency and filename {self.filename!r}: their resume states would collide. Give "
-                        "them different dirpath or filename values (or drop the duplicate)."
-                    )
+        for other in _checkpointers(trainer, self):
+            if other._key(other.dirpath or default) == self.state_key:
+                raise ValueError(
+                    f"Two ModelCheckpoint callbacks save to {self.dirpath} with the same monitor, mode, "
+                    f"frequency and filename {self.filename!r}: their resume states would collide. Give "
+                    "them different dirpath or filename values (or drop the duplicate)."
+                )
+
+    def teardown(self, trainer: Trainer, module: TrainModule, stage: str) -> None:
+        # A fit that saved nothing in the default folder it claimed (fast_dev_run, an error in its first
+        # epoch) gives the empty folder back, so it leaves no empty version behind and the next fit claims
+        # afresh. One process only: the ranks of a data-parallel job would need a collective to agree on it.
+        if stage != "fit" or self._versions_of is None or collectives.world_size() > 1:
+            return
+        with contextlib.suppress(OSError):
+            self.dirpath.rmdir()  # only if empty
+        if not self.dirpath.exists():
+            self._versions_of = None
 
     def refuse_an_earlier_run(self, trainer: Trainer) -> None:
         """Before a fresh fit (no `ckpt_path`): a `dirpath` the user gave that holds checkpoints no
@@ -331,10 +377,9 @@ class ModelCheckpoint(Callback):
 
     def _held_by_others(self, trainer: Trainer) -> set[str]:
         held: set[str] = set()
-        for cb in trainer.callbacks:
-            if cb is not self and isinstance(cb, ModelCheckpoint):
-                held.update(cb.best_k_models)
-                held.add(cb.last_model_path)
+        for cb in _checkpointers(trainer, self):
+            held.update(cb.best_k_models)
+            held.add(cb.last_model_path)
         return held
 
     def _remove(self, trainer: Trainer, path: str) -> None:
@@ -369,27 +414,62 @@ class ModelCheckpoint(Callback):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore the tracked checkpoints, only if they were saved to this callback's dirpath (as Lightning)."""
+        self._restore_tracked(state, resumed=None)
+
+    def _restore_tracked(self, state: dict[str, Any], resumed: Path | None) -> None:
+        """`load_state_dict`; `resumed` (the checkpoint folder being resumed, resolved) lets a run folder that
+        was moved or copied keep its best checkpoints: when the checkpoint resumed lies in this callback's
+        dirpath, the checkpoints the state tracked in its old dirpath are taken to be those of the same names
+        here."""
+        _check_state(
+            "ModelCheckpoint",
+            state,
+            best_model_path="path",
+            last_model_path="path",
+            dirpath="path",
+            best_model_score="score",
+        )
+        tracked = state.get("best_k_models", {})
+        if not isinstance(tracked, dict) or not all(_is_score(v) for v in tracked.values()):
+            raise ValueError(
+                "the ModelCheckpoint state's 'best_k_models' must map checkpoint paths to scores (numbers "
+                f"or null), got {tracked!r}"
+            )
         self._restored = True
         saved_dir = state.get("dirpath")
+        moved_from = None
         if saved_dir is not None and self.dirpath is not None and Path(saved_dir).resolve() != self.dirpath:
-            warnings.warn(
-                f"ModelCheckpoint: the checkpoint's ModelCheckpoint saved to {saved_dir}, this one saves to "
-                f"{self.dirpath}; its best_k_models, best_model_path and last_model_path are not restored "
-                "and nothing in the old folder will be deleted",
-                stacklevel=2,
-            )
-            return
+            if resumed is None or resumed.parent != self.dirpath:
+                self._warn_not_restored(saved_dir)
+                return
+            moved_from = Path(saved_dir)
 
         def own(path: str) -> str | None:
+            if moved_from is not None:  # only checkpoints of the old folder, found here under their names
+                here = self.dirpath / Path(path).name
+                return str(here) if Path(path).parent == moved_from and here.is_dir() else None
             resolved = Path(path).resolve()
             return str(resolved) if self.dirpath is None or resolved.parent == self.dirpath else None
 
-        self.best_k_models = {
-            own(p): score for p, score in state.get("best_k_models", {}).items() if own(p) is not None
-        }
+        self.best_k_models = {own(p): score for p, score in tracked.items() if own(p) is not None}
         self.best_model_path = own(state.get("best_model_path") or "") or ""
         self.best_model_score = state.get("best_model_score") if self.best_model_path else None
         self.last_model_path = own(state.get("last_model_path") or "") or ""
+
+    def _warn_not_restored(self, saved_dir: str) -> None:
+        if Path(saved_dir).is_dir():
+            old = f"the checkpoints in {saved_dir} are left as they are"
+        else:
+            old = (
+                f"{saved_dir} no longer exists: if the run folder was moved or copied, resume from a "
+                f"checkpoint inside {self.dirpath} to keep its best checkpoints"
+            )
+        warnings.warn(
+            f"ModelCheckpoint: the resumed checkpoint's ModelCheckpoint saved to {saved_dir}, this one saves "
+            f"to {self.dirpath}: it starts its own best_k_models there, not ranked against the old scores, "
+            f"and {old}",
+            stacklevel=4,
+        )
 
     def on_load_checkpoint(self, trainer, module, checkpoint: dict[str, Any]) -> None:
         if self._restored:
@@ -400,8 +480,9 @@ class ModelCheckpoint(Callback):
         moved = [s for k, s in saved.items() if isinstance(s, dict) and k == self._key(s.get("dirpath"))]
         if legacy is not None or moved:
             state = legacy if legacy is not None else moved[0]
-            self._continue_in(state.get("dirpath"))
-            self.load_state_dict(state)
+            resumed = Path(trainer.ckpt_path).resolve() if trainer.ckpt_path else None
+            self._continue_in(state.get("dirpath"), resumed)
+            self._restore_tracked(state, resumed)
 
     def last_on_disk(self) -> str:
         """The newest ``last`` an earlier process saved where this callback saves (for the default folder:
@@ -427,25 +508,42 @@ class ModelCheckpoint(Callback):
         newest = max(found, key=lambda p: (p / ckpt.STATE_FILE).stat().st_mtime, default=None)
         return str(newest) if newest is not None else ""
 
-    def _continue_in(self, saved_dir: str | None) -> None:
+    def _continue_in(self, saved_dir: Any, resumed: Path | None) -> None:
         """A resumed fit goes on in the folder its checkpoint's callback saved to, when this callback chose a
-        version of the same default folder (not for a dirpath the user gave)."""
-        if self._versions_of is None or not saved_dir:
+        version of the same default folder (not for a dirpath the user gave). When the run folder was moved
+        or copied, that is the folder of the same name that holds the checkpoint resumed, in the default
+        folder."""
+        if self._versions_of is None or not isinstance(saved_dir, str) or not saved_dir:
             return
+
+        def of_default(folder: Path) -> bool:
+            return folder == self._versions_of or folder.parent == self._versions_of
+
         saved = Path(saved_dir).resolve()
-        if saved == self.dirpath or not (saved == self._versions_of or saved.parent == self._versions_of):
+        if not of_default(saved) and resumed is not None and resumed.parent.name == saved.name:
+            saved = resumed.parent
+        if saved == self.dirpath or not of_default(saved):
             return
         with contextlib.suppress(OSError):
             self.dirpath.rmdir()  # the version folder reserved at setup, still empty
         self.dirpath = saved
 
 
+def _checkpointers(trainer: Trainer, me: ModelCheckpoint) -> list[ModelCheckpoint]:
+    """The Trainer's ModelCheckpoint callbacks other than `me`."""
+    return [cb for cb in trainer.callbacks if cb is not me and isinstance(cb, ModelCheckpoint)]
+
+
 def _unused_version(default: Path) -> Path:
-    """`default` while it holds nothing but version folders, else the first free `default/version_<k>`,
-    created now (mkdir is atomic: two fits starting at once get different versions)."""
-    versions = re.compile(r"version_\d+")
-    if not default.is_dir() or all(versions.fullmatch(p.name) for p in default.iterdir()):
+    """A folder no other fit saves to, claimed now by creating it: `default` for the fit that creates it,
+    else the first `default/version_<k>` this fit creates. mkdir is atomic, so two fits never share a folder,
+    neither when they start at once nor when one starts while the other is still in its first epoch (the
+    folder would hold nothing yet: its emptiness says nothing about whether it is in use)."""
+    try:
+        default.mkdir(parents=True)
         return default
+    except FileExistsError:
+        pass
     for k in range(1, 100_000):
         candidate = default / f"version_{k}"
         try:
@@ -567,6 +665,7 @@ class EarlyStopping(Callback):
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        _check_state("EarlyStopping", state, wait_count="count", best_score="score", stopped_epoch="epoch")
         self.wait_count = state.get("wait_count", 0)
         self.best_score = state.get("best_score")
         self.stopped_epoch = state.get("stopped_epoch")

@@ -30,11 +30,12 @@ import os
 import re
 import secrets
 import shutil
-import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from audiotrain import _loading
 
 import mlx.core as mx
 from mlx.utils import tree_flatten, tree_map_with_path
@@ -46,6 +47,7 @@ OPTIMIZER_FILE = "optimizer.safetensors"
 STEP_STATE_FILE = "step_state.safetensors"
 STATE_FILE = "trainer_state.json"
 REQUIRED_FILES = (MODEL_FILE, OPTIMIZER_FILE, STATE_FILE)
+CHECKPOINT_FILES = (MODEL_FILE, OPTIMIZER_FILE, STEP_STATE_FILE, STATE_FILE)
 
 
 class CheckpointError(RuntimeError):
@@ -130,11 +132,19 @@ def _discard(tmp: Path) -> None:
 
 
 def _locked_temp_folder(final: Path) -> tuple[Path, int]:
-    """A new ``.NAME.tmp-*`` folder beside `final` and a descriptor holding its lock (close it when done)."""
+    """A new ``.NAME.tmp-*`` folder beside `final` and a descriptor holding its lock (close it when done).
+
+    The folder is made as ``mkdir`` makes folders, with mode 0o777 less the umask, and keeps that mode once
+    swapped in: ``tempfile.mkdtemp``'s are 0o700 whatever the umask, which made every checkpoint unreadable
+    to a teammate or a serving process running as another user."""
     while True:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+        tmp = final.parent / f".{final.name}.tmp-{secrets.token_hex(4)}"
+        try:
+            os.mkdir(tmp, 0o777)
+        except FileExistsError:
+            continue
         fd = os.open(tmp, os.O_RDONLY)
-        # Blocking: a heal in another process may have taken the lock in the instant after mkdtemp, taking the
+        # Blocking: a heal in another process may have taken the lock in the instant after mkdir, taking the
         # folder for a dead writer's. It removes it, releases the lock, and we start again with a new one.
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:
@@ -309,7 +319,15 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
             f"{folder} is not a complete audiotrain checkpoint: missing {', '.join(missing)} "
             f"(expected {', '.join(REQUIRED_FILES)})"
         )
+    for name in CHECKPOINT_FILES:
+        _inside(folder / name)  # every file, before any is read: a loader may read the state first
     return folder
+
+
+def _inside(file: Path) -> Path:
+    """`file` of a checkpoint folder, unless it is a link leading outside that folder: loading reads nothing
+    from outside the folder it was given (as the CLAP loader, `audiotrain.models.clap.loading`)."""
+    return _loading.check_inside(file.parent, file, CheckpointError)
 
 
 def _checkpoints_near(folder: Path) -> str:
@@ -331,8 +349,9 @@ def glob_escape(name: str) -> str:
 
 
 def read_state(folder: Path) -> dict[str, Any]:
+    """The checkpoint's trainer_state.json, with the fields every loader reads checked (each named)."""
     try:
-        with open(folder / STATE_FILE) as f:
+        with open(_inside(folder / STATE_FILE)) as f:
             state = json.load(f)
     except (OSError, json.JSONDecodeError) as err:
         raise CheckpointError(f"{folder / STATE_FILE} is unreadable or not valid JSON: {err}") from err
@@ -341,6 +360,11 @@ def read_state(folder: Path) -> dict[str, Any]:
             f'{folder / STATE_FILE} was not written by audiotrain (expected "format": "{FORMAT}")'
         )
     version = state.get("format_version", 0)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise CheckpointError(
+            f"{folder / STATE_FILE}: 'format_version' must be an int (this audiotrain writes "
+            f"{FORMAT_VERSION}), got {version!r}"
+        )
     if version > FORMAT_VERSION:
         raise CheckpointError(
             f"{folder} uses checkpoint format {version}, newer than this audiotrain ({FORMAT_VERSION}); "
@@ -367,7 +391,13 @@ def _check_progress_fields(state: dict[str, Any], path: Path) -> None:
         value = progress.get(name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise CheckpointError(f"{path}: 'progress.{name}' must be an int >= 0, got {value!r}")
-    for name, kind, what in (("callbacks", dict, "an object"), ("loggers", list, "a list")):
+    optional = (
+        ("callbacks", dict, "an object"),
+        ("loggers", list, "a list"),
+        ("hyper_parameters", dict, "an object (the module's __init__ arguments)"),
+        ("module_state", dict, "an object"),
+    )
+    for name, kind, what in optional:
         if name in state and not isinstance(state[name], kind):
             raise CheckpointError(f"{path}: '{name}' must be {what}, got {type(state[name]).__name__}")
     rng = (state.get("random") or {}).get("mlx") if isinstance(state.get("random"), dict) else None
@@ -384,13 +414,22 @@ def named_source(path: Path):
         raise CheckpointError(f"{path} holds a value this audiotrain cannot restore: {err}") from err
 
 
-def read_arrays(file: Path) -> dict[str, mx.array]:
+def read_arrays(file: Path, finite: bool = True) -> dict[str, mx.array]:
+    """The arrays of a checkpoint's safetensors `file` ({} when it is missing). With `finite`, NaN or
+    infinite values are refused naming the tensor: a model or optimizer state holding them predicts NaN and
+    trains on to NaN, and would otherwise fail only after the data has been read (or a whole run later).
+    One check per tensor at load time; nothing is checked while training."""
     if not file.is_file():
         return {}
     try:
-        return mx.load(str(file), format="safetensors")
+        arrays = mx.load(str(_inside(file)), format="safetensors")
+        if finite:
+            _loading.check_finite(arrays, file, CheckpointError)
+    except CheckpointError:
+        raise
     except Exception as err:  # MLX raises RuntimeError/ValueError for truncated or foreign files
         raise CheckpointError(f"{file} is not a readable safetensors file: {err}") from err
+    return arrays
 
 
 def check_arrays(loaded: dict[str, mx.array], expected: dict[str, mx.array], what: str, file: Path) -> Any:

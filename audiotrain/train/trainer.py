@@ -226,6 +226,7 @@ class Trainer:
         self.interrupted = False
         self._stop_requested = False  # data parallel: Ctrl-C heard here, not yet agreed (`_agree_on_stop`)
         self.interrupted_checkpoint: Path | None = None  # where Ctrl-C saved, once it has
+        self.ckpt_path: Path | None = None  # the checkpoint folder restored last (as Lightning's)
         # Printed after Ctrl-C saves ({path} is the checkpoint); a command-line tool sets its own, or None.
         self.resume_hint: str | None = (
             "Resume with trainer.fit(model, train_loader, val_loader, ckpt_path={path!r})"
@@ -245,6 +246,7 @@ class Trainer:
         self._train_loader = None
         self._val_loader = None
         self._pending_loader_state: dict | None = None
+        self._pending_loader_source: Path | None = None  # the trainer_state.json it came from
         self._pending_ckpt: str | None = None
         self._saved_log_options: dict[str, LogOptions] = {}  # from the checkpoint resumed
         self._trainable: frozenset[str] = frozenset()  # the parameter names the compiled step trains
@@ -484,7 +486,8 @@ class Trainer:
         # processes than the checkpoint's).
         batches_done = False
         if self._pending_loader_state is not None and hasattr(loader, "load_state_dict"):
-            loader.load_state_dict(self._pending_loader_state)
+            with ckpt.named_source(self._pending_loader_source):  # a hand-edited data_loader names its file
+                loader.load_state_dict(self._pending_loader_state)
             batches_done = position_ends_epoch(self._pending_loader_state)
         self._pending_loader_state = None
         if not resuming:
@@ -996,6 +999,7 @@ class Trainer:
         state = ckpt.read_state(folder)
         if full:
             self._check_accumulation(folder, state)  # before anything is loaded
+        self.ckpt_path = folder  # a ModelCheckpoint resuming a moved run folder finds its checkpoints by it
         module = self.module
         model_file = folder / ckpt.MODEL_FILE
         arrays = ckpt.read_arrays(model_file)
@@ -1017,7 +1021,8 @@ class Trainer:
                 "gradients, non-finite counters), so training cannot resume exactly from it; its weights "
                 f"still load with load_weights({ckpt.MODEL_FILE})"
             )
-        step_arrays = ckpt.read_arrays(step_file)
+        # Not checked for NaN: a non-finite gradient accumulated in the open window is the guard's to skip.
+        step_arrays = ckpt.read_arrays(step_file, finite=False)
         if step_arrays:
             arrays = self._train_step.state.arrays
             expected = dict(arrays)
@@ -1035,6 +1040,7 @@ class Trainer:
             self._history.load_state_dict(state["history"])
             RandomState.restore(state["random"])
             self._pending_loader_state = state.get("data_loader") if self.progress.batch_in_epoch else None
+            self._pending_loader_source = source
             self.callback_metrics = dict(state.get("callback_metrics", {}))
             saved = state.get("log_options", {})
             self._saved_log_options = {name: LogOptions(**options) for name, options in saved.items()}

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
+from audiotrain._files import write_path_atomically
 from audiotrain.models.clap.config import ClapConfig
 from audiotrain.models.clap.convert import mlx_to_hf
 from audiotrain.models.clap.model import ClapModel
@@ -58,9 +57,11 @@ def save_pretrained(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     state = mlx_to_hf(model, config.num_batches_tracked, dtype=dtype)
-    _atomic(out / "model.safetensors", lambda tmp: save_file(state, str(tmp), metadata={"format": "pt"}))
+    write_path_atomically(
+        out / "model.safetensors", lambda tmp: save_file(state, str(tmp), metadata={"format": "pt"})
+    )
     config_dict = _with_dtype(config.to_dict(), np.dtype(dtype).name)
-    _atomic(
+    write_path_atomically(
         out / "config.json",
         lambda tmp: tmp.write_text(json.dumps(config_dict, indent=2, sort_keys=True) + "\n"),
     )
@@ -100,14 +101,3 @@ def _copy_present(src: Path, dst: Path, names) -> None:
     for name in names:
         if (src / name).is_file() and (src / name).resolve() != (dst / name).resolve():
             shutil.copyfile(src / name, dst / name)
-
-
-def _atomic(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -6,6 +6,7 @@ import json
 import os
 from pathlib import Path
 
+from audiotrain import _loading
 from audiotrain.models.clap.config import ClapConfig
 from audiotrain.models.clap.convert import StateDictError, hf_to_mlx
 from audiotrain.models.clap.model import ClapModel
@@ -167,12 +168,7 @@ def _store_of(folder: Path) -> Path:
 
 def _check_inside(folder: Path, path: Path) -> Path:
     """`path`, a file of checkpoint `folder`, unless it is a link that leads outside it (see `_store_of`)."""
-    if not path.resolve().is_relative_to(_store_of(folder)):
-        raise CheckpointError(
-            f"{path} leads outside {folder} (a link to {path.resolve()}); loading reads nothing outside the "
-            "checkpoint folder: copy the file into it (cp -L) instead of linking it"
-        )
-    return path
+    return _loading.check_inside(folder, path, CheckpointError, store=_store_of(folder))
 
 
 def check_links(folder: Path) -> None:
@@ -278,16 +274,7 @@ def read_config(folder: Path) -> ClapConfig:
 def check_finite(state: dict[str, mx.array], source: Path) -> None:
     """Refuse NaN or infinite weights now, naming the tensors: they would surface only as NaN embeddings
     after the data has been read, naming nothing."""
-    floating = {n: t for n, t in state.items() if mx.issubdtype(t.dtype, mx.floating)}
-    finite = {n: mx.isfinite(t).all() for n, t in floating.items()}
-    mx.eval(list(finite.values()))  # one sync for every tensor
-    bad = sorted(n for n, ok in finite.items() if not ok.item())
-    if bad:
-        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
-        raise StateDictError(
-            f"{source}: tensor {', '.join(bad[:3])}{more} holds NaN or infinite values; the checkpoint is damaged "
-            "(or was saved after training diverged)"
-        )
+    _loading.check_finite(state, source, StateDictError)
 
 
 def load_weights(model: ClapModel, folder: Path, dtype: mx.Dtype = mx.float32) -> None:

@@ -25,12 +25,12 @@ from typing import Any
 from audiotrain.audio import AUDIO_SUFFIXES
 from audiotrain.chords.decode import DecodeConfig, decode_posteriors
 from audiotrain.chords.lab import ChordSegment
-from audiotrain.chords.vocabulary import check_vocabulary_dict, vocabulary_dict
+from audiotrain.chords.vocabulary import vocabulary_dict
 from audiotrain.datasets.chord_songs import ANNOTATION_SUFFIXES
 from audiotrain.models import fast_math
 from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel, joint_chord_classes
 from audiotrain.recipes.chords.config import ChordFeatureConfig
-from audiotrain.recipes.chords.task import CHECKPOINT_KEY
+from audiotrain.recipes.chords.task import CHECKPOINT_KEY, stored_settings
 from audiotrain.train import checkpoint as ckpt
 
 import mlx.core as mx
@@ -197,13 +197,13 @@ class ChordPredictor:
         """Load a checkpoint folder (or a run folder) written by the chord recipe."""
         folder = resolve_model_checkpoint(path)
         state = ckpt.read_state(folder)
-        stored = state.get("module_state", {}).get(CHECKPOINT_KEY)
-        if stored is None:
+        stored = stored_settings(folder, state)  # each part checked, a bad one named with its file
+        if stored is None or "vocabulary" not in stored:
+            what = "no chord model settings" if stored is None else "no chord vocabulary"
             raise ckpt.CheckpointError(
-                f"{folder} holds no chord model settings (module_state.{CHECKPOINT_KEY} in {ckpt.STATE_FILE}); "
+                f"{folder} holds {what} (module_state.{CHECKPOINT_KEY} in {ckpt.STATE_FILE}); "
                 "was it written by the chord recipe?"
             )
-        check_vocabulary_dict(stored.get("vocabulary", {}))
         try:
             model = ChordRecognitionModel(ChordModelConfig.from_dict(stored["model_config"]))
             features = ChordFeatureConfig.from_stored(stored["features"])

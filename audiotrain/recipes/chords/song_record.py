@@ -22,7 +22,7 @@ from typing import Any
 from audiotrain.datasets.chord_demo import generator_version
 from audiotrain.recipes.chords.config import ChordDataConfig
 from audiotrain.recipes.chords.data import SongSplits, assign_demo_styles
-from audiotrain.recipes.chords.task import CHECKPOINT_KEY
+from audiotrain.recipes.chords.task import stored_settings
 from audiotrain.recipes.split_record import (
     describe_counts,
     describe_difference,
@@ -67,7 +67,7 @@ def stored_song_record(
     """(the song record of checkpoint `folder`, whose trainer state is `state`, the song names of its run
     folder's ``config.json``). The record of an older checkpoint is rebuilt from that ``config.json`` where it
     has one; either may be None."""
-    stored = state.get("module_state", {}).get(CHECKPOINT_KEY, {}).get("songs")
+    stored = (stored_settings(folder, state) or {}).get("songs")
     run_record = run_record_of(folder)
     names = stored_names(run_record, "songs", SPLITS)
     if isinstance(stored, dict) and "names_sha256" in stored:

@@ -15,12 +15,16 @@ A batch is a dict of `mx.array`:
 from __future__ import annotations
 
 from dataclasses import asdict, fields
+from pathlib import Path
 from typing import Any
 
+from audiotrain.chords.decode import DecodeConfig
+from audiotrain.chords.vocabulary import check_vocabulary_dict
 from audiotrain.distributed import collectives
 from audiotrain.models.chord_loss import ChordRecognitionLoss, head_accuracies
 from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel
 from audiotrain.recipes.chords.config import ChordFeatureConfig
+from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.module import OptimizerConfig, TrainModule
 from audiotrain.train.schedulers import OneCycleScheduler, WarmupCosineScheduler
 
@@ -151,6 +155,8 @@ class ChordTask(TrainModule):
         stored = checkpoint.get(CHECKPOINT_KEY)
         if stored is None:
             return
+        if not isinstance(stored, dict):  # (the Trainer names the file)
+            raise ValueError(f"module_state.{CHECKPOINT_KEY} must be an object, got {type(stored).__name__}")
         # Features first: the model's input width (n_bins, bass_view_bins) follows them and has no flag of its
         # own, so a difference there is named as the --features.* setting a user can pass.
         check_stored_features(stored.get("features"), self.extra_state.get("features"))
@@ -189,3 +195,36 @@ def check_stored_features(stored: dict[str, Any] | None, features: dict[str, Any
             + ", ".join(f"features.{k} ({stored.get(k)!r} there, {features.get(k)!r} here)" for k in changed)
             + "; resume with the checkpoint's --features.* settings"
         )
+
+
+def stored_settings(folder: Path, state: dict[str, Any]) -> dict[str, Any] | None:
+    """What the task stored in checkpoint `folder` (`on_save_checkpoint`; `state` is its trainer state), or
+    None when it stored nothing. Each part `predict` and `--resume` read is checked here, so that a
+    hand-edited one is named with its file and field (not met later as an AttributeError, nor reported as if
+    the user had typed it as a flag): the model, feature and decoding settings, the vocabulary and the window
+    length."""
+    stored = state.get("module_state", {}).get(CHECKPOINT_KEY)  # (read_state checked module_state's type)
+    if stored is None:
+        return None
+    where = f"{folder / ckpt.STATE_FILE}: module_state.{CHECKPOINT_KEY}"
+    if not isinstance(stored, dict):
+        raise ckpt.CheckpointError(f"{where} must be an object, got {type(stored).__name__}")
+    for name in ("model_config", "features", "decode", "vocabulary"):
+        if name in stored and not isinstance(stored[name], dict):
+            raise ckpt.CheckpointError(f"{where}.{name} must be an object, got {type(stored[name]).__name__}")
+    window = stored.get("window_frames", 96)
+    if isinstance(window, bool) or not isinstance(window, int) or window < 2:
+        raise ckpt.CheckpointError(f"{where}.window_frames must be an int >= 2, got {window!r}")
+    checks = {
+        "model_config": ChordModelConfig.from_dict,
+        "features": ChordFeatureConfig.from_stored,
+        "decode": lambda values: DecodeConfig(**values),
+        "vocabulary": check_vocabulary_dict,
+    }
+    for name, check in checks.items():
+        if name in stored:
+            try:
+                check(stored[name])
+            except (KeyError, TypeError, ValueError) as err:
+                raise ckpt.CheckpointError(f"{where}.{name}: {err}") from None
+    return stored

@@ -40,10 +40,10 @@ from audiotrain.recipes.chords.evaluate import EvaluationResult, evaluate_songs,
 from audiotrain.recipes.chords.predict import ChordPredictor, checkpoint_entries
 from audiotrain.recipes.chords.song_record import check_resume_songs, song_record, split_names
 from audiotrain.recipes.chords.task import (
-    CHECKPOINT_KEY,
     ChordTask,
     check_stored_features,
     check_stored_model,
+    stored_settings,
 )
 from audiotrain.recipes.chords.trainer import Trainer, make_shared_trainer
 from audiotrain.train import checkpoint as ckpt
@@ -190,7 +190,7 @@ def check_resume_settings(config: TrainingConfig, resume: str | Path) -> tuple[P
     them too, so that a refusal comes once, not from every rank."""
     folder = ckpt.resolve_checkpoint(resume)
     state = ckpt.read_state(folder)  # read once: the checks below and the song check after
-    stored = state.get("module_state", {}).get(CHECKPOINT_KEY, {})
+    stored = stored_settings(folder, state) or {}  # a hand-edited setting is named with its file
     # Features first: the model's input width follows them and has no flag of its own.
     check_stored_features(stored.get("features"), asdict(config.features))
     check_stored_model(stored.get("model_config"), config.model)

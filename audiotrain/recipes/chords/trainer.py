@@ -39,7 +39,7 @@ from audiotrain.models.chord_loss import ChordRecognitionLoss, head_accuracies
 from audiotrain.models.chord_model import ChordRecognitionModel
 from audiotrain.recipes.chords.config import ChordFeatureConfig, TrainingConfig
 from audiotrain.recipes.chords.predict import checkpoint_entries
-from audiotrain.recipes.chords.task import ChordTask
+from audiotrain.recipes.chords.task import ChordTask, stored_settings
 from audiotrain.recipes.config_cli import ConfigInCheckpoint
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
@@ -395,6 +395,7 @@ class Trainer:
         """Load the weights of a checkpoint folder now; the next `train` / `train_epoch` resumes from it."""
         folder = ckpt.resolve_checkpoint(path)
         state = ckpt.read_state(folder)
+        stored_settings(folder, state)  # a hand-edited setting is named with its file
         model_file = folder / ckpt.MODEL_FILE
         self.module.update(
             ckpt.checked_tree(
