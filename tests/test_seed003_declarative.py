@@ -418,7 +418,7 @@ def test_seed003_save_checkpoint_and_load_checkpoint(tmp_path, monkeypatch):
         np.array(again.module.linear.weight), np.array(trainer.module.linear.weight)
     )
     assert again.evaluate(batches(seed=1)) == trainer.evaluate(batches(seed=1))
-    with pytest.warns(UserWarning, match="the checkpoint's ModelCheckpoint saved to .*run/checkpoints"):
+    with pytest.warns(UserWarning, match="the resumed checkpoint's ModelCheckpoint saved to .*run/checkpoints"):
         result = again.train(batches(), batches(seed=1))  # (another run's: it goes on in run2)
     assert result.history["epoch"] == [0, 1] and again.trainer.global_step == 4  # went on from epoch 1
     fresh = create_trainer(TinyNet(), "quick_test", run_dir="cv")
