@@ -56,7 +56,7 @@ FEATURES_VERSION = 1
 #: Frames of a recording's CQT computed at a time (`ChordFeatureConfig.compute`). The whole-recording CQT
 #: held every frame's samples at once: a 60-minute recording peaked at 2.6 GB. 4096 frames are 6.3 minutes at
 #: the default 10.8 fps, so songs up to about that long are computed whole; a longer one is computed in blocks
-#: of it, each with about 7 s of audio on either side (3.5% more work), equal to the whole CQT to float32
+#: of it, each with about 7 s of audio on either side (4% more work), equal to the whole CQT to float32
 #: rounding (tests/test_chord_features_blocks.py).
 FEATURE_BLOCK_FRAMES = 4096
 
