@@ -1,6 +1,7 @@
 """Decoding frame posteriors: median filter, Viterbi (checked by brute force), segments and labels."""
 
 import itertools
+import tracemalloc
 from dataclasses import replace
 
 from audiotrain.chords.decode import (
@@ -376,3 +377,24 @@ def test_non_finite_posteriors_and_bad_times_are_refused_by_name():
     for frame_rate in (0.0, -1.0):
         with pytest.raises(ValueError, match="frame_rate must be"):
             decode_posteriors(type_probs, root, root, frame_rate)
+
+
+def test_joint_decoding_holds_little_more_than_its_emissions():
+    """The joint Viterbi's emissions are [frames, 1,574] float64 (8 MB per minute of audio); a long recording
+    decoded with the whole-song expression, and 8-byte back pointers, held about 3.6 times that at once."""
+    rng = np.random.default_rng(0)
+    frames = 3000
+
+    def posteriors(classes):
+        p = rng.random((frames, classes)) ** 4
+        return p / p.sum(axis=1, keepdims=True)
+
+    heads = posteriors(32), posteriors(12), posteriors(12), posteriors(362)
+    tracemalloc.start()
+    try:
+        decode_posteriors(*heads[:3], 10.8, DecodeConfig(), chord_probs=heads[3])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    emissions = frames * 1574 * 8
+    assert peak < 2.5 * emissions, f"peak {peak / emissions:.2f} times the emissions"

@@ -179,3 +179,57 @@ def test_nan_and_integer_samples_are_refused_naming_y(feature):
         feature(y, sr=SR)
     with pytest.raises(TypeError, match=r"integer samples .*scale to \[-1, 1\] first"):
         feature(np.zeros(SR, np.int16), sr=SR)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        CQTConfig(hop_length=2048, n_bins=216, bins_per_octave=36, spare_bins_below=18, spare_bins_above=18),
+        CQTConfig(hop_length=512, fmin=130.0, n_bins=36, harmonics=(0.5, 1, 2)),  # the lowest one's reach
+        CQTConfig(hop_length=256, fmin=220.0, n_bins=36, filter_scale=0.8, log=True),  # early decimation
+    ],
+)
+def test_blocks_of_a_long_signal_equal_the_whole_signal(config, monkeypatch):
+    """`compute(..., block_frames=)` reads every block with its context (`context_samples`) around it: the
+    frames equal the whole signal's to float32 rounding, for any block size, and no CQT sees more than a
+    block and its context."""
+    rng = np.random.default_rng(0)
+    y = np.concatenate([SIGNALS["chord"], SIGNALS["noise"], SIGNALS["chord"]] * 2)
+    y = np.stack([y, rng.permutation(y)]).astype(np.float32)  # a batch of two recordings, 18 s each
+    whole = np.asarray(config.compute(y, backend="numpy", tuning=0.2))
+    hop, context = config.hop_length, config.context_samples(tuning=0.2)
+    import importlib
+
+    cqt_module = importlib.import_module("audiotrain.features.cqt")  # the package re-exports the function
+    lengths = []
+
+    def spy(signal, *args, **kwargs):
+        lengths.append(signal.shape[-1])
+        return cqt(signal, *args, **kwargs)
+
+    monkeypatch.setattr(cqt_module, "cqt", spy)
+    for block_frames in (7, 100, 10**6):
+        lengths.clear()
+        blocks = config.compute(y, backend="numpy", tuning=0.2, block_frames=block_frames)
+        assert blocks.shape == whole.shape
+        assert rel_err(blocks, whole) <= 2e-6
+        assert max(lengths) <= (block_frames + 2 * (-(-context // hop))) * hop or len(lengths) == 1
+    with pytest.raises(ValueError, match="block_frames must be a positive integer, got 0"):
+        config.compute(y, block_frames=0)
+    y[0, 300_000] = np.nan  # named by its index in the signal, not in a block
+    with pytest.raises(ValueError, match=r"non-finite samples \(NaN or Inf; the first at index 300000\)"):
+        config.compute(y[0], block_frames=7)
+
+
+@pytest.mark.parametrize("factor", [2, 4, 8, 16, 32])
+def test_decimation_reaches_no_further_than_the_blocks_context_allows(factor):
+    """`context_samples` counts on a decimation by f reading at most `_DECIMATION_REACH_PER_FACTOR` * f input
+    samples either side of each output sample: measured here from soxr's impulse response."""
+    from audiotrain.features.cqt import _DECIMATION_REACH_PER_FACTOR, _halve
+
+    impulse = np.zeros(40 * 1024 * factor, np.float32)
+    centre = len(impulse) // 2
+    impulse[centre] = 1.0
+    touched = np.flatnonzero(_halve(impulse, factor)) * factor  # output samples' times, in input samples
+    assert len(touched) > 0
+    assert max(centre - touched[0], touched[-1] - centre) <= _DECIMATION_REACH_PER_FACTOR * factor

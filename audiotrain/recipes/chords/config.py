@@ -58,6 +58,13 @@ DEVICES = ("auto", "cpu", "gpu", "cuda", "mps")
 #: in tests/test_chord_features_version.py.
 FEATURES_VERSION = 1
 
+#: Frames of a recording's CQT computed at a time (`ChordFeatureConfig.compute`). The whole-recording CQT
+#: held every frame's samples at once: a 60-minute recording peaked at 2.6 GB. 4096 frames are 6.3 minutes at
+#: the default 10.8 fps, so songs up to about that long are computed whole; a longer one is computed in blocks
+#: of it, each with about 7 s of audio on either side (4% more work), equal to the whole CQT to float32
+#: rounding (tests/test_chord_features_blocks.py).
+FEATURE_BLOCK_FRAMES = 4096
+
 
 @dataclass
 class ChordFeatureConfig:
@@ -245,18 +252,23 @@ class ChordFeatureConfig:
         power = (block_energy[:-1] + block_energy[1:]) / (2 * hop)
         return 10.0 * np.log10(np.maximum(power, 1e-12))
 
-    def compute(self, y: np.ndarray, backend: str = "numpy") -> np.ndarray:
+    def compute(self, y: np.ndarray, backend: str = "numpy", block_frames: int | None = None) -> np.ndarray:
         """Features of mono audio `y` [samples] (or a batch of recordings [..., samples]) at `sr`: float32
         [..., n_bins + 2 * spare_bins, frames], then (`bass_view_bins` > 0) the bass view's
         bass_view_bins + 2 * spare_bins rows (`crop` cuts the model's input from both). With
         `tuning_correction`, a recording found off the grid has its CQT computed twice: once to estimate its
         tuning, once on its grid (each recording of a batch on its own); its bass view uses the same tuning.
 
+        Each CQT runs `block_frames` frames at a time (default `FEATURE_BLOCK_FRAMES`; `CQTConfig.compute`),
+        so a long recording costs memory for its features, not for every frame's samples; the tuning is
+        still estimated once from the whole recording's CQT. Recordings within one block are computed whole.
+
         The numpy backend (as fast as MLX for one song here) keeps MLX out of data-loader worker threads.
         """
         cqt = self.cqt_config()
         view = self.bass_view_config()
-        magnitude = np.asarray(cqt.compute(y, backend=backend), dtype=np.float32)
+        block_frames = FEATURE_BLOCK_FRAMES if block_frames is None else block_frames
+        magnitude = np.asarray(cqt.compute(y, backend=backend, block_frames=block_frames), dtype=np.float32)
         signals = np.asarray(y).reshape(-1, np.shape(y)[-1])
         offsets = np.zeros(len(signals))
         if self.tuning_correction:
@@ -269,16 +281,18 @@ class ChordFeatureConfig:
                 offset = round(offset * 10) / 10
                 offsets[i] = offset
                 if offset:
-                    spectra[i] = np.asarray(cqt.compute(signals[i], backend=backend, tuning=offset))
+                    spectra[i] = np.asarray(
+                        cqt.compute(signals[i], backend=backend, tuning=offset, block_frames=block_frames)
+                    )
             magnitude = spectra.reshape(magnitude.shape)
         if view is not None:
             if np.all(
                 offsets == offsets[0]
             ):  # one tuning for all (always without correction): one batched CQT
-                low = np.asarray(view.compute(signals, backend=backend, tuning=float(offsets[0])))
+                low = np.asarray(view.compute(signals, backend, float(offsets[0]), block_frames))
             else:
                 low = np.stack(
-                    [np.asarray(view.compute(s, backend=backend, tuning=o)) for s, o in zip(signals, offsets)]
+                    [np.asarray(view.compute(s, backend, o, block_frames)) for s, o in zip(signals, offsets)]
                 )
             # Both views' frame t is centred at t * hop_length; their counts can differ by the last frame.
             frames = min(low.shape[-1], magnitude.shape[-1])
