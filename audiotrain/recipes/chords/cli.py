@@ -32,7 +32,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from audiotrain.audio import AudioError, SkipCounter
+from audiotrain.audio import AUDIO_SUFFIXES, UNREADABLE_AUDIO_SUFFIXES, AudioError, SkipCounter
 from audiotrain.chords.lab import SeveralAnnotationsWarning, jams_text, write_jams, write_lab
 from audiotrain.datasets.chord_songs import scan_song_folder
 from audiotrain.distributed import collectives
@@ -463,7 +463,8 @@ def _cmd_predict(argv: list[str]) -> int:
     )  # fmt: skip
     parser.add_argument(
         "--overwrite", action="store_true",
-        help="replace existing chord annotations beside the audio, and earlier outputs in -o (or <input>-chords)",
+        help="replace existing chord annotations beside the audio, and earlier outputs in -o (or "
+        "<input>-chords); never an audio file",
     )  # fmt: skip
     _predictor_arguments(parser)
     args = parser.parse_args(argv)
@@ -477,6 +478,7 @@ def _cmd_predict(argv: list[str]) -> int:
             target = Path(args.output)
             if target.is_dir() or args.output.endswith(("/", os.sep)):
                 target = target / (args.input.stem + suffix)
+            _refuse_audio_as_output(target, args.input)  # with --overwrite too: it is no earlier output
             _refuse_to_replace_annotations([target], args.overwrite)
             refuse_existing_outputs([target], args.overwrite)
         predictor = _load_predictor(args)
@@ -517,6 +519,7 @@ def _cmd_predict(argv: list[str]) -> int:
     predictor = _load_predictor(args)
     start, audio_seconds = time.perf_counter(), 0.0
     skipped = SkipCounter()
+    written_to: set[Path] = set()  # the count printed is of files on disk
     for path in files:
         try:
             post = predictor.posteriors(path)
@@ -530,8 +533,9 @@ def _cmd_predict(argv: list[str]) -> int:
             write_jams(targets[path], segments, duration=post.duration, title=path.stem)
         else:
             write_lab(targets[path], segments)
+        written_to.add(targets[path])
     elapsed = time.perf_counter() - start
-    written = len(files) - skipped.total
+    written = len(written_to)
     print(
         f"wrote {written} .{args.format} files to {out_dir} ({audio_seconds / elapsed:.0f} s of audio per second)"
     )
@@ -539,6 +543,20 @@ def _cmd_predict(argv: list[str]) -> int:
         print(skipped.report(), file=sys.stderr)
         return 1
     return 0
+
+
+def _refuse_audio_as_output(target: Path, audio: Path) -> None:
+    """Raise (before any work, whatever --overwrite says) if `target` is the input audio or named like audio:
+    a typo such as ``-o song.wav`` would otherwise write chord text over a recording."""
+    if target.exists() and target.samefile(audio):
+        raise FileExistsError(
+            f"-o {target} is the input audio; write a .lab or .jams (e.g. -o {audio.with_suffix('.lab')})"
+        )
+    if target.suffix.lower() in AUDIO_SUFFIXES | UNREADABLE_AUDIO_SUFFIXES:
+        raise ValueError(
+            f"-o {target} is named like an audio file ({target.suffix}); predict writes chord annotations: "
+            f"name a .lab or .jams (e.g. -o {target.with_suffix('.lab')})"
+        )
 
 
 def _refuse_to_replace_annotations(targets, overwrite: bool) -> None:
