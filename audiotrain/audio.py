@@ -119,9 +119,11 @@ def _classify_decode_failure(path: Path, error: Exception) -> AudioError:
 
 def _open(path: Path) -> sf.SoundFile:
     if not path.exists():
-        raise AudioError(path, "missing")
+        # A link into an unmounted drive or a moved folder: say where it points, as `ls -l` would.
+        link = f"a symlink to {os.readlink(path)}, which does not exist" if path.is_symlink() else ""
+        raise AudioError(path, "missing", link)
     if not path.is_file():
-        raise AudioError(path, "not_a_file")
+        raise AudioError(path, "not_a_file", "a folder" if path.is_dir() else "")
     if path.stat().st_size == 0:
         raise AudioError(path, "empty")
     if not os.access(path, os.R_OK):

@@ -838,6 +838,34 @@ def test_predict_never_writes_over_the_input_audio(tmp_path, capsys):
     assert song.read_bytes() == before and not (tmp_path / "other.flac").exists()
 
 
+def test_predict_on_a_folder_ignores_hidden_files_and_names_broken_links(tiny_run, tmp_path, capsys):
+    """AppleDouble ._x.wav twins were 'corrupt' songs (exit 1 on a folder whose songs were all fine) and a
+    deleted song in .Trashes was transcribed; a broken link and a folder named x.wav were passed over
+    without a word (exit 0)."""
+    _, run_dir = tiny_run
+    data = tmp_path / "songs"
+    generate_demo_songs(data, n_songs=1, seed=7, song_seconds=4)
+    (data / "._song_000.wav").write_bytes(b"\x00\x05\x16\x07Mac OS X  " + b"\x00" * 4000)
+    (data / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    shutil.copytree(data, data / ".Trashes" / "501", ignore=shutil.ignore_patterns(".*"))
+    argv = ["predict", "--checkpoint", str(run_dir), str(data), "--tta", "0"]
+    capsys.readouterr()
+    assert chords.main([*argv, "-o", str(tmp_path / "labs")]) == 0
+    captured = capsys.readouterr()
+    assert [p.name for p in (tmp_path / "labs").rglob("*")] == ["song_000.lab"]
+    assert "wrote 1 .lab files" in captured.out and "skipped" not in captured.err
+    assert "3 hidden files and folders ignored" in captured.err
+    (data / "song_009.wav").symlink_to("/media/usb/song_009.wav")
+    (data / "live.wav").mkdir()
+    assert chords.main([*argv, "-o", str(tmp_path / "labs2")]) == 1
+    err = capsys.readouterr().err
+    assert (
+        "song_009.wav: file does not exist (a symlink to /media/usb/song_009.wav, which does not exist)"
+        in err
+    )
+    assert "live.wav: path is not a regular file (a folder)" in err and "skipped 2 audio files" in err
+
+
 def _write_tone(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(path, 0.1 * np.sin(np.arange(22050) * 0.05).astype(np.float32), 22050)

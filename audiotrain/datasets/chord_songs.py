@@ -35,6 +35,7 @@ from audiotrain.audio import AUDIO_SUFFIXES, UNREADABLE_AUDIO_SUFFIXES, AudioErr
 from audiotrain.chords.lab import AnnotationError, ChordSegment, SeveralAnnotationsWarning, read_annotation
 from audiotrain.chords.vocabulary import IGNORE_INDEX, encode_label
 from audiotrain.data import Dataset
+from audiotrain.datasets._folders import hidden_note, walk_visible
 
 import numpy as np
 
@@ -71,6 +72,7 @@ class SongIndex:
     duplicates: list[tuple[Path, str]] = field(default_factory=list)
     unsupported_audio: list[tuple[Path, str]] = field(default_factory=list)
     several_annotations: list[tuple[Path, str]] = field(default_factory=list)  # used: not a problem
+    hidden: list[Path] = field(default_factory=list)  # .DS_Store, ._x.wav, .Trashes/...: ignored, counted
     near_misses: list[tuple[Path, Path]] = field(default_factory=list)  # (audio, annotation) nearly paired
 
     def __len__(self) -> int:
@@ -118,6 +120,8 @@ class SongIndex:
     def report(self, max_listed: int = 20) -> str:
         """A human-readable summary: counts, then up to ``max_listed`` files per kind of problem."""
         lines = [f"{self.root}: {len(self.songs)} annotated songs"]
+        if self.hidden:
+            lines.append(f"  {hidden_note(self.hidden, self.root)}")
         groups = [
             (
                 "audio files without an annotation (.lab/.jams/.jamz with the same stem)",
@@ -193,9 +197,15 @@ def scan_song_folder(
     other_media: dict[Path, Path] = {}  # stem -> an audio/video file of a format the loader does not read
     other_labs: list[Path] = []  # .txt / .chords files: annotations, perhaps, under a suffix not paired
     index = SongIndex(root=root)
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+    entries, index.hidden = walk_visible(root)
+    not_files: dict[Path, Path] = {}  # stem -> a broken link or a folder named like audio
+    for path in entries:
         suffix = path.suffix.lower()
         key = path.with_suffix("")
+        if not path.is_file():
+            if suffix in AUDIO_SUFFIXES and (path.is_dir() or not path.exists()):
+                not_files.setdefault(key, path)
+            continue
         if suffix in AUDIO_SUFFIXES:
             if key in audio:
                 index.duplicates.append(
@@ -216,6 +226,11 @@ def scan_song_folder(
             other_labs.append(path)
         elif _looks_like_unsupported_audio(path):
             other_media.setdefault(key, path)
+    for key, path in not_files.items():
+        # Beside an annotation it is the song's audio, gone: the header read below names what it is (a link
+        # to a missing file, a folder), among the skipped songs, rather than "an annotation without audio".
+        if key in annotations and key not in audio:
+            audio[key] = path
     for key, audio_path in audio.items():
         annotation_path = annotations.pop(key, None)
         if annotation_path is None:

@@ -34,6 +34,7 @@ from pathlib import Path
 
 from audiotrain.audio import AUDIO_SUFFIXES, UNREADABLE_AUDIO_SUFFIXES, AudioError, SkipCounter
 from audiotrain.chords.lab import SeveralAnnotationsWarning, jams_text, write_jams, write_lab
+from audiotrain.datasets._folders import hidden_note, walk_visible
 from audiotrain.datasets.chord_songs import scan_song_folder
 from audiotrain.distributed import collectives
 from audiotrain.distributed.local import install_rank_stop_signal, plan_local_processes, run_local_job
@@ -493,9 +494,12 @@ def _cmd_predict(argv: list[str]) -> int:
         else:
             write_lab(target, segments)
         return 0
-    files = sorted(
-        p for p in args.input.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_GLOB_SUFFIXES
-    )
+    entries, hidden = walk_visible(args.input)
+    # Broken links and folders named like audio stay in: the loader skips each by name (a symlink to a
+    # missing file, a folder), and the exit status says that not every input was transcribed.
+    files = [p for p in entries if p.suffix.lower() in AUDIO_GLOB_SUFFIXES]
+    if hidden:
+        print(f"note: {hidden_note(hidden, args.input)}", file=sys.stderr)
     if not files:
         print(f"error: no audio files ({', '.join(AUDIO_GLOB_SUFFIXES)}) in {args.input}", file=sys.stderr)
         return 2
