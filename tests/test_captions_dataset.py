@@ -3,6 +3,7 @@
 import json
 import os
 import time
+import unicodedata
 
 import audiotrain.audio
 from audiotrain.datasets.caption_demo import LABELS, CaptionDemoConfig, make_caption_demo
@@ -482,3 +483,23 @@ def test_metadata_like_files_that_are_not_read_are_named_in_the_report(tmp_path)
     (root / "captions.csv").unlink()
     (root / "Metadata.parquet").unlink()
     assert "note" not in scan_caption_folder(root).report()
+
+
+def test_names_in_another_unicode_form_than_on_disk_are_found(tmp_path):
+    """macOS writes 'Café' decomposed (NFD); metadata.csv or a caption file typed elsewhere is composed
+    (NFC): the row was 'file listed but absent' and the audio 'not named in the metadata'."""
+    composed = "Café Olé"
+    on_disk = unicodedata.normalize("NFD", composed)
+    listed = tmp_path / "listed"
+    _wav(listed / "plain.wav")
+    _wav(listed / f"{on_disk}.wav")
+    (listed / "metadata.csv").write_text(f"file_name,caption\nplain.wav,a tone\n{composed}.wav,a cafe\n")
+    folder = scan_caption_folder(listed)
+    assert sorted(c.name for c in folder.clips) == sorted(["plain.wav", f"{on_disk}.wav"])
+    assert not folder.skipped and not folder.unlisted_audio
+    side = tmp_path / "side"
+    _wav(side / f"{on_disk}.wav")
+    (side / f"{composed}.txt").write_text("a cafe")
+    folder = scan_caption_folder(side)
+    assert [(c.name, c.captions) for c in folder.clips] == [(f"{on_disk}.wav", ("a cafe",))]
+    assert not folder.skipped

@@ -1,6 +1,7 @@
 """Chord datasets: song folder scanning, song splits, frame targets, windows with pitch shift, clips."""
 
 import json
+import unicodedata
 
 from audiotrain.chords.harte import parse_harte
 from audiotrain.chords.lab import AnnotationError, ChordSegment, read_lab, write_jams, write_lab
@@ -481,3 +482,14 @@ def test_a_broken_link_or_a_folder_beside_an_annotation_is_named_as_such(tmp_pat
     assert skipped["song_9"].endswith("(a symlink to /media/usb/song_9.wav, which does not exist)")
     assert skipped["live"].endswith("live.wav: path is not a regular file (a folder)")
     assert index.problems == 2
+
+
+def test_audio_and_annotation_named_in_different_unicode_forms_pair(tmp_path):
+    """macOS writes 'Café' decomposed (NFD); a .lab written by a script is composed (NFC). The two were
+    reported as audio without annotation and annotation without audio, under names that look identical."""
+    composed = "Café Olé"
+    _wav(tmp_path / f"{unicodedata.normalize('NFD', composed)}.wav", SEGMENTS[-1].end)
+    write_lab(tmp_path / f"{composed}.lab", SEGMENTS)
+    index = scan_song_folder(tmp_path)
+    assert [s.name for s in index.songs] == [unicodedata.normalize("NFD", composed)]  # as on disk
+    assert index.problems == 0

@@ -38,6 +38,7 @@ import io
 import json
 import os
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -347,6 +348,7 @@ def _walk_audio(root: Path, extensions: tuple[str, ...]):
 
 def _scan_side_by_side(root: Path, extensions: tuple[str, ...]) -> CaptionFolder:
     clips, skipped = [], []
+    on_disk = _NamesOnDisk(root)
     by_stem: dict[Path, list[Path]] = {}
     for path in _walk_audio(root, extensions):
         by_stem.setdefault(path.with_suffix(""), []).append(path)
@@ -362,6 +364,10 @@ def _scan_side_by_side(root: Path, extensions: tuple[str, ...]) -> CaptionFolder
             skipped.append(Skip(name, f"path escapes the data folder (a symlink to {resolved})"))
             continue
         caption_path = stem.with_suffix(".txt")
+        if not caption_path.exists() and (
+            spelled := on_disk.find(f"{stem.relative_to(root).as_posix()}.txt")
+        ):
+            caption_path = root / spelled  # written in another Unicode form (macOS writes names as NFD)
         if not caption_path.exists():
             skipped.append(Skip(name, f"missing caption (no {caption_path.name} next to it)"))
             continue
@@ -377,12 +383,16 @@ def _scan_side_by_side(root: Path, extensions: tuple[str, ...]) -> CaptionFolder
         split = _SPLIT_ALIASES.get(parts[0].lower()) if len(parts) > 1 else None
         clips.append(CaptionedClip(path=resolved, name=name, captions=captions, split=split))
     # Caption files without audio are reported: usually a typo in a file name or a missing download.
-    stems = set(by_stem)
+    stems = {_nfc(str(stem)) for stem in by_stem}
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             p = Path(dirpath) / name
-            if name.endswith(".txt") and not name.startswith(".") and p.with_suffix("") not in stems:
+            if (
+                name.endswith(".txt")
+                and not name.startswith(".")
+                and _nfc(str(p.with_suffix(""))) not in stems
+            ):
                 skipped.append(
                     Skip(p.relative_to(root).as_posix(), "caption file without a matching audio file")
                 )
@@ -580,11 +590,17 @@ def _clips_from_rows(
 ) -> tuple[CaptionFolder, set]:
     merged: dict[Path, dict] = {}
     listed: set = {os.path.normpath(row.file_name.replace("\\", "/")) for row in rows}
+    on_disk = _NamesOnDisk(root)
     for row in rows:
         path, error = _inside(root, row.file_name)
         if error:
             skipped.append(Skip(f"{row.where} ({row.file_name})", error))
             continue
+        if not path.exists() and (spelled := on_disk.find(path.relative_to(root).as_posix())) is not None:
+            path, error = _inside(root, spelled)  # the same name in another Unicode form (NFD from macOS)
+            if error:
+                skipped.append(Skip(f"{row.where} ({row.file_name})", error))
+                continue
         listed.add(path)
         name = path.relative_to(root).as_posix()
         if not path.exists():
@@ -625,6 +641,30 @@ def _clips_from_rows(
         for p, e in merged.items()
     ]
     return CaptionFolder(root=root, layout=layout, clips=clips, skipped=skipped), listed
+
+
+class _NamesOnDisk:
+    """The folder's paths by their composed Unicode form (NFC), read once when first asked: macOS writes file
+    names decomposed (NFD), while a metadata file or a caption file written by a script or on another system
+    is composed, so a name that looks the same would otherwise not be found."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self._by_name: dict[str, str] | None = None
+
+    def find(self, relative: str) -> str | None:
+        """The path as spelled on disk (relative, ``/``-separated) of `relative` in any Unicode form."""
+        if self._by_name is None:
+            self._by_name = {}
+            for dirpath, dirnames, filenames in os.walk(self.root, followlinks=False):
+                for name in dirnames + filenames:
+                    spelled = (Path(dirpath) / name).relative_to(self.root).as_posix()
+                    self._by_name.setdefault(_nfc(spelled), spelled)
+        return self._by_name.get(_nfc(relative))
+
+
+def _nfc(name: str) -> str:
+    return unicodedata.normalize("NFC", name)
 
 
 def holdout_split(

@@ -1,9 +1,11 @@
 """Songs with chord annotations: folder scanning, song-level splits, frame targets and a training dataset.
 
 A song folder holds audio files with their annotation beside them, same stem: ``song.wav`` + ``song.lab``
-(or ``song.jams``, or gzipped ``song.jamz``), in any sub-folder. `scan_song_folder` pairs them and lists
-everything it could not use (audio without annotation, annotation without audio, audio in a format the
-loader does not read, annotations with errors) in `SongIndex.report`.
+(or ``song.jams``, or gzipped ``song.jamz``), in any sub-folder. `scan_song_folder` pairs them (names
+compared in Unicode's composed form: macOS writes them decomposed) and lists everything it could not use
+(audio without annotation, annotation without audio, audio in a format the loader does not read, annotations
+with errors) in `SongIndex.report`. Hidden files and folders (``.DS_Store``, ``._song.wav``, ``.Trashes``)
+are ignored and counted.
 
 `ChordSongDataset` serves
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 import math
 import mimetypes
 import re
+import unicodedata
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -201,7 +204,7 @@ def scan_song_folder(
     not_files: dict[Path, Path] = {}  # stem -> a broken link or a folder named like audio
     for path in entries:
         suffix = path.suffix.lower()
-        key = path.with_suffix("")
+        key = _pairing_key(path)
         if not path.is_file():
             if suffix in AUDIO_SUFFIXES and (path.is_dir() or not path.exists()):
                 not_files.setdefault(key, path)
@@ -274,10 +277,11 @@ def scan_song_folder(
                     )
                 )
                 continue
-        index.songs.append(SongEntry(key.relative_to(root).as_posix(), audio_path, annotation_path))
+        name = audio_path.relative_to(root).with_suffix("").as_posix()  # as on disk
+        index.songs.append(SongEntry(name, audio_path, annotation_path))
     supported = ", ".join(sorted(AUDIO_SUFFIXES))
     for annotation_path in sorted(annotations.values()):
-        media = other_media.get(annotation_path.with_suffix(""))
+        media = other_media.get(_pairing_key(annotation_path))
         if media is None:
             index.unpaired_annotations.append(annotation_path)
         else:
@@ -293,13 +297,20 @@ def scan_song_folder(
     return index
 
 
+def _pairing_key(path: Path) -> Path:
+    """What pairs audio with its annotation: the path without its suffix, in Unicode's composed form (NFC).
+    macOS writes file names decomposed (NFD: ``e`` + a combining accent), while a ``.lab`` written by a script
+    or on another system is composed; the names look the same and would otherwise not pair."""
+    return Path(unicodedata.normalize("NFC", str(path.with_suffix(""))))
+
+
 def _near_misses(audio: list[Path], annotations: list[Path]) -> list[tuple[Path, Path]]:
     """(audio, annotation) in the same folder whose names differ only in case (``Song.wav``, ``song.lab``), in
     spaces, underscores or hyphens (``song 3``, ``song_3``), by the audio suffix (``song.wav.lab``) or by the
     annotation's suffix (``song.txt``): likely meant as pairs."""
 
-    def loose(name: str) -> str:  # case, and spaces, underscores and hyphens, ignored
-        return re.sub(r"[\s_-]+", "_", name.lower())
+    def loose(name: str) -> str:  # case, Unicode form, and spaces, underscores and hyphens, ignored
+        return re.sub(r"[\s_-]+", "_", unicodedata.normalize("NFC", name).lower())
 
     by_stem: dict[tuple[Path, str], Path] = {}
     for path in annotations:
