@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
+import io
 import math
 import os
 import re
@@ -132,6 +133,8 @@ def _open(path: Path) -> sf.SoundFile:
         raise _classify_decode_failure(path, RuntimeError("unsupported container"))
     try:
         handle = sf.SoundFile(str(path))
+        if handle.frames == 0 and handle.format in ("WAV", "WAVEX"):
+            handle = _reopen_unfinalised_wav(path, handle)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
         raise _classify_decode_failure(path, error) from error
     if handle.samplerate < MIN_SAMPLE_RATE:
@@ -142,6 +145,86 @@ def _open(path: Path) -> sf.SoundFile:
     return handle
 
 
+class _PatchedFile(io.RawIOBase):
+    """A file read through with some of its bytes replaced (`patches`: offset → bytes), for libsndfile."""
+
+    def __init__(self, path: Path, patches: dict[int, bytes]):
+        self._file = open(path, "rb")  # closed with this object
+        self._patches = patches
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def readinto(self, buffer) -> int:
+        start = self._file.tell()
+        n = self._file.readinto(buffer)
+        view = memoryview(buffer).cast("B")
+        for offset, data in self._patches.items():
+            lo, hi = max(offset, start), min(offset + len(data), start + n)
+            if lo < hi:
+                view[lo - start : hi - start] = data[lo - offset : hi - offset]
+        return n
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+class _PatchedSoundFile(sf.SoundFile):
+    """A `soundfile.SoundFile` over a `_PatchedFile`, which it closes with itself."""
+
+    def __init__(self, file: _PatchedFile):
+        self._patched = file
+        super().__init__(file)
+
+    def close(self) -> None:
+        super().close()
+        self._patched.close()
+
+
+def _reopen_unfinalised_wav(path: Path, handle: sf.SoundFile) -> sf.SoundFile:
+    """A WAV whose header says its data chunk holds 0 bytes, with samples after it, read to the end of the
+    file; any other file as it was opened.
+
+    A recorder that crashed or was killed before finalising its file leaves the sizes it writes at the
+    start, 0; libsndfile then reads no samples, while the 0xFFFFFFFF that streaming writers leave makes it
+    read to the end. The samples are all there, so the file reads as if its sizes had been written.
+    """
+    with open(path, "rb") as file:
+        header = file.read(12)
+        if header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+            return handle
+        size = os.fstat(file.fileno()).st_size
+        position, block = 12, 0
+        while position + 8 <= size:
+            file.seek(position)
+            chunk, length = file.read(4), int.from_bytes(file.read(4), "little")
+            if chunk == b"fmt ":  # its block align: bytes per frame (per block, for ADPCM)
+                block = int.from_bytes(file.read(14)[12:14], "little")
+            if chunk == b"data":
+                after = file.read(8)  # a chunk after an empty data chunk ("LIST"): a file truly empty
+                break
+            position += 8 + length + (length & 1)
+        else:
+            return handle
+    data_bytes = (size - position - 8) // block * block if block else 0
+    next_chunk = len(after) == 8 and after[:4].isalnum() and int.from_bytes(after[4:], "little") <= size
+    if length != 0 or data_bytes <= 0 or next_chunk:
+        return handle
+    handle.close()
+    patches = {4: (size - 8).to_bytes(4, "little"), position + 4: data_bytes.to_bytes(4, "little")}
+    return _PatchedSoundFile(_PatchedFile(path, patches))
+
+
 def _truncated_data_chunk(handle: sf.SoundFile) -> str:
     """For WAV/AIFF: a description if the header announces more data than the file holds, else ""."""
     # libsndfile clamps the length silently and only notes "data : 64000 (should be 31978)" in its log.
@@ -149,7 +232,7 @@ def _truncated_data_chunk(handle: sf.SoundFile) -> str:
     if match is None:
         return ""
     announced, present = int(match.group(1)), int(match.group(2))
-    # Streamed WAVs announce 0 or 0xFFFFFFFF bytes: those are unknown lengths, not truncation.
+    # Streamed WAVs announce 0xFFFFFFFF bytes (0: `_reopen_unfinalised_wav`): unknown lengths, not truncation.
     if present < announced < 0xFFFFFFF0:
         return f"data chunk announces {announced} bytes, file holds {present}"
     return ""

@@ -231,3 +231,27 @@ def test_batched_resample_equals_resampling_each_row(n_rows, n_samples):
             out, soxr.resample(row, 44100, 22050, quality="soxr_hq")[: out.shape[-1]]
         )
     np.testing.assert_array_equal(resample(rows[:1], 44100, 22050)[0], batched[0])
+
+
+def test_an_unfinalised_wav_reads_to_the_end_of_the_file(tmp_path, stereo):
+    """A recorder killed before it wrote its sizes leaves 0 in the header, with every sample after it: that
+    was 'audio stream has no samples' (the 0xFFFFFFFF that streaming writers leave already read to the end)."""
+    for subtype in ("PCM_16", "IMA_ADPCM"):
+        good = _write(tmp_path / f"good_{subtype}.wav", stereo, subtype=subtype)
+        raw = bytearray(good.read_bytes())
+        data = raw.find(b"data")
+        raw[4:8] = raw[data + 4 : data + 8] = bytes(4)
+        unfinalised = tmp_path / f"unfinalised_{subtype}.wav"
+        unfinalised.write_bytes(bytes(raw))
+        np.testing.assert_array_equal(load(unfinalised)[0], load(good)[0])
+        assert get_duration(unfinalised) == get_duration(good)
+        np.testing.assert_array_equal(
+            load(unfinalised, offset=0.5, duration=0.25)[0], load(good)[0][8000:12000]
+        )
+    # A header whose data chunk is empty, followed by another chunk, is an empty file still.
+    empty = bytearray(good.read_bytes()[: data + 8]) + b"LIST" + (4).to_bytes(4, "little") + b"INFO"
+    empty[data + 4 : data + 8] = bytes(4)
+    (tmp_path / "empty.wav").write_bytes(bytes(empty))
+    with pytest.raises(AudioError) as info:
+        load(tmp_path / "empty.wav")
+    assert info.value.cause == "zero_length"
