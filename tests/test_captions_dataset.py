@@ -8,6 +8,7 @@ import unicodedata
 import audiotrain.audio
 from audiotrain.datasets.caption_demo import LABELS, CaptionDemoConfig, make_caption_demo
 from audiotrain.datasets.captions import (
+    MIN_CLIP_SECONDS,
     CaptionDataset,
     CaptionFolderError,
     holdout_split,
@@ -503,3 +504,33 @@ def test_names_in_another_unicode_form_than_on_disk_are_found(tmp_path):
     folder = scan_caption_folder(side)
     assert [(c.name, c.captions) for c in folder.clips] == [(f"{on_disk}.wav", ("a cafe",))]
     assert not folder.skipped
+
+
+def test_clips_shorter_than_the_minimum_are_skipped_as_too_short(tmp_path):
+    """A 1-sample and a 5 ms clip trained as 10 s of DC or buzz against their captions, without a word."""
+    root = tmp_path / "data"
+    for name, seconds in (("long", 0.5), ("ms5", 0.005), ("one_sample", 1 / 16000)):
+        _wav(root / f"{name}.wav", seconds=seconds)
+        (root / f"{name}.txt").write_text(f"the {name} clip")
+    for check in ("headers", "decoded"):
+        folder = scan_caption_folder(root, sampling_rate=SR if check == "decoded" else None)
+        if check == "headers":
+            folder.check_headers()
+        assert [c.name for c in folder.clips] == ["long.wav"], check
+        reasons = _reasons(folder)
+        assert reasons["ms5.wav"] == f"too short (5.0 ms; a clip needs at least {MIN_CLIP_SECONDS:g} s)"
+        assert reasons["one_sample.wav"].startswith("too short (0.1 ms")
+        assert "skipped 2: 2 too short" in folder.report()
+
+
+def test_rejected_audio_in_a_metadata_file_names_its_line(tmp_path):
+    """Absent files and escaping paths were named 'metadata.csv:LINE (x.wav)'; unreadable audio only 'x.wav'."""
+    root = tmp_path / "data"
+    _wav(root / "good.wav")
+    _wav(root / "good2.wav")
+    (root / "nan.wav").write_text("not audio at all\n")
+    (root / "metadata.csv").write_text("file_name,caption\ngood.wav,a\ngood2.wav,b\nnan.wav,c\n")
+    folder = scan_caption_folder(root, sampling_rate=SR)
+    assert [c.listed_at for c in folder.clips] == ["metadata.csv:2", "metadata.csv:3"]
+    assert list(_reasons(folder)) == ["metadata.csv:4 (nan.wav)"]
+    assert _reasons(folder)["metadata.csv:4 (nan.wav)"].startswith("unreadable audio")

@@ -69,6 +69,9 @@ METADATA_FILES = ("metadata.jsonl", "metadata.json", "metadata.csv", "metadata.t
 METADATA_LIKE_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl", ".parquet", ".xlsx", ".xls", ".ods")
 CSV_DELIMITERS = (",", ";", "\t")
 UNLISTED_SHOWN = 5  # audio files not named in the metadata that the report lists by name
+#: Shortest clip kept, in seconds (ten hops of CLAP's front end): the front end repeats a shorter clip to fill
+#: its window (10 s), so a 1-sample or 5 ms file would train as seconds of DC or buzz against its caption.
+MIN_CLIP_SECONDS = 0.1
 _SPLIT_ALIASES = {
     "train": "train",
     "training": "train",
@@ -106,6 +109,9 @@ class CaptionedClip:
         Optional class name (metadata ``label``), for zero-shot classification.
     num_samples : int or None
         Length after resampling, filled in by `CaptionFolder.check_audio`.
+    listed_at : str or None
+        The metadata line that names the clip (``"metadata.csv:5"``; its first, when several do), for
+        messages; None in the side-by-side layout.
     """
 
     path: Path
@@ -114,6 +120,12 @@ class CaptionedClip:
     split: str | None = None
     label: str | None = None
     num_samples: int | None = None
+    listed_at: str | None = None
+
+    @property
+    def where(self) -> str:
+        """How a message names the clip: ``"metadata.csv:5 (a.wav)"``, or its name."""
+        return f"{self.listed_at} ({self.name})" if self.listed_at else self.name
 
 
 @dataclass(frozen=True)
@@ -156,29 +168,47 @@ class CaptionFolder:
         return [c for c in self.clips if c.split == key]
 
     def check_audio(self, sampling_rate: int, load: Callable | None = None) -> None:
-        """Decode every clip once at `sampling_rate` (mono) and move unreadable or empty ones to `skipped`.
+        """Decode every clip once at `sampling_rate` (mono) and move unreadable, empty or too short
+        (`MIN_CLIP_SECONDS`) ones to `skipped`.
 
         Finding a broken file here costs one decode per clip at start-up; finding it mid-training would
         cost the run. The lengths are kept in `CaptionedClip.num_samples`.
         """
         load = load or _audio_load()
-        from audiotrain.audio import CAUSES, AudioError
+        from audiotrain.audio import AudioError
 
         kept = []
         for clip in self.clips:
             try:
                 wave, _ = load(clip.path, sr=sampling_rate, mono=True)
-            except AudioError as error:  # its message starts with the path, which the Skip already names
-                detail = f": {error.detail}" if error.detail else ""
-                self.skipped.append(Skip(clip.name, f"unreadable audio ({CAUSES[error.cause]}{detail})"))
-                continue
-            except (OSError, ValueError, RuntimeError) as error:
-                self.skipped.append(Skip(clip.name, f"unreadable audio ({error})"))
+            except (AudioError, OSError, ValueError, RuntimeError) as error:
+                self.skipped.append(_unreadable(clip, error))
                 continue
             if wave.shape[-1] == 0:
-                self.skipped.append(Skip(clip.name, "audio has no samples"))
+                self.skipped.append(Skip(clip.where, "audio has no samples"))
+                continue
+            if wave.shape[-1] < MIN_CLIP_SECONDS * sampling_rate:
+                self.skipped.append(_too_short(clip, wave.shape[-1] / sampling_rate))
                 continue
             kept.append(replace(clip, num_samples=int(wave.shape[-1])))
+        self.clips = kept
+
+    def check_headers(self) -> None:
+        """Read every clip's header (no decoding) and move the ones `check_audio` would find unreadable or too
+        short to `skipped`; what only decoding finds (NaN samples, data cut short inside) is left to it."""
+        from audiotrain.audio import AudioError, get_duration
+
+        kept = []
+        for clip in self.clips:
+            try:
+                seconds = get_duration(clip.path)
+            except AudioError as error:
+                self.skipped.append(_unreadable(clip, error))
+                continue
+            if seconds < MIN_CLIP_SECONDS:
+                self.skipped.append(_too_short(clip, seconds))
+                continue
+            kept.append(clip)
         self.clips = kept
 
     def report(self, max_listed: int = 20) -> str:
@@ -208,6 +238,21 @@ class CaptionFolder:
             if len(self.skipped) > max_listed:
                 lines.append(f"    ... and {len(self.skipped) - max_listed} more")
         return "\n".join(lines)
+
+
+def _unreadable(clip: CaptionedClip, error: Exception) -> Skip:
+    from audiotrain.audio import CAUSES, AudioError
+
+    if not isinstance(error, AudioError):
+        return Skip(clip.where, f"unreadable audio ({error})")
+    detail = f": {error.detail}" if error.detail else ""  # (its message starts with the path: named already)
+    return Skip(clip.where, f"unreadable audio ({CAUSES[error.cause]}{detail})")
+
+
+def _too_short(clip: CaptionedClip, seconds: float) -> Skip:
+    return Skip(
+        clip.where, f"too short ({seconds * 1000:.1f} ms; a clip needs at least {MIN_CLIP_SECONDS:g} s)"
+    )
 
 
 def _cause(reason: str) -> str:
@@ -636,7 +681,12 @@ def _clips_from_rows(
         entry["captions"].extend(c for c in captions if c not in entry["captions"])
     clips = [
         CaptionedClip(
-            path=p, name=e["name"], captions=tuple(e["captions"]), split=e["split"], label=e["label"]
+            path=p,
+            name=e["name"],
+            captions=tuple(e["captions"]),
+            split=e["split"],
+            label=e["label"],
+            listed_at=e["where"],
         )
         for p, e in merged.items()
     ]
