@@ -37,6 +37,7 @@ from audiotrain.chords.lab import SeveralAnnotationsWarning, jams_text, write_ja
 from audiotrain.datasets._folders import hidden_note, walk_visible
 from audiotrain.datasets.chord_songs import scan_song_folder
 from audiotrain.distributed import collectives
+from audiotrain.distributed.failures import error_left_to_main
 from audiotrain.distributed.local import install_rank_stop_signal, plan_local_processes, run_local_job
 from audiotrain.recipes._run import (
     checkpoint_processes,
@@ -45,6 +46,7 @@ from audiotrain.recipes._run import (
     resume_command,
 )
 from audiotrain.recipes.chords.config import PRESETS, TrainingConfig, benchmark_config
+from audiotrain.recipes.chords.data import folder_splits
 from audiotrain.recipes.chords.evaluate import (
     COMPARISON_FILES,
     EVALUATION_FILES,
@@ -265,6 +267,8 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
         )
         if args.resume:
             check_resume_settings(config, args.resume)
+        if config.data.data_dir:  # so is a data folder with too few usable songs (its headers are read twice)
+            folder_splits(config.data, config.seed, min_seconds=config.features.min_seconds)
         return run_local_job(plan, "audiotrain.recipes.chords", ([] if demo else ["train"]) + argv)
     if plan.note:
         print(plan.note)
@@ -640,6 +644,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except USER_ERRORS as error:
         if os.environ.get("AUDIOTRAIN_TRACEBACK"):
             raise
+        if error_left_to_main():  # the ranks read one data folder: rank 0 says what is wrong with it, once
+            return 2
         print(f"error: {error}\n(set AUDIOTRAIN_TRACEBACK=1 to see where it was raised)", file=sys.stderr)
         return 2
 
