@@ -36,6 +36,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import re
 import unicodedata
@@ -72,6 +73,10 @@ UNLISTED_SHOWN = 5  # audio files not named in the metadata that the report list
 #: Shortest clip kept, in seconds (ten hops of CLAP's front end): the front end repeats a shorter clip to fill
 #: its window (10 s), so a 1-sample or 5 ms file would train as seconds of DC or buzz against its caption.
 MIN_CLIP_SECONDS = 0.1
+#: A clip longer than this many crops is read in part (`audiotrain.audio.load_span`, to float32 rounding the
+#: same samples) rather than decoded and resampled whole each time a crop of it is drawn: an hour-long clip
+#: cost 14 times the memory of a folder of short ones, every epoch. Shorter clips are read whole, as before.
+SPAN_READ_CROPS = 4
 _SPLIT_ALIASES = {
     "train": "train",
     "training": "train",
@@ -172,25 +177,34 @@ class CaptionFolder:
         (`MIN_CLIP_SECONDS`) ones to `skipped`.
 
         Finding a broken file here costs one decode per clip at start-up; finding it mid-training would
-        cost the run. The lengths are kept in `CaptionedClip.num_samples`.
+        cost the run. The clips are decoded at their own rate, a block at a time
+        (`audiotrain.audio.decoded_length`; whole, with a `load` of your own); their lengths at
+        `sampling_rate` (what `audiotrain.audio.resample` makes of them) are kept in
+        `CaptionedClip.num_samples`.
         """
-        load = load or _audio_load()
-        from audiotrain.audio import AudioError
+        from audiotrain.audio import AudioError, decoded_length
+
+        def measure(path: Path) -> tuple[int, int]:
+            if load is None:
+                return decoded_length(path)
+            wave, rate = load(path, sr=None, mono=True)
+            return wave.shape[-1], rate
 
         kept = []
         for clip in self.clips:
             try:
-                wave, _ = load(clip.path, sr=sampling_rate, mono=True)
+                frames, file_sr = measure(clip.path)
             except (AudioError, OSError, ValueError, RuntimeError) as error:
                 self.skipped.append(_unreadable(clip, error))
                 continue
-            if wave.shape[-1] == 0:
+            if frames == 0:
                 self.skipped.append(Skip(clip.where, "audio has no samples"))
                 continue
-            if wave.shape[-1] < MIN_CLIP_SECONDS * sampling_rate:
-                self.skipped.append(_too_short(clip, wave.shape[-1] / sampling_rate))
+            if frames < MIN_CLIP_SECONDS * file_sr:
+                self.skipped.append(_too_short(clip, frames / file_sr))
                 continue
-            kept.append(replace(clip, num_samples=int(wave.shape[-1])))
+            num_samples = math.ceil(frames * sampling_rate / file_sr)  # `resample`'s length rule
+            kept.append(replace(clip, num_samples=num_samples))
         self.clips = kept
 
     def check_headers(self) -> None:
@@ -758,7 +772,9 @@ class CaptionDataset(Dataset):
 
     In training (``train=True``) the crop start and the caption are drawn from
     ``np.random.default_rng((seed, epoch, index))``: different every epoch, identical on a rerun or resume.
-    In evaluation the crop is the centre of the clip and the caption is the first one.
+    In evaluation the crop is the centre of the clip and the caption is the first one. A clip whose length
+    `CaptionFolder.check_audio` measured and that is longer than `SPAN_READ_CROPS` crops is read in part,
+    only its crop (with the default loader, without ``cache_audio``).
 
     Parameters
     ----------
@@ -801,6 +817,7 @@ class CaptionDataset(Dataset):
         self.seed = int(seed)
         self.epoch = 0
         self._load = load or _audio_load()
+        self._load_given = load
         self._cache: dict[int, np.ndarray] | None = {} if cache_audio else None
         captions = [c for clip in self.clips for c in clip.captions]
         self.caption_to_clip = np.repeat(np.arange(len(self.clips)), [len(c.captions) for c in self.clips])
@@ -839,16 +856,38 @@ class CaptionDataset(Dataset):
             self._cache[index] = wave
         return wave
 
+    def _reads_a_span(self, clip: CaptionedClip) -> bool:
+        """Whether `__getitem__` decodes only its crop of `clip`: a clip of known length (`check_audio`) far
+        longer than the crop, read by the default loader without the in-memory cache."""
+        crop, n = self.crop_samples, clip.num_samples
+        if crop is None or n is None or self._load_given is not None or self._cache is not None:
+            return False
+        return n > SPAN_READ_CROPS * crop
+
+    def _span(self, clip: CaptionedClip, start: int) -> np.ndarray:
+        from audiotrain.audio import load_span
+
+        return np.asarray(
+            load_span(clip.path, self.sampling_rate, start, self.crop_samples), dtype=np.float32
+        )
+
     def __getitem__(self, index: int) -> dict[str, np.ndarray]:
         index = int(index)
         if not 0 <= index < len(self.clips):
             raise IndexError(f"clip index {index} out of range for {len(self.clips)} clips")
-        wave = self.waveform(index)
+        clip, crop = self.clips[index], self.crop_samples
         rng = np.random.default_rng((self.seed, self.epoch, index))
-        n, crop = wave.shape[0], self.crop_samples
-        if crop is not None and n > crop:
+        if self._reads_a_span(clip):
+            # The same draw from the same length as below: the crop a whole read would give, decoded alone.
+            n = clip.num_samples
             start = int(rng.integers(0, n - crop + 1)) if self.train else (n - crop) // 2
-            wave = wave[start : start + crop]
+            wave = self._span(clip, start)
+        else:
+            wave = self.waveform(index)
+            n = wave.shape[0]
+            if crop is not None and n > crop:
+                start = int(rng.integers(0, n - crop + 1)) if self.train else (n - crop) // 2
+                wave = wave[start : start + crop]
         n_caps = len(self.clips[index].captions)
         caption = self._first_caption[index] + (int(rng.integers(0, n_caps)) if self.train else 0)
         return {
