@@ -113,11 +113,39 @@ def _classify_decode_failure(path: Path, error: Exception) -> AudioError:
             path, "unsupported_format", f"{suffix} is not readable by libsndfile; convert it to WAV or FLAC"
         )
     with open(path, "rb") as handle:
-        head = handle.read(12)
+        head = handle.read(_SNIFFED_BYTES)
     looks_like_audio = head.startswith(_MAGICS) or (len(head) > 1 and head[0] == 0xFF and head[1] >= 0xE0)
-    if looks_like_audio or suffix in AUDIO_SUFFIXES:
+    if looks_like_audio:
+        return AudioError(path, "corrupt", str(error))
+    # Named like audio but plainly something else: a text file renamed .wav, a macOS AppleDouble twin.
+    kind = "a macOS AppleDouble file, the metadata of another" if head.startswith(_APPLEDOUBLE) else ""
+    kind = kind or _text_kind(head)
+    if kind:
+        return AudioError(path, "not_audio", f"{kind}, though named {suffix or 'without a suffix'}")
+    if suffix in AUDIO_SUFFIXES:
         return AudioError(path, "corrupt", str(error))
     return AudioError(path, "not_audio", f"suffix {suffix or '(none)'!r}; decoder said: {error}")
+
+
+#: Bytes `_classify_decode_failure` reads from the start of a file it could not decode.
+_SNIFFED_BYTES = 512
+#: The start of an AppleDouble file (macOS metadata beside a file on FAT, exFAT or network shares: ``._x.wav``).
+_APPLEDOUBLE = b"\x00\x05\x16\x07"
+
+
+def _text_kind(head: bytes) -> str:
+    """``"text, 'a shopping list...'"`` if `head` reads as UTF-8 text, else ""."""
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as error:  # a character cut at the end of the bytes read is still text
+        if error.start < len(head) - 3:
+            return ""
+        text = head[: error.start].decode("utf-8")
+    printable = sum(ch.isprintable() or ch in "\t\r\n" for ch in text)
+    if not text or printable < 0.95 * len(text):
+        return ""
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return f"text, {first[:40]!r}{'...' if len(first) > 40 else ''}"
 
 
 def _open(path: Path) -> sf.SoundFile:

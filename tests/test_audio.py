@@ -281,3 +281,20 @@ def test_decoded_length_finds_what_load_finds_a_block_at_a_time(tmp_path, stereo
         with pytest.raises(AudioError) as from_blocks:
             decoded_length(bad)
         assert from_blocks.value.cause == from_load.value.cause, label
+
+
+def test_text_or_mac_metadata_named_like_audio_is_not_audio_rather_than_corrupt(tmp_path):
+    """Every file with an audio suffix that failed to decode was 'corrupt or truncated', a text file renamed
+    .wav and an AppleDouble ._x.wav twin too, while cover.jpg was 'not audio'."""
+    text = tmp_path / "text.wav"
+    text.write_text("a shopping list, not a song\n")
+    twin = tmp_path / "._song.wav"
+    twin.write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        " + bytes(4000))
+    for path, fragment in (
+        (text, "text, 'a shopping list, not a song', though named .wav"),
+        (twin, "AppleDouble"),
+    ):
+        for read in (load, get_duration):
+            with pytest.raises(AudioError) as info:
+                read(path)
+            assert info.value.cause == "not_audio" and fragment in str(info.value)
