@@ -10,11 +10,14 @@ and report them at the end of a run.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import functools
 import io
 import math
 import os
 import re
+import sys
+import tempfile
 import threading
 from collections import Counter
 from pathlib import Path
@@ -162,7 +165,8 @@ def _open(path: Path) -> sf.SoundFile:
     if path.suffix.lower() in UNREADABLE_AUDIO_SUFFIXES:
         raise _classify_decode_failure(path, RuntimeError("unsupported container"))
     try:
-        handle = sf.SoundFile(str(path))
+        with _decoder_messages_named(path):
+            handle = sf.SoundFile(str(path))
         if handle.frames == 0 and handle.format in ("WAV", "WAVEX"):
             handle = _reopen_unfinalised_wav(path, handle)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
@@ -173,6 +177,43 @@ def _open(path: Path) -> sf.SoundFile:
             path, "low_sample_rate", f"{handle.samplerate} Hz; expected at least {MIN_SAMPLE_RATE} Hz"
         )
     return handle
+
+
+#: What libmpg123 prints on its own while an MP3 opens that says nothing `load` does not check itself:
+#: the Xing header's length is off (a truncated or re-cut file; `load` reports the truncation).
+_IGNORED_DECODER_MESSAGES = ("Xing stream size off",)
+#: One redirection of the process's stderr at a time (threads of a loader open files together).
+_STDERR_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _decoder_messages_named(path: Path):
+    """While an MP3 opens, libmpg123's messages (printed by C code straight to the process's stderr, without
+    the file's name, 2-5 times a run on a truncated MP3) are caught, and printed again after the file's name;
+    `_IGNORED_DECODER_MESSAGES` not at all. Other files, and a process whose stderr cannot be redirected,
+    open as they are."""
+    if path.suffix.lower() != ".mp3":
+        yield
+        return
+    with _STDERR_LOCK:
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+        except (OSError, ValueError):
+            yield
+            return
+        with tempfile.TemporaryFile() as caught:
+            os.dup2(caught.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+            caught.seek(0)
+            text = caught.read().decode(errors="replace")
+    for line in text.splitlines():
+        if line.strip() and not any(message in line for message in _IGNORED_DECODER_MESSAGES):
+            print(f"{path}: {line.strip()}", file=sys.stderr)
 
 
 class _PatchedFile(io.RawIOBase):

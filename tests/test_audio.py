@@ -298,3 +298,17 @@ def test_text_or_mac_metadata_named_like_audio_is_not_audio_rather_than_corrupt(
             with pytest.raises(AudioError) as info:
                 read(path)
             assert info.value.cause == "not_audio" and fragment in str(info.value)
+
+
+def test_the_mp3_decoders_own_warning_is_not_printed_without_a_file_name(tmp_path, stereo, capfd):
+    """libmpg123 printed 'Warning: Xing stream size off by more than 1%, fuzzy seeking may be even more fuzzy
+    than by design!' straight to stderr for a truncated MP3, naming no file; the AudioError says it all."""
+    whole = _write(tmp_path / "whole.mp3", np.concatenate([stereo] * 3)).read_bytes()
+    cut = tmp_path / "cut.mp3"
+    cut.write_bytes(whole[: len(whole) // 3])
+    capfd.readouterr()
+    with pytest.raises(AudioError, match="truncated"):
+        load(cut)
+    assert get_duration(cut) > 0
+    err = capfd.readouterr().err
+    assert "Xing" not in err and "fuzzy seeking" not in err, err
