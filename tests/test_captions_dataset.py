@@ -523,8 +523,8 @@ def test_clips_shorter_than_the_minimum_are_skipped_as_too_short(tmp_path):
             folder.check_headers()
         assert [c.name for c in folder.clips] == ["long.wav"], check
         reasons = _reasons(folder)
-        assert reasons["ms5.wav"] == f"too short (5.0 ms; a clip needs at least {MIN_CLIP_SECONDS:g} s)"
-        assert reasons["one_sample.wav"].startswith("too short (0.1 ms")
+        assert reasons["ms5.wav"] == f"too short (5 ms; a clip needs at least {MIN_CLIP_SECONDS:g} s)"
+        assert reasons["one_sample.wav"].startswith("too short (0.0625 ms")
         assert "skipped 2: 2 too short" in folder.report()
 
 

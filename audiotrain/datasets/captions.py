@@ -265,7 +265,7 @@ def _unreadable(clip: CaptionedClip, error: Exception) -> Skip:
 
 def _too_short(clip: CaptionedClip, seconds: float) -> Skip:
     return Skip(
-        clip.where, f"too short ({seconds * 1000:.1f} ms; a clip needs at least {MIN_CLIP_SECONDS:g} s)"
+        clip.where, f"too short ({seconds * 1000:.3g} ms; a clip needs at least {MIN_CLIP_SECONDS:g} s)"
     )
 
 
