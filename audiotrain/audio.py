@@ -10,10 +10,14 @@ and report them at the end of a run.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import functools
+import io
 import math
 import os
 import re
+import sys
+import tempfile
 import threading
 from collections import Counter
 from pathlib import Path
@@ -28,6 +32,8 @@ __all__ = [
     "AudioError",
     "SkipCounter",
     "load",
+    "load_span",
+    "decoded_length",
     "resample",
     "get_duration",
     "AUDIO_SUFFIXES",
@@ -110,18 +116,48 @@ def _classify_decode_failure(path: Path, error: Exception) -> AudioError:
             path, "unsupported_format", f"{suffix} is not readable by libsndfile; convert it to WAV or FLAC"
         )
     with open(path, "rb") as handle:
-        head = handle.read(12)
+        head = handle.read(_SNIFFED_BYTES)
     looks_like_audio = head.startswith(_MAGICS) or (len(head) > 1 and head[0] == 0xFF and head[1] >= 0xE0)
-    if looks_like_audio or suffix in AUDIO_SUFFIXES:
+    if looks_like_audio:
+        return AudioError(path, "corrupt", str(error))
+    # Named like audio but plainly something else: a text file renamed .wav, a macOS AppleDouble twin.
+    kind = "a macOS AppleDouble file, the metadata of another" if head.startswith(_APPLEDOUBLE) else ""
+    kind = kind or _text_kind(head)
+    if kind:
+        return AudioError(path, "not_audio", f"{kind}, though named {suffix or 'without a suffix'}")
+    if suffix in AUDIO_SUFFIXES:
         return AudioError(path, "corrupt", str(error))
     return AudioError(path, "not_audio", f"suffix {suffix or '(none)'!r}; decoder said: {error}")
 
 
+#: Bytes `_classify_decode_failure` reads from the start of a file it could not decode.
+_SNIFFED_BYTES = 512
+#: The start of an AppleDouble file (macOS metadata beside a file on FAT, exFAT or network shares: ``._x.wav``).
+_APPLEDOUBLE = b"\x00\x05\x16\x07"
+
+
+def _text_kind(head: bytes) -> str:
+    """``"text, 'a shopping list...'"`` if `head` reads as UTF-8 text, else ""."""
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as error:  # a character cut at the end of the bytes read is still text
+        if error.start < len(head) - 3:
+            return ""
+        text = head[: error.start].decode("utf-8")
+    printable = sum(ch.isprintable() or ch in "\t\r\n" for ch in text)
+    if not text or printable < 0.95 * len(text):
+        return ""
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return f"text, {first[:40]!r}{'...' if len(first) > 40 else ''}"
+
+
 def _open(path: Path) -> sf.SoundFile:
     if not path.exists():
-        raise AudioError(path, "missing")
+        # A link into an unmounted drive or a moved folder: say where it points, as `ls -l` would.
+        link = f"a symlink to {os.readlink(path)}, which does not exist" if path.is_symlink() else ""
+        raise AudioError(path, "missing", link)
     if not path.is_file():
-        raise AudioError(path, "not_a_file")
+        raise AudioError(path, "not_a_file", "a folder" if path.is_dir() else "")
     if path.stat().st_size == 0:
         raise AudioError(path, "empty")
     if not os.access(path, os.R_OK):
@@ -129,7 +165,10 @@ def _open(path: Path) -> sf.SoundFile:
     if path.suffix.lower() in UNREADABLE_AUDIO_SUFFIXES:
         raise _classify_decode_failure(path, RuntimeError("unsupported container"))
     try:
-        handle = sf.SoundFile(str(path))
+        with _decoder_messages_named(path):
+            handle = sf.SoundFile(str(path))
+        if handle.frames == 0 and handle.format in ("WAV", "WAVEX"):
+            handle = _reopen_unfinalised_wav(path, handle)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
         raise _classify_decode_failure(path, error) from error
     if handle.samplerate < MIN_SAMPLE_RATE:
@@ -140,6 +179,123 @@ def _open(path: Path) -> sf.SoundFile:
     return handle
 
 
+#: What libmpg123 prints on its own while an MP3 opens that says nothing `load` does not check itself:
+#: the Xing header's length is off (a truncated or re-cut file; `load` reports the truncation).
+_IGNORED_DECODER_MESSAGES = ("Xing stream size off",)
+#: One redirection of the process's stderr at a time (threads of a loader open files together).
+_STDERR_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _decoder_messages_named(path: Path):
+    """While an MP3 opens, libmpg123's messages (printed by C code straight to the process's stderr, without
+    the file's name, 2-5 times a run on a truncated MP3) are caught, and printed again after the file's name;
+    `_IGNORED_DECODER_MESSAGES` not at all. Other files, and a process whose stderr cannot be redirected,
+    open as they are."""
+    if path.suffix.lower() != ".mp3":
+        yield
+        return
+    with _STDERR_LOCK:
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+        except (OSError, ValueError):
+            yield
+            return
+        with tempfile.TemporaryFile() as caught:
+            os.dup2(caught.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+            caught.seek(0)
+            text = caught.read().decode(errors="replace")
+    for line in text.splitlines():
+        if line.strip() and not any(message in line for message in _IGNORED_DECODER_MESSAGES):
+            print(f"{path}: {line.strip()}", file=sys.stderr)
+
+
+class _PatchedFile(io.RawIOBase):
+    """A file read through with some of its bytes replaced (`patches`: offset → bytes), for libsndfile."""
+
+    def __init__(self, path: Path, patches: dict[int, bytes]):
+        self._file = open(path, "rb")  # closed with this object
+        self._patches = patches
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def readinto(self, buffer) -> int:
+        start = self._file.tell()
+        n = self._file.readinto(buffer)
+        view = memoryview(buffer).cast("B")
+        for offset, data in self._patches.items():
+            lo, hi = max(offset, start), min(offset + len(data), start + n)
+            if lo < hi:
+                view[lo - start : hi - start] = data[lo - offset : hi - offset]
+        return n
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+class _PatchedSoundFile(sf.SoundFile):
+    """A `soundfile.SoundFile` over a `_PatchedFile`, which it closes with itself."""
+
+    def __init__(self, file: _PatchedFile):
+        self._patched = file
+        super().__init__(file)
+
+    def close(self) -> None:
+        super().close()
+        self._patched.close()
+
+
+def _reopen_unfinalised_wav(path: Path, handle: sf.SoundFile) -> sf.SoundFile:
+    """A WAV whose header says its data chunk holds 0 bytes, with samples after it, read to the end of the
+    file; any other file as it was opened.
+
+    A recorder that crashed or was killed before finalising its file leaves the sizes it writes at the
+    start, 0; libsndfile then reads no samples, while the 0xFFFFFFFF that streaming writers leave makes it
+    read to the end. The samples are all there, so the file reads as if its sizes had been written.
+    """
+    with open(path, "rb") as file:
+        header = file.read(12)
+        if header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+            return handle
+        size = os.fstat(file.fileno()).st_size
+        position, block = 12, 0
+        while position + 8 <= size:
+            file.seek(position)
+            chunk, length = file.read(4), int.from_bytes(file.read(4), "little")
+            if chunk == b"fmt ":  # its block align: bytes per frame (per block, for ADPCM)
+                block = int.from_bytes(file.read(14)[12:14], "little")
+            if chunk == b"data":
+                after = file.read(8)  # a chunk after an empty data chunk ("LIST"): a file truly empty
+                break
+            position += 8 + length + (length & 1)
+        else:
+            return handle
+    data_bytes = (size - position - 8) // block * block if block else 0
+    next_chunk = len(after) == 8 and after[:4].isalnum() and int.from_bytes(after[4:], "little") <= size
+    if length != 0 or data_bytes <= 0 or next_chunk:
+        return handle
+    handle.close()
+    patches = {4: (size - 8).to_bytes(4, "little"), position + 4: data_bytes.to_bytes(4, "little")}
+    return _PatchedSoundFile(_PatchedFile(path, patches))
+
+
 def _truncated_data_chunk(handle: sf.SoundFile) -> str:
     """For WAV/AIFF: a description if the header announces more data than the file holds, else ""."""
     # libsndfile clamps the length silently and only notes "data : 64000 (should be 31978)" in its log.
@@ -147,7 +303,7 @@ def _truncated_data_chunk(handle: sf.SoundFile) -> str:
     if match is None:
         return ""
     announced, present = int(match.group(1)), int(match.group(2))
-    # Streamed WAVs announce 0 or 0xFFFFFFFF bytes: those are unknown lengths, not truncation.
+    # Streamed WAVs announce 0xFFFFFFFF bytes (0: `_reopen_unfinalised_wav`): unknown lengths, not truncation.
     if present < announced < 0xFFFFFFF0:
         return f"data chunk announces {announced} bytes, file holds {present}"
     return ""
@@ -231,17 +387,7 @@ def load(
             raise AudioError(path, "corrupt", str(error)) from error
         expected = handle.frames - start if frames < 0 else min(frames, handle.frames - start)
         truncated = _truncated_data_chunk(handle)
-    if data.shape[0] == 0:
-        raise AudioError(path, "corrupt", "decoder returned no samples although the header announces some")
-    if truncated:
-        raise AudioError(path, "corrupt", f"truncated: {truncated}")
-    # Compressed streams announce a length they may not deliver when cut short; allow an MP3 frame of slack.
-    if data.shape[0] < expected - max(2304, expected // 100):
-        raise AudioError(
-            path, "corrupt", f"truncated: header announces {expected} samples, decoded {data.shape[0]}"
-        )
-    if not np.isfinite(data).all():
-        raise AudioError(path, "non_finite", f"{int((~np.isfinite(data)).sum())} non-finite samples")
+    _check_decoded(path, data.shape[0], expected, truncated, int((~np.isfinite(data)).sum()))
     y = data.T  # [channels, samples]
     if mono:
         y = y.mean(axis=0) if y.shape[0] > 1 else y[0]
@@ -249,6 +395,88 @@ def load(
     if sr is not None and sr != file_sr:
         y = resample(y, file_sr, int(sr), res_type=res_type)
     return y, int(sr) if sr is not None else file_sr
+
+
+def _check_decoded(path: Path, decoded: int, expected: int, truncated: str, non_finite: int) -> None:
+    """Raise `AudioError` for what a decode found: no samples, fewer than announced, NaN or Inf samples."""
+    if decoded == 0:
+        raise AudioError(path, "corrupt", "decoder returned no samples although the header announces some")
+    if truncated:
+        raise AudioError(path, "corrupt", f"truncated: {truncated}")
+    # Compressed streams announce a length they may not deliver when cut short; allow an MP3 frame of slack.
+    if decoded < expected - max(2304, expected // 100):
+        raise AudioError(
+            path, "corrupt", f"truncated: header announces {expected} samples, decoded {decoded}"
+        )
+    if non_finite:
+        raise AudioError(path, "non_finite", f"{non_finite} non-finite samples")
+
+
+#: Frames `decoded_length` decodes at a time (6 s at 44.1 kHz: a few MB whatever the file's length).
+_CHECK_BLOCK_FRAMES = 1 << 18
+
+
+def decoded_length(path: str | Path) -> tuple[int, int]:
+    """(frames, sampling rate) of an audio file decoded through, a block at a time: what `load` would
+    find wrong with it raises the same `AudioError`, in the memory of one block rather than of the file
+    (an hour of stereo at 44.1 kHz is 1.3 GB as float32). ``load(path, sr=sr)`` then returns
+    ``ceil(frames * sr / rate)`` samples (`resample`'s length rule)."""
+    path = Path(path)
+    with _open(path) as handle:
+        if handle.frames <= 0:
+            raise AudioError(path, "zero_length")
+        decoded, non_finite = 0, 0
+        try:
+            for block in handle.blocks(_CHECK_BLOCK_FRAMES, dtype="float32", always_2d=True):
+                decoded += block.shape[0]
+                non_finite += int((~np.isfinite(block)).sum())
+        except (sf.LibsndfileError, RuntimeError) as error:
+            raise AudioError(path, "corrupt", str(error)) from error
+        expected, rate = handle.frames, handle.samplerate
+        truncated = _truncated_data_chunk(handle)
+    _check_decoded(path, decoded, expected, truncated, non_finite)
+    return decoded, rate
+
+
+#: Seconds of the file decoded on each side of a span `load_span` resamples: the resampler's filter sees
+#: real audio there rather than the silence around a cut (at 0.05 s the span differed from the whole
+#: file's by float32 rounding, ~1e-7, from 8 to 192 kHz; 0.005 s left 2e-3 when upsampling from 8 kHz).
+SPAN_MARGIN_S = 0.1
+
+
+#: libsndfile containers whose samples a seek reaches exactly. After a seek into an MP3 the first frames
+#: decode as silence (their bit reservoir is in the frame before; libmpg123 says so on stderr), and Vorbis
+#: seeks near the end of the stream landed on samples off by up to 0.5.
+_EXACT_SEEK_CONTAINERS = frozenset({"WAV", "WAVEX", "RF64", "W64", "AIFF", "FLAC"})
+
+
+def load_span(path: str | Path, sr: int, start: int, length: int, res_type: str = "soxr_hq") -> np.ndarray:
+    """Samples ``[start, start + length)`` of ``load(path, sr=sr)[0]`` (mono), decoding only about that span.
+
+    The span is read with a margin of `SPAN_MARGIN_S` on each side, starting on a source sample that falls on
+    the output grid, and resampled: it equals the whole file's to float32 rounding (exactly, when ``sr`` is
+    the file's rate). For a long file of which a short crop is used: an hour-long clip cost a whole decode
+    and resample every time a 10 s crop of it was read. Only files that seek exactly (`_EXACT_SEEK_CONTAINERS`:
+    WAV, AIFF, FLAC) are read in part; MP3 and Ogg files are decoded whole and cut. Fewer than `length`
+    samples come back only where the file ends. Raises `AudioError` as `load` does.
+    """
+    path = Path(path)
+    if start < 0 or length < 1:
+        raise ValueError(f"start must be >= 0 and length >= 1, got {start} and {length}")
+    with _open(path) as handle:
+        file_sr, container = handle.samplerate, handle.format
+    if container not in _EXACT_SEEK_CONTAINERS:
+        return load(path, sr=sr, res_type=res_type)[0][start : start + length]
+    if file_sr == sr:
+        return load(path, offset=start / sr, duration=length / sr)[0]
+    # Source frames per output grid step: a span starting on a multiple of `step` starts on an output sample.
+    step = file_sr // math.gcd(file_sr, int(sr))
+    margin = int(math.ceil(SPAN_MARGIN_S * file_sr))
+    first = max(0, (start * file_sr // sr - margin) // step * step)
+    last = math.ceil((start + length) * file_sr / sr) + margin
+    y, _ = load(path, offset=first / file_sr, duration=(last - first) / file_sr)
+    skip = start - first * sr // file_sr
+    return np.ascontiguousarray(resample(y, file_sr, sr, res_type=res_type)[skip : skip + length])
 
 
 _ROWS_APART_FROM = 20_000  # samples per row from which rows are resampled apart (see `resample`)

@@ -5,7 +5,7 @@ import pickle
 import threading
 from pathlib import Path
 
-from audiotrain.audio import AudioError, SkipCounter, get_duration, load, resample
+from audiotrain.audio import AudioError, SkipCounter, decoded_length, get_duration, load, load_span, resample
 
 import numpy as np
 import pytest
@@ -231,3 +231,84 @@ def test_batched_resample_equals_resampling_each_row(n_rows, n_samples):
             out, soxr.resample(row, 44100, 22050, quality="soxr_hq")[: out.shape[-1]]
         )
     np.testing.assert_array_equal(resample(rows[:1], 44100, 22050)[0], batched[0])
+
+
+def test_an_unfinalised_wav_reads_to_the_end_of_the_file(tmp_path, stereo):
+    """A recorder killed before it wrote its sizes leaves 0 in the header, with every sample after it: that
+    was 'audio stream has no samples' (the 0xFFFFFFFF that streaming writers leave already read to the end)."""
+    for subtype in ("PCM_16", "IMA_ADPCM"):
+        good = _write(tmp_path / f"good_{subtype}.wav", stereo, subtype=subtype)
+        raw = bytearray(good.read_bytes())
+        data = raw.find(b"data")
+        raw[4:8] = raw[data + 4 : data + 8] = bytes(4)
+        unfinalised = tmp_path / f"unfinalised_{subtype}.wav"
+        unfinalised.write_bytes(bytes(raw))
+        np.testing.assert_array_equal(load(unfinalised)[0], load(good)[0])
+        assert get_duration(unfinalised) == get_duration(good)
+        np.testing.assert_array_equal(
+            load(unfinalised, offset=0.5, duration=0.25)[0], load(good)[0][8000:12000]
+        )
+    # A header whose data chunk is empty, followed by another chunk, is an empty file still.
+    empty = bytearray(good.read_bytes()[: data + 8]) + b"LIST" + (4).to_bytes(4, "little") + b"INFO"
+    empty[data + 4 : data + 8] = bytes(4)
+    (tmp_path / "empty.wav").write_bytes(bytes(empty))
+    with pytest.raises(AudioError) as info:
+        load(tmp_path / "empty.wav")
+    assert info.value.cause == "zero_length"
+
+
+@pytest.mark.parametrize("suffix", ["wav", "flac", "mp3", "ogg"])
+def test_load_span_gives_the_samples_of_the_whole_file_it_cuts(tmp_path, stereo, suffix):
+    noise = np.random.default_rng(0).uniform(-0.3, 0.3, (6 * SR, 2)).astype(np.float32)
+    path = _write(tmp_path / f"x.{suffix}", np.concatenate([stereo, noise]))
+    for sr in (SR, 22050, 48000):
+        whole = load(path, sr=sr)[0]
+        for start in (0, sr + 17, len(whole) - sr // 2, len(whole) - 10):
+            span = load_span(path, sr, start, sr // 4)
+            assert span.dtype == np.float32 and len(span) == len(whole[start : start + sr // 4])
+            np.testing.assert_allclose(span, whole[start : start + sr // 4], atol=1e-6)
+            if sr == SR and suffix in ("wav", "flac"):
+                np.testing.assert_array_equal(span, whole[start : start + sr // 4])
+
+
+def test_decoded_length_finds_what_load_finds_a_block_at_a_time(tmp_path, stereo):
+    """The CLAP scan decoded (and resampled) every clip whole to check it: 1.3 GB for an hour of stereo."""
+    path = _write(tmp_path / "good.flac", stereo)
+    assert decoded_length(path) == (len(load(path)[0]), SR)
+    for label, bad in _bad_files(tmp_path, stereo).items():
+        with pytest.raises(AudioError) as from_load:
+            load(bad)
+        with pytest.raises(AudioError) as from_blocks:
+            decoded_length(bad)
+        assert from_blocks.value.cause == from_load.value.cause, label
+
+
+def test_text_or_mac_metadata_named_like_audio_is_not_audio_rather_than_corrupt(tmp_path):
+    """Every file with an audio suffix that failed to decode was 'corrupt or truncated', a text file renamed
+    .wav and an AppleDouble ._x.wav twin too, while cover.jpg was 'not audio'."""
+    text = tmp_path / "text.wav"
+    text.write_text("a shopping list, not a song\n")
+    twin = tmp_path / "._song.wav"
+    twin.write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        " + bytes(4000))
+    for path, fragment in (
+        (text, "text, 'a shopping list, not a song', though named .wav"),
+        (twin, "AppleDouble"),
+    ):
+        for read in (load, get_duration):
+            with pytest.raises(AudioError) as info:
+                read(path)
+            assert info.value.cause == "not_audio" and fragment in str(info.value)
+
+
+def test_the_mp3_decoders_own_warning_is_not_printed_without_a_file_name(tmp_path, stereo, capfd):
+    """libmpg123 printed 'Warning: Xing stream size off by more than 1%, fuzzy seeking may be even more fuzzy
+    than by design!' straight to stderr for a truncated MP3, naming no file; the AudioError says it all."""
+    whole = _write(tmp_path / "whole.mp3", np.concatenate([stereo] * 3)).read_bytes()
+    cut = tmp_path / "cut.mp3"
+    cut.write_bytes(whole[: len(whole) // 3])
+    capfd.readouterr()
+    with pytest.raises(AudioError, match="truncated"):
+        load(cut)
+    assert get_duration(cut) > 0
+    err = capfd.readouterr().err
+    assert "Xing" not in err and "fuzzy seeking" not in err, err

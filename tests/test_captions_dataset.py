@@ -3,10 +3,12 @@
 import json
 import os
 import time
+import unicodedata
 
 import audiotrain.audio
 from audiotrain.datasets.caption_demo import LABELS, CaptionDemoConfig, make_caption_demo
 from audiotrain.datasets.captions import (
+    MIN_CLIP_SECONDS,
     CaptionDataset,
     CaptionFolderError,
     holdout_split,
@@ -55,13 +57,18 @@ def outside(tmp_path):
 @pytest.fixture
 def record_loads(monkeypatch):
     loaded = []
-    real = audiotrain.audio.load
 
-    def spy(path, *args, **kwargs):
-        loaded.append(os.path.realpath(path))
-        return real(path, *args, **kwargs)
+    def spy_on(name):
+        real = getattr(audiotrain.audio, name)
 
-    monkeypatch.setattr(audiotrain.audio, "load", spy)
+        def spy(path, *args, **kwargs):
+            loaded.append(os.path.realpath(path))
+            return real(path, *args, **kwargs)
+
+        monkeypatch.setattr(audiotrain.audio, name, spy)
+
+    for name in ("load", "decoded_length"):  # the scan decodes through the second, a block at a time
+        spy_on(name)
     return loaded
 
 
@@ -100,7 +107,7 @@ def test_side_by_side_layout_and_its_problems(tmp_path, outside, record_loads):
     assert "ambiguous" in reasons["dup.wav"] and "ambiguous" in reasons["dup.flac"]
     assert "escapes the data folder" in reasons["link.wav"]
     assert "unreadable audio" in reasons["broken.wav"]
-    assert str(outside) not in record_loads
+    assert str(outside) not in record_loads and str(root / "train" / "a.wav") in record_loads
     report = folder.report()
     assert "3 clips" in report and "skipped 7" in report and "broken.wav" in report
 
@@ -482,3 +489,96 @@ def test_metadata_like_files_that_are_not_read_are_named_in_the_report(tmp_path)
     (root / "captions.csv").unlink()
     (root / "Metadata.parquet").unlink()
     assert "note" not in scan_caption_folder(root).report()
+
+
+def test_names_in_another_unicode_form_than_on_disk_are_found(tmp_path):
+    """macOS writes 'Café' decomposed (NFD); metadata.csv or a caption file typed elsewhere is composed
+    (NFC): the row was 'file listed but absent' and the audio 'not named in the metadata'."""
+    composed = "Café Olé"
+    on_disk = unicodedata.normalize("NFD", composed)
+    listed = tmp_path / "listed"
+    _wav(listed / "plain.wav")
+    _wav(listed / f"{on_disk}.wav")
+    (listed / "metadata.csv").write_text(f"file_name,caption\nplain.wav,a tone\n{composed}.wav,a cafe\n")
+    folder = scan_caption_folder(listed)
+    assert sorted(c.name for c in folder.clips) == sorted(["plain.wav", f"{on_disk}.wav"])
+    assert not folder.skipped and not folder.unlisted_audio
+    side = tmp_path / "side"
+    _wav(side / f"{on_disk}.wav")
+    (side / f"{composed}.txt").write_text("a cafe")
+    folder = scan_caption_folder(side)
+    assert [(c.name, c.captions) for c in folder.clips] == [(f"{on_disk}.wav", ("a cafe",))]
+    assert not folder.skipped
+
+
+def test_clips_shorter_than_the_minimum_are_skipped_as_too_short(tmp_path):
+    """A 1-sample and a 5 ms clip trained as 10 s of DC or buzz against their captions, without a word."""
+    root = tmp_path / "data"
+    for name, seconds in (("long", 0.5), ("ms5", 0.005), ("one_sample", 1 / 16000)):
+        _wav(root / f"{name}.wav", seconds=seconds)
+        (root / f"{name}.txt").write_text(f"the {name} clip")
+    for check in ("headers", "decoded"):
+        folder = scan_caption_folder(root, sampling_rate=SR if check == "decoded" else None)
+        if check == "headers":
+            folder.check_headers()
+        assert [c.name for c in folder.clips] == ["long.wav"], check
+        reasons = _reasons(folder)
+        assert reasons["ms5.wav"] == f"too short (5 ms; a clip needs at least {MIN_CLIP_SECONDS:g} s)"
+        assert reasons["one_sample.wav"].startswith("too short (0.0625 ms")
+        assert "skipped 2: 2 too short" in folder.report()
+
+
+def test_rejected_audio_in_a_metadata_file_names_its_line(tmp_path):
+    """Absent files and escaping paths were named 'metadata.csv:LINE (x.wav)'; unreadable audio only 'x.wav'."""
+    root = tmp_path / "data"
+    _wav(root / "good.wav")
+    _wav(root / "good2.wav")
+    (root / "nan.wav").write_text("not audio at all\n")
+    (root / "metadata.csv").write_text("file_name,caption\ngood.wav,a\ngood2.wav,b\nnan.wav,c\n")
+    folder = scan_caption_folder(root, sampling_rate=SR)
+    assert [c.listed_at for c in folder.clips] == ["metadata.csv:2", "metadata.csv:3"]
+    assert list(_reasons(folder)) == ["metadata.csv:4 (nan.wav)"]
+    assert _reasons(folder)["metadata.csv:4 (nan.wav)"].startswith("unreadable audio")
+
+
+def test_a_long_clip_is_read_only_where_its_crop_lies(tmp_path, monkeypatch):
+    """Every crop of an hour-long clip decoded and resampled the whole hour (14x the memory of a folder of
+    short clips, every epoch). Now only the crop is read: the same crop (to float32 rounding) from the same
+    seeded draw; short clips are read whole, exactly as before."""
+    root = tmp_path / "data"
+    _wav(root / "long.flac", seconds=30.0, freq=330.0)
+    _wav(root / "short.wav", seconds=0.5)
+    for name in ("long", "short"):
+        (root / f"{name}.txt").write_text(f"the {name} clip\n")
+    folder = scan_caption_folder(root, sampling_rate=SR)
+    reads = []
+    real = audiotrain.audio.load
+
+    def spy(path, *args, **kwargs):
+        reads.append((os.path.basename(path), kwargs.get("duration")))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(audiotrain.audio, "load", spy)
+    crop = SR // 4
+    whole = {c.name: real(c.path, sr=SR)[0] for c in folder.clips}
+    assert [len(whole[c.name]) for c in folder.clips] == [c.num_samples for c in folder.clips]
+    for train in (True, False):
+        ds = CaptionDataset(folder.clips, _tokenize, sampling_rate=SR, crop_samples=crop, train=train, seed=3)
+        for epoch in range(3):
+            ds.set_epoch(epoch)
+            for index, clip in enumerate(folder.clips):
+                n = clip.num_samples
+                if n > crop:
+                    drawn = np.random.default_rng((3, epoch, index)).integers(0, n - crop + 1)
+                    start = int(drawn) if train else (n - crop) // 2
+                    expected = whole[clip.name][start : start + crop]
+                else:
+                    expected = whole[clip.name]
+                got = ds[index]["waveform"]
+                assert got.shape == expected.shape and got.dtype == np.float32
+                np.testing.assert_allclose(got, expected, atol=1e-6)
+                if clip.name == "short.wav":
+                    np.testing.assert_array_equal(got, expected)
+    long_reads = [duration for name, duration in reads if name == "long.flac"]
+    assert long_reads and all(duration is not None and duration < 0.5 for duration in long_reads), long_reads
+    assert ("short.wav", None) in reads

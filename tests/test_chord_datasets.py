@@ -1,6 +1,7 @@
 """Chord datasets: song folder scanning, song splits, frame targets, windows with pitch shift, clips."""
 
 import json
+import unicodedata
 
 from audiotrain.chords.harte import parse_harte
 from audiotrain.chords.lab import AnnotationError, ChordSegment, read_lab, write_jams, write_lab
@@ -432,3 +433,63 @@ def test_nearly_paired_files_get_a_did_you_mean_hint(tmp_path):
     ):
         assert f"{tmp_path / audio}: did you mean {annotation}? (pairs as {stem}.lab)" in report, report
     assert "alone.wav: did you mean" not in report
+
+
+def test_hidden_files_and_folders_are_ignored_and_counted(tmp_path):
+    """A folder copied from a Mac: a deleted song in .Trashes was trained on (and leaked into the held-out
+    songs beside its original), and each AppleDouble ._x.lab twin was a broken song quoted in a 16 KB line."""
+    for name in ("song_0", "song_1"):
+        _wav(tmp_path / f"{name}.wav", SEGMENTS[-1].end)
+        write_lab(tmp_path / f"{name}.lab", SEGMENTS)
+        for suffix in (".wav", ".lab"):  # AppleDouble: binary, a NUL-laden "line" of any length
+            (tmp_path / f"._{name}{suffix}").write_bytes(b"\x00\x05\x16\x07Mac OS X  " + b"\x00" * 16000)
+    (tmp_path / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    _wav(tmp_path / ".Trashes" / "501" / "old take.wav", SEGMENTS[-1].end)
+    write_lab(tmp_path / ".Trashes" / "501" / "old take.lab", SEGMENTS)
+    index = scan_song_folder(tmp_path)
+    assert [s.name for s in index.songs] == ["song_0", "song_1"]
+    assert index.problems == 0 and not index.skipped_songs()
+    report = index.report()
+    assert "6 hidden files and folders ignored (names starting with '.': .DS_Store, .Trashes" in report
+    assert max(len(line) for line in report.splitlines()) < 200
+
+
+def test_binary_annotation_is_quoted_in_a_few_dozen_characters(tmp_path):
+    _wav(tmp_path / "song.wav", SEGMENTS[-1].end)
+    (tmp_path / "song.lab").write_bytes(b"\x00\x05\x16\x07Mac OS X  " + b"\x00" * 16000 + b"\n")
+    _wav(tmp_path / "label.wav", SEGMENTS[-1].end)
+    (tmp_path / "label.lab").write_text("0.0 1.0 " + "C" * 5000 + "\n")
+    index = scan_song_folder(tmp_path)
+    messages = dict((p.name, why) for p, why in index.invalid)
+    assert "start and end must be numbers in seconds" in messages["song.lab"]
+    assert "... (16014 characters)" in messages["song.lab"]
+    assert "not a chord label" in messages["label.lab"] and "(5000 characters)" in messages["label.lab"]
+    assert all(len(why) < 250 for why in messages.values()), messages
+
+
+def test_a_broken_link_or_a_folder_beside_an_annotation_is_named_as_such(tmp_path):
+    """Both were filtered out before pairing, so the user read 'an annotation without an audio file'."""
+    _wav(tmp_path / "song_0.wav", SEGMENTS[-1].end)
+    write_lab(tmp_path / "song_0.lab", SEGMENTS)
+    (tmp_path / "song_9.wav").symlink_to("/media/usb/song_9.wav")
+    write_lab(tmp_path / "song_9.lab", SEGMENTS)
+    (tmp_path / "live.wav").mkdir()
+    write_lab(tmp_path / "live.lab", SEGMENTS)
+    index = scan_song_folder(tmp_path)
+    assert [s.name for s in index.songs] == ["song_0"]
+    assert index.unpaired_annotations == []
+    skipped = index.skipped_songs()
+    assert skipped["song_9"].endswith("(a symlink to /media/usb/song_9.wav, which does not exist)")
+    assert skipped["live"].endswith("live.wav: path is not a regular file (a folder)")
+    assert index.problems == 2
+
+
+def test_audio_and_annotation_named_in_different_unicode_forms_pair(tmp_path):
+    """macOS writes 'Café' decomposed (NFD); a .lab written by a script is composed (NFC). The two were
+    reported as audio without annotation and annotation without audio, under names that look identical."""
+    composed = "Café Olé"
+    _wav(tmp_path / f"{unicodedata.normalize('NFD', composed)}.wav", SEGMENTS[-1].end)
+    write_lab(tmp_path / f"{composed}.lab", SEGMENTS)
+    index = scan_song_folder(tmp_path)
+    assert [s.name for s in index.songs] == [unicodedata.normalize("NFD", composed)]  # as on disk
+    assert index.problems == 0

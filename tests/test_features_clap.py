@@ -247,3 +247,24 @@ def test_preprocessor_config_errors_name_the_file_and_field(tmp_path, content, e
     with pytest.raises(ValueError, match=expected):
         ClapFeatureExtractor.from_pretrained(tmp_path)
     assert ClapFeatureExtractor.from_dict({"top_db": None}).top_db is None  # null stays allowed
+
+
+@pytest.mark.parametrize(
+    "waveforms, error, match",
+    [
+        # soundfile.read's stereo: every row was taken as a 2-sample clip (hours, and about 126 GiB).
+        (np.zeros((132300, 2), np.float32), ValueError, r"shape \(132300, 2\).*channels-last audio\?.*\.T"),
+        (
+            np.zeros(48000, np.int16),
+            TypeError,
+            r"waveforms holds integer samples \(int16\).*scale to \[-1, 1\]",
+        ),
+        ([np.zeros(48000, np.int16)], TypeError, r"waveform 0 holds integer samples \(int16\)"),
+        (np.zeros(48000, bool), TypeError, "must be a real-valued signal, got dtype bool"),
+        (np.zeros(48000, np.complex64), TypeError, "must be a real-valued signal, got dtype complex64"),
+        (np.float32(0.5), ValueError, "waveforms must have a samples axis, got a scalar"),
+    ],
+)
+def test_the_extractor_refuses_what_the_other_feature_functions_refuse(waveforms, error, match):
+    with pytest.raises(error, match=match):
+        ClapFeatureExtractor.from_dict(UNFUSED)(waveforms, train=False)

@@ -276,3 +276,82 @@ def test_the_chord_benchmark_trains_in_one_process_per_core_as_the_recipe_does(t
     again = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert again.returncode != 0 and again.stderr.count("--run_dir bench already holds files") == 1
     assert "Traceback" not in again.stderr
+
+
+def _few_usable(folder: Path, annotation: str) -> Path:
+    """One readable song and two text files named .wav, each with its annotation or caption: too few."""
+    import soundfile as sf
+
+    folder.mkdir()
+    sf.write(folder / "song_000.wav", 0.1 * np.sin(np.arange(3 * 22050) * 0.05), 22050)
+    (folder / f"song_000{annotation}").write_text("0.0\t3.0\tC:maj\n" if annotation == ".lab" else "a song\n")
+    for name in ("bad1", "bad2"):
+        (folder / f"{name}.wav").write_text("not audio\n")
+        (folder / f"{name}{annotation}").write_text(
+            "0.0\t3.0\tC:maj\n" if annotation == ".lab" else "a cap\n"
+        )
+    return folder
+
+
+@pytest.fixture
+def two_processes_planned(monkeypatch):
+    """The recipes plan 2 local processes; starting them fails the test (what is refused must be refused
+    before, by the launching process)."""
+    from audiotrain.recipes.chords import cli as chords_cli
+    from audiotrain.recipes.clap import cli as clap_cli
+
+    def never(*args, **kwargs):
+        raise AssertionError("the ranks were started")
+
+    for cli in (chords_cli, clap_cli):
+        monkeypatch.setattr(cli, "plan_local_processes", lambda *a, **k: LocalPlan(2, FAKE_MPI))
+        monkeypatch.setattr(cli, "run_local_job", never)
+
+
+def test_a_data_folder_with_too_few_usable_songs_is_refused_once_before_the_ranks_start(
+    tmp_path, capsys, two_processes_planned
+):
+    """Each rank printed the error and the scan report (CLAP: once or twice, the report sometimes lost when the
+    other rank's exit ended the job), then mpirun added its banner."""
+    from audiotrain.recipes.chords import cli as chords
+    from audiotrain.recipes.clap import cli as clap
+
+    songs = _few_usable(tmp_path / "songs", ".lab")
+    argv = ["train", "--data", str(songs), *TINY, "--data.cache_dir", str(tmp_path / "cache")]
+    assert chords.main([*argv, "--run_dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("need at least 2 annotated songs") == 1 and err.count("bad1.wav:") == 1, err
+    clips = _few_usable(tmp_path / "clips", ".txt")
+    assert clap.main(["--data", str(clips), "--out", str(tmp_path / "clap_run")]) == 2
+    captured = capsys.readouterr()
+    assert "skipped 2: 2 unreadable audio" in captured.out and "bad1.wav" in captured.out
+    assert captured.err.count("need at least 2 clips to hold some out") == 1
+    assert not (tmp_path / "run").exists() and not (tmp_path / "clap_run").exists()
+
+
+def test_a_rank_other_than_0_leaves_a_data_folder_error_to_rank_0(tmp_path, capsys, monkeypatch):
+    """In the ranks, what the launcher's check cannot see (audio that fails to decode) stops every rank: rank 0
+    prints it, the others end with the same status and nothing more."""
+    from audiotrain.distributed import collectives, failures
+    from audiotrain.recipes.chords import cli as chords
+
+    class Rank:
+        def __init__(self, rank):
+            self.rank, self.size = lambda: rank, lambda: 2
+
+    monkeypatch.setattr(failures, "MAIN_REPORTS_GRACE_S", 0.0)
+    songs = _few_usable(tmp_path / "songs", ".lab")
+    argv = [
+        "train",
+        "--data",
+        str(songs),
+        *TINY,
+        "--data.cache_dir",
+        str(tmp_path / "cache"),
+        "--processes",
+        "1",
+    ]
+    for rank, printed in ((1, 0), (0, 1)):
+        monkeypatch.setattr(collectives, "_GROUP", Rank(rank))
+        assert chords.main([*argv, "--run_dir", str(tmp_path / f"run{rank}")]) == 2
+        assert capsys.readouterr().err.count("need at least 2 annotated songs") == printed

@@ -861,6 +861,86 @@ def test_predict_output_naming_folders_stems_and_stdout(tiny_run, tmp_path, caps
     assert document["file_metadata"]["title"] == "song_001" and document["annotations"][0]["data"]
 
 
+def test_predict_gives_every_input_its_own_output_and_counts_the_files_written(tiny_run, tmp_path, capsys):
+    """a.wav, a.flac and a.wav.flac (a converter's name for another song): a.wav's output kept its suffix,
+    a.wav.lab, which is a.wav.flac's plain output, so one song replaced the other and 'wrote 3' left 2."""
+    _, run_dir = tiny_run
+    inputs = tmp_path / "in"
+    songs = generate_demo_songs(inputs, n_songs=2, seed=6, song_seconds=4)
+    y, sr = sf.read(songs[0].audio_path)
+    sf.write(inputs / "a.wav", y, sr)
+    sf.write(inputs / "a.flac", y, sr)
+    sf.write(inputs / "a.wav.flac", sf.read(songs[1].audio_path)[0], sr)
+    for song in songs:
+        song.audio_path.unlink()
+        song.annotation_path.unlink()
+    out = tmp_path / "out"
+    capsys.readouterr()
+    assert (
+        chords.main(["predict", "--checkpoint", str(run_dir), str(inputs), "-o", str(out), "--tta", "0"]) == 0
+    )
+    assert sorted(p.name for p in out.iterdir()) == ["a.flac.lab", "a.wav.flac.lab", "a.wav.lab"]
+    assert "wrote 3 .lab files" in capsys.readouterr().out
+    assert read_lab(out / "a.wav.lab") == read_lab(out / "a.flac.lab") != read_lab(out / "a.wav.flac.lab")
+
+
+def test_predict_output_names_that_differ_only_in_case_are_refused_before_any_work(tmp_path, capsys):
+    """On macOS's file system A.lab is a.lab; no renaming separates A.wav from a.wav (no model is loaded)."""
+    inputs = tmp_path / "in"
+    for name in ("A.wav", "a.wav", "a.flac"):
+        _write_tone(inputs / name)
+    assert chords.main(["predict", "--checkpoint", str(tmp_path / "no_run"), str(inputs)]) == 2
+    _one_error_line(capsys, "A.wav", "a.wav", "case-insensitive file system", "rename one")
+
+
+def test_predict_never_writes_over_the_input_audio(tmp_path, capsys):
+    """`-o song.wav` was refused as 'beside song.wav ... an annotation', which advised --overwrite, which then
+    wrote .lab text over the audio. Refused before any model loads, with or without --overwrite."""
+    song = _write_tone(tmp_path / "victim.wav")
+    before = song.read_bytes()
+    argv = ["predict", "--checkpoint", str(tmp_path / "no_run"), str(song)]
+    for flags in ([], ["--overwrite"]):
+        assert chords.main([*argv, "-o", str(song), *flags]) == 2
+        _one_error_line(capsys, f"-o {song} is the input audio; write a .lab or .jams")
+        assert chords.main([*argv, "-o", str(tmp_path / "other.flac"), *flags]) == 2
+        _one_error_line(capsys, "is named like an audio file (.flac)", "name a .lab or .jams")
+    assert song.read_bytes() == before and not (tmp_path / "other.flac").exists()
+
+
+def test_predict_on_a_folder_ignores_hidden_files_and_names_broken_links(tiny_run, tmp_path, capsys):
+    """AppleDouble ._x.wav twins were 'corrupt' songs (exit 1 on a folder whose songs were all fine) and a
+    deleted song in .Trashes was transcribed; a broken link and a folder named x.wav were passed over
+    without a word (exit 0)."""
+    _, run_dir = tiny_run
+    data = tmp_path / "songs"
+    generate_demo_songs(data, n_songs=1, seed=7, song_seconds=4)
+    (data / "._song_000.wav").write_bytes(b"\x00\x05\x16\x07Mac OS X  " + b"\x00" * 4000)
+    (data / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    shutil.copytree(data, data / ".Trashes" / "501", ignore=shutil.ignore_patterns(".*"))
+    argv = ["predict", "--checkpoint", str(run_dir), str(data), "--tta", "0"]
+    capsys.readouterr()
+    assert chords.main([*argv, "-o", str(tmp_path / "labs")]) == 0
+    captured = capsys.readouterr()
+    assert [p.name for p in (tmp_path / "labs").rglob("*")] == ["song_000.lab"]
+    assert "wrote 1 .lab files" in captured.out and "skipped" not in captured.err
+    assert "3 hidden files and folders ignored" in captured.err
+    (data / "song_009.wav").symlink_to("/media/usb/song_009.wav")
+    (data / "live.wav").mkdir()
+    assert chords.main([*argv, "-o", str(tmp_path / "labs2")]) == 1
+    err = capsys.readouterr().err
+    assert (
+        "song_009.wav: file does not exist (a symlink to /media/usb/song_009.wav, which does not exist)"
+        in err
+    )
+    assert "live.wav: path is not a regular file (a folder)" in err and "skipped 2 audio files" in err
+
+
+def _write_tone(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, 0.1 * np.sin(np.arange(22050) * 0.05).astype(np.float32), 22050)
+    return path
+
+
 def test_audio_too_short_for_the_features_is_skipped_and_named(tiny_run, tmp_path, capsys):
     """A 50-sample file passed the header scan and then failed in a DataLoader worker (train), or
     stopped a whole folder (predict), with 'signal of 50 samples is too short' and no file name."""

@@ -385,3 +385,22 @@ def test_evaluate_overwrite_removes_the_earlier_evaluations_files_only(checkpoin
     assert sorted(p.name for p in out.iterdir()) == [
         "confusion_matrix.png", "notes.txt", "other.lab", "scores.json", "scores.md", "song_000.lab",
     ]  # fmt: skip
+
+
+def test_when_no_song_decodes_the_songs_given_and_those_left_out_before_are_counted_apart(tmp_path):
+    """'the audio of all 1 songs fails to decode:' was followed by 5 songs: the scan's 4 skips among them."""
+    from audiotrain.audio import AudioError
+
+    class NothingDecodes:
+        def posteriors(self, path):
+            raise AudioError(path, "non_finite", "10 non-finite samples")
+
+    write_lab(tmp_path / "nan.lab", [ChordSegment(0.0, 1.0, "C:maj")])
+    song = SongEntry("nan", tmp_path / "nan.wav", tmp_path / "nan.lab")
+    before = {f"bad{i}": f"bad{i}.wav: file is empty (0 bytes)" for i in range(4)}
+    with pytest.raises(ValueError) as info:
+        evaluate_songs(NothingDecodes(), [song], skipped=before)
+    lines = str(info.value).splitlines()
+    assert lines[0] == "no song left to score: the audio of the one song fails to decode:"
+    assert lines[1].startswith("  nan: ") and "non-finite" in lines[1]
+    assert lines[2] == "4 more left out before:" and len(lines) == 7

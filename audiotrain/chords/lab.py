@@ -44,6 +44,27 @@ _GZIP_MAGIC = b"\x1f\x8b"
 JAMS_CHORD_NAMESPACES = ("chord", "chord_harte")
 
 
+#: Most characters of a file's text an error message quotes: a binary file (a ``._x.lab`` AppleDouble twin)
+#: read as text has "lines" of many kilobytes.
+QUOTED_CHARS = 48
+#: Longest chord label read: Harte labels are a few dozen characters at most (``C:(1,3,5,b7,9,11,13)/b7``).
+MAX_LABEL_CHARS = 64
+
+
+def quoted(value: object, limit: int = QUOTED_CHARS) -> str:
+    """``repr(value)`` for an error message, in about `limit` characters: a longer string is cut (whole
+    escapes kept: ``\\x00`` takes four) and its length said, anything else's repr is cut."""
+    if not isinstance(value, str):
+        shown = repr(value)
+        return shown if len(shown) <= limit else f"{shown[:limit]}..."
+    if len(repr(value)) <= limit + 2:
+        return repr(value)
+    kept = min(len(value), limit)
+    while len(repr(value[:kept])) > limit + 2:
+        kept -= 1
+    return f"{value[:kept]!r}... ({len(value)} characters)"
+
+
 class AnnotationError(ValueError):
     """A chord annotation file that cannot be used; the message names the file and the line."""
 
@@ -142,6 +163,8 @@ def validate_segments(
             raise AnnotationError(
                 f"{source}, {where}: end time {segment.end} is before start time {segment.start}"
             )
+        if len(segment.label) > MAX_LABEL_CHARS:  # binary or run-on text, not a label the parser should quote
+            raise AnnotationError(f"{source}, {where}: not a chord label: {quoted(segment.label)}")
         try:
             label = format_harte(parse_harte(segment.label))
         except HarteError as err:
@@ -202,13 +225,14 @@ def read_lab(
         fields = text.split(None, 2)  # start, end, and the rest of the line as the label
         if len(fields) != 3:
             raise AnnotationError(
-                f"{path}, line {number}: expected 'start end label' (3 fields), got {len(fields)}: {text!r}"
+                f"{path}, line {number}: expected 'start end label' (3 fields), got {len(fields)}: "
+                f"{quoted(text)}"
             )
         try:
             start, end = float(fields[0]), float(fields[1])
         except ValueError:
             raise AnnotationError(
-                f"{path}, line {number}: start and end must be numbers in seconds, got {text!r}"
+                f"{path}, line {number}: start and end must be numbers in seconds, got {quoted(text)}"
             ) from None
         segments.append(ChordSegment(start, end, fields[2].strip()))
         locations.append(f"line {number}")
@@ -320,10 +344,10 @@ def read_jams(
             start, duration, value = float(obs["time"]), float(obs["duration"]), obs["value"]
         except (KeyError, TypeError, ValueError):
             raise AnnotationError(
-                f"{path}, {location}: expected numeric 'time' and 'duration' and a 'value', got {obs!r}"
+                f"{path}, {location}: expected numeric 'time' and 'duration' and a 'value', got {quoted(obs)}"
             ) from None
         if not isinstance(value, str):
-            raise AnnotationError(f"{path}, {location}: chord value must be a string, got {value!r}")
+            raise AnnotationError(f"{path}, {location}: chord value must be a string, got {quoted(value)}")
         segments.append(ChordSegment(start, start + duration, value))
         locations.append(location)
     if not segments:

@@ -36,8 +36,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -68,6 +70,13 @@ METADATA_FILES = ("metadata.jsonl", "metadata.json", "metadata.csv", "metadata.t
 METADATA_LIKE_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl", ".parquet", ".xlsx", ".xls", ".ods")
 CSV_DELIMITERS = (",", ";", "\t")
 UNLISTED_SHOWN = 5  # audio files not named in the metadata that the report lists by name
+#: Shortest clip kept, in seconds (ten hops of CLAP's front end): the front end repeats a shorter clip to fill
+#: its window (10 s), so a 1-sample or 5 ms file would train as seconds of DC or buzz against its caption.
+MIN_CLIP_SECONDS = 0.1
+#: A clip longer than this many crops is read in part (`audiotrain.audio.load_span`, to float32 rounding the
+#: same samples) rather than decoded and resampled whole each time a crop of it is drawn: an hour-long clip
+#: cost 14 times the memory of a folder of short ones, every epoch. Shorter clips are read whole, as before.
+SPAN_READ_CROPS = 4
 _SPLIT_ALIASES = {
     "train": "train",
     "training": "train",
@@ -105,6 +114,9 @@ class CaptionedClip:
         Optional class name (metadata ``label``), for zero-shot classification.
     num_samples : int or None
         Length after resampling, filled in by `CaptionFolder.check_audio`.
+    listed_at : str or None
+        The metadata line that names the clip (``"metadata.csv:5"``; its first, when several do), for
+        messages; None in the side-by-side layout.
     """
 
     path: Path
@@ -113,6 +125,12 @@ class CaptionedClip:
     split: str | None = None
     label: str | None = None
     num_samples: int | None = None
+    listed_at: str | None = None
+
+    @property
+    def where(self) -> str:
+        """How a message names the clip: ``"metadata.csv:5 (a.wav)"``, or its name."""
+        return f"{self.listed_at} ({self.name})" if self.listed_at else self.name
 
 
 @dataclass(frozen=True)
@@ -155,29 +173,56 @@ class CaptionFolder:
         return [c for c in self.clips if c.split == key]
 
     def check_audio(self, sampling_rate: int, load: Callable | None = None) -> None:
-        """Decode every clip once at `sampling_rate` (mono) and move unreadable or empty ones to `skipped`.
+        """Decode every clip once at `sampling_rate` (mono) and move unreadable, empty or too short
+        (`MIN_CLIP_SECONDS`) ones to `skipped`.
 
         Finding a broken file here costs one decode per clip at start-up; finding it mid-training would
-        cost the run. The lengths are kept in `CaptionedClip.num_samples`.
+        cost the run. The clips are decoded at their own rate, a block at a time
+        (`audiotrain.audio.decoded_length`; whole, with a `load` of your own); their lengths at
+        `sampling_rate` (what `audiotrain.audio.resample` makes of them) are kept in
+        `CaptionedClip.num_samples`.
         """
-        load = load or _audio_load()
-        from audiotrain.audio import CAUSES, AudioError
+        from audiotrain.audio import AudioError, decoded_length
+
+        def measure(path: Path) -> tuple[int, int]:
+            if load is None:
+                return decoded_length(path)
+            wave, rate = load(path, sr=None, mono=True)
+            return wave.shape[-1], rate
 
         kept = []
         for clip in self.clips:
             try:
-                wave, _ = load(clip.path, sr=sampling_rate, mono=True)
-            except AudioError as error:  # its message starts with the path, which the Skip already names
-                detail = f": {error.detail}" if error.detail else ""
-                self.skipped.append(Skip(clip.name, f"unreadable audio ({CAUSES[error.cause]}{detail})"))
+                frames, file_sr = measure(clip.path)
+            except (AudioError, OSError, ValueError, RuntimeError) as error:
+                self.skipped.append(_unreadable(clip, error))
                 continue
-            except (OSError, ValueError, RuntimeError) as error:
-                self.skipped.append(Skip(clip.name, f"unreadable audio ({error})"))
+            if frames == 0:
+                self.skipped.append(Skip(clip.where, "audio has no samples"))
                 continue
-            if wave.shape[-1] == 0:
-                self.skipped.append(Skip(clip.name, "audio has no samples"))
+            if frames < MIN_CLIP_SECONDS * file_sr:
+                self.skipped.append(_too_short(clip, frames / file_sr))
                 continue
-            kept.append(replace(clip, num_samples=int(wave.shape[-1])))
+            num_samples = math.ceil(frames * sampling_rate / file_sr)  # `resample`'s length rule
+            kept.append(replace(clip, num_samples=num_samples))
+        self.clips = kept
+
+    def check_headers(self) -> None:
+        """Read every clip's header (no decoding) and move the ones `check_audio` would find unreadable or too
+        short to `skipped`; what only decoding finds (NaN samples, data cut short inside) is left to it."""
+        from audiotrain.audio import AudioError, get_duration
+
+        kept = []
+        for clip in self.clips:
+            try:
+                seconds = get_duration(clip.path)
+            except AudioError as error:
+                self.skipped.append(_unreadable(clip, error))
+                continue
+            if seconds < MIN_CLIP_SECONDS:
+                self.skipped.append(_too_short(clip, seconds))
+                continue
+            kept.append(clip)
         self.clips = kept
 
     def report(self, max_listed: int = 20) -> str:
@@ -207,6 +252,21 @@ class CaptionFolder:
             if len(self.skipped) > max_listed:
                 lines.append(f"    ... and {len(self.skipped) - max_listed} more")
         return "\n".join(lines)
+
+
+def _unreadable(clip: CaptionedClip, error: Exception) -> Skip:
+    from audiotrain.audio import CAUSES, AudioError
+
+    if not isinstance(error, AudioError):
+        return Skip(clip.where, f"unreadable audio ({error})")
+    detail = f": {error.detail}" if error.detail else ""  # (its message starts with the path: named already)
+    return Skip(clip.where, f"unreadable audio ({CAUSES[error.cause]}{detail})")
+
+
+def _too_short(clip: CaptionedClip, seconds: float) -> Skip:
+    return Skip(
+        clip.where, f"too short ({seconds * 1000:.3g} ms; a clip needs at least {MIN_CLIP_SECONDS:g} s)"
+    )
 
 
 def _cause(reason: str) -> str:
@@ -347,6 +407,7 @@ def _walk_audio(root: Path, extensions: tuple[str, ...]):
 
 def _scan_side_by_side(root: Path, extensions: tuple[str, ...]) -> CaptionFolder:
     clips, skipped = [], []
+    on_disk = _NamesOnDisk(root)
     by_stem: dict[Path, list[Path]] = {}
     for path in _walk_audio(root, extensions):
         by_stem.setdefault(path.with_suffix(""), []).append(path)
@@ -362,6 +423,10 @@ def _scan_side_by_side(root: Path, extensions: tuple[str, ...]) -> CaptionFolder
             skipped.append(Skip(name, f"path escapes the data folder (a symlink to {resolved})"))
             continue
         caption_path = stem.with_suffix(".txt")
+        if not caption_path.exists() and (
+            spelled := on_disk.find(f"{stem.relative_to(root).as_posix()}.txt")
+        ):
+            caption_path = root / spelled  # written in another Unicode form (macOS writes names as NFD)
         if not caption_path.exists():
             skipped.append(Skip(name, f"missing caption (no {caption_path.name} next to it)"))
             continue
@@ -377,12 +442,16 @@ def _scan_side_by_side(root: Path, extensions: tuple[str, ...]) -> CaptionFolder
         split = _SPLIT_ALIASES.get(parts[0].lower()) if len(parts) > 1 else None
         clips.append(CaptionedClip(path=resolved, name=name, captions=captions, split=split))
     # Caption files without audio are reported: usually a typo in a file name or a missing download.
-    stems = set(by_stem)
+    stems = {_nfc(str(stem)) for stem in by_stem}
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             p = Path(dirpath) / name
-            if name.endswith(".txt") and not name.startswith(".") and p.with_suffix("") not in stems:
+            if (
+                name.endswith(".txt")
+                and not name.startswith(".")
+                and _nfc(str(p.with_suffix(""))) not in stems
+            ):
                 skipped.append(
                     Skip(p.relative_to(root).as_posix(), "caption file without a matching audio file")
                 )
@@ -580,11 +649,17 @@ def _clips_from_rows(
 ) -> tuple[CaptionFolder, set]:
     merged: dict[Path, dict] = {}
     listed: set = {os.path.normpath(row.file_name.replace("\\", "/")) for row in rows}
+    on_disk = _NamesOnDisk(root)
     for row in rows:
         path, error = _inside(root, row.file_name)
         if error:
             skipped.append(Skip(f"{row.where} ({row.file_name})", error))
             continue
+        if not path.exists() and (spelled := on_disk.find(path.relative_to(root).as_posix())) is not None:
+            path, error = _inside(root, spelled)  # the same name in another Unicode form (NFD from macOS)
+            if error:
+                skipped.append(Skip(f"{row.where} ({row.file_name})", error))
+                continue
         listed.add(path)
         name = path.relative_to(root).as_posix()
         if not path.exists():
@@ -620,11 +695,40 @@ def _clips_from_rows(
         entry["captions"].extend(c for c in captions if c not in entry["captions"])
     clips = [
         CaptionedClip(
-            path=p, name=e["name"], captions=tuple(e["captions"]), split=e["split"], label=e["label"]
+            path=p,
+            name=e["name"],
+            captions=tuple(e["captions"]),
+            split=e["split"],
+            label=e["label"],
+            listed_at=e["where"],
         )
         for p, e in merged.items()
     ]
     return CaptionFolder(root=root, layout=layout, clips=clips, skipped=skipped), listed
+
+
+class _NamesOnDisk:
+    """The folder's paths by their composed Unicode form (NFC), read once when first asked: macOS writes file
+    names decomposed (NFD), while a metadata file or a caption file written by a script or on another system
+    is composed, so a name that looks the same would otherwise not be found."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self._by_name: dict[str, str] | None = None
+
+    def find(self, relative: str) -> str | None:
+        """The path as spelled on disk (relative, ``/``-separated) of `relative` in any Unicode form."""
+        if self._by_name is None:
+            self._by_name = {}
+            for dirpath, dirnames, filenames in os.walk(self.root, followlinks=False):
+                for name in dirnames + filenames:
+                    spelled = (Path(dirpath) / name).relative_to(self.root).as_posix()
+                    self._by_name.setdefault(_nfc(spelled), spelled)
+        return self._by_name.get(_nfc(relative))
+
+
+def _nfc(name: str) -> str:
+    return unicodedata.normalize("NFC", name)
 
 
 def holdout_split(
@@ -668,7 +772,9 @@ class CaptionDataset(Dataset):
 
     In training (``train=True``) the crop start and the caption are drawn from
     ``np.random.default_rng((seed, epoch, index))``: different every epoch, identical on a rerun or resume.
-    In evaluation the crop is the centre of the clip and the caption is the first one.
+    In evaluation the crop is the centre of the clip and the caption is the first one. A clip whose length
+    `CaptionFolder.check_audio` measured and that is longer than `SPAN_READ_CROPS` crops is read in part,
+    only its crop (with the default loader, without ``cache_audio``).
 
     Parameters
     ----------
@@ -711,6 +817,7 @@ class CaptionDataset(Dataset):
         self.seed = int(seed)
         self.epoch = 0
         self._load = load or _audio_load()
+        self._load_given = load
         self._cache: dict[int, np.ndarray] | None = {} if cache_audio else None
         captions = [c for clip in self.clips for c in clip.captions]
         self.caption_to_clip = np.repeat(np.arange(len(self.clips)), [len(c.captions) for c in self.clips])
@@ -749,16 +856,38 @@ class CaptionDataset(Dataset):
             self._cache[index] = wave
         return wave
 
+    def _reads_a_span(self, clip: CaptionedClip) -> bool:
+        """Whether `__getitem__` decodes only its crop of `clip`: a clip of known length (`check_audio`) far
+        longer than the crop, read by the default loader without the in-memory cache."""
+        crop, n = self.crop_samples, clip.num_samples
+        if crop is None or n is None or self._load_given is not None or self._cache is not None:
+            return False
+        return n > SPAN_READ_CROPS * crop
+
+    def _span(self, clip: CaptionedClip, start: int) -> np.ndarray:
+        from audiotrain.audio import load_span
+
+        return np.asarray(
+            load_span(clip.path, self.sampling_rate, start, self.crop_samples), dtype=np.float32
+        )
+
     def __getitem__(self, index: int) -> dict[str, np.ndarray]:
         index = int(index)
         if not 0 <= index < len(self.clips):
             raise IndexError(f"clip index {index} out of range for {len(self.clips)} clips")
-        wave = self.waveform(index)
+        clip, crop = self.clips[index], self.crop_samples
         rng = np.random.default_rng((self.seed, self.epoch, index))
-        n, crop = wave.shape[0], self.crop_samples
-        if crop is not None and n > crop:
+        if self._reads_a_span(clip):
+            # The same draw from the same length as below: the crop a whole read would give, decoded alone.
+            n = clip.num_samples
             start = int(rng.integers(0, n - crop + 1)) if self.train else (n - crop) // 2
-            wave = wave[start : start + crop]
+            wave = self._span(clip, start)
+        else:
+            wave = self.waveform(index)
+            n = wave.shape[0]
+            if crop is not None and n > crop:
+                start = int(rng.integers(0, n - crop + 1)) if self.train else (n - crop) // 2
+                wave = wave[start : start + crop]
         n_caps = len(self.clips[index].captions)
         caption = self._first_caption[index] + (int(rng.integers(0, n_caps)) if self.train else 0)
         return {

@@ -1,9 +1,11 @@
 """Songs with chord annotations: folder scanning, song-level splits, frame targets and a training dataset.
 
 A song folder holds audio files with their annotation beside them, same stem: ``song.wav`` + ``song.lab``
-(or ``song.jams``, or gzipped ``song.jamz``), in any sub-folder. `scan_song_folder` pairs them and lists
-everything it could not use (audio without annotation, annotation without audio, audio in a format the
-loader does not read, annotations with errors) in `SongIndex.report`.
+(or ``song.jams``, or gzipped ``song.jamz``), in any sub-folder. `scan_song_folder` pairs them (names
+compared in Unicode's composed form: macOS writes them decomposed) and lists everything it could not use
+(audio without annotation, annotation without audio, audio in a format the loader does not read, annotations
+with errors) in `SongIndex.report`. Hidden files and folders (``.DS_Store``, ``._song.wav``, ``.Trashes``)
+are ignored and counted.
 
 `ChordSongDataset` serves
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 import math
 import mimetypes
 import re
+import unicodedata
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +38,7 @@ from audiotrain.audio import AUDIO_SUFFIXES, UNREADABLE_AUDIO_SUFFIXES, AudioErr
 from audiotrain.chords.lab import AnnotationError, ChordSegment, SeveralAnnotationsWarning, read_annotation
 from audiotrain.chords.vocabulary import IGNORE_INDEX, encode_label
 from audiotrain.data import Dataset
+from audiotrain.datasets._folders import hidden_note, walk_visible
 
 import numpy as np
 
@@ -71,6 +75,7 @@ class SongIndex:
     duplicates: list[tuple[Path, str]] = field(default_factory=list)
     unsupported_audio: list[tuple[Path, str]] = field(default_factory=list)
     several_annotations: list[tuple[Path, str]] = field(default_factory=list)  # used: not a problem
+    hidden: list[Path] = field(default_factory=list)  # .DS_Store, ._x.wav, .Trashes/...: ignored, counted
     near_misses: list[tuple[Path, Path]] = field(default_factory=list)  # (audio, annotation) nearly paired
 
     def __len__(self) -> int:
@@ -118,6 +123,8 @@ class SongIndex:
     def report(self, max_listed: int = 20) -> str:
         """A human-readable summary: counts, then up to ``max_listed`` files per kind of problem."""
         lines = [f"{self.root}: {len(self.songs)} annotated songs"]
+        if self.hidden:
+            lines.append(f"  {hidden_note(self.hidden, self.root)}")
         groups = [
             (
                 "audio files without an annotation (.lab/.jams/.jamz with the same stem)",
@@ -193,9 +200,15 @@ def scan_song_folder(
     other_media: dict[Path, Path] = {}  # stem -> an audio/video file of a format the loader does not read
     other_labs: list[Path] = []  # .txt / .chords files: annotations, perhaps, under a suffix not paired
     index = SongIndex(root=root)
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+    entries, index.hidden = walk_visible(root)
+    not_files: dict[Path, Path] = {}  # stem -> a broken link or a folder named like audio
+    for path in entries:
         suffix = path.suffix.lower()
-        key = path.with_suffix("")
+        key = _pairing_key(path)
+        if not path.is_file():
+            if suffix in AUDIO_SUFFIXES and (path.is_dir() or not path.exists()):
+                not_files.setdefault(key, path)
+            continue
         if suffix in AUDIO_SUFFIXES:
             if key in audio:
                 index.duplicates.append(
@@ -216,6 +229,11 @@ def scan_song_folder(
             other_labs.append(path)
         elif _looks_like_unsupported_audio(path):
             other_media.setdefault(key, path)
+    for key, path in not_files.items():
+        # Beside an annotation it is the song's audio, gone: the header read below names what it is (a link
+        # to a missing file, a folder), among the skipped songs, rather than "an annotation without audio".
+        if key in annotations and key not in audio:
+            audio[key] = path
     for key, audio_path in audio.items():
         annotation_path = annotations.pop(key, None)
         if annotation_path is None:
@@ -259,10 +277,11 @@ def scan_song_folder(
                     )
                 )
                 continue
-        index.songs.append(SongEntry(key.relative_to(root).as_posix(), audio_path, annotation_path))
+        name = audio_path.relative_to(root).with_suffix("").as_posix()  # as on disk
+        index.songs.append(SongEntry(name, audio_path, annotation_path))
     supported = ", ".join(sorted(AUDIO_SUFFIXES))
     for annotation_path in sorted(annotations.values()):
-        media = other_media.get(annotation_path.with_suffix(""))
+        media = other_media.get(_pairing_key(annotation_path))
         if media is None:
             index.unpaired_annotations.append(annotation_path)
         else:
@@ -278,13 +297,20 @@ def scan_song_folder(
     return index
 
 
+def _pairing_key(path: Path) -> Path:
+    """What pairs audio with its annotation: the path without its suffix, in Unicode's composed form (NFC).
+    macOS writes file names decomposed (NFD: ``e`` + a combining accent), while a ``.lab`` written by a script
+    or on another system is composed; the names look the same and would otherwise not pair."""
+    return Path(unicodedata.normalize("NFC", str(path.with_suffix(""))))
+
+
 def _near_misses(audio: list[Path], annotations: list[Path]) -> list[tuple[Path, Path]]:
     """(audio, annotation) in the same folder whose names differ only in case (``Song.wav``, ``song.lab``), in
     spaces, underscores or hyphens (``song 3``, ``song_3``), by the audio suffix (``song.wav.lab``) or by the
     annotation's suffix (``song.txt``): likely meant as pairs."""
 
-    def loose(name: str) -> str:  # case, and spaces, underscores and hyphens, ignored
-        return re.sub(r"[\s_-]+", "_", name.lower())
+    def loose(name: str) -> str:  # case, Unicode form, and spaces, underscores and hyphens, ignored
+        return re.sub(r"[\s_-]+", "_", unicodedata.normalize("NFC", name).lower())
 
     by_stem: dict[tuple[Path, str], Path] = {}
     for path in annotations:

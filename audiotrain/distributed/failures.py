@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -71,6 +72,25 @@ def _end_if_in_job(status: int) -> None:
     if status and joined_world_size() > 1:
         _flush()
         os._exit(status)
+
+
+#: Seconds a rank other than 0 waits before it ends with an error that rank 0 reports: its exit makes
+#: ``mpirun`` end the job, which could cut rank 0 off before its message (and the report before it) is out.
+MAIN_REPORTS_GRACE_S = 2.0
+
+
+def error_left_to_main() -> bool:
+    """Whether this process leaves an error to rank 0 to print: True on a rank other than 0 of a job it has
+    joined, after a short wait (`MAIN_REPORTS_GRACE_S`), for an error that every rank meets (a data folder
+    they all read: the same report once, not once per rank). False in one process, on rank 0, and in a
+    process that has not joined a job (a launcher): the caller prints the error itself."""
+    from audiotrain.distributed.collectives import joined_world_size, rank
+
+    if joined_world_size() <= 1 or rank() == 0:
+        return False
+    _flush()
+    time.sleep(MAIN_REPORTS_GRACE_S)  # rank 0 meets the same error; its words come first
+    return True
 
 
 def install_failure_hook() -> None:

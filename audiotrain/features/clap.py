@@ -18,6 +18,7 @@ import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from audiotrain.features._backend import as_float_signal
 from audiotrain.features.mel import mel_filterbank
 from audiotrain.features.stft import power_frames
 
@@ -279,7 +280,10 @@ class ClapFeatureExtractor:
             raise ValueError(
                 f"waveforms are at {sampling_rate} Hz; this extractor expects {self.sampling_rate} Hz"
             )
-        if isinstance(waveforms, np.ndarray):
+        if not isinstance(waveforms, (list, tuple)):
+            # One array: refused as every feature function refuses it (integer, bool or complex samples, a
+            # scalar, channels-last audio: soundfile's stereo [samples, 2] was 132,300 clips of 2 samples).
+            waveforms = as_float_signal(waveforms, "numpy", name="waveforms")
             if waveforms.ndim > 2:
                 raise ValueError(f"expected mono waveforms [batch, samples], got shape {waveforms.shape}")
             waveforms = [waveforms] if waveforms.ndim == 1 else list(waveforms)
@@ -290,14 +294,12 @@ class ClapFeatureExtractor:
             raise ValueError(f"rng is a list of {len(rngs)} generators for {len(waveforms)} waveforms")
         batch = []
         for i, wave in enumerate(waveforms):
-            wave = np.asarray(wave, dtype=np.float64)
-            if wave.ndim != 1 or wave.size == 0:
+            if np.ndim(wave) != 1:
                 raise ValueError(
-                    f"waveform {i} must be a non-empty mono array [samples], got shape {wave.shape}"
+                    f"waveform {i} must be a non-empty mono array [samples], got shape {np.shape(wave)}"
                 )
-            if not np.isfinite(wave).all():
-                raise ValueError(f"waveform {i} contains NaN or Inf samples")
-            batch.append(wave)
+            # int16 samples would pass as values 32768 times too large; NaN would reach every frame.
+            batch.append(np.asarray(as_float_signal(wave, "numpy", name=f"waveform {i}"), dtype=np.float64))
         mels, longer = zip(*(self._one(w, r, train) for w, r in zip(batch, rngs)))
         is_longer = np.array(longer, dtype=bool)
         if self.truncation == "fusion" and train and not is_longer.any():

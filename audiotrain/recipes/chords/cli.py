@@ -32,10 +32,12 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from audiotrain.audio import AudioError, SkipCounter
+from audiotrain.audio import AUDIO_SUFFIXES, UNREADABLE_AUDIO_SUFFIXES, AudioError, SkipCounter
 from audiotrain.chords.lab import SeveralAnnotationsWarning, jams_text, write_jams, write_lab
+from audiotrain.datasets._folders import hidden_note, walk_visible
 from audiotrain.datasets.chord_songs import scan_song_folder
 from audiotrain.distributed import collectives
+from audiotrain.distributed.failures import error_left_to_main
 from audiotrain.distributed.local import install_rank_stop_signal, plan_local_processes, run_local_job
 from audiotrain.recipes._run import (
     checkpoint_processes,
@@ -44,6 +46,7 @@ from audiotrain.recipes._run import (
     resume_command,
 )
 from audiotrain.recipes.chords.config import PRESETS, TrainingConfig, benchmark_config
+from audiotrain.recipes.chords.data import folder_splits
 from audiotrain.recipes.chords.evaluate import (
     COMPARISON_FILES,
     EVALUATION_FILES,
@@ -279,6 +282,8 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
         )
         if args.resume:
             check_resume_settings(config, args.resume)
+        if config.data.data_dir:  # so is a data folder with too few usable songs (its headers are read twice)
+            folder_splits(config.data, config.seed, min_seconds=config.features.min_seconds)
         return run_local_job(plan, "audiotrain.recipes.chords", ([] if demo else ["train"]) + argv)
     if plan.note:
         print(plan.note)
@@ -478,7 +483,8 @@ def _cmd_predict(argv: list[str]) -> int:
     )  # fmt: skip
     parser.add_argument(
         "--overwrite", action="store_true",
-        help="replace existing chord annotations beside the audio, and earlier outputs in -o (or <input>-chords)",
+        help="replace existing chord annotations beside the audio, and earlier outputs in -o (or "
+        "<input>-chords); never an audio file",
     )  # fmt: skip
     _predictor_arguments(parser)
     args = parser.parse_args(argv)
@@ -492,6 +498,7 @@ def _cmd_predict(argv: list[str]) -> int:
             target = Path(args.output)
             if target.is_dir() or args.output.endswith(("/", os.sep)):
                 target = target / (args.input.stem + suffix)
+            _refuse_audio_as_output(target, args.input)  # with --overwrite too: it is no earlier output
             _refuse_to_replace_annotations([target], args.overwrite)
             refuse_existing_outputs([target], args.overwrite)
         predictor = _load_predictor(args)
@@ -506,9 +513,12 @@ def _cmd_predict(argv: list[str]) -> int:
         else:
             write_lab(target, segments)
         return 0
-    files = sorted(
-        p for p in args.input.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_GLOB_SUFFIXES
-    )
+    entries, hidden = walk_visible(args.input)
+    # Broken links and folders named like audio stay in: the loader skips each by name (a symlink to a
+    # missing file, a folder), and the exit status says that not every input was transcribed.
+    files = [p for p in entries if p.suffix.lower() in AUDIO_GLOB_SUFFIXES]
+    if hidden:
+        print(f"note: {hidden_note(hidden, args.input)}", file=sys.stderr)
     if not files:
         print(f"error: no audio files ({', '.join(AUDIO_GLOB_SUFFIXES)}) in {args.input}", file=sys.stderr)
         return 2
@@ -532,6 +542,7 @@ def _cmd_predict(argv: list[str]) -> int:
     predictor = _load_predictor(args)
     start, audio_seconds = time.perf_counter(), 0.0
     skipped = SkipCounter()
+    written_to: set[Path] = set()  # the count printed is of files on disk
     for path in files:
         try:
             post = predictor.posteriors(path)
@@ -545,8 +556,9 @@ def _cmd_predict(argv: list[str]) -> int:
             write_jams(targets[path], segments, duration=post.duration, title=path.stem)
         else:
             write_lab(targets[path], segments)
+        written_to.add(targets[path])
     elapsed = time.perf_counter() - start
-    written = len(files) - skipped.total
+    written = len(written_to)
     print(
         f"wrote {written} .{args.format} files to {out_dir} ({audio_seconds / elapsed:.0f} s of audio per second)"
     )
@@ -554,6 +566,20 @@ def _cmd_predict(argv: list[str]) -> int:
         print(skipped.report(), file=sys.stderr)
         return 1
     return 0
+
+
+def _refuse_audio_as_output(target: Path, audio: Path) -> None:
+    """Raise (before any work, whatever --overwrite says) if `target` is the input audio or named like audio:
+    a typo such as ``-o song.wav`` would otherwise write chord text over a recording."""
+    if target.exists() and target.samefile(audio):
+        raise FileExistsError(
+            f"-o {target} is the input audio; write a .lab or .jams (e.g. -o {audio.with_suffix('.lab')})"
+        )
+    if target.suffix.lower() in AUDIO_SUFFIXES | UNREADABLE_AUDIO_SUFFIXES:
+        raise ValueError(
+            f"-o {target} is named like an audio file ({target.suffix}); predict writes chord annotations: "
+            f"name a .lab or .jams (e.g. -o {target.with_suffix('.lab')})"
+        )
 
 
 def _refuse_to_replace_annotations(targets, overwrite: bool) -> None:
@@ -633,6 +659,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except USER_ERRORS as error:
         if os.environ.get("AUDIOTRAIN_TRACEBACK"):
             raise
+        if error_left_to_main():  # the ranks read one data folder: rank 0 says what is wrong with it, once
+            return 2
         print(f"error: {error}\n(set AUDIOTRAIN_TRACEBACK=1 to see where it was raised)", file=sys.stderr)
         return 2
 

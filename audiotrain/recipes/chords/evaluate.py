@@ -203,7 +203,8 @@ def evaluate_songs(
     if out is not None:
         check_output_folder(songs, out)
     pairs = {}
-    skipped = dict(skipped or {})
+    left_out_before = dict(skipped or {})
+    skipped = dict(left_out_before)
     overhanging: dict[str, float] = {}
     confusions = {head: np.zeros((len(c), len(c)), dtype=np.int64) for head, c in FRAME_HEADS.items()}
     tracker = MetricsTracker(topk={"chord_type": TOP_K[1:], "chord": TOP_K[1:]})
@@ -243,10 +244,16 @@ def evaluate_songs(
         if out is not None:
             write_lab(out / f"{song.name}.lab", estimate)
     if not pairs:
-        raise ValueError(
-            f"no song left to score: the audio of all {len(songs)} songs fails to decode:\n  "
-            + "\n  ".join(f"{name}: {why}" for name, why in skipped.items())
-        )
+        # Counted and listed apart: the songs given, whose audio fails here, and those left out before.
+        def listed(reasons) -> str:
+            return "".join(f"\n  {name}: {why}" for name, why in reasons)
+
+        failed = [(name, why) for name, why in skipped.items() if name not in left_out_before]
+        which = "the one song" if len(songs) == 1 else f"all {len(songs)} songs"
+        message = f"no song left to score: the audio of {which} fails to decode:{listed(failed)}"
+        if left_out_before:
+            message += f"\n{len(left_out_before)} more left out before:{listed(left_out_before.items())}"
+        raise ValueError(message)
     scores = score_songs(pairs)
     scores.skipped = skipped
     scores.overhanging = overhanging

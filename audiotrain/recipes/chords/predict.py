@@ -17,6 +17,7 @@ off: about 550).
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -71,18 +72,45 @@ def output_paths(
 ) -> tuple[dict[Path, Path], list[Path]]:
     """Where each input's transcription goes: `out_dir` mirrors `input_root`'s sub-folders, ``<stem><suffix>``.
 
-    Inputs that share a stem in one folder (``x.wav`` and ``x.flac``) would overwrite each other's
-    output, so they keep their own suffix in the name (``x.wav.lab``); those inputs are returned second.
+    Every input gets an output of its own. Inputs that share a stem in one folder (``x.wav`` and ``x.flac``)
+    would overwrite each other's output, so they keep their own suffix in the name (``x.wav.lab``); so,
+    in turn, does an input whose plain output is such a name (``x.wav.mp3``, a converter's output, would
+    write ``x.wav.lab`` too: it gets ``x.wav.mp3.lab``). Those inputs are returned second. Names are
+    compared as a case-insensitive file system (macOS's, Windows') compares them: there ``X.lab`` is
+    ``x.lab``.
+
+    Raises
+    ------
+    FileExistsError
+        When two inputs would still share an output (names that differ only in case), before any work.
     """
-    by_target: dict[Path, list[Path]] = {}
-    for path in files:
-        by_target.setdefault((out_dir / path.relative_to(input_root)).with_suffix(suffix), []).append(path)
-    targets, renamed = {}, []
-    for target, group in by_target.items():
-        for path in group:
-            targets[path] = target if len(group) == 1 else target.with_name(path.name + suffix)
-        renamed += group if len(group) > 1 else []
-    return targets, renamed
+
+    def same_file_as(target: Path) -> str:
+        return unicodedata.normalize("NFC", str(target)).casefold()
+
+    targets = {path: (out_dir / path.relative_to(input_root)).with_suffix(suffix) for path in files}
+    keep_suffix: set[Path] = set()
+    while True:
+        by_target: dict[str, list[Path]] = {}
+        for path, target in targets.items():
+            by_target.setdefault(same_file_as(target), []).append(path)
+        shared = [group for group in by_target.values() if len(group) > 1]
+        if not shared:
+            break
+        # Each round moves at least one input to its full name, so the loop ends; a group left with only
+        # full names holds names that differ only in case, which no renaming here separates.
+        unresolved = [group for group in shared if all(path in keep_suffix for path in group)]
+        if unresolved:
+            names = ", ".join(str(path) for path in unresolved[0])
+            raise FileExistsError(
+                f"{names}: their outputs would be one file on a case-insensitive file system (macOS, "
+                "Windows), so one would replace the other; rename one of them"
+            )
+        for group in shared:
+            for path in group:
+                keep_suffix.add(path)
+                targets[path] = targets[path].with_name(path.name + suffix)
+    return targets, [path for path in files if path in keep_suffix]
 
 
 def annotation_in_the_way(target: Path) -> Path | None:

@@ -38,7 +38,8 @@ Data: ``clip.wav`` + ``clip.txt`` (one caption per line) side by side, or one me
 ``caption`` (a list in JSON; ``caption_1``, ``caption_2``, ... or ``text`` columns in CSV, which may be comma-,
 semicolon- or tab-separated; names are case-insensitive) and optional ``split`` and ``label`` (zero-shot
 class). Any sample rate, mono or stereo. Missing or empty captions, absent files, paths leading outside the
-folder and unreadable audio are skipped and listed, with their cause, in data_report.txt.
+folder, unreadable audio and clips shorter than 0.1 s are skipped and listed, with their cause, in
+data_report.txt.
 
 Splits: the folder's ``--dataset.train_split`` (``train``) trains; ``validation`` (else ``test``) evaluates.
 A folder with named splits but none called ``train`` (Clotho: ``development``/``validation``/``evaluation``)
@@ -57,10 +58,12 @@ import argparse
 import sys
 
 from audiotrain.distributed.collectives import MainProcessFailed
+from audiotrain.distributed.failures import error_left_to_main
 from audiotrain.distributed.local import install_rank_stop_signal, plan_local_processes, run_local_job
 from audiotrain.recipes._run import check_resume_folder, checkpoint_processes
 from audiotrain.recipes.clap.bundle import export_checkpoint
 from audiotrain.recipes.clap.config import PRESETS, ClapRecipeConfig
+from audiotrain.recipes.clap.data import check_data_folder
 from audiotrain.recipes.clap.train import check_out_folder, run
 from audiotrain.recipes.config_cli import (
     USER_ERRORS,
@@ -157,8 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         parser.error(str(error))
     if plan.processes > 1:
-        try:  # refusals of the --out folder come once, from here, not from every rank
+        try:  # refusals of the --out folder and of the data folder come once, from here, not from every rank
             check_out_folder(cfg, check_resume_folder(cfg.resume) if cfg.resume else None)
+            check_data_folder(cfg)
         except USER_ERRORS as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
@@ -168,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = run(cfg, argv)
     except USER_ERRORS as error:
+        if error_left_to_main():  # the ranks read one data folder: rank 0 says what is wrong with it, once
+            return 2
         print(f"error: {error}", file=sys.stderr)
         return 2
     except MainProcessFailed:  # another rank of the job: rank 0 printed the error

@@ -18,7 +18,6 @@ from audiotrain.datasets.caption_demo import CaptionDemoConfig, make_caption_dem
 from audiotrain.datasets.captions import (
     CaptionDataset,
     CaptionFolder,
-    CaptionFolderError,
     scan_caption_folder,
 )
 from audiotrain.distributed import collectives
@@ -56,6 +55,7 @@ from audiotrain.recipes.clap.clip_record import (
 from audiotrain.recipes.clap.config import DEMO_EPOCHS, DEMO_LEARNING_RATE, ClapRecipeConfig
 from audiotrain.recipes.clap.data import (
     FEW_EVAL_CLIPS,
+    check_training_clips,
     choose_splits,
     make_loader,
     read_labels,
@@ -149,7 +149,7 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
     sampling_rate = bundle.extractor.sampling_rate if bundle else demo_extractor_settings()["sampling_rate"]
     folder = scan_caption_folder(data, sampling_rate=sampling_rate)
     report = folder.report()
-    print(report)
+    print(report, flush=True)  # out before an error below ends the process (and, under mpirun, the job)
     if fold is None:
         train_clips, eval_clips, how = choose_splits(folder, cfg.dataset, cfg.train.seed)
         test_clips = eval_clips
@@ -160,8 +160,7 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
             f"training on {len(train_clips)} clips, validating on {len(eval_clips)}, scoring the "
             f"{len(test_clips)} held-out clips ({how})"
         )
-    if len(train_clips) < 2:
-        raise CaptionFolderError(f"{folder.root}: only {len(train_clips)} training clip(s); need at least 2")
+    check_training_clips(folder, train_clips)
     splits = {"train": train_clips, "eval": eval_clips, **({"test": test_clips} if fold is not None else {})}
     if resume is not None:  # before the run folder is touched: other clips would not resume exactly
         state = ckpt.read_state(resume)

@@ -1,0 +1,46 @@
+"""Walking a data folder as its owner sees it in a file browser: hidden entries left out, and counted.
+
+A folder copied from a Mac to a FAT or exFAT stick or a network share holds an AppleDouble twin ``._x.wav``
+of every file, a ``.DS_Store``, and ``.Trashes`` / ``.Spotlight-V100`` folders, with deleted songs in the
+trash. None of them is a song: names starting with ``.`` are hidden on every system, so they are left out
+(a hidden folder is not entered) and listed apart, for a report to count in one line.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+#: How many hidden names `hidden_note` shows.
+HIDDEN_NAMES_SHOWN = 3
+
+
+def is_hidden(name: str) -> bool:
+    """A name the file browsers hide: it starts with ``.`` (``.DS_Store``, ``._x.wav``, ``.Trashes``)."""
+    return name.startswith(".")
+
+
+def walk_visible(root: str | Path) -> tuple[list[Path], list[Path]]:
+    """(every visible entry under `root`: files, folders and links, sorted; the hidden entries, sorted).
+
+    Symlinked folders are listed but not entered (as ``Path.rglob`` before Python 3.13): a link could lead
+    anywhere on the disk. A link whose target is missing is listed, so that a caller can name it.
+    """
+    visible, hidden = [], []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        here = Path(dirpath)
+        for name in dirnames + filenames:
+            (hidden if is_hidden(name) else visible).append(here / name)
+        dirnames[:] = [name for name in dirnames if not is_hidden(name)]
+    return sorted(visible), sorted(hidden)
+
+
+def hidden_note(hidden: list[Path], root: Path) -> str:
+    """``"3 hidden files and folders ignored (names starting with '.': ._a.wav, .DS_Store, .Trashes)"``;
+    "" when there are none."""
+    if not hidden:
+        return ""
+    names = [path.relative_to(root).as_posix() for path in hidden[:HIDDEN_NAMES_SHOWN]]
+    more = ", ..." if len(hidden) > HIDDEN_NAMES_SHOWN else ""
+    what = "file or folder" if len(hidden) == 1 else "files and folders"
+    return f"{len(hidden)} hidden {what} ignored (names starting with '.': {', '.join(names)}{more})"
