@@ -13,6 +13,7 @@ from audiotrain.recipes._run import (
     write_run_record,
 )
 
+import numpy as np
 import pytest
 
 
@@ -91,6 +92,22 @@ def test_resume_command_replaces_an_earlier_resume_and_quotes_paths():
     assert resume_command("audiotrain.recipes.clap", argv, "runs/x y/interrupted") == (
         "python -m audiotrain.recipes.clap --lr 0.1 --data 'my songs' --resume 'runs/x y/interrupted'"
     )
+
+
+def test_atomic_writes_use_temporary_names_of_their_own(tmp_path):
+    """The temporary names were fixed (x.lab.tmp, confusion_matrix.tmp.png): two runs writing one folder
+    renamed each other's file away ("No such file or directory: '.../confusion_matrix.tmp.png'")."""
+    from audiotrain.chords.lab import ChordSegment, write_lab
+    from audiotrain.metrics.plots import plot_confusion_matrix
+
+    others = [tmp_path / "x.lab.tmp", tmp_path / "confusion_matrix.tmp.png"]
+    for other in others:  # another writer's temporary file, about to be renamed into place
+        other.write_text("the other writer's")
+    write_lab(tmp_path / "x.lab", [ChordSegment(0.0, 1.0, "C:maj")])
+    plot_confusion_matrix(np.eye(2), ["C", "D"], tmp_path / "confusion_matrix.png")
+    assert all(other.read_text() == "the other writer's" for other in others)
+    assert (tmp_path / "x.lab").read_text() == "0.000000\t1.000000\tC:maj\n"
+    assert (tmp_path / "confusion_matrix.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_the_run_record_holds_config_command_versions_and_the_recipe_facts(tmp_path):
