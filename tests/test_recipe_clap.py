@@ -825,6 +825,19 @@ def test_cli_resume_from_a_foreign_checkpoint_is_a_short_error(tmp_path, capsys,
     assert str(foreign) in line and "does not match this CLAP model" in line
     assert "40 unexpected" in line and "missing" in line and "model.encoder.layers.0.linear.weight" in line
     assert len(line) < 1000, line
+    # Refused before the run folder is made (data_report.txt and demo_init/ were written first): the
+    # command with the right --resume is not then refused for a folder holding files.
+    assert not (tmp_path / "run").exists()
+
+
+def test_zero_shot_labels_that_miss_the_clips_labels_are_refused_before_the_run_folder(tmp_path, capsys):
+    from audiotrain.recipes.clap import cli as clap
+
+    out = tmp_path / "run"
+    assert clap.main([*_tiny_demo_argv(tmp_path, out), "--dataset.zero_shot_labels", "dog,cat"]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert "--dataset.zero_shot_labels: the evaluation clips' labels" in line and "['dog', 'cat']" in line
+    assert not out.exists()
 
 
 @pytest.mark.parametrize(

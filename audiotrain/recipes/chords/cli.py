@@ -24,7 +24,6 @@ commands do, and ``Trainer(...).train_with_cv(folds=5, data_dir=DIR)`` what ``cv
 from __future__ import annotations
 
 import argparse
-import errno
 import os
 import sys
 import time
@@ -38,6 +37,7 @@ from audiotrain.datasets.chord_songs import scan_song_folder
 from audiotrain.distributed import collectives
 from audiotrain.distributed.local import install_rank_stop_signal, plan_local_processes, run_local_job
 from audiotrain.recipes._run import (
+    check_can_write,
     checkpoint_processes,
     clear_run_outputs,
     refuse_existing_outputs,
@@ -401,9 +401,13 @@ def _cmd_evaluate(argv: list[str]) -> int:
     )
     _predictor_arguments(parser)
     args = parser.parse_args(argv)
-    if args.output is not None and args.output.exists() and not args.output.is_dir():
-        # Found now, not when the first .lab is written after transcribing a song (the same error).
-        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(args.output))
+    if args.output is not None:
+        # Found now, not when the first .lab is written after transcribing every song.
+        if args.output.exists() and not args.output.is_dir():
+            raise FileExistsError(
+                f"-o {args.output} is a file; evaluate writes a .lab per song and the scores into a folder"
+            )
+        check_can_write(args.output, f"-o {args.output}")
     predictor = _load_predictor(args)
     against = _load_predictor(args, args.against) if args.against is not None else None
     index = scan_song_folder(
@@ -494,6 +498,7 @@ def _cmd_predict(argv: list[str]) -> int:
                 target = target / (args.input.stem + suffix)
             _refuse_to_replace_annotations([target], args.overwrite)
             refuse_existing_outputs([target], args.overwrite)
+            check_can_write(target.parent, f"-o {args.output}")
         predictor = _load_predictor(args)
         post = predictor.posteriors(args.input)
         segments = predictor.segments(post)
@@ -520,6 +525,9 @@ def _cmd_predict(argv: list[str]) -> int:
             f"-o {out_dir} is a file; a folder input ({args.input}) needs an output folder, where one file "
             "per song is written"
         )
+    check_can_write(
+        out_dir, f"-o {out_dir}" if args.output else f"the output folder {out_dir} (choose one with -o)"
+    )
     targets, renamed = output_paths(files, args.input, out_dir, suffix)
     _refuse_to_replace_annotations(targets.values(), args.overwrite)  # before any work
     refuse_existing_outputs(targets.values(), args.overwrite)

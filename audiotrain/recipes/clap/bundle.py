@@ -143,8 +143,13 @@ def demo_model_config(vocab_size: int, max_tokens: int, width: int = 64):
     )
 
 
-def build_demo(captions: list[str], out: Path, cfg: ClapRecipeConfig) -> Bundle:
-    """Random tiny model + tokenizer trained on `captions`; front end and tokenizer saved in ``out/demo_init``."""
+#: Where a demo run keeps the files its model was built from (`save_demo`): what `export` rebuilds it from.
+DEMO_INIT = "demo_init"
+
+
+def build_demo(captions: list[str], cfg: ClapRecipeConfig) -> Bundle:
+    """Random tiny model + tokenizer trained on `captions`, in memory (nothing is written: a resume is checked
+    against the model before the run folder is); `save_demo` writes its files into the run folder."""
     from audiotrain.features.clap import ClapFeatureExtractor
     from audiotrain.models.clap import ClapModel, ClapTokenizer
 
@@ -154,14 +159,20 @@ def build_demo(captions: list[str], out: Path, cfg: ClapRecipeConfig) -> Bundle:
         captions, vocab_size=cfg.demo.vocab_size, max_length=cfg.dataset.max_tokens
     )
     extractor = ClapFeatureExtractor.from_dict(demo_extractor_settings(), source="demo front end")
-    source = out / "demo_init"
-    tokenizer.save_pretrained(source)
-    extractor.save_pretrained(source)
     config = demo_model_config(tokenizer.vocab_size, cfg.dataset.max_tokens, cfg.demo.width)
-    config.save(source / "config.json")  # what `export` rebuilds the model from
     model = ClapModel(config)  # drawn from the generators `run` seeded
     mx.eval(model.parameters())
-    return Bundle(model, config, extractor, tokenizer, source, demo=True)
+    return Bundle(model, config, extractor, tokenizer, Path(DEMO_INIT), demo=True)
+
+
+def save_demo(bundle: Bundle, run_dir: Path) -> None:
+    """The demo `bundle`'s front end, tokenizer and config, in ``run_dir/demo_init`` (its source from now
+    on)."""
+    source = run_dir / DEMO_INIT
+    bundle.tokenizer.save_pretrained(source)
+    bundle.extractor.save_pretrained(source)
+    bundle.config.save(source / "config.json")  # what `export` rebuilds the model from
+    bundle.source = source
 
 
 def export_bundle(bundle: Bundle, out_dir: Path) -> Path:
