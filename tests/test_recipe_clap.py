@@ -687,6 +687,15 @@ def test_hf_model_holds_the_best_checkpoint_and_any_checkpoint_exports(tmp_path,
     capsys.readouterr()
     assert clap.main(["export", "--checkpoint", str(last), "--out", str(out)]) == 2
     assert "already holds files" in _one_error_line(capsys.readouterr().err)
+    # A trainer checkpoint, or the run's checkpoints folder, is never an --out, even with --overwrite: the
+    # export's weights replaced the checkpoint's, which then loaded no more.
+    weights = (best[0] / "model.safetensors").read_bytes()
+    for target in (best[0], run_dir / "checkpoints", run_dir / "checkpoints" / "new"):
+        assert clap.main(["export", "--checkpoint", str(last), "--out", str(target), "--overwrite"]) == 2
+        line = _one_error_line(capsys.readouterr().err)
+        assert f"--out {target}: " in line and "--overwrite does not lift this" in line
+    assert (best[0] / "model.safetensors").read_bytes() == weights
+    assert not (run_dir / "checkpoints" / "new").exists()
     elsewhere = tmp_path / "elsewhere" / "ckpt"
     shutil.copytree(last, elsewhere)
     assert clap.main(["export", "--checkpoint", str(elsewhere), "--out", str(tmp_path / "e2")]) == 2

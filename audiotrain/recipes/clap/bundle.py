@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from audiotrain.recipes._run import check_can_write, is_inside
 from audiotrain.recipes.clap.config import ClapRecipeConfig
 from audiotrain.recipes.clap.task import CLAPTrainModule, check_freezing_fits
 from audiotrain.train import checkpoint as ckpt
@@ -353,12 +354,29 @@ def export_checkpoint(
     out = Path(out_dir)
     if out.is_file():
         raise FileExistsError(f"--out {out} is a file; expected a folder for the Hugging Face export")
+    if out.resolve() in (folder.resolve(), run.resolve()):
+        raise ValueError(f"--out {out} is the checkpoint or the run folder; choose a separate folder")
+    # Even with --overwrite: the export's model.safetensors would replace a checkpoint's weights with
+    # differently named ones, and its files would sit among the run's checkpoints.
+    resolved = out.resolve()
+    checkpoint_at = next((p for p in (resolved, *resolved.parents) if (p / ckpt.STATE_FILE).is_file()), None)
+    checkpoints = {run / "checkpoints", folder.resolve().parent}
+    if checkpoint_at is not None:
+        damaged = f"{checkpoint_at} is a trainer checkpoint"
+    elif any(c.name == "checkpoints" and is_inside(out, c) for c in checkpoints):
+        damaged = "it is in the run's checkpoints folder"
+    else:
+        damaged = None
+    if damaged:
+        raise ValueError(
+            f"--out {out}: {damaged}, which the export would damage (--overwrite does not lift this); "
+            "choose a folder outside the checkpoints, such as RUN/hf_model or a new one"
+        )
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise FileExistsError(
             f"--out {out} already holds files; choose a new folder, or pass --overwrite to replace the export there"
         )
-    if out.resolve() in (folder.resolve(), run.resolve()):
-        raise ValueError(f"--out {out} is the checkpoint or the run folder; choose a separate folder")
+    check_can_write(out, f"--out {out}")
     bundle = bundle_of_run(run)
     task = CLAPTrainModule(bundle.model)
     load_task_weights(task, folder)

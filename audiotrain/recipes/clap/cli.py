@@ -192,7 +192,10 @@ def build_export_parser() -> argparse.ArgumentParser:
         "--run", default=None, help="the run folder holding config.json (default: the checkpoint's RUN)"
     )
     parser.add_argument(
-        "--overwrite", action="store_true", help="write into a folder that already holds files"
+        "--overwrite",
+        action="store_true",
+        help="write into a folder that already holds files (an earlier export; never a trainer checkpoint "
+        "or a run's checkpoints folder)",
     )
     return parser
 
