@@ -957,6 +957,32 @@ def test_cli_refuses_an_out_folder_holding_a_previous_run(demo_run, tmp_path, ca
     assert f"--out {afile} is a file" in line and afile.read_text() == "mine"
 
 
+def test_a_run_record_repeats_the_settings_not_overwrite_or_resume(tmp_path, capsys, monkeypatch):
+    """A run made with --overwrite records overwrite: true; --config RUN/config.json (which "repeats the
+    run") then replaced RUN itself without --overwrite on the command line."""
+    import dataclasses
+
+    from audiotrain.recipes.clap import cli as clap
+
+    _forbid_expensive_work(monkeypatch)
+    run = tmp_path / "myrun"
+    run.mkdir()
+    made_with = ["--out", str(run), "--overwrite", "--resume", str(run / "checkpoints" / "last")]
+    record = {"config": dataclasses.asdict(clap.parse_config(made_with)), "versions": {}}
+    (run / "config.json").write_text(json.dumps(record))
+    (run / "notes.txt").write_text("mine")
+    assert clap.main(["--config", str(run / "config.json")]) == 2
+    assert f"--out {run} already holds files" in _one_error_line(capsys.readouterr().err)
+    assert sorted(p.name for p in run.iterdir()) == ["config.json", "notes.txt"]
+    assert clap.parse_config(["--config", str(run / "config.json"), "--overwrite"]).overwrite is True
+    repeated = clap.parse_config(["--config", str(run / "config.json")])
+    assert repeated.overwrite is False and repeated.resume is None and repeated.out == str(run)
+    # A settings file of one's own keeps them: choosing them there is the user's doing.
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("overwrite: true\n")
+    assert clap.parse_config(["--config", str(mine)]).overwrite is True
+
+
 def test_early_errors_leave_no_empty_run_folder(tmp_path, capsys):
     from audiotrain.recipes.clap import cli as clap
 

@@ -8,7 +8,8 @@ loads the model (a local Hugging Face folder, or a hub id when online), evaluate
 held-out clips, fine-tunes with LAION's symmetric InfoNCE, evaluates again and writes the run folder:
 
     config.json        the resolved configuration, versions, command line (``--config RUN/config.json``
-                       repeats the run; every checkpoint's trainer_state.json holds it too, as ``run_config``)
+                       repeats the run's settings, not its --overwrite or --resume; every checkpoint's
+                       trainer_state.json holds it too, as ``run_config``)
     data_report.txt    what was found in the data folder and what was skipped, and why
     checkpoints/       trainer checkpoints (``last`` resumes with ``--resume``; the best by val_mAP@10)
     history.json       per-epoch train/val loss, accuracies and retrieval scores
@@ -54,6 +55,7 @@ would score loss 0 and accuracy 1). The retrieval scores (val_mAP@10, R@k) alway
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 
 from audiotrain.distributed.collectives import MainProcessFailed
@@ -67,8 +69,10 @@ from audiotrain.recipes.config_cli import (
     SettingsParser,
     add_dataclass_arguments,
     add_preset_argument,
+    load_config_data,
     parse_bool,
     resolve_settings,
+    settings_of,
 )
 
 __all__ = ["build_export_parser", "build_parser", "export_main", "main", "parse_arguments", "parse_config"]
@@ -130,10 +134,25 @@ def parse_arguments(
     """(the resolved settings, every parsed argument), from a `build_parser` parser (``cv`` adds ``--folds``)."""
     args = parser.parse_args(argv)
     try:  # defaults < --preset < the --config file < flags
-        return resolve_settings(ClapRecipeConfig(), PRESETS, args.preset, args.config, args), args
+        cfg = resolve_settings(ClapRecipeConfig(), PRESETS, args.preset, args.config, args)
+        if args.config is not None and _is_run_record(args.config):
+            # A run record repeats a run's settings, not the choices to replace a folder or to resume a
+            # checkpoint: those are made on this command line (a run made with --overwrite would otherwise
+            # replace itself when repeated).
+            cfg = dataclasses.replace(
+                cfg, overwrite=getattr(args, "overwrite", False), resume=getattr(args, "resume", None)
+            )
+        return cfg, args
     except (ValueError, FileNotFoundError) as error:
         parser.error(str(error))
         raise  # unreachable: parser.error exits
+
+
+def _is_run_record(file: str) -> bool:
+    """Whether config file `file` is a run's record (RUN/config.json, or a checkpoint's
+    trainer_state.json)."""
+    data = load_config_data(file)
+    return settings_of(data) is not data
 
 
 def main(argv: list[str] | None = None) -> int:
