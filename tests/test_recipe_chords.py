@@ -555,10 +555,11 @@ def test_an_interrupted_run_prints_the_command_that_continues_it(tiny_run, tmp_p
     saved = run_dir / "checkpoints" / "interrupted"
 
     def interrupted_training(config, run_dir_arg, resume=None, overwrite=False):
-        return chords_train.RunResult(run_dir, run_dir / "checkpoints" / "best", {}, None, 1.0, saved)
+        folder = run_dir_arg or Path("runs/chords-20260101-120000")  # the default folder it made
+        return chords_train.RunResult(folder, folder / "checkpoints" / "best", {}, None, 1.0, saved)
 
     monkeypatch.setattr(chords, "run_training", interrupted_training)
-    argv = ["--data", "songs dir", "--num_epochs", "3", "--resume", "old", "--run_dir", "r"]
+    argv = ["--data", "songs dir", "--num_epochs", "3", "--resume", "old", "--run_dir", "r", "--overwrite"]
     assert chords.main(["train", *argv]) == 130  # as a shell reports a command stopped by Ctrl-C
     out = capsys.readouterr().out
     expected = (
@@ -566,6 +567,14 @@ def test_an_interrupted_run_prints_the_command_that_continues_it(tiny_run, tmp_p
         f"--resume {saved}"
     )
     assert "interrupted" in out and expected in out
+    # Without --run_dir the command names the folder the run made: resuming goes on there, with its best
+    # checkpoint, instead of starting another default folder.
+    assert chords.main(["train", "--data", "songs dir"]) == 130
+    expected = (
+        "python -m audiotrain.recipes.chords train --data 'songs dir' --run_dir runs/chords-20260101-120000 "
+        f"--resume {saved}"
+    )
+    assert expected in capsys.readouterr().out
 
 
 def test_cli_errors_are_reported(tmp_path, capsys):

@@ -921,13 +921,18 @@ def test_ctrl_c_saves_evaluates_and_exits_130_with_the_command_that_continues(
 
     monkeypatch.setattr(audiotrain, "Trainer", trainer_with_ctrl_c)  # what run() imports
     argv = list(demo_run[0]["argv"])
-    argv[argv.index("--out") + 1] = str(tmp_path / "stopped")
+    del argv[argv.index("--out") : argv.index("--out") + 2]  # a new runs/clap-demo-<date>-<time>
     argv[argv.index("--train.epochs") + 1] = "1"
+    monkeypatch.chdir(tmp_path)
     assert clap.main(argv) == 130  # as a shell reports a command stopped by Ctrl-C
     out = capsys.readouterr().out
-    saved = tmp_path / "stopped" / "checkpoints" / "interrupted"
-    assert f"--resume {saved}" in out and "trainer.fit(" not in out  # the CLI's command, not the library hint
-    assert (tmp_path / "stopped" / "retrieval.json").is_file()
+    (run,) = Path("runs").iterdir()
+    saved = run / "checkpoints" / "interrupted"
+    # The command goes on in the run's own folder (with its best checkpoint), not in another new one.
+    assert (
+        f"--out {run} --resume {tmp_path / saved}" in out and "trainer.fit(" not in out
+    )  # not the library hint
+    assert (run / "retrieval.json").is_file()
 
 
 # ------------------------------------------------------------------ the run folder: no silent overwrite

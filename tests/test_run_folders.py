@@ -96,6 +96,21 @@ def test_resume_command_replaces_an_earlier_resume_and_quotes_paths():
     )
 
 
+def test_the_resume_command_goes_on_in_the_interrupted_runs_folder():
+    """Without the run folder, the printed command resumed into a new default folder, whose `best` came only
+    from the epochs after the resume."""
+    argv = ["--preset", "quick_test", "--overwrite", "--lr", "0.1"]
+    assert resume_command("m", argv, "runs/chords-1/checkpoints/interrupted", "runs/chords-1") == (
+        "python -m m --preset quick_test --lr 0.1 --run_dir runs/chords-1 "
+        "--resume runs/chords-1/checkpoints/interrupted"
+    )
+    # CLAP's flag is --out, and its --overwrite may take a value; the --out given is replaced by the run's.
+    argv = ["--out=old", "--overwrite", "true", "--train.epochs", "3", "--out", "r"]
+    assert resume_command("m", argv, "r/checkpoints/interrupted", "r", "--out") == (
+        "python -m m --train.epochs 3 --out r --resume r/checkpoints/interrupted"
+    )
+
+
 def test_the_first_file_claims_the_run_folder_so_a_second_run_started_at_once_is_refused(tmp_path):
     """Two runs started into one empty folder both passed the "already holds files" check and then wrote
     into it together (one's config.json beside the other's checkpoints)."""

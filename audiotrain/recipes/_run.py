@@ -233,17 +233,42 @@ def write_first_file(path: Path, text: str, claim: str | None) -> None:
         ) from None
 
 
-def resume_command(module: str, argv: list[str], checkpoint: str | Path) -> str:
-    """The command line that continues an interrupted run: `argv` with ``--resume checkpoint``
-    (any earlier ``--resume`` dropped), for a recipe run as ``python -m module``."""
-    kept, skip_value = [], False
+#: Options of a command line that a resume command drops: (name, whether a value follows it).
+_DROPPED_ON_RESUME = (("--resume", True), ("--overwrite", False))
+
+
+def resume_command(
+    module: str,
+    argv: list[str],
+    checkpoint: str | Path,
+    run_dir: str | Path | None = None,
+    run_flag: str = "--run_dir",
+) -> str:
+    """The command line that continues an interrupted run: `argv` with ``--resume checkpoint`` (any earlier
+    ``--resume`` and ``--overwrite`` dropped), for a recipe run as ``python -m module``.
+
+    With `run_dir` (the interrupted run's folder) the command names it as ``run_flag run_dir`` (replacing
+    any given): the run goes on in its own folder, with its best-checkpoint tracking, instead of starting
+    a new default folder."""
+    dropped = dict(_DROPPED_ON_RESUME)
+    if run_dir is not None:
+        dropped[run_flag] = True
+    kept, skip = [], None
     for arg in argv:
-        if skip_value:
-            skip_value = False
-        elif arg == "--resume":
-            skip_value = True
-        elif not arg.startswith("--resume="):
+        if skip == "value":
+            skip = None
+            continue
+        if skip == "bool":  # clap's --overwrite takes an optional true/false
+            skip = None
+            if arg.lower() in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                continue
+        name = arg.split("=", 1)[0]
+        if name not in dropped:
             kept.append(arg)
+        elif "=" not in arg:
+            skip = "value" if dropped[name] else "bool"
+    if run_dir is not None:
+        kept += [run_flag, str(run_dir)]
     return shlex.join(["python", "-m", module, *kept, "--resume", str(checkpoint)])
 
 

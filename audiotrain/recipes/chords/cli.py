@@ -299,7 +299,10 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
     )
     if result.interrupted_checkpoint is not None:
         command = resume_command(
-            "audiotrain.recipes.chords", ([] if demo else ["train"]) + argv, result.interrupted_checkpoint
+            "audiotrain.recipes.chords",
+            ([] if demo else ["train"]) + argv,
+            result.interrupted_checkpoint,
+            run_dir=result.run_dir,  # goes on in this folder, keeping its best checkpoint
         )
         print(f"training was interrupted (Ctrl-C); continue it with:\n  {command}")
         return 130  # as a shell reports a command that Ctrl-C stopped (128 + SIGINT)

@@ -263,7 +263,9 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
     try:
         trainer.export_history(out / "history.json")
         if trainer.interrupted:
-            command = resume_command("audiotrain.recipes.clap", argv or [], trainer.interrupted_checkpoint)
+            command = resume_command(  # goes on in this folder, keeping its best checkpoint
+                "audiotrain.recipes.clap", argv or [], trainer.interrupted_checkpoint, out, "--out"
+            )
             print(f"training was interrupted (Ctrl-C); evaluating now. Continue training with:\n  {command}")
 
         weights = _load_best_weights(task, best)
