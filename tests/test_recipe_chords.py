@@ -746,6 +746,35 @@ def test_output_folders_that_cannot_be_written_are_one_error_line_before_any_wor
     assert not list(read_only.iterdir()) and afile.read_text() == "mine"
 
 
+@pytest.mark.parametrize(
+    "argv, flag",
+    [
+        (["--run_dir", ""], "--run_dir"),
+        (["train", "--data", ""], "--data"),
+        (["evaluate", "--checkpoint", "run", "--data", ""], "--data"),
+        (["predict", "--checkpoint", "run", "song.wav", "-o", ""], "-o/--output"),
+        (["predict", "--checkpoint", "", "song.wav"], "--checkpoint"),
+    ],
+)
+def test_an_empty_path_is_refused_naming_the_flag(argv, flag, tmp_path, monkeypatch, capsys):
+    """``--run_dir "$RUN"`` with RUN unset wrote the run into the current folder, ``-o ""`` a .lab there."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(chords, "run_training", lambda *a, **k: pytest.fail("ran with an empty path"))
+    with pytest.raises(SystemExit) as exit_info:
+        chords.main(argv)
+    assert exit_info.value.code == 2
+    _one_error_line(capsys, f"argument {flag}: an empty path")
+    assert not list(tmp_path.iterdir())
+
+
+def test_an_empty_data_dir_is_no_song_folder_for_train(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(chords, "run_training", lambda *a, **k: pytest.fail("trained on the current folder"))
+    with pytest.raises(SystemExit):
+        chords.main(["train", "--data.data_dir", ""])
+    _one_error_line(capsys, "--data.data_dir is an empty path")
+
+
 def test_predict_and_evaluate_take_decode_joint_bass(tiny_run, tmp_path, capsys):
     import argparse
 

@@ -988,6 +988,42 @@ def test_a_run_record_repeats_the_settings_not_overwrite_or_resume(tmp_path, cap
     assert clap.parse_config(["--config", str(mine)]).overwrite is True
 
 
+def test_empty_unwritable_or_file_paths_are_one_error_line_naming_the_flag(
+    tmp_path, capsys, monkeypatch, make_read_only
+):
+    """``--out ""`` meant the default folder (chords' --run_dir "" the current one); a read-only --out gave a
+    PermissionError traceback, and a --demo.folder that is a file a bare "[Errno 17] File exists"."""
+    from audiotrain.recipes.clap import cli as clap
+
+    _forbid_expensive_work(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    for argv in (["--out", ""], ["--demo.folder", ""], ["export", "--checkpoint", "x", "--out", ""]):
+        with pytest.raises(SystemExit) as exit_info:
+            clap.main(argv)
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert (
+            "(--out)" in err or "(--demo.folder)" in err or "--out: an empty path" in err
+        ) and "empty" in err
+    assert not list(tmp_path.iterdir())
+    afile = tmp_path / "afile"
+    afile.write_text("mine")
+    read_only = tmp_path / "ro"
+    read_only.mkdir()
+    make_read_only(read_only)
+    for argv, fragment in (
+        (
+            ["--demo.folder", str(afile), "--out", str(tmp_path / "o")],
+            f"--demo.folder {afile}: {afile} is a file",
+        ),
+        (["--out", str(read_only)], f"--out {read_only}: cannot write in {read_only}"),
+        (["--out", str(afile / "run")], f"--out {afile / 'run'}: {afile} is a file, not a folder"),
+    ):
+        assert clap.main(argv) == 2
+        assert fragment in _one_error_line(capsys.readouterr().err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "ro"] and not list(read_only.iterdir())
+
+
 def test_early_errors_leave_no_empty_run_folder(tmp_path, capsys):
     from audiotrain.recipes.clap import cli as clap
 

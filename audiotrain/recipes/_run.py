@@ -22,6 +22,7 @@ config, the versions, the command line) and the resume command printed after a C
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shlex
@@ -39,6 +40,19 @@ from audiotrain.train import checkpoint as ckpt
 
 class OutputFolderError(ValueError):
     """An output folder that cannot be made or written to; the message names the flag that gave it."""
+
+
+def nonempty_path(text: str) -> str:
+    """The argparse type of a path flag: an empty path (``--run_dir "$RUN"`` with RUN unset) is refused, not
+    taken as the current folder (or, for an optional setting, as unset)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path (an unset shell variable?); give a path")
+    return text
+
+
+def path_flag(text: str) -> Path:
+    """`nonempty_path` as a `Path`."""
+    return Path(nonempty_path(text))
 
 
 def check_can_write(folder: Path, name: str) -> None:

@@ -40,6 +40,8 @@ from audiotrain.recipes._run import (
     check_can_write,
     checkpoint_processes,
     clear_run_outputs,
+    nonempty_path,
+    path_flag,
     refuse_existing_outputs,
     resume_command,
 )
@@ -109,21 +111,21 @@ def _training_parser(
     parser = SettingsParser(prog=prog, description=description)
     if needs_data:
         parser.add_argument(
-            "--data", dest="data_folder", default=None, type=Path, metavar="DIR",
+            "--data", dest="data_folder", default=None, type=path_flag, metavar="DIR",
             help="folder of audio files with .lab/.jams/.jamz annotations beside them (same stem); the same as "
             "--data.data_dir, and may instead come from the --config file's data.data_dir",
         )  # fmt: skip
     parser.add_argument(
-        "--run_dir", type=Path, default=None, help="output folder (default: runs/chords-<date>-<time>)"
+        "--run_dir", type=path_flag, default=None, help="output folder (default: runs/chords-<date>-<time>)"
     )
     parser.add_argument(
         "--config",
-        type=Path,
+        type=path_flag,
         default=None,
         help="YAML/JSON file with TrainingConfig fields (flags override it), or a run's config.json (repeats it)",
     )
     add_preset_argument(parser, PRESETS)
-    parser.add_argument("--resume", type=Path, default=None, help=resume_help)
+    parser.add_argument("--resume", type=path_flag, default=None, help=resume_help)
     parser.add_argument("--overwrite", action="store_true", help=overwrite_help)
     parser.add_argument(
         "--benchmark",
@@ -138,7 +140,7 @@ def _training_parser(
 
 def _predictor_arguments(parser: argparse.ArgumentParser) -> None:
     """The arguments `_load_predictor` reads: the checkpoint and decoding overrides."""
-    parser.add_argument("--checkpoint", required=True, type=Path,
+    parser.add_argument("--checkpoint", required=True, type=path_flag,
                         help="checkpoint folder (or a run folder: uses its best checkpoint)")  # fmt: skip
     parser.add_argument("--decode.method", dest="decode_method", choices=DECODE_CHOICES["decode.method"], default=None,
                         help="smoothing of frame posteriors (default: the checkpoint's)")  # fmt: skip
@@ -223,6 +225,8 @@ def _with_data_folder(
     from dataclasses import replace
 
     flag_dir = getattr(args, "data.data_dir", None)
+    if flag_dir is not None and not flag_dir.strip():  # an empty path is no folder (nor the current one)
+        parser.error("--data.data_dir is an empty path (an unset shell variable?); give the song folder")
     if args.data_folder is not None and flag_dir is not None and Path(flag_dir) != args.data_folder:
         parser.error(
             f"--data {args.data_folder} and --data.data_dir {flag_dir} name different folders; give one"
@@ -374,13 +378,13 @@ def _cmd_evaluate(argv: list[str]) -> int:
     parser.add_argument(
         "--data",
         required=True,
-        type=Path,
+        type=path_flag,
         help="folder of audio files with .lab/.jams/.jamz annotations beside them",
     )
     parser.add_argument(
         "-o",
         "--output",
-        type=Path,
+        type=path_flag,
         default=None,
         help="where to write .lab files and scores (default: no files)",
     )
@@ -395,7 +399,7 @@ def _cmd_evaluate(argv: list[str]) -> int:
     )
     parser.add_argument(
         "--against",
-        type=Path,
+        type=path_flag,
         default=None,
         metavar="CHECKPOINT",
         help="also score this checkpoint (or run folder) on the same songs, with the same --tta and decoding "
@@ -472,9 +476,9 @@ def _cmd_predict(argv: list[str]) -> int:
         "cannot be read are skipped and listed, and the exit status is 1. An existing chord annotation (x.lab or "
         "x.jams beside x.wav, which training reads) is never replaced without --overwrite.",
     )
-    parser.add_argument("input", type=Path, help="an audio file, or a folder (searched recursively)")
+    parser.add_argument("input", type=path_flag, help="an audio file, or a folder (searched recursively)")
     parser.add_argument(
-        "-o", "--output", default=None,
+        "-o", "--output", default=None, type=nonempty_path,
         help="for a file: the .lab (or .jams) to write, or a folder to write <stem>.lab into (default: print "
         "to stdout); for a folder: the output folder (default: <input>-chords next to it), mirroring the "
         "input's sub-folders",

@@ -134,6 +134,8 @@ def run_training(
     main = collectives.is_main_process()
     if not main:
         log = _silent
+    if run_dir is not None and not str(run_dir).strip():  # Path("") would be the current folder
+        raise ValueError("run_dir is an empty path; give a folder, or None for a new runs/chords-<time>")
     run_dir = Path(run_dir) if run_dir is not None else None
     replace = check_output_folders(config, run_dir, resume, overwrite)
     continuing = resume is not None and run_dir is not None and is_inside(resume, run_dir)

@@ -60,7 +60,7 @@ import sys
 
 from audiotrain.distributed.collectives import MainProcessFailed
 from audiotrain.distributed.local import install_rank_stop_signal, plan_local_processes, run_local_job
-from audiotrain.recipes._run import check_resume_folder, checkpoint_processes
+from audiotrain.recipes._run import check_resume_folder, checkpoint_processes, nonempty_path
 from audiotrain.recipes.clap.bundle import export_checkpoint
 from audiotrain.recipes.clap.config import PRESETS, ClapRecipeConfig
 from audiotrain.recipes.clap.train import check_out_folder, run
@@ -107,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--config",
         default=None,
+        type=nonempty_path,
         help="YAML or JSON file with any of the settings below (flags win), or a run's config.json (repeats it)",
     )
     add_preset_argument(parser, PRESETS)
@@ -204,11 +205,17 @@ def build_export_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--checkpoint",
         required=True,
+        type=nonempty_path,
         help="trainer checkpoint folder of a CLAP run, e.g. RUN/checkpoints/last",
     )
-    parser.add_argument("--out", required=True, help="Hugging Face folder to write (new or empty)")
     parser.add_argument(
-        "--run", default=None, help="the run folder holding config.json (default: the checkpoint's RUN)"
+        "--out", required=True, type=nonempty_path, help="Hugging Face folder to write (new or empty)"
+    )
+    parser.add_argument(
+        "--run",
+        default=None,
+        type=nonempty_path,
+        help="the run folder holding config.json (default: the checkpoint's RUN)",
     )
     parser.add_argument(
         "--overwrite",
