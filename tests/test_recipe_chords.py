@@ -775,6 +775,18 @@ def test_an_empty_data_dir_is_no_song_folder_for_train(tmp_path, monkeypatch, ca
     _one_error_line(capsys, "--data.data_dir is an empty path")
 
 
+def test_the_demo_command_records_its_data_folder_as_an_absolute_path(tmp_path, monkeypatch):
+    """Without a command, --data.data_dir trains on the folder too, but config.json kept it relative: its
+    --config RUN/config.json then failed from any other folder."""
+    used = []
+    monkeypatch.setattr(chords, "run_training", lambda config, *a, **k: used.append(config) or 1 / 0)
+    (tmp_path / "songs").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ZeroDivisionError):
+        chords.main(["--data.data_dir", "songs"])
+    assert used[0].data.data_dir == str(tmp_path.resolve() / "songs")
+
+
 def test_predict_and_evaluate_take_decode_joint_bass(tiny_run, tmp_path, capsys):
     import argparse
 

@@ -204,16 +204,19 @@ def _load_predictor(args: argparse.Namespace, checkpoint: Path | None = None) ->
 
 
 def _config_from_args(args: argparse.Namespace) -> TrainingConfig:
-    """Defaults (or the benchmark's) < ``--preset`` < the ``--config`` file < flags; a cache folder given
-    relative to the working folder is made absolute (as the data folder is), so that the run's config.json
-    repeats it from any folder rather than filling a new cache there."""
+    """Defaults (or the benchmark's) < ``--preset`` < the ``--config`` file < flags; a cache or data folder
+    given relative to the working folder is made absolute, so that the run's config.json repeats it from
+    any folder rather than filling a new cache there (or finding no songs). (An empty one means the default
+    cache, or the demo songs.)"""
     from dataclasses import replace
 
     config = benchmark_config() if args.benchmark else TrainingConfig()
     config = resolve_settings(config, PRESETS, args.preset, args.config, args)
-    if config.data.cache_dir:
-        cache_dir = str(Path(config.data.cache_dir).expanduser().resolve())
-        config = replace(config, data=replace(config.data, cache_dir=cache_dir))
+    for name in ("cache_dir", "data_dir"):
+        folder = getattr(config.data, name)
+        if folder:
+            absolute = str(Path(folder).expanduser().resolve())
+            config = replace(config, data=replace(config.data, **{name: absolute}))
     return config
 
 
