@@ -45,3 +45,29 @@ def write_path_atomically(target: str | Path, write_to: Callable[[Path], object]
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def create_atomically(target: str | Path, write: Callable[[BinaryIO], object]) -> None:
+    """As `write_atomically`, but only when ``target`` does not exist yet: `FileExistsError` otherwise.
+
+    Of two processes creating the same name at once exactly one succeeds (``link`` of the finished temporary
+    file, atomic and exclusive), so the first file of a run claims its folder. On a file system without hard
+    links the file is created exclusively and written in place.
+    """
+    target = Path(target)
+    tmp = target.with_name(f"{TMP_PREFIX}{uuid.uuid4().hex}{target.suffix}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+        try:
+            os.link(tmp, target)
+        except FileExistsError:
+            raise
+        except OSError:  # no hard links here (FAT, some network shares)
+            data = tmp.read_bytes()
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -555,10 +555,11 @@ def test_an_interrupted_run_prints_the_command_that_continues_it(tiny_run, tmp_p
     saved = run_dir / "checkpoints" / "interrupted"
 
     def interrupted_training(config, run_dir_arg, resume=None, overwrite=False):
-        return chords_train.RunResult(run_dir, run_dir / "checkpoints" / "best", {}, None, 1.0, saved)
+        folder = run_dir_arg or Path("runs/chords-20260101-120000")  # the default folder it made
+        return chords_train.RunResult(folder, folder / "checkpoints" / "best", {}, None, 1.0, saved)
 
     monkeypatch.setattr(chords, "run_training", interrupted_training)
-    argv = ["--data", "songs dir", "--num_epochs", "3", "--resume", "old", "--run_dir", "r"]
+    argv = ["--data", "songs dir", "--num_epochs", "3", "--resume", "old", "--run_dir", "r", "--overwrite"]
     assert chords.main(["train", *argv]) == 130  # as a shell reports a command stopped by Ctrl-C
     out = capsys.readouterr().out
     expected = (
@@ -566,6 +567,14 @@ def test_an_interrupted_run_prints_the_command_that_continues_it(tiny_run, tmp_p
         f"--resume {saved}"
     )
     assert "interrupted" in out and expected in out
+    # Without --run_dir the command names the folder the run made: resuming goes on there, with its best
+    # checkpoint, instead of starting another default folder.
+    assert chords.main(["train", "--data", "songs dir"]) == 130
+    expected = (
+        "python -m audiotrain.recipes.chords train --data 'songs dir' --run_dir runs/chords-20260101-120000 "
+        f"--resume {saved}"
+    )
+    assert expected in capsys.readouterr().out
 
 
 def test_cli_errors_are_reported(tmp_path, capsys):
@@ -593,6 +602,12 @@ def _one_error_line(capsys, *fragments) -> None:
         (["--decode.method", "bogus"], ["--decode.method: invalid choice: 'bogus'", "viterbi"]),
         (["--config", "missing.yaml"], ["missing.yaml"]),
         (["train", "--data", "no/such/folder"], ["--data no/such/folder: no such folder"]),
+        # Checked when the config is built, not by the DataLoader or the loss after config.json is written.
+        (
+            ["--data.num_workers=-1"],
+            ["data.num_workers (--data.num_workers) must be an integer >= 0, got -1"],
+        ),
+        (["--loss.root_weight=-1"], ["loss.root_weight (--loss.root_weight) must be a finite number >= 0"]),
         *(
             (
                 ["--features.fmin", value],
@@ -643,6 +658,133 @@ def test_bad_resume_and_checkpoint_fail_fast_without_a_traceback(tiny_run, tmp_p
     plain = ["--tta", "0", "--decode.refine_boundaries", "false", "--decode.bass_onset_frames", "0"]
     assert chords.main(["predict", "--checkpoint", str(run_dir), str(song), *plain]) == 0
     assert all(len(line.split("\t")) == 3 for line in capsys.readouterr().out.strip().splitlines())
+
+
+def test_a_refused_resume_or_checkpoint_dir_writes_nothing(tiny_run, tmp_path, monkeypatch, capsys):
+    """These refusals came after the run folder's config.json was written: the corrected command was then
+    refused ("already holds files"), and a failed resume in the run's own folder rewrote its config.json
+    with a command that never ran."""
+    import mlx.core as mx
+
+    root, run_dir = tiny_run
+    afile = tmp_path / "afile"
+    afile.write_text("mine")
+    new = tmp_path / "new"
+    base = [*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--num_epochs", "3"]
+    assert chords.main([*base, "--run_dir", str(new), "--checkpoint_dir", str(afile)]) == 2
+    _one_error_line(capsys, f"--checkpoint_dir {afile} is a file; expected a folder")
+    # Another recipe's checkpoint (complete, with other arrays): refused before any data is read.
+    monkeypatch.setattr(chords_train, "demo_splits", lambda *a, **k: pytest.fail("read the data first"))
+    foreign = tmp_path / "clap" / "checkpoints" / "last"
+    progress = {"epoch": 1, "batch_in_epoch": 0, "global_step": 2, "total_batches": 2, "micro_batches": 0}
+    arrays = {"clap.text_projection.weight": mx.zeros((4, 4))}
+    ckpt.write_checkpoint(
+        foreign, arrays, {"step": mx.zeros(())}, {}, {"progress": progress, "random": {"mlx": [0, 1]}}
+    )
+    assert chords.main([*base, "--run_dir", str(new), "--resume", str(foreign)]) == 2
+    _one_error_line(capsys, "model.safetensors does not match this ChordTask model", "1 unexpected")
+    assert not new.exists()
+    # A damaged checkpoint of the run's own folder: its config.json still describes the run that ran.
+    own = tmp_path / "own"
+    shutil.copytree(run_dir, own)
+    record = (own / "config.json").read_bytes()
+    for damaged in (ckpt.MODEL_FILE, ckpt.OPTIMIZER_FILE):
+        (own / "checkpoints" / "last" / damaged).write_bytes(b"")
+        assert chords.main([*base, "--run_dir", str(own), "--resume", str(own / "checkpoints" / "last")]) == 2
+        _one_error_line(capsys, f"{damaged} is not a readable safetensors file")
+        assert (own / "config.json").read_bytes() == record
+        shutil.copy(run_dir / "checkpoints" / "last" / damaged, own / "checkpoints" / "last" / damaged)
+
+
+def test_a_second_run_started_into_the_same_folder_at_once_is_refused_before_it_writes(
+    tiny_run, tmp_path, monkeypatch, capsys
+):
+    """Both runs passed the "already holds files" check; the folder ended with one run's config.json beside
+    the other's checkpoints. Here run A opens the folder while run B prepares its songs."""
+    root, _ = tiny_run
+    run = tmp_path / "run"
+    prepare = chords_train._prepare_songs
+
+    def run_a_opens_the_folder_meanwhile(*args, **kwargs):
+        prepared = prepare(*args, **kwargs)
+        run.mkdir()
+        (run / "config.json").write_text("run A's record")
+        return prepared
+
+    monkeypatch.setattr(chords_train, "_prepare_songs", run_a_opens_the_folder_meanwhile)
+    assert chords.main([*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(run)]) == 2
+    _one_error_line(capsys, f"--run_dir {run} was taken by another run started at the same time")
+    assert [p.name for p in run.iterdir()] == ["config.json"]
+    assert (run / "config.json").read_text() == "run A's record"
+
+
+def test_output_folders_that_cannot_be_written_are_one_error_line_before_any_work(
+    tiny_run, tmp_path, make_read_only, monkeypatch, capsys
+):
+    """A read-only folder gave a PermissionError traceback at the first write (evaluate: after transcribing
+    every song); a file among its parents a bare "[Errno 20] Not a directory" naming no flag."""
+    _, run_dir = tiny_run
+    monkeypatch.setattr(chords_train, "demo_splits", lambda *a, **k: pytest.fail("read the data first"))
+    monkeypatch.setattr(chords.ChordPredictor, "from_checkpoint", lambda *a: pytest.fail("loaded the model"))
+    afile = tmp_path / "afile"
+    afile.write_text("mine")
+    read_only = tmp_path / "ro"
+    read_only.mkdir()
+    make_read_only(read_only)
+    song = tmp_path / "song.wav"
+    for argv, fragments in (
+        ([*TINY_FLAGS, "--run_dir", str(read_only)], [f"--run_dir {read_only}: cannot write in {read_only}"]),
+        ([*TINY_FLAGS, "--run_dir", str(afile / "sub")], [f"{afile} is a file, not a folder, so"]),
+        (["evaluate", "--checkpoint", str(run_dir), "--data", str(tmp_path), "-o", str(read_only / "e")],
+         [f"-o {read_only / 'e'}: cannot write in {read_only}"]),
+        (["predict", "--checkpoint", str(run_dir), str(song), "-o", str(afile / "x.lab")],
+         [f"-o {afile / 'x.lab'}: {afile} is a file, not a folder"]),
+    ):  # fmt: skip
+        song.write_bytes(b"")  # (never read)
+        assert chords.main(argv) == 2, argv
+        _one_error_line(capsys, *fragments)
+    assert not list(read_only.iterdir()) and afile.read_text() == "mine"
+
+
+@pytest.mark.parametrize(
+    "argv, flag",
+    [
+        (["--run_dir", ""], "--run_dir"),
+        (["train", "--data", ""], "--data"),
+        (["evaluate", "--checkpoint", "run", "--data", ""], "--data"),
+        (["predict", "--checkpoint", "run", "song.wav", "-o", ""], "-o/--output"),
+        (["predict", "--checkpoint", "", "song.wav"], "--checkpoint"),
+    ],
+)
+def test_an_empty_path_is_refused_naming_the_flag(argv, flag, tmp_path, monkeypatch, capsys):
+    """``--run_dir "$RUN"`` with RUN unset wrote the run into the current folder, ``-o ""`` a .lab there."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(chords, "run_training", lambda *a, **k: pytest.fail("ran with an empty path"))
+    with pytest.raises(SystemExit) as exit_info:
+        chords.main(argv)
+    assert exit_info.value.code == 2
+    _one_error_line(capsys, f"argument {flag}: an empty path")
+    assert not list(tmp_path.iterdir())
+
+
+def test_an_empty_data_dir_is_no_song_folder_for_train(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(chords, "run_training", lambda *a, **k: pytest.fail("trained on the current folder"))
+    with pytest.raises(SystemExit):
+        chords.main(["train", "--data.data_dir", ""])
+    _one_error_line(capsys, "--data.data_dir is an empty path")
+
+
+def test_the_demo_command_records_its_data_folder_as_an_absolute_path(tmp_path, monkeypatch):
+    """Without a command, --data.data_dir trains on the folder too, but config.json kept it relative: its
+    --config RUN/config.json then failed from any other folder."""
+    used = []
+    monkeypatch.setattr(chords, "run_training", lambda config, *a, **k: used.append(config) or 1 / 0)
+    (tmp_path / "songs").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ZeroDivisionError):
+        chords.main(["--data.data_dir", "songs"])
+    assert used[0].data.data_dir == str(tmp_path.resolve() / "songs")
 
 
 def test_predict_and_evaluate_take_decode_joint_bass(tiny_run, tmp_path, capsys):
@@ -1119,7 +1261,7 @@ def test_evaluate_refuses_an_existing_output_file_before_reading_audio(
     capsys.readouterr()
     argv = ["evaluate", "--checkpoint", str(run_dir), "--data", str(tmp_path / "songs"), "-o", str(taken)]
     assert chords.main(argv) == 2
-    _one_error_line(capsys, "File exists", "scores.txt")
+    _one_error_line(capsys, "-o", "scores.txt is a file", "into a folder")  # the flag, and what it expected
     assert taken.read_text() == "keep me"
 
 

@@ -687,6 +687,15 @@ def test_hf_model_holds_the_best_checkpoint_and_any_checkpoint_exports(tmp_path,
     capsys.readouterr()
     assert clap.main(["export", "--checkpoint", str(last), "--out", str(out)]) == 2
     assert "already holds files" in _one_error_line(capsys.readouterr().err)
+    # A trainer checkpoint, or the run's checkpoints folder, is never an --out, even with --overwrite: the
+    # export's weights replaced the checkpoint's, which then loaded no more.
+    weights = (best[0] / "model.safetensors").read_bytes()
+    for target in (best[0], run_dir / "checkpoints", run_dir / "checkpoints" / "new"):
+        assert clap.main(["export", "--checkpoint", str(last), "--out", str(target), "--overwrite"]) == 2
+        line = _one_error_line(capsys.readouterr().err)
+        assert f"--out {target}: " in line and "--overwrite does not lift this" in line
+    assert (best[0] / "model.safetensors").read_bytes() == weights
+    assert not (run_dir / "checkpoints" / "new").exists()
     elsewhere = tmp_path / "elsewhere" / "ckpt"
     shutil.copytree(last, elsewhere)
     assert clap.main(["export", "--checkpoint", str(elsewhere), "--out", str(tmp_path / "e2")]) == 2
@@ -825,6 +834,19 @@ def test_cli_resume_from_a_foreign_checkpoint_is_a_short_error(tmp_path, capsys,
     assert str(foreign) in line and "does not match this CLAP model" in line
     assert "40 unexpected" in line and "missing" in line and "model.encoder.layers.0.linear.weight" in line
     assert len(line) < 1000, line
+    # Refused before the run folder is made (data_report.txt and demo_init/ were written first): the
+    # command with the right --resume is not then refused for a folder holding files.
+    assert not (tmp_path / "run").exists()
+
+
+def test_zero_shot_labels_that_miss_the_clips_labels_are_refused_before_the_run_folder(tmp_path, capsys):
+    from audiotrain.recipes.clap import cli as clap
+
+    out = tmp_path / "run"
+    assert clap.main([*_tiny_demo_argv(tmp_path, out), "--dataset.zero_shot_labels", "dog,cat"]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert "--dataset.zero_shot_labels: the evaluation clips' labels" in line and "['dog', 'cat']" in line
+    assert not out.exists()
 
 
 @pytest.mark.parametrize(
@@ -899,13 +921,18 @@ def test_ctrl_c_saves_evaluates_and_exits_130_with_the_command_that_continues(
 
     monkeypatch.setattr(audiotrain, "Trainer", trainer_with_ctrl_c)  # what run() imports
     argv = list(demo_run[0]["argv"])
-    argv[argv.index("--out") + 1] = str(tmp_path / "stopped")
+    del argv[argv.index("--out") : argv.index("--out") + 2]  # a new runs/clap-demo-<date>-<time>
     argv[argv.index("--train.epochs") + 1] = "1"
+    monkeypatch.chdir(tmp_path)
     assert clap.main(argv) == 130  # as a shell reports a command stopped by Ctrl-C
     out = capsys.readouterr().out
-    saved = tmp_path / "stopped" / "checkpoints" / "interrupted"
-    assert f"--resume {saved}" in out and "trainer.fit(" not in out  # the CLI's command, not the library hint
-    assert (tmp_path / "stopped" / "retrieval.json").is_file()
+    (run,) = Path("runs").iterdir()
+    saved = run / "checkpoints" / "interrupted"
+    # The command goes on in the run's own folder (with its best checkpoint), not in another new one.
+    assert (
+        f"--out {run} --resume {tmp_path / saved}" in out and "trainer.fit(" not in out
+    )  # not the library hint
+    assert (run / "retrieval.json").is_file()
 
 
 # ------------------------------------------------------------------ the run folder: no silent overwrite
@@ -933,6 +960,68 @@ def test_cli_refuses_an_out_folder_holding_a_previous_run(demo_run, tmp_path, ca
     assert clap.main([*result["argv"], "--out", str(afile)]) == 2
     line = _one_error_line(capsys.readouterr().err)
     assert f"--out {afile} is a file" in line and afile.read_text() == "mine"
+
+
+def test_a_run_record_repeats_the_settings_not_overwrite_or_resume(tmp_path, capsys, monkeypatch):
+    """A run made with --overwrite records overwrite: true; --config RUN/config.json (which "repeats the
+    run") then replaced RUN itself without --overwrite on the command line."""
+    import dataclasses
+
+    from audiotrain.recipes.clap import cli as clap
+
+    _forbid_expensive_work(monkeypatch)
+    run = tmp_path / "myrun"
+    run.mkdir()
+    made_with = ["--out", str(run), "--overwrite", "--resume", str(run / "checkpoints" / "last")]
+    record = {"config": dataclasses.asdict(clap.parse_config(made_with)), "versions": {}}
+    (run / "config.json").write_text(json.dumps(record))
+    (run / "notes.txt").write_text("mine")
+    assert clap.main(["--config", str(run / "config.json")]) == 2
+    assert f"--out {run} already holds files" in _one_error_line(capsys.readouterr().err)
+    assert sorted(p.name for p in run.iterdir()) == ["config.json", "notes.txt"]
+    assert clap.parse_config(["--config", str(run / "config.json"), "--overwrite"]).overwrite is True
+    repeated = clap.parse_config(["--config", str(run / "config.json")])
+    assert repeated.overwrite is False and repeated.resume is None and repeated.out == str(run)
+    # A settings file of one's own keeps them: choosing them there is the user's doing.
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("overwrite: true\n")
+    assert clap.parse_config(["--config", str(mine)]).overwrite is True
+
+
+def test_empty_unwritable_or_file_paths_are_one_error_line_naming_the_flag(
+    tmp_path, capsys, monkeypatch, make_read_only
+):
+    """``--out ""`` meant the default folder (chords' --run_dir "" the current one); a read-only --out gave a
+    PermissionError traceback, and a --demo.folder that is a file a bare "[Errno 17] File exists"."""
+    from audiotrain.recipes.clap import cli as clap
+
+    _forbid_expensive_work(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    for argv in (["--out", ""], ["--demo.folder", ""], ["export", "--checkpoint", "x", "--out", ""]):
+        with pytest.raises(SystemExit) as exit_info:
+            clap.main(argv)
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert (
+            "(--out)" in err or "(--demo.folder)" in err or "--out: an empty path" in err
+        ) and "empty" in err
+    assert not list(tmp_path.iterdir())
+    afile = tmp_path / "afile"
+    afile.write_text("mine")
+    read_only = tmp_path / "ro"
+    read_only.mkdir()
+    make_read_only(read_only)
+    for argv, fragment in (
+        (
+            ["--demo.folder", str(afile), "--out", str(tmp_path / "o")],
+            f"--demo.folder {afile}: {afile} is a file",
+        ),
+        (["--out", str(read_only)], f"--out {read_only}: cannot write in {read_only}"),
+        (["--out", str(afile / "run")], f"--out {afile / 'run'}: {afile} is a file, not a folder"),
+    ):
+        assert clap.main(argv) == 2
+        assert fragment in _one_error_line(capsys.readouterr().err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "ro"] and not list(read_only.iterdir())
 
 
 def test_early_errors_leave_no_empty_run_folder(tmp_path, capsys):

@@ -4,6 +4,8 @@ import threading
 from pathlib import Path
 
 from audiotrain.recipes._run import (
+    OutputFolderError,
+    check_can_write,
     check_checkpoint_folder,
     check_run_folder,
     clear_run_outputs,
@@ -13,6 +15,7 @@ from audiotrain.recipes._run import (
     write_run_record,
 )
 
+import numpy as np
 import pytest
 
 
@@ -91,6 +94,78 @@ def test_resume_command_replaces_an_earlier_resume_and_quotes_paths():
     assert resume_command("audiotrain.recipes.clap", argv, "runs/x y/interrupted") == (
         "python -m audiotrain.recipes.clap --lr 0.1 --data 'my songs' --resume 'runs/x y/interrupted'"
     )
+
+
+def test_the_resume_command_goes_on_in_the_interrupted_runs_folder():
+    """Without the run folder, the printed command resumed into a new default folder, whose `best` came only
+    from the epochs after the resume."""
+    argv = ["--preset", "quick_test", "--overwrite", "--lr", "0.1"]
+    assert resume_command("m", argv, "runs/chords-1/checkpoints/interrupted", "runs/chords-1") == (
+        "python -m m --preset quick_test --lr 0.1 --run_dir runs/chords-1 "
+        "--resume runs/chords-1/checkpoints/interrupted"
+    )
+    # CLAP's flag is --out, and its --overwrite may take a value; the --out given is replaced by the run's.
+    argv = ["--out=old", "--overwrite", "true", "--train.epochs", "3", "--out", "r"]
+    assert resume_command("m", argv, "r/checkpoints/interrupted", "r", "--out") == (
+        "python -m m --train.epochs 3 --out r --resume r/checkpoints/interrupted"
+    )
+
+
+def test_the_first_file_claims_the_run_folder_so_a_second_run_started_at_once_is_refused(tmp_path):
+    """Two runs started into one empty folder both passed the "already holds files" check and then wrote
+    into it together (one's config.json beside the other's checkpoints)."""
+    run = tmp_path / "run"
+    assert check_run_folder(run, "--run_dir", overwrite=False) is False  # run A's checks
+    assert check_run_folder(run, "--run_dir", overwrite=False) is False  # run B's, at the same time
+    run.mkdir()
+    write_run_record(run / "config.json", {"seed": 1}, ["a"], claim="--run_dir")  # A opens the folder first
+    with pytest.raises(
+        FileExistsError, match=r"--run_dir .*run was taken by another run started at the same"
+    ):
+        write_run_record(run / "config.json", {"seed": 2}, ["b"], claim="--run_dir")
+    assert '"seed": 1' in (run / "config.json").read_text()
+    assert sorted(p.name for p in run.iterdir()) == ["config.json"]  # no temporary file left
+    # A run going on in its own folder (a resume) replaces its record.
+    write_run_record(run / "config.json", {"seed": 3}, ["a"])
+    assert '"seed": 3' in (run / "config.json").read_text()
+
+
+def test_atomic_writes_use_temporary_names_of_their_own(tmp_path):
+    """The temporary names were fixed (x.lab.tmp, confusion_matrix.tmp.png): two runs writing one folder
+    renamed each other's file away ("No such file or directory: '.../confusion_matrix.tmp.png'")."""
+    from audiotrain.chords.lab import ChordSegment, write_lab
+    from audiotrain.metrics.plots import plot_confusion_matrix
+
+    others = [tmp_path / "x.lab.tmp", tmp_path / "confusion_matrix.tmp.png"]
+    for other in others:  # another writer's temporary file, about to be renamed into place
+        other.write_text("the other writer's")
+    write_lab(tmp_path / "x.lab", [ChordSegment(0.0, 1.0, "C:maj")])
+    plot_confusion_matrix(np.eye(2), ["C", "D"], tmp_path / "confusion_matrix.png")
+    assert all(other.read_text() == "the other writer's" for other in others)
+    assert (tmp_path / "x.lab").read_text() == "0.000000\t1.000000\tC:maj\n"
+    assert (tmp_path / "confusion_matrix.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_an_output_folder_that_cannot_be_written_is_refused_naming_the_flag(tmp_path, make_read_only):
+    """A read-only run folder gave a PermissionError traceback at the first write; a file among the parents a
+    bare "[Errno 20] Not a directory"."""
+    read_only = tmp_path / "ro"
+    read_only.mkdir()
+    make_read_only(read_only)
+    with pytest.raises(OutputFolderError, match=r"^--run_dir .*ro: cannot write in .*ro \("):
+        check_run_folder(read_only, "--run_dir", overwrite=False)
+    with pytest.raises(OutputFolderError, match=r"--out .*ro/new: cannot write in .*ro .*, so .*new cannot"):
+        check_run_folder(read_only / "new", "--out", overwrite=False)
+    afile = tmp_path / "afile"
+    afile.write_text("mine")
+    with pytest.raises(
+        NotADirectoryError, match=r"--run_dir .*afile/sub: .*afile is a file, not a folder, so"
+    ):
+        check_run_folder(afile / "sub", "--run_dir", overwrite=False)
+    with pytest.raises(FileExistsError, match=r"--checkpoint_dir .*afile is a file; expected a folder"):
+        check_checkpoint_folder(afile, tmp_path / "run", "--checkpoint_dir", resume=None)
+    check_can_write(tmp_path / "new" / "deeper", "-o")  # made later, where it can be
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "ro"]  # the probe is gone
 
 
 def test_the_run_record_holds_config_command_versions_and_the_recipe_facts(tmp_path):

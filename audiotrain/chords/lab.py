@@ -30,6 +30,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from audiotrain._files import write_atomically
 from audiotrain.chords.harte import NO_CHORD, HarteError, format_harte, parse_harte
 
 #: Default tolerance (seconds) for rounding differences between consecutive segment boundaries.
@@ -246,9 +247,7 @@ def write_lab(path: str | Path, segments: Iterable[ChordSegment]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = "".join(f"{s.start:.6f}\t{s.end:.6f}\t{s.label}\n" for s in segments)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    write_atomically(path, lambda handle: handle.write(text.encode("utf-8")))
     return path
 
 
@@ -403,9 +402,7 @@ def write_jams(
     data = text.encode("utf-8")
     if path.suffix.lower() == ".jamz":
         data = gzip.compress(data, mtime=0)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    write_atomically(path, lambda handle: handle.write(data))
     return path
 
 

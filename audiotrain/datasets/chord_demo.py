@@ -93,10 +93,12 @@ BASS_PATTERNS = ("hold", "pulse", "octaves", "walk", "passing", "fifths")
 MANIFEST = "manifest.json"
 #: Where the recipes keep demo sets under their cache folder (beside the feature cache's ``features``).
 DEMO_FOLDER = Path("demo") / "chords"
-#: What `generate_demo_songs` writes in a set's folder: songs, annotations (and `write_lab`'s temporary
-#: file), the manifest and temporary files a crash left: all `python -m audiotrain cache clear` deletes.
+#: What `generate_demo_songs` writes in a set's folder: songs, annotations, the manifest and temporary files
+#: a crash left (``song_000.lab.tmp`` from before `write_lab` used `write_atomically`): all `python -m
+#: audiotrain cache clear` deletes.
 _SET_FILE = re.compile(
-    rf"song_\d{{3,}}\.(wav|lab|lab\.tmp)|{re.escape(MANIFEST)}|{re.escape(TMP_PREFIX)}[0-9a-f]+\.(wav|json)"
+    rf"song_\d{{3,}}\.(wav|lab|lab\.tmp)|{re.escape(MANIFEST)}"
+    rf"|{re.escape(TMP_PREFIX)}[0-9a-f]+\.(wav|json|lab)"
 )
 
 #: Relative frequency of each chord type in the demo songs.

@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from audiotrain._files import write_atomically
+
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.axes import Axes
@@ -32,9 +34,9 @@ def _save(figure: Figure, path: str | Path, dpi: int) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     FigureCanvasAgg(figure)
-    tmp = path.with_name(path.stem + ".tmp.png")
-    figure.savefig(tmp, dpi=dpi, bbox_inches="tight")
-    tmp.replace(path)
+    # A temporary name of its own: two runs writing one folder must not rename each other's file.
+    kind = path.suffix.lstrip(".") or "png"
+    write_atomically(path, lambda handle: figure.savefig(handle, format=kind, dpi=dpi, bbox_inches="tight"))
     return path
 
 

@@ -11,6 +11,10 @@ recipe):
   is taken (two runs started in the same second) the next free ``-2``, ``-3``, ... suffix is used, so no two
   runs ever share a folder.
 - Output files (predictions, scores) that exist already are refused unless ``--overwrite``.
+- Every output folder is tried for writing when the command starts (`check_can_write`): a read-only folder,
+  or a file in the way, is an error naming the flag, not a traceback after the work.
+- Two runs started into one folder at once both pass `check_run_folder`; the run's first file is created
+  exclusively (`write_first_file`), so the second finds the folder taken there, before it writes anything.
 
 Also here, as every recipe writes and reads them the same way: the run record (``config.json``: the resolved
 config, the versions, the command line) and the resume command printed after a Ctrl-C.
@@ -18,16 +22,65 @@ config, the versions, the command line) and the resume command printed after a C
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import shlex
 import shutil
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from audiotrain._files import TMP_PREFIX, create_atomically, write_atomically
 from audiotrain._system import versions
 from audiotrain.train import checkpoint as ckpt
+
+
+class OutputFolderError(ValueError):
+    """An output folder that cannot be made or written to; the message names the flag that gave it."""
+
+
+def nonempty_path(text: str) -> str:
+    """The argparse type of a path flag: an empty path (``--run_dir "$RUN"`` with RUN unset) is refused, not
+    taken as the current folder (or, for an optional setting, as unset)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path (an unset shell variable?); give a path")
+    return text
+
+
+def path_flag(text: str) -> Path:
+    """`nonempty_path` as a `Path`."""
+    return Path(nonempty_path(text))
+
+
+def check_can_write(folder: Path, name: str) -> None:
+    """Refuse, before any work, an output `folder` that cannot be made or written to: a file in its place or
+    among its parents, or a folder where no file can be created (permissions, a read-only file system).
+    `name` is how messages call it (``--run_dir RUN``).
+
+    Tried with a probe file, created and removed at once, in the folder or in the nearest parent that
+    exists (where it would be made): permission bits say nothing for root, ACLs or a read-only mount."""
+    existing = folder
+    while not existing.exists() and not existing.is_symlink() and existing != existing.parent:
+        existing = existing.parent
+    if existing.is_symlink() and not existing.exists():
+        raise NotADirectoryError(
+            f"{name}: {existing} is a link to {os.readlink(existing)}, which does not exist"
+        )
+    made = "" if existing == folder else f", so {folder} cannot be made there"
+    if not existing.is_dir():
+        raise NotADirectoryError(f"{name}: {existing} is a file, not a folder{made}")
+    probe = existing / f"{TMP_PREFIX}{uuid.uuid4().hex}"
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError as error:
+        raise OutputFolderError(
+            f"{name}: cannot write in {existing} ({error.strerror or error}){made}; choose a folder you "
+            "can write to"
+        ) from None
+    os.unlink(probe)
 
 
 def is_inside(path: str | Path, folder: str | Path) -> bool:
@@ -47,13 +100,15 @@ def check_run_folder(
     resume: str | Path | None = None,
     resume_hint: str | None = None,
 ) -> bool:
-    """Refuse a run folder that is a file, or holds files, unless `overwrite` or `resume` names a
-    checkpoint inside it (continuing that run). Returns True when the earlier run is to be replaced: call
-    `clear_run_outputs` once every other check has passed, so an early error leaves it as it was.
+    """Refuse a run folder that is a file, cannot be written (`check_can_write`), or holds files, unless
+    `overwrite` or `resume` names a checkpoint inside it (continuing that run). Returns True when the earlier
+    run is to be replaced: call `clear_run_outputs` once every other check has passed, so an early error
+    leaves it as it was.
 
     The refusal suggests `resume_hint` (default: ``--resume`` with the run's newest checkpoint, if any)."""
     if folder.exists() and not folder.is_dir():
         raise FileExistsError(f"{flag} {folder} is a file; expected a run folder (new, or empty)")
+    check_can_write(folder, f"{flag} {folder}")
     if not holds_files(folder):
         return False
     if resume is not None and is_inside(resume, folder):
@@ -81,9 +136,13 @@ def newest_checkpoint(folder: Path) -> Path | None:
 
 
 def check_checkpoint_folder(folder: Path, run_dir: Path | None, flag: str, resume: str | Path | None) -> None:
-    """Refuse a checkpoint folder outside the run folder that already holds files (another run's
-    checkpoints): this run would replace its ``best`` and ``last``. ``--overwrite`` does not lift this, as it
-    only clears the run folder; resuming from a checkpoint inside it continues that run."""
+    """Refuse a checkpoint folder that is a file or cannot be written, and one outside the run folder that
+    already holds files (another run's checkpoints): this run would replace its ``best`` and ``last``.
+    ``--overwrite`` does not lift this, as it only clears the run folder; resuming from a checkpoint inside
+    it continues that run."""
+    if folder.exists() and not folder.is_dir():
+        raise FileExistsError(f"{flag} {folder} is a file; expected a folder for the checkpoints")
+    check_can_write(folder, f"{flag} {folder}")
     if (run_dir is not None and is_inside(folder, run_dir)) or not holds_files(folder):
         return
     if resume is not None and is_inside(resume, folder):
@@ -156,33 +215,86 @@ def refuse_existing_outputs(targets: Iterable[Path], overwrite: bool) -> None:
         )
 
 
-def write_run_record(path: Path, config: dict[str, Any], command: list[str], **facts: Any) -> None:
+def write_run_record(
+    path: Path, config: dict[str, Any], command: list[str], *, claim: str | None = None, **facts: Any
+) -> None:
     """A run folder's ``config.json``: everything needed to reproduce the run, as
     ``{"config": ..., "versions": ..., "command": ..., **facts}`` (``--config RUN/config.json`` repeats it,
-    see `audiotrain.recipes.config_cli.settings_of`)."""
+    see `audiotrain.recipes.config_cli.settings_of`). `claim`: see `write_first_file`."""
     record = {"config": config, "versions": versions(), "command": list(command), **facts}
-    path.write_text(json.dumps(record, indent=2) + "\n")
+    write_first_file(path, json.dumps(record, indent=2) + "\n", claim)
 
 
-def resume_command(module: str, argv: list[str], checkpoint: str | Path) -> str:
-    """The command line that continues an interrupted run: `argv` with ``--resume checkpoint``
-    (any earlier ``--resume`` dropped), for a recipe run as ``python -m module``."""
-    kept, skip_value = [], False
+def write_first_file(path: Path, text: str, claim: str | None) -> None:
+    """Write `text` to `path` atomically. With `claim` (the flag that named the folder) it is the first file
+    of a new run and claims the folder: it is created only if no other run created it first. Two runs
+    started into one folder at once both pass `check_run_folder`; here the second is refused, before it
+    writes anything. Without `claim` (a run going on in its own folder) an earlier file is replaced."""
+    data = text.encode()
+    try:
+        if claim is None:
+            write_atomically(path, lambda handle: handle.write(data))
+        else:
+            create_atomically(path, lambda handle: handle.write(data))
+    except FileExistsError:
+        raise FileExistsError(
+            f"{claim} {path.parent} was taken by another run started at the same time (its {path.name} "
+            f"appeared after this run's checks); choose a new {claim}"
+        ) from None
+    except OSError as error:  # made read-only (or full) since the checks at the start
+        raise OutputFolderError(
+            f"{claim or 'the run folder'} {path.parent}: cannot write {path.name} ({error.strerror or error})"
+        ) from None
+
+
+#: Options of a command line that a resume command drops: (name, whether a value follows it).
+_DROPPED_ON_RESUME = (("--resume", True), ("--overwrite", False))
+
+
+def resume_command(
+    module: str,
+    argv: list[str],
+    checkpoint: str | Path,
+    run_dir: str | Path | None = None,
+    run_flag: str = "--run_dir",
+) -> str:
+    """The command line that continues an interrupted run: `argv` with ``--resume checkpoint`` (any earlier
+    ``--resume`` and ``--overwrite`` dropped), for a recipe run as ``python -m module``.
+
+    With `run_dir` (the interrupted run's folder) the command names it as ``run_flag run_dir`` (replacing
+    any given): the run goes on in its own folder, with its best-checkpoint tracking, instead of starting
+    a new default folder."""
+    dropped = dict(_DROPPED_ON_RESUME)
+    if run_dir is not None:
+        dropped[run_flag] = True
+    kept, skip = [], None
     for arg in argv:
-        if skip_value:
-            skip_value = False
-        elif arg == "--resume":
-            skip_value = True
-        elif not arg.startswith("--resume="):
+        if skip == "value":
+            skip = None
+            continue
+        if skip == "bool":  # clap's --overwrite takes an optional true/false
+            skip = None
+            if arg.lower() in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                continue
+        name = arg.split("=", 1)[0]
+        if name not in dropped:
             kept.append(arg)
+        elif "=" not in arg:
+            skip = "value" if dropped[name] else "bool"
+    if run_dir is not None:
+        kept += [run_flag, str(run_dir)]
     return shlex.join(["python", "-m", module, *kept, "--resume", str(checkpoint)])
 
 
 def check_resume_folder(path: str | Path) -> Path:
     """The checkpoint folder `--resume` names, checked before any data or model is loaded: it exists and is a
-    complete audiotrain checkpoint (model, optimizer state and a readable trainer_state.json)."""
+    complete audiotrain checkpoint (model, optimizer state and a readable trainer_state.json), and its
+    optimizer and step-state files are readable safetensors (a damaged one would fail the fit only after the
+    run folder was written). Each recipe checks the model's arrays against its model before it writes."""
     folder = ckpt.resolve_checkpoint(path)
     ckpt.read_state(folder)
+    for name in (ckpt.OPTIMIZER_FILE, ckpt.STEP_STATE_FILE):
+        ckpt.read_arrays(folder / name)
     return folder
 
 

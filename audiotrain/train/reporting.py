@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from audiotrain._files import write_atomically
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.lazy import LazyScalar
 from audiotrain.train.outputs import LogOptions
@@ -93,8 +94,6 @@ def write_history(columns: dict[str, list], path: str | os.PathLike) -> Path:
     """Write the history's columns as JSON, atomically (a crash leaves the old file or the new one)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(columns, f, indent=1, default=ckpt._json_default)
-    os.replace(tmp, path)
+    text = json.dumps(columns, indent=1, default=ckpt._json_default)
+    write_atomically(path, lambda handle: handle.write(text.encode()))
     return path

@@ -24,7 +24,6 @@ commands do, and ``Trainer(...).train_with_cv(folds=5, data_dir=DIR)`` what ``cv
 from __future__ import annotations
 
 import argparse
-import errno
 import os
 import sys
 import time
@@ -40,8 +39,11 @@ from audiotrain.distributed import collectives
 from audiotrain.distributed.failures import error_left_to_main
 from audiotrain.distributed.local import install_rank_stop_signal, plan_local_processes, run_local_job
 from audiotrain.recipes._run import (
+    check_can_write,
     checkpoint_processes,
     clear_run_outputs,
+    nonempty_path,
+    path_flag,
     refuse_existing_outputs,
     resume_command,
 )
@@ -112,21 +114,21 @@ def _training_parser(
     parser = SettingsParser(prog=prog, description=description)
     if needs_data:
         parser.add_argument(
-            "--data", dest="data_folder", default=None, type=Path, metavar="DIR",
+            "--data", dest="data_folder", default=None, type=path_flag, metavar="DIR",
             help="folder of audio files with .lab/.jams/.jamz annotations beside them (same stem); the same as "
             "--data.data_dir, and may instead come from the --config file's data.data_dir",
         )  # fmt: skip
     parser.add_argument(
-        "--run_dir", type=Path, default=None, help="output folder (default: runs/chords-<date>-<time>)"
+        "--run_dir", type=path_flag, default=None, help="output folder (default: runs/chords-<date>-<time>)"
     )
     parser.add_argument(
         "--config",
-        type=Path,
+        type=path_flag,
         default=None,
         help="YAML/JSON file with TrainingConfig fields (flags override it), or a run's config.json (repeats it)",
     )
     add_preset_argument(parser, PRESETS)
-    parser.add_argument("--resume", type=Path, default=None, help=resume_help)
+    parser.add_argument("--resume", type=path_flag, default=None, help=resume_help)
     parser.add_argument("--overwrite", action="store_true", help=overwrite_help)
     parser.add_argument(
         "--benchmark",
@@ -141,7 +143,7 @@ def _training_parser(
 
 def _predictor_arguments(parser: argparse.ArgumentParser) -> None:
     """The arguments `_load_predictor` reads: the checkpoint and decoding overrides."""
-    parser.add_argument("--checkpoint", required=True, type=Path,
+    parser.add_argument("--checkpoint", required=True, type=path_flag,
                         help="checkpoint folder (or a run folder: uses its best checkpoint)")  # fmt: skip
     parser.add_argument("--decode.method", dest="decode_method", choices=DECODE_CHOICES["decode.method"], default=None,
                         help="smoothing of frame posteriors (default: the checkpoint's)")  # fmt: skip
@@ -205,16 +207,19 @@ def _load_predictor(args: argparse.Namespace, checkpoint: Path | None = None) ->
 
 
 def _config_from_args(args: argparse.Namespace) -> TrainingConfig:
-    """Defaults (or the benchmark's) < ``--preset`` < the ``--config`` file < flags; a cache folder given
-    relative to the working folder is made absolute (as the data folder is), so that the run's config.json
-    repeats it from any folder rather than filling a new cache there."""
+    """Defaults (or the benchmark's) < ``--preset`` < the ``--config`` file < flags; a cache or data folder
+    given relative to the working folder is made absolute, so that the run's config.json repeats it from
+    any folder rather than filling a new cache there (or finding no songs). (An empty one means the default
+    cache, or the demo songs.)"""
     from dataclasses import replace
 
     config = benchmark_config() if args.benchmark else TrainingConfig()
     config = resolve_settings(config, PRESETS, args.preset, args.config, args)
-    if config.data.cache_dir:
-        cache_dir = str(Path(config.data.cache_dir).expanduser().resolve())
-        config = replace(config, data=replace(config.data, cache_dir=cache_dir))
+    for name in ("cache_dir", "data_dir"):
+        folder = getattr(config.data, name)
+        if folder:
+            absolute = str(Path(folder).expanduser().resolve())
+            config = replace(config, data=replace(config.data, **{name: absolute}))
     return config
 
 
@@ -226,6 +231,8 @@ def _with_data_folder(
     from dataclasses import replace
 
     flag_dir = getattr(args, "data.data_dir", None)
+    if flag_dir is not None and not flag_dir.strip():  # an empty path is no folder (nor the current one)
+        parser.error("--data.data_dir is an empty path (an unset shell variable?); give the song folder")
     if args.data_folder is not None and flag_dir is not None and Path(flag_dir) != args.data_folder:
         parser.error(
             f"--data {args.data_folder} and --data.data_dir {flag_dir} name different folders; give one"
@@ -304,7 +311,10 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
     )
     if result.interrupted_checkpoint is not None:
         command = resume_command(
-            "audiotrain.recipes.chords", ([] if demo else ["train"]) + argv, result.interrupted_checkpoint
+            "audiotrain.recipes.chords",
+            ([] if demo else ["train"]) + argv,
+            result.interrupted_checkpoint,
+            run_dir=result.run_dir,  # goes on in this folder, keeping its best checkpoint
         )
         print(f"training was interrupted (Ctrl-C); continue it with:\n  {command}")
         return 130  # as a shell reports a command that Ctrl-C stopped (128 + SIGINT)
@@ -376,13 +386,13 @@ def _cmd_evaluate(argv: list[str]) -> int:
     parser.add_argument(
         "--data",
         required=True,
-        type=Path,
+        type=path_flag,
         help="folder of audio files with .lab/.jams/.jamz annotations beside them",
     )
     parser.add_argument(
         "-o",
         "--output",
-        type=Path,
+        type=path_flag,
         default=None,
         help="where to write .lab files and scores (default: no files)",
     )
@@ -397,7 +407,7 @@ def _cmd_evaluate(argv: list[str]) -> int:
     )
     parser.add_argument(
         "--against",
-        type=Path,
+        type=path_flag,
         default=None,
         metavar="CHECKPOINT",
         help="also score this checkpoint (or run folder) on the same songs, with the same --tta and decoding "
@@ -406,9 +416,13 @@ def _cmd_evaluate(argv: list[str]) -> int:
     )
     _predictor_arguments(parser)
     args = parser.parse_args(argv)
-    if args.output is not None and args.output.exists() and not args.output.is_dir():
-        # Found now, not when the first .lab is written after transcribing a song (the same error).
-        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(args.output))
+    if args.output is not None:
+        # Found now, not when the first .lab is written after transcribing every song.
+        if args.output.exists() and not args.output.is_dir():
+            raise FileExistsError(
+                f"-o {args.output} is a file; evaluate writes a .lab per song and the scores into a folder"
+            )
+        check_can_write(args.output, f"-o {args.output}")
     predictor = _load_predictor(args)
     against = _load_predictor(args, args.against) if args.against is not None else None
     index = scan_song_folder(
@@ -470,9 +484,9 @@ def _cmd_predict(argv: list[str]) -> int:
         "cannot be read are skipped and listed, and the exit status is 1. An existing chord annotation (x.lab or "
         "x.jams beside x.wav, which training reads) is never replaced without --overwrite.",
     )
-    parser.add_argument("input", type=Path, help="an audio file, or a folder (searched recursively)")
+    parser.add_argument("input", type=path_flag, help="an audio file, or a folder (searched recursively)")
     parser.add_argument(
-        "-o", "--output", default=None,
+        "-o", "--output", default=None, type=nonempty_path,
         help="for a file: the .lab (or .jams) to write, or a folder to write <stem>.lab into (default: print "
         "to stdout); for a folder: the output folder (default: <input>-chords next to it), mirroring the "
         "input's sub-folders",
@@ -501,6 +515,7 @@ def _cmd_predict(argv: list[str]) -> int:
             _refuse_audio_as_output(target, args.input)  # with --overwrite too: it is no earlier output
             _refuse_to_replace_annotations([target], args.overwrite)
             refuse_existing_outputs([target], args.overwrite)
+            check_can_write(target.parent, f"-o {args.output}")
         predictor = _load_predictor(args)
         post = predictor.posteriors(args.input)
         segments = predictor.segments(post)
@@ -530,6 +545,9 @@ def _cmd_predict(argv: list[str]) -> int:
             f"-o {out_dir} is a file; a folder input ({args.input}) needs an output folder, where one file "
             "per song is written"
         )
+    check_can_write(
+        out_dir, f"-o {out_dir}" if args.output else f"the output folder {out_dir} (choose one with -o)"
+    )
     targets, renamed = output_paths(files, args.input, out_dir, suffix)
     _refuse_to_replace_annotations(targets.values(), args.overwrite)  # before any work
     refuse_existing_outputs(targets.values(), args.overwrite)

@@ -359,6 +359,8 @@ class ChordDataConfig:
             raise ValueError(
                 f"data.window_frames (--data.window_frames) must be >= 8, got {self.window_frames}"
             )
+        # Checked here (merge_config names the flag), not by the DataLoader after the run folder is written.
+        check_setting("num_workers", self.num_workers, integer=True, at_least=0)
         self._check_demo_styles()
 
     def _check_demo_styles(self) -> None:
@@ -411,6 +413,12 @@ class LossConfig:
     balance_classes: bool = field(
         default=False, metadata=_help("weight chord types by inverse sqrt frequency in the training songs")
     )
+
+    def __post_init__(self):
+        # What ChordRecognitionLoss takes, checked when the config is built (merge_config names the flag),
+        # not when the loss is made after the run folder is written.
+        for name in ("chord_type_weight", "root_weight", "bass_weight", "chord_weight"):
+            check_setting(name, getattr(self, name), at_least=0)
 
 
 @dataclass

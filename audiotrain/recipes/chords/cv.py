@@ -22,6 +22,7 @@ import re
 import shutil
 from pathlib import Path
 
+from audiotrain._files import write_atomically
 from audiotrain.cross_validation import CVResult, grouped_folds
 from audiotrain.metrics.chord_scores import CHORD_METRICS
 from audiotrain.recipes._run import check_run_folder, clear_run_outputs, newest_checkpoint
@@ -207,6 +208,5 @@ def _changed_settings(before: dict, now: dict, prefix: str = "") -> list[tuple[s
 
 
 def _write_json(path: Path, record: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")  # replaced whole: a crash never leaves half a record
-    tmp.write_text(json.dumps(record, indent=1) + "\n")
-    tmp.replace(path)
+    text = json.dumps(record, indent=1) + "\n"  # replaced whole: a crash never leaves half a record
+    write_atomically(path, lambda handle: handle.write(text.encode()))

@@ -18,11 +18,13 @@ from audiotrain.distributed.local import launched_processes, per_process_batch
 from audiotrain.metrics.plots import plot_training_curves
 from audiotrain.models.chord_loss import ChordRecognitionLoss
 from audiotrain.recipes._run import (
+    check_can_write,
     check_checkpoint_folder,
     check_resume_folder,
     check_run_folder,
     clear_run_outputs,
     create_run_folder,
+    is_inside,
     write_run_record,
 )
 from audiotrain.recipes.chords.config import TrainingConfig
@@ -72,6 +74,9 @@ class RunResult:
     interrupted_checkpoint: Path | None = None  # set when Ctrl-C stopped training early and it saved
     interrupted: bool = False  # Ctrl-C stopped training early (with or without a checkpoint)
 
+
+#: Where a run without --run_dir makes its folder (``runs/chords-<date>-<time>``).
+DEFAULT_PARENT = Path("runs")
 
 #: What a run writes in its folder: ``--overwrite`` removes these (and only these) before the new run.
 RUN_OUTPUTS = (
@@ -129,15 +134,18 @@ def run_training(
     main = collectives.is_main_process()
     if not main:
         log = _silent
+    if run_dir is not None and not str(run_dir).strip():  # Path("") would be the current folder
+        raise ValueError("run_dir is an empty path; give a folder, or None for a new runs/chords-<time>")
     run_dir = Path(run_dir) if run_dir is not None else None
     replace = check_output_folders(config, run_dir, resume, overwrite)
+    continuing = resume is not None and run_dir is not None and is_inside(resume, run_dir)
     if resume:  # before any feature is computed or folder written
         resume_folder, state = check_resume_settings(config, resume)
     from_demo = splits is None and not config.data.data_dir
     splits, feature_fn, cache = _prepare_songs(config, splits, log)
     if resume:  # before the run folder, the model and the Trainer
         check_resume_songs(resume_folder, state, splits, config.data, from_demo)
-    run_dir = _open_run_folder(run_dir, replace, config, splits, log)
+    run_dir = _open_run_folder(run_dir, replace, continuing, config, splits, log)
 
     # In a job of local processes (`audiotrain.distributed.local`) the configured batch is the whole job's.
     train_loader, val_loader, _ = make_loaders(
@@ -185,15 +193,21 @@ def run_training(
 
 
 def check_resume_settings(config: TrainingConfig, resume: str | Path) -> tuple[Path, dict]:
-    """The checks of a ``--resume`` that read only its checkpoint (features, model, epochs left), before any
-    data is read; returns (the checkpoint folder, its trainer state). The launcher of local processes runs
-    them too, so that a refusal comes once, not from every rank."""
+    """The checks of a ``--resume`` that read only its checkpoint (features, model, its arrays, epochs left),
+    before any data is read or anything written; returns (the checkpoint folder, its trainer state). The
+    launcher of local processes runs them too, so that a refusal comes once, not from every rank."""
     folder = ckpt.resolve_checkpoint(resume)
     state = ckpt.read_state(folder)  # read once: the checks below and the song check after
     stored = stored_settings(folder, state) or {}  # a hand-edited setting is named with its file
     # Features first: the model's input width follows them and has no flag of its own.
     check_stored_features(stored.get("features"), asdict(config.features))
     check_stored_model(stored.get("model_config"), config.model)
+    # The arrays' names and shapes, as the fit checks them when it loads: another recipe's checkpoint, or a
+    # damaged file, is refused now rather than after config.json is written. (The weights drawn here are
+    # thrown away: the task is seeded again when it is built.)
+    model_file = folder / ckpt.MODEL_FILE
+    expected = ckpt.flat(ChordTask(config.model).parameters())
+    ckpt.check_arrays(ckpt.read_arrays(model_file), expected, "ChordTask model", model_file)
     _check_epochs_left(folder, state, config.num_epochs)
     return folder, state
 
@@ -206,6 +220,10 @@ def check_output_folders(
     if resume:
         check_resume_folder(resume)  # a mistyped --resume fails now, not after the data and model are ready
     config.logger.check_packages()  # a --logger whose package is missing, too
+    if run_dir is None:  # a new runs/chords-<date>-<time>
+        check_can_write(
+            DEFAULT_PARENT, f"the default run folder's parent {DEFAULT_PARENT}/ (or pass --run_dir)"
+        )
     replace = run_dir is not None and check_run_folder(run_dir, "--run_dir", overwrite, resume)
     if (
         Path(config.checkpoint_dir).is_absolute() or run_dir is not None
@@ -264,18 +282,29 @@ def _prepare_songs(config: TrainingConfig, splits: SongSplits | None, log):
 
 
 def _open_run_folder(
-    run_dir: Path | None, replace: bool, config: TrainingConfig, splits: SongSplits, log
+    run_dir: Path | None, replace: bool, continuing: bool, config: TrainingConfig, splits: SongSplits, log
 ) -> Path:
     """The run folder, created (or an earlier run in it cleared) only now that every check has passed and
-    there is something to train on, with its ``config.json``; every rank gets rank 0's path."""
-    main = collectives.is_main_process()
-    if replace and main:
-        clear_run_outputs(run_dir, RUN_OUTPUTS, log)
-    created = str(create_run_folder(run_dir, "chords")) if main else None
-    run_dir = Path(collectives.broadcast_from_main(created))
-    if main:
-        write_run_record(run_dir / "config.json", config.to_dict(), sys.argv, songs=split_names(splits))
-    return run_dir
+    there is something to train on, with its ``config.json``; every rank gets rank 0's path.
+
+    Unless the run goes on in its own folder (`continuing`), config.json is created exclusively: it claims
+    the folder, so of two runs started into it at once the second is refused here."""
+
+    def open_folder() -> str:
+        if replace:
+            clear_run_outputs(run_dir, RUN_OUTPUTS, log)
+        folder = create_run_folder(run_dir, "chords", DEFAULT_PARENT)
+        write_run_record(
+            folder / "config.json",
+            config.to_dict(),
+            sys.argv,
+            claim=None if continuing else "--run_dir",
+            songs=split_names(splits),
+        )
+        return str(folder)
+
+    # An error there (a folder taken meanwhile) must end every rank, not leave the others waiting.
+    return Path(collectives.broadcast_from_main(collectives.on_main_process(open_folder)))
 
 
 def _seeded_task(

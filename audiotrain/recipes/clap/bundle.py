@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from audiotrain.recipes._run import check_can_write, is_inside
 from audiotrain.recipes.clap.config import ClapRecipeConfig
 from audiotrain.recipes.clap.task import CLAPTrainModule, check_freezing_fits
 from audiotrain.train import checkpoint as ckpt
@@ -143,8 +144,13 @@ def demo_model_config(vocab_size: int, max_tokens: int, width: int = 64):
     )
 
 
-def build_demo(captions: list[str], out: Path, cfg: ClapRecipeConfig) -> Bundle:
-    """Random tiny model + tokenizer trained on `captions`; front end and tokenizer saved in ``out/demo_init``."""
+#: Where a demo run keeps the files its model was built from (`save_demo`): what `export` rebuilds it from.
+DEMO_INIT = "demo_init"
+
+
+def build_demo(captions: list[str], cfg: ClapRecipeConfig) -> Bundle:
+    """Random tiny model + tokenizer trained on `captions`, in memory (nothing is written: a resume is checked
+    against the model before the run folder is); `save_demo` writes its files into the run folder."""
     from audiotrain.features.clap import ClapFeatureExtractor
     from audiotrain.models.clap import ClapModel, ClapTokenizer
 
@@ -154,14 +160,20 @@ def build_demo(captions: list[str], out: Path, cfg: ClapRecipeConfig) -> Bundle:
         captions, vocab_size=cfg.demo.vocab_size, max_length=cfg.dataset.max_tokens
     )
     extractor = ClapFeatureExtractor.from_dict(demo_extractor_settings(), source="demo front end")
-    source = out / "demo_init"
-    tokenizer.save_pretrained(source)
-    extractor.save_pretrained(source)
     config = demo_model_config(tokenizer.vocab_size, cfg.dataset.max_tokens, cfg.demo.width)
-    config.save(source / "config.json")  # what `export` rebuilds the model from
     model = ClapModel(config)  # drawn from the generators `run` seeded
     mx.eval(model.parameters())
-    return Bundle(model, config, extractor, tokenizer, source, demo=True)
+    return Bundle(model, config, extractor, tokenizer, Path(DEMO_INIT), demo=True)
+
+
+def save_demo(bundle: Bundle, run_dir: Path) -> None:
+    """The demo `bundle`'s front end, tokenizer and config, in ``run_dir/demo_init`` (its source from now
+    on)."""
+    source = run_dir / DEMO_INIT
+    bundle.tokenizer.save_pretrained(source)
+    bundle.extractor.save_pretrained(source)
+    bundle.config.save(source / "config.json")  # what `export` rebuilds the model from
+    bundle.source = source
 
 
 def export_bundle(bundle: Bundle, out_dir: Path) -> Path:
@@ -342,12 +354,29 @@ def export_checkpoint(
     out = Path(out_dir)
     if out.is_file():
         raise FileExistsError(f"--out {out} is a file; expected a folder for the Hugging Face export")
+    if out.resolve() in (folder.resolve(), run.resolve()):
+        raise ValueError(f"--out {out} is the checkpoint or the run folder; choose a separate folder")
+    # Even with --overwrite: the export's model.safetensors would replace a checkpoint's weights with
+    # differently named ones, and its files would sit among the run's checkpoints.
+    resolved = out.resolve()
+    checkpoint_at = next((p for p in (resolved, *resolved.parents) if (p / ckpt.STATE_FILE).is_file()), None)
+    checkpoints = {run / "checkpoints", folder.resolve().parent}
+    if checkpoint_at is not None:
+        damaged = f"{checkpoint_at} is a trainer checkpoint"
+    elif any(c.name == "checkpoints" and is_inside(out, c) for c in checkpoints):
+        damaged = "it is in the run's checkpoints folder"
+    else:
+        damaged = None
+    if damaged:
+        raise ValueError(
+            f"--out {out}: {damaged}, which the export would damage (--overwrite does not lift this); "
+            "choose a folder outside the checkpoints, such as RUN/hf_model or a new one"
+        )
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise FileExistsError(
             f"--out {out} already holds files; choose a new folder, or pass --overwrite to replace the export there"
         )
-    if out.resolve() in (folder.resolve(), run.resolve()):
-        raise ValueError(f"--out {out} is the checkpoint or the run folder; choose a separate folder")
+    check_can_write(out, f"--out {out}")
     bundle = bundle_of_run(run)
     task = CLAPTrainModule(bundle.model)
     load_task_weights(task, folder)

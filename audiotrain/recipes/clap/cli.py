@@ -8,7 +8,8 @@ loads the model (a local Hugging Face folder, or a hub id when online), evaluate
 held-out clips, fine-tunes with LAION's symmetric InfoNCE, evaluates again and writes the run folder:
 
     config.json        the resolved configuration, versions, command line (``--config RUN/config.json``
-                       repeats the run; every checkpoint's trainer_state.json holds it too, as ``run_config``)
+                       repeats the run's settings, not its --overwrite or --resume; every checkpoint's
+                       trainer_state.json holds it too, as ``run_config``)
     data_report.txt    what was found in the data folder and what was skipped, and why
     checkpoints/       trainer checkpoints (``last`` resumes with ``--resume``; the best by val_mAP@10)
     history.json       per-epoch train/val loss, accuracies and retrieval scores
@@ -55,12 +56,13 @@ would score loss 0 and accuracy 1). The retrieval scores (val_mAP@10, R@k) alway
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 
 from audiotrain.distributed.collectives import MainProcessFailed
 from audiotrain.distributed.failures import error_left_to_main
 from audiotrain.distributed.local import install_rank_stop_signal, plan_local_processes, run_local_job
-from audiotrain.recipes._run import check_resume_folder, checkpoint_processes
+from audiotrain.recipes._run import check_resume_folder, checkpoint_processes, nonempty_path
 from audiotrain.recipes.clap.bundle import export_checkpoint
 from audiotrain.recipes.clap.config import PRESETS, ClapRecipeConfig
 from audiotrain.recipes.clap.data import check_data_folder
@@ -70,8 +72,10 @@ from audiotrain.recipes.config_cli import (
     SettingsParser,
     add_dataclass_arguments,
     add_preset_argument,
+    load_config_data,
     parse_bool,
     resolve_settings,
+    settings_of,
 )
 
 __all__ = ["build_export_parser", "build_parser", "export_main", "main", "parse_arguments", "parse_config"]
@@ -106,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--config",
         default=None,
+        type=nonempty_path,
         help="YAML or JSON file with any of the settings below (flags win), or a run's config.json (repeats it)",
     )
     add_preset_argument(parser, PRESETS)
@@ -133,10 +138,25 @@ def parse_arguments(
     """(the resolved settings, every parsed argument), from a `build_parser` parser (``cv`` adds ``--folds``)."""
     args = parser.parse_args(argv)
     try:  # defaults < --preset < the --config file < flags
-        return resolve_settings(ClapRecipeConfig(), PRESETS, args.preset, args.config, args), args
+        cfg = resolve_settings(ClapRecipeConfig(), PRESETS, args.preset, args.config, args)
+        if args.config is not None and _is_run_record(args.config):
+            # A run record repeats a run's settings, not the choices to replace a folder or to resume a
+            # checkpoint: those are made on this command line (a run made with --overwrite would otherwise
+            # replace itself when repeated).
+            cfg = dataclasses.replace(
+                cfg, overwrite=getattr(args, "overwrite", False), resume=getattr(args, "resume", None)
+            )
+        return cfg, args
     except (ValueError, FileNotFoundError) as error:
         parser.error(str(error))
         raise  # unreachable: parser.error exits
+
+
+def _is_run_record(file: str) -> bool:
+    """Whether config file `file` is a run's record (RUN/config.json, or a checkpoint's
+    trainer_state.json)."""
+    data = load_config_data(file)
+    return settings_of(data) is not data
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -191,14 +211,23 @@ def build_export_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--checkpoint",
         required=True,
+        type=nonempty_path,
         help="trainer checkpoint folder of a CLAP run, e.g. RUN/checkpoints/last",
     )
-    parser.add_argument("--out", required=True, help="Hugging Face folder to write (new or empty)")
     parser.add_argument(
-        "--run", default=None, help="the run folder holding config.json (default: the checkpoint's RUN)"
+        "--out", required=True, type=nonempty_path, help="Hugging Face folder to write (new or empty)"
     )
     parser.add_argument(
-        "--overwrite", action="store_true", help="write into a folder that already holds files"
+        "--run",
+        default=None,
+        type=nonempty_path,
+        help="the run folder holding config.json (default: the checkpoint's RUN)",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into a folder that already holds files (an earlier export; never a trainer checkpoint "
+        "or a run's checkpoints folder)",
     )
     return parser
 

@@ -63,6 +63,14 @@ class ClapDatasetConfig:
             )
 
 
+def _check_paths(section: object, names: tuple[str, ...]) -> None:
+    """Refuse an empty path (``--out "$RUN"`` with RUN unset): it would mean the current folder, or unset."""
+    for name in names:
+        value = getattr(section, name)
+        if isinstance(value, str) and not value.strip():
+            raise SettingError(name, value, "a path, not empty (leave the setting out for its default)")
+
+
 def _inserts_the_class(template: object) -> bool:
     try:
         return isinstance(template, str) and template.format("\0").count("\0") == 1
@@ -142,6 +150,7 @@ class ClapDemoConfig:
             raise SettingError(
                 "width", self.width, "a multiple of 4 (the demo's text tower has 4 attention heads)"
             )
+        _check_paths(self, ("folder",))
 
 
 @dataclass
@@ -161,6 +170,9 @@ class ClapRecipeConfig:
     train: ClapTrainConfig = field(default_factory=ClapTrainConfig)
     demo: ClapDemoConfig = field(default_factory=ClapDemoConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
+
+    def __post_init__(self):
+        _check_paths(self, ("data", "pretrained", "out", "resume"))
 
 
 #: The shipped presets (``--preset NAME``, or ``preset: NAME`` in a ``--config`` file): nested changes to the

@@ -10,7 +10,6 @@ import dataclasses
 import io
 import json
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,12 +22,14 @@ from audiotrain.datasets.captions import (
 from audiotrain.distributed import collectives
 from audiotrain.distributed.local import per_process_batch
 from audiotrain.recipes._run import (
+    check_can_write,
     check_resume_folder,
     check_run_folder,
     clear_run_outputs,
     create_run_folder,
     is_inside,
     resume_command,
+    write_first_file,
     write_run_record,
 )
 from audiotrain.recipes.clap.bundle import (
@@ -44,6 +45,7 @@ from audiotrain.recipes.clap.bundle import (
     load_checkpoint,
     load_task_weights,
     model_record,
+    save_demo,
 )
 from audiotrain.recipes.clap.clip_record import (
     CLIPS_KEY,
@@ -95,6 +97,9 @@ DEMO_BANNER = (
     "captions. Nothing is downloaded; the scores below say nothing about real CLAP checkpoints.\n"
     "Fine-tune a real model with --pretrained laion/clap-htsat-unfused (or a local folder).\n" + "=" * 78
 )
+
+#: Where a run without --out makes its folder (``runs/clap-<date>-<time>``).
+DEFAULT_PARENT = Path("runs")
 
 #: What a run writes in its folder: ``--overwrite`` removes these (and only these) before the new run.
 RUN_OUTPUTS = (
@@ -167,12 +172,10 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
         check_resume_clips(resume, state, splits, f"the data folder {folder.root}")
         if bundle is not None:
             check_resume_model(resume, state, bundle)
-    out = _open_run_folder(out, replace, demo, report)
     if bundle is None:
-        # The other ranks build the same demo tokenizer and front end in a folder of their own (rank 0's
-        # weights reach them at fit).
-        private = out if main else Path(tempfile.mkdtemp(prefix="audiotrain-rank-"))
-        bundle = build_demo([c for clip in train_clips for c in clip.captions], private, cfg)
+        # Every rank builds the same demo tokenizer and front end (rank 0's weights reach the others at fit);
+        # rank 0 saves them in the run folder once it is open.
+        bundle = build_demo([c for clip in train_clips for c in clip.captions], cfg)
 
     task_cfg, epochs, total = resolve_training(cfg, demo, len(train_clips))
     resolved = dataclasses.replace(cfg, task=task_cfg, train=dataclasses.replace(cfg.train, epochs=epochs))
@@ -182,10 +185,15 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
     task = CLAPTrainModule(bundle.model, task_cfg)
     total_params, trainable = task.parameter_counts()
     print(f"model: {total_params:,} parameters, {trainable:,} trainable; {total} optimizer steps planned")
-    if resume is not None:
+    if resume is not None:  # another recipe's or size's checkpoint, or a damaged file: before any write
         check_resume_matches(resume, task)
+    labels = _zero_shot_labels(labels, folder, [*eval_clips, *test_clips])
 
-    labels = _zero_shot_labels(labels, folder, test_clips)
+    # Every check has passed: the run folder now.
+    continuing = resume is not None and out is not None and is_inside(resume, out)
+    out = _open_run_folder(out, replace, continuing, demo, report)
+    if bundle.demo and main:
+        save_demo(bundle, out)
 
     def scores_on(dataset: CaptionDataset) -> dict:
         return evaluate_clap(
@@ -254,7 +262,9 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
     try:
         trainer.export_history(out / "history.json")
         if trainer.interrupted:
-            command = resume_command("audiotrain.recipes.clap", argv or [], trainer.interrupted_checkpoint)
+            command = resume_command(  # goes on in this folder, keeping its best checkpoint
+                "audiotrain.recipes.clap", argv or [], trainer.interrupted_checkpoint, out, "--out"
+            )
             print(f"training was interrupted (Ctrl-C); evaluating now. Continue training with:\n  {command}")
 
         weights = _load_best_weights(task, best)
@@ -302,6 +312,9 @@ def _check_settings(
     cfg.logger.check_packages()
     labels = read_labels(cfg.dataset.zero_shot_labels)
     out, replace = check_out_folder(cfg, resume)
+    if out is None:  # a new runs/clap-<date>-<time>
+        check_can_write(DEFAULT_PARENT, f"the default run folder's parent {DEFAULT_PARENT}/ (or pass --out)")
+
     if demo:
         check_settings_fit(cfg, demo_model_config(1, cfg.dataset.max_tokens, cfg.demo.width))
         print(DEMO_BANNER)
@@ -327,24 +340,39 @@ def check_out_folder(cfg: ClapRecipeConfig, resume: str | Path | None) -> tuple[
 
 def demo_data_folder(cfg: ClapRecipeConfig) -> Path:
     """The demo's folder of captioned synthetic clips, generated (or found) by rank 0, then read by the others."""
-    cache = Path(cfg.demo.folder or Path.home() / ".cache" / "audiotrain")
     demo_config = CaptionDemoConfig(n_clips=cfg.demo.clips, seed=cfg.train.seed)
-    folder = cache / f"caption_demo-n{cfg.demo.clips}-seed{cfg.train.seed}"
+    folder = _demo_set_folder(cfg)
+    if not folder.is_dir():  # still to be made: a file in the way, or a read-only folder, named now
+        cache = _demo_cache(cfg)
+        check_can_write(cache, f"--demo.folder {cache}" if cfg.demo.folder else f"the demo folder {cache}")
     collectives.on_main_process(lambda: make_caption_demo(folder, demo_config))
     data = make_caption_demo(folder, demo_config)  # rank 0's, found
     print(f"demo data: {data}")
     return data
 
 
-def _open_run_folder(out: Path | None, replace: bool, demo: bool, report: str) -> Path:
+def _demo_cache(cfg: ClapRecipeConfig) -> Path:
+    """Where demo clip sets are made (--demo.folder, by default ~/.cache/audiotrain)."""
+    return Path(cfg.demo.folder or Path.home() / ".cache" / "audiotrain")
+
+
+def _demo_set_folder(cfg: ClapRecipeConfig) -> Path:
+    """The demo set of these settings, in `_demo_cache`."""
+    return _demo_cache(cfg) / f"caption_demo-n{cfg.demo.clips}-seed{cfg.train.seed}"
+
+
+def _open_run_folder(out: Path | None, replace: bool, continuing: bool, demo: bool, report: str) -> Path:
     """The run folder, created (or a previous run in it replaced) only now that the checks have passed, with
-    its data_report.txt; every rank gets rank 0's path."""
+    its data_report.txt; every rank gets rank 0's path.
+
+    Unless the run goes on in its own folder (`continuing`), data_report.txt is created exclusively: it
+    claims the folder, so of two runs started into it at once the second is refused here."""
 
     def open_folder() -> str:
         if replace:
             clear_run_outputs(out, RUN_OUTPUTS)
-        folder = create_run_folder(out, "clap-demo" if demo else "clap")
-        (folder / "data_report.txt").write_text(report + "\n")
+        folder = create_run_folder(out, "clap-demo" if demo else "clap", DEFAULT_PARENT)
+        write_first_file(folder / "data_report.txt", report + "\n", None if continuing else "--out")
         return str(folder)
 
     return Path(collectives.broadcast_from_main(collectives.on_main_process(open_folder)))
@@ -388,11 +416,18 @@ def _loaders(
 
 def _zero_shot_labels(labels: list[str] | None, folder: CaptionFolder, eval_clips: list) -> list[str] | None:
     """The classes zero-shot classification chooses from: the given ones, else every class of the folder
-    (not only the held-out ones) when every clip has a label."""
+    (not only the held-out ones) when every clip has a label. Given ones that miss a label of the clips
+    scored (`eval_clips`) are refused now, not at the first evaluation after the run folder is written."""
     if labels is None and all(c.label is not None for c in folder.clips):
         labels = sorted({c.label for c in folder.clips})
     if labels is not None and not any(c.label is not None for c in eval_clips):
         print("note: no evaluation clip has a 'label', so zero-shot classification is not scored")
+    missing = sorted({c.label for c in eval_clips if c.label is not None} - set(labels or ()))
+    if labels is not None and missing:
+        raise ValueError(
+            f"--dataset.zero_shot_labels: the evaluation clips' labels {missing} are not in the zero-shot "
+            f"label list {labels}; add them, or leave the flag out to use every label of {folder.root}"
+        )
     return labels
 
 
