@@ -562,3 +562,40 @@ def test_filename_templates_insert_metric_names_as_lightning(tmp_path, filename,
     fit(tmp_path, [cb], max_epochs=1)
     (saved,) = [p.name for p in (tmp_path / "ck").iterdir()]
     assert saved.startswith(first) and saved[len(first) :].replace(".", "").isdigit()
+
+
+# ------------------------------------------------------------------ a folder that cannot be written
+
+
+@pytest.mark.parametrize("given", [True, False])
+def test_a_checkpoint_folder_that_cannot_be_written_is_refused_when_the_fit_starts(
+    tmp_path, monkeypatch, given
+):
+    """Not at the first save, an epoch later, with a hidden temporary name (as root, or on a read-only
+    mount, permission bits say nothing: the folder is tried by writing a file, here refused as a read-only
+    file system refuses it)."""
+    import errno
+    import tempfile
+
+    real_mkstemp = tempfile.mkstemp
+    read_only = tmp_path / "ro"
+    read_only.mkdir()
+
+    def mkstemp(*args, dir=None, **kwargs):
+        if dir is not None and str(dir).startswith(str(read_only)):
+            raise OSError(errno.EROFS, "Read-only file system")
+        return real_mkstemp(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr("audiotrain.train.callbacks.tempfile.mkstemp", mkstemp)
+    steps = []
+    tracker = Scores([0.0, 0.0])
+    tracker.on_train_batch_end = lambda *a: steps.append(1)
+    if given:
+        callbacks, root = [tracker, ModelCheckpoint(dirpath=read_only / "ckpts")], tmp_path
+        expected = r"ModelCheckpoint\(dirpath=.*ro/ckpts'\): cannot write checkpoints in .*ro \(Read-only"
+    else:
+        callbacks, root = [tracker], read_only
+        expected = r"default_root_dir: cannot write checkpoints in .*ro \(Read-only"
+    with pytest.raises(PermissionError, match=expected):
+        fit(root, callbacks)
+    assert steps == [] and names(read_only) == []  # refused before training and before writing

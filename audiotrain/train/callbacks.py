@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import difflib
 import math
+import os
 import re
+import tempfile
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -214,7 +216,10 @@ class ModelCheckpoint(Callback):
                 self.dirpath = sharing[0].dirpath
             else:
                 # Rank 0 claims the folder: the other ranks of a data-parallel job see it appear.
-                chosen = str(_unused_version(default)) if collectives.is_main_process() else None
+                chosen = None
+                if collectives.is_main_process():
+                    _check_writable(default, "the Trainer's default_root_dir")
+                    chosen = str(_unused_version(default))
                 self.dirpath = Path(collectives.broadcast_from_main(chosen))
             self._versions_of = default
         if self.dirpath is None:
@@ -224,6 +229,7 @@ class ModelCheckpoint(Callback):
             return
         _checkpoint_dir(self.dirpath)
         if collectives.is_main_process():  # only rank 0 writes (and heals) checkpoint folders
+            _check_writable(self.dirpath, f"ModelCheckpoint(dirpath={str(self.dirpath)!r})")
             ckpt.heal_folder(self.dirpath)  # what a killed run left: temporary folders, a missing `last`
         for other in _checkpointers(trainer, self):
             if other._key(other.dirpath or default) == self.state_key:
@@ -532,6 +538,24 @@ class ModelCheckpoint(Callback):
 def _checkpointers(trainer: Trainer, me: ModelCheckpoint) -> list[ModelCheckpoint]:
     """The Trainer's ModelCheckpoint callbacks other than `me`."""
     return [cb for cb in trainer.callbacks if cb is not me and isinstance(cb, ModelCheckpoint)]
+
+
+def _check_writable(folder: Path, what: str) -> None:
+    """At fit start, not at the first save an epoch later: `folder` (or, while it does not exist, the
+    nearest folder above it, where it will be created) must take a new file. Tried by writing one, as
+    permission bits say nothing for root or on a read-only mount; nothing is left behind."""
+    probe_in = folder
+    while not probe_in.exists() and probe_in != probe_in.parent:
+        probe_in = probe_in.parent
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".write-check-", dir=probe_in)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as error:
+        raise PermissionError(
+            f"{what}: cannot write checkpoints in {probe_in} ({error.strerror or error}); give a folder you "
+            "can write to"
+        ) from None
 
 
 def _unused_version(default: Path) -> Path:
