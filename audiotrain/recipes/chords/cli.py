@@ -340,6 +340,12 @@ def _cmd_cv(argv: list[str]) -> int:
     ):
         parser.error(
             f"--resume {args.resume} names the cv run folder to continue; --run_dir {args.run_dir} differs"
+    if args.resume is not None and not args.resume.is_dir():  # (--resume names the folder, not --run_dir)
+        parser.error(
+            f"--resume {args.resume} "
+            + ("is a file" if args.resume.exists() else "does not exist")
+            + "; --resume names the folder of a cv run to continue (to start one, pass --run_dir instead)"
+        )
         )
     run_dir = args.resume or args.run_dir or Path("runs") / time.strftime("chords-cv-%Y%m%d-%H%M%S")
     try:
