@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -134,7 +135,21 @@ class ChordFeatureConfig:
                 "features.max_pitch_shift (--features.max_pitch_shift) must be an integer >= 0, "
                 f"got {self.max_pitch_shift!r}"
             )
-        self.cqt_config()  # validates the rest (Nyquist, hop)
+        cqt = self.cqt_config()  # validates the rest (Nyquist, hop)
+        # The CQT computes each octave at half the sample rate of the one above, its hop halved with it
+        # (`audiotrain.features.cqt`): the hop must halve down to the lowest octave. Where it cannot, the
+        # lower octaves' filters run at the full rate, up to 64x longer, on every hop: hop_length 7 asked
+        # 32 GB for a 6 s song. At 64 (the least at the defaults) the CQT takes ~15 MB per second of audio.
+        step = 2 ** (math.ceil(cqt.total_bins / self.bins_per_octave) - 1)
+        if self.hop_length % step:
+            lower, upper = self.hop_length // step * step, (self.hop_length // step + 1) * step
+            nearest = " or ".join(str(h) for h in (lower, upper) if 0 < h <= self.sr)
+            raise ValueError(
+                f"features.hop_length (--features.hop_length) must be a multiple of {step} (the CQT's "
+                f"{math.ceil(cqt.total_bins / self.bins_per_octave)} octaves each halve the sample rate and "
+                f"the hop), from {step} to sr = {self.sr}; got {self.hop_length}"
+                + (f" (use {nearest})" if nearest else " (use fewer octaves: a higher fmin or fewer bins)")
+            )
 
     @property
     def bins_per_semitone(self) -> int:
