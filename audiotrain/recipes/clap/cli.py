@@ -59,7 +59,7 @@ import sys
 from audiotrain.distributed.collectives import MainProcessFailed
 from audiotrain.distributed.local import install_rank_stop_signal, plan_local_processes, run_local_job
 from audiotrain.recipes._run import check_resume_folder, checkpoint_processes
-from audiotrain.recipes.clap.bundle import export_checkpoint
+from audiotrain.recipes.clap.bundle import check_demo_settings, export_checkpoint
 from audiotrain.recipes.clap.config import PRESETS, ClapRecipeConfig
 from audiotrain.recipes.clap.train import check_out_folder, run
 from audiotrain.recipes.config_cli import (
@@ -69,7 +69,11 @@ from audiotrain.recipes.config_cli import (
     add_preset_argument,
     parse_bool,
     resolve_settings,
+    unknown_command_message,
 )
+
+#: The commands before the flags: none (training), ``export`` and ``cv``.
+COMMANDS = ("export", "cv")
 
 __all__ = ["build_export_parser", "build_parser", "export_main", "main", "parse_arguments", "parse_config"]
 
@@ -130,7 +134,10 @@ def parse_arguments(
     """(the resolved settings, every parsed argument), from a `build_parser` parser (``cv`` adds ``--folds``)."""
     args = parser.parse_args(argv)
     try:  # defaults < --preset < the --config file < flags
-        return resolve_settings(ClapRecipeConfig(), PRESETS, args.preset, args.config, args), args
+        cfg = resolve_settings(ClapRecipeConfig(), PRESETS, args.preset, args.config, args)
+        if cfg.pretrained is None:  # (a checkpoint's own limits are checked once it is loaded)
+            check_demo_settings(cfg)
+        return cfg, args
     except (ValueError, FileNotFoundError) as error:
         parser.error(str(error))
         raise  # unreachable: parser.error exits
@@ -144,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
         from audiotrain.recipes.clap.cv import main as cv_main
 
         return cv_main(argv[1:])
+    if argv and not argv[0].startswith("-"):  # the training command takes flags only
+        print(f"error: {unknown_command_message(argv[0], COMMANDS, 'to train')}", file=sys.stderr)
+        return 2
     install_rank_stop_signal()  # in a rank of a job of local processes: the launcher's Ctrl-C
     parser = build_parser()
     cfg, _ = parse_arguments(parser, argv)
@@ -176,9 +186,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def build_export_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = SettingsParser(
         prog="python -m audiotrain.recipes.clap export",
-        allow_abbrev=False,
         description=EXPORT_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
