@@ -102,9 +102,12 @@ def main(argv: list[str] | None = None) -> int:
         from audiotrain.distributed import launch
 
         return launch(argv[1:])
-    parser = argparse.ArgumentParser(prog="python -m audiotrain", description=__doc__)
+    # No abbreviations (as the recipes): `info --bench` silently meaning --benchmark hides typos.
+    parser = argparse.ArgumentParser(prog="python -m audiotrain", description=__doc__, allow_abbrev=False)
     sub = parser.add_subparsers(dest="command", required=True)
-    p_info = sub.add_parser("info", help="versions, MLX backend and device, which BLAS is active")
+    p_info = sub.add_parser(
+        "info", help="versions, MLX backend and device, which BLAS is active", allow_abbrev=False
+    )
     p_info.add_argument("--benchmark", action="store_true", help="also measure matmul GFLOP/s")
     p_info.set_defaults(func=info)
     sub.add_parser("cache", help="the feature cache: size report and clearing (see `cache --help`)")

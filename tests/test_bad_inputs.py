@@ -15,7 +15,9 @@ from pathlib import Path
 
 import audiotrain  # noqa: F401  (loads the BLAS before mlx)
 from audiotrain import audio
+from audiotrain.__main__ import main as audiotrain_main
 from audiotrain.chords.lab import read_annotation
+from audiotrain.features.cache import main as cache_main
 from audiotrain.recipes import chords, clap
 from audiotrain.recipes.chords.config import TrainingConfig
 from audiotrain.recipes.chords.predict import checkpoint_entries
@@ -213,6 +215,26 @@ CASES: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "clap demo clips 1": (clap_flag("--demo.clips", "1"), ("--demo.clips", "1", ">= 2")),
     "clap demo width 6": (clap_flag("--demo.width", "6"), ("--demo.width", "6", "multiple of 4")),
     "clap demo vocab_size 0": (clap_flag("--demo.vocab_size", "0"), ("--demo.vocab_size", "0")),
+    "demo_seed -1": (chords_flag("--data.demo_seed=-1"), ("data.demo_seed (--data.demo_seed)", "-1")),
+    "demo_seconds 2": (chords_flag("--data.demo_seconds", "2"), ("data.demo_seconds (--data.demo_seconds)", ">= 4")),
+    "demo_seconds 1e9": (chords_flag("--data.demo_seconds", "1e9"), ("--data.demo_seconds", "<= 600")),
+    "hop_length 7": (chords_flag("--features.hop_length", "7"), ("--features.hop_length", "a multiple of 64", "use 64")),
+    "hop_length 2000": (chords_flag("--features.hop_length", "2000"), ("--features.hop_length", "use 1984 or 2048")),
+    "decode.self_transition 1": (chords_flag("--decode.self_transition", "1"), ("decode.self_transition (--decode.self_transition)",)),
+    "model.d_model 100000": (chords_flag("--model.d_model", "100000"), ("--model.d_model 100000", "GB", "smaller model")),
+    "clap max_tokens 20000": (clap_flag("--dataset.max_tokens", "20000"), ("--dataset.max_tokens 20000", "at most 512")),
+    "clap demo width 100000": (clap_flag("--demo.width", "100000"), ("--demo.width 100000", "GB", "smaller model")),
+    "clap cv folds 0": (lambda tmp: lambda: clap.main(["cv", "--preset", "quick_test", "--demo.folder", str(tmp / "demo"), "--folds", "0"]), ("--folds >= 2", "0")),
+    "misspelt command": (lambda tmp: lambda: chords.main(["trian"]), ("unknown command 'trian'", "did you mean 'train'?")),
+    "clap misspelt command": (lambda tmp: lambda: clap.main(["exprot", "--out", "x"]), ("unknown command 'exprot'", "'export'")),
+    "cache --root missing": (lambda tmp: lambda: cache_main(["clear", "--root", str(tmp / "nope")]), ("--root", "nope does not exist", "nothing was deleted")),
+    "cache --root a file": (
+        prepared(lambda tmp: _write(tmp / "afile", "mine"), lambda tmp, f: cache_main(["info", "--root", str(f)])),
+        ("--root", "afile is a file"),
+    ),
+    "cache --key unknown": (lambda tmp: lambda: cache_main(["clear", "--key", "nope"]), ("no configuration 'nope'",)),
+    "cache abbreviated flag": (lambda tmp: lambda: cache_main(["info", "--ro", str(tmp)]), ("unrecognized arguments: --ro",)),
+    "info abbreviated flag": (lambda tmp: lambda: audiotrain_main(["info", "--bench"]), ("unrecognized arguments: --bench",)),
     # ---- config files
     "config not UTF-8": (config_file(b"seed: 1\n\xff\xfe\n"), ("settings.yaml", "UTF-8")),
     "config YAML syntax": (config_file("seed: [1,\n"), ("settings.yaml", "YAML")),
@@ -227,6 +249,12 @@ CASES: dict[str, tuple[Callable, tuple[str, ...]]] = {
             lambda tmp, f: clap.main(["--config", str(f), "--out", str(tmp / "run")]),
         ),
         ("clap.yaml", "train.batch_size", "1"),
+    ),
+    "config key not a name": (config_file("1: 2\n"), ("settings.yaml", "unknown field 1 at the top level")),
+    "config derived field": (config_file("model:\n  num_chord_types: 3\n"), ("settings.yaml", "model.num_chord_types is 3", "remove")),
+    "config of the other recipe": (
+        config_file(json.dumps({"config": {"data": None, "dataset": {}}, "versions": {}, "command": ["-m", "audiotrain.recipes.clap"]}), ".json"),
+        ("settings.json is the record of a run of the clap recipe",),
     ),
     "config missing": (
         lambda tmp: lambda: chords.main(["--config", str(tmp / "nothere.yaml")]),
@@ -272,6 +300,18 @@ CASES: dict[str, tuple[Callable, tuple[str, ...]]] = {
     ),
     # ---- checkpoints
     "resume folder missing": (chords_flag("--resume", "/nonexistent/last"), ("/nonexistent/last", "does not exist")),
+    "resume a run folder": (
+        prepared(lambda tmp: _finished_run(tmp / "old"), lambda tmp, run: chords.main(["--resume", str(run)])),
+        ("{tmp}/old is not a complete audiotrain checkpoint", "a run folder? its checkpoints", "{tmp}/old/checkpoints/last"),
+    ),
+    "cv resume missing": (
+        lambda tmp: lambda: chords.main(["cv", "--resume", str(tmp / "nope")]),
+        ("--resume {tmp}/nope does not exist", "pass --run_dir instead"),
+    ),
+    "cv resume a file": (
+        prepared(lambda tmp: _write(tmp / "afile", "mine"), lambda tmp, f: chords.main(["cv", "--resume", str(f)])),
+        ("--resume {tmp}/afile is a file",),
+    ),
     "resume not a checkpoint": (
         prepared(lambda tmp: (tmp / "empty").mkdir(), lambda tmp, _: chords.main(["--resume", str(tmp / "empty")])),
         ("empty", "not a complete audiotrain checkpoint"),

@@ -154,3 +154,18 @@ def test_cv_out_of_fold_predictions_keep_the_sub_folders(cv_cache, tmp_path, cap
     assert chords.main([*argv, "--run_dir", str(run_dir)]) == 0
     oof = sorted(p.relative_to(run_dir / "oof").as_posix() for p in (run_dir / "oof").rglob("*.lab"))
     assert oof == [f"{album}/song_00{i}.lab" for album in ("albumA", "albumB") for i in (0, 1)]
+
+
+def test_a_resume_that_cannot_continue_advises_what_the_cv_command_accepts(cv_cache, tmp_path, capsys):
+    """It advised --overwrite, which the cv command refuses beside --resume."""
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    argv = ["cv", "--folds", "2", *TINY_CV_FLAGS, "--data.cache_dir", str(cv_cache)]
+    assert chords.main([*argv, "--resume", str(folder)]) == 2
+    err = capsys.readouterr().err
+    advice = f"pass --run_dir {folder} --overwrite in place of --resume"
+    assert "not a cv run folder" in err and advice in err, err
+    as_advised = [*argv, "--run_dir", str(folder), "--overwrite"]
+    assert chords.main(as_advised) == 0
+    assert (folder / "notes.txt").read_text() == "mine" and (folder / "cv_scores.json").is_file()

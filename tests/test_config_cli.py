@@ -1,6 +1,7 @@
 """Dataclass configs as command-line flags and YAML/JSON files (audiotrain.recipes.config_cli)."""
 
 import argparse
+import dataclasses
 import json
 from dataclasses import dataclass, field
 
@@ -59,7 +60,10 @@ def test_only_given_flags_override_and_sections_are_revalidated():
     config = apply_arguments(Outer(folder="x"), args)
     assert config == Outer(rate=2.0, enabled=False, folder=None, inner=Inner(width=16))
     _, args = parse(["--inner.width", "0"])
-    with pytest.raises(ValueError, match="command line.*Inner.width must be >= 1"):
+    # The section names its field as Inner.width; in the tree it is the key inner.width and a flag.
+    with pytest.raises(
+        ValueError, match=r"command line: inner\.width \(--inner\.width\) must be >= 1, got 0"
+    ):
         apply_arguments(Outer(), args)
 
 
@@ -241,3 +245,147 @@ def test_a_recipe_config_file_may_list_its_loggers_and_a_typo_names_the_dotted_f
     file.write_text("logger:\n  nmes: csv\n")
     with pytest.raises(ValueError, match=r"unknown field 'logger.nmes'; did you mean 'logger.names'\?"):
         load_config_file(TrainingConfig(), file)
+
+
+@pytest.mark.parametrize(
+    "recipe, text, fragments",
+    [
+        ("chords", "1: 2\n", ("unknown field 1 at the top level", "a number, not a name", "'num_epochs'")),
+        (
+            "chords",
+            "model:\n  true: 3\n",
+            ("unknown field True in section 'model'", "a boolean", "'d_model'"),
+        ),
+        (
+            "clap",
+            "train:\n  null: 3\n",
+            ("unknown field None in section 'train'", "null, not a name", "'epochs'"),
+        ),
+    ],
+)
+def test_a_yaml_key_that_is_not_a_name_is_named_with_its_place(recipe, text, fragments, tmp_path, capsys):
+    """PyYAML reads a bare 1, true or null as a number, a boolean or None: once a TypeError traceback."""
+    import importlib
+
+    file = tmp_path / "settings.yaml"
+    file.write_text(text)
+    with pytest.raises(SystemExit) as exit_info:
+        importlib.import_module(f"audiotrain.recipes.{recipe}").main(["--config", str(file)])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "Traceback" not in err and "settings.yaml" in err
+    for fragment in fragments:
+        assert fragment in err, err
+
+
+def test_a_config_file_holds_derived_fields_only_with_the_values_they_follow(tmp_path):
+    """model.num_chord_types 3 trained to the end, then failed to decode; model.n_bins 100 was replaced."""
+    file = tmp_path / "run.yaml"
+    for text, fragments in (
+        (
+            "model:\n  num_chord_types: 3\n",
+            ("model.num_chord_types is 3", "the chord vocabulary's types (32"),
+        ),
+        ("model:\n  n_bins: 100\n", ("model.n_bins is 100", "features.n_bins (216 here)")),
+        ("features:\n  n_bins: 180\nmodel:\n  n_bins: 216\n", ("model.n_bins is 216", "(180 here)")),
+    ):
+        file.write_text(text)
+        with pytest.raises(ValueError) as error:
+            chord_config(["--config", str(file)])
+        assert all(fragment in str(error.value) for fragment in ("run.yaml", *fragments)), error.value
+    # The values they follow pass: a run's own config.json holds them, and repeats the run.
+    file.write_text("features:\n  n_bins: 180\nmodel:\n  n_bins: 180\n  num_chord_types: 32\n")
+    assert chord_config(["--config", str(file)]).model.n_bins == 180
+    record = tmp_path / "config.json"
+    record.write_text(
+        json.dumps({"config": chord_config(["--features.n_bins", "180"]).to_dict(), "versions": {}})
+    )
+    assert chord_config(["--config", str(record)]).model.n_bins == 180
+    # A flag after the file may still change what they follow.
+    assert chord_config(["--config", str(record), "--features.n_bins", "144"]).model.n_bins == 144
+
+
+@pytest.mark.parametrize(
+    "recipe, argv, suggestion",
+    [
+        ("chords", ["--num_epoch", "2"], "unrecognized arguments: --num_epoch 2; did you mean --num_epochs?"),
+        ("chords", ["train", "--dat", "x"], "did you mean --data?"),
+        (
+            "clap",
+            ["--train.epoch", "2"],
+            "unrecognized arguments: --train.epoch 2; did you mean --train.epochs?",
+        ),
+        ("clap", ["export", "--checkpont", "x", "--out", "y"], "did you mean --checkpoint?"),
+    ],
+)
+def test_a_misspelt_flag_gets_a_suggestion_as_a_config_key_does(recipe, argv, suggestion, capsys):
+    import importlib
+
+    with pytest.raises(SystemExit) as exit_info:
+        importlib.import_module(f"audiotrain.recipes.{recipe}").main(argv)
+    assert exit_info.value.code == 2 and suggestion in capsys.readouterr().err
+
+
+def test_a_misspelt_command_gets_a_suggestion(capsys):
+    from audiotrain.recipes import chords, clap
+
+    assert chords.main(["trian"]) == 2
+    assert "unknown command 'trian' (did you mean 'train'?)" in capsys.readouterr().err
+    assert clap.main(["exprot", "--checkpoint", "x", "--out", "y"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown command 'exprot' (did you mean 'export'?)" in err and "or none (to train)" in err
+
+
+def test_a_suggestion_is_only_offered_when_close(capsys):
+    parser = SettingsParser(prog="prog")
+    parser.add_argument("--logger")
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--lr", "1"])  # difflib's own cutoff offered --logger
+    assert "did you mean" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_a_preset_flag_and_another_preset_in_the_file_are_refused(recipe, tmp_path):
+    """The file's preset used to win silently: --preset quick_test ran production's 80-clip demo."""
+    resolve, _, _, epochs, _, _ = RECIPES[recipe]
+    file = tmp_path / "run.yaml"
+    file.write_text("preset: production\n")
+    with pytest.raises(
+        (SystemExit, ValueError)
+    ):  # (the chord recipe's main turns the ValueError into exit 2)
+        resolve(["--preset", "quick_test", "--config", str(file)])
+    assert epochs(resolve(["--preset", "production", "--config", str(file)])) == epochs(
+        resolve(["--preset", "production"])
+    )  # the same preset twice is fine
+
+
+def test_a_preset_conflict_names_both(tmp_path, capsys):
+    from audiotrain.recipes import clap
+
+    file = tmp_path / "run.yaml"
+    file.write_text("preset: production\n")
+    with pytest.raises(SystemExit):
+        clap.main(["--preset", "quick_test", "--config", str(file)])
+    err = capsys.readouterr().err
+    assert "--preset quick_test" in err and "run.yaml (preset: production)" in err
+
+
+def test_a_run_record_of_the_other_recipe_is_named_as_such(tmp_path, capsys):
+    from audiotrain.recipes import chords, clap
+
+    record = tmp_path / "config.json"
+    command = ["python", "-m", "audiotrain.recipes.clap", "--preset", "quick_test"]
+    record.write_text(
+        json.dumps({"config": dataclasses.asdict(clap_config([])), "versions": {}, "command": command})
+    )
+    with pytest.raises(SystemExit):
+        chords.main(["--config", str(record)])
+    assert "config.json is the record of a run of the clap recipe, not of this one" in capsys.readouterr().err
+    record.write_text(json.dumps({"config": chord_config([]).to_dict(), "versions": {}, "command": ["x.py"]}))
+    with pytest.raises(SystemExit):
+        clap.main(["--config", str(record)])
+    assert "config.json is the record of a run of another recipe" in capsys.readouterr().err
+
+
+def test_help_shows_a_tuple_default_as_the_flag_takes_it():
+    parser, _ = parse([])
+    assert "(default: a)" in parser.format_help().replace("\n", " ")  # names=("a",), not ('a',)

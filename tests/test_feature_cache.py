@@ -164,6 +164,28 @@ def test_cli_info_and_clear(tmp_path, songs, capsys):
         main(["defrag"])
 
 
+def test_cli_refuses_a_root_that_is_missing_or_a_file_and_abbreviations(tmp_path, capsys):
+    """A --root typo printed "deleted 0 entries" (exit 0), as if the cache were empty."""
+    (tmp_path / "afile").write_text("mine")
+    for command, root, problem in (
+        ("clear", tmp_path / "no_such_cache", "does not exist; nothing was deleted"),
+        ("info", tmp_path / "afile", "is a file, not a folder; nothing was listed"),
+    ):
+        assert main([command, "--root", str(root)]) == 2
+        captured = capsys.readouterr()
+        assert f"--root {root} {problem}" in captured.err and not captured.out
+    assert (tmp_path / "afile").read_text() == "mine"
+    with pytest.raises(SystemExit):
+        main(["info", "--ro", str(tmp_path)])  # once taken as --root
+    assert "unrecognized arguments: --ro" in capsys.readouterr().err
+    # An unknown --key is an error, said on stderr.
+    (tmp_path / "cache").mkdir()
+    FeatureCache(tmp_path / "cache", "k").get_or_compute(tmp_path / "afile", lambda: np.ones(3))
+    assert main(["clear", "--root", str(tmp_path / "cache"), "--key", "nope"]) == 1
+    captured = capsys.readouterr()
+    assert "no configuration 'nope'" in captured.err and not captured.out
+
+
 def test_clear_method_and_env_root(tmp_path, songs, monkeypatch, capsys):
     monkeypatch.setenv("AUDIOTRAIN_CACHE_DIR", str(tmp_path / "envcache"))
     cache = FeatureCache(tmp_path / "envcache" / "features", "k")

@@ -119,6 +119,16 @@ def test_help_lists_commands_and_every_setting(capsys):
                  "--decode.method", "--data.window_frames", "--resume"):  # fmt: skip
         assert flag in text
     assert "--model.n_bins" not in text  # derived from --features.n_bins
+    assert "(default: train,studio,patches)" in text  # a tuple's default as the flag takes it
+    assert top.count("commands:") == 1  # the list of commands, once
+
+
+def test_predict_help_shows_its_defaults_and_names_its_values(capsys):
+    with pytest.raises(SystemExit):
+        chords.main(["predict", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "for stdout (default: lab)" in text
+    assert "--decode.self_transition P " in text and "--decode.median_frames FRAMES " in text
 
 
 def test_schedules_warm_up_then_decay():
@@ -644,7 +654,14 @@ def test_bad_resume_and_checkpoint_fail_fast_without_a_traceback(tiny_run, tmp_p
     _one_error_line(capsys, "broken.wav", "empty")
     # Decoding and test-time settings a user can get wrong: named, nothing transcribed.
     for flags, fragment in (
-        (["--decode.bass_onset_frames", "-1"], "bass_onset_frames must be finite and >= 0, got -1.0"),
+        (
+            ["--decode.bass_onset_frames", "-1"],
+            "decode.bass_onset_frames (--decode.bass_onset_frames) must be finite and >= 0, got -1.0",
+        ),
+        (
+            ["--decode.self_transition", "1"],
+            "decode.self_transition (--decode.self_transition) must be in (0, 1)",
+        ),
         (["--tta", "7"], "--tta must be between 0 and 6 semitones, got 7"),
         (
             ["--tta", "4"],

@@ -380,7 +380,10 @@ def _clear(root: Path, key: str | None) -> int:
         elif demo / key in sets:
             configurations, sets = [], {demo / key: sets[demo / key]}
         else:
-            print(f"no configuration {key!r} under {root}, and no demo set {key!r} under {demo}")
+            print(
+                f"error: no configuration {key!r} under {root}, and no demo set {key!r} under {demo}",
+                file=sys.stderr,
+            )
             return 1
     entries, failures = 0, []
     for folder in configurations:
@@ -411,13 +414,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="audiotrain cache",
         description="Inspect or clear the feature cache, and the chord recipe's demo song sets beside it.",
+        allow_abbrev=False,  # as the recipes: --ro silently meaning --root hides typos
     )
     sub = parser.add_subparsers(dest="command", required=True)
     for name, help_text in (
         ("info", "list configurations (with their settings) and demo song sets, with their sizes"),
         ("clear", "delete entries and demo song sets"),
     ):
-        command = sub.add_parser(name, help=help_text)
+        command = sub.add_parser(name, help=help_text, allow_abbrev=False)
         command.add_argument(
             "--root",
             type=Path,
@@ -430,11 +434,20 @@ def main(argv: list[str] | None = None) -> int:
             )
     args = parser.parse_args(argv)
     root = args.root if args.root is not None else default_cache_root()
+    done = "listed" if args.command == "info" else "deleted"
+    # A --root typo must not read as an empty cache (the default root is missing until the first entry).
+    problem = "is a file, not a folder" if root.exists() and not root.is_dir() else None
+    if args.root is not None and not root.exists():
+        problem = "does not exist"
+    if problem:
+        named = "--root" if args.root is not None else "the cache folder ($AUDIOTRAIN_CACHE_DIR/features)"
+        print(f"error: {named} {root} {problem}; nothing was {done}", file=sys.stderr)
+        return 2
     if root.is_dir() and not is_cache_root(root):
         # Refused whatever it holds: run folders have config.json files that looked like configurations.
         print(
             f"error: --root {root} is not a feature cache (the cache marks its root with a {MARKER} file, and "
-            f"there is none); nothing was {'listed' if args.command == 'info' else 'deleted'}. Pass the folder "
+            f"there is none); nothing was {done}. Pass the folder "
             f"the cache writes to (default {default_cache_root()}); a cache written before the marker existed "
             "is marked again by its next use, or can be deleted by hand",
             file=sys.stderr,

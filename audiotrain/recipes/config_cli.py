@@ -16,8 +16,11 @@ import json
 import math
 import numbers
 import os
+import re
+import sys
 import types
 import typing
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -149,8 +152,15 @@ def add_dataclass_arguments(
             default=argparse.SUPPRESS,
             choices=allowed,
             metavar=metavar if allowed is None else None,
-            help=f"{help_text} (default: {value!r})".strip(),
+            help=f"{help_text} (default: {_as_flag_text(value)})".strip(),
         )
+
+
+def _as_flag_text(value: Any) -> str:
+    """A default as the help shows it: a tuple as the comma-separated text its flag takes."""
+    if isinstance(value, tuple):
+        return ",".join(str(item) for item in value) if value else "(none)"
+    return repr(value)
 
 
 def apply_arguments(config: Any, namespace: argparse.Namespace) -> Any:
@@ -184,6 +194,16 @@ def merge_config(config: Any, data: dict[str, Any], source: str, path: str = "")
     names = {f.name: f for f in dataclasses.fields(config)}
     changes: dict[str, Any] = {}
     for key, value in data.items():
+        if not isinstance(key, str):
+            # PyYAML reads a bare 1, true, yes, on or null as a number, a boolean or None, not as a name.
+            place = f"in section {path.rstrip('.')!r}" if path else "at the top level"
+            kind = {bool: "a boolean", int: "a number", float: "a number", type(None): "null"}.get(
+                type(key), f"a {type(key).__name__}"
+            )
+            raise ValueError(
+                f"{source}: unknown field {key!r} {place}: {kind}, not a name (YAML reads a bare 1, true, yes, "
+                f"on or null as a value); expected one of {sorted(names)}"
+            )
         where = f"{path}{key}"
         if key not in names:
             close = difflib.get_close_matches(key, names, n=1)
@@ -220,7 +240,19 @@ def merge_config(config: Any, data: dict[str, Any], source: str, path: str = "")
     except SettingError as err:  # a section names its own fields; here its place in the tree is known
         raise ValueError(f"{source}: {err.within(path)}") from None
     except (TypeError, ValueError) as err:
-        raise ValueError(f"{source}: {err}") from None
+        raise ValueError(f"{source}: {_named_as_flag(str(err), config, path)}") from None
+
+
+def _named_as_flag(message: str, config: Any, path: str) -> str:
+    """A section's own check names a field as ``ClassName.field`` (``DecodeConfig.self_transition``: it
+    may live outside the recipes); in the tree at `path` it is a --config key and a flag."""
+    name, dot, rest = message.partition(" ")[0].partition(".")
+    field = rest.rstrip(":,;")
+    if name != type(config).__name__ or not dot or "(--" in message:
+        return message
+    if field not in {f.name for f in dataclasses.fields(config)}:
+        return message
+    return f"{path}{field} (--{path}{field}){message[len(name) + 1 + len(field) :]}"
 
 
 def _sequence_value(value: Any, kind: type, where: str) -> tuple:
@@ -295,6 +327,29 @@ def check_setting(
         )
         expected += (f" ({why})" if why else "") + (", or none" if optional else "")
         raise SettingError(name, value, expected)
+
+
+#: Bytes per parameter while training in float32: the weights, their gradients and AdamW's two moments.
+TRAINING_BYTES_PER_PARAMETER = 16
+
+
+def check_fits_memory(model: Any, sized_by: str) -> None:
+    """Refuse a `model` whose training needs more memory than MLX may use here (`mx.get_memory_limit`),
+    naming `sized_by` (the flags that size it): MLX ends the process with a segmentation fault when an
+    allocation fails. Counts only the weights, gradients and optimizer moments (activations come on top), so
+    what it refuses could never train. Costs nothing: MLX builds `model` lazily, drawing no weights until
+    they are evaluated (it does advance the global random key: seed after it)."""
+    import mlx.core as mx
+    from mlx.utils import tree_flatten
+
+    count = sum(p.size for _, p in tree_flatten(model.parameters()))
+    need, limit = count * TRAINING_BYTES_PER_PARAMETER, mx.get_memory_limit()
+    if need > limit:
+        raise ValueError(
+            f"{sized_by}: a model of {count:,} parameters, whose training needs {need / 1e9:.1f} GB for its "
+            f"weights, gradients and AdamW's two moments alone, more than the {limit / 1e9:.1f} GB MLX may use on "
+            "this machine; choose a smaller model"
+        )
 
 
 def _parses_as(kind: type, text: str) -> bool:
@@ -384,9 +439,17 @@ def preset_settings(presets: dict[str, dict[str, Any]], name: str) -> dict[str, 
     return presets[name]
 
 
-def file_settings(file: str | Path, presets: dict[str, dict[str, Any]]) -> tuple[str | None, Any]:
-    """(the preset a config file names with a top-level ``preset:``, or None; the file's other settings)."""
-    data = settings_of(load_config_data(file))
+def file_settings(
+    file: str | Path, presets: dict[str, dict[str, Any]], config: Any = None
+) -> tuple[str | None, Any]:
+    """(the preset a config file names with a top-level ``preset:``, or None; the file's other settings).
+
+    With `config` (the dataclass the settings are for), a run record or checkpoint state whose settings are
+    not its fields is refused as another recipe's run, not field by field."""
+    raw = load_config_data(file)
+    data = settings_of(raw)
+    if config is not None and data is not raw and isinstance(data, dict):
+        _check_recipe_of_record(raw, data, config, file)
     if not (isinstance(data, dict) and "preset" in data):
         return None, data
     data = dict(data)
@@ -400,27 +463,70 @@ def file_settings(file: str | Path, presets: dict[str, dict[str, Any]]) -> tuple
     return name, data
 
 
+def _check_recipe_of_record(record: dict, settings: dict, config: Any, file: str | Path) -> None:
+    """Refuse the run record `record` (settings `settings`) when its top-level settings are not fields of
+    `config`: the run of another recipe (a CLAP run's config.json given to the chord recipe)."""
+    foreign = sorted(str(key) for key in set(settings) - {f.name for f in dataclasses.fields(config)})
+    if not foreign:
+        return
+    command = " ".join(str(part) for part in record.get("command") or [])
+    recipe = re.search(r"audiotrain[./]recipes[./](\w+)", command)
+    whose = f"a run of the {recipe.group(1)} recipe" if recipe else "a run of another recipe"
+    raise ValueError(
+        f"{file} is the record of {whose}, not of this one: its settings {', '.join(foreign[:4])}"
+        f"{', ...' if len(foreign) > 4 else ''} are not this recipe's. Pass a config file (or run) of this recipe"
+    )
+
+
 def resolve_settings(
     config: Any,
     presets: dict[str, dict[str, Any]],
     preset: str | None = None,
     file: str | Path | None = None,
     namespace: argparse.Namespace | None = None,
+    derived: Callable[[Any], dict[str, tuple[Any, str]]] | None = None,
 ) -> Any:
     """`config` (the defaults) with, later winning: a preset < a YAML/JSON file < command-line flags.
 
-    The file may name its own preset (a top-level ``preset: production``), which replaces `preset` (the
-    ``--preset`` flag): the file sits above the preset level, as in `audiotrain.trainer_config.resolve_config`.
+    The file may name its own preset (a top-level ``preset: production``) in place of `preset` (the
+    ``--preset`` flag); both naming different presets is an error, as neither can silently win.
+
+    `derived` gives the fields a recipe derives from others (no flag of their own) for a config: dotted name
+    → (value, what it follows). A file may hold them (a run's own config.json does) only with those values,
+    checked before the flags apply (a flag may then change what they follow).
     """
     data: Any = {}
     if file is not None:
-        own, data = file_settings(file, presets)
+        own, data = file_settings(file, presets, config)
+        if own is not None and preset is not None and own != preset:
+            raise ValueError(
+                f"--preset {preset} and {file} (preset: {own}) name different presets; give one (drop --preset, "
+                "or the file's preset: line)"
+            )
         preset = own or preset
     if preset is not None:
         config = merge_config(config, preset_settings(presets, preset), source=f"preset {preset!r}")
     if file is not None:
         config = merge_config(config, data, source=str(file))
+        if derived is not None:
+            _check_derived_fields(data, derived(config), file)
     return apply_arguments(config, namespace) if namespace is not None else config
+
+
+def _check_derived_fields(data: Any, expected: dict[str, tuple[Any, str]], file: str | Path) -> None:
+    """Refuse a derived field that the file `data` sets to another value than the one it follows."""
+    for name, (value, follows) in expected.items():
+        node, found = data, True
+        for part in name.split("."):
+            found = isinstance(node, dict) and part in node
+            if not found:
+                break
+            node = node[part]
+        if found and node != value:
+            raise ValueError(
+                f"{file}: {name} is {node!r}, but it is not a setting: it follows {follows} ({value!r} here); "
+                f"remove {name} from the file"
+            )
 
 
 def add_preset_argument(parser: argparse.ArgumentParser, presets: dict[str, dict[str, Any]]) -> None:
@@ -457,8 +563,49 @@ class SettingsParser(argparse.ArgumentParser):
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
 
+    def parse_args(self, args: Any = None, namespace: Any = None) -> argparse.Namespace:
+        """As argparse's, with a "did you mean" for each unknown flag (as a --config file's unknown key gets),
+        also when a required argument is missing: ``--checkpont x`` is then why ``--checkpoint`` is."""
+        argv = list(sys.argv[1:] if args is None else args)
+        given = argv[: argv.index("--")] if "--" in argv else argv
+        self._unknown_flags = [
+            flag
+            for text in given
+            if (flag := text.partition("=")[0]).startswith("--") and flag not in self._option_string_actions
+        ]
+        parsed, unknown = self.parse_known_args(argv, namespace)
+        if unknown:
+            self.error(f"unrecognized arguments: {' '.join(unknown)}")
+        return parsed
+
+    def _suggestions(self) -> str:
+        """``; did you mean --num_epochs?`` for the unknown flags with a close known one ("" for none)."""
+        close = {  # (a cutoff above difflib's 0.6, which offers --logger for --lr)
+            flag: match[0]
+            for flag in getattr(self, "_unknown_flags", [])
+            if (match := difflib.get_close_matches(flag, self._option_string_actions, n=1, cutoff=0.75))
+        }
+        if not close:
+            return ""
+        if len(close) == 1:
+            return f"; did you mean {next(iter(close.values()))}?"
+        return f"; did you mean {', '.join(f'{match} for {flag}' for flag, match in close.items())}?"
+
     def error(self, message: str):
+        if message.startswith("the following arguments are required") and getattr(self, "_unknown_flags", []):
+            message += f"; unrecognized arguments: {' '.join(self._unknown_flags)}"
+        if "unrecognized arguments" in message:
+            message += self._suggestions()
         self.exit(2, f"{self.prog}: error: {message}\n(see {self.prog} --help for every setting)\n")
+
+
+def unknown_command_message(given: str, commands: Sequence[str], without: str = "") -> str:
+    """The error line for a command line whose first word `given` is none of `commands` (`without`: what no
+    command does, when that is not among them)."""
+    close = difflib.get_close_matches(given, commands, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    bare = f", or none ({without})" if without else ""
+    return f"unknown command {given!r}{hint}; expected one of {', '.join(commands)}{bare} (see --help)"
 
 
 #: Errors caused by what the user passed (files, folders, checkpoints, settings). The recipes' `main` prints

@@ -311,8 +311,10 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
         )
     missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
     if len(missing) == len(REQUIRED_FILES):
+        # A run folder, most often: its checkpoints are one or two levels down (RUN/checkpoints/last).
+        inside = _checkpoints_under(folder, "a run folder? its checkpoints")
         raise CheckpointError(
-            f"{folder} is not a complete audiotrain checkpoint: it holds none of {', '.join(REQUIRED_FILES)}"
+            f"{folder} is not a complete audiotrain checkpoint: it holds none of {', '.join(REQUIRED_FILES)}{inside}"
         )
     if missing:
         raise CheckpointError(
@@ -332,7 +334,11 @@ def _inside(file: Path) -> Path:
 
 def _checkpoints_near(folder: Path) -> str:
     """For a missing checkpoint: the checkpoints beside it or one level down (newest first), to pick from."""
-    parent = folder.parent
+    return _checkpoints_under(folder.parent, "checkpoints there")
+
+
+def _checkpoints_under(parent: Path, label: str) -> str:
+    """``; {label} (newest first): ...``: the checkpoints one or two levels under `parent` ("" if none)."""
     if not parent.is_dir():
         return ""
     found = [p.parent for pattern in (f"*/{STATE_FILE}", f"*/*/{STATE_FILE}") for p in parent.glob(pattern)]
@@ -340,7 +346,7 @@ def _checkpoints_near(folder: Path) -> str:
         return ""
     found.sort(key=lambda p: (p / STATE_FILE).stat().st_mtime, reverse=True)
     shown = ", ".join(str(p) for p in found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
-    return f"; checkpoints there (newest first): {shown}"
+    return f"; {label} (newest first): {shown}"
 
 
 def glob_escape(name: str) -> str:

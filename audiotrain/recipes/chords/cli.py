@@ -47,7 +47,13 @@ from audiotrain.recipes._run import (
     refuse_existing_outputs,
     resume_command,
 )
-from audiotrain.recipes.chords.config import PRESETS, TrainingConfig, benchmark_config
+from audiotrain.recipes.chords.config import (
+    PRESETS,
+    TrainingConfig,
+    benchmark_config,
+    check_model_fits_memory,
+    derived_settings,
+)
 from audiotrain.recipes.chords.data import folder_splits
 from audiotrain.recipes.chords.evaluate import (
     COMPARISON_FILES,
@@ -69,15 +75,17 @@ from audiotrain.recipes.config_cli import (
     SettingsParser,
     add_dataclass_arguments,
     add_preset_argument,
+    merge_config,
     parse_bool,
     resolve_settings,
+    unknown_command_message,
 )
 
 __all__ = ["COMMANDS", "main"]
 
 COMMANDS = ("demo", "train", "evaluate", "predict", "cv")
 #: Config fields without a flag: the model's input width follows the features, its head the vocabulary.
-DERIVED_FIELDS = frozenset({"model.n_bins", "model.bass_view_bins", "model.num_chord_types"})
+DERIVED_FIELDS = frozenset(derived_settings(TrainingConfig()))
 DECODE_HELP = {
     "decode.method": "smoothing of frame posteriors: viterbi (HMM), median or argmax",
     "decode.self_transition": "viterbi: probability of staying in the same chord from frame to frame",
@@ -147,9 +155,9 @@ def _predictor_arguments(parser: argparse.ArgumentParser) -> None:
                         help="checkpoint folder (or a run folder: uses its best checkpoint)")  # fmt: skip
     parser.add_argument("--decode.method", dest="decode_method", choices=DECODE_CHOICES["decode.method"], default=None,
                         help="smoothing of frame posteriors (default: the checkpoint's)")  # fmt: skip
-    parser.add_argument("--decode.self_transition", dest="decode_self_transition", type=float, default=None,
+    parser.add_argument("--decode.self_transition", dest="decode_self_transition", type=float, default=None, metavar="P",
                         help="viterbi: probability of staying in the same chord per frame (default: the checkpoint's)")  # fmt: skip
-    parser.add_argument("--decode.median_frames", dest="decode_median_frames", type=int, default=None,
+    parser.add_argument("--decode.median_frames", dest="decode_median_frames", type=int, default=None, metavar="FRAMES",
                         help="median: filter width in frames, odd (default: the checkpoint's)")  # fmt: skip
     parser.add_argument("--decode.joint_bass", dest="decode_joint_bass", type=parse_bool, default=None,
                         metavar="BOOL", help="viterbi over (chord, bass) pairs, the bass a chord tone; "
@@ -199,10 +207,8 @@ def _load_predictor(args: argparse.Namespace, checkpoint: Path | None = None) ->
         )
         if v is not None
     }
-    if changes:
-        from dataclasses import replace
-
-        predictor.decode = replace(predictor.decode, **changes)  # validates the new values
+    if changes:  # validated as the training flags are, and named as the flags
+        predictor.decode = merge_config(predictor.decode, changes, source="command line", path="decode.")
     return predictor
 
 
@@ -214,7 +220,8 @@ def _config_from_args(args: argparse.Namespace) -> TrainingConfig:
     from dataclasses import replace
 
     config = benchmark_config() if args.benchmark else TrainingConfig()
-    config = resolve_settings(config, PRESETS, args.preset, args.config, args)
+    config = resolve_settings(config, PRESETS, args.preset, args.config, args, derived=derived_settings)
+    check_model_fits_memory(config)
     for name in ("cache_dir", "data_dir"):
         folder = getattr(config.data, name)
         if folder:
@@ -348,6 +355,12 @@ def _cmd_cv(argv: list[str]) -> int:
         )
     if args.resume is not None and args.overwrite:
         parser.error("--resume continues the cv run in its folder and --overwrite replaces it; give one")
+    if args.resume is not None and not args.resume.is_dir():  # (--resume names the folder, not --run_dir)
+        parser.error(
+            f"--resume {args.resume} "
+            + ("is a file" if args.resume.exists() else "does not exist")
+            + "; --resume names the folder of a cv run to continue (to start one, pass --run_dir instead)"
+        )
     if (
         args.resume is not None
         and args.run_dir is not None
@@ -493,7 +506,7 @@ def _cmd_predict(argv: list[str]) -> int:
     )  # fmt: skip
     parser.add_argument(
         "--format", choices=("lab", "jams"), default="lab",
-        help="output format for folders, for a file written into a folder, and for stdout",
+        help="output format for folders, for a file written into a folder, and for stdout (default: lab)",
     )  # fmt: skip
     parser.add_argument(
         "--overwrite", action="store_true",
@@ -614,7 +627,7 @@ def _refuse_to_replace_annotations(targets, overwrite: bool) -> None:
         )
 
 
-_TOP_HELP = f"""\
+_TOP_HELP = """\
 usage: python -m audiotrain.recipes.chords [COMMAND] [options]
 
 Chord recognition on MLX: train a model on songs with chord annotations, score it with mir_eval,
@@ -639,8 +652,6 @@ examples:
   python -m audiotrain.recipes.chords train --data ~/songs --run_dir runs/mine
   python -m audiotrain.recipes.chords evaluate --checkpoint runs/mine/checkpoints/best --data ~/songs_test
   python -m audiotrain.recipes.chords predict --checkpoint runs/mine song.wav -o song.lab
-
-commands: {", ".join(COMMANDS)}
 """
 
 
@@ -652,10 +663,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     install_rank_stop_signal()  # in a rank of a job of local processes: the launcher's Ctrl-C
     command = argv.pop(0) if argv and argv[0] in COMMANDS else "demo"
     if argv and not argv[0].startswith("-") and command == "demo":
-        print(
-            f"error: unknown command {argv[0]!r}; expected one of {', '.join(COMMANDS)} (see --help)",
-            file=sys.stderr,
-        )
+        print(f"error: {unknown_command_message(argv[0], COMMANDS)}", file=sys.stderr)
         return 2
     if command == "demo" and any(a == "--data" or a.startswith("--data=") for a in argv):
         # CLAP takes --data without a command; here the command line without one trains on the demo songs.

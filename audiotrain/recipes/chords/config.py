@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -24,12 +25,13 @@ from typing import Any
 from audiotrain.audio import AudioError
 from audiotrain.audio import load as load_audio
 from audiotrain.chords.decode import DecodeConfig
+from audiotrain.chords.vocabulary import NUM_CHORD_TYPES
 from audiotrain.datasets.chord_demo import STYLES
 from audiotrain.datasets.chord_songs import crop_views
 from audiotrain.features.cqt import C1_HZ, CQTConfig, cqt_frequencies
 from audiotrain.features.tuning import estimate_tuning
 from audiotrain.models.chord_model import ChordModelConfig
-from audiotrain.recipes.config_cli import SEED_MAX, check_setting
+from audiotrain.recipes.config_cli import SEED_MAX, check_fits_memory, check_setting
 from audiotrain.train import flags
 from audiotrain.train.loggers.config import LoggerConfig
 
@@ -141,7 +143,21 @@ class ChordFeatureConfig:
                 "features.max_pitch_shift (--features.max_pitch_shift) must be an integer >= 0, "
                 f"got {self.max_pitch_shift!r}"
             )
-        self.cqt_config()  # validates the rest (Nyquist, hop)
+        cqt = self.cqt_config()  # validates the rest (Nyquist, hop)
+        # The CQT computes each octave at half the sample rate of the one above, its hop halved with it
+        # (`audiotrain.features.cqt`): the hop must halve down to the lowest octave. Where it cannot, the
+        # lower octaves' filters run at the full rate, up to 64x longer, on every hop: hop_length 7 asked
+        # 32 GB for a 6 s song. At 64 (the least at the defaults) the CQT takes ~15 MB per second of audio.
+        step = 2 ** (math.ceil(cqt.total_bins / self.bins_per_octave) - 1)
+        if self.hop_length % step:
+            lower, upper = self.hop_length // step * step, (self.hop_length // step + 1) * step
+            nearest = " or ".join(str(h) for h in (lower, upper) if 0 < h <= self.sr)
+            raise ValueError(
+                f"features.hop_length (--features.hop_length) must be a multiple of {step} (the CQT's "
+                f"{math.ceil(cqt.total_bins / self.bins_per_octave)} octaves each halve the sample rate and "
+                f"the hop), from {step} to sr = {self.sr}; got {self.hop_length}"
+                + (f" (use {nearest})" if nearest else " (use fewer octaves: a higher fmin or fewer bins)")
+            )
 
     @property
     def bins_per_semitone(self) -> int:
@@ -351,8 +367,15 @@ class ChordDataConfig:
     num_workers: int = field(default=0, metadata=_help("DataLoader worker threads"))
 
     def __post_init__(self):
-        if self.demo_songs < 2 or self.demo_test_songs < 1:
-            raise ValueError("data.demo_songs must be >= 2 and data.demo_test_songs >= 1")
+        # Named by field here; merge_config names them as flags (--data.demo_seed) when set through one.
+        check_setting(
+            "demo_songs", self.demo_songs, integer=True, at_least=2, why="a training and a validation song"
+        )
+        check_setting("demo_test_songs", self.demo_test_songs, integer=True, at_least=1)
+        check_setting("demo_seed", self.demo_seed, integer=True, at_least=0, at_most=SEED_MAX)
+        # A demo song holds at least a few chords (the generator's shortest); ten minutes is longer than nearly
+        # any real song, and a longer one only fills the cache (1e9 s ran without end).
+        check_setting("demo_seconds", self.demo_seconds, at_least=4, at_most=600, why="seconds")
         if not 0.0 <= self.eq_db <= 40.0:
             raise ValueError(f"data.eq_db (--data.eq_db) must be from 0 to 40 dB, got {self.eq_db}")
         if self.window_frames < 8:
@@ -527,6 +550,29 @@ class TrainingConfig:
                 f"TrainingConfig.device (--device) is {self.device!r}, but this MLX has no GPU backend (on "
                 "Linux with an NVIDIA GPU install mlx[cuda13]; macOS uses Metal): use 'cpu' or 'auto'"
             ) from None
+
+
+def check_model_fits_memory(config: TrainingConfig) -> None:
+    """Refuse (naming the --model.* flags) a model too big to train on this machine (`check_fits_memory`):
+    ``--model.d_model 100000`` asked for 40 G parameters, and MLX ended the process with a segfault."""
+    from audiotrain.models.chord_model import ChordRecognitionModel
+
+    m = config.model
+    sized_by = ", ".join(
+        f"--model.{name} {getattr(m, name)}" for name in ("d_model", "n_layers", "ff_dim", "bass_dim")
+    )
+    check_fits_memory(ChordRecognitionModel(m), sized_by)
+
+
+def derived_settings(config: TrainingConfig) -> dict[str, tuple[Any, str]]:
+    """The fields of `config` that follow others and have no flag: dotted name → (value, what it follows).
+    A ``--config`` file may hold them (a run's config.json does) only with these values: a model head sized
+    otherwise trains to the end, then fails to decode; an input width otherwise would be replaced."""
+    return {
+        "model.n_bins": (config.features.n_bins, "features.n_bins"),
+        "model.bass_view_bins": (config.features.bass_view_bins, "features.bass_view_bins"),
+        "model.num_chord_types": (NUM_CHORD_TYPES, "the chord vocabulary's types"),
+    }
 
 
 #: The shipped presets (``--preset NAME``, or ``preset: NAME`` in a ``--config`` file): nested changes to the

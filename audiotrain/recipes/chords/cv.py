@@ -172,7 +172,8 @@ def _finished_folds(path: Path, now: dict) -> dict[str, dict[str, float]]:
     except (OSError, ValueError):
         raise ValueError(
             f"--resume {run_dir}: not a cv run folder ({path.name}, which a cv run writes as it starts, is "
-            "missing or unreadable); pass --overwrite to start a new cv run there"
+            f"missing or unreadable); to start a new cv run there, pass --run_dir {run_dir} --overwrite in place of "
+            "--resume"
         ) from None
     if before.get("folds") != now["folds"]:
         raise ValueError(
@@ -183,14 +184,15 @@ def _finished_folds(path: Path, now: dict) -> dict[str, dict[str, float]]:
         difference = describe_difference({"all": before.get("songs") or []}, {"all": now["songs"]}, "songs")
         raise ValueError(
             f"--resume {run_dir}: its folds were made of other songs{difference}; restore the data, or "
-            "pass --overwrite to start a new cv run"
+            f"start a new cv run there with --run_dir {run_dir} --overwrite in place of --resume"
         )
     changed = _changed_settings(before.get("config") or {}, now["config"])
     if changed:
         raise ValueError(
             f"--resume {run_dir}: its finished folds were trained with other settings: "
             + ", ".join(f"{key} ({a!r} there, {b!r} here)" for key, a, b in changed[:5])
-            + "; resume with the same flags as that run, or pass --overwrite to start a new cv run"
+            + f"; resume with the same flags as that run, or start a new cv run there with --run_dir {run_dir} "
+            "--overwrite in place of --resume"
         )
     return dict(before.get("done") or {})
 

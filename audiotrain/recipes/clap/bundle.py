@@ -20,6 +20,7 @@ from typing import Any
 from audiotrain.recipes._run import check_can_write, is_inside
 from audiotrain.recipes.clap.config import ClapRecipeConfig
 from audiotrain.recipes.clap.task import CLAPTrainModule, check_freezing_fits
+from audiotrain.recipes.config_cli import check_fits_memory
 from audiotrain.train import checkpoint as ckpt
 
 __all__ = [
@@ -101,6 +102,29 @@ def check_settings_fit(cfg: ClapRecipeConfig, config) -> None:
             f"(max_position_embeddings {text.max_position_embeddings}); pass --dataset.max_tokens {longest} or less"
         )
     check_freezing_fits(cfg.task, text.num_hidden_layers, len(audio.depths))
+
+
+#: The longest captions the offline demo's text tower takes, <s> and </s> included: a RoBERTa text tower's 512
+#: (LAION-CLAP trains on 77). The demo sizes its position table from --dataset.max_tokens, so nothing else
+#: bounds it, and 20000 ended the process with a segfault in the text tower's attention.
+DEMO_MAX_TOKENS = 512
+
+
+def check_demo_settings(cfg: ClapRecipeConfig):
+    """The offline demo's model size, named by its flags, before any data is generated or read; returns the
+    demo model's config (with a placeholder vocabulary) for `check_settings_fit`."""
+    from audiotrain.models.clap import ClapModel
+
+    if cfg.dataset.max_tokens > DEMO_MAX_TOKENS:
+        raise ValueError(
+            f"--dataset.max_tokens {cfg.dataset.max_tokens}: the offline demo's text tower takes at most "
+            f"{DEMO_MAX_TOKENS} tokens (a RoBERTa text tower's length; LAION-CLAP uses 77); pass "
+            f"--dataset.max_tokens {DEMO_MAX_TOKENS} or less"
+        )
+    # Without the token embeddings: the tokenizer trained on the captions may have far fewer than vocab_size.
+    config = demo_model_config(1, cfg.dataset.max_tokens, cfg.demo.width)
+    check_fits_memory(ClapModel(config), f"--demo.width {cfg.demo.width}")
+    return config
 
 
 def demo_extractor_settings() -> dict:

@@ -63,7 +63,7 @@ from audiotrain.distributed.collectives import MainProcessFailed
 from audiotrain.distributed.failures import error_left_to_main
 from audiotrain.distributed.local import install_rank_stop_signal, plan_local_processes, run_local_job
 from audiotrain.recipes._run import check_resume_folder, checkpoint_processes, nonempty_path
-from audiotrain.recipes.clap.bundle import export_checkpoint
+from audiotrain.recipes.clap.bundle import check_demo_settings, export_checkpoint
 from audiotrain.recipes.clap.config import PRESETS, ClapRecipeConfig
 from audiotrain.recipes.clap.data import check_data_folder
 from audiotrain.recipes.clap.train import check_out_folder, run
@@ -76,7 +76,11 @@ from audiotrain.recipes.config_cli import (
     parse_bool,
     resolve_settings,
     settings_of,
+    unknown_command_message,
 )
+
+#: The commands before the flags: none (training), ``export`` and ``cv``.
+COMMANDS = ("export", "cv")
 
 __all__ = ["build_export_parser", "build_parser", "export_main", "main", "parse_arguments", "parse_config"]
 
@@ -146,6 +150,8 @@ def parse_arguments(
             cfg = dataclasses.replace(
                 cfg, overwrite=getattr(args, "overwrite", False), resume=getattr(args, "resume", None)
             )
+        if cfg.pretrained is None:  # (a checkpoint's own limits are checked once it is loaded)
+            check_demo_settings(cfg)
         return cfg, args
     except (ValueError, FileNotFoundError) as error:
         parser.error(str(error))
@@ -167,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
         from audiotrain.recipes.clap.cv import main as cv_main
 
         return cv_main(argv[1:])
+    if argv and not argv[0].startswith("-"):  # the training command takes flags only
+        print(f"error: {unknown_command_message(argv[0], COMMANDS, 'to train')}", file=sys.stderr)
+        return 2
     install_rank_stop_signal()  # in a rank of a job of local processes: the launcher's Ctrl-C
     parser = build_parser()
     cfg, _ = parse_arguments(parser, argv)
@@ -202,9 +211,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def build_export_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = SettingsParser(
         prog="python -m audiotrain.recipes.clap export",
-        allow_abbrev=False,
         description=EXPORT_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

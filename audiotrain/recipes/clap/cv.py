@@ -168,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--folds", type=int, default=5, help="number of folds (default 5), grouped by clip")
     cfg, args = parse_arguments(parser, argv)
+    if args.folds < 2:  # now, not once the demo clips are generated or the folder scanned
+        parser.error(f"cross-validation needs --folds >= 2, got {args.folds}")
     if cfg.train.processes > 1:
         parser.error(
             f"--train.processes {cfg.train.processes}: cv trains its folds in this process (fine-tuning starts "

@@ -36,11 +36,11 @@ from audiotrain.recipes.clap.bundle import (
     MODEL_KEY,
     Bundle,
     build_demo,
+    check_demo_settings,
     check_resume_matches,
     check_resume_model,
     check_settings_fit,
     demo_extractor_settings,
-    demo_model_config,
     export_bundle,
     load_checkpoint,
     load_task_weights,
@@ -316,7 +316,7 @@ def _check_settings(
         check_can_write(DEFAULT_PARENT, f"the default run folder's parent {DEFAULT_PARENT}/ (or pass --out)")
 
     if demo:
-        check_settings_fit(cfg, demo_model_config(1, cfg.dataset.max_tokens, cfg.demo.width))
+        check_settings_fit(cfg, check_demo_settings(cfg))
         print(DEMO_BANNER)
     return resume, labels, out, replace
 
