@@ -129,6 +129,25 @@ def test_save_hyperparameters_then_load_from_checkpoint_rebuilds_the_module(tmp_
     assert other.hparams["note"] == "renamed"
 
 
+def test_load_from_checkpoint_names_the_saved_value_that_cannot_build_the_module(tmp_path):
+    import json
+
+    t = trainer(tmp_path, max_epochs=1)
+    t.fit(WithHyperparameters(hidden=8), make_batches())
+    path = t.save_checkpoint(tmp_path / "saved")
+    state_file = path / "trainer_state.json"
+    state = json.loads(state_file.read_text())
+    state["hyper_parameters"]["hidden"] = "8"  # edited by hand
+    state_file.write_text(json.dumps(state))
+    with pytest.raises(
+        TypeError, match=r"WithHyperparameters\(hidden='8', lr=.*\) failed .*trainer_state.json"
+    ):
+        WithHyperparameters.load_from_checkpoint(path)
+    assert WithHyperparameters.load_from_checkpoint(path, hidden=8).fc1.weight.shape == (8, 8)
+    with pytest.raises(TypeError, match="call save_hyperparameters"):
+        WithHyperparameters.load_from_checkpoint(path, width=3)
+
+
 def test_save_hyperparameters_mistakes_are_explained():
     class Unserialisable(TinyClassifier):
         def __init__(self, backbone=None):

@@ -449,14 +449,26 @@ class TrainModule(nn.Module):
             if state.get("hparams_type") == "Namespace":
                 config = argparse.Namespace(**config)
             hparams = {argument: config, **{k: v for k, v in overrides.items() if k in arguments}}
+        where = f"{cls.__name__}.load_from_checkpoint({str(folder)!r})"
         try:
-            module = cls(**hparams)
+            inspect.signature(cls).bind(**hparams)
         except TypeError as err:
             raise TypeError(
-                f"{cls.__name__}.load_from_checkpoint({str(folder)!r}): {cls.__name__}(**hparams) failed with "
-                f"hparams {sorted(hparams)} ({err}); call save_hyperparameters() in __init__, or pass the "
-                "missing arguments as keywords"
+                f"{where}: {cls.__name__}(**hparams) failed with hparams {sorted(hparams)} ({err}); call "
+                "save_hyperparameters() in __init__, or pass the missing arguments as keywords"
             ) from None
+        try:
+            module = cls(**hparams)
+        except Exception as err:  # the arguments fit the signature; their values did not
+            first_line = (str(err).splitlines() or [""])[0]
+            shown = ", ".join(f"{k}={v!r}" for k, v in sorted(hparams.items()))
+            if len(shown) > 300:
+                shown = shown[:300] + " ..."
+            raise (TypeError if isinstance(err, TypeError) else ValueError)(
+                f"{where}: {cls.__name__}({shown}) failed ({type(err).__name__}: {first_line}). The values come "
+                f"from hyper_parameters in {folder / ckpt.STATE_FILE} (was it edited, or __init__ changed?) "
+                "and the keywords given; pass corrected values as keywords"
+            ) from err
         model_file = folder / ckpt.MODEL_FILE
         module.update(
             ckpt.checked_tree(
