@@ -187,7 +187,7 @@ class ConfiguredTrainer:
             logger = build_loggers(settings, self.run_dir, setting="run.mlflow")
         # eval_strategy "steps": every eval_steps batches, counted across epoch ends (not only within one).
         steps = t.eval_strategy == "steps"
-        trainer = Trainer(
+        return Trainer(
             val_check_interval=t.eval_steps if steps else 1.0,
             check_val_every_n_epoch=None if steps else 1,
             max_epochs=t.num_epochs,
@@ -204,8 +204,6 @@ class ConfiguredTrainer:
             callbacks=[*callbacks, *wrap_training_hooks(self.extra_callbacks, self)],
             logger=logger,
         )
-        trainer._tracked_by_mlflow_callback = tracking is not None  # (MLflowCallback refuses a plain Trainer)
-        return trainer
 
     def _mlflow_callback(self) -> MLflowCallback | None:
         """The one `MLflowCallback` among the extra callbacks, if any (two, or one beside ``run.mlflow``, are

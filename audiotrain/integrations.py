@@ -78,9 +78,10 @@ class MLflowCallback(Callback):
             raise TypeError(f"MLflowCallback: expected an MLflowConfig, got {type(config).__name__}")
         self.config = config if config is not None else MLflowConfig(**settings)
         self.registered_version: str | None = None  # set by `register` (the model registry's version)
+        self._logger: MLflowLogger | None = None  # the Trainer's logger `make_logger` built from the config
 
     def setup(self, trainer, module, stage: str) -> None:
-        if not getattr(trainer, "_tracked_by_mlflow_callback", False):
+        if self._logger is None or not any(lg is self._logger for lg in trainer.loggers):
             raise TypeError(
                 "MLflowCallback is seed 003's tracking for create_trainer(model, callbacks=[...]); with a "
                 "Trainer, pass logger=audiotrain.train.loggers.MLflowLogger(experiment_name=..., "
@@ -92,13 +93,14 @@ class MLflowCallback(Callback):
         from audiotrain.train.loggers.mlflow_logger import MLflowLogger
 
         c = self.config
-        return MLflowLogger(
+        self._logger = MLflowLogger(
             experiment_name=c.experiment_name,
             run_name=c.run_name,
             tracking_uri=c.tracking_uri or default_tracking_uri,
             tags=c.tags,
             log_model=c.log_models,
         )
+        return self._logger
 
     def register(self, logger: MLflowLogger) -> str | None:
         """After training: register the run's uploaded best checkpoint as a new version of ``model_name``;
