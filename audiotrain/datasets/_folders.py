@@ -9,6 +9,7 @@ trash. None of them is a song: names starting with ``.`` are hidden on every sys
 from __future__ import annotations
 
 import os
+import unicodedata
 from pathlib import Path
 
 #: How many hidden names `hidden_note` shows.
@@ -18,6 +19,12 @@ HIDDEN_NAMES_SHOWN = 3
 def is_hidden(name: str) -> bool:
     """A name the file browsers hide: it starts with ``.`` (``.DS_Store``, ``._x.wav``, ``.Trashes``)."""
     return name.startswith(".")
+
+
+def nfc(name: str) -> str:
+    """The form two names are compared in: macOS stores names decomposed (NFD), a name typed elsewhere
+    (an annotation's, a metadata row's) is composed (NFC); both look alike and must pair."""
+    return unicodedata.normalize("NFC", name)
 
 
 def walk_visible(root: str | Path) -> tuple[list[Path], list[Path]]:

@@ -39,13 +39,13 @@ import json
 import math
 import os
 import re
-import unicodedata
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from audiotrain.data import Dataset
+from audiotrain.datasets._folders import is_hidden, nfc
 from audiotrain.datasets._text import read_utf8_text
 
 import numpy as np
@@ -390,7 +390,7 @@ def _unread_metadata_like(root: Path, used: str | None) -> list[str]:
         p.name
         for p in root.iterdir()
         if p.name != used
-        and not p.name.startswith(".")
+        and not is_hidden(p.name)
         and p.suffix.lower() in METADATA_LIKE_SUFFIXES
         and p.is_file()
     )
@@ -399,9 +399,9 @@ def _unread_metadata_like(root: Path, used: str | None) -> list[str]:
 def _walk_audio(root: Path, extensions: tuple[str, ...]):
     # followlinks=False: a symlinked directory could lead anywhere on the disk.
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        dirnames[:] = sorted(d for d in dirnames if not is_hidden(d))
         for name in sorted(filenames):
-            if not name.startswith(".") and os.path.splitext(name)[1].lower() in extensions:
+            if not is_hidden(name) and os.path.splitext(name)[1].lower() in extensions:
                 yield Path(dirpath) / name
 
 
@@ -442,16 +442,12 @@ def _scan_side_by_side(root: Path, extensions: tuple[str, ...]) -> CaptionFolder
         split = _SPLIT_ALIASES.get(parts[0].lower()) if len(parts) > 1 else None
         clips.append(CaptionedClip(path=resolved, name=name, captions=captions, split=split))
     # Caption files without audio are reported: usually a typo in a file name or a missing download.
-    stems = {_nfc(str(stem)) for stem in by_stem}
+    stems = {nfc(str(stem)) for stem in by_stem}
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        dirnames[:] = sorted(d for d in dirnames if not is_hidden(d))
         for name in sorted(filenames):
             p = Path(dirpath) / name
-            if (
-                name.endswith(".txt")
-                and not name.startswith(".")
-                and _nfc(str(p.with_suffix(""))) not in stems
-            ):
+            if name.endswith(".txt") and not is_hidden(name) and nfc(str(p.with_suffix(""))) not in stems:
                 skipped.append(
                     Skip(p.relative_to(root).as_posix(), "caption file without a matching audio file")
                 )
@@ -723,12 +719,8 @@ class _NamesOnDisk:
             for dirpath, dirnames, filenames in os.walk(self.root, followlinks=False):
                 for name in dirnames + filenames:
                     spelled = (Path(dirpath) / name).relative_to(self.root).as_posix()
-                    self._by_name.setdefault(_nfc(spelled), spelled)
-        return self._by_name.get(_nfc(relative))
-
-
-def _nfc(name: str) -> str:
-    return unicodedata.normalize("NFC", name)
+                    self._by_name.setdefault(nfc(spelled), spelled)
+        return self._by_name.get(nfc(relative))
 
 
 def holdout_split(

@@ -28,7 +28,6 @@ from __future__ import annotations
 import math
 import mimetypes
 import re
-import unicodedata
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -38,7 +37,7 @@ from audiotrain.audio import AUDIO_SUFFIXES, UNREADABLE_AUDIO_SUFFIXES, AudioErr
 from audiotrain.chords.lab import AnnotationError, ChordSegment, SeveralAnnotationsWarning, read_annotation
 from audiotrain.chords.vocabulary import IGNORE_INDEX, encode_label
 from audiotrain.data import Dataset
-from audiotrain.datasets._folders import hidden_note, walk_visible
+from audiotrain.datasets._folders import hidden_note, nfc, walk_visible
 
 import numpy as np
 
@@ -301,7 +300,7 @@ def _pairing_key(path: Path) -> Path:
     """What pairs audio with its annotation: the path without its suffix, in Unicode's composed form (NFC).
     macOS writes file names decomposed (NFD: ``e`` + a combining accent), while a ``.lab`` written by a script
     or on another system is composed; the names look the same and would otherwise not pair."""
-    return Path(unicodedata.normalize("NFC", str(path.with_suffix(""))))
+    return Path(nfc(str(path.with_suffix(""))))
 
 
 def _near_misses(audio: list[Path], annotations: list[Path]) -> list[tuple[Path, Path]]:
@@ -310,7 +309,7 @@ def _near_misses(audio: list[Path], annotations: list[Path]) -> list[tuple[Path,
     annotation's suffix (``song.txt``): likely meant as pairs."""
 
     def loose(name: str) -> str:  # case, Unicode form, and spaces, underscores and hyphens, ignored
-        return re.sub(r"[\s_-]+", "_", unicodedata.normalize("NFC", name).lower())
+        return re.sub(r"[\s_-]+", "_", nfc(name).lower())
 
     by_stem: dict[tuple[Path, str], Path] = {}
     for path in annotations:
