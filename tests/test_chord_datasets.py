@@ -113,6 +113,21 @@ def test_scan_pairs_lists_unpaired_and_invalid(tmp_path):
         scan_song_folder(tmp_path / "nowhere")
 
 
+def test_an_annotation_that_labels_no_time_skips_its_song_naming_the_file(tmp_path):
+    """A .lab of zero-length lines was counted as a good song, then crashed training with a raw
+    IndexError."""
+    write_lab(tmp_path / "a.lab", SEGMENTS)
+    _wav(tmp_path / "a.wav", SEGMENTS[-1].end)
+    (tmp_path / "zero.lab").write_text("0.0\t0.0\tC:maj\n")
+    _wav(tmp_path / "zero.wav", SEGMENTS[-1].end)
+    index = scan_song_folder(tmp_path)
+    assert [s.name for s in index.songs] == ["a"]
+    assert index.skipped_songs() == {
+        "zero": f"{tmp_path / 'zero.lab'}: no chord segments (its one segment is zero-length)"
+    }
+    assert "annotations with errors (song skipped)" in index.report()
+
+
 def test_split_by_song_is_disjoint_deterministic_and_order_free():
     songs = [SongEntry(f"s{i:02d}", None, None) for i in range(20)]
     train, val, test = split_songs(songs, 0.1, 0.2, seed=1)

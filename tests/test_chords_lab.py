@@ -133,6 +133,25 @@ def test_zero_length_segments_are_dropped(tmp_path):
     assert [(s.start, s.end, s.label) for s in read_lab(path)] == [(0, 1, "C:maj"), (1, 2, "G:maj")]
 
 
+def test_an_annotation_whose_every_segment_is_zero_length_is_an_error_naming_the_file(tmp_path):
+    """It read as an empty annotation: no error, then a raw IndexError in training and an error naming
+    no file in evaluate."""
+    path = _lab(tmp_path, "0.0\t0.0\tC:maj\n", name="zero.lab")
+    with pytest.raises(
+        AnnotationError, match=r"zero.lab: no chord segments \(its one segment is zero-length\)"
+    ):
+        read_lab(path)
+    _lab(tmp_path, "0 0 C\n2 2 G\n", name="zeros.lab")
+    with pytest.raises(
+        AnnotationError, match=r"zeros.lab: no chord segments \(all 2 segments are zero-length\)"
+    ):
+        read_lab(tmp_path / "zeros.lab")
+    doc = {"annotations": [{"namespace": "chord", "data": [{"time": 1.0, "duration": 0.0, "value": "C"}]}]}
+    (tmp_path / "zero.jams").write_text(json.dumps(doc))
+    with pytest.raises(AnnotationError, match=r"zero.jams: no chord segments"):
+        read_jams(tmp_path / "zero.jams")
+
+
 def test_labels_come_back_in_a_spelling_mir_eval_parses(tmp_path):
     """Notes as basses, spaces in degree lists and bare roots parse here; mir_eval rejects them as
     written, which used to crash the final scoring of a whole training run."""

@@ -7,7 +7,7 @@ import shutil
 from dataclasses import replace
 
 from audiotrain.chords.decode import DecodeConfig
-from audiotrain.chords.lab import ChordSegment, read_lab, write_lab
+from audiotrain.chords.lab import AnnotationError, ChordSegment, read_lab, write_lab
 from audiotrain.chords.vocabulary import CHORD_TYPES, encode_label
 from audiotrain.datasets.chord_demo import generate_demo_songs
 from audiotrain.datasets.chord_songs import SongEntry
@@ -404,3 +404,57 @@ def test_when_no_song_decodes_the_songs_given_and_those_left_out_before_are_coun
     assert lines[0] == "no song left to score: the audio of the one song fails to decode:"
     assert lines[1].startswith("  nan: ") and "non-finite" in lines[1]
     assert lines[2] == "4 more left out before:" and len(lines) == 7
+
+
+def test_an_annotation_that_labels_no_time_is_skipped_and_the_other_songs_are_scored(
+    checkpoint, songs, tmp_path, capsys
+):
+    """A .lab of zero-length lines read as an empty annotation: evaluate stopped with "the reference
+    annotation is empty", naming no file, scored none of the other songs and left their .lab files behind
+    without a scores.json."""
+    data = _data_folder(songs, tmp_path)
+    shutil.copy(songs[0].audio_path, data / "zero.wav")
+    (data / "zero.lab").write_text("0.0\t0.0\tC:maj\n")
+    out = tmp_path / "eval"
+    capsys.readouterr()
+    code = chords.main(
+        ["evaluate", "--checkpoint", str(checkpoint), "--tta", "0", "--data", str(data), "-o", str(out)]
+    )
+    captured = capsys.readouterr()
+    assert code == 1, captured.err
+    assert "zero.lab: no chord segments (its one segment is zero-length)" in captured.err
+    scores = json.loads((out / "scores.json").read_text())
+    assert sorted(scores["per_song"]) == ["song_000", "song_001"]
+    assert [entry["song"] for entry in scores["skipped"]] == ["zero"]
+    assert sorted(p.stem for p in out.glob("*.lab")) == ["song_000", "song_001"]
+
+
+def test_an_evaluation_stopped_part_way_leaves_no_lab_file_behind(checkpoint, songs, tmp_path):
+    """The .lab of each song was written as it was transcribed: an evaluation stopped later (an error,
+    Ctrl-C) left them without the scores.json that lists them, so the next evaluate refused them and
+    --overwrite never removed them."""
+
+    class StopsAtTheSecondSong:
+        def __init__(self, predictor):
+            self.predictor, self.calls = predictor, 0
+
+        def __getattr__(self, name):
+            return getattr(self.predictor, name)
+
+        def posteriors(self, path):
+            self.calls += 1
+            if self.calls == 2:
+                raise KeyboardInterrupt
+            return self.predictor.posteriors(path)
+
+    out = tmp_path / "eval"
+    stopping = StopsAtTheSecondSong(ChordPredictor.from_checkpoint(checkpoint))
+    with pytest.raises(KeyboardInterrupt):
+        evaluate_songs(stopping, songs, out)
+    assert stopping.calls == 2 and not (out.exists() and list(out.iterdir()))
+    # An annotation that cannot be used stops the evaluation before any song is transcribed.
+    (tmp_path / "zero.lab").write_text("0.0\t0.0\tC:maj\n")
+    stopping.calls = 0
+    with pytest.raises(AnnotationError, match="zero.lab: no chord segments"):
+        evaluate_songs(stopping, [*songs, SongEntry("zero", songs[0].audio_path, tmp_path / "zero.lab")], out)
+    assert stopping.calls == 0

@@ -147,7 +147,8 @@ def validate_segments(
     Raises
     ------
     AnnotationError
-        Naming the source and the location of the first bad segment.
+        Naming the source and the location of the first bad segment; or the source, when no segment is
+        left once the zero-length ones are dropped.
     """
     locations = locations or [f"segment {i + 1}" for i in range(len(segments))]
     _check_order(segments, source, locations, tolerance)
@@ -196,6 +197,13 @@ def validate_segments(
                         f"{source}, {where}: segment is shorter than the rounding tolerance"
                     )
         result.append(segment)
+    if not result:
+        # Checked after zero-length segments are dropped: a file of "0.0 0.0 C:maj" lines has lines but
+        # labels no time, and would read as an empty annotation that training and scoring then fail on.
+        why = {0: "", 1: " (its one segment is zero-length)"}.get(
+            len(segments), f" (all {len(segments)} segments are zero-length)"
+        )
+        raise AnnotationError(f"{source}: no chord segments{why}")
     return result
 
 

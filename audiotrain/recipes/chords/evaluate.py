@@ -209,8 +209,10 @@ def evaluate_songs(
     confusions = {head: np.zeros((len(c), len(c)), dtype=np.int64) for head, c in FRAME_HEADS.items()}
     tracker = MetricsTracker(topk={"chord_type": TOP_K[1:], "chord": TOP_K[1:]})
     audio_seconds = wall = 0.0
-    for song in songs:
-        reference = read_annotation(song.annotation_path, allow_gaps=allow_gaps)
+    # Every reference is read before the first song is transcribed: an annotation that cannot be used
+    # (named with its file) stops the evaluation before minutes of transcription, not after.
+    references = [read_annotation(song.annotation_path, allow_gaps=allow_gaps) for song in songs]
+    for song, reference in zip(songs, references):
         start = time.perf_counter()
         try:
             post = predictor.posteriors(song.audio_path)
@@ -241,8 +243,6 @@ def evaluate_songs(
             predicted = np.where(decoded[head] < 0, none, decoded[head])
             counts += compute_confusion_matrix(predicted, targets[head], num_classes=len(counts))
         tracker.update({}, p, targets)
-        if out is not None:
-            write_lab(out / f"{song.name}.lab", estimate)
     if not pairs:
         # Counted and listed apart: the songs given, whose audio fails here, and those left out before.
         def listed(reasons) -> str:
@@ -262,13 +262,29 @@ def evaluate_songs(
         scores, confusion, audio_seconds, wall, pairs, confusions, tracker.get_metrics()
     )
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "scores.json").write_text(json.dumps(result.summary(), indent=1))
-        (out / "scores.md").write_text(result.report() + "\n")
-        plot_confusion_matrix(
-            confusion, CHORD_TYPES, out / "confusion_matrix.png", title="Chord type (frames)", unit="frames"
-        )
+        write_evaluation(result, out)
     return result
+
+
+def write_evaluation(result: EvaluationResult, out: Path) -> None:
+    """`EVALUATION_FILES` and one ``<song>.lab`` per scored song into `out`.
+
+    Written only once every song is scored, and ``scores.json`` first: it lists the songs whose ``.lab``
+    is written here, so that ``evaluate --overwrite`` can remove all of them whatever stopped the writing.
+    An evaluation that stopped before (an error, Ctrl-C) leaves no ``.lab`` without the ``scores.json``
+    that claims it."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "scores.json").write_text(json.dumps(result.summary(), indent=1))
+    (out / "scores.md").write_text(result.report() + "\n")
+    for name, (_, estimate) in result.pairs.items():
+        write_lab(out / f"{name}.lab", estimate)
+    plot_confusion_matrix(
+        result.confusion,
+        CHORD_TYPES,
+        out / "confusion_matrix.png",
+        title="Chord type (frames)",
+        unit="frames",
+    )
 
 
 def scored_frame_targets(
