@@ -63,3 +63,36 @@ def test_mismatched_head_shapes_are_reported():
     tracker = MetricsTracker()
     with pytest.raises(ValueError, match="head 'root'"):
         tracker.update({}, {"root": np.zeros((2, 12))}, {"root": np.zeros(3, int)}, 2)
+
+
+def test_topk_counts_ties_as_compute_topk_accuracy_does(rng):
+    """A tie counted as a hit: a collapsed model (every score equal) or a saturated one (a float32 softmax
+    that is exactly 0 for every class but its pick) read 100% top-2, while top-1 read chance."""
+    from audiotrain.metrics.classification import compute_topk_accuracy
+
+    targets = rng.integers(0, 8, size=(2, 50))
+    collapsed = np.full((2, 50, 8), 1 / 8, np.float32)
+    saturated = np.zeros((2, 50, 8), np.float32)
+    saturated[..., 5] = 1.0
+    ties = rng.integers(0, 3, size=(2, 50, 8)).astype(np.float32)  # a few values: ties everywhere
+    with_nan = rng.normal(size=(2, 50, 8)).astype(np.float32)
+    with_nan[0, :10, 2] = np.nan
+    for scores in (collapsed, saturated, ties, with_nan):
+        tracker = MetricsTracker(topk={"chord_type": (2, 3, 5)})
+        for part in range(2):  # two batches: the counts add up as one
+            tracker.update(
+                {}, {"chord_type": scores[part : part + 1]}, {"chord_type": targets[part : part + 1]}
+            )
+        metrics = tracker.get_metrics()
+        for k in (1, 2, 3, 5):
+            key = "chord_type_acc" if k == 1 else f"chord_type_top{k}_acc"
+            assert metrics[key] == pytest.approx(compute_topk_accuracy(scores, targets, k=k)), (
+                k,
+                scores[0, 0],
+            )
+    assert metrics["chord_type_top2_acc"] <= metrics["chord_type_top3_acc"] <= metrics["chord_type_top5_acc"]
+    collapsed_tracker = MetricsTracker(topk={"chord_type": (2,)})
+    collapsed_tracker.update({}, {"chord_type": collapsed}, {"chord_type": targets})
+    assert collapsed_tracker.get_metrics()["chord_type_top2_acc"] == pytest.approx(
+        100 * np.isin(targets, (0, 1)).mean()
+    )

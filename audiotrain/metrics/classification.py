@@ -27,13 +27,44 @@ def _flatten(scores, targets, ignore_index: int | None) -> tuple[np.ndarray, np.
     return flat_scores[keep], flat_targets[keep]
 
 
+def _nan_last(scores: np.ndarray) -> np.ndarray:
+    # NaN compares false both ways, which would make it tie with everything; -inf puts it last instead.
+    return np.where(np.isnan(scores), -np.inf, scores)
+
+
+def top_classes(scores: np.ndarray) -> np.ndarray:
+    """The predicted class of each row of `scores` [n, classes]: [n] int, the highest score, ties to the
+    lowest class index and NaN below every number (`target_ranks`' rank 0)."""
+    return np.argmax(_nan_last(np.asarray(scores)), axis=-1)
+
+
+def target_ranks(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """The rank of each row's target among its scores: [n] int, 0 for the top class.
+
+    `scores` [n, classes], `targets` [n] (none ignored). Ties are broken by class index, as a stable
+    descending sort (or ``torch.topk``) would: the rank is the number of classes scoring higher plus those
+    scoring the same with a lower index. NaN scores rank below every number. A target is among the top
+    ``k`` when its rank is below ``k``: so constant or all-NaN scores get chance-level top-k, not 100%.
+    """
+    scores = _nan_last(np.asarray(scores))
+    targets = np.asarray(targets)
+    target_scores = np.take_along_axis(scores, targets[:, None], axis=1)
+    # Counting only strictly higher scores would make every tie a hit, so a collapsed model (all scores
+    # equal), or a saturated one (0.0 for every class but its pick), would look perfect at k > 1; ties with
+    # a lower class index rank above the target instead.
+    lower_index = np.arange(scores.shape[1]) < targets[:, None]
+    higher = scores > target_scores
+    tied_before = (scores == target_scores) & lower_index
+    return higher.sum(axis=1) + tied_before.sum(axis=1)
+
+
 def _predictions(scores, targets, ignore_index: int | None) -> tuple[np.ndarray, np.ndarray, int | None]:
     """(predicted class, target) pairs after ignoring, and the class count when scores give one."""
     scores, targets = np.asarray(scores), np.asarray(targets)
     is_scores = scores.ndim == targets.ndim + 1
     flat_scores, flat_targets = _flatten(scores, targets, ignore_index)
     if is_scores:
-        return np.argmax(flat_scores, axis=-1), flat_targets, scores.shape[-1]
+        return top_classes(flat_scores), flat_targets, scores.shape[-1]
     return flat_scores.reshape(-1).astype(np.int64), flat_targets, None
 
 
@@ -42,10 +73,8 @@ def compute_topk_accuracy(
 ) -> float:
     """Percentage (0-100) of targets among the ``k`` highest scores.
 
-    Ties are broken by class index, as a stable descending sort (or ``torch.topk``) would: the target's rank
-    is the number of classes scoring higher plus those scoring the same with a lower index, and it is a hit
-    when the rank is below ``k``. NaN scores rank below every number. So constant or all-NaN scores get
-    chance-level accuracy, not 100.
+    Ties are broken by class index and NaN ranks last (`target_ranks`), so constant or all-NaN scores get
+    chance-level accuracy, not 100. `MetricsTracker` counts its top-k the same way.
 
     Parameters
     ----------
@@ -69,16 +98,7 @@ def compute_topk_accuracy(
     flat_scores, flat_targets = _flatten(scores, targets, ignore_index)
     if len(flat_targets) == 0:
         return 0.0
-    # NaN compares false both ways, which would make it tie with everything; -inf puts it last instead.
-    flat_scores = np.where(np.isnan(flat_scores), -np.inf, flat_scores)
-    target_scores = np.take_along_axis(flat_scores, flat_targets[:, None], axis=1)
-    # Counting only strictly higher scores would make every tie a hit, so a collapsed model (all scores
-    # equal) would look perfect; ties with a lower class index rank above the target instead.
-    lower_index = np.arange(flat_scores.shape[1]) < flat_targets[:, None]
-    higher = flat_scores > target_scores
-    tied_before = (flat_scores == target_scores) & lower_index
-    rank = higher.sum(axis=1) + tied_before.sum(axis=1)
-    return float(100.0 * np.mean(rank < k))
+    return float(100.0 * np.mean(target_ranks(flat_scores, flat_targets) < k))
 
 
 def compute_confusion_matrix(

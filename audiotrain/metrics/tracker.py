@@ -19,7 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from audiotrain.metrics.classification import DEFAULT_IGNORE_INDEX, per_class_metrics_from_confusion
+from audiotrain.metrics.classification import (
+    DEFAULT_IGNORE_INDEX,
+    per_class_metrics_from_confusion,
+    target_ranks,
+    top_classes,
+)
 
 import numpy as np
 
@@ -34,7 +39,8 @@ class MetricsTracker:
     ignore_index : int
         Target value that is not counted.
     topk : mapping of head name to tuple of k, optional
-        Also track top-k accuracy, reported as ``<head>_top<k>_acc``; e.g. ``{"chord_type": (3,)}``.
+        Also track top-k accuracy, reported as ``<head>_top<k>_acc``; e.g. ``{"chord_type": (3,)}``. Ties
+        are broken by class index, as `compute_topk_accuracy` does (`target_ranks`).
     """
 
     def __init__(
@@ -94,12 +100,14 @@ class MetricsTracker:
             flat_target = target.reshape(-1)
             keep = flat_target != self.ignore_index
             flat_scores, flat_target = flat_scores[keep], flat_target[keep]
-            predicted = np.argmax(flat_scores, axis=-1)
+            predicted = top_classes(flat_scores)
             self._correct[head] = self._correct.get(head, 0) + int((predicted == flat_target).sum())
             self._counted[head] = self._counted.get(head, 0) + int(len(flat_target))
+            # Ranked as compute_topk_accuracy ranks (ties by class index): counting only strictly higher
+            # scores made every tie a hit, so a saturated softmax (0.0 for all but one class) read 100% top-2.
+            ranks = target_ranks(flat_scores, flat_target) if self.topk.get(head) else None
             for k in self.topk.get(head, ()):
-                target_scores = np.take_along_axis(flat_scores, flat_target[:, None], axis=1)
-                hits = int(((flat_scores > target_scores).sum(axis=1) < k).sum())
+                hits = int((ranks < k).sum())
                 key = f"{head}_top{k}"
                 self._correct[key] = self._correct.get(key, 0) + hits
                 self._counted[key] = self._counted.get(key, 0) + int(len(flat_target))
