@@ -458,3 +458,28 @@ def test_an_evaluation_stopped_part_way_leaves_no_lab_file_behind(checkpoint, so
     with pytest.raises(AnnotationError, match="zero.lab: no chord segments"):
         evaluate_songs(stopping, [*songs, SongEntry("zero", songs[0].audio_path, tmp_path / "zero.lab")], out)
     assert stopping.calls == 0
+
+
+def test_songs_without_a_frame_to_score_are_scored_and_the_empty_confusion_is_explained(
+    checkpoint, songs, tmp_path, capsys
+):
+    """References of X and of chords outside the 32 types (which count as X) leave no frame for the frame
+    figures: evaluate -o wrote scores.json, then stopped with "the confusion matrix is all zeros: nothing to
+    plot" and exit status 2 before printing the scores."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for name, text in (("allx", "0.0\t3.0\tX\n"), ("shell", "0.0\t1.5\tC:7(*3)\n1.5\t3.0\tC:(1,b3)\n")):
+        shutil.copy(songs[0].audio_path, data / f"{name}.wav")
+        (data / f"{name}.lab").write_text(text)
+    out = tmp_path / "eval"
+    capsys.readouterr()
+    code = chords.main(
+        ["evaluate", "--checkpoint", str(checkpoint), "--tta", "0", "--data", str(data), "-o", str(out)]
+    )
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "| root |" in captured.out and "note: no reference frame to score frame by frame" in captured.out
+    assert sorted(p.name for p in out.iterdir()) == ["allx.lab", "scores.json", "scores.md", "shell.lab"]
+    scores = json.loads((out / "scores.json").read_text())
+    assert scores["frames"]["scored_frames"] == 0 and scores["per_song"]["shell"]["root"] is not None
+    assert "no confusion matrix is drawn" in (out / "scores.md").read_text()

@@ -310,9 +310,9 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
     print(f"  checkpoint:  {result.checkpoint}")
     print(f"  history:     {result.run_dir / 'history.json'} (+ training_curves.png)")
     if result.evaluation is not None:
-        print(
-            f"  predictions: {result.run_dir / 'evaluation'} (.lab per song, scores.json, scores.md, confusion_matrix.png)"
-        )
+        # No confusion matrix where no frame was scored (the evaluation's note said why).
+        plot = "" if result.evaluation.frames_note else ", confusion_matrix.png"
+        print(f"  predictions: {result.run_dir / 'evaluation'} (.lab per song, scores.json, scores.md{plot})")
     print(
         f"predict with: python -m audiotrain.recipes.chords predict --checkpoint {result.checkpoint} SONG.wav -o SONG.lab"
     )
@@ -465,6 +465,8 @@ def _cmd_evaluate(argv: list[str]) -> int:
         else f"{len(result.scores.per_song)} songs, mir_eval.chord scores in % (pooled over time / median over songs):"
     )
     print(result.scores.table())
+    if result.frames_note:
+        print(f"note: {result.frames_note}")
     print(f"transcription speed: {result.realtime_factor:.0f} s of audio per second")
     if against is not None:
         comparison = compare_results(result, evaluate_songs(against, index.songs, allow_gaps=args.allow_gaps))

@@ -119,10 +119,23 @@ class EvaluationResult:
         """The `ERRORS_LISTED` costliest errors of each kind, as scores.json and scores.md list them."""
         return self.costliest_errors()
 
+    @property
+    def frames_note(self) -> str:
+        """Why the frame figures and the confusion plot are empty, when they are ("" otherwise)."""
+        if self.confusion.sum():
+            return ""
+        return (
+            "no reference frame to score frame by frame (every annotated frame is X, or a chord outside the "
+            "32 chord types, which counts as X): the frame-level figures cover nothing and no confusion "
+            "matrix is drawn"
+        )
+
     def report(self) -> str:
         """scores.md: the score table, then the costliest errors."""
         errors = self.listed_errors
         lines = [self.scores.table(), ""]
+        if self.frames_note:
+            lines += [f"Note: {self.frames_note}.", ""]
         for title, kind in (
             ("Where majmin is lost (% of its scored time)", "majmin"),
             ("Where the bass costs majmin_inv, majmin right (% of its scored time)", "majmin_inv_bass"),
@@ -267,7 +280,8 @@ def evaluate_songs(
 
 
 def write_evaluation(result: EvaluationResult, out: Path) -> None:
-    """`EVALUATION_FILES` and one ``<song>.lab`` per scored song into `out`.
+    """`EVALUATION_FILES` and one ``<song>.lab`` per scored song into `out` (no confusion matrix where no
+    frame is scored: `EvaluationResult.frames_note`).
 
     Written only once every song is scored, and ``scores.json`` first: it lists the songs whose ``.lab``
     is written here, so that ``evaluate --overwrite`` can remove all of them whatever stopped the writing.
@@ -278,6 +292,8 @@ def write_evaluation(result: EvaluationResult, out: Path) -> None:
     (out / "scores.md").write_text(result.report() + "\n")
     for name, (_, estimate) in result.pairs.items():
         write_lab(out / f"{name}.lab", estimate)
+    if result.frames_note:  # nothing to plot (`frames_note` says why, in scores.md and in the output)
+        return
     plot_confusion_matrix(
         result.confusion,
         CHORD_TYPES,

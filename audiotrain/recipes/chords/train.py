@@ -365,6 +365,8 @@ def _evaluate_held_out(
         "the range another draw of as many songs like these would give):"
     )
     log(format_table({"model": evaluation.scores}, intervals=True))
+    if evaluation.frames_note:
+        log(f"note: {evaluation.frames_note}")
     log(f"transcription speed: {evaluation.realtime_factor:.0f} s of audio per second")
     return evaluation
 
