@@ -128,6 +128,28 @@ def test_an_annotation_that_labels_no_time_skips_its_song_naming_the_file(tmp_pa
     assert "annotations with errors (song skipped)" in index.report()
 
 
+def test_the_scan_counts_the_annotated_time_in_chords_outside_the_chord_types(tmp_path):
+    """Such chords train as X: a dataset in a notation the vocabulary does not read trained without a word
+    said. An annotated X is the annotator's own and is not counted."""
+    write_lab(tmp_path / "a.lab", SEGMENTS)  # 1 s of X among 9 s
+    _wav(tmp_path / "a.wav", SEGMENTS[-1].end)
+    shell = [
+        ChordSegment(0.0, 2.0, "C:7(*3)"),
+        ChordSegment(2.0, 3.0, "C:(1,b3)"),
+        ChordSegment(3.0, 4.0, "C:(1,b3)"),
+    ]
+    write_lab(tmp_path / "b.lab", shell)
+    _wav(tmp_path / "b.wav", 4.0)
+    index = scan_song_folder(tmp_path)
+    assert index.annotated_seconds == pytest.approx(13.0)
+    assert index.outside_vocabulary == {"C:7(*3)": (1, 2.0), "C:(1,b3)": (2, 2.0)}
+    report = index.report()
+    assert "2 chord labels outside the 32 chord types (4.0 s, 30.8% of the annotated time)" in report
+    assert "they train as X (unknown chord); mir_eval scores them as written" in report
+    assert report.index("C:(1,b3): 2 segments, 2.0 s") < report.index("C:7(*3): 1 segment, 2.0 s")
+    assert scan_song_folder(tmp_path, validate=False).outside_vocabulary == {}
+
+
 def test_split_by_song_is_disjoint_deterministic_and_order_free():
     songs = [SongEntry(f"s{i:02d}", None, None) for i in range(20)]
     train, val, test = split_songs(songs, 0.1, 0.2, seed=1)

@@ -5,7 +5,8 @@ A song folder holds audio files with their annotation beside them, same stem: ``
 compared in Unicode's composed form: macOS writes them decomposed) and lists everything it could not use
 (audio without annotation, annotation without audio, audio in a format the loader does not read, annotations
 with errors) in `SongIndex.report`. Hidden files and folders (``.DS_Store``, ``._song.wav``, ``.Trashes``)
-are ignored and counted.
+are ignored and counted. The report also counts the annotated time in chords outside the vocabulary's chord
+types (``C:(1,b3)``): they train as ``X``, so a dataset in a notation the vocabulary does not read shows.
 
 `ChordSongDataset` serves
 
@@ -25,6 +26,7 @@ Every item is a dict of numpy arrays: ``features`` float32 [frames, input_bins],
 
 from __future__ import annotations
 
+import functools
 import math
 import mimetypes
 import re
@@ -34,8 +36,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from audiotrain.audio import AUDIO_SUFFIXES, UNREADABLE_AUDIO_SUFFIXES, AudioError, get_duration
+from audiotrain.chords.harte import UNKNOWN_CHORD
 from audiotrain.chords.lab import AnnotationError, ChordSegment, SeveralAnnotationsWarning, read_annotation
-from audiotrain.chords.vocabulary import IGNORE_INDEX, encode_label
+from audiotrain.chords.vocabulary import IGNORE_INDEX, NUM_CHORD_TYPES, X_INDEX, encode_label
 from audiotrain.data import Dataset
 from audiotrain.datasets._folders import hidden_note, nfc, walk_visible
 
@@ -76,6 +79,10 @@ class SongIndex:
     several_annotations: list[tuple[Path, str]] = field(default_factory=list)  # used: not a problem
     hidden: list[Path] = field(default_factory=list)  # .DS_Store, ._x.wav, .Trashes/...: ignored, counted
     near_misses: list[tuple[Path, Path]] = field(default_factory=list)  # (audio, annotation) nearly paired
+    #: Seconds annotated in the songs used (read when validating).
+    annotated_seconds: float = 0.0
+    #: Labels of those songs outside the chord types, which count as X: ``{label: (segments, seconds)}``.
+    outside_vocabulary: dict[str, tuple[int, float]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.songs)
@@ -154,6 +161,17 @@ class SongIndex:
                 [f"{a}: did you mean {n.name}? (pairs as {a.stem}.lab)" for a, n in self.near_misses],
             ),
         ]
+        outside = sorted(self.outside_vocabulary.items(), key=lambda item: (-item[1][1], item[0]))
+        if outside:
+            seconds = sum(s for _, s in self.outside_vocabulary.values())
+            share = f", {100 * seconds / self.annotated_seconds:.1f}%" if self.annotated_seconds else ""
+            groups.append(
+                (
+                    f"chord labels outside the {NUM_CHORD_TYPES} chord types ({seconds:.1f} s{share} of the "
+                    "annotated time): they train as X (unknown chord); mir_eval scores them as written",
+                    [f"{label}: {n} segment{'s' * (n != 1)}, {s:.1f} s" for label, (n, s) in outside],
+                )
+            )
         for title, items in groups:
             if items:
                 lines.append(f"  {len(items)} {title}:")
@@ -276,6 +294,7 @@ def scan_song_folder(
                     )
                 )
                 continue
+            _count_outside_vocabulary(segments, index)
         name = audio_path.relative_to(root).with_suffix("").as_posix()  # as on disk
         index.songs.append(SongEntry(name, audio_path, annotation_path))
     supported = ", ".join(sorted(AUDIO_SUFFIXES))
@@ -294,6 +313,22 @@ def scan_song_folder(
             )
     index.near_misses = _near_misses(index.unpaired_audio, index.unpaired_annotations + other_labs)
     return index
+
+
+def _count_outside_vocabulary(segments: Sequence[ChordSegment], index: SongIndex) -> None:
+    """Add a used song's annotated time to `index`, and its chords that no chord type represents (they
+    count as X), so that a dataset in a notation the vocabulary does not read shows before training."""
+    for segment in segments:
+        index.annotated_seconds += segment.duration
+        if _outside_vocabulary(segment.label):
+            count, seconds = index.outside_vocabulary.get(segment.label, (0, 0.0))
+            index.outside_vocabulary[segment.label] = (count + 1, seconds + segment.duration)
+
+
+@functools.lru_cache(maxsize=4096)
+def _outside_vocabulary(label: str) -> bool:
+    """Whether no chord type represents `label` (a chord that counts as X; not X itself)."""
+    return label != UNKNOWN_CHORD and encode_label(label).chord_type == X_INDEX
 
 
 def _pairing_key(path: Path) -> Path:

@@ -443,7 +443,7 @@ def _cmd_evaluate(argv: list[str]) -> int:
         allow_gaps=args.allow_gaps,
         min_duration=max(p.features.min_seconds for p in (predictor, against) if p is not None),
     )
-    if index.problems or index.several_annotations:
+    if index.problems or index.several_annotations or index.outside_vocabulary:
         print(index.report(), file=sys.stderr)
     if not index.songs:
         print(f"error: no annotated songs in {args.data}", file=sys.stderr)
