@@ -4,6 +4,7 @@ from audiotrain.metrics.classification import (
     compute_confusion_matrix,
     compute_per_class_metrics,
     compute_topk_accuracy,
+    per_class_metrics_from_confusion,
 )
 
 import numpy as np
@@ -30,7 +31,10 @@ def test_topk_accuracy_by_hand():
 def test_topk_ignores_and_flattens_frames():
     frames = LOGITS.reshape(1, 5, 3)
     assert compute_topk_accuracy(frames, TARGETS.reshape(1, 5)) == pytest.approx(50.0)
-    assert compute_topk_accuracy(LOGITS[:1], np.array([-1])) == 0.0
+    # Nothing to score is no accuracy, not 0% (which reads as a model always wrong).
+    assert np.isnan(compute_topk_accuracy(LOGITS[:1], np.array([-1])))
+    empty = per_class_metrics_from_confusion(np.zeros((3, 3)))
+    assert all(np.isnan(empty[key]) for key in ("accuracy", "macro_f1", "weighted_f1"))
     with pytest.raises(ValueError, match="k must be in 1..3"):
         compute_topk_accuracy(LOGITS, TARGETS, k=4)
 

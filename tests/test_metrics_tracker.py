@@ -96,3 +96,17 @@ def test_topk_counts_ties_as_compute_topk_accuracy_does(rng):
     assert collapsed_tracker.get_metrics()["chord_type_top2_acc"] == pytest.approx(
         100 * np.isin(targets, (0, 1)).mean()
     )
+
+
+def test_a_head_whose_every_target_is_ignored_has_no_accuracy_not_zero():
+    """Songs annotated all N leave the root head nothing to score: 0% read as a model always wrong."""
+    tracker = MetricsTracker(topk={"root": (2,)})
+    scores = np.array([[0.1, 0.9, 0.0], [0.6, 0.3, 0.1]])
+    tracker.update(
+        {},
+        {"root": scores, "chord_type": scores},
+        {"root": np.array([-1, -1]), "chord_type": np.array([1, 0])},
+    )
+    metrics = tracker.get_metrics()
+    assert np.isnan(metrics["root_acc"]) and np.isnan(metrics["root_top2_acc"])
+    assert metrics["chord_type_acc"] == 100.0

@@ -484,3 +484,20 @@ def test_songs_without_a_frame_to_score_are_scored_and_the_empty_confusion_is_ex
     scores = json.loads((out / "scores.json").read_text())
     assert scores["frames"]["scored_frames"] == 0 and scores["per_song"]["shell"]["root"] is not None
     assert "no confusion matrix is drawn" in (out / "scores.md").read_text()
+
+
+def test_frame_figures_that_cover_no_frame_are_null_not_zero(checkpoint, songs, tmp_path):
+    """A reference that is all N gives root and bass nothing to score: scores.json said 0.0 (a model whose
+    transcription is all right read 0% root accuracy), where the mir_eval scores say null."""
+    annotation = tmp_path / "alln.lab"
+    write_lab(annotation, [ChordSegment(0.0, SONG_SECONDS, "N")])
+    out = tmp_path / "eval"
+    evaluate_songs(
+        ChordPredictor.from_checkpoint(checkpoint), [SongEntry("alln", songs[0].audio_path, annotation)], out
+    )
+    frames = json.loads((out / "scores.json").read_text())["frames"]
+    assert frames["scored_frames"] > 0 and frames["transcription"]["chord_type_accuracy"] is not None
+    assert (
+        frames["transcription"]["root_accuracy"] is None and frames["transcription"]["bass_accuracy"] is None
+    )
+    assert frames["posteriors"]["root"] == {"top1": None} and frames["posteriors"]["bass"] == {"top1": None}

@@ -86,7 +86,7 @@ def compute_topk_accuracy(
     Returns
     -------
     float
-        0.0 when every target is ignored.
+        NaN when every target is ignored: no target, no accuracy (0 would read as a model always wrong).
     """
     scores, targets = np.asarray(scores), np.asarray(targets)
     if scores.ndim != targets.ndim + 1:
@@ -97,7 +97,7 @@ def compute_topk_accuracy(
         raise ValueError(f"k must be in 1..{scores.shape[-1]}, got {k}")
     flat_scores, flat_targets = _flatten(scores, targets, ignore_index)
     if len(flat_targets) == 0:
-        return 0.0
+        return float("nan")
     return float(100.0 * np.mean(target_ranks(flat_scores, flat_targets) < k))
 
 
@@ -127,7 +127,8 @@ def per_class_metrics_from_confusion(matrix: np.ndarray) -> dict[str, np.ndarray
 
     Also returns ``accuracy`` (percent), ``macro_f1`` and ``weighted_f1``, as scikit-learn's ``f1_score``
     with ``zero_division=0``: the macro mean is over the classes that occur in the targets or the
-    predictions (a class only ever predicted counts, with F1 0); the weighted mean weighs by support.
+    predictions (a class only ever predicted counts, with F1 0); the weighted mean weighs by support. An
+    all-zero matrix (nothing counted) has none of the three: NaN, not a 0 that reads as always wrong.
     """
     matrix = np.asarray(matrix, dtype=np.float64)
     true_positive = np.diag(matrix)
@@ -145,9 +146,9 @@ def per_class_metrics_from_confusion(matrix: np.ndarray) -> dict[str, np.ndarray
         "recall": recall,
         "f1": f1,
         "support": support.astype(np.int64),
-        "accuracy": float(100.0 * true_positive.sum() / total) if total else 0.0,
-        "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
-        "weighted_f1": float((f1 * support).sum() / total) if total else 0.0,
+        "accuracy": float(100.0 * true_positive.sum() / total) if total else float("nan"),
+        "macro_f1": float(f1[present].mean()) if present.any() else float("nan"),
+        "weighted_f1": float((f1 * support).sum() / total) if total else float("nan"),
     }
 
 

@@ -117,12 +117,14 @@ class MetricsTracker:
                 self._confusion[head] = self._confusion.get(head, 0) + counts
 
     def get_metrics(self) -> dict[str, float]:
-        """Weighted mean of each loss, and ``<head>_acc`` in percent for each head seen."""
+        """Weighted mean of each loss, and ``<head>_acc`` in percent for each head seen (NaN for a head
+        whose every target was ignored)."""
         metrics = (
             {name: total / self._weight for name, total in self._loss_sums.items()} if self._weight else {}
         )
         for head, counted in self._counted.items():
-            metrics[f"{head}_acc"] = 100.0 * self._correct[head] / counted if counted else 0.0
+            # NaN where every target was ignored (a root head on all-N songs): 0 would read as always wrong.
+            metrics[f"{head}_acc"] = 100.0 * self._correct[head] / counted if counted else float("nan")
         return metrics
 
     def confusion_matrix(self, head: str) -> np.ndarray:

@@ -87,7 +87,8 @@ FRAME_METRICS_DOC = (
     "per-class precision, recall, F1 and support (reference frames) of the transcription's chord type, for "
     "every class in the reference or the transcription (F1 0 for one never in the reference), with "
     "macro_f1 over those classes; 'confusion': frame counts [reference][transcription] of each head (the "
-    "root's and bass's 'none' column: read as N or X; their 'none' row stays 0). Accuracies are 0-1"
+    "root's and bass's 'none' column: read as N or X; their 'none' row stays 0). Accuracies are 0-1, null "
+    "where they cover no frame (root and bass of all-N references)"
 )
 
 
@@ -156,17 +157,17 @@ class EvaluationResult:
         for key, percent in self.posteriors.items():  # "<head>_acc", "<head>_top<k>_acc"
             head, _, kind = key[: -len("_acc")].rpartition("_top")
             head, kind = (head, f"top{kind}") if head else (kind, "top1")
-            posteriors.setdefault(head, {})[kind] = percent / 100.0
+            posteriors.setdefault(head, {})[kind] = _fraction(percent)
         return {
             "about": FRAME_METRICS_DOC,
             "scored_frames": int(self.confusion.sum()),
             "transcription": {
-                f"{head}_accuracy": per_class_metrics_from_confusion(counts)["accuracy"] / 100.0
+                f"{head}_accuracy": _fraction(per_class_metrics_from_confusion(counts)["accuracy"])
                 for head, counts in self.confusions.items()
             },
             "posteriors": {head: dict(sorted(ks.items())) for head, ks in posteriors.items()},
             "chord_type": {
-                "macro_f1": per_class["macro_f1"],
+                "macro_f1": None if np.isnan(per_class["macro_f1"]) else per_class["macro_f1"],
                 "per_class": {
                     name: {
                         "precision": float(per_class["precision"][i]),
@@ -196,6 +197,12 @@ class EvaluationResult:
                 kind: [asdict(error) for error in errors] for kind, errors in self.listed_errors.items()
             },
         }
+
+
+def _fraction(percent: float) -> float | None:
+    """A percent as scores.json's 0-1 fraction; None (null) where it covers no frame (NaN), as the mir_eval
+    scores say "covers nothing"."""
+    return None if np.isnan(percent) else percent / 100.0
 
 
 def evaluate_songs(
