@@ -61,6 +61,13 @@ def test_lab_errors_name_file_and_line(tmp_path, text, fragment):
     assert fragment in str(info.value)
 
 
+def test_a_gap_error_names_the_flags_that_read_gaps_as_no_chord(tmp_path):
+    """It said "pass allow_gaps", which is no flag of any command."""
+    with pytest.raises(AnnotationError, match="gap") as info:
+        read_lab(_lab(tmp_path, "0 1 C\n2 3 G\n"))
+    assert "evaluate --allow_gaps, train --data.allow_gaps true, or allow_gaps=True" in str(info.value)
+
+
 def test_gaps_can_be_filled_with_no_chord(tmp_path):
     path = _lab(tmp_path, "0.0 1.0 C\n1.5 2.0 G\n")
     segments = read_lab(path, allow_gaps=True)

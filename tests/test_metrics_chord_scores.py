@@ -179,3 +179,13 @@ def test_difference_interval_refuses_other_songs():
         difference_interval(_songs([10, 9, 2]), _songs([10, 9]), "majmin")
     with pytest.raises(ValueError, match="unknown chord comparison"):
         difference_interval(_songs([10, 9]), _songs([10, 9]), "chords")
+
+
+def test_a_comparison_that_covers_no_time_shows_a_dash_and_says_why():
+    """Every reference chord sus4: majmin covers nothing, and the table showed a bare 'nan' with no word."""
+    sus = [ChordSegment(0, 5.0, "C:sus4")]
+    scores = score_songs({"sus": (sus, sus)})
+    table = scores.table(["root", "majmin"])
+    assert "| majmin | - | - | - |" in table and "nan" not in table
+    assert "'-': no reference time of a kind that majmin scores" in table
+    assert "no reference time" not in scores.table(["root"])

@@ -318,6 +318,16 @@ def test_frame_levels_follow_the_audio_and_a_faded_tail_is_transcribed_as_no_cho
     assert predictor.transcribe(path)[-1].start != segments[-1].start
 
 
+def test_the_train_and_comparison_tables_show_a_dash_for_a_comparison_that_covers_no_time():
+    sus = ([ChordSegment(0, 10, "C:sus4")], [ChordSegment(0, 10, "C:sus4")])
+    scores = score_songs({"a": sus, "b": sus})
+    table = format_table({"model": scores}, ["root", "majmin"], intervals=True)
+    assert "nan" not in table and "'-': no reference time of a kind that majmin scores" in table
+    result = EvaluationResult(scores, np.zeros((2, 2)), 20.0, 1.0, {"a": sus, "b": sus})
+    comparison = compare_results(result, result).table(["root", "majmin"])
+    assert "| majmin | - | - | - | - |" in comparison and "nan" not in comparison
+
+
 def test_a_comparison_leaves_out_and_names_songs_only_one_checkpoint_scored():
     def result(pairs):
         return EvaluationResult(score_songs(pairs), np.zeros((2, 2)), 10.0, 1.0, pairs)

@@ -186,7 +186,8 @@ def validate_segments(
                 if not allow_gaps:
                     raise AnnotationError(
                         f"{source}, {where}: gap of {step:.4f} s before this segment (previous ends at "
-                        f"{previous.end}, this starts at {segment.start}); label it 'N' or pass allow_gaps"
+                        f"{previous.end}, this starts at {segment.start}); label it 'N', or read gaps as N: "
+                        "evaluate --allow_gaps, train --data.allow_gaps true, or allow_gaps=True"
                     )
                 result.append(ChordSegment(previous.end, segment.start, NO_CHORD))
             elif step != 0:

@@ -191,9 +191,11 @@ class ChordScores:
         for name in metrics:
             low, high = self.interval(name)
             spread = "-" if np.isnan(low) else f"{100 * low:.1f}-{100 * high:.1f}"
-            lines.append(
-                f"| {name} | {100 * self.pooled[name]:.2f} | {spread} | {100 * self.median[name]:.2f} |"
-            )
+            pooled, median = percent_or_dash(self.pooled[name]), percent_or_dash(self.median[name])
+            lines.append(f"| {name} | {pooled} | {spread} | {median} |")
+        uncovered = [name for name in metrics if np.isnan(self.pooled[name])]
+        if uncovered:
+            lines += ["", uncovered_note(uncovered)]
         if self.skipped:
             lines.append("")
             lines.append(
@@ -210,6 +212,19 @@ class ChordScores:
             )
             lines += [f"- {name}: {seconds:.2f} s" for name, seconds in self.overhanging.items()]
         return "\n".join(lines)
+
+
+def percent_or_dash(score: float) -> str:
+    """A 0-1 score in percent with 2 decimals; ``-`` for NaN (the comparison covers no time)."""
+    return "-" if np.isnan(score) else f"{100 * score:.2f}"
+
+
+def uncovered_note(metrics: Sequence[str]) -> str:
+    """The line under a score table that says why `metrics` show ``-`` rather than a score."""
+    return (
+        f"'-': no reference time of a kind that {', '.join(metrics)} score{'s' * (len(metrics) == 1)} "
+        "(majmin, for one, scores only major, minor and N; X is scored by none)"
+    )
 
 
 def difference_interval(

@@ -49,8 +49,10 @@ from audiotrain.metrics.chord_scores import (
     MAX_REFERENCE_OVERHANG_S,
     ChordScores,
     difference_interval,
+    percent_or_dash,
     score_songs,
     trim_reference,
+    uncovered_note,
 )
 from audiotrain.metrics.classification import compute_confusion_matrix, per_class_metrics_from_confusion
 from audiotrain.metrics.plots import plot_confusion_matrix
@@ -347,10 +349,15 @@ class Comparison:
         for metric in metrics:
             difference, low, high = self.differences[metric]
             spread = "-" if np.isnan(low) else f"{100 * low:+.2f} to {100 * high:+.2f}"
-            lines.append(
-                f"| {metric} | {100 * self.scores.pooled[metric]:.2f} | {100 * self.baseline.pooled[metric]:.2f} "
-                f"| {100 * difference:+.2f} | {spread} |"
+            this, against = (
+                percent_or_dash(self.scores.pooled[metric]),
+                percent_or_dash(self.baseline.pooled[metric]),
             )
+            change = "-" if np.isnan(difference) else f"{100 * difference:+.2f}"
+            lines.append(f"| {metric} | {this} | {against} | {change} | {spread} |")
+        uncovered = [metric for metric in metrics if np.isnan(self.scores.pooled[metric])]
+        if uncovered:
+            lines += ["", uncovered_note(uncovered)]
         if self.left_out:
             lines += ["", f"left out, scored by only one of the two: {', '.join(self.left_out)}"]
         return "\n".join(lines)
@@ -439,9 +446,12 @@ def format_table(
     for metric in metrics:
         cells = ""
         for n in names:
-            cells += f"{100 * columns[n].pooled[metric]:{width}.2f}"
+            cells += percent_or_dash(columns[n].pooled[metric]).rjust(width)
             if intervals:
                 low, high = columns[n].interval(metric)
                 cells += ("-" if np.isnan(low) else f"{100 * low:.1f}-{100 * high:.1f}").rjust(18)
         lines.append(metric.ljust(14) + cells)
+    uncovered = [m for m in metrics if all(np.isnan(columns[n].pooled[m]) for n in names)]
+    if uncovered:
+        lines.append(uncovered_note(uncovered))
     return "\n".join(lines)
