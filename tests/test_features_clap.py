@@ -85,8 +85,11 @@ def test_settings_are_read_from_a_transformers_5_processor_config(tmp_path):
     extractor = ClapFeatureExtractor.from_pretrained(folder)
     assert extractor.to_dict() == ClapFeatureExtractor.from_dict(UNFUSED).to_dict()
     assert ClapFeatureExtractor.from_pretrained(folder / "processor_config.json") == extractor
-    # Both files present: preprocessor_config.json wins.
+    # Both files present: the block wins, as transformers 5 reads them (a processor re-saved into a folder
+    # downloaded with an older preprocessor_config.json); a processor_config.json without one is passed over.
     _write_config(folder, FUSED)
+    assert ClapFeatureExtractor.from_pretrained(folder).truncation == "rand_trunc"
+    (folder / "processor_config.json").write_text(json.dumps({"processor_class": "ClapProcessor"}))
     assert ClapFeatureExtractor.from_pretrained(folder).truncation == "fusion"
 
 
@@ -190,7 +193,7 @@ def test_bad_configs_name_the_field(tmp_path, change, match):
 
 
 def test_bad_inputs_are_explained(tmp_path):
-    with pytest.raises(FileNotFoundError, match="neither preprocessor_config.json nor processor_config.json"):
+    with pytest.raises(FileNotFoundError, match="neither processor_config.json nor preprocessor_config.json"):
         ClapFeatureExtractor.from_pretrained(tmp_path)
     with pytest.raises(FileNotFoundError, match="nowhere.json: no such file"):
         ClapFeatureExtractor.from_pretrained(tmp_path / "nowhere.json")
