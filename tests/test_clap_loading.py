@@ -883,3 +883,15 @@ def test_the_tokenizer_of_a_small_model_makes_rows_its_text_tower_accepts(tmp_pa
     config = json.loads((folder / "tokenizer_config.json").read_text())
     (folder / "tokenizer_config.json").write_text(json.dumps({**config, "model_max_length": 24}))
     assert ClapTokenizer.from_pretrained(folder).max_length == 24
+
+
+def test_an_explicit_max_length_is_not_lowered_by_model_max_length(tmp_path):
+    """As in transformers: tokenizer_config.json's model_max_length is the length when none is asked for; an
+    explicit one (--dataset.max_tokens) stands. Captions were cut to 16 tokens when 40 were asked for."""
+    folder = tmp_path / "ckpt"
+    shutil.copytree(FIXTURE, folder)  # its text tower takes 77 tokens
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    (folder / "tokenizer_config.json").write_text(json.dumps({**config, "model_max_length": 16}))
+    rows = ClapTokenizer.from_pretrained(folder, max_length=40)(CAPTIONS)
+    assert rows["input_ids"].shape == (4, 40) and rows["attention_mask"][3].sum() == 40
+    assert ClapTokenizer.from_pretrained(folder).max_length == 16

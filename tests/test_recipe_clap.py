@@ -1438,6 +1438,26 @@ def test_export_falls_back_to_hf_model_when_a_transformers_5_pretrained_folder_i
     assert front_end == (run / "hf_model" / "processor_config.json").read_text()
 
 
+def test_the_caption_length_asked_for_is_used_and_printed(tmp_path, capsys, monkeypatch):
+    """--dataset.max_tokens is an explicit length: tokenizer_config.json's model_max_length 16 cut every
+    caption to 16 tokens without a word, while config.json recorded 40."""
+    from audiotrain.recipes.clap import cli as clap
+
+    checkpoint = _tiny_checkpoint(tmp_path)
+    config = json.loads((checkpoint / "tokenizer_config.json").read_text())
+    (checkpoint / "tokenizer_config.json").write_text(json.dumps({**config, "model_max_length": 16}))
+    monkeypatch.setattr(
+        clap_train, "scan_caption_folder", lambda *a, **k: pytest.fail("went on past the load")
+    )
+    argv = ["--data", str(tmp_path / "data"), "--pretrained", str(checkpoint), "--out", str(tmp_path / "run"),
+            "--dataset.max_tokens", "40"]  # fmt: skip
+    with pytest.raises(pytest.fail.Exception):  # stopped once the model, tokenizer and front end are loaded
+        clap.main(argv)
+    out = capsys.readouterr().out
+    assert "captions: 40 tokens each, <s> and </s> included (--dataset.max_tokens)" in out
+    assert "tokenizer_config.json's model_max_length 16 does not lower it" in out
+
+
 def test_resume_refuses_another_pretrained_model_or_front_end(tmp_path, capsys):
     import shutil
 

@@ -46,7 +46,9 @@ class Bundle:
     demo: bool
 
 
-def load_checkpoint(path_or_hub_id: str, max_tokens: int) -> Bundle:
+def load_checkpoint(path_or_hub_id: str, max_tokens: int, quiet: bool = False) -> Bundle:
+    """The checkpoint's model, front end and tokenizer (captions of `max_tokens` tokens), checked against one
+    another; unless `quiet`, prints the caption length used."""
     from audiotrain.features.clap import ClapFeatureExtractor
     from audiotrain.models.clap import ClapTokenizer, load_pretrained
 
@@ -56,7 +58,24 @@ def load_checkpoint(path_or_hub_id: str, max_tokens: int) -> Bundle:
     tokenizer = ClapTokenizer.from_pretrained(source, max_length=max_tokens)
     check_tokenizer_fits(tokenizer, config, source)
     check_front_end_fits(extractor, config, source)
+    if not quiet:
+        print(caption_length_line(tokenizer))
     return Bundle(model, config, extractor, tokenizer, source, demo=False)
+
+
+def caption_length_line(tokenizer) -> str:
+    """What the run tokenizes captions to, and why not to a smaller model_max_length of the folder."""
+    line = (
+        f"captions: {tokenizer.max_length} tokens each, <s> and </s> included (--dataset.max_tokens); "
+        "longer ones are cut"
+    )
+    limit = tokenizer.model_max_length
+    if limit is not None and limit < tokenizer.max_length:
+        line += (
+            f"; tokenizer_config.json's model_max_length {limit} does not lower it (transformers too applies "
+            "it only when no max_length is given)"
+        )
+    return line
 
 
 def check_tokenizer_fits(tokenizer, config, source: Path) -> None:
@@ -355,7 +374,7 @@ def bundle_of_run(run_dir: Path) -> Bundle:
         )
         source = own
     if not record["demo"]:
-        return load_checkpoint(str(source), max_tokens)
+        return load_checkpoint(str(source), max_tokens, quiet=True)
     tokenizer = ClapTokenizer.from_pretrained(source, max_length=max_tokens)
     extractor = ClapFeatureExtractor.from_pretrained(source)
     if (source / "config.json").is_file():
