@@ -105,6 +105,24 @@ def test_processor_config_without_a_feature_extractor_block_is_explained(tmp_pat
         ClapFeatureExtractor.from_pretrained(tmp_path)
 
 
+@pytest.mark.parametrize("writer", [_write_config, _write_processor_config])
+def test_a_settings_file_linked_from_outside_the_folder_is_refused(tmp_path, writer):
+    """The rule load_pretrained follows (README: loading reads nothing outside the folder it was given), for
+    the front end loaded on its own."""
+    from audiotrain.models.clap import CheckpointError
+
+    elsewhere = writer(tmp_path / "elsewhere", UNFUSED)
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    (name,) = [p.name for p in elsewhere.iterdir()]
+    (folder / name).symlink_to(elsewhere / name)
+    with pytest.raises(CheckpointError, match=f"{folder / name} leads outside {folder}"):
+        ClapFeatureExtractor.from_pretrained(folder)
+    assert ClapFeatureExtractor.from_pretrained(folder / name).to_dict() == (
+        ClapFeatureExtractor.from_dict(UNFUSED).to_dict()
+    )  # a file named on its own is read as named
+
+
 @pytest.mark.parity
 def test_reads_what_transformers_clap_processor_saves(tmp_path):
     transformers = require("transformers")

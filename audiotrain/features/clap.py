@@ -168,18 +168,21 @@ class ClapFeatureExtractor:
 
         ``processor_config.json``, the only file ``ClapProcessor.save_pretrained`` writes in transformers 5,
         nests them in a ``"feature_extractor"`` block; ``preprocessor_config.json`` holds them at the top
-        level. As in transformers 5, a folder with both is read from the block when there is one.
+        level. As in transformers 5, a folder with both is read from the block when there is one. A file of
+        the folder that is a link leading outside it is refused, as `load_pretrained` refuses it.
         The extractor remembers where its settings came from (`settings_file`, `field_name`) for messages.
         """
         path = Path(folder)
         if path.is_dir():
+            from audiotrain.models.clap.loading import check_inside
+
             processor, preprocessor = path / PROCESSOR_FILE, path / PREPROCESSOR_FILE
             if processor.is_file():
-                config = _read_json_object(processor)
+                config = _read_json_object(check_inside(path, processor))
                 if _PROCESSOR_BLOCK in config or not preprocessor.is_file():
                     return cls._from_file(config, processor)
             if preprocessor.is_file():
-                return cls._from_file(_read_json_object(preprocessor), preprocessor)
+                return cls._from_file(_read_json_object(check_inside(path, preprocessor)), preprocessor)
             raise FileNotFoundError(
                 f"{folder}: neither {' nor '.join(FRONT_END_FILES)} (a CLAP checkpoint folder was expected)"
             )

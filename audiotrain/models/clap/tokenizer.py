@@ -87,7 +87,8 @@ class ClapTokenizer:
         Parameters
         ----------
         folder : str or Path
-            A checkpoint folder.
+            A checkpoint folder. A file of it that is a link leading outside it is refused
+            (`CheckpointError`), as `load_pretrained` refuses it.
         max_length : int, optional
             Tokens per caption, ``<s>`` and ``</s>`` included. Given, it is used as transformers uses an
             explicit ``max_length``: ``tokenizer_config.json``'s ``model_max_length`` does not lower it.
@@ -96,9 +97,14 @@ class ClapTokenizer:
             ``max_position_embeddings - pad_token_id - 1``): the model itself would refuse longer rows.
         padding : {"max_length", "longest"}
         """
+        from audiotrain.models.clap.loading import check_inside
+
         from tokenizers import Tokenizer
 
         folder = Path(folder)
+        for name in (*TOKENIZER_FILES, "config.json"):  # every file read here (config.json: its length limit)
+            if (folder / name).exists():
+                check_inside(folder, folder / name)
         if (folder / "tokenizer.json").is_file():
             try:
                 tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
