@@ -759,6 +759,43 @@ def test_a_file_linked_from_outside_the_folder_is_refused_whatever_it_is(tmp_pat
             load(folder)
 
 
+@pytest.mark.parametrize(
+    "linked, without",
+    [
+        ("tokenizer.json", None),
+        ("tokenizer_config.json", None),
+        ("config.json", None),  # read for the text tower's length
+        ("vocab.json", "tokenizer.json"),
+        ("merges.txt", "tokenizer.json"),
+    ],
+)
+def test_the_tokenizer_loaded_on_its_own_refuses_a_link_leading_outside(tmp_path, linked, without):
+    """The package docstring loads the tokenizer on its own (ClapTokenizer.from_pretrained(config.source)):
+    the same rule and error as load_pretrained, where it read the linked file."""
+    folder = tmp_path / "ckpt"
+    shutil.copytree(FIXTURE, folder)
+    if without is not None:
+        (folder / without).unlink()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (folder / linked).rename(elsewhere / linked)
+    (folder / linked).symlink_to(elsewhere / linked)
+    with pytest.raises(CheckpointError, match=f"{folder / linked} leads outside {folder}"):
+        ClapTokenizer.from_pretrained(folder)
+
+
+def test_the_tokenizer_and_front_end_of_a_cached_snapshot_load_on_their_own(tmp_path, monkeypatch):
+    """A snapshot's files are links into its repository's blobs/, which the rule counts as inside."""
+    from audiotrain.features.clap import ClapFeatureExtractor
+
+    snapshot = _hf_cache(tmp_path, monkeypatch)
+    assert (
+        ClapTokenizer.from_pretrained(snapshot).vocab_size
+        == ClapTokenizer.from_pretrained(FIXTURE).vocab_size
+    )
+    assert ClapFeatureExtractor.from_pretrained(snapshot) == ClapFeatureExtractor.from_pretrained(FIXTURE)
+
+
 def test_a_symlinked_shard_leading_outside_is_refused(tmp_path):
     folder = _safetensors_copy(tmp_path)
     outside = tmp_path / "outside.safetensors"
@@ -883,3 +920,15 @@ def test_the_tokenizer_of_a_small_model_makes_rows_its_text_tower_accepts(tmp_pa
     config = json.loads((folder / "tokenizer_config.json").read_text())
     (folder / "tokenizer_config.json").write_text(json.dumps({**config, "model_max_length": 24}))
     assert ClapTokenizer.from_pretrained(folder).max_length == 24
+
+
+def test_an_explicit_max_length_is_not_lowered_by_model_max_length(tmp_path):
+    """As in transformers: tokenizer_config.json's model_max_length is the length when none is asked for; an
+    explicit one (--dataset.max_tokens) stands. Captions were cut to 16 tokens when 40 were asked for."""
+    folder = tmp_path / "ckpt"
+    shutil.copytree(FIXTURE, folder)  # its text tower takes 77 tokens
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    (folder / "tokenizer_config.json").write_text(json.dumps({**config, "model_max_length": 16}))
+    rows = ClapTokenizer.from_pretrained(folder, max_length=40)(CAPTIONS)
+    assert rows["input_ids"].shape == (4, 40) and rows["attention_mask"][3].sum() == 40
+    assert ClapTokenizer.from_pretrained(folder).max_length == 16

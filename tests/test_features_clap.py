@@ -85,8 +85,11 @@ def test_settings_are_read_from_a_transformers_5_processor_config(tmp_path):
     extractor = ClapFeatureExtractor.from_pretrained(folder)
     assert extractor.to_dict() == ClapFeatureExtractor.from_dict(UNFUSED).to_dict()
     assert ClapFeatureExtractor.from_pretrained(folder / "processor_config.json") == extractor
-    # Both files present: preprocessor_config.json wins.
+    # Both files present: the block wins, as transformers 5 reads them (a processor re-saved into a folder
+    # downloaded with an older preprocessor_config.json); a processor_config.json without one is passed over.
     _write_config(folder, FUSED)
+    assert ClapFeatureExtractor.from_pretrained(folder).truncation == "rand_trunc"
+    (folder / "processor_config.json").write_text(json.dumps({"processor_class": "ClapProcessor"}))
     assert ClapFeatureExtractor.from_pretrained(folder).truncation == "fusion"
 
 
@@ -100,6 +103,24 @@ def test_processor_config_without_a_feature_extractor_block_is_explained(tmp_pat
     _write_processor_config(tmp_path, {**UNFUSED, "mel_bins": 64})
     with pytest.raises(ValueError, match="processor_config.json: feature_extractor: unknown keys"):
         ClapFeatureExtractor.from_pretrained(tmp_path)
+
+
+@pytest.mark.parametrize("writer", [_write_config, _write_processor_config])
+def test_a_settings_file_linked_from_outside_the_folder_is_refused(tmp_path, writer):
+    """The rule load_pretrained follows (README: loading reads nothing outside the folder it was given), for
+    the front end loaded on its own."""
+    from audiotrain.models.clap import CheckpointError
+
+    elsewhere = writer(tmp_path / "elsewhere", UNFUSED)
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    (name,) = [p.name for p in elsewhere.iterdir()]
+    (folder / name).symlink_to(elsewhere / name)
+    with pytest.raises(CheckpointError, match=f"{folder / name} leads outside {folder}"):
+        ClapFeatureExtractor.from_pretrained(folder)
+    assert ClapFeatureExtractor.from_pretrained(folder / name).to_dict() == (
+        ClapFeatureExtractor.from_dict(UNFUSED).to_dict()
+    )  # a file named on its own is read as named
 
 
 @pytest.mark.parity
@@ -190,7 +211,7 @@ def test_bad_configs_name_the_field(tmp_path, change, match):
 
 
 def test_bad_inputs_are_explained(tmp_path):
-    with pytest.raises(FileNotFoundError, match="neither preprocessor_config.json nor processor_config.json"):
+    with pytest.raises(FileNotFoundError, match="neither processor_config.json nor preprocessor_config.json"):
         ClapFeatureExtractor.from_pretrained(tmp_path)
     with pytest.raises(FileNotFoundError, match="nowhere.json: no such file"):
         ClapFeatureExtractor.from_pretrained(tmp_path / "nowhere.json")

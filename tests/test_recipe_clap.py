@@ -1370,6 +1370,94 @@ def test_a_front_end_making_more_frames_than_the_model_takes_is_refused_at_load(
     assert "use max_length_s 2.55 or less" in line
 
 
+def as_transformers_5_folder(checkpoint: Path, **front_end) -> Path:
+    """`checkpoint` as transformers 5's ClapProcessor.save_pretrained leaves it: the front end only in
+    processor_config.json, under "feature_extractor" (with `front_end` settings changed)."""
+    settings = json.loads((checkpoint / "preprocessor_config.json").read_text())
+    (checkpoint / "preprocessor_config.json").unlink()
+    processor = {"feature_extractor": {**settings, **front_end}, "processor_class": "ClapProcessor"}
+    (checkpoint / "processor_config.json").write_text(json.dumps(processor))
+    return checkpoint
+
+
+@pytest.mark.parametrize(
+    "front_end, expected",
+    [
+        (  # transformers' ClapFeatureExtractor() default: it failed at the first forward pass, naming no file
+            {"truncation": "fusion"},
+            "feature_extractor.truncation 'fusion' makes 4 views of each clip (the whole clip and 3 crops), "
+            "but the audio model of {ckpt}/config.json takes 1 (audio_config.enable_fusion is false); use "
+            "'rand_trunc'",
+        ),
+        (
+            {"max_length_s": 10, "nb_max_samples": 480000},
+            "feature_extractor.max_length_s 10 at sampling_rate",
+        ),
+        ({"feature_size": 8}, "feature_extractor.feature_size 8 mel bands, but the audio model of"),
+    ],
+)
+def test_a_front_end_the_model_cannot_take_is_refused_at_load_naming_the_file_it_is_in(
+    tmp_path, capsys, monkeypatch, front_end, expected
+):
+    """In a transformers 5 folder the settings are processor_config.json's (the message named a
+    preprocessor_config.json that was not there), and nothing is written: a rerun needs no --overwrite."""
+    from audiotrain.recipes.clap import cli as clap
+
+    checkpoint = as_transformers_5_folder(_tiny_checkpoint(tmp_path), **front_end)
+    for name in ("scan_caption_folder", "evaluate_clap"):
+        monkeypatch.setattr(clap_train, name, lambda *a, **k: pytest.fail("went on past the model load"))
+    argv = ["--data", str(tmp_path / "data"), "--pretrained", str(checkpoint), "--out", str(tmp_path / "run")]
+    assert clap.main(argv) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert f"error: {checkpoint / 'processor_config.json'}: " + expected.format(ckpt=checkpoint) in line
+    assert not (tmp_path / "run").exists()
+
+
+def test_export_falls_back_to_hf_model_when_a_transformers_5_pretrained_folder_is_gone(tmp_path, capsys):
+    """hf_model/ holds the front end as processor_config.json, which the fallback did not count."""
+    import shutil
+
+    from audiotrain.recipes.clap import cli as clap
+
+    checkpoint = as_transformers_5_folder(_tiny_checkpoint(tmp_path))
+    run = tmp_path / "run"
+    argv = ["--data", str(tone_folder(tmp_path / "data")), "--pretrained", str(checkpoint), "--out", str(run),
+            "--train.epochs", "1", "--train.batch_size", "2", "--train.compile", "false",
+            "--train.progress_bar", "false", "--dataset.num_workers", "0"]  # fmt: skip
+    assert clap.main(argv) == 0
+    assert not (run / "hf_model" / "preprocessor_config.json").exists()
+    shutil.rmtree(checkpoint)
+    capsys.readouterr()
+    last, exported = run / "checkpoints" / "last", tmp_path / "exported"
+    assert clap.main(["export", "--checkpoint", str(last), "--out", str(exported)]) == 0
+    assert f"using the architecture, tokenizer and front-end files of the run's own {run / 'hf_model'}" in (
+        capsys.readouterr().out
+    )
+    assert _same_weights(clap_load(exported), _model_arrays(last))
+    front_end = (exported / "processor_config.json").read_text()
+    assert front_end == (run / "hf_model" / "processor_config.json").read_text()
+
+
+def test_the_caption_length_asked_for_is_used_and_printed(tmp_path, capsys, monkeypatch):
+    """--dataset.max_tokens is an explicit length: tokenizer_config.json's model_max_length 16 cut every
+    caption to 16 tokens without a word, while config.json recorded 40."""
+    from audiotrain.recipes.clap import cli as clap
+
+    checkpoint = _tiny_checkpoint(tmp_path)
+    config = json.loads((checkpoint / "tokenizer_config.json").read_text())
+    (checkpoint / "tokenizer_config.json").write_text(json.dumps({**config, "model_max_length": 16}))
+    monkeypatch.setattr(
+        clap_train, "scan_caption_folder", lambda *a, **k: pytest.fail("went on past the load")
+    )
+    argv = ["--data", str(tmp_path / "data"), "--pretrained", str(checkpoint), "--out", str(tmp_path / "run"),
+            "--dataset.max_tokens", "40"]  # fmt: skip
+    with pytest.raises(pytest.fail.Exception):  # stopped once the model, tokenizer and front end are loaded
+        clap.main(argv)
+    out = capsys.readouterr().out
+    assert "captions: 40 tokens each, <s> and </s> included (--dataset.max_tokens)" in out
+    assert "tokenizer_config.json's model_max_length 16 does not lower it" in out
+
+
 def test_resume_refuses_another_pretrained_model_or_front_end(tmp_path, capsys):
     import shutil
 

@@ -1,7 +1,7 @@
 """CLAP audio front end: numerically equal to ``transformers.ClapFeatureExtractor``, without torch.
 
-Settings come from a checkpoint's ``preprocessor_config.json`` or, as transformers 5 writes them, the
-``feature_extractor`` block of its ``processor_config.json``. For
+Settings come from the ``feature_extractor`` block of a checkpoint's ``processor_config.json`` (what
+transformers 5 writes) or from its ``preprocessor_config.json`` (older versions). For
 ``laion/clap-htsat-unfused``: 48 kHz, 1024-point periodic Hann STFT, hop 480, centred reflect padding,
 power 2, 64 Slaney mel bands (Slaney norm) from 50 Hz to 14 kHz, ``10 log10(max(1e-10, mel))``; clips are
 10 s: shorter ones are repeated then zero-padded ("repeatpad"), longer ones randomly cropped
@@ -24,7 +24,7 @@ from audiotrain.features.stft import power_frames
 
 import numpy as np
 
-__all__ = ["ClapFeatureExtractor"]
+__all__ = ["FRONT_END_FILES", "ClapFeatureExtractor"]
 
 _TRUNCATIONS = ("rand_trunc", "fusion")
 _PADDINGS = ("repeatpad", "repeat", "pad")
@@ -40,8 +40,25 @@ _DERIVED_OR_IGNORED = {
     "chunk_length_s",
     "n_fft",
 }
-# Where a checkpoint keeps the settings, in order of preference (transformers 5 writes only the second).
-_CONFIG_FILES = ("preprocessor_config.json", "processor_config.json")
+# Where a checkpoint keeps the settings: transformers 5 writes only processor_config.json (nested under
+# "feature_extractor"), older versions preprocessor_config.json (at the top level). Read as transformers 5
+# reads them: the nested block when there is one, else preprocessor_config.json.
+PROCESSOR_FILE, PREPROCESSOR_FILE = "processor_config.json", "preprocessor_config.json"
+FRONT_END_FILES = (PROCESSOR_FILE, PREPROCESSOR_FILE)
+_PROCESSOR_BLOCK = "feature_extractor"
+
+
+def _read_json_object(path: Path) -> dict:
+    """The JSON object in `path`, or a `ValueError` naming the file and what is wrong with it."""
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not UTF-8 text (byte {error.start}); JSON files are UTF-8") from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: invalid JSON at line {error.lineno}: {error.msg}") from error
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(config).__name__}")
+    return config
 
 
 def _randint(rng, high: int) -> int:
@@ -73,8 +90,8 @@ def _resize_time_bilinear(mel: np.ndarray, n_out: int) -> np.ndarray:
 class ClapFeatureExtractor:
     """Log-mel front end of CLAP, configured like transformers' ``ClapFeatureExtractor``.
 
-    Attributes mirror the ``preprocessor_config.json`` keys. ``top_db`` is stored but, as in
-    transformers, not applied.
+    Attributes mirror the keys of ``preprocessor_config.json`` (or of the ``feature_extractor`` block of
+    ``processor_config.json``). ``top_db`` is stored but, as in transformers, not applied.
     """
 
     feature_size: int = 64
@@ -97,6 +114,9 @@ class ClapFeatureExtractor:
         if self.hop_length < 1 or self.fft_window_size < 2 or self.feature_size < 1:
             raise ValueError("hop_length, fft_window_size and feature_size must be positive")
         self.nb_max_samples = int(self.max_length_s * self.sampling_rate)
+        # Where the settings were read from (`from_pretrained` sets them); not settings themselves.
+        self.settings_file: Path | None = None
+        self.settings_block: str | None = None
         mel_args = dict(
             sr=self.sampling_rate,
             n_fft=self.fft_window_size,
@@ -146,39 +166,53 @@ class ClapFeatureExtractor:
     def from_pretrained(cls, folder: str | Path) -> ClapFeatureExtractor:
         """Read the settings from a checkpoint folder (or the path of one of its files).
 
-        ``preprocessor_config.json`` holds them at the top level; ``processor_config.json``, the only file
-        ``ClapProcessor.save_pretrained`` writes in transformers 5, nests them in a ``"feature_extractor"``
-        block. A folder with both is read from ``preprocessor_config.json``.
+        ``processor_config.json``, the only file ``ClapProcessor.save_pretrained`` writes in transformers 5,
+        nests them in a ``"feature_extractor"`` block; ``preprocessor_config.json`` holds them at the top
+        level. As in transformers 5, a folder with both is read from the block when there is one. A file of
+        the folder that is a link leading outside it is refused, as `load_pretrained` refuses it.
+        The extractor remembers where its settings came from (`settings_file`, `field_name`) for messages.
         """
         path = Path(folder)
         if path.is_dir():
-            candidates = [path / name for name in _CONFIG_FILES]
-            path = next((p for p in candidates if p.is_file()), None)
-            if path is None:
-                raise FileNotFoundError(
-                    f"{folder}: neither {' nor '.join(_CONFIG_FILES)} (a CLAP checkpoint folder was expected)"
-                )
-        elif not path.is_file():
+            from audiotrain.models.clap.loading import check_inside
+
+            processor, preprocessor = path / PROCESSOR_FILE, path / PREPROCESSOR_FILE
+            if processor.is_file():
+                config = _read_json_object(check_inside(path, processor))
+                if _PROCESSOR_BLOCK in config or not preprocessor.is_file():
+                    return cls._from_file(config, processor)
+            if preprocessor.is_file():
+                return cls._from_file(_read_json_object(check_inside(path, preprocessor)), preprocessor)
             raise FileNotFoundError(
-                f"{path}: no such file (expected a CLAP checkpoint folder, or its {' or '.join(_CONFIG_FILES)})"
+                f"{folder}: neither {' nor '.join(FRONT_END_FILES)} (a CLAP checkpoint folder was expected)"
             )
-        try:
-            config = json.loads(path.read_text(encoding="utf-8"))
-        except UnicodeDecodeError as error:
-            raise ValueError(f"{path}: not UTF-8 text (byte {error.start}); JSON files are UTF-8") from None
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path}: invalid JSON at line {error.lineno}: {error.msg}") from error
-        if not isinstance(config, dict):
-            raise ValueError(f"{path}: expected a JSON object, got {type(config).__name__}")
-        if path.name == "processor_config.json":
-            block = config.get("feature_extractor")
-            if not isinstance(block, dict):
-                raise ValueError(
-                    f"{path}: no 'feature_extractor' object (expected the ClapFeatureExtractor settings "
-                    "that transformers' ClapProcessor.save_pretrained writes there)"
-                )
-            return cls.from_dict(block, source=f"{path}: feature_extractor")
-        return cls.from_dict(config, source=str(path))
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path}: no such file (expected a CLAP checkpoint folder, or its "
+                f"{' or '.join(FRONT_END_FILES)})"
+            )
+        return cls._from_file(_read_json_object(path), path)
+
+    @classmethod
+    def _from_file(cls, config: dict, path: Path) -> ClapFeatureExtractor:
+        """The extractor of `config`, read from `path` (a processor_config.json nests it in a block)."""
+        block = _PROCESSOR_BLOCK if path.name == PROCESSOR_FILE else None
+        if block is None:
+            extractor = cls.from_dict(config, source=str(path))
+        elif isinstance(config.get(block), dict):
+            extractor = cls.from_dict(config[block], source=f"{path}: {block}")
+        else:
+            raise ValueError(
+                f"{path}: no '{block}' object (expected the ClapFeatureExtractor settings that transformers' "
+                "ClapProcessor.save_pretrained writes there)"
+            )
+        extractor.settings_file, extractor.settings_block = path, block
+        return extractor
+
+    def field_name(self, name: str) -> str:
+        """Setting `name` as the file it came from spells it (``feature_extractor.hop_length`` in a
+        processor_config.json), for messages that tell the user what to edit."""
+        return f"{self.settings_block}.{name}" if self.settings_block else name
 
     def to_dict(self) -> dict:
         """The transformers-format dict (round-trips through `from_dict`)."""

@@ -7,14 +7,13 @@ import shutil
 from pathlib import Path
 
 from audiotrain._files import write_path_atomically
+from audiotrain.features.clap import FRONT_END_FILES
 from audiotrain.models.clap.config import ClapConfig
 from audiotrain.models.clap.convert import mlx_to_hf
 from audiotrain.models.clap.model import ClapModel
 from audiotrain.models.clap.tokenizer import TOKENIZER_FILES, ClapTokenizer
 
 import numpy as np
-
-PREPROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
 
 
 def save_pretrained(
@@ -40,7 +39,8 @@ def save_pretrained(
         Created if needed. Files are written to a temporary name and renamed, so an interrupted export never
         leaves a half-written ``model.safetensors`` under the final name.
     extractor_dir : str or Path, optional
-        Folder holding ``preprocessor_config.json`` to copy; defaults to ``config.source`` (the checkpoint folder).
+        Folder holding the front end's ``processor_config.json`` and / or ``preprocessor_config.json`` to
+        copy; defaults to ``config.source`` (the checkpoint folder).
     tokenizer : ClapTokenizer or folder, optional
         Tokenizer to save; defaults to copying the tokenizer files of ``config.source``.
     dtype : numpy dtype
@@ -68,7 +68,7 @@ def save_pretrained(
 
     extractor_dir = Path(extractor_dir) if extractor_dir is not None else config.source
     if extractor_dir is not None:
-        _copy_present(Path(extractor_dir), out, PREPROCESSOR_FILES)
+        _copy_present(Path(extractor_dir), out, FRONT_END_FILES)
     if isinstance(tokenizer, ClapTokenizer):
         tokenizer.save_pretrained(out)
     else:

@@ -152,7 +152,7 @@ def _shard_in(folder: Path, shard: object, index: Path) -> Path:
     ``../../secret`` or ``/etc/passwd`` is refused, not opened)."""
     if not isinstance(shard, str) or not shard or Path(shard).is_absolute() or ".." in Path(shard).parts:
         raise CheckpointError(f"{index}: names shard {shard!r}; shards must be files inside {folder}")
-    return _check_inside(folder, folder / shard)
+    return check_inside(folder, folder / shard)
 
 
 def _store_of(folder: Path) -> Path:
@@ -166,8 +166,10 @@ def _store_of(folder: Path) -> Path:
     return folder
 
 
-def _check_inside(folder: Path, path: Path) -> Path:
-    """`path`, a file of checkpoint `folder`, unless it is a link that leads outside it (see `_store_of`)."""
+def check_inside(folder: Path, path: Path) -> Path:
+    """`path`, a file of checkpoint `folder`, unless it is a link that leads outside it (see `_store_of`): the
+    one rule for every reader of a CLAP folder (`load_pretrained`, ``ClapTokenizer.from_pretrained``,
+    ``ClapFeatureExtractor.from_pretrained``), which raise the same `CheckpointError`."""
     return _loading.check_inside(folder, path, CheckpointError, store=_store_of(folder))
 
 
@@ -176,7 +178,7 @@ def check_links(folder: Path) -> None:
     ``*.txt``, ``*.safetensors``, ``*.bin``) must stay inside `folder` (see `_store_of`)."""
     for path in sorted(folder.iterdir()):
         if path.suffix in (".json", ".txt", ".safetensors", ".bin"):
-            _check_inside(folder, path)
+            check_inside(folder, path)
 
 
 def read_state_dict(folder: Path, max_elements: int | None = None) -> tuple[dict[str, mx.array], Path]:
@@ -251,10 +253,11 @@ def load_pretrained(
     Notes
     -----
     Loading reads nothing outside the folder it was given: a file of it (``config.json``, the weights or the
-    shards an index names, the tokenizer and ``preprocessor_config.json``) that is a link leading elsewhere is
-    refused, whether the weights are one file or sharded. A Hugging Face cache snapshot
-    (``models--owner--name/snapshots/<commit>/``, which a hub id resolves to) counts its repository folder as
-    part of it: its files are links to ``../../blobs/``.
+    shards an index names, the tokenizer and ``processor_config.json`` / ``preprocessor_config.json``) that is
+    a link leading elsewhere is refused, whether the weights are one file or sharded. A Hugging Face cache
+    snapshot (``models--owner--name/snapshots/<commit>/``, which a hub id resolves to) counts its repository
+    folder as part of it: its files are links to ``../../blobs/``. ``ClapTokenizer.from_pretrained`` and
+    ``ClapFeatureExtractor.from_pretrained`` follow the same rule (`check_inside`).
     """
     folder = resolve_checkpoint(path_or_hub_id, revision)
     check_links(folder)

@@ -22,6 +22,8 @@ TOKENIZER_FILES = (
     "added_tokens.json",
 )
 _SPECIALS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
+#: Tokens per caption when no length is asked for: LAION-CLAP's 77.
+DEFAULT_MAX_LENGTH = 77
 
 
 class TokenizerError(ValueError):
@@ -44,7 +46,11 @@ class ClapTokenizer:
     """
 
     def __init__(
-        self, tokenizer, max_length: int = 77, padding: str = "max_length", source: Path | None = None
+        self,
+        tokenizer,
+        max_length: int = DEFAULT_MAX_LENGTH,
+        padding: str = "max_length",
+        source: Path | None = None,
     ) -> None:
         if padding not in ("max_length", "longest"):
             raise TokenizerError(f"padding must be 'max_length' or 'longest', got {padding!r}")
@@ -54,6 +60,9 @@ class ClapTokenizer:
         self.max_length = max_length
         self.padding = padding
         self.source = source
+        # tokenizer_config.json's model_max_length (None where not stated): transformers' length when none
+        # is given (`from_pretrained` sets it).
+        self.model_max_length: int | None = None
         missing = [t for t in ("<s>", "</s>", "<pad>") if tokenizer.token_to_id(t) is None]
         if missing:
             raise TokenizerError(
@@ -71,16 +80,31 @@ class ClapTokenizer:
 
     @classmethod
     def from_pretrained(
-        cls, folder: str | Path, max_length: int = 77, padding: str = "max_length"
+        cls, folder: str | Path, max_length: int | None = None, padding: str = "max_length"
     ) -> ClapTokenizer:
         """Read a checkpoint folder's ``tokenizer.json``, or build the BPE from ``vocab.json`` + ``merges.txt``.
 
-        ``max_length`` is capped by what the folder's text tower accepts (``config.json``'s
-        ``text_config``: ``max_position_embeddings - pad_token_id - 1``) and by ``tokenizer_config.json``'s
-        ``model_max_length``: a small model's rows would otherwise be refused by the model itself."""
+        Parameters
+        ----------
+        folder : str or Path
+            A checkpoint folder. A file of it that is a link leading outside it is refused
+            (`CheckpointError`), as `load_pretrained` refuses it.
+        max_length : int, optional
+            Tokens per caption, ``<s>`` and ``</s>`` included. Given, it is used as transformers uses an
+            explicit ``max_length``: ``tokenizer_config.json``'s ``model_max_length`` does not lower it.
+            Left out: 77 (LAION-CLAP's length), or ``model_max_length`` when that is smaller. Either way it
+            is capped by what the folder's text tower accepts (``config.json``'s ``text_config``:
+            ``max_position_embeddings - pad_token_id - 1``): the model itself would refuse longer rows.
+        padding : {"max_length", "longest"}
+        """
+        from audiotrain.models.clap.loading import check_inside
+
         from tokenizers import Tokenizer
 
         folder = Path(folder)
+        for name in (*TOKENIZER_FILES, "config.json"):  # every file read here (config.json: its length limit)
+            if (folder / name).exists():
+                check_inside(folder, folder / name)
         if (folder / "tokenizer.json").is_file():
             try:
                 tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
@@ -94,12 +118,19 @@ class ClapTokenizer:
             raise TokenizerError(
                 f"{folder}: no tokenizer.json (or vocab.json + merges.txt); a CLAP checkpoint ships RoBERTa's tokenizer"
             )
-        return cls(
-            tokenizer, max_length=min(max_length, *_folder_limits(folder)), padding=padding, source=folder
-        )
+        tower, model_max_length = _folder_limits(folder)
+        if max_length is None:
+            max_length = min(DEFAULT_MAX_LENGTH, model_max_length or DEFAULT_MAX_LENGTH)
+        if tower is not None:
+            max_length = min(max_length, tower)
+        made = cls(tokenizer, max_length=max_length, padding=padding, source=folder)
+        made.model_max_length = model_max_length
+        return made
 
     @classmethod
-    def train(cls, texts: Iterable[str], vocab_size: int = 1000, max_length: int = 77) -> ClapTokenizer:
+    def train(
+        cls, texts: Iterable[str], vocab_size: int = 1000, max_length: int = DEFAULT_MAX_LENGTH
+    ) -> ClapTokenizer:
         """Train a small RoBERTa-format byte-level BPE on ``texts`` (for offline demos with no checkpoint).
 
         Special tokens get RoBERTa's ids: ``<s>`` 0, ``<pad>`` 1, ``</s>`` 2, ``<unk>`` 3, ``<mask>`` 4.
@@ -219,8 +250,9 @@ def _roberta_from_vocab(folder: Path):
     return tokenizer
 
 
-def _folder_limits(folder: Path) -> list[int]:
-    """Token limits a checkpoint folder states (none when its files do not say), for `from_pretrained`."""
+def _folder_limits(folder: Path) -> tuple[int | None, int | None]:
+    """The token limits a checkpoint folder states, for `from_pretrained`: what its text tower accepts
+    (``config.json``) and ``tokenizer_config.json``'s ``model_max_length``; None where a file does not say."""
     limits = []
     for name, read in (
         (
@@ -234,7 +266,8 @@ def _folder_limits(folder: Path) -> list[int]:
         try:
             limit = read(json.loads((folder / name).read_text(encoding="utf-8")))
         except (OSError, ValueError, KeyError, TypeError):
-            continue  # absent or without the field: that file states no limit (a bad file fails elsewhere, by name)
-        if isinstance(limit, int) and limit >= 3:
-            limits.append(limit)
-    return limits
+            limit = (
+                None  # absent or without the field: that file states no limit (a bad file fails elsewhere)
+            )
+        limits.append(limit if isinstance(limit, int) and limit >= 3 else None)
+    return limits[0], limits[1]

@@ -46,7 +46,9 @@ class Bundle:
     demo: bool
 
 
-def load_checkpoint(path_or_hub_id: str, max_tokens: int) -> Bundle:
+def load_checkpoint(path_or_hub_id: str, max_tokens: int, quiet: bool = False) -> Bundle:
+    """The checkpoint's model, front end and tokenizer (captions of `max_tokens` tokens), checked against one
+    another; unless `quiet`, prints the caption length used."""
     from audiotrain.features.clap import ClapFeatureExtractor
     from audiotrain.models.clap import ClapTokenizer, load_pretrained
 
@@ -56,7 +58,24 @@ def load_checkpoint(path_or_hub_id: str, max_tokens: int) -> Bundle:
     tokenizer = ClapTokenizer.from_pretrained(source, max_length=max_tokens)
     check_tokenizer_fits(tokenizer, config, source)
     check_front_end_fits(extractor, config, source)
+    if not quiet:
+        print(caption_length_line(tokenizer))
     return Bundle(model, config, extractor, tokenizer, source, demo=False)
+
+
+def caption_length_line(tokenizer) -> str:
+    """What the run tokenizes captions to, and why not to a smaller model_max_length of the folder."""
+    line = (
+        f"captions: {tokenizer.max_length} tokens each, <s> and </s> included (--dataset.max_tokens); "
+        "longer ones are cut"
+    )
+    limit = tokenizer.model_max_length
+    if limit is not None and limit < tokenizer.max_length:
+        line += (
+            f"; tokenizer_config.json's model_max_length {limit} does not lower it (transformers too applies "
+            "it only when no max_length is given)"
+        )
+    return line
 
 
 def check_tokenizer_fits(tokenizer, config, source: Path) -> None:
@@ -73,22 +92,31 @@ def check_tokenizer_fits(tokenizer, config, source: Path) -> None:
 
 def check_front_end_fits(extractor, config, source: Path) -> None:
     """Refuse a front end whose log-mels the audio model cannot take (more frames than it folds, other mel
-    bands), naming the settings of both files, before any data is read rather than at the first forward pass."""
+    bands, 4 fusion views for an unfused model), naming the settings of both files, before any data is read
+    rather than at the first forward pass."""
     audio = config.audio_config
-    pre, cfg = source / "preprocessor_config.json", source / "config.json"
+    pre, cfg, field = extractor.settings_file or source, source / "config.json", extractor.field_name
     if extractor.n_frames > audio.spec_width:
         longest_s = (audio.spec_width - 1) * extractor.hop_length / extractor.sampling_rate
         raise ValueError(
-            f"{pre}: max_length_s {extractor.max_length_s:g} at sampling_rate {extractor.sampling_rate} and "
-            f"hop_length {extractor.hop_length} makes {extractor.n_frames} frames, but the audio model of {cfg} "
-            f"takes at most {audio.spec_width} (audio_config.spec_size {audio.spec_size} x spec_size / "
-            f"num_mel_bins {audio.num_mel_bins}); use max_length_s {longest_s:g} or less, or the front end the "
-            "checkpoint was trained with"
+            f"{pre}: {field('max_length_s')} {extractor.max_length_s:g} at sampling_rate "
+            f"{extractor.sampling_rate} and hop_length {extractor.hop_length} makes {extractor.n_frames} "
+            f"frames, but the audio model of {cfg} takes at most {audio.spec_width} (audio_config.spec_size "
+            f"{audio.spec_size} x spec_size / num_mel_bins {audio.num_mel_bins}); use "
+            f"{field('max_length_s')} {longest_s:g} or less, or the front end the checkpoint was trained with"
         )
     if extractor.feature_size != audio.num_mel_bins:
         raise ValueError(
-            f"{pre}: feature_size {extractor.feature_size} mel bands, but the audio model of {cfg} expects "
-            f"audio_config.num_mel_bins {audio.num_mel_bins}"
+            f"{pre}: {field('feature_size')} {extractor.feature_size} mel bands, but the audio model of "
+            f"{cfg} expects audio_config.num_mel_bins {audio.num_mel_bins}"
+        )
+    # transformers' ClapFeatureExtractor() defaults to "fusion", so a processor built without setting it
+    # gets this; an unfused model refuses the 4 views at its first forward pass, naming neither file.
+    if extractor.truncation == "fusion" and not audio.enable_fusion:
+        raise ValueError(
+            f"{pre}: {field('truncation')} 'fusion' makes 4 views of each clip (the whole clip and 3 crops), "
+            f"but the audio model of {cfg} takes 1 (audio_config.enable_fusion is false); use 'rand_trunc', "
+            "the front end of unfused checkpoints"
         )
 
 
@@ -266,14 +294,17 @@ def check_resume_model(folder: Path, state: dict[str, Any], bundle: Bundle) -> N
             f"cannot resume from {folder}: it was trained from --pretrained {before.get('source')}, this run loads "
             f"{now['source']}, whose config.json or tokenizer files differ; {remedy}"
         )
-    old_front = before.get("front_end") or {}
+    old_front, extractor = before.get("front_end") or {}, bundle.extractor
     changed = [
-        f"{k} {old_front.get(k)!r} → {v!r}" for k, v in now["front_end"].items() if old_front.get(k) != v
+        f"{extractor.field_name(k)} {old_front.get(k)!r} → {v!r}"
+        for k, v in now["front_end"].items()
+        if old_front.get(k) != v
     ]
     if changed:
+        where = extractor.settings_file.name if extractor.settings_file else "the front end"
         raise ValueError(
             f"cannot resume from {folder}: the front end of {now['source']} has changed since it trained "
-            f"(preprocessor_config.json: {', '.join(changed)}); restore it, or start a new run"
+            f"({where}: {', '.join(changed)}); restore it, or start a new run"
         )
 
 
@@ -310,10 +341,13 @@ def read_run_record(run_dir: Path) -> dict:
 
 def has_model_files(folder: Path) -> bool:
     """Whether `folder` holds the architecture, tokenizer and front-end files (as the run's hf_model/ does)."""
+    from audiotrain.features.clap import FRONT_END_FILES
+
     tokenizer = (folder / "tokenizer.json").is_file() or (
         (folder / "vocab.json").is_file() and (folder / "merges.txt").is_file()
     )
-    return tokenizer and all((folder / n).is_file() for n in ("config.json", "preprocessor_config.json"))
+    front_end = any((folder / name).is_file() for name in FRONT_END_FILES)
+    return tokenizer and front_end and (folder / "config.json").is_file()
 
 
 def bundle_of_run(run_dir: Path) -> Bundle:
@@ -331,8 +365,8 @@ def bundle_of_run(run_dir: Path) -> Bundle:
             raise FileNotFoundError(
                 f"{source}: the model folder the run started from (model_source in {run_dir / RUN_CONFIG}) is "
                 "missing, and the run's hf_model/ does not hold config.json, the tokenizer and "
-                "preprocessor_config.json instead; they are the architecture, tokenizer and front-end files the "
-                "export needs"
+                "processor_config.json or preprocessor_config.json instead; they are the architecture, "
+                "tokenizer and front-end files the export needs"
             )
         print(
             f"note: {source} (the model folder the run started from) is missing; using the architecture, "
@@ -340,7 +374,7 @@ def bundle_of_run(run_dir: Path) -> Bundle:
         )
         source = own
     if not record["demo"]:
-        return load_checkpoint(str(source), max_tokens)
+        return load_checkpoint(str(source), max_tokens, quiet=True)
     tokenizer = ClapTokenizer.from_pretrained(source, max_length=max_tokens)
     extractor = ClapFeatureExtractor.from_pretrained(source)
     if (source / "config.json").is_file():
