@@ -62,8 +62,9 @@ class Trainer:
 
     Duration: `max_epochs` and/or `max_steps` (optimizer steps; whichever ends first), `max_time`
     ("DD:HH:MM:SS", a timedelta or a dict), and `min_epochs` (a stop request, e.g. EarlyStopping, waits
-    for it). Validation: `val_check_interval` float = fraction of an epoch, int = every N training
-    batches; `check_val_every_n_epoch` (None: only an int `val_check_interval` validates).
+    for it). `fit` needs one of the first three; `Trainer()` without them validates, tests and predicts.
+    Validation: `val_check_interval` float = fraction of an epoch, int = every N training batches;
+    `check_val_every_n_epoch` (None: only an int `val_check_interval` validates).
     Gradients: `gradient_clip_val` with `gradient_clip_algorithm` "norm"|"value",
     `accumulate_grad_batches` (mean over the window; a window the loader ends early is applied at the
     epoch's end), non-finite updates skipped in-graph; after `max_consecutive_nonfinite` non-finite
@@ -151,10 +152,6 @@ class Trainer:
         self.max_time = flags.max_time(max_time)
         if self.fast_dev_run:
             self.max_epochs, self.max_steps, self.max_time = 1, None, None
-        if self.max_epochs is None and self.max_steps is None and self.max_time is None:
-            raise ValueError(
-                "Trainer: set max_epochs, max_steps or max_time (or several; whichever ends first stops training)"
-            )
         self.val_check_interval = flags.val_check_interval(val_check_interval)
         self.check_val_every_n_epoch = flags.check_val_every_n_epoch(check_val_every_n_epoch)
         if self.check_val_every_n_epoch is None and isinstance(self.val_check_interval, float):
@@ -343,6 +340,7 @@ class Trainer:
         """Train `model`; resume everything from `ckpt_path` if given (a checkpoint folder, "last" or
         "best"). `train_dataloaders` / `val_dataloaders` are Lightning's names for the two loaders, and
         `datamodule` gives both."""
+        flags.require_training_length(self.max_epochs, self.max_steps, self.max_time)
         train_loader = _one_loader(
             "fit", "train_loader", train_loader, "train_dataloaders", train_dataloaders
         )
