@@ -165,6 +165,7 @@ def test_mel_config_key_dict_and_compute():
         (lambda: melspectrogram(np.zeros(0)), r"y holds no samples \(shape \(0,\)\)"),
         (lambda: melspectrogram(np.zeros(4096), n_fft=0), "n_fft must be an integer >= 2, got 0"),
         (lambda: melspectrogram(np.zeros(4096), 0), "sr must be a positive sampling rate in Hz, got 0"),
+        (lambda: melspectrogram(np.zeros(4096), sr="16000"), "sr must be a positive .* got '16000'"),
         (lambda: mel_filterbank(-16000, 512), "sr must be a positive"),
     ],
 )
