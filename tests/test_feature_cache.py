@@ -184,7 +184,8 @@ def test_cli_refuses_a_root_that_is_missing_or_a_file_and_abbreviations(tmp_path
     FeatureCache(tmp_path / "cache", "k").get_or_compute(tmp_path / "afile", lambda: np.ones(3))
     assert main(["clear", "--root", str(tmp_path / "cache"), "--key", "nope"]) == 1
     captured = capsys.readouterr()
-    assert "no configuration 'nope'" in captured.err and not captured.out
+    assert f"no configuration 'nope' under {tmp_path / 'cache'}; --key takes one of: k" in captured.err
+    assert "demo set" not in captured.err and not captured.out  # (no chord-recipe wording for a mel cache)
 
 
 def test_clear_method_and_env_root(tmp_path, songs, monkeypatch, capsys):

@@ -413,8 +413,13 @@ def _clear(root: Path, key: str | None) -> int:
         elif demo / key in sets:
             configurations, sets = [], {demo / key: sets[demo / key]}
         else:
+            # The demo sets are the chord recipe's: named only where there are some (a user's own mel
+            # cache has none, and "no demo set" would read as a chord-recipe error).
+            demo_part = f", and no demo set {key!r} under {demo}" if sets else ""
+            names = [p.name for p in configurations] + [p.name for p in sets]
             print(
-                f"error: no configuration {key!r} under {root}, and no demo set {key!r} under {demo}",
+                f"error: no configuration {key!r} under {root}{demo_part}; --key takes one of: "
+                f"{', '.join(names) or 'none (the cache is empty)'}",
                 file=sys.stderr,
             )
             return 1
