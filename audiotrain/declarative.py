@@ -59,8 +59,12 @@ from audiotrain.recipes._run import (
 from audiotrain.recipes.config_cli import ConfigInCheckpoint
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from audiotrain.train.evaluation import eval_mode
+from audiotrain.train.loaders import check_batch
 from audiotrain.train.module import OptimizerConfig, TrainModule
 from audiotrain.train.schedulers import WarmupCosineScheduler, WarmupLinearScheduler
+from audiotrain.train.state import RandomState
+from audiotrain.train.step import EvalStep
 from audiotrain.train.trainer import Trainer
 from audiotrain.trainer_config import TrainerConfig, resolve_config, write_config
 from audiotrain.training_hooks import TrainingHookAdapter, wrap_training_hooks
@@ -415,6 +419,7 @@ class ConfiguredTrainer:
                 f"{monitor!r}; pass val_fraction > 0 (and enough {unit}), or set training.monitor to a "
                 "train_ metric (create_trainer(..., monitor='train_loss'))"
             )
+        self._check_predict_step(fold_loader(parts[0].test, False))
         folder = Path(run_dir) if run_dir is not None else None
         if folder is None and self.config.run.run_dir:
             folder = Path(self.config.run.run_dir)
@@ -474,6 +479,37 @@ class ConfiguredTrainer:
             f"{folds}-fold cross-validation over {n} samples ({grouping}):\n{cv.table()}\nrun folder: {folder}"
         )
         return cv
+
+    def _check_predict_step(self, loader: Any) -> None:
+        """Run the module's `predict_step` on the first held-out batch, as each fold's `predict` will (in
+        eval mode, compiled or not as the trainer is), before the folder is opened: a predict_step that
+        cannot take the batches fails now, not after fold 0 has trained and left a half-written folder
+        that a rerun is refused over. The random state is put back, so the folds train as without it."""
+        iterator = iter(loader)
+        try:
+            batch = next(iterator, None)
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+        if batch is None:
+            return
+        check_batch(batch)
+        trainer = self.trainer
+        random_before = RandomState.capture()
+        try:
+            with eval_mode(self.module):
+                step = EvalStep(self.module, "predict", compile=trainer.compile, precision=trainer.precision)
+                mx.eval(step(batch, mx.array(0, mx.int32)))
+        except Exception as error:
+            if hasattr(error, "add_note"):  # (Python 3.11)
+                error.add_note(
+                    "train_with_cv: predict_step was tried on the first held-out batch before fold 0 "
+                    "trained; nothing was written"
+                )
+            raise
+        finally:
+            RandomState.restore(random_before)
 
     def _ensemble_loader(self, test_loader: Any) -> Iterable | None:
         """The test batches the folds' models predict for ``kaggle.enable_ensemble``, or None (said why)."""

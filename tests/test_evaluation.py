@@ -112,6 +112,55 @@ def test_predict_returns_predict_step_outputs_per_batch_in_eval_mode(tmp_path):
     np.testing.assert_array_equal(np.array(outputs[0]["p"]), np.array(again[0]["p"]))  # dropout off
 
 
+def dict_batches(n: int = 32):
+    return [{"x": x, "y": y} for x, y in make_batches(n)]
+
+
+class DictBatches(TinyClassifier):
+    """The README's model: __call__ takes the features, compute_loss reads batch["x"], batch["y"]."""
+
+    def compute_loss(self, batch):
+        return super().compute_loss((batch["x"], batch["y"]))
+
+
+@pytest.mark.parametrize("compile", [True, False])
+def test_the_default_predict_step_says_when_the_model_cannot_take_the_dict_batch(tmp_path, compile):
+    """It passed the dict whole to __call__; the user saw addmm's arguments or a KeyError of their own
+    model, with nothing saying that predict_step chose them."""
+    t = trainer(tmp_path, max_epochs=1, compile=compile)
+    with pytest.raises(TypeError) as raised:
+        t.predict(DictBatches(), dict_batches())
+    message = str(raised.value)
+    assert (
+        "DictBatches.predict_step (TrainModule's default) passed DictBatches.__call__ the whole batch"
+        in message
+    )
+    assert "dict with keys 'x', 'y'" in message
+    assert "Define DictBatches.predict_step(self, batch, batch_idx)" in message
+    assert "e.g. return self(batch['x'])" in message
+
+
+def test_the_default_predict_step_still_serves_models_that_take_what_it_passes(tmp_path):
+    class TakesTheDict(DictBatches):
+        def __call__(self, batch):
+            return super().__call__(batch["x"] if isinstance(batch, dict) else batch)
+
+    t = trainer(tmp_path, max_epochs=1)
+    assert [out.shape for out in t.predict(TakesTheDict(), dict_batches())] == [(16, 3), (16, 3)]
+    assert [out.shape for out in t.predict(TinyClassifier(), make_batches(32))] == [(16, 3), (16, 3)]
+
+    class TakesLengthsToo(TinyClassifier):
+        def __call__(self, x, lengths):
+            return super().__call__(x) * lengths[:, None]
+
+    with pytest.raises(
+        TypeError,
+        match=r"passed TakesLengthsToo.__call__ batch\[0\] \(the first of the "
+        r"batch's 2 items\): array of shape \(16, 8\), and it failed \(TypeError: ",
+    ):
+        t.predict(TakesLengthsToo(), make_batches(32))
+
+
 # ---------------------------------------------------------------- modes around evaluation
 def test_validation_gives_each_submodule_back_its_own_mode(tmp_path):
     """A `submodule.eval()` made in a training hook survives the validations inside the epoch."""

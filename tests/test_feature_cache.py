@@ -2,6 +2,7 @@
 
 import multiprocessing
 import os
+import pickle
 import time
 from pathlib import Path
 
@@ -183,7 +184,8 @@ def test_cli_refuses_a_root_that_is_missing_or_a_file_and_abbreviations(tmp_path
     FeatureCache(tmp_path / "cache", "k").get_or_compute(tmp_path / "afile", lambda: np.ones(3))
     assert main(["clear", "--root", str(tmp_path / "cache"), "--key", "nope"]) == 1
     captured = capsys.readouterr()
-    assert "no configuration 'nope'" in captured.err and not captured.out
+    assert f"no configuration 'nope' under {tmp_path / 'cache'}; --key takes one of: k" in captured.err
+    assert "demo set" not in captured.err and not captured.out  # (no chord-recipe wording for a mel cache)
 
 
 def test_clear_method_and_env_root(tmp_path, songs, monkeypatch, capsys):
@@ -351,3 +353,38 @@ def test_cli_shows_each_configurations_settings_and_lists_and_clears_demo_sets(t
     out = capsys.readouterr().out
     assert "deleted 1 entries in 1 configurations" in out and "deleted 1 demo songs in 1 sets" in out
     assert [p.name for p in sets[0].iterdir()] == ["mine.txt"]
+
+
+class CachedSongs:
+    """A Dataset of cached features: what a DataLoader's workers run."""
+
+    def __init__(self, cache, songs):
+        self.cache, self.songs, self.extract = cache, songs, CountingExtractor()
+
+    def __len__(self):
+        return len(self.songs)
+
+    def __getitem__(self, index):
+        return np.array(self.cache.get_or_compute(self.songs[index], self.extract))
+
+
+def test_report_counts_thread_workers_lookups_and_says_when_copies_count_their_own(tmp_path, songs):
+    """With process workers each worker updates its own copy, and report() said 0 hits and 0 misses with
+    no caveat although every entry was computed and served."""
+    from audiotrain import DataLoader
+
+    cache = FeatureCache(tmp_path / "cache", CONFIG)
+    loader = DataLoader(CachedSongs(cache, songs), batch_size=2, num_workers=2, worker_type="thread")
+    for _ in range(2):
+        for _ in loader:
+            pass
+    report = cache.report()
+    assert (report["hits"], report["misses"], report["entries"]) == (4, 4, 4) and "note" not in report
+
+    # A process worker's copy is this object pickled (as DataLoader(worker_type="process") sends it).
+    copy = pickle.loads(pickle.dumps(cache))
+    copy.get_or_compute(songs[0], CountingExtractor())
+    assert copy.hits == 5 and cache.hits == 4
+    report = cache.report()
+    assert "count the lookups made through this object only" in report["note"]
+    assert "process workers" in report["note"] and report["entries"] == 4

@@ -102,6 +102,29 @@ def test_hcqt_stacks_harmonics_as_channels():
         hcqt(y, sr=SR, harmonics=(0, 1))
 
 
+def test_hcqt_works_with_its_own_defaults_and_names_a_harmonic_past_nyquist():
+    """hcqt(y) failed with its defaults (84 bins from C1 * 3 pass Nyquist at 22050 Hz), and the error named
+    neither the harmonic nor its fmin, and suggested a lower fmin to a user who had given none."""
+    y = SIGNALS["mix"][:SR]
+    H = np.asarray(hcqt(y, sr=SR))
+    assert H.shape == (6, 72, 1 + len(y) // 512)
+    np.testing.assert_allclose(H[-1], np.asarray(cqt(y, sr=SR, fmin=5 * C1_HZ, n_bins=72)), rtol=1e-6)
+    with pytest.raises(
+        ValueError,
+        match=r"hcqt: harmonic 3 \(fmin 3 x 32.7 = 98.1 Hz, 84 bins\): its CQT filters reach 12366.2 Hz .*"
+        r"Nyquist frequency 11025.0 Hz of sr=22050: keep harmonics up to 2 \(drop 3, 4, 5\), or use "
+        r"n_bins <= 73 \(for every harmonic up to 5\), or raise sr",
+    ):
+        hcqt(y, sr=SR, n_bins=84)
+    assert np.asarray(hcqt(y[:4096], sr=SR, n_bins=73)).shape[-2] == 73  # the bound it names holds
+    with pytest.raises(ValueError, match=r"CQTConfig: harmonic 3 \(fmin 3 x 32.7"):
+        CQTConfig(harmonics=(0.5, 1, 2, 3, 4, 5))  # (cqt's 84 bins)
+    with pytest.raises(
+        ValueError, match=r"CQTConfig \(from its lowest spare bin\).*n_bins \+ spare bins <= "
+    ):
+        CQTConfig.for_pitch_shift(6, harmonics=(1, 2, 3, 4, 5), n_bins=72)
+
+
 def test_chroma_matches_librosa_with_zero_tuning():
     y = SIGNALS["chord"]
     ref = librosa.feature.chroma_cqt(y=y, sr=SR, tuning=0.0)

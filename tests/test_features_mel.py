@@ -125,8 +125,16 @@ def test_power_to_db_per_example_and_callable_ref():
     np.testing.assert_allclose(np.asarray(as_mlx), per_example, rtol=1e-5)
     with pytest.raises(ValueError, match="amin"):
         power_to_db(batch, amin=0.0)
-    with pytest.raises(TypeError, match="real"):
+    with pytest.raises(TypeError, match=r"real.*np.abs\(S\) \*\* 2"):
         power_to_db(np.ones(3, dtype=np.complex64))
+
+
+def test_power_to_db_refuses_a_complex_stft_on_both_backends():
+    """The numpy path refused a complex STFT; the MLX one (stft's default) returned complex "dB"."""
+    y = np.random.default_rng(0).normal(size=4000).astype(np.float32)
+    for backend, hint in (("numpy", "np.abs"), ("mlx", "mx.abs")):
+        with pytest.raises(TypeError, match=rf"expects power \(real\) values, got a complex array.*{hint}"):
+            power_to_db(stft(y, n_fft=512, backend=backend))
 
 
 def test_mel_config_key_dict_and_compute():
@@ -157,6 +165,7 @@ def test_mel_config_key_dict_and_compute():
         (lambda: melspectrogram(np.zeros(0)), r"y holds no samples \(shape \(0,\)\)"),
         (lambda: melspectrogram(np.zeros(4096), n_fft=0), "n_fft must be an integer >= 2, got 0"),
         (lambda: melspectrogram(np.zeros(4096), 0), "sr must be a positive sampling rate in Hz, got 0"),
+        (lambda: melspectrogram(np.zeros(4096), sr="16000"), "sr must be a positive .* got '16000'"),
         (lambda: mel_filterbank(-16000, 512), "sr must be a positive"),
     ],
 )

@@ -122,3 +122,19 @@ def test_an_unknown_trainer_flag_names_the_one_meant():
         TypeError, match=r"unexpected keyword argument 'max_epoch' \(did you mean 'max_epochs'\?\)"
     ):
         Trainer(max_epochs=1, max_epoch=3)
+
+
+def test_a_trainer_without_a_training_length_validates_tests_and_predicts(tmp_path, monkeypatch):
+    """Trainer() refused to be built without max_epochs/max_steps/max_time, so an inference script had to
+    invent max_epochs=1 (Lightning's Trainer().predict(model, loader) works). Only fit needs a length."""
+    monkeypatch.chdir(tmp_path)  # (Trainer's default_root_dir is ./logs)
+    model, batches = TinyClassifier(), make_batches(32)
+    inference = Trainer(enable_progress_bar=False)
+    assert [out.shape for out in inference.predict(model, batches)] == [(16, 3), (16, 3)]
+    (validated,) = inference.validate(model, batches)
+    (tested,) = inference.test(model, batches)
+    assert validated["val_loss"] == pytest.approx(tested["test_loss"])
+    with pytest.raises(
+        ValueError, match=r"Trainer.fit: set max_epochs, max_steps or max_time.*max_epochs=10"
+    ):
+        inference.fit(model, batches)

@@ -1,6 +1,8 @@
 """What a fit reports (interval and epoch means, the non-finite stop): the loggers, the history and the
 callbacks see the same numbers for the same batches."""
 
+import json
+
 import audiotrain  # noqa: F401  (before mlx)
 
 import mlx.core as mx
@@ -95,3 +97,42 @@ def test_values_kept_from_a_compiled_step_are_explained_not_an_mlx_bug(tmp_path,
     t = trainer(tmp_path / "eager", max_epochs=1, compile=False)
     t.fit(KeepsValidationOutputs(read_in_hook), make_batches(), make_batches(32))
     assert t.callback_metrics["val_loss_kept"] == pytest.approx(t.callback_metrics["val_loss"], rel=1e-3)
+
+
+class LogsLightningNames(TinyClassifier):
+    """A Lightning-style validation_step: self.log under names that do not start with val_."""
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        logits = self(x)
+        self.log("valid_loss", mx.mean(nn.losses.cross_entropy(logits, y)))
+        self.log("val/acc", mx.mean(mx.argmax(logits, axis=-1) == y))
+
+    def on_validation_epoch_end(self):
+        self.log("val epoch end", 1.0)
+
+
+def test_what_validation_logged_reaches_the_history_whatever_its_name(tmp_path):
+    """The history took only val_* names: 'val/acc' (TensorBoard grouping) and 'valid_loss' reached the
+    loggers and callbacks but not trainer.history, export_history() or the progress bar."""
+    t = trainer(tmp_path, max_epochs=2)
+    t.fit(LogsLightningNames(), make_batches(), make_batches(32))
+    history = t.history
+    for name in ("valid_loss", "val/acc", "val epoch end"):
+        assert len(history[name]) == 2 and None not in history[name], name
+        assert history[name][-1] == pytest.approx(t.callback_metrics[name])
+    assert set(t.progress_metrics()) >= {"valid_loss", "val/acc"}
+    exported = json.loads(t.export_history(tmp_path / "history.json").read_text())
+    assert exported["val/acc"] == history["val/acc"]
+
+
+def test_a_resumed_epoch_keeps_what_its_validation_logged_before_the_checkpoint(tmp_path):
+    """Validated at batch 4 of 6, saved at batch 5, resumed: epoch 0's row still has that validation."""
+    stopped = trainer(tmp_path / "a", max_steps=5, val_check_interval=4)
+    stopped.fit(LogsLightningNames(), make_batches(), make_batches(32))
+    validated = stopped.callback_metrics["val/acc"]
+    saved = stopped.save_checkpoint(tmp_path / "ckpt")
+    resumed = trainer(tmp_path / "b", max_epochs=1, val_check_interval=4)
+    resumed.fit(LogsLightningNames(), make_batches(), make_batches(32), ckpt_path=str(saved))
+    assert resumed.history["epoch"] == [0] and resumed.global_step == 6
+    assert resumed.history["val/acc"] == [pytest.approx(validated)]

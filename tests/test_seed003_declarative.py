@@ -418,7 +418,9 @@ def test_seed003_save_checkpoint_and_load_checkpoint(tmp_path, monkeypatch):
         np.array(again.module.linear.weight), np.array(trainer.module.linear.weight)
     )
     assert again.evaluate(batches(seed=1)) == trainer.evaluate(batches(seed=1))
-    with pytest.warns(UserWarning, match="the resumed checkpoint's ModelCheckpoint saved to .*run/checkpoints"):
+    with pytest.warns(
+        UserWarning, match="the resumed checkpoint's ModelCheckpoint saved to .*run/checkpoints"
+    ):
         result = again.train(batches(), batches(seed=1))  # (another run's: it goes on in run2)
     assert result.history["epoch"] == [0, 1] and again.trainer.global_step == 4  # went on from epoch 1
     fresh = create_trainer(TinyNet(), "quick_test", run_dir="cv")
@@ -551,6 +553,50 @@ def test_cv_without_validation_is_refused_before_anything_is_written(tmp_path):
     trainer = create_trainer(TinyNet(), "quick_test", run_dir=tmp_path / "cv", monitor="train_loss")
     cv = trainer.train_with_cv(Points(), folds=2, val_fraction=0, log=lambda s: None)
     assert len(cv.fold_scores) == 2
+
+
+class PointsAsDicts(Points):
+    def __getitem__(self, i):
+        x, y = super().__getitem__(i)
+        return {"x": x, "y": y}
+
+
+class DictNet(TinyNet):
+    """The README's model: dict batches, and no predict_step of its own."""
+
+    def __call__(self, x):
+        return self.linear(x)
+
+    def compute_loss(self, batch):
+        return super().compute_loss((batch["x"], batch["y"]))
+
+
+def test_cv_with_a_predict_step_that_cannot_take_the_batches_fails_before_fold_0_trains(tmp_path):
+    """The default predict_step failed on the dict batches only when fold 0's out-of-fold predict ran,
+    after its training, leaving a half-written folder that the rerun was refused over."""
+    from audiotrain import create_trainer
+
+    trainer = create_trainer(DictNet(), "quick_test", run_dir=tmp_path / "cv", batch_size=8)
+    with pytest.raises(
+        TypeError, match=r"DictNet.predict_step \(TrainModule's default\) passed.*dict with keys "
+    ):
+        trainer.train_with_cv(PointsAsDicts(), folds=2, log=lambda s: None)
+    assert not (tmp_path / "cv").exists()
+
+    class Predicts(DictNet):
+        def predict_step(self, batch, batch_idx):
+            return self(batch["x"])
+
+    def cv_scores(folder, check=True):
+        mx.random.seed(0)
+        trainer = create_trainer(Predicts(), "quick_test", run_dir=folder, batch_size=8)
+        if not check:  # the folds train as they would without the check (its random draws are put back)
+            trainer._check_predict_step = lambda loader: None
+        return trainer.train_with_cv(PointsAsDicts(), folds=2, log=lambda s: None)
+
+    checked, unchecked = cv_scores(tmp_path / "checked"), cv_scores(tmp_path / "unchecked", check=False)
+    assert checked.oof.shape == (40, 3) and checked.fold_scores == unchecked.fold_scores
+    np.testing.assert_array_equal(checked.oof, unchecked.oof)
 
 
 def test_a_constant_schedule_warms_up_first(tmp_path):

@@ -67,9 +67,10 @@ def test_max_steps_takes_precedence(tmp_path):
     assert t.history["epoch"] == [0, 1]  # the partial epoch is recorded, and stays open for a resume
 
 
-def test_max_epochs_or_steps_required(tmp_path):
-    with pytest.raises(ValueError, match="max_epochs, max_steps or max_time"):
-        Trainer()
+def test_max_epochs_or_steps_required_by_fit(tmp_path):
+    with pytest.raises(ValueError, match=r"Trainer.fit: set max_epochs, max_steps or max_time"):
+        trainer(tmp_path / "run").fit(TinyClassifier(), make_batches())
+    assert not (tmp_path / "run").exists()  # refused before anything was written
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ when they must not touch MLX.
 from __future__ import annotations
 
 import functools
+import numbers
 
 from audiotrain._system import usable_cores
 
@@ -43,8 +44,11 @@ CHANNELS_HINT_MIN_SAMPLES = 1024
 
 def check_sample_rate(sr: float) -> float:
     """`sr` as a float, or ValueError naming it when it is not a positive number of Hz."""
-    if not np.isfinite(sr) or sr <= 0:
-        raise ValueError(f"sr must be a positive sampling rate in Hz, got {sr}")
+    # (A str such as "16000", from a config or the command line, would reach numpy's isfinite and fail
+    # with a ufunc TypeError that names neither sr nor what it takes.)
+    if isinstance(sr, bool) or not isinstance(sr, numbers.Real) or not np.isfinite(sr) or sr <= 0:
+        shown = repr(sr) if isinstance(sr, str) else sr
+        raise ValueError(f"sr must be a positive sampling rate in Hz, got {shown}")
     return float(sr)
 
 

@@ -35,6 +35,7 @@ import os
 import re
 import sys
 import textwrap
+import threading
 import warnings
 from collections.abc import Callable
 from contextlib import suppress
@@ -174,6 +175,10 @@ class FeatureCache:
     replaced : int
         Entries that were read whole but failed ``check`` (a foreign writer, bit rot), computed again; counted
         in ``misses`` too.
+
+    The counts are of the lookups made through this object. DataLoader thread workers share it; process
+    workers get pickled copies, each counting its own lookups in its own process, so this object's counts
+    leave theirs out (the entries are shared: they are files). `report()` says so once a copy was made.
     """
 
     def __init__(
@@ -199,6 +204,24 @@ class FeatureCache:
         self.replaced = 0
         self._checked: set[Path] = set()  # entries that passed `check`
         self._warned_unwritable = False
+        self._count_lock = threading.Lock()  # thread workers share the counters; `+= 1` is not atomic
+        self._copied = False  # pickled or copied: the copies count their own lookups
+
+    def __getstate__(self) -> dict:
+        # Pickled for DataLoader process workers (or deep-copied): the copy counts its lookups in its own
+        # process, which report() must say, as this object's counts no longer cover them.
+        self._copied = True
+        state = dict(self.__dict__)
+        del state["_count_lock"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._count_lock = threading.Lock()
+
+    def _count(self, name: str) -> None:
+        with self._count_lock:
+            setattr(self, name, getattr(self, name) + 1)
 
     def _entry(self, path: Path) -> tuple[str, str]:
         try:
@@ -248,10 +271,12 @@ class FeatureCache:
             else:
                 if self.check is None or target in self._checked or self.check(array):
                     self._checked.add(target)  # (reading every value once per run, not on every lookup)
-                    self.hits += 1
+                    self._count("hits")
                     return array
-                self.replaced += 1  # a valid .npy, but not these features: computed again and overwritten
-        self.misses += 1
+                self._count(
+                    "replaced"
+                )  # a valid .npy, but not these features: computed again and overwritten
+        self._count("misses")
         wants_path = any(
             p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
             for p in inspect.signature(compute_fn).parameters.values()
@@ -292,9 +317,10 @@ class FeatureCache:
 
     def report(self) -> dict:
         """``{"root", "config_key", "entries", "bytes", "hits", "misses", "replaced"}`` for this
-        configuration."""
+        configuration, and a ``"note"`` once the cache was copied (pickled for DataLoader process workers):
+        ``entries`` and ``bytes`` count the folder, the others this object's lookups only."""
         entries, size = _dir_stats(self.folder) if self.folder.is_dir() else (0, 0)
-        return {
+        report = {
             "root": str(self.root),
             "config_key": self.config_key,
             "entries": entries,
@@ -303,6 +329,13 @@ class FeatureCache:
             "misses": self.misses,
             "replaced": self.replaced,
         }
+        if self._copied:
+            report["note"] = (
+                "hits, misses and replaced count the lookups made through this object only: it was copied "
+                "(pickled for DataLoader process workers), and each copy counts its own in its process; "
+                "worker_type='thread' shares one object and counts them all"
+            )
+        return report
 
     def clear(self) -> int:
         """Delete this configuration's entries (only files the cache wrote); returns how many were deleted.
@@ -380,8 +413,13 @@ def _clear(root: Path, key: str | None) -> int:
         elif demo / key in sets:
             configurations, sets = [], {demo / key: sets[demo / key]}
         else:
+            # The demo sets are the chord recipe's: named only where there are some (a user's own mel
+            # cache has none, and "no demo set" would read as a chord-recipe error).
+            demo_part = f", and no demo set {key!r} under {demo}" if sets else ""
+            names = [p.name for p in configurations] + [p.name for p in sets]
             print(
-                f"error: no configuration {key!r} under {root}, and no demo set {key!r} under {demo}",
+                f"error: no configuration {key!r} under {root}{demo_part}; --key takes one of: "
+                f"{', '.join(names) or 'none (the cache is empty)'}",
                 file=sys.stderr,
             )
             return 1

@@ -106,17 +106,27 @@ def _num_two_factors(x: int) -> int:
     return count
 
 
+def _bandwidths(freqs: np.ndarray, bins_per_octave: int) -> np.ndarray:
+    """Each bin's relative bandwidth (alpha), librosa's."""
+    if len(freqs) > 1:
+        return _relative_bandwidth(freqs)
+    return np.atleast_1d(((2 ** (1 / bins_per_octave)) ** 2 - 1) / ((2 ** (1 / bins_per_octave)) ** 2 + 1))
+
+
+def _filters_reach(fmin, n_bins, bins_per_octave, filter_scale, tuning) -> tuple[float, float]:
+    """(the highest frequency the CQT filters reach, the top bin's centre), in Hz."""
+    freqs = cqt_frequencies(n_bins, fmin, bins_per_octave, tuning)
+    q = filter_scale / _bandwidths(freqs, bins_per_octave)
+    return float(np.max(freqs * (1 + 0.5 * _HANN_BANDWIDTH / q))), float(freqs[-1])
+
+
 @lru_cache(maxsize=64)
 def _plan(sr, hop_length, fmin, n_bins, bins_per_octave, filter_scale, norm, sparsity, tuning) -> _Plan:
     check_sample_rate(sr)  # before the Nyquist check, which would blame the bins for a negative sr
     freqs = cqt_frequencies(n_bins, fmin, bins_per_octave, tuning)
-    alpha = (
-        _relative_bandwidth(freqs)
-        if n_bins > 1
-        else np.atleast_1d(((2 ** (1 / bins_per_octave)) ** 2 - 1) / ((2 ** (1 / bins_per_octave)) ** 2 + 1))
-    )
+    alpha = _bandwidths(freqs, bins_per_octave)
     q = filter_scale / alpha
-    cutoff = float(np.max(freqs * (1 + 0.5 * _HANN_BANDWIDTH / q)))
+    cutoff, _ = _filters_reach(fmin, n_bins, bins_per_octave, filter_scale, tuning)
     nyquist = sr / 2.0
     if cutoff > nyquist:
         raise ValueError(
@@ -375,13 +385,18 @@ def hcqt(
     harmonics: tuple[float, ...] = (0.5, 1, 2, 3, 4, 5),
     hop_length: int = 512,
     fmin: float | None = None,
-    n_bins: int = 84,
+    n_bins: int = 72,
     bins_per_octave: int = 12,
     filter_scale: float = 1.0,
     backend: str = "mlx",
     **kwargs,
 ):
     """Harmonic CQT: one CQT per harmonic ``h`` with ``fmin * h``, stacked as channels.
+
+    The defaults are the HCQT of Bittner et al. (2017): six octaves from C1 (``n_bins=72``, where `cqt`
+    has 84: seven octaves from C1 * 5 would pass the Nyquist frequency of 22050 Hz) for harmonics 0.5 to 5.
+    Settings whose highest harmonics pass Nyquist are refused, naming the first such harmonic, the
+    harmonics that fit and the most bins that would.
 
     Returns
     -------
@@ -390,6 +405,9 @@ def hcqt(
     fmin = C1_HZ if fmin is None else float(fmin)
     if not harmonics or any(h <= 0 for h in harmonics):
         raise ValueError(f"harmonics must be positive numbers, got {harmonics}")
+    check_harmonics_fit(
+        "hcqt", sr, fmin, harmonics, n_bins, bins_per_octave, filter_scale, kwargs.get("tuning", 0.0)
+    )
     outs = [
         cqt(y, sr, hop_length, fmin * h, n_bins, bins_per_octave, filter_scale, backend=backend, **kwargs)
         for h in harmonics
@@ -397,6 +415,48 @@ def hcqt(
     n_frames = min(o.shape[-1] for o in outs)
     xp = mx if backend == "mlx" else np
     return xp.stack([o[..., :n_frames] for o in outs], axis=-3)
+
+
+def check_harmonics_fit(
+    where: str,
+    sr: float,
+    fmin: float,
+    harmonics: tuple[float, ...],
+    n_bins: int,
+    bins_per_octave: int,
+    filter_scale: float,
+    tuning: float = 0.0,
+    bins: str = "n_bins",
+) -> None:
+    """ValueError unless every harmonic's CQT (from ``fmin * h``) keeps its filters under the Nyquist
+    frequency. It names the first harmonic that does not, with its fmin (the user gave the base fmin, or
+    none), and what would fit: the harmonics below it, or the most bins (`bins` names the setting)."""
+    nyquist = check_sample_rate(sr) / 2.0
+
+    def fits(harmonic: float, n: int) -> bool:
+        return _filters_reach(fmin * harmonic, n, bins_per_octave, filter_scale, tuning)[0] <= nyquist
+
+    too_high = [h for h in harmonics if not fits(h, n_bins)]
+    if not too_high:
+        return
+    first = min(too_high)
+    reach, top = _filters_reach(fmin * first, n_bins, bins_per_octave, filter_scale, tuning)
+    most_bins, highest = n_bins, max(harmonics)
+    while most_bins > 0 and not fits(highest, most_bins):
+        most_bins -= 1
+    fitting = [h for h in harmonics if h not in too_high]
+    remedies = []
+    if fitting:
+        dropped = ", ".join(f"{h:g}" for h in sorted(too_high))
+        remedies.append(f"keep harmonics up to {max(fitting):g} (drop {dropped})")
+    if most_bins > 0:
+        remedies.append(f"use {bins} <= {most_bins} (for every harmonic up to {highest:g})")
+    remedies.append("raise sr")
+    raise ValueError(
+        f"{where}: harmonic {first:g} (fmin {first:g} x {fmin:.1f} = {fmin * first:.1f} Hz, {n_bins} bins): "
+        f"its CQT filters reach {reach:.1f} Hz (top bin {top:.1f} Hz), above the Nyquist frequency "
+        f"{nyquist:.1f} Hz of sr={sr:g}: {', or '.join(remedies)}"
+    )
 
 
 @dataclass(frozen=True)
@@ -424,6 +484,16 @@ class CQTConfig(FeatureConfigMixin):
             raise ValueError("CQTConfig spare bins must be >= 0")
         if self.harmonics is not None:
             object.__setattr__(self, "harmonics", tuple(float(h) for h in self.harmonics))
+            check_harmonics_fit(
+                "CQTConfig" + (" (from its lowest spare bin)" if self.spare_bins_below else ""),
+                self.sr,
+                self.computed_fmin,
+                self.harmonics,
+                self.total_bins,
+                self.bins_per_octave,
+                self.filter_scale,
+                bins="n_bins + spare bins" if self.total_bins != self.n_bins else "n_bins",
+            )
         self._plan()  # validates: raises if the top bins pass Nyquist
 
     def _plan(self, harmonic: float | None = None, tuning: float = 0.0) -> _Plan:

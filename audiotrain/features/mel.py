@@ -231,8 +231,13 @@ def power_to_db(S, ref: float = 1.0, amin: float = 1e-10, top_db: float | None =
     xp = mx if is_mlx(S) else np
     if xp is np:
         S = np.asarray(S)
-        if np.iscomplexobj(S):
-            raise TypeError("power_to_db expects power (real) values; take np.abs(S) ** 2 first")
+    # An STFT (complex) passed as it comes would give complex numbers that look like dB values.
+    if np.iscomplexobj(S) if xp is np else mx.issubdtype(S.dtype, mx.complexfloating):
+        name = "np" if xp is np else "mx"
+        raise TypeError(
+            f"power_to_db expects power (real) values, got a complex array (an STFT?); take "
+            f"{name}.abs(S) ** 2 first"
+        )
     if callable(ref):
         ref_value = ref(S) if axis is None else ref(S, axis=axis, keepdims=True)
     else:

@@ -18,6 +18,18 @@ def _fail(name: str, value: Any, expected: str) -> None:
     raise ValueError(f"Trainer({name}={value!r}): expected {expected}")
 
 
+def require_training_length(max_epochs: int | None, max_steps: int | None, max_time: float | None) -> None:
+    """`fit` needs something that ends it; `validate`, `test` and `predict` do not, so `Trainer()` is
+    built without one and `fit` checks, before anything is written. No default length is taken (Lightning
+    takes max_epochs=1000): a run as long as nobody chose would be a surprise, not a convenience."""
+    if max_epochs is None and max_steps is None and max_time is None:
+        raise ValueError(
+            "Trainer.fit: set max_epochs, max_steps or max_time on the Trainer (or several; whichever ends "
+            "first stops training), e.g. Trainer(max_epochs=10). A Trainer without them can only validate, "
+            "test and predict"
+        )
+
+
 def positive_int_or_none(name: str, value: Any) -> int | None:
     if value is None:
         return None

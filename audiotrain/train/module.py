@@ -194,10 +194,33 @@ class TrainModule(nn.Module):
 
     def predict_step(self, batch: Any, batch_idx: mx.array | None = None) -> Any:
         """What `Trainer.predict` returns for a batch (any tree of arrays). Default: the model's output on
-        the batch's inputs: `self(x)` for an `(x, y, ...)` tuple or list, `self(batch)` otherwise."""
+        the batch's inputs: `self(x)` for an `(x, y, ...)` tuple or list, `self(batch)` otherwise (as
+        Lightning's). A dict batch (`{"x": ..., "y": ...}`) goes to the model whole: if the model fails on
+        it, the error says that a `predict_step` picking the inputs is needed."""
+        inputs, given = batch, "the whole batch"
         if isinstance(batch, (tuple, list)) and batch:
-            return self(batch[0])
-        return self(batch)
+            inputs, given = batch[0], f"batch[0] (the first of the batch's {len(batch)} items)"
+        method = "__call__" if type(self).__call__ is not TrainModule.__call__ else "forward"
+        if not isinstance(batch, (Mapping, tuple, list)) or getattr(type(self), method, None) is None:
+            return self(inputs)  # (a model with neither method: __call__ says so)
+        try:
+            return self(inputs)
+        except (TypeError, KeyError, IndexError, ValueError, AttributeError) as err:
+            # The model's own error (a KeyError of (Ellipsis, None), addmm's arguments) does not say
+            # that the default predict_step chose what the model was given.
+            if isinstance(inputs, Mapping):
+                what = f"{type(inputs).__name__} with keys {', '.join(map(repr, inputs))}"
+                example = f"return self(batch[{next(iter(inputs), 'x')!r}])"
+            else:
+                shape = getattr(inputs, "shape", None)
+                what = f"{type(inputs).__name__}{f' of shape {tuple(shape)}' if shape is not None else ''}"
+                example = "unpack the batch as your training step does and return self(inputs)"
+            name, cause = type(self).__name__, (str(err).splitlines() or [""])[0][:120]
+            raise TypeError(
+                f"{name}.predict_step (TrainModule's default) passed {name}.{method} {given}: {what}, and "
+                f"it failed ({type(err).__name__}: {cause}). Define {name}.predict_step(self, batch, "
+                f"batch_idx) returning the model's output on the batch's inputs, e.g. {example}"
+            ) from err
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """The model's output: define `__call__` (MLX's convention) or Lightning's `forward`, which this

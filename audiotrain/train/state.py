@@ -48,7 +48,7 @@ class Progress:
     total_batches: int = 0  # batches trained on in every epoch so far
     micro_batches: int = 0  # batches in the accumulation window that is still open
     validation_pending: bool = False  # a validation that was due when the state was saved
-    validated_epoch: int = -1  # the last epoch a validation ran in (its history row shows val_*)
+    validated_epoch: int = -1  # the last epoch a validation ran in (its history row shows its metrics)
     epoch_complete: bool = False
 
     def start_epoch(self) -> bool:

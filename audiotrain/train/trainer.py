@@ -62,8 +62,9 @@ class Trainer:
 
     Duration: `max_epochs` and/or `max_steps` (optimizer steps; whichever ends first), `max_time`
     ("DD:HH:MM:SS", a timedelta or a dict), and `min_epochs` (a stop request, e.g. EarlyStopping, waits
-    for it). Validation: `val_check_interval` float = fraction of an epoch, int = every N training
-    batches; `check_val_every_n_epoch` (None: only an int `val_check_interval` validates).
+    for it). `fit` needs one of the first three; `Trainer()` without them validates, tests and predicts.
+    Validation: `val_check_interval` float = fraction of an epoch, int = every N training batches;
+    `check_val_every_n_epoch` (None: only an int `val_check_interval` validates).
     Gradients: `gradient_clip_val` with `gradient_clip_algorithm` "norm"|"value",
     `accumulate_grad_batches` (mean over the window; a window the loader ends early is applied at the
     epoch's end), non-finite updates skipped in-graph; after `max_consecutive_nonfinite` non-finite
@@ -151,10 +152,6 @@ class Trainer:
         self.max_time = flags.max_time(max_time)
         if self.fast_dev_run:
             self.max_epochs, self.max_steps, self.max_time = 1, None, None
-        if self.max_epochs is None and self.max_steps is None and self.max_time is None:
-            raise ValueError(
-                "Trainer: set max_epochs, max_steps or max_time (or several; whichever ends first stops training)"
-            )
         self.val_check_interval = flags.val_check_interval(val_check_interval)
         self.check_val_every_n_epoch = flags.check_val_every_n_epoch(check_val_every_n_epoch)
         if self.check_val_every_n_epoch is None and isinstance(self.val_check_interval, float):
@@ -219,6 +216,9 @@ class Trainer:
         self.running = RunningMeans()
         self._history = History()
         self.callback_metrics: dict[str, float] = {}
+        # What the last validation in `fit` reported, under the names it was logged with ("val_loss",
+        # "val/acc", "valid_loss"): the history row and the progress bar take these, whatever the name.
+        self._validation_metrics: dict[str, float] = {}
         self.logged_metrics: dict[str, float] = {}
         self._elapsed_before = 0.0  # seconds spent in earlier runs of a resumed fit
         # Per run.
@@ -340,6 +340,7 @@ class Trainer:
         """Train `model`; resume everything from `ckpt_path` if given (a checkpoint folder, "last" or
         "best"). `train_dataloaders` / `val_dataloaders` are Lightning's names for the two loaders, and
         `datamodule` gives both."""
+        flags.require_training_length(self.max_epochs, self.max_steps, self.max_time)
         train_loader = _one_loader(
             "fit", "train_loader", train_loader, "train_dataloaders", train_dataloaders
         )
@@ -625,7 +626,7 @@ class Trainer:
             **train_metrics,
         }
         if progress.validated_epoch == progress.epoch:  # not the values of an earlier epoch's validation
-            row.update({k: v for k, v in self.callback_metrics.items() if k.startswith("val_")})
+            row.update(self._validation_metrics)
         # An epoch that a stop cut short (max_steps, or EarlyStopping inside it) already has a row, and its
         # end went to the loggers then, as Lightning logs an epoch that max_steps ends. Resumed and now
         # complete, its row becomes the whole epoch's; the loggers, which cannot take a value back, get
@@ -967,6 +968,7 @@ class Trainer:
             "callbacks": self.callbacks.state_dict(),
             "loggers": [lg.state_dict() if hasattr(lg, "state_dict") else {} for lg in self.loggers],
             "callback_metrics": self.callback_metrics,
+            "validation_metrics": self._validation_metrics,
             # How `self.log` values in the training step are reported: a resumed run knows only once the
             # step is traced again, and an epoch that ends before that must not report on_step-only values.
             "log_options": {name: asdict(options) for name, options in self._train_options().items()},
@@ -1042,6 +1044,9 @@ class Trainer:
             self._pending_loader_state = state.get("data_loader") if self.progress.batch_in_epoch else None
             self._pending_loader_source = source
             self.callback_metrics = dict(state.get("callback_metrics", {}))
+            # (A checkpoint from before validation_metrics was saved: its val_* values.)
+            saved_validation = {k: v for k, v in self.callback_metrics.items() if k.startswith("val_")}
+            self._validation_metrics = dict(state.get("validation_metrics", saved_validation))
             saved = state.get("log_options", {})
             self._saved_log_options = {name: LogOptions(**options) for name, options in saved.items()}
             self._elapsed_before = float(state.get("elapsed", 0.0))
@@ -1097,7 +1102,8 @@ class Trainer:
     # ---- reporting: interval and epoch means, history, loggers -----------------------------------------
     @property
     def history(self) -> dict[str, list]:
-        """Per-epoch history as columns: epoch, step, time, learning_rate, train_*, val_* (None where absent)."""
+        """Per-epoch history as columns: epoch, step, time, learning_rate, train_*, and what the epoch's
+        validation reported under the names it logged them with (None where absent)."""
         return self._history.columns()
 
     def export_history(self, path: str | os.PathLike) -> Path:
@@ -1126,7 +1132,7 @@ class Trainer:
         epoch the one before the step the device may still be running, so reading them does not wait for
         it; at the epoch's end the last), and the validation metrics."""
         out = {k: float(v.item()) for k, v in (self._settled_outputs or self._last_outputs).items()}
-        out.update({k: v for k, v in self.callback_metrics.items() if k.startswith("val_")})
+        out.update(self._validation_metrics)
         return out
 
     @property
