@@ -626,7 +626,7 @@ class Trainer:
             **train_metrics,
         }
         if progress.validated_epoch == progress.epoch:  # not the values of an earlier epoch's validation
-            row.update(self._validation_metrics)
+            row.update(self._epoch_validation_metrics())
         # An epoch that a stop cut short (max_steps, or EarlyStopping inside it) already has a row, and its
         # end went to the loggers then, as Lightning logs an epoch that max_steps ends. Resumed and now
         # complete, its row becomes the whole epoch's; the loggers, which cannot take a value back, get
@@ -1132,8 +1132,14 @@ class Trainer:
         epoch the one before the step the device may still be running, so reading them does not wait for
         it; at the epoch's end the last), and the validation metrics."""
         out = {k: float(v.item()) for k, v in (self._settled_outputs or self._last_outputs).items()}
-        out.update(self._validation_metrics)
+        out.update(self._epoch_validation_metrics())
         return out
+
+    def _epoch_validation_metrics(self) -> dict[str, float]:
+        """What the last validation reported under any name, and the ``val_*`` values a callback wrote into
+        `callback_metrics` itself (as the CLAP recipe's retrieval callback does, outside `self.log`)."""
+        direct = {k: v for k, v in self.callback_metrics.items() if k.startswith("val_")}
+        return {**direct, **self._validation_metrics}
 
     @property
     def progress_bar_metrics(self) -> dict[str, float]:
