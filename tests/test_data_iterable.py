@@ -1,7 +1,10 @@
 """DataLoader without automatic batching (batch_size=None) and over iterable-style datasets (streams)."""
 
+import gc
 import json
+import multiprocessing as mp
 import threading
+import time
 
 import audiotrain  # noqa: F401
 from audiotrain.data import (
@@ -295,6 +298,38 @@ def test_set_epoch_reaches_the_stream_without_workers():
     loader = DataLoader(dataset, batch_size=5)
     loader.set_epoch(3)
     assert ys(loader) == [np.random.default_rng([5, 3]).permutation(5).tolist()] and dataset.epoch == 3
+
+
+def loader_threads():
+    return [t for t in threading.enumerate() if t.name.startswith("audiotrain-data")]
+
+
+@pytest.mark.parametrize("worker_type", ["thread", "process"])
+def test_leaving_a_stream_epoch_early_stops_its_workers_at_once(worker_type):
+    # As for a map-style dataset: the epoch's iterator goes when the loop is left, and its workers with it,
+    # without waiting for a cyclic garbage collection (with limit_val_batches, the Trainer leaves every
+    # validation of a stream this way).
+    loader = DataLoader(Split(100), batch_size=2, num_workers=2, worker_type=worker_type)
+    gc.disable()
+    try:
+        for _ in range(2):
+            for k, _batch in enumerate(loader):
+                if k == 1:
+                    break
+            alive = [p for p in mp.active_children() if p.name.startswith("audiotrain-data")]
+            assert not alive and eventually(lambda: not loader_threads()), (alive, loader_threads())
+    finally:
+        gc.enable()
+
+
+def eventually(condition, timeout=5.0):
+    """Whether ``condition()`` holds within ``timeout`` s (thread workers exit after their current task)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 # ------------------------------------------------------------------ iterable datasets: resume

@@ -792,46 +792,22 @@ class _StreamIterator:
         self._finalizer = weakref.finalize(self, pool.close) if own else None
         self._next = start  # position of the next batch handed out, in this rank's share
         self._done = False
-        batches = self._read() if pool is None else self._read_from_workers()
+        # The readers are module-level generators, given what they need rather than `self`: a generator
+        # holding `self` would make a reference cycle, and a `for` loop left early would then leave this
+        # iterator (and its workers) to a later cyclic garbage collection instead of stopping them at once.
+        seed_epoch = (self._seed, self._epoch)
+        batches = (
+            _read_stream(loader._job(), *seed_epoch)
+            if pool is None
+            else _read_stream_from_workers(
+                pool, loader.num_workers, loader.prefetch_factor, loader.timeout, *seed_epoch
+            )
+        )
         shard = loader._shard()
         if shard is not None:
             batches = shard_stream(batches, rank=shard[0], world_size=shard[1], drop_last=loader.drop_last)
         # A resume reads the stream again and skips what was yielded (not converted to MLX).
         self._batches = itertools.islice(batches, start, None)
-
-    def _read(self) -> Iterator[tuple[int, Any]]:
-        """(position, batch) of every batch of the stream, read in this thread."""
-        job, stream = self._loader._job(), StreamState()
-        for position in itertools.count():
-            batch = _at(position, job.load_stream, stream, 0, self._seed, self._epoch)
-            if batch is STREAM_END:
-                return
-            yield position, batch
-
-    def _read_from_workers(self) -> Iterator[tuple[int, Any]]:
-        """(position, batch) of every batch, as PyTorch orders them: one from each worker in turn, each
-        worker's in the order of its stream, skipping workers whose stream has ended. This order does not
-        depend on timing, so a resume that skips the first batches skips the same ones."""
-        loader, pool, n = self._loader, self._pool, self._loader.num_workers
-        pending: deque[tuple[int, int]] = deque()  # (request, worker), in the order they are due
-        ended: set[int] = set()
-        cursor = request = position = 0
-        while True:
-            while len(pending) < n * loader.prefetch_factor and len(ended) < n:
-                while cursor % n in ended:
-                    cursor += 1
-                pool.submit(request, None, self._seed, self._epoch, worker=cursor % n)
-                pending.append((request, cursor % n))
-                cursor, request = cursor + 1, request + 1
-            if not pending:
-                return
-            r, worker = pending.popleft()
-            batch = _at(position, pool.get, r, loader.timeout or None)
-            if batch is STREAM_END:
-                ended.add(worker)  # its requests still pending also answer STREAM_END
-                continue
-            yield position, batch
-            position += 1
 
     def __iter__(self) -> _StreamIterator:
         return self
@@ -865,6 +841,44 @@ class _StreamIterator:
         self._done = True
         if self._finalizer is not None:
             self._finalizer()
+
+
+def _read_stream(job: BatchJob, seed: int, epoch: int) -> Iterator[tuple[int, Any]]:
+    """(position, batch) of every batch of an iterable dataset's stream, read in this thread."""
+    stream = StreamState()
+    for position in itertools.count():
+        batch = _at(position, job.load_stream, stream, 0, seed, epoch)
+        if batch is STREAM_END:
+            return
+        yield position, batch
+
+
+def _read_stream_from_workers(
+    pool: WorkerPool, num_workers: int, prefetch_factor: int, timeout: float, seed: int, epoch: int
+) -> Iterator[tuple[int, Any]]:
+    """(position, batch) of every batch, as PyTorch orders them: one from each worker in turn, each
+    worker's in the order of its stream, skipping workers whose stream has ended. This order does not
+    depend on timing, so a resume that skips the first batches skips the same ones."""
+    n = num_workers
+    pending: deque[tuple[int, int]] = deque()  # (request, worker), in the order they are due
+    ended: set[int] = set()
+    cursor = request = position = 0
+    while True:
+        while len(pending) < n * prefetch_factor and len(ended) < n:
+            while cursor % n in ended:
+                cursor += 1
+            pool.submit(request, None, seed, epoch, worker=cursor % n)
+            pending.append((request, cursor % n))
+            cursor, request = cursor + 1, request + 1
+        if not pending:
+            return
+        r, worker = pending.popleft()
+        batch = _at(position, pool.get, r, timeout or None)
+        if batch is STREAM_END:
+            ended.add(worker)  # its requests still pending also answer STREAM_END
+            continue
+        yield position, batch
+        position += 1
 
 
 def _at(position: int, read: Callable, *args: Any) -> Any:
