@@ -4,6 +4,7 @@ import gc
 import json
 import multiprocessing as mp
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -78,6 +79,13 @@ class Noisy(Squares):
 
     def __getitem__(self, i):
         return {"x": np.float32(i) + batch_rng().standard_normal(3).astype(np.float32), "y": i}
+
+
+class GlobalRandom(Squares):
+    """Augmentation as most PyTorch code draws it: from the global np.random and random."""
+
+    def __getitem__(self, i):
+        return np.array([np.random.random(), random.random()])
 
 
 class Slow(Squares):
@@ -703,6 +711,34 @@ def test_worker_init_fn_failure_names_the_worker_and_carries_the_traceback(worke
     text = worker_traceback_text(err, worker_type)
     assert "fail_in_worker_1" in text and "no GPU for worker 1" in text
     assert no_loader_workers_left()
+
+
+def draws(loader):
+    return [np.array(b).ravel().round(6).tolist() for b in loader]
+
+
+def test_process_workers_seed_the_global_generators_apart_and_repeatably():
+    # As PyTorch's workers: np.random and random are seeded per worker from the loader's seed and the epoch,
+    # so workers draw different numbers, and a run with the same seed draws the same ones again.
+    persistent = DataLoader(
+        GlobalRandom(4), num_workers=2, worker_type="process", persistent_workers=True, seed=3
+    )
+    epochs = [draws(persistent) for _ in range(2)]
+    persistent.close()
+    assert epochs[0][0] != epochs[0][1]  # batches 0 and 1: workers 0 and 1
+    assert epochs[0] != epochs[1]  # a new epoch, new numbers
+    again = DataLoader(GlobalRandom(4), num_workers=2, worker_type="process", seed=3)
+    again.set_epoch(1)
+    assert draws(again) == epochs[1]  # another run, without persistent workers
+
+
+def test_a_loader_without_a_seed_draws_it_from_numpys_global_generator():
+    # So seed_everything decides the order of a loader used on its own, as torch.manual_seed does in PyTorch.
+    orders = []
+    for _ in range(2):
+        np.random.seed(5)
+        orders.append(ys(DataLoader(Squares(8), batch_size=8, shuffle=True)))
+    assert orders[0] == orders[1]
 
 
 @pytest.mark.parity

@@ -165,6 +165,11 @@ class DataLoader:
         soundfile, file I/O). Processes sidestep the GIL for Python-heavy transforms; the dataset, transforms
         and collate_fn are pickled to each worker, so they must be defined at module level, and scripts need
         an ``if __name__ == "__main__":`` guard (processes are started with ``multiprocessing_context``).
+        As PyTorch's, each worker process seeds Python's ``random``, ``np.random`` and (if imported)
+        torch's generator from its `WorkerInfo.seed`, at its start and at each epoch, and answers
+        ``torch.utils.data.get_worker_info()`` as `get_worker_info`. Thread workers share the training
+        thread's generators (draw augmentation from `batch_rng`), and torch's worker info, one per process,
+        cannot tell threads apart: a dataset that calls it in a thread worker gets `DataLoaderError`.
     persistent_workers : bool
         Keep the workers alive between epochs (requires ``num_workers > 0``). Without it, process workers
         are started anew for every epoch (and a validation loader's for every validation), each importing
@@ -175,8 +180,9 @@ class DataLoader:
         ``batch -> batch`` on the main thread, replacing the automatic numpy -> MLX conversion; it must
         return ``mx.array`` leaves for the Trainer.
     seed : int, optional
-        Seed of the shuffle order. None: the Trainer sets its seed with `set_seed`; a loader used on its
-        own draws a random seed on first use (recorded in `state_dict`, so a resume is still exact).
+        Seed of the shuffle order and of the workers (`WorkerInfo.seed`). None: the Trainer sets its seed
+        with `set_seed`; a loader used on its own draws one from numpy's global generator on first use (so
+        ``seed_everything`` decides it; recorded in `state_dict`, so a resume is still exact).
     sampler : iterable of int, optional
         Custom order (a ``torch.utils.data.Sampler`` works); exclusive with ``shuffle``. If it has
         ``set_epoch``, it is called with the epoch.
@@ -549,8 +555,10 @@ class DataLoader:
         self._resume_digest = state.get("order_digest") if done else None
 
     def _draw_seed(self) -> None:
-        # Fresh OS entropy, folded to 63 bits so that it is a JSON-safe non-negative int.
-        seed = int(np.random.SeedSequence().entropy % (2**63))
+        # From numpy's global generator, as PyTorch draws its base seed from torch's: random unless
+        # `seed_everything` (or np.random.seed) seeded it, and then the same in every run. 63 bits, so that
+        # it is a JSON-safe non-negative int.
+        seed = int(np.random.randint(0, 2**63, dtype=np.int64))
         if self._shard() is not None:  # the shards are disjoint only if every rank shuffles alike
             seed = collectives.broadcast_from_main(seed)
         self._seed = seed

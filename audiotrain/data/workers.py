@@ -23,10 +23,13 @@ import dataclasses
 import multiprocessing as mp
 import pickle
 import queue
+import random
 import signal
+import sys
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -54,7 +57,8 @@ class DataLoaderError(RuntimeError):
     stage : str or None
         Where it failed: ``"dataset[i]"``, ``"cpu_transforms[k]"``, ``"collate_fn"``, ``"mlx_transforms"``,
         ``"worker"`` (the worker itself died or timed out), ``"worker_init_fn"``, ``"dataset.set_epoch"``,
-        ``"to_mlx"``, and for iterable datasets ``"iter(dataset)"`` (starting or reading the stream).
+        ``"to_mlx"``, for iterable datasets ``"iter(dataset)"`` (starting or reading the stream), and
+        ``"torch.utils.data.get_worker_info"`` (called in a thread worker, where it cannot answer).
     worker_id : int or None
         The worker that failed, where known (``worker_init_fn`` failures).
     exit_code : int or None
@@ -126,7 +130,8 @@ class WorkerInfo:
     num_workers : int
     seed : int
         A seed for this worker, drawn from (loader seed, epoch, id): different per worker and per epoch,
-        the same after a resume (PyTorch's is ``base_seed + id``, with a fresh base seed per epoch).
+        the same after a resume (PyTorch's is ``base_seed + id``, with a fresh base seed per epoch). A
+        process worker seeds ``random``, ``np.random`` and torch's generator from it at each epoch.
     dataset : object
         This worker's copy of the dataset: a process worker's unpickled copy; for an iterable dataset
         in thread workers a ``copy.copy`` per worker, so that setting attributes on it (a start and end
@@ -157,6 +162,102 @@ def get_worker_info() -> WorkerInfo | None:
 def worker_seed(seed: int, epoch: int, worker_id: int) -> int:
     """`WorkerInfo.seed`: a non-negative 63-bit int, a pure function of its arguments."""
     return int(np.random.SeedSequence([seed, epoch, worker_id]).generate_state(1, np.uint64)[0] >> 1)
+
+
+# torch's worker info lives in this module (`torch.utils.data.get_worker_info` returns its `_worker_info`).
+_TORCH_WORKER_MODULE = "torch.utils.data._utils.worker"
+
+
+def _set_worker_info(info: WorkerInfo, is_process: bool) -> None:
+    """Make ``info`` what `get_worker_info` answers in this worker, at its start and at each new epoch.
+
+    A process worker also seeds its own global generators from ``info.seed``, as PyTorch's workers do
+    (Python's ``random``, numpy's legacy ``np.random``, and torch's when it is imported): otherwise
+    forked workers would all draw the same numbers, and spawned ones numbers no seed repeats. Reseeding
+    at every epoch makes the draws a function of (loader seed, epoch, worker), with persistent workers
+    or not, and after a resume at an epoch boundary. Thread workers share these generators with the
+    training thread, whose state a checkpoint saves: they are left alone (use `batch_rng` there).
+    """
+    _local.worker_info = info
+    if not is_process:
+        return
+    random.seed(info.seed)
+    np.random.seed(np.random.SeedSequence(info.seed).generate_state(4))
+    torch = sys.modules.get("torch")
+    if torch is not None and callable(getattr(torch, "manual_seed", None)):
+        torch.manual_seed(info.seed)
+    _publish_to_torch(info)
+
+
+def _publish_to_torch(info: WorkerInfo) -> None:
+    """In a process worker, where torch is imported: let ``torch.utils.data.get_worker_info()`` answer
+    ``info`` too, so that a torch ``IterableDataset`` written as the PyTorch docs show (splitting its
+    stream by torch's worker info) reads its share, not the whole stream. torch is never imported here."""
+    module = sys.modules.get(_TORCH_WORKER_MODULE)
+    if module is None or getattr(_local, "torch_info_of", None) is info:
+        return
+    _local.torch_info_of = info
+    try:
+        module._worker_info = module.WorkerInfo(
+            id=info.id, num_workers=info.num_workers, seed=info.seed, dataset=info.dataset
+        )
+    except Exception as exc:  # torch's internals changed: say so rather than split nothing in silence
+        warnings.warn(
+            f"DataLoader worker {info.id} could not set torch.utils.data.get_worker_info() "
+            f"({type(exc).__name__}: {exc}); it returns None in this worker: use "
+            "audiotrain.data.get_worker_info() instead",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+
+
+@contextlib.contextmanager
+def _no_torch_worker_info_in_threads(worker_id: int):
+    """In a thread worker: raise `DataLoaderError` if the code run here called torch's ``get_worker_info``.
+
+    torch keeps one worker info per process, so in a thread it answers None, "the main process": a torch
+    ``IterableDataset`` that splits its stream by it would have every worker yield the whole stream, every
+    sample ``num_workers`` times. Watched (with a profile hook, in this thread only) while a worker starts
+    and while it loads the first batch of each epoch, where datasets ask; only when torch is imported.
+    """
+    module = sys.modules.get(_TORCH_WORKER_MODULE)
+    code = getattr(getattr(module, "get_worker_info", None), "__code__", None)
+    if code is None:
+        yield
+        return
+    called = False
+    previous = sys.getprofile()
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        nonlocal called
+        if event == "call" and frame.f_code is code:
+            called = True
+        if previous is not None:
+            previous(frame, event, arg)
+
+    sys.setprofile(profile)
+    try:
+        yield
+    except Exception as exc:
+        if called:
+            raise _torch_worker_info_error(worker_id) from exc
+        raise
+    finally:
+        sys.setprofile(previous)
+    if called:
+        raise _torch_worker_info_error(worker_id)
+
+
+def _torch_worker_info_error(worker_id: int) -> DataLoaderError:
+    return DataLoaderError(
+        f"torch.utils.data.get_worker_info() was called in DataLoader worker {worker_id}, a thread, where it "
+        "returns None (torch keeps one worker info per process, so it cannot tell threads apart): a dataset "
+        "that splits its stream by it would give every worker the whole stream. Call "
+        "audiotrain.data.get_worker_info() instead (the same fields, in threads and processes), or pass "
+        "worker_type='process' (whose workers set torch's worker info too)",
+        stage="torch.utils.data.get_worker_info",
+        worker_id=worker_id,
+    )
 
 
 # ---------------------------------------------------------------------------------------------- the job
@@ -388,9 +489,14 @@ def _worker_loop(
             return
         parent = mp.parent_process()
     info_key = seed_epoch
-    _local.worker_info = WorkerInfo(worker_id, num_workers, worker_seed(*seed_epoch, worker_id), job.dataset)
+    info = WorkerInfo(worker_id, num_workers, worker_seed(*seed_epoch, worker_id), job.dataset)
+    _set_worker_info(info, is_process)
+    # Thread workers watch for torch's get_worker_info while they start and load each epoch's first batch.
+    watch = contextlib.nullcontext if is_process else lambda: _no_torch_worker_info_in_threads(worker_id)
+    watched_key = None
     try:
-        job.init_worker(worker_id)
+        with watch():
+            job.init_worker(worker_id)
     except DataLoaderError as exc:
         _send_fatal(result_q, exc, is_process)
         return
@@ -408,18 +514,21 @@ def _worker_loop(
         generation, batch_index, indices, seed, epoch = task
         if (seed, epoch) != info_key:
             info_key = (seed, epoch)
-            info = _local.worker_info
-            _local.worker_info = dataclasses.replace(info, seed=worker_seed(seed, epoch, worker_id))
+            _set_worker_info(dataclasses.replace(info, seed=worker_seed(seed, epoch, worker_id)), is_process)
+        if is_process:
+            _publish_to_torch(_local.worker_info)  # (once torch is imported: the dataset may do it late)
+        first_of_epoch, watched_key = watched_key != info_key, info_key
         try:
             if (is_process or indices is None) and epoch != epoch_seen:
                 # A process worker (and a thread worker of an iterable dataset) has its own copy of the
                 # dataset: the loader's dataset.set_epoch in the main process does not reach it.
                 job.set_epoch(epoch, batch_index if indices is not None else None)
                 epoch_seen = epoch
-            if indices is None:
-                batch = job.load_stream(stream, generation, seed, epoch)
-            else:
-                batch = job.load(batch_index, indices, seed, epoch)
+            with watch() if first_of_epoch else contextlib.nullcontext():
+                if indices is None:
+                    batch = job.load_stream(stream, generation, seed, epoch)
+                else:
+                    batch = job.load(batch_index, indices, seed, epoch)
             if batch is STREAM_END:
                 result = ("end", None)
             elif is_process:  # pickled here, not in the queue's feeder thread, where an error would be lost
