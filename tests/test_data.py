@@ -4,6 +4,7 @@ import gc
 import json
 import multiprocessing as mp
 import os
+import pickle
 import random
 import signal
 import subprocess
@@ -345,6 +346,32 @@ def test_main_thread_exception_names_the_sample():
     with pytest.raises(DataLoaderError, match="loading sample 7") as info:
         list(DataLoader(FailsAt7(12), batch_size=2))
     assert isinstance(info.value.__cause__, KeyError)
+
+
+class StopsAt1(Squares):
+    def __getitem__(self, i):
+        if i == 1:
+            raise StopIteration  # the old iteration protocol: must not end the epoch in silence
+        return super().__getitem__(i)
+
+
+@pytest.mark.parametrize("num_workers, worker_type", [(0, "thread"), (2, "thread"), (2, "process")])
+def test_the_datasets_own_exception_type_is_still_caught(num_workers, worker_type):
+    # As PyTorch re-raises the original type: code around the loop that catches the dataset's KeyError
+    # still does, and the error is still a DataLoaderError with its message and fields.
+    loader = DataLoader(FailsAt7(12), batch_size=2, num_workers=num_workers, worker_type=worker_type)
+    with pytest.raises(KeyError) as info:
+        list(loader)
+    err = info.value
+    assert isinstance(err, DataLoaderError) and err.original_type is KeyError and err.index == 7
+    assert type(err).__name__ == "DataLoaderError[KeyError]"
+    assert str(err).startswith("loading sample 7 (batch 3) failed in dataset[i]: KeyError")  # not a repr
+    again = pickle.loads(pickle.dumps(err))  # (a sweep may send failures between processes)
+    assert isinstance(again, KeyError) and str(again) == str(err) and again.index == 7
+    stops = DataLoader(StopsAt1(4), batch_size=1, num_workers=num_workers, worker_type=worker_type)
+    with pytest.raises(DataLoaderError, match="StopIteration") as info:
+        list(stops)
+    assert not isinstance(info.value, StopIteration)
 
 
 def test_collate_and_transform_failures_name_the_stage():

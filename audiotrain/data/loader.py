@@ -25,7 +25,14 @@ from audiotrain.data.sampler import (
     shard_stream,
     split_batches,
 )
-from audiotrain.data.workers import STREAM_END, BatchJob, DataLoaderError, StreamState, WorkerPool
+from audiotrain.data.workers import (
+    STREAM_END,
+    BatchJob,
+    DataLoaderError,
+    StreamState,
+    WorkerPool,
+    loader_error,
+)
 from audiotrain.distributed import collectives
 
 import numpy as np
@@ -139,6 +146,12 @@ class DataLoader:
     meets full ones in the same step). A dataset that splits itself by rank (cheaper: each rank reads only
     its share) needs ``distributed=False``, and must then give every rank the same number of batches, or the
     ranks will wait on each other at the end of the epoch.
+
+    **Errors.** An exception in the dataset, a transform, ``collate_fn`` or ``worker_init_fn`` reaches the
+    caller as a `DataLoaderError` that names the sample, the batch and the stage, with the worker's
+    traceback. It is also an instance of the original exception's type (``except KeyError`` around the
+    loop still catches it, as in PyTorch, which re-raises the original type); see
+    `DataLoaderError.original_type`.
 
     Parameters
     ----------
@@ -650,8 +663,9 @@ class DataLoader:
             try:
                 return to_mlx(batch)
             except ValueError as exc:  # e.g. int64 values that do not fit in int32
-                raise DataLoaderError(
+                raise loader_error(
                     f"converting batch {batch_index} to MLX failed: {exc}",
+                    type(exc),
                     batch_index=batch_index,
                     stage="to_mlx",
                 ) from exc
@@ -662,8 +676,9 @@ class DataLoader:
                 stage = (
                     f"mlx_transforms[{k}] ({getattr(transform, '__qualname__', type(transform).__name__)})"
                 )
-                raise DataLoaderError(
+                raise loader_error(
                     f"{stage} failed on batch {batch_index}: {type(exc).__name__}: {exc}",
+                    type(exc),
                     batch_index=batch_index,
                     stage=stage,
                 ) from exc

@@ -66,7 +66,17 @@ class DataLoaderError(RuntimeError):
     worker_traceback : str or None
         The traceback text from the worker process (process workers only; with threads and
         ``num_workers=0`` the original exception is chained as ``__cause__``).
+    original_type : type or None
+        The type of the exception raised by the dataset, transform, collate_fn or worker_init_fn. The error
+        is an instance of that type too (a class made for it, named ``DataLoaderError[KeyError]``), so code
+        that catches the dataset's own errors (``except KeyError``) still does, as with PyTorch, which
+        re-raises the original type. None where there is no such exception (a dead worker, a timeout), or
+        where no class can derive from both (``StopIteration``, which would end the epoch in silence).
     """
+
+    original_type: type[Exception] | None = None
+    # The message as given, also when the error is a KeyError, whose str() would show its repr.
+    __str__ = BaseException.__str__
 
     def __init__(
         self,
@@ -79,7 +89,8 @@ class DataLoaderError(RuntimeError):
         worker_id: int | None = None,
         exit_code: int | None = None,
     ) -> None:
-        super().__init__(message)
+        # RuntimeError's, not the next class's in the MRO: an original type's __init__ may want other arguments.
+        RuntimeError.__init__(self, message)
         self.index = index
         self.batch_index = batch_index
         self.stage = stage
@@ -91,6 +102,45 @@ class DataLoaderError(RuntimeError):
     def killed_by_sigint(self) -> bool:
         """A worker process died of SIGINT: a Ctrl-C that reached it before it could ignore it."""
         return self.exit_code == -signal.SIGINT
+
+    def __reduce__(self) -> tuple:
+        # A class made for an original type cannot be pickled by name: rebuild it from that type.
+        return (_unpickle_error, (self.original_type, self.args), self.__dict__)
+
+
+_ERROR_TYPES: dict[type, type[DataLoaderError]] = {}
+
+
+def error_type(original: type | None) -> type[DataLoaderError]:
+    """`DataLoaderError`, made also a subclass of ``original`` (the dataset's exception type) where it can."""
+    if (
+        not isinstance(original, type)
+        or not issubclass(original, Exception)
+        or issubclass(DataLoaderError, original)  # Exception, RuntimeError
+        or issubclass(original, DataLoaderError | StopIteration | StopAsyncIteration)
+    ):
+        return DataLoaderError
+    made = _ERROR_TYPES.get(original)
+    if made is None:
+        name = f"DataLoaderError[{original.__name__}]"
+        try:
+            made = type(name, (DataLoaderError, original), {"__qualname__": name, "original_type": original})
+        except TypeError:  # a class that cannot be subclassed, or whose instances cannot also be ours
+            made = DataLoaderError
+        _ERROR_TYPES[original] = made
+    return made
+
+
+def loader_error(message: str, original: type | None = None, **fields: Any) -> DataLoaderError:
+    """A `DataLoaderError` that is also an ``original`` (see `DataLoaderError.original_type`)."""
+    return error_type(original)(message, **fields)
+
+
+def _unpickle_error(original: type | None, args: tuple) -> DataLoaderError:
+    cls = error_type(original)
+    err = cls.__new__(cls, *args)
+    RuntimeError.__init__(err, *args)
+    return err
 
 
 # ---------------------------------------------------------------------------------------------- batch rng
@@ -316,9 +366,10 @@ class BatchJob:
         try:
             self.worker_init_fn(worker_id)
         except Exception as exc:
-            raise DataLoaderError(
+            raise loader_error(
                 f"worker_init_fn ({_name(self.worker_init_fn)}) failed in DataLoader worker {worker_id}: "
                 f"{type(exc).__name__}: {exc}",
+                type(exc),
                 stage="worker_init_fn",
                 worker_id=worker_id,
             ) from exc
@@ -330,8 +381,9 @@ class BatchJob:
         try:
             self.dataset.set_epoch(epoch)
         except Exception as exc:
-            raise DataLoaderError(
+            raise loader_error(
                 f"dataset.set_epoch({epoch}) failed in a DataLoader worker: {type(exc).__name__}: {exc}",
+                type(exc),
                 batch_index=batch_index,
                 stage="dataset.set_epoch",
             ) from exc
@@ -410,8 +462,8 @@ class BatchJob:
 
     @staticmethod
     def _error(what: str, stage: str, exc: Exception, **fields: Any) -> DataLoaderError:
-        return DataLoaderError(
-            f"loading {what} failed in {stage}: {type(exc).__name__}: {exc}", stage=stage, **fields
+        return loader_error(
+            f"loading {what} failed in {stage}: {type(exc).__name__}: {exc}", type(exc), stage=stage, **fields
         )
 
     def _transform(self, item: Any, what: str, **fields: Any) -> Any:
@@ -426,8 +478,9 @@ class BatchJob:
         try:
             return self.collate_fn(items if self.auto_collation else items[0])
         except Exception as exc:
-            raise DataLoaderError(
+            raise loader_error(
                 f"collate_fn ({_name(self.collate_fn)}) failed on {what}: {type(exc).__name__}: {exc}",
+                type(exc),
                 batch_index=batch_index,
                 stage="collate_fn",
             ) from exc
@@ -441,10 +494,26 @@ def _format_cause(exc: BaseException) -> str:
     return "".join(traceback.format_exception(type(cause), cause, cause.__traceback__))
 
 
+def _type_to_send(original: type | None) -> bytes | None:
+    """`DataLoaderError.original_type`, pickled for the main process (by name: None for a local class)."""
+    try:
+        return None if original is None else pickle.dumps(original)
+    except Exception:
+        return None
+
+
+def _type_received(payload: bytes | None) -> type | None:
+    try:
+        return None if payload is None else pickle.loads(payload)
+    except Exception:
+        return None
+
+
 def _send_fatal(result_q: Any, exc: DataLoaderError, is_process: bool) -> None:
     """Report a failure that ends this worker (it cannot load the job, or worker_init_fn failed)."""
     # An exception object may not survive pickling: processes send its fields and traceback text.
-    payload = (str(exc), exc.stage, exc.worker_id, _format_cause(exc)) if is_process else exc
+    fields = (exc.stage, exc.worker_id, _format_cause(exc), _type_to_send(exc.original_type))
+    payload = (str(exc), *fields) if is_process else exc
     result_q.put((None, None, "fatal", payload))
     if is_process:
         result_q.close()
@@ -539,7 +608,15 @@ def _worker_loop(
             if not is_process:
                 err = exc
             elif isinstance(exc, DataLoaderError):
-                err = (str(exc), exc.index, exc.batch_index, exc.stage, _format_cause(exc))
+                cause = _format_cause(exc)
+                err = (
+                    str(exc),
+                    exc.index,
+                    exc.batch_index,
+                    exc.stage,
+                    cause,
+                    _type_to_send(exc.original_type),
+                )
             else:  # the batch itself could not be pickled
                 tb = traceback.format_exc()
                 err = (
@@ -548,6 +625,7 @@ def _worker_loop(
                     batch_index,
                     "worker",
                     tb,
+                    None,
                 )
             result = ("err", err)
         result_q.put((generation, batch_index, *result))
@@ -710,9 +788,10 @@ class WorkerPool:
             if status == "fatal":  # a worker could not start: it has exited
                 if not self.is_process:
                     raise payload
-                message, stage, worker_id, tb = payload
-                raise DataLoaderError(
+                message, stage, worker_id, tb, original = payload
+                raise loader_error(
                     f"{message}\n\nTraceback in the DataLoader worker process:\n{tb}",
+                    _type_received(original),
                     batch_index=batch_index,
                     stage=stage,
                     worker_traceback=tb,
@@ -727,9 +806,10 @@ class WorkerPool:
             return STREAM_END
         if not self.is_process:
             raise payload
-        message, index, b, stage, tb = payload
-        raise DataLoaderError(
+        message, index, b, stage, tb, original = payload
+        raise loader_error(
             f"{message}\n\nTraceback in the DataLoader worker process:\n{tb}",
+            _type_received(original),
             index=index,
             batch_index=b,
             stage=stage,
