@@ -147,6 +147,22 @@ def test_default_collate_names_the_bad_field():
         default_collate([{"x": 1}, {"z": 2}])
 
 
+@pytest.mark.parametrize(
+    "labels, match",
+    [
+        ([1, "3 "], r"sample 1 is str '3 ', but sample 0 is int 1"),  # a CSV cell read as text
+        ([2, None], r"sample 1 is None, but sample 0 is int 2"),  # a missing label
+        ([np.zeros(3), None], r"sample 1 is None, but sample 0 is ndarray of shape \(3,\)"),
+        ([None, np.zeros(3)], r"sample 1 is ndarray of shape \(3,\), but sample 0 is None"),
+    ],
+)
+def test_default_collate_refuses_a_field_of_numbers_and_text_or_none(labels, match):
+    # numpy would make the whole field text or objects (labels 1 -> '1'); PyTorch's collate raises.
+    with pytest.raises(ValueError, match=r"cannot collate batch\['y'\]: " + match):
+        default_collate([{"y": y} for y in labels])
+    assert default_collate([{"name": "a"}, {"name": None}])["name"] == ["a", None]  # text stays a list
+
+
 def test_to_mlx_converts_and_narrows_numpy_leaves():
     batch = to_mlx(
         {"x": np.zeros((2, 3)), "y": np.arange(2), "m": np.array([True, False]), "names": ["a", "b"]}

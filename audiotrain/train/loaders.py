@@ -75,6 +75,14 @@ def check_batch(batch: Any, path: str = "batch") -> None:
             check_batch(v, f"{path}[{i}]")
         return
     kind = type(batch).__name__
+    if isinstance(batch, np.ndarray) and batch.dtype.kind in "OSUV":
+        # Not a conversion left undone (the default collate converts numbers): values no step can take.
+        what = "text" if batch.dtype.kind in "SU" else "Python objects"
+        raise TypeError(
+            f"{path} is a numpy array of {what} (dtype {batch.dtype}), but batch leaves must be mx.array: "
+            "give the field a number in every sample (a missing value, or a number read as text?), or drop "
+            "it in collate_fn before the batch reaches the Trainer"
+        )
     hint = (
         "convert it with the DataLoader's default collate or an mlx_transforms function "
         "(numpy → mx.array on the main thread)"
