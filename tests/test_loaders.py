@@ -6,7 +6,7 @@ from audiotrain import Trainer
 import mlx.core as mx
 import numpy as np
 import pytest
-from tasks import TinyClassifier
+from tasks import TinyClassifier, make_batches
 
 
 def trainer(tmp_path, **kw):
@@ -31,3 +31,22 @@ def test_a_batch_of_text_or_objects_is_named_as_such(tmp_path, labels, match):
     with pytest.raises(TypeError, match=match + ".*a number in every sample") as info:
         trainer(tmp_path, max_steps=1).fit(TinyClassifier(), [(x, labels)])
     assert "default collate" not in str(info.value)
+
+
+def test_a_dict_of_named_loaders_is_refused_as_a_list_of_them_is(tmp_path):
+    # Lightning's named validation loaders: one loader per stage here, so refused up front with the list's
+    # message, instead of each key being read as a batch ("batch is a str").
+    from audiotrain import DataLoader
+
+    x, y = np.zeros((8, 8), np.float32), np.zeros(8, np.int32)
+    val = DataLoader(list(zip(x, y, strict=True)), batch_size=4)
+    t = trainer(tmp_path, max_epochs=1)
+    match = r"val_loader is a dict of 2 loaders \('clean', 'noisy'\); one loader is supported"
+    with pytest.raises(TypeError, match=match):
+        t.fit(TinyClassifier(), make_batches(16), {"clean": val, "noisy": val})
+    with pytest.raises(TypeError, match="test_loader is a dict of 2 loaders"):
+        t.test(TinyClassifier(), {"clean": val, "noisy": val})
+    with pytest.raises(
+        TypeError, match=r"val_loader is a dict, whose iteration gives its keys.*\[batch\] for one"
+    ):
+        t.fit(TinyClassifier(), make_batches(16), {"x": mx.zeros((4, 8)), "y": mx.zeros(4, mx.int32)})
