@@ -839,6 +839,20 @@ def test_torch_loader_arguments_are_accepted():
         DataLoader(Squares(4), multiprocessing_context="threads")
 
 
+def test_pytorch_2_calls_start_or_fail_plainly():
+    # prefetch_factor=None is PyTorch 2's default, which it requires without workers.
+    for num_workers in (0, 2):
+        loader = DataLoader(Squares(4), batch_size=2, num_workers=num_workers, prefetch_factor=None)
+        assert ys(loader) == [[0, 1], [2, 3]]
+    assert ys(DataLoader(Squares(4), 2, False, in_order=True)) == [[0, 1], [2, 3]]
+    with pytest.raises(ValueError, match="in_order=False: batches always come in order"):
+        DataLoader(Squares(4), in_order=False)
+    # PyTorch's positional order (sampler, batch_sampler, num_workers, ...) is not this one's: refused, not
+    # landed in the wrong parameters (sampler=None used to be read as num_workers=None).
+    with pytest.raises(TypeError, match="positional arguments"):
+        DataLoader(Squares(4), 2, False, None, None, 0, None)
+
+
 class EpochValued(Dataset):
     """Every sample is the epoch the dataset was last told (via set_epoch) in this process."""
 

@@ -153,6 +153,9 @@ class DataLoader:
     loop still catches it, as in PyTorch, which re-raises the original type); see
     `DataLoaderError.original_type`.
 
+    ``dataset``, ``batch_size`` and ``shuffle`` may be given by position (PyTorch's first three), the other
+    arguments by keyword only.
+
     Parameters
     ----------
     dataset : Dataset, IterableDataset, or an object with ``__len__`` and ``__getitem__(int)`` or ``__iter__``
@@ -171,8 +174,8 @@ class DataLoader:
         Default `default_collate` (`default_convert` with ``batch_size=None``).
     drop_last : bool
         Drop the last batch when it is shorter than ``batch_size``.
-    prefetch_factor : int
-        Batches loaded ahead per worker (``num_workers * prefetch_factor`` in flight).
+    prefetch_factor : int, optional
+        Batches loaded ahead per worker (``num_workers * prefetch_factor`` in flight); None (default): 2.
     worker_type : {"thread", "process"}
         Threads share memory and start instantly, good when ``__getitem__`` releases the GIL (numpy,
         soundfile, file I/O). Processes sidestep the GIL for Python-heavy transforms; the dataset, transforms
@@ -233,6 +236,9 @@ class DataLoader:
         padding alone that `padding_batches` names (evaluation weighs it 0, so validation and test means
         are those of one process). None (default): True, except that the Trainer sets False on the
         loaders it validates and tests with. Map-style datasets only (a stream repeats whole batches).
+    in_order : bool
+        PyTorch's switch for letting batches come as workers finish them. Only True (the default) is
+        accepted: batches always come in order, which exact resume relies on.
     pin_memory, pin_memory_device : optional
         Accepted for PyTorch compatibility and ignored: pinning copies host tensors to page-locked memory
         for faster CUDA transfers, while ``mx.array`` batches live in memory the GPU reads directly
@@ -244,10 +250,14 @@ class DataLoader:
         dataset: Any,
         batch_size: int | None = 1,
         shuffle: bool = False,
+        # Keyword-only from here: PyTorch's positional order differs (sampler, batch_sampler, num_workers, ...),
+        # so a call written in it fails with "takes from 2 to 4 positional arguments" instead of landing
+        # its arguments in the wrong parameters.
+        *,
         num_workers: int = 0,
         collate_fn: Callable[[list], Any] | None = None,
         drop_last: bool = False,
-        prefetch_factor: int = 2,
+        prefetch_factor: int | None = None,
         worker_type: str = "thread",
         persistent_workers: bool = False,
         cpu_transforms: Callable | Sequence[Callable] | None = None,
@@ -256,12 +266,12 @@ class DataLoader:
         sampler: Iterable[int] | None = None,
         timeout: float = 0,
         multiprocessing_context: Any = "spawn",
-        *,
         batch_sampler: Iterable[Sequence[int]] | None = None,
         worker_init_fn: Callable[[int], Any] | None = None,
         generator: Any = None,
         pin_memory: bool = False,
         pin_memory_device: str = "",
+        in_order: bool = True,
         distributed: bool | None = None,
         pad_shards: bool | None = None,
     ) -> None:
@@ -301,7 +311,16 @@ class DataLoader:
         # batch_size=None turns automatic batching off: every sample is a batch, collated on its own.
         self._auto_collation = batch_size is not None or batch_sampler is not None
         self.num_workers = _check_int("num_workers", num_workers, 0)
-        self.prefetch_factor = _check_int("prefetch_factor", prefetch_factor, 1)
+        # None is PyTorch's default (and what it requires without workers): 2 batches ahead per worker.
+        self.prefetch_factor = (
+            2 if prefetch_factor is None else _check_int("prefetch_factor", prefetch_factor, 1)
+        )
+        if in_order is not True:
+            raise ValueError(
+                f"DataLoader in_order={in_order!r}: batches always come in order here (the position that "
+                "state_dict saves counts them, and the order does not depend on worker timing); leave in_order "
+                "at True"
+            )
         if worker_type not in _WORKER_TYPES:
             raise ValueError(f"DataLoader worker_type must be 'thread' or 'process', got {worker_type!r}")
         if persistent_workers and self.num_workers == 0:
