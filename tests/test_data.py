@@ -695,6 +695,46 @@ def test_batch_sampler_resumes_mid_epoch_exactly_when_its_order_is_a_function_of
         assert sorted(dataset.loaded) == sorted(np.concatenate(expected[2:]).tolist())
 
 
+class Crops(Dataset):
+    """Sample ``(i, n)`` is n values i: a crop of length n, as a bucketing sampler asks for."""
+
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, key):
+        i, n = key
+        return np.full(n, i, np.float32)
+
+
+class CropBuckets:
+    """Batches of ``(index, crop_length)`` keys, one crop length per batch (audio bucketing)."""
+
+    def __len__(self):
+        return 2
+
+    def __iter__(self):
+        return iter([[(0, 3), (1, 3)], [(2, 5), (3, 5)]])
+
+
+@pytest.mark.parametrize("num_workers, worker_type", [(0, "thread"), (2, "thread"), (2, "process")])
+def test_sampler_keys_other_than_ints_reach_the_dataset_as_they_are(num_workers, worker_type):
+    # As in PyTorch: a bucketing sampler's (index, crop_length) keys, or names, are the dataset's to answer.
+    loader = DataLoader(
+        Crops(), batch_sampler=CropBuckets(), num_workers=num_workers, worker_type=worker_type
+    )
+    assert [np.array(b).tolist() for b in loader] == [[[0.0] * 3, [1.0] * 3], [[2.0] * 5, [3.0] * 5]]
+    named = DataLoader({"a": np.zeros(2), "b": np.ones(2)}, sampler=["b", "a"], batch_size=2)
+    assert np.array(next(iter(named))).tolist() == [[1.0, 1.0], [0.0, 0.0]]
+    # A resume checks such an order too (it fingerprints the keys), and finds it the same.
+    first = DataLoader(Crops(), batch_sampler=CropBuckets())
+    next(iter(first))
+    resumed = DataLoader(Crops(), batch_sampler=CropBuckets())
+    resumed.load_state_dict(json.loads(json.dumps(first.state_dict())))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert [np.array(b).shape for b in resumed] == [(2, 5)]
+
+
 def test_resuming_a_sampler_whose_order_changed_warns():
     first = DataLoader(Squares(40), batch_size=4, sampler=FreshRandomOrder(40))
     it = iter(first)

@@ -201,9 +201,12 @@ class DataLoader:
         ``seed_everything`` decides it; recorded in `state_dict`, so a resume is still exact).
     sampler : iterable of int, optional
         Custom order (a ``torch.utils.data.Sampler`` works); exclusive with ``shuffle``. If it has
-        ``set_epoch``, it is called with the epoch.
+        ``set_epoch``, it is called with the epoch. Its keys are usually indices (checked against
+        ``len(dataset)``); other keys, such as ``(index, crop_length)`` tuples or names, reach
+        ``dataset[key]`` as they are, as in PyTorch.
     batch_sampler : iterable of lists of int, optional
-        Custom batches (a ``torch.utils.data.BatchSampler``, a bucketing sampler, a list of index lists);
+        Custom batches (a ``torch.utils.data.BatchSampler``, a bucketing sampler, a list of index lists;
+        keys as for ``sampler``);
         ``len(loader)`` is ``len(batch_sampler)``. Exclusive with ``batch_size``, ``shuffle``, ``sampler``
         and ``drop_last``, as in PyTorch (``batch_size`` is then None). ``set_epoch`` is called on it, or
         on its ``.sampler`` if only that has one. Its batches for an epoch are drawn when the epoch starts.

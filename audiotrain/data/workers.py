@@ -21,6 +21,7 @@ import contextlib
 import copy
 import dataclasses
 import multiprocessing as mp
+import numbers
 import pickle
 import queue
 import random
@@ -50,7 +51,7 @@ class DataLoaderError(RuntimeError):
     Attributes
     ----------
     index : int or None
-        Dataset index of the failing sample (None when the whole batch failed, e.g. in ``collate_fn``, and
+        Dataset index of the failing sample (or the key a user sampler yielded for it; None when the whole batch failed, e.g. in ``collate_fn``, and
         for iterable datasets, whose items the message names by their position in the stream).
     batch_index : int or None
         Position of the batch in its epoch (for iterable datasets, in the stream of all ranks).
@@ -317,6 +318,12 @@ def _name(fn: Any) -> str:
     return getattr(fn, "__qualname__", None) or type(fn).__name__
 
 
+def _key(index: Any) -> Any:
+    """What ``dataset[...]`` receives: an int for an index (numpy's int64 made a Python int), else the key a
+    user sampler yielded, as it is."""
+    return int(index) if isinstance(index, numbers.Integral) else index
+
+
 # What a worker's stream gives once it has ended (sent between processes as the status "end").
 STREAM_END = object()
 
@@ -394,14 +401,14 @@ class BatchJob:
         try:
             items = []
             for index in indices:
-                index = int(index)
+                index = _key(index)
                 what = f"sample {index} (batch {batch_index})"
                 try:
                     item = self.dataset[index]
                 except Exception as exc:
                     raise self._error(what, "dataset[i]", exc, index=index, batch_index=batch_index) from exc
                 items.append(self._transform(item, what, index=index, batch_index=batch_index))
-            shown = [int(i) for i in indices[:8]]
+            shown = [_key(i) for i in indices[:8]]
             more = ", ..." if len(indices) > 8 else ""
             samples = f"samples {str(shown)[1:-1]}{more}" if self.auto_collation else f"sample {shown[0]}"
             return self._collate(items, f"batch {batch_index} ({samples})", batch_index)
