@@ -50,9 +50,9 @@ def default_collate(items: Sequence[Any], _path: str = "batch") -> Any:
         for i, item in enumerate(items):
             if _is_stacked(item) != stacked:
                 raise ValueError(
-                    f"cannot collate {_path}: sample {i} is {_describe(item)}, but sample 0 is {_describe(first)}; "
-                    f"every sample must give this field the same kind of value (a missing value? a number "
-                    f"read as text?)"
+                    f"cannot collate {_path}: sample {i} is {_describe(item)}, but sample 0 is "
+                    f"{_describe(first)}; every sample must give this field the same kind of value (a missing "
+                    "value? a number read as text?)"
                 )
     # Other array types (torch tensors from a TensorDataset, jax, cupy on host) through __array__.
     array_like = hasattr(first, "__array__") and hasattr(first, "shape")

@@ -253,9 +253,9 @@ class DataLoader:
         dataset: Any,
         batch_size: int | None = 1,
         shuffle: bool = False,
-        # Keyword-only from here: PyTorch's positional order differs (sampler, batch_sampler, num_workers, ...),
-        # so a call written in it fails with "takes from 2 to 4 positional arguments" instead of landing
-        # its arguments in the wrong parameters.
+        # Keyword-only from here: PyTorch's positional order differs (sampler, batch_sampler, num_workers,
+        # ...), so a call written in it fails with "takes from 2 to 4 positional arguments" instead of
+        # landing its arguments in the wrong parameters.
         *,
         num_workers: int = 0,
         collate_fn: Callable[[list], Any] | None = None,
@@ -321,8 +321,8 @@ class DataLoader:
         if in_order is not True:
             raise ValueError(
                 f"DataLoader in_order={in_order!r}: batches always come in order here (the position that "
-                "state_dict saves counts them, and the order does not depend on worker timing); leave in_order "
-                "at True"
+                "state_dict saves counts them, and the order does not depend on worker timing); leave "
+                "in_order at True"
             )
         if worker_type not in _WORKER_TYPES:
             raise ValueError(f"DataLoader worker_type must be 'thread' or 'process', got {worker_type!r}")

@@ -152,8 +152,8 @@ def _indices(values: Iterable[Any], source: str, num_samples: int) -> np.ndarray
 
 
 def sampler_order(sampler: Iterable[int], epoch: int, num_samples: int) -> np.ndarray:
-    """Keys from a user sampler (ints, or any keys: see `_indices`); calls ``sampler.set_epoch(epoch)`` if it has
-    one."""
+    """Keys from a user sampler (ints, or any keys: see `_indices`); calls ``sampler.set_epoch(epoch)`` if
+    it has one."""
     _set_epoch(sampler, epoch)
     return _indices(sampler, f"sampler {type(sampler).__name__}", num_samples)
 

@@ -51,8 +51,9 @@ class DataLoaderError(RuntimeError):
     Attributes
     ----------
     index : int or None
-        Dataset index of the failing sample (or the key a user sampler yielded for it; None when the whole batch failed, e.g. in ``collate_fn``, and
-        for iterable datasets, whose items the message names by their position in the stream).
+        Dataset index of the failing sample, or the key a user sampler yielded for it (None when the whole
+        batch failed, e.g. in ``collate_fn``, and for iterable datasets, whose items the message names by
+        their position in the stream).
     batch_index : int or None
         Position of the batch in its epoch (for iterable datasets, in the stream of all ranks).
     stage : str or None
@@ -90,7 +91,8 @@ class DataLoaderError(RuntimeError):
         worker_id: int | None = None,
         exit_code: int | None = None,
     ) -> None:
-        # RuntimeError's, not the next class's in the MRO: an original type's __init__ may want other arguments.
+        # RuntimeError's, not the next class's in the MRO: an original type's __init__ may want other
+        # arguments.
         RuntimeError.__init__(self, message)
         self.index = index
         self.batch_index = batch_index

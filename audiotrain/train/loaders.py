@@ -43,8 +43,8 @@ def prepare_loader(loader: Any, name: str, seed: int | None, evaluation: bool = 
         raise TypeError(
             f"Trainer: {name} must be iterable (a DataLoader or a list of batches), got {type(loader).__name__}"
         )
-    # One loader per stage: the evaluation, its metric names and what callbacks monitor assume one. Lightning's
-    # several loaders (a list, or a dict of named ones) are refused alike, before a batch is read.
+    # One loader per stage: the evaluation, its metric names and what callbacks monitor assume one.
+    # Lightning's several loaders (a list, or a dict of named ones) are refused alike, before a batch is read.
     several = (
         loader.values() if isinstance(loader, Mapping) else loader if isinstance(loader, list | tuple) else ()
     )
@@ -57,8 +57,8 @@ def prepare_loader(loader: Any, name: str, seed: int | None, evaluation: bool = 
         )
     if isinstance(loader, Mapping):
         raise TypeError(
-            f"Trainer: {name} is a {type(loader).__name__}, whose iteration gives its keys, not batches: pass a "
-            "DataLoader or a list of batches ([batch] for one)"
+            f"Trainer: {name} is a {type(loader).__name__}, whose iteration gives its keys, not batches: "
+            "pass a DataLoader or a list of batches ([batch] for one)"
         )
     if seed is not None and getattr(loader, "seed", 0) is None and hasattr(loader, "set_seed"):
         loader.set_seed(seed)
