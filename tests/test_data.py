@@ -4,6 +4,8 @@ import gc
 import json
 import multiprocessing as mp
 import os
+import pickle
+import random
 import signal
 import subprocess
 import sys
@@ -80,6 +82,13 @@ class Noisy(Squares):
         return {"x": np.float32(i) + batch_rng().standard_normal(3).astype(np.float32), "y": i}
 
 
+class GlobalRandom(Squares):
+    """Augmentation as most PyTorch code draws it: from the global np.random and random."""
+
+    def __getitem__(self, i):
+        return np.array([np.random.random(), random.random()])
+
+
 class Slow(Squares):
     def __getitem__(self, i):
         time.sleep(2.0)
@@ -136,6 +145,22 @@ def test_default_collate_names_the_bad_field():
         default_collate([{"x": np.zeros(3)}, {"x": np.zeros(4)}])
     with pytest.raises(ValueError, match=r"sample 1 of batch has keys \['z'\], expected \['x'\]"):
         default_collate([{"x": 1}, {"z": 2}])
+
+
+@pytest.mark.parametrize(
+    "labels, match",
+    [
+        ([1, "3 "], r"sample 1 is str '3 ', but sample 0 is int 1"),  # a CSV cell read as text
+        ([2, None], r"sample 1 is None, but sample 0 is int 2"),  # a missing label
+        ([np.zeros(3), None], r"sample 1 is None, but sample 0 is ndarray of shape \(3,\)"),
+        ([None, np.zeros(3)], r"sample 1 is ndarray of shape \(3,\), but sample 0 is None"),
+    ],
+)
+def test_default_collate_refuses_a_field_of_numbers_and_text_or_none(labels, match):
+    # numpy would make the whole field text or objects (labels 1 -> '1'); PyTorch's collate raises.
+    with pytest.raises(ValueError, match=r"cannot collate batch\['y'\]: " + match):
+        default_collate([{"y": y} for y in labels])
+    assert default_collate([{"name": "a"}, {"name": None}])["name"] == ["a", None]  # text stays a list
 
 
 def test_to_mlx_converts_and_narrows_numpy_leaves():
@@ -337,6 +362,32 @@ def test_main_thread_exception_names_the_sample():
     with pytest.raises(DataLoaderError, match="loading sample 7") as info:
         list(DataLoader(FailsAt7(12), batch_size=2))
     assert isinstance(info.value.__cause__, KeyError)
+
+
+class StopsAt1(Squares):
+    def __getitem__(self, i):
+        if i == 1:
+            raise StopIteration  # the old iteration protocol: must not end the epoch in silence
+        return super().__getitem__(i)
+
+
+@pytest.mark.parametrize("num_workers, worker_type", [(0, "thread"), (2, "thread"), (2, "process")])
+def test_the_datasets_own_exception_type_is_still_caught(num_workers, worker_type):
+    # As PyTorch re-raises the original type: code around the loop that catches the dataset's KeyError
+    # still does, and the error is still a DataLoaderError with its message and fields.
+    loader = DataLoader(FailsAt7(12), batch_size=2, num_workers=num_workers, worker_type=worker_type)
+    with pytest.raises(KeyError) as info:
+        list(loader)
+    err = info.value
+    assert isinstance(err, DataLoaderError) and err.original_type is KeyError and err.index == 7
+    assert type(err).__name__ == "DataLoaderError[KeyError]"
+    assert str(err).startswith("loading sample 7 (batch 3) failed in dataset[i]: KeyError")  # not a repr
+    again = pickle.loads(pickle.dumps(err))  # (a sweep may send failures between processes)
+    assert isinstance(again, KeyError) and str(again) == str(err) and again.index == 7
+    stops = DataLoader(StopsAt1(4), batch_size=1, num_workers=num_workers, worker_type=worker_type)
+    with pytest.raises(DataLoaderError, match="StopIteration") as info:
+        list(stops)
+    assert not isinstance(info.value, StopIteration)
 
 
 def test_collate_and_transform_failures_name_the_stage():
@@ -644,6 +695,46 @@ def test_batch_sampler_resumes_mid_epoch_exactly_when_its_order_is_a_function_of
         assert sorted(dataset.loaded) == sorted(np.concatenate(expected[2:]).tolist())
 
 
+class Crops(Dataset):
+    """Sample ``(i, n)`` is n values i: a crop of length n, as a bucketing sampler asks for."""
+
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, key):
+        i, n = key
+        return np.full(n, i, np.float32)
+
+
+class CropBuckets:
+    """Batches of ``(index, crop_length)`` keys, one crop length per batch (audio bucketing)."""
+
+    def __len__(self):
+        return 2
+
+    def __iter__(self):
+        return iter([[(0, 3), (1, 3)], [(2, 5), (3, 5)]])
+
+
+@pytest.mark.parametrize("num_workers, worker_type", [(0, "thread"), (2, "thread"), (2, "process")])
+def test_sampler_keys_other_than_ints_reach_the_dataset_as_they_are(num_workers, worker_type):
+    # As in PyTorch: a bucketing sampler's (index, crop_length) keys, or names, are the dataset's to answer.
+    loader = DataLoader(
+        Crops(), batch_sampler=CropBuckets(), num_workers=num_workers, worker_type=worker_type
+    )
+    assert [np.array(b).tolist() for b in loader] == [[[0.0] * 3, [1.0] * 3], [[2.0] * 5, [3.0] * 5]]
+    named = DataLoader({"a": np.zeros(2), "b": np.ones(2)}, sampler=["b", "a"], batch_size=2)
+    assert np.array(next(iter(named))).tolist() == [[1.0, 1.0], [0.0, 0.0]]
+    # A resume checks such an order too (it fingerprints the keys), and finds it the same.
+    first = DataLoader(Crops(), batch_sampler=CropBuckets())
+    next(iter(first))
+    resumed = DataLoader(Crops(), batch_sampler=CropBuckets())
+    resumed.load_state_dict(json.loads(json.dumps(first.state_dict())))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert [np.array(b).shape for b in resumed] == [(2, 5)]
+
+
 def test_resuming_a_sampler_whose_order_changed_warns():
     first = DataLoader(Squares(40), batch_size=4, sampler=FreshRandomOrder(40))
     it = iter(first)
@@ -705,6 +796,34 @@ def test_worker_init_fn_failure_names_the_worker_and_carries_the_traceback(worke
     assert no_loader_workers_left()
 
 
+def draws(loader):
+    return [np.array(b).ravel().round(6).tolist() for b in loader]
+
+
+def test_process_workers_seed_the_global_generators_apart_and_repeatably():
+    # As PyTorch's workers: np.random and random are seeded per worker from the loader's seed and the epoch,
+    # so workers draw different numbers, and a run with the same seed draws the same ones again.
+    persistent = DataLoader(
+        GlobalRandom(4), num_workers=2, worker_type="process", persistent_workers=True, seed=3
+    )
+    epochs = [draws(persistent) for _ in range(2)]
+    persistent.close()
+    assert epochs[0][0] != epochs[0][1]  # batches 0 and 1: workers 0 and 1
+    assert epochs[0] != epochs[1]  # a new epoch, new numbers
+    again = DataLoader(GlobalRandom(4), num_workers=2, worker_type="process", seed=3)
+    again.set_epoch(1)
+    assert draws(again) == epochs[1]  # another run, without persistent workers
+
+
+def test_a_loader_without_a_seed_draws_it_from_numpys_global_generator():
+    # So seed_everything decides the order of a loader used on its own, as torch.manual_seed does in PyTorch.
+    orders = []
+    for _ in range(2):
+        np.random.seed(5)
+        orders.append(ys(DataLoader(Squares(8), batch_size=8, shuffle=True)))
+    assert orders[0] == orders[1]
+
+
 @pytest.mark.parity
 def test_a_torch_generator_gives_the_shuffle_seed():
     torch = require("torch")
@@ -758,6 +877,20 @@ def test_torch_loader_arguments_are_accepted():
         ValueError, match="multiprocessing_context must be 'spawn', 'forkserver', 'fork' or a"
     ):
         DataLoader(Squares(4), multiprocessing_context="threads")
+
+
+def test_pytorch_2_calls_start_or_fail_plainly():
+    # prefetch_factor=None is PyTorch 2's default, which it requires without workers.
+    for num_workers in (0, 2):
+        loader = DataLoader(Squares(4), batch_size=2, num_workers=num_workers, prefetch_factor=None)
+        assert ys(loader) == [[0, 1], [2, 3]]
+    assert ys(DataLoader(Squares(4), 2, False, in_order=True)) == [[0, 1], [2, 3]]
+    with pytest.raises(ValueError, match="in_order=False: batches always come in order"):
+        DataLoader(Squares(4), in_order=False)
+    # PyTorch's positional order (sampler, batch_sampler, num_workers, ...) is not this one's: refused, not
+    # landed in the wrong parameters (sampler=None used to be read as num_workers=None).
+    with pytest.raises(TypeError, match="positional arguments"):
+        DataLoader(Squares(4), 2, False, None, None, 0, None)
 
 
 class EpochValued(Dataset):

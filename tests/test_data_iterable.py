@@ -1,7 +1,10 @@
 """DataLoader without automatic batching (batch_size=None) and over iterable-style datasets (streams)."""
 
+import gc
 import json
+import multiprocessing as mp
 import threading
+import time
 
 import audiotrain  # noqa: F401
 from audiotrain.data import (
@@ -17,6 +20,7 @@ from audiotrain.data import (
 import mlx.core as mx
 import numpy as np
 import pytest
+from reference import require
 
 # ------------------------------------------ datasets (module level: process workers pickle them)
 
@@ -295,6 +299,107 @@ def test_set_epoch_reaches_the_stream_without_workers():
     loader = DataLoader(dataset, batch_size=5)
     loader.set_epoch(3)
     assert ys(loader) == [np.random.default_rng([5, 3]).permutation(5).tolist()] and dataset.epoch == 3
+
+
+def loader_threads():
+    return [t for t in threading.enumerate() if t.name.startswith("audiotrain-data")]
+
+
+@pytest.mark.parametrize("worker_type", ["thread", "process"])
+def test_leaving_a_stream_epoch_early_stops_its_workers_at_once(worker_type):
+    # As for a map-style dataset: the epoch's iterator goes when the loop is left, and its workers with it,
+    # without waiting for a cyclic garbage collection (with limit_val_batches, the Trainer leaves every
+    # validation of a stream this way).
+    loader = DataLoader(Split(100), batch_size=2, num_workers=2, worker_type=worker_type)
+    gc.disable()
+    try:
+        for _ in range(2):
+            for k, _batch in enumerate(loader):
+                if k == 1:
+                    break
+            alive = [p for p in mp.active_children() if p.name.startswith("audiotrain-data")]
+            assert not alive and eventually(lambda: not loader_threads()), (alive, loader_threads())
+    finally:
+        gc.enable()
+
+
+def eventually(condition, timeout=5.0):
+    """Whether ``condition()`` holds within ``timeout`` s (thread workers exit after their current task)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+# torch's layout where `torch.utils.data.get_worker_info` keeps its answer, and the PyTorch docs' dataset
+# that splits its stream by it: enough of torch to run where it is not installed (the parity test below
+# runs the same checks on the real one).
+TORCH_STUB = {
+    "torch/__init__.py": "from torch import utils\n",
+    "torch/utils/__init__.py": "from torch.utils import data\n",
+    "torch/utils/data/__init__.py": (
+        "from torch.utils.data._utils.worker import get_worker_info\n\n\nclass IterableDataset:\n    pass\n"
+    ),
+    "torch/utils/data/_utils/__init__.py": "from torch.utils.data._utils import worker\n",
+    "torch/utils/data/_utils/worker.py": (
+        "_worker_info = None\n\n\nclass WorkerInfo:\n    def __init__(self, **kwargs):\n"
+        "        self.__dict__.update(kwargs)\n\n\ndef get_worker_info():\n    return _worker_info\n"
+    ),
+    "torch_docs_stream.py": (
+        "import torch.utils.data\n\n\nclass TorchDocsStream(torch.utils.data.IterableDataset):\n"
+        "    def __init__(self, n):\n        self.n = n\n\n    def __iter__(self):\n"
+        "        info = torch.utils.data.get_worker_info()\n"
+        "        if info is None:\n            return iter(range(self.n))\n"
+        "        return iter(range(info.id, self.n, info.num_workers))\n"
+    ),
+}
+
+
+@pytest.fixture
+def torch_docs_stream(tmp_path, monkeypatch):
+    """The class `TorchDocsStream`, over the stub of torch where torch is not imported yet."""
+    import sys
+
+    for name, text in TORCH_STUB.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    monkeypatch.syspath_prepend(str(tmp_path))  # (spawned workers start with this sys.path too)
+    import torch_docs_stream
+
+    yield torch_docs_stream.TorchDocsStream
+    for name, module in list(sys.modules.items()):  # only the stub's: a real torch cannot be imported twice
+        if str(getattr(module, "__file__", "")).startswith(str(tmp_path)):
+            del sys.modules[name]
+
+
+def check_torch_get_worker_info(stream_class):
+    def items(loader):
+        return sorted(int(v) for b in loader for v in np.asarray(b))
+
+    assert items(DataLoader(stream_class(8), batch_size=2)) == list(range(8))
+    process = DataLoader(stream_class(8), batch_size=2, num_workers=2, worker_type="process")
+    assert items(process) == list(range(8))  # each worker its share: every item once, as in PyTorch
+    # torch's answer is one per process: in threads it would be None, and every item came twice.
+    with pytest.raises(
+        DataLoaderError, match=r"get_worker_info\(\) was called in DataLoader worker \d, a thread"
+    ):
+        items(DataLoader(stream_class(8), batch_size=2, num_workers=2))
+
+
+def test_torchs_get_worker_info_answers_in_process_workers_and_is_refused_in_threads(torch_docs_stream):
+    check_torch_get_worker_info(torch_docs_stream)
+
+
+@pytest.mark.parity
+def test_torchs_get_worker_info_with_torch(tmp_path, monkeypatch):
+    require("torch")
+    (tmp_path / "torch_docs_stream.py").write_text(TORCH_STUB["torch_docs_stream.py"])
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import torch_docs_stream
+
+    check_torch_get_worker_info(torch_docs_stream.TorchDocsStream)
 
 
 # ------------------------------------------------------------------ iterable datasets: resume

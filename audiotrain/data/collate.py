@@ -37,11 +37,23 @@ def default_collate(items: Sequence[Any], _path: str = "batch") -> Any:
     Raises
     ------
     ValueError
-        If samples differ in structure, keys or array shape; the message names the field.
+        If samples differ in structure, keys or array shape, or give one field a number or an array in some
+        samples and text or None in others (a missing label, a number read from a CSV as text: numpy would
+        turn the whole field into text or objects, where PyTorch's collate raises); the message names the
+        field and the sample.
     """
     if len(items) == 0:
         raise ValueError("default_collate got an empty batch")
     first = items[0]
+    stacked = _is_stacked(first)
+    if stacked or isinstance(first, (str, bytes)) or first is None:
+        for i, item in enumerate(items):
+            if _is_stacked(item) != stacked:
+                raise ValueError(
+                    f"cannot collate {_path}: sample {i} is {_describe(item)}, but sample 0 is "
+                    f"{_describe(first)}; every sample must give this field the same kind of value (a missing "
+                    "value? a number read as text?)"
+                )
     # Other array types (torch tensors from a TensorDataset, jax, cupy on host) through __array__.
     array_like = hasattr(first, "__array__") and hasattr(first, "shape")
     if isinstance(first, np.ndarray) or _is_mx_array(first) or array_like:
@@ -79,6 +91,25 @@ def default_collate(items: Sequence[Any], _path: str = "batch") -> Any:
             return type(first)(*fields)
         return type(first)(fields) if isinstance(first, tuple) else fields
     return list(items)
+
+
+def _is_stacked(x: Any) -> bool:
+    """A number or an array-like: what `default_collate` stacks into one numpy array (text is not)."""
+    if isinstance(x, (str, bytes)):  # (np.str_ too, which is also an np.generic)
+        return False
+    return isinstance(x, (bool, int, float, complex, np.generic)) or (
+        hasattr(x, "__array__") and hasattr(x, "shape")
+    )
+
+
+def _describe(x: Any) -> str:
+    """A field's value in an error message: its type, and its value or shape."""
+    if x is None:
+        return "None"
+    if hasattr(x, "shape") and not isinstance(x, np.generic):
+        return f"{type(x).__name__} of shape {tuple(x.shape)}"
+    shown = repr(x)
+    return f"{type(x).__name__} {shown if len(shown) <= 40 else shown[:37] + '...'}"
 
 
 def default_convert(item: Any) -> Any:

@@ -25,7 +25,14 @@ from audiotrain.data.sampler import (
     shard_stream,
     split_batches,
 )
-from audiotrain.data.workers import STREAM_END, BatchJob, DataLoaderError, StreamState, WorkerPool
+from audiotrain.data.workers import (
+    STREAM_END,
+    BatchJob,
+    DataLoaderError,
+    StreamState,
+    WorkerPool,
+    loader_error,
+)
 from audiotrain.distributed import collectives
 
 import numpy as np
@@ -140,6 +147,15 @@ class DataLoader:
     its share) needs ``distributed=False``, and must then give every rank the same number of batches, or the
     ranks will wait on each other at the end of the epoch.
 
+    **Errors.** An exception in the dataset, a transform, ``collate_fn`` or ``worker_init_fn`` reaches the
+    caller as a `DataLoaderError` that names the sample, the batch and the stage, with the worker's
+    traceback. It is also an instance of the original exception's type (``except KeyError`` around the
+    loop still catches it, as in PyTorch, which re-raises the original type); see
+    `DataLoaderError.original_type`.
+
+    ``dataset``, ``batch_size`` and ``shuffle`` may be given by position (PyTorch's first three), the other
+    arguments by keyword only.
+
     Parameters
     ----------
     dataset : Dataset, IterableDataset, or an object with ``__len__`` and ``__getitem__(int)`` or ``__iter__``
@@ -158,13 +174,18 @@ class DataLoader:
         Default `default_collate` (`default_convert` with ``batch_size=None``).
     drop_last : bool
         Drop the last batch when it is shorter than ``batch_size``.
-    prefetch_factor : int
-        Batches loaded ahead per worker (``num_workers * prefetch_factor`` in flight).
+    prefetch_factor : int, optional
+        Batches loaded ahead per worker (``num_workers * prefetch_factor`` in flight); None (default): 2.
     worker_type : {"thread", "process"}
         Threads share memory and start instantly, good when ``__getitem__`` releases the GIL (numpy,
         soundfile, file I/O). Processes sidestep the GIL for Python-heavy transforms; the dataset, transforms
         and collate_fn are pickled to each worker, so they must be defined at module level, and scripts need
         an ``if __name__ == "__main__":`` guard (processes are started with ``multiprocessing_context``).
+        As PyTorch's, each worker process seeds Python's ``random``, ``np.random`` and (if imported)
+        torch's generator from its `WorkerInfo.seed`, at its start and at each epoch, and answers
+        ``torch.utils.data.get_worker_info()`` as `get_worker_info`. Thread workers share the training
+        thread's generators (draw augmentation from `batch_rng`), and torch's worker info, one per process,
+        cannot tell threads apart: a dataset that calls it in a thread worker gets `DataLoaderError`.
     persistent_workers : bool
         Keep the workers alive between epochs (requires ``num_workers > 0``). Without it, process workers
         are started anew for every epoch (and a validation loader's for every validation), each importing
@@ -175,13 +196,17 @@ class DataLoader:
         ``batch -> batch`` on the main thread, replacing the automatic numpy -> MLX conversion; it must
         return ``mx.array`` leaves for the Trainer.
     seed : int, optional
-        Seed of the shuffle order. None: the Trainer sets its seed with `set_seed`; a loader used on its
-        own draws a random seed on first use (recorded in `state_dict`, so a resume is still exact).
+        Seed of the shuffle order and of the workers (`WorkerInfo.seed`). None: the Trainer sets its seed
+        with `set_seed`; a loader used on its own draws one from numpy's global generator on first use (so
+        ``seed_everything`` decides it; recorded in `state_dict`, so a resume is still exact).
     sampler : iterable of int, optional
         Custom order (a ``torch.utils.data.Sampler`` works); exclusive with ``shuffle``. If it has
-        ``set_epoch``, it is called with the epoch.
+        ``set_epoch``, it is called with the epoch. Its keys are usually indices (checked against
+        ``len(dataset)``); other keys, such as ``(index, crop_length)`` tuples or names, reach
+        ``dataset[key]`` as they are, as in PyTorch.
     batch_sampler : iterable of lists of int, optional
-        Custom batches (a ``torch.utils.data.BatchSampler``, a bucketing sampler, a list of index lists);
+        Custom batches (a ``torch.utils.data.BatchSampler``, a bucketing sampler, a list of index lists;
+        keys as for ``sampler``);
         ``len(loader)`` is ``len(batch_sampler)``. Exclusive with ``batch_size``, ``shuffle``, ``sampler``
         and ``drop_last``, as in PyTorch (``batch_size`` is then None). ``set_epoch`` is called on it, or
         on its ``.sampler`` if only that has one. Its batches for an epoch are drawn when the epoch starts.
@@ -214,6 +239,9 @@ class DataLoader:
         padding alone that `padding_batches` names (evaluation weighs it 0, so validation and test means
         are those of one process). None (default): True, except that the Trainer sets False on the
         loaders it validates and tests with. Map-style datasets only (a stream repeats whole batches).
+    in_order : bool
+        PyTorch's switch for letting batches come as workers finish them. Only True (the default) is
+        accepted: batches always come in order, which exact resume relies on.
     pin_memory, pin_memory_device : optional
         Accepted for PyTorch compatibility and ignored: pinning copies host tensors to page-locked memory
         for faster CUDA transfers, while ``mx.array`` batches live in memory the GPU reads directly
@@ -225,10 +253,14 @@ class DataLoader:
         dataset: Any,
         batch_size: int | None = 1,
         shuffle: bool = False,
+        # Keyword-only from here: PyTorch's positional order differs (sampler, batch_sampler, num_workers,
+        # ...), so a call written in it fails with "takes from 2 to 4 positional arguments" instead of
+        # landing its arguments in the wrong parameters.
+        *,
         num_workers: int = 0,
         collate_fn: Callable[[list], Any] | None = None,
         drop_last: bool = False,
-        prefetch_factor: int = 2,
+        prefetch_factor: int | None = None,
         worker_type: str = "thread",
         persistent_workers: bool = False,
         cpu_transforms: Callable | Sequence[Callable] | None = None,
@@ -237,12 +269,12 @@ class DataLoader:
         sampler: Iterable[int] | None = None,
         timeout: float = 0,
         multiprocessing_context: Any = "spawn",
-        *,
         batch_sampler: Iterable[Sequence[int]] | None = None,
         worker_init_fn: Callable[[int], Any] | None = None,
         generator: Any = None,
         pin_memory: bool = False,
         pin_memory_device: str = "",
+        in_order: bool = True,
         distributed: bool | None = None,
         pad_shards: bool | None = None,
     ) -> None:
@@ -282,7 +314,16 @@ class DataLoader:
         # batch_size=None turns automatic batching off: every sample is a batch, collated on its own.
         self._auto_collation = batch_size is not None or batch_sampler is not None
         self.num_workers = _check_int("num_workers", num_workers, 0)
-        self.prefetch_factor = _check_int("prefetch_factor", prefetch_factor, 1)
+        # None is PyTorch's default (and what it requires without workers): 2 batches ahead per worker.
+        self.prefetch_factor = (
+            2 if prefetch_factor is None else _check_int("prefetch_factor", prefetch_factor, 1)
+        )
+        if in_order is not True:
+            raise ValueError(
+                f"DataLoader in_order={in_order!r}: batches always come in order here (the position that "
+                "state_dict saves counts them, and the order does not depend on worker timing); leave "
+                "in_order at True"
+            )
         if worker_type not in _WORKER_TYPES:
             raise ValueError(f"DataLoader worker_type must be 'thread' or 'process', got {worker_type!r}")
         if persistent_workers and self.num_workers == 0:
@@ -549,8 +590,10 @@ class DataLoader:
         self._resume_digest = state.get("order_digest") if done else None
 
     def _draw_seed(self) -> None:
-        # Fresh OS entropy, folded to 63 bits so that it is a JSON-safe non-negative int.
-        seed = int(np.random.SeedSequence().entropy % (2**63))
+        # From numpy's global generator, as PyTorch draws its base seed from torch's: random unless
+        # `seed_everything` (or np.random.seed) seeded it, and then the same in every run. 63 bits, so that
+        # it is a JSON-safe non-negative int.
+        seed = int(np.random.randint(0, 2**63, dtype=np.int64))
         if self._shard() is not None:  # the shards are disjoint only if every rank shuffles alike
             seed = collectives.broadcast_from_main(seed)
         self._seed = seed
@@ -642,8 +685,9 @@ class DataLoader:
             try:
                 return to_mlx(batch)
             except ValueError as exc:  # e.g. int64 values that do not fit in int32
-                raise DataLoaderError(
+                raise loader_error(
                     f"converting batch {batch_index} to MLX failed: {exc}",
+                    type(exc),
                     batch_index=batch_index,
                     stage="to_mlx",
                 ) from exc
@@ -654,8 +698,9 @@ class DataLoader:
                 stage = (
                     f"mlx_transforms[{k}] ({getattr(transform, '__qualname__', type(transform).__name__)})"
                 )
-                raise DataLoaderError(
+                raise loader_error(
                     f"{stage} failed on batch {batch_index}: {type(exc).__name__}: {exc}",
+                    type(exc),
                     batch_index=batch_index,
                     stage=stage,
                 ) from exc
@@ -792,46 +837,22 @@ class _StreamIterator:
         self._finalizer = weakref.finalize(self, pool.close) if own else None
         self._next = start  # position of the next batch handed out, in this rank's share
         self._done = False
-        batches = self._read() if pool is None else self._read_from_workers()
+        # The readers are module-level generators, given what they need rather than `self`: a generator
+        # holding `self` would make a reference cycle, and a `for` loop left early would then leave this
+        # iterator (and its workers) to a later cyclic garbage collection instead of stopping them at once.
+        seed_epoch = (self._seed, self._epoch)
+        batches = (
+            _read_stream(loader._job(), *seed_epoch)
+            if pool is None
+            else _read_stream_from_workers(
+                pool, loader.num_workers, loader.prefetch_factor, loader.timeout, *seed_epoch
+            )
+        )
         shard = loader._shard()
         if shard is not None:
             batches = shard_stream(batches, rank=shard[0], world_size=shard[1], drop_last=loader.drop_last)
         # A resume reads the stream again and skips what was yielded (not converted to MLX).
         self._batches = itertools.islice(batches, start, None)
-
-    def _read(self) -> Iterator[tuple[int, Any]]:
-        """(position, batch) of every batch of the stream, read in this thread."""
-        job, stream = self._loader._job(), StreamState()
-        for position in itertools.count():
-            batch = _at(position, job.load_stream, stream, 0, self._seed, self._epoch)
-            if batch is STREAM_END:
-                return
-            yield position, batch
-
-    def _read_from_workers(self) -> Iterator[tuple[int, Any]]:
-        """(position, batch) of every batch, as PyTorch orders them: one from each worker in turn, each
-        worker's in the order of its stream, skipping workers whose stream has ended. This order does not
-        depend on timing, so a resume that skips the first batches skips the same ones."""
-        loader, pool, n = self._loader, self._pool, self._loader.num_workers
-        pending: deque[tuple[int, int]] = deque()  # (request, worker), in the order they are due
-        ended: set[int] = set()
-        cursor = request = position = 0
-        while True:
-            while len(pending) < n * loader.prefetch_factor and len(ended) < n:
-                while cursor % n in ended:
-                    cursor += 1
-                pool.submit(request, None, self._seed, self._epoch, worker=cursor % n)
-                pending.append((request, cursor % n))
-                cursor, request = cursor + 1, request + 1
-            if not pending:
-                return
-            r, worker = pending.popleft()
-            batch = _at(position, pool.get, r, loader.timeout or None)
-            if batch is STREAM_END:
-                ended.add(worker)  # its requests still pending also answer STREAM_END
-                continue
-            yield position, batch
-            position += 1
 
     def __iter__(self) -> _StreamIterator:
         return self
@@ -865,6 +886,44 @@ class _StreamIterator:
         self._done = True
         if self._finalizer is not None:
             self._finalizer()
+
+
+def _read_stream(job: BatchJob, seed: int, epoch: int) -> Iterator[tuple[int, Any]]:
+    """(position, batch) of every batch of an iterable dataset's stream, read in this thread."""
+    stream = StreamState()
+    for position in itertools.count():
+        batch = _at(position, job.load_stream, stream, 0, seed, epoch)
+        if batch is STREAM_END:
+            return
+        yield position, batch
+
+
+def _read_stream_from_workers(
+    pool: WorkerPool, num_workers: int, prefetch_factor: int, timeout: float, seed: int, epoch: int
+) -> Iterator[tuple[int, Any]]:
+    """(position, batch) of every batch, as PyTorch orders them: one from each worker in turn, each
+    worker's in the order of its stream, skipping workers whose stream has ended. This order does not
+    depend on timing, so a resume that skips the first batches skips the same ones."""
+    n = num_workers
+    pending: deque[tuple[int, int]] = deque()  # (request, worker), in the order they are due
+    ended: set[int] = set()
+    cursor = request = position = 0
+    while True:
+        while len(pending) < n * prefetch_factor and len(ended) < n:
+            while cursor % n in ended:
+                cursor += 1
+            pool.submit(request, None, seed, epoch, worker=cursor % n)
+            pending.append((request, cursor % n))
+            cursor, request = cursor + 1, request + 1
+        if not pending:
+            return
+        r, worker = pending.popleft()
+        batch = _at(position, pool.get, r, timeout or None)
+        if batch is STREAM_END:
+            ended.add(worker)  # its requests still pending also answer STREAM_END
+            continue
+        yield position, batch
+        position += 1
 
 
 def _at(position: int, read: Callable, *args: Any) -> Any:

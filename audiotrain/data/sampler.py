@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import operator
 from collections.abc import Iterable, Iterator, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -130,8 +131,18 @@ def _set_epoch(sampler: object, epoch: int) -> None:
             return
 
 
-def _indices(values: Iterable[int], source: str, num_samples: int) -> np.ndarray:
-    order = np.fromiter((int(i) for i in values), dtype=np.int64)
+def _indices(values: Iterable[Any], source: str, num_samples: int) -> np.ndarray:
+    """The keys a user sampler yields: int64 indices, checked against the dataset's length; or, where it
+    yields other keys (a bucketing sampler's ``(index, crop_length)``, names), an object array of the keys
+    as given, which ``dataset[key]`` receives unchanged, as in PyTorch."""
+    keys = list(values)
+    try:
+        order = np.fromiter(map(operator.index, keys), dtype=np.int64, count=len(keys))
+    except TypeError:
+        order = np.empty(len(keys), dtype=object)
+        for i, key in enumerate(keys):  # (one by one: numpy would unpack tuple keys into a second axis)
+            order[i] = key
+        return order
     bad = order[(order < 0) | (order >= num_samples)]
     if bad.size:
         raise IndexError(
@@ -141,7 +152,8 @@ def _indices(values: Iterable[int], source: str, num_samples: int) -> np.ndarray
 
 
 def sampler_order(sampler: Iterable[int], epoch: int, num_samples: int) -> np.ndarray:
-    """Indices from a user sampler (any iterable of ints); calls ``sampler.set_epoch(epoch)`` if it has one."""
+    """Keys from a user sampler (ints, or any keys: see `_indices`); calls ``sampler.set_epoch(epoch)`` if
+    it has one."""
     _set_epoch(sampler, epoch)
     return _indices(sampler, f"sampler {type(sampler).__name__}", num_samples)
 
@@ -162,11 +174,17 @@ def split_batches(order: np.ndarray, batch_size: int, drop_last: bool) -> list:
 
 
 def order_digest(batches: Sequence[np.ndarray]) -> str:
-    """A short fingerprint of an epoch's batches, to check on resume that a user sampler gave the same order."""
+    """A short fingerprint of an epoch's batches, to check on resume that a user sampler gave the same order.
+
+    Keys other than ints are fingerprinted by their ``repr`` (a key whose repr changes from run to run makes
+    a resume warn that the order differs)."""
     h = hashlib.sha1()
     for batch in batches:
         h.update(np.int64(len(batch)).tobytes())
-        h.update(np.ascontiguousarray(batch, dtype=np.int64).tobytes())
+        if batch.dtype == object:
+            h.update(repr(batch.tolist()).encode())
+        else:
+            h.update(np.ascontiguousarray(batch, dtype=np.int64).tobytes())
     return h.hexdigest()[:16]
 
 

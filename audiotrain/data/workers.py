@@ -21,12 +21,16 @@ import contextlib
 import copy
 import dataclasses
 import multiprocessing as mp
+import numbers
 import pickle
 import queue
+import random
 import signal
+import sys
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -47,14 +51,16 @@ class DataLoaderError(RuntimeError):
     Attributes
     ----------
     index : int or None
-        Dataset index of the failing sample (None when the whole batch failed, e.g. in ``collate_fn``, and
-        for iterable datasets, whose items the message names by their position in the stream).
+        Dataset index of the failing sample, or the key a user sampler yielded for it (None when the whole
+        batch failed, e.g. in ``collate_fn``, and for iterable datasets, whose items the message names by
+        their position in the stream).
     batch_index : int or None
         Position of the batch in its epoch (for iterable datasets, in the stream of all ranks).
     stage : str or None
         Where it failed: ``"dataset[i]"``, ``"cpu_transforms[k]"``, ``"collate_fn"``, ``"mlx_transforms"``,
         ``"worker"`` (the worker itself died or timed out), ``"worker_init_fn"``, ``"dataset.set_epoch"``,
-        ``"to_mlx"``, and for iterable datasets ``"iter(dataset)"`` (starting or reading the stream).
+        ``"to_mlx"``, for iterable datasets ``"iter(dataset)"`` (starting or reading the stream), and
+        ``"torch.utils.data.get_worker_info"`` (called in a thread worker, where it cannot answer).
     worker_id : int or None
         The worker that failed, where known (``worker_init_fn`` failures).
     exit_code : int or None
@@ -62,7 +68,17 @@ class DataLoaderError(RuntimeError):
     worker_traceback : str or None
         The traceback text from the worker process (process workers only; with threads and
         ``num_workers=0`` the original exception is chained as ``__cause__``).
+    original_type : type or None
+        The type of the exception raised by the dataset, transform, collate_fn or worker_init_fn. The error
+        is an instance of that type too (a class made for it, named ``DataLoaderError[KeyError]``), so code
+        that catches the dataset's own errors (``except KeyError``) still does, as with PyTorch, which
+        re-raises the original type. None where there is no such exception (a dead worker, a timeout), or
+        where no class can derive from both (``StopIteration``, which would end the epoch in silence).
     """
+
+    original_type: type[Exception] | None = None
+    # The message as given, also when the error is a KeyError, whose str() would show its repr.
+    __str__ = BaseException.__str__
 
     def __init__(
         self,
@@ -75,7 +91,9 @@ class DataLoaderError(RuntimeError):
         worker_id: int | None = None,
         exit_code: int | None = None,
     ) -> None:
-        super().__init__(message)
+        # RuntimeError's, not the next class's in the MRO: an original type's __init__ may want other
+        # arguments.
+        RuntimeError.__init__(self, message)
         self.index = index
         self.batch_index = batch_index
         self.stage = stage
@@ -87,6 +105,45 @@ class DataLoaderError(RuntimeError):
     def killed_by_sigint(self) -> bool:
         """A worker process died of SIGINT: a Ctrl-C that reached it before it could ignore it."""
         return self.exit_code == -signal.SIGINT
+
+    def __reduce__(self) -> tuple:
+        # A class made for an original type cannot be pickled by name: rebuild it from that type.
+        return (_unpickle_error, (self.original_type, self.args), self.__dict__)
+
+
+_ERROR_TYPES: dict[type, type[DataLoaderError]] = {}
+
+
+def error_type(original: type | None) -> type[DataLoaderError]:
+    """`DataLoaderError`, made also a subclass of ``original`` (the dataset's exception type) where it can."""
+    if (
+        not isinstance(original, type)
+        or not issubclass(original, Exception)
+        or issubclass(DataLoaderError, original)  # Exception, RuntimeError
+        or issubclass(original, DataLoaderError | StopIteration | StopAsyncIteration)
+    ):
+        return DataLoaderError
+    made = _ERROR_TYPES.get(original)
+    if made is None:
+        name = f"DataLoaderError[{original.__name__}]"
+        try:
+            made = type(name, (DataLoaderError, original), {"__qualname__": name, "original_type": original})
+        except TypeError:  # a class that cannot be subclassed, or whose instances cannot also be ours
+            made = DataLoaderError
+        _ERROR_TYPES[original] = made
+    return made
+
+
+def loader_error(message: str, original: type | None = None, **fields: Any) -> DataLoaderError:
+    """A `DataLoaderError` that is also an ``original`` (see `DataLoaderError.original_type`)."""
+    return error_type(original)(message, **fields)
+
+
+def _unpickle_error(original: type | None, args: tuple) -> DataLoaderError:
+    cls = error_type(original)
+    err = cls.__new__(cls, *args)
+    RuntimeError.__init__(err, *args)
+    return err
 
 
 # ---------------------------------------------------------------------------------------------- batch rng
@@ -126,7 +183,8 @@ class WorkerInfo:
     num_workers : int
     seed : int
         A seed for this worker, drawn from (loader seed, epoch, id): different per worker and per epoch,
-        the same after a resume (PyTorch's is ``base_seed + id``, with a fresh base seed per epoch).
+        the same after a resume (PyTorch's is ``base_seed + id``, with a fresh base seed per epoch). A
+        process worker seeds ``random``, ``np.random`` and torch's generator from it at each epoch.
     dataset : object
         This worker's copy of the dataset: a process worker's unpickled copy; for an iterable dataset
         in thread workers a ``copy.copy`` per worker, so that setting attributes on it (a start and end
@@ -159,11 +217,113 @@ def worker_seed(seed: int, epoch: int, worker_id: int) -> int:
     return int(np.random.SeedSequence([seed, epoch, worker_id]).generate_state(1, np.uint64)[0] >> 1)
 
 
+# torch's worker info lives in this module (`torch.utils.data.get_worker_info` returns its `_worker_info`).
+_TORCH_WORKER_MODULE = "torch.utils.data._utils.worker"
+
+
+def _set_worker_info(info: WorkerInfo, is_process: bool) -> None:
+    """Make ``info`` what `get_worker_info` answers in this worker, at its start and at each new epoch.
+
+    A process worker also seeds its own global generators from ``info.seed``, as PyTorch's workers do
+    (Python's ``random``, numpy's legacy ``np.random``, and torch's when it is imported): otherwise
+    forked workers would all draw the same numbers, and spawned ones numbers no seed repeats. Reseeding
+    at every epoch makes the draws a function of (loader seed, epoch, worker), with persistent workers
+    or not, and after a resume at an epoch boundary. Thread workers share these generators with the
+    training thread, whose state a checkpoint saves: they are left alone (use `batch_rng` there).
+    """
+    _local.worker_info = info
+    if not is_process:
+        return
+    random.seed(info.seed)
+    np.random.seed(np.random.SeedSequence(info.seed).generate_state(4))
+    torch = sys.modules.get("torch")
+    if torch is not None and callable(getattr(torch, "manual_seed", None)):
+        torch.manual_seed(info.seed)
+    _publish_to_torch(info)
+
+
+def _publish_to_torch(info: WorkerInfo) -> None:
+    """In a process worker, where torch is imported: let ``torch.utils.data.get_worker_info()`` answer
+    ``info`` too, so that a torch ``IterableDataset`` written as the PyTorch docs show (splitting its
+    stream by torch's worker info) reads its share, not the whole stream. torch is never imported here."""
+    module = sys.modules.get(_TORCH_WORKER_MODULE)
+    if module is None or getattr(_local, "torch_info_of", None) is info:
+        return
+    _local.torch_info_of = info
+    try:
+        module._worker_info = module.WorkerInfo(
+            id=info.id, num_workers=info.num_workers, seed=info.seed, dataset=info.dataset
+        )
+    except Exception as exc:  # torch's internals changed: say so rather than split nothing in silence
+        warnings.warn(
+            f"DataLoader worker {info.id} could not set torch.utils.data.get_worker_info() "
+            f"({type(exc).__name__}: {exc}); it returns None in this worker: use "
+            "audiotrain.data.get_worker_info() instead",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+
+
+@contextlib.contextmanager
+def _no_torch_worker_info_in_threads(worker_id: int):
+    """In a thread worker: raise `DataLoaderError` if the code run here called torch's ``get_worker_info``.
+
+    torch keeps one worker info per process, so in a thread it answers None, "the main process": a torch
+    ``IterableDataset`` that splits its stream by it would have every worker yield the whole stream, every
+    sample ``num_workers`` times. Watched (with a profile hook, in this thread only) while a worker starts
+    and while it loads the first batch of each epoch, where datasets ask; only when torch is imported.
+    """
+    module = sys.modules.get(_TORCH_WORKER_MODULE)
+    code = getattr(getattr(module, "get_worker_info", None), "__code__", None)
+    if code is None:
+        yield
+        return
+    called = False
+    previous = sys.getprofile()
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        nonlocal called
+        if event == "call" and frame.f_code is code:
+            called = True
+        if previous is not None:
+            previous(frame, event, arg)
+
+    sys.setprofile(profile)
+    try:
+        yield
+    except Exception as exc:
+        if called:
+            raise _torch_worker_info_error(worker_id) from exc
+        raise
+    finally:
+        sys.setprofile(previous)
+    if called:
+        raise _torch_worker_info_error(worker_id)
+
+
+def _torch_worker_info_error(worker_id: int) -> DataLoaderError:
+    return DataLoaderError(
+        f"torch.utils.data.get_worker_info() was called in DataLoader worker {worker_id}, a thread, where it "
+        "returns None (torch keeps one worker info per process, so it cannot tell threads apart): a dataset "
+        "that splits its stream by it would give every worker the whole stream. Call "
+        "audiotrain.data.get_worker_info() instead (the same fields, in threads and processes), or pass "
+        "worker_type='process' (whose workers set torch's worker info too)",
+        stage="torch.utils.data.get_worker_info",
+        worker_id=worker_id,
+    )
+
+
 # ---------------------------------------------------------------------------------------------- the job
 
 
 def _name(fn: Any) -> str:
     return getattr(fn, "__qualname__", None) or type(fn).__name__
+
+
+def _key(index: Any) -> Any:
+    """What ``dataset[...]`` receives: an int for an index (numpy's int64 made a Python int), else the key a
+    user sampler yielded, as it is."""
+    return int(index) if isinstance(index, numbers.Integral) else index
 
 
 # What a worker's stream gives once it has ended (sent between processes as the status "end").
@@ -215,9 +375,10 @@ class BatchJob:
         try:
             self.worker_init_fn(worker_id)
         except Exception as exc:
-            raise DataLoaderError(
+            raise loader_error(
                 f"worker_init_fn ({_name(self.worker_init_fn)}) failed in DataLoader worker {worker_id}: "
                 f"{type(exc).__name__}: {exc}",
+                type(exc),
                 stage="worker_init_fn",
                 worker_id=worker_id,
             ) from exc
@@ -229,8 +390,9 @@ class BatchJob:
         try:
             self.dataset.set_epoch(epoch)
         except Exception as exc:
-            raise DataLoaderError(
+            raise loader_error(
                 f"dataset.set_epoch({epoch}) failed in a DataLoader worker: {type(exc).__name__}: {exc}",
+                type(exc),
                 batch_index=batch_index,
                 stage="dataset.set_epoch",
             ) from exc
@@ -241,14 +403,14 @@ class BatchJob:
         try:
             items = []
             for index in indices:
-                index = int(index)
+                index = _key(index)
                 what = f"sample {index} (batch {batch_index})"
                 try:
                     item = self.dataset[index]
                 except Exception as exc:
                     raise self._error(what, "dataset[i]", exc, index=index, batch_index=batch_index) from exc
                 items.append(self._transform(item, what, index=index, batch_index=batch_index))
-            shown = [int(i) for i in indices[:8]]
+            shown = [_key(i) for i in indices[:8]]
             more = ", ..." if len(indices) > 8 else ""
             samples = f"samples {str(shown)[1:-1]}{more}" if self.auto_collation else f"sample {shown[0]}"
             return self._collate(items, f"batch {batch_index} ({samples})", batch_index)
@@ -309,8 +471,8 @@ class BatchJob:
 
     @staticmethod
     def _error(what: str, stage: str, exc: Exception, **fields: Any) -> DataLoaderError:
-        return DataLoaderError(
-            f"loading {what} failed in {stage}: {type(exc).__name__}: {exc}", stage=stage, **fields
+        return loader_error(
+            f"loading {what} failed in {stage}: {type(exc).__name__}: {exc}", type(exc), stage=stage, **fields
         )
 
     def _transform(self, item: Any, what: str, **fields: Any) -> Any:
@@ -325,8 +487,9 @@ class BatchJob:
         try:
             return self.collate_fn(items if self.auto_collation else items[0])
         except Exception as exc:
-            raise DataLoaderError(
+            raise loader_error(
                 f"collate_fn ({_name(self.collate_fn)}) failed on {what}: {type(exc).__name__}: {exc}",
+                type(exc),
                 batch_index=batch_index,
                 stage="collate_fn",
             ) from exc
@@ -340,10 +503,26 @@ def _format_cause(exc: BaseException) -> str:
     return "".join(traceback.format_exception(type(cause), cause, cause.__traceback__))
 
 
+def _type_to_send(original: type | None) -> bytes | None:
+    """`DataLoaderError.original_type`, pickled for the main process (by name: None for a local class)."""
+    try:
+        return None if original is None else pickle.dumps(original)
+    except Exception:
+        return None
+
+
+def _type_received(payload: bytes | None) -> type | None:
+    try:
+        return None if payload is None else pickle.loads(payload)
+    except Exception:
+        return None
+
+
 def _send_fatal(result_q: Any, exc: DataLoaderError, is_process: bool) -> None:
     """Report a failure that ends this worker (it cannot load the job, or worker_init_fn failed)."""
     # An exception object may not survive pickling: processes send its fields and traceback text.
-    payload = (str(exc), exc.stage, exc.worker_id, _format_cause(exc)) if is_process else exc
+    fields = (exc.stage, exc.worker_id, _format_cause(exc), _type_to_send(exc.original_type))
+    payload = (str(exc), *fields) if is_process else exc
     result_q.put((None, None, "fatal", payload))
     if is_process:
         result_q.close()
@@ -388,9 +567,14 @@ def _worker_loop(
             return
         parent = mp.parent_process()
     info_key = seed_epoch
-    _local.worker_info = WorkerInfo(worker_id, num_workers, worker_seed(*seed_epoch, worker_id), job.dataset)
+    info = WorkerInfo(worker_id, num_workers, worker_seed(*seed_epoch, worker_id), job.dataset)
+    _set_worker_info(info, is_process)
+    # Thread workers watch for torch's get_worker_info while they start and load each epoch's first batch.
+    watch = contextlib.nullcontext if is_process else lambda: _no_torch_worker_info_in_threads(worker_id)
+    watched_key = None
     try:
-        job.init_worker(worker_id)
+        with watch():
+            job.init_worker(worker_id)
     except DataLoaderError as exc:
         _send_fatal(result_q, exc, is_process)
         return
@@ -408,18 +592,21 @@ def _worker_loop(
         generation, batch_index, indices, seed, epoch = task
         if (seed, epoch) != info_key:
             info_key = (seed, epoch)
-            info = _local.worker_info
-            _local.worker_info = dataclasses.replace(info, seed=worker_seed(seed, epoch, worker_id))
+            _set_worker_info(dataclasses.replace(info, seed=worker_seed(seed, epoch, worker_id)), is_process)
+        if is_process:
+            _publish_to_torch(_local.worker_info)  # (once torch is imported: the dataset may do it late)
+        first_of_epoch, watched_key = watched_key != info_key, info_key
         try:
             if (is_process or indices is None) and epoch != epoch_seen:
                 # A process worker (and a thread worker of an iterable dataset) has its own copy of the
                 # dataset: the loader's dataset.set_epoch in the main process does not reach it.
                 job.set_epoch(epoch, batch_index if indices is not None else None)
                 epoch_seen = epoch
-            if indices is None:
-                batch = job.load_stream(stream, generation, seed, epoch)
-            else:
-                batch = job.load(batch_index, indices, seed, epoch)
+            with watch() if first_of_epoch else contextlib.nullcontext():
+                if indices is None:
+                    batch = job.load_stream(stream, generation, seed, epoch)
+                else:
+                    batch = job.load(batch_index, indices, seed, epoch)
             if batch is STREAM_END:
                 result = ("end", None)
             elif is_process:  # pickled here, not in the queue's feeder thread, where an error would be lost
@@ -430,7 +617,15 @@ def _worker_loop(
             if not is_process:
                 err = exc
             elif isinstance(exc, DataLoaderError):
-                err = (str(exc), exc.index, exc.batch_index, exc.stage, _format_cause(exc))
+                cause = _format_cause(exc)
+                err = (
+                    str(exc),
+                    exc.index,
+                    exc.batch_index,
+                    exc.stage,
+                    cause,
+                    _type_to_send(exc.original_type),
+                )
             else:  # the batch itself could not be pickled
                 tb = traceback.format_exc()
                 err = (
@@ -439,6 +634,7 @@ def _worker_loop(
                     batch_index,
                     "worker",
                     tb,
+                    None,
                 )
             result = ("err", err)
         result_q.put((generation, batch_index, *result))
@@ -601,9 +797,10 @@ class WorkerPool:
             if status == "fatal":  # a worker could not start: it has exited
                 if not self.is_process:
                     raise payload
-                message, stage, worker_id, tb = payload
-                raise DataLoaderError(
+                message, stage, worker_id, tb, original = payload
+                raise loader_error(
                     f"{message}\n\nTraceback in the DataLoader worker process:\n{tb}",
+                    _type_received(original),
                     batch_index=batch_index,
                     stage=stage,
                     worker_traceback=tb,
@@ -618,9 +815,10 @@ class WorkerPool:
             return STREAM_END
         if not self.is_process:
             raise payload
-        message, index, b, stage, tb = payload
-        raise DataLoaderError(
+        message, index, b, stage, tb, original = payload
+        raise loader_error(
             f"{message}\n\nTraceback in the DataLoader worker process:\n{tb}",
+            _type_received(original),
             index=index,
             batch_index=b,
             stage=stage,

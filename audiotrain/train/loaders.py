@@ -5,7 +5,7 @@ a compiled step, and Lightning's loader keywords (and a `DataModule`) are accept
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from audiotrain.distributed import collectives
@@ -43,11 +43,22 @@ def prepare_loader(loader: Any, name: str, seed: int | None, evaluation: bool = 
         raise TypeError(
             f"Trainer: {name} must be iterable (a DataLoader or a list of batches), got {type(loader).__name__}"
         )
-    if isinstance(loader, list | tuple) and any(_is_loader(item) for item in loader):
+    # One loader per stage: the evaluation, its metric names and what callbacks monitor assume one.
+    # Lightning's several loaders (a list, or a dict of named ones) are refused alike, before a batch is read.
+    several = (
+        loader.values() if isinstance(loader, Mapping) else loader if isinstance(loader, list | tuple) else ()
+    )
+    if any(_is_loader(item) for item in several):
+        names = f" ({', '.join(map(repr, loader))})" if isinstance(loader, Mapping) else ""
         raise TypeError(
-            f"Trainer: {name} is a {type(loader).__name__} of {len(loader)} loaders; one loader is "
-            "supported (Lightning's several validation loaders are not): pass one, or one DataLoader "
-            "over the datasets joined together"
+            f"Trainer: {name} is a {type(loader).__name__} of {len(loader)} loaders{names}; one loader is "
+            "supported (Lightning's several loaders, in a list or a dict, are not): pass one, or one "
+            "DataLoader over the datasets joined together"
+        )
+    if isinstance(loader, Mapping):
+        raise TypeError(
+            f"Trainer: {name} is a {type(loader).__name__}, whose iteration gives its keys, not batches: "
+            "pass a DataLoader or a list of batches ([batch] for one)"
         )
     if seed is not None and getattr(loader, "seed", 0) is None and hasattr(loader, "set_seed"):
         loader.set_seed(seed)
@@ -75,6 +86,14 @@ def check_batch(batch: Any, path: str = "batch") -> None:
             check_batch(v, f"{path}[{i}]")
         return
     kind = type(batch).__name__
+    if isinstance(batch, np.ndarray) and batch.dtype.kind in "OSUV":
+        # Not a conversion left undone (the default collate converts numbers): values no step can take.
+        what = "text" if batch.dtype.kind in "SU" else "Python objects"
+        raise TypeError(
+            f"{path} is a numpy array of {what} (dtype {batch.dtype}), but batch leaves must be mx.array: "
+            "give the field a number in every sample (a missing value, or a number read as text?), or drop "
+            "it in collate_fn before the batch reaches the Trainer"
+        )
     hint = (
         "convert it with the DataLoader's default collate or an mlx_transforms function "
         "(numpy → mx.array on the main thread)"
