@@ -497,3 +497,55 @@ def test_trainer_checkpoint_callback_is_the_first_model_checkpoint(tmp_path):
     t = quiet_trainer(tmp_path, max_epochs=1, enable_checkpointing=True, callbacks=[first, second])
     assert t.checkpoint_callback is first and t.checkpoint_callbacks == [first, second]
     assert quiet_trainer(tmp_path, max_epochs=1).checkpoint_callback is None  # checkpointing off
+
+
+# ---------------------------------------------------------------- parameter groups: optim.MultiOptimizer
+def _groups(schedule=None):
+    """Lightning's parameter groups the MLX way: fc1 (the "backbone") at a tenth of fc2's rate."""
+    return optim.MultiOptimizer(
+        [optim.Adam(learning_rate=1e-3, bias_correction=True), optim.Adam(learning_rate=schedule or 1e-2)],
+        [lambda path, _: path.startswith("fc1.")],
+    )
+
+
+def test_parameter_groups_resume_exactly(tmp_path):
+    """The Trainer wrote the checkpoint's optimizer state into `MultiOptimizer.state`, a new dict on each
+    read: the resumed run started both groups' Adam over (step 0, zero moments)."""
+
+    def fit(max_steps, ckpt_path=None, save=None):
+        mx.random.seed(0)
+        module = Returns(lambda m: _groups())
+        t = trainer(tmp_path, max_steps=max_steps, compile=True)
+        t.fit(module, make_batches(), ckpt_path=ckpt_path)
+        if save:
+            t.save_checkpoint(save)
+        return t, weights(module)
+
+    straight, w_straight = fit(8)
+    fit(3, save=tmp_path / "at3")
+    resumed, w_resumed = fit(8, ckpt_path=tmp_path / "at3")
+    assert [int(o.step) for o in resumed.optimizer.optimizers] == [8, 8]
+    for k in w_straight:
+        np.testing.assert_array_equal(w_straight[k], w_resumed[k], err_msg=k)
+
+
+def test_a_non_finite_batch_leaves_parameter_groups_as_they_were(tmp_path):
+    """The skip's rollback never reached the groups' optimizers: NaN moments, then NaN weights."""
+    batches = make_batches()
+    x, y = batches[2]
+    batches[2] = (x * float("nan"), y)
+    module = Returns(lambda m: _groups())
+    t = trainer(tmp_path, max_epochs=1, compile=True)
+    t.fit(module, batches)
+    assert int(t._train_step.state.arrays["skipped_total"]) == 1
+    assert [int(o.step) for o in t.optimizer.optimizers] == [5, 5]
+    assert all(np.isfinite(v).all() for v in weights(module).values())
+
+
+def test_a_schedule_for_parameter_groups_goes_on_each_groups_optimizer(tmp_path):
+    schedule = WarmupCosineScheduler(peak_lr=0.1, warmup_steps=2, total_steps=6)
+    sched = {"optimizer": _groups(), "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+    with pytest.raises(
+        TypeError, match="with a MultiOptimizer: each of its optimizers has its own learning rate"
+    ):
+        trainer(tmp_path, max_epochs=1).fit(Returns(lambda m: sched), make_batches())

@@ -14,6 +14,10 @@ expressed in arrays. Two ways, both exact:
   betas stay Python floats, as in MLX: as arrays they become per-element loads in the fused kernel
   (an earlier version folded the flag into them; measured ~6% of the step slower). A finite step
   is bitwise `optimizer.update`, a skipped one bitwise a no-op (both tested).
+
+Either way the optimizer state is written back into the containers the optimizer holds
+(`write_state_in_place`): the compiled step captured them, and `MultiOptimizer.state` is a new dict
+around its optimizers' states on every read, where an assignment at the top would be lost.
 """
 
 from __future__ import annotations
@@ -46,6 +50,27 @@ def can_inline(optimizer: optim.Optimizer) -> bool:
     )
 
 
+def write_state_in_place(optimizer: optim.Optimizer, values: dict) -> None:
+    """Write `values`, a tree shaped like `optimizer.state`, into the containers the optimizer holds.
+
+    Only leaves are assigned, inside the dicts and lists already there (new keys get their whole
+    subtree): the compiled step captured those containers, and `MultiOptimizer.state` builds a new
+    top-level dict on each read, so `optimizer.state[key] = ...` would be lost for it.
+    """
+    _assign_leaves(optimizer.state, values)
+
+
+def _assign_leaves(target: dict | list, values: dict | list) -> None:
+    items = values.items() if isinstance(values, dict) else enumerate(values)
+    for key, value in items:
+        present = key in target if isinstance(target, dict) else key < len(target)
+        current = target[key] if present else None
+        if isinstance(current, (dict, list)) and isinstance(value, (dict, list)):
+            _assign_leaves(current, value)
+        else:
+            target[key] = value
+
+
 def guarded_update(module: TrainModule, optimizer: optim.Optimizer, grads: Any, finite: mx.array) -> None:
     """`optimizer.update(module, grads)` followed by `module.on_after_optimizer_step()`, both
     undone in-graph when `finite` is False (the optimizer's step counter included, so a schedule
@@ -65,8 +90,7 @@ def guarded_update(module: TrainModule, optimizer: optim.Optimizer, grads: Any, 
     optimizer.update(module, grads)
     module.on_after_optimizer_step()
     module.update(select_tree(finite, module.trainable_parameters(), params_before))
-    for key, value in select_tree(finite, dict(optimizer.state), state_before).items():
-        optimizer.state[key] = value
+    write_state_in_place(optimizer, select_tree(finite, dict(optimizer.state), state_before))
 
 
 def _inlined_adam_update(module: TrainModule, optimizer: optim.Adam, grads: Any, finite: mx.array) -> None:

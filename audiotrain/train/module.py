@@ -102,6 +102,16 @@ class OptimizerConfig:
                 f"audiotrain.train.schedulers.WarmupCosineScheduler), got {type(scheduler).__name__}; "
                 "metric-driven schedules (ReduceLROnPlateau) are not supported"
             )
+        if isinstance(optimizer, optim.MultiOptimizer):
+            # Its optimizers each keep their own rate and apply their own schedule; one absolute schedule
+            # would erase the difference between the groups (Lightning's scales each group's rate).
+            raise TypeError(
+                f"{where}: an lr_scheduler with a MultiOptimizer: each of its optimizers has its own "
+                "learning rate, and the MultiOptimizer applies no schedule of its own. Give each optimizer "
+                "its schedule as its learning rate, e.g. MultiOptimizer([optim.AdamW(learning_rate="
+                "WarmupCosineScheduler(1e-4, ...)), optim.AdamW(learning_rate=WarmupCosineScheduler(1e-3, "
+                "...))], filters), and return it without 'lr_scheduler'"
+            )
         # MLX optimizers take a schedule in place of a learning rate; set it as their constructor would.
         optimizer._maybe_schedule("learning_rate", scheduler)
         config.lr_schedule_name = getattr(scheduler, "name", None) or type(scheduler).__name__
@@ -123,7 +133,9 @@ def _one_optimizer(value: list | tuple, where: str) -> Any:
         return value[0]
     raise TypeError(
         f"{where} returned {len(value)} optimizers: one optimizer is supported (MLX steps all parameters "
-        "with one optimizer); return it, an OptimizerConfig, {'optimizer': ...}, [opt] or ([opt], [schedule])"
+        "with one optimizer); return it, an OptimizerConfig, {'optimizer': ...}, [opt] or ([opt], "
+        "[schedule]). For parameter groups with their own optimizer or learning rate: one "
+        "optim.MultiOptimizer"
     )
 
 
