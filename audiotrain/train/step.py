@@ -277,11 +277,18 @@ class TrainStep:
 
     def _window_mean(self, grads: Any, n_micro: mx.array) -> Any:
         # Mean, not sum, over the window: the effective batch is n_micro times larger, and the
-        # learning rate should not have to know about it.
+        # learning rate should not have to know about it. Summed in float32, handed to the update in
+        # each parameter's dtype: a float32 gradient would promote bf16-true weights (and the
+        # optimizer's moments) to float32 at the first update.
         arrays = self.state.arrays
-        mean = tree_map(lambda a, g: (a + g.astype(mx.float32)) / n_micro, arrays["grad_accum"], grads)
+
+        def mean(acc: mx.array, grad: mx.array, param: mx.array) -> mx.array:
+            total = (acc + grad.astype(mx.float32)) / n_micro
+            return total if total.dtype == param.dtype else total.astype(param.dtype)
+
+        means = tree_map(mean, arrays["grad_accum"], grads, self.module.trainable_parameters())
         arrays["grad_accum"] = tree_map(mx.zeros_like, arrays["grad_accum"])
-        return mean
+        return means
 
     def _accumulate_impl(self, batch: Any, batch_idx: mx.array):
         self.traces += 1
