@@ -549,3 +549,54 @@ def test_a_schedule_for_parameter_groups_goes_on_each_groups_optimizer(tmp_path)
         TypeError, match="with a MultiOptimizer: each of its optimizers has its own learning rate"
     ):
         trainer(tmp_path, max_epochs=1).fit(Returns(lambda m: sched), make_batches())
+    logger = RecordingLogger()
+    from audiotrain.train.callbacks import LearningRateMonitor
+
+    t = trainer(tmp_path, max_epochs=1, logger=logger, log_every_n_steps=1, callbacks=[LearningRateMonitor()])
+    t.fit(Returns(lambda m: _groups(schedule)), make_batches())
+    rates = [
+        (m["lr-MultiOptimizer/pg1"], m["lr-MultiOptimizer/pg2"])
+        for _, m in logger.metrics
+        if "lr-MultiOptimizer/pg1" in m
+    ]
+    np.testing.assert_allclose(rates, [(1e-3, float(schedule(k))) for k in range(6)], rtol=1e-6)
+
+
+# ---------------------------------------------------------------- LearningRateMonitor
+def test_the_epoch_learning_rate_is_the_rate_of_that_epochs_updates(tmp_path):
+    """At an epoch's start the monitor logged the rate of the previous epoch's last update."""
+    from audiotrain.train.callbacks import LearningRateMonitor
+    from audiotrain.train.schedulers import StepLRScheduler
+
+    logger = RecordingLogger()
+    schedule = StepLRScheduler(0.1, step_size=6, gamma=0.1)  # Lightning's per-epoch StepLR: 6 steps an epoch
+    t = trainer(
+        tmp_path, max_epochs=3, logger=logger, callbacks=[LearningRateMonitor(logging_interval="epoch")]
+    )
+    t.fit(Returns(lambda m: optim.SGD(learning_rate=schedule)), make_batches())
+    logged = [(step, m["lr-SGD"]) for step, m in logger.metrics if "lr-SGD" in m]
+    assert [s for s, _ in logged] == [0, 6, 12]
+    np.testing.assert_allclose([v for _, v in logged], [0.1, 0.01, 0.001], rtol=1e-6)
+    np.testing.assert_allclose(t.history["learning_rate"], [0.1, 0.01, 0.001], rtol=1e-6)
+
+
+def test_the_learning_rate_monitor_takes_lightnings_arguments(tmp_path):
+    from audiotrain.train.callbacks import LearningRateMonitor
+
+    logger = RecordingLogger()
+    monitor = LearningRateMonitor(logging_interval=None, log_momentum=True, log_weight_decay=True)
+    t = trainer(tmp_path, max_epochs=1, logger=logger, log_every_n_steps=3, callbacks=[monitor])
+    t.fit(
+        Returns(lambda m: optim.AdamW(learning_rate=1e-3, betas=[0.8, 0.99], weight_decay=0.05)),
+        make_batches(),
+    )
+    logged = [(step, m) for step, m in logger.metrics if "lr-AdamW" in m]
+    assert [step for step, _ in logged] == [
+        3,
+        6,
+    ]  # None: Lightning's default, the schedule's interval (steps)
+    assert logged[0][1] == pytest.approx(
+        {"lr-AdamW": 1e-3, "lr-AdamW-momentum": 0.8, "lr-AdamW-weight_decay": 0.05}
+    )
+    with pytest.raises(ValueError, match="'step', 'epoch' or None"):
+        LearningRateMonitor(logging_interval="batch")
