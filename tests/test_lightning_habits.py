@@ -600,3 +600,50 @@ def test_the_learning_rate_monitor_takes_lightnings_arguments(tmp_path):
     )
     with pytest.raises(ValueError, match="'step', 'epoch' or None"):
         LearningRateMonitor(logging_interval="batch")
+
+
+# ---------------------------------------------------------------- manual optimization
+class Manual(TinyClassifier):
+    def __init__(self):
+        super().__init__()
+        self.automatic_optimization = False
+
+    def training_step(self, batch, batch_idx):
+        opt = self.optimizers()
+        loss, _ = self.compute_loss(batch)
+        self.manual_backward(loss)
+        opt.step()
+
+
+def test_manual_optimization_is_refused_when_fit_starts_saying_what_to_do(tmp_path):
+    """`automatic_optimization = False` was ignored (the Trainer stepped anyway), and `self.optimizers()`
+    was a bare AttributeError inside the step."""
+
+    class FlagOnly(TinyClassifier):
+        automatic_optimization = False
+
+    for module in (Manual(), FlagOnly()):
+        before = weights(module)
+        refused = r"automatic_optimization = False: Lightning's manual optimization is not supported: "
+        with pytest.raises(
+            TypeError, match=refused + ".*one compiled function.*Return the loss from training_step"
+        ):
+            trainer(tmp_path, max_epochs=1).fit(module, make_batches())
+        assert all(np.array_equal(before[k], v) for k, v in weights(module).items())  # nothing trained
+    with pytest.raises(TypeError, match="manual optimization is not supported"):
+        Manual().manual_backward(mx.array(1.0))
+    with pytest.raises(TypeError, match="nothing to step by hand"):
+        Manual().lr_schedulers()
+
+
+def test_optimizers_gives_the_trainers_optimizer_to_read_from_a_hook(tmp_path):
+    rates = []
+
+    class ReadsTheRate(TinyClassifier):
+        def on_train_epoch_end(self):
+            rates.append(float(self.optimizers().learning_rate))
+
+    trainer(tmp_path, max_epochs=2).fit(ReadsTheRate(lr=0.05), make_batches())
+    assert rates == pytest.approx([0.05, 0.05])
+    with pytest.raises(RuntimeError, match=r"optimizers\(\): no optimizer yet"):
+        TinyClassifier().optimizers()

@@ -44,7 +44,7 @@ from audiotrain.train.interrupt import stop_on_sigint
 from audiotrain.train.lazy import LazyScalar
 from audiotrain.train.loaders import check_batch, from_datamodule, loader_len, prepare_loader
 from audiotrain.train.loggers import CSVLogger, Logger, TensorBoardLogger
-from audiotrain.train.module import OptimizerConfig, TrainModule
+from audiotrain.train.module import OptimizerConfig, TrainModule, refuse_manual_optimization
 from audiotrain.train.outputs import LogOptions
 from audiotrain.train.seeding import default_seed, seed_generators
 from audiotrain.train.state import History, Progress, RandomState, RunningMeans, TrainableSets
@@ -855,6 +855,7 @@ class Trainer:
                 self.datamodule.teardown(stage)
 
     def _setup_optimizer(self, module: TrainModule) -> None:
+        refuse_manual_optimization(module)
         where = f"{type(module).__name__}.configure_optimizers"
         config = OptimizerConfig.from_module_output(module.configure_optimizers(), where)
         self.optimizer_config, self.optimizer = config, config.optimizer
