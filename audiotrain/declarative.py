@@ -98,12 +98,14 @@ def optimizer_from_config(config: TrainerConfig, total_steps: int) -> OptimizerC
         lr = WarmupLinearScheduler(o.learning_rate, warmup, total_steps, min_lr=o.learning_rate)
     else:
         lr = o.learning_rate
+    # torch.optim's AdamW / Adam / SGD, which a PyTorch-style config means (MLX's Adam leaves out the bias
+    # correction unless asked: its first updates are about 3x the learning rate).
     if o.type == "adamw":
-        optimizer = optim.AdamW(learning_rate=lr, weight_decay=o.weight_decay)
+        optimizer = optim.AdamW(lr, weight_decay=o.resolved_weight_decay, bias_correction=o.bias_correction)
     elif o.type == "adam":
-        optimizer = optim.Adam(learning_rate=lr)
+        optimizer = optim.Adam(lr, bias_correction=o.bias_correction)
     else:
-        optimizer = optim.SGD(learning_rate=lr, weight_decay=o.weight_decay)
+        optimizer = optim.SGD(lr, momentum=o.momentum, weight_decay=o.resolved_weight_decay)
     return OptimizerConfig(optimizer=optimizer, lr_schedule_name=f"warmup_{s.type}")
 
 

@@ -47,17 +47,57 @@ def _check(section: str, name: str, value: Any, **bounds: Any) -> None:
         raise ValueError(str(err)) from None
 
 
+#: What `weight_decay: null` means for each optimizer type: torch.optim's defaults.
+DEFAULT_WEIGHT_DECAY = {"adamw": 0.01, "adam": 0.0, "sgd": 0.0}
+
+
 @dataclass
 class OptimizerSettings:
-    type: str = field(default="adamw", metadata={"help": "adamw, adam or sgd"})
+    """The optimizer, as `torch.optim`'s of the same name with its defaults (betas 0.9/0.999, eps 1e-8)."""
+
+    type: str = field(
+        default="adamw", metadata={"help": "adamw, adam or sgd (torch.optim's AdamW, Adam, SGD)"}
+    )
     learning_rate: float = field(default=1e-3, metadata={"help": "peak learning rate"})
-    weight_decay: float = field(default=0.01, metadata={"help": "decoupled weight decay (adamw)"})
+    weight_decay: float | None = field(
+        default=None,
+        metadata={
+            "help": "adamw: decoupled weight decay (default 0.01); sgd: L2 penalty (default 0); adam: none "
+            "(use adamw)"
+        },
+    )
+    momentum: float = field(default=0.0, metadata={"help": "sgd momentum"})
+    bias_correction: bool = field(
+        default=True,
+        metadata={
+            "help": "adam/adamw: correct the moments' bias, as torch.optim (false: MLX's default, which "
+            "audiotrain used before; its first updates are ~3x larger)"
+        },
+    )
 
     def __post_init__(self):
         if self.type not in ("adamw", "adam", "sgd"):
             raise ValueError(f"optimizer.type must be 'adamw', 'adam' or 'sgd', got {self.type!r}")
         _check("optimizer", "learning_rate", self.learning_rate, above=0)
-        _check("optimizer", "weight_decay", self.weight_decay, at_least=0)
+        _check("optimizer", "weight_decay", self.weight_decay, at_least=0, optional=True)
+        _check("optimizer", "momentum", self.momentum, at_least=0, below=1)
+        if self.type == "adam" and self.weight_decay:
+            # (audiotrain used to drop it without a word; an old config.yaml may hold its former default 0.01)
+            raise ValueError(
+                f"optimizer.weight_decay is {self.weight_decay} with optimizer.type 'adam', which has no "
+                "weight decay in MLX: use type 'adamw' (decoupled, as torch.optim.AdamW), or weight_decay 0 "
+                "or null"
+            )
+        if self.type != "sgd" and self.momentum:
+            raise ValueError(
+                f"optimizer.momentum is {self.momentum} with optimizer.type {self.type!r}: momentum is "
+                "sgd's; Adam's moments decay with its betas (0.9, 0.999)"
+            )
+
+    @property
+    def resolved_weight_decay(self) -> float:
+        """`weight_decay`, or the type's default (torch.optim's) where it is null."""
+        return DEFAULT_WEIGHT_DECAY[self.type] if self.weight_decay is None else self.weight_decay
 
 
 @dataclass

@@ -610,3 +610,91 @@ def test_checkpoint_folders_follow_the_umask(tmp_path):
     last = tmp_path / "checkpoints" / "last"
     assert last.stat().st_mode & 0o777 == 0o775
     assert (last / "trainer_state.json").stat().st_mode & 0o777 == 0o664
+
+
+# ---------------------------------------------------------------- freeze / unfreeze schedules and resume
+class FineTunes(TinyClassifier):
+    """Lightning's BackboneFinetuning pattern: fc1 frozen when built, unfrozen once at `unfreeze_at`
+    (a one-off hook, as Lightning's callback writes it), frozen again at `refreeze_at`."""
+
+    def __init__(self, unfreeze_at=1, refreeze_at=None):
+        super().__init__()
+        self.unfreeze_at, self.refreeze_at = unfreeze_at, refreeze_at
+        self.fc1.freeze()
+
+    def on_train_epoch_start(self, epoch):
+        if epoch == self.unfreeze_at:
+            self.fc1.unfreeze()
+        if epoch == self.refreeze_at:
+            self.fc1.freeze()
+
+
+def _fine_tune(tmp_path, name, max_epochs, ckpt_path=None, **kw):
+    mx.random.seed(0)
+    module = FineTunes(**kw)
+    # The first run saves every 2 steps; the resumed ones save only their own `last`.
+    every = ModelCheckpoint(
+        dirpath=tmp_path / name, filename="{epoch}-{step}", save_top_k=-1, every_n_train_steps=2
+    )
+    t = make_trainer(
+        tmp_path / name,
+        max_epochs=max_epochs,
+        accumulate_grad_batches=2,
+        compile=True,
+        callbacks=[every] if ckpt_path is None else None,
+    )
+    t.fit(module, make_batches(80, 16), ckpt_path=ckpt_path)  # 5 batches: 3 optimizer steps an epoch
+    return t, module
+
+
+@pytest.mark.parametrize("refreeze_at", [None, 2])
+def test_a_fine_tuning_schedule_resumes_exactly_from_any_checkpoint(tmp_path, refreeze_at):
+    """A checkpoint after the unfreeze was refused (the resumed module is built frozen, so the optimizer
+    had no state for the unfrozen layer) and, loaded, would have kept the layer frozen."""
+    _, straight = _fine_tune(tmp_path, "straight", 4, refreeze_at=refreeze_at)
+    saved = sorted((tmp_path / "straight").glob("epoch=*"))
+    assert len(saved) >= 5  # before, after and (with refreeze_at) after the second change, some mid-epoch
+    for folder in saved:
+        _, resumed = _fine_tune(tmp_path, f"from-{folder.name}", 4, ckpt_path=folder, refreeze_at=refreeze_at)
+        a, b = weights(straight), weights(resumed)
+        for k in a:
+            np.testing.assert_array_equal(a[k], b[k], err_msg=f"resumed from {folder.name}: {k}")
+
+
+def test_a_module_built_to_train_other_parameters_is_told_what_the_resumed_fit_trains(tmp_path):
+    _fine_tune(tmp_path, "head-only", 1, unfreeze_at=None)  # fc1 frozen throughout
+    last = sorted((tmp_path / "head-only").glob("epoch=*"))[-1]
+
+    class BuiltUnfrozen(FineTunes):
+        def __init__(self):
+            super().__init__(unfreeze_at=None)
+            self.fc1.unfreeze()
+
+    mx.random.seed(0)
+    module = BuiltUnfrozen()
+    t2 = make_trainer(tmp_path / "more", max_epochs=2, accumulate_grad_batches=2, compile=True)
+    with pytest.warns(UserWarning, match=r"as built trains other parameters \(fc1.bias, fc1.weight\)"):
+        t2.fit(module, make_batches(80, 16), ckpt_path=last)
+    assert t2.global_step == 6
+    np.testing.assert_array_equal(np.array(module.fc1.weight), before_fc1(last))  # frozen, as in the run
+
+
+def before_fc1(folder):
+    return np.array(mx.load(str(folder / "model.safetensors"))["fc1.weight"])
+
+
+def test_a_parameter_unfrozen_after_resuming_starts_with_fresh_optimizer_state(tmp_path):
+    _fine_tune(tmp_path, "head-only", 1, unfreeze_at=None)
+    last = sorted((tmp_path / "head-only").glob("epoch=*"))[-1]
+
+    class UnfreezesOnResume(FineTunes):
+        def on_fit_start(self):  # after the checkpoint is loaded: the resumed run trains fc1 too
+            self.fc1.unfreeze()
+
+    module = UnfreezesOnResume(unfreeze_at=None)
+    t = make_trainer(tmp_path / "more", max_epochs=2, accumulate_grad_batches=2, compile=True)
+    t.fit(module, make_batches(80, 16), ckpt_path=last)
+    assert not np.array_equal(np.array(module.fc1.weight), before_fc1(last))
+    state = json.loads((tmp_path / "more" / "checkpoints" / "last" / "trainer_state.json").read_text())
+    assert state["trainable"]["now"] == ["fc1.bias", "fc1.weight", "fc2.bias", "fc2.weight"]
+    assert state["trainable"]["at_start"] == ["fc2.bias", "fc2.weight"]

@@ -34,6 +34,12 @@ OPTIMIZERS = {
     "adam": lambda: optim.Adam(learning_rate=3e-3, betas=[0.8, 0.95]),
     "adamw-scheduled": lambda: optim.AdamW(learning_rate=schedule),
     "adam-bias-corrected": lambda: optim.Adam(learning_rate=1e-2, bias_correction=True),
+    # torch.optim.AdamW's update (what the declarative config builds): on the inlined path too.
+    "adamw-bias-corrected-scheduled": lambda: optim.AdamW(schedule, weight_decay=0.01, bias_correction=True),
+    "multi": lambda: optim.MultiOptimizer(
+        [optim.Adam(1e-3, bias_correction=True), optim.SGD(1e-2, momentum=0.9)],
+        [lambda path, _: path.startswith("a.")],
+    ),
     "sgd-momentum": lambda: optim.SGD(learning_rate=1e-2, momentum=0.9, weight_decay=1e-3),
     "lion": lambda: optim.Lion(learning_rate=1e-3),
 }
@@ -97,6 +103,16 @@ def test_a_skipped_step_changes_nothing(name):
     assert_same(skipped, clean)
 
 
+@pytest.mark.parametrize("name", ["adam-bias-corrected", "adamw-bias-corrected-scheduled", "multi"])
+def test_a_skipped_first_step_changes_nothing(name):
+    # Bias correction divides by 1 - b1^t: t must not be the skipped step's 0 (0 * inf would be NaN).
+    make = OPTIMIZERS[name]
+    assert_same(run(make, guarded=True, poisoned_steps={0}, steps=1), run(make, guarded=False, steps=0))
+    later = run(make, guarded=True, poisoned_steps={0}, steps=3)
+    assert all(np.isfinite(v).all() for v in later.values())
+    assert not np.array_equal(later["a.weight"], run(make, guarded=False, steps=0)["a.weight"])
+
+
 @pytest.mark.parametrize("name", ["adamw", "adam"])
 @pytest.mark.slow
 def test_bf16_true_parameters_take_the_inlined_path_exactly(name):
@@ -115,7 +131,8 @@ def test_inlined_path_is_taken_only_where_it_is_exact():
     assert can_inline(optim.AdamW(1e-3))
     assert can_inline(optim.Adam(1e-3))
     assert can_inline(optim.AdamW(schedule))
-    assert not can_inline(optim.Adam(1e-3, bias_correction=True))
+    assert can_inline(optim.Adam(1e-3, bias_correction=True))
+    assert not can_inline(optim.MultiOptimizer([optim.Adam(1e-3), optim.Adam(1e-2)], [lambda *_: True]))
     assert not can_inline(optim.SGD(1e-3, momentum=0.9))
 
     class MyAdam(optim.Adam):

@@ -497,3 +497,153 @@ def test_trainer_checkpoint_callback_is_the_first_model_checkpoint(tmp_path):
     t = quiet_trainer(tmp_path, max_epochs=1, enable_checkpointing=True, callbacks=[first, second])
     assert t.checkpoint_callback is first and t.checkpoint_callbacks == [first, second]
     assert quiet_trainer(tmp_path, max_epochs=1).checkpoint_callback is None  # checkpointing off
+
+
+# ---------------------------------------------------------------- parameter groups: optim.MultiOptimizer
+def _groups(schedule=None):
+    """Lightning's parameter groups the MLX way: fc1 (the "backbone") at a tenth of fc2's rate."""
+    return optim.MultiOptimizer(
+        [optim.Adam(learning_rate=1e-3, bias_correction=True), optim.Adam(learning_rate=schedule or 1e-2)],
+        [lambda path, _: path.startswith("fc1.")],
+    )
+
+
+def test_parameter_groups_resume_exactly(tmp_path):
+    """The Trainer wrote the checkpoint's optimizer state into `MultiOptimizer.state`, a new dict on each
+    read: the resumed run started both groups' Adam over (step 0, zero moments)."""
+
+    def fit(max_steps, ckpt_path=None, save=None):
+        mx.random.seed(0)
+        module = Returns(lambda m: _groups())
+        t = trainer(tmp_path, max_steps=max_steps, compile=True)
+        t.fit(module, make_batches(), ckpt_path=ckpt_path)
+        if save:
+            t.save_checkpoint(save)
+        return t, weights(module)
+
+    straight, w_straight = fit(8)
+    fit(3, save=tmp_path / "at3")
+    resumed, w_resumed = fit(8, ckpt_path=tmp_path / "at3")
+    assert [int(o.step) for o in resumed.optimizer.optimizers] == [8, 8]
+    for k in w_straight:
+        np.testing.assert_array_equal(w_straight[k], w_resumed[k], err_msg=k)
+
+
+def test_a_non_finite_batch_leaves_parameter_groups_as_they_were(tmp_path):
+    """The skip's rollback never reached the groups' optimizers: NaN moments, then NaN weights."""
+    batches = make_batches()
+    x, y = batches[2]
+    batches[2] = (x * float("nan"), y)
+    module = Returns(lambda m: _groups())
+    t = trainer(tmp_path, max_epochs=1, compile=True)
+    t.fit(module, batches)
+    assert int(t._train_step.state.arrays["skipped_total"]) == 1
+    assert [int(o.step) for o in t.optimizer.optimizers] == [5, 5]
+    assert all(np.isfinite(v).all() for v in weights(module).values())
+
+
+def test_a_schedule_for_parameter_groups_goes_on_each_groups_optimizer(tmp_path):
+    schedule = WarmupCosineScheduler(peak_lr=0.1, warmup_steps=2, total_steps=6)
+    sched = {"optimizer": _groups(), "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+    with pytest.raises(
+        TypeError, match="with a MultiOptimizer: each of its optimizers has its own learning rate"
+    ):
+        trainer(tmp_path, max_epochs=1).fit(Returns(lambda m: sched), make_batches())
+    logger = RecordingLogger()
+    from audiotrain.train.callbacks import LearningRateMonitor
+
+    t = trainer(tmp_path, max_epochs=1, logger=logger, log_every_n_steps=1, callbacks=[LearningRateMonitor()])
+    t.fit(Returns(lambda m: _groups(schedule)), make_batches())
+    rates = [
+        (m["lr-MultiOptimizer/pg1"], m["lr-MultiOptimizer/pg2"])
+        for _, m in logger.metrics
+        if "lr-MultiOptimizer/pg1" in m
+    ]
+    np.testing.assert_allclose(rates, [(1e-3, float(schedule(k))) for k in range(6)], rtol=1e-6)
+
+
+# ---------------------------------------------------------------- LearningRateMonitor
+def test_the_epoch_learning_rate_is_the_rate_of_that_epochs_updates(tmp_path):
+    """At an epoch's start the monitor logged the rate of the previous epoch's last update."""
+    from audiotrain.train.callbacks import LearningRateMonitor
+    from audiotrain.train.schedulers import StepLRScheduler
+
+    logger = RecordingLogger()
+    schedule = StepLRScheduler(0.1, step_size=6, gamma=0.1)  # Lightning's per-epoch StepLR: 6 steps an epoch
+    t = trainer(
+        tmp_path, max_epochs=3, logger=logger, callbacks=[LearningRateMonitor(logging_interval="epoch")]
+    )
+    t.fit(Returns(lambda m: optim.SGD(learning_rate=schedule)), make_batches())
+    logged = [(step, m["lr-SGD"]) for step, m in logger.metrics if "lr-SGD" in m]
+    assert [s for s, _ in logged] == [0, 6, 12]
+    np.testing.assert_allclose([v for _, v in logged], [0.1, 0.01, 0.001], rtol=1e-6)
+    np.testing.assert_allclose(t.history["learning_rate"], [0.1, 0.01, 0.001], rtol=1e-6)
+
+
+def test_the_learning_rate_monitor_takes_lightnings_arguments(tmp_path):
+    from audiotrain.train.callbacks import LearningRateMonitor
+
+    logger = RecordingLogger()
+    monitor = LearningRateMonitor(logging_interval=None, log_momentum=True, log_weight_decay=True)
+    t = trainer(tmp_path, max_epochs=1, logger=logger, log_every_n_steps=3, callbacks=[monitor])
+    t.fit(
+        Returns(lambda m: optim.AdamW(learning_rate=1e-3, betas=[0.8, 0.99], weight_decay=0.05)),
+        make_batches(),
+    )
+    logged = [(step, m) for step, m in logger.metrics if "lr-AdamW" in m]
+    assert [step for step, _ in logged] == [
+        3,
+        6,
+    ]  # None: Lightning's default, the schedule's interval (steps)
+    assert logged[0][1] == pytest.approx(
+        {"lr-AdamW": 1e-3, "lr-AdamW-momentum": 0.8, "lr-AdamW-weight_decay": 0.05}
+    )
+    with pytest.raises(ValueError, match="'step', 'epoch' or None"):
+        LearningRateMonitor(logging_interval="batch")
+
+
+# ---------------------------------------------------------------- manual optimization
+class Manual(TinyClassifier):
+    def __init__(self):
+        super().__init__()
+        self.automatic_optimization = False
+
+    def training_step(self, batch, batch_idx):
+        opt = self.optimizers()
+        loss, _ = self.compute_loss(batch)
+        self.manual_backward(loss)
+        opt.step()
+
+
+def test_manual_optimization_is_refused_when_fit_starts_saying_what_to_do(tmp_path):
+    """`automatic_optimization = False` was ignored (the Trainer stepped anyway), and `self.optimizers()`
+    was a bare AttributeError inside the step."""
+
+    class FlagOnly(TinyClassifier):
+        automatic_optimization = False
+
+    for module in (Manual(), FlagOnly()):
+        before = weights(module)
+        refused = r"automatic_optimization = False: Lightning's manual optimization is not supported: "
+        with pytest.raises(
+            TypeError, match=refused + ".*one compiled function.*Return the loss from training_step"
+        ):
+            trainer(tmp_path, max_epochs=1).fit(module, make_batches())
+        assert all(np.array_equal(before[k], v) for k, v in weights(module).items())  # nothing trained
+    with pytest.raises(TypeError, match="manual optimization is not supported"):
+        Manual().manual_backward(mx.array(1.0))
+    with pytest.raises(TypeError, match="nothing to step by hand"):
+        Manual().lr_schedulers()
+
+
+def test_optimizers_gives_the_trainers_optimizer_to_read_from_a_hook(tmp_path):
+    rates = []
+
+    class ReadsTheRate(TinyClassifier):
+        def on_train_epoch_end(self):
+            rates.append(float(self.optimizers().learning_rate))
+
+    trainer(tmp_path, max_epochs=2).fit(ReadsTheRate(lr=0.05), make_batches())
+    assert rates == pytest.approx([0.05, 0.05])
+    with pytest.raises(RuntimeError, match=r"optimizers\(\): no optimizer yet"):
+        TinyClassifier().optimizers()

@@ -8,6 +8,7 @@ import mlx.nn as nn
 import numpy as np
 import pytest
 from exactness import assert_same_numbers
+from mlx.utils import tree_flatten
 from tasks import RecordingLogger, TinyClassifier, make_batches, quiet_trainer, weights
 
 
@@ -171,6 +172,20 @@ def test_an_accumulation_window_the_loader_ends_is_applied_at_the_epoch_end(tmp_
     wa, wb = weights(a), weights(b)
     for name in wa:
         assert_same_numbers(wa[name], wb[name], name)
+
+
+@pytest.mark.parametrize("unsized", [False, True])
+def test_bf16_true_weights_stay_bfloat16_with_accumulation(tmp_path, unsized):
+    """The float32 window mean promoted every bf16 weight and AdamW moment to float32 at the first
+    update (and retraced the step for them); the window the loader ends (Unsized) goes the same way."""
+    t = trainer(tmp_path, max_epochs=2, precision="bf16-true", accumulate_grad_batches=3)
+    module = TinyClassifier()
+    batches = make_batches(64, 16)
+    t.fit(module, Unsized(batches) if unsized else batches)
+    assert t.global_step == 4
+    dtypes = {name: value.dtype for name, value in tree_flatten(module.parameters())}
+    dtypes.update({f"optimizer.{k}": v.dtype for k, v in tree_flatten(t.optimizer.state) if v.ndim})
+    assert set(dtypes.values()) == {mx.bfloat16}, dtypes
 
 
 # ---------------------------------------------------------------- defect 9: self.log inside the step

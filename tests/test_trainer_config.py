@@ -30,6 +30,18 @@ def write(folder: Path, name: str, text: str) -> Path:
         ("scheduler", "min_lr_ratio: 5.0", "scheduler.min_lr_ratio must be a finite number >= 0 and <= 1"),
         ("optimizer", "weight_decay: -0.1", "optimizer.weight_decay must be a finite number >= 0"),
         ("optimizer", "learning_rate: .inf", "optimizer.learning_rate must be a finite number > 0, got inf"),
+        ("optimizer", "momentum: 1.0", "optimizer.momentum must be a finite number >= 0 and < 1"),
+        # Adam has no weight decay in MLX: it was dropped without a word.
+        (
+            "optimizer",
+            "{type: adam, weight_decay: 0.05}",
+            "optimizer.weight_decay is 0.05 with optimizer.type",
+        ),
+        (
+            "optimizer",
+            "{type: adamw, momentum: 0.9}",
+            "optimizer.momentum is 0.9 with optimizer.type 'adamw'",
+        ),
     ],
 )
 def test_a_bad_value_in_a_file_names_the_file_and_the_field(tmp_path, section, line, message):
@@ -42,6 +54,25 @@ def test_a_bad_value_in_a_file_names_the_file_and_the_field(tmp_path, section, l
 def test_a_bad_override_names_the_field():
     with pytest.raises(ValueError, match="overrides: data.batch_size must be an integer >= 1, got 0"):
         resolve_config("quick_test", overrides={"batch_size": 0})
+
+
+def test_the_optimizer_section_builds_torch_optims_optimizers():
+    """AdamW / Adam came without bias correction (first updates ~3x the learning rate), and sgd got the
+    section's weight decay 0.01 as an L2 penalty (torch's SGD has none)."""
+    from audiotrain.declarative import optimizer_from_config
+
+    import mlx.optimizers as optim
+
+    def built(**optimizer):
+        config = resolve_config("quick_test", overrides={"optimizer": optimizer})
+        return optimizer_from_config(config, total_steps=10).optimizer
+
+    adamw, adam, sgd = built(), built(type="adam"), built(type="sgd", momentum=0.9)
+    assert type(adamw) is optim.AdamW and adamw.bias_correction and adamw.weight_decay == 0.01
+    assert type(adam) is optim.Adam and adam.bias_correction
+    assert type(sgd) is optim.SGD and (sgd.weight_decay, sgd.momentum) == (0.0, 0.9)
+    assert built(type="sgd", weight_decay=1e-4).weight_decay == 1e-4
+    assert not built(bias_correction=False).bias_correction  # MLX's own Adam, as audiotrain had it
 
 
 def test_precision_may_be_written_as_the_number_32(tmp_path):

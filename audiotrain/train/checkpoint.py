@@ -438,10 +438,18 @@ def read_arrays(file: Path, finite: bool = True) -> dict[str, mx.array]:
     return arrays
 
 
-def check_arrays(loaded: dict[str, mx.array], expected: dict[str, mx.array], what: str, file: Path) -> Any:
+def check_arrays(
+    loaded: dict[str, mx.array],
+    expected: dict[str, mx.array],
+    what: str,
+    file: Path,
+    fresh_parameters: frozenset[str] = frozenset(),
+) -> Any:
     """Compare names and shapes of `loaded` against `expected` (flat dicts); returns the flat arrays
-    in the expected dtypes, ready for `merge_flat`."""
-    missing = sorted(set(expected) - set(loaded))
+    in the expected dtypes, ready for `merge_flat`. Entries of `fresh_parameters` (optimizer state of
+    parameters the checkpoint's run never trained: ``<parameter>.<slot>``, under any prefix) may be
+    missing: they keep the values in `expected`."""
+    missing = sorted(k for k in set(expected) - set(loaded) if not _of_any(k, fresh_parameters))
     unexpected = sorted(set(loaded) - set(expected))
     shapes = [
         f"{k}: checkpoint {tuple(loaded[k].shape)} vs model {tuple(expected[k].shape)}"
@@ -465,10 +473,22 @@ def check_arrays(loaded: dict[str, mx.array], expected: dict[str, mx.array], wha
     return {k: v.astype(expected[k].dtype) if v.dtype != expected[k].dtype else v for k, v in loaded.items()}
 
 
-def checked_tree(loaded: dict[str, mx.array], tree: Any, what: str, file: Path) -> Any:
+def _of_any(key: str, parameters: frozenset[str]) -> bool:
+    """Whether the state entry `key` is a slot of one of `parameters` (``a.b.m`` or ``states.0.a.b.m``)."""
+    return any(f".{name}." in f".{key}" for name in parameters)
+
+
+def checked_tree(
+    loaded: dict[str, mx.array],
+    tree: Any,
+    what: str,
+    file: Path,
+    fresh_parameters: frozenset[str] = frozenset(),
+) -> Any:
     """`tree` (a parameter or state tree) with its arrays replaced by `loaded`, after checking that
-    names and shapes match exactly (an error lists every missing, unexpected and mis-shaped one)."""
-    return merge_flat(tree, check_arrays(loaded, flat(tree), what, file))
+    names and shapes match exactly (an error lists every missing, unexpected and mis-shaped one; see
+    `check_arrays` for `fresh_parameters`)."""
+    return merge_flat(tree, check_arrays(loaded, flat(tree), what, file, fresh_parameters))
 
 
 def merge_flat(tree: Any, flat_values: dict[str, mx.array]) -> Any:

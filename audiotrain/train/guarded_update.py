@@ -7,13 +7,19 @@ expressed in arrays. Two ways, both exact:
   and the whole optimizer state. Correct for everything, but on MLX's CPU backend selecting the
   state after the update is a second pass that also stops the fused update from writing in place:
   it doubled the step time of a small MLP (benchmarks/trainer_overhead.py).
-- **Inline** (Adam and AdamW without bias correction, the common case): MLX's own Adam arithmetic,
-  operation for operation, with the selects written into it, so `mx.compile` fuses them into the
-  one elementwise update kernel: m' = where(finite, b1·m + (1 − b1)·g, m), the same for v, and a
-  learning rate of 0 on a skipped step, which leaves p' = p·(1 − 0·wd) − 0·m'/(√v' + ε) = p. The
+- **Inline** (Adam and AdamW, with or without bias correction, the common case): MLX's own Adam
+  arithmetic, operation for operation, with the selects written into it, so `mx.compile` fuses them
+  into the one elementwise update kernel: m' = where(finite, b1·m + (1 − b1)·g, m), the same for v,
+  and a learning rate of 0 on a skipped step, which leaves p' = p·(1 − 0·wd) − 0·m'/(√v' + ε) = p.
+  Bias correction divides by 1 − b1^t with t the step the update would be (never 0, even when the
+  first step is skipped), so a skipped step's correction is finite and multiplied by that 0. The
   betas stay Python floats, as in MLX: as arrays they become per-element loads in the fused kernel
   (an earlier version folded the flag into them; measured ~6% of the step slower). A finite step
   is bitwise `optimizer.update`, a skipped one bitwise a no-op (both tested).
+
+Either way the optimizer state is written back into the containers the optimizer holds
+(`write_state_in_place`): the compiled step captured them, and `MultiOptimizer.state` is a new dict
+around its optimizers' states on every read, where an assignment at the top would be lost.
 """
 
 from __future__ import annotations
@@ -36,14 +42,30 @@ def can_inline(optimizer: optim.Optimizer) -> bool:
     """Whether `optimizer` takes the inlined fast path.
 
     Exact types only: a subclass may change the update rule. Only the learning rate may be
-    scheduled (Adam schedules nothing else). Bias correction divides by 1 − b1^step, which is 0
-    when the very first step is skipped, so it keeps the select path.
+    scheduled (Adam schedules nothing else).
     """
-    return (
-        type(optimizer) in (optim.Adam, optim.AdamW)
-        and not optimizer.bias_correction
-        and set(optimizer._schedulers) <= {"learning_rate"}
-    )
+    return type(optimizer) in (optim.Adam, optim.AdamW) and set(optimizer._schedulers) <= {"learning_rate"}
+
+
+def write_state_in_place(optimizer: optim.Optimizer, values: dict) -> None:
+    """Write `values`, a tree shaped like `optimizer.state`, into the containers the optimizer holds.
+
+    Only leaves are assigned, inside the dicts and lists already there (new keys get their whole
+    subtree): the compiled step captured those containers, and `MultiOptimizer.state` builds a new
+    top-level dict on each read, so `optimizer.state[key] = ...` would be lost for it.
+    """
+    _assign_leaves(optimizer.state, values)
+
+
+def _assign_leaves(target: dict | list, values: dict | list) -> None:
+    items = values.items() if isinstance(values, dict) else enumerate(values)
+    for key, value in items:
+        present = key in target if isinstance(target, dict) else key < len(target)
+        current = target[key] if present else None
+        if isinstance(current, (dict, list)) and isinstance(value, (dict, list)):
+            _assign_leaves(current, value)
+        else:
+            target[key] = value
 
 
 def guarded_update(module: TrainModule, optimizer: optim.Optimizer, grads: Any, finite: mx.array) -> None:
@@ -65,8 +87,7 @@ def guarded_update(module: TrainModule, optimizer: optim.Optimizer, grads: Any, 
     optimizer.update(module, grads)
     module.on_after_optimizer_step()
     module.update(select_tree(finite, module.trainable_parameters(), params_before))
-    for key, value in select_tree(finite, dict(optimizer.state), state_before).items():
-        optimizer.state[key] = value
+    write_state_in_place(optimizer, select_tree(finite, dict(optimizer.state), state_before))
 
 
 def _inlined_adam_update(module: TrainModule, optimizer: optim.Adam, grads: Any, finite: mx.array) -> None:
@@ -84,6 +105,9 @@ def _inlined_adam_update(module: TrainModule, optimizer: optim.Adam, grads: Any,
     b1, b2 = optimizer.betas
     eps = optimizer.eps
     decay = optimizer.weight_decay if type(optimizer) is optim.AdamW else None
+    # The step this update is (MLX's `self.step` after its increment): never 0, so the correction
+    # stays finite on a skipped first step, where the rate of 0 cancels it.
+    step = step_before + 1 if optimizer.bias_correction else None
 
     def update_one(gradient: mx.array, parameter: mx.array, slot: dict) -> mx.array:
         lr = lr_applied.astype(gradient.dtype)
@@ -93,6 +117,10 @@ def _inlined_adam_update(module: TrainModule, optimizer: optim.Adam, grads: Any,
         m = mx.where(finite, b1 * slot["m"] + (1 - b1) * gradient, slot["m"])
         v = mx.where(finite, b2 * slot["v"] + (1 - b2) * mx.square(gradient), slot["v"])
         slot["m"], slot["v"] = m, v
+        if optimizer.bias_correction:  # as MLX's Adam.apply_single, operation for operation
+            c1 = (lr / (1 - b1**step)).astype(gradient.dtype)
+            c2 = mx.rsqrt(1 - b2**step).astype(gradient.dtype)
+            return parameter - c1 * m / (mx.sqrt(v) * c2 + eps)
         return parameter - lr * m / (mx.sqrt(v) + eps)
 
     module.update(tree_map(update_one, grads, module, state))

@@ -102,6 +102,16 @@ class OptimizerConfig:
                 f"audiotrain.train.schedulers.WarmupCosineScheduler), got {type(scheduler).__name__}; "
                 "metric-driven schedules (ReduceLROnPlateau) are not supported"
             )
+        if isinstance(optimizer, optim.MultiOptimizer):
+            # Its optimizers each keep their own rate and apply their own schedule; one absolute schedule
+            # would erase the difference between the groups (Lightning's scales each group's rate).
+            raise TypeError(
+                f"{where}: an lr_scheduler with a MultiOptimizer: each of its optimizers has its own "
+                "learning rate, and the MultiOptimizer applies no schedule of its own. Give each optimizer "
+                "its schedule as its learning rate, e.g. MultiOptimizer([optim.AdamW(learning_rate="
+                "WarmupCosineScheduler(1e-4, ...)), optim.AdamW(learning_rate=WarmupCosineScheduler(1e-3, "
+                "...))], filters), and return it without 'lr_scheduler'"
+            )
         # MLX optimizers take a schedule in place of a learning rate; set it as their constructor would.
         optimizer._maybe_schedule("learning_rate", scheduler)
         config.lr_schedule_name = getattr(scheduler, "name", None) or type(scheduler).__name__
@@ -123,7 +133,9 @@ def _one_optimizer(value: list | tuple, where: str) -> Any:
         return value[0]
     raise TypeError(
         f"{where} returned {len(value)} optimizers: one optimizer is supported (MLX steps all parameters "
-        "with one optimizer); return it, an OptimizerConfig, {'optimizer': ...}, [opt] or ([opt], [schedule])"
+        "with one optimizer); return it, an OptimizerConfig, {'optimizer': ...}, [opt] or ([opt], "
+        "[schedule]). For parameter groups with their own optimizer or learning rate: one "
+        "optim.MultiOptimizer"
     )
 
 
@@ -139,6 +151,28 @@ def _refuse_monitor(value: dict, where: str, inside: str) -> None:
         )
 
 
+# Why Lightning's manual optimization cannot run here, and what to do instead (`refuse_manual_optimization`).
+_MANUAL_OPTIMIZATION = (
+    "the Trainer's training step is one compiled function (forward, gradients of the returned loss, "
+    "clipping, the non-finite check and one optimizer update), and MLX computes gradients of a function, "
+    "not of a loss already computed, so there is no backward() to call from a step. Return the loss from "
+    "training_step and let the Trainer update (automatic optimization); for parameter groups with their own "
+    "optimizer or learning rate return one optim.MultiOptimizer; for constraints after the update use "
+    "on_after_optimizer_step; for alternating updates (GANs) write the loop with mx.value_and_grad and "
+    "optimizer.update"
+)
+
+
+def refuse_manual_optimization(module: TrainModule) -> None:
+    """Lightning's `automatic_optimization = False`, refused when `fit` starts (it would otherwise be
+    ignored: the Trainer would step an optimizer the module meant to step itself)."""
+    if not module.automatic_optimization:
+        raise TypeError(
+            f"{type(module).__name__}.automatic_optimization = {module.automatic_optimization!r}: "
+            f"Lightning's manual optimization is not supported: {_MANUAL_OPTIMIZATION}"
+        )
+
+
 class TrainModule(nn.Module):
     """Base class for a trainable task. Subclass it and define `compute_loss` and `configure_optimizers`.
 
@@ -149,6 +183,10 @@ class TrainModule(nn.Module):
     Validation and test default to `compute_loss` with the metric names prefixed by `val_`/`test_`.
     Hooks (`on_train_start`, ...) run outside the compiled graph, in Python.
     """
+
+    #: Lightning's switch for manual optimization; only True (the Trainer updates) is supported: `fit`
+    #: refuses False, saying why and what to use instead.
+    automatic_optimization: bool = True
 
     def __init__(self):
         super().__init__()
@@ -290,6 +328,34 @@ class TrainModule(nn.Module):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Read back what `on_save_checkpoint` stored."""
+
+    # ---- Lightning's optimizer access -----------------------------------------------------------
+    def optimizers(self) -> optim.Optimizer:
+        """The optimizer the Trainer steps (Lightning's name), to read from a hook: its `learning_rate`,
+        its `state`. It cannot be stepped from a step (no manual optimization, see `manual_backward`)."""
+        optimizer = self._trainer.optimizer if self._trainer is not None else None
+        if optimizer is None:
+            raise RuntimeError(
+                f"{type(self).__name__}.optimizers(): no optimizer yet; it exists once Trainer.fit has "
+                "called configure_optimizers (from on_fit_start on)"
+            )
+        return optimizer
+
+    def lr_schedulers(self) -> None:
+        """Lightning's handle for stepping schedules by hand: refused, the update steps the schedule."""
+        raise TypeError(
+            f"{type(self).__name__}.lr_schedulers(): a schedule here is the optimizer's learning rate, a "
+            "function of its step counter evaluated inside the compiled update, so there is nothing to step "
+            "by hand; read the current rate with self.trainer.learning_rate() or "
+            "self.optimizers().learning_rate"
+        )
+
+    def manual_backward(self, loss: Any, *args: Any, **kwargs: Any) -> None:
+        """Lightning's manual optimization: refused, see `refuse_manual_optimization`."""
+        raise TypeError(
+            f"{type(self).__name__}.manual_backward(): manual optimization is not supported: "
+            + _MANUAL_OPTIMIZATION
+        )
 
     # ---- parameters ---------------------------------------------------------------------------
     def parameters(self) -> ParameterTree:

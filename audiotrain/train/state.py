@@ -8,7 +8,8 @@ one stopped (Lightning Fabric's "state is a dict of named objects"):
   a validation that is due but has not run);
 - `RunningMeans`: the weighted sums of the step results, for the logging interval and for the epoch;
 - `History`: one row per finished epoch, what `export_history` writes;
-- `RandomState`: MLX's key, numpy's global generator and Python's `random`.
+- `RandomState`: MLX's key, numpy's global generator and Python's `random`;
+- `TrainableSets`: which parameters train (freeze / unfreeze) and which the optimizer holds state for.
 """
 
 from __future__ import annotations
@@ -266,4 +267,68 @@ class RandomState:
         self.restore(state)
 
 
-__all__ = ["History", "Progress", "RandomState", "RunningMeans", "StateError", "local_means"]
+class TrainableSets:
+    """Which parameters the run trains, by dotted name: a freeze / unfreeze schedule is part of the run.
+
+    - `at_start`: what the module trained when the run's first fit began (as it was built);
+    - `now`: what the compiled step trains;
+    - `optimized`: what the optimizer holds state for. It only grows: a parameter frozen again keeps its
+      state, as torch keeps an optimizer's state by parameter, so a later unfreeze or a resume finds it.
+    """
+
+    def __init__(self) -> None:
+        self.at_start: frozenset[str] = frozenset()
+        self.now: frozenset[str] = frozenset()
+        self.optimized: frozenset[str] = frozenset()
+
+    def start(self, names: frozenset[str]) -> None:
+        """A fit begins: the module's trainable parameters, which the optimizer was initialised for."""
+        self.at_start = self.now = self.optimized = frozenset(names)
+
+    def change(self, names: frozenset[str]) -> None:
+        """A freeze or unfreeze: the optimizer gained state for any parameter new to it."""
+        self.now = frozenset(names)
+        self.optimized |= self.now
+
+    def resume(self, saved: TrainableSets) -> frozenset[str]:
+        """Go on from `saved` (the module and the optimizer were set up for it; `now` changes with the
+        step that is rebuilt for it). Returns the parameters the optimizer holds state for that `saved`
+        has none for: they keep their fresh state."""
+        fresh = self.optimized - saved.optimized
+        self.at_start, self.optimized = saved.at_start, self.optimized | saved.optimized
+        return fresh
+
+    def state_dict(self) -> dict[str, list[str]] | None:
+        if not self.now:  # no fit has built a step: nothing to restore
+            return None
+        return {
+            "at_start": sorted(self.at_start),
+            "now": sorted(self.now),
+            "optimizer": sorted(self.optimized),
+        }
+
+    @staticmethod
+    def from_state_dict(state: dict[str, Any]) -> TrainableSets:
+        """The sets `state_dict` saved (the Trainer that resumes them sets its module and optimizer up
+        for them, and its own sets with them)."""
+        _require(state, ["at_start", "now", "optimizer"], "TrainableSets")
+        sets = TrainableSets()
+        for name, key in (("at_start", "at_start"), ("now", "now"), ("optimized", "optimizer")):
+            if not isinstance(state[key], list) or not all(isinstance(v, str) for v in state[key]):
+                raise StateError(
+                    f"TrainableSets: {key!r} must be a list of parameter names, got {state[key]!r}"
+                )
+            setattr(sets, name, frozenset(state[key]))
+        sets.optimized |= sets.now
+        return sets
+
+
+__all__ = [
+    "History",
+    "Progress",
+    "RandomState",
+    "RunningMeans",
+    "StateError",
+    "TrainableSets",
+    "local_means",
+]

@@ -33,6 +33,7 @@ from audiotrain.train.transforms import (
 )
 
 import mlx.core as mx
+import mlx.nn as nn
 import mlx.optimizers as optim
 from mlx.utils import tree_flatten, tree_map
 
@@ -43,6 +44,37 @@ def mode_signature(modules: list) -> tuple[bool, ...]:
     """Every submodule's `training` flag, in a fixed order (`module.modules()`): what a traced graph
     depends on besides its inputs (dropout on or off, BatchNorm batch statistics or running ones)."""
     return tuple(m.training for m in modules)
+
+
+def trainable_names(module: nn.Module) -> frozenset[str]:
+    """The dotted names (as `tree_flatten` gives them) of the parameters `module` trains now."""
+    return frozenset(name for name, _ in tree_flatten(module.trainable_parameters()))
+
+
+def set_trainable(module: nn.Module, names: frozenset[str]) -> None:
+    """Freeze every parameter of `module` but `names` (dotted, as `trainable_names` gives them), with
+    MLX's own `freeze` / `unfreeze` of each submodule's keys.
+
+    Raises ValueError naming what could not be set (a name the module does not have)."""
+    unknown = sorted(names - {name for name, _ in tree_flatten(module.parameters())})
+    if unknown:
+        raise ValueError(f"{type(module).__name__} has no parameter {', '.join(unknown[:3])}")
+
+    def set_local(prefix: str, sub: nn.Module) -> None:
+        # The keys MLX's freeze() takes for this submodule: its own arrays, not its children's.
+        local = sub.filter_and_map(
+            lambda m, k, v: not isinstance(v, nn.Module) and m.valid_parameter_filter(m, k, v)
+        )
+        keys = [key for key, _ in tree_flatten(local)]
+        wanted = [key for key in keys if (f"{prefix}.{key}" if prefix else key) in names]
+        sub.freeze(recurse=False, keys=[key for key in keys if key not in wanted])
+        sub.unfreeze(recurse=False, keys=wanted)
+
+    module.apply_to_modules(set_local)
+    if trainable_names(module) != names:  # (a parameter MLX's freeze cannot address alone)
+        raise ValueError(
+            f"{type(module).__name__}: its trainable parameters cannot be set to {sorted(names)}"
+        )
 
 
 def _cast_floats(tree: Any, dtype: mx.Dtype) -> Any:
@@ -245,11 +277,18 @@ class TrainStep:
 
     def _window_mean(self, grads: Any, n_micro: mx.array) -> Any:
         # Mean, not sum, over the window: the effective batch is n_micro times larger, and the
-        # learning rate should not have to know about it.
+        # learning rate should not have to know about it. Summed in float32, handed to the update in
+        # each parameter's dtype: a float32 gradient would promote bf16-true weights (and the
+        # optimizer's moments) to float32 at the first update.
         arrays = self.state.arrays
-        mean = tree_map(lambda a, g: (a + g.astype(mx.float32)) / n_micro, arrays["grad_accum"], grads)
+
+        def mean(acc: mx.array, grad: mx.array, param: mx.array) -> mx.array:
+            total = (acc + grad.astype(mx.float32)) / n_micro
+            return total if total.dtype == param.dtype else total.astype(param.dtype)
+
+        means = tree_map(mean, arrays["grad_accum"], grads, self.module.trainable_parameters())
         arrays["grad_accum"] = tree_map(mx.zeros_like, arrays["grad_accum"])
-        return mean
+        return means
 
     def _accumulate_impl(self, batch: Any, batch_idx: mx.array):
         self.traces += 1
@@ -348,4 +387,13 @@ class EvalStep:
         return self._guard(self._call, batch, batch_idx)
 
 
-__all__ = ["EvalStep", "PRECISIONS", "StepConfig", "StepState", "TrainStep", "mode_signature"]
+__all__ = [
+    "EvalStep",
+    "PRECISIONS",
+    "StepConfig",
+    "StepState",
+    "TrainStep",
+    "mode_signature",
+    "set_trainable",
+    "trainable_names",
+]

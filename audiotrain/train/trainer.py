@@ -39,15 +39,16 @@ from audiotrain.train.callback_list import CallbackList
 from audiotrain.train.callbacks import ModelCheckpoint
 from audiotrain.train.evaluation import prefixed
 from audiotrain.train.evaluation_loop import EvaluationLoop
+from audiotrain.train.guarded_update import write_state_in_place
 from audiotrain.train.interrupt import stop_on_sigint
 from audiotrain.train.lazy import LazyScalar
 from audiotrain.train.loaders import check_batch, from_datamodule, loader_len, prepare_loader
 from audiotrain.train.loggers import CSVLogger, Logger, TensorBoardLogger
-from audiotrain.train.module import OptimizerConfig, TrainModule
+from audiotrain.train.module import OptimizerConfig, TrainModule, refuse_manual_optimization
 from audiotrain.train.outputs import LogOptions
 from audiotrain.train.seeding import default_seed, seed_generators
-from audiotrain.train.state import History, Progress, RandomState, RunningMeans
-from audiotrain.train.step import StepConfig, StepState, TrainStep
+from audiotrain.train.state import History, Progress, RandomState, RunningMeans, TrainableSets
+from audiotrain.train.step import StepConfig, StepState, TrainStep, set_trainable
 from audiotrain.train.transforms import all_finite
 
 import mlx.core as mx
@@ -249,7 +250,7 @@ class Trainer:
         self._pending_loader_source: Path | None = None  # the trainer_state.json it came from
         self._pending_ckpt: str | None = None
         self._saved_log_options: dict[str, LogOptions] = {}  # from the checkpoint resumed
-        self._trainable: frozenset[str] = frozenset()  # the parameter names the compiled step trains
+        self._trainable = TrainableSets()  # what the compiled step trains, what the optimizer has state for
         self._fit_started = 0.0
         self._last_outputs: dict[str, mx.array] = {}  # the last step's loss and metrics (maybe still running)
         self._settled_outputs: dict[str, mx.array] = {}  # the step before that one's (evaluated)
@@ -379,7 +380,7 @@ class Trainer:
             ckpt_path = self.callbacks.checkpoint_path(ckpt_path or self._pending_ckpt)
             self._pending_ckpt = None
             self._saved_log_options = {}
-            self._trainable = _trainable_keys(model)
+            self._trainable.start(_trainable_keys(model))
             self._train_step = TrainStep(model, self.optimizer, self._step_config())
             self.evaluation.reset()
             if ckpt_path:
@@ -680,7 +681,7 @@ class Trainer:
         layer kept training and an unfrozen one never did.
         """
         keys = _trainable_keys(module)
-        if keys == self._trainable:
+        if keys == self._trainable.now:
             return
         old = self._train_step
         self.optimizer.init(module.trainable_parameters())  # state for newly trainable parameters
@@ -689,7 +690,7 @@ class Trainer:
             {k: v for k, v in old.state.arrays.items() if k != "grad_accum"}
         )  # counters carry on
         self._train_step = TrainStep(module, self.optimizer, old.config, state)
-        self._trainable = keys
+        self._trainable.change(keys)
 
     def _debug_check(self, loss: mx.array, batch_idx: int) -> None:
         if not math.isfinite(loss.item()):
@@ -855,6 +856,7 @@ class Trainer:
                 self.datamodule.teardown(stage)
 
     def _setup_optimizer(self, module: TrainModule) -> None:
+        refuse_manual_optimization(module)
         where = f"{type(module).__name__}.configure_optimizers"
         config = OptimizerConfig.from_module_output(module.configure_optimizers(), where)
         self.optimizer_config, self.optimizer = config, config.optimizer
@@ -978,6 +980,7 @@ class Trainer:
             **self.module._hparams_origin,  # the __init__ argument they came as (save_hyperparameters(config))
             "versions": versions(),
             "module_state": {},
+            "trainable": self._trainable.state_dict(),
         }
         for cb in self.callbacks:
             cb.on_save_checkpoint(self, self.module, state)
@@ -1009,13 +1012,16 @@ class Trainer:
             ckpt.checked_tree(arrays, module.parameters(), f"{type(module).__name__} model", model_file)
         )
         mx.eval(module.parameters())
+        fresh = self._restore_trainable(folder, state) if full else frozenset()
         module.on_load_checkpoint(state.get("module_state", {}))
         if not full:
             return
         opt_file = folder / ckpt.OPTIMIZER_FILE
         what = f"{type(self.optimizer).__name__} optimizer state"
-        opt_tree = ckpt.checked_tree(ckpt.read_arrays(opt_file), dict(self.optimizer.state), what, opt_file)
-        self.optimizer.state.update(opt_tree)  # in place: the compiled step holds a reference to this dict
+        opt_tree = ckpt.checked_tree(
+            ckpt.read_arrays(opt_file), dict(self.optimizer.state), what, opt_file, fresh_parameters=fresh
+        )
+        write_state_in_place(self.optimizer, opt_tree)  # the compiled step holds these containers
         step_file = folder / ckpt.STEP_STATE_FILE
         if not step_file.is_file():  # every checkpoint of this format has one: without it resume is inexact
             raise ckpt.CheckpointError(
@@ -1057,6 +1063,40 @@ class Trainer:
                 if hasattr(lg, "load_state_dict"):
                     lg.load_state_dict(lg_state)
         mx.eval(self._train_step.eval_targets)
+
+    def _restore_trainable(self, folder: Path, state: dict[str, Any]) -> frozenset[str]:
+        """Train what the checkpoint's run trained when it was saved, with optimizer state for every
+        parameter it had state for then. Returns the parameters the optimizer has state for that the
+        checkpoint has not (they keep their fresh state, as new parameters in torch).
+
+        Freezing is part of the run: a fit resumed after an `unfreeze()` at epoch k trains what the saved
+        one trained, though the module was built frozen and the hook that unfroze it is past. The hooks
+        (`on_load_checkpoint`, `on_fit_start`, `on_train_epoch_start`) may change it from there.
+        """
+        if state.get("trainable") is None:  # no fit step existed when it was saved
+            return frozenset()
+        source = folder / ckpt.STATE_FILE
+        built = self._trainable.now
+        with ckpt.named_source(source):
+            saved = TrainableSets.from_state_dict(state["trainable"])
+            set_trainable(self.module, saved.optimized)
+            self.optimizer.init(self.module.trainable_parameters())  # the state the checkpoint holds
+            set_trainable(self.module, saved.now)
+        if built != saved.at_start and built != saved.now:
+            # Not the module the run started from: its own freezing is replaced, which must not go unsaid.
+            changed = sorted(built ^ saved.at_start)
+            shown = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
+            warnings.warn(
+                f"{folder}: {type(self.module).__name__} as built trains other parameters ({shown}) than the "
+                "run in the checkpoint started with; the resumed fit trains what that run trained when it "
+                "saved (freeze/unfreeze is part of a run). To train others from here, freeze or unfreeze "
+                "them in on_fit_start (parameters new to the optimizer start with fresh state)",
+                UserWarning,
+                stacklevel=4,
+            )
+        fresh = self._trainable.resume(saved)
+        self._follow_freezing(self.module)  # the compiled step for them (the saved step state is theirs)
+        return fresh
 
     def _check_accumulation(self, folder: Path, state: dict[str, Any]) -> None:
         """A checkpoint saved with another `accumulate_grad_batches`: refused in the middle of a window
