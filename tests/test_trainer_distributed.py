@@ -127,3 +127,38 @@ print(json.dumps([trainer.global_rank, trainer.local_rank, data.rows, report("ze
     results = run_ranks(code, 2, timeout=120, cwd=tmp_path)
     assert all(r.returncode == 0 for r in results), describe(results)
     assert [json.loads(r.lines()[-1]) for r in results] == [[0, 0, "0", "zero"], [1, 1, "0", None]]
+
+
+TESTS = str(Path(__file__).resolve().parent)
+
+
+def _job(body: str) -> str:
+    """A job's code: the tiny tasks importable, then `body`, which prints one JSON line per rank."""
+    return f"import json, sys\nsys.path.insert(0, {TESTS!r})\nimport audiotrain\n{body}"
+
+
+def _last_json(results) -> list:
+    assert all(r.returncode == 0 for r in results), describe(results)
+    return [json.loads(r.lines()[-1]) for r in results]
+
+
+def test_predict_on_two_ranks_returns_each_sample_once_between_them(tmp_path):
+    # 5 samples in batches of 2: rank 0 predicts samples 0, 2, 4, rank 1 samples 1, 3 and a batch of
+    # padding alone (it runs, as the ranks step together, but returns nothing: it repeated sample 0).
+    body = """
+import mlx.core as mx
+from audiotrain import DataLoader, Trainer
+from audiotrain.distributed import all_gather_object
+from tasks import TinyClassifier, make_data
+
+class Labels(TinyClassifier):
+    def predict_step(self, batch, batch_idx=None):
+        return batch[1]
+
+x, _ = make_data(5)
+trainer = Trainer(max_epochs=1, enable_progress_bar=False, logger=False)
+predicted = trainer.predict(Labels(), DataLoader(list(zip(x, mx.arange(5))), batch_size=2))
+mine = [[int(v) for v in out.tolist()] for out in predicted]
+print(json.dumps(all_gather_object(mine)))
+"""
+    assert _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path)) == [[[[0, 2], [4]], [[1, 3]]]] * 2

@@ -736,7 +736,12 @@ class Trainer:
         ckpt_path: str | None = None,
         return_predictions: bool = True,
     ) -> list[Any] | None:
-        """Run `predict_step` (compiled) over the loader; returns its output for each batch, in order."""
+        """Run `predict_step` (compiled) over the loader; returns its output for each batch, in order.
+
+        Under data parallel each rank predicts its shard of the loader and returns its own outputs: a
+        DataLoader that leaves `pad_shards` to the Trainer repeats no sample (as in validation), so the
+        ranks' outputs together hold each sample once. Rank `r` of `W` has samples `r, r+W, r+2W, ...`
+        of the loader's order; `audiotrain.distributed.all_gather_object` brings them together."""
         return self._standalone(
             "predict", model, dataloaders, None, datamodule, ckpt_path, return_predictions
         )
@@ -753,7 +758,7 @@ class Trainer:
         model = model if model is not None else self.module
         if model is None:
             raise TypeError(f"Trainer.{method}: pass the model (no module is attached to this Trainer yet)")
-        prepare_loader(loader, name, self.seed, evaluation=stage != "predict")
+        prepare_loader(loader, name, self.seed, evaluation=True)  # (predict too: no sample repeated)
         if self.module is not model:
             self.evaluation.reset()
         self.datamodule = datamodule
