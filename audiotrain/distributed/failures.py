@@ -10,6 +10,7 @@ finds the peer gone). Around the job, `launch` runs ``mlx.launch`` and returns n
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -173,6 +174,18 @@ def summarize(exit_codes: dict[int, int | None], failures: dict[int, str]) -> li
     return lines
 
 
+def launcher_options(argv: list[str]) -> list[str] | None:
+    """The options of ``python -m audiotrain launch`` before the command it starts: those before ``--``, else
+    those before the first ``python`` (mlx.launch needs the command to name its interpreter); None when
+    neither is there."""
+    if "--" in argv:
+        return argv[: argv.index("--")]
+    for i, arg in enumerate(argv):
+        if re.fullmatch(r"python[\d.]*", Path(arg).name):
+            return argv[:i]
+    return None
+
+
 def launch(argv: list[str]) -> int:
     """``python -m audiotrain launch [mlx.launch options] -- command ...``: mlx.launch with a real exit code.
 
@@ -190,7 +203,7 @@ def launch(argv: list[str]) -> int:
     if argv in ([], ["-h"], ["--help"]):
         print(launch.__doc__)
         return 0 if argv else 2
-    from audiotrain.distributed.local import forwarding_ctrl_c, start_in_own_session
+    from audiotrain.distributed.local import LAUNCH_OPTIONS_ENV, forwarding_ctrl_c, start_in_own_session
 
     exit_codes: dict[int, int | None] = {}
     failures: dict[int, str] = {}
@@ -206,7 +219,8 @@ def launch(argv: list[str]) -> int:
         # stdin: a pipe never written to; mlx.launch polls its stdin, and /dev/null would make it spin.
         proc = start_in_own_session(
             [_mlx_launch(), *argv],
-            dict(os.environ),
+            # The ranks' resume commands repeat these options (`local.relaunch_prefix`).
+            {**os.environ, LAUNCH_OPTIONS_ENV: json.dumps(launcher_options(argv))},
             ignore=[signal.SIGUSR1],
             stdin=subprocess.PIPE,
             stderr=subprocess.PIPE,

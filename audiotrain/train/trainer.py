@@ -999,6 +999,7 @@ class Trainer:
             # step is traced again, and an epoch that ends before that must not report on_step-only values.
             "log_options": {name: asdict(options) for name, options in self._train_options().items()},
             "elapsed": self.elapsed(),
+            "global_batch": self._global_batch(),
             "config": self._config(),
             "hyper_parameters": dict(self.module.hparams),
             **self.module._hparams_origin,  # the __init__ argument they came as (save_hyperparameters(config))
@@ -1027,6 +1028,7 @@ class Trainer:
         state = ckpt.read_state(folder)
         if full:
             self._check_accumulation(folder, state)  # before anything is loaded
+            self._check_global_batch(folder, state)
         self.ckpt_path = folder  # a ModelCheckpoint resuming a moved run folder finds its checkpoints by it
         module = self.module
         model_file = folder / ckpt.MODEL_FILE
@@ -1102,6 +1104,33 @@ class Trainer:
             f"{folder} was saved with accumulate_grad_batches={saved}, this Trainer has {now}: from here on "
             f"an optimizer step takes {now} batch{'es' if now > 1 else ''} (max_steps and a step-based "
             "learning-rate schedule count the new steps)",
+            UserWarning,
+            stacklevel=4,
+        )
+
+    def _global_batch(self) -> dict[str, Any]:
+        """The processes and the training loader's batch size (per process) a checkpoint was trained with."""
+        size = getattr(self._train_loader, "batch_size", None)
+        return {"world_size": self.world_size, "batch_size": size if isinstance(size, int) else None}
+
+    def _check_global_batch(self, folder: Path, state: dict[str, Any]) -> None:
+        """Warn when a resume trains with another global batch (processes x batch size) than its checkpoint:
+        a resume command run without its launcher (`batch_size` is per process) halves it silently."""
+        saved, now = state.get("global_batch"), self._global_batch()
+        if not isinstance(saved, dict) or not self.is_global_zero:
+            return
+        ranks, size = saved.get("world_size"), saved.get("batch_size")
+        if not all(isinstance(v, int) for v in (ranks, size, now["batch_size"])):
+            return  # (a loader without a batch_size: nothing to compare)
+        before, after = ranks * size, now["world_size"] * now["batch_size"]
+        if before == after:
+            return
+        warnings.warn(
+            f"{folder} was trained with a global batch of {before} ({ranks} process(es) x batch_size {size}); "
+            f"this run's is {after} ({now['world_size']} x {now['batch_size']}), so it does not continue that "
+            f"run exactly (steps per epoch, the gradient noise, a step-based schedule). To keep it, train "
+            f"with {ranks} process(es) of {size} samples each (a run started under a launcher resumes under "
+            f"it again: batch_size is per process there), or with one process of {before}",
             UserWarning,
             stacklevel=4,
         )
