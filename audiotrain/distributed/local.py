@@ -27,6 +27,7 @@ tells them to treat it as SIGINT). The first asks the ranks to stop together and
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib.metadata
 import json
@@ -431,6 +432,16 @@ def install_rank_stop_signal() -> None:
     if os.environ.get(STOP_SIGNAL_ENV) == "SIGUSR1" and hasattr(signal, "SIGUSR1"):
         with contextlib.suppress(ValueError):  # not the main thread: only it can install handlers
             signal.signal(signal.SIGUSR1, signal.default_int_handler)
+            atexit.register(_ignore_stop_signal)
+
+
+def _ignore_stop_signal() -> None:
+    """At this rank's exit: ignore the stand-in for Ctrl-C from here on. Python's shutdown puts a signal
+    it handled back to the system's default, which for SIGUSR1 ends the process; a rank that finished its
+    part while another still works (rank 0 evaluating, plotting) would then die by a Ctrl-C meant for
+    that one, and the launcher would report it as failed."""
+    with contextlib.suppress(ValueError):
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)
 
 
 def stop_signals() -> tuple[int, ...]:
