@@ -171,6 +171,13 @@ def summarize(exit_codes: dict[int, int | None], failures: dict[int, str]) -> li
             for r, c in sorted(exit_codes.items())
         )
         lines.append(f"audiotrain launch: {len(exit_codes)} rank(s) ended with an error; exit codes {codes}")
+    if failures and all(_SECONDARY in text for text in failures.values()):
+        lines.append(
+            "audiotrain launch: no rank reported an error of its own: one probably ended without an exception "
+            "(sys.exit, os._exit, a signal) or finished while the others still waited for it in a collective "
+            "(every rank must run the same steps and collectives); end a rank's script with "
+            "audiotrain.distributed.exit_rank(status) to have its status reported"
+        )
     return lines
 
 
