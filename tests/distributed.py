@@ -123,16 +123,18 @@ def describe(results: list[RankResult]) -> str:
 
 
 def run_launcher(
-    script: str | Path, n: int = 2, *, timeout: float = 60, tmp: Path
+    script: str | Path, n: int = 2, *, timeout: float = 60, tmp: Path, options: list[str] | None = None
 ) -> subprocess.CompletedProcess:
-    """``python -m audiotrain launch -n N --starting-port <free> -- python script``; its CompletedProcess."""
+    """``python -m audiotrain launch -n N --starting-port <free> -- python script``; its CompletedProcess.
+    `options` replace ``--starting-port <free>``."""
     if not isinstance(script, Path):
         path = tmp / "job.py"
         path.write_text(textwrap.dedent(script))
         script = path
-    port = free_ports(1)[0]  # the ring takes n consecutive ports from here; collisions are unlikely
+    # The ring takes n consecutive ports from a free one; collisions are unlikely.
+    options = options if options is not None else ["--starting-port", str(free_ports(1)[0])]
     return subprocess.run(
-        [sys.executable, "-m", "audiotrain", "launch", "-n", str(n), "--starting-port", str(port), "--"]
+        [sys.executable, "-m", "audiotrain", "launch", "-n", str(n), *options, "--"]
         + [sys.executable, str(script)],
         capture_output=True,
         text=True,

@@ -266,3 +266,22 @@ def test_evaluation_shards_repeat_no_sample_and_name_their_padding_batch(monkeyp
             lengths.add(len(batches))
             seen += sum((b for i, b in enumerate(batches) if i not in padding[r]), [])
         assert len(lengths) == 1 and sorted(seen) == list(range(n)), n
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_a_streams_padding_batch_is_named_for_evaluation(monkeypatch, num_workers):
+    # 5 samples in batches of 2 make 3 batches (with 2 workers: [0, 2] [1, 3] [4]): rank 1 is a batch
+    # short and repeats the stream's first.
+    # With pad_shards=False (the Trainer's evaluation loaders) `padding_batches` names it as it comes, so
+    # validation weighs it 0 and its means are one process's; in training it counts as before.
+    for pad_shards, named in ((False, [[False, False], [False, True]]), (None, [[False, False]] * 2)):
+        seen = []
+        for r in range(2):
+            monkeypatch.setattr(collectives, "_GROUP", FakeGroup(r, 2))
+            stream = WorkerShares(5) if num_workers else Stream(5)
+            loader = DataLoader(stream, batch_size=2, seed=0, pad_shards=pad_shards, num_workers=num_workers)
+            batches = [(np.array(b).tolist(), i in loader.padding_batches) for i, b in enumerate(loader)]
+            assert [padding for _, padding in batches] == named[r]
+            seen += sum((b for b, padding in batches if not padding), [])
+        repeated = [0, 2] if num_workers else [0, 1]
+        assert sorted(seen) == sorted([0, 1, 2, 3, 4] + ([] if pad_shards is False else repeated))

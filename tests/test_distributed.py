@@ -111,6 +111,17 @@ def test_a_peer_lost_failure_points_to_the_rank_that_failed_first():
     assert "rank 0: -15 (stopped by mlx.launch" in lines[-1]
 
 
+def test_when_no_rank_reported_an_error_the_launcher_says_what_probably_happened():
+    # Rank 0 called sys.exit(3) in a callback: it printed nothing, and rank 1 lost its peer.
+    lost = failure_message(RuntimeError("[ring] connection to a peer was lost"), 1)
+    lines = summarize({0: -15, 1: 1}, {1: lost.split("failed: ", 1)[1]})
+    assert "look for its message" in lines[0]
+    assert "no rank reported an error of its own" in lines[-1] and "sys.exit" in lines[-1]
+    assert "exit_rank" in lines[-1]
+    lines = summarize({0: 1, 1: 1}, {0: "RuntimeError: boom", 1: lost.split("failed: ", 1)[1]})
+    assert not any("no rank reported" in line for line in lines)
+
+
 def test_a_rank_that_raises_ends_every_rank_with_a_non_zero_exit():
     results = run_ranks(
         """

@@ -1154,6 +1154,29 @@ def test_ctrl_c_before_the_first_validation_still_evaluates_and_prints_the_resum
     assert (run_dir / "evaluation" / "scores.json").is_file()
 
 
+def test_ctrl_c_after_training_says_what_is_saved_and_how_to_score_it(
+    tiny_run, tmp_path, monkeypatch, capsys
+):
+    from audiotrain.recipes.chords import train as chords_train
+
+    def ctrl_c_while_plotting(*args, **kwargs):
+        raise KeyboardInterrupt  # as the user's Ctrl-C lands in matplotlib just after training
+
+    root, _ = tiny_run
+    monkeypatch.setattr(chords_train, "plot_training_curves", ctrl_c_while_plotting)
+    run_dir = tmp_path / "run"
+    try:
+        code = chords.main([*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(run_dir)])
+    except KeyboardInterrupt:
+        code = "a KeyboardInterrupt traceback"
+    captured = capsys.readouterr()
+    assert code == 130  # as a shell reports a command that Ctrl-C stopped
+    best = run_dir / "checkpoints" / "best"
+    assert "interrupted (Ctrl-C) after training" in captured.err and "history.json" not in captured.err
+    assert f"chords evaluate --checkpoint {best} --data " in captured.err
+    assert f"checkpoint:  {best}" in captured.out and (run_dir / "history.json").is_file()
+
+
 def test_a_song_whose_audio_does_not_decode_is_skipped_and_listed_before_training(tiny_run, tmp_path, capsys):
     import soundfile as sf
 

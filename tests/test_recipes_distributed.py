@@ -61,6 +61,8 @@ def test_clap_fine_tuning_runs_on_two_ranks_with_one_run_folder(tmp_path):
             "--train.progress_bar", "false", "--out", "run"]  # fmt: skip
     ranks = _launch("audiotrain.recipes.clap", args, tmp_path)
     assert "exported Hugging Face model" in ranks[0].stdout and ranks[1].stdout.strip() == ""
+    # Each rank's shard of the 9 training clips is 4: 2 steps of 2, as one process's 9 // 4 (the schedule too).
+    assert "; 2 optimizer steps planned" in ranks[0].stdout
     assert (tmp_path / "run" / "hf_model" / "config.json").is_file()
     assert not list(tmp_path.glob("audiotrain-rank-*"))
 

@@ -111,6 +111,31 @@ def test_the_resume_command_goes_on_in_the_interrupted_runs_folder():
     )
 
 
+def test_under_a_launcher_the_resume_command_starts_the_job_again(tmp_path):
+    # --batch_size is per process under a launcher: the command run alone would halve the global batch.
+    from tests.distributed import describe, free_ports, run_launcher, run_ranks
+
+    job = (
+        "import audiotrain.distributed as dist\n"
+        "from audiotrain.recipes._run import resume_command\n"
+        "dist.barrier()\n"
+        "print(resume_command('m', ['--batch_size', '4'], 'ck'))\n"
+    )
+    port = str(free_ports(1)[0])
+    launched = run_launcher(job, tmp=tmp_path, options=["--starting-port", port])
+    assert launched.returncode == 0, launched.stderr
+    expected = (
+        f"python -m audiotrain launch -n 2 --starting-port {port} -- python -m m --batch_size 4 --resume ck"
+    )
+    assert launched.stdout.splitlines() == [expected] * 2
+    # Another launcher's command line is out of the ranks' sight: a comment says to use it.
+    ranks = run_ranks(job, 2, timeout=60, cwd=tmp_path)
+    assert all(r.returncode == 0 for r in ranks), describe(ranks)
+    assert ranks[0].lines() == [
+        "python -m m --batch_size 4 --resume ck  # under the launcher of this run's 2 processes, e.g. mpirun -np 2"
+    ]
+
+
 def test_the_first_file_claims_the_run_folder_so_a_second_run_started_at_once_is_refused(tmp_path):
     """Two runs started into one empty folder both passed the "already holds files" check and then wrote
     into it together (one's config.json beside the other's checkpoints)."""

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from mlx.utils import tree_flatten, tree_map, tree_unflatten
 from reference import require
-from tasks import RecordingLogger, TinyClassifier, make_batches, weights
+from tasks import RecordingLogger, TinyClassifier, make_batches, make_data, weights
 
 
 def trainer(tmp_path, **kw):
@@ -821,6 +821,30 @@ def test_resuming_with_other_accumulation_or_nothing_left_to_train_says_so(tmp_p
     assert other.global_step == 3 + 6
     with pytest.warns(UserWarning, match="nothing to train, already at epoch 1"):
         trainer.fit(model, make_batches())
+
+
+def test_resuming_with_another_global_batch_says_how_to_keep_it(tmp_path):
+    # Under a launcher batch_size is per process: a resume run without it (or with another count) trains on
+    # another global batch than its checkpoint, which the run cannot notice by itself.
+    import warnings
+
+    from audiotrain import DataLoader
+
+    x, y = make_data(32)
+    data = list(zip(x, y, strict=True))
+    first = Trainer(max_epochs=1, enable_progress_bar=False, default_root_dir=tmp_path)
+    first.fit(TinyClassifier(), DataLoader(data, batch_size=4))
+    saved = first.save_checkpoint(tmp_path / "epoch1")
+    other = Trainer(max_epochs=2, enable_progress_bar=False, default_root_dir=tmp_path / "other")
+    with pytest.warns(
+        UserWarning, match=r"global batch of 4 \(1 process\(es\) x batch_size 4\); this run's is 8"
+    ):
+        other.fit(TinyClassifier(), DataLoader(data, batch_size=8), ckpt_path=str(saved))
+    same = Trainer(max_epochs=2, enable_progress_bar=False, default_root_dir=tmp_path / "same")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        same.fit(TinyClassifier(), DataLoader(data, batch_size=4), ckpt_path=str(saved))
+    assert not [w for w in caught if "global batch" in str(w.message)]
 
 
 # ------------------------------------------------------------------ loaders a Lightning user passes

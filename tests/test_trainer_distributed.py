@@ -127,3 +127,121 @@ print(json.dumps([trainer.global_rank, trainer.local_rank, data.rows, report("ze
     results = run_ranks(code, 2, timeout=120, cwd=tmp_path)
     assert all(r.returncode == 0 for r in results), describe(results)
     assert [json.loads(r.lines()[-1]) for r in results] == [[0, 0, "0", "zero"], [1, 1, "0", None]]
+
+
+TESTS = str(Path(__file__).resolve().parent)
+
+
+def _job(body: str) -> str:
+    """A job's code: the tiny tasks importable, then `body`, which prints one JSON line per rank."""
+    return f"import json, sys\nsys.path.insert(0, {TESTS!r})\nimport audiotrain\n{body}"
+
+
+def _last_json(results) -> list:
+    assert all(r.returncode == 0 for r in results), describe(results)
+    return [json.loads(r.lines()[-1]) for r in results]
+
+
+def test_a_value_logged_in_a_hook_is_averaged_over_ranks_so_every_rank_decides_alike(tmp_path):
+    # Each rank logs a number of its own (an F1 over its predictions, say). On rank 0 alone val_f1 never
+    # improves (EarlyStopping would stop it after epoch 1, its best checkpoint would stay the first); the
+    # mean over the ranks improves every epoch. Decided per rank, the ranks parted ways and the job failed.
+    body = """
+from audiotrain import DataLoader, Trainer
+from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
+from tasks import TinyClassifier, make_data
+
+class HostMetric(TinyClassifier):
+    def on_validation_epoch_end(self):
+        self.log("val_f1", float(self.trainer.global_rank * (self.current_epoch + 1)), sync_dist=True)
+        if self.trainer.is_global_zero:
+            self.log("val_rank0_only", 7.0, rank_zero_only=True)
+
+x, y = make_data(32)
+best = ModelCheckpoint(monitor="val_f1", mode="max", save_top_k=1)
+early = EarlyStopping(monitor="val_f1", mode="max", patience=0)
+trainer = Trainer(max_epochs=3, enable_progress_bar=False, num_sanity_val_steps=0, logger=False,
+                  default_root_dir="run", callbacks=[best, early])
+trainer.fit(HostMetric(), DataLoader(list(zip(x, y)), batch_size=4), DataLoader(list(zip(x, y)), batch_size=4))
+m = trainer.callback_metrics
+print(json.dumps([m["val_f1"], m["val_rank0_only"], trainer.current_epoch, best.best_model_score]))
+"""
+    assert _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path)) == [[1.5, 7.0, 3, 1.5]] * 2
+
+
+def test_should_stop_set_on_one_rank_stops_every_rank_at_the_same_step(tmp_path):
+    # A callback that decides on its own rank's clock, file or numbers: rank 0 at an epoch's end, rank 1
+    # inside an epoch (taken up at the next logging step, as Ctrl-C is).
+    body = """
+from audiotrain import DataLoader, Trainer
+from audiotrain.train.callback import Callback
+from tasks import TinyClassifier, make_data
+
+class StopOnOneRank(Callback):
+    def __init__(self, where):
+        self.where = where
+
+    def on_train_epoch_end(self, trainer, module):
+        if self.where == "epoch end" and trainer.global_rank == 0 and trainer.current_epoch == 1:
+            trainer.should_stop = True
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if self.where == "batch" and trainer.global_rank == 1 and trainer.global_step == 5:
+            trainer.should_stop = True
+
+x, y = make_data(32)
+stopped = []
+for where in ("epoch end", "batch"):
+    trainer = Trainer(max_epochs=6, enable_progress_bar=False, num_sanity_val_steps=0, logger=False,
+                      log_every_n_steps=2, enable_checkpointing=False, callbacks=[StopOnOneRank(where)])
+    trainer.fit(TinyClassifier(), DataLoader(list(zip(x, y)), batch_size=4))
+    stopped.append([trainer.current_epoch, trainer.global_step])
+print(json.dumps(stopped))
+"""
+    # 4 steps an epoch: rank 0 stops both after epoch 1; rank 1's request at step 5 counts at step 6.
+    assert _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path)) == [[[2, 8], [1, 6]]] * 2
+
+
+def test_the_progress_bar_shows_the_last_steps_values_over_all_ranks(tmp_path):
+    # The loggers get means over every rank's batch; so does the bar now (it showed rank 0's own).
+    body = """
+from audiotrain import DataLoader, Trainer
+from audiotrain.distributed import all_gather_object
+from audiotrain.train.callback import Callback
+from tasks import TinyClassifier, make_data
+
+class LastLoss(Callback):
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        self.loss = float(outputs["loss"])
+
+x, y = make_data(24)
+last = LastLoss()
+trainer = Trainer(max_epochs=1, enable_progress_bar=False, num_sanity_val_steps=0, logger=False,
+                  enable_checkpointing=False, callbacks=[last])
+trainer.fit(TinyClassifier(), DataLoader(list(zip(x, y)), batch_size=4))
+losses = all_gather_object(last.loss)
+print(json.dumps([abs(trainer.progress_metrics()["loss"] - sum(losses) / 2) < 1e-6, losses[0] != losses[1]]))
+"""
+    assert _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path)) == [[True, True]] * 2
+
+
+def test_predict_on_two_ranks_returns_each_sample_once_between_them(tmp_path):
+    # 5 samples in batches of 2: rank 0 predicts samples 0, 2, 4, rank 1 samples 1, 3 and a batch of
+    # padding alone (it runs, as the ranks step together, but returns nothing: it repeated sample 0).
+    body = """
+import mlx.core as mx
+from audiotrain import DataLoader, Trainer
+from audiotrain.distributed import all_gather_object
+from tasks import TinyClassifier, make_data
+
+class Labels(TinyClassifier):
+    def predict_step(self, batch, batch_idx=None):
+        return batch[1]
+
+x, _ = make_data(5)
+trainer = Trainer(max_epochs=1, enable_progress_bar=False, logger=False)
+predicted = trainer.predict(Labels(), DataLoader(list(zip(x, mx.arange(5))), batch_size=2))
+mine = [[int(v) for v in out.tolist()] for out in predicted]
+print(json.dumps(all_gather_object(mine)))
+"""
+    assert _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path)) == [[[[0, 2], [4]], [[1, 3]]]] * 2

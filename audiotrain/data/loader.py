@@ -238,7 +238,8 @@ class DataLoader:
         repeated; its last batch is a sample shorter, or, where that leaves it a batch short, a batch of
         padding alone that `padding_batches` names (evaluation weighs it 0, so validation and test means
         are those of one process). None (default): True, except that the Trainer sets False on the
-        loaders it validates and tests with. Map-style datasets only (a stream repeats whole batches).
+        loaders it validates, tests and predicts with. A stream repeats a whole batch from its start for
+        a rank left a batch short; with False `padding_batches` names it.
     in_order : bool
         PyTorch's switch for letting batches come as workers finish them. Only True (the default) is
         accepted: batches always come in order, which exact resume relies on.
@@ -614,6 +615,7 @@ class DataLoader:
             # hold their own copy of the dataset and repeat the call when a batch of a new epoch arrives.
             self.dataset.set_epoch(self._epoch)
         if self._iterable:
+            self._padding_batches = frozenset()  # (the stream's padding is named when it comes)
             return _live(_StreamIterator(self, start, *self._epoch_pool()))
         batches = self._epoch_batches(self._epoch)
         saved, self._resume_digest = self._resume_digest, None
@@ -850,9 +852,23 @@ class _StreamIterator:
         )
         shard = loader._shard()
         if shard is not None:
-            batches = shard_stream(batches, rank=shard[0], world_size=shard[1], drop_last=loader.drop_last)
+            batches = shard_stream(
+                batches,
+                rank=shard[0],
+                world_size=shard[1],
+                drop_last=loader.drop_last,
+                on_padding=_weak_call(weakref.WeakMethod(self._name_padding))
+                if loader.pad_shards is False
+                else None,
+            )
         # A resume reads the stream again and skips what was yielded (not converted to MLX).
         self._batches = itertools.islice(batches, start, None)
+
+    def _name_padding(self) -> None:
+        """The batch about to be handed out repeats one from the stream's start (this rank was a batch
+        short): `padding_batches` names it, so evaluation weighs it 0."""
+        if self._token == self._loader._token:
+            self._loader._padding_batches = frozenset({self._next})
 
     def __iter__(self) -> _StreamIterator:
         return self
@@ -886,6 +902,18 @@ class _StreamIterator:
         self._done = True
         if self._finalizer is not None:
             self._finalizer()
+
+
+def _weak_call(method: weakref.WeakMethod) -> Callable[[], None]:
+    """A callable that calls `method` while its object lives: a generator given a bound method would hold
+    its object, the reference cycle the stream readers avoid (see `_StreamIterator.__init__`)."""
+
+    def call() -> None:
+        bound = method()
+        if bound is not None:
+            bound()
+
+    return call
 
 
 def _read_stream(job: BatchJob, seed: int, epoch: int) -> Iterator[tuple[int, Any]]:

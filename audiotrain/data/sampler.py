@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import operator
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
@@ -88,7 +88,14 @@ def shard_batches_unpadded(
     return batches, None
 
 
-def shard_stream(batches: Iterable[T], *, rank: int, world_size: int, drop_last: bool) -> Iterator[T]:
+def shard_stream(
+    batches: Iterable[T],
+    *,
+    rank: int,
+    world_size: int,
+    drop_last: bool,
+    on_padding: Callable[[], None] | None = None,
+) -> Iterator[T]:
     """This rank's share of a stream of batches (an iterable dataset's): batch ``g`` goes to rank
     ``g % world_size``.
 
@@ -96,7 +103,8 @@ def shard_stream(batches: Iterable[T], *, rank: int, world_size: int, drop_last:
     number of batches, as `shard_order` does for samples. Of a stream of ``T`` batches, with ``drop_last``
     the last ``T % world_size`` are dropped (a rank yields its batch of a step once the batches of all
     ranks for that step exist); otherwise ranks left without a batch at the end repeat one from the
-    stream's start (rank ``r`` keeps the first ``r`` batches for that).
+    stream's start (rank ``r`` keeps the first ``r`` batches for that); ``on_padding()`` is called just
+    before such a batch is yielded (evaluation weighs it 0).
     """
     if not 0 <= rank < world_size:
         raise ValueError(f"rank must be in 0 .. world_size - 1 = {world_size - 1}, got {rank}")
@@ -115,6 +123,8 @@ def shard_stream(batches: Iterable[T], *, rank: int, world_size: int, drop_last:
     short = total % world_size
     if not drop_last and short and rank >= short:
         # Padding as np.resize in `shard_order`: position (total - short + rank) of the repeated stream.
+        if on_padding is not None:
+            on_padding()
         yield head[(total - short + rank) % total]
 
 

@@ -10,6 +10,7 @@ finds the peer gone). Around the job, `launch` runs ``mlx.launch`` and returns n
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -170,7 +171,26 @@ def summarize(exit_codes: dict[int, int | None], failures: dict[int, str]) -> li
             for r, c in sorted(exit_codes.items())
         )
         lines.append(f"audiotrain launch: {len(exit_codes)} rank(s) ended with an error; exit codes {codes}")
+    if failures and all(_SECONDARY in text for text in failures.values()):
+        lines.append(
+            "audiotrain launch: no rank reported an error of its own: one probably ended without an exception "
+            "(sys.exit, os._exit, a signal) or finished while the others still waited for it in a collective "
+            "(every rank must run the same steps and collectives); end a rank's script with "
+            "audiotrain.distributed.exit_rank(status) to have its status reported"
+        )
     return lines
+
+
+def launcher_options(argv: list[str]) -> list[str] | None:
+    """The options of ``python -m audiotrain launch`` before the command it starts: those before ``--``, else
+    those before the first ``python`` (mlx.launch needs the command to name its interpreter); None when
+    neither is there."""
+    if "--" in argv:
+        return argv[: argv.index("--")]
+    for i, arg in enumerate(argv):
+        if re.fullmatch(r"python[\d.]*", Path(arg).name):
+            return argv[:i]
+    return None
 
 
 def launch(argv: list[str]) -> int:
@@ -190,7 +210,7 @@ def launch(argv: list[str]) -> int:
     if argv in ([], ["-h"], ["--help"]):
         print(launch.__doc__)
         return 0 if argv else 2
-    from audiotrain.distributed.local import forwarding_ctrl_c, start_in_own_session
+    from audiotrain.distributed.local import LAUNCH_OPTIONS_ENV, forwarding_ctrl_c, start_in_own_session
 
     exit_codes: dict[int, int | None] = {}
     failures: dict[int, str] = {}
@@ -206,7 +226,8 @@ def launch(argv: list[str]) -> int:
         # stdin: a pipe never written to; mlx.launch polls its stdin, and /dev/null would make it spin.
         proc = start_in_own_session(
             [_mlx_launch(), *argv],
-            dict(os.environ),
+            # The ranks' resume commands repeat these options (`local.relaunch_prefix`).
+            {**os.environ, LAUNCH_OPTIONS_ENV: json.dumps(launcher_options(argv))},
             ignore=[signal.SIGUSR1],
             stdin=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -27,8 +27,10 @@ tells them to treat it as SIGINT). The first asks the ranks to stop together and
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib.metadata
+import json
 import os
 import shutil
 import signal
@@ -43,6 +45,9 @@ from typing import Any
 PROCESSES_ENV = "AUDIOTRAIN_LOCAL_PROCESSES"
 #: Set in each rank of such a job: the signal (``SIGUSR1``) that stands for the user's Ctrl-C there.
 STOP_SIGNAL_ENV = "AUDIOTRAIN_STOP_SIGNAL"
+#: Set by ``python -m audiotrain launch`` in each rank: its own options (JSON), to print a command that
+#: starts the job again (`relaunch_prefix`).
+LAUNCH_OPTIONS_ENV = "AUDIOTRAIN_LAUNCH_OPTIONS"
 #: Most processes chosen automatically. Measured on 2 cores only; more ranks mean smaller per-rank batches
 #: and more all-reduce traffic, so larger machines get at most this many unless asked (``--processes N``).
 MAX_AUTO_PROCESSES = 4
@@ -130,6 +135,24 @@ def in_launched_job() -> bool:
     from audiotrain.distributed.collectives import world_size
 
     return world_size() > 1
+
+
+def relaunch_prefix() -> list[str] | None:
+    """What goes before ``python ...`` to start this job's ranks again, for a printed resume command: None in
+    one process and in a job of the recipes' own local processes (the command restarts them by itself);
+    ``python -m audiotrain launch <its options> --`` under that launcher; else ``[]`` (another launcher,
+    ``mpirun`` or ``mlx.launch``, whose command line a rank cannot see)."""
+    from audiotrain.distributed.collectives import joined_world_size
+
+    if joined_world_size() <= 1 or launched_processes() > 1:
+        return None
+    try:
+        options = json.loads(os.environ.get(LAUNCH_OPTIONS_ENV, ""))
+    except json.JSONDecodeError:
+        return []
+    if not isinstance(options, list) or not all(isinstance(o, str) for o in options):  # (null: unknown)
+        return []
+    return ["python", "-m", "audiotrain", "launch", *options, "--"]
 
 
 def launched_processes() -> int:
@@ -409,6 +432,16 @@ def install_rank_stop_signal() -> None:
     if os.environ.get(STOP_SIGNAL_ENV) == "SIGUSR1" and hasattr(signal, "SIGUSR1"):
         with contextlib.suppress(ValueError):  # not the main thread: only it can install handlers
             signal.signal(signal.SIGUSR1, signal.default_int_handler)
+            atexit.register(_ignore_stop_signal)
+
+
+def _ignore_stop_signal() -> None:
+    """At this rank's exit: ignore the stand-in for Ctrl-C from here on. Python's shutdown puts a signal
+    it handled back to the system's default, which for SIGUSR1 ends the process; a rank that finished its
+    part while another still works (rank 0 evaluating, plotting) would then die by a Ctrl-C meant for
+    that one, and the launcher would report it as failed."""
+    with contextlib.suppress(ValueError):
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)
 
 
 def stop_signals() -> tuple[int, ...]:

@@ -35,6 +35,8 @@ from typing import Any
 
 from audiotrain._files import TMP_PREFIX, create_atomically, write_atomically
 from audiotrain._system import versions
+from audiotrain.distributed.collectives import joined_world_size
+from audiotrain.distributed.local import relaunch_prefix
 from audiotrain.train import checkpoint as ckpt
 
 
@@ -263,7 +265,12 @@ def resume_command(
 
     With `run_dir` (the interrupted run's folder) the command names it as ``run_flag run_dir`` (replacing
     any given): the run goes on in its own folder, with its best-checkpoint tracking, instead of starting
-    a new default folder."""
+    a new default folder.
+
+    In a job the user launched (several ranks, where the batch size is per process) the command starts
+    the job again: ``python -m audiotrain launch <its options> -- python -m module ...``. Under another
+    launcher, whose command line the ranks cannot see, a comment says to run it under that launcher:
+    run alone it would train one process on a smaller global batch."""
     dropped = dict(_DROPPED_ON_RESUME)
     if run_dir is not None:
         dropped[run_flag] = True
@@ -283,7 +290,12 @@ def resume_command(
             skip = "value" if dropped[name] else "bool"
     if run_dir is not None:
         kept += [run_flag, str(run_dir)]
-    return shlex.join(["python", "-m", module, *kept, "--resume", str(checkpoint)])
+    prefix = relaunch_prefix()
+    command = shlex.join([*(prefix or []), "python", "-m", module, *kept, "--resume", str(checkpoint)])
+    if prefix == []:
+        processes = joined_world_size()
+        command += f"  # under the launcher of this run's {processes} processes, e.g. mpirun -np {processes}"
+    return command
 
 
 def check_resume_folder(path: str | Path) -> Path:

@@ -181,7 +181,10 @@ class EvaluationLoop:
             RandomState.restore(random_before)
 
     def predict(self, module: TrainModule, loader: Any, keep: bool) -> list[Any] | None:
-        """`predict_step` (compiled) over the loader: each batch's output in order, or None if not `keep`."""
+        """`predict_step` (compiled) over the loader: each batch's output in order, or None if not `keep`.
+        Under data parallel a batch the loader names as padding (`DataLoader.padding_batches`: a rank a
+        batch short) runs, as the ranks step together, but its output is not returned: it repeats a sample
+        another rank predicts."""
         step = self.step(module, "predict")
         limit = self.limit("predict", loader)
         outputs = []
@@ -192,7 +195,7 @@ class EvaluationLoop:
                 check_batch(batch)
                 out = step(batch, mx.array(batch_idx, mx.int32))
                 mx.async_eval(out)
-                if keep:
+                if keep and batch_idx not in getattr(loader, "padding_batches", ()):
                     outputs.append(out)
         return outputs if keep else None
 

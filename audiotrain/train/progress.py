@@ -17,7 +17,9 @@ from tqdm.auto import tqdm
 
 
 class ProgressBar(Callback):
-    """Show training progress with the loss and metrics.
+    """Show training progress with the loss and metrics (`Trainer.progress_metrics`). Under data parallel
+    rank 0 draws it, with each value's mean over all ranks as the loggers get it, renewed at each logging
+    step, validation and epoch end (where the ranks meet anyway).
 
     Args:
         refresh_rate: update the bar's numbers every `refresh_rate` batches. Reading the numbers

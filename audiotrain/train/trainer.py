@@ -56,6 +56,8 @@ from mlx.utils import tree_flatten
 
 # Lightning's names for the stages of `setup` / `teardown`, by the eval stage that runs.
 _STAGE_NAMES = {"val": "validate", "test": "test", "predict": "predict"}
+# What `Trainer._agree_across_ranks` reduces beside the progress bar's numbers (names no metric can have).
+_CTRL_C_HEARD, _SHOULD_STOP = "\0ctrl-c heard", "\0should_stop"
 
 
 class Trainer:
@@ -224,8 +226,9 @@ class Trainer:
         self._elapsed_before = 0.0  # seconds spent in earlier runs of a resumed fit
         # Per run.
         self.should_stop = False
+        self._should_stop_agreed = False  # data parallel: some rank's should_stop, agreed by all of them
         self.interrupted = False
-        self._stop_requested = False  # data parallel: Ctrl-C heard here, not yet agreed (`_agree_on_stop`)
+        self._stop_requested = False  # data parallel: Ctrl-C heard here, not yet agreed by the ranks
         self.interrupted_checkpoint: Path | None = None  # where Ctrl-C saved, once it has
         self.ckpt_path: Path | None = None  # the checkpoint folder restored last (as Lightning's)
         # Printed after Ctrl-C saves ({path} is the checkpoint); a command-line tool sets its own, or None.
@@ -253,7 +256,9 @@ class Trainer:
         self._trainable = TrainableSets()  # what the compiled step trains, what the optimizer has state for
         self._fit_started = 0.0
         self._last_outputs: dict[str, mx.array] = {}  # the last step's loss and metrics (maybe still running)
+        self._last_weight: Any = 1.0  # its weight, `TrainModule.batch_size(batch)`
         self._settled_outputs: dict[str, mx.array] = {}  # the step before that one's (evaluated)
+        self._shown_across_ranks: dict[str, float] = {}  # data parallel: the bar's numbers, over all ranks
 
     # ---- the view callbacks read ---------------------------------------------------------------------
     @property
@@ -374,7 +379,7 @@ class Trainer:
         try:
             self._setup_optimizer(model)
             self.state = "running"
-            self.should_stop = self.interrupted = self._stop_requested = False
+            self.should_stop = self._should_stop_agreed = self.interrupted = self._stop_requested = False
             self.interrupted_checkpoint = None
             self.progress.validation_pending = False
             ckpt_path = self.callbacks.checkpoint_path(ckpt_path or self._pending_ckpt)
@@ -465,8 +470,11 @@ class Trainer:
             return True
         if self.max_time is not None and self._time_is_up():
             return True
-        # A stop request (EarlyStopping, a callback) waits for min_epochs, as in Lightning.
-        return self.should_stop and self.current_epoch >= self.min_epochs
+        # A stop request (EarlyStopping, a callback) waits for min_epochs, as in Lightning. Under data
+        # parallel it counts once the ranks agreed on it (`_agree_across_ranks`): one rank stopping alone
+        # would leave the others waiting in their next all-reduce.
+        stop = self.should_stop if self.world_size == 1 else self._should_stop_agreed
+        return stop and self.current_epoch >= self.min_epochs
 
     def _time_is_up(self) -> bool:
         """`max_time` reached. Under data parallel the ranks decide together, at logging steps (a rank
@@ -550,8 +558,9 @@ class Trainer:
         else:
             loss, metrics, logged = step.accumulate(batch, index)
         returned = {"loss": loss, **metrics}
+        self._last_weight = module.batch_size(batch)
         self.running.add(
-            {**{prefixed("train_", k): v for k, v in returned.items()}, **logged}, module.batch_size(batch)
+            {**{prefixed("train_", k): v for k, v in returned.items()}, **logged}, self._last_weight
         )
         targets = (step.eval_targets, loss, metrics, logged)
         if self.debug_lazy_eval:
@@ -582,12 +591,13 @@ class Trainer:
         if stepped and self.is_logging_step():
             self._log_train_interval()
         if stepped and (self.is_logging_step() or last_of_epoch):
-            self._agree_on_stop()
+            self._agree_across_ranks()
         self._call_hooks("on_train_batch_end", outputs, batch, batch_idx)
         if val_due:
             progress.validation_pending = False  # a checkpoint saved in on_validation_end has run it
             # Still pending when Ctrl-C stops it: saved below, rerun on resume.
             progress.validation_pending = self.evaluation.validate_in_fit(module, val_loader) is None
+            self._agree_across_ranks()  # EarlyStopping may have stopped one rank in on_validation_end
 
     def _close_window(self) -> None:
         """Apply the gradients of an accumulation window that the end of the loader cut short."""
@@ -650,6 +660,7 @@ class Trainer:
         self._call_end_hooks("on_train_epoch_end", (progress.epoch, {**train_metrics, **val_metrics}), take)
         if progress.epoch_complete:
             progress.finish_epoch()
+        self._agree_across_ranks()  # a stop asked in the epoch-end hooks, before the next epoch starts
 
     def _validates_this_epoch(self) -> bool:
         n = self.check_val_every_n_epoch
@@ -738,7 +749,12 @@ class Trainer:
         ckpt_path: str | None = None,
         return_predictions: bool = True,
     ) -> list[Any] | None:
-        """Run `predict_step` (compiled) over the loader; returns its output for each batch, in order."""
+        """Run `predict_step` (compiled) over the loader; returns its output for each batch, in order.
+
+        Under data parallel each rank predicts its shard of the loader and returns its own outputs: a
+        DataLoader that leaves `pad_shards` to the Trainer repeats no sample (as in validation), so the
+        ranks' outputs together hold each sample once. Rank `r` of `W` has samples `r, r+W, r+2W, ...`
+        of the loader's order; `audiotrain.distributed.all_gather_object` brings them together."""
         return self._standalone(
             "predict", model, dataloaders, None, datamodule, ckpt_path, return_predictions
         )
@@ -755,7 +771,7 @@ class Trainer:
         model = model if model is not None else self.module
         if model is None:
             raise TypeError(f"Trainer.{method}: pass the model (no module is attached to this Trainer yet)")
-        prepare_loader(loader, name, self.seed, evaluation=stage != "predict")
+        prepare_loader(loader, name, self.seed, evaluation=True)  # (predict too: no sample repeated)
         if self.module is not model:
             self.evaluation.reset()
         self.datamodule = datamodule
@@ -891,8 +907,8 @@ class Trainer:
 
         Under data parallel a rank cannot stop alone (the others would wait for it in their next
         all-reduce), and the ranks hear the signal at different steps: the request is only noted here, and
-        the ranks stop together at the next logging step or epoch end where any of them has one
-        (`_agree_on_stop`)."""
+        the ranks stop together at the next logging step, validation or epoch end where any of them has one
+        (`_agree_across_ranks`)."""
         if self.interrupted or self._stop_requested:
             return True
         if self.world_size > 1:
@@ -910,12 +926,24 @@ class Trainer:
         )
         return False
 
-    def _agree_on_stop(self) -> None:
-        """Data parallel, at a logging step or an epoch's last step (the same step on every rank): stop every
-        rank when any of them was asked to (`_request_stop`). One scalar all-reduce, as `_time_is_up`."""
-        if self.world_size > 1 and not self.interrupted:
-            asked = collectives.all_reduce_sum(mx.array(float(self._stop_requested))).item()
-            self.interrupted = asked > 0
+    def _agree_across_ranks(self) -> None:
+        """Data parallel, where every rank is at the same step (a logging step, an epoch's last step, after
+        a validation in `fit`, an epoch's end). One all-reduce, where the loop reads values anyway, that
+        - stops every rank when any of them heard Ctrl-C (`_request_stop`);
+        - stops every rank when any set `should_stop` (a callback deciding on its own clock, a file or its
+          own numbers), as Lightning's EarlyStopping reduces its decision: any rank stops them all;
+        - gives the progress bar the last step's values as means over every rank's batch.
+        """
+        if self.world_size == 1:
+            return
+        weight = self._last_weight
+        sums = {name: value * weight for name, value in self._last_outputs.items()}
+        asked = {_CTRL_C_HEARD: float(self._stop_requested), _SHOULD_STOP: float(self.should_stop)}
+        weights = {**dict.fromkeys(sums, weight), **dict.fromkeys(asked, 1.0)}
+        means = collectives.reduce_weighted_means({**sums, **asked}, weights)
+        self.interrupted = self.interrupted or means.pop(_CTRL_C_HEARD) > 0
+        self.should_stop = self._should_stop_agreed = means.pop(_SHOULD_STOP) > 0
+        self._shown_across_ranks = {name: means[name] for name in sums}  # (in the step's order)
 
     # ---- checkpoints -----------------------------------------------------------------------------------
     def _config(self) -> dict[str, Any]:
@@ -975,6 +1003,7 @@ class Trainer:
             # step is traced again, and an epoch that ends before that must not report on_step-only values.
             "log_options": {name: asdict(options) for name, options in self._train_options().items()},
             "elapsed": self.elapsed(),
+            "global_batch": self._global_batch(),
             "config": self._config(),
             "hyper_parameters": dict(self.module.hparams),
             **self.module._hparams_origin,  # the __init__ argument they came as (save_hyperparameters(config))
@@ -1004,6 +1033,7 @@ class Trainer:
         state = ckpt.read_state(folder)
         if full:
             self._check_accumulation(folder, state)  # before anything is loaded
+            self._check_global_batch(folder, state)
         self.ckpt_path = folder  # a ModelCheckpoint resuming a moved run folder finds its checkpoints by it
         module = self.module
         model_file = folder / ckpt.MODEL_FILE
@@ -1123,6 +1153,33 @@ class Trainer:
             stacklevel=4,
         )
 
+    def _global_batch(self) -> dict[str, Any]:
+        """The processes and the training loader's batch size (per process) a checkpoint was trained with."""
+        size = getattr(self._train_loader, "batch_size", None)
+        return {"world_size": self.world_size, "batch_size": size if isinstance(size, int) else None}
+
+    def _check_global_batch(self, folder: Path, state: dict[str, Any]) -> None:
+        """Warn when a resume trains with another global batch (processes x batch size) than its checkpoint:
+        a resume command run without its launcher (`batch_size` is per process) halves it silently."""
+        saved, now = state.get("global_batch"), self._global_batch()
+        if not isinstance(saved, dict) or not self.is_global_zero:
+            return
+        ranks, size = saved.get("world_size"), saved.get("batch_size")
+        if not all(isinstance(v, int) for v in (ranks, size, now["batch_size"])):
+            return  # (a loader without a batch_size: nothing to compare)
+        before, after = ranks * size, now["world_size"] * now["batch_size"]
+        if before == after:
+            return
+        warnings.warn(
+            f"{folder} was trained with a global batch of {before} ({ranks} process(es) x batch_size {size}); "
+            f"this run's is {after} ({now['world_size']} x {now['batch_size']}), so it does not continue that "
+            f"run exactly (steps per epoch, the gradient noise, a step-based schedule). To keep it, train "
+            f"with {ranks} process(es) of {size} samples each (a run started under a launcher resumes under "
+            f"it again: batch_size is per process there), or with one process of {before}",
+            UserWarning,
+            stacklevel=4,
+        )
+
     def _save_on_interrupt(self) -> None:
         # As in Lightning, callbacks hear of a Ctrl-C through on_exception (the progress bar closes).
         self.callbacks.call_quietly("on_exception", self, self.module, KeyboardInterrupt())
@@ -1170,8 +1227,15 @@ class Trainer:
     def progress_metrics(self) -> dict[str, float]:
         """Numbers for the progress bar: the loss and metrics of the last step already evaluated (inside an
         epoch the one before the step the device may still be running, so reading them does not wait for
-        it; at the epoch's end the last), and the validation metrics."""
-        out = {k: float(v.item()) for k, v in (self._settled_outputs or self._last_outputs).items()}
+        it; at the epoch's end the last), and the validation metrics.
+
+        Under data parallel the step's values are their means over every rank's batch, as the loggers' are
+        (one process over the combined batch shows the same), taken where the ranks already meet: at each
+        logging step, an epoch's last step and after a validation. Between those the bar keeps them."""
+        if self.world_size > 1:
+            out = dict(self._shown_across_ranks)
+        else:
+            out = {k: float(v.item()) for k, v in (self._settled_outputs or self._last_outputs).items()}
         out.update(self._epoch_validation_metrics())
         return out
 
@@ -1218,7 +1282,13 @@ class Trainer:
         self._check_nonfinite()
 
     def _pop_module_logs(self) -> dict[str, float]:
-        return reporting.hook_logs(self.module)
+        """What the module logged with `self.log` in hooks since the last logging point, as floats. Under
+        data parallel each is its mean over the ranks (`sync_dist`, always on): a value a rank computed on
+        its own (an F1 over its predictions in `on_validation_epoch_end`) is then the same on every rank,
+        and so are the decisions callbacks take on it (EarlyStopping, ModelCheckpoint). Every rank comes
+        here at the same points (a logging step, a validation's or an epoch's end), where the values are
+        read anyway: the training step itself gains no host sync."""
+        return collectives.mean_of_host_values(reporting.hook_logs(self.module))
 
     def _check_nonfinite(self) -> None:
         arrays = self._train_step.state.arrays

@@ -325,7 +325,7 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
         )
         print(f"training was interrupted (Ctrl-C); continue it with:\n  {command}")
         return 130  # as a shell reports a command that Ctrl-C stopped (128 + SIGINT)
-    return 0
+    return 130 if result.interrupted else 0  # (Ctrl-C after training: in the plots or the evaluation)
 
 
 def _cmd_cv(argv: list[str]) -> int:

@@ -176,11 +176,25 @@ def run_training(
             interrupted=trainer.interrupted,
         )
 
-    best = _write_training_outputs(trainer, run_dir, checkpoint_dir, train_seconds, log)
-    replaced = f" ({cache.replaced} wrong entries computed again)" if cache.replaced else ""
-    log(f"feature cache: {cache.report()['entries']} songs in {cache.folder}{replaced}")
-    evaluation = _evaluate_held_out(best, splits, run_dir, config, log)
-    _report_to_loggers(loggers, trainer, run_dir, evaluation, log)
+    try:
+        best = _write_training_outputs(trainer, run_dir, checkpoint_dir, train_seconds, log)
+        replaced = f" ({cache.replaced} wrong entries computed again)" if cache.replaced else ""
+        log(f"feature cache: {cache.report()['entries']} songs in {cache.folder}{replaced}")
+        evaluation = _evaluate_held_out(best, splits, run_dir, config, log)
+        _report_to_loggers(loggers, trainer, run_dir, evaluation, log)
+    except KeyboardInterrupt:
+        # Training is over and saved; Ctrl-C stopped the plots or the held-out evaluation: say what is
+        # there and how to score it, not a traceback (the command exits with status 130).
+        kept = _stopped_after_training(trainer, run_dir, checkpoint_dir, splits, config.data.allow_gaps)
+        return RunResult(
+            run_dir,
+            kept,
+            trainer.history,
+            None,
+            train_seconds,
+            trainer.interrupted_checkpoint,
+            interrupted=True,
+        )
     return RunResult(
         run_dir,
         best,
@@ -387,6 +401,42 @@ def _report_to_loggers(loggers: list, trainer: Trainer, run_dir: Path, evaluatio
         log_artifacts(loggers, outputs, metrics=scores, step=trainer.global_step)
     finish_loggers(loggers)  # nothing more goes to these runs
     log("loggers:\n  " + "\n  ".join(describe_loggers(loggers)))
+
+
+def _stopped_after_training(
+    trainer: Trainer, run_dir: Path, checkpoint_dir: Path, splits: SongSplits, allow_gaps: bool
+) -> Path:
+    """Print (to stderr) what a Ctrl-C after training leaves and how to score it; returns the checkpoint the
+    run would have evaluated."""
+    best = checkpoint_dir / "best"
+    if not best.is_dir():
+        best = trainer.interrupted_checkpoint or checkpoint_dir / "last"
+    saved = [name for name in ("best", "last", "interrupted") if (checkpoint_dir / name).is_dir()]
+    missing = [
+        name
+        for name in ("history.json", "training_curves.png", "evaluation")
+        if not (run_dir / name).exists()
+    ]
+    # The held-out songs' folder where they have one of their own (the demo's); else the user's.
+    folders = {song.audio_path.parent for song in splits.test}
+    others = [song.audio_path for song in (*splits.train, *splits.val)]
+    folder = next(iter(folders)) if len(folders) == 1 else None
+    if folder is None or any(is_inside(path, folder) for path in others):
+        folder = "HELD_OUT_SONGS_FOLDER"
+    score = (
+        f" and the held-out songs not (or not all) scored. Score the checkpoint with:\n  python -m "
+        f"audiotrain.recipes.chords evaluate --checkpoint {best} --data {folder} -o {run_dir / 'evaluation'} "
+        "--overwrite" + (" --allow_gaps" if allow_gaps else "")
+        if splits.test
+        else ""
+    )
+    print(
+        f"interrupted (Ctrl-C) after training: {checkpoint_dir} holds {', '.join(saved) or 'no checkpoint'}; "
+        f"{', '.join(missing) or 'nothing'} missing{score}",
+        file=sys.stderr,
+        flush=True,
+    )
+    return best
 
 
 def _silent(*args, **kwargs) -> None:

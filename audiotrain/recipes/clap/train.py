@@ -177,11 +177,12 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
         # rank 0 saves them in the run folder once it is open.
         bundle = build_demo([c for clip in train_clips for c in clip.captions], cfg)
 
-    task_cfg, epochs, total = resolve_training(cfg, demo, len(train_clips))
-    resolved = dataclasses.replace(cfg, task=task_cfg, train=dataclasses.replace(cfg.train, epochs=epochs))
     train_loader, val_loader, eval_set, test_set = _loaders(
         cfg, bundle, train_clips, eval_clips, test_clips, sampling_rate
     )
+    # The steps come from this process's loader: under a launcher each rank trains on its shard.
+    task_cfg, epochs, total = resolve_training(cfg, demo, len(train_clips), len(train_loader))
+    resolved = dataclasses.replace(cfg, task=task_cfg, train=dataclasses.replace(cfg.train, epochs=epochs))
     task = CLAPTrainModule(bundle.model, task_cfg)
     total_params, trainable = task.parameter_counts()
     print(f"model: {total_params:,} parameters, {trainable:,} trainable; {total} optimizer steps planned")
@@ -503,8 +504,13 @@ def default_learning_rate(demo: bool) -> tuple[float, str]:
     )
 
 
-def resolve_training(cfg: ClapRecipeConfig, demo: bool, n_train: int) -> tuple[CLAPTaskConfig, int, int]:
+def resolve_training(
+    cfg: ClapRecipeConfig, demo: bool, n_train: int, batches_per_epoch: int | None = None
+) -> tuple[CLAPTaskConfig, int, int]:
     """(task config with its defaults filled in, epochs, planned optimizer steps).
+
+    The steps follow `batches_per_epoch` (``len`` of this process's training loader) where given: under
+    a launcher a rank trains on its shard of the `n_train` clips, in batches of ``--train.batch_size``.
 
     Defaults differ between fine-tuning a checkpoint and training the demo model from scratch: a
     from-scratch model needs a larger learning rate and must learn its BatchNorm statistics (frozen random
@@ -518,7 +524,7 @@ def resolve_training(cfg: ClapRecipeConfig, demo: bool, n_train: int) -> tuple[C
     epochs = cfg.train.epochs or (DEMO_EPOCHS if demo else 5)
     # Batches per epoch as make_loader builds them (the short last batch is dropped); the Trainer also steps
     # on the last batch of an epoch when it ends an incomplete accumulation window.
-    batches = max(1, n_train // cfg.train.batch_size)
+    batches = max(1, n_train // cfg.train.batch_size if batches_per_epoch is None else batches_per_epoch)
     steps_per_epoch = -(-batches // cfg.train.accumulate_grad_batches)
     total = epochs * steps_per_epoch
     if cfg.train.max_steps is not None:
