@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import platform
 import sys
 import time
+from pathlib import Path
 
 import audiotrain  # noqa: F401  (loads the BLAS before mlx.core)
 from audiotrain import _blas, _precision
-from audiotrain._system import installed_versions, versions
+from audiotrain._system import MLXNotLoadable, check_mlx_loads, exit_unless_mlx_loads, installed_versions
 
 CORE_PACKAGES = (
     "audiotrain",
@@ -20,6 +22,7 @@ CORE_PACKAGES = (
     "numpy",
     "librosa",
     "soundfile",
+    "wandb",  # a dependency, not in [loggers]: the tracker the design names
 )
 # What audiotrain uses when it is there: the loggers' backends, and the reference implementations of the
 # parity extra (torch also gives TensorBoard a SummaryWriter; transformers loads hub ids and checks exports).
@@ -31,7 +34,6 @@ OPTIONAL_PACKAGES = (
     "tensorboardX",
     "mlflow",
     "mlflow-skinny",
-    "wandb",
 )
 
 
@@ -51,13 +53,17 @@ def matmul_gflops(n: int = 1024, repeats: int = 5) -> float:
 
 
 def info(args: argparse.Namespace) -> int:
-    import mlx.core as mx
-
-    record = versions()
-    print(f"python      {record['python']} ({record['platform']})")
+    print(f"python      {platform.python_version()} ({platform.platform()})")
     for name, version in installed_versions(CORE_PACKAGES).items():
         if version is not None:
             print(f"{name:<11} {version}")
+    try:  # the versions above show what is there; this says what is missing (a backend extra)
+        check_mlx_loads()
+    except MLXNotLoadable as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    import mlx.core as mx
+
     backend = (
         "metal"
         if mx.metal.is_available()
@@ -94,8 +100,15 @@ def cache(argv: list[str]) -> int:
     return feature_cache.main(argv)
 
 
+def program_name() -> str:
+    """How the user called this command: ``audiotrain`` (the console script) or ``python -m audiotrain``."""
+    return "audiotrain" if Path(sys.argv[0]).name == "audiotrain" else "python -m audiotrain"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] in (["cache"], ["launch"]):
+        exit_unless_mlx_loads()  # both import mlx.core: one line naming the extra to install instead
     if argv[:1] == ["cache"]:  # the cache command parses its own arguments (and its own --help)
         return cache(argv[1:])
     if argv[:1] == ["launch"]:  # mlx.launch's arguments, passed through
@@ -103,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return launch(argv[1:])
     # No abbreviations (as the recipes): `info --bench` silently meaning --benchmark hides typos.
-    parser = argparse.ArgumentParser(prog="python -m audiotrain", description=__doc__, allow_abbrev=False)
+    parser = argparse.ArgumentParser(prog=program_name(), description=__doc__, allow_abbrev=False)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {audiotrain.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p_info = sub.add_parser(
         "info", help="versions, MLX backend and device, which BLAS is active", allow_abbrev=False

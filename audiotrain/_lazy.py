@@ -14,7 +14,14 @@ def lazy_attributes(package: str, public: dict[str, str]) -> tuple[Callable, Cal
 
     def __getattr__(name: str):
         if name in public:
-            value = getattr(importlib.import_module(public[name]), name)
+            try:
+                module = importlib.import_module(public[name])
+            except ImportError:
+                from audiotrain._system import check_mlx_loads
+
+                check_mlx_loads()  # MLX without a backend: say which extra to install (else: the error itself)
+                raise
+            value = getattr(module, name)
             setattr(sys.modules[package], name, value)
             return value
         raise AttributeError(f"module {package!r} has no attribute {name!r}")

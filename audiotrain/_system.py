@@ -1,8 +1,17 @@
-"""Facts about the machine the process runs on."""
+"""Facts about the machine the process runs on: cores, versions, whether MLX loads."""
 
 from __future__ import annotations
 
 import os
+import sys
+
+#: The extras that install an MLX backend on Linux, where plain ``mlx`` has none (macOS's has Metal).
+BACKEND_EXTRAS = "pip install 'audiotrain[cpu]' (or [cuda] for CUDA 12, [cuda13] for CUDA 13; only one)"
+
+
+class MLXNotLoadable(ImportError):
+    """``mlx.core`` cannot be imported: on Linux mostly a plain ``pip install audiotrain``, which brings MLX
+    without a backend (``libmlx.so`` comes with the extras). The message says what to install."""
 
 
 def usable_cores() -> int:
@@ -44,3 +53,43 @@ def installed_versions(names: tuple[str, ...]) -> dict[str, str | None]:
         except metadata.PackageNotFoundError:
             out[name] = None
     return out
+
+
+def check_mlx_loads() -> None:
+    """Raise `MLXNotLoadable`, naming what to install, when ``mlx.core`` cannot be imported. For the start of a
+    command and for the package's public names: the loader's own error (``libmlx.so: cannot open shared
+    object file``) does not say that a backend extra was left out."""
+    try:
+        import mlx.core  # noqa: F401
+    except ImportError as error:
+        detail = str(error)
+        if isinstance(error, ModuleNotFoundError) and (error.name or "").partition(".")[0] == "mlx":
+            what = "MLX is not installed"
+        elif "libmlx" in detail:
+            what = "no MLX backend is installed"
+        else:
+            what = "MLX cannot be loaded"
+        fix = BACKEND_EXTRAS if sys.platform.startswith("linux") else "pip install --force-reinstall mlx"
+        raise MLXNotLoadable(f"{what} (import mlx.core: {detail}): {fix}") from error
+
+
+def exit_unless_mlx_loads() -> None:
+    """For a command's first line: `check_mlx_loads`, and on failure one ``error:`` line and exit status 1
+    instead of a traceback from whichever module imported ``mlx.core`` first."""
+    try:
+        check_mlx_loads()
+    except MLXNotLoadable as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def escape_what_stdout_cannot_encode() -> None:
+    """For a command's first line: under an ASCII locale with Python's UTF-8 mode off (``LC_ALL=C
+    PYTHONUTF8=0``) the first ``→`` in a report (or a non-ASCII path) stopped the run with
+    ``UnicodeEncodeError``; such characters are printed as escapes instead. (stderr already does this.)"""
+    import codecs
+
+    stream = sys.stdout
+    if hasattr(stream, "reconfigure") and codecs.lookup(stream.encoding or "ascii").name != "utf-8":
+        stream.reconfigure(errors="backslashreplace")
+

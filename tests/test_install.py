@@ -78,3 +78,99 @@ def test_the_sdist_carries_what_its_tests_need():
     assert "tests/conftest.py" in needed and "tests/reference.py" in needed
     assert needed <= shipped, sorted(needed - shipped)
     assert not any("__pycache__" in name for name in shipped)
+
+
+def test_importing_a_recipes_main_module_starts_nothing(tmp_path):
+    """pydoc, sphinx's autodoc and pkgutil.walk_packages import every module: importing
+    ``recipes.chords.__main__`` ran the 38-epoch demo into ./runs, and ``clap.__main__`` the CLAP demo."""
+    code = (
+        "import pydoc, audiotrain.recipes.chords.__main__, audiotrain.recipes.clap.__main__\n"
+        "pydoc.render_doc('audiotrain.recipes.chords.__main__')\nprint('imported')"
+    )
+    done = run(["-c", code], tmp_path, AUDIOTRAIN_CACHE_DIR=str(tmp_path / "cache"))
+    assert done.returncode == 0 and done.stdout.strip() == "imported", done.stderr
+    assert list(tmp_path.iterdir()) == []
+    helped = run(["-m", "audiotrain.recipes.clap", "--help"], tmp_path)  # `python -m` still runs it
+    assert helped.returncode == 0 and "usage: python -m audiotrain.recipes.clap" in helped.stdout
+
+
+@pytest.fixture
+def mlx_without_a_backend(tmp_path):
+    """A folder for PYTHONPATH in which ``import mlx.core`` fails as it does after ``pip install audiotrain``
+    on Linux without a backend extra (``mlx`` is installed, ``libmlx.so`` comes with mlx-cpu / mlx-cuda)."""
+    fake = tmp_path / "site" / "mlx"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("")
+    (fake / "core.py").write_text(
+        'raise ImportError("libmlx.so: cannot open shared object file: No such file or directory")\n'
+    )
+    return os.pathsep.join([str(tmp_path / "site"), str(REPO)])
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["-m", "audiotrain", "info"],
+        ["-m", "audiotrain", "cache", "info"],
+        ["-m", "audiotrain.recipes.chords", "--preset", "quick_test"],
+        ["-m", "audiotrain.recipes.clap", "--preset", "quick_test"],
+    ],
+    ids=lambda args: " ".join(args[1:3]),
+)
+def test_without_an_mlx_backend_a_command_says_which_extra_to_install(tmp_path, mlx_without_a_backend, args):
+    """Every command, `info` too (the one meant to diagnose the install), ended in a raw ImportError."""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    done = run(args, cwd, PYTHONPATH=mlx_without_a_backend)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("error: no MLX backend is installed (import mlx.core: libmlx.so: cannot open")
+    if sys.platform.startswith("linux"):
+        assert line.endswith(
+            "pip install 'audiotrain[cpu]' (or [cuda] for CUDA 12, [cuda13] for CUDA 13; only one)"
+        )
+    assert list(cwd.iterdir()) == []  # nothing written (no run folder)
+    if args[2] == "info":
+        assert "python " in done.stdout and "mlx " in done.stdout  # what is installed: the diagnosis
+
+
+def test_without_an_mlx_backend_the_public_names_say_which_extra_to_install(tmp_path, mlx_without_a_backend):
+    done = run(
+        ["-c", "import audiotrain\nfrom audiotrain import Trainer"],
+        tmp_path,
+        PYTHONPATH=mlx_without_a_backend,
+    )
+    assert done.returncode == 1
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            "audiotrain._system.MLXNotLoadable: no MLX backend is installed (import mlx.core: libmlx.so"
+        )
+    )
+    assert "pip install 'audiotrain[cpu]'" in done.stderr or not sys.platform.startswith("linux")
+
+
+def test_version_and_the_name_the_command_was_called_by(monkeypatch, capsys):
+    """``audiotrain --version`` said "the following arguments are required: command", and the console script
+    called itself ``python -m audiotrain``."""
+    import audiotrain
+    from audiotrain.__main__ import main
+
+    monkeypatch.setattr(sys, "argv", ["/venv/bin/audiotrain", "--version"])
+    with pytest.raises(SystemExit) as stop:
+        main()
+    assert stop.value.code == 0 and capsys.readouterr().out == f"audiotrain {audiotrain.__version__}\n"
+    monkeypatch.setattr(sys, "argv", ["/repo/audiotrain/__main__.py"])  # python -m audiotrain
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out == f"python -m audiotrain {audiotrain.__version__}\n"
+
+
+def test_an_ascii_terminal_gets_escapes_instead_of_an_encoding_error(tmp_path):
+    """Under ``LC_ALL=C PYTHONUTF8=0`` the CLAP recipe stopped with "'ascii' codec can't encode character
+    '\\u2192'" (its tables and help print arrows)."""
+    done = run(["-m", "audiotrain.recipes.clap", "--help"], tmp_path, LC_ALL="C", LANG="C", PYTHONUTF8="0",
+               PYTHONIOENCODING="")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "text\\u2194audio retrieval" in done.stdout
