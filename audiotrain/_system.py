@@ -1,12 +1,16 @@
-"""Facts about the machine the process runs on: cores, versions, whether MLX loads."""
+"""Facts about the machine the process runs on: cores, versions, whether MLX loads, and the folders the
+package and MLX keep files in."""
 
 from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 #: The extras that install an MLX backend on Linux, where plain ``mlx`` has none (macOS's has Metal).
 BACKEND_EXTRAS = "pip install 'audiotrain[cpu]' (or [cuda] for CUDA 12, [cuda13] for CUDA 13; only one)"
+#: The variable that moves the package's cache (demo data, feature cache); empty means unset.
+CACHE_DIR_ENV = "AUDIOTRAIN_CACHE_DIR"
 
 
 class MLXNotLoadable(ImportError):
@@ -92,4 +96,13 @@ def escape_what_stdout_cannot_encode() -> None:
     stream = sys.stdout
     if hasattr(stream, "reconfigure") and codecs.lookup(stream.encoding or "ascii").name != "utf-8":
         stream.reconfigure(errors="backslashreplace")
+
+
+def cache_dir() -> Path:
+    """The package's cache: ``$AUDIOTRAIN_CACHE_DIR``, else ``~/.cache/audiotrain``. The one rule for the demo
+    data of both recipes and the feature cache (and so for ``python -m audiotrain cache``). An empty
+    variable is unset, as XDG's are (``AUDIOTRAIN_CACHE_DIR=$SCRATCH`` with SCRATCH unset must not mean the
+    current folder)."""
+    value = os.environ.get(CACHE_DIR_ENV, "").strip()
+    return Path(value).expanduser() if value else Path.home() / ".cache" / "audiotrain"
 

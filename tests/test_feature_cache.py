@@ -355,6 +355,29 @@ def test_cli_shows_each_configurations_settings_and_lists_and_clears_demo_sets(t
     assert [p.name for p in sets[0].iterdir()] == ["mine.txt"]
 
 
+def test_cli_lists_and_clears_the_clap_recipes_demo_sets_too(tmp_path, capsys):
+    """The CLAP demo's sets (up to 5.7 MB each) sat at the top of the cache, where `cache info` and `cache
+    clear` ("all entries and demo sets") never saw them."""
+    from audiotrain.datasets.caption_demo import DEMO_FOLDER, CaptionDemoConfig, make_caption_demo
+
+    root = tmp_path / "features"
+    root.mkdir()
+    (root / MARKER).write_text("")
+    sets = [tmp_path / DEMO_FOLDER / f"caption_demo-n{n}-seed0" for n in (6, 8)]
+    for folder in sets:
+        make_caption_demo(folder, CaptionDemoConfig(n_clips=int(folder.name.split("-n")[1].split("-")[0])))
+    (sets[0] / "clips" / "mine.wav").write_bytes(b"not the demo writer's")
+    assert main(["info", "--root", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert f"CLAP demo clip sets at {tmp_path / DEMO_FOLDER}" in out
+    assert "caption_demo-n6-seed0  6 clips" in out and "total: 2 sets, 14 clips" in out
+    assert main(["clear", "--root", str(root), "--key", "caption_demo-n8-seed0"]) == 0
+    assert "deleted 8 demo clips of caption_demo-n8-seed0" in capsys.readouterr().out and not sets[1].exists()
+    assert main(["clear", "--root", str(root)]) == 0
+    assert "deleted 6 demo clips in 1 sets" in capsys.readouterr().out
+    assert [p.relative_to(sets[0]).as_posix() for p in sets[0].rglob("*")] == ["clips", "clips/mine.wav"]
+
+
 class CachedSongs:
     """A Dataset of cached features: what a DataLoader's workers run."""
 

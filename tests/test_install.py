@@ -174,3 +174,23 @@ def test_an_ascii_terminal_gets_escapes_instead_of_an_encoding_error(tmp_path):
                PYTHONIOENCODING="")  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "text\\u2194audio retrieval" in done.stdout
+
+
+def test_one_cache_folder_for_every_part_of_the_package(tmp_path, monkeypatch):
+    """The CLAP demo ignored $AUDIOTRAIN_CACHE_DIR (and wrote to ~/.cache/audiotrain, where `cache info`
+    never looked), and an empty variable put the chord demo's songs in the current folder while `cache`
+    looked in ~/.cache/audiotrain."""
+    from audiotrain.features.cache import default_cache_root
+    from audiotrain.recipes.chords.config import ChordDataConfig
+    from audiotrain.recipes.clap.config import ClapRecipeConfig
+    from audiotrain.recipes.clap.train import _demo_cache
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    for value, root in (
+        (str(tmp_path / "mine"), tmp_path / "mine"),
+        ("", tmp_path / "home/.cache/audiotrain"),
+    ):
+        monkeypatch.setenv("AUDIOTRAIN_CACHE_DIR", value)
+        assert ChordDataConfig().resolved_cache_dir() == root, value
+        assert default_cache_root() == root / "features"
+        assert _demo_cache(ClapRecipeConfig()) == root / "demo" / "clap"

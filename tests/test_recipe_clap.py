@@ -1024,6 +1024,33 @@ def test_empty_unwritable_or_file_paths_are_one_error_line_naming_the_flag(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "ro"] and not list(read_only.iterdir())
 
 
+def test_the_demo_is_made_in_the_package_cache_and_its_error_names_how_to_move_it(
+    tmp_path, capsys, monkeypatch
+):
+    """The demo ignored $AUDIOTRAIN_CACHE_DIR: with a read-only HOME it failed on ~/.cache/audiotrain although
+    the variable pointed at a writable folder (the chord demo used it), and its error named neither
+    --demo.folder nor the variable."""
+    from audiotrain.recipes.clap import cli as clap
+    from audiotrain.recipes.clap.config import ClapRecipeConfig
+
+    monkeypatch.setenv("AUDIOTRAIN_CACHE_DIR", str(tmp_path / "cache"))
+    cfg = ClapRecipeConfig()
+    cfg.demo.clips = 8
+    made = clap_train.demo_data_folder(cfg)
+    assert made == tmp_path / "cache" / "demo" / "clap" / f"caption_demo-n8-seed{cfg.train.seed}"
+    assert (made / "demo.json").is_file()
+
+    _forbid_expensive_work(monkeypatch)
+    (tmp_path / "afile").write_text("")
+    monkeypatch.setenv("AUDIOTRAIN_CACHE_DIR", str(tmp_path / "afile"))
+    assert clap.main(["--out", str(tmp_path / "run"), "--train.processes", "1"]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert line.startswith(
+        f"error: the demo folder {tmp_path / 'afile' / 'demo' / 'clap'} (choose another with "
+    )
+    assert "--demo.folder or AUDIOTRAIN_CACHE_DIR)" in line and "is a file" in line
+
+
 def test_early_errors_leave_no_empty_run_folder(tmp_path, capsys):
     from audiotrain.recipes.clap import cli as clap
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass
@@ -35,6 +36,11 @@ import numpy as np
 
 DEMO_VERSION = 1
 LABELS = ("sine tone", "noise burst", "chirp", "clicks", "buzz")
+#: Where the CLAP recipe keeps its demo sets under the package's cache folder (`audiotrain._system.cache_dir`),
+#: beside the chord recipe's ``demo/chords`` and the feature cache; ``python -m audiotrain cache`` lists them.
+DEMO_FOLDER = Path("demo") / "clap"
+#: What `make_caption_demo` writes in a set's folder: all ``python -m audiotrain cache clear`` deletes.
+_SET_FILE = re.compile(r"demo\.json|metadata\.jsonl|clips/\d{4,}_[a-z_]+\.(wav|flac)")
 _ATTRIBUTES = {
     "sine tone": ("low", "high"),
     "noise burst": ("dark", "bright"),
@@ -259,3 +265,11 @@ def make_caption_demo(folder: str | Path, config: CaptionDemoConfig | None = Non
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return folder
+
+
+def demo_set_files(folder: Path) -> list[Path]:
+    """The files of a demo set that `make_caption_demo` wrote in `folder` (none if it is no demo set)."""
+    if not (folder / "demo.json").is_file():
+        return []
+    found = [folder / "demo.json", *folder.glob("metadata.jsonl"), *folder.glob("clips/*")]
+    return [p for p in found if p.is_file() and _SET_FILE.fullmatch(p.relative_to(folder).as_posix())]

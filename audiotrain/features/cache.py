@@ -20,18 +20,19 @@ entries it has, and computes the others in memory, with one warning.
 
 The cache marks its root with a ``.audiotrain-feature-cache`` file when it first writes there. The command
 line (``python -m audiotrain cache ...``: ``info`` lists configurations with their settings, entries and
-sizes, and the chord recipe's demo song sets in ``<root>/../demo/chords``; ``clear`` deletes them) works only
-on a marked root: a folder of runs passed as ``--root`` by mistake holds ``config.json`` files too, and once
-lost all of them to ``clear``. It deletes only the files the cache and the demo writer name as theirs.
+sizes, and the recipes' demo sets in ``<root>/../demo/chords`` and ``<root>/../demo/clap``; ``clear`` deletes
+them) works only on a marked root: a folder of runs passed as ``--root`` by mistake holds ``config.json`` files
+too, and once lost all of them to ``clear``. It deletes only the files the cache and the demo writers name as
+theirs.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import inspect
 import json
-import os
 import re
 import sys
 import textwrap
@@ -39,9 +40,11 @@ import threading
 import warnings
 from collections.abc import Callable
 from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
 
 from audiotrain._files import TMP_PREFIX, write_atomically
+from audiotrain._system import cache_dir
 from audiotrain.audio import AudioError
 
 import mlx.core as mx
@@ -51,9 +54,9 @@ __all__ = ["FeatureCache", "default_cache_root", "main"]
 
 
 def default_cache_root() -> Path:
-    """``$AUDIOTRAIN_CACHE_DIR/features``, else ``~/.cache/audiotrain/features`` (the recipes use the same root)."""
-    env = os.environ.get("AUDIOTRAIN_CACHE_DIR")
-    return (Path(env).expanduser() if env else Path.home() / ".cache" / "audiotrain") / "features"
+    """``$AUDIOTRAIN_CACHE_DIR/features``, else ``~/.cache/audiotrain/features`` (`audiotrain._system.cache_dir`,
+    the recipes' root too)."""
+    return cache_dir() / "features"
 
 
 #: The file that marks a folder as a feature cache root (written with the first entry).
@@ -114,7 +117,8 @@ def _remove(path: Path) -> None:
 
 
 def _delete_files(folder: Path, files: list[Path]) -> tuple[list[Path], list[str]]:
-    """Delete ``files`` of ``folder`` (then the folder, if that leaves it empty).
+    """Delete ``files`` of ``folder`` (then the folders they were in, up to ``folder``, where that leaves
+    them empty).
 
     Returns the files deleted and a message per file that could not be deleted.
     """
@@ -128,10 +132,12 @@ def _delete_files(folder: Path, files: list[Path]) -> tuple[list[Path], list[str
             failures.append(f"{file}: {error.strerror or error}")
             continue
         deleted.append(file)
-    try:
-        folder.rmdir()
-    except OSError:
-        pass  # not empty: files the cache did not write, or ones that could not be deleted, stay
+    # Deepest first (a CLAP demo set's clips/, then the set): one that is not empty stays, with the files
+    # the cache did not write or could not delete.
+    emptied = {parent for file in deleted for parent in file.parents if parent.is_relative_to(folder)}
+    for parent in sorted(emptied | {folder}, key=lambda path: len(path.parts), reverse=True):
+        with suppress(OSError):
+            parent.rmdir()
     return deleted, failures
 
 
@@ -141,14 +147,33 @@ def _delete_configuration(folder: Path) -> tuple[int, list[str]]:
     return sum(_ENTRY_NAME.fullmatch(p.name) is not None for p in deleted), failures
 
 
-def _demo_sets(root: Path) -> tuple[Path, dict[Path, list[Path]]]:
-    """The chord recipe's demo song sets beside the feature cache at ``root`` (``<cache dir>/features``):
-    their folder, and each set's files."""
-    from audiotrain.datasets.chord_demo import DEMO_FOLDER, demo_set_files  # (the command's alone)
+@dataclass(frozen=True)
+class _DemoSets:
+    """One recipe's demo sets beside the feature cache: where they are, and each set's files."""
 
-    folder = root.parent / DEMO_FOLDER
-    sets = {p: demo_set_files(p) for p in sorted(folder.iterdir())} if folder.is_dir() else {}
-    return folder, {p: files for p, files in sets.items() if files}
+    title: str  # how `cache info` heads them
+    unit: str  # what their audio files are: songs, clips
+    folder: Path
+    sets: dict[Path, list[Path]]
+
+    def audio_files(self, files: list[Path]) -> int:
+        return sum(p.suffix in (".wav", ".flac") for p in files)
+
+
+def _demo_sets(root: Path) -> list[_DemoSets]:
+    """The recipes' demo sets beside the feature cache at ``root`` (``<cache dir>/features``): the chord
+    recipe's songs in ``<cache dir>/demo/chords``, the CLAP recipe's clips in ``<cache dir>/demo/clap``."""
+    from audiotrain.datasets import caption_demo, chord_demo  # (the command's alone)
+
+    found = []
+    for title, unit, module in (
+        ("demo song sets", "songs", chord_demo),
+        ("CLAP demo clip sets", "clips", caption_demo),
+    ):
+        folder = root.parent / module.DEMO_FOLDER
+        sets = {p: module.demo_set_files(p) for p in sorted(folder.iterdir())} if folder.is_dir() else {}
+        found.append(_DemoSets(title, unit, folder, {p: files for p, files in sets.items() if files}))
+    return found
 
 
 class FeatureCache:
@@ -388,35 +413,39 @@ def _info(root: Path) -> int:
         if settings:
             print(textwrap.fill(settings, width=110, initial_indent=" " * 6, subsequent_indent=" " * 6))
     print(f"total: {len(folders)} configurations, {total_entries} entries, {_human(total_bytes)}")
-    demo, sets = _demo_sets(root)
-    if sets:
-        print(f"demo song sets at {demo}")
-        total_songs = total_bytes = 0
-        for folder, files in sets.items():
-            songs, size = sum(p.suffix == ".wav" for p in files), sum(p.stat().st_size for p in files)
-            total_songs += songs
+    for demo in _demo_sets(root):
+        if not demo.sets:
+            continue
+        print(f"{demo.title} at {demo.folder}")
+        total_files = total_bytes = 0
+        for folder, files in demo.sets.items():
+            count, size = demo.audio_files(files), sum(p.stat().st_size for p in files)
+            total_files += count
             total_bytes += size
-            print(f"  {folder.name}  {songs} songs {_human(size)}")
-        print(f"total: {len(sets)} sets, {total_songs} songs, {_human(total_bytes)}")
+            print(f"  {folder.name}  {count} {demo.unit} {_human(size)}")
+        print(f"total: {len(demo.sets)} sets, {total_files} {demo.unit}, {_human(total_bytes)}")
     return 0
 
 
 def _clear(root: Path, key: str | None) -> int:
-    demo, sets = _demo_sets(root)
+    demos = _demo_sets(root)
     configurations = sorted(p for p in root.iterdir() if _is_configuration(p)) if root.is_dir() else []
     if key is not None:
         if not key or "/" in key or key.startswith("."):
             print(f"error: --key must be a configuration or set folder name, got {key!r}", file=sys.stderr)
             return 2
+        chosen = [
+            dataclasses.replace(d, sets={p: f for p, f in d.sets.items() if p.name == key}) for d in demos
+        ]
         if _is_configuration(root / key):
-            configurations, sets = [root / key], {}
-        elif demo / key in sets:
-            configurations, sets = [], {demo / key: sets[demo / key]}
+            configurations, demos = [root / key], []
+        elif any(d.sets for d in chosen):
+            configurations, demos = [], chosen
         else:
-            # The demo sets are the chord recipe's: named only where there are some (a user's own mel
-            # cache has none, and "no demo set" would read as a chord-recipe error).
-            demo_part = f", and no demo set {key!r} under {demo}" if sets else ""
-            names = [p.name for p in configurations] + [p.name for p in sets]
+            # The demo sets are the recipes': named only where there are some (a user's own mel cache has
+            # none, and "no demo set" would read as a recipe's error).
+            demo_part = "".join(f", and no demo set {key!r} under {d.folder}" for d in demos if d.sets)
+            names = [p.name for p in configurations] + [p.name for d in demos for p in d.sets]
             print(
                 f"error: no configuration {key!r} under {root}{demo_part}; --key takes one of: "
                 f"{', '.join(names) or 'none (the cache is empty)'}",
@@ -428,17 +457,19 @@ def _clear(root: Path, key: str | None) -> int:
         deleted, failed = _delete_configuration(folder)
         entries += deleted
         failures += failed
-    if configurations or not sets:
+    if configurations or not any(d.sets for d in demos):
         what = f"of {key}" if key is not None else f"in {len(configurations)} configurations"
         print(f"deleted {entries} entries {what} from {root}")
-    songs = 0
-    for folder, files in sets.items():
-        deleted, failed = _delete_files(folder, files)
-        songs += sum(p.suffix == ".wav" for p in deleted)
-        failures += failed
-    if sets:
-        what = f"of {key}" if key is not None else f"in {len(sets)} sets"
-        print(f"deleted {songs} demo songs {what} from {demo}")
+    for demo in demos:
+        if not demo.sets:
+            continue
+        count = 0
+        for folder, files in demo.sets.items():
+            deleted, failed = _delete_files(folder, files)
+            count += demo.audio_files(deleted)
+            failures += failed
+        what = f"of {key}" if key is not None else f"in {len(demo.sets)} sets"
+        print(f"deleted {count} demo {demo.unit} {what} from {demo.folder}")
     if failures:
         print(f"error: could not delete {len(failures)} files:", file=sys.stderr)
         for message in failures[:20]:
@@ -451,13 +482,13 @@ def main(argv: list[str] | None = None) -> int:
     """``audiotrain cache info|clear [--root DIR] [--key KEY]``."""
     parser = argparse.ArgumentParser(
         prog="audiotrain cache",
-        description="Inspect or clear the feature cache, and the chord recipe's demo song sets beside it.",
+        description="Inspect or clear the feature cache, and the recipes' demo sets beside it.",
         allow_abbrev=False,  # as the recipes: --ro silently meaning --root hides typos
     )
     sub = parser.add_subparsers(dest="command", required=True)
     for name, help_text in (
-        ("info", "list configurations (with their settings) and demo song sets, with their sizes"),
-        ("clear", "delete entries and demo song sets"),
+        ("info", "list configurations (with their settings) and the recipes' demo sets, with their sizes"),
+        ("clear", "delete entries and demo sets"),
     ):
         command = sub.add_parser(name, help=help_text, allow_abbrev=False)
         command.add_argument(

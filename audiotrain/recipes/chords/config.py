@@ -17,11 +17,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from audiotrain._system import cache_dir as package_cache_dir
 from audiotrain.audio import AudioError
 from audiotrain.audio import load as load_audio
 from audiotrain.chords.decode import DecodeConfig
@@ -42,8 +42,9 @@ HELD_OUT_STYLES = ("independent", "band")
 
 
 def default_cache_dir() -> Path:
-    """Where demo data and feature caches live: ``$AUDIOTRAIN_CACHE_DIR`` or ``~/.cache/audiotrain``."""
-    return Path(os.environ.get("AUDIOTRAIN_CACHE_DIR", Path.home() / ".cache" / "audiotrain")).expanduser()
+    """Where demo data and feature caches live: `audiotrain._system.cache_dir` (``$AUDIOTRAIN_CACHE_DIR`` or
+    ``~/.cache/audiotrain``), as for the CLAP recipe and ``python -m audiotrain cache``."""
+    return package_cache_dir()
 
 
 def _help(text: str, **extra: Any) -> dict[str, Any]:

@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from audiotrain._system import CACHE_DIR_ENV, cache_dir
+from audiotrain.datasets.caption_demo import DEMO_FOLDER as CAPTION_DEMO_FOLDER
 from audiotrain.datasets.caption_demo import CaptionDemoConfig, make_caption_demo
 from audiotrain.datasets.captions import (
     CaptionDataset,
@@ -345,7 +347,12 @@ def demo_data_folder(cfg: ClapRecipeConfig) -> Path:
     folder = _demo_set_folder(cfg)
     if not folder.is_dir():  # still to be made: a file in the way, or a read-only folder, named now
         cache = _demo_cache(cfg)
-        check_can_write(cache, f"--demo.folder {cache}" if cfg.demo.folder else f"the demo folder {cache}")
+        check_can_write(
+            cache,
+            f"--demo.folder {cache}"
+            if cfg.demo.folder
+            else f"the demo folder {cache} (choose another with --demo.folder or {CACHE_DIR_ENV})",
+        )
     collectives.on_main_process(lambda: make_caption_demo(folder, demo_config))
     data = make_caption_demo(folder, demo_config)  # rank 0's, found
     print(f"demo data: {data}")
@@ -353,8 +360,10 @@ def demo_data_folder(cfg: ClapRecipeConfig) -> Path:
 
 
 def _demo_cache(cfg: ClapRecipeConfig) -> Path:
-    """Where demo clip sets are made (--demo.folder, by default ~/.cache/audiotrain)."""
-    return Path(cfg.demo.folder or Path.home() / ".cache" / "audiotrain")
+    """Where demo clip sets are made: --demo.folder, by default ``demo/clap`` in the package's cache folder
+    (`audiotrain._system.cache_dir`, as the chord recipe's demo songs), where ``python -m audiotrain cache``
+    lists and clears them."""
+    return Path(cfg.demo.folder) if cfg.demo.folder else cache_dir() / CAPTION_DEMO_FOLDER
 
 
 def _demo_set_folder(cfg: ClapRecipeConfig) -> Path:
