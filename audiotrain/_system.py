@@ -11,6 +11,10 @@ from pathlib import Path
 BACKEND_EXTRAS = "pip install 'audiotrain[cpu]' (or [cuda] for CUDA 12, [cuda13] for CUDA 13; only one)"
 #: The variable that moves the package's cache (demo data, feature cache); empty means unset.
 CACHE_DIR_ENV = "AUDIOTRAIN_CACHE_DIR"
+#: What libstdc++'s and libc++'s ``std::filesystem::temp_directory_path`` read, in their order: the first
+#: one set is used even when it is empty (which then fails), /tmp when none is. Python's `tempfile` skips
+#: empty ones, so it cannot be asked.
+TEMP_DIR_VARIABLES = ("TMPDIR", "TMP", "TEMP", "TEMPDIR")
 
 
 class MLXNotLoadable(ImportError):
@@ -106,3 +110,19 @@ def cache_dir() -> Path:
     value = os.environ.get(CACHE_DIR_ENV, "").strip()
     return Path(value).expanduser() if value else Path.home() / ".cache" / "audiotrain"
 
+
+def mlx_temp_dir() -> tuple[str | None, str]:
+    """(the variable that names it, or None; the folder) where MLX's C++ code finds the temporary folder, in
+    which it keeps the kernels it compiles (`TEMP_DIR_VARIABLES`)."""
+    for name in TEMP_DIR_VARIABLES:
+        if name in os.environ:
+            return name, os.environ[name]
+    return None, "/tmp"
+
+
+def mlx_kernel_cache() -> Path:
+    """Where MLX's CPU backend keeps the kernels it compiles (C++ built by the system's compiler when a
+    compiled function first runs): ``<temporary folder>/mlx/<MLX version>/cpu``."""
+    import mlx.core as mx
+
+    return Path(mlx_temp_dir()[1]) / "mlx" / mx.__version__ / "cpu"

@@ -204,3 +204,71 @@ def test_the_run_record_holds_config_command_versions_and_the_recipe_facts(tmp_p
     assert {"audiotrain", "mlx", "numpy", "python", "platform", "OPENBLAS_CORETYPE"} <= set(
         record["versions"]
     )
+
+
+# ------------------------------------------------------------------ MLX's kernel cache (TMPDIR)
+
+
+@pytest.fixture
+def tmpdir_env(monkeypatch):
+    """Only TMPDIR among the variables MLX's C++ reads for its temporary folder."""
+    for name in ("TMP", "TEMP", "TEMPDIR"):
+        monkeypatch.delenv(name, raising=False)
+    return lambda value: monkeypatch.setenv("TMPDIR", str(value))
+
+
+@pytest.mark.parametrize(
+    "kind, message",
+    [
+        (
+            "empty",
+            "error: TMPDIR is set but empty (an unset shell variable?); MLX keeps the kernels it compiles",
+        ),
+        ("file", "is a file, not a folder; MLX keeps the kernels it compiles there: set TMPDIR to a folder"),
+        ("missing", "does not exist; MLX keeps the kernels it compiles there: set TMPDIR to a folder"),
+        ("read-only", "MLX cannot write the CPU kernels it compiles to"),
+    ],
+)
+def test_an_unusable_tmpdir_is_refused_before_the_run_folder_is_made(
+    tmp_path, tmpdir_env, make_read_only, capsys, kind, message
+):
+    """MLX's CPU backend compiles its kernels into $TMPDIR/mlx/<version>/cpu: an empty TMPDIR, a file, or a
+    read-only folder failed the first step with a raw RuntimeError, after config.json was written (so the
+    same command, TMPDIR fixed, was then refused: the run folder held files)."""
+    from audiotrain.recipes.chords import cli as chords
+
+    folder = {
+        "empty": "",
+        "file": tmp_path / "afile",
+        "missing": tmp_path / "gone",
+        "read-only": tmp_path / "ro",
+    }
+    (tmp_path / "afile").write_text("")
+    (tmp_path / "ro").mkdir()
+    if kind == "read-only":
+        make_read_only(tmp_path / "ro")
+    tmpdir_env(folder[kind])
+    run = tmp_path / "run"
+    argv = ["--preset", "quick_test", "--device", "cpu", "--run_dir", str(run), "--processes", "1"]
+    assert chords.main([*argv, "--data.cache_dir", str(tmp_path / "cache")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err, err
+    assert not run.exists() and not (tmp_path / "cache").exists()
+
+
+def test_an_empty_kernel_cache_says_the_first_steps_compile_for_a_minute(tmp_path, tmpdir_env):
+    """The first run on a machine spent 50-75 s compiling CPU kernels in silence, counted as training."""
+    from audiotrain.recipes._run import check_kernel_cache
+
+    import mlx.core as mx
+
+    tmpdir_env(tmp_path)
+    said: list[str] = []
+    check_kernel_cache(on_cpu=True, log=said.append)
+    cache = tmp_path / "mlx" / mx.__version__ / "cpu"
+    (line,) = said
+    assert line.startswith(f"first run of MLX {mx.__version__} here (no compiled kernels in {cache} yet)")
+    assert "about a minute" in line
+    (cache / "libkernel.so").write_bytes(b"")  # what a run leaves there
+    check_kernel_cache(on_cpu=True, log=said.append)
+    assert len(said) == 1

@@ -15,6 +15,8 @@ recipe):
   or a file in the way, is an error naming the flag, not a traceback after the work.
 - Two runs started into one folder at once both pass `check_run_folder`; the run's first file is created
   exclusively (`write_first_file`), so the second finds the folder taken there, before it writes anything.
+- MLX's own folder, where it keeps the kernels it compiles (under TMPDIR), is checked as well
+  (`check_kernel_cache`): a TMPDIR that is empty, no folder, or read-only failed the first step.
 
 Also here, as every recipe writes and reads them the same way: the run record (``config.json``: the resolved
 config, the versions, the command line) and the resume command printed after a Ctrl-C.
@@ -34,9 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from audiotrain._files import TMP_PREFIX, create_atomically, write_atomically
-from audiotrain._system import versions
-from audiotrain.distributed.collectives import joined_world_size
-from audiotrain.distributed.local import relaunch_prefix
+from audiotrain._system import mlx_kernel_cache, mlx_temp_dir, versions
+from audiotrain.distributed.collectives import joined_world_size, rank
+from audiotrain.distributed.local import in_launched_job, launched_processes, relaunch_prefix
 from audiotrain.train import checkpoint as ckpt
 
 
@@ -83,6 +85,67 @@ def check_can_write(folder: Path, name: str) -> None:
             "can write to"
         ) from None
     os.unlink(probe)
+
+
+def check_kernel_cache(on_cpu: bool | None = None, log: Callable[[str], None] | None = print) -> None:
+    """At a command's start, before any folder is written: refuse a temporary folder in which MLX cannot keep
+    the kernels it compiles, and say when it has none yet (the first run on this machine).
+
+    MLX's C++ code reads TMPDIR (then TMP, TEMP, TEMPDIR; /tmp when none is set) even when it is empty.
+    On a GPU it only needs that folder to exist (the CUDA backend caches where it can); on the CPU
+    (`on_cpu`, default: MLX's default device) it compiles every fused kernel with the system's C++ compiler
+    into ``<tmp>/mlx/<version>/cpu``: one that cannot be written there (read-only, or another user's
+    ``/tmp/mlx``) fails the first step with a raw RuntimeError, after the run folder was made.
+
+    An empty cache gets one line through `log` (once per job: not from the ranks of the recipes' own local
+    processes, whose launcher said it, nor from ranks other than 0): the first steps then spend about a
+    minute compiling, silently."""
+    import mlx.core as mx
+
+    if mx.metal.is_available() and not on_cpu:
+        return  # Metal compiles in memory
+    name, folder = mlx_temp_dir()
+    why = "MLX keeps the kernels it compiles there"
+    if name is not None and not folder.strip():
+        raise OutputFolderError(
+            f"{name} is set but empty (an unset shell variable?); {why}: unset {name}, or set it to a folder "
+            "you can write to"
+        )
+    if not Path(folder).is_dir():
+        problem = "is a file, not a folder" if Path(folder).exists() else "does not exist"
+        where = f"{name}={folder}" if name else f"TMPDIR is not set, so {folder}, which"
+        raise NotADirectoryError(
+            f"{where} {problem}; {why}: set {name or 'TMPDIR'} to a folder you can write to"
+        )
+    if on_cpu is None:
+        on_cpu = mx.default_device() == mx.cpu
+    if not on_cpu:
+        return
+    cache = mlx_kernel_cache()
+    try:  # made now as MLX would make it; a probe file, as permission bits say nothing for root or a ro mount
+        cache.mkdir(parents=True, exist_ok=True)
+        probe = cache / f"{TMP_PREFIX}{uuid.uuid4().hex}"
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        os.unlink(probe)
+    except OSError as error:
+        where = f"{name}={folder}" if name else f"TMPDIR is not set, so {folder}"
+        raise OutputFolderError(
+            f"{where}: MLX cannot write the CPU kernels it compiles to {cache} ({error.strerror or error}); "
+            "set TMPDIR to a folder you can write to"
+        ) from None
+    if log is not None and not any(cache.iterdir()) and not _rank_that_leaves_notes_to_others():
+        log(
+            f"first run of MLX {mx.__version__} here (no compiled kernels in {cache} yet): it compiles its CPU "
+            "kernels now, about a minute before the first steps; later runs reuse them"
+        )
+
+
+def _rank_that_leaves_notes_to_others() -> bool:
+    """Whether this process is a rank of a job whose launcher (the recipes' local processes) or rank 0 prints
+    the notes meant once per job."""
+    if launched_processes() > 1:
+        return True
+    return in_launched_job() and rank() != 0
 
 
 def is_inside(path: str | Path, folder: str | Path) -> bool:

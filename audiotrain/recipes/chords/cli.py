@@ -40,6 +40,7 @@ from audiotrain.distributed.failures import error_left_to_main
 from audiotrain.distributed.local import install_rank_stop_signal, plan_local_processes, run_local_job
 from audiotrain.recipes._run import (
     check_can_write,
+    check_kernel_cache,
     checkpoint_processes,
     clear_run_outputs,
     nonempty_path,
@@ -280,6 +281,7 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
         parser.error(str(error))
     if not demo:
         config = _with_data_folder(parser, args, config)
+    check_kernel_cache(on_cpu=config.training_device() == "cpu")  # (MLX's own folder, as the run's below)
     try:
         plan = plan_local_processes(
             config.processes,
@@ -369,6 +371,7 @@ def _cmd_cv(argv: list[str]) -> int:
         parser.error(
             f"--resume {args.resume} names the cv run folder to continue; --run_dir {args.run_dir} differs"
         )
+    check_kernel_cache(on_cpu=config.training_device() == "cpu")
     run_dir = args.resume or args.run_dir or Path("runs") / time.strftime("chords-cv-%Y%m%d-%H%M%S")
     try:
         result = run_cross_validation(
@@ -429,6 +432,7 @@ def _cmd_evaluate(argv: list[str]) -> int:
     )
     _predictor_arguments(parser)
     args = parser.parse_args(argv)
+    check_kernel_cache(log=_print_to_stderr)
     if args.output is not None:
         # Found now, not when the first .lab is written after transcribing every song.
         if args.output.exists() and not args.output.is_dir():
@@ -520,6 +524,7 @@ def _cmd_predict(argv: list[str]) -> int:
     if not args.input.exists():
         print(f"error: {args.input} does not exist", file=sys.stderr)
         return 2
+    check_kernel_cache(log=_print_to_stderr)  # (stdout may be the transcription)
     suffix = f".{args.format}"
     if args.input.is_file():
         target = None

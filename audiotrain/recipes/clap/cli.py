@@ -62,7 +62,12 @@ import sys
 from audiotrain.distributed.collectives import MainProcessFailed
 from audiotrain.distributed.failures import error_left_to_main
 from audiotrain.distributed.local import install_rank_stop_signal, plan_local_processes, run_local_job
-from audiotrain.recipes._run import check_resume_folder, checkpoint_processes, nonempty_path
+from audiotrain.recipes._run import (
+    check_kernel_cache,
+    check_resume_folder,
+    checkpoint_processes,
+    nonempty_path,
+)
 from audiotrain.recipes.clap.bundle import check_demo_settings, export_checkpoint
 from audiotrain.recipes.clap.config import PRESETS, ClapRecipeConfig
 from audiotrain.recipes.clap.data import check_data_folder
@@ -179,6 +184,11 @@ def main(argv: list[str] | None = None) -> int:
     install_rank_stop_signal()  # in a rank of a job of local processes: the launcher's Ctrl-C
     parser = build_parser()
     cfg, _ = parse_arguments(parser, argv)
+    try:  # before the processes start: one line from here, not an error from every rank
+        check_kernel_cache()
+    except USER_ERRORS as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     try:
         plan = plan_local_processes(
             cfg.train.processes,

@@ -32,7 +32,7 @@ from pathlib import Path
 from audiotrain.cross_validation import CVResult, cv_outputs, grouped_folds
 from audiotrain.datasets.captions import CaptionedClip, CaptionFolder, CaptionFolderError, scan_caption_folder
 from audiotrain.distributed import collectives
-from audiotrain.recipes._run import check_run_folder, clear_run_outputs, create_run_folder
+from audiotrain.recipes._run import check_kernel_cache, check_run_folder, clear_run_outputs, create_run_folder
 from audiotrain.recipes.clap.cli import build_parser, parse_arguments
 from audiotrain.recipes.clap.config import ClapDatasetConfig, ClapRecipeConfig
 from audiotrain.recipes.clap.train import demo_data_folder, run
@@ -176,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
             "one process per core); under mlx.launch or mpirun every fold trains data parallel"
         )
     try:
+        check_kernel_cache()
         run_cross_validation(cfg, args.folds, argv)
     except USER_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
