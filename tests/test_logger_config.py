@@ -1,5 +1,6 @@
 """LoggerConfig and build_loggers: the loggers a recipe run names, made for its run folder."""
 
+import re
 import sys
 
 import audiotrain  # noqa: F401
@@ -56,6 +57,38 @@ def test_unknown_logger_names_the_valid_ones_and_the_closest(tmp_path):
         LoggerConfig(log_model="sometimes")
     assert LoggerConfig(log_model=False).model_logging is False  # from Python, a bool is fine too
     assert set(LOGGER_NAMES) == {"tensorboard", "wandb", "mlflow", "csv"}
+
+
+def test_the_package_check_names_the_runs_own_store_and_the_extra_first(tmp_path, monkeypatch):
+    """The check named a placeholder store (``<cwd>/run/mlflow.db``) as if it were the run's, and its first
+    advice, ``pip install mlflow-skinny``, led only to the next error (sqlalchemy and alembic)."""
+    from audiotrain.train.loggers import mlflow_logger
+
+    real = mlflow_logger.importlib.util.find_spec
+    monkeypatch.setattr(
+        mlflow_logger.importlib.util, "find_spec", lambda name: None if name == "sqlalchemy" else real(name)
+    )
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    run = tmp_path / "runs" / "ms1"
+    with pytest.raises(
+        MissingLoggerPackage,
+        match=re.escape(f"the local store sqlite:///{run / 'mlflow.db'} needs sqlalchemy"),
+    ):
+        LoggerConfig(names="mlflow").check_packages(run)
+    with pytest.raises(MissingLoggerPackage, match=r"sqlite:///\S*/runs/<the new run folder>/mlflow\.db"):
+        LoggerConfig(names="mlflow").check_packages()  # a default folder, not named yet
+    assert not run.exists()
+    monkeypatch.setitem(sys.modules, "mlflow", None)
+    with pytest.raises(MissingLoggerPackage) as missing:
+        LoggerConfig(names="mlflow").check_packages(run)
+    assert str(missing.value).endswith(
+        "not installed: pip install 'audiotrain[loggers]' (or pip install mlflow-skinny sqlalchemy alembic)"
+    )
+    monkeypatch.setitem(sys.modules, "wandb", None)  # a dependency, not in the extra: uninstalled by hand
+    with pytest.raises(
+        MissingLoggerPackage, match=r"needs the 'wandb' package, which is not installed: pip install wandb$"
+    ):
+        LoggerConfig(names="wandb").check_packages(run)
 
 
 def test_a_missing_package_names_the_logger_and_what_to_install(tmp_path, monkeypatch):

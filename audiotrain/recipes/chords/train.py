@@ -233,7 +233,7 @@ def check_output_folders(
     Returns whether an earlier run in `run_dir` is to be replaced (once every other check has passed)."""
     if resume:
         check_resume_folder(resume)  # a mistyped --resume fails now, not after the data and model are ready
-    config.logger.check_packages()  # a --logger whose package is missing, too
+    config.logger.check_packages(run_dir)  # a --logger whose package is missing, too
     if run_dir is None:  # a new runs/chords-<date>-<time>
         check_can_write(
             DEFAULT_PARENT, f"the default run folder's parent {DEFAULT_PARENT}/ (or pass --run_dir)"

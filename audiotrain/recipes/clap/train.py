@@ -312,7 +312,7 @@ def _check_settings(
     # A wrong --resume folder or labels file, or a --logger without its package, fails before data and model
     # are loaded.
     resume = check_resume_folder(cfg.resume) if cfg.resume else None
-    cfg.logger.check_packages()
+    cfg.logger.check_packages(cfg.out)
     labels = read_labels(cfg.dataset.zero_shot_labels)
     out, replace = check_out_folder(cfg, resume)
     if out is None:  # a new runs/clap-<date>-<time>

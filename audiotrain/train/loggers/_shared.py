@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 
-def _require(module: str, pip_name: str, logger: str) -> Any:
+def _require(module: str, pip_name: str, logger: str, install: str) -> Any:
+    """`module`, or an ImportError naming `pip_name` and what to run (`install`)."""
     try:
         return importlib.import_module(module)
     except ImportError as exc:
         raise ImportError(
-            f"{logger} needs the '{pip_name}' package, which is not installed: pip install {pip_name} "
-            f"(or pip install 'audiotrain[loggers]')"
+            f"{logger} needs the '{pip_name}' package, which is not installed: {install}"
         ) from exc
 
 

@@ -105,10 +105,13 @@ class LoggerConfig:
             chosen.append(name)
         return chosen
 
-    def check_packages(self) -> None:
+    def check_packages(self, run_dir: str | os.PathLike | None = None) -> None:
         """Raise `MissingLoggerPackage` now, before a run reads any data, if a named logger's package is not
-        installed (the loggers are made and dropped: none writes anything before its run starts)."""
-        build_loggers(self, "run")
+        installed (the loggers are made and dropped: none writes anything before its run starts).
+
+        `run_dir`: the run's folder, where known, so that a message naming a store (MLflow's local
+        ``mlflow.db``) names the run's; None for a default folder not yet named."""
+        build_loggers(self, run_dir if run_dir is not None else Path("runs") / "<the new run folder>")
 
     @property
     def model_logging(self) -> bool | str:

@@ -79,7 +79,13 @@ class MLflowLogger(Logger):
         log_model: bool | str = False,
     ) -> None:
         super().__init__()
-        self._mlflow = _require("mlflow", "mlflow-skinny", "MLflowLogger")
+        # The extra first: mlflow-skinny alone lacks what the default local store needs (sqlalchemy, alembic).
+        self._mlflow = _require(
+            "mlflow",
+            "mlflow-skinny",
+            "MLflowLogger",
+            "pip install 'audiotrain[loggers]' (or pip install mlflow-skinny sqlalchemy alembic)",
+        )
         self.experiment_name = experiment_name
         self.run_name = run_name
         self.tracking_uri = resolve_tracking_uri(tracking_uri)

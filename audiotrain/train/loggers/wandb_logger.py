@@ -81,7 +81,8 @@ class WandbLogger(Logger):
         **kwargs: Any,
     ) -> None:
         super().__init__()
-        self._wandb = _require("wandb", "wandb", "WandbLogger")
+        # A dependency of audiotrain (not of the [loggers] extra): missing only where it was uninstalled.
+        self._wandb = _require("wandb", "wandb", "WandbLogger", "pip install wandb")
         self.project = project
         self._name = name
         self.config = dict(config) if config is not None else None
