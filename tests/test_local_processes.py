@@ -355,3 +355,66 @@ def test_a_rank_other_than_0_leaves_a_data_folder_error_to_rank_0(tmp_path, caps
         monkeypatch.setattr(collectives, "_GROUP", Rank(rank))
         assert chords.main([*argv, "--run_dir", str(tmp_path / f"run{rank}")]) == 2
         assert capsys.readouterr().err.count("need at least 2 annotated songs") == printed
+
+
+EXIT_BANNER = b"""--------------------------------------------------------------------------
+prterun detected that one or more processes exited with non-zero status,
+thus causing the job to be terminated. The first process to do so was:
+
+   Process name: [prterun-vm-3221@1,1]
+   Exit code:    2
+--------------------------------------------------------------------------
+"""
+SIGNAL_BANNER = b"""--------------------------------------------------------------------------
+prterun noticed that process rank 0 with PID 2971 on node vm exited on
+signal 11 (Segmentation fault).
+--------------------------------------------------------------------------
+"""
+
+
+def test_open_mpis_banner_after_a_ranks_own_error_is_left_out_however_the_reads_cut_it():
+    """An error only the ranks could find (the chord demo's unwritable cache folder) ended with Open MPI's
+    7-line "prterun detected that one or more processes exited with non-zero status" after its one line."""
+    stream = b"error: bad\n" + EXIT_BANNER + b"after\n" + SIGNAL_BANNER + b"\r 50%|###"
+    for cut in range(len(stream)):
+        kept = local._ExitBannerFilter()
+        out = kept.feed(stream[:cut]) + kept.feed(stream[cut:]) + kept.flush()
+        assert out == b"error: bad\nafter\n" + SIGNAL_BANNER + b"\r 50%|###", cut
+        assert kept.dropped == [(1, 2)]
+
+
+@pytest.mark.slow
+def test_a_job_whose_rank_reports_its_error_ends_with_that_line_alone(tmp_path, monkeypatch, capfd):
+    mpi = local.find_mpi()
+    if mpi is None or local.check_mpi(mpi, 2) is not None:
+        pytest.skip("no working MPI")
+    # As the recipes' ranks do: rank 0 says what is wrong, the others wait a moment before they end.
+    (tmp_path / "fails_with_a_message.py").write_text(
+        "import os, sys, time\n"
+        "if os.environ['OMPI_COMM_WORLD_RANK'] == '0':\n"
+        "    print('error: what the rank found', file=sys.stderr)\n"
+        "else:\n"
+        "    time.sleep(1)\n"
+        "sys.exit(int(sys.argv[1]))\n"
+    )
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    said: list[str] = []
+    assert local.run_local_job(LocalPlan(2, mpi), "fails_with_a_message", ["2"], log=said.append) == 2
+    err = capfd.readouterr().err
+    assert "error: what the rank found" in err and "non-zero status" not in err and "----" not in err, err
+    assert len(said) == 1  # "training in 2 processes ...", nothing more: the rank said why
+    assert local.run_local_job(LocalPlan(2, mpi), "fails_with_a_message", ["3"], log=said.append) == 3
+    assert "non-zero status" not in capfd.readouterr().err
+    assert said[-1] in (f"audiotrain: rank {r} of the job exited with status 3, so mpirun stopped the others"
+                        for r in (0, 1))  # fmt: skip
+
+
+@pytest.mark.slow
+def test_an_mpi_that_fails_without_home_says_so(monkeypatch):
+    """Open MPI says only "Failed initializing opal: -1" when HOME is unset."""
+    mpi = local.find_mpi()
+    if mpi is None or mpi.source.startswith("mpirun on PATH"):
+        pytest.skip("no Open MPI wheel")
+    monkeypatch.delenv("HOME")
+    why = local.check_mpi(mpi, 2)
+    assert why is not None and why.endswith("; HOME is not set, which Open MPI needs)"), why

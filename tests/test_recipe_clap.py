@@ -1051,6 +1051,28 @@ def test_the_demo_is_made_in_the_package_cache_and_its_error_names_how_to_move_i
     assert "--demo.folder or AUDIOTRAIN_CACHE_DIR)" in line and "is a file" in line
 
 
+def test_a_missing_logger_package_is_refused_before_the_processes_start(tmp_path, capsys, monkeypatch):
+    """The chord recipe refused it before launching; CLAP started MPI, then failed in every rank, and Open
+    MPI added its 7-line banner."""
+    import sys
+
+    from audiotrain.distributed.local import LocalPlan, Mpi
+    from audiotrain.recipes.clap import cli as clap
+
+    def never(*args, **kwargs):
+        raise AssertionError("the ranks were started")
+
+    monkeypatch.setattr(clap, "plan_local_processes", lambda *a, **k: LocalPlan(2, Mpi("mpirun", None, "x")))
+    monkeypatch.setattr(clap, "run_local_job", never)
+    monkeypatch.setitem(sys.modules, "mlflow", None)
+    argv = ["--preset", "quick_test", "--out", str(tmp_path / "run"), "--demo.folder", str(tmp_path / "demo")]
+    assert clap.main([*argv, "--logger", "mlflow"]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert "asks for mlflow: MLflowLogger needs the 'mlflow-skinny' package" in line
+    assert "pip install 'audiotrain[loggers]'" in line
+    assert not (tmp_path / "run").exists() and not (tmp_path / "demo").exists()
+
+
 def test_early_errors_leave_no_empty_run_folder(tmp_path, capsys):
     from audiotrain.recipes.clap import cli as clap
 

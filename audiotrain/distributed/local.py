@@ -32,6 +32,7 @@ import contextlib
 import importlib.metadata
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -321,7 +322,9 @@ def check_mpi(mpi: Mpi, processes: int, timeout: float = CHECK_TIMEOUT_S) -> str
     if done.returncode == 0 and sizes == [str(processes)] * processes:
         return None
     detail = (done.stderr.strip().splitlines() or done.stdout.strip().splitlines() or ["no output"])[-1]
-    return f"a test job with {mpi.source} failed (exit {done.returncode}: {detail[:200]})"
+    # Open MPI cannot start without HOME ("Failed initializing opal: -1", which does not say so).
+    home = "; HOME is not set, which Open MPI needs" if not os.environ.get("HOME") else ""
+    return f"a test job with {mpi.source} failed (exit {done.returncode}: {detail[:200]}{home})"
 
 
 def run_local_job(
@@ -349,15 +352,89 @@ def run_local_job(
         if proc is not None and proc.poll() is None:
             os.kill(proc.pid, signum)  # mpirun passes SIGUSR1 on to every rank
 
+    banners = _ExitBannerFilter()
     with forwarding_ctrl_c(send):
         try:
-            proc = start_in_own_session(command, env, stdin=subprocess.DEVNULL)
+            # mpirun's stderr (the ranks' too) passes through here, as it comes, less one banner (see below).
+            proc = start_in_own_session(command, env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            assert proc.stderr is not None
+            for chunk in iter(lambda: os.read(proc.stderr.fileno(), 65536), b""):
+                _write_stderr(banners.feed(chunk))
+            _write_stderr(banners.flush())
             status = proc.wait()
         except BaseException:
             if proc is not None and proc.poll() is None:
                 proc.terminate()
             raise
+        finally:
+            if proc is not None and proc.stderr is not None:
+                proc.stderr.close()
+    for rank, code in banners.dropped:
+        if code not in _REPORTED_BY_THE_RANK:
+            log(f"audiotrain: rank {rank} of the job exited with status {code}, so mpirun stopped the others")
     return 128 - status if status < 0 else status
+
+
+#: Exit statuses whose rank has said why itself: 1 (an exception: its traceback and ``audiotrain: rank N
+#: failed``), 2 (a recipe's one-line error), 130 (Ctrl-C, and what was saved).
+_REPORTED_BY_THE_RANK = (1, 2, 130)
+_DASH_LINE = re.compile(rb"(?m)^-{20,}\r?$")
+_EXIT_BANNER = re.compile(
+    rb"(?m)^-{20,}\r?\n[^\n]*detected that one or more processes exited with non-zero status,.*?^-{20,}\r?\n",
+    re.DOTALL,
+)
+
+
+class _ExitBannerFilter:
+    """mpirun's stderr less Open MPI's banner for a rank that exited non-zero (``prterun detected that one or
+    more processes exited with non-zero status, ...``, 7 lines). The rank has said why already (the recipes
+    check what they can before launching, so this is an error only the ranks could find), and the banner
+    after that one ``error:`` line read as a crash. Other banners (a rank killed by a signal) pass.
+
+    `feed` returns what can be written now. A banner cut between two reads is held back from its opening
+    line until it is whole: from the first dash line followed by no more than a short line, or by the
+    banner's words. `dropped` lists the (rank, exit status) of each banner left out."""
+
+    def __init__(self) -> None:
+        self._held = b""
+        self.dropped: list[tuple[int, int]] = []
+
+    def feed(self, data: bytes) -> bytes:
+        data, self._held = self._held + data, b""
+        data = _EXIT_BANNER.sub(self._drop, data)
+        for dash_line in _DASH_LINE.finditer(data):  # the first that may open a banner still coming
+            tail = data[dash_line.end() :]
+            if b"non-zero status" in tail or (b"\n" not in tail.lstrip(b"\r\n") and len(tail) < 200):
+                data, self._held = data[: dash_line.start()], data[dash_line.start() :]
+                return data
+        line_start = data.rfind(b"\n") + 1
+        if data[line_start:] and not data[line_start:].strip(b"-"):  # a dash line still coming
+            data, self._held = data[:line_start], data[line_start:]
+        return data
+
+    def flush(self) -> bytes:
+        """What is still held, at the end of the stream."""
+        data, self._held = self._held, b""
+        return data
+
+    def _drop(self, banner: re.Match) -> bytes:
+        text = banner.group(0)
+        rank = re.search(rb"Process name:\s*\[[^\]]*?(\d+)\]", text)
+        code = re.search(rb"Exit code:\s*(-?\d+)", text)
+        if rank and code:
+            self.dropped.append((int(rank.group(1)), int(code.group(1))))
+        return b""
+
+
+def _write_stderr(data: bytes) -> None:
+    if not data:
+        return
+    if hasattr(sys.stderr, "buffer"):
+        sys.stderr.buffer.write(data)
+        sys.stderr.buffer.flush()
+    else:  # a text stream put in its place (a notebook, a test's capture)
+        sys.stderr.write(data.decode(errors="replace"))
+        sys.stderr.flush()
 
 
 @contextlib.contextmanager

@@ -184,8 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     install_rank_stop_signal()  # in a rank of a job of local processes: the launcher's Ctrl-C
     parser = build_parser()
     cfg, _ = parse_arguments(parser, argv)
-    try:  # before the processes start: one line from here, not an error from every rank
+    try:  # before the processes start: one line from here, not an error (and MPI's banner) from every rank
         check_kernel_cache()
+        cfg.logger.check_packages(cfg.out)
     except USER_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
