@@ -272,3 +272,28 @@ def test_an_empty_kernel_cache_says_the_first_steps_compile_for_a_minute(tmp_pat
     (cache / "libkernel.so").write_bytes(b"")  # what a run leaves there
     check_kernel_cache(on_cpu=True, log=said.append)
     assert len(said) == 1
+
+
+def test_printed_commands_are_shell_quoted(tmp_path):
+    """A run folder with a space gave `--resume my runs/x/...` and `tensorboard --logdir my runs/x/...`, which
+    fail when pasted."""
+    from audiotrain.recipes import _run
+    from audiotrain.recipes.clap import train as clap_train
+    from audiotrain.train.loggers.config import describe_loggers
+    from audiotrain.train.loggers.tensorboard_logger import TensorBoardLogger
+
+    run = tmp_path / "my runs" / "x"
+    (run / "checkpoints" / "last").mkdir(parents=True)
+    (run / "checkpoints" / "last" / "trainer_state.json").write_text("{}")
+    with pytest.raises(FileExistsError, match=f"or --resume '{run}/checkpoints/last' to continue it"):
+        check_run_folder(run, "--run_dir", overwrite=False)
+    logger = TensorBoardLogger(run, name="tensorboard")
+    assert f"(tensorboard --logdir '{run}/tensorboard')" in describe_loggers([logger])[0]
+
+    class Best:
+        best_model_path = str(run / "checkpoints" / "last")
+
+    stopped = clap_train._stopped_after_training(run, Best())
+    assert stopped.endswith(f"python -m audiotrain.recipes.clap export --checkpoint '{run}/checkpoints/last' "
+                            f"--out '{run}/hf_model' --overwrite")  # fmt: skip
+    assert _run.shell_command("predict", run / "best", "SONG.wav") == f"predict '{run}/best' SONG.wav"

@@ -181,7 +181,7 @@ def check_run_folder(
     if not overwrite:
         if resume_hint is None:
             checkpoint = newest_checkpoint(folder / "checkpoints")
-            resume_hint = f"--resume {checkpoint}" if checkpoint is not None else None
+            resume_hint = shell_command("--resume", checkpoint) if checkpoint is not None else None
         options = (
             f"pass --overwrite to replace the run there, or {resume_hint} to continue it"
             if resume_hint
@@ -215,7 +215,7 @@ def check_checkpoint_folder(folder: Path, run_dir: Path | None, flag: str, resum
     raise FileExistsError(
         f"{flag} {folder} is outside the run folder {run_dir or '(new)'} and already holds files (another run's "
         f"checkpoints?); its best and last would be replaced. Choose an empty {flag} (or leave it at its "
-        f"default inside the run folder), or --resume {folder}/last to continue that run"
+        f"default inside the run folder), or {shell_command('--resume', folder / 'last')} to continue that run"
     )
 
 
@@ -312,6 +312,12 @@ def write_first_file(path: Path, text: str, claim: str | None) -> None:
         ) from None
 
 
+def shell_command(*words: str | os.PathLike) -> str:
+    """A command line printed for the user to copy: every word shell-quoted (a run folder with a space or a
+    quote stays one argument); placeholders such as ``SONG.wav`` or ``DIR`` need no quotes and get none."""
+    return shlex.join(str(word) for word in words)
+
+
 #: Options of a command line that a resume command drops: (name, whether a value follows it).
 _DROPPED_ON_RESUME = (("--resume", True), ("--overwrite", False))
 
@@ -354,7 +360,7 @@ def resume_command(
     if run_dir is not None:
         kept += [run_flag, str(run_dir)]
     prefix = relaunch_prefix()
-    command = shlex.join([*(prefix or []), "python", "-m", module, *kept, "--resume", str(checkpoint)])
+    command = shell_command(*(prefix or []), "python", "-m", module, *kept, "--resume", checkpoint)
     if prefix == []:
         processes = joined_world_size()
         command += f"  # under the launcher of this run's {processes} processes, e.g. mpirun -np {processes}"

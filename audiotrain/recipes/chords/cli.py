@@ -47,6 +47,7 @@ from audiotrain.recipes._run import (
     path_flag,
     refuse_existing_outputs,
     resume_command,
+    shell_command,
 )
 from audiotrain.recipes.chords.config import (
     PRESETS,
@@ -315,9 +316,11 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
         # No confusion matrix where no frame was scored (the evaluation's note said why).
         plot = "" if result.evaluation.frames_note else ", confusion_matrix.png"
         print(f"  predictions: {result.run_dir / 'evaluation'} (.lab per song, scores.json, scores.md{plot})")
-    print(
-        f"predict with: python -m audiotrain.recipes.chords predict --checkpoint {result.checkpoint} SONG.wav -o SONG.lab"
-    )
+    predict = shell_command(
+        "python", "-m", "audiotrain.recipes.chords", "predict", "--checkpoint", result.checkpoint, "SONG.wav",
+        "-o", "SONG.lab",
+    )  # fmt: skip
+    print(f"predict with: {predict}")
     if result.interrupted_checkpoint is not None:
         command = resume_command(
             "audiotrain.recipes.chords",

@@ -25,7 +25,7 @@ from pathlib import Path
 from audiotrain._files import write_atomically
 from audiotrain.cross_validation import CVResult, grouped_folds
 from audiotrain.metrics.chord_scores import CHORD_METRICS
-from audiotrain.recipes._run import check_run_folder, clear_run_outputs, newest_checkpoint
+from audiotrain.recipes._run import check_run_folder, clear_run_outputs, newest_checkpoint, shell_command
 from audiotrain.recipes.chords.config import TrainingConfig
 from audiotrain.recipes.chords.data import SongSplits, demo_splits, folder_splits
 from audiotrain.recipes.chords.train import run_training
@@ -104,7 +104,11 @@ def run_cross_validation(
     one resumes from its newest checkpoint). Raises `CrossValidationInterrupted` when Ctrl-C stops a fold."""
     run_dir = Path(run_dir)
     replace = check_run_folder(
-        run_dir, "--run_dir", overwrite, run_dir if resume else None, resume_hint=f"--resume {run_dir}"
+        run_dir,
+        "--run_dir",
+        overwrite,
+        run_dir if resume else None,
+        resume_hint=shell_command("--resume", run_dir),
     )
     songs, source = all_songs(config)
     names = [song.name for song in songs]

@@ -31,6 +31,7 @@ from audiotrain.recipes._run import (
     create_run_folder,
     is_inside,
     resume_command,
+    shell_command,
     write_first_file,
     write_run_record,
 )
@@ -100,6 +101,8 @@ DEMO_BANNER = (
     "Fine-tune a real model with --pretrained laion/clap-htsat-unfused (or a local folder).\n" + "=" * 78
 )
 
+#: How the printed commands call the export.
+EXPORT_COMMAND = ("python", "-m", "audiotrain.recipes.clap", "export")
 #: Where a run without --out makes its folder (``runs/clap-<date>-<time>``).
 DEFAULT_PARENT = Path("runs")
 
@@ -460,11 +463,11 @@ def _load_best_weights(task: CLAPTrainModule, best: ModelCheckpoint) -> str:
 def _stopped_after_training(out: Path, best: ModelCheckpoint) -> str:
     """What a Ctrl-C after training leaves, and how to get the Hugging Face folder anyway."""
     kept = Path(best.best_model_path) if best.best_model_path else out / "checkpoints" / "last"
+    export = shell_command(*EXPORT_COMMAND, "--checkpoint", kept, "--out", out / "hf_model", "--overwrite")
     return (
         f"interrupted (Ctrl-C) after training: the checkpoints in {out / 'checkpoints'} are saved; "
         "retrieval.json, plots/ and hf_model/ may be missing or incomplete. Export the checkpoint the run "
-        f"would have exported with:\n  python -m audiotrain.recipes.clap export --checkpoint {kept} "
-        f"--out {out / 'hf_model'} --overwrite"
+        f"would have exported with:\n  {export}"
     )
 
 
@@ -472,10 +475,8 @@ def _export(bundle: Bundle, out: Path, weights: str, demo: bool) -> Path:
     """hf_model/, and what to run to export another checkpoint."""
     export = export_bundle(bundle, out / "hf_model")
     print(f"run folder: {out}\nexported Hugging Face model: {export} ({weights})")
-    print(
-        "export another checkpoint with: python -m audiotrain.recipes.clap export "
-        f"--checkpoint {out / 'checkpoints' / 'last'} --out DIR"
-    )
+    command = shell_command(*EXPORT_COMMAND, "--checkpoint", out / "checkpoints" / "last", "--out", "DIR")
+    print(f"export another checkpoint with: {command}")
     if demo:
         print("(offline demo: a tiny model trained from scratch on synthetic sounds)")
     return export

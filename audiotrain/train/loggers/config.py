@@ -17,6 +17,7 @@ import dataclasses
 import difflib
 import math
 import os
+import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -215,18 +216,22 @@ def describe_loggers(loggers: Iterable[Any]) -> list[str]:
                 f"{type(lg).__name__}: disabled (its run could not be created: see the warning above)"
             )
         elif isinstance(lg, TensorBoardLogger):
-            lines.append(f"TensorBoard: {lg.log_dir} (tensorboard --logdir {lg.root_dir})")
+            lines.append(
+                f"TensorBoard: {lg.log_dir} ({shlex.join(['tensorboard', '--logdir', str(lg.root_dir)])})"
+            )
         elif isinstance(lg, CSVLogger):
             lines.append(f"CSV: {lg.metrics_file}")
         elif isinstance(lg, MLflowLogger):
             where = f"run {lg.version} in experiment {lg.experiment_name!r} at {lg.tracking_uri}"
             if lg.save_dir is not None:
-                where += f" (mlflow ui --backend-store-uri {lg.tracking_uri})"
+                where += f" ({shlex.join(['mlflow', 'ui', '--backend-store-uri', lg.tracking_uri])})"
             lines.append(f"MLflow: {where}")
         elif isinstance(lg, WandbLogger):
             offline = lg.offline or os.environ.get("WANDB_MODE") == "offline"
             where = f"run {lg.version} in project {lg.project!r}"
             if offline and lg.log_dir is not None:
-                where += f", offline in {lg.log_dir} (wandb sync {lg.log_dir} uploads it)"
+                where += (
+                    f", offline in {lg.log_dir} ({shlex.join(['wandb', 'sync', str(lg.log_dir)])} uploads it)"
+                )
             lines.append(f"W&B: {where}")
     return lines
