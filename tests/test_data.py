@@ -163,6 +163,11 @@ def test_default_collate_refuses_a_field_of_numbers_and_text_or_none(labels, mat
     assert default_collate([{"name": "a"}, {"name": None}])["name"] == ["a", None]  # text stays a list
 
 
+def test_default_collate_stacks_an_array_and_a_list_of_numbers_as_pytorch_does():
+    batch = default_collate([{"y": np.zeros(2)}, {"y": [1.0, 2.0]}])["y"]
+    assert batch.tolist() == [[0.0, 0.0], [1.0, 2.0]]
+
+
 def test_to_mlx_converts_and_narrows_numpy_leaves():
     batch = to_mlx(
         {"x": np.zeros((2, 3)), "y": np.arange(2), "m": np.array([True, False]), "names": ["a", "b"]}

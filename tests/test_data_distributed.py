@@ -285,3 +285,34 @@ def test_a_streams_padding_batch_is_named_for_evaluation(monkeypatch, num_worker
             seen += sum((b for b, padding in batches if not padding), [])
         repeated = [0, 2] if num_workers else [0, 1]
         assert sorted(seen) == sorted([0, 1, 2, 3, 4] + ([] if pad_shards is False else repeated))
+
+
+class Draws:
+    """Each sample is an augmentation draw: batch_rng's and, in process workers, np.random's."""
+
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, i):
+        from audiotrain.data import batch_rng
+
+        return np.array([batch_rng().random(), np.random.random()])
+
+
+def rank_draws(monkeypatch, rank, world, **kwargs):
+    monkeypatch.setattr(collectives, "_GROUP", FakeGroup(rank, world))
+    loader = DataLoader(Draws(), batch_size=2, seed=3, **kwargs)
+    return np.concatenate([np.array(b) for b in loader])
+
+
+@pytest.mark.parametrize("workers", [{}, {"num_workers": 2, "worker_type": "process"}])
+def test_ranks_draw_their_own_augmentations_and_rank_zero_draws_what_one_process_does(monkeypatch, workers):
+    # One seed on every rank gave each rank's different samples the same augmentations (Lightning mixes
+    # the rank into worker seeds for this); rank 0 keeps one process's draws.
+    single, rank0, rank1 = (rank_draws(monkeypatch, r, w, **workers) for r, w in [(0, 1), (0, 2), (1, 2)])
+    assert np.array_equal(rank0[:, 0], single[: len(rank0), 0])
+    assert not np.allclose(rank0[:, 0], rank1[:, 0])
+    if workers:  # np.random is seeded per worker in process workers only
+        assert not np.allclose(rank0[:, 1], rank1[:, 1])
+    columns = slice(None) if workers else slice(0, 1)  # (np.random in the main thread is the user's)
+    assert np.array_equal(rank1[:, columns], rank_draws(monkeypatch, 1, 2, **workers)[:, columns])

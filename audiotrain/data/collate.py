@@ -48,7 +48,9 @@ def default_collate(items: Sequence[Any], _path: str = "batch") -> Any:
     stacked = _is_stacked(first)
     if stacked or isinstance(first, (str, bytes)) or first is None:
         for i, item in enumerate(items):
-            if _is_stacked(item) != stacked:
+            # Text or None beside numbers or arrays (either way round); a list of numbers after an array
+            # stacks with it, as in PyTorch.
+            if _is_text_or_none(item) if stacked else _is_stacked(item):
                 raise ValueError(
                     f"cannot collate {_path}: sample {i} is {_describe(item)}, but sample 0 is "
                     f"{_describe(first)}; every sample must give this field the same kind of value (a missing "
@@ -100,6 +102,10 @@ def _is_stacked(x: Any) -> bool:
     return isinstance(x, (bool, int, float, complex, np.generic)) or (
         hasattr(x, "__array__") and hasattr(x, "shape")
     )
+
+
+def _is_text_or_none(x: Any) -> bool:
+    return x is None or isinstance(x, (str, bytes))
 
 
 def _describe(x: Any) -> str:

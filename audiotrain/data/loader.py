@@ -677,9 +677,21 @@ class DataLoader:
             self.num_workers,
             self.worker_type,
             self.multiprocessing_context,
-            seed=self._seed,
+            seed=self._augmentation_seed(),
             epoch=self._epoch,
         )
+
+    def _augmentation_seed(self) -> int:
+        """The seed of the workers' random numbers (`batch_rng`, a process worker's `np.random` and
+        `random`). Under data parallel each rank of a map-style loader draws its own, as Lightning mixes the
+        rank into worker seeds: with one seed the ranks would give their different samples the same
+        augmentations. Rank 0 keeps the loader's seed (one process draws what it drew before). A stream keeps
+        it on every rank: each rank reads the whole stream and keeps its share of the batches, so a stream
+        that shuffles with these numbers must read the same on every rank."""
+        rank = collectives.rank()
+        if self._iterable or rank == 0:
+            return self._seed
+        return int(np.random.SeedSequence([self._seed, rank]).generate_state(1, np.uint64)[0] >> 1)
 
     def _to_batch(self, batch: Any, batch_index: int) -> Any:
         """Main-thread step: ``mlx_transforms`` if given, else numpy -> ``mx.array``."""
@@ -776,7 +788,7 @@ class _EpochIterator:
         self._loader = loader
         self._batches = batches
         self._token = loader._token
-        self._seed, self._epoch = loader.seed, loader.epoch
+        self._seed, self._epoch = loader._augmentation_seed(), loader.epoch
         self._end = len(batches)
         self._next = start  # next batch to hand out
         self._submitted = start  # next batch to submit to the pool
