@@ -72,8 +72,14 @@ def _end_if_in_job(status: int) -> None:
 
     if status and joined_world_size() > 1:
         _flush()
+        # mpirun ends the job as soon as it sees this exit, and Open MPI's output forwarding can then drop
+        # what this rank wrote last, its one error line (seen once in a CI run under load): give it a moment.
+        time.sleep(EXIT_FORWARDING_GRACE_S)
         os._exit(status)
 
+
+#: Seconds a rank ending with an error waits after flushing, for mpirun to forward its last output.
+EXIT_FORWARDING_GRACE_S = 0.5
 
 #: Seconds a rank other than 0 waits before it ends with an error that rank 0 reports: its exit makes
 #: ``mpirun`` end the job, which could cut rank 0 off before its message (and the report before it) is out.
