@@ -120,6 +120,10 @@ def test_when_no_rank_reported_an_error_the_launcher_says_what_probably_happened
     assert "exit_rank" in lines[-1]
     lines = summarize({0: 1, 1: 1}, {0: "RuntimeError: boom", 1: lost.split("failed: ", 1)[1]})
     assert not any("no rank reported" in line for line in lines)
+    # The exit status of the rank that called sys.exit(3) reached the launcher: that rank is named first.
+    lines = summarize({0: 3, 1: 1}, {1: lost.split("failed: ", 1)[1]})
+    assert lines[0].startswith("audiotrain launch: rank 0 ended with exit status 3 and no error of its own")
+    assert "sys.exit(3)" in lines[0] and "look for its message" in lines[1]
 
 
 def test_a_rank_that_raises_ends_every_rank_with_a_non_zero_exit():

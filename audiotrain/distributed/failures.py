@@ -167,6 +167,15 @@ def summarize(exit_codes: dict[int, int | None], failures: dict[int, str]) -> li
     text after ``failed:`` in its own failure line.
     """
     lines = []
+    if all(_SECONDARY in text for text in failures.values()):
+        # A rank that ended non-zero and printed no failure of its own (sys.exit(n) in a callback, os._exit)
+        # is where the job broke: named first, before the ranks that then lost it.
+        for r, c in sorted(exit_codes.items()):
+            if c not in (None, 0, -15) and r not in failures:
+                lines.append(
+                    f"audiotrain launch: rank {r} ended with exit status {c} and no error of its own "
+                    f"(sys.exit({c}) or os._exit({c})?); the other ranks then lost it"
+                )
     first = sorted(failures, key=lambda r: (_SECONDARY in failures[r], r))
     for r in first:
         lines.append(f"audiotrain launch: rank {r} failed: {failures[r]}")
