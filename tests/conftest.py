@@ -1,10 +1,14 @@
 """Strict, offline test settings. audiotrain is imported before mlx so the optimized BLAS loads."""
 
 import os
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
+# W&B's files of a logger given no save_dir: a temporary folder, not ./wandb of the folder pytest runs in (wandb
+# fixes its root folder at its first setup in this process, so a test's chdir does not move them).
+os.environ.setdefault("WANDB_DIR", tempfile.mkdtemp(prefix="audiotrain-tests-wandb-"))
 os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
