@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -71,3 +72,19 @@ def create_atomically(target: str | Path, write: Callable[[BinaryIO], object]) -
                 handle.write(data)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def probe_writable(folder: str | Path) -> tuple[Path, OSError | None]:
+    """Whether `folder` (or, while it does not exist, the nearest folder above it, where it will be created)
+    takes a new file: (the folder tried, the error or None). Tried by writing one, as permission bits say
+    nothing for root or on a read-only mount; nothing is left behind."""
+    probe_in = Path(folder)
+    while not probe_in.exists() and probe_in != probe_in.parent:
+        probe_in = probe_in.parent
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".write-check-", dir=probe_in)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as error:
+        return probe_in, error
+    return probe_in, None

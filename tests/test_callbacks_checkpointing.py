@@ -586,7 +586,7 @@ def test_a_checkpoint_folder_that_cannot_be_written_is_refused_when_the_fit_star
             raise OSError(errno.EROFS, "Read-only file system")
         return real_mkstemp(*args, dir=dir, **kwargs)
 
-    monkeypatch.setattr("audiotrain.train.callbacks.tempfile.mkstemp", mkstemp)
+    monkeypatch.setattr("audiotrain._files.tempfile.mkstemp", mkstemp)
     steps = []
     tracker = Scores([0.0, 0.0])
     tracker.on_train_batch_end = lambda *a: steps.append(1)

@@ -418,3 +418,19 @@ def test_an_mpi_that_fails_without_home_says_so(monkeypatch):
     monkeypatch.delenv("HOME")
     why = local.check_mpi(mpi, 2)
     assert why is not None and why.endswith("; HOME is not set, which Open MPI needs)"), why
+
+
+def test_a_cache_folder_that_cannot_be_written_is_refused_before_the_ranks_start(
+    tmp_path, capsys, two_processes_planned
+):
+    """Each rank met it after MPI had started (the demo songs are rendered by the ranks together)."""
+    from audiotrain.recipes.chords import cli as chords
+
+    (tmp_path / "a_file").write_text("not a folder\n")
+    cache = tmp_path / "a_file" / "cache"
+    argv = [*TINY, "--data.cache_dir", str(cache), "--run_dir", str(tmp_path / "run")]
+    assert chords.main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write the demo songs and features to {cache}" in err and "Not a directory" in err
+    assert "--data.cache_dir or AUDIOTRAIN_CACHE_DIR" in err
+    assert not (tmp_path / "run").exists()

@@ -10,13 +10,12 @@ from __future__ import annotations
 import contextlib
 import difflib
 import math
-import os
 import re
-import tempfile
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from audiotrain._files import probe_writable
 from audiotrain.distributed import collectives
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callback import Callback
@@ -544,21 +543,14 @@ def _checkpointers(trainer: Trainer, me: ModelCheckpoint) -> list[ModelCheckpoin
 
 
 def _check_writable(folder: Path, what: str) -> None:
-    """At fit start, not at the first save an epoch later: `folder` (or, while it does not exist, the
-    nearest folder above it, where it will be created) must take a new file. Tried by writing one, as
-    permission bits say nothing for root or on a read-only mount; nothing is left behind."""
-    probe_in = folder
-    while not probe_in.exists() and probe_in != probe_in.parent:
-        probe_in = probe_in.parent
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".write-check-", dir=probe_in)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as error:
+    """At fit start, not at the first save an epoch later: `folder` (or the folder above it, where it will
+    be created) must take a new file."""
+    probe_in, error = probe_writable(folder)
+    if error is not None:
         raise PermissionError(
             f"{what}: cannot write checkpoints in {probe_in} ({error.strerror or error}); give a folder you "
             "can write to"
-        ) from None
+        )
 
 
 def _unused_version(default: Path) -> Path:

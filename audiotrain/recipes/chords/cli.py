@@ -56,7 +56,7 @@ from audiotrain.recipes.chords.config import (
     check_model_fits_memory,
     derived_settings,
 )
-from audiotrain.recipes.chords.data import folder_splits
+from audiotrain.recipes.chords.data import check_cache_writable, folder_splits
 from audiotrain.recipes.chords.evaluate import (
     COMPARISON_FILES,
     EVALUATION_FILES,
@@ -301,6 +301,7 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
             check_resume_settings(config, args.resume)
         if config.data.data_dir:  # so is a data folder with too few usable songs (its headers are read twice)
             folder_splits(config.data, config.seed, min_seconds=config.features.min_seconds)
+        check_cache_writable(config.data)  # (each rank would meet it, after starting MPI)
         return run_local_job(plan, "audiotrain.recipes.chords", ([] if demo else ["train"]) + argv)
     if plan.note:
         print(plan.note)

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from audiotrain._files import probe_writable
 from audiotrain.audio import AudioError
 from audiotrain.chords.lab import read_annotation
 from audiotrain.chords.vocabulary import NUM_CHORD_TYPES, encode_label
@@ -45,6 +46,18 @@ class SongSplits:
 
     def describe(self) -> str:
         return f"{self.source}: {len(self.train)} train / {len(self.val)} val / {len(self.test)} test songs"
+
+
+def check_cache_writable(data: ChordDataConfig) -> None:
+    """Refuse, before any process starts, a cache folder that cannot take the demo songs and the features
+    (a read-only mount, another user's folder): the same words as the error the writers themselves give."""
+    cache = data.resolved_cache_dir()
+    probe_in, error = probe_writable(cache)
+    if error is not None:
+        raise ValueError(
+            f"cannot write the demo songs and features to {cache} (in {probe_in}: {error.strerror or error}): "
+            "point --data.cache_dir or AUDIOTRAIN_CACHE_DIR at a writable folder"
+        )
 
 
 def demo_splits(
