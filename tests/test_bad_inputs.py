@@ -220,6 +220,8 @@ CASES: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "demo_seconds 1e9": (chords_flag("--data.demo_seconds", "1e9"), ("--data.demo_seconds", "<= 600")),
     "hop_length 7": (chords_flag("--features.hop_length", "7"), ("--features.hop_length", "a multiple of 64", "use 64")),
     "hop_length 2000": (chords_flag("--features.hop_length", "2000"), ("--features.hop_length", "use 1984 or 2048")),
+    "hop_length 30000": (chords_flag("--features.hop_length", "30000"), ("--features.hop_length", "at most sr = 22050", "30000")),
+    "hop_length 0": (chords_flag("--features.hop_length", "0"), ("--features.hop_length", ">= 1", "got 0")),
     "decode.self_transition 1": (chords_flag("--decode.self_transition", "1"), ("decode.self_transition (--decode.self_transition)",)),
     "model.d_model 100000": (chords_flag("--model.d_model", "100000"), ("--model.d_model 100000", "GB", "smaller model")),
     "clap max_tokens 20000": (clap_flag("--dataset.max_tokens", "20000"), ("--dataset.max_tokens 20000", "at most 512")),

@@ -114,10 +114,15 @@ class ChordFeatureConfig:
         # every song as one frame of N. Named as flags; a checkpoint's loader names its file around them.
         if not isinstance(self.sr, int) or not 1000 <= self.sr <= 384_000:
             raise ValueError(f"features.sr (--features.sr) must be 1000 to 384000 Hz, got {self.sr!r}")
-        if not isinstance(self.hop_length, int) or not 1 <= self.hop_length <= self.sr:
+        if not isinstance(self.hop_length, int) or self.hop_length < 1:
             raise ValueError(
-                f"features.hop_length (--features.hop_length) must be 1 to sr = {self.sr} samples "
-                f"(at least a frame per second), got {self.hop_length!r}"
+                f"features.hop_length (--features.hop_length) must be a whole number of samples >= 1, "
+                f"got {self.hop_length!r}"
+            )
+        if self.hop_length > self.sr:  # (the CQT's step, checked below, allows only some values under it)
+            raise ValueError(
+                f"features.hop_length (--features.hop_length) must be at most sr = {self.sr} samples (at least "
+                f"a frame per second), got {self.hop_length}"
             )
         if not 0 < self.fmin < float("inf"):  # (NaN fails every comparison)
             raise ValueError(
