@@ -30,12 +30,11 @@ import os
 import shlex
 import shutil
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from audiotrain._files import TMP_PREFIX, create_atomically, write_atomically
+from audiotrain._files import create_atomically, probe_writable, write_atomically
 from audiotrain._system import mlx_kernel_cache, mlx_temp_dir, versions
 from audiotrain.distributed.collectives import joined_world_size, rank
 from audiotrain.distributed.local import in_launched_job, launched_processes, relaunch_prefix
@@ -76,15 +75,12 @@ def check_can_write(folder: Path, name: str) -> None:
     made = "" if existing == folder else f", so {folder} cannot be made there"
     if not existing.is_dir():
         raise NotADirectoryError(f"{name}: {existing} is a file, not a folder{made}")
-    probe = existing / f"{TMP_PREFIX}{uuid.uuid4().hex}"
-    try:
-        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    except OSError as error:
+    _, error = probe_writable(existing)
+    if error is not None:
         raise OutputFolderError(
             f"{name}: cannot write in {existing} ({error.strerror or error}){made}; choose a folder you "
             "can write to"
-        ) from None
-    os.unlink(probe)
+        )
 
 
 def check_kernel_cache(on_cpu: bool | None = None, log: Callable[[str], None] | None = print) -> None:
@@ -122,17 +118,17 @@ def check_kernel_cache(on_cpu: bool | None = None, log: Callable[[str], None] | 
     if not on_cpu:
         return
     cache = mlx_kernel_cache()
-    try:  # made now as MLX would make it; a probe file, as permission bits say nothing for root or a ro mount
+    try:  # made now as MLX would make it, then a probe file written in it
         cache.mkdir(parents=True, exist_ok=True)
-        probe = cache / f"{TMP_PREFIX}{uuid.uuid4().hex}"
-        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        os.unlink(probe)
-    except OSError as error:
+        error = probe_writable(cache)[1]
+    except OSError as made_not:
+        error = made_not
+    if error is not None:
         where = f"{name}={folder}" if name else f"TMPDIR is not set, so {folder}"
         raise OutputFolderError(
             f"{where}: MLX cannot write the CPU kernels it compiles to {cache} ({error.strerror or error}); "
             "set TMPDIR to a folder you can write to"
-        ) from None
+        )
     if log is not None and not any(cache.iterdir()) and not _rank_that_leaves_notes_to_others():
         log(
             f"first run of MLX {mx.__version__} here (no compiled kernels in {cache} yet): it compiles its CPU "
