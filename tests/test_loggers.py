@@ -145,6 +145,22 @@ def test_wandb_not_logged_in_warns_once_and_training_goes_on(monkeypatch):
 # ------------------------------------------------------------------ TensorBoard
 
 
+def test_tensorboard_flush_writes_the_points_still_queued_for_its_thread(tmp_path):
+    # tensorboardX's flush flushes only what its thread has taken from the queue: a slow thread (a busy
+    # machine) left the last points out of the flush the Trainer makes before it saves a checkpoint.
+    import time
+
+    logger = TensorBoardLogger(log_dir=tmp_path, name="exp")
+    logger.log_metrics({"loss": 1.0}, step=1)
+    events = logger._event_file._events
+    write_event = events.write_event
+    events.write_event = lambda event: (time.sleep(0.3), write_event(event))
+    logger.log_metrics({"loss": 2.0}, step=2)
+    logger.flush()
+    assert read_scalars(logger.log_dir)["loss"] == [(1, 1.0), (2, 2.0)]
+    logger.finalize("success")
+
+
 def test_tensorboard_event_files_read_back(tmp_path):
     logger = TensorBoardLogger(log_dir=tmp_path, name="exp")
     assert logger.version == 0

@@ -5,8 +5,10 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import threading
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +171,8 @@ class TensorBoardLogger(_VersionedFolder, Logger):
 
     def _flush(self) -> None:
         self._check_writer()
+        if self._event_file is not None:
+            self._event_file.drain()  # (the writer's flush leaves the events still queued for its thread)
         self._writer.flush()
 
     def _finalize(self, status: str) -> None:
@@ -209,6 +213,14 @@ class TensorBoardLogger(_VersionedFolder, Logger):
             self._warn_not_resumed("version", self.version, state.get("version"))
 
 
+@dataclass(frozen=True)
+class _DrainMarker:
+    """Put in tensorboardX's event queue by `_GuardedEventFile.drain` (a multiprocessing queue: it must
+    pickle), and taken out of the stream before the event file."""
+
+    number: int
+
+
 class _GuardedEventFile:
     """Stands in for the event file that tensorboardX's writer thread writes to, so that a failing disk never
     blocks training.
@@ -226,6 +238,8 @@ class _GuardedEventFile:
         self._thread = event_file_writer._worker
         self._event_file_writer = event_file_writer
         self.error: Exception | None = None
+        self._drained = threading.Condition()  # (`drain`)
+        self._markers_sent = self._markers_seen = 0
         # The thread and the writer's own flush and close go through this object from now on.
         event_file_writer._ev_writer = self._thread._record_writer = self
 
@@ -247,8 +261,27 @@ class _GuardedEventFile:
             except Exception as exc:
                 self.error = exc
 
+    def drain(self, timeout: float = 10.0) -> None:
+        """Wait until the thread has written every event queued so far. tensorboardX's ``flush`` flushes
+        only what its thread has already taken from the queue: a flush when a checkpoint is saved missed
+        that step's points (seen under load), and a crash then lost them. A marker goes through the queue
+        behind them; the queue is in order, so when the thread hands it here, they are written."""
+        if not self.usable():
+            return
+        with self._drained:
+            self._markers_sent += 1
+            marker = _DrainMarker(self._markers_sent)
+        self._event_file_writer._event_queue.put(marker)
+        with self._drained:
+            self._drained.wait_for(lambda: self._markers_seen >= marker.number or not self.usable(), timeout)
+
     # What the thread and tensorboardX's EventFileWriter call on their event file.
     def write_event(self, event: Any) -> None:
+        if isinstance(event, _DrainMarker):
+            with self._drained:
+                self._markers_seen = max(self._markers_seen, event.number)
+                self._drained.notify_all()
+            return
         self._guard(self._events.write_event, event)
 
     def flush(self) -> None:
