@@ -2,6 +2,7 @@
 restores all of them."""
 
 import json
+import os
 import random
 
 import audiotrain  # noqa: F401  (before mlx)
@@ -125,3 +126,24 @@ def test_resume_restores_numpy_and_python_generators_not_reseeds_them(tmp_path):
     a, b = weights(straight), weights(resumed)
     for name in a:
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+def test_running_means_keep_constant_memory_over_an_epoch_that_never_ends():
+    """An endless stream never ends its epoch: the epoch's sums must not pile up as one lazy graph (it grew
+    about 1 KB a logging point, and evaluating a long chain at the end costs more than linear time)."""
+
+    def resident_mb() -> float:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    means = RunningMeans()
+    for _ in range(200):  # warm the allocator
+        means.add({"loss": mx.array(1.0)}, 8)
+        means.pop_interval()
+    before = resident_mb()
+    for i in range(20000):  # log_every_n_steps=1: a fold and an interval mean at every step
+        means.add({"loss": mx.array(float(i % 7))}, 8)
+        means.pop_interval()
+    assert resident_mb() - before < 8.0  # about 20 MB when the chain grew
+    expected = (200 * 1.0 + sum(i % 7 for i in range(20000))) / 20200
+    assert means.epoch_means()["loss"] == pytest.approx(expected, rel=1e-6)

@@ -115,6 +115,10 @@ class RunningMeans:
             weighted = mx.sum(values * mx.array([weight for _, weight in steps], mx.float32))
             for sums in (self._interval, self._epoch):
                 sums[name] = sums[name] + weighted if name in sums else weighted
+        # Evaluate the new sums (without waiting): otherwise the epoch's sums stay one lazy chain that grows
+        # with every fold until the epoch ends, which on an endless stream is never (about 2 KB a step at
+        # log_every_n_steps=1), and a long chain costs more than linear time when it is finally evaluated.
+        mx.async_eval(list(self._interval.values()) + list(self._epoch.values()))
 
     @property
     def interval(self) -> dict[str, mx.array]:
