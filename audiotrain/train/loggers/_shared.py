@@ -38,6 +38,8 @@ class _VersionedFolder:
     _name: str
     _version: int | str | None
     _hparams: dict[str, Any]  # every hyperparameter logged to this run so far
+    _resumed: bool  # `load_state_dict` named this folder (a checkpoint's run)
+    _ever_started: bool  # (Logger's) this logger has written to the folder
 
     @property
     def name(self) -> str:
@@ -66,6 +68,25 @@ class _VersionedFolder:
     @property
     def hparams_file(self) -> Path:
         return self.log_dir / "hparams.yaml"
+
+    def refuse_an_earlier_run(self) -> None:
+        """Before a fresh fit (no checkpoint): a version folder that already holds files is another run's,
+        whose ``metrics.csv`` and event files this run would add to and whose ``hparams.yaml`` it would
+        replace. Called by the Trainer before anything is written. A resumed fit (its checkpoint names
+        the folder) and a later stage of this logger's own run go on in the folder."""
+        if self._resumed or self._ever_started:
+            return
+        folder = self.log_dir
+        found = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+        if found:
+            owner = type(self).__name__
+            shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+            raise FileExistsError(
+                f"{owner}: {folder} already holds another run's logs ({shown}); this fit would add its "
+                "metrics to them and replace their hparams.yaml. Continue that run with "
+                "trainer.fit(..., ckpt_path=<one of its checkpoints>), or start a new run in another version "
+                f"({owner}(..., version=None) takes the next free one) or after removing {folder}"
+            )
 
     def _merge_hparams(self, params: dict[str, Any]) -> dict[str, Any]:
         """Add ``params`` to the run's hyperparameters and write them all; returns the merged set.

@@ -24,7 +24,8 @@ class CSVLogger(_VersionedFolder, Logger):
     starts a new row rather than overwrite the first value. A resumed run appends to the same file after
     dropping what was logged after the checkpoint: later rows, and the values its last row got after it
     was saved (a batch-end checkpoint comes before that step's validation and epoch end), which the resumed
-    run logs again. ``test()`` after ``fit()`` appends to the same file.
+    run logs again. ``test()`` after ``fit()`` appends to the same file. A fresh fit refuses a
+    ``version`` folder that already holds another run's files (`refuse_an_earlier_run`).
     """
 
     def __init__(

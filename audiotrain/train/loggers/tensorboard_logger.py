@@ -43,6 +43,7 @@ class TensorBoardLogger(_VersionedFolder, Logger):
     those of later steps, and those of its step logged after it was saved (a batch-end checkpoint comes
     before that step's validation and epoch end), by purging from that step (``purge_step``) and writing
     again the values the checkpoint recorded for it. ``test()`` after ``fit()`` writes to the same folder.
+    A fresh fit refuses a ``version`` folder that already holds another run's files (`refuse_an_earlier_run`).
 
     Parameters
     ----------

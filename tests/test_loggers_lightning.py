@@ -1,0 +1,69 @@
+"""Loggers as a Lightning user meets them: a fresh fit given a used version folder, Lightning's keyword
+arguments (refused by name with what to use instead where there is no counterpart), and warnings on the
+recipes' command line."""
+
+import shutil
+
+from audiotrain import Trainer
+from audiotrain.train.loggers import CSVLogger, TensorBoardLogger
+
+import pytest
+from logger_readers import read_scalars
+from tasks import TinyClassifier, make_batches
+
+# ------------------------------------------------------------------ a fresh fit and a used version folder
+
+
+def fit(tmp_path, logger, epochs=1, **fit_kwargs):
+    trainer = Trainer(
+        max_epochs=epochs,
+        default_root_dir=tmp_path,
+        logger=logger,
+        log_every_n_steps=2,
+        enable_progress_bar=False,
+        compile=False,
+    )
+    trainer.fit(TinyClassifier(), make_batches(32), **fit_kwargs)  # 2 steps per epoch
+    return trainer
+
+
+def files_in(folder):
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+@pytest.mark.parametrize("cls", [CSVLogger, TensorBoardLogger])
+def test_a_fresh_fit_refuses_a_version_folder_that_another_run_wrote(tmp_path, cls):
+    """Two fresh fits given the same version= used to go into one folder: the second run's rows after the
+    first's in one metrics.csv (steps starting over), a second event file with every tag's steps twice, and
+    the first run's hparams.yaml replaced. Now the second fit is refused before it writes anything."""
+    fit(tmp_path, cls(tmp_path, name="logs", version=0))
+    folder = tmp_path / "logs" / "version_0"
+    before = files_in(folder)
+    with pytest.raises(FileExistsError) as refused:
+        fit(tmp_path / "second", cls(tmp_path, name="logs", version=0))
+    message = str(refused.value)
+    assert f"{cls.__name__}: {folder} already holds another run's logs (" in message
+    assert "hparams.yaml" in message and "ckpt_path=" in message and "version=None" in message
+    assert files_in(folder) == before
+
+
+@pytest.mark.parametrize("cls", [CSVLogger, TensorBoardLogger])
+def test_a_resumed_fit_and_a_loggers_own_later_fit_go_on_in_its_version_folder(tmp_path, cls):
+    first = fit(tmp_path, cls(tmp_path, name="logs", version=0))
+    checkpoint = tmp_path / "epoch0"  # (`last` moves on with each resumed fit)
+    shutil.copytree(first.checkpoint_callback.last_model_path, checkpoint)
+    # Resumed from the checkpoint twice, with version= given again or left to the checkpoint.
+    for version in (0, None):
+        resumed = cls(tmp_path, name="logs", version=version)
+        fit(tmp_path, resumed, epochs=2, ckpt_path=checkpoint)
+        assert resumed.log_dir == tmp_path / "logs" / "version_0"
+    if cls is CSVLogger:
+        steps = [line.split(",")[0] for line in resumed.metrics_file.read_text().splitlines()[1:]]
+        assert steps == ["2", "4"]  # the second resume dropped what the first wrote after the checkpoint
+    else:
+        assert [step for step, _ in read_scalars(resumed.log_dir)["train_loss"]] == [2, 4]
+    # The same logger given to a second fit is its own run: it goes on in its folder.
+    own = cls(tmp_path / "own", name="logs", version=0)
+    fit(tmp_path / "own", own)
+    fit(tmp_path / "own", own)
+    assert own.log_dir == tmp_path / "own" / "logs" / "version_0"
