@@ -5,7 +5,7 @@ recipes' command line."""
 import shutil
 
 from audiotrain import Trainer
-from audiotrain.train.loggers import CSVLogger, TensorBoardLogger
+from audiotrain.train.loggers import CSVLogger, TensorBoardLogger, WandbLogger
 
 import pytest
 from logger_readers import read_scalars
@@ -67,3 +67,22 @@ def test_a_resumed_fit_and_a_loggers_own_later_fit_go_on_in_its_version_folder(t
     fit(tmp_path / "own", own)
     fit(tmp_path / "own", own)
     assert own.log_dir == tmp_path / "own" / "logs" / "version_0"
+
+
+# ------------------------------------------------------------------ Lightning's keyword arguments
+
+
+def test_a_wandb_keyword_that_wandb_init_does_not_take_is_refused_when_the_logger_is_made(tmp_path):
+    """Lightning's prefix= / version= (or a typo) passed the constructor; at fit, wandb.init's TypeError was
+    taken for a network failure: a warning, and the whole run trained with W&B switched off."""
+    with pytest.raises(ValueError, match=r"WandbLogger\(prefix='fold1'\): .*self\.log\('fold1/loss'"):
+        WandbLogger(prefix="fold1", offline=True)
+    with pytest.raises(ValueError, match=r"WandbLogger\(version='abc123'\): .*run id: pass id="):
+        WandbLogger(version="abc123", offline=True)
+    with pytest.raises(ValueError, match=r"WandbLogger\(checkpoint_name='m'\): .*log_artifact\("):
+        WandbLogger(checkpoint_name="m", offline=True)
+    with pytest.raises(TypeError, match=r"keyword argument 'projct' \(did you mean 'project'\?\)"):
+        WandbLogger(projct="p", offline=True)
+    # Lightning's defaults say what happens anyway; wandb.init's own keywords go to it.
+    logger = WandbLogger(prefix="", version=None, save_dir=tmp_path, offline=True, tags=["a"], id="run1")
+    assert logger.version == "run1" and logger.kwargs == {"tags": ["a"]}

@@ -1,12 +1,14 @@
 """What several logger backends share: importing the backend's package with a message saying what to
-install (`_require`, for W&B and MLflow), and the ``<root>/<name>/version_<k>`` run folders with their
-``hparams.yaml`` (`_VersionedFolder`, for TensorBoard and CSV).
+install (`_require`, for W&B and MLflow), the ``<root>/<name>/version_<k>`` run folders with their
+``hparams.yaml`` (`_VersionedFolder`, for TensorBoard and CSV), and Lightning's keyword arguments that
+have no counterpart here, refused with what to use instead (`refuse_lightning_only`).
 """
 
 from __future__ import annotations
 
 import importlib
 import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,24 @@ def _require(module: str, pip_name: str, logger: str, install: str) -> Any:
         raise ImportError(
             f"{logger} needs the '{pip_name}' package, which is not installed: {install}"
         ) from exc
+
+
+#: Lightning's ``prefix`` (joined to every metric name with "-"), which no logger here takes.
+LIGHTNING_PREFIX: tuple[tuple, str] = (
+    ("",),
+    "put the prefix in the names you log, e.g. self.log('fold1/loss', ...)",
+)
+
+
+def refuse_lightning_only(
+    owner: str, given: Mapping[str, Any], known: Iterable[str], table: dict[str, tuple[tuple, str]]
+) -> None:
+    """Keyword arguments of Lightning's `owner` that this one lacks (`table`: name -> (the values that
+    describe what happens anyway, accepted; what to use instead)); any other name is unexpected, with the
+    one meant. As the Trainer answers Lightning's flags (`audiotrain.train.flags.lightning_only`)."""
+    from audiotrain.train.flags import lightning_only  # (not at import: it loads mlx)
+
+    lightning_only(dict(given), known, owner=owner, table=table, what="argument")
 
 
 def _next_version(root: Path) -> int:
