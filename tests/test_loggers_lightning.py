@@ -86,3 +86,44 @@ def test_a_wandb_keyword_that_wandb_init_does_not_take_is_refused_when_the_logge
     # Lightning's defaults say what happens anyway; wandb.init's own keywords go to it.
     logger = WandbLogger(prefix="", version=None, save_dir=tmp_path, offline=True, tags=["a"], id="run1")
     assert logger.version == "run1" and logger.kwargs == {"tags": ["a"]}
+
+
+def test_lightnings_logger_spellings_work_or_say_what_to_use_instead(tmp_path):
+    """MLFlowLogger, TensorBoardLogger(default_hp_metric=..., log_graph=...) and
+    CSVLogger(flush_logs_every_n_steps=...) failed with a bare AttributeError / "unexpected keyword"."""
+    from audiotrain.train import MLFlowLogger as from_train
+    from audiotrain.train.loggers import MLFlowLogger, MLflowLogger
+
+    assert MLFlowLogger is MLflowLogger and from_train is MLflowLogger
+    # Accepted where the value is what happens here.
+    TensorBoardLogger(tmp_path, default_hp_metric=False, log_graph=False, prefix="", sub_dir=None)
+    CSVLogger(tmp_path, flush_logs_every_n_steps=10, prefix="")
+    # Refused by name, with what to use instead.
+    with pytest.raises(ValueError, match=r"TensorBoardLogger\(log_graph=True\): .*an MLX model has none"):
+        TensorBoardLogger(tmp_path, log_graph=True)
+    with pytest.raises(ValueError, match=r"TensorBoardLogger\(default_hp_metric=True\): .*own scalars"):
+        TensorBoardLogger(tmp_path, default_hp_metric=True)
+    with pytest.raises(ValueError, match=r"CSVLogger\(prefix='fold1'\): .*self\.log\('fold1/loss'"):
+        CSVLogger(tmp_path, prefix="fold1")
+    with pytest.raises(ValueError, match=r"CSVLogger\(flush_logs_every_n_steps=0\): expected a positive int"):
+        CSVLogger(tmp_path, flush_logs_every_n_steps=0)
+    with pytest.raises(TypeError, match=r"CSVLogger\(\) got an unexpected keyword argument 'nmae' \(did you"):
+        CSVLogger(tmp_path, nmae="x")
+    with pytest.raises(ValueError, match=r"MLflowLogger\(run_id='abc'\): .*ckpt_path="):
+        MLflowLogger("e", run_id="abc")
+
+
+def test_mlflow_save_dir_is_lightnings_file_store_in_that_folder(tmp_path):
+    from audiotrain.train.loggers import MLflowLogger
+
+    from mlflow.tracking import MlflowClient
+
+    store = tmp_path / "mlruns"
+    logger = MLflowLogger("exp", save_dir=store)
+    assert logger.tracking_uri == store.as_uri() and logger.save_dir == store
+    logger.log_metrics({"loss": 0.5}, step=3)
+    logger.finalize("success")
+    history = MlflowClient(tracking_uri=store.as_uri()).get_metric_history(logger.version, "loss")
+    assert [(m.step, m.value) for m in history] == [(3, 0.5)]
+    with pytest.raises(TypeError, match="give tracking_uri or save_dir .*not both"):
+        MLflowLogger("exp", tracking_uri=str(tmp_path / "mlflow.db"), save_dir=store)
