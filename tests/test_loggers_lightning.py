@@ -2,7 +2,12 @@
 arguments (refused by name with what to use instead where there is no counterpart), and warnings on the
 recipes' command line."""
 
+import os
+import re
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 from audiotrain import Trainer
 from audiotrain.train.loggers import CSVLogger, TensorBoardLogger, WandbLogger
@@ -127,3 +132,49 @@ def test_mlflow_save_dir_is_lightnings_file_store_in_that_folder(tmp_path):
     assert [(m.step, m.value) for m in history] == [(3, 0.5)]
     with pytest.raises(TypeError, match="give tracking_uri or save_dir .*not both"):
         MLflowLogger("exp", tracking_uri=str(tmp_path / "mlflow.db"), save_dir=store)
+
+
+# ------------------------------------------------------------------ warnings on the recipes' command line
+
+REPO = Path(__file__).resolve().parents[1]
+
+# The recipe's command (its __main__) with a stand-in for its cli whose run has a CSV logger that cannot
+# write (its folder is a file): the logger warns, as a real run's would.
+RUN_THE_COMMAND = """
+import runpy, sys, types
+from audiotrain.train.loggers import CSVLogger
+
+def main(argv=None):
+    CSVLogger(sys.argv[1]).log_metrics({"loss": 1.0}, step=1)
+    return 0
+
+recipe, how = sys.argv[2], sys.argv[3]
+cli = types.ModuleType(f"audiotrain.recipes.{recipe}.cli")
+cli.main = main
+sys.modules[cli.__name__] = cli
+if how == "command":
+    runpy.run_module(f"audiotrain.recipes.{recipe}", run_name="__main__")
+else:
+    main()  # from Python
+"""
+
+
+@pytest.mark.parametrize("recipe", ["chords", "clap"])
+def test_the_recipes_commands_print_a_warning_on_one_line(tmp_path, recipe):
+    """A logger's warning printed the library's file path and the line of code that warned (with an internal
+    comment) before the message; Python code keeps Python's format."""
+    (tmp_path / "a_file").write_text("")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+
+    def stderr_of(how):
+        args = [sys.executable, "-c", RUN_THE_COMMAND, str(tmp_path / "a_file"), recipe, how]
+        done = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stderr
+
+    lines = stderr_of("command").splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        "warning: LoggerWarning: CSVLogger could not start its run ("
+    )
+    from_python = stderr_of("python")
+    assert re.match(r"<string>:\d+: LoggerWarning: CSVLogger could not start its run \(", from_python)
