@@ -67,6 +67,11 @@ class WandbLogger(Logger):
     exit status. So each logger of a sweep gets its own run. A run of your own ``wandb.init`` still active
     when the logger starts is the one wandb.init returns: the logger logs to it, and warns.
 
+    Resuming (``load_state_dict``) continues the same run id. W&B cannot delete points: resumed from a
+    checkpoint older than the run's last step, the steps after it are logged again. Offline, the resumed
+    part is a second ``offline-run-*`` folder of the same run id, whose history (``_step`` from 0 again)
+    repeats those ``trainer/global_step`` values, as with Lightning's WandbLogger; ``wandb sync`` both.
+
     Parameters
     ----------
     project, name : str, optional
