@@ -102,6 +102,19 @@ def escape_what_stdout_cannot_encode() -> None:
         stream.reconfigure(errors="backslashreplace")
 
 
+def show_warnings_on_one_line() -> None:
+    """For a command's first line: a warning reads ``warning: <Category>: message``. Python's format adds
+    the file and the line of code that warned, which are the library's own (a path into site-packages and an
+    internal comment): noise to someone at a command line, whom the message tells what to change. Python
+    code that uses the package keeps Python's format."""
+    import warnings
+
+    def one_line(message, category, filename, lineno, line=None) -> str:
+        return f"warning: {category.__name__}: {message}\n"
+
+    warnings.formatwarning = one_line
+
+
 def cache_dir() -> Path:
     """The package's cache: ``$AUDIOTRAIN_CACHE_DIR``, else ``~/.cache/audiotrain``. The one rule for the demo
     data of both recipes and the feature cache (and so for ``python -m audiotrain cache``). An empty

@@ -21,6 +21,7 @@ _PUBLIC = {
     "Logger": "audiotrain.train.loggers",
     "CSVLogger": "audiotrain.train.loggers",
     "MLflowLogger": "audiotrain.train.loggers",
+    "MLFlowLogger": "audiotrain.train.loggers",  # (Lightning's spelling)
     "TensorBoardLogger": "audiotrain.train.loggers",
     "WandbLogger": "audiotrain.train.loggers",
     "LoggerConfig": "audiotrain.train.loggers",

@@ -294,18 +294,27 @@ _LIGHTNING_ONLY: dict[str, tuple[tuple, str]] = {
 }
 
 
-def lightning_only(given: dict[str, Any], known: Iterable[str]) -> None:
-    """Keyword arguments the Trainer does not take: a Lightning flag's value that describes what the
-    Trainer does anyway passes; any other says what to use instead; an unknown name, which one was meant."""
+def lightning_only(
+    given: dict[str, Any],
+    known: Iterable[str],
+    owner: str = "Trainer",
+    table: dict[str, tuple[tuple, str]] = _LIGHTNING_ONLY,
+    what: str = "flag",
+) -> None:
+    """Keyword arguments `owner` does not take: a Lightning flag's value that describes what `owner` does
+    anyway passes; any other says what to use instead; an unknown name, which one was meant.
+
+    `table`: Lightning's flags without a counterpart -> (the values accepted, what to do instead), as
+    `_LIGHTNING_ONLY` (the Trainer's; the loggers have their own)."""
     for name, value in given.items():
-        if name not in _LIGHTNING_ONLY:
-            close = difflib.get_close_matches(name, [*known, *_LIGHTNING_ONLY], n=1)
+        if name not in table:
+            close = difflib.get_close_matches(name, [*known, *table], n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise TypeError(f"Trainer() got an unexpected keyword argument {name!r}{hint}")
-        harmless, instead = _LIGHTNING_ONLY[name]
+            raise TypeError(f"{owner}() got an unexpected keyword argument {name!r}{hint}")
+        harmless, instead = table[name]
         if not any(type(value) is type(ok) and value == ok for ok in harmless):
             accepted = " or ".join(repr(ok) for ok in harmless)
             raise ValueError(
-                f"Trainer({name}={value!r}): Lightning's flag has no counterpart here ({name}={accepted} "
+                f"{owner}({name}={value!r}): Lightning's {what} has no counterpart here ({name}={accepted} "
                 f"is accepted, as what happens anyway): {instead}"
             )

@@ -392,6 +392,7 @@ class Trainer:
                 self._restore(ckpt_path, full=True)
             else:  # a resumed run goes on in its folders
                 self.callbacks.refuse_earlier_runs(self)
+                collectives.on_main_process(self._refuse_earlier_logger_runs)
             self._start_loggers(model)
             self._fit_started = time.perf_counter()
             self.fitting = True
@@ -890,6 +891,12 @@ class Trainer:
             nonfinite_guard=self.nonfinite_guard,
             track_grad_norm=self.track_grad_norm,
         )
+
+    def _refuse_earlier_logger_runs(self) -> None:
+        """A fresh fit's loggers (CSV, TensorBoard) refuse a version folder that another run wrote."""
+        for lg in self.loggers:
+            if callable(getattr(lg, "refuse_an_earlier_run", None)):
+                lg.refuse_an_earlier_run()
 
     def _start_loggers(self, module: TrainModule) -> None:
         for lg in self.loggers:

@@ -3,7 +3,8 @@
 - `Logger`, `LoggerWarning`, `STATUSES`, `flatten_params` (``loggers.base``: the interface, how a failing
   backend is handled, lazy runs and resuming)
 - `WandbLogger` (``loggers.wandb_logger``), `TensorBoardLogger` (``loggers.tensorboard_logger``),
-  `MLflowLogger` (``loggers.mlflow_logger``), `CSVLogger` (``loggers.csv_logger``)
+  `MLflowLogger` (``loggers.mlflow_logger``; also as Lightning's `MLFlowLogger`), `CSVLogger`
+  (``loggers.csv_logger``)
 - `LoggerConfig`, `build_loggers`, `LOGGER_NAMES`, `log_artifacts`, `finish_loggers`, `describe_loggers`
   (``loggers.config``: the loggers a run names, made for its run folder, the outputs sent to them, ending
   their runs, where they are),
@@ -27,6 +28,8 @@ from audiotrain.train.loggers.csv_logger import CSVLogger
 from audiotrain.train.loggers.mlflow_logger import MLflowLogger, resolve_tracking_uri
 from audiotrain.train.loggers.tensorboard_logger import TensorBoardLogger
 from audiotrain.train.loggers.wandb_logger import WandbLogger
+
+MLFlowLogger = MLflowLogger  # Lightning's spelling of the name
 
 __all__ = [
     "Logger",

@@ -1,12 +1,14 @@
 """What several logger backends share: importing the backend's package with a message saying what to
-install (`_require`, for W&B and MLflow), and the ``<root>/<name>/version_<k>`` run folders with their
-``hparams.yaml`` (`_VersionedFolder`, for TensorBoard and CSV).
+install (`_require`, for W&B and MLflow), the ``<root>/<name>/version_<k>`` run folders with their
+``hparams.yaml`` (`_VersionedFolder`, for TensorBoard and CSV), and Lightning's keyword arguments that
+have no counterpart here, refused with what to use instead (`refuse_lightning_only`).
 """
 
 from __future__ import annotations
 
 import importlib
 import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,24 @@ def _require(module: str, pip_name: str, logger: str, install: str) -> Any:
         raise ImportError(
             f"{logger} needs the '{pip_name}' package, which is not installed: {install}"
         ) from exc
+
+
+#: Lightning's ``prefix`` (joined to every metric name with "-"), which no logger here takes.
+LIGHTNING_PREFIX: tuple[tuple, str] = (
+    ("",),
+    "put the prefix in the names you log, e.g. self.log('fold1/loss', ...)",
+)
+
+
+def refuse_lightning_only(
+    owner: str, given: Mapping[str, Any], known: Iterable[str], table: dict[str, tuple[tuple, str]]
+) -> None:
+    """Keyword arguments of Lightning's `owner` that this one lacks (`table`: name -> (the values that
+    describe what happens anyway, accepted; what to use instead)); any other name is unexpected, with the
+    one meant. As the Trainer answers Lightning's flags (`audiotrain.train.flags.lightning_only`)."""
+    from audiotrain.train.flags import lightning_only  # (not at import: it loads mlx)
+
+    lightning_only(dict(given), known, owner=owner, table=table, what="argument")
 
 
 def _next_version(root: Path) -> int:
@@ -38,6 +58,8 @@ class _VersionedFolder:
     _name: str
     _version: int | str | None
     _hparams: dict[str, Any]  # every hyperparameter logged to this run so far
+    _resumed: bool  # `load_state_dict` named this folder (a checkpoint's run)
+    _ever_started: bool  # (Logger's) this logger has written to the folder
 
     @property
     def name(self) -> str:
@@ -66,6 +88,25 @@ class _VersionedFolder:
     @property
     def hparams_file(self) -> Path:
         return self.log_dir / "hparams.yaml"
+
+    def refuse_an_earlier_run(self) -> None:
+        """Before a fresh fit (no checkpoint): a version folder that already holds files is another run's,
+        whose ``metrics.csv`` and event files this run would add to and whose ``hparams.yaml`` it would
+        replace. Called by the Trainer before anything is written. A resumed fit (its checkpoint names
+        the folder) and a later stage of this logger's own run go on in the folder."""
+        if self._resumed or self._ever_started:
+            return
+        folder = self.log_dir
+        found = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+        if found:
+            owner = type(self).__name__
+            shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+            raise FileExistsError(
+                f"{owner}: {folder} already holds another run's logs ({shown}); this fit would add its "
+                "metrics to them and replace their hparams.yaml. Continue that run with "
+                "trainer.fit(..., ckpt_path=<one of its checkpoints>), or start a new run in another version "
+                f"({owner}(..., version=None) takes the next free one) or after removing {folder}"
+            )
 
     def _merge_hparams(self, params: dict[str, Any]) -> dict[str, Any]:
         """Add ``params`` to the run's hyperparameters and write them all; returns the merged set.

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from audiotrain.train.loggers._shared import _VersionedFolder
+from audiotrain.train.loggers._shared import LIGHTNING_PREFIX, _VersionedFolder, refuse_lightning_only
 from audiotrain.train.loggers.base import Logger
 
 
@@ -24,13 +24,28 @@ class CSVLogger(_VersionedFolder, Logger):
     starts a new row rather than overwrite the first value. A resumed run appends to the same file after
     dropping what was logged after the checkpoint: later rows, and the values its last row got after it
     was saved (a batch-end checkpoint comes before that step's validation and epoch end), which the resumed
-    run logs again. ``test()`` after ``fit()`` appends to the same file.
+    run logs again. ``test()`` after ``fit()`` appends to the same file. A fresh fit refuses a
+    ``version`` folder that already holds another run's files (`refuse_an_earlier_run`).
+
+    Lightning's ``flush_logs_every_n_steps`` is accepted (a positive int): every row is on disk as soon as
+    it is logged, which is what any value asks for at most. Its ``prefix`` is refused with what to use.
     """
 
     def __init__(
-        self, save_dir: str | os.PathLike, name: str | None = "default", version: int | str | None = None
+        self,
+        save_dir: str | os.PathLike,
+        name: str | None = "default",
+        version: int | str | None = None,
+        *,
+        flush_logs_every_n_steps: int = 100,
+        **lightning_args: Any,
     ):
         super().__init__()
+        known = ["save_dir", "name", "version", "flush_logs_every_n_steps"]
+        refuse_lightning_only("CSVLogger", lightning_args, known, {"prefix": LIGHTNING_PREFIX})
+        n = flush_logs_every_n_steps
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"CSVLogger(flush_logs_every_n_steps={n!r}): expected a positive int")
         self._root = Path(save_dir)
         self._name = name or ""
         self._version = version

@@ -16,11 +16,25 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from audiotrain.train.loggers._shared import _require
+from audiotrain.train.loggers._shared import LIGHTNING_PREFIX, _require, refuse_lightning_only
 from audiotrain.train.loggers.base import Logger, LoggerWarning, check_log_model
 
 _MLFLOW_STATUS = {"success": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}
 _MLFLOW_NAMED_STORES = ("databricks", "databricks-uc", "uc")  # tracking URIs that are a name, not a path
+
+# Lightning's MLFlowLogger arguments without a counterpart here (see `refuse_lightning_only`).
+_LIGHTNING_ONLY: dict[str, tuple[tuple, str]] = {
+    "prefix": LIGHTNING_PREFIX,
+    "run_id": (
+        (None,),
+        "a run is continued by resuming: trainer.fit(..., ckpt_path=...) reopens the checkpoint's MLflow run",
+    ),
+    "artifact_location": (
+        (None,),
+        "a local SQLite store keeps the artifacts in mlruns/ beside its database, a file store (save_dir) "
+        "in its folder; a server chooses its own",
+    ),
+}
 
 
 class MLflowLogger(Logger):
@@ -44,6 +58,10 @@ class MLflowLogger(Logger):
     log_model : False, True or "all"
         Upload checkpoints as artifacts (under ``checkpoints/<folder>``): True the best (or last) one when
         fit ends, "all" each as it is saved (Lightning's setting; see `Logger.after_save_checkpoint`).
+    save_dir : str or Path, optional
+        Lightning's: a folder for MLflow's file store (``tracking_uri="file:<save_dir>"``), instead of
+        ``tracking_uri``. MLflow's client and UI read that store only with ``MLFLOW_ALLOW_FILE_STORE=true``.
+        Lightning's ``prefix``, ``run_id`` and ``artifact_location`` are refused with what to use instead.
 
     Resuming (``load_state_dict``) continues the same run, with two limits of MLflow:
 
@@ -77,8 +95,19 @@ class MLflowLogger(Logger):
         tracking_uri: str | None = None,
         tags: Mapping[str, Any] | None = None,
         log_model: bool | str = False,
+        *,
+        save_dir: str | os.PathLike | None = None,
+        **lightning_args: Any,
     ) -> None:
         super().__init__()
+        known = ["experiment_name", "run_name", "tracking_uri", "tags", "log_model", "save_dir"]
+        refuse_lightning_only("MLflowLogger", lightning_args, known, _LIGHTNING_ONLY)
+        if save_dir is not None:
+            if tracking_uri is not None:
+                raise TypeError(
+                    "MLflowLogger: give tracking_uri or save_dir (Lightning's folder for a file store), not both"
+                )
+            tracking_uri = Path(save_dir).expanduser().resolve().as_uri()
         # The extra first: mlflow-skinny alone lacks what the default local store needs (sqlalchemy, alembic).
         self._mlflow = _require(
             "mlflow",

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from audiotrain.train.loggers._shared import _VersionedFolder
+from audiotrain.train.loggers._shared import LIGHTNING_PREFIX, _VersionedFolder, refuse_lightning_only
 from audiotrain.train.loggers.base import Logger, _BackendStopped
 
 
@@ -30,6 +30,18 @@ def _summary_writer_class() -> type:
         ) from exc
 
 
+# Lightning's TensorBoardLogger arguments without a counterpart here (see `refuse_lightning_only`).
+_LIGHTNING_ONLY: dict[str, tuple[tuple, str]] = {
+    "default_hp_metric": (
+        (False,),
+        "no hp_metric placeholder is written: the HParams tab's metric columns are the run's own scalars",
+    ),
+    "log_graph": ((False,), "TensorBoard's graph is drawn from a traced torch model; an MLX model has none"),
+    "prefix": LIGHTNING_PREFIX,
+    "sub_dir": ((None,), "the run's folder is <save_dir>/<name>/<version>: a string version names the last"),
+}
+
+
 class TensorBoardLogger(_VersionedFolder, Logger):
     """Write TensorBoard event files to ``<save_dir>/<name>/version_<k>`` (``tensorboard --logdir <save_dir>``).
 
@@ -43,6 +55,7 @@ class TensorBoardLogger(_VersionedFolder, Logger):
     those of later steps, and those of its step logged after it was saved (a batch-end checkpoint comes
     before that step's validation and epoch end), by purging from that step (``purge_step``) and writing
     again the values the checkpoint recorded for it. ``test()`` after ``fit()`` writes to the same folder.
+    A fresh fit refuses a ``version`` folder that already holds another run's files (`refuse_an_earlier_run`).
 
     Parameters
     ----------
@@ -56,6 +69,9 @@ class TensorBoardLogger(_VersionedFolder, Logger):
         How often pending events are written to disk (also whenever the Trainer saves a checkpoint).
     log_dir : str or Path, optional
         The earlier name of ``save_dir``, still accepted (the ``log_dir`` property is the run's own folder).
+    default_hp_metric, log_graph : bool
+        Lightning's, accepted as False (what happens here); True is an error saying why. Lightning's
+        ``prefix`` and ``sub_dir`` are refused with what to use instead.
     """
 
     def __init__(
@@ -66,8 +82,11 @@ class TensorBoardLogger(_VersionedFolder, Logger):
         flush_secs: int = 30,
         *,
         log_dir: str | os.PathLike | None = None,
+        **lightning_args: Any,
     ) -> None:
         super().__init__()
+        known = ["save_dir", "name", "version", "flush_secs", "log_dir"]
+        refuse_lightning_only("TensorBoardLogger", lightning_args, known, _LIGHTNING_ONLY)
         if save_dir is not None and log_dir is not None:
             raise TypeError("TensorBoardLogger: give save_dir or log_dir (its earlier name), not both")
         self._writer_cls = _summary_writer_class()

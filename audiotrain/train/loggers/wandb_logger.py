@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import inspect
 import os
 import re
 import warnings
@@ -10,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from audiotrain.train.loggers._shared import _require
+from audiotrain.train.loggers._shared import LIGHTNING_PREFIX, _require, refuse_lightning_only
 from audiotrain.train.loggers.base import Logger, LoggerWarning, check_log_model, flatten_params
 
 # Loggers whose run stays open after a successful stage, for the next stage (test after fit) to log to.
@@ -18,6 +19,21 @@ from audiotrain.train.loggers.base import Logger, LoggerWarning, check_log_model
 # `logger` name) would leave that run as `wandb.run`, which the next logger's wandb.init hands back.
 _OPEN_RUNS: set[WandbLogger] = set()
 _exit_hook_registered = False
+
+# Lightning's WandbLogger arguments that wandb.init does not take (see `refuse_lightning_only`).
+_LIGHTNING_ONLY: dict[str, tuple[tuple, str]] = {
+    "prefix": LIGHTNING_PREFIX,
+    "version": ((None,), "Lightning's version is the W&B run id: pass id=..."),
+    "checkpoint_name": (
+        (None,),
+        "log_model uploads checkpoints as the artifact model-<run id>; store one under a name of your own "
+        "with logger.log_artifact(path, name, artifact_type='model')",
+    ),
+    "experiment": (
+        (None,),
+        "start the run with wandb.init(...) before fit: the logger logs to the active run (and says so)",
+    ),
+}
 
 
 def _finish_open_runs() -> None:
@@ -51,6 +67,11 @@ class WandbLogger(Logger):
     exit status. So each logger of a sweep gets its own run. A run of your own ``wandb.init`` still active
     when the logger starts is the one wandb.init returns: the logger logs to it, and warns.
 
+    Resuming (``load_state_dict``) continues the same run id. W&B cannot delete points: resumed from a
+    checkpoint older than the run's last step, the steps after it are logged again. Offline, the resumed
+    part is a second ``offline-run-*`` folder of the same run id, whose history (``_step`` from 0 again)
+    repeats those ``trainer/global_step`` values, as with Lightning's WandbLogger; ``wandb sync`` both.
+
     Parameters
     ----------
     project, name : str, optional
@@ -65,7 +86,9 @@ class WandbLogger(Logger):
         Upload checkpoints as the artifact ``model-<run id>`` (type "model", aliases "latest" and, for the
         best one, "best"): True the best (or last) one when fit ends, "all" each as it is saved.
     **kwargs
-        Passed to ``wandb.init`` (``entity``, ``tags``, ``group``, ``settings``, ...).
+        Passed to ``wandb.init`` (``entity``, ``tags``, ``group``, ``settings``, ...). A name ``wandb.init``
+        does not take is an error here, not a run that goes unlogged; Lightning's ``prefix``, ``version``
+        (``id`` here), ``checkpoint_name`` and ``experiment`` say what to use instead.
     """
 
     stores_artifacts = True
@@ -89,12 +112,27 @@ class WandbLogger(Logger):
         self._save_dir = Path(save_dir) if save_dir is not None else None
         self.offline = offline
         self.log_model = check_log_model(log_model, "WandbLogger")
-        self.kwargs = kwargs
+        self.kwargs = self._init_kwargs(kwargs)
         self._run: Any = None
-        self._run_id: str | None = kwargs.pop("id", None)
+        self._run_id: str | None = self.kwargs.pop("id", None)
         # The run's name and folder, remembered at start: they stay readable after finalize drops the run.
         self._run_name: str | None = None
         self._run_dir: Path | None = None
+
+    def _init_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """``kwargs`` for ``wandb.init``, checked now: at start, a wrong name would be a TypeError that
+        disables the logger for the whole run, like a network failure (`Logger._call`)."""
+        try:
+            init_params = inspect.signature(self._wandb.init).parameters
+        except (TypeError, ValueError):  # not introspectable: wandb.init alone can say
+            init_params = {}
+        takes_any = not init_params or any(p.kind is p.VAR_KEYWORD for p in init_params.values())
+        refused = {
+            k: v for k, v in kwargs.items() if k in _LIGHTNING_ONLY or not (takes_any or k in init_params)
+        }
+        own = [p for p in inspect.signature(WandbLogger.__init__).parameters if p not in ("self", "kwargs")]
+        refuse_lightning_only("WandbLogger", refused, [*own, *init_params], _LIGHTNING_ONLY)
+        return {k: v for k, v in kwargs.items() if k not in refused}  # (Lightning's defaults, dropped)
 
     @property
     def name(self) -> str | None:

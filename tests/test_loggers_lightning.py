@@ -1,0 +1,180 @@
+"""Loggers as a Lightning user meets them: a fresh fit given a used version folder, Lightning's keyword
+arguments (refused by name with what to use instead where there is no counterpart), and warnings on the
+recipes' command line."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from audiotrain import Trainer
+from audiotrain.train.loggers import CSVLogger, TensorBoardLogger, WandbLogger
+
+import pytest
+from logger_readers import read_scalars
+from tasks import TinyClassifier, make_batches
+
+# ------------------------------------------------------------------ a fresh fit and a used version folder
+
+
+def fit(tmp_path, logger, epochs=1, **fit_kwargs):
+    trainer = Trainer(
+        max_epochs=epochs,
+        default_root_dir=tmp_path,
+        logger=logger,
+        log_every_n_steps=2,
+        enable_progress_bar=False,
+        compile=False,
+    )
+    trainer.fit(TinyClassifier(), make_batches(32), **fit_kwargs)  # 2 steps per epoch
+    return trainer
+
+
+def files_in(folder):
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+@pytest.mark.parametrize("cls", [CSVLogger, TensorBoardLogger])
+def test_a_fresh_fit_refuses_a_version_folder_that_another_run_wrote(tmp_path, cls):
+    """Two fresh fits given the same version= used to go into one folder: the second run's rows after the
+    first's in one metrics.csv (steps starting over), a second event file with every tag's steps twice, and
+    the first run's hparams.yaml replaced. Now the second fit is refused before it writes anything."""
+    fit(tmp_path, cls(tmp_path, name="logs", version=0))
+    folder = tmp_path / "logs" / "version_0"
+    before = files_in(folder)
+    with pytest.raises(FileExistsError) as refused:
+        fit(tmp_path / "second", cls(tmp_path, name="logs", version=0))
+    message = str(refused.value)
+    assert f"{cls.__name__}: {folder} already holds another run's logs (" in message
+    assert "hparams.yaml" in message and "ckpt_path=" in message and "version=None" in message
+    assert files_in(folder) == before
+
+
+@pytest.mark.parametrize("cls", [CSVLogger, TensorBoardLogger])
+def test_a_resumed_fit_and_a_loggers_own_later_fit_go_on_in_its_version_folder(tmp_path, cls):
+    first = fit(tmp_path, cls(tmp_path, name="logs", version=0))
+    checkpoint = tmp_path / "epoch0"  # (`last` moves on with each resumed fit)
+    shutil.copytree(first.checkpoint_callback.last_model_path, checkpoint)
+    # Resumed from the checkpoint twice, with version= given again or left to the checkpoint.
+    for version in (0, None):
+        resumed = cls(tmp_path, name="logs", version=version)
+        fit(tmp_path, resumed, epochs=2, ckpt_path=checkpoint)
+        assert resumed.log_dir == tmp_path / "logs" / "version_0"
+    if cls is CSVLogger:
+        steps = [line.split(",")[0] for line in resumed.metrics_file.read_text().splitlines()[1:]]
+        assert steps == ["2", "4"]  # the second resume dropped what the first wrote after the checkpoint
+    else:
+        assert [step for step, _ in read_scalars(resumed.log_dir)["train_loss"]] == [2, 4]
+    # The same logger given to a second fit is its own run: it goes on in its folder.
+    own = cls(tmp_path / "own", name="logs", version=0)
+    fit(tmp_path / "own", own)
+    fit(tmp_path / "own", own)
+    assert own.log_dir == tmp_path / "own" / "logs" / "version_0"
+
+
+# ------------------------------------------------------------------ Lightning's keyword arguments
+
+
+def test_a_wandb_keyword_that_wandb_init_does_not_take_is_refused_when_the_logger_is_made(tmp_path):
+    """Lightning's prefix= / version= (or a typo) passed the constructor; at fit, wandb.init's TypeError was
+    taken for a network failure: a warning, and the whole run trained with W&B switched off."""
+    with pytest.raises(ValueError, match=r"WandbLogger\(prefix='fold1'\): .*self\.log\('fold1/loss'"):
+        WandbLogger(prefix="fold1", offline=True)
+    with pytest.raises(ValueError, match=r"WandbLogger\(version='abc123'\): .*run id: pass id="):
+        WandbLogger(version="abc123", offline=True)
+    with pytest.raises(ValueError, match=r"WandbLogger\(checkpoint_name='m'\): .*log_artifact\("):
+        WandbLogger(checkpoint_name="m", offline=True)
+    with pytest.raises(TypeError, match=r"keyword argument 'projct' \(did you mean 'project'\?\)"):
+        WandbLogger(projct="p", offline=True)
+    # Lightning's defaults say what happens anyway; wandb.init's own keywords go to it.
+    logger = WandbLogger(prefix="", version=None, save_dir=tmp_path, offline=True, tags=["a"], id="run1")
+    assert logger.version == "run1" and logger.kwargs == {"tags": ["a"]}
+
+
+def test_lightnings_logger_spellings_work_or_say_what_to_use_instead(tmp_path):
+    """MLFlowLogger, TensorBoardLogger(default_hp_metric=..., log_graph=...) and
+    CSVLogger(flush_logs_every_n_steps=...) failed with a bare AttributeError / "unexpected keyword"."""
+    from audiotrain.train import MLFlowLogger as from_train
+    from audiotrain.train.loggers import MLFlowLogger, MLflowLogger
+
+    assert MLFlowLogger is MLflowLogger and from_train is MLflowLogger
+    # Accepted where the value is what happens here.
+    TensorBoardLogger(tmp_path, default_hp_metric=False, log_graph=False, prefix="", sub_dir=None)
+    CSVLogger(tmp_path, flush_logs_every_n_steps=10, prefix="")
+    # Refused by name, with what to use instead.
+    with pytest.raises(ValueError, match=r"TensorBoardLogger\(log_graph=True\): .*an MLX model has none"):
+        TensorBoardLogger(tmp_path, log_graph=True)
+    with pytest.raises(ValueError, match=r"TensorBoardLogger\(default_hp_metric=True\): .*own scalars"):
+        TensorBoardLogger(tmp_path, default_hp_metric=True)
+    with pytest.raises(ValueError, match=r"CSVLogger\(prefix='fold1'\): .*self\.log\('fold1/loss'"):
+        CSVLogger(tmp_path, prefix="fold1")
+    with pytest.raises(ValueError, match=r"CSVLogger\(flush_logs_every_n_steps=0\): expected a positive int"):
+        CSVLogger(tmp_path, flush_logs_every_n_steps=0)
+    with pytest.raises(TypeError, match=r"CSVLogger\(\) got an unexpected keyword argument 'nmae' \(did you"):
+        CSVLogger(tmp_path, nmae="x")
+    with pytest.raises(ValueError, match=r"MLflowLogger\(run_id='abc'\): .*ckpt_path="):
+        MLflowLogger("e", run_id="abc")
+
+
+def test_mlflow_save_dir_is_lightnings_file_store_in_that_folder(tmp_path):
+    from audiotrain.train.loggers import MLflowLogger
+
+    from mlflow.tracking import MlflowClient
+
+    store = tmp_path / "mlruns"
+    logger = MLflowLogger("exp", save_dir=store)
+    assert logger.tracking_uri == store.as_uri() and logger.save_dir == store
+    logger.log_metrics({"loss": 0.5}, step=3)
+    logger.finalize("success")
+    history = MlflowClient(tracking_uri=store.as_uri()).get_metric_history(logger.version, "loss")
+    assert [(m.step, m.value) for m in history] == [(3, 0.5)]
+    with pytest.raises(TypeError, match="give tracking_uri or save_dir .*not both"):
+        MLflowLogger("exp", tracking_uri=str(tmp_path / "mlflow.db"), save_dir=store)
+
+
+# ------------------------------------------------------------------ warnings on the recipes' command line
+
+REPO = Path(__file__).resolve().parents[1]
+
+# The recipe's command (its __main__) with a stand-in for its cli whose run has a CSV logger that cannot
+# write (its folder is a file): the logger warns, as a real run's would.
+RUN_THE_COMMAND = """
+import runpy, sys, types
+from audiotrain.train.loggers import CSVLogger
+
+def main(argv=None):
+    CSVLogger(sys.argv[1]).log_metrics({"loss": 1.0}, step=1)
+    return 0
+
+recipe, how = sys.argv[2], sys.argv[3]
+cli = types.ModuleType(f"audiotrain.recipes.{recipe}.cli")
+cli.main = main
+sys.modules[cli.__name__] = cli
+if how == "command":
+    runpy.run_module(f"audiotrain.recipes.{recipe}", run_name="__main__")
+else:
+    main()  # from Python
+"""
+
+
+@pytest.mark.parametrize("recipe", ["chords", "clap"])
+def test_the_recipes_commands_print_a_warning_on_one_line(tmp_path, recipe):
+    """A logger's warning printed the library's file path and the line of code that warned (with an internal
+    comment) before the message; Python code keeps Python's format."""
+    (tmp_path / "a_file").write_text("")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+
+    def stderr_of(how):
+        args = [sys.executable, "-c", RUN_THE_COMMAND, str(tmp_path / "a_file"), recipe, how]
+        done = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stderr
+
+    lines = stderr_of("command").splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        "warning: LoggerWarning: CSVLogger could not start its run ("
+    )
+    from_python = stderr_of("python")
+    assert re.match(r"<string>:\d+: LoggerWarning: CSVLogger could not start its run \(", from_python)
