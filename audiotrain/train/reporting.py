@@ -5,6 +5,13 @@ Returned loss and metrics (`train_loss`, `train_acc`) go everywhere: the interva
 each logging step, the epoch means to the history and `callback_metrics`, and to the loggers as
 `train_<name>_epoch` (Lightning's suffix: the epoch's last step already logged `train_<name>`). A value
 logged with `self.log` follows its `on_step` / `on_epoch` / `logger` options (see `outputs.LogOptions`).
+`callback_metrics` also holds every epoch mean under the name the loggers get (`train_loss_epoch`,
+`<name>_epoch`), as Lightning's holds `name`, `name_step` and `name_epoch`, so any of them can be monitored.
+
+A value logged under a returned value's name (`self.log("train_loss", loss)`, Lightning's habit) replaces
+it: its options decide what the loggers get, and its epoch mean keeps the returned value's place in the
+history and `callback_metrics` whatever its `on_epoch` (adding the line does not take the training curve
+out of `history.json`).
 """
 
 from __future__ import annotations
@@ -37,19 +44,34 @@ def interval_values(means: dict[str, float], options: dict[str, LogOptions]) -> 
 
 
 def epoch_values(means: dict[str, float], options: dict[str, LogOptions]) -> dict[str, float]:
-    """An epoch's means as the history and callbacks name them (values logged per step only are left out)."""
-    return {k: v for k, v in means.items() if k not in options or options[k].on_epoch}
+    """An epoch's means as the history and callbacks name them (values logged per step only are left out,
+    unless logged under a returned value's name: module docstring)."""
+    return {
+        k: v
+        for k, v in means.items()
+        if k not in options or options[k].on_epoch or options[k].replaces_returned
+    }
 
 
-def epoch_log_values(means: dict[str, float], options: dict[str, LogOptions]) -> dict[str, float]:
-    """The same means as the loggers get them at the epoch's end (`train_loss_epoch`, ...)."""
+def epoch_log_values(
+    means: dict[str, float], options: dict[str, LogOptions], for_loggers: bool = True
+) -> dict[str, float]:
+    """The same means as the loggers get them at the epoch's end (`train_loss_epoch`, ...); with
+    `for_loggers=False` also those logged with `logger=False` (`callback_metrics` holds them)."""
     out = {}
     for k, v in means.items():
         if k not in options:
             out[f"{k}_epoch"] = v
-        elif options[k].on_epoch and options[k].logger:
+        elif options[k].on_epoch and (options[k].logger or not for_loggers):
             out[options[k].epoch_name(k)] = v
     return out
+
+
+def epoch_callback_values(means: dict[str, float], options: dict[str, LogOptions]) -> dict[str, float]:
+    """What `callback_metrics` gets at an epoch's end: the history's names and the loggers' (`loss` and
+    `loss_epoch` for `self.log("loss", ..., on_step=True, on_epoch=True)`), as in Lightning, so that
+    `ModelCheckpoint(monitor="loss_epoch")` finds the epoch mean."""
+    return {**epoch_values(means, options), **epoch_log_values(means, options, for_loggers=False)}
 
 
 def hook_logs(module: Any) -> dict[str, float]:

@@ -579,7 +579,10 @@ class Trainer:
         progress.total_batches += 1
         if stepped:
             progress.global_step += 1
-        shown = {k: v for k, v in logged.items() if step.log_options[k].prog_bar}
+        # (A value logged with on_step=False shows its last epoch mean instead: `progress_metrics`.)
+        shown = {
+            k: v for k, v in logged.items() if step.log_options[k].prog_bar and step.log_options[k].on_step
+        }
         self._last_outputs = {**returned, **shown}
         outputs = {**{k: LazyScalar(v) for k, v in {**returned, **logged}.items()}, "stepped": stepped}
         # A checkpoint saved by a batch-end hook (ModelCheckpoint(every_n_train_steps)) before this
@@ -616,7 +619,7 @@ class Trainer:
         if self.running.interval_weight:
             self._log_train_interval()
         self._check_nonfinite()
-        self.callback_metrics.update(train_metrics)
+        self.callback_metrics.update(reporting.epoch_callback_values(epoch_means, self._train_options()))
         val_metrics = {}
         if (
             val_loader is not None
@@ -1231,11 +1234,17 @@ class Trainer:
 
         Under data parallel the step's values are their means over every rank's batch, as the loggers' are
         (one process over the combined batch shows the same), taken where the ranks already meet: at each
-        logging step, an epoch's last step and after a validation. Between those the bar keeps them."""
+        logging step, an epoch's last step and after a validation. Between those the bar keeps them.
+
+        A value logged with `prog_bar=True, on_step=False` shows its mean over the last epoch that ended,
+        as in Lightning (none before the first): the epoch mean asked for, not a step's value."""
         if self.world_size > 1:
             out = dict(self._shown_across_ranks)
         else:
             out = {k: float(v.item()) for k, v in (self._settled_outputs or self._last_outputs).items()}
+        for name, options in self._train_options().items():
+            if options.prog_bar and not options.on_step and name in self.callback_metrics:
+                out[name] = self.callback_metrics[name]
         out.update(self._epoch_validation_metrics())
         return out
 

@@ -1,0 +1,125 @@
+"""How values logged with Lightning's habits reach `callback_metrics`, the progress bar, the history and the
+loggers: `name_step` / `name_epoch`, epoch-only values in the bar, `self.log("train_loss", ...)`, values
+logged in `on_train_batch_end` (at that batch's step, also across a resume), `self.logger`, and the loggers
+on every rank under data parallel."""
+
+import json
+
+import audiotrain  # noqa: F401  (before mlx)
+from audiotrain.train.callback import Callback
+from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
+
+import mlx.core as mx
+import pytest
+from tasks import RecordingLogger, TinyClassifier, make_batches, quiet_trainer
+
+
+def fit(tmp_path, module, val=True, **kwargs):
+    """4 optimizer steps per epoch (64 samples, batches of 16)."""
+    kwargs.setdefault("max_epochs", 2)
+    t = quiet_trainer(tmp_path, **kwargs)
+    t.fit(module, make_batches(64), make_batches(32, seed=1) if val else None)
+    return t
+
+
+def build(cls, *args, **kwargs):
+    mx.random.seed(0)  # the same weights for every run of a test
+    return cls(*args, **kwargs)
+
+
+class LogsBoth(TinyClassifier):
+    """Lightning's `self.log("loss", loss, on_step=True, on_epoch=True)`."""
+
+    def training_step(self, batch, batch_idx):
+        loss, _ = self.compute_loss(batch)
+        self.log("b_both", loss, on_step=True, on_epoch=True)
+        self.log("b_quiet", 2 * loss, on_step=True, on_epoch=True, logger=False)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        return self.compute_loss(batch)
+
+
+# ------------------------------------------------------------------ name, name_step and name_epoch
+def test_on_step_and_on_epoch_values_can_be_monitored_as_name_epoch(tmp_path):
+    """`ModelCheckpoint(monitor="b_both_epoch")` failed after the first epoch: the loggers got
+    `b_both_epoch`, callback_metrics only `b_both` and `b_both_step`."""
+    best = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="b_both_epoch", save_top_k=1)
+    early = EarlyStopping(monitor="b_both_epoch", patience=5)
+    t = fit(tmp_path, build(LogsBoth), max_epochs=3, enable_checkpointing=True, callbacks=[best, early])
+    m = t.callback_metrics
+    assert {"b_both", "b_both_step", "b_both_epoch", "b_quiet_epoch"} <= set(m)  # (logger=False too)
+    assert m["b_both_epoch"] == m["b_both"] == t.history["b_both"][-1]  # the epoch mean
+    assert best.best_model_score == pytest.approx(min(t.history["b_both"]))
+    assert m["train_loss_epoch"] == t.history["train_loss"][-1]  # as the loggers name it too
+
+
+def test_an_epoch_mean_monitored_before_any_epoch_ended_is_not_sent_to_the_step_value(tmp_path):
+    """The hint said "did you mean 'b_both_step'?": the per-step value, the wrong fix for an epoch mean."""
+    every_step = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="b_both_epoch", every_n_train_steps=1)
+    with pytest.raises(KeyError, match="'b_both_epoch' was not logged") as raised:
+        fit(tmp_path, build(LogsBoth), log_every_n_steps=1, enable_checkpointing=True, callbacks=[every_step])
+    hint = str(raised.value).split(";")[0]
+    assert "b_both_step" not in hint and "the epoch mean of 'b_both'" in hint
+
+
+# ------------------------------------------------------------------ the progress bar
+class EpochMeanInTheBar(TinyClassifier):
+    def training_step(self, batch, batch_idx):
+        loss, _ = self.compute_loss(batch)
+        self.log("c_epoch", loss, on_step=False, on_epoch=True, prog_bar=True)
+        self.log("d_step", loss, prog_bar=True)
+        return loss
+
+
+class ReadsTheBar(Callback):
+    def __init__(self):
+        self.shown = []
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        self.shown.append(trainer.progress_bar_metrics.get("c_epoch"))
+
+
+def test_the_bar_shows_the_epoch_mean_of_a_value_logged_on_epoch_only(tmp_path):
+    """It showed the last step's value under that name (1.233 where the epoch mean was 1.060)."""
+    bar = ReadsTheBar()
+    t = fit(tmp_path, build(EpochMeanInTheBar), callbacks=[bar])
+    shown = t.progress_bar_metrics
+    assert shown["c_epoch"] == t.history["c_epoch"][-1]  # the mean asked for
+    assert shown["c_epoch"] != shown["d_step"]  # (the last step's loss, which it showed before)
+    # As in Lightning: nothing before the first epoch ends, then the last epoch's mean.
+    assert bar.shown[:4] == [None] * 4 and bar.shown[4:] == [t.history["c_epoch"][0]] * 4
+
+
+# ------------------------------------------------------------------ self.log("train_loss", ...)
+class LogsTrainLoss(TinyClassifier):
+    def __init__(self, scale=1.0, **options):
+        super().__init__()
+        self.scale, self.options = scale, options
+
+    def training_step(self, batch, batch_idx):
+        loss, _ = self.compute_loss(batch)
+        self.log("train_loss", self.scale * loss, **self.options)
+        return loss
+
+
+def test_logging_train_loss_keeps_it_in_the_history(tmp_path):
+    """`self.log("train_loss", loss)` (on_epoch=False, Lightning's default) took the name of the returned
+    loss, and the history and export_history() lost the training curve."""
+    plain = fit(tmp_path / "plain", build(TinyClassifier))
+    logger = RecordingLogger()
+    t = fit(tmp_path / "logged", build(LogsTrainLoss), logger=logger, log_every_n_steps=1)
+    assert t.history["train_loss"] == plain.history["train_loss"]
+    assert t.callback_metrics["train_loss"] == plain.callback_metrics["train_loss"]  # the epoch mean
+    exported = json.loads(t.export_history(tmp_path / "history.json").read_text())
+    assert exported["train_loss"] == plain.history["train_loss"]
+    # The loggers follow the user's options: the per-step values, no train_loss_epoch (on_epoch=False).
+    assert len([m for _, m in logger.metrics if "train_loss" in m]) == 8
+    assert "train_loss_epoch" not in logger.keys()
+
+
+def test_a_value_logged_as_train_loss_wins_with_its_epoch_mean_in_the_history(tmp_path):
+    plain = fit(tmp_path / "plain", build(TinyClassifier))
+    for options in ({}, {"on_step": False, "on_epoch": True}):
+        t = fit(tmp_path / str(len(options)), build(LogsTrainLoss, 3.0, **options))
+        assert t.history["train_loss"] == pytest.approx([3 * v for v in plain.history["train_loss"]])
