@@ -3,13 +3,17 @@ loggers: `name_step` / `name_epoch`, epoch-only values in the bar, `self.log("tr
 logged in `on_train_batch_end` (at that batch's step, also across a resume), `self.logger`, and the loggers
 on every rank under data parallel."""
 
+import csv
 import json
+from pathlib import Path
 
 import audiotrain  # noqa: F401  (before mlx)
 from audiotrain.train.callback import Callback
 from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
+from audiotrain.train.loggers import CSVLogger
 
 import mlx.core as mx
+import numpy as np
 import pytest
 from tasks import RecordingLogger, TinyClassifier, make_batches, quiet_trainer
 
@@ -123,3 +127,93 @@ def test_a_value_logged_as_train_loss_wins_with_its_epoch_mean_in_the_history(tm
     for options in ({}, {"on_step": False, "on_epoch": True}):
         t = fit(tmp_path / str(len(options)), build(LogsTrainLoss, 3.0, **options))
         assert t.history["train_loss"] == pytest.approx([3 * v for v in plain.history["train_loss"]])
+
+
+# ------------------------------------------------------------------ values logged in on_train_batch_end
+class LogsInBatchHooks(TinyClassifier):
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        self.log("module_gs", float(self.global_step))
+
+
+class LogsGlobalStep(Callback):
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        module.log("cb_gs", float(trainer.global_step))
+
+
+@pytest.mark.parametrize("every", [1, 2])
+def test_values_logged_in_on_train_batch_end_are_written_at_that_batchs_step(tmp_path, every):
+    """They waited for the next logging point: the value of step k in the row of step k + every."""
+    logger = RecordingLogger()
+    fit(tmp_path, build(LogsInBatchHooks), val=False, logger=logger, log_every_n_steps=every,
+        callbacks=[LogsGlobalStep()])  # fmt: skip
+    for name in ("cb_gs", "module_gs"):
+        written = [(step, m[name]) for step, m in logger.metrics if name in m]
+        assert written == [(step, float(step)) for step in range(every, 9, every)], name
+    rows = {}
+    for step, m in logger.metrics:
+        rows.setdefault(step, {}).update(m)
+    assert all({"train_loss", "cb_gs", "module_gs"} <= set(rows[step]) for step in range(every, 9, every))
+
+
+class LogsAtStepTwoOnly(Callback):
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if trainer.global_step == 2:
+            module.log("at_two", 2.0)
+
+
+def _csv(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize("every", [1, 3])
+def test_values_logged_in_on_train_batch_end_survive_a_resume_from_that_step(tmp_path, every):
+    """The value of the checkpoint's step (log_every_n_steps=1), or one waiting for the next logging point
+    (log_every_n_steps=3), was not in the checkpoint: the resumed run's CSV lost it."""
+
+    def run(folder, ckpt_path=None):
+        callbacks = [LogsGlobalStep(), LogsAtStepTwoOnly()]
+        if folder.name == "resumed":
+            callbacks.append(ModelCheckpoint(dirpath=folder / "ck", every_n_train_steps=2, save_top_k=-1))
+        logger = CSVLogger(folder, name=None)
+        t = quiet_trainer(folder, max_epochs=2, log_every_n_steps=every, logger=logger, callbacks=callbacks,
+                          enable_checkpointing=folder.name == "resumed", num_sanity_val_steps=2)  # fmt: skip
+        t.fit(build(LogsInBatchHooks), make_batches(64), make_batches(32, seed=1), ckpt_path=ckpt_path)
+        return logger.metrics_file
+
+    straight = _csv(run(tmp_path / "straight"))
+    run(tmp_path / "resumed")
+    resumed = _csv(run(tmp_path / "resumed", ckpt_path=str(tmp_path / "resumed" / "ck" / "epoch=0-step=2")))
+    assert resumed == straight
+    assert [row["at_two"] for row in straight if row["at_two"]] == ["2.0"]
+
+
+# ------------------------------------------------------------------ self.logger and checks at self.log
+class UsesItsLogger(TinyClassifier):
+    def __init__(self):
+        super().__init__()
+        self.refused = []
+
+    def on_train_epoch_end(self):
+        assert self.logger is self.trainer.logger and self.loggers == self.trainer.loggers
+        self.logger.log_metrics({"by_module": 1.0}, step=self.global_step)
+        self.log("np_one", np.array([1.5]))  # one element, as mx.ones((1, 1)) is
+        self.log("mx_one", mx.ones((1, 1)))
+        for bad in ("abc", None, np.array([1.0, 2.0]), mx.array([1.0, 2.0])):
+            try:
+                self.log("bad", bad)
+            except ValueError as err:  # raised at the call, where the traceback shows the user's line
+                self.refused.append(str(err))
+
+
+def test_the_module_has_lightnings_logger_and_log_checks_a_hooks_value_at_the_call(tmp_path):
+    module = build(UsesItsLogger)
+    assert module.logger is None and module.loggers == []  # not attached yet
+    logger = RecordingLogger()
+    t = fit(tmp_path, module, val=False, max_epochs=1, logger=logger)
+    assert ("by_module" in logger.keys()) and t.callback_metrics["np_one"] == 1.5
+    assert t.callback_metrics["mx_one"] == 1.0 and "bad" not in t.callback_metrics
+    assert len(module.refused) == 4
+    assert all(
+        "UsesItsLogger.log('bad', ...): expected a number or a scalar array" in m for m in module.refused
+    )

@@ -28,6 +28,7 @@ from audiotrain.train.lazy import LazyScalar
 from audiotrain.train.outputs import LogOptions
 
 import mlx.core as mx
+import numpy as np
 
 
 def interval_values(means: dict[str, float], options: dict[str, LogOptions]) -> tuple[dict, dict]:
@@ -74,21 +75,36 @@ def epoch_callback_values(means: dict[str, float], options: dict[str, LogOptions
     return {**epoch_values(means, options), **epoch_log_values(means, options, for_loggers=False)}
 
 
-def hook_logs(module: Any) -> dict[str, float]:
-    """What `self.log` recorded in hooks (outside a step) since the last logging point, as floats."""
-    out = {}
-    for name, value in module._pop_logged().items():
-        where = f"{type(module).__name__}.log({name!r}, ...) in a hook"
-        try:
-            if isinstance(value, mx.array) and value.size != 1:
+def checked_hook_value(owner: str, name: str, value: Any) -> Any:
+    """A value `self.log` got in a hook (outside a step), refused now if it is no number or one-element
+    array, so that the error points at the user's line rather than the next logging point. mx arrays stay
+    lazy (reading one is a host sync, left to the logging point); numpy values become floats."""
+    try:
+        if isinstance(value, LazyScalar):
+            return value
+        if isinstance(value, (mx.array, np.ndarray, np.generic)):
+            if value.size != 1:
                 raise ValueError(f"an array of shape {tuple(value.shape)}")
-            with explain_kept_step_arrays(where):
-                out[name] = float(value.item()) if isinstance(value, (mx.array, LazyScalar)) else float(value)
-        except (TypeError, ValueError) as err:
-            raise ValueError(
-                f"{type(module).__name__}.log({name!r}, ...): expected a number or a scalar array, "
-                f"got {value!r:.60} ({err})"
-            ) from None
+            return value if isinstance(value, mx.array) else float(value.item())
+        return float(value)
+    except (TypeError, ValueError) as err:
+        raise ValueError(
+            f"{owner}.log({name!r}, ...): expected a number or a scalar array, got {value!r:.60} ({err})"
+        ) from None
+
+
+def hook_logs(module: Any) -> dict[str, float]:
+    """What `self.log` recorded in hooks (outside a step) since the last logging point, as floats (each
+    checked when it was logged: `checked_hook_value`)."""
+    return hook_values(module._pop_logged(), type(module).__name__)
+
+
+def hook_values(logged: dict[str, Any], owner: str) -> dict[str, float]:
+    """`logged` (values `checked_hook_value` let through) as floats."""
+    out = {}
+    for name, value in logged.items():
+        with explain_kept_step_arrays(f"{owner}.log({name!r}, ...) in a hook"):
+            out[name] = float(value.item()) if isinstance(value, (mx.array, LazyScalar)) else float(value)
     return out
 
 

@@ -589,13 +589,19 @@ class Trainer:
         # batch's validation records it as pending, so resuming from it runs it first.
         val_due = val_loader is not None and self._val_due(mid_epoch_every, n_batches)
         progress.validation_pending = val_due
-        # Logged before the hooks: a checkpoint a callback saves now (every_n_train_steps) records the
-        # loggers past this step, so resuming from it neither drops nor repeats its row.
-        if stepped and self.is_logging_step():
-            self._log_train_interval()
+        # Logged before the hooks, so that they read this step's means in callback_metrics. What the hooks
+        # log with self.log goes to the loggers at this same step (Lightning's row for it) once the module's
+        # hook has run, and before ModelCheckpoint saves: a checkpoint it takes now (every_n_train_steps)
+        # records the loggers past all of this step, so resuming from it neither drops nor repeats a value.
+        logging_step = stepped and self.is_logging_step()
+        if logging_step:
+            self._log_train_interval(hook_logs=False)
         if stepped and (self.is_logging_step() or last_of_epoch):
             self._agree_across_ranks()
-        self._call_hooks("on_train_batch_end", outputs, batch, batch_idx)
+        batch_args = (outputs, batch, batch_idx)
+        self._call_end_hooks(
+            "on_train_batch_end", batch_args, self._log_now if logging_step else None, batch_args
+        )
         if val_due:
             progress.validation_pending = False  # a checkpoint saved in on_validation_end has run it
             # Still pending when Ctrl-C stops it: saved below, rerun on resume.
@@ -824,14 +830,16 @@ class Trainer:
         self.callbacks.call(name, self, self.module, *args)
         self._module_hook(name, *(args if module_args is None else module_args))
 
-    def _call_end_hooks(self, name: str, module_args: tuple, take: Any) -> None:
-        """`on_train_epoch_end` / `on_validation_end` / `on_test_end`, in the order of Lightning's
-        `on_train_epoch_end`: the callbacks, the module, then the callbacks that monitor metrics
-        (ModelCheckpoint, EarlyStopping), so these see what the module logged there (`take` adds it)."""
-        self.callbacks.call(name, self, self.module, monitoring=False)
+    def _call_end_hooks(self, name: str, module_args: tuple, take: Any, callback_args: tuple = ()) -> None:
+        """`on_train_epoch_end` / `on_validation_end` / `on_test_end` / `on_train_batch_end`, in the order of
+        Lightning's `on_train_epoch_end`: the callbacks, the module, then the callbacks that monitor metrics
+        (ModelCheckpoint, EarlyStopping), so these see what the module logged there (`take` adds it; None
+        leaves it for the next logging point)."""
+        self.callbacks.call(name, self, self.module, *callback_args, monitoring=False)
         self._module_hook(name, *module_args)
-        take(self._pop_module_logs())
-        self.callbacks.call(name, self, self.module, monitoring=True)
+        if take is not None:
+            take(self._pop_module_logs())
+        self.callbacks.call(name, self, self.module, *callback_args, monitoring=True)
 
     def _module_hook(self, name: str, *args: Any) -> None:
         with reporting.explain_kept_step_arrays(f"{type(self.module).__name__}.{name}"):
@@ -982,9 +990,13 @@ class Trainer:
         if self.module is None:
             raise RuntimeError("Trainer.save_checkpoint: no module attached yet (call fit/validate first)")
         running = self.running.state_dict()
+        # What hooks logged with self.log that waits for the next logging point: a resumed run writes it
+        # there, as an uninterrupted one would (under data parallel, as there, the mean over the ranks).
+        waiting_logs = reporting.hook_values(self.module._logged, type(self.module).__name__)
         if self.world_size > 1:
             # Each rank's sums are its share of the job's means: all of them are saved (so every rank calls this).
             running = {"ranks": collectives.all_gather_object(running)}
+            waiting_logs = collectives.mean_of_host_values(waiting_logs)
         if not self.is_global_zero:
             return Path(path)  # the ranks hold the same state otherwise: rank 0 writes it
         for lg in self.loggers:
@@ -1002,6 +1014,7 @@ class Trainer:
             "loggers": [lg.state_dict() if hasattr(lg, "state_dict") else {} for lg in self.loggers],
             "callback_metrics": self.callback_metrics,
             "validation_metrics": self._validation_metrics,
+            "waiting_hook_logs": waiting_logs,
             # How `self.log` values in the training step are reported: a resumed run knows only once the
             # step is traced again, and an epoch that ends before that must not report on_step-only values.
             "log_options": {name: asdict(options) for name, options in self._train_options().items()},
@@ -1089,6 +1102,8 @@ class Trainer:
             saved = state.get("log_options", {})
             self._saved_log_options = {name: LogOptions(**options) for name, options in saved.items()}
             self._elapsed_before = float(state.get("elapsed", 0.0))
+            waiting = state.get("waiting_hook_logs", {})
+            module._logged.update({str(name): float(value) for name, value in waiting.items()})
             self.callbacks.load_state_dict(state.get("callbacks", {}))
             for cb in self.callbacks:
                 cb.on_load_checkpoint(self, module, state)
@@ -1263,7 +1278,9 @@ class Trainer:
         traced = self._train_step.log_options if self._train_step is not None else {}
         return traced or self._saved_log_options  # (the checkpoint's until the step is traced)
 
-    def _log_train_interval(self) -> None:
+    def _log_train_interval(self, hook_logs: bool = True) -> None:
+        """The logging interval's means (and, with `hook_logs`, what hooks logged since the last logging
+        point) to the loggers and `callback_metrics`, at this step."""
         if not self.running.interval_weight:
             return
         values, seen = reporting.interval_values(
@@ -1276,7 +1293,8 @@ class Trainer:
             values["grad_norm"] = float(arrays["grad_norm"].item())
         if self.nonfinite_guard:
             values["skipped_steps"] = int(arrays["skipped_total"].item())
-        values.update(self._pop_module_logs())
+        if hook_logs:
+            values.update(self._pop_module_logs())
         self.callback_metrics.update(values)
         # One series per quantity (class docstring): a LearningRateMonitor owns the learning rate's, and
         # a skip count that is still 0 (a running total) is no series yet.
@@ -1289,6 +1307,12 @@ class Trainer:
             unlogged.add("skipped_steps")
         self.log_metrics({k: v for k, v in values.items() if k not in unlogged}, step=self.global_step)
         self._check_nonfinite()
+
+    def _log_now(self, values: dict[str, float]) -> None:
+        """Values hooks logged, to `callback_metrics` and the loggers at this step."""
+        if values:
+            self.callback_metrics.update(values)
+            self.log_metrics(values, step=self.global_step)
 
     def _pop_module_logs(self) -> dict[str, float]:
         """What the module logged with `self.log` in hooks since the last logging point, as floats. Under
