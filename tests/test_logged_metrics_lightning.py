@@ -15,6 +15,7 @@ from audiotrain.train.loggers import CSVLogger
 import mlx.core as mx
 import numpy as np
 import pytest
+from distributed import describe, run_ranks
 from tasks import RecordingLogger, TinyClassifier, make_batches, quiet_trainer
 
 
@@ -217,3 +218,69 @@ def test_the_module_has_lightnings_logger_and_log_checks_a_hooks_value_at_the_ca
     assert all(
         "UsesItsLogger.log('bad', ...): expected a number or a scalar array" in m for m in module.refused
     )
+
+
+# ------------------------------------------------------------------ the loggers on every rank
+def test_a_logger_does_nothing_on_a_rank_other_than_zero(tmp_path, monkeypatch):
+    from audiotrain.distributed import collectives
+
+    class Rank:
+        def __init__(self, rank):
+            self._rank = rank
+
+        def rank(self):
+            return self._rank
+
+        def size(self):
+            return 2
+
+    logger = CSVLogger(tmp_path, name="csv")
+    monkeypatch.setattr(collectives, "_GROUP", Rank(1))
+    logger.log_hyperparams({"lr": 0.1})
+    logger.log_metrics({"extra": 1.0}, step=3)
+    logger.experiment.add_histogram("w", np.zeros(3), 3)  # Lightning's stand-in: every method does nothing
+    logger.log_artifact(tmp_path / "only_on_rank_zeros_machine.txt")
+    logger.finalize("success")
+    assert not (tmp_path / "csv").exists()
+    with pytest.raises(ValueError, match="step must be an int"):  # bad arguments are still refused
+        logger.log_metrics({"extra": 1.0}, step=-1)
+    monkeypatch.setattr(collectives, "_GROUP", Rank(0))
+    logger.log_metrics({"extra": 1.0}, step=3)
+    assert _csv(logger.metrics_file) == [{"step": "3", "extra": "1.0"}]
+
+
+TESTS = str(Path(__file__).resolve().parent)
+
+
+def test_under_data_parallel_every_rank_has_the_logger_and_rank_zero_alone_writes(tmp_path):
+    """`trainer.logger` was None on rank 1, so `trainer.logger.log_metrics(...)` in a callback ended the
+    job with an AttributeError there."""
+    code = f"""
+import json, sys
+sys.path.insert(0, {TESTS!r})
+import audiotrain
+from audiotrain import DataLoader, Trainer
+from audiotrain.train.callback import Callback
+from audiotrain.train.loggers import CSVLogger
+from tasks import TinyClassifier, make_data
+
+class LogsExtra(Callback):
+    def on_train_epoch_end(self, trainer, module):
+        trainer.logger.log_metrics({{"extra": 1.0 + trainer.global_rank}}, step=trainer.global_step)
+        if trainer.global_rank:  # (a CSVLogger has no experiment object on rank 0)
+            trainer.logger.experiment.add_histogram("w", 1.0, trainer.global_step)
+
+x, y = make_data(16)
+trainer = Trainer(max_epochs=1, enable_progress_bar=False, num_sanity_val_steps=0, enable_checkpointing=False,
+                  logger=CSVLogger("logs", name=""), callbacks=[LogsExtra()], log_every_n_steps=1)
+module = TinyClassifier()
+trainer.fit(module, DataLoader(list(zip(x, y)), batch_size=4))
+same = module.logger is trainer.logger
+print(json.dumps([type(trainer.logger).__name__, same, str(trainer.logger.log_dir)]))
+"""
+    results = run_ranks(code, 2, timeout=120, cwd=tmp_path)
+    assert all(r.returncode == 0 for r in results), describe(results)
+    assert [json.loads(r.lines()[-1]) for r in results] == [["CSVLogger", True, "logs/version_0"]] * 2
+    assert [p.name for p in (tmp_path / "logs").iterdir()] == ["version_0"]
+    rows = _csv(tmp_path / "logs" / "version_0" / "metrics.csv")
+    assert [row["extra"] for row in rows if row["extra"]] == ["1.0"]  # rank 0's, once

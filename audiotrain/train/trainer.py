@@ -207,9 +207,10 @@ class Trainer:
         )
         value, algorithm = flags.clip(gradient_clip_val, gradient_clip_algorithm)
         self.gradient_clip_val, self.gradient_clip_algorithm = self.callbacks.clip(value, algorithm)
-        self.loggers = (
-            [] if self.fast_dev_run or not self.is_global_zero else _loggers(logger, self.default_root_dir)
-        )
+        # The same loggers on every rank, as in Lightning, so that `trainer.logger.log_metrics(...)` in a
+        # callback runs under data parallel too; rank 0 alone writes (`_writing_loggers`, and a `Logger`'s
+        # own methods do nothing on the other ranks).
+        self.loggers = [] if self.fast_dev_run else _loggers(logger, self.default_root_dir)
         # Means over every rank's samples (one all_sum per reduction) under data parallel; this process's
         # alone otherwise.
         self._reduce = collectives.reduce_weighted_means if self.world_size > 1 else None
@@ -282,6 +283,12 @@ class Trainer:
     @property
     def logger(self):
         return self.loggers[0] if self.loggers else None
+
+    @property
+    def _writing_loggers(self) -> list:
+        """The loggers the Trainer writes to: all of them on rank 0, none on the other ranks (a logger that
+        is no `Logger` subclass has no rank guard of its own)."""
+        return self.loggers if self.is_global_zero else []
 
     @property
     def checkpoint_callbacks(self) -> list[ModelCheckpoint]:
@@ -864,7 +871,7 @@ class Trainer:
         """Close the loggers' runs (as Lightning does after every stage), then let every callback and
         the datamodule clean up. After a failure nothing here may hide the error on its way out."""
         failed = status == "failed"
-        for lg in self.loggers:
+        for lg in self._writing_loggers:
             if failed and isinstance(lg, Logger) and not lg.started:
                 # Failed before its run started (a refused fit, a bad ckpt_path): open no run; what was
                 # logged before (hyperparameters) waits for the next stage's run.
@@ -903,11 +910,20 @@ class Trainer:
         )
 
     def _start_loggers(self, module: TrainModule) -> None:
-        for lg in self.loggers:
+        for lg in self._writing_loggers:
             if hasattr(lg, "log_hyperparams"):
                 lg.log_hyperparams(self._config())
             if isinstance(lg, Logger):
                 lg.start()  # the checkpoint's run, now that it is loaded; a login failure shows at once
+        if self.world_size > 1:
+            # The other ranks' loggers (which write nothing) name rank 0's run: `trainer.logger.log_dir` or
+            # `.version` read on any rank is the one rank 0 writes (a next free version_<k> found later on
+            # another rank would be another folder).
+            ours = [lg for lg in self.loggers if isinstance(lg, Logger)]
+            states = collectives.broadcast_from_main([lg.state_dict() for lg in ours])
+            if not self.is_global_zero:
+                for lg, state in zip(ours, states):
+                    lg.load_state_dict(state)
 
     def _on_device(self):
         """MLX's default stream on the chosen accelerator while the Trainer runs."""
@@ -1239,7 +1255,7 @@ class Trainer:
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
         self.logged_metrics.update(metrics)
-        for lg in self.loggers:
+        for lg in self._writing_loggers:
             lg.log_metrics(metrics, step)
 
     def progress_metrics(self) -> dict[str, float]:
