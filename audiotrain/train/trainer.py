@@ -83,9 +83,10 @@ class Trainer:
     get the interval means (`train_loss`, `train_<metric>`, values logged with `self.log`), the learning
     rate as `learning_rate` (unless a `LearningRateMonitor` logs it, as `lr-<Optimizer>`: one series, the
     name a Lightning user added), and `skipped_steps` (the non-finite updates skipped so far) once there
-    is one; at each epoch end the epoch means as `train_<name>_epoch` (the history and
-    `callback_metrics` use `train_<name>`). Interval and epoch means are both weighted by
-    `TrainModule.batch_size(batch)`.
+    is one; at each epoch end the epoch means as `train_<name>_epoch` (the history uses `train_<name>`,
+    `callback_metrics` both). Interval and epoch means are both weighted by
+    `TrainModule.batch_size(batch)`. Steps are global steps after the update (1-based). Under data parallel
+    every rank keeps the loggers and rank 0 alone writes.
     Seeding: `seed` seeds MLX, numpy and Python at the start of `fit` (and a DataLoader without its own
     seed); None (the default) takes the seed of the last `audiotrain.seed_everything(seed)` call, else 42,
     so a Lightning-style `seed_everything(s)` decides the whole run. A model's initial weights are drawn
