@@ -81,8 +81,12 @@ def _metric(trainer: Trainer, name: str, owner: str) -> float:
     if name not in metrics:
         available = ", ".join(sorted(metrics)) or "none yet"
         close = difflib.get_close_matches(name, sorted(metrics), n=1)
+        stem = name.removesuffix("_epoch")
         if name.startswith("val_") and not any(m.startswith("val_") for m in metrics):
             hint = " (it is a validation metric: pass a val_loader to fit)"  # no validation has run
+        elif stem != name and (stem in metrics or f"{stem}_step" in metrics):
+            # Not `<stem>_step`, the closest name: the per-step value is not what an epoch mean monitors.
+            hint = f" (the epoch mean of {stem!r}: it is there once a training epoch has ended)"
         else:
             hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise KeyError(f"{owner}: monitored metric {name!r} was not logged{hint}; available: {available}")

@@ -167,6 +167,9 @@ class EvaluationLoop:
         if limit is not None:
             n = limit if n == -1 else min(n, limit)
         random_before = RandomState.capture()
+        # The check drops what its hooks log; what hooks logged before it (a resumed run's values waiting
+        # for the next logging point) is kept for that point.
+        waiting_logs = module._pop_logged()
         t.sanity_checking = True
         iterator = iter(loader)
         try:
@@ -179,6 +182,7 @@ class EvaluationLoop:
                 close()
             t.sanity_checking = False
             RandomState.restore(random_before)
+            module._logged.update(waiting_logs)
 
     def predict(self, module: TrainModule, loader: Any, keep: bool) -> list[Any] | None:
         """`predict_step` (compiled) over the loader: each batch's output in order, or None if not `keep`.

@@ -382,6 +382,17 @@ class TrainModule(nn.Module):
     def global_step(self) -> int:
         return self._trainer.global_step if self._trainer is not None else 0
 
+    @property
+    def logger(self) -> Any:
+        """The Trainer's first logger (Lightning's `self.logger`, e.g. `self.logger.experiment` in a hook);
+        None without one, or before the module is attached to a Trainer."""
+        return self._trainer.logger if self._trainer is not None else None
+
+    @property
+    def loggers(self) -> list:
+        """The Trainer's loggers (Lightning's `self.loggers`); empty before the module is attached."""
+        return self._trainer.loggers if self._trainer is not None else []
+
     def log(
         self,
         name: str,
@@ -404,8 +415,10 @@ class TrainModule(nn.Module):
         its mean over the loader. `prog_bar` shows it in the progress bar; `logger=False` keeps it out
         of the loggers. Under data parallel every value is reduced across processes (`sync_dist` is
         accepted for Lightning code and always on) and only rank 0 writes to the loggers
-        (`rank_zero_only` is accepted for the same reason). In a hook (outside a step) the value is
-        logged at the next logging point (logging interval, validation end, epoch end).
+        (`rank_zero_only` is accepted for the same reason). In a hook (outside a step) the value must be a
+        number or a one-element array (refused here otherwise); it is logged at the next logging point: in
+        a training batch's hooks at that step when it is a logging step (the row of its `train_loss`), else
+        at the next logging interval, validation end or epoch end.
 
         `batch_size`, which Lightning takes to weight the mean, must agree with the weight every value of
         the step already gets, `batch_size(batch)`: override that method to count examples otherwise.
@@ -429,7 +442,9 @@ class TrainModule(nn.Module):
             options = {"prog_bar": prog_bar, "logger": logger, "on_step": on_step, "on_epoch": on_epoch}
             self._step_logs.record(name, value, options, batch_size)
         else:
-            self._logged[name] = value
+            from audiotrain.train.reporting import checked_hook_value
+
+            self._logged[name] = checked_hook_value(type(self).__name__, name, value)
 
     def log_dict(self, metrics: dict[str, Any], **options: Any) -> None:
         for name, value in metrics.items():

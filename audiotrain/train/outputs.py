@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import mlx.core as mx
@@ -78,12 +78,16 @@ class LogOptions:
     on_epoch: its mean over the epoch (training) or the loader (validation, test) goes to the loggers,
     the history and `callback_metrics`. With both, the loggers see `<name>_step` and `<name>_epoch`.
     prog_bar: the progress bar shows it. logger: False keeps it out of the loggers.
+    replaces_returned: logged in training under the name the Trainer gives a returned value (`train_loss`):
+    it replaces that value, and its epoch mean keeps the returned value's place in the history and
+    `callback_metrics` whatever `on_epoch` (see `reporting`).
     """
 
     on_step: bool
     on_epoch: bool
     prog_bar: bool = False
     logger: bool = True
+    replaces_returned: bool = False
 
     def step_name(self, name: str) -> str:
         return f"{name}_step" if self.on_epoch else name
@@ -121,6 +125,15 @@ class StepLogs:
             self._check_batch_size(name, batch_size)
         self.values[name] = _scalar(value, f"{self.where}: self.log({name!r}, ...)")
         self.options[name] = LogOptions(on_step, on_epoch, bool(options["prog_bar"]), bool(options["logger"]))
+
+    def options_beside(self, metrics: dict[str, Any]) -> dict[str, LogOptions]:
+        """`options`, each marked `replaces_returned` where its name is one a returned value gets in training
+        (`train_loss`, `train_<metric>`; the loss and `metrics` the step returned)."""
+        prefix = f"{self.stage}_"
+        returned = {k if k.startswith(prefix) else prefix + k for k in ("loss", *metrics)}
+        return {
+            k: replace(o, replaces_returned=True) if k in returned else o for k, o in self.options.items()
+        }
 
     def _check_batch_size(self, name: str, batch_size: int) -> None:
         """Lightning's `self.log(..., batch_size=)` weights one value; here every value of a step has one

@@ -5,6 +5,13 @@ Returned loss and metrics (`train_loss`, `train_acc`) go everywhere: the interva
 each logging step, the epoch means to the history and `callback_metrics`, and to the loggers as
 `train_<name>_epoch` (Lightning's suffix: the epoch's last step already logged `train_<name>`). A value
 logged with `self.log` follows its `on_step` / `on_epoch` / `logger` options (see `outputs.LogOptions`).
+`callback_metrics` also holds every epoch mean under the name the loggers get (`train_loss_epoch`,
+`<name>_epoch`), as Lightning's holds `name`, `name_step` and `name_epoch`, so any of them can be monitored.
+
+A value logged under a returned value's name (`self.log("train_loss", loss)`, Lightning's habit) replaces
+it: its options decide what the loggers get, and its epoch mean keeps the returned value's place in the
+history and `callback_metrics` whatever its `on_epoch` (adding the line does not take the training curve
+out of `history.json`).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from audiotrain.train.lazy import LazyScalar
 from audiotrain.train.outputs import LogOptions
 
 import mlx.core as mx
+import numpy as np
 
 
 def interval_values(means: dict[str, float], options: dict[str, LogOptions]) -> tuple[dict, dict]:
@@ -37,36 +45,66 @@ def interval_values(means: dict[str, float], options: dict[str, LogOptions]) -> 
 
 
 def epoch_values(means: dict[str, float], options: dict[str, LogOptions]) -> dict[str, float]:
-    """An epoch's means as the history and callbacks name them (values logged per step only are left out)."""
-    return {k: v for k, v in means.items() if k not in options or options[k].on_epoch}
+    """An epoch's means as the history and callbacks name them (values logged per step only are left out,
+    unless logged under a returned value's name: module docstring)."""
+    return {
+        k: v
+        for k, v in means.items()
+        if k not in options or options[k].on_epoch or options[k].replaces_returned
+    }
 
 
-def epoch_log_values(means: dict[str, float], options: dict[str, LogOptions]) -> dict[str, float]:
-    """The same means as the loggers get them at the epoch's end (`train_loss_epoch`, ...)."""
+def epoch_log_values(
+    means: dict[str, float], options: dict[str, LogOptions], for_loggers: bool = True
+) -> dict[str, float]:
+    """The same means as the loggers get them at the epoch's end (`train_loss_epoch`, ...); with
+    `for_loggers=False` also those logged with `logger=False` (`callback_metrics` holds them)."""
     out = {}
     for k, v in means.items():
         if k not in options:
             out[f"{k}_epoch"] = v
-        elif options[k].on_epoch and options[k].logger:
+        elif options[k].on_epoch and (options[k].logger or not for_loggers):
             out[options[k].epoch_name(k)] = v
     return out
 
 
-def hook_logs(module: Any) -> dict[str, float]:
-    """What `self.log` recorded in hooks (outside a step) since the last logging point, as floats."""
-    out = {}
-    for name, value in module._pop_logged().items():
-        where = f"{type(module).__name__}.log({name!r}, ...) in a hook"
-        try:
-            if isinstance(value, mx.array) and value.size != 1:
+def epoch_callback_values(means: dict[str, float], options: dict[str, LogOptions]) -> dict[str, float]:
+    """What `callback_metrics` gets at an epoch's end: the history's names and the loggers' (`loss` and
+    `loss_epoch` for `self.log("loss", ..., on_step=True, on_epoch=True)`), as in Lightning, so that
+    `ModelCheckpoint(monitor="loss_epoch")` finds the epoch mean."""
+    return {**epoch_values(means, options), **epoch_log_values(means, options, for_loggers=False)}
+
+
+def checked_hook_value(owner: str, name: str, value: Any) -> Any:
+    """A value `self.log` got in a hook (outside a step), refused now if it is no number or one-element
+    array, so that the error points at the user's line rather than the next logging point. mx arrays stay
+    lazy (reading one is a host sync, left to the logging point); numpy values become floats."""
+    try:
+        if isinstance(value, LazyScalar):
+            return value
+        if isinstance(value, (mx.array, np.ndarray, np.generic)):
+            if value.size != 1:
                 raise ValueError(f"an array of shape {tuple(value.shape)}")
-            with explain_kept_step_arrays(where):
-                out[name] = float(value.item()) if isinstance(value, (mx.array, LazyScalar)) else float(value)
-        except (TypeError, ValueError) as err:
-            raise ValueError(
-                f"{type(module).__name__}.log({name!r}, ...): expected a number or a scalar array, "
-                f"got {value!r:.60} ({err})"
-            ) from None
+            return value if isinstance(value, mx.array) else float(value.item())
+        return float(value)
+    except (TypeError, ValueError) as err:
+        raise ValueError(
+            f"{owner}.log({name!r}, ...): expected a number or a scalar array, got {value!r:.60} ({err})"
+        ) from None
+
+
+def hook_logs(module: Any) -> dict[str, float]:
+    """What `self.log` recorded in hooks (outside a step) since the last logging point, as floats (each
+    checked when it was logged: `checked_hook_value`)."""
+    return hook_values(module._pop_logged(), type(module).__name__)
+
+
+def hook_values(logged: dict[str, Any], owner: str) -> dict[str, float]:
+    """`logged` (values `checked_hook_value` let through) as floats."""
+    out = {}
+    for name, value in logged.items():
+        with explain_kept_step_arrays(f"{owner}.log({name!r}, ...) in a hook"):
+            out[name] = float(value.item()) if isinstance(value, (mx.array, LazyScalar)) else float(value)
     return out
 
 

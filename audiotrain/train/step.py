@@ -224,7 +224,7 @@ class TrainStep:
                     module.update(params)
                     out = module._training_output(batch, batch_idx)
             loss, metrics = check_loss_output(out, where)
-            self.log_options = logs.options
+            self.log_options = logs.options_beside(metrics)
             # Logged values leave value_and_grad as auxiliary outputs: kept inside, they would stay
             # tracers of the gradient transform ("an array without a primitive" when read).
             return loss, (metrics, logs.values)

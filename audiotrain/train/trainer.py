@@ -83,9 +83,10 @@ class Trainer:
     get the interval means (`train_loss`, `train_<metric>`, values logged with `self.log`), the learning
     rate as `learning_rate` (unless a `LearningRateMonitor` logs it, as `lr-<Optimizer>`: one series, the
     name a Lightning user added), and `skipped_steps` (the non-finite updates skipped so far) once there
-    is one; at each epoch end the epoch means as `train_<name>_epoch` (the history and
-    `callback_metrics` use `train_<name>`). Interval and epoch means are both weighted by
-    `TrainModule.batch_size(batch)`.
+    is one; at each epoch end the epoch means as `train_<name>_epoch` (the history uses `train_<name>`,
+    `callback_metrics` both). Interval and epoch means are both weighted by
+    `TrainModule.batch_size(batch)`. Steps are global steps after the update (1-based). Under data parallel
+    every rank keeps the loggers and rank 0 alone writes.
     Seeding: `seed` seeds MLX, numpy and Python at the start of `fit` (and a DataLoader without its own
     seed); None (the default) takes the seed of the last `audiotrain.seed_everything(seed)` call, else 42,
     so a Lightning-style `seed_everything(s)` decides the whole run. A model's initial weights are drawn
@@ -207,9 +208,10 @@ class Trainer:
         )
         value, algorithm = flags.clip(gradient_clip_val, gradient_clip_algorithm)
         self.gradient_clip_val, self.gradient_clip_algorithm = self.callbacks.clip(value, algorithm)
-        self.loggers = (
-            [] if self.fast_dev_run or not self.is_global_zero else _loggers(logger, self.default_root_dir)
-        )
+        # The same loggers on every rank, as in Lightning, so that `trainer.logger.log_metrics(...)` in a
+        # callback runs under data parallel too; rank 0 alone writes (`_writing_loggers`, and a `Logger`'s
+        # own methods do nothing on the other ranks).
+        self.loggers = [] if self.fast_dev_run else _loggers(logger, self.default_root_dir)
         # Means over every rank's samples (one all_sum per reduction) under data parallel; this process's
         # alone otherwise.
         self._reduce = collectives.reduce_weighted_means if self.world_size > 1 else None
@@ -282,6 +284,12 @@ class Trainer:
     @property
     def logger(self):
         return self.loggers[0] if self.loggers else None
+
+    @property
+    def _writing_loggers(self) -> list:
+        """The loggers the Trainer writes to: all of them on rank 0, none on the other ranks (a logger that
+        is no `Logger` subclass has no rank guard of its own)."""
+        return self.loggers if self.is_global_zero else []
 
     @property
     def checkpoint_callbacks(self) -> list[ModelCheckpoint]:
@@ -580,20 +588,29 @@ class Trainer:
         progress.total_batches += 1
         if stepped:
             progress.global_step += 1
-        shown = {k: v for k, v in logged.items() if step.log_options[k].prog_bar}
+        # (A value logged with on_step=False shows its last epoch mean instead: `progress_metrics`.)
+        shown = {
+            k: v for k, v in logged.items() if step.log_options[k].prog_bar and step.log_options[k].on_step
+        }
         self._last_outputs = {**returned, **shown}
         outputs = {**{k: LazyScalar(v) for k, v in {**returned, **logged}.items()}, "stepped": stepped}
         # A checkpoint saved by a batch-end hook (ModelCheckpoint(every_n_train_steps)) before this
         # batch's validation records it as pending, so resuming from it runs it first.
         val_due = val_loader is not None and self._val_due(mid_epoch_every, n_batches)
         progress.validation_pending = val_due
-        # Logged before the hooks: a checkpoint a callback saves now (every_n_train_steps) records the
-        # loggers past this step, so resuming from it neither drops nor repeats its row.
-        if stepped and self.is_logging_step():
-            self._log_train_interval()
+        # Logged before the hooks, so that they read this step's means in callback_metrics. What the hooks
+        # log with self.log goes to the loggers at this same step (Lightning's row for it) once the module's
+        # hook has run, and before ModelCheckpoint saves: a checkpoint it takes now (every_n_train_steps)
+        # records the loggers past all of this step, so resuming from it neither drops nor repeats a value.
+        logging_step = stepped and self.is_logging_step()
+        if logging_step:
+            self._log_train_interval(hook_logs=False)
         if stepped and (self.is_logging_step() or last_of_epoch):
             self._agree_across_ranks()
-        self._call_hooks("on_train_batch_end", outputs, batch, batch_idx)
+        batch_args = (outputs, batch, batch_idx)
+        self._call_end_hooks(
+            "on_train_batch_end", batch_args, self._log_now if logging_step else None, batch_args
+        )
         if val_due:
             progress.validation_pending = False  # a checkpoint saved in on_validation_end has run it
             # Still pending when Ctrl-C stops it: saved below, rerun on resume.
@@ -617,7 +634,7 @@ class Trainer:
         if self.running.interval_weight:
             self._log_train_interval()
         self._check_nonfinite()
-        self.callback_metrics.update(train_metrics)
+        self.callback_metrics.update(reporting.epoch_callback_values(epoch_means, self._train_options()))
         val_metrics = {}
         if (
             val_loader is not None
@@ -822,14 +839,16 @@ class Trainer:
         self.callbacks.call(name, self, self.module, *args)
         self._module_hook(name, *(args if module_args is None else module_args))
 
-    def _call_end_hooks(self, name: str, module_args: tuple, take: Any) -> None:
-        """`on_train_epoch_end` / `on_validation_end` / `on_test_end`, in the order of Lightning's
-        `on_train_epoch_end`: the callbacks, the module, then the callbacks that monitor metrics
-        (ModelCheckpoint, EarlyStopping), so these see what the module logged there (`take` adds it)."""
-        self.callbacks.call(name, self, self.module, monitoring=False)
+    def _call_end_hooks(self, name: str, module_args: tuple, take: Any, callback_args: tuple = ()) -> None:
+        """`on_train_epoch_end` / `on_validation_end` / `on_test_end` / `on_train_batch_end`, in the order of
+        Lightning's `on_train_epoch_end`: the callbacks, the module, then the callbacks that monitor metrics
+        (ModelCheckpoint, EarlyStopping), so these see what the module logged there (`take` adds it; None
+        leaves it for the next logging point)."""
+        self.callbacks.call(name, self, self.module, *callback_args, monitoring=False)
         self._module_hook(name, *module_args)
-        take(self._pop_module_logs())
-        self.callbacks.call(name, self, self.module, monitoring=True)
+        if take is not None:
+            take(self._pop_module_logs())
+        self.callbacks.call(name, self, self.module, *callback_args, monitoring=True)
 
     def _module_hook(self, name: str, *args: Any) -> None:
         with reporting.explain_kept_step_arrays(f"{type(self.module).__name__}.{name}"):
@@ -854,7 +873,7 @@ class Trainer:
         """Close the loggers' runs (as Lightning does after every stage), then let every callback and
         the datamodule clean up. After a failure nothing here may hide the error on its way out."""
         failed = status == "failed"
-        for lg in self.loggers:
+        for lg in self._writing_loggers:
             if failed and isinstance(lg, Logger) and not lg.started:
                 # Failed before its run started (a refused fit, a bad ckpt_path): open no run; what was
                 # logged before (hyperparameters) waits for the next stage's run.
@@ -899,11 +918,20 @@ class Trainer:
                 lg.refuse_an_earlier_run()
 
     def _start_loggers(self, module: TrainModule) -> None:
-        for lg in self.loggers:
+        for lg in self._writing_loggers:
             if hasattr(lg, "log_hyperparams"):
                 lg.log_hyperparams(self._config())
             if isinstance(lg, Logger):
                 lg.start()  # the checkpoint's run, now that it is loaded; a login failure shows at once
+        if self.world_size > 1:
+            # The other ranks' loggers (which write nothing) name rank 0's run: `trainer.logger.log_dir` or
+            # `.version` read on any rank is the one rank 0 writes (a next free version_<k> found later on
+            # another rank would be another folder).
+            ours = [lg for lg in self.loggers if isinstance(lg, Logger)]
+            states = collectives.broadcast_from_main([lg.state_dict() for lg in ours])
+            if not self.is_global_zero:
+                for lg, state in zip(ours, states):
+                    lg.load_state_dict(state)
 
     def _on_device(self):
         """MLX's default stream on the chosen accelerator while the Trainer runs."""
@@ -986,9 +1014,13 @@ class Trainer:
         if self.module is None:
             raise RuntimeError("Trainer.save_checkpoint: no module attached yet (call fit/validate first)")
         running = self.running.state_dict()
+        # What hooks logged with self.log that waits for the next logging point: a resumed run writes it
+        # there, as an uninterrupted one would (under data parallel, as there, the mean over the ranks).
+        waiting_logs = reporting.hook_values(self.module._logged, type(self.module).__name__)
         if self.world_size > 1:
             # Each rank's sums are its share of the job's means: all of them are saved (so every rank calls this).
             running = {"ranks": collectives.all_gather_object(running)}
+            waiting_logs = collectives.mean_of_host_values(waiting_logs)
         if not self.is_global_zero:
             return Path(path)  # the ranks hold the same state otherwise: rank 0 writes it
         for lg in self.loggers:
@@ -1006,6 +1038,7 @@ class Trainer:
             "loggers": [lg.state_dict() if hasattr(lg, "state_dict") else {} for lg in self.loggers],
             "callback_metrics": self.callback_metrics,
             "validation_metrics": self._validation_metrics,
+            "waiting_hook_logs": waiting_logs,
             # How `self.log` values in the training step are reported: a resumed run knows only once the
             # step is traced again, and an epoch that ends before that must not report on_step-only values.
             "log_options": {name: asdict(options) for name, options in self._train_options().items()},
@@ -1093,6 +1126,8 @@ class Trainer:
             saved = state.get("log_options", {})
             self._saved_log_options = {name: LogOptions(**options) for name, options in saved.items()}
             self._elapsed_before = float(state.get("elapsed", 0.0))
+            waiting = state.get("waiting_hook_logs", {})
+            module._logged.update({str(name): float(value) for name, value in waiting.items()})
             self.callbacks.load_state_dict(state.get("callbacks", {}))
             for cb in self.callbacks:
                 cb.on_load_checkpoint(self, module, state)
@@ -1228,7 +1263,7 @@ class Trainer:
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
         self.logged_metrics.update(metrics)
-        for lg in self.loggers:
+        for lg in self._writing_loggers:
             lg.log_metrics(metrics, step)
 
     def progress_metrics(self) -> dict[str, float]:
@@ -1238,11 +1273,17 @@ class Trainer:
 
         Under data parallel the step's values are their means over every rank's batch, as the loggers' are
         (one process over the combined batch shows the same), taken where the ranks already meet: at each
-        logging step, an epoch's last step and after a validation. Between those the bar keeps them."""
+        logging step, an epoch's last step and after a validation. Between those the bar keeps them.
+
+        A value logged with `prog_bar=True, on_step=False` shows its mean over the last epoch that ended,
+        as in Lightning (none before the first): the epoch mean asked for, not a step's value."""
         if self.world_size > 1:
             out = dict(self._shown_across_ranks)
         else:
             out = {k: float(v.item()) for k, v in (self._settled_outputs or self._last_outputs).items()}
+        for name, options in self._train_options().items():
+            if options.prog_bar and not options.on_step and name in self.callback_metrics:
+                out[name] = self.callback_metrics[name]
         out.update(self._epoch_validation_metrics())
         return out
 
@@ -1261,7 +1302,9 @@ class Trainer:
         traced = self._train_step.log_options if self._train_step is not None else {}
         return traced or self._saved_log_options  # (the checkpoint's until the step is traced)
 
-    def _log_train_interval(self) -> None:
+    def _log_train_interval(self, hook_logs: bool = True) -> None:
+        """The logging interval's means (and, with `hook_logs`, what hooks logged since the last logging
+        point) to the loggers and `callback_metrics`, at this step."""
         if not self.running.interval_weight:
             return
         values, seen = reporting.interval_values(
@@ -1274,7 +1317,8 @@ class Trainer:
             values["grad_norm"] = float(arrays["grad_norm"].item())
         if self.nonfinite_guard:
             values["skipped_steps"] = int(arrays["skipped_total"].item())
-        values.update(self._pop_module_logs())
+        if hook_logs:
+            values.update(self._pop_module_logs())
         self.callback_metrics.update(values)
         # One series per quantity (class docstring): a LearningRateMonitor owns the learning rate's, and
         # a skip count that is still 0 (a running total) is no series yet.
@@ -1287,6 +1331,12 @@ class Trainer:
             unlogged.add("skipped_steps")
         self.log_metrics({k: v for k, v in values.items() if k not in unlogged}, step=self.global_step)
         self._check_nonfinite()
+
+    def _log_now(self, values: dict[str, float]) -> None:
+        """Values hooks logged, to `callback_metrics` and the loggers at this step."""
+        if values:
+            self.callback_metrics.update(values)
+            self.log_metrics(values, step=self.global_step)
 
     def _pop_module_logs(self) -> dict[str, float]:
         """What the module logged with `self.log` in hooks since the last logging point, as floats. Under

@@ -20,6 +20,10 @@ whose run folders are already local, do nothing). ``log_model`` uploads checkpoi
 ``best_model_path``, else its ``last_model_path``) when `fit` ends successfully; "all" every checkpoint as it
 is saved. `ModelCheckpoint` calls `Logger.after_save_checkpoint` after each save.
 
+Under data parallel only rank 0 writes: the other ranks keep the same logger objects (the Trainer's
+``logger``), whose methods do nothing there and whose ``experiment`` is a stand-in whose methods do nothing,
+as Lightning's ``rank_zero_only`` loggers, so code that logs from a callback runs unchanged on every rank.
+
 `flatten_params` turns nested hyperparameters (dicts, dataclasses, schedulers) into the flat dict of plain
 values that every backend stores.
 """
@@ -88,6 +92,29 @@ def _metric_value(name: str, value: Any) -> float:
         ) from exc
 
 
+def _on_rank_zero() -> bool:
+    """Whether this process writes (module docstring): rank 0, or the one process."""
+    from audiotrain.distributed import collectives  # (imports MLX: not when the loggers are imported)
+
+    return collectives.is_main_process()
+
+
+class _NoExperiment:
+    """`Logger.experiment` on a rank > 0: any method called on it (or on what it hands out) does nothing."""
+
+    def _nothing(self, *args: Any, **kwargs: Any) -> _NoExperiment:
+        return self
+
+    def __getattr__(self, name: str) -> Any:
+        return self._nothing
+
+    def __getitem__(self, key: Any) -> _NoExperiment:
+        return self
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        pass
+
+
 def check_log_model(value: Any, owner: str) -> bool | str:
     """``log_model`` as given, once checked to be False, True or "all" (Lightning's values)."""
     if not (isinstance(value, bool) or value == "all"):
@@ -139,7 +166,9 @@ class Logger:
     @property
     def experiment(self) -> Any:
         """The backend object (a wandb Run, a SummaryWriter, an MlflowClient), created if needed; None if
-        the logger is disabled."""
+        the logger is disabled; on a rank > 0 a stand-in whose methods do nothing (module docstring)."""
+        if not _on_rank_zero():
+            return _NoExperiment()
         self.start()
         return None if self._disabled else self._experiment()
 
@@ -216,6 +245,8 @@ class Logger:
         one logger runs with any. A path that does not exist is an error; a backend failure warns (see the
         module docstring).
         """
+        if not _on_rank_zero():
+            return  # (rank 0 stores it; the file may exist on its machine only)
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"{type(self).__name__}.log_artifact: {path} does not exist")
@@ -268,7 +299,7 @@ class Logger:
 
     # -- failure handling ----------------------------------------------------------------------------
     def _call(self, op: str, fn: Callable[..., Any] | None, *args: Any) -> None:
-        if self._disabled:
+        if self._disabled or not _on_rank_zero():
             return
         stage = op
         try:

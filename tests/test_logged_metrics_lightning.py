@@ -1,0 +1,286 @@
+"""How values logged with Lightning's habits reach `callback_metrics`, the progress bar, the history and the
+loggers: `name_step` / `name_epoch`, epoch-only values in the bar, `self.log("train_loss", ...)`, values
+logged in `on_train_batch_end` (at that batch's step, also across a resume), `self.logger`, and the loggers
+on every rank under data parallel."""
+
+import csv
+import json
+from pathlib import Path
+
+import audiotrain  # noqa: F401  (before mlx)
+from audiotrain.train.callback import Callback
+from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
+from audiotrain.train.loggers import CSVLogger
+
+import mlx.core as mx
+import numpy as np
+import pytest
+from distributed import describe, run_ranks
+from tasks import RecordingLogger, TinyClassifier, make_batches, quiet_trainer
+
+
+def fit(tmp_path, module, val=True, **kwargs):
+    """4 optimizer steps per epoch (64 samples, batches of 16)."""
+    kwargs.setdefault("max_epochs", 2)
+    t = quiet_trainer(tmp_path, **kwargs)
+    t.fit(module, make_batches(64), make_batches(32, seed=1) if val else None)
+    return t
+
+
+def build(cls, *args, **kwargs):
+    mx.random.seed(0)  # the same weights for every run of a test
+    return cls(*args, **kwargs)
+
+
+class LogsBoth(TinyClassifier):
+    """Lightning's `self.log("loss", loss, on_step=True, on_epoch=True)`."""
+
+    def training_step(self, batch, batch_idx):
+        loss, _ = self.compute_loss(batch)
+        self.log("b_both", loss, on_step=True, on_epoch=True)
+        self.log("b_quiet", 2 * loss, on_step=True, on_epoch=True, logger=False)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        return self.compute_loss(batch)
+
+
+# ------------------------------------------------------------------ name, name_step and name_epoch
+def test_on_step_and_on_epoch_values_can_be_monitored_as_name_epoch(tmp_path):
+    """`ModelCheckpoint(monitor="b_both_epoch")` failed after the first epoch: the loggers got
+    `b_both_epoch`, callback_metrics only `b_both` and `b_both_step`."""
+    best = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="b_both_epoch", save_top_k=1)
+    early = EarlyStopping(monitor="b_both_epoch", patience=5)
+    t = fit(tmp_path, build(LogsBoth), max_epochs=3, enable_checkpointing=True, callbacks=[best, early])
+    m = t.callback_metrics
+    assert {"b_both", "b_both_step", "b_both_epoch", "b_quiet_epoch"} <= set(m)  # (logger=False too)
+    assert m["b_both_epoch"] == m["b_both"] == t.history["b_both"][-1]  # the epoch mean
+    assert best.best_model_score == pytest.approx(min(t.history["b_both"]))
+    assert m["train_loss_epoch"] == t.history["train_loss"][-1]  # as the loggers name it too
+
+
+def test_an_epoch_mean_monitored_before_any_epoch_ended_is_not_sent_to_the_step_value(tmp_path):
+    """The hint said "did you mean 'b_both_step'?": the per-step value, the wrong fix for an epoch mean."""
+    every_step = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="b_both_epoch", every_n_train_steps=1)
+    with pytest.raises(KeyError, match="'b_both_epoch' was not logged") as raised:
+        fit(tmp_path, build(LogsBoth), log_every_n_steps=1, enable_checkpointing=True, callbacks=[every_step])
+    hint = str(raised.value).split(";")[0]
+    assert "b_both_step" not in hint and "the epoch mean of 'b_both'" in hint
+
+
+# ------------------------------------------------------------------ the progress bar
+class EpochMeanInTheBar(TinyClassifier):
+    def training_step(self, batch, batch_idx):
+        loss, _ = self.compute_loss(batch)
+        self.log("c_epoch", loss, on_step=False, on_epoch=True, prog_bar=True)
+        self.log("d_step", loss, prog_bar=True)
+        return loss
+
+
+class ReadsTheBar(Callback):
+    def __init__(self):
+        self.shown = []
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        self.shown.append(trainer.progress_bar_metrics.get("c_epoch"))
+
+
+def test_the_bar_shows_the_epoch_mean_of_a_value_logged_on_epoch_only(tmp_path):
+    """It showed the last step's value under that name (1.233 where the epoch mean was 1.060)."""
+    bar = ReadsTheBar()
+    t = fit(tmp_path, build(EpochMeanInTheBar), callbacks=[bar])
+    shown = t.progress_bar_metrics
+    assert shown["c_epoch"] == t.history["c_epoch"][-1]  # the mean asked for
+    assert shown["c_epoch"] != shown["d_step"]  # (the last step's loss, which it showed before)
+    # As in Lightning: nothing before the first epoch ends, then the last epoch's mean.
+    assert bar.shown[:4] == [None] * 4 and bar.shown[4:] == [t.history["c_epoch"][0]] * 4
+
+
+# ------------------------------------------------------------------ self.log("train_loss", ...)
+class LogsTrainLoss(TinyClassifier):
+    def __init__(self, scale=1.0, **options):
+        super().__init__()
+        self.scale, self.options = scale, options
+
+    def training_step(self, batch, batch_idx):
+        loss, _ = self.compute_loss(batch)
+        self.log("train_loss", self.scale * loss, **self.options)
+        return loss
+
+
+def test_logging_train_loss_keeps_it_in_the_history(tmp_path):
+    """`self.log("train_loss", loss)` (on_epoch=False, Lightning's default) took the name of the returned
+    loss, and the history and export_history() lost the training curve."""
+    plain = fit(tmp_path / "plain", build(TinyClassifier))
+    logger = RecordingLogger()
+    t = fit(tmp_path / "logged", build(LogsTrainLoss), logger=logger, log_every_n_steps=1)
+    assert t.history["train_loss"] == plain.history["train_loss"]
+    assert t.callback_metrics["train_loss"] == plain.callback_metrics["train_loss"]  # the epoch mean
+    exported = json.loads(t.export_history(tmp_path / "history.json").read_text())
+    assert exported["train_loss"] == plain.history["train_loss"]
+    # The loggers follow the user's options: the per-step values, no train_loss_epoch (on_epoch=False).
+    assert len([m for _, m in logger.metrics if "train_loss" in m]) == 8
+    assert "train_loss_epoch" not in logger.keys()
+
+
+def test_a_value_logged_as_train_loss_wins_with_its_epoch_mean_in_the_history(tmp_path):
+    plain = fit(tmp_path / "plain", build(TinyClassifier))
+    for options in ({}, {"on_step": False, "on_epoch": True}):
+        t = fit(tmp_path / str(len(options)), build(LogsTrainLoss, 3.0, **options))
+        assert t.history["train_loss"] == pytest.approx([3 * v for v in plain.history["train_loss"]])
+
+
+# ------------------------------------------------------------------ values logged in on_train_batch_end
+class LogsInBatchHooks(TinyClassifier):
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        self.log("module_gs", float(self.global_step))
+
+
+class LogsGlobalStep(Callback):
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        module.log("cb_gs", float(trainer.global_step))
+
+
+@pytest.mark.parametrize("every", [1, 2])
+def test_values_logged_in_on_train_batch_end_are_written_at_that_batchs_step(tmp_path, every):
+    """They waited for the next logging point: the value of step k in the row of step k + every."""
+    logger = RecordingLogger()
+    fit(tmp_path, build(LogsInBatchHooks), val=False, logger=logger, log_every_n_steps=every,
+        callbacks=[LogsGlobalStep()])  # fmt: skip
+    for name in ("cb_gs", "module_gs"):
+        written = [(step, m[name]) for step, m in logger.metrics if name in m]
+        assert written == [(step, float(step)) for step in range(every, 9, every)], name
+    rows = {}
+    for step, m in logger.metrics:
+        rows.setdefault(step, {}).update(m)
+    assert all({"train_loss", "cb_gs", "module_gs"} <= set(rows[step]) for step in range(every, 9, every))
+
+
+class LogsAtStepTwoOnly(Callback):
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if trainer.global_step == 2:
+            module.log("at_two", 2.0)
+
+
+def _csv(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize("every", [1, 3])
+def test_values_logged_in_on_train_batch_end_survive_a_resume_from_that_step(tmp_path, every):
+    """The value of the checkpoint's step (log_every_n_steps=1), or one waiting for the next logging point
+    (log_every_n_steps=3), was not in the checkpoint: the resumed run's CSV lost it."""
+
+    def run(folder, ckpt_path=None):
+        callbacks = [LogsGlobalStep(), LogsAtStepTwoOnly()]
+        if folder.name == "resumed":
+            callbacks.append(ModelCheckpoint(dirpath=folder / "ck", every_n_train_steps=2, save_top_k=-1))
+        logger = CSVLogger(folder, name=None)
+        t = quiet_trainer(folder, max_epochs=2, log_every_n_steps=every, logger=logger, callbacks=callbacks,
+                          enable_checkpointing=folder.name == "resumed", num_sanity_val_steps=2)  # fmt: skip
+        t.fit(build(LogsInBatchHooks), make_batches(64), make_batches(32, seed=1), ckpt_path=ckpt_path)
+        return logger.metrics_file
+
+    straight = _csv(run(tmp_path / "straight"))
+    run(tmp_path / "resumed")
+    resumed = _csv(run(tmp_path / "resumed", ckpt_path=str(tmp_path / "resumed" / "ck" / "epoch=0-step=2")))
+    assert resumed == straight
+    assert [row["at_two"] for row in straight if row["at_two"]] == ["2.0"]
+
+
+# ------------------------------------------------------------------ self.logger and checks at self.log
+class UsesItsLogger(TinyClassifier):
+    def __init__(self):
+        super().__init__()
+        self.refused = []
+
+    def on_train_epoch_end(self):
+        assert self.logger is self.trainer.logger and self.loggers == self.trainer.loggers
+        self.logger.log_metrics({"by_module": 1.0}, step=self.global_step)
+        self.log("np_one", np.array([1.5]))  # one element, as mx.ones((1, 1)) is
+        self.log("mx_one", mx.ones((1, 1)))
+        for bad in ("abc", None, np.array([1.0, 2.0]), mx.array([1.0, 2.0])):
+            try:
+                self.log("bad", bad)
+            except ValueError as err:  # raised at the call, where the traceback shows the user's line
+                self.refused.append(str(err))
+
+
+def test_the_module_has_lightnings_logger_and_log_checks_a_hooks_value_at_the_call(tmp_path):
+    module = build(UsesItsLogger)
+    assert module.logger is None and module.loggers == []  # not attached yet
+    logger = RecordingLogger()
+    t = fit(tmp_path, module, val=False, max_epochs=1, logger=logger)
+    assert ("by_module" in logger.keys()) and t.callback_metrics["np_one"] == 1.5
+    assert t.callback_metrics["mx_one"] == 1.0 and "bad" not in t.callback_metrics
+    assert len(module.refused) == 4
+    assert all(
+        "UsesItsLogger.log('bad', ...): expected a number or a scalar array" in m for m in module.refused
+    )
+
+
+# ------------------------------------------------------------------ the loggers on every rank
+def test_a_logger_does_nothing_on_a_rank_other_than_zero(tmp_path, monkeypatch):
+    from audiotrain.distributed import collectives
+
+    class Rank:
+        def __init__(self, rank):
+            self._rank = rank
+
+        def rank(self):
+            return self._rank
+
+        def size(self):
+            return 2
+
+    logger = CSVLogger(tmp_path, name="csv")
+    monkeypatch.setattr(collectives, "_GROUP", Rank(1))
+    logger.log_hyperparams({"lr": 0.1})
+    logger.log_metrics({"extra": 1.0}, step=3)
+    logger.experiment.add_histogram("w", np.zeros(3), 3)  # Lightning's stand-in: every method does nothing
+    logger.log_artifact(tmp_path / "only_on_rank_zeros_machine.txt")
+    logger.finalize("success")
+    assert not (tmp_path / "csv").exists()
+    with pytest.raises(ValueError, match="step must be an int"):  # bad arguments are still refused
+        logger.log_metrics({"extra": 1.0}, step=-1)
+    monkeypatch.setattr(collectives, "_GROUP", Rank(0))
+    logger.log_metrics({"extra": 1.0}, step=3)
+    assert _csv(logger.metrics_file) == [{"step": "3", "extra": "1.0"}]
+
+
+TESTS = str(Path(__file__).resolve().parent)
+
+
+def test_under_data_parallel_every_rank_has_the_logger_and_rank_zero_alone_writes(tmp_path):
+    """`trainer.logger` was None on rank 1, so `trainer.logger.log_metrics(...)` in a callback ended the
+    job with an AttributeError there."""
+    code = f"""
+import json, sys
+sys.path.insert(0, {TESTS!r})
+import audiotrain
+from audiotrain import DataLoader, Trainer
+from audiotrain.train.callback import Callback
+from audiotrain.train.loggers import CSVLogger
+from tasks import TinyClassifier, make_data
+
+class LogsExtra(Callback):
+    def on_train_epoch_end(self, trainer, module):
+        trainer.logger.log_metrics({{"extra": 1.0 + trainer.global_rank}}, step=trainer.global_step)
+        if trainer.global_rank:  # (a CSVLogger has no experiment object on rank 0)
+            trainer.logger.experiment.add_histogram("w", 1.0, trainer.global_step)
+
+x, y = make_data(16)
+trainer = Trainer(max_epochs=1, enable_progress_bar=False, num_sanity_val_steps=0, enable_checkpointing=False,
+                  logger=CSVLogger("logs", name=""), callbacks=[LogsExtra()], log_every_n_steps=1)
+module = TinyClassifier()
+trainer.fit(module, DataLoader(list(zip(x, y)), batch_size=4))
+same = module.logger is trainer.logger
+print(json.dumps([type(trainer.logger).__name__, same, str(trainer.logger.log_dir)]))
+"""
+    results = run_ranks(code, 2, timeout=120, cwd=tmp_path)
+    assert all(r.returncode == 0 for r in results), describe(results)
+    assert [json.loads(r.lines()[-1]) for r in results] == [["CSVLogger", True, "logs/version_0"]] * 2
+    assert [p.name for p in (tmp_path / "logs").iterdir()] == ["version_0"]
+    rows = _csv(tmp_path / "logs" / "version_0" / "metrics.csv")
+    assert [row["extra"] for row in rows if row["extra"]] == ["1.0"]  # rank 0's, once
