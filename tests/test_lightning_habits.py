@@ -54,7 +54,10 @@ def test_configure_optimizers_may_return_lightnings_dict_with_a_per_step_schedul
     "value, match",
     [
         (
-            {"optimizer": optim.SGD(learning_rate=0.1), "lr_scheduler": {"scheduler": lambda s: 0.1}},
+            {
+                "optimizer": optim.SGD(learning_rate=0.1),
+                "lr_scheduler": {"scheduler": lambda s: 0.1, "interval": "batch"},
+            },
             "interval",
         ),
         ({"optimizer": optim.SGD(learning_rate=0.1), "lr_scheduler": 3}, "must be a schedule"),

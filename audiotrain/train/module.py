@@ -6,10 +6,14 @@ import argparse
 import contextlib
 import inspect
 import json
+import math
 import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from audiotrain.train.schedulers import IntervalSchedule
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -45,23 +49,26 @@ class OptimizerConfig:
             )
 
     @classmethod
-    def from_module_output(cls, value: Any, where: str) -> OptimizerConfig:
+    def from_module_output(cls, value: Any, where: str, trainer: Trainer | None = None) -> OptimizerConfig:
         """What `configure_optimizers` returned, as an OptimizerConfig: one already, a bare optimizer,
-        Lightning's dict `{"optimizer": opt, "lr_scheduler": schedule}` where the schedule is a callable
-        of the optimizer step (an audiotrain scheduler) or `{"scheduler": schedule, "interval": "step"}`
-        (its "name" names the learning rate a LearningRateMonitor logs), or Lightning's lists of one
-        optimizer: `[opt]`, `([opt], [schedule])`.
+        Lightning's dict `{"optimizer": opt, "lr_scheduler": schedule}` or `{"optimizer": opt,
+        "lr_scheduler": {"scheduler": schedule, "interval": ..., "frequency": ..., "name": ...}}` (its
+        "name" names the learning rate a LearningRateMonitor logs), or Lightning's lists of one optimizer:
+        `[opt]`, `([opt], [schedule])`.
 
-        MLX evaluates a schedule inside the compiled update from the optimizer's own step counter, so
-        schedules are per step; Lightning's per-epoch interval and metric-driven schedules ("monitor")
-        have no counterpart and are refused.
+        A schedule is a callable (an audiotrain scheduler). As in Lightning, its interval is "epoch" unless
+        the dict says "step", in all three forms: with "epoch" it is evaluated at the epoch index (stepped
+        every `frequency` epochs), with "step" at the optimizer step. MLX evaluates a schedule inside the
+        compiled update from the optimizer's step counter, so an epoch schedule is written as a function
+        of that counter (`IntervalSchedule`), which needs the epoch's length: `trainer`'s training loader
+        must have one. Metric-driven schedules ("monitor") have no counterpart and are refused.
         """
         if isinstance(value, cls):
             return value
         if isinstance(value, optim.Optimizer):
             return cls(value)
         if isinstance(value, (list, tuple)):
-            return cls.from_module_output(_one_optimizer(value, where), where)
+            return cls.from_module_output(_one_optimizer(value, where), where, trainer)
         if not isinstance(value, dict):
             raise TypeError(
                 f"{where} must return an OptimizerConfig, an mlx.optimizers.Optimizer or Lightning's dict "
@@ -78,6 +85,7 @@ class OptimizerConfig:
         _refuse_monitor(value, where, "")
         if scheduler is None:
             return config
+        interval, frequency, interval_given = "epoch", 1, False  # Lightning's defaults
         if isinstance(scheduler, dict):
             unknown = sorted(set(scheduler) - set(_SCHEDULER_KEYS))
             if unknown:
@@ -86,19 +94,27 @@ class OptimizerConfig:
                     f"expected {', '.join(_SCHEDULER_KEYS)}"
                 )
             _refuse_monitor(scheduler, where, "lr_scheduler ")
+            if "scheduler" not in scheduler:
+                raise TypeError(
+                    f"{where}: the lr_scheduler dict {sorted(scheduler)} has no 'scheduler': give the schedule "
+                    "itself as {'scheduler': schedule, 'interval': 'step' or 'epoch'}"
+                )
+            interval_given = "interval" in scheduler
             interval, frequency = scheduler.get("interval", "epoch"), scheduler.get("frequency", 1)
-            if interval != "step" or frequency != 1 or "scheduler" not in scheduler:
+            if interval not in ("step", "epoch"):
                 raise ValueError(
-                    f"{where}: lr_scheduler {{'interval': {interval!r}, 'frequency': {frequency!r}}}: MLX "
-                    "schedules are functions of the optimizer step, evaluated inside the compiled update; "
-                    "give {'scheduler': schedule, 'interval': 'step'} with a per-step schedule (e.g. "
-                    "WarmupCosineScheduler with total_steps=trainer.estimated_stepping_batches)"
+                    f"{where}: lr_scheduler 'interval': {interval!r}: expected 'step' or 'epoch'"
+                )
+            if isinstance(frequency, bool) or not isinstance(frequency, int) or frequency < 1:
+                raise ValueError(
+                    f"{where}: lr_scheduler 'frequency': {frequency!r}: expected an int >= 1 (the schedule "
+                    f"steps every `frequency` {interval}s)"
                 )
             config.lr_log_name = scheduler.get("name")
             scheduler = scheduler["scheduler"]
         if not callable(scheduler):
             raise TypeError(
-                f"{where}: lr_scheduler must be a schedule, a callable of the optimizer step (e.g. "
+                f"{where}: lr_scheduler must be a schedule, a callable of the step (e.g. "
                 f"audiotrain.train.schedulers.WarmupCosineScheduler), got {type(scheduler).__name__}; "
                 "metric-driven schedules (ReduceLROnPlateau) are not supported"
             )
@@ -112,10 +128,47 @@ class OptimizerConfig:
                 "WarmupCosineScheduler(1e-4, ...)), optim.AdamW(learning_rate=WarmupCosineScheduler(1e-3, "
                 "...))], filters), and return it without 'lr_scheduler'"
             )
+        config.lr_schedule_name = getattr(scheduler, "name", None) or type(scheduler).__name__
+        if interval != "step" or frequency != 1:
+            scheduler = _stepped_as_lightning(scheduler, interval, frequency, interval_given, where, trainer)
         # MLX optimizers take a schedule in place of a learning rate; set it as their constructor would.
         optimizer._maybe_schedule("learning_rate", scheduler)
-        config.lr_schedule_name = getattr(scheduler, "name", None) or type(scheduler).__name__
         return config
+
+
+def _stepped_as_lightning(
+    schedule: Any, interval: str, frequency: int, interval_given: bool, where: str, trainer: Trainer | None
+) -> IntervalSchedule:
+    """`schedule` as a function of the optimizer step that Lightning's `interval` and `frequency` step."""
+    batches = trainer._train_batches_per_epoch() if trainer is not None else None
+    setting = f"'interval': {interval!r}" if interval_given else f"Lightning's default interval {interval!r}"
+    if batches is None:
+        raise ValueError(
+            f"{where}: an lr_scheduler with {setting}, 'frequency': {frequency} is evaluated at the epoch "
+            "(or batch) index, derived here from the optimizer step and the number of batches in an epoch, "
+            "and the training loader has no length (len(loader)). Give a loader with a length or "
+            "limit_train_batches=N, or a per-step schedule as {'scheduler': schedule, 'interval': 'step'} "
+            "(e.g. WarmupCosineScheduler with total_steps=trainer.estimated_stepping_batches)"
+        )
+    # (An empty loader trains nothing; one batch keeps the schedule well defined.)
+    accumulate = trainer.accumulate_grad_batches
+    stepped = IntervalSchedule(schedule, interval, frequency, max(batches, 1), accumulate)
+    total = getattr(schedule, "total_steps", None)
+    fit_steps = trainer.estimated_stepping_batches
+    if interval == "epoch" and isinstance(total, int) and fit_steps != math.inf:
+        epochs = math.ceil(fit_steps / stepped.steps_per_epoch)
+        if total > epochs // frequency:
+            # An audiotrain schedule counted in optimizer steps, in Lightning's epoch form: it would stay
+            # in its warmup (or never decay) for the whole run.
+            warnings.warn(
+                f"{where}: the lr_scheduler {type(schedule).__name__}(total_steps={total}) is stepped once "
+                f"per {'epoch' if frequency == 1 else f'{frequency} epochs'} ({setting}), and this fit runs "
+                f"{epochs} epoch{'s' if epochs != 1 else ''}: it would use {epochs // frequency} of its {total} "
+                "steps. For a schedule counted in optimizer steps return {'scheduler': schedule, 'interval': "
+                "'step'}",
+                stacklevel=4,
+            )
+    return stepped
 
 
 # The keys of Lightning's lr_scheduler dict.
@@ -213,8 +266,10 @@ class TrainModule(nn.Module):
         return self.compute_loss(batch)
 
     def configure_optimizers(self) -> OptimizerConfig | optim.Optimizer | dict[str, Any]:
-        """An `OptimizerConfig`, a bare `mlx.optimizers.Optimizer`, or Lightning's dict
-        `{"optimizer": ..., "lr_scheduler": schedule}` (see `OptimizerConfig.from_module_output`)."""
+        """An `OptimizerConfig`, a bare `mlx.optimizers.Optimizer`, or Lightning's forms
+        `{"optimizer": ..., "lr_scheduler": schedule}` and `([opt], [schedule])`, where the schedule steps
+        per epoch unless `{"scheduler": schedule, "interval": "step"}` says otherwise (see
+        `OptimizerConfig.from_module_output`)."""
         raise NotImplementedError(
             f"{type(self).__name__} must define configure_optimizers(self) -> OptimizerConfig"
         )

