@@ -2,9 +2,11 @@
 load_from_checkpoint's keywords, bf16-mixed batches, and MLX's compile bug named."""
 
 import audiotrain  # noqa: F401  (before mlx)
+from audiotrain import TrainModule
 from audiotrain.train.schedulers import StepLRScheduler, WarmupCosineScheduler
 
 import mlx.core as mx
+import mlx.nn as nn
 import mlx.optimizers as optim
 import pytest
 from tasks import RecordingLogger, TinyClassifier, make_batches, quiet_trainer
@@ -133,3 +135,48 @@ def test_interval_schedule_counts_as_lightning_steps_a_schedule():
     assert [epochs.scheduler_steps(s) for s in range(12)] == [0] * 6 + [1] * 6  # 3 updates per epoch
     assert epochs.name == "function" and float(epochs(mx.array(7, mx.uint64))) == 1.0
     assert IntervalSchedule(StepLRScheduler(0.1, 1), "step").to_dict()["interval"] == "step"
+
+
+# ---------------------------------------------------------------- save_hyperparameters in a base class
+class Base(TrainModule):
+    def __init__(self, hidden: int = 8, lr: float = 0.1):
+        super().__init__()
+        self.save_hyperparameters()
+        self.fc = nn.Linear(8, hidden)
+        self.out = nn.Linear(hidden, 3)
+
+    def __call__(self, x):
+        return self.out(nn.relu(self.fc(x)))
+
+    def compute_loss(self, batch):
+        x, y = batch
+        return mx.mean(nn.losses.cross_entropy(self(x), y)), {}
+
+    def configure_optimizers(self):
+        return optim.SGD(learning_rate=self.hparams.lr)
+
+
+class Child(Base):
+    def __init__(self, hidden: int = 8, lr: float = 0.1, tag: str = "x"):
+        super().__init__(hidden, lr)
+
+
+class KeywordChild(Base):
+    def __init__(self, tag: str = "x", **kwargs):
+        super().__init__(**kwargs)
+
+
+def test_save_hyperparameters_in_a_base_class_records_a_subclasss_arguments(tmp_path):
+    assert Child(hidden=4, tag="run1").hparams == {"hidden": 4, "lr": 0.1, "tag": "run1"}
+    assert KeywordChild(tag="k", hidden=6).hparams == {"hidden": 6, "lr": 0.1, "tag": "k"}
+    t = quiet_trainer(tmp_path, max_epochs=1)
+    module = Child(hidden=4, tag="run1")
+    t.fit(module, make_batches())
+    loaded = Child.load_from_checkpoint(t.save_checkpoint(tmp_path / "saved"))
+    assert loaded.hparams == module.hparams and loaded.fc.weight.shape == (4, 8)
+
+
+def test_save_hyperparameters_outside_init_says_where_to_call_it():
+    module = Child()
+    with pytest.raises(ValueError, match=r"call it inside Child.__init__"):
+        module.save_hyperparameters("lr")

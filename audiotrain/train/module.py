@@ -512,31 +512,39 @@ class TrainModule(nn.Module):
         `load_from_checkpoint` rebuilds the module from them. Values must be JSON-serialisable
         (numbers, strings, lists, dicts); leave others out with `ignore=`.
 
+        As in Lightning, called in a base class's `__init__` it records the arguments of every `__init__`
+        of the chain running for this module (the subclass's added arguments too; a subclass's value wins),
+        and the entries of a `**kwargs` argument.
+
         As in Lightning, one dict or `argparse.Namespace` may be given instead of names
         (`save_hyperparameters(config)`): its entries become `hparams`, and when it is an `__init__`
         argument `load_from_checkpoint` passes them back as that argument."""
         frame = inspect.currentframe().f_back
         try:
-            init_locals = dict(frame.f_locals)
+            init_arguments = _init_arguments(self, frame)
         finally:
             del frame
         ignored = {ignore} if isinstance(ignore, str) else set(ignore)
-        params = [
-            p.name
-            for p in inspect.signature(type(self).__init__).parameters.values()
-            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-        ]
+        name = type(self).__name__
+        if init_arguments is None:  # not called from an __init__ of this module
+            init_arguments = {}
+            takes = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
+            if names or takes:
+                raise ValueError(
+                    f"{name}.save_hyperparameters: call it inside {name}.__init__ (or a base class's "
+                    "__init__): it records the arguments of the __init__ calls running, and none is"
+                )
         if any(not isinstance(n, str) for n in names):
-            hparams = self._hparams_from_object(names, params, init_locals)
+            hparams = self._hparams_from_object(names, init_arguments)
         else:
-            wanted = list(names) or [p for p in params if p not in ignored]
-            unknown = [n for n in wanted if n not in init_locals]
+            wanted = list(names) or [n for n in init_arguments if n not in ignored]
+            unknown = [n for n in wanted if n not in init_arguments]
             if unknown:
                 raise ValueError(
-                    f"{type(self).__name__}.save_hyperparameters: {', '.join(unknown)} is not an argument of "
-                    f"__init__ (arguments: {', '.join(params) or 'none'}); call it inside __init__"
+                    f"{name}.save_hyperparameters: {', '.join(unknown)} is not an argument of {name}.__init__ "
+                    f"or of a base class's __init__ it calls (arguments: {', '.join(init_arguments) or 'none'})"
                 )
-            hparams = {n: init_locals[n] for n in wanted}
+            hparams = {n: init_arguments[n] for n in wanted}
         hparams = {n: value for n, value in hparams.items() if n not in ignored}
         for n, value in hparams.items():
             try:
@@ -549,7 +557,7 @@ class TrainModule(nn.Module):
                 ) from None
         self._hparams.update(hparams)
 
-    def _hparams_from_object(self, given: tuple, params: list[str], init_locals: dict) -> dict[str, Any]:
+    def _hparams_from_object(self, given: tuple, init_arguments: dict[str, Any]) -> dict[str, Any]:
         """`save_hyperparameters(config)` with a dict or a Namespace: its entries, and which `__init__`
         argument it is (found by identity, as Lightning does) for load_from_checkpoint."""
         name = type(self).__name__
@@ -565,7 +573,7 @@ class TrainModule(nn.Module):
             raise TypeError(
                 f"{name}.save_hyperparameters(dict): the keys must be strings, got {list(entries)}"
             )
-        argument = next((p for p in params if init_locals.get(p) is config), None)
+        argument = next((p for p, value in init_arguments.items() if value is config), None)
         origin = {"hparams_name": argument, "hparams_type": type(config).__name__} if argument else {}
         object.__setattr__(self, "_hparams_origin", origin)
         return dict(entries)
@@ -630,6 +638,34 @@ class TrainModule(nn.Module):
         logged = dict(self._logged)
         self._logged.clear()
         return logged
+
+
+def _init_arguments(module: TrainModule, frame: Any) -> dict[str, Any] | None:
+    """The arguments of the `__init__` calls of `module` running from `frame` outwards (a base class's, then
+    the subclass's that called it, ...), merged with the outer ones winning, as Lightning's
+    `collect_init_args`; a `**kwargs` argument gives its entries. None when no `__init__` of `module` is
+    running (the first frames may be helpers an `__init__` called)."""
+    chain: list[dict[str, Any]] = []
+    while frame is not None:
+        code = frame.f_code
+        arguments = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+        of_module = code.co_name == "__init__" and arguments and frame.f_locals.get(arguments[0]) is module
+        if of_module:
+            local = frame.f_locals
+            found = {n: local[n] for n in arguments[1:] if n in local}
+            if code.co_flags & inspect.CO_VARKEYWORDS:
+                keywords_name = code.co_varnames[len(arguments) + bool(code.co_flags & inspect.CO_VARARGS)]
+                found.update(local.get(keywords_name) or {})
+            chain.append(found)
+        elif chain:
+            break
+        frame = frame.f_back
+    if not chain:
+        return None
+    merged: dict[str, Any] = {}
+    for found in chain:  # innermost (the base class's) first: the subclass's values replace its
+        merged.update(found)
+    return merged
 
 
 class AttributeDict(dict):
