@@ -8,8 +8,9 @@ from audiotrain.train.schedulers import StepLRScheduler, WarmupCosineScheduler
 import mlx.core as mx
 import mlx.nn as nn
 import mlx.optimizers as optim
+import numpy as np
 import pytest
-from tasks import RecordingLogger, TinyClassifier, make_batches, quiet_trainer
+from tasks import RecordingLogger, TinyClassifier, make_batches, quiet_trainer, weights
 
 
 class Returns(TinyClassifier):
@@ -180,3 +181,46 @@ def test_save_hyperparameters_outside_init_says_where_to_call_it():
     module = Child()
     with pytest.raises(ValueError, match=r"call it inside Child.__init__"):
         module.save_hyperparameters("lr")
+
+
+# ---------------------------------------------------------------- load_from_checkpoint's keywords
+class Wider(Base):
+    """Base with one more layer: a checkpoint of Base lacks its weights."""
+
+    def __init__(self, hidden: int = 8, lr: float = 0.1):
+        super().__init__(hidden, lr)
+        self.extra = nn.Linear(3, 3)
+
+
+@pytest.fixture
+def base_checkpoint(tmp_path):
+    t = quiet_trainer(tmp_path, max_epochs=1)
+    module = Base(hidden=5)
+    t.fit(module, make_batches())
+    return t.save_checkpoint(tmp_path / "saved"), module
+
+
+def test_load_from_checkpoint_accepts_lightnings_map_location(base_checkpoint):
+    path, module = base_checkpoint
+    loaded = Base.load_from_checkpoint(path, map_location="cpu")
+    a, b = weights(module), weights(loaded)
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert Base.load_from_checkpoint(path, map_location={"cuda:0": "cpu"}, strict=True).hparams.hidden == 5
+
+
+def test_load_from_checkpoint_with_strict_false_loads_the_matching_weights(base_checkpoint):
+    path, module = base_checkpoint
+    with pytest.raises(Exception, match=r"missing \(e.g. extra.bias"):
+        Wider.load_from_checkpoint(path)
+    with pytest.warns(UserWarning, match=r"strict=False: loaded 4 of the model's 6 weights.*extra.bias"):
+        loaded = Wider.load_from_checkpoint(path, strict=False)
+    assert np.array_equal(np.array(loaded.fc.weight), np.array(module.fc.weight))
+    with pytest.raises(TypeError, match=r"strict='no'"):
+        Base.load_from_checkpoint(path, strict="no")
+
+
+def test_an_unknown_keyword_of_load_from_checkpoint_is_named_without_wrong_advice(base_checkpoint):
+    path, _ = base_checkpoint
+    with pytest.raises(TypeError, match=r"Base.__init__ takes no argument map_locaton") as err:
+        Base.load_from_checkpoint(path, map_locaton="cpu")
+    assert "save_hyperparameters" not in str(err.value)

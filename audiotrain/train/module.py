@@ -579,10 +579,29 @@ class TrainModule(nn.Module):
         return dict(entries)
 
     @classmethod
-    def load_from_checkpoint(cls, checkpoint_path: str | os.PathLike, **overrides: Any) -> TrainModule:
+    def load_from_checkpoint(
+        cls,
+        checkpoint_path: str | os.PathLike,
+        map_location: Any = None,
+        strict: bool | None = None,
+        **overrides: Any,
+    ) -> TrainModule:
         """Rebuild the module from a checkpoint's hyperparameters (`save_hyperparameters`) and load its
-        weights. `overrides` replace saved hyperparameters or give the ones left out."""
+        weights. `overrides` (any other keyword) go to `__init__`: they replace saved hyperparameters or
+        give the ones left out.
+
+        `map_location` is Lightning's and accepted for its code, and ignored: MLX arrays live in unified
+        memory, usable by the CPU and the GPU alike, so there is no device to map the weights to.
+        `strict` (None: True, as Lightning's): every weight of the model must be in the checkpoint and
+        every array of the checkpoint in the model. False loads the weights whose names match (their
+        shapes must match too, as in PyTorch), keeps the others as `__init__` made them, and warns with
+        the missing and unexpected names."""
         from audiotrain.train import checkpoint as ckpt
+
+        if strict is not None and not isinstance(strict, bool):
+            raise TypeError(
+                f"{cls.__name__}.load_from_checkpoint(strict={strict!r}): expected True, False or None"
+            )
 
         if os.fspath(checkpoint_path) == "":
             raise ValueError(
@@ -605,10 +624,8 @@ class TrainModule(nn.Module):
         try:
             inspect.signature(cls).bind(**hparams)
         except TypeError as err:
-            raise TypeError(
-                f"{where}: {cls.__name__}(**hparams) failed with hparams {sorted(hparams)} ({err}); call "
-                "save_hyperparameters() in __init__, or pass the missing arguments as keywords"
-            ) from None
+            saved = state.get("hyper_parameters", {})
+            raise TypeError(f"{where}: {_arguments_mismatch(cls, hparams, saved, overrides, err)}") from None
         try:
             module = cls(**hparams)
         except Exception as err:  # the arguments fit the signature; their values did not
@@ -622,11 +639,10 @@ class TrainModule(nn.Module):
                 "and the keywords given; pass corrected values as keywords"
             ) from err
         model_file = folder / ckpt.MODEL_FILE
-        module.update(
-            ckpt.checked_tree(
-                ckpt.read_arrays(model_file), module.parameters(), f"{cls.__name__} model", model_file
-            )
-        )
+        loaded = ckpt.read_arrays(model_file)
+        if strict is False:
+            loaded = _matching_weights(loaded, ckpt.flat(module.parameters()), where)
+        module.update(ckpt.checked_tree(loaded, module.parameters(), f"{cls.__name__} model", model_file))
         mx.eval(module.parameters())
         module.on_load_checkpoint(state.get("module_state", {}))
         return module
@@ -638,6 +654,68 @@ class TrainModule(nn.Module):
         logged = dict(self._logged)
         self._logged.clear()
         return logged
+
+
+def _arguments_mismatch(
+    cls: type, hparams: dict[str, Any], saved: dict[str, Any], keywords: dict[str, Any], err: Exception
+) -> str:
+    """Why `cls(**hparams)` does not fit `cls.__init__` in load_from_checkpoint: which names came from the
+    keywords given, which from the checkpoint's saved hyperparameters, and what to do about each."""
+    name, parameters = cls.__name__, inspect.signature(cls).parameters
+    takes = ", ".join(parameters) or "none"
+    reasons = []
+    if not any(p.kind == p.VAR_KEYWORD for p in parameters.values()):
+        unexpected = [k for k in hparams if k not in parameters]
+        given = [k for k in unexpected if k in keywords]
+        if given:
+            reasons.append(
+                f"{name}.__init__ takes no argument {', '.join(given)} (its arguments: {takes}); the keywords of "
+                "load_from_checkpoint other than map_location and strict go to __init__"
+            )
+        if len(given) < len(unexpected):
+            stale = ", ".join(k for k in unexpected if k not in keywords)
+            reasons.append(
+                f"the checkpoint's hyper_parameters hold {stale}, which {name}.__init__ no longer takes (its "
+                f"arguments: {takes}): was __init__ changed since the checkpoint was saved?"
+            )
+    missing = [
+        n
+        for n, p in parameters.items()
+        if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and n not in hparams
+    ]
+    if missing:
+        if saved:
+            reasons.append(
+                f"{', '.join(missing)} is not among the checkpoint's hyper_parameters ({', '.join(saved)}), "
+                "e.g. left out with save_hyperparameters(ignore=...): pass it as a keyword"
+            )
+        else:
+            reasons.append(
+                f"the checkpoint holds no hyperparameters: pass {', '.join(missing)} as keywords, or call "
+                f"self.save_hyperparameters() in {name}.__init__ so that checkpoints hold them"
+            )
+    return "; ".join(reasons) or f"{name}(**{sorted(hparams)}) does not fit {name}.__init__ ({err})"
+
+
+def _matching_weights(
+    loaded: dict[str, mx.array], expected: dict[str, mx.array], where: str
+) -> dict[str, mx.array]:
+    """`strict=False`: the checkpoint's arrays the model has, and the model's own for those it lacks; a
+    warning names what was left out on either side."""
+    missing = sorted(set(expected) - set(loaded))
+    unexpected = sorted(set(loaded) - set(expected))
+    if missing or unexpected:
+
+        def listed(names: list[str]) -> str:
+            return ", ".join(names[:5]) + (f", ... ({len(names)} in all)" if len(names) > 5 else "")
+
+        parts = [f"loaded {len(expected) - len(missing)} of the model's {len(expected)} weights"]
+        if missing:
+            parts.append(f"not in the checkpoint, kept as __init__ made them: {listed(missing)}")
+        if unexpected:
+            parts.append(f"in the checkpoint but not in the model, ignored: {listed(unexpected)}")
+        warnings.warn(f"{where} with strict=False: {'; '.join(parts)}", stacklevel=3)
+    return {**{k: expected[k] for k in missing}, **{k: v for k, v in loaded.items() if k in expected}}
 
 
 def _init_arguments(module: TrainModule, frame: Any) -> dict[str, Any] | None:
