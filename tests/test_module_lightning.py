@@ -224,3 +224,46 @@ def test_an_unknown_keyword_of_load_from_checkpoint_is_named_without_wrong_advic
     with pytest.raises(TypeError, match=r"Base.__init__ takes no argument map_locaton") as err:
         Base.load_from_checkpoint(path, map_locaton="cpu")
     assert "save_hyperparameters" not in str(err.value)
+
+
+# ---------------------------------------------------------------- bf16-mixed and float32 batch fields
+class Regression(TrainModule):
+    """A zero model predicting 1001 + 0: the loss against y = 1001.3 is 0.09 exactly in float32."""
+
+    def __init__(self, kept=()):
+        super().__init__()
+        self.float32_batch_fields = kept
+        self.fc = nn.Linear(8, 1)
+        self.fc.weight, self.fc.bias = mx.zeros_like(self.fc.weight), mx.zeros_like(self.fc.bias)
+        self.seen = {}
+
+    def compute_loss(self, batch):
+        self.seen.update({k: v.dtype for k, v in batch.items()})
+        pred = self.fc(batch["x"])[:, 0].astype(mx.float32) + 1001.0
+        return mx.mean((pred - batch["y"]) ** 2), {}
+
+    def configure_optimizers(self):
+        return optim.SGD(learning_rate=0.0)
+
+
+def regression_batches():
+    x = np.random.default_rng(0).standard_normal((8, 8)).astype(np.float32)
+    return [{"x": mx.array(x), "y": mx.full((8,), 1001.3)}]
+
+
+def test_bf16_mixed_leaves_the_fields_the_module_names_in_float32(tmp_path):
+    t = quiet_trainer(tmp_path, max_epochs=1, precision="bf16-mixed")
+    module = Regression(kept=("y",))
+    t.fit(module, regression_batches(), regression_batches())
+    assert module.seen == {"x": mx.bfloat16, "y": mx.float32}
+    assert t.history["train_loss"][-1] == pytest.approx(0.09, rel=1e-4)
+    assert t.history["val_loss"][-1] == pytest.approx(0.09, rel=1e-4)
+    default = Regression()  # everything cast: 1001.3 rounds to 1000 in bfloat16
+    quiet_trainer(tmp_path, max_epochs=1, precision="bf16-mixed").fit(default, regression_batches())
+    assert default.seen == {"x": mx.bfloat16, "y": mx.bfloat16}
+
+
+def test_a_float32_batch_field_the_batch_lacks_is_named(tmp_path):
+    t = quiet_trainer(tmp_path, max_epochs=1, precision="bf16-mixed")
+    with pytest.raises(TypeError, match=r"float32_batch_fields names 'target'.*fields \['x', 'y'\]"):
+        t.fit(Regression(kept=("target",)), regression_batches())

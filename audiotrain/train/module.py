@@ -241,6 +241,12 @@ class TrainModule(nn.Module):
     #: refuses False, saying why and what to use instead.
     automatic_optimization: bool = True
 
+    #: Under `precision="bf16-mixed"` the Trainer casts every float array of a batch to bfloat16 before a
+    #: step (the model's inputs run in bf16); the fields named here (keys of a dict batch, positions of a
+    #: tuple batch) stay float32: regression targets, per-example weights, soft labels, e.g. ("target",).
+    #: Set in the class body or in `__init__`.
+    float32_batch_fields: tuple[str | int, ...] = ()
+
     def __init__(self):
         super().__init__()
         # Plain attributes set through object.__setattr__ so nn.Module does not treat them as children.
@@ -251,6 +257,13 @@ class TrainModule(nn.Module):
         # The __init__ argument `save_hyperparameters(config)` was given, and its type, so that
         # load_from_checkpoint passes the saved values back as that argument (as Lightning's hparams_name).
         object.__setattr__(self, "_hparams_origin", {})
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        if key == "float32_batch_fields":
+            # A setting, not a child: nn.Module would keep a tuple or list among the module's arrays.
+            object.__setattr__(self, key, (value,) if isinstance(value, (str, int)) else tuple(value))
+        else:
+            super().__setattr__(key, value)
 
     # ---- required: compute_loss (or Lightning's training_step) and configure_optimizers ---------
     def compute_loss(self, batch: Any) -> tuple[mx.array, dict[str, mx.array]]:

@@ -77,7 +77,10 @@ class Trainer:
     (train/guarded_update.py); on a small MLP on the CPU backend that is 2-3% of the step
     (benchmarks/trainer_overhead.py). `track_grad_norm=True` logs the gradient norm.
     Device: `accelerator` "auto" | "cpu" | "gpu" (Metal or CUDA), `devices` 1 per process (data parallel
-    is several processes: mlx.launch), `precision` "32" | "bf16-mixed" | "bf16-true".
+    is several processes: mlx.launch), `precision` "32" | "bf16-mixed" | "bf16-true". "bf16-mixed" keeps
+    float32 master weights and casts every float array of the batch to bfloat16 (unlike torch's autocast,
+    which leaves batch tensors alone), targets too, unless the module names them in
+    `TrainModule.float32_batch_fields`.
     Loggers: `logger` is one, a list, or True for a TensorBoard logger in `default_root_dir` (CSV where
     no SummaryWriter is installed), as in Lightning. Every `log_every_n_steps` optimizer steps the loggers
     get the interval means (`train_loss`, `train_<metric>`, values logged with `self.log`), the learning
