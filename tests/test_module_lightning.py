@@ -267,3 +267,32 @@ def test_a_float32_batch_field_the_batch_lacks_is_named(tmp_path):
     t = quiet_trainer(tmp_path, max_epochs=1, precision="bf16-mixed")
     with pytest.raises(TypeError, match=r"float32_batch_fields names 'target'.*fields \['x', 'y'\]"):
         t.fit(Regression(kept=("target",)), regression_batches())
+
+
+# ---------------------------------------------------------------- MLX's compile bug, named
+class WeightedWithCount(TrainModule):
+    """The same batch-only expression (Σ w) in the loss and in a returned metric."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 1)
+
+    def compute_loss(self, batch):
+        err = (self.fc(batch["x"])[:, 0] - batch["y"]) ** 2
+        return mx.sum(err * batch["w"]) / mx.sum(batch["w"]), {"sum_w": mx.sum(batch["w"])}
+
+    def configure_optimizers(self):
+        return optim.SGD(learning_rate=0.1)
+
+
+def test_mlx_compile_bug_is_named_with_its_workarounds(tmp_path):
+    x = np.random.default_rng(0).standard_normal((16, 8)).astype(np.float32)
+    batches = [{"x": mx.array(x), "y": mx.full((16,), 3.0), "w": mx.ones((16,))}]
+    try:
+        quiet_trainer(tmp_path, max_epochs=1).fit(WeightedWithCount(), batches)
+    except RuntimeError as err:  # (an MLX without the bug trains)
+        assert "bug in MLX's compiler" in str(err) and "Trainer(compile=False)" in str(err)
+        assert "compute such a value once" in str(err).lower()
+    t = quiet_trainer(tmp_path, max_epochs=1, compile=False)
+    t.fit(WeightedWithCount(), batches)
+    assert np.isfinite(t.history["train_loss"][-1])
