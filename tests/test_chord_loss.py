@@ -121,6 +121,64 @@ def test_class_weights_give_a_weighted_mean():
     assert ones["chord_type_loss"].item() == pytest.approx(plain["chord_type_loss"].item(), rel=1e-6)
 
 
+def torch_weighted_smoothed_ce(logits, target, valid, weights, eps):
+    """PyTorch's `cross_entropy(weight=w, label_smoothing=eps)` (mean), written out in numpy:
+    Σ [(1 - eps) w[y] (-log p_y) + eps / C Σ_c w[c] (-log p_c)] / Σ w[y] over valid positions."""
+    logits = logits.astype(np.float64)
+    logp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    target_term = -np.take_along_axis(logp, target[..., None], axis=-1)[..., 0]
+    smooth_term = -(logp * weights).sum(-1) / logits.shape[-1]
+    numerators = (1.0 - eps) * weights[target] * target_term + eps * smooth_term
+    return (numerators * valid).sum() / (weights[target] * valid).sum()
+
+
+@pytest.mark.parametrize("eps", [0.1, 0.3])
+def test_class_weights_with_label_smoothing_follow_pytorchs_formula(eps):
+    """Each class's own weight weights its share of the smoothing term (not the target's weight), as in
+    torch's CrossEntropyLoss(weight=..., label_smoothing=...); padding frames do not count."""
+    outputs, targets = random_case()
+    mask = np.ones(targets["chord_type"].shape, np.float32)
+    mask[1, 4:] = 0.0
+    weights = np.linspace(0.2, 3.0, 32).astype(np.float32)
+    loss_fn = ChordRecognitionLoss(label_smoothing=eps, class_weights=weights)
+    got = loss_fn(outputs, targets, mx.array(mask))[1]["chord_type_loss"].item()
+    logits, ct = np.array(outputs["chord_type"]), np.array(targets["chord_type"])
+    np.testing.assert_allclose(got, torch_weighted_smoothed_ce(logits, ct, mask, weights, eps), rtol=1e-5)
+
+    def reference(x):  # the same formula by autodiff of plain MLX ops
+        logp = x - mx.logsumexp(x, axis=-1, keepdims=True)
+        w, y, valid = mx.array(weights), targets["chord_type"], mx.array(mask)
+        target_term = -mx.take_along_axis(logp, y[..., None], axis=-1)[..., 0]
+        numerators = (1 - eps) * w[y] * target_term - eps * mx.sum(logp * w, axis=-1) / 32
+        return mx.sum(numerators * valid) / mx.sum(w[y] * valid)
+
+    def ours(x):
+        return loss_fn({**outputs, "chord_type": x}, targets, mx.array(mask))[1]["chord_type_loss"]
+
+    _, want = mx.value_and_grad(reference)(outputs["chord_type"])
+    for fn in (mx.value_and_grad(ours), mx.compile(mx.value_and_grad(ours))):
+        value, grad = fn(outputs["chord_type"])
+        assert value.item() == pytest.approx(got, rel=1e-6)
+        np.testing.assert_allclose(np.array(grad), np.array(want), atol=1e-6)
+
+
+@pytest.mark.parity
+def test_class_weights_with_label_smoothing_equal_torchs_cross_entropy():
+    from reference import require
+
+    torch = require("torch")
+    outputs, targets = random_case(seed=3)
+    weights = np.linspace(0.2, 3.0, 32).astype(np.float32)
+    got = ChordRecognitionLoss(label_smoothing=0.1, class_weights=weights)(outputs, targets)[1]
+    want = torch.nn.functional.cross_entropy(
+        torch.tensor(np.array(outputs["chord_type"])).reshape(-1, 32),
+        torch.tensor(np.array(targets["chord_type"])).reshape(-1).long(),
+        weight=torch.tensor(weights),
+        label_smoothing=0.1,
+    )
+    assert got["chord_type_loss"].item() == pytest.approx(want.item(), rel=1e-5)
+
+
 def test_invalid_arguments_are_reported():
     with pytest.raises(ValueError, match="label_smoothing"):
         ChordRecognitionLoss(label_smoothing=1.0)

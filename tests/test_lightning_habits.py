@@ -54,7 +54,10 @@ def test_configure_optimizers_may_return_lightnings_dict_with_a_per_step_schedul
     "value, match",
     [
         (
-            {"optimizer": optim.SGD(learning_rate=0.1), "lr_scheduler": {"scheduler": lambda s: 0.1}},
+            {
+                "optimizer": optim.SGD(learning_rate=0.1),
+                "lr_scheduler": {"scheduler": lambda s: 0.1, "interval": "batch"},
+            },
             "interval",
         ),
         ({"optimizer": optim.SGD(learning_rate=0.1), "lr_scheduler": 3}, "must be a schedule"),
@@ -144,7 +147,7 @@ def test_load_from_checkpoint_names_the_saved_value_that_cannot_build_the_module
     ):
         WithHyperparameters.load_from_checkpoint(path)
     assert WithHyperparameters.load_from_checkpoint(path, hidden=8).fc1.weight.shape == (8, 8)
-    with pytest.raises(TypeError, match="call save_hyperparameters"):
+    with pytest.raises(TypeError, match="WithHyperparameters.__init__ takes no argument width"):
         WithHyperparameters.load_from_checkpoint(path, width=3)
 
 

@@ -75,6 +75,40 @@ def _smoothed_cross_entropy(label_smoothing: float):
     return loss
 
 
+@functools.cache
+def _class_weighted_smoothed_cross_entropy(label_smoothing: float):
+    """The per-position numerator of PyTorch's `CrossEntropyLoss(weight=w, label_smoothing=ε)`, whose mean is
+    ``Σ numerator / Σ w[target]``: ``(1 - ε) w[y] (lse - z_y) + ε / C Σ_c w[c] (lse - z_c)``. The smoothing
+    term weights each class by its own weight, not by the target's. A custom function with a one-expression
+    gradient, ``softmax (1 - ε) w[y] + softmax ε W / C - (1 - ε) w[y] one_hot - ε w / C`` (``W = Σ w``), as
+    `_smoothed_cross_entropy`'s, so that compiled it stays one pass over [frames, C]."""
+    eps = label_smoothing
+
+    @mx.custom_function
+    def numerator(logits: mx.array, targets: mx.array, class_weights: mx.array) -> mx.array:
+        classes = logits.shape[-1]
+        lse = logsumexp(logits)
+        target_logit = mx.take_along_axis(logits, targets[..., None], axis=-1)[..., 0]
+        smoothing = mx.sum(class_weights) * lse - mx.sum(logits * class_weights, axis=-1)
+        return (1.0 - eps) * class_weights[targets] * (lse - target_logit) + (eps / classes) * smoothing
+
+    @numerator.vjp
+    def numerator_vjp(primals, cotangent, output):
+        logits, targets, class_weights = primals
+        classes = logits.shape[-1]
+        probs = fast_math.softmax(logits)
+        target_weight = (1.0 - eps) * class_weights[targets][..., None]
+        one_hot = mx.arange(classes) == targets[..., None]
+        uniform = eps / classes
+        grad = probs * (target_weight + uniform * mx.sum(class_weights)) - target_weight * one_hot
+        grad = grad - uniform * class_weights
+        # Neither the integer targets nor the (constant) class weights get a gradient.
+        no_grad = [mx.zeros(x.shape, dtype=x.dtype) for x in (targets, class_weights)]
+        return cotangent[..., None] * grad, *no_grad
+
+    return numerator
+
+
 def masked_mean(values: mx.array, weights: mx.array, across_ranks: bool = False) -> mx.array:
     """Σ values·weights / Σ weights, or 0 when every weight is 0 (e.g. a batch of only N frames).
 
@@ -83,10 +117,14 @@ def masked_mean(values: mx.array, weights: mx.array, across_ranks: bool = False)
     rank's frames, as one process over the combined batch computes it (a mean of the ranks' own means
     would weigh a frame of a rank with few valid frames more).
     """
-    total = mx.sum(weights)
+    return _ratio(mx.sum(values * weights), mx.sum(weights), across_ranks)
+
+
+def _ratio(numerator: mx.array, total: mx.array, across_ranks: bool) -> mx.array:
+    """`numerator / total`, 0 when `total` is 0; `across_ranks`: the mean over ranks of `total` (`masked_mean`)."""
     if across_ranks:
         total = collectives.mean_across_ranks(total)
-    return mx.sum(values * weights) / mx.maximum(total, 1e-12)
+    return numerator / mx.maximum(total, 1e-12)
 
 
 class ChordRecognitionLoss:
@@ -96,8 +134,10 @@ class ChordRecognitionLoss:
         chord_type_weight, root_weight, bass_weight: weights of the three heads in the total.
         label_smoothing: ε of the smoothed cross-entropy, in [0, 1).
         class_weights: optional per-class weights of the chord-type head ([num_chord_types] sequence or
-            array, e.g. inverse class frequencies); a frame counts with the weight of its target class,
-            and the head's loss is the weighted mean (as in PyTorch's `CrossEntropyLoss(weight=...)`).
+            array, e.g. inverse class frequencies), as PyTorch's `CrossEntropyLoss(weight=w,
+            label_smoothing=ε)`: a frame's one-hot term counts with its target's weight, its smoothing
+            term ε/C Σ_c w[c] (-log p_c) with each class's own weight, and the head's loss is their sum
+            over valid frames divided by the sum of the target weights.
 
     Call:
         loss_fn(outputs, targets, mask=None) -> (total, {"chord_type_loss", "root_loss", "bass_note_loss"})
@@ -173,12 +213,15 @@ class ChordRecognitionLoss:
         parts: dict[str, mx.array] = {}
         for out_key, target_key, name in HEADS:
             target = targets[target_key]
-            losses = smoothed_cross_entropy(outputs[out_key], target, self.label_smoothing)
+            losses = None
+            if out_key != "chord_type" or self.class_weights is None or not self.label_smoothing:
+                losses = smoothed_cross_entropy(outputs[out_key], target, self.label_smoothing)
             # Root and bass are undefined (-1) on N and X frames; chord_type is always defined.
             weights = frame_mask * (target >= 0).astype(mx.float32)
             if out_key == "chord_type" and self.class_weights is not None:
-                weights = weights * self.class_weights[mx.clip(target, 0, None)]
-            head_loss = masked_mean(losses, weights, across_ranks=True)
+                head_loss = self._class_weighted_loss(outputs[out_key], target, weights, losses)
+            else:
+                head_loss = masked_mean(losses, weights, across_ranks=True)
             parts[f"{name}_loss"] = head_loss
             total = total + self.weights[out_key] * head_loss
         if "chord" in outputs:  # the joint (type, root) head of a model built with chord_head
@@ -188,6 +231,20 @@ class ChordRecognitionLoss:
             parts["chord_loss"] = masked_mean(losses, weights, across_ranks=True)
             total = total + self.weights["chord"] * parts["chord_loss"]
         return total, parts
+
+    def _class_weighted_loss(
+        self, logits: mx.array, target: mx.array, valid: mx.array, losses: mx.array | None
+    ) -> mx.array:
+        """The chord-type head's loss with class weights, as PyTorch's `CrossEntropyLoss(weight=...,
+        label_smoothing=...)`: divided by the sum of the valid frames' target weights."""
+        safe = mx.clip(target, 0, logits.shape[-1] - 1).astype(mx.int32)
+        target_weights = valid * self.class_weights[safe]
+        if losses is not None:  # no smoothing: the target-weighted mean of the plain cross-entropy
+            return masked_mean(losses, target_weights, across_ranks=True)
+        numerators = _class_weighted_smoothed_cross_entropy(self.label_smoothing)(
+            logits.astype(mx.float32), safe, self.class_weights
+        )
+        return _ratio(mx.sum(numerators * valid), mx.sum(target_weights), across_ranks=True)
 
 
 def head_accuracies(

@@ -700,10 +700,10 @@ class LearningRateMonitor(Callback):
 
     `logging_interval`: "step" logs at every logging interval the rate the last update used; "epoch" logs
     at each epoch's start the rate its first update will use; None (Lightning's default: the schedule's
-    interval) is "step", the only interval a schedule has here. `log_momentum` adds `<name>-momentum`
-    (Adam's first beta, SGD's momentum, 0 for an optimizer without) and `log_weight_decay` adds
-    `<name>-weight_decay`, as Lightning's. The optimizers of a `MultiOptimizer` are its parameter groups:
-    `<name>/pg1`, `<name>/pg2`, ... (Lightning's names for parameter groups).
+    interval) is "step" (an "epoch" schedule's rate then repeats within an epoch). `log_momentum` adds
+    `<name>-momentum` (Adam's first beta, SGD's momentum, 0 for an optimizer without) and
+    `log_weight_decay` adds `<name>-weight_decay`, as Lightning's. The optimizers of a `MultiOptimizer`
+    are its parameter groups: `<name>/pg1`, `<name>/pg2`, ... (Lightning's names for parameter groups).
 
     With a monitor attached the Trainer leaves out its own `learning_rate` series, so that loggers hold
     the learning rate once, under this name (as in Lightning, where only the monitor logs it). The

@@ -6,10 +6,14 @@ import argparse
 import contextlib
 import inspect
 import json
+import math
 import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from audiotrain.train.schedulers import IntervalSchedule
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -45,23 +49,26 @@ class OptimizerConfig:
             )
 
     @classmethod
-    def from_module_output(cls, value: Any, where: str) -> OptimizerConfig:
+    def from_module_output(cls, value: Any, where: str, trainer: Trainer | None = None) -> OptimizerConfig:
         """What `configure_optimizers` returned, as an OptimizerConfig: one already, a bare optimizer,
-        Lightning's dict `{"optimizer": opt, "lr_scheduler": schedule}` where the schedule is a callable
-        of the optimizer step (an audiotrain scheduler) or `{"scheduler": schedule, "interval": "step"}`
-        (its "name" names the learning rate a LearningRateMonitor logs), or Lightning's lists of one
-        optimizer: `[opt]`, `([opt], [schedule])`.
+        Lightning's dict `{"optimizer": opt, "lr_scheduler": schedule}` or `{"optimizer": opt,
+        "lr_scheduler": {"scheduler": schedule, "interval": ..., "frequency": ..., "name": ...}}` (its
+        "name" names the learning rate a LearningRateMonitor logs), or Lightning's lists of one optimizer:
+        `[opt]`, `([opt], [schedule])`.
 
-        MLX evaluates a schedule inside the compiled update from the optimizer's own step counter, so
-        schedules are per step; Lightning's per-epoch interval and metric-driven schedules ("monitor")
-        have no counterpart and are refused.
+        A schedule is a callable (an audiotrain scheduler). As in Lightning, its interval is "epoch" unless
+        the dict says "step", in all three forms: with "epoch" it is evaluated at the epoch index (stepped
+        every `frequency` epochs), with "step" at the optimizer step. MLX evaluates a schedule inside the
+        compiled update from the optimizer's step counter, so an epoch schedule is written as a function
+        of that counter (`IntervalSchedule`), which needs the epoch's length: `trainer`'s training loader
+        must have one. Metric-driven schedules ("monitor") have no counterpart and are refused.
         """
         if isinstance(value, cls):
             return value
         if isinstance(value, optim.Optimizer):
             return cls(value)
         if isinstance(value, (list, tuple)):
-            return cls.from_module_output(_one_optimizer(value, where), where)
+            return cls.from_module_output(_one_optimizer(value, where), where, trainer)
         if not isinstance(value, dict):
             raise TypeError(
                 f"{where} must return an OptimizerConfig, an mlx.optimizers.Optimizer or Lightning's dict "
@@ -78,6 +85,7 @@ class OptimizerConfig:
         _refuse_monitor(value, where, "")
         if scheduler is None:
             return config
+        interval, frequency, interval_given = "epoch", 1, False  # Lightning's defaults
         if isinstance(scheduler, dict):
             unknown = sorted(set(scheduler) - set(_SCHEDULER_KEYS))
             if unknown:
@@ -86,19 +94,27 @@ class OptimizerConfig:
                     f"expected {', '.join(_SCHEDULER_KEYS)}"
                 )
             _refuse_monitor(scheduler, where, "lr_scheduler ")
+            if "scheduler" not in scheduler:
+                raise TypeError(
+                    f"{where}: the lr_scheduler dict {sorted(scheduler)} has no 'scheduler': give the schedule "
+                    "itself as {'scheduler': schedule, 'interval': 'step' or 'epoch'}"
+                )
+            interval_given = "interval" in scheduler
             interval, frequency = scheduler.get("interval", "epoch"), scheduler.get("frequency", 1)
-            if interval != "step" or frequency != 1 or "scheduler" not in scheduler:
+            if interval not in ("step", "epoch"):
                 raise ValueError(
-                    f"{where}: lr_scheduler {{'interval': {interval!r}, 'frequency': {frequency!r}}}: MLX "
-                    "schedules are functions of the optimizer step, evaluated inside the compiled update; "
-                    "give {'scheduler': schedule, 'interval': 'step'} with a per-step schedule (e.g. "
-                    "WarmupCosineScheduler with total_steps=trainer.estimated_stepping_batches)"
+                    f"{where}: lr_scheduler 'interval': {interval!r}: expected 'step' or 'epoch'"
+                )
+            if isinstance(frequency, bool) or not isinstance(frequency, int) or frequency < 1:
+                raise ValueError(
+                    f"{where}: lr_scheduler 'frequency': {frequency!r}: expected an int >= 1 (the schedule "
+                    f"steps every `frequency` {interval}s)"
                 )
             config.lr_log_name = scheduler.get("name")
             scheduler = scheduler["scheduler"]
         if not callable(scheduler):
             raise TypeError(
-                f"{where}: lr_scheduler must be a schedule, a callable of the optimizer step (e.g. "
+                f"{where}: lr_scheduler must be a schedule, a callable of the step (e.g. "
                 f"audiotrain.train.schedulers.WarmupCosineScheduler), got {type(scheduler).__name__}; "
                 "metric-driven schedules (ReduceLROnPlateau) are not supported"
             )
@@ -112,10 +128,47 @@ class OptimizerConfig:
                 "WarmupCosineScheduler(1e-4, ...)), optim.AdamW(learning_rate=WarmupCosineScheduler(1e-3, "
                 "...))], filters), and return it without 'lr_scheduler'"
             )
+        config.lr_schedule_name = getattr(scheduler, "name", None) or type(scheduler).__name__
+        if interval != "step" or frequency != 1:
+            scheduler = _stepped_as_lightning(scheduler, interval, frequency, interval_given, where, trainer)
         # MLX optimizers take a schedule in place of a learning rate; set it as their constructor would.
         optimizer._maybe_schedule("learning_rate", scheduler)
-        config.lr_schedule_name = getattr(scheduler, "name", None) or type(scheduler).__name__
         return config
+
+
+def _stepped_as_lightning(
+    schedule: Any, interval: str, frequency: int, interval_given: bool, where: str, trainer: Trainer | None
+) -> IntervalSchedule:
+    """`schedule` as a function of the optimizer step that Lightning's `interval` and `frequency` step."""
+    batches = trainer._train_batches_per_epoch() if trainer is not None else None
+    setting = f"'interval': {interval!r}" if interval_given else f"Lightning's default interval {interval!r}"
+    if batches is None:
+        raise ValueError(
+            f"{where}: an lr_scheduler with {setting}, 'frequency': {frequency} is evaluated at the epoch "
+            "(or batch) index, derived here from the optimizer step and the number of batches in an epoch, "
+            "and the training loader has no length (len(loader)). Give a loader with a length or "
+            "limit_train_batches=N, or a per-step schedule as {'scheduler': schedule, 'interval': 'step'} "
+            "(e.g. WarmupCosineScheduler with total_steps=trainer.estimated_stepping_batches)"
+        )
+    # (An empty loader trains nothing; one batch keeps the schedule well defined.)
+    accumulate = trainer.accumulate_grad_batches
+    stepped = IntervalSchedule(schedule, interval, frequency, max(batches, 1), accumulate)
+    total = getattr(schedule, "total_steps", None)
+    fit_steps = trainer.estimated_stepping_batches
+    if interval == "epoch" and isinstance(total, int) and fit_steps != math.inf:
+        epochs = math.ceil(fit_steps / stepped.steps_per_epoch)
+        if total > epochs // frequency:
+            # An audiotrain schedule counted in optimizer steps, in Lightning's epoch form: it would stay
+            # in its warmup (or never decay) for the whole run.
+            warnings.warn(
+                f"{where}: the lr_scheduler {type(schedule).__name__}(total_steps={total}) is stepped once "
+                f"per {'epoch' if frequency == 1 else f'{frequency} epochs'} ({setting}), and this fit runs "
+                f"{epochs} epoch{'s' if epochs != 1 else ''}: it would use {epochs // frequency} of its {total} "
+                "steps. For a schedule counted in optimizer steps return {'scheduler': schedule, 'interval': "
+                "'step'}",
+                stacklevel=4,
+            )
+    return stepped
 
 
 # The keys of Lightning's lr_scheduler dict.
@@ -188,6 +241,12 @@ class TrainModule(nn.Module):
     #: refuses False, saying why and what to use instead.
     automatic_optimization: bool = True
 
+    #: Under `precision="bf16-mixed"` the Trainer casts every float array of a batch to bfloat16 before a
+    #: step (the model's inputs run in bf16); the fields named here (keys of a dict batch, positions of a
+    #: tuple batch) stay float32: regression targets, per-example weights, soft labels, e.g. ("target",).
+    #: Set in the class body or in `__init__`.
+    float32_batch_fields: tuple[str | int, ...] = ()
+
     def __init__(self):
         super().__init__()
         # Plain attributes set through object.__setattr__ so nn.Module does not treat them as children.
@@ -198,6 +257,13 @@ class TrainModule(nn.Module):
         # The __init__ argument `save_hyperparameters(config)` was given, and its type, so that
         # load_from_checkpoint passes the saved values back as that argument (as Lightning's hparams_name).
         object.__setattr__(self, "_hparams_origin", {})
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        if key == "float32_batch_fields":
+            # A setting, not a child: nn.Module would keep a tuple or list among the module's arrays.
+            object.__setattr__(self, key, (value,) if isinstance(value, (str, int)) else tuple(value))
+        else:
+            super().__setattr__(key, value)
 
     # ---- required: compute_loss (or Lightning's training_step) and configure_optimizers ---------
     def compute_loss(self, batch: Any) -> tuple[mx.array, dict[str, mx.array]]:
@@ -213,8 +279,10 @@ class TrainModule(nn.Module):
         return self.compute_loss(batch)
 
     def configure_optimizers(self) -> OptimizerConfig | optim.Optimizer | dict[str, Any]:
-        """An `OptimizerConfig`, a bare `mlx.optimizers.Optimizer`, or Lightning's dict
-        `{"optimizer": ..., "lr_scheduler": schedule}` (see `OptimizerConfig.from_module_output`)."""
+        """An `OptimizerConfig`, a bare `mlx.optimizers.Optimizer`, or Lightning's forms
+        `{"optimizer": ..., "lr_scheduler": schedule}` and `([opt], [schedule])`, where the schedule steps
+        per epoch unless `{"scheduler": schedule, "interval": "step"}` says otherwise (see
+        `OptimizerConfig.from_module_output`)."""
         raise NotImplementedError(
             f"{type(self).__name__} must define configure_optimizers(self) -> OptimizerConfig"
         )
@@ -472,31 +540,39 @@ class TrainModule(nn.Module):
         `load_from_checkpoint` rebuilds the module from them. Values must be JSON-serialisable
         (numbers, strings, lists, dicts); leave others out with `ignore=`.
 
+        As in Lightning, called in a base class's `__init__` it records the arguments of every `__init__`
+        of the chain running for this module (the subclass's added arguments too; a subclass's value wins),
+        and the entries of a `**kwargs` argument.
+
         As in Lightning, one dict or `argparse.Namespace` may be given instead of names
         (`save_hyperparameters(config)`): its entries become `hparams`, and when it is an `__init__`
         argument `load_from_checkpoint` passes them back as that argument."""
         frame = inspect.currentframe().f_back
         try:
-            init_locals = dict(frame.f_locals)
+            init_arguments = _init_arguments(self, frame)
         finally:
             del frame
         ignored = {ignore} if isinstance(ignore, str) else set(ignore)
-        params = [
-            p.name
-            for p in inspect.signature(type(self).__init__).parameters.values()
-            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-        ]
+        name = type(self).__name__
+        if init_arguments is None:  # not called from an __init__ of this module
+            init_arguments = {}
+            takes = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
+            if names or takes:
+                raise ValueError(
+                    f"{name}.save_hyperparameters: call it inside {name}.__init__ (or a base class's "
+                    "__init__): it records the arguments of the __init__ calls running, and none is"
+                )
         if any(not isinstance(n, str) for n in names):
-            hparams = self._hparams_from_object(names, params, init_locals)
+            hparams = self._hparams_from_object(names, init_arguments)
         else:
-            wanted = list(names) or [p for p in params if p not in ignored]
-            unknown = [n for n in wanted if n not in init_locals]
+            wanted = list(names) or [n for n in init_arguments if n not in ignored]
+            unknown = [n for n in wanted if n not in init_arguments]
             if unknown:
                 raise ValueError(
-                    f"{type(self).__name__}.save_hyperparameters: {', '.join(unknown)} is not an argument of "
-                    f"__init__ (arguments: {', '.join(params) or 'none'}); call it inside __init__"
+                    f"{name}.save_hyperparameters: {', '.join(unknown)} is not an argument of {name}.__init__ "
+                    f"or of a base class's __init__ it calls (arguments: {', '.join(init_arguments) or 'none'})"
                 )
-            hparams = {n: init_locals[n] for n in wanted}
+            hparams = {n: init_arguments[n] for n in wanted}
         hparams = {n: value for n, value in hparams.items() if n not in ignored}
         for n, value in hparams.items():
             try:
@@ -509,7 +585,7 @@ class TrainModule(nn.Module):
                 ) from None
         self._hparams.update(hparams)
 
-    def _hparams_from_object(self, given: tuple, params: list[str], init_locals: dict) -> dict[str, Any]:
+    def _hparams_from_object(self, given: tuple, init_arguments: dict[str, Any]) -> dict[str, Any]:
         """`save_hyperparameters(config)` with a dict or a Namespace: its entries, and which `__init__`
         argument it is (found by identity, as Lightning does) for load_from_checkpoint."""
         name = type(self).__name__
@@ -525,16 +601,35 @@ class TrainModule(nn.Module):
             raise TypeError(
                 f"{name}.save_hyperparameters(dict): the keys must be strings, got {list(entries)}"
             )
-        argument = next((p for p in params if init_locals.get(p) is config), None)
+        argument = next((p for p, value in init_arguments.items() if value is config), None)
         origin = {"hparams_name": argument, "hparams_type": type(config).__name__} if argument else {}
         object.__setattr__(self, "_hparams_origin", origin)
         return dict(entries)
 
     @classmethod
-    def load_from_checkpoint(cls, checkpoint_path: str | os.PathLike, **overrides: Any) -> TrainModule:
+    def load_from_checkpoint(
+        cls,
+        checkpoint_path: str | os.PathLike,
+        map_location: Any = None,
+        strict: bool | None = None,
+        **overrides: Any,
+    ) -> TrainModule:
         """Rebuild the module from a checkpoint's hyperparameters (`save_hyperparameters`) and load its
-        weights. `overrides` replace saved hyperparameters or give the ones left out."""
+        weights. `overrides` (any other keyword) go to `__init__`: they replace saved hyperparameters or
+        give the ones left out.
+
+        `map_location` is Lightning's and accepted for its code, and ignored: MLX arrays live in unified
+        memory, usable by the CPU and the GPU alike, so there is no device to map the weights to.
+        `strict` (None: True, as Lightning's): every weight of the model must be in the checkpoint and
+        every array of the checkpoint in the model. False loads the weights whose names match (their
+        shapes must match too, as in PyTorch), keeps the others as `__init__` made them, and warns with
+        the missing and unexpected names."""
         from audiotrain.train import checkpoint as ckpt
+
+        if strict is not None and not isinstance(strict, bool):
+            raise TypeError(
+                f"{cls.__name__}.load_from_checkpoint(strict={strict!r}): expected True, False or None"
+            )
 
         if os.fspath(checkpoint_path) == "":
             raise ValueError(
@@ -557,10 +652,8 @@ class TrainModule(nn.Module):
         try:
             inspect.signature(cls).bind(**hparams)
         except TypeError as err:
-            raise TypeError(
-                f"{where}: {cls.__name__}(**hparams) failed with hparams {sorted(hparams)} ({err}); call "
-                "save_hyperparameters() in __init__, or pass the missing arguments as keywords"
-            ) from None
+            saved = state.get("hyper_parameters", {})
+            raise TypeError(f"{where}: {_arguments_mismatch(cls, hparams, saved, overrides, err)}") from None
         try:
             module = cls(**hparams)
         except Exception as err:  # the arguments fit the signature; their values did not
@@ -574,11 +667,10 @@ class TrainModule(nn.Module):
                 "and the keywords given; pass corrected values as keywords"
             ) from err
         model_file = folder / ckpt.MODEL_FILE
-        module.update(
-            ckpt.checked_tree(
-                ckpt.read_arrays(model_file), module.parameters(), f"{cls.__name__} model", model_file
-            )
-        )
+        loaded = ckpt.read_arrays(model_file)
+        if strict is False:
+            loaded = _matching_weights(loaded, ckpt.flat(module.parameters()), where)
+        module.update(ckpt.checked_tree(loaded, module.parameters(), f"{cls.__name__} model", model_file))
         mx.eval(module.parameters())
         module.on_load_checkpoint(state.get("module_state", {}))
         return module
@@ -590,6 +682,96 @@ class TrainModule(nn.Module):
         logged = dict(self._logged)
         self._logged.clear()
         return logged
+
+
+def _arguments_mismatch(
+    cls: type, hparams: dict[str, Any], saved: dict[str, Any], keywords: dict[str, Any], err: Exception
+) -> str:
+    """Why `cls(**hparams)` does not fit `cls.__init__` in load_from_checkpoint: which names came from the
+    keywords given, which from the checkpoint's saved hyperparameters, and what to do about each."""
+    name, parameters = cls.__name__, inspect.signature(cls).parameters
+    takes = ", ".join(parameters) or "none"
+    reasons = []
+    if not any(p.kind == p.VAR_KEYWORD for p in parameters.values()):
+        unexpected = [k for k in hparams if k not in parameters]
+        given = [k for k in unexpected if k in keywords]
+        if given:
+            reasons.append(
+                f"{name}.__init__ takes no argument {', '.join(given)} (its arguments: {takes}); the keywords of "
+                "load_from_checkpoint other than map_location and strict go to __init__"
+            )
+        if len(given) < len(unexpected):
+            stale = ", ".join(k for k in unexpected if k not in keywords)
+            reasons.append(
+                f"the checkpoint's hyper_parameters hold {stale}, which {name}.__init__ no longer takes (its "
+                f"arguments: {takes}): was __init__ changed since the checkpoint was saved?"
+            )
+    missing = [
+        n
+        for n, p in parameters.items()
+        if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and n not in hparams
+    ]
+    if missing:
+        if saved:
+            reasons.append(
+                f"{', '.join(missing)} is not among the checkpoint's hyper_parameters ({', '.join(saved)}), "
+                "e.g. left out with save_hyperparameters(ignore=...): pass it as a keyword"
+            )
+        else:
+            reasons.append(
+                f"the checkpoint holds no hyperparameters: pass {', '.join(missing)} as keywords, or call "
+                f"self.save_hyperparameters() in {name}.__init__ so that checkpoints hold them"
+            )
+    return "; ".join(reasons) or f"{name}(**{sorted(hparams)}) does not fit {name}.__init__ ({err})"
+
+
+def _matching_weights(
+    loaded: dict[str, mx.array], expected: dict[str, mx.array], where: str
+) -> dict[str, mx.array]:
+    """`strict=False`: the checkpoint's arrays the model has, and the model's own for those it lacks; a
+    warning names what was left out on either side."""
+    missing = sorted(set(expected) - set(loaded))
+    unexpected = sorted(set(loaded) - set(expected))
+    if missing or unexpected:
+
+        def listed(names: list[str]) -> str:
+            return ", ".join(names[:5]) + (f", ... ({len(names)} in all)" if len(names) > 5 else "")
+
+        parts = [f"loaded {len(expected) - len(missing)} of the model's {len(expected)} weights"]
+        if missing:
+            parts.append(f"not in the checkpoint, kept as __init__ made them: {listed(missing)}")
+        if unexpected:
+            parts.append(f"in the checkpoint but not in the model, ignored: {listed(unexpected)}")
+        warnings.warn(f"{where} with strict=False: {'; '.join(parts)}", stacklevel=3)
+    return {**{k: expected[k] for k in missing}, **{k: v for k, v in loaded.items() if k in expected}}
+
+
+def _init_arguments(module: TrainModule, frame: Any) -> dict[str, Any] | None:
+    """The arguments of the `__init__` calls of `module` running from `frame` outwards (a base class's, then
+    the subclass's that called it, ...), merged with the outer ones winning, as Lightning's
+    `collect_init_args`; a `**kwargs` argument gives its entries. None when no `__init__` of `module` is
+    running (the first frames may be helpers an `__init__` called)."""
+    chain: list[dict[str, Any]] = []
+    while frame is not None:
+        code = frame.f_code
+        arguments = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+        of_module = code.co_name == "__init__" and arguments and frame.f_locals.get(arguments[0]) is module
+        if of_module:
+            local = frame.f_locals
+            found = {n: local[n] for n in arguments[1:] if n in local}
+            if code.co_flags & inspect.CO_VARKEYWORDS:
+                keywords_name = code.co_varnames[len(arguments) + bool(code.co_flags & inspect.CO_VARARGS)]
+                found.update(local.get(keywords_name) or {})
+            chain.append(found)
+        elif chain:
+            break
+        frame = frame.f_back
+    if not chain:
+        return None
+    merged: dict[str, Any] = {}
+    for found in chain:  # innermost (the base class's) first: the subclass's values replace its
+        merged.update(found)
+    return merged
 
 
 class AttributeDict(dict):

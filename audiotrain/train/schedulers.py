@@ -8,6 +8,11 @@ a Python int it returns a scalar ``mx.array`` too; ``float(schedule(step))`` giv
 The step is converted to float32 (exact up to 2**24 = 16.7 M steps). Past ``total_steps`` the
 schedules hold their final value.
 
+What a "step" is depends on where the schedule is used: as an optimizer's ``learning_rate`` (or a Lightning
+``lr_scheduler`` with ``"interval": "step"``) it is the optimizer step; as a Lightning ``lr_scheduler``
+without an interval (``([opt], [schedule])``, ``{"lr_scheduler": schedule}``: Lightning's default
+``"interval": "epoch"``) it is the epoch, as for a torch scheduler stepped once per epoch (`IntervalSchedule`).
+
 >>> schedule = WarmupCosineScheduler(peak_lr=1e-3, warmup_steps=100, total_steps=1000, min_lr=1e-5)
 >>> optimizer = optim.AdamW(learning_rate=schedule)
 """
@@ -17,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -146,6 +152,9 @@ class WarmupLinearScheduler(_WarmupDecay):
 class StepLRScheduler(LRScheduler):
     """``initial_lr * gamma ** floor(step / step_size)``, as ``torch.optim.lr_scheduler.StepLR``.
 
+    As the optimizer's learning rate its step is the optimizer step; returned as Lightning's
+    ``([opt], [schedule])`` (interval "epoch", as torch's StepLR is usually stepped) it is the epoch.
+
     Parameters
     ----------
     initial_lr : float
@@ -173,7 +182,8 @@ class StepLRScheduler(LRScheduler):
 
 @dataclass(frozen=True)
 class ExponentialLRScheduler(LRScheduler):
-    """``initial_lr * decay_rate ** step``, as ``torch.optim.lr_scheduler.ExponentialLR``.
+    """``initial_lr * decay_rate ** step``, as ``torch.optim.lr_scheduler.ExponentialLR``; the step is the
+    optimizer step or, returned as Lightning's ``([opt], [schedule])``, the epoch (as for `StepLRScheduler`).
 
     Parameters
     ----------
@@ -264,3 +274,96 @@ class OneCycleScheduler(LRScheduler):
         rise = self._anneal(initial, self.max_lr, mx.clip(s / up, 0.0, 1.0))
         fall = self._anneal(self.max_lr, final, mx.clip((s - up) / (end - up), 0.0, 1.0))
         return mx.where(s <= up, rise, fall)
+
+
+@dataclass(frozen=True)
+class IntervalSchedule(LRScheduler):
+    """`schedule` stepped as Lightning steps an ``lr_scheduler`` with ``interval`` and ``frequency``, written
+    as a function of the optimizer step (MLX evaluates a schedule inside the compiled update, from the
+    optimizer's step counter, so the epoch is derived from it rather than counted by the loop).
+
+    ``schedule(n)`` is used with ``n`` the number of times Lightning would have called ``scheduler.step()``
+    before this update:
+
+    - ``interval="epoch"``: once after every ``frequency``-th epoch, so ``n = epoch // frequency`` with
+      ``epoch = step // steps_per_epoch``.
+    - ``interval="step"``: after each update whose last batch has a 1-based index in the epoch that is a
+      multiple of ``frequency`` (Lightning counts batches in the epoch, accumulated ones included); with
+      ``frequency=1`` that is every update and ``n = step``.
+
+    Parameters
+    ----------
+    schedule : callable
+        ``schedule(n) -> lr`` (an audiotrain scheduler or any MLX-traceable callable).
+    interval : {"epoch", "step"}
+    frequency : int
+        Lightning's ``frequency`` (>= 1).
+    batches_per_epoch : int or None
+        Training batches in an epoch (limits applied): needed unless ``interval="step"`` and
+        ``frequency=1``. The epoch boundaries come from it, so a loader whose length changes between
+        epochs shifts them.
+    accumulate_grad_batches : int
+        Batches per optimizer update (an epoch's last window may be shorter; it is one update).
+
+    A non-finite update the Trainer skips does not advance the optimizer's step counter, so it delays this
+    schedule by one update, as it delays a per-step schedule.
+    """
+
+    schedule: Callable[[Any], Any]
+    interval: str = "epoch"
+    frequency: int = 1
+    batches_per_epoch: int | None = None
+    accumulate_grad_batches: int = 1
+
+    def __post_init__(self) -> None:
+        if self.interval not in ("epoch", "step"):
+            raise ValueError(f"IntervalSchedule interval must be 'epoch' or 'step', got {self.interval!r}")
+        _check("IntervalSchedule frequency", self.frequency, integer=True, minimum=1)
+        _check(
+            "IntervalSchedule accumulate_grad_batches", self.accumulate_grad_batches, integer=True, minimum=1
+        )
+        if self.batches_per_epoch is None:
+            if self.needs_epoch_length:
+                raise ValueError(
+                    f"IntervalSchedule(interval={self.interval!r}, frequency={self.frequency}) needs "
+                    "batches_per_epoch (the epoch is derived from the optimizer step)"
+                )
+        else:
+            _check("IntervalSchedule batches_per_epoch", self.batches_per_epoch, integer=True, minimum=1)
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return getattr(self.schedule, "name", None) or type(self.schedule).__name__
+
+    @property
+    def needs_epoch_length(self) -> bool:
+        return self.interval == "epoch" or self.frequency > 1
+
+    @property
+    def steps_per_epoch(self) -> int | None:
+        """Optimizer updates in an epoch: every full window and a last, shorter one."""
+        if self.batches_per_epoch is None:
+            return None
+        return -(-self.batches_per_epoch // self.accumulate_grad_batches)
+
+    def scheduler_steps(self, step: Any) -> Any:
+        """How many times Lightning would have stepped the schedule before update `step` (0-based)."""
+        if not self.needs_epoch_length:
+            return step
+        per_epoch = self.steps_per_epoch
+        epoch, update_in_epoch = step // per_epoch, step % per_epoch
+        if self.interval == "epoch":
+            return epoch // self.frequency
+        # Full windows end at batch (i + 1) * accumulate: a multiple of frequency every `period` windows.
+        # The epoch's last window ends at its last batch, which counts when that is a multiple too.
+        period = self.frequency // math.gcd(self.accumulate_grad_batches, self.frequency)
+        last_counts = int(self.batches_per_epoch % self.frequency == 0)
+        steps_per_epoch = (per_epoch - 1) // period + last_counts
+        return epoch * steps_per_epoch + update_in_epoch // period
+
+    def __call__(self, step: Any) -> mx.array:
+        return self.schedule(self.scheduler_steps(step))
+
+    def to_dict(self) -> dict[str, Any]:
+        inner = self.schedule.to_dict() if hasattr(self.schedule, "to_dict") else {"name": self.name}
+        return {**inner, "interval": self.interval, "frequency": self.frequency}

@@ -14,7 +14,7 @@ function is kept per flag pattern, so switching back and forth traces each patte
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -84,6 +84,38 @@ def _cast_floats(tree: Any, dtype: mx.Dtype) -> Any:
         return x
 
     return tree_map(cast, tree)
+
+
+def bf16_mixed_batch(batch: Any, module: TrainModule) -> Any:
+    """The batch as `precision="bf16-mixed"` gives it to a step: every float array cast to bfloat16, so the
+    model's inputs run in bf16 (a float32 input would promote the bf16 weights' products back to float32),
+    except the top-level fields named in `module.float32_batch_fields` (keys of a dict batch, positions of
+    a tuple or list batch), which stay as they are: targets and weights that bf16's 8 significant bits
+    would round (Hz, seconds, per-example weights).
+
+    Raises TypeError for a name the batch does not have (a typo would otherwise cast it silently)."""
+    kept = module.float32_batch_fields
+    kept = (kept,) if isinstance(kept, (str, int)) else tuple(kept)
+    if not kept:
+        return _cast_floats(batch, mx.bfloat16)
+    if isinstance(batch, Mapping):
+        fields = list(batch)
+    elif isinstance(batch, (tuple, list)):
+        fields = list(range(len(batch)))
+    else:
+        fields = []
+    unknown = [name for name in kept if name not in fields]
+    if unknown:
+        held = f"a {type(batch).__name__} with fields {fields}" if fields else f"a {type(batch).__name__}"
+        raise TypeError(
+            f"{type(module).__name__}.float32_batch_fields names {', '.join(map(repr, unknown))}, which the "
+            f"batch does not have (it is {held}): name keys of a dict batch or positions of a tuple batch"
+        )
+    cast = {f: batch[f] if f in kept else _cast_floats(batch[f], mx.bfloat16) for f in fields}
+    if isinstance(batch, Mapping):
+        return cast
+    values = [cast[f] for f in fields]
+    return type(batch)(*values) if hasattr(batch, "_fields") else type(batch)(values)
 
 
 class _PerMode:
@@ -219,7 +251,7 @@ class TrainStep:
                     # Forward and backward in bf16 on a bf16 copy; gradients flow back through the
                     # cast, so they arrive in float32 for the float32 master weights.
                     module.update(_cast_floats(params, mx.bfloat16))
-                    out = module._training_output(_cast_floats(batch, mx.bfloat16), batch_idx)
+                    out = module._training_output(bf16_mixed_batch(batch, module), batch_idx)
                 else:
                     module.update(params)
                     out = module._training_output(batch, batch_idx)
@@ -367,7 +399,7 @@ class EvalStep:
                 master = self.module.parameters()
                 self.module.update(_cast_floats(master, mx.bfloat16))
                 try:
-                    out = call_step(self.fn, _cast_floats(batch, mx.bfloat16), batch_idx)
+                    out = call_step(self.fn, bf16_mixed_batch(batch, self.module), batch_idx)
                 finally:
                     self.module.update(master)
             else:

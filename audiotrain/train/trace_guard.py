@@ -15,6 +15,9 @@ import mlx.core as mx
 from mlx.utils import tree_flatten
 
 _TRANSFORM_EVAL = "during function transformations"
+# What MLX's compiler raises (a C++ std::unordered_map::at) for some graphs that use one batch-only
+# expression twice: in the loss (under value_and_grad) and as an output of the compiled function.
+_COMPILE_MAP_BUG = "_Map_base::at"
 
 
 def _structure_copy(tree: Any) -> Any:
@@ -71,6 +74,15 @@ class StateGuard:
         except Exception as err:
             for container, snapshot in zip(self.state, saved or ()):
                 _restore_in_place(container, snapshot)
+            if self.compiled and isinstance(err, IndexError) and _COMPILE_MAP_BUG in str(err):
+                raise RuntimeError(
+                    f"{self.where}: mx.compile failed on this step with MLX's internal 'IndexError: "
+                    f"{_COMPILE_MAP_BUG}', a bug in MLX's compiler rather than in the step. It is hit when an "
+                    "expression of the batch alone is written twice, in the loss and in a returned metric or "
+                    "logged value (e.g. loss = mx.sum(err * batch['w']) / mx.sum(batch['w']) and "
+                    "{'weight': mx.sum(batch['w'])}). Compute such a value once and use that array in both "
+                    "(n = mx.sum(batch['w'])), or train with Trainer(compile=False)"
+                ) from err
             if _TRANSFORM_EVAL in str(err):
                 raise RuntimeError(
                     f"{self.where} read an array's value while being traced (.item(), float(), numpy "

@@ -77,7 +77,10 @@ class Trainer:
     (train/guarded_update.py); on a small MLP on the CPU backend that is 2-3% of the step
     (benchmarks/trainer_overhead.py). `track_grad_norm=True` logs the gradient norm.
     Device: `accelerator` "auto" | "cpu" | "gpu" (Metal or CUDA), `devices` 1 per process (data parallel
-    is several processes: mlx.launch), `precision` "32" | "bf16-mixed" | "bf16-true".
+    is several processes: mlx.launch), `precision` "32" | "bf16-mixed" | "bf16-true". "bf16-mixed" keeps
+    float32 master weights and casts every float array of the batch to bfloat16 (unlike torch's autocast,
+    which leaves batch tensors alone), targets too, unless the module names them in
+    `TrainModule.float32_batch_fields`.
     Loggers: `logger` is one, a list, or True for a TensorBoard logger in `default_root_dir` (CSV where
     no SummaryWriter is installed), as in Lightning. Every `log_every_n_steps` optimizer steps the loggers
     get the interval means (`train_loss`, `train_<metric>`, values logged with `self.log`), the learning
@@ -323,13 +326,18 @@ class Trainer:
     def estimated_stepping_batches(self) -> int | float:
         """Optimizer steps the current `fit` will take (Lightning's name), for schedules that need
         the total, e.g. OneCycle in `configure_optimizers`; inf when nothing bounds it."""
-        total = loader_len(self._train_loader) if self._train_loader is not None else None
-        batches = self.fast_dev_run or flags.resolve_limit(self.limits["train"], total, "limit_train_batches")
+        batches = self._train_batches_per_epoch()
         by_epochs = math.inf
         if batches is not None and self.max_epochs is not None:
             by_epochs = math.ceil(batches / self.accumulate_grad_batches) * self.max_epochs
         limit = min(by_epochs, self.max_steps if self.max_steps is not None else math.inf)
         return int(limit) if limit != math.inf else math.inf
+
+    def _train_batches_per_epoch(self) -> int | None:
+        """Training batches an epoch of the current `fit` takes (limits and fast_dev_run applied); None for a
+        loader without a length. Known from the start of `fit`, before configure_optimizers."""
+        total = loader_len(self._train_loader) if self._train_loader is not None else None
+        return self.fast_dev_run or flags.resolve_limit(self.limits["train"], total, "limit_train_batches")
 
     def print(self, *args: Any) -> None:
         """Print from rank 0 only under data parallel (as Lightning's), above any progress bar."""
@@ -894,7 +902,7 @@ class Trainer:
     def _setup_optimizer(self, module: TrainModule) -> None:
         refuse_manual_optimization(module)
         where = f"{type(module).__name__}.configure_optimizers"
-        config = OptimizerConfig.from_module_output(module.configure_optimizers(), where)
+        config = OptimizerConfig.from_module_output(module.configure_optimizers(), where, trainer=self)
         self.optimizer_config, self.optimizer = config, config.optimizer
         # Initialise the state before compiling: a compiled function must see the same state
         # structure on every call (lazy init on the first update would force a retrace).
