@@ -11,6 +11,7 @@ import contextlib
 import difflib
 import math
 import re
+import string
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -240,6 +241,28 @@ class ModelCheckpoint(Callback):
                     f"frequency and filename {self.filename!r}: their resume states would collide. Give "
                     "them different dirpath or filename values (or drop the duplicate)."
                 )
+        collectives.on_main_process(lambda: self._refuse_users_entries(trainer))
+
+    def _refuse_users_entries(self, trainer: Trainer) -> None:
+        """A file or folder that is not a checkpoint (a user's) under a name this fit will save is refused
+        now, where the name is known before the fit starts: `last`, a filename without fields, and the
+        Trainer's own `interrupted` / `nonfinite` beside the first ModelCheckpoint's saves. (Other names are
+        known at each save: `_free_path` saves beside the user's entry then.)"""
+        names = {"last": "save_last=True"} if self.save_last else {}
+        fields = [field for _, field, _, _ in string.Formatter().parse(self.filename) if field]
+        if self.save_top_k != 0 and not fields:
+            names[self.format_name(trainer)] = f"filename={self.filename!r}"
+        if trainer.callbacks.checkpoint_folder(trainer.default_root_dir) == self.dirpath:
+            for name in ("interrupted", "nonfinite"):
+                names[name] = "the Trainer's checkpoint after a Ctrl-C or non-finite steps"
+        for name, why in names.items():
+            what = ckpt.foreign_entry(self.dirpath / name)
+            if what:
+                raise ckpt.NameTakenError(
+                    f"ModelCheckpoint(dirpath={str(self.dirpath)!r}): {self.dirpath / name} is {what}, and this "
+                    f"fit would save a checkpoint under that name ({why}); a save never replaces what it did not "
+                    "write. Move it away, or save to another dirpath"
+                )
 
     def teardown(self, trainer: Trainer, module: TrainModule, stage: str) -> None:
         # A fit that saved nothing in the default folder it claimed (fast_dev_run, an error in its first
@@ -375,13 +398,24 @@ class ModelCheckpoint(Callback):
         trainer.save_checkpoint(self.last_model_path)
 
     def _free_path(self, trainer: Trainer, name: str, reusable: list[str]) -> str:
-        """`dirpath/name`, or `name-v1`, `-v2`, ... when a kept checkpoint (ours or another callback's) has it."""
+        """`dirpath/name`, or `name-v1`, `-v2`, ... when a kept checkpoint (ours or another callback's) has it,
+        or a file or folder that is not a checkpoint does (a user's: left as it is, with a warning, as
+        Lightning saves beside a file it did not write)."""
         taken = (set(self.best_k_models) | self._held_by_others(trainer)) - set(reusable)
         taken.update(str(self.dirpath / reserved) for reserved in self.RESERVED_NAMES)
-        path, version = str(self.dirpath / name), 1
-        while path in taken:
+        looks = collectives.is_main_process()  # rank 0 writes: the folder is as it finds it
+        path, version, users = str(self.dirpath / name), 1, []
+        while path in taken or (looks and ckpt.foreign_entry(path)):
+            if path not in taken:
+                users.append(path)
             path, version = str(self.dirpath / f"{name}-v{version}"), version + 1
-        return path
+        if users:
+            warnings.warn(
+                f"ModelCheckpoint: {users[0]} is {ckpt.foreign_entry(users[0])}; it is left as it is and this "
+                f"checkpoint is saved beside it as {Path(path).name}",
+                stacklevel=2,
+            )
+        return collectives.broadcast_from_main(path)
 
     def _held_by_others(self, trainer: Trainer) -> set[str]:
         held: set[str] = set()

@@ -12,13 +12,22 @@ A checkpoint is written to a temporary sibling folder, fsynced, then swapped in 
 a crash at any moment leaves either the old or the new checkpoint loadable (never pickle).
 
 Healing after crashes (`heal_folder`, run before every write and when ModelCheckpoint starts a fit):
-the writer of a temporary folder ``.NAME.tmp-*`` holds an advisory lock (``flock``) on it until the swap is
-done, so a temporary folder whose lock is free belongs to a writer that died (``kill -9``, power loss) and
-is removed; one that another live process is filling is left alone. When ``NAME`` itself is missing (a
-crash between the two renames of a swap, or two crashes in a row), the newest complete state among
-``NAME.prev`` and the dead writers' temporary folders becomes ``NAME`` again. Deleting a checkpoint
-(`remove_checkpoint`, top-k rotation) first renames it to a hidden ``.NAME.trash-*``, so a crash mid-delete
-never leaves a half-deleted folder under a loadable name; leftover trash is removed by the next heal.
+every folder a save or a delete makes on its way is hidden and marked with 8 random hex digits,
+``.NAME.tmp-XXXXXXXX`` (the new checkpoint being written), ``.NAME.prev-XXXXXXXX`` (the one it replaces,
+between the two renames of the swap) and ``.NAME.trash-XXXXXXXX`` (a checkpoint being deleted), and a heal
+touches nothing else: a user's ``last.prev`` backup or notes are never taken for a leftover. The writer of a
+temporary folder holds an advisory lock (``flock``) on it until the swap is done, so a temporary folder
+whose lock is free belongs to a writer that died (``kill -9``, power loss) and is removed; one that another
+live process is filling is left alone. When ``NAME`` itself is missing (a crash between the two renames of
+a swap, or two crashes in a row), the newest complete state among the ``prev`` and the dead writers'
+temporary folders becomes ``NAME`` again. Deleting a checkpoint (`remove_checkpoint`, top-k rotation) first
+renames it to its ``trash`` name, so a crash mid-delete never leaves a half-deleted folder under a loadable
+name; leftover trash is removed by the next heal.
+
+A save replaces only a checkpoint folder (one holding trainer_state.json): a file, a link or another folder
+under the name is a user's, and the save is refused (`NameTakenError`) rather than replace it. A save that
+fails (a full disk, a quota, an I/O error) raises `CheckpointWriteError` naming the file, the cause and
+what is left: the previous checkpoint of that name is intact.
 """
 
 from __future__ import annotations
@@ -52,6 +61,39 @@ CHECKPOINT_FILES = (MODEL_FILE, OPTIMIZER_FILE, STEP_STATE_FILE, STATE_FILE)
 
 class CheckpointError(RuntimeError):
     """A checkpoint folder is missing, incomplete, corrupt or was not written by audiotrain."""
+
+
+class NameTakenError(FileExistsError):
+    """A save would replace a file, a link or a folder that is not a checkpoint: something a user made."""
+
+
+def is_checkpoint_folder(path: str | os.PathLike) -> bool:
+    """Whether `path` is a folder a save may replace: a folder (not a link) holding trainer_state.json."""
+    path = Path(path)
+    return path.is_dir() and not path.is_symlink() and (path / STATE_FILE).is_file()
+
+
+def foreign_entry(path: str | os.PathLike) -> str:
+    """What stands at `path` that no save or delete may touch ("a file", "a link", "a folder that is not a
+    checkpoint ..."), or "" when nothing is there or a checkpoint folder is."""
+    path = Path(path)
+    if not os.path.lexists(path) or is_checkpoint_folder(path):
+        return ""
+    if path.is_symlink():
+        return "a link"
+    if path.is_dir():
+        return f"a folder that is not a checkpoint (it holds no {STATE_FILE})"
+    return "a file"
+
+
+def check_replaceable(path: str | os.PathLike) -> None:
+    """Refuse to save over `path` when it is not a checkpoint folder (a user's file, link or folder)."""
+    what = foreign_entry(path)
+    if what:
+        raise NameTakenError(
+            f"cannot save a checkpoint as {path}: it is {what}, which a save never replaces (it is left as it "
+            "is); move it away or save the checkpoints elsewhere"
+        )
 
 
 def _fsync_dir(path: Path) -> None:
@@ -114,6 +156,7 @@ def _atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
     heal_folder(final.parent)
+    check_replaceable(final)  # before the weights are written: a user's file or folder there stays
     tmp, lock = _locked_temp_folder(final)
     try:
         yield tmp
@@ -131,6 +174,12 @@ def _discard(tmp: Path) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _marked(final: Path, kind: str) -> Path:
+    """A new hidden name beside `final` for a folder on its way (kind: tmp, prev or trash), which only a
+    save or a delete makes: ``.NAME.KIND-XXXXXXXX`` (8 random hex digits, as `_LEFTOVER` expects)."""
+    return final.parent / f".{final.name}.{kind}-{secrets.token_hex(4)}"
+
+
 def _locked_temp_folder(final: Path) -> tuple[Path, int]:
     """A new ``.NAME.tmp-*`` folder beside `final` and a descriptor holding its lock (close it when done).
 
@@ -138,7 +187,7 @@ def _locked_temp_folder(final: Path) -> tuple[Path, int]:
     swapped in: ``tempfile.mkdtemp``'s are 0o700 whatever the umask, which made every checkpoint unreadable
     to a teammate or a serving process running as another user."""
     while True:
-        tmp = final.parent / f".{final.name}.tmp-{secrets.token_hex(4)}"
+        tmp = _marked(final, "tmp")
         try:
             os.mkdir(tmp, 0o777)
         except FileExistsError:
@@ -156,24 +205,30 @@ def _locked_temp_folder(final: Path) -> tuple[Path, int]:
 
 
 def _swap_in(tmp: Path, final: Path) -> None:
-    """Swap: old → .prev, tmp → final, drop .prev. Between the two renames only .prev (and the complete
-    temporary folder) exist: `resolve_checkpoint` reads the newer of them, and `heal_folder` restores it."""
-    prev = final.with_name(final.name + ".prev")
-    if prev.exists() and final.exists():
-        remove_checkpoint(prev)  # left by an earlier crash after the swap
-    if final.exists():
+    """Swap: old → its hidden ``prev`` name, tmp → final, drop the old one. Between the two renames only the
+    ``prev`` (and the complete temporary folder) exist: `resolve_checkpoint` reads the newer of them, and
+    `heal_folder` restores it."""
+    prev = None
+    if os.path.lexists(final):
+        check_replaceable(final)  # (made while this checkpoint was being written)
+        prev = _marked(final, "prev")
         os.replace(final, prev)
     os.replace(tmp, final)
     _fsync_dir(final.parent)
-    if prev.exists():
+    if prev is not None:
         remove_checkpoint(prev)
 
 
 def remove_checkpoint(path: str | os.PathLike) -> None:
     """Delete a checkpoint folder: renamed to a hidden ``.NAME.trash-*`` first (atomic), then removed, so a
-    crash mid-delete leaves no half-deleted folder under a loadable name (the next `heal_folder` ends it)."""
+    crash mid-delete leaves no half-deleted folder under a loadable name (the next `heal_folder` ends it).
+    Anything else found under the name (a user's file or folder that replaced it) is left, with a warning."""
     folder = Path(path)
-    trash = folder.with_name(f".{folder.name}.trash-{secrets.token_hex(4)}")
+    what = foreign_entry(folder)
+    if what:
+        warnings.warn(f"{folder} is {what}, not a checkpoint: it is left as it is, not removed", stacklevel=2)
+        return
+    trash = _marked(folder, "trash")
     try:
         os.replace(folder, trash)
     except FileNotFoundError:
@@ -181,8 +236,10 @@ def remove_checkpoint(path: str | os.PathLike) -> None:
     shutil.rmtree(trash, ignore_errors=True)
 
 
-#: Hidden folders that writers and deleters leave behind when killed: ``.NAME.tmp-XXXX``, ``.NAME.trash-XXXX``.
-_LEFTOVER = re.compile(r"\.(?P<name>.+)\.(?P<kind>tmp|trash)-[A-Za-z0-9_]+")
+#: The hidden folders saves and deletes make on their way (`_marked`), which writers and deleters killed
+#: midway leave behind: ``.NAME.tmp-XXXXXXXX``, ``.NAME.prev-XXXXXXXX``, ``.NAME.trash-XXXXXXXX``. A heal
+#: touches nothing else.
+_LEFTOVER = re.compile(r"\.(?P<name>.+)\.(?P<kind>tmp|prev|trash)-[0-9a-f]{8}")
 
 
 def _try_lock(folder: Path) -> int | None:
@@ -218,53 +275,57 @@ def _newest(candidates: list[Path]) -> Path | None:
     return max(complete, key=lambda c: (read_state(c)["progress"]["global_step"], -complete.index(c)))
 
 
+def _leftovers(parent: Path) -> dict[str, list[tuple[str, Path]]]:
+    """The marked folders in `parent` (`_LEFTOVER`), by the checkpoint name they belong to: [(kind, path)]."""
+    found: dict[str, list[tuple[str, Path]]] = {}
+    if parent.is_dir():
+        for entry in sorted(parent.iterdir()):
+            match = _LEFTOVER.fullmatch(entry.name)
+            if match and entry.is_dir() and not entry.is_symlink():
+                found.setdefault(match["name"], []).append((match["kind"], entry))
+    return found
+
+
 def heal_folder(parent: str | os.PathLike) -> list[str]:
     """Clear what crashed writers left in the checkpoint folder `parent`; returns what was done, one line each.
 
     For each checkpoint name with leftovers and no live writer: a missing ``NAME`` is restored from the newest
-    complete of ``NAME.prev`` and the dead temporary folders; then the dead temporary folders, trash and a
-    ``NAME.prev`` beside a complete ``NAME`` are removed. Names a live process is writing are left alone.
+    complete of its ``prev`` and dead temporary folders; then the dead temporary folders, the trash and a
+    ``prev`` beside a complete ``NAME`` are removed. Names a live process is writing are left alone, and so
+    is everything that is not one of the marked folders a save or a delete makes (`_LEFTOVER`).
     """
     parent = Path(parent)
-    if not parent.is_dir():
-        return []
-    leftovers: dict[str, list[tuple[str, Path]]] = {}
-    for entry in parent.iterdir():
-        match = _LEFTOVER.fullmatch(entry.name)
-        if match and entry.is_dir() and not entry.is_symlink():
-            leftovers.setdefault(match["name"], []).append((match["kind"], entry))
-        elif entry.name.endswith(".prev") and entry.is_dir():
-            leftovers.setdefault(entry.name[: -len(".prev")], [])
     done: list[str] = []
-    for name, entries in leftovers.items():
+    for name, entries in _leftovers(parent).items():
         locks: list[int] = []
         try:
-            temps = []
+            temps, prevs = [], []
             for kind, entry in entries:
-                fd = _try_lock(entry) if kind == "tmp" else None
-                if kind == "tmp" and fd is None:
-                    if entry.exists():
-                        break  # a live writer is saving NAME: its swap may need NAME.prev; leave NAME alone
-                    continue
-                if fd is not None:
+                if kind == "trash":
+                    shutil.rmtree(entry, ignore_errors=True)  # its deleter died mid-rmtree
+                    done.append(f"removed {entry.name}")
+                elif kind == "prev":
+                    prevs.append(entry)
+                else:
+                    fd = _try_lock(entry)
+                    if fd is None:
+                        if entry.exists():
+                            break  # a live writer is saving NAME: its swap may need the prev; leave NAME alone
+                        continue
                     locks.append(fd)
                     temps.append(entry)
-                else:
-                    shutil.rmtree(entry, ignore_errors=True)  # trash: its deleter died mid-rmtree
-                    done.append(f"removed {entry.name}")
             else:
-                done += _heal_name(parent / name, temps)
+                done += _heal_name(parent / name, temps, prevs)
         finally:
             for fd in locks:
                 os.close(fd)
     return done
 
 
-def _heal_name(final: Path, dead_temps: list[Path]) -> list[str]:
+def _heal_name(final: Path, dead_temps: list[Path], prevs: list[Path]) -> list[str]:
     done = []
-    prev = final.with_name(final.name + ".prev")
-    if not final.exists():
-        newest = _newest([p for p in (prev,) if p.is_dir()] + sorted(dead_temps))
+    if not os.path.lexists(final):
+        newest = _newest(prevs + dead_temps)
         if newest is not None:
             os.replace(newest, final)
             _fsync_dir(final.parent)
@@ -273,9 +334,11 @@ def _heal_name(final: Path, dead_temps: list[Path]) -> list[str]:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
             done.append(f"removed {tmp.name}")
-    if prev.is_dir() and _is_complete(final):
-        remove_checkpoint(prev)
-        done.append(f"removed {prev.name}")
+    if _is_complete(final):
+        for prev in prevs:
+            if prev.exists():
+                remove_checkpoint(prev)
+                done.append(f"removed {prev.name}")
     return done
 
 
@@ -293,14 +356,11 @@ def _json_default(obj: Any):
 
 def resolve_checkpoint(path: str | os.PathLike) -> Path:
     """The folder to read for `path`; when it is missing, the newest complete state an interrupted save left
-    (``<path>.prev``, or a finished temporary folder whose swap a crash cut short)."""
+    (the checkpoint it was replacing, or a finished temporary folder whose swap a crash cut short)."""
     folder = Path(path)
     if not folder.exists():
-        prev = folder.with_name(folder.name + ".prev")
-        temps = (
-            sorted(folder.parent.glob(f".{glob_escape(folder.name)}.tmp-*")) if folder.parent.is_dir() else []
-        )
-        found = _newest(([prev] if prev.is_dir() else []) + temps)
+        left = _leftovers(folder.parent).get(folder.name, [])
+        found = _newest([p for kind, p in left if kind == "prev"] + [p for kind, p in left if kind == "tmp"])
         if found is not None:
             warnings.warn(f"{folder} is missing; loading {found} left by an interrupted save", stacklevel=3)
             return found
