@@ -3,6 +3,9 @@ fails, hand-edited checkpoints, leftovers of killed saves, and callback state th
 
 import json
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 from audiotrain import Trainer
 from audiotrain.train import checkpoint as ckpt
@@ -110,3 +113,87 @@ def test_a_users_backup_named_like_a_swap_leftover_survives_the_heal(tmp_path):
     fit(tmp_path, [ModelCheckpoint(dirpath=ck, save_last=True, save_top_k=0)], ckpt_path=ck / "last")
     assert names(ck) == [".last.tmp-mine", "last", "last.prev"]
     assert json.loads((ck / "last.prev" / ckpt.STATE_FILE).read_text())["progress"]["global_step"] == 3
+
+
+# ------------------------------------------------------------------ one fit at a time in a dirpath you give
+
+HOLD_CLAIM = """
+import sys
+from pathlib import Path
+import audiotrain
+from audiotrain.train import checkpoint as ckpt
+ckpt.claim_folder(sys.argv[1], "the folder")
+print("claimed", flush=True)
+sys.stdin.read()  # until the test closes it (or kills this process)
+"""
+
+
+def test_a_second_fit_into_a_dirpath_in_use_is_refused_and_a_dead_ones_claim_is_taken_over(tmp_path):
+    """Two fits started at once into one ModelCheckpoint(dirpath=...) replaced each other's `last` and
+    same-named checkpoints, each then pointing at the other's weights."""
+    ck = tmp_path / "ck"
+    other = subprocess.Popen(
+        [sys.executable, "-c", HOLD_CLAIM, str(ck)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert other.stdout.readline().strip() == "claimed"  # a fit of another process saves to `ck`
+        with pytest.raises(
+            ckpt.FolderInUseError, match=rf"dirpath='{ck}'\) is in use: the fit of process {other.pid}"
+        ):
+            fit(tmp_path, [ModelCheckpoint(dirpath=ck, save_last=True)])
+        assert names(ck) == [ckpt.CLAIM_FILE]  # nothing saved, nothing of the other fit's touched
+    finally:
+        other.kill()  # dies without releasing: its claim file stays, its lock goes with the process
+        other.wait()
+        other.stdout.close()
+    assert names(ck) == [ckpt.CLAIM_FILE]
+    mc = ModelCheckpoint(dirpath=ck, save_last=True)
+    fit(tmp_path, [mc])
+    assert names(ck) == ["epoch=1-step=6", "last"]  # the claim is released when the fit ends
+    # the same user goes on in that folder once the fit has ended, with two callbacks saving there at once
+    both = [ModelCheckpoint(dirpath=ck, save_last=True), ModelCheckpoint(dirpath=ck, filename="{step}")]
+    fit(tmp_path, both, ckpt_path=ck / "last", max_epochs=3)
+    assert names(ck) == ["epoch=2-step=9", "last", "step=9"]
+
+
+def test_a_refused_fit_gives_back_the_dirpath_it_claimed(tmp_path):
+    """An error at fit start (here a user's `last`) leaves no claim behind, nor a folder the claim made."""
+    ck = tmp_path / "ck"
+    make_file(ck / "last")
+    with pytest.raises(ckpt.NameTakenError):
+        fit(tmp_path, [ModelCheckpoint(dirpath=ck, save_last=True)])
+    assert names(ck) == ["last"] and not ckpt._claims
+    fresh = tmp_path / "fresh"
+    fit(tmp_path, [ModelCheckpoint(dirpath=fresh)], fast_dev_run=True)  # saves nothing
+    assert not fresh.exists() and not ckpt._claims
+
+
+RANKS_JOB = """
+import sys
+from pathlib import Path
+import audiotrain
+from audiotrain import DataLoader, Trainer, seed_everything
+from audiotrain.distributed import collectives
+from audiotrain.train.callbacks import ModelCheckpoint
+sys.path.insert(0, sys.argv[3])
+from tasks import TinyClassifier, make_batches
+
+seed_everything(0)
+mc = ModelCheckpoint(dirpath=sys.argv[1], save_last=True)
+trainer = Trainer(max_epochs=int(sys.argv[2]), enable_progress_bar=False, num_sanity_val_steps=0, callbacks=[mc],
+                  default_root_dir=sys.argv[1] + "-root", logger=False)
+trainer.fit(TinyClassifier(), make_batches(32, batch_size=8), ckpt_path=sys.argv[4] if len(sys.argv) > 4 else None)
+print("step", trainer.global_step, collectives.rank())
+"""
+
+
+def test_the_ranks_of_a_data_parallel_fit_share_the_dirpath_rank_0_claims(tmp_path):
+    """Only rank 0 claims (and writes): the other ranks save nothing there, so they are not refused."""
+    from distributed import describe, run_ranks
+
+    ck, tests = tmp_path / "ck", Path(__file__).parent
+    for epochs, resume in ((1, []), (2, [str(ck / "last")])):
+        results = run_ranks(RANKS_JOB, 2, args=[str(ck), str(epochs), str(tests), *resume], timeout=120)
+        assert all(r.returncode == 0 for r in results), describe(results)
+        assert [r.lines()[-1] for r in results] == [f"step {4 * epochs} 0", f"step {4 * epochs} 1"]
+        assert names(ck) == [f"epoch={epochs - 1}-step={4 * epochs}", "last"]

@@ -179,6 +179,7 @@ class ModelCheckpoint(Callback):
         self.dirpath = _checkpoint_dir(dirpath) if dirpath is not None else None
         self._dirpath_given = dirpath is not None
         self._versions_of: Path | None = None  # the default folder whose version this fit picked
+        self._claimed: Path | None = None  # the dirpath this fit holds (`ckpt.claim_folder`), on rank 0
         self.filename = filename or "epoch={epoch}-step={step}"
         self.auto_insert_metric_name = bool(auto_insert_metric_name)
         self.monitor, self.mode, self.save_last, self.save_top_k = monitor, mode, save_last, save_top_k
@@ -231,9 +232,6 @@ class ModelCheckpoint(Callback):
         if stage != "fit":
             return
         _checkpoint_dir(self.dirpath)
-        if collectives.is_main_process():  # only rank 0 writes (and heals) checkpoint folders
-            _check_writable(self.dirpath, f"ModelCheckpoint(dirpath={str(self.dirpath)!r})")
-            ckpt.heal_folder(self.dirpath)  # what a killed run left: temporary folders, a missing `last`
         for other in _checkpointers(trainer, self):
             if other._key(other.dirpath or default) == self.state_key:
                 raise ValueError(
@@ -241,7 +239,27 @@ class ModelCheckpoint(Callback):
                     f"frequency and filename {self.filename!r}: their resume states would collide. Give "
                     "them different dirpath or filename values (or drop the duplicate)."
                 )
-        collectives.on_main_process(lambda: self._refuse_users_entries(trainer))
+        # Only rank 0 writes (and heals) checkpoint folders; every rank hears of a refusal there.
+        collectives.on_main_process(lambda: self._prepare_folder(trainer))
+
+    def _prepare_folder(self, trainer: Trainer) -> None:
+        where = f"ModelCheckpoint(dirpath={str(self.dirpath)!r})"
+        _check_writable(self.dirpath, where)
+        if self._dirpath_given and self._claimed is None:
+            # A folder you name is not versioned: a second fit saving there at the same time is refused.
+            ckpt.claim_folder(self.dirpath, where)
+            self._claimed = self.dirpath
+        try:
+            ckpt.heal_folder(self.dirpath)  # what a killed run left: temporary folders, a missing `last`
+            self._refuse_users_entries(trainer)
+        except BaseException:
+            self._release_folder()  # (no teardown follows an error in setup)
+            raise
+
+    def _release_folder(self) -> None:
+        if self._claimed is not None:
+            ckpt.release_folder(self._claimed)
+            self._claimed = None
 
     def _refuse_users_entries(self, trainer: Trainer) -> None:
         """A file or folder that is not a checkpoint (a user's) under a name this fit will save is refused
@@ -265,6 +283,8 @@ class ModelCheckpoint(Callback):
                 )
 
     def teardown(self, trainer: Trainer, module: TrainModule, stage: str) -> None:
+        if stage == "fit":
+            self._release_folder()  # the next fit (a resume) may save to the dirpath you gave
         # A fit that saved nothing in the default folder it claimed (fast_dev_run, an error in its first
         # epoch) gives the empty folder back, so it leaves no empty version behind and the next fit claims
         # afresh. One process only: the ranks of a data-parallel job would need a collective to agree on it.

@@ -39,6 +39,8 @@ import os
 import re
 import secrets
 import shutil
+import socket
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -94,6 +96,87 @@ def check_replaceable(path: str | os.PathLike) -> None:
             f"cannot save a checkpoint as {path}: it is {what}, which a save never replaces (it is left as it "
             "is); move it away or save the checkpoints elsewhere"
         )
+
+
+#: The file a fit keeps locked (``flock``) in a ModelCheckpoint dirpath it saves to; it names that process.
+CLAIM_FILE = ".audiotrain-fit.lock"
+
+
+class FolderInUseError(FileExistsError):
+    """Another live process's fit saves its checkpoints to this folder."""
+
+
+#: This process's claims: folder -> [the locked descriptor, fits holding it, whether claiming created it].
+_claims: dict[Path, list] = {}
+
+
+def claim_folder(folder: str | os.PathLike, what: str) -> None:
+    """Make `folder` this process's to save checkpoints in, until `release_folder`: a fit of another process
+    claiming it meanwhile gets `FolderInUseError` naming this process (two fits saving to one folder would
+    replace each other's `last` and same-named checkpoints). `what` names the folder for the error.
+
+    The claim is an advisory lock on `CLAIM_FILE`, which the system releases when the process ends, however
+    it ends: a claim left by a dead process is taken over. Fits of one process share its claim (two
+    ModelCheckpoints of a Trainer may save to one folder; a notebook fits again after an error)."""
+    folder = Path(folder)
+    if folder in _claims:
+        _claims[folder][1] += 1
+        return
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = folder / CLAIM_FILE
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = _claim_owner(fd)
+            os.close(fd)
+            raise FolderInUseError(
+                f"{what} is in use: {owner} saves its checkpoints there, and two fits saving to one folder "
+                "replace each other's `last` and same-named checkpoints. Wait for that fit to end, give this "
+                "one another dirpath, or leave dirpath out (the default folder is versioned per fit)"
+            ) from None
+        try:
+            same = os.stat(lock).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # its owner released it (and removed the file) as we opened it: claim the new one
+    os.ftruncate(fd, 0)
+    started = time.strftime("%Y-%m-%d %H:%M:%S")
+    os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": started}).encode())
+    _claims[folder] = [fd, 1, created]
+
+
+def _claim_owner(fd: int) -> str:
+    """The process a claim file names, in words ("the fit of process 123 on host h, since ...")."""
+    try:
+        owner = json.loads(os.pread(fd, 4096, 0))
+        return f"the fit of process {owner['pid']} on host {owner['host']} (since {owner['since']})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "a fit of another process"
+
+
+def release_folder(folder: str | os.PathLike) -> None:
+    """End this process's claim on `folder` once every fit holding it released it (`claim_folder`); the claim
+    file goes, and the folder too when claiming it created it and nothing was saved there."""
+    folder = Path(folder)
+    held = _claims.get(folder)
+    if held is None:
+        return
+    held[1] -= 1
+    if held[1] > 0:
+        return
+    del _claims[folder]
+    fd, _, created = held
+    with contextlib.suppress(OSError):
+        os.unlink(folder / CLAIM_FILE)  # while still locked: a fit that opened it retries with a new file
+    os.close(fd)
+    if created:
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only if empty
 
 
 def _fsync_dir(path: Path) -> None:
