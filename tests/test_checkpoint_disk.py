@@ -1,7 +1,9 @@
 """Checkpoints on disk from the user's side: what a save never replaces, a folder two fits share, a save that
 fails, hand-edited checkpoints, leftovers of killed saves, and callback state that JSON cannot keep."""
 
+import errno
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -197,3 +199,75 @@ def test_the_ranks_of_a_data_parallel_fit_share_the_dirpath_rank_0_claims(tmp_pa
         assert all(r.returncode == 0 for r in results), describe(results)
         assert [r.lines()[-1] for r in results] == [f"step {4 * epochs} 0", f"step {4 * epochs} 1"]
         assert names(ck) == [f"epoch={epochs - 1}-step={4 * epochs}", "last"]
+
+
+# ------------------------------------------------------------------ a save that fails says why, in one line
+
+
+def fails_like_mlx_on_a_full_disk(path, arrays):
+    """What `mx.save_safetensors` does when the disk fills up: part of the file written, then this error."""
+    with open(path, "wb") as f:
+        f.write(b"\0" * 100)
+    raise RuntimeError("[write] Unable to write 56130 bytes to file.")
+
+
+class Usage:
+    total, used, free = 10**9, 10**9 - 4000, 4000
+
+
+def test_a_full_disk_during_a_save_names_the_file_the_free_space_and_the_intact_checkpoint(
+    tmp_path, monkeypatch
+):
+    """It gave MLX's "[write] Unable to write 56130 bytes to file." with a traceback, naming neither the file
+    nor the cause."""
+    t = fit(tmp_path, [], max_epochs=1)
+    last = tmp_path / "checkpoints" / "last"
+    monkeypatch.setattr(mx, "save_safetensors", fails_like_mlx_on_a_full_disk)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: Usage)
+    with pytest.raises(ckpt.CheckpointWriteError) as error:
+        t.save_checkpoint(last)
+    assert re.fullmatch(
+        rf"cannot save checkpoint {re.escape(str(last))}: writing model\.safetensors \(in its temporary folder "
+        rf"\.last\.tmp-[0-9a-f]{{8}}\) failed: no space left: {re.escape(str(last.parent))} has 4\.0 kB free, a "
+        r"checkpoint needs about [\d.]+ kB \(\[write\] Unable to write 56130 bytes to file\.\); the previous "
+        rf"checkpoint {re.escape(str(last))} is intact",
+        str(error.value),
+    ), error.value
+    monkeypatch.undo()
+    assert names(last.parent) == ["last"] and ckpt._is_complete(last)  # no temporary folder left either
+    monkeypatch.setattr(ckpt, "_save_arrays", no_space_for_the_optimizer)
+    with pytest.raises(
+        ckpt.CheckpointWriteError,
+        match=r"writing optimizer.safetensors .* failed: no space left: .* has [\d.]+ [kMG]B free, a checkpoint "
+        r"needs about [\d.]+ kB; nothing was saved as .*/new \(the checkpoints saved before are intact\)",
+    ):
+        t.save_checkpoint(last.parent / "new")
+    assert names(last.parent) == ["last"]
+
+
+def no_space_for_the_optimizer(path, arrays):
+    if path.name == ckpt.OPTIMIZER_FILE:
+        raise OSError(errno.ENOSPC, "No space left on device")
+    mx.save_safetensors(str(path), arrays)
+
+
+@pytest.mark.slow
+def test_the_chord_recipe_says_a_failed_save_in_one_line(tmp_path, monkeypatch, capsys):
+    """It printed MLX's error with a traceback, where every other error of the recipe is one line."""
+    from audiotrain.recipes.chords import cli as chords
+
+    monkeypatch.setattr(mx, "save_safetensors", fails_like_mlx_on_a_full_disk)
+    flags = [
+        "--data.demo_songs", "3", "--data.demo_test_songs", "1", "--data.demo_seconds", "6",
+        "--data.window_frames", "32", "--batch_size", "4", "--num_epochs", "1", "--progress_bar", "false",
+        "--model.d_model", "16", "--model.n_layers", "1", "--model.n_heads", "2", "--model.ff_dim", "32",
+    ]  # fmt: skip
+    run = tmp_path / "run"
+    assert chords.main([*flags, "--data.cache_dir", str(tmp_path / "cache"), "--run_dir", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and re.search(
+        rf"^error: cannot save checkpoint {re.escape(str(run))}/checkpoints/\w+: writing model.safetensors .* "
+        r"failed: \[write\] Unable to write 56130 bytes to file\.; nothing was saved as",
+        err,
+        re.M,
+    ), err

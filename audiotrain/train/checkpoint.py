@@ -33,6 +33,7 @@ what is left: the previous checkpoint of that name is intact.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -63,6 +64,11 @@ CHECKPOINT_FILES = (MODEL_FILE, OPTIMIZER_FILE, STEP_STATE_FILE, STATE_FILE)
 
 class CheckpointError(RuntimeError):
     """A checkpoint folder is missing, incomplete, corrupt or was not written by audiotrain."""
+
+
+class CheckpointWriteError(CheckpointError):
+    """A checkpoint could not be written (a full disk, a quota, an I/O error); the message names the file,
+    the cause and what is left (the previous checkpoint of that name is intact: saves are atomic)."""
 
 
 class NameTakenError(FileExistsError):
@@ -205,17 +211,24 @@ def write_checkpoint(
     step_arrays: dict[str, mx.array],
     state: dict[str, Any],
 ) -> Path:
-    """Write a checkpoint folder at `path` atomically; returns the final path."""
-    with _atomic_folder(path) as tmp:
-        _save_arrays(tmp / MODEL_FILE, model_arrays)
-        _save_arrays(tmp / OPTIMIZER_FILE, optimizer_arrays)
-        _save_arrays(tmp / STEP_STATE_FILE, step_arrays)
-        payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **state}
+    """Write a checkpoint folder at `path` atomically; returns the final path. A failed write raises
+    `CheckpointWriteError` (the previous checkpoint at `path` is intact)."""
+    final = Path(path)
+    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **state}
+    text = json.dumps(payload, indent=1, default=_json_default)  # first: an unsaveable value writes nothing
+    files = {MODEL_FILE: model_arrays, OPTIMIZER_FILE: optimizer_arrays, STEP_STATE_FILE: step_arrays}
+    needed = sum(a.nbytes for arrays in files.values() for a in arrays.values()) + len(text.encode())
+    with _reporting_write_errors(final, needed) as writing, _atomic_folder(final) as tmp:
+        for name, arrays in files.items():
+            writing.file = tmp / name
+            _save_arrays(tmp / name, arrays)
+        writing.file = tmp / STATE_FILE
         with open(tmp / STATE_FILE, "w") as f:
-            json.dump(payload, f, indent=1, default=_json_default)
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
-    return Path(path)
+        writing.swapping = True
+    return final
 
 
 def copy_checkpoint(source: str | os.PathLike, path: str | os.PathLike) -> Path:
@@ -224,13 +237,66 @@ def copy_checkpoint(source: str | os.PathLike, path: str | os.PathLike) -> Path:
     Files are hard-linked where the file system allows (no second write of the weights) and copied
     otherwise. Linked files stay safe: a checkpoint is never written in place, only replaced.
     """
-    with _atomic_folder(path) as tmp:
+    final = Path(path)
+    with _reporting_write_errors(final, needed=0) as writing, _atomic_folder(final) as tmp:
         for file in Path(source).iterdir():
+            writing.file = tmp / file.name
             try:
                 os.link(file, tmp / file.name)
             except OSError:
                 shutil.copy2(file, tmp / file.name)
-    return Path(path)
+        writing.swapping = True
+    return final
+
+
+class _Writing:
+    file: Path | None = None  # the file being written (None: the temporary folder is being made)
+    swapping = False  # its renames: an error there is the system's own, naming both paths
+
+
+@contextlib.contextmanager
+def _reporting_write_errors(final: Path, needed: int) -> Iterator[_Writing]:
+    """A write that fails (MLX's ``[write] Unable to write N bytes``, an OSError) raises `CheckpointWriteError`
+    naming the file and the cause; `needed` (bytes, 0 if unknown) tells a full disk from other causes. The
+    temporary folder is gone by then (`_atomic_folder`), so the free space reported is what a save has."""
+    writing = _Writing()
+    try:
+        yield writing
+    except (NameTakenError, CheckpointError):
+        raise
+    except (OSError, RuntimeError) as err:
+        if writing.swapping:
+            raise
+        raise CheckpointWriteError(_write_failure(final, writing.file, needed, err)) from err
+
+
+def _write_failure(final: Path, file: Path | None, needed: int, err: BaseException) -> str:
+    """One line: which file could not be written, why, and what is left."""
+    what = f"writing {file.name} (in its temporary folder {file.parent.name})" if file else "preparing it"
+    cause = (err.strerror or str(err)) if isinstance(err, OSError) else str(err)
+    try:
+        free = shutil.disk_usage(final.parent).free
+    except OSError:
+        free = None
+    full = isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)
+    if full or (free is not None and needed > free):
+        cause = f"no space left: {final.parent} has {_size(free) if free is not None else '?'} free"
+        cause += f", a checkpoint needs about {_size(needed)}" if needed else ""
+        cause += "" if full else f" ({err})"
+    left = (
+        f"the previous checkpoint {final} is intact"
+        if is_checkpoint_folder(final)
+        else f"nothing was saved as {final} (the checkpoints saved before are intact)"
+    )
+    return f"cannot save checkpoint {final}: {what} failed: {cause}; {left}"
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n} B"
 
 
 @contextlib.contextmanager
