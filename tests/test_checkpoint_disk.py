@@ -271,3 +271,66 @@ def test_the_chord_recipe_says_a_failed_save_in_one_line(tmp_path, monkeypatch, 
         err,
         re.M,
     ), err
+
+
+# ------------------------------------------------------------------ hand-edited checkpoints are refused by name
+
+
+def edited_copy(tmp_path, name, edit):
+    source = tmp_path / "checkpoints" / "last"
+    if not source.exists():
+        fit(tmp_path, [], max_epochs=1)
+    copy = tmp_path / name
+    shutil.copytree(source, copy)
+    edit(copy)
+    return copy
+
+
+def cast(file, dtype):
+    def edit(folder):
+        arrays = mx.load(str(folder / file))
+        mx.save_safetensors(
+            str(folder / file), {k: v.astype(dtype) if v.ndim else v for k, v in arrays.items()}
+        )
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    "file, dtype",
+    [(ckpt.MODEL_FILE, mx.int32), (ckpt.MODEL_FILE, mx.bool_), (ckpt.OPTIMIZER_FILE, mx.int32)],
+)
+def test_integer_or_bool_arrays_where_floats_belong_are_refused_naming_the_file_and_tensor(
+    tmp_path, file, dtype
+):
+    """They loaded silently, cast to float: integer weights (most of them 0 then) and Adam moments."""
+    folder = edited_copy(tmp_path, "edited", cast(file, dtype))
+    kind = str(dtype).removeprefix("mlx.core.")
+    with pytest.raises(
+        ckpt.CheckpointError,
+        match=rf"edited/{file} does not match this .*; \d+ of another kind of dtype \(e.g. \w+\.bias\S*: "
+        rf"checkpoint {kind} vs model float32",
+    ):
+        fit(tmp_path, [], ckpt_path=folder)
+
+
+def test_a_float16_checkpoint_still_loads_into_a_float32_model(tmp_path):
+    folder = edited_copy(tmp_path, "half", cast(ckpt.MODEL_FILE, mx.float16))
+    assert fit(tmp_path, [], ckpt_path=folder).global_step == 6
+
+
+def test_a_position_beyond_the_epochs_batches_is_refused_naming_the_field(tmp_path):
+    """`progress.batch_in_epoch` = 10**6 skipped the rest of the epoch without a word."""
+
+    def edit(folder):
+        state = json.loads((folder / ckpt.STATE_FILE).read_text())
+        state["progress"]["batch_in_epoch"] = 10**6
+        (folder / ckpt.STATE_FILE).write_text(json.dumps(state))
+
+    folder = edited_copy(tmp_path, "edited", edit)
+    with pytest.raises(
+        ckpt.CheckpointError,
+        match=r"edited/trainer_state.json: 'progress.batch_in_epoch' must be at most 3 \(the batches of an epoch "
+        r"of this training loader\), got 1000000",
+    ):
+        fit(tmp_path, [], ckpt_path=folder)

@@ -620,6 +620,18 @@ def _check_progress_fields(state: dict[str, Any], path: Path) -> None:
         raise CheckpointError(f"{path}: 'random.mlx' must be two unsigned ints (the PRNG key), got {rng!r}")
 
 
+def check_batch_in_epoch(batch_in_epoch: int, epoch_batches: int | None, source: Path | None) -> None:
+    """A resumed epoch's position must lie inside this training loader's epoch (of `epoch_batches`, None for a
+    stream): beyond it the rest of the epoch would be skipped without a word. `source`: the trainer_state.json
+    the position came from."""
+    if epoch_batches is not None and batch_in_epoch > epoch_batches:
+        raise CheckpointError(
+            f"{source or 'the checkpoint'}: 'progress.batch_in_epoch' must be at most {epoch_batches} (the "
+            f"batches of an epoch of this training loader), got {batch_in_epoch}: resuming there would skip the "
+            "rest of the epoch. Was the file edited, or does this fit train on other data than the checkpoint's?"
+        )
+
+
 @contextlib.contextmanager
 def named_source(path: Path):
     """Errors from loading the state saved in `path` name that file as their source."""
@@ -654,18 +666,26 @@ def check_arrays(
     file: Path,
     fresh_parameters: frozenset[str] = frozenset(),
 ) -> Any:
-    """Compare names and shapes of `loaded` against `expected` (flat dicts); returns the flat arrays
-    in the expected dtypes, ready for `merge_flat`. Entries of `fresh_parameters` (optimizer state of
+    """Compare names, shapes and kinds of dtype of `loaded` against `expected` (flat dicts); returns the flat
+    arrays in the expected dtypes, ready for `merge_flat`. Entries of `fresh_parameters` (optimizer state of
     parameters the checkpoint's run never trained: ``<parameter>.<slot>``, under any prefix) may be
-    missing: they keep the values in `expected`."""
+    missing: they keep the values in `expected`. A float array is cast to the expected float dtype (a
+    float16 export loads into a float32 model), but an integer or bool array where a float one is expected,
+    or the reverse, is refused: casting would truncate the weights (most become 0) without a word."""
     missing = sorted(k for k in set(expected) - set(loaded) if not _of_any(k, fresh_parameters))
     unexpected = sorted(set(loaded) - set(expected))
+    common = sorted(set(expected) & set(loaded))
     shapes = [
         f"{k}: checkpoint {tuple(loaded[k].shape)} vs model {tuple(expected[k].shape)}"
-        for k in sorted(set(expected) & set(loaded))
+        for k in common
         if tuple(loaded[k].shape) != tuple(expected[k].shape)
     ]
-    if missing or unexpected or shapes:
+    kinds = [
+        f"{k}: checkpoint {_dtype_name(loaded[k].dtype)} vs model {_dtype_name(expected[k].dtype)}"
+        for k in common
+        if _dtype_kind(loaded[k].dtype) != _dtype_kind(expected[k].dtype)
+    ]
+    if missing or unexpected or shapes or kinds:
 
         def examples(items: list[str], sep: str = ", ") -> str:
             # A few names are enough to recognise another model; hundreds would bury the message.
@@ -678,8 +698,21 @@ def check_arrays(
             parts.append(f"{len(unexpected)} unexpected (e.g. {examples(unexpected)})")
         if shapes:
             parts.append(f"{len(shapes)} mis-shaped (e.g. {examples(shapes, '; ')})")
+        if kinds:
+            parts.append(f"{len(kinds)} of another kind of dtype (e.g. {examples(kinds, '; ')})")
         raise CheckpointError(f"{file} does not match this {what}: {'; '.join(parts)}")
     return {k: v.astype(expected[k].dtype) if v.dtype != expected[k].dtype else v for k, v in loaded.items()}
+
+
+def _dtype_kind(dtype: mx.Dtype) -> str:
+    """bool, integer or floating (complex too): casts within a kind keep the values, across kinds they do not."""
+    if dtype == mx.bool_:
+        return "bool"
+    return "integer" if mx.issubdtype(dtype, mx.integer) else "floating"
+
+
+def _dtype_name(dtype: mx.Dtype) -> str:
+    return str(dtype).removeprefix("mlx.core.")
 
 
 def _of_any(key: str, parameters: frozenset[str]) -> bool:

@@ -499,6 +499,10 @@ class Trainer:
             with ckpt.named_source(self._pending_loader_source):  # a hand-edited data_loader names its file
                 loader.load_state_dict(self._pending_loader_state)
             batches_done = position_ends_epoch(self._pending_loader_state)
+        if resuming and not batches_done:  # (a loader at its epoch's end closes it: fewer batches there now)
+            ckpt.check_batch_in_epoch(
+                progress.batch_in_epoch, loader_len(loader), self._pending_loader_source
+            )
         self._pending_loader_state = None
         if not resuming:
             self.running.reset_epoch()
