@@ -334,3 +334,23 @@ def test_a_position_beyond_the_epochs_batches_is_refused_naming_the_field(tmp_pa
         r"of this training loader\), got 1000000",
     ):
         fit(tmp_path, [], ckpt_path=folder)
+
+
+# ------------------------------------------------------------------ what a killed save left is cleared
+
+
+def test_a_killed_saves_leftover_in_the_default_folder_is_cleared_when_the_next_fit_starts(tmp_path):
+    """The next fit saves to checkpoints/version_1 and healed only that: a killed save's hidden temporary
+    folder in checkpoints/ (84 MB in the issue) stayed there for good."""
+    fit(tmp_path, [], max_epochs=1)
+    default = tmp_path / "checkpoints"
+    for folder in (
+        default,
+        default / "version_7",
+    ):  # a killed save's, left in this run's folder and another's
+        leftover = folder / ".last.tmp-0123abcd"
+        leftover.mkdir(parents=True)
+        (leftover / ckpt.MODEL_FILE).write_bytes(b"\0" * 100_000)  # a half-written model
+    fit(tmp_path, [], max_epochs=1)
+    assert names(default) == ["last", "version_1", "version_7"]
+    assert names(default / "version_1") == ["last"] and names(default / "version_7") == []

@@ -250,11 +250,22 @@ class ModelCheckpoint(Callback):
             ckpt.claim_folder(self.dirpath, where)
             self._claimed = self.dirpath
         try:
-            ckpt.heal_folder(self.dirpath)  # what a killed run left: temporary folders, a missing `last`
+            for (
+                folder
+            ) in self._folders_to_heal():  # what a killed run left: temporary folders, a missing `last`
+                ckpt.heal_folder(folder)
             self._refuse_users_entries(trainer)
         except BaseException:
             self._release_folder()  # (no teardown follows an error in setup)
             raise
+
+    def _folders_to_heal(self) -> list[Path]:
+        """This fit's folder and, when it is a version of the default one, the others: a fit killed mid-save
+        leaves its hidden temporary folder (as large as a checkpoint) where no later fit saves again, as each
+        saves to a new version. Safe beside live fits: a heal leaves what a live writer holds alone."""
+        if self._versions_of is None:
+            return [self.dirpath]
+        return [self._versions_of, *sorted(p for p in self._versions_of.glob("version_*") if p.is_dir())]
 
     def _release_folder(self) -> None:
         if self._claimed is not None:
