@@ -14,6 +14,7 @@ from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callbacks import Callback, ModelCheckpoint
 
 import mlx.core as mx
+import numpy as np
 import pytest
 from tasks import TinyClassifier, make_batches
 
@@ -354,3 +355,59 @@ def test_a_killed_saves_leftover_in_the_default_folder_is_cleared_when_the_next_
     fit(tmp_path, [], max_epochs=1)
     assert names(default) == ["last", "version_1", "version_7"]
     assert names(default / "version_1") == ["last"] and names(default / "version_7") == []
+
+
+# ------------------------------------------------------------------ callback state comes back as it was, or is refused
+
+
+class Keeps(Callback):
+    """A stateful callback keeping `payload`, and `extra` in the checkpoint dict (Lightning's two ways)."""
+
+    def __init__(self, payload=None, extra=None):
+        self.payload, self.extra, self.loaded = payload, extra, None
+
+    def state_dict(self):
+        return {"payload": self.payload}
+
+    def load_state_dict(self, state):
+        self.loaded = state["payload"]
+
+    def on_save_checkpoint(self, trainer, module, checkpoint):
+        if self.extra is not None:
+            checkpoint["my_extra"] = self.extra
+
+
+def test_numpy_arrays_in_callback_state_are_stored_as_lists(tmp_path):
+    """A numpy array of more than one value crashed the first save (`.item()` was tried before `.tolist()`)."""
+    ck = tmp_path / "ck"
+    payload = {"scores": np.arange(3, dtype=np.float32), "best": np.float32(1.5), "m": mx.array([[1, 2]])}
+    fit(
+        tmp_path,
+        [Keeps(payload, extra={"counts": np.arange(4)}), ModelCheckpoint(dirpath=ck, save_last=True)],
+    )
+    assert json.loads((ck / "last" / ckpt.STATE_FILE).read_text())["my_extra"] == {"counts": [0, 1, 2, 3]}
+    again = Keeps()
+    fit(tmp_path, [again, ModelCheckpoint(dirpath=ck, save_last=True)], ckpt_path=ck / "last", max_epochs=3)
+    assert again.loaded == {"scores": [0.0, 1.0, 2.0], "best": 1.5, "m": [[1, 2]]}
+
+
+@pytest.mark.parametrize(
+    "payload, extra, match",
+    [
+        ({1: "one"}, None, r"callback 'Keeps': its state_dict\(\)\['payload'\] has the key 1 \(int\): .* come back as '1'"),
+        ({"by_epoch": {0: 0.5}}, None, r"state_dict\(\)\['payload'\]\['by_epoch'\] has the key 0 \(int\)"),
+        ((1, 2, 3), None, r"state_dict\(\)\['payload'\] is a tuple, which a checkpoint \(JSON\) gives back as a list"),
+        ([{1, 2}], None, r"state_dict\(\)\['payload'\]\[0\] is a set, which a checkpoint \(JSON\) cannot store"),
+        (None, {"k": (7,)}, r"a callback's on_save_checkpoint: checkpoint\['my_extra'\]\['k'\] is a tuple"),
+        (None, {"when": object()}, r"checkpoint\['my_extra'\]\['when'\] is of type object, which a checkpoint \(JSON\) cannot store"),
+    ],
+)  # fmt: skip
+def test_callback_state_json_would_change_is_refused_at_the_first_save_naming_the_callback_and_field(
+    tmp_path, payload, extra, match
+):
+    """Int keys came back as strings and tuples as lists, silently (a callback keeping {epoch: score} then
+    missed every lookup after a resume); a set crashed the first save naming neither callback nor field."""
+    ck = tmp_path / "ck"
+    with pytest.raises(TypeError, match=match):
+        fit(tmp_path, [Keeps(payload, extra), ModelCheckpoint(dirpath=ck, save_last=True)])
+    assert not ck.exists()  # nothing written, not even the arrays

@@ -43,7 +43,7 @@ import shutil
 import socket
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -492,15 +492,49 @@ def _heal_name(final: Path, dead_temps: list[Path], prevs: list[Path]) -> list[s
 
 
 def _json_default(obj: Any):
-    if isinstance(obj, mx.array):
-        return obj.tolist()
     if isinstance(obj, Path):
         return str(obj)
-    if hasattr(obj, "item"):  # numpy scalars
-        return obj.item()
-    if hasattr(obj, "tolist"):
+    if hasattr(obj, "tolist"):  # mx.array, numpy arrays and scalars (`item` fails on arrays of size > 1)
         return obj.tolist()
     raise TypeError(f"value of type {type(obj).__name__} is not JSON serialisable: {obj!r}")
+
+
+def check_callback_state(state: dict[str, Any], added: Iterable[str]) -> None:
+    """Refuse, before anything is written, callback state that a checkpoint (JSON) would not give back as it
+    was: in each callback's ``state_dict()`` (``state["callbacks"]``, by state_key) and in the entries of
+    `state` that callbacks' ``on_save_checkpoint`` `added`. A dict key that is not a string would come back as
+    one, a tuple as a list, and a set cannot be stored: each is named with its callback and field, at the
+    first save. Arrays (MLX, numpy) are stored as nested lists."""
+    for key, value in (state.get("callbacks") or {}).items():
+        _check_keeps(value, f"callback {key!r}: its state_dict()", "")
+    for key in added:
+        _check_keeps(state[key], "a callback's on_save_checkpoint: checkpoint", f"[{key!r}]")
+
+
+def _check_keeps(value: Any, owner: str, field: str) -> None:
+    if value is None or isinstance(value, (bool, int, float, str, Path)) or hasattr(value, "tolist"):
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(
+                    f"{owner}{field} has the key {key!r} ({type(key).__name__}): a checkpoint is JSON, whose "
+                    f"keys are strings, so it would come back as {str(key)!r}; store {{str(key): ...}} and "
+                    "convert the keys back where the state is loaded"
+                )
+            _check_keeps(item, owner, f"{field}[{key!r}]")
+        return
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_keeps(item, owner, f"{field}[{i}]")
+        return
+    if isinstance(value, tuple):
+        problem = "a tuple, which a checkpoint (JSON) gives back as a list; store a list"
+    elif isinstance(value, (set, frozenset)):
+        problem = "a set, which a checkpoint (JSON) cannot store; store a sorted list"
+    else:
+        problem = f"of type {type(value).__name__}, which a checkpoint (JSON) cannot store; store plain values"
+    raise TypeError(f"{owner}{field} is {problem} (and convert it back where the state is loaded)")
 
 
 def resolve_checkpoint(path: str | os.PathLike) -> Path:

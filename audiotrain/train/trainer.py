@@ -1015,8 +1015,10 @@ class Trainer:
             "module_state": {},
             "trainable": self._trainable.state_dict(),
         }
+        own = set(state)
         for cb in self.callbacks:
             cb.on_save_checkpoint(self, self.module, state)
+        ckpt.check_callback_state(state, added=[key for key in state if key not in own])
         self.module.on_save_checkpoint(state["module_state"])  # after the callbacks, as in Lightning
         optimizer_arrays = ckpt.flat(self.optimizer.state) if self.optimizer is not None else {}
         step_arrays = self._train_step.state.flat() if self._train_step is not None else {}
