@@ -250,10 +250,8 @@ class ModelCheckpoint(Callback):
             ckpt.claim_folder(self.dirpath, where)
             self._claimed = self.dirpath
         try:
-            for (
-                folder
-            ) in self._folders_to_heal():  # what a killed run left: temporary folders, a missing `last`
-                ckpt.heal_folder(folder)
+            for folder in self._folders_to_heal():
+                ckpt.heal_folder(folder)  # what a killed run left: temporary folders, a missing `last`
             self._refuse_users_entries(trainer)
         except BaseException:
             self._release_folder()  # (no teardown follows an error in setup)

@@ -533,7 +533,9 @@ def _check_keeps(value: Any, owner: str, field: str) -> None:
     elif isinstance(value, (set, frozenset)):
         problem = "a set, which a checkpoint (JSON) cannot store; store a sorted list"
     else:
-        problem = f"of type {type(value).__name__}, which a checkpoint (JSON) cannot store; store plain values"
+        problem = (
+            f"of type {type(value).__name__}, which a checkpoint (JSON) cannot store; store plain values"
+        )
     raise TypeError(f"{owner}{field} is {problem} (and convert it back where the state is loaded)")
 
 
