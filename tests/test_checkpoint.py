@@ -77,7 +77,9 @@ def test_crash_during_swap_leaves_a_loadable_checkpoint(tmp_path, monkeypatch):
         t.validate(TinyClassifier(), make_batches(16), ckpt_path=path)
     # a crash while writing the temporary folder never touches the existing checkpoint
     monkeypatch.setattr(mx, "save_safetensors", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full")))
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(
+        ckpt.CheckpointWriteError, match="disk full; the previous checkpoint .*last is intact"
+    ):
         t.save_checkpoint(tmp_path / "checkpoints" / "last")
     assert (tmp_path / "checkpoints" / "last" / "model.safetensors").exists()
     assert not [p for p in (tmp_path / "checkpoints").iterdir() if ".tmp-" in p.name]

@@ -11,6 +11,7 @@ import contextlib
 import difflib
 import math
 import re
+import string
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -182,6 +183,7 @@ class ModelCheckpoint(Callback):
         self.dirpath = _checkpoint_dir(dirpath) if dirpath is not None else None
         self._dirpath_given = dirpath is not None
         self._versions_of: Path | None = None  # the default folder whose version this fit picked
+        self._claimed: Path | None = None  # the dirpath this fit holds (`ckpt.claim_folder`), on rank 0
         self.filename = filename or "epoch={epoch}-step={step}"
         self.auto_insert_metric_name = bool(auto_insert_metric_name)
         self.monitor, self.mode, self.save_last, self.save_top_k = monitor, mode, save_last, save_top_k
@@ -234,9 +236,6 @@ class ModelCheckpoint(Callback):
         if stage != "fit":
             return
         _checkpoint_dir(self.dirpath)
-        if collectives.is_main_process():  # only rank 0 writes (and heals) checkpoint folders
-            _check_writable(self.dirpath, f"ModelCheckpoint(dirpath={str(self.dirpath)!r})")
-            ckpt.heal_folder(self.dirpath)  # what a killed run left: temporary folders, a missing `last`
         for other in _checkpointers(trainer, self):
             if other._key(other.dirpath or default) == self.state_key:
                 raise ValueError(
@@ -244,8 +243,61 @@ class ModelCheckpoint(Callback):
                     f"frequency and filename {self.filename!r}: their resume states would collide. Give "
                     "them different dirpath or filename values (or drop the duplicate)."
                 )
+        # Only rank 0 writes (and heals) checkpoint folders; every rank hears of a refusal there.
+        collectives.on_main_process(lambda: self._prepare_folder(trainer))
+
+    def _prepare_folder(self, trainer: Trainer) -> None:
+        where = f"ModelCheckpoint(dirpath={str(self.dirpath)!r})"
+        _check_writable(self.dirpath, where)
+        if self._dirpath_given and self._claimed is None:
+            # A folder you name is not versioned: a second fit saving there at the same time is refused.
+            ckpt.claim_folder(self.dirpath, where)
+            self._claimed = self.dirpath
+        try:
+            for folder in self._folders_to_heal():
+                ckpt.heal_folder(folder)  # what a killed run left: temporary folders, a missing `last`
+            self._refuse_users_entries(trainer)
+        except BaseException:
+            self._release_folder()  # (no teardown follows an error in setup)
+            raise
+
+    def _folders_to_heal(self) -> list[Path]:
+        """This fit's folder and, when it is a version of the default one, the others: a fit killed mid-save
+        leaves its hidden temporary folder (as large as a checkpoint) where no later fit saves again, as each
+        saves to a new version. Safe beside live fits: a heal leaves what a live writer holds alone."""
+        if self._versions_of is None:
+            return [self.dirpath]
+        return [self._versions_of, *sorted(p for p in self._versions_of.glob("version_*") if p.is_dir())]
+
+    def _release_folder(self) -> None:
+        if self._claimed is not None:
+            ckpt.release_folder(self._claimed)
+            self._claimed = None
+
+    def _refuse_users_entries(self, trainer: Trainer) -> None:
+        """A file or folder that is not a checkpoint (a user's) under a name this fit will save is refused
+        now, where the name is known before the fit starts: `last`, a filename without fields, and the
+        Trainer's own `interrupted` / `nonfinite` beside the first ModelCheckpoint's saves. (Other names are
+        known at each save: `_free_path` saves beside the user's entry then.)"""
+        names = {"last": "save_last=True"} if self.save_last else {}
+        fields = [field for _, field, _, _ in string.Formatter().parse(self.filename) if field]
+        if self.save_top_k != 0 and not fields:
+            names[self.format_name(trainer)] = f"filename={self.filename!r}"
+        if trainer.callbacks.checkpoint_folder(trainer.default_root_dir) == self.dirpath:
+            for name in ("interrupted", "nonfinite"):
+                names[name] = "the Trainer's checkpoint after a Ctrl-C or non-finite steps"
+        for name, why in names.items():
+            what = ckpt.foreign_entry(self.dirpath / name)
+            if what:
+                raise ckpt.NameTakenError(
+                    f"ModelCheckpoint(dirpath={str(self.dirpath)!r}): {self.dirpath / name} is {what}, and this "
+                    f"fit would save a checkpoint under that name ({why}); a save never replaces what it did not "
+                    "write. Move it away, or save to another dirpath"
+                )
 
     def teardown(self, trainer: Trainer, module: TrainModule, stage: str) -> None:
+        if stage == "fit":
+            self._release_folder()  # the next fit (a resume) may save to the dirpath you gave
         # A fit that saved nothing in the default folder it claimed (fast_dev_run, an error in its first
         # epoch) gives the empty folder back, so it leaves no empty version behind and the next fit claims
         # afresh. One process only: the ranks of a data-parallel job would need a collective to agree on it.
@@ -379,13 +431,24 @@ class ModelCheckpoint(Callback):
         trainer.save_checkpoint(self.last_model_path)
 
     def _free_path(self, trainer: Trainer, name: str, reusable: list[str]) -> str:
-        """`dirpath/name`, or `name-v1`, `-v2`, ... when a kept checkpoint (ours or another callback's) has it."""
+        """`dirpath/name`, or `name-v1`, `-v2`, ... when a kept checkpoint (ours or another callback's) has it,
+        or a file or folder that is not a checkpoint does (a user's: left as it is, with a warning, as
+        Lightning saves beside a file it did not write)."""
         taken = (set(self.best_k_models) | self._held_by_others(trainer)) - set(reusable)
         taken.update(str(self.dirpath / reserved) for reserved in self.RESERVED_NAMES)
-        path, version = str(self.dirpath / name), 1
-        while path in taken:
+        looks = collectives.is_main_process()  # rank 0 writes: the folder is as it finds it
+        path, version, users = str(self.dirpath / name), 1, []
+        while path in taken or (looks and ckpt.foreign_entry(path)):
+            if path not in taken:
+                users.append(path)
             path, version = str(self.dirpath / f"{name}-v{version}"), version + 1
-        return path
+        if users:
+            warnings.warn(
+                f"ModelCheckpoint: {users[0]} is {ckpt.foreign_entry(users[0])}; it is left as it is and this "
+                f"checkpoint is saved beside it as {Path(path).name}",
+                stacklevel=2,
+            )
+        return collectives.broadcast_from_main(path)
 
     def _held_by_others(self, trainer: Trainer) -> set[str]:
         held: set[str] = set()

@@ -12,26 +12,38 @@ A checkpoint is written to a temporary sibling folder, fsynced, then swapped in 
 a crash at any moment leaves either the old or the new checkpoint loadable (never pickle).
 
 Healing after crashes (`heal_folder`, run before every write and when ModelCheckpoint starts a fit):
-the writer of a temporary folder ``.NAME.tmp-*`` holds an advisory lock (``flock``) on it until the swap is
-done, so a temporary folder whose lock is free belongs to a writer that died (``kill -9``, power loss) and
-is removed; one that another live process is filling is left alone. When ``NAME`` itself is missing (a
-crash between the two renames of a swap, or two crashes in a row), the newest complete state among
-``NAME.prev`` and the dead writers' temporary folders becomes ``NAME`` again. Deleting a checkpoint
-(`remove_checkpoint`, top-k rotation) first renames it to a hidden ``.NAME.trash-*``, so a crash mid-delete
-never leaves a half-deleted folder under a loadable name; leftover trash is removed by the next heal.
+every folder a save or a delete makes on its way is hidden and marked with 8 random hex digits,
+``.NAME.tmp-XXXXXXXX`` (the new checkpoint being written), ``.NAME.prev-XXXXXXXX`` (the one it replaces,
+between the two renames of the swap) and ``.NAME.trash-XXXXXXXX`` (a checkpoint being deleted), and a heal
+touches nothing else: a user's ``last.prev`` backup or notes are never taken for a leftover. The writer of a
+temporary folder holds an advisory lock (``flock``) on it until the swap is done, so a temporary folder
+whose lock is free belongs to a writer that died (``kill -9``, power loss) and is removed; one that another
+live process is filling is left alone. When ``NAME`` itself is missing (a crash between the two renames of
+a swap, or two crashes in a row), the newest complete state among the ``prev`` and the dead writers'
+temporary folders becomes ``NAME`` again. Deleting a checkpoint (`remove_checkpoint`, top-k rotation) first
+renames it to its ``trash`` name, so a crash mid-delete never leaves a half-deleted folder under a loadable
+name; leftover trash is removed by the next heal.
+
+A save replaces only a checkpoint folder (one holding trainer_state.json): a file, a link or another folder
+under the name is a user's, and the save is refused (`NameTakenError`) rather than replace it. A save that
+fails (a full disk, a quota, an I/O error) raises `CheckpointWriteError` naming the file, the cause and
+what is left: the previous checkpoint of that name is intact.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
 import re
 import secrets
 import shutil
+import socket
+import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +64,125 @@ CHECKPOINT_FILES = (MODEL_FILE, OPTIMIZER_FILE, STEP_STATE_FILE, STATE_FILE)
 
 class CheckpointError(RuntimeError):
     """A checkpoint folder is missing, incomplete, corrupt or was not written by audiotrain."""
+
+
+class CheckpointWriteError(CheckpointError):
+    """A checkpoint could not be written (a full disk, a quota, an I/O error); the message names the file,
+    the cause and what is left (the previous checkpoint of that name is intact: saves are atomic)."""
+
+
+class NameTakenError(FileExistsError):
+    """A save would replace a file, a link or a folder that is not a checkpoint: something a user made."""
+
+
+def is_checkpoint_folder(path: str | os.PathLike) -> bool:
+    """Whether `path` is a folder a save may replace: a folder (not a link) holding trainer_state.json."""
+    path = Path(path)
+    return path.is_dir() and not path.is_symlink() and (path / STATE_FILE).is_file()
+
+
+def foreign_entry(path: str | os.PathLike) -> str:
+    """What stands at `path` that no save or delete may touch ("a file", "a link", "a folder that is not a
+    checkpoint ..."), or "" when nothing is there or a checkpoint folder is."""
+    path = Path(path)
+    if not os.path.lexists(path) or is_checkpoint_folder(path):
+        return ""
+    if path.is_symlink():
+        return "a link"
+    if path.is_dir():
+        return f"a folder that is not a checkpoint (it holds no {STATE_FILE})"
+    return "a file"
+
+
+def check_replaceable(path: str | os.PathLike) -> None:
+    """Refuse to save over `path` when it is not a checkpoint folder (a user's file, link or folder)."""
+    what = foreign_entry(path)
+    if what:
+        raise NameTakenError(
+            f"cannot save a checkpoint as {path}: it is {what}, which a save never replaces (it is left as it "
+            "is); move it away or save the checkpoints elsewhere"
+        )
+
+
+#: The file a fit keeps locked (``flock``) in a ModelCheckpoint dirpath it saves to; it names that process.
+CLAIM_FILE = ".audiotrain-fit.lock"
+
+
+class FolderInUseError(FileExistsError):
+    """Another live process's fit saves its checkpoints to this folder."""
+
+
+#: This process's claims: folder -> [the locked descriptor, fits holding it, whether claiming created it].
+_claims: dict[Path, list] = {}
+
+
+def claim_folder(folder: str | os.PathLike, what: str) -> None:
+    """Make `folder` this process's to save checkpoints in, until `release_folder`: a fit of another process
+    claiming it meanwhile gets `FolderInUseError` naming this process (two fits saving to one folder would
+    replace each other's `last` and same-named checkpoints). `what` names the folder for the error.
+
+    The claim is an advisory lock on `CLAIM_FILE`, which the system releases when the process ends, however
+    it ends: a claim left by a dead process is taken over. Fits of one process share its claim (two
+    ModelCheckpoints of a Trainer may save to one folder; a notebook fits again after an error)."""
+    folder = Path(folder)
+    if folder in _claims:
+        _claims[folder][1] += 1
+        return
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = folder / CLAIM_FILE
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = _claim_owner(fd)
+            os.close(fd)
+            raise FolderInUseError(
+                f"{what} is in use: {owner} saves its checkpoints there, and two fits saving to one folder "
+                "replace each other's `last` and same-named checkpoints. Wait for that fit to end, give this "
+                "one another dirpath, or leave dirpath out (the default folder is versioned per fit)"
+            ) from None
+        try:
+            same = os.stat(lock).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # its owner released it (and removed the file) as we opened it: claim the new one
+    os.ftruncate(fd, 0)
+    started = time.strftime("%Y-%m-%d %H:%M:%S")
+    os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": started}).encode())
+    _claims[folder] = [fd, 1, created]
+
+
+def _claim_owner(fd: int) -> str:
+    """The process a claim file names, in words ("the fit of process 123 on host h, since ...")."""
+    try:
+        owner = json.loads(os.pread(fd, 4096, 0))
+        return f"the fit of process {owner['pid']} on host {owner['host']} (since {owner['since']})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "a fit of another process"
+
+
+def release_folder(folder: str | os.PathLike) -> None:
+    """End this process's claim on `folder` once every fit holding it released it (`claim_folder`); the claim
+    file goes, and the folder too when claiming it created it and nothing was saved there."""
+    folder = Path(folder)
+    held = _claims.get(folder)
+    if held is None:
+        return
+    held[1] -= 1
+    if held[1] > 0:
+        return
+    del _claims[folder]
+    fd, _, created = held
+    with contextlib.suppress(OSError):
+        os.unlink(folder / CLAIM_FILE)  # while still locked: a fit that opened it retries with a new file
+    os.close(fd)
+    if created:
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only if empty
 
 
 def _fsync_dir(path: Path) -> None:
@@ -80,17 +211,24 @@ def write_checkpoint(
     step_arrays: dict[str, mx.array],
     state: dict[str, Any],
 ) -> Path:
-    """Write a checkpoint folder at `path` atomically; returns the final path."""
-    with _atomic_folder(path) as tmp:
-        _save_arrays(tmp / MODEL_FILE, model_arrays)
-        _save_arrays(tmp / OPTIMIZER_FILE, optimizer_arrays)
-        _save_arrays(tmp / STEP_STATE_FILE, step_arrays)
-        payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **state}
+    """Write a checkpoint folder at `path` atomically; returns the final path. A failed write raises
+    `CheckpointWriteError` (the previous checkpoint at `path` is intact)."""
+    final = Path(path)
+    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **state}
+    text = json.dumps(payload, indent=1, default=_json_default)  # first: an unsaveable value writes nothing
+    files = {MODEL_FILE: model_arrays, OPTIMIZER_FILE: optimizer_arrays, STEP_STATE_FILE: step_arrays}
+    needed = sum(a.nbytes for arrays in files.values() for a in arrays.values()) + len(text.encode())
+    with _reporting_write_errors(final, needed) as writing, _atomic_folder(final) as tmp:
+        for name, arrays in files.items():
+            writing.file = tmp / name
+            _save_arrays(tmp / name, arrays)
+        writing.file = tmp / STATE_FILE
         with open(tmp / STATE_FILE, "w") as f:
-            json.dump(payload, f, indent=1, default=_json_default)
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
-    return Path(path)
+        writing.swapping = True
+    return final
 
 
 def copy_checkpoint(source: str | os.PathLike, path: str | os.PathLike) -> Path:
@@ -99,13 +237,66 @@ def copy_checkpoint(source: str | os.PathLike, path: str | os.PathLike) -> Path:
     Files are hard-linked where the file system allows (no second write of the weights) and copied
     otherwise. Linked files stay safe: a checkpoint is never written in place, only replaced.
     """
-    with _atomic_folder(path) as tmp:
+    final = Path(path)
+    with _reporting_write_errors(final, needed=0) as writing, _atomic_folder(final) as tmp:
         for file in Path(source).iterdir():
+            writing.file = tmp / file.name
             try:
                 os.link(file, tmp / file.name)
             except OSError:
                 shutil.copy2(file, tmp / file.name)
-    return Path(path)
+        writing.swapping = True
+    return final
+
+
+class _Writing:
+    file: Path | None = None  # the file being written (None: the temporary folder is being made)
+    swapping = False  # its renames: an error there is the system's own, naming both paths
+
+
+@contextlib.contextmanager
+def _reporting_write_errors(final: Path, needed: int) -> Iterator[_Writing]:
+    """A write that fails (MLX's ``[write] Unable to write N bytes``, an OSError) raises `CheckpointWriteError`
+    naming the file and the cause; `needed` (bytes, 0 if unknown) tells a full disk from other causes. The
+    temporary folder is gone by then (`_atomic_folder`), so the free space reported is what a save has."""
+    writing = _Writing()
+    try:
+        yield writing
+    except (NameTakenError, CheckpointError):
+        raise
+    except (OSError, RuntimeError) as err:
+        if writing.swapping:
+            raise
+        raise CheckpointWriteError(_write_failure(final, writing.file, needed, err)) from err
+
+
+def _write_failure(final: Path, file: Path | None, needed: int, err: BaseException) -> str:
+    """One line: which file could not be written, why, and what is left."""
+    what = f"writing {file.name} (in its temporary folder {file.parent.name})" if file else "preparing it"
+    cause = (err.strerror or str(err)) if isinstance(err, OSError) else str(err)
+    try:
+        free = shutil.disk_usage(final.parent).free
+    except OSError:
+        free = None
+    full = isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)
+    if full or (free is not None and needed > free):
+        cause = f"no space left: {final.parent} has {_size(free) if free is not None else '?'} free"
+        cause += f", a checkpoint needs about {_size(needed)}" if needed else ""
+        cause += "" if full else f" ({err})"
+    left = (
+        f"the previous checkpoint {final} is intact"
+        if is_checkpoint_folder(final)
+        else f"nothing was saved as {final} (the checkpoints saved before are intact)"
+    )
+    return f"cannot save checkpoint {final}: {what} failed: {cause}; {left}"
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n} B"
 
 
 @contextlib.contextmanager
@@ -114,6 +305,7 @@ def _atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
     heal_folder(final.parent)
+    check_replaceable(final)  # before the weights are written: a user's file or folder there stays
     tmp, lock = _locked_temp_folder(final)
     try:
         yield tmp
@@ -131,6 +323,12 @@ def _discard(tmp: Path) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _marked(final: Path, kind: str) -> Path:
+    """A new hidden name beside `final` for a folder on its way (kind: tmp, prev or trash), which only a
+    save or a delete makes: ``.NAME.KIND-XXXXXXXX`` (8 random hex digits, as `_LEFTOVER` expects)."""
+    return final.parent / f".{final.name}.{kind}-{secrets.token_hex(4)}"
+
+
 def _locked_temp_folder(final: Path) -> tuple[Path, int]:
     """A new ``.NAME.tmp-*`` folder beside `final` and a descriptor holding its lock (close it when done).
 
@@ -138,7 +336,7 @@ def _locked_temp_folder(final: Path) -> tuple[Path, int]:
     swapped in: ``tempfile.mkdtemp``'s are 0o700 whatever the umask, which made every checkpoint unreadable
     to a teammate or a serving process running as another user."""
     while True:
-        tmp = final.parent / f".{final.name}.tmp-{secrets.token_hex(4)}"
+        tmp = _marked(final, "tmp")
         try:
             os.mkdir(tmp, 0o777)
         except FileExistsError:
@@ -156,24 +354,30 @@ def _locked_temp_folder(final: Path) -> tuple[Path, int]:
 
 
 def _swap_in(tmp: Path, final: Path) -> None:
-    """Swap: old → .prev, tmp → final, drop .prev. Between the two renames only .prev (and the complete
-    temporary folder) exist: `resolve_checkpoint` reads the newer of them, and `heal_folder` restores it."""
-    prev = final.with_name(final.name + ".prev")
-    if prev.exists() and final.exists():
-        remove_checkpoint(prev)  # left by an earlier crash after the swap
-    if final.exists():
+    """Swap: old → its hidden ``prev`` name, tmp → final, drop the old one. Between the two renames only the
+    ``prev`` (and the complete temporary folder) exist: `resolve_checkpoint` reads the newer of them, and
+    `heal_folder` restores it."""
+    prev = None
+    if os.path.lexists(final):
+        check_replaceable(final)  # (made while this checkpoint was being written)
+        prev = _marked(final, "prev")
         os.replace(final, prev)
     os.replace(tmp, final)
     _fsync_dir(final.parent)
-    if prev.exists():
+    if prev is not None:
         remove_checkpoint(prev)
 
 
 def remove_checkpoint(path: str | os.PathLike) -> None:
     """Delete a checkpoint folder: renamed to a hidden ``.NAME.trash-*`` first (atomic), then removed, so a
-    crash mid-delete leaves no half-deleted folder under a loadable name (the next `heal_folder` ends it)."""
+    crash mid-delete leaves no half-deleted folder under a loadable name (the next `heal_folder` ends it).
+    Anything else found under the name (a user's file or folder that replaced it) is left, with a warning."""
     folder = Path(path)
-    trash = folder.with_name(f".{folder.name}.trash-{secrets.token_hex(4)}")
+    what = foreign_entry(folder)
+    if what:
+        warnings.warn(f"{folder} is {what}, not a checkpoint: it is left as it is, not removed", stacklevel=2)
+        return
+    trash = _marked(folder, "trash")
     try:
         os.replace(folder, trash)
     except FileNotFoundError:
@@ -181,8 +385,10 @@ def remove_checkpoint(path: str | os.PathLike) -> None:
     shutil.rmtree(trash, ignore_errors=True)
 
 
-#: Hidden folders that writers and deleters leave behind when killed: ``.NAME.tmp-XXXX``, ``.NAME.trash-XXXX``.
-_LEFTOVER = re.compile(r"\.(?P<name>.+)\.(?P<kind>tmp|trash)-[A-Za-z0-9_]+")
+#: The hidden folders saves and deletes make on their way (`_marked`), which writers and deleters killed
+#: midway leave behind: ``.NAME.tmp-XXXXXXXX``, ``.NAME.prev-XXXXXXXX``, ``.NAME.trash-XXXXXXXX``. A heal
+#: touches nothing else.
+_LEFTOVER = re.compile(r"\.(?P<name>.+)\.(?P<kind>tmp|prev|trash)-[0-9a-f]{8}")
 
 
 def _try_lock(folder: Path) -> int | None:
@@ -218,53 +424,57 @@ def _newest(candidates: list[Path]) -> Path | None:
     return max(complete, key=lambda c: (read_state(c)["progress"]["global_step"], -complete.index(c)))
 
 
+def _leftovers(parent: Path) -> dict[str, list[tuple[str, Path]]]:
+    """The marked folders in `parent` (`_LEFTOVER`), by the checkpoint name they belong to: [(kind, path)]."""
+    found: dict[str, list[tuple[str, Path]]] = {}
+    if parent.is_dir():
+        for entry in sorted(parent.iterdir()):
+            match = _LEFTOVER.fullmatch(entry.name)
+            if match and entry.is_dir() and not entry.is_symlink():
+                found.setdefault(match["name"], []).append((match["kind"], entry))
+    return found
+
+
 def heal_folder(parent: str | os.PathLike) -> list[str]:
     """Clear what crashed writers left in the checkpoint folder `parent`; returns what was done, one line each.
 
     For each checkpoint name with leftovers and no live writer: a missing ``NAME`` is restored from the newest
-    complete of ``NAME.prev`` and the dead temporary folders; then the dead temporary folders, trash and a
-    ``NAME.prev`` beside a complete ``NAME`` are removed. Names a live process is writing are left alone.
+    complete of its ``prev`` and dead temporary folders; then the dead temporary folders, the trash and a
+    ``prev`` beside a complete ``NAME`` are removed. Names a live process is writing are left alone, and so
+    is everything that is not one of the marked folders a save or a delete makes (`_LEFTOVER`).
     """
     parent = Path(parent)
-    if not parent.is_dir():
-        return []
-    leftovers: dict[str, list[tuple[str, Path]]] = {}
-    for entry in parent.iterdir():
-        match = _LEFTOVER.fullmatch(entry.name)
-        if match and entry.is_dir() and not entry.is_symlink():
-            leftovers.setdefault(match["name"], []).append((match["kind"], entry))
-        elif entry.name.endswith(".prev") and entry.is_dir():
-            leftovers.setdefault(entry.name[: -len(".prev")], [])
     done: list[str] = []
-    for name, entries in leftovers.items():
+    for name, entries in _leftovers(parent).items():
         locks: list[int] = []
         try:
-            temps = []
+            temps, prevs = [], []
             for kind, entry in entries:
-                fd = _try_lock(entry) if kind == "tmp" else None
-                if kind == "tmp" and fd is None:
-                    if entry.exists():
-                        break  # a live writer is saving NAME: its swap may need NAME.prev; leave NAME alone
-                    continue
-                if fd is not None:
+                if kind == "trash":
+                    shutil.rmtree(entry, ignore_errors=True)  # its deleter died mid-rmtree
+                    done.append(f"removed {entry.name}")
+                elif kind == "prev":
+                    prevs.append(entry)
+                else:
+                    fd = _try_lock(entry)
+                    if fd is None:
+                        if entry.exists():
+                            break  # a live writer is saving NAME: its swap may need the prev; leave NAME alone
+                        continue
                     locks.append(fd)
                     temps.append(entry)
-                else:
-                    shutil.rmtree(entry, ignore_errors=True)  # trash: its deleter died mid-rmtree
-                    done.append(f"removed {entry.name}")
             else:
-                done += _heal_name(parent / name, temps)
+                done += _heal_name(parent / name, temps, prevs)
         finally:
             for fd in locks:
                 os.close(fd)
     return done
 
 
-def _heal_name(final: Path, dead_temps: list[Path]) -> list[str]:
+def _heal_name(final: Path, dead_temps: list[Path], prevs: list[Path]) -> list[str]:
     done = []
-    prev = final.with_name(final.name + ".prev")
-    if not final.exists():
-        newest = _newest([p for p in (prev,) if p.is_dir()] + sorted(dead_temps))
+    if not os.path.lexists(final):
+        newest = _newest(prevs + dead_temps)
         if newest is not None:
             os.replace(newest, final)
             _fsync_dir(final.parent)
@@ -273,34 +483,69 @@ def _heal_name(final: Path, dead_temps: list[Path]) -> list[str]:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
             done.append(f"removed {tmp.name}")
-    if prev.is_dir() and _is_complete(final):
-        remove_checkpoint(prev)
-        done.append(f"removed {prev.name}")
+    if _is_complete(final):
+        for prev in prevs:
+            if prev.exists():
+                remove_checkpoint(prev)
+                done.append(f"removed {prev.name}")
     return done
 
 
 def _json_default(obj: Any):
-    if isinstance(obj, mx.array):
-        return obj.tolist()
     if isinstance(obj, Path):
         return str(obj)
-    if hasattr(obj, "item"):  # numpy scalars
-        return obj.item()
-    if hasattr(obj, "tolist"):
+    if hasattr(obj, "tolist"):  # mx.array, numpy arrays and scalars (`item` fails on arrays of size > 1)
         return obj.tolist()
     raise TypeError(f"value of type {type(obj).__name__} is not JSON serialisable: {obj!r}")
 
 
+def check_callback_state(state: dict[str, Any], added: Iterable[str]) -> None:
+    """Refuse, before anything is written, callback state that a checkpoint (JSON) would not give back as it
+    was: in each callback's ``state_dict()`` (``state["callbacks"]``, by state_key) and in the entries of
+    `state` that callbacks' ``on_save_checkpoint`` `added`. A dict key that is not a string would come back as
+    one, a tuple as a list, and a set cannot be stored: each is named with its callback and field, at the
+    first save. Arrays (MLX, numpy) are stored as nested lists."""
+    for key, value in (state.get("callbacks") or {}).items():
+        _check_keeps(value, f"callback {key!r}: its state_dict()", "")
+    for key in added:
+        _check_keeps(state[key], "a callback's on_save_checkpoint: checkpoint", f"[{key!r}]")
+
+
+def _check_keeps(value: Any, owner: str, field: str) -> None:
+    if value is None or isinstance(value, (bool, int, float, str, Path)) or hasattr(value, "tolist"):
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(
+                    f"{owner}{field} has the key {key!r} ({type(key).__name__}): a checkpoint is JSON, whose "
+                    f"keys are strings, so it would come back as {str(key)!r}; store {{str(key): ...}} and "
+                    "convert the keys back where the state is loaded"
+                )
+            _check_keeps(item, owner, f"{field}[{key!r}]")
+        return
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_keeps(item, owner, f"{field}[{i}]")
+        return
+    if isinstance(value, tuple):
+        problem = "a tuple, which a checkpoint (JSON) gives back as a list; store a list"
+    elif isinstance(value, (set, frozenset)):
+        problem = "a set, which a checkpoint (JSON) cannot store; store a sorted list"
+    else:
+        problem = (
+            f"of type {type(value).__name__}, which a checkpoint (JSON) cannot store; store plain values"
+        )
+    raise TypeError(f"{owner}{field} is {problem} (and convert it back where the state is loaded)")
+
+
 def resolve_checkpoint(path: str | os.PathLike) -> Path:
     """The folder to read for `path`; when it is missing, the newest complete state an interrupted save left
-    (``<path>.prev``, or a finished temporary folder whose swap a crash cut short)."""
+    (the checkpoint it was replacing, or a finished temporary folder whose swap a crash cut short)."""
     folder = Path(path)
     if not folder.exists():
-        prev = folder.with_name(folder.name + ".prev")
-        temps = (
-            sorted(folder.parent.glob(f".{glob_escape(folder.name)}.tmp-*")) if folder.parent.is_dir() else []
-        )
-        found = _newest(([prev] if prev.is_dir() else []) + temps)
+        left = _leftovers(folder.parent).get(folder.name, [])
+        found = _newest([p for kind, p in left if kind == "prev"] + [p for kind, p in left if kind == "tmp"])
         if found is not None:
             warnings.warn(f"{folder} is missing; loading {found} left by an interrupted save", stacklevel=3)
             return found
@@ -411,6 +656,18 @@ def _check_progress_fields(state: dict[str, Any], path: Path) -> None:
         raise CheckpointError(f"{path}: 'random.mlx' must be two unsigned ints (the PRNG key), got {rng!r}")
 
 
+def check_batch_in_epoch(batch_in_epoch: int, epoch_batches: int | None, source: Path | None) -> None:
+    """A resumed epoch's position must lie inside this training loader's epoch (of `epoch_batches`, None for a
+    stream): beyond it the rest of the epoch would be skipped without a word. `source`: the trainer_state.json
+    the position came from."""
+    if epoch_batches is not None and batch_in_epoch > epoch_batches:
+        raise CheckpointError(
+            f"{source or 'the checkpoint'}: 'progress.batch_in_epoch' must be at most {epoch_batches} (the "
+            f"batches of an epoch of this training loader), got {batch_in_epoch}: resuming there would skip the "
+            "rest of the epoch. Was the file edited, or does this fit train on other data than the checkpoint's?"
+        )
+
+
 @contextlib.contextmanager
 def named_source(path: Path):
     """Errors from loading the state saved in `path` name that file as their source."""
@@ -445,18 +702,26 @@ def check_arrays(
     file: Path,
     fresh_parameters: frozenset[str] = frozenset(),
 ) -> Any:
-    """Compare names and shapes of `loaded` against `expected` (flat dicts); returns the flat arrays
-    in the expected dtypes, ready for `merge_flat`. Entries of `fresh_parameters` (optimizer state of
+    """Compare names, shapes and kinds of dtype of `loaded` against `expected` (flat dicts); returns the flat
+    arrays in the expected dtypes, ready for `merge_flat`. Entries of `fresh_parameters` (optimizer state of
     parameters the checkpoint's run never trained: ``<parameter>.<slot>``, under any prefix) may be
-    missing: they keep the values in `expected`."""
+    missing: they keep the values in `expected`. A float array is cast to the expected float dtype (a
+    float16 export loads into a float32 model), but an integer or bool array where a float one is expected,
+    or the reverse, is refused: casting would truncate the weights (most become 0) without a word."""
     missing = sorted(k for k in set(expected) - set(loaded) if not _of_any(k, fresh_parameters))
     unexpected = sorted(set(loaded) - set(expected))
+    common = sorted(set(expected) & set(loaded))
     shapes = [
         f"{k}: checkpoint {tuple(loaded[k].shape)} vs model {tuple(expected[k].shape)}"
-        for k in sorted(set(expected) & set(loaded))
+        for k in common
         if tuple(loaded[k].shape) != tuple(expected[k].shape)
     ]
-    if missing or unexpected or shapes:
+    kinds = [
+        f"{k}: checkpoint {_dtype_name(loaded[k].dtype)} vs model {_dtype_name(expected[k].dtype)}"
+        for k in common
+        if _dtype_kind(loaded[k].dtype) != _dtype_kind(expected[k].dtype)
+    ]
+    if missing or unexpected or shapes or kinds:
 
         def examples(items: list[str], sep: str = ", ") -> str:
             # A few names are enough to recognise another model; hundreds would bury the message.
@@ -469,8 +734,21 @@ def check_arrays(
             parts.append(f"{len(unexpected)} unexpected (e.g. {examples(unexpected)})")
         if shapes:
             parts.append(f"{len(shapes)} mis-shaped (e.g. {examples(shapes, '; ')})")
+        if kinds:
+            parts.append(f"{len(kinds)} of another kind of dtype (e.g. {examples(kinds, '; ')})")
         raise CheckpointError(f"{file} does not match this {what}: {'; '.join(parts)}")
     return {k: v.astype(expected[k].dtype) if v.dtype != expected[k].dtype else v for k, v in loaded.items()}
+
+
+def _dtype_kind(dtype: mx.Dtype) -> str:
+    """bool, integer or floating (complex too): casts within a kind keep the values, across kinds they do not."""
+    if dtype == mx.bool_:
+        return "bool"
+    return "integer" if mx.issubdtype(dtype, mx.integer) else "floating"
+
+
+def _dtype_name(dtype: mx.Dtype) -> str:
+    return str(dtype).removeprefix("mlx.core.")
 
 
 def _of_any(key: str, parameters: frozenset[str]) -> bool:

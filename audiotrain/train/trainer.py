@@ -516,6 +516,10 @@ class Trainer:
             with ckpt.named_source(self._pending_loader_source):  # a hand-edited data_loader names its file
                 loader.load_state_dict(self._pending_loader_state)
             batches_done = position_ends_epoch(self._pending_loader_state)
+        if resuming and not batches_done:  # (a loader at its epoch's end closes it: fewer batches there now)
+            ckpt.check_batch_in_epoch(
+                progress.batch_in_epoch, loader_len(loader), self._pending_loader_source
+            )
         self._pending_loader_state = None
         if not resuming:
             self.running.reset_epoch()
@@ -1059,8 +1063,10 @@ class Trainer:
             "module_state": {},
             "trainable": self._trainable.state_dict(),
         }
+        own = set(state)
         for cb in self.callbacks:
             cb.on_save_checkpoint(self, self.module, state)
+        ckpt.check_callback_state(state, added=[key for key in state if key not in own])
         self.module.on_save_checkpoint(state["module_state"])  # after the callbacks, as in Lightning
         optimizer_arrays = ckpt.flat(self.optimizer.state) if self.optimizer is not None else {}
         step_arrays = self._train_step.state.flat() if self._train_step is not None else {}

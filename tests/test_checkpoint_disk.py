@@ -1,0 +1,413 @@
+"""Checkpoints on disk from the user's side: what a save never replaces, a folder two fits share, a save that
+fails, hand-edited checkpoints, leftovers of killed saves, and callback state that JSON cannot keep."""
+
+import errno
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from audiotrain import Trainer
+from audiotrain.train import checkpoint as ckpt
+from audiotrain.train.callbacks import Callback, ModelCheckpoint
+
+import mlx.core as mx
+import numpy as np
+import pytest
+from tasks import TinyClassifier, make_batches
+
+
+class Scores(Callback):
+    """Logs `score` for each epoch before the callbacks after it in the list see the epoch end."""
+
+    def __init__(self, scores):
+        self.scores = scores
+
+    def on_train_epoch_end(self, trainer, module):
+        trainer.callback_metrics["score"] = self.scores[trainer.current_epoch]
+
+
+def fit(root, callbacks, ckpt_path=None, **kw):
+    """3 optimizer steps per epoch (48 samples, batches of 16)."""
+    mx.random.seed(0)
+    kw.setdefault("max_epochs", 2)
+    t = Trainer(default_root_dir=root, enable_progress_bar=False, compile=False, callbacks=callbacks, **kw)
+    t.fit(TinyClassifier(), make_batches(48), ckpt_path=ckpt_path)
+    return t
+
+
+def names(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+def make_file(path, text="mine"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+# ------------------------------------------------------------------ a user's files in dirpath stay
+
+
+@pytest.mark.parametrize(
+    "users, kwargs",
+    [
+        ("last/notes.txt", {"save_last": True}),  # a folder named `last` that is no checkpoint
+        ("last", {"save_last": True}),  # a plain file named `last`
+        (
+            "best/config.json",
+            {"filename": "best", "auto_insert_metric_name": False},
+        ),  # e.g. an exported model
+        ("interrupted/notes.txt", {}),  # where the Trainer saves after a Ctrl-C
+    ],
+)
+def test_a_users_entry_under_a_name_known_at_fit_start_is_refused_before_training(tmp_path, users, kwargs):
+    ck = tmp_path / "ck"
+    make_file(ck / users)
+    steps = []
+    tracker = Callback()
+    tracker.on_train_batch_end = lambda *a: steps.append(1)
+    mc = ModelCheckpoint(dirpath=ck, **kwargs)
+    with pytest.raises(
+        ckpt.NameTakenError, match=rf"ck/{users.split('/')[0]} is a (file|folder that is not a che)"
+    ):
+        fit(tmp_path, [tracker, mc])
+    assert steps == [] and names(ck) == [users.split("/")[0]]
+    assert (ck / users).read_text() == "mine"
+
+
+def test_a_users_folder_under_a_top_k_name_is_kept_and_the_checkpoint_saved_beside_it(tmp_path):
+    """The name depends on the epoch, so it is known only at the save: it goes to `-v1` with a warning, as
+    Lightning saves beside a file it did not write, and rotating it out never touches the user's folder."""
+    ck = tmp_path / "ck"
+    make_file(ck / "epoch=0-step=3" / "notes.txt")
+    mc = ModelCheckpoint(dirpath=ck, monitor="score", save_top_k=1)
+    with pytest.warns(
+        UserWarning, match=r"epoch=0-step=3 is a folder that is not a checkpoint.*as epoch=0-step=3-v1"
+    ):
+        fit(tmp_path, [Scores([2.0, 1.0]), mc])
+    assert names(ck) == ["epoch=0-step=3", "epoch=1-step=6"]  # -v1 was the best, then rotated out
+    assert (ck / "epoch=0-step=3" / "notes.txt").read_text() == "mine"
+    assert mc.best_model_path == str(ck / "epoch=1-step=6")
+
+
+def test_a_save_never_replaces_a_file_or_folder_it_did_not_write(tmp_path):
+    """The last line of defence, for a name no callback checked (Trainer.save_checkpoint, a file made mid-run)."""
+    t = fit(tmp_path, [], max_epochs=1)
+    make_file(tmp_path / "export" / "config.json")
+    with pytest.raises(ckpt.NameTakenError, match=r"export: it is a folder that is not a checkpoint"):
+        t.save_checkpoint(tmp_path / "export")
+    assert names(tmp_path / "export") == ["config.json"] and names(tmp_path) == sorted(
+        ["checkpoints", "export"]
+    )
+    t.save_checkpoint(tmp_path / "mine")  # a checkpoint folder is replaced as before
+    t.save_checkpoint(tmp_path / "mine")
+    assert ckpt.is_checkpoint_folder(tmp_path / "mine")
+
+
+def test_a_users_backup_named_like_a_swap_leftover_survives_the_heal(tmp_path):
+    """`cp -r ck/last ck/last.prev` before resuming: the heal at fit start removed it (the swap's own backup
+    had that name). The Trainer's leftovers are hidden and marked now, so nothing else is taken for one."""
+    ck = tmp_path / "ck"
+    fit(tmp_path, [ModelCheckpoint(dirpath=ck, save_last=True, save_top_k=0)], max_epochs=1)
+    shutil.copytree(ck / "last", ck / "last.prev")
+    shutil.copytree(ck / "last", ck / ".last.tmp-mine")
+    fit(tmp_path, [ModelCheckpoint(dirpath=ck, save_last=True, save_top_k=0)], ckpt_path=ck / "last")
+    assert names(ck) == [".last.tmp-mine", "last", "last.prev"]
+    assert json.loads((ck / "last.prev" / ckpt.STATE_FILE).read_text())["progress"]["global_step"] == 3
+
+
+# ------------------------------------------------------------------ one fit at a time in a dirpath you give
+
+HOLD_CLAIM = """
+import sys
+from pathlib import Path
+import audiotrain
+from audiotrain.train import checkpoint as ckpt
+ckpt.claim_folder(sys.argv[1], "the folder")
+print("claimed", flush=True)
+sys.stdin.read()  # until the test closes it (or kills this process)
+"""
+
+
+def test_a_second_fit_into_a_dirpath_in_use_is_refused_and_a_dead_ones_claim_is_taken_over(tmp_path):
+    """Two fits started at once into one ModelCheckpoint(dirpath=...) replaced each other's `last` and
+    same-named checkpoints, each then pointing at the other's weights."""
+    ck = tmp_path / "ck"
+    other = subprocess.Popen(
+        [sys.executable, "-c", HOLD_CLAIM, str(ck)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert other.stdout.readline().strip() == "claimed"  # a fit of another process saves to `ck`
+        with pytest.raises(
+            ckpt.FolderInUseError, match=rf"dirpath='{ck}'\) is in use: the fit of process {other.pid}"
+        ):
+            fit(tmp_path, [ModelCheckpoint(dirpath=ck, save_last=True)])
+        assert names(ck) == [ckpt.CLAIM_FILE]  # nothing saved, nothing of the other fit's touched
+    finally:
+        other.kill()  # dies without releasing: its claim file stays, its lock goes with the process
+        other.wait()
+        other.stdout.close()
+    assert names(ck) == [ckpt.CLAIM_FILE]
+    mc = ModelCheckpoint(dirpath=ck, save_last=True)
+    fit(tmp_path, [mc])
+    assert names(ck) == ["epoch=1-step=6", "last"]  # the claim is released when the fit ends
+    # the same user goes on in that folder once the fit has ended, with two callbacks saving there at once
+    both = [ModelCheckpoint(dirpath=ck, save_last=True), ModelCheckpoint(dirpath=ck, filename="{step}")]
+    fit(tmp_path, both, ckpt_path=ck / "last", max_epochs=3)
+    assert names(ck) == ["epoch=2-step=9", "last", "step=9"]
+
+
+def test_a_refused_fit_gives_back_the_dirpath_it_claimed(tmp_path):
+    """An error at fit start (here a user's `last`) leaves no claim behind, nor a folder the claim made."""
+    ck = tmp_path / "ck"
+    make_file(ck / "last")
+    with pytest.raises(ckpt.NameTakenError):
+        fit(tmp_path, [ModelCheckpoint(dirpath=ck, save_last=True)])
+    assert names(ck) == ["last"] and not ckpt._claims
+    fresh = tmp_path / "fresh"
+    fit(tmp_path, [ModelCheckpoint(dirpath=fresh)], fast_dev_run=True)  # saves nothing
+    assert not fresh.exists() and not ckpt._claims
+
+
+RANKS_JOB = """
+import sys
+from pathlib import Path
+import audiotrain
+from audiotrain import DataLoader, Trainer, seed_everything
+from audiotrain.distributed import collectives
+from audiotrain.train.callbacks import ModelCheckpoint
+sys.path.insert(0, sys.argv[3])
+from tasks import TinyClassifier, make_batches
+
+seed_everything(0)
+mc = ModelCheckpoint(dirpath=sys.argv[1], save_last=True)
+trainer = Trainer(max_epochs=int(sys.argv[2]), enable_progress_bar=False, num_sanity_val_steps=0, callbacks=[mc],
+                  default_root_dir=sys.argv[1] + "-root", logger=False)
+trainer.fit(TinyClassifier(), make_batches(32, batch_size=8), ckpt_path=sys.argv[4] if len(sys.argv) > 4 else None)
+print("step", trainer.global_step, collectives.rank())
+"""
+
+
+def test_the_ranks_of_a_data_parallel_fit_share_the_dirpath_rank_0_claims(tmp_path):
+    """Only rank 0 claims (and writes): the other ranks save nothing there, so they are not refused."""
+    from distributed import describe, run_ranks
+
+    ck, tests = tmp_path / "ck", Path(__file__).parent
+    for epochs, resume in ((1, []), (2, [str(ck / "last")])):
+        results = run_ranks(RANKS_JOB, 2, args=[str(ck), str(epochs), str(tests), *resume], timeout=120)
+        assert all(r.returncode == 0 for r in results), describe(results)
+        assert [r.lines()[-1] for r in results] == [f"step {4 * epochs} 0", f"step {4 * epochs} 1"]
+        assert names(ck) == [f"epoch={epochs - 1}-step={4 * epochs}", "last"]
+
+
+# ------------------------------------------------------------------ a save that fails says why, in one line
+
+
+def fails_like_mlx_on_a_full_disk(path, arrays):
+    """What `mx.save_safetensors` does when the disk fills up: part of the file written, then this error."""
+    with open(path, "wb") as f:
+        f.write(b"\0" * 100)
+    raise RuntimeError("[write] Unable to write 56130 bytes to file.")
+
+
+class Usage:
+    total, used, free = 10**9, 10**9 - 4000, 4000
+
+
+def test_a_full_disk_during_a_save_names_the_file_the_free_space_and_the_intact_checkpoint(
+    tmp_path, monkeypatch
+):
+    """It gave MLX's "[write] Unable to write 56130 bytes to file." with a traceback, naming neither the file
+    nor the cause."""
+    t = fit(tmp_path, [], max_epochs=1)
+    last = tmp_path / "checkpoints" / "last"
+    monkeypatch.setattr(mx, "save_safetensors", fails_like_mlx_on_a_full_disk)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: Usage)
+    with pytest.raises(ckpt.CheckpointWriteError) as error:
+        t.save_checkpoint(last)
+    assert re.fullmatch(
+        rf"cannot save checkpoint {re.escape(str(last))}: writing model\.safetensors \(in its temporary folder "
+        rf"\.last\.tmp-[0-9a-f]{{8}}\) failed: no space left: {re.escape(str(last.parent))} has 4\.0 kB free, a "
+        r"checkpoint needs about [\d.]+ kB \(\[write\] Unable to write 56130 bytes to file\.\); the previous "
+        rf"checkpoint {re.escape(str(last))} is intact",
+        str(error.value),
+    ), error.value
+    monkeypatch.undo()
+    assert names(last.parent) == ["last"] and ckpt._is_complete(last)  # no temporary folder left either
+    monkeypatch.setattr(ckpt, "_save_arrays", no_space_for_the_optimizer)
+    with pytest.raises(
+        ckpt.CheckpointWriteError,
+        match=r"writing optimizer.safetensors .* failed: no space left: .* has [\d.]+ [kMG]B free, a checkpoint "
+        r"needs about [\d.]+ kB; nothing was saved as .*/new \(the checkpoints saved before are intact\)",
+    ):
+        t.save_checkpoint(last.parent / "new")
+    assert names(last.parent) == ["last"]
+
+
+def no_space_for_the_optimizer(path, arrays):
+    if path.name == ckpt.OPTIMIZER_FILE:
+        raise OSError(errno.ENOSPC, "No space left on device")
+    mx.save_safetensors(str(path), arrays)
+
+
+@pytest.mark.slow
+def test_the_chord_recipe_says_a_failed_save_in_one_line(tmp_path, monkeypatch, capsys):
+    """It printed MLX's error with a traceback, where every other error of the recipe is one line."""
+    from audiotrain.recipes.chords import cli as chords
+
+    monkeypatch.setattr(mx, "save_safetensors", fails_like_mlx_on_a_full_disk)
+    flags = [
+        "--data.demo_songs", "3", "--data.demo_test_songs", "1", "--data.demo_seconds", "6",
+        "--data.window_frames", "32", "--batch_size", "4", "--num_epochs", "1", "--progress_bar", "false",
+        "--model.d_model", "16", "--model.n_layers", "1", "--model.n_heads", "2", "--model.ff_dim", "32",
+    ]  # fmt: skip
+    run = tmp_path / "run"
+    assert chords.main([*flags, "--data.cache_dir", str(tmp_path / "cache"), "--run_dir", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and re.search(
+        rf"^error: cannot save checkpoint {re.escape(str(run))}/checkpoints/\w+: writing model.safetensors .* "
+        r"failed: \[write\] Unable to write 56130 bytes to file\.; nothing was saved as",
+        err,
+        re.M,
+    ), err
+
+
+# ------------------------------------------------------------------ hand-edited checkpoints are refused by name
+
+
+def edited_copy(tmp_path, name, edit):
+    source = tmp_path / "checkpoints" / "last"
+    if not source.exists():
+        fit(tmp_path, [], max_epochs=1)
+    copy = tmp_path / name
+    shutil.copytree(source, copy)
+    edit(copy)
+    return copy
+
+
+def cast(file, dtype):
+    def edit(folder):
+        arrays = mx.load(str(folder / file))
+        mx.save_safetensors(
+            str(folder / file), {k: v.astype(dtype) if v.ndim else v for k, v in arrays.items()}
+        )
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    "file, dtype",
+    [(ckpt.MODEL_FILE, mx.int32), (ckpt.MODEL_FILE, mx.bool_), (ckpt.OPTIMIZER_FILE, mx.int32)],
+)
+def test_integer_or_bool_arrays_where_floats_belong_are_refused_naming_the_file_and_tensor(
+    tmp_path, file, dtype
+):
+    """They loaded silently, cast to float: integer weights (most of them 0 then) and Adam moments."""
+    folder = edited_copy(tmp_path, "edited", cast(file, dtype))
+    kind = str(dtype).removeprefix("mlx.core.")
+    with pytest.raises(
+        ckpt.CheckpointError,
+        match=rf"edited/{file} does not match this .*; \d+ of another kind of dtype \(e.g. \w+\.bias\S*: "
+        rf"checkpoint {kind} vs model float32",
+    ):
+        fit(tmp_path, [], ckpt_path=folder)
+
+
+def test_a_float16_checkpoint_still_loads_into_a_float32_model(tmp_path):
+    folder = edited_copy(tmp_path, "half", cast(ckpt.MODEL_FILE, mx.float16))
+    assert fit(tmp_path, [], ckpt_path=folder).global_step == 6
+
+
+def test_a_position_beyond_the_epochs_batches_is_refused_naming_the_field(tmp_path):
+    """`progress.batch_in_epoch` = 10**6 skipped the rest of the epoch without a word."""
+
+    def edit(folder):
+        state = json.loads((folder / ckpt.STATE_FILE).read_text())
+        state["progress"]["batch_in_epoch"] = 10**6
+        (folder / ckpt.STATE_FILE).write_text(json.dumps(state))
+
+    folder = edited_copy(tmp_path, "edited", edit)
+    with pytest.raises(
+        ckpt.CheckpointError,
+        match=r"edited/trainer_state.json: 'progress.batch_in_epoch' must be at most 3 \(the batches of an epoch "
+        r"of this training loader\), got 1000000",
+    ):
+        fit(tmp_path, [], ckpt_path=folder)
+
+
+# ------------------------------------------------------------------ what a killed save left is cleared
+
+
+def test_a_killed_saves_leftover_in_the_default_folder_is_cleared_when_the_next_fit_starts(tmp_path):
+    """The next fit saves to checkpoints/version_1 and healed only that: a killed save's hidden temporary
+    folder in checkpoints/ (84 MB in the issue) stayed there for good."""
+    fit(tmp_path, [], max_epochs=1)
+    default = tmp_path / "checkpoints"
+    for folder in (
+        default,
+        default / "version_7",
+    ):  # a killed save's, left in this run's folder and another's
+        leftover = folder / ".last.tmp-0123abcd"
+        leftover.mkdir(parents=True)
+        (leftover / ckpt.MODEL_FILE).write_bytes(b"\0" * 100_000)  # a half-written model
+    fit(tmp_path, [], max_epochs=1)
+    assert names(default) == ["last", "version_1", "version_7"]
+    assert names(default / "version_1") == ["last"] and names(default / "version_7") == []
+
+
+# ------------------------------------------------------------------ callback state comes back as it was, or is refused
+
+
+class Keeps(Callback):
+    """A stateful callback keeping `payload`, and `extra` in the checkpoint dict (Lightning's two ways)."""
+
+    def __init__(self, payload=None, extra=None):
+        self.payload, self.extra, self.loaded = payload, extra, None
+
+    def state_dict(self):
+        return {"payload": self.payload}
+
+    def load_state_dict(self, state):
+        self.loaded = state["payload"]
+
+    def on_save_checkpoint(self, trainer, module, checkpoint):
+        if self.extra is not None:
+            checkpoint["my_extra"] = self.extra
+
+
+def test_numpy_arrays_in_callback_state_are_stored_as_lists(tmp_path):
+    """A numpy array of more than one value crashed the first save (`.item()` was tried before `.tolist()`)."""
+    ck = tmp_path / "ck"
+    payload = {"scores": np.arange(3, dtype=np.float32), "best": np.float32(1.5), "m": mx.array([[1, 2]])}
+    fit(
+        tmp_path,
+        [Keeps(payload, extra={"counts": np.arange(4)}), ModelCheckpoint(dirpath=ck, save_last=True)],
+    )
+    assert json.loads((ck / "last" / ckpt.STATE_FILE).read_text())["my_extra"] == {"counts": [0, 1, 2, 3]}
+    again = Keeps()
+    fit(tmp_path, [again, ModelCheckpoint(dirpath=ck, save_last=True)], ckpt_path=ck / "last", max_epochs=3)
+    assert again.loaded == {"scores": [0.0, 1.0, 2.0], "best": 1.5, "m": [[1, 2]]}
+
+
+@pytest.mark.parametrize(
+    "payload, extra, match",
+    [
+        ({1: "one"}, None, r"callback 'Keeps': its state_dict\(\)\['payload'\] has the key 1 \(int\): .* come back as '1'"),
+        ({"by_epoch": {0: 0.5}}, None, r"state_dict\(\)\['payload'\]\['by_epoch'\] has the key 0 \(int\)"),
+        ((1, 2, 3), None, r"state_dict\(\)\['payload'\] is a tuple, which a checkpoint \(JSON\) gives back as a list"),
+        ([{1, 2}], None, r"state_dict\(\)\['payload'\]\[0\] is a set, which a checkpoint \(JSON\) cannot store"),
+        (None, {"k": (7,)}, r"a callback's on_save_checkpoint: checkpoint\['my_extra'\]\['k'\] is a tuple"),
+        (None, {"when": object()}, r"checkpoint\['my_extra'\]\['when'\] is of type object, which a checkpoint \(JSON\) cannot store"),
+    ],
+)  # fmt: skip
+def test_callback_state_json_would_change_is_refused_at_the_first_save_naming_the_callback_and_field(
+    tmp_path, payload, extra, match
+):
+    """Int keys came back as strings and tuples as lists, silently (a callback keeping {epoch: score} then
+    missed every lookup after a resume); a set crashed the first save naming neither callback nor field."""
+    ck = tmp_path / "ck"
+    with pytest.raises(TypeError, match=match):
+        fit(tmp_path, [Keeps(payload, extra), ModelCheckpoint(dirpath=ck, save_last=True)])
+    assert not ck.exists()  # nothing written, not even the arrays
