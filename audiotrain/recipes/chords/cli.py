@@ -60,10 +60,12 @@ from audiotrain.recipes.chords.data import check_cache_writable, folder_splits
 from audiotrain.recipes.chords.evaluate import (
     COMPARISON_FILES,
     EVALUATION_FILES,
+    TRIMMED_LISTED,
     check_output_folder,
     compare_results,
     evaluate_songs,
     evaluation_outputs,
+    trimmed_note,
 )
 from audiotrain.recipes.chords.predict import (
     DEFAULT_TTA_SEMITONES,
@@ -473,6 +475,8 @@ def _cmd_evaluate(argv: list[str]) -> int:
         else f"{len(result.scores.per_song)} songs, mir_eval.chord scores in % (pooled over time / median over songs):"
     )
     print(result.scores.table())
+    if result.trimmed:
+        print(trimmed_note(result.trimmed, listed=TRIMMED_LISTED))
     if result.frames_note:
         print(f"note: {result.frames_note}")
     print(f"transcription speed: {result.realtime_factor:.0f} s of audio per second")

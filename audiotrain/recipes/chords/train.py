@@ -38,7 +38,13 @@ from audiotrain.recipes.chords.data import (
     folder_splits,
     make_loaders,
 )
-from audiotrain.recipes.chords.evaluate import EvaluationResult, evaluate_songs, format_table
+from audiotrain.recipes.chords.evaluate import (
+    TRIMMED_LISTED,
+    EvaluationResult,
+    evaluate_songs,
+    format_table,
+    trimmed_note,
+)
 from audiotrain.recipes.chords.predict import ChordPredictor, checkpoint_entries
 from audiotrain.recipes.chords.song_record import check_resume_songs, song_record, split_names
 from audiotrain.recipes.chords.task import (
@@ -379,6 +385,8 @@ def _evaluate_held_out(
         "the range another draw of as many songs like these would give):"
     )
     log(format_table({"model": evaluation.scores}, intervals=True))
+    if evaluation.trimmed:
+        log(trimmed_note(evaluation.trimmed, listed=TRIMMED_LISTED))
     if evaluation.frames_note:
         log(f"note: {evaluation.frames_note}")
     log(f"transcription speed: {evaluation.realtime_factor:.0f} s of audio per second")
