@@ -337,7 +337,7 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
 
 
 def _cmd_cv(argv: list[str]) -> int:
-    from audiotrain.recipes.chords.cv import CrossValidationInterrupted, run_cross_validation
+    from audiotrain.recipes.chords.cv import CrossValidationInterrupted, fold_name, run_cross_validation
 
     parser = _training_parser(
         "python -m audiotrain.recipes.chords cv",
@@ -388,7 +388,7 @@ def _cmd_cv(argv: list[str]) -> int:
         again = [arg for arg in argv if arg != "--overwrite"]  # (the run to continue is the new one)
         command = resume_command("audiotrain.recipes.chords", ["cv", *again], run_dir)
         print(
-            f"\ncross-validation interrupted (Ctrl-C) in fold {stop.fold + 1}/{args.folds} ({saved}); "
+            f"\ncross-validation interrupted (Ctrl-C) in {fold_name(stop.fold, args.folds)} ({saved}); "
             f"no later fold was trained and no cv scores were written. Continue it with:\n  {command}"
         )
         return 130  # as a shell reports a command that Ctrl-C stopped (128 + SIGINT)

@@ -15,6 +15,7 @@ from pathlib import Path
 from audiotrain.audio import AudioError, get_duration
 from audiotrain.distributed import collectives
 from audiotrain.distributed.local import launched_processes, per_process_batch
+from audiotrain.features.cache import FeatureCache
 from audiotrain.metrics.plots import plot_training_curves
 from audiotrain.models.chord_loss import ChordRecognitionLoss
 from audiotrain.recipes._run import (
@@ -184,8 +185,7 @@ def run_training(
 
     try:
         best = _write_training_outputs(trainer, run_dir, checkpoint_dir, train_seconds, log)
-        replaced = f" ({cache.replaced} wrong entries computed again)" if cache.replaced else ""
-        log(f"feature cache: {cache.report()['entries']} songs in {cache.folder}{replaced}")
+        log(_cache_line(cache, splits))
         evaluation = _evaluate_held_out(best, splits, run_dir, config, log)
         _report_to_loggers(loggers, trainer, run_dir, evaluation, log)
     except KeyboardInterrupt:
@@ -445,6 +445,16 @@ def _stopped_after_training(
         flush=True,
     )
     return best
+
+
+def _cache_line(cache: FeatureCache, splits: SongSplits) -> str:
+    """The run's ``feature cache:`` line: its own songs, then (where they differ) every song the folder
+    holds features of, which other runs with these feature settings put there too."""
+    songs = len(splits.train) + len(splits.val) + len(splits.test)
+    entries = cache.report()["entries"]
+    there = f" ({entries} songs there in all, other runs' too)" if entries != songs else ""
+    replaced = f"; {cache.replaced} wrong entries computed again" if cache.replaced else ""
+    return f"feature cache: this run's {songs} songs in {cache.folder}{there}{replaced}"
 
 
 def _silent(*args, **kwargs) -> None:
