@@ -480,6 +480,44 @@ def test_train_on_a_folder_and_resume(tiny_run, tmp_path, capsys):
     assert "Traceback" not in err and not again.exists()
 
 
+def test_val_fraction_0_trains_on_every_song_without_validation(tiny_run, tmp_path, capsys):
+    """--data.val_fraction 0 is honoured: no song is moved from training to validation (one used to be,
+    while config.json said 0), and the run says what that means: no early stopping, and its last checkpoint
+    is the one evaluated and printed."""
+    root, _ = tiny_run
+    data = tmp_path / "songs"
+    generate_demo_songs(data, n_songs=4, seed=9, song_seconds=6)
+    run_dir = tmp_path / "run"
+    argv = [
+        "train",
+        "--data",
+        str(data),
+        *TINY_FLAGS,
+        "--data.cache_dir",
+        str(root / "cache"),
+        "--save_every",
+        "0",
+    ]
+    capsys.readouterr()
+    assert (
+        chords.main(
+            [*argv, "--data.val_fraction", "0", "--data.test_fraction", "0.25", "--run_dir", str(run_dir)]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "4 songs in" in out and "3 train / 0 val / 1 test songs" in out, out
+    assert "no validation songs (data.val_fraction 0): no early stopping" in out
+    record = json.loads((run_dir / "config.json").read_text())
+    assert record["config"]["data"]["val_fraction"] == 0.0
+    assert record["songs"]["val"] == [] and len(record["songs"]["train"]) == 3
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["last"]
+    assert f"checkpoint:  {run_dir / 'checkpoints' / 'last'}" in out
+    history = json.loads((run_dir / "history.json").read_text())
+    assert len(history["train_loss"]) == 2 and "val_loss" not in history
+    assert (run_dir / "evaluation" / "scores.json").is_file()
+
+
 def _demo_resume(tmp_path, root, *flags):
     """A tiny demo run's argv, its checkpoint cache shared with the module's other demo runs."""
     return [*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--num_epochs", "3", *flags]

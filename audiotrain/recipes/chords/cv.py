@@ -5,7 +5,7 @@
 
 Every song is in the test part of exactly one fold, so no song (and no window of one) is both trained and
 scored on. In each fold the other songs are split again by song into train and validation (``data.val_fraction``,
-at least one song). Each fold is a whole `run_training` run in ``RUN/fold<k>/`` (checkpoints, history,
+at least one song; 0: none, and each fold evaluates its last checkpoint). Each fold is a whole `run_training` run in ``RUN/fold<k>/`` (checkpoints, history,
 ``evaluation/``). The run folder also gets ``oof/`` (the out-of-fold ``.lab`` prediction of every song) and
 ``cv_scores.json`` / ``cv_scores.md`` (each metric per fold, its mean and standard deviation, in %).
 

@@ -164,8 +164,17 @@ def run_training(
     loggers = build_loggers(config.logger, run_dir) if main else []  # rank 0 logs for the job
     for lg in loggers:
         lg.log_hyperparams(config.to_dict())  # the resolved settings, beside the Trainer's own
-    trainer, early_stopping = make_shared_trainer(config, run_dir, config.num_epochs, loggers=loggers)
+    validate = val_loader is not None
+    if not validate:
+        log(
+            "no validation songs (data.val_fraction 0): no early stopping and no best checkpoint; the last "
+            "checkpoint stands for it, and is the one evaluated"
+        )
+    trainer, early_stopping = make_shared_trainer(
+        config, run_dir, config.num_epochs, validate=validate, loggers=loggers
+    )
     checkpoint_dir = _checkpoint_folder(config, run_dir)
+    chosen = checkpoint_dir / ("best" if validate else "last")  # the checkpoint evaluated and printed
     trainer.resume_hint = None  # the recipe prints its own command line after fit
     start = time.perf_counter()
     trainer.fit(task, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
@@ -176,7 +185,7 @@ def run_training(
     if not main:  # the other ranks' part ends with the fit
         return RunResult(
             run_dir,
-            checkpoint_dir / "best",
+            chosen,
             trainer.history,
             None,
             train_seconds,
@@ -184,14 +193,14 @@ def run_training(
         )
 
     try:
-        best = _write_training_outputs(trainer, run_dir, checkpoint_dir, train_seconds, log)
+        best = _write_training_outputs(trainer, run_dir, chosen, train_seconds, log)
         log(_cache_line(cache, splits))
         evaluation = _evaluate_held_out(best, splits, run_dir, config, log)
         _report_to_loggers(loggers, trainer, run_dir, evaluation, log)
     except KeyboardInterrupt:
         # Training is over and saved; Ctrl-C stopped the plots or the held-out evaluation: say what is
         # there and how to score it, not a traceback (the command exits with status 130).
-        kept = _stopped_after_training(trainer, run_dir, checkpoint_dir, splits, config.data.allow_gaps)
+        kept = _stopped_after_training(trainer, run_dir, chosen, splits, config.data.allow_gaps)
         return RunResult(
             run_dir,
             kept,
@@ -350,19 +359,18 @@ def _batch_words(batch_size: int) -> str:
     )
 
 
-def _write_training_outputs(
-    trainer: Trainer, run_dir: Path, checkpoint_dir: Path, train_seconds: float, log
-) -> Path:
-    """history.json and training_curves.png; returns the checkpoint to evaluate (the best by validation
-    loss, or the weights as Ctrl-C left them before the first validation)."""
+def _write_training_outputs(trainer: Trainer, run_dir: Path, best: Path, train_seconds: float, log) -> Path:
+    """history.json and training_curves.png; returns the checkpoint to evaluate: `best` (by validation
+    loss; ``last`` without validation songs), or the weights as Ctrl-C left them where there is no best
+    yet (before the first validation) or no validation at all (they are newer than ``last``)."""
     history_path = trainer.export_history(run_dir / "history.json")
     if trainer.history:
         plot_training_curves(trainer.history, run_dir / "training_curves.png")
-    best = checkpoint_dir / "best"
-    if not best.is_dir() and trainer.interrupted_checkpoint is not None:
-        # Ctrl-C before the first validation: no best yet, so evaluate the weights as they stopped.
+    validated = best.name != "last"
+    if trainer.interrupted_checkpoint is not None and (not best.is_dir() or not validated):
         best = trainer.interrupted_checkpoint
-        log(f"no validated checkpoint yet (stopped before the first validation): evaluating {best}")
+        why = "stopped before the first validation" if validated else "no validation songs"
+        log(f"no validated checkpoint ({why}): evaluating the weights as Ctrl-C stopped them, {best}")
     log(
         f"trained {trainer.current_epoch} epochs ({trainer.global_step} steps) in {train_seconds:.0f} s; history: {history_path}"
     )
@@ -412,11 +420,11 @@ def _report_to_loggers(loggers: list, trainer: Trainer, run_dir: Path, evaluatio
 
 
 def _stopped_after_training(
-    trainer: Trainer, run_dir: Path, checkpoint_dir: Path, splits: SongSplits, allow_gaps: bool
+    trainer: Trainer, run_dir: Path, best: Path, splits: SongSplits, allow_gaps: bool
 ) -> Path:
     """Print (to stderr) what a Ctrl-C after training leaves and how to score it; returns the checkpoint the
-    run would have evaluated."""
-    best = checkpoint_dir / "best"
+    run would have evaluated (`best`, where it was saved)."""
+    checkpoint_dir = best.parent
     if not best.is_dir():
         best = trainer.interrupted_checkpoint or checkpoint_dir / "last"
     saved = [name for name in ("best", "last", "interrupted") if (checkpoint_dir / name).is_dir()]
