@@ -46,6 +46,7 @@ from audiotrain.recipes.chords.evaluate import (
     format_table,
     trimmed_note,
 )
+from audiotrain.recipes.chords.init_from import check_init_from, load_initial_weights
 from audiotrain.recipes.chords.predict import ChordPredictor, checkpoint_entries
 from audiotrain.recipes.chords.song_record import check_resume_songs, song_record, split_names
 from audiotrain.recipes.chords.task import (
@@ -129,9 +130,15 @@ def run_training(
     resume: str | Path | None = None,
     log=print,
     overwrite: bool = False,
+    init_from: str | Path | None = None,
 ) -> RunResult:
     """Train on `splits` (default: demo songs, or `config.data.data_dir`), then evaluate the best checkpoint
     on the held-out songs. Everything is written into `run_dir` (default: a new ``runs/chords-<date>-<time>``).
+
+    `init_from` (a checkpoint or run folder) starts the model from that checkpoint's weights, and nothing
+    else of it: the optimizer, schedule, epochs and songs are this run's (fine-tuning; see
+    `audiotrain.recipes.chords.init_from`). With `resume` too, the resumed checkpoint's weights are used:
+    `init_from` is then the run's record of where it started.
 
     A `run_dir` holding files (an earlier run) is refused unless `overwrite` (which removes that run's
     outputs, `RUN_OUTPUTS`, and nothing else) or `resume` names a checkpoint inside it; so is a
@@ -148,17 +155,22 @@ def run_training(
     continuing = resume is not None and run_dir is not None and is_inside(resume, run_dir)
     if resume:  # before any feature is computed or folder written
         resume_folder, state = check_resume_settings(config, resume)
+    init_folder, init_record = check_init_from(config, init_from, run_dir) if init_from else (None, None)
     from_demo = splits is None and not config.data.data_dir
     splits, feature_fn, cache = _prepare_songs(config, splits, log)
     if resume:  # before the run folder, the model and the Trainer
         check_resume_songs(resume_folder, state, splits, config.data, from_demo)
-    run_dir = _open_run_folder(run_dir, replace, continuing, config, splits, log)
+    run_dir = _open_run_folder(run_dir, replace, continuing, config, splits, log, init_record)
 
     # In a job of local processes (`audiotrain.distributed.local`) the configured batch is the whole job's.
     train_loader, val_loader, _ = make_loaders(
         splits, feature_fn, config.data, config.features, per_process_batch(config.batch_size), config.seed
     )
     task = _seeded_task(config, splits, len(train_loader), len(train_loader.dataset), log)
+    if init_folder is not None:
+        task.extra_state["init_from"] = init_record  # in every checkpoint, as in config.json
+        if not resume:  # (a resumed run's weights are its checkpoint's)
+            load_initial_weights(task, init_folder, init_record, log)
     # What a --resume of this run's checkpoints compares the songs with.
     task.extra_state["songs"] = song_record(splits, config.data if from_demo else None)
     loggers = build_loggers(config.logger, run_dir) if main else []  # rank 0 logs for the job
@@ -311,7 +323,13 @@ def _prepare_songs(config: TrainingConfig, splits: SongSplits | None, log):
 
 
 def _open_run_folder(
-    run_dir: Path | None, replace: bool, continuing: bool, config: TrainingConfig, splits: SongSplits, log
+    run_dir: Path | None,
+    replace: bool,
+    continuing: bool,
+    config: TrainingConfig,
+    splits: SongSplits,
+    log,
+    init_record: dict | None = None,
 ) -> Path:
     """The run folder, created (or an earlier run in it cleared) only now that every check has passed and
     there is something to train on, with its ``config.json``; every rank gets rank 0's path.
@@ -329,6 +347,7 @@ def _open_run_folder(
             sys.argv,
             claim=None if continuing else "--run_dir",
             songs=split_names(splits),
+            **({"init_from": init_record} if init_record else {}),
         )
         return str(folder)
 
