@@ -1,10 +1,13 @@
 """Cross-validation of the chord recipe, grouped by song: `python -m audiotrain.recipes.chords cv`."""
 
 import json
+import re
 
 from audiotrain.recipes import chords
+from audiotrain.recipes.chords.config import ChordFeatureConfig
 from audiotrain.recipes.chords.cv import song_folds
 
+import numpy as np
 import pytest
 
 TINY_CV_FLAGS = [
@@ -28,10 +31,31 @@ def test_folds_partition_the_songs_and_never_share_one():
 
 def test_cv_command_on_demo_songs(tmp_path, capsys):
     run_dir = tmp_path / "cv"
+    # The feature cache already holds other runs' songs: the run's line counts its own, apart.
+    others = tmp_path / "cache" / "features" / ChordFeatureConfig().key()
+    others.mkdir(parents=True)
+    for k in range(3):
+        np.save(others / f"{k:024x}-{k:012x}.npy", np.zeros((2, 2), np.float32))
     argv = ["cv", "--folds", "2", *TINY_CV_FLAGS, "--data.cache_dir", str(tmp_path / "cache")]
     assert chords.main([*argv, "--run_dir", str(run_dir)]) == 0
     out = capsys.readouterr().out
     assert "2-fold cross-validation over 4 songs" in out and "| majmin |" in out
+    # One header per fold, numbered as its folder and its cv_scores column, then the fold's split once.
+    lines = out.splitlines()
+    folds = [i for i, line in enumerate(lines) if line.startswith("=== fold")]
+    assert [lines[i] for i in folds] == [
+        f"=== fold {k} ({k + 1} of 2): {run_dir / f'fold{k}'}" for k in (0, 1)
+    ]
+    splits = [
+        i
+        for i, line in enumerate(lines)
+        if re.fullmatch(r"demo songs in .*: 1 train / 1 val / 2 test songs", line)
+    ]
+    assert len(splits) == 2 and folds[0] < splits[0] < folds[1] < splits[1], lines
+    assert "| metric | fold 0 | fold 1 |" in out
+    cache_lines = [line for line in out.splitlines() if line.startswith("feature cache:")]
+    assert len(cache_lines) == 2 and all("this run's 4 songs in" in line for line in cache_lines), cache_lines
+    assert all("(7 songs there in all, other runs' too)" in line for line in cache_lines), cache_lines
     for k in (0, 1):
         assert (run_dir / f"fold{k}" / "checkpoints" / "best" / "model.safetensors").is_file()
         assert (run_dir / f"fold{k}" / "history.json").is_file()

@@ -398,3 +398,29 @@ def test_joint_decoding_holds_little_more_than_its_emissions():
         tracemalloc.stop()
     emissions = frames * 1574 * 8
     assert peak < 2.5 * emissions, f"peak {peak / emissions:.2f} times the emissions"
+
+
+@pytest.mark.parametrize("refine_boundaries", [True, False])
+def test_separate_bass_path_writes_no_sliver_of_the_old_chord_over_the_new_bass(refine_boundaries):
+    """C for 10 frames, then F; the bass heard F a frame before the chords tipped. The separate bass path
+    changed a frame early and wrote C:maj/4 for that frame (with refined boundaries, for less than one:
+    the chord's boundary moved within its frame gap, the bass's stayed halfway). Now the bass change lands
+    on the chord change, as in the joint path."""
+    n, frame_rate = 20, 10.0
+    type_probs = np.full((n, 32), 1e-4)
+    type_probs[:, CHORD_TYPES.index("maj")] = 1.0
+    root_probs = np.full((n, 12), 1e-4)
+    root_probs[:10, 0], root_probs[10:, 5] = 1.0, 1.0  # C, then F
+    root_probs[9, 0], root_probs[9, 5] = 0.6, 0.4  # the last C frame already hears some F
+    bass_probs = np.full((n, 12), 1e-4)
+    bass_probs[:9, 0], bass_probs[9:, 5] = 1.0, 1.0  # the bass moves to F a frame early
+    config = DecodeConfig(joint_bass=False, refine_boundaries=refine_boundaries)
+    segments = decode_posteriors(type_probs, root_probs, bass_probs, frame_rate, config, duration=2.0)
+    assert [s.label for s in segments] == ["C:maj", "F:maj"], segments
+    assert all(s.duration >= 1 / frame_rate for s in segments)
+    # The same a frame late, and a bass change away from any chord change stays where the bass path put it.
+    bass_probs = np.full((n, 12), 1e-4)
+    bass_probs[:11, 0], bass_probs[11:15, 5], bass_probs[15:, 9] = 1.0, 1.0, 1.0
+    segments = decode_posteriors(type_probs, root_probs, bass_probs, frame_rate, config, duration=2.0)
+    assert [s.label for s in segments] == ["C:maj", "F:maj", "F:maj/3"], segments
+    assert segments[2].start == pytest.approx(14.5 / frame_rate)

@@ -1,5 +1,7 @@
 """Harte syntax: parsing, formatting, bass as interval or note, transposition."""
 
+import re
+
 from audiotrain.chords.harte import HarteError, format_harte, parse_harte, transpose_label
 
 import mir_eval
@@ -68,3 +70,28 @@ def test_transpose_label():
     for n in range(-12, 13):
         chord = parse_harte(transpose_label("E:7(b9)/3", n))
         assert chord.root == (4 + n) % 12 and chord.bass_pitch_class == (8 + n) % 12
+
+
+@pytest.mark.parametrize(
+    "label, harte",
+    [
+        ("Am", "A:min"), ("G7", "G:7"), ("Cmaj7", "C:maj7"), ("F#m7b5", "F#:hdim7"), ("Csus4", "C:sus4"),
+        ("Bbm7", "Bb:min7"), ("Cdim7", "C:dim7"), ("C6", "C:maj6"), ("Am/C", "A:min/b3"), ("a:min", "A:min"),
+        ("C:m7", "C:min7"), ("G7sus4", "G:sus4(b7)"), ("Cadd9", "C:maj(9)"), ("CM7", "C:maj7"),
+    ],
+)  # fmt: skip
+def test_a_lead_sheet_chord_name_is_refused_with_its_harte_spelling(label, harte):
+    """'Am', 'G7', 'Cmaj7' fill musicians' own files: the error says the Harte label to write instead (and
+    that label means the chord mir_eval reads it as)."""
+    with pytest.raises(HarteError, match=f"did you mean '{re.escape(harte)}'") as info:
+        parse_harte(label)
+    assert info.value.suggestion == harte
+    assert format_harte(parse_harte(harte)) == harte
+    mir_eval.chord.encode(harte)
+
+
+def test_a_bare_root_is_a_major_chord_and_names_nothing_else():
+    assert format_harte(parse_harte("Bb")) == "Bb:maj"
+    with pytest.raises(HarteError) as info:
+        parse_harte("H:maj")
+    assert info.value.suggestion is None and "did you mean" not in str(info.value)

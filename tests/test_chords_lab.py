@@ -261,3 +261,28 @@ def test_jamz_is_read_like_jams(tmp_path):
     packed.write_bytes(gzip.compress(plain.read_bytes())[:30])  # truncated
     with pytest.raises(AnnotationError, match="song.jamz"):
         read_annotation(packed)
+
+
+def test_every_invalid_label_of_a_file_is_named_with_its_line_and_harte_spelling(tmp_path):
+    """A file written with lead-sheet names is fixed in one go: every bad line is listed, not only the first."""
+    text = "0.0 3.0 Am\n3.0 6.0 G7\n# a comment\n6.0 9.0 Cmaj7\n9.0 15.0 F#m7b5\n15 16 C:mja\n16 17 Bb\n"
+    with pytest.raises(AnnotationError) as info:
+        read_lab(_lab(tmp_path, text))
+    message = str(info.value)
+    assert "song.lab: 5 chord labels are not Harte syntax" in message, message
+    for line in (
+        "line 1: 'Am' is 'A:min' in Harte spelling",
+        "line 2: 'G7' is 'G:7' in Harte spelling",
+        "line 4: 'Cmaj7' is 'C:maj7' in Harte spelling",
+        "line 5: 'F#m7b5' is 'F#:hdim7' in Harte spelling",
+        "line 6: invalid chord label 'C:mja': unknown shorthand 'mja'",
+    ):
+        assert line in message, message
+    assert "line 7" not in message  # 'Bb' is Harte (B-flat major)
+    # Many: the first ten, and a count of the rest.
+    many = "".join(f"{k}.0 {k + 1}.0 Am\n" for k in range(25))
+    with pytest.raises(AnnotationError) as info:
+        read_lab(_lab(tmp_path, many))
+    message = str(info.value)
+    assert "25 chord labels" in message and "line 10: 'Am'" in message and "line 11" not in message
+    assert "... and 15 more" in message

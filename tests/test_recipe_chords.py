@@ -480,6 +480,131 @@ def test_train_on_a_folder_and_resume(tiny_run, tmp_path, capsys):
     assert "Traceback" not in err and not again.exists()
 
 
+def test_val_fraction_0_trains_on_every_song_without_validation(tiny_run, tmp_path, capsys):
+    """--data.val_fraction 0 is honoured: no song is moved from training to validation (one used to be,
+    while config.json said 0), and the run says what that means: no early stopping, and its last checkpoint
+    is the one evaluated and printed."""
+    root, _ = tiny_run
+    data = tmp_path / "songs"
+    generate_demo_songs(data, n_songs=4, seed=9, song_seconds=6)
+    run_dir = tmp_path / "run"
+    argv = [
+        "train",
+        "--data",
+        str(data),
+        *TINY_FLAGS,
+        "--data.cache_dir",
+        str(root / "cache"),
+        "--save_every",
+        "0",
+    ]
+    capsys.readouterr()
+    assert (
+        chords.main(
+            [*argv, "--data.val_fraction", "0", "--data.test_fraction", "0.25", "--run_dir", str(run_dir)]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "4 songs in" in out and "3 train / 0 val / 1 test songs" in out, out
+    assert "no validation songs (data.val_fraction 0): no early stopping" in out
+    record = json.loads((run_dir / "config.json").read_text())
+    assert record["config"]["data"]["val_fraction"] == 0.0
+    assert record["songs"]["val"] == [] and len(record["songs"]["train"]) == 3
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["last"]
+    assert f"checkpoint:  {run_dir / 'checkpoints' / 'last'}" in out
+    history = json.loads((run_dir / "history.json").read_text())
+    assert len(history["train_loss"]) == 2 and "val_loss" not in history
+    assert (run_dir / "evaluation" / "scores.json").is_file()
+
+
+def test_init_from_fine_tunes_a_trained_model_on_other_songs(tiny_run, tmp_path, capsys):
+    """The demo model -> my own songs: --resume refuses other songs and points at --init_from, which starts
+    a new run from the checkpoint's weights alone (its model and feature settings taken from it, a fresh
+    optimizer, schedule and epoch count), in a folder of its own, and records where it started."""
+    from safetensors.numpy import load_file
+
+    root, demo_run = tiny_run
+    data = tmp_path / "songs"
+    generate_demo_songs(data, n_songs=4, seed=9, song_seconds=6)
+    best = demo_run / "checkpoints" / "best"
+    flags = [
+        "train", "--data", str(data), "--data.cache_dir", str(root / "cache"), "--batch_size", "4",
+        "--data.window_frames", "32", "--num_epochs", "1", "--save_every", "0", "--progress_bar", "false",
+    ]  # fmt: skip
+    capsys.readouterr()
+    assert (
+        chords.main(
+            [
+                *flags,
+                *TINY_FLAGS,
+                "--num_epochs",
+                "3",
+                "--run_dir",
+                str(tmp_path / "r"),
+                "--resume",
+                str(best),
+            ]
+        )
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert (
+        "from the demo data, not on the data folder" in err
+        and f"--init_from {best} in place of --resume" in err
+    ), err
+    # Only the weights: a learning rate too small to move them leaves the checkpoint's weights as they were.
+    run = tmp_path / "mine"
+    assert (
+        chords.main([*flags, "--init_from", str(demo_run), "--learning_rate", "1e-12", "--run_dir", str(run)])
+        == 0
+    )
+    out = capsys.readouterr().out
+    progress = ckpt.read_state(best)["progress"]
+    epochs = progress["epoch"]
+    assert f"model: weights from {best} (after {epochs} epoch{'s' * (epochs != 1)} of its run)" in out, out
+    record = json.loads((run / "config.json").read_text())
+    started_at = {"checkpoint": str(best.resolve()), "epoch": epochs, "global_step": progress["global_step"]}
+    assert record["init_from"] == started_at
+    assert record["config"]["model"]["d_model"] == 32 and record["config"]["features"]["max_pitch_shift"] == 3
+    assert len(record["songs"]["train"]) + len(record["songs"]["val"]) + len(record["songs"]["test"]) == 4
+    started, tuned = (load_file(str(d / "model.safetensors")) for d in (best, run / "checkpoints" / "last"))
+    assert started.keys() == tuned.keys()
+    assert all(np.allclose(started[k], tuned[k], atol=1e-6) for k in started)
+    state = ckpt.read_state(run / "checkpoints" / "last")
+    assert state["progress"]["epoch"] == 1  # its own epochs, from 0
+    assert state["module_state"][CHECKPOINT_KEY]["init_from"] == record["init_from"]
+    assert json.loads((run / "history.json").read_text())["epoch"] == [0]
+    # The command an interrupted run prints keeps --init_from beside --resume: the run goes on from its own
+    # checkpoint, in its own folder.
+    last = run / "checkpoints" / "last"
+    argv = [*flags, "--init_from", str(demo_run), "--learning_rate", "1e-12", "--run_dir", str(run)]
+    assert chords.main([*argv, "--num_epochs", "2", "--resume", str(last)]) == 0
+    assert json.loads((run / "history.json").read_text())["epoch"] == [0, 1]
+    capsys.readouterr()
+    # Settings that the weights were not trained with are refused, each named; nothing is written.
+    refused = tmp_path / "refused"
+    for extra, named in (
+        (["--model.d_model", "64"], "model.d_model (32 there, 64 here)"),
+        (["--features.tuning_correction", "false"], "features.tuning_correction (True there, False here)"),
+    ):
+        assert chords.main([*flags, "--init_from", str(best), *extra, "--run_dir", str(refused)]) == 2
+        err = capsys.readouterr().err
+        assert named in err and "only --model.dropout may differ" in err and "Traceback" not in err, err
+        assert not refused.exists()
+    # Nor may the new run's folder hold the checkpoint it starts from (--overwrite would remove it).
+    copy = tmp_path / "copy"
+    shutil.copytree(demo_run, copy)
+    argv = [*flags, "--init_from", str(copy), "--run_dir", str(copy), "--overwrite"]
+    assert chords.main(argv) == 2
+    assert "lies inside --run_dir" in capsys.readouterr().err
+    assert (copy / "checkpoints" / "best" / "model.safetensors").is_file()
+    # The run's config.json repeats its settings; its start from other weights is said, not dropped silently.
+    assert chords.main(["train", "--config", str(run / "config.json"), "--run_dir", str(run)]) == 2
+    out = capsys.readouterr().out
+    assert f"started from the weights of {best.resolve()} (--init_from)" in out, out
+
+
 def _demo_resume(tmp_path, root, *flags):
     """A tiny demo run's argv, its checkpoint cache shared with the module's other demo runs."""
     return [*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--num_epochs", "3", *flags]
@@ -564,7 +689,7 @@ def test_an_interrupted_run_prints_the_command_that_continues_it(tiny_run, tmp_p
     (tmp_path / "songs dir").mkdir()
     saved = run_dir / "checkpoints" / "interrupted"
 
-    def interrupted_training(config, run_dir_arg, resume=None, overwrite=False):
+    def interrupted_training(config, run_dir_arg, resume=None, overwrite=False, init_from=None):
         folder = run_dir_arg or Path("runs/chords-20260101-120000")  # the default folder it made
         return chords_train.RunResult(folder, folder / "checkpoints" / "best", {}, None, 1.0, saved)
 

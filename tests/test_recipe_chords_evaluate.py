@@ -169,6 +169,42 @@ def test_a_reference_slightly_past_the_end_of_the_audio_is_trimmed(checkpoint, s
     assert "past the end" in kept.table()
 
 
+def test_evaluate_says_which_references_it_scored_only_up_to_the_end_of_their_audio(
+    checkpoint, songs, tmp_path, capsys
+):
+    """A reference 0.8 s longer than its audio is scored up to the audio's end: the output, scores.md and
+    scores.json say so per song, so that scores that differ from plain mir_eval on the files are explained
+    (and the figures match mir_eval's with the reference trimmed there)."""
+    data = _data_folder(songs, tmp_path)
+    song = songs[0]
+    duration = sf.info(song.audio_path).duration
+    reference = [s for s in read_lab(song.annotation_path) if s.start < duration]
+    reference[-1] = replace(reference[-1], end=duration + 0.8)
+    write_lab(data / song.annotation_path.name, reference)
+    out = tmp_path / "eval"
+    capsys.readouterr()
+    argv = ["evaluate", "--checkpoint", str(checkpoint), "--data", str(data), "-o", str(out), "--tta", "0"]
+    assert chords.main(argv) == 0
+    printed = capsys.readouterr().out
+    line = f"{song.name}: {song.name}.lab runs 0.800 s past {song.audio_path.name}: scored up to {duration:.3f} s"
+    assert "1 reference runs past the end of the audio" in printed and line in printed, printed
+    assert line in (out / "scores.md").read_text()
+    scores = json.loads((out / "scores.json").read_text())
+    listed = scores["trimmed_references"]
+    assert list(listed) == [song.name] and listed[song.name]["overhang"] == pytest.approx(0.8, abs=1e-6)
+    assert listed[song.name]["audio_end"] == pytest.approx(duration)
+    # The figures are mir_eval's on the reference trimmed where the listing says.
+    trimmed = [replace(s, end=min(s.end, duration)) for s in reference]
+    estimate = read_lab(out / f"{song.name}.lab")
+    expected = score_song(trimmed, estimate)
+    assert scores["per_song"][song.name] == pytest.approx(expected, abs=1e-9)
+    # Nothing trimmed (the demo's .lab files end microseconds past their audio: rounding): nothing said.
+    (tmp_path / "plain").mkdir()
+    capsys.readouterr()
+    assert chords.main([*argv[:4], str(_data_folder(songs, tmp_path / "plain")), "--tta", "0"]) == 0
+    assert "past the end" not in capsys.readouterr().out
+
+
 def test_a_checkpoint_from_before_tuning_correction_loads_without_it(checkpoint, tmp_path):
     assert ChordPredictor.from_checkpoint(checkpoint).features.tuning_correction
     old = tmp_path / "old"

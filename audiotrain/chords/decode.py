@@ -11,7 +11,8 @@ Two smoothers, both over the three heads of the model (chord type, root, bass):
   be a tone of the chord decoded with it, a bass change is a state change that has to pay the transition
   prior like a chord change, and a strong bass note favours the chords that contain it. Without it, the
   states are the (type, root) chords with emission ``p(type) * p(root)``, and the bass gets its own 12-state
-  HMM with the same prior, decided independently (it can then name a bass outside the chord).
+  HMM with the same prior, decided independently (it can then name a bass outside the chord); a bass change
+  a frame from a chord change is moved onto it (`align_bass_changes`).
   ``p(type)`` alone for N and X, whose root and bass are undefined. With a model's joint chord head
   (``chord_probs``: one posterior per N, X and (type, root) pair), ``p(chord)`` comes from it instead of the
   product ``p(type) * p(root)`` (or a log-linear mix of the two, ``chord_head_weight``): that product cannot
@@ -312,6 +313,30 @@ def onset_bass(
     return out
 
 
+def align_bass_changes(chord_states: np.ndarray, bass: np.ndarray) -> np.ndarray:
+    """The separate bass path (`bass`, [frames]) with each change that lies one frame from a change of the
+    chord path (`chord_states`) moved onto it.
+
+    The two paths are two HMMs, each changing where its own frames tip, so at a chord change whose bass
+    changes too they often land a frame apart. The frame between read the old chord over the new bass (or
+    the reverse): a slash chord nobody played (``G:maj/4`` between G and C), a frame long, and shorter still
+    with ``refine_boundaries``, which moves the chord's boundary within its frame gap but not the bass's.
+    The joint path has none: a chord and its bass change there as one state. A bass change two or more
+    frames from any chord change is the path's own (a walking line under one chord) and stays.
+    """
+    chord_states = np.asarray(chord_states)
+    bass = np.array(bass, dtype=np.int64, copy=True)
+    chord_changes = set((np.flatnonzero(chord_states[1:] != chord_states[:-1]) + 1).tolist())
+    for j in (np.flatnonzero(bass[1:] != bass[:-1]) + 1).tolist():  # the bass changes into frame j
+        if j in chord_changes:
+            continue
+        if j + 1 in chord_changes:  # a frame early: frame j keeps the bass before it
+            bass[j] = bass[j - 1]
+        elif j - 1 in chord_changes:  # a frame late: the chord's first frame takes the new bass
+            bass[j - 1] = bass[j]
+    return bass
+
+
 def boundary_offsets(log_emissions: np.ndarray, states: np.ndarray) -> np.ndarray:
     """Where each change of a state path lies between its two frames: [frames] offsets, in frames, of the
     boundary before frame ``i`` from ``i - 0.5`` (0 where the path does not change).
@@ -453,7 +478,7 @@ def decode_frames_and_offsets(
             bass = root.copy()
         else:
             log_bass = np.log(np.maximum(np.asarray(bass_probs, np.float64), _EPS))
-            bass = viterbi_self_transition(log_bass, config.self_transition)
+            bass = align_bass_changes(states, viterbi_self_transition(log_bass, config.self_transition))
     else:
         width = config.median_frames if config.method == "median" else 1
         chord_type = np.argmax(median_smooth(type_probs, width), axis=1)

@@ -73,8 +73,71 @@ _LABEL_RE = re.compile(
 )
 
 
+#: Lead-sheet chord suffixes (what follows the root in ``Am7``, ``Cmaj7``, ``F#m7b5``) and their Harte
+#: spelling: the "did you mean" of a label that is not Harte syntax (`harte_spelling`). Case matters
+#: (``CM7`` is C:maj7, ``Cm7`` C:min7). Keys that are Harte shorthands cover a label missing its colon.
+LEAD_SHEET_SUFFIXES: dict[str, str] = {
+    "": "maj", "M": "maj", "maj": "maj", "major": "maj",
+    "m": "min", "mi": "min", "min": "min", "-": "min", "minor": "min",
+    "dim": "dim", "o": "dim", "°": "dim",
+    "aug": "aug", "+": "aug",
+    "7": "7", "dom7": "7",
+    "maj7": "maj7", "M7": "maj7", "Maj7": "maj7", "ma7": "maj7", "j7": "maj7", "Δ": "maj7", "Δ7": "maj7",
+    "m7": "min7", "mi7": "min7", "min7": "min7", "-7": "min7",
+    "m7b5": "hdim7", "m7-5": "hdim7", "min7b5": "hdim7", "-7b5": "hdim7", "hdim7": "hdim7",
+    "ø": "hdim7", "ø7": "hdim7",
+    "dim7": "dim7", "o7": "dim7", "°7": "dim7",
+    "mmaj7": "minmaj7", "mMaj7": "minmaj7", "mM7": "minmaj7", "m(maj7)": "minmaj7", "minmaj7": "minmaj7",
+    "6": "maj6", "M6": "maj6", "maj6": "maj6", "m6": "min6", "min6": "min6", "-6": "min6",
+    "9": "9", "maj9": "maj9", "M9": "maj9", "m9": "min9", "min9": "min9", "-9": "min9",
+    "11": "11", "m11": "min11", "min11": "min11", "-11": "min11",
+    "13": "13", "maj13": "maj13", "M13": "maj13", "m13": "min13", "min13": "min13", "-13": "min13",
+    "sus2": "sus2", "sus4": "sus4", "sus": "sus4", "7sus4": "sus4(b7)", "7sus": "sus4(b7)",
+    "5": "5", "add9": "maj(9)", "add2": "maj(2)", "madd9": "min(9)", "m(add9)": "min(9)",
+    "aug7": "aug(b7)", "+7": "aug(b7)", "7#5": "aug(b7)",
+}  # fmt: skip
+#: What a label is, as the errors say it.
+HARTE_GRAMMAR = "'N', 'X' or root[:shorthand][(degrees)][/bass], e.g. 'C:maj7/3'"
+_LEAD_SHEET_RE = re.compile(r"^(?P<root>[A-Ga-g][b#♭♯]*)(?P<colon>:?)(?P<suffix>[^/]*)(?:/(?P<bass>.+))?$")
+
+
 class HarteError(ValueError):
-    """A chord label that does not follow the Harte syntax."""
+    """A chord label that does not follow the Harte syntax; `label` is the label, `suggestion` the Harte
+    spelling of a lead-sheet name (`harte_spelling`) when it is one, else None."""
+
+    def __init__(self, message: str, label: str | None = None, suggestion: str | None = None):
+        super().__init__(message)
+        self.label, self.suggestion = label, suggestion
+
+
+def harte_spelling(label: str) -> str | None:
+    """The Harte label a lead-sheet chord name means (``Am`` → ``A:min``, ``G7`` → ``G:7``, ``F#m7b5`` →
+    ``F#:hdim7``, ``a:min`` → ``A:min``, ``C:m7`` → ``C:min7``), in the canonical spelling `format_harte`
+    writes; None when `label` is no name of `LEAD_SHEET_SUFFIXES` (or already parses)."""
+    match = _LEAD_SHEET_RE.match(label.strip())
+    if match is None:
+        return None
+    root = match["root"][0].upper() + match["root"][1:].replace("♭", "b").replace("♯", "#")
+    suffix = match["suffix"].strip()
+    quality = LEAD_SHEET_SUFFIXES.get(suffix)
+    if quality is None and match["colon"]:  # 'C:maj7(9)' with a lower-case root, say
+        quality = suffix
+    if quality is None:
+        return None
+    candidate = f"{root}:{quality}" + (f"/{match['bass'].strip()}" if match["bass"] else "")
+    if candidate == label.strip():
+        return None
+    try:
+        return format_harte(parse_harte(candidate))
+    except HarteError:
+        return None
+
+
+def _invalid_label(label: str, why: str) -> HarteError:
+    """The error of a label that is not Harte syntax, with the Harte spelling of a lead-sheet name."""
+    suggestion = harte_spelling(label)
+    hint = f"; did you mean {suggestion!r}?" if suggestion else ""
+    return HarteError(f"invalid chord label {label!r}: {why}{hint}", label, suggestion)
 
 
 def note_to_pitch_class(note: str) -> int:
@@ -186,10 +249,7 @@ def parse_harte(label: str) -> HarteChord:
         return HarteChord(root=None, shorthand="", symbol=text)
     match = _LABEL_RE.match(text)
     if match is None:
-        raise HarteError(
-            f"invalid chord label {label!r}: expected 'N', 'X' or root[:shorthand][(degrees)][/bass], "
-            "e.g. 'C:maj7/3'"
-        )
+        raise _invalid_label(label, f"expected {HARTE_GRAMMAR}")
     root_name = match.group("root")
     root = note_to_pitch_class(root_name)
     has_colon = ":" in text.split("/", 1)[0]
@@ -201,7 +261,7 @@ def parse_harte(label: str) -> HarteChord:
         raise HarteError(f"invalid chord label {label!r}: nothing after ':'")
     if shorthand not in SHORTHAND_DEGREES:
         known = ", ".join(s for s in SHORTHAND_DEGREES if s)
-        raise HarteError(f"invalid chord label {label!r}: unknown shorthand {shorthand!r} (known: {known})")
+        raise _invalid_label(label, f"unknown shorthand {shorthand!r} (known: {known})")
     degrees: tuple[str, ...] = ()
     if degrees_text is not None:
         degrees = tuple(d.strip() for d in degrees_text.split(","))

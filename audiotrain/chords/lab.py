@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audiotrain._files import write_atomically
-from audiotrain.chords.harte import NO_CHORD, HarteError, format_harte, parse_harte
+from audiotrain.chords.harte import HARTE_GRAMMAR, NO_CHORD, HarteError, format_harte, parse_harte
 
 #: Default tolerance (seconds) for rounding differences between consecutive segment boundaries.
 DEFAULT_TOLERANCE = 1e-3
@@ -48,6 +48,8 @@ JAMS_CHORD_NAMESPACES = ("chord", "chord_harte")
 #: Most characters of a file's text an error message quotes: a binary file (a ``._x.lab`` AppleDouble twin)
 #: read as text has "lines" of many kilobytes.
 QUOTED_CHARS = 48
+#: Invalid chord labels an error lists, each with its line (the rest are counted).
+LISTED_BAD_LABELS = 10
 #: Longest chord label read: Harte labels are a few dozen characters at most (``C:(1,3,5,b7,9,11,13)/b7``).
 MAX_LABEL_CHARS = 64
 
@@ -116,6 +118,36 @@ def _check_order(
         earlier = (segment.start, where)
 
 
+def _canonical_labels(segments: Sequence[ChordSegment], source: str, locations: Sequence[str]) -> list[str]:
+    """Each segment's label in the canonical spelling `format_harte` writes. Every label that is not Harte
+    syntax is reported at once, each with its location (and the Harte spelling of a lead-sheet name such as
+    ``Am``): a file written with such names has one on nearly every line, and one run per line to find
+    them all was the old way."""
+    labels, bad = [], []  # bad: (location, the whole error, the short line of a lead-sheet name or None)
+    for segment, where in zip(segments, locations):
+        if len(segment.label) > MAX_LABEL_CHARS:  # binary or run-on text, not a label the parser should quote
+            bad.append((where, f"not a chord label: {quoted(segment.label)}", None))
+            continue
+        try:
+            labels.append(format_harte(parse_harte(segment.label)))
+        except HarteError as err:
+            short = f"{err.label!r} is {err.suggestion!r} in Harte spelling" if err.suggestion else None
+            bad.append((where, str(err), short))
+    if len(bad) == 1:
+        where, why, _ = bad[0]
+        raise AnnotationError(f"{source}, {where}: {why}")
+    if bad:
+        # The grammar once, then a line per label, a lead-sheet name (most of them) with its Harte spelling.
+        listed = [f"{where}: {short or why}" for where, why, short in bad[:LISTED_BAD_LABELS]]
+        more = f"\n  ... and {len(bad) - len(listed)} more" if len(bad) > len(listed) else ""
+        raise AnnotationError(
+            f"{source}: {len(bad)} chord labels are not Harte syntax ({HARTE_GRAMMAR}):\n  "
+            + "\n  ".join(listed)
+            + more
+        )
+    return labels
+
+
 def validate_segments(
     segments: Sequence[ChordSegment],
     source: str,
@@ -152,8 +184,9 @@ def validate_segments(
     """
     locations = locations or [f"segment {i + 1}" for i in range(len(segments))]
     _check_order(segments, source, locations, tolerance)
+    labels = _canonical_labels(segments, source, locations)
     result: list[ChordSegment] = []
-    for segment, where in zip(segments, locations):
+    for segment, where, label in zip(segments, locations, labels):
         # NaN compares False with everything, so without this check it would pass every test below.
         if not (math.isfinite(segment.start) and math.isfinite(segment.end)):
             raise AnnotationError(
@@ -165,12 +198,6 @@ def validate_segments(
             raise AnnotationError(
                 f"{source}, {where}: end time {segment.end} is before start time {segment.start}"
             )
-        if len(segment.label) > MAX_LABEL_CHARS:  # binary or run-on text, not a label the parser should quote
-            raise AnnotationError(f"{source}, {where}: not a chord label: {quoted(segment.label)}")
-        try:
-            label = format_harte(parse_harte(segment.label))
-        except HarteError as err:
-            raise AnnotationError(f"{source}, {where}: {err}") from None
         if segment.end == segment.start:
             continue  # covers no time
         segment = ChordSegment(segment.start, segment.end, label)

@@ -175,7 +175,8 @@ class SongIndex:
         for title, items in groups:
             if items:
                 lines.append(f"  {len(items)} {title}:")
-                lines += [f"    {item}" for item in items[:max_listed]]
+                # An item of several lines (every bad label of one annotation) stays indented under its file.
+                lines += ["    " + item.replace("\n", "\n      ") for item in items[:max_listed]]
                 if len(items) > max_listed:
                     lines.append(f"    ... and {len(items) - max_listed} more")
         return "\n".join(lines)

@@ -4,6 +4,7 @@ Command line (``python -m audiotrain.recipes.chords --help``)::
 
     python -m audiotrain.recipes.chords                      # demo: synthesise songs, train, evaluate
     python -m audiotrain.recipes.chords train --data DIR     # your songs: audio + .lab/.jams/.jamz beside them
+    python -m audiotrain.recipes.chords train --data DIR --init_from RUN   # fine-tune RUN's model on them
     python -m audiotrain.recipes.chords evaluate --checkpoint RUN/checkpoints/best --data DIR
     python -m audiotrain.recipes.chords predict --checkpoint RUN/checkpoints/best song.wav -o song.lab
 
@@ -60,23 +61,28 @@ from audiotrain.recipes.chords.data import check_cache_writable, folder_splits
 from audiotrain.recipes.chords.evaluate import (
     COMPARISON_FILES,
     EVALUATION_FILES,
+    TRIMMED_LISTED,
     check_output_folder,
     compare_results,
     evaluate_songs,
     evaluation_outputs,
+    trimmed_note,
 )
+from audiotrain.recipes.chords.init_from import check_init_from, with_checkpoint_model
 from audiotrain.recipes.chords.predict import (
     DEFAULT_TTA_SEMITONES,
     ChordPredictor,
     annotation_in_the_way,
     output_paths,
 )
+from audiotrain.recipes.chords.task import CHECKPOINT_KEY
 from audiotrain.recipes.chords.train import check_output_folders, check_resume_settings, run_training
 from audiotrain.recipes.config_cli import (
     USER_ERRORS,
     SettingsParser,
     add_dataclass_arguments,
     add_preset_argument,
+    load_config_data,
     merge_config,
     parse_bool,
     resolve_settings,
@@ -107,6 +113,13 @@ AUDIO_GLOB_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff", ".opus"
 
 
 RESUME_HELP = "resume training from this checkpoint folder (e.g. RUN/checkpoints/last)"
+INIT_FROM_HELP = (
+    "start a new run from this checkpoint's model weights (a checkpoint folder, or a run folder: its best), "
+    "e.g. fine-tune the demo model on your songs: a new optimizer, learning-rate schedule and epoch count, "
+    "this run's songs, a run folder of its own. The model and feature settings are the checkpoint's; a "
+    "--preset, --config or flag that changes one is refused (--model.dropout may differ). With --resume "
+    "(the command an interrupted run prints) the resumed checkpoint's weights are used"
+)
 OVERWRITE_HELP = (
     "replace a previous run in --run_dir (its checkpoints, config.json, history.json, plots and evaluation; "
     "other files stay); without it a --run_dir that holds files is refused, unless --resume names a "
@@ -120,6 +133,7 @@ def _training_parser(
     needs_data: bool,
     resume_help: str = RESUME_HELP,
     overwrite_help: str = OVERWRITE_HELP,
+    init_from: bool = False,
 ) -> argparse.ArgumentParser:
     parser = SettingsParser(prog=prog, description=description)
     if needs_data:
@@ -139,6 +153,10 @@ def _training_parser(
     )
     add_preset_argument(parser, PRESETS)
     parser.add_argument("--resume", type=path_flag, default=None, help=resume_help)
+    if init_from:
+        parser.add_argument(
+            "--init_from", type=path_flag, default=None, metavar="CHECKPOINT", help=INIT_FROM_HELP
+        )
     parser.add_argument("--overwrite", action="store_true", help=overwrite_help)
     parser.add_argument(
         "--benchmark",
@@ -222,6 +240,8 @@ def _config_from_args(args: argparse.Namespace) -> TrainingConfig:
     from dataclasses import replace
 
     config = benchmark_config() if args.benchmark else TrainingConfig()
+    if getattr(args, "init_from", None) is not None:  # its model and features, unless told otherwise
+        config = with_checkpoint_model(config, args.init_from)
     config = resolve_settings(config, PRESETS, args.preset, args.config, args, derived=derived_settings)
     check_model_fits_memory(config)
     for name in ("cache_dir", "data_dir"):
@@ -274,12 +294,14 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
         if demo
         else "Train on a folder of songs (split by song into train/val/test), then evaluate on the test songs."
     )
-    parser = _training_parser(prog, description, needs_data=not demo)
+    parser = _training_parser(prog, description, needs_data=not demo, init_from=True)
     args = parser.parse_args(argv)
     try:
         config = _config_from_args(args)
     except (ValueError, FileNotFoundError) as error:
         parser.error(str(error))
+    if args.config is not None and args.init_from is None:
+        _note_a_run_started_from_weights(args.config)
     if not demo:
         config = _with_data_folder(parser, args, config)
     check_kernel_cache(on_cpu=config.training_device() == "cpu")  # (MLX's own folder, as the run's below)
@@ -299,13 +321,17 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
         )
         if args.resume:
             check_resume_settings(config, args.resume)
+        if args.init_from:
+            check_init_from(config, args.init_from, Path(args.run_dir) if args.run_dir else None)
         if config.data.data_dir:  # so is a data folder with too few usable songs (its headers are read twice)
             folder_splits(config.data, config.seed, min_seconds=config.features.min_seconds)
         check_cache_writable(config.data)  # (each rank would meet it, after starting MPI)
         return run_local_job(plan, "audiotrain.recipes.chords", ([] if demo else ["train"]) + argv)
     if plan.note:
         print(plan.note)
-    result = run_training(config, args.run_dir, resume=args.resume, overwrite=args.overwrite)
+    result = run_training(
+        config, args.run_dir, resume=args.resume, overwrite=args.overwrite, init_from=args.init_from
+    )
     if not collectives.is_main_process():
         return 0  # rank 0 reports for a data-parallel job
     if result.checkpoint is None:  # run_training said that Ctrl-C came before anything was saved
@@ -334,8 +360,27 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
     return 130 if result.interrupted else 0  # (Ctrl-C after training: in the plots or the evaluation)
 
 
+def _note_a_run_started_from_weights(config_file: Path) -> None:
+    """Say so when ``--config`` names a run record (config.json, or a checkpoint's trainer_state.json) of a
+    run that started from a checkpoint's weights, and ``--init_from`` is not given: the settings repeat
+    that run, but the weights would start random."""
+    try:
+        record = load_config_data(config_file)
+    except (OSError, ValueError):
+        return  # (resolve_settings read it already: its errors are said there)
+    if not isinstance(record, dict):
+        return
+    stored = (record.get("module_state") or {}).get(CHECKPOINT_KEY) or {}
+    started = record.get("init_from") or (stored.get("init_from") if isinstance(stored, dict) else None)
+    if isinstance(started, dict) and started.get("checkpoint"):
+        print(
+            f"note: the run of {config_file} started from the weights of {started['checkpoint']} "
+            f"(--init_from); this one starts from random weights unless you pass --init_from too"
+        )
+
+
 def _cmd_cv(argv: list[str]) -> int:
-    from audiotrain.recipes.chords.cv import CrossValidationInterrupted, run_cross_validation
+    from audiotrain.recipes.chords.cv import CrossValidationInterrupted, fold_name, run_cross_validation
 
     parser = _training_parser(
         "python -m audiotrain.recipes.chords cv",
@@ -386,7 +431,7 @@ def _cmd_cv(argv: list[str]) -> int:
         again = [arg for arg in argv if arg != "--overwrite"]  # (the run to continue is the new one)
         command = resume_command("audiotrain.recipes.chords", ["cv", *again], run_dir)
         print(
-            f"\ncross-validation interrupted (Ctrl-C) in fold {stop.fold + 1}/{args.folds} ({saved}); "
+            f"\ncross-validation interrupted (Ctrl-C) in {fold_name(stop.fold, args.folds)} ({saved}); "
             f"no later fold was trained and no cv scores were written. Continue it with:\n  {command}"
         )
         return 130  # as a shell reports a command that Ctrl-C stopped (128 + SIGINT)
@@ -473,6 +518,8 @@ def _cmd_evaluate(argv: list[str]) -> int:
         else f"{len(result.scores.per_song)} songs, mir_eval.chord scores in % (pooled over time / median over songs):"
     )
     print(result.scores.table())
+    if result.trimmed:
+        print(trimmed_note(result.trimmed, listed=TRIMMED_LISTED))
     if result.frames_note:
         print(f"note: {result.frames_note}")
     print(f"transcription speed: {result.realtime_factor:.0f} s of audio per second")
@@ -647,7 +694,8 @@ and transcribe audio to .lab files.
 commands:
   (none) / demo   generate or reuse synthetic demo songs, train, evaluate on held-out songs, and write
                   checkpoints, history.json, plots and .lab predictions to a run folder
-  train           train on your songs: --data DIR (audio files with .lab/.jams beside them, same stem)
+  train           train on your songs: --data DIR (audio files with .lab/.jams beside them, same stem);
+                  --init_from RUN starts from a trained model's weights (fine-tuning)
   evaluate        score a checkpoint on annotated songs: --checkpoint CKPT --data DIR [-o OUT]
                   [--against CKPT2: each score's difference from CKPT2's, paired over songs]
   predict         transcribe audio: --checkpoint CKPT song.wav|folder [-o out.lab|dir]
@@ -661,6 +709,7 @@ examples:
   python -m audiotrain.recipes.chords
   python -m audiotrain.recipes.chords --num_epochs 10 --model.d_model 96
   python -m audiotrain.recipes.chords train --data ~/songs --run_dir runs/mine
+  python -m audiotrain.recipes.chords train --data ~/songs --init_from runs/demo --run_dir runs/mine
   python -m audiotrain.recipes.chords evaluate --checkpoint runs/mine/checkpoints/best --data ~/songs_test
   python -m audiotrain.recipes.chords predict --checkpoint runs/mine song.wav -o song.lab
 """

@@ -355,7 +355,13 @@ class ChordDataConfig:
             "'band' are the held-out yardsticks, never trained on"
         ),
     )
-    val_fraction: float = field(default=0.15, metadata=_help("share of songs for validation (split by song)"))
+    val_fraction: float = field(
+        default=0.15,
+        metadata=_help(
+            "share of songs for validation (split by song); 0: none, so no early stopping, and the last "
+            "checkpoint is the one evaluated"
+        ),
+    )
     test_fraction: float = field(
         default=0.15,
         metadata=_help("share of songs held out for the final evaluation when data_dir is given"),

@@ -5,7 +5,7 @@
 
 Every song is in the test part of exactly one fold, so no song (and no window of one) is both trained and
 scored on. In each fold the other songs are split again by song into train and validation (``data.val_fraction``,
-at least one song). Each fold is a whole `run_training` run in ``RUN/fold<k>/`` (checkpoints, history,
+at least one song; 0: none, and each fold evaluates its last checkpoint). Each fold is a whole `run_training` run in ``RUN/fold<k>/`` (checkpoints, history,
 ``evaluation/``). The run folder also gets ``oof/`` (the out-of-fold ``.lab`` prediction of every song) and
 ``cv_scores.json`` / ``cv_scores.md`` (each metric per fold, its mean and standard deviation, in %).
 
@@ -72,7 +72,8 @@ def all_songs(config: TrainingConfig) -> tuple[list, str]:
 
 
 def song_folds(songs: list, folds: int, val_fraction: float, seed: int, source: str) -> list[SongSplits]:
-    """``folds`` splits whose test parts partition ``songs`` (shuffled with ``seed``; see `grouped_folds`)."""
+    """``folds`` splits whose test parts partition ``songs`` (shuffled with ``seed``; see `grouped_folds`).
+    Each split's source is `source` itself: `run_cross_validation` names the fold in its header above it."""
     if folds >= 2 and len(songs) < folds + 1:
         raise ValueError(f"{source}: {len(songs)} songs cannot make {folds} folds with training songs left")
     parts = grouped_folds(
@@ -83,7 +84,7 @@ def song_folds(songs: list, folds: int, val_fraction: float, seed: int, source: 
             [songs[i] for i in f.train],
             [songs[i] for i in f.val],
             [songs[i] for i in f.test],
-            f"fold {f.index} of {source}",
+            source,
         )
         for f in parts
     ]
@@ -126,11 +127,11 @@ def run_cross_validation(
     for k, split in enumerate(splits):
         fold_dir = run_dir / f"fold{k}"
         if str(k) in progress["done"]:
-            log(f"\n=== fold {k + 1}/{folds}: finished earlier, kept ({fold_dir})")
+            log(f"\n=== {fold_name(k, folds)}: finished earlier, kept ({fold_dir})")
             fold_scores.append(progress["done"][str(k)])
             histories.append(json.loads((fold_dir / "history.json").read_text()))
             continue
-        log(f"\n=== fold {k + 1}/{folds}: {split.describe()}")
+        log(f"\n=== {fold_name(k, folds)}: {fold_dir}")  # its run then says its split (`SongSplits.describe`)
         checkpoint = newest_checkpoint(fold_dir / "checkpoints") if resume else None
         # Resuming, a fold with no checkpoint (stopped before its first step) is this cv run's own: replaced.
         result = run_training(
@@ -158,6 +159,12 @@ def run_cross_validation(
         f"\n{folds}-fold cross-validation over {len(songs)} songs (grouped by song), scores in %:\n{cv.table()}"
     )
     return cv
+
+
+def fold_name(k: int, folds: int) -> str:
+    """Fold `k` (from 0) as the output names it: by the number of its folder (``fold<k>/``) and of its
+    column in cv_scores, then how far through the run it is (``fold 0 (1 of 5)``)."""
+    return f"fold {k} ({k + 1} of {folds})"
 
 
 def cv_outputs(run_dir: Path) -> list[str]:

@@ -144,12 +144,14 @@ def folder_splits(data: ChordDataConfig, seed: int, min_seconds: float = 0.0) ->
             "data.data_dir is empty: pass --data DIR (a folder of audio files with .lab/.jams beside them)"
         )
     index = scan_song_folder(data.data_dir, allow_gaps=data.allow_gaps, min_duration=min_seconds)
-    if len(index) < 2:
+    needed = 2 if data.val_fraction > 0 else 1
+    if len(index) < needed:
+        purpose = "train and validate" if needed == 2 else "train"
         raise ValueError(
-            f"{data.data_dir}: need at least 2 annotated songs to train and validate\n{index.report()}"
+            f"{data.data_dir}: need at least {needed} annotated songs to {purpose}\n{index.report()}"
         )
     train, val, test = split_songs(index.songs, data.val_fraction, data.test_fraction, seed=seed)
-    if not val:
+    if not val and data.val_fraction > 0:  # a share that rounds to no song (two songs): one validates
         val = train[-1:]
         train = train[:-1]
     return SongSplits(train, val, test, f"{len(index)} songs in {data.data_dir}"), index.report()
@@ -209,7 +211,7 @@ def drop_undecodable(
     # The source line counts the songs found; say how many of them are left out, so the split adds up.
     source = f"{splits.source} ({len(dropped)} left out: audio does not decode)" if dropped else splits.source
     kept = SongSplits(keep(splits.train), keep(splits.val), keep(splits.test), source)
-    if dropped and (not kept.train or not kept.val):
+    if dropped and (not kept.train or (splits.val and not kept.val)):
         raise ValueError(
             "too few songs left to train and validate once those whose audio does not decode are left "
             "out:\n  " + "\n  ".join(dropped)
@@ -241,11 +243,12 @@ def make_loaders(
     features: ChordFeatureConfig,
     batch_size: int,
     seed: int,
-) -> tuple[DataLoader, DataLoader, ChordSongDataset]:
-    """Training loader (random pitch-shifted windows) and validation loader (every chunk of every val song)."""
+) -> tuple[DataLoader, DataLoader | None, ChordSongDataset]:
+    """Training loader (random pitch-shifted windows) and validation loader (every chunk of every val song;
+    None without validation songs: ``data.val_fraction`` 0)."""
     config = song_config(data, features)
     train_set = ChordSongDataset(splits.train, feature_fn, config, train=True, seed=seed)
-    val_set = ChordSongDataset(splits.val, feature_fn, config, train=False, seed=seed)
+    val_set = ChordSongDataset(splits.val, feature_fn, config, train=False, seed=seed) if splits.val else None
     # One batch shape in training: the compiled step traces once. Keep the short batch only if it is all.
     train_loader = DataLoader(
         train_set,
@@ -256,6 +259,8 @@ def make_loaders(
         num_workers=data.num_workers,
         seed=seed,
     )
+    if val_set is None:
+        return train_loader, None, train_set
     val_loader = DataLoader(val_set, batch_size=batch_size, shuffle=False, num_workers=data.num_workers)
     return train_loader, val_loader, train_set
 

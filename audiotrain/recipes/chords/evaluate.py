@@ -18,8 +18,9 @@ and F1 of the chord type with its confusion counts. Frames whose reference is ``
 as ``mir_eval`` leaves ``X`` out of every comparison, and so are frames outside the annotated span.
 
 A reference that runs past the end of its audio by at most `MAX_REFERENCE_OVERHANG_S` is trimmed to the
-audio (see `trim_reference`); a longer overhang is scored as it is, warned about and listed in
-`ChordScores.overhanging`.
+audio (see `trim_reference`) and listed (`EvaluationResult.trimmed`: in scores.md, scores.json's
+``trimmed_references`` and `trimmed_note`), since ``mir_eval`` on the files as they are scores the overhang
+too; a longer overhang is scored as it is, warned about and listed in `ChordScores.overhanging`.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from pathlib import Path
 from audiotrain.audio import AudioError
 from audiotrain.chords.decode import decode_frames_and_offsets, frames_to_segments
 from audiotrain.chords.harte import PITCH_CLASS_NAMES
-from audiotrain.chords.lab import ChordSegment, read_annotation, write_lab
+from audiotrain.chords.lab import DEFAULT_TOLERANCE, ChordSegment, read_annotation, write_lab
 from audiotrain.chords.vocabulary import (
     CHORD_TYPES,
     IGNORE_INDEX,
@@ -73,6 +74,8 @@ COMPARISON_FILES = ("comparison.json", "comparison.md")
 SUMMARY_METRICS = ("root", "majmin", "majmin_inv", "mirex", "triads", "sevenths", "sevenths_inv", "tetrads")
 #: How many of the costliest errors scores.json and scores.md list, per kind.
 ERRORS_LISTED = 10
+#: How many references trimmed to their audio's end the printed output lists (scores.md lists every one).
+TRIMMED_LISTED = 10
 #: The k of the top-k accuracies of the chord heads' posteriors in scores.json.
 TOP_K = (1, 2, 3, 4, 5)
 #: Decoded heads scored frame by frame, with their classes: a root or bass column for "none" counts the
@@ -95,6 +98,47 @@ FRAME_METRICS_DOC = (
 
 
 @dataclass
+class TrimmedReference:
+    """A reference that ran past the end of its audio by more than the rounding of its times
+    (`DEFAULT_TOLERANCE`) and at most `MAX_REFERENCE_OVERHANG_S`, and was scored up to the audio's end
+    (`trim_reference`): the files and both ends, in seconds. ``mir_eval`` on the
+    files as they are scores the overhang too, against an estimate padded with N there: these are the songs
+    whose scores differ from plain ``mir_eval``'s."""
+
+    annotation: str
+    audio: str
+    reference_end: float
+    audio_end: float
+
+    @property
+    def overhang(self) -> float:
+        return self.reference_end - self.audio_end
+
+    def describe(self) -> str:
+        return f"{self.annotation} runs {self.overhang:.3f} s past {self.audio}: scored up to {self.audio_end:.3f} s"
+
+
+def trimmed_note(trimmed: Mapping[str, TrimmedReference], listed: int | None = None) -> str:
+    """What the output and scores.md say of the references scored up to their audio's end: a count, then a
+    line per song (the first `listed` of them; all by default). "" when there is none."""
+    if not trimmed:
+        return ""
+    items = list(trimmed.items())
+    shown = items if listed is None else items[:listed]
+    several = len(trimmed) != 1
+    lines = [
+        f"{len(trimmed)} reference{'s' * several} {'run' if several else 'runs'} past the end of the audio "
+        f"(by {MAX_REFERENCE_OVERHANG_S:g} s at most), scored up to the audio's end; mir_eval on the files as "
+        f"they are scores the overhang too (against N), so its figures for {'these songs' if several else 'it'} "
+        "differ:"
+    ]
+    lines += [f"- {name}: {reference.describe()}" for name, reference in shown]
+    if len(shown) < len(items):
+        lines.append(f"- ... and {len(items) - len(shown)} more (scores.md and scores.json list them all)")
+    return "\n".join(lines)
+
+
+@dataclass
 class EvaluationResult:
     """Scores of a set of songs, the chord-type confusion [true, predicted] over frames, and speed."""
 
@@ -108,6 +152,8 @@ class EvaluationResult:
     confusions: dict[str, np.ndarray] = field(default_factory=dict)
     #: Accuracy (percent) of each head's posteriors, and top-k of the chord heads (`MetricsTracker`).
     posteriors: dict[str, float] = field(default_factory=dict)
+    #: The songs whose reference was scored up to the end of their audio (`TrimmedReference`).
+    trimmed: dict[str, TrimmedReference] = field(default_factory=dict)
 
     def costliest_errors(self, top: int = ERRORS_LISTED) -> dict[str, list[LostTime]]:
         """The reference chords whose misreading costs majmin the most time, and those whose bass costs
@@ -137,6 +183,8 @@ class EvaluationResult:
         """scores.md: the score table, then the costliest errors."""
         errors = self.listed_errors
         lines = [self.scores.table(), ""]
+        if self.trimmed:
+            lines += [trimmed_note(self.trimmed), ""]
         if self.frames_note:
             lines += [f"Note: {self.frames_note}.", ""]
         for title, kind in (
@@ -198,6 +246,10 @@ class EvaluationResult:
             "costliest_errors": {
                 kind: [asdict(error) for error in errors] for kind, errors in self.listed_errors.items()
             },
+            "trimmed_references": {
+                name: {**asdict(reference), "overhang": reference.overhang}
+                for name, reference in self.trimmed.items()
+            },
         }
 
 
@@ -228,6 +280,7 @@ def evaluate_songs(
     left_out_before = dict(skipped or {})
     skipped = dict(left_out_before)
     overhanging: dict[str, float] = {}
+    trimmed: dict[str, TrimmedReference] = {}
     confusions = {head: np.zeros((len(c), len(c)), dtype=np.int64) for head, c in FRAME_HEADS.items()}
     tracker = MetricsTracker(topk={"chord_type": TOP_K[1:], "chord": TOP_K[1:]})
     audio_seconds = wall = 0.0
@@ -241,7 +294,14 @@ def evaluate_songs(
         except AudioError as err:  # one song whose audio does not decode must not cost the others
             skipped[song.name] = str(err)
             continue
+        reference_end = reference[-1].end
         reference, overhang = trim_reference(reference, post.duration, MAX_REFERENCE_OVERHANG_S)
+        # Under a millisecond is the rounding of the file's times (a .lab written with 6 decimals ends a few
+        # microseconds past its audio): trimmed too, but no figure at 2 decimals moves, so not listed.
+        if DEFAULT_TOLERANCE < overhang <= MAX_REFERENCE_OVERHANG_S:
+            trimmed[song.name] = TrimmedReference(
+                song.annotation_path.name, song.audio_path.name, reference_end, post.duration
+            )
         if overhang > MAX_REFERENCE_OVERHANG_S:
             overhanging[song.name] = overhang
             warnings.warn(
@@ -281,7 +341,7 @@ def evaluate_songs(
     scores.overhanging = overhanging
     confusion = confusions["chord_type"]
     result = EvaluationResult(
-        scores, confusion, audio_seconds, wall, pairs, confusions, tracker.get_metrics()
+        scores, confusion, audio_seconds, wall, pairs, confusions, tracker.get_metrics(), trimmed
     )
     if out is not None:
         write_evaluation(result, out)

@@ -101,10 +101,20 @@ def check_resume_songs(
         return
     now = song_record(splits, data if from_demo else None)
     where = f"the data folder {data.data_dir}" if data.data_dir else "the demo data"
+    # Resuming continues a run on its own songs; starting from its weights on others is --init_from.
+    init_from = f"--init_from {folder} in place of --resume"
     remedy = (
-        "Start a new run folder (--run_dir, without --resume) to train on the songs as they are now, or restore "
-        "the data to the songs the checkpoint was trained on and resume again"
+        f"To train on the songs as they are now from its weights, start a new run folder with {init_from}; "
+        "or restore the data to the songs the checkpoint was trained on and resume again"
     )
+    if "demo" in before and bool(before["demo"]) != from_demo:  # (records older than the field say nothing)
+        counts = describe_counts({part: before.get(part) for part in SPLITS}, "songs")
+        trained_on = "the demo data" if before["demo"] else "a data folder"
+        raise ValueError(
+            f"cannot resume from {folder}: it was trained on {counts} from {trained_on}, not on {where}. "
+            f"--resume continues a run on its own songs; to train on these from its weights, start a new run "
+            f"folder with {init_from}"
+        )
     counts_before = {part: before.get(part) for part in SPLITS}
     counts_now = {part: now[part] for part in SPLITS}
     if counts_before != counts_now:
@@ -131,7 +141,7 @@ def check_resume_songs(
                     f"{_setting(k)} ({demo_before[k]!r} there, {demo_now[k]!r} here)" for k in changed
                 )
                 + (f". Resume with {flags}, or start" if flags else ". Start")
-                + " a new run folder (--run_dir, without --resume) to train on the songs as they are now"
+                + f" a new run folder with {init_from} to train on the songs as they are now from its weights"
             )
     digests_before = before.get("names_sha256") or {}
     for part in SPLITS:

@@ -15,6 +15,7 @@ from pathlib import Path
 from audiotrain.audio import AudioError, get_duration
 from audiotrain.distributed import collectives
 from audiotrain.distributed.local import launched_processes, per_process_batch
+from audiotrain.features.cache import FeatureCache
 from audiotrain.metrics.plots import plot_training_curves
 from audiotrain.models.chord_loss import ChordRecognitionLoss
 from audiotrain.recipes._run import (
@@ -38,7 +39,14 @@ from audiotrain.recipes.chords.data import (
     folder_splits,
     make_loaders,
 )
-from audiotrain.recipes.chords.evaluate import EvaluationResult, evaluate_songs, format_table
+from audiotrain.recipes.chords.evaluate import (
+    TRIMMED_LISTED,
+    EvaluationResult,
+    evaluate_songs,
+    format_table,
+    trimmed_note,
+)
+from audiotrain.recipes.chords.init_from import check_init_from, load_initial_weights
 from audiotrain.recipes.chords.predict import ChordPredictor, checkpoint_entries
 from audiotrain.recipes.chords.song_record import check_resume_songs, song_record, split_names
 from audiotrain.recipes.chords.task import (
@@ -122,9 +130,15 @@ def run_training(
     resume: str | Path | None = None,
     log=print,
     overwrite: bool = False,
+    init_from: str | Path | None = None,
 ) -> RunResult:
     """Train on `splits` (default: demo songs, or `config.data.data_dir`), then evaluate the best checkpoint
     on the held-out songs. Everything is written into `run_dir` (default: a new ``runs/chords-<date>-<time>``).
+
+    `init_from` (a checkpoint or run folder) starts the model from that checkpoint's weights, and nothing
+    else of it: the optimizer, schedule, epochs and songs are this run's (fine-tuning; see
+    `audiotrain.recipes.chords.init_from`). With `resume` too, the resumed checkpoint's weights are used:
+    `init_from` is then the run's record of where it started.
 
     A `run_dir` holding files (an earlier run) is refused unless `overwrite` (which removes that run's
     outputs, `RUN_OUTPUTS`, and nothing else) or `resume` names a checkpoint inside it; so is a
@@ -141,24 +155,38 @@ def run_training(
     continuing = resume is not None and run_dir is not None and is_inside(resume, run_dir)
     if resume:  # before any feature is computed or folder written
         resume_folder, state = check_resume_settings(config, resume)
+    init_folder, init_record = check_init_from(config, init_from, run_dir) if init_from else (None, None)
     from_demo = splits is None and not config.data.data_dir
     splits, feature_fn, cache = _prepare_songs(config, splits, log)
     if resume:  # before the run folder, the model and the Trainer
         check_resume_songs(resume_folder, state, splits, config.data, from_demo)
-    run_dir = _open_run_folder(run_dir, replace, continuing, config, splits, log)
+    run_dir = _open_run_folder(run_dir, replace, continuing, config, splits, log, init_record)
 
     # In a job of local processes (`audiotrain.distributed.local`) the configured batch is the whole job's.
     train_loader, val_loader, _ = make_loaders(
         splits, feature_fn, config.data, config.features, per_process_batch(config.batch_size), config.seed
     )
     task = _seeded_task(config, splits, len(train_loader), len(train_loader.dataset), log)
+    if init_folder is not None:
+        task.extra_state["init_from"] = init_record  # in every checkpoint, as in config.json
+        if not resume:  # (a resumed run's weights are its checkpoint's)
+            load_initial_weights(task, init_folder, init_record, log)
     # What a --resume of this run's checkpoints compares the songs with.
     task.extra_state["songs"] = song_record(splits, config.data if from_demo else None)
     loggers = build_loggers(config.logger, run_dir) if main else []  # rank 0 logs for the job
     for lg in loggers:
         lg.log_hyperparams(config.to_dict())  # the resolved settings, beside the Trainer's own
-    trainer, early_stopping = make_shared_trainer(config, run_dir, config.num_epochs, loggers=loggers)
+    validate = val_loader is not None
+    if not validate:
+        log(
+            "no validation songs (data.val_fraction 0): no early stopping and no best checkpoint; the last "
+            "checkpoint stands for it, and is the one evaluated"
+        )
+    trainer, early_stopping = make_shared_trainer(
+        config, run_dir, config.num_epochs, validate=validate, loggers=loggers
+    )
     checkpoint_dir = _checkpoint_folder(config, run_dir)
+    chosen = checkpoint_dir / ("best" if validate else "last")  # the checkpoint evaluated and printed
     trainer.resume_hint = None  # the recipe prints its own command line after fit
     start = time.perf_counter()
     trainer.fit(task, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
@@ -169,7 +197,7 @@ def run_training(
     if not main:  # the other ranks' part ends with the fit
         return RunResult(
             run_dir,
-            checkpoint_dir / "best",
+            chosen,
             trainer.history,
             None,
             train_seconds,
@@ -177,15 +205,14 @@ def run_training(
         )
 
     try:
-        best = _write_training_outputs(trainer, run_dir, checkpoint_dir, train_seconds, log)
-        replaced = f" ({cache.replaced} wrong entries computed again)" if cache.replaced else ""
-        log(f"feature cache: {cache.report()['entries']} songs in {cache.folder}{replaced}")
+        best = _write_training_outputs(trainer, run_dir, chosen, train_seconds, log)
+        log(_cache_line(cache, splits))
         evaluation = _evaluate_held_out(best, splits, run_dir, config, log)
         _report_to_loggers(loggers, trainer, run_dir, evaluation, log)
     except KeyboardInterrupt:
         # Training is over and saved; Ctrl-C stopped the plots or the held-out evaluation: say what is
         # there and how to score it, not a traceback (the command exits with status 130).
-        kept = _stopped_after_training(trainer, run_dir, checkpoint_dir, splits, config.data.allow_gaps)
+        kept = _stopped_after_training(trainer, run_dir, chosen, splits, config.data.allow_gaps)
         return RunResult(
             run_dir,
             kept,
@@ -296,7 +323,13 @@ def _prepare_songs(config: TrainingConfig, splits: SongSplits | None, log):
 
 
 def _open_run_folder(
-    run_dir: Path | None, replace: bool, continuing: bool, config: TrainingConfig, splits: SongSplits, log
+    run_dir: Path | None,
+    replace: bool,
+    continuing: bool,
+    config: TrainingConfig,
+    splits: SongSplits,
+    log,
+    init_record: dict | None = None,
 ) -> Path:
     """The run folder, created (or an earlier run in it cleared) only now that every check has passed and
     there is something to train on, with its ``config.json``; every rank gets rank 0's path.
@@ -314,6 +347,7 @@ def _open_run_folder(
             sys.argv,
             claim=None if continuing else "--run_dir",
             songs=split_names(splits),
+            **({"init_from": init_record} if init_record else {}),
         )
         return str(folder)
 
@@ -344,19 +378,18 @@ def _batch_words(batch_size: int) -> str:
     )
 
 
-def _write_training_outputs(
-    trainer: Trainer, run_dir: Path, checkpoint_dir: Path, train_seconds: float, log
-) -> Path:
-    """history.json and training_curves.png; returns the checkpoint to evaluate (the best by validation
-    loss, or the weights as Ctrl-C left them before the first validation)."""
+def _write_training_outputs(trainer: Trainer, run_dir: Path, best: Path, train_seconds: float, log) -> Path:
+    """history.json and training_curves.png; returns the checkpoint to evaluate: `best` (by validation
+    loss; ``last`` without validation songs), or the weights as Ctrl-C left them where there is no best
+    yet (before the first validation) or no validation at all (they are newer than ``last``)."""
     history_path = trainer.export_history(run_dir / "history.json")
     if trainer.history:
         plot_training_curves(trainer.history, run_dir / "training_curves.png")
-    best = checkpoint_dir / "best"
-    if not best.is_dir() and trainer.interrupted_checkpoint is not None:
-        # Ctrl-C before the first validation: no best yet, so evaluate the weights as they stopped.
+    validated = best.name != "last"
+    if trainer.interrupted_checkpoint is not None and (not best.is_dir() or not validated):
         best = trainer.interrupted_checkpoint
-        log(f"no validated checkpoint yet (stopped before the first validation): evaluating {best}")
+        why = "stopped before the first validation" if validated else "no validation songs"
+        log(f"no validated checkpoint ({why}): evaluating the weights as Ctrl-C stopped them, {best}")
     log(
         f"trained {trainer.current_epoch} epochs ({trainer.global_step} steps) in {train_seconds:.0f} s; history: {history_path}"
     )
@@ -379,6 +412,8 @@ def _evaluate_held_out(
         "the range another draw of as many songs like these would give):"
     )
     log(format_table({"model": evaluation.scores}, intervals=True))
+    if evaluation.trimmed:
+        log(trimmed_note(evaluation.trimmed, listed=TRIMMED_LISTED))
     if evaluation.frames_note:
         log(f"note: {evaluation.frames_note}")
     log(f"transcription speed: {evaluation.realtime_factor:.0f} s of audio per second")
@@ -404,11 +439,11 @@ def _report_to_loggers(loggers: list, trainer: Trainer, run_dir: Path, evaluatio
 
 
 def _stopped_after_training(
-    trainer: Trainer, run_dir: Path, checkpoint_dir: Path, splits: SongSplits, allow_gaps: bool
+    trainer: Trainer, run_dir: Path, best: Path, splits: SongSplits, allow_gaps: bool
 ) -> Path:
     """Print (to stderr) what a Ctrl-C after training leaves and how to score it; returns the checkpoint the
-    run would have evaluated."""
-    best = checkpoint_dir / "best"
+    run would have evaluated (`best`, where it was saved)."""
+    checkpoint_dir = best.parent
     if not best.is_dir():
         best = trainer.interrupted_checkpoint or checkpoint_dir / "last"
     saved = [name for name in ("best", "last", "interrupted") if (checkpoint_dir / name).is_dir()]
@@ -437,6 +472,16 @@ def _stopped_after_training(
         flush=True,
     )
     return best
+
+
+def _cache_line(cache: FeatureCache, splits: SongSplits) -> str:
+    """The run's ``feature cache:`` line: its own songs, then (where they differ) every song the folder
+    holds features of, which other runs with these feature settings put there too."""
+    songs = len(splits.train) + len(splits.val) + len(splits.test)
+    entries = cache.report()["entries"]
+    there = f" ({entries} songs there in all, other runs' too)" if entries != songs else ""
+    replaced = f"; {cache.replaced} wrong entries computed again" if cache.replaced else ""
+    return f"feature cache: this run's {songs} songs in {cache.folder}{there}{replaced}"
 
 
 def _silent(*args, **kwargs) -> None:

@@ -1,0 +1,111 @@
+"""A new chord run that starts from another checkpoint's model weights (``train --init_from CHECKPOINT``):
+fine-tuning the demo model, say, on one's own songs.
+
+Only the weights come along: the optimizer, the learning-rate schedule, the epochs and the songs are the new
+run's, in a run folder of its own. The weights fit only the model and features they were trained with, so
+the command line starts from the checkpoint's model and feature settings (`with_checkpoint_model`), and a
+preset, ``--config`` file or flag that changes one of them is refused, naming it (`check_init_from`); only
+`INIT_FROM_FREE_MODEL_FIELDS` may differ. The run's config.json, and each of its checkpoints, record where it
+started (``init_from``: the checkpoint folder, and the epoch and step it had reached).
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields, replace
+from pathlib import Path
+
+from audiotrain.models.chord_model import ChordModelConfig
+from audiotrain.recipes._run import is_inside
+from audiotrain.recipes.chords.config import ChordFeatureConfig, TrainingConfig
+from audiotrain.recipes.chords.predict import resolve_model_checkpoint
+from audiotrain.recipes.chords.task import CHECKPOINT_KEY, ChordTask, stored_settings
+from audiotrain.train import checkpoint as ckpt
+
+import mlx.core as mx
+
+__all__ = ["INIT_FROM_FREE_MODEL_FIELDS", "check_init_from", "load_initial_weights", "with_checkpoint_model"]
+
+
+#: Model settings that may differ from an ``--init_from`` checkpoint's: they change how the network trains,
+#: not what its weights compute.
+INIT_FROM_FREE_MODEL_FIELDS = frozenset({"dropout"})
+
+
+def _init_settings(init_from: str | Path) -> tuple[Path, dict, ChordModelConfig, ChordFeatureConfig]:
+    """(checkpoint folder, trainer state, model settings, feature settings) of ``--init_from`` `init_from`:
+    a checkpoint folder, or a run folder (its best checkpoint, else its last)."""
+    folder = resolve_model_checkpoint(init_from)
+    state = ckpt.read_state(folder)
+    stored = stored_settings(folder, state) or {}  # a hand-edited setting is named with its file
+    if "model_config" not in stored or "features" not in stored:
+        raise ckpt.CheckpointError(
+            f"--init_from {init_from}: {folder} holds no chord model and feature settings (module_state."
+            f"{CHECKPOINT_KEY} in {ckpt.STATE_FILE}); was it written by the chord recipe?"
+        )
+    model = ChordModelConfig.from_dict(stored["model_config"])
+    return folder, state, model, ChordFeatureConfig.from_stored(stored["features"])
+
+
+def with_checkpoint_model(config: TrainingConfig, init_from: str | Path) -> TrainingConfig:
+    """`config` with the model and feature settings of checkpoint `init_from`: the base that ``train
+    --init_from`` applies its preset, ``--config`` file and flags to, so that a run started from a
+    checkpoint's weights has its model without repeating the flags it was trained with."""
+    _, _, model, features = _init_settings(init_from)
+    return replace(config, model=model, features=features)
+
+
+def check_init_from(
+    config: TrainingConfig, init_from: str | Path, run_dir: Path | None
+) -> tuple[Path, dict[str, object]]:
+    """The checks of ``--init_from`` (a new run whose model starts from a checkpoint's weights), before any
+    data is read or anything written; returns the checkpoint folder and what the run's config.json records
+    of it. Refused: a checkpoint inside `run_dir` (the new run gets a folder of its own; ``--overwrite``
+    would remove the weights it starts from), and any model or feature setting of `config` other than the
+    checkpoint's, each named (the weights were trained for those: another input width or model shape does
+    not load, and other features or attention would feed the model inputs it never saw). Only the model's
+    `INIT_FROM_FREE_MODEL_FIELDS` may differ."""
+    folder, state, model, features = _init_settings(init_from)
+    if run_dir is not None and is_inside(folder, run_dir):
+        raise ValueError(
+            f"--init_from {init_from} lies inside --run_dir {run_dir}: a run started from a checkpoint's "
+            "weights gets a folder of its own (pass another --run_dir); to go on with that checkpoint's own "
+            "run, use --resume instead"
+        )
+    changed = [
+        f"features.{f.name} ({getattr(features, f.name)!r} there, {getattr(config.features, f.name)!r} here)"
+        for f in fields(ChordFeatureConfig)
+        if getattr(features, f.name) != getattr(config.features, f.name)
+    ] + [
+        f"model.{f.name} ({getattr(model, f.name)!r} there, {getattr(config.model, f.name)!r} here)"
+        for f in fields(ChordModelConfig)
+        if f.name not in INIT_FROM_FREE_MODEL_FIELDS
+        and getattr(model, f.name) != getattr(config.model, f.name)
+    ]
+    if changed:
+        raise ValueError(
+            f"--init_from {folder}: its weights were trained with other settings than this run's: "
+            + ", ".join(changed)
+            + ". A run started from a checkpoint takes its model and feature settings; drop the --preset, "
+            "--config entries or flags that change them (only --model.dropout may differ)"
+        )
+    model_file = folder / ckpt.MODEL_FILE
+    expected = ckpt.flat(ChordTask(config.model).parameters())
+    ckpt.check_arrays(ckpt.read_arrays(model_file), expected, "ChordTask model", model_file)
+    progress = state.get("progress") or {}
+    record = {"checkpoint": str(folder.resolve())}
+    record.update({k: progress[k] for k in ("epoch", "global_step") if isinstance(progress.get(k), int)})
+    return folder, record
+
+
+def load_initial_weights(task: ChordTask, folder: Path, record: dict, log) -> None:
+    """The weights of checkpoint `folder` into `task`'s model (checked by `check_init_from`): nothing else of
+    that run (its optimizer moments, schedule position, epochs and songs) comes along."""
+    model_file = folder / ckpt.MODEL_FILE
+    task.update(ckpt.checked_tree(ckpt.read_arrays(model_file), task.parameters(), "chord model", model_file))
+    mx.eval(task.parameters())
+    epochs = record.get("epoch")
+    after = f" (after {epochs} epoch{'s' * (epochs != 1)} of its run)" if epochs is not None else ""
+    log(
+        f"model: weights from {folder}{after}; a new optimizer and learning-rate schedule, epochs counted "
+        "from 0"
+    )
