@@ -1,0 +1,135 @@
+"""The fit loop's schedule as a Lightning user expects it: when validation runs (`val_check_interval`,
+`check_val_every_n_epoch`, `limit_val_batches=0`, a `max_steps` stop).
+
+The expected validation steps are Lightning 2.6's for the same settings (5 or 4 batches an epoch)."""
+
+import warnings
+
+from audiotrain import Trainer
+from audiotrain.train.callbacks import Callback, ModelCheckpoint
+
+import pytest
+from tasks import TinyClassifier, make_batches
+
+
+class Validations(Callback):
+    """(epoch, global_step) at each validation in `fit` (not the sanity check), and every hook called."""
+
+    def __init__(self):
+        self.at: list[tuple[int, int]] = []
+        self.hooks: list[str] = []
+
+    def on_sanity_check_start(self, trainer, module):
+        self.hooks.append("on_sanity_check_start")
+
+    def on_validation_start(self, trainer, module):
+        self.hooks.append("on_validation_start")
+        if not trainer.sanity_checking:
+            self.at.append((trainer.current_epoch, trainer.global_step))
+
+    def on_validation_end(self, trainer, module):
+        self.hooks.append("on_validation_end")
+
+
+def fit(tmp_path, batches=5, val=True, **kw):
+    """`batches` training batches an epoch (16 samples each); returns (trainer, validations)."""
+    validations = Validations()
+    kw.setdefault("max_epochs", 2)
+    kw.setdefault("enable_checkpointing", False)
+    t = Trainer(
+        default_root_dir=tmp_path,
+        enable_progress_bar=False,
+        num_sanity_val_steps=kw.pop("num_sanity_val_steps", 0),
+        callbacks=[validations, *kw.pop("callbacks", [])],
+        **kw,
+    )
+    t.fit(TinyClassifier(), make_batches(16 * batches), make_batches(32, seed=1) if val else None)
+    return t, validations
+
+
+# ---------------------------------------------------------------- an int val_check_interval (#2)
+def test_an_int_val_check_interval_counts_batches_within_each_epoch(tmp_path):
+    # It counted across epochs: after steps 2, 4, 6, 8, 10.
+    _, validations = fit(tmp_path, val_check_interval=2)
+    assert validations.at == [(0, 2), (0, 4), (1, 7), (1, 9)]
+
+
+def test_an_int_val_check_interval_validates_only_in_the_epochs_check_val_every_n_epoch_picks(tmp_path):
+    _, validations = fit(tmp_path, val_check_interval=2, check_val_every_n_epoch=2)
+    assert validations.at == [(1, 7), (1, 9)]
+
+
+def test_check_val_every_n_epoch_none_counts_an_int_interval_across_epochs(tmp_path):
+    _, validations = fit(tmp_path, val_check_interval=2, check_val_every_n_epoch=None)
+    assert validations.at == [(0, 2), (0, 4), (1, 6), (1, 8), (1, 10)]
+    _, validations = fit(tmp_path / "longer", val_check_interval=7, check_val_every_n_epoch=None)
+    assert validations.at == [(1, 7)]
+
+
+def test_an_int_val_check_interval_longer_than_an_epoch_is_refused_before_fit_starts(tmp_path):
+    validations = Validations()
+    t = Trainer(
+        max_epochs=2,
+        val_check_interval=7,
+        default_root_dir=tmp_path,
+        enable_progress_bar=False,
+        logger=False,
+        callbacks=[validations],
+    )
+    with pytest.raises(
+        ValueError, match=r"val_check_interval=7\) must be at most .* \(5\).*check_val_every_n_epoch=None"
+    ):
+        t.fit(TinyClassifier(), make_batches(80), make_batches(32, seed=1))
+    assert t.global_step == 0 and validations.hooks == []
+    assert not (tmp_path / "checkpoints").exists()  # refused before anything was written
+
+
+# ---------------------------------------------------------------- a float val_check_interval (#10)
+def test_a_fraction_validates_every_int_fraction_times_batches_and_at_the_end_only_where_that_lands(tmp_path):
+    _, odd = fit(tmp_path / "odd", batches=5, val_check_interval=0.5)
+    assert odd.at == [(0, 2), (0, 4), (1, 7), (1, 9)]  # int(0.5 x 5) = 2: not after batch 5
+    _, even = fit(tmp_path / "even", batches=4, val_check_interval=0.5)
+    assert even.at == [(0, 2), (0, 4), (1, 6), (1, 8)]
+
+
+def test_fast_dev_run_validates_once_whatever_the_interval(tmp_path):
+    _, validations = fit(tmp_path, fast_dev_run=2, val_check_interval=7)
+    assert validations.at == [(0, 2)]
+
+
+def test_a_monitoring_checkpoint_saves_at_each_validation_and_not_at_an_epoch_end_without_one(tmp_path):
+    # 0.5 of 5 batches: the epoch ends (steps 5, 10) are not validated, so saving there would rank the
+    # score of the validation before them a second time (as Lightning, which saves at validation ends).
+    mc = ModelCheckpoint(monitor="val_loss", save_top_k=-1, filename="{step}")
+    fit(tmp_path, val_check_interval=0.5, callbacks=[mc], enable_checkpointing=True)
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
+        "step=2",
+        "step=4",
+        "step=7",
+        "step=9",
+    ]
+
+
+# ---------------------------------------------------------------- limit_val_batches=0 (#11)
+def test_limit_val_batches_zero_turns_validation_off(tmp_path):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        t, validations = fit(tmp_path, limit_val_batches=0, num_sanity_val_steps=2)
+    assert validations.hooks == [] and t.global_step == 10
+    assert not [w for w in caught if "yielded no batches" in str(w.message)]
+    assert not any(name.startswith("val_") for name in t.callback_metrics)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert t.validate(TinyClassifier(), make_batches(32)) == []  # Lightning's empty result
+    assert validations.hooks == [] and not [w for w in caught if "yielded no batches" in str(w.message)]
+
+
+# ---------------------------------------------------------------- a max_steps stop (#9)
+def test_a_max_steps_stop_in_mid_epoch_validates_there_once(tmp_path):
+    """Kept (unlike Lightning, see the README): the weights training ends with get a score. Where the stop
+    lands on a check batch that validation is not run a second time (it was)."""
+    _, on_a_check = fit(tmp_path / "a", batches=4, max_epochs=5, max_steps=2, val_check_interval=0.5)
+    assert on_a_check.at == [(0, 2)]
+    t, between = fit(tmp_path / "b", batches=4, max_epochs=5, max_steps=3, val_check_interval=0.5)
+    assert between.at == [(0, 2), (0, 3)]
+    assert t.current_epoch == 0  # the epoch stopped in (Lightning counts it as ended: 1)
