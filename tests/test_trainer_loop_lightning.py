@@ -1,5 +1,5 @@
 """The fit loop's schedule as a Lightning user expects it: when validation runs (`val_check_interval`,
-`check_val_every_n_epoch`, `limit_val_batches=0`, a `max_steps` stop).
+`check_val_every_n_epoch`, `limit_val_batches=0`, a `max_steps` stop), and the train/eval modes a user set.
 
 The expected validation steps are Lightning 2.6's for the same settings (5 or 4 batches an epoch)."""
 
@@ -8,6 +8,7 @@ import warnings
 from audiotrain import Trainer
 from audiotrain.train.callbacks import Callback, ModelCheckpoint
 
+import numpy as np
 import pytest
 from tasks import TinyClassifier, make_batches
 
@@ -133,3 +134,73 @@ def test_a_max_steps_stop_in_mid_epoch_validates_there_once(tmp_path):
     t, between = fit(tmp_path / "b", batches=4, max_epochs=5, max_steps=3, val_check_interval=0.5)
     assert between.at == [(0, 2), (0, 3)]
     assert t.current_epoch == 0  # the epoch stopped in (Lightning counts it as ended: 1)
+
+
+# ---------------------------------------------------------------- train and eval modes (precision #1)
+class FreezesBatchNorm(TinyClassifier):
+    def __init__(self, freeze_in: str | None = None):
+        super().__init__(batchnorm=True, dropout=0.3)
+        self.freeze_in = freeze_in
+
+    def on_fit_start(self):
+        if self.freeze_in == "on_fit_start":
+            self.norm.eval()
+
+    def on_train_start(self):
+        if self.freeze_in == "on_train_start":
+            self.norm.eval()
+
+
+class Modes(Callback):
+    """(module.training, module.norm.training) at each training batch."""
+
+    def __init__(self):
+        self.seen: list[tuple[bool, bool]] = []
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        self.seen.append((module.training, module.norm.training))
+
+
+def _fit_modes(tmp_path, module) -> list[tuple[bool, bool]]:
+    modes = Modes()
+    t = Trainer(
+        max_epochs=2,
+        default_root_dir=tmp_path,
+        enable_progress_bar=False,
+        logger=False,
+        enable_checkpointing=False,
+        callbacks=[modes],
+    )
+    t.fit(module, make_batches(32), make_batches(32, seed=1))
+    return modes.seen
+
+
+def test_a_batchnorm_frozen_before_fit_stays_frozen_with_lightnings_warning(tmp_path):
+    module = FreezesBatchNorm()
+    module.norm.eval()
+    before = np.array(module.norm.running_mean)
+    with pytest.warns(
+        UserWarning, match=r"found 1 module\(s\) in eval mode at the start of training \(norm\)"
+    ):
+        seen = _fit_modes(tmp_path, module)
+    assert seen == [(True, False)] * 4
+    np.testing.assert_array_equal(np.array(module.norm.running_mean), before)
+    assert module.training and not module.norm.training  # fit gives back the modes it was given
+
+
+@pytest.mark.parametrize("hook, warned", [("on_fit_start", True), ("on_train_start", False)])
+def test_a_batchnorm_frozen_in_a_start_hook_stays_frozen(tmp_path, hook, warned):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        seen = _fit_modes(tmp_path, FreezesBatchNorm(freeze_in=hook))
+    assert seen == [(True, False)] * 4
+    # As Lightning, which looks between the sanity check and on_train_start.
+    assert any("in eval mode at the start of training" in str(w.message) for w in caught) == warned
+
+
+def test_a_module_in_train_mode_trains_without_the_warning(tmp_path):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        seen = _fit_modes(tmp_path, FreezesBatchNorm())
+    assert not [w for w in caught if "eval mode" in str(w.message)]
+    assert seen == [(True, True)] * 4

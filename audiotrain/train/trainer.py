@@ -426,6 +426,7 @@ class Trainer:
                 self._call_hooks("on_fit_start")
                 if val_loader is not None:
                     self.evaluation.sanity_check(model, val_loader)
+                self._warn_of_eval_mode(model)
                 self._call_hooks("on_train_start")
                 self._fit_loop(model, train_loader, val_loader)
                 if not self.interrupted:
@@ -443,7 +444,22 @@ class Trainer:
             self.fitting = False
             self.state = "finished" if status == "success" else status
             self._teardown(model, "fit", status)
-            model.train()
+
+    def _warn_of_eval_mode(self, module: TrainModule) -> None:
+        """`fit` trains each submodule in the mode it is in (as Lightning 2 does: a BatchNorm frozen with
+        `.eval()` before `fit` or in `on_fit_start` stays frozen); like Lightning it says so once, before
+        `on_train_start`, where some are in eval mode (a model loaded for inference often is)."""
+        in_eval = [name or type(module).__name__ for name, m in module.named_modules() if not m.training]
+        if not in_eval or not self.is_global_zero:
+            return
+        shown = ", ".join(sorted(in_eval)[:3]) + (f" and {len(in_eval) - 3} more" if len(in_eval) > 3 else "")
+        warnings.warn(
+            f"Trainer.fit: found {len(in_eval)} module(s) in eval mode at the start of training ({shown}); "
+            "they train in that mode (BatchNorm keeps its running statistics, Dropout is off), as in "
+            "Lightning. If that is not intended, call model.train() before fit",
+            UserWarning,
+            stacklevel=3,
+        )
 
     def _fit_loop(self, module: TrainModule, train_loader: Any, val_loader: Any) -> None:
         if self.interrupted:
@@ -523,7 +539,6 @@ class Trainer:
         self._pending_loader_state = None
         if not resuming:
             self.running.reset_epoch()
-        module.train()
         self._call_hooks("on_train_epoch_start", module_args=(progress.epoch,))
         self._follow_freezing(module)
         iterator = iter(loader) if not batches_done else iter(())
