@@ -1,11 +1,13 @@
-"""The fit loop's schedule as a Lightning user expects it: when validation runs (`val_check_interval`,
-`check_val_every_n_epoch`, `limit_val_batches=0`, a `max_steps` stop), and the train/eval modes a user set.
+"""The fit loop's schedule and arguments as a Lightning user expects them: when validation runs
+(`val_check_interval`, `check_val_every_n_epoch`, `limit_val_batches=0`, a `max_steps` stop), the train/eval
+modes a user set, and Lightning's spellings of the arguments (`verbose`, `precision=None`, a DataModule in
+the loader's place, `ckpt_path="last"` on a first run, `-1` for no limit).
 
 The expected validation steps are Lightning 2.6's for the same settings (5 or 4 batches an epoch)."""
 
 import warnings
 
-from audiotrain import Trainer
+from audiotrain import DataModule, Trainer
 from audiotrain.train.callbacks import Callback, ModelCheckpoint
 
 import numpy as np
@@ -204,3 +206,80 @@ def test_a_module_in_train_mode_trains_without_the_warning(tmp_path):
         seen = _fit_modes(tmp_path, FreezesBatchNorm())
     assert not [w for w in caught if "eval mode" in str(w.message)]
     assert seen == [(True, True)] * 4
+
+
+# ---------------------------------------------------------- Lightning's spellings (#12, precision minor)
+def test_validate_and_test_accept_verbose(tmp_path):
+    t = Trainer(default_root_dir=tmp_path, enable_progress_bar=False, logger=False)
+    module = TinyClassifier()
+    [validated] = t.validate(module, make_batches(32), verbose=False)
+    [tested] = t.test(module, make_batches(32), verbose=True)
+    assert "val_loss" in validated and "test_loss" in tested
+
+
+def test_precision_none_is_32():
+    assert Trainer(precision=None).precision == "32"
+
+
+class Batches(DataModule):
+    def train_dataloader(self):
+        return make_batches(32)
+
+    def val_dataloader(self):
+        return make_batches(32, seed=1)
+
+    def test_dataloader(self):
+        return make_batches(32, seed=2)
+
+    def predict_dataloader(self):
+        return [x for x, _ in make_batches(32, seed=3)]
+
+
+def test_a_datamodule_in_the_loaders_place_is_the_datamodule(tmp_path):
+    t = Trainer(max_epochs=1, default_root_dir=tmp_path, enable_progress_bar=False, logger=False)
+    module = TinyClassifier()
+    t.fit(module, Batches())
+    assert t.global_step == 2 and "val_loss" in t.callback_metrics
+    assert "val_loss" in t.validate(module, dataloaders=Batches())[0]  # (Lightning's keyword too)
+    assert "test_loss" in t.test(module, Batches())[0]
+    assert len(t.predict(module, Batches())) == 2
+    with pytest.raises(TypeError, match="got a DataModule as the loader and datamodule= too"):
+        t.test(module, Batches(), datamodule=Batches())
+
+
+def test_ckpt_path_last_on_a_first_run_warns_and_trains_from_scratch(tmp_path):
+    mc = ModelCheckpoint(dirpath=tmp_path / "ck", save_last=True)
+    t = Trainer(
+        max_epochs=1, default_root_dir=tmp_path, enable_progress_bar=False, logger=False, callbacks=[mc]
+    )
+    with pytest.warns(UserWarning, match=r'ckpt_path="last"\): nothing is saved yet, so training starts'):
+        t.fit(TinyClassifier(), make_batches(32), make_batches(32, seed=1), ckpt_path="last")
+    assert t.global_step == 2 and (tmp_path / "ck" / "last").is_dir()
+    # The next run resumes from it, as the idiom means.
+    again = Trainer(max_epochs=2, default_root_dir=tmp_path, enable_progress_bar=False, logger=False,
+                    callbacks=[ModelCheckpoint(dirpath=tmp_path / "ck", save_last=True)])  # fmt: skip
+    again.fit(TinyClassifier(), make_batches(32), make_batches(32, seed=1), ckpt_path="last")
+    assert again.global_step == 4 and again.history["epoch"] == [0, 1]
+
+
+def test_ckpt_path_last_without_a_last_but_with_other_saves_is_still_refused_by_name(tmp_path):
+    mc = ModelCheckpoint(dirpath=tmp_path / "ck", filename="{step}")
+    Trainer(
+        max_epochs=1, default_root_dir=tmp_path, enable_progress_bar=False, logger=False, callbacks=[mc]
+    ).fit(TinyClassifier(), make_batches(32))
+    t = Trainer(max_epochs=2, default_root_dir=tmp_path, enable_progress_bar=False, logger=False,
+                callbacks=[ModelCheckpoint(dirpath=tmp_path / "ck", filename="{step}")])  # fmt: skip
+    with pytest.raises(ValueError, match="keeps no `last`.*step=2"):
+        t.fit(TinyClassifier(), make_batches(32), ckpt_path="last")
+
+
+@pytest.mark.parametrize("flag", ["max_steps", "max_epochs"])
+def test_minus_one_means_no_limit(tmp_path, flag):
+    other = {"max_steps": {"max_epochs": 1}, "max_epochs": {"max_steps": 3}}[flag]
+    t, _ = fit(tmp_path, val=False, **{flag: -1, **other})
+    assert getattr(t, flag) is None
+    assert t.global_step == (5 if flag == "max_steps" else 3)
+    with pytest.raises(ValueError, match="set max_epochs, max_steps or max_time"):
+        Trainer(max_epochs=-1, max_steps=-1).fit(TinyClassifier(), make_batches(32))
+    with pytest.raises(ValueError, match=rf"Trainer\({flag}=-2\): expected a positive int, or None or -1"):
+        Trainer(**{flag: -2})

@@ -37,6 +37,7 @@ from audiotrain.train import flags, hooks, reporting
 from audiotrain.train.callback import Callback
 from audiotrain.train.callback_list import CallbackList
 from audiotrain.train.callbacks import ModelCheckpoint
+from audiotrain.train.datamodule import DataModule
 from audiotrain.train.evaluation import prefixed
 from audiotrain.train.evaluation_loop import EvaluationLoop
 from audiotrain.train.guarded_update import write_state_in_place
@@ -125,7 +126,7 @@ class Trainer:
         logger: Any = None,
         debug_lazy_eval: bool = False,
         accumulate_grad_batches: int = 1,
-        precision: str = "32",
+        precision: str | None = "32",
         limit_train_batches: int | float | None = None,
         limit_val_batches: int | float | None = None,
         limit_test_batches: int | float | None = None,
@@ -151,8 +152,8 @@ class Trainer:
         known = [name for name in inspect.signature(Trainer.__init__).parameters if name != "self"]
         flags.lightning_only(lightning_flags, known[:-1])  # (less **lightning_flags)
         self.fast_dev_run = flags.fast_dev_run(fast_dev_run)
-        self.max_epochs = flags.positive_int_or_none("max_epochs", max_epochs)
-        self.max_steps = flags.positive_int_or_none("max_steps", max_steps)
+        self.max_epochs = flags.training_length("max_epochs", max_epochs)
+        self.max_steps = flags.training_length("max_steps", max_steps)
         self.min_epochs = flags.non_negative_int_or_none("min_epochs", min_epochs) or 0
         self.max_time = flags.max_time(max_time)
         if self.fast_dev_run:
@@ -373,6 +374,7 @@ class Trainer:
         train_loader = _one_loader(
             "fit", "train_loader", train_loader, "train_dataloaders", train_dataloaders
         )
+        train_loader, datamodule = _datamodule_given_as_loader("fit", train_loader, datamodule)
         val_loader = _one_loader("fit", "val_loader", val_loader, "val_dataloaders", val_dataloaders)
         loaders = from_datamodule("fit", datamodule, "fit", {"train": train_loader, "val": val_loader})
         train_loader, val_loader = loaders["train"], loaders["val"]
@@ -409,7 +411,7 @@ class Trainer:
             self.should_stop = self._should_stop_agreed = self.interrupted = self._stop_requested = False
             self.interrupted_checkpoint = None
             self.progress.validation_pending = False
-            ckpt_path = self.callbacks.checkpoint_path(ckpt_path or self._pending_ckpt)
+            ckpt_path = self._checkpoint_to_resume(ckpt_path or self._pending_ckpt)
             self._pending_ckpt = None
             self._saved_log_options = {}
             self._trainable.start(_trainable_keys(model))
@@ -444,6 +446,22 @@ class Trainer:
             self.fitting = False
             self.state = "finished" if status == "success" else status
             self._teardown(model, "fit", status)
+
+    def _checkpoint_to_resume(self, ckpt_path: Any) -> Any:
+        """`fit`'s `ckpt_path`. "last" where nothing was saved yet trains from scratch with a warning, as
+        Lightning's does (the "resume if there is something" idiom); a checkpoint on disk that is not a
+        `last` is still refused by name (resuming it could go back epochs)."""
+        if str(ckpt_path) == "last":
+            first = self.checkpoint_callback
+            if first is None or not (first.last_model_path or first.newest_on_disk()):
+                warnings.warn(
+                    'Trainer.fit(ckpt_path="last"): nothing is saved yet, so training starts from scratch '
+                    "(as in Lightning)",
+                    UserWarning,
+                    stacklevel=3,
+                )
+                return None
+        return self.callbacks.checkpoint_path(ckpt_path)
 
     def _warn_of_eval_mode(self, module: TrainModule) -> None:
         """`fit` trains each submodule in the mode it is in (as Lightning 2 does: a BatchNorm frozen with
@@ -801,9 +819,11 @@ class Trainer:
         *,
         dataloaders: Any = None,
         datamodule: Any = None,
+        verbose: bool = True,
     ) -> list[dict[str, float]]:
         """Run validation once. Returns what Lightning returns: a list with one dict of `val_*` metrics
-        (means weighted by batch size). `dataloaders` is Lightning's name for `val_loader`."""
+        (means weighted by batch size). `dataloaders` is Lightning's name for `val_loader`; `verbose` is
+        accepted for Lightning's code: no results table is printed either way."""
         return self._standalone("val", model, val_loader, dataloaders, datamodule, ckpt_path)
 
     def test(
@@ -814,8 +834,10 @@ class Trainer:
         *,
         dataloaders: Any = None,
         datamodule: Any = None,
+        verbose: bool = True,
     ) -> list[dict[str, float]]:
-        """Run `test_step` over `test_loader`. Returns a list with one dict of `test_*` metrics."""
+        """Run `test_step` over `test_loader`. Returns a list with one dict of `test_*` metrics (`verbose`:
+        as in `validate`)."""
         return self._standalone("test", model, test_loader, dataloaders, datamodule, ckpt_path)
 
     def predict(
@@ -840,6 +862,7 @@ class Trainer:
         method = _STAGE_NAMES[stage]
         name = {"val": "val_loader", "test": "test_loader", "predict": "dataloaders"}[stage]
         loader = _one_loader(method, name, loader, "dataloaders", alias) if stage != "predict" else loader
+        loader, datamodule = _datamodule_given_as_loader(method, loader, datamodule)
         loader = from_datamodule(method, datamodule, method, {stage: loader})[stage]
         if loader is None:
             raise TypeError(f"Trainer.{method}: pass the batches ({name}, dataloaders= or datamodule=)")
@@ -1389,6 +1412,20 @@ class Trainer:
             f"{where}; those updates were skipped, so the weights are still finite. {fixes}"
             + (f" The last good state is saved in {path}." if path else "")
         )
+
+
+def _datamodule_given_as_loader(method: str, loader: Any, datamodule: Any) -> tuple[Any, Any]:
+    """Lightning's `fit(model, dm)` / `test(model, dm)`: a DataModule in the loader's place is the
+    datamodule. Returns (loader, datamodule)."""
+    stages = ("train", "val", "test", "predict")
+    duck = callable(getattr(loader, "setup", None)) and any(
+        callable(getattr(loader, f"{stage}_dataloader", None)) for stage in stages
+    )
+    if not (isinstance(loader, DataModule) or duck):
+        return loader, datamodule
+    if datamodule is not None:
+        raise TypeError(f"Trainer.{method}: got a DataModule as the loader and datamodule= too; pass one")
+    return None, loader
 
 
 def _one_loader(method: str, name: str, value: Any, alias: str, alias_value: Any) -> Any:
