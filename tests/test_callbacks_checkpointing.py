@@ -421,11 +421,14 @@ def test_a_hand_edited_data_loader_state_names_the_file(tmp_path):
 
 
 def test_an_int_val_check_interval_longer_than_an_epoch_monitors_each_validation(tmp_path):
-    # 3 batches per epoch, a validation every 5: none at the first epoch end (it used to be a KeyError).
+    # 3 batches per epoch, a validation every 5 counted across epochs (check_val_every_n_epoch=None): none
+    # at the first epoch end (it used to be a KeyError).
     logger = RecordingLogger()
     es = EarlyStopping(monitor="val_loss", patience=10)
     mc = ModelCheckpoint(monitor="val_loss", save_top_k=-1, filename="{step}")
-    t = fit(tmp_path, [es, mc], max_epochs=4, val_check_interval=5, logger=logger)
+    t = fit(
+        tmp_path, [es, mc], max_epochs=4, val_check_interval=5, check_val_every_n_epoch=None, logger=logger
+    )
     assert [s for s, m in logger.metrics if "val_loss" in m] == [5, 10]
     assert names(tmp_path / "checkpoints") == ["step=10", "step=5"]  # no stale saves at epoch ends
     assert (es.best_score, es.wait_count) == pytest.approx(_expected_early_stopping(_val_losses(logger), 10))
@@ -484,6 +487,7 @@ def _fit_noisy(root, callbacks, ckpt_path=None):
         seed=0,
         max_epochs=2,
         val_check_interval=2,
+        check_val_every_n_epoch=None,  # after steps 2, 4 (mid-epoch 1) and 6 (epoch 1's last batch)
         callbacks=callbacks,
     )
     model = NoisyValidation(dropout=0.5)

@@ -255,6 +255,7 @@ def test_fine_tuning_lowers_the_loss_on_a_fixed_batch(tmp_path):
     batch = tiny_batch(1, b=6)
     task.eval()
     before = task.compute_loss(batch)[0].item()
+    task.train()  # fit trains in the modes it is given, as Lightning's
     trainer = Trainer(
         max_steps=40,
         default_root_dir=tmp_path,
@@ -267,6 +268,19 @@ def test_fine_tuning_lowers_the_loss_on_a_fixed_batch(tmp_path):
     after = task.compute_loss(batch)[0].item()
     assert after < 0.7 * before
     assert json.loads(json.dumps(trainer.history))["train_audio_accuracy"]
+
+
+def test_a_task_over_a_model_loaded_for_inference_trains_in_train_mode(tmp_path):
+    """A checkpoint loads in eval mode, and fit keeps the modes it is given (as Lightning's): the task puts
+    the model in train mode itself, BatchNorm kept in eval mode (the fine-tuning default, batchnorm_eval)."""
+    model = ClapModel(tiny_config())
+    model.eval()  # as load_weights / CLAP.from_pretrained leave it
+    task = CLAPTrainModule(model, CLAPTaskConfig())
+    modes = {type(m).__name__: m.training for _, m in task.named_modules()}
+    assert task.training and not any(
+        m.training for _, m in task.named_modules() if isinstance(m, nn.BatchNorm)
+    )
+    assert any(training for name, training in modes.items() if "Dropout" in name)
 
 
 # ---------------------------------------------------------------------------------------------- the CLI

@@ -118,6 +118,23 @@ def test_train_epoch_validate_checkpoint_and_resume(clip_loaders, tmp_path, monk
     assert history["learning_rate"][2] < history["learning_rate"][1]
 
 
+def test_train_epoch_trains_in_train_mode_after_an_evaluation_in_eval_mode(
+    clip_loaders, tmp_path, monkeypatch
+):
+    """As the guide's train loop (model.train() each epoch): the shared Trainer keeps the modes it is given,
+    so the guide's Trainer sets train mode itself, e.g. after the Complete Example's `module.eval()`."""
+    monkeypatch.chdir(tmp_path)
+    from audiotrain.models import ChordRecognitionLoss, ChordRecognitionModel
+    from audiotrain.recipes.chords import Trainer, TrainingConfig
+
+    train_loader, val_loader = clip_loaders
+    config = TrainingConfig(learning_rate=1e-3, num_epochs=1, batch_size=8, progress_bar=False)
+    trainer = Trainer(ChordRecognitionModel(), train_loader, val_loader, config, ChordRecognitionLoss())
+    trainer.module.eval()
+    trainer.train_epoch()
+    assert trainer.module.training
+
+
 def test_seed002_device_setting(clip_loaders, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     from audiotrain.models import ChordRecognitionLoss, ChordRecognitionModel

@@ -106,6 +106,16 @@ def test_val_check_interval_float_and_int(tmp_path):
     assert counter.calls["on_validation_start"] == 5  # the sanity check, then mid-epoch + epoch end, twice
     counter = Counter()
     fit(tmp_path, max_epochs=2, val=make_batches(32), val_check_interval=4, callbacks=[counter])
+    assert counter.calls["on_validation_start"] == 3  # the sanity check, then after batch 4 of each epoch
+    counter = Counter()
+    fit(
+        tmp_path,
+        max_epochs=2,
+        val=make_batches(32),
+        val_check_interval=4,
+        check_val_every_n_epoch=None,
+        callbacks=[counter],
+    )
     assert counter.calls["on_validation_start"] == 4  # the sanity check, then after batches 4, 8, 12
 
 

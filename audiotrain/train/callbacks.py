@@ -338,7 +338,7 @@ class ModelCheckpoint(Callback):
     def on_train_epoch_end(self, trainer, module) -> None:
         if not self._due_this_epoch(trainer):
             return
-        if self.monitor and trainer.validates_within_epochs and isinstance(trainer.val_check_interval, int):
+        if self.monitor and trainer.validates_within_epochs and not trainer.validated_at_epoch_end:
             return  # a monitored score belongs to a validation: those save (below), epoch ends would be stale
         self._save(trainer)
 

@@ -25,17 +25,18 @@ def require_training_length(max_epochs: int | None, max_steps: int | None, max_t
     if max_epochs is None and max_steps is None and max_time is None:
         raise ValueError(
             "Trainer.fit: set max_epochs, max_steps or max_time on the Trainer (or several; whichever ends "
-            "first stops training), e.g. Trainer(max_epochs=10). A Trainer without them can only validate, "
-            "test and predict"
+            "first stops training), e.g. Trainer(max_epochs=10); -1 and None mean no limit. A Trainer "
+            "without them can only validate, test and predict"
         )
 
 
-def positive_int_or_none(name: str, value: Any) -> int | None:
+def training_length(name: str, value: Any) -> int | None:
+    """`max_epochs` / `max_steps`: a positive int, or None or Lightning's -1 for no limit."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        _fail(name, value, "a positive int or None")
-    return int(value)
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value == 0 or value < -1:
+        _fail(name, value, "a positive int, or None or -1 for no limit")
+    return None if value == -1 else int(value)
 
 
 def positive_int(name: str, value: Any) -> int:
@@ -94,6 +95,7 @@ def clip(value: Any, algorithm: Any) -> tuple[float | None, str]:
 
 def precision(value: Any) -> str:
     aliases = {
+        None: "32",  # Lightning's default: 32-true
         "32": "32",
         32: "32",
         "32-true": "32",

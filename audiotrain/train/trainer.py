@@ -37,6 +37,7 @@ from audiotrain.train import flags, hooks, reporting
 from audiotrain.train.callback import Callback
 from audiotrain.train.callback_list import CallbackList
 from audiotrain.train.callbacks import ModelCheckpoint
+from audiotrain.train.datamodule import DataModule
 from audiotrain.train.evaluation import prefixed
 from audiotrain.train.evaluation_loop import EvaluationLoop
 from audiotrain.train.guarded_update import write_state_in_place
@@ -66,8 +67,10 @@ class Trainer:
     Duration: `max_epochs` and/or `max_steps` (optimizer steps; whichever ends first), `max_time`
     ("DD:HH:MM:SS", a timedelta or a dict), and `min_epochs` (a stop request, e.g. EarlyStopping, waits
     for it). `fit` needs one of the first three; `Trainer()` without them validates, tests and predicts.
-    Validation: `val_check_interval` float = fraction of an epoch, int = every N training batches;
-    `check_val_every_n_epoch` (None: only an int `val_check_interval` validates).
+    Validation, as in Lightning: `val_check_interval` float = every int(fraction x batches) batches of
+    an epoch (its end too where that lands there), int = every N batches of an epoch (at most the
+    epoch's batches), in the epochs `check_val_every_n_epoch` picks; with `check_val_every_n_epoch=None`
+    an int counts batches across epochs. `limit_val_batches=0` turns validation off.
     Gradients: `gradient_clip_val` with `gradient_clip_algorithm` "norm"|"value",
     `accumulate_grad_batches` (mean over the window; a window the loader ends early is applied at the
     epoch's end), non-finite updates skipped in-graph; after `max_consecutive_nonfinite` non-finite
@@ -127,7 +130,7 @@ class Trainer:
         logger: Any = None,
         debug_lazy_eval: bool = False,
         accumulate_grad_batches: int = 1,
-        precision: str = "32",
+        precision: str | None = "32",
         limit_train_batches: int | float | None = None,
         limit_val_batches: int | float | None = None,
         limit_test_batches: int | float | None = None,
@@ -153,8 +156,8 @@ class Trainer:
         known = [name for name in inspect.signature(Trainer.__init__).parameters if name != "self"]
         flags.lightning_only(lightning_flags, known[:-1])  # (less **lightning_flags)
         self.fast_dev_run = flags.fast_dev_run(fast_dev_run)
-        self.max_epochs = flags.positive_int_or_none("max_epochs", max_epochs)
-        self.max_steps = flags.positive_int_or_none("max_steps", max_steps)
+        self.max_epochs = flags.training_length("max_epochs", max_epochs)
+        self.max_steps = flags.training_length("max_steps", max_steps)
         self.min_epochs = flags.non_negative_int_or_none("min_epochs", min_epochs) or 0
         self.max_time = flags.max_time(max_time)
         if self.fast_dev_run:
@@ -166,6 +169,8 @@ class Trainer:
                 "Trainer(check_val_every_n_epoch=None) validates only every val_check_interval batches: "
                 f"give an int val_check_interval (got {self.val_check_interval})"
             )
+        if self.fast_dev_run:  # as in Lightning: validation once, after its n batches
+            self.val_check_interval, self.check_val_every_n_epoch = 1.0, 1
         self.default_root_dir = Path(default_root_dir)
         self.enable_checkpointing = bool(enable_checkpointing) and not self.fast_dev_run
         self.compile = bool(compile) and not debug_lazy_eval
@@ -260,6 +265,8 @@ class Trainer:
         self._saved_log_options: dict[str, LogOptions] = {}  # from the checkpoint resumed
         self._trainable = TrainableSets()  # what the compiled step trains, what the optimizer has state for
         self._fit_started = 0.0
+        self._validated_after_batch = -1  # `progress.total_batches` at the last validation in `fit`
+        self._epoch_end_validated = False  # (validated_at_epoch_end)
         self._last_outputs: dict[str, mx.array] = {}  # the last step's loss and metrics (maybe still running)
         self._last_weight: Any = 1.0  # its weight, `TrainModule.batch_size(batch)`
         self._settled_outputs: dict[str, mx.array] = {}  # the step before that one's (evaluated)
@@ -317,10 +324,17 @@ class Trainer:
     @property
     def validates_within_epochs(self) -> bool:
         """Whether this `fit` validates other than exactly once at each epoch end: `val_check_interval`
-        below 1.0 (also mid-epoch) or an int (every N batches, across epoch ends). Callbacks that
+        below 1.0 (also mid-epoch) or an int (every N batches). Callbacks that
         monitor a metric then act after each validation instead of at epoch end, as in Lightning."""
         once_per_epoch = isinstance(self.val_check_interval, float) and self.val_check_interval == 1.0
         return self.fitting and self._val_loader is not None and not once_per_epoch
+
+    @property
+    def validated_at_epoch_end(self) -> bool:
+        """Whether the epoch now ending validated at its end, after its means (a float `val_check_interval`
+        whose check lands there, or a stop's validation). ModelCheckpoint saves that score there; an epoch
+        end without one would save a mid-epoch validation's score again."""
+        return self._epoch_end_validated
 
     @property
     def estimated_stepping_batches(self) -> int | float:
@@ -338,6 +352,16 @@ class Trainer:
         loader without a length. Known from the start of `fit`, before configure_optimizers."""
         total = loader_len(self._train_loader) if self._train_loader is not None else None
         return self.fast_dev_run or flags.resolve_limit(self.limits["train"], total, "limit_train_batches")
+
+    def _turned_off(self, stage: str) -> bool:
+        """`limit_val_batches=0` (or `limit_test_batches=0`, ...): Lightning's way to turn a stage off."""
+        return not self.fast_dev_run and self.limits[stage] == 0
+
+    def _training_batches(self, loader: Any) -> int | None:
+        """Batches an epoch of `loader` trains on (fast_dev_run, limit_train_batches); None: no length."""
+        return self.fast_dev_run or flags.resolve_limit(
+            self.limits["train"], loader_len(loader), "limit_train_batches"
+        )
 
     def print(self, *args: Any) -> None:
         """Print from rank 0 only under data parallel (as Lightning's), above any progress bar."""
@@ -366,6 +390,7 @@ class Trainer:
         train_loader = _one_loader(
             "fit", "train_loader", train_loader, "train_dataloaders", train_dataloaders
         )
+        train_loader, datamodule = _datamodule_given_as_loader("fit", train_loader, datamodule)
         val_loader = _one_loader("fit", "val_loader", val_loader, "val_dataloaders", val_dataloaders)
         loaders = from_datamodule("fit", datamodule, "fit", {"train": train_loader, "val": val_loader})
         train_loader, val_loader = loaders["train"], loaders["val"]
@@ -373,8 +398,12 @@ class Trainer:
             raise TypeError(
                 "Trainer.fit: pass the training batches (train_loader, train_dataloaders= or datamodule=)"
             )
+        if self._turned_off("val"):
+            val_loader = None  # no sanity check, no validation hooks
         prepare_loader(train_loader, "train_loader", self.seed)
         prepare_loader(val_loader, "val_loader", self.seed, evaluation=True)
+        if val_loader is not None and (n_batches := self._training_batches(train_loader)) != 0:
+            self._validation_interval(n_batches)  # a schedule it cannot keep is refused before anything runs
         if val_loader is train_loader and hasattr(train_loader, "state_dict"):
             # Its position is part of each checkpoint: after a validation it would be the validation
             # pass's, and a resumed epoch would continue from another epoch's order.
@@ -398,7 +427,7 @@ class Trainer:
             self.should_stop = self._should_stop_agreed = self.interrupted = self._stop_requested = False
             self.interrupted_checkpoint = None
             self.progress.validation_pending = False
-            ckpt_path = self.callbacks.checkpoint_path(ckpt_path or self._pending_ckpt)
+            ckpt_path = self._checkpoint_to_resume(ckpt_path or self._pending_ckpt)
             self._pending_ckpt = None
             self._saved_log_options = {}
             self._trainable.start(_trainable_keys(model))
@@ -416,6 +445,7 @@ class Trainer:
                 self._call_hooks("on_fit_start")
                 if val_loader is not None:
                     self.evaluation.sanity_check(model, val_loader)
+                self._warn_of_eval_mode(model)
                 self._call_hooks("on_train_start")
                 self._fit_loop(model, train_loader, val_loader)
                 if not self.interrupted:
@@ -433,7 +463,38 @@ class Trainer:
             self.fitting = False
             self.state = "finished" if status == "success" else status
             self._teardown(model, "fit", status)
-            model.train()
+
+    def _checkpoint_to_resume(self, ckpt_path: Any) -> Any:
+        """`fit`'s `ckpt_path`. "last" where nothing was saved yet trains from scratch with a warning, as
+        Lightning's does (the "resume if there is something" idiom); a checkpoint on disk that is not a
+        `last` is still refused by name (resuming it could go back epochs)."""
+        if str(ckpt_path) == "last":
+            first = self.checkpoint_callback
+            if first is None or not (first.last_model_path or first.newest_on_disk()):
+                warnings.warn(
+                    'Trainer.fit(ckpt_path="last"): nothing is saved yet, so training starts from scratch '
+                    "(as in Lightning)",
+                    UserWarning,
+                    stacklevel=3,
+                )
+                return None
+        return self.callbacks.checkpoint_path(ckpt_path)
+
+    def _warn_of_eval_mode(self, module: TrainModule) -> None:
+        """`fit` trains each submodule in the mode it is in (as Lightning 2 does: a BatchNorm frozen with
+        `.eval()` before `fit` or in `on_fit_start` stays frozen); like Lightning it says so once, before
+        `on_train_start`, where some are in eval mode (a model loaded for inference often is)."""
+        in_eval = [name or type(module).__name__ for name, m in module.named_modules() if not m.training]
+        if not in_eval or not self.is_global_zero:
+            return
+        shown = ", ".join(sorted(in_eval)[:3]) + (f" and {len(in_eval) - 3} more" if len(in_eval) > 3 else "")
+        warnings.warn(
+            f"Trainer.fit: found {len(in_eval)} module(s) in eval mode at the start of training ({shown}); "
+            "they train in that mode (BatchNorm keeps its running statistics, Dropout is off), as in "
+            "Lightning. If that is not intended, call model.train() before fit",
+            UserWarning,
+            stacklevel=3,
+        )
 
     def _fit_loop(self, module: TrainModule, train_loader: Any, val_loader: Any) -> None:
         if self.interrupted:
@@ -448,30 +509,24 @@ class Trainer:
                 stacklevel=3,
             )
             return
-        total = loader_len(train_loader)
-        n_batches = self.fast_dev_run or flags.resolve_limit(
-            self.limits["train"], total, "limit_train_batches"
-        )
+        n_batches = self._training_batches(train_loader)
         self.num_training_batches = n_batches if n_batches is not None else math.inf
         if n_batches == 0:
             warnings.warn(
                 "Trainer.fit: the training loader yields no batches (limit or empty loader)", stacklevel=3
             )
             return
-        mid_epoch_every = None
-        if isinstance(self.val_check_interval, float) and self.val_check_interval < 1.0:
-            if n_batches is None:
-                raise ValueError("Trainer(val_check_interval<1.0) needs a training loader with a length")
-            mid_epoch_every = max(1, int(self.val_check_interval * n_batches))
+        val_every = self._validation_interval(n_batches) if val_loader is not None else None
+        self._validated_after_batch = -1
         while not self._done():
-            self._train_epoch(module, train_loader, val_loader, n_batches, mid_epoch_every)
+            self._train_epoch(module, train_loader, val_loader, n_batches, val_every)
             if self.interrupted:
                 # Noticed in the epoch: after a step or in a validation, but also after its last step (in
                 # the stream's final `next`, closing a window, while its workers shut down). Its end has
                 # not run, so the epoch stays open and the resumed fit ends it (validation, epoch means).
                 self.progress.epoch_complete = False
                 break
-            self._end_epoch(module, val_loader)
+            self._end_epoch(module, val_loader, val_every)
         if self.interrupted:
             # Saved wherever the Ctrl-C was noticed. In the epoch-end callbacks or checkpointing the epoch
             # is complete and validated, so the checkpoint resumes at the next one; in the epoch-end
@@ -503,7 +558,7 @@ class Trainer:
             return False
         return bool(collectives.all_reduce_sum(mx.array(float(late))).item())
 
-    def _train_epoch(self, module, loader, val_loader, n_batches, mid_epoch_every) -> None:
+    def _train_epoch(self, module, loader, val_loader, n_batches, val_every) -> None:
         progress = self.progress
         resuming = progress.start_epoch()
         if hasattr(loader, "set_epoch"):
@@ -523,7 +578,6 @@ class Trainer:
         self._pending_loader_state = None
         if not resuming:
             self.running.reset_epoch()
-        module.train()
         self._call_hooks("on_train_epoch_start", module_args=(progress.epoch,))
         self._follow_freezing(module)
         iterator = iter(loader) if not batches_done else iter(())
@@ -535,6 +589,7 @@ class Trainer:
             self.evaluation.validate_in_fit(module, val_loader)
             if self.interrupted:
                 return  # still pending: saved by the fit loop, rerun on resume
+            self._validated_after_batch = progress.total_batches
         progress.validation_pending = False
         exhausted = False
         while not batches_done and (n_batches is None or progress.batch_in_epoch < n_batches):
@@ -547,7 +602,7 @@ class Trainer:
                 if self.interrupted and err.killed_by_sigint:
                     return  # the same Ctrl-C reached a starting worker: the stop, not a failure
                 raise
-            self._train_batch(module, batch, n_batches, val_loader, mid_epoch_every)
+            self._train_batch(module, batch, n_batches, val_loader, val_every)
             if self.interrupted:
                 return  # saved by the fit loop, right after the step it stopped at
             if self._done():
@@ -563,7 +618,7 @@ class Trainer:
             exhausted or batches_done or (n_batches is not None and progress.batch_in_epoch >= n_batches)
         )
 
-    def _train_batch(self, module, batch, n_batches, val_loader, mid_epoch_every) -> None:
+    def _train_batch(self, module, batch, n_batches, val_loader, val_every) -> None:
         progress = self.progress
         check_batch(batch)
         batch_idx = progress.batch_in_epoch
@@ -608,7 +663,7 @@ class Trainer:
         outputs = {**{k: LazyScalar(v) for k, v in {**returned, **logged}.items()}, "stepped": stepped}
         # A checkpoint saved by a batch-end hook (ModelCheckpoint(every_n_train_steps)) before this
         # batch's validation records it as pending, so resuming from it runs it first.
-        val_due = val_loader is not None and self._val_due(mid_epoch_every, n_batches)
+        val_due = val_loader is not None and self._val_due(val_every, n_batches)
         progress.validation_pending = val_due
         # Logged before the hooks, so that they read this step's means in callback_metrics. What the hooks
         # log with self.log goes to the loggers at this same step (Lightning's row for it) once the module's
@@ -627,6 +682,7 @@ class Trainer:
             progress.validation_pending = False  # a checkpoint saved in on_validation_end has run it
             # Still pending when Ctrl-C stops it: saved below, rerun on resume.
             progress.validation_pending = self.evaluation.validate_in_fit(module, val_loader) is None
+            self._validated_after_batch = progress.total_batches
             self._agree_across_ranks()  # EarlyStopping may have stopped one rank in on_validation_end
 
     def _close_window(self) -> None:
@@ -639,7 +695,7 @@ class Trainer:
         if self.is_logging_step():
             self._log_train_interval()
 
-    def _end_epoch(self, module: TrainModule, val_loader: Any) -> None:
+    def _end_epoch(self, module: TrainModule, val_loader: Any, val_every: int | None) -> None:
         progress = self.progress
         epoch_means = self.running.epoch_means(self._reduce)
         train_metrics = reporting.epoch_values(epoch_means, self._train_options())
@@ -648,11 +704,8 @@ class Trainer:
         self._check_nonfinite()
         self.callback_metrics.update(reporting.epoch_callback_values(epoch_means, self._train_options()))
         val_metrics = {}
-        if (
-            val_loader is not None
-            and isinstance(self.val_check_interval, float)
-            and self._validates_this_epoch()
-        ):
+        self._epoch_end_validated = val_loader is not None and self._validates_at_epoch_end(val_every)
+        if self._epoch_end_validated:
             val_metrics = self.evaluation.validate_in_fit(module, val_loader)
             if val_metrics is None:
                 # Ctrl-C stopped the validation: the epoch stays open at its last batch, so the
@@ -696,12 +749,54 @@ class Trainer:
         n = self.check_val_every_n_epoch
         return n is not None and (self.current_epoch + 1) % n == 0
 
-    def _val_due(self, mid_epoch_every: int | None, n_batches: int | None) -> bool:
-        if isinstance(self.val_check_interval, int):
-            return self.progress.total_batches % self.val_check_interval == 0
-        if mid_epoch_every is None or not self._validates_this_epoch():
+    def _validation_interval(self, n_batches: int | None) -> int | None:
+        """Training batches between validations (Lightning's `val_check_batch`): an int `val_check_interval`
+        as given, a float one as int(fraction x the epoch's batches), at least 1; None for 1.0 over a loader
+        without a length (its epochs end where it does: validated there). Checked before `fit` starts."""
+        interval = self.val_check_interval
+        if isinstance(interval, int):
+            if n_batches is not None and interval > n_batches and self.check_val_every_n_epoch is not None:
+                # As Lightning: counted within each epoch, such an interval would never be reached.
+                raise ValueError(
+                    f"Trainer(val_check_interval={interval}) must be at most the number of training batches "
+                    f"in an epoch ({n_batches}): it counts batches within each epoch. To validate every "
+                    f"{interval} batches counted across epochs, set check_val_every_n_epoch=None; to turn "
+                    "validation off, set limit_val_batches=0"
+                )
+            return interval
+        if n_batches is None:
+            if interval < 1.0:
+                raise ValueError(
+                    f"Trainer(val_check_interval={interval}): a fraction of an epoch needs a training loader "
+                    "with a length (len(loader)); give an int number of batches instead"
+                )
+            return None
+        return max(1, int(interval * n_batches))
+
+    def _val_due(self, val_every: int | None, n_batches: int | None) -> bool:
+        """Whether the batch just trained is one to validate after, as in Lightning: every `val_every`
+        batches of the epoch, in the epochs `check_val_every_n_epoch` picks (with None: every `val_every`
+        batches counted across epochs)."""
+        if val_every is None:
             return False
-        return self.batch_in_epoch % mid_epoch_every == 0 and self.batch_in_epoch != n_batches
+        if self.check_val_every_n_epoch is None:
+            return self.progress.total_batches % val_every == 0
+        if not self._validates_this_epoch() or self.batch_in_epoch % val_every:
+            return False
+        # A float interval's check at the epoch's last batch runs at the epoch's end (`_end_epoch`), where
+        # the callbacks see the epoch's means beside it.
+        return not (isinstance(self.val_check_interval, float) and self.batch_in_epoch == n_batches)
+
+    def _validates_at_epoch_end(self, val_every: int | None) -> bool:
+        """A float `val_check_interval` validates at the end of an epoch whose last batch is a check
+        (1.0, or 0.5 of an even number of batches; not 0.5 of 5, as in Lightning). An epoch that
+        max_steps, max_time or a stop request ends early validates there too, unless its last batch
+        just did (Lightning skips it under max_steps: see the README)."""
+        if not isinstance(self.val_check_interval, float) or not self._validates_this_epoch():
+            return False
+        if not self.progress.epoch_complete:
+            return self._validated_after_batch != self.progress.total_batches
+        return val_every is None or self.batch_in_epoch % val_every == 0
 
     def _no_batches_this_epoch(self, epoch: int) -> None:
         """An epoch without a single batch would repeat forever under max_steps (no step ever counts)."""
@@ -754,9 +849,11 @@ class Trainer:
         *,
         dataloaders: Any = None,
         datamodule: Any = None,
+        verbose: bool = True,
     ) -> list[dict[str, float]]:
         """Run validation once. Returns what Lightning returns: a list with one dict of `val_*` metrics
-        (means weighted by batch size). `dataloaders` is Lightning's name for `val_loader`."""
+        (means weighted by batch size). `dataloaders` is Lightning's name for `val_loader`; `verbose` is
+        accepted for Lightning's code: no results table is printed either way."""
         return self._standalone("val", model, val_loader, dataloaders, datamodule, ckpt_path)
 
     def test(
@@ -767,8 +864,10 @@ class Trainer:
         *,
         dataloaders: Any = None,
         datamodule: Any = None,
+        verbose: bool = True,
     ) -> list[dict[str, float]]:
-        """Run `test_step` over `test_loader`. Returns a list with one dict of `test_*` metrics."""
+        """Run `test_step` over `test_loader`. Returns a list with one dict of `test_*` metrics (`verbose`:
+        as in `validate`)."""
         return self._standalone("test", model, test_loader, dataloaders, datamodule, ckpt_path)
 
     def predict(
@@ -793,6 +892,7 @@ class Trainer:
         method = _STAGE_NAMES[stage]
         name = {"val": "val_loader", "test": "test_loader", "predict": "dataloaders"}[stage]
         loader = _one_loader(method, name, loader, "dataloaders", alias) if stage != "predict" else loader
+        loader, datamodule = _datamodule_given_as_loader(method, loader, datamodule)
         loader = from_datamodule(method, datamodule, method, {stage: loader})[stage]
         if loader is None:
             raise TypeError(f"Trainer.{method}: pass the batches ({name}, dataloaders= or datamodule=)")
@@ -811,7 +911,9 @@ class Trainer:
             if ckpt_path:
                 self._restore(self.callbacks.checkpoint_path(ckpt_path), full=False)
             with self._on_device():
-                if stage == "predict":
+                if stage != "predict" and self._turned_off(stage):
+                    out = []  # Lightning's empty result (the setup and teardown hooks still run)
+                elif stage == "predict":
                     out = self.evaluation.predict(model, loader, keep)
                 elif stage == "val":
                     out = [self.evaluation.validate(model, loader)]
@@ -1381,6 +1483,20 @@ class Trainer:
             f"{where}; those updates were skipped, so the weights are still finite. {fixes}"
             + (f" The last good state is saved in {path}." if path else "")
         )
+
+
+def _datamodule_given_as_loader(method: str, loader: Any, datamodule: Any) -> tuple[Any, Any]:
+    """Lightning's `fit(model, dm)` / `test(model, dm)`: a DataModule in the loader's place is the
+    datamodule. Returns (loader, datamodule)."""
+    stages = ("train", "val", "test", "predict")
+    duck = callable(getattr(loader, "setup", None)) and any(
+        callable(getattr(loader, f"{stage}_dataloader", None)) for stage in stages
+    )
+    if not (isinstance(loader, DataModule) or duck):
+        return loader, datamodule
+    if datamodule is not None:
+        raise TypeError(f"Trainer.{method}: got a DataModule as the loader and datamodule= too; pass one")
+    return None, loader
 
 
 def _one_loader(method: str, name: str, value: Any, alias: str, alias_value: Any) -> Any:

@@ -330,6 +330,9 @@ class Trainer:
             self.config, self.run_dir, max_epochs, validate, self.loggers, overwrite=True
         )
         trainer.resume_hint = None
+        # As the guide's train loop (model.train() at each call): the shared Trainer keeps the modes it is
+        # given, and the module may come back from an evaluation in eval mode (`example.py`).
+        self.module.train()
         trainer.fit(self.module, self.train_loader, self.val_loader if validate else None, ckpt_path=resume)
         self.shared, self._resume = trainer, None
         self._history = trainer.history

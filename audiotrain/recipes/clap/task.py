@@ -178,6 +178,9 @@ class CLAPTrainModule(TrainModule):
         self.config = config or CLAPTaskConfig()
         self.clap = model
         self.apply_freezing()
+        # A checkpoint loads in eval mode (for inference) and fit keeps the modes it is given: a task is
+        # built to train (with BatchNorm as batchnorm_eval says).
+        self.train()
 
     # ---- freezing ---------------------------------------------------------------------------------
     def apply_freezing(self) -> None:

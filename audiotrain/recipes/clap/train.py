@@ -10,6 +10,7 @@ import dataclasses
 import io
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -261,7 +262,10 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
         logger=loggers or None,
     )
     trainer.resume_hint = None  # the recipe prints its own command line below
-    trainer.fit(task, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
+    with warnings.catch_warnings():
+        # The BatchNorm layers --task.batchnorm_eval keeps in eval mode are the recipe's choice, not a slip.
+        warnings.filterwarnings("ignore", message=r"Trainer\.fit: found \d+ module\(s\) in eval mode")
+        trainer.fit(task, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
     if not main:  # the other ranks' part ends with the fit
         return {"run_dir": out, "history": trainer.history, "task": task, "interrupted": trainer.interrupted}
     # Ctrl-C from here on stops the final evaluation, plots or export, not training: say what is saved.

@@ -1,0 +1,285 @@
+"""The fit loop's schedule and arguments as a Lightning user expects them: when validation runs
+(`val_check_interval`, `check_val_every_n_epoch`, `limit_val_batches=0`, a `max_steps` stop), the train/eval
+modes a user set, and Lightning's spellings of the arguments (`verbose`, `precision=None`, a DataModule in
+the loader's place, `ckpt_path="last"` on a first run, `-1` for no limit).
+
+The expected validation steps are Lightning 2.6's for the same settings (5 or 4 batches an epoch)."""
+
+import warnings
+
+from audiotrain import DataModule, Trainer
+from audiotrain.train.callbacks import Callback, ModelCheckpoint
+
+import numpy as np
+import pytest
+from tasks import TinyClassifier, make_batches
+
+
+class Validations(Callback):
+    """(epoch, global_step) at each validation in `fit` (not the sanity check), and every hook called."""
+
+    def __init__(self):
+        self.at: list[tuple[int, int]] = []
+        self.hooks: list[str] = []
+
+    def on_sanity_check_start(self, trainer, module):
+        self.hooks.append("on_sanity_check_start")
+
+    def on_validation_start(self, trainer, module):
+        self.hooks.append("on_validation_start")
+        if not trainer.sanity_checking:
+            self.at.append((trainer.current_epoch, trainer.global_step))
+
+    def on_validation_end(self, trainer, module):
+        self.hooks.append("on_validation_end")
+
+
+def fit(tmp_path, batches=5, val=True, **kw):
+    """`batches` training batches an epoch (16 samples each); returns (trainer, validations)."""
+    validations = Validations()
+    kw.setdefault("max_epochs", 2)
+    kw.setdefault("enable_checkpointing", False)
+    t = Trainer(
+        default_root_dir=tmp_path,
+        enable_progress_bar=False,
+        num_sanity_val_steps=kw.pop("num_sanity_val_steps", 0),
+        callbacks=[validations, *kw.pop("callbacks", [])],
+        **kw,
+    )
+    t.fit(TinyClassifier(), make_batches(16 * batches), make_batches(32, seed=1) if val else None)
+    return t, validations
+
+
+# ---------------------------------------------------------------- an int val_check_interval (#2)
+def test_an_int_val_check_interval_counts_batches_within_each_epoch(tmp_path):
+    # It counted across epochs: after steps 2, 4, 6, 8, 10.
+    _, validations = fit(tmp_path, val_check_interval=2)
+    assert validations.at == [(0, 2), (0, 4), (1, 7), (1, 9)]
+
+
+def test_an_int_val_check_interval_validates_only_in_the_epochs_check_val_every_n_epoch_picks(tmp_path):
+    _, validations = fit(tmp_path, val_check_interval=2, check_val_every_n_epoch=2)
+    assert validations.at == [(1, 7), (1, 9)]
+
+
+def test_check_val_every_n_epoch_none_counts_an_int_interval_across_epochs(tmp_path):
+    _, validations = fit(tmp_path, val_check_interval=2, check_val_every_n_epoch=None)
+    assert validations.at == [(0, 2), (0, 4), (1, 6), (1, 8), (1, 10)]
+    _, validations = fit(tmp_path / "longer", val_check_interval=7, check_val_every_n_epoch=None)
+    assert validations.at == [(1, 7)]
+
+
+def test_an_int_val_check_interval_longer_than_an_epoch_is_refused_before_fit_starts(tmp_path):
+    validations = Validations()
+    t = Trainer(
+        max_epochs=2,
+        val_check_interval=7,
+        default_root_dir=tmp_path,
+        enable_progress_bar=False,
+        logger=False,
+        callbacks=[validations],
+    )
+    with pytest.raises(
+        ValueError, match=r"val_check_interval=7\) must be at most .* \(5\).*check_val_every_n_epoch=None"
+    ):
+        t.fit(TinyClassifier(), make_batches(80), make_batches(32, seed=1))
+    assert t.global_step == 0 and validations.hooks == []
+    assert not (tmp_path / "checkpoints").exists()  # refused before anything was written
+
+
+# ---------------------------------------------------------------- a float val_check_interval (#10)
+def test_a_fraction_validates_every_int_fraction_times_batches_and_at_the_end_only_where_that_lands(tmp_path):
+    _, odd = fit(tmp_path / "odd", batches=5, val_check_interval=0.5)
+    assert odd.at == [(0, 2), (0, 4), (1, 7), (1, 9)]  # int(0.5 x 5) = 2: not after batch 5
+    _, even = fit(tmp_path / "even", batches=4, val_check_interval=0.5)
+    assert even.at == [(0, 2), (0, 4), (1, 6), (1, 8)]
+
+
+def test_fast_dev_run_validates_once_whatever_the_interval(tmp_path):
+    _, validations = fit(tmp_path, fast_dev_run=2, val_check_interval=7)
+    assert validations.at == [(0, 2)]
+
+
+def test_a_monitoring_checkpoint_saves_at_each_validation_and_not_at_an_epoch_end_without_one(tmp_path):
+    # 0.5 of 5 batches: the epoch ends (steps 5, 10) are not validated, so saving there would rank the
+    # score of the validation before them a second time (as Lightning, which saves at validation ends).
+    mc = ModelCheckpoint(monitor="val_loss", save_top_k=-1, filename="{step}")
+    fit(tmp_path, val_check_interval=0.5, callbacks=[mc], enable_checkpointing=True)
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
+        "step=2",
+        "step=4",
+        "step=7",
+        "step=9",
+    ]
+
+
+# ---------------------------------------------------------------- limit_val_batches=0 (#11)
+def test_limit_val_batches_zero_turns_validation_off(tmp_path):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        t, validations = fit(tmp_path, limit_val_batches=0, num_sanity_val_steps=2)
+    assert validations.hooks == [] and t.global_step == 10
+    assert not [w for w in caught if "yielded no batches" in str(w.message)]
+    assert not any(name.startswith("val_") for name in t.callback_metrics)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert t.validate(TinyClassifier(), make_batches(32)) == []  # Lightning's empty result
+    assert validations.hooks == [] and not [w for w in caught if "yielded no batches" in str(w.message)]
+
+
+# ---------------------------------------------------------------- a max_steps stop (#9)
+def test_a_max_steps_stop_in_mid_epoch_validates_there_once(tmp_path):
+    """Kept (unlike Lightning, see the README): the weights training ends with get a score. Where the stop
+    lands on a check batch that validation is not run a second time (it was)."""
+    _, on_a_check = fit(tmp_path / "a", batches=4, max_epochs=5, max_steps=2, val_check_interval=0.5)
+    assert on_a_check.at == [(0, 2)]
+    t, between = fit(tmp_path / "b", batches=4, max_epochs=5, max_steps=3, val_check_interval=0.5)
+    assert between.at == [(0, 2), (0, 3)]
+    assert t.current_epoch == 0  # the epoch stopped in (Lightning counts it as ended: 1)
+
+
+# ---------------------------------------------------------------- train and eval modes (precision #1)
+class FreezesBatchNorm(TinyClassifier):
+    def __init__(self, freeze_in: str | None = None):
+        super().__init__(batchnorm=True, dropout=0.3)
+        self.freeze_in = freeze_in
+
+    def on_fit_start(self):
+        if self.freeze_in == "on_fit_start":
+            self.norm.eval()
+
+    def on_train_start(self):
+        if self.freeze_in == "on_train_start":
+            self.norm.eval()
+
+
+class Modes(Callback):
+    """(module.training, module.norm.training) at each training batch."""
+
+    def __init__(self):
+        self.seen: list[tuple[bool, bool]] = []
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        self.seen.append((module.training, module.norm.training))
+
+
+def _fit_modes(tmp_path, module) -> list[tuple[bool, bool]]:
+    modes = Modes()
+    t = Trainer(
+        max_epochs=2,
+        default_root_dir=tmp_path,
+        enable_progress_bar=False,
+        logger=False,
+        enable_checkpointing=False,
+        callbacks=[modes],
+    )
+    t.fit(module, make_batches(32), make_batches(32, seed=1))
+    return modes.seen
+
+
+def test_a_batchnorm_frozen_before_fit_stays_frozen_with_lightnings_warning(tmp_path):
+    module = FreezesBatchNorm()
+    module.norm.eval()
+    before = np.array(module.norm.running_mean)
+    with pytest.warns(
+        UserWarning, match=r"found 1 module\(s\) in eval mode at the start of training \(norm\)"
+    ):
+        seen = _fit_modes(tmp_path, module)
+    assert seen == [(True, False)] * 4
+    np.testing.assert_array_equal(np.array(module.norm.running_mean), before)
+    assert module.training and not module.norm.training  # fit gives back the modes it was given
+
+
+@pytest.mark.parametrize("hook, warned", [("on_fit_start", True), ("on_train_start", False)])
+def test_a_batchnorm_frozen_in_a_start_hook_stays_frozen(tmp_path, hook, warned):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        seen = _fit_modes(tmp_path, FreezesBatchNorm(freeze_in=hook))
+    assert seen == [(True, False)] * 4
+    # As Lightning, which looks between the sanity check and on_train_start.
+    assert any("in eval mode at the start of training" in str(w.message) for w in caught) == warned
+
+
+def test_a_module_in_train_mode_trains_without_the_warning(tmp_path):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        seen = _fit_modes(tmp_path, FreezesBatchNorm())
+    assert not [w for w in caught if "eval mode" in str(w.message)]
+    assert seen == [(True, True)] * 4
+
+
+# ---------------------------------------------------------- Lightning's spellings (#12, precision minor)
+def test_validate_and_test_accept_verbose(tmp_path):
+    t = Trainer(default_root_dir=tmp_path, enable_progress_bar=False, logger=False)
+    module = TinyClassifier()
+    [validated] = t.validate(module, make_batches(32), verbose=False)
+    [tested] = t.test(module, make_batches(32), verbose=True)
+    assert "val_loss" in validated and "test_loss" in tested
+
+
+def test_precision_none_is_32():
+    assert Trainer(precision=None).precision == "32"
+
+
+class Batches(DataModule):
+    def train_dataloader(self):
+        return make_batches(32)
+
+    def val_dataloader(self):
+        return make_batches(32, seed=1)
+
+    def test_dataloader(self):
+        return make_batches(32, seed=2)
+
+    def predict_dataloader(self):
+        return [x for x, _ in make_batches(32, seed=3)]
+
+
+def test_a_datamodule_in_the_loaders_place_is_the_datamodule(tmp_path):
+    t = Trainer(max_epochs=1, default_root_dir=tmp_path, enable_progress_bar=False, logger=False)
+    module = TinyClassifier()
+    t.fit(module, Batches())
+    assert t.global_step == 2 and "val_loss" in t.callback_metrics
+    assert "val_loss" in t.validate(module, dataloaders=Batches())[0]  # (Lightning's keyword too)
+    assert "test_loss" in t.test(module, Batches())[0]
+    assert len(t.predict(module, Batches())) == 2
+    with pytest.raises(TypeError, match="got a DataModule as the loader and datamodule= too"):
+        t.test(module, Batches(), datamodule=Batches())
+
+
+def test_ckpt_path_last_on_a_first_run_warns_and_trains_from_scratch(tmp_path):
+    mc = ModelCheckpoint(dirpath=tmp_path / "ck", save_last=True)
+    t = Trainer(
+        max_epochs=1, default_root_dir=tmp_path, enable_progress_bar=False, logger=False, callbacks=[mc]
+    )
+    with pytest.warns(UserWarning, match=r'ckpt_path="last"\): nothing is saved yet, so training starts'):
+        t.fit(TinyClassifier(), make_batches(32), make_batches(32, seed=1), ckpt_path="last")
+    assert t.global_step == 2 and (tmp_path / "ck" / "last").is_dir()
+    # The next run resumes from it, as the idiom means.
+    again = Trainer(max_epochs=2, default_root_dir=tmp_path, enable_progress_bar=False, logger=False,
+                    callbacks=[ModelCheckpoint(dirpath=tmp_path / "ck", save_last=True)])  # fmt: skip
+    again.fit(TinyClassifier(), make_batches(32), make_batches(32, seed=1), ckpt_path="last")
+    assert again.global_step == 4 and again.history["epoch"] == [0, 1]
+
+
+def test_ckpt_path_last_without_a_last_but_with_other_saves_is_still_refused_by_name(tmp_path):
+    mc = ModelCheckpoint(dirpath=tmp_path / "ck", filename="{step}")
+    Trainer(
+        max_epochs=1, default_root_dir=tmp_path, enable_progress_bar=False, logger=False, callbacks=[mc]
+    ).fit(TinyClassifier(), make_batches(32))
+    t = Trainer(max_epochs=2, default_root_dir=tmp_path, enable_progress_bar=False, logger=False,
+                callbacks=[ModelCheckpoint(dirpath=tmp_path / "ck", filename="{step}")])  # fmt: skip
+    with pytest.raises(ValueError, match="keeps no `last`.*step=2"):
+        t.fit(TinyClassifier(), make_batches(32), ckpt_path="last")
+
+
+@pytest.mark.parametrize("flag", ["max_steps", "max_epochs"])
+def test_minus_one_means_no_limit(tmp_path, flag):
+    other = {"max_steps": {"max_epochs": 1}, "max_epochs": {"max_steps": 3}}[flag]
+    t, _ = fit(tmp_path, val=False, **{flag: -1, **other})
+    assert getattr(t, flag) is None
+    assert t.global_step == (5 if flag == "max_steps" else 3)
+    with pytest.raises(ValueError, match="set max_epochs, max_steps or max_time"):
+        Trainer(max_epochs=-1, max_steps=-1).fit(TinyClassifier(), make_batches(32))
+    with pytest.raises(ValueError, match=rf"Trainer\({flag}=-2\): expected a positive int, or None or -1"):
+        Trainer(**{flag: -2})
