@@ -127,7 +127,9 @@ class ModelCheckpoint(Callback):
             ("epoch={epoch}") is left as it is (Lightning would double the name). False: the plain template.
         monitor: metric deciding the top-k; None keeps the most recent checkpoints.
         mode: "min" or "max" for `monitor`.
-        save_top_k: how many checkpoints to keep (-1 all, 0 none besides `last`).
+        save_top_k: how many checkpoints to keep (-1 all, 0 none besides `last`). A score saves only
+            when it beats the k-th best kept, and the worst make room for it, so a fit resumed with a
+            smaller `save_top_k` keeps its best checkpoints until better ones replace them.
         save_last: also keep an always-current `last` folder (what `ckpt_path=".../last"` resumes). It is
             written with every save and once more when training ends, so it holds the final step even
             when the last save was earlier (e.g. `every_n_train_steps`), and after a Ctrl-C, as a copy
@@ -398,7 +400,9 @@ class ModelCheckpoint(Callback):
 
     def _save_top_k(self, trainer: Trainer, score: float | None) -> None:
         name = self.format_name(trainer)  # first: it raises for a metric that was not logged
-        replaced = []  # the worst kept checkpoints that this one pushes out of the top k
+        # The worst kept checkpoints that this one pushes out of the top k: after `_qualifies` all are worse
+        # than it, and more than one when the resumed run kept more than `save_top_k`.
+        replaced = []
         while self.save_top_k != -1 and len(self.best_k_models) >= self.save_top_k:
             path, _ = self._worst()
             del self.best_k_models[path]
@@ -466,9 +470,13 @@ class ModelCheckpoint(Callback):
         ckpt.remove_checkpoint(path)  # renamed away first: a kill mid-delete leaves no half checkpoint
 
     def _qualifies(self, score: float | None) -> bool:
+        """Whether `score` belongs in the top k: it must beat the k-th best kept, not merely the worst. The
+        two differ when more than k are kept (resumed with a smaller `save_top_k`): beating only the worst
+        would push the best out for a worse score."""
         if self.save_top_k == -1 or len(self.best_k_models) < self.save_top_k or score is None:
             return True
-        return _is_better(score, self._worst()[1], self.mode)
+        ranked = sorted(self.best_k_models.values(), reverse=self.mode == "max")  # best first
+        return _is_better(score, ranked[self.save_top_k - 1], self.mode)
 
     def _worst(self) -> tuple[str, float | None]:
         if self.monitor is None:  # oldest first

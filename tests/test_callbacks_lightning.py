@@ -1,0 +1,96 @@
+"""EarlyStopping and ModelCheckpoint decide as Lightning's do, from the user's side: a scripted validation
+metric (`val_m`) makes every decision known in advance. Resume with a smaller save_top_k, epochs without a
+validation, step saves before the first validation, NaN, Lightning's other arguments, verbose output and a
+callback missing at resume."""
+
+import json
+import os
+
+from audiotrain import Trainer
+from audiotrain.train.callbacks import ModelCheckpoint
+
+from tasks import TinyClassifier, make_batches
+
+
+class Scripted(TinyClassifier):
+    """Logs `val_m` at each validation: the next value of `script` (the last one repeats), or with
+    `per_epoch` the value of the current epoch (so that a resumed fit goes on with the script)."""
+
+    def __init__(self, script, per_epoch=False):
+        super().__init__()
+        self.script, self.per_epoch, self.validations = list(script), per_epoch, 0
+
+    def on_validation_epoch_end(self):
+        if self.trainer.sanity_checking:
+            return
+        i = self.trainer.current_epoch if self.per_epoch else self.validations
+        self.validations += 1
+        self.log("val_m", self.script[min(i, len(self.script) - 1)])
+
+
+def fit(root, callbacks, script, ckpt_path=None, per_epoch=False, n=48, **kw):
+    """3 optimizer steps per epoch (48 samples in batches of 16), one epoch per value of `script`."""
+    kw.setdefault("max_epochs", len(script))
+    t = Trainer(
+        default_root_dir=root,
+        enable_progress_bar=False,
+        compile=False,
+        num_sanity_val_steps=0,
+        callbacks=callbacks,
+        **kw,
+    )
+    model = Scripted(script, per_epoch)
+    t.fit(model, make_batches(n), make_batches(16, seed=1), ckpt_path=ckpt_path)
+    return t, model
+
+
+def names(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+def scores(mc):
+    """best_k_models by checkpoint name."""
+    return {os.path.basename(p): s for p, s in mc.best_k_models.items()}
+
+
+def saved_step(folder):
+    return json.loads((folder / "trainer_state.json").read_text())["progress"]["global_step"]
+
+
+# ------------------------------------------------------------------ save_top_k lowered on resume
+
+
+def test_resuming_with_a_smaller_save_top_k_keeps_the_best_until_a_better_score(tmp_path):
+    script = [1.0, 2.0, 3.0, 2.5, 0.5]  # by epoch; the best of the first fit is epoch 0
+
+    def checkpoint(k):
+        return ModelCheckpoint(dirpath=tmp_path / "ck", monitor="val_m", save_top_k=k, save_last=True)
+
+    fit(tmp_path, [checkpoint(3)], script, per_epoch=True, max_epochs=3)
+    top1 = checkpoint(1)
+    fit(tmp_path, [top1], script, per_epoch=True, max_epochs=4, ckpt_path=tmp_path / "ck" / "last")
+    # 2.5 beats the worst kept (3.0) but not the best: it is no top-1 score, and nothing is deleted for it.
+    assert names(tmp_path / "ck") == ["epoch=0-step=3", "epoch=1-step=6", "epoch=2-step=9", "last"]
+    assert top1.best_model_score == 1.0 and top1.best_model_path.endswith("epoch=0-step=3")
+    top1 = checkpoint(1)
+    fit(tmp_path, [top1], script, per_epoch=True, max_epochs=5, ckpt_path=tmp_path / "ck" / "last")
+    assert names(tmp_path / "ck") == ["epoch=4-step=15", "last"]  # a better one: the worse all make room
+    assert scores(top1) == {"epoch=4-step=15": 0.5}
+
+
+# ------------------------------------------------------------------ epochs without a validation
+
+
+# ------------------------------------------------------------------ step saves with a monitor
+
+
+# ------------------------------------------------------------------ NaN
+
+
+# ------------------------------------------------------------------ Lightning's EarlyStopping arguments
+
+
+# ------------------------------------------------------------------ Lightning's ModelCheckpoint arguments
+
+
+# ------------------------------------------------------------------ a stateful callback missing at resume
