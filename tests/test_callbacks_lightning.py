@@ -4,10 +4,11 @@ validation, step saves before the first validation, NaN, Lightning's other argum
 callback missing at resume."""
 
 import json
+import math
 import os
 
 from audiotrain import Trainer
-from audiotrain.train.callbacks import ModelCheckpoint
+from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
 
 from tasks import TinyClassifier, make_batches
 
@@ -85,6 +86,17 @@ def test_resuming_with_a_smaller_save_top_k_keeps_the_best_until_a_better_score(
 
 
 # ------------------------------------------------------------------ NaN
+
+
+def test_a_nan_first_value_never_becomes_early_stoppings_best(tmp_path):
+    es = EarlyStopping(monitor="val_m", patience=2, check_finite=False)
+    t, _ = fit(tmp_path, [es], [math.nan, 4, 3, 3, 3, 3, 3], enable_checkpointing=False)
+    assert es.best_score == 3 and es.stopped_epoch == 4 and t.current_epoch == 5  # as Lightning
+    es = EarlyStopping(monitor="val_m", patience=1, check_finite=False)
+    fit(
+        tmp_path, [es], [math.nan, math.nan], enable_checkpointing=False
+    )  # nothing better: stops all the same
+    assert es.best_score is None and es.stop_reason.endswith("for 1 epochs (best none yet)")
 
 
 # ------------------------------------------------------------------ Lightning's EarlyStopping arguments

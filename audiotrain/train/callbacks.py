@@ -72,8 +72,8 @@ def _check_mode(mode: str, owner: str) -> None:
 
 
 def _is_better(value: float, best: float | None, mode: str, min_delta: float = 0.0) -> bool:
-    if best is None:
-        return True
+    if best is None:  # (as Lightning's start from +-inf: a NaN is never an improvement, not even the first)
+        return not math.isnan(value)
     return value < best - min_delta if mode == "min" else value > best + min_delta
 
 
@@ -678,7 +678,7 @@ class EarlyStopping(Callback):
     `best + min_delta` for "max"). A negative `min_delta` therefore loosens the test: a value up to
     `|min_delta|` worse than the best still counts as an improvement and becomes the new best. Pass a
     positive value to require a minimum improvement whatever the mode (a warning says so when it is
-    negative).
+    negative). A NaN is never an improvement (with `check_finite=False`; by default it stops the fit).
     """
 
     def __init__(
@@ -706,7 +706,7 @@ class EarlyStopping(Callback):
         self.verbose, self.check_finite = verbose, check_finite
         self.check_on_train_epoch_end = check_on_train_epoch_end
         self.wait_count = 0
-        self.best_score: float | None = None
+        self.best_score: float | None = None  # None: nothing yet (Lightning's +-inf)
         self.stopped_epoch: int | None = None
         self.stop_reason = ""
 
@@ -741,8 +741,11 @@ class EarlyStopping(Callback):
                 self._stop(
                     trainer,
                     f"{self.monitor} did not improve by more than {self.min_delta} for {self.wait_count} "
-                    f"{unit} (best {self.best_score:.6g})",
+                    f"{unit} (best {self._best()})",
                 )
+
+    def _best(self) -> str:
+        return "none yet" if self.best_score is None else f"{self.best_score:.6g}"
 
     def _stop(self, trainer: Trainer, reason: str) -> None:
         trainer.should_stop = True
