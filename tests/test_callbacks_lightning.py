@@ -6,10 +6,12 @@ callback missing at resume."""
 import json
 import math
 import os
+import warnings
 
 from audiotrain import Trainer
-from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
+from audiotrain.train.callbacks import Callback, EarlyStopping, ModelCheckpoint
 
+import pytest
 from tasks import TinyClassifier, make_batches
 
 
@@ -106,3 +108,33 @@ def test_a_nan_first_value_never_becomes_early_stoppings_best(tmp_path):
 
 
 # ------------------------------------------------------------------ a stateful callback missing at resume
+
+
+class Counter(Callback):
+    def __init__(self):
+        self.epochs = 0
+
+    def on_train_epoch_end(self, trainer, module):
+        self.epochs += 1
+
+    def state_dict(self):
+        return {"epochs": self.epochs}
+
+    def load_state_dict(self, state):
+        self.epochs = state["epochs"]
+
+
+def test_a_stateful_callback_missing_at_resume_is_named_as_lightning_does(tmp_path):
+    fit(tmp_path, [Counter(), EarlyStopping(monitor="val_m")], [5, 4])
+    last = tmp_path / "checkpoints" / "last"
+    with pytest.warns(
+        UserWarning, match=r"callbacks this Trainer does not have.*: Counter\. As in Lightning"
+    ):
+        fit(tmp_path, [EarlyStopping(monitor="val_m")], [5, 4, 3], ckpt_path=last)
+    # All there: nothing to say. (The default ModelCheckpoint, given another dirpath, says its own warning.)
+    elsewhere = ModelCheckpoint(dirpath=tmp_path / "elsewhere", save_last=True, save_top_k=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit(tmp_path, [Counter(), EarlyStopping(monitor="val_m"), elsewhere], [5, 4, 3, 2], ckpt_path=last)
+    said = [str(w.message) for w in caught]
+    assert not [m for m in said if "does not have" in m] and [m for m in said if "starts its own" in m]

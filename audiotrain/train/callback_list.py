@@ -9,6 +9,7 @@ Lightning's `ckpt_path="best"`/`"last"`, and the `last` copy a Ctrl-C leaves.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +129,23 @@ class CallbackList(list):
         for cb in self:
             if cb.state_key in state:
                 cb.load_state_dict(state[cb.state_key])
+        # A callback that saved state and is not there now: its state is dropped, said as Lightning says it.
+        missing = [
+            key
+            for key, saved in state.items()
+            if saved
+            and not any(
+                key == cb.state_key or (isinstance(cb, ModelCheckpoint) and cb.adopts_state(key, saved))
+                for cb in self
+            )
+        ]
+        if missing:
+            warnings.warn(
+                "The checkpoint resumed holds the state of callbacks this Trainer does not have, which is "
+                f"not restored: {', '.join(missing)}. As in Lightning, when using ckpt_path, pass the "
+                "callbacks that created the checkpoint to Trainer(callbacks=...)",
+                stacklevel=4,
+            )
 
 
 __all__ = ["CallbackList"]

@@ -554,13 +554,20 @@ class ModelCheckpoint(Callback):
             stacklevel=4,
         )
 
+    def adopts_state(self, key: str, state: Any) -> bool:
+        """Whether the callback state saved under `key` is this callback's, saved in another dirpath (a
+        moved folder, or one it warns about) or under the key of checkpoints written before dirpath was part
+        of it. `on_load_checkpoint` restores it; the Trainer does not count it as a callback gone missing."""
+        legacy = f"ModelCheckpoint[{self.monitor},{self.mode},{self.filename}]"
+        return key == legacy or (isinstance(state, dict) and key == self._key(state.get("dirpath")))
+
     def on_load_checkpoint(self, trainer, module, checkpoint: dict[str, Any]) -> None:
         if self._restored:
             return
         saved = checkpoint.get("callbacks", {})
         # Checkpoints written before dirpath was part of the key; load_state_dict checks the dirpath.
         legacy = saved.get(f"ModelCheckpoint[{self.monitor},{self.mode},{self.filename}]")
-        moved = [s for k, s in saved.items() if isinstance(s, dict) and k == self._key(s.get("dirpath"))]
+        moved = [s for k, s in saved.items() if self.adopts_state(k, s) and s is not legacy]
         if legacy is not None or moved:
             state = legacy if legacy is not None else moved[0]
             resumed = Path(trainer.ckpt_path).resolve() if trainer.ckpt_path else None
