@@ -84,7 +84,104 @@ def test_resuming_with_a_smaller_save_top_k_keeps_the_best_until_a_better_score(
 # ------------------------------------------------------------------ epochs without a validation
 
 
+def test_early_stopping_counts_validations_when_some_epochs_do_not_validate(tmp_path):
+    es = EarlyStopping(monitor="val_m", patience=2)
+    t, model = fit(
+        tmp_path, [es], [5, 4, 4, 4], max_epochs=10, check_val_every_n_epoch=2, enable_checkpointing=False
+    )
+    # As Lightning: validations in epochs 1, 3, 5, 7; no improvement at the 3rd and 4th.
+    assert model.validations == 4 and es.best_score == 4 and es.stopped_epoch == 7 and t.current_epoch == 8
+
+
+def test_a_monitoring_checkpoint_saves_only_at_epochs_that_validate(tmp_path):
+    mc = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="val_m", save_top_k=-1)
+    fit(tmp_path, [mc], [5, 3], max_epochs=4, check_val_every_n_epoch=2)
+    assert scores(mc) == {"epoch=1-step=6": 5, "epoch=3-step=12": 3}
+
+
+def test_an_epoch_end_check_before_the_first_validation_names_the_real_cause(tmp_path):
+    es = EarlyStopping(monitor="val_m", check_on_train_epoch_end=True)
+    with pytest.raises(
+        KeyError,
+        match=r"no validation has run yet: Trainer\(check_val_every_n_epoch=2\) validates in one epoch out "
+        r"of 2.*EarlyStopping\(check_on_train_epoch_end=True\) acts at every epoch end: leave it out",
+    ):
+        fit(tmp_path, [es], [5], max_epochs=2, check_val_every_n_epoch=2, enable_checkpointing=False)
+
+
 # ------------------------------------------------------------------ step saves with a monitor
+
+
+def test_step_saves_wait_for_the_first_value_of_a_validation_metric(tmp_path):
+    mc = ModelCheckpoint(
+        dirpath=tmp_path / "ck", monitor="val_m", every_n_train_steps=2, save_top_k=-1, filename="{step}"
+    )
+    with pytest.warns(UserWarning, match=r"'val_m' is not logged yet at step 2; saves are skipped until it"):
+        fit(tmp_path, [mc], [5, 3, 4], max_epochs=3)
+    # Step 4 ranks epoch 0's score; step 6 is the last of epoch 1: it saves after that epoch's validation.
+    assert scores(mc) == {"step=4": 5, "step=6": 3, "step=8": 3}
+
+
+def test_step_saves_wait_for_a_validation_metric_through_epochs_without_validation(tmp_path):
+    mc = ModelCheckpoint(
+        dirpath=tmp_path / "ck", monitor="val_m", every_n_train_steps=2, save_top_k=-1, filename="{step}"
+    )
+    with pytest.warns(UserWarning, match=r"'val_m' is not logged yet at step 2"):
+        fit(tmp_path, [mc], [5, 3], max_epochs=4, check_val_every_n_epoch=2)
+    # Step 4, after epoch 0 ended without a validation, is skipped too; the first validation ends step 6.
+    assert scores(mc) == {"step=6": 5, "step=8": 5, "step=10": 5, "step=12": 3}
+
+
+def test_a_step_save_at_a_validation_step_ranks_that_validations_score(tmp_path):
+    mc = ModelCheckpoint(
+        dirpath=tmp_path / "ck", monitor="val_m", every_n_train_steps=2, save_top_k=-1, filename="{step}"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "not logged yet": every save waits for its validation
+        fit(tmp_path, [mc], [5, 3, 4, 2], max_epochs=3, val_check_interval=2, check_val_every_n_epoch=None)
+    assert scores(mc) == {"step=2": 5, "step=4": 3, "step=6": 4, "step=8": 2}
+
+
+def test_a_step_save_waiting_for_its_validation_survives_a_resume(tmp_path):
+    """Another callback's checkpoint taken between the step and its validation: resumed from it, the
+    validation runs first and the waiting save happens, as in the uninterrupted fit."""
+
+    def callbacks():
+        ranked = ModelCheckpoint(
+            dirpath=tmp_path / "ranked",
+            monitor="val_m",
+            every_n_train_steps=2,
+            save_top_k=-1,
+            filename="{step}",
+        )
+        every = ModelCheckpoint(
+            dirpath=tmp_path / "all", every_n_train_steps=2, save_top_k=-1, filename="{step}"
+        )
+        return ranked, every
+
+    interval = {"val_check_interval": 2, "check_val_every_n_epoch": None, "max_epochs": None}
+    fit(tmp_path, callbacks(), [5, 3], max_steps=2, **interval)
+    ranked, every = callbacks()
+    fit(tmp_path, [ranked, every], [5, 3], max_steps=4, ckpt_path=tmp_path / "all" / "step=2", **interval)
+    assert list(ranked.best_k_models.values()) == [5, 3]  # step 2's save, then step 4's
+
+
+@pytest.mark.parametrize(
+    "n, schedule, saved",
+    [
+        # 5 batches an epoch at 0.5: checks after batches 2 and 4, none at batch 5 (its step saves at once).
+        (80, {"val_check_interval": 0.5, "max_epochs": 2}, [5, 5, 3, 3, 3, 4, 4, 2, 2]),
+        # max_steps ends the epoch early: its end validates, and step 2 waits for that validation.
+        (48, {"max_steps": 2, "max_epochs": None}, [5]),
+    ],
+)
+def test_a_step_save_waits_only_for_a_validation_that_follows_its_step(tmp_path, n, schedule, saved):
+    mc = ModelCheckpoint(
+        dirpath=tmp_path / "ck", monitor="val_m", every_n_train_steps=1, save_top_k=-1, filename="{step}"
+    )
+    with pytest.warns(UserWarning, match=r"'val_m' is not logged yet at step 1"):
+        fit(tmp_path, [mc], [5, 3, 4, 2], n=n, **schedule)
+    assert scores(mc) == {f"step={step}": score for step, score in enumerate(saved, start=2)}
 
 
 # ------------------------------------------------------------------ NaN

@@ -77,14 +77,29 @@ def _is_better(value: float, best: float | None, mode: str, min_delta: float = 0
     return value < best - min_delta if mode == "min" else value > best + min_delta
 
 
-def _metric(trainer: Trainer, name: str, owner: str) -> float:
+def _acts_after_validations(trainer: Trainer) -> bool:
+    """Whether callbacks that monitor a metric act after each validation rather than at each epoch end, as
+    Lightning's do: when `fit` validates other than once at every epoch end (`val_check_interval` below 1.0
+    or an int, or `check_val_every_n_epoch` above 1). An epoch end without a validation would find no
+    validation metric yet, or rank the previous validation's score a second time."""
+    skips_epochs = trainer.val_dataloaders is not None and trainer.check_val_every_n_epoch != 1
+    return trainer.validates_within_epochs or (trainer.fitting and skips_epochs)
+
+
+def _metric(trainer: Trainer, name: str, owner: str, forced: str = "") -> float:
+    """`name`'s value now, or a KeyError naming the cause. `forced`: the owner's argument that makes it act
+    at every epoch end (`check_on_train_epoch_end=True`), where a validation metric can be missing."""
     metrics = trainer.callback_metrics
     if name not in metrics:
         available = ", ".join(sorted(metrics)) or "none yet"
         close = difflib.get_close_matches(name, sorted(metrics), n=1)
         stem = name.removesuffix("_epoch")
-        if name.startswith("val_") and not any(m.startswith("val_") for m in metrics):
-            hint = " (it is a validation metric: pass a val_loader to fit)"  # no validation has run
+        no_validation_yet = name.startswith("val_") and not any(m.startswith("val_") for m in metrics)
+        if no_validation_yet and trainer.val_dataloaders is None:
+            hint = " (it is a validation metric: pass a val_loader to fit)"
+        elif no_validation_yet and _acts_after_validations(trainer):
+            hint = f" (it is a validation metric and no validation has run yet: {_schedule(trainer)}"
+            hint += f"; {owner}({forced}) acts at every epoch end: leave it out)" if forced else ")"
         elif stem != name and (stem in metrics or f"{stem}_step" in metrics):
             # Not `<stem>_step`, the closest name: the per-step value is not what an epoch mean monitors.
             hint = f" (the epoch mean of {stem!r}: it is there once a training epoch has ended)"
@@ -92,6 +107,17 @@ def _metric(trainer: Trainer, name: str, owner: str) -> float:
             hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise KeyError(f"{owner}: monitored metric {name!r} was not logged{hint}; available: {available}")
     return float(metrics[name])
+
+
+def _schedule(trainer: Trainer) -> str:
+    """When `fit` validates, in the Trainer's arguments."""
+    interval, every = trainer.val_check_interval, trainer.check_val_every_n_epoch
+    if every is None:
+        return f"Trainer(val_check_interval={interval}) validates every {interval} training batches"
+    return (
+        f"Trainer(check_val_every_n_epoch={every}) validates in one epoch out of {every}, the first time in "
+        f"epoch {every - 1}"
+    )
 
 
 def _insert_metric_names(template: str) -> str:
@@ -136,15 +162,17 @@ class ModelCheckpoint(Callback):
             (hard links) of the Trainer's `interrupted` checkpoint (saved in this `dirpath`).
         every_n_epochs: save at the end of every n-th epoch (after its validation), and after each
             validation inside those epochs when `fit` validates more often (see below).
-        every_n_train_steps: save every n optimizer steps instead of per epoch.
+        every_n_train_steps: save every n optimizer steps instead of per epoch. With a `monitor`, a step
+            that a validation follows saves after it (so that its new score counts), and steps before
+            the metric is first logged are skipped, with one warning (as Lightning does).
         overwrite: let a fresh fit save into a given `dirpath` that holds an earlier run's checkpoints.
 
     Saves happen at epoch end (after that epoch's validation) or every n steps, so it works with or
     without a validation loader as long as `monitor` names a metric that exists. When `fit` also
     validates inside epochs (`val_check_interval` below 1.0, or an int number of batches), each such
-    validation is a save too, as in Lightning. With an int interval and a `monitor`, only validations
-    save: an epoch end would rank a stale score (or find none yet when the interval is longer than an
-    epoch).
+    validation is a save too, as in Lightning. When epochs end without a validation (an int interval,
+    or `check_val_every_n_epoch` above 1) a ModelCheckpoint with a `monitor` saves only after
+    validations: such an epoch end would rank a stale score (or find none yet).
     The Trainer runs checkpoint callbacks after all others, so a checkpoint holds the state that
     EarlyStopping and other callbacks reached at that point.
 
@@ -201,6 +229,12 @@ class ModelCheckpoint(Callback):
         self.last_model_path = ""
         self._last_saved_step = -1
         self._restored = False
+        # Within one fit: a step save that waits for the validation after its step, whether a validation
+        # or an epoch has ended yet, and whether a monitor missing at a step save was warned about.
+        self._save_after_validation = False
+        self._validated = False
+        self._epoch_ended = False
+        self._warned_missing = False
 
     def _key(self, dirpath: Path | str | None) -> str:
         settings = {
@@ -235,6 +269,9 @@ class ModelCheckpoint(Callback):
         if self.dirpath is None:
             self.dirpath = default
         self._restored = False
+        # (Before a resumed checkpoint restores a step save that waits for its validation.)
+        self._save_after_validation, self._validated = False, False
+        self._epoch_ended, self._warned_missing = False, False
         if stage != "fit":
             return
         _checkpoint_dir(self.dirpath)
@@ -333,29 +370,64 @@ class ModelCheckpoint(Callback):
 
     # -- when to save ---------------------------------------------------------------------------
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
-        n = self.every_n_train_steps
-        if n and trainer.global_step > 0 and trainer.global_step % n == 0 and outputs.get("stepped"):
+        if not outputs.get("stepped") or not self._steps_due(trainer):
+            return
+        if self.monitor and trainer.validates_after_this_batch:
+            self._save_after_validation = True  # so that the step's new score counts (Lightning: the old)
+        elif self.monitor and self.monitor not in trainer.callback_metrics and self._metric_may_come(trainer):
+            self._warn_missing(trainer)  # skipped until it is logged, as Lightning does
+        else:
             self._save(trainer)
 
+    def _steps_due(self, trainer: Trainer) -> bool:
+        n = self.every_n_train_steps
+        return bool(n) and trainer.global_step > 0 and trainer.global_step % n == 0
+
+    def _metric_may_come(self, trainer: Trainer) -> bool:
+        """Whether a monitor missing at a step save may still be logged in this fit: no validation has run
+        yet and one is to come, or no epoch has ended yet (its hooks may log it). Otherwise it is missing
+        for good, and the save names why."""
+        return not self._validated and (trainer.val_dataloaders is not None or not self._epoch_ended)
+
+    def _warn_missing(self, trainer: Trainer) -> None:
+        if self._warned_missing:
+            return
+        self._warned_missing = True
+        warnings.warn(
+            f"ModelCheckpoint(monitor={self.monitor!r}, every_n_train_steps={self.every_n_train_steps}): "
+            f"{self.monitor!r} is not logged yet at step {trainer.global_step}; saves are skipped until it "
+            "is (as in Lightning: before the first validation a validation metric has no value)",
+            stacklevel=2,
+        )
+
     def on_train_epoch_end(self, trainer, module) -> None:
+        validated_here = trainer.validated_at_epoch_end
+        if self._save_after_validation and validated_here:
+            self._save_after_validation = False
+            self._save(trainer)
+        self._epoch_ended = True
         if not self._due_this_epoch(trainer):
             return
-        if self.monitor and trainer.validates_within_epochs and not trainer.validated_at_epoch_end:
-            return  # a monitored score belongs to a validation: those save (below), epoch ends would be stale
+        if self.monitor and _acts_after_validations(trainer) and not validated_here:
+            return  # no validation at this epoch end: a monitored score would be stale or missing
         self._save(trainer)
 
     def on_validation_end(self, trainer, module) -> None:
-        if trainer.sanity_checking:
+        if trainer.sanity_checking or not trainer.fitting:
             return
+        self._validated = True
         # Validations inside an epoch (val_check_interval below 1.0, or an int) each get a save, as in
         # Lightning. The one that closes an epoch under a float interval is saved at the epoch end
         # instead, so that checkpoint resumes after the epoch's end hooks.
-        if not (self._due_this_epoch(trainer) and trainer.validates_within_epochs):
-            return
-        if (
+        if not (
             isinstance(trainer.val_check_interval, int)
             or trainer.batch_in_epoch < trainer.num_training_batches
         ):
+            return
+        if self._save_after_validation:
+            self._save_after_validation = False
+            self._save(trainer)
+        if self._due_this_epoch(trainer) and trainer.validates_within_epochs:
             self._save(trainer)
 
     def _due_this_epoch(self, trainer: Trainer) -> bool:
@@ -364,6 +436,9 @@ class ModelCheckpoint(Callback):
 
     def on_train_end(self, trainer, module) -> None:
         # The Trainer calls this when fit ends normally (after a Ctrl-C it makes `last` a copy of `interrupted`).
+        if self._save_after_validation and self.monitor in trainer.callback_metrics:
+            self._save(trainer)  # (the validation it waited for did not come)
+        self._save_after_validation = False
         if self.save_last and not trainer.fast_dev_run and trainer.global_step != self._last_saved_step:
             self._last_saved_step = trainer.global_step
             self._save_last(trainer)
@@ -493,6 +568,8 @@ class ModelCheckpoint(Callback):
             "best_model_score": self.best_model_score,
             "last_model_path": self.last_model_path,
             "dirpath": str(self.dirpath) if self.dirpath else None,
+            # A step save waiting for the validation after its step (which a resumed fit runs first).
+            "save_after_validation": self._save_after_validation,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -538,6 +615,7 @@ class ModelCheckpoint(Callback):
         self.best_model_path = own(state.get("best_model_path") or "") or ""
         self.best_model_score = state.get("best_model_score") if self.best_model_path else None
         self.last_model_path = own(state.get("last_model_path") or "") or ""
+        self._save_after_validation = state.get("save_after_validation") is True
 
     def _warn_not_restored(self, saved_dir: str) -> None:
         if Path(saved_dir).is_dir():
@@ -675,10 +753,11 @@ class EarlyStopping(Callback):
     """Stop `fit` when `monitor` has not improved by more than `min_delta` for `patience` checks.
 
     The check runs at the end of every training epoch (after that epoch's validation). When `fit`
-    validates inside epochs (`val_check_interval` below 1.0, or an int number of batches) it runs
-    after each validation instead, as Lightning does, so it never counts one validation twice nor
-    looks for a validation metric before the first validation. `check_on_train_epoch_end=True` or
-    `False` forces either.
+    validates other than once at every epoch end (`val_check_interval` below 1.0 or an int number of
+    batches, or `check_val_every_n_epoch` above 1) it runs after each validation instead, as Lightning
+    does, so `patience` counts validations: it never counts one validation twice nor looks for a
+    validation metric before the first validation. `check_on_train_epoch_end=True` or `False` forces
+    either.
 
     `min_delta` is used as given, as in Lightning: a value counts as an improvement when it beats the best
     by more than `min_delta` in the direction of `mode` (below `best - min_delta` for "min", above
@@ -724,7 +803,7 @@ class EarlyStopping(Callback):
     def _checks_at_epoch_end(self, trainer: Trainer) -> bool:
         if self.check_on_train_epoch_end is not None:
             return self.check_on_train_epoch_end
-        return not trainer.validates_within_epochs
+        return not _acts_after_validations(trainer)
 
     def on_train_epoch_end(self, trainer, module) -> None:
         if not trainer.fast_dev_run and self._checks_at_epoch_end(trainer):
@@ -737,7 +816,8 @@ class EarlyStopping(Callback):
             self._check(trainer, "validations")
 
     def _check(self, trainer: Trainer, unit: str) -> None:
-        value = _metric(trainer, self.monitor, "EarlyStopping")
+        forced = "check_on_train_epoch_end=True" if self.check_on_train_epoch_end else ""
+        value = _metric(trainer, self.monitor, "EarlyStopping", forced)
         if self.check_finite and not math.isfinite(value):
             self._stop(trainer, f"{self.monitor} = {value} is not finite")
         elif _is_better(value, self.best_score, self.mode, self.min_delta):

@@ -337,6 +337,27 @@ class Trainer:
         return self._epoch_end_validated
 
     @property
+    def val_dataloaders(self) -> Any:
+        """The validation loader `fit` was given, or None (Lightning's name)."""
+        return self._val_loader
+
+    @property
+    def validates_after_this_batch(self) -> bool:
+        """In `on_train_batch_end`: whether a validation runs right after this batch, one due inside the
+        epoch or the epoch's own at its end (also where `max_steps` ends it early). A ModelCheckpoint that
+        saves every N steps with a `monitor` then saves after it, so that the step's new score counts."""
+        if not self.fitting or self._val_loader is None:
+            return False
+        if self.progress.validation_pending:
+            return True
+        if not isinstance(self.val_check_interval, float) or not self._validates_this_epoch():
+            return False  # (every validation of an int interval follows a batch: pending above)
+        n = self.num_training_batches
+        if self.batch_in_epoch < n:  # (as `_validates_at_epoch_end`: an epoch max_steps ends validates)
+            return self.max_steps is not None and self.global_step >= self.max_steps
+        return self.batch_in_epoch % self._validation_interval(n) == 0
+
+    @property
     def estimated_stepping_batches(self) -> int | float:
         """Optimizer steps the current `fit` will take (Lightning's name), for schedules that need
         the total, e.g. OneCycle in `configure_optimizers`; inf when nothing bounds it."""
