@@ -201,6 +201,41 @@ def test_a_nan_first_value_never_becomes_early_stoppings_best(tmp_path):
 # ------------------------------------------------------------------ Lightning's EarlyStopping arguments
 
 
+def test_early_stopping_strict_false_skips_a_missing_metric_with_one_warning(tmp_path):
+    es = EarlyStopping(monitor="val_nope", patience=1, strict=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        t, _ = fit(tmp_path, [es], [5, 4, 3], enable_checkpointing=False)
+    said = [str(w.message) for w in caught if "strict=False" in str(w.message)]
+    assert len(said) == 1 and "'val_nope' was not logged" in said[0] and "checks are skipped" in said[0]
+    assert t.current_epoch == 3 and es.stopped_epoch is None
+
+
+@pytest.mark.parametrize(
+    "argument, script, reason",
+    [
+        ({"stopping_threshold": 3.0}, [5, 4, 2.9, 2, 1], "stopping threshold reached: val_m = 2.9 < 3.0"),
+        ({"divergence_threshold": 10.0}, [5, 4, 11, 2, 1], "divergence threshold reached: val_m = 11 > 10.0"),
+    ],
+)
+def test_early_stopping_thresholds_stop_as_lightnings(tmp_path, capsys, argument, script, reason):
+    es = EarlyStopping(monitor="val_m", patience=5, verbose=True, **argument)
+    t, _ = fit(tmp_path, [es], script, enable_checkpointing=False)
+    assert es.stopped_epoch == 2 and t.current_epoch == 3 and es.best_score == 4  # as Lightning
+    assert es.stop_reason == reason and reason in capsys.readouterr().out
+
+
+def test_early_stopping_verbose_prints_each_improvement_as_lightning(tmp_path, capsys):
+    es = EarlyStopping(monitor="val_m", patience=2, min_delta=0.1, verbose=True)
+    fit(tmp_path, [es], [5, 4, 4.5, 4.2, 3, 3], enable_checkpointing=False)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:2] == [
+        "Metric val_m improved. New best score: 5.000",
+        "Metric val_m improved by 1.000 >= min_delta = 0.1. New best score: 4.000",
+    ]
+    assert lines[2].startswith("EarlyStopping at epoch 3: val_m did not improve") and len(lines) == 3
+
+
 # ------------------------------------------------------------------ Lightning's ModelCheckpoint arguments
 
 

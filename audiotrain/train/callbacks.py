@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import inspect
 import math
 import re
 import string
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from audiotrain._files import probe_writable
 from audiotrain.distributed import collectives
 from audiotrain.train import checkpoint as ckpt
+from audiotrain.train import flags
 from audiotrain.train.callback import Callback
 from audiotrain.train.progress import ProgressBar
 
@@ -129,6 +131,12 @@ def _insert_metric_names(template: str) -> str:
         return field.group(0) if written else f"{name}={field.group(0)}"
 
     return re.sub(r"(?<!\{)\{([^{}:!]+)[^{}]*\}", named, template)
+
+
+def _arguments(cls: type) -> list[str]:
+    """The keyword arguments `cls()` takes by name (for "did you mean")."""
+    parameters = inspect.signature(cls.__init__).parameters.values()
+    return [p.name for p in parameters if p.name != "self" and p.kind is not p.VAR_KEYWORD]
 
 
 class ModelCheckpoint(Callback):
@@ -765,6 +773,11 @@ class EarlyStopping(Callback):
     `|min_delta|` worse than the best still counts as an improvement and becomes the new best. Pass a
     positive value to require a minimum improvement whatever the mode (a warning says so when it is
     negative). A NaN is never an improvement (with `check_finite=False`; by default it stops the fit).
+
+    Lightning's other arguments: `strict=False` skips a check where `monitor` was not logged, with one
+    warning (True: an error naming the cause); `stopping_threshold` stops as soon as the value is better
+    than it, `divergence_threshold` as soon as it is worse. `verbose=True` prints each improvement and
+    the reason of a stop, as Lightning's; `stop_reason` holds that reason after a stop.
     """
 
     def __init__(
@@ -776,10 +789,27 @@ class EarlyStopping(Callback):
         verbose: bool = False,
         check_finite: bool = True,
         check_on_train_epoch_end: bool | None = None,
+        strict: bool = True,
+        stopping_threshold: float | None = None,
+        divergence_threshold: float | None = None,
+        **lightning_args: Any,
     ):
+        flags.lightning_only(
+            lightning_args,
+            _arguments(EarlyStopping),
+            "EarlyStopping",
+            _EARLY_STOPPING_LIGHTNING_ONLY,
+            "argument",
+        )
         _check_mode(mode, "EarlyStopping")
         if patience < 0:
             raise ValueError(f"EarlyStopping: patience must be >= 0, got {patience}")
+        for name, value in (
+            ("stopping_threshold", stopping_threshold),
+            ("divergence_threshold", divergence_threshold),
+        ):
+            if value is not None and not (_is_score(value) and math.isfinite(value)):
+                raise ValueError(f"EarlyStopping: {name} must be a finite number or None, got {value!r}")
         if min_delta < 0:
             better = "below best + " if mode == "min" else "above best - "
             warnings.warn(
@@ -789,16 +819,21 @@ class EarlyStopping(Callback):
                 stacklevel=2,
             )
         self.monitor, self.patience, self.min_delta, self.mode = monitor, patience, float(min_delta), mode
-        self.verbose, self.check_finite = verbose, check_finite
+        self.verbose, self.check_finite, self.strict = verbose, check_finite, bool(strict)
+        self.stopping_threshold, self.divergence_threshold = stopping_threshold, divergence_threshold
         self.check_on_train_epoch_end = check_on_train_epoch_end
         self.wait_count = 0
         self.best_score: float | None = None  # None: nothing yet (Lightning's +-inf)
         self.stopped_epoch: int | None = None
         self.stop_reason = ""
+        self._warned_missing = False
 
     @property
     def state_key(self) -> str:
         return f"EarlyStopping[{self.monitor},{self.mode}]"
+
+    def setup(self, trainer, module, stage) -> None:
+        self._warned_missing = False
 
     def _checks_at_epoch_end(self, trainer: Trainer) -> bool:
         if self.check_on_train_epoch_end is not None:
@@ -816,11 +851,37 @@ class EarlyStopping(Callback):
             self._check(trainer, "validations")
 
     def _check(self, trainer: Trainer, unit: str) -> None:
+        if not self.strict and self.monitor not in trainer.callback_metrics:
+            if not self._warned_missing:
+                self._warned_missing = True
+                warnings.warn(
+                    f"EarlyStopping(monitor={self.monitor!r}, strict=False): {self.monitor!r} was not logged "
+                    f"(available: {', '.join(sorted(trainer.callback_metrics)) or 'none yet'}); checks are "
+                    "skipped while it is missing",
+                    stacklevel=2,
+                )
+            return
         forced = "check_on_train_epoch_end=True" if self.check_on_train_epoch_end else ""
         value = _metric(trainer, self.monitor, "EarlyStopping", forced)
+        better, worse = ("<", ">") if self.mode == "min" else (">", "<")
+        stop, diverge = self.stopping_threshold, self.divergence_threshold
+        # In Lightning's order: a stop for a non-finite value or a threshold before any improvement.
         if self.check_finite and not math.isfinite(value):
             self._stop(trainer, f"{self.monitor} = {value} is not finite")
+        elif stop is not None and _is_better(value, stop, self.mode):
+            self._stop(trainer, f"stopping threshold reached: {self.monitor} = {value:.6g} {better} {stop}")
+        elif diverge is not None and _is_better(diverge, value, self.mode):
+            self._stop(
+                trainer, f"divergence threshold reached: {self.monitor} = {value:.6g} {worse} {diverge}"
+            )
         elif _is_better(value, self.best_score, self.mode, self.min_delta):
+            if self.verbose:  # (Lightning's words)
+                trainer.print(
+                    f"Metric {self.monitor} improved. New best score: {value:.3f}"
+                    if self.best_score is None
+                    else f"Metric {self.monitor} improved by {abs(self.best_score - value):.3f} >= "
+                    f"min_delta = {abs(self.min_delta)}. New best score: {value:.3f}"
+                )
             self.best_score, self.wait_count = value, 0
         else:
             self.wait_count += 1
@@ -853,6 +914,15 @@ class EarlyStopping(Callback):
         self.wait_count = state.get("wait_count", 0)
         self.best_score = state.get("best_score")
         self.stopped_epoch = state.get("stopped_epoch")
+
+
+# Lightning's EarlyStopping arguments without a counterpart here (as `flags.lightning_only`'s).
+_EARLY_STOPPING_LIGHTNING_ONLY: dict[str, tuple[tuple, str]] = {
+    "log_rank_zero_only": (
+        (True,),
+        "EarlyStopping prints from rank 0 only (trainer.print); every rank takes the stop decision together",
+    ),
+}
 
 
 class LearningRateMonitor(Callback):
