@@ -3,6 +3,7 @@ metric (`val_m`) makes every decision known in advance. Resume with a smaller sa
 validation, step saves before the first validation, NaN, Lightning's other arguments, verbose output and a
 callback missing at resume."""
 
+import datetime
 import json
 import math
 import os
@@ -10,6 +11,7 @@ import warnings
 
 from audiotrain import Trainer
 from audiotrain.train.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from audiotrain.train.checkpoint import CheckpointError
 
 import pytest
 from tasks import TinyClassifier, make_batches
@@ -236,7 +238,109 @@ def test_early_stopping_verbose_prints_each_improvement_as_lightning(tmp_path, c
     assert lines[2].startswith("EarlyStopping at epoch 3: val_m did not improve") and len(lines) == 3
 
 
+@pytest.mark.parametrize(
+    "cls, arguments, error, match",
+    [
+        (
+            EarlyStopping,
+            {"log_rank_zero_only": False},
+            ValueError,
+            r"EarlyStopping\(log_rank_zero_only=False\)",
+        ),
+        (EarlyStopping, {"stopping_treshold": 1.0}, TypeError, r"did you mean 'stopping_threshold'"),
+        (
+            EarlyStopping,
+            {"divergence_threshold": "high"},
+            ValueError,
+            r"divergence_threshold must be a finite",
+        ),
+        (
+            ModelCheckpoint,
+            {"save_on_exception": True},
+            ValueError,
+            r"save_on_exception=True\).*a Ctrl-C saves",
+        ),
+        (ModelCheckpoint, {"enable_version_counter": False}, ValueError, r"always gets a version suffix"),
+        (ModelCheckpoint, {"save_weight_only": True}, TypeError, r"did you mean 'save_weights_only'"),
+        (ModelCheckpoint, {"save_last": "yes"}, ValueError, r"save_last must be True, False, None or 'link'"),
+        (ModelCheckpoint, {"save_last": 1}, ValueError, r"save_last must be True, False, None or 'link'"),
+        (ModelCheckpoint, {"train_time_interval": 1800}, ValueError, r"must be a datetime.timedelta"),
+        (
+            ModelCheckpoint,
+            {"train_time_interval": datetime.timedelta(minutes=1), "every_n_train_steps": 5},
+            ValueError,
+            r"set one of every_n_train_steps, train_time_interval",
+        ),
+    ],
+)
+def test_lightning_arguments_without_a_counterpart_are_refused_by_name(cls, arguments, error, match):
+    with pytest.raises(error, match=match):
+        cls(**arguments)
+    accepted = {"log_rank_zero_only": True, "save_on_exception": False, "enable_version_counter": True}
+    for name, value in accepted.items():  # what happens anyway: accepted
+        if name in arguments:
+            cls(**{name: value})
+
+
 # ------------------------------------------------------------------ Lightning's ModelCheckpoint arguments
+
+
+def test_save_last_link_makes_last_a_hard_linked_copy_of_the_newest_checkpoint(tmp_path):
+    mc = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="val_m", save_last="link")
+    fit(tmp_path, [mc], [5, 3, 1])
+    best, last = tmp_path / "ck" / "epoch=2-step=9", tmp_path / "ck" / "last"
+    assert names(tmp_path / "ck") == ["epoch=2-step=9", "last"] and mc.last_model_path == str(last)
+    for file in best.iterdir():  # not written twice
+        assert (last / file.name).stat().st_ino == file.stat().st_ino, file.name
+    # An epoch that saves no top-k checkpoint writes `last` itself: it holds the final step all the same.
+    mc = ModelCheckpoint(dirpath=tmp_path / "ck2", monitor="val_m", save_last="link")
+    fit(tmp_path, [mc], [5, 3, 4])
+    assert (
+        names(tmp_path / "ck2") == ["epoch=1-step=6", "last"] and saved_step(tmp_path / "ck2" / "last") == 9
+    )
+
+
+def test_save_weights_only_checkpoints_load_but_are_not_resumed(tmp_path):
+    mc = ModelCheckpoint(dirpath=tmp_path / "ck", save_weights_only=True, save_last=True)
+    t, model = fit(tmp_path, [mc], [5, 4])
+    last = tmp_path / "ck" / "last"
+    full = tmp_path / "full"
+    t.save_checkpoint(full)
+    assert (last / "optimizer.safetensors").stat().st_size < (full / "optimizer.safetensors").stat().st_size
+    assert t.validate(model, make_batches(16, seed=1), ckpt_path=str(last))[0]["val_loss"] > 0
+    with pytest.raises(CheckpointError, match=r"weights only \(saved with .*so fit cannot resume from it"):
+        fit(tmp_path, [ModelCheckpoint(dirpath=tmp_path / "ck")], [5, 4, 3], ckpt_path=last)
+
+
+@pytest.mark.parametrize(
+    "save_on_train_epoch_end, interval, saved",
+    [
+        # 4 batches an epoch, a validation after batch 2 and one at the epoch end.
+        (None, {"val_check_interval": 0.5}, ["step=2", "step=4", "step=6", "step=8"]),
+        (True, {"val_check_interval": 0.5}, ["step=4", "step=8"]),
+        # A validation at the end of every second epoch.
+        (None, {"check_val_every_n_epoch": 2}, ["step=12", "step=16", "step=4", "step=8"]),
+        (False, {"check_val_every_n_epoch": 2}, ["step=16", "step=8"]),
+    ],
+)
+def test_save_on_train_epoch_end_chooses_epoch_ends_or_validations(
+    tmp_path, save_on_train_epoch_end, interval, saved
+):
+    mc = ModelCheckpoint(save_top_k=-1, filename="{step}", save_on_train_epoch_end=save_on_train_epoch_end)
+    fit(tmp_path, [mc], [5], n=64, max_epochs=2 if "val_check_interval" in interval else 4, **interval)
+    assert names(tmp_path / "checkpoints") == saved
+
+
+def test_train_time_interval_saves_when_the_time_has_passed(tmp_path):
+    every_step = ModelCheckpoint(
+        dirpath=tmp_path / "a", train_time_interval=datetime.timedelta(0), save_top_k=-1, filename="{step}"
+    )
+    hourly = ModelCheckpoint(
+        dirpath=tmp_path / "b", train_time_interval=datetime.timedelta(hours=1), save_top_k=-1, save_last=True
+    )
+    fit(tmp_path, [every_step, hourly], [5, 4])
+    assert names(tmp_path / "a") == [f"step={s}" for s in range(1, 7)]
+    assert names(tmp_path / "b") == ["last"]  # (written when the fit ends)
 
 
 # ------------------------------------------------------------------ a stateful callback missing at resume

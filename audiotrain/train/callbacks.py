@@ -8,11 +8,13 @@ Hooks receive `(trainer, module, ...)`; any state a callback needs after a resum
 from __future__ import annotations
 
 import contextlib
+import datetime
 import difflib
 import inspect
 import math
 import re
 import string
+import time
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -139,6 +141,21 @@ def _arguments(cls: type) -> list[str]:
     return [p.name for p in parameters if p.name != "self" and p.kind is not p.VAR_KEYWORD]
 
 
+# Lightning's ModelCheckpoint arguments without a counterpart here (as `flags.lightning_only`'s).
+_CHECKPOINT_LIGHTNING_ONLY: dict[str, tuple[tuple, str]] = {
+    "save_on_exception": (
+        (False,),
+        "a Ctrl-C saves `interrupted` beside the checkpoints (and `last`); after another error resume from "
+        "`last` or the newest checkpoint",
+    ),
+    "enable_version_counter": (
+        (True,),
+        "a name that a kept checkpoint holds always gets a version suffix (-v1, ...): pass a filename "
+        "template with {epoch} or {step} to give each save its own name",
+    ),
+}
+
+
 class ModelCheckpoint(Callback):
     """Save checkpoint folders during `fit`.
 
@@ -167,12 +184,23 @@ class ModelCheckpoint(Callback):
         save_last: also keep an always-current `last` folder (what `ckpt_path=".../last"` resumes). It is
             written with every save and once more when training ends, so it holds the final step even
             when the last save was earlier (e.g. `every_n_train_steps`), and after a Ctrl-C, as a copy
-            (hard links) of the Trainer's `interrupted` checkpoint (saved in this `dirpath`).
+            (hard links) of the Trainer's `interrupted` checkpoint (saved in this `dirpath`). "link"
+            (Lightning's): where a top-k checkpoint was just saved, `last` is a copy of it by hard links
+            (its files are not written twice); otherwise as True.
         every_n_epochs: save at the end of every n-th epoch (after its validation), and after each
             validation inside those epochs when `fit` validates more often (see below).
         every_n_train_steps: save every n optimizer steps instead of per epoch. With a `monitor`, a step
             that a validation follows saves after it (so that its new score counts), and steps before
             the metric is first logged are skipped, with one warning (as Lightning does).
+        train_time_interval: a `datetime.timedelta`: save each time that much training time has passed
+            (checked after each optimizer step; under data parallel at logging steps, on rank 0's
+            clock); with a `monitor`, as every_n_train_steps.
+        save_on_train_epoch_end: True saves at every (n-th) epoch end, never after a validation inside
+            an epoch; False saves only after validations (an epoch end without one saves nothing, nor
+            does a fit without a val_loader); None (default) decides as described below.
+        save_weights_only: leave the optimizer and the training step's state out (Lightning's): such a
+            checkpoint loads for `validate`/`test`/`load_from_checkpoint`, and `fit` refuses to resume
+            from it, saying so.
         overwrite: let a fresh fit save into a given `dirpath` that holds an earlier run's checkpoints.
 
     Saves happen at epoch end (after that epoch's validation) or every n steps, so it works with or
@@ -209,15 +237,54 @@ class ModelCheckpoint(Callback):
         verbose: bool = False,
         overwrite: bool = False,
         auto_insert_metric_name: bool = True,
+        train_time_interval: datetime.timedelta | None = None,
+        save_on_train_epoch_end: bool | None = None,
+        save_weights_only: bool = False,
+        **lightning_args: Any,
     ):
+        flags.lightning_only(
+            lightning_args,
+            _arguments(ModelCheckpoint),
+            "ModelCheckpoint",
+            _CHECKPOINT_LIGHTNING_ONLY,
+            "argument",
+        )
         _check_mode(mode, "ModelCheckpoint")
         if save_top_k < -1:
             raise ValueError(f"ModelCheckpoint: save_top_k must be >= -1, got {save_top_k}")
         for name, value in (("every_n_epochs", every_n_epochs), ("every_n_train_steps", every_n_train_steps)):
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f"ModelCheckpoint: {name} must be a positive int or None, got {value!r}")
-        if every_n_epochs is not None and every_n_train_steps is not None:
-            raise ValueError("ModelCheckpoint: set every_n_epochs or every_n_train_steps, not both")
+        if train_time_interval is not None and (
+            not isinstance(train_time_interval, datetime.timedelta) or train_time_interval.total_seconds() < 0
+        ):
+            raise ValueError(
+                "ModelCheckpoint: train_time_interval must be a datetime.timedelta of 0 or more (e.g. "
+                f"timedelta(minutes=30)) or None, got {train_time_interval!r}"
+            )
+        given = [
+            name
+            for name, value in (
+                ("every_n_epochs", every_n_epochs),
+                ("every_n_train_steps", every_n_train_steps),
+                ("train_time_interval", train_time_interval),
+            )
+            if value is not None
+        ]
+        if len(given) > 1:
+            raise ValueError(f"ModelCheckpoint: set one of {', '.join(given)}, not several")
+        if not (save_last is None or isinstance(save_last, bool) or save_last == "link"):
+            raise ValueError(
+                f"ModelCheckpoint: save_last must be True, False, None or 'link', got {save_last!r}"
+            )
+        for name, value in (("save_weights_only", save_weights_only), ("verbose", verbose)):
+            if not isinstance(value, bool):
+                raise ValueError(f"ModelCheckpoint: {name} must be True or False, got {value!r}")
+        if save_on_train_epoch_end is not None and not isinstance(save_on_train_epoch_end, bool):
+            raise ValueError(
+                "ModelCheckpoint: save_on_train_epoch_end must be True, False or None, got "
+                f"{save_on_train_epoch_end!r}"
+            )
         self.dirpath = _checkpoint_dir(dirpath) if dirpath is not None else None
         self._dirpath_given = dirpath is not None
         self._versions_of: Path | None = None  # the default folder whose version this fit picked
@@ -225,10 +292,13 @@ class ModelCheckpoint(Callback):
         self.filename = filename or "epoch={epoch}-step={step}"
         self.auto_insert_metric_name = bool(auto_insert_metric_name)
         self.monitor, self.mode, self.save_last, self.save_top_k = monitor, mode, save_last, save_top_k
-        self.every_n_epochs = every_n_epochs if every_n_train_steps is None else None
-        if self.every_n_epochs is None and every_n_train_steps is None:
+        self.every_n_epochs = every_n_epochs
+        if not given:
             self.every_n_epochs = 1
         self.every_n_train_steps = every_n_train_steps
+        self.train_time_interval = train_time_interval
+        self.save_on_train_epoch_end = save_on_train_epoch_end
+        self.save_weights_only = save_weights_only
         self.verbose = verbose
         self.overwrite = overwrite
         self.best_k_models: dict[str, float | None] = {}  # path -> score (None without monitor)
@@ -238,11 +308,13 @@ class ModelCheckpoint(Callback):
         self._last_saved_step = -1
         self._restored = False
         # Within one fit: a step save that waits for the validation after its step, whether a validation
-        # or an epoch has ended yet, and whether a monitor missing at a step save was warned about.
+        # or an epoch has ended yet, whether a monitor missing at a step save was warned about, and the clock
+        # of train_time_interval.
         self._save_after_validation = False
         self._validated = False
         self._epoch_ended = False
         self._warned_missing = False
+        self._timer_started = 0.0
 
     def _key(self, dirpath: Path | str | None) -> str:
         settings = {
@@ -253,6 +325,8 @@ class ModelCheckpoint(Callback):
             "filename": self.filename,
             "dirpath": str(dirpath) if dirpath is not None else None,
         }
+        if self.train_time_interval is not None:  # (only then: the keys that checkpoints already hold stay)
+            settings["train_time_interval"] = self.train_time_interval.total_seconds()
         return f"ModelCheckpoint{settings!r}"
 
     @property
@@ -377,8 +451,11 @@ class ModelCheckpoint(Callback):
             )
 
     # -- when to save ---------------------------------------------------------------------------
+    def on_train_start(self, trainer, module) -> None:
+        self._timer_started = time.monotonic()
+
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
-        if not outputs.get("stepped") or not self._steps_due(trainer):
+        if not outputs.get("stepped") or not (self._steps_due(trainer) or self._time_due(trainer)):
             return
         if self.monitor and trainer.validates_after_this_batch:
             self._save_after_validation = True  # so that the step's new score counts (Lightning: the old)
@@ -391,6 +468,20 @@ class ModelCheckpoint(Callback):
         n = self.every_n_train_steps
         return bool(n) and trainer.global_step > 0 and trainer.global_step % n == 0
 
+    def _time_due(self, trainer: Trainer) -> bool:
+        if self.train_time_interval is None:
+            return False
+        # Under data parallel the ranks must agree: rank 0's clock decides, where the ranks meet anyway.
+        if collectives.world_size() > 1 and not trainer.is_logging_step():
+            return False
+        now = time.monotonic()
+        due = collectives.broadcast_from_main(
+            now - self._timer_started >= self.train_time_interval.total_seconds()
+        )
+        if due:
+            self._timer_started = now
+        return bool(due)
+
     def _metric_may_come(self, trainer: Trainer) -> bool:
         """Whether a monitor missing at a step save may still be logged in this fit: no validation has run
         yet and one is to come, or no epoch has ended yet (its hooks may log it). Otherwise it is missing
@@ -401,10 +492,15 @@ class ModelCheckpoint(Callback):
         if self._warned_missing:
             return
         self._warned_missing = True
+        every = (
+            f"every_n_train_steps={self.every_n_train_steps}"
+            if self.every_n_train_steps
+            else f"train_time_interval={self.train_time_interval}"
+        )
         warnings.warn(
-            f"ModelCheckpoint(monitor={self.monitor!r}, every_n_train_steps={self.every_n_train_steps}): "
-            f"{self.monitor!r} is not logged yet at step {trainer.global_step}; saves are skipped until it "
-            "is (as in Lightning: before the first validation a validation metric has no value)",
+            f"ModelCheckpoint(monitor={self.monitor!r}, {every}): {self.monitor!r} is not logged yet at step "
+            f"{trainer.global_step}; saves are skipped until it is (as in Lightning: before the first "
+            "validation a validation metric has no value)",
             stacklevel=2,
         )
 
@@ -416,7 +512,7 @@ class ModelCheckpoint(Callback):
         self._epoch_ended = True
         if not self._due_this_epoch(trainer):
             return
-        if self.monitor and _acts_after_validations(trainer) and not validated_here:
+        if self._saves_after_validations(trainer) and not validated_here:
             return  # no validation at this epoch end: a monitored score would be stale or missing
         self._save(trainer)
 
@@ -435,12 +531,22 @@ class ModelCheckpoint(Callback):
         if self._save_after_validation:
             self._save_after_validation = False
             self._save(trainer)
-        if self._due_this_epoch(trainer) and trainer.validates_within_epochs:
+        if (
+            self._due_this_epoch(trainer)
+            and trainer.validates_within_epochs
+            and not self.save_on_train_epoch_end
+        ):
             self._save(trainer)
 
     def _due_this_epoch(self, trainer: Trainer) -> bool:
         n = self.every_n_epochs
         return bool(n) and (trainer.current_epoch + 1) % n == 0
+
+    def _saves_after_validations(self, trainer: Trainer) -> bool:
+        """Whether epoch ends save only where a validation just ran (else every due epoch end does)."""
+        if self.save_on_train_epoch_end is not None:
+            return not self.save_on_train_epoch_end
+        return bool(self.monitor) and _acts_after_validations(trainer)
 
     def on_train_end(self, trainer, module) -> None:
         # The Trainer calls this when fit ends normally (after a Ctrl-C it makes `last` a copy of `interrupted`).
@@ -468,20 +574,24 @@ class ModelCheckpoint(Callback):
         if trainer.global_step == self._last_saved_step or trainer.fast_dev_run:
             return
         self._last_saved_step = trainer.global_step
-        score = _metric(trainer, self.monitor, "ModelCheckpoint") if self.monitor else None
+        forced = "save_on_train_epoch_end=True" if self.save_on_train_epoch_end else ""
+        score = _metric(trainer, self.monitor, "ModelCheckpoint", forced) if self.monitor else None
         if score is not None and math.isnan(score):
             score = math.inf if self.mode == "min" else -math.inf
-        saved = self.save_top_k != 0 and self._qualifies(score)
-        if saved:
-            self._save_top_k(trainer, score)
         if self.save_last:
+            self.last_model_path = self.last_path  # (before the top-k save, which then records it too)
+        saved = self.save_top_k != 0 and self._qualifies(score)
+        path = self._save_top_k(trainer, score) if saved else None
+        if self.save_last == "link" and path is not None:
+            self._link_last(path)
+        elif self.save_last:
             self._save_last(trainer)
         if saved or self.save_last:
             for lg in trainer.loggers:  # Lightning's hook: loggers with log_model upload checkpoints
                 if callable(getattr(lg, "after_save_checkpoint", None)):
                     lg.after_save_checkpoint(self)
 
-    def _save_top_k(self, trainer: Trainer, score: float | None) -> None:
+    def _save_top_k(self, trainer: Trainer, score: float | None) -> str:
         name = self.format_name(trainer)  # first: it raises for a metric that was not logged
         # The worst kept checkpoints that this one pushes out of the top k: after `_qualifies` all are worse
         # than it, and more than one when the resumed run kept more than `save_top_k`.
@@ -499,7 +609,7 @@ class ModelCheckpoint(Callback):
             pick = min if self.mode == "min" else max
             self.best_model_path = pick(self.best_k_models, key=lambda p: self.best_k_models[p])
             self.best_model_score = self.best_k_models[self.best_model_path]
-        trainer.save_checkpoint(path)
+        trainer.save_checkpoint(path, weights_only=self.save_weights_only)
         for old in replaced:
             if old != path:
                 self._remove(trainer, old)
@@ -507,6 +617,7 @@ class ModelCheckpoint(Callback):
             trainer.print(
                 f"ModelCheckpoint: saved {path}" + (f" ({self.monitor}={score:.5g})" if self.monitor else "")
             )
+        return path
 
     @property
     def last_path(self) -> str:
@@ -515,7 +626,14 @@ class ModelCheckpoint(Callback):
 
     def _save_last(self, trainer: Trainer) -> None:
         self.last_model_path = self.last_path
-        trainer.save_checkpoint(self.last_model_path)
+        trainer.save_checkpoint(self.last_model_path, weights_only=self.save_weights_only)
+
+    def _link_last(self, newest: str) -> None:
+        """save_last="link": `last` becomes a copy of `newest`, the checkpoint just saved at this step, by
+        hard links (its files are not written a second time, and it outlives `newest`'s removal)."""
+        self.last_model_path = self.last_path
+        if collectives.is_main_process():  # (rank 0 wrote `newest`)
+            ckpt.copy_checkpoint(newest, self.last_model_path)
 
     def _free_path(self, trainer: Trainer, name: str, reusable: list[str]) -> str:
         """`dirpath/name`, or `name-v1`, `-v2`, ... when a kept checkpoint (ours or another callback's) has it,

@@ -1141,10 +1141,12 @@ class Trainer:
             "lr_schedule_name": self.optimizer_config.lr_schedule_name if self.optimizer_config else None,
         }
 
-    def save_checkpoint(self, path: str | os.PathLike) -> Path:
+    def save_checkpoint(self, path: str | os.PathLike, weights_only: bool = False) -> Path:
         """Write a resumable checkpoint folder (atomically) at `path`: the model, the optimizer, the
         compiled step's counters, and every named state object (see the module docstring). It also
         holds the module's hyperparameters, so `TrainModule.load_from_checkpoint(path)` rebuilds it.
+        `weights_only` (Lightning's) leaves out the optimizer and the step's state: such a checkpoint loads
+        for `validate`/`test`/`load_from_checkpoint`, and resuming `fit` from it is refused.
         Under data parallel every rank must call it (as in Lightning): rank 0 writes what they all hold."""
         if self.module is None:
             raise RuntimeError("Trainer.save_checkpoint: no module attached yet (call fit/validate first)")
@@ -1193,6 +1195,9 @@ class Trainer:
         self.module.on_save_checkpoint(state["module_state"])  # after the callbacks, as in Lightning
         optimizer_arrays = ckpt.flat(self.optimizer.state) if self.optimizer is not None else {}
         step_arrays = self._train_step.state.flat() if self._train_step is not None else {}
+        if weights_only:
+            state["weights_only"] = True  # (its optimizer and step files are there, empty: a complete folder)
+            optimizer_arrays, step_arrays = {}, {}
         return ckpt.write_checkpoint(
             path, ckpt.flat(self.module.parameters()), optimizer_arrays, step_arrays, state
         )
@@ -1208,6 +1213,14 @@ class Trainer:
     def _restore(self, path: str | os.PathLike, full: bool) -> None:
         folder = ckpt.resolve_checkpoint(path)
         state = ckpt.read_state(folder)
+        if full and state.get("weights_only"):
+            raise ckpt.CheckpointError(
+                f"{folder} holds the model's weights only (saved with ModelCheckpoint(save_weights_only="
+                "True) or save_checkpoint(..., weights_only=True)): no optimizer or training state, so fit "
+                "cannot resume from it. Load its weights with TrainModule.load_from_checkpoint("
+                f"{str(folder)!r}) or validate/test(ckpt_path=...), or resume from a checkpoint saved "
+                "without save_weights_only"
+            )
         if full:
             self._check_accumulation(folder, state)  # before anything is loaded
             self._check_global_batch(folder, state)
