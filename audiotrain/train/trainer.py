@@ -817,7 +817,9 @@ class Trainer:
             return False
         if not self.progress.epoch_complete:
             return self._validated_after_batch != self.progress.total_batches
-        return val_every is None or self.batch_in_epoch % val_every == 0
+        # 1.0 validates wherever the epoch ends: also an epoch resumed at its last batch from a checkpoint
+        # made with another number of batches an epoch (another global batch, or ranks).
+        return val_every is None or self.val_check_interval == 1.0 or self.batch_in_epoch % val_every == 0
 
     def _no_batches_this_epoch(self, epoch: int) -> None:
         """An epoch without a single batch would repeat forever under max_steps (no step ever counts)."""
