@@ -21,6 +21,7 @@ import contextlib
 import inspect
 import math
 import os
+import signal
 import time
 import warnings
 from dataclasses import asdict
@@ -40,7 +41,11 @@ from audiotrain.train.callbacks import ModelCheckpoint
 from audiotrain.train.evaluation import prefixed
 from audiotrain.train.evaluation_loop import EvaluationLoop
 from audiotrain.train.guarded_update import write_state_in_place
-from audiotrain.train.interrupt import stop_on_sigint
+from audiotrain.train.interrupt import (
+    eval_compiling_again,
+    stop_on_signals,
+    stop_signal_name,
+)
 from audiotrain.train.lazy import LazyScalar
 from audiotrain.train.loaders import check_batch, from_datamodule, loader_len, prepare_loader
 from audiotrain.train.loggers import CSVLogger, Logger, TensorBoardLogger
@@ -395,7 +400,7 @@ class Trainer:
             self._start_loggers(model)
             self._fit_started = time.perf_counter()
             self.fitting = True
-            with self._on_device(), stop_on_sigint(self._request_stop):
+            with self._on_device(), stop_on_signals(self._request_stop):
                 self._call_hooks("on_fit_start")
                 if val_loader is not None:
                     self.evaluation.sanity_check(model, val_loader)
@@ -564,14 +569,14 @@ class Trainer:
         )
         targets = (step.eval_targets, loss, metrics, logged)
         if self.debug_lazy_eval:
-            mx.eval(targets)
+            eval_compiling_again(mx.eval, targets)
             self._debug_check(loss, batch_idx)
         else:
             # The device runs this step while Python fetches, checks and hooks the next batch (a GPU
             # would otherwise idle through that host time). Waiting for the step before keeps at most
             # two in flight, so batches cannot pile up in memory. Values read later (.item() at the
             # logging interval, a callback, a checkpoint) wait for what they need.
-            mx.async_eval(targets)
+            eval_compiling_again(mx.async_eval, targets)  # (a Ctrl-C may have ended MLX's compiler)
             if self._last_outputs:
                 mx.eval(self._last_outputs)  # the step before: done, or nearly
                 self._settled_outputs = self._last_outputs
@@ -603,7 +608,7 @@ class Trainer:
         """Apply the gradients of an accumulation window that the end of the loader cut short."""
         progress = self.progress
         self._train_step.close_window(mx.array(progress.micro_batches, mx.float32))
-        mx.async_eval(self._train_step.eval_targets)
+        eval_compiling_again(mx.async_eval, self._train_step.eval_targets)
         progress.micro_batches = 0
         progress.global_step += 1
         if self.is_logging_step():
@@ -902,8 +907,9 @@ class Trainer:
         """MLX's default stream on the chosen accelerator while the Trainer runs."""
         return mx.stream(self.device)
 
-    def _request_stop(self) -> bool:
-        """Ctrl-C: the first stops after the current step or validation batch; True asks to abort.
+    def _request_stop(self, signum: int = signal.SIGINT) -> bool:
+        """Ctrl-C, or SIGTERM (`interrupt.stop_on_signals`): the first stops after the current step or
+        validation batch; True asks to abort.
 
         Under data parallel a rank cannot stop alone (the others would wait for it in their next
         all-reduce), and the ranks hear the signal at different steps: the request is only noted here, and
@@ -911,18 +917,21 @@ class Trainer:
         (`_agree_across_ranks`)."""
         if self.interrupted or self._stop_requested:
             return True
+        name = stop_signal_name(signum)
+        heard = "Interrupted" if name == "Ctrl-C" else f"Interrupted by {name}"
+        again = "Ctrl-C again" if name == "Ctrl-C" else f"{name} or Ctrl-C again"
         if self.world_size > 1:
             self._stop_requested = True
             self.print(
-                f"\nInterrupted: the {self.world_size} processes stop together within "
+                f"\n{heard}: the {self.world_size} processes stop together within "
                 f"{self.log_every_n_steps} training steps (or at the epoch's end) and save a checkpoint "
-                "(Ctrl-C again to abort without saving)"
+                f"({again} to abort without saving)"
             )
             return False
         self.interrupted = True
         self.print(
-            "\nInterrupted: saving a checkpoint after this step or validation batch "
-            "(Ctrl-C again to abort without saving)"
+            f"\n{heard}: saving a checkpoint after this step or validation batch "
+            f"({again} to abort without saving)"
         )
         return False
 
