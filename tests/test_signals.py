@@ -342,3 +342,54 @@ def test_the_recipes_local_processes_hear_ctrl_c_and_sigterm_but_their_compilers
     out = _finish(proc, before, timeout=120)
     assert out.count("STOPPED compiler alive True") == 2, out
     assert proc.returncode == 128 + signum, out
+
+
+# ---- a second Ctrl-C during the save -------------------------------------------------------------------------
+
+SAVE_SCRIPT = """
+import signal
+import audiotrain
+from audiotrain import Trainer
+from audiotrain.train import checkpoint as ckpt
+from audiotrain.train.callbacks import Callback, ModelCheckpoint
+from tasks import TinyClassifier, make_batches
+
+class CtrlCAtStep8(Callback):
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if trainer.global_step == 8:
+            signal.raise_signal(signal.SIGINT)  # the first: stop after this step and save
+
+write = ckpt._save_arrays
+
+def write_then_ctrl_c(path, arrays):
+    write(path, arrays)
+    if path.parent.name.startswith(".interrupted.tmp-"):
+        signal.raise_signal(signal.SIGINT)  # the second, while the weights are written
+
+ckpt._save_arrays = write_then_ctrl_c
+t = Trainer(max_epochs=3, default_root_dir=".", enable_progress_bar=False,
+            callbacks=[CtrlCAtStep8(), ModelCheckpoint(save_last=True)])
+t.fit(TinyClassifier(), make_batches())
+print("RETURNED", flush=True)
+"""
+
+
+def test_a_second_ctrl_c_during_the_save_says_what_is_left_without_a_traceback(tmp_path):
+    """It printed 30 lines of KeyboardInterrupt traceback from inside the checkpoint writer, and not a word
+    on what was left."""
+    (tmp_path / "fit.py").write_text(SAVE_SCRIPT)
+    done = subprocess.run(
+        [sys.executable, "fit.py"], cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=240
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode == 130, out
+    assert "Traceback" not in out and "RETURNED" not in out, out
+    folder = tmp_path / "checkpoints"
+    (line,) = [line for line in out.splitlines() if line.startswith("Save aborted")]
+    assert line == (
+        f"Save aborted: nothing of {folder / 'interrupted'} was left; the newest intact checkpoint is "
+        f"{folder / 'last'} (epoch 1, global step 6)"
+    )
+    assert sorted(p.name for p in folder.iterdir()) == ["epoch=0-step=6", "last"]
+    state = json.loads((folder / "last" / "trainer_state.json").read_text())
+    assert state["progress"]["global_step"] == 6

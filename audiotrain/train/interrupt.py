@@ -95,6 +95,22 @@ def stop_on_signals(request_stop: Callable[[int], bool]):
             signal.signal(signum, old)
 
 
+@contextlib.contextmanager
+def ignoring_stop_signals():
+    """While inside, every stop signal is ignored (the process is already ending on one)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    names = ("SIGINT", "SIGTERM", "SIGUSR1")
+    signums = [getattr(signal, name) for name in names if hasattr(signal, name)]
+    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in signums}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
 def eval_compiling_again(evaluate: Callable[[Any], Any], arrays: Any) -> None:
     """``evaluate(arrays)`` (``mx.async_eval`` of a step); where MLX could not load a kernel it compiled,
     remove the broken kernels from its cache (`audiotrain._system.remove_broken_kernels`) and evaluate once

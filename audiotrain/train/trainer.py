@@ -32,7 +32,7 @@ from audiotrain import _blas
 from audiotrain._system import versions
 from audiotrain.data.loader import close_epoch_iterators, position_ends_epoch
 from audiotrain.data.workers import DataLoaderError
-from audiotrain.distributed import collectives
+from audiotrain.distributed import collectives, exit_rank
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train import flags, hooks, reporting
 from audiotrain.train.callback import Callback
@@ -43,6 +43,8 @@ from audiotrain.train.evaluation_loop import EvaluationLoop
 from audiotrain.train.guarded_update import write_state_in_place
 from audiotrain.train.interrupt import (
     eval_compiling_again,
+    ignoring_stop_signals,
+    stop_exit_status,
     stop_on_signals,
     stop_signal_name,
 )
@@ -1197,13 +1199,40 @@ class Trainer:
         keep_last = [] if self.fast_dev_run else self.callbacks.keeping_last()
         for cb in keep_last:
             cb.last_model_path = cb.last_path  # before the save: the checkpoint records it
-        self.save_checkpoint(path)
-        self.interrupted_checkpoint = path
-        if self.is_global_zero:
-            self.callbacks.copy_to_last(path, keep_last)
+        try:
+            self.save_checkpoint(path)
+            self.interrupted_checkpoint = path
+            if self.is_global_zero:
+                self.callbacks.copy_to_last(path, keep_last)
+        except KeyboardInterrupt:
+            self._abort_save(path)
         saved = f"Saved {path} at epoch {self.current_epoch}, global step {self.global_step}."
         hint = self.resume_hint.format(path=str(path)) if self.resume_hint else ""
         self.print(f"{saved} {hint}".rstrip())
+
+    def _abort_save(self, path: Path) -> None:
+        """A second stop signal during the save of `path` aborts it (as asked), and the atomic writer has
+        removed what it began: one line says so and which checkpoint is the newest intact one, then the
+        process ends (status 130 for Ctrl-C), not with a traceback from inside the writer."""
+        with ignoring_stop_signals():  # a third one must not cut this message short
+            cbs = [cb for cb in self.callbacks if isinstance(cb, ModelCheckpoint)]
+            # On a tie the first is named: `last` (what ckpt_path="last" resumes) before a top-k save.
+            named = [path, *(cb.last_path for cb in cbs), *(p for cb in cbs for p in cb.best_k_models)]
+            named += [self.ckpt_path] if self.ckpt_path else []  # the fit's start
+            candidates = [Path(p) for p in dict.fromkeys(str(p) for p in named)]
+            newest = ckpt._newest([c for c in candidates if c.is_dir()])
+            # (The signal may have come once `interrupted` was whole, while `last` was made a copy of it.)
+            left = f"{path} was written whole" if newest == path else f"nothing of {path} was left"
+            if newest is None:
+                intact = "no earlier checkpoint of this run is there to resume from"
+            else:
+                progress = ckpt.read_state(newest)["progress"]
+                intact = (
+                    f"the newest intact checkpoint is {newest} (epoch {progress['epoch']}, global step "
+                    f"{progress['global_step']})"
+                )
+            self.print(f"Save aborted: {left}; {intact}")
+            exit_rank(stop_exit_status())
 
     # ---- reporting: interval and epoch means, history, loggers -----------------------------------------
     @property
