@@ -139,3 +139,69 @@ def mlx_kernel_cache() -> Path:
     import mlx.core as mx
 
     return Path(mlx_temp_dir()[1]) / "mlx" / mx.__version__ / "cpu"
+
+
+def broken_kernels(cache: Path | None = None) -> list[Path]:
+    """The compiled kernels in MLX's kernel cache (default `mlx_kernel_cache`) that cannot be loaded: empty,
+    or cut short before the end of their ELF header tables.
+
+    MLX (0.32) compiles a kernel into a temporary file and renames it to ``lib<kernel>.so``; a compiler that
+    a signal ended (a terminal's Ctrl-C reaches it too) counts as finished, so what it had written is
+    renamed into place, and every later run that needs that kernel fails to load it ("file too short").
+    Temporary files (``tmp_*``) are not looked at: another process may still be writing them."""
+    folder = mlx_kernel_cache() if cache is None else cache
+    try:
+        candidates = sorted(folder.glob("lib*.so"))
+    except OSError:
+        return []
+    return [path for path in candidates if _kernel_is_broken(path)]
+
+
+def remove_broken_kernels(cache: Path | None = None) -> list[Path]:
+    """Remove `broken_kernels` (MLX compiles them again when next needed); returns what was removed. An
+    `OSError` names the file that could not be removed."""
+    removed = []
+    for path in broken_kernels(cache):
+        try:
+            path.unlink(missing_ok=True)  # (another process may have removed it first)
+        except OSError as error:
+            raise OSError(
+                error.errno,
+                f"{path} is a broken compiled kernel (empty or cut short, left by a compile that was "
+                f"interrupted) and cannot be removed ({error.strerror}); remove it: rm '{path}'",
+            ) from error
+        removed.append(path)
+    return removed
+
+
+_ELF_MAGIC = b"\x7fELF"
+# Offsets in an ELF header, by its class (1: 32-bit, 2: 64-bit): (e_phoff, e_shoff, e_phentsize) and the
+# size of the offset fields; e_phnum, e_shentsize and e_shnum follow e_phentsize as 16-bit fields.
+_ELF_LAYOUT = {1: (0x1C, 0x20, 0x2A, 4), 2: (0x20, 0x28, 0x36, 8)}
+
+
+def _kernel_is_broken(path: Path) -> bool:
+    try:
+        size = path.stat().st_size
+        if size == 0:
+            return True
+        with open(path, "rb") as f:
+            head = f.read(64)
+    except OSError:  # gone meanwhile, or a dangling link: nothing MLX would load
+        return False
+    if head[:4] != _ELF_MAGIC:
+        # A cut-short start, or not ELF at all: nothing a Linux dlopen loads (macOS builds Mach-O files, whose
+        # size is not checked here).
+        return sys.platform.startswith("linux") or len(head) < 4
+    layout = _ELF_LAYOUT.get(head[4])
+    if layout is None or len(head) < {1: 52, 2: 64}[head[4]]:
+        return True
+    phoff_at, shoff_at, phentsize_at, width = layout
+    order = "little" if head[5] == 1 else "big"
+
+    def field(at: int, n: int) -> int:
+        return int.from_bytes(head[at : at + n], order)
+
+    phentsize, phnum, shentsize, shnum = (field(phentsize_at + 2 * i, 2) for i in range(4))
+    end = max(field(phoff_at, width) + phentsize * phnum, field(shoff_at, width) + shentsize * shnum)
+    return size < end

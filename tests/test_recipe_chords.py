@@ -1247,17 +1247,22 @@ def test_audio_too_short_for_the_features_is_skipped_and_named(tiny_run, tmp_pat
     _one_error_line(capsys, "song_000.wav: audio is too short")
 
 
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])  # Ctrl-C; `timeout`, a cluster's time limit
 def test_ctrl_c_before_the_first_validation_still_evaluates_and_prints_the_resume_command(
-    tiny_run, tmp_path, monkeypatch, capsys
+    tiny_run, tmp_path, monkeypatch, capsys, name
 ):
     import signal
 
     from audiotrain.train.callbacks import Callback
 
+    signum = getattr(signal, name)
+
     class CtrlCAtFirstBatch(Callback):
         def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
             if trainer.global_step == 1:
-                signal.raise_signal(signal.SIGINT)  # the Trainer's handler: stop and save
+                # The Trainer's handler: stop and save (SIGTERM ended the process when nothing handled it).
+                assert signal.getsignal(signum) is not signal.SIG_DFL, f"{name} would end the process"
+                signal.raise_signal(signum)
 
     def trainer_with_ctrl_c(*args, callbacks=(), **kwargs):
         return Trainer(*args, callbacks=[*callbacks, CtrlCAtFirstBatch()], **kwargs)
@@ -1272,8 +1277,9 @@ def test_ctrl_c_before_the_first_validation_still_evaluates_and_prints_the_resum
     code = chords.main([*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(run_dir)])
     out = capsys.readouterr().out
     saved = run_dir / "checkpoints" / "interrupted"
-    assert code == 130 and not (run_dir / "checkpoints" / "best").exists()
+    assert code == 128 + signum and not (run_dir / "checkpoints" / "best").exists()  # 130, 143
     assert f"checkpoint:  {saved}" in out and "continue it with:" in out
+    assert f"training was interrupted ({'Ctrl-C' if name == 'SIGINT' else name})" in out
     # Only the command line that continues the run, not the Trainer's hint for library users.
     assert "trainer.fit(" not in out and f"Saved {saved}" in out
     assert (run_dir / "evaluation" / "scores.json").is_file()

@@ -914,8 +914,9 @@ def test_cli_mistyped_zero_shot_labels_file_is_an_error(tmp_path, capsys, monkey
         clap_data.read_labels(str(tmp_path))
 
 
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])  # Ctrl-C; `timeout`, a cluster's time limit
 def test_ctrl_c_saves_evaluates_and_exits_130_with_the_command_that_continues(
-    demo_run, tmp_path, monkeypatch, capsys
+    demo_run, tmp_path, monkeypatch, capsys, name
 ):
     import signal
 
@@ -923,10 +924,14 @@ def test_ctrl_c_saves_evaluates_and_exits_130_with_the_command_that_continues(
     from audiotrain.train.callbacks import Callback
     from audiotrain.train.trainer import Trainer
 
+    signum = getattr(signal, name)
+
     class CtrlCAtFirstBatch(Callback):
         def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
             if trainer.global_step == 1:
-                signal.raise_signal(signal.SIGINT)  # the Trainer's handler: stop and save
+                # The Trainer's handler: stop and save (SIGTERM ended the process when nothing handled it).
+                assert signal.getsignal(signum) is not signal.SIG_DFL, f"{name} would end the process"
+                signal.raise_signal(signum)
 
     def trainer_with_ctrl_c(*args, callbacks=(), **kwargs):
         return Trainer(*args, callbacks=[*callbacks, CtrlCAtFirstBatch()], **kwargs)
@@ -938,8 +943,9 @@ def test_ctrl_c_saves_evaluates_and_exits_130_with_the_command_that_continues(
     del argv[argv.index("--out") : argv.index("--out") + 2]  # a new runs/clap-demo-<date>-<time>
     argv[argv.index("--train.epochs") + 1] = "1"
     monkeypatch.chdir(tmp_path)
-    assert clap.main(argv) == 130  # as a shell reports a command stopped by Ctrl-C
+    assert clap.main(argv) == 128 + signum  # as a shell reports a command that signal stopped: 130, 143
     out = capsys.readouterr().out
+    assert f"training was interrupted ({'Ctrl-C' if name == 'SIGINT' else name})" in out
     (run,) = Path("runs").iterdir()
     saved = run / "checkpoints" / "interrupted"
     # The command goes on in the run's own folder (with its best checkpoint), not in another new one.

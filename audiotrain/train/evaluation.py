@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from audiotrain.train.interrupt import eval_compiling_again
 from audiotrain.train.lazy import LazyScalar
 from audiotrain.train.loaders import check_batch
 from audiotrain.train.module import TrainModule
@@ -86,7 +87,7 @@ def evaluate(
         out.add(values, 0.0 if padding else batch_size(batch))
         # The device evaluates this batch while the host fetches the next; waiting for the batch before
         # bounds what is in flight.
-        mx.async_eval(out.sums)
+        eval_compiling_again(mx.async_eval, out.sums)  # (a Ctrl-C may have ended MLX's compiler)
         if before is not None:
             mx.eval(before)
         before = dict(out.sums)

@@ -1,33 +1,134 @@
-"""Ctrl-C during a run: the first one asks the loop to stop after the current step (it then saves), a
-second one aborts at once. In a rank that `audiotrain.distributed.local` launched, SIGUSR1 stands for
-Ctrl-C (the launcher forwards the user's Ctrl-C as it)."""
+"""Signals that stop a run as Ctrl-C does: the first asks the loop to stop after the current step and save, a
+second aborts at once.
+
+- SIGINT (Ctrl-C), and in a rank that `audiotrain.distributed.local` launched SIGUSR1, its stand-in (the
+  launcher forwards the user's Ctrl-C as it).
+- SIGTERM: what ``timeout``, ``kill``, and a cluster's time limit, preemption or ``scancel`` send.
+- SIGUSR1 in one process as well: what ``sbatch --signal=USR1@120`` sends before a time limit.
+
+SIGTERM and SIGUSR1 are taken only where they would end the process (their default action): a handler the
+program installed, or a signal it ignores, stays as it is.
+
+A terminal's Ctrl-C reaches the whole process group, so also the C++ compiler MLX's CPU backend runs when a
+compiled function meets new shapes or constants. MLX (0.32) takes a compiler a signal ended for a finished
+one: the step fails with ``RuntimeError: Could not load C++ shared library ...``, and a file the linker had
+only begun is renamed into MLX's kernel cache, where it failed every later run. `eval_compiling_again`
+removes such files and evaluates the step again, so that the stop comes after that step, as for any Ctrl-C.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import signal
 import threading
+import warnings
 from collections.abc import Callable
+from typing import Any
+
+#: What MLX raises when a kernel it compiled cannot be loaded (a compiler that a signal ended, or a broken
+#: file in its kernel cache).
+_KERNEL_NOT_LOADED = "Could not load C++ shared library"
+
+# The signal that asked this process's latest fit to stop (SIGINT for a launched rank's SIGUSR1), for the
+# exit status and the messages of the commands around it; None while none has.
+_stopped_by: int | None = None
+
+
+def stop_signal_name(signum: int) -> str:
+    """How messages call a stop signal: "Ctrl-C" (SIGINT, and a launched rank's stand-in), else its name."""
+    return "Ctrl-C" if _as_ctrl_c(signum) == signal.SIGINT else signal.Signals(signum).name
+
+
+def stopped_by() -> str:
+    """How messages call the signal that stopped this process's latest fit ("Ctrl-C" when none did)."""
+    return stop_signal_name(_stopped_by or signal.SIGINT)
+
+
+def stop_exit_status() -> int:
+    """The exit status of a command a stop signal ended: 128 + the signal, as a shell reports a command that
+    signal ended (130 for Ctrl-C, 143 for SIGTERM); 130 when no signal stopped a fit (Ctrl-C outside one)."""
+    return 128 + (_stopped_by or signal.SIGINT)
+
+
+def _as_ctrl_c(signum: int) -> int:
+    from audiotrain.distributed.local import stop_signals
+
+    usr1 = getattr(signal, "SIGUSR1", None)
+    return signal.SIGINT if signum == usr1 and usr1 in stop_signals() else signum
+
+
+def _signals_to_take() -> list[int]:
+    """SIGINT (and its stand-in in a launched rank), then SIGTERM and SIGUSR1 where they would end the
+    process."""
+    from audiotrain.distributed.local import stop_signals
+
+    taken = list(stop_signals())
+    for name in ("SIGTERM", "SIGUSR1"):
+        signum = getattr(signal, name, None)
+        if signum is not None and signum not in taken and signal.getsignal(signum) == signal.SIG_DFL:
+            taken.append(signum)
+    return taken
 
 
 @contextlib.contextmanager
-def stop_on_sigint(request_stop: Callable[[], bool]):
-    """While inside, SIGINT (and its stand-in, see the module docstring) calls `request_stop()`, which returns
+def stop_on_signals(request_stop: Callable[[int], bool]):
+    """While inside, a stop signal (see the module docstring) calls ``request_stop(signum)``, which returns
     False the first time (the run stops where it can and saves) and True once a stop was already requested
-    (raise KeyboardInterrupt)."""
-    from audiotrain.distributed.local import stop_signals
-
+    (raise KeyboardInterrupt). Outside the main thread nothing is installed (only it can)."""
+    global _stopped_by
     if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers can only be installed from the main thread
+        yield
         return
+    _stopped_by = None
 
     def handler(signum, frame):
-        if request_stop():
+        global _stopped_by
+        if request_stop(signum):
             raise KeyboardInterrupt
+        _stopped_by = _stopped_by or _as_ctrl_c(signum)
 
-    previous = {signum: signal.signal(signum, handler) for signum in stop_signals()}
+    previous = {signum: signal.signal(signum, handler) for signum in _signals_to_take()}
     try:
         yield
     finally:
         for signum, old in previous.items():
             signal.signal(signum, old)
+
+
+@contextlib.contextmanager
+def ignoring_stop_signals():
+    """While inside, every stop signal is ignored (the process is already ending on one)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    names = ("SIGINT", "SIGTERM", "SIGUSR1")
+    signums = [getattr(signal, name) for name in names if hasattr(signal, name)]
+    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in signums}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+def eval_compiling_again(evaluate: Callable[[Any], Any], arrays: Any) -> None:
+    """``evaluate(arrays)`` (``mx.async_eval`` of a step); where MLX could not load a kernel it compiled,
+    remove the broken kernels from its cache (`audiotrain._system.remove_broken_kernels`) and evaluate once
+    more, which compiles them again. A compiler that a stop signal ended (module docstring) then finishes the
+    step the run stops after; a broken file an earlier run left is replaced. A second failure is raised."""
+    try:
+        evaluate(arrays)
+    except RuntimeError as error:
+        if _KERNEL_NOT_LOADED not in str(error):
+            raise
+        from audiotrain._system import remove_broken_kernels
+
+        removed = remove_broken_kernels()
+        if _stopped_by is None:  # (a stop's own compiler: no word needed; its message is out)
+            left = f" and removed {len(removed)} broken kernel file(s)" if removed else ""
+            warnings.warn(
+                f"MLX could not load a kernel it compiled ({error}); compiling it again{left}",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        evaluate(arrays)

@@ -21,6 +21,7 @@ import contextlib
 import inspect
 import math
 import os
+import signal
 import time
 import warnings
 from dataclasses import asdict
@@ -31,7 +32,7 @@ from audiotrain import _blas
 from audiotrain._system import versions
 from audiotrain.data.loader import close_epoch_iterators, position_ends_epoch
 from audiotrain.data.workers import DataLoaderError
-from audiotrain.distributed import collectives
+from audiotrain.distributed import collectives, exit_rank
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train import flags, hooks, reporting
 from audiotrain.train.callback import Callback
@@ -41,7 +42,13 @@ from audiotrain.train.datamodule import DataModule
 from audiotrain.train.evaluation import prefixed
 from audiotrain.train.evaluation_loop import EvaluationLoop
 from audiotrain.train.guarded_update import write_state_in_place
-from audiotrain.train.interrupt import stop_on_sigint
+from audiotrain.train.interrupt import (
+    eval_compiling_again,
+    ignoring_stop_signals,
+    stop_exit_status,
+    stop_on_signals,
+    stop_signal_name,
+)
 from audiotrain.train.lazy import LazyScalar
 from audiotrain.train.loaders import check_batch, from_datamodule, loader_len, prepare_loader
 from audiotrain.train.loggers import CSVLogger, Logger, TensorBoardLogger
@@ -462,7 +469,7 @@ class Trainer:
             self._start_loggers(model)
             self._fit_started = time.perf_counter()
             self.fitting = True
-            with self._on_device(), stop_on_sigint(self._request_stop):
+            with self._on_device(), stop_on_signals(self._request_stop):
                 self._call_hooks("on_fit_start")
                 if val_loader is not None:
                     self.evaluation.sanity_check(model, val_loader)
@@ -661,14 +668,14 @@ class Trainer:
         )
         targets = (step.eval_targets, loss, metrics, logged)
         if self.debug_lazy_eval:
-            mx.eval(targets)
+            eval_compiling_again(mx.eval, targets)
             self._debug_check(loss, batch_idx)
         else:
             # The device runs this step while Python fetches, checks and hooks the next batch (a GPU
             # would otherwise idle through that host time). Waiting for the step before keeps at most
             # two in flight, so batches cannot pile up in memory. Values read later (.item() at the
             # logging interval, a callback, a checkpoint) wait for what they need.
-            mx.async_eval(targets)
+            eval_compiling_again(mx.async_eval, targets)  # (a Ctrl-C may have ended MLX's compiler)
             if self._last_outputs:
                 mx.eval(self._last_outputs)  # the step before: done, or nearly
                 self._settled_outputs = self._last_outputs
@@ -710,7 +717,7 @@ class Trainer:
         """Apply the gradients of an accumulation window that the end of the loader cut short."""
         progress = self.progress
         self._train_step.close_window(mx.array(progress.micro_batches, mx.float32))
-        mx.async_eval(self._train_step.eval_targets)
+        eval_compiling_again(mx.async_eval, self._train_step.eval_targets)
         progress.micro_batches = 0
         progress.global_step += 1
         if self.is_logging_step():
@@ -1074,8 +1081,9 @@ class Trainer:
         """MLX's default stream on the chosen accelerator while the Trainer runs."""
         return mx.stream(self.device)
 
-    def _request_stop(self) -> bool:
-        """Ctrl-C: the first stops after the current step or validation batch; True asks to abort.
+    def _request_stop(self, signum: int = signal.SIGINT) -> bool:
+        """Ctrl-C, or SIGTERM (`interrupt.stop_on_signals`): the first stops after the current step or
+        validation batch; True asks to abort.
 
         Under data parallel a rank cannot stop alone (the others would wait for it in their next
         all-reduce), and the ranks hear the signal at different steps: the request is only noted here, and
@@ -1083,18 +1091,21 @@ class Trainer:
         (`_agree_across_ranks`)."""
         if self.interrupted or self._stop_requested:
             return True
+        name = stop_signal_name(signum)
+        heard = "Interrupted" if name == "Ctrl-C" else f"Interrupted by {name}"
+        again = "Ctrl-C again" if name == "Ctrl-C" else f"{name} or Ctrl-C again"
         if self.world_size > 1:
             self._stop_requested = True
             self.print(
-                f"\nInterrupted: the {self.world_size} processes stop together within "
+                f"\n{heard}: the {self.world_size} processes stop together within "
                 f"{self.log_every_n_steps} training steps (or at the epoch's end) and save a checkpoint "
-                "(Ctrl-C again to abort without saving)"
+                f"({again} to abort without saving)"
             )
             return False
         self.interrupted = True
         self.print(
-            "\nInterrupted: saving a checkpoint after this step or validation batch "
-            "(Ctrl-C again to abort without saving)"
+            f"\n{heard}: saving a checkpoint after this step or validation batch "
+            f"({again} to abort without saving)"
         )
         return False
 
@@ -1382,13 +1393,40 @@ class Trainer:
         keep_last = [] if self.fast_dev_run else self.callbacks.keeping_last()
         for cb in keep_last:
             cb.last_model_path = cb.last_path  # before the save: the checkpoint records it
-        self.save_checkpoint(path)
-        self.interrupted_checkpoint = path
-        if self.is_global_zero:
-            self.callbacks.copy_to_last(path, keep_last)
+        try:
+            self.save_checkpoint(path)
+            self.interrupted_checkpoint = path
+            if self.is_global_zero:
+                self.callbacks.copy_to_last(path, keep_last)
+        except KeyboardInterrupt:
+            self._abort_save(path)
         saved = f"Saved {path} at epoch {self.current_epoch}, global step {self.global_step}."
         hint = self.resume_hint.format(path=str(path)) if self.resume_hint else ""
         self.print(f"{saved} {hint}".rstrip())
+
+    def _abort_save(self, path: Path) -> None:
+        """A second stop signal during the save of `path` aborts it (as asked), and the atomic writer has
+        removed what it began: one line says so and which checkpoint is the newest intact one, then the
+        process ends (status 130 for Ctrl-C), not with a traceback from inside the writer."""
+        with ignoring_stop_signals():  # a third one must not cut this message short
+            cbs = [cb for cb in self.callbacks if isinstance(cb, ModelCheckpoint)]
+            # On a tie the first is named: `last` (what ckpt_path="last" resumes) before a top-k save.
+            named = [path, *(cb.last_path for cb in cbs), *(p for cb in cbs for p in cb.best_k_models)]
+            named += [self.ckpt_path] if self.ckpt_path else []  # the fit's start
+            candidates = [Path(p) for p in dict.fromkeys(str(p) for p in named)]
+            newest = ckpt._newest([c for c in candidates if c.is_dir()])
+            # (The signal may have come once `interrupted` was whole, while `last` was made a copy of it.)
+            left = f"{path} was written whole" if newest == path else f"nothing of {path} was left"
+            if newest is None:
+                intact = "no earlier checkpoint of this run is there to resume from"
+            else:
+                progress = ckpt.read_state(newest)["progress"]
+                intact = (
+                    f"the newest intact checkpoint is {newest} (epoch {progress['epoch']}, global step "
+                    f"{progress['global_step']})"
+                )
+            self.print(f"Save aborted: {left}; {intact}")
+            exit_rank(stop_exit_status())
 
     # ---- reporting: interval and epoch means, history, loggers -----------------------------------------
     @property

@@ -88,6 +88,7 @@ from audiotrain.recipes.config_cli import (
     resolve_settings,
     unknown_command_message,
 )
+from audiotrain.train.interrupt import stop_exit_status, stopped_by
 
 __all__ = ["COMMANDS", "main"]
 
@@ -335,7 +336,7 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
     if not collectives.is_main_process():
         return 0  # rank 0 reports for a data-parallel job
     if result.checkpoint is None:  # run_training said that Ctrl-C came before anything was saved
-        return 130
+        return stop_exit_status()
     print(f"\nrun folder: {result.run_dir}")
     print(f"  checkpoint:  {result.checkpoint}")
     print(f"  history:     {result.run_dir / 'history.json'} (+ training_curves.png)")
@@ -355,9 +356,9 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
             result.interrupted_checkpoint,
             run_dir=result.run_dir,  # goes on in this folder, keeping its best checkpoint
         )
-        print(f"training was interrupted (Ctrl-C); continue it with:\n  {command}")
-        return 130  # as a shell reports a command that Ctrl-C stopped (128 + SIGINT)
-    return 130 if result.interrupted else 0  # (Ctrl-C after training: in the plots or the evaluation)
+        print(f"training was interrupted ({stopped_by()}); continue it with:\n  {command}")
+        return stop_exit_status()  # as a shell reports a command that signal stopped (130 for Ctrl-C)
+    return stop_exit_status() if result.interrupted else 0  # (Ctrl-C after training: plots, evaluation)
 
 
 def _note_a_run_started_from_weights(config_file: Path) -> None:

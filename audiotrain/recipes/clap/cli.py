@@ -83,6 +83,7 @@ from audiotrain.recipes.config_cli import (
     settings_of,
     unknown_command_message,
 )
+from audiotrain.train.interrupt import stop_exit_status
 
 #: The commands before the flags: none (training), ``export`` and ``cv``.
 COMMANDS = ("export", "cv")
@@ -218,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except MainProcessFailed:  # another rank of the job: rank 0 printed the error
         return 2
-    return 130 if result["interrupted"] else 0  # 130: as a shell reports a command Ctrl-C stopped
+    # As a shell reports a command that signal stopped: 130 for Ctrl-C, 143 for SIGTERM.
+    return stop_exit_status() if result["interrupted"] else 0
 
 
 def build_export_parser() -> argparse.ArgumentParser:

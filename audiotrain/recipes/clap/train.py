@@ -73,6 +73,7 @@ from audiotrain.recipes.clap.task import DEFAULT_FINE_TUNING_LR, CLAPTaskConfig,
 from audiotrain.recipes.config_cli import ConfigInCheckpoint
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callbacks import ModelCheckpoint
+from audiotrain.train.interrupt import stopped_by
 from audiotrain.train.loggers.config import (
     LOGGER_OUTPUTS,
     build_loggers,
@@ -275,7 +276,9 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
             command = resume_command(  # goes on in this folder, keeping its best checkpoint
                 "audiotrain.recipes.clap", argv or [], trainer.interrupted_checkpoint, out, "--out"
             )
-            print(f"training was interrupted (Ctrl-C); evaluating now. Continue training with:\n  {command}")
+            print(
+                f"training was interrupted ({stopped_by()}); evaluating now. Continue training with:\n  {command}"
+            )
 
         weights = _load_best_weights(task, best)
         after = score_held_out()

@@ -1,0 +1,400 @@
+"""Signals a run meets besides a plain Ctrl-C: the C++ compiler MLX runs when the Ctrl-C lands, SIGTERM and
+SIGUSR1 (``timeout``, a cluster's time limit or preemption), the launchers that pass them on, and a second
+Ctrl-C during the save. Each scenario runs in a process of its own that prints a line when it is ready for
+the signal, so the tests wait for that line rather than for a time."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+REPO = HERE.parent
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {**os.environ, **extra}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), str(HERE), env.get("PYTHONPATH", "")) if p)
+    env.setdefault("OPENBLAS_NUM_THREADS", "1")
+    return env
+
+
+def _default_sigint() -> None:
+    """In a child before exec: SIGINT at its default, as in a terminal (a test run from a script's background
+    job inherits it ignored, and a launcher keeps a signal it was started ignoring ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _start(args: list[str], cwd: Path, **popen) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, *args],
+        cwd=cwd,
+        env=popen.pop("env", _env()),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=_default_sigint,
+        **popen,
+    )
+
+
+def _wait_for(proc: subprocess.Popen, marker: str, count: int = 1) -> list[str]:
+    """The lines `proc` printed up to the `count`-th holding `marker` (the test fails if it ends first)."""
+    lines, seen = [], 0
+    for line in proc.stdout:
+        lines.append(line)
+        seen += marker in line
+        if seen == count:
+            return lines
+    proc.wait()
+    raise AssertionError(f"ended (status {proc.returncode}) before {marker!r}:\n{''.join(lines)[-3000:]}")
+
+
+def _finish(proc: subprocess.Popen, before: list[str], timeout: float = 240) -> str:
+    try:
+        rest = proc.communicate(timeout=timeout)[0]
+    finally:
+        proc.kill()
+    return "".join(before) + rest
+
+
+# ---- Ctrl-C while MLX compiles a kernel ----------------------------------------------------------------------
+
+# In place of g++: the first compile is ended as a terminal's Ctrl-C ends it (SIGINT to the whole process
+# group, the training process included), after leaving an empty output file as a linker cut short does.
+# Every later compile is the real compiler's.
+FAKE_COMPILER = """#!/bin/sh
+case "$*" in
+*-shared*)
+  if mkdir "{fired}" 2>/dev/null; then
+    prev=; for arg in "$@"; do [ "$prev" = -o ] && : > "$arg"; prev=$arg; done
+    kill -INT 0
+    sleep 5
+  fi ;;
+esac
+exec {compiler} "$@"
+"""
+
+COMPILE_SCRIPT = """
+import json, sys
+import audiotrain
+from audiotrain import Trainer, seed_everything
+from tasks import TinyClassifier, make_batches, weights
+
+class Scaled(TinyClassifier):
+    def __call__(self, x):
+        return super().__call__(x) * 0.987654321  # a constant no kernel in the cache was compiled for
+
+def fit(root, ckpt_path=None):
+    seed_everything(0)
+    module = Scaled()
+    trainer = Trainer(max_epochs=2, default_root_dir=root, enable_progress_bar=False, seed=1)
+    trainer.fit(module, make_batches(), ckpt_path=ckpt_path)
+    return trainer, module
+
+stopped, _ = fit("a")
+print("STOPPED", json.dumps([stopped.interrupted, stopped.global_step]), flush=True)
+resumed, module = fit("a", stopped.interrupted_checkpoint)
+_, straight = fit("b")
+same = all((weights(module)[k] == v).all() for k, v in weights(straight).items())
+print("RESUMED", json.dumps([resumed.global_step, bool(same)]), flush=True)
+"""
+
+
+def test_ctrl_c_while_mlx_compiles_a_kernel_stops_after_that_step_and_leaves_no_broken_kernel(tmp_path):
+    """A terminal's Ctrl-C reaches MLX's compiler too. MLX took the killed compiler for a finished one: the run
+    ended with "RuntimeError: Could not load C++ shared library ...", nothing saved, and the empty file it
+    moved into its kernel cache failed every later run that needed that kernel ("file too short")."""
+    from audiotrain._system import mlx_kernel_cache
+
+    import mlx.core as mx
+
+    compiler = shutil.which("g++")
+    if compiler is None or mx.default_device() != mx.cpu:
+        pytest.skip("MLX compiles no CPU kernels for training here (no g++, or training on a GPU)")
+
+    # A kernel cache of its own, holding the kernels this machine compiled already (links): only the
+    # model's own kernels are compiled, and nothing is ever interrupted in the shared cache.
+    cache = tmp_path / "tmp" / "mlx" / mx.__version__ / "cpu"
+    cache.mkdir(parents=True)
+    for kernel in mlx_kernel_cache().glob("lib*.so") if mlx_kernel_cache().is_dir() else ():
+        (cache / kernel.name).symlink_to(kernel)
+    fake = tmp_path / "bin" / "g++"
+    fake.parent.mkdir()
+    fake.write_text(FAKE_COMPILER.format(fired=tmp_path / "fired", compiler=compiler))
+    fake.chmod(0o755)
+    env = _env(TMPDIR=str(tmp_path / "tmp"), PATH=f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    (tmp_path / "run.py").write_text(COMPILE_SCRIPT)
+    done = subprocess.run(
+        [sys.executable, "run.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    out = done.stdout + done.stderr
+    assert (tmp_path / "fired").is_dir(), out  # a compile was ended
+    assert done.returncode == 0 and "RuntimeError" not in out, out[-3000:]
+    assert "Interrupted: saving a checkpoint after this step" in out
+    (stopped,) = [json.loads(line.split(" ", 1)[1]) for line in done.stdout.splitlines() if "STOPPED" in line]
+    assert stopped == [True, 1]  # stopped as for any Ctrl-C, after the step whose kernel was being compiled
+    assert (tmp_path / "a" / "checkpoints" / "interrupted" / "model.safetensors").is_file()
+    (resumed,) = [json.loads(line.split(" ", 1)[1]) for line in done.stdout.splitlines() if "RESUMED" in line]
+    assert resumed == [12, True]  # the resumed run ends where a straight one does, with the same weights
+    assert [p.name for p in cache.glob("lib*.so") if p.stat().st_size == 0] == []
+
+
+def test_a_broken_kernel_in_mlxs_cache_is_removed_when_a_command_starts(tmp_path, monkeypatch):
+    """A kernel file an interrupted compile left empty or cut short failed every later run that needed it;
+    the check at a recipe's start removes it (MLX compiles it again) and says so."""
+    from audiotrain._system import mlx_kernel_cache
+    from audiotrain.recipes._run import check_kernel_cache
+
+    import mlx.core as mx
+
+    fused = mx.compile(lambda x: mx.exp(x) * 3.25 + x)  # at least one compiled kernel in the cache
+    with mx.stream(mx.cpu):
+        mx.eval(fused(mx.ones(4)))
+    kernels = list(mlx_kernel_cache().glob("lib*.so")) if mlx_kernel_cache().is_dir() else []
+    if not kernels:
+        pytest.skip("MLX compiled no CPU kernel here (no g++?)")
+    real = max(kernels, key=lambda p: p.stat().st_mtime)
+    for name in ("TMP", "TEMP", "TEMPDIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    cache = mlx_kernel_cache()
+    cache.mkdir(parents=True)
+    data = real.read_bytes()
+    (cache / "libgood.so").write_bytes(data)
+    (cache / "libempty.so").write_bytes(b"")
+    (cache / "libcut.so").write_bytes(data[: len(data) // 2])
+    (cache / "tmp_1234abcd.so").write_bytes(b"")  # another process's compile, still being written
+    said: list[str] = []
+    check_kernel_cache(on_cpu=True, log=said.append)
+    assert sorted(p.name for p in cache.iterdir()) == ["libgood.so", "tmp_1234abcd.so"]
+    (line,) = said
+    assert line.startswith(f"removed 2 broken kernel file(s) from {cache}") and "libempty.so" in line
+    check_kernel_cache(on_cpu=True, log=said.append)
+    assert len(said) == 1  # nothing more to say
+
+
+# ---- SIGTERM and SIGUSR1 -------------------------------------------------------------------------------------
+
+FIT_SCRIPT = """
+import sys, time
+import audiotrain
+from audiotrain import Trainer
+from tasks import TinyClassifier, make_batches
+
+class Slow(TinyClassifier):
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        if self.global_step == 3:
+            print("READY", flush=True)
+        time.sleep(0.05)
+
+t = Trainer(max_epochs=1000, default_root_dir=".", enable_progress_bar=False, compile=False)
+t.fit(Slow(), make_batches())
+print("RETURNED", t.interrupted, t.global_step, flush=True)
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGUSR1], ids=["SIGTERM", "SIGUSR1"])
+def test_sigterm_and_sigusr1_stop_a_fit_as_ctrl_c_does(tmp_path, signum):
+    """`timeout`, a cluster's time limit, preemption or scancel send SIGTERM (`sbatch --signal` SIGUSR1):
+    each ended the run on the spot, without a word, and lost every step since the last save."""
+    (tmp_path / "fit.py").write_text(FIT_SCRIPT)
+    proc = _start(["fit.py"], tmp_path)
+    before = _wait_for(proc, "READY")
+    proc.send_signal(signum)
+    out = _finish(proc, before)
+    name = signal.Signals(signum).name
+    assert proc.returncode == 0, out
+    assert f"Interrupted by {name}: saving a checkpoint after this step" in out
+    assert "RETURNED True" in out and "Resume with" in out
+    assert (tmp_path / "checkpoints" / "interrupted" / "model.safetensors").is_file()
+
+
+def test_a_sigterm_handler_of_the_programs_own_is_left_alone(tmp_path):
+    """SIGTERM and SIGUSR1 are taken over only where they would end the process."""
+    from audiotrain import Trainer
+    from audiotrain.train.callbacks import Callback
+
+    from tasks import TinyClassifier, make_batches
+
+    heard = []
+
+    class TermAtStep2(Callback):
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            if trainer.global_step == 2:
+                signal.raise_signal(signal.SIGTERM)
+
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: heard.append(signum))
+    try:
+        trainer = Trainer(
+            max_epochs=1, default_root_dir=tmp_path, enable_progress_bar=False, callbacks=[TermAtStep2()]
+        )
+        trainer.fit(TinyClassifier(), make_batches())
+        assert heard == [signal.SIGTERM] and not trainer.interrupted and trainer.global_step == 6
+        assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL  # still the program's own
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+# ---- the launchers pass Ctrl-C and SIGTERM to the ranks alone ------------------------------------------------
+
+LAUNCHED_FIT = """
+import os, subprocess, sys, time
+import audiotrain
+import audiotrain.distributed as dist
+from audiotrain import DataLoader, Trainer
+from tasks import TinyClassifier, make_data
+
+compiler = None
+
+class Slow(TinyClassifier):
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        global compiler
+        if self.global_step == 1:  # in the fit, as MLX starts its C++ compiler, in the rank's process group
+            compiler = subprocess.Popen(["sleep", "600"])
+        if self.global_step == 3 and dist.rank() == 0:
+            print("READY", flush=True)
+        time.sleep(0.05)
+
+
+def alive(process):
+    try:
+        process.wait(timeout=1)  # (a signal to its group may still be on its way)
+    except subprocess.TimeoutExpired:
+        return True
+    return False
+
+trainer = Trainer(max_epochs=1000, default_root_dir="run", enable_progress_bar=False, log_every_n_steps=2)
+x, y = make_data(64)
+trainer.fit(Slow(), DataLoader(list(zip(x, y)), batch_size=8))
+print("RETURNED", dist.rank(), trainer.interrupted, "compiler alive", alive(compiler), flush=True)
+compiler.kill()
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_audiotrain_launch_passes_ctrl_c_and_sigterm_to_the_ranks_not_to_their_compilers(tmp_path, signum):
+    """The launcher passed Ctrl-C on to mlx.launch's whole process group, which also killed the compiler a
+    rank's MLX was running (SIGUSR1's default action), so the rank's step failed; SIGTERM ended the job with
+    nothing saved."""
+    from tests.distributed import free_ports
+
+    (tmp_path / "job.py").write_text(LAUNCHED_FIT)
+    port = str(free_ports(1)[0])
+    proc = _start(["-m", "audiotrain", "launch", "-n", "2", "--starting-port", port, "--", sys.executable, "job.py"], tmp_path)  # fmt: skip
+    before = _wait_for(proc, "READY")
+    proc.send_signal(signum)  # the launcher alone, as `kill`, `timeout` or a supervisor sends it
+    out = _finish(proc, before, timeout=120)
+    assert proc.returncode == 128 + signum, out
+    for rank in (0, 1):
+        assert f"RETURNED {rank} True compiler alive True" in out, out
+    assert (tmp_path / "run" / "checkpoints" / "interrupted" / "model.safetensors").is_file()
+
+
+RANK_WITH_A_COMPILER = """
+import subprocess, sys, time
+from audiotrain.distributed.local import install_rank_stop_signal
+
+install_rank_stop_signal()  # the launcher's SIGUSR1 is Ctrl-C here
+compiler = subprocess.Popen(["sleep", "600"])  # in the rank's process group, as MLX's compiler is
+print("READY", flush=True)
+try:
+    time.sleep(120)
+except KeyboardInterrupt:
+    try:
+        compiler.wait(timeout=1)  # (a signal to its group may still be on its way)
+        print("STOPPED compiler alive False", flush=True)
+    except subprocess.TimeoutExpired:
+        print("STOPPED compiler alive True", flush=True)
+compiler.kill()
+sys.exit(130)
+"""
+
+LOCAL_JOB = """
+import sys
+from audiotrain.distributed.local import LocalPlan, find_mpi, run_local_job
+
+sys.exit(run_local_job(LocalPlan(2, find_mpi()), "rank_with_a_compiler", [], log=print))
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_the_recipes_local_processes_hear_ctrl_c_and_sigterm_but_their_compilers_do_not(tmp_path, signum):
+    """mpirun passed the launcher's SIGUSR1 to each rank's process group: the compiler MLX ran for a rank died
+    of it, and that rank's step failed (the chord recipe's first minute is spent compiling)."""
+    from audiotrain.distributed.local import find_mpi
+
+    if find_mpi() is None:
+        pytest.skip("no MPI (the cpu extra brings it on Linux)")
+    (tmp_path / "rank_with_a_compiler.py").write_text(RANK_WITH_A_COMPILER)
+    (tmp_path / "job.py").write_text(LOCAL_JOB)
+    env = _env()
+    env["PYTHONPATH"] = f"{tmp_path}{os.pathsep}{env['PYTHONPATH']}"
+    proc = _start(["job.py"], tmp_path, env=env)
+    before = _wait_for(proc, "READY", count=2)
+    proc.send_signal(signum)
+    out = _finish(proc, before, timeout=120)
+    assert out.count("STOPPED compiler alive True") == 2, out
+    assert proc.returncode == 128 + signum, out
+
+
+# ---- a second Ctrl-C during the save -------------------------------------------------------------------------
+
+SAVE_SCRIPT = """
+import signal
+import audiotrain
+from audiotrain import Trainer
+from audiotrain.train import checkpoint as ckpt
+from audiotrain.train.callbacks import Callback, ModelCheckpoint
+from tasks import TinyClassifier, make_batches
+
+class CtrlCAtStep8(Callback):
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if trainer.global_step == 8:
+            signal.raise_signal(signal.SIGINT)  # the first: stop after this step and save
+
+write = ckpt._save_arrays
+
+def write_then_ctrl_c(path, arrays):
+    write(path, arrays)
+    if path.parent.name.startswith(".interrupted.tmp-"):
+        signal.raise_signal(signal.SIGINT)  # the second, while the weights are written
+
+ckpt._save_arrays = write_then_ctrl_c
+t = Trainer(max_epochs=3, default_root_dir=".", enable_progress_bar=False,
+            callbacks=[CtrlCAtStep8(), ModelCheckpoint(save_last=True)])
+t.fit(TinyClassifier(), make_batches())
+print("RETURNED", flush=True)
+"""
+
+
+def test_a_second_ctrl_c_during_the_save_says_what_is_left_without_a_traceback(tmp_path):
+    """It printed 30 lines of KeyboardInterrupt traceback from inside the checkpoint writer, and not a word
+    on what was left."""
+    (tmp_path / "fit.py").write_text(SAVE_SCRIPT)
+    done = subprocess.run(
+        [sys.executable, "fit.py"], cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=240
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode == 130, out
+    assert "Traceback" not in out and "RETURNED" not in out, out
+    folder = tmp_path / "checkpoints"
+    (line,) = [line for line in out.splitlines() if line.startswith("Save aborted")]
+    assert line == (
+        f"Save aborted: nothing of {folder / 'interrupted'} was left; the newest intact checkpoint is "
+        f"{folder / 'last'} (epoch 1, global step 6)"
+    )
+    assert sorted(p.name for p in folder.iterdir()) == ["epoch=0-step=6", "last"]
+    state = json.loads((folder / "last" / "trainer_state.json").read_text())
+    assert state["progress"]["global_step"] == 6
