@@ -105,7 +105,8 @@ class Trainer:
 
     The short last batch of an epoch is kept (unless the loader drops it): MLX traces a compiled
     function once per input shape and caches it, so that batch costs one extra trace in the first
-    epoch and none afterwards.
+    epoch and none afterwards. A step traced for more than 8 input shapes (clips of many lengths)
+    warns once (`RetraceWarning`, train/trace_guard.py): pad or bucket lengths to a few sizes.
     """
 
     def __init__(
