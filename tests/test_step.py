@@ -1,5 +1,7 @@
 """The compiled steps (train/step.py): compiled runs equal eager ones, whatever a hook or a step does."""
 
+import warnings
+
 import audiotrain  # noqa: F401  (before mlx)
 from audiotrain.train.callbacks import Callback
 
@@ -333,3 +335,89 @@ def test_self_log_takes_lightnings_batch_size_and_rank_zero_only(tmp_path):
         quiet_trainer(tmp_path, max_epochs=1).fit(LogsWithBatchSize(claimed=4), make_batches(40))
     with pytest.raises(ValueError, match=r"batch_size=-1\): expected a non-negative int"):
         LogsWithBatchSize().log("x", 1.0, batch_size=-1)
+
+
+# ---------------------------------------------------------------- a retrace for every new input shape
+class PooledClassifier(TinyClassifier):
+    """Clips of any number of frames [batch, frames, 8], averaged over time: every new length is a new
+    input shape for the compiled step."""
+
+    def __call__(self, x):
+        return super().__call__(x.mean(axis=1))
+
+
+def clips_of_many_lengths(lengths, batch_size: int = 2):
+    rng = np.random.default_rng(0)
+    return [
+        (mx.array(rng.normal(size=(batch_size, frames, 8)).astype(np.float32)), mx.array([0, 1][:batch_size]))
+        for frames in lengths
+    ]
+
+
+def retrace_warnings(caught) -> list[str]:
+    from audiotrain.train import RetraceWarning
+
+    return [str(w.message) for w in caught if issubclass(w.category, RetraceWarning)]
+
+
+def test_a_step_retraced_for_many_input_lengths_warns_once(tmp_path):
+    """Every new clip length retraced the compiled step (on the CPU: a new kernel, ~0.2 s and memory kept
+    for the process's life) and nothing said so."""
+    lengths = range(10, 22)  # 12 lengths, over the limit of 8
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        t = trainer(tmp_path, max_epochs=2)
+        t.fit(PooledClassifier(), clips_of_many_lengths(lengths), clips_of_many_lengths([10, 11]))
+    (message,) = retrace_warnings(caught)  # once, though the second epoch meets the lengths again
+    assert "PooledClassifier.compute_loss has been traced for 9 different inputs" in message
+    assert "batch[0] has shapes (2, 10, 8), (2, 11, 8), (2, 12, 8), ..." in message
+    assert "Pad or bucket" in message and "Trainer(compile=False)" in message
+
+    with warnings.catch_warnings(record=True) as caught:  # whole songs at batch 1 in validation
+        warnings.simplefilter("always")
+        t.validate(t.module, clips_of_many_lengths(lengths, batch_size=1))
+    (message,) = retrace_warnings(caught)
+    assert "PooledClassifier.compute_loss (run by the default validation_step) has been traced" in message
+
+
+class TogglesDropout(TinyClassifier):
+    def __init__(self):
+        super().__init__(dropout=0.5)
+
+    def on_train_epoch_start(self, epoch):
+        self.drop.train(epoch % 2 == 0)
+
+
+class FreezesFirstLayerAtEpoch1(TinyClassifier):
+    def on_train_epoch_start(self, epoch):
+        self.fc1.freeze() if epoch == 1 else self.fc1.unfreeze()
+
+
+@pytest.mark.parametrize(
+    "module_class, options",
+    [
+        (TinyClassifier, {}),  # short last batches in training and validation
+        (TinyClassifier, {"accumulate_grad_batches": 3}),  # + a window the loader ends early
+        (TinyClassifier, {"accumulate_grad_batches": 2, "val_check_interval": 0.5}),
+        (TogglesDropout, {"gradient_clip_val": 1.0, "track_grad_norm": True}),
+        (FreezesFirstLayerAtEpoch1, {}),
+    ],
+)
+def test_the_usual_runs_do_not_warn_of_retracing(tmp_path, module_class, options):
+    module = module_class()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        t = trainer(tmp_path, max_epochs=3, num_sanity_val_steps=2, **options)
+        t.fit(module, make_batches(88), make_batches(40))  # 16 x 5 + 8 and 16 x 2 + 8
+        t.validate(module, make_batches(40))
+        t.test(module, make_batches(40))
+    assert retrace_warnings(caught) == []
+
+
+def test_an_uncompiled_step_does_not_warn_of_retracing(tmp_path):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer(tmp_path, max_epochs=1, compile=False).fit(
+            PooledClassifier(), clips_of_many_lengths(range(10, 22))
+        )
+    assert retrace_warnings(caught) == []

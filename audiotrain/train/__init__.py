@@ -10,6 +10,7 @@ _PUBLIC = {
     "OptimizerConfig": "audiotrain.train.module",
     "DataModule": "audiotrain.train.datamodule",
     "seed_everything": "audiotrain.train.seeding",
+    "RetraceWarning": "audiotrain.train.trace_guard",  # (a compiled step traced for many input shapes)
     # callbacks
     "Callback": "audiotrain.train.callback",
     "EarlyStopping": "audiotrain.train.callbacks",
