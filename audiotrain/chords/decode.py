@@ -48,7 +48,6 @@ from audiotrain.chords.vocabulary import (
 )
 
 import numpy as np
-from scipy.ndimage import median_filter
 
 _EPS = 1e-12
 #: Frames of the joint decoder's emissions computed at a time (bounds its temporaries).
@@ -131,6 +130,8 @@ def median_smooth(probs: np.ndarray, width: int) -> np.ndarray:
     """
     if width <= 1:
         return np.asarray(probs)
+    from scipy.ndimage import median_filter  # here: scipy.ndimage and its scipy.stats take ~0.2 s to import
+
     return median_filter(np.asarray(probs, dtype=np.float32), size=(width, 1), mode="nearest")
 
 

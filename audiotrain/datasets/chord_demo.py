@@ -69,7 +69,6 @@ from audiotrain.chords.vocabulary import CHORD_TYPES, decode_label
 from audiotrain.datasets.chord_songs import SongEntry
 
 import numpy as np
-import scipy.signal
 import soundfile as sf
 
 #: Bump whenever the output changes: cached sets are then regenerated (pinned in
@@ -775,6 +774,8 @@ def _comb(x: np.ndarray, delay: int, gain: float) -> np.ndarray:
 
 def _mix(audio: np.ndarray, room: dict, sr: int) -> np.ndarray:
     """Reverb (4 parallel feedback combs into an all-pass, after Schroeder 1962), then the EQ of `_room`."""
+    import scipy.signal  # here: scipy.signal takes ~0.5 s to import, which every recipe command paid
+
     if room["wet"] > 0:
         wet = sum(
             _comb(audio, int(d * sr), 10 ** (-3 * d / room["rt60"])) for d in (0.0297, 0.0371, 0.0411, 0.0437)
@@ -839,6 +840,8 @@ def render_demo_song(song: DemoSong, sr: int, seed: int | list[int] = 0) -> np.n
         audio += music_rms * float(rng.uniform(0.6, 2.0)) * _drums(song, sr, n, rng)
         # A low rumble (white noise through a one-pole low-pass at ~60 Hz) that masks the bass range.
         pole = np.exp(-2 * np.pi * 60.0 / sr)
+        import scipy.signal
+
         rumble = scipy.signal.lfilter([1 - pole], [1, -pole], rng.standard_normal(n)).astype(np.float32)
         rumble *= music_rms * 10 ** (rng.uniform(-30, -12) / 20) / (np.std(rumble) + 1e-9)
         audio += rumble

@@ -24,7 +24,6 @@ from audiotrain.features.stft import CHUNK_FRAMES, frames_mlx, frames_numpy, n_f
 
 import mlx.core as mx
 import numpy as np
-import scipy.signal
 
 __all__ = ["CQTConfig", "cqt", "hcqt", "cqt_frequencies", "C1_HZ"]
 
@@ -75,6 +74,8 @@ def _octave_kernel(sr, freqs, alpha, filter_scale, norm, sparsity, gain) -> np.n
     q = filter_scale / alpha
     lengths = q * sr / freqs
     n_fft = int(2.0 ** np.ceil(np.log2(lengths.max())))
+    import scipy.signal  # here: it takes ~0.5 s to import (`get_window` only)
+
     basis = np.zeros((len(freqs), n_fft), dtype=np.complex128)
     for i, (ilen, freq) in enumerate(zip(lengths, freqs)):
         sig = np.exp(1j * np.arange(-ilen // 2, ilen // 2, dtype=float) * 2 * np.pi * freq / sr)

@@ -15,7 +15,6 @@ from audiotrain.features._banded import BandedMatrix
 import mlx.core as mx
 import numpy as np
 import scipy.fft
-import scipy.signal
 
 __all__ = ["get_window", "stft", "spectrogram", "n_frames", "fft_frequencies"]
 
@@ -24,6 +23,8 @@ PAD_MODES = ("constant", "reflect")
 
 @lru_cache(maxsize=64)
 def _window_cached(window: str, win_length: int, n_fft: int) -> np.ndarray:
+    import scipy.signal  # here: it takes ~0.5 s to import, which every command paid (`get_window` only)
+
     w = scipy.signal.get_window(window, win_length, fftbins=True)
     left = (n_fft - win_length) // 2
     return np.pad(w, (left, n_fft - win_length - left))

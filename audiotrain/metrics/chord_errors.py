@@ -17,9 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from audiotrain.chords.lab import ChordSegment
-from audiotrain.metrics.chord_scores import CHORD_METRICS, merged_pieces
+from audiotrain.metrics.chord_scores import CHORD_METRICS, merged_pieces, mir_eval
 
-import mir_eval
 import numpy as np
 
 
@@ -59,13 +58,14 @@ def costliest_errors(
             raise ValueError(f"unknown chord comparison {name!r}; expected one of {CHORD_METRICS}")
     lost: dict[tuple[str, float, str, str], float] = defaultdict(float)
     evaluated = 0.0
+    mir = mir_eval()
     for song, (reference, estimate) in pairs.items():
         intervals, ref_labels, est_labels = merged_pieces(reference, estimate)
-        durations = mir_eval.util.intervals_to_durations(intervals)
-        scores = np.asarray(getattr(mir_eval.chord, metric)(ref_labels, est_labels), dtype=np.float64)
+        durations = mir.util.intervals_to_durations(intervals)
+        scores = np.asarray(getattr(mir.chord, metric)(ref_labels, est_labels), dtype=np.float64)
         wrong = scores == 0
         if given is not None:
-            wrong &= np.asarray(getattr(mir_eval.chord, given)(ref_labels, est_labels)) == 1
+            wrong &= np.asarray(getattr(mir.chord, given)(ref_labels, est_labels)) == 1
         evaluated += float(durations[scores >= 0].sum())
         # The reference chord a piece belongs to: the last one starting at or before it (references are
         # in time order, as mir_eval's cut needs them).

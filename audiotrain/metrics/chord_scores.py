@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 
 from audiotrain.chords.lab import ChordSegment
 
-import mir_eval
 import numpy as np
 
 #: The comparisons reported, in table order.
@@ -40,7 +39,15 @@ CHORD_METRICS = (
     "root", "majmin", "majmin_inv", "mirex", "thirds", "thirds_inv", "triads", "triads_inv",
     "sevenths", "sevenths_inv", "tetrads", "tetrads_inv",
 )  # fmt: skip
-_COMPARISONS = {name: getattr(mir_eval.chord, name) for name in CHORD_METRICS}
+
+
+def mir_eval():
+    """The `mir_eval` package, imported on first use: it pulls in scipy.stats (about 0.6 s), which commands
+    that score nothing (`--help`, `predict`) need not pay."""
+    import mir_eval
+
+    return mir_eval
+
 
 #: Largest overhang (seconds) of a reference annotation past the end of its audio that `trim_reference`
 #: cuts off before scoring. The same bound as the folder scan's
@@ -83,15 +90,16 @@ def merged_pieces(
         raise ValueError("the reference annotation is empty")
     ref_intervals, ref_labels = _as_arrays(reference)
     est_intervals, est_labels = _as_arrays(estimate) if estimate else (np.array([[0.0, 1e-3]]), ["N"])
-    est_intervals, est_labels = mir_eval.util.adjust_intervals(
+    mir = mir_eval()
+    est_intervals, est_labels = mir.util.adjust_intervals(
         est_intervals,
         est_labels,
         ref_intervals.min(),
         ref_intervals.max(),
-        mir_eval.chord.NO_CHORD,
-        mir_eval.chord.NO_CHORD,
+        mir.chord.NO_CHORD,
+        mir.chord.NO_CHORD,
     )
-    intervals, ref_labels, est_labels = mir_eval.util.merge_labeled_intervals(
+    intervals, ref_labels, est_labels = mir.util.merge_labeled_intervals(
         ref_intervals, ref_labels, est_intervals, est_labels
     )
     return intervals, ref_labels, est_labels
@@ -105,10 +113,11 @@ def song_comparisons(
     The score is their ratio; the pair is what pooling over songs needs.
     """
     intervals, ref_labels, est_labels = merged_pieces(reference, estimate)
-    durations = mir_eval.util.intervals_to_durations(intervals)
+    mir = mir_eval()
+    durations = mir.util.intervals_to_durations(intervals)
     result = {}
-    for name, compare in _COMPARISONS.items():
-        comparison = np.asarray(compare(ref_labels, est_labels), dtype=np.float64)
+    for name in CHORD_METRICS:
+        comparison = np.asarray(getattr(mir.chord, name)(ref_labels, est_labels), dtype=np.float64)
         covered = comparison >= 0
         result[name] = (
             float((comparison[covered] * durations[covered]).sum()),

@@ -56,7 +56,6 @@ from audiotrain.metrics.chord_scores import (
     uncovered_note,
 )
 from audiotrain.metrics.classification import compute_confusion_matrix, per_class_metrics_from_confusion
-from audiotrain.metrics.plots import plot_confusion_matrix
 from audiotrain.metrics.tracker import MetricsTracker
 from audiotrain.models.chord_model import joint_chord_index
 from audiotrain.recipes._run import is_inside
@@ -363,6 +362,8 @@ def write_evaluation(result: EvaluationResult, out: Path) -> None:
         write_lab(out / f"{name}.lab", estimate)
     if result.frames_note:  # nothing to plot (`frames_note` says why, in scores.md and in the output)
         return
+    from audiotrain.metrics.plots import plot_confusion_matrix  # matplotlib only when plotting
+
     plot_confusion_matrix(
         result.confusion,
         CHORD_TYPES,

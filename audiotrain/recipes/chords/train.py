@@ -16,7 +16,6 @@ from audiotrain.audio import AudioError, get_duration
 from audiotrain.distributed import collectives
 from audiotrain.distributed.local import launched_processes, per_process_batch
 from audiotrain.features.cache import FeatureCache
-from audiotrain.metrics.plots import plot_training_curves
 from audiotrain.models.chord_loss import ChordRecognitionLoss
 from audiotrain.recipes._run import (
     check_can_write,
@@ -384,6 +383,8 @@ def _write_training_outputs(trainer: Trainer, run_dir: Path, best: Path, train_s
     yet (before the first validation) or no validation at all (they are newer than ``last``)."""
     history_path = trainer.export_history(run_dir / "history.json")
     if trainer.history:
+        from audiotrain.metrics.plots import plot_training_curves  # matplotlib only when plotting
+
         plot_training_curves(trainer.history, run_dir / "training_curves.png")
     validated = best.name != "last"
     if trainer.interrupted_checkpoint is not None and (not best.is_dir() or not validated):
