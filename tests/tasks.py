@@ -36,6 +36,17 @@ class TinyClassifier(TrainModule):
         return OptimizerConfig(optimizer=optim.AdamW(learning_rate=self.lr, weight_decay=0.01))
 
 
+class Returns(TinyClassifier):
+    """A TinyClassifier whose `configure_optimizers` returns `make(self)`: one of Lightning's return forms."""
+
+    def __init__(self, make):
+        super().__init__()
+        self.make = make
+
+    def configure_optimizers(self):
+        return self.make(self)
+
+
 def make_data(n: int = 96, seed: int = 0):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, 8)).astype(np.float32)

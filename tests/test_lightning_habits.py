@@ -9,20 +9,11 @@ import mlx.core as mx
 import mlx.optimizers as optim
 import numpy as np
 import pytest
-from tasks import RecordingLogger, TinyClassifier, make_batches, quiet_trainer, weights
+from tasks import RecordingLogger, Returns, TinyClassifier, make_batches, quiet_trainer, weights
 
 
 def trainer(tmp_path, **kwargs):
     return quiet_trainer(tmp_path, **kwargs)
-
-
-class Returns(TinyClassifier):
-    def __init__(self, make):
-        super().__init__()
-        self.make = make
-
-    def configure_optimizers(self):
-        return self.make(self)
 
 
 def test_configure_optimizers_may_return_a_bare_optimizer(tmp_path):

@@ -10,16 +10,7 @@ import mlx.nn as nn
 import mlx.optimizers as optim
 import numpy as np
 import pytest
-from tasks import RecordingLogger, TinyClassifier, make_batches, quiet_trainer, weights
-
-
-class Returns(TinyClassifier):
-    def __init__(self, make):
-        super().__init__()
-        self.make = make
-
-    def configure_optimizers(self):
-        return self.make(self)
+from tasks import RecordingLogger, Returns, make_batches, quiet_trainer, weights
 
 
 def rates_per_update(module, **trainer_kwargs) -> list[float]:
