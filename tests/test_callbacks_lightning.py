@@ -124,6 +124,22 @@ def test_step_saves_wait_for_the_first_value_of_a_validation_metric(tmp_path):
     assert scores(mc) == {"step=4": 5, "step=6": 3, "step=8": 3}
 
 
+def test_last_is_saved_at_step_saves_while_the_monitored_metric_is_not_logged_yet(tmp_path):
+    """As Lightning's: the top-k save waits for the metric, `last` does not, so a crash before the first
+    validation still leaves a checkpoint to resume from."""
+
+    class Crash(Callback):
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            if trainer.global_step == 5:
+                raise RuntimeError("power cut")
+
+    mc = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="val_m", every_n_train_steps=2, save_last=True)
+    with pytest.warns(UserWarning, match="not logged yet"), pytest.raises(RuntimeError, match="power cut"):
+        fit(tmp_path, [Crash(), mc], [5, 3], max_epochs=4, check_val_every_n_epoch=2)
+    assert names(tmp_path / "ck") == ["last"] and saved_step(tmp_path / "ck" / "last") == 4
+    assert mc.best_k_models == {}
+
+
 def test_step_saves_wait_for_a_validation_metric_through_epochs_without_validation(tmp_path):
     mc = ModelCheckpoint(
         dirpath=tmp_path / "ck", monitor="val_m", every_n_train_steps=2, save_top_k=-1, filename="{step}"

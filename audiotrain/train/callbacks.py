@@ -460,7 +460,9 @@ class ModelCheckpoint(Callback):
         if self.monitor and trainer.validates_after_this_batch:
             self._save_after_validation = True  # so that the step's new score counts (Lightning: the old)
         elif self.monitor and self.monitor not in trainer.callback_metrics and self._metric_may_come(trainer):
-            self._warn_missing(trainer)  # skipped until it is logged, as Lightning does
+            self._warn_missing(trainer)  # the top-k save is skipped until it is logged, as Lightning does;
+            if self.save_last and not trainer.fast_dev_run:  # `last` is not: a crash then has it to resume
+                self._save_last(trainer)
         else:
             self._save(trainer)
 
