@@ -39,6 +39,32 @@ def test_a_schedule_without_an_interval_steps_once_per_epoch_as_in_lightning(tmp
     assert rates == [0.1] * 6 + [0.05] * 6 + [0.025] * 6
 
 
+@pytest.mark.parametrize("accumulate", [1, 4])
+def test_an_epoch_schedule_resumed_with_longer_epochs_keeps_the_epoch_index(tmp_path, accumulate):
+    """The epoch is derived from the optimizer step: a resume whose epochs are longer (more data, fewer
+    ranks) counts from the epoch it resumes in, as Lightning's epoch counter does."""
+
+    def module():
+        return Returns(
+            lambda m: ([optim.SGD(learning_rate=0.1)], [StepLRScheduler(0.1, step_size=1, gamma=0.5)])
+        )
+
+    first = quiet_trainer(
+        tmp_path, max_epochs=2, enable_checkpointing=True, accumulate_grad_batches=accumulate
+    )
+    first.fit(module(), make_batches(96))  # 6 batches an epoch
+    logger = RecordingLogger()
+    resumed = quiet_trainer(
+        tmp_path, max_epochs=4, log_every_n_steps=1, logger=logger, accumulate_grad_batches=accumulate
+    )
+    resumed.fit(
+        module(), make_batches(192), ckpt_path=first.checkpoint_callback.last_model_path
+    )  # 12 an epoch
+    rates = [round(m["learning_rate"], 6) for _, m in logger.metrics if "learning_rate" in m]
+    updates = 12 // accumulate
+    assert rates == [0.025] * updates + [0.0125] * updates
+
+
 def test_an_explicit_step_interval_steps_at_every_update(tmp_path):
     schedule = StepLRScheduler(0.1, step_size=2, gamma=0.5)
     scheduled = {"scheduler": schedule, "interval": "step"}

@@ -305,6 +305,12 @@ class IntervalSchedule(LRScheduler):
     accumulate_grad_batches : int
         Batches per optimizer update (an epoch's last window may be shorter; it is one update).
 
+    first_step, first_epoch : int
+        The optimizer step at which epoch `first_epoch` began (0, 0 for a fit from scratch). A resumed fit
+        counts its epochs from the one it resumes in (`Trainer` sets them after loading the checkpoint), so
+        a resume whose epochs have another length (more data, other ranks or batch size) still evaluates
+        the schedule at the epoch index, as Lightning's epoch counter does.
+
     A non-finite update the Trainer skips does not advance the optimizer's step counter, so it delays this
     schedule by one update, as it delays a per-step schedule.
     """
@@ -314,6 +320,8 @@ class IntervalSchedule(LRScheduler):
     frequency: int = 1
     batches_per_epoch: int | None = None
     accumulate_grad_batches: int = 1
+    first_step: int = 0
+    first_epoch: int = 0
 
     def __post_init__(self) -> None:
         if self.interval not in ("epoch", "step"):
@@ -351,7 +359,8 @@ class IntervalSchedule(LRScheduler):
         if not self.needs_epoch_length:
             return step
         per_epoch = self.steps_per_epoch
-        epoch, update_in_epoch = step // per_epoch, step % per_epoch
+        since = step - self.first_step
+        epoch, update_in_epoch = self.first_epoch + since // per_epoch, since % per_epoch
         if self.interval == "epoch":
             return epoch // self.frequency
         # Full windows end at batch (i + 1) * accumulate: a multiple of frequency every `period` windows.
@@ -363,6 +372,10 @@ class IntervalSchedule(LRScheduler):
 
     def __call__(self, step: Any) -> mx.array:
         return self.schedule(self.scheduler_steps(step))
+
+    def anchored(self, first_step: int, first_epoch: int) -> IntervalSchedule:
+        """This schedule with epoch `first_epoch` beginning at optimizer step `first_step`."""
+        return dataclasses.replace(self, first_step=int(first_step), first_epoch=int(first_epoch))
 
     def to_dict(self) -> dict[str, Any]:
         inner = self.schedule.to_dict() if hasattr(self.schedule, "to_dict") else {"name": self.name}

@@ -54,6 +54,7 @@ from audiotrain.train.loaders import check_batch, from_datamodule, loader_len, p
 from audiotrain.train.loggers import CSVLogger, Logger, TensorBoardLogger
 from audiotrain.train.module import OptimizerConfig, TrainModule, refuse_manual_optimization
 from audiotrain.train.outputs import LogOptions
+from audiotrain.train.schedulers import IntervalSchedule
 from audiotrain.train.seeding import default_seed, seed_generators
 from audiotrain.train.state import History, Progress, RandomState, RunningMeans, TrainableSets
 from audiotrain.train.step import StepConfig, StepState, TrainStep, set_trainable
@@ -470,6 +471,7 @@ class Trainer:
             self.evaluation.reset()
             if ckpt_path:
                 self._restore(ckpt_path, full=True)
+                self._anchor_epoch_schedule()
             else:  # a resumed run goes on in its folders
                 self.callbacks.refuse_earlier_runs(self)
                 collectives.on_main_process(self._refuse_earlier_logger_runs)
@@ -498,6 +500,20 @@ class Trainer:
             self.fitting = False
             self.state = "finished" if status == "success" else status
             self._teardown(model, "fit", status)
+
+    def _anchor_epoch_schedule(self) -> None:
+        """An `lr_scheduler` stepped per epoch derives the epoch from the optimizer's step and this fit's
+        updates per epoch; resumed, it counts from the epoch the checkpoint is in, so that epochs of another
+        length than the saved run's (more data, other ranks or batch size) keep Lightning's epoch index."""
+        optimizer = self.optimizer
+        schedule = getattr(optimizer, "_schedulers", {}).get("learning_rate")
+        if not isinstance(schedule, IntervalSchedule) or not schedule.needs_epoch_length:
+            return
+        progress = self.progress
+        closed = progress.batch_in_epoch - progress.micro_batches  # (a short last window is one update)
+        updates_this_epoch = -(-closed // self.accumulate_grad_batches)
+        step = int(optimizer.state["step"].item())
+        optimizer._schedulers["learning_rate"] = schedule.anchored(step - updates_this_epoch, progress.epoch)
 
     def _checkpoint_to_resume(self, ckpt_path: Any) -> Any:
         """`fit`'s `ckpt_path`. "last" where nothing was saved yet trains from scratch with a warning, as
