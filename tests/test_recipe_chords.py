@@ -1288,13 +1288,13 @@ def test_ctrl_c_before_the_first_validation_still_evaluates_and_prints_the_resum
 def test_ctrl_c_after_training_says_what_is_saved_and_how_to_score_it(
     tiny_run, tmp_path, monkeypatch, capsys
 ):
-    from audiotrain.recipes.chords import train as chords_train
+    from audiotrain.metrics import plots
 
     def ctrl_c_while_plotting(*args, **kwargs):
         raise KeyboardInterrupt  # as the user's Ctrl-C lands in matplotlib just after training
 
     root, _ = tiny_run
-    monkeypatch.setattr(chords_train, "plot_training_curves", ctrl_c_while_plotting)
+    monkeypatch.setattr(plots, "plot_training_curves", ctrl_c_while_plotting)  # (imported when plotting)
     run_dir = tmp_path / "run"
     try:
         code = chords.main([*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(run_dir)])
