@@ -598,6 +598,24 @@ def test_init_from_fine_tunes_a_trained_model_on_other_songs(tiny_run, tmp_path,
     argv = [*flags, "--init_from", str(copy), "--run_dir", str(copy), "--overwrite"]
     assert chords.main(argv) == 2
     assert "lies inside --run_dir" in capsys.readouterr().err
+    # A resume with another --init_from than the run started from would record a start that never was.
+    argv = [
+        *flags,
+        "--init_from",
+        str(copy),
+        "--run_dir",
+        str(run),
+        "--num_epochs",
+        "3",
+        "--resume",
+        str(last),
+    ]
+    assert chords.main(argv) == 2
+    err = capsys.readouterr().err
+    assert (
+        f"the resumed run started from the weights of {best.resolve()}" in err and "Traceback" not in err
+    ), err
+    assert json.loads((run / "config.json").read_text())["init_from"] == started_at
     assert (copy / "checkpoints" / "best" / "model.safetensors").is_file()
     # The run's config.json repeats its settings; its start from other weights is said, not dropped silently.
     assert chords.main(["train", "--config", str(run / "config.json"), "--run_dir", str(run)]) == 2

@@ -49,6 +49,7 @@ from audiotrain.recipes.chords.init_from import check_init_from, load_initial_we
 from audiotrain.recipes.chords.predict import ChordPredictor, checkpoint_entries
 from audiotrain.recipes.chords.song_record import check_resume_songs, song_record, split_names
 from audiotrain.recipes.chords.task import (
+    CHECKPOINT_KEY,
     ChordTask,
     check_stored_features,
     check_stored_model,
@@ -155,6 +156,8 @@ def run_training(
     if resume:  # before any feature is computed or folder written
         resume_folder, state = check_resume_settings(config, resume)
     init_folder, init_record = check_init_from(config, init_from, run_dir) if init_from else (None, None)
+    if resume and init_record:
+        _check_resumed_init_from(resume, state, init_record)
     from_demo = splits is None and not config.data.data_dir
     splits, feature_fn, cache = _prepare_songs(config, splits, log)
     if resume:  # before the run folder, the model and the Trainer
@@ -250,6 +253,22 @@ def check_resume_settings(config: TrainingConfig, resume: str | Path) -> tuple[P
     ckpt.check_arrays(ckpt.read_arrays(model_file), expected, "ChordTask model", model_file)
     _check_epochs_left(folder, state, config.num_epochs)
     return folder, state
+
+
+def _check_resumed_init_from(resume: str | Path, state: dict, init_record: dict) -> None:
+    """`--init_from` beside `--resume` only repeats where the resumed run started (its printed resume
+    command keeps it); the resumed weights are the checkpoint's, so another one would be a false record."""
+    stored = (state.get("module_state") or {}).get(CHECKPOINT_KEY) or {}
+    started = stored.get("init_from") if isinstance(stored, dict) else None
+    recorded = started.get("checkpoint") if isinstance(started, dict) else None
+    if recorded is None or Path(recorded).resolve() != Path(init_record["checkpoint"]).resolve():
+        where = f"the weights of {recorded}" if recorded else "random weights"
+        raise ValueError(
+            f"--init_from {init_record['checkpoint']} with --resume {resume}: the resumed run started from "
+            f"{where}, and a resume trains the checkpoint's own weights. Leave --init_from out to resume it "
+            f"(or give the same one); to fine-tune from {init_record['checkpoint']}, start a new run "
+            "folder with --init_from and without --resume"
+        )
 
 
 def check_output_folders(
