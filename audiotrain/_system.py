@@ -205,3 +205,16 @@ def _kernel_is_broken(path: Path) -> bool:
     phentsize, phnum, shentsize, shnum = (field(phentsize_at + 2 * i, 2) for i in range(4))
     end = max(field(phoff_at, width) + phentsize * phnum, field(shoff_at, width) + shentsize * shnum)
     return size < end
+
+
+def run_recipe_command(cli_module: str) -> None:
+    """The body of a recipe's ``__main__``: `cli_module`'s ``main()`` as a command, and its exit."""
+    exit_unless_mlx_loads()  # before the imports below load mlx.core: one line naming the extra to install
+    escape_what_stdout_cannot_encode()
+    show_warnings_on_one_line()
+    import importlib
+
+    from audiotrain.distributed import exit_rank
+
+    # A user error on one rank (status 2) must end a data-parallel job, not leave it waiting in MPI's teardown.
+    exit_rank(importlib.import_module(cli_module).main())
