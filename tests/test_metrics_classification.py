@@ -132,3 +132,22 @@ def test_per_class_metrics_match_a_direct_count(rng):
 def test_shape_mismatch_is_reported():
     with pytest.raises(ValueError, match="do not match targets"):
         compute_confusion_matrix(np.zeros((4, 3)), np.zeros(5, int))
+
+
+def test_bfloat16_mlx_scores_give_the_float32_results():
+    """MLX bfloat16 (precision="bf16-true") is widened: numpy has no bfloat16 buffer format."""
+    import mlx.core as mx
+
+    scores = mx.array(LOGITS, dtype=mx.bfloat16)
+    targets = mx.array(TARGETS)
+    assert compute_topk_accuracy(scores, targets, k=2) == compute_topk_accuracy(LOGITS, TARGETS, k=2)
+    assert (compute_confusion_matrix(scores, targets) == compute_confusion_matrix(LOGITS, TARGETS)).all()
+    assert (
+        compute_per_class_metrics(scores, targets)["macro_f1"]
+        == compute_per_class_metrics(LOGITS, TARGETS)["macro_f1"]
+    )
+
+
+def test_topk_target_outside_the_classes_is_an_error_not_a_wrapped_index():
+    with pytest.raises(ValueError, match=r"targets outside 0\.\.2 \(the scores' classes\): \[-3, 5\]"):
+        compute_topk_accuracy(LOGITS, np.array([0, 2, -3, 5, -1]), k=2)

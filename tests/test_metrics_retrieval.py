@@ -178,3 +178,15 @@ def test_chance_scores_by_hand():
     assert "zero_shot_top5_accuracy" not in chance_scores([1], n_classes=5)  # top-5 of 5 is left out
     with pytest.raises(ValueError, match="one count >= 1 per clip"):
         chance_scores([2, 0])
+
+
+def test_bfloat16_mlx_embeddings_are_scored():
+    """CLAP run with precision="bf16-true" gives bfloat16 embeddings; numpy has no bfloat16."""
+    import mlx.core as mx
+
+    emb = np.eye(3, 4)
+    bf16 = mx.array(emb, dtype=mx.bfloat16)
+    assert retrieval_metrics(bf16, bf16, mx.array([0, 1, 2])) == retrieval_metrics(emb, emb, [0, 1, 2])
+    assert zero_shot_classification(bf16, bf16, mx.array([0, 1, 2])) == zero_shot_classification(
+        emb, emb, [0, 1, 2]
+    )

@@ -110,3 +110,40 @@ def test_a_head_whose_every_target_is_ignored_has_no_accuracy_not_zero():
     metrics = tracker.get_metrics()
     assert np.isnan(metrics["root_acc"]) and np.isnan(metrics["root_top2_acc"])
     assert metrics["chord_type_acc"] == 100.0
+
+
+def test_a_class_outside_num_classes_is_an_error_naming_the_head_not_a_count_in_another_cell():
+    """A head 4 wide listed as 3 classes: its pick of class 3 used to be counted as true 1 / predicted 0."""
+    tracker = MetricsTracker(num_classes={"h": 3})
+    with pytest.raises(
+        ValueError, match=r"head 'h': predictions outside 0\.\.2, .*num_classes=\{'h': 3\}.*: \[3\]"
+    ):
+        tracker.update({}, {"h": np.array([[0.0, 0.0, 0.0, 9.0]])}, {"h": np.array([0])})
+    with pytest.raises(
+        ValueError, match=r"head 'h': targets outside 0\.\.2 \(its scores have 3 classes\): \[5\]"
+    ):
+        tracker.update({}, {"h": np.array([[9.0, 0.0, 0.0]])}, {"h": np.array([5])})
+    with pytest.raises(
+        ValueError, match=r"head 'h': targets outside 0\.\.2, .*num_classes=\{'h': 3\}.*: \[3\]"
+    ):
+        tracker.update({}, {"h": np.zeros((1, 4))}, {"h": np.array([3])})
+    assert tracker.confusion_matrix("h").sum() == 0  # nothing of the refused batches was counted
+
+
+def test_topk_of_more_classes_than_the_head_has_is_refused_as_compute_topk_accuracy_does():
+    """A mistyped topk={"root": (13,)} on a 12-class head read a perfect root_top13_acc."""
+    tracker = MetricsTracker(topk={"h": (7,)})
+    with pytest.raises(
+        ValueError, match=r"MetricsTracker\(topk=\{'h': \(7,\)\}\): k must be in 1\.\.5 .*got 7"
+    ):
+        tracker.update({}, {"h": np.zeros((4, 5))}, {"h": np.array([0, 1, 2, 3])})
+
+
+def test_bfloat16_mlx_outputs_and_losses_are_read_as_float32():
+    """What precision="bf16-true" gives; numpy has no bfloat16 and used to raise a buffer-format error."""
+    scores = mx.array([[0.1, 0.9, 0.0], [0.6, 0.3, 0.1]], dtype=mx.bfloat16)
+    tracker = MetricsTracker(num_classes={"h": 3}, topk={"h": (2,)})
+    tracker.update(
+        {"loss": mx.array(1.5, dtype=mx.bfloat16)}, {"h": scores}, {"h": mx.array([1, 2])}, batch_size=2
+    )
+    assert tracker.get_metrics() == {"loss": 1.5, "h_acc": 50.0, "h_top2_acc": 50.0}

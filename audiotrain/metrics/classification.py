@@ -2,19 +2,42 @@
 
 All functions take ``scores`` [..., classes] (logits or probabilities) or integer predictions [...], and
 integer ``targets`` [...]; leading dimensions (batch, frames) are flattened. Targets equal to
-``ignore_index`` (default -1: root and bass of N and X, padding) are left out.
+``ignore_index`` (default -1: root and bass of N and X, padding) are left out. Arrays may be numpy or MLX
+(bfloat16 included: `as_numpy`).
 """
 
 from __future__ import annotations
 
+import mlx.core as mx
 import numpy as np
 
 DEFAULT_IGNORE_INDEX = -1
 
 
+def as_numpy(array) -> np.ndarray:
+    """`array` (numpy, MLX, a list or a scalar) as a numpy array. An MLX bfloat16 array, what
+    ``precision="bf16-true"`` outputs are, is widened to float32 first: numpy has no bfloat16, and the
+    widening is exact."""
+    if isinstance(array, mx.array) and array.dtype == mx.bfloat16:
+        array = array.astype(mx.float32)
+    return np.asarray(array)
+
+
+def check_class_range(values: np.ndarray, classes: int, what: str, whose: str = "") -> None:
+    """Raise if `values` (class indices, ignored ones removed) fall outside ``0 .. classes - 1``.
+
+    The message reads ``<what> outside 0..<classes - 1><whose>: <the first few bad values>``. Unchecked,
+    a negative index wraps to the last classes and a confusion matrix's flattened index runs into the
+    next row: a wrong count, not an error.
+    """
+    if values.size and (values.min() < 0 or values.max() >= classes):
+        bad = np.unique(values[(values < 0) | (values >= classes)])
+        raise ValueError(f"{what} outside 0..{classes - 1}{whose}: {bad[:5].tolist()}")
+
+
 def _flatten(scores, targets, ignore_index: int | None) -> tuple[np.ndarray, np.ndarray]:
     """Scores [n, classes] (or predictions [n]) and targets [n], ignored targets removed."""
-    scores, targets = np.asarray(scores), np.asarray(targets).astype(np.int64)
+    scores, targets = as_numpy(scores), as_numpy(targets).astype(np.int64)
     if scores.shape[: targets.ndim] != targets.shape or scores.ndim not in (targets.ndim, targets.ndim + 1):
         raise ValueError(
             f"scores {scores.shape} do not match targets {targets.shape}: expected scores [..., classes] or "
@@ -35,7 +58,7 @@ def _nan_last(scores: np.ndarray) -> np.ndarray:
 def top_classes(scores: np.ndarray) -> np.ndarray:
     """The predicted class of each row of `scores` [n, classes]: [n] int, the highest score, ties to the
     lowest class index and NaN below every number (`target_ranks`' rank 0)."""
-    return np.argmax(_nan_last(np.asarray(scores)), axis=-1)
+    return np.argmax(_nan_last(as_numpy(scores)), axis=-1)
 
 
 def target_ranks(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -46,8 +69,8 @@ def target_ranks(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
     scoring the same with a lower index. NaN scores rank below every number. A target is among the top
     ``k`` when its rank is below ``k``: so constant or all-NaN scores get chance-level top-k, not 100%.
     """
-    scores = _nan_last(np.asarray(scores))
-    targets = np.asarray(targets)
+    scores = _nan_last(as_numpy(scores))
+    targets = as_numpy(targets)
     target_scores = np.take_along_axis(scores, targets[:, None], axis=1)
     # Counting only strictly higher scores would make every tie a hit, so a collapsed model (all scores
     # equal), or a saturated one (0.0 for every class but its pick), would look perfect at k > 1; ties with
@@ -60,7 +83,7 @@ def target_ranks(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
 
 def _predictions(scores, targets, ignore_index: int | None) -> tuple[np.ndarray, np.ndarray, int | None]:
     """(predicted class, target) pairs after ignoring, and the class count when scores give one."""
-    scores, targets = np.asarray(scores), np.asarray(targets)
+    scores, targets = as_numpy(scores), as_numpy(targets)
     is_scores = scores.ndim == targets.ndim + 1
     flat_scores, flat_targets = _flatten(scores, targets, ignore_index)
     if is_scores:
@@ -88,7 +111,7 @@ def compute_topk_accuracy(
     float
         NaN when every target is ignored: no target, no accuracy (0 would read as a model always wrong).
     """
-    scores, targets = np.asarray(scores), np.asarray(targets)
+    scores, targets = as_numpy(scores), as_numpy(targets)
     if scores.ndim != targets.ndim + 1:
         raise ValueError(
             f"compute_topk_accuracy needs scores [..., classes], got {scores.shape} for targets {targets.shape}"
@@ -96,6 +119,9 @@ def compute_topk_accuracy(
     if not 1 <= k <= scores.shape[-1]:
         raise ValueError(f"k must be in 1..{scores.shape[-1]}, got {k}")
     flat_scores, flat_targets = _flatten(scores, targets, ignore_index)
+    check_class_range(
+        flat_targets, scores.shape[-1], "compute_topk_accuracy: targets", " (the scores' classes)"
+    )
     if len(flat_targets) == 0:
         return float("nan")
     return float(100.0 * np.mean(target_ranks(flat_scores, flat_targets) < k))

@@ -21,6 +21,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from audiotrain.metrics.classification import as_numpy
+
 import numpy as np
 
 DEFAULT_KS = (1, 5, 10)
@@ -28,7 +30,7 @@ DEFAULT_PROMPT_TEMPLATE = "This is a sound of {}."  # LAION-CLAP's zero-shot pro
 
 
 def _as_matrix(x, name: str) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
+    x = as_numpy(x).astype(np.float64)
     if x.ndim != 2:
         raise ValueError(f"{name} must be a 2-D array [n, dim], got shape {x.shape}")
     if not np.all(np.isfinite(x)):
@@ -42,7 +44,7 @@ def _normalize(x: np.ndarray) -> np.ndarray:
 
 
 def _check_caption_owner(caption_to_audio, n_audio: int, n_text: int) -> np.ndarray:
-    owner = np.asarray(caption_to_audio)
+    owner = as_numpy(caption_to_audio)
     if owner.shape != (n_text,):
         raise ValueError(
             f"caption_to_audio must give one clip index per caption: expected shape ({n_text},), "
@@ -232,7 +234,7 @@ def zero_shot_classification(
             f"audio and class embeddings must have the same dimension, got {audio.shape[1]} and "
             f"{classes.shape[1]}"
         )
-    targets = np.asarray(targets)
+    targets = as_numpy(targets)
     if targets.shape != (audio.shape[0],):
         raise ValueError(f"targets must have shape ({audio.shape[0]},), got {targets.shape}")
     if targets.size and (targets.min() < 0 or targets.max() >= classes.shape[0]):

@@ -21,6 +21,8 @@ from collections.abc import Mapping
 
 from audiotrain.metrics.classification import (
     DEFAULT_IGNORE_INDEX,
+    as_numpy,
+    check_class_range,
     per_class_metrics_from_confusion,
     target_ranks,
     top_classes,
@@ -35,12 +37,14 @@ class MetricsTracker:
     Parameters
     ----------
     num_classes : mapping of head name to class count, optional
-        Heads listed here also accumulate a confusion matrix (see `confusion_matrix`).
+        Heads listed here also accumulate a confusion matrix (see `confusion_matrix`); a target or a
+        prediction outside ``0 .. n - 1`` is then an error.
     ignore_index : int
         Target value that is not counted.
     topk : mapping of head name to tuple of k, optional
         Also track top-k accuracy, reported as ``<head>_top<k>_acc``; e.g. ``{"chord_type": (3,)}``. Ties
-        are broken by class index, as `compute_topk_accuracy` does (`target_ranks`).
+        are broken by class index, as `compute_topk_accuracy` does (`target_ranks`). Each k must be in
+        1..classes of its head, as in `compute_topk_accuracy` (a mistyped 13 of 12 would read 100%).
     """
 
     def __init__(
@@ -85,21 +89,31 @@ class MetricsTracker:
         if weight <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         for name, value in loss_dict.items():
-            self._loss_sums[name] = self._loss_sums.get(name, 0.0) + weight * float(np.asarray(value))
+            self._loss_sums[name] = self._loss_sums.get(name, 0.0) + weight * float(as_numpy(value))
         self._weight += weight
         if outputs is None or targets is None:
             return
         for head, scores in outputs.items():
             if head not in targets:
                 continue
-            scores = np.asarray(scores)
-            target = np.asarray(targets[head]).astype(np.int64)
+            scores = as_numpy(scores)
+            target = as_numpy(targets[head]).astype(np.int64)
             if scores.ndim != target.ndim + 1 or scores.shape[:-1] != target.shape:
                 raise ValueError(f"head {head!r}: scores {scores.shape} do not match targets {target.shape}")
-            flat_scores = scores.reshape(-1, scores.shape[-1])
+            width = scores.shape[-1]
+            for k in self.topk.get(head, ()):
+                if not 1 <= k <= width:  # as compute_topk_accuracy: a mistyped k would read a perfect score
+                    raise ValueError(
+                        f"MetricsTracker(topk={{{head!r}: {self.topk[head]}}}): k must be in 1..{width} (the "
+                        f"head's {width} classes), got {k}"
+                    )
+            flat_scores = scores.reshape(-1, width)
             flat_target = target.reshape(-1)
             keep = flat_target != self.ignore_index
             flat_scores, flat_target = flat_scores[keep], flat_target[keep]
+            check_class_range(
+                flat_target, width, f"head {head!r}: targets", f" (its scores have {width} classes)"
+            )
             predicted = top_classes(flat_scores)
             self._correct[head] = self._correct.get(head, 0) + int((predicted == flat_target).sum())
             self._counted[head] = self._counted.get(head, 0) + int(len(flat_target))
@@ -113,6 +127,12 @@ class MetricsTracker:
                 self._counted[key] = self._counted.get(key, 0) + int(len(flat_target))
             if head in self.num_classes:
                 n = self.num_classes[head]
+                # Out of range, the flattened index below would land in another row's cells.
+                given = f", the classes of MetricsTracker(num_classes={{{head!r}: {n}}})"
+                check_class_range(flat_target, n, f"head {head!r}: targets", given)
+                check_class_range(
+                    predicted, n, f"head {head!r}: predictions", f"{given} (its scores have {width} classes)"
+                )
                 counts = np.bincount(flat_target * n + predicted, minlength=n * n).reshape(n, n)
                 self._confusion[head] = self._confusion.get(head, 0) + counts
 
