@@ -56,3 +56,9 @@ def test_an_unknown_comparison_is_named():
         costliest_errors({"song": (REFERENCE, ESTIMATE)}, "majmin_bass")
     with pytest.raises(ValueError, match="'thirdz'"):
         costliest_errors({"song": (REFERENCE, ESTIMATE)}, "majmin", given="thirdz")
+
+
+def test_overlapping_segments_are_refused_naming_the_song():
+    overlapping = [Seg(0, 3, "C:maj"), Seg(2, 7, "A:min")]
+    with pytest.raises(ValueError, match=r"song 'b': the estimate, segment 2 .*overlaps segment 1"):
+        costliest_errors({"a": (REFERENCE, ESTIMATE), "b": (REFERENCE, overlapping)}, "majmin")

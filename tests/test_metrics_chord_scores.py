@@ -189,3 +189,26 @@ def test_a_comparison_that_covers_no_time_shows_a_dash_and_says_why():
     assert "| majmin | - | - | - |" in table and "nan" not in table
     assert "'-': no reference time of a kind that majmin scores" in table
     assert "no reference time" not in scores.table(["root"])
+
+
+def test_overlapping_or_unsorted_segments_are_refused_naming_the_song_and_segments():
+    """mir_eval.chord.evaluate refuses them; scored as they were, an overlap got the label the cut kept."""
+    reference = [ChordSegment(0.0, 2.0, "C:maj"), ChordSegment(2.0, 4.0, "G:maj")]
+    overlapping = [ChordSegment(0.0, 3.0, "C:maj"), ChordSegment(1.0, 4.0, "G:maj")]
+    with pytest.raises(
+        ValueError,
+        match=r"song 'b': the estimate, segment 2 \(1.0-4.0 'G:maj'\): overlaps segment 1 \(0.0-3.0",
+    ):
+        score_songs({"a": (reference, reference), "b": (reference, overlapping)})
+    with pytest.raises(ValueError, match=r"^the estimate, segment 2 .*overlaps segment 1"):
+        score_song(reference, overlapping)
+    with pytest.raises(
+        ValueError, match=r"song 'a': the reference, segment 2 \(0.0-2.0 'C:maj'\): starts before"
+    ):
+        score_songs({"a": (reference[::-1], reference)})
+    with pytest.raises(
+        ValueError, match=r"the estimate, segment 1 \(2.0-1.0 'C:maj'\): its end comes before"
+    ):
+        score_song(reference, [ChordSegment(2.0, 1.0, "C:maj")])
+    gap = [ChordSegment(0.0, 1.0, "C:maj"), ChordSegment(3.0, 4.0, "G:maj")]  # allow_gaps leaves such gaps
+    assert score_song(gap, gap)["root"] == 1.0

@@ -60,7 +60,7 @@ def costliest_errors(
     evaluated = 0.0
     mir = mir_eval()
     for song, (reference, estimate) in pairs.items():
-        intervals, ref_labels, est_labels = merged_pieces(reference, estimate)
+        intervals, ref_labels, est_labels = merged_pieces(reference, estimate, song)
         durations = mir.util.intervals_to_durations(intervals)
         scores = np.asarray(getattr(mir.chord, metric)(ref_labels, est_labels), dtype=np.float64)
         wrong = scores == 0

@@ -80,14 +80,55 @@ def _as_arrays(segments: Sequence[ChordSegment]) -> tuple[np.ndarray, list[str]]
     return intervals, [s.label for s in segments]
 
 
+def check_segments(segments: Sequence[ChordSegment], what: str) -> None:
+    """Raise a ValueError naming `what` (``"song 'x': the estimate"``) and the first segment (from 1) whose
+    times are not a number of seconds >= 0, whose end comes before its start, that starts before the
+    segment above it (unsorted), or that starts before the one above it ends (an overlap).
+
+    ``mir_eval.chord.evaluate`` refuses overlaps and unsorted segments ("Time intervals do not align"),
+    naming neither the song nor the segment; cut without the check, an overlap would be scored by whichever
+    label the cut keeps. Gaps are allowed (a reference read with ``allow_gaps`` has them), and so are
+    zero-length segments, which cover no time.
+    """
+
+    def shown(i: int) -> str:
+        segment = segments[i]
+        return f"segment {i + 1} ({segment.start}-{segment.end} {segment.label!r})"
+
+    intervals, _ = _as_arrays(segments)
+    starts, ends = intervals[:, 0], intervals[:, 1]
+    problems = (
+        (
+            ~np.isfinite(intervals).all(axis=1) | (intervals < 0).any(axis=1),
+            "times must be finite seconds >= 0",
+        ),
+        (ends < starts, "its end comes before its start"),
+    )
+    for bad, why in problems:
+        if bad.any():
+            raise ValueError(f"{what}, {shown(int(np.argmax(bad)))}: {why}")
+    unsorted = np.flatnonzero(starts[1:] < starts[:-1])
+    if unsorted.size:
+        i = int(unsorted[0]) + 1
+        raise ValueError(f"{what}, {shown(i)}: starts before {shown(i - 1)}; sort the segments by start time")
+    overlapping = np.flatnonzero(starts[1:] < ends[:-1])
+    if overlapping.size:
+        i = int(overlapping[0]) + 1
+        raise ValueError(f"{what}, {shown(i)}: overlaps {shown(i - 1)}; segments must not overlap")
+
+
 def merged_pieces(
-    reference: Sequence[ChordSegment], estimate: Sequence[ChordSegment]
+    reference: Sequence[ChordSegment], estimate: Sequence[ChordSegment], song: str | None = None
 ) -> tuple[np.ndarray, list[str], list[str]]:
     """The pieces both annotations are cut into, as `mir_eval.chord.evaluate` scores them: intervals
     [pieces, 2] (seconds), reference labels, estimated labels. The estimate is trimmed / padded with ``N``
-    to the reference's span."""
+    to the reference's span. Segments that overlap or are out of order are an error (`check_segments`)
+    naming `song` (if given), which annotation and the segments."""
+    whose = f"song {song!r}: " if song is not None else ""
     if not reference:
-        raise ValueError("the reference annotation is empty")
+        raise ValueError(f"{whose}the reference annotation is empty")
+    check_segments(reference, f"{whose}the reference")
+    check_segments(estimate, f"{whose}the estimate")
     ref_intervals, ref_labels = _as_arrays(reference)
     est_intervals, est_labels = _as_arrays(estimate) if estimate else (np.array([[0.0, 1e-3]]), ["N"])
     mir = mir_eval()
@@ -106,13 +147,13 @@ def merged_pieces(
 
 
 def song_comparisons(
-    reference: Sequence[ChordSegment], estimate: Sequence[ChordSegment]
+    reference: Sequence[ChordSegment], estimate: Sequence[ChordSegment], song: str | None = None
 ) -> dict[str, tuple[float, float]]:
-    """Per comparison: (correct seconds, evaluated seconds) of one song.
+    """Per comparison: (correct seconds, evaluated seconds) of one song (`song` names it in errors).
 
     The score is their ratio; the pair is what pooling over songs needs.
     """
-    intervals, ref_labels, est_labels = merged_pieces(reference, estimate)
+    intervals, ref_labels, est_labels = merged_pieces(reference, estimate, song)
     mir = mir_eval()
     durations = mir.util.intervals_to_durations(intervals)
     result = {}
@@ -127,7 +168,11 @@ def song_comparisons(
 
 
 def score_song(reference: Sequence[ChordSegment], estimate: Sequence[ChordSegment]) -> dict[str, float]:
-    """Each comparison's score (0-1) for one song; NaN where the comparison covers nothing."""
+    """Each comparison's score (0-1) for one song; NaN where the comparison covers nothing.
+
+    Segments that overlap or are out of order are an error naming them (`check_segments`), as
+    ``mir_eval.chord.evaluate`` refuses them too.
+    """
     return {
         name: correct / total if total > 0 else float("nan")
         for name, (correct, total) in song_comparisons(reference, estimate).items()
@@ -302,14 +347,15 @@ def _central(values: np.ndarray, confidence: float) -> tuple[float, float]:
 
 
 def score_songs(pairs: Mapping[str, tuple[Sequence[ChordSegment], Sequence[ChordSegment]]]) -> ChordScores:
-    """Score many songs: ``pairs[name] = (reference segments, estimated segments)``."""
+    """Score many songs: ``pairs[name] = (reference segments, estimated segments)``; segments that overlap
+    or are out of order are an error naming the song and the segments (`check_segments`)."""
     if not pairs:
         raise ValueError("score_songs needs at least one song")
     correct = dict.fromkeys(CHORD_METRICS, 0.0)
     total = dict.fromkeys(CHORD_METRICS, 0.0)
     scores = ChordScores()
     for name, (reference, estimate) in pairs.items():
-        comparisons = song_comparisons(reference, estimate)
+        comparisons = song_comparisons(reference, estimate, name)
         scores.per_song[name] = {}
         scores.per_song_seconds[name] = {metric: t for metric, (_, t) in comparisons.items()}
         for metric, (c, t) in comparisons.items():
