@@ -147,37 +147,89 @@ class CVResult:
             return []
         return [m for m in self.fold_scores[0] if all(m in s for s in self.fold_scores)]
 
+    def _scored(self, metric: str) -> list[float]:
+        return [s[metric] for s in self.fold_scores if _has_score(s[metric])]
+
+    @property
+    def folds_scored(self) -> dict[str, int]:
+        """How many folds have a score for each metric: a chord comparison has none (NaN) in a fold whose
+        held-out songs have no reference time of its kind (all ``X``, say)."""
+        return {m: len(self._scored(m)) for m in self.metrics}
+
     @property
     def mean(self) -> dict[str, float]:
-        return {m: float(np.mean([s[m] for s in self.fold_scores])) for m in self.metrics}
+        """The mean over the folds that have a score (`folds_scored`); NaN where none has."""
+        return {m: _over_folds(np.mean, self._scored(m)) for m in self.metrics}
 
     @property
     def std(self) -> dict[str, float]:
-        """``np.std`` over the folds (ddof 0), as the chord-recognition papers' "mean ± std" report it."""
-        return {m: float(np.std([s[m] for s in self.fold_scores])) for m in self.metrics}
+        """``np.std`` over the folds that have a score (ddof 0), as the chord-recognition papers'
+        "mean ± std" report it; NaN where no fold has one."""
+        return {m: _over_folds(np.std, self._scored(m)) for m in self.metrics}
 
     def table(self) -> str:
-        """Markdown: one row per metric, one column per fold, then mean and std (in % when `percent`)."""
+        """Markdown: one row per metric, one column per fold, then mean and std (in % when `percent`);
+        ``-`` where a fold has no score, with a note under the table of how many folds the mean is over."""
         scale, fmt = (100.0, ".2f") if self.percent else (1.0, ".4f")
         folds = len(self.fold_scores)
+
+        def cell(value) -> str:
+            return f"{scale * value:{fmt}}" if _has_score(value) else "-"
+
         lines = [
             "| metric | " + " | ".join(f"fold {k}" for k in range(folds)) + " | mean | std |",
             "|---" * (folds + 3) + "|",
         ]
         mean, std = self.mean, self.std
         for metric in self.metrics:
-            cells = " | ".join(f"{scale * s[metric]:{fmt}}" for s in self.fold_scores)
-            lines.append(
-                f"| {metric} | {cells} | {scale * mean[metric]:{fmt}} | {scale * std[metric]:{fmt}} |"
+            cells = " | ".join(cell(s[metric]) for s in self.fold_scores)
+            lines.append(f"| {metric} | {cells} | {cell(mean[metric])} | {cell(std[metric])} |")
+        partial = {m: n for m, n in self.folds_scored.items() if n < folds}
+        if partial:
+            by_count: dict[int, list[str]] = {}
+            for metric, n in partial.items():
+                by_count.setdefault(n, []).append(metric)
+            counts = "; ".join(
+                f"{n} of {folds} folds for {', '.join(m)}" for n, m in sorted(by_count.items())
             )
+            lines += [
+                "",
+                "'-': no score in that fold (its held-out data has nothing the metric scores); mean and std "
+                f"are over the folds that have one: {counts}",
+            ]
         return "\n".join(lines)
 
     def write(self, stem: str = "cv_scores", **extra: Any) -> tuple[Path, Path]:
-        """``run_dir/<stem>.json`` (``folds``, ``mean``, ``std`` and ``extra``) and ``<stem>.md`` (`table`)."""
+        """``run_dir/<stem>.json`` (``folds``, ``mean``, ``std``, ``folds_scored`` and ``extra``; NaN written
+        as null) and ``<stem>.md`` (`table`)."""
         if self.run_dir is None:
             raise ValueError("CVResult.write: no run_dir to write to")
         json_path, md_path = self.run_dir / f"{stem}.json", self.run_dir / f"{stem}.md"
-        record = {"folds": self.fold_scores, "mean": self.mean, "std": self.std, **extra}
-        json_path.write_text(json.dumps(record, indent=1))
+        record = {
+            "folds": self.fold_scores,
+            "mean": self.mean,
+            "std": self.std,
+            "folds_scored": self.folds_scored,
+            **extra,
+        }
+        # NaN as null, as scores.json writes it: json.dumps would write a bare NaN, which is not JSON.
+        json_path.write_text(json.dumps(_nan_as_none(record), indent=1))
         md_path.write_text(self.table() + "\n")
         return json_path, md_path
+
+
+def _has_score(value: Any) -> bool:
+    """Whether a fold's value is a score: not NaN, nor the None that a JSON record (a resumed run's) holds."""
+    return value is not None and not (isinstance(value, (float, np.floating)) and np.isnan(value))
+
+
+def _over_folds(statistic, values: list[float]) -> float:
+    return float(statistic(values)) if values else float("nan")
+
+
+def _nan_as_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _nan_as_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_nan_as_none(v) for v in value]
+    return None if isinstance(value, (float, np.floating)) and np.isnan(value) else value

@@ -65,3 +65,26 @@ def test_one_group_or_unhashable_groups_are_errors_that_say_what_to_do():
         grouped_folds(["a", "b", "b"], 3, unit="clips", source="my data")
     with pytest.raises(TypeError, match=r"my data: the group of sample 0 is a list \(\[0\]\); .*a tuple"):
         grouped_folds([[0], [1]], 2, source="my data")
+
+
+def test_a_fold_without_a_score_is_left_out_of_mean_and_std_shown_as_dash_and_written_as_null(tmp_path):
+    """A fold whose held-out songs are all X has no chord score (NaN): it wiped out the mean and std, and
+    cv_scores.json got a bare NaN token, which is not JSON (jq and JavaScript refuse it)."""
+    scores = [{"root": 0.5, "loss": 1.0}, {"root": float("nan"), "loss": 2.0}, {"root": 0.75, "loss": 3.0}]
+    cv = CVResult(tmp_path, scores, percent=True)
+    assert cv.mean["root"] == pytest.approx(0.625) and cv.std["root"] == pytest.approx(0.125)
+    assert cv.folds_scored == {"root": 2, "loss": 3}
+    table = cv.table().splitlines()
+    assert "| root | 50.00 | - | 75.00 | 62.50 | 12.50 |" in table
+    assert table[-1].endswith("mean and std are over the folds that have one: 2 of 3 folds for root")
+    json_path, _ = cv.write()
+
+    def refuse(constant):
+        raise ValueError(f"not JSON: {constant}")
+
+    record = json.loads(json_path.read_text(), parse_constant=refuse)
+    assert record["folds"][1]["root"] is None and record["folds_scored"]["root"] == 2
+    nothing = CVResult(tmp_path, [{"root": float("nan")}, {"root": float("nan")}])
+    assert np.isnan(nothing.mean["root"]) and "| root | - | - | - | - |" in nothing.table()
+    record = json.loads(nothing.write()[0].read_text(), parse_constant=refuse)
+    assert record["mean"]["root"] is None and record["std"]["root"] is None
