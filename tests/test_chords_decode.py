@@ -153,6 +153,14 @@ def test_frames_to_segments_merges_runs():
     ]  # fmt: skip
 
 
+def test_frames_to_segments_refuses_per_frame_arrays_of_other_lengths():
+    """numpy's "operands could not be broadcast" named none of them."""
+    with pytest.raises(ValueError, match="one value per frame: chord_type has 3 frames, root 4, bass 4"):
+        frames_to_segments([1, 1, 2], [0, 0, 7, 7], [-1, -1, -1, -1], 10.0)
+    with pytest.raises(ValueError, match="chord_type has 2 frames, root 2, bass 2, boundary_offsets 1"):
+        frames_to_segments([2, 2], [0, 0], [0, 0], 10.0, boundary_offsets=np.zeros(1))
+
+
 def test_median_smooth_and_config_validation():
     probs = np.zeros((7, 2), np.float32)
     probs[:, 0] = 1

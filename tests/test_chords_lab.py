@@ -33,6 +33,29 @@ def test_lab_round_trip(tmp_path):
     assert read_annotation(path) == SEGMENTS
 
 
+def test_writing_what_the_reader_would_refuse_is_an_error_and_writes_nothing(tmp_path):
+    """A lead-sheet 'Am' or a reversed segment was written, and refused far away, when a recipe read it."""
+    with pytest.raises(
+        AnnotationError, match=r"a\.lab \(not written\), segment 2: .*'Am'.*did you mean 'A:min'"
+    ):
+        write_lab(tmp_path / "a.lab", [ChordSegment(0, 1, "C:maj"), ChordSegment(1, 2, "Am")])
+    with pytest.raises(
+        AnnotationError, match=r"b\.jams \(not written\), segment 1: end time 0 is before start"
+    ):
+        write_jams(tmp_path / "b.jams", [ChordSegment(1, 0, "C:maj")])
+    with pytest.raises(
+        AnnotationError, match=r"c\.lab \(not written\), segment 2: .*overlaps the previous one"
+    ):
+        write_lab(tmp_path / "c.lab", [ChordSegment(0, 2, "C:maj"), ChordSegment(1, 3, "G:maj")])
+    assert list(tmp_path.iterdir()) == []
+    # What the reader takes with allow_gaps is written, labels as given.
+    gap = [ChordSegment(0.0, 1.0, "C"), ChordSegment(2.0, 3.0, "A:min")]
+    assert (
+        write_lab(tmp_path / "gap.lab", gap).read_text()
+        == "0.000000\t1.000000\tC\n2.000000\t3.000000\tA:min\n"
+    )
+
+
 def test_lab_accepts_spaces_comments_blank_lines_and_rounding(tmp_path):
     path = _lab(tmp_path, "\ufeff# comment\r\n0.0 1.0 C\n\n1.0004   2.0\tA:min\n")
     segments = read_lab(path)

@@ -135,6 +135,17 @@ def test_decode_rejects_out_of_range_indices():
         decode_label(2, 12, 0)
 
 
+def test_decode_rejects_a_bass_below_minus_one_and_indices_that_are_not_whole():
+    """bass=-2 read as root position and a root of 0.5 as C: neither is an index of the vocabulary."""
+    with pytest.raises(ValueError, match=r"bass -2 is outside 0\.\.11 \(-1 or None: root position\)"):
+        decode_label(2, 0, -2)
+    with pytest.raises(ValueError, match="root must be a whole number .*got 0.5"):
+        decode_label(2, 0.5)
+    with pytest.raises(ValueError, match="chord_type must be a whole number .*got nan"):
+        decode_label(float("nan"), 0)
+    assert decode_label(np.int64(2), 3.0, np.int32(7)) == decode_label(2, 3, 7) == "Eb:maj/3"
+
+
 def test_vocabulary_dict_round_trip():
     check_vocabulary_dict(vocabulary_dict())
     with pytest.raises(ValueError, match="different chord vocabulary"):

@@ -521,6 +521,13 @@ def frames_to_segments(
         raise ValueError(f"frame_rate must be a number of frames per second > 0, got {frame_rate!r}")
     chord_type = np.asarray(chord_type, dtype=np.int64).reshape(-1)
     n = len(chord_type)
+    # One value per frame each; unchecked, numpy's broadcasting error named none of them.
+    lengths = {"root": np.size(root), "bass": np.size(bass)}
+    if boundary_offsets is not None:
+        lengths["boundary_offsets"] = np.size(boundary_offsets)
+    if any(length != n for length in lengths.values()):
+        given = ", ".join(f"{name} {length}" for name, length in lengths.items())
+        raise ValueError(f"frames_to_segments needs one value per frame: chord_type has {n} frames, {given}")
     if n == 0:
         return []
     if duration is not None and not (np.isfinite(duration) and duration > 0):

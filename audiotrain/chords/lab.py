@@ -278,9 +278,25 @@ def read_lab(
     return validate_segments(segments, str(path), locations, allow_gaps=allow_gaps, tolerance=tolerance)
 
 
+def _refuse_unreadable(path: Path, segments: Sequence[ChordSegment]) -> None:
+    """Raise the `AnnotationError` that reading the file back would (`validate_segments`, naming `path` and
+    the segment), before anything is written: a label that is not Harte syntax (``Am``), a time that is
+    negative or not finite, an end before its start, segments out of order or overlapping. Found when a
+    recipe reads the file, the mistake would be far from where it was made. Gaps pass (``allow_gaps``
+    reads them as N), and so does an empty list (an empty transcription)."""
+    if segments:
+        validate_segments(segments, f"{path} (not written)", allow_gaps=True)
+
+
 def write_lab(path: str | Path, segments: Iterable[ChordSegment]) -> Path:
-    """Write segments as a ``.lab`` file (tab-separated, times with 6 decimals); returns the path."""
+    """Write segments as a ``.lab`` file (tab-separated, times with 6 decimals); returns the path.
+
+    Labels are written as given. Segments that `read_lab` would refuse are an `AnnotationError` naming the
+    segment, and nothing is written (`_refuse_unreadable`).
+    """
     path = Path(path)
+    segments = list(segments)
+    _refuse_unreadable(path, segments)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = "".join(f"{s.start:.6f}\t{s.end:.6f}\t{s.label}\n" for s in segments)
     write_atomically(path, lambda handle: handle.write(text.encode("utf-8")))
@@ -430,9 +446,10 @@ def write_jams(
     """Write segments as a minimal JAMS file with one ``chord`` annotation; returns the path.
 
     ``title`` (the song's name, e.g. its audio file's stem) defaults to the stem of ``path``. A ``.jamz``
-    path is written gzip-compressed.
+    path is written gzip-compressed. Segments that `read_jams` would refuse are an error, as in `write_lab`.
     """
     path = Path(path)
+    _refuse_unreadable(path, segments)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = jams_text(segments, duration=duration, title=path.stem if title is None else title)
     data = text.encode("utf-8")

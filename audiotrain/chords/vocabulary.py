@@ -158,8 +158,28 @@ def decode_label(chord_type: int, root: int, bass: int | None = None) -> str:
         Root pitch class 0-11 (ignored for N and X).
     bass : int, optional
         Bass pitch class 0-11; None, -1 or the root itself means root position.
+
+    Raises
+    ------
+    ValueError
+        For an index that is not a whole number (``0.5`` is no pitch class), or out of its range
+        (a bass below -1 included).
     """
-    return _decode_label(int(chord_type), int(root), -1 if bass is None else int(bass))
+    return _decode_label(
+        _whole(chord_type, "chord_type"), _whole(root, "root"), -1 if bass is None else _whole(bass, "bass")
+    )
+
+
+def _whole(value, name: str) -> int:
+    """`value` as an int, refusing a number that is not whole: ``int(0.5)`` would read a root of 0.5 as C."""
+    try:
+        whole = int(value)
+        exact = whole == value
+    except (TypeError, ValueError, OverflowError):
+        exact = False
+    if not exact:
+        raise ValueError(f"{name} must be a whole number (a vocabulary index), got {value!r}")
+    return whole
 
 
 @functools.lru_cache(maxsize=8192)
@@ -173,9 +193,9 @@ def _decode_label(chord_type: int, root: int, bass: int) -> str:
     if not 0 <= root < NUM_PITCH_CLASSES:
         raise ValueError(f"root {root} is outside 0..11 for chord type {CHORD_TYPES[chord_type]!r}")
     chord = _type_chord(CHORD_TYPES[chord_type], root)
-    if bass >= 0:
-        if bass >= NUM_PITCH_CLASSES:
-            raise ValueError(f"bass {bass} is outside 0..11")
+    if bass != -1:
+        if not 0 <= bass < NUM_PITCH_CLASSES:
+            raise ValueError(f"bass {bass} is outside 0..11 (-1 or None: root position)")
         bass_name = interval_name((bass - root) % 12, chord.shorthand, chord.degrees)
         chord = HarteChord(chord.root, chord.shorthand, chord.degrees, bass_name, chord.root_name)
     return format_harte(chord)
