@@ -147,3 +147,11 @@ def test_bfloat16_mlx_outputs_and_losses_are_read_as_float32():
         {"loss": mx.array(1.5, dtype=mx.bfloat16)}, {"h": scores}, {"h": mx.array([1, 2])}, batch_size=2
     )
     assert tracker.get_metrics() == {"loss": 1.5, "h_acc": 50.0, "h_top2_acc": 50.0}
+
+
+def test_a_loss_reported_by_some_batches_is_their_mean_not_diluted_by_the_others():
+    """aux_loss of 2.0 in one batch of two used to read 1.0 (its sum over the weight of every batch)."""
+    tracker = MetricsTracker()
+    tracker.update({"loss": 1.0, "aux_loss": 2.0}, batch_size=10)
+    tracker.update({"loss": 3.0}, batch_size=30)
+    assert tracker.get_metrics() == {"loss": 2.5, "aux_loss": 2.0}
