@@ -12,7 +12,8 @@ all back. Callbacks read a small view of that state: `current_epoch`, `global_st
 Per batch the loop reads top to bottom: check the batch, run the compiled step (an accumulating
 micro-step or the update that ends a window), schedule its evaluation (`mx.async_eval`, one step ahead
 of the host), add its results to the running means, call the hooks. Host syncs (`.item()`) happen only
-at the logging interval, at validation and at epoch end.
+at the logging interval, at validation and at epoch end; each batch reads one number more, the step
+before's non-finite streak, once it has waited for that step anyway.
 """
 
 from __future__ import annotations
@@ -83,10 +84,12 @@ class Trainer:
     `accumulate_grad_batches` (mean over the window; a window the loader ends early is applied at the
     epoch's end), non-finite updates skipped in-graph; after `max_consecutive_nonfinite` non-finite
     steps in a row training stops with an error (with `nonfinite_guard=False` too, where those updates
-    went through). The guard costs one read of all gradients (a BLAS matrix-vector product per matrix,
-    train/transforms.py) plus, for Adam/AdamW, selects fused into the update kernel
-    (train/guarded_update.py): a few kernels more a step, whatever the model's size, so it weighs on
-    short steps. On the CPU backend a 256-1024-1024 MLP at batch 64 runs at 0.98x the hand-written
+    went through). The stop comes one training batch after the step that reached the limit (that
+    batch trains too: its step runs while the loop reads the one before's streak, with no wait of its
+    own), or at once where that step is a logging step or ends the epoch. The guard costs one read of
+    all gradients (a BLAS matrix-vector product per matrix, train/transforms.py) plus, for Adam/AdamW,
+    selects fused into the update kernel (train/guarded_update.py): a few kernels more a step, whatever
+    the model's size, so it weighs on short steps. On the CPU backend a 256-1024-1024 MLP at batch 64 runs at 0.98x the hand-written
     loop's steps/s with it and 1.01-1.06x without (benchmarks/trainer_overhead.py); a tiny host-bound
     one (32-64-64-10 at batch 16, ~0.3 ms a step) loses ~20% of its steps/s to it (3516 against 4486),
     as the batch-64 MLP does on an H100 (0.75x against 0.96x). Where steps take well under a
@@ -285,6 +288,7 @@ class Trainer:
         self._last_outputs: dict[str, mx.array] = {}  # the last step's loss and metrics (maybe still running)
         self._last_weight: Any = 1.0  # its weight, `TrainModule.batch_size(batch)`
         self._settled_outputs: dict[str, mx.array] = {}  # the step before that one's (evaluated)
+        self._streak_in_flight: mx.array | None = None  # the last step's non-finite streak (maybe running)
         self._shown_across_ranks: dict[str, float] = {}  # data parallel: the bar's numbers, over all ranks
 
     # ---- the view callbacks read ---------------------------------------------------------------------
@@ -468,6 +472,7 @@ class Trainer:
             self._saved_log_options = {}
             self._trainable.start(_trainable_keys(model))
             self._train_step = TrainStep(model, self.optimizer, self._step_config())
+            self._streak_in_flight = None
             self.evaluation.reset()
             if ckpt_path:
                 self._restore(ckpt_path, full=True)
@@ -690,9 +695,12 @@ class Trainer:
             {**{prefixed("train_", k): v for k, v in returned.items()}, **logged}, self._last_weight
         )
         targets = (step.eval_targets, loss, metrics, logged)
+        streak = step.state.arrays["nonfinite_streak"]  # this step's non-finite streak
+        settled_streak = None  # an evaluated one: this step's, or the step before's
         if self.debug_lazy_eval:
             eval_compiling_again(mx.eval, targets)
             self._debug_check(loss, batch_idx)
+            settled_streak = streak
         else:
             # The device runs this step while Python fetches, checks and hooks the next batch (a GPU
             # would otherwise idle through that host time). Waiting for the step before keeps at most
@@ -700,8 +708,15 @@ class Trainer:
             # logging interval, a callback, a checkpoint) wait for what they need.
             eval_compiling_again(mx.async_eval, targets)  # (a Ctrl-C may have ended MLX's compiler)
             if self._last_outputs:
-                mx.eval(self._last_outputs)  # the step before: done, or nearly
+                # The step before: done, or nearly. Its streak comes with it, so reading it below
+                # waits for nothing more: the non-finite stop needs no host sync of its own.
+                settled_streak = self._streak_in_flight
+                mx.eval(self._last_outputs, settled_streak)
                 self._settled_outputs = self._last_outputs
+        self._streak_in_flight = streak
+        streak_limit_reached = (
+            settled_streak is not None and settled_streak.item() >= self.max_consecutive_nonfinite
+        )
         progress.batch_in_epoch += 1
         progress.total_batches += 1
         if stepped:
@@ -723,6 +738,8 @@ class Trainer:
         logging_step = stepped and self.is_logging_step()
         if logging_step:
             self._log_train_interval(hook_logs=False)
+        if streak_limit_reached:
+            self._check_nonfinite()  # raises: the streak up to this step is at least the one just read
         if stepped and (self.is_logging_step() or last_of_epoch):
             self._agree_across_ranks()
         batch_args = (outputs, batch, batch_idx)
