@@ -417,15 +417,20 @@ class Trainer:
         model: TrainModule,
         train_loader: Any = None,
         val_loader: Any = None,
-        ckpt_path: str | None = None,
+        datamodule: Any = None,
+        ckpt_path: str | os.PathLike | None = None,
         *,
         train_dataloaders: Any = None,
         val_dataloaders: Any = None,
-        datamodule: Any = None,
     ) -> None:
         """Train `model`; resume everything from `ckpt_path` if given (a checkpoint folder, "last" or
         "best"). `train_dataloaders` / `val_dataloaders` are Lightning's names for the two loaders, and
-        `datamodule` gives both."""
+        `datamodule` gives both. The arguments come in Lightning's order, so `fit(model, None, None, dm)`
+        works; a path in the datamodule's place is taken as `ckpt_path` (audiotrain's order before:
+        `fit(model, train_loader, val_loader, ckpt_path)`)."""
+        if isinstance(datamodule, str | os.PathLike) and ckpt_path is None:
+            datamodule, ckpt_path = None, datamodule
+        ckpt_path = _checkpoint_argument("fit", ckpt_path)
         flags.require_training_length(self.max_epochs, self.max_steps, self.max_time)
         train_loader = _one_loader(
             "fit", "train_loader", train_loader, "train_dataloaders", train_dataloaders
@@ -915,29 +920,32 @@ class Trainer:
         self,
         model: TrainModule | None = None,
         val_loader: Any = None,
-        ckpt_path: str | None = None,
+        ckpt_path: str | os.PathLike | None = None,
+        verbose: bool = True,
+        datamodule: Any = None,
         *,
         dataloaders: Any = None,
-        datamodule: Any = None,
-        verbose: bool = True,
     ) -> list[dict[str, float]]:
         """Run validation once. Returns what Lightning returns: a list with one dict of `val_*` metrics
         (means weighted by batch size). `dataloaders` is Lightning's name for `val_loader`; `verbose` is
-        accepted for Lightning's code: no results table is printed either way."""
+        accepted for Lightning's code: no results table is printed either way. The arguments come in
+        Lightning's order."""
+        _check_verbose("validate", verbose)
         return self._standalone("val", model, val_loader, dataloaders, datamodule, ckpt_path)
 
     def test(
         self,
         model: TrainModule | None = None,
         test_loader: Any = None,
-        ckpt_path: str | None = None,
+        ckpt_path: str | os.PathLike | None = None,
+        verbose: bool = True,
+        datamodule: Any = None,
         *,
         dataloaders: Any = None,
-        datamodule: Any = None,
-        verbose: bool = True,
     ) -> list[dict[str, float]]:
-        """Run `test_step` over `test_loader`. Returns a list with one dict of `test_*` metrics (`verbose`:
-        as in `validate`)."""
+        """Run `test_step` over `test_loader`. Returns a list with one dict of `test_*` metrics (`verbose`
+        and the order of the arguments: as in `validate`)."""
+        _check_verbose("test", verbose)
         return self._standalone("test", model, test_loader, dataloaders, datamodule, ckpt_path)
 
     def predict(
@@ -945,21 +953,36 @@ class Trainer:
         model: TrainModule | None = None,
         dataloaders: Any = None,
         datamodule: Any = None,
-        ckpt_path: str | None = None,
-        return_predictions: bool = True,
+        return_predictions: bool | None = True,
+        ckpt_path: str | os.PathLike | None = None,
     ) -> list[Any] | None:
-        """Run `predict_step` (compiled) over the loader; returns its output for each batch, in order.
+        """Run `predict_step` (compiled) over the loader; returns its output for each batch, in order, or
+        None with `return_predictions=False` (None is Lightning's default, True here).
+
+        The arguments come in Lightning's order; a path in `return_predictions`' place is taken as
+        `ckpt_path` (audiotrain's order before: `predict(model, dataloaders, datamodule, ckpt_path,
+        return_predictions)`).
 
         Under data parallel each rank predicts its shard of the loader and returns its own outputs: a
         DataLoader that leaves `pad_shards` to the Trainer repeats no sample (as in validation), so the
         ranks' outputs together hold each sample once. Rank `r` of `W` has samples `r, r+W, r+2W, ...`
         of the loader's order; `audiotrain.distributed.all_gather_object` brings them together."""
+        if isinstance(return_predictions, str | os.PathLike) and not isinstance(ckpt_path, str | os.PathLike):
+            return_predictions, ckpt_path = (True if ckpt_path is None else ckpt_path), return_predictions
+        if return_predictions is None:
+            return_predictions = True
+        if not isinstance(return_predictions, bool):
+            raise TypeError(
+                "Trainer.predict: return_predictions must be True, False or None, got "
+                f"{_shown(return_predictions)} (the arguments in order: {_ORDER['predict']})"
+            )
         return self._standalone(
             "predict", model, dataloaders, None, datamodule, ckpt_path, return_predictions
         )
 
     def _standalone(self, stage, model, loader, alias, datamodule, ckpt_path, keep=True) -> Any:
         method = _STAGE_NAMES[stage]
+        ckpt_path = _checkpoint_argument(method, ckpt_path)
         name = {"val": "val_loader", "test": "test_loader", "predict": "dataloaders"}[stage]
         loader = _one_loader(method, name, loader, "dataloaders", alias) if stage != "predict" else loader
         loader, datamodule = _datamodule_given_as_loader(method, loader, datamodule)
@@ -1596,6 +1619,40 @@ class Trainer:
         raise FloatingPointError(
             f"{where}; those updates were skipped, so the weights are still finite. {fixes}"
             + (f" The last good state is saved in {path}." if path else "")
+        )
+
+
+# Each stage's positional arguments, as Lightning orders them (for messages about an argument out of place).
+_ORDER = {
+    "fit": "model, train_loader, val_loader, datamodule, ckpt_path",
+    "validate": "model, val_loader, ckpt_path, verbose, datamodule",
+    "test": "model, test_loader, ckpt_path, verbose, datamodule",
+    "predict": "model, dataloaders, datamodule, return_predictions, ckpt_path",
+}
+
+
+def _shown(value: Any) -> str:
+    """A value in a message about its type: a plain value as written, an object by its type."""
+    return repr(value) if isinstance(value, bool | int | float) else f"a {type(value).__name__}"
+
+
+def _checkpoint_argument(method: str, ckpt_path: Any) -> str | os.PathLike | None:
+    """`ckpt_path` as given, where it is a path (a checkpoint folder, "last" or "best") or None. Anything else
+    is refused by name: given by position in another order than Lightning's, a DataModule or a flag lands
+    there, and would otherwise be read as a checkpoint or skipped as none."""
+    if ckpt_path is None or isinstance(ckpt_path, str | os.PathLike):
+        return ckpt_path
+    raise TypeError(
+        f"Trainer.{method}: ckpt_path must be a checkpoint folder, 'last' or 'best' (a str or os.PathLike), "
+        f"got {_shown(ckpt_path)} (the arguments in order: {_ORDER[method]})"
+    )
+
+
+def _check_verbose(method: str, verbose: Any) -> None:
+    if not isinstance(verbose, bool):
+        raise TypeError(
+            f"Trainer.{method}: verbose must be True or False, got {_shown(verbose)} (the arguments in "
+            f"order: {_ORDER[method]})"
         )
 
 
