@@ -114,6 +114,8 @@ class Trainer:
     seed); None (the default) takes the seed of the last `audiotrain.seed_everything(seed)` call, else 42,
     so a Lightning-style `seed_everything(s)` decides the whole run. A model's initial weights are drawn
     when it is built, before that: call `seed_everything(seed)` first for a run that repeats exactly.
+    A resumed fit (`ckpt_path`) keeps the checkpoint's seed, with a warning where this one differs:
+    `trainer.seed`, the loaders it seeds and the later checkpoints take it.
     `deterministic=True`: on the CPU MLX is deterministic, on a GPU it warns (reductions with atomic adds
     are not).
     Sanity check: `num_sanity_val_steps` (default 2, -1 all) validation batches run before training
@@ -280,6 +282,7 @@ class Trainer:
         self._pending_loader_state: dict | None = None
         self._pending_loader_source: Path | None = None  # the trainer_state.json it came from
         self._pending_ckpt: str | None = None
+        self._loaders_on_trainer_seed: list = []  # `fit`'s loaders that had no seed of their own
         self._saved_log_options: dict[str, LogOptions] = {}  # from the checkpoint resumed
         self._trainable = TrainableSets()  # what the compiled step trains, what the optimizer has state for
         self._fit_started = 0.0
@@ -307,7 +310,7 @@ class Trainer:
     @property
     def seed(self) -> int:
         """The seed `fit` starts from: `Trainer(seed=...)`, else the last `seed_everything` seed (read when
-        `fit` starts), else 42."""
+        `fit` starts), else 42; once a fit resumed from a checkpoint, the seed that run started with."""
         return self._seed if self._seed is not None else default_seed()
 
     @property
@@ -445,8 +448,15 @@ class Trainer:
             )
         if self._turned_off("val"):
             val_loader = None  # no sanity check, no validation hooks
-        prepare_loader(train_loader, "train_loader", self.seed)
-        prepare_loader(val_loader, "val_loader", self.seed, evaluation=True)
+        # The loaders that take the Trainer's seed (none of their own): a resumed run's, where it differs.
+        self._loaders_on_trainer_seed = [
+            loader
+            for loader, name, evaluation in (
+                (train_loader, "train_loader", False),
+                (val_loader, "val_loader", True),
+            )
+            if prepare_loader(loader, name, self.seed, evaluation=evaluation)
+        ]
         if val_loader is not None and (n_batches := self._training_batches(train_loader)) != 0:
             self._validation_interval(n_batches)  # a schedule it cannot keep is refused before anything runs
         if val_loader is train_loader and hasattr(train_loader, "state_dict"):
@@ -1360,7 +1370,31 @@ class Trainer:
             for lg, lg_state in zip(self.loggers, state.get("loggers", [])):
                 if hasattr(lg, "load_state_dict"):
                     lg.load_state_dict(lg_state)
+        self._keep_checkpoint_seed(folder, state)
         mx.eval(self._train_step.eval_targets)
+
+    def _keep_checkpoint_seed(self, folder: Path, state: dict[str, Any]) -> None:
+        """A resumed run goes on with the seed it started with: its random state comes from the checkpoint
+        (not from this Trainer's seed), and so do the shuffle seed of the loaders that take the Trainer's
+        and the seed recorded in `trainer.seed` and in the checkpoints from here on. Another seed given
+        for the resume is said to be ignored, rather than recorded for a run it never seeded."""
+        saved = state.get("config", {}).get("trainer", {}).get("seed")
+        if not isinstance(saved, int) or isinstance(saved, bool) or saved < 0 or saved == self.seed:
+            return  # (a checkpoint that holds no seed: nothing to keep)
+        if self.is_global_zero:
+            given = "Trainer(seed=...)" if self._seed is not None else "seed_everything / the default"
+            warnings.warn(
+                f"{folder} was trained with seed {saved}; this Trainer's is {self.seed} ({given}). A resumed "
+                f"run goes on as it was seeded, so seed {saved} is kept: the random state comes from the "
+                f"checkpoint, and the data order of loaders without a seed of their own, trainer.seed and "
+                f"later checkpoints use {saved}. To train with seed {self.seed}, start a new run (no "
+                "ckpt_path)",
+                UserWarning,
+                stacklevel=4,
+            )
+        self._seed = saved
+        for loader in self._loaders_on_trainer_seed:
+            loader.set_seed(saved)
 
     def _restore_trainable(self, folder: Path, state: dict[str, Any]) -> frozenset[str]:
         """Train what the checkpoint's run trained when it was saved, with optimizer state for every
