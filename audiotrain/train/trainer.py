@@ -1537,18 +1537,27 @@ class Trainer:
         return reporting.write_history(self.history, path)
 
     def learning_rate(self) -> float:
+        """The optimizer's learning rate now (its schedule's value at the current step), as a float; NaN
+        before `fit` has set up an optimizer. Reading it waits for the step in flight."""
         if self.optimizer is None:
             return float("nan")
         lr = self.optimizer.learning_rate
         return float(lr.item() if isinstance(lr, mx.array) else lr)
 
     def is_logging_step(self) -> bool:
+        """Whether the current global step is one the loggers get the interval means at (every
+        `log_every_n_steps`)."""
         return self.global_step % self.log_every_n_steps == 0
 
     def elapsed(self) -> float:
+        """Seconds `fit` has run so far, plus those of the runs a resumed fit continues (what `max_time`
+        counts)."""
         return self._elapsed_before + (time.perf_counter() - self._fit_started if self._fit_started else 0.0)
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        """Write `metrics` (name → number) to every logger at `step` (rank 0 alone under data parallel),
+        and keep them in `logged_metrics`. Not `callback_metrics`: what EarlyStopping or ModelCheckpoint
+        monitor comes from `self.log` in the module, or a callback's own entry there."""
         self.logged_metrics.update(metrics)
         for lg in self._writing_loggers:
             lg.log_metrics(metrics, step)
