@@ -89,10 +89,11 @@ class Trainer:
     own), or at once where that step is a logging step or ends the epoch. The guard costs one read of
     all gradients (a BLAS matrix-vector product per matrix, train/transforms.py) plus, for Adam/AdamW,
     selects fused into the update kernel (train/guarded_update.py): a few kernels more a step, whatever
-    the model's size, so it weighs on short steps. On the CPU backend a 256-1024-1024 MLP at batch 64 runs at 0.98x the hand-written
-    loop's steps/s with it and 1.01-1.06x without (benchmarks/trainer_overhead.py); a tiny host-bound
-    one (32-64-64-10 at batch 16, ~0.3 ms a step) loses ~20% of its steps/s to it (3516 against 4486),
-    as the batch-64 MLP does on an H100 (0.75x against 0.96x). Where steps take well under a
+    the model's size, so it weighs on short steps. On the CPU backend a 256-1024-1024 MLP at batch 64
+    runs at 0.98x the hand-written loop's steps/s with it and 1.01-1.06x without
+    (benchmarks/trainer_overhead.py); a tiny host-bound one (32-64-64-10 at batch 16, ~0.3 ms a step)
+    loses ~20% of its steps/s to it (3516 against 4486), as the batch-64 MLP does on an H100 (0.75x
+    against 0.96x). Where steps take well under a
     millisecond and the loss stays finite, `nonfinite_guard=False` wins that back
     (`max_consecutive_nonfinite` still stops on a non-finite loss, but such updates are applied).
     `track_grad_norm=True` logs the gradient norm.
@@ -1380,7 +1381,7 @@ class Trainer:
         for the resume is said to be ignored, rather than recorded for a run it never seeded."""
         saved = state.get("config", {}).get("trainer", {}).get("seed")
         if not isinstance(saved, int) or isinstance(saved, bool) or saved < 0 or saved == self.seed:
-            return  # (a checkpoint that holds no seed: nothing to keep)
+            return  # the same seed, or a checkpoint that records none
         if self.is_global_zero:
             given = "Trainer(seed=...)" if self._seed is not None else "seed_everything / the default"
             warnings.warn(
