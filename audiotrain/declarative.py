@@ -749,7 +749,8 @@ def create_trainer(
 
     Args:
         config: a preset name (``quick_test``, ``development``, ``production``, ``kaggle``), a YAML/JSON file,
-            or a `TrainerConfig`.
+            or a `TrainerConfig`; None starts from `TrainerConfig()`'s own defaults, which are no preset
+            (10 epochs and patience 5, where the default ``development`` has 5 and 2).
         config_file: a YAML/JSON file applied over the preset.
         callbacks: extra callbacks for the shared Trainer (audiotrain Callbacks, or seed 003 callbacks:
             see `audiotrain.training_hooks`).

@@ -349,7 +349,8 @@ def resolve_config(
     file: str | Path | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> TrainerConfig:
-    """Preset < file < overrides. ``config`` is a preset name, a YAML/JSON file, or a `TrainerConfig`."""
+    """Preset < file < overrides. ``config`` is a preset name, a YAML/JSON file, a `TrainerConfig`, or
+    None for `TrainerConfig()`'s own defaults."""
     if isinstance(config, TrainerConfig):
         resolved = config
     elif config is None:
@@ -376,7 +377,10 @@ def get_trainer_config(
     **overrides: Any,
 ) -> TrainerConfig:
     """Seed 003's name for `resolve_config`: the config `create_trainer` would use (preset < file <
-    overrides).
+    overrides). ``config`` is as in `create_trainer`: a preset name, a YAML/JSON file, a `TrainerConfig`,
+    or None for `TrainerConfig()`'s own defaults, which are no preset (``get_trainer_config()`` is the
+    ``development`` preset: 5 epochs and patience 2, where ``get_trainer_config(None)`` has 10 and 5).
+    ``config_file`` is applied over it, ``overrides`` (settings by name) over both.
 
     >>> get_trainer_config("production", num_epochs=20).training.num_epochs
     20

@@ -1,6 +1,8 @@
 """What a PyTorch Lightning user brings: configure_optimizers' forms, DataModule, save_hyperparameters and
 load_from_checkpoint, and the public names under audiotrain.train."""
 
+from pathlib import Path
+
 import audiotrain  # noqa: F401  (before mlx)
 from audiotrain import DataModule
 from audiotrain.train.schedulers import WarmupCosineScheduler
@@ -99,6 +101,56 @@ def test_a_datamodule_gives_every_stage_its_loaders(tmp_path):
     ]  # fmt: skip
     with pytest.raises(TypeError, match="pass loaders or datamodule=, not both"):
         t.fit(module, make_batches(), datamodule=data)
+
+
+def test_lightnings_positional_arguments_land_where_lightning_puts_them(tmp_path):
+    """fit(model, None, None, dm) read the DataModule as ckpt_path, and predict(model, dl, None, False) took
+    False as ckpt_path and returned the predictions: Lightning's order is fit(model, train_dataloaders,
+    val_dataloaders, datamodule, ckpt_path), validate/test(model, dataloaders, ckpt_path, verbose,
+    datamodule), predict(model, dataloaders, datamodule, return_predictions, ckpt_path)."""
+    data = Batches()
+    t = trainer(tmp_path, max_epochs=1, enable_checkpointing=True)
+    module = TinyClassifier()
+    t.fit(module, None, None, data)
+    assert t.global_step == 4 and data.stages[0] == "fit"
+    last = t.checkpoint_callback.last_model_path
+    t2 = trainer(tmp_path, max_epochs=2, enable_checkpointing=True)
+    t2.fit(TinyClassifier(), None, None, data, last)
+    assert t2.global_step == 8
+    (val,) = t.validate(module, None, None, False, data)
+    (test,) = t.test(module, None, last, True, data)
+    assert "val_loss" in val and "test_loss" in test
+    assert t.predict(module, make_batches(16), None, False) is None
+    assert len(t.predict(module, None, data, True, last)) == 1
+
+
+def test_audiotrains_positional_ckpt_path_still_resumes(tmp_path):
+    """audiotrain's order before Lightning's: fit(model, train, val, ckpt_path), predict(model, loader,
+    datamodule, ckpt_path, return_predictions)."""
+    t = trainer(tmp_path, max_epochs=1, enable_checkpointing=True)
+    module = TinyClassifier()
+    t.fit(module, make_batches(64), make_batches(32))
+    last = Path(t.checkpoint_callback.last_model_path)
+    t2 = trainer(tmp_path, max_epochs=2, enable_checkpointing=True)
+    t2.fit(TinyClassifier(), make_batches(64), make_batches(32), last)
+    assert t2.global_step == 8
+    assert t2.predict(module, make_batches(16), None, str(last), False) is None
+    assert len(t2.predict(module, make_batches(16), None, str(last))) == 1
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda t, m, dm: t.fit(m, make_batches(), None, None, dm), "ckpt_path must be .*got a Batches"),
+        (lambda t, m, dm: t.predict(m, make_batches(), None, True, False), "ckpt_path must be .*got False"),
+        (lambda t, m, dm: t.predict(m, make_batches(), None, 1), "return_predictions must be .*got 1"),
+        (lambda t, m, dm: t.validate(m, make_batches(), None, dm), "verbose must be .*got a Batches"),
+        (lambda t, m, dm: t.test(m, make_batches(), dm), "ckpt_path must be .*got a Batches"),
+    ],
+)
+def test_an_argument_out_of_place_is_refused_by_name(tmp_path, call, match):
+    with pytest.raises(TypeError, match=match):
+        call(trainer(tmp_path, max_epochs=1), TinyClassifier(), Batches())
 
 
 class WithHyperparameters(TinyClassifier):

@@ -62,6 +62,26 @@ def test_with_the_guard_the_stop_keeps_the_last_good_state(tmp_path):
         t.fit(NaNLoss(), make_batches())
 
 
+@pytest.mark.parametrize("guard, accumulate", [(True, 1), (False, 1), (True, 2)])
+def test_the_nonfinite_stop_comes_one_batch_after_the_limit_not_at_the_logging_step(
+    tmp_path, guard, accumulate
+):
+    """The streak was read only at logging steps and epoch ends: a limit of 3 ran 20 NaN steps (a whole
+    epoch, or 50 at the default log_every_n_steps). It is read one batch later, with the step before's
+    results, which the loop waits for anyway."""
+    t = trainer(
+        tmp_path,
+        max_epochs=1,
+        nonfinite_guard=guard,
+        max_consecutive_nonfinite=3,
+        accumulate_grad_batches=accumulate,
+    )
+    with pytest.raises(FloatingPointError, match="optimizer steps in a row"):
+        t.fit(NaNLoss(), make_batches(160, 4))  # 40 batches, log_every_n_steps=50
+    assert t.global_step == 3 + (accumulate == 1)  # the step that reached the limit, at most one more
+    assert t.progress.total_batches == 3 * accumulate + 1
+
+
 class KeepsValidationOutputs(TinyClassifier):
     """Lightning 2's idiom: keep each validation_step's loss, aggregate them in on_validation_epoch_end."""
 

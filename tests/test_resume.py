@@ -584,3 +584,44 @@ def test_another_accumulation_in_the_middle_of_a_window_is_refused(tmp_path, acc
         rf"done\), this Trainer has accumulate_grad_batches={accumulation}: resume with accumulate_grad_batches=2",
     ):
         trainer(accumulation).fit(TinyClassifier(), make_batches(), ckpt_path=stopped.interrupted_checkpoint)
+
+
+def test_resuming_with_another_seed_keeps_the_checkpoints_seed_and_says_so(tmp_path):
+    """Resumed with Trainer(seed=8), a seed-7 run went on with seed 7's random state, but trainer.seed and
+    the later checkpoints said 8, and a loader the Trainer seeded took 8 from the next epoch on (a
+    checkpoint at an epoch's end holds no loader position): neither the order nor the record was the
+    run's. Now the checkpoint's seed is kept everywhere, with a warning."""
+    from audiotrain import DataLoader, Trainer
+    from audiotrain.train.callbacks import Callback
+
+    from tasks import TinyClassifier, make_data
+
+    class Order(Callback):
+        def __init__(self):
+            self.batches = []
+
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            self.batches.append(np.array(batch[0][:, 0]).tolist())  # which samples, in which order
+
+    items = list(zip(*make_data(64)))
+
+    def fit(root, seed, max_epochs, ckpt_path=None):
+        order = Order()
+        trainer = Trainer(
+            max_epochs=max_epochs,
+            seed=seed,
+            default_root_dir=root,
+            enable_progress_bar=False,
+            callbacks=[order],
+        )
+        trainer.fit(TinyClassifier(), DataLoader(items, batch_size=16, shuffle=True), ckpt_path=ckpt_path)
+        return trainer, order.batches
+
+    _, straight = fit(tmp_path / "straight", 7, 2)
+    first, _ = fit(tmp_path / "resumed", 7, 1)
+    with pytest.warns(UserWarning, match="was trained with seed 7; this Trainer's is 8.*seed 7 is kept"):
+        resumed, rest = fit(tmp_path / "resumed", 8, 2, first.checkpoint_callback.last_model_path)
+    assert rest == straight[4:]
+    assert resumed.seed == 7
+    state = json.loads((Path(resumed.checkpoint_callback.last_model_path) / "trainer_state.json").read_text())
+    assert state["config"]["trainer"]["seed"] == 7

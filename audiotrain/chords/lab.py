@@ -342,9 +342,20 @@ def read_jams(
 
     Parameters
     ----------
+    path : str or Path
+        The ``.jams`` or ``.jamz`` file.
     annotation_index : int, optional
         Which annotation of the file to read; default: the first one in a chord namespace
         (``chord`` or ``chord_harte``).
+    allow_gaps : bool
+        Fill gaps between observations longer than ``tolerance`` with ``N`` instead of raising.
+    tolerance : float
+        Largest gap or overlap, in seconds, treated as rounding and snapped shut.
+
+    Returns
+    -------
+    list of ChordSegment
+        In time order, checked as `validate_segments` checks them.
     """
     path = Path(path)
     raw = path.read_bytes()

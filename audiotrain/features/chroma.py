@@ -66,6 +66,9 @@ def chroma_cqt(
         Per-frame norm (inf: max = 1, as librosa); silent frames stay zero.
     threshold : float
         Values below this are zeroed before normalising.
+    backend : {"mlx", "numpy"}
+        Where the CQT runs (see `cqt`), and so what the result is: an mx.array or a numpy array. With
+        ``C`` given the result takes its type instead.
     C : array [..., n_bins, frames], optional
         A precomputed CQT magnitude to fold instead of computing one.
 

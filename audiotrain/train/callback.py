@@ -19,6 +19,8 @@ class Callback:
 
     @property
     def state_key(self) -> str:
+        """The name this callback's `state_dict()` is saved under in a checkpoint: the class name.
+        Two callbacks of one class that keep state are refused unless this gives each its own."""
         return type(self).__name__
 
     def setup(self, trainer: Trainer, module: TrainModule, stage: str) -> None: ...
@@ -66,6 +68,13 @@ class Callback:
     def on_exception(self, trainer: Trainer, module: TrainModule, exception: BaseException) -> None: ...
 
     def state_dict(self) -> dict[str, Any]:
+        """What this callback must carry over a resume (a counter, a best score), saved in every
+        checkpoint under `state_key`. JSON: numbers, strings, lists and dicts with string keys (arrays
+        are stored as lists); a tuple, a set or a key that is not a string is refused at the first save,
+        naming the field. Default: nothing."""
         return {}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Take back what `state_dict()` returned, when `fit` resumes from a checkpoint (or
+        `load_checkpoint` runs). Not called for a checkpoint saved without this callback (no entry under
+        its `state_key`)."""

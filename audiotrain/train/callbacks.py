@@ -561,6 +561,10 @@ class ModelCheckpoint(Callback):
 
     # -- how --------------------------------------------------------------------------------------
     def format_name(self, trainer: Trainer) -> str:
+        """The folder name a checkpoint saved now gets (before any `-v1` suffix for a name already taken):
+        `filename` filled in with `epoch`, `step` and `trainer.callback_metrics`, each field written
+        `name=value` with `auto_insert_metric_name`; a `/` or `\\` in the result becomes `_`. A field that
+        nothing logged raises KeyError, naming what is there. (Lightning's `format_checkpoint_name`.)"""
         fields = {"epoch": trainer.current_epoch, "step": trainer.global_step, **trainer.callback_metrics}
         template = _insert_metric_names(self.filename) if self.auto_insert_metric_name else self.filename
         try:

@@ -21,6 +21,11 @@ from typing import Any
 
 
 class DataModule:
+    """The loaders of a task, as Lightning's `LightningDataModule`: subclass it, build the datasets in
+    `setup(stage)` and return a loader (a `DataLoader`, or any iterable of batches) from each
+    `*_dataloader` method the stages need. Pass it as `Trainer.fit(model, datamodule=dm)` (or in the
+    loader's place); see the module docstring for an example."""
+
     def prepare_data(self) -> None:
         """Download or write what `setup` reads (runs before `setup`). Under data parallel it runs in one
         process per machine (local rank 0, or rank 0 where the launcher does not say), while the others
@@ -33,15 +38,21 @@ class DataModule:
         """Release what `setup` opened."""
 
     def train_dataloader(self) -> Any:
+        """The training loader `fit` iterates each epoch (called once per `fit`, after `setup("fit")`).
+        `fit` needs it."""
         return None
 
     def val_dataloader(self) -> Any:
+        """The validation loader of `fit` and `validate` (after `setup("fit")` / `setup("validate")`).
+        None (the default): `fit` trains without validation."""
         return None
 
     def test_dataloader(self) -> Any:
+        """The loader `test` runs `test_step` over (after `setup("test")`); `test` needs it."""
         return None
 
     def predict_dataloader(self) -> Any:
+        """The loader `predict` runs `predict_step` over (after `setup("predict")`); `predict` needs it."""
         return None
 
 

@@ -33,12 +33,13 @@ def one_loader(
     return loader
 
 
-def prepare_loader(loader: Any, name: str, seed: int | None, evaluation: bool = False) -> None:
-    """Check that `loader` can give batches, and give a DataLoader without a seed the Trainer's. An
-    `evaluation` DataLoader that leaves it to the Trainer repeats no sample under data parallel
-    (``pad_shards=False``: `evaluate` weighs its padding batches 0), so its means are one process's."""
+def prepare_loader(loader: Any, name: str, seed: int | None, evaluation: bool = False) -> bool:
+    """Check that `loader` can give batches, and give a DataLoader without a seed the Trainer's (returns
+    whether it did). An `evaluation` DataLoader that leaves it to the Trainer repeats no sample under
+    data parallel (``pad_shards=False``: `evaluate` weighs its padding batches 0), so its means are one
+    process's."""
     if loader is None:
-        return
+        return False
     if not isinstance(loader, Iterable):
         raise TypeError(
             f"Trainer: {name} must be iterable (a DataLoader or a list of batches), got {type(loader).__name__}"
@@ -60,10 +61,12 @@ def prepare_loader(loader: Any, name: str, seed: int | None, evaluation: bool = 
             f"Trainer: {name} is a {type(loader).__name__}, whose iteration gives its keys, not batches: "
             "pass a DataLoader or a list of batches ([batch] for one)"
         )
-    if seed is not None and getattr(loader, "seed", 0) is None and hasattr(loader, "set_seed"):
-        loader.set_seed(seed)
     if evaluation and getattr(loader, "pad_shards", False) is None:
         loader.pad_shards = False
+    if seed is not None and getattr(loader, "seed", 0) is None and hasattr(loader, "set_seed"):
+        loader.set_seed(seed)
+        return True
+    return False
 
 
 def loader_len(loader: Any) -> int | None:

@@ -266,7 +266,15 @@ class TrainModule(nn.Module):
             super().__setattr__(key, value)
 
     # ---- required: compute_loss (or Lightning's training_step) and configure_optimizers ---------
-    def compute_loss(self, batch: Any) -> tuple[mx.array, dict[str, mx.array]]:
+    def compute_loss(self, batch: Any) -> mx.array | tuple[mx.array, dict[str, mx.array]]:
+        """The training loss of `batch` (define this or Lightning's `training_step`).
+
+        Returns a scalar floating `mx.array` loss, alone or as `(loss, metrics)` with a dict of scalar
+        `mx.array` metrics (`{"acc": ...}`): the Trainer reports those as `train_<name>` and, through the
+        default `validation_step` / `test_step`, as `val_<name>` / `test_<name>`. A bare loss is fine;
+        values may also be logged with `self.log`. It runs inside the compiled step: pure MLX, no
+        `.item()` and no Python branch on array values.
+        """
         raise NotImplementedError(
             f"{type(self).__name__} must define compute_loss(self, batch) -> (loss, metrics_dict), or "
             "Lightning's training_step(self, batch, batch_idx) -> loss or {'loss': ..., **metrics}"
@@ -490,6 +498,8 @@ class TrainModule(nn.Module):
 
         `batch_size`, which Lightning takes to weight the mean, must agree with the weight every value of
         the step already gets, `batch_size(batch)`: override that method to count examples otherwise.
+        `reduce_fx` must be "mean" (or `mx.mean`), the one reduction there is: Lightning's others ("sum",
+        "max", a callable) are refused; log a sum as a mean times a count, or return it as a metric.
         """
         if not isinstance(name, str) or not name:
             raise ValueError(f"log() needs a non-empty metric name, got {name!r}")
@@ -515,6 +525,8 @@ class TrainModule(nn.Module):
             self._logged[name] = checked_hook_value(type(self).__name__, name, value)
 
     def log_dict(self, metrics: dict[str, Any], **options: Any) -> None:
+        """`self.log(name, value, **options)` for each item of `metrics`, as Lightning's `log_dict`: the same
+        options (`prog_bar`, `on_step`, `on_epoch`, ...) apply to every value."""
         for name, value in metrics.items():
             self.log(name, value, **options)
 

@@ -12,7 +12,8 @@ all back. Callbacks read a small view of that state: `current_epoch`, `global_st
 Per batch the loop reads top to bottom: check the batch, run the compiled step (an accumulating
 micro-step or the update that ends a window), schedule its evaluation (`mx.async_eval`, one step ahead
 of the host), add its results to the running means, call the hooks. Host syncs (`.item()`) happen only
-at the logging interval, at validation and at epoch end.
+at the logging interval, at validation and at epoch end; each batch reads one number more, the step
+before's non-finite streak, once it has waited for that step anyway.
 """
 
 from __future__ import annotations
@@ -83,13 +84,16 @@ class Trainer:
     `accumulate_grad_batches` (mean over the window; a window the loader ends early is applied at the
     epoch's end), non-finite updates skipped in-graph; after `max_consecutive_nonfinite` non-finite
     steps in a row training stops with an error (with `nonfinite_guard=False` too, where those updates
-    went through). The guard costs one read of all gradients (a BLAS matrix-vector product per matrix,
-    train/transforms.py) plus, for Adam/AdamW, selects fused into the update kernel
-    (train/guarded_update.py): a few kernels more a step, whatever the model's size, so it weighs on
-    short steps. On the CPU backend a 256-1024-1024 MLP at batch 64 runs at 0.98x the hand-written
-    loop's steps/s with it and 1.01-1.06x without (benchmarks/trainer_overhead.py); a tiny host-bound
-    one (32-64-64-10 at batch 16, ~0.3 ms a step) loses ~20% of its steps/s to it (3516 against 4486),
-    as the batch-64 MLP does on an H100 (0.75x against 0.96x). Where steps take well under a
+    went through). The stop comes one training batch after the step that reached the limit (that
+    batch trains too: its step runs while the loop reads the one before's streak, with no wait of its
+    own), or at once where that step is a logging step or ends the epoch. The guard costs one read of
+    all gradients (a BLAS matrix-vector product per matrix, train/transforms.py) plus, for Adam/AdamW,
+    selects fused into the update kernel (train/guarded_update.py): a few kernels more a step, whatever
+    the model's size, so it weighs on short steps. On the CPU backend a 256-1024-1024 MLP at batch 64
+    runs at 0.98x the hand-written loop's steps/s with it and 1.01-1.06x without
+    (benchmarks/trainer_overhead.py); a tiny host-bound one (32-64-64-10 at batch 16, ~0.3 ms a step)
+    loses ~20% of its steps/s to it (3516 against 4486), as the batch-64 MLP does on an H100 (0.75x
+    against 0.96x). Where steps take well under a
     millisecond and the loss stays finite, `nonfinite_guard=False` wins that back
     (`max_consecutive_nonfinite` still stops on a non-finite loss, but such updates are applied).
     `track_grad_norm=True` logs the gradient norm.
@@ -111,6 +115,8 @@ class Trainer:
     seed); None (the default) takes the seed of the last `audiotrain.seed_everything(seed)` call, else 42,
     so a Lightning-style `seed_everything(s)` decides the whole run. A model's initial weights are drawn
     when it is built, before that: call `seed_everything(seed)` first for a run that repeats exactly.
+    A resumed fit (`ckpt_path`) keeps the checkpoint's seed, with a warning where this one differs:
+    `trainer.seed`, the loaders it seeds and the later checkpoints take it.
     `deterministic=True`: on the CPU MLX is deterministic, on a GPU it warns (reductions with atomic adds
     are not).
     Sanity check: `num_sanity_val_steps` (default 2, -1 all) validation batches run before training
@@ -277,6 +283,7 @@ class Trainer:
         self._pending_loader_state: dict | None = None
         self._pending_loader_source: Path | None = None  # the trainer_state.json it came from
         self._pending_ckpt: str | None = None
+        self._loaders_on_trainer_seed: list = []  # `fit`'s loaders that had no seed of their own
         self._saved_log_options: dict[str, LogOptions] = {}  # from the checkpoint resumed
         self._trainable = TrainableSets()  # what the compiled step trains, what the optimizer has state for
         self._fit_started = 0.0
@@ -285,6 +292,7 @@ class Trainer:
         self._last_outputs: dict[str, mx.array] = {}  # the last step's loss and metrics (maybe still running)
         self._last_weight: Any = 1.0  # its weight, `TrainModule.batch_size(batch)`
         self._settled_outputs: dict[str, mx.array] = {}  # the step before that one's (evaluated)
+        self._streak_in_flight: mx.array | None = None  # the last step's non-finite streak (maybe running)
         self._shown_across_ranks: dict[str, float] = {}  # data parallel: the bar's numbers, over all ranks
 
     # ---- the view callbacks read ---------------------------------------------------------------------
@@ -303,7 +311,7 @@ class Trainer:
     @property
     def seed(self) -> int:
         """The seed `fit` starts from: `Trainer(seed=...)`, else the last `seed_everything` seed (read when
-        `fit` starts), else 42."""
+        `fit` starts), else 42; once a fit resumed from a checkpoint, the seed that run started with."""
         return self._seed if self._seed is not None else default_seed()
 
     @property
@@ -413,15 +421,20 @@ class Trainer:
         model: TrainModule,
         train_loader: Any = None,
         val_loader: Any = None,
-        ckpt_path: str | None = None,
+        datamodule: Any = None,
+        ckpt_path: str | os.PathLike | None = None,
         *,
         train_dataloaders: Any = None,
         val_dataloaders: Any = None,
-        datamodule: Any = None,
     ) -> None:
         """Train `model`; resume everything from `ckpt_path` if given (a checkpoint folder, "last" or
         "best"). `train_dataloaders` / `val_dataloaders` are Lightning's names for the two loaders, and
-        `datamodule` gives both."""
+        `datamodule` gives both. The arguments come in Lightning's order, so `fit(model, None, None, dm)`
+        works; a path in the datamodule's place is taken as `ckpt_path` (audiotrain's order before:
+        `fit(model, train_loader, val_loader, ckpt_path)`)."""
+        if isinstance(datamodule, str | os.PathLike) and ckpt_path is None:
+            datamodule, ckpt_path = None, datamodule
+        ckpt_path = _checkpoint_argument("fit", ckpt_path)
         flags.require_training_length(self.max_epochs, self.max_steps, self.max_time)
         train_loader = _one_loader(
             "fit", "train_loader", train_loader, "train_dataloaders", train_dataloaders
@@ -436,8 +449,15 @@ class Trainer:
             )
         if self._turned_off("val"):
             val_loader = None  # no sanity check, no validation hooks
-        prepare_loader(train_loader, "train_loader", self.seed)
-        prepare_loader(val_loader, "val_loader", self.seed, evaluation=True)
+        # The loaders that take the Trainer's seed (none of their own): a resumed run's, where it differs.
+        self._loaders_on_trainer_seed = [
+            loader
+            for loader, name, evaluation in (
+                (train_loader, "train_loader", False),
+                (val_loader, "val_loader", True),
+            )
+            if prepare_loader(loader, name, self.seed, evaluation=evaluation)
+        ]
         if val_loader is not None and (n_batches := self._training_batches(train_loader)) != 0:
             self._validation_interval(n_batches)  # a schedule it cannot keep is refused before anything runs
         if val_loader is train_loader and hasattr(train_loader, "state_dict"):
@@ -468,6 +488,7 @@ class Trainer:
             self._saved_log_options = {}
             self._trainable.start(_trainable_keys(model))
             self._train_step = TrainStep(model, self.optimizer, self._step_config())
+            self._streak_in_flight = None
             self.evaluation.reset()
             if ckpt_path:
                 self._restore(ckpt_path, full=True)
@@ -690,9 +711,12 @@ class Trainer:
             {**{prefixed("train_", k): v for k, v in returned.items()}, **logged}, self._last_weight
         )
         targets = (step.eval_targets, loss, metrics, logged)
+        streak = step.state.arrays["nonfinite_streak"]  # this step's non-finite streak
+        settled_streak = None  # an evaluated one: this step's, or the step before's
         if self.debug_lazy_eval:
             eval_compiling_again(mx.eval, targets)
             self._debug_check(loss, batch_idx)
+            settled_streak = streak
         else:
             # The device runs this step while Python fetches, checks and hooks the next batch (a GPU
             # would otherwise idle through that host time). Waiting for the step before keeps at most
@@ -700,8 +724,15 @@ class Trainer:
             # logging interval, a callback, a checkpoint) wait for what they need.
             eval_compiling_again(mx.async_eval, targets)  # (a Ctrl-C may have ended MLX's compiler)
             if self._last_outputs:
-                mx.eval(self._last_outputs)  # the step before: done, or nearly
+                # The step before: done, or nearly. Its streak comes with it, so reading it below
+                # waits for nothing more: the non-finite stop needs no host sync of its own.
+                settled_streak = self._streak_in_flight
+                mx.eval(self._last_outputs, settled_streak)
                 self._settled_outputs = self._last_outputs
+        self._streak_in_flight = streak
+        streak_limit_reached = (
+            settled_streak is not None and settled_streak.item() >= self.max_consecutive_nonfinite
+        )
         progress.batch_in_epoch += 1
         progress.total_batches += 1
         if stepped:
@@ -723,6 +754,8 @@ class Trainer:
         logging_step = stepped and self.is_logging_step()
         if logging_step:
             self._log_train_interval(hook_logs=False)
+        if streak_limit_reached:
+            self._check_nonfinite()  # raises: the streak up to this step is at least the one just read
         if stepped and (self.is_logging_step() or last_of_epoch):
             self._agree_across_ranks()
         batch_args = (outputs, batch, batch_idx)
@@ -898,29 +931,32 @@ class Trainer:
         self,
         model: TrainModule | None = None,
         val_loader: Any = None,
-        ckpt_path: str | None = None,
+        ckpt_path: str | os.PathLike | None = None,
+        verbose: bool = True,
+        datamodule: Any = None,
         *,
         dataloaders: Any = None,
-        datamodule: Any = None,
-        verbose: bool = True,
     ) -> list[dict[str, float]]:
         """Run validation once. Returns what Lightning returns: a list with one dict of `val_*` metrics
         (means weighted by batch size). `dataloaders` is Lightning's name for `val_loader`; `verbose` is
-        accepted for Lightning's code: no results table is printed either way."""
+        accepted for Lightning's code: no results table is printed either way. The arguments come in
+        Lightning's order."""
+        _check_verbose("validate", verbose)
         return self._standalone("val", model, val_loader, dataloaders, datamodule, ckpt_path)
 
     def test(
         self,
         model: TrainModule | None = None,
         test_loader: Any = None,
-        ckpt_path: str | None = None,
+        ckpt_path: str | os.PathLike | None = None,
+        verbose: bool = True,
+        datamodule: Any = None,
         *,
         dataloaders: Any = None,
-        datamodule: Any = None,
-        verbose: bool = True,
     ) -> list[dict[str, float]]:
-        """Run `test_step` over `test_loader`. Returns a list with one dict of `test_*` metrics (`verbose`:
-        as in `validate`)."""
+        """Run `test_step` over `test_loader`. Returns a list with one dict of `test_*` metrics (`verbose`
+        and the order of the arguments: as in `validate`)."""
+        _check_verbose("test", verbose)
         return self._standalone("test", model, test_loader, dataloaders, datamodule, ckpt_path)
 
     def predict(
@@ -928,21 +964,36 @@ class Trainer:
         model: TrainModule | None = None,
         dataloaders: Any = None,
         datamodule: Any = None,
-        ckpt_path: str | None = None,
-        return_predictions: bool = True,
+        return_predictions: bool | None = True,
+        ckpt_path: str | os.PathLike | None = None,
     ) -> list[Any] | None:
-        """Run `predict_step` (compiled) over the loader; returns its output for each batch, in order.
+        """Run `predict_step` (compiled) over the loader; returns its output for each batch, in order, or
+        None with `return_predictions=False` (None is Lightning's default, True here).
+
+        The arguments come in Lightning's order; a path in `return_predictions`' place is taken as
+        `ckpt_path` (audiotrain's order before: `predict(model, dataloaders, datamodule, ckpt_path,
+        return_predictions)`).
 
         Under data parallel each rank predicts its shard of the loader and returns its own outputs: a
         DataLoader that leaves `pad_shards` to the Trainer repeats no sample (as in validation), so the
         ranks' outputs together hold each sample once. Rank `r` of `W` has samples `r, r+W, r+2W, ...`
         of the loader's order; `audiotrain.distributed.all_gather_object` brings them together."""
+        if isinstance(return_predictions, str | os.PathLike) and not isinstance(ckpt_path, str | os.PathLike):
+            return_predictions, ckpt_path = (True if ckpt_path is None else ckpt_path), return_predictions
+        if return_predictions is None:
+            return_predictions = True
+        if not isinstance(return_predictions, bool):
+            raise TypeError(
+                "Trainer.predict: return_predictions must be True, False or None, got "
+                f"{_shown(return_predictions)} (the arguments in order: {_ORDER['predict']})"
+            )
         return self._standalone(
             "predict", model, dataloaders, None, datamodule, ckpt_path, return_predictions
         )
 
     def _standalone(self, stage, model, loader, alias, datamodule, ckpt_path, keep=True) -> Any:
         method = _STAGE_NAMES[stage]
+        ckpt_path = _checkpoint_argument(method, ckpt_path)
         name = {"val": "val_loader", "test": "test_loader", "predict": "dataloaders"}[stage]
         loader = _one_loader(method, name, loader, "dataloaders", alias) if stage != "predict" else loader
         loader, datamodule = _datamodule_given_as_loader(method, loader, datamodule)
@@ -1320,7 +1371,31 @@ class Trainer:
             for lg, lg_state in zip(self.loggers, state.get("loggers", [])):
                 if hasattr(lg, "load_state_dict"):
                     lg.load_state_dict(lg_state)
+        self._keep_checkpoint_seed(folder, state)
         mx.eval(self._train_step.eval_targets)
+
+    def _keep_checkpoint_seed(self, folder: Path, state: dict[str, Any]) -> None:
+        """A resumed run goes on with the seed it started with: its random state comes from the checkpoint
+        (not from this Trainer's seed), and so do the shuffle seed of the loaders that take the Trainer's
+        and the seed recorded in `trainer.seed` and in the checkpoints from here on. Another seed given
+        for the resume is said to be ignored, rather than recorded for a run it never seeded."""
+        saved = state.get("config", {}).get("trainer", {}).get("seed")
+        if not isinstance(saved, int) or isinstance(saved, bool) or saved < 0 or saved == self.seed:
+            return  # the same seed, or a checkpoint that records none
+        if self.is_global_zero:
+            given = "Trainer(seed=...)" if self._seed is not None else "seed_everything / the default"
+            warnings.warn(
+                f"{folder} was trained with seed {saved}; this Trainer's is {self.seed} ({given}). A resumed "
+                f"run goes on as it was seeded, so seed {saved} is kept: the random state comes from the "
+                f"checkpoint, and the data order of loaders without a seed of their own, trainer.seed and "
+                f"later checkpoints use {saved}. To train with seed {self.seed}, start a new run (no "
+                "ckpt_path)",
+                UserWarning,
+                stacklevel=4,
+            )
+        self._seed = saved
+        for loader in self._loaders_on_trainer_seed:
+            loader.set_seed(saved)
 
     def _restore_trainable(self, folder: Path, state: dict[str, Any]) -> frozenset[str]:
         """Train what the checkpoint's run trained when it was saved, with optimizer state for every
@@ -1463,18 +1538,27 @@ class Trainer:
         return reporting.write_history(self.history, path)
 
     def learning_rate(self) -> float:
+        """The optimizer's learning rate now (its schedule's value at the current step), as a float; NaN
+        before `fit` has set up an optimizer. Reading it waits for the step in flight."""
         if self.optimizer is None:
             return float("nan")
         lr = self.optimizer.learning_rate
         return float(lr.item() if isinstance(lr, mx.array) else lr)
 
     def is_logging_step(self) -> bool:
+        """Whether the current global step is one the loggers get the interval means at (every
+        `log_every_n_steps`)."""
         return self.global_step % self.log_every_n_steps == 0
 
     def elapsed(self) -> float:
+        """Seconds `fit` has run so far, plus those of the runs a resumed fit continues (what `max_time`
+        counts)."""
         return self._elapsed_before + (time.perf_counter() - self._fit_started if self._fit_started else 0.0)
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        """Write `metrics` (name → number) to every logger at `step` (rank 0 alone under data parallel),
+        and keep them in `logged_metrics`. Not `callback_metrics`: what EarlyStopping or ModelCheckpoint
+        monitor comes from `self.log` in the module, or a callback's own entry there."""
         self.logged_metrics.update(metrics)
         for lg in self._writing_loggers:
             lg.log_metrics(metrics, step)
@@ -1579,6 +1663,40 @@ class Trainer:
         raise FloatingPointError(
             f"{where}; those updates were skipped, so the weights are still finite. {fixes}"
             + (f" The last good state is saved in {path}." if path else "")
+        )
+
+
+# Each stage's positional arguments, as Lightning orders them (for messages about an argument out of place).
+_ORDER = {
+    "fit": "model, train_loader, val_loader, datamodule, ckpt_path",
+    "validate": "model, val_loader, ckpt_path, verbose, datamodule",
+    "test": "model, test_loader, ckpt_path, verbose, datamodule",
+    "predict": "model, dataloaders, datamodule, return_predictions, ckpt_path",
+}
+
+
+def _shown(value: Any) -> str:
+    """A value in a message about its type: a plain value as written, an object by its type."""
+    return repr(value) if isinstance(value, bool | int | float) else f"a {type(value).__name__}"
+
+
+def _checkpoint_argument(method: str, ckpt_path: Any) -> str | os.PathLike | None:
+    """`ckpt_path` as given, where it is a path (a checkpoint folder, "last" or "best") or None. Anything else
+    is refused by name: given by position in another order than Lightning's, a DataModule or a flag lands
+    there, and would otherwise be read as a checkpoint or skipped as none."""
+    if ckpt_path is None or isinstance(ckpt_path, str | os.PathLike):
+        return ckpt_path
+    raise TypeError(
+        f"Trainer.{method}: ckpt_path must be a checkpoint folder, 'last' or 'best' (a str or os.PathLike), "
+        f"got {_shown(ckpt_path)} (the arguments in order: {_ORDER[method]})"
+    )
+
+
+def _check_verbose(method: str, verbose: Any) -> None:
+    if not isinstance(verbose, bool):
+        raise TypeError(
+            f"Trainer.{method}: verbose must be True or False, got {_shown(verbose)} (the arguments in "
+            f"order: {_ORDER[method]})"
         )
 
 
