@@ -227,6 +227,41 @@ def test_a_schedule_that_returns_a_number_trains_with_every_optimizer(tmp_path, 
     assert all(np.array_equal(expected[k], v) for k, v in as_learning_rate.items())
 
 
+@pytest.mark.parametrize(
+    "value, match",
+    [
+        (
+            lambda: ([optim.SGD(learning_rate=0.1)], [StepLRScheduler(0.1, 1), StepLRScheduler(0.1, 2)]),
+            r"returned \(\[opt\], \[2 lr_schedulers\]\): one lr_scheduler per optimizer is supported.*"
+            r"mlx\.optimizers\.join_schedules",
+        ),
+        (
+            lambda: (optim.SGD(learning_rate=0.1), StepLRScheduler(0.1, 1)),
+            r"returned the tuple \(optimizer, StepLRScheduler\): a schedule goes in Lightning's list or dict "
+            r"forms, \(\[opt\], \[schedule\]\)",
+        ),
+    ],
+    ids=["two schedules", "(opt, schedule)"],
+)
+def test_two_schedules_or_a_bare_schedule_beside_the_optimizer_are_named_as_such(tmp_path, value, match):
+    with pytest.raises(TypeError, match=match) as refused:
+        quiet_trainer(tmp_path, max_epochs=1).fit(Returns(lambda m: value()), make_batches())
+    assert "optimizers: one optimizer is supported" not in str(refused.value)
+
+
+def test_two_schedules_joined_as_the_refusal_says_train(tmp_path):
+    # torch's chained StepLR(1, 0.5) and StepLR(2, 0.1), as Lightning steps them per epoch.
+    first, second = StepLRScheduler(0.1, 1, 0.5), StepLRScheduler(0.1, 2, 0.1)
+    product = ([optim.SGD(learning_rate=0.1)], [lambda e: first(e) * second(e) / 0.1])
+    rates = rates_per_update(Returns(lambda m: product), tmp_path=tmp_path, max_epochs=4)
+    assert rates[::6] == [0.1, 0.05, 0.0025, 0.00125]
+    joined = optim.join_schedules([optim.linear_schedule(0.01, 0.1, 2), lambda e: 0.1 * 0.5**e], [2])
+    rates = rates_per_update(
+        Returns(lambda m: ([optim.SGD(learning_rate=0.1)], [joined])), tmp_path=tmp_path, max_epochs=4
+    )
+    assert rates[::6] == [0.01, 0.055, 0.1, 0.05]
+
+
 # ---------------------------------------------------------------- save_hyperparameters in a base class
 class Base(TrainModule):
     def __init__(self, hidden: int = 8, lr: float = 0.1):

@@ -207,11 +207,31 @@ def _one_optimizer(value: list | tuple, where: str) -> Any:
     """Lightning's list forms of one optimizer, as the dict form: `[opt]` or `([opt], [schedule])`."""
     if len(value) == 2 and all(isinstance(part, (list, tuple)) for part in value):
         optimizers, schedulers = value
-        if len(optimizers) == 1 and len(schedulers) <= 1:
+        if len(optimizers) == 1 and len(schedulers) > 1:
+            raise TypeError(
+                f"{where} returned ([opt], [{len(schedulers)} lr_schedulers]): one lr_scheduler per "
+                "optimizer is supported (an MLX optimizer evaluates one schedule of its step). Compose them "
+                "into one callable: in sequence with mlx.optimizers.join_schedules([first, second], "
+                "[boundary]) (torch's SequentialLR), or as a product, lambda step: first(step) * "
+                "second(step) / initial_lr (torch's chained schedulers), and return ([opt], [composed])"
+            )
+        if len(optimizers) == 1:
             return {"optimizer": optimizers[0], **({"lr_scheduler": schedulers[0]} if schedulers else {})}
         value = optimizers
     elif len(value) == 1:
         return value[0]
+    elif (
+        len(value) == 2
+        and isinstance(value[0], optim.Optimizer)
+        and not isinstance(value[1], optim.Optimizer)
+    ):
+        # (Lightning refuses this form too: "Unknown configuration".)
+        raise TypeError(
+            f"{where} returned the tuple (optimizer, {type(value[1]).__name__}): a schedule goes in "
+            "Lightning's list or dict forms, ([opt], [schedule]) or {'optimizer': opt, 'lr_scheduler': "
+            "schedule}, and a per-step one as {'optimizer': opt, 'lr_scheduler': {'scheduler': schedule, "
+            "'interval': 'step'}}"
+        )
     raise TypeError(
         f"{where} returned {len(value)} optimizers: one optimizer is supported (MLX steps all parameters "
         "with one optimizer); return it, an OptimizerConfig, {'optimizer': ...}, [opt] or ([opt], "
