@@ -60,7 +60,7 @@ from audiotrain.recipes.config_cli import ConfigInCheckpoint
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from audiotrain.train.evaluation import eval_mode
-from audiotrain.train.loaders import check_batch
+from audiotrain.train.loaders import check_batch, loader_len
 from audiotrain.train.module import OptimizerConfig, TrainModule
 from audiotrain.train.schedulers import WarmupCosineScheduler, WarmupLinearScheduler
 from audiotrain.train.state import RandomState
@@ -84,9 +84,14 @@ class TrainResult:
     last_checkpoint: Path | None
 
 
-def optimizer_from_config(config: TrainerConfig, total_steps: int) -> OptimizerConfig:
-    """The optimizer and per-step schedule of the ``optimizer`` / ``scheduler`` sections."""
+def optimizer_from_config(config: TrainerConfig, total_steps: int | None) -> OptimizerConfig:
+    """The optimizer and per-step schedule of the ``optimizer`` / ``scheduler`` sections, spread over
+    `total_steps` optimizer steps (None: unknown, refused unless the rate is constant)."""
     o, s = config.optimizer, config.scheduler
+    if total_steps is None:
+        if needs_schedule_length(config):
+            raise ValueError(_UNKNOWN_SCHEDULE_LENGTH.format(type=s.type, warmup=s.warmup_ratio))
+        total_steps = 1  # (a constant rate: no step count enters it)
     warmup = int(round(s.warmup_ratio * total_steps))
     if s.type == "cosine":
         lr = WarmupCosineScheduler(
@@ -109,6 +114,23 @@ def optimizer_from_config(config: TrainerConfig, total_steps: int) -> OptimizerC
     return OptimizerConfig(optimizer=optimizer, lr_schedule_name=f"warmup_{s.type}")
 
 
+def needs_schedule_length(config: TrainerConfig) -> bool:
+    """Whether the config's schedule is spread over the run's optimizer steps (a warmup or a decay)."""
+    return config.scheduler.type != "constant" or config.scheduler.warmup_ratio > 0
+
+
+# Refused rather than guessed (as HF's Trainer refuses it): a guessed length puts the warmup and the decay
+# where the user never asked.
+_UNKNOWN_SCHEDULE_LENGTH = (
+    "create_trainer: the training loader has no length (len()), so the schedule of scheduler.type {type!r} "
+    "(scheduler.warmup_ratio {warmup}) has no number of optimizer steps to spread its warmup and decay over. "
+    "Set training.max_steps to the optimizer steps the run takes (create_trainer(..., max_steps=N), or "
+    "max_steps: N under training: in the config file), or training.limit_train_batches (batches per "
+    "epoch), or give a loader with a length; or train at a constant rate (scheduler.type 'constant', "
+    "scheduler.warmup_ratio 0)"
+)
+
+
 class ConfiguredTrainer:
     """The shared Trainer set up from a `TrainerConfig`, with seed 003's ``train`` / ``evaluate`` / ``predict``.
 
@@ -128,7 +150,8 @@ class ConfiguredTrainer:
         self._resume_from: str | None = None  # set by `load_checkpoint`: the next `train` resumes there
         self.run_dir = Path(config.run.run_dir) if config.run.run_dir else self._default_run_dir()
         self.trainer = self._make_trainer()
-        if type(module).configure_optimizers is TrainModule.configure_optimizers:
+        self._config_optimizer = type(module).configure_optimizers is TrainModule.configure_optimizers
+        if self._config_optimizer:
             # No optimizer of its own: the config's. (An instance attribute, so the class is untouched.)
             object.__setattr__(
                 module,
@@ -152,9 +175,20 @@ class ConfiguredTrainer:
         free = next(p for p in run_folder_names(self._name()) if not p.exists()) if _main() else None
         return Path(collectives.broadcast_from_main(str(free) if free else None))
 
-    def _total_steps(self) -> int:
+    def _total_steps(self) -> int | None:
+        """Optimizer steps the fit takes, for the config's schedule; None for a loader without a length and
+        no training.max_steps (`optimizer_from_config` refuses a schedule then)."""
         steps = self.trainer.estimated_stepping_batches
-        return int(steps) if steps != float("inf") else 1000
+        return int(steps) if steps != float("inf") else None
+
+    def _check_schedule_length(self, train_loader: Any) -> None:
+        """`_UNKNOWN_SCHEDULE_LENGTH`, before the run folder is written (fit would find it only after)."""
+        t = self.config.training
+        bounded = t.max_steps is not None or t.limit_train_batches is not None
+        unknown = not bounded and loader_len(train_loader) is None
+        if self._config_optimizer and unknown and needs_schedule_length(self.config):
+            s = self.config.scheduler
+            raise ValueError(_UNKNOWN_SCHEDULE_LENGTH.format(type=s.type, warmup=s.warmup_ratio))
 
     def _make_trainer(self) -> Trainer:
         t = self.config.training
@@ -248,6 +282,7 @@ class ConfiguredTrainer:
         if ckpt_path is None:
             ckpt_path = self._resume_from
         train = self._loader(train_loader, shuffle=True)
+        self._check_schedule_length(train)
         if val_loader is not None and self.config.training.eval_strategy == "no":
             warnings.warn(
                 "train: val_loader is not used: training.eval_strategy is 'no' (set it to 'epoch' or "

@@ -629,6 +629,35 @@ def test_mlflow_without_its_package_names_the_setting(monkeypatch, tmp_path):
 # A data-parallel job's script: 2 ranks train a tiny module on 24 samples (rank 1 starts later, as on a busy
 # machine). `mode` "train": each rank works in a folder of its own (as on two machines), so what rank 1
 # writes shows; "cv": both in one folder, cross-validated twice.
+# ---------------------------------------------------------------- the schedule's length
+class Stream:
+    """Batches without a length (a generator-backed loader)."""
+
+    def __iter__(self):
+        return iter(batches(n=64))
+
+
+def test_a_schedule_over_a_loader_without_a_length_is_refused_before_anything_is_written(tmp_path):
+    from audiotrain import create_trainer
+
+    settings = {"eval_strategy": "no", "monitor": "train_loss", "early_stopping": False, "num_epochs": 1}
+    settings.update(progress_bar=False, scheduler={"type": "cosine", "warmup_ratio": 0.1})
+    trainer = create_trainer(TinyNet(), "development", run_dir=tmp_path / "run", **settings)
+    with pytest.raises(
+        ValueError,
+        match=r"training loader has no length \(len\(\)\), so the schedule of scheduler.type 'cosine'.*"
+        r"Set training.max_steps.*create_trainer\(..., max_steps=N\)",
+    ):
+        trainer.train(Stream())
+    assert not (tmp_path / "run").exists()  # (so the same run_dir works once it is fixed)
+    trainer = create_trainer(TinyNet(), "development", run_dir=tmp_path / "run", max_steps=10, **settings)
+    trainer.train(Stream())
+    schedule = trainer.trainer.optimizer._schedulers["learning_rate"]
+    assert (schedule.total_steps, schedule.warmup_steps, trainer.trainer.global_step) == (10, 1, 4)
+    settings["scheduler"] = {"type": "constant", "warmup_ratio": 0.0}  # a constant rate needs no length
+    create_trainer(TinyNet(), "development", run_dir=tmp_path / "constant", **settings).train(Stream())
+
+
 DP_JOB = """
 import os, sys, time
 
