@@ -13,7 +13,10 @@ resolved config: ``create_trainer(module, config="RUN/config.yaml", run_dir="RUN
 ``checkpoints/`` (``best`` by ``training.monitor`` and ``last``, each holding the resolved config too, under
 ``run_config`` in its trainer_state.json, which ``config=`` also reads) and ``history.json``. A run folder
 that already holds files is refused unless ``train(..., overwrite=True)``: a config.yaml names its own run's
-folder, so a repeat needs another ``run_dir``, or ``overwrite=True`` to replace that run.
+folder, so a repeat needs another ``run_dir``, or ``overwrite=True`` to replace that run. ``training.seed``
+seeds data order, dropout and augmentation when `train` starts; the module's weights come from the seed only
+when ``seed_everything(training.seed)`` ran before the module was built (a fresh `train` warns otherwise,
+see `ConfiguredTrainer._warn_if_weights_unseeded`).
 
 Data parallel (``python -m audiotrain launch -n N -- python script.py``): every rank runs the same script;
 rank 0 picks the default run folder's name and alone writes the run files, as the Trainer writes
@@ -58,6 +61,7 @@ from audiotrain.recipes._run import (
 )
 from audiotrain.recipes.config_cli import ConfigInCheckpoint
 from audiotrain.train import checkpoint as ckpt
+from audiotrain.train import seeding
 from audiotrain.train.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from audiotrain.train.evaluation import eval_mode
 from audiotrain.train.loaders import check_batch, loader_len
@@ -66,7 +70,7 @@ from audiotrain.train.schedulers import WarmupCosineScheduler, WarmupLinearSched
 from audiotrain.train.state import RandomState
 from audiotrain.train.step import EvalStep
 from audiotrain.train.trainer import Trainer
-from audiotrain.trainer_config import TrainerConfig, resolve_config, write_config
+from audiotrain.trainer_config import TrainerConfig, TrainingSettings, resolve_config, write_config
 from audiotrain.training_hooks import TrainingHookAdapter, wrap_training_hooks
 
 import mlx.core as mx
@@ -150,6 +154,10 @@ class ConfiguredTrainer:
         self._resume_from: str | None = None  # set by `load_checkpoint`: the next `train` resumes there
         self.run_dir = Path(config.run.run_dir) if config.run.run_dir else self._default_run_dir()
         self.trainer = self._make_trainer()
+        # The module exists already, so training.seed (which the Trainer seeds at fit) cannot have drawn its
+        # weights; a seed_everything(training.seed) before it was built did (`_warn_if_weights_unseeded`).
+        self._seeded_before = seeding._last_seed  # (read through the module: seed_everything rebinds it)
+        self._weights_seed_checked = False
         self._config_optimizer = type(module).configure_optimizers is TrainModule.configure_optimizers
         if self._config_optimizer:
             # No optimizer of its own: the config's. (An instance attribute, so the class is untouched.)
@@ -189,6 +197,31 @@ class ConfiguredTrainer:
         if self._config_optimizer and unknown and needs_schedule_length(self.config):
             s = self.config.scheduler
             raise ValueError(_UNKNOWN_SCHEDULE_LENGTH.format(type=s.type, warmup=s.warmup_ratio))
+
+    def _warn_if_weights_unseeded(self) -> None:
+        """Once: training.seed did not draw the module's weights, so config.yaml cannot repeat the run. Said
+        where a seed was asked for: training.seed other than the default, or seed_everything with another
+        seed (a run that never seeds anything has no seed to repeat)."""
+        seed, before = self.config.training.seed, self._seeded_before
+        if self._weights_seed_checked or before == seed:
+            return
+        self._weights_seed_checked = True
+        if before is None and seed == TrainingSettings.seed:
+            return
+        last = (
+            "audiotrain.seed_everything was never called"
+            if before is None
+            else f"the last seed_everything seed was {before}"
+        )
+        warnings.warn(
+            f"create_trainer: training.seed is {seed}, but {type(self.module).__name__}'s initial weights were "
+            f"drawn when it was built, before the config was read ({last}): training.seed decides the data "
+            "order, dropout and augmentation, not the weights, so two runs of this config start from other "
+            "weights. To repeat a run, seed before building the module: config = "
+            "audiotrain.get_trainer_config(...); audiotrain.seed_everything(config.training.seed); module = "
+            "MyModule(); audiotrain.create_trainer(module, config=config)",
+            stacklevel=3,
+        )
 
     def _make_trainer(self) -> Trainer:
         t = self.config.training
@@ -314,6 +347,8 @@ class ConfiguredTrainer:
                         callback.overwrite = True
             else:  # before anything is written: an earlier run's checkpoints where a ModelCheckpoint saves
                 self.trainer.callbacks.refuse_earlier_runs(self.trainer)
+        if ckpt_path is None and not self._trained:  # (a resumed or continued run's weights are not drawn)
+            self._warn_if_weights_unseeded()
         if _main():
             write_config(self.config, self.run_dir / "config.yaml")
         self._trained = True
@@ -457,6 +492,7 @@ class ConfiguredTrainer:
                 "train_ metric (create_trainer(..., monitor='train_loss'))"
             )
         self._check_predict_step(fold_loader(parts[0].test, False))
+        self._warn_if_weights_unseeded()  # (every fold's module is a copy of it, or built after it)
         folder = Path(run_dir) if run_dir is not None else None
         if folder is None and self.config.run.run_dir:
             folder = Path(self.config.run.run_dir)
@@ -491,6 +527,7 @@ class ConfiguredTrainer:
                     dataclasses.replace(self.config, run=run),
                     self._fresh_callbacks(fold.index, overwrite),
                 )
+            trainer._weights_seed_checked = True  # (said once for the folds, below)
             val = fold_loader(fold.val, False) if fold.val else None
             result = trainer.train(fold_loader(fold.train, True), val)
             best = str(result.best_checkpoint) if result.best_checkpoint else None
