@@ -13,7 +13,10 @@ resolved config: ``create_trainer(module, config="RUN/config.yaml", run_dir="RUN
 ``checkpoints/`` (``best`` by ``training.monitor`` and ``last``, each holding the resolved config too, under
 ``run_config`` in its trainer_state.json, which ``config=`` also reads) and ``history.json``. A run folder
 that already holds files is refused unless ``train(..., overwrite=True)``: a config.yaml names its own run's
-folder, so a repeat needs another ``run_dir``, or ``overwrite=True`` to replace that run.
+folder, so a repeat needs another ``run_dir``, or ``overwrite=True`` to replace that run. ``training.seed``
+seeds data order, dropout and augmentation when `train` starts; the module's weights come from the seed only
+when ``seed_everything(training.seed)`` ran before the module was built (a fresh `train` warns otherwise,
+see `ConfiguredTrainer._warn_if_weights_unseeded`).
 
 Data parallel (``python -m audiotrain launch -n N -- python script.py``): every rank runs the same script;
 rank 0 picks the default run folder's name and alone writes the run files, as the Trainer writes
@@ -58,15 +61,16 @@ from audiotrain.recipes._run import (
 )
 from audiotrain.recipes.config_cli import ConfigInCheckpoint
 from audiotrain.train import checkpoint as ckpt
+from audiotrain.train import seeding
 from audiotrain.train.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from audiotrain.train.evaluation import eval_mode
-from audiotrain.train.loaders import check_batch
+from audiotrain.train.loaders import check_batch, loader_len
 from audiotrain.train.module import OptimizerConfig, TrainModule
 from audiotrain.train.schedulers import WarmupCosineScheduler, WarmupLinearScheduler
 from audiotrain.train.state import RandomState
 from audiotrain.train.step import EvalStep
 from audiotrain.train.trainer import Trainer
-from audiotrain.trainer_config import TrainerConfig, resolve_config, write_config
+from audiotrain.trainer_config import TrainerConfig, TrainingSettings, resolve_config, write_config
 from audiotrain.training_hooks import TrainingHookAdapter, wrap_training_hooks
 
 import mlx.core as mx
@@ -84,9 +88,14 @@ class TrainResult:
     last_checkpoint: Path | None
 
 
-def optimizer_from_config(config: TrainerConfig, total_steps: int) -> OptimizerConfig:
-    """The optimizer and per-step schedule of the ``optimizer`` / ``scheduler`` sections."""
+def optimizer_from_config(config: TrainerConfig, total_steps: int | None) -> OptimizerConfig:
+    """The optimizer and per-step schedule of the ``optimizer`` / ``scheduler`` sections, spread over
+    `total_steps` optimizer steps (None: unknown, refused unless the rate is constant)."""
     o, s = config.optimizer, config.scheduler
+    if total_steps is None:
+        if needs_schedule_length(config):
+            raise ValueError(_UNKNOWN_SCHEDULE_LENGTH.format(type=s.type, warmup=s.warmup_ratio))
+        total_steps = 1  # (a constant rate: no step count enters it)
     warmup = int(round(s.warmup_ratio * total_steps))
     if s.type == "cosine":
         lr = WarmupCosineScheduler(
@@ -109,6 +118,23 @@ def optimizer_from_config(config: TrainerConfig, total_steps: int) -> OptimizerC
     return OptimizerConfig(optimizer=optimizer, lr_schedule_name=f"warmup_{s.type}")
 
 
+def needs_schedule_length(config: TrainerConfig) -> bool:
+    """Whether the config's schedule is spread over the run's optimizer steps (a warmup or a decay)."""
+    return config.scheduler.type != "constant" or config.scheduler.warmup_ratio > 0
+
+
+# Refused rather than guessed (as HF's Trainer refuses it): a guessed length puts the warmup and the decay
+# where the user never asked.
+_UNKNOWN_SCHEDULE_LENGTH = (
+    "create_trainer: the training loader has no length (len()), so the schedule of scheduler.type {type!r} "
+    "(scheduler.warmup_ratio {warmup}) has no number of optimizer steps to spread its warmup and decay over. "
+    "Set training.max_steps to the optimizer steps the run takes (create_trainer(..., max_steps=N), or "
+    "max_steps: N under training: in the config file), or training.limit_train_batches (batches per "
+    "epoch), or give a loader with a length; or train at a constant rate (scheduler.type 'constant', "
+    "scheduler.warmup_ratio 0)"
+)
+
+
 class ConfiguredTrainer:
     """The shared Trainer set up from a `TrainerConfig`, with seed 003's ``train`` / ``evaluate`` / ``predict``.
 
@@ -128,7 +154,12 @@ class ConfiguredTrainer:
         self._resume_from: str | None = None  # set by `load_checkpoint`: the next `train` resumes there
         self.run_dir = Path(config.run.run_dir) if config.run.run_dir else self._default_run_dir()
         self.trainer = self._make_trainer()
-        if type(module).configure_optimizers is TrainModule.configure_optimizers:
+        # The module exists already, so training.seed (which the Trainer seeds at fit) cannot have drawn its
+        # weights; a seed_everything(training.seed) before it was built did (`_warn_if_weights_unseeded`).
+        self._seeded_before = seeding._last_seed  # (read through the module: seed_everything rebinds it)
+        self._weights_seed_checked = False
+        self._config_optimizer = type(module).configure_optimizers is TrainModule.configure_optimizers
+        if self._config_optimizer:
             # No optimizer of its own: the config's. (An instance attribute, so the class is untouched.)
             object.__setattr__(
                 module,
@@ -152,9 +183,45 @@ class ConfiguredTrainer:
         free = next(p for p in run_folder_names(self._name()) if not p.exists()) if _main() else None
         return Path(collectives.broadcast_from_main(str(free) if free else None))
 
-    def _total_steps(self) -> int:
+    def _total_steps(self) -> int | None:
+        """Optimizer steps the fit takes, for the config's schedule; None for a loader without a length and
+        no training.max_steps (`optimizer_from_config` refuses a schedule then)."""
         steps = self.trainer.estimated_stepping_batches
-        return int(steps) if steps != float("inf") else 1000
+        return int(steps) if steps != float("inf") else None
+
+    def _check_schedule_length(self, train_loader: Any) -> None:
+        """`_UNKNOWN_SCHEDULE_LENGTH`, before the run folder is written (fit would find it only after)."""
+        t = self.config.training
+        bounded = t.max_steps is not None or t.limit_train_batches is not None
+        unknown = not bounded and loader_len(train_loader) is None
+        if self._config_optimizer and unknown and needs_schedule_length(self.config):
+            s = self.config.scheduler
+            raise ValueError(_UNKNOWN_SCHEDULE_LENGTH.format(type=s.type, warmup=s.warmup_ratio))
+
+    def _warn_if_weights_unseeded(self) -> None:
+        """Once: training.seed did not draw the module's weights, so config.yaml cannot repeat the run. Said
+        where a seed was asked for: training.seed other than the default, or seed_everything with another
+        seed (a run that never seeds anything has no seed to repeat)."""
+        seed, before = self.config.training.seed, self._seeded_before
+        if self._weights_seed_checked or before == seed:
+            return
+        self._weights_seed_checked = True
+        if before is None and seed == TrainingSettings.seed:
+            return
+        last = (
+            "audiotrain.seed_everything was never called"
+            if before is None
+            else f"the last seed_everything seed was {before}"
+        )
+        warnings.warn(
+            f"create_trainer: training.seed is {seed}, but {type(self.module).__name__}'s initial weights were "
+            f"drawn when it was built, before the config was read ({last}): training.seed decides the data "
+            "order, dropout and augmentation, not the weights, so two runs of this config start from other "
+            "weights. To repeat a run, seed before building the module: config = "
+            "audiotrain.get_trainer_config(...); audiotrain.seed_everything(config.training.seed); module = "
+            "MyModule(); audiotrain.create_trainer(module, config=config)",
+            stacklevel=3,
+        )
 
     def _make_trainer(self) -> Trainer:
         t = self.config.training
@@ -248,6 +315,7 @@ class ConfiguredTrainer:
         if ckpt_path is None:
             ckpt_path = self._resume_from
         train = self._loader(train_loader, shuffle=True)
+        self._check_schedule_length(train)
         if val_loader is not None and self.config.training.eval_strategy == "no":
             warnings.warn(
                 "train: val_loader is not used: training.eval_strategy is 'no' (set it to 'epoch' or "
@@ -279,6 +347,8 @@ class ConfiguredTrainer:
                         callback.overwrite = True
             else:  # before anything is written: an earlier run's checkpoints where a ModelCheckpoint saves
                 self.trainer.callbacks.refuse_earlier_runs(self.trainer)
+        if ckpt_path is None and not self._trained:  # (a resumed or continued run's weights are not drawn)
+            self._warn_if_weights_unseeded()
         if _main():
             write_config(self.config, self.run_dir / "config.yaml")
         self._trained = True
@@ -422,6 +492,7 @@ class ConfiguredTrainer:
                 "train_ metric (create_trainer(..., monitor='train_loss'))"
             )
         self._check_predict_step(fold_loader(parts[0].test, False))
+        self._warn_if_weights_unseeded()  # (every fold's module is a copy of it, or built after it)
         folder = Path(run_dir) if run_dir is not None else None
         if folder is None and self.config.run.run_dir:
             folder = Path(self.config.run.run_dir)
@@ -456,6 +527,7 @@ class ConfiguredTrainer:
                     dataclasses.replace(self.config, run=run),
                     self._fresh_callbacks(fold.index, overwrite),
                 )
+            trainer._weights_seed_checked = True  # (said once for the folds, below)
             val = fold_loader(fold.val, False) if fold.val else None
             result = trainer.train(fold_loader(fold.train, True), val)
             best = str(result.best_checkpoint) if result.best_checkpoint else None

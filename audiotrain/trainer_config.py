@@ -147,7 +147,13 @@ class TrainingSettings:
     precision: str | int = field(default="32", metadata={"help": "32, bf16-mixed or bf16-true"})
     limit_train_batches: int | None = field(default=None, metadata={"help": "batches per epoch (None: all)"})
     limit_val_batches: int | None = field(default=None, metadata={"help": "validation batches (None: all)"})
-    seed: int = field(default=42, metadata={"help": "seed of weights order, data order and dropout"})
+    seed: int = field(
+        default=42,
+        metadata={
+            "help": "seed of data order, dropout and augmentation (seeded when training starts); the "
+            "module's weights are drawn when it is built: seed_everything(seed) before building it"
+        },
+    )
     compile: bool = field(default=True, metadata={"help": "compile the training and evaluation steps"})
     progress_bar: bool = field(default=True, metadata={"help": "show a progress bar"})
 

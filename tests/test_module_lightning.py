@@ -1,6 +1,8 @@
 """Lightning code ported to TrainModule: schedule intervals, save_hyperparameters along a class chain,
 load_from_checkpoint's keywords, bf16-mixed batches, and MLX's compile bug named."""
 
+import math
+
 import audiotrain  # noqa: F401  (before mlx)
 from audiotrain import TrainModule
 from audiotrain.train.schedulers import StepLRScheduler, WarmupCosineScheduler
@@ -153,6 +155,111 @@ def test_interval_schedule_counts_as_lightning_steps_a_schedule():
     assert [epochs.scheduler_steps(s) for s in range(12)] == [0] * 6 + [1] * 6  # 3 updates per epoch
     assert epochs.name == "function" and float(epochs(mx.array(7, mx.uint64))) == 1.0
     assert IntervalSchedule(StepLRScheduler(0.1, 1), "step").to_dict()["interval"] == "step"
+
+
+# ---------------------------------------------------------------- schedules ported from torch (LambdaLR)
+PYTHON_SCHEDULES = {
+    "if": lambda s: 0.1 if s < 5 else 0.01,
+    "math.cos": lambda s: 0.05 * (1 + math.cos(math.pi * s / 10)),
+    "builtin min": lambda s: 0.1 * min(1.0, (s + 1) / 3),
+}
+
+
+@pytest.mark.parametrize("interval", ["step", "epoch"])
+@pytest.mark.parametrize("schedule", PYTHON_SCHEDULES.values(), ids=PYTHON_SCHEDULES.keys())
+def test_a_schedule_that_reads_its_step_is_refused_as_fit_starts_naming_the_schedule(
+    tmp_path, schedule, interval
+):
+    module = Returns(
+        lambda m: {
+            "optimizer": optim.SGD(learning_rate=0.1),
+            "lr_scheduler": {"scheduler": schedule, "interval": interval},
+        }
+    )
+    before = weights(module)
+    t = quiet_trainer(tmp_path, max_epochs=1)
+    with pytest.raises(
+        TypeError,
+        match=r"learning-rate schedule <lambda> reads its step's value.*mx\.where.*mx\.cos.*mx\.minimum",
+    ):
+        t.fit(module, make_batches())
+    assert t.global_step == 0  # before the first step, not inside it (where training_step was blamed)
+    assert all(np.array_equal(before[k], v) for k, v in weights(module).items())
+
+
+def test_a_schedule_that_reads_its_step_trains_uncompiled(tmp_path):
+    rates = rates_per_update(
+        Returns(
+            lambda m: {
+                "optimizer": optim.SGD(learning_rate=0.1),
+                "lr_scheduler": {"scheduler": PYTHON_SCHEDULES["if"], "interval": "step"},
+            }
+        ),
+        tmp_path=tmp_path,
+        max_epochs=1,
+        compile=False,
+    )
+    assert rates == [0.1] * 5 + [0.01]
+
+
+@pytest.mark.parametrize("make", [optim.SGD, optim.AdamW, optim.RMSprop, optim.Adagrad])
+def test_a_schedule_that_returns_a_number_trains_with_every_optimizer(tmp_path, make):
+    def trained(learning_rate, **config):
+        module = Returns(lambda m: make(learning_rate=learning_rate))
+        quiet_trainer(tmp_path, max_epochs=2, **config).fit(module, make_batches())
+        return weights(module)
+
+    mx.random.seed(0)
+    expected = trained(0.1)
+    for scheduled in (
+        {
+            "optimizer": make(learning_rate=0.1),
+            "lr_scheduler": {"scheduler": lambda s: 0.1, "interval": "step"},
+        },
+        {"optimizer": make(learning_rate=0.1), "lr_scheduler": lambda s: 0.1},  # (per epoch)
+    ):
+        mx.random.seed(0)
+        module = Returns(lambda m, scheduled=scheduled: scheduled)
+        quiet_trainer(tmp_path, max_epochs=2).fit(module, make_batches())
+        assert all(np.array_equal(expected[k], v) for k, v in weights(module).items())
+    mx.random.seed(0)
+    as_learning_rate = trained(lambda s: 0.1)  # (given to the optimizer itself)
+    assert all(np.array_equal(expected[k], v) for k, v in as_learning_rate.items())
+
+
+@pytest.mark.parametrize(
+    "value, match",
+    [
+        (
+            lambda: ([optim.SGD(learning_rate=0.1)], [StepLRScheduler(0.1, 1), StepLRScheduler(0.1, 2)]),
+            r"returned \(\[opt\], \[2 lr_schedulers\]\): one lr_scheduler per optimizer is supported.*"
+            r"mlx\.optimizers\.join_schedules",
+        ),
+        (
+            lambda: (optim.SGD(learning_rate=0.1), StepLRScheduler(0.1, 1)),
+            r"returned the tuple \(optimizer, StepLRScheduler\): a schedule goes in Lightning's list or dict "
+            r"forms, \(\[opt\], \[schedule\]\)",
+        ),
+    ],
+    ids=["two schedules", "(opt, schedule)"],
+)
+def test_two_schedules_or_a_bare_schedule_beside_the_optimizer_are_named_as_such(tmp_path, value, match):
+    with pytest.raises(TypeError, match=match) as refused:
+        quiet_trainer(tmp_path, max_epochs=1).fit(Returns(lambda m: value()), make_batches())
+    assert "optimizers: one optimizer is supported" not in str(refused.value)
+
+
+def test_two_schedules_joined_as_the_refusal_says_train(tmp_path):
+    # torch's chained StepLR(1, 0.5) and StepLR(2, 0.1), as Lightning steps them per epoch.
+    first, second = StepLRScheduler(0.1, 1, 0.5), StepLRScheduler(0.1, 2, 0.1)
+    product = ([optim.SGD(learning_rate=0.1)], [lambda e: first(e) * second(e) / 0.1])
+    rates = rates_per_update(Returns(lambda m: product), tmp_path=tmp_path, max_epochs=4)
+    assert rates[::6] == [0.1, 0.05, 0.0025, 0.00125]
+    joined = optim.join_schedules([optim.linear_schedule(0.01, 0.1, 2), lambda e: 0.1 * 0.5**e], [2])
+    rates = rates_per_update(
+        Returns(lambda m: ([optim.SGD(learning_rate=0.1)], [joined])), tmp_path=tmp_path, max_epochs=4
+    )
+    assert rates[::6] == [0.01, 0.055, 0.1, 0.05]
 
 
 # ---------------------------------------------------------------- save_hyperparameters in a base class

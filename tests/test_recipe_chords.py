@@ -131,6 +131,25 @@ def test_predict_help_shows_its_defaults_and_names_its_values(capsys):
     assert "--decode.self_transition P " in text and "--decode.median_frames FRAMES " in text
 
 
+def test_adamw_keeps_mlxs_rule_by_default_and_bias_correction_gives_torchs(capsys):
+    # The default learning rate was tuned with MLX's AdamW (no bias correction): kept, and documented.
+    parser = chords._training_parser("prog", "test", needs_data=False)
+    default = chords._config_from_args(parser.parse_args([]))
+    corrected = chords._config_from_args(parser.parse_args(["--bias_correction", "true"]))
+    steps = {"scheduler": None, "steps_per_epoch": 1}
+    for config, expected in ((default, False), (corrected, True)):
+        task = ChordTask(config.model, bias_correction=config.bias_correction, **steps)
+        assert task.configure_optimizers().optimizer.bias_correction is expected
+        assert (
+            chords_train.build_task(config, [], 1).configure_optimizers().optimizer.bias_correction
+            is expected
+        )
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "tuned with MLX's AdamW, which has no bias correction unless --bias_correction true" in text
+
+
 def test_schedules_warm_up_then_decay():
     cosine, _ = make_schedule("cosine", 1e-3, num_epochs=10, warmup_epochs=1, steps_per_epoch=10)
     assert cosine(0).item() < cosine(9).item() == pytest.approx(1e-3)

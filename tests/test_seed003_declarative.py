@@ -5,6 +5,7 @@ is replaced by a small TrainModule (the seed's `create_model` builds a text mode
 """
 
 import json
+import warnings
 from pathlib import Path
 
 from audiotrain import OptimizerConfig, TrainModule
@@ -629,6 +630,85 @@ def test_mlflow_without_its_package_names_the_setting(monkeypatch, tmp_path):
 # A data-parallel job's script: 2 ranks train a tiny module on 24 samples (rank 1 starts later, as on a busy
 # machine). `mode` "train": each rank works in a folder of its own (as on two machines), so what rank 1
 # writes shows; "cv": both in one folder, cross-validated twice.
+# ---------------------------------------------------------------- the schedule's length; training.seed
+class Stream:
+    """Batches without a length (a generator-backed loader)."""
+
+    def __iter__(self):
+        return iter(batches(n=64))
+
+
+def test_a_schedule_over_a_loader_without_a_length_is_refused_before_anything_is_written(tmp_path):
+    from audiotrain import create_trainer
+
+    settings = {"eval_strategy": "no", "monitor": "train_loss", "early_stopping": False, "num_epochs": 1}
+    settings.update(progress_bar=False, scheduler={"type": "cosine", "warmup_ratio": 0.1})
+    trainer = create_trainer(TinyNet(), "development", run_dir=tmp_path / "run", **settings)
+    with pytest.raises(
+        ValueError,
+        match=r"training loader has no length \(len\(\)\), so the schedule of scheduler.type 'cosine'.*"
+        r"Set training.max_steps.*create_trainer\(..., max_steps=N\)",
+    ):
+        trainer.train(Stream())
+    assert not (tmp_path / "run").exists()  # (so the same run_dir works once it is fixed)
+    trainer = create_trainer(TinyNet(), "development", run_dir=tmp_path / "run", max_steps=10, **settings)
+    trainer.train(Stream())
+    schedule = trainer.trainer.optimizer._schedulers["learning_rate"]
+    assert (schedule.total_steps, schedule.warmup_steps, trainer.trainer.global_step) == (10, 1, 4)
+    settings["scheduler"] = {"type": "constant", "warmup_ratio": 0.0}  # a constant rate needs no length
+    create_trainer(TinyNet(), "development", run_dir=tmp_path / "constant", **settings).train(Stream())
+
+
+def seed_warnings(tmp_path, name, seed_first=None, **overrides):
+    """The warnings about training.seed of two trainings of one `create_trainer`, `seed_everything(seed_first)`
+    called before the module is built."""
+    from audiotrain import create_trainer, seed_everything
+
+    if seed_first is not None:
+        seed_everything(seed_first)
+    trainer = create_trainer(TinyNet(), "quick_test", run_dir=tmp_path / name, **overrides)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.train(batches(), batches(seed=1))
+        trainer.train(batches(), batches(seed=1), overwrite=True)
+    return [str(w.message) for w in caught if "training.seed" in str(w.message)]
+
+
+def test_a_training_seed_that_did_not_draw_the_weights_is_warned_about_once(tmp_path):
+    assert seed_warnings(tmp_path, "d") == []  # nothing seeded anywhere: no seed to repeat
+    (unseeded,) = seed_warnings(tmp_path, "a", seed=5)
+    assert unseeded.startswith(
+        "create_trainer: training.seed is 5, but TinyNet's initial weights were drawn when it was built, before "
+        "the config was read (audiotrain.seed_everything was never called)"
+    )
+    assert "audiotrain.seed_everything(config.training.seed); module = MyModule()" in unseeded
+    (other,) = seed_warnings(tmp_path, "b", seed_first=3)  # training.seed the default 42
+    assert "training.seed is 42" in other and "the last seed_everything seed was 3" in other
+    assert seed_warnings(tmp_path, "c", seed_first=5, seed=5) == []
+
+
+def test_the_readmes_seeding_before_building_repeats_a_config_weights_included(tmp_path):
+    import audiotrain
+
+    file = tmp_path / "run.yaml"
+    file.write_text("preset: quick_test\ntraining:\n  seed: 5\n")
+    runs = []
+    for name in ("a", "b"):
+        config = audiotrain.get_trainer_config(str(file), run_dir=str(tmp_path / name))
+        audiotrain.seed_everything(config.training.seed)
+        module = TinyNet()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)  # (no warning about training.seed)
+            audiotrain.create_trainer(module, config=config).train(batches(), batches(seed=1))
+        runs.append(np.array(module.linear.weight))
+    np.testing.assert_array_equal(*runs)
+    resumed = audiotrain.create_trainer(TinyNet(), config=config, run_dir=str(tmp_path / "c"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        resumed.train(batches(), batches(seed=1), ckpt_path=str(tmp_path / "b" / "checkpoints" / "last"))
+    assert not [w for w in caught if "training.seed" in str(w.message)]  # (its weights are the checkpoint's)
+
+
 DP_JOB = """
 import os, sys, time
 

@@ -1,5 +1,6 @@
 """`TrainerConfig` from presets, files and overrides: what a user writes, and the errors they get back."""
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -236,3 +237,14 @@ def test_seed003_configuration_names():
     assert BaseTrainerConfig(scheduler=SchedulerConfig(type="linear")).scheduler.type == "linear"
     with pytest.raises(ValueError, match="scheduler.type must be 'cosine', 'linear' or 'constant'"):
         SchedulerConfig(type="step")
+
+
+def test_the_seed_field_says_the_weights_need_seed_everything_before_the_module_is_built():
+    from audiotrain.trainer_config import TrainingSettings
+
+    (seed,) = [f for f in dataclasses.fields(TrainingSettings) if f.name == "seed"]
+    assert "weights order" not in seed.metadata["help"]
+    assert (
+        "weights are drawn when it is built: seed_everything(seed) before building it"
+        in seed.metadata["help"]
+    )

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from audiotrain.train.schedulers import IntervalSchedule
+from audiotrain.train.schedulers import IntervalSchedule, tried_schedule
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -62,13 +62,34 @@ class OptimizerConfig:
         compiled update from the optimizer's step counter, so an epoch schedule is written as a function
         of that counter (`IntervalSchedule`), which needs the epoch's length: `trainer`'s training loader
         must have one. Metric-driven schedules ("monitor") have no counterpart and are refused.
+
+        Every schedule of the optimizer (an lr_scheduler, or a learning_rate given as a schedule) is tried
+        once on an mx.array step, compiled when `trainer` compiles (`tried_schedule`): one that cannot run
+        inside the compiled update is refused here, and one that returns a Python number is wrapped to
+        return an mx.array, which MLX's optimizers other than Adam need.
         """
+        config = cls._parse_module_output(value, where, trainer)
+        config.try_schedules(where, compiled=trainer.compile if trainer is not None else True)
+        return config
+
+    def try_schedules(self, where: str, compiled: bool = True) -> None:
+        """Try each schedule of the optimizer (a MultiOptimizer's too) as `tried_schedule` does, putting
+        back wrapped the ones that return a number."""
+        for optimizer in _optimizers_in(self.optimizer):
+            for name, schedule in list(optimizer._schedulers.items()):
+                what = "learning-rate" if name == "learning_rate" else name
+                tried = tried_schedule(schedule, where, what, compiled)
+                if tried is not schedule:
+                    optimizer._maybe_schedule(name, tried)  # (the stored value too, as an array now)
+
+    @classmethod
+    def _parse_module_output(cls, value: Any, where: str, trainer: Trainer | None) -> OptimizerConfig:
         if isinstance(value, cls):
             return value
         if isinstance(value, optim.Optimizer):
             return cls(value)
         if isinstance(value, (list, tuple)):
-            return cls.from_module_output(_one_optimizer(value, where), where, trainer)
+            return cls._parse_module_output(_one_optimizer(value, where), where, trainer)
         if not isinstance(value, dict):
             raise TypeError(
                 f"{where} must return an OptimizerConfig, an mlx.optimizers.Optimizer or Lightning's dict "
@@ -175,15 +196,42 @@ def _stepped_as_lightning(
 _SCHEDULER_KEYS = ("scheduler", "interval", "frequency", "name", "monitor", "strict", "reduce_on_plateau")
 
 
+def _optimizers_in(optimizer: optim.Optimizer) -> list[optim.Optimizer]:
+    """`optimizer`, or the optimizers a MultiOptimizer steps (each applies its own schedules)."""
+    if isinstance(optimizer, optim.MultiOptimizer):
+        return [inner for part in optimizer.optimizers for inner in _optimizers_in(part)]
+    return [optimizer]
+
+
 def _one_optimizer(value: list | tuple, where: str) -> Any:
     """Lightning's list forms of one optimizer, as the dict form: `[opt]` or `([opt], [schedule])`."""
     if len(value) == 2 and all(isinstance(part, (list, tuple)) for part in value):
         optimizers, schedulers = value
-        if len(optimizers) == 1 and len(schedulers) <= 1:
+        if len(optimizers) == 1 and len(schedulers) > 1:
+            raise TypeError(
+                f"{where} returned ([opt], [{len(schedulers)} lr_schedulers]): one lr_scheduler per "
+                "optimizer is supported (an MLX optimizer evaluates one schedule of its step). Compose them "
+                "into one callable: in sequence with mlx.optimizers.join_schedules([first, second], "
+                "[boundary]) (torch's SequentialLR), or as a product, lambda step: first(step) * "
+                "second(step) / initial_lr (torch's chained schedulers), and return ([opt], [composed])"
+            )
+        if len(optimizers) == 1:
             return {"optimizer": optimizers[0], **({"lr_scheduler": schedulers[0]} if schedulers else {})}
         value = optimizers
     elif len(value) == 1:
         return value[0]
+    elif (
+        len(value) == 2
+        and isinstance(value[0], optim.Optimizer)
+        and not isinstance(value[1], optim.Optimizer)
+    ):
+        # (Lightning refuses this form too: "Unknown configuration".)
+        raise TypeError(
+            f"{where} returned the tuple (optimizer, {type(value[1]).__name__}): a schedule goes in "
+            "Lightning's list or dict forms, ([opt], [schedule]) or {'optimizer': opt, 'lr_scheduler': "
+            "schedule}, and a per-step one as {'optimizer': opt, 'lr_scheduler': {'scheduler': schedule, "
+            "'interval': 'step'}}"
+        )
     raise TypeError(
         f"{where} returned {len(value)} optimizers: one optimizer is supported (MLX steps all parameters "
         "with one optimizer); return it, an OptimizerConfig, {'optimizer': ...}, [opt] or ([opt], "

@@ -380,3 +380,81 @@ class IntervalSchedule(LRScheduler):
     def to_dict(self) -> dict[str, Any]:
         inner = self.schedule.to_dict() if hasattr(self.schedule, "to_dict") else {"name": self.name}
         return {**inner, "interval": self.interval, "frequency": self.frequency}
+
+
+def schedule_name(schedule: Any) -> str:
+    """What a message calls `schedule`: its ``name`` (an audiotrain schedule), else its function's or class's."""
+    return (
+        getattr(schedule, "name", None) or getattr(schedule, "__qualname__", None) or type(schedule).__name__
+    )
+
+
+@dataclass(frozen=True)
+class ArrayValuedSchedule(LRScheduler):
+    """`schedule`, a schedule that returns a Python number (a ``LambdaLR`` port such as ``lambda step: 0.1``),
+    with its value as an ``mx.array``. MLX's optimizers store the rate as the schedule returns it, and all
+    but Adam's update call ``.astype`` on it, so a number would fail there (`tried_schedule` wraps it)."""
+
+    schedule: Callable[[Any], Any]
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return schedule_name(self.schedule)
+
+    def __call__(self, step: Any) -> mx.array:
+        return mx.array(self.schedule(step), dtype=mx.float32)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.schedule.to_dict() if hasattr(self.schedule, "to_dict") else {"name": self.name}
+
+
+# What MLX says when traced code reads an array's value (trace_guard's test too).
+_TRACED_READ = "during function transformations"
+
+
+def tried_schedule(schedule: Any, where: str, what: str = "learning-rate", compiled: bool = True) -> Any:
+    """`schedule` called once as the optimizer will call it, on an ``mx.array`` step (traced by `mx.compile`
+    when the training step is compiled), so that a schedule that cannot run there fails when `fit` starts,
+    named, rather than inside the first training step.
+
+    Returns `schedule` itself, or `ArrayValuedSchedule(schedule)` when it returns a number (an
+    `IntervalSchedule` keeps its type, with its inner schedule wrapped). A schedule that reads its step's
+    value (a Python ``if``, ``math.cos``, builtin ``min`` on the step) is refused with the ``mx`` ops to
+    write it with; `where` (e.g. ``"M.configure_optimizers"``) and `what` (the scheduled parameter) name it.
+    """
+    if isinstance(schedule, IntervalSchedule):
+        inner = tried_schedule(schedule.schedule, where, what, compiled)
+        return schedule if inner is schedule.schedule else dataclasses.replace(schedule, schedule=inner)
+    name = schedule_name(schedule)
+    returned: list[type] = []
+
+    def call(step: mx.array) -> mx.array:
+        value = schedule(step)
+        returned.append(type(value))
+        return value if isinstance(value, mx.array) else mx.array(0.0)  # (a compiled function returns arrays)
+
+    try:
+        (mx.compile(call) if compiled else call)(mx.array(0, mx.uint64))  # MLX optimizers' step counter
+    except Exception as error:
+        if _TRACED_READ in str(error):
+            raise TypeError(
+                f"{where}: the {what} schedule {name} reads its step's value (a Python if/while, math.cos, "
+                "builtin min/max, float() or int() on the step). MLX evaluates the schedule inside the "
+                "compiled training step, where the step is an mx.array whose value is not known yet, so a "
+                "schedule is written with mx ops: mx.where(step < 5, 0.1, 0.01) for a branch, mx.cos / "
+                "mx.exp for math, mx.minimum / mx.maximum for min / max. Or use an audiotrain.train "
+                "schedule (WarmupCosineScheduler, StepLRScheduler, ...) or mlx.optimizers' (cosine_decay, "
+                "join_schedules, ...), or train with Trainer(compile=False)"
+            ) from error
+        if hasattr(error, "add_note"):  # (Python 3.11)
+            error.add_note(f"{where}: raised by the {what} schedule {name}, called on step 0 as fit started")
+        raise
+    kind = returned[0]
+    if issubclass(kind, mx.array):
+        return schedule
+    if issubclass(kind, numbers.Real):
+        return ArrayValuedSchedule(schedule)
+    raise TypeError(
+        f"{where}: the {what} schedule {name} returned a {kind.__name__} for step 0; a schedule returns its "
+        "value as an mx.array (or a number)"
+    )

@@ -115,6 +115,7 @@ def build_task(config: TrainingConfig, train_songs, steps_per_epoch: int) -> Cho
         loss,
         learning_rate=config.learning_rate,
         weight_decay=config.weight_decay,
+        bias_correction=config.bias_correction,
         scheduler=None if config.scheduler == "constant" else config.scheduler,
         num_epochs=config.num_epochs,
         warmup_epochs=config.warmup_epochs,

@@ -293,6 +293,7 @@ class Trainer:
             criterion,
             learning_rate=c.learning_rate,
             weight_decay=c.weight_decay,
+            bias_correction=c.bias_correction,
             scheduler=None if c.scheduler == "constant" else c.scheduler,
             num_epochs=c.num_epochs,
             warmup_epochs=c.warmup_epochs,
