@@ -248,6 +248,32 @@ def test_bf16_training_compiles_and_evaluates(precision, tmp_path):
     assert emb.dtype == np.float32 and np.isfinite(emb).all()
 
 
+def test_a_batch_with_a_token_id_beyond_the_vocabulary_stops_before_the_compiled_step(tmp_path):
+    """Inside the compiled step an id beyond the embedding table could only give NaN (or, unchecked, read past
+    the table and crash the process): the task checks each batch the loader made, on the host, first."""
+    model = ClapModel(tiny_config())
+    task = CLAPTrainModule(model, CLAPTaskConfig(learning_rate=1e-3))
+    good, bad = tiny_batch(0), tiny_batch(1)
+    ids = np.array(bad["input_ids"])
+    ids[2, 5] = 64  # == text_config.vocab_size
+    bad["input_ids"] = mx.array(ids)
+    before = dict(tree_flatten(model.parameters()))
+
+    def fit(train, val):
+        trainer = Trainer(
+            max_epochs=1, compile=True, default_root_dir=tmp_path, enable_progress_bar=False,
+            enable_checkpointing=False, num_sanity_val_steps=0,
+        )  # fmt: skip
+        trainer.fit(task, train, val)
+
+    message = r"input_ids\[2, 5\] is the token id 64, .*text_config.vocab_size 64"
+    with pytest.raises(IndexError, match=message):
+        fit([bad], None)
+    assert all(mx.array_equal(v, before[k]) for k, v in tree_flatten(model.parameters()))  # no step ran
+    with pytest.raises(IndexError, match=message):
+        fit([good], [bad])  # validation too
+
+
 def test_fine_tuning_lowers_the_loss_on_a_fixed_batch(tmp_path):
     mx.random.seed(0)
     model = ClapModel(tiny_config())
