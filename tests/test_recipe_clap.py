@@ -940,6 +940,39 @@ def test_cli_mistyped_zero_shot_labels_file_is_an_error(tmp_path, capsys, monkey
         clap_data.read_labels(str(tmp_path))
 
 
+def test_a_bom_in_the_zero_shot_label_file_is_not_part_of_the_first_class(tmp_path):
+    """Notepad and Excel start a UTF-8 file with a BOM: it stuck to the first class ('\\ufeffdog', an extra class
+    with its own prompt, or "labels ['dog'] are not in the list"), where the metadata's BOM is dropped."""
+    labels = tmp_path / "labels.txt"
+    labels.write_bytes("\ufeffdog\r\nrain\r\n".encode())
+    assert clap_data.read_labels(str(labels)) == ["dog", "rain"]
+    labels.write_bytes(b"dog\ncaf\xe9\n")
+    with pytest.raises(
+        ValueError, match=rf"{labels}, line 2: the byte 0xe9 .* label file must be saved as UTF-8"
+    ):
+        clap_data.read_labels(str(labels))
+
+
+def test_a_class_repeated_in_the_zero_shot_labels_is_refused_before_the_run_folder(
+    tmp_path, capsys, monkeypatch
+):
+    """It was refused by the "before" evaluation, after config.json and data_report.txt were written, as
+    "labels must be unique", naming neither the flag nor the file."""
+    from audiotrain.recipes.clap import cli as clap
+
+    _forbid_expensive_work(monkeypatch)
+    labels, out = tmp_path / "labels.txt", tmp_path / "run"
+    labels.write_text("dog\nrain\n\ndog\n")
+    base = ["--demo.folder", str(tmp_path / "cache"), "--out", str(out), "--dataset.zero_shot_labels"]
+    assert clap.main([*base, str(labels)]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert f"--dataset.zero_shot_labels {labels}: line 4 repeats the class 'dog' of line 1" in line
+    assert clap.main([*base, "dog, rain,dog"]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert "--dataset.zero_shot_labels 'dog, rain,dog': item 3 repeats the class 'dog' of item 1" in line
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])  # Ctrl-C; `timeout`, a cluster's time limit
 def test_ctrl_c_saves_evaluates_and_exits_130_with_the_command_that_continues(
     demo_run, tmp_path, monkeypatch, capsys, name
