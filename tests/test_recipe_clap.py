@@ -1586,6 +1586,50 @@ def test_the_caption_length_asked_for_is_used_and_printed(tmp_path, capsys, monk
     assert "tokenizer_config.json's model_max_length 16 does not lower it" in out
 
 
+def _checkpoint_of_38_tokens(tmp_path) -> Path:
+    """The tiny checkpoint with a text tower that takes 38 tokens (max_position_embeddings 40, not 80)."""
+    import dataclasses
+
+    from audiotrain.models.clap import load_pretrained, save_pretrained
+
+    model, config = load_pretrained(_tiny_checkpoint(tmp_path / "full"))
+    short = dataclasses.replace(
+        config, text_config=dataclasses.replace(config.text_config, max_position_embeddings=40)
+    )
+    weights = dict(tree_flatten(model.parameters()))
+    key = "text_model.embeddings.position_embeddings.weight"
+    weights[key] = weights[key][:40]
+    shorter = ClapModel(short)
+    shorter.load_weights(list(weights.items()))
+    return save_pretrained(shorter, short, tmp_path / "ckpt38")
+
+
+def test_an_unset_caption_length_is_lowered_to_the_checkpoints_and_said_once(tmp_path, capsys, monkeypatch):
+    """Unset, --dataset.max_tokens is 77 (LAION's); a checkpoint whose text tower takes 38 printed "captions: 38
+    tokens each", then refused "--dataset.max_tokens 77", a value nobody typed. A typed one is still refused."""
+    from audiotrain.recipes.clap import cli as clap
+
+    checkpoint = _checkpoint_of_38_tokens(tmp_path)
+    monkeypatch.setattr(
+        clap_train, "scan_caption_folder", lambda *a, **k: pytest.fail("went on past the load")
+    )
+    argv = ["--data", str(tmp_path / "data"), "--pretrained", str(checkpoint), "--out", str(tmp_path / "run"),
+            "--train.processes", "1"]  # fmt: skip
+    with pytest.raises(pytest.fail.Exception):  # stopped once the model, tokenizer and front end are loaded
+        clap.main(argv)
+    captured = capsys.readouterr()
+    lines = [line for line in captured.out.splitlines() if "tokens" in line]
+    assert lines == [
+        "captions: 38 tokens each, <s> and </s> included (--dataset.max_tokens unset: the default 77, lowered to "
+        "the most the checkpoint's text tower takes); longer ones are cut"
+    ]
+    assert "error" not in captured.err
+    assert clap.main([*argv, "--dataset.max_tokens", "77"]) == 2
+    captured = capsys.readouterr()
+    assert "--dataset.max_tokens 77: the text tower accepts at most 38" in _one_error_line(captured.err)
+    assert "captions:" not in captured.out  # refused before the line that would say 38
+
+
 def test_resume_refuses_another_pretrained_model_or_front_end(tmp_path, capsys):
     import shutil
 

@@ -40,6 +40,7 @@ from audiotrain.recipes.clap.bundle import (
     MODEL_KEY,
     Bundle,
     build_demo,
+    caption_length_line,
     check_demo_settings,
     check_resume_matches,
     check_resume_model,
@@ -58,7 +59,12 @@ from audiotrain.recipes.clap.clip_record import (
     clip_names,
     clip_record,
 )
-from audiotrain.recipes.clap.config import DEMO_EPOCHS, DEMO_LEARNING_RATE, ClapRecipeConfig
+from audiotrain.recipes.clap.config import (
+    DEFAULT_MAX_TOKENS,
+    DEMO_EPOCHS,
+    DEMO_LEARNING_RATE,
+    ClapRecipeConfig,
+)
 from audiotrain.recipes.clap.data import (
     FEW_EVAL_CLIPS,
     check_training_clips,
@@ -158,6 +164,12 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
     bundle = None if demo else load_checkpoint(cfg.pretrained, cfg.dataset.max_tokens)
     if bundle is not None:
         check_settings_fit(cfg, bundle.config)
+        print(caption_length_line(bundle.tokenizer, cfg.dataset.max_tokens))
+    # The caption length in use from here on, and in config.json: an unset --dataset.max_tokens resolved.
+    max_tokens = (
+        bundle.tokenizer.max_length if bundle is not None else cfg.dataset.max_tokens or DEFAULT_MAX_TOKENS
+    )
+    cfg = dataclasses.replace(cfg, dataset=dataclasses.replace(cfg.dataset, max_tokens=max_tokens))
     sampling_rate = bundle.extractor.sampling_rate if bundle else demo_extractor_settings()["sampling_rate"]
     folder = scan_caption_folder(data, sampling_rate=sampling_rate)
     report = folder.report()
