@@ -5,6 +5,7 @@ import math
 from pathlib import Path
 
 from audiotrain import Trainer
+from audiotrain.datasets.caption_demo import DEMO_VERSION
 from audiotrain.models.clap import ClapAudioConfig, ClapConfig, ClapModel, ClapTextConfig
 from audiotrain.recipes.clap import data as clap_data
 from audiotrain.recipes.clap import train as clap_train
@@ -1116,7 +1117,8 @@ def test_the_demo_is_made_in_the_package_cache_and_its_error_names_how_to_move_i
     cfg = ClapRecipeConfig()
     cfg.demo.clips = 8
     made = clap_train.demo_data_folder(cfg)
-    assert made == tmp_path / "cache" / "demo" / "clap" / f"caption_demo-n8-seed{cfg.train.seed}"
+    assert made.parent == tmp_path / "cache" / "demo" / "clap"
+    assert made.name.startswith(f"caption_demo-v{DEMO_VERSION}-n8-seed{cfg.train.seed}-")
     assert (made / "demo.json").is_file()
 
     _forbid_expensive_work(monkeypatch)
@@ -1128,6 +1130,75 @@ def test_the_demo_is_made_in_the_package_cache_and_its_error_names_how_to_move_i
         f"error: the demo folder {tmp_path / 'afile' / 'demo' / 'clap'} (choose another with "
     )
     assert "--demo.folder or AUDIOTRAIN_CACHE_DIR)" in line and "is a file" in line
+
+
+def test_a_demo_set_of_another_generator_version_sits_beside_this_ones(tmp_path, monkeypatch):
+    """Sets were named by clip count and seed alone: one made by a release with another DEMO_VERSION blocked
+    every demo run ("holds a demo folder made with other parameters") until deleted by hand."""
+    from audiotrain.datasets import caption_demo
+    from audiotrain.recipes.clap.config import ClapRecipeConfig
+
+    monkeypatch.setenv("AUDIOTRAIN_CACHE_DIR", str(tmp_path / "cache"))
+    cfg = ClapRecipeConfig()
+    cfg.demo.clips = 4
+    version = caption_demo.DEMO_VERSION
+    monkeypatch.setattr(caption_demo, "DEMO_VERSION", version - 1)
+    older = clap_train.demo_data_folder(cfg)
+    monkeypatch.setattr(caption_demo, "DEMO_VERSION", version)
+    current = clap_train.demo_data_folder(cfg)
+    assert current != older and current.parent == older.parent
+    assert json.loads((older / "demo.json").read_text())["version"] == version - 1
+    assert json.loads((current / "demo.json").read_text())["version"] == version
+
+
+def test_a_full_disk_while_the_demo_clips_are_written_is_one_line(tmp_path):
+    """libsndfile writing a clip to a full disk said "LibsndfileError: System error." under a traceback (here
+    the disk is a file size limit: "File too large" instead of "No space left on device", the same path)."""
+    import os
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    def small_files() -> None:  # in the child: writes past 20 kB fail with EFBIG (not a SIGXFSZ kill)
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+    cache = tmp_path / "cache"
+    env = {**os.environ, "AUDIOTRAIN_CACHE_DIR": str(cache), "TMPDIR": str(tmp_path)}
+    argv = ["--preset", "quick_test", "--train.processes", "1", "--out", str(tmp_path / "run")]
+    done = subprocess.run(
+        [sys.executable, "-m", "audiotrain.recipes.clap", *argv],
+        env=env, capture_output=True, text=True, timeout=240, preexec_fn=small_files,
+    )  # fmt: skip
+    assert done.returncode == 2, (done.stdout + done.stderr)[-3000:]
+    line = _one_error_line(done.stderr)
+    assert f"cannot write the demo clips to the demo folder {cache / 'demo' / 'clap'} (choose another" in line
+    assert line.endswith(": File too large")
+    assert not list((cache / "demo" / "clap").iterdir())  # nothing half-written left behind
+
+
+def test_a_demo_clip_damaged_in_place_is_named_with_the_command_that_renders_it_again(
+    tmp_path, capsys, monkeypatch
+):
+    """demo.json's sizes find a cut or emptied clip (rendered again); one damaged at its own size is found by
+    the scan, which only said "skipped 1: 1 unreadable audio", on every run, for good."""
+    from audiotrain.recipes.clap import cli as clap
+    from audiotrain.recipes.clap.config import ClapRecipeConfig
+
+    monkeypatch.setenv("AUDIOTRAIN_CACHE_DIR", str(tmp_path / "cache"))
+    cfg = ClapRecipeConfig()
+    cfg.demo.clips = 8
+    folder = clap_train.demo_data_folder(cfg)
+    clip = sorted((folder / "clips").glob("*.wav"))[0]
+    clip.write_bytes(bytes(clip.stat().st_size))
+    monkeypatch.setattr(clap_train, "choose_splits", lambda *a, **k: pytest.fail("went on past the scan"))
+    with pytest.raises(pytest.fail.Exception):
+        clap.main(["--demo.clips", "8", "--out", str(tmp_path / "run"), "--train.processes", "1"])
+    assert (
+        f"note: the demo set {folder} has 1 damaged clip(s); `python -m audiotrain cache clear --key "
+        f"{folder.name}` has it rendered again"
+    ) in capsys.readouterr().out
 
 
 def test_a_missing_logger_package_is_refused_before_the_processes_start(tmp_path, capsys, monkeypatch):
