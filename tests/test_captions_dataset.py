@@ -393,7 +393,7 @@ def test_demo_folder_is_usable_and_cached(tmp_path):
 
 def test_demo_set_finished_first_by_another_process_is_used(tmp_path, monkeypatch):
     """Two CLAP demo runs at once each render the set; the second to finish died on `rmdir` of the first
-    one's finished folder ("OSError: Directory not empty"). It uses that set now, and leaves nothing behind."""
+    one's finished folder ("OSError: Directory not empty"). It uses that set now, leaving nothing behind."""
     from audiotrain.datasets import caption_demo
 
     config = CaptionDemoConfig(n_clips=4, min_seconds=0.2, max_seconds=0.3, seed=1)

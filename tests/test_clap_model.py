@@ -387,7 +387,9 @@ def test_token_ids_outside_the_vocabulary_are_an_index_error_naming_them(tiny):
     model, config, _ = tiny
     vocab = config.text_config.vocab_size
     ids = mx.array([[0, 40, 41, 2], [0, 40, vocab, 2]], dtype=mx.int32)
-    expected = rf"input_ids\[1, 2\] is the token id {vocab}, outside .*text_config.vocab_size {vocab}: ids 0..{vocab - 1};"
+    expected = (
+        rf"input_ids\[1, 2\] is the token id {vocab}, outside .*vocab_size {vocab}: ids 0..{vocab - 1};"
+    )
     with pytest.raises(IndexError, match=expected):
         model.get_text_features(ids)
     with pytest.raises(IndexError, match=r"input_ids\[0, 1\] is the token id -1, "):
@@ -400,7 +402,7 @@ def test_token_ids_outside_the_vocabulary_are_an_index_error_naming_them(tiny):
 
 def test_token_ids_outside_the_vocabulary_give_nan_inside_mx_compile(tiny):
     """A compiled function cannot read the ids, nor raise: the row of an id beyond the table embeds as NaN
-    (a NaN loss, an update the Trainer skips), never as a read past the table; the other rows are untouched."""
+    (a NaN loss, an update the Trainer skips), never as a read past the table; other rows are untouched."""
     model, config, _ = tiny
     vocab = config.text_config.vocab_size
     good = mx.array([[0, 40, 41, 2]], dtype=mx.int32)

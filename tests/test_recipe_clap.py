@@ -942,8 +942,8 @@ def test_cli_mistyped_zero_shot_labels_file_is_an_error(tmp_path, capsys, monkey
 
 
 def test_a_bom_in_the_zero_shot_label_file_is_not_part_of_the_first_class(tmp_path):
-    """Notepad and Excel start a UTF-8 file with a BOM: it stuck to the first class ('\\ufeffdog', an extra class
-    with its own prompt, or "labels ['dog'] are not in the list"), where the metadata's BOM is dropped."""
+    """Notepad and Excel start a UTF-8 file with a BOM: it stuck to the first class ('\\ufeffdog', an extra
+    class with its own prompt, or "labels ['dog'] are not in the list"), where a metadata BOM is dropped."""
     labels = tmp_path / "labels.txt"
     labels.write_bytes("\ufeffdog\r\nrain\r\n".encode())
     assert clap_data.read_labels(str(labels)) == ["dog", "rain"]
@@ -1676,8 +1676,8 @@ def _checkpoint_of_38_tokens(tmp_path) -> Path:
 
 
 def test_an_unset_caption_length_is_lowered_to_the_checkpoints_and_said_once(tmp_path, capsys, monkeypatch):
-    """Unset, --dataset.max_tokens is 77 (LAION's); a checkpoint whose text tower takes 38 printed "captions: 38
-    tokens each", then refused "--dataset.max_tokens 77", a value nobody typed. A typed one is still refused."""
+    """Unset, --dataset.max_tokens is 77 (LAION's); a checkpoint whose text tower takes 38 printed "captions:
+    38 tokens each", then refused "--dataset.max_tokens 77", a value nobody typed. A typed one is refused."""
     from audiotrain.recipes.clap import cli as clap
 
     checkpoint = _checkpoint_of_38_tokens(tmp_path)
@@ -1691,8 +1691,8 @@ def test_an_unset_caption_length_is_lowered_to_the_checkpoints_and_said_once(tmp
     captured = capsys.readouterr()
     lines = [line for line in captured.out.splitlines() if "tokens" in line]
     assert lines == [
-        "captions: 38 tokens each, <s> and </s> included (--dataset.max_tokens unset: the default 77, lowered to "
-        "the most the checkpoint's text tower takes); longer ones are cut"
+        "captions: 38 tokens each, <s> and </s> included (--dataset.max_tokens unset: the default 77, "
+        "lowered to the most the checkpoint's text tower takes); longer ones are cut"
     ]
     assert "error" not in captured.err
     assert clap.main([*argv, "--dataset.max_tokens", "77"]) == 2

@@ -350,7 +350,7 @@ def _render(parent: Path, config: CaptionDemoConfig, manifest: dict) -> Path:
 
 def _new_folder(parent: Path, prefix: str) -> Path:
     """A new folder of a unique name in `parent`, with the permissions the umask gives (`tempfile.mkdtemp`
-    makes it private, and the set renamed from it would be unreadable to the other users of a shared cache)."""
+    makes it private: the set renamed from it would be unreadable to the other users of a shared cache)."""
     while True:
         folder = parent / f"{prefix}{secrets.token_hex(6)}"
         try:
@@ -361,7 +361,7 @@ def _new_folder(parent: Path, prefix: str) -> Path:
 
 
 def _move_aside(folder: Path) -> None:
-    """Take a damaged set out of the way (renamed, then deleted): a process reading it keeps its open files."""
+    """Take a damaged set out of the way (renamed, then deleted): a process reading it keeps its files."""
     aside = _new_folder(folder.parent, ".caption_demo_damaged_")
     try:
         os.replace(folder, aside / "set")

@@ -29,9 +29,9 @@ def check_token_ids(input_ids: mx.array | np.ndarray, vocab_size: int) -> None:
     where = tuple(int(i) for i in np.argwhere(outside)[0])
     raise IndexError(
         f"input_ids{list(where)} is the token id {int(ids[where])}, outside the text model's vocabulary "
-        f"(text_config.vocab_size {vocab_size}: ids 0..{vocab_size - 1}; {int(outside.sum())} of the {ids.size} "
-        "ids lie outside it): tokenize with the checkpoint's own tokenizer (ClapTokenizer.from_pretrained), or "
-        "use a model whose vocabulary holds these ids"
+        f"(text_config.vocab_size {vocab_size}: ids 0..{vocab_size - 1}; {int(outside.sum())} of the "
+        f"{ids.size} ids lie outside it): tokenize with the checkpoint's own tokenizer "
+        "(ClapTokenizer.from_pretrained), or use a model whose vocabulary holds these ids"
     )
 
 

@@ -45,8 +45,8 @@ class ClapDatasetConfig:
     )
     max_tokens: int | None = _opt(
         None,
-        "tokens per caption, <s> and </s> included (if unset: 77 as in LAION-CLAP, or the most a checkpoint's text "
-        "tower takes when that is fewer)",
+        "tokens per caption, <s> and </s> included (if unset: 77 as in LAION-CLAP, or the most a "
+        "checkpoint's text tower takes when that is fewer)",
     )
     num_workers: int = _opt(2, "data-loading threads (decoding, resampling, log-mel)")
     cache_audio: bool = _opt(False, "keep decoded clips in memory (small folders)")

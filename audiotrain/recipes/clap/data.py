@@ -232,7 +232,7 @@ def _refuse_repeats(numbered: list[tuple[int, str]], source: str, unit: str) -> 
     for number, label in numbered:
         if label in first:
             raise ValueError(
-                f"{source}: {unit} {number} repeats the class {label!r} of {unit} {first[label]}; give each class "
-                "once (a repeated class gets a second prompt and skews the zero-shot scores)"
+                f"{source}: {unit} {number} repeats the class {label!r} of {unit} {first[label]}; give each "
+                "class once (a repeated class gets a second prompt and skews the zero-shot scores)"
             )
         first[label] = number

@@ -175,9 +175,8 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
     report = folder.report()
     print(report, flush=True)  # out before an error below ends the process (and, under mpirun, the job)
     if cfg.data is None and folder.skipped:  # the generator writes only clips that decode: damaged since
-        print(
-            f"note: the demo set {data} has {len(folder.skipped)} damaged clip(s); {demo_set_advice(cfg, data)}"
-        )
+        damaged = len(folder.skipped)
+        print(f"note: the demo set {data} has {damaged} damaged clip(s); {demo_set_advice(cfg, data)}")
     if fold is None:
         train_clips, eval_clips, how = choose_splits(folder, cfg.dataset, cfg.train.seed)
         test_clips = eval_clips
@@ -395,7 +394,7 @@ def demo_data_folder(cfg: ClapRecipeConfig) -> Path:
 
 
 def demo_set_advice(cfg: ClapRecipeConfig, data: Path) -> str:
-    """How to have the demo set `data` rendered again (its clips are generated: nothing of the user's is lost)."""
+    """How to have the demo set `data` rendered again (it is generated: nothing of the user's is lost)."""
     if cfg.demo.folder:
         return f"delete {data} to have it rendered again"
     return f"`python -m audiotrain cache clear --key {data.name}` has it rendered again"
