@@ -391,6 +391,68 @@ def test_demo_folder_is_usable_and_cached(tmp_path):
     assert (path / "metadata.jsonl").read_text() == (other / "metadata.jsonl").read_text()
 
 
+def test_demo_set_finished_first_by_another_process_is_used(tmp_path, monkeypatch):
+    """Two CLAP demo runs at once each render the set; the second to finish died on `rmdir` of the first
+    one's finished folder ("OSError: Directory not empty"). It uses that set now, leaving nothing behind."""
+    from audiotrain.datasets import caption_demo
+
+    config = CaptionDemoConfig(n_clips=4, min_seconds=0.2, max_seconds=0.3, seed=1)
+    folder = tmp_path / "demo" / "set"
+    real_new_folder, calls = caption_demo._new_folder, []
+
+    def other_process_finishes_first(parent, prefix):
+        calls.append(prefix)
+        if len(calls) == 1:  # the other run renders and installs the same set while this one renders
+            make_caption_demo(folder, config)
+        return real_new_folder(parent, prefix)
+
+    monkeypatch.setattr(caption_demo, "_new_folder", other_process_finishes_first)
+    assert make_caption_demo(folder, config) == folder
+    assert len(calls) == 2 and sorted(p.name for p in folder.parent.iterdir()) == ["set"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert folder.stat().st_mode & 0o777 == 0o777 & ~umask  # as any new folder: readable in a shared cache
+    assert len(scan_caption_folder(folder).clips) == 4
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "missing", "demo.json"])
+def test_a_damaged_file_of_a_demo_set_is_rendered_again(tmp_path, capsys, damage):
+    """A 0-byte or cut clip in a cached set was kept for good ("skipped 1: 1 unreadable audio" on every run):
+    the set is generated, so a file of another size than demo.json records is rendered again, the same."""
+    config = CaptionDemoConfig(n_clips=4, min_seconds=0.2, max_seconds=0.3, seed=2)
+    folder = make_caption_demo(tmp_path / "set", config)
+    clip = sorted((folder / "clips").iterdir())[1]
+    whole = clip.read_bytes()
+    if damage == "missing":
+        clip.unlink()
+    elif damage == "demo.json":
+        clip = folder / "demo.json"
+        whole = clip.read_bytes()
+        clip.write_bytes(whole[:10])
+    else:
+        clip.write_bytes(whole[: 0 if damage == "empty" else len(whole) // 2])
+    assert make_caption_demo(folder, config) == folder
+    assert clip.read_bytes() == whole
+    assert f"note: the demo set {folder} is damaged ({clip}" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["set"]  # the damaged set is gone
+    assert make_caption_demo(folder, config) == folder and capsys.readouterr().out == ""  # whole: reused
+
+
+def test_demo_set_names_hold_the_generator_version_and_a_hash_of_every_parameter(monkeypatch):
+    from audiotrain.datasets import caption_demo
+
+    config = CaptionDemoConfig(n_clips=12, seed=42)
+    name = caption_demo.demo_set_name(config)
+    assert (
+        name.startswith(f"caption_demo-v{caption_demo.DEMO_VERSION}-n12-seed42-")
+        and len(name.split("-")[-1]) == 8
+    )
+    assert caption_demo.demo_set_name(CaptionDemoConfig(n_clips=12, seed=42, eval_fraction=0.5)) != name
+    monkeypatch.setattr(caption_demo, "DEMO_VERSION", caption_demo.DEMO_VERSION + 1)
+    other = caption_demo.demo_set_name(config)
+    assert other != name and other.startswith(f"caption_demo-v{caption_demo.DEMO_VERSION}-n12-seed42-")
+
+
 @pytest.mark.parametrize("name", ["metadata.csv", "metadata.jsonl"])
 def test_metadata_that_is_not_utf8_names_the_file_and_line(tmp_path, name):
     root = tmp_path / "data"

@@ -379,6 +379,39 @@ def test_bad_text_input_is_explained(tiny):
         model.get_text_features(mx.ones((2, 5)))
 
 
+def test_token_ids_outside_the_vocabulary_are_an_index_error_naming_them(tiny):
+    """MLX does not bounds-check a gather: the id vocab_size read past the embedding table (another vector, no
+    error) and larger ids ended the process with a segfault, where transformers raises IndexError."""
+    from audiotrain.models.clap import CLAP
+
+    model, config, _ = tiny
+    vocab = config.text_config.vocab_size
+    ids = mx.array([[0, 40, 41, 2], [0, 40, vocab, 2]], dtype=mx.int32)
+    expected = (
+        rf"input_ids\[1, 2\] is the token id {vocab}, outside .*vocab_size {vocab}: ids 0..{vocab - 1};"
+    )
+    with pytest.raises(IndexError, match=expected):
+        model.get_text_features(ids)
+    with pytest.raises(IndexError, match=r"input_ids\[0, 1\] is the token id -1, "):
+        model.get_text_features(mx.array([[0, -1, 2]], dtype=mx.int32))
+    # The tutorial's class, whose __call__ takes the ids (seed 001 drew them from RoBERTa's 50265).
+    clap = CLAP(config=config)
+    with pytest.raises(IndexError, match="is the token id 50264, .*text_config.vocab_size"):
+        clap(input_ids=mx.array([[0, 50264, 2]], dtype=mx.int32))
+
+
+def test_token_ids_outside_the_vocabulary_give_nan_inside_mx_compile(tiny):
+    """A compiled function cannot read the ids, nor raise: the row of an id beyond the table embeds as NaN
+    (a NaN loss, an update the Trainer skips), never as a read past the table; other rows are untouched."""
+    model, config, _ = tiny
+    vocab = config.text_config.vocab_size
+    good = mx.array([[0, 40, 41, 2]], dtype=mx.int32)
+    ids = mx.concatenate([good, mx.array([[0, 40, vocab + 3, 2]], dtype=mx.int32)])
+    out = np.array(mx.compile(model.get_text_features)(ids))
+    assert np.isnan(out[1]).all()
+    np.testing.assert_allclose(out[0], np.array(model.get_text_features(good))[0], rtol=1e-5, atol=1e-6)
+
+
 def test_padding_does_not_change_text_embedding(tiny):
     model = tiny[0]
     ids = mx.array([[0, 40, 41, 42, 2]], dtype=mx.int32)

@@ -5,6 +5,7 @@ import math
 from pathlib import Path
 
 from audiotrain import Trainer
+from audiotrain.datasets.caption_demo import DEMO_VERSION
 from audiotrain.models.clap import ClapAudioConfig, ClapConfig, ClapModel, ClapTextConfig
 from audiotrain.recipes.clap import data as clap_data
 from audiotrain.recipes.clap import train as clap_train
@@ -246,6 +247,32 @@ def test_bf16_training_compiles_and_evaluates(precision, tmp_path):
     tokens = {"input_ids": np.array(batch["input_ids"]), "attention_mask": np.array(batch["attention_mask"])}
     emb = embed_text(model, tokens)  # numpy has no bfloat16: the retrieval scores need float32
     assert emb.dtype == np.float32 and np.isfinite(emb).all()
+
+
+def test_a_batch_with_a_token_id_beyond_the_vocabulary_stops_before_the_compiled_step(tmp_path):
+    """Inside the compiled step an id beyond the embedding table could only give NaN (or, unchecked, read past
+    the table and crash the process): the task checks each batch the loader made, on the host, first."""
+    model = ClapModel(tiny_config())
+    task = CLAPTrainModule(model, CLAPTaskConfig(learning_rate=1e-3))
+    good, bad = tiny_batch(0), tiny_batch(1)
+    ids = np.array(bad["input_ids"])
+    ids[2, 5] = 64  # == text_config.vocab_size
+    bad["input_ids"] = mx.array(ids)
+    before = dict(tree_flatten(model.parameters()))
+
+    def fit(train, val):
+        trainer = Trainer(
+            max_epochs=1, compile=True, default_root_dir=tmp_path, enable_progress_bar=False,
+            enable_checkpointing=False, num_sanity_val_steps=0,
+        )  # fmt: skip
+        trainer.fit(task, train, val)
+
+    message = r"input_ids\[2, 5\] is the token id 64, .*text_config.vocab_size 64"
+    with pytest.raises(IndexError, match=message):
+        fit([bad], None)
+    assert all(mx.array_equal(v, before[k]) for k, v in tree_flatten(model.parameters()))  # no step ran
+    with pytest.raises(IndexError, match=message):
+        fit([good], [bad])  # validation too
 
 
 def test_fine_tuning_lowers_the_loss_on_a_fixed_batch(tmp_path):
@@ -914,6 +941,39 @@ def test_cli_mistyped_zero_shot_labels_file_is_an_error(tmp_path, capsys, monkey
         clap_data.read_labels(str(tmp_path))
 
 
+def test_a_bom_in_the_zero_shot_label_file_is_not_part_of_the_first_class(tmp_path):
+    """Notepad and Excel start a UTF-8 file with a BOM: it stuck to the first class ('\\ufeffdog', an extra
+    class with its own prompt, or "labels ['dog'] are not in the list"), where a metadata BOM is dropped."""
+    labels = tmp_path / "labels.txt"
+    labels.write_bytes("\ufeffdog\r\nrain\r\n".encode())
+    assert clap_data.read_labels(str(labels)) == ["dog", "rain"]
+    labels.write_bytes(b"dog\ncaf\xe9\n")
+    with pytest.raises(
+        ValueError, match=rf"{labels}, line 2: the byte 0xe9 .* label file must be saved as UTF-8"
+    ):
+        clap_data.read_labels(str(labels))
+
+
+def test_a_class_repeated_in_the_zero_shot_labels_is_refused_before_the_run_folder(
+    tmp_path, capsys, monkeypatch
+):
+    """It was refused by the "before" evaluation, after config.json and data_report.txt were written, as
+    "labels must be unique", naming neither the flag nor the file."""
+    from audiotrain.recipes.clap import cli as clap
+
+    _forbid_expensive_work(monkeypatch)
+    labels, out = tmp_path / "labels.txt", tmp_path / "run"
+    labels.write_text("dog\nrain\n\ndog\n")
+    base = ["--demo.folder", str(tmp_path / "cache"), "--out", str(out), "--dataset.zero_shot_labels"]
+    assert clap.main([*base, str(labels)]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert f"--dataset.zero_shot_labels {labels}: line 4 repeats the class 'dog' of line 1" in line
+    assert clap.main([*base, "dog, rain,dog"]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert "--dataset.zero_shot_labels 'dog, rain,dog': item 3 repeats the class 'dog' of item 1" in line
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])  # Ctrl-C; `timeout`, a cluster's time limit
 def test_ctrl_c_saves_evaluates_and_exits_130_with_the_command_that_continues(
     demo_run, tmp_path, monkeypatch, capsys, name
@@ -1057,7 +1117,8 @@ def test_the_demo_is_made_in_the_package_cache_and_its_error_names_how_to_move_i
     cfg = ClapRecipeConfig()
     cfg.demo.clips = 8
     made = clap_train.demo_data_folder(cfg)
-    assert made == tmp_path / "cache" / "demo" / "clap" / f"caption_demo-n8-seed{cfg.train.seed}"
+    assert made.parent == tmp_path / "cache" / "demo" / "clap"
+    assert made.name.startswith(f"caption_demo-v{DEMO_VERSION}-n8-seed{cfg.train.seed}-")
     assert (made / "demo.json").is_file()
 
     _forbid_expensive_work(monkeypatch)
@@ -1069,6 +1130,75 @@ def test_the_demo_is_made_in_the_package_cache_and_its_error_names_how_to_move_i
         f"error: the demo folder {tmp_path / 'afile' / 'demo' / 'clap'} (choose another with "
     )
     assert "--demo.folder or AUDIOTRAIN_CACHE_DIR)" in line and "is a file" in line
+
+
+def test_a_demo_set_of_another_generator_version_sits_beside_this_ones(tmp_path, monkeypatch):
+    """Sets were named by clip count and seed alone: one made by a release with another DEMO_VERSION blocked
+    every demo run ("holds a demo folder made with other parameters") until deleted by hand."""
+    from audiotrain.datasets import caption_demo
+    from audiotrain.recipes.clap.config import ClapRecipeConfig
+
+    monkeypatch.setenv("AUDIOTRAIN_CACHE_DIR", str(tmp_path / "cache"))
+    cfg = ClapRecipeConfig()
+    cfg.demo.clips = 4
+    version = caption_demo.DEMO_VERSION
+    monkeypatch.setattr(caption_demo, "DEMO_VERSION", version - 1)
+    older = clap_train.demo_data_folder(cfg)
+    monkeypatch.setattr(caption_demo, "DEMO_VERSION", version)
+    current = clap_train.demo_data_folder(cfg)
+    assert current != older and current.parent == older.parent
+    assert json.loads((older / "demo.json").read_text())["version"] == version - 1
+    assert json.loads((current / "demo.json").read_text())["version"] == version
+
+
+def test_a_full_disk_while_the_demo_clips_are_written_is_one_line(tmp_path):
+    """libsndfile writing a clip to a full disk said "LibsndfileError: System error." under a traceback (here
+    the disk is a file size limit: "File too large" instead of "No space left on device", the same path)."""
+    import os
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    def small_files() -> None:  # in the child: writes past 20 kB fail with EFBIG (not a SIGXFSZ kill)
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+    cache = tmp_path / "cache"
+    env = {**os.environ, "AUDIOTRAIN_CACHE_DIR": str(cache), "TMPDIR": str(tmp_path)}
+    argv = ["--preset", "quick_test", "--train.processes", "1", "--out", str(tmp_path / "run")]
+    done = subprocess.run(
+        [sys.executable, "-m", "audiotrain.recipes.clap", *argv],
+        env=env, capture_output=True, text=True, timeout=240, preexec_fn=small_files,
+    )  # fmt: skip
+    assert done.returncode == 2, (done.stdout + done.stderr)[-3000:]
+    line = _one_error_line(done.stderr)
+    assert f"cannot write the demo clips to the demo folder {cache / 'demo' / 'clap'} (choose another" in line
+    assert line.endswith(": File too large")
+    assert not list((cache / "demo" / "clap").iterdir())  # nothing half-written left behind
+
+
+def test_a_demo_clip_damaged_in_place_is_named_with_the_command_that_renders_it_again(
+    tmp_path, capsys, monkeypatch
+):
+    """demo.json's sizes find a cut or emptied clip (rendered again); one damaged at its own size is found by
+    the scan, which only said "skipped 1: 1 unreadable audio", on every run, for good."""
+    from audiotrain.recipes.clap import cli as clap
+    from audiotrain.recipes.clap.config import ClapRecipeConfig
+
+    monkeypatch.setenv("AUDIOTRAIN_CACHE_DIR", str(tmp_path / "cache"))
+    cfg = ClapRecipeConfig()
+    cfg.demo.clips = 8
+    folder = clap_train.demo_data_folder(cfg)
+    clip = sorted((folder / "clips").glob("*.wav"))[0]
+    clip.write_bytes(bytes(clip.stat().st_size))
+    monkeypatch.setattr(clap_train, "choose_splits", lambda *a, **k: pytest.fail("went on past the scan"))
+    with pytest.raises(pytest.fail.Exception):
+        clap.main(["--demo.clips", "8", "--out", str(tmp_path / "run"), "--train.processes", "1"])
+    assert (
+        f"note: the demo set {folder} has 1 damaged clip(s); `python -m audiotrain cache clear --key "
+        f"{folder.name}` has it rendered again"
+    ) in capsys.readouterr().out
 
 
 def test_a_missing_logger_package_is_refused_before_the_processes_start(tmp_path, capsys, monkeypatch):
@@ -1525,6 +1655,50 @@ def test_the_caption_length_asked_for_is_used_and_printed(tmp_path, capsys, monk
     out = capsys.readouterr().out
     assert "captions: 40 tokens each, <s> and </s> included (--dataset.max_tokens)" in out
     assert "tokenizer_config.json's model_max_length 16 does not lower it" in out
+
+
+def _checkpoint_of_38_tokens(tmp_path) -> Path:
+    """The tiny checkpoint with a text tower that takes 38 tokens (max_position_embeddings 40, not 80)."""
+    import dataclasses
+
+    from audiotrain.models.clap import load_pretrained, save_pretrained
+
+    model, config = load_pretrained(_tiny_checkpoint(tmp_path / "full"))
+    short = dataclasses.replace(
+        config, text_config=dataclasses.replace(config.text_config, max_position_embeddings=40)
+    )
+    weights = dict(tree_flatten(model.parameters()))
+    key = "text_model.embeddings.position_embeddings.weight"
+    weights[key] = weights[key][:40]
+    shorter = ClapModel(short)
+    shorter.load_weights(list(weights.items()))
+    return save_pretrained(shorter, short, tmp_path / "ckpt38")
+
+
+def test_an_unset_caption_length_is_lowered_to_the_checkpoints_and_said_once(tmp_path, capsys, monkeypatch):
+    """Unset, --dataset.max_tokens is 77 (LAION's); a checkpoint whose text tower takes 38 printed "captions:
+    38 tokens each", then refused "--dataset.max_tokens 77", a value nobody typed. A typed one is refused."""
+    from audiotrain.recipes.clap import cli as clap
+
+    checkpoint = _checkpoint_of_38_tokens(tmp_path)
+    monkeypatch.setattr(
+        clap_train, "scan_caption_folder", lambda *a, **k: pytest.fail("went on past the load")
+    )
+    argv = ["--data", str(tmp_path / "data"), "--pretrained", str(checkpoint), "--out", str(tmp_path / "run"),
+            "--train.processes", "1"]  # fmt: skip
+    with pytest.raises(pytest.fail.Exception):  # stopped once the model, tokenizer and front end are loaded
+        clap.main(argv)
+    captured = capsys.readouterr()
+    lines = [line for line in captured.out.splitlines() if "tokens" in line]
+    assert lines == [
+        "captions: 38 tokens each, <s> and </s> included (--dataset.max_tokens unset: the default 77, "
+        "lowered to the most the checkpoint's text tower takes); longer ones are cut"
+    ]
+    assert "error" not in captured.err
+    assert clap.main([*argv, "--dataset.max_tokens", "77"]) == 2
+    captured = capsys.readouterr()
+    assert "--dataset.max_tokens 77: the text tower accepts at most 38" in _one_error_line(captured.err)
+    assert "captions:" not in captured.out  # refused before the line that would say 38
 
 
 def test_resume_refuses_another_pretrained_model_or_front_end(tmp_path, capsys):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def read_utf8_text(path: Path, error: type[Exception] = ValueError) -> str:
-    """The file's text. A leading BOM (Excel's "CSV UTF-8") is dropped; anything but UTF-8 raises
-    `error` naming the file, the line and the offending byte."""
+def read_utf8_text(path: Path, error: type[Exception] = ValueError, what: str = "the metadata") -> str:
+    """The file's text. A leading BOM (Excel's "CSV UTF-8", Notepad) is dropped; anything but UTF-8 raises
+    `error` naming the file, the line and the offending byte (`what`: how the message calls the file)."""
     data = path.read_bytes()
     try:
         return data.decode("utf-8-sig")
@@ -15,5 +15,5 @@ def read_utf8_text(path: Path, error: type[Exception] = ValueError) -> str:
         line = data.count(b"\n", 0, err.start) + 1
         raise error(
             f"{path}, line {line}: the byte 0x{data[err.start]:02x} at offset {err.start} is not UTF-8; "
-            'the metadata must be saved as UTF-8 (Excel: "CSV UTF-8")'
+            f'{what} must be saved as UTF-8 (Excel: "CSV UTF-8")'
         ) from None

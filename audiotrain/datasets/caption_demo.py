@@ -19,22 +19,28 @@ exercise resampling and down-mixing. ``metadata.jsonl`` holds ``file_name``, ``c
 ``split`` and ``label``.
 
 The folder is a pure function of the parameters: it is written once (atomically) and reused when a
-``demo.json`` with the same parameters is already there.
+``demo.json`` with the same parameters is already there, and rendered again when a file it records is missing
+or has another size (a damaged cache).
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
+import io
 import json
 import os
 import re
+import secrets
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 DEMO_VERSION = 1
+#: The key of ``demo.json`` that records each file's size (how a damaged set is found without decoding it).
+_SIZES = "file_bytes"
 LABELS = ("sine tone", "noise burst", "chirp", "clicks", "buzz")
 #: Where the CLAP recipe keeps its demo sets under the package's cache folder (`audiotrain._system.cache_dir`),
 #: beside the chord recipe's ``demo/chords`` and the feature cache; ``python -m audiotrain cache`` lists them.
@@ -188,6 +194,14 @@ def _captions(label: str, attribute: str, loudness: str, rng: np.random.Generato
     return captions
 
 
+def demo_set_name(config: CaptionDemoConfig) -> str:
+    """A folder name for the set of `config`: its main settings, readable, then a hash of the generator's
+    version and every parameter, so that sets made otherwise (another release's generator, another
+    ``eval_fraction``) sit side by side in a cache instead of blocking one another."""
+    digest = hashlib.sha256(json.dumps(_manifest(config), sort_keys=True).encode()).hexdigest()[:8]
+    return f"caption_demo-v{DEMO_VERSION}-n{config.n_clips}-seed{config.seed}-{digest}"
+
+
 def make_caption_demo(folder: str | Path, config: CaptionDemoConfig | None = None) -> Path:
     """Write (or reuse) the demo folder and return its path.
 
@@ -195,35 +209,103 @@ def make_caption_demo(folder: str | Path, config: CaptionDemoConfig | None = Non
     ----------
     folder : str or Path
         Where the folder goes. An existing folder is reused only if its ``demo.json`` matches `config`;
-        any other existing non-empty folder is an error (it is never overwritten).
+        any other existing non-empty folder is an error (it is never overwritten). A set whose files are
+        missing or have other sizes than ``demo.json`` records (a damaged cache) is rendered again, with a
+        note: its files are a pure function of `config`. Two processes making the same set at once each
+        render it; the second to finish uses the first one's.
     config : CaptionDemoConfig, optional
 
     Returns
     -------
     Path
         The folder, containing ``metadata.jsonl``, ``demo.json`` and ``clips/*.wav|flac``.
-    """
-    import soundfile as sf
 
+    Raises
+    ------
+    FileExistsError
+        `folder` holds something else (another set's ``demo.json``, other files).
+    OSError
+        The set cannot be written (a full disk: ``No space left on device``); nothing is left behind.
+    """
     config = config or CaptionDemoConfig()
     folder = Path(folder)
-    manifest = {"version": DEMO_VERSION, **asdict(config)}
-    marker = folder / "demo.json"
-    if marker.exists():
+    manifest = _manifest(config)
+    damage = _damage(folder, manifest)
+    if damage is None:
+        return folder
+    if damage != _ABSENT:
+        print(f"note: the demo set {folder} is damaged ({damage}); rendering it again")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    rendered = _render(folder.parent, config, manifest)
+    try:
+        if damage != _ABSENT and _damage(folder, manifest) is not None:  # (not mended by another process)
+            _move_aside(folder)
         try:
-            if json.loads(marker.read_text()) == manifest:
-                return folder
-        except json.JSONDecodeError:
-            pass
+            os.replace(rendered, folder)  # onto nothing, or an empty folder
+        except OSError as error:
+            if error.errno not in (errno.ENOTEMPTY, errno.EEXIST) or _damage(folder, manifest) is not None:
+                raise
+            shutil.rmtree(rendered, ignore_errors=True)  # another process finished the same set first
+    except BaseException:
+        shutil.rmtree(rendered, ignore_errors=True)
+        raise
+    return folder
+
+
+#: `_damage` of a folder that holds no set yet (absent or empty).
+_ABSENT = "absent"
+
+
+def _manifest(config: CaptionDemoConfig) -> dict:
+    """What ``demo.json`` records of how the set was made (it adds the sizes of the files made)."""
+    return {"version": DEMO_VERSION, **asdict(config)}
+
+
+def _damage(folder: Path, manifest: dict) -> str | None:
+    """None when `folder` holds the complete set of `manifest`; `_ABSENT` when it holds nothing; else what is
+    damaged. Raises FileExistsError for a folder holding anything but a set of `manifest`."""
+    marker = folder / "demo.json"
+    if not marker.exists():
+        if folder.exists() and any(folder.iterdir()):
+            raise FileExistsError(f"{folder} exists and is not a demo folder; refusing to write into it")
+        return _ABSENT
+    try:
+        recorded = json.loads(marker.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        if all(
+            _SET_FILE.fullmatch(p.relative_to(folder).as_posix()) for p in folder.rglob("*") if p.is_file()
+        ):
+            return f"{marker} is not JSON"  # the files of a set, and nothing else
+        recorded = None
+    sizes = recorded.pop(_SIZES, None) if isinstance(recorded, dict) else None
+    if recorded != manifest:
         raise FileExistsError(
             f"{folder} holds a demo folder made with other parameters ({marker}); delete it or pick another folder"
         )
-    if folder.exists() and any(folder.iterdir()):
-        raise FileExistsError(f"{folder} exists and is not a demo folder; refusing to write into it")
+    if not isinstance(sizes, dict):
+        return f"{marker} records no file sizes (a set of an earlier audiotrain)"
+    for name, size in sizes.items():
+        path = folder / name
+        if not path.is_file():
+            return f"{path} is missing"
+        if path.stat().st_size != size:
+            return f"{path} holds {path.stat().st_size} bytes, not {size}"
+    return None
+
+
+def _render(parent: Path, config: CaptionDemoConfig, manifest: dict) -> Path:
+    """The set of `config`, written into a new temporary folder in `parent` (returned); nothing is left there
+    when writing fails."""
+    import soundfile as sf
 
     rng = np.random.default_rng(config.seed)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".caption_demo_", dir=folder.parent))
+    tmp = _new_folder(parent, ".caption_demo_")
+    sizes: dict[str, int] = {}
+
+    def write(name: str, data: bytes) -> None:
+        (tmp / name).write_bytes(data)
+        sizes[name] = len(data)
+
     try:
         (tmp / "clips").mkdir()
         combos = [
@@ -245,7 +327,11 @@ def make_caption_demo(folder: str | Path, config: CaptionDemoConfig | None = Non
                 x = np.stack([x, 0.9 * x], axis=1)
             ext = "flac" if rng.random() < 0.25 else "wav"
             name = f"clips/{i:04d}_{label.replace(' ', '_')}.{ext}"
-            sf.write(tmp / name, x, sr, subtype="PCM_16")
+            # Encoded in memory, written by Python: a full disk is an OSError naming its cause, where
+            # libsndfile writing the file says "System error." (the bytes are the same).
+            encoded = io.BytesIO()
+            sf.write(encoded, x, sr, subtype="PCM_16", format=ext.upper())
+            write(name, encoded.getvalue())
             lines.append(
                 {
                     "file_name": name,
@@ -254,17 +340,34 @@ def make_caption_demo(folder: str | Path, config: CaptionDemoConfig | None = Non
                     "label": label,
                 }
             )
-        with open(tmp / "metadata.jsonl", "w", encoding="utf-8") as f:
-            for line in lines:
-                f.write(json.dumps(line) + "\n")
-        (tmp / "demo.json").write_text(json.dumps(manifest, indent=2) + "\n")
-        if folder.exists():
-            folder.rmdir()  # empty (checked above)
-        os.replace(tmp, folder)
+        write("metadata.jsonl", "".join(json.dumps(line) + "\n" for line in lines).encode("utf-8"))
+        (tmp / "demo.json").write_text(json.dumps({**manifest, _SIZES: sizes}, indent=2) + "\n")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return folder
+    return tmp
+
+
+def _new_folder(parent: Path, prefix: str) -> Path:
+    """A new folder of a unique name in `parent`, with the permissions the umask gives (`tempfile.mkdtemp`
+    makes it private: the set renamed from it would be unreadable to the other users of a shared cache)."""
+    while True:
+        folder = parent / f"{prefix}{secrets.token_hex(6)}"
+        try:
+            folder.mkdir()
+            return folder
+        except FileExistsError:
+            continue
+
+
+def _move_aside(folder: Path) -> None:
+    """Take a damaged set out of the way (renamed, then deleted): a process reading it keeps its files."""
+    aside = _new_folder(folder.parent, ".caption_demo_damaged_")
+    try:
+        os.replace(folder, aside / "set")
+    except FileNotFoundError:
+        pass  # moved by another process mending it too
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def demo_set_files(folder: Path) -> list[Path]:

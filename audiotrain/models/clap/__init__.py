@@ -18,6 +18,7 @@ from audiotrain.models.clap.convert import CONVERSION_TABLE, StateDictError
 from audiotrain.models.clap.export import save_pretrained
 from audiotrain.models.clap.loading import CheckpointError, load_pretrained
 from audiotrain.models.clap.model import ClapModel
+from audiotrain.models.clap.roberta import check_token_ids
 from audiotrain.models.clap.tokenizer import ClapTokenizer, TokenizerError
 from audiotrain.models.clap.torch_bin import (
     TorchCheckpointError,
@@ -40,6 +41,7 @@ __all__ = [
     "TokenizerError",
     "TorchCheckpointError",
     "UnsafeCheckpointError",
+    "check_token_ids",
     "load_pretrained",
     "load_torch_state_dict",
     "mel_to_model_layout",

@@ -13,6 +13,34 @@ from audiotrain.models.clap.layers import Dropout, activation
 
 import mlx.core as mx
 import mlx.nn as nn
+import numpy as np
+
+
+def check_token_ids(input_ids: mx.array | np.ndarray, vocab_size: int) -> None:
+    """Raise ``IndexError`` when a token id is outside ``[0, vocab_size)``, naming it and where it is.
+
+    MLX does not bounds-check a gather: such an id reads memory beyond the embedding table (a wrong embedding,
+    or a segfault), where PyTorch raises. Cheap on a host-side batch (a min and a max of ``B x L`` ints).
+    """
+    ids = np.asarray(input_ids)
+    if ids.size == 0 or (ids.min() >= 0 and ids.max() < vocab_size):
+        return
+    outside = (ids < 0) | (ids >= vocab_size)
+    where = tuple(int(i) for i in np.argwhere(outside)[0])
+    raise IndexError(
+        f"input_ids{list(where)} is the token id {int(ids[where])}, outside the text model's vocabulary "
+        f"(text_config.vocab_size {vocab_size}: ids 0..{vocab_size - 1}; {int(outside.sum())} of the "
+        f"{ids.size} ids lie outside it): tokenize with the checkpoint's own tokenizer "
+        "(ClapTokenizer.from_pretrained), or use a model whose vocabulary holds these ids"
+    )
+
+
+def _readable(array: mx.array) -> np.ndarray | None:
+    """The array's values, or None inside ``mx.compile`` / ``mx.vmap``, where they do not exist yet."""
+    try:
+        return np.asarray(array)
+    except ValueError:  # "[eval] Attempting to eval an array during function transformations"
+        return None
 
 
 class ClapTextEmbeddings(nn.Module):
@@ -31,11 +59,20 @@ class ClapTextEmbeddings(nn.Module):
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = Dropout(config.hidden_dropout_prob)
 
-    def __call__(self, input_ids: mx.array) -> mx.array:
+    def __call__(self, input_ids: mx.array, ids_checked: bool = False) -> mx.array:
+        """Embed ``(B, L)`` token ids. Unless `ids_checked` (by `check_token_ids`), an id outside the
+        vocabulary gets a NaN embedding instead of a read beyond the table: inside ``mx.compile`` the ids
+        cannot be checked, and no error can be raised there."""
         not_pad = (input_ids != self.pad_token_id).astype(mx.int32)
         positions = mx.cumsum(not_pad, axis=1) * not_pad + self.pad_token_id
+        if ids_checked:
+            words = self.word_embeddings(input_ids)
+        else:
+            inside = (input_ids >= 0) & (input_ids < self.word_embeddings.weight.shape[0])
+            words = self.word_embeddings(mx.where(inside, input_ids, 0))
+            words = mx.where(inside[..., None], words, mx.array(float("nan"), words.dtype))
         # transformers reads token types from an all-zero buffer when none are given: always type 0.
-        x = self.word_embeddings(input_ids) + self.token_type_embeddings.weight[0]
+        x = words + self.token_type_embeddings.weight[0]
         x = x + self.position_embeddings(positions)
         return self.dropout(self.LayerNorm(x))
 
@@ -154,7 +191,9 @@ class ClapTextModel(nn.Module):
         Parameters
         ----------
         input_ids : mx.array, shape (B, L), integer
-            Token ids, ``L <= max_position_embeddings - pad_token_id - 1`` (512 for RoBERTa).
+            Token ids in ``[0, vocab_size)``, ``L <= max_position_embeddings - pad_token_id - 1`` (512 for
+            RoBERTa). An id outside the vocabulary raises ``IndexError`` (`check_token_ids`); inside
+            ``mx.compile``, where values cannot be read, its row's embedding is NaN instead.
         attention_mask : mx.array, shape (B, L), optional
             1 for real tokens, 0 for padding; all ones when omitted.
 
@@ -174,7 +213,10 @@ class ClapTextModel(nn.Module):
             raise ValueError(
                 f"input_ids has {input_ids.shape[1]} tokens; the text tower accepts at most {longest}"
             )
-        x = self.embeddings(input_ids)
+        ids = _readable(input_ids)
+        if ids is not None:
+            check_token_ids(ids, self.config.vocab_size)
+        x = self.embeddings(input_ids, ids_checked=ids is not None)
         if attention_mask is None:
             mask = mx.zeros((1, 1, 1, input_ids.shape[1]), dtype=x.dtype)
         else:

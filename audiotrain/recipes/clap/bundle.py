@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from audiotrain.recipes._run import check_can_write, is_inside
-from audiotrain.recipes.clap.config import ClapRecipeConfig
+from audiotrain.recipes.clap.config import DEFAULT_MAX_TOKENS, ClapRecipeConfig
 from audiotrain.recipes.clap.task import CLAPTrainModule, check_freezing_fits
 from audiotrain.recipes.config_cli import check_fits_memory
 from audiotrain.train import checkpoint as ckpt
@@ -46,28 +46,32 @@ class Bundle:
     demo: bool
 
 
-def load_checkpoint(path_or_hub_id: str, max_tokens: int, quiet: bool = False) -> Bundle:
-    """The checkpoint's model, front end and tokenizer (captions of `max_tokens` tokens), checked against one
-    another; unless `quiet`, prints the caption length used."""
+def load_checkpoint(path_or_hub_id: str, max_tokens: int | None) -> Bundle:
+    """The checkpoint's model, front end and tokenizer, checked against one another. Captions get `max_tokens`
+    tokens, or when None `DEFAULT_MAX_TOKENS` lowered to the most the text tower takes; a `max_tokens` beyond
+    that is capped here too, and refused by `check_settings_fit`."""
     from audiotrain.features.clap import ClapFeatureExtractor
     from audiotrain.models.clap import ClapTokenizer, load_pretrained
 
     model, config = load_pretrained(path_or_hub_id)
     source = Path(config.source)
     extractor = ClapFeatureExtractor.from_pretrained(source)
-    tokenizer = ClapTokenizer.from_pretrained(source, max_length=max_tokens)
+    tokenizer = ClapTokenizer.from_pretrained(source, max_length=max_tokens or DEFAULT_MAX_TOKENS)
     check_tokenizer_fits(tokenizer, config, source)
     check_front_end_fits(extractor, config, source)
-    if not quiet:
-        print(caption_length_line(tokenizer))
     return Bundle(model, config, extractor, tokenizer, source, demo=False)
 
 
-def caption_length_line(tokenizer) -> str:
-    """What the run tokenizes captions to, and why not to a smaller model_max_length of the folder."""
+def caption_length_line(tokenizer, max_tokens: int | None) -> str:
+    """What the run tokenizes captions to (`max_tokens`: --dataset.max_tokens, None when not given): the
+    default lowered to the text tower's limit, and why not to a smaller model_max_length of the folder."""
+    source = "--dataset.max_tokens"
+    if max_tokens is None and tokenizer.max_length < DEFAULT_MAX_TOKENS:
+        source += (
+            f" unset: the default {DEFAULT_MAX_TOKENS}, lowered to the most the checkpoint's text tower takes"
+        )
     line = (
-        f"captions: {tokenizer.max_length} tokens each, <s> and </s> included (--dataset.max_tokens); "
-        "longer ones are cut"
+        f"captions: {tokenizer.max_length} tokens each, <s> and </s> included ({source}); longer ones are cut"
     )
     limit = tokenizer.model_max_length
     if limit is not None and limit < tokenizer.max_length:
@@ -124,7 +128,8 @@ def check_settings_fit(cfg: ClapRecipeConfig, config) -> None:
     """Settings the model's config bounds, named by their flags, before any data is read."""
     text, audio = config.text_config, config.audio_config
     longest = text.max_position_embeddings - text.pad_token_id - 1
-    if cfg.dataset.max_tokens > longest:
+    # (Unset, it is lowered to `longest` instead: `load_checkpoint`.)
+    if cfg.dataset.max_tokens is not None and cfg.dataset.max_tokens > longest:
         raise ValueError(
             f"--dataset.max_tokens {cfg.dataset.max_tokens}: the text tower accepts at most {longest} tokens "
             f"(max_position_embeddings {text.max_position_embeddings}); pass --dataset.max_tokens {longest} or less"
@@ -143,14 +148,15 @@ def check_demo_settings(cfg: ClapRecipeConfig):
     demo model's config (with a placeholder vocabulary) for `check_settings_fit`."""
     from audiotrain.models.clap import ClapModel
 
-    if cfg.dataset.max_tokens > DEMO_MAX_TOKENS:
+    max_tokens = cfg.dataset.max_tokens or DEFAULT_MAX_TOKENS
+    if max_tokens > DEMO_MAX_TOKENS:
         raise ValueError(
-            f"--dataset.max_tokens {cfg.dataset.max_tokens}: the offline demo's text tower takes at most "
+            f"--dataset.max_tokens {max_tokens}: the offline demo's text tower takes at most "
             f"{DEMO_MAX_TOKENS} tokens (a RoBERTa text tower's length; LAION-CLAP uses 77); pass "
             f"--dataset.max_tokens {DEMO_MAX_TOKENS} or less"
         )
     # Without the token embeddings: the tokenizer trained on the captions may have far fewer than vocab_size.
-    config = demo_model_config(1, cfg.dataset.max_tokens, cfg.demo.width)
+    config = demo_model_config(1, max_tokens, cfg.demo.width)
     check_fits_memory(ClapModel(config), f"--demo.width {cfg.demo.width}")
     return config
 
@@ -208,11 +214,10 @@ def build_demo(captions: list[str], cfg: ClapRecipeConfig) -> Bundle:
 
     import mlx.core as mx
 
-    tokenizer = ClapTokenizer.train(
-        captions, vocab_size=cfg.demo.vocab_size, max_length=cfg.dataset.max_tokens
-    )
+    max_tokens = cfg.dataset.max_tokens or DEFAULT_MAX_TOKENS
+    tokenizer = ClapTokenizer.train(captions, vocab_size=cfg.demo.vocab_size, max_length=max_tokens)
     extractor = ClapFeatureExtractor.from_dict(demo_extractor_settings(), source="demo front end")
-    config = demo_model_config(tokenizer.vocab_size, cfg.dataset.max_tokens, cfg.demo.width)
+    config = demo_model_config(tokenizer.vocab_size, max_tokens, cfg.demo.width)
     model = ClapModel(config)  # drawn from the generators `run` seeded
     mx.eval(model.parameters())
     return Bundle(model, config, extractor, tokenizer, Path(DEMO_INIT), demo=True)
@@ -358,7 +363,7 @@ def bundle_of_run(run_dir: Path) -> Bundle:
     record = read_run_record(run_dir)
     source = Path(record["model_source"])
     dataset = record["config"].get("dataset") or {}
-    max_tokens = int(dataset.get("max_tokens", 77))
+    max_tokens = int(dataset.get("max_tokens") or DEFAULT_MAX_TOKENS)
     if not source.is_dir():
         own = run_dir / "hf_model"
         if not has_model_files(own):
@@ -374,7 +379,7 @@ def bundle_of_run(run_dir: Path) -> Bundle:
         )
         source = own
     if not record["demo"]:
-        return load_checkpoint(str(source), max_tokens, quiet=True)
+        return load_checkpoint(str(source), max_tokens)
     tokenizer = ClapTokenizer.from_pretrained(source, max_length=max_tokens)
     extractor = ClapFeatureExtractor.from_pretrained(source)
     if (source / "config.json").is_file():

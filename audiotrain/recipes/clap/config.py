@@ -19,6 +19,9 @@ from audiotrain.train.loggers.config import LoggerConfig
 
 DEMO_LEARNING_RATE = 3e-4
 DEMO_EPOCHS = 25
+#: Tokens per caption when --dataset.max_tokens is not given (LAION-CLAP's 77), lowered to what a checkpoint's
+#: text tower takes: a default is no request the run must refuse.
+DEFAULT_MAX_TOKENS = 77
 
 
 def _opt(default, help: str, **extra):
@@ -40,7 +43,11 @@ class ClapDatasetConfig:
     eval_fraction: float = _opt(
         0.2, "share of clips held out (seeded) when the folder has no evaluation split"
     )
-    max_tokens: int = _opt(77, "tokens per caption, <s> and </s> included (77 as in LAION-CLAP)")
+    max_tokens: int | None = _opt(
+        None,
+        "tokens per caption, <s> and </s> included (if unset: 77 as in LAION-CLAP, or the most a "
+        "checkpoint's text tower takes when that is fewer)",
+    )
     num_workers: int = _opt(2, "data-loading threads (decoding, resampling, log-mel)")
     cache_audio: bool = _opt(False, "keep decoded clips in memory (small folders)")
     zero_shot_labels: str | None = _opt(
@@ -52,7 +59,14 @@ class ClapDatasetConfig:
     def __post_init__(self):
         # Named by field here; merge_config names them as flags (--dataset.max_tokens) when set through one.
         check_setting("eval_fraction", self.eval_fraction, above=0, below=1)
-        check_setting("max_tokens", self.max_tokens, integer=True, at_least=3, why="<s>, a token and </s>")
+        check_setting(
+            "max_tokens",
+            self.max_tokens,
+            integer=True,
+            at_least=3,
+            why="<s>, a token and </s>",
+            optional=True,
+        )
         check_setting("num_workers", self.num_workers, integer=True, at_least=0)
         # Without its '{}' every class would get the same prompt, and zero-shot scores would be chance.
         if not _inserts_the_class(self.prompt_template):

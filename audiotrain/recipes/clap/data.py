@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 from audiotrain.data import DataLoader
+from audiotrain.datasets._text import read_utf8_text
 from audiotrain.datasets.captions import (
     CaptionDataset,
     CaptionFolder,
@@ -192,7 +193,9 @@ def read_labels(spec: str | None) -> list[str] | None:
     """``--dataset.zero_shot_labels``: a file with one class per line, or a comma-separated list.
 
     A value that looks like a file (a path separator or a suffix such as ``.txt``, and no comma) must exist:
-    a mistyped file name is an error, not a one-class list named after the file.
+    a mistyped file name is an error, not a one-class list named after the file. The file is read as the
+    metadata is: UTF-8, a leading BOM (Notepad, Excel) dropped. A class given twice is refused, naming where:
+    it would get two prompts and shift the zero-shot scores.
     """
     if spec is None:
         return None
@@ -208,11 +211,28 @@ def read_labels(spec: str | None) -> list[str] | None:
             "or a comma-separated list of classes)"
         )
     if path.is_file():
-        labels = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        if not labels:
-            raise ValueError(f"{path}: no labels (expected one class name per line)")
-        return labels
-    labels = [part.strip() for part in spec.split(",") if part.strip()]
-    if not labels:
+        text = read_utf8_text(path, what="the label file")
+        lines = [(n, line.strip()) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+        if not lines:
+            raise ValueError(
+                f"--dataset.zero_shot_labels {path}: no labels (expected one class name per line)"
+            )
+        _refuse_repeats(lines, f"--dataset.zero_shot_labels {path}", "line")
+        return [label for _, label in lines]
+    parts = [(n, part.strip()) for n, part in enumerate(spec.split(","), start=1) if part.strip()]
+    if not parts:
         raise ValueError(f"--dataset.zero_shot_labels {spec!r}: no labels (a file or a comma-separated list)")
-    return labels
+    _refuse_repeats(parts, f"--dataset.zero_shot_labels {spec!r}", "item")
+    return [label for _, label in parts]
+
+
+def _refuse_repeats(numbered: list[tuple[int, str]], source: str, unit: str) -> None:
+    """Raise for the first class of `numbered` ((line or item number, class) pairs) that is given twice."""
+    first: dict[str, int] = {}
+    for number, label in numbered:
+        if label in first:
+            raise ValueError(
+                f"{source}: {unit} {number} repeats the class {label!r} of {unit} {first[label]}; give each "
+                "class once (a repeated class gets a second prompt and skews the zero-shot scores)"
+            )
+        first[label] = number

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from audiotrain.distributed import collectives
+from audiotrain.models.clap import check_token_ids
 from audiotrain.models.clap.model import ClapModel
 from audiotrain.recipes.config_cli import check_setting
 from audiotrain.train.module import OptimizerConfig, TrainModule
@@ -247,6 +248,22 @@ class CLAPTrainModule(TrainModule):
 
     def batch_size(self, batch: Any) -> int:
         return int(batch["input_ids"].shape[0])
+
+    # ---- token ids, checked on the host ----------------------------------------------------------------
+    # Inside the compiled step the ids cannot be read, so an id beyond the vocabulary would only give NaN
+    # embeddings there (see ClapTextEmbeddings); checked here, on the batch the loader made, it is an
+    # IndexError naming the id. A min and a max of B x L ints: microseconds, and no wait on the device.
+    def _check_token_ids(self, batch: dict[str, mx.array]) -> None:
+        check_token_ids(batch["input_ids"], self.clap.config.text_config.vocab_size)
+
+    def on_train_batch_start(self, batch: dict[str, mx.array], batch_idx: int) -> None:
+        self._check_token_ids(batch)
+
+    def on_validation_batch_start(self, batch: dict[str, mx.array], batch_idx: int) -> None:
+        self._check_token_ids(batch)
+
+    def on_test_batch_start(self, batch: dict[str, mx.array], batch_idx: int) -> None:
+        self._check_token_ids(batch)
 
     # ---- optimizer and the post-step clamp ----------------------------------------------------------
     def configure_optimizers(self) -> OptimizerConfig:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from audiotrain._system import CACHE_DIR_ENV, cache_dir
 from audiotrain.datasets.caption_demo import DEMO_FOLDER as CAPTION_DEMO_FOLDER
-from audiotrain.datasets.caption_demo import CaptionDemoConfig, make_caption_demo
+from audiotrain.datasets.caption_demo import CaptionDemoConfig, demo_set_name, make_caption_demo
 from audiotrain.datasets.captions import (
     CaptionDataset,
     CaptionFolder,
@@ -40,6 +40,7 @@ from audiotrain.recipes.clap.bundle import (
     MODEL_KEY,
     Bundle,
     build_demo,
+    caption_length_line,
     check_demo_settings,
     check_resume_matches,
     check_resume_model,
@@ -58,7 +59,12 @@ from audiotrain.recipes.clap.clip_record import (
     clip_names,
     clip_record,
 )
-from audiotrain.recipes.clap.config import DEMO_EPOCHS, DEMO_LEARNING_RATE, ClapRecipeConfig
+from audiotrain.recipes.clap.config import (
+    DEFAULT_MAX_TOKENS,
+    DEMO_EPOCHS,
+    DEMO_LEARNING_RATE,
+    ClapRecipeConfig,
+)
 from audiotrain.recipes.clap.data import (
     FEW_EVAL_CLIPS,
     check_training_clips,
@@ -158,10 +164,19 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
     bundle = None if demo else load_checkpoint(cfg.pretrained, cfg.dataset.max_tokens)
     if bundle is not None:
         check_settings_fit(cfg, bundle.config)
+        print(caption_length_line(bundle.tokenizer, cfg.dataset.max_tokens))
+    # The caption length in use from here on, and in config.json: an unset --dataset.max_tokens resolved.
+    max_tokens = (
+        bundle.tokenizer.max_length if bundle is not None else cfg.dataset.max_tokens or DEFAULT_MAX_TOKENS
+    )
+    cfg = dataclasses.replace(cfg, dataset=dataclasses.replace(cfg.dataset, max_tokens=max_tokens))
     sampling_rate = bundle.extractor.sampling_rate if bundle else demo_extractor_settings()["sampling_rate"]
     folder = scan_caption_folder(data, sampling_rate=sampling_rate)
     report = folder.report()
     print(report, flush=True)  # out before an error below ends the process (and, under mpirun, the job)
+    if cfg.data is None and folder.skipped:  # the generator writes only clips that decode: damaged since
+        damaged = len(folder.skipped)
+        print(f"note: the demo set {data} has {damaged} damaged clip(s); {demo_set_advice(cfg, data)}")
     if fold is None:
         train_clips, eval_clips, how = choose_splits(folder, cfg.dataset, cfg.train.seed)
         test_clips = eval_clips
@@ -354,19 +369,35 @@ def check_out_folder(cfg: ClapRecipeConfig, resume: str | Path | None) -> tuple[
 def demo_data_folder(cfg: ClapRecipeConfig) -> Path:
     """The demo's folder of captioned synthetic clips, generated (or found) by rank 0, then read by the others."""
     demo_config = CaptionDemoConfig(n_clips=cfg.demo.clips, seed=cfg.train.seed)
-    folder = _demo_set_folder(cfg)
+    cache = _demo_cache(cfg)
+    folder = cache / demo_set_name(demo_config)
+    where = (
+        f"--demo.folder {cache}"
+        if cfg.demo.folder
+        else f"the demo folder {cache} (choose another with --demo.folder or {CACHE_DIR_ENV})"
+    )
     if not folder.is_dir():  # still to be made: a file in the way, or a read-only folder, named now
-        cache = _demo_cache(cfg)
-        check_can_write(
-            cache,
-            f"--demo.folder {cache}"
-            if cfg.demo.folder
-            else f"the demo folder {cache} (choose another with --demo.folder or {CACHE_DIR_ENV})",
-        )
-    collectives.on_main_process(lambda: make_caption_demo(folder, demo_config))
+        check_can_write(cache, where)
+
+    def make() -> Path:
+        try:
+            return make_caption_demo(folder, demo_config)
+        except FileExistsError:
+            raise
+        except OSError as error:  # a full disk: one line, naming the folder (nothing is left behind)
+            raise ValueError(f"cannot write the demo clips to {where}: {error.strerror or error}") from None
+
+    collectives.on_main_process(make)
     data = make_caption_demo(folder, demo_config)  # rank 0's, found
     print(f"demo data: {data}")
     return data
+
+
+def demo_set_advice(cfg: ClapRecipeConfig, data: Path) -> str:
+    """How to have the demo set `data` rendered again (it is generated: nothing of the user's is lost)."""
+    if cfg.demo.folder:
+        return f"delete {data} to have it rendered again"
+    return f"`python -m audiotrain cache clear --key {data.name}` has it rendered again"
 
 
 def _demo_cache(cfg: ClapRecipeConfig) -> Path:
@@ -374,11 +405,6 @@ def _demo_cache(cfg: ClapRecipeConfig) -> Path:
     (`audiotrain._system.cache_dir`, as the chord recipe's demo songs), where ``python -m audiotrain cache``
     lists and clears them."""
     return Path(cfg.demo.folder) if cfg.demo.folder else cache_dir() / CAPTION_DEMO_FOLDER
-
-
-def _demo_set_folder(cfg: ClapRecipeConfig) -> Path:
-    """The demo set of these settings, in `_demo_cache`."""
-    return _demo_cache(cfg) / f"caption_demo-n{cfg.demo.clips}-seed{cfg.train.seed}"
 
 
 def _open_run_folder(out: Path | None, replace: bool, continuing: bool, demo: bool, report: str) -> Path:
