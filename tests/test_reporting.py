@@ -156,3 +156,27 @@ def test_a_resumed_epoch_keeps_what_its_validation_logged_before_the_checkpoint(
     resumed.fit(LogsLightningNames(), make_batches(), make_batches(32), ckpt_path=str(saved))
     assert resumed.history["epoch"] == [0] and resumed.global_step == 6
     assert resumed.history["val/acc"] == [pytest.approx(validated)]
+
+
+class NaNOnOddBatches(TinyClassifier):
+    """A non-finite loss on every other batch: never enough in a row for the stop."""
+
+    def compute_loss(self, batch):
+        loss, metrics = super().compute_loss(batch)
+        x, _ = batch
+        return mx.where(x[0, 0] > 0, loss * mx.array(float("nan")), loss), metrics
+
+
+def test_skipped_updates_are_named_in_a_warning_once_a_fit(tmp_path):
+    """Skipped updates showed only as `loss=nan` (or not at all) until the streak stopped the run: a run
+    whose updates were half skipped finished with no word."""
+    t = trainer(tmp_path, max_epochs=2, max_consecutive_nonfinite=50)
+    with pytest.warns(UserWarning, match=r"optimizer update\(s\) up to epoch 0 .* were skipped") as seen:
+        t.fit(NaNOnOddBatches(), make_batches(64, 4))
+    assert len([w for w in seen if "were skipped" in str(w.message)]) == 1
+    assert t.current_epoch == 2  # the run went on
+
+
+def test_no_skipped_update_no_warning(tmp_path, recwarn):
+    trainer(tmp_path, max_epochs=1).fit(TinyClassifier(), make_batches())
+    assert not [w for w in recwarn if "were skipped" in str(w.message)]

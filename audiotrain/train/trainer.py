@@ -493,10 +493,11 @@ class Trainer:
             if ckpt_path:
                 self._restore(ckpt_path, full=True)
                 self._anchor_epoch_schedule()
-            else:  # a resumed run goes on in its folders
+            if not ckpt_path:  # a resumed run goes on in its folders
                 self.callbacks.refuse_earlier_runs(self)
                 collectives.on_main_process(self._refuse_earlier_logger_runs)
             self._start_loggers(model)
+            self._skips_before_fit = self._skipped_total()
             self._fit_started = time.perf_counter()
             self.fitting = True
             with self._on_device(), stop_on_signals(self._request_stop):
@@ -786,6 +787,7 @@ class Trainer:
         if self.running.interval_weight:
             self._log_train_interval()
         self._check_nonfinite()
+        self._warn_of_skipped_updates()
         self.callback_metrics.update(reporting.epoch_callback_values(epoch_means, self._train_options()))
         val_metrics = {}
         self._epoch_end_validated = val_loader is not None and self._validates_at_epoch_end(val_every)
@@ -1643,6 +1645,32 @@ class Trainer:
         here at the same points (a logging step, a validation's or an epoch's end), where the values are
         read anyway: the training step itself gains no host sync."""
         return collectives.mean_of_host_values(reporting.hook_logs(self.module))
+
+    def _skipped_total(self) -> int | None:
+        """The non-finite updates the guard has skipped so far (None without the guard)."""
+        if not self.nonfinite_guard:
+            return None
+        return int(self._train_step.state.arrays["skipped_total"].item())
+
+    def _warn_of_skipped_updates(self) -> None:
+        """Once a fit, at the first epoch end after a skipped update: a run whose updates are all skipped
+        (NaN in the data, ids outside an embedding table under compile, too high a learning rate) shows
+        only `loss=nan` otherwise, until `max_consecutive_nonfinite` steps in a row stop it."""
+        before = getattr(self, "_skips_before_fit", None)
+        if before is None:
+            return
+        total = self._skipped_total()
+        if total is None or total == before:
+            return
+        self._skips_before_fit = None  # once a fit
+        warnings.warn(
+            f"Trainer.fit: {total - before} optimizer update(s) up to epoch {self.current_epoch} (global step "
+            f"{self.global_step}) were skipped because their loss or gradients were not finite; the "
+            "`skipped_steps` series counts them. Check the data for NaN/Inf and out-of-range indices, lower "
+            "the learning rate, or set gradient_clip_val; Trainer(compile=False) shows errors a compiled "
+            "step cannot raise",
+            stacklevel=2,
+        )
 
     def _check_nonfinite(self) -> None:
         arrays = self._train_step.state.arrays
