@@ -67,6 +67,69 @@ def test_running_means_resumed_between_folds_equal_an_uninterrupted_run_bitwise(
     assert whole.epoch_means()["loss"] == pytest.approx(expected, rel=1e-6)
 
 
+def test_running_means_average_each_value_over_the_steps_that_reported_it():
+    """As Lightning: a value logged on some steps only is not divided by the other steps' weight, and a value
+    with its own weight (a count the step computed) is weighted by it, a step counting nothing included."""
+    means = RunningMeans()
+    means.add({"loss": mx.array(1.0), "aux": mx.array(3.0)}, 4)
+    means.add({"loss": mx.array(2.0)}, 4)
+    means.add({"loss": mx.array(3.0), "acc": mx.array(0.5)}, 2, {"acc": mx.array(6.0)})
+    means.add({"loss": mx.array(4.0), "acc": mx.array(0.0)}, 2, {"acc": mx.array(0.0)})  # counted none
+    means.add({"loss": mx.array(5.0), "acc": mx.array(1.0)}, 2, {"acc": mx.array(2.0)})
+    expected = {"loss": pytest.approx(36 / 14), "aux": pytest.approx(3.0), "acc": pytest.approx(5 / 8)}
+    assert means.epoch_means() == expected
+    assert means.pop_interval() == expected
+
+
+@pytest.mark.parametrize("fold_every", [2, 256])
+def test_running_means_with_own_weights_and_missing_values_resume_bitwise(monkeypatch, fold_every):
+    monkeypatch.setattr(RunningMeans, "FOLD_EVERY", fold_every)
+    rng = np.random.default_rng(1)
+    steps = []
+    for i in range(10):
+        values = {"loss": mx.array(float(rng.normal())), "acc": mx.array(float(rng.uniform()))}
+        if i % 3 == 0:
+            values["sometimes"] = mx.array(float(rng.normal()))
+        steps.append((values, int(rng.integers(1, 9)), {"acc": mx.array(float(rng.integers(0, 5)))}))
+    whole, first = RunningMeans(), RunningMeans()
+    for step in steps:
+        whole.add(*step)
+    for step in steps[:7]:
+        first.add(*step)
+    resumed = RunningMeans()
+    resumed.load_state_dict(json.loads(json.dumps(first.state_dict())))
+    for step in steps[7:]:
+        resumed.add(*step)
+    assert resumed.epoch_means() == whole.epoch_means()
+    assert resumed.pop_interval() == whole.pop_interval()
+    acc = sum(float(v["acc"]) * float(own["acc"]) for v, _, own in steps) / sum(
+        float(o["acc"]) for *_, o in steps
+    )
+    sometimes = [(float(v["sometimes"]), w) for v, w, _ in steps if "sometimes" in v]
+    assert whole.epoch_means()["acc"] == pytest.approx(acc, rel=1e-6)
+    assert whole.epoch_means()["sometimes"] == pytest.approx(
+        sum(v * w for v, w in sometimes) / sum(w for _, w in sometimes), rel=1e-6
+    )
+
+
+def test_running_means_of_a_checkpoint_without_per_value_weights_resume_as_they_were_saved():
+    """A checkpoint from before each value had its own total weight: its weights count every step, the
+    unfolded ones too. Each value it folded is taken as reported by every folded step (which it was unless
+    the step logged it on some steps only); the unfolded steps say what they hold."""
+    old = {  # 20 of weight folded into the epoch's sums (4 of it in the interval's), 4 pending
+        "interval": {"loss": 6.0},
+        "interval_weight": 8.0,
+        "epoch": {"loss": 30.0, "acc": 8.0},
+        "epoch_weight": 24.0,
+        "pending": [[{"loss": 2.0}, 4.0]],
+    }
+    means = RunningMeans()
+    means.load_state_dict(old)
+    assert means.epoch_means() == {"loss": pytest.approx(38 / 24), "acc": pytest.approx(8 / 20)}
+    assert means.pop_interval() == {"loss": pytest.approx(14 / 8)}
+    assert (means.interval_weight, means.epoch_weight) == (0.0, 24.0)
+
+
 def test_history_replaces_the_row_of_an_epoch_recorded_again():
     h = History()
     h.record({"epoch": 0, "loss": 2.0})

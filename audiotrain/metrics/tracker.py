@@ -10,8 +10,9 @@
     print(tracker.summary())
 
 Losses are averaged weighted by ``batch_size`` (a mean of per-batch means would overweight a short last
-batch). Accuracies count every non-ignored target (``-1`` marks ignored frames: padding, root and bass of
-N and X), so they are exact over the epoch however the frames fall into batches. Accuracies are percents.
+batch), each over the batches that reported it. Accuracies count every non-ignored target (``-1`` marks
+ignored frames: padding, root and bass of N and X), so they are exact over the epoch however the frames
+fall into batches. Accuracies are percents.
 Arrays may be numpy or MLX; the tracker runs outside compiled code (it syncs to read values).
 """
 
@@ -57,7 +58,7 @@ class MetricsTracker:
     def reset(self) -> None:
         """Forget everything (call at the start of an epoch)."""
         self._loss_sums: dict[str, float] = {}
-        self._weight = 0.0
+        self._loss_weights: dict[str, float] = {}  # per loss: a loss missing from a batch is not diluted
         self._correct: dict[str, int] = {}
         self._counted: dict[str, int] = {}
         self._confusion: dict[str, np.ndarray] = {}
@@ -86,7 +87,7 @@ class MetricsTracker:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         for name, value in loss_dict.items():
             self._loss_sums[name] = self._loss_sums.get(name, 0.0) + weight * float(np.asarray(value))
-        self._weight += weight
+            self._loss_weights[name] = self._loss_weights.get(name, 0.0) + weight
         if outputs is None or targets is None:
             return
         for head, scores in outputs.items():
@@ -117,11 +118,9 @@ class MetricsTracker:
                 self._confusion[head] = self._confusion.get(head, 0) + counts
 
     def get_metrics(self) -> dict[str, float]:
-        """Weighted mean of each loss, and ``<head>_acc`` in percent for each head seen (NaN for a head
-        whose every target was ignored)."""
-        metrics = (
-            {name: total / self._weight for name, total in self._loss_sums.items()} if self._weight else {}
-        )
+        """Weighted mean of each loss over the batches that reported it, and ``<head>_acc`` in percent for
+        each head seen (NaN for a head whose every target was ignored)."""
+        metrics = {name: total / self._loss_weights[name] for name, total in self._loss_sums.items()}
         for head, counted in self._counted.items():
             # NaN where every target was ignored (a root head on all-N songs): 0 would read as always wrong.
             metrics[f"{head}_acc"] = 100.0 * self._correct[head] / counted if counted else float("nan")
