@@ -1,9 +1,13 @@
 """The Trainer's named state objects (train/state.py): each saves and restores itself exactly, and resume
 restores all of them."""
 
+import importlib
 import json
 import os
 import random
+import sys
+import types
+from pathlib import Path
 
 import audiotrain  # noqa: F401  (before mlx)
 from audiotrain import Trainer
@@ -189,6 +193,97 @@ def test_resume_restores_numpy_and_python_generators_not_reseeds_them(tmp_path):
     a, b = weights(straight), weights(resumed)
     for name in a:
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+class FakeTorch(types.ModuleType):
+    """The part of torch's global generator that audiotrain and a torch `RandomSampler` use, for machines
+    without torch: its state is bytes (a uint8 tensor in torch), here 8 of a counter."""
+
+    uint8 = "uint8"
+
+    def __init__(self):
+        super().__init__("torch")
+        self._state = 0
+
+    def manual_seed(self, seed):
+        self._state = int(seed)
+
+    def randperm(self, n):
+        self._state += 1
+        return np.random.default_rng(self._state).permutation(n)  # (.tolist() as a tensor's)
+
+    def get_rng_state(self):
+        return np.frombuffer(self._state.to_bytes(8, "little"), np.uint8).copy()
+
+    def tensor(self, data, dtype):
+        assert dtype == self.uint8
+        return np.array(data, np.uint8)
+
+    def set_rng_state(self, state):
+        if len(state) != 8:
+            raise RuntimeError("RNG state is wrong size")
+        self._state = int.from_bytes(bytes(state.tolist()), "little")
+
+
+@pytest.fixture
+def torch_module(monkeypatch):
+    """torch where it is installed (imported, as a program that uses it has), else `FakeTorch`."""
+    try:
+        return importlib.import_module("torch")
+    except ImportError:
+        fake = FakeTorch()
+        monkeypatch.setitem(sys.modules, "torch", fake)
+        return fake
+
+
+class TorchOrder:
+    """A torch `RandomSampler`'s habit: each epoch's order drawn from torch's global generator."""
+
+    def __init__(self, torch, n):
+        self.torch, self.n = torch, n
+
+    def __len__(self):
+        return self.n
+
+    def __iter__(self):
+        return iter(self.torch.randperm(self.n).tolist())
+
+
+class Fetched(Dataset):
+    def __init__(self, fetched):
+        self.x, self.y = make_data(32)
+        self.fetched = fetched
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        self.fetched.append(int(i))
+        return self.x[i], self.y[i]
+
+
+def test_resume_continues_torchs_global_generator_when_torch_is_imported(tmp_path, torch_module):
+    """torch was seeded at fit but not saved: resumed at an epoch's end, a torch RandomSampler replayed
+    epoch 0's order as epoch 1's (and every later epoch shifted)."""
+
+    def fit(name, max_steps, ckpt_path=None):
+        fetched = []
+        mx.random.seed(0)
+        loader = DataLoader(Fetched(fetched), batch_size=8, sampler=TorchOrder(torch_module, 32))
+        t = Trainer(max_steps=max_steps, enable_progress_bar=False, default_root_dir=tmp_path / name)
+        t.fit(TinyClassifier(), loader, ckpt_path=ckpt_path)
+        return t, fetched
+
+    _, straight = fit("straight", 12)  # 3 epochs of 4 steps
+    stopped, first = fit("stopped", 4)
+    assert first == straight[:32]
+    state = json.loads((Path(stopped.callbacks.checkpoint_path("last")) / "trainer_state.json").read_text())
+    assert isinstance(state["random"]["torch"], str)  # (base64 of its bytes)
+    _, resumed = fit("resumed", 12, stopped.callbacks.checkpoint_path("last"))
+    assert resumed == straight[32:] and resumed[:32] != straight[:32]
+    broken = {**state["random"], "torch": "AAAA"}
+    with pytest.raises(StateError, match="RandomState: 'torch' is not a state torch can restore"):
+        RandomState.restore(broken)
 
 
 def test_running_means_keep_constant_memory_over_an_epoch_that_never_ends():

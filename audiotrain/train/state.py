@@ -8,15 +8,19 @@ one stopped (Lightning Fabric's "state is a dict of named objects"):
   a validation that is due but has not run);
 - `RunningMeans`: the weighted sums of the step results, for the logging interval and for the epoch;
 - `History`: one row per finished epoch, what `export_history` writes;
-- `RandomState`: MLX's key, numpy's global generator and Python's `random`;
+- `RandomState`: MLX's key, numpy's global generator, Python's `random` and torch's (when imported);
 - `TrainableSets`: which parameters train (freeze / unfreeze) and which the optimizer holds state for.
 """
 
 from __future__ import annotations
 
+import base64
+import importlib
 import random
 from dataclasses import asdict, dataclass, fields
 from typing import Any
+
+from audiotrain.train.seeding import imported_torch
 
 import mlx.core as mx
 import numpy as np
@@ -236,6 +240,21 @@ def _add_weights(total: float | mx.array, added: list[float] | mx.array) -> floa
     return total
 
 
+def _import_torch() -> Any:
+    """torch, imported for a checkpoint that holds its state: the saved run had imported it, maybe only
+    once it was running (`import torch` in a dataset's `__getitem__`); restored now, its first draws
+    continue that run's instead of starting over from torch's default seed. None if it is not installed."""
+    try:
+        importlib.import_module("torch")
+    except ImportError:
+        return None
+    return imported_torch()
+
+
+def _encode(data: list[int]) -> str:
+    return base64.b64encode(bytes(data)).decode("ascii")
+
+
 def _float32(weight: float | mx.array) -> mx.array:
     return (
         weight.reshape(()).astype(mx.float32)
@@ -296,10 +315,13 @@ class History:
 
 class RandomState:
     """The random generators a run draws from: MLX's global key, numpy's global generator (datasets and
-    augmentations that call `np.random`), and Python's `random`.
+    augmentations that call `np.random`), Python's `random`, and torch's CPU generator when the program
+    has imported torch (a torch `RandomSampler`, `torch.rand` augmentation).
 
     `capture()` / `restore()` are exact: restoring puts every generator back where it was, so a resumed
-    run draws the same numbers an uninterrupted one would have (re-seeding would not).
+    run draws the same numbers an uninterrupted one would have (re-seeding would not). torch's state is
+    saved when the program has imported torch, and restored from a state that holds it (a state without
+    it leaves torch as the Trainer seeded it).
     """
 
     @staticmethod
@@ -307,6 +329,9 @@ class RandomState:
         hi, lo = (int(v) for v in mx.random.state[0].tolist())
         kind, keys, pos, has_gauss, cached = np.random.get_state()
         version, internal, gauss_next = random.getstate()
+        torch = imported_torch()
+        # (torch's state is a byte tensor of about 5 KB: base64 keeps it one short JSON string.)
+        torch_state = {"torch": _encode(torch.get_rng_state().tolist())} if torch is not None else {}
         return {
             "mlx": [hi, lo],
             "numpy": {
@@ -317,6 +342,7 @@ class RandomState:
                 "cached_gaussian": float(cached),
             },
             "python": {"version": version, "internal": list(internal), "gauss_next": gauss_next},
+            **torch_state,
         }
 
     @staticmethod
@@ -330,6 +356,11 @@ class RandomState:
         )
         p = state["python"]
         random.setstate((p["version"], tuple(p["internal"]), p["gauss_next"]))
+        if "torch" in state and (torch := imported_torch() or _import_torch()) is not None:
+            try:
+                torch.set_rng_state(torch.tensor(list(base64.b64decode(state["torch"])), dtype=torch.uint8))
+            except (TypeError, ValueError, RuntimeError) as err:  # (a hand-edited or truncated state)
+                raise StateError(f"RandomState: 'torch' is not a state torch can restore ({err})") from None
 
     def state_dict(self) -> dict[str, Any]:
         return self.capture()
