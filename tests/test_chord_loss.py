@@ -252,12 +252,12 @@ def test_head_accuracies_count_only_defined_unpadded_frames():
         "bass": one_hot([0, 1, 5, 7], 12),  # with the last frame padded: 1 of 2 right
     }
     mask = mx.array([[1, 1, 1, 0]])
-    acc = {k: v.item() for k, v in head_accuracies(outputs, targets).items()}
-    assert acc["chord_type_acc"] == pytest.approx(0.5)
-    assert acc["root_acc"] == pytest.approx(2 / 3)
-    masked = {k: v.item() for k, v in head_accuracies(outputs, targets, mask).items()}
-    assert masked["bass_note_acc"] == pytest.approx(0.5)
-    assert masked["chord_type_acc"] == pytest.approx(2 / 3)
+    acc = {k: (v.item(), n.item()) for k, (v, n) in head_accuracies(outputs, targets).items()}
+    assert acc["chord_type_acc"] == (pytest.approx(0.5), 4)
+    assert acc["root_acc"] == (pytest.approx(2 / 3), 3)  # with the frames it counts: its weight
+    masked = {k: (v.item(), n.item()) for k, (v, n) in head_accuracies(outputs, targets, mask).items()}
+    assert masked["bass_note_acc"] == (pytest.approx(0.5), 2)
+    assert masked["chord_type_acc"] == (pytest.approx(2 / 3), 3)
 
 
 def test_joint_chord_head_loss_is_the_cross_entropy_of_the_type_and_root_pair():
@@ -277,31 +277,19 @@ def test_joint_chord_head_loss_is_the_cross_entropy_of_the_type_and_root_pair():
     np.testing.assert_allclose(total.item(), without.item() + 0.25 * parts["chord_loss"].item(), rtol=1e-6)
 
 
-def test_head_accuracies_of_two_ranks_average_to_one_process_over_both_batches(monkeypatch):
-    # Root and bass count only frames with a defined target, fewer than the frames the Trainer weighs the
-    # metrics by (ChordTask.batch_size), and a different number on each rank.
-    from audiotrain.distributed import collectives
-
+def test_head_accuracies_weighted_by_their_counts_pool_batches_as_one_batch():
+    # Root and bass count only frames with a defined target: an all-N batch counts none. Weighted by their
+    # own counts (as the Trainer weighs a (value, weight) metric), batches pool to the accuracy over all
+    # of their frames, however the N frames fall into batches (and ranks).
     (out_a, tgt_a), (out_b, tgt_b) = random_case(seed=1), random_case(seed=2)
-    tgt_b["root"] = mx.where(mx.arange(6) < 4, -1, tgt_b["root"])  # rank 1: most roots undefined
+    tgt_b["root"] = mx.full(tgt_b["root"].shape, -1)  # an all-N batch: no root, no bass
     tgt_b["bass"] = tgt_b["root"]
     both_out = {k: mx.concatenate([out_a[k], out_b[k]]) for k in out_a}
     both_tgt = {k: mx.concatenate([tgt_a[k], tgt_b[k]]) for k in tgt_a}
-    one_process = head_accuracies(both_out, both_tgt)
-
-    def as_rank(outputs, targets, other):
-        # A 2-rank job seen from one rank: the other rank's totals arrive through the all-reduce.
-        monkeypatch.setattr(collectives, "world_size", lambda: 2)
-        monkeypatch.setattr(collectives, "mean_across_ranks", lambda x: (x + other) / 2)
-        return head_accuracies(outputs, targets)
-
-    def totals(targets):  # what a rank contributes: each head's frames with a defined target, its frames
-        counted = [float(mx.sum(targets[key] >= 0)) for key in ("chord_type", "root", "bass")]
-        return mx.array([*counted, float(targets["chord_type"].size)])
-
-    rank_a, rank_b = as_rank(out_a, tgt_a, totals(tgt_b)), as_rank(out_b, tgt_b, totals(tgt_a))
-    for name in ("chord_type", "root", "bass_note"):
-        a, b = rank_a[f"{name}_acc"], rank_b[f"{name}_acc"]
-        frames_a, frames_b = tgt_a["chord_type"].size, tgt_b["chord_type"].size
-        trainer_mean = (a.item() * frames_a + b.item() * frames_b) / (frames_a + frames_b)
-        assert trainer_mean == pytest.approx(one_process[f"{name}_acc"].item(), rel=1e-6), name
+    one_batch = head_accuracies(both_out, both_tgt)
+    a, b = head_accuracies(out_a, tgt_a), head_accuracies(out_b, tgt_b)
+    assert b["root_acc"][1].item() == 0 and b["bass_note_acc"][1].item() == 0
+    for name in ("chord_type_acc", "root_acc", "bass_note_acc"):
+        (value_a, count_a), (value_b, count_b) = a[name], b[name]
+        pooled = (value_a * count_a + value_b * count_b) / (count_a + count_b)
+        assert pooled.item() == pytest.approx(one_batch[name][0].item(), rel=1e-6), name

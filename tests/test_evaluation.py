@@ -2,9 +2,11 @@
 serves validation in fit, validate, test and predict; hooks, limits and modes as Lightning has them."""
 
 import audiotrain  # noqa: F401  (before mlx)
+from audiotrain import OptimizerConfig
 from audiotrain.train.callbacks import Callback
 
 import mlx.core as mx
+import mlx.optimizers as optim
 import numpy as np
 import pytest
 from tasks import TinyClassifier, make_batches, quiet_trainer
@@ -177,3 +179,56 @@ def test_validation_gives_each_submodule_back_its_own_mode(tmp_path):
         FrozenDropout(dropout=0.5), make_batches(64), make_batches(32)
     )
     assert seen == [(True, False)] * 4
+
+
+# ---------------------------------------------------------------- a metric with its own weight
+class PositiveRecall(TinyClassifier):
+    """Returns recall over the batch's class-2 samples as `(value, weight)`: weighted by how many it counts
+    (a batch may hold none), not by the batch's samples, as the chord recipe's root accuracy skips N."""
+
+    def compute_loss(self, batch):
+        x, y = batch
+        loss, metrics = super().compute_loss(batch)
+        positive = (y == 2).astype(mx.float32)
+        counted = mx.sum(positive)
+        hits = mx.sum((mx.argmax(self(x), axis=-1) == 2) * positive)
+        return loss, {**metrics, "recall": (hits / mx.maximum(counted, 1.0), counted)}
+
+
+def test_a_metric_returned_with_its_own_weight_is_averaged_over_what_it_counts(tmp_path):
+    """Σ hits / Σ counted over the epoch, in training and validation, compiled; a batch without a class-2
+    sample weighs nothing (it counted as 0% at the batch's full weight when every metric was weighted by
+    batch_size(batch))."""
+    batches = make_batches(64, batch_size=16)
+    batches[1] = (batches[1][0], mx.minimum(batches[1][1], 1))  # a batch without class 2
+    module = PositiveRecall()
+    module.eval()
+    predicted = [np.array(mx.argmax(module(x), axis=-1)) for x, _ in batches]
+    labels = [np.array(y) for _, y in batches]
+    hits = sum(int(((p == 2) & (y == 2)).sum()) for p, y in zip(predicted, labels, strict=True))
+    counted = sum(int((y == 2).sum()) for y in labels)
+    (val,) = trainer(tmp_path, max_epochs=1).validate(module, batches)
+    assert counted and val["val_recall"] == pytest.approx(hits / counted, rel=1e-6)
+    assert val["val_accuracy"] == pytest.approx(
+        np.mean(np.concatenate(predicted) == np.concatenate(labels)), rel=1e-6
+    )  # the others: weighted by samples
+
+    class Frozen(PositiveRecall):  # training without changing the weights: the same recall
+        def configure_optimizers(self):
+            return OptimizerConfig(optimizer=optim.SGD(learning_rate=0.0))
+
+    frozen = Frozen()
+    frozen.update(module.parameters())
+    t = trainer(tmp_path, max_epochs=1, log_every_n_steps=1)
+    t.fit(frozen, batches)
+    assert t.history["train_recall"] == [pytest.approx(hits / counted, rel=1e-6)]
+
+
+def test_a_metric_weight_must_be_an_array_the_step_computes(tmp_path):
+    class NumberWeight(TinyClassifier):
+        def compute_loss(self, batch):
+            loss, metrics = super().compute_loss(batch)
+            return loss, {"accuracy": (metrics["accuracy"], 16)}
+
+    with pytest.raises(TypeError, match=r"compute_loss.*the weight of metric 'accuracy' must be a scalar mx"):
+        trainer(tmp_path, max_epochs=1).validate(NumberWeight(), make_batches(32))

@@ -298,3 +298,36 @@ print(json.dumps([type(trainer.logger).__name__, same, str(trainer.logger.log_di
     assert [p.name for p in (tmp_path / "logs").iterdir()] == ["version_0"]
     rows = _csv(tmp_path / "logs" / "version_0" / "metrics.csv")
     assert [row["extra"] for row in rows if row["extra"]] == ["1.0"]  # rank 0's, once
+
+
+# ------------------------------------------------------------------ values logged on some steps only
+class LogsSometimes(TinyClassifier):
+    """x = 0..9 in batches of 4, 4, 2; `odd_only` is logged on training batch 1 only (its mean: 5.5),
+    `val_first_only` on validation batch 0 only (1.5). Eager: the step branches on the batch index."""
+
+    def training_step(self, batch, batch_idx):
+        loss = mx.mean(batch) + 0.0 * mx.sum(self.fc2.bias)  # (a gradient for the optimizer)
+        self.log("x_mean", mx.mean(batch), on_step=True, on_epoch=True)
+        if int(batch_idx) == 1:
+            self.log("odd_only", mx.mean(batch), on_step=True, on_epoch=True)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        self.log("val_x", mx.mean(batch))
+        if int(batch_idx) == 0:
+            self.log("val_first_only", mx.mean(batch))
+
+
+def test_a_value_logged_on_some_steps_only_is_the_mean_over_those_steps(tmp_path):
+    """As Lightning (2.6.6 gives odd_only 5.5, val_first_only 1.5): the epoch and interval means of a value
+    were divided by every step's weight (2.2 = 5.5 x 4 / 10, 0.6 = 1.5 x 4 / 10)."""
+    batches = [mx.arange(i, min(i + 4, 10), dtype=mx.float32) for i in range(0, 10, 4)]
+    logger = RecordingLogger()
+    t = quiet_trainer(tmp_path, max_epochs=1, compile=False, logger=logger, log_every_n_steps=3)
+    t.fit(build(LogsSometimes), batches, batches)
+    row = {k: v[-1] for k, v in t.history.items()}
+    assert row["x_mean"] == row["train_loss"] == pytest.approx(4.5)  # every step: weighted by samples
+    assert row["odd_only"] == pytest.approx(5.5)
+    assert row["val_x"] == pytest.approx(4.5) and row["val_first_only"] == pytest.approx(1.5)
+    interval = logger.metrics[0][1]  # the interval of steps 1..3, at step 3
+    assert interval["odd_only_step"] == pytest.approx(5.5) and interval["x_mean_step"] == pytest.approx(4.5)

@@ -16,6 +16,14 @@ def test_losses_are_weighted_by_batch_size():
     assert metrics["root_loss"] == pytest.approx((3 * 0.5 + 1.5) / 4)
 
 
+def test_a_loss_missing_from_some_batches_is_the_mean_over_the_batches_that_reported_it():
+    """It was divided by every batch's weight: `aux_loss` 2.0 reported once of two batches read 1.0."""
+    tracker = MetricsTracker()
+    tracker.update({"loss": 1.0, "aux_loss": 2.0}, batch_size=10)
+    tracker.update({"loss": 3.0}, batch_size=30)
+    assert tracker.get_metrics() == {"loss": pytest.approx(2.5), "aux_loss": pytest.approx(2.0)}
+
+
 def test_accuracies_count_frames_and_skip_ignored(rng):
     tracker = MetricsTracker(num_classes={"chord_type": 4})
     all_scores, all_targets = [], []

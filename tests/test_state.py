@@ -1,9 +1,13 @@
 """The Trainer's named state objects (train/state.py): each saves and restores itself exactly, and resume
 restores all of them."""
 
+import importlib
 import json
 import os
 import random
+import sys
+import types
+from pathlib import Path
 
 import audiotrain  # noqa: F401  (before mlx)
 from audiotrain import Trainer
@@ -67,6 +71,69 @@ def test_running_means_resumed_between_folds_equal_an_uninterrupted_run_bitwise(
     assert whole.epoch_means()["loss"] == pytest.approx(expected, rel=1e-6)
 
 
+def test_running_means_average_each_value_over_the_steps_that_reported_it():
+    """As Lightning: a value logged on some steps only is not divided by the other steps' weight, and a value
+    with its own weight (a count the step computed) is weighted by it, a step counting nothing included."""
+    means = RunningMeans()
+    means.add({"loss": mx.array(1.0), "aux": mx.array(3.0)}, 4)
+    means.add({"loss": mx.array(2.0)}, 4)
+    means.add({"loss": mx.array(3.0), "acc": mx.array(0.5)}, 2, {"acc": mx.array(6.0)})
+    means.add({"loss": mx.array(4.0), "acc": mx.array(0.0)}, 2, {"acc": mx.array(0.0)})  # counted none
+    means.add({"loss": mx.array(5.0), "acc": mx.array(1.0)}, 2, {"acc": mx.array(2.0)})
+    expected = {"loss": pytest.approx(36 / 14), "aux": pytest.approx(3.0), "acc": pytest.approx(5 / 8)}
+    assert means.epoch_means() == expected
+    assert means.pop_interval() == expected
+
+
+@pytest.mark.parametrize("fold_every", [2, 256])
+def test_running_means_with_own_weights_and_missing_values_resume_bitwise(monkeypatch, fold_every):
+    monkeypatch.setattr(RunningMeans, "FOLD_EVERY", fold_every)
+    rng = np.random.default_rng(1)
+    steps = []
+    for i in range(10):
+        values = {"loss": mx.array(float(rng.normal())), "acc": mx.array(float(rng.uniform()))}
+        if i % 3 == 0:
+            values["sometimes"] = mx.array(float(rng.normal()))
+        steps.append((values, int(rng.integers(1, 9)), {"acc": mx.array(float(rng.integers(0, 5)))}))
+    whole, first = RunningMeans(), RunningMeans()
+    for step in steps:
+        whole.add(*step)
+    for step in steps[:7]:
+        first.add(*step)
+    resumed = RunningMeans()
+    resumed.load_state_dict(json.loads(json.dumps(first.state_dict())))
+    for step in steps[7:]:
+        resumed.add(*step)
+    assert resumed.epoch_means() == whole.epoch_means()
+    assert resumed.pop_interval() == whole.pop_interval()
+    acc = sum(float(v["acc"]) * float(own["acc"]) for v, _, own in steps) / sum(
+        float(o["acc"]) for *_, o in steps
+    )
+    sometimes = [(float(v["sometimes"]), w) for v, w, _ in steps if "sometimes" in v]
+    assert whole.epoch_means()["acc"] == pytest.approx(acc, rel=1e-6)
+    assert whole.epoch_means()["sometimes"] == pytest.approx(
+        sum(v * w for v, w in sometimes) / sum(w for _, w in sometimes), rel=1e-6
+    )
+
+
+def test_running_means_of_a_checkpoint_without_per_value_weights_resume_as_they_were_saved():
+    """A checkpoint from before each value had its own total weight: its weights count every step, the
+    unfolded ones too. Each value it folded is taken as reported by every folded step (which it was unless
+    the step logged it on some steps only); the unfolded steps say what they hold."""
+    old = {  # 20 of weight folded into the epoch's sums (4 of it in the interval's), 4 pending
+        "interval": {"loss": 6.0},
+        "interval_weight": 8.0,
+        "epoch": {"loss": 30.0, "acc": 8.0},
+        "epoch_weight": 24.0,
+        "pending": [[{"loss": 2.0}, 4.0]],
+    }
+    means = RunningMeans()
+    means.load_state_dict(old)
+    assert means.epoch_means() == {"loss": pytest.approx(38 / 24), "acc": pytest.approx(8 / 20)}
+    assert means.pop_interval() == {"loss": pytest.approx(14 / 8)}
+    assert (means.interval_weight, means.epoch_weight) == (0.0, 24.0)
+
+
 def test_history_replaces_the_row_of_an_epoch_recorded_again():
     h = History()
     h.record({"epoch": 0, "loss": 2.0})
@@ -126,6 +193,97 @@ def test_resume_restores_numpy_and_python_generators_not_reseeds_them(tmp_path):
     a, b = weights(straight), weights(resumed)
     for name in a:
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+class FakeTorch(types.ModuleType):
+    """The part of torch's global generator that audiotrain and a torch `RandomSampler` use, for machines
+    without torch: its state is bytes (a uint8 tensor in torch), here 8 of a counter."""
+
+    uint8 = "uint8"
+
+    def __init__(self):
+        super().__init__("torch")
+        self._state = 0
+
+    def manual_seed(self, seed):
+        self._state = int(seed)
+
+    def randperm(self, n):
+        self._state += 1
+        return np.random.default_rng(self._state).permutation(n)  # (.tolist() as a tensor's)
+
+    def get_rng_state(self):
+        return np.frombuffer(self._state.to_bytes(8, "little"), np.uint8).copy()
+
+    def tensor(self, data, dtype):
+        assert dtype == self.uint8
+        return np.array(data, np.uint8)
+
+    def set_rng_state(self, state):
+        if len(state) != 8:
+            raise RuntimeError("RNG state is wrong size")
+        self._state = int.from_bytes(bytes(state.tolist()), "little")
+
+
+@pytest.fixture
+def torch_module(monkeypatch):
+    """torch where it is installed (imported, as a program that uses it has), else `FakeTorch`."""
+    try:
+        return importlib.import_module("torch")
+    except ImportError:
+        fake = FakeTorch()
+        monkeypatch.setitem(sys.modules, "torch", fake)
+        return fake
+
+
+class TorchOrder:
+    """A torch `RandomSampler`'s habit: each epoch's order drawn from torch's global generator."""
+
+    def __init__(self, torch, n):
+        self.torch, self.n = torch, n
+
+    def __len__(self):
+        return self.n
+
+    def __iter__(self):
+        return iter(self.torch.randperm(self.n).tolist())
+
+
+class Fetched(Dataset):
+    def __init__(self, fetched):
+        self.x, self.y = make_data(32)
+        self.fetched = fetched
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        self.fetched.append(int(i))
+        return self.x[i], self.y[i]
+
+
+def test_resume_continues_torchs_global_generator_when_torch_is_imported(tmp_path, torch_module):
+    """torch was seeded at fit but not saved: resumed at an epoch's end, a torch RandomSampler replayed
+    epoch 0's order as epoch 1's (and every later epoch shifted)."""
+
+    def fit(name, max_steps, ckpt_path=None):
+        fetched = []
+        mx.random.seed(0)
+        loader = DataLoader(Fetched(fetched), batch_size=8, sampler=TorchOrder(torch_module, 32))
+        t = Trainer(max_steps=max_steps, enable_progress_bar=False, default_root_dir=tmp_path / name)
+        t.fit(TinyClassifier(), loader, ckpt_path=ckpt_path)
+        return t, fetched
+
+    _, straight = fit("straight", 12)  # 3 epochs of 4 steps
+    stopped, first = fit("stopped", 4)
+    assert first == straight[:32]
+    state = json.loads((Path(stopped.callbacks.checkpoint_path("last")) / "trainer_state.json").read_text())
+    assert isinstance(state["random"]["torch"], str)  # (base64 of its bytes)
+    _, resumed = fit("resumed", 12, stopped.callbacks.checkpoint_path("last"))
+    assert resumed == straight[32:] and resumed[:32] != straight[:32]
+    broken = {**state["random"], "torch": "AAAA"}
+    with pytest.raises(StateError, match="RandomState: 'torch' is not a state torch can restore"):
+        RandomState.restore(broken)
 
 
 def test_running_means_keep_constant_memory_over_an_epoch_that_never_ends():

@@ -251,41 +251,24 @@ def head_accuracies(
     outputs: dict[str, mx.array],
     targets: dict[str, mx.array],
     mask: mx.array | None = None,
-) -> dict[str, mx.array]:
-    """Frame accuracy of each head over valid frames (root/bass skip frames whose target is -1).
-
-    Under data parallel each is this rank's share of the accuracy over every rank's batch
-    (`shares_of_means`), for a Trainer that weighs the batch's metrics by its valid frames
-    (`ChordTask.batch_size`): root and bass count fewer frames than that, differently on each rank.
+) -> dict[str, tuple[mx.array, mx.array]]:
+    """Frame accuracy of each head over the frames it counts (real frames; root/bass skip frames whose
+    target is -1), with that count: the `(value, weight)` metric the Trainer averages weighted by its own
+    count, so the epoch's figure is hits / counted frames over every batch (and every rank under data
+    parallel), however the N frames fall into batches. An all-N batch counts no root frame: weight 0.
 
     Returns:
-        {"chord_type_acc", "root_acc", "bass_note_acc"}: scalar fractions in [0, 1].
+        {"chord_type_acc", "root_acc", "bass_note_acc"}: each (scalar fraction in [0, 1], frames counted).
     """
-    frame_mask = (
-        mx.ones(targets["chord_type"].shape, dtype=mx.float32) if mask is None else mask.astype(mx.float32)
-    )
-    names, hits, counted = [], [], []
+    real = mx.ones(targets["chord_type"].shape, dtype=mx.bool_) if mask is None else mask > 0
+    accuracies = {}
     for out_key, target_key, name in HEADS:
         target = targets[target_key]
-        weights = frame_mask * (target >= 0).astype(mx.float32)
-        correct = (mx.argmax(outputs[out_key], axis=-1) == target).astype(mx.float32)
-        names.append(f"{name}_acc")
-        hits.append(mx.sum(correct * weights))
-        counted.append(mx.sum(weights))
-    accuracies = shares_of_means(mx.stack(hits), mx.stack(counted), mx.sum(frame_mask))
-    return {name: accuracies[i] for i, name in enumerate(names)}
-
-
-def shares_of_means(weighted_sums: mx.array, weight_sums: mx.array, batch_weight: mx.array) -> mx.array:
-    """``Σ v·w / Σ w`` over every rank's batch, for each entry, as this rank's share of it for the Trainer,
-    which averages the ranks' metrics weighted by `batch_weight` (each rank's `batch_size(batch)`): the
-    Trainer's mean of the shares is the mean over all ranks, however each rank's ``Σ w`` compares with its
-    `batch_weight`. In one process, ``weighted_sums / weight_sums``. One all-reduce for all entries.
-    """
-    if collectives.world_size() == 1:
-        return weighted_sums / mx.maximum(weight_sums, 1e-12)
-    # share_r = Σ_r vw / b_r · mean(b) / mean(w), so Σ_r share_r b_r / Σ_r b_r = Σ vw / Σ w (over all ranks).
-    batch_weight = batch_weight.astype(mx.float32)
-    means = collectives.mean_across_ranks(mx.concatenate([weight_sums, batch_weight[None]]))
-    local = weighted_sums / mx.maximum(batch_weight, 1e-12)
-    return local * means[-1] / mx.maximum(means[:-1], 1e-12)
+        # Counted as booleans, not as the loss's float weights: a compiled training step whose output is
+        # an expression of the batch alone that the loss computes too fails in MLX's compiler
+        # ("_Map_base::at", see train/trace_guard.py).
+        counted = real & (target >= 0)
+        hits = counted & (mx.argmax(outputs[out_key], axis=-1) == target)
+        n_counted = mx.sum(counted).astype(mx.float32)
+        accuracies[f"{name}_acc"] = (mx.sum(hits).astype(mx.float32) / mx.maximum(n_counted, 1.0), n_counted)
+    return accuracies

@@ -39,19 +39,29 @@ def eval_mode(module: TrainModule):
 
 @dataclass
 class EvalSums:
-    """Weighted sums of an evaluation's results, by the name they are reported under."""
+    """Weighted sums of an evaluation's results, by the name they are reported under, and each name's
+    total weight: a value reported by some batches only is averaged over those (as Lightning does)."""
 
     sums: dict[str, mx.array] = field(default_factory=dict)
-    weight: float = 0.0
+    weights: dict[str, float | mx.array] = field(default_factory=dict)
     batches: int = 0
     stopped: bool = False  # a stop request (Ctrl-C) ended it early: its means would be biased
     log_options: dict[str, LogOptions] = field(default_factory=dict)
 
-    def add(self, values: dict[str, mx.array], weight: float) -> None:
+    def add(
+        self, values: dict[str, mx.array], weight: float, own_weights: dict[str, mx.array] | None = None
+    ) -> None:
+        """Add a batch's `values`, each weighted by `weight` or by its entry in `own_weights`."""
+        own_weights = own_weights or {}
         for name, value in values.items():
-            self.sums[name] = self.sums[name] + value * weight if name in self.sums else value * weight
-        self.weight += weight
+            w = own_weights.get(name, weight)
+            self.sums[name] = self.sums[name] + value * w if name in self.sums else value * w
+            self.weights[name] = self.weights.get(name, 0.0) + w
         self.batches += 1
+
+    def arrays(self) -> list[mx.array]:
+        """The sums and the weights the device computes (own weights)."""
+        return [*self.sums.values(), *(w for w in self.weights.values() if isinstance(w, mx.array))]
 
 
 def evaluate(
@@ -65,9 +75,10 @@ def evaluate(
     on_batch_start: Callable[[Any, int], None] | None = None,
 ) -> EvalSums:
     """Run `step` over at most `limit` batches of `loader`, summing each result weighted by
-    `batch_size(batch)` (0 for a batch the loader names as padding: `DataLoader.padding_batches`). Returned loss and metrics are reported under `prefix` (`val_loss`), values the
-    step logged with `self.log` under their own names (also under `prefix` when the step is the default
-    one that runs the training code)."""
+    `batch_size(batch)`, or a metric returned as `(value, weight)` by its own weight (0 for a batch the
+    loader names as padding: `DataLoader.padding_batches`). Returned loss and metrics are reported under
+    `prefix` (`val_loss`), values the step logged with `self.log` under their own names (also under
+    `prefix` when the step is the default one that runs the training code)."""
     out = EvalSums()
     before = None  # the sums up to the batch before, while the device may still run this one
     for batch_idx, batch in enumerate(loader):
@@ -79,18 +90,23 @@ def evaluate(
         check_batch(batch)
         if on_batch_start is not None:
             on_batch_start(batch, batch_idx)
-        loss, metrics, logged = step(batch, mx.array(batch_idx, mx.int32))
+        loss, metrics, logged, metric_weights = step(batch, mx.array(batch_idx, mx.int32))
         returned = {"loss": loss, **metrics} if loss is not None else dict(metrics)
         values = {for_stage(prefix, k): v for k, v in returned.items()}
-        values.update({_logged_name(step, prefix, k): v for k, v in logged.items()})
-        padding = batch_idx in getattr(loader, "padding_batches", ())  # (it runs: ranks step together)
-        out.add(values, 0.0 if padding else batch_size(batch))
+        own_weights = {for_stage(prefix, k): w for k, w in metric_weights.items()}
+        for name, value in logged.items():  # (a logged value replaces a returned one of its name)
+            values[_logged_name(step, prefix, name)] = value
+            own_weights.pop(_logged_name(step, prefix, name), None)
+        if batch_idx in getattr(loader, "padding_batches", ()):  # (it runs: ranks step together)
+            out.add(values, 0.0)
+        else:
+            out.add(values, batch_size(batch), own_weights)
         # The device evaluates this batch while the host fetches the next; waiting for the batch before
         # bounds what is in flight.
-        eval_compiling_again(mx.async_eval, out.sums)  # (a Ctrl-C may have ended MLX's compiler)
+        eval_compiling_again(mx.async_eval, out.arrays())  # (a Ctrl-C may have ended MLX's compiler)
         if before is not None:
             mx.eval(before)
-        before = dict(out.sums)
+        before = out.arrays()
         if on_batch is not None:
             on_batch({k: LazyScalar(v) for k, v in {**returned, **logged}.items()}, batch, batch_idx)
     out.log_options = {_logged_name(step, prefix, k): v for k, v in step.log_options.items()}

@@ -142,7 +142,7 @@ class EvaluationLoop:
         return self._means(result)
 
     def _means(self, result: EvalSums) -> dict[str, float]:
-        return (self.trainer._reduce or local_means)(result.sums, result.weight)
+        return (self.trainer._reduce or local_means)(result.sums, result.weights)
 
     def _report(self, metrics: dict[str, float], stage: str) -> None:
         t = self.trainer

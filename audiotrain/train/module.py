@@ -278,8 +278,9 @@ class TrainModule(nn.Module):
     """Base class for a trainable task. Subclass it and define `compute_loss` and `configure_optimizers`.
 
     `compute_loss(batch)` returns `(loss, metrics)`: a scalar loss and a dict of scalar `mx.array`
-    metrics. It runs inside the compiled training step, so it must be pure MLX: no `.item()`, no
-    numpy, no Python side effects that must happen every step.
+    metrics, averaged weighted by `batch_size(batch)`; a metric over its own count of items is a
+    `(value, count)` pair, averaged weighted by its count. It runs inside the compiled training step, so
+    it must be pure MLX: no `.item()`, no numpy, no Python side effects that must happen every step.
 
     Validation and test default to `compute_loss` with the metric names prefixed by `val_`/`test_`.
     Hooks (`on_train_start`, ...) run outside the compiled graph, in Python.

@@ -16,14 +16,19 @@ from typing import Any
 import mlx.core as mx
 
 
-def check_loss_output(out: Any, where: str, allow_none: bool = False) -> tuple[mx.array | None, dict]:
-    """Validate what a step returned and normalise it to (loss, metrics).
+def check_loss_output(
+    out: Any, where: str, allow_none: bool = False
+) -> tuple[mx.array | None, dict[str, mx.array], dict[str, mx.array]]:
+    """Validate what a step returned and normalise it to (loss, metrics, metric_weights).
 
     Accepted: `(loss, metrics_dict)`, a dict with "loss" (the rest are metrics), a bare loss; and with
-    `allow_none` (evaluation, where Lightning code logs instead of returning), None.
+    `allow_none` (evaluation, where Lightning code logs instead of returning), None. A metric is a scalar
+    or a `(value, weight)` pair of scalars: its means are then weighted by `weight` (a count the step
+    computed, such as the frames an accuracy is over) instead of `batch_size(batch)`; `metric_weights`
+    holds those weights.
     """
     if out is None and allow_none:
-        return None, {}
+        return None, {}, {}
     if isinstance(out, dict):
         if "loss" not in out:
             raise TypeError(
@@ -50,6 +55,7 @@ def check_loss_output(out: Any, where: str, allow_none: bool = False) -> tuple[m
         )
     if not mx.issubdtype(loss.dtype, mx.floating):
         raise TypeError(f"{where}: the loss must be floating point, got {loss.dtype}")
+    values, weights = {}, {}
     for name, value in metrics.items():
         if not isinstance(name, str):
             raise TypeError(f"{where}: metric names must be strings, got {name!r}")
@@ -58,16 +64,25 @@ def check_loss_output(out: Any, where: str, allow_none: bool = False) -> tuple[m
                 f"{where}: a metric is named 'loss', which would replace the loss itself in logs, history "
                 "and callbacks (val_loss, ...); give it another name"
             )
-        if not isinstance(value, mx.array):
-            raise TypeError(
-                f"{where}: metric {name!r} must be a scalar mx.array, got {type(value).__name__} "
-                "(Python numbers inside the compiled step would be frozen at trace time)"
+        if isinstance(value, tuple) and len(value) == 2:
+            value, weights[name] = (
+                value[0],
+                _metric_scalar(value[1], f"{where}: the weight of metric {name!r}"),
             )
-        if value.size != 1:
-            raise ValueError(f"{where}: metric {name!r} must be a scalar, got shape {tuple(value.shape)}")
-    return loss.reshape(()).astype(mx.float32), {
-        k: v.reshape(()).astype(mx.float32) for k, v in metrics.items()
-    }
+        values[name] = _metric_scalar(value, f"{where}: metric {name!r}")
+    return loss.reshape(()).astype(mx.float32), values, weights
+
+
+def _metric_scalar(value: Any, what: str) -> mx.array:
+    if not isinstance(value, mx.array):
+        raise TypeError(
+            f"{what} must be a scalar mx.array, got {type(value).__name__} (Python numbers inside the "
+            "compiled step would be frozen at trace time; a metric with its own weight is a (value, "
+            "weight) pair)"
+        )
+    if value.size != 1:
+        raise ValueError(f"{what} must be a scalar, got shape {tuple(value.shape)}")
+    return value.reshape(()).astype(mx.float32)
 
 
 @dataclass(frozen=True)
@@ -148,7 +163,8 @@ class StepLogs:
                 f"{self.where}: self.log({name!r}, ..., batch_size={batch_size}): every value of this step, "
                 f"returned or logged, is weighted by batch_size(batch) = {weight} (the leading dimension of "
                 "the batch's first array by default); override TrainModule.batch_size(self, batch) to "
-                "weight the step by another count"
+                "weight the step by another count, or return this value as a metric (value, count) to "
+                "weight it alone"
             )
 
 

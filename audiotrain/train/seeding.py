@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import sys
+from typing import Any
 
 import mlx.core as mx
 import numpy as np
@@ -46,10 +47,19 @@ def seed_generators(seed: int) -> int:
     mx.random.seed(seed)
     np.random.seed(seed % 2**32)
     random.seed(seed)
-    torch = sys.modules.get("torch")  # only when already imported: torch samplers in a DataLoader
-    if torch is not None and hasattr(torch, "manual_seed"):
+    torch = imported_torch()  # torch samplers in a DataLoader draw from it
+    if torch is not None:
         torch.manual_seed(seed)
     return seed
+
+
+def imported_torch() -> Any:
+    """The `torch` module when the program has imported it, else None: its global generator is seeded and
+    saved with the others then (a torch `RandomSampler` or `torch.rand` augmentation draws from it), and
+    torch is never imported for it (seconds, and a program without torch does not draw from it)."""
+    torch = sys.modules.get("torch")
+    needed = ("manual_seed", "get_rng_state", "set_rng_state")
+    return torch if torch is not None and all(callable(getattr(torch, n, None)) for n in needed) else None
 
 
 def default_seed() -> int:

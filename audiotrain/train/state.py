@@ -8,15 +8,19 @@ one stopped (Lightning Fabric's "state is a dict of named objects"):
   a validation that is due but has not run);
 - `RunningMeans`: the weighted sums of the step results, for the logging interval and for the epoch;
 - `History`: one row per finished epoch, what `export_history` writes;
-- `RandomState`: MLX's key, numpy's global generator and Python's `random`;
+- `RandomState`: MLX's key, numpy's global generator, Python's `random` and torch's (when imported);
 - `TrainableSets`: which parameters train (freeze / unfreeze) and which the optimizer holds state for.
 """
 
 from __future__ import annotations
 
+import base64
+import importlib
 import random
 from dataclasses import asdict, dataclass, fields
 from typing import Any
+
+from audiotrain.train.seeding import imported_torch
 
 import mlx.core as mx
 import numpy as np
@@ -80,8 +84,11 @@ class Progress:
 class RunningMeans:
     """Weighted sums of the training steps' loss and metrics, for the logging interval and the epoch.
 
-    Each step adds `value * weight` (weight: the examples in its batch), so the interval means sent to
-    the loggers and the epoch means in the history are the same kind of mean over the same batches.
+    Each step adds `value * weight` for every value it reports (weight: the examples in its batch, or the
+    value's own count when the step returned one), and `weight` to that value's total, so each mean is
+    over the steps that reported the value, as Lightning's are: a value logged on some steps only is not
+    diluted by the others. The interval means sent to the loggers and the epoch means in the history are
+    the same kind of mean over the same batches.
 
     A step's values are only recorded when it is added; they are folded into the sums when a mean is
     read (or every `FOLD_EVERY` steps), one stack and one weighted sum per metric. Adding them up step
@@ -93,14 +100,23 @@ class RunningMeans:
     FOLD_EVERY = 256  # bounds how many steps' scalars are held before they are folded
 
     def __init__(self) -> None:
-        self._interval: dict[str, mx.array] = {}
-        self.interval_weight = 0.0
-        self._epoch: dict[str, mx.array] = {}
-        self.epoch_weight = 0.0
-        self._pending: list[tuple[dict[str, mx.array], float]] = []
+        self._clear()
 
-    def add(self, values: dict[str, mx.array], weight: float) -> None:
-        self._pending.append((values, float(weight)))
+    def _clear(self) -> None:
+        self._interval: dict[str, mx.array] = {}
+        self._interval_weights: dict[str, float | mx.array] = {}  # each value's total weight
+        self.interval_weight = 0.0  # every step's
+        self._epoch: dict[str, mx.array] = {}
+        self._epoch_weights: dict[str, float | mx.array] = {}
+        self.epoch_weight = 0.0
+        self._pending: list[tuple[dict[str, mx.array], float, dict[str, mx.array]]] = []
+
+    def add(
+        self, values: dict[str, mx.array], weight: float, own_weights: dict[str, mx.array] | None = None
+    ) -> None:
+        """Record a step's `values`, each weighted by `weight` or by its entry in `own_weights` (a scalar
+        array: a count the step computed, such as the frames an accuracy is over)."""
+        self._pending.append((values, float(weight), own_weights or {}))
         self.interval_weight += weight
         self.epoch_weight += weight
         if len(self._pending) >= self.FOLD_EVERY:
@@ -108,17 +124,34 @@ class RunningMeans:
 
     def _fold(self) -> None:
         pending, self._pending = self._pending, []
-        names = dict.fromkeys(name for values, _ in pending for name in values)
+        names = dict.fromkeys(name for values, _, _ in pending for name in values)
         for name in names:
-            steps = [(values[name], weight) for values, weight in pending if name in values]
+            steps = [
+                (values[name], own.get(name, weight)) for values, weight, own in pending if name in values
+            ]
             values = mx.stack([value for value, _ in steps]).astype(mx.float32)
-            weighted = mx.sum(values * mx.array([weight for _, weight in steps], mx.float32))
-            for sums in (self._interval, self._epoch):
+            weights = [weight for _, weight in steps]
+            if all(isinstance(weight, float) for weight in weights):
+                weighted = mx.sum(values * mx.array(weights, mx.float32))
+                added: list[float] | mx.array = weights
+            else:
+                stacked = mx.stack([_float32(weight) for weight in weights])
+                weighted, added = mx.sum(values * stacked), mx.sum(stacked)
+            for sums, totals in (
+                (self._interval, self._interval_weights),
+                (self._epoch, self._epoch_weights),
+            ):
                 sums[name] = sums[name] + weighted if name in sums else weighted
+                totals[name] = _add_weights(totals.get(name, 0.0), added)
         # Evaluate the new sums (without waiting): otherwise the epoch's sums stay one lazy chain that grows
         # with every fold until the epoch ends, which on an endless stream is never (about 2 KB a step at
         # log_every_n_steps=1), and a long chain costs more than linear time when it is finally evaluated.
-        mx.async_eval(list(self._interval.values()) + list(self._epoch.values()))
+        mx.async_eval(
+            list(self._interval.values())
+            + list(self._epoch.values())
+            + _arrays(self._interval_weights)
+            + _arrays(self._epoch_weights)
+        )
 
     @property
     def interval(self) -> dict[str, mx.array]:
@@ -133,64 +166,117 @@ class RunningMeans:
         return self._epoch
 
     def pop_interval(self, reduce: Any = None) -> dict[str, float]:
-        """The interval's means, and a new interval. `reduce(sums, weight)` turns the sums into means
+        """The interval's means, and a new interval. `reduce(sums, weights)` turns the sums into means
         (across processes under data parallel); default: this process's means."""
-        means = (reduce or local_means)(self.interval, self.interval_weight)
-        self._interval, self.interval_weight = {}, 0.0
+        means = (reduce or local_means)(self.interval, self._interval_weights)
+        self._interval, self._interval_weights, self.interval_weight = {}, {}, 0.0
         return means
 
     def epoch_means(self, reduce: Any = None) -> dict[str, float]:
-        return (reduce or local_means)(self.epoch, self.epoch_weight)
+        return (reduce or local_means)(self.epoch, self._epoch_weights)
 
     def reset_epoch(self) -> None:
         self._fold()  # (steps of the epoch before still belong to the open interval)
-        self._epoch, self.epoch_weight = {}, 0.0
+        self._epoch, self._epoch_weights, self.epoch_weight = {}, {}, 0.0
 
     def state_dict(self) -> dict[str, Any]:
-        def floats(values: dict[str, mx.array]) -> dict[str, float]:
-            return {k: float(v.item()) for k, v in values.items()}
+        def floats(values: dict[str, Any]) -> dict[str, float]:
+            return {k: float(v.item()) if isinstance(v, mx.array) else float(v) for k, v in values.items()}
+
+        def step(values: dict[str, mx.array], weight: float, own: dict[str, mx.array]) -> list:
+            # (Own weights only where a step has them: a checkpoint without any loads in older versions.)
+            return [floats(values), weight, floats(own)] if own else [floats(values), weight]
 
         return {
             "interval": floats(self._interval),
+            "interval_weights": floats(self._interval_weights),
             "interval_weight": self.interval_weight,
             "epoch": floats(self._epoch),
+            "epoch_weights": floats(self._epoch_weights),
             "epoch_weight": self.epoch_weight,
-            "pending": [[floats(values), weight] for values, weight in self._pending],
+            "pending": [step(*entry) for entry in self._pending],
         }
 
     def load_state_dict(self, state: dict[str, Any], rank: int = 0, world_size: int = 1) -> None:
         """Restore `state_dict`, or every rank's under data parallel (``{"ranks": [state, ...]}``): each of
         as many ranks takes its own, exactly. With another number of ranks, rank 0 takes all of them
         together (sums added, pending steps in turn) and the others start at zero, so the job's means still
-        cover every step once (resuming mid-epoch needs the same ranks anyway: the loader checks it)."""
+        cover every step once (resuming mid-epoch needs the same ranks anyway: the loader checks it).
+
+        A checkpoint written before each value had its own total weight (no `interval_weights`) did not
+        record which steps reported which value: each value it summed gets the weight of all the steps it
+        folded, as if every one of them had reported it (its unfolded steps say what they hold)."""
         shares = state.get("ranks", [state])
         mine = [shares[rank]] if len(shares) == world_size else shares if rank == 0 else []
 
         def arrays(values: dict[str, float]) -> dict[str, mx.array]:
             return {k: mx.array(v, mx.float32) for k, v in values.items()}
 
-        self._interval, self.interval_weight, self._epoch, self.epoch_weight, self._pending = (
-            {},
-            0.0,
-            {},
-            0.0,
-            [],
-        )
+        self._clear()
         for share in mine:
             _require(share, ["interval", "interval_weight", "epoch", "epoch_weight"], "RunningMeans")
-            for sums, values in ((self._interval, share["interval"]), (self._epoch, share["epoch"])):
-                for k, v in arrays(values).items():
+            pending = [(*entry, {}) if len(entry) == 2 else entry for entry in share.get("pending", [])]
+            for scope in ("interval", "epoch"):
+                sums, totals = getattr(self, f"_{scope}"), getattr(self, f"_{scope}_weights")
+                # (Every step's weight, the pending ones' too: what an older checkpoint's sums are over.)
+                everyone = float(share[f"{scope}_weight"]) - sum(float(weight) for _, weight, _ in pending)
+                saved_totals = share.get(f"{scope}_weights", dict.fromkeys(share[scope], everyone))
+                for k, v in arrays(share[scope]).items():
                     sums[k] = sums[k] + v if k in sums else v
+                    totals[k] = totals.get(k, 0.0) + float(saved_totals.get(k, everyone))
             self.interval_weight += float(share["interval_weight"])
             self.epoch_weight += float(share["epoch_weight"])
             # (A checkpoint written before steps were folded lazily has none pending.)
-            self._pending += [(arrays(values), float(weight)) for values, weight in share.get("pending", [])]
+            self._pending += [(arrays(values), float(weight), arrays(own)) for values, weight, own in pending]
 
 
-def local_means(sums: dict[str, mx.array], weight: float) -> dict[str, float]:
-    if not weight:
-        return {}
-    return {k: float(v.item()) / weight for k, v in sums.items()}
+def _add_weights(total: float | mx.array, added: list[float] | mx.array) -> float | mx.array:
+    """`total` plus the steps' weights `added`: step by step while they are numbers (the same additions,
+    in the same order, as adding each step's weight when it came), else on the device."""
+    if isinstance(added, mx.array):
+        return total + added
+    for weight in added:
+        total = total + weight
+    return total
+
+
+def _import_torch() -> Any:
+    """torch, imported for a checkpoint that holds its state: the saved run had imported it, maybe only
+    once it was running (`import torch` in a dataset's `__getitem__`); restored now, its first draws
+    continue that run's instead of starting over from torch's default seed. None if it is not installed."""
+    try:
+        importlib.import_module("torch")
+    except ImportError:
+        return None
+    return imported_torch()
+
+
+def _encode(data: list[int]) -> str:
+    return base64.b64encode(bytes(data)).decode("ascii")
+
+
+def _float32(weight: float | mx.array) -> mx.array:
+    return (
+        weight.reshape(()).astype(mx.float32)
+        if isinstance(weight, mx.array)
+        else mx.array(weight, mx.float32)
+    )
+
+
+def _arrays(weights: dict[str, float | mx.array]) -> list[mx.array]:
+    return [w for w in weights.values() if isinstance(w, mx.array)]
+
+
+def local_means(sums: dict[str, mx.array], weight: float | dict[str, float | mx.array]) -> dict[str, float]:
+    """Each sum over its weight (one for all, or one per name); NaN where that weight is 0, as
+    `collectives.reduce_weighted_means` gives across processes."""
+    weights = weight if isinstance(weight, dict) else dict.fromkeys(sums, weight)
+    means = {}
+    for k, v in sums.items():
+        total = weights[k]
+        total = float(total.item()) if isinstance(total, mx.array) else float(total)
+        means[k] = float(v.item()) / total if total else float("nan")
+    return means
 
 
 class History:
@@ -229,10 +315,13 @@ class History:
 
 class RandomState:
     """The random generators a run draws from: MLX's global key, numpy's global generator (datasets and
-    augmentations that call `np.random`), and Python's `random`.
+    augmentations that call `np.random`), Python's `random`, and torch's CPU generator when the program
+    has imported torch (a torch `RandomSampler`, `torch.rand` augmentation).
 
     `capture()` / `restore()` are exact: restoring puts every generator back where it was, so a resumed
-    run draws the same numbers an uninterrupted one would have (re-seeding would not).
+    run draws the same numbers an uninterrupted one would have (re-seeding would not). torch's state is
+    saved when the program has imported torch, and restored from a state that holds it (a state without
+    it leaves torch as the Trainer seeded it).
     """
 
     @staticmethod
@@ -240,6 +329,9 @@ class RandomState:
         hi, lo = (int(v) for v in mx.random.state[0].tolist())
         kind, keys, pos, has_gauss, cached = np.random.get_state()
         version, internal, gauss_next = random.getstate()
+        torch = imported_torch()
+        # (torch's state is a byte tensor of about 5 KB: base64 keeps it one short JSON string.)
+        torch_state = {"torch": _encode(torch.get_rng_state().tolist())} if torch is not None else {}
         return {
             "mlx": [hi, lo],
             "numpy": {
@@ -250,6 +342,7 @@ class RandomState:
                 "cached_gaussian": float(cached),
             },
             "python": {"version": version, "internal": list(internal), "gauss_next": gauss_next},
+            **torch_state,
         }
 
     @staticmethod
@@ -263,6 +356,11 @@ class RandomState:
         )
         p = state["python"]
         random.setstate((p["version"], tuple(p["internal"]), p["gauss_next"]))
+        if "torch" in state and (torch := imported_torch() or _import_torch()) is not None:
+            try:
+                torch.set_rng_state(torch.tensor(list(base64.b64decode(state["torch"])), dtype=torch.uint8))
+            except (TypeError, ValueError, RuntimeError) as err:  # (a hand-edited or truncated state)
+                raise StateError(f"RandomState: 'torch' is not a state torch can restore ({err})") from None
 
     def state_dict(self) -> dict[str, Any]:
         return self.capture()

@@ -206,8 +206,9 @@ class TrainStep:
     `update(batch, batch_idx, n_micro)` for the one that does, and `close_window(n_micro)` to apply a
     window that the loader ended early (a loader without a length cannot say which batch is its last).
     `n_micro` is an mx.array: how many micro-batches the window held, so a short window still averages
-    right. The first two return `(loss, metrics, logged)` as lazy arrays; `logged` holds what
-    `self.log` recorded, with its options in `log_options`.
+    right. The first two return `(loss, metrics, logged, metric_weights)` as lazy arrays; `logged` holds
+    what `self.log` recorded, with its options in `log_options`, and `metric_weights` the own weights of
+    metrics returned as `(value, weight)`.
     """
 
     def __init__(
@@ -240,7 +241,7 @@ class TrainStep:
         return self._graph_state
 
     # -- pieces ---------------------------------------------------------------------------------
-    def _loss_and_grads(self, batch: Any, batch_idx: mx.array) -> tuple[mx.array, dict, dict, Any]:
+    def _loss_and_grads(self, batch: Any, batch_idx: mx.array) -> tuple[mx.array, dict, dict, dict, Any]:
         module, precision = self.module, self.config.precision
         master = module.trainable_parameters()
         where = f"{type(module).__name__}.{module.training_step_name}"
@@ -256,19 +257,21 @@ class TrainStep:
                 else:
                     module.update(params)
                     out = module._training_output(batch, batch_idx)
-            loss, metrics = check_loss_output(out, where)
-            self.log_options = logs.options_beside(metrics)
+            loss, metrics, metric_weights = check_loss_output(out, where)
+            # Kept across calls: a value an eager step logs on some batches only is still named by its
+            # options (`odd_step` at the interval) after a batch that did not log it.
+            self.log_options = {**self.log_options, **logs.options_beside(metrics)}
             # Logged values leave value_and_grad as auxiliary outputs: kept inside, they would stay
             # tracers of the gradient transform ("an array without a primitive" when read).
-            return loss, (metrics, logs.values)
+            return loss, (metrics, logs.values, metric_weights)
 
         try:
-            (loss, (metrics, logged)), grads = mx.value_and_grad(loss_fn)(master)
+            (loss, (metrics, logged, metric_weights)), grads = mx.value_and_grad(loss_fn)(master)
         finally:
             module.update(master)  # the master weights, not value_and_grad's tracers (also on error)
         if precision == "bf16-mixed":
             grads = _cast_floats(grads, mx.float32)
-        return loss, metrics, logged, grads
+        return loss, metrics, logged, metric_weights, grads
 
     def _apply(self, grads: Any, loss: mx.array | None) -> None:
         """The window's mean gradients → cross-process mean → clip → guard → one optimizer update."""
@@ -325,18 +328,18 @@ class TrainStep:
 
     def _accumulate_impl(self, batch: Any, batch_idx: mx.array):
         self.traces += 1
-        loss, metrics, logged, grads = self._loss_and_grads(batch, batch_idx)
+        loss, metrics, logged, metric_weights, grads = self._loss_and_grads(batch, batch_idx)
         acc = self.state.arrays["grad_accum"]
         self.state.arrays["grad_accum"] = tree_map(lambda a, g: a + g.astype(mx.float32), acc, grads)
-        return loss, metrics, logged
+        return loss, metrics, logged, metric_weights
 
     def _update_impl(self, batch: Any, batch_idx: mx.array, n_micro: mx.array):
         self.traces += 1
-        loss, metrics, logged, grads = self._loss_and_grads(batch, batch_idx)
+        loss, metrics, logged, metric_weights, grads = self._loss_and_grads(batch, batch_idx)
         if "grad_accum" in self.state.arrays:
             grads = self._window_mean(grads, n_micro)
         self._apply(grads, loss)
-        return loss, metrics, logged
+        return loss, metrics, logged, metric_weights
 
     def _close_impl(self, n_micro: mx.array):
         self.traces += 1
@@ -371,7 +374,8 @@ class EvalStep:
 
     Compiled over the model and MLX's random state, so random draws in the step advance the key on
     every batch as they do eagerly (a graph traced without it would replay one draw forever).
-    Validation and test return `(loss or None, metrics, logged)`; predict returns the step's output.
+    Validation and test return `(loss or None, metrics, logged, metric_weights)`; predict returns the
+    step's output.
     """
 
     def __init__(self, module: TrainModule, stage: str, compile: bool, precision: str):
@@ -407,14 +411,14 @@ class EvalStep:
                 out = call_step(self.fn, batch, batch_idx)
         if self.stage == "predict":
             return out
-        loss, metrics = check_loss_output(out, where, allow_none=True)
+        loss, metrics, metric_weights = check_loss_output(out, where, allow_none=True)
         if loss is None and not logs.values:
             raise TypeError(
                 f"{where} returned None and logged nothing: return (loss, metrics_dict), or log values "
                 "with self.log(...)"
             )
-        self.log_options = logs.options
-        return loss, metrics, logs.values
+        self.log_options = {**self.log_options, **logs.options}  # (as TrainStep's)
+        return loss, metrics, logs.values, metric_weights
 
     def __call__(self, batch: Any, batch_idx: mx.array):
         return self._guard(self._call, batch, batch_idx)

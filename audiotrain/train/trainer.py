@@ -702,16 +702,21 @@ class Trainer:
         stepped = progress.micro_batches == self.accumulate_grad_batches or last_of_epoch
         index = mx.array(batch_idx, mx.int32)
         if stepped:
-            loss, metrics, logged = step.update(batch, index, mx.array(progress.micro_batches, mx.float32))
+            n_micro = mx.array(progress.micro_batches, mx.float32)
+            loss, metrics, logged, metric_weights = step.update(batch, index, n_micro)
             progress.micro_batches = 0
         else:
-            loss, metrics, logged = step.accumulate(batch, index)
+            loss, metrics, logged, metric_weights = step.accumulate(batch, index)
         returned = {"loss": loss, **metrics}
         self._last_weight = module.batch_size(batch)
+        own_weights = {prefixed("train_", k): w for k, w in metric_weights.items()}
+        own_weights = {k: w for k, w in own_weights.items() if k not in logged}  # (logged replaces it)
         self.running.add(
-            {**{prefixed("train_", k): v for k, v in returned.items()}, **logged}, self._last_weight
+            {**{prefixed("train_", k): v for k, v in returned.items()}, **logged},
+            self._last_weight,
+            own_weights,
         )
-        targets = (step.eval_targets, loss, metrics, logged)
+        targets = (step.eval_targets, loss, metrics, logged, metric_weights)
         streak = step.state.arrays["nonfinite_streak"]  # this step's non-finite streak
         settled_streak = None  # an evaluated one: this step's, or the step before's
         if self.debug_lazy_eval:

@@ -9,7 +9,9 @@ A batch is a dict of `mx.array`:
 
 `compute_loss` returns the weighted loss and, as metrics, the per-head losses (`chord_type_loss`,
 `root_loss`, `bass_note_loss`) and frame accuracies as fractions (`chord_type_acc`, `root_acc`,
-`bass_note_acc`); the Trainer prefixes them with `train_` / `val_` in the history.
+`bass_note_acc`); the Trainer prefixes them with `train_` / `val_` in the history. Each accuracy comes
+with the frames it counts (`head_accuracies`), so its epoch mean is over those frames: the root and bass
+accuracies leave out N and X frames however they fall into batches, as `scores.json` does.
 """
 
 from __future__ import annotations
