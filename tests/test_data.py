@@ -514,7 +514,9 @@ def test_a_failed_fit_stops_its_epochs_workers_while_the_error_is_kept(tmp_path,
         (dict(num_workers=-1), "num_workers must be an int >= 0"),
         (dict(worker_type="fiber"), "worker_type must be 'thread' or 'process'"),
         (dict(persistent_workers=True), "persistent_workers=True needs num_workers > 0"),
-        (dict(prefetch_factor=0), "prefetch_factor must be an int >= 1"),
+        (dict(prefetch_factor=0, num_workers=1), "prefetch_factor must be an int >= 1"),
+        # As PyTorch: a setting that would do nothing is refused (as persistent_workers without workers).
+        (dict(prefetch_factor=4), "prefetch_factor=4 needs num_workers > 0"),
         (dict(seed=-3), "seed must be an int >= 0"),
         (dict(timeout=-1), "timeout must be a number of seconds >= 0"),
     ],
@@ -889,6 +891,7 @@ def test_pytorch_2_calls_start_or_fail_plainly():
     for num_workers in (0, 2):
         loader = DataLoader(Squares(4), batch_size=2, num_workers=num_workers, prefetch_factor=None)
         assert ys(loader) == [[0, 1], [2, 3]]
+        assert loader.prefetch_factor == (None if num_workers == 0 else 2)  # as torch's attribute
     assert ys(DataLoader(Squares(4), 2, False, in_order=True)) == [[0, 1], [2, 3]]
     with pytest.raises(ValueError, match="in_order=False: batches always come in order"):
         DataLoader(Squares(4), in_order=False)

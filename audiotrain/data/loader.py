@@ -176,6 +176,8 @@ class DataLoader:
         Drop the last batch when it is shorter than ``batch_size``.
     prefetch_factor : int, optional
         Batches loaded ahead per worker (``num_workers * prefetch_factor`` in flight); None (default): 2.
+        As in PyTorch, only with ``num_workers > 0`` (ValueError otherwise); the attribute is None without
+        workers.
     worker_type : {"thread", "process"}
         Threads share memory and start instantly, good when ``__getitem__`` releases the GIL (numpy,
         soundfile, file I/O). Processes sidestep the GIL for Python-heavy transforms; the dataset, transforms
@@ -315,9 +317,20 @@ class DataLoader:
         # batch_size=None turns automatic batching off: every sample is a batch, collated on its own.
         self._auto_collation = batch_size is not None or batch_sampler is not None
         self.num_workers = _check_int("num_workers", num_workers, 0)
-        # None is PyTorch's default (and what it requires without workers): 2 batches ahead per worker.
+        if prefetch_factor is not None and self.num_workers == 0:
+            # PyTorch's rule (a setting that would do nothing), as persistent_workers below.
+            raise ValueError(
+                f"DataLoader prefetch_factor={prefetch_factor!r} needs num_workers > 0 (it counts batches each "
+                "worker loads ahead; with num_workers=0 batches load as they are asked for): leave "
+                "prefetch_factor unset, or pass num_workers"
+            )
+        # As PyTorch: None without workers, else 2 batches ahead per worker unless given.
         self.prefetch_factor = (
-            2 if prefetch_factor is None else _check_int("prefetch_factor", prefetch_factor, 1)
+            None
+            if self.num_workers == 0
+            else 2
+            if prefetch_factor is None
+            else _check_int("prefetch_factor", prefetch_factor, 1)
         )
         if in_order is not True:
             raise ValueError(
@@ -795,7 +808,7 @@ class _EpochIterator:
         self._pool = pool
         self._job = loader._job() if pool is None else None
         self._finalizer = weakref.finalize(self, pool.close) if own else None
-        self._in_flight = loader.num_workers * loader.prefetch_factor
+        self._in_flight = loader.num_workers * (loader.prefetch_factor or 0)  # (None without workers)
 
     def __iter__(self) -> _EpochIterator:
         return self
