@@ -91,14 +91,38 @@ def error_left_to_main() -> bool:
     """Whether this process leaves an error to rank 0 to print: True on a rank other than 0 of a job it has
     joined, after a short wait (`MAIN_REPORTS_GRACE_S`), for an error that every rank meets (a data folder
     they all read: the same report once, not once per rank). False in one process, on rank 0, and in a
-    process that has not joined a job (a launcher): the caller prints the error itself."""
+    process that has not joined a job (a launcher): the caller prints the error itself.
+
+    Called in an ``except`` block, it also leaves the error being handled for the launcher
+    (`leave_error_for_launcher`), which prints it where rank 0 did not."""
     from audiotrain.distributed.collectives import joined_world_size, rank
 
     if joined_world_size() <= 1 or rank() == 0:
         return False
-    _flush()
-    time.sleep(MAIN_REPORTS_GRACE_S)  # rank 0 meets the same error; its words come first
+    leave_error_for_launcher(sys.exc_info()[1])
+    wait_for_main_to_report()  # rank 0 meets the same error; its words come first
     return True
+
+
+def wait_for_main_to_report() -> None:
+    """Flush, then wait `MAIN_REPORTS_GRACE_S`: a rank other than 0 about to end with an error that rank 0
+    prints gives rank 0 the time to print it before this rank's exit makes the launcher end the job."""
+    _flush()
+    time.sleep(MAIN_REPORTS_GRACE_S)
+
+
+def leave_error_for_launcher(error: BaseException | str | None) -> None:
+    """In a rank of a job `local.run_local_job` started: write the error this rank leaves to rank 0 to print
+    (``error: ...``) where the launcher reads it, which prints it if the job ends and no rank printed one
+    (rank 0 was ended first, or met no error). Elsewhere, and for None, nothing."""
+    from audiotrain.distributed.collectives import rank
+    from audiotrain.distributed.local import RANK_ERRORS_ENV
+
+    folder = os.environ.get(RANK_ERRORS_ENV)
+    if not folder or error is None:
+        return
+    with contextlib.suppress(OSError):  # (best effort: the rank is on its way out)
+        (Path(folder) / f"rank{rank()}.txt").write_text(f"error: {error}\n")
 
 
 def install_failure_hook() -> None:
