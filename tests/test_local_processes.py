@@ -501,6 +501,30 @@ def test_a_job_whose_rank_reports_its_error_ends_with_that_line_alone(tmp_path, 
                         for r in (0, 1))  # fmt: skip
 
 
+PMIX_WRITE_FAILURE = """[vm:23584] PMIX ERROR: PMIX_ERR_FILE_WRITE_FAILURE in file ptl_base_listener.c at line 258
+--------------------------------------------------------------------------
+The PMIx server's listener thread failed to start. We cannot
+continue.
+--------------------------------------------------------------------------
+"""
+
+
+def test_a_failed_mpi_test_job_gives_the_line_that_says_why_not_a_banner_rule(tmp_path, monkeypatch):
+    """Open MPI's last line is a rule of dashes: that was the reason given, on a full TMPDIR."""
+    (tmp_path / "said.txt").write_text(PMIX_WRITE_FAILURE)
+    monkeypatch.setenv("TMPDIR", "/full/tmp")
+    job = fake_mpirun(tmp_path, f"cat {tmp_path / 'said.txt'} >&2; exit 213")
+    why = local.check_mpi(job.mpi, 2)
+    assert why.startswith(
+        "a test job with fake failed (exit 213: [vm:23584] PMIX ERROR: PMIX_ERR_FILE_WRITE_FAILURE in file "
+    )
+    assert why.endswith(
+        "; a file could not be written: is the temporary folder TMPDIR (/full/tmp) full or read-only?)"
+    )
+    (tmp_path / "said.txt").write_text("prterun could not start its daemons\n" + "-" * 74 + "\n")
+    assert local.check_mpi(job.mpi, 2).endswith("(exit 213: prterun could not start its daemons)")
+
+
 @pytest.mark.slow
 def test_an_mpi_that_fails_without_home_says_so(monkeypatch):
     """Open MPI says only "Failed initializing opal: -1" when HOME is unset."""

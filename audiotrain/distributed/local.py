@@ -338,10 +338,27 @@ def check_mpi(mpi: Mpi, processes: int, timeout: float = CHECK_TIMEOUT_S) -> str
     sizes = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("audiotrain-mpi-size")]
     if done.returncode == 0 and sizes == [str(processes)] * processes:
         return None
-    detail = (done.stderr.strip().splitlines() or done.stdout.strip().splitlines() or ["no output"])[-1]
+    said = done.stderr if done.stderr.strip() else done.stdout
     # Open MPI cannot start without HOME ("Failed initializing opal: -1", which does not say so).
     home = "; HOME is not set, which Open MPI needs" if not os.environ.get("HOME") else ""
-    return f"a test job with {mpi.source} failed (exit {done.returncode}: {detail[:200]}{home})"
+    if _WRITE_FAILED.search(said):  # (PMIx writes its rendezvous files in the temporary folder)
+        # Open MPI's temporary folder (tempfile.gettempdir() would pass over a full TMPDIR for /tmp).
+        tmp = f"TMPDIR ({os.environ['TMPDIR']})" if os.environ.get("TMPDIR") else "/tmp (TMPDIR unset)"
+        home += f"; a file could not be written: is the temporary folder {tmp} full or read-only?"
+    return f"a test job with {mpi.source} failed (exit {done.returncode}: {_reason_line(said)[:200]}{home})"
+
+
+_WRITE_FAILED = re.compile(
+    r"WRITE_FAILURE|write failed|No space left|Read-only file system|quota", re.IGNORECASE
+)
+
+
+def _reason_line(output: str) -> str:
+    """The line of an MPI's output that says why it failed: the last that names an error, else the last, never
+    one of Open MPI's ``-----`` banner rules."""
+    lines = [line.strip() for line in output.splitlines() if line.strip().strip("-=*")]
+    errors = [line for line in lines if re.search(r"\berror\b", line, re.IGNORECASE)]
+    return (errors or lines or ["no output"])[-1]
 
 
 def run_local_job(
