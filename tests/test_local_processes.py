@@ -387,8 +387,8 @@ def fake_mpirun(tmp_path, body):
 
 
 def test_a_job_that_fails_without_a_word_from_its_ranks_is_never_silent(tmp_path, capfd):
-    """A rank left its error (status 2) to rank 0, which mpirun ended before it printed it: the user got status
-    2 and nothing else."""
+    """A rank left its error (status 2) to rank 0, which mpirun ended before it printed it: the user got
+    status 2 and nothing else."""
     (tmp_path / "rank1.py").write_text(FAKE_RANK_1)
     said = []
     job = fake_mpirun(tmp_path, f"exec {sys.executable} {tmp_path / 'rank1.py'}")
@@ -501,7 +501,7 @@ def test_a_job_whose_rank_reports_its_error_ends_with_that_line_alone(tmp_path, 
                         for r in (0, 1))  # fmt: skip
 
 
-PMIX_WRITE_FAILURE = """[vm:23584] PMIX ERROR: PMIX_ERR_FILE_WRITE_FAILURE in file ptl_base_listener.c at line 258
+PMIX_WRITE_FAILURE = """[vm:23584] PMIX ERROR: PMIX_ERR_FILE_WRITE_FAILURE in file listener.c at line 258
 --------------------------------------------------------------------------
 The PMIx server's listener thread failed to start. We cannot
 continue.

@@ -328,8 +328,8 @@ class DataLoader:
         if prefetch_factor is not None and self.num_workers == 0:
             # PyTorch's rule (a setting that would do nothing), as persistent_workers below.
             raise ValueError(
-                f"DataLoader prefetch_factor={prefetch_factor!r} needs num_workers > 0 (it counts batches each "
-                "worker loads ahead; with num_workers=0 batches load as they are asked for): leave "
+                f"DataLoader prefetch_factor={prefetch_factor!r} needs num_workers > 0 (it counts batches "
+                "each worker loads ahead; with num_workers=0 batches load as they are asked for): leave "
                 "prefetch_factor unset, or pass num_workers"
             )
         # As PyTorch: None without workers, else 2 batches ahead per worker unless given.

@@ -471,8 +471,8 @@ def _unexplained_exit(
     first = f" (rank {dropped[0][0]} exited with {dropped[0][1]} first)" if named else ""
     return [
         f"audiotrain: the job ended with exit status {status}{first} and no rank printed an error; what the "
-        f"ranks printed is above (mpirun passes on their output; no other log is kept). Run it in one process "
-        f"({flag} 1) to see the error where it happens"
+        f"ranks printed is above (mpirun passes on their output; no other log is kept). Run it in one "
+        f"process ({flag} 1) to see the error where it happens"
     ]
 
 
@@ -530,12 +530,13 @@ class _ExitBannerFilter:
 # A rank's line that says why it failed: a recipe's one-line error, a traceback, a failure hook's line, or
 # mpirun's banner for a rank a signal ended.
 _ERROR_LINE = re.compile(
-    rb"(?m)^(?:error: |Traceback \(most recent call last\)|audiotrain: rank \d+ failed: )|noticed that process rank"
+    rb"(?m)^(?:error: |Traceback \(most recent call last\)|audiotrain: rank \d+ failed: )"
+    rb"|noticed that process rank"
 )
 
 
 class _ErrorLineWatch:
-    """Whether a stream read in chunks (`feed`) held an error line (`_ERROR_LINE`), wherever the reads cut it."""
+    """Whether a stream read in chunks (`feed`) held an error line (`_ERROR_LINE`), however it was cut."""
 
     def __init__(self) -> None:
         self.seen = False
