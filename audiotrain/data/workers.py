@@ -233,20 +233,21 @@ def batch_seed(seed: int, epoch: int, batch_index: int) -> int:
     return int(sequence.generate_state(1, np.uint64)[0] >> 1)
 
 
-def _set_worker_info(info: WorkerInfo, is_process: bool, users: frozenset[str] = frozenset()) -> None:
+def _set_worker_info(info: WorkerInfo, is_process: bool, user_seeded: frozenset[str] = frozenset()) -> None:
     """Make ``info`` what `get_worker_info` answers in this worker, at its start and at each new epoch.
 
-    A process worker also seeds its own global generators from ``info.seed`` (those in ``users`` excepted,
-    see `seed_global_generators`), as PyTorch's workers do: otherwise forked workers would all draw the
-    same numbers, and spawned ones numbers no seed repeats. Reseeding at every epoch makes what
-    ``worker_init_fn``, ``dataset.set_epoch`` and a stream draw a function of (loader seed, epoch,
-    worker), with persistent workers or not, and after a resume. Thread workers share these generators
-    with the training thread, whose state a checkpoint saves: they are left alone (use `batch_rng` there).
+    A process worker also seeds its own global generators from ``info.seed`` (except those
+    ``user_seeded``, see `seed_global_generators`), as PyTorch's workers do: otherwise forked workers
+    would all draw the same numbers, and spawned ones numbers no seed repeats. Reseeding at every epoch
+    makes what ``worker_init_fn``, ``dataset.set_epoch`` and a stream draw a function of (loader seed,
+    epoch, worker), with persistent workers or not, and after a resume. Thread workers share these
+    generators with the training thread, whose state a checkpoint saves: they are left alone (use
+    `batch_rng` there).
     """
     _local.worker_info = info
     if not is_process:
         return
-    seed_global_generators(info.seed, users)
+    seed_global_generators(info.seed, user_seeded)
     _publish_to_torch(info)
 
 
@@ -254,22 +255,21 @@ def _set_worker_info(info: WorkerInfo, is_process: bool, users: frozenset[str] =
 GLOBAL_GENERATORS = ("random", "np.random", "torch")
 
 
-def seed_global_generators(seed: int, users: frozenset[str] = frozenset()) -> None:
+def seed_global_generators(seed: int, user_seeded: frozenset[str] = frozenset()) -> None:
     """Seed this process's `GLOBAL_GENERATORS` from ``seed`` (torch's when it is imported), except those
-    in ``users``: the ones a ``worker_init_fn`` seeded or drew from, which are the user's from then on."""
-    if "random" not in users:
+    in ``user_seeded``: the ones ``worker_init_fn`` seeded or drew from, the user's from then on."""
+    if "random" not in user_seeded:
         random.seed(seed)
-    if "np.random" not in users:
+    if "np.random" not in user_seeded:
         np.random.seed(np.random.SeedSequence(seed).generate_state(4))
     torch = sys.modules.get("torch")
-    if "torch" not in users and torch is not None and callable(getattr(torch, "manual_seed", None)):
+    if "torch" not in user_seeded and torch is not None and callable(getattr(torch, "manual_seed", None)):
         torch.manual_seed(seed)
 
 
 def _generator_states() -> dict[str, Any]:
     """Comparable snapshots of `GLOBAL_GENERATORS` (torch's where it is imported)."""
-    _, keys, position, has_gauss, gauss = np.random.get_state()
-    states = {"random": random.getstate(), "np.random": (keys.tobytes(), position, has_gauss, gauss)}
+    states = {"random": random.getstate(), "np.random": pickle.dumps(np.random.get_state())}
     torch = sys.modules.get("torch")
     if torch is not None and callable(getattr(torch, "get_rng_state", None)):
         states["torch"] = bytes(torch.get_rng_state().numpy())
@@ -622,9 +622,11 @@ def _worker_loop(
         return
     # The generators worker_init_fn seeded (or drew from) are the user's from then on: a PyTorch worker seeds
     # them once, before worker_init_fn, and a persistent one goes on drawing from where it left them.
-    users = generators_changed(before_init) if is_process and job.worker_init_fn is not None else frozenset()
-    if users:  # (before any result, so the loader knows when this worker's first batch arrives)
-        result_q.put((None, None, "user_generators", sorted(users)))
+    user_seeded = (
+        generators_changed(before_init) if is_process and job.worker_init_fn is not None else frozenset()
+    )
+    if user_seeded:  # (before any result, so the loader knows when this worker's first batch arrives)
+        result_q.put((None, None, "user_generators", sorted(user_seeded)))
     while True:
         try:
             task = task_q.get(timeout=_WORKER_POLL_S)
@@ -640,7 +642,7 @@ def _worker_loop(
         if (seed, epoch) != info_key:
             info_key = (seed, epoch)
             info = dataclasses.replace(info, seed=worker_seed(seed, epoch, worker_id))
-            _set_worker_info(info, is_process, users)
+            _set_worker_info(info, is_process, user_seeded)
         if is_process:
             _publish_to_torch(_local.worker_info)  # (once torch is imported: the dataset may do it late)
         first_of_epoch, watched_key = watched_key != info_key, info_key
@@ -657,7 +659,7 @@ def _worker_loop(
                     if is_process:
                         # Seeded per batch, a resume that skips batches draws as an uninterrupted run (a
                         # stream is read again from its start instead: its epoch's seeding is enough).
-                        seed_global_generators(batch_seed(seed, epoch, batch_index), users)
+                        seed_global_generators(batch_seed(seed, epoch, batch_index), user_seeded)
                     batch = job.load(batch_index, indices, seed, epoch)
             if batch is STREAM_END:
                 result = ("end", None)
