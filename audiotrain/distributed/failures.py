@@ -302,6 +302,9 @@ def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
     first asks them to stop together and save, the second aborts them, a third ends the job. The launcher
     then waits for the ranks, passes on what they print, and returns 128 + the first signal (130 for Ctrl-C,
     143 for SIGTERM).
+
+    Without a command (nothing after ``--``) it prints its usage and exits 2; mlx.launch's own usage and
+    error lines (a bad option value) are shown under the launcher's name.
     """
     if argv in (["-h"], ["--help"]):
         print(launch_help(prog))
