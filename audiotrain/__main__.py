@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import platform
 import sys
 import time
@@ -105,6 +106,9 @@ def program_name() -> str:
     return "audiotrain" if Path(sys.argv[0]).name == "audiotrain" else "python -m audiotrain"
 
 
+COMMANDS = ("info", "cache", "launch")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] in (["cache"], ["launch"]):
@@ -114,7 +118,20 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["launch"]:  # mlx.launch's arguments, passed through
         from audiotrain.distributed import launch
 
-        return launch(argv[1:])
+        return launch(argv[1:], prog=f"{program_name()} launch")
+    parser = build_parser()
+    if not argv:  # as git and pip: what there is to run
+        parser.print_help()
+        return 0
+    if not argv[0].startswith("-") and argv[0] not in COMMANDS:
+        close = difflib.get_close_matches(argv[0], COMMANDS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        parser.error(f"unknown command {argv[0]!r}{hint}; expected one of {', '.join(COMMANDS)}")
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
     # No abbreviations (as the recipes): `info --bench` silently meaning --benchmark hides typos.
     parser = argparse.ArgumentParser(prog=program_name(), description=__doc__, allow_abbrev=False)
     parser.add_argument("--version", action="version", version=f"%(prog)s {audiotrain.__version__}")
@@ -127,10 +144,10 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("cache", help="the feature cache: size report and clearing (see `cache --help`)")
     sub.add_parser(
         "launch",
-        help="mlx.launch with a non-zero exit when a rank fails: `launch -n 2 -- python train.py`",
+        help="mlx.launch with a non-zero exit when a rank fails: `launch -n 2 -- python train.py` "
+        "(see `launch --help`)",
     )
-    args = parser.parse_args(argv)
-    return args.func(args)
+    return parser
 
 
 if __name__ == "__main__":

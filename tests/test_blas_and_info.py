@@ -191,3 +191,17 @@ def test_training_on_the_cpu_without_an_openblas_says_how_to_get_one_once(
     message = str(slow[0].message)
     assert "apt-get install libopenblas0-pthread" in message and "AUDIOTRAIN_BLAS=off" in message
     assert slow[0].filename == __file__  # points at the user's fit call, not at the library
+
+
+def test_the_command_alone_shows_its_help_and_a_misspelt_one_is_named(capsys):
+    from audiotrain.__main__ import main
+
+    assert main([]) == 0  # as git and pip: what there is to run, not an error
+    shown = capsys.readouterr().out
+    assert shown.startswith("usage: ") and all(command in shown for command in ("info", "cache", "launch"))
+    with pytest.raises(SystemExit) as stop:
+        main(["infoo"])
+    assert stop.value.code == 2
+    assert "error: unknown command 'infoo' (did you mean 'info'?); expected one of info, cache, launch" in (
+        capsys.readouterr().err
+    )

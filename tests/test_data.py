@@ -514,7 +514,9 @@ def test_a_failed_fit_stops_its_epochs_workers_while_the_error_is_kept(tmp_path,
         (dict(num_workers=-1), "num_workers must be an int >= 0"),
         (dict(worker_type="fiber"), "worker_type must be 'thread' or 'process'"),
         (dict(persistent_workers=True), "persistent_workers=True needs num_workers > 0"),
-        (dict(prefetch_factor=0), "prefetch_factor must be an int >= 1"),
+        (dict(prefetch_factor=0, num_workers=1), "prefetch_factor must be an int >= 1"),
+        # As PyTorch: a setting that would do nothing is refused (as persistent_workers without workers).
+        (dict(prefetch_factor=4), "prefetch_factor=4 needs num_workers > 0"),
         (dict(seed=-3), "seed must be an int >= 0"),
         (dict(timeout=-1), "timeout must be a number of seconds >= 0"),
     ],
@@ -820,6 +822,70 @@ def test_process_workers_seed_the_global_generators_apart_and_repeatably():
     assert draws(again) == epochs[1]  # another run, without persistent workers
 
 
+def test_process_workers_global_random_numbers_resume_mid_epoch_exactly():
+    # Seeded before each batch from (seed, epoch, batch): a resume that skips batches draws what the
+    # uninterrupted run drew (most PyTorch code augments with np.random and random), with any worker count.
+    loader = DataLoader(
+        GlobalRandom(8), batch_size=2, shuffle=True, seed=3, num_workers=2, worker_type="process",
+        persistent_workers=True,
+    )  # fmt: skip
+    uninterrupted = []
+    for b, batch in enumerate(loader):
+        uninterrupted.append(np.array(batch).ravel().round(6).tolist())
+        if b == 2:
+            state = loader.state_dict()  # three batches trained on
+    loader.close()
+    resumed = DataLoader(GlobalRandom(8), batch_size=2, shuffle=True, num_workers=1, worker_type="process")
+    resumed.load_state_dict(state)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert draws(resumed) == uninterrupted[3:]
+
+
+class NumpyDraws(Squares):
+    def __getitem__(self, i):
+        return np.random.random()
+
+
+def seed_numpy_by_worker(worker_id):
+    np.random.seed(1000 + worker_id)
+
+
+def test_a_worker_init_fn_that_seeds_np_random_keeps_its_stream_in_persistent_workers():
+    # As in PyTorch: a worker seeds np.random once, before worker_init_fn, and a persistent worker draws on
+    # from where worker_init_fn left it, epoch after epoch (the loader no longer seeds what it seeded).
+    loader = DataLoader(
+        NumpyDraws(8), batch_size=2, num_workers=2, worker_type="process", persistent_workers=True,
+        worker_init_fn=seed_numpy_by_worker, seed=0,
+    )  # fmt: skip
+    epochs = [draws(loader) for _ in range(2)]
+    loader.close()
+    streams = [np.float32(np.random.RandomState(1000 + w).random_sample(8)).round(6).tolist() for w in (0, 1)]
+    # Batch b is worker b % 2's; each batch takes 2 numbers of its worker's stream, 2 batches per epoch.
+    first = [[4 * e + 2 * (b // 2) for b in range(4)] for e in range(2)]
+    assert epochs == [[streams[b % 2][k : k + 2] for b, k in enumerate(row)] for row in first]
+
+
+def test_resuming_mid_epoch_warns_where_worker_init_fn_seeded_a_global_generator():
+    def loader(worker_init_fn):
+        made = DataLoader(
+            NumpyDraws(8), batch_size=2, num_workers=2, worker_type="process", worker_init_fn=worker_init_fn,
+            seed=0,
+        )  # fmt: skip
+        made.load_state_dict({**made.state_dict(), "batches_yielded": 1})  # (a checkpoint's, mid-epoch)
+        return made
+
+    with pytest.warns(
+        UserWarning,
+        match=r"resumes epoch 0 at batch 1, but its worker_init_fn \(seed_numpy_by_worker\) seeded np.random "
+        r"in the worker processes.*batch_rng\(\)",
+    ):
+        assert len(draws(loader(seed_numpy_by_worker))) == 3
+    with warnings.catch_warnings():  # a worker_init_fn that leaves the generators alone: exact, no warning
+        warnings.simplefilter("error")
+        assert len(draws(loader(remember_worker_id))) == 3
+
+
 def test_a_loader_without_a_seed_draws_it_from_numpys_global_generator():
     # So seed_everything decides the order of a loader used on its own, as torch.manual_seed does in PyTorch.
     orders = []
@@ -889,6 +955,7 @@ def test_pytorch_2_calls_start_or_fail_plainly():
     for num_workers in (0, 2):
         loader = DataLoader(Squares(4), batch_size=2, num_workers=num_workers, prefetch_factor=None)
         assert ys(loader) == [[0, 1], [2, 3]]
+        assert loader.prefetch_factor == (None if num_workers == 0 else 2)  # as torch's attribute
     assert ys(DataLoader(Squares(4), 2, False, in_order=True)) == [[0, 1], [2, 3]]
     with pytest.raises(ValueError, match="in_order=False: batches always come in order"):
         DataLoader(Squares(4), in_order=False)

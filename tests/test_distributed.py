@@ -205,7 +205,25 @@ def test_the_launcher_help():
         text=True,
         env=child_env(),
     )
-    assert proc.returncode == 0 and "mlx.launch" in proc.stdout
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("usage: python -m audiotrain launch [mlx.launch options] -- command ...")
+    # The options it passes on to mlx.launch, as this mlx has them.
+    assert "mlx.launch's options, passed on as they are:" in proc.stdout
+    assert all(
+        flag in proc.stdout for flag in ("--hostfile", "--backend", "-n REPEAT_HOSTS", "--starting-port")
+    )
+
+
+def test_the_launcher_without_a_command_says_so_in_its_own_name(capfd):
+    from audiotrain.distributed.failures import launch
+
+    for argv in (["-n", "2"], ["-n", "2", "--"], []):
+        assert launch(argv, prog="audiotrain launch") == 2, argv
+        err = capfd.readouterr().err
+        assert "usage: audiotrain launch [mlx.launch options] -- command ..." in err, (argv, err)
+        assert "audiotrain launch: error: no command to launch: give it after the options, as audiotrain " \
+            "launch -n 2 -- python train.py" in err, (argv, err)  # fmt: skip
+        assert "mlx.launch [" not in err and "mlx.launch:" not in err, (argv, err)
 
 
 LAUNCHED_FIT = """

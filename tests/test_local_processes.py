@@ -357,6 +357,98 @@ def test_a_rank_other_than_0_leaves_a_data_folder_error_to_rank_0(tmp_path, caps
         assert capsys.readouterr().err.count("need at least 2 annotated songs") == printed
 
 
+FAKE_RANK_1 = """
+import sys
+from audiotrain.distributed import collectives, failures
+
+class Rank1:  # rank 1 of a job of 2, as far as audiotrain can tell (no MPI here)
+    def rank(self):
+        return 1
+
+    def size(self):
+        return 2
+
+collectives._GROUP = Rank1()
+failures.MAIN_REPORTS_GRACE_S = 0.0
+try:
+    raise ValueError("data2/clip7.wav: cannot decode")
+except ValueError:  # as a recipe's ranks do with an error in the data folder they all read
+    assert failures.error_left_to_main()
+sys.exit(2)
+"""
+
+
+def fake_mpirun(tmp_path, body):
+    """An ``mpirun`` that runs `body` (sh) in place of the ranks, with the environment it was given."""
+    fake = tmp_path / "mpirun"
+    fake.write_text(f"#!/bin/sh\n{body}\n")
+    fake.chmod(0o755)
+    return LocalPlan(2, Mpi(str(fake), None, "fake"))
+
+
+def test_a_job_that_fails_without_a_word_from_its_ranks_is_never_silent(tmp_path, capfd):
+    """A rank left its error (status 2) to rank 0, which mpirun ended before it printed it: the user got
+    status 2 and nothing else."""
+    (tmp_path / "rank1.py").write_text(FAKE_RANK_1)
+    said = []
+    job = fake_mpirun(tmp_path, f"exec {sys.executable} {tmp_path / 'rank1.py'}")
+    assert local.run_local_job(job, "unused", [], "--train.processes", log=said.append) == 2
+    assert said[1:] == [
+        "audiotrain: rank 1: error: data2/clip7.wav: cannot decode (left for rank 0 to print, which ended "
+        "without printing it)"
+    ]
+    # Nothing left either: the status and where to look.
+    said.clear()
+    assert (
+        local.run_local_job(
+            fake_mpirun(tmp_path, "exit 2"), "unused", [], "--train.processes", log=said.append
+        )
+        == 2
+    )
+    assert len(said) == 2 and said[1].startswith(
+        "audiotrain: the job ended with exit status 2 and no rank printed"
+    )
+    assert "--train.processes 1" in said[1]
+    # A rank that said why (a recipe's error line, a traceback) is not talked over.
+    said.clear()
+    printed = fake_mpirun(tmp_path, "echo 'error: no clips in data2' >&2; exit 2")
+    assert local.run_local_job(printed, "unused", [], log=said.append) == 2
+    assert len(said) == 1 and "error: no clips in data2" in capfd.readouterr().err
+
+
+def test_an_error_line_is_seen_however_the_reads_cut_it():
+    for stream, seen in (
+        (b"epoch 1\r 50%|##\r100%|####\nerror: no clips\n", True),
+        (b"Traceback (most recent call last):\n  File", True),
+        (b"audiotrain: rank 1 failed: ValueError: x\n", True),
+        (b"loss 0.3\nno error: here\n" + b"#" * 3000, False),
+    ):
+        for cut in range(len(stream)):
+            watch = local._ErrorLineWatch()
+            watch.feed(stream[:cut])
+            watch.feed(stream[cut:])
+            assert watch.seen is seen, (stream, cut)
+
+
+def test_a_rank_told_that_rank_0_failed_leaves_the_error_for_the_launcher(tmp_path, monkeypatch):
+    from audiotrain.distributed import collectives, failures
+
+    class Rank1:
+        def rank(self):
+            return 1
+
+        def size(self):
+            return 2
+
+    monkeypatch.setattr(collectives, "_GROUP", Rank1())
+    monkeypatch.setattr(collectives, "broadcast_from_main", lambda value: "OSError: disk full")
+    monkeypatch.setattr(failures, "MAIN_REPORTS_GRACE_S", 0.0)
+    monkeypatch.setenv(local.RANK_ERRORS_ENV, str(tmp_path))
+    with pytest.raises(collectives.MainProcessFailed, match="rank 0 failed: OSError: disk full"):
+        collectives.on_main_process(lambda: None)
+    assert (tmp_path / "rank1.txt").read_text() == "error: rank 0 failed: OSError: disk full\n"
+
+
 EXIT_BANNER = b"""--------------------------------------------------------------------------
 prterun detected that one or more processes exited with non-zero status,
 thus causing the job to be terminated. The first process to do so was:
@@ -407,6 +499,30 @@ def test_a_job_whose_rank_reports_its_error_ends_with_that_line_alone(tmp_path, 
     assert "non-zero status" not in capfd.readouterr().err
     assert said[-1] in (f"audiotrain: rank {r} of the job exited with status 3, so mpirun stopped the others"
                         for r in (0, 1))  # fmt: skip
+
+
+PMIX_WRITE_FAILURE = """[vm:23584] PMIX ERROR: PMIX_ERR_FILE_WRITE_FAILURE in file listener.c at line 258
+--------------------------------------------------------------------------
+The PMIx server's listener thread failed to start. We cannot
+continue.
+--------------------------------------------------------------------------
+"""
+
+
+def test_a_failed_mpi_test_job_gives_the_line_that_says_why_not_a_banner_rule(tmp_path, monkeypatch):
+    """Open MPI's last line is a rule of dashes: that was the reason given, on a full TMPDIR."""
+    (tmp_path / "said.txt").write_text(PMIX_WRITE_FAILURE)
+    monkeypatch.setenv("TMPDIR", "/full/tmp")
+    job = fake_mpirun(tmp_path, f"cat {tmp_path / 'said.txt'} >&2; exit 213")
+    why = local.check_mpi(job.mpi, 2)
+    assert why.startswith(
+        "a test job with fake failed (exit 213: [vm:23584] PMIX ERROR: PMIX_ERR_FILE_WRITE_FAILURE in file "
+    )
+    assert why.endswith(
+        "; a file could not be written: is the temporary folder TMPDIR (/full/tmp) full or read-only?)"
+    )
+    (tmp_path / "said.txt").write_text("prterun could not start its daemons\n" + "-" * 74 + "\n")
+    assert local.check_mpi(job.mpi, 2).endswith("(exit 213: prterun could not start its daemons)")
 
 
 @pytest.mark.slow

@@ -176,13 +176,18 @@ class DataLoader:
         Drop the last batch when it is shorter than ``batch_size``.
     prefetch_factor : int, optional
         Batches loaded ahead per worker (``num_workers * prefetch_factor`` in flight); None (default): 2.
+        As in PyTorch, only with ``num_workers > 0`` (ValueError otherwise); the attribute is None without
+        workers.
     worker_type : {"thread", "process"}
         Threads share memory and start instantly, good when ``__getitem__`` releases the GIL (numpy,
         soundfile, file I/O). Processes sidestep the GIL for Python-heavy transforms; the dataset, transforms
         and collate_fn are pickled to each worker, so they must be defined at module level, and scripts need
         an ``if __name__ == "__main__":`` guard (processes are started with ``multiprocessing_context``).
         As PyTorch's, each worker process seeds Python's ``random``, ``np.random`` and (if imported)
-        torch's generator from its `WorkerInfo.seed`, at its start and at each epoch, and answers
+        torch's generator apart from the others': from its `WorkerInfo.seed` when it starts and at each
+        epoch, and for a map-style dataset again before each batch, from (seed, epoch, batch), so that a
+        resume in the middle of an epoch draws what an uninterrupted run drew (import torch at the top of
+        the dataset's module: imported first inside ``__getitem__``, it seeds itself at random). It answers
         ``torch.utils.data.get_worker_info()`` as `get_worker_info`. Thread workers share the training
         thread's generators (draw augmentation from `batch_rng`), and torch's worker info, one per process,
         cannot tell threads apart: a dataset that calls it in a thread worker gets `DataLoaderError`.
@@ -221,7 +226,12 @@ class DataLoader:
         ``worker_init_fn(worker_id)`` runs once at the start of each worker (thread or process, ids
         ``0 .. num_workers-1``), as in PyTorch, with `get_worker_info` available; not called with
         ``num_workers=0``. If it raises, iterating raises `DataLoaderError` with
-        ``stage="worker_init_fn"``, the ``worker_id`` and its traceback.
+        ``stage="worker_init_fn"``, the ``worker_id`` and its traceback. In a process worker, a global
+        generator it seeds (or draws from: ``np.random.seed(1000 + worker_id)``) is its own from then on,
+        as in PyTorch: the loader no longer seeds it, and a persistent worker draws on from it epoch after
+        epoch. A checkpoint cannot restore those draws, so a resume in the middle of an epoch (with
+        persistent workers, any resume after the first epoch) warns that they differ from an uninterrupted
+        run's; augmentation drawn from `batch_rng`, or left to the loader's seeding, resumes exactly.
     generator : torch.Generator, numpy.random.Generator or int, optional
         Another way to give ``seed``, for PyTorch code: a ``torch.Generator`` gives its
         ``initial_seed()``; a numpy ``Generator`` gives one 63-bit integer drawn from it when the loader
@@ -315,9 +325,20 @@ class DataLoader:
         # batch_size=None turns automatic batching off: every sample is a batch, collated on its own.
         self._auto_collation = batch_size is not None or batch_sampler is not None
         self.num_workers = _check_int("num_workers", num_workers, 0)
-        # None is PyTorch's default (and what it requires without workers): 2 batches ahead per worker.
+        if prefetch_factor is not None and self.num_workers == 0:
+            # PyTorch's rule (a setting that would do nothing), as persistent_workers below.
+            raise ValueError(
+                f"DataLoader prefetch_factor={prefetch_factor!r} needs num_workers > 0 (it counts batches "
+                "each worker loads ahead; with num_workers=0 batches load as they are asked for): leave "
+                "prefetch_factor unset, or pass num_workers"
+            )
+        # As PyTorch: None without workers, else 2 batches ahead per worker unless given.
         self.prefetch_factor = (
-            2 if prefetch_factor is None else _check_int("prefetch_factor", prefetch_factor, 1)
+            None
+            if self.num_workers == 0
+            else 2
+            if prefetch_factor is None
+            else _check_int("prefetch_factor", prefetch_factor, 1)
         )
         if in_order is not True:
             raise ValueError(
@@ -400,6 +421,7 @@ class DataLoader:
         # Fingerprints of a user sampler's order: of the running epoch, and of the epoch a checkpoint was in.
         self._digest: str | None = None
         self._resume_digest: str | None = None
+        self._restored = False  # has load_state_dict set the position the next iteration starts from?
 
     # ------------------------------------------------------------------------------------------ order
 
@@ -589,6 +611,7 @@ class DataLoader:
             epoch, done = epoch + 1, 0
         self._epoch, self._resume_at, self._started, self._yielded = epoch, done, False, 0
         self._resume_digest = state.get("order_digest") if done else None
+        self._restored = True
 
     def _draw_seed(self) -> None:
         # From numpy's global generator, as PyTorch draws its base seed from torch's: random unless
@@ -608,6 +631,11 @@ class DataLoader:
             self._epoch, self._resume_at = self._epoch + 1, 0
         self._started, self._token = True, self._token + 1
         start, self._resume_at = self._resume_at, 0
+        resumed, self._restored = self._restored, False
+        # Where a worker_init_fn seeds global generators, a resumed run cannot draw what an uninterrupted one
+        # drew from them: after batches it skipped, or in persistent workers started epochs before.
+        check = resumed and (self.persistent_workers and self._epoch > 0 or start > 0 and not self._iterable)
+        check = check and self.worker_type == "process" and self.worker_init_fn is not None
         self._yielded = start
         self._stream_length = None
         if hasattr(self.dataset, "set_epoch"):
@@ -616,7 +644,7 @@ class DataLoader:
             self.dataset.set_epoch(self._epoch)
         if self._iterable:
             self._padding_batches = frozenset()  # (the stream's padding is named when it comes)
-            return _live(_StreamIterator(self, start, *self._epoch_pool()))
+            return _live(_StreamIterator(self, start, *self._epoch_pool(), check_user_generators=check))
         batches = self._epoch_batches(self._epoch)
         saved, self._resume_digest = self._resume_digest, None
         self._digest = order_digest(batches) if self._user_order else None
@@ -640,7 +668,7 @@ class DataLoader:
                 stacklevel=2,
             )
         pool, own_pool = self._epoch_pool() if start < len(batches) else (None, False)
-        return _live(_EpochIterator(self, batches, start, pool, own_pool))
+        return _live(_EpochIterator(self, batches, start, pool, own_pool, check_user_generators=check))
 
     def _epoch_pool(self) -> tuple[WorkerPool | None, bool]:
         """The workers for the epoch starting now (None: load here), and whether they are the epoch's own."""
@@ -659,6 +687,25 @@ class DataLoader:
         else:
             self._pool.reset()
         return self._pool, False
+
+    def _warn_user_generators(self, pool: WorkerPool, start: int) -> None:
+        """On the first batch of a resumed epoch (`__iter__` says when): warn if the process workers'
+        worker_init_fn seeded global generators, whose draws a checkpoint cannot restore."""
+        if not pool.user_generators:
+            return
+        names = " and ".join(sorted(pool.user_generators))
+        where = f"epoch {self._epoch}" + (f" at batch {start}" if start else "")
+        warnings.warn(
+            f"DataLoader resumes {where}, but its worker_init_fn "
+            f"({getattr(self.worker_init_fn, '__qualname__', type(self.worker_init_fn).__name__)}) seeded "
+            f"{names} in the worker processes, which then draw on from the state it left, as PyTorch's "
+            "workers do. A checkpoint cannot restore those draws: from here on this run's augmentation "
+            "drawn from them differs from an uninterrupted run's, and its weights with it. For augmentation "
+            "that resumes exactly, draw it from audiotrain.data.batch_rng(), or leave the seeding to the "
+            "loader (it seeds the generators that worker_init_fn leaves alone before each batch)",
+            UserWarning,
+            stacklevel=3,
+        )
 
     def _job(self) -> BatchJob:
         return BatchJob(
@@ -783,9 +830,16 @@ class _EpochIterator:
     """One pass over the batches ``start .. len(batches)-1`` of one epoch."""
 
     def __init__(
-        self, loader: DataLoader, batches: list[np.ndarray], start: int, pool: WorkerPool | None, own: bool
+        self,
+        loader: DataLoader,
+        batches: list[np.ndarray],
+        start: int,
+        pool: WorkerPool | None,
+        own: bool,
+        check_user_generators: bool = False,
     ):
         self._loader = loader
+        self._check_user_generators = check_user_generators and pool is not None  # (on the first batch)
         self._batches = batches
         self._token = loader._token
         self._seed, self._epoch = loader._augmentation_seed(), loader.epoch
@@ -795,7 +849,7 @@ class _EpochIterator:
         self._pool = pool
         self._job = loader._job() if pool is None else None
         self._finalizer = weakref.finalize(self, pool.close) if own else None
-        self._in_flight = loader.num_workers * loader.prefetch_factor
+        self._in_flight = loader.num_workers * (loader.prefetch_factor or 0)  # (None without workers)
 
     def __iter__(self) -> _EpochIterator:
         return self
@@ -820,6 +874,9 @@ class _EpochIterator:
                     )
                     self._submitted += 1
                 batch = self._pool.get(b, loader.timeout or None)
+                if self._check_user_generators:
+                    self._check_user_generators = False
+                    loader._warn_user_generators(self._pool, b)
             batch = loader._to_batch(batch, b)
         except BaseException:
             self.close()
@@ -843,8 +900,17 @@ class _StreamIterator:
     """One pass over an iterable dataset: its batches, read here or by the workers in turn, this rank's
     share of them (when sharded), from batch ``start`` of that share on."""
 
-    def __init__(self, loader: DataLoader, start: int, pool: WorkerPool | None, own: bool):
+    def __init__(
+        self,
+        loader: DataLoader,
+        start: int,
+        pool: WorkerPool | None,
+        own: bool,
+        check_user_generators: bool = False,
+    ):
         self._loader = loader
+        self._check_user_generators = check_user_generators and pool is not None  # (on the first batch)
+        self._start = start
         self._token = loader._token
         self._seed, self._epoch = loader.seed, loader.epoch
         self._pool = pool
@@ -895,6 +961,9 @@ class _StreamIterator:
             )
         try:
             position, batch = next(self._batches)
+            if self._check_user_generators:
+                self._check_user_generators = False
+                loader._warn_user_generators(self._pool, self._start)
             batch = loader._to_batch(batch, position)
         except StopIteration:
             self.close()

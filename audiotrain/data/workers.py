@@ -184,7 +184,11 @@ class WorkerInfo:
     seed : int
         A seed for this worker, drawn from (loader seed, epoch, id): different per worker and per epoch,
         the same after a resume (PyTorch's is ``base_seed + id``, with a fresh base seed per epoch). A
-        process worker seeds ``random``, ``np.random`` and torch's generator from it at each epoch.
+        process worker seeds ``random``, ``np.random`` and torch's generator from it when it starts
+        (before ``worker_init_fn``) and at each epoch; before each batch of a map-style dataset it seeds
+        them again from (loader seed, epoch, batch) (`batch_seed`), so that a resume that skips batches
+        draws what an uninterrupted run drew. A generator that ``worker_init_fn`` seeded (or drew from) is
+        left to it from then on, as in PyTorch.
     dataset : object
         This worker's copy of the dataset: a process worker's unpickled copy; for an iterable dataset
         in thread workers a ``copy.copy`` per worker, so that setting attributes on it (a start and end
@@ -221,25 +225,62 @@ def worker_seed(seed: int, epoch: int, worker_id: int) -> int:
 _TORCH_WORKER_MODULE = "torch.utils.data._utils.worker"
 
 
-def _set_worker_info(info: WorkerInfo, is_process: bool) -> None:
+def batch_seed(seed: int, epoch: int, batch_index: int) -> int:
+    """The seed a process worker gives its global generators before it loads batch ``batch_index`` of a
+    map-style dataset: a pure function of (loader seed, epoch, batch), whichever worker loads the batch."""
+    # (A spawn key keeps it apart from batch_rng's generator, which is seeded from the same three numbers.)
+    sequence = np.random.SeedSequence([seed, epoch, batch_index], spawn_key=(1,))
+    return int(sequence.generate_state(1, np.uint64)[0] >> 1)
+
+
+def _set_worker_info(info: WorkerInfo, is_process: bool, user_seeded: frozenset[str] = frozenset()) -> None:
     """Make ``info`` what `get_worker_info` answers in this worker, at its start and at each new epoch.
 
-    A process worker also seeds its own global generators from ``info.seed``, as PyTorch's workers do
-    (Python's ``random``, numpy's legacy ``np.random``, and torch's when it is imported): otherwise
-    forked workers would all draw the same numbers, and spawned ones numbers no seed repeats. Reseeding
-    at every epoch makes the draws a function of (loader seed, epoch, worker), with persistent workers
-    or not, and after a resume at an epoch boundary. Thread workers share these generators with the
-    training thread, whose state a checkpoint saves: they are left alone (use `batch_rng` there).
+    A process worker also seeds its own global generators from ``info.seed`` (except those
+    ``user_seeded``, see `seed_global_generators`), as PyTorch's workers do: otherwise forked workers
+    would all draw the same numbers, and spawned ones numbers no seed repeats. Reseeding at every epoch
+    makes what ``worker_init_fn``, ``dataset.set_epoch`` and a stream draw a function of (loader seed,
+    epoch, worker), with persistent workers or not, and after a resume. Thread workers share these
+    generators with the training thread, whose state a checkpoint saves: they are left alone (use
+    `batch_rng` there).
     """
     _local.worker_info = info
     if not is_process:
         return
-    random.seed(info.seed)
-    np.random.seed(np.random.SeedSequence(info.seed).generate_state(4))
-    torch = sys.modules.get("torch")
-    if torch is not None and callable(getattr(torch, "manual_seed", None)):
-        torch.manual_seed(info.seed)
+    seed_global_generators(info.seed, user_seeded)
     _publish_to_torch(info)
+
+
+#: A process's global generators, which a process worker seeds: Python's, numpy's legacy one, torch's.
+GLOBAL_GENERATORS = ("random", "np.random", "torch")
+
+
+def seed_global_generators(seed: int, user_seeded: frozenset[str] = frozenset()) -> None:
+    """Seed this process's `GLOBAL_GENERATORS` from ``seed`` (torch's when it is imported), except those
+    in ``user_seeded``: the ones ``worker_init_fn`` seeded or drew from, the user's from then on."""
+    if "random" not in user_seeded:
+        random.seed(seed)
+    if "np.random" not in user_seeded:
+        np.random.seed(np.random.SeedSequence(seed).generate_state(4))
+    torch = sys.modules.get("torch")
+    if "torch" not in user_seeded and torch is not None and callable(getattr(torch, "manual_seed", None)):
+        torch.manual_seed(seed)
+
+
+def _generator_states() -> dict[str, Any]:
+    """Comparable snapshots of `GLOBAL_GENERATORS` (torch's where it is imported)."""
+    states = {"random": random.getstate(), "np.random": pickle.dumps(np.random.get_state())}
+    torch = sys.modules.get("torch")
+    if torch is not None and callable(getattr(torch, "get_rng_state", None)):
+        states["torch"] = bytes(torch.get_rng_state().numpy())
+    return states
+
+
+def generators_changed(before: dict[str, Any]) -> frozenset[str]:
+    """The global generators whose state is no longer ``before`` (`_generator_states`). Not torch's if it
+    was imported since: torch seeds itself at random when imported, so its state says nothing of a seed."""
+    after = _generator_states()
+    return frozenset(name for name, state in after.items() if name in before and state != before[name])
 
 
 def _publish_to_torch(info: WorkerInfo) -> None:
@@ -569,6 +610,7 @@ def _worker_loop(
     info_key = seed_epoch
     info = WorkerInfo(worker_id, num_workers, worker_seed(*seed_epoch, worker_id), job.dataset)
     _set_worker_info(info, is_process)
+    before_init = _generator_states() if is_process else {}
     # Thread workers watch for torch's get_worker_info while they start and load each epoch's first batch.
     watch = contextlib.nullcontext if is_process else lambda: _no_torch_worker_info_in_threads(worker_id)
     watched_key = None
@@ -578,6 +620,13 @@ def _worker_loop(
     except DataLoaderError as exc:
         _send_fatal(result_q, exc, is_process)
         return
+    # The generators worker_init_fn seeded (or drew from) are the user's from then on: a PyTorch worker seeds
+    # them once, before worker_init_fn, and a persistent one goes on drawing from where it left them.
+    user_seeded = (
+        generators_changed(before_init) if is_process and job.worker_init_fn is not None else frozenset()
+    )
+    if user_seeded:  # (before any result, so the loader knows when this worker's first batch arrives)
+        result_q.put((None, None, "user_generators", sorted(user_seeded)))
     while True:
         try:
             task = task_q.get(timeout=_WORKER_POLL_S)
@@ -592,7 +641,8 @@ def _worker_loop(
         generation, batch_index, indices, seed, epoch = task
         if (seed, epoch) != info_key:
             info_key = (seed, epoch)
-            _set_worker_info(dataclasses.replace(info, seed=worker_seed(seed, epoch, worker_id)), is_process)
+            info = dataclasses.replace(info, seed=worker_seed(seed, epoch, worker_id))
+            _set_worker_info(info, is_process, user_seeded)
         if is_process:
             _publish_to_torch(_local.worker_info)  # (once torch is imported: the dataset may do it late)
         first_of_epoch, watched_key = watched_key != info_key, info_key
@@ -606,6 +656,10 @@ def _worker_loop(
                 if indices is None:
                     batch = job.load_stream(stream, generation, seed, epoch)
                 else:
+                    if is_process:
+                        # Seeded per batch, a resume that skips batches draws as an uninterrupted run (a
+                        # stream is read again from its start instead: its epoch's seeding is enough).
+                        seed_global_generators(batch_seed(seed, epoch, batch_index), user_seeded)
                     batch = job.load(batch_index, indices, seed, epoch)
             if batch is STREAM_END:
                 result = ("end", None)
@@ -711,6 +765,9 @@ class WorkerPool:
         self.num_workers = num_workers
         self.is_process = worker_type == "process"
         self.generation = 0
+        # The global generators worker_init_fn seeded in the process workers (`seed_global_generators`), as
+        # far as their reports have come: each worker's comes before its first result.
+        self.user_generators: set[str] = set()
         self._buffer: dict[int, tuple] = {}
         self._closed = False
         if self.is_process:
@@ -793,6 +850,9 @@ class WorkerPool:
                         batch_index=batch_index,
                         stage="worker",
                     ) from None
+                continue
+            if status == "user_generators":  # (a worker's report after its worker_init_fn, see below)
+                self.user_generators |= set(payload)
                 continue
             if status == "fatal":  # a worker could not start: it has exited
                 if not self.is_process:

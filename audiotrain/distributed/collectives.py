@@ -297,6 +297,12 @@ def on_main_process(fn: Callable[[], T]) -> T | None:
     if error is not None:
         raise error
     if failure is not None:
+        from audiotrain.distributed import failures
+
+        # Rank 0 prints its error; this rank's exit would make mpirun end the job, rank 0 with it, maybe
+        # before that line is out: leave the error for the launcher, and wait a moment, as error_left_to_main.
+        failures.leave_error_for_launcher(f"rank 0 failed: {failure}")
+        failures.wait_for_main_to_report()
         raise MainProcessFailed(f"rank 0 failed: {failure}")
     return result
 

@@ -11,6 +11,7 @@ finds the peer gone). Around the job, `launch` runs ``mlx.launch`` and returns n
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import os
 import re
@@ -91,14 +92,38 @@ def error_left_to_main() -> bool:
     """Whether this process leaves an error to rank 0 to print: True on a rank other than 0 of a job it has
     joined, after a short wait (`MAIN_REPORTS_GRACE_S`), for an error that every rank meets (a data folder
     they all read: the same report once, not once per rank). False in one process, on rank 0, and in a
-    process that has not joined a job (a launcher): the caller prints the error itself."""
+    process that has not joined a job (a launcher): the caller prints the error itself.
+
+    Called in an ``except`` block, it also leaves the error being handled for the launcher
+    (`leave_error_for_launcher`), which prints it where rank 0 did not."""
     from audiotrain.distributed.collectives import joined_world_size, rank
 
     if joined_world_size() <= 1 or rank() == 0:
         return False
-    _flush()
-    time.sleep(MAIN_REPORTS_GRACE_S)  # rank 0 meets the same error; its words come first
+    leave_error_for_launcher(sys.exc_info()[1])
+    wait_for_main_to_report()  # rank 0 meets the same error; its words come first
     return True
+
+
+def wait_for_main_to_report() -> None:
+    """Flush, then wait `MAIN_REPORTS_GRACE_S`: a rank other than 0 about to end with an error that rank 0
+    prints gives rank 0 the time to print it before this rank's exit makes the launcher end the job."""
+    _flush()
+    time.sleep(MAIN_REPORTS_GRACE_S)
+
+
+def leave_error_for_launcher(error: BaseException | str | None) -> None:
+    """In a rank of a job `local.run_local_job` started: write the error this rank leaves to rank 0 to print
+    (``error: ...``) where the launcher reads it, which prints it if the job ends and no rank printed one
+    (rank 0 was ended first, or met no error). Elsewhere, and for None, nothing."""
+    from audiotrain.distributed.collectives import rank
+    from audiotrain.distributed.local import RANK_ERRORS_ENV
+
+    folder = os.environ.get(RANK_ERRORS_ENV)
+    if not folder or error is None:
+        return
+    with contextlib.suppress(OSError):  # (best effort: the rank is on its way out)
+        (Path(folder) / f"rank{rank()}.txt").write_text(f"error: {error}\n")
 
 
 def install_failure_hook() -> None:
@@ -212,7 +237,58 @@ def launcher_options(argv: list[str]) -> list[str] | None:
     return None
 
 
-def launch(argv: list[str]) -> int:
+#: How the launcher is called where the caller does not say (`launch`'s ``prog``).
+LAUNCH_PROG = "python -m audiotrain launch"
+
+
+def launch_help(prog: str = LAUNCH_PROG) -> str:
+    """``launch --help``: a usage line, what the launcher does, and the options of ``mlx.launch`` it passes
+    on (from ``mlx.launch --help``, so they are those of the mlx installed)."""
+    summary, _, body = inspect.cleandoc(launch.__doc__ or "").partition("\n")
+    summary = summary.partition("``: ")[2]  # (the first line names the command, as the usage line does)
+    try:
+        theirs = subprocess.run(
+            [_mlx_launch(), "--help"], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+        ).stdout.splitlines()
+        start = next(i for i, line in enumerate(theirs) if line.rstrip().endswith(("options:", "arguments:")))
+        options = "\n".join(theirs[start + 1 :]).rstrip()
+    except (OSError, subprocess.SubprocessError, StopIteration):
+        options = "  (see mlx.launch --help)"
+    return (
+        f"usage: {prog} [mlx.launch options] -- command ...\n\n{summary}\n{body}\n\n"
+        f"mlx.launch's options, passed on as they are:\n{options}\n"
+    )
+
+
+class _InLaunchTerms:
+    """mlx.launch's own usage and error lines (a bad option value, no command), as the launcher's: the user
+    typed `prog`, not mlx.launch. Called with each line of mlx.launch's stderr, returns what to show."""
+
+    def __init__(self, prog: str) -> None:
+        self.prog = prog
+        self._in_usage = False  # in the lines of mlx.launch's usage
+
+    def __call__(self, raw: bytes) -> bytes:
+        if raw.startswith(b"usage: mlx.launch"):
+            self._in_usage = True
+            return f"usage: {self.prog} [mlx.launch options] -- command ... (see --help)\n".encode()
+        if self._in_usage and raw[:1] in (b" ", b"\t"):
+            return b""
+        self._in_usage = False
+        if raw.startswith(b"mlx.launch: error: No script is provided"):
+            return f"{_no_command(self.prog)}\n".encode()
+        if raw.startswith(b"mlx.launch: error: "):
+            return raw.replace(b"mlx.launch", self.prog.encode(), 1)
+        return raw
+
+
+def _no_command(prog: str) -> str:
+    return (
+        f"{prog}: error: no command to launch: give it after the options, as {prog} -n 2 -- python train.py"
+    )
+
+
+def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
     """``python -m audiotrain launch [mlx.launch options] -- command ...``: mlx.launch with a real exit code.
 
     Runs ``mlx.launch`` with the same arguments (``-n``, ``--hosts``, ``--hostfile``, ``--backend``, ...),
@@ -226,10 +302,17 @@ def launch(argv: list[str]) -> int:
     first asks them to stop together and save, the second aborts them, a third ends the job. The launcher
     then waits for the ranks, passes on what they print, and returns 128 + the first signal (130 for Ctrl-C,
     143 for SIGTERM).
+
+    Without a command (nothing after ``--``) it prints its usage and exits 2; mlx.launch's own usage and
+    error lines (a bad option value) are shown under the launcher's name.
     """
-    if argv in ([], ["-h"], ["--help"]):
-        print(launch.__doc__)
-        return 0 if argv else 2
+    if argv in (["-h"], ["--help"]):
+        print(launch_help(prog))
+        return 0
+    if not argv or argv[-1] == "--":
+        print(f"usage: {prog} [mlx.launch options] -- command ...", file=sys.stderr)
+        print(_no_command(prog), file=sys.stderr)
+        return 2
     from audiotrain.distributed.local import LAUNCH_OPTIONS_ENV, forwarding_ctrl_c, start_in_own_session
 
     exit_codes: dict[int, int | None] = {}
@@ -262,8 +345,9 @@ def launch(argv: list[str]) -> int:
         assert proc.stderr is not None
         try:
             # Read to the end, Ctrl-C or not: the ranks' last words ("Saved ... Resume with ...") come after it.
+            in_launch_terms = _InLaunchTerms(prog)
             for raw in proc.stderr:
-                sys.stderr.buffer.write(raw)
+                sys.stderr.buffer.write(in_launch_terms(raw))
                 sys.stderr.buffer.flush()
                 line = raw.decode(errors="replace")
                 if m := _NODE.search(line):

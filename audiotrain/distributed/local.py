@@ -39,6 +39,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,9 @@ STOP_SIGNAL_ENV = "AUDIOTRAIN_STOP_SIGNAL"
 #: Set by ``python -m audiotrain launch`` in each rank: its own options (JSON), to print a command that
 #: starts the job again (`relaunch_prefix`).
 LAUNCH_OPTIONS_ENV = "AUDIOTRAIN_LAUNCH_OPTIONS"
+#: Set in each rank of a job `run_local_job` started: a folder where a rank that leaves its error to rank 0 to
+#: print writes it (`failures.error_left_to_main`), for the launcher to print if rank 0 ended before it did.
+RANK_ERRORS_ENV = "AUDIOTRAIN_RANK_ERRORS"
 #: Most processes chosen automatically. Measured on 2 cores only; more ranks mean smaller per-rank batches
 #: and more all-reduce traffic, so larger machines get at most this many unless asked (``--processes N``).
 MAX_AUTO_PROCESSES = 4
@@ -301,9 +305,12 @@ def _rank_environment(mpi: Mpi, processes: int) -> dict[str, str]:
     return env
 
 
-def _mpi_job(mpi: Mpi, processes: int, python_args: Sequence[str]) -> tuple[list[str], dict[str, str]]:
-    """The ``mpirun`` command line that runs ``python python_args`` as `processes` ranks, and its environment."""
-    extra = _rank_environment(mpi, processes)
+def _mpi_job(
+    mpi: Mpi, processes: int, python_args: Sequence[str], rank_env: dict[str, str] | None = None
+) -> tuple[list[str], dict[str, str]]:
+    """The ``mpirun`` command line that runs ``python python_args`` as `processes` ranks, and its environment
+    (`rank_env`: more variables for the ranks)."""
+    extra = {**_rank_environment(mpi, processes), **(rank_env or {})}
     command = [*_mpirun_command(mpi, processes, list(extra)), sys.executable, *python_args]
     return command, {**_SIGNAL_RANKS_ONLY, **os.environ, **extra}  # (a setting of the user's stays)
 
@@ -331,10 +338,27 @@ def check_mpi(mpi: Mpi, processes: int, timeout: float = CHECK_TIMEOUT_S) -> str
     sizes = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("audiotrain-mpi-size")]
     if done.returncode == 0 and sizes == [str(processes)] * processes:
         return None
-    detail = (done.stderr.strip().splitlines() or done.stdout.strip().splitlines() or ["no output"])[-1]
+    said = done.stderr if done.stderr.strip() else done.stdout
     # Open MPI cannot start without HOME ("Failed initializing opal: -1", which does not say so).
     home = "; HOME is not set, which Open MPI needs" if not os.environ.get("HOME") else ""
-    return f"a test job with {mpi.source} failed (exit {done.returncode}: {detail[:200]}{home})"
+    if _WRITE_FAILED.search(said):  # (PMIx writes its rendezvous files in the temporary folder)
+        # Open MPI's temporary folder (tempfile.gettempdir() would pass over a full TMPDIR for /tmp).
+        tmp = f"TMPDIR ({os.environ['TMPDIR']})" if os.environ.get("TMPDIR") else "/tmp (TMPDIR unset)"
+        home += f"; a file could not be written: is the temporary folder {tmp} full or read-only?"
+    return f"a test job with {mpi.source} failed (exit {done.returncode}: {_reason_line(said)[:200]}{home})"
+
+
+_WRITE_FAILED = re.compile(
+    r"WRITE_FAILURE|write failed|No space left|Read-only file system|quota", re.IGNORECASE
+)
+
+
+def _reason_line(output: str) -> str:
+    """The line of an MPI's output that says why it failed: the last that names an error, else the last, never
+    one of Open MPI's ``-----`` banner rules."""
+    lines = [line.strip() for line in output.splitlines() if line.strip().strip("-=*")]
+    errors = [line for line in lines if re.search(r"\berror\b", line, re.IGNORECASE)]
+    return (errors or lines or ["no output"])[-1]
 
 
 def run_local_job(
@@ -353,25 +377,49 @@ def run_local_job(
     process's death, however it dies (``PR_SET_PDEATHSIG``).
     """
     assert plan.mpi is not None and plan.processes > 1
-    command, env = _mpi_job(plan.mpi, plan.processes, ["-m", module, *argv])
-    log(
-        f"training in {plan.processes} processes on {usable_cores()} cores ({plan.mpi.source}; {flag} 1 for one)"
-    )
+    cores = usable_cores()
+    log(f"training in {plan.processes} processes on {cores} cores ({plan.mpi.source}; {flag} 1 for one)")
+    with _rank_errors_folder() as rank_errors:
+        rank_env = {RANK_ERRORS_ENV: str(rank_errors)} if rank_errors else {}
+        command, env = _mpi_job(plan.mpi, plan.processes, ["-m", module, *argv], rank_env)
+        status, heard, banners, explained = _run_mpirun(command, env)
+        left = _errors_left_to_rank_0(rank_errors)
+    for rank, code in banners.dropped:
+        if code not in _REPORTED_BY_THE_RANK:
+            log(f"audiotrain: rank {rank} of the job exited with status {code}, so mpirun stopped the others")
+    status = 128 - status if status < 0 else status
+    if status == 130 and heard:  # rank 0 stopped on its stand-in for Ctrl-C: report what this process heard
+        return 128 + heard[0]
+    if status != 0 and not heard and not explained.seen:  # a launcher that exits non-zero always says why
+        for line in _unexplained_exit(status, banners.dropped, left, flag):
+            log(line)
+    return status
+
+
+def _run_mpirun(
+    command: list[str], env: dict[str, str]
+) -> tuple[int, list[int], _ExitBannerFilter, _ErrorLineWatch]:
+    """Run ``mpirun`` to its end, its stderr (the ranks' too) passed through as it comes, less one banner
+    (`_ExitBannerFilter`): its status, the stop signals this process heard meanwhile, the banner filter, and
+    whether a rank printed an error line (`_ErrorLineWatch`)."""
     proc: subprocess.Popen | None = None
 
     def send(signum: int) -> None:
         if proc is not None and proc.poll() is None:
             os.kill(proc.pid, signum)  # mpirun passes SIGUSR1 on to every rank
 
-    banners = _ExitBannerFilter()
+    banners, explained = _ExitBannerFilter(), _ErrorLineWatch()
     with forwarding_ctrl_c(send) as heard:
         try:
-            # mpirun's stderr (the ranks' too) passes through here, as it comes, less one banner (see below).
             proc = start_in_own_session(command, env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
             assert proc.stderr is not None
             for chunk in iter(lambda: os.read(proc.stderr.fileno(), 65536), b""):
-                _write_stderr(banners.feed(chunk))
-            _write_stderr(banners.flush())
+                shown = banners.feed(chunk)
+                explained.feed(shown)
+                _write_stderr(shown)
+            shown = banners.flush()
+            explained.feed(shown)
+            _write_stderr(shown)
             status = proc.wait()
         except BaseException:
             if proc is not None and proc.poll() is None:
@@ -380,13 +428,52 @@ def run_local_job(
         finally:
             if proc is not None and proc.stderr is not None:
                 proc.stderr.close()
-    for rank, code in banners.dropped:
-        if code not in _REPORTED_BY_THE_RANK:
-            log(f"audiotrain: rank {rank} of the job exited with status {code}, so mpirun stopped the others")
-    status = 128 - status if status < 0 else status
-    if status == 130 and heard():  # rank 0 stopped on its stand-in for Ctrl-C: report what this process heard
-        return 128 + heard()[0]
-    return status
+        return status, heard(), banners, explained
+
+
+@contextlib.contextmanager
+def _rank_errors_folder() -> Iterator[Path | None]:
+    """A new folder for the errors ranks leave to rank 0 (`RANK_ERRORS_ENV`), removed after; None where no
+    temporary folder can be made (a full disk: the job then runs without it)."""
+    try:
+        folder = Path(tempfile.mkdtemp(prefix="audiotrain-rank-errors-"))
+    except OSError:
+        yield None
+        return
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _errors_left_to_rank_0(folder: Path | None) -> dict[int, str]:
+    """The errors ranks wrote in `folder` (`RANK_ERRORS_ENV`), by rank."""
+    left = {}
+    for path in sorted(folder.glob("rank*.txt")) if folder else []:
+        with contextlib.suppress(OSError, ValueError):
+            left[int(path.stem[4:])] = path.read_text(errors="replace").strip()
+    return left
+
+
+def _unexplained_exit(
+    status: int, dropped: list[tuple[int, int]], left: dict[int, str], flag: str
+) -> list[str]:
+    """The launcher's lines for a job that ended with `status` while no rank printed an error line: the errors
+    ranks `left` to rank 0 to print, which it did not (it ended first, or it met none), or else the status
+    and where to look."""
+    if left:
+        return [
+            f"audiotrain: rank {rank}: {text} (left for rank 0 to print, which ended without printing it)"
+            for rank, text in sorted(left.items())
+        ]
+    # (A status the ranks do not report was named already, with its rank.)
+    named = dropped and dropped[0][1] in _REPORTED_BY_THE_RANK
+    first = f" (rank {dropped[0][0]} exited with {dropped[0][1]} first)" if named else ""
+    return [
+        f"audiotrain: the job ended with exit status {status}{first} and no rank printed an error; what the "
+        f"ranks printed is above (mpirun passes on their output; no other log is kept). Run it in one "
+        f"process ({flag} 1) to see the error where it happens"
+    ]
 
 
 #: Exit statuses whose rank has said why itself: 1 (an exception: its traceback and ``audiotrain: rank N
@@ -438,6 +525,31 @@ class _ExitBannerFilter:
         if rank and code:
             self.dropped.append((int(rank.group(1)), int(code.group(1))))
         return b""
+
+
+# A rank's line that says why it failed: a recipe's one-line error, a traceback, a failure hook's line, or
+# mpirun's banner for a rank a signal ended.
+_ERROR_LINE = re.compile(
+    rb"(?m)^(?:error: |Traceback \(most recent call last\)|audiotrain: rank \d+ failed: )"
+    rb"|noticed that process rank"
+)
+
+
+class _ErrorLineWatch:
+    """Whether a stream read in chunks (`feed`) held an error line (`_ERROR_LINE`), however it was cut."""
+
+    def __init__(self) -> None:
+        self.seen = False
+        self._partial = b""  # the last line, not ended yet
+
+    def feed(self, data: bytes) -> None:
+        if self.seen:
+            return
+        text = (self._partial + data).replace(b"\r", b"\n")  # (a progress bar redraws its line with \r)
+        self.seen = _ERROR_LINE.search(text) is not None
+        partial = text[text.rfind(b"\n") + 1 :]
+        # A long line that has not ended is no error line: its tail is kept, not as the start of a line.
+        self._partial = partial if len(partial) <= 1000 else b"~" + partial[-100:]
 
 
 def _write_stderr(data: bytes) -> None:
