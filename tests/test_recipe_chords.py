@@ -715,19 +715,40 @@ def test_an_interrupted_run_prints_the_command_that_continues_it(tiny_run, tmp_p
     argv = ["--data", "songs dir", "--num_epochs", "3", "--resume", "old", "--run_dir", "r", "--overwrite"]
     assert chords.main(["train", *argv]) == 130  # as a shell reports a command stopped by Ctrl-C
     out = capsys.readouterr().out
+    # The folders as absolute paths: pasted in another folder, a relative --run_dir resumed into a new run
+    # folder there, and a relative --data named no folder.
     expected = (
-        f"python -m audiotrain.recipes.chords train --data 'songs dir' --num_epochs 3 --run_dir r "
-        f"--resume {saved}"
+        f"python -m audiotrain.recipes.chords train --data '{tmp_path}/songs dir' --num_epochs 3 --run_dir "
+        f"{tmp_path}/r --resume {saved}"
     )
     assert "interrupted" in out and expected in out
     # Without --run_dir the command names the folder the run made: resuming goes on there, with its best
     # checkpoint, instead of starting another default folder.
     assert chords.main(["train", "--data", "songs dir"]) == 130
     expected = (
-        "python -m audiotrain.recipes.chords train --data 'songs dir' --run_dir runs/chords-20260101-120000 "
-        f"--resume {saved}"
+        f"python -m audiotrain.recipes.chords train --data '{tmp_path}/songs dir' --run_dir "
+        f"{tmp_path}/runs/chords-20260101-120000 --resume {saved}"
     )
     assert expected in capsys.readouterr().out
+
+
+def test_a_run_folder_given_as_tilde_after_equals_holds_its_checkpoints_too(tiny_run, tmp_path, monkeypatch):
+    """The shell leaves ``~`` after ``=`` as it is: the run folder was a literal ./~/runs/t, its checkpoints
+    (ModelCheckpoint expands ``~``) went to $HOME/runs/t, and the final evaluation found none."""
+    root, _ = tiny_run
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir(), work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    argv = [*TINY_FLAGS, "--num_epochs", "1", "--data.cache_dir", str(root / "cache"), "--run_dir=~/runs/t"]
+    assert chords.main(argv) == 0
+    run_dir = home / "runs" / "t"
+    assert (run_dir / "config.json").is_file() and (run_dir / "checkpoints" / "best").is_dir()
+    assert (run_dir / "evaluation" / "scores.json").is_file()
+    song = generate_demo_songs(tmp_path / "songs", n_songs=1, seed=7, song_seconds=4)[0].audio_path
+    assert chords.main(["predict", "--checkpoint=~/runs/t", str(song), "-o=~/song.lab"]) == 0
+    assert (home / "song.lab").is_file()
+    assert not list(work.iterdir())  # no literal ./~ folder
 
 
 def test_cli_errors_are_reported(tmp_path, capsys):

@@ -77,8 +77,17 @@ def parse_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
-def _converter(kind: type, optional: bool):
-    base = parse_bool if kind is bool else kind
+def home_expanded(path: str | os.PathLike) -> str:
+    """`path` as text with a leading ``~`` (or ``~user``) made the home folder, as
+    ``Trainer(default_root_dir=)`` and ``ModelCheckpoint`` take it. The shell expands ``~`` only at the start
+    of a word, so ``--run_dir=~/runs/x`` reached the recipes as it is: its run folder became a literal
+    ``./~/runs/x`` while its checkpoints went to ``$HOME/runs/x``. Every path flag and path setting goes
+    through here."""
+    return os.path.expanduser(os.fspath(path))
+
+
+def _converter(kind: type, optional: bool, path: bool = False):
+    base = parse_bool if kind is bool else home_expanded if path else kind
 
     def convert(text: str):
         if optional and text.strip().lower() in ("none", "null"):
@@ -133,7 +142,8 @@ def add_dataclass_arguments(
             add_dataclass_arguments(parser, value, f"{name}.", skip, help_texts, choices_for)
             continue
         kind, optional = _scalar_type(_field_type(type(config), field))
-        convert = _converter(kind, optional) if kind is not None else None
+        is_path = kind is str and bool(field.metadata.get("path"))
+        convert = _converter(kind, optional, is_path) if kind is not None else None
         metavar = kind.__name__.upper() if kind is not None else None
         if kind is None:  # a tuple of scalars: a comma-separated flag (--data.demo_styles train,studio)
             kind, optional = _sequence_type(_field_type(type(config), field))
@@ -216,8 +226,9 @@ def merge_config(config: Any, data: dict[str, Any], source: str, path: str = "")
         kind, optional = _scalar_type(_field_type(type(config), names[key]))
         element, element_optional = _sequence_type(_field_type(type(config), names[key]))
         metadata = names[key].metadata
-        if kind is str and metadata.get("path") and isinstance(value, os.PathLike):
-            value = os.fspath(value)  # a pathlib.Path from Python: kept as the text a YAML file would hold
+        if kind is str and metadata.get("path") and isinstance(value, (str, os.PathLike)):
+            # A pathlib.Path from Python is kept as the text a YAML file would hold; ~ is the home folder.
+            value = home_expanded(value)
         elif kind is str and metadata.get("comma_separated") and isinstance(value, (list, tuple)):
             if not all(isinstance(item, str) for item in value):
                 raise ValueError(f"{source}: field {where!r} must be a list of str, got {value!r}")

@@ -111,6 +111,9 @@ DECODE_HELP = {
 }
 DECODE_CHOICES = {"decode.method": ("viterbi", "median", "argmax")}
 AUDIO_GLOB_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff", ".opus", ".oga", ".wave")
+#: Path flags that a printed resume command writes absolute, so that it continues the run pasted in any folder
+#: (not --checkpoint_dir: a relative one lies inside the run folder, wherever that is).
+RESUME_PATH_FLAGS = ("--data", "--data.data_dir", "--data.cache_dir", "--config", "--init_from", "--run_dir")
 
 
 RESUME_HELP = "resume training from this checkpoint folder (e.g. RUN/checkpoints/last)"
@@ -355,6 +358,7 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
             ([] if demo else ["train"]) + argv,
             result.interrupted_checkpoint,
             run_dir=result.run_dir,  # goes on in this folder, keeping its best checkpoint
+            path_flags=RESUME_PATH_FLAGS,
         )
         print(f"training was interrupted ({stopped_by()}); continue it with:\n  {command}")
         return stop_exit_status()  # as a shell reports a command that signal stopped (130 for Ctrl-C)
@@ -430,7 +434,9 @@ def _cmd_cv(argv: list[str]) -> int:
     except CrossValidationInterrupted as stop:
         saved = f"saved {stop.checkpoint}" if stop.checkpoint else "stopped before its first step"
         again = [arg for arg in argv if arg != "--overwrite"]  # (the run to continue is the new one)
-        command = resume_command("audiotrain.recipes.chords", ["cv", *again], run_dir)
+        command = resume_command(
+            "audiotrain.recipes.chords", ["cv", *again], run_dir.absolute(), path_flags=RESUME_PATH_FLAGS
+        )
         print(
             f"\ncross-validation interrupted (Ctrl-C) in {fold_name(stop.fold, args.folds)} ({saved}); "
             f"no later fold was trained and no cv scores were written. Continue it with:\n  {command}"

@@ -329,12 +329,16 @@ class ChordFeatureConfig:
 class ChordDataConfig:
     """Where songs come from and how they become training windows."""
 
+    # path=True: a leading ~ is the home folder, from a flag or a file alike (`config_cli.home_expanded`).
     data_dir: str | None = field(
-        default=None, metadata=_help("folder of audio + .lab/.jams songs; empty: the built-in demo songs")
+        default=None,
+        metadata=_help("folder of audio + .lab/.jams songs; empty: the built-in demo songs", path=True),
     )
     cache_dir: str | None = field(
         default=None,
-        metadata=_help("demo data and feature cache; default $AUDIOTRAIN_CACHE_DIR or ~/.cache/audiotrain"),
+        metadata=_help(
+            "demo data and feature cache; default $AUDIOTRAIN_CACHE_DIR or ~/.cache/audiotrain", path=True
+        ),
     )
     # 224: what the default run trains in its 2-3 minutes since it uses both cores of a 2-core CPU (128
     # before; on the independent held-out style +1.3 tetrads, six seeds; twelfth round in
@@ -483,7 +487,8 @@ class TrainingConfig:
         default=0.1, metadata=_help("label smoothing of the three cross-entropies")
     )
     checkpoint_dir: str = field(
-        default="checkpoints", metadata=_help("checkpoint folder (relative paths are inside the run folder)")
+        default="checkpoints",
+        metadata=_help("checkpoint folder (relative paths are inside the run folder)", path=True),
     )
     save_every: int = field(
         default=5, metadata=_help("also keep a checkpoint every N epochs (0: only best/last)")

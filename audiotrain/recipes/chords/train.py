@@ -56,6 +56,7 @@ from audiotrain.recipes.chords.task import (
     stored_settings,
 )
 from audiotrain.recipes.chords.trainer import Trainer, make_shared_trainer
+from audiotrain.recipes.config_cli import home_expanded
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callbacks import EarlyStopping
 from audiotrain.train.loggers.config import (
@@ -150,7 +151,7 @@ def run_training(
         log = _silent
     if run_dir is not None and not str(run_dir).strip():  # Path("") would be the current folder
         raise ValueError("run_dir is an empty path; give a folder, or None for a new runs/chords-<time>")
-    run_dir = Path(run_dir) if run_dir is not None else None
+    run_dir = Path(home_expanded(run_dir)) if run_dir is not None else None  # ~: as ModelCheckpoint's
     replace = check_output_folders(config, run_dir, resume, overwrite)
     continuing = resume is not None and run_dir is not None and is_inside(resume, run_dir)
     if resume:  # before any feature is computed or folder written
