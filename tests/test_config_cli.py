@@ -423,3 +423,17 @@ def test_a_leading_tilde_in_a_path_setting_is_the_home_folder_from_a_flag_or_a_f
     from audiotrain.recipes._run import nonempty_path
 
     assert nonempty_path("~/runs/x") == str(tmp_path / "runs" / "x")
+
+
+def test_the_demos_errors_point_to_the_help_that_lists_its_settings(capsys):
+    """`python -m audiotrain.recipes.chords --help` is the overview of the commands, which lists no flag."""
+    from audiotrain.recipes import chords
+
+    for argv, help_command in (
+        (["--num_epochs", "0"], "python -m audiotrain.recipes.chords demo --help"),
+        (["--num_epoch", "3"], "python -m audiotrain.recipes.chords demo --help"),
+        (["train", "--num_epochs", "0"], "python -m audiotrain.recipes.chords train --help"),
+    ):
+        with pytest.raises(SystemExit):
+            chords.main(argv)
+        assert f"(see {help_command} for every setting)" in capsys.readouterr().err

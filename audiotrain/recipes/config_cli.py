@@ -568,11 +568,16 @@ class SettingsParser(argparse.ArgumentParser):
     Abbreviated flags are refused (``allow_abbrev=False``): with dozens of settings, ``--num_epoch`` silently
     meaning ``--num_epochs`` hides typos, and a new setting could change what an abbreviation means.
     Sub-parsers (`add_subparsers`) are SettingsParsers too, so the same holds for them.
+
+    `help_command` is the command whose help lists every setting, named in each error (default:
+    ``<prog> --help``); the chord recipe's demo takes its flags without a command, but its bare ``--help`` is
+    the overview of the commands, so its errors name ``... demo --help``.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any):
+    def __init__(self, *args: Any, help_command: str | None = None, **kwargs: Any):
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
+        self.help_command = help_command or f"{self.prog} --help"
 
     def parse_args(self, args: Any = None, namespace: Any = None) -> argparse.Namespace:
         """As argparse's, with a "did you mean" for each unknown flag (as a --config file's unknown key gets),
@@ -607,7 +612,7 @@ class SettingsParser(argparse.ArgumentParser):
             message += f"; unrecognized arguments: {' '.join(self._unknown_flags)}"
         if "unrecognized arguments" in message:
             message += self._suggestions()
-        self.exit(2, f"{self.prog}: error: {message}\n(see {self.prog} --help for every setting)\n")
+        self.exit(2, f"{self.prog}: error: {message}\n(see {self.help_command} for every setting)\n")
 
 
 def unknown_command_message(given: str, commands: Sequence[str], without: str = "") -> str:

@@ -138,8 +138,9 @@ def _training_parser(
     resume_help: str = RESUME_HELP,
     overwrite_help: str = OVERWRITE_HELP,
     init_from: bool = False,
+    help_command: str | None = None,
 ) -> argparse.ArgumentParser:
-    parser = SettingsParser(prog=prog, description=description)
+    parser = SettingsParser(prog=prog, description=description, help_command=help_command)
     if needs_data:
         parser.add_argument(
             "--data", dest="data_folder", default=None, type=path_flag, metavar="DIR",
@@ -298,7 +299,11 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
         if demo
         else "Train on a folder of songs (split by song into train/val/test), then evaluate on the test songs."
     )
-    parser = _training_parser(prog, description, needs_data=not demo, init_from=True)
+    # The demo's flags need no command, but `--help` without one is the overview of the commands.
+    help_command = "python -m audiotrain.recipes.chords demo --help" if demo else None
+    parser = _training_parser(
+        prog, description, needs_data=not demo, init_from=True, help_command=help_command
+    )
     args = parser.parse_args(argv)
     try:
         config = _config_from_args(args)
