@@ -1286,6 +1286,53 @@ def test_audio_too_short_for_the_features_is_skipped_and_named(tiny_run, tmp_pat
     _one_error_line(capsys, "song_000.wav: audio is too short")
 
 
+def test_predict_skips_and_lists_an_output_name_too_long_for_the_file_system(tiny_run, tmp_path, capsys):
+    """x.wav and x.flac write x.wav.lab and x.flac.lab: with a 248-byte stem those are 256 and 257 bytes, over
+    the usual 255. The write failed with a raw OSError after every song was transcribed, and nothing else was
+    written."""
+    _, run_dir = tiny_run
+    data = tmp_path / "songs"
+    stem = "é" * 124  # 248 bytes in UTF-8
+    for name in (f"{stem}.wav", f"{stem}.flac", "short.wav"):
+        _write_tone(data / name)
+    out = tmp_path / "labs"
+    assert (
+        chords.main(["predict", "--checkpoint", str(run_dir), "--tta", "0", str(data), "-o", str(out)]) == 1
+    )
+    assert [p.name for p in out.iterdir()] == ["short.lab"]
+    captured = capsys.readouterr()
+    assert "wrote 1 .lab files" in captured.out and "Traceback" not in captured.err
+    assert (
+        f"{stem}.flac: cannot write its output {stem}.flac.lab: its name would be 257 bytes" in captured.err
+    )
+    assert "skipped 2 audio files whose output name is too long" in captured.err
+    # One file given a name too long: refused before it is transcribed.
+    target = tmp_path / f"{stem}long.lab"
+    argv = ["predict", "--checkpoint", str(run_dir), str(data / "short.wav"), "-o", str(target)]
+    assert chords.main(argv) == 2
+    _one_error_line(capsys, f"cannot write {target.name}: its name would be 256 bytes")
+
+
+def test_predict_on_a_folder_reads_every_format_the_loader_reads_and_lists_the_others(
+    tiny_run, tmp_path, capsys
+):
+    """A .caf or .aifc was transcribed given alone, but passed over in a folder without a word."""
+    _, run_dir = tiny_run
+    data = tmp_path / "songs"
+    tone = 0.1 * np.sin(np.arange(22050) * 0.05).astype(np.float32)
+    data.mkdir()
+    for name, container in (("logic export.caf", "CAF"), ("take.aifc", "AIFF"), ("old.au", "AU")):
+        sf.write(data / name, tone, 22050, format=container)
+    (data / "phone.m4a").write_bytes(b"\x00\x00\x00\x20ftypM4A " + bytes(100))
+    out = tmp_path / "labs"
+    assert (
+        chords.main(["predict", "--checkpoint", str(run_dir), "--tta", "0", str(data), "-o", str(out)]) == 1
+    )
+    assert sorted(p.name for p in out.iterdir()) == ["logic export.lab", "old.lab", "take.lab"]
+    err = capsys.readouterr().err
+    assert "phone.m4a: unsupported audio format" in err and "skipped 1 audio file" in err
+
+
 @pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])  # Ctrl-C; `timeout`, a cluster's time limit
 def test_ctrl_c_before_the_first_validation_still_evaluates_and_prints_the_resume_command(
     tiny_run, tmp_path, monkeypatch, capsys, name

@@ -86,6 +86,28 @@ def check_can_write(folder: Path, name: str) -> None:
         )
 
 
+#: The longest file name, in bytes, most file systems take (ext4, XFS, APFS, NTFS in UTF-16 units): what
+#: `name_too_long` assumes where the system cannot say (no ``os.pathconf``).
+COMMON_NAME_MAX = 255
+
+
+def name_too_long(path: Path) -> str | None:
+    """Why the file system would refuse to create `path` for the length of its name (``"x.flac.lab" would be
+    257 bytes; this file system takes 255 at most``), or None. Asked of the nearest folder that exists, where
+    it would be made; a name is counted in the bytes the file system stores (an ``é`` is 2 in UTF-8)."""
+    folder = path.parent
+    while not os.path.isdir(folder) and folder != folder.parent:  # (isdir: False for a name too long, too)
+        folder = folder.parent
+    try:
+        limit = os.pathconf(folder, "PC_NAME_MAX")
+    except (AttributeError, OSError, ValueError):  # (Windows has no pathconf)
+        limit = COMMON_NAME_MAX
+    size = len(os.fsencode(path.name))
+    if size <= limit:
+        return None
+    return f"its name would be {size} bytes; this file system takes {limit} at most"
+
+
 def check_kernel_cache(on_cpu: bool | None = None, log: Callable[[str], None] | None = print) -> None:
     """At a command's start, before any folder is written: refuse a temporary folder in which MLX cannot keep
     the kernels it compiles, and say when it has none yet (the first run on this machine).

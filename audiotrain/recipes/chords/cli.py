@@ -25,6 +25,7 @@ commands do, and ``Trainer(...).train_with_cv(folds=5, data_dir=DIR)`` what ``cv
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 import time
@@ -32,9 +33,9 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from audiotrain.audio import AUDIO_SUFFIXES, UNREADABLE_AUDIO_SUFFIXES, AudioError, SkipCounter
+from audiotrain.audio import UNREADABLE_AUDIO_SUFFIXES, AudioError, SkipCounter
 from audiotrain.chords.lab import SeveralAnnotationsWarning, jams_text, write_jams, write_lab
-from audiotrain.datasets._folders import hidden_note, walk_visible
+from audiotrain.datasets._folders import AUDIO_FILE_SUFFIXES, hidden_note, walk_visible
 from audiotrain.datasets.chord_songs import scan_song_folder
 from audiotrain.distributed import collectives
 from audiotrain.distributed.failures import error_left_to_main
@@ -44,6 +45,7 @@ from audiotrain.recipes._run import (
     check_kernel_cache,
     checkpoint_processes,
     clear_run_outputs,
+    name_too_long,
     nonempty_path,
     path_flag,
     refuse_existing_outputs,
@@ -110,7 +112,9 @@ DECODE_HELP = {
     "(a chord's fading tail after its notes stop); 0: off",
 }
 DECODE_CHOICES = {"decode.method": ("viterbi", "median", "argmax")}
-AUDIO_GLOB_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff", ".opus", ".oga", ".wave")
+#: What predict takes from a folder: every suffix the loader reads, and the audio containers it does not (m4a,
+#: wma, ...), which are then skipped and listed with how to convert them rather than passed over unsaid.
+PREDICTED_SUFFIXES = AUDIO_FILE_SUFFIXES | UNREADABLE_AUDIO_SUFFIXES
 #: Path flags that a printed resume command writes absolute, so that it continues the run pasted in any folder
 #: (not --checkpoint_dir: a relative one lies inside the run folder, wherever that is).
 RESUME_PATH_FLAGS = ("--data", "--data.data_dir", "--data.cache_dir", "--config", "--init_from", "--run_dir")
@@ -593,8 +597,10 @@ def _cmd_predict(argv: list[str]) -> int:
         target = None
         if args.output is not None:
             target = Path(args.output)
+            _refuse_name_too_long(target, args.output)  # (is_dir itself fails on such a name)
             if target.is_dir() or args.output.endswith(("/", os.sep)):
                 target = target / (args.input.stem + suffix)
+                _refuse_name_too_long(target, args.output)
             _refuse_audio_as_output(target, args.input)  # with --overwrite too: it is no earlier output
             _refuse_to_replace_annotations([target], args.overwrite)
             refuse_existing_outputs([target], args.overwrite)
@@ -614,15 +620,17 @@ def _cmd_predict(argv: list[str]) -> int:
     entries, hidden = walk_visible(args.input)
     # Broken links and folders named like audio stay in: the loader skips each by name (a symlink to a
     # missing file, a folder), and the exit status says that not every input was transcribed.
-    files = [p for p in entries if p.suffix.lower() in AUDIO_GLOB_SUFFIXES]
+    files = [p for p in entries if p.suffix.lower() in PREDICTED_SUFFIXES]
     if hidden:
         print(f"note: {hidden_note(hidden, args.input)}", file=sys.stderr)
     if not files:
-        print(f"error: no audio files ({', '.join(AUDIO_GLOB_SUFFIXES)}) in {args.input}", file=sys.stderr)
+        readable = ", ".join(sorted(AUDIO_FILE_SUFFIXES))
+        print(f"error: no audio files ({readable}) in {args.input}", file=sys.stderr)
         return 2
     # Resolved first: "." and "x/.." name no folder to put "-chords" after.
     source = args.input.resolve()
     out_dir = Path(args.output) if args.output else source.with_name(source.name + "-chords")
+    _refuse_name_too_long(out_dir, str(out_dir))
     if out_dir.exists() and not out_dir.is_dir():
         raise FileExistsError(
             f"-o {out_dir} is a file; a folder input ({args.input}) needs an output folder, where one file "
@@ -632,14 +640,20 @@ def _cmd_predict(argv: list[str]) -> int:
         out_dir, f"-o {out_dir}" if args.output else f"the output folder {out_dir} (choose one with -o)"
     )
     targets, renamed = output_paths(files, args.input, out_dir, suffix)
-    _refuse_to_replace_annotations(targets.values(), args.overwrite)  # before any work
-    refuse_existing_outputs(targets.values(), args.overwrite)
     if renamed:
         print(
             f"note: {len(renamed)} audio files share a stem with another in their folder; their outputs keep "
             f"the audio suffix (e.g. {targets[renamed[0]].name})",
             file=sys.stderr,
         )
+    # An output name over the file system's limit (a long stem that keeps its audio suffix) is skipped, and
+    # listed, before any song is transcribed: the others are still written.
+    unwritable = {path: why for path in files if (why := name_too_long(targets[path])) is not None}
+    for path, why in unwritable.items():
+        print(f"skipped: {path}: cannot write its output {targets[path].name}: {why}", file=sys.stderr)
+    files = [path for path in files if path not in unwritable]
+    _refuse_to_replace_annotations([targets[path] for path in files], args.overwrite)  # before any work
+    refuse_existing_outputs([targets[path] for path in files], args.overwrite)
     predictor = _load_predictor(args)
     start, audio_seconds = time.perf_counter(), 0.0
     skipped = SkipCounter()
@@ -653,20 +667,43 @@ def _cmd_predict(argv: list[str]) -> int:
             continue
         segments = predictor.segments(post)
         audio_seconds += post.duration
-        if args.format == "jams":
-            write_jams(targets[path], segments, duration=post.duration, title=path.stem)
-        else:
-            write_lab(targets[path], segments)
+        try:
+            if args.format == "jams":
+                write_jams(targets[path], segments, duration=post.duration, title=path.stem)
+            else:
+                write_lab(targets[path], segments)
+        except OSError as error:  # a limit the file system did not report beforehand (eCryptfs: 143 bytes)
+            if error.errno != errno.ENAMETOOLONG:
+                raise
+            unwritable[path] = f"the file system refused its name as too long ({error.strerror})"
+            print(
+                f"skipped: {path}: cannot write its output {targets[path].name}: {unwritable[path]}",
+                file=sys.stderr,
+            )
+            continue
         written_to.add(targets[path])
     elapsed = time.perf_counter() - start
     written = len(written_to)
-    print(
-        f"wrote {written} .{args.format} files to {out_dir} ({audio_seconds / elapsed:.0f} s of audio per second)"
-    )
+    speed = f" ({audio_seconds / elapsed:.0f} s of audio per second)" if audio_seconds else ""
+    print(f"wrote {written} .{args.format} files to {out_dir}{speed}")
     if skipped.total:
         print(skipped.report(), file=sys.stderr)
-        return 1
-    return 0
+    if unwritable:
+        print(
+            f"skipped {len(unwritable)} audio file{'s' * (len(unwritable) > 1)} whose output name is too "
+            "long for the file system (listed above): rename them, or transcribe each to a name of your "
+            "choice (predict FILE -o NAME.lab)",
+            file=sys.stderr,
+        )
+    return 1 if skipped.total or unwritable else 0
+
+
+def _refuse_name_too_long(target: Path, output: str) -> None:
+    """Raise (before any work) if the file system cannot take the name of `target` (given as ``-o output``):
+    it was found by the write, after the transcription, as a raw OSError."""
+    too_long = name_too_long(target)
+    if too_long:
+        raise ValueError(f"-o {output}: cannot write {target.name}: {too_long}; choose a shorter name")
 
 
 def _refuse_audio_as_output(target: Path, audio: Path) -> None:
@@ -676,7 +713,7 @@ def _refuse_audio_as_output(target: Path, audio: Path) -> None:
         raise FileExistsError(
             f"-o {target} is the input audio; write a .lab or .jams (e.g. -o {audio.with_suffix('.lab')})"
         )
-    if target.suffix.lower() in AUDIO_SUFFIXES | UNREADABLE_AUDIO_SUFFIXES:
+    if target.suffix.lower() in AUDIO_FILE_SUFFIXES | UNREADABLE_AUDIO_SUFFIXES:
         raise ValueError(
             f"-o {target} is named like an audio file ({target.suffix}); predict writes chord annotations: "
             f"name a .lab or .jams (e.g. -o {target.with_suffix('.lab')})"

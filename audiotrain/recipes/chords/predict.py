@@ -23,10 +23,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from audiotrain.audio import AUDIO_SUFFIXES
 from audiotrain.chords.decode import DecodeConfig, decode_posteriors
 from audiotrain.chords.lab import ChordSegment
 from audiotrain.chords.vocabulary import vocabulary_dict
+from audiotrain.datasets._folders import AUDIO_FILE_SUFFIXES
 from audiotrain.datasets.chord_songs import ANNOTATION_SUFFIXES
 from audiotrain.models import fast_math
 from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel, joint_chord_classes
@@ -128,7 +128,7 @@ def annotation_in_the_way(target: Path) -> Path | None:
         return None
     prefix = target.stem.casefold() + "."
     siblings = [p for p in target.parent.iterdir() if p.name.casefold().startswith(prefix) and p.is_file()]
-    audio = [p for p in siblings if p.suffix.lower() in AUDIO_SUFFIXES]
+    audio = [p for p in siblings if p.suffix.lower() in AUDIO_FILE_SUFFIXES]
     if not audio:
         return None
     annotations = [p for p in siblings if p.suffix.lower() in ANNOTATION_SUFFIXES]
