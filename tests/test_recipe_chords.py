@@ -1333,6 +1333,43 @@ def test_predict_on_a_folder_reads_every_format_the_loader_reads_and_lists_the_o
     assert "phone.m4a: unsupported audio format" in err and "skipped 1 audio file" in err
 
 
+def test_songs_of_digital_silence_under_chords_are_skipped_and_transcribed_as_n(tiny_run, tmp_path, capsys):
+    """All-zero audio (a failed export) with a chord annotation was trained on and scored without a word, and
+    the model transcribed it as a six-second B:1."""
+    root, run_dir = tiny_run
+    data = tmp_path / "songs"
+    songs = generate_demo_songs(data, n_songs=4, seed=9, song_seconds=6)
+    silent = songs[1].audio_path
+    sf.write(silent, np.zeros(6 * 22050, np.int16), 22050, subtype="PCM_16")
+    flags = ["train", "--data", str(data), *TINY_FLAGS, "--data.cache_dir", str(root / "cache")]
+    capsys.readouterr()
+    assert chords.main([*flags, "--run_dir", str(tmp_path / "run"), "--data.test_fraction", "0"]) == 0
+    out = capsys.readouterr().out
+    assert f"song_001: {silent}: audio is digital silence" in out and "names chords" in out, out
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert "song_001" not in sum(config["songs"].values(), [])
+    assert chords.main(["evaluate", "--checkpoint", str(run_dir), "--tta", "0", "--data", str(data)]) == 1
+    assert f"song_001: {silent}: audio is digital silence" in capsys.readouterr().out
+    assert chords.main(["predict", "--checkpoint", str(run_dir), str(silent)]) == 0
+    assert capsys.readouterr().out == "0.000000\t6.000000\tN\n"
+
+
+def test_the_cqt_of_audio_at_the_silence_level_is_within_the_bound_features_are_checked_with():
+    """`ChordFeatureConfig.may_be_silence` reads cached features: it must let every silent recording through
+    (its audio is then checked), and it may let only very quiet ones through besides."""
+    features = ChordFeatureConfig()
+    t = np.arange(3 * features.sr) / features.sr
+    level = 10 ** (-90 / 20)
+    for hz in (32.7, 65.4, 130.8, 440.0, 2000.0):  # the longest filters, at C1, gain the most: 84 times
+        assert features.may_be_silence(
+            features.compute((level * np.sin(2 * np.pi * hz * t)).astype(np.float32))
+        )
+    assert features.may_be_silence(features.compute(np.zeros(len(t), np.float32)))
+    assert not features.may_be_silence(
+        features.compute((0.01 * np.sin(2 * np.pi * 440 * t)).astype(np.float32))
+    )
+
+
 @pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])  # Ctrl-C; `timeout`, a cluster's time limit
 def test_ctrl_c_before_the_first_validation_still_evaluates_and_prints_the_resume_command(
     tiny_run, tmp_path, monkeypatch, capsys, name
@@ -1411,7 +1448,7 @@ def test_a_song_whose_audio_does_not_decode_is_skipped_and_listed_before_trainin
     assert "1 songs skipped, their audio does not decode" in out and "broken" in out
     # The split line adds up: 5 songs found, 1 left out, 4 in the splits.
     split = re.search(
-        r"5 songs in \S+ \(1 left out: audio does not decode\): (\d+) train / (\d+) val / (\d+) test", out
+        r"5 songs in \S+ \(1 left out, listed above\): (\d+) train / (\d+) val / (\d+) test", out
     )
     assert split and sum(int(n) for n in split.groups()) == 4, out
     config = json.loads((run_dir / "config.json").read_text())

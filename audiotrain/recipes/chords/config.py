@@ -68,6 +68,24 @@ FEATURES_VERSION = 1
 #: rounding (tests/test_chord_features_blocks.py).
 FEATURE_BLOCK_FRAMES = 4096
 
+#: Audio whose every sample stays below this level is digital silence (a failed export, a muted bounce):
+#: -90 dBFS is about the smallest step of 16-bit audio, so its loudest sample is 0 or that one step of dither.
+#: It holds no chord to learn or to score; the decoder's ``silence_db`` cannot see it, being relative to the
+#: song's own median level. Songs annotated with chords over it are skipped; predict writes N for it.
+SILENCE_PEAK_DBFS = -90.0
+#: How much louder than a signal's peak its CQT magnitude can be: 84 times for a sine at C1, the longest
+#: filters (tests/test_recipe_chords.py measures it); ten times that is a bound features can be checked with.
+_CQT_PEAK_GAIN_BOUND = 1000.0
+SILENT_SONG = (
+    f"audio is digital silence (no sample above {SILENCE_PEAK_DBFS:g} dBFS, about the smallest step of 16-bit "
+    "audio) though its annotation names chords (a failed export?)"
+)
+
+
+def is_digital_silence(y: np.ndarray) -> bool:
+    """Whether no sample of audio `y` reaches `SILENCE_PEAK_DBFS`."""
+    return not np.any(np.abs(y) >= 10.0 ** (SILENCE_PEAK_DBFS / 20.0))
+
 
 @dataclass
 class ChordFeatureConfig:
@@ -259,6 +277,13 @@ class ChordFeatureConfig:
                 f"{len(y)} samples at {self.sr} Hz; the CQT needs {self.cqt_config().min_samples}",
             )
         return y
+
+    def may_be_silence(self, features: np.ndarray) -> bool:
+        """Whether `compute`'s `features` of a recording may be those of digital silence
+        (`is_digital_silence`): no bin louder than the CQT of a signal at `SILENCE_PEAK_DBFS` can be. Cheap,
+        for features read from the cache; a recording it lets through is decoded to tell for sure."""
+        loudest = self.log_gain * _CQT_PEAK_GAIN_BOUND * 10.0 ** (SILENCE_PEAK_DBFS / 20.0)
+        return bool(np.max(features, initial=0.0) <= np.log1p(loudest))
 
     def frame_levels_db(self, y: np.ndarray, frames: int) -> np.ndarray:
         """[frames] level of mono audio `y` in dB: the RMS over the 2 * hop_length samples centred on each

@@ -334,9 +334,12 @@ def _prepare_songs(config: TrainingConfig, splits: SongSplits | None, log):
     _check_window_fits(splits, config)
     cache_root = data.resolved_cache_dir() / "features"
     feature_fn, cache = feature_function(config.features, cache_root)
-    splits, undecodable = drop_undecodable(splits, feature_fn)
-    if undecodable:
-        log(f"{len(undecodable)} songs skipped, their audio does not decode:\n  " + "\n  ".join(undecodable))
+    splits, unusable = drop_undecodable(splits, feature_fn, config.features)
+    if unusable:
+        log(
+            f"{len(unusable)} songs skipped, their audio does not decode or is silent under chords:\n  "
+            + "\n  ".join(unusable)
+        )
     log(splits.describe())
     return splits, feature_fn, cache
 
