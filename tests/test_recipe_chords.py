@@ -1370,6 +1370,40 @@ def test_the_cqt_of_audio_at_the_silence_level_is_within_the_bound_features_are_
     )
 
 
+def test_another_batch_size_mid_epoch_is_refused_before_config_json_is_rewritten(
+    tiny_run, tmp_path, monkeypatch, capsys
+):
+    """The Trainer refused it only after config.json recorded the run that never was, saying "a value this
+    audiotrain cannot restore" rather than the flag to use."""
+    import signal
+
+    from audiotrain.recipes.chords import trainer as chords_trainer
+    from audiotrain.train.callbacks import Callback
+    from audiotrain.train.trainer import Trainer
+
+    class CtrlCAfterTheFirstBatch(Callback):
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            if trainer.global_step == 1:  # the first of the epoch's two batches
+                signal.raise_signal(signal.SIGINT)
+
+    def trainer_with_ctrl_c(*args, callbacks=(), **kwargs):
+        return Trainer(*args, callbacks=[*callbacks, CtrlCAfterTheFirstBatch()], **kwargs)
+
+    root, _ = tiny_run
+    run_dir = tmp_path / "stopped"
+    argv = [*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(run_dir)]
+    with monkeypatch.context() as patch:
+        patch.setattr(chords_trainer, "SharedTrainer", trainer_with_ctrl_c)
+        assert chords.main(argv) == 130
+    stopped = run_dir / "checkpoints" / "interrupted"
+    assert ckpt.read_state(stopped)["data_loader"]["batches_yielded"] == 1
+    record = (run_dir / "config.json").read_text()
+    capsys.readouterr()
+    assert chords.main([*argv, "--resume", str(stopped), "--batch_size", "2"]) == 2
+    _one_error_line(capsys, "--batch_size 2:", "in the middle of an epoch", "resume with --batch_size 4")
+    assert (run_dir / "config.json").read_text() == record
+
+
 @pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])  # Ctrl-C; `timeout`, a cluster's time limit
 def test_ctrl_c_before_the_first_validation_still_evaluates_and_prints_the_resume_command(
     tiny_run, tmp_path, monkeypatch, capsys, name

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from audiotrain.audio import AudioError, get_duration
+from audiotrain.data.loader import position_ends_epoch
 from audiotrain.distributed import collectives
 from audiotrain.distributed.local import launched_processes, per_process_batch
 from audiotrain.features.cache import FeatureCache
@@ -56,7 +57,7 @@ from audiotrain.recipes.chords.task import (
     stored_settings,
 )
 from audiotrain.recipes.chords.trainer import Trainer, make_shared_trainer
-from audiotrain.recipes.config_cli import home_expanded
+from audiotrain.recipes.config_cli import RUN_CONFIG_KEY, home_expanded
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callbacks import EarlyStopping
 from audiotrain.train.loggers.config import (
@@ -253,7 +254,28 @@ def check_resume_settings(config: TrainingConfig, resume: str | Path) -> tuple[P
     expected = ckpt.flat(ChordTask(config.model).parameters())
     ckpt.check_arrays(ckpt.read_arrays(model_file), expected, "ChordTask model", model_file)
     _check_epochs_left(folder, state, config.num_epochs)
+    _check_batch_mid_epoch(folder, state, config.batch_size)
     return folder, state
+
+
+def _check_batch_mid_epoch(folder: Path, state: dict, batch_size: int) -> None:
+    """Refuse another ``--batch_size`` than the one a checkpoint saved in the middle of an epoch was trained
+    with: the resume goes on from the batch it stopped at, which lines up only with the same batches. The
+    Trainer refuses it as well, but only once the run folder's config.json had been rewritten for the run
+    that never was. (At an epoch's end the next epoch starts anew: another batch size is allowed there.)"""
+    loader = state.get("data_loader")
+    if not isinstance(loader, dict) or not loader.get("batches_yielded") or position_ends_epoch(loader):
+        return
+    saved = (state.get(RUN_CONFIG_KEY) or {}).get("batch_size")
+    if not isinstance(saved, int) or saved == batch_size:
+        return
+    of_epoch = f" of its {loader['num_batches']}" if isinstance(loader.get("num_batches"), int) else ""
+    raise ValueError(
+        f"--batch_size {batch_size}: {folder} was saved in the middle of an epoch (after "
+        f"{loader['batches_yielded']}{of_epoch} batches) of a run with --batch_size {saved}, and a resume "
+        f"goes on from that batch only with the same batches: resume with --batch_size {saved} (another "
+        "batch size can take over from a checkpoint saved at the end of an epoch)"
+    )
 
 
 def _check_resumed_init_from(resume: str | Path, state: dict, init_record: dict) -> None:
