@@ -1404,6 +1404,32 @@ def test_another_batch_size_mid_epoch_is_refused_before_config_json_is_rewritten
     assert (run_dir / "config.json").read_text() == record
 
 
+def test_a_run_record_says_how_many_processes_trained_it_and_a_repeat_in_another_count_says_so(
+    tiny_run, tmp_path, monkeypatch, capsys
+):
+    """config.json held `processes: 0` (one per core), not the count it resolved to: repeated on a machine
+    with fewer cores, --config RUN/config.json trained in another count, to other weights, without a word."""
+    _, run_dir = tiny_run
+    record = json.loads((run_dir / "config.json").read_text())
+    assert record["processes_used"] == 1 and record["config"]["processes"] == 0
+    record["processes_used"] = 2  # as a run on a 2-core machine records it
+    (tmp_path / "config.json").write_text(json.dumps(record))
+
+    class Stopped(Exception):
+        pass
+
+    def stop(*args, **kwargs):
+        raise Stopped  # once the note is out: only it is asked for
+
+    monkeypatch.setattr(chords, "run_training", stop)
+    monkeypatch.setattr(chords, "run_local_job", stop)
+    capsys.readouterr()
+    with pytest.raises(Stopped):
+        chords.main(["--config", str(tmp_path / "config.json"), "--run_dir", str(tmp_path / "again")])
+    out = capsys.readouterr().out
+    assert "trained in 2 processes, this one trains in 1" in out and "pass --processes 2" in out
+
+
 @pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])  # Ctrl-C; `timeout`, a cluster's time limit
 def test_ctrl_c_before_the_first_validation_still_evaluates_and_prints_the_resume_command(
     tiny_run, tmp_path, monkeypatch, capsys, name

@@ -39,7 +39,12 @@ from audiotrain.datasets._folders import AUDIO_FILE_SUFFIXES, hidden_note, walk_
 from audiotrain.datasets.chord_songs import scan_song_folder
 from audiotrain.distributed import collectives
 from audiotrain.distributed.failures import error_left_to_main
-from audiotrain.distributed.local import install_rank_stop_signal, plan_local_processes, run_local_job
+from audiotrain.distributed.local import (
+    in_launched_job,
+    install_rank_stop_signal,
+    plan_local_processes,
+    run_local_job,
+)
 from audiotrain.recipes._run import (
     check_can_write,
     check_kernel_cache,
@@ -327,6 +332,8 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
         )
     except ValueError as error:
         parser.error(str(error))
+    if args.config is not None and not in_launched_job():  # (said once, by the command the user ran)
+        _note_another_process_count(args.config, plan.processes)
     if plan.processes > 1:
         # Refusals of the run folder and of the checkpoint to resume come once, from here, not from each rank.
         check_output_folders(
@@ -390,6 +397,27 @@ def _note_a_run_started_from_weights(config_file: Path) -> None:
         print(
             f"note: the run of {config_file} started from the weights of {started['checkpoint']} "
             f"(--init_from); this one starts from random weights unless you pass --init_from too"
+        )
+
+
+def _note_another_process_count(config_file: Path, processes: int) -> None:
+    """Say so when ``--config`` names the record of a run (config.json, or a checkpoint's trainer_state.json)
+    that trained in another number of processes than this one will: ``processes`` 0 (one per core) resolves
+    per machine, and the weights differ in float rounding with the count (the batch is split otherwise)."""
+    try:
+        record = load_config_data(config_file)
+    except (OSError, ValueError):
+        return  # (resolve_settings read it already: its errors are said there)
+    if not isinstance(record, dict):
+        return
+    used = record.get("processes_used")  # a run folder's config.json
+    if used is None and "progress" in record:  # a checkpoint's trainer_state.json
+        used = (record.get("global_batch") or {}).get("world_size")
+    if isinstance(used, int) and used >= 1 and used != processes:
+        print(
+            f"note: the run of {config_file} trained in {used} process{'es' * (used > 1)}, this one "
+            f"trains in {processes}: the same settings then give other weights (float rounding), so it "
+            f"repeats that run only approximately; pass --processes {used} to repeat it exactly"
         )
 
 

@@ -391,6 +391,9 @@ def _open_run_folder(
             sys.argv,
             claim=None if continuing else "--run_dir",
             songs=split_names(splits),
+            # The count `processes` 0 (one per core) resolved to on this machine: the weights depend on it
+            # (float rounding), and --config RUN/config.json says when a repeat trains in another count.
+            processes_used=collectives.world_size(),
             **({"init_from": init_record} if init_record else {}),
         )
         return str(folder)
