@@ -421,6 +421,19 @@ def test_annotated_audio_in_an_unsupported_format_is_named_with_the_supported_ex
     assert "annotation without" not in line
 
 
+@pytest.mark.parametrize(
+    "name, container",
+    [("logic export.caf", "CAF"), ("x.aifc", "AIFF"), ("x.w64", "W64"), ("x.rf64", "RF64"), ("x.au", "AU")],
+)
+def test_every_format_the_loader_reads_is_a_song_in_a_folder(name, container, tmp_path):
+    """`predict x.caf` transcribed it, but a folder scan passed .caf and .aifc over: their annotation was "an
+    annotation without an audio file", or the audio "in a format the loader does not read"."""
+    sf.write(tmp_path / name, 0.1 * np.ones(9 * 8000, np.float32), 8000, format=container)
+    write_lab((tmp_path / name).with_suffix(".lab"), SEGMENTS)
+    index = scan_song_folder(tmp_path)
+    assert [song.audio_path.name for song in index.songs] == [name] and index.problems == 0, index.report()
+
+
 def test_scan_reads_gzipped_jamz_annotations(tmp_path):
     write_jams(tmp_path / "a.jamz", SEGMENTS)
     _wav(tmp_path / "a.wav", SEGMENTS[-1].end)

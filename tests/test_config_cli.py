@@ -389,3 +389,51 @@ def test_a_run_record_of_the_other_recipe_is_named_as_such(tmp_path, capsys):
 def test_help_shows_a_tuple_default_as_the_flag_takes_it():
     parser, _ = parse([])
     assert "(default: a)" in parser.format_help().replace("\n", " ")  # names=("a",), not ('a',)
+
+
+@pytest.mark.parametrize(
+    "recipe, flags, in_file, read",
+    [
+        (
+            "chords",
+            ["--checkpoint_dir=~/ck", "--data.data_dir=~/songs"],
+            {"data": {"cache_dir": "~/cache"}},
+            lambda c: (c.checkpoint_dir, c.data.data_dir, c.data.cache_dir),
+        ),
+        (
+            "clap",
+            ["--out=~/ck", "--data=~/songs"],
+            {"demo": {"folder": "~/cache"}},
+            lambda c: (c.out, c.data, c.demo.folder),
+        ),
+    ],
+)
+def test_a_leading_tilde_in_a_path_setting_is_the_home_folder_from_a_flag_or_a_file(
+    recipe, flags, in_file, read, tmp_path, monkeypatch
+):
+    """The shell leaves ``~`` after ``=`` as it is: ``--run_dir=~/x`` made a literal ./~/x run folder while its
+    checkpoints went to $HOME/x (ModelCheckpoint expands it), and ``--data=~/songs`` was no folder."""
+    resolve = RECIPES[recipe][0]
+    monkeypatch.setenv("HOME", str(tmp_path))
+    file = tmp_path / "run.json"
+    file.write_text(json.dumps(in_file))
+    paths = read(resolve([*flags, "--config", str(file)]))
+    assert paths == tuple(str(tmp_path / name) for name in ("ck", "songs", "cache"))
+    # The path flags of the command lines (run folders, checkpoints, config files) too.
+    from audiotrain.recipes._run import nonempty_path
+
+    assert nonempty_path("~/runs/x") == str(tmp_path / "runs" / "x")
+
+
+def test_the_demos_errors_point_to_the_help_that_lists_its_settings(capsys):
+    """`python -m audiotrain.recipes.chords --help` is the overview of the commands, which lists no flag."""
+    from audiotrain.recipes import chords
+
+    for argv, help_command in (
+        (["--num_epochs", "0"], "python -m audiotrain.recipes.chords demo --help"),
+        (["--num_epoch", "3"], "python -m audiotrain.recipes.chords demo --help"),
+        (["train", "--num_epochs", "0"], "python -m audiotrain.recipes.chords train --help"),
+    ):
+        with pytest.raises(SystemExit):
+            chords.main(argv)
+        assert f"(see {help_command} for every setting)" in capsys.readouterr().err

@@ -775,19 +775,40 @@ def test_an_interrupted_run_prints_the_command_that_continues_it(tiny_run, tmp_p
     argv = ["--data", "songs dir", "--num_epochs", "3", "--resume", "old", "--run_dir", "r", "--overwrite"]
     assert chords.main(["train", *argv]) == 130  # as a shell reports a command stopped by Ctrl-C
     out = capsys.readouterr().out
+    # The folders as absolute paths: pasted in another folder, a relative --run_dir resumed into a new run
+    # folder there, and a relative --data named no folder.
     expected = (
-        f"python -m audiotrain.recipes.chords train --data 'songs dir' --num_epochs 3 --run_dir r "
-        f"--resume {saved}"
+        f"python -m audiotrain.recipes.chords train --data '{tmp_path}/songs dir' --num_epochs 3 --run_dir "
+        f"{tmp_path}/r --resume {saved}"
     )
     assert "interrupted" in out and expected in out
     # Without --run_dir the command names the folder the run made: resuming goes on there, with its best
     # checkpoint, instead of starting another default folder.
     assert chords.main(["train", "--data", "songs dir"]) == 130
     expected = (
-        "python -m audiotrain.recipes.chords train --data 'songs dir' --run_dir runs/chords-20260101-120000 "
-        f"--resume {saved}"
+        f"python -m audiotrain.recipes.chords train --data '{tmp_path}/songs dir' --run_dir "
+        f"{tmp_path}/runs/chords-20260101-120000 --resume {saved}"
     )
     assert expected in capsys.readouterr().out
+
+
+def test_a_run_folder_given_as_tilde_after_equals_holds_its_checkpoints_too(tiny_run, tmp_path, monkeypatch):
+    """The shell leaves ``~`` after ``=`` as it is: the run folder was a literal ./~/runs/t, its checkpoints
+    (ModelCheckpoint expands ``~``) went to $HOME/runs/t, and the final evaluation found none."""
+    root, _ = tiny_run
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir(), work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    argv = [*TINY_FLAGS, "--num_epochs", "1", "--data.cache_dir", str(root / "cache"), "--run_dir=~/runs/t"]
+    assert chords.main(argv) == 0
+    run_dir = home / "runs" / "t"
+    assert (run_dir / "config.json").is_file() and (run_dir / "checkpoints" / "best").is_dir()
+    assert (run_dir / "evaluation" / "scores.json").is_file()
+    song = generate_demo_songs(tmp_path / "songs", n_songs=1, seed=7, song_seconds=4)[0].audio_path
+    assert chords.main(["predict", "--checkpoint=~/runs/t", str(song), "-o=~/song.lab"]) == 0
+    assert (home / "song.lab").is_file()
+    assert not list(work.iterdir())  # no literal ./~ folder
 
 
 def test_cli_errors_are_reported(tmp_path, capsys):
@@ -1325,6 +1346,150 @@ def test_audio_too_short_for_the_features_is_skipped_and_named(tiny_run, tmp_pat
     _one_error_line(capsys, "song_000.wav: audio is too short")
 
 
+def test_predict_skips_and_lists_an_output_name_too_long_for_the_file_system(tiny_run, tmp_path, capsys):
+    """x.wav and x.flac write x.wav.lab and x.flac.lab: with a 248-byte stem those are 256 and 257 bytes, over
+    the usual 255. The write failed with a raw OSError after every song was transcribed, and nothing else was
+    written."""
+    _, run_dir = tiny_run
+    data = tmp_path / "songs"
+    stem = "é" * 124  # 248 bytes in UTF-8
+    for name in (f"{stem}.wav", f"{stem}.flac", "short.wav"):
+        _write_tone(data / name)
+    out = tmp_path / "labs"
+    assert (
+        chords.main(["predict", "--checkpoint", str(run_dir), "--tta", "0", str(data), "-o", str(out)]) == 1
+    )
+    assert [p.name for p in out.iterdir()] == ["short.lab"]
+    captured = capsys.readouterr()
+    assert "wrote 1 .lab files" in captured.out and "Traceback" not in captured.err
+    assert (
+        f"{stem}.flac: cannot write its output {stem}.flac.lab: its name would be 257 bytes" in captured.err
+    )
+    assert "skipped 2 audio files whose output name is too long" in captured.err
+    # One file given a name too long: refused before it is transcribed.
+    target = tmp_path / f"{stem}long.lab"
+    argv = ["predict", "--checkpoint", str(run_dir), str(data / "short.wav"), "-o", str(target)]
+    assert chords.main(argv) == 2
+    _one_error_line(capsys, f"cannot write {target.name}: its name would be 256 bytes")
+
+
+def test_predict_on_a_folder_reads_every_format_the_loader_reads_and_lists_the_others(
+    tiny_run, tmp_path, capsys
+):
+    """A .caf or .aifc was transcribed given alone, but passed over in a folder without a word."""
+    _, run_dir = tiny_run
+    data = tmp_path / "songs"
+    tone = 0.1 * np.sin(np.arange(22050) * 0.05).astype(np.float32)
+    data.mkdir()
+    for name, container in (("logic export.caf", "CAF"), ("take.aifc", "AIFF"), ("old.au", "AU")):
+        sf.write(data / name, tone, 22050, format=container)
+    (data / "phone.m4a").write_bytes(b"\x00\x00\x00\x20ftypM4A " + bytes(100))
+    out = tmp_path / "labs"
+    assert (
+        chords.main(["predict", "--checkpoint", str(run_dir), "--tta", "0", str(data), "-o", str(out)]) == 1
+    )
+    assert sorted(p.name for p in out.iterdir()) == ["logic export.lab", "old.lab", "take.lab"]
+    err = capsys.readouterr().err
+    assert "phone.m4a: unsupported audio format" in err and "skipped 1 audio file" in err
+
+
+def test_songs_of_digital_silence_under_chords_are_skipped_and_transcribed_as_n(tiny_run, tmp_path, capsys):
+    """All-zero audio (a failed export) with a chord annotation was trained on and scored without a word, and
+    the model transcribed it as a six-second B:1."""
+    root, run_dir = tiny_run
+    data = tmp_path / "songs"
+    songs = generate_demo_songs(data, n_songs=4, seed=9, song_seconds=6)
+    silent = songs[1].audio_path
+    sf.write(silent, np.zeros(6 * 22050, np.int16), 22050, subtype="PCM_16")
+    flags = ["train", "--data", str(data), *TINY_FLAGS, "--data.cache_dir", str(root / "cache")]
+    capsys.readouterr()
+    assert chords.main([*flags, "--run_dir", str(tmp_path / "run"), "--data.test_fraction", "0"]) == 0
+    out = capsys.readouterr().out
+    assert f"song_001: {silent}: audio is digital silence" in out and "names chords" in out, out
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert "song_001" not in sum(config["songs"].values(), [])
+    assert chords.main(["evaluate", "--checkpoint", str(run_dir), "--tta", "0", "--data", str(data)]) == 1
+    assert f"song_001: {silent}: audio is digital silence" in capsys.readouterr().out
+    assert chords.main(["predict", "--checkpoint", str(run_dir), str(silent)]) == 0
+    assert capsys.readouterr().out == "0.000000\t6.000000\tN\n"
+
+
+def test_the_cqt_of_audio_at_the_silence_level_is_within_the_bound_features_are_checked_with():
+    """`ChordFeatureConfig.may_be_silence` reads cached features: it must let every silent recording through
+    (its audio is then checked), and it may let only very quiet ones through besides."""
+    features = ChordFeatureConfig()
+    t = np.arange(3 * features.sr) / features.sr
+    level = 10 ** (-90 / 20)
+    for hz in (32.7, 65.4, 130.8, 440.0, 2000.0):  # the longest filters, at C1, gain the most: 84 times
+        assert features.may_be_silence(
+            features.compute((level * np.sin(2 * np.pi * hz * t)).astype(np.float32))
+        )
+    assert features.may_be_silence(features.compute(np.zeros(len(t), np.float32)))
+    assert not features.may_be_silence(
+        features.compute((0.01 * np.sin(2 * np.pi * 440 * t)).astype(np.float32))
+    )
+
+
+def test_another_batch_size_mid_epoch_is_refused_before_config_json_is_rewritten(
+    tiny_run, tmp_path, monkeypatch, capsys
+):
+    """The Trainer refused it only after config.json recorded the run that never was, saying "a value this
+    audiotrain cannot restore" rather than the flag to use."""
+    import signal
+
+    from audiotrain.recipes.chords import trainer as chords_trainer
+    from audiotrain.train.callbacks import Callback
+    from audiotrain.train.trainer import Trainer
+
+    class CtrlCAfterTheFirstBatch(Callback):
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            if trainer.global_step == 1:  # the first of the epoch's two batches
+                signal.raise_signal(signal.SIGINT)
+
+    def trainer_with_ctrl_c(*args, callbacks=(), **kwargs):
+        return Trainer(*args, callbacks=[*callbacks, CtrlCAfterTheFirstBatch()], **kwargs)
+
+    root, _ = tiny_run
+    run_dir = tmp_path / "stopped"
+    argv = [*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(run_dir)]
+    with monkeypatch.context() as patch:
+        patch.setattr(chords_trainer, "SharedTrainer", trainer_with_ctrl_c)
+        assert chords.main(argv) == 130
+    stopped = run_dir / "checkpoints" / "interrupted"
+    assert ckpt.read_state(stopped)["data_loader"]["batches_yielded"] == 1
+    record = (run_dir / "config.json").read_text()
+    capsys.readouterr()
+    assert chords.main([*argv, "--resume", str(stopped), "--batch_size", "2"]) == 2
+    _one_error_line(capsys, "--batch_size 2:", "in the middle of an epoch", "resume with --batch_size 4")
+    assert (run_dir / "config.json").read_text() == record
+
+
+def test_a_run_record_says_how_many_processes_trained_it_and_a_repeat_in_another_count_says_so(
+    tiny_run, tmp_path, monkeypatch, capsys
+):
+    """config.json held `processes: 0` (one per core), not the count it resolved to: repeated on a machine
+    with fewer cores, --config RUN/config.json trained in another count, to other weights, without a word."""
+    _, run_dir = tiny_run
+    record = json.loads((run_dir / "config.json").read_text())
+    assert record["processes_used"] == 1 and record["config"]["processes"] == 0
+    record["processes_used"] = 2  # as a run on a 2-core machine records it
+    (tmp_path / "config.json").write_text(json.dumps(record))
+
+    class Stopped(Exception):
+        pass
+
+    def stop(*args, **kwargs):
+        raise Stopped  # once the note is out: only it is asked for
+
+    monkeypatch.setattr(chords, "run_training", stop)
+    monkeypatch.setattr(chords, "run_local_job", stop)
+    capsys.readouterr()
+    with pytest.raises(Stopped):
+        chords.main(["--config", str(tmp_path / "config.json"), "--run_dir", str(tmp_path / "again")])
+    out = capsys.readouterr().out
+    assert "trained in 2 processes, this one trains in 1" in out and "pass --processes 2" in out
+
+
 @pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])  # Ctrl-C; `timeout`, a cluster's time limit
 def test_ctrl_c_before_the_first_validation_still_evaluates_and_prints_the_resume_command(
     tiny_run, tmp_path, monkeypatch, capsys, name
@@ -1403,7 +1568,7 @@ def test_a_song_whose_audio_does_not_decode_is_skipped_and_listed_before_trainin
     assert "1 songs skipped, their audio does not decode" in out and "broken" in out
     # The split line adds up: 5 songs found, 1 left out, 4 in the splits.
     split = re.search(
-        r"5 songs in \S+ \(1 left out: audio does not decode\): (\d+) train / (\d+) val / (\d+) test", out
+        r"5 songs in \S+ \(1 left out, listed above\): (\d+) train / (\d+) val / (\d+) test", out
     )
     assert split and sum(int(n) for n in split.groups()) == 4, out
     config = json.loads((run_dir / "config.json").read_text())

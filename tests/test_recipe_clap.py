@@ -1008,9 +1008,10 @@ def test_ctrl_c_saves_evaluates_and_exits_130_with_the_command_that_continues(
     assert f"training was interrupted ({'Ctrl-C' if name == 'SIGINT' else name})" in out
     (run,) = Path("runs").iterdir()
     saved = run / "checkpoints" / "interrupted"
-    # The command goes on in the run's own folder (with its best checkpoint), not in another new one.
+    # The command goes on in the run's own folder (with its best checkpoint), not in another new one: named
+    # absolute, so that pasted in another folder it does not start a new run there.
     assert (
-        f"--out {run} --resume {tmp_path / saved}" in out and "trainer.fit(" not in out
+        f"--out {tmp_path / run} --resume {tmp_path / saved}" in out and "trainer.fit(" not in out
     )  # not the library hint
     assert (run / "retrieval.json").is_file()
 

@@ -96,19 +96,38 @@ def test_resume_command_replaces_an_earlier_resume_and_quotes_paths():
     )
 
 
-def test_the_resume_command_goes_on_in_the_interrupted_runs_folder():
+def test_the_resume_command_goes_on_in_the_interrupted_runs_folder(tmp_path, monkeypatch):
     """Without the run folder, the printed command resumed into a new default folder, whose `best` came only
     from the epochs after the resume."""
+    monkeypatch.chdir(tmp_path)
     argv = ["--preset", "quick_test", "--overwrite", "--lr", "0.1"]
     assert resume_command("m", argv, "runs/chords-1/checkpoints/interrupted", "runs/chords-1") == (
-        "python -m m --preset quick_test --lr 0.1 --run_dir runs/chords-1 "
+        f"python -m m --preset quick_test --lr 0.1 --run_dir {tmp_path}/runs/chords-1 "
         "--resume runs/chords-1/checkpoints/interrupted"
     )
     # CLAP's flag is --out, and its --overwrite may take a value; the --out given is replaced by the run's.
     argv = ["--out=old", "--overwrite", "true", "--train.epochs", "3", "--out", "r"]
     assert resume_command("m", argv, "r/checkpoints/interrupted", "r", "--out") == (
-        "python -m m --train.epochs 3 --out r --resume r/checkpoints/interrupted"
+        f"python -m m --train.epochs 3 --out {tmp_path}/r --resume r/checkpoints/interrupted"
     )
+
+
+def test_the_resume_command_names_its_folders_absolute_so_it_works_pasted_in_any_folder(
+    tmp_path, monkeypatch
+):
+    """Pasted in another folder, a relative --run_dir resumed the checkpoint into a new run folder there (the
+    interrupted run never got its continuation), and a relative --data named no folder."""
+    (tmp_path / "my songs").mkdir()
+    (tmp_path / "home" / "cache").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    argv = ["--data", "my songs", "--data.cache_dir=~/cache", "--pretrained", "org/model", "--lr", "0.1"]
+    flags = ("--data", "--data.cache_dir", "--pretrained")
+    command = resume_command("m", argv, "/ck", "runs/x", path_flags=flags)
+    assert command == (
+        f"python -m m --data '{tmp_path}/my songs' --data.cache_dir={tmp_path}/home/cache --pretrained org/model "
+        f"--lr 0.1 --run_dir {tmp_path}/runs/x --resume /ck"
+    )  # (a hub id, which names nothing here, stays as given)
 
 
 def test_under_a_launcher_the_resume_command_starts_the_job_again(tmp_path):

@@ -35,12 +35,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from audiotrain.audio import AUDIO_SUFFIXES, UNREADABLE_AUDIO_SUFFIXES, AudioError, get_duration
+from audiotrain.audio import UNREADABLE_AUDIO_SUFFIXES, AudioError, get_duration
 from audiotrain.chords.harte import UNKNOWN_CHORD
 from audiotrain.chords.lab import AnnotationError, ChordSegment, SeveralAnnotationsWarning, read_annotation
 from audiotrain.chords.vocabulary import IGNORE_INDEX, NUM_CHORD_TYPES, X_INDEX, encode_label
 from audiotrain.data import Dataset
-from audiotrain.datasets._folders import hidden_note, nfc, walk_visible
+from audiotrain.datasets._folders import AUDIO_FILE_SUFFIXES, hidden_note, nfc, walk_visible
 
 import numpy as np
 
@@ -224,10 +224,10 @@ def scan_song_folder(
         suffix = path.suffix.lower()
         key = _pairing_key(path)
         if not path.is_file():
-            if suffix in AUDIO_SUFFIXES and (path.is_dir() or not path.exists()):
+            if suffix in AUDIO_FILE_SUFFIXES and (path.is_dir() or not path.exists()):
                 not_files.setdefault(key, path)
             continue
-        if suffix in AUDIO_SUFFIXES:
+        if suffix in AUDIO_FILE_SUFFIXES:
             if key in audio:
                 index.duplicates.append(
                     (path, f"another audio file with the same stem is used: {audio[key].name}")
@@ -298,7 +298,7 @@ def scan_song_folder(
             _count_outside_vocabulary(segments, index)
         name = audio_path.relative_to(root).with_suffix("").as_posix()  # as on disk
         index.songs.append(SongEntry(name, audio_path, annotation_path))
-    supported = ", ".join(sorted(AUDIO_SUFFIXES))
+    supported = ", ".join(sorted(AUDIO_FILE_SUFFIXES))
     for annotation_path in sorted(annotations.values()):
         media = other_media.get(_pairing_key(annotation_path))
         if media is None:

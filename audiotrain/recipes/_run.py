@@ -31,7 +31,7 @@ import os
 import shlex
 import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ from audiotrain._files import create_atomically, probe_writable, write_atomicall
 from audiotrain._system import mlx_kernel_cache, mlx_temp_dir, remove_broken_kernels, versions
 from audiotrain.distributed.collectives import joined_world_size, rank
 from audiotrain.distributed.local import in_launched_job, launched_processes, relaunch_prefix
+from audiotrain.recipes.config_cli import home_expanded
 from audiotrain.train import checkpoint as ckpt
 
 
@@ -48,10 +49,11 @@ class OutputFolderError(ValueError):
 
 def nonempty_path(text: str) -> str:
     """The argparse type of a path flag: an empty path (``--run_dir "$RUN"`` with RUN unset) is refused, not
-    taken as the current folder (or, for an optional setting, as unset)."""
+    taken as the current folder (or, for an optional setting, as unset); a leading ``~`` is the home folder
+    (`home_expanded`: ``--run_dir=~/x`` reaches the recipe unexpanded), as in every path setting."""
     if not text.strip():
         raise argparse.ArgumentTypeError("an empty path (an unset shell variable?); give a path")
-    return text
+    return home_expanded(text)
 
 
 def path_flag(text: str) -> Path:
@@ -82,6 +84,28 @@ def check_can_write(folder: Path, name: str) -> None:
             f"{name}: cannot write in {existing} ({error.strerror or error}){made}; choose a folder you "
             "can write to"
         )
+
+
+#: The longest file name, in bytes, most file systems take (ext4, XFS, APFS, NTFS in UTF-16 units): what
+#: `name_too_long` assumes where the system cannot say (no ``os.pathconf``).
+COMMON_NAME_MAX = 255
+
+
+def name_too_long(path: Path) -> str | None:
+    """Why the file system would refuse to create `path` for the length of its name (``"x.flac.lab" would be
+    257 bytes; this file system takes 255 at most``), or None. Asked of the nearest folder that exists, where
+    it would be made; a name is counted in the bytes the file system stores (an ``é`` is 2 in UTF-8)."""
+    folder = path.parent
+    while not os.path.isdir(folder) and folder != folder.parent:  # (isdir: False for a name too long, too)
+        folder = folder.parent
+    try:
+        limit = os.pathconf(folder, "PC_NAME_MAX")
+    except (AttributeError, OSError, ValueError):  # (Windows has no pathconf)
+        limit = COMMON_NAME_MAX
+    size = len(os.fsencode(path.name))
+    if size <= limit:
+        return None
+    return f"its name would be {size} bytes; this file system takes {limit} at most"
 
 
 def check_kernel_cache(on_cpu: bool | None = None, log: Callable[[str], None] | None = print) -> None:
@@ -340,13 +364,18 @@ def resume_command(
     checkpoint: str | Path,
     run_dir: str | Path | None = None,
     run_flag: str = "--run_dir",
+    path_flags: Collection[str] = (),
 ) -> str:
     """The command line that continues an interrupted run: `argv` with ``--resume checkpoint`` (any earlier
     ``--resume`` and ``--overwrite`` dropped), for a recipe run as ``python -m module``.
 
     With `run_dir` (the interrupted run's folder) the command names it as ``run_flag run_dir`` (replacing
-    any given): the run goes on in its own folder, with its best-checkpoint tracking, instead of starting
-    a new default folder.
+    any given), as an absolute path: the run goes on in its own folder, with its best-checkpoint tracking,
+    instead of starting a new default folder, from whatever folder the command is pasted in.
+
+    The values of `path_flags` (``--data``, ``--config``, ...) are written absolute too, where they name
+    something that exists (a relative one pasted elsewhere would name another folder, or none; a value that
+    names nothing here, such as a hub id, stays as given).
 
     In a job the user launched (several ranks, where the batch size is per process) the command starts
     the job again: ``python -m audiotrain launch <its options> -- python -m module ...``. Under another
@@ -364,19 +393,33 @@ def resume_command(
             skip = None
             if arg.lower() in ("1", "0", "true", "false", "yes", "no", "on", "off"):
                 continue
-        name = arg.split("=", 1)[0]
-        if name not in dropped:
+        if skip == "path":
+            skip = None
+            kept.append(_absolute_if_there(arg))
+            continue
+        name, equals, value = arg.partition("=")
+        if name in dropped:
+            if not equals:
+                skip = "value" if dropped[name] else "bool"
+        elif name in path_flags:
+            kept.append(f"{name}={_absolute_if_there(value)}" if equals else arg)
+            skip = None if equals else "path"
+        else:
             kept.append(arg)
-        elif "=" not in arg:
-            skip = "value" if dropped[name] else "bool"
     if run_dir is not None:
-        kept += [run_flag, str(run_dir)]
+        kept += [run_flag, os.path.abspath(run_dir)]
     prefix = relaunch_prefix()
     command = shell_command(*(prefix or []), "python", "-m", module, *kept, "--resume", checkpoint)
     if prefix == []:
         processes = joined_world_size()
         command += f"  # under the launcher of this run's {processes} processes, e.g. mpirun -np {processes}"
     return command
+
+
+def _absolute_if_there(path: str) -> str:
+    """`path` (a flag's value, as typed) made absolute when it names an existing file or folder."""
+    expanded = home_expanded(path)
+    return os.path.abspath(expanded) if os.path.lexists(expanded) else path
 
 
 def check_resume_folder(path: str | Path) -> Path:

@@ -77,8 +77,17 @@ def parse_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
-def _converter(kind: type, optional: bool):
-    base = parse_bool if kind is bool else kind
+def home_expanded(path: str | os.PathLike) -> str:
+    """`path` as text with a leading ``~`` (or ``~user``) made the home folder, as
+    ``Trainer(default_root_dir=)`` and ``ModelCheckpoint`` take it. The shell expands ``~`` only at the start
+    of a word, so ``--run_dir=~/runs/x`` reached the recipes as it is: its run folder became a literal
+    ``./~/runs/x`` while its checkpoints went to ``$HOME/runs/x``. Every path flag and path setting goes
+    through here."""
+    return os.path.expanduser(os.fspath(path))
+
+
+def _converter(kind: type, optional: bool, path: bool = False):
+    base = parse_bool if kind is bool else home_expanded if path else kind
 
     def convert(text: str):
         if optional and text.strip().lower() in ("none", "null"):
@@ -133,7 +142,8 @@ def add_dataclass_arguments(
             add_dataclass_arguments(parser, value, f"{name}.", skip, help_texts, choices_for)
             continue
         kind, optional = _scalar_type(_field_type(type(config), field))
-        convert = _converter(kind, optional) if kind is not None else None
+        is_path = kind is str and bool(field.metadata.get("path"))
+        convert = _converter(kind, optional, is_path) if kind is not None else None
         metavar = kind.__name__.upper() if kind is not None else None
         if kind is None:  # a tuple of scalars: a comma-separated flag (--data.demo_styles train,studio)
             kind, optional = _sequence_type(_field_type(type(config), field))
@@ -216,8 +226,9 @@ def merge_config(config: Any, data: dict[str, Any], source: str, path: str = "")
         kind, optional = _scalar_type(_field_type(type(config), names[key]))
         element, element_optional = _sequence_type(_field_type(type(config), names[key]))
         metadata = names[key].metadata
-        if kind is str and metadata.get("path") and isinstance(value, os.PathLike):
-            value = os.fspath(value)  # a pathlib.Path from Python: kept as the text a YAML file would hold
+        if kind is str and metadata.get("path") and isinstance(value, (str, os.PathLike)):
+            # A pathlib.Path from Python is kept as the text a YAML file would hold; ~ is the home folder.
+            value = home_expanded(value)
         elif kind is str and metadata.get("comma_separated") and isinstance(value, (list, tuple)):
             if not all(isinstance(item, str) for item in value):
                 raise ValueError(f"{source}: field {where!r} must be a list of str, got {value!r}")
@@ -557,11 +568,16 @@ class SettingsParser(argparse.ArgumentParser):
     Abbreviated flags are refused (``allow_abbrev=False``): with dozens of settings, ``--num_epoch`` silently
     meaning ``--num_epochs`` hides typos, and a new setting could change what an abbreviation means.
     Sub-parsers (`add_subparsers`) are SettingsParsers too, so the same holds for them.
+
+    `help_command` is the command whose help lists every setting, named in each error (default:
+    ``<prog> --help``); the chord recipe's demo takes its flags without a command, but its bare ``--help`` is
+    the overview of the commands, so its errors name ``... demo --help``.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any):
+    def __init__(self, *args: Any, help_command: str | None = None, **kwargs: Any):
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
+        self.help_command = help_command or f"{self.prog} --help"
 
     def parse_args(self, args: Any = None, namespace: Any = None) -> argparse.Namespace:
         """As argparse's, with a "did you mean" for each unknown flag (as a --config file's unknown key gets),
@@ -596,7 +612,7 @@ class SettingsParser(argparse.ArgumentParser):
             message += f"; unrecognized arguments: {' '.join(self._unknown_flags)}"
         if "unrecognized arguments" in message:
             message += self._suggestions()
-        self.exit(2, f"{self.prog}: error: {message}\n(see {self.prog} --help for every setting)\n")
+        self.exit(2, f"{self.prog}: error: {message}\n(see {self.help_command} for every setting)\n")
 
 
 def unknown_command_message(given: str, commands: Sequence[str], without: str = "") -> str:

@@ -25,6 +25,7 @@ commands do, and ``Trainer(...).train_with_cv(folds=5, data_dir=DIR)`` what ``cv
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 import time
@@ -32,18 +33,24 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from audiotrain.audio import AUDIO_SUFFIXES, UNREADABLE_AUDIO_SUFFIXES, AudioError, SkipCounter
+from audiotrain.audio import UNREADABLE_AUDIO_SUFFIXES, AudioError, SkipCounter
 from audiotrain.chords.lab import SeveralAnnotationsWarning, jams_text, write_jams, write_lab
-from audiotrain.datasets._folders import hidden_note, walk_visible
+from audiotrain.datasets._folders import AUDIO_FILE_SUFFIXES, hidden_note, walk_visible
 from audiotrain.datasets.chord_songs import scan_song_folder
 from audiotrain.distributed import collectives
 from audiotrain.distributed.failures import error_left_to_main
-from audiotrain.distributed.local import install_rank_stop_signal, plan_local_processes, run_local_job
+from audiotrain.distributed.local import (
+    in_launched_job,
+    install_rank_stop_signal,
+    plan_local_processes,
+    run_local_job,
+)
 from audiotrain.recipes._run import (
     check_can_write,
     check_kernel_cache,
     checkpoint_processes,
     clear_run_outputs,
+    name_too_long,
     nonempty_path,
     path_flag,
     refuse_existing_outputs,
@@ -110,7 +117,12 @@ DECODE_HELP = {
     "(a chord's fading tail after its notes stop); 0: off",
 }
 DECODE_CHOICES = {"decode.method": ("viterbi", "median", "argmax")}
-AUDIO_GLOB_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff", ".opus", ".oga", ".wave")
+#: What predict takes from a folder: every suffix the loader reads, and the audio containers it does not (m4a,
+#: wma, ...), which are then skipped and listed with how to convert them rather than passed over unsaid.
+PREDICTED_SUFFIXES = AUDIO_FILE_SUFFIXES | UNREADABLE_AUDIO_SUFFIXES
+#: Path flags that a printed resume command writes absolute, so that it continues the run pasted in any folder
+#: (not --checkpoint_dir: a relative one lies inside the run folder, wherever that is).
+RESUME_PATH_FLAGS = ("--data", "--data.data_dir", "--data.cache_dir", "--config", "--init_from", "--run_dir")
 
 
 RESUME_HELP = "resume training from this checkpoint folder (e.g. RUN/checkpoints/last)"
@@ -135,8 +147,9 @@ def _training_parser(
     resume_help: str = RESUME_HELP,
     overwrite_help: str = OVERWRITE_HELP,
     init_from: bool = False,
+    help_command: str | None = None,
 ) -> argparse.ArgumentParser:
-    parser = SettingsParser(prog=prog, description=description)
+    parser = SettingsParser(prog=prog, description=description, help_command=help_command)
     if needs_data:
         parser.add_argument(
             "--data", dest="data_folder", default=None, type=path_flag, metavar="DIR",
@@ -295,7 +308,11 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
         if demo
         else "Train on a folder of songs (split by song into train/val/test), then evaluate on the test songs."
     )
-    parser = _training_parser(prog, description, needs_data=not demo, init_from=True)
+    # The demo's flags need no command, but `--help` without one is the overview of the commands.
+    help_command = "python -m audiotrain.recipes.chords demo --help" if demo else None
+    parser = _training_parser(
+        prog, description, needs_data=not demo, init_from=True, help_command=help_command
+    )
     args = parser.parse_args(argv)
     try:
         config = _config_from_args(args)
@@ -315,6 +332,8 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
         )
     except ValueError as error:
         parser.error(str(error))
+    if args.config is not None and not in_launched_job():  # (said once, by the command the user ran)
+        _note_another_process_count(args.config, plan.processes)
     if plan.processes > 1:
         # Refusals of the run folder and of the checkpoint to resume come once, from here, not from each rank.
         check_output_folders(
@@ -355,6 +374,7 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
             ([] if demo else ["train"]) + argv,
             result.interrupted_checkpoint,
             run_dir=result.run_dir,  # goes on in this folder, keeping its best checkpoint
+            path_flags=RESUME_PATH_FLAGS,
         )
         print(f"training was interrupted ({stopped_by()}); continue it with:\n  {command}")
         return stop_exit_status()  # as a shell reports a command that signal stopped (130 for Ctrl-C)
@@ -377,6 +397,27 @@ def _note_a_run_started_from_weights(config_file: Path) -> None:
         print(
             f"note: the run of {config_file} started from the weights of {started['checkpoint']} "
             f"(--init_from); this one starts from random weights unless you pass --init_from too"
+        )
+
+
+def _note_another_process_count(config_file: Path, processes: int) -> None:
+    """Say so when ``--config`` names the record of a run (config.json, or a checkpoint's trainer_state.json)
+    that trained in another number of processes than this one will: ``processes`` 0 (one per core) resolves
+    per machine, and the weights differ in float rounding with the count (the batch is split otherwise)."""
+    try:
+        record = load_config_data(config_file)
+    except (OSError, ValueError):
+        return  # (resolve_settings read it already: its errors are said there)
+    if not isinstance(record, dict):
+        return
+    used = record.get("processes_used")  # a run folder's config.json
+    if used is None and "progress" in record:  # a checkpoint's trainer_state.json
+        used = (record.get("global_batch") or {}).get("world_size")
+    if isinstance(used, int) and used >= 1 and used != processes:
+        print(
+            f"note: the run of {config_file} trained in {used} process{'es' * (used > 1)}, this one "
+            f"trains in {processes}: the same settings then give other weights (float rounding), so it "
+            f"repeats that run only approximately; pass --processes {used} to repeat it exactly"
         )
 
 
@@ -430,7 +471,9 @@ def _cmd_cv(argv: list[str]) -> int:
     except CrossValidationInterrupted as stop:
         saved = f"saved {stop.checkpoint}" if stop.checkpoint else "stopped before its first step"
         again = [arg for arg in argv if arg != "--overwrite"]  # (the run to continue is the new one)
-        command = resume_command("audiotrain.recipes.chords", ["cv", *again], run_dir)
+        command = resume_command(
+            "audiotrain.recipes.chords", ["cv", *again], run_dir.absolute(), path_flags=RESUME_PATH_FLAGS
+        )
         print(
             f"\ncross-validation interrupted (Ctrl-C) in {fold_name(stop.fold, args.folds)} ({saved}); "
             f"no later fold was trained and no cv scores were written. Continue it with:\n  {command}"
@@ -582,8 +625,10 @@ def _cmd_predict(argv: list[str]) -> int:
         target = None
         if args.output is not None:
             target = Path(args.output)
+            _refuse_name_too_long(target, args.output)  # (is_dir itself fails on such a name)
             if target.is_dir() or args.output.endswith(("/", os.sep)):
                 target = target / (args.input.stem + suffix)
+                _refuse_name_too_long(target, args.output)
             _refuse_audio_as_output(target, args.input)  # with --overwrite too: it is no earlier output
             _refuse_to_replace_annotations([target], args.overwrite)
             refuse_existing_outputs([target], args.overwrite)
@@ -603,15 +648,17 @@ def _cmd_predict(argv: list[str]) -> int:
     entries, hidden = walk_visible(args.input)
     # Broken links and folders named like audio stay in: the loader skips each by name (a symlink to a
     # missing file, a folder), and the exit status says that not every input was transcribed.
-    files = [p for p in entries if p.suffix.lower() in AUDIO_GLOB_SUFFIXES]
+    files = [p for p in entries if p.suffix.lower() in PREDICTED_SUFFIXES]
     if hidden:
         print(f"note: {hidden_note(hidden, args.input)}", file=sys.stderr)
     if not files:
-        print(f"error: no audio files ({', '.join(AUDIO_GLOB_SUFFIXES)}) in {args.input}", file=sys.stderr)
+        readable = ", ".join(sorted(AUDIO_FILE_SUFFIXES))
+        print(f"error: no audio files ({readable}) in {args.input}", file=sys.stderr)
         return 2
     # Resolved first: "." and "x/.." name no folder to put "-chords" after.
     source = args.input.resolve()
     out_dir = Path(args.output) if args.output else source.with_name(source.name + "-chords")
+    _refuse_name_too_long(out_dir, str(out_dir))
     if out_dir.exists() and not out_dir.is_dir():
         raise FileExistsError(
             f"-o {out_dir} is a file; a folder input ({args.input}) needs an output folder, where one file "
@@ -621,14 +668,20 @@ def _cmd_predict(argv: list[str]) -> int:
         out_dir, f"-o {out_dir}" if args.output else f"the output folder {out_dir} (choose one with -o)"
     )
     targets, renamed = output_paths(files, args.input, out_dir, suffix)
-    _refuse_to_replace_annotations(targets.values(), args.overwrite)  # before any work
-    refuse_existing_outputs(targets.values(), args.overwrite)
     if renamed:
         print(
             f"note: {len(renamed)} audio files share a stem with another in their folder; their outputs keep "
             f"the audio suffix (e.g. {targets[renamed[0]].name})",
             file=sys.stderr,
         )
+    # An output name over the file system's limit (a long stem that keeps its audio suffix) is skipped, and
+    # listed, before any song is transcribed: the others are still written.
+    unwritable = {path: why for path in files if (why := name_too_long(targets[path])) is not None}
+    for path, why in unwritable.items():
+        print(f"skipped: {path}: cannot write its output {targets[path].name}: {why}", file=sys.stderr)
+    files = [path for path in files if path not in unwritable]
+    _refuse_to_replace_annotations([targets[path] for path in files], args.overwrite)  # before any work
+    refuse_existing_outputs([targets[path] for path in files], args.overwrite)
     predictor = _load_predictor(args)
     start, audio_seconds = time.perf_counter(), 0.0
     skipped = SkipCounter()
@@ -642,20 +695,43 @@ def _cmd_predict(argv: list[str]) -> int:
             continue
         segments = predictor.segments(post)
         audio_seconds += post.duration
-        if args.format == "jams":
-            write_jams(targets[path], segments, duration=post.duration, title=path.stem)
-        else:
-            write_lab(targets[path], segments)
+        try:
+            if args.format == "jams":
+                write_jams(targets[path], segments, duration=post.duration, title=path.stem)
+            else:
+                write_lab(targets[path], segments)
+        except OSError as error:  # a limit the file system did not report beforehand (eCryptfs: 143 bytes)
+            if error.errno != errno.ENAMETOOLONG:
+                raise
+            unwritable[path] = f"the file system refused its name as too long ({error.strerror})"
+            print(
+                f"skipped: {path}: cannot write its output {targets[path].name}: {unwritable[path]}",
+                file=sys.stderr,
+            )
+            continue
         written_to.add(targets[path])
     elapsed = time.perf_counter() - start
     written = len(written_to)
-    print(
-        f"wrote {written} .{args.format} files to {out_dir} ({audio_seconds / elapsed:.0f} s of audio per second)"
-    )
+    speed = f" ({audio_seconds / elapsed:.0f} s of audio per second)" if audio_seconds else ""
+    print(f"wrote {written} .{args.format} files to {out_dir}{speed}")
     if skipped.total:
         print(skipped.report(), file=sys.stderr)
-        return 1
-    return 0
+    if unwritable:
+        print(
+            f"skipped {len(unwritable)} audio file{'s' * (len(unwritable) > 1)} whose output name is too "
+            "long for the file system (listed above): rename them, or transcribe each to a name of your "
+            "choice (predict FILE -o NAME.lab)",
+            file=sys.stderr,
+        )
+    return 1 if skipped.total or unwritable else 0
+
+
+def _refuse_name_too_long(target: Path, output: str) -> None:
+    """Raise (before any work) if the file system cannot take the name of `target` (given as ``-o output``):
+    it was found by the write, after the transcription, as a raw OSError."""
+    too_long = name_too_long(target)
+    if too_long:
+        raise ValueError(f"-o {output}: cannot write {target.name}: {too_long}; choose a shorter name")
 
 
 def _refuse_audio_as_output(target: Path, audio: Path) -> None:
@@ -665,7 +741,7 @@ def _refuse_audio_as_output(target: Path, audio: Path) -> None:
         raise FileExistsError(
             f"-o {target} is the input audio; write a .lab or .jams (e.g. -o {audio.with_suffix('.lab')})"
         )
-    if target.suffix.lower() in AUDIO_SUFFIXES | UNREADABLE_AUDIO_SUFFIXES:
+    if target.suffix.lower() in AUDIO_FILE_SUFFIXES | UNREADABLE_AUDIO_SUFFIXES:
         raise ValueError(
             f"-o {target} is named like an audio file ({target.suffix}); predict writes chord annotations: "
             f"name a .lab or .jams (e.g. -o {target.with_suffix('.lab')})"

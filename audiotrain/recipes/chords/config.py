@@ -68,6 +68,24 @@ FEATURES_VERSION = 1
 #: rounding (tests/test_chord_features_blocks.py).
 FEATURE_BLOCK_FRAMES = 4096
 
+#: Audio whose every sample stays below this level is digital silence (a failed export, a muted bounce):
+#: -90 dBFS is about the smallest step of 16-bit audio, so its loudest sample is 0 or that one step of dither.
+#: It holds no chord to learn or to score; the decoder's ``silence_db`` cannot see it, being relative to the
+#: song's own median level. Songs annotated with chords over it are skipped; predict writes N for it.
+SILENCE_PEAK_DBFS = -90.0
+#: How much louder than a signal's peak its CQT magnitude can be: 84 times for a sine at C1, the longest
+#: filters (tests/test_recipe_chords.py measures it); ten times that is a bound features can be checked with.
+_CQT_PEAK_GAIN_BOUND = 1000.0
+SILENT_SONG = (
+    f"audio is digital silence (no sample above {SILENCE_PEAK_DBFS:g} dBFS, about the smallest step of 16-bit "
+    "audio) though its annotation names chords (a failed export?)"
+)
+
+
+def is_digital_silence(y: np.ndarray) -> bool:
+    """Whether no sample of audio `y` reaches `SILENCE_PEAK_DBFS`."""
+    return not np.any(np.abs(y) >= 10.0 ** (SILENCE_PEAK_DBFS / 20.0))
+
 
 @dataclass
 class ChordFeatureConfig:
@@ -260,6 +278,13 @@ class ChordFeatureConfig:
             )
         return y
 
+    def may_be_silence(self, features: np.ndarray) -> bool:
+        """Whether `compute`'s `features` of a recording may be those of digital silence
+        (`is_digital_silence`): no bin louder than the CQT of a signal at `SILENCE_PEAK_DBFS` can be. Cheap,
+        for features read from the cache; a recording it lets through is decoded to tell for sure."""
+        loudest = self.log_gain * _CQT_PEAK_GAIN_BOUND * 10.0 ** (SILENCE_PEAK_DBFS / 20.0)
+        return bool(np.max(features, initial=0.0) <= np.log1p(loudest))
+
     def frame_levels_db(self, y: np.ndarray, frames: int) -> np.ndarray:
         """[frames] level of mono audio `y` in dB: the RMS over the 2 * hop_length samples centred on each
         frame (frame t at t * hop_length, as the CQT's; zeros past the ends), floored at -120 dB. What
@@ -329,12 +354,16 @@ class ChordFeatureConfig:
 class ChordDataConfig:
     """Where songs come from and how they become training windows."""
 
+    # path=True: a leading ~ is the home folder, from a flag or a file alike (`config_cli.home_expanded`).
     data_dir: str | None = field(
-        default=None, metadata=_help("folder of audio + .lab/.jams songs; empty: the built-in demo songs")
+        default=None,
+        metadata=_help("folder of audio + .lab/.jams songs; empty: the built-in demo songs", path=True),
     )
     cache_dir: str | None = field(
         default=None,
-        metadata=_help("demo data and feature cache; default $AUDIOTRAIN_CACHE_DIR or ~/.cache/audiotrain"),
+        metadata=_help(
+            "demo data and feature cache; default $AUDIOTRAIN_CACHE_DIR or ~/.cache/audiotrain", path=True
+        ),
     )
     # 224: what the default run trains in its 2-3 minutes since it uses both cores of a 2-core CPU (128
     # before; on the independent held-out style +1.3 tetrads, six seeds; twelfth round in
@@ -499,7 +528,8 @@ class TrainingConfig:
         default=0.1, metadata=_help("label smoothing of the three cross-entropies")
     )
     checkpoint_dir: str = field(
-        default="checkpoints", metadata=_help("checkpoint folder (relative paths are inside the run folder)")
+        default="checkpoints",
+        metadata=_help("checkpoint folder (relative paths are inside the run folder)", path=True),
     )
     save_every: int = field(
         default=5, metadata=_help("also keep a checkpoint every N epochs (0: only best/last)")

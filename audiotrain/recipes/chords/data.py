@@ -12,6 +12,7 @@ from pathlib import Path
 
 from audiotrain._files import probe_writable
 from audiotrain.audio import AudioError
+from audiotrain.chords.harte import NO_CHORD
 from audiotrain.chords.lab import read_annotation
 from audiotrain.chords.vocabulary import NUM_CHORD_TYPES, encode_label
 from audiotrain.data import DataLoader
@@ -26,7 +27,12 @@ from audiotrain.datasets.chord_songs import (
 from audiotrain.distributed import collectives
 from audiotrain.distributed.local import launched_processes
 from audiotrain.features.cache import FeatureCache
-from audiotrain.recipes.chords.config import ChordDataConfig, ChordFeatureConfig
+from audiotrain.recipes.chords.config import (
+    SILENT_SONG,
+    ChordDataConfig,
+    ChordFeatureConfig,
+    is_digital_silence,
+)
 
 import mlx.core as mx
 import numpy as np
@@ -173,10 +179,14 @@ def feature_function(
 
 
 def drop_undecodable(
-    splits: SongSplits, feature_fn: Callable[[Path], np.ndarray]
+    splits: SongSplits,
+    feature_fn: Callable[[Path], np.ndarray],
+    features: ChordFeatureConfig | None = None,
 ) -> tuple[SongSplits, list[str]]:
-    """Compute (or read from the cache) every song's features before training; returns the songs
-    whose audio fails to decode, with the reason, left out of the splits.
+    """Compute (or read from the cache) every song's features before training; returns the songs left out
+    of the splits, with the reason: those whose audio fails to decode, and (given the `features` settings)
+    those whose audio is digital silence though their annotation names chords (`SILENT_SONG`: chords
+    learned from silence, and scored there).
 
     The folder scan reads headers only, so NaN samples or data truncated past the header surface
     when the audio is decoded: here, listed before training, rather than in a DataLoader worker in
@@ -190,33 +200,46 @@ def drop_undecodable(
     rank, world = collectives.rank(), collectives.world_size()
     failed = np.zeros(len(songs), np.float32)
     for i in range(rank, len(songs), world):
-        try:
-            feature_fn(songs[i].audio_path)
-        except AudioError:
-            failed[i] = 1.0
+        failed[i] = _unusable(songs[i], feature_fn, features) is not None
     if world > 1:
         failed = np.asarray(collectives.all_reduce_sum(mx.array(failed)))
     dropped: list[str] = []
     bad: set[int] = set()
     for i in np.flatnonzero(failed):
-        try:
-            feature_fn(songs[i].audio_path)
-        except AudioError as err:
-            dropped.append(f"{songs[i].name}: {err}")
+        reason = _unusable(songs[i], feature_fn, features)
+        if reason is not None:
+            dropped.append(f"{songs[i].name}: {reason}")
             bad.add(id(songs[i]))
 
     def keep(part: list[SongEntry]) -> list[SongEntry]:
         return [song for song in part if id(song) not in bad]
 
     # The source line counts the songs found; say how many of them are left out, so the split adds up.
-    source = f"{splits.source} ({len(dropped)} left out: audio does not decode)" if dropped else splits.source
+    source = f"{splits.source} ({len(dropped)} left out, listed above)" if dropped else splits.source
     kept = SongSplits(keep(splits.train), keep(splits.val), keep(splits.test), source)
     if dropped and (not kept.train or (splits.val and not kept.val)):
         raise ValueError(
-            "too few songs left to train and validate once those whose audio does not decode are left "
-            "out:\n  " + "\n  ".join(dropped)
+            "too few songs left to train and validate once those whose audio does not decode or is silent "
+            "are left out:\n  " + "\n  ".join(dropped)
         )
     return kept, dropped
+
+
+def _unusable(
+    song: SongEntry, feature_fn: Callable[[Path], np.ndarray], features: ChordFeatureConfig | None
+) -> str | None:
+    """Why `song` cannot be trained on (its audio does not decode, or is silence under chords), or None."""
+    try:
+        computed = feature_fn(song.audio_path)
+    except AudioError as err:
+        return str(err)
+    # Only features quiet enough to be silence are checked on the audio itself: most songs cost nothing more.
+    if features is None or not features.may_be_silence(computed):
+        return None
+    if not is_digital_silence(features.load(song.audio_path)):
+        return None
+    labels = {segment.label for segment in read_annotation(song.annotation_path, allow_gaps=True)}
+    return f"{song.audio_path}: {SILENT_SONG}" if labels - {NO_CHORD} else None
 
 
 def song_config(data: ChordDataConfig, features: ChordFeatureConfig, train: bool = True) -> ChordSongConfig:

@@ -7,10 +7,11 @@ time (`audiotrain.metrics.chord_errors`: for majmin, and for the bass where majm
 transcription speed. `compare_results` sets two checkpoints' results on the same songs side by side, with
 each difference's bootstrap interval paired over songs (`evaluate --against`).
 
-A song whose audio does not decode (NaN/Inf samples, data truncated past the header: an `AudioError`)
-is skipped, named with the reason in `ChordScores.skipped`, ``scores.json`` and ``scores.md``, and the
-others are scored; if no song is left, `evaluate_songs` raises `ValueError`. Songs that the folder scan
-left out before (`SongIndex.skipped_songs`) are passed in as `skipped` and listed the same way.
+A song whose audio does not decode (NaN/Inf samples, data truncated past the header: an `AudioError`),
+or is digital silence under an annotation with chords (`SILENT_SONG`), is skipped, named with the reason
+in `ChordScores.skipped`, ``scores.json`` and ``scores.md``, and the others are scored; if no song is left,
+`evaluate_songs` raises `ValueError`. Songs that the folder scan left out before
+(`SongIndex.skipped_songs`) are passed in as `skipped` and listed the same way.
 
 Beside the ``mir_eval`` scores, ``scores.json`` holds frame-level figures (`FRAME_METRICS_DOC`): each
 head's accuracy on the transcription, the top-k accuracy of the posteriors, per-class precision, recall
@@ -35,7 +36,7 @@ from pathlib import Path
 
 from audiotrain.audio import AudioError
 from audiotrain.chords.decode import decode_frames_and_offsets, frames_to_segments
-from audiotrain.chords.harte import PITCH_CLASS_NAMES
+from audiotrain.chords.harte import NO_CHORD, PITCH_CLASS_NAMES
 from audiotrain.chords.lab import DEFAULT_TOLERANCE, ChordSegment, read_annotation, write_lab
 from audiotrain.chords.vocabulary import (
     CHORD_TYPES,
@@ -59,6 +60,7 @@ from audiotrain.metrics.classification import compute_confusion_matrix, per_clas
 from audiotrain.metrics.tracker import MetricsTracker
 from audiotrain.models.chord_model import joint_chord_index
 from audiotrain.recipes._run import is_inside
+from audiotrain.recipes.chords.config import SILENT_SONG
 from audiotrain.recipes.chords.predict import ChordPredictor
 
 import mlx.core as mx
@@ -293,6 +295,9 @@ def evaluate_songs(
         except AudioError as err:  # one song whose audio does not decode must not cost the others
             skipped[song.name] = str(err)
             continue
+        if post.silent and any(segment.label != NO_CHORD for segment in reference):
+            skipped[song.name] = f"{song.audio_path}: {SILENT_SONG}"  # no score says anything of it
+            continue
         reference_end = reference[-1].end
         reference, overhang = trim_reference(reference, post.duration, MAX_REFERENCE_OVERHANG_S)
         # Under a millisecond is the rounding of the file's times (a .lab written with 6 decimals ends a few
@@ -331,7 +336,10 @@ def evaluate_songs(
 
         failed = [(name, why) for name, why in skipped.items() if name not in left_out_before]
         which = "the one song" if len(songs) == 1 else f"all {len(songs)} songs"
-        message = f"no song left to score: the audio of {which} fails to decode:{listed(failed)}"
+        why = (
+            "fails to decode or is silent" if any(SILENT_SONG in r for _, r in failed) else "fails to decode"
+        )
+        message = f"no song left to score: the audio of {which} {why}:{listed(failed)}"
         if left_out_before:
             message += f"\n{len(left_out_before)} more left out before:{listed(left_out_before.items())}"
         raise ValueError(message)

@@ -23,14 +23,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from audiotrain.audio import AUDIO_SUFFIXES
 from audiotrain.chords.decode import DecodeConfig, decode_posteriors
 from audiotrain.chords.lab import ChordSegment
-from audiotrain.chords.vocabulary import vocabulary_dict
+from audiotrain.chords.vocabulary import N_INDEX, vocabulary_dict
+from audiotrain.datasets._folders import AUDIO_FILE_SUFFIXES
 from audiotrain.datasets.chord_songs import ANNOTATION_SUFFIXES
 from audiotrain.models import fast_math
 from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel, joint_chord_classes
-from audiotrain.recipes.chords.config import ChordFeatureConfig
+from audiotrain.recipes.chords.config import ChordFeatureConfig, is_digital_silence
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY, stored_settings
 from audiotrain.train import checkpoint as ckpt
 
@@ -53,6 +53,8 @@ class SongPosteriors:
     frame_rate: float
     duration: float
     level_db: np.ndarray | None = None
+    #: The audio is digital silence (`is_digital_silence`): every frame is N, with certainty.
+    silent: bool = False
 
 
 def resolve_model_checkpoint(path: str | Path) -> Path:
@@ -128,7 +130,7 @@ def annotation_in_the_way(target: Path) -> Path | None:
         return None
     prefix = target.stem.casefold() + "."
     siblings = [p for p in target.parent.iterdir() if p.name.casefold().startswith(prefix) and p.is_file()]
-    audio = [p for p in siblings if p.suffix.lower() in AUDIO_SUFFIXES]
+    audio = [p for p in siblings if p.suffix.lower() in AUDIO_FILE_SUFFIXES]
     if not audio:
         return None
     annotations = [p for p in siblings if p.suffix.lower() in ANNOTATION_SUFFIXES]
@@ -317,6 +319,13 @@ class ChordPredictor:
         bass posteriors rotated back)."""
         y = self.features.load(audio_path)
         full = self.features.compute(y)
+        if is_digital_silence(y):  # no chord plays, though the model would name one (B:1 on a failed export)
+            frames = self.features.crop(full).shape[0]
+            level_db = self.features.frame_levels_db(y, frames)
+            duration = len(y) / self.features.sr
+            return SongPosteriors(
+                self._silence(frames), self.features.frame_rate, duration, level_db, silent=True
+            )
         views = [self.features.crop(full, shift) for shift in self.tta_shifts]
         probs = None
         for shift, p in zip(self.tta_shifts, self._windowed_posteriors(views)):
@@ -329,6 +338,22 @@ class ChordPredictor:
         probs = {k: v / len(self.tta_shifts) for k, v in probs.items()}
         level_db = self.features.frame_levels_db(y, len(probs["chord_type"]))
         return SongPosteriors(probs, self.features.frame_rate, len(y) / self.features.sr, level_db)
+
+    def _silence(self, frames: int) -> dict[str, np.ndarray]:
+        """Posteriors of `frames` frames of silence: N with certainty (root and bass, which N has none of,
+        uniform)."""
+        probs = {
+            "chord_type": np.zeros((frames, self.model.config.num_chord_types), np.float32),
+            "root": np.full((frames, 12), 1 / 12, np.float32),
+            "bass": np.full((frames, 12), 1 / 12, np.float32),
+        }
+        probs["chord_type"][:, N_INDEX] = 1.0
+        if "chord" in self.heads:
+            probs["chord"] = np.zeros(
+                (frames, joint_chord_classes(self.model.config.num_chord_types)), np.float32
+            )
+            probs["chord"][:, N_INDEX] = 1.0
+        return probs
 
     def segments(self, posteriors: SongPosteriors) -> list[ChordSegment]:
         p = posteriors.probs

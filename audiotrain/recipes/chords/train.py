@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from audiotrain.audio import AudioError, get_duration
+from audiotrain.data.loader import position_ends_epoch
 from audiotrain.distributed import collectives
 from audiotrain.distributed.local import launched_processes, per_process_batch
 from audiotrain.features.cache import FeatureCache
@@ -56,6 +57,7 @@ from audiotrain.recipes.chords.task import (
     stored_settings,
 )
 from audiotrain.recipes.chords.trainer import Trainer, make_shared_trainer
+from audiotrain.recipes.config_cli import RUN_CONFIG_KEY, home_expanded
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callbacks import EarlyStopping
 from audiotrain.train.loggers.config import (
@@ -151,7 +153,7 @@ def run_training(
         log = _silent
     if run_dir is not None and not str(run_dir).strip():  # Path("") would be the current folder
         raise ValueError("run_dir is an empty path; give a folder, or None for a new runs/chords-<time>")
-    run_dir = Path(run_dir) if run_dir is not None else None
+    run_dir = Path(home_expanded(run_dir)) if run_dir is not None else None  # ~: as ModelCheckpoint's
     replace = check_output_folders(config, run_dir, resume, overwrite)
     continuing = resume is not None and run_dir is not None and is_inside(resume, run_dir)
     if resume:  # before any feature is computed or folder written
@@ -253,7 +255,28 @@ def check_resume_settings(config: TrainingConfig, resume: str | Path) -> tuple[P
     expected = ckpt.flat(ChordTask(config.model).parameters())
     ckpt.check_arrays(ckpt.read_arrays(model_file), expected, "ChordTask model", model_file)
     _check_epochs_left(folder, state, config.num_epochs)
+    _check_batch_mid_epoch(folder, state, config.batch_size)
     return folder, state
+
+
+def _check_batch_mid_epoch(folder: Path, state: dict, batch_size: int) -> None:
+    """Refuse another ``--batch_size`` than the one a checkpoint saved in the middle of an epoch was trained
+    with: the resume goes on from the batch it stopped at, which lines up only with the same batches. The
+    Trainer refuses it as well, but only once the run folder's config.json had been rewritten for the run
+    that never was. (At an epoch's end the next epoch starts anew: another batch size is allowed there.)"""
+    loader = state.get("data_loader")
+    if not isinstance(loader, dict) or not loader.get("batches_yielded") or position_ends_epoch(loader):
+        return
+    saved = (state.get(RUN_CONFIG_KEY) or {}).get("batch_size")
+    if not isinstance(saved, int) or saved == batch_size:
+        return
+    of_epoch = f" of its {loader['num_batches']}" if isinstance(loader.get("num_batches"), int) else ""
+    raise ValueError(
+        f"--batch_size {batch_size}: {folder} was saved in the middle of an epoch (after "
+        f"{loader['batches_yielded']}{of_epoch} batches) of a run with --batch_size {saved}, and a resume "
+        f"goes on from that batch only with the same batches: resume with --batch_size {saved} (another "
+        "batch size can take over from a checkpoint saved at the end of an epoch)"
+    )
 
 
 def _check_resumed_init_from(resume: str | Path, state: dict, init_record: dict) -> None:
@@ -334,9 +357,12 @@ def _prepare_songs(config: TrainingConfig, splits: SongSplits | None, log):
     _check_window_fits(splits, config)
     cache_root = data.resolved_cache_dir() / "features"
     feature_fn, cache = feature_function(config.features, cache_root)
-    splits, undecodable = drop_undecodable(splits, feature_fn)
-    if undecodable:
-        log(f"{len(undecodable)} songs skipped, their audio does not decode:\n  " + "\n  ".join(undecodable))
+    splits, unusable = drop_undecodable(splits, feature_fn, config.features)
+    if unusable:
+        log(
+            f"{len(unusable)} songs skipped, their audio does not decode or is silent under chords:\n  "
+            + "\n  ".join(unusable)
+        )
     log(splits.describe())
     return splits, feature_fn, cache
 
@@ -366,6 +392,9 @@ def _open_run_folder(
             sys.argv,
             claim=None if continuing else "--run_dir",
             songs=split_names(splits),
+            # The count `processes` 0 (one per core) resolved to on this machine: the weights depend on it
+            # (float rounding), and --config RUN/config.json says when a repeat trains in another count.
+            processes_used=collectives.world_size(),
             **({"init_from": init_record} if init_record else {}),
         )
         return str(folder)

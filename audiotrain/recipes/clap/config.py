@@ -154,6 +154,7 @@ class ClapDemoConfig:
         None,
         "where the demo folder is generated and cached (if unset: demo/clap in $AUDIOTRAIN_CACHE_DIR or "
         "~/.cache/audiotrain, where `python -m audiotrain cache` lists it)",
+        path=True,
     )
     vocab_size: int = _opt(400, "BPE vocabulary trained on the captions")
     width: int = _opt(64, "width of the tiny model's text tower and projections")
@@ -173,12 +174,20 @@ class ClapDemoConfig:
 class ClapRecipeConfig:
     """Fine-tune CLAP on a folder of audio and captions."""
 
-    data: str | None = _opt(None, "folder of audio + captions (clip.wav + clip.txt, or metadata.csv/jsonl)")
-    pretrained: str | None = _opt(None, "CLAP checkpoint: a local Hugging Face folder or a hub id (online)")
-    out: str | None = _opt(None, "run folder (if unset: runs/clap-<time> or runs/clap-demo-<time>)")
+    # path=True: a leading ~ is the home folder, from a flag or a file alike (`config_cli.home_expanded`).
+    data: str | None = _opt(
+        None, "folder of audio + captions (clip.wav + clip.txt, or metadata.csv/jsonl)", path=True
+    )
+    pretrained: str | None = _opt(
+        None, "CLAP checkpoint: a local Hugging Face folder or a hub id (online)", path=True
+    )
+    out: str | None = _opt(
+        None, "run folder (if unset: runs/clap-<time> or runs/clap-demo-<time>)", path=True
+    )
     resume: str | None = _opt(
         None,
         "resume training from a checkpoint folder (e.g. RUN/checkpoints/last; with --out RUN it goes on in RUN)",
+        path=True,
     )
     overwrite: bool = _opt(False, "replace a previous run in --out (else an --out holding files is refused)")
     dataset: ClapDatasetConfig = field(default_factory=ClapDatasetConfig)

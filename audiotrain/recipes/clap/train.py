@@ -289,8 +289,9 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
         trainer.export_history(out / "history.json")
         if trainer.interrupted:
             command = resume_command(  # goes on in this folder, keeping its best checkpoint
-                "audiotrain.recipes.clap", argv or [], trainer.interrupted_checkpoint, out, "--out"
-            )
+                "audiotrain.recipes.clap", argv or [], trainer.interrupted_checkpoint, out, "--out",
+                path_flags=RESUME_PATH_FLAGS,
+            )  # fmt: skip
             print(
                 f"training was interrupted ({stopped_by()}); evaluating now. Continue training with:\n  {command}"
             )
@@ -347,6 +348,11 @@ def _check_settings(
         check_settings_fit(cfg, check_demo_settings(cfg))
         print(DEMO_BANNER)
     return resume, labels, out, replace
+
+
+#: Path flags the printed resume command writes absolute (where they name something here: --pretrained may
+#: be a hub id), so that it continues the run pasted in any folder.
+RESUME_PATH_FLAGS = ("--data", "--pretrained", "--config", "--demo.folder", "--dataset.zero_shot_labels")
 
 
 def check_out_folder(cfg: ClapRecipeConfig, resume: str | Path | None) -> tuple[Path | None, bool]:
