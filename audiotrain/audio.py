@@ -166,7 +166,7 @@ def _open(path: Path) -> sf.SoundFile:
         raise _classify_decode_failure(path, RuntimeError("unsupported container"))
     try:
         with _decoder_messages_named(path):
-            handle = sf.SoundFile(str(path))
+            handle = sf.SoundFile(_soundfile_name(path))
         if handle.frames == 0 and handle.format in ("WAV", "WAVEX"):
             handle = _reopen_unfinalised_wav(path, handle)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
@@ -177,6 +177,20 @@ def _open(path: Path) -> sf.SoundFile:
             path, "low_sample_rate", f"{handle.samplerate} Hz; expected at least {MIN_SAMPLE_RATE} Hz"
         )
     return handle
+
+
+def _soundfile_name(path: Path) -> str | bytes:
+    """The name to give soundfile for `path`: its text, or where the locale's encoding cannot hold it (a
+    non-ASCII name under ``LC_ALL=C`` with Python's UTF-8 mode off) the bytes Python opens it by.
+    soundfile encodes a text name strictly, so such a file, which Python reads, was called corrupt."""
+    name = str(path)
+    if sys.platform == "win32":  # (soundfile opens text names with the wide-character API there)
+        return name
+    try:
+        name.encode(sys.getfilesystemencoding())
+    except UnicodeEncodeError:
+        return os.fsencode(name)
+    return name
 
 
 #: What libmpg123 prints on its own while an MP3 opens that says nothing `load` does not check itself:
