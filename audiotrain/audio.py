@@ -36,6 +36,7 @@ __all__ = [
     "decoded_length",
     "resample",
     "get_duration",
+    "header_length",
     "AUDIO_SUFFIXES",
     "UNREADABLE_AUDIO_SUFFIXES",
 ]
@@ -323,8 +324,14 @@ def _truncated_data_chunk(handle: sf.SoundFile) -> str:
     return ""
 
 
-def get_duration(path: str | Path) -> float:
-    """Duration of an audio file in seconds, read from its header (no decoding).
+#: Containers whose header holds the exact number of samples; MP3 and Ogg headers may only estimate it.
+_EXACT_LENGTH_CONTAINERS = frozenset({"WAV", "WAVEX", "RF64", "W64", "AIFF", "FLAC"})
+
+
+def header_length(path: str | Path) -> tuple[int, int, bool]:
+    """(frames, sampling rate, whether the frames are exact) of an audio file, read from its header (no
+    decoding). ``load`` returns that many frames where they are exact (WAV, AIFF, FLAC); an MP3's or Ogg's
+    header may only estimate them.
 
     Raises `AudioError` for the same causes as `load`.
     """
@@ -335,7 +342,16 @@ def get_duration(path: str | Path) -> float:
         truncated = _truncated_data_chunk(handle)
         if truncated:
             raise AudioError(path, "corrupt", f"truncated: {truncated}")
-        return handle.frames / handle.samplerate
+        return handle.frames, handle.samplerate, handle.format in _EXACT_LENGTH_CONTAINERS
+
+
+def get_duration(path: str | Path) -> float:
+    """Duration of an audio file in seconds, read from its header (no decoding).
+
+    Raises `AudioError` for the same causes as `load`.
+    """
+    frames, rate, _ = header_length(path)
+    return frames / rate
 
 
 def load(

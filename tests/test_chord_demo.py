@@ -21,6 +21,7 @@ import mir_eval
 import numpy as np
 import pytest
 import soundfile as sf
+from file_size_limit import files_cannot_grow_past, needs_file_size_limit
 
 CONFIG = DemoConfig(n_songs=12, seed=3, song_seconds=20.0)
 
@@ -459,43 +460,18 @@ def test_a_damaged_song_of_a_finished_set_is_rendered_again(tmp_path, damage):
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == whole
 
 
-def test_a_full_disk_while_rendering_the_demo_is_one_line(tmp_path, monkeypatch, capfd):
+@needs_file_size_limit
+def test_a_full_disk_while_rendering_the_demo_is_one_line(tmp_path, capfd):
     """On a full disk soundfile printed 'Exception ignored from cffi callback ... OSError: [Errno 28]' for each
     song, then the run died on an AssertionError from inside soundfile, with a traceback."""
-    import errno
-    import io
-
-    from audiotrain import _files
     from audiotrain.recipes.chords import cli as chords
 
-    class FullDisk(io.RawIOBase):  # a file on a disk that has no room left
-        def __init__(self, path, mode="r", *args, **kwargs):
-            self._file = open(path, mode, *args, **kwargs)
-
-        def writable(self):
-            return True
-
-        def seekable(self):
-            return True
-
-        def seek(self, offset, whence=0):
-            return self._file.seek(offset, whence)
-
-        def tell(self):
-            return self._file.tell()
-
-        def write(self, data):
-            raise OSError(errno.ENOSPC, "No space left on device")
-
-        def close(self):
-            self._file.close()
-            super().close()
-
-    monkeypatch.setattr(_files, "open", FullDisk, raising=False)
     cache = tmp_path / "cache"
     flags = ["--data.demo_songs", "3", "--data.demo_test_songs", "1", "--data.demo_seconds", "6"]
-    assert chords.main([*flags, "--data.cache_dir", str(cache), "--run_dir", str(tmp_path / "run")]) == 2
+    with files_cannot_grow_past(100_000):  # a demo song is 264 kB
+        status = chords.main([*flags, "--data.cache_dir", str(cache), "--run_dir", str(tmp_path / "run")])
     err = capfd.readouterr().err
+    assert status == 2, err
     assert "Traceback" not in err and "Exception ignored" not in err, err
     assert f"error: cannot write the demo songs to {cache}/demo/chords/train-" in err, err
-    assert "(No space left on device): point --data.cache_dir" in err, err
+    assert "(File too large): point --data.cache_dir" in err, err

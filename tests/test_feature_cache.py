@@ -15,6 +15,7 @@ import mlx.core as mx
 import numpy as np
 import pytest
 import soundfile as sf
+from file_size_limit import files_cannot_grow_past, needs_file_size_limit
 
 SR = 8000
 CONFIG = MelConfig(sr=SR, n_fft=256, hop_length=128, n_mels=16, log=True)
@@ -411,3 +412,16 @@ def test_report_counts_thread_workers_lookups_and_says_when_copies_count_their_o
     report = cache.report()
     assert "count the lookups made through this object only" in report["note"]
     assert "process workers" in report["note"] and report["entries"] == 4
+
+
+@needs_file_size_limit
+def test_a_full_disk_is_named_in_the_warning(tmp_path, songs):
+    """The warning said 'cannot be written (25740 requested and 21472 written)' (numpy's words for a short
+    write), not why the disk took no more."""
+    cache = FeatureCache(tmp_path / "cache", CQTConfig(sr=SR, hop_length=64, n_bins=48))
+    with (
+        files_cannot_grow_past(2000),
+        pytest.warns(UserWarning, match=r"cannot be written \(File too large\)"),
+    ):
+        features = cache.get_or_compute(songs[0], lambda path: np.ones((48, 200), np.float32))
+    assert features.shape == (48, 200) and cache.report()["entries"] == 0

@@ -32,6 +32,7 @@ import argparse
 import dataclasses
 import hashlib
 import inspect
+import io
 import json
 import re
 import sys
@@ -192,6 +193,11 @@ class FeatureCache:
     check : callable, optional
         ``check(array) -> bool``: whether an entry read from disk can be this configuration's features
         (shape, finite values); one that fails is computed again. Each entry is checked once per instance.
+    expected_frames : callable, optional
+        ``expected_frames(path) -> int | None``: the frames (last axis) the features of the audio file
+        ``path`` have, from its header (no decoding; None: not known from it); an entry with another count
+        (a valid ``.npy`` of part of the song) is computed again. Read with `check`, once per entry per
+        instance: the first hit of an entry opens its audio file's header, not its samples.
 
     Attributes
     ----------
@@ -212,6 +218,7 @@ class FeatureCache:
         config_key,
         identity: str = "stat",
         check: Callable[[np.ndarray], bool] | None = None,
+        expected_frames: Callable[[Path], int | None] | None = None,
     ):
         if identity not in ("stat", "content"):
             raise ValueError(f"identity must be 'stat' or 'content', got {identity!r}")
@@ -224,11 +231,12 @@ class FeatureCache:
         self.folder = self.root / key
         self.identity = identity
         self.check = check
+        self.expected_frames = expected_frames
         self.hits = 0
         self.misses = 0
         self.replaced = 0
         self._checked: set[Path] = set()  # entries that passed `check`
-        self._warned_unwritable = False
+        self.unwritable: str | None = None  # why an entry could not be written, once one could not
         self._count_lock = threading.Lock()  # thread workers share the counters; `+= 1` is not atomic
         self._copied = False  # pickled or copied: the copies count their own lookups
 
@@ -294,7 +302,7 @@ class FeatureCache:
             except (ValueError, OSError, EOFError):
                 _remove(target)  # a damaged entry (e.g. disk full) is recomputed
             else:
-                if self.check is None or target in self._checked or self.check(array):
+                if target in self._checked or self._can_be_features_of(path, array):
                     self._checked.add(target)  # (reading every value once per run, not on every lookup)
                     self._count("hits")
                     return array
@@ -320,11 +328,18 @@ class FeatureCache:
                 _remove(stale)  # the same file in an earlier state
         return np.load(target, mmap_mode="r")
 
+    def _can_be_features_of(self, path: Path, array: np.ndarray) -> bool:
+        """Whether an entry read from disk passes `check` and has the frames `expected_frames` gives."""
+        if self.check is not None and not self.check(array):
+            return False
+        frames = self.expected_frames(path) if self.expected_frames is not None else None
+        return frames is None or (array.ndim > 0 and array.shape[-1] == frames)
+
     def _warn_unwritable(self, error: OSError) -> None:
-        if not self._warned_unwritable:
-            self._warned_unwritable = True
+        if self.unwritable is None:
+            self.unwritable = error.strerror or str(error)
             warnings.warn(
-                f"the feature cache at {self.folder} cannot be written ({error.strerror or error}): features "
+                f"the feature cache at {self.folder} cannot be written ({self.unwritable}): features "
                 "it lacks are computed in memory and not kept; point AUDIOTRAIN_CACHE_DIR (in the chord "
                 "recipe: --data.cache_dir) at a writable folder to keep them",
                 stacklevel=3,
@@ -337,13 +352,18 @@ class FeatureCache:
         if self.config is not None and not config_file.exists():
             text = json.dumps(self.config, indent=2, sort_keys=True)
             write_atomically(config_file, lambda handle: handle.write(text.encode()))
+        # Encoded in memory, then written: numpy writing into the file says only "25740 requested and 21472
+        # written" when the disk fills up, a plain write the OSError (No space left on device).
+        encoded = io.BytesIO()
+        np.save(encoded, value, allow_pickle=False)
         # Atomic: readers see the old state or the whole new file.
-        write_atomically(target, lambda handle: np.save(handle, value, allow_pickle=False))
+        write_atomically(target, lambda handle: handle.write(encoded.getbuffer()))
 
     def report(self) -> dict:
-        """``{"root", "config_key", "entries", "bytes", "hits", "misses", "replaced"}`` for this
-        configuration, and a ``"note"`` once the cache was copied (pickled for DataLoader process workers):
-        ``entries`` and ``bytes`` count the folder, the others this object's lookups only."""
+        """``{"root", "config_key", "entries", "bytes", "hits", "misses", "replaced", "unwritable"}`` for
+        this configuration, and a ``"note"`` once the cache was copied (pickled for DataLoader process
+        workers): ``entries`` and ``bytes`` count the folder, the others this object's lookups only;
+        ``unwritable`` is why an entry could not be written (its features were computed in memory), or None."""
         entries, size = _dir_stats(self.folder) if self.folder.is_dir() else (0, 0)
         report = {
             "root": str(self.root),
@@ -353,6 +373,7 @@ class FeatureCache:
             "hits": self.hits,
             "misses": self.misses,
             "replaced": self.replaced,
+            "unwritable": self.unwritable,
         }
         if self._copied:
             report["note"] = (

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from audiotrain._system import cache_dir as package_cache_dir
-from audiotrain.audio import AudioError
+from audiotrain.audio import AudioError, header_length
 from audiotrain.audio import load as load_audio
 from audiotrain.chords.decode import DecodeConfig
 from audiotrain.chords.vocabulary import NUM_CHORD_TYPES
@@ -211,6 +211,16 @@ class ChordFeatureConfig:
             and np.issubdtype(features.dtype, np.floating)
             and bool(np.isfinite(features).all())
         )
+
+    def expected_frames(self, path: str | Path) -> int | None:
+        """The frames `compute` gives for `path`'s audio, from its header (no decoding): 1 + its samples at
+        `sr` // `hop_length`. None where the header only estimates the length (MP3, Ogg). What the feature
+        cache checks an entry's frames against: one with fewer frames was served, 1.9 s of a 6 s song."""
+        frames, rate, exact = header_length(path)
+        if not exact:
+            return None
+        samples = frames if rate == self.sr else math.ceil(frames * self.sr / rate)  # (`resample`'s rule)
+        return 1 + samples // self.hop_length
 
     @property
     def input_bins(self) -> int:

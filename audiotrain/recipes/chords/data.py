@@ -161,7 +161,9 @@ def feature_function(
     features: ChordFeatureConfig, cache_root: Path
 ) -> tuple[Callable[[Path], np.ndarray], FeatureCache]:
     """`audio path → features [total_bins, frames]` through an on-disk cache."""
-    cache = FeatureCache(cache_root, features, check=features.valid_features)
+    cache = FeatureCache(
+        cache_root, features, check=features.valid_features, expected_frames=features.expected_frames
+    )
 
     def compute(path: Path) -> np.ndarray:
         return features.compute(features.load(path))

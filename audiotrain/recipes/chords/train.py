@@ -496,10 +496,20 @@ def _stopped_after_training(
 
 def _cache_line(cache: FeatureCache, splits: SongSplits) -> str:
     """The run's ``feature cache:`` line: its own songs, then (where they differ) every song the folder
-    holds features of, which other runs with these feature settings put there too."""
+    holds features of, which other runs with these feature settings put there too. A cache that could not
+    be written says so: "this run's songs in" a read-only or full folder that held none of them was false."""
     songs = len(splits.train) + len(splits.val) + len(splits.test)
+    if cache.unwritable is not None:
+        return (
+            f"feature cache: {cache.folder} cannot be written ({cache.unwritable}): the features of this "
+            f"run's {songs} songs that it lacked were computed in memory and not kept"
+        )
     entries = cache.report()["entries"]
-    there = f" ({entries} songs there in all, other runs' too)" if entries != songs else ""
+    there = ""
+    if entries > songs:
+        there = f" ({entries} songs there in all, other runs' too)"
+    elif entries < songs:
+        there = f" (only {entries} of them there now: the others' were deleted during the run)"
     replaced = f"; {cache.replaced} wrong entries computed again" if cache.replaced else ""
     return f"feature cache: this run's {songs} songs in {cache.folder}{there}{replaced}"
 
