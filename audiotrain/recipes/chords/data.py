@@ -25,7 +25,7 @@ from audiotrain.datasets.chord_songs import (
 )
 from audiotrain.distributed import collectives
 from audiotrain.distributed.local import launched_processes
-from audiotrain.features.cache import FeatureCache
+from audiotrain.features.cache import FeatureCache, hold_cache
 from audiotrain.recipes.chords.config import ChordDataConfig, ChordFeatureConfig
 
 import mlx.core as mx
@@ -80,6 +80,8 @@ def demo_splits(
     (`generate_demo_songs`' shard); only for ranks that share a disk (one machine).
     """
     root = data.resolved_cache_dir() / DEMO_FOLDER
+    # In use from now until the run ends: `cache clear` refuses to delete the sets under it.
+    hold_cache(data.resolved_cache_dir() / "features", create=True)
 
     def make(kind: str, n: int, seed: int, timbres: Sequence[str] | None, style: str = "train"):
         config = DemoConfig(
