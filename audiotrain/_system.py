@@ -116,12 +116,19 @@ def show_warnings_on_one_line() -> None:
 
 
 def cache_dir() -> Path:
-    """The package's cache: ``$AUDIOTRAIN_CACHE_DIR``, else ``~/.cache/audiotrain``. The one rule for the demo
-    data of both recipes and the feature cache (and so for ``python -m audiotrain cache``). An empty
-    variable is unset, as XDG's are (``AUDIOTRAIN_CACHE_DIR=$SCRATCH`` with SCRATCH unset must not mean the
-    current folder)."""
+    """The package's cache: ``$AUDIOTRAIN_CACHE_DIR``, else ``$XDG_CACHE_HOME/audiotrain``, else
+    ``~/.cache/audiotrain``. The one rule for the demo data of both recipes and the feature cache (and so
+    for ``python -m audiotrain cache``). An empty variable is unset, as XDG's are
+    (``AUDIOTRAIN_CACHE_DIR=$SCRATCH`` with SCRATCH unset must not mean the current folder); so is a relative
+    ``XDG_CACHE_HOME``, which the XDG specification says to ignore. Clusters point XDG_CACHE_HOME at scratch
+    space where HOME is small or read-only, and pip and torch follow it."""
     value = os.environ.get(CACHE_DIR_ENV, "").strip()
-    return Path(value).expanduser() if value else Path.home() / ".cache" / "audiotrain"
+    if value:
+        return Path(value).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+    if xdg and Path(xdg).is_absolute():
+        return Path(xdg) / "audiotrain"
+    return Path.home() / ".cache" / "audiotrain"
 
 
 def mlx_temp_dir() -> tuple[str | None, str]:

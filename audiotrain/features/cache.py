@@ -69,8 +69,8 @@ __all__ = ["FeatureCache", "default_cache_root", "hold_cache", "main"]
 
 
 def default_cache_root() -> Path:
-    """``$AUDIOTRAIN_CACHE_DIR/features``, else ``~/.cache/audiotrain/features`` (`audiotrain._system.cache_dir`,
-    the recipes' root too)."""
+    """``features`` in `audiotrain._system.cache_dir` (``$AUDIOTRAIN_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/audiotrain``, else ``~/.cache/audiotrain``; the recipes' cache too)."""
     return cache_dir() / "features"
 
 
@@ -730,7 +730,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.root is not None and not root.exists():
         problem = "does not exist"
     if problem:
-        named = "--root" if args.root is not None else "the cache folder ($AUDIOTRAIN_CACHE_DIR/features)"
+        named = "--root" if args.root is not None else "the default cache folder"
         print(f"error: {named} {root} {problem}; nothing was {done}", file=sys.stderr)
         return 2
     if root.is_dir() and not is_cache_root(root):

@@ -42,8 +42,9 @@ HELD_OUT_STYLES = ("independent", "band")
 
 
 def default_cache_dir() -> Path:
-    """Where demo data and feature caches live: `audiotrain._system.cache_dir` (``$AUDIOTRAIN_CACHE_DIR`` or
-    ``~/.cache/audiotrain``), as for the CLAP recipe and ``python -m audiotrain cache``."""
+    """Where demo data and feature caches live: `audiotrain._system.cache_dir` (``$AUDIOTRAIN_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/audiotrain``, else ``~/.cache/audiotrain``), as for the CLAP recipe and ``python -m
+    audiotrain cache``."""
     return package_cache_dir()
 
 
@@ -344,7 +345,10 @@ class ChordDataConfig:
     )
     cache_dir: str | None = field(
         default=None,
-        metadata=_help("demo data and feature cache; default $AUDIOTRAIN_CACHE_DIR or ~/.cache/audiotrain"),
+        metadata=_help(
+            "demo data and feature cache; default $AUDIOTRAIN_CACHE_DIR, else $XDG_CACHE_HOME/audiotrain, else "
+            "~/.cache/audiotrain"
+        ),
     )
     # 224: what the default run trains in its 2-3 minutes since it uses both cores of a 2-core CPU (128
     # before; on the independent held-out style +1.3 tetrads, six seeds; twelfth round in
