@@ -115,6 +115,46 @@ def show_warnings_on_one_line() -> None:
     warnings.formatwarning = one_line
 
 
+def private_matplotlib_folder_unless_writable() -> None:
+    """For a command's first line: where matplotlib cannot write its configuration and cache folders (a
+    read-only HOME) and MPLCONFIGDIR is not set, point MPLCONFIGDIR at a temporary folder, removed at exit.
+    matplotlib does the same itself, but only after printing two lines about ``~/.config/matplotlib`` into
+    the run's output, which tell the user to set MPLCONFIGDIR. Tried as matplotlib tries them (Linux:
+    ``$XDG_CONFIG_HOME`` or ``~/.config``, and ``$XDG_CACHE_HOME`` or ``~/.cache``; elsewhere
+    ``~/.matplotlib``), without making them."""
+    if os.environ.get("MPLCONFIGDIR"):
+        return
+    if sys.platform.startswith(("linux", "freebsd")):
+        home = Path.home()
+        folders = [
+            Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config") / "matplotlib",
+            Path(os.environ.get("XDG_CACHE_HOME") or home / ".cache") / "matplotlib",
+        ]
+    else:
+        folders = [Path.home() / ".matplotlib"]
+    if all(_could_make_and_write(folder) for folder in folders):
+        return
+    import atexit
+    import shutil
+    import tempfile
+
+    try:
+        folder = tempfile.mkdtemp(prefix="matplotlib-")
+    except OSError:  # no temporary folder either: matplotlib says what it can
+        return
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    os.environ["MPLCONFIGDIR"] = folder
+
+
+def _could_make_and_write(folder: Path) -> bool:
+    """Whether `folder` is a folder this process may write in, or could be made as one (its nearest existing
+    parent is a writable folder)."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    return existing.is_dir() and os.access(existing, os.W_OK)
+
+
 def cache_dir() -> Path:
     """The package's cache: ``$AUDIOTRAIN_CACHE_DIR``, else ``$XDG_CACHE_HOME/audiotrain``, else
     ``~/.cache/audiotrain``. The one rule for the demo data of both recipes and the feature cache (and so
@@ -219,6 +259,7 @@ def run_recipe_command(cli_module: str) -> None:
     exit_unless_mlx_loads()  # before the imports below load mlx.core: one line naming the extra to install
     escape_what_stdout_cannot_encode()
     show_warnings_on_one_line()
+    private_matplotlib_folder_unless_writable()
     import importlib
 
     from audiotrain.distributed import exit_rank
