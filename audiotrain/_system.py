@@ -188,6 +188,63 @@ def mlx_kernel_cache() -> Path:
     return Path(mlx_temp_dir()[1]) / "mlx" / mx.__version__ / "cpu"
 
 
+#: Free space in the temporary folder below which a first run (no compiled kernels there yet) is refused
+#: before it writes anything: MLX's CPU backend then compiles its kernels there (122 files, 1.3 MB, for the
+#: chord recipe's quick_test preset; more for larger models), with the compiler's own temporary files beside
+#: them, and a compile that ran out of space failed the run at its first step.
+KERNEL_SPACE_NEEDED = 16 * 2**20
+
+#: What a failed kernel compile reports that is the temporary folder's fault, as the system says it.
+_KERNEL_FOLDER_CAUSES = (
+    "No space left on device",
+    "Disk quota exceeded",
+    "Read-only file system",
+    "Permission denied",
+)
+
+
+class KernelCompileError(RuntimeError):
+    """MLX could not compile (or keep) a CPU kernel in its temporary folder: full, read-only or not the
+    user's. The message is one line naming the variable that chose the folder and the cause; ``detail`` is
+    what MLX said (the compiler's command and output)."""
+
+    def __init__(self, message: str, detail: str = ""):
+        super().__init__(message)
+        self.detail = detail
+
+
+def kernel_compile_error(error: BaseException) -> KernelCompileError | None:
+    """`error` (what evaluating a compiled function raised) as a `KernelCompileError`, where it is a kernel
+    compile that failed for lack of room or rights in MLX's temporary folder; None for anything else.
+
+    MLX says "[Compile::eval_cpu] Failed to compile function ...", then the compiler's command and 20-odd
+    lines of its output ending in "... 'No space left on device'", or "filesystem error: cannot create
+    directories: Permission denied [<tmp>/mlx/<version>/cpu]", neither naming TMPDIR."""
+    text = str(error)
+    if not isinstance(error, RuntimeError):
+        return None
+    if text.startswith("filesystem error"):  # (C++'s std::filesystem, on TMPDIR or the kernels' folder)
+        causes = (*_KERNEL_FOLDER_CAUSES, "Not a directory", "No such file or directory")
+    elif "Failed to compile function" in text:
+        causes = _KERNEL_FOLDER_CAUSES
+    else:
+        return None
+    cause = next((cause for cause in causes if cause in text), None)
+    if cause is None:
+        return None
+    name, folder = mlx_temp_dir()
+    where = f"{name}={folder}" if name else f"TMPDIR is not set, so {folder}"
+    fix = (
+        f"free space there (a first run compiles all its kernels: at least {KERNEL_SPACE_NEEDED >> 20} MB) or "
+        "set TMPDIR to a folder with room"
+        if cause in _KERNEL_FOLDER_CAUSES[:2]
+        else "set TMPDIR to a folder you can write to"
+    )
+    return KernelCompileError(
+        f"{where}: MLX could not compile its CPU kernels in {mlx_kernel_cache()} ({cause}); {fix}", text
+    )
+
+
 def broken_kernels(cache: Path | None = None) -> list[Path]:
     """The compiled kernels in MLX's kernel cache (default `mlx_kernel_cache`) that cannot be loaded: empty,
     or cut short before the end of their ELF header tables.

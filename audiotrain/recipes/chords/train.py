@@ -12,6 +12,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from audiotrain._system import KernelCompileError
 from audiotrain.audio import AudioError, get_duration
 from audiotrain.distributed import collectives
 from audiotrain.distributed.local import launched_processes, per_process_batch
@@ -24,6 +25,7 @@ from audiotrain.recipes._run import (
     check_run_folder,
     clear_run_outputs,
     create_run_folder,
+    forget_run_that_never_trained,
     is_inside,
     write_run_record,
 )
@@ -191,7 +193,12 @@ def run_training(
     chosen = checkpoint_dir / ("best" if validate else "last")  # the checkpoint evaluated and printed
     trainer.resume_hint = None  # the recipe prints its own command line after fit
     start = time.perf_counter()
-    trainer.fit(task, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
+    try:
+        trainer.fit(task, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
+    except KernelCompileError:  # (a full TMPDIR at the first step: the folder is the next run's to take)
+        if main and not continuing:
+            forget_run_that_never_trained(run_dir, ["config.json"])
+        raise
     train_seconds = time.perf_counter() - start
     early_stop = _early_stop_line(early_stopping)
     if early_stop:
