@@ -58,6 +58,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import re
 import warnings
 from collections.abc import Callable
@@ -946,8 +947,10 @@ def _damage(entry: SongEntry) -> str:
     try:
         get_duration(entry.audio_path)
         read_lab(entry.annotation_path)
-    except (AudioError, AnnotationError, OSError) as error:  # (OSError: an annotation missing or unreadable)
+    except (AudioError, AnnotationError) as error:
         return str(error)
+    except OSError as error:  # an annotation missing or unreadable
+        return f"{error.filename}: {error.strerror or error}"
     return ""
 
 
@@ -956,12 +959,12 @@ def _render_damaged_songs_again(config: DemoConfig, entries: list[SongEntry]) ->
     damaged = {i: why for i, entry in enumerate(entries) if (why := _damage(entry))}
     if not damaged:
         return
-    listed = "; ".join(damaged[i] for i in list(damaged)[:3]) + (
-        f"; and {len(damaged) - 3} more" if len(damaged) > 3 else ""
-    )
+    folder = entries[0].audio_path.parent
+    reasons = [damaged[i].replace(f"{folder}{os.sep}", "") for i in list(damaged)[:3]]  # (named once)
+    more = f"; and {len(damaged) - 3} more" if len(damaged) > 3 else ""
     warnings.warn(
-        f"demo set {entries[0].audio_path.parent}: {len(damaged)} of its {len(entries)} songs cannot be read "
-        f"({listed}); rendering them again",
+        f"demo set {folder}: {len(damaged)} of its {len(entries)} songs cannot be read "
+        f"({'; '.join(reasons)}{more}); rendering them again",
         stacklevel=3,
     )
     for i in damaged:
