@@ -526,3 +526,27 @@ def test_cache_commands_take_the_folder_given_to_data_cache_dir(tmp_path, songs,
     assert f"feature cache at {tmp_path / 'mycache' / 'features'}" in out and "1 entries" in out
     assert main(["clear", "--root", str(tmp_path / "mycache")]) == 0
     assert "deleted 1 entries" in capsys.readouterr().out
+
+
+def test_songs_under_a_name_the_locale_cannot_encode_are_cached_as_in_any_locale(tmp_path, songs):
+    """Under ``LC_ALL=C`` with Python's UTF-8 mode off, a song in ``My Songs ☃/`` stopped the run with "'utf-8'
+    codec can't encode characters: surrogates not allowed" (the entry's name hashed the path as text)."""
+    folder = tmp_path / "My Songs ☃"
+    folder.mkdir()
+    song = songs[0].rename(folder / "é.wav")
+    root = tmp_path / "cache"
+    entry = FeatureCache(root, "k").path_for(song)  # as a UTF-8 locale names it
+    code = (
+        "import os, sys; from pathlib import Path; import numpy as np\n"
+        "from audiotrain.features.cache import FeatureCache\n"
+        "assert sys.getfilesystemencoding() == 'ascii'\n"
+        "song = next(next(p for p in Path('.').iterdir() if p.name.startswith('My Songs')).iterdir())\n"
+        "cache = FeatureCache('cache', 'k')\n"
+        "cache.get_or_compute(song, lambda: np.ones(3)); print(cache.path_for(song).name)\n"
+    )
+    env = {**_ENV, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0"}
+    done = subprocess.run(
+        [sys.executable, "-X", "utf8=0", "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == entry.name and entry.is_file()

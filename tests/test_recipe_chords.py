@@ -1631,3 +1631,32 @@ def test_a_cache_entry_with_fewer_frames_than_the_song_is_computed_again(tmp_pat
     assert (cache.hits, cache.replaced) == (0, 1)
     feature_fn(song)
     assert cache.hits == 1  # a whole entry is served, its header read once
+
+
+@pytest.mark.slow
+def test_training_on_songs_whose_names_the_locale_cannot_encode(tmp_path):
+    """Under ``LC_ALL=C`` with Python's UTF-8 mode off every song under ``My Songs ☃/`` was 'corrupt or
+    truncated'; past that, the feature cache, the run record's digest of the song names and the checkpoints
+    each failed on the names (surrogate escapes, which UTF-8 cannot encode)."""
+    import os
+    import subprocess
+    import sys
+
+    data = tmp_path / "My Songs ☃"
+    for entry in generate_demo_songs(data, n_songs=4, seed=9, song_seconds=6):
+        for path in (entry.audio_path, entry.annotation_path):
+            path.rename(path.with_name(f"chanson é {path.name}"))
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0"}
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH", "")])
+    env["AUDIOTRAIN_CACHE_DIR"] = str(tmp_path / "cache")
+    run = tmp_path / "run ☃"
+    argv = ["train", "--preset", "quick_test", "--data", str(data), "--run_dir", str(run), "--processes", "1"]
+    done = subprocess.run(
+        [sys.executable, "-X", "utf8=0", "-m", "audiotrain.recipes.chords", *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (run / "checkpoints" / "best" / "model.safetensors").is_file()
+    assert len(list((run / "evaluation").glob("chanson é *.lab"))) == 1

@@ -375,7 +375,9 @@ class FeatureCache:
             stat = path.stat()
         except FileNotFoundError as error:
             raise AudioError(path, "missing") from error
-        prefix = _hash(str(path.resolve()), 24)
+        # The name's bytes, as the file system holds them: a non-ASCII name under a non-UTF-8 locale is text
+        # with surrogate escapes, which UTF-8 cannot encode (and the same bytes in any locale).
+        prefix = _hash(os.fsencode(path.resolve()), 24)
         if self.identity == "stat":
             ident = _hash(f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ino}:{stat.st_ctime_ns}", 12)
         else:
