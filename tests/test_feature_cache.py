@@ -480,7 +480,7 @@ def test_clear_force_goes_on_while_the_cache_is_in_use(tmp_path, songs, capsys):
     FeatureCache(root, CONFIG).get_or_compute(songs[0], CountingExtractor())
     user = _another_process(
         "import sys; from audiotrain.features.cache import FeatureCache\n"
-        f"FeatureCache({str(root)!r}, 'k'); print('using', flush=True); sys.stdin.read()\n"
+        f"cache = FeatureCache({str(root)!r}, 'k'); print('using', flush=True); sys.stdin.read()\n"
     )
     try:
         assert user.stdout.readline() == "using\n"

@@ -47,6 +47,7 @@ import sys
 import textwrap
 import threading
 import warnings
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
@@ -91,38 +92,53 @@ def _mark_root(root: Path) -> None:
         )
 
 
-#: The cache roots this process uses, each with the descriptor of its marker file, which holds a shared lock.
-_IN_USE: dict[Path, int] = {}
+#: The cache roots this process uses: the descriptor of the marker file, which holds a shared lock, and how
+#: many holds share it (`hold_cache`).
+_IN_USE: dict[Path, list[int]] = {}
 _IN_USE_LOCK = threading.Lock()
 
 
-def hold_cache(root: str | Path, create: bool = False) -> None:
-    """Mark the cache at `root` as in use by this process, until it ends: a shared ``flock`` on its marker
-    file. ``python -m audiotrain cache clear`` and ``prune`` refuse while another process holds one (unless
-    ``--force``): a clear under a run once deleted the demo songs its final evaluation was about to read.
+def hold_cache(root: str | Path, create: bool = False) -> Callable[[], None] | None:
+    """Mark the cache at `root` as in use by this process: a shared ``flock`` on its marker file, until the
+    function returned is called (or the process ends). ``python -m audiotrain cache clear`` and ``prune``
+    refuse while another process holds one (unless ``--force``): a clear under a run once deleted the demo
+    songs its final evaluation was about to read.
 
-    A `FeatureCache` holds its root from when it is made (or writes the marker); a recipe holds it before it
-    renders or reads its demo sets there (`create`: mark the root first). Without ``flock`` (Windows), or
-    where the marker can be neither made nor opened (a read-only cache without one: nothing to clear), this
-    does nothing."""
+    A `FeatureCache` holds its root while it exists, from when it is made (or writes the marker); the chord
+    recipe holds it before it renders or reads its demo sets there (`create`: mark the root first), for the
+    rest of the run. Returns None, holding nothing, without ``flock`` (Windows) or where the marker can be
+    neither made nor opened (a read-only cache without one: nothing there to clear)."""
     if fcntl is None:
-        return
+        return None
     root = Path(root).absolute()
     with _IN_USE_LOCK:
         if root in _IN_USE:
-            return
-        try:
-            if create:
-                _mark_root(root)
-            fd = os.open(root / MARKER, os.O_RDONLY)
-        except OSError:
-            return
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH)  # (waits while a `cache clear` deletes: seconds)
-        except OSError:  # a file system without locks
-            os.close(fd)
-            return
-        _IN_USE[root] = fd
+            _IN_USE[root][1] += 1
+        else:
+            try:
+                if create:
+                    _mark_root(root)
+                fd = os.open(root / MARKER, os.O_RDONLY)
+            except OSError:
+                return None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH)  # (waits while a `cache clear` deletes: seconds)
+            except OSError:  # a file system without locks
+                os.close(fd)
+                return None
+            _IN_USE[root] = [fd, 1]
+    released = threading.Event()
+
+    def release() -> None:
+        with _IN_USE_LOCK:
+            if released.is_set() or root not in _IN_USE:
+                return
+            released.set()
+            _IN_USE[root][1] -= 1
+            if _IN_USE[root][1] == 0:
+                os.close(_IN_USE.pop(root)[0])  # (releases the lock)
+
+    return release
 
 
 @contextlib.contextmanager
@@ -133,7 +149,7 @@ def _others_using(root: Path) -> Iterator[bool]:
     if fcntl is None or not marker.is_file():
         yield False
         return
-    own = _IN_USE.get(root.absolute())
+    own = _IN_USE.get(root.absolute(), [None])[0]
     if own is not None:
         fcntl.flock(own, fcntl.LOCK_UN)
     fd = os.open(marker, os.O_RDONLY)
@@ -352,7 +368,8 @@ class FeatureCache:
         self.unwritable: str | None = None  # why an entry could not be written, once one could not
         self._count_lock = threading.Lock()  # thread workers share the counters; `+= 1` is not atomic
         self._copied = False  # pickled or copied: the copies count their own lookups
-        hold_cache(self.root)  # (a root not marked yet is held once the first entry marks it)
+        self._held: weakref.finalize | None = None
+        self._hold()  # (a root not marked yet is held once the first entry marks it)
 
     def __getstate__(self) -> dict:
         # Pickled for DataLoader process workers (or deep-copied): the copy counts its lookups in its own
@@ -360,7 +377,15 @@ class FeatureCache:
         self._copied = True
         state = dict(self.__dict__)
         del state["_count_lock"]
+        state["_held"] = None  # (this object's hold; a copy that writes the marker takes its own)
         return state
+
+    def _hold(self) -> None:
+        """Hold the root (`hold_cache`) while this object exists, once its marker is there."""
+        if self._held is None:
+            release = hold_cache(self.root)
+            if release is not None:
+                self._held = weakref.finalize(self, release)
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
@@ -464,7 +489,7 @@ class FeatureCache:
 
     def _write(self, target: Path, value: np.ndarray) -> None:
         _mark_root(self.root)
-        hold_cache(self.root)
+        self._hold()
         self.folder.mkdir(parents=True, exist_ok=True)
         config_file = self.folder / "config.json"
         if self.config is not None and not config_file.exists():
