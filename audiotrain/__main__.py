@@ -141,7 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_info.add_argument("--benchmark", action="store_true", help="also measure matmul GFLOP/s")
     p_info.set_defaults(func=info)
-    sub.add_parser("cache", help="the feature cache: size report and clearing (see `cache --help`)")
+    sub.add_parser(
+        "cache",
+        help="the feature cache and demo sets: size report, pruning and clearing (see `cache --help`)",
+    )
     sub.add_parser(
         "launch",
         help="mlx.launch with a non-zero exit when a rank fails: `launch -n 2 -- python train.py` "

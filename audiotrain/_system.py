@@ -115,13 +115,60 @@ def show_warnings_on_one_line() -> None:
     warnings.formatwarning = one_line
 
 
+def private_matplotlib_folder_unless_writable() -> None:
+    """For a command's first line: where matplotlib cannot write its configuration and cache folders (a
+    read-only HOME) and MPLCONFIGDIR is not set, point MPLCONFIGDIR at a temporary folder, removed at exit.
+    matplotlib does the same itself, but only after printing two lines about ``~/.config/matplotlib`` into
+    the run's output, which tell the user to set MPLCONFIGDIR. Tried as matplotlib tries them (Linux:
+    ``$XDG_CONFIG_HOME`` or ``~/.config``, and ``$XDG_CACHE_HOME`` or ``~/.cache``; elsewhere
+    ``~/.matplotlib``), without making them."""
+    if os.environ.get("MPLCONFIGDIR"):
+        return
+    if sys.platform.startswith(("linux", "freebsd")):
+        home = Path.home()
+        folders = [
+            Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config") / "matplotlib",
+            Path(os.environ.get("XDG_CACHE_HOME") or home / ".cache") / "matplotlib",
+        ]
+    else:
+        folders = [Path.home() / ".matplotlib"]
+    if all(_could_make_and_write(folder) for folder in folders):
+        return
+    import atexit
+    import shutil
+    import tempfile
+
+    try:
+        folder = tempfile.mkdtemp(prefix="matplotlib-")
+    except OSError:  # no temporary folder either: matplotlib says what it can
+        return
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    os.environ["MPLCONFIGDIR"] = folder
+
+
+def _could_make_and_write(folder: Path) -> bool:
+    """Whether `folder` is a folder this process may write in, or could be made as one (its nearest existing
+    parent is a writable folder)."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    return existing.is_dir() and os.access(existing, os.W_OK)
+
+
 def cache_dir() -> Path:
-    """The package's cache: ``$AUDIOTRAIN_CACHE_DIR``, else ``~/.cache/audiotrain``. The one rule for the demo
-    data of both recipes and the feature cache (and so for ``python -m audiotrain cache``). An empty
-    variable is unset, as XDG's are (``AUDIOTRAIN_CACHE_DIR=$SCRATCH`` with SCRATCH unset must not mean the
-    current folder)."""
+    """The package's cache: ``$AUDIOTRAIN_CACHE_DIR``, else ``$XDG_CACHE_HOME/audiotrain``, else
+    ``~/.cache/audiotrain``. The one rule for the demo data of both recipes and the feature cache (and so
+    for ``python -m audiotrain cache``). An empty variable is unset, as XDG's are
+    (``AUDIOTRAIN_CACHE_DIR=$SCRATCH`` with SCRATCH unset must not mean the current folder); so is a relative
+    ``XDG_CACHE_HOME``, which the XDG specification says to ignore. Clusters point XDG_CACHE_HOME at scratch
+    space where HOME is small or read-only, and pip and torch follow it."""
     value = os.environ.get(CACHE_DIR_ENV, "").strip()
-    return Path(value).expanduser() if value else Path.home() / ".cache" / "audiotrain"
+    if value:
+        return Path(value).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+    if xdg and Path(xdg).is_absolute():
+        return Path(xdg) / "audiotrain"
+    return Path.home() / ".cache" / "audiotrain"
 
 
 def mlx_temp_dir() -> tuple[str | None, str]:
@@ -139,6 +186,63 @@ def mlx_kernel_cache() -> Path:
     import mlx.core as mx
 
     return Path(mlx_temp_dir()[1]) / "mlx" / mx.__version__ / "cpu"
+
+
+#: Free space in the temporary folder below which a first run (no compiled kernels there yet) is refused
+#: before it writes anything: MLX's CPU backend then compiles its kernels there (122 files, 1.3 MB, for the
+#: chord recipe's quick_test preset; more for larger models), with the compiler's own temporary files beside
+#: them, and a compile that ran out of space failed the run at its first step.
+KERNEL_SPACE_NEEDED = 16 * 2**20
+
+#: What a failed kernel compile reports that is the temporary folder's fault, as the system says it.
+_KERNEL_FOLDER_CAUSES = (
+    "No space left on device",
+    "Disk quota exceeded",
+    "Read-only file system",
+    "Permission denied",
+)
+
+
+class KernelCompileError(RuntimeError):
+    """MLX could not compile (or keep) a CPU kernel in its temporary folder: full, read-only or not the
+    user's. The message is one line naming the variable that chose the folder and the cause; ``detail`` is
+    what MLX said (the compiler's command and output)."""
+
+    def __init__(self, message: str, detail: str = ""):
+        super().__init__(message)
+        self.detail = detail
+
+
+def kernel_compile_error(error: BaseException) -> KernelCompileError | None:
+    """`error` (what evaluating a compiled function raised) as a `KernelCompileError`, where it is a kernel
+    compile that failed for lack of room or rights in MLX's temporary folder; None for anything else.
+
+    MLX says "[Compile::eval_cpu] Failed to compile function ...", then the compiler's command and 20-odd
+    lines of its output ending in "... 'No space left on device'", or "filesystem error: cannot create
+    directories: Permission denied [<tmp>/mlx/<version>/cpu]", neither naming TMPDIR."""
+    text = str(error)
+    if not isinstance(error, RuntimeError):
+        return None
+    if text.startswith("filesystem error"):  # (C++'s std::filesystem, on TMPDIR or the kernels' folder)
+        causes = (*_KERNEL_FOLDER_CAUSES, "Not a directory", "No such file or directory")
+    elif "Failed to compile function" in text:
+        causes = _KERNEL_FOLDER_CAUSES
+    else:
+        return None
+    cause = next((cause for cause in causes if cause in text), None)
+    if cause is None:
+        return None
+    name, folder = mlx_temp_dir()
+    where = f"{name}={folder}" if name else f"TMPDIR is not set, so {folder}"
+    fix = (
+        f"free space there (a first run compiles all its kernels: at least {KERNEL_SPACE_NEEDED >> 20} MB) or "
+        "set TMPDIR to a folder with room"
+        if cause in _KERNEL_FOLDER_CAUSES[:2]
+        else "set TMPDIR to a folder you can write to"
+    )
+    return KernelCompileError(
+        f"{where}: MLX could not compile its CPU kernels in {mlx_kernel_cache()} ({cause}); {fix}", text
+    )
 
 
 def broken_kernels(cache: Path | None = None) -> list[Path]:
@@ -212,6 +316,7 @@ def run_recipe_command(cli_module: str) -> None:
     exit_unless_mlx_loads()  # before the imports below load mlx.core: one line naming the extra to install
     escape_what_stdout_cannot_encode()
     show_warnings_on_one_line()
+    private_matplotlib_folder_unless_writable()
     import importlib
 
     from audiotrain.distributed import exit_rank

@@ -36,6 +36,7 @@ __all__ = [
     "decoded_length",
     "resample",
     "get_duration",
+    "header_length",
     "AUDIO_SUFFIXES",
     "UNREADABLE_AUDIO_SUFFIXES",
 ]
@@ -166,7 +167,7 @@ def _open(path: Path) -> sf.SoundFile:
         raise _classify_decode_failure(path, RuntimeError("unsupported container"))
     try:
         with _decoder_messages_named(path):
-            handle = sf.SoundFile(str(path))
+            handle = sf.SoundFile(_soundfile_name(path))
         if handle.frames == 0 and handle.format in ("WAV", "WAVEX"):
             handle = _reopen_unfinalised_wav(path, handle)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
@@ -177,6 +178,20 @@ def _open(path: Path) -> sf.SoundFile:
             path, "low_sample_rate", f"{handle.samplerate} Hz; expected at least {MIN_SAMPLE_RATE} Hz"
         )
     return handle
+
+
+def _soundfile_name(path: Path) -> str | bytes:
+    """The name to give soundfile for `path`: its text, or where the locale's encoding cannot hold it (a
+    non-ASCII name under ``LC_ALL=C`` with Python's UTF-8 mode off) the bytes Python opens it by.
+    soundfile encodes a text name strictly, so such a file, which Python reads, was called corrupt."""
+    name = str(path)
+    if sys.platform == "win32":  # (soundfile opens text names with the wide-character API there)
+        return name
+    try:
+        name.encode(sys.getfilesystemencoding())
+    except UnicodeEncodeError:
+        return os.fsencode(name)
+    return name
 
 
 #: What libmpg123 prints on its own while an MP3 opens that says nothing `load` does not check itself:
@@ -309,8 +324,14 @@ def _truncated_data_chunk(handle: sf.SoundFile) -> str:
     return ""
 
 
-def get_duration(path: str | Path) -> float:
-    """Duration of an audio file in seconds, read from its header (no decoding).
+#: Containers whose header holds the exact number of samples; MP3 and Ogg headers may only estimate it.
+_EXACT_LENGTH_CONTAINERS = frozenset({"WAV", "WAVEX", "RF64", "W64", "AIFF", "FLAC"})
+
+
+def header_length(path: str | Path) -> tuple[int, int, bool]:
+    """(frames, sampling rate, whether the frames are exact) of an audio file, read from its header (no
+    decoding). ``load`` returns that many frames where they are exact (WAV, AIFF, FLAC); an MP3's or Ogg's
+    header may only estimate them.
 
     Raises `AudioError` for the same causes as `load`.
     """
@@ -321,7 +342,16 @@ def get_duration(path: str | Path) -> float:
         truncated = _truncated_data_chunk(handle)
         if truncated:
             raise AudioError(path, "corrupt", f"truncated: {truncated}")
-        return handle.frames / handle.samplerate
+        return handle.frames, handle.samplerate, handle.format in _EXACT_LENGTH_CONTAINERS
+
+
+def get_duration(path: str | Path) -> float:
+    """Duration of an audio file in seconds, read from its header (no decoding).
+
+    Raises `AudioError` for the same causes as `load`.
+    """
+    frames, rate, _ = header_length(path)
+    return frames / rate
 
 
 def load(

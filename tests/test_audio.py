@@ -2,6 +2,8 @@
 
 import os
 import pickle
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -312,3 +314,32 @@ def test_the_mp3_decoders_own_warning_is_not_printed_without_a_file_name(tmp_pat
     assert get_duration(cut) > 0
     err = capfd.readouterr().err
     assert "Xing" not in err and "fuzzy seeking" not in err, err
+
+
+def _in_a_non_utf8_locale(code: str, cwd: Path) -> subprocess.CompletedProcess:
+    """`code` run by a Python whose file-system encoding is ASCII (``LC_ALL=C`` with UTF-8 mode off): it finds
+    the non-ASCII names it is given by listing `cwd`, as Python decodes them there (surrogate escapes)."""
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0"}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(repo), env.get("PYTHONPATH", "")) if p)
+    return subprocess.run(
+        [sys.executable, "-X", "utf8=0", "-c", code], cwd=cwd, env=env, capture_output=True, text=True
+    )
+
+
+def test_audio_under_a_name_the_locale_cannot_encode_loads(tmp_path, stereo):
+    """Under ``LC_ALL=C`` with Python's UTF-8 mode off, every song in a folder named ``My Songs ☃`` was 'corrupt
+    or truncated': soundfile encoded the name as ASCII, strictly. Python itself opens it."""
+    folder = tmp_path / "My Songs ☃"
+    folder.mkdir()
+    _write(folder / "é.flac", stereo)
+    done = _in_a_non_utf8_locale(
+        "import os, sys; from pathlib import Path; from audiotrain.audio import get_duration, load\n"
+        "assert sys.getfilesystemencoding() == 'ascii', sys.getfilesystemencoding()\n"
+        "folder = Path(next(n for n in os.listdir('.') if n.startswith('My Songs')))\n"
+        "path = next(folder.iterdir())\n"
+        "print(load(path, sr=8000)[0].shape, get_duration(path))\n",
+        tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["(16000,)", "2.0"]

@@ -2,6 +2,7 @@
 
 import json
 import os
+import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -700,3 +701,29 @@ def test_a_parameter_unfrozen_after_resuming_starts_with_fresh_optimizer_state(t
     state = json.loads((tmp_path / "more" / "checkpoints" / "last" / "trainer_state.json").read_text())
     assert state["trainable"]["now"] == ["fc1.bias", "fc1.weight", "fc2.bias", "fc2.weight"]
     assert state["trainable"]["at_start"] == ["fc2.bias", "fc2.weight"]
+
+
+def test_checkpoints_under_a_name_the_locale_cannot_encode_are_written_and_read(tmp_path):
+    """Under ``LC_ALL=C`` with Python's UTF-8 mode off, saving a checkpoint in ``实验 🎵/`` failed with
+    'std::bad_cast' (MLX takes a path as UTF-8 text, which a name decoded with surrogate escapes is not)."""
+    (tmp_path / "实验 🎵").mkdir()
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0"}
+    env["PYTHONPATH"] = os.pathsep.join(
+        str(p) for p in (repo, repo / "tests", env.get("PYTHONPATH", "")) if p
+    )
+    code = (
+        "import os, sys; from pathlib import Path\n"
+        "import audiotrain; from audiotrain.train import checkpoint as ckpt; import mlx.core as mx\n"
+        "from checkpoint_writer import minimal_state\n"
+        "assert sys.getfilesystemencoding() == 'ascii'\n"
+        "folder = Path(os.listdir('.')[0]) / 'last'\n"
+        "ckpt.write_checkpoint(folder, {'w': mx.arange(3.0)}, {'m': mx.array([1])}, {}, minimal_state(1))\n"
+        "print(ckpt.read_arrays(folder / ckpt.MODEL_FILE)['w'].tolist())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-X", "utf8=0", "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[0.0, 1.0, 2.0]"
+    assert (tmp_path / "实验 🎵" / "last" / ckpt.MODEL_FILE).is_file()

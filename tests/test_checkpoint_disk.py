@@ -205,10 +205,10 @@ def test_the_ranks_of_a_data_parallel_fit_share_the_dirpath_rank_0_claims(tmp_pa
 # ------------------------------------------------------------------ a save that fails says why, in one line
 
 
-def fails_like_mlx_on_a_full_disk(path, arrays):
-    """What `mx.save_safetensors` does when the disk fills up: part of the file written, then this error."""
-    with open(path, "wb") as f:
-        f.write(b"\0" * 100)
+def fails_like_mlx_on_a_full_disk(file, arrays):
+    """What `mx.save_safetensors` does when the disk fills up: part of the file written, then an error (this
+    one when it writes to a path; through a file object, the OSError of its ``write``)."""
+    file.write(b"\0" * 100)
     raise RuntimeError("[write] Unable to write 56130 bytes to file.")
 
 

@@ -21,6 +21,7 @@ import mir_eval
 import numpy as np
 import pytest
 import soundfile as sf
+from file_size_limit import files_cannot_grow_past, needs_file_size_limit
 
 CONFIG = DemoConfig(n_songs=12, seed=3, song_seconds=20.0)
 
@@ -433,3 +434,44 @@ def test_voicings_are_played_as_players_play_them():
             spread += len(midis) >= 3 and midis[-1] - midis[0] > 18
     assert with_fifth > 20 and shell > 20 and rootless > 3
     assert doubled_root > 20 and spread > 20
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        ("song_000.wav", lambda p: p.write_bytes(p.read_bytes()[:5000])),  # cut short
+        ("song_000.wav", lambda p: p.write_bytes(b"")),
+        ("song_001.lab", lambda p: p.write_bytes(bytes(range(200, 256)) * 5)),  # not text
+        ("song_001.lab", lambda p: p.write_text("")),
+        ("song_001.lab", lambda p: p.unlink()),
+    ],
+    ids=["truncated", "empty wav", "garbage lab", "empty lab", "missing lab"],
+)
+def test_a_damaged_song_of_a_finished_set_is_rendered_again(tmp_path, damage):
+    """A song whose audio did not decode or whose annotation did not parse stayed so for good: every later
+    demo run failed ('too few songs left') or trained without it. The set is the cache's, not the user's."""
+    settings = dict(n_songs=3, seed=5, sr=8000, song_seconds=4.0)
+    generate_demo_songs(tmp_path, **settings)
+    whole = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    name, spoil = damage
+    spoil(tmp_path / name)
+    with pytest.warns(UserWarning, match=rf"demo set {tmp_path}: 1 of its 3 songs cannot be read \({name}: "):
+        generate_demo_songs(tmp_path, **settings)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == whole
+
+
+@needs_file_size_limit
+def test_a_full_disk_while_rendering_the_demo_is_one_line(tmp_path, capfd):
+    """On a full disk soundfile printed 'Exception ignored from cffi callback ... OSError: [Errno 28]' for each
+    song, then the run died on an AssertionError from inside soundfile, with a traceback."""
+    from audiotrain.recipes.chords import cli as chords
+
+    cache = tmp_path / "cache"
+    flags = ["--data.demo_songs", "3", "--data.demo_test_songs", "1", "--data.demo_seconds", "6"]
+    with files_cannot_grow_past(100_000):  # a demo song is 264 kB
+        status = chords.main([*flags, "--data.cache_dir", str(cache), "--run_dir", str(tmp_path / "run")])
+    err = capfd.readouterr().err
+    assert status == 2, err
+    assert "Traceback" not in err and "Exception ignored" not in err, err
+    assert f"error: cannot write the demo songs to {cache}/demo/chords/train-" in err, err
+    assert "(File too large): point --data.cache_dir" in err, err

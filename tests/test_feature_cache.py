@@ -3,6 +3,8 @@
 import multiprocessing
 import os
 import pickle
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import mlx.core as mx
 import numpy as np
 import pytest
 import soundfile as sf
+from file_size_limit import files_cannot_grow_past, needs_file_size_limit
 
 SR = 8000
 CONFIG = MelConfig(sr=SR, n_fft=256, hop_length=128, n_mels=16, log=True)
@@ -411,3 +414,139 @@ def test_report_counts_thread_workers_lookups_and_says_when_copies_count_their_o
     report = cache.report()
     assert "count the lookups made through this object only" in report["note"]
     assert "process workers" in report["note"] and report["entries"] == 4
+
+
+@needs_file_size_limit
+def test_a_full_disk_is_named_in_the_warning(tmp_path, songs):
+    """The warning said 'cannot be written (25740 requested and 21472 written)' (numpy's words for a short
+    write), not why the disk took no more."""
+    cache = FeatureCache(tmp_path / "cache", CQTConfig(sr=SR, hop_length=64, n_bins=48))
+    with (
+        files_cannot_grow_past(2000),
+        pytest.warns(UserWarning, match=r"cannot be written \(File too large\)"),
+    ):
+        features = cache.get_or_compute(songs[0], lambda path: np.ones((48, 200), np.float32))
+    assert features.shape == (48, 200) and cache.report()["entries"] == 0
+
+
+def _another_process(code: str) -> subprocess.Popen:
+    """Python running `code` in another process (with this checkout's audiotrain), its stdin and stdout piped:
+    a run that uses the cache until its stdin closes."""
+    return subprocess.Popen(
+        [sys.executable, "-c", code], env=_ENV, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+
+
+_ENV = {
+    **os.environ,
+    "PYTHONPATH": os.pathsep.join(
+        [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]
+    ),
+}
+
+
+def test_clear_refuses_while_a_run_uses_the_cache_unless_forced(tmp_path):
+    """`cache clear` in another terminal deleted the demo sets under a training run, which then failed at its
+    final evaluation with a bare '[Errno 2] No such file or directory' after all its epochs."""
+    cache = tmp_path / "cache"
+    run = _another_process(  # the chord recipe's demo data, then a long training (until its stdin closes)
+        "import sys; from audiotrain.recipes.chords.config import ChordDataConfig\n"
+        "from audiotrain.recipes.chords.data import demo_splits\n"
+        f"data = ChordDataConfig(cache_dir={str(cache)!r}, demo_songs=2, demo_test_songs=1, demo_seconds=4)\n"
+        "demo_splits(data, sr=8000)\nprint('training', flush=True)\nsys.stdin.read()\n"
+    )
+    try:
+        assert run.stdout.readline() == "training\n"
+        songs = sorted((cache / "demo").rglob("*.wav"))
+        assert len(songs) == 3
+        clear = subprocess.run(
+            [sys.executable, "-m", "audiotrain", "cache", "clear", "--root", str(cache / "features")],
+            env=_ENV,
+            capture_output=True,
+            text=True,
+        )
+        assert clear.returncode == 1 and not clear.stdout, clear
+        assert f"error: another process is using the cache at {cache / 'features'}" in clear.stderr
+        assert "Nothing was deleted: wait until it ends, or pass --force" in clear.stderr
+        assert all(song.is_file() for song in songs)
+    finally:
+        run.communicate("")
+    assert main(["clear", "--root", str(cache)]) == 0  # the run has ended
+    assert not any(song.exists() for song in songs)
+
+
+def test_clear_force_goes_on_while_the_cache_is_in_use(tmp_path, songs, capsys):
+    root = tmp_path / "cache"
+    FeatureCache(root, CONFIG).get_or_compute(songs[0], CountingExtractor())
+    user = _another_process(
+        "import sys; from audiotrain.features.cache import FeatureCache\n"
+        f"cache = FeatureCache({str(root)!r}, 'k'); print('using', flush=True); sys.stdin.read()\n"
+    )
+    try:
+        assert user.stdout.readline() == "using\n"
+        assert main(["prune", "--root", str(root)]) == 1
+        assert "another process is using the cache" in capsys.readouterr().err
+        assert main(["clear", "--root", str(root), "--force"]) == 0
+        captured = capsys.readouterr()
+        assert "--force: clearing it all the same" in captured.err and "deleted 1 entries" in captured.out
+    finally:
+        user.communicate("")
+
+
+def test_prune_deletes_the_entries_of_audio_that_no_longer_exists(tmp_path, songs, capsys):
+    """Entries are found by the audio file's absolute path: a song deleted, or a data folder renamed, left
+    its entries for good, and the only remedy (`clear --key`) deleted the whole configuration."""
+    root = tmp_path / "cache"
+    cache = FeatureCache(root, CONFIG)
+    for path in songs:
+        cache.get_or_compute(path, CountingExtractor())
+    songs[3].unlink()
+    moved = songs[2].rename(tmp_path / "moved.wav")
+    cache.get_or_compute(moved, CountingExtractor())  # the same song under its new name: a new entry
+    old = cache.folder / ("0" * 24 + "-" + "0" * 12 + ".npy")  # written before the cache recorded sources
+    np.save(old, np.ones((16, 3), np.float32))
+    assert main(["prune", "--root", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "pruned 2 entries (" in out and f"whose audio file no longer exists from {root}" in out
+    assert "kept 1 entries whose audio file the cache did not record" in out
+    assert cache.report()["entries"] == 4 and old.is_file()
+    fresh = FeatureCache(root, CONFIG)
+    for path in (*songs[:2], moved):
+        fresh.get_or_compute(path, lambda: pytest.fail("pruned an entry whose audio exists"))
+    assert main(["prune", "--root", str(root)]) == 0
+    assert "pruned 0 entries" in capsys.readouterr().out
+
+
+def test_cache_commands_take_the_folder_given_to_data_cache_dir(tmp_path, songs, capsys):
+    """`cache info --root DIR` with the DIR given --data.cache_dir was refused as 'not a feature cache': the
+    cache is DIR/features."""
+    FeatureCache(tmp_path / "mycache" / "features", CONFIG).get_or_compute(songs[0], CountingExtractor())
+    assert main(["info", "--root", str(tmp_path / "mycache")]) == 0
+    out = capsys.readouterr().out
+    assert f"feature cache at {tmp_path / 'mycache' / 'features'}" in out and "1 entries" in out
+    assert main(["clear", "--root", str(tmp_path / "mycache")]) == 0
+    assert "deleted 1 entries" in capsys.readouterr().out
+
+
+def test_songs_under_a_name_the_locale_cannot_encode_are_cached_as_in_any_locale(tmp_path, songs):
+    """Under ``LC_ALL=C`` with Python's UTF-8 mode off, a song in ``My Songs ☃/`` stopped the run with "'utf-8'
+    codec can't encode characters: surrogates not allowed" (the entry's name hashed the path as text)."""
+    folder = tmp_path / "My Songs ☃"
+    folder.mkdir()
+    song = songs[0].rename(folder / "é.wav")
+    root = tmp_path / "cache"
+    entry = FeatureCache(root, "k").path_for(song)  # as a UTF-8 locale names it
+    code = (
+        "import os, sys; from pathlib import Path; import numpy as np\n"
+        "from audiotrain.features.cache import FeatureCache\n"
+        "assert sys.getfilesystemencoding() == 'ascii'\n"
+        "song = next(next(p for p in Path('.').iterdir() if p.name.startswith('My Songs')).iterdir())\n"
+        "cache = FeatureCache('cache', 'k')\n"
+        "cache.get_or_compute(song, lambda: np.ones(3)); print(cache.path_for(song).name)\n"
+    )
+    env = {**_ENV, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0"}
+    done = subprocess.run(
+        [sys.executable, "-X", "utf8=0", "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == entry.name and entry.is_file()

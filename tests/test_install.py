@@ -186,6 +186,7 @@ def test_one_cache_folder_for_every_part_of_the_package(tmp_path, monkeypatch):
     from audiotrain.recipes.clap.train import _demo_cache
 
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     for value, root in (
         (str(tmp_path / "mine"), tmp_path / "mine"),
         ("", tmp_path / "home/.cache/audiotrain"),
@@ -194,3 +195,26 @@ def test_one_cache_folder_for_every_part_of_the_package(tmp_path, monkeypatch):
         assert ChordDataConfig().resolved_cache_dir() == root, value
         assert default_cache_root() == root / "features"
         assert _demo_cache(ClapRecipeConfig()) == root / "demo" / "clap"
+
+
+def test_the_cache_follows_xdg_cache_home(tmp_path, monkeypatch):
+    """$XDG_CACHE_HOME (scratch space on clusters whose HOME is small or read-only; pip and torch follow it)
+    was ignored: the cache went to ~/.cache/audiotrain whatever it said."""
+    from audiotrain.features.cache import default_cache_root
+    from audiotrain.recipes.chords.config import ChordDataConfig
+    from audiotrain.recipes.clap.config import ClapRecipeConfig
+    from audiotrain.recipes.clap.train import _demo_cache
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("AUDIOTRAIN_CACHE_DIR", raising=False)
+    for xdg, root in (
+        (str(tmp_path / "scratch"), tmp_path / "scratch" / "audiotrain"),
+        ("", tmp_path / "home/.cache/audiotrain"),
+        ("relative/cache", tmp_path / "home/.cache/audiotrain"),  # (the XDG specification: ignored)
+    ):
+        monkeypatch.setenv("XDG_CACHE_HOME", xdg)
+        assert ChordDataConfig().resolved_cache_dir() == root, xdg
+        assert default_cache_root() == root / "features"
+        assert _demo_cache(ClapRecipeConfig()) == root / "demo" / "clap"
+    monkeypatch.setenv("AUDIOTRAIN_CACHE_DIR", str(tmp_path / "mine"))  # the package's own variable first
+    assert default_cache_root() == tmp_path / "mine" / "features"

@@ -124,3 +124,39 @@ def test_score_bars_carry_their_values_and_the_chance_level(tmp_path):
     assert levels == pytest.approx([1 / n_clips, 5 / n_clips])
     path = plot_score_bars({"before": before}, ["R@1"], tmp_path / "bars.png")
     assert image.imread(path).shape[0] > 200
+
+
+def test_a_recipe_command_with_a_home_it_cannot_write_plots_without_matplotlibs_warnings(tmp_path):
+    """With a read-only HOME matplotlib printed 'mkdir -p failed for path ~/.config/matplotlib' and 'Matplotlib
+    created a temporary cache directory ... it is highly recommended to set the MPLCONFIGDIR environment
+    variable' into the run's output. A recipe command points MPLCONFIGDIR at a temporary folder first."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    home = tmp_path / "home"
+    home.write_text("a HOME in which nothing can be made (root ignores a read-only folder's mode)")
+    (tmp_path / "plotting_cli.py").write_text(  # a recipe's cli module whose command plots, as a run's end
+        "import os\nfrom audiotrain.metrics.plots import plot_training_curves\n\n\ndef main():\n"
+        f"    plot_training_curves({{'epoch': [0, 1], 'train_loss': [2.0, 1.0]}}, {str(tmp_path / 'c.png')!r})\n"
+        "    print(os.environ['MPLCONFIGDIR'])\n    return 0\n"
+    )
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("MPLCONFIGDIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME")
+    }
+    env["HOME"] = str(home)
+    repo = Path(__file__).resolve().parents[1]
+    env["PYTHONPATH"] = os.pathsep.join([str(repo), str(tmp_path), env.get("PYTHONPATH", "")])
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from audiotrain._system import run_recipe_command as run; run('plotting_cli')",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert (tmp_path / "c.png").is_file() and not Path(done.stdout.strip()).exists()  # removed at exit

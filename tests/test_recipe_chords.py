@@ -1799,6 +1799,26 @@ def test_a_cache_folder_that_cannot_be_written_is_one_error_line(tmp_path, make_
     assert "cannot write the demo songs" in err and "--data.cache_dir" in err and "Traceback" not in err
 
 
+def test_a_run_whose_feature_cache_cannot_be_written_says_the_features_were_not_kept(
+    tmp_path, make_read_only, capsys
+):
+    """Its last line said "feature cache: this run's 4 songs in <the read-only folder> (0 songs there in all,
+    other runs' too)", which contradicts itself (the warning before it said the folder cannot be written)."""
+    data = tmp_path / "songs"
+    generate_demo_songs(data, n_songs=4, seed=9, song_seconds=6)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    make_read_only(cache)
+    flags = ["train", "--data", str(data), *TINY_FLAGS, "--num_epochs", "1", "--data.cache_dir", str(cache)]
+    assert chords.main([*flags, "--run_dir", str(tmp_path / "run"), "--data.test_fraction", "0"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("feature cache:")]
+    assert len(lines) == 1 and re.fullmatch(
+        rf"feature cache: {re.escape(str(cache / 'features'))}/chordcqt-\w+ cannot be written \((Read-only file system|Permission "
+        r"denied)\): the features of this run's 4 songs that it lacked were computed in memory and not kept",
+        lines[0],
+    ), lines
+
+
 def test_a_cache_entry_that_cannot_be_the_features_is_computed_again(tmp_path):
     """A valid .npy of the wrong shape was served as a hit (and blamed on feature_fn later), and one full of
     NaN went straight into training."""
@@ -1818,3 +1838,50 @@ def test_a_cache_entry_that_cannot_be_the_features_is_computed_again(tmp_path):
     _, cache = feature_function(features, tmp_path / "cache")
     cache.get_or_compute(song, lambda: pytest.fail("computed again"))
     assert (cache.hits, cache.report()["replaced"]) == (1, 0)
+
+
+def test_a_cache_entry_with_fewer_frames_than_the_song_is_computed_again(tmp_path):
+    """A valid entry with the right rows and a third of the frames was served: the run trained on 1.9 s of a
+    6 s song, and warned that the annotation ran past the features. The header gives the frames."""
+    from audiotrain.recipes.chords.data import feature_function
+
+    song = tmp_path / "song.wav"
+    sf.write(str(song), np.sin(np.arange(3 * 22050) * 0.1).astype(np.float32), 22050)
+    features = ChordFeatureConfig()
+    feature_fn, cache = feature_function(features, tmp_path / "cache")
+    whole = np.array(feature_fn(song))
+    np.save(cache.path_for(song), np.ascontiguousarray(whole[:, :10]))
+    feature_fn, cache = feature_function(features, tmp_path / "cache")  # a later run
+    np.testing.assert_array_equal(feature_fn(song), whole)
+    assert (cache.hits, cache.replaced) == (0, 1)
+    feature_fn(song)
+    assert cache.hits == 1  # a whole entry is served, its header read once
+
+
+@pytest.mark.slow
+def test_training_on_songs_whose_names_the_locale_cannot_encode(tmp_path):
+    """Under ``LC_ALL=C`` with Python's UTF-8 mode off every song under ``My Songs ☃/`` was 'corrupt or
+    truncated'; past that, the feature cache, the run record's digest of the song names and the checkpoints
+    each failed on the names (surrogate escapes, which UTF-8 cannot encode)."""
+    import os
+    import subprocess
+    import sys
+
+    data = tmp_path / "My Songs ☃"
+    for entry in generate_demo_songs(data, n_songs=4, seed=9, song_seconds=6):
+        for path in (entry.audio_path, entry.annotation_path):
+            path.rename(path.with_name(f"chanson é {path.name}"))
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0"}
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH", "")])
+    env["AUDIOTRAIN_CACHE_DIR"] = str(tmp_path / "cache")
+    run = tmp_path / "run ☃"
+    argv = ["train", "--preset", "quick_test", "--data", str(data), "--run_dir", str(run), "--processes", "1"]
+    done = subprocess.run(
+        [sys.executable, "-X", "utf8=0", "-m", "audiotrain.recipes.chords", *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (run / "checkpoints" / "best" / "model.safetensors").is_file()
+    assert len(list((run / "evaluation").glob("chanson é *.lab"))) == 1

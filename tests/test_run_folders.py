@@ -316,3 +316,69 @@ def test_printed_commands_are_shell_quoted(tmp_path):
     assert stopped.endswith(f"python -m audiotrain.recipes.clap export --checkpoint '{run}/checkpoints/last' "
                             f"--out '{run}/hf_model' --overwrite")  # fmt: skip
     assert _run.shell_command("predict", run / "best", "SONG.wav") == f"predict '{run}/best' SONG.wav"
+
+
+def test_a_nearly_full_tmpdir_on_a_first_run_is_refused_before_the_run_folder_is_made(
+    tmp_path, tmpdir_env, monkeypatch, capsys
+):
+    """With 200 kB free in TMPDIR and no compiled kernels yet, the first step failed inside MLX's compiler: a
+    47-line traceback ending in "can't write 47 bytes ...: 'No space left on device'", and a run folder
+    holding config.json, which the same command was then refused for."""
+    import shutil
+
+    from audiotrain.recipes.chords import cli as chords
+
+    real_usage = shutil.disk_usage
+
+    def nearly_full(path):
+        usage = real_usage(path)
+        return usage._replace(free=200_000) if Path(path).is_relative_to(tmp_path / "tmp") else usage
+
+    monkeypatch.setattr(shutil, "disk_usage", nearly_full)
+    (tmp_path / "tmp").mkdir()
+    tmpdir_env(tmp_path / "tmp")
+    run = tmp_path / "run"
+    argv = ["--preset", "quick_test", "--device", "cpu", "--run_dir", str(run), "--processes", "1"]
+    assert chords.main([*argv, "--data.cache_dir", str(tmp_path / "cache")]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.startswith(
+            f"error: TMPDIR={tmp_path / 'tmp'}: 195 kB free; MLX compiles its CPU kernels into {tmp_path / 'tmp'}/mlx/"
+        )
+        and "needs at least 16 MB there: free space there or set TMPDIR to a folder with room" in err
+    ), err
+    assert "Traceback" not in err and not run.exists()
+
+
+def test_a_kernel_that_cannot_be_compiled_in_tmpdir_is_one_line_and_leaves_the_folder_to_the_next_run(
+    tmp_path, tmpdir_env, monkeypatch, capsys
+):
+    """TMPDIR filling up while the first step compiles (its kernels from an earlier run were there, the new
+    ones did not fit): MLX's error, the compiler's command and its output, 47 lines, and config.json left."""
+    from audiotrain.recipes.chords import cli as chords
+
+    import mlx.core as mx
+
+    tmpdir_env(tmp_path)
+    compiler = (
+        "[Compile::eval_cpu] Failed to compile function Gf4IBroadcast_f4_1: Failed to execute command with "
+        f'return code 1: "g++ -std=c++17 -O3 ... -o "{tmp_path}/mlx/cpu/tmp_d5f132b0.so" 2>&1", the output is: '
+        f"{tmp_path}/ccSPP64z.s: Fatal error: can't write 47 bytes to section .text of {tmp_path}/ccAHPgkp.o: "
+        "'No space left on device'"
+    )
+
+    def compile_fails(*arrays):
+        raise RuntimeError(compiler)
+
+    monkeypatch.setattr(mx, "async_eval", compile_fails)
+    run = tmp_path / "run"
+    argv = ["--preset", "quick_test", "--device", "cpu", "--run_dir", str(run), "--processes", "1"]
+    assert chords.main([*argv, "--data.cache_dir", str(tmp_path / "cache")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"error: TMPDIR={tmp_path}: MLX could not compile its CPU kernels in {tmp_path}/mlx/{mx.__version__}/cpu "
+        "(No space left on device); free space there (a first run compiles all its kernels: at least 16 MB) or "
+        "set TMPDIR to a folder with room\n"
+    ), err
+    assert "Traceback" not in err and "g++" not in err
+    assert not any(run.iterdir())  # what a run may start in (config.json held it for a run that never was)

@@ -1025,3 +1025,33 @@ def test_hparams_logged_before_a_resumed_fit_go_to_the_checkpoints_run(tmp_path)
         trainer(tmp_path, max_steps=7, logger=early).fit(
             TinyClassifier(), make_batches(64), ckpt_path=str(saved)
         )
+
+
+def test_fit_names_tmpdir_when_mlx_cannot_compile_its_kernels_there(tmp_path):
+    """With TMPDIR on a folder it could not write, Trainer.fit raised MLX's "filesystem error: cannot create
+    directories: Permission denied [<tmp>/mlx/0.32.4/cpu]" (a TMPDIR that is a file: "temp_directory_path: Not
+    a directory"), which does not say that TMPDIR chose the folder."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    (tmp_path / "afile").write_text("")
+    tests = Path(__file__).resolve().parent
+    env = {k: v for k, v in os.environ.items() if k not in ("TMP", "TEMP", "TEMPDIR")}
+    env["TMPDIR"] = str(tmp_path / "afile")
+    env["PYTHONPATH"] = os.pathsep.join([str(tests.parent), str(tests), env.get("PYTHONPATH", "")])
+    code = (
+        "import audiotrain; import mlx.core as mx; from audiotrain import Trainer\n"
+        "from audiotrain._system import KernelCompileError\n"
+        "from tasks import TinyClassifier, make_batches\n"
+        "mx.set_default_device(mx.cpu)\n"
+        f"trainer = Trainer(max_epochs=1, default_root_dir={str(tmp_path / 'run')!r}, enable_progress_bar=False)\n"
+        "try:\n    trainer.fit(TinyClassifier(), make_batches())\n"
+        "except KernelCompileError as error:\n    print(error)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(
+        f"TMPDIR={tmp_path / 'afile'}: MLX could not compile its CPU kernels in {tmp_path / 'afile'}/mlx/"
+    ) and done.stdout.endswith("(Not a directory); set TMPDIR to a folder you can write to\n"), done.stdout

@@ -49,17 +49,20 @@ ends before its segment does.
 `plan_demo_song` returns the notes and the segments so that this can be checked.
 
 `generate_demo_songs` writes ``song_XXX.wav`` + ``song_XXX.lab`` and a ``manifest.json`` with the
-parameters; called again with the same parameters on that folder it does nothing.
+parameters; called again with the same parameters on that folder it renders again only the songs whose audio
+header or annotation cannot be read (with a warning), and otherwise does nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import os
 import re
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from functools import partial
 from pathlib import Path
 
 from audiotrain._files import TMP_PREFIX, write_atomically
@@ -898,20 +901,16 @@ def generate_demo_songs(
         for i in range(config.n_songs)
     ]
     manifest_path = out_dir / MANIFEST
-    if rank == 0 and not _is_complete(manifest_path, params, entries):
+    if rank == 0 and not _made_with(manifest_path, params):
         _clear_stale_set(out_dir, manifest_path)
+    elif rank == 0:
+        _render_damaged_songs_again(config, entries)
     wait()  # every process now sees the same set: complete (manifest and files) or without a manifest
     if _is_complete(manifest_path, params, entries):
         return entries
     out_dir.mkdir(parents=True, exist_ok=True)
     for i in range(rank, len(entries), world):
-        song = plan_demo_song(config, i)
-        audio = render_demo_song(song, config.sr, seed=[config.seed, i])
-        # Atomically (as the manifest, and `write_lab`): a run reading this set while another renders it
-        # again (before a manifest is there) reads the whole song, never part of it.
-        wav = partial(sf.write, data=audio, samplerate=config.sr, subtype="PCM_16", format="WAV")
-        write_atomically(entries[i].audio_path, wav)
-        write_lab(entries[i].annotation_path, song.segments)
+        _render_song(config, i, entries[i])
     wait()
     if rank == 0:
         # The manifest is written last: a set interrupted halfway is regenerated next time.
@@ -919,6 +918,57 @@ def generate_demo_songs(
         write_atomically(manifest_path, lambda handle: handle.write(manifest.encode()))
     wait()
     return entries
+
+
+def _render_song(config: DemoConfig, i: int, entry: SongEntry) -> None:
+    """Write song `i` of a set: its audio and its annotation."""
+    song = plan_demo_song(config, i)
+    audio = render_demo_song(song, config.sr, seed=[config.seed, i])
+    # Encoded in memory first: soundfile writing into a file on a full disk printed an "Exception ignored
+    # from cffi callback" per song, then failed on an AssertionError; a plain write fails with the OSError
+    # (ENOSPC) the recipe reports in one line.
+    wav = io.BytesIO()
+    sf.write(wav, audio, config.sr, subtype="PCM_16", format="WAV")
+    # Atomically (as the manifest, and `write_lab`): a run reading this set while another renders it again
+    # (before a manifest is there) reads the whole song, never part of it.
+    write_atomically(entry.audio_path, lambda handle: handle.write(wav.getbuffer()))
+    write_lab(entry.annotation_path, song.segments)
+
+
+def _damage(entry: SongEntry) -> str:
+    """Why a song of a finished set cannot be read ("" when it can): its audio header or its annotation.
+
+    A set is the cache's, never the user's, so a damaged song (a disk that filled up, a copy cut short, an
+    edit) is rendered again rather than left out of every later run; as the feature cache recomputes a
+    damaged entry. The header and the annotation are read, not the samples: a few milliseconds a song."""
+    from audiotrain.audio import AudioError, get_duration
+    from audiotrain.chords.lab import AnnotationError, read_lab
+
+    try:
+        get_duration(entry.audio_path)
+        read_lab(entry.annotation_path)
+    except (AudioError, AnnotationError) as error:
+        return str(error)
+    except OSError as error:  # an annotation missing or unreadable
+        return f"{error.filename}: {error.strerror or error}"
+    return ""
+
+
+def _render_damaged_songs_again(config: DemoConfig, entries: list[SongEntry]) -> None:
+    """Render again, with a warning naming them, the songs of a finished set that cannot be read."""
+    damaged = {i: why for i, entry in enumerate(entries) if (why := _damage(entry))}
+    if not damaged:
+        return
+    folder = entries[0].audio_path.parent
+    reasons = [damaged[i].replace(f"{folder}{os.sep}", "") for i in list(damaged)[:3]]  # (named once)
+    more = f"; and {len(damaged) - 3} more" if len(damaged) > 3 else ""
+    warnings.warn(
+        f"demo set {folder}: {len(damaged)} of its {len(entries)} songs cannot be read "
+        f"({'; '.join(reasons)}{more}); rendering them again",
+        stacklevel=3,
+    )
+    for i in damaged:
+        _render_song(config, i, entries[i])
 
 
 def demo_set_params(config: DemoConfig) -> dict:
@@ -952,18 +1002,19 @@ def demo_set_files(folder: Path) -> list[Path]:
     )
 
 
-def _is_complete(manifest_path: Path, params: dict, entries: list[SongEntry]) -> bool:
-    """A set made with `params` whose files are all there."""
-    if not manifest_path.exists():
-        return False
+def _made_with(manifest_path: Path, params: dict) -> bool:
+    """Whether a set's manifest is there and says it was made with `params`."""
     try:
         cached = json.loads(manifest_path.read_text())
-    except json.JSONDecodeError:
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
         return False
-    return (
-        isinstance(cached, dict)
-        and cached.get("params") == params
-        and all(e.audio_path.exists() and e.annotation_path.exists() for e in entries)
+    return isinstance(cached, dict) and cached.get("params") == params
+
+
+def _is_complete(manifest_path: Path, params: dict, entries: list[SongEntry]) -> bool:
+    """A set made with `params` whose files are all there."""
+    return _made_with(manifest_path, params) and all(
+        e.audio_path.exists() and e.annotation_path.exists() for e in entries
     )
 
 

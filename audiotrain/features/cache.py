@@ -1,9 +1,10 @@
 """Disk cache of computed features, one ``.npy`` per (audio file, feature configuration).
 
 Layout: ``<root>/<config_key>/<path hash>-<identity hash>.npy`` plus ``<root>/<config_key>/config.json``
-describing the configuration. The identity is the file's status (``identity="stat"``, default: a cache hit
-opens no audio) or its content hash (``identity="content"``: survives copies and ``touch``, but reads the
-file's bytes on every lookup).
+describing the configuration, and ``<root>/<config_key>/sources.jsonl``, the audio file of each path hash
+(what ``prune`` reads). The identity is the file's status (``identity="stat"``, default: a cache hit opens no
+audio, but for its header once per run where ``expected_frames`` is given) or its content hash
+(``identity="content"``: survives copies and ``touch``, but reads the file's bytes on every lookup).
 
 The status identity is (size, mtime, inode, ctime). Size and mtime alone miss a rewrite that keeps them
 (a file restored with ``touch -r``, or copied over the old one with preserved times); the inode changes
@@ -21,26 +22,36 @@ entries it has, and computes the others in memory, with one warning.
 The cache marks its root with a ``.audiotrain-feature-cache`` file when it first writes there. The command
 line (``python -m audiotrain cache ...``: ``info`` lists configurations with their settings, entries and
 sizes, and the recipes' demo sets in ``<root>/../demo/chords`` and ``<root>/../demo/clap``; ``clear`` deletes
-them) works only on a marked root: a folder of runs passed as ``--root`` by mistake holds ``config.json`` files
-too, and once lost all of them to ``clear``. It deletes only the files the cache and the demo writers name as
-theirs.
+them; ``prune`` deletes the entries whose audio file no longer exists) works only on a marked root (or the
+folder above it, which the recipes' ``--data.cache_dir`` names): a folder of runs passed as ``--root`` by
+mistake holds ``config.json`` files too, and once lost all of them to ``clear``. It deletes only the files the
+cache and the demo writers name as theirs.
+
+A process that uses the cache holds a shared ``flock`` on the marker (`hold_cache`: every `FeatureCache`,
+and the chord recipe before it reads its demo sets); ``clear`` and ``prune`` refuse while another process
+holds one, unless ``--force``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import hashlib
 import inspect
+import io
 import json
+import os
 import re
 import sys
 import textwrap
 import threading
 import warnings
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from audiotrain._files import TMP_PREFIX, write_atomically
@@ -50,12 +61,17 @@ from audiotrain.audio import AudioError
 import mlx.core as mx
 import numpy as np
 
-__all__ = ["FeatureCache", "default_cache_root", "main"]
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; `cache clear` cannot tell a cache in use there
+    fcntl = None
+
+__all__ = ["FeatureCache", "default_cache_root", "hold_cache", "main"]
 
 
 def default_cache_root() -> Path:
-    """``$AUDIOTRAIN_CACHE_DIR/features``, else ``~/.cache/audiotrain/features`` (`audiotrain._system.cache_dir`,
-    the recipes' root too)."""
+    """``features`` in `audiotrain._system.cache_dir` (``$AUDIOTRAIN_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/audiotrain``, else ``~/.cache/audiotrain``; the recipes' cache too)."""
     return cache_dir() / "features"
 
 
@@ -76,6 +92,79 @@ def _mark_root(root: Path) -> None:
         )
 
 
+#: The cache roots this process uses: the descriptor of the marker file, which holds a shared lock, and how
+#: many holds share it (`hold_cache`).
+_IN_USE: dict[Path, list[int]] = {}
+_IN_USE_LOCK = threading.Lock()
+
+
+def hold_cache(root: str | Path, create: bool = False) -> Callable[[], None] | None:
+    """Mark the cache at `root` as in use by this process: a shared ``flock`` on its marker file, until the
+    function returned is called (or the process ends). ``python -m audiotrain cache clear`` and ``prune``
+    refuse while another process holds one (unless ``--force``): a clear under a run once deleted the demo
+    songs its final evaluation was about to read.
+
+    A `FeatureCache` holds its root while it exists, from when it is made (or writes the marker); the chord
+    recipe holds it before it renders or reads its demo sets there (`create`: mark the root first), for the
+    rest of the run. Returns None, holding nothing, without ``flock`` (Windows) or where the marker can be
+    neither made nor opened (a read-only cache without one: nothing there to clear)."""
+    if fcntl is None:
+        return None
+    root = Path(root).absolute()
+    with _IN_USE_LOCK:
+        if root in _IN_USE:
+            _IN_USE[root][1] += 1
+        else:
+            try:
+                if create:
+                    _mark_root(root)
+                fd = os.open(root / MARKER, os.O_RDONLY)
+            except OSError:
+                return None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH)  # (waits while a `cache clear` deletes: seconds)
+            except OSError:  # a file system without locks
+                os.close(fd)
+                return None
+            _IN_USE[root] = [fd, 1]
+    released = threading.Event()
+
+    def release() -> None:
+        with _IN_USE_LOCK:
+            if released.is_set() or root not in _IN_USE:
+                return
+            released.set()
+            _IN_USE[root][1] -= 1
+            if _IN_USE[root][1] == 0:
+                os.close(_IN_USE.pop(root)[0])  # (releases the lock)
+
+    return release
+
+
+@contextlib.contextmanager
+def _others_using(root: Path) -> Iterator[bool]:
+    """While inside, hold the cache at `root` exclusively where no other process holds it (`hold_cache`);
+    yields whether one does. This process's own hold does not count: the clear is its own."""
+    marker = root / MARKER
+    if fcntl is None or not marker.is_file():
+        yield False
+        return
+    own = _IN_USE.get(root.absolute(), [None])[0]
+    if own is not None:
+        fcntl.flock(own, fcntl.LOCK_UN)
+    fd = os.open(marker, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            yield False
+        except BlockingIOError:
+            yield True
+    finally:
+        os.close(fd)  # (releases the exclusive lock)
+        if own is not None:
+            fcntl.flock(own, fcntl.LOCK_SH)
+
+
 def _hash(text: str | bytes, n: int) -> str:
     return hashlib.sha256(text.encode() if isinstance(text, str) else text).hexdigest()[:n]
 
@@ -90,14 +179,55 @@ def _entries(folder: Path) -> list[Path]:
     return [p for p in folder.iterdir() if _ENTRY_NAME.fullmatch(p.name) and p.is_file()]
 
 
+#: A configuration folder's record of the audio file each entry belongs to: one JSON line ``[path hash, path]``
+#: appended per entry written (entries are named by a hash of the path). What ``prune`` reads to find the
+#: entries whose audio no longer exists.
+SOURCES = "sources.jsonl"
+
+
 def _cache_files(folder: Path) -> list[Path]:
-    """Every file in ``folder`` that the cache wrote (entries, config.json, temporary files)."""
+    """Every file in ``folder`` that the cache wrote (entries, config.json, the sources, temporary files)."""
     return [
         p
         for p in folder.iterdir()
         if p.is_file()
-        and (_ENTRY_NAME.fullmatch(p.name) or p.name == "config.json" or p.name.startswith(TMP_PREFIX))
+        and (
+            _ENTRY_NAME.fullmatch(p.name)
+            or p.name in ("config.json", SOURCES)
+            or p.name.startswith(TMP_PREFIX)
+        )
     ]
+
+
+def _record_source(folder: Path, prefix: str, path: Path) -> None:
+    """Append an entry's audio file to the folder's `SOURCES` (one short ``O_APPEND`` write: whole lines
+    from processes writing at once). Where it cannot be written the entry is kept all the same; ``prune``
+    then does not know its audio and leaves it."""
+    line = (json.dumps([prefix, str(path)]) + "\n").encode()
+    with suppress(OSError):
+        fd = os.open(folder / SOURCES, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+
+
+def _read_sources(folder: Path) -> dict[str, str]:
+    """Path hash -> audio file, from the folder's `SOURCES` (the latest line of each hash; a damaged line is
+    passed over)."""
+    sources: dict[str, str] = {}
+    try:
+        lines = (folder / SOURCES).read_bytes().splitlines()
+    except OSError:
+        return sources
+    for line in lines:
+        try:
+            prefix, path = json.loads(line)
+        except (ValueError, TypeError):
+            continue
+        if isinstance(prefix, str) and isinstance(path, str):
+            sources[prefix] = path
+    return sources
 
 
 def _is_configuration(folder: Path) -> bool:
@@ -192,6 +322,11 @@ class FeatureCache:
     check : callable, optional
         ``check(array) -> bool``: whether an entry read from disk can be this configuration's features
         (shape, finite values); one that fails is computed again. Each entry is checked once per instance.
+    expected_frames : callable, optional
+        ``expected_frames(path) -> int | None``: the frames (last axis) the features of the audio file
+        ``path`` have, from its header (no decoding; None: not known from it); an entry with another count
+        (a valid ``.npy`` of part of the song) is computed again. Read with `check`, once per entry per
+        instance: the first hit of an entry opens its audio file's header, not its samples.
 
     Attributes
     ----------
@@ -212,6 +347,7 @@ class FeatureCache:
         config_key,
         identity: str = "stat",
         check: Callable[[np.ndarray], bool] | None = None,
+        expected_frames: Callable[[Path], int | None] | None = None,
     ):
         if identity not in ("stat", "content"):
             raise ValueError(f"identity must be 'stat' or 'content', got {identity!r}")
@@ -224,13 +360,16 @@ class FeatureCache:
         self.folder = self.root / key
         self.identity = identity
         self.check = check
+        self.expected_frames = expected_frames
         self.hits = 0
         self.misses = 0
         self.replaced = 0
         self._checked: set[Path] = set()  # entries that passed `check`
-        self._warned_unwritable = False
+        self.unwritable: str | None = None  # why an entry could not be written, once one could not
         self._count_lock = threading.Lock()  # thread workers share the counters; `+= 1` is not atomic
         self._copied = False  # pickled or copied: the copies count their own lookups
+        self._held: weakref.finalize | None = None
+        self._hold()  # (a root not marked yet is held once the first entry marks it)
 
     def __getstate__(self) -> dict:
         # Pickled for DataLoader process workers (or deep-copied): the copy counts its lookups in its own
@@ -238,7 +377,15 @@ class FeatureCache:
         self._copied = True
         state = dict(self.__dict__)
         del state["_count_lock"]
+        state["_held"] = None  # (this object's hold; a copy that writes the marker takes its own)
         return state
+
+    def _hold(self) -> None:
+        """Hold the root (`hold_cache`) while this object exists, once its marker is there."""
+        if self._held is None:
+            release = hold_cache(self.root)
+            if release is not None:
+                self._held = weakref.finalize(self, release)
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
@@ -253,7 +400,9 @@ class FeatureCache:
             stat = path.stat()
         except FileNotFoundError as error:
             raise AudioError(path, "missing") from error
-        prefix = _hash(str(path.resolve()), 24)
+        # The name's bytes, as the file system holds them: a non-ASCII name under a non-UTF-8 locale is text
+        # with surrogate escapes, which UTF-8 cannot encode (and the same bytes in any locale).
+        prefix = _hash(os.fsencode(path.resolve()), 24)
         if self.identity == "stat":
             ident = _hash(f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ino}:{stat.st_ctime_ns}", 12)
         else:
@@ -294,7 +443,7 @@ class FeatureCache:
             except (ValueError, OSError, EOFError):
                 _remove(target)  # a damaged entry (e.g. disk full) is recomputed
             else:
-                if self.check is None or target in self._checked or self.check(array):
+                if target in self._checked or self._can_be_features_of(path, array):
                     self._checked.add(target)  # (reading every value once per run, not on every lookup)
                     self._count("hits")
                     return array
@@ -315,16 +464,24 @@ class FeatureCache:
         except OSError as error:
             self._warn_unwritable(error)
             return value  # the features themselves did not need the disk
+        _record_source(self.folder, prefix, path.resolve())
         for stale in self.folder.glob(f"{prefix}-*.npy"):
             if stale != target:
                 _remove(stale)  # the same file in an earlier state
         return np.load(target, mmap_mode="r")
 
+    def _can_be_features_of(self, path: Path, array: np.ndarray) -> bool:
+        """Whether an entry read from disk passes `check` and has the frames `expected_frames` gives."""
+        if self.check is not None and not self.check(array):
+            return False
+        frames = self.expected_frames(path) if self.expected_frames is not None else None
+        return frames is None or (array.ndim > 0 and array.shape[-1] == frames)
+
     def _warn_unwritable(self, error: OSError) -> None:
-        if not self._warned_unwritable:
-            self._warned_unwritable = True
+        if self.unwritable is None:
+            self.unwritable = error.strerror or str(error)
             warnings.warn(
-                f"the feature cache at {self.folder} cannot be written ({error.strerror or error}): features "
+                f"the feature cache at {self.folder} cannot be written ({self.unwritable}): features "
                 "it lacks are computed in memory and not kept; point AUDIOTRAIN_CACHE_DIR (in the chord "
                 "recipe: --data.cache_dir) at a writable folder to keep them",
                 stacklevel=3,
@@ -332,18 +489,24 @@ class FeatureCache:
 
     def _write(self, target: Path, value: np.ndarray) -> None:
         _mark_root(self.root)
+        self._hold()
         self.folder.mkdir(parents=True, exist_ok=True)
         config_file = self.folder / "config.json"
         if self.config is not None and not config_file.exists():
             text = json.dumps(self.config, indent=2, sort_keys=True)
             write_atomically(config_file, lambda handle: handle.write(text.encode()))
+        # Encoded in memory, then written: numpy writing into the file says only "25740 requested and 21472
+        # written" when the disk fills up, a plain write the OSError (No space left on device).
+        encoded = io.BytesIO()
+        np.save(encoded, value, allow_pickle=False)
         # Atomic: readers see the old state or the whole new file.
-        write_atomically(target, lambda handle: np.save(handle, value, allow_pickle=False))
+        write_atomically(target, lambda handle: handle.write(encoded.getbuffer()))
 
     def report(self) -> dict:
-        """``{"root", "config_key", "entries", "bytes", "hits", "misses", "replaced"}`` for this
-        configuration, and a ``"note"`` once the cache was copied (pickled for DataLoader process workers):
-        ``entries`` and ``bytes`` count the folder, the others this object's lookups only."""
+        """``{"root", "config_key", "entries", "bytes", "hits", "misses", "replaced", "unwritable"}`` for
+        this configuration, and a ``"note"`` once the cache was copied (pickled for DataLoader process
+        workers): ``entries`` and ``bytes`` count the folder, the others this object's lookups only;
+        ``unwritable`` is why an entry could not be written (its features were computed in memory), or None."""
         entries, size = _dir_stats(self.folder) if self.folder.is_dir() else (0, 0)
         report = {
             "root": str(self.root),
@@ -353,6 +516,7 @@ class FeatureCache:
             "hits": self.hits,
             "misses": self.misses,
             "replaced": self.replaced,
+            "unwritable": self.unwritable,
         }
         if self._copied:
             report["note"] = (
@@ -427,7 +591,25 @@ def _info(root: Path) -> int:
     return 0
 
 
-def _clear(root: Path, key: str | None) -> int:
+def _refused_while_in_use(root: Path, force: bool, doing: str) -> bool:
+    """Whether to stop a `doing` of the cache at `root` because another process holds it (the caller is
+    inside `_others_using`, which said so); with `force`, say that it goes on instead."""
+    held = (
+        f"another process is using the cache at {root} (it holds {root / MARKER} open: a recipe's run, "
+        "or a Python session with a FeatureCache there)"
+    )
+    if force:
+        print(f"warning: {held}; --force: {doing} it all the same", file=sys.stderr)
+        return False
+    print(
+        f"error: {held}; {doing} it now would delete the demo songs and features that run reads, and fail it. "
+        "Nothing was deleted: wait until it ends, or pass --force",
+        file=sys.stderr,
+    )
+    return True
+
+
+def _clear(root: Path, key: str | None, force: bool = False) -> int:
     demos = _demo_sets(root)
     configurations = sorted(p for p in root.iterdir() if _is_configuration(p)) if root.is_dir() else []
     if key is not None:
@@ -452,6 +634,14 @@ def _clear(root: Path, key: str | None) -> int:
                 file=sys.stderr,
             )
             return 1
+    with _others_using(root) as in_use:
+        if in_use and _refused_while_in_use(root, force, "clearing"):
+            return 1
+        return _delete(root, key, configurations, demos)
+
+
+def _delete(root: Path, key: str | None, configurations: list[Path], demos: list[_DemoSets]) -> int:
+    """`_clear`'s deletion, once it is allowed."""
     entries, failures = 0, []
     for folder in configurations:
         deleted, failed = _delete_configuration(folder)
@@ -478,8 +668,55 @@ def _clear(root: Path, key: str | None) -> int:
     return 0
 
 
+def _prune(root: Path, force: bool = False) -> int:
+    """Delete the entries whose audio file no longer exists (a song deleted, a data folder moved or
+    renamed: entries are found by the file's absolute path), as each configuration's `SOURCES` names it."""
+    configurations = sorted(p for p in root.iterdir() if _is_configuration(p)) if root.is_dir() else []
+    with _others_using(root) as in_use:
+        if in_use and _refused_while_in_use(root, force, "pruning"):
+            return 1
+        pruned = pruned_bytes = unknown = 0
+        failures: list[str] = []
+        for folder in configurations:
+            sources = _read_sources(folder)
+            gone, kept = [], {}
+            for entry in _entries(folder):
+                prefix = entry.name.partition("-")[0]
+                if prefix not in sources:
+                    unknown += 1
+                elif Path(sources[prefix]).exists():
+                    kept[prefix] = sources[prefix]
+                else:
+                    gone.append(entry)
+            sizes = {entry: entry.stat().st_size for entry in gone}
+            deleted, failed = _delete_files(folder, gone)
+            pruned += len(deleted)
+            pruned_bytes += sum(sizes[entry] for entry in deleted)
+            failures += failed
+            if deleted and folder.is_dir():  # the record keeps the entries left (one line each)
+                text = "".join(json.dumps([prefix, path]) + "\n" for prefix, path in sorted(kept.items()))
+                with suppress(OSError):
+                    write_atomically(folder / SOURCES, partial(_write_text, text=text))
+    print(f"pruned {pruned} entries ({_human(pruned_bytes)}) whose audio file no longer exists from {root}")
+    if unknown:
+        print(
+            f"kept {unknown} entries whose audio file the cache did not record (written before it did); "
+            "`cache clear --key CONFIGURATION` deletes a whole configuration"
+        )
+    if failures:
+        print(f"error: could not delete {len(failures)} files:", file=sys.stderr)
+        for message in failures[:20]:
+            print(f"  {message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _write_text(handle, text: str) -> None:
+    handle.write(text.encode())
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``audiotrain cache info|clear [--root DIR] [--key KEY]``."""
+    """``audiotrain cache info|clear|prune [--root DIR] [--key KEY] [--force]``."""
     parser = argparse.ArgumentParser(
         prog="audiotrain cache",
         description="Inspect or clear the feature cache, and the recipes' demo sets beside it.",
@@ -489,42 +726,56 @@ def main(argv: list[str] | None = None) -> int:
     for name, help_text in (
         ("info", "list configurations (with their settings) and the recipes' demo sets, with their sizes"),
         ("clear", "delete entries and demo sets"),
+        ("prune", "delete the entries whose audio file no longer exists (deleted, or moved or renamed)"),
     ):
         command = sub.add_parser(name, help=help_text, allow_abbrev=False)
         command.add_argument(
             "--root",
             type=Path,
             default=None,
-            help="default: $AUDIOTRAIN_CACHE_DIR/features or ~/.cache/audiotrain/features",
+            help="the feature cache, or the folder given --data.cache_dir (default: "
+            "$AUDIOTRAIN_CACHE_DIR/features, else $XDG_CACHE_HOME/audiotrain/features, else "
+            "~/.cache/audiotrain/features)",
         )
         if name == "clear":
             command.add_argument(
                 "--key", default=None, help="only this configuration key or demo set (default: all)"
             )
+        if name != "info":
+            command.add_argument(
+                "--force",
+                action="store_true",
+                help="go on while another process (a run) uses the cache: its run may then fail",
+            )
     args = parser.parse_args(argv)
     root = args.root if args.root is not None else default_cache_root()
+    if args.root is not None and not is_cache_root(root) and is_cache_root(root / "features"):
+        root = root / "features"  # the recipes' cache folder (--data.cache_dir): its feature cache
     done = "listed" if args.command == "info" else "deleted"
     # A --root typo must not read as an empty cache (the default root is missing until the first entry).
     problem = "is a file, not a folder" if root.exists() and not root.is_dir() else None
     if args.root is not None and not root.exists():
         problem = "does not exist"
     if problem:
-        named = "--root" if args.root is not None else "the cache folder ($AUDIOTRAIN_CACHE_DIR/features)"
+        named = "--root" if args.root is not None else "the default cache folder"
         print(f"error: {named} {root} {problem}; nothing was {done}", file=sys.stderr)
         return 2
     if root.is_dir() and not is_cache_root(root):
         # Refused whatever it holds: run folders have config.json files that looked like configurations.
         print(
             f"error: --root {root} is not a feature cache (the cache marks its root with a {MARKER} file, and "
-            f"there is none); nothing was {done}. Pass the folder "
-            f"the cache writes to (default {default_cache_root()}); a cache written before the marker existed "
-            "is marked again by its next use, or can be deleted by hand",
+            f"there is none, nor a features/ folder that has it); nothing was {done}. Pass the folder the "
+            f"cache writes to (default {default_cache_root()}), or the one given --data.cache_dir or "
+            "AUDIOTRAIN_CACHE_DIR (the cache is its features/); a cache written before the marker existed is "
+            "marked again by its next use, or can be deleted by hand",
             file=sys.stderr,
         )
         return 2
     if args.command == "info":
         return _info(root)
-    return _clear(root, args.key)
+    if args.command == "prune":
+        return _prune(root, args.force)
+    return _clear(root, args.key, args.force)
 
 
 if __name__ == "__main__":

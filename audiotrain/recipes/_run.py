@@ -36,7 +36,13 @@ from pathlib import Path
 from typing import Any
 
 from audiotrain._files import create_atomically, probe_writable, write_atomically
-from audiotrain._system import mlx_kernel_cache, mlx_temp_dir, remove_broken_kernels, versions
+from audiotrain._system import (
+    KERNEL_SPACE_NEEDED,
+    mlx_kernel_cache,
+    mlx_temp_dir,
+    remove_broken_kernels,
+    versions,
+)
 from audiotrain.distributed.collectives import joined_world_size, rank
 from audiotrain.distributed.local import in_launched_job, launched_processes, relaunch_prefix
 from audiotrain.recipes.config_cli import home_expanded
@@ -169,7 +175,16 @@ def check_kernel_cache(on_cpu: bool | None = None, log: Callable[[str], None] | 
             f"removed {len(removed)} broken kernel file(s) from {cache} (empty or cut short, left by a compile "
             f"that was interrupted; MLX compiles them again): {names}{more}"
         )
-    if log is not None and not any(cache.iterdir()) and not _rank_that_leaves_notes_to_others():
+    first_run = not any(cache.iterdir())
+    free = shutil.disk_usage(cache).free if first_run else None
+    if free is not None and free < KERNEL_SPACE_NEEDED:  # (nearly full: the first step's compile failed)
+        where = f"{name}={folder}" if name else f"TMPDIR is not set, so {folder}"
+        raise OutputFolderError(
+            f"{where}: {free >> 10} kB free; MLX compiles its CPU kernels into {cache} on a first run and needs "
+            f"at least {KERNEL_SPACE_NEEDED >> 20} MB there: free space there or set TMPDIR to a folder with "
+            "room"
+        )
+    if log is not None and first_run and not _rank_that_leaves_notes_to_others():
         log(
             f"first run of MLX {mx.__version__} here (no compiled kernels in {cache} yet): it compiles its CPU "
             "kernels now, about a minute before the first steps; later runs reuse them"
@@ -227,6 +242,21 @@ def check_run_folder(
             f"{flag} {folder} already holds files (a previous run?); choose a new {flag}, {options}"
         )
     return True
+
+
+def forget_run_that_never_trained(folder: Path, written: Iterable[str]) -> None:
+    """Remove the files a run wrote into `folder` before it failed at its first step (`written`: its record),
+    where they are all the folder holds: a run that never trained (MLX could not compile a kernel in a full
+    TMPDIR) left its config.json, and the same command, the cause fixed, was refused for it (--overwrite).
+    A folder holding anything else is left as it is."""
+    names = set(written)
+    try:
+        found = list(folder.iterdir())
+    except OSError:
+        return
+    if found and all(path.name in names and path.is_file() for path in found):
+        for path in found:
+            path.unlink(missing_ok=True)
 
 
 def newest_checkpoint(folder: Path) -> Path | None:

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from audiotrain._system import KernelCompileError
 from audiotrain.audio import AudioError
 from audiotrain.models.clap.torch_bin import UnsafeCheckpointError
 from audiotrain.train import checkpoint as ckpt
@@ -631,6 +632,7 @@ USER_ERRORS = (
     ckpt.CheckpointError,
     FileNotFoundError,
     FileExistsError,
+    KernelCompileError,  # TMPDIR full or not writable: MLX could not compile a kernel there (it names TMPDIR)
     NotADirectoryError,
     UnsafeCheckpointError,  # a pickle that asks for code: refused, and said in one line, not a traceback
     ValueError,

@@ -30,8 +30,9 @@ __all__ = [
 
 
 def names_digest(names: Sequence[str]) -> str:
-    """SHA-256 of `names`, in order."""
-    return hashlib.sha256("\n".join(names).encode()).hexdigest()
+    """SHA-256 of `names`, in order. A name from a file name the locale could not decode (a non-UTF-8 locale)
+    holds surrogate escapes: hashed as the file name's bytes, as it is in a UTF-8 locale."""
+    return hashlib.sha256("\n".join(names).encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def contents_digest(items: Sequence[Any]) -> str:

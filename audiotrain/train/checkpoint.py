@@ -199,8 +199,11 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _save_arrays(path: Path, arrays: dict[str, mx.array]) -> None:
-    mx.save_safetensors(str(path), arrays)
-    with open(path, "rb+") as f:
+    # Through a file Python opened: MLX takes a path as UTF-8 text, which a name the locale's encoding
+    # cannot hold (``LC_ALL=C`` with Python's UTF-8 mode off) is not ("std::bad_cast").
+    with open(path, "wb") as f:
+        mx.save_safetensors(f, arrays)
+        f.flush()
         os.fsync(f.fileno())
 
 
@@ -685,7 +688,8 @@ def read_arrays(file: Path, finite: bool = True) -> dict[str, mx.array]:
     if not file.is_file():
         return {}
     try:
-        arrays = mx.load(str(_inside(file)), format="safetensors")
+        with open(_inside(file), "rb") as handle:  # (opened by Python: as `_save_arrays`)
+            arrays = mx.load(handle, format="safetensors")
         if finite:
             _loading.check_finite(arrays, file, CheckpointError)
     except CheckpointError:

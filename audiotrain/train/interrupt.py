@@ -120,6 +120,12 @@ def eval_compiling_again(evaluate: Callable[[Any], Any], arrays: Any) -> None:
         evaluate(arrays)
     except RuntimeError as error:
         if _KERNEL_NOT_LOADED not in str(error):
+            from audiotrain._system import kernel_compile_error
+
+            # A full, read-only or foreign TMPDIR: one line naming it, not the compiler's 20-odd lines.
+            failure = kernel_compile_error(error)
+            if failure is not None:
+                raise failure from None
             raise
         from audiotrain._system import remove_broken_kernels
 

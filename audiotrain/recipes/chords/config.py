@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from audiotrain._system import cache_dir as package_cache_dir
-from audiotrain.audio import AudioError
+from audiotrain.audio import AudioError, header_length
 from audiotrain.audio import load as load_audio
 from audiotrain.chords.decode import DecodeConfig
 from audiotrain.chords.vocabulary import NUM_CHORD_TYPES
@@ -42,8 +42,9 @@ HELD_OUT_STYLES = ("independent", "band")
 
 
 def default_cache_dir() -> Path:
-    """Where demo data and feature caches live: `audiotrain._system.cache_dir` (``$AUDIOTRAIN_CACHE_DIR`` or
-    ``~/.cache/audiotrain``), as for the CLAP recipe and ``python -m audiotrain cache``."""
+    """Where demo data and feature caches live: `audiotrain._system.cache_dir` (``$AUDIOTRAIN_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/audiotrain``, else ``~/.cache/audiotrain``), as for the CLAP recipe and ``python -m
+    audiotrain cache``."""
     return package_cache_dir()
 
 
@@ -230,6 +231,16 @@ class ChordFeatureConfig:
             and bool(np.isfinite(features).all())
         )
 
+    def expected_frames(self, path: str | Path) -> int | None:
+        """The frames `compute` gives for `path`'s audio, from its header (no decoding): 1 + its samples at
+        `sr` // `hop_length`. None where the header only estimates the length (MP3, Ogg). What the feature
+        cache checks an entry's frames against: one with fewer frames was served, 1.9 s of a 6 s song."""
+        frames, rate, exact = header_length(path)
+        if not exact:
+            return None
+        samples = frames if rate == self.sr else math.ceil(frames * self.sr / rate)  # (`resample`'s rule)
+        return 1 + samples // self.hop_length
+
     @property
     def input_bins(self) -> int:
         """Values per frame the model reads: the ``n_bins`` CQT window, then the bass view's."""
@@ -362,7 +373,9 @@ class ChordDataConfig:
     cache_dir: str | None = field(
         default=None,
         metadata=_help(
-            "demo data and feature cache; default $AUDIOTRAIN_CACHE_DIR or ~/.cache/audiotrain", path=True
+            "demo data and feature cache; default $AUDIOTRAIN_CACHE_DIR, else $XDG_CACHE_HOME/audiotrain, else "
+            "~/.cache/audiotrain",
+            path=True,
         ),
     )
     # 224: what the default run trains in its 2-3 minutes since it uses both cores of a 2-core CPU (128

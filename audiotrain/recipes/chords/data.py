@@ -26,7 +26,7 @@ from audiotrain.datasets.chord_songs import (
 )
 from audiotrain.distributed import collectives
 from audiotrain.distributed.local import launched_processes
-from audiotrain.features.cache import FeatureCache
+from audiotrain.features.cache import FeatureCache, hold_cache
 from audiotrain.recipes.chords.config import (
     SILENT_SONG,
     ChordDataConfig,
@@ -86,6 +86,8 @@ def demo_splits(
     (`generate_demo_songs`' shard); only for ranks that share a disk (one machine).
     """
     root = data.resolved_cache_dir() / DEMO_FOLDER
+    # In use from now until the run ends: `cache clear` refuses to delete the sets under it.
+    hold_cache(data.resolved_cache_dir() / "features", create=True)
 
     def make(kind: str, n: int, seed: int, timbres: Sequence[str] | None, style: str = "train"):
         config = DemoConfig(
@@ -167,7 +169,9 @@ def feature_function(
     features: ChordFeatureConfig, cache_root: Path
 ) -> tuple[Callable[[Path], np.ndarray], FeatureCache]:
     """`audio path → features [total_bins, frames]` through an on-disk cache."""
-    cache = FeatureCache(cache_root, features, check=features.valid_features)
+    cache = FeatureCache(
+        cache_root, features, check=features.valid_features, expected_frames=features.expected_frames
+    )
 
     def compute(path: Path) -> np.ndarray:
         return features.compute(features.load(path))

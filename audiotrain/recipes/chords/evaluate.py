@@ -365,7 +365,8 @@ def write_evaluation(result: EvaluationResult, out: Path) -> None:
     that claims it."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "scores.json").write_text(json.dumps(result.summary(), indent=1))
-    (out / "scores.md").write_text(result.report() + "\n")
+    # UTF-8 whatever the locale; a song name from a file name the locale could not decode as its bytes.
+    (out / "scores.md").write_text(result.report() + "\n", encoding="utf-8", errors="surrogateescape")
     for name, (_, estimate) in result.pairs.items():
         write_lab(out / f"{name}.lab", estimate)
     if result.frames_note:  # nothing to plot (`frames_note` says why, in scores.md and in the output)
@@ -457,7 +458,7 @@ class Comparison:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "comparison.json").write_text(json.dumps(self.to_dict(), indent=1))
-        (folder / "comparison.md").write_text(self.table() + "\n")
+        (folder / "comparison.md").write_text(self.table() + "\n", encoding="utf-8", errors="surrogateescape")
 
 
 def compare_results(result: EvaluationResult, baseline: EvaluationResult) -> Comparison:

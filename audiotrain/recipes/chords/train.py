@@ -12,6 +12,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from audiotrain._system import KernelCompileError
 from audiotrain.audio import AudioError, get_duration
 from audiotrain.data.loader import position_ends_epoch
 from audiotrain.distributed import collectives
@@ -25,6 +26,7 @@ from audiotrain.recipes._run import (
     check_run_folder,
     clear_run_outputs,
     create_run_folder,
+    forget_run_that_never_trained,
     is_inside,
     write_run_record,
 )
@@ -194,7 +196,12 @@ def run_training(
     chosen = checkpoint_dir / ("best" if validate else "last")  # the checkpoint evaluated and printed
     trainer.resume_hint = None  # the recipe prints its own command line after fit
     start = time.perf_counter()
-    trainer.fit(task, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
+    try:
+        trainer.fit(task, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
+    except KernelCompileError:  # (a full TMPDIR at the first step: the folder is the next run's to take)
+        if main and not continuing:
+            forget_run_that_never_trained(run_dir, ["config.json"])
+        raise
     train_seconds = time.perf_counter() - start
     early_stop = _early_stop_line(early_stopping)
     if early_stop:
@@ -526,10 +533,20 @@ def _stopped_after_training(
 
 def _cache_line(cache: FeatureCache, splits: SongSplits) -> str:
     """The run's ``feature cache:`` line: its own songs, then (where they differ) every song the folder
-    holds features of, which other runs with these feature settings put there too."""
+    holds features of, which other runs with these feature settings put there too. A cache that could not
+    be written says so: "this run's songs in" a read-only or full folder that held none of them was false."""
     songs = len(splits.train) + len(splits.val) + len(splits.test)
+    if cache.unwritable is not None:
+        return (
+            f"feature cache: {cache.folder} cannot be written ({cache.unwritable}): the features of this "
+            f"run's {songs} songs that it lacked were computed in memory and not kept"
+        )
     entries = cache.report()["entries"]
-    there = f" ({entries} songs there in all, other runs' too)" if entries != songs else ""
+    there = ""
+    if entries > songs:
+        there = f" ({entries} songs there in all, other runs' too)"
+    elif entries < songs:
+        there = f" (only {entries} of them there now: the others' were deleted during the run)"
     replaced = f"; {cache.replaced} wrong entries computed again" if cache.replaced else ""
     return f"feature cache: this run's {songs} songs in {cache.folder}{there}{replaced}"
 

@@ -152,8 +152,8 @@ class ClapDemoConfig:
     clips: int = _opt(80, "clips in the generated demo folder")
     folder: str | None = _opt(
         None,
-        "where the demo folder is generated and cached (if unset: demo/clap in $AUDIOTRAIN_CACHE_DIR or "
-        "~/.cache/audiotrain, where `python -m audiotrain cache` lists it)",
+        "where the demo folder is generated and cached (if unset: demo/clap in $AUDIOTRAIN_CACHE_DIR, else "
+        "$XDG_CACHE_HOME/audiotrain, else ~/.cache/audiotrain, where `python -m audiotrain cache` lists it)",
         path=True,
     )
     vocab_size: int = _opt(400, "BPE vocabulary trained on the captions")
