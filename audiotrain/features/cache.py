@@ -660,12 +660,7 @@ def _delete(root: Path, key: str | None, configurations: list[Path], demos: list
             failures += failed
         what = f"of {key}" if key is not None else f"in {len(demo.sets)} sets"
         print(f"deleted {count} demo {demo.unit} {what} from {demo.folder}")
-    if failures:
-        print(f"error: could not delete {len(failures)} files:", file=sys.stderr)
-        for message in failures[:20]:
-            print(f"  {message}", file=sys.stderr)
-        return 1
-    return 0
+    return _said_failures(failures)
 
 
 def _prune(root: Path, force: bool = False) -> int:
@@ -703,12 +698,17 @@ def _prune(root: Path, force: bool = False) -> int:
             f"kept {unknown} entries whose audio file the cache did not record (written before it did); "
             "`cache clear --key CONFIGURATION` deletes a whole configuration"
         )
-    if failures:
-        print(f"error: could not delete {len(failures)} files:", file=sys.stderr)
-        for message in failures[:20]:
-            print(f"  {message}", file=sys.stderr)
-        return 1
-    return 0
+    return _said_failures(failures)
+
+
+def _said_failures(failures: list[str]) -> int:
+    """The exit status of a clear or prune: 1, with the first 20 files that could not be deleted, if any."""
+    if not failures:
+        return 0
+    print(f"error: could not delete {len(failures)} files:", file=sys.stderr)
+    for message in failures[:20]:
+        print(f"  {message}", file=sys.stderr)
+    return 1
 
 
 def _write_text(handle, text: str) -> None:

@@ -381,15 +381,22 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
     return stop_exit_status() if result.interrupted else 0  # (Ctrl-C after training: plots, evaluation)
 
 
+def _run_record(config_file: Path) -> dict | None:
+    """The ``--config`` file's settings as a dict, or None where it is not one (resolve_settings read it
+    already: its errors are said there)."""
+    try:
+        record = load_config_data(config_file)
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
 def _note_a_run_started_from_weights(config_file: Path) -> None:
     """Say so when ``--config`` names a run record (config.json, or a checkpoint's trainer_state.json) of a
     run that started from a checkpoint's weights, and ``--init_from`` is not given: the settings repeat
     that run, but the weights would start random."""
-    try:
-        record = load_config_data(config_file)
-    except (OSError, ValueError):
-        return  # (resolve_settings read it already: its errors are said there)
-    if not isinstance(record, dict):
+    record = _run_record(config_file)
+    if record is None:
         return
     stored = (record.get("module_state") or {}).get(CHECKPOINT_KEY) or {}
     started = record.get("init_from") or (stored.get("init_from") if isinstance(stored, dict) else None)
@@ -404,11 +411,8 @@ def _note_another_process_count(config_file: Path, processes: int) -> None:
     """Say so when ``--config`` names the record of a run (config.json, or a checkpoint's trainer_state.json)
     that trained in another number of processes than this one will: ``processes`` 0 (one per core) resolves
     per machine, and the weights differ in float rounding with the count (the batch is split otherwise)."""
-    try:
-        record = load_config_data(config_file)
-    except (OSError, ValueError):
-        return  # (resolve_settings read it already: its errors are said there)
-    if not isinstance(record, dict):
+    record = _run_record(config_file)
+    if record is None:
         return
     used = record.get("processes_used")  # a run folder's config.json
     if used is None and "progress" in record:  # a checkpoint's trainer_state.json
