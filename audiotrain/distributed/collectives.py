@@ -191,7 +191,8 @@ def reduce_weighted_means(
     ----------
     sums : dict of str to scalar mx.array or float
         This rank's ``sum over batches of (batch mean * batch weight)`` per metric, e.g. a loss mean times
-        the batch's sample count. Every rank must pass the same keys (any order).
+        the batch's sample count. A key only some ranks pass is the mean over those ranks (the names are
+        then exchanged once more).
     weight : float, scalar mx.array, or dict of str to those
         This rank's total weight (samples seen), one for all metrics or one per key of ``sums``.
 
@@ -199,12 +200,13 @@ def reduce_weighted_means(
     -------
     dict of str to float
         The sample-weighted mean of each metric over the whole job, equal on every rank; NaN where the
-        total weight is 0. One ``all_sum`` (of ``2 * len(sums) + 1`` float32 values) and one host sync.
+        total weight is 0. One ``all_sum`` (of ``2 * len(sums) + 1`` float32 values) and one host sync
+        where the ranks pass the same names (checked with a fingerprint of the sorted keys).
 
     Raises
     ------
     ValueError
-        When the ranks passed different metric names (checked with a fingerprint of the sorted keys).
+        When ``weight`` has no entry for a key of ``sums``.
     """
     keys = sorted(sums)
     weights = weight if isinstance(weight, dict) else dict.fromkeys(keys, weight)
@@ -222,9 +224,13 @@ def reduce_weighted_means(
         packed = mx.distributed.all_sum(packed, group=group())
     host = packed.tolist()  # the host sync: once per reduction, at logging or epoch end
     if host[-1] != n * _keys_fingerprint(keys):
-        raise ValueError(
-            f"reduce_weighted_means: the ranks passed different metric names (rank {rank()} has {keys}); "
-            "every rank must reduce the same metrics"
+        # Names only some ranks report (a value logged under `if trainer.is_global_zero`, Lightning's
+        # rank_zero_only pattern): reduce over every rank's names, where a rank without one adds no sum
+        # and no weight, so its mean is over the ranks that reported it. (Every rank sees the same
+        # fingerprint, so all of them come here together.)
+        every = sorted({name for raw in _exchange(json.dumps(keys).encode()) for name in json.loads(raw)})
+        return reduce_weighted_means(
+            {key: sums.get(key, 0.0) for key in every}, {key: weights.get(key, 0.0) for key in every}
         )
     k = len(keys)
     return {key: (host[i] / host[k + i] if host[k + i] else float("nan")) for i, key in enumerate(keys)}
