@@ -180,3 +180,15 @@ def test_skipped_updates_are_named_in_a_warning_once_a_fit(tmp_path):
 def test_no_skipped_update_no_warning(tmp_path, recwarn):
     trainer(tmp_path, max_epochs=1).fit(TinyClassifier(), make_batches())
     assert not [w for w in recwarn if "were skipped" in str(w.message)]
+
+
+def test_the_run_resumed_from_the_nonfinite_checkpoint_counts_a_new_streak(tmp_path):
+    """The checkpoint the stop calls "the last good state" kept the streak at the limit: resumed with clean
+    data, the run stopped again at its first step."""
+    stopped = trainer(tmp_path, max_epochs=2, enable_checkpointing=True, max_consecutive_nonfinite=3)
+    with pytest.raises(FloatingPointError, match=r"max_consecutive_nonfinite=3; found at global step"):
+        stopped.fit(NaNLoss(), make_batches(160, 4))
+    saved = tmp_path / "checkpoints" / "nonfinite"
+    resumed = trainer(tmp_path / "again", max_epochs=2, max_consecutive_nonfinite=3)
+    resumed.fit(TinyClassifier(), make_batches(160, 4), ckpt_path=saved)
+    assert resumed.current_epoch == 2

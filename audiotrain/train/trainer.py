@@ -1683,7 +1683,10 @@ class Trainer:
         arrays["max_nonfinite_streak"] = arrays["nonfinite_streak"]
         if streak < self.max_consecutive_nonfinite:
             return
-        where = f"{streak} optimizer steps in a row had a non-finite loss or gradients (up to global step {self.global_step})"
+        where = (
+            f"{streak} optimizer steps in a row had a non-finite loss or gradients (max_consecutive_nonfinite="
+            f"{self.max_consecutive_nonfinite}; found at global step {self.global_step})"
+        )
         fixes = "Lower the learning rate, set gradient_clip_val, or check the data for NaN/Inf."
         if not self.nonfinite_guard:
             raise FloatingPointError(
@@ -1692,6 +1695,9 @@ class Trainer:
             )
         path = None
         if self.enable_checkpointing:
+            # The streak starts again in a run resumed from this checkpoint (with a lower learning rate or
+            # mended data): counted on, it would stop that run again at its first step.
+            arrays["nonfinite_streak"] = arrays["max_nonfinite_streak"] = mx.array(0, mx.int32)
             path = self.save_checkpoint(self.callbacks.checkpoint_folder(self.default_root_dir) / "nonfinite")
         raise FloatingPointError(
             f"{where}; those updates were skipped, so the weights are still finite. {fixes}"
