@@ -85,11 +85,16 @@ def test_a_metric_only_some_ranks_report_is_the_mean_over_those_ranks():
         sums = {"loss": [2.0, 6.0][r], **({"only_rank0": 12.0} if r == 0 else {"only_rank1": 5.0})}
         weights = {"loss": [1.0, 2.0][r], "only_rank0": 4.0, "only_rank1": 1.0}
         print(json.dumps(dist.reduce_weighted_means(sums, {k: weights[k] for k in sums})))
+        # another number of names on each rank (the values' all_sum needs one length on every rank)
+        extra = {"loss": 1.0, "r0": 6.0, "r0b": 1.0} if r == 0 else {"loss": 3.0}
+        print(json.dumps(dist.reduce_weighted_means(extra, 2.0)))
         """
     )
     assert all(r.returncode == 0 for r in results), describe(results)
-    means = [json.loads(r.lines()[-1]) for r in results]
+    means = [json.loads(r.lines()[-2]) for r in results]
     assert means[0] == means[1] == {"loss": 8.0 / 3.0, "only_rank0": 3.0, "only_rank1": 5.0}
+    counts = [json.loads(r.lines()[-1]) for r in results]
+    assert counts[0] == counts[1] == {"loss": 1.0, "r0": 3.0, "r0b": 0.5}
 
 
 def test_an_uncaught_exception_names_its_rank():

@@ -182,6 +182,15 @@ def _keys_fingerprint(keys: list[str]) -> float:
     return float(zlib.crc32("\0".join(keys).encode()) & 0xFFFFF)
 
 
+def _same_names_on_every_rank(keys: list[str]) -> bool:
+    """Whether every rank passes these names: their count and fingerprint summed over the ranks (one small
+    ``all_sum``; the values' own cannot carry them, as it needs arrays of one length on every rank)."""
+    header = mx.array([len(keys), _keys_fingerprint(keys)], dtype=mx.float32)
+    summed = mx.distributed.all_sum(header, group=group()).tolist()
+    n = world_size()
+    return summed == [n * len(keys), n * _keys_fingerprint(keys)]
+
+
 def reduce_weighted_means(
     sums: dict[str, mx.array | float], weight: float | mx.array | dict[str, float | mx.array]
 ) -> dict[str, float]:
@@ -200,8 +209,8 @@ def reduce_weighted_means(
     -------
     dict of str to float
         The sample-weighted mean of each metric over the whole job, equal on every rank; NaN where the
-        total weight is 0. One ``all_sum`` (of ``2 * len(sums) + 1`` float32 values) and one host sync
-        where the ranks pass the same names (checked with a fingerprint of the sorted keys).
+        total weight is 0. Under data parallel, one ``all_sum`` of the names' count and fingerprint, then
+        one of the ``2 * len(sums)`` float32 values (two host syncs), where the ranks pass the same names.
 
     Raises
     ------
@@ -215,23 +224,21 @@ def reduce_weighted_means(
         raise ValueError(
             f"reduce_weighted_means: no weight for {sorted(missing)}; weights has {sorted(weights)}"
         )
-    values = [mx.array(sums[k], dtype=mx.float32).reshape(()) for k in keys]
-    values += [mx.array(weights[k], dtype=mx.float32).reshape(()) for k in keys]
-    values.append(mx.array(_keys_fingerprint(keys), dtype=mx.float32))
-    packed = mx.stack(values)
     n = world_size()
-    if n > 1:
-        packed = mx.distributed.all_sum(packed, group=group())
-    host = packed.tolist()  # the host sync: once per reduction, at logging or epoch end
-    if host[-1] != n * _keys_fingerprint(keys):
+    if n > 1 and not _same_names_on_every_rank(keys):
         # Names only some ranks report (a value logged under `if trainer.is_global_zero`, Lightning's
         # rank_zero_only pattern): reduce over every rank's names, where a rank without one adds no sum
-        # and no weight, so its mean is over the ranks that reported it. (Every rank sees the same
-        # fingerprint, so all of them come here together.)
+        # and no weight, so its mean is over the ranks that reported it.
         every = sorted({name for raw in _exchange(json.dumps(keys).encode()) for name in json.loads(raw)})
         return reduce_weighted_means(
             {key: sums.get(key, 0.0) for key in every}, {key: weights.get(key, 0.0) for key in every}
         )
+    values = [mx.array(sums[k], dtype=mx.float32).reshape(()) for k in keys]
+    values += [mx.array(weights[k], dtype=mx.float32).reshape(()) for k in keys]
+    packed = mx.stack(values) if values else mx.zeros((0,), mx.float32)
+    if n > 1 and keys:
+        packed = mx.distributed.all_sum(packed, group=group())
+    host = packed.tolist()  # the host sync: once per reduction, at logging or epoch end
     k = len(keys)
     return {key: (host[i] / host[k + i] if host[k + i] else float("nan")) for i, key in enumerate(keys)}
 
