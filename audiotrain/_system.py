@@ -321,5 +321,15 @@ def run_recipe_command(cli_module: str) -> None:
 
     from audiotrain.distributed import exit_rank
 
+    try:
+        status = importlib.import_module(cli_module).main()
+    except RuntimeError as error:
+        # A kernel compile that TMPDIR's room or rights broke outside `Trainer.fit` (which says it itself):
+        # in predict, evaluate or a score before training. One line naming TMPDIR, not MLX's 25-50.
+        compile_error = kernel_compile_error(error)
+        if compile_error is None:
+            raise
+        print(f"error: {compile_error}", file=sys.stderr)
+        status = 2
     # A user error on one rank (status 2) must end a data-parallel job, not leave it waiting in MPI's teardown.
-    exit_rank(importlib.import_module(cli_module).main())
+    exit_rank(status)
