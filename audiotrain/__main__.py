@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import os
 import platform
 import sys
 import time
@@ -110,6 +111,16 @@ COMMANDS = ("info", "cache", "launch")
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _run_command(argv)
+    except BrokenPipeError:
+        # `cache info | head` closed the pipe: the reader has what it wanted (as with `git log | head`). The
+        # rest goes nowhere, also what Python would flush at exit, which would fail the same way.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _run_command(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] in (["cache"], ["launch"]):
         exit_unless_mlx_loads()  # both import mlx.core: one line naming the extra to install instead

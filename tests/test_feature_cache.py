@@ -550,3 +550,23 @@ def test_songs_under_a_name_the_locale_cannot_encode_are_cached_as_in_any_locale
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == entry.name and entry.is_file()
+
+
+def test_cli_root_expands_a_tilde_the_shell_left_alone(tmp_path, monkeypatch, capsys):
+    """`cache info --root=~/c`: bash leaves a ~ after = as it is, and the root "did not exist"."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "a.wav").write_text("stands for audio")
+    FeatureCache(tmp_path / "c", "k").get_or_compute(tmp_path / "a.wav", lambda: np.ones(3))
+    assert main(["info", "--root=~/c"]) == 0
+    assert f"feature cache at {tmp_path / 'c'}" in capsys.readouterr().out
+
+
+def test_cache_info_into_a_closed_pipe_ends_quietly(tmp_path):
+    """`python -m audiotrain cache info | head -1` ended in a 14-line BrokenPipeError traceback."""
+    (tmp_path / "a.wav").write_text("stands for audio")
+    FeatureCache(tmp_path / "c", "k").get_or_compute(tmp_path / "a.wav", lambda: np.ones(3))
+    command = [sys.executable, "-m", "audiotrain", "cache", "info", "--root", str(tmp_path / "c")]
+    reader = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    reader.stdout.close()  # as `head` does once it has its line
+    status = reader.wait(timeout=120)
+    assert status == 0 and b"Traceback" not in reader.stderr.read()

@@ -731,7 +731,7 @@ def main(argv: list[str] | None = None) -> int:
         command = sub.add_parser(name, help=help_text, allow_abbrev=False)
         command.add_argument(
             "--root",
-            type=Path,
+            type=lambda text: Path(text).expanduser(),  # (`--root=~/x`: the shell leaves that ~ alone)
             default=None,
             help="the feature cache, or the folder given --data.cache_dir (default: "
             "$AUDIOTRAIN_CACHE_DIR/features, else $XDG_CACHE_HOME/audiotrain/features, else "
