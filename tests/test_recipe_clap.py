@@ -1731,3 +1731,46 @@ def test_resume_refuses_another_pretrained_model_or_front_end(tmp_path, capsys):
     assert "the front end of" in line and "frequency_max 14000.0 → 8000.0" in line
     assert {p: p.stat().st_mtime_ns for p in run.rglob("*")} == before  # nothing written
     assert clap.main([*resume, "--pretrained", str(moved)]) == 0  # the same model elsewhere resumes
+
+
+def test_cache_clear_refuses_while_a_demo_run_reads_its_clips(tmp_path):
+    """`python -m audiotrain cache clear` in another terminal deleted the clips of a CLAP demo run, which then
+    failed at its next batch ("file does not exist"); the chord runs already held the cache."""
+    import os
+    import subprocess
+    import sys
+
+    cache = tmp_path / "cache"
+    env = {
+        **os.environ,
+        "AUDIOTRAIN_CACHE_DIR": str(cache),
+        "PYTHONPATH": os.pathsep.join(
+            [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]
+        ),
+    }
+    run = subprocess.Popen(  # the demo run, whose training lasts until its stdin closes
+        [
+            sys.executable, "-c",
+            "import sys; from audiotrain import Trainer\n"
+            "Trainer.fit = lambda *a, **k: print('training', flush=True) or sys.stdin.read() or sys.exit(0)\n"
+            "from audiotrain.recipes.clap.cli import main\n"
+            f"main(['--preset', 'quick_test', '--train.processes', '1', '--out', {str(tmp_path / 'run')!r}])\n",
+        ],
+        env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert "training\n" in iter(run.stdout.readline, "")
+        clips = sorted((cache / "demo" / "clap").rglob("clips/*"))
+        assert len(clips) == 12
+        clear = subprocess.run(
+            [sys.executable, "-m", "audiotrain", "cache", "clear"], env=env, capture_output=True, text=True
+        )
+        assert clear.returncode == 1, clear
+        assert f"error: another process is using the cache at {cache / 'features'}" in clear.stderr
+        assert all(clip.is_file() for clip in clips)
+    finally:
+        run.communicate("")
+    cleared = subprocess.run(
+        [sys.executable, "-m", "audiotrain", "cache", "clear"], env=env, capture_output=True
+    )
+    assert cleared.returncode == 0 and not any(clip.exists() for clip in clips)  # the run has ended

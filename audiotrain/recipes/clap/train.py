@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import io
 import json
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,6 +26,7 @@ from audiotrain.datasets.captions import (
 )
 from audiotrain.distributed import collectives
 from audiotrain.distributed.local import per_process_batch
+from audiotrain.features.cache import hold_cache
 from audiotrain.recipes._run import (
     check_can_write,
     check_resume_folder,
@@ -97,6 +100,7 @@ __all__ = [
     "check_out_folder",
     "default_learning_rate",
     "demo_data_folder",
+    "holding_the_demo_cache",
     "resolve_training",
     "run",
     "run_job",
@@ -128,6 +132,26 @@ RUN_OUTPUTS = (
 )
 
 
+def holding_the_demo_cache(function: Callable) -> Callable:
+    """`function(cfg, ...)` with the package cache in use while it runs (`hold_cache`) when it reads the demo
+    set there: ``python -m audiotrain cache clear`` and ``prune`` refuse to delete the clips under a run (a
+    clear once did, and the run failed at its next epoch). A ``--demo.folder`` is outside the cache: the cache
+    commands never touch it."""
+
+    @functools.wraps(function)
+    def held(cfg: ClapRecipeConfig, *args, **kwargs):
+        in_cache = cfg.pretrained is None and cfg.data is None and not cfg.demo.folder
+        # (create: a fresh cache is marked now, before the demo set is rendered into it)
+        release = hold_cache(cache_dir() / "features", create=True) if in_cache else None
+        try:
+            return function(cfg, *args, **kwargs)
+        finally:
+            if release is not None:
+                release()
+
+    return held
+
+
 def run(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold | None = None) -> dict:
     """`run_job` on every rank of a data-parallel job (mlx.launch): rank 0 alone prints and writes; the
     other ranks train with it (--train.batch_size is per process, or the whole job's in the recipe's own
@@ -138,6 +162,7 @@ def run(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold | N
         return run_job(cfg, argv, fold)
 
 
+@holding_the_demo_cache
 def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold | None = None) -> dict:
     """Everything the command does.
 
