@@ -1774,3 +1774,37 @@ def test_cache_clear_refuses_while_a_demo_run_reads_its_clips(tmp_path):
         [sys.executable, "-m", "audiotrain", "cache", "clear"], env=env, capture_output=True
     )
     assert cleared.returncode == 0 and not any(clip.exists() for clip in clips)  # the run has ended
+
+
+def test_a_run_record_names_its_files_absolute_so_it_repeats_from_any_folder(tmp_path, monkeypatch):
+    """config.json recorded --data, --dataset.zero_shot_labels, --out and --demo.folder as typed: --config
+    RUN/config.json from another folder failed with "--dataset.zero_shot_labels: file not found: labels.txt"."""
+    import shutil
+
+    from audiotrain.datasets.caption_demo import LABELS
+    from audiotrain.recipes.clap import cli as clap
+    from audiotrain.recipes.clap.config import ClapRecipeConfig
+
+    here, elsewhere = tmp_path / "here", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.copytree(
+        clap_train.demo_data_folder(clap.parse_config(_tiny_demo_argv(tmp_path, "x"))), here / "data"
+    )
+    (here / "labels.txt").write_text("\n".join(LABELS) + "\n")
+    monkeypatch.chdir(here)
+    argv = [*_tiny_demo_argv(here, "run"), "--data", "data", "--dataset.zero_shot_labels", "labels.txt"]
+    argv[argv.index("--demo.folder") + 1] = "cache"
+    assert clap.main(argv) == 0
+    recorded = json.loads((here / "run" / "config.json").read_text())["config"]
+    assert (recorded["data"], recorded["out"]) == (str(here / "data"), str(here / "run"))
+    assert recorded["dataset"]["zero_shot_labels"] == str(here / "labels.txt")
+    assert recorded["demo"]["folder"] == str(here / "cache")
+
+    monkeypatch.chdir(elsewhere)
+    assert clap.main(["--config", str(here / "run" / "config.json"), "--out", "again"]) == 0
+    assert json.loads((elsewhere / "again" / "retrieval.json").read_text())["after"]
+    # A hub id, and classes given as a list, are no paths: they stay as typed.
+    cfg = ClapRecipeConfig(pretrained="laion/clap-htsat-unfused")
+    cfg.dataset.zero_shot_labels = "dog,cat"
+    kept = clap_train.with_absolute_paths(cfg)
+    assert (kept.pretrained, kept.dataset.zero_shot_labels) == ("laion/clap-htsat-unfused", "dog,cat")

@@ -229,7 +229,9 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
     )
     # The steps come from this process's loader: under a launcher each rank trains on its shard.
     task_cfg, epochs, total = resolve_training(cfg, demo, len(train_clips), len(train_loader))
-    resolved = dataclasses.replace(cfg, task=task_cfg, train=dataclasses.replace(cfg.train, epochs=epochs))
+    resolved = dataclasses.replace(
+        with_absolute_paths(cfg), task=task_cfg, train=dataclasses.replace(cfg.train, epochs=epochs)
+    )
     task = CLAPTrainModule(bundle.model, task_cfg)
     total_params, trainable = task.parameter_counts()
     print(f"model: {total_params:,} parameters, {trainable:,} trainable; {total} optimizer steps planned")
@@ -395,6 +397,27 @@ def check_out_folder(cfg: ClapRecipeConfig, resume: str | Path | None) -> tuple[
                 "files among those (and --overwrite would remove some); choose an --out apart from it"
             )
     return out, check_run_folder(out, "--out", cfg.overwrite, resume)
+
+
+def with_absolute_paths(cfg: ClapRecipeConfig) -> ClapRecipeConfig:
+    """`cfg` with every path that names something on disk made absolute (--out always), as its config.json
+    and checkpoints record it: ``--config RUN/config.json`` from another folder looked for ``data2`` or
+    ``labels.txt`` there. A --pretrained hub id, and --dataset.zero_shot_labels given as a list, stay."""
+
+    def absolute(path: str | None, always: bool = False) -> str | None:
+        if path is None or not (always or Path(path).expanduser().exists()):
+            return path
+        return str(Path(path).expanduser().resolve())
+
+    return dataclasses.replace(
+        cfg,
+        data=absolute(cfg.data),
+        pretrained=absolute(cfg.pretrained),
+        out=absolute(cfg.out, always=True),
+        resume=absolute(cfg.resume),
+        dataset=dataclasses.replace(cfg.dataset, zero_shot_labels=absolute(cfg.dataset.zero_shot_labels)),
+        demo=dataclasses.replace(cfg.demo, folder=absolute(cfg.demo.folder, always=True)),
+    )
 
 
 def demo_data_folder(cfg: ClapRecipeConfig) -> Path:
