@@ -947,10 +947,15 @@ def test_a_bom_in_the_zero_shot_label_file_is_not_part_of_the_first_class(tmp_pa
     labels = tmp_path / "labels.txt"
     labels.write_bytes("\ufeffdog\r\nrain\r\n".encode())
     assert clap_data.read_labels(str(labels)) == ["dog", "rain"]
+    # Not UTF-8 (Latin-1, or UTF-16 as Windows' "Unicode"): named by the flag, as every label-file error.
     labels.write_bytes(b"dog\ncaf\xe9\n")
     with pytest.raises(
-        ValueError, match=rf"{labels}, line 2: the byte 0xe9 .* label file must be saved as UTF-8"
+        ValueError,
+        match=rf"^--dataset.zero_shot_labels {labels}, line 2: the byte 0xe9 .* label file must be saved as UTF-8",
     ):
+        clap_data.read_labels(str(labels))
+    labels.write_bytes("dog\nrain\n".encode("utf-16"))
+    with pytest.raises(ValueError, match=rf"^--dataset.zero_shot_labels {labels}, line 1: the byte 0xff"):
         clap_data.read_labels(str(labels))
 
 
