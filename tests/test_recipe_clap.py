@@ -1738,12 +1738,14 @@ def test_resume_refuses_another_pretrained_model_or_front_end(tmp_path, capsys):
     assert clap.main([*resume, "--pretrained", str(moved)]) == 0  # the same model elsewhere resumes
 
 
-def test_cache_clear_refuses_while_a_demo_run_reads_its_clips(tmp_path):
+def test_cache_clear_refuses_while_a_demo_run_reads_its_clips(tmp_path, monkeypatch):
     """`python -m audiotrain cache clear` in another terminal deleted the clips of a CLAP demo run, which then
     failed at its next batch ("file does not exist"); the chord runs already held the cache."""
     import os
     import subprocess
     import sys
+
+    from audiotrain.recipes.clap import cli as clap
 
     cache = tmp_path / "cache"
     env = {
@@ -1779,6 +1781,17 @@ def test_cache_clear_refuses_while_a_demo_run_reads_its_clips(tmp_path):
         [sys.executable, "-m", "audiotrain", "cache", "clear"], env=env, capture_output=True
     )
     assert cleared.returncode == 0 and not any(clip.exists() for clip in clips)  # the run has ended
+
+    # A run in a notebook holds the cache while it reads the set, and lets it go when it returns.
+    def clear_exit_status() -> int:
+        return subprocess.run([sys.executable, "-m", "audiotrain", "cache", "clear"], env=env).returncode
+
+    monkeypatch.setenv("AUDIOTRAIN_CACHE_DIR", str(cache))
+    cfg = clap.parse_config(["--demo.clips", "4"])
+    reading = clap_train.holding_the_demo_cache(
+        lambda cfg: clap_train.demo_data_folder(cfg) and clear_exit_status()
+    )
+    assert reading(cfg) == 1 and clear_exit_status() == 0
 
 
 def test_a_run_record_names_its_files_absolute_so_it_repeats_from_any_folder(tmp_path, monkeypatch):

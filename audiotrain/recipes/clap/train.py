@@ -6,6 +6,7 @@ Hugging Face export. See `audiotrain.recipes.clap.cli` for the command line and 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
 import functools
 import io
@@ -132,22 +133,26 @@ RUN_OUTPUTS = (
 )
 
 
+#: The holds on the package cache that `demo_data_folder` takes for the `holding_the_demo_cache` call in
+#: progress, released when it returns.
+_DEMO_CACHE_HOLDS: contextvars.ContextVar[contextlib.ExitStack | None] = contextvars.ContextVar(
+    "demo_cache_holds", default=None
+)
+
+
 def holding_the_demo_cache(function: Callable) -> Callable:
-    """`function(cfg, ...)` with the package cache in use while it runs (`hold_cache`) when it reads the demo
-    set there: ``python -m audiotrain cache clear`` and ``prune`` refuse to delete the clips under a run (a
-    clear once did, and the run failed at its next epoch). A ``--demo.folder`` is outside the cache: the cache
-    commands never touch it."""
+    """`function(cfg, ...)` with the package cache in use (`hold_cache`) from when `demo_data_folder` finds
+    the demo set there until `function` returns: ``python -m audiotrain cache clear`` and ``prune`` refuse to
+    delete the clips under a run (a clear once did, and the run failed at its next epoch)."""
 
     @functools.wraps(function)
-    def held(cfg: ClapRecipeConfig, *args, **kwargs):
-        in_cache = cfg.pretrained is None and cfg.data is None and not cfg.demo.folder
-        # (create: a fresh cache is marked now, before the demo set is rendered into it)
-        release = hold_cache(cache_dir() / "features", create=True) if in_cache else None
-        try:
-            return function(cfg, *args, **kwargs)
-        finally:
-            if release is not None:
-                release()
+    def held(*args, **kwargs):
+        with contextlib.ExitStack() as holds:
+            token = _DEMO_CACHE_HOLDS.set(holds)
+            try:
+                return function(*args, **kwargs)
+            finally:
+                _DEMO_CACHE_HOLDS.reset(token)
 
     return held
 
@@ -432,6 +437,13 @@ def demo_data_folder(cfg: ClapRecipeConfig) -> Path:
     )
     if not folder.is_dir():  # still to be made: a file in the way, or a read-only folder, named now
         check_can_write(cache, where)
+    if not cfg.demo.folder:  # (a --demo.folder is outside the cache: the cache commands never touch it)
+        # In use from now (create: a fresh cache is marked first) until the run ends (`holding_the_demo_cache`;
+        # outside one, for the rest of the process, as the chord recipe's demo songs).
+        release = hold_cache(cache_dir() / "features", create=True)
+        holds = _DEMO_CACHE_HOLDS.get()
+        if release is not None and holds is not None:
+            holds.callback(release)
 
     def make() -> Path:
         try:
