@@ -644,3 +644,16 @@ def test_a_long_clip_is_read_only_where_its_crop_lies(tmp_path, monkeypatch):
     long_reads = [duration for name, duration in reads if name == "long.flac"]
     assert long_reads and all(duration is not None and duration < 0.5 for duration in long_reads), long_reads
     assert ("short.wav", None) in reads
+
+
+def test_a_demo_sets_own_record_is_not_reported_as_unread_metadata(tmp_path):
+    """Every CLAP demo run printed "note: not read: demo.json (the captions come from metadata.jsonl only)"
+    about the file the demo had written itself; a demo.json of someone's folder is still named."""
+    folder = make_caption_demo(tmp_path / "demo", CaptionDemoConfig(n_clips=4, seed=0))
+    assert "note" not in scan_caption_folder(folder).report()
+    root = tmp_path / "data"
+    _wav(root / "a.wav")
+    (root / "metadata.csv").write_text("file_name,caption\na.wav,a tone\n")
+    (root / "demo.json").write_text(json.dumps([{"file_name": "a.wav", "caption": "a tone"}]))
+    report = scan_caption_folder(root).report()
+    assert "note: not read: demo.json (the captions come from metadata.csv only)" in report

@@ -947,10 +947,15 @@ def test_a_bom_in_the_zero_shot_label_file_is_not_part_of_the_first_class(tmp_pa
     labels = tmp_path / "labels.txt"
     labels.write_bytes("\ufeffdog\r\nrain\r\n".encode())
     assert clap_data.read_labels(str(labels)) == ["dog", "rain"]
+    # Not UTF-8 (Latin-1, or UTF-16 as Windows' "Unicode"): named by the flag, as every label-file error.
     labels.write_bytes(b"dog\ncaf\xe9\n")
     with pytest.raises(
-        ValueError, match=rf"{labels}, line 2: the byte 0xe9 .* label file must be saved as UTF-8"
+        ValueError,
+        match=rf"^--dataset.zero_shot_labels {labels}, line 2: the byte 0xe9 .* label file must be saved as UTF-8",
     ):
+        clap_data.read_labels(str(labels))
+    labels.write_bytes("dog\nrain\n".encode("utf-16"))
+    with pytest.raises(ValueError, match=rf"^--dataset.zero_shot_labels {labels}, line 1: the byte 0xff"):
         clap_data.read_labels(str(labels))
 
 
@@ -1731,3 +1736,93 @@ def test_resume_refuses_another_pretrained_model_or_front_end(tmp_path, capsys):
     assert "the front end of" in line and "frequency_max 14000.0 → 8000.0" in line
     assert {p: p.stat().st_mtime_ns for p in run.rglob("*")} == before  # nothing written
     assert clap.main([*resume, "--pretrained", str(moved)]) == 0  # the same model elsewhere resumes
+
+
+def test_cache_clear_refuses_while_a_demo_run_reads_its_clips(tmp_path, monkeypatch):
+    """`python -m audiotrain cache clear` in another terminal deleted the clips of a CLAP demo run, which then
+    failed at its next batch ("file does not exist"); the chord runs already held the cache."""
+    import os
+    import subprocess
+    import sys
+
+    from audiotrain.recipes.clap import cli as clap
+
+    cache = tmp_path / "cache"
+    env = {
+        **os.environ,
+        "AUDIOTRAIN_CACHE_DIR": str(cache),
+        "PYTHONPATH": os.pathsep.join(
+            [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]
+        ),
+    }
+    run = subprocess.Popen(  # the demo run, whose training lasts until its stdin closes
+        [
+            sys.executable, "-c",
+            "import sys; from audiotrain import Trainer\n"
+            "Trainer.fit = lambda *a, **k: print('training', flush=True) or sys.stdin.read() or sys.exit(0)\n"
+            "from audiotrain.recipes.clap.cli import main\n"
+            f"main(['--preset', 'quick_test', '--train.processes', '1', '--out', {str(tmp_path / 'run')!r}])\n",
+        ],
+        env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert "training\n" in iter(run.stdout.readline, "")
+        clips = sorted((cache / "demo" / "clap").rglob("clips/*"))
+        assert len(clips) == 12
+        clear = subprocess.run(
+            [sys.executable, "-m", "audiotrain", "cache", "clear"], env=env, capture_output=True, text=True
+        )
+        assert clear.returncode == 1, clear
+        assert f"error: another process is using the cache at {cache / 'features'}" in clear.stderr
+        assert all(clip.is_file() for clip in clips)
+    finally:
+        run.communicate("")
+    cleared = subprocess.run(
+        [sys.executable, "-m", "audiotrain", "cache", "clear"], env=env, capture_output=True
+    )
+    assert cleared.returncode == 0 and not any(clip.exists() for clip in clips)  # the run has ended
+
+    # A run in a notebook holds the cache while it reads the set, and lets it go when it returns.
+    def clear_exit_status() -> int:
+        return subprocess.run([sys.executable, "-m", "audiotrain", "cache", "clear"], env=env).returncode
+
+    monkeypatch.setenv("AUDIOTRAIN_CACHE_DIR", str(cache))
+    cfg = clap.parse_config(["--demo.clips", "4"])
+    reading = clap_train.holding_the_demo_cache(
+        lambda cfg: clap_train.demo_data_folder(cfg) and clear_exit_status()
+    )
+    assert reading(cfg) == 1 and clear_exit_status() == 0
+
+
+def test_a_run_record_names_its_files_absolute_so_it_repeats_from_any_folder(tmp_path, monkeypatch):
+    """config.json recorded --data, --dataset.zero_shot_labels, --out and --demo.folder as typed: --config
+    RUN/config.json from another folder failed with "--dataset.zero_shot_labels: file not found: labels.txt"."""
+    import shutil
+
+    from audiotrain.datasets.caption_demo import LABELS
+    from audiotrain.recipes.clap import cli as clap
+    from audiotrain.recipes.clap.config import ClapRecipeConfig
+
+    here, elsewhere = tmp_path / "here", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.copytree(
+        clap_train.demo_data_folder(clap.parse_config(_tiny_demo_argv(tmp_path, "x"))), here / "data"
+    )
+    (here / "labels.txt").write_text("\n".join(LABELS) + "\n")
+    monkeypatch.chdir(here)
+    argv = [*_tiny_demo_argv(here, "run"), "--data", "data", "--dataset.zero_shot_labels", "labels.txt"]
+    argv[argv.index("--demo.folder") + 1] = "cache"
+    assert clap.main(argv) == 0
+    recorded = json.loads((here / "run" / "config.json").read_text())["config"]
+    assert (recorded["data"], recorded["out"]) == (str(here / "data"), str(here / "run"))
+    assert recorded["dataset"]["zero_shot_labels"] == str(here / "labels.txt")
+    assert recorded["demo"]["folder"] == str(here / "cache")
+
+    monkeypatch.chdir(elsewhere)
+    assert clap.main(["--config", str(here / "run" / "config.json"), "--out", "again"]) == 0
+    assert json.loads((elsewhere / "again" / "retrieval.json").read_text())["after"]
+    # A hub id, and classes given as a list, are no paths: they stay as typed.
+    cfg = ClapRecipeConfig(pretrained="laion/clap-htsat-unfused")
+    cfg.dataset.zero_shot_labels = "dog,cat"
+    kept = clap_train.with_absolute_paths(cfg)
+    assert (kept.pretrained, kept.dataset.zero_shot_labels) == ("laion/clap-htsat-unfused", "dog,cat")

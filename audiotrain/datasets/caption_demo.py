@@ -370,6 +370,19 @@ def _move_aside(folder: Path) -> None:
     shutil.rmtree(aside, ignore_errors=True)
 
 
+def is_demo_record(path: Path) -> bool:
+    """Whether `path` is the ``demo.json`` that `make_caption_demo` wrote in a set's folder (how the set was
+    made), not caption metadata of someone's folder that happens to bear the name."""
+    if path.name != "demo.json" or not path.is_file():
+        return False
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    fields = {"version", *asdict(CaptionDemoConfig())}
+    return isinstance(recorded, dict) and fields <= recorded.keys()
+
+
 def demo_set_files(folder: Path) -> list[Path]:
     """The files of a demo set that `make_caption_demo` wrote in `folder` (none if it is no demo set)."""
     if not (folder / "demo.json").is_file():

@@ -47,6 +47,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from audiotrain.data import Dataset
 from audiotrain.datasets._folders import is_hidden, nfc
 from audiotrain.datasets._text import read_utf8_text
+from audiotrain.datasets.caption_demo import is_demo_record
 
 import numpy as np
 
@@ -385,7 +386,8 @@ def scan_caption_folder(
 
 
 def _unread_metadata_like(root: Path, used: str | None) -> list[str]:
-    """Top-level files that look like caption metadata (by suffix) other than the one read."""
+    """Top-level files that look like caption metadata (by suffix) other than the one read, and other than a
+    demo set's own record of how it was made (every demo run noted its ``demo.json`` as not read)."""
     return sorted(
         p.name
         for p in root.iterdir()
@@ -393,6 +395,7 @@ def _unread_metadata_like(root: Path, used: str | None) -> list[str]:
         and not is_hidden(p.name)
         and p.suffix.lower() in METADATA_LIKE_SUFFIXES
         and p.is_file()
+        and not is_demo_record(p)
     )
 
 

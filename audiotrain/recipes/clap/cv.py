@@ -35,7 +35,7 @@ from audiotrain.distributed import collectives
 from audiotrain.recipes._run import check_kernel_cache, check_run_folder, clear_run_outputs, create_run_folder
 from audiotrain.recipes.clap.cli import build_parser, parse_arguments
 from audiotrain.recipes.clap.config import ClapDatasetConfig, ClapRecipeConfig
-from audiotrain.recipes.clap.train import demo_data_folder, run
+from audiotrain.recipes.clap.train import demo_data_folder, holding_the_demo_cache, run
 from audiotrain.recipes.config_cli import USER_ERRORS
 
 #: The held-out scores of each fold, in the table's order (zero-shot only where the clips have labels).
@@ -91,6 +91,7 @@ def clip_folds(
     return [ClipFold(f.index, folds, names(f.train), names(f.val), names(f.test)) for f in parts]
 
 
+@holding_the_demo_cache  # its folds read the demo set as their --data
 def run_cross_validation(cfg: ClapRecipeConfig, folds: int = 5, argv: list[str] | None = None) -> CVResult:
     """Train and score ``folds`` folds grouped by clip; see the module docstring for what is written."""
     if cfg.resume:

@@ -211,7 +211,10 @@ def read_labels(spec: str | None) -> list[str] | None:
             "or a comma-separated list of classes)"
         )
     if path.is_file():
-        text = read_utf8_text(path, what="the label file")
+        try:
+            text = read_utf8_text(path, what="the label file")
+        except ValueError as error:  # (it starts with the file's name, as the errors below)
+            raise ValueError(f"--dataset.zero_shot_labels {error}") from None
         lines = [(n, line.strip()) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
         if not lines:
             raise ValueError(

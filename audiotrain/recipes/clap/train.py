@@ -6,11 +6,14 @@ Hugging Face export. See `audiotrain.recipes.clap.cli` for the command line and 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
+import functools
 import io
 import json
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,6 +27,7 @@ from audiotrain.datasets.captions import (
 )
 from audiotrain.distributed import collectives
 from audiotrain.distributed.local import per_process_batch
+from audiotrain.features.cache import hold_cache
 from audiotrain.recipes._run import (
     check_can_write,
     check_resume_folder,
@@ -97,6 +101,7 @@ __all__ = [
     "check_out_folder",
     "default_learning_rate",
     "demo_data_folder",
+    "holding_the_demo_cache",
     "resolve_training",
     "run",
     "run_job",
@@ -128,6 +133,30 @@ RUN_OUTPUTS = (
 )
 
 
+#: The holds on the package cache that `demo_data_folder` takes for the `holding_the_demo_cache` call in
+#: progress, released when it returns.
+_DEMO_CACHE_HOLDS: contextvars.ContextVar[contextlib.ExitStack | None] = contextvars.ContextVar(
+    "demo_cache_holds", default=None
+)
+
+
+def holding_the_demo_cache(function: Callable) -> Callable:
+    """`function(cfg, ...)` with the package cache in use (`hold_cache`) from when `demo_data_folder` finds
+    the demo set there until `function` returns: ``python -m audiotrain cache clear`` and ``prune`` refuse to
+    delete the clips under a run (a clear once did, and the run failed at its next epoch)."""
+
+    @functools.wraps(function)
+    def held(*args, **kwargs):
+        with contextlib.ExitStack() as holds:
+            token = _DEMO_CACHE_HOLDS.set(holds)
+            try:
+                return function(*args, **kwargs)
+            finally:
+                _DEMO_CACHE_HOLDS.reset(token)
+
+    return held
+
+
 def run(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold | None = None) -> dict:
     """`run_job` on every rank of a data-parallel job (mlx.launch): rank 0 alone prints and writes; the
     other ranks train with it (--train.batch_size is per process, or the whole job's in the recipe's own
@@ -138,6 +167,7 @@ def run(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold | N
         return run_job(cfg, argv, fold)
 
 
+@holding_the_demo_cache
 def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold | None = None) -> dict:
     """Everything the command does.
 
@@ -204,7 +234,9 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
     )
     # The steps come from this process's loader: under a launcher each rank trains on its shard.
     task_cfg, epochs, total = resolve_training(cfg, demo, len(train_clips), len(train_loader))
-    resolved = dataclasses.replace(cfg, task=task_cfg, train=dataclasses.replace(cfg.train, epochs=epochs))
+    resolved = dataclasses.replace(
+        with_absolute_paths(cfg), task=task_cfg, train=dataclasses.replace(cfg.train, epochs=epochs)
+    )
     task = CLAPTrainModule(bundle.model, task_cfg)
     total_params, trainable = task.parameter_counts()
     print(f"model: {total_params:,} parameters, {trainable:,} trainable; {total} optimizer steps planned")
@@ -372,6 +404,27 @@ def check_out_folder(cfg: ClapRecipeConfig, resume: str | Path | None) -> tuple[
     return out, check_run_folder(out, "--out", cfg.overwrite, resume)
 
 
+def with_absolute_paths(cfg: ClapRecipeConfig) -> ClapRecipeConfig:
+    """`cfg` with every path that names something on disk made absolute (--out always), as its config.json
+    and checkpoints record it: ``--config RUN/config.json`` from another folder looked for ``data2`` or
+    ``labels.txt`` there. A --pretrained hub id, and --dataset.zero_shot_labels given as a list, stay."""
+
+    def absolute(path: str | None, always: bool = False) -> str | None:
+        if path is None or not (always or Path(path).expanduser().exists()):
+            return path
+        return str(Path(path).expanduser().resolve())
+
+    return dataclasses.replace(
+        cfg,
+        data=absolute(cfg.data),
+        pretrained=absolute(cfg.pretrained),
+        out=absolute(cfg.out, always=True),
+        resume=absolute(cfg.resume),
+        dataset=dataclasses.replace(cfg.dataset, zero_shot_labels=absolute(cfg.dataset.zero_shot_labels)),
+        demo=dataclasses.replace(cfg.demo, folder=absolute(cfg.demo.folder, always=True)),
+    )
+
+
 def demo_data_folder(cfg: ClapRecipeConfig) -> Path:
     """The demo's folder of captioned synthetic clips, generated (or found) by rank 0, then read by the others."""
     demo_config = CaptionDemoConfig(n_clips=cfg.demo.clips, seed=cfg.train.seed)
@@ -384,6 +437,13 @@ def demo_data_folder(cfg: ClapRecipeConfig) -> Path:
     )
     if not folder.is_dir():  # still to be made: a file in the way, or a read-only folder, named now
         check_can_write(cache, where)
+    if not cfg.demo.folder:  # (a --demo.folder is outside the cache: the cache commands never touch it)
+        # In use from now (create: a fresh cache is marked first) until the run ends (`holding_the_demo_cache`;
+        # outside one, for the rest of the process, as the chord recipe's demo songs).
+        release = hold_cache(cache_dir() / "features", create=True)
+        holds = _DEMO_CACHE_HOLDS.get()
+        if release is not None and holds is not None:
+            holds.callback(release)
 
     def make() -> Path:
         try:
