@@ -105,6 +105,9 @@ def compute_topk_accuracy(
     targets : int array [...]
     k : int
         1 is plain accuracy.
+    ignore_index : int or None
+        Targets equal to it are left out (default -1: padding, and the root and bass of N and X); None
+        counts every target.
 
     Returns
     -------
@@ -133,6 +136,7 @@ def compute_confusion_matrix(
     """Counts ``matrix[true, predicted]``, int64 [classes, classes].
 
     ``num_classes`` defaults to the score width, or for predictions to one more than the largest class seen.
+    Targets equal to ``ignore_index`` (default -1; None: none) are left out, with their predictions.
     """
     predicted, true, width = _predictions(scores, targets, ignore_index)
     if num_classes is None:
@@ -182,7 +186,8 @@ def compute_per_class_metrics(
     scores, targets, num_classes: int | None = None, ignore_index: int | None = DEFAULT_IGNORE_INDEX
 ) -> dict[str, np.ndarray | float]:
     """Per-class precision, recall, F1 (fractions) and support (counts), as in scikit-learn with
-    ``zero_division=0``; see `per_class_metrics_from_confusion` for the summary keys."""
+    ``zero_division=0``; see `per_class_metrics_from_confusion` for the summary keys. ``num_classes`` and
+    ``ignore_index`` as in `compute_confusion_matrix`."""
     return per_class_metrics_from_confusion(
         compute_confusion_matrix(scores, targets, num_classes, ignore_index)
     )

@@ -315,14 +315,19 @@ class TrainModule(nn.Module):
             super().__setattr__(key, value)
 
     # ---- required: compute_loss (or Lightning's training_step) and configure_optimizers ---------
-    def compute_loss(self, batch: Any) -> mx.array | tuple[mx.array, dict[str, mx.array]]:
+    def compute_loss(
+        self, batch: Any
+    ) -> mx.array | tuple[mx.array, dict[str, mx.array | tuple[mx.array, mx.array]]]:
         """The training loss of `batch` (define this or Lightning's `training_step`).
 
         Returns a scalar floating `mx.array` loss, alone or as `(loss, metrics)` with a dict of scalar
         `mx.array` metrics (`{"acc": ...}`): the Trainer reports those as `train_<name>` and, through the
         default `validation_step` / `test_step`, as `val_<name>` / `test_<name>`. A bare loss is fine;
-        values may also be logged with `self.log`. It runs inside the compiled step: pure MLX, no
-        `.item()` and no Python branch on array values.
+        values may also be logged with `self.log`. Each metric's epoch mean is weighted by
+        `batch_size(batch)`; one that counts its own items (an accuracy over the frames that have a
+        target) is returned as `(value, weight)`, two scalar arrays, and averaged as
+        Σ value·weight / Σ weight. It runs inside the compiled step: pure MLX, no `.item()` and no Python
+        branch on array values.
         """
         raise NotImplementedError(
             f"{type(self).__name__} must define compute_loss(self, batch) -> (loss, metrics_dict), or "
