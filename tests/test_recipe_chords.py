@@ -1430,6 +1430,23 @@ def test_the_cqt_of_audio_at_the_silence_level_is_within_the_bound_features_are_
     )
 
 
+def tiny_run_argv(tiny_run, run_dir) -> list[str]:
+    root, _ = tiny_run
+    return [*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(run_dir)]
+
+
+def train_tiny_run_with_callback(patch, tiny_run, run_dir, callback) -> int:
+    """The chord recipe's status for a tiny run into `run_dir` whose Trainer also has `callback` (one that
+    stops it with a signal at some point of training)."""
+    from audiotrain.recipes.chords import trainer as chords_trainer
+
+    def trainer_with_callback(*args, callbacks=(), **kwargs):
+        return Trainer(*args, callbacks=[*callbacks, callback], **kwargs)
+
+    patch.setattr(chords_trainer, "SharedTrainer", trainer_with_callback)
+    return chords.main(tiny_run_argv(tiny_run, run_dir))
+
+
 def test_another_batch_size_mid_epoch_is_refused_before_config_json_is_rewritten(
     tiny_run, tmp_path, monkeypatch, capsys
 ):
@@ -1437,24 +1454,17 @@ def test_another_batch_size_mid_epoch_is_refused_before_config_json_is_rewritten
     audiotrain cannot restore" rather than the flag to use."""
     import signal
 
-    from audiotrain.recipes.chords import trainer as chords_trainer
     from audiotrain.train.callbacks import Callback
-    from audiotrain.train.trainer import Trainer
 
     class CtrlCAfterTheFirstBatch(Callback):
         def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
             if trainer.global_step == 1:  # the first of the epoch's two batches
                 signal.raise_signal(signal.SIGINT)
 
-    def trainer_with_ctrl_c(*args, callbacks=(), **kwargs):
-        return Trainer(*args, callbacks=[*callbacks, CtrlCAfterTheFirstBatch()], **kwargs)
-
-    root, _ = tiny_run
     run_dir = tmp_path / "stopped"
-    argv = [*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(run_dir)]
+    argv = tiny_run_argv(tiny_run, run_dir)
     with monkeypatch.context() as patch:
-        patch.setattr(chords_trainer, "SharedTrainer", trainer_with_ctrl_c)
-        assert chords.main(argv) == 130
+        assert train_tiny_run_with_callback(patch, tiny_run, run_dir, CtrlCAfterTheFirstBatch()) == 130
     stopped = run_dir / "checkpoints" / "interrupted"
     assert ckpt.read_state(stopped)["data_loader"]["batches_yielded"] == 1
     record = (run_dir / "config.json").read_text()
@@ -1507,17 +1517,8 @@ def test_ctrl_c_before_the_first_validation_still_evaluates_and_prints_the_resum
                 assert signal.getsignal(signum) is not signal.SIG_DFL, f"{name} would end the process"
                 signal.raise_signal(signum)
 
-    def trainer_with_ctrl_c(*args, callbacks=(), **kwargs):
-        return Trainer(*args, callbacks=[*callbacks, CtrlCAtFirstBatch()], **kwargs)
-
-    from audiotrain.train.trainer import Trainer
-
-    root, _ = tiny_run
-    from audiotrain.recipes.chords import trainer as chords_trainer
-
-    monkeypatch.setattr(chords_trainer, "SharedTrainer", trainer_with_ctrl_c)
     run_dir = tmp_path / "stopped"
-    code = chords.main([*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(run_dir)])
+    code = train_tiny_run_with_callback(monkeypatch, tiny_run, run_dir, CtrlCAtFirstBatch())
     out = capsys.readouterr().out
     saved = run_dir / "checkpoints" / "interrupted"
     assert code == 128 + signum and not (run_dir / "checkpoints" / "best").exists()  # 130, 143
@@ -1536,11 +1537,10 @@ def test_ctrl_c_after_training_says_what_is_saved_and_how_to_score_it(
     def ctrl_c_while_plotting(*args, **kwargs):
         raise KeyboardInterrupt  # as the user's Ctrl-C lands in matplotlib just after training
 
-    root, _ = tiny_run
     monkeypatch.setattr(plots, "plot_training_curves", ctrl_c_while_plotting)  # (imported when plotting)
     run_dir = tmp_path / "run"
     try:
-        code = chords.main([*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(run_dir)])
+        code = chords.main(tiny_run_argv(tiny_run, run_dir))
     except KeyboardInterrupt:
         code = "a KeyboardInterrupt traceback"
     captured = capsys.readouterr()
@@ -1705,22 +1705,16 @@ def test_ctrl_c_before_the_first_step_saves_a_checkpoint_the_printed_command_con
 ):
     import signal
 
-    from audiotrain.recipes.chords import trainer as chords_trainer
     from audiotrain.train.callbacks import Callback
 
     class CtrlCAtTrainStart(Callback):
         def on_train_start(self, trainer, module):
             signal.raise_signal(signal.SIGINT)  # the Trainer's handler: stop before the first step
 
-    def trainer_with_ctrl_c(*args, callbacks=(), **kwargs):
-        return Trainer(*args, callbacks=[*callbacks, CtrlCAtTrainStart()], **kwargs)
-
-    root, _ = tiny_run
     run_dir = tmp_path / "stopped"
-    argv = [*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(run_dir)]
+    argv = tiny_run_argv(tiny_run, run_dir)
     with monkeypatch.context() as patch:
-        patch.setattr(chords_trainer, "SharedTrainer", trainer_with_ctrl_c)
-        assert chords.main(argv) == 130
+        assert train_tiny_run_with_callback(patch, tiny_run, run_dir, CtrlCAtTrainStart()) == 130
     out = capsys.readouterr().out
     # The Trainer saves the state it started from: the printed command continues the run from there.
     assert (run_dir / "checkpoints" / "last" / "model.safetensors").is_file()
