@@ -262,7 +262,7 @@ class Slow(TinyClassifier):
     def on_train_batch_end(self, outputs, batch, batch_idx):
         global compiler
         if self.global_step == 1:  # in the fit, as MLX starts its C++ compiler, in the rank's process group
-            compiler = subprocess.Popen(["sleep", "600"])
+            compiler = subprocess.Popen(["sleep", "600"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if self.global_step == 3 and dist.rank() == 0:
             print("READY", flush=True)
         time.sleep(0.05)
@@ -307,9 +307,11 @@ import subprocess, sys, time
 from audiotrain.distributed.local import install_rank_stop_signal
 
 install_rank_stop_signal()  # the launcher's SIGUSR1 is Ctrl-C here
-compiler = subprocess.Popen(["sleep", "600"])  # in the rank's process group, as MLX's compiler is
-print("READY", flush=True)
+# In the rank's process group, as MLX's compiler is; not on the job's output, which it would hold open.
+compiler = subprocess.Popen(["sleep", "600"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 try:
+    # READY inside the try: the test signals as soon as it reads it, which can be before print returns.
+    print("READY", flush=True)
     time.sleep(120)
 except KeyboardInterrupt:
     try:
@@ -317,7 +319,8 @@ except KeyboardInterrupt:
         print("STOPPED compiler alive False", flush=True)
     except subprocess.TimeoutExpired:
         print("STOPPED compiler alive True", flush=True)
-compiler.kill()
+finally:
+    compiler.kill()
 sys.exit(130)
 """
 
