@@ -50,6 +50,27 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
+def free_starting_port(n: int) -> int:
+    """A port P with P .. P+n-1 all free on 127.0.0.1 right now: ``mlx.launch --starting-port P -n n`` binds
+    all of them (`free_ports(1)` checked P alone; bind(0) tends to give an odd port, and connect() takes even
+    ones, so P+1 could be a live or TIME_WAIT connection's)."""
+    for _ in range(100):
+        first = free_ports(1)[0]
+        socks = []
+        try:
+            for port in range(first, first + n):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError(f"no {n} consecutive free ports found")
+
+
 def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """This process's environment with the repository first on ``PYTHONPATH``."""
     env = dict(os.environ)
@@ -131,8 +152,8 @@ def run_launcher(
         path = tmp / "job.py"
         path.write_text(textwrap.dedent(script))
         script = path
-    # The ring takes n consecutive ports from a free one; collisions are unlikely.
-    options = options if options is not None else ["--starting-port", str(free_ports(1)[0])]
+    # The ring takes n consecutive ports from the starting one.
+    options = options if options is not None else ["--starting-port", str(free_starting_port(n))]
     return subprocess.run(
         [sys.executable, "-m", "audiotrain", "launch", "-n", str(n), *options, "--"]
         + [sys.executable, str(script)],

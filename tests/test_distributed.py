@@ -265,12 +265,12 @@ def test_ctrl_c_to_the_launcher_stops_the_ranks_together_saves_and_waits_for_the
     import time
     from pathlib import Path
 
-    from tests.distributed import free_ports
+    from tests.distributed import free_starting_port
 
     (tmp_path / "job.py").write_text(LAUNCHED_FIT.format(tests=str(Path(__file__).parent)))
     command = [sys.executable, "-m", "audiotrain", "launch", "-n", "2", "--starting-port"]
     proc = subprocess.Popen(
-        [*command, str(free_ports(1)[0]), "--", sys.executable, "job.py"],
+        [*command, str(free_starting_port(2)), "--", sys.executable, "job.py"],
         cwd=tmp_path,
         env=child_env(),
         stdout=subprocess.PIPE,

@@ -480,12 +480,20 @@ def test_a_job_whose_rank_reports_its_error_ends_with_that_line_alone(tmp_path, 
     mpi = local.find_mpi()
     if mpi is None or local.check_mpi(mpi, 2) is not None:
         pytest.skip("no working MPI")
-    # As the recipes' ranks do: rank 0 says what is wrong, the others wait a moment before they end.
+    # As the recipes' ranks do: rank 0 says what is wrong, the others wait a moment before they end. (A
+    # fixed sleep raced rank 0's start on a loaded machine: rank 1 ended first and mpirun killed rank 0
+    # before its line; here rank 1 waits until rank 0 has said it.)
+    spoke = tmp_path / "rank0-spoke"
     (tmp_path / "fails_with_a_message.py").write_text(
         "import os, sys, time\n"
+        f"spoke = {str(spoke)!r}\n"
         "if os.environ['OMPI_COMM_WORLD_RANK'] == '0':\n"
-        "    print('error: what the rank found', file=sys.stderr)\n"
+        "    print('error: what the rank found', file=sys.stderr, flush=True)\n"
+        "    open(spoke, 'w').close()\n"
         "else:\n"
+        "    deadline = time.monotonic() + 60\n"
+        "    while not os.path.exists(spoke) and time.monotonic() < deadline:\n"
+        "        time.sleep(0.01)\n"
         "    time.sleep(1)\n"
         "sys.exit(int(sys.argv[1]))\n"
     )
@@ -495,6 +503,7 @@ def test_a_job_whose_rank_reports_its_error_ends_with_that_line_alone(tmp_path, 
     err = capfd.readouterr().err
     assert "error: what the rank found" in err and "non-zero status" not in err and "----" not in err, err
     assert len(said) == 1  # "training in 2 processes ...", nothing more: the rank said why
+    spoke.unlink()
     assert local.run_local_job(LocalPlan(2, mpi), "fails_with_a_message", ["3"], log=said.append) == 3
     assert "non-zero status" not in capfd.readouterr().err
     assert said[-1] in (f"audiotrain: rank {r} of the job exited with status 3, so mpirun stopped the others"

@@ -363,7 +363,9 @@ def test_mlflow_resume_with_other_trainer_flags_keeps_the_first_params_and_goes_
     assert logger.failures == 1
 
 
-@pytest.mark.timeout(60)
+# A guard against MLflow's 4-minute retries only: the check is the 15 s below. The test's 60 s also paid for
+# MLflowLogger's first `import mlflow` (50 s measured on a loaded 2-core machine with the test run alone).
+@pytest.mark.timeout(300)
 def test_mlflow_unreachable_server_disables_the_logger_within_seconds(monkeypatch):
     import socket
 

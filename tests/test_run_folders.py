@@ -132,7 +132,7 @@ def test_the_resume_command_names_its_folders_absolute_so_it_works_pasted_in_any
 
 def test_under_a_launcher_the_resume_command_starts_the_job_again(tmp_path):
     # --batch_size is per process under a launcher: the command run alone would halve the global batch.
-    from tests.distributed import describe, free_ports, run_launcher, run_ranks
+    from tests.distributed import describe, free_starting_port, run_launcher, run_ranks
 
     job = (
         "import audiotrain.distributed as dist\n"
@@ -140,7 +140,7 @@ def test_under_a_launcher_the_resume_command_starts_the_job_again(tmp_path):
         "dist.barrier()\n"
         "print(resume_command('m', ['--batch_size', '4'], 'ck'))\n"
     )
-    port = str(free_ports(1)[0])
+    port = str(free_starting_port(2))
     launched = run_launcher(job, tmp=tmp_path, options=["--starting-port", port])
     assert launched.returncode == 0, launched.stderr
     expected = (

@@ -288,10 +288,10 @@ def test_audiotrain_launch_passes_ctrl_c_and_sigterm_to_the_ranks_not_to_their_c
     """The launcher passed Ctrl-C on to mlx.launch's whole process group, which also killed the compiler a
     rank's MLX was running (SIGUSR1's default action), so the rank's step failed; SIGTERM ended the job with
     nothing saved."""
-    from tests.distributed import free_ports
+    from tests.distributed import free_starting_port
 
     (tmp_path / "job.py").write_text(LAUNCHED_FIT)
-    port = str(free_ports(1)[0])
+    port = str(free_starting_port(2))
     proc = _start(["-m", "audiotrain", "launch", "-n", "2", "--starting-port", port, "--", sys.executable, "job.py"], tmp_path)  # fmt: skip
     before = _wait_for(proc, "READY")
     proc.send_signal(signum)  # the launcher alone, as `kill`, `timeout` or a supervisor sends it
@@ -303,7 +303,8 @@ def test_audiotrain_launch_passes_ctrl_c_and_sigterm_to_the_ranks_not_to_their_c
 
 
 RANK_WITH_A_COMPILER = """
-import subprocess, sys, time
+import os, subprocess, sys, time
+from pathlib import Path
 from audiotrain.distributed.local import install_rank_stop_signal
 
 install_rank_stop_signal()  # the launcher's SIGUSR1 is Ctrl-C here
@@ -321,6 +322,11 @@ except KeyboardInterrupt:
         print("STOPPED compiler alive True", flush=True)
 finally:
     compiler.kill()
+# mpirun kills the other rank as soon as one exits non-zero: exit only once both have printed their line.
+Path(f"stopped-{os.environ['OMPI_COMM_WORLD_RANK']}").touch()
+deadline = time.monotonic() + 60
+while len(list(Path().glob("stopped-*"))) < 2 and time.monotonic() < deadline:
+    time.sleep(0.01)
 sys.exit(130)
 """
 
