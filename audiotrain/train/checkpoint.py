@@ -43,7 +43,7 @@ import shutil
 import socket
 import time
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,8 @@ OPTIMIZER_FILE = "optimizer.safetensors"
 STEP_STATE_FILE = "step_state.safetensors"
 STATE_FILE = "trainer_state.json"
 REQUIRED_FILES = (MODEL_FILE, OPTIMIZER_FILE, STATE_FILE)
+#: What loading the model alone reads (`load_from_checkpoint`, a recipe's predict): no optimizer state.
+MODEL_FILES = (MODEL_FILE, STATE_FILE)
 CHECKPOINT_FILES = (MODEL_FILE, OPTIMIZER_FILE, STEP_STATE_FILE, STATE_FILE)
 
 
@@ -542,9 +544,11 @@ def _check_keeps(value: Any, owner: str, field: str) -> None:
     raise TypeError(f"{owner}{field} is {problem} (and convert it back where the state is loaded)")
 
 
-def resolve_checkpoint(path: str | os.PathLike) -> Path:
+def resolve_checkpoint(path: str | os.PathLike, required: Sequence[str] = REQUIRED_FILES) -> Path:
     """The folder to read for `path`; when it is missing, the newest complete state an interrupted save left
-    (the checkpoint it was replacing, or a finished temporary folder whose swap a crash cut short)."""
+    (the checkpoint it was replacing, or a finished temporary folder whose swap a crash cut short).
+    `required`: the files the caller reads (a load of the weights alone needs `MODEL_FILES`, not the
+    optimizer's)."""
     folder = Path(path)
     if not folder.exists():
         left = _leftovers(folder.parent).get(folder.name, [])
@@ -555,19 +559,19 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
         raise CheckpointError(f"checkpoint folder {folder} does not exist{_checkpoints_near(folder)}")
     if not folder.is_dir():
         raise CheckpointError(
-            f"{folder} is a file, but an audiotrain checkpoint is a folder holding {', '.join(REQUIRED_FILES)}"
+            f"{folder} is a file, but an audiotrain checkpoint is a folder holding {', '.join(required)}"
         )
-    missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
-    if len(missing) == len(REQUIRED_FILES):
+    missing = [name for name in required if not (folder / name).is_file()]
+    if len(missing) == len(required):
         # A run folder, most often: its checkpoints are one or two levels down (RUN/checkpoints/last).
         inside = _checkpoints_under(folder, "a run folder? its checkpoints")
         raise CheckpointError(
-            f"{folder} is not a complete audiotrain checkpoint: it holds none of {', '.join(REQUIRED_FILES)}{inside}"
+            f"{folder} is not a complete audiotrain checkpoint: it holds none of {', '.join(required)}{inside}"
         )
     if missing:
         raise CheckpointError(
             f"{folder} is not a complete audiotrain checkpoint: missing {', '.join(missing)} "
-            f"(expected {', '.join(REQUIRED_FILES)})"
+            f"(expected {', '.join(required)})"
         )
     for name in CHECKPOINT_FILES:
         _inside(folder / name)  # every file, before any is read: a loader may read the state first

@@ -703,7 +703,7 @@ class TrainModule(nn.Module):
                 "best_model_path stays empty until it keeps a top-k checkpoint: the Trainer's default one "
                 "(save_top_k=0) keeps only `last`, given by trainer.checkpoint_callback.last_model_path"
             )
-        folder = ckpt.resolve_checkpoint(checkpoint_path)
+        folder = ckpt.resolve_checkpoint(checkpoint_path, required=ckpt.MODEL_FILES)  # weights alone
         state = ckpt.read_state(folder)
         hparams = {**state.get("hyper_parameters", {}), **overrides}
         argument = state.get("hparams_name")

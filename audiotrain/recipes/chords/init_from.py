@@ -17,7 +17,7 @@ from pathlib import Path
 from audiotrain.models.chord_model import ChordModelConfig
 from audiotrain.recipes._run import is_inside
 from audiotrain.recipes.chords.config import ChordFeatureConfig, TrainingConfig
-from audiotrain.recipes.chords.predict import resolve_model_checkpoint
+from audiotrain.recipes.chords.model_checkpoint import resolve_model_checkpoint
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY, ChordTask, stored_settings
 from audiotrain.train import checkpoint as ckpt
 

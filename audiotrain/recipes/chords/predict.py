@@ -31,14 +31,13 @@ from audiotrain.datasets.chord_songs import ANNOTATION_SUFFIXES
 from audiotrain.models import fast_math
 from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel, joint_chord_classes
 from audiotrain.recipes.chords.config import ChordFeatureConfig, is_digital_silence
+from audiotrain.recipes.chords.model_checkpoint import resolve_model_checkpoint
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY, stored_settings
 from audiotrain.train import checkpoint as ckpt
 
 import mlx.core as mx
 import numpy as np
 
-#: Name of the run sub-folder `resolve_model_checkpoint` looks in when given a run folder.
-CHECKPOINTS_SUBDIR = "checkpoints"
 #: Test-time pitch shifts by default: -2..+2 semitones (fewer when the features have fewer spare bins).
 DEFAULT_TTA_SEMITONES = 2
 
@@ -55,18 +54,6 @@ class SongPosteriors:
     level_db: np.ndarray | None = None
     #: The audio is digital silence (`is_digital_silence`): every frame is N, with certainty.
     silent: bool = False
-
-
-def resolve_model_checkpoint(path: str | Path) -> Path:
-    """A checkpoint folder from `path`: a checkpoint itself, or a run folder (its ``checkpoints/best``,
-    else ``checkpoints/last``)."""
-    path = Path(path)
-    if path.is_dir() and not (path / ckpt.STATE_FILE).exists():
-        for name in ("best", "last"):
-            candidate = path / CHECKPOINTS_SUBDIR / name
-            if (candidate / ckpt.STATE_FILE).exists():
-                return candidate
-    return ckpt.resolve_checkpoint(path)
 
 
 def output_paths(

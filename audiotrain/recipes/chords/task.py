@@ -16,6 +16,9 @@ accuracies leave out N and X frames however they fall into batches, as `scores.j
 
 from __future__ import annotations
 
+import contextvars
+import os
+from collections.abc import Mapping
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,7 @@ from audiotrain.distributed import collectives
 from audiotrain.models.chord_loss import ChordRecognitionLoss, head_accuracies
 from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel
 from audiotrain.recipes.chords.config import ChordFeatureConfig
+from audiotrain.recipes.chords.model_checkpoint import resolve_model_checkpoint
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.module import OptimizerConfig, TrainModule
 from audiotrain.train.schedulers import OneCycleScheduler, WarmupCosineScheduler
@@ -35,7 +39,18 @@ import mlx.optimizers as optim
 
 #: Key under which the task stores what `predict` needs in a checkpoint's module state.
 CHECKPOINT_KEY = "chord_recognition"
+#: The entries of that record, besides the model config, that `predict` reads (`predict.checkpoint_entries`).
+PREDICT_ENTRIES = ("features", "vocabulary", "decode", "window_frames")
 REQUIRED_BATCH_KEYS = ("features", "chord_type", "root", "bass")
+#: What a refused ``--resume`` (or ``Trainer.fit(ckpt_path=...)``) of another model or features says to do.
+PYTHON_RESUME_REMEDY = (
+    "build the task with the checkpoint's model and feature settings, as "
+    "ChordTask.load_from_checkpoint(CHECKPOINT) does"
+)
+#: True while `ChordTask.load_from_checkpoint` loads (its `on_load_checkpoint` then compares no settings).
+_LOADING_FROM_CHECKPOINT: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "chord_task_loading_from_checkpoint", default=False
+)
 
 
 def make_schedule(
@@ -68,8 +83,12 @@ def make_schedule(
 class ChordTask(TrainModule):
     """Train a `ChordRecognitionModel` with `ChordRecognitionLoss` and AdamW.
 
+    `ChordTask.load_from_checkpoint(path)` rebuilds a task from a checkpoint of the recipe (or a run folder,
+    or an ``export``): its model config, and as ``extra_state`` what `predict` reads, so the checkpoints
+    a fine-tuning from Python writes serve ``predict``, ``evaluate`` and ``--init_from`` as the recipe's do.
+
     Args:
-        model_config: the model's sizes.
+        model_config: the model's sizes (a `ChordModelConfig`, or its dict as config.json holds it).
         loss: the loss (weights, label smoothing, class weights).
         learning_rate, weight_decay: AdamW settings (peak rate of the schedule).
         bias_correction: AdamW's bias correction, as torch.optim.AdamW (off: MLX's default, which the
@@ -82,7 +101,7 @@ class ChordTask(TrainModule):
 
     def __init__(
         self,
-        model_config: ChordModelConfig,
+        model_config: ChordModelConfig | Mapping[str, Any],
         loss: ChordRecognitionLoss | None = None,
         learning_rate: float = 1e-3,
         weight_decay: float = 0.01,
@@ -94,7 +113,7 @@ class ChordTask(TrainModule):
         extra_state: dict[str, Any] | None = None,
     ):
         super().__init__()
-        self.model = ChordRecognitionModel(model_config)
+        self.model = ChordRecognitionModel(model_config_from(model_config, "ChordTask(model_config=...)"))
         # Plain attributes (not submodules): the loss holds constant arrays (class weights) that must not
         # become trainable parameters.
         object.__setattr__(self, "loss_fn", loss if loss is not None else ChordRecognitionLoss())
@@ -157,6 +176,42 @@ class ChordTask(TrainModule):
             lr_schedule_name=name,
         )
 
+    @classmethod
+    def load_from_checkpoint(
+        cls,
+        checkpoint_path: str | os.PathLike,
+        map_location: Any = None,
+        strict: bool | None = None,
+        **overrides: Any,
+    ) -> ChordTask:
+        """The task of a chord checkpoint (or run folder: its best checkpoint, else its last), with its
+        weights. Built from the checkpoint's own record: its model config, and as ``extra_state`` the
+        features, vocabulary, decoding and window length that `predict` reads (so the checkpoints this task
+        writes serve ``predict``, ``evaluate`` and ``--init_from``). Keywords go to `__init__` and win
+        (``learning_rate=``, ``num_epochs=``, ``model_config=`` for another architecture with
+        ``strict=False``: the weights whose names match load, and a warning lists the others, as in
+        Lightning). A checkpoint holding ``hyper_parameters`` (a subclass that saved them) is rebuilt from
+        those, as `TrainModule.load_from_checkpoint` does."""
+        if "model_config" in overrides:  # a bad one is the caller's keyword, not the checkpoint's record
+            where = f"{cls.__name__}.load_from_checkpoint(model_config=...)"
+            overrides["model_config"] = model_config_from(overrides["model_config"], where)
+        if os.fspath(checkpoint_path) != "":  # (the base class explains an empty path)
+            folder = resolve_model_checkpoint(checkpoint_path)
+            state = ckpt.read_state(folder)
+            stored = stored_settings(folder, state) or {}
+            if not state.get("hyper_parameters"):
+                if "model_config" in stored:
+                    overrides.setdefault("model_config", stored["model_config"])
+                record = {k: stored[k] for k in PREDICT_ENTRIES if k in stored}
+                if record:
+                    overrides.setdefault("extra_state", record)
+            checkpoint_path = folder
+        loading = _LOADING_FROM_CHECKPOINT.set(True)
+        try:
+            return super().load_from_checkpoint(checkpoint_path, map_location, strict, **overrides)
+        finally:
+            _LOADING_FROM_CHECKPOINT.reset(loading)
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[CHECKPOINT_KEY] = {"model_config": self.model.config.to_dict(), **self.extra_state}
 
@@ -166,15 +221,48 @@ class ChordTask(TrainModule):
             return
         if not isinstance(stored, dict):  # (the Trainer names the file)
             raise ValueError(f"module_state.{CHECKPOINT_KEY} must be an object, got {type(stored).__name__}")
+        if _LOADING_FROM_CHECKPOINT.get():
+            # The task was built from this record, or from the settings its caller chose instead (another
+            # architecture with strict=False, another dropout), as in Lightning; the weights' names and
+            # shapes were checked as they loaded. The settings are compared where a run is resumed (or
+            # weights loaded) into a task built elsewhere.
+            return
         # Features first: the model's input width (n_bins, bass_view_bins) follows them and has no flag of its
         # own, so a difference there is named as the --features.* setting a user can pass.
-        check_stored_features(stored.get("features"), self.extra_state.get("features"))
-        check_stored_model(stored.get("model_config"), self.model.config)
+        check_stored_features(stored.get("features"), self.extra_state.get("features"), PYTHON_RESUME_REMEDY)
+        check_stored_model(stored.get("model_config"), self.model.config, PYTHON_RESUME_REMEDY)
 
 
-def check_stored_model(stored: dict[str, Any] | None, model: ChordModelConfig) -> None:
+def model_config_from(value: ChordModelConfig | Mapping[str, Any], where: str) -> ChordModelConfig:
+    """`value` as a `ChordModelConfig`: itself, or built from its dict (as config.json and checkpoints hold
+    it); anything else, or a dict with an unknown or bad field, is refused naming `where`."""
+    if isinstance(value, ChordModelConfig):
+        return value
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{where}: expected a ChordModelConfig or its dict, got {type(value).__name__}")
+    try:
+        return ChordModelConfig.from_dict(dict(value))
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"{where}: {err}") from None
+
+
+def command_line_resume_remedy(stored: dict[str, Any], what: str) -> str:
+    """What a refused ``--resume`` says to do, `what` being "--model.*" or "--features.*": repeat the
+    checkpoint's settings, or, for a run started from another checkpoint's weights (`stored`, the
+    checkpoint's record, says ``init_from``), the ``--init_from`` that gave them."""
+    started = stored.get("init_from")
+    checkpoint = started.get("checkpoint") if isinstance(started, dict) else None
+    if isinstance(checkpoint, str):
+        return (
+            f"this run started with --init_from {checkpoint}, which gave it its model and feature settings: "
+            "add that --init_from to the command (as the resume command an interrupted run prints does)"
+        )
+    return f"resume with the checkpoint's {what} settings"
+
+
+def check_stored_model(stored: dict[str, Any] | None, model: ChordModelConfig, remedy: str) -> None:
     """Refuse to resume a checkpoint (its stored model config `stored`) with another `model` config, naming
-    each setting that differs. None (a checkpoint without one) passes."""
+    each setting that differs and then `remedy` (what to do). None (a checkpoint without one) passes."""
     if stored is None:
         return
     saved = ChordModelConfig.from_dict(stored)
@@ -185,15 +273,16 @@ def check_stored_model(stored: dict[str, Any] | None, model: ChordModelConfig) -
             + ", ".join(
                 f"model.{k} ({getattr(saved, k)!r} there, {getattr(model, k)!r} here)" for k in changed
             )
-            + "; resume with the checkpoint's --model.* settings (from Python: build the task from its "
-            "config, as audiotrain.recipes.chords.predict does)"
+            + f"; {remedy}"
         )
 
 
-def check_stored_features(stored: dict[str, Any] | None, features: dict[str, Any] | None) -> None:
+def check_stored_features(
+    stored: dict[str, Any] | None, features: dict[str, Any] | None, remedy: str
+) -> None:
     """Refuse to resume a checkpoint (its stored feature settings `stored`) with other `features`: its weights
     were trained on those features, and resuming on others would train on inputs the model never saw.
-    Either being None (a checkpoint or task without them) passes."""
+    Either being None (a checkpoint or task without them) passes; `remedy` says what to do."""
     if stored is None or features is None:
         return
     stored = asdict(ChordFeatureConfig.from_stored(stored))
@@ -202,7 +291,7 @@ def check_stored_features(stored: dict[str, Any] | None, features: dict[str, Any
         raise ValueError(
             "the checkpoint's features differ from this run's in "
             + ", ".join(f"features.{k} ({stored.get(k)!r} there, {features.get(k)!r} here)" for k in changed)
-            + "; resume with the checkpoint's --features.* settings"
+            + f"; {remedy}"
         )
 
 

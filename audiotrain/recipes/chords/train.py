@@ -56,6 +56,7 @@ from audiotrain.recipes.chords.task import (
     ChordTask,
     check_stored_features,
     check_stored_model,
+    command_line_resume_remedy,
     stored_settings,
 )
 from audiotrain.recipes.chords.trainer import Trainer, make_shared_trainer
@@ -253,8 +254,12 @@ def check_resume_settings(config: TrainingConfig, resume: str | Path) -> tuple[P
     state = ckpt.read_state(folder)  # read once: the checks below and the song check after
     stored = stored_settings(folder, state) or {}  # a hand-edited setting is named with its file
     # Features first: the model's input width follows them and has no flag of its own.
-    check_stored_features(stored.get("features"), asdict(config.features))
-    check_stored_model(stored.get("model_config"), config.model)
+    check_stored_features(
+        stored.get("features"), asdict(config.features), command_line_resume_remedy(stored, "--features.*")
+    )
+    check_stored_model(
+        stored.get("model_config"), config.model, command_line_resume_remedy(stored, "--model.*")
+    )
     # The arrays' names and shapes, as the fit checks them when it loads: another recipe's checkpoint, or a
     # damaged file, is refused now rather than after config.json is written. (The weights drawn here are
     # thrown away: the task is seeded again when it is built.)

@@ -1,0 +1,45 @@
+"""Which checkpoint folder a chord model is loaded from (``predict``, ``evaluate``, ``--init_from``,
+`ChordTask.load_from_checkpoint`), and what of it must be there.
+
+Loading a model reads its weights (``model.safetensors``) and its record (``trainer_state.json``: the model,
+feature and decoding settings and the vocabulary): only those two files must be there, so a folder shared
+without the optimizer's moments loads as any checkpoint.
+Resuming a run reads the optimizer too, and asks for it elsewhere (`audiotrain.train.checkpoint`).
+
+Loading reads nothing outside the folder it was given: a run folder whose ``checkpoints/best`` is a link to
+a folder elsewhere is refused, naming where it leads, as a linked file inside a checkpoint is.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from audiotrain.train import checkpoint as ckpt
+
+#: Name of the run sub-folder `resolve_model_checkpoint` looks in when given a run folder.
+CHECKPOINTS_SUBDIR = "checkpoints"
+
+
+def resolve_model_checkpoint(path: str | Path) -> Path:
+    """A checkpoint folder from `path`: a checkpoint itself, or a run folder (its ``checkpoints/best``, else
+    ``checkpoints/last``), holding at least ``model.safetensors`` and ``trainer_state.json``."""
+    path = Path(path)
+    if path.is_dir() and not (path / ckpt.STATE_FILE).exists():
+        for name in ("best", "last"):
+            candidate = path / CHECKPOINTS_SUBDIR / name
+            if (candidate / ckpt.STATE_FILE).exists():
+                _refuse_link_out_of(path, candidate)
+                return ckpt.resolve_checkpoint(candidate, required=ckpt.MODEL_FILES)
+    return ckpt.resolve_checkpoint(path, required=ckpt.MODEL_FILES)
+
+
+def _refuse_link_out_of(run_folder: Path, checkpoint: Path) -> None:
+    """Refuse `checkpoint` (found in `run_folder`) when it, or ``checkpoints``, is a link leading outside
+    `run_folder`: given a run folder, the model read must be that run's."""
+    target = checkpoint.resolve()
+    if not target.is_relative_to(run_folder.resolve()):
+        raise ckpt.CheckpointError(
+            f"{checkpoint} leads outside the run folder {run_folder} (a link to {target}); loading reads "
+            f"nothing outside the folder it was given: name that checkpoint itself ({target}), or copy it "
+            "into the run folder (cp -rL) instead of linking it"
+        )

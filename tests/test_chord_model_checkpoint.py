@@ -1,0 +1,187 @@
+"""Reusing a trained chord model from the user's side: `ChordTask.load_from_checkpoint` (the task rebuilt from
+the checkpoint's record; strict=False into another architecture), ``export`` (the model alone, to share), a
+folder without the optimizer's state, a run folder that links elsewhere, `ChordPredictor.from_config`, and
+the ``--resume`` of a run started with ``--init_from``. A tiny untrained model is written as the checkpoint:
+what is checked is which settings and weights come along, not how well it transcribes."""
+
+import shutil
+from dataclasses import replace
+
+from audiotrain.chords.decode import DecodeConfig
+from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel
+from audiotrain.recipes.chords.config import ChordFeatureConfig, TrainingConfig
+from audiotrain.recipes.chords.init_from import check_init_from, with_checkpoint_model
+from audiotrain.recipes.chords.predict import ChordPredictor, checkpoint_entries
+from audiotrain.recipes.chords.task import CHECKPOINT_KEY, ChordTask
+from audiotrain.recipes.chords.train import check_resume_settings
+from audiotrain.train import checkpoint as ckpt
+from audiotrain.train.trainer import Trainer
+
+import mlx.core as mx
+import numpy as np
+import pytest
+import soundfile as sf
+
+MODEL = ChordModelConfig(n_bins=216, d_model=16, n_layers=1, n_heads=2, ff_dim=32, dropout=0.0)
+WINDOW_FRAMES = 32  # the run's data.window_frames: not the predictor's default of 96
+
+
+def _write_checkpoint(folder, record_extra=None):
+    """A checkpoint folder as the chord recipe writes it (weights, and the record predict reads)."""
+    mx.random.seed(0)
+    model = ChordRecognitionModel(MODEL)
+    mx.eval(model.parameters())
+    record = {
+        "model_config": MODEL.to_dict(),
+        **checkpoint_entries(ChordFeatureConfig(), DecodeConfig(), WINDOW_FRAMES),
+        **(record_extra or {}),
+    }
+    state = {
+        "progress": {
+            "epoch": 3,
+            "batch_in_epoch": 0,
+            "global_step": 12,
+            "total_batches": 12,
+            "micro_batches": 0,
+        },
+        "random": {"mlx": [0, 0]},
+        "module_state": {CHECKPOINT_KEY: record},
+    }
+    arrays = {f"model.{k}": v for k, v in ckpt.flat(model.parameters()).items()}
+    return ckpt.write_checkpoint(folder, arrays, {}, {}, state)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A run folder with its best checkpoint."""
+    run = tmp_path_factory.mktemp("chord_model") / "run"
+    _write_checkpoint(run / "checkpoints" / "best")
+    return run
+
+
+@pytest.fixture(scope="module")
+def song(tmp_path_factory):
+    """Three seconds of a C major triad."""
+    sr, seconds = 22050, 3.0
+    t = np.arange(int(sr * seconds)) / sr
+    audio = sum(0.2 * np.sin(2 * np.pi * f * t) for f in (261.63, 329.63, 392.0)).astype(np.float32)
+    path = tmp_path_factory.mktemp("song") / "song.wav"
+    sf.write(path, audio, sr)
+    return path
+
+
+def _batches(n=2, frames=16, input_bins=216 + 108):
+    rng = np.random.default_rng(0)
+    labels = mx.array(rng.integers(0, 12, (2, frames)).astype(np.int32))
+    return [
+        {
+            "features": mx.array(rng.standard_normal((2, frames, input_bins)).astype(np.float32)),
+            "chord_type": mx.full((2, frames), 2, mx.int32),
+            "root": labels,
+            "bass": labels,
+        }
+        for _ in range(n)
+    ]
+
+
+def _weights(task_or_model) -> dict:
+    return {k: np.array(v) for k, v in ckpt.flat(task_or_model.parameters()).items()}
+
+
+def test_load_from_checkpoint_rebuilds_the_task_from_the_checkpoints_own_record(run):
+    """Lightning's `Model.load_from_checkpoint(path)`: the recipe's checkpoints hold no hyperparameters, but
+    they hold the model config and what predict reads; the task is built from those (it used to ask for
+    model_config and to tell the user to call save_hyperparameters in the library's own class)."""
+    best = run / "checkpoints" / "best"
+    task = ChordTask.load_from_checkpoint(best)
+    assert task.model.config == MODEL
+    assert set(task.extra_state) == {"features", "vocabulary", "decode", "window_frames"}
+    assert task.extra_state["window_frames"] == WINDOW_FRAMES
+    stored = ckpt.read_arrays(best / ckpt.MODEL_FILE)
+    assert all(np.array_equal(np.array(stored[k]), v) for k, v in _weights(task).items())
+    # A run folder loads its best checkpoint, as predict does; the model config may be given as a dict
+    # (as config.json holds it), and a bad one is named as the keyword it is.
+    assert ChordTask.load_from_checkpoint(run, model_config=MODEL.to_dict()).model.config == MODEL
+    with pytest.raises(ValueError, match=r"load_from_checkpoint\(model_config=\.\.\.\): unknown .*'width'"):
+        ChordTask.load_from_checkpoint(run, model_config={**MODEL.to_dict(), "width": 3})
+
+
+def test_a_task_fine_tuned_from_python_writes_checkpoints_that_predict_and_init_from_load(run, tmp_path):
+    """A model fine-tuned with the core Trainer after load_from_checkpoint (new optimizer settings given as
+    keywords) keeps the features, vocabulary, decoding and window length in every checkpoint it writes."""
+    best = run / "checkpoints" / "best"
+    task = ChordTask.load_from_checkpoint(best, model_config=MODEL, learning_rate=1e-3, scheduler=None)
+    trainer = Trainer(max_epochs=1, default_root_dir=tmp_path, enable_progress_bar=False)
+    trainer.fit(task, _batches())
+    last = trainer.checkpoint_callback.last_model_path
+    predictor = ChordPredictor.from_checkpoint(last)
+    assert predictor.window_frames == WINDOW_FRAMES and predictor.features == ChordFeatureConfig()
+    config = with_checkpoint_model(TrainingConfig(), last)  # --init_from
+    assert config.model == MODEL
+    check_init_from(config, last, tmp_path / "new_run")
+
+
+def test_strict_false_loads_another_architecture_and_warns_with_the_weights_left_out(run):
+    """One more block, or no joint chord head: the weights whose names match load and a warning lists the
+    rest, as in Lightning (the task then refused the load it had just warned about, as a resume)."""
+    best = run / "checkpoints" / "best"
+    deeper = replace(MODEL, n_layers=2)
+    with pytest.warns(UserWarning, match=r"loaded \d+ of .*not in the checkpoint.*model\.blocks\.1\."):
+        task = ChordTask.load_from_checkpoint(best, model_config=deeper, strict=False)
+    assert task.model.config == deeper
+    stored = ckpt.read_arrays(best / ckpt.MODEL_FILE)
+    block0 = {k: v for k, v in _weights(task).items() if k.startswith("model.blocks.0.")}
+    assert block0 and all(np.array_equal(np.array(stored[k]), v) for k, v in block0.items())
+    with pytest.warns(UserWarning, match=r"in the checkpoint but not in the model, ignored: .*chord_head"):
+        ChordTask.load_from_checkpoint(best, model_config=replace(MODEL, chord_head=False), strict=False)
+    # Strict (the default) names the weights that do not fit; another dropout changes no weight: it loads.
+    with pytest.raises(ckpt.CheckpointError, match=r"missing .*model\.blocks\.1\."):
+        ChordTask.load_from_checkpoint(best, model_config=deeper)
+    assert (
+        ChordTask.load_from_checkpoint(best, model_config=replace(MODEL, dropout=0.3)).model.config.dropout
+        == 0.3
+    )
+    # A resume into a task built elsewhere still compares the settings, each named.
+    with pytest.raises(ValueError, match=r"model\.n_layers \(1 there, 2 here\)"):
+        ChordTask(deeper).on_load_checkpoint({CHECKPOINT_KEY: {"model_config": MODEL.to_dict()}})
+
+
+def test_resuming_a_run_started_from_other_weights_without_init_from_names_it(tmp_path):
+    """Its model came from --init_from, not from flags: the refusal says to add that --init_from, not
+    --model.* flags the user never typed (nor a hint about Python)."""
+    started = {"checkpoint": "/models/demo/checkpoints/best", "epoch": 34, "global_step": 340}
+    last = _write_checkpoint(tmp_path / "ft" / "checkpoints" / "last", {"init_from": started})
+    with pytest.raises(ValueError) as refused:
+        check_resume_settings(TrainingConfig(), last)
+    message = str(refused.value)
+    assert "model.d_model (16 there, 128 here)" in message
+    assert "this run started with --init_from /models/demo/checkpoints/best" in message, message
+    assert "Python" not in message and "--model.* settings" not in message
+
+
+def test_predict_and_init_from_need_only_the_weights_and_the_record(run, tmp_path, song):
+    """They read model.safetensors and trainer_state.json, and nothing of the optimizer: a folder of those
+    two loads (it was refused for lacking optimizer.safetensors)."""
+    share = tmp_path / "share"
+    share.mkdir()
+    for name in (ckpt.MODEL_FILE, ckpt.STATE_FILE):
+        shutil.copy(run / "checkpoints" / "best" / name, share / name)
+    expected = ChordPredictor.from_checkpoint(run).transcribe(song)
+    assert ChordPredictor.from_checkpoint(share).transcribe(song) == expected
+    check_init_from(with_checkpoint_model(TrainingConfig(), share), share, tmp_path / "new_run")
+    assert ChordTask.load_from_checkpoint(share).model.config == MODEL
+
+
+def test_a_run_folder_whose_checkpoint_links_elsewhere_is_refused(run, tmp_path):
+    """Loading reads nothing outside the folder it was given: a run folder's checkpoints/best linked to
+    another run's is refused naming where it leads, as a linked file in a checkpoint is."""
+    linked = tmp_path / "linked_run"
+    (linked / "checkpoints").mkdir(parents=True)
+    (linked / "checkpoints" / "best").symlink_to(run / "checkpoints" / "best")
+    for load in (
+        ChordPredictor.from_checkpoint,
+        ChordTask.load_from_checkpoint,
+        lambda path: with_checkpoint_model(TrainingConfig(), path),
+    ):
+        with pytest.raises(ckpt.CheckpointError, match=r"leads outside the run folder .*linked_run"):
+            load(linked)
