@@ -9,6 +9,7 @@ from dataclasses import replace
 
 from audiotrain.chords.decode import DecodeConfig
 from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel
+from audiotrain.recipes.chords import cli as chords
 from audiotrain.recipes.chords.config import ChordFeatureConfig, TrainingConfig
 from audiotrain.recipes.chords.init_from import check_init_from, with_checkpoint_model
 from audiotrain.recipes.chords.predict import ChordPredictor, checkpoint_entries
@@ -161,7 +162,7 @@ def test_resuming_a_run_started_from_other_weights_without_init_from_names_it(tm
 
 def test_predict_and_init_from_need_only_the_weights_and_the_record(run, tmp_path, song):
     """They read model.safetensors and trainer_state.json, and nothing of the optimizer: a folder of those
-    two loads (it was refused for lacking optimizer.safetensors)."""
+    two loads (it was refused for lacking optimizer.safetensors); weights alone name the way to share."""
     share = tmp_path / "share"
     share.mkdir()
     for name in (ckpt.MODEL_FILE, ckpt.STATE_FILE):
@@ -170,6 +171,38 @@ def test_predict_and_init_from_need_only_the_weights_and_the_record(run, tmp_pat
     assert ChordPredictor.from_checkpoint(share).transcribe(song) == expected
     check_init_from(with_checkpoint_model(TrainingConfig(), share), share, tmp_path / "new_run")
     assert ChordTask.load_from_checkpoint(share).model.config == MODEL
+    (share / ckpt.STATE_FILE).unlink()
+    with pytest.raises(
+        ckpt.CheckpointError, match=r"missing trainer_state\.json.*chords export --checkpoint"
+    ):
+        ChordPredictor.from_checkpoint(share)
+
+
+def test_export_writes_the_model_alone_for_predict_evaluate_and_init_from(run, tmp_path, song, capsys):
+    out = tmp_path / "shared_model"
+    assert chords.main(["export", "--checkpoint", str(run), "--out", str(out)]) == 0
+    assert f"to {out}" in capsys.readouterr().out
+    assert ckpt.read_arrays(out / ckpt.OPTIMIZER_FILE) == {}  # no AdamW moments
+    record = ckpt.read_state(out)["module_state"][CHECKPOINT_KEY]
+    assert set(record) == {"model_config", "features", "vocabulary", "decode", "window_frames"}
+    expected = ChordPredictor.from_checkpoint(run).transcribe(song)
+    assert ChordPredictor.from_checkpoint(out).transcribe(song) == expected
+    config = with_checkpoint_model(TrainingConfig(), out)
+    assert check_init_from(config, out, tmp_path / "new_run")[1]["epoch"] == 3
+    # --resume has nothing to go on with, and says so before anything is written.
+    with pytest.raises(ckpt.CheckpointError, match=r"weights only.*--init_from"):
+        check_resume_settings(config, out)
+    # An existing --out is replaced only with --overwrite, and only when it is an earlier export.
+    assert chords.main(["export", "--checkpoint", str(run), "--out", str(out)]) == 2
+    assert "exists" in capsys.readouterr().err
+    assert chords.main(["export", "--checkpoint", str(run), "--out", str(out), "--overwrite"]) == 0
+    training = tmp_path / "training_checkpoint"
+    shutil.copytree(run / "checkpoints" / "best", training)
+    assert chords.main(["export", "--checkpoint", str(run), "--out", str(training), "--overwrite"]) == 2
+    assert "not an earlier export" in capsys.readouterr().err
+    assert ckpt.read_state(training).get("weights_only") is None  # untouched
+    assert chords.main(["export", "--checkpoint", str(run), "--out", str(run / "checkpoints" / "small")]) == 2
+    assert "checkpoints folder" in capsys.readouterr().err
 
 
 def test_a_run_folder_whose_checkpoint_links_elsewhere_is_refused(run, tmp_path):

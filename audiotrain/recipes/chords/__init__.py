@@ -6,8 +6,8 @@
 
 Modules: `config` (settings and presets), `data` (songs, splits, features, loaders), `task` (the
 `TrainModule`), `trainer` (the `Trainer` facade), `train` (`run_training`: one run, top to bottom),
-`evaluate` (mir_eval scores), `predict` (checkpoint → chords), `cv` (cross-validation), `example` (the seed
-example), `cli` (the commands).
+`evaluate` (mir_eval scores), `predict` (checkpoint → chords), `export` (the model alone, to share), `cv`
+(cross-validation), `example` (the seed example), `cli` (the commands).
 """
 
 from audiotrain._lazy import lazy_attributes

@@ -75,6 +75,7 @@ from audiotrain.recipes.chords.evaluate import (
     evaluation_outputs,
     trimmed_note,
 )
+from audiotrain.recipes.chords.export import main as export_main
 from audiotrain.recipes.chords.init_from import check_init_from, with_checkpoint_model
 from audiotrain.recipes.chords.predict import (
     DEFAULT_TTA_SEMITONES,
@@ -99,7 +100,7 @@ from audiotrain.train.interrupt import stop_exit_status, stopped_by
 
 __all__ = ["COMMANDS", "main"]
 
-COMMANDS = ("demo", "train", "evaluate", "predict", "cv")
+COMMANDS = ("demo", "train", "evaluate", "predict", "cv", "export")
 #: Config fields without a flag: the model's input width follows the features, its head the vocabulary.
 DERIVED_FIELDS = frozenset(derived_settings(TrainingConfig()))
 DECODE_HELP = {
@@ -782,6 +783,8 @@ commands:
   predict         transcribe audio: --checkpoint CKPT song.wav|folder [-o out.lab|dir]
   cv              k-fold cross-validation grouped by song: [--data DIR] --folds 5 (demo songs without --data);
                   per-fold runs, out-of-fold .lab predictions, mean and std of every score
+  export          the model alone, to share: --checkpoint RUN --out DIR (weights and settings, without the
+                  optimizer's state); predict, evaluate and --init_from load DIR as a checkpoint
 
 Each command has its own --help; `demo --help` and `train --help` list every training setting
 (learning rate, epochs, model size, features, decoding, ...).
@@ -822,6 +825,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _cmd_train(argv, demo=command == "demo")
             if command == "cv":
                 return _cmd_cv(argv)
+            if command == "export":
+                return export_main(argv)
             return _cmd_evaluate(argv) if command == "evaluate" else _cmd_predict(argv)
     except USER_ERRORS as error:
         if os.environ.get("AUDIOTRAIN_TRACEBACK"):

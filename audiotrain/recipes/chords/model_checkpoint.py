@@ -1,9 +1,9 @@
 """Which checkpoint folder a chord model is loaded from (``predict``, ``evaluate``, ``--init_from``,
-`ChordTask.load_from_checkpoint`), and what of it must be there.
+`ChordTask.load_from_checkpoint`, ``export``), and what of it must be there.
 
 Loading a model reads its weights (``model.safetensors``) and its record (``trainer_state.json``: the model,
 feature and decoding settings and the vocabulary): only those two files must be there, so a folder shared
-without the optimizer's moments loads as any checkpoint.
+without the optimizer's moments (``python -m audiotrain.recipes.chords export``) loads as any checkpoint.
 Resuming a run reads the optimizer too, and asks for it elsewhere (`audiotrain.train.checkpoint`).
 
 Loading reads nothing outside the folder it was given: a run folder whose ``checkpoints/best`` is a link to
@@ -18,6 +18,11 @@ from audiotrain.train import checkpoint as ckpt
 
 #: Name of the run sub-folder `resolve_model_checkpoint` looks in when given a run folder.
 CHECKPOINTS_SUBDIR = "checkpoints"
+#: How to make a folder that holds a model alone (said where one is incomplete).
+EXPORT_HINT = (
+    "to share a model, python -m audiotrain.recipes.chords export --checkpoint RUN --out DIR writes a folder "
+    "with its weights and the settings predict needs"
+)
 
 
 def resolve_model_checkpoint(path: str | Path) -> Path:
@@ -29,8 +34,17 @@ def resolve_model_checkpoint(path: str | Path) -> Path:
             candidate = path / CHECKPOINTS_SUBDIR / name
             if (candidate / ckpt.STATE_FILE).exists():
                 _refuse_link_out_of(path, candidate)
-                return ckpt.resolve_checkpoint(candidate, required=ckpt.MODEL_FILES)
-    return ckpt.resolve_checkpoint(path, required=ckpt.MODEL_FILES)
+                return _model_folder(candidate)
+    return _model_folder(path)
+
+
+def _model_folder(path: Path) -> Path:
+    try:
+        return ckpt.resolve_checkpoint(path, required=ckpt.MODEL_FILES)
+    except ckpt.CheckpointError as error:
+        if (path / ckpt.MODEL_FILE).is_file() and not (path / ckpt.STATE_FILE).exists():  # (their record)
+            raise ckpt.CheckpointError(f"{error}; {EXPORT_HINT}") from None
+        raise
 
 
 def _refuse_link_out_of(run_folder: Path, checkpoint: Path) -> None:

@@ -252,6 +252,12 @@ def check_resume_settings(config: TrainingConfig, resume: str | Path) -> tuple[P
     launcher of local processes runs them too, so that a refusal comes once, not from every rank."""
     folder = ckpt.resolve_checkpoint(resume)
     state = ckpt.read_state(folder)  # read once: the checks below and the song check after
+    if state.get("weights_only"):  # (the Trainer would refuse it too, once config.json had been rewritten)
+        raise ckpt.CheckpointError(
+            f"--resume {resume}: {folder} holds a model's weights only (an export, or saved weights-only), "
+            "no optimizer or training state to go on with; start a new run from its weights with "
+            f"--init_from {resume}"
+        )
     stored = stored_settings(folder, state) or {}  # a hand-edited setting is named with its file
     # Features first: the model's input width follows them and has no flag of its own.
     check_stored_features(

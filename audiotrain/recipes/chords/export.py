@@ -1,0 +1,140 @@
+"""``python -m audiotrain.recipes.chords export --checkpoint RUN --out DIR``: a trained chord model alone, to
+share or to keep.
+
+A training checkpoint holds the AdamW moments beside the weights (twice their size) and the run's songs and
+paths. The export holds the weights and the record ``predict`` reads (model, features, vocabulary, decoding,
+window length), as a weights-only checkpoint folder: ``predict`` / ``evaluate --checkpoint DIR``,
+``train --init_from DIR``, `ChordPredictor.from_checkpoint(DIR)` and `ChordTask.load_from_checkpoint(DIR)`
+load it, and ``--resume`` refuses it (there is no optimizer state to go on with). It is written atomically
+(a crash leaves no half-written folder); an existing ``--out`` is replaced only with ``--overwrite``, and
+only when it is an earlier export.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from audiotrain.recipes._run import check_can_write, is_inside, nonempty_path
+from audiotrain.recipes.chords.model_checkpoint import CHECKPOINTS_SUBDIR, resolve_model_checkpoint
+from audiotrain.recipes.chords.task import CHECKPOINT_KEY, PREDICT_ENTRIES, ChordTask, stored_settings
+from audiotrain.recipes.config_cli import SettingsParser
+from audiotrain.train import checkpoint as ckpt
+
+#: Marks a checkpoint folder as an export (in its trainer_state.json): the only kind --overwrite replaces.
+EXPORT_KEY = "exported_from"
+
+
+def export_model(checkpoint: str | Path, out_dir: str | Path, overwrite: bool = False) -> Path:
+    """Write the model of `checkpoint` (a checkpoint or run folder of the chord recipe) to `out_dir`: its
+    weights and the settings `predict` needs, without the optimizer state. Returns `out_dir`.
+
+    Refused before anything is written: a checkpoint without the chord record, weights that do not fit its
+    model, an `out_dir` that exists (unless `overwrite` and it is an earlier export), one inside a
+    checkpoint or a run's checkpoints folder."""
+    folder = resolve_model_checkpoint(checkpoint)
+    state = ckpt.read_state(folder)
+    stored = stored_settings(folder, state) or {}  # each part checked, a hand-edited one named
+    lacking = [name for name in ("model_config", "features", "vocabulary") if name not in stored]
+    if lacking:
+        raise ckpt.CheckpointError(
+            f"{folder} holds no chord {', '.join(lacking)} (module_state.{CHECKPOINT_KEY} in "
+            f"{ckpt.STATE_FILE}): nothing to export that predict could use; was it written by the chord "
+            "recipe?"
+        )
+    out = Path(out_dir)
+    _check_out(out, folder, overwrite)
+    model_file = folder / ckpt.MODEL_FILE
+    expected = ckpt.flat(ChordTask(stored["model_config"]).parameters())
+    arrays = ckpt.read_arrays(model_file)
+    ckpt.check_arrays(arrays, expected, "ChordTask model", model_file)  # refused here, not at its first use
+    progress = state["progress"]
+    exported = {
+        "progress": progress,  # (read by every loader; --init_from records the epoch and step it reached)
+        "random": {"mlx": state["random"]["mlx"]},  # (read_state checks it; nothing resumes from an export)
+        "versions": state.get("versions"),
+        "module_state": {
+            CHECKPOINT_KEY: {
+                "model_config": stored["model_config"],
+                **{k: stored[k] for k in PREDICT_ENTRIES if k in stored},
+            }
+        },
+        "weights_only": True,  # (the Trainer then refuses to resume from it, and says why)
+        EXPORT_KEY: {"epoch": progress["epoch"], "global_step": progress["global_step"]},
+    }
+    # Empty optimizer and step files, as Trainer.save_checkpoint(weights_only=True) writes: a complete
+    # folder, which an interrupted replacement of it is healed back to.
+    return ckpt.write_checkpoint(out, arrays, {}, {}, exported)
+
+
+def _check_out(out: Path, folder: Path, overwrite: bool) -> None:
+    """Refuse an `out` the export would damage or that holds something else, before any work."""
+    if is_inside(out, folder) or is_inside(folder, out):
+        raise ValueError(
+            f"--out {out}: it is, or holds, or lies inside the checkpoint {folder}; choose a separate folder"
+        )
+    run_checkpoints = folder.resolve().parent
+    if run_checkpoints.name == CHECKPOINTS_SUBDIR and is_inside(out, run_checkpoints):
+        raise ValueError(
+            f"--out {out} lies in the run's {CHECKPOINTS_SUBDIR} folder {run_checkpoints}, whose checkpoints "
+            "the run replaces and removes; choose a folder outside it, such as RUN/model or a new one"
+        )
+    if os.path.lexists(out):
+        if not overwrite:
+            raise FileExistsError(
+                f"--out {out} exists; choose a new folder, or pass --overwrite to replace an earlier export "
+                "there"
+            )
+        if not _is_export(out):
+            what = ckpt.foreign_entry(out) or "a training checkpoint"
+            raise FileExistsError(
+                f"--out {out} is {what}, not an earlier export: --overwrite replaces only an export; "
+                "choose a new folder"
+            )
+    check_can_write(out.parent, f"--out {out}")
+
+
+def _is_export(path: Path) -> bool:
+    """Whether `path` is a checkpoint folder an earlier export wrote."""
+    if not ckpt.is_checkpoint_folder(path):
+        return False
+    try:
+        return EXPORT_KEY in ckpt.read_state(path)
+    except ckpt.CheckpointError:
+        return False
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = SettingsParser(
+        prog="python -m audiotrain.recipes.chords export",
+        description="Write a trained chord model alone (weights and the settings predict needs, without the "
+        "optimizer's state: about a third of a checkpoint) to a new folder, which predict, evaluate "
+        "--checkpoint and train --init_from load as a checkpoint.",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        required=True,
+        type=nonempty_path,
+        help="a checkpoint folder, or a run folder (its checkpoints/best, else checkpoints/last)",
+    )
+    parser.add_argument("--out", required=True, type=nonempty_path, help="the folder to write (new)")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier export at --out (never anything else: a training checkpoint, another "
+        "folder)",
+    )
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    """The ``export`` command (its errors are printed by the recipe's `cli.main`, as every command's)."""
+    args = build_parser().parse_args(argv)
+    out = export_model(args.checkpoint, args.out, args.overwrite)
+    size = (out / ckpt.MODEL_FILE).stat().st_size
+    print(
+        f"exported the model of {args.checkpoint} to {out} ({size / 1e6:.1f} MB of weights); use it with "
+        f"predict --checkpoint {out}, evaluate --checkpoint {out} or train --init_from {out}"
+    )
+    return 0
