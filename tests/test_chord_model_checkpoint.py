@@ -4,6 +4,7 @@ folder without the optimizer's state, a run folder that links elsewhere, `ChordP
 the ``--resume`` of a run started with ``--init_from``. A tiny untrained model is written as the checkpoint:
 what is checked is which settings and weights come along, not how well it transcribes."""
 
+import json
 import shutil
 from dataclasses import replace
 
@@ -218,3 +219,20 @@ def test_a_run_folder_whose_checkpoint_links_elsewhere_is_refused(run, tmp_path)
     ):
         with pytest.raises(ckpt.CheckpointError, match=r"leads outside the run folder .*linked_run"):
             load(linked)
+
+
+def test_a_predictor_from_a_runs_config_and_weights_uses_the_runs_window_length(run, tmp_path, song):
+    """Rebuilt from config.json and the network's own save_weights, it labels as predict does: the window
+    length is the run's data.window_frames (the constructor's default of 96 gave other boundaries)."""
+    config = TrainingConfig(model=MODEL)
+    config = replace(config, data=replace(config.data, window_frames=WINDOW_FRAMES))
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps({"config": config.to_dict(), "versions": {}}))
+    weights = tmp_path / "chord_model.safetensors"
+    ChordPredictor.from_checkpoint(run).model.save_weights(str(weights))
+    predictor = ChordPredictor.from_config(config_file, weights)
+    assert predictor.window_frames == WINDOW_FRAMES
+    assert predictor.transcribe(song) == ChordPredictor.from_checkpoint(run).transcribe(song)
+    assert (
+        ChordPredictor.from_config(config, run / "checkpoints" / "best" / ckpt.MODEL_FILE).window_frames == 32
+    )

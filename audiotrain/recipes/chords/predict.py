@@ -30,9 +30,10 @@ from audiotrain.datasets._folders import AUDIO_FILE_SUFFIXES
 from audiotrain.datasets.chord_songs import ANNOTATION_SUFFIXES
 from audiotrain.models import fast_math
 from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel, joint_chord_classes
-from audiotrain.recipes.chords.config import ChordFeatureConfig, is_digital_silence
+from audiotrain.recipes.chords.config import ChordFeatureConfig, TrainingConfig, is_digital_silence
 from audiotrain.recipes.chords.model_checkpoint import resolve_model_checkpoint
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY, stored_settings
+from audiotrain.recipes.config_cli import load_config_file
 from audiotrain.train import checkpoint as ckpt
 
 import mlx.core as mx
@@ -149,6 +150,14 @@ def default_tta_shifts(features: ChordFeatureConfig) -> tuple[int, ...]:
     return tuple(range(-reach, reach + 1))
 
 
+def _load_weights(model: ChordRecognitionModel, file: Path) -> None:
+    """The weights of safetensors `file` into `model`, each name and shape checked (a `ChordTask`'s
+    checkpoint holds them under ``model.``, the network's own `save_weights` without)."""
+    weights = {k.removeprefix("model."): v for k, v in ckpt.read_arrays(file).items()}
+    model.update(ckpt.checked_tree(weights, model.parameters(), "ChordRecognitionModel", file))
+    mx.eval(model.parameters())
+
+
 class ChordPredictor:
     """A trained chord model with its feature extractor and decoder.
 
@@ -156,7 +165,8 @@ class ChordPredictor:
         model: the network (set to eval mode here).
         features: how the model's input frames are computed.
         decode: how posteriors become segments.
-        window_frames: frames per inference window (the training window length is a good choice).
+        window_frames: frames per inference window: the run's ``data.window_frames`` gives the labels its
+            evaluation and the ``predict`` command give (`from_checkpoint` and `from_config` take it).
         batch_windows: most windows per forward pass (passes are made equal in size below it).
         tta_shifts: test-time augmentation: semitone shifts whose posteriors are averaged, e.g. (-1, 0, 1);
             (0,) is none; default (None): `default_tta_shifts` of the features.
@@ -231,15 +241,29 @@ class ChordPredictor:
                 f"{folder / ckpt.STATE_FILE}: the stored chord model/feature/decoding settings are incomplete or "
                 f"do not fit this version of audiotrain ({type(err).__name__}: {err})"
             ) from None
-        arrays = ckpt.read_arrays(folder / ckpt.MODEL_FILE)
-        # The task holds the network as `model`; strip that prefix to load the network alone.
-        weights = {k.removeprefix("model."): v for k, v in arrays.items()}
-        model.update(
-            ckpt.checked_tree(weights, model.parameters(), "ChordRecognitionModel", folder / ckpt.MODEL_FILE)
-        )
-        mx.eval(model.parameters())
+        _load_weights(model, folder / ckpt.MODEL_FILE)
         kwargs.setdefault("window_frames", int(stored.get("window_frames", 96)))
         return cls(model, features, decode, **kwargs)
+
+    @classmethod
+    def from_config(
+        cls,
+        config: TrainingConfig | str | Path,
+        weights: str | Path,
+        decode: DecodeConfig | None = None,
+        **kwargs: Any,
+    ) -> ChordPredictor:
+        """A predictor from a run's settings and a weights file: `config` is its `TrainingConfig` or a file
+        holding it (the run's config.json), `weights` a safetensors file of the network's weights (its
+        `save_weights`, or a checkpoint's model.safetensors). The model, features, decoding and window
+        length (``data.window_frames``) are the run's, so the labels are those of `from_checkpoint` and of
+        the ``predict`` command; keywords override them as in `__init__`."""
+        if not isinstance(config, TrainingConfig):
+            config = load_config_file(TrainingConfig(), config)
+        model = ChordRecognitionModel(config.model)
+        _load_weights(model, Path(weights))
+        kwargs.setdefault("window_frames", config.data.window_frames)
+        return cls(model, config.features, decode or config.decode, **kwargs)
 
     # ---- inference ------------------------------------------------------------------------------------
     @property
