@@ -1,7 +1,10 @@
 """The Trainer in one long-lived process (a notebook, a REPL, a sweep driver): what one cell leaves behind
 for the next, from the user's side."""
 
+import random
 import signal
+
+from audiotrain import seed_everything
 
 import mlx.core as mx
 import numpy as np
@@ -60,3 +63,53 @@ def test_ctrl_c_while_a_step_is_traced_leaves_the_model_and_mx_random_usable(tmp
         mx.eval([v for _, v in tree_flatten(trainer.optimizer.state)])
     quiet_trainer(tmp_path, max_epochs=1, compile=True).fit(model, make_batches())  # the next cell trains
     assert not np.array_equal(weights(model)["fc1.weight"], before["fc1.weight"])
+
+
+def _global_draws() -> tuple:
+    """What a notebook cell draws from the global generators: numpy's, Python's and MLX's (a model built
+    there draws its weights from MLX's)."""
+    return float(np.random.uniform()), random.random(), float(mx.random.uniform().item())
+
+
+def test_fit_leaves_the_callers_global_generators_where_they_were(tmp_path):
+    """Every fit seeded numpy, random and MLX with its seed (42) and left them so: the draws after a fit were
+    the same after every fit, and a random search in one process tried the same hyperparameters again."""
+    seed_everything(0)
+    undisturbed = []
+    for _ in range(3):
+        undisturbed.append(_global_draws())
+        undisturbed.append(weights(TinyClassifier())["fc1.weight"].tolist())
+
+    seed_everything(0)
+    trials, histories = [], []
+    for trial in range(3):
+        trials.append(_global_draws())  # a random search draws its next hyperparameters
+        model = TinyClassifier(dropout=0.5)
+        trials.append(weights(model)["fc1.weight"].tolist())
+        trainer = quiet_trainer(tmp_path / str(trial), max_epochs=1)
+        trainer.fit(model, make_batches())
+        histories.append(trainer.history["train_loss"])
+    assert trials == undisturbed  # the search's own sequence, as if no fit had drawn from it
+    assert trials[0] != trials[2] and trials[1] != trials[3]
+
+    # The fit itself is still seeded (42): trial 0 again, from its initial weights, repeats exactly.
+    seed_everything(0)
+    _global_draws()
+    trainer = quiet_trainer(tmp_path / "again", max_epochs=1)
+    trainer.fit(TinyClassifier(dropout=0.5), make_batches())
+    assert trainer.history["train_loss"] == histories[0]
+
+
+def test_a_failed_fit_leaves_the_callers_generators_too(tmp_path):
+    class Fails(TinyClassifier):
+        def on_train_start(self):
+            raise RuntimeError("a bug in a hook")
+
+    seed_everything(3)
+    model = Fails()
+    expected = _global_draws()
+    seed_everything(3)
+    model = Fails()
+    with pytest.raises(RuntimeError, match="a bug in a hook"):
+        quiet_trainer(tmp_path, max_epochs=1).fit(model, make_batches())
+    assert _global_draws() == expected

@@ -111,10 +111,13 @@ class Trainer:
     `callback_metrics` both). Interval and epoch means are both weighted by
     `TrainModule.batch_size(batch)`. Steps are global steps after the update (1-based). Under data parallel
     every rank keeps the loggers and rank 0 alone writes.
-    Seeding: `seed` seeds MLX, numpy and Python at the start of `fit` (and a DataLoader without its own
-    seed); None (the default) takes the seed of the last `audiotrain.seed_everything(seed)` call, else 42,
-    so a Lightning-style `seed_everything(s)` decides the whole run. A model's initial weights are drawn
-    when it is built, before that: call `seed_everything(seed)` first for a run that repeats exactly.
+    Seeding: `seed` seeds MLX, numpy and Python (and torch where imported) at the start of `fit` (and a
+    DataLoader without its own seed); None (the default) takes the seed of the last
+    `audiotrain.seed_everything(seed)` call, else 42, so a Lightning-style `seed_everything(s)` decides the
+    whole run. When `fit` ends (however it ends) those global generators are put back as they were before
+    it, so the caller's own draws after it (a random search's next trial) go on as if it had drawn nothing.
+    A model's initial weights are drawn when it is built, before that: call `seed_everything(seed)` first
+    for a run that repeats exactly.
     A resumed fit (`ckpt_path`) keeps the checkpoint's seed, with a warning where this one differs:
     `trainer.seed`, the loaders it seeds and the later checkpoints take it.
     `deterministic=True`: on the CPU MLX is deterministic, on a GPU it warns (reductions with atomic adds
@@ -255,6 +258,9 @@ class Trainer:
         self._validation_metrics: dict[str, float] = {}
         self.logged_metrics: dict[str, float] = {}
         self._elapsed_before = 0.0  # seconds spent in earlier runs of a resumed fit
+        # The run's random generators where the last fit ended (`fit` then puts the caller's back): what a
+        # checkpoint saved after it holds. None while a fit runs (the generators are the run's then).
+        self._run_random_state: dict[str, Any] | None = None
         # Per run.
         self.should_stop = False
         self._should_stop_agreed = False  # data parallel: some rank's should_stop, agreed by all of them
@@ -468,60 +474,69 @@ class Trainer:
                 "in the epoch goes into checkpoints, so validation must iterate its own: pass a second "
                 "DataLoader over the same dataset (e.g. DataLoader(dataset, batch_size=..., shuffle=False))"
             )
+        # The run is seeded, and the caller's global generators are put back when it ends however it ends:
+        # code after fit (a random search's next draw, the next model's weights) goes on with its own
+        # sequence, as if fit had drawn nothing from it.
+        callers_generators = RandomState.capture()
         seed_generators(self.seed)
-        self.datamodule = datamodule
-        self._attach(model, "fit")
-        if self.accelerator == "cpu" and self.is_global_zero:
-            _blas.warn_if_training_on_bundled_blas()
-        self._train_loader, self._val_loader = train_loader, val_loader  # before configure_optimizers
-        if self.world_size > 1:
-            _start_from_rank_zero(model)
-        status = "failed"
+        self._run_random_state = None
         try:
-            self._setup_optimizer(model)
-            self.state = "running"
-            self.should_stop = self._should_stop_agreed = self.interrupted = self._stop_requested = False
-            self.interrupted_checkpoint = None
-            self.progress.validation_pending = False
-            ckpt_path = self._checkpoint_to_resume(ckpt_path or self._pending_ckpt)
-            self._pending_ckpt = None
-            self._saved_log_options = {}
-            self._trainable.start(_trainable_keys(model))
-            self._train_step = TrainStep(model, self.optimizer, self._step_config())
-            self._streak_in_flight = None
-            self.evaluation.reset()
-            if ckpt_path:
-                self._restore(ckpt_path, full=True)
-                self._anchor_epoch_schedule()
-            if not ckpt_path:  # a resumed run goes on in its folders
-                self.callbacks.refuse_earlier_runs(self)
-                collectives.on_main_process(self._refuse_earlier_logger_runs)
-            self._start_loggers(model)
-            self._skips_before_fit = self._skipped_total()
-            self._fit_started = time.perf_counter()
-            self.fitting = True
-            with self._on_device(), stop_on_signals(self._request_stop):
-                self._call_hooks("on_fit_start")
-                if val_loader is not None:
-                    self.evaluation.sanity_check(model, val_loader)
-                self._warn_of_eval_mode(model)
-                self._call_hooks("on_train_start")
-                self._fit_loop(model, train_loader, val_loader)
-                if not self.interrupted:
-                    self._call_hooks("on_train_end")
-                    self._call_hooks("on_fit_end")
-            status = "interrupted" if self.interrupted else "success"
-        except BaseException as err:
-            self.callbacks.call_quietly("on_exception", self, model, err)
-            # The epoch's iterator is a local of `_train_epoch`, whose frame the traceback keeps: its
-            # workers would run as long as the error is kept. (Evaluation loops iterate in `for`
-            # statements, whose iterators go as the error leaves their frame.)
-            close_epoch_iterators(train_loader, val_loader)
-            raise
+            self.datamodule = datamodule
+            self._attach(model, "fit")
+            if self.accelerator == "cpu" and self.is_global_zero:
+                _blas.warn_if_training_on_bundled_blas()
+            self._train_loader, self._val_loader = train_loader, val_loader  # before configure_optimizers
+            if self.world_size > 1:
+                _start_from_rank_zero(model)
+            status = "failed"
+            try:
+                self._setup_optimizer(model)
+                self.state = "running"
+                self.should_stop = self._should_stop_agreed = self.interrupted = self._stop_requested = False
+                self.interrupted_checkpoint = None
+                self.progress.validation_pending = False
+                ckpt_path = self._checkpoint_to_resume(ckpt_path or self._pending_ckpt)
+                self._pending_ckpt = None
+                self._saved_log_options = {}
+                self._trainable.start(_trainable_keys(model))
+                self._train_step = TrainStep(model, self.optimizer, self._step_config())
+                self._streak_in_flight = None
+                self.evaluation.reset()
+                if ckpt_path:
+                    self._restore(ckpt_path, full=True)
+                    self._anchor_epoch_schedule()
+                if not ckpt_path:  # a resumed run goes on in its folders
+                    self.callbacks.refuse_earlier_runs(self)
+                    collectives.on_main_process(self._refuse_earlier_logger_runs)
+                self._start_loggers(model)
+                self._skips_before_fit = self._skipped_total()
+                self._fit_started = time.perf_counter()
+                self.fitting = True
+                with self._on_device(), stop_on_signals(self._request_stop):
+                    self._call_hooks("on_fit_start")
+                    if val_loader is not None:
+                        self.evaluation.sanity_check(model, val_loader)
+                    self._warn_of_eval_mode(model)
+                    self._call_hooks("on_train_start")
+                    self._fit_loop(model, train_loader, val_loader)
+                    if not self.interrupted:
+                        self._call_hooks("on_train_end")
+                        self._call_hooks("on_fit_end")
+                status = "interrupted" if self.interrupted else "success"
+            except BaseException as err:
+                self.callbacks.call_quietly("on_exception", self, model, err)
+                # The epoch's iterator is a local of `_train_epoch`, whose frame the traceback keeps: its
+                # workers would run as long as the error is kept. (Evaluation loops iterate in `for`
+                # statements, whose iterators go as the error leaves their frame.)
+                close_epoch_iterators(train_loader, val_loader)
+                raise
+            finally:
+                self.fitting = False
+                self.state = "finished" if status == "success" else status
+                self._teardown(model, "fit", status)
         finally:
-            self.fitting = False
-            self.state = "finished" if status == "success" else status
-            self._teardown(model, "fit", status)
+            self._run_random_state = RandomState.capture()
+            RandomState.restore(callers_generators)
 
     def _anchor_epoch_schedule(self) -> None:
         """An `lr_scheduler` stepped per epoch derives the epoch from the optimizer's step and this fit's
@@ -1263,7 +1278,8 @@ class Trainer:
             "progress": self.progress.state_dict(),
             "running_means": running,
             "history": self._history.state_dict(),
-            "random": RandomState.capture(),
+            # (Saved after fit: the run's generators where it ended, not the caller's it put back.)
+            "random": self._run_random_state or RandomState.capture(),
             "data_loader": loader.state_dict() if hasattr(loader, "state_dict") and open_epoch else None,
             "callbacks": self.callbacks.state_dict(),
             "loggers": [lg.state_dict() if hasattr(lg, "state_dict") else {} for lg in self.loggers],
@@ -1361,6 +1377,7 @@ class Trainer:
             self.running.load_state_dict(state["running_means"], collectives.rank(), self.world_size)
             self._history.load_state_dict(state["history"])
             RandomState.restore(state["random"])
+            self._run_random_state = None  # (loaded outside fit: a save now holds the loaded state)
             self._pending_loader_state = state.get("data_loader") if self.progress.batch_in_epoch else None
             self._pending_loader_source = source
             self.callback_metrics = dict(state.get("callback_metrics", {}))
