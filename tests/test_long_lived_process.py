@@ -3,8 +3,10 @@ for the next, from the user's side."""
 
 import random
 import signal
+from pathlib import Path
 
 from audiotrain import seed_everything
+from audiotrain.train import EarlyStopping, ModelCheckpoint
 
 import mlx.core as mx
 import numpy as np
@@ -113,3 +115,59 @@ def test_a_failed_fit_leaves_the_callers_generators_too(tmp_path):
     with pytest.raises(RuntimeError, match="a bug in a hook"):
         quiet_trainer(tmp_path, max_epochs=1).fit(model, make_batches())
     assert _global_draws() == expected
+
+
+def _fit_with(callbacks, root, max_epochs=3, model=None):
+    trainer = quiet_trainer(root, max_epochs=max_epochs, callbacks=callbacks, enable_checkpointing=True)
+    trainer.fit(model or TinyClassifier(lr=0.05), make_batches(), make_batches(32, seed=1))
+    return trainer
+
+
+def test_a_checkpoint_callback_reused_in_a_new_trainer_is_refused_as_a_new_one_would_be(tmp_path):
+    """The object made in an earlier cell carried its best scores into the next experiment's fit, deleted
+    the earlier experiment's best checkpoint and named it as best_model_path, with no word; a new
+    ModelCheckpoint on the same folder was refused."""
+    checkpoint = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="val_loss", save_top_k=1)
+    _fit_with([checkpoint], tmp_path)
+    kept = sorted(p.name for p in (tmp_path / "ck").iterdir())
+    with pytest.raises(
+        FileExistsError, match=r"already holds checkpoints of an earlier run.*another Trainer"
+    ):
+        _fit_with([checkpoint], tmp_path, max_epochs=6)  # the next experiment's cell
+    assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == kept
+    with pytest.raises(FileExistsError, match="already holds checkpoints of an earlier run"):
+        _fit_with([ModelCheckpoint(dirpath=tmp_path / "ck", monitor="val_loss")], tmp_path)
+    # overwrite=True saves over it, as a new run: it ranks its own scores, not the earlier run's.
+    checkpoint.overwrite = True
+    overwriting = _fit_with([checkpoint], tmp_path, max_epochs=2)
+    assert checkpoint.best_model_score == pytest.approx(min(overwriting.history["val_loss"]))
+
+
+def test_callbacks_reused_in_a_new_trainer_start_a_new_run(tmp_path):
+    """EarlyStopping carried the earlier run's best score and patience: the next fit stopped after one epoch
+    and saved nothing, and best_model_path still named the earlier run's checkpoint."""
+    checkpoint = ModelCheckpoint(monitor="val_loss", save_top_k=1)  # the default, versioned folder
+    stopping = EarlyStopping("val_loss", patience=1)
+    first = _fit_with([checkpoint, stopping], tmp_path)
+    first_best = checkpoint.best_model_path
+    assert first.current_epoch == 3
+    stopping.best_score = -1.0  # (a score no run beats: the earlier run's patience then runs out at once)
+
+    second = _fit_with([checkpoint, stopping], tmp_path, model=TinyClassifier(lr=0.05))
+    assert second.current_epoch == 3  # not stopped by the earlier run's best score
+    assert Path(first_best).is_dir()  # the earlier run's best is kept
+    assert Path(checkpoint.best_model_path).parent == tmp_path / "checkpoints" / "version_1"
+    assert Path(first_best).parent == tmp_path / "checkpoints"
+
+
+def test_fitting_the_same_trainer_again_continues_its_callbacks_run(tmp_path):
+    checkpoint = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="val_loss", save_top_k=2)
+    stopping = EarlyStopping("val_loss", patience=10)
+    trainer = _fit_with([checkpoint, stopping], tmp_path, max_epochs=2)
+    tracked, best = dict(checkpoint.best_k_models), stopping.best_score
+    trainer.max_epochs = 4
+    trainer.fit(trainer.module, make_batches(), make_batches(32, seed=1))  # not refused: the same run
+    assert trainer.current_epoch == 4
+    assert len(checkpoint.best_k_models) == 2
+    assert min(checkpoint.best_k_models.values()) <= min(tracked.values())
+    assert stopping.best_score <= best
