@@ -1,12 +1,15 @@
 """The Trainer in one long-lived process (a notebook, a REPL, a sweep driver): what one cell leaves behind
 for the next, from the user's side."""
 
+import os
 import random
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 from audiotrain import seed_everything
-from audiotrain.train import EarlyStopping, ModelCheckpoint
+from audiotrain.train import Callback, EarlyStopping, ModelCheckpoint
 
 import mlx.core as mx
 import numpy as np
@@ -171,3 +174,64 @@ def test_fitting_the_same_trainer_again_continues_its_callbacks_run(tmp_path):
     assert len(checkpoint.best_k_models) == 2
     assert min(checkpoint.best_k_models.values()) <= min(tracked.values())
     assert stopping.best_score <= best
+
+
+class CtrlCTwice(Callback):
+    """Ctrl-C after step 4 (stop and save), and again while the interrupt checkpoint is being written."""
+
+    def __init__(self):
+        self.pressed = 0
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if trainer.global_step == 4 and not self.pressed:
+            self.pressed = 1
+            signal.raise_signal(signal.SIGINT)
+
+    def on_save_checkpoint(self, trainer, module, state):
+        if self.pressed == 1:
+            self.pressed = 2
+            signal.raise_signal(signal.SIGINT)
+
+
+def test_a_second_ctrl_c_during_the_save_is_a_keyboard_interrupt_a_sweep_loop_catches(tmp_path, capsys):
+    """It raised SystemExit(130) from fit, which `except KeyboardInterrupt` around fit does not catch: a sweep
+    loop, an app that runs fit, or `python -i` ended, with the model in memory."""
+    model = TinyClassifier()
+    trainer = quiet_trainer(tmp_path, max_epochs=3, callbacks=[CtrlCTwice()], enable_checkpointing=True)
+    with pytest.raises(KeyboardInterrupt) as raised:
+        trainer.fit(model, make_batches())
+    assert "Save aborted: nothing of" in capsys.readouterr().out
+    # Met by nothing in a script, it still ends it with status 130 and no traceback (tests/test_signals.py).
+    assert isinstance(raised.value, SystemExit) and raised.value.code == 130
+    assert raised.value.__suppress_context__  # (no traceback from inside the checkpoint writer)
+    weights(model)  # the model lives on
+
+
+REPL_CELLS = """
+import signal
+from tasks import TinyClassifier, make_batches, quiet_trainer
+from test_long_lived_process import CtrlCTwice
+model = TinyClassifier()
+trainer = quiet_trainer(".", max_epochs=3, callbacks=[CtrlCTwice()], enable_checkpointing=True)
+trainer.fit(model, make_batches())
+print("NEXT CELL RUNS", trainer.global_step, flush=True)
+"""
+
+
+def test_a_second_ctrl_c_during_the_save_leaves_an_interactive_session_running(tmp_path):
+    """In `python -i` (and IPython / Jupyter) fit raises a plain KeyboardInterrupt: the session goes on."""
+    here = Path(__file__).parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here.parent), str(here)])}
+    done = subprocess.run(
+        [sys.executable, "-i"],
+        input=REPL_CELLS,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Save aborted: nothing of" in done.stdout
+    assert "KeyboardInterrupt" in done.stderr and "SaveAborted" not in done.stderr
+    assert "NEXT CELL RUNS 4" in done.stdout

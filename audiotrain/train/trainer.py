@@ -46,6 +46,7 @@ from audiotrain.train.guarded_update import write_state_in_place
 from audiotrain.train.interrupt import (
     eval_compiling_again,
     ignoring_stop_signals,
+    save_aborted,
     stop_exit_status,
     stop_on_signals,
     stop_signal_name,
@@ -1528,8 +1529,10 @@ class Trainer:
 
     def _abort_save(self, path: Path) -> None:
         """A second stop signal during the save of `path` aborts it (as asked), and the atomic writer has
-        removed what it began: one line says so and which checkpoint is the newest intact one, then the
-        process ends (status 130 for Ctrl-C), not with a traceback from inside the writer."""
+        removed what it began: one line says so and which checkpoint is the newest intact one, then `fit`
+        raises `interrupt.save_aborted()`, not a traceback from inside the writer: a script ends with status
+        130 for Ctrl-C, while an interactive session, a sweep loop or an app that catches KeyboardInterrupt
+        goes on (with the model in memory). A rank of a data-parallel job ends its process (the job stops)."""
         with ignoring_stop_signals():  # a third one must not cut this message short
             cbs = [cb for cb in self.callbacks if isinstance(cb, ModelCheckpoint)]
             # On a tie the first is named: `last` (what ckpt_path="last" resumes) before a top-k save.
@@ -1548,7 +1551,9 @@ class Trainer:
                     f"{progress['global_step']})"
                 )
             self.print(f"Save aborted: {left}; {intact}")
-            exit_rank(stop_exit_status())
+            if self.world_size > 1:
+                exit_rank(stop_exit_status())  # a rank cannot go on alone: the job ends together
+        raise save_aborted() from None  # (not chained to the KeyboardInterrupt inside the writer)
 
     # ---- reporting: interval and epoch means, history, loggers -----------------------------------------
     @property
