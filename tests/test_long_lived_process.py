@@ -235,3 +235,68 @@ def test_a_second_ctrl_c_during_the_save_leaves_an_interactive_session_running(t
     assert "Save aborted: nothing of" in done.stdout
     assert "KeyboardInterrupt" in done.stderr and "SaveAborted" not in done.stderr
     assert "NEXT CELL RUNS 4" in done.stdout
+
+
+THREAD_CELLS = """
+import threading, time, warnings
+import mlx.core as mx
+from audiotrain.train import Callback
+from tasks import TinyClassifier, make_batches, quiet_trainer
+
+warnings.simplefilter("always")
+built_here = TinyClassifier()  # lazy initial weights of the main thread's stream
+trainer = quiet_trainer(".", max_epochs=50)
+
+class Slow(Callback):
+    def on_train_batch_end(self, trainer, module, *args):
+        time.sleep(0.01)
+
+def in_thread(job):
+    def run():
+        try:
+            job()
+        except Exception as err:
+            print("ERROR", err, flush=True)
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+in_thread(lambda: trainer.fit(built_here, make_batches())).join()  # a model built in another cell
+
+model = TinyClassifier()
+mx.eval(model.parameters())
+background = quiet_trainer(".", max_epochs=50, callbacks=[Slow()])
+thread = in_thread(lambda: background.fit(model, make_batches()))
+while background.global_step < 3:
+    time.sleep(0.01)
+background.should_stop = True  # what stops it, where Ctrl-C cannot
+thread.join()
+print("STOPPED AT EPOCH", background.current_epoch, flush=True)
+in_thread(lambda: quiet_trainer(".", max_epochs=1).fit(model, make_batches())).join()
+print("DONE", flush=True)
+"""
+
+
+def test_fit_in_a_thread_says_what_it_cannot_do_and_the_process_exits_cleanly(tmp_path):
+    """In a thread, fit of a model built (lazily) in the main thread failed with MLX's bare "There is no
+    Stream(cpu, 0) in current thread", nothing said that Ctrl-C cannot stop it, and after any threaded fit
+    MLX aborted the process as Python exited ("terminate called without an active exception", 134)."""
+    here = Path(__file__).parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here.parent), str(here)])}
+    done = subprocess.run(
+        [sys.executable, "-c", THREAD_CELLS],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out  # no abort at exit
+    (error,) = [line for line in done.stdout.splitlines() if line.startswith("ERROR")]
+    assert "parameters of TinyClassifier were made in another thread" in error
+    assert "mx.eval(model.parameters())" in error
+    assert out.count("Trainer.fit runs outside the main thread") == 1  # once, though three fits ran
+    assert "trainer.should_stop = True" in out
+    assert "STOPPED AT EPOCH" in out and "STOPPED AT EPOCH 50" not in out
+    assert "DONE" in out

@@ -35,7 +35,7 @@ from audiotrain.data.loader import close_epoch_iterators, position_ends_epoch
 from audiotrain.data.workers import DataLoaderError
 from audiotrain.distributed import collectives, exit_rank
 from audiotrain.train import checkpoint as ckpt
-from audiotrain.train import flags, hooks, reporting
+from audiotrain.train import flags, hooks, reporting, threads
 from audiotrain.train.callback import Callback
 from audiotrain.train.callback_list import CallbackList
 from audiotrain.train.callbacks import ModelCheckpoint
@@ -478,6 +478,8 @@ class Trainer:
         # The run is seeded, and the caller's global generators are put back when it ends however it ends:
         # code after fit (a random search's next draw, the next model's weights) goes on with its own
         # sequence, as if fit had drawn nothing from it.
+        threads.warn_signals_do_not_reach_this_thread(stacklevel=2)
+        threads.clear_streams_when_thread_ends()  # before MLX's random state is touched (threads.py)
         callers_generators = RandomState.capture()
         seed_generators(self.seed)
         self._run_random_state = None
@@ -1098,6 +1100,8 @@ class Trainer:
     def _attach(self, module: TrainModule, stage: str) -> None:
         if not isinstance(module, TrainModule):
             raise TypeError(f"Trainer.{stage}: expected a TrainModule, got {type(module).__name__}")
+        threads.check_parameters_evaluate_here(module, f"Trainer.{stage}")
+        threads.clear_streams_when_thread_ends()  # (validate, test, predict: see threads.py)
         self.module = module
         module._attach(self)
         if self.precision == "bf16-true":
