@@ -6,6 +6,7 @@ import random
 import signal
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 from audiotrain import seed_everything
@@ -300,3 +301,45 @@ def test_fit_in_a_thread_says_what_it_cannot_do_and_the_process_exits_cleanly(tm
     assert "trainer.should_stop = True" in out
     assert "STOPPED AT EPOCH" in out and "STOPPED AT EPOCH 50" not in out
     assert "DONE" in out
+
+
+class CtrlCAtStep(Callback):
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if trainer.global_step == self.step:
+            self.step = None
+            signal.raise_signal(signal.SIGINT)
+
+
+def test_fitting_again_after_ctrl_c_says_how_to_continue_exactly(tmp_path):
+    """Re-running the fit cell after a Ctrl-C went on at the step it stopped at with a new optimizer (Adam's
+    moments and step count reset), neither exact nor fresh, and nothing said so."""
+    model = TinyClassifier()
+    trainer = quiet_trainer(tmp_path, max_epochs=3, callbacks=[CtrlCAtStep(4)], enable_checkpointing=True)
+    trainer.fit(model, make_batches())
+    assert trainer.interrupted and trainer.global_step == 4
+    with pytest.warns(UserWarning, match=r"interrupted at epoch 0, global step 4.*ckpt_path=trainer\.interr"):
+        trainer.fit(model, make_batches())
+    assert trainer.global_step == 18
+
+    again = quiet_trainer(tmp_path / "b", max_epochs=3, callbacks=[CtrlCAtStep(4)], enable_checkpointing=True)
+    again.fit(model, make_batches())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the exact continuation it names: nothing to warn of
+        again.fit(model, make_batches(), ckpt_path=again.interrupted_checkpoint)
+
+
+def test_a_new_model_given_to_a_trainer_that_trained_another_is_warned_of(tmp_path):
+    """It took over the first model's epoch and step counters and replaced its `last`, without a word."""
+    trainer = quiet_trainer(tmp_path, max_epochs=2, enable_checkpointing=True)
+    first = TinyClassifier()
+    trainer.fit(first, make_batches())
+    trainer.max_epochs = 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the same model, trained further: Lightning's continuation
+        trainer.fit(first, make_batches())
+    trainer.max_epochs = 4
+    with pytest.warns(UserWarning, match=r"already trained another module object \(up to epoch 3, global s"):
+        trainer.fit(TinyClassifier(), make_batches())

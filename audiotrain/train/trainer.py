@@ -25,6 +25,7 @@ import os
 import signal
 import time
 import warnings
+import weakref
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -277,6 +278,7 @@ class Trainer:
         self.fitting = False  # inside `fit` (a validation there is part of training)
         self.sanity_checking = False
         self.module: TrainModule | None = None
+        self._fitted_module: weakref.ref | None = None  # the module the last fit trained (held weakly)
         self.optimizer = None
         self.optimizer_config: OptimizerConfig | None = None
         self.datamodule = None
@@ -479,6 +481,7 @@ class Trainer:
         # code after fit (a random search's next draw, the next model's weights) goes on with its own
         # sequence, as if fit had drawn nothing from it.
         threads.warn_signals_do_not_reach_this_thread(stacklevel=2)
+        self._warn_of_carried_counters(model, ckpt_path)
         threads.clear_streams_when_thread_ends()  # before MLX's random state is touched (threads.py)
         callers_generators = RandomState.capture()
         seed_generators(self.seed)
@@ -486,6 +489,7 @@ class Trainer:
         try:
             self.datamodule = datamodule
             self._attach(model, "fit")
+            self._fitted_module = weakref.ref(model)
             if self.accelerator == "cpu" and self.is_global_zero:
                 _blas.warn_if_training_on_bundled_blas()
             self._train_loader, self._val_loader = train_loader, val_loader  # before configure_optimizers
@@ -540,6 +544,40 @@ class Trainer:
         finally:
             self._run_random_state = RandomState.capture()
             RandomState.restore(callers_generators)
+
+    def _warn_of_carried_counters(self, model: TrainModule, ckpt_path: Any) -> None:
+        """A fit without `ckpt_path` of a Trainer that trained before goes on from its epoch and step (as in
+        Lightning), with a new optimizer and generators seeded anew. Said where that is likely not what is
+        meant: `model` is another object than the one trained (it takes over the counters and `last`), or
+        the last fit was interrupted (this one goes on from it, but not exactly)."""
+        trained = self.global_step or self.progress.total_batches
+        if ckpt_path is not None or self._pending_ckpt or not trained or not self.is_global_zero:
+            return
+        where = f"epoch {self.current_epoch}, global step {self.global_step}"
+        if self._fitted_module is None or self._fitted_module() is not model:
+            warnings.warn(
+                f"Trainer.fit: this Trainer already trained another module object (up to {where}); "
+                f"this {type(model).__name__} takes over that run's counters (max_epochs and max_steps count "
+                "from there, and so do its checkpoints' epoch and step), and its saves replace that run's "
+                "`last`. For a new run, make a new Trainer",
+                UserWarning,
+                stacklevel=3,
+            )
+        elif self.interrupted:
+            path = self.interrupted_checkpoint
+            exact = (
+                f"pass ckpt_path=trainer.interrupted_checkpoint ({path})"
+                if path is not None
+                else "pass ckpt_path= the newest intact checkpoint (the 'Save aborted' line named it)"
+            )
+            warnings.warn(
+                f"Trainer.fit: the last fit of this Trainer was interrupted at {where}; this one goes on "
+                "from there with a new optimizer (configure_optimizers: its moments and step count start "
+                "afresh) and freshly seeded random generators, so it does not continue that run exactly. To "
+                f"continue it exactly, {exact}",
+                UserWarning,
+                stacklevel=3,
+            )
 
     def _anchor_epoch_schedule(self) -> None:
         """An `lr_scheduler` stepped per epoch derives the epoch from the optimizer's step and this fit's
