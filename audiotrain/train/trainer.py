@@ -477,12 +477,12 @@ class Trainer:
                 "in the epoch goes into checkpoints, so validation must iterate its own: pass a second "
                 "DataLoader over the same dataset (e.g. DataLoader(dataset, batch_size=..., shuffle=False))"
             )
-        # The run is seeded, and the caller's global generators are put back when it ends however it ends:
-        # code after fit (a random search's next draw, the next model's weights) goes on with its own
-        # sequence, as if fit had drawn nothing from it.
         threads.warn_signals_do_not_reach_this_thread(stacklevel=2)
         self._warn_of_carried_counters(model, ckpt_path)
         threads.clear_streams_when_thread_ends()  # before MLX's random state is touched (threads.py)
+        # The run is seeded, and the caller's global generators are put back when it ends however it ends:
+        # code after fit (a random search's next draw, the next model's weights) goes on with its own
+        # sequence, as if fit had drawn nothing from it.
         callers_generators = RandomState.capture()
         seed_generators(self.seed)
         self._run_random_state = None
