@@ -204,6 +204,7 @@ def test_ctrl_c_stops_every_local_process_together_and_saves(tmp_path):
     proc.send_signal(signal.SIGINT)  # what a terminal's Ctrl-C sends the command the user started
     out = proc.communicate(timeout=240)[0]
     assert proc.returncode == 130, out[-3000:]
+    assert "PMIX ERROR" not in out, out[-3000:]
     assert out.count("Interrupted: the 2 processes stop together") == 1
     assert out.count("Saved ") == 1 and (tmp_path / "run" / "checkpoints" / "interrupted").is_dir()
     assert "--resume" in out and "--batch_size 8" in out and "--processes 2" in out  # the user's flags
@@ -473,6 +474,27 @@ def test_open_mpis_banner_after_a_ranks_own_error_is_left_out_however_the_reads_
         out = kept.feed(stream[:cut]) + kept.feed(stream[cut:]) + kept.flush()
         assert out == b"error: bad\nafter\n" + SIGNAL_BANNER + b"\r 50%|###", cut
         assert kept.dropped == [(1, 2)]
+
+
+PMIX_UNREACH = (
+    b"[vm:29078] PMIX ERROR: PMIX_ERR_UNREACH in file /openmpi-5.0.11/3rd-party/openpmix/src/server/"
+    b"pmix_server.c at line 3146\n"
+)
+
+
+def test_open_mpis_unreach_line_after_a_stop_is_left_out_however_the_reads_cut_it():
+    """After a Ctrl-C that stopped and saved a 2-process chord run as asked, Open MPI's PMIx server printed a
+    raw "PMIX ERROR: PMIX_ERR_UNREACH" line that read as a failure."""
+    other = b"[vm:1] PMIX ERROR: PMIX_ERR_FILE_WRITE_FAILURE in file listener.c at line 258\n"
+    stream = b"Saved run/checkpoints/interrupted\n" + PMIX_UNREACH + other + b"[rank 0] done\n" + PMIX_UNREACH
+    expected = b"Saved run/checkpoints/interrupted\n" + other + b"[rank 0] done\n"
+    for cut in range(len(stream)):
+        kept = local._StopNoiseFilter()
+        out = kept.feed(stream[:cut], stopped=True) + kept.feed(stream[cut:], stopped=True) + kept.flush()
+        assert out == expected, cut
+    unstopped = local._StopNoiseFilter()  # (a job nobody stopped: its output passes as it is, as it comes)
+    assert unstopped.feed(stream[:50], stopped=False) + unstopped.feed(stream[50:], stopped=False) == stream
+    assert unstopped.feed(b"\r 50%|###", stopped=True) == b"\r 50%|###"  # a progress bar is not held
 
 
 @pytest.mark.slow

@@ -408,16 +408,16 @@ def _run_mpirun(
         if proc is not None and proc.poll() is None:
             os.kill(proc.pid, signum)  # mpirun passes SIGUSR1 on to every rank
 
-    banners, explained = _ExitBannerFilter(), _ErrorLineWatch()
+    banners, explained, stop_noise = _ExitBannerFilter(), _ErrorLineWatch(), _StopNoiseFilter()
     with forwarding_ctrl_c(send) as heard:
         try:
             proc = start_in_own_session(command, env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
             assert proc.stderr is not None
             for chunk in iter(lambda: os.read(proc.stderr.fileno(), 65536), b""):
-                shown = banners.feed(chunk)
+                shown = stop_noise.feed(banners.feed(chunk), stopped=bool(heard()))
                 explained.feed(shown)
                 _write_stderr(shown)
-            shown = banners.flush()
+            shown = stop_noise.feed(banners.flush(), stopped=bool(heard())) + stop_noise.flush()
             explained.feed(shown)
             _write_stderr(shown)
             status = proc.wait()
@@ -525,6 +525,36 @@ class _ExitBannerFilter:
         if rank and code:
             self.dropped.append((int(rank.group(1)), int(code.group(1))))
         return b""
+
+
+# What Open MPI's PMIx server prints as mpirun ends a job that a stop signal ended (a rank it can no longer
+# reach): "[host:pid] PMIX ERROR: PMIX_ERR_UNREACH in file .../pmix_server.c at line 3146".
+_PMIX_UNREACH = re.compile(rb"(?m)^\[[^\]\n]*\] PMIX ERROR: PMIX_ERR_UNREACH\b[^\n]*(?:\n|\Z)")
+
+
+class _StopNoiseFilter:
+    """mpirun's stderr less Open MPI's `_PMIX_UNREACH` line once the user stopped the job (Ctrl-C, SIGTERM):
+    the job stopped and saved as asked, and a raw "PMIX ERROR" line after that reads as a failure. Until a
+    stop everything passes as it comes; after one, an unfinished last line that may be that line (it starts
+    with "[") is held back until it ends."""
+
+    def __init__(self) -> None:
+        self._held = b""
+
+    def feed(self, data: bytes, stopped: bool) -> bytes:
+        data, self._held = self._held + data, b""
+        if not stopped:
+            return data
+        line_start = data.rfind(b"\n") + 1
+        tail = data[line_start:]
+        if tail.startswith(b"[") and b"\r" not in tail and len(tail) < 1000:
+            data, self._held = data[:line_start], tail
+        return _PMIX_UNREACH.sub(b"", data)
+
+    def flush(self) -> bytes:
+        """What is still held, at the end of the stream."""
+        data, self._held = self._held, b""
+        return _PMIX_UNREACH.sub(b"", data)
 
 
 # A rank's line that says why it failed: a recipe's one-line error, a traceback, a failure hook's line, or

@@ -16,6 +16,7 @@ import re
 import string
 import time
 import warnings
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -73,6 +74,16 @@ def _check_state(owner: str, state: Any, **kinds: str) -> None:
 def _check_mode(mode: str, owner: str) -> None:
     if mode not in ("min", "max"):
         raise ValueError(f"{owner}: mode must be 'min' or 'max', got {mode!r}")
+
+
+def _fit_of_another_trainer(callback: Callback, trainer: Trainer) -> bool:
+    """Whether `callback`, now set up for a fit of `trainer`, last ran in the fit of another Trainer (a
+    notebook cell re-run with the callback object an earlier cell made): the run state it holds (best
+    scores, tracked checkpoints, patience) is that other run's. Records `trainer` as the one it runs in.
+    A fit of the same Trainer again (after raising max_epochs) continues its run, state and all."""
+    previous = getattr(callback, "_fitted_in", None)
+    callback._fitted_in = weakref.ref(trainer)
+    return previous is not None and previous() is not trainer
 
 
 def _is_better(value: float, best: float | None, mode: str, min_delta: float = 0.0) -> bool:
@@ -307,6 +318,8 @@ class ModelCheckpoint(Callback):
         self.last_model_path = ""
         self._last_saved_step = -1
         self._restored = False
+        self._fitted_in: weakref.ref | None = None  # the Trainer whose fit the state above belongs to
+        self._reused = False  # its state was another Trainer's run, dropped at this fit's setup
         # Within one fit: a step save that waits for the validation after its step, whether a validation
         # or an epoch has ended yet, whether a monitor missing at a step save was warned about, and the clock
         # of train_time_interval.
@@ -334,6 +347,10 @@ class ModelCheckpoint(Callback):
         return self._key(self.dirpath)
 
     def setup(self, trainer: Trainer, module: TrainModule, stage: str) -> None:
+        if stage == "fit":
+            self._reused = _fit_of_another_trainer(self, trainer)
+            if self._reused:
+                self._forget_run()
         default = _checkpoint_dir(Path(trainer.default_root_dir) / "checkpoints", check=False)
         if stage == "fit" and not self._dirpath_given and self._versions_of != default:
             _checkpoint_dir(default)  # a file in the way is named before versions are looked for
@@ -366,6 +383,15 @@ class ModelCheckpoint(Callback):
                 )
         # Only rank 0 writes (and heals) checkpoint folders; every rank hears of a refusal there.
         collectives.on_main_process(lambda: self._prepare_folder(trainer))
+
+    def _forget_run(self) -> None:
+        """Start as a new ModelCheckpoint would: the checkpoints tracked, the best and `last` were another
+        Trainer's run (kept on disk, never deleted by this one), and the default folder it picked was that
+        run's (this one gets its own version)."""
+        self.best_k_models, self.best_model_path, self.best_model_score = {}, "", None
+        self.last_model_path, self._last_saved_step = "", -1
+        if not self._dirpath_given:
+            self.dirpath, self._versions_of = None, None
 
     def _prepare_folder(self, trainer: Trainer) -> None:
         where = f"ModelCheckpoint(dirpath={str(self.dirpath)!r})"
@@ -443,11 +469,18 @@ class ModelCheckpoint(Callback):
         found = collectives.broadcast_from_main(found)
         if found:
             shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+            # (This object saved them in another Trainer's fit: a fresh fit of a new Trainer is a new run.)
+            reused = (
+                " This ModelCheckpoint object saved them in another Trainer's fit; a fresh fit of a new "
+                "Trainer starts a new run (to go on with that one, call fit again on its Trainer)."
+                if self._reused
+                else ""
+            )
             raise FileExistsError(
                 f"ModelCheckpoint(dirpath={str(self.dirpath)!r}) already holds checkpoints of an earlier run "
                 f"({shown}); this fit would replace them. Resume that run with fit(ckpt_path=...), save to "
                 "another dirpath (or leave dirpath out: the default folder is versioned), or pass "
-                "ModelCheckpoint(..., overwrite=True) to save over it"
+                f"ModelCheckpoint(..., overwrite=True) to save over it.{reused}"
             )
 
     # -- when to save ---------------------------------------------------------------------------
@@ -951,6 +984,7 @@ class EarlyStopping(Callback):
         self.stopped_epoch: int | None = None
         self.stop_reason = ""
         self._warned_missing = False
+        self._fitted_in: weakref.ref | None = None  # the Trainer whose fit the state above belongs to
 
     @property
     def state_key(self) -> str:
@@ -958,6 +992,9 @@ class EarlyStopping(Callback):
 
     def setup(self, trainer, module, stage) -> None:
         self._warned_missing = False
+        if stage == "fit" and _fit_of_another_trainer(self, trainer):
+            # Another Trainer's run: its best score and patience must not stop this one at its first check.
+            self.wait_count, self.best_score, self.stopped_epoch, self.stop_reason = 0, None, None, ""
 
     def _checks_at_epoch_end(self, trainer: Trainer) -> bool:
         if self.check_on_train_epoch_end is not None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 import warnings
 from collections.abc import Callable
@@ -48,6 +49,29 @@ def stop_exit_status() -> int:
     """The exit status of a command a stop signal ended: 128 + the signal, as a shell reports a command that
     signal ended (130 for Ctrl-C, 143 for SIGTERM); 130 when no signal stopped a fit (Ctrl-C outside one)."""
     return 128 + (_stopped_by or signal.SIGINT)
+
+
+class SaveAborted(SystemExit, KeyboardInterrupt):
+    """A second stop signal aborted the save that a first one started (`Trainer.fit`). Code that catches
+    KeyboardInterrupt (a sweep loop, an app that runs `fit`) catches it and goes on; met by nothing, it is a
+    SystemExit for Python: a script ends with the status a shell gives a command that signal stopped (130
+    for Ctrl-C, 143 for SIGTERM), without a traceback."""
+
+
+def interactive_session() -> bool:
+    """Whether Python runs interactively: the REPL or ``python -i``, ``code.interact``, IPython or Jupyter.
+    There a SystemExit would end the session (and the models in it) or read as an error."""
+    if sys.flags.interactive or hasattr(sys, "ps1"):
+        return True
+    get_ipython = getattr(sys.modules.get("IPython"), "get_ipython", None)
+    return callable(get_ipython) and get_ipython() is not None
+
+
+def save_aborted() -> KeyboardInterrupt:
+    """What `fit` raises once a second stop signal aborted its save: a plain KeyboardInterrupt in an
+    interactive session, else `SaveAborted` (a KeyboardInterrupt to code that catches one, exit status 130
+    for a script)."""
+    return KeyboardInterrupt() if interactive_session() else SaveAborted(stop_exit_status())
 
 
 def _as_ctrl_c(signum: int) -> int:

@@ -1,6 +1,7 @@
 """One seed for every random number generator a training run draws from.
 
-`Trainer(seed=...)` seeds these when `fit` starts, which fixes dropout, data order and augmentation,
+`Trainer(seed=...)` seeds these when `fit` starts, which fixes dropout, data order and augmentation (and
+puts the caller's back as they were when it ends, so the code after `fit` draws as if it had not run),
 but a model's initial weights are drawn when the model is *built*, usually before the Trainer exists.
 Call `seed_everything(seed)` before building the model (as Lightning's `seed_everything`) so that two
 runs of the same script give the same weights, losses and scores. A Trainer given no seed takes the one

@@ -2,9 +2,10 @@
 being traced for new input shapes.
 
 `mx.compile` (and `mx.value_and_grad`) swap tracer placeholders into the model, optimizer and random
-state while they trace; when user code raises mid-trace those stay, and every later use of the arrays
-fails ("Attempting to eval an array without a primitive"), the trained weights included. `StateGuard`
-snapshots the containers before a call that will trace and puts the real arrays back on failure.
+state while they trace; when user code raises mid-trace (or a Ctrl-C lands there) those stay, and every
+later use of the arrays fails ("Attempting to eval an array without a primitive"), the trained weights
+included. `StateGuard` snapshots the containers before a call that will trace and puts the real arrays back
+on any exception, KeyboardInterrupt included.
 """
 
 from __future__ import annotations
@@ -65,10 +66,11 @@ class StateGuard:
     """Undo what a failed trace left in the step's state.
 
     `mx.compile` (and `mx.value_and_grad`) swap tracer placeholders into the model, optimizer and
-    RNG state while tracing; when user code raises mid-trace they stay there, and every later use
-    of those arrays in the process fails ("Attempting to eval an array without a primitive"), the
-    trained weights included. Tracing happens on a call with a batch structure not seen before, so
-    only such calls pay for a snapshot (a Python walk over the state); the rest cost one signature.
+    RNG state while tracing; when user code raises mid-trace (or Ctrl-C interrupts it) they stay there,
+    and every later use of those arrays in the process fails ("Attempting to eval an array without a
+    primitive"), the trained weights included. Tracing happens on a call with a batch structure not seen
+    before, so only such calls pay for a snapshot (a Python walk over the state); the rest cost one
+    signature.
     """
 
     def __init__(self, state: list, where: str, compiled: bool):
@@ -83,7 +85,9 @@ class StateGuard:
                 saved = [_structure_copy(s) for s in self.state]
         try:
             out = fn(*args)
-        except Exception as err:
+        except BaseException as err:
+            # Any exception: a KeyboardInterrupt (Ctrl-C, a notebook's "interrupt kernel") while a big
+            # step traces leaves the same placeholders as an error, and the session goes on after it.
             for container, snapshot in zip(self.state, saved or ()):
                 _restore_in_place(container, snapshot)
             if self.compiled and isinstance(err, IndexError) and _COMPILE_MAP_BUG in str(err):

@@ -25,6 +25,7 @@ import os
 import signal
 import time
 import warnings
+import weakref
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ from audiotrain.data.loader import close_epoch_iterators, position_ends_epoch
 from audiotrain.data.workers import DataLoaderError
 from audiotrain.distributed import collectives, exit_rank
 from audiotrain.train import checkpoint as ckpt
-from audiotrain.train import flags, hooks, reporting
+from audiotrain.train import flags, hooks, reporting, threads
 from audiotrain.train.callback import Callback
 from audiotrain.train.callback_list import CallbackList
 from audiotrain.train.callbacks import ModelCheckpoint
@@ -46,6 +47,7 @@ from audiotrain.train.guarded_update import write_state_in_place
 from audiotrain.train.interrupt import (
     eval_compiling_again,
     ignoring_stop_signals,
+    save_aborted,
     stop_exit_status,
     stop_on_signals,
     stop_signal_name,
@@ -111,10 +113,13 @@ class Trainer:
     `callback_metrics` both). Interval and epoch means are both weighted by
     `TrainModule.batch_size(batch)`. Steps are global steps after the update (1-based). Under data parallel
     every rank keeps the loggers and rank 0 alone writes.
-    Seeding: `seed` seeds MLX, numpy and Python at the start of `fit` (and a DataLoader without its own
-    seed); None (the default) takes the seed of the last `audiotrain.seed_everything(seed)` call, else 42,
-    so a Lightning-style `seed_everything(s)` decides the whole run. A model's initial weights are drawn
-    when it is built, before that: call `seed_everything(seed)` first for a run that repeats exactly.
+    Seeding: `seed` seeds MLX, numpy and Python (and torch where imported) at the start of `fit` (and a
+    DataLoader without its own seed); None (the default) takes the seed of the last
+    `audiotrain.seed_everything(seed)` call, else 42, so a Lightning-style `seed_everything(s)` decides the
+    whole run. When `fit` ends (however it ends) those global generators are put back as they were before
+    it, so the caller's own draws after it (a random search's next trial) go on as if it had drawn nothing.
+    A model's initial weights are drawn when it is built, before that: call `seed_everything(seed)` first
+    for a run that repeats exactly.
     A resumed fit (`ckpt_path`) keeps the checkpoint's seed, with a warning where this one differs:
     `trainer.seed`, the loaders it seeds and the later checkpoints take it.
     `deterministic=True`: on the CPU MLX is deterministic, on a GPU it warns (reductions with atomic adds
@@ -255,6 +260,9 @@ class Trainer:
         self._validation_metrics: dict[str, float] = {}
         self.logged_metrics: dict[str, float] = {}
         self._elapsed_before = 0.0  # seconds spent in earlier runs of a resumed fit
+        # The run's random generators where the last fit ended (`fit` then puts the caller's back): what a
+        # checkpoint saved after it holds. None while a fit runs (the generators are the run's then).
+        self._run_random_state: dict[str, Any] | None = None
         # Per run.
         self.should_stop = False
         self._should_stop_agreed = False  # data parallel: some rank's should_stop, agreed by all of them
@@ -270,6 +278,7 @@ class Trainer:
         self.fitting = False  # inside `fit` (a validation there is part of training)
         self.sanity_checking = False
         self.module: TrainModule | None = None
+        self._fitted_module: weakref.ref | None = None  # the module the last fit trained (held weakly)
         self.optimizer = None
         self.optimizer_config: OptimizerConfig | None = None
         self.datamodule = None
@@ -468,60 +477,107 @@ class Trainer:
                 "in the epoch goes into checkpoints, so validation must iterate its own: pass a second "
                 "DataLoader over the same dataset (e.g. DataLoader(dataset, batch_size=..., shuffle=False))"
             )
+        threads.warn_signals_do_not_reach_this_thread(stacklevel=2)
+        self._warn_of_carried_counters(model, ckpt_path)
+        threads.clear_streams_when_thread_ends()  # before MLX's random state is touched (threads.py)
+        # The run is seeded, and the caller's global generators are put back when it ends however it ends:
+        # code after fit (a random search's next draw, the next model's weights) goes on with its own
+        # sequence, as if fit had drawn nothing from it.
+        callers_generators = RandomState.capture()
         seed_generators(self.seed)
-        self.datamodule = datamodule
-        self._attach(model, "fit")
-        if self.accelerator == "cpu" and self.is_global_zero:
-            _blas.warn_if_training_on_bundled_blas()
-        self._train_loader, self._val_loader = train_loader, val_loader  # before configure_optimizers
-        if self.world_size > 1:
-            _start_from_rank_zero(model)
-        status = "failed"
+        self._run_random_state = None
         try:
-            self._setup_optimizer(model)
-            self.state = "running"
-            self.should_stop = self._should_stop_agreed = self.interrupted = self._stop_requested = False
-            self.interrupted_checkpoint = None
-            self.progress.validation_pending = False
-            ckpt_path = self._checkpoint_to_resume(ckpt_path or self._pending_ckpt)
-            self._pending_ckpt = None
-            self._saved_log_options = {}
-            self._trainable.start(_trainable_keys(model))
-            self._train_step = TrainStep(model, self.optimizer, self._step_config())
-            self._streak_in_flight = None
-            self.evaluation.reset()
-            if ckpt_path:
-                self._restore(ckpt_path, full=True)
-                self._anchor_epoch_schedule()
-            if not ckpt_path:  # a resumed run goes on in its folders
-                self.callbacks.refuse_earlier_runs(self)
-                collectives.on_main_process(self._refuse_earlier_logger_runs)
-            self._start_loggers(model)
-            self._skips_before_fit = self._skipped_total()
-            self._fit_started = time.perf_counter()
-            self.fitting = True
-            with self._on_device(), stop_on_signals(self._request_stop):
-                self._call_hooks("on_fit_start")
-                if val_loader is not None:
-                    self.evaluation.sanity_check(model, val_loader)
-                self._warn_of_eval_mode(model)
-                self._call_hooks("on_train_start")
-                self._fit_loop(model, train_loader, val_loader)
-                if not self.interrupted:
-                    self._call_hooks("on_train_end")
-                    self._call_hooks("on_fit_end")
-            status = "interrupted" if self.interrupted else "success"
-        except BaseException as err:
-            self.callbacks.call_quietly("on_exception", self, model, err)
-            # The epoch's iterator is a local of `_train_epoch`, whose frame the traceback keeps: its
-            # workers would run as long as the error is kept. (Evaluation loops iterate in `for`
-            # statements, whose iterators go as the error leaves their frame.)
-            close_epoch_iterators(train_loader, val_loader)
-            raise
+            self.datamodule = datamodule
+            self._attach(model, "fit")
+            self._fitted_module = weakref.ref(model)
+            if self.accelerator == "cpu" and self.is_global_zero:
+                _blas.warn_if_training_on_bundled_blas()
+            self._train_loader, self._val_loader = train_loader, val_loader  # before configure_optimizers
+            if self.world_size > 1:
+                _start_from_rank_zero(model)
+            status = "failed"
+            try:
+                self._setup_optimizer(model)
+                self.state = "running"
+                self.should_stop = self._should_stop_agreed = self.interrupted = self._stop_requested = False
+                self.interrupted_checkpoint = None
+                self.progress.validation_pending = False
+                ckpt_path = self._checkpoint_to_resume(ckpt_path or self._pending_ckpt)
+                self._pending_ckpt = None
+                self._saved_log_options = {}
+                self._trainable.start(_trainable_keys(model))
+                self._train_step = TrainStep(model, self.optimizer, self._step_config())
+                self._streak_in_flight = None
+                self.evaluation.reset()
+                if ckpt_path:
+                    self._restore(ckpt_path, full=True)
+                    self._anchor_epoch_schedule()
+                if not ckpt_path:  # a resumed run goes on in its folders
+                    self.callbacks.refuse_earlier_runs(self)
+                    collectives.on_main_process(self._refuse_earlier_logger_runs)
+                self._start_loggers(model)
+                self._skips_before_fit = self._skipped_total()
+                self._fit_started = time.perf_counter()
+                self.fitting = True
+                with self._on_device(), stop_on_signals(self._request_stop):
+                    self._call_hooks("on_fit_start")
+                    if val_loader is not None:
+                        self.evaluation.sanity_check(model, val_loader)
+                    self._warn_of_eval_mode(model)
+                    self._call_hooks("on_train_start")
+                    self._fit_loop(model, train_loader, val_loader)
+                    if not self.interrupted:
+                        self._call_hooks("on_train_end")
+                        self._call_hooks("on_fit_end")
+                status = "interrupted" if self.interrupted else "success"
+            except BaseException as err:
+                self.callbacks.call_quietly("on_exception", self, model, err)
+                # The epoch's iterator is a local of `_train_epoch`, whose frame the traceback keeps: its
+                # workers would run as long as the error is kept. (Evaluation loops iterate in `for`
+                # statements, whose iterators go as the error leaves their frame.)
+                close_epoch_iterators(train_loader, val_loader)
+                raise
+            finally:
+                self.fitting = False
+                self.state = "finished" if status == "success" else status
+                self._teardown(model, "fit", status)
         finally:
-            self.fitting = False
-            self.state = "finished" if status == "success" else status
-            self._teardown(model, "fit", status)
+            self._run_random_state = RandomState.capture()
+            RandomState.restore(callers_generators)
+
+    def _warn_of_carried_counters(self, model: TrainModule, ckpt_path: Any) -> None:
+        """A fit without `ckpt_path` of a Trainer that trained before goes on from its epoch and step (as in
+        Lightning), with a new optimizer and generators seeded anew. Said where that is likely not what is
+        meant: `model` is another object than the one trained (it takes over the counters and `last`), or
+        the last fit was interrupted (this one goes on from it, but not exactly)."""
+        trained = self.global_step or self.progress.total_batches
+        if ckpt_path is not None or self._pending_ckpt or not trained or not self.is_global_zero:
+            return
+        where = f"epoch {self.current_epoch}, global step {self.global_step}"
+        if self._fitted_module is None or self._fitted_module() is not model:
+            warnings.warn(
+                f"Trainer.fit: this Trainer already trained another module object (up to {where}); "
+                f"this {type(model).__name__} takes over that run's counters (max_epochs and max_steps count "
+                "from there, and so do its checkpoints' epoch and step), and its saves replace that run's "
+                "`last`. For a new run, make a new Trainer",
+                UserWarning,
+                stacklevel=3,
+            )
+        elif self.interrupted:
+            path = self.interrupted_checkpoint
+            exact = (
+                f"pass ckpt_path=trainer.interrupted_checkpoint ({path})"
+                if path is not None
+                else "pass ckpt_path= the newest intact checkpoint (the 'Save aborted' line named it)"
+            )
+            warnings.warn(
+                f"Trainer.fit: the last fit of this Trainer was interrupted at {where}; this one goes on "
+                "from there with a new optimizer (configure_optimizers: its moments and step count start "
+                "afresh) and freshly seeded random generators, so it does not continue that run exactly. To "
+                f"continue it exactly, {exact}",
+                UserWarning,
+                stacklevel=3,
+            )
 
     def _anchor_epoch_schedule(self) -> None:
         """An `lr_scheduler` stepped per epoch derives the epoch from the optimizer's step and this fit's
@@ -1082,6 +1138,8 @@ class Trainer:
     def _attach(self, module: TrainModule, stage: str) -> None:
         if not isinstance(module, TrainModule):
             raise TypeError(f"Trainer.{stage}: expected a TrainModule, got {type(module).__name__}")
+        threads.check_parameters_evaluate_here(module, f"Trainer.{stage}")
+        threads.clear_streams_when_thread_ends()  # (validate, test, predict: see threads.py)
         self.module = module
         module._attach(self)
         if self.precision == "bf16-true":
@@ -1263,7 +1321,8 @@ class Trainer:
             "progress": self.progress.state_dict(),
             "running_means": running,
             "history": self._history.state_dict(),
-            "random": RandomState.capture(),
+            # (Saved after fit: the run's generators where it ended, not the caller's it put back.)
+            "random": self._run_random_state or RandomState.capture(),
             "data_loader": loader.state_dict() if hasattr(loader, "state_dict") and open_epoch else None,
             "callbacks": self.callbacks.state_dict(),
             "loggers": [lg.state_dict() if hasattr(lg, "state_dict") else {} for lg in self.loggers],
@@ -1361,6 +1420,7 @@ class Trainer:
             self.running.load_state_dict(state["running_means"], collectives.rank(), self.world_size)
             self._history.load_state_dict(state["history"])
             RandomState.restore(state["random"])
+            self._run_random_state = None  # (loaded outside fit: a save now holds the loaded state)
             self._pending_loader_state = state.get("data_loader") if self.progress.batch_in_epoch else None
             self._pending_loader_source = source
             self.callback_metrics = dict(state.get("callback_metrics", {}))
@@ -1511,8 +1571,10 @@ class Trainer:
 
     def _abort_save(self, path: Path) -> None:
         """A second stop signal during the save of `path` aborts it (as asked), and the atomic writer has
-        removed what it began: one line says so and which checkpoint is the newest intact one, then the
-        process ends (status 130 for Ctrl-C), not with a traceback from inside the writer."""
+        removed what it began: one line says so and which checkpoint is the newest intact one, then `fit`
+        raises `interrupt.save_aborted()`, not a traceback from inside the writer: a script ends with status
+        130 for Ctrl-C, while an interactive session, a sweep loop or an app that catches KeyboardInterrupt
+        goes on (with the model in memory). A rank of a data-parallel job ends its process (the job stops)."""
         with ignoring_stop_signals():  # a third one must not cut this message short
             cbs = [cb for cb in self.callbacks if isinstance(cb, ModelCheckpoint)]
             # On a tie the first is named: `last` (what ckpt_path="last" resumes) before a top-k save.
@@ -1531,7 +1593,9 @@ class Trainer:
                     f"{progress['global_step']})"
                 )
             self.print(f"Save aborted: {left}; {intact}")
-            exit_rank(stop_exit_status())
+            if self.world_size > 1:
+                exit_rank(stop_exit_status())  # a rank cannot go on alone: the job ends together
+        raise save_aborted() from None  # (not chained to the KeyboardInterrupt inside the writer)
 
     # ---- reporting: interval and epoch means, history, loggers -----------------------------------------
     @property

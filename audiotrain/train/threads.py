@@ -1,0 +1,85 @@
+"""The Trainer outside the main thread: a notebook cell that trains in the background, a GUI.
+
+MLX (0.32) keeps its streams and its random state per thread, and Python delivers signals to the main
+thread only. So, where `fit` (or `validate`, `test`, `predict`) runs in another thread:
+
+- An array is evaluated only by the thread whose stream made it. A model built in the main thread holds
+  lazy initial weights of that thread's stream until something evaluates them; another thread cannot
+  ("There is no Stream(cpu, 0) in current thread"). `check_parameters_evaluate_here` says so in one line.
+- A thread that used MLX's random state (every fit does: seeding, dropout) ends with its streams still
+  held, and MLX then aborts the process when Python exits ("terminate called without an active exception",
+  status 134). `clear_streams_when_thread_ends` makes the thread release them as it ends, after its last
+  Python code (`mx.clear_streams()` then, which would break any later MLX call of the thread if made
+  earlier).
+- Ctrl-C and SIGTERM cannot stop it: `warn_signals_do_not_reach_this_thread` says so, once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import warnings
+from typing import Any
+
+import mlx.core as mx
+
+# What MLX raises for an array of a stream another thread owns.
+_OTHER_THREADS_STREAM = "in current thread"
+_warned_of_signals = False
+
+
+def check_parameters_evaluate_here(module: Any, where: str) -> None:
+    """Evaluate `module`'s parameters now (they are evaluated at the first step anyway), or raise one line
+    where they belong to another thread's stream, saying how to hand the model over."""
+    try:
+        mx.eval(module.parameters())
+    except RuntimeError as err:
+        if _OTHER_THREADS_STREAM not in str(err):
+            raise
+        raise RuntimeError(
+            f"{where}: the parameters of {type(module).__name__} were made in another thread and not yet "
+            f"evaluated, and MLX evaluates an array only in the thread whose stream made it ({err}). Call "
+            "mx.eval(model.parameters()) in the thread that builds the model, before this one uses it"
+        ) from None
+
+
+class _ClearStreamsAtThreadEnd:
+    """Kept in a `threading.local`: deleted as its thread ends (Python clears the thread's locals there,
+    after the thread's last Python code and before `join()` returns), where it releases the thread's MLX
+    streams."""
+
+    def __init__(self) -> None:
+        self.thread = threading.get_ident()
+
+    def __del__(self) -> None:
+        if threading.get_ident() != self.thread:
+            return  # (deleted elsewhere, e.g. at interpreter exit: those streams are not this thread's)
+        with contextlib.suppress(Exception):
+            mx.clear_streams()
+
+
+_this_thread = threading.local()
+
+
+def clear_streams_when_thread_ends() -> None:
+    """Outside the main thread: release this thread's MLX streams when it ends (module docstring)."""
+    if threading.current_thread() is threading.main_thread():
+        return
+    if getattr(_this_thread, "streams", None) is None:
+        _this_thread.streams = _ClearStreamsAtThreadEnd()
+
+
+def warn_signals_do_not_reach_this_thread(stacklevel: int) -> None:
+    """Once a process, where `fit` runs outside the main thread: neither Ctrl-C nor SIGTERM stops it."""
+    global _warned_of_signals
+    if threading.current_thread() is threading.main_thread() or _warned_of_signals:
+        return
+    _warned_of_signals = True
+    warnings.warn(
+        f"Trainer.fit runs outside the main thread (in {threading.current_thread().name!r}): Ctrl-C, a "
+        "notebook's interrupt and SIGTERM reach only the main thread, so they neither stop this fit nor make "
+        "it save. To stop it after the current step, set trainer.should_stop = True from another thread (it "
+        "ends as EarlyStopping ends a fit, `last` saved). (Said once.)",
+        UserWarning,
+        stacklevel=stacklevel + 1,
+    )

@@ -1,0 +1,345 @@
+"""The Trainer in one long-lived process (a notebook, a REPL, a sweep driver): what one cell leaves behind
+for the next, from the user's side."""
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+from audiotrain import seed_everything
+from audiotrain.train import Callback, EarlyStopping, ModelCheckpoint
+
+import mlx.core as mx
+import numpy as np
+import pytest
+from mlx.utils import tree_flatten
+from tasks import TinyClassifier, make_batches, quiet_trainer, weights
+
+
+class InterruptedWhileTracing(TinyClassifier):
+    """Ctrl-C (a notebook's "interrupt kernel") lands while the compiled step is being traced: `signals`
+    SIGINTs are raised from inside the traced code of `stage`, once."""
+
+    def __init__(self, stage: str, signals: int):
+        super().__init__()
+        self.stage, self.signals = stage, signals
+
+    def _interrupt(self, stage: str) -> None:
+        if self.stage == stage and self.signals:
+            for _ in range(self.signals):
+                self.signals -= 1
+                signal.raise_signal(signal.SIGINT)
+
+    def compute_loss(self, batch):
+        self._interrupt("fit" if self.training else "validate")
+        return super().compute_loss(batch)
+
+    def predict_step(self, batch, batch_idx=0):
+        self._interrupt("predict")
+        return self(batch[0])
+
+
+@pytest.mark.parametrize("stage", ["fit", "validate", "predict"])
+def test_ctrl_c_while_a_step_is_traced_leaves_the_model_and_mx_random_usable(tmp_path, stage):
+    """A KeyboardInterrupt while MLX traced a step used to leave tracer placeholders in the model, the
+    optimizer and `mx.random.state`: the trained weights could no longer be read or saved, and every later
+    random draw in the process failed ("Attempting to eval an array without a primitive")."""
+    # fit defers the first Ctrl-C to the end of the step: the second (the impatient one) interrupts.
+    model = InterruptedWhileTracing(stage, signals=2 if stage == "fit" else 1)
+    mx.eval(model.parameters())
+    before = weights(model)
+    trainer = quiet_trainer(tmp_path, max_epochs=1, compile=True)
+    run = {
+        "fit": lambda: trainer.fit(model, make_batches()),
+        "validate": lambda: trainer.validate(model, make_batches(32)),
+        "predict": lambda: trainer.predict(model, make_batches(32)),
+    }[stage]
+    with pytest.raises(KeyboardInterrupt):
+        run()
+    assert model.signals == 0  # (the interrupt came from inside the trace)
+
+    after = weights(model)  # readable, and as they were
+    assert all(np.array_equal(after[k], before[k]) for k in before)
+    model.save_weights(str(tmp_path / "model.safetensors"))
+    mx.eval(mx.random.normal((2,)))
+    if stage == "fit":
+        mx.eval([v for _, v in tree_flatten(trainer.optimizer.state)])
+    quiet_trainer(tmp_path, max_epochs=1, compile=True).fit(model, make_batches())  # the next cell trains
+    assert not np.array_equal(weights(model)["fc1.weight"], before["fc1.weight"])
+
+
+def _global_draws() -> tuple:
+    """What a notebook cell draws from the global generators: numpy's, Python's and MLX's (a model built
+    there draws its weights from MLX's)."""
+    return float(np.random.uniform()), random.random(), float(mx.random.uniform().item())
+
+
+def test_fit_leaves_the_callers_global_generators_where_they_were(tmp_path):
+    """Every fit seeded numpy, random and MLX with its seed (42) and left them so: the draws after a fit were
+    the same after every fit, and a random search in one process tried the same hyperparameters again."""
+    seed_everything(0)
+    undisturbed = []
+    for _ in range(3):
+        undisturbed.append(_global_draws())
+        undisturbed.append(weights(TinyClassifier())["fc1.weight"].tolist())
+
+    seed_everything(0)
+    trials, histories = [], []
+    for trial in range(3):
+        trials.append(_global_draws())  # a random search draws its next hyperparameters
+        model = TinyClassifier(dropout=0.5)
+        trials.append(weights(model)["fc1.weight"].tolist())
+        trainer = quiet_trainer(tmp_path / str(trial), max_epochs=1)
+        trainer.fit(model, make_batches())
+        histories.append(trainer.history["train_loss"])
+    assert trials == undisturbed  # the search's own sequence, as if no fit had drawn from it
+    assert trials[0] != trials[2] and trials[1] != trials[3]
+
+    # The fit itself is still seeded (42): trial 0 again, from its initial weights, repeats exactly.
+    seed_everything(0)
+    _global_draws()
+    trainer = quiet_trainer(tmp_path / "again", max_epochs=1)
+    trainer.fit(TinyClassifier(dropout=0.5), make_batches())
+    assert trainer.history["train_loss"] == histories[0]
+
+
+def test_a_failed_fit_leaves_the_callers_generators_too(tmp_path):
+    class Fails(TinyClassifier):
+        def on_train_start(self):
+            raise RuntimeError("a bug in a hook")
+
+    seed_everything(3)
+    model = Fails()
+    expected = _global_draws()
+    seed_everything(3)
+    model = Fails()
+    with pytest.raises(RuntimeError, match="a bug in a hook"):
+        quiet_trainer(tmp_path, max_epochs=1).fit(model, make_batches())
+    assert _global_draws() == expected
+
+
+def _fit_with(callbacks, root, max_epochs=3, model=None):
+    trainer = quiet_trainer(root, max_epochs=max_epochs, callbacks=callbacks, enable_checkpointing=True)
+    trainer.fit(model or TinyClassifier(lr=0.05), make_batches(), make_batches(32, seed=1))
+    return trainer
+
+
+def test_a_checkpoint_callback_reused_in_a_new_trainer_is_refused_as_a_new_one_would_be(tmp_path):
+    """The object made in an earlier cell carried its best scores into the next experiment's fit, deleted
+    the earlier experiment's best checkpoint and named it as best_model_path, with no word; a new
+    ModelCheckpoint on the same folder was refused."""
+    checkpoint = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="val_loss", save_top_k=1)
+    _fit_with([checkpoint], tmp_path)
+    kept = sorted(p.name for p in (tmp_path / "ck").iterdir())
+    with pytest.raises(
+        FileExistsError, match=r"already holds checkpoints of an earlier run.*another Trainer"
+    ):
+        _fit_with([checkpoint], tmp_path, max_epochs=6)  # the next experiment's cell
+    assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == kept
+    with pytest.raises(FileExistsError, match="already holds checkpoints of an earlier run"):
+        _fit_with([ModelCheckpoint(dirpath=tmp_path / "ck", monitor="val_loss")], tmp_path)
+    # overwrite=True saves over it, as a new run: it ranks its own scores, not the earlier run's.
+    checkpoint.overwrite = True
+    overwriting = _fit_with([checkpoint], tmp_path, max_epochs=2)
+    assert checkpoint.best_model_score == pytest.approx(min(overwriting.history["val_loss"]))
+
+
+def test_callbacks_reused_in_a_new_trainer_start_a_new_run(tmp_path):
+    """EarlyStopping carried the earlier run's best score and patience: the next fit stopped after one epoch
+    and saved nothing, and best_model_path still named the earlier run's checkpoint."""
+    checkpoint = ModelCheckpoint(monitor="val_loss", save_top_k=1)  # the default, versioned folder
+    stopping = EarlyStopping("val_loss", patience=1)
+    first = _fit_with([checkpoint, stopping], tmp_path)
+    first_best = checkpoint.best_model_path
+    assert first.current_epoch == 3
+    stopping.best_score = -1.0  # (a score no run beats: the earlier run's patience then runs out at once)
+
+    second = _fit_with([checkpoint, stopping], tmp_path, model=TinyClassifier(lr=0.05))
+    assert second.current_epoch == 3  # not stopped by the earlier run's best score
+    assert Path(first_best).is_dir()  # the earlier run's best is kept
+    assert Path(checkpoint.best_model_path).parent == tmp_path / "checkpoints" / "version_1"
+    assert Path(first_best).parent == tmp_path / "checkpoints"
+
+
+def test_fitting_the_same_trainer_again_continues_its_callbacks_run(tmp_path):
+    checkpoint = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="val_loss", save_top_k=2)
+    stopping = EarlyStopping("val_loss", patience=10)
+    trainer = _fit_with([checkpoint, stopping], tmp_path, max_epochs=2)
+    tracked, best = dict(checkpoint.best_k_models), stopping.best_score
+    trainer.max_epochs = 4
+    trainer.fit(trainer.module, make_batches(), make_batches(32, seed=1))  # not refused: the same run
+    assert trainer.current_epoch == 4
+    assert len(checkpoint.best_k_models) == 2
+    assert min(checkpoint.best_k_models.values()) <= min(tracked.values())
+    assert stopping.best_score <= best
+
+
+class CtrlCTwice(Callback):
+    """Ctrl-C after step 4 (stop and save), and again while the interrupt checkpoint is being written."""
+
+    def __init__(self):
+        self.pressed = 0
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if trainer.global_step == 4 and not self.pressed:
+            self.pressed = 1
+            signal.raise_signal(signal.SIGINT)
+
+    def on_save_checkpoint(self, trainer, module, state):
+        if self.pressed == 1:
+            self.pressed = 2
+            signal.raise_signal(signal.SIGINT)
+
+
+def test_a_second_ctrl_c_during_the_save_is_a_keyboard_interrupt_a_sweep_loop_catches(tmp_path, capsys):
+    """It raised SystemExit(130) from fit, which `except KeyboardInterrupt` around fit does not catch: a sweep
+    loop, an app that runs fit, or `python -i` ended, with the model in memory."""
+    model = TinyClassifier()
+    trainer = quiet_trainer(tmp_path, max_epochs=3, callbacks=[CtrlCTwice()], enable_checkpointing=True)
+    with pytest.raises(KeyboardInterrupt) as raised:
+        trainer.fit(model, make_batches())
+    assert "Save aborted: nothing of" in capsys.readouterr().out
+    # Met by nothing in a script, it still ends it with status 130 and no traceback (tests/test_signals.py).
+    assert isinstance(raised.value, SystemExit) and raised.value.code == 130
+    assert raised.value.__suppress_context__  # (no traceback from inside the checkpoint writer)
+    weights(model)  # the model lives on
+
+
+REPL_CELLS = """
+import signal
+from tasks import TinyClassifier, make_batches, quiet_trainer
+from test_long_lived_process import CtrlCTwice
+model = TinyClassifier()
+trainer = quiet_trainer(".", max_epochs=3, callbacks=[CtrlCTwice()], enable_checkpointing=True)
+trainer.fit(model, make_batches())
+print("NEXT CELL RUNS", trainer.global_step, flush=True)
+"""
+
+
+def test_a_second_ctrl_c_during_the_save_leaves_an_interactive_session_running(tmp_path):
+    """In `python -i` (and IPython / Jupyter) fit raises a plain KeyboardInterrupt: the session goes on."""
+    here = Path(__file__).parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here.parent), str(here)])}
+    done = subprocess.run(
+        [sys.executable, "-i"],
+        input=REPL_CELLS,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Save aborted: nothing of" in done.stdout
+    assert "KeyboardInterrupt" in done.stderr and "SaveAborted" not in done.stderr
+    assert "NEXT CELL RUNS 4" in done.stdout
+
+
+THREAD_CELLS = """
+import threading, time, warnings
+import mlx.core as mx
+from audiotrain.train import Callback
+from tasks import TinyClassifier, make_batches, quiet_trainer
+
+warnings.simplefilter("always")
+built_here = TinyClassifier()  # lazy initial weights of the main thread's stream
+trainer = quiet_trainer(".", max_epochs=50)
+
+class Slow(Callback):
+    def on_train_batch_end(self, trainer, module, *args):
+        time.sleep(0.01)
+
+def in_thread(job):
+    def run():
+        try:
+            job()
+        except Exception as err:
+            print("ERROR", err, flush=True)
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+in_thread(lambda: trainer.fit(built_here, make_batches())).join()  # a model built in another cell
+
+model = TinyClassifier()
+mx.eval(model.parameters())
+background = quiet_trainer(".", max_epochs=50, callbacks=[Slow()])
+thread = in_thread(lambda: background.fit(model, make_batches()))
+while background.global_step < 3:
+    time.sleep(0.01)
+background.should_stop = True  # what stops it, where Ctrl-C cannot
+thread.join()
+print("STOPPED AT EPOCH", background.current_epoch, flush=True)
+in_thread(lambda: quiet_trainer(".", max_epochs=1).fit(model, make_batches())).join()
+print("DONE", flush=True)
+"""
+
+
+def test_fit_in_a_thread_says_what_it_cannot_do_and_the_process_exits_cleanly(tmp_path):
+    """In a thread, fit of a model built (lazily) in the main thread failed with MLX's bare "There is no
+    Stream(cpu, 0) in current thread", nothing said that Ctrl-C cannot stop it, and after any threaded fit
+    MLX aborted the process as Python exited ("terminate called without an active exception", 134)."""
+    here = Path(__file__).parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here.parent), str(here)])}
+    done = subprocess.run(
+        [sys.executable, "-c", THREAD_CELLS],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out  # no abort at exit
+    (error,) = [line for line in done.stdout.splitlines() if line.startswith("ERROR")]
+    assert "parameters of TinyClassifier were made in another thread" in error
+    assert "mx.eval(model.parameters())" in error
+    assert out.count("Trainer.fit runs outside the main thread") == 1  # once, though three fits ran
+    assert "trainer.should_stop = True" in out
+    assert "STOPPED AT EPOCH" in out and "STOPPED AT EPOCH 50" not in out
+    assert "DONE" in out
+
+
+class CtrlCAtStep(Callback):
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if trainer.global_step == self.step:
+            self.step = None
+            signal.raise_signal(signal.SIGINT)
+
+
+def test_fitting_again_after_ctrl_c_says_how_to_continue_exactly(tmp_path):
+    """Re-running the fit cell after a Ctrl-C went on at the step it stopped at with a new optimizer (Adam's
+    moments and step count reset), neither exact nor fresh, and nothing said so."""
+    model = TinyClassifier()
+    trainer = quiet_trainer(tmp_path, max_epochs=3, callbacks=[CtrlCAtStep(4)], enable_checkpointing=True)
+    trainer.fit(model, make_batches())
+    assert trainer.interrupted and trainer.global_step == 4
+    with pytest.warns(UserWarning, match=r"interrupted at epoch 0, global step 4.*ckpt_path=trainer\.interr"):
+        trainer.fit(model, make_batches())
+    assert trainer.global_step == 18
+
+    again = quiet_trainer(tmp_path / "b", max_epochs=3, callbacks=[CtrlCAtStep(4)], enable_checkpointing=True)
+    again.fit(model, make_batches())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the exact continuation it names: nothing to warn of
+        again.fit(model, make_batches(), ckpt_path=again.interrupted_checkpoint)
+
+
+def test_a_new_model_given_to_a_trainer_that_trained_another_is_warned_of(tmp_path):
+    """It took over the first model's epoch and step counters and replaced its `last`, without a word."""
+    trainer = quiet_trainer(tmp_path, max_epochs=2, enable_checkpointing=True)
+    first = TinyClassifier()
+    trainer.fit(first, make_batches())
+    trainer.max_epochs = 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the same model, trained further: Lightning's continuation
+        trainer.fit(first, make_batches())
+    trainer.max_epochs = 4
+    with pytest.warns(UserWarning, match=r"already trained another module object \(up to epoch 3, global s"):
+        trainer.fit(TinyClassifier(), make_batches())
