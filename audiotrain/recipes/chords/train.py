@@ -17,7 +17,7 @@ from audiotrain.audio import AudioError, get_duration
 from audiotrain.data.loader import position_ends_epoch
 from audiotrain.distributed import collectives
 from audiotrain.distributed.local import launched_processes, per_process_batch
-from audiotrain.features.cache import FeatureCache
+from audiotrain.features.cache import FeatureCache, earlier_cache_note
 from audiotrain.models.chord_loss import ChordRecognitionLoss
 from audiotrain.recipes._run import (
     check_can_write,
@@ -344,6 +344,10 @@ def _prepare_songs(config: TrainingConfig, splits: SongSplits | None, log):
     """(the songs split into train/val/test without those whose audio does not decode, the feature
     function, its cache): the data folder's songs, or the demo's (synthesised once, shared between the ranks)."""
     data = config.data
+    if not data.cache_dir:  # the default cache: say where an earlier version's is, before this one fills
+        note = earlier_cache_note(quiet_unless_empty=True)
+        if note:
+            log(note)
     if splits is None:
         if data.data_dir:
             splits, report = folder_splits(data, config.seed, min_seconds=config.features.min_seconds)
