@@ -31,17 +31,18 @@ def usable_cores() -> int:
 
 def versions() -> dict[str, str | None]:
     """What a run was made with, as recorded in every run folder's ``config.json`` and every checkpoint's
-    ``trainer_state.json``: audiotrain, MLX, numpy, Python, the platform, and ``OPENBLAS_CORETYPE`` (which
-    picks OpenBLAS's kernels, so it can change the numbers; None when unset)."""
+    ``trainer_state.json``: audiotrain (its build: `audiotrain._build.build_version`), MLX, numpy, Python, the
+    platform, and ``OPENBLAS_CORETYPE`` (which picks OpenBLAS's kernels, so it can change the numbers; None
+    when unset)."""
     import platform
 
-    from audiotrain import __version__
+    from audiotrain._build import build_version
 
     import mlx.core as mx
     import numpy as np
 
     return {
-        "audiotrain": __version__,
+        "audiotrain": build_version(),  # the version, and the git commit where it is known
         "mlx": getattr(mx, "__version__", "unknown"),
         "numpy": np.__version__,
         "python": platform.python_version(),

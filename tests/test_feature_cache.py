@@ -1,5 +1,7 @@
 """FeatureCache: a second epoch reads no audio and computes nothing; invalidation; concurrent fills; CLI."""
 
+import dataclasses
+import json
 import multiprocessing
 import os
 import pickle
@@ -10,8 +12,12 @@ from pathlib import Path
 
 import audiotrain.audio
 from audiotrain.audio import AudioError
+from audiotrain.datasets import caption_demo, chord_demo
 from audiotrain.features import CQTConfig, MelConfig
+from audiotrain.features import cache as feature_cache
 from audiotrain.features.cache import MARKER, FeatureCache, main
+from audiotrain.recipes.chords import train as chords_train
+from audiotrain.recipes.chords.config import ChordFeatureConfig, TrainingConfig
 
 import mlx.core as mx
 import numpy as np
@@ -570,3 +576,121 @@ def test_cache_info_into_a_closed_pipe_ends_quietly(tmp_path):
     reader.stdout.close()  # as `head` does once it has its line
     status = reader.wait(timeout=120)
     assert status == 0 and b"Traceback" not in reader.stderr.read()
+
+
+# ---- what an upgrade leaves: an earlier cache folder, entries this version never reads --------------------
+
+
+class _Stopped(Exception):
+    pass
+
+
+def _stop(*args, **kwargs):
+    raise _Stopped
+
+
+def _home_cache(home: Path) -> Path:
+    """An earlier version's cache in ``~/.cache/audiotrain``: a marked feature cache."""
+    earlier = home / ".cache" / "audiotrain"
+    (earlier / "features").mkdir(parents=True)
+    (earlier / "features" / feature_cache.MARKER).write_text("")
+    return earlier
+
+
+def test_an_earlier_cache_left_behind_by_xdg_cache_home_is_named_once(tmp_path, monkeypatch, capsys):
+    """Upgraded with XDG_CACHE_HOME set, every run rendered and computed everything again in a new folder,
+    and `cache info` and `cache clear` never saw the old one (hundreds of MB)."""
+    earlier = _home_cache(tmp_path / "home")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("AUDIOTRAIN_CACHE_DIR", raising=False)
+    logged = []
+    monkeypatch.setattr(chords_train, "demo_splits", _stop)
+    with pytest.raises(_Stopped):
+        chords_train._prepare_songs(TrainingConfig(), None, logged.append)
+    assert len(logged) == 1 and logged[0].startswith(f"note: an earlier audiotrain's cache is at {earlier}")
+    assert f"AUDIOTRAIN_CACHE_DIR={earlier}" in logged[0]
+    assert f"cache clear --root {earlier}` deletes it" in logged[0]
+    assert feature_cache.main(["info"]) == 0
+    assert f"an earlier audiotrain's cache is at {earlier}" in capsys.readouterr().out
+    # Once this version's cache holds something, a run says no more (`cache info` still does).
+    (tmp_path / "xdg" / "audiotrain" / "features").mkdir(parents=True)
+    (tmp_path / "xdg" / "audiotrain" / "features" / feature_cache.MARKER).write_text("")
+    assert feature_cache.earlier_cache_note(quiet_unless_empty=True) is None
+    assert feature_cache.earlier_cache_note() is not None
+    monkeypatch.setenv("AUDIOTRAIN_CACHE_DIR", str(earlier))  # using it: nothing to say
+    assert feature_cache.earlier_cache_note() is None
+
+
+def _chord_set(folder: Path, config: chord_demo.DemoConfig, version: int | None = None) -> Path:
+    """A chord demo set's files as its writer leaves them (one silent song), made by generator `version`
+    (default: this version's), named as that version named it."""
+    params = chord_demo.demo_set_params(config)
+    name = f"train-{chord_demo.demo_set_name(config)}"
+    if version is not None:  # an older generator's set, under the name that version gave it
+        params["generator_version"] = version
+        name = f"train-v{version}-train-seed{config.seed}-n{config.n_songs}-{config.song_seconds:g}s-pad"
+    folder = folder / name
+    folder.mkdir(parents=True)
+    (folder / "song_000.wav").write_bytes(b"RIFF")
+    (folder / chord_demo.MANIFEST).write_text(json.dumps({"params": params, "songs": ["song_000"]}))
+    return folder
+
+
+def test_cache_marks_what_this_version_never_reads_and_prune_deletes_it(tmp_path, monkeypatch, capsys):
+    """Old CLAP demo sets in the top cache folder were never listed nor cleared, and configurations and
+    demo sets of older feature code or generators were listed like current ones (and kept by prune)."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # (no earlier cache there)
+    cache = tmp_path / "cache"
+    root = cache / "features"
+    root.mkdir(parents=True)
+    (root / feature_cache.MARKER).write_text("")
+    current = ChordFeatureConfig()
+    for settings in (
+        current.to_dict(),
+        {k: v for k, v in current.to_dict().items() if k != "features_version"},
+    ):
+        key = current.key() if "features_version" in settings else "chordcqt-ce9ed4fb3551"
+        (root / key).mkdir()
+        (root / key / "config.json").write_text(json.dumps(settings))
+        (root / key / f"{'a' * 24}-{'b' * 12}.npy").write_bytes(b"x")
+    demo_config = chord_demo.DemoConfig(n_songs=1, song_seconds=6.0, timbres=("pad",))
+    kept = _chord_set(cache / chord_demo.DEMO_FOLDER, demo_config)
+    older = _chord_set(
+        cache / chord_demo.DEMO_FOLDER, demo_config, version=chord_demo.generator_version("train") - 1
+    )
+    legacy = cache / "caption_demo-n12-seed42"  # where versions before demo/clap wrote the CLAP demo
+    (legacy / "clips").mkdir(parents=True)
+    (legacy / "demo.json").write_text(json.dumps({"n_clips": 12, "seed": 42}))
+    (legacy / "metadata.jsonl").write_text("{}\n")
+    (legacy / "clips" / "0000_sine_tone.wav").write_bytes(b"RIFF")
+    assert feature_cache.main(["info", "--root", str(cache)]) == 0
+    out = capsys.readouterr().out
+    marked = [line.split()[0] for line in out.splitlines() if line.endswith(feature_cache.OUTDATED)]
+    assert marked == ["chordcqt-ce9ed4fb3551", older.name, legacy.name], out
+    assert f"CLAP demo clip sets of older versions at {cache}" in out and "`cache prune` deletes them" in out
+    assert feature_cache.main(["prune", "--root", str(cache)]) == 0
+    assert (
+        "deleted 1 configurations (1 entries) and 2 demo sets (not read by this version)"
+        in capsys.readouterr().out
+    )
+    assert not (root / "chordcqt-ce9ed4fb3551").exists() and not older.exists() and not legacy.exists()
+    assert (root / current.key()).is_dir() and kept.is_dir()
+    # `cache clear --key` and `cache clear` reach such a set too.
+    (legacy / "clips").mkdir(parents=True)
+    (legacy / "demo.json").write_text("{}")
+    (legacy / "clips" / "0001_chirp.wav").write_bytes(b"RIFF")
+    assert feature_cache.main(["clear", "--root", str(cache), "--key", legacy.name]) == 0
+    assert not legacy.exists()
+
+
+def test_a_clap_set_this_version_names_otherwise_is_outdated(tmp_path):
+    config = caption_demo.CaptionDemoConfig(n_clips=8, seed=1)
+    folder = tmp_path / caption_demo.demo_set_name(config)
+    folder.mkdir()
+    (folder / "demo.json").write_text(
+        json.dumps({"version": caption_demo.DEMO_VERSION, **dataclasses.asdict(config)})
+    )
+    assert feature_cache._current_clap_set(folder) is True
+    renamed = folder.rename(tmp_path / "caption_demo-v0-n8-seed1-00000000")
+    assert feature_cache._current_clap_set(renamed) is False

@@ -21,8 +21,10 @@ entries it has, and computes the others in memory, with one warning.
 
 The cache marks its root with a ``.audiotrain-feature-cache`` file when it first writes there. The command
 line (``python -m audiotrain cache ...``: ``info`` lists configurations with their settings, entries and
-sizes, and the recipes' demo sets in ``<root>/../demo/chords`` and ``<root>/../demo/clap``; ``clear`` deletes
-them; ``prune`` deletes the entries whose audio file no longer exists) works only on a marked root (or the
+sizes, and the recipes' demo sets in ``<root>/../demo/chords`` and ``<root>/../demo/clap`` (and older
+versions' CLAP sets in ``<root>/..``), marking what this version never reads; ``clear`` deletes them;
+``prune`` deletes the entries whose audio file no longer exists, and what is so marked) works only on a
+marked root (or the
 folder above it, which the recipes' ``--data.cache_dir`` names): a folder of runs passed as ``--root`` by
 mistake holds ``config.json`` files too, and once lost all of them to ``clear``. It deletes only the files the
 cache and the demo writers name as theirs.
@@ -66,7 +68,7 @@ try:
 except ImportError:  # Windows: no flock; `cache clear` cannot tell a cache in use there
     fcntl = None
 
-__all__ = ["FeatureCache", "default_cache_root", "hold_cache", "main"]
+__all__ = ["FeatureCache", "default_cache_root", "earlier_cache_note", "hold_cache", "main"]
 
 
 def default_cache_root() -> Path:
@@ -279,31 +281,97 @@ def _delete_configuration(folder: Path) -> tuple[int, list[str]]:
 
 @dataclass(frozen=True)
 class _DemoSets:
-    """One recipe's demo sets beside the feature cache: where they are, and each set's files."""
+    """One recipe's demo sets beside the feature cache: where they are, each set's files, and the sets this
+    version no longer reads (made by an older generator, or named otherwise)."""
 
     title: str  # how `cache info` heads them
     unit: str  # what their audio files are: songs, clips
     folder: Path
     sets: dict[Path, list[Path]]
+    outdated: frozenset[Path] = frozenset()
 
     def audio_files(self, files: list[Path]) -> int:
         return sum(p.suffix in (".wav", ".flac") for p in files)
 
 
+#: How `cache info` marks what this version never reads (and `cache prune` deletes).
+OUTDATED = "(not read by this version)"
+
+
 def _demo_sets(root: Path) -> list[_DemoSets]:
     """The recipes' demo sets beside the feature cache at ``root`` (``<cache dir>/features``): the chord
-    recipe's songs in ``<cache dir>/demo/chords``, the CLAP recipe's clips in ``<cache dir>/demo/clap``."""
+    recipe's songs in ``<cache dir>/demo/chords``, the CLAP recipe's clips in ``<cache dir>/demo/clap``, and
+    the CLAP sets that versions before ``demo/clap`` wrote into ``<cache dir>`` itself (all outdated)."""
     from audiotrain.datasets import caption_demo, chord_demo  # (the command's alone)
 
     found = []
-    for title, unit, module in (
-        ("demo song sets", "songs", chord_demo),
-        ("CLAP demo clip sets", "clips", caption_demo),
+    for title, unit, module, current in (
+        ("demo song sets", "songs", chord_demo, _current_chord_set),
+        ("CLAP demo clip sets", "clips", caption_demo, _current_clap_set),
     ):
         folder = root.parent / module.DEMO_FOLDER
         sets = {p: module.demo_set_files(p) for p in sorted(folder.iterdir())} if folder.is_dir() else {}
-        found.append(_DemoSets(title, unit, folder, {p: files for p, files in sets.items() if files}))
+        sets = {p: files for p, files in sets.items() if files}
+        outdated = frozenset(p for p in sets if current(p) is False)
+        found.append(_DemoSets(title, unit, folder, sets, outdated))
+    legacy = {p: caption_demo.demo_set_files(p) for p in sorted(root.parent.glob("caption_demo-*"))}
+    legacy = {p: files for p, files in legacy.items() if files}
+    found.append(
+        _DemoSets("CLAP demo clip sets of older versions", "clips", root.parent, legacy, frozenset(legacy))
+    )
     return found
+
+
+def _current_chord_set(folder: Path) -> bool | None:
+    """Whether this version reads the chord demo set in `folder` (``<split>-<name>``): its name is the one
+    its manifest's settings get now (the generator's version is in it). None without a readable manifest
+    (a set being rendered, or cut short: the next run renders it)."""
+    from audiotrain.datasets import chord_demo
+
+    try:
+        params = json.loads((folder / chord_demo.MANIFEST).read_text(encoding="utf-8"))["params"]
+        params = {k: v for k, v in params.items() if k != "generator_version"}
+        for name in ("timbres", "tempo_range", "noise_db", "tuning_cents"):  # (JSON lists, tuples here)
+            if isinstance(params.get(name), list):
+                params[name] = tuple(params[name])
+        config = chord_demo.DemoConfig(**params)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None if not (folder / chord_demo.MANIFEST).is_file() else False
+    split = folder.name.partition("-")[0]
+    return folder.name == f"{split}-{chord_demo.demo_set_name(config)}"
+
+
+def _current_clap_set(folder: Path) -> bool | None:
+    """Whether this version reads the CLAP demo set in `folder`: its name is the one its ``demo.json``'s
+    settings get now (the generator's version is in it). None without a readable ``demo.json``."""
+    from audiotrain.datasets import caption_demo
+
+    try:
+        recorded = json.loads((folder / "demo.json").read_text(encoding="utf-8"))
+        known = {f.name for f in dataclasses.fields(caption_demo.CaptionDemoConfig)}
+        config = caption_demo.CaptionDemoConfig(**{k: v for k, v in recorded.items() if k in known})
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None
+    return folder.name == caption_demo.demo_set_name(config)
+
+
+def _outdated_configuration(folder: Path) -> bool:
+    """Whether the feature configuration in `folder` is one this version never reads: a chord recipe's
+    (``chord_cqt``) whose settings and feature-code version give another key now (written before
+    ``features_version`` existed, or by older feature code). Other kinds are a user's own: never marked."""
+    try:
+        settings = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if not isinstance(settings, dict) or settings.get("kind") != "chord_cqt":
+        return False
+    from audiotrain.recipes.chords.config import ChordFeatureConfig  # (the command's alone)
+
+    values = {k: v for k, v in settings.items() if k not in ("kind", "features_version")}
+    try:
+        return ChordFeatureConfig(**values).key() != folder.name
+    except (TypeError, ValueError):  # a setting this version does not have
+        return True
 
 
 class FeatureCache:
@@ -564,16 +632,18 @@ def _settings_line(folder: Path) -> tuple[str, str]:
     return kind, ", ".join(f"{name}={value}" for name, value in sorted(settings.items()))
 
 
-def _info(root: Path) -> int:
+def _info(root: Path, default_root: bool = False) -> int:
     folders = sorted(p for p in root.iterdir() if _is_configuration(p)) if root.is_dir() else []
-    total_entries = total_bytes = 0
+    total_entries = total_bytes = outdated = 0
     print(f"feature cache at {root}")
     for folder in folders:
         entries, size = _dir_stats(folder)
         total_entries += entries
         total_bytes += size
         kind, settings = _settings_line(folder)
-        print(f"  {folder.name:<20} {kind:<6} {entries:>8} entries {_human(size):>12}")
+        mark = f" {OUTDATED}" if _outdated_configuration(folder) else ""
+        outdated += bool(mark)
+        print(f"  {folder.name:<20} {kind:<6} {entries:>8} entries {_human(size):>12}{mark}")
         if settings:
             print(textwrap.fill(settings, width=110, initial_indent=" " * 6, subsequent_indent=" " * 6))
     print(f"total: {len(folders)} configurations, {total_entries} entries, {_human(total_bytes)}")
@@ -586,9 +656,68 @@ def _info(root: Path) -> int:
             count, size = demo.audio_files(files), sum(p.stat().st_size for p in files)
             total_files += count
             total_bytes += size
-            print(f"  {folder.name}  {count} {demo.unit} {_human(size)}")
+            mark = f" {OUTDATED}" if folder in demo.outdated else ""
+            print(f"  {folder.name}  {count} {demo.unit} {_human(size)}{mark}")
+        outdated += len(demo.outdated)
         print(f"total: {len(demo.sets)} sets, {total_files} {demo.unit}, {_human(total_bytes)}")
+    if outdated:
+        print(
+            f"{outdated} configurations and sets {OUTDATED}: older feature code or demo generators made them; "
+            "`cache prune` deletes them"
+        )
+    note = earlier_cache_note() if default_root else None
+    if note:
+        print(note)
     return 0
+
+
+#: Where audiotrain kept its cache before it followed ``XDG_CACHE_HOME`` (and where versions before
+#: ``demo/clap`` wrote the CLAP demo whatever ``AUDIOTRAIN_CACHE_DIR`` said).
+def earlier_cache_folder() -> Path:
+    return Path.home() / ".cache" / "audiotrain"
+
+
+def _holds_a_cache(folder: Path) -> bool:
+    """Whether `folder` (a package cache folder) holds anything audiotrain wrote there."""
+    return (
+        is_cache_root(folder / "features")
+        or any((folder / "demo").glob("*/*"))
+        or any(folder.glob("caption_demo-*"))
+    )
+
+
+def earlier_cache_note(current: Path | None = None, quiet_unless_empty: bool = False) -> str | None:
+    """A line saying where an earlier version's cache is, when it is not the cache folder in use (`current`,
+    default `audiotrain._system.cache_dir`): ``~/.cache/audiotrain``, which versions before they followed
+    ``XDG_CACHE_HOME`` used, and the CLAP demo used whatever ``AUDIOTRAIN_CACHE_DIR`` said. Upgraded with
+    XDG_CACHE_HOME set, a user's runs rendered every demo song and computed every feature again in a new
+    folder, and the old one (hundreds of MB) stayed, unlisted and never cleared. With `quiet_unless_empty`
+    (a run's start) only while `current` holds no cache yet: said once, before the first run fills it."""
+    current = cache_dir() if current is None else current
+    earlier = earlier_cache_folder()
+    try:
+        if earlier.resolve() == current.resolve() or not _holds_a_cache(earlier):
+            return None
+        if quiet_unless_empty and _holds_a_cache(current):
+            return None
+    except OSError:
+        return None
+    if not is_cache_root(earlier / "features") and not any((earlier / "demo").glob("*/*")):
+        return (
+            f"note: {earlier} holds CLAP demo sets an earlier audiotrain wrote ({earlier}/caption_demo-*), which "
+            "this version never reads: delete them to free their space"
+        )
+    delete = (
+        f"`python -m audiotrain cache clear --root {earlier}` deletes it"
+        if is_cache_root(earlier / "features")
+        else "delete the folder to free its space"
+    )
+    return (
+        f"note: an earlier audiotrain's cache is at {earlier}, not in the cache folder this one uses, {current} "
+        f"($AUDIOTRAIN_CACHE_DIR, else $XDG_CACHE_HOME/audiotrain): to keep using it, set "
+        f"AUDIOTRAIN_CACHE_DIR={earlier} (or pass --data.cache_dir); to move it, move its contents into "
+        f"{current} (the demo songs' features are computed again there); {delete}"
+    )
 
 
 def _refused_while_in_use(root: Path, force: bool, doing: str) -> bool:
@@ -665,13 +794,31 @@ def _delete(root: Path, key: str | None, configurations: list[Path], demos: list
 
 def _prune(root: Path, force: bool = False) -> int:
     """Delete the entries whose audio file no longer exists (a song deleted, a data folder moved or
-    renamed: entries are found by the file's absolute path), as each configuration's `SOURCES` names it."""
+    renamed: entries are found by the file's absolute path), as each configuration's `SOURCES` names it;
+    and what this version never reads (`OUTDATED`): configurations of older feature code, demo sets of
+    older generators or names."""
     configurations = sorted(p for p in root.iterdir() if _is_configuration(p)) if root.is_dir() else []
+    outdated = [p for p in configurations if _outdated_configuration(p)]
+    configurations = [p for p in configurations if p not in outdated]
+    demos = [dataclasses.replace(d, sets={p: d.sets[p] for p in d.outdated}) for d in _demo_sets(root)]
     with _others_using(root) as in_use:
         if in_use and _refused_while_in_use(root, force, "pruning"):
             return 1
         pruned = pruned_bytes = unknown = 0
         failures: list[str] = []
+        if outdated or any(d.sets for d in demos):
+            entries, dropped = 0, 0
+            for folder in outdated:
+                deleted, failed = _delete_configuration(folder)
+                entries += deleted
+                failures += failed
+            for demo in demos:
+                for folder, files in demo.sets.items():
+                    failures += _delete_files(folder, files)[1]
+                    dropped += 1
+            print(
+                f"deleted {len(outdated)} configurations ({entries} entries) and {dropped} demo sets {OUTDATED}"
+            )
         for folder in configurations:
             sources = _read_sources(folder)
             gone, kept = [], {}
@@ -726,7 +873,11 @@ def main(argv: list[str] | None = None) -> int:
     for name, help_text in (
         ("info", "list configurations (with their settings) and the recipes' demo sets, with their sizes"),
         ("clear", "delete entries and demo sets"),
-        ("prune", "delete the entries whose audio file no longer exists (deleted, or moved or renamed)"),
+        (
+            "prune",
+            "delete the entries whose audio file no longer exists (deleted, or moved or renamed), and the "
+            f"configurations and demo sets {OUTDATED} (older feature code or demo generators made them)",
+        ),
     ):
         command = sub.add_parser(name, help=help_text, allow_abbrev=False)
         command.add_argument(
@@ -772,10 +923,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     if args.command == "info":
-        return _info(root)
-    if args.command == "prune":
-        return _prune(root, args.force)
-    return _clear(root, args.key, args.force)
+        return _info(root, default_root=args.root is None)
+    status = _prune(root, args.force) if args.command == "prune" else _clear(root, args.key, args.force)
+    note = earlier_cache_note() if args.root is None else None
+    if note:  # (this command never reaches it)
+        print(note)
+    return status
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ from audiotrain._system import (
 from audiotrain.distributed.collectives import joined_world_size, rank
 from audiotrain.distributed.local import in_launched_job, launched_processes, relaunch_prefix
 from audiotrain.recipes.config_cli import home_expanded
+from audiotrain.recipes.split_record import run_record_of
 from audiotrain.train import checkpoint as ckpt
 
 
@@ -464,15 +465,70 @@ def check_resume_folder(path: str | Path) -> Path:
     return folder
 
 
-def checkpoint_processes(resume: str | Path | None) -> int | None:
-    """How many data-parallel processes wrote the checkpoint `resume` names (its training loader's
-    ``world_size``), or None without one or when it cannot be read (the resume checks then say why)."""
+def checkpoint_processes(resume: str | Path | None, setting: str = "processes") -> int | None:
+    """How many data-parallel processes wrote the checkpoint `resume` names, or None without one, when it
+    cannot be read (the resume checks then say why) or when nothing tells.
+
+    Its record first: the processes of its global batch, or of its training loader (mid-epoch). A checkpoint
+    older than both is told by its run's settings, `setting` (the recipe's processes field, dotted, in the
+    ``run_config`` it holds, or in its run folder's config.json): a run from before the field existed
+    trained in one process; N >= 1 in N; 0 (one per core) in the count its config.json records
+    (``processes_used``), where it does."""
     if not resume:
         return None
     try:
-        state = ckpt.read_state(ckpt.resolve_checkpoint(resume))
+        folder = ckpt.resolve_checkpoint(resume)
+        state = ckpt.read_state(folder)
     except Exception:  # noqa: BLE001 - reported by the resume checks, with the file and the reason
         return None
-    loader = state.get("data_loader") if isinstance(state, dict) else None
-    world = loader.get("world_size") if isinstance(loader, dict) else None
-    return world if isinstance(world, int) and world >= 1 else None
+    for part in ("global_batch", "data_loader"):
+        record = state.get(part)
+        world = record.get("world_size") if isinstance(record, dict) else None
+        if isinstance(world, int) and not isinstance(world, bool) and world >= 1:
+            return world
+    run_record = run_record_of(folder) or {}
+    settings = state.get("run_config")
+    if not isinstance(settings, dict):
+        settings = run_record.get("config") if isinstance(run_record.get("config"), dict) else None
+    if settings is None:
+        return None
+    *sections, name = setting.split(".")
+    for section in sections:
+        settings = settings.get(section) if isinstance(settings, dict) else None
+    if not isinstance(settings, dict):
+        return None
+    if name not in settings:
+        return 1  # its recipe trained in one process then
+    value = settings[name]
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    used = run_record.get("processes_used")
+    return used if isinstance(used, int) and not isinstance(used, bool) and used >= 1 else None
+
+
+def resume_processes_note(
+    resume: str | Path | None, recorded: int | None, requested: int, planned: int, flag: str
+) -> str | None:
+    """The line a resume prints about its processes: that it keeps the count its checkpoint was trained in
+    (`recorded`), that it trains in another one asked for with `flag` (`requested`, `planned`), or that the
+    checkpoint does not say. The count changes the result (the batch is split otherwise: float rounding in the
+    chord recipe, the contrastive loss's batches in CLAP's): none where no resume or nothing to say."""
+    if not resume:
+        return None
+    if recorded is None:
+        return (
+            f"note: {resume} does not record how many processes trained it (an older checkpoint whose run "
+            f"chose one per core); this resume trains in {planned}. Pass {flag} N with the count it trained "
+            "in to continue it exactly"
+        )
+    plural = "es" * (recorded > 1)
+    if planned == recorded:
+        if requested:
+            return None  # asked for, and the same
+        return f"resuming in {recorded} process{plural}, as {resume} was trained ({flag} N to choose)"
+    asked = f" ({flag} {requested})" if requested else ""
+    return (
+        f"note: {resume} was trained in {recorded} process{plural}; this resume trains in {planned}{asked}, so "
+        "it does not continue that run exactly (the batch is split otherwise)"
+        + (f"; leave {flag} out to resume in {recorded}" if requested else "")
+    )

@@ -20,7 +20,7 @@ import re
 import sys
 import types
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -440,6 +440,95 @@ def settings_of(data: Any) -> Any:
     if isinstance(data, dict) and isinstance(data.get("config"), dict) and "versions" in data:
         return data["config"]
     return data
+
+
+def settings_the_record_lacks(
+    file: str | Path, config: Any, given: Collection[str] = (), skip: Collection[str] = ()
+) -> list[str]:
+    """The dotted fields of dataclass `config` that the run record in `file` (a run's config.json, or a
+    checkpoint's trainer_state.json) does not hold: settings added to the recipe after an older audiotrain
+    wrote it, which ``--config`` fills with today's defaults. None of a plain settings file (it holds only
+    what it changes), nor those in `given` (set by flags) or `skip` (derived from others)."""
+    try:
+        raw = load_config_data(file)
+    except (OSError, ValueError):  # (resolve_settings said what is wrong with it)
+        return []
+    data = settings_of(raw)
+    if data is raw or not isinstance(data, dict):
+        return []
+
+    def lacking(node: Any, section: Any, path: str) -> list[str]:
+        found = []
+        for field in dataclasses.fields(section):
+            name = f"{path}{field.name}"
+            value = getattr(section, field.name)
+            held = isinstance(node, dict) and field.name in node
+            if dataclasses.is_dataclass(value):
+                found += lacking(node.get(field.name) if held else None, value, f"{name}.")
+            elif not held and name not in given and name not in skip:
+                found.append(name)
+        return found
+
+    return lacking(data, config, "")
+
+
+def describe_lacking(names: Sequence[str], config: Any) -> str:
+    """`names` (from `settings_the_record_lacks`) for a message: a section none of whose fields is there is
+    named once (``logger (all of it)``)."""
+    names = list(names)
+    shown: list[str] = []
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if not dataclasses.is_dataclass(value):
+            continue
+        inside = [n for n in names if n.startswith(f"{field.name}.")]
+        if inside and len(inside) == len(dataclasses.fields(value)):
+            shown.append(f"{field.name} (all of it)")
+            names = [n for n in names if n not in inside]
+    return ", ".join([*names, *shown])
+
+
+def read_older_record(
+    config: Any,
+    file: str | Path,
+    given: Collection[str],
+    meanings: dict[str, Any],
+    skip: Collection[str] = (),
+) -> tuple[Any, str | None]:
+    """(`config`, resolved from the run record `file`, with the settings the record lacks that `meanings`
+    knows set to what its older version ran with; a note line naming them and the others, which keep today's
+    defaults), or (`config`, None) where the record lacks none. `given`: the fields set by flags, which stay;
+    `skip`: derived fields. A record repeats its run: a setting it does not hold must not change that run
+    without a word (another model size, other songs, another process count)."""
+    lacking = settings_the_record_lacks(file, config, given, skip)
+    if not lacking:
+        return config, None
+    applied = {name: meanings[name] for name in lacking if name in meanings}
+    if applied:
+        config = merge_config(config, _nest(applied), source=f"{file} (read as its version ran)")
+    rest = [name for name in lacking if name not in applied]
+    said = []
+    if applied:
+        said.append(
+            "read as that version ran: " + ", ".join(f"{k} {_flag_value(v)}" for k, v in applied.items())
+        )
+    if rest:
+        said.append(
+            f"today's defaults for {describe_lacking(rest, config)}, so this run may differ from that one there"
+        )
+    note = (
+        f"note: {file} was written by an older audiotrain, without settings added since; "
+        + "; ".join(said)
+        + " (the file or flags can set them)"
+    )
+    return config, note
+
+
+def _flag_value(value: Any) -> str:
+    """A setting's value as its flag takes it (``train,studio``, ``false``)."""
+    if isinstance(value, (tuple, list)):
+        return ",".join(str(v) for v in value)
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def preset_settings(presets: dict[str, dict[str, Any]], name: str) -> dict[str, Any]:

@@ -68,6 +68,22 @@ class CheckpointError(RuntimeError):
     """A checkpoint folder is missing, incomplete, corrupt or was not written by audiotrain."""
 
 
+class OlderFormatError(CheckpointError):
+    """A checkpoint written by an older audiotrain in a format this one does not read (`FORMAT_VERSION`).
+
+    The message is the Trainer API's (a resume); a recipe whose command did something else says so in its own
+    words (`folder` and `version` are kept for it): its own models may have changed since, so the weights
+    advice holds only for a model whose code did not."""
+
+    def __init__(self, folder: Path, version: int):
+        self.folder, self.version = Path(folder), version
+        super().__init__(
+            f"{folder} uses checkpoint format {version}, written by an older audiotrain before the trainer "
+            f"state was split into named objects (format {FORMAT_VERSION}); it cannot resume training (its "
+            "weights load with load_weights(model.safetensors) into a model whose code is unchanged since)"
+        )
+
+
 class CheckpointWriteError(CheckpointError):
     """A checkpoint could not be written (a full disk, a quota, an I/O error); the message names the file,
     the cause and what is left (the previous checkpoint of that name is intact: saves are atomic)."""
@@ -629,11 +645,7 @@ def read_state(folder: Path) -> dict[str, Any]:
             "upgrade audiotrain"
         )
     if version < FORMAT_VERSION:
-        raise CheckpointError(
-            f"{folder} uses checkpoint format {version}, written by an older audiotrain before the trainer "
-            f"state was split into named objects (format {FORMAT_VERSION}); its weights load with "
-            "load_weights(model.safetensors), but it cannot resume training"
-        )
+        raise OlderFormatError(folder, version)
     _check_progress_fields(state, folder / STATE_FILE)
     return state
 

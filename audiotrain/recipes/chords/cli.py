@@ -50,11 +50,13 @@ from audiotrain.recipes._run import (
     check_kernel_cache,
     checkpoint_processes,
     clear_run_outputs,
+    is_inside,
     name_too_long,
     nonempty_path,
     path_flag,
     refuse_existing_outputs,
     resume_command,
+    resume_processes_note,
     shell_command,
 )
 from audiotrain.recipes.chords.config import (
@@ -63,6 +65,7 @@ from audiotrain.recipes.chords.config import (
     benchmark_config,
     check_model_fits_memory,
     derived_settings,
+    older_record_meanings,
 )
 from audiotrain.recipes.chords.data import check_cache_writable, folder_splits
 from audiotrain.recipes.chords.evaluate import (
@@ -83,6 +86,7 @@ from audiotrain.recipes.chords.predict import (
     annotation_in_the_way,
     output_paths,
 )
+from audiotrain.recipes.chords.song_record import UNRECORDED_DEMO_FLAG
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY
 from audiotrain.recipes.chords.train import check_output_folders, check_resume_settings, run_training
 from audiotrain.recipes.config_cli import (
@@ -93,9 +97,11 @@ from audiotrain.recipes.config_cli import (
     load_config_data,
     merge_config,
     parse_bool,
+    read_older_record,
     resolve_settings,
     unknown_command_message,
 )
+from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.interrupt import stop_exit_status, stopped_by
 
 __all__ = ["COMMANDS", "main"]
@@ -171,6 +177,13 @@ def _training_parser(
     if init_from:
         parser.add_argument(
             "--init_from", type=path_flag, default=None, metavar="CHECKPOINT", help=INIT_FROM_HELP
+        )
+        parser.add_argument(
+            UNRECORDED_DEMO_FLAG,
+            action="store_true",
+            help="resume a demo run whose checkpoint records no demo generator versions (written by an older "
+            "audiotrain) on the demo songs as this version renders them, though a generator changed since "
+            "would make them other songs",
         )
     parser.add_argument("--overwrite", action="store_true", help=overwrite_help)
     parser.add_argument(
@@ -258,12 +271,28 @@ def _config_from_args(args: argparse.Namespace) -> TrainingConfig:
     if getattr(args, "init_from", None) is not None:  # its model and features, unless told otherwise
         config = with_checkpoint_model(config, args.init_from)
     config = resolve_settings(config, PRESETS, args.preset, args.config, args, derived=derived_settings)
+    if args.config is not None:
+        config = _with_older_record_meanings(config, args)
     check_model_fits_memory(config)
     for name in ("cache_dir", "data_dir"):
         folder = getattr(config.data, name)
         if folder:
             absolute = str(Path(folder).expanduser().resolve())
             config = replace(config, data=replace(config.data, **{name: absolute}))
+    return config
+
+
+def _with_older_record_meanings(config: TrainingConfig, args: argparse.Namespace) -> TrainingConfig:
+    """`config` with the settings that a ``--config`` run record of an older audiotrain lacks read as that
+    version ran where that is known (`older_record_meanings`: no bass view, no tuning correction, the train
+    style alone, one process), and one line that says so (`read_older_record`). Filled silently with today's
+    defaults, they trained another model size on other demo songs in another process count."""
+    meanings = older_record_meanings()
+    if getattr(args, "init_from", None) is not None:  # the model and features are the checkpoint's
+        meanings = {k: v for k, v in meanings.items() if not k.startswith(("model.", "features."))}
+    config, note = read_older_record(config, args.config, vars(args), meanings, skip=DERIVED_FIELDS)
+    if note and not in_launched_job():  # (the command the user ran says it, not each of its processes)
+        print(note)
     return config
 
 
@@ -324,24 +353,31 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
     if not demo:
         config = _with_data_folder(parser, args, config)
     check_kernel_cache(on_cpu=config.training_device() == "cpu")  # (MLX's own folder, as the run's below)
+    resumed_processes = checkpoint_processes(args.resume)
     try:
         plan = plan_local_processes(
             config.processes,
             config.batch_size,
-            resumed_processes=checkpoint_processes(args.resume),
+            resumed_processes=resumed_processes,
             on_cpu=config.training_device() == "cpu",  # --device cpu on a machine with a GPU too
         )
     except ValueError as error:
         parser.error(str(error))
-    if args.config is not None and not in_launched_job():  # (said once, by the command the user ran)
-        _note_another_process_count(args.config, plan.processes)
+    if not in_launched_job():  # (said once, by the command the user ran)
+        if args.config is not None:
+            _note_another_process_count(args.config, plan.processes)
+        note = resume_processes_note(
+            args.resume, resumed_processes, config.processes, plan.processes, "--processes"
+        )
+        if note:
+            print(note)
     if plan.processes > 1:
         # Refusals of the run folder and of the checkpoint to resume come once, from here, not from each rank.
         check_output_folders(
             config, Path(args.run_dir) if args.run_dir else None, args.resume, args.overwrite
         )
         if args.resume:
-            check_resume_settings(config, args.resume)
+            check_resume_settings(config, args.resume, resume_unrecorded_demo=args.resume_unrecorded_demo)
         if args.init_from:
             check_init_from(config, args.init_from, Path(args.run_dir) if args.run_dir else None)
         if config.data.data_dir:  # so is a data folder with too few usable songs (its headers are read twice)
@@ -350,8 +386,14 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
         return run_local_job(plan, "audiotrain.recipes.chords", ([] if demo else ["train"]) + argv)
     if plan.note:
         print(plan.note)
+    unrecorded_demo = {"resume_unrecorded_demo": True} if args.resume_unrecorded_demo else {}
     result = run_training(
-        config, args.run_dir, resume=args.resume, overwrite=args.overwrite, init_from=args.init_from
+        config,
+        args.run_dir,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        init_from=args.init_from,
+        **unrecorded_demo,
     )
     if not collectives.is_main_process():
         return 0  # rank 0 reports for a data-parallel job
@@ -833,8 +875,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         if error_left_to_main():  # the ranks read one data folder: rank 0 says what is wrong with it, once
             return 2
+        if isinstance(error, ckpt.OlderFormatError):
+            error = _older_format_message(error, command, argv)
         print(f"error: {error}\n(set AUDIOTRAIN_TRACEBACK=1 to see where it was raised)", file=sys.stderr)
         return 2
+
+
+def _older_format_message(error: ckpt.OlderFormatError, command: str, argv: list[str]) -> str:
+    """What `command` could not do with a checkpoint of an older format. The Trainer API's message speaks of
+    resuming and of load_weights, which fails here: the chord model has gained heads since."""
+    doing = {"predict": "transcribe with it", "evaluate": "score songs with it"}.get(
+        command, "resume training from it"
+    )
+    init_from = None
+    for flag, following in zip(argv, [*argv[1:], ""]):
+        if flag == "--init_from" or flag.startswith("--init_from="):
+            init_from = flag.partition("=")[2] if "=" in flag else following
+    if init_from and is_inside(error.folder, Path(init_from).expanduser()):
+        doing = "start a run from its weights (--init_from)"
+    return (
+        f"{error.folder} was written by an older audiotrain (checkpoint format {error.version}; this one reads "
+        f"format {ckpt.FORMAT_VERSION}): this version cannot load its chord model to {doing}. Train a new "
+        "model with this version"
+    )
 
 
 if __name__ == "__main__":

@@ -623,6 +623,30 @@ class TrainingConfig:
             ) from None
 
 
+#: The demo training styles of a run from before `ChordDataConfig.demo_styles` existed: every song was the
+#: train style's (what its config.json, without the field, and its checkpoint mean).
+DEMO_STYLES_BEFORE_MIXES = ["train"]
+
+
+def older_record_meanings() -> dict[str, Any]:
+    """What a run record (config.json) of an older audiotrain meant by a setting it does not hold, where that
+    is known (dotted name → value): the setting did not exist yet, and the run had none of what it turns on.
+    The same readings as the checkpoint loaders' (`ChordFeatureConfig.from_stored`,
+    `ChordModelConfig.from_dict`, the song record's demo mix), and one process (before `processes`, the
+    recipe trained in this one). ``--config`` applies them; every other setting such a record lacks takes
+    today's default, and the run says which."""
+    meanings: dict[str, Any] = {"processes": 1, "data.demo_styles": tuple(DEMO_STYLES_BEFORE_MIXES)}
+    readings = (
+        ("features", ChordFeatureConfig(), ChordFeatureConfig.from_stored({})),
+        ("model", ChordModelConfig(), ChordModelConfig.from_dict({})),
+    )
+    for section, today, then in readings:
+        for f in fields(today):
+            if getattr(then, f.name) != getattr(today, f.name):
+                meanings[f"{section}.{f.name}"] = getattr(then, f.name)
+    return meanings
+
+
 def check_model_fits_memory(config: TrainingConfig) -> None:
     """Refuse (naming the --model.* flags) a model too big to train on this machine (`check_fits_memory`):
     ``--model.d_model 100000`` asked for 40 G parameters, and MLX ended the process with a segfault."""

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from audiotrain.datasets.chord_demo import generator_version
-from audiotrain.recipes.chords.config import ChordDataConfig
+from audiotrain.recipes.chords.config import DEMO_STYLES_BEFORE_MIXES, ChordDataConfig
 from audiotrain.recipes.chords.data import SongSplits, assign_demo_styles
 from audiotrain.recipes.chords.task import stored_settings
 from audiotrain.recipes.split_record import (
@@ -32,8 +32,6 @@ from audiotrain.recipes.split_record import (
 )
 
 SPLITS = ("train", "val", "test")
-# Before `demo_styles` existed (config.json without it) every demo training song was of the train style.
-DEMO_STYLES_BEFORE_MIXES = ["train"]
 RESPLIT_HINT = "another --seed or --data.val_fraction/test_fraction?"
 
 
@@ -90,12 +88,70 @@ def stored_song_record(
     return (record or None), names
 
 
+#: The flag that resumes a demo run whose checkpoint records no generator versions (`check_resume_demo`).
+UNRECORDED_DEMO_FLAG = "--resume_unrecorded_demo"
+
+
+def check_resume_demo(
+    folder: Path, state: dict[str, Any], data: ChordDataConfig, from_demo: bool, unrecorded_ok: bool = False
+) -> None:
+    """The part of the song check that needs no songs, made before any demo song is rendered: refuse to resume
+    checkpoint `folder` (its trainer state `state`) on a data folder when it trained on the demo songs, or the
+    reverse, or on demo songs made with other settings (naming the flags that make its own). A demo run whose
+    record has no generator versions (written before they were recorded) cannot be told from today's songs:
+    it is refused unless `unrecorded_ok` (`UNRECORDED_DEMO_FLAG`). Messages start where "cannot resume from
+    FOLDER: " leaves off."""
+    before, _ = stored_song_record(folder, state)
+    if before is None:
+        return
+    init_from = f"--init_from {folder} in place of --resume"
+    if "demo" in before and bool(before["demo"]) != from_demo:  # (records older than the field say nothing)
+        counts = describe_counts({part: before.get(part) for part in SPLITS}, "songs")
+        trained_on = "the demo data" if before["demo"] else "a data folder"
+        where = f"the data folder {data.data_dir}" if data.data_dir else "the demo data"
+        raise ValueError(
+            f"it was trained on {counts} from {trained_on}, not on {where}. --resume continues a run on its "
+            f"own songs; to train on these from its weights, start a new run folder with {init_from}"
+        )
+    demo_before = before.get("demo")
+    if not (demo_before and from_demo):
+        return
+    demo_now = demo_settings(data)
+    changed = [
+        k
+        for k in demo_before
+        if k in demo_now and not _same_setting(k, demo_before[k], demo_now[k], data.demo_songs)
+    ]
+    if changed:
+        flags = " ".join(
+            f"--data.{k} {_flag_value(demo_before[k])}" for k in changed if k.startswith("demo_")
+        )
+        raise ValueError(
+            "its demo songs were made with other settings: "
+            + ", ".join(f"{_setting(k)} ({demo_before[k]!r} there, {demo_now[k]!r} here)" for k in changed)
+            + (f". Resume with {flags}, or start" if flags else ". Start")
+            + f" a new run folder with {init_from} to train on the songs as they are now from its weights"
+        )
+    if "generators" not in demo_before and not unrecorded_ok:
+        # The songs' names and settings match, but not what rendered them: a generator changed since gives
+        # other audio under the same names, and the resumed loss diverged from the run it continued.
+        made = ", ".join(f"{style} v{version}" for style, version in demo_now["generators"].items())
+        raise ValueError(
+            "it records no demo generator versions (an older audiotrain wrote it), and this version renders "
+            f"its demo songs with generators {made}: if one changed since, the songs under the same names are "
+            "others, and the run would not continue (its loss diverges). Start a new run folder with "
+            f"{init_from} to train on today's songs from its weights; or pass {UNRECORDED_DEMO_FLAG} to "
+            "resume it on them all the same"
+        )
+
+
 def check_resume_songs(
     folder: Path, state: dict[str, Any], splits: SongSplits, data: ChordDataConfig, from_demo: bool
 ) -> None:
     """Refuse to resume checkpoint `folder` (its trainer state `state`, as `checkpoint.read_state` gives it) on
     other songs than it was trained on (see the module docstring), with a message that names what differs and
-    how to go on. Checkpoints that record nothing pass."""
+    how to go on; what needs no songs, `check_resume_demo`, was checked before. Checkpoints that record
+    nothing pass."""
     before, before_names = stored_song_record(folder, state)
     if before is None:
         return
@@ -107,14 +163,6 @@ def check_resume_songs(
         f"To train on the songs as they are now from its weights, start a new run folder with {init_from}; "
         "or restore the data to the songs the checkpoint was trained on and resume again"
     )
-    if "demo" in before and bool(before["demo"]) != from_demo:  # (records older than the field say nothing)
-        counts = describe_counts({part: before.get(part) for part in SPLITS}, "songs")
-        trained_on = "the demo data" if before["demo"] else "a data folder"
-        raise ValueError(
-            f"cannot resume from {folder}: it was trained on {counts} from {trained_on}, not on {where}. "
-            f"--resume continues a run on its own songs; to train on these from its weights, start a new run "
-            f"folder with {init_from}"
-        )
     counts_before = {part: before.get(part) for part in SPLITS}
     counts_now = {part: now[part] for part in SPLITS}
     if counts_before != counts_now:
@@ -123,26 +171,6 @@ def check_resume_songs(
             f"now gives {describe_counts(counts_now, 'songs')}"
             f"{describe_difference(before_names, split_names(splits), 'songs', RESPLIT_HINT)}. {remedy}"
         )
-    demo_before, demo_now = before.get("demo"), now["demo"]
-    if demo_before and demo_now:
-        n_songs = int(now["train"]) + int(now["val"])  # the demo training songs, before the val split
-        changed = [
-            k
-            for k in demo_before
-            if k in demo_now and not _same_setting(k, demo_before[k], demo_now[k], n_songs)
-        ]
-        if changed:
-            flags = " ".join(
-                f"--data.{k} {_flag_value(demo_before[k])}" for k in changed if k.startswith("demo_")
-            )
-            raise ValueError(
-                f"cannot resume from {folder}: its demo songs were made with other settings: "
-                + ", ".join(
-                    f"{_setting(k)} ({demo_before[k]!r} there, {demo_now[k]!r} here)" for k in changed
-                )
-                + (f". Resume with {flags}, or start" if flags else ". Start")
-                + f" a new run folder with {init_from} to train on the songs as they are now from its weights"
-            )
     digests_before = before.get("names_sha256") or {}
     for part in SPLITS:
         if part in digests_before and digests_before[part] != now["names_sha256"][part]:

@@ -7,18 +7,21 @@ the held-out songs (evaluation/: one ``.lab`` per song, scores.json, scores.md, 
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from audiotrain._system import KernelCompileError
 from audiotrain.audio import AudioError, get_duration
 from audiotrain.data.loader import position_ends_epoch
 from audiotrain.distributed import collectives
 from audiotrain.distributed.local import launched_processes, per_process_batch
-from audiotrain.features.cache import FeatureCache
+from audiotrain.features.cache import FeatureCache, earlier_cache_note
 from audiotrain.models.chord_loss import ChordRecognitionLoss
+from audiotrain.models.chord_model import ChordModelConfig
 from audiotrain.recipes._run import (
     check_can_write,
     check_checkpoint_folder,
@@ -30,7 +33,7 @@ from audiotrain.recipes._run import (
     is_inside,
     write_run_record,
 )
-from audiotrain.recipes.chords.config import TrainingConfig
+from audiotrain.recipes.chords.config import TrainingConfig, derived_settings
 from audiotrain.recipes.chords.data import (
     SongSplits,
     balanced_class_weights,
@@ -50,17 +53,24 @@ from audiotrain.recipes.chords.evaluate import (
 )
 from audiotrain.recipes.chords.init_from import check_init_from, load_initial_weights
 from audiotrain.recipes.chords.predict import ChordPredictor, checkpoint_entries
-from audiotrain.recipes.chords.song_record import check_resume_songs, song_record, split_names
+from audiotrain.recipes.chords.song_record import (
+    check_resume_demo,
+    check_resume_songs,
+    song_record,
+    split_names,
+)
 from audiotrain.recipes.chords.task import (
     CHECKPOINT_KEY,
     ChordTask,
     check_stored_features,
     check_stored_model,
     command_line_resume_remedy,
+    make_schedule,
     stored_settings,
 )
 from audiotrain.recipes.chords.trainer import Trainer, make_shared_trainer
 from audiotrain.recipes.config_cli import RUN_CONFIG_KEY, home_expanded
+from audiotrain.recipes.split_record import run_record_of
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callbacks import EarlyStopping
 from audiotrain.train.loggers.config import (
@@ -71,6 +81,8 @@ from audiotrain.train.loggers.config import (
     log_artifacts,
 )
 from audiotrain.train.seeding import seed_everything
+
+import mlx.core as mx
 
 __all__ = ["RUN_OUTPUTS", "RunResult", "build_task", "run_training"]
 
@@ -137,6 +149,7 @@ def run_training(
     log=print,
     overwrite: bool = False,
     init_from: str | Path | None = None,
+    resume_unrecorded_demo: bool = False,
 ) -> RunResult:
     """Train on `splits` (default: demo songs, or `config.data.data_dir`), then evaluate the best checkpoint
     on the held-out songs. Everything is written into `run_dir` (default: a new ``runs/chords-<date>-<time>``).
@@ -148,7 +161,10 @@ def run_training(
 
     A `run_dir` holding files (an earlier run) is refused unless `overwrite` (which removes that run's
     outputs, `RUN_OUTPUTS`, and nothing else) or `resume` names a checkpoint inside it; so is a
-    ``checkpoint_dir`` outside `run_dir` that holds files (see `audiotrain.recipes._run`)."""
+    ``checkpoint_dir`` outside `run_dir` that holds files (see `audiotrain.recipes._run`).
+
+    `resume_unrecorded_demo` resumes a demo run whose checkpoint records no demo generator versions (an older
+    audiotrain's) on the demo songs as this version renders them (``--resume_unrecorded_demo``)."""
     # Under data parallel (mlx.launch) every rank trains; rank 0 alone prints, writes the run folder and
     # evaluates (--batch_size is per process: 2 ranks of 16 train as one process of 32).
     main = collectives.is_main_process()
@@ -159,22 +175,27 @@ def run_training(
     run_dir = Path(home_expanded(run_dir)) if run_dir is not None else None  # ~: as ModelCheckpoint's
     replace = check_output_folders(config, run_dir, resume, overwrite)
     continuing = resume is not None and run_dir is not None and is_inside(resume, run_dir)
-    if resume:  # before any feature is computed or folder written
-        resume_folder, state = check_resume_settings(config, resume)
+    from_demo = splits is None and not config.data.data_dir
+    if resume:  # before any song is rendered, feature computed or folder written
+        resume_folder, state = check_resume_settings(config, resume, from_demo, resume_unrecorded_demo)
     init_folder, init_record = check_init_from(config, init_from, run_dir) if init_from else (None, None)
     if resume and init_record:
         _check_resumed_init_from(resume, state, init_record)
-    from_demo = splits is None and not config.data.data_dir
     splits, feature_fn, cache = _prepare_songs(config, splits, log)
     if resume:  # before the run folder, the model and the Trainer
         check_resume_songs(resume_folder, state, splits, config.data, from_demo)
-    run_dir = _open_run_folder(run_dir, replace, continuing, config, splits, log, init_record)
+    earlier = earlier_settings(resume_folder, state, config) if resume else None
+    run_dir = _open_run_folder(run_dir, replace, continuing, config, splits, log, init_record, earlier)
 
     # In a job of local processes (`audiotrain.distributed.local`) the configured batch is the whole job's.
     train_loader, val_loader, _ = make_loaders(
         splits, feature_fn, config.data, config.features, per_process_batch(config.batch_size), config.seed
     )
     task = _seeded_task(config, splits, len(train_loader), len(train_loader.dataset), log)
+    if resume:
+        changed = _changed_settings_line(resume_folder, state, config, len(train_loader))
+        if changed:
+            log(changed)
     if init_folder is not None:
         task.extra_state["init_from"] = init_record  # in every checkpoint, as in config.json
         if not resume:  # (a resumed run's weights are its checkpoint's)
@@ -218,7 +239,8 @@ def run_training(
         )
 
     try:
-        best = _write_training_outputs(trainer, run_dir, chosen, train_seconds, log)
+        resumed_at = (state.get("progress") or {}) if resume else None
+        best = _write_training_outputs(trainer, run_dir, chosen, train_seconds, log, resumed_at)
         log(_cache_line(cache, splits))
         evaluation = _evaluate_held_out(best, splits, run_dir, config, log)
         _report_to_loggers(loggers, trainer, run_dir, evaluation, log)
@@ -246,10 +268,20 @@ def run_training(
     )
 
 
-def check_resume_settings(config: TrainingConfig, resume: str | Path) -> tuple[Path, dict]:
-    """The checks of a ``--resume`` that read only its checkpoint (features, model, its arrays, epochs left),
-    before any data is read or anything written; returns (the checkpoint folder, its trainer state). The
-    launcher of local processes runs them too, so that a refusal comes once, not from every rank."""
+def check_resume_settings(
+    config: TrainingConfig,
+    resume: str | Path,
+    from_demo: bool | None = None,
+    resume_unrecorded_demo: bool = False,
+) -> tuple[Path, dict]:
+    """The checks of a ``--resume`` that read only its checkpoint (features, model, the demo songs' settings,
+    its arrays, epochs left), before any data is read or rendered or anything written; returns (the
+    checkpoint folder, its trainer state). The launcher of local processes runs them too, so that a refusal
+    comes once, not from every rank. `from_demo`: whether the run trains on the demo songs (default: without
+    ``data.data_dir``); `resume_unrecorded_demo`: see `check_resume_demo`.
+
+    The settings that differ are named in one message, each with the flag that gives the checkpoint's: one
+    at a time, an old run took three refusals (and the demo rendered before the third)."""
     folder = ckpt.resolve_checkpoint(resume)
     state = ckpt.read_state(folder)  # read once: the checks below and the song check after
     if state.get("weights_only"):  # (the Trainer would refuse it too, once config.json had been rewritten)
@@ -259,13 +291,36 @@ def check_resume_settings(config: TrainingConfig, resume: str | Path) -> tuple[P
             f"--init_from {resume}"
         )
     stored = stored_settings(folder, state) or {}  # a hand-edited setting is named with its file
-    # Features first: the model's input width follows them and has no flag of its own.
-    check_stored_features(
-        stored.get("features"), asdict(config.features), command_line_resume_remedy(stored, "--features.*")
-    )
-    check_stored_model(
-        stored.get("model_config"), config.model, command_line_resume_remedy(stored, "--model.*")
-    )
+    from_demo = not config.data.data_dir if from_demo is None else from_demo
+    problems = []
+    try:
+        check_stored_features(
+            stored.get("features"),
+            asdict(config.features),
+            command_line_resume_remedy(stored, "--features.*"),
+        )
+        model = config.model
+    except ValueError as error:
+        problems.append(str(error))
+        # The model's input width follows the features and has no flag of its own: named there, not here.
+        saved = ChordModelConfig.from_dict(stored.get("model_config") or asdict(model))
+        derived = {name.partition(".")[2] for name in derived_settings(config) if name.startswith("model.")}
+        model = dataclasses.replace(config.model, **{name: getattr(saved, name) for name in derived})
+    for check in (
+        lambda: check_stored_model(
+            stored.get("model_config"), model, command_line_resume_remedy(stored, "--model.*")
+        ),
+        lambda: check_resume_demo(folder, state, config.data, from_demo, resume_unrecorded_demo),
+    ):
+        try:
+            check()
+        except ValueError as error:
+            problems.append(str(error))
+    if len(problems) == 1:
+        raise ValueError(f"cannot resume from {folder}: {problems[0]}")
+    if problems:
+        listed = "; ".join(f"({n}) {problem}" for n, problem in enumerate(problems, 1))
+        raise ValueError(f"cannot resume from {folder}, for {len(problems)} reasons: {listed}")
     # The arrays' names and shapes, as the fit checks them when it loads: another recipe's checkpoint, or a
     # damaged file, is refused now rather than after config.json is written. (The weights drawn here are
     # thrown away: the task is seeded again when it is built.)
@@ -275,6 +330,92 @@ def check_resume_settings(config: TrainingConfig, resume: str | Path) -> tuple[P
     _check_epochs_left(folder, state, config.num_epochs)
     _check_batch_mid_epoch(folder, state, config.batch_size)
     return folder, state
+
+
+def _changed_settings(before: dict, now: dict, prefix: str = "") -> dict[str, tuple[Any, Any]]:
+    """Dotted name → (before, now) for each setting that differs between two settings trees (a setting that
+    `before`, of an older audiotrain, does not hold is not counted)."""
+    changed: dict[str, tuple[Any, Any]] = {}
+    for name, value in now.items():
+        if name not in before:
+            continue
+        if isinstance(value, dict) and isinstance(before[name], dict):
+            changed |= _changed_settings(before[name], value, f"{prefix}{name}.")
+        elif before[name] != value:
+            changed[f"{prefix}{name}"] = (before[name], value)
+    return changed
+
+
+def earlier_settings(folder: Path, state: dict, config: TrainingConfig) -> list[dict] | None:
+    """What a resumed run's config.json keeps of the settings its earlier epochs trained with: the list its
+    checkpoint's run recorded (up to the checkpoint's epoch), and, where this resume changes settings, an entry
+    ``{"until_epoch": E, "checkpoint": ..., "settings": {dotted name: the value until then}}``. None when
+    there is nothing to keep."""
+    before = state.get(RUN_CONFIG_KEY)
+    epoch = (state.get("progress") or {}).get("epoch")
+    kept = [
+        entry
+        for entry in ((run_record_of(folder) or {}).get("earlier") or [])
+        if isinstance(entry, dict)
+        and isinstance(entry.get("until_epoch"), int)
+        and entry["until_epoch"] <= epoch
+    ]
+    changed = _changed_settings(before, config.to_dict()) if isinstance(before, dict) else {}
+    if changed:
+        settings = {name: values[0] for name, values in changed.items()}
+        kept.append({"until_epoch": epoch, "checkpoint": str(folder.resolve()), "settings": settings})
+    return kept or None
+
+
+#: The settings that shape the learning-rate schedule (the batch size through the steps per epoch).
+_SCHEDULE_SETTINGS = ("learning_rate", "num_epochs", "warmup_epochs", "scheduler", "batch_size")
+
+
+def _changed_settings_line(folder: Path, state: dict, config: TrainingConfig, steps_per_epoch: int) -> str:
+    """One line naming the settings a resume changes from its checkpoint's run, and, where they shape the
+    learning-rate schedule, the rate before and after: the schedule is rebuilt from this run's settings
+    (``--num_epochs`` raised to go on with a finished run spreads it anew), and the rate jumped 2.5x (25x
+    with another --learning_rate) without a word. "" when nothing changed."""
+    before = state.get(RUN_CONFIG_KEY)
+    if not isinstance(before, dict):
+        return ""
+    changed = _changed_settings(before, config.to_dict())
+    if not changed:
+        return ""
+    listed = ", ".join(f"{name} {old!r} -> {new!r}" for name, (old, new) in changed.items())
+    line = f"resuming {folder} with settings changed since its run: {listed}"
+    if any(name in changed for name in _SCHEDULE_SETTINGS):
+        progress = state.get("progress") or {}
+        step, epoch = progress.get("global_step", 0), progress.get("epoch", 0)
+        # The steps per epoch it trained with: exact at an epoch's end; else this run's (the same batches).
+        steps_then = step // epoch if epoch and not progress.get("batch_in_epoch") else steps_per_epoch
+        try:
+            old_rate = _rate(before, steps_then, step - 1) if step else None
+        except (KeyError, TypeError, ValueError):  # (a hand-edited record: the change alone is said)
+            old_rate = None
+        new_rate = _rate(config.to_dict(), steps_per_epoch, step)
+        came_from = f" from {old_rate:.3g} at its last step" if old_rate is not None else ""
+        line += (
+            f"; the learning-rate schedule is rebuilt for them ({config.scheduler}, {config.num_epochs} epochs "
+            f"of {steps_per_epoch} step{'s' * (steps_per_epoch != 1)}, peak {config.learning_rate:g}): the "
+            f"rate goes{came_from} to "
+            f"{new_rate:.3g} at the next"
+        )
+    return line + '; config.json keeps the earlier values ("earlier")'
+
+
+def _rate(settings: dict, steps_per_epoch: int, step: int) -> float:
+    """The learning rate at optimizer step `step` of the recipe's schedule for `settings` (a run config)."""
+    if settings["scheduler"] == "constant":
+        return float(settings["learning_rate"])
+    schedule, _ = make_schedule(
+        settings["scheduler"],
+        float(settings["learning_rate"]),
+        int(settings["num_epochs"]),
+        float(settings["warmup_epochs"]),
+        steps_per_epoch,
+    )
+    return float(schedule(mx.array(step)))
 
 
 def _check_batch_mid_epoch(folder: Path, state: dict, batch_size: int) -> None:
@@ -355,6 +496,10 @@ def _prepare_songs(config: TrainingConfig, splits: SongSplits | None, log):
     """(the songs split into train/val/test without those whose audio does not decode, the feature
     function, its cache): the data folder's songs, or the demo's (synthesised once, shared between the ranks)."""
     data = config.data
+    if not data.cache_dir:  # the default cache: say where an earlier version's is, before this one fills
+        note = earlier_cache_note(quiet_unless_empty=True)
+        if note:
+            log(note)
     if splits is None:
         if data.data_dir:
             splits, report = folder_splits(data, config.seed, min_seconds=config.features.min_seconds)
@@ -393,12 +538,15 @@ def _open_run_folder(
     splits: SongSplits,
     log,
     init_record: dict | None = None,
+    earlier: list[dict] | None = None,
 ) -> Path:
     """The run folder, created (or an earlier run in it cleared) only now that every check has passed and
     there is something to train on, with its ``config.json``; every rank gets rank 0's path.
 
     Unless the run goes on in its own folder (`continuing`), config.json is created exclusively: it claims
-    the folder, so of two runs started into it at once the second is refused here."""
+    the folder, so of two runs started into it at once the second is refused here. A resumed run's record
+    keeps the settings its earlier epochs trained with where they differ (`earlier`, see `earlier_settings`):
+    ``config`` alone would say the whole run was trained as its last part."""
 
     def open_folder() -> str:
         if replace:
@@ -414,6 +562,7 @@ def _open_run_folder(
             # (float rounding), and --config RUN/config.json says when a repeat trains in another count.
             processes_used=collectives.world_size(),
             **({"init_from": init_record} if init_record else {}),
+            **({"earlier": earlier} if earlier else {}),
         )
         return str(folder)
 
@@ -444,7 +593,9 @@ def _batch_words(batch_size: int) -> str:
     )
 
 
-def _write_training_outputs(trainer: Trainer, run_dir: Path, best: Path, train_seconds: float, log) -> Path:
+def _write_training_outputs(
+    trainer: Trainer, run_dir: Path, best: Path, train_seconds: float, log, resumed_at: dict | None = None
+) -> Path:
     """history.json and training_curves.png; returns the checkpoint to evaluate: `best` (by validation
     loss; ``last`` without validation songs), or the weights as Ctrl-C left them where there is no best
     yet (before the first validation) or no validation at all (they are newer than ``last``)."""
@@ -458,9 +609,18 @@ def _write_training_outputs(trainer: Trainer, run_dir: Path, best: Path, train_s
         best = trainer.interrupted_checkpoint
         why = "stopped before the first validation" if validated else "no validation songs"
         log(f"no validated checkpoint ({why}): evaluating the weights as Ctrl-C stopped them, {best}")
-    log(
-        f"trained {trainer.current_epoch} epochs ({trainer.global_step} steps) in {train_seconds:.0f} s; history: {history_path}"
-    )
+    done = f"trained {trainer.current_epoch} epochs ({trainer.global_step} steps)"
+    if (
+        resumed_at
+        and isinstance(resumed_at.get("epoch"), int)
+        and isinstance(resumed_at.get("global_step"), int)
+    ):
+        # (the same words as a fresh run's were read as that many epochs trained now)
+        done = (
+            f"trained to epoch {trainer.current_epoch}: {trainer.global_step - resumed_at['global_step']} steps "
+            f"after resuming at epoch {resumed_at['epoch']} (step {resumed_at['global_step']})"
+        )
+    log(f"{done} in {train_seconds:.0f} s; history: {history_path}")
     return best
 
 

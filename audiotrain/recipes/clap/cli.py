@@ -61,12 +61,18 @@ import sys
 
 from audiotrain.distributed.collectives import MainProcessFailed
 from audiotrain.distributed.failures import error_left_to_main
-from audiotrain.distributed.local import install_rank_stop_signal, plan_local_processes, run_local_job
+from audiotrain.distributed.local import (
+    in_launched_job,
+    install_rank_stop_signal,
+    plan_local_processes,
+    run_local_job,
+)
 from audiotrain.recipes._run import (
     check_kernel_cache,
     check_resume_folder,
     checkpoint_processes,
     nonempty_path,
+    resume_processes_note,
 )
 from audiotrain.recipes.clap.bundle import check_demo_settings, export_checkpoint
 from audiotrain.recipes.clap.config import PRESETS, ClapRecipeConfig
@@ -79,11 +85,17 @@ from audiotrain.recipes.config_cli import (
     add_preset_argument,
     load_config_data,
     parse_bool,
+    read_older_record,
     resolve_settings,
     settings_of,
     unknown_command_message,
 )
+from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.interrupt import stop_exit_status
+
+#: What a run record (config.json) of an older audiotrain meant by a setting it does not hold, where that is
+#: known: ``--config`` reads it so (`read_older_record`), and names every other one it lacks.
+OLDER_RECORD_MEANINGS = {"train.processes": 1}
 
 #: The commands before the flags: none (training), ``export`` and ``cv``.
 COMMANDS = ("export", "cv")
@@ -149,6 +161,11 @@ def parse_arguments(
     args = parser.parse_args(argv)
     try:  # defaults < --preset < the --config file < flags
         cfg = resolve_settings(ClapRecipeConfig(), PRESETS, args.preset, args.config, args)
+        if args.config is not None:
+            # A record from before `train.processes` existed: its run trained in one process.
+            cfg, note = read_older_record(cfg, args.config, vars(args), OLDER_RECORD_MEANINGS)
+            if note and not in_launched_job():  # (the command the user ran says it, not each process)
+                print(note)
         if args.config is not None and _is_run_record(args.config):
             # A run record repeats a run's settings, not the choices to replace a folder or to resume a
             # checkpoint: those are made on this command line (a run made with --overwrite would otherwise
@@ -191,15 +208,24 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    # A resume keeps the count its checkpoint was trained in, as the chord recipe's: another count splits
+    # the contrastive loss's batches otherwise, and the run diverges from the one it continues.
+    resumed_processes = checkpoint_processes(cfg.resume, "train.processes")
     try:
         plan = plan_local_processes(
             cfg.train.processes,
             (cfg.train.batch_size, cfg.train.eval_batch_size),
             "--train.processes",
-            resumed_processes=checkpoint_processes(cfg.resume),
+            resumed_processes=resumed_processes,
         )
     except ValueError as error:
         parser.error(str(error))
+    if not in_launched_job():  # (said once, by the command the user ran)
+        note = resume_processes_note(
+            cfg.resume, resumed_processes, cfg.train.processes, plan.processes, "--train.processes"
+        )
+        if note:
+            print(note)
     if plan.processes > 1:
         try:  # refusals of the --out folder and of the data folder come once, from here, not from every rank
             check_out_folder(cfg, check_resume_folder(cfg.resume) if cfg.resume else None)
@@ -258,6 +284,11 @@ def export_main(argv: list[str] | None = None) -> int:
     try:
         out = export_checkpoint(args.checkpoint, args.out, args.run, args.overwrite)
     except USER_ERRORS as error:
+        if isinstance(error, ckpt.OlderFormatError):  # (its own words speak of resuming)
+            error = (
+                f"{error.folder} was written by an older audiotrain (checkpoint format {error.version}; this one "
+                f"reads format {ckpt.FORMAT_VERSION}): this version cannot export it"
+            )
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"exported {args.checkpoint} to {out} (loads with transformers.ClapModel.from_pretrained)")

@@ -27,7 +27,7 @@ from audiotrain.datasets.captions import (
 )
 from audiotrain.distributed import collectives
 from audiotrain.distributed.local import per_process_batch
-from audiotrain.features.cache import hold_cache
+from audiotrain.features.cache import earlier_cache_note, hold_cache
 from audiotrain.recipes._run import (
     check_can_write,
     check_resume_folder,
@@ -437,6 +437,10 @@ def demo_data_folder(cfg: ClapRecipeConfig) -> Path:
     )
     if not folder.is_dir():  # still to be made: a file in the way, or a read-only folder, named now
         check_can_write(cache, where)
+    if not cfg.demo.folder and collectives.is_main_process():  # before this run fills the cache folder
+        note = earlier_cache_note(quiet_unless_empty=True)
+        if note:
+            print(note)
     if not cfg.demo.folder:  # (a --demo.folder is outside the cache: the cache commands never touch it)
         # In use from now (create: a fresh cache is marked first) until the run ends (`holding_the_demo_cache`;
         # outside one, for the rest of the process, as the chord recipe's demo songs).

@@ -1,0 +1,96 @@
+"""Which build of audiotrain is running, as run records and checkpoints record it (`build_version`).
+
+The package version alone ("0.1.0") stayed the same for hundreds of commits, while the checkpoint contents,
+the model, the feature code and the demo generators changed: a checkpoint could not tell which build wrote
+it. The build adds the git commit, as a PEP 440 local version (``0.1.0+g0fc96c8a1b2c``, the form
+setuptools-scm gives), where it can be read without running anything:
+
+- audiotrain imported from a git checkout (an editable install, or ``PYTHONPATH``): the commit its ``HEAD``
+  names, read from the files in ``.git`` (a worktree's too);
+- an installed copy that pip took from a git repository (``pip install git+...``): the commit pip recorded
+  in the distribution's ``direct_url.json``.
+
+Uncommitted changes are not seen (telling them would mean reading every file). Anything unexpected (no
+git, an unreadable or odd file) gives the plain version: recording it must never fail a run.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from pathlib import Path
+
+_COMMIT = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")  # SHA-1, or SHA-256 repositories
+#: Digits of the commit kept in the version: as ``git describe``'s abbreviations, unique in practice.
+SHORT_COMMIT = 12
+
+
+@functools.cache
+def build_version() -> str:
+    """``<version>+g<commit>`` where the commit of this copy of audiotrain can be read, else ``<version>``."""
+    from audiotrain import __version__
+
+    package = Path(__file__).resolve().parent
+    try:
+        commit = _checkout_commit(package.parent) or _installed_commit(package)
+    except Exception:  # noqa: BLE001 - a version string must never stop a run
+        commit = None
+    return f"{__version__}+g{commit[:SHORT_COMMIT]}" if commit else __version__
+
+
+def _checkout_commit(root: Path) -> str | None:
+    """The commit checked out in `root` when it is audiotrain's own git checkout (its pyproject.toml and
+    ``.git`` beside the package), read from git's files: ``HEAD``, then the branch it names (a loose ref, or
+    ``packed-refs``); a worktree's ``.git`` file names its git folder, whose ``commondir`` holds the refs."""
+    git = root / ".git"
+    if not (root / "pyproject.toml").is_file():
+        return None
+    if git.is_file():  # a worktree (or submodule): "gitdir: PATH"
+        text = git.read_text(encoding="utf-8").strip()
+        if not text.startswith("gitdir:"):
+            return None
+        git_dir = root / text[len("gitdir:") :].strip()  # (an absolute PATH replaces root)
+    elif git.is_dir():
+        git_dir = git
+    else:
+        return None
+    head = (git_dir / "HEAD").read_text(encoding="utf-8").strip()
+    if _COMMIT.fullmatch(head):  # a detached HEAD
+        return head
+    ref = head.removeprefix("ref:").strip()
+    if not head.startswith("ref:") or not ref.startswith("refs/") or ".." in ref:
+        return None
+    common = git_dir
+    if (git_dir / "commondir").is_file():
+        common = git_dir / (git_dir / "commondir").read_text(encoding="utf-8").strip()
+    for folder in (git_dir, common):
+        loose = folder / ref
+        if loose.is_file():
+            value = loose.read_text(encoding="utf-8").strip()
+            return value if _COMMIT.fullmatch(value) else None
+    packed = common / "packed-refs"
+    if packed.is_file():
+        for line in packed.read_text(encoding="utf-8").splitlines():
+            value, _, name = line.partition(" ")
+            if name == ref and _COMMIT.fullmatch(value):
+                return value
+    return None
+
+
+def _installed_commit(package: Path) -> str | None:
+    """The commit pip recorded for an installed audiotrain taken from a git repository, where `package` is
+    that installation's (not some other copy's on the path)."""
+    from importlib import metadata
+
+    try:
+        distribution = metadata.distribution("audiotrain")
+    except metadata.PackageNotFoundError:
+        return None
+    if not package.is_relative_to(Path(distribution.locate_file("")).resolve()):
+        return None
+    direct_url = json.loads(distribution.read_text("direct_url.json") or "null")
+    commit = (
+        ((direct_url or {}).get("vcs_info") or {}).get("commit_id") if isinstance(direct_url, dict) else None
+    )
+    return commit if isinstance(commit, str) and _COMMIT.fullmatch(commit) else None

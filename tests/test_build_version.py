@@ -1,0 +1,112 @@
+"""Which build wrote a run record or checkpoint: the version and the git commit (`audiotrain._build`)."""
+
+import json
+import subprocess
+from pathlib import Path
+
+import audiotrain
+from audiotrain import _build
+from audiotrain._system import versions
+
+import pytest
+
+COMMIT = "0fc96c8" + "a" * 33
+OTHER = "8021250" + "b" * 33
+
+
+def _checkout(root: Path, head: str = "ref: refs/heads/main\n") -> Path:
+    """A folder laid out as audiotrain's git checkout: pyproject.toml and .git beside the package."""
+    (root / "audiotrain").mkdir(parents=True)
+    (root / "pyproject.toml").write_text('[project]\nname = "audiotrain"\n')
+    (root / ".git" / "refs" / "heads").mkdir(parents=True)
+    (root / ".git" / "HEAD").write_text(head)
+    return root
+
+
+def test_run_records_and_checkpoints_name_the_commit_of_a_checkout():
+    """Every build recorded 'audiotrain 0.1.0': a checkpoint could not tell which of 736 commits wrote it."""
+    _build.build_version.cache_clear()
+    recorded = versions()["audiotrain"]
+    assert recorded.startswith(audiotrain.__version__)
+    repo = Path(audiotrain.__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("audiotrain is not imported from a git checkout here")
+    assert recorded == f"{audiotrain.__version__}+g{head[:12]}"
+
+
+def test_the_commit_is_read_from_a_branch_a_packed_ref_a_detached_head_and_a_worktree(tmp_path):
+    root = _checkout(tmp_path / "repo")
+    (root / ".git" / "refs" / "heads" / "main").write_text(COMMIT + "\n")
+    assert _build._checkout_commit(root) == COMMIT
+    (root / ".git" / "refs" / "heads" / "main").unlink()  # after `git gc`: in packed-refs
+    (root / ".git" / "packed-refs").write_text(f"# pack-refs with: peeled\n{OTHER} refs/heads/main\n")
+    assert _build._checkout_commit(root) == OTHER
+    (root / ".git" / "HEAD").write_text(COMMIT + "\n")
+    assert _build._checkout_commit(root) == COMMIT
+    # A worktree: .git is a file naming its git folder, whose commondir holds the branches.
+    tree = tmp_path / "tree"
+    (tree / "audiotrain").mkdir(parents=True)
+    (tree / "pyproject.toml").write_text("")
+    git_dir = root / ".git" / "worktrees" / "tree"
+    git_dir.mkdir(parents=True)
+    (git_dir / "HEAD").write_text("ref: refs/heads/fix\n")
+    (git_dir / "commondir").write_text("../..\n")
+    (root / ".git" / "refs" / "heads" / "fix").write_text(OTHER + "\n")
+    (tree / ".git").write_text(f"gitdir: {git_dir}\n")
+    assert _build._checkout_commit(tree) == OTHER
+
+
+@pytest.mark.parametrize(
+    "head",
+    ["ref: refs/heads/missing\n", "ref: ../../etc/passwd\n", "not a ref\n", "ref: refs/heads/main\n"],
+)
+def test_anything_unexpected_gives_no_commit_rather_than_an_error(tmp_path, head):
+    root = _checkout(tmp_path / "repo", head)
+    (root / ".git" / "refs" / "heads" / "main").write_text("garbage\n")
+    assert _build._checkout_commit(root) is None
+
+
+def test_a_folder_that_is_not_audiotrains_checkout_is_not_read(tmp_path):
+    """A site-packages inside some other repository must not record that repository's commit."""
+    root = _checkout(tmp_path / "repo")
+    (root / ".git" / "refs" / "heads" / "main").write_text(COMMIT + "\n")
+    (root / "pyproject.toml").unlink()
+    assert _build._checkout_commit(root) is None
+
+
+def test_a_build_version_never_fails(monkeypatch):
+    def broken(*args):
+        raise PermissionError("no access")
+
+    monkeypatch.setattr(_build, "_checkout_commit", broken)
+    _build.build_version.cache_clear()
+    try:
+        assert _build.build_version() == audiotrain.__version__
+    finally:
+        _build.build_version.cache_clear()
+
+
+def test_a_pip_install_from_git_records_the_commit_pip_wrote(tmp_path, monkeypatch):
+    from importlib import metadata
+
+    site = tmp_path / "site"
+    package = site / "audiotrain"
+    package.mkdir(parents=True)
+
+    class Installed:
+        def locate_file(self, name):
+            return site / name
+
+        def read_text(self, name):
+            assert name == "direct_url.json"
+            return json.dumps(
+                {"url": "https://x/audiotrain.git", "vcs_info": {"vcs": "git", "commit_id": COMMIT}}
+            )
+
+    monkeypatch.setattr(metadata, "distribution", lambda name: Installed())
+    assert _build._installed_commit(package) == COMMIT
+    assert _build._installed_commit(tmp_path / "elsewhere" / "audiotrain") is None  # another copy's record

@@ -1,0 +1,299 @@
+"""What an upgrade meets from the user's side: run records and checkpoints that older versions of audiotrain
+wrote, used by this one (each made here by editing what this version writes into what the older one wrote),
+and a finished run taken further with other settings. The cache an upgrade leaves: tests/test_feature_cache.py."""
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+from audiotrain.distributed.local import LocalPlan
+from audiotrain.recipes import _run
+from audiotrain.recipes.chords import cli as chords
+from audiotrain.recipes.chords.config import TrainingConfig
+from audiotrain.recipes.chords.task import CHECKPOINT_KEY
+from audiotrain.recipes.clap import cli as clap
+from audiotrain.train import checkpoint as ckpt
+
+import pytest
+
+FLAGS = [
+    "--data.demo_songs", "4", "--data.demo_test_songs", "1", "--data.demo_seconds", "6",
+    "--data.window_frames", "32", "--batch_size", "4", "--num_epochs", "2", "--save_every", "0",
+    "--model.d_model", "32", "--model.n_layers", "1", "--model.n_heads", "2", "--model.ff_dim", "64",
+    "--progress_bar", "false",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A tiny finished demo run (2 epochs), its cache beside it: (its argv without --run_dir, its folder)."""
+    root = tmp_path_factory.mktemp("older")
+    argv = [*FLAGS, "--data.cache_dir", str(root / "cache")]
+    assert chords.main([*argv, "--run_dir", str(root / "run")]) == 0
+    return argv, root / "run"
+
+
+def _copy(run_dir: Path, to: Path) -> Path:
+    shutil.copytree(run_dir, to)
+    return to
+
+
+def _edit_state(checkpoint: Path, edit) -> None:
+    path = checkpoint / ckpt.STATE_FILE
+    state = json.loads(path.read_text())
+    edit(state)
+    path.write_text(json.dumps(state))
+
+
+class Stopped(Exception):
+    pass
+
+
+def _stop(*args, **kwargs):
+    raise Stopped
+
+
+# ---- --config RUN/config.json of an older run --------------------------------------------------------------
+
+
+def test_an_older_run_record_is_read_as_its_version_ran_and_the_rest_is_named(run, tmp_path, capsys):
+    """A config.json without the settings added since was filled with today's defaults without a word: the
+    run trained another model size (bass view, chord head) on other demo songs in two processes."""
+    _, run_dir = run
+    record = json.loads((run_dir / "config.json").read_text())
+    settings = record["config"]
+    for section, name in (
+        ("features", "bass_view_bins"),
+        ("features", "tuning_correction"),
+        ("model", "bass_view_bins"),
+        ("model", "chord_head"),
+        ("model", "bass_bins"),
+        ("data", "demo_styles"),
+        ("decode", "silence_db"),
+    ):
+        del settings[section][name]
+    del settings["processes"], settings["logger"]
+    old = tmp_path / "config.json"
+    old.write_text(json.dumps(record))
+    parser = chords._training_parser("chords", "", needs_data=False, init_from=True)
+    capsys.readouterr()
+    config = chords._config_from_args(
+        parser.parse_args(["--config", str(old), "--features.tuning_correction", "true"])
+    )
+    assert config.features.bass_view_bins == 0 and config.model.bass_view_bins == 0
+    assert config.model.chord_head is False and config.model.bass_bins == 0
+    assert config.data.demo_styles == ("train",) and config.processes == 1
+    assert config.features.tuning_correction is True  # given as a flag: the flag wins, and is not named
+    assert config.decode.silence_db == TrainingConfig().decode.silence_db
+    out = capsys.readouterr().out
+    assert len(out.strip().splitlines()) == 1, out
+    assert f"note: {old} was written by an older audiotrain" in out
+    assert "read as that version ran: processes 1, data.demo_styles train, features.bass_view_bins 0" in out
+    assert "model.bass_bins 0, model.chord_head false" in out
+    assert "today's defaults for decode.silence_db, logger (all of it)" in out
+    assert "tuning_correction" not in out and "model.bass_view_bins" not in out  # a flag; derived
+    # A record with every setting, and a plain settings file (it holds only what it changes), say nothing.
+    chords._config_from_args(parser.parse_args(["--config", str(run_dir / "config.json")]))
+    (tmp_path / "mine.yaml").write_text("num_epochs: 3\n")
+    chords._config_from_args(parser.parse_args(["--config", str(tmp_path / "mine.yaml")]))
+    assert capsys.readouterr().out == ""
+
+
+def test_an_older_clap_run_record_trains_in_one_process_as_it_did(tmp_path, capsys):
+    """Every CLAP run before the recipe started one process per core trained in one; repeated with today's
+    default (one per core) it trained in two, to far other losses."""
+    args = ["--demo.clips", "8", "--train.epochs", "1"]
+    config, _ = clap.parse_arguments(clap.build_parser(), args)
+    record = {"config": json.loads(json.dumps(dataclasses.asdict(config))), "versions": {}, "command": []}
+    del record["config"]["train"]["processes"]
+    (tmp_path / "config.json").write_text(json.dumps(record))
+    capsys.readouterr()
+    cfg = clap.parse_config(["--config", str(tmp_path / "config.json")])
+    assert cfg.train.processes == 1
+    assert "read as that version ran: train.processes 1" in capsys.readouterr().out
+
+
+# ---- --resume of an older checkpoint ---------------------------------------------------------------------
+
+
+def test_a_demo_run_that_records_no_generator_versions_resumes_only_when_told(run, tmp_path, capsys):
+    """Its songs were rendered again by a newer generator under the same names and the resume went on
+    silently: the loss diverged from the run it continued. Refused before any song is rendered, with the
+    flag that goes on."""
+    argv, run_dir = run
+    old = _copy(run_dir, tmp_path / "old")
+    last = old / "checkpoints" / "last"
+    _edit_state(last, lambda state: state["module_state"][CHECKPOINT_KEY]["songs"]["demo"].pop("generators"))
+    empty_cache = tmp_path / "cache"
+    capsys.readouterr()
+    resume = [*argv, "--num_epochs", "3", "--run_dir", str(old), "--resume", str(last)]
+    assert chords.main([*resume, "--data.cache_dir", str(empty_cache)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot resume from {last}: it records no demo generator versions" in err, err
+    assert "generators train v" in err and "--resume_unrecorded_demo" in err and "--init_from" in err
+    assert not empty_cache.exists()  # refused before the demo songs were rendered
+    assert chords.main([*resume, "--resume_unrecorded_demo"]) == 0
+    assert json.loads((old / "history.json").read_text())["epoch"] == [0, 1, 2]
+
+
+def test_every_setting_a_resume_must_repeat_is_named_in_one_refusal(run, tmp_path, capsys):
+    """An old run took three refusals, one setting at a time, and rendered the demo before the third."""
+    argv, run_dir = run
+    last = run_dir / "checkpoints" / "last"
+    capsys.readouterr()
+    again = [*argv, "--num_epochs", "3", "--run_dir", str(tmp_path / "r"), "--resume", str(last)]
+    assert chords.main([*again, "--model.d_model", "64", "--data.demo_styles", "train"]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot resume from {last}, for 2 reasons: (1) the checkpoint's model differs" in err, err
+    assert (
+        "model.d_model (32 there, 64 here)" in err
+        and "(2) its demo songs were made with other settings" in err
+    )
+    assert not (tmp_path / "r").exists()
+
+
+def _checkpoint(folder: Path, **state) -> Path:
+    """A checkpoint folder with `state` in its trainer_state.json (enough for what a resume reads first)."""
+    import mlx.core as mx
+
+    folder.mkdir(parents=True)
+    for name in (ckpt.MODEL_FILE, ckpt.OPTIMIZER_FILE, ckpt.STEP_STATE_FILE):
+        mx.save_safetensors(str(folder / name), {"x": mx.zeros(1)})
+    progress = dict.fromkeys(("epoch", "batch_in_epoch", "global_step", "total_batches", "micro_batches"), 1)
+    payload = {"format": ckpt.FORMAT, "format_version": 2, "progress": progress, "random": {"mlx": [0, 1]}}
+    (folder / ckpt.STATE_FILE).write_text(json.dumps({**payload, **state}))
+    return folder
+
+
+@pytest.mark.parametrize(
+    "state, recorded",
+    [
+        ({"global_batch": {"world_size": 1, "batch_size": 4}}, 1),  # --train.processes 1, this version
+        ({"run_config": {"train": {"epochs": 3}}}, 1),  # before the CLAP recipe had processes
+        ({"run_config": {"train": {"processes": 2}}}, 2),
+        ({"run_config": {"train": {"processes": 0}}}, None),  # one per core, and no record of how many
+    ],
+)
+def test_a_clap_resume_keeps_the_processes_its_checkpoint_was_trained_in(
+    state, recorded, tmp_path, monkeypatch, capsys
+):
+    """A one-process CLAP checkpoint resumed in two processes (the default, one per core) and diverged; the
+    README says a resumed run keeps its count."""
+    checkpoint = _checkpoint(tmp_path / "run" / "checkpoints" / "last", **state)
+    assert _run.checkpoint_processes(checkpoint, "train.processes") == recorded
+    seen = {}
+
+    def plan(requested, batches, flag, resumed_processes=None):
+        seen["resumed"] = resumed_processes
+        return LocalPlan(resumed_processes or 2)
+
+    monkeypatch.setattr(clap, "plan_local_processes", plan)
+    monkeypatch.setattr(clap, "run_local_job", _stop)
+    monkeypatch.setattr(clap, "run", _stop)
+    capsys.readouterr()
+    with pytest.raises(Stopped):
+        clap.main(["--demo.clips", "8", "--resume", str(checkpoint), "--out", str(tmp_path / "out")])
+    assert seen["resumed"] == recorded
+    out = capsys.readouterr().out
+    if recorded is None:
+        assert "does not record how many processes trained it" in out and "--train.processes N" in out
+    else:
+        plural = "es" * (recorded > 1)
+        assert f"resuming in {recorded} process{plural}, as {checkpoint} was trained" in out, out
+
+
+def test_a_resume_in_another_process_count_than_asked_says_it_does_not_continue_exactly(tmp_path):
+    checkpoint = _checkpoint(tmp_path / "c", global_batch={"world_size": 1, "batch_size": 4})
+    note = _run.resume_processes_note(checkpoint, 1, 2, 2, "--processes")
+    assert "was trained in 1 process; this resume trains in 2 (--processes 2)" in note
+    assert _run.resume_processes_note(checkpoint, 1, 1, 1, "--processes") is None  # asked for, and the same
+
+
+def test_a_checkpoint_of_the_first_format_is_refused_in_the_words_of_each_command(run, tmp_path, capsys):
+    """predict, evaluate and --init_from said "cannot resume training" and advised load_weights, which fails
+    on this version's chord model."""
+    argv, run_dir = run
+    old = _copy(run_dir, tmp_path / "old")
+    best = old / "checkpoints" / "best"
+    _edit_state(best, lambda state: state.update(format_version=1))
+    song = next((run_dir.parent / "cache" / "demo" / "chords").glob("test-*/song_000.wav"))
+    commands = {
+        "transcribe with it": ["predict", "--checkpoint", str(best), str(song)],
+        "score songs with it": ["evaluate", "--checkpoint", str(best), "--data", str(song.parent)],
+        "start a run from its weights (--init_from)": [
+            *argv,
+            "--init_from",
+            str(old),
+            "--run_dir",
+            str(tmp_path / "x"),
+        ],
+        "resume training from it": [*argv, "--num_epochs", "3", "--run_dir", str(old), "--resume", str(best)],
+    }
+    for doing, command in commands.items():
+        capsys.readouterr()
+        assert chords.main(command) == 2
+        err = capsys.readouterr().err
+        assert (
+            f"{best} was written by an older audiotrain (checkpoint format 1; this one reads format 2)" in err
+        )
+        assert f"this version cannot load its chord model to {doing}. Train a new model" in err, err
+        assert "load_weights" not in err
+    with pytest.raises(ckpt.OlderFormatError, match="cannot resume training"):  # the Trainer API's words
+        ckpt.read_state(best)
+
+
+# ---- going on with a finished run ------------------------------------------------------------------------
+
+
+def test_going_on_with_other_settings_says_how_the_rate_changes_and_keeps_the_earlier_ones(
+    run, tmp_path, capsys
+):
+    """A larger --num_epochs (the documented way to go on) or a new --learning_rate rebuilt the schedule
+    without a word (the rate jumped 2.5x, 25x), and config.json was rewritten as if the whole run had been
+    trained so."""
+    argv, run_dir = run
+    run_dir = _copy(run_dir, tmp_path / "run")
+    last = run_dir / "checkpoints" / "last"
+    capsys.readouterr()
+    resume = [*argv, "--num_epochs", "3", "--learning_rate", "0.004", "--run_dir", str(run_dir), "--resume"]
+    assert chords.main([*resume, str(last)]) == 0
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if "with settings changed" in line)
+    assert (
+        f"resuming {last} with settings changed since its run: learning_rate 0.002 -> 0.004, num_epochs 2 -> 3"
+        in line
+    )
+    assert "the learning-rate schedule is rebuilt for them (cosine, 3 epochs of 2 steps, peak 0.004)" in line
+    # Halfway down the 2-epoch cosine (1 epoch of warmup) at its last step; halfway down the 3-epoch one next.
+    assert "the rate goes from 0.00101 at its last step to 0.00202 at the next" in line
+    assert "trained to epoch 3: 2 steps after resuming at epoch 2 (step 4)" in out
+    record = json.loads((run_dir / "config.json").read_text())
+    assert record["config"]["num_epochs"] == 3
+    assert record["earlier"] == [
+        {
+            "until_epoch": 2,
+            "checkpoint": str(last.resolve()),
+            "settings": {"learning_rate": 0.002, "num_epochs": 2},
+        }
+    ]
+    # Going on again keeps that record, and adds the next change.
+    assert (
+        chords.main(
+            [
+                *argv,
+                "--num_epochs",
+                "4",
+                "--learning_rate",
+                "0.004",
+                "--run_dir",
+                str(run_dir),
+                "--resume",
+                str(last),
+            ]
+        )
+        == 0
+    )
+    earlier = json.loads((run_dir / "config.json").read_text())["earlier"]
+    assert [entry["until_epoch"] for entry in earlier] == [2, 3]
+    assert earlier[1]["settings"] == {"num_epochs": 3}
