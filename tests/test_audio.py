@@ -343,3 +343,40 @@ def test_audio_under_a_name_the_locale_cannot_encode_loads(tmp_path, stereo):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["(16000,)", "2.0"]
+
+
+@pytest.mark.parametrize("channels, sr", [(2, None), (2, 22050), (6, 22050), (1, 22050)])
+def test_a_long_file_is_mixed_and_resampled_in_the_memory_of_its_result(tmp_path, channels, sr):
+    """An hour of 44.1 kHz stereo peaked at 2.3 GB in predict: the whole file was decoded as float32
+    [samples, channels] (1.27 GB) before the mix to mono and the resampling. Now only the result is held
+    whole, and it is the same, bit for bit, as the mean and `resample` of the whole file."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    frames = 2_000_000  # seven of load's blocks and a part
+    data = (0.3 * rng.standard_normal((frames, channels))).astype(np.float32)
+    path = _write(tmp_path / "long.wav", data, sr=44100)
+    tracemalloc.start()
+    try:
+        y, rate = load(path, sr=sr)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    whole = sf.read(str(path), dtype="float32", always_2d=True)[0]
+    expected = np.ascontiguousarray(whole.T.mean(axis=0) if channels > 1 else whole[:, 0])
+    expected = resample(expected, 44100, sr) if sr is not None else expected
+    assert rate == (sr or 44100) and np.array_equal(y, expected)
+    block = (1 << 18) * channels * 4  # bytes of one block as decoded
+    assert peak < y.nbytes + 2 * block + 4_000_000, (peak, y.nbytes)  # was 3 to 15 times y.nbytes
+
+
+def test_an_mp3_is_decoded_in_one_read_as_libsndfile_decodes_it_otherwise_in_blocks(tmp_path):
+    """libsndfile decodes an MP3 read a block at a time otherwise than in one read (off by up to 0.3 after
+    each block's end): `load` reads MP3 whole, whatever it mixes or resamples."""
+    t = np.arange(600_000) / 44100
+    tone = 0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 0.5 * t))
+    path = _write(tmp_path / "a.mp3", np.stack([tone, -0.5 * tone], axis=1).astype(np.float32), sr=44100)
+    whole = sf.read(str(path), dtype="float32", always_2d=True)[0]
+    mono = np.ascontiguousarray(whole.T.mean(axis=0))
+    assert np.array_equal(load(path)[0], mono)
+    assert np.array_equal(load(path, sr=22050)[0], resample(mono, 44100, 22050))
