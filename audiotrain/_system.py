@@ -332,5 +332,8 @@ def run_recipe_command(cli_module: str) -> None:
             raise
         print(f"error: {compile_error}", file=sys.stderr)
         status = 2
+    except KeyboardInterrupt:  # a Ctrl-C no command handles itself: as the modules load, say
+        print("\ninterrupted (Ctrl-C)", file=sys.stderr)
+        status = 130  # as a shell reports a command that Ctrl-C stopped (128 + SIGINT)
     # A user error on one rank (status 2) must end a data-parallel job, not leave it waiting in MPI's teardown.
     exit_rank(status)

@@ -1,5 +1,6 @@
 """A kernel compile that MLX's temporary folder broke, outside `Trainer.fit` (predict, evaluate, a score
-before training), is one line naming TMPDIR, not MLX's raw 25-50 line error."""
+before training), is one line naming TMPDIR, not MLX's raw 25-50 line error; so is a Ctrl-C that no command
+handles itself."""
 
 import os
 import subprocess
@@ -41,3 +42,11 @@ def test_a_kernel_compile_that_a_full_tmpdir_broke_is_one_line_naming_tmpdir(tmp
 def test_other_runtime_errors_keep_their_traceback(tmp_path):
     done = run_command(tmp_path, "raise RuntimeError('something else')")
     assert done.returncode == 1 and "Traceback" in done.stderr and "something else" in done.stderr
+
+
+def test_a_ctrl_c_no_command_handles_is_one_line_and_status_130(tmp_path):
+    """Ctrl-C in the second a recipe's modules load (before predict's own handling) printed a 40-line
+    KeyboardInterrupt traceback, exit status -2."""
+    done = run_command(tmp_path, "raise KeyboardInterrupt")
+    assert done.returncode == 130 and "Traceback" not in done.stderr
+    assert done.stderr.strip() == "interrupted (Ctrl-C)"
