@@ -33,6 +33,7 @@ __all__ = [
     "SkipCounter",
     "load",
     "load_span",
+    "channel_peaks",
     "decoded_length",
     "resample",
     "get_duration",
@@ -532,6 +533,20 @@ def decoded_length(path: str | Path) -> tuple[int, int]:
         truncated = _truncated_data_chunk(handle)
     _check_decoded(path, decoded, expected, truncated, non_finite)
     return decoded, rate
+
+
+def channel_peaks(path: str | Path) -> np.ndarray:
+    """[channels] the largest absolute sample of each channel of an audio file, decoded a block at a time
+    (what a mix to mono can hide: channels in opposite polarity cancel). Raises `AudioError` as `load`."""
+    path = Path(path)
+    with _open(path) as handle:
+        peaks = np.zeros(handle.channels, dtype=np.float32)
+        try:
+            for block in handle.blocks(_CHECK_BLOCK_FRAMES, dtype="float32", always_2d=True):
+                peaks = np.maximum(peaks, np.abs(block).max(axis=0))
+        except (sf.LibsndfileError, RuntimeError) as error:
+            raise AudioError(path, "corrupt", str(error)) from error
+    return peaks
 
 
 #: Seconds of the file decoded on each side of a span `load_span` resamples: the resampler's filter sees

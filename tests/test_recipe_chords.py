@@ -1268,15 +1268,6 @@ def test_predict_gives_every_input_its_own_output_and_counts_the_files_written(t
     assert read_lab(out / "a.wav.lab") == read_lab(out / "a.flac.lab") != read_lab(out / "a.wav.flac.lab")
 
 
-def test_predict_output_names_that_differ_only_in_case_are_refused_before_any_work(tmp_path, capsys):
-    """On macOS's file system A.lab is a.lab; no renaming separates A.wav from a.wav (no model is loaded)."""
-    inputs = tmp_path / "in"
-    for name in ("A.wav", "a.wav", "a.flac"):
-        _write_tone(inputs / name)
-    assert chords.main(["predict", "--checkpoint", str(tmp_path / "no_run"), str(inputs)]) == 2
-    _one_error_line(capsys, "A.wav", "a.wav", "case-insensitive file system", "rename one")
-
-
 def test_predict_never_writes_over_the_input_audio(tmp_path, capsys):
     """`-o song.wav` was refused as 'beside song.wav ... an annotation', which advised --overwrite, which then
     wrote .lab text over the audio. Refused before any model loads, with or without --overwrite."""

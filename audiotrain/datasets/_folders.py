@@ -50,6 +50,33 @@ def walk_visible(root: str | Path) -> tuple[list[Path], list[Path]]:
     return sorted(visible), sorted(hidden)
 
 
+def walk_visible_following_links(root: str | Path) -> tuple[list[Path], list[Path], list[Path]]:
+    """As `walk_visible`, entering symlinked folders too (a library whose albums are links to another disk),
+    and third the folders not entered, sorted: those whose real folder was walked already (a link back up
+    the tree, or a second way to one folder), so that a loop of links ends and no folder is walked twice.
+
+    The folders under `root` itself are walked first, then those behind its links, then those behind the
+    links found there, and so on: a folder reached both ways is walked under its own name."""
+    visible, hidden, not_entered = [], [], []
+    walked: set[str] = set()
+    tops = [Path(root)]
+    for top in tops:  # (grows as links are found)
+        for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
+            here = Path(dirpath)
+            real = os.path.realpath(here)
+            if real in walked:
+                not_entered.append(here)
+                dirnames[:] = []
+                continue
+            walked.add(real)
+            for name in dirnames + filenames:
+                (hidden if is_hidden(name) else visible).append(here / name)
+            dirnames[:] = sorted(name for name in dirnames if not is_hidden(name))
+            # os.walk lists a symlinked folder among the folders but does not enter it: it is walked later.
+            tops += [here / name for name in dirnames if (here / name).is_symlink()]
+    return sorted(visible), sorted(hidden), sorted(not_entered)
+
+
 def hidden_note(hidden: list[Path], root: Path) -> str:
     """``"3 hidden files and folders ignored (names starting with '.': ._a.wav, .DS_Store, .Trashes)"``;
     "" when there are none."""

@@ -17,12 +17,15 @@ off: about 550).
 
 from __future__ import annotations
 
+import os
+import tempfile
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from audiotrain.audio import channel_peaks
 from audiotrain.chords.decode import DecodeConfig, decode_posteriors
 from audiotrain.chords.lab import ChordSegment
 from audiotrain.chords.vocabulary import N_INDEX, vocabulary_dict
@@ -30,11 +33,17 @@ from audiotrain.datasets._folders import AUDIO_FILE_SUFFIXES
 from audiotrain.datasets.chord_songs import ANNOTATION_SUFFIXES
 from audiotrain.models import fast_math
 from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel, joint_chord_classes
-from audiotrain.recipes.chords.config import ChordFeatureConfig, TrainingConfig, is_digital_silence
+from audiotrain.recipes.chords.config import (
+    SILENCE_PEAK_DBFS,
+    ChordFeatureConfig,
+    TrainingConfig,
+    is_digital_silence,
+)
 from audiotrain.recipes.chords.model_checkpoint import resolve_model_checkpoint
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY, stored_settings
 from audiotrain.recipes.config_cli import load_config_file
 from audiotrain.train import checkpoint as ckpt
+from audiotrain.train.interrupt import eval_compiling_again
 
 import mlx.core as mx
 import numpy as np
@@ -58,28 +67,28 @@ class SongPosteriors:
 
 
 def output_paths(
-    files: Sequence[Path], input_root: Path, out_dir: Path, suffix: str
-) -> tuple[dict[Path, Path], list[Path]]:
+    files: Sequence[Path], input_root: Path, out_dir: Path, suffix: str, fold_case: bool = True
+) -> tuple[dict[Path, Path], list[Path], list[list[Path]]]:
     """Where each input's transcription goes: `out_dir` mirrors `input_root`'s sub-folders, ``<stem><suffix>``.
 
     Every input gets an output of its own. Inputs that share a stem in one folder (``x.wav`` and ``x.flac``)
     would overwrite each other's output, so they keep their own suffix in the name (``x.wav.lab``); so,
     in turn, does an input whose plain output is such a name (``x.wav.mp3``, a converter's output, would
-    write ``x.wav.lab`` too: it gets ``x.wav.mp3.lab``). Those inputs are returned second. Names are
-    compared as a case-insensitive file system (macOS's, Windows') compares them: there ``X.lab`` is
-    ``x.lab``.
+    write ``x.wav.lab`` too: it gets ``x.wav.mp3.lab``). Those inputs are returned second. With `fold_case`
+    (the output folder's file system is case-insensitive, as macOS's and Windows' are: `folds_case`) names
+    are compared as that file system compares them: there ``X.lab`` is ``x.lab``.
 
-    Raises
-    ------
-    FileExistsError
-        When two inputs would still share an output (names that differ only in case), before any work.
+    Returned third: the groups of inputs that would still share an output (names that differ only in case,
+    on such a file system), which no renaming here separates; none of them has a target.
     """
 
     def same_file_as(target: Path) -> str:
-        return unicodedata.normalize("NFC", str(target)).casefold()
+        name = unicodedata.normalize("NFC", str(target))
+        return name.casefold() if fold_case else name
 
     targets = {path: (out_dir / path.relative_to(input_root)).with_suffix(suffix) for path in files}
     keep_suffix: set[Path] = set()
+    clashing: list[list[Path]] = []
     while True:
         by_target: dict[str, list[Path]] = {}
         for path, target in targets.items():
@@ -87,20 +96,39 @@ def output_paths(
         shared = [group for group in by_target.values() if len(group) > 1]
         if not shared:
             break
-        # Each round moves at least one input to its full name, so the loop ends; a group left with only
-        # full names holds names that differ only in case, which no renaming here separates.
-        unresolved = [group for group in shared if all(path in keep_suffix for path in group)]
-        if unresolved:
-            names = ", ".join(str(path) for path in unresolved[0])
-            raise FileExistsError(
-                f"{names}: their outputs would be one file on a case-insensitive file system (macOS, "
-                "Windows), so one would replace the other; rename one of them"
-            )
+        # Each round moves at least one input to its full name, or sets a group aside, so the loop ends; a
+        # group left with only full names holds names that differ only in case.
         for group in shared:
+            if all(path in keep_suffix for path in group):
+                clashing.append(sorted(group))
+                for path in group:
+                    del targets[path]
+                continue
             for path in group:
                 keep_suffix.add(path)
                 targets[path] = targets[path].with_name(path.name + suffix)
-    return targets, [path for path in files if path in keep_suffix]
+    renamed = [path for path in files if path in keep_suffix and path in targets]
+    return targets, renamed, sorted(clashing)
+
+
+def folds_case(folder: Path) -> bool:
+    """Whether the file system that holds `folder` (or, while it does not exist, the nearest folder above
+    it, where it will be made) takes names that differ only in case for one file, as macOS's and Windows'
+    do by default: probed with a file of a lower-case name, looked up in upper case, and removed at once.
+    True (the careful answer) where no file can be made there."""
+    existing = folder
+    while not existing.is_dir() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        handle, name = tempfile.mkstemp(prefix=".audiotrain-case-probe-", dir=existing)  # (lower case)
+    except OSError:
+        return True
+    try:
+        os.close(handle)
+        probe = Path(name)
+        return probe.with_name(probe.name.upper()).exists()
+    finally:
+        os.unlink(name)
 
 
 def annotation_in_the_way(target: Path) -> Path | None:
@@ -123,6 +151,24 @@ def annotation_in_the_way(target: Path) -> Path | None:
         return None
     annotations = [p for p in siblings if p.suffix.lower() in ANNOTATION_SUFFIXES]
     return audio[0] if target.exists() or annotations else None
+
+
+def silence_note(audio_path: Path) -> str:
+    """Why `audio_path`, which `ChordPredictor.posteriors` found to be digital silence, is transcribed as N: a
+    silent file (a failed export), or channels that cancel when mixed to mono (one in inverted polarity)."""
+    peaks = channel_peaks(audio_path)
+    loudest = float(peaks.max())
+    if len(peaks) > 1 and loudest >= 10.0 ** (SILENCE_PEAK_DBFS / 20.0):
+        return (
+            f"{audio_path} is digital silence once its {len(peaks)} channels are mixed to mono, though its "
+            f"loudest channel alone peaks at {20 * np.log10(loudest):.1f} dBFS (a channel in inverted "
+            "polarity?): transcribed as N. To transcribe one channel, extract it first (e.g. sox IN.wav "
+            "OUT.wav remix 1)"
+        )
+    return (
+        f"{audio_path} is digital silence (no sample above {SILENCE_PEAK_DBFS:g} dBFS; a failed export?): "
+        "transcribed as N"
+    )
 
 
 def taper(length: int) -> np.ndarray:
@@ -311,7 +357,11 @@ class ChordPredictor:
                 real = min(w, len(views[index]) - s)
                 frames[j, :real] = views[index][s : s + real]
                 mask[j, :real] = 1.0
-            probs = [np.array(p) for p in self._forward(mx.array(frames), mx.array(mask))]
+            outputs = self._forward(mx.array(frames), mx.array(mask))
+            # A Ctrl-C in a terminal also reaches the C++ compiler MLX's CPU backend runs for new shapes: the
+            # kernel it left is compiled again, so that predict stops after this file as asked.
+            eval_compiling_again(mx.eval, outputs)
+            probs = [np.array(p) for p in outputs]
             for j, (index, s) in enumerate(group):
                 real = min(w, len(views[index]) - s)
                 for key, p in zip(self.heads, probs):

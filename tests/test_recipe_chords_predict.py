@@ -1,0 +1,273 @@
+"""`chords predict` from the user's side: stopping it (Ctrl-C, SIGTERM) and going on, symlinked folders,
+recordings that are silent once mixed to mono, the output format of an -o file, and names that differ only
+in case. A tiny untrained model is written as a checkpoint: the chords need not be right, only written."""
+
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from audiotrain.chords.lab import read_lab
+from audiotrain.recipes.chords import cli as chords
+from audiotrain.recipes.chords.predict import ChordPredictor, folds_case
+
+import mlx.core as mx
+import numpy as np
+import pytest
+import soundfile as sf
+from test_recipe_chords_evaluate import _tiny_checkpoint
+
+SR = 22050
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    return _tiny_checkpoint(tmp_path_factory.mktemp("chord_ckpt") / "ckpt", seed=0)
+
+
+def _tone(path: Path, seconds: float = 1.0, channels: int = 1, sr: int = SR) -> Path:
+    """A one-second A (220 Hz) at -10 dBFS, in `channels` channels of equal sign."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tone = 0.3 * np.sin(2 * np.pi * 220 * np.arange(int(seconds * sr)) / sr)
+    sf.write(path, np.stack([tone] * channels, axis=1).astype(np.float32), sr)
+    return path
+
+
+def _predict(checkpoint, *args: str) -> int:
+    try:
+        return chords.main(["predict", "--checkpoint", str(checkpoint), "--tta", "0", *map(str, args)])
+    except KeyboardInterrupt:  # (let through, it would end the test session)
+        pytest.fail("a raw KeyboardInterrupt came out of predict")
+
+
+def _songs(folder: Path, names=("a.wav", "b.wav", "c.wav")) -> Path:
+    for name in names:
+        _tone(folder / name)
+    return folder
+
+
+def _signal_while_transcribing(monkeypatch, name: str, signals: int = 1, signum=signal.SIGINT) -> None:
+    """Send this process `signals` of `signum` as `name` is transcribed, as a user's Ctrl-C lands."""
+    real = ChordPredictor.posteriors
+
+    def posteriors(self, audio_path):
+        if Path(audio_path).name == name:
+            for _ in range(signals):
+                os.kill(os.getpid(), signum)
+        return real(self, audio_path)
+
+    monkeypatch.setattr(ChordPredictor, "posteriors", posteriors)
+
+
+# ---- stopping and going on -----------------------------------------------------------------------------------
+
+
+def test_ctrl_c_stops_after_the_current_file_says_what_was_written_and_how_to_go_on(
+    checkpoint, tmp_path, monkeypatch, capsys
+):
+    """Ctrl-C printed a 40-line KeyboardInterrupt traceback (exit -2) and not which files were written; a
+    re-run was then refused for the outputs already there, so the only way on was --overwrite, which
+    transcribed everything again."""
+    inputs = _songs(tmp_path / "in")
+    out = tmp_path / "out"
+    _signal_while_transcribing(monkeypatch, "a.wav")
+    capsys.readouterr()
+    assert _predict(checkpoint, inputs, "-o", out) == 130
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert f"Ctrl-C: stopping after {inputs / 'a.wav'} (Ctrl-C again to stop at once)" in err
+    assert f"interrupted (Ctrl-C): wrote 1 of 3 .lab files to {out}; not transcribed: b.wav, c.wav" in err
+    assert sorted(p.name for p in out.iterdir()) == ["a.lab"]  # whole, and no temporary file beside it
+    first = (out / "a.lab").read_bytes()
+    assert read_lab(out / "a.lab")
+    go_on = shlex.split(err.split("go on with: ")[1].splitlines()[0])
+    assert go_on[:4] == ["python", "-m", "audiotrain.recipes.chords", "predict"]
+    assert go_on[-1] == "--skip_existing"
+    monkeypatch.undo()
+    assert chords.main(go_on[3:]) == 0
+    assert f"wrote 2 .lab files to {out}" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == ["a.lab", "b.lab", "c.lab"]
+    assert (out / "a.lab").read_bytes() == first  # kept, not transcribed again
+
+
+def test_a_second_ctrl_c_stops_at_once_and_writes_nothing_of_that_file(
+    checkpoint, tmp_path, monkeypatch, capsys
+):
+    inputs = _songs(tmp_path / "in")
+    out = tmp_path / "out"
+    _signal_while_transcribing(monkeypatch, "b.wav", signals=2)
+    capsys.readouterr()
+    assert _predict(checkpoint, inputs, "-o", out) == 130
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "wrote 1 of 3 .lab files" in err and "not transcribed: b.wav, c.wav" in err
+    assert sorted(p.name for p in out.iterdir()) == ["a.lab"]
+
+
+def test_ctrl_c_on_one_file_writes_nothing_and_says_so(checkpoint, tmp_path, monkeypatch, capsys):
+    song = _tone(tmp_path / "song.wav")
+    _signal_while_transcribing(monkeypatch, "song.wav")
+    capsys.readouterr()
+    assert _predict(checkpoint, song, "-o", tmp_path / "song.lab") == 130
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert f"interrupted (Ctrl-C) before {song} was transcribed: nothing written" in err
+    assert not (tmp_path / "song.lab").exists()
+
+
+def test_sigterm_stops_after_the_current_file_with_status_143(checkpoint, tmp_path):
+    """SIGTERM (kill, timeout, a cluster's time limit) ended predict without a word (status -15)."""
+    inputs = _songs(tmp_path / "in")
+    out = tmp_path / "out"
+    script = textwrap.dedent(
+        f"""
+        import os, signal, sys
+        from audiotrain.recipes.chords import cli
+        from audiotrain.recipes.chords.predict import ChordPredictor
+        real = ChordPredictor.posteriors
+        def posteriors(self, path):
+            if path.name == "a.wav":
+                os.kill(os.getpid(), signal.SIGTERM)
+            return real(self, path)
+        ChordPredictor.posteriors = posteriors
+        sys.exit(cli.main(["predict", "--checkpoint", {str(checkpoint)!r}, "--tta", "0", {str(inputs)!r},
+                           "-o", {str(out)!r}]))
+        """
+    )
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert proc.returncode == 143, proc.stderr
+    assert "SIGTERM: stopping after" in proc.stderr and "Traceback" not in proc.stderr
+    assert "interrupted (SIGTERM): wrote 1 of 3 .lab files" in proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["a.lab"]
+
+
+def test_skip_existing_keeps_what_is_there_and_is_refused_where_it_means_nothing(
+    checkpoint, tmp_path, capsys
+):
+    inputs = _songs(tmp_path / "in")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "b.lab").write_text("0.000000\t1.000000\tN\n")  # by hand, or an earlier run
+    capsys.readouterr()
+    assert _predict(checkpoint, inputs, "-o", out, "--skip_existing") == 0
+    out_text = capsys.readouterr().out
+    assert "wrote 2 .lab files" in out_text and "kept 1 there already (--skip_existing)" in out_text
+    assert (out / "b.lab").read_text() == "0.000000\t1.000000\tN\n"
+    assert _predict(checkpoint, inputs / "b.wav", "-o", out / "b.lab", "--skip_existing") == 0
+    assert f"kept {out / 'b.lab'}" in capsys.readouterr().out
+    assert (out / "b.lab").read_text() == "0.000000\t1.000000\tN\n"
+    assert _predict(checkpoint, inputs, "-o", out, "--skip_existing", "--overwrite") == 2
+    assert "--overwrite replaces earlier outputs and --skip_existing keeps them" in capsys.readouterr().err
+    assert _predict(checkpoint, inputs / "b.wav", "--skip_existing") == 2
+    assert "without -o the transcription is printed" in capsys.readouterr().err
+
+
+# ---- what a folder holds ---------------------------------------------------------------------------------------
+
+
+def test_symlinked_folders_are_followed_and_a_loop_of_links_is_entered_once(checkpoint, tmp_path, capsys):
+    """A library whose albums are links to another disk: album1/song2.wav was neither transcribed nor named
+    (exit 0)."""
+    library = tmp_path / "lib"
+    _tone(library / "real" / "song1.wav")
+    _tone(tmp_path / "albums" / "album1" / "song2.wav")
+    (library / "album1").symlink_to(tmp_path / "albums" / "album1")
+    (library / "real" / "again").symlink_to(library)  # a link back up the tree
+    out = tmp_path / "out"
+    capsys.readouterr()
+    assert _predict(checkpoint, library, "-o", out) == 0
+    captured = capsys.readouterr()
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.lab"))
+    assert written == ["album1/song2.lab", "real/song1.lab"]
+    assert "wrote 2 .lab files" in captured.out
+    assert "1 folder reached through links not entered" in captured.err
+    assert f"{library / 'real' / 'again'} (-> {library.resolve()})" in captured.err
+
+
+def test_audio_silent_once_mixed_to_mono_is_said_to_be(checkpoint, tmp_path, capsys):
+    """Two channels of chords at -10 dBFS, one in inverted polarity (a miswired microphone), cancel in the mono
+    mix: transcribed as N without a word, while train and evaluate list digital silence."""
+    inputs = tmp_path / "in"
+    tone = 0.3 * np.sin(2 * np.pi * 220 * np.arange(SR) / SR)
+    inputs.mkdir()
+    sf.write(inputs / "antiphase.wav", np.stack([tone, -tone], axis=1), SR)
+    sf.write(inputs / "export.wav", np.zeros(SR, np.int16), SR, subtype="PCM_16")
+    _tone(inputs / "fine.wav", channels=2)
+    capsys.readouterr()
+    assert _predict(checkpoint, inputs / "antiphase.wav") == 0
+    captured = capsys.readouterr()
+    assert captured.out == "0.000000\t1.000000\tN\n"
+    assert "antiphase.wav is digital silence once its 2 channels are mixed to mono" in captured.err
+    assert "its loudest channel alone peaks at -10.5 dBFS" in captured.err
+    assert _predict(checkpoint, inputs, "-o", tmp_path / "out") == 0
+    err = capsys.readouterr().err
+    assert "export.wav is digital silence (no sample above -90 dBFS" in err
+    assert "fine.wav" not in err and "2 of the files are digital silence" in err
+
+
+# ---- output names and formats ----------------------------------------------------------------------------------
+
+
+def test_format_and_an_output_file_suffix_that_disagree_are_refused(checkpoint, tmp_path, capsys):
+    """`-o x.lab --format jams` wrote .lab text without a word; `-o x.txt --format jams` wrote .lab text too."""
+    song = _tone(tmp_path / "song.wav")
+    capsys.readouterr()
+    for target, asked in (("x.lab", "jams"), ("x.jams", "lab"), ("x.jamz", "lab")):
+        assert _predict(checkpoint, song, "-o", tmp_path / target, "--format", asked) == 2
+        err = capsys.readouterr().err
+        assert f"--format {asked} but -o {tmp_path / target} names a" in err and "Traceback" not in err
+        assert not (tmp_path / target).exists()
+    assert _predict(checkpoint, song, "-o", tmp_path / "x.txt", "--format", "jams") == 0
+    assert (tmp_path / "x.txt").read_text().startswith("{")
+    assert _predict(checkpoint, song, "-o", tmp_path / "y.jams") == 0  # the suffix decides
+    assert (tmp_path / "y.jams").read_text().startswith("{")
+
+
+def test_names_that_differ_only_in_case_are_each_written_where_the_file_system_tells_them_apart(
+    checkpoint, tmp_path, monkeypatch, capsys
+):
+    """x.wav and X.wav refused the whole folder on Linux, where x.lab and X.lab are two files. Where the output
+    folder's file system folds case (macOS, Windows; stood in for here), the pair is skipped and named, and
+    the rest is written."""
+    assert not folds_case(tmp_path)  # (Linux)
+    assert not list(tmp_path.iterdir())  # the probe leaves nothing behind
+    inputs = _songs(tmp_path / "in", names=("x.wav", "X.wav", "other.wav"))
+    capsys.readouterr()
+    assert _predict(checkpoint, inputs, "-o", tmp_path / "out") == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["X.lab", "other.lab", "x.lab"]
+    monkeypatch.setattr(chords, "folds_case", lambda folder: True)
+    capsys.readouterr()
+    assert _predict(checkpoint, inputs, "-o", tmp_path / "out2") == 1
+    captured = capsys.readouterr()
+    assert f"skipped: {inputs / 'X.wav'}, {inputs / 'x.wav'}: their outputs would be one file" in captured.err
+    assert "skipped 2 audio files whose outputs differ only in case" in captured.err
+    assert sorted(p.name for p in (tmp_path / "out2").iterdir()) == ["other.lab"]
+
+
+def test_a_kernel_that_a_ctrl_c_broke_is_compiled_again_and_the_file_transcribed(
+    checkpoint, tmp_path, monkeypatch
+):
+    """A terminal's Ctrl-C reaches the C++ compiler MLX's CPU backend runs for new shapes too: MLX then fails
+    the evaluation ("Could not load C++ shared library"), which would end predict with a raw RuntimeError
+    instead of stopping after the file as asked."""
+    predictor = ChordPredictor.from_checkpoint(checkpoint, tta_shifts=(0,))
+    real_eval, failures = mx.eval, []
+
+    def eval_once_broken(*arrays):
+        if not failures:
+            failures.append(arrays)
+            raise RuntimeError("[Compile::eval_cpu] Could not load C++ shared library /tmp/mlx/cpu/x.so")
+        return real_eval(*arrays)
+
+    monkeypatch.setattr(mx, "eval", eval_once_broken)
+    monkeypatch.setattr("audiotrain._system.remove_broken_kernels", lambda: [])
+    with pytest.warns(RuntimeWarning, match="compiling it again"):
+        segments = predictor.transcribe(_tone(tmp_path / "song.wav"))
+    assert failures and segments and segments[-1].end == pytest.approx(1.0)
