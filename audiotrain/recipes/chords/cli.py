@@ -306,7 +306,9 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
     description = (
         "Demo: generate (or reuse) synthetic songs, train, evaluate on held-out songs, write everything to a run folder."
         if demo
-        else "Train on a folder of songs (split by song into train/val/test), then evaluate on the test songs."
+        else "Train on a folder of songs (split by song, or by folder with --data.split_by, into "
+        "train/val/test), then evaluate on the test songs; every file the folder's scan leaves out is listed "
+        "in the run folder's data_report.txt."
     )
     # The demo's flags need no command, but `--help` without one is the overview of the commands.
     help_command = "python -m audiotrain.recipes.chords demo --help" if demo else None

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from audiotrain._files import probe_writable
+from audiotrain._files import probe_writable, write_atomically
 from audiotrain.audio import AudioError
 from audiotrain.chords.harte import NO_CHORD
 from audiotrain.chords.lab import read_annotation
@@ -23,6 +23,7 @@ from audiotrain.datasets.chord_songs import (
     SongEntry,
     scan_song_folder,
     split_songs,
+    split_songs_shuffled,
 )
 from audiotrain.distributed import collectives
 from audiotrain.distributed.local import launched_processes
@@ -39,6 +40,8 @@ import numpy as np
 
 #: Seed offset of the held-out demo songs: different songs from the training set.
 HELD_OUT_SEED_OFFSET = 1000
+#: The run folder's file listing everything the data folder's scan and the feature pass left out, and why.
+DATA_REPORT = "data_report.txt"
 
 
 @dataclass
@@ -49,6 +52,8 @@ class SongSplits:
     val: list[SongEntry]
     test: list[SongEntry]
     source: str  # a line describing where the songs came from
+    #: What the data folder holds and every file left out, with the reason (`DATA_REPORT`); "" for the demo.
+    data_report: str = ""
 
     def describe(self) -> str:
         return f"{self.source}: {len(self.train)} train / {len(self.val)} val / {len(self.test)} test songs"
@@ -121,7 +126,9 @@ def demo_splits(
         by_style.append(iter(entries))
     songs = [next(by_style[k]) for k in assigned]
     test = make("test", data.demo_test_songs, data.demo_seed + HELD_OUT_SEED_OFFSET, test_timbres, test_style)
-    train, val, _ = split_songs(songs, val_fraction=data.val_fraction, test_fraction=0.0, seed=data.demo_seed)
+    # The split the demo's published figures were made with (a data folder's is `split_songs`, stable as
+    # songs come and go; the demo's songs are fixed by its settings).
+    train, val, _ = split_songs_shuffled(songs, data.val_fraction, 0.0, seed=data.demo_seed)
     return SongSplits(train, val, test, f"demo songs in {root}")
 
 
@@ -145,7 +152,9 @@ def assign_demo_styles(n_songs: int, weights: Sequence[float]) -> list[int]:
 
 
 def folder_splits(data: ChordDataConfig, seed: int, min_seconds: float = 0.0) -> tuple[SongSplits, str]:
-    """Scan `data.data_dir` and split its songs by song; returns the splits and the scan report.
+    """Scan `data.data_dir` and split its songs by song (or by folder: `data.split_by`; see `split_songs`);
+    returns the splits, whose `data_report` lists every file left out, and the scan report for the screen
+    (up to 20 files of a kind, then a count that points at the run folder's `DATA_REPORT`).
     Songs shorter than `min_seconds` (what the features need) are skipped and reported."""
     if not data.data_dir:
         raise ValueError(
@@ -158,11 +167,25 @@ def folder_splits(data: ChordDataConfig, seed: int, min_seconds: float = 0.0) ->
         raise ValueError(
             f"{data.data_dir}: need at least {needed} annotated songs to {purpose}\n{index.report()}"
         )
-    train, val, test = split_songs(index.songs, data.val_fraction, data.test_fraction, seed=seed)
-    if not val and data.val_fraction > 0:  # a share that rounds to no song (two songs): one validates
-        val = train[-1:]
-        train = train[:-1]
-    return SongSplits(train, val, test, f"{len(index)} songs in {data.data_dir}"), index.report()
+    train, val, test = split_songs(index.songs, data.val_fraction, data.test_fraction, seed, data.split_by)
+    if not val and data.val_fraction > 0:  # (two songs or more validate on one: only a lone folder is left)
+        raise ValueError(
+            f"{data.data_dir}: its {len(index)} songs are all in one folder, and --data.split_by "
+            f"{data.split_by} keeps a folder whole in one part, so none is left to validate on; pass "
+            "--data.split_by song, or --data.val_fraction 0 to train without validation"
+        )
+    source = f"{len(index)} songs in {data.data_dir}" + (
+        f" (split by {data.split_by.replace('_', ' ')})" if data.split_by != "song" else ""
+    )
+    screen = index.report(listed_in=f"the run folder's {DATA_REPORT}")
+    return SongSplits(train, val, test, source, index.report(max_listed=None)), screen
+
+
+def write_data_report(folder: Path, report: str) -> None:
+    """`report` as `folder`'s `DATA_REPORT`, replaced whole. A file name the locale could not decode (surrogate
+    escapes) is written as the bytes the file system holds."""
+    data = f"{report}\n".encode("utf-8", "surrogateescape")
+    write_atomically(folder / DATA_REPORT, lambda handle: handle.write(data))
 
 
 def feature_function(
@@ -190,7 +213,7 @@ def drop_undecodable(
     """Compute (or read from the cache) every song's features before training; returns the songs left out
     of the splits, with the reason: those whose audio fails to decode, and (given the `features` settings)
     those whose audio is digital silence though their annotation names chords (`SILENT_SONG`: chords
-    learned from silence, and scored there).
+    learned from silence, and scored there). They are added to the splits' `data_report`.
 
     The folder scan reads headers only, so NaN samples or data truncated past the header surface
     when the audio is decoded: here, listed before training, rather than in a DataLoader worker in
@@ -220,7 +243,11 @@ def drop_undecodable(
 
     # The source line counts the songs found; say how many of them are left out, so the split adds up.
     source = f"{splits.source} ({len(dropped)} left out, listed above)" if dropped else splits.source
-    kept = SongSplits(keep(splits.train), keep(splits.val), keep(splits.test), source)
+    report = splits.data_report
+    if dropped and report:
+        report += f"\n  {len(dropped)} songs whose audio does not decode or is silent under chords:\n    "
+        report += "\n    ".join(dropped)
+    kept = SongSplits(keep(splits.train), keep(splits.val), keep(splits.test), source, report)
     if dropped and (not kept.train or (splits.val and not kept.val)):
         raise ValueError(
             "too few songs left to train and validate once those whose audio does not decode or is silent "

@@ -32,6 +32,7 @@ from audiotrain.recipes._run import (
 )
 from audiotrain.recipes.chords.config import TrainingConfig
 from audiotrain.recipes.chords.data import (
+    DATA_REPORT,
     SongSplits,
     balanced_class_weights,
     chord_type_frequencies,
@@ -40,6 +41,7 @@ from audiotrain.recipes.chords.data import (
     feature_function,
     folder_splits,
     make_loaders,
+    write_data_report,
 )
 from audiotrain.recipes.chords.evaluate import (
     TRIMMED_LISTED,
@@ -93,6 +95,7 @@ DEFAULT_PARENT = Path("runs")
 #: What a run writes in its folder: ``--overwrite`` removes these (and only these) before the new run.
 RUN_OUTPUTS = (
     "config.json",
+    DATA_REPORT,
     "checkpoints",
     "history.json",
     "training_curves.png",
@@ -404,6 +407,8 @@ def _open_run_folder(
             processes_used=collectives.world_size(),
             **({"init_from": init_record} if init_record else {}),
         )
+        if splits.data_report:  # a data folder's: every file left out, which the screen lists 20 of
+            write_data_report(folder, splits.data_report)
         return str(folder)
 
     # An error there (a folder taken meanwhile) must end every rank, not leave the others waiting.
