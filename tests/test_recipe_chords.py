@@ -1550,6 +1550,92 @@ def test_ctrl_c_after_training_says_what_is_saved_and_how_to_score_it(
     assert f"checkpoint:  {best}" in captured.out and (run_dir / "history.json").is_file()
 
 
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])  # Ctrl-C; `timeout`, a cluster's time limit
+def test_a_stop_while_the_features_are_computed_is_one_line_and_keeps_them_for_the_next_run(
+    tmp_path, monkeypatch, capsys, name
+):
+    """Ctrl-C there printed a KeyboardInterrupt traceback (two, and prterun's block, in 2 processes), and
+    SIGTERM ended the run with status 143 and not a word, after minutes without any output."""
+    import signal
+
+    signum = getattr(signal, name)
+    data = tmp_path / "songs"
+    generate_demo_songs(data, n_songs=4, seed=9, song_seconds=6)
+    compute_features = chords_train.feature_function
+
+    def stopping_at_the_third_song(features, cache_root):
+        feature_fn, cache = compute_features(features, cache_root)
+        calls = []
+
+        def feature_fn_that_stops(path):
+            calls.append(path)
+            if len(calls) == 3:
+                assert signal.getsignal(signum) is not signal.SIG_DFL, f"{name} would end the process"
+                signal.raise_signal(signum)
+            return feature_fn(path)
+
+        return feature_fn_that_stops, cache
+
+    run_dir = tmp_path / "run"
+    argv = ["train", "--data", str(data), *TINY_FLAGS, "--data.cache_dir", str(tmp_path / "cache")]
+    argv += ["--run_dir", str(run_dir)]
+    with monkeypatch.context() as patch:
+        patch.setattr(chords_train, "feature_function", stopping_at_the_third_song)
+        try:
+            code = chords.main(argv)
+        except KeyboardInterrupt:  # (what it was: caught, or pytest would take it for the user's Ctrl-C)
+            code = "a KeyboardInterrupt traceback"
+    assert code == 128 + signum  # 130, 143
+    captured = capsys.readouterr()
+    assert re.search(r"computing the features of 4 songs \(\d+ s of audio\), kept in the cache", captured.out)
+    stopped = "Ctrl-C" if name == "SIGINT" else "SIGTERM"
+    assert captured.err.count("\n") == 1 and captured.err.startswith(
+        f"stopped ({stopped}) while computing the songs' features, before training: the features of 2 "
+        "of the 4 songs are in the cache"
+    ), captured.err
+    assert (
+        "run the same command again to go on from there; nothing was written to a run folder" in captured.err
+    )
+    assert not run_dir.exists()
+    if name == "SIGINT":  # the same command goes on from there
+        assert chords.main(argv) == 0
+        out = capsys.readouterr().out
+        assert re.search(
+            r"computing the features of 2 songs \(\d+ s of audio\); the other 2 songs' come from", out
+        )
+
+
+def test_the_feature_pass_says_what_it_computes_and_how_far_it_is(tmp_path, monkeypatch, capsys):
+    """It was silent for minutes on a large folder's first run: a slow pass looked like a hang."""
+    from audiotrain.features.cache import FeatureCache
+    from audiotrain.recipes.chords import data as chords_data
+
+    songs = []
+    for i in range(3):
+        sf.write(tmp_path / f"s{i}.wav", np.full(32000, 0.1, np.float32), 16000)
+        songs.append(SongEntry(f"s{i}", tmp_path / f"s{i}.wav", tmp_path / f"s{i}.lab"))
+    cache = FeatureCache(tmp_path / "cache", "test")
+
+    def feature_fn(path):
+        return cache.get_or_compute(path, lambda: np.ones((4, 8), np.float32))
+
+    splits = SongSplits(songs[:1], songs[1:2], songs[2:], "3 songs")
+    monkeypatch.setattr(chords_data, "PROGRESS_LINE_SECONDS", 0.0)  # a line per song (stderr a log file)
+    said = []
+    chords_data.drop_undecodable(splits, feature_fn, cache=cache, log=said.append)
+    assert (
+        said[0]
+        == f"computing the features of 3 songs (6 s of audio), kept in the cache {cache.folder} for later "
+        "runs"
+    )
+    assert said[1].startswith("computed the features of 3 songs in ") and len(said) == 2
+    err = capsys.readouterr().err
+    assert re.search(r"features: 1 of 3 songs computed in \d+ s, about \d+ s left\n", err), err
+    said.clear()
+    chords_data.drop_undecodable(splits, feature_fn, cache=cache, log=said.append)
+    assert said == [f"features of all 3 songs from the cache {cache.folder}"]
+
+
 def test_split_by_folder_keeps_each_albums_songs_in_one_part(tmp_path):
     """Every song of an album landed in train and test alike: the timbre of its production then inflated the
     test scores. --data.split_by folder keeps an album's songs together."""

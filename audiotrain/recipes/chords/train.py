@@ -41,6 +41,7 @@ from audiotrain.recipes.chords.data import (
     feature_function,
     folder_splits,
     make_loaders,
+    stopped_before_training,
     write_data_report,
 )
 from audiotrain.recipes.chords.evaluate import (
@@ -64,6 +65,7 @@ from audiotrain.recipes.chords.trainer import Trainer, make_shared_trainer
 from audiotrain.recipes.config_cli import RUN_CONFIG_KEY, home_expanded
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callbacks import EarlyStopping
+from audiotrain.train.interrupt import stop_on_signals, stopped_by
 from audiotrain.train.loggers.config import (
     LOGGER_OUTPUTS,
     build_loggers,
@@ -167,7 +169,14 @@ def run_training(
     if resume and init_record:
         _check_resumed_init_from(resume, state, init_record)
     from_demo = splits is None and not config.data.data_dir
-    splits, feature_fn, cache = _prepare_songs(config, splits, log)
+    again = "run the same command again" if splits is None else "train on these songs again"
+    try:
+        with stop_on_signals(lambda signum: True):  # nothing to save yet: the first stop signal ends it
+            splits, feature_fn, cache = _prepare_songs(config, splits, log)
+    except KeyboardInterrupt as stop:  # one line, not a traceback (the command exits 130, or 143)
+        if main:
+            print(stopped_before_training(stop, stopped_by(), again), file=sys.stderr, flush=True)
+        return RunResult(run_dir, None, {}, None, 0.0, interrupted=True)
     if resume:  # before the run folder, the model and the Trainer
         check_resume_songs(resume_folder, state, splits, config.data, from_demo)
     run_dir = _open_run_folder(run_dir, replace, continuing, config, splits, log, init_record)
@@ -367,7 +376,7 @@ def _prepare_songs(config: TrainingConfig, splits: SongSplits | None, log):
     _check_window_fits(splits, config)
     cache_root = data.resolved_cache_dir() / "features"
     feature_fn, cache = feature_function(config.features, cache_root)
-    splits, unusable = drop_undecodable(splits, feature_fn, config.features)
+    splits, unusable = drop_undecodable(splits, feature_fn, config.features, cache, log)
     if unusable:
         log(
             f"{len(unusable)} songs skipped, their audio does not decode or is silent under chords:\n  "
