@@ -1550,6 +1550,46 @@ def test_ctrl_c_after_training_says_what_is_saved_and_how_to_score_it(
     assert f"checkpoint:  {best}" in captured.out and (run_dir / "history.json").is_file()
 
 
+def test_ctrl_c_during_the_evaluation_on_a_data_folder_prints_a_command_that_scores_its_test_songs(
+    tiny_run, tmp_path, monkeypatch, capsys
+):
+    """The command named HELD_OUT_SONGS_FOLDER, which a data folder does not have: its test songs lie among
+    the training songs, and `evaluate --data DIR` would score those too."""
+    import shlex
+
+    from audiotrain.metrics import plots
+
+    root, _ = tiny_run
+    data = tmp_path / "songs"
+    generate_demo_songs(data, n_songs=5, seed=9, song_seconds=6)
+
+    def ctrl_c_while_plotting(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    run_dir = tmp_path / "run"
+    argv = ["train", "--data", str(data), *TINY_FLAGS, "--data.cache_dir", str(root / "cache")]
+    with monkeypatch.context() as patch:
+        patch.setattr(plots, "plot_training_curves", ctrl_c_while_plotting)
+        assert chords.main([*argv, "--run_dir", str(run_dir)]) == 130
+    err = capsys.readouterr().err
+    assert "HELD_OUT_SONGS_FOLDER" not in err
+    command = shlex.split(err.split("Score the checkpoint with:")[1].strip().splitlines()[0])
+    assert command[:4] == ["python", "-m", "audiotrain.recipes.chords", "evaluate"]
+    assert command[command.index("--test_songs_of") + 1] == str(run_dir)
+    assert chords.main(command[3:]) == 0  # as pasted: the run's own evaluation
+    test_songs = json.loads((run_dir / "config.json").read_text())["songs"]["test"]
+    scores = json.loads((run_dir / "evaluation" / "scores.json").read_text())
+    assert sorted(scores["per_song"]) == sorted(test_songs) and len(test_songs) < 5
+    # Another folder, without the run's test songs, is an error naming it.
+    other = tmp_path / "other"
+    generate_demo_songs(other, n_songs=1, seed=3, song_seconds=6)
+    (other / "song_000.wav").rename(other / "x.wav")
+    (other / "song_000.lab").rename(other / "x.lab")
+    capsys.readouterr()
+    assert chords.main([*command[3:6], "--data", str(other), "--test_songs_of", str(run_dir)]) == 2
+    assert f"none of its {len(test_songs)} test songs" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])  # Ctrl-C; `timeout`, a cluster's time limit
 def test_a_stop_while_the_features_are_computed_is_one_line_and_keeps_them_for_the_next_run(
     tmp_path, monkeypatch, capsys, name

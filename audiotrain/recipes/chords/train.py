@@ -28,9 +28,10 @@ from audiotrain.recipes._run import (
     create_run_folder,
     forget_run_that_never_trained,
     is_inside,
+    shell_command,
     write_run_record,
 )
-from audiotrain.recipes.chords.config import TrainingConfig
+from audiotrain.recipes.chords.config import ChordDataConfig, TrainingConfig
 from audiotrain.recipes.chords.data import (
     DATA_REPORT,
     SongSplits,
@@ -236,7 +237,7 @@ def run_training(
     except KeyboardInterrupt:
         # Training is over and saved; Ctrl-C stopped the plots or the held-out evaluation: say what is
         # there and how to score it, not a traceback (the command exits with status 130).
-        kept = _stopped_after_training(trainer, run_dir, chosen, splits, config.data.allow_gaps)
+        kept = _stopped_after_training(trainer, run_dir, chosen, splits, config.data)
         return RunResult(
             run_dir,
             kept,
@@ -510,7 +511,7 @@ def _report_to_loggers(loggers: list, trainer: Trainer, run_dir: Path, evaluatio
 
 
 def _stopped_after_training(
-    trainer: Trainer, run_dir: Path, best: Path, splits: SongSplits, allow_gaps: bool
+    trainer: Trainer, run_dir: Path, best: Path, splits: SongSplits, data: ChordDataConfig
 ) -> Path:
     """Print (to stderr) what a Ctrl-C after training leaves and how to score it; returns the checkpoint the
     run would have evaluated (`best`, where it was saved)."""
@@ -523,16 +524,23 @@ def _stopped_after_training(
         for name in ("history.json", "training_curves.png", "evaluation")
         if not (run_dir / name).exists()
     ]
-    # The held-out songs' folder where they have one of their own (the demo's); else the user's.
+    # The held-out songs' folder where they have one of their own (the demo's); a data folder's test songs
+    # lie among its training songs: --test_songs_of picks them (config.json lists them).
     folders = {song.audio_path.parent for song in splits.test}
     others = [song.audio_path for song in (*splits.train, *splits.val)]
     folder = next(iter(folders)) if len(folders) == 1 else None
-    if folder is None or any(is_inside(path, folder) for path in others):
-        folder = "HELD_OUT_SONGS_FOLDER"
+    if data.data_dir:
+        songs = ["--data", data.data_dir, "--test_songs_of", run_dir]
+    elif folder is not None and not any(is_inside(path, folder) for path in others):
+        songs = ["--data", folder]
+    else:  # (splits given from Python, without a data folder)
+        songs = ["--data", "HELD_OUT_SONGS_FOLDER"]
+    command = shell_command(
+        "python", "-m", "audiotrain.recipes.chords", "evaluate", "--checkpoint", best, *songs,
+        "-o", run_dir / "evaluation", "--overwrite", *(["--allow_gaps"] if data.allow_gaps else []),
+    )  # fmt: skip
     score = (
-        f" and the held-out songs not (or not all) scored. Score the checkpoint with:\n  python -m "
-        f"audiotrain.recipes.chords evaluate --checkpoint {best} --data {folder} -o {run_dir / 'evaluation'} "
-        "--overwrite" + (" --allow_gaps" if allow_gaps else "")
+        f" and the held-out songs not (or not all) scored. Score the checkpoint with:\n  {command}"
         if splits.test
         else ""
     )
