@@ -224,7 +224,8 @@ class FeaturesInterrupted(KeyboardInterrupt):
 
 def stopped_before_training(stop: KeyboardInterrupt, signal_name: str, again: str) -> str:
     """The line a run stopped before training prints: where it stopped, what of the features is kept, and
-    that nothing was written to a run folder. `again`: how the user goes on ("run the same command again")."""
+    that nothing was written to a run folder. `again`: how the user goes on ("run the same command again to go
+    on from there")."""
     nothing = "nothing was written to a run folder"
     if not isinstance(stop, FeaturesInterrupted):  # (the folder scan, the demo songs' rendering)
         return f"stopped ({signal_name}) while reading the songs, before training; {nothing}"
@@ -237,7 +238,7 @@ def stopped_before_training(stop: KeyboardInterrupt, signal_name: str, again: st
     else:
         kept = (
             f"the features of {stop.cached} of the {stop.total} songs are in the cache {stop.folder} and "
-            f"kept: {again} to go on from there"
+            f"kept: {again}"
         )
     return f"stopped ({signal_name}) while computing the songs' features, before training: {kept}; {nothing}"
 
@@ -248,6 +249,7 @@ def drop_undecodable(
     features: ChordFeatureConfig | None = None,
     cache: FeatureCache | None = None,
     log: Callable[[str], None] | None = None,
+    bar: bool = True,
 ) -> tuple[SongSplits, list[str]]:
     """Compute (or read from the cache) every song's features before training; returns the songs left out
     of the splits, with the reason: those whose audio fails to decode, and (given the `features` settings)
@@ -259,8 +261,9 @@ def drop_undecodable(
     the middle of the first epoch. The features land in the cache the first epoch reads.
 
     With `log`, rank 0 says how many songs (and minutes of audio) are computed and how many come from
-    `cache`, and shows the progress on stderr (minutes on a large folder): a bar in a terminal, else a line
-    every `PROGRESS_LINE_SECONDS`. A stop signal (Ctrl-C) here raises `FeaturesInterrupted`.
+    `cache`, and shows the progress on stderr (minutes on a large folder): a bar in a terminal (unless not
+    `bar`: ``--progress_bar false``), else a line every `PROGRESS_LINE_SECONDS`. A stop signal (Ctrl-C)
+    here raises `FeaturesInterrupted`.
 
     Under data parallel each rank computes every W-th song (the features of a few hundred songs take
     tens of seconds on a CPU); one all-reduce then tells every rank which songs failed, and waits until
@@ -269,7 +272,7 @@ def drop_undecodable(
     songs = [*splits.train, *splits.val, *splits.test]
     rank, world = collectives.rank(), collectives.world_size()
     failed = np.zeros(len(songs), np.float32)
-    progress = _FeatureProgress(songs, world, cache, log) if log is not None and rank == 0 else None
+    progress = _FeatureProgress(songs, world, cache, log, bar) if log is not None and rank == 0 else None
     try:
         for i in range(rank, len(songs), world):
             failed[i] = _unusable(songs[i], feature_fn, features) is not None
@@ -324,7 +327,7 @@ class _FeatureProgress:
     Under data parallel rank 0 computes every W-th song: once it is done with song i, the job is counted done
     through song i + W - 1 (the ranks keep about the same pace)."""
 
-    def __init__(self, songs: list[SongEntry], world: int, cache: FeatureCache | None, log):
+    def __init__(self, songs: list[SongEntry], world: int, cache: FeatureCache | None, log, bar: bool):
         self.world, self.log = world, log
         missing = [not (cache is not None and _in_cache(cache, song)) for song in songs]
         self.seconds = [_header_seconds(song) if todo else 0.0 for song, todo in zip(songs, missing)]
@@ -348,7 +351,7 @@ class _FeatureProgress:
         self.started = self.last_line = time.monotonic()
         self.bar = None
         isatty = getattr(sys.stderr, "isatty", None)
-        if self.to_compute and isatty is not None and isatty():
+        if self.to_compute and bar and isatty is not None and isatty():
             self.bar = tqdm(
                 total=self.to_compute, desc="features", unit="song", file=sys.stderr, dynamic_ncols=True
             )

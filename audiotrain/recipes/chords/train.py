@@ -170,7 +170,7 @@ def run_training(
     if resume and init_record:
         _check_resumed_init_from(resume, state, init_record)
     from_demo = splits is None and not config.data.data_dir
-    again = "run the same command again" if splits is None else "train on these songs again"
+    again = "run the same command again to go on from there" if splits is None else "the next run reads them"
     try:
         with stop_on_signals(lambda signum: True):  # nothing to save yet: the first stop signal ends it
             splits, feature_fn, cache = _prepare_songs(config, splits, log)
@@ -377,7 +377,7 @@ def _prepare_songs(config: TrainingConfig, splits: SongSplits | None, log):
     _check_window_fits(splits, config)
     cache_root = data.resolved_cache_dir() / "features"
     feature_fn, cache = feature_function(config.features, cache_root)
-    splits, unusable = drop_undecodable(splits, feature_fn, config.features, cache, log)
+    splits, unusable = drop_undecodable(splits, feature_fn, config.features, cache, log, config.progress_bar)
     if unusable:
         log(
             f"{len(unusable)} songs skipped, their audio does not decode or is silent under chords:\n  "
