@@ -1,6 +1,7 @@
 """Chord datasets: song folder scanning, song splits, frame targets, windows with pitch shift, clips."""
 
 import json
+import math
 import unicodedata
 
 from audiotrain.chords.harte import parse_harte
@@ -19,6 +20,7 @@ from audiotrain.datasets.chord_songs import (
     random_eq_db,
     scan_song_folder,
     split_songs,
+    split_songs_shuffled,
     transpose_targets,
 )
 
@@ -153,7 +155,6 @@ def test_the_scan_counts_the_annotated_time_in_chords_outside_the_chord_types(tm
 def test_split_by_song_is_disjoint_deterministic_and_order_free():
     songs = [SongEntry(f"s{i:02d}", None, None) for i in range(20)]
     train, val, test = split_songs(songs, 0.1, 0.2, seed=1)
-    assert (len(train), len(val), len(test)) == (14, 2, 4)
     names = [s.name for part in (train, val, test) for s in part]
     assert sorted(names) == sorted(s.name for s in songs)
     assert split_songs(songs[::-1], 0.1, 0.2, seed=1) == (train, val, test)
@@ -161,6 +162,62 @@ def test_split_by_song_is_disjoint_deterministic_and_order_free():
     assert len(split_songs(songs[:3], 0.05, 0.05)[1]) == 1  # a requested split is never empty
     with pytest.raises(ValueError, match="sum to less than 1"):
         split_songs(songs, 0.5, 0.5)
+    # The demo's split (its published figures come from it): exact shares of a seeded shuffle, as before.
+    assert [len(part) for part in split_songs_shuffled(songs, 0.1, 0.2, seed=1)] == [14, 2, 4]
+
+
+def test_a_songs_part_stays_the_same_as_other_songs_come_and_go():
+    """The split was a seeded shuffle of all the names: adding or removing one song moved about a third of
+    the test songs into training, so a --init_from run on the grown folder scored "held-out" songs its
+    starting weights had trained on."""
+    songs = [SongEntry(f"artist{i % 7}/album{i % 3}/track{i:03d}", None, None) for i in range(300)]
+    parts = [{s.name for s in part} for part in split_songs(songs, 0.15, 0.15, seed=0)]
+    # About the shares asked for (each song's part is a hash of its name: not exact shares).
+    assert all(abs(len(p) / 300 - share) < 0.06 for p, share in zip(parts, (0.7, 0.15, 0.15)))
+    for changed in (songs[1:], songs[:150], [*songs, SongEntry("new/song", None, None)]):
+        now = [{s.name for s in part} for part in split_songs(changed, 0.15, 0.15, seed=0)]
+        for before, after in zip(parts, now):
+            assert after - {"new/song"} <= before  # no song changed its part
+    # The name as macOS writes it (decomposed) is the same song, in the same part.
+    cafe = [SongEntry(unicodedata.normalize(form, "Café/x"), None, None) for form in ("NFC", "NFD")]
+    assert [len(part) for part in split_songs(cafe[:1], 0.5, 0.2, seed=3)] == [
+        len(part) for part in split_songs(cafe[1:], 0.5, 0.2, seed=3)
+    ]
+
+
+@pytest.mark.parametrize("by", ["folder", "top_folder"])
+def test_split_by_folder_keeps_each_folders_songs_in_one_part(by):
+    songs = [
+        SongEntry(f"artist{a}/album{b}/track{t}", None, None)
+        for a in range(6)
+        for b in range(4)
+        for t in range(5)
+    ]
+    songs += [SongEntry(f"loose{i}", None, None) for i in range(10)]  # directly in the data folder: alone
+    train, val, test = split_songs(songs, 0.2, 0.2, seed=0, by=by)
+    assert train and val and test
+    part_of = {}
+    for part, members in (("train", train), ("val", val), ("test", test)):
+        for song in members:
+            parts = song.name.split("/")
+            group = song.name if len(parts) == 1 else "/".join(parts[:2] if by == "folder" else parts[:1])
+            assert part_of.setdefault(group, part) == part, f"{group} is split between parts"
+    loose = {part_of[f"loose{i}"] for i in range(10)}
+    assert len(loose) > 1  # the songs outside any folder are not one group
+    with pytest.raises(ValueError, match="split_by must be one of song, folder, top_folder"):
+        split_songs(songs, by="album")
+
+
+def test_a_small_folder_still_gets_every_part_asked_for():
+    for n in range(1, 12):
+        songs = [SongEntry(f"s{i}", None, None) for i in range(n)]
+        for seed in range(20):
+            train, val, test = split_songs(songs, 0.15, 0.15, seed=seed)
+            # At least half the training share, but for the one song each other part gets.
+            least = min(math.ceil(0.7 * n / 2), n - (n >= 2) - (n >= 3))
+            assert len(train) >= least and len(train) + len(val) + len(test) == n
+            assert (len(val) >= 1) == (n >= 2) and (len(test) >= 1) == (n >= 3), (n, seed)
+            assert not split_songs(songs, 0.0, 0.0, seed=seed)[1]  # a fraction 0 gets nothing
 
 
 # ------------------------------------------------------------------------------------------- targets

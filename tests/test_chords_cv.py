@@ -173,11 +173,25 @@ def test_cv_out_of_fold_predictions_keep_the_sub_folders(cv_cache, tmp_path, cap
     data = tmp_path / "songs"
     for album, seed in (("albumA", 1), ("albumB", 2)):  # the same song names in both albums
         generate_demo_songs(data / album, n_songs=2, seed=seed, song_seconds=6)
+    (data / "orphan.wav").write_bytes((data / "albumA" / "song_000.wav").read_bytes())
     run_dir = tmp_path / "cv"
     argv = ["cv", "--data", str(data), "--folds", "2", *TINY_CV_FLAGS, "--data.cache_dir", str(cv_cache)]
     assert chords.main([*argv, "--run_dir", str(run_dir)]) == 0
     oof = sorted(p.relative_to(run_dir / "oof").as_posix() for p in (run_dir / "oof").rglob("*.lab"))
     assert oof == [f"{album}/song_00{i}.lab" for album in ("albumA", "albumB") for i in (0, 1)]
+    # The scan's report: on screen, and whole in the run folder (cv said nothing of the files it skipped).
+    out = capsys.readouterr().out
+    assert "1 audio files without an annotation" in out and "orphan.wav" in out
+    assert "orphan.wav" in (run_dir / "data_report.txt").read_text()
+
+
+def test_folds_by_folder_keep_each_albums_songs_in_one_part():
+    from audiotrain.datasets.chord_songs import SongEntry
+
+    songs = [SongEntry(f"artist/album{a}/song{i}", None, None) for a in range(5) for i in range(3)]
+    for fold in song_folds(songs, 5, val_fraction=0.25, seed=0, source="test", by="folder"):
+        albums = [{s.name.rsplit("/", 1)[0] for s in part} for part in (fold.train, fold.val, fold.test)]
+        assert len(albums[2]) == 1 and sum(len(a) for a in albums) == 5  # no album in two parts
 
 
 def test_a_resume_that_cannot_continue_advises_what_the_cv_command_accepts(cv_cache, tmp_path, capsys):

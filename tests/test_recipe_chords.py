@@ -534,9 +534,8 @@ def test_train_on_a_folder_and_resume(tiny_run, tmp_path, capsys):
         (data / f"song_002{suffix}").rename(data / f"renamed{suffix}")
     assert chords.main([*flags, "--run_dir", str(again), "--num_epochs", "3", "--resume", last]) == 2
     err = capsys.readouterr().err
-    assert (
-        "songs were others than the data folder" in err and "(gone since: 'song_002'; new: 'renamed')" in err
-    ), err
+    # (Named whether or not the renamed song's part, a hash of its name, changed the counts.)
+    assert "cannot resume from" in err and "(gone since: 'song_002'; new: 'renamed')" in err, err
     assert "Traceback" not in err and not again.exists()
 
 
@@ -1543,6 +1542,159 @@ def test_ctrl_c_after_training_says_what_is_saved_and_how_to_score_it(
     assert f"checkpoint:  {best}" in captured.out and (run_dir / "history.json").is_file()
 
 
+def test_ctrl_c_during_the_evaluation_on_a_data_folder_prints_a_command_that_scores_its_test_songs(
+    tiny_run, tmp_path, monkeypatch, capsys
+):
+    """The command named HELD_OUT_SONGS_FOLDER, which a data folder does not have: its test songs lie among
+    the training songs, and `evaluate --data DIR` would score those too."""
+    import shlex
+
+    from audiotrain.metrics import plots
+
+    root, _ = tiny_run
+    data = tmp_path / "songs"
+    generate_demo_songs(data, n_songs=5, seed=9, song_seconds=6)
+
+    def ctrl_c_while_plotting(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    run_dir = tmp_path / "run"
+    argv = ["train", "--data", str(data), *TINY_FLAGS, "--data.cache_dir", str(root / "cache")]
+    with monkeypatch.context() as patch:
+        patch.setattr(plots, "plot_training_curves", ctrl_c_while_plotting)
+        assert chords.main([*argv, "--run_dir", str(run_dir)]) == 130
+    err = capsys.readouterr().err
+    assert "HELD_OUT_SONGS_FOLDER" not in err
+    command = shlex.split(err.split("Score the checkpoint with:")[1].strip().splitlines()[0])
+    assert command[:4] == ["python", "-m", "audiotrain.recipes.chords", "evaluate"]
+    assert command[command.index("--test_songs_of") + 1] == str(run_dir)
+    assert chords.main(command[3:]) == 0  # as pasted: the run's own evaluation
+    test_songs = json.loads((run_dir / "config.json").read_text())["songs"]["test"]
+    scores = json.loads((run_dir / "evaluation" / "scores.json").read_text())
+    assert sorted(scores["per_song"]) == sorted(test_songs) and len(test_songs) < 5
+    # Another folder, without the run's test songs, is an error naming it.
+    other = tmp_path / "other"
+    generate_demo_songs(other, n_songs=1, seed=3, song_seconds=6)
+    (other / "song_000.wav").rename(other / "x.wav")
+    (other / "song_000.lab").rename(other / "x.lab")
+    capsys.readouterr()
+    assert chords.main([*command[3:6], "--data", str(other), "--test_songs_of", str(run_dir)]) == 2
+    assert f"none of its {len(test_songs)} test songs" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])  # Ctrl-C; `timeout`, a cluster's time limit
+def test_a_stop_while_the_features_are_computed_is_one_line_and_keeps_them_for_the_next_run(
+    tmp_path, monkeypatch, capsys, name
+):
+    """Ctrl-C there printed a KeyboardInterrupt traceback (two, and prterun's block, in 2 processes), and
+    SIGTERM ended the run with status 143 and not a word, after minutes without any output."""
+    import signal
+
+    signum = getattr(signal, name)
+    data = tmp_path / "songs"
+    generate_demo_songs(data, n_songs=4, seed=9, song_seconds=6)
+    compute_features = chords_train.feature_function
+
+    def stopping_at_the_third_song(features, cache_root):
+        feature_fn, cache = compute_features(features, cache_root)
+        calls = []
+
+        def feature_fn_that_stops(path):
+            calls.append(path)
+            if len(calls) == 3:
+                assert signal.getsignal(signum) is not signal.SIG_DFL, f"{name} would end the process"
+                signal.raise_signal(signum)
+            return feature_fn(path)
+
+        return feature_fn_that_stops, cache
+
+    run_dir = tmp_path / "run"
+    argv = ["train", "--data", str(data), *TINY_FLAGS, "--data.cache_dir", str(tmp_path / "cache")]
+    argv += ["--run_dir", str(run_dir)]
+    with monkeypatch.context() as patch:
+        patch.setattr(chords_train, "feature_function", stopping_at_the_third_song)
+        try:
+            code = chords.main(argv)
+        except KeyboardInterrupt:  # (what it was: caught, or pytest would take it for the user's Ctrl-C)
+            code = "a KeyboardInterrupt traceback"
+    assert code == 128 + signum  # 130, 143
+    captured = capsys.readouterr()
+    assert re.search(r"computing the features of 4 songs \(\d+ s of audio\), kept in the cache", captured.out)
+    stopped = "Ctrl-C" if name == "SIGINT" else "SIGTERM"
+    assert captured.err.count("\n") == 1 and captured.err.startswith(
+        f"stopped ({stopped}) while computing the songs' features, before training: the features of 2 "
+        "of the 4 songs are in the cache"
+    ), captured.err
+    assert (
+        "run the same command again to go on from there; nothing was written to a run folder" in captured.err
+    )
+    assert not run_dir.exists()
+    if name == "SIGINT":  # the same command goes on from there
+        assert chords.main(argv) == 0
+        out = capsys.readouterr().out
+        assert re.search(
+            r"computing the features of 2 songs \(\d+ s of audio\); the other 2 songs' come from", out
+        )
+
+
+def test_the_feature_pass_says_what_it_computes_and_how_far_it_is(tmp_path, monkeypatch, capsys):
+    """It was silent for minutes on a large folder's first run: a slow pass looked like a hang."""
+    from audiotrain.features.cache import FeatureCache
+    from audiotrain.recipes.chords import data as chords_data
+
+    songs = []
+    for i in range(3):
+        sf.write(tmp_path / f"s{i}.wav", np.full(32000, 0.1, np.float32), 16000)
+        songs.append(SongEntry(f"s{i}", tmp_path / f"s{i}.wav", tmp_path / f"s{i}.lab"))
+    cache = FeatureCache(tmp_path / "cache", "test")
+
+    def feature_fn(path):
+        return cache.get_or_compute(path, lambda: np.ones((4, 8), np.float32))
+
+    splits = SongSplits(songs[:1], songs[1:2], songs[2:], "3 songs")
+    monkeypatch.setattr(chords_data, "PROGRESS_LINE_SECONDS", 0.0)  # a line per song (stderr a log file)
+    said = []
+    chords_data.drop_undecodable(splits, feature_fn, cache=cache, log=said.append)
+    assert (
+        said[0]
+        == f"computing the features of 3 songs (6 s of audio), kept in the cache {cache.folder} for later "
+        "runs"
+    )
+    assert said[1].startswith("computed the features of 3 songs in ") and len(said) == 2
+    err = capsys.readouterr().err
+    assert re.search(r"features: 1 of 3 songs computed in \d+ s, about \d+ s left\n", err), err
+    said.clear()
+    chords_data.drop_undecodable(splits, feature_fn, cache=cache, log=said.append)
+    assert said == [f"features of all 3 songs from the cache {cache.folder}"]
+
+
+def test_split_by_folder_keeps_each_albums_songs_in_one_part(tmp_path):
+    """Every song of an album landed in train and test alike: the timbre of its production then inflated the
+    test scores. --data.split_by folder keeps an album's songs together."""
+    from audiotrain.recipes.chords.data import folder_splits
+
+    data = tmp_path / "songs"
+    for album in range(6):
+        generate_demo_songs(data / "artist" / f"album{album}", n_songs=2, seed=album, song_seconds=4)
+    config = ChordDataConfig(data_dir=str(data), split_by="folder", val_fraction=0.2, test_fraction=0.2)
+    splits, _ = folder_splits(config, seed=0)
+    albums = [
+        {song.name.rsplit("/", 1)[0] for song in part} for part in (splits.train, splits.val, splits.test)
+    ]
+    assert all(albums) and sum(len(a) for a in albums) == 6  # each album in one part only
+    assert "(split by folder)" in splits.source
+    # One folder holds every song: none would be left to validate on.
+    config = ChordDataConfig(data_dir=str(data), split_by="top_folder")  # (the artist's)
+    with pytest.raises(
+        ValueError, match="all in one folder, and --data.split_by top_folder keeps a folder whole"
+    ):
+        folder_splits(config, seed=0)
+    with pytest.raises(
+        ValueError, match="data.split_by .--data.split_by. must be one of song, folder, top_folder"
+    ):
+        ChordDataConfig(split_by="album")
+
+
 def test_a_song_whose_audio_does_not_decode_is_skipped_and_listed_before_training(tiny_run, tmp_path, capsys):
     import soundfile as sf
 
@@ -1553,11 +1705,20 @@ def test_a_song_whose_audio_does_not_decode_is_skipped_and_listed_before_trainin
     audio[1000:1100] = np.nan  # the header is fine: only decoding finds it
     sf.write(data / "broken.wav", audio, sr, subtype="FLOAT")
     (data / "broken.lab").write_text((data / "song_000.lab").read_text())
+    for i in range(22):  # more than the screen lists of a kind
+        (data / f"orphan{i:02d}.wav").write_bytes((data / "song_000.wav").read_bytes())
     run_dir = tmp_path / "run"
     flags = ["train", "--data", str(data), *TINY_FLAGS, "--data.cache_dir", str(root / "cache")]
     assert chords.main([*flags, "--run_dir", str(run_dir)]) == 0
     out = capsys.readouterr().out
     assert "1 songs skipped, their audio does not decode" in out and "broken" in out
+    # The screen lists 20 files of a kind; the run folder's data_report.txt every one, with the song that
+    # failed to decode (the list was cut at 20, and written nowhere).
+    assert "orphan19.wav" in out and "orphan20.wav" not in out
+    assert "... and 2 more (every one is listed in the run folder's data_report.txt)" in out
+    report = (run_dir / "data_report.txt").read_text()
+    assert all(f"orphan{i:02d}.wav" in report for i in range(22)) and "... and" not in report
+    assert "1 songs whose audio does not decode or is silent under chords:\n    broken: " in report
     # The split line adds up: 5 songs found, 1 left out, 4 in the splits.
     split = re.search(
         r"5 songs in \S+ \(1 left out, listed above\): (\d+) train / (\d+) val / (\d+) test", out

@@ -1826,3 +1826,24 @@ def test_a_run_record_names_its_files_absolute_so_it_repeats_from_any_folder(tmp
     cfg.dataset.zero_shot_labels = "dog,cat"
     kept = clap_train.with_absolute_paths(cfg)
     assert (kept.pretrained, kept.dataset.zero_shot_labels) == ("laion/clap-htsat-unfused", "dog,cat")
+
+
+def test_data_report_lists_every_skipped_clip_and_the_screen_points_at_it(tmp_path, capsys):
+    """data_report.txt held the screen's list: 20 skips, then "... and 50 more", so the unreadable clips
+    and orphan captions sorted after them were named nowhere, though --help promises every skip there."""
+    from audiotrain.recipes.clap import cli as clap
+
+    data = tone_folder(tmp_path / "clips", clips=8)
+    for i in range(22):  # sorted first: aa_...
+        (data / f"aa_{i:02d}.wav").write_bytes((data / "tone0.wav").read_bytes())  # no caption beside it
+    (data / "zz_broken.wav").write_bytes(b"not audio at all")
+    (data / "zz_broken.txt").write_text("a clip that does not decode\n")
+    (data / "zz_orphan.txt").write_text("a caption without its clip\n")
+    out = tmp_path / "run"
+    assert clap.main([*_tiny_demo_argv(tmp_path, out), "--data", str(data)]) == 0
+    printed = capsys.readouterr().out
+    assert "... and 4 more (every one is listed in the run folder's data_report.txt)" in printed
+    assert "zz_broken" not in printed and "zz_orphan" not in printed
+    report = (out / "data_report.txt").read_text()
+    assert all(f"aa_{i:02d}.wav" in report for i in range(22)) and "... and" not in report
+    assert "zz_broken.wav" in report and "zz_orphan.txt" in report

@@ -226,8 +226,10 @@ class CaptionFolder:
             kept.append(clip)
         self.clips = kept
 
-    def report(self, max_listed: int = 20) -> str:
-        """A human-readable summary: clips kept, skips counted by cause and the first few listed."""
+    def report(self, max_listed: int | None = 20, listed_in: str = "") -> str:
+        """A human-readable summary: clips kept, skips counted by cause and the first ``max_listed`` listed
+        (None: every one). `listed_in` names where the full list is (``"RUN/data_report.txt"``), for the line
+        that counts the skips left out."""
         lines = [
             f"{self.root} ({self.layout}): {len(self.clips)} clips, {sum(len(c.captions) for c in self.clips)} captions"
         ]
@@ -235,8 +237,9 @@ class CaptionFolder:
             counts = Counter(c.split for c in self.clips)
             lines.append("  splits: " + ", ".join(f"{s}={counts[s]}" for s in self.splits))
         if self.unlisted_audio:
-            named = ", ".join(self.unlisted_audio[:UNLISTED_SHOWN])
-            more = len(self.unlisted_audio) - UNLISTED_SHOWN
+            shown = self.unlisted_audio if max_listed is None else self.unlisted_audio[:UNLISTED_SHOWN]
+            named = ", ".join(shown)
+            more = len(self.unlisted_audio) - len(shown)
             lines.append(
                 f"  {len(self.unlisted_audio)} audio file(s) in the folder are not named in the metadata "
                 f"(ignored): {named}" + (f" and {more} more" if more > 0 else "")
@@ -248,10 +251,11 @@ class CaptionFolder:
                 f"  skipped {len(self.skipped)}: "
                 + ", ".join(f"{n} {cause}" for cause, n in causes.most_common())
             )
-            for skip in self.skipped[:max_listed]:
-                lines.append(f"    {skip}")
-            if len(self.skipped) > max_listed:
-                lines.append(f"    ... and {len(self.skipped) - max_listed} more")
+            shown = self.skipped if max_listed is None else self.skipped[:max_listed]
+            lines.extend(f"    {skip}" for skip in shown)
+            if len(self.skipped) > len(shown):
+                where = f" (every one is listed in {listed_in})" if listed_in else ""
+                lines.append(f"    ... and {len(self.skipped) - len(shown)} more{where}")
         return "\n".join(lines)
 
 

@@ -27,6 +27,7 @@ Every item is a dict of numpy arrays: ``features`` float32 [frames, input_bins],
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import mimetypes
 import re
@@ -126,8 +127,10 @@ class SongIndex:
             skipped.setdefault(path.relative_to(self.root).with_suffix("").as_posix(), reason)
         return skipped
 
-    def report(self, max_listed: int = 20) -> str:
-        """A human-readable summary: counts, then up to ``max_listed`` files per kind of problem."""
+    def report(self, max_listed: int | None = 20, listed_in: str = "") -> str:
+        """A human-readable summary: counts, then up to ``max_listed`` files per kind of problem (None: every
+        one). `listed_in` names where the full list is (``"RUN/data_report.txt"``), for the line that counts
+        the files left out."""
         lines = [f"{self.root}: {len(self.songs)} annotated songs"]
         if self.hidden:
             lines.append(f"  {hidden_note(self.hidden, self.root)}")
@@ -176,9 +179,11 @@ class SongIndex:
             if items:
                 lines.append(f"  {len(items)} {title}:")
                 # An item of several lines (every bad label of one annotation) stays indented under its file.
-                lines += ["    " + item.replace("\n", "\n      ") for item in items[:max_listed]]
-                if len(items) > max_listed:
-                    lines.append(f"    ... and {len(items) - max_listed} more")
+                shown = items if max_listed is None else items[:max_listed]
+                lines += ["    " + item.replace("\n", "\n      ") for item in shown]
+                if len(items) > len(shown):
+                    where = f" (every one is listed in {listed_in})" if listed_in else ""
+                    lines.append(f"    ... and {len(items) - len(shown)} more{where}")
         return "\n".join(lines)
 
 
@@ -369,26 +374,120 @@ def _looks_like_unsupported_audio(path: Path) -> bool:
     return kind.startswith(("audio/", "video/"))
 
 
+#: How `split_songs` can group songs, so that a group lands whole in one part: ``song`` (each song alone),
+#: ``folder`` (the songs of one folder together: an album of ``artist/album/track``), ``top_folder`` (those
+#: under one folder of the data folder together: an artist). A song directly in the data folder is alone.
+SPLIT_BY = ("song", "folder", "top_folder")
+
+
+def split_group(name: str, by: str = "song") -> str:
+    """The group `split_songs` keeps together for the song `name` (a `SongEntry.name`: its path under the data
+    folder, without suffix): the song itself, its folder or its first folder (see `SPLIT_BY`)."""
+    if by not in SPLIT_BY:
+        raise ValueError(f"split_by must be one of {', '.join(SPLIT_BY)}, got {by!r}")
+    folders = name.split("/")[:-1]
+    if by == "song" or not folders:
+        return f"song:{name}"
+    return "folder:" + "/".join(folders if by == "folder" else folders[:1])
+
+
+def split_position(group: str, seed: int) -> float:
+    """Where a group falls in [0, 1) for `split_songs`: a hash of the seed and the group's name alone, so that
+    no other song moves it. Names are hashed in Unicode's composed form: a folder copied off a Mac (which
+    writes names decomposed) keeps its split."""
+    digest = hashlib.sha256(f"{seed}\0{nfc(group)}".encode("utf-8", "surrogateescape")).digest()
+    return int.from_bytes(digest[:8], "big") / 2.0**64
+
+
 def split_songs(
+    songs: Sequence[SongEntry],
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.1,
+    seed: int = 0,
+    by: str = "song",
+) -> tuple[list[SongEntry], list[SongEntry], list[SongEntry]]:
+    """Split songs (never windows of songs) into train, validation and test sets; each song's part stays the
+    same as other songs come and go.
+
+    Each group of songs (a song; with ``by``, a folder or a first folder: `SPLIT_BY`) falls at a position in
+    [0, 1), a hash of ``seed`` and the group's name (`split_position`): below ``test_fraction`` it is a test
+    group, below ``test_fraction + val_fraction`` a validation group, else a training group. Adding or
+    removing a song therefore moves no other song (an earlier test song never becomes a training song, and a
+    ``--init_from`` run on the grown folder tests on none of its checkpoint's training songs), and the parts
+    hold about the fractions asked for: 15 of 100 songs at 0.15, give or take 4. The split depends only on the
+    names, ``by`` and ``seed``, not on the order of ``songs``.
+
+    Small folders, where the hash's draw can be far from the fractions: the training part gets at least half
+    of its share (4 songs at 0.15 and 0.15 never train on 1), a non-zero validation fraction a group once
+    there are two, a non-zero test fraction one once there are three. A group is moved for that only when
+    its part would fall short (the one nearest to that part's range), so it may move back as songs are
+    added.
+
+    Returns
+    -------
+    (train, val, test) : three lists of SongEntry, in name order
+    """
+    ordered = _checked_for_split(songs, val_fraction, test_fraction)
+    groups: dict[str, list[SongEntry]] = {}
+    for song in ordered:
+        groups.setdefault(split_group(song.name, by), []).append(song)
+    position = {group: split_position(group, seed) for group in groups}
+    parts: dict[str, list[str]] = {"train": [], "val": [], "test": []}
+    for group in sorted(groups, key=lambda g: (position[g], g)):  # each part in order of position
+        at = position[group]
+        part = "test" if at < test_fraction else "val" if at < test_fraction + val_fraction else "train"
+        parts[part].append(group)
+    _fill_small_parts(parts, position, val_fraction, test_fraction)
+    return tuple(sorted((s for g in parts[p] for s in groups[g]), key=lambda s: s.name) for p in parts)
+
+
+#: The parts of `split_songs` in the order of their ranges in [0, 1).
+_PART_ORDER = {"test": 0, "val": 1, "train": 2}
+
+
+def _fill_small_parts(
+    parts: dict[str, list[str]], position: dict[str, float], val_fraction: float, test_fraction: float
+) -> None:
+    """Move the fewest groups that give every part asked for a group (validation once there are two, test
+    once there are three) and the training part half its share (see `split_songs`). Each move takes, from
+    the part most over its share that can spare one, its group nearest to the receiving part's range."""
+    n = len(position)
+    share = {"train": 1.0 - val_fraction - test_fraction, "val": val_fraction, "test": test_fraction}
+    needed = {"train": n >= 1, "val": val_fraction > 0 and n >= 2, "test": test_fraction > 0 and n >= 3}
+
+    def can_spare(part: str) -> bool:
+        return len(parts[part]) > int(needed[part])
+
+    def move_to(part: str, donors: Sequence[str]) -> None:
+        donor = max(donors, key=lambda p: len(parts[p]) - n * share[p])
+        nearest = -1 if _PART_ORDER[donor] < _PART_ORDER[part] else 0  # (each part is in order of position)
+        parts[part].append(parts[donor].pop(nearest))
+        parts[part].sort(key=lambda g: (position[g], g))
+
+    for part in ("train", "test", "val"):
+        if needed[part] and not parts[part]:  # (some other part can spare one: it holds two or more)
+            move_to(part, [p for p in parts if p != part and can_spare(p)])
+    while len(parts["train"]) < math.ceil(n * share["train"] / 2):
+        donors = [p for p in ("val", "test") if can_spare(p)]
+        if not donors:
+            break
+        move_to("train", donors)
+
+
+def split_songs_shuffled(
     songs: Sequence[SongEntry], val_fraction: float = 0.1, test_fraction: float = 0.1, seed: int = 0
 ) -> tuple[list[SongEntry], list[SongEntry], list[SongEntry]]:
-    """Split songs (never windows of songs) into train, validation and test sets.
-
-    The split depends only on the song names and ``seed``, not on the order of ``songs``. A non-zero fraction
-    gets at least one song when there are at least three songs.
+    """The split made before `split_songs` was stable, kept for the built-in demo songs (whose validation
+    songs, and so the published demo figures, come from it): the songs in name order, shuffled with
+    ``seed``, then cut into exact shares (a non-zero fraction gets at least one song when there are at least
+    three). Every song's part depends on how many songs there are: a folder that changes would reshuffle
+    (`split_songs` does not).
 
     Returns
     -------
     (train, val, test) : three lists of SongEntry
     """
-    if val_fraction < 0 or test_fraction < 0 or val_fraction + test_fraction >= 1:
-        raise ValueError(
-            f"val_fraction ({val_fraction}) and test_fraction ({test_fraction}) must be >= 0 and sum to less than 1"
-        )
-    ordered = sorted(songs, key=lambda s: s.name)
-    names = [s.name for s in ordered]
-    if len(set(names)) != len(names):
-        raise ValueError("song names are not unique; split_songs needs one entry per song")
+    ordered = _checked_for_split(songs, val_fraction, test_fraction)
     order = np.random.default_rng(seed).permutation(len(ordered))
     n = len(ordered)
 
@@ -401,6 +500,22 @@ def split_songs(
     val = [ordered[i] for i in order[n_test : n_test + n_val]]
     train = [ordered[i] for i in order[n_test + n_val :]]
     return train, val, test
+
+
+def _checked_for_split(
+    songs: Sequence[SongEntry], val_fraction: float, test_fraction: float
+) -> list[SongEntry]:
+    """`songs` in name order, once the fractions and the names are checked."""
+    if val_fraction < 0 or test_fraction < 0 or val_fraction + test_fraction >= 1:
+        raise ValueError(
+            f"val_fraction ({val_fraction}) and test_fraction ({test_fraction}) must be >= 0 and sum to less "
+            "than 1"
+        )
+    ordered = sorted(songs, key=lambda s: s.name)
+    names = [s.name for s in ordered]
+    if len(set(names)) != len(names):
+        raise ValueError("song names are not unique; split_songs needs one entry per song")
+    return ordered
 
 
 def frame_targets(

@@ -107,9 +107,9 @@ def stop_on_signals(request_stop: Callable[[int], bool]):
 
     def handler(signum, frame):
         global _stopped_by
+        _stopped_by = _stopped_by or _as_ctrl_c(signum)  # (also when it aborts: the exit status says which)
         if request_stop(signum):
             raise KeyboardInterrupt
-        _stopped_by = _stopped_by or _as_ctrl_c(signum)
 
     previous = {signum: signal.signal(signum, handler) for signum in _signals_to_take()}
     try:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import json
 import os
 import signal
 import sys
@@ -339,7 +340,9 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
     description = (
         "Demo: generate (or reuse) synthetic songs, train, evaluate on held-out songs, write everything to a run folder."
         if demo
-        else "Train on a folder of songs (split by song into train/val/test), then evaluate on the test songs."
+        else "Train on a folder of songs (split by song, or by folder with --data.split_by, into "
+        "train/val/test), then evaluate on the test songs; every file the folder's scan leaves out is listed "
+        "in the run folder's data_report.txt."
     )
     # The demo's flags need no command, but `--help` without one is the overview of the commands.
     help_command = "python -m audiotrain.recipes.chords demo --help" if demo else None
@@ -573,6 +576,14 @@ def _cmd_evaluate(argv: list[str]) -> int:
         "flags, and print each score's difference with a 95%% interval paired over songs (-o: "
         "comparison.md and comparison.json; its .lab files are not written)",
     )
+    parser.add_argument(
+        "--test_songs_of",
+        type=path_flag,
+        default=None,
+        metavar="RUN",
+        help="score only the songs of --data that the train run in folder RUN held out for its final "
+        "evaluation (its config.json lists them; they lie among its training songs): that evaluation again",
+    )
     _predictor_arguments(parser)
     args = parser.parse_args(argv)
     check_kernel_cache(log=_print_to_stderr)
@@ -595,6 +606,9 @@ def _cmd_evaluate(argv: list[str]) -> int:
     if not index.songs:
         print(f"error: no annotated songs in {args.data}", file=sys.stderr)
         return 2
+    skipped = index.skipped_songs()
+    if args.test_songs_of is not None:
+        index.songs, skipped = _test_songs_of(args.test_songs_of, args.data, index.songs, skipped)
     if args.output is not None:  # before any song is transcribed; an annotation in the way first
         check_output_folder(index.songs, args.output)
         written = [f"{song.name}.lab" for song in index.songs] + list(EVALUATION_FILES)
@@ -602,9 +616,7 @@ def _cmd_evaluate(argv: list[str]) -> int:
         refuse_existing_outputs((args.output / name for name in written), args.overwrite)
         if args.overwrite:  # an earlier evaluation's .lab files of other songs would pass for this one's
             clear_run_outputs(args.output, evaluation_outputs(args.output), _print_to_stderr)
-    result = evaluate_songs(
-        predictor, index.songs, args.output, allow_gaps=args.allow_gaps, skipped=index.skipped_songs()
-    )
+    result = evaluate_songs(predictor, index.songs, args.output, allow_gaps=args.allow_gaps, skipped=skipped)
     print(
         f"{len(result.scores.per_song)} songs scored, mir_eval.chord scores in % (pooled over time / median over "
         "songs; songs skipped are listed below the table):"
@@ -635,6 +647,34 @@ def _cmd_evaluate(argv: list[str]) -> int:
         )
         return 1
     return 0
+
+
+def _test_songs_of(
+    run: Path, data: Path, songs: list, skipped: dict[str, str]
+) -> tuple[list, dict[str, str]]:
+    """(the songs of `data` that run folder `run` tested on, those of them not scored with the reason): the
+    test songs its config.json lists; one missing from `data` is listed as skipped."""
+    record = run / "config.json"
+    try:
+        names = json.loads(record.read_text())["songs"]["test"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ValueError(
+            f"--test_songs_of {run}: {record} is missing or lists no test songs; give the folder of a train "
+            "run (its config.json lists the songs of each split)"
+        ) from None
+    wanted = set(names)
+    found = [song for song in songs if song.name in wanted]
+    if not found:
+        raise ValueError(
+            f"--test_songs_of {run}: none of its {len(names)} test songs (e.g. {names[0] if names else '-'}) "
+            f"is in {data}; give --data the folder that run trained on"
+        )
+    left_out = {name: reason for name, reason in skipped.items() if name in wanted}
+    here = {song.name for song in found}
+    for name in names:
+        if name not in here and name not in left_out:
+            left_out[name] = f"{name}: a test song of {run}, not found in {data}"
+    return found, left_out
 
 
 def _print_to_stderr(message: str) -> None:

@@ -27,7 +27,7 @@ from audiotrain.audio import load as load_audio
 from audiotrain.chords.decode import DecodeConfig
 from audiotrain.chords.vocabulary import NUM_CHORD_TYPES
 from audiotrain.datasets.chord_demo import STYLES
-from audiotrain.datasets.chord_songs import crop_views
+from audiotrain.datasets.chord_songs import SPLIT_BY, crop_views
 from audiotrain.features.cqt import C1_HZ, CQTConfig, cqt_frequencies
 from audiotrain.features.tuning import estimate_tuning
 from audiotrain.models.chord_model import ChordModelConfig
@@ -408,6 +408,16 @@ class ChordDataConfig:
         default=0.15,
         metadata=_help("share of songs held out for the final evaluation when data_dir is given"),
     )
+    split_by: str = field(
+        default="song",
+        metadata=_help(
+            "what a data folder is split by: song; folder (the songs of a folder, an album of "
+            "artist/album/song, stay in one part); top_folder (those under each folder of --data, an "
+            "artist). Each part is chosen by a hash of the seed and the name, so it stays as songs come "
+            "and go",
+            choices=SPLIT_BY,
+        ),
+    )
     window_frames: int = field(
         default=96, metadata=_help("frames per training window (96 at 10.8 fps: 8.9 s)")
     )
@@ -438,6 +448,10 @@ class ChordDataConfig:
             )
         # Checked here (merge_config names the flag), not by the DataLoader after the run folder is written.
         check_setting("num_workers", self.num_workers, integer=True, at_least=0)
+        if self.split_by not in SPLIT_BY:  # (a config file's value; the flag's are checked by argparse)
+            raise ValueError(
+                f"data.split_by (--data.split_by) must be one of {', '.join(SPLIT_BY)}, got {self.split_by!r}"
+            )
         self._check_demo_styles()
 
     def _check_demo_styles(self) -> None:

@@ -4,10 +4,12 @@
     python -m audiotrain.recipes.chords cv --folds 5                 # the demo songs
 
 Every song is in the test part of exactly one fold, so no song (and no window of one) is both trained and
-scored on. In each fold the other songs are split again by song into train and validation (``data.val_fraction``,
-at least one song; 0: none, and each fold evaluates its last checkpoint). Each fold is a whole `run_training` run in ``RUN/fold<k>/`` (checkpoints, history,
-``evaluation/``). The run folder also gets ``oof/`` (the out-of-fold ``.lab`` prediction of every song) and
-``cv_scores.json`` / ``cv_scores.md`` (each metric per fold, its mean and standard deviation, in %).
+scored on; with ``--data.split_by folder`` (or ``top_folder``) every folder's songs are (`split_group`). In
+each fold the other songs are split again by song into train and validation (``data.val_fraction``, at least
+one song; 0: none, and each fold evaluates its last checkpoint). Each fold is a whole `run_training` run in
+``RUN/fold<k>/`` (checkpoints, history, ``evaluation/``). The run folder also gets ``oof/`` (the out-of-fold
+``.lab`` prediction of every song), ``cv_scores.json`` / ``cv_scores.md`` (each metric per fold, its mean and
+standard deviation, in %), and on a data folder ``data_report.txt`` (every file the scan left out, and why).
 
 Ctrl-C stops the whole cross-validation: the fold it stopped saves its ``interrupted`` checkpoint, no later
 fold trains and no cv scores are written (`CrossValidationInterrupted`). ``cv_progress.json`` records the
@@ -24,17 +26,24 @@ from pathlib import Path
 
 from audiotrain._files import write_atomically
 from audiotrain.cross_validation import CVResult, grouped_folds
+from audiotrain.datasets.chord_songs import split_group
 from audiotrain.metrics.chord_scores import CHORD_METRICS
 from audiotrain.recipes._run import check_run_folder, clear_run_outputs, newest_checkpoint, shell_command
 from audiotrain.recipes.chords.config import TrainingConfig
-from audiotrain.recipes.chords.data import SongSplits, demo_splits, folder_splits
+from audiotrain.recipes.chords.data import (
+    DATA_REPORT,
+    SongSplits,
+    demo_splits,
+    folder_splits,
+    write_data_report,
+)
 from audiotrain.recipes.chords.train import run_training
 from audiotrain.recipes.split_record import describe_difference
 
 #: The record of a cv run's folds, written as it starts and after each fold: what ``--resume`` continues.
 PROGRESS_FILE = "cv_progress.json"
 #: What a cv run writes beside its ``fold<k>/`` folders (``--overwrite`` removes these and the folds).
-CV_OUTPUTS = ("oof", "cv_scores.json", "cv_scores.md", PROGRESS_FILE)
+CV_OUTPUTS = ("oof", "cv_scores.json", "cv_scores.md", PROGRESS_FILE, DATA_REPORT)
 #: Settings that do not change what a fold trains: a resumed cv run may differ in them. (A checkpoint
 #: resumes on either device; the feature cache holds the same features wherever it is.)
 RESUMABLE_CHANGES = frozenset({"progress_bar", "num_workers", "device", "cache_dir"})
@@ -49,17 +58,21 @@ class CrossValidationInterrupted(KeyboardInterrupt):
         self.run_dir, self.fold, self.checkpoint = run_dir, fold, checkpoint
 
 
-def all_songs(config: TrainingConfig) -> tuple[list, str]:
-    """Every song of the data folder (or the demo training set, ``data.demo_songs`` songs), and its source.
+def all_songs(config: TrainingConfig) -> tuple[list, str, tuple[str, str]]:
+    """Every song of the data folder (or the demo training set, ``data.demo_songs`` songs), its source, and
+    the folder scan's report: for the screen, and with every file left out for `DATA_REPORT` ("" for the
+    demo).
 
     Out-of-fold predictions are named after the songs, so two songs of the same name are an error.
     """
     if config.data.data_dir:
-        splits, _ = folder_splits(config.data, config.seed, min_seconds=config.features.min_seconds)
+        splits, screen = folder_splits(config.data, config.seed, min_seconds=config.features.min_seconds)
         songs = [*splits.train, *splits.val, *splits.test]
+        reports = (screen, splits.data_report)
     else:
         splits = demo_splits(config.data, config.features.sr)
         songs = [*splits.train, *splits.val]  # (the held-out demo set reuses the same song names)
+        reports = ("", "")
     names: dict[str, int] = {}
     for song in songs:
         names[song.name] = names.get(song.name, 0) + 1
@@ -68,17 +81,20 @@ def all_songs(config: TrainingConfig) -> tuple[list, str]:
         raise ValueError(
             f"{splits.source}: several songs are named {twice[:5]}; give every song its own name"
         )
-    return songs, splits.source
+    return songs, splits.source, reports
 
 
-def song_folds(songs: list, folds: int, val_fraction: float, seed: int, source: str) -> list[SongSplits]:
-    """``folds`` splits whose test parts partition ``songs`` (shuffled with ``seed``; see `grouped_folds`).
+def song_folds(
+    songs: list, folds: int, val_fraction: float, seed: int, source: str, by: str = "song"
+) -> list[SongSplits]:
+    """``folds`` splits whose test parts partition ``songs`` (shuffled with ``seed``; see `grouped_folds`),
+    a group of songs (`split_group`: a song, or with `by` a folder) whole in one part of each.
     Each split's source is `source` itself: `run_cross_validation` names the fold in its header above it."""
     if folds >= 2 and len(songs) < folds + 1:
         raise ValueError(f"{source}: {len(songs)} songs cannot make {folds} folds with training songs left")
-    parts = grouped_folds(
-        range(len(songs)), folds, seed, val_fraction, unit="songs", source=source, flag="--folds"
-    )
+    groups = range(len(songs)) if by == "song" else [split_group(song.name, by) for song in songs]
+    unit = "songs" if by == "song" else "folders"
+    parts = grouped_folds(groups, folds, seed, val_fraction, unit=unit, source=source, flag="--folds")
     return [
         SongSplits(
             [songs[i] for i in f.train],
@@ -111,17 +127,22 @@ def run_cross_validation(
         run_dir if resume else None,
         resume_hint=shell_command("--resume", run_dir),
     )
-    songs, source = all_songs(config)
+    songs, source, (screen_report, data_report) = all_songs(config)
+    if screen_report:
+        log(screen_report)
     names = [song.name for song in songs]
     progress_path = run_dir / PROGRESS_FILE
     progress = {"folds": folds, "songs": names, "config": config.to_dict(), "done": {}}
     if resume:
         progress["done"] = _finished_folds(progress_path, progress)
-    splits = song_folds(songs, folds, config.data.val_fraction, config.seed, source)
+    by = config.data.split_by if config.data.data_dir else "song"
+    splits = song_folds(songs, folds, config.data.val_fraction, config.seed, source, by)
     if replace:
         clear_run_outputs(run_dir, cv_outputs(run_dir), log)
     oof = run_dir / "oof"
     oof.mkdir(parents=True, exist_ok=True)
+    if data_report:
+        write_data_report(run_dir, data_report)
     _write_json(progress_path, progress)
     fold_scores, histories = [], []
     for k, split in enumerate(splits):
@@ -156,7 +177,8 @@ def run_cross_validation(
     cv = CVResult(run_dir, fold_scores, histories, [run_dir / f"fold{k}" for k in range(folds)], percent=True)
     cv.write(songs=len(songs))
     log(
-        f"\n{folds}-fold cross-validation over {len(songs)} songs (grouped by song), scores in %:\n{cv.table()}"
+        f"\n{folds}-fold cross-validation over {len(songs)} songs (grouped by {by.replace('_', ' ')}), "
+        f"scores in %:\n{cv.table()}"
     )
     return cv
 

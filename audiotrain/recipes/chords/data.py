@@ -1,17 +1,21 @@
 """Songs, features and loaders for the chord recipe: demo or folder data → `ChordSongDataset` → `DataLoader`.
 
 Features are cached on disk per (audio file, feature settings) with `FeatureCache`, so the second run on the
-same songs computes no CQT.
+same songs computes no CQT. The first run computes them all before training (`drop_undecodable`), with its
+progress on stderr; a stop signal there ends the run with one line (`FeaturesInterrupted`), and what was
+computed stays in the cache for the next run.
 """
 
 from __future__ import annotations
 
+import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from audiotrain._files import probe_writable
-from audiotrain.audio import AudioError
+from audiotrain._files import probe_writable, write_atomically
+from audiotrain.audio import AudioError, get_duration
 from audiotrain.chords.harte import NO_CHORD
 from audiotrain.chords.lab import read_annotation
 from audiotrain.chords.vocabulary import NUM_CHORD_TYPES, encode_label
@@ -23,6 +27,7 @@ from audiotrain.datasets.chord_songs import (
     SongEntry,
     scan_song_folder,
     split_songs,
+    split_songs_shuffled,
 )
 from audiotrain.distributed import collectives
 from audiotrain.distributed.local import launched_processes
@@ -36,9 +41,14 @@ from audiotrain.recipes.chords.config import (
 
 import mlx.core as mx
 import numpy as np
+from tqdm.auto import tqdm
 
 #: Seed offset of the held-out demo songs: different songs from the training set.
 HELD_OUT_SEED_OFFSET = 1000
+#: The run folder's file listing everything the data folder's scan and the feature pass left out, and why.
+DATA_REPORT = "data_report.txt"
+#: Seconds between the feature pass's progress lines where stderr is no terminal (a log file, a pipe).
+PROGRESS_LINE_SECONDS = 60.0
 
 
 @dataclass
@@ -49,6 +59,8 @@ class SongSplits:
     val: list[SongEntry]
     test: list[SongEntry]
     source: str  # a line describing where the songs came from
+    #: What the data folder holds and every file left out, with the reason (`DATA_REPORT`); "" for the demo.
+    data_report: str = ""
 
     def describe(self) -> str:
         return f"{self.source}: {len(self.train)} train / {len(self.val)} val / {len(self.test)} test songs"
@@ -121,7 +133,9 @@ def demo_splits(
         by_style.append(iter(entries))
     songs = [next(by_style[k]) for k in assigned]
     test = make("test", data.demo_test_songs, data.demo_seed + HELD_OUT_SEED_OFFSET, test_timbres, test_style)
-    train, val, _ = split_songs(songs, val_fraction=data.val_fraction, test_fraction=0.0, seed=data.demo_seed)
+    # The split the demo's published figures were made with (a data folder's is `split_songs`, stable as
+    # songs come and go; the demo's songs are fixed by its settings).
+    train, val, _ = split_songs_shuffled(songs, data.val_fraction, 0.0, seed=data.demo_seed)
     return SongSplits(train, val, test, f"demo songs in {root}")
 
 
@@ -145,7 +159,9 @@ def assign_demo_styles(n_songs: int, weights: Sequence[float]) -> list[int]:
 
 
 def folder_splits(data: ChordDataConfig, seed: int, min_seconds: float = 0.0) -> tuple[SongSplits, str]:
-    """Scan `data.data_dir` and split its songs by song; returns the splits and the scan report.
+    """Scan `data.data_dir` and split its songs by song (or by folder: `data.split_by`; see `split_songs`);
+    returns the splits, whose `data_report` lists every file left out, and the scan report for the screen
+    (up to 20 files of a kind, then a count that points at the run folder's `DATA_REPORT`).
     Songs shorter than `min_seconds` (what the features need) are skipped and reported."""
     if not data.data_dir:
         raise ValueError(
@@ -158,11 +174,25 @@ def folder_splits(data: ChordDataConfig, seed: int, min_seconds: float = 0.0) ->
         raise ValueError(
             f"{data.data_dir}: need at least {needed} annotated songs to {purpose}\n{index.report()}"
         )
-    train, val, test = split_songs(index.songs, data.val_fraction, data.test_fraction, seed=seed)
-    if not val and data.val_fraction > 0:  # a share that rounds to no song (two songs): one validates
-        val = train[-1:]
-        train = train[:-1]
-    return SongSplits(train, val, test, f"{len(index)} songs in {data.data_dir}"), index.report()
+    train, val, test = split_songs(index.songs, data.val_fraction, data.test_fraction, seed, data.split_by)
+    if not val and data.val_fraction > 0:  # (two songs or more validate on one: only a lone folder is left)
+        raise ValueError(
+            f"{data.data_dir}: its {len(index)} songs are all in one folder, and --data.split_by "
+            f"{data.split_by} keeps a folder whole in one part, so none is left to validate on; pass "
+            "--data.split_by song, or --data.val_fraction 0 to train without validation"
+        )
+    source = f"{len(index)} songs in {data.data_dir}" + (
+        f" (split by {data.split_by.replace('_', ' ')})" if data.split_by != "song" else ""
+    )
+    screen = index.report(listed_in=f"the run folder's {DATA_REPORT}")
+    return SongSplits(train, val, test, source, index.report(max_listed=None)), screen
+
+
+def write_data_report(folder: Path, report: str) -> None:
+    """`report` as `folder`'s `DATA_REPORT`, replaced whole. A file name the locale could not decode (surrogate
+    escapes) is written as the bytes the file system holds."""
+    data = f"{report}\n".encode("utf-8", "surrogateescape")
+    write_atomically(folder / DATA_REPORT, lambda handle: handle.write(data))
 
 
 def feature_function(
@@ -182,19 +212,58 @@ def feature_function(
     return feature_fn, cache
 
 
+class FeaturesInterrupted(KeyboardInterrupt):
+    """A stop signal ended `drop_undecodable`'s feature pass, before training: `cached` of the `total` songs
+    have their features in `folder` (the cache's), which the next run reads; `cached` is None where the cache
+    cannot be written (the features were computed in memory only)."""
+
+    def __init__(self, cached: int | None, total: int, folder: Path | None):
+        super().__init__(f"stopped while computing features ({cached} of {total} songs cached)")
+        self.cached, self.total, self.folder = cached, total, folder
+
+
+def stopped_before_training(stop: KeyboardInterrupt, signal_name: str, again: str) -> str:
+    """The line a run stopped before training prints: where it stopped, what of the features is kept, and
+    that nothing was written to a run folder. `again`: how the user goes on ("run the same command again to go
+    on from there")."""
+    nothing = "nothing was written to a run folder"
+    if not isinstance(stop, FeaturesInterrupted):  # (the folder scan, the demo songs' rendering)
+        return f"stopped ({signal_name}) while reading the songs, before training; {nothing}"
+    if stop.folder is None:
+        kept = "the features computed so far were not kept (no feature cache)"
+    elif stop.cached is None:
+        kept = f"the cache {stop.folder} cannot be written, so the next run computes them again"
+    elif stop.cached == 0:
+        kept = f"no song's features were in the cache {stop.folder} yet"
+    else:
+        kept = (
+            f"the features of {stop.cached} of the {stop.total} songs are in the cache {stop.folder} and "
+            f"kept: {again}"
+        )
+    return f"stopped ({signal_name}) while computing the songs' features, before training: {kept}; {nothing}"
+
+
 def drop_undecodable(
     splits: SongSplits,
     feature_fn: Callable[[Path], np.ndarray],
     features: ChordFeatureConfig | None = None,
+    cache: FeatureCache | None = None,
+    log: Callable[[str], None] | None = None,
+    bar: bool = True,
 ) -> tuple[SongSplits, list[str]]:
     """Compute (or read from the cache) every song's features before training; returns the songs left out
     of the splits, with the reason: those whose audio fails to decode, and (given the `features` settings)
     those whose audio is digital silence though their annotation names chords (`SILENT_SONG`: chords
-    learned from silence, and scored there).
+    learned from silence, and scored there). They are added to the splits' `data_report`.
 
     The folder scan reads headers only, so NaN samples or data truncated past the header surface
     when the audio is decoded: here, listed before training, rather than in a DataLoader worker in
     the middle of the first epoch. The features land in the cache the first epoch reads.
+
+    With `log`, rank 0 says how many songs (and minutes of audio) are computed and how many come from
+    `cache`, and shows the progress on stderr (minutes on a large folder): a bar in a terminal (unless not
+    `bar`: ``--progress_bar false``), else a line every `PROGRESS_LINE_SECONDS`. A stop signal (Ctrl-C)
+    here raises `FeaturesInterrupted`.
 
     Under data parallel each rank computes every W-th song (the features of a few hundred songs take
     tens of seconds on a CPU); one all-reduce then tells every rank which songs failed, and waits until
@@ -203,8 +272,19 @@ def drop_undecodable(
     songs = [*splits.train, *splits.val, *splits.test]
     rank, world = collectives.rank(), collectives.world_size()
     failed = np.zeros(len(songs), np.float32)
-    for i in range(rank, len(songs), world):
-        failed[i] = _unusable(songs[i], feature_fn, features) is not None
+    progress = _FeatureProgress(songs, world, cache, log, bar) if log is not None and rank == 0 else None
+    try:
+        for i in range(rank, len(songs), world):
+            failed[i] = _unusable(songs[i], feature_fn, features) is not None
+            if progress is not None:
+                progress.done_through(i)
+    except KeyboardInterrupt:
+        if progress is not None:
+            progress.close()
+        cached = None if cache is None or cache.unwritable else sum(_in_cache(cache, s) for s in songs)
+        raise FeaturesInterrupted(cached, len(songs), cache.folder if cache else None) from None
+    if progress is not None:
+        progress.finish()
     if world > 1:
         failed = np.asarray(collectives.all_reduce_sum(mx.array(failed)))
     dropped: list[str] = []
@@ -220,13 +300,107 @@ def drop_undecodable(
 
     # The source line counts the songs found; say how many of them are left out, so the split adds up.
     source = f"{splits.source} ({len(dropped)} left out, listed above)" if dropped else splits.source
-    kept = SongSplits(keep(splits.train), keep(splits.val), keep(splits.test), source)
+    report = splits.data_report
+    if dropped and report:
+        report += f"\n  {len(dropped)} songs whose audio does not decode or is silent under chords:\n    "
+        report += "\n    ".join(dropped)
+    kept = SongSplits(keep(splits.train), keep(splits.val), keep(splits.test), source, report)
     if dropped and (not kept.train or (splits.val and not kept.val)):
         raise ValueError(
             "too few songs left to train and validate once those whose audio does not decode or is silent "
             "are left out:\n  " + "\n  ".join(dropped)
         )
     return kept, dropped
+
+
+def _in_cache(cache: FeatureCache, song: SongEntry) -> bool:
+    try:
+        return cache.path_for(song.audio_path).exists()
+    except AudioError:  # (a file gone since the scan: its song is listed when it is read)
+        return False
+
+
+class _FeatureProgress:
+    """What `drop_undecodable` shows on rank 0 while it computes features: a line of what is to compute and
+    what comes from the cache, a bar (stderr a terminal) or a line a minute, and the time it took.
+
+    Under data parallel rank 0 computes every W-th song: once it is done with song i, the job is counted done
+    through song i + W - 1 (the ranks keep about the same pace)."""
+
+    def __init__(self, songs: list[SongEntry], world: int, cache: FeatureCache | None, log, bar: bool):
+        self.world, self.log = world, log
+        missing = [not (cache is not None and _in_cache(cache, song)) for song in songs]
+        self.seconds = [_header_seconds(song) if todo else 0.0 for song, todo in zip(songs, missing)]
+        self.to_compute, self.total_seconds = sum(missing), sum(self.seconds)
+        self.done_before = np.concatenate([[0], np.cumsum(missing)])  # songs to compute before each index
+        self.seconds_before = np.concatenate([[0.0], np.cumsum(self.seconds)])
+        cache_folder = f" {cache.folder}" if cache is not None else ""
+        cached = len(songs) - self.to_compute
+        if not self.to_compute:
+            log(f"features of all {len(songs)} songs from the cache{cache_folder}")
+        else:
+            rest = ""
+            if cache is not None:
+                rest = (
+                    f"; the other {cached} songs' come from the cache{cache_folder}"
+                    if cached
+                    else f", kept in the cache{cache_folder} for later runs"
+                )
+            audio = _duration(self.total_seconds)
+            log(f"computing the features of {self.to_compute} songs ({audio} of audio){rest}")
+        self.started = self.last_line = time.monotonic()
+        self.bar = None
+        isatty = getattr(sys.stderr, "isatty", None)
+        if self.to_compute and bar and isatty is not None and isatty():
+            self.bar = tqdm(
+                total=self.to_compute, desc="features", unit="song", file=sys.stderr, dynamic_ncols=True
+            )
+
+    def done_through(self, i: int) -> None:
+        end = min(i + self.world, len(self.seconds))
+        done = int(self.done_before[end])
+        if self.bar is not None:
+            self.bar.update(done - self.bar.n)
+            return
+        now = time.monotonic()
+        if self.to_compute and done < self.to_compute and now - self.last_line >= PROGRESS_LINE_SECONDS:
+            self.last_line = now
+            elapsed, seconds_done = now - self.started, float(self.seconds_before[end])
+            left = ""
+            if seconds_done > 0:
+                left = (
+                    f", about {_duration(elapsed * (self.total_seconds - seconds_done) / seconds_done)} left"
+                )
+            print(
+                f"features: {done} of {self.to_compute} songs computed in {_duration(elapsed)}{left}",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def finish(self) -> None:
+        self.close()
+        if self.to_compute:
+            took = _duration(time.monotonic() - self.started)
+            self.log(f"computed the features of {self.to_compute} songs in {took}")
+
+
+def _header_seconds(song: SongEntry) -> float:
+    try:
+        return get_duration(song.audio_path)
+    except AudioError:  # (the pass names it)
+        return 0.0
+
+
+def _duration(seconds: float) -> str:
+    """``"45 s"``, ``"3.5 min"``, ``"2.1 h"``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
 
 
 def _unusable(

@@ -32,7 +32,11 @@ from audiotrain.recipes.split_record import (
 )
 
 SPLITS = ("train", "val", "test")
-RESPLIT_HINT = "another --seed or --data.val_fraction/test_fraction?"
+# (A data folder's split was a shuffle of all its songs before it became a hash of each song's name.)
+RESPLIT_HINT = (
+    "another --seed, --data.val_fraction/test_fraction or --data.split_by, or a run from before each song's "
+    "part was kept as songs come and go?"
+)
 
 
 def split_names(splits: SongSplits) -> dict[str, list[str]]:

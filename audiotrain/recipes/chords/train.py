@@ -31,10 +31,12 @@ from audiotrain.recipes._run import (
     create_run_folder,
     forget_run_that_never_trained,
     is_inside,
+    shell_command,
     write_run_record,
 )
-from audiotrain.recipes.chords.config import TrainingConfig, derived_settings
+from audiotrain.recipes.chords.config import ChordDataConfig, TrainingConfig, derived_settings
 from audiotrain.recipes.chords.data import (
+    DATA_REPORT,
     SongSplits,
     balanced_class_weights,
     chord_type_frequencies,
@@ -43,6 +45,8 @@ from audiotrain.recipes.chords.data import (
     feature_function,
     folder_splits,
     make_loaders,
+    stopped_before_training,
+    write_data_report,
 )
 from audiotrain.recipes.chords.evaluate import (
     TRIMMED_LISTED,
@@ -73,6 +77,7 @@ from audiotrain.recipes.config_cli import RUN_CONFIG_KEY, home_expanded
 from audiotrain.recipes.split_record import run_record_of
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callbacks import EarlyStopping
+from audiotrain.train.interrupt import stop_on_signals, stopped_by
 from audiotrain.train.loggers.config import (
     LOGGER_OUTPUTS,
     build_loggers,
@@ -106,6 +111,7 @@ DEFAULT_PARENT = Path("runs")
 #: What a run writes in its folder: ``--overwrite`` removes these (and only these) before the new run.
 RUN_OUTPUTS = (
     "config.json",
+    DATA_REPORT,
     "checkpoints",
     "history.json",
     "training_curves.png",
@@ -181,7 +187,15 @@ def run_training(
     init_folder, init_record = check_init_from(config, init_from, run_dir) if init_from else (None, None)
     if resume and init_record:
         _check_resumed_init_from(resume, state, init_record)
-    splits, feature_fn, cache = _prepare_songs(config, splits, log)
+    from_demo = splits is None and not config.data.data_dir
+    again = "run the same command again to go on from there" if splits is None else "the next run reads them"
+    try:
+        with stop_on_signals(lambda signum: True):  # nothing to save yet: the first stop signal ends it
+            splits, feature_fn, cache = _prepare_songs(config, splits, log)
+    except KeyboardInterrupt as stop:  # one line, not a traceback (the command exits 130, or 143)
+        if main:
+            print(stopped_before_training(stop, stopped_by(), again), file=sys.stderr, flush=True)
+        return RunResult(run_dir, None, {}, None, 0.0, interrupted=True)
     if resume:  # before the run folder, the model and the Trainer
         check_resume_songs(resume_folder, state, splits, config.data, from_demo)
     earlier = earlier_settings(resume_folder, state, config) if resume else None
@@ -247,7 +261,7 @@ def run_training(
     except KeyboardInterrupt:
         # Training is over and saved; Ctrl-C stopped the plots or the held-out evaluation: say what is
         # there and how to score it, not a traceback (the command exits with status 130).
-        kept = _stopped_after_training(trainer, run_dir, chosen, splits, config.data.allow_gaps)
+        kept = _stopped_after_training(trainer, run_dir, chosen, splits, config.data)
         return RunResult(
             run_dir,
             kept,
@@ -520,7 +534,7 @@ def _prepare_songs(config: TrainingConfig, splits: SongSplits | None, log):
     _check_window_fits(splits, config)
     cache_root = data.resolved_cache_dir() / "features"
     feature_fn, cache = feature_function(config.features, cache_root)
-    splits, unusable = drop_undecodable(splits, feature_fn, config.features)
+    splits, unusable = drop_undecodable(splits, feature_fn, config.features, cache, log, config.progress_bar)
     if unusable:
         log(
             f"{len(unusable)} songs skipped, their audio does not decode or is silent under chords:\n  "
@@ -564,6 +578,8 @@ def _open_run_folder(
             **({"init_from": init_record} if init_record else {}),
             **({"earlier": earlier} if earlier else {}),
         )
+        if splits.data_report:  # a data folder's: every file left out, which the screen lists 20 of
+            write_data_report(folder, splits.data_report)
         return str(folder)
 
     # An error there (a folder taken meanwhile) must end every rank, not leave the others waiting.
@@ -667,7 +683,7 @@ def _report_to_loggers(loggers: list, trainer: Trainer, run_dir: Path, evaluatio
 
 
 def _stopped_after_training(
-    trainer: Trainer, run_dir: Path, best: Path, splits: SongSplits, allow_gaps: bool
+    trainer: Trainer, run_dir: Path, best: Path, splits: SongSplits, data: ChordDataConfig
 ) -> Path:
     """Print (to stderr) what a Ctrl-C after training leaves and how to score it; returns the checkpoint the
     run would have evaluated (`best`, where it was saved)."""
@@ -680,16 +696,23 @@ def _stopped_after_training(
         for name in ("history.json", "training_curves.png", "evaluation")
         if not (run_dir / name).exists()
     ]
-    # The held-out songs' folder where they have one of their own (the demo's); else the user's.
+    # The held-out songs' folder where they have one of their own (the demo's); a data folder's test songs
+    # lie among its training songs: --test_songs_of picks them (config.json lists them).
     folders = {song.audio_path.parent for song in splits.test}
     others = [song.audio_path for song in (*splits.train, *splits.val)]
     folder = next(iter(folders)) if len(folders) == 1 else None
-    if folder is None or any(is_inside(path, folder) for path in others):
-        folder = "HELD_OUT_SONGS_FOLDER"
+    if data.data_dir:
+        songs = ["--data", data.data_dir, "--test_songs_of", run_dir]
+    elif folder is not None and not any(is_inside(path, folder) for path in others):
+        songs = ["--data", folder]
+    else:  # (splits given from Python, without a data folder)
+        songs = ["--data", "HELD_OUT_SONGS_FOLDER"]
+    command = shell_command(
+        "python", "-m", "audiotrain.recipes.chords", "evaluate", "--checkpoint", best, *songs,
+        "-o", run_dir / "evaluation", "--overwrite", *(["--allow_gaps"] if data.allow_gaps else []),
+    )  # fmt: skip
     score = (
-        f" and the held-out songs not (or not all) scored. Score the checkpoint with:\n  python -m "
-        f"audiotrain.recipes.chords evaluate --checkpoint {best} --data {folder} -o {run_dir / 'evaluation'} "
-        "--overwrite" + (" --allow_gaps" if allow_gaps else "")
+        f" and the held-out songs not (or not all) scored. Score the checkpoint with:\n  {command}"
         if splits.test
         else ""
     )

@@ -202,8 +202,9 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
     cfg = dataclasses.replace(cfg, dataset=dataclasses.replace(cfg.dataset, max_tokens=max_tokens))
     sampling_rate = bundle.extractor.sampling_rate if bundle else demo_extractor_settings()["sampling_rate"]
     folder = scan_caption_folder(data, sampling_rate=sampling_rate)
-    report = folder.report()
-    print(report, flush=True)  # out before an error below ends the process (and, under mpirun, the job)
+    report = folder.report(max_listed=None)  # every skip, for data_report.txt; the screen lists 20
+    # Out before an error below ends the process (and, under mpirun, the job).
+    print(folder.report(listed_in="the run folder's data_report.txt"), flush=True)
     if cfg.data is None and folder.skipped:  # the generator writes only clips that decode: damaged since
         damaged = len(folder.skipped)
         print(f"note: the demo set {data} has {damaged} damaged clip(s); {demo_set_advice(cfg, data)}")
