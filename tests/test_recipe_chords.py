@@ -518,25 +518,118 @@ def test_train_on_a_folder_and_resume(tiny_run, tmp_path, capsys):
     assert "unknown feature setting(s) ['future_setting']" in err and "Traceback" not in err, err
     del state["module_state"][CHECKPOINT_KEY]["features"]["future_setting"]
     state_file.write_text(json.dumps(state))
-    # Songs added since: said before anything is trained (it used to be the DataLoader's sample counts).
+    # One song renamed: a song it trained on is gone, named before anything is trained.
     for suffix in (".wav", ".lab"):
-        (data / f"added{suffix}").write_bytes((data / f"song_001{suffix}").read_bytes())
+        (data / f"song_002{suffix}").rename(data / f"renamed{suffix}")
     capsys.readouterr()
     again = tmp_path / "again"
     assert chords.main([*flags, "--run_dir", str(again), "--num_epochs", "3", "--resume", last]) == 2
     err = capsys.readouterr().err
-    assert "trained on 4 songs" in err and "now gives 5 songs" in err and "new: 'added'" in err, err
-    assert "new run folder" in err and "restore the data" in err
-    assert not again.exists()
-    # The same count, one song renamed: other songs, named, before anything is trained.
-    for suffix in (".wav", ".lab"):
-        (data / f"added{suffix}").unlink()
-        (data / f"song_002{suffix}").rename(data / f"renamed{suffix}")
-    assert chords.main([*flags, "--run_dir", str(again), "--num_epochs", "3", "--resume", last]) == 2
-    err = capsys.readouterr().err
-    # (Named whether or not the renamed song's part, a hash of its name, changed the counts.)
     assert "cannot resume from" in err and "(gone since: 'song_002'; new: 'renamed')" in err, err
+    assert "new run folder" in err and "restore the data" in err
     assert "Traceback" not in err and not again.exists()
+
+
+def _folder_run_flags(tiny_run, data: Path) -> list[str]:
+    root, _ = tiny_run
+    return [
+        "train",
+        "--data",
+        str(data),
+        *TINY_FLAGS,
+        "--data.cache_dir",
+        str(root / "cache"),
+        "--save_every",
+        "0",
+    ]
+
+
+def _trained_the_same(resumed: Path, straight: Path) -> None:
+    """The resumed run's history (the epochs before the resume too) is the uninterrupted run's."""
+    a, b = (json.loads((run / "history.json").read_text()) for run in (resumed, straight))
+    for name in ("epoch", "step", "train_loss", "val_loss"):
+        assert a[name] == b[name], name
+
+
+def test_a_resume_goes_on_with_its_own_songs_after_songs_are_added_to_the_folder(tiny_run, tmp_path, capsys):
+    """It was refused: one song more in the data folder (and every run keeps adding some) and no run on it
+    could be resumed. It goes on with its own songs, exactly, and says what it leaves out; a song it trained
+    on that is gone is still refused, named."""
+    data = tmp_path / "songs"
+    generate_demo_songs(data, n_songs=4, seed=9, song_seconds=6)
+    flags = _folder_run_flags(tiny_run, data)
+    run_dir, straight, resumed = tmp_path / "run", tmp_path / "straight", tmp_path / "resumed"
+    assert chords.main([*flags, "--run_dir", str(run_dir)]) == 0
+    assert chords.main([*flags, "--run_dir", str(straight), "--num_epochs", "3"]) == 0
+    for suffix in (".wav", ".lab"):
+        (data / f"added{suffix}").write_bytes((data / f"song_001{suffix}").read_bytes())
+    last = run_dir / "checkpoints" / "last"
+    capsys.readouterr()
+    assert chords.main([*flags, "--run_dir", str(resumed), "--num_epochs", "3", "--resume", str(last)]) == 0
+    out = capsys.readouterr().out
+    assert f"1 song added to {data} since is not used" in out and f"--init_from {last}" in out, out
+    assert "4 of the 5 songs in" in out
+    assert (
+        json.loads((resumed / "config.json").read_text())["songs"]
+        == json.loads((run_dir / "config.json").read_text())["songs"]
+    )
+    assert "not used by it" in (resumed / "data_report.txt").read_text()
+    _trained_the_same(resumed, straight)
+    # It keeps its parts: a flag that would split the songs otherwise is refused (it would do nothing).
+    again = tmp_path / "again"
+    assert (
+        chords.main([*flags, "--run_dir", str(again), "--resume", str(last), "--data.val_fraction", "0.3"])
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert "data.val_fraction (0.15 there, 0.3 here) would not change" in err, err
+    assert "Resume with --data.val_fraction 0.15" in err and not again.exists()
+    # A song it trained on deleted: refused, naming it, before anything is written.
+    for suffix in (".wav", ".lab"):
+        (data / f"song_003{suffix}").unlink()
+    assert chords.main([*flags, "--run_dir", str(again), "--num_epochs", "3", "--resume", str(last)]) == 2
+    err = capsys.readouterr().err
+    assert f"1 of the 4 songs it trained on is not among the songs of the data folder {data}" in err, err
+    assert "gone since: 'song_003'" in err and "--init_from" in err and "Traceback" not in err
+    assert not again.exists()
+
+
+def test_a_run_split_by_an_older_version_resumes_on_its_own_parts(tiny_run, tmp_path, monkeypatch, capsys):
+    """Runs from before each song's part was kept as songs come and go (a shuffle of all the songs) were
+    refused: this version splits the folder otherwise. Their run folder lists the parts: it goes on with them,
+    exactly. A checkpoint without that list (outside its run folder) is still compared, and refused."""
+    from audiotrain.datasets.chord_songs import split_songs_shuffled
+    from audiotrain.recipes.chords import data as chords_data
+
+    data = tmp_path / "songs"
+    generate_demo_songs(data, n_songs=5, seed=9, song_seconds=6)
+    flags = _folder_run_flags(tiny_run, data)
+    old, straight, resumed = tmp_path / "old", tmp_path / "straight", tmp_path / "resumed"
+    with monkeypatch.context() as patch:  # the split of the versions before
+        patch.setattr(
+            chords_data,
+            "split_songs",
+            lambda songs, val, test, seed, by: split_songs_shuffled(songs, val, test, seed),
+        )
+        assert chords.main([*flags, "--run_dir", str(old)]) == 0
+        assert chords.main([*flags, "--run_dir", str(straight), "--num_epochs", "3"]) == 0
+    today, _ = chords_data.folder_splits(ChordDataConfig(data_dir=str(data)), TrainingConfig().seed)
+    recorded = json.loads((old / "config.json").read_text())["songs"]
+    assert recorded != {part: [s.name for s in getattr(today, part)] for part in recorded}  # (another split)
+    last = old / "checkpoints" / "last"
+    capsys.readouterr()
+    assert chords.main([*flags, "--run_dir", str(resumed), "--num_epochs", "3", "--resume", str(last)]) == 0
+    out = capsys.readouterr().out
+    assert "resuming on the 5 songs its run trained on, in the parts it recorded" in out, out
+    assert json.loads((resumed / "config.json").read_text())["songs"] == recorded
+    _trained_the_same(resumed, straight)
+    # Outside its run folder the checkpoint holds only its songs' counts and digests: split again, refused.
+    alone = tmp_path / "copied" / "last"
+    shutil.copytree(last, alone)
+    again = tmp_path / "again"
+    assert chords.main([*flags, "--run_dir", str(again), "--num_epochs", "3", "--resume", str(alone)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot resume from {alone}" in err and "Traceback" not in err and not again.exists(), err
 
 
 def test_val_fraction_0_trains_on_every_song_without_validation(tiny_run, tmp_path, capsys):

@@ -53,6 +53,28 @@ def test_chord_training_on_two_ranks_equals_one_process_over_the_combined_batch(
 
 
 @pytest.mark.slow
+def test_a_two_rank_run_on_a_data_folder_resumes_on_its_own_songs_after_one_is_added(tmp_path):
+    """Both ranks take the resumed run's songs from its record (read before rank 0 rewrites it), not the
+    folder as it is now: the resumed job trains as the uninterrupted one did."""
+    from audiotrain.datasets.chord_demo import generate_demo_songs
+
+    data = tmp_path / "songs"
+    generate_demo_songs(data, n_songs=4, seed=9, song_seconds=6)
+    flags = ["train", "--data", str(data), *CHORDS, "--data.cache_dir", str(tmp_path / "cache")]
+    flags += ["--batch_size", "2", "--save_every", "0"]
+    _launch("audiotrain.recipes.chords", [*flags, "--run_dir", "run"], tmp_path)
+    _launch("audiotrain.recipes.chords", [*flags, "--run_dir", "straight", "--num_epochs", "3"], tmp_path)
+    for suffix in (".wav", ".lab"):
+        (data / f"added{suffix}").write_bytes((data / f"song_001{suffix}").read_bytes())
+    last = str(tmp_path / "run" / "checkpoints" / "last")
+    resume = [*flags, "--run_dir", str(tmp_path / "run"), "--num_epochs", "3", "--resume", last]
+    ranks = _launch("audiotrain.recipes.chords", resume, tmp_path)
+    assert "1 song added to" in ranks[0].stdout, ranks[0].stdout[-3000:]
+    a, b = (json.loads((tmp_path / run / "history.json").read_text()) for run in ("run", "straight"))
+    assert a["epoch"] == [0, 1, 2] and a["train_loss"] == b["train_loss"] and a["val_loss"] == b["val_loss"]
+
+
+@pytest.mark.slow
 def test_clap_fine_tuning_runs_on_two_ranks_with_one_run_folder(tmp_path):
     # 12 clips leave 3 for evaluation: shards of 2 and 1, which the contrastive loss's gather must survive.
     args = ["--demo.folder", str(tmp_path / "cache"), "--demo.clips", "12", "--demo.width", "16",

@@ -12,6 +12,12 @@ epoch) continue from the saved position in the checkpoint's song list. A checkpo
 
 Checkpoints from before this record hold only the counts (or nothing); their run folder's ``config.json``
 holds the song names and the data settings, and is read instead (`stored_song_record`).
+
+A resumed run on a data folder goes on with its own songs where its run folder's ``config.json`` lists them
+(`recorded_song_names`, `resumed_run_songs`): each part's songs as recorded, in their order, and none of the
+songs added since, however this version splits the folder (a run from before each song's part was kept as
+songs come and go resumes on its own split). Without that list the folder's split is made again and
+compared (`check_resume_songs`).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from audiotrain.datasets.chord_demo import generator_version
 from audiotrain.recipes.chords.config import DEMO_STYLES_BEFORE_MIXES, ChordDataConfig
 from audiotrain.recipes.chords.data import SongSplits, assign_demo_styles
 from audiotrain.recipes.chords.task import stored_settings
+from audiotrain.recipes.config_cli import RUN_CONFIG_KEY
 from audiotrain.recipes.split_record import (
     describe_counts,
     describe_difference,
@@ -149,6 +156,103 @@ def check_resume_demo(
         )
 
 
+def recorded_song_names(folder: Path, state: dict[str, Any]) -> dict[str, list[str]] | None:
+    """The song names per part, in order, that checkpoint `folder` (its trainer state `state`) was trained on:
+    its run folder's ``config.json`` list, where it agrees with the checkpoint's own record (the counts, and
+    the digests of the names where it holds them). None where there is no such list (a checkpoint outside
+    its run folder: only counts), or where it is another run's (a config.json written over since)."""
+    before, names = stored_song_record(folder, state)
+    if before is None or names is None:
+        return None
+    digests = before.get("names_sha256") or {}
+    for part in SPLITS:
+        if isinstance(before.get(part), int) and before[part] != len(names[part]):
+            return None
+        if part in digests and digests[part] != names_digest(names[part]):
+            return None
+    return names
+
+
+#: The settings that split a data folder into parts: a resume keeps its run's parts (`resumed_run_songs`).
+SPLIT_SETTINGS = ("val_fraction", "test_fraction", "split_by")
+
+
+def check_resume_split(folder: Path, state: dict[str, Any], data: ChordDataConfig) -> None:
+    """Refuse to resume checkpoint `folder` (its trainer state `state`) on a data folder with other split
+    settings (`SPLIT_SETTINGS`) than its run's, where it goes on with its recorded parts: they would change
+    nothing, while config.json said they split the run. Messages start where "cannot resume from FOLDER: "
+    leaves off."""
+    if recorded_song_names(folder, state) is None:  # (split again, and compared: `check_resume_songs`)
+        return
+    before = (state.get(RUN_CONFIG_KEY) or {}).get("data") or {}
+    changed = [k for k in SPLIT_SETTINGS if k in before and before[k] != getattr(data, k)]
+    if changed:
+        raise ValueError(
+            "it goes on with its own songs in the parts its run split them into, which "
+            + ", ".join(f"data.{k} ({before[k]!r} there, {getattr(data, k)!r} here)" for k in changed)
+            + " would not change. Resume with "
+            + " ".join(f"--data.{k} {before[k]}" for k in changed)
+            + f", or start a new run folder with --init_from {folder} in place of --resume to split the "
+            "songs otherwise and train on them from its weights"
+        )
+
+
+def resumed_run_songs(
+    splits: SongSplits, recorded: dict[str, list[str]], folder: Path, data_dir: str
+) -> tuple[SongSplits, str]:
+    """The songs of the run that checkpoint `folder` resumes, out of `splits` (data folder `data_dir` as
+    scanned and split now): each part's songs as `recorded` (`recorded_song_names`), in that order, so that
+    the data loaders and the schedule go on exactly; a song is matched by its name (its path under the data
+    folder). Songs added since are left out, and listed in the splits' `data_report`. Returns the splits and
+    a line saying what differs from a new run's songs ("" where nothing does). Raises ValueError, naming
+    them, where recorded songs are no longer found (deleted, renamed, or left out by the scan)."""
+    found = {song.name: song for part in SPLITS for song in getattr(splits, part)}
+    missing = sum(name not in found for part in SPLITS for name in recorded[part])
+    if missing:
+        total = sum(len(recorded[part]) for part in SPLITS)
+        raise ValueError(
+            f"cannot resume from {folder}: {missing} of the {total} songs it trained on "
+            f"{'is' if missing == 1 else 'are'} not among the songs of the data folder {data_dir} now"
+            f"{describe_difference(recorded, split_names(splits), 'songs')} (a song the scan left out is "
+            f"listed above). {_songs_remedy(folder)}"
+        )
+    ours = {name for part in SPLITS for name in recorded[part]}
+    added = sorted(name for name in found if name not in ours)
+    now = {part: {song.name for song in getattr(splits, part) if song.name in ours} for part in SPLITS}
+    resplit = any(now[part] != set(recorded[part]) for part in SPLITS)
+    report = splits.data_report
+    if added and report:
+        report += (
+            f"\n  {len(added)} songs added since the resumed run began, not used by it (a new run or "
+            "--init_from trains on them):\n    " + "\n    ".join(added)
+        )
+    source = f"{len(ours)} of the {splits.source}" if added else splits.source
+    resumed = SongSplits(
+        *([found[name] for name in recorded[part]] for part in SPLITS), source=source, data_report=report
+    )
+    if not (resplit or added):
+        return resumed, ""
+    said = f"resuming on the {len(ours)} songs its run trained on"
+    if resplit:
+        said += ", in the parts it recorded (a new run would split them otherwise)"
+    if added:
+        some, it = ("1 song", "it") if len(added) == 1 else (f"{len(added)} songs", "them")
+        said += (
+            f"; {some} added to {data_dir} since {'is' if len(added) == 1 else 'are'} not used (a new run "
+            f"folder, or --init_from {folder} in place of --resume, trains on {it})"
+        )
+    return resumed, said
+
+
+def _songs_remedy(folder: Path) -> str:
+    # Resuming continues a run on its own songs; starting from its weights on others is --init_from.
+    return (
+        f"To train on the songs as they are now from its weights, start a new run folder with --init_from "
+        f"{folder} in place of --resume; or restore the data to the songs the checkpoint was trained on and "
+        "resume again"
+    )
+
+
 def check_resume_songs(
     folder: Path, state: dict[str, Any], splits: SongSplits, data: ChordDataConfig, from_demo: bool
 ) -> None:
@@ -161,12 +265,7 @@ def check_resume_songs(
         return
     now = song_record(splits, data if from_demo else None)
     where = f"the data folder {data.data_dir}" if data.data_dir else "the demo data"
-    # Resuming continues a run on its own songs; starting from its weights on others is --init_from.
-    init_from = f"--init_from {folder} in place of --resume"
-    remedy = (
-        f"To train on the songs as they are now from its weights, start a new run folder with {init_from}; "
-        "or restore the data to the songs the checkpoint was trained on and resume again"
-    )
+    remedy = _songs_remedy(folder)
     counts_before = {part: before.get(part) for part in SPLITS}
     counts_now = {part: now[part] for part in SPLITS}
     if counts_before != counts_now:

@@ -60,6 +60,9 @@ from audiotrain.recipes.chords.predict import ChordPredictor, checkpoint_entries
 from audiotrain.recipes.chords.song_record import (
     check_resume_demo,
     check_resume_songs,
+    check_resume_split,
+    recorded_song_names,
+    resumed_run_songs,
     song_record,
     split_names,
 )
@@ -182,8 +185,16 @@ def run_training(
     replace = check_output_folders(config, run_dir, resume, overwrite)
     continuing = resume is not None and run_dir is not None and is_inside(resume, run_dir)
     from_demo = splits is None and not config.data.data_dir
+    recorded = None  # a resumed run's own songs on a data folder, as its run recorded them
     if resume:  # before any song is rendered, feature computed or folder written
-        resume_folder, state = check_resume_settings(config, resume, from_demo, resume_unrecorded_demo)
+        splits_folder = splits is None and bool(config.data.data_dir)
+        resume_folder, state = check_resume_settings(
+            config, resume, from_demo, resume_unrecorded_demo, splits_folder
+        )
+        if splits_folder:
+            # Read here, before rank 0 rewrites config.json (it does after the feature pass, which every
+            # rank joins); every rank takes rank 0's list, so that the ranks train on the same songs.
+            recorded = collectives.broadcast_from_main(recorded_song_names(resume_folder, state))
     init_folder, init_record = check_init_from(config, init_from, run_dir) if init_from else (None, None)
     if resume and init_record:
         _check_resumed_init_from(resume, state, init_record)
@@ -191,7 +202,8 @@ def run_training(
     again = "run the same command again to go on from there" if splits is None else "the next run reads them"
     try:
         with stop_on_signals(lambda signum: True):  # nothing to save yet: the first stop signal ends it
-            splits, feature_fn, cache = _prepare_songs(config, splits, log)
+            resumed = (resume_folder, recorded) if recorded is not None else None
+            splits, feature_fn, cache = _prepare_songs(config, splits, log, resumed)
     except KeyboardInterrupt as stop:  # one line, not a traceback (the command exits 130, or 143)
         if main:
             print(stopped_before_training(stop, stopped_by(), again), file=sys.stderr, flush=True)
@@ -287,12 +299,15 @@ def check_resume_settings(
     resume: str | Path,
     from_demo: bool | None = None,
     resume_unrecorded_demo: bool = False,
+    splits_folder: bool | None = None,
 ) -> tuple[Path, dict]:
     """The checks of a ``--resume`` that read only its checkpoint (features, model, the demo songs' settings,
     its arrays, epochs left), before any data is read or rendered or anything written; returns (the
     checkpoint folder, its trainer state). The launcher of local processes runs them too, so that a refusal
     comes once, not from every rank. `from_demo`: whether the run trains on the demo songs (default: without
-    ``data.data_dir``); `resume_unrecorded_demo`: see `check_resume_demo`.
+    ``data.data_dir``); `resume_unrecorded_demo`: see `check_resume_demo`; `splits_folder`: whether the run
+    splits ``data.data_dir`` itself (default: with one; not with songs given from Python), whose split
+    settings are then its checkpoint's (`check_resume_split`).
 
     The settings that differ are named in one message, each with the flag that gives the checkpoint's: one
     at a time, an old run took three refusals (and the demo rendered before the third)."""
@@ -306,6 +321,7 @@ def check_resume_settings(
         )
     stored = stored_settings(folder, state) or {}  # a hand-edited setting is named with its file
     from_demo = not config.data.data_dir if from_demo is None else from_demo
+    splits_folder = bool(config.data.data_dir) if splits_folder is None else splits_folder
     problems = []
     try:
         check_stored_features(
@@ -325,6 +341,7 @@ def check_resume_settings(
             stored.get("model_config"), model, command_line_resume_remedy(stored, "--model.*")
         ),
         lambda: check_resume_demo(folder, state, config.data, from_demo, resume_unrecorded_demo),
+        lambda: check_resume_split(folder, state, config.data) if splits_folder else None,
     ):
         try:
             check()
@@ -506,9 +523,13 @@ def _check_epochs_left(folder: Path, state: dict, num_epochs: int) -> None:
         )
 
 
-def _prepare_songs(config: TrainingConfig, splits: SongSplits | None, log):
+def _prepare_songs(
+    config: TrainingConfig, splits: SongSplits | None, log, resumed: tuple[Path, dict] | None = None
+):
     """(the songs split into train/val/test without those whose audio does not decode, the feature
-    function, its cache): the data folder's songs, or the demo's (synthesised once, shared between the ranks)."""
+    function, its cache): the data folder's songs, or the demo's (synthesised once, shared between the ranks).
+    `resumed`: (the checkpoint folder, the song names per part its run recorded) of a resumed run on a data
+    folder, which goes on with those songs (`resumed_run_songs`)."""
     data = config.data
     if not data.cache_dir:  # the default cache: say where an earlier version's is, before this one fills
         note = earlier_cache_note(quiet_unless_empty=True)
@@ -518,6 +539,10 @@ def _prepare_songs(config: TrainingConfig, splits: SongSplits | None, log):
         if data.data_dir:
             splits, report = folder_splits(data, config.seed, min_seconds=config.features.min_seconds)
             log(report)
+            if resumed is not None:  # (before the feature pass: songs added since are not computed)
+                splits, said = resumed_run_songs(splits, resumed[1], resumed[0], data.data_dir)
+                if said:
+                    log(said)
         else:
             # The recipe's own processes (one machine, one disk) render the demo songs together. Under a
             # launcher that may span machines without a shared disk, rank 0 renders them first, and the other
