@@ -4,7 +4,7 @@ import json
 import re
 
 from audiotrain.recipes import chords
-from audiotrain.recipes.chords.config import ChordFeatureConfig
+from audiotrain.recipes.chords.config import ChordDataConfig, ChordFeatureConfig
 from audiotrain.recipes.chords.cv import song_folds
 
 import numpy as np
@@ -207,3 +207,43 @@ def test_a_resume_that_cannot_continue_advises_what_the_cv_command_accepts(cv_ca
     as_advised = [*argv, "--run_dir", str(folder), "--overwrite"]
     assert chords.main(as_advised) == 0
     assert (folder / "notes.txt").read_text() == "mine" and (folder / "cv_scores.json").is_file()
+
+
+def test_a_cv_run_resumes_on_its_own_folds_after_songs_are_added_or_the_split_changed(
+    cv_cache, tmp_path, monkeypatch, capsys
+):
+    """A cv run on a data folder is resumed on the songs cv_progress.json lists, in its order: its folds.
+    It was refused when a song had been added since, and for a run from before each song's part was kept as
+    songs come and go (its songs listed in another order): the folds would have been others."""
+    from audiotrain.datasets.chord_demo import generate_demo_songs
+    from audiotrain.datasets.chord_songs import split_songs_shuffled
+    from audiotrain.recipes.chords import data as chords_data
+
+    data = tmp_path / "songs"
+    generate_demo_songs(data, n_songs=5, seed=9, song_seconds=6)
+    argv = ["cv", "--data", str(data), "--folds", "2", *TINY_CV_FLAGS, "--num_epochs", "2"]
+    argv += ["--data.cache_dir", str(cv_cache)]
+    stopped, straight = tmp_path / "stopped", tmp_path / "straight"
+    with monkeypatch.context() as patch:  # the split (and so the order of the songs) of the versions before
+        patch.setattr(
+            chords_data,
+            "split_songs",
+            lambda songs, val, test, seed, by: split_songs_shuffled(songs, val, test, seed),
+        )
+        assert chords.main([*argv, "--run_dir", str(straight)]) == 0
+        _ctrl_c_in_the_first_fold(patch)
+        assert chords.main([*argv, "--run_dir", str(stopped)]) == 130
+    recorded = json.loads((stopped / "cv_progress.json").read_text())["songs"]
+    today, _ = chords_data.folder_splits(ChordDataConfig(data_dir=str(data)), seed=0)
+    assert recorded != [song.name for song in (*today.train, *today.val, *today.test)]  # (listed otherwise)
+    for suffix in (".wav", ".lab"):
+        (data / f"added{suffix}").write_bytes((data / f"song_001{suffix}").read_bytes())
+    capsys.readouterr()
+    assert chords.main([*argv, "--run_dir", str(stopped), "--resume", str(stopped)]) == 0
+    out = capsys.readouterr().out
+    assert f"1 song added to {data} since is not used" in out and "over 5 songs" in out, out
+    assert json.loads((stopped / "cv_progress.json").read_text())["songs"] == recorded
+    for k in (0, 1):  # the folds it started with, fold 0 going on from its checkpoint exactly
+        a, b = (json.loads((run / f"fold{k}" / "history.json").read_text()) for run in (stopped, straight))
+        assert a["train_loss"] == b["train_loss"] and a["val_loss"] == b["val_loss"], k
+    assert not (stopped / "oof" / "added.lab").exists()

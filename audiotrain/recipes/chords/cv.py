@@ -130,8 +130,12 @@ def run_cross_validation(
     songs, source, (screen_report, data_report) = all_songs(config)
     if screen_report:
         log(screen_report)
-    names = [song.name for song in songs]
     progress_path = run_dir / PROGRESS_FILE
+    if resume and config.data.data_dir:
+        songs, source, said = _songs_as_recorded(songs, source, progress_path, config.data.data_dir)
+        if said:
+            log(said)
+    names = [song.name for song in songs]
     progress = {"folds": folds, "songs": names, "config": config.to_dict(), "done": {}}
     if resume:
         progress["done"] = _finished_folds(progress_path, progress)
@@ -194,6 +198,31 @@ def cv_outputs(run_dir: Path) -> list[str]:
     however many an earlier run had, and `CV_OUTPUTS`."""
     folds = [p.name for p in run_dir.glob("fold*") if re.fullmatch(r"fold\d+", p.name)]
     return sorted(folds) + list(CV_OUTPUTS)
+
+
+def _songs_as_recorded(songs: list, source: str, path: Path, data_dir: str) -> tuple[list, str, str]:
+    """(the songs of the cv run whose record is `path`, their source line, a line to say), out of `songs` and
+    `source` (data folder `data_dir` as scanned now). The songs come in the record's order: the folds depend
+    on that order alone, so they are the ones the run started with, however this version orders the folder
+    (a run from before each song's part was kept as songs come and go) and whatever songs were added since
+    (left out, and said; the line is "" where none were). `songs` as they are where the record is unreadable
+    or a song it lists is not found: `_finished_folds` then says why it cannot go on."""
+    try:
+        recorded = json.loads(path.read_text()).get("songs")
+    except (OSError, ValueError, AttributeError):
+        return songs, source, ""
+    found = {song.name: song for song in songs}
+    if not isinstance(recorded, list) or not all(isinstance(n, str) and n in found for n in recorded):
+        return songs, source, ""
+    ours, added = [found[name] for name in recorded], len(found) - len(set(recorded))
+    if not added:
+        return ours, source, ""
+    some, it = ("1 song", "it") if added == 1 else (f"{added} songs", "them")
+    said = (
+        f"resuming the cv run on the {len(ours)} songs it started with: {some} added to {data_dir} since "
+        f"{'is' if added == 1 else 'are'} not used (a new cv run trains on {it})"
+    )
+    return ours, f"{len(ours)} of the {source}", said
 
 
 def _finished_folds(path: Path, now: dict) -> dict[str, dict[str, float]]:
