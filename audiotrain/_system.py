@@ -321,9 +321,14 @@ def run_recipe_command(cli_module: str) -> None:
     import importlib
 
     from audiotrain.distributed import exit_rank
+    from audiotrain.train.interrupt import SaveAborted
 
     try:
         status = importlib.import_module(cli_module).main()
+    except (
+        SaveAborted
+    ) as aborted:  # (also a KeyboardInterrupt) fit said what was left: 130, or 143 for SIGTERM
+        status = aborted.code
     except RuntimeError as error:
         # A kernel compile that TMPDIR's room or rights broke outside `Trainer.fit` (which says it itself):
         # in predict, evaluate or a score before training. One line naming TMPDIR, not MLX's 25-50.

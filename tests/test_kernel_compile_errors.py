@@ -50,3 +50,11 @@ def test_a_ctrl_c_no_command_handles_is_one_line_and_status_130(tmp_path):
     done = run_command(tmp_path, "raise KeyboardInterrupt")
     assert done.returncode == 130 and "Traceback" not in done.stderr
     assert done.stderr.strip() == "interrupted (Ctrl-C)"
+
+
+def test_a_save_that_a_second_stop_signal_aborted_keeps_its_exit_status_and_says_nothing_more(tmp_path):
+    """fit's SaveAborted is a KeyboardInterrupt too: the recipes' commands took it for a Ctrl-C nothing
+    handled, added "interrupted (Ctrl-C)" under fit's own line and exited 130 after SIGTERM (143)."""
+    done = run_command(tmp_path, "from audiotrain.train.interrupt import SaveAborted; raise SaveAborted(143)")
+    assert done.returncode == 143 and "Traceback" not in done.stderr
+    assert "interrupted" not in done.stderr

@@ -164,6 +164,18 @@ def test_callbacks_reused_in_a_new_trainer_start_a_new_run(tmp_path):
     assert Path(first_best).parent == tmp_path / "checkpoints"
 
 
+def test_a_checkpoint_callback_reused_in_a_new_trainer_resumes_its_best_with_ckpt_path_best(tmp_path):
+    """Lightning's habit (a second Trainer given the same callbacks, fit(ckpt_path="best")) failed with
+    "nothing saved yet": the reused object forgot its run at setup, before "best" was looked up."""
+    checkpoint = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="val_loss", save_top_k=1)
+    _fit_with([checkpoint], tmp_path, max_epochs=2)
+    best = checkpoint.best_model_path
+    trainer = quiet_trainer(tmp_path, max_epochs=3, callbacks=[checkpoint], enable_checkpointing=True)
+    trainer.fit(TinyClassifier(lr=0.05), make_batches(), make_batches(32, seed=1), ckpt_path="best")
+    assert str(trainer.ckpt_path) == best
+    assert trainer.current_epoch == 3
+
+
 def test_fitting_the_same_trainer_again_continues_its_callbacks_run(tmp_path):
     checkpoint = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="val_loss", save_top_k=2)
     stopping = EarlyStopping("val_loss", patience=10)

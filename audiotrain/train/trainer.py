@@ -484,6 +484,11 @@ class Trainer:
         # code after fit (a random search's next draw, the next model's weights) goes on with its own
         # sequence, as if fit had drawn nothing from it.
         callers_generators = RandomState.capture()
+        if str(ckpt_path or self._pending_ckpt) == "best":
+            # Named before setup, where a ModelCheckpoint that ran in another Trainer's fit forgets that run
+            # (its best included): "best" is the best it saved, as in Lightning.
+            with contextlib.suppress(ValueError):  # nothing saved: refused below, with the reason
+                ckpt_path = self.callbacks.checkpoint_path("best")
         seed_generators(self.seed)
         self._run_random_state = None
         try:
