@@ -325,10 +325,8 @@ def run_recipe_command(cli_module: str) -> None:
 
     try:
         status = importlib.import_module(cli_module).main()
-    except (
-        SaveAborted
-    ) as aborted:  # (also a KeyboardInterrupt) fit said what was left: 130, or 143 for SIGTERM
-        status = aborted.code
+    except SaveAborted as aborted:  # (a KeyboardInterrupt too) fit said what was left
+        status = aborted.code  # 130, or 143 for SIGTERM
     except RuntimeError as error:
         # A kernel compile that TMPDIR's room or rights broke outside `Trainer.fit` (which says it itself):
         # in predict, evaluate or a score before training. One line naming TMPDIR, not MLX's 25-50.
