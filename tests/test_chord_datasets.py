@@ -273,6 +273,10 @@ def test_crop_bins_shifts_the_bass_view_with_the_chord_view():
 def test_config_checks_spare_bins():
     with pytest.raises(ValueError, match="spare_bins >= 18"):
         ChordSongConfig(frame_rate=10, bins_per_semitone=3, spare_bins=12)
+    # A fraction of a semitone was cut to a whole one (-2.5 became -2): refused, naming the argument.
+    with pytest.raises(ValueError, match=r"ChordSongConfig.pitch_shifts must be whole semitones .* got -2.5"):
+        ChordSongConfig(frame_rate=10, pitch_shifts=(-2.5, 0.5, 2.5))
+    assert ChordSongConfig(frame_rate=10, pitch_shifts=(-2.0, 0, np.int64(2))).pitch_shifts == (-2, 0, 2)
     assert ChordSongConfig(
         frame_rate=10, bins_per_semitone=3, spare_bins=0, pitch_shifts=()
     ).pitch_shifts == (0,)

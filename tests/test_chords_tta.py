@@ -55,6 +55,15 @@ def test_tta_is_on_by_default_as_far_as_the_spare_bins_reach():
     assert ChordPredictor(model, ChordFeatureConfig(), tta_shifts=()).tta_shifts == (0,)
 
 
+def test_fractional_tta_shifts_are_refused_naming_the_argument():
+    """(-0.5, 0, 0.5) became (0, 0, 0): three unshifted passes at three times the cost; -1.9 became -1."""
+    model = ChordRecognitionModel(ChordModelConfig(d_model=32, n_layers=1, n_heads=2, ff_dim=64))
+    for shifts, bad in (((-0.5, 0, 0.5), "-0.5"), ((-1.9, 1.9), "-1.9")):
+        with pytest.raises(ValueError, match=f"ChordPredictor tta_shifts must be whole semitones.*got {bad}"):
+            ChordPredictor(model, ChordFeatureConfig(), tta_shifts=shifts)
+    assert ChordPredictor(model, ChordFeatureConfig(), tta_shifts=(-1.0, 0, 1.0)).tta_shifts == (-1, 0, 1)
+
+
 def test_views_batched_together_give_each_view_its_own_posteriors():
     """The shifted crops' windows share forward passes; each crop still gets exactly its own posteriors, for
     any length (shorter than a window, a window, longer) and any hop."""

@@ -553,6 +553,22 @@ def frame_targets(
     return {"chord_type": chord_type, "root": root, "bass": bass}
 
 
+def whole_semitones(shifts: Sequence[float], name: str) -> tuple[int, ...]:
+    """`shifts` as ints, refusing any that is not a whole number of semitones: `name` (the argument) and the
+    value in the message. A shift moves the CQT crop by ``shift * bins_per_semitone`` bins, so a fraction
+    would be cut to a whole semitone (-0.5, 0, 0.5 would be three unshifted passes)."""
+    whole = []
+    for shift in shifts:
+        try:
+            exact = float(shift).is_integer()
+        except (TypeError, ValueError):
+            exact = False
+        if not exact:
+            raise ValueError(f"{name} must be whole semitones (..., -1, 0, 1, ...), got {shift!r}")
+        whole.append(int(float(shift)))
+    return tuple(whole)
+
+
 def transpose_targets(targets: dict[str, np.ndarray], semitones: int) -> dict[str, np.ndarray]:
     """Move root and bass targets by ``semitones``; ignored entries (-1) stay ignored."""
     out = dict(targets)
@@ -618,7 +634,7 @@ class ChordSongConfig:
             self.eval_chunk_frames = self.window_frames
         if self.pitch_shifts is None:
             self.pitch_shifts = tuple(range(-5, 7))
-        self.pitch_shifts = tuple(int(s) for s in self.pitch_shifts) or (0,)
+        self.pitch_shifts = whole_semitones(self.pitch_shifts, "ChordSongConfig.pitch_shifts") or (0,)
         reach = max(abs(s) for s in self.pitch_shifts) * self.bins_per_semitone
         if reach > self.spare_bins:
             raise ValueError(

@@ -30,7 +30,7 @@ from audiotrain.chords.decode import DecodeConfig, decode_posteriors
 from audiotrain.chords.lab import ChordSegment
 from audiotrain.chords.vocabulary import N_INDEX, vocabulary_dict
 from audiotrain.datasets._folders import AUDIO_FILE_SUFFIXES
-from audiotrain.datasets.chord_songs import ANNOTATION_SUFFIXES
+from audiotrain.datasets.chord_songs import ANNOTATION_SUFFIXES, whole_semitones
 from audiotrain.models import fast_math
 from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel, joint_chord_classes
 from audiotrain.recipes.chords.config import (
@@ -249,7 +249,11 @@ class ChordPredictor:
         self.window_frames = int(window_frames)
         self.window_hop = window_hop
         self.batch_windows = int(batch_windows)
-        shifts = default_tta_shifts(features) if tta_shifts is None else tuple(int(s) for s in tta_shifts)
+        shifts = (
+            default_tta_shifts(features)
+            if tta_shifts is None
+            else whole_semitones(tta_shifts, "ChordPredictor tta_shifts")
+        )
         self.tta_shifts = shifts or (0,)
         # Checked once here, not per song after its CQT: a crop moves only as far as the spare bins reach.
         for shift in self.tta_shifts:
