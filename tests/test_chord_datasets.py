@@ -340,6 +340,41 @@ def test_windows_are_deterministic_and_change_with_epoch(tmp_path):
     assert batches[0] == batches[1]
 
 
+def test_training_windows_lie_within_the_annotated_span_of_a_partly_annotated_song(tmp_path):
+    """Windows were drawn over the whole recording while their count came from where the annotation ends:
+    on 60 s of audio annotated from 20 s to 30 s, most windows held no labelled frame (all ignored by the
+    loss). Now each window lies within the annotated span (or covers all of a span shorter than a window),
+    and a song gets windows for its annotated seconds."""
+    config = _config()
+    audio_frames = 600  # 60 s at 10 fps
+    late = _song(tmp_path, "late", [ChordSegment(20.0, 25.0, "C:maj"), ChordSegment(25.0, 30.0, "G:min")])
+    brief = _song(tmp_path, "brief", [ChordSegment(40.0, 41.0, "A:min")])  # 10 frames: under a window
+    dataset = ChordSongDataset(
+        [late, brief], lambda path: np.ones((config.total_bins, audio_frames), np.float32), config, seed=0
+    )
+    assert len(dataset) == math.ceil(10 * FRAME_RATE / 16) + 1  # 7 windows for 10 s, 1 for the brief one
+    for epoch in range(20):
+        dataset.set_epoch(epoch)
+        for i in range(len(dataset)):
+            labelled = int((dataset[i]["chord_type"] >= 0).sum())
+            assert labelled == (16 if i < 7 else 10), (epoch, i)
+
+
+def test_windows_of_a_song_annotated_throughout_are_drawn_as_before(tmp_path):
+    """On a fully annotated song (every demo song) the draws are those of earlier versions, start ~
+    U[0, frames - window]: the demo's windows, losses and figures stay the same."""
+    config = _config(pitch_shifts=(0,))
+    frames = 90  # 9 s, annotated throughout
+    rows = np.arange(frames, dtype=np.float32)[None, :].repeat(config.total_bins, axis=0)
+    dataset = ChordSongDataset([_song(tmp_path, "a", SEGMENTS)], lambda path: rows, config, seed=5)
+    assert (dataset.song_targets(0)["chord_type"] >= 0).all()
+    for epoch in range(3):
+        dataset.set_epoch(epoch)
+        for i in range(len(dataset)):
+            start = np.random.default_rng([5, epoch, i]).integers(0, frames - 16 + 1)
+            assert dataset[i]["features"][0, 0] == start
+
+
 def test_evaluation_chunks_cover_whole_songs(tmp_path):
     config = _config(eval_chunk_frames=20)
     songs = [_song(tmp_path, "a", SEGMENTS), _song(tmp_path, "b", SEGMENTS[:3])]

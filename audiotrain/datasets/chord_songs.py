@@ -10,10 +10,11 @@ types (``C:(1,b3)``): they train as ``X``, so a dataset in a notation the vocabu
 
 `ChordSongDataset` serves
 
-- training items: random windows of ``window_frames`` frames, drawn deterministically, with pitch-shift
-  augmentation over 12 keys: the features are CQT frames with ``spare_bins`` extra bins on each side, and a
-  shift of ``s`` semitones crops the bins ``s * bins_per_semitone`` lower (content moves up) while the
-  labels move up ``s`` semitones;
+- training items: random windows of ``window_frames`` frames within each song's annotated span (a song
+  gets windows in proportion to that span), drawn deterministically, with pitch-shift augmentation over 12
+  keys: the features are CQT frames with ``spare_bins`` extra bins on each side, and a shift of ``s``
+  semitones crops the bins ``s * bins_per_semitone`` lower (content moves up) while the labels move up ``s``
+  semitones;
 - evaluation items: every song cut into consecutive chunks of ``eval_chunk_frames`` frames, the last one
   padded, with ``mask`` marking the real frames. All items then share one shape, so a compiled evaluation
   step compiles once; `stitch_song` puts a song's chunk outputs back together for song-level decoding and
@@ -759,9 +760,11 @@ class ChordSongDataset(Dataset):
         self._features: dict[int, np.ndarray] = {}
         self._targets: dict[int, dict[str, np.ndarray]] = {}
         if train:
-            # Windows per song in proportion to its annotated length, known without loading audio.
+            # Windows per song in proportion to its annotated span (known without loading audio), where
+            # `_window_starts` draws them: a song annotated on 10 s of 56 s of audio is 10 s of training.
             lengths = [
-                max(1, math.ceil(s[-1].end * config.frame_rate / config.window_frames)) for s in self.segments
+                max(1, math.ceil((s[-1].end - s[0].start) * config.frame_rate / config.window_frames))
+                for s in self.segments
             ]
             self._song_of_item = np.repeat(np.arange(len(self.songs)), lengths)
         else:
@@ -842,6 +845,24 @@ class ChordSongDataset(Dataset):
         # (2 ranks of batch 16 then train exactly as one process of batch 32). The loader sets the epoch.
         return np.random.default_rng([self.seed, self.epoch, index])
 
+    def _window_starts(self, song: int) -> tuple[int, int]:
+        """The first and last start frame of song `song`'s training windows: each window lies within the
+        annotated span (from its first labelled frame to its last), or covers all of a span shorter than a
+        window; all within the audio. Frames outside the span are ignored by the loss, so a window drawn
+        over the whole recording of a partly annotated song would mostly teach nothing. On a song annotated
+        throughout, these are 0 and the last start in the audio."""
+        n, window = self.n_frames(song), self.config.window_frames
+        labelled = np.flatnonzero(self.song_targets(song)["chord_type"] != IGNORE_INDEX)
+        last_start = max(0, n - window)
+        if labelled.size == 0:  # (an annotation wholly past the audio's features: the audio, as it is)
+            return 0, last_start
+        span_first, span_last = int(labelled[0]), int(labelled[-1])
+        if span_last - span_first + 1 >= window:
+            first, last = span_first, span_last - window + 1
+        else:
+            first, last = span_last - window + 1, span_first
+        return min(max(first, 0), last_start), min(max(last, 0), last_start)
+
     def _item(self, song: int, start: int, length: int, shift: int) -> dict[str, np.ndarray]:
         features = self.song_features(song)
         targets = self.song_targets(song)
@@ -868,8 +889,8 @@ class ChordSongDataset(Dataset):
             return item
         song = int(self._song_of_item[index])
         rng = self._rng(index)
-        n = self.n_frames(song)
-        start = int(rng.integers(0, max(1, n - self.config.window_frames + 1)))
+        first, last = self._window_starts(song)
+        start = int(rng.integers(first, last + 1))
         shift = int(rng.choice(self.config.pitch_shifts))
         item = self._item(song, start, self.config.window_frames, shift)
         if self.config.eq_db:
