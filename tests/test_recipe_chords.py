@@ -979,7 +979,7 @@ def test_bad_resume_and_checkpoint_fail_fast_without_a_traceback(tiny_run, tmp_p
             ["--decode.self_transition", "1"],
             "decode.self_transition (--decode.self_transition) must be in (0, 1)",
         ),
-        (["--tta", "7"], "--tta must be between 0 and 6 semitones, got 7"),
+        (["--tta", "-1"], "--tta must be 0 semitones (off) or more, got -1"),
         (
             ["--tta", "4"],
             "was trained with features.max_pitch_shift 3, so its features reach 3 semitones either "

@@ -271,3 +271,32 @@ def test_a_kernel_that_a_ctrl_c_broke_is_compiled_again_and_the_file_transcribed
     with pytest.warns(RuntimeWarning, match="compiling it again"):
         segments = predictor.transcribe(_tone(tmp_path / "song.wav"))
     assert failures and segments and segments[-1].end == pytest.approx(1.0)
+
+
+# ---- test-time augmentation -------------------------------------------------------------------------------------
+
+
+def test_tta_goes_as_far_as_the_checkpoints_spare_bins_reach(checkpoint, tmp_path, capsys):
+    """`--tta` stopped at 6 whatever the checkpoint, while `ChordPredictor(tta_shifts=range(-8, 9))` took one
+    with features.max_pitch_shift 8: the CLI now takes what the checkpoint allows, as the API does."""
+    from audiotrain.recipes.chords.task import CHECKPOINT_KEY
+    from audiotrain.train import checkpoint as ckpt
+
+    state = ckpt.read_state(checkpoint)
+    state["module_state"][CHECKPOINT_KEY]["features"]["max_pitch_shift"] = 8
+    arrays = ckpt.read_arrays(checkpoint / ckpt.MODEL_FILE)
+    reaching_8 = ckpt.write_checkpoint(tmp_path / "reach8", arrays, {}, {}, state)
+    song = _tone(tmp_path / "a.wav", seconds=2.0)
+    for tta in ("7", "8"):
+        out = tmp_path / f"tta{tta}.lab"
+        assert (
+            chords.main(["predict", "--checkpoint", str(reaching_8), "--tta", tta, str(song), "-o", str(out)])
+            == 0
+        )
+        assert read_lab(out)
+    capsys.readouterr()
+    assert chords.main(["predict", "--checkpoint", str(reaching_8), "--tta", "9", str(song)]) == 2
+    assert "features.max_pitch_shift 8" in capsys.readouterr().err
+    assert ChordPredictor.from_checkpoint(reaching_8, tta_shifts=range(-8, 9)).tta_shifts == tuple(
+        range(-8, 9)
+    )

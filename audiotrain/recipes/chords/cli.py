@@ -228,14 +228,15 @@ def _predictor_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tta", type=int, default=None, metavar="SEMITONES",
                         help="test-time augmentation: average the posteriors of the audio shifted by -N..N "
                         f"semitones (default {DEFAULT_TTA_SEMITONES}, or the checkpoint's features.max_pitch_shift "
-                        "if smaller; 0: off, about twice as fast; costs 2N+1 forward passes)")  # fmt: skip
+                        "if smaller; at most that max_pitch_shift, as far as its spare bins reach: 6 covers all 12 "
+                        "keys; 0: off, about twice as fast; costs 2N+1 forward passes)")  # fmt: skip
 
 
 def _load_predictor(args: argparse.Namespace, checkpoint: Path | None = None) -> ChordPredictor:
     """The predictor of `checkpoint` (default ``--checkpoint``) with the ``--tta`` and decoding flags."""
     checkpoint = checkpoint if checkpoint is not None else args.checkpoint
-    if args.tta is not None and not 0 <= args.tta <= 6:
-        raise ValueError(f"--tta must be between 0 and 6 semitones, got {args.tta}")
+    if args.tta is not None and args.tta < 0:  # (the upper bound is the checkpoint's, checked below)
+        raise ValueError(f"--tta must be 0 semitones (off) or more, got {args.tta}")
     predictor = ChordPredictor.from_checkpoint(checkpoint)  # the default shifts always fit its features
     reach = predictor.features.max_pitch_shift
     if args.tta is not None and args.tta > reach:
