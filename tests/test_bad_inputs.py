@@ -222,6 +222,10 @@ CASES: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "hop_length 2000": (chords_flag("--features.hop_length", "2000"), ("--features.hop_length", "use 1984 or 2048")),
     "hop_length 30000": (chords_flag("--features.hop_length", "30000"), ("--features.hop_length", "at most sr = 22050", "30000")),
     "hop_length 0": (chords_flag("--features.hop_length", "0"), ("--features.hop_length", ">= 1", "got 0")),
+    # The spare bins past Nyquist: named as the flag the user changed, not "fewer bins, a lower fmin or a higher sr".
+    "max_pitch_shift 40": (chords_flag("--features.max_pitch_shift", "40"), ("--features.max_pitch_shift", "at most 28", "got 40")),
+    "max_pitch_shift 1e9": (chords_flag("--features.max_pitch_shift", "1000000000"), ("--features.max_pitch_shift", "at most 28")),
+    "bins_per_octave 0": (chords_flag("--features.bins_per_octave", "0"), ("--features.bins_per_octave", "multiple of 12", "got 0")),
     "decode.self_transition 1": (chords_flag("--decode.self_transition", "1"), ("decode.self_transition (--decode.self_transition)",)),
     "model.d_model 100000": (chords_flag("--model.d_model", "100000"), ("--model.d_model 100000", "GB", "smaller model")),
     "clap max_tokens 20000": (clap_flag("--dataset.max_tokens", "20000"), ("--dataset.max_tokens 20000", "at most 512")),

@@ -151,8 +151,15 @@ class ChordFeatureConfig:
             raise ValueError(
                 f"features.log_gain (--features.log_gain) must be finite and > 0, got {self.log_gain}"
             )
-        if self.bins_per_octave % 12:
-            raise ValueError(f"features.bins_per_octave must be a multiple of 12, got {self.bins_per_octave}")
+        if (
+            not isinstance(self.bins_per_octave, int)
+            or self.bins_per_octave < 12
+            or self.bins_per_octave % 12
+        ):
+            raise ValueError(
+                "features.bins_per_octave (--features.bins_per_octave) must be a multiple of 12 (12, 24, 36, "
+                f"...), got {self.bins_per_octave!r}"
+            )
         if not isinstance(self.bass_view_bins, int) or not 0 <= self.bass_view_bins <= self.n_bins:
             raise ValueError(
                 f"features.bass_view_bins (--features.bass_view_bins) must be an integer from 0 to n_bins = "
@@ -168,7 +175,13 @@ class ChordFeatureConfig:
                 "features.max_pitch_shift (--features.max_pitch_shift) must be an integer >= 0, "
                 f"got {self.max_pitch_shift!r}"
             )
-        cqt = self.cqt_config()  # validates the rest (Nyquist, hop)
+        if self.max_pitch_shift >= self._shift_past_nyquist():
+            self._refuse_spare_bins_past_nyquist()
+        try:
+            cqt = self.cqt_config()  # validates the rest (Nyquist, hop)
+        except ValueError:
+            self._refuse_spare_bins_past_nyquist()  # the spare bins past Nyquist: named as the flag
+            raise
         # The CQT computes each octave at half the sample rate of the one above, its hop halved with it
         # (`audiotrain.features.cqt`): the hop must halve down to the lowest octave. Where it cannot, the
         # lower octaves' filters run at the full rate, up to 64x longer, on every hop: hop_length 7 asked
@@ -184,6 +197,41 @@ class ChordFeatureConfig:
                 + (f" (use {nearest})" if nearest else " (use fewer octaves: a higher fmin or fewer bins)")
             )
 
+    def _refuse_spare_bins_past_nyquist(self) -> None:
+        """Refuse a `max_pitch_shift` whose spare bins above the model's pass the Nyquist frequency, naming the
+        flag and its largest value that fits: the CQT's own error advises fewer bins, a lower fmin or a higher
+        sr, while the user changed only this. Returns where the shift is not what fails."""
+
+        def fits(semitones: int) -> bool:
+            try:
+                self._cqt_config(semitones * self.bins_per_semitone)
+            except ValueError:
+                return False
+            return True
+
+        self._cqt_config(0)  # the model's own bins past Nyquist: the CQT's error says what to change
+        fails = min(self.max_pitch_shift, self._shift_past_nyquist())
+        if fails == 0 or fits(fails):
+            return
+        most = 0  # fits(most), not fits(fails)
+        while fails - most > 1:
+            middle = (most + fails) // 2
+            most, fails = (middle, fails) if fits(middle) else (most, middle)
+        raise ValueError(
+            f"features.max_pitch_shift (--features.max_pitch_shift) must be at most {most} at sr {self.sr}, "
+            f"fmin {self.fmin:g} Hz and n_bins {self.n_bins}, got {self.max_pitch_shift}: it computes "
+            f"{self.bins_per_semitone} spare bins a semitone on each side, and those above the model's would "
+            f"reach past the Nyquist frequency {self.sr / 2:g} Hz (6 already covers all 12 keys)"
+        )
+
+    def _shift_past_nyquist(self) -> int:
+        """The smallest `max_pitch_shift` whose top spare bin's centre is past the Nyquist frequency (its
+        filters are, sooner): computed, so that no CQT of a billion bins is built to find it out."""
+        octaves = math.log2(self.sr / 2 / self.fmin)
+        return max(
+            0, math.floor((self.bins_per_octave * octaves - (self.n_bins - 1)) / self.bins_per_semitone) + 1
+        )
+
     @property
     def bins_per_semitone(self) -> int:
         return self.bins_per_octave // 12
@@ -197,14 +245,17 @@ class ChordFeatureConfig:
         return self.sr / self.hop_length
 
     def cqt_config(self) -> CQTConfig:
+        return self._cqt_config(self.spare_bins)
+
+    def _cqt_config(self, spare_bins: int) -> CQTConfig:
         return CQTConfig(
             sr=self.sr,
             hop_length=self.hop_length,
             fmin=self.fmin,
             n_bins=self.n_bins,
             bins_per_octave=self.bins_per_octave,
-            spare_bins_below=self.spare_bins,
-            spare_bins_above=self.spare_bins,
+            spare_bins_below=spare_bins,
+            spare_bins_above=spare_bins,
         )
 
     def bass_view_config(self) -> CQTConfig | None:
