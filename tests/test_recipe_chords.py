@@ -13,7 +13,7 @@ from audiotrain.models.chord_model import ChordModelConfig
 from audiotrain.recipes.chords import cli as chords
 from audiotrain.recipes.chords import train as chords_train
 from audiotrain.recipes.chords.config import ChordDataConfig, ChordFeatureConfig, TrainingConfig
-from audiotrain.recipes.chords.data import SongSplits
+from audiotrain.recipes.chords.data import SongSplits, pitch_shift_note, training_pitch_shifts
 from audiotrain.recipes.chords.predict import ChordPredictor, taper
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY, ChordTask, make_schedule
 from audiotrain.recipes.config_cli import load_config_file
@@ -1556,6 +1556,36 @@ def test_another_batch_size_mid_epoch_is_refused_before_config_json_is_rewritten
     assert chords.main([*argv, "--resume", str(stopped), "--batch_size", "2"]) == 2
     _one_error_line(capsys, "--batch_size 2:", "in the middle of an epoch", "resume with --batch_size 4")
     assert (run_dir / "config.json").read_text() == record
+
+
+def test_a_run_says_and_records_the_keys_its_pitch_shift_reaches(tmp_path, capsys):
+    """--features.max_pitch_shift below 6 drew shifts -k..+k only (none at 0) while --data.pitch_shift said
+    "all 12 keys", config.json recorded pitch_shift true and the run printed nothing about it."""
+    run = tmp_path / "run"
+    flags = [
+        "--data.cache_dir",
+        str(tmp_path / "cache"),
+        "--features.max_pitch_shift",
+        "2",
+        "--processes",
+        "1",
+    ]
+    capsys.readouterr()
+    assert chords.main(["demo", "--preset", "quick_test", "--run_dir", str(run), *flags]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "data.pitch_shift: features.max_pitch_shift 2 reaches 5 of the 12 keys (shifts -2..+2); pass "
+        "--features.max_pitch_shift 6 for all 12, or --data.pitch_shift false" in out
+    )
+    assert json.loads((run / "config.json").read_text())["pitch_shifts"] == [-2, -1, 0, 1, 2]
+    # At 0 the augmentation is off, and the run says so.
+    data, none = ChordDataConfig(), ChordFeatureConfig(max_pitch_shift=0)
+    assert training_pitch_shifts(data, none) == (0,)
+    assert pitch_shift_note(data, none).startswith("data.pitch_shift: off, as features.max_pitch_shift 0 ")
+    # All 12 keys at the default reach, each once, and nothing to say; nothing either where none is asked for.
+    assert training_pitch_shifts(data, ChordFeatureConfig()) == tuple(range(-5, 7))
+    assert pitch_shift_note(data, ChordFeatureConfig()) is None
+    assert pitch_shift_note(ChordDataConfig(pitch_shift=False), none) is None
 
 
 def test_a_run_record_says_how_many_processes_trained_it_and_a_repeat_in_another_count_says_so(

@@ -102,7 +102,11 @@ class ChordFeatureConfig:
     bins_per_octave: int = field(default=36, metadata=_help("CQT bins per octave (a multiple of 12)"))
     fmin: float = field(default=C1_HZ, metadata=_help("centre frequency of the lowest model bin, Hz (C1)"))
     max_pitch_shift: int = field(
-        default=6, metadata=_help("semitones of spare bins computed on each side (augmentation reach)")
+        default=6,
+        metadata=_help(
+            "semitones of spare bins computed on each side: how far data.pitch_shift and predict --tta can "
+            "shift (6: all 12 keys)"
+        ),
     )
     log_gain: float = field(default=100.0, metadata=_help("features are log(1 + log_gain * |CQT|)"))
     # The CQT's filters are about 1.5 s long at C1 (0.4 s at C3): a bass note's first half second is heard
@@ -472,7 +476,13 @@ class ChordDataConfig:
     window_frames: int = field(
         default=96, metadata=_help("frames per training window (96 at 10.8 fps: 8.9 s)")
     )
-    pitch_shift: bool = field(default=True, metadata=_help("augment by shifting to all 12 keys"))
+    pitch_shift: bool = field(
+        default=True,
+        metadata=_help(
+            "augment by shifting each training window to one of the 12 keys (-5..+6 semitones); "
+            "features.max_pitch_shift k below 6 reaches -k..+k only (0: none), and the run says so"
+        ),
+    )
     eq_db: float = field(
         default=12.0, metadata=_help("reach of a random equaliser on each training window, dB (0: off)")
     )

@@ -420,10 +420,39 @@ def _unusable(
     return f"{song.audio_path}: {SILENT_SONG}" if labels - {NO_CHORD} else None
 
 
+#: The pitch shifts of `data.pitch_shift` where the spare bins reach them: each of the 12 keys once.
+ALL_KEYS_SHIFTS = tuple(range(-5, 7))
+
+
+def training_pitch_shifts(data: ChordDataConfig, features: ChordFeatureConfig) -> tuple[int, ...]:
+    """The semitone shifts a training window draws one of (uniformly): with `data.pitch_shift`, all 12 keys
+    (`ALL_KEYS_SHIFTS`) where the features' spare bins reach 6 semitones, else as far as they reach, -k..+k
+    for k = `features.max_pitch_shift` (2k + 1 keys; none at 0); without it, none: ``(0,)``."""
+    reach = features.max_pitch_shift
+    if not data.pitch_shift or reach == 0:
+        return (0,)
+    return ALL_KEYS_SHIFTS if reach >= 6 else tuple(range(-reach, reach + 1))
+
+
+def pitch_shift_note(data: ChordDataConfig, features: ChordFeatureConfig) -> str | None:
+    """The line a run prints where `data.pitch_shift` (all 12 keys) gets fewer keys, as the features' spare
+    bins reach less than 6 semitones; None where it gets what it says."""
+    reach = features.max_pitch_shift
+    if not data.pitch_shift or reach >= 6:
+        return None
+    remedy = "pass --features.max_pitch_shift 6 for all 12, or --data.pitch_shift false"
+    if reach == 0:
+        return (
+            f"data.pitch_shift: off, as features.max_pitch_shift 0 computes no bins to shift into; {remedy}"
+        )
+    return (
+        f"data.pitch_shift: features.max_pitch_shift {reach} reaches {2 * reach + 1} of the 12 keys "
+        f"(shifts -{reach}..+{reach}); {remedy}"
+    )
+
+
 def song_config(data: ChordDataConfig, features: ChordFeatureConfig, train: bool = True) -> ChordSongConfig:
-    shifts = tuple(range(-5, 7)) if data.pitch_shift else (0,)
-    if data.pitch_shift and features.max_pitch_shift < 6:
-        shifts = tuple(range(-features.max_pitch_shift, features.max_pitch_shift + 1))
+    shifts = training_pitch_shifts(data, features)
     return ChordSongConfig(
         frame_rate=features.frame_rate,
         n_bins=features.n_bins,

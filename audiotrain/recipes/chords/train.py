@@ -45,7 +45,9 @@ from audiotrain.recipes.chords.data import (
     feature_function,
     folder_splits,
     make_loaders,
+    pitch_shift_note,
     stopped_before_training,
+    training_pitch_shifts,
     write_data_report,
 )
 from audiotrain.recipes.chords.evaluate import (
@@ -217,6 +219,9 @@ def run_training(
     train_loader, val_loader, _ = make_loaders(
         splits, feature_fn, config.data, config.features, per_process_batch(config.batch_size), config.seed
     )
+    shift_note = pitch_shift_note(config.data, config.features)
+    if shift_note:
+        log(shift_note)
     task = _seeded_task(config, splits, len(train_loader), len(train_loader.dataset), log)
     if resume:
         changed = _changed_settings_line(resume_folder, state, config, len(train_loader))
@@ -600,6 +605,8 @@ def _open_run_folder(
             # The count `processes` 0 (one per core) resolved to on this machine: the weights depend on it
             # (float rounding), and --config RUN/config.json says when a repeat trains in another count.
             processes_used=collectives.world_size(),
+            # What data.pitch_shift drew from: fewer than its 12 keys where features.max_pitch_shift < 6.
+            pitch_shifts=list(training_pitch_shifts(config.data, config.features)),
             **({"init_from": init_record} if init_record else {}),
             **({"earlier": earlier} if earlier else {}),
         )
