@@ -100,6 +100,43 @@ def test_an_older_run_record_is_read_as_its_version_ran_and_the_rest_is_named(ru
     assert capsys.readouterr().out == ""
 
 
+def test_the_record_of_a_run_taken_further_with_other_settings_says_what_a_run_from_it_uses(
+    run, tmp_path, capsys
+):
+    """--config RUN/config.json of a run resumed with a new --learning_rate and --num_epochs (its config.json
+    keeps the earlier values under "earlier") trained its first epochs at the last rate, without a word."""
+    _, run_dir = run
+    record = json.loads((run_dir / "config.json").read_text())
+    record["config"].update(learning_rate=0.004, num_epochs=4)
+    record["earlier"] = [
+        {"until_epoch": 2, "checkpoint": "c", "settings": {"learning_rate": 0.002, "num_epochs": 2}},
+        {"until_epoch": 3, "checkpoint": "c", "settings": {"num_epochs": 3}},
+    ]
+    taken_further = tmp_path / "config.json"
+    taken_further.write_text(json.dumps(record))
+    parser = chords._training_parser("chords", "", needs_data=False, init_from=True)
+    capsys.readouterr()
+    config = chords._config_from_args(
+        parser.parse_args(["--config", str(taken_further), "--num_epochs", "5"])
+    )
+    assert config.learning_rate == 0.004 and config.num_epochs == 5
+    out = capsys.readouterr().out
+    assert len(out.strip().splitlines()) == 1, out
+    assert f"note: {taken_further} records a run taken further (--resume) with other settings" in out
+    assert (
+        "learning_rate 0.002 for its first 2 epochs, then 0.004; "
+        "num_epochs 2 for its first 2 epochs, 3 until epoch 3, then 4." in out
+    )
+    assert (
+        "This run uses one value of each throughout: learning_rate 0.004, num_epochs 5 (--num_epochs)" in out
+    )
+    assert "(to use those it began with, add --learning_rate 0.002 --num_epochs 2)" in out
+    # A resume goes on with the last settings (and says what it changes); the run's own record says nothing.
+    chords._config_from_args(parser.parse_args(["--config", str(taken_further), "--resume", str(run_dir)]))
+    chords._config_from_args(parser.parse_args(["--config", str(run_dir / "config.json")]))
+    assert capsys.readouterr().out == ""
+
+
 def test_an_older_clap_run_record_trains_in_one_process_as_it_did(tmp_path, capsys):
     """Every CLAP run before the recipe started one process per core trained in one; repeated with today's
     default (one per core) it trained in two, to far other losses."""

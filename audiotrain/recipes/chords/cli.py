@@ -294,7 +294,10 @@ def _with_older_record_meanings(config: TrainingConfig, args: argparse.Namespace
     meanings = older_record_meanings()
     if getattr(args, "init_from", None) is not None:  # the model and features are the checkpoint's
         meanings = {k: v for k, v in meanings.items() if not k.startswith(("model.", "features."))}
-    config, note = read_older_record(config, args.config, vars(args), meanings, skip=DERIVED_FIELDS)
+    resuming = getattr(args, "resume", None) is not None
+    config, note = read_older_record(
+        config, args.config, vars(args), meanings, skip=DERIVED_FIELDS, resuming=resuming
+    )
     if note and not in_launched_job():  # (the command the user ran says it, not each of its processes)
         print(note)
     return config
