@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import json
 import os
 import signal
 import sys
@@ -78,6 +77,7 @@ from audiotrain.recipes.chords.evaluate import (
     compare_results,
     evaluate_songs,
     evaluation_outputs,
+    run_test_songs,
     trimmed_note,
 )
 from audiotrain.recipes.chords.export import main as export_main
@@ -611,7 +611,7 @@ def _cmd_evaluate(argv: list[str]) -> int:
         return 2
     skipped = index.skipped_songs()
     if args.test_songs_of is not None:
-        index.songs, skipped = _test_songs_of(args.test_songs_of, args.data, index.songs, skipped)
+        index.songs, skipped = run_test_songs(args.test_songs_of, args.data, index.songs, skipped)
     if args.output is not None:  # before any song is transcribed; an annotation in the way first
         check_output_folder(index.songs, args.output)
         written = [f"{song.name}.lab" for song in index.songs] + list(EVALUATION_FILES)
@@ -650,34 +650,6 @@ def _cmd_evaluate(argv: list[str]) -> int:
         )
         return 1
     return 0
-
-
-def _test_songs_of(
-    run: Path, data: Path, songs: list, skipped: dict[str, str]
-) -> tuple[list, dict[str, str]]:
-    """(the songs of `data` that run folder `run` tested on, those of them not scored with the reason): the
-    test songs its config.json lists; one missing from `data` is listed as skipped."""
-    record = run / "config.json"
-    try:
-        names = json.loads(record.read_text())["songs"]["test"]
-    except (OSError, ValueError, KeyError, TypeError):
-        raise ValueError(
-            f"--test_songs_of {run}: {record} is missing or lists no test songs; give the folder of a train "
-            "run (its config.json lists the songs of each split)"
-        ) from None
-    wanted = set(names)
-    found = [song for song in songs if song.name in wanted]
-    if not found:
-        raise ValueError(
-            f"--test_songs_of {run}: none of its {len(names)} test songs (e.g. {names[0] if names else '-'}) "
-            f"is in {data}; give --data the folder that run trained on"
-        )
-    left_out = {name: reason for name, reason in skipped.items() if name in wanted}
-    here = {song.name for song in found}
-    for name in names:
-        if name not in here and name not in left_out:
-            left_out[name] = f"{name}: a test song of {run}, not found in {data}"
-    return found, left_out
 
 
 def _print_to_stderr(message: str) -> None:
