@@ -608,11 +608,13 @@ def test_an_earlier_cache_left_behind_by_xdg_cache_home_is_named_once(tmp_path, 
     monkeypatch.setattr(chords_train, "demo_splits", _stop)
     with pytest.raises(_Stopped):
         chords_train._prepare_songs(TrainingConfig(), None, logged.append)
-    assert len(logged) == 1 and logged[0].startswith(f"note: an earlier audiotrain's cache is at {earlier}")
+    assert len(logged) == 1 and logged[0].startswith(
+        f"note: an audiotrain cache is at {earlier}, where versions before they followed $XDG_CACHE_HOME kept it"
+    )
     assert f"AUDIOTRAIN_CACHE_DIR={earlier}" in logged[0]
     assert f"cache clear --root {earlier}` deletes it" in logged[0]
     assert feature_cache.main(["info"]) == 0
-    assert f"an earlier audiotrain's cache is at {earlier}" in capsys.readouterr().out
+    assert f"an audiotrain cache is at {earlier}, where versions before" in capsys.readouterr().out
     # Once this version's cache holds something, a run says no more (`cache info` still does).
     (tmp_path / "xdg" / "audiotrain" / "features").mkdir(parents=True)
     (tmp_path / "xdg" / "audiotrain" / "features" / feature_cache.MARKER).write_text("")
@@ -620,6 +622,31 @@ def test_an_earlier_cache_left_behind_by_xdg_cache_home_is_named_once(tmp_path, 
     assert feature_cache.earlier_cache_note() is not None
     monkeypatch.setenv("AUDIOTRAIN_CACHE_DIR", str(earlier))  # using it: nothing to say
     assert feature_cache.earlier_cache_note() is None
+
+
+def test_with_audiotrain_cache_dir_set_the_default_cache_is_not_called_an_earlier_ones(
+    tmp_path, monkeypatch, capsys
+):
+    """Every run of a job with a fresh AUDIOTRAIN_CACHE_DIR, and every `cache info`, called this version's own
+    default folder "an earlier audiotrain's cache"."""
+    default = _home_cache(tmp_path / "home")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("AUDIOTRAIN_CACHE_DIR", str(tmp_path / "chosen"))
+    logged = []
+    monkeypatch.setattr(chords_train, "demo_splits", _stop)
+    with pytest.raises(_Stopped):
+        chords_train._prepare_songs(TrainingConfig(), None, logged.append)
+    assert logged == []  # the user chose the folder: a run need not say where the default one is
+    capsys.readouterr()
+    assert feature_cache.main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "earlier" not in out
+    assert (
+        f"note: another audiotrain cache is at {default}, the default folder, which $AUDIOTRAIN_CACHE_DIR replaces "
+        f"with {tmp_path / 'chosen'}: `python -m audiotrain cache info --root {default}` lists it, "
+        f"`python -m audiotrain cache clear --root {default}` deletes it"
+    ) in out
 
 
 def _chord_set(folder: Path, config: chord_demo.DemoConfig, version: int | None = None) -> Path:

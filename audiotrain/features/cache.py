@@ -57,7 +57,7 @@ from functools import partial
 from pathlib import Path
 
 from audiotrain._files import TMP_PREFIX, write_atomically
-from audiotrain._system import cache_dir
+from audiotrain._system import CACHE_DIR_ENV, cache_dir
 from audiotrain.audio import AudioError
 
 import mlx.core as mx
@@ -687,12 +687,16 @@ def _holds_a_cache(folder: Path) -> bool:
 
 
 def earlier_cache_note(current: Path | None = None, quiet_unless_empty: bool = False) -> str | None:
-    """A line saying where an earlier version's cache is, when it is not the cache folder in use (`current`,
-    default `audiotrain._system.cache_dir`): ``~/.cache/audiotrain``, which versions before they followed
+    """A line saying where another cache is, when it is not the cache folder in use (`current`, default
+    `audiotrain._system.cache_dir`): ``~/.cache/audiotrain``, which versions before they followed
     ``XDG_CACHE_HOME`` used, and the CLAP demo used whatever ``AUDIOTRAIN_CACHE_DIR`` said. Upgraded with
     XDG_CACHE_HOME set, a user's runs rendered every demo song and computed every feature again in a new
     folder, and the old one (hundreds of MB) stayed, unlisted and never cleared. With `quiet_unless_empty`
-    (a run's start) only while `current` holds no cache yet: said once, before the first run fills it."""
+    (a run's start) only while `current` holds no cache yet: said once, before the first run fills it.
+
+    With ``AUDIOTRAIN_CACHE_DIR`` set, ``~/.cache/audiotrain`` is this version's own default, which the user
+    chose another folder over: a run says nothing of it (every run of a job with a fresh folder said it was
+    "an earlier audiotrain's cache"), and ``cache`` names it as another cache folder."""
     current = cache_dir() if current is None else current
     earlier = earlier_cache_folder()
     try:
@@ -712,10 +716,23 @@ def earlier_cache_note(current: Path | None = None, quiet_unless_empty: bool = F
         if is_cache_root(earlier / "features")
         else "delete the folder to free its space"
     )
+    if os.environ.get(CACHE_DIR_ENV, "").strip():  # (the folder in use was chosen: see above)
+        if quiet_unless_empty:
+            return None
+        listed = (
+            f"`python -m audiotrain cache info --root {earlier}` lists it, "
+            if "cache clear" in delete
+            else ""
+        )
+        return (
+            f"note: another audiotrain cache is at {earlier}, the default folder, which ${CACHE_DIR_ENV} "
+            f"replaces with {current}: {listed}{delete}"
+        )
+    # (Without AUDIOTRAIN_CACHE_DIR, `current` differs from the default only by XDG_CACHE_HOME.)
     return (
-        f"note: an earlier audiotrain's cache is at {earlier}, not in the cache folder this one uses, {current} "
-        f"($AUDIOTRAIN_CACHE_DIR, else $XDG_CACHE_HOME/audiotrain): to keep using it, set "
-        f"AUDIOTRAIN_CACHE_DIR={earlier} (or pass --data.cache_dir); to move it, move its contents into "
+        f"note: an audiotrain cache is at {earlier}, where versions before they followed $XDG_CACHE_HOME kept "
+        f"it, not in the cache folder this one uses, {current} ($XDG_CACHE_HOME/audiotrain): to keep using "
+        f"it, set {CACHE_DIR_ENV}={earlier} (or pass --data.cache_dir); to move it, move its contents into "
         f"{current} (the demo songs' features are computed again there); {delete}"
     )
 
