@@ -610,6 +610,14 @@ class FeatureCache:
         return deleted
 
 
+def _counted(count: int, plural: str) -> str:
+    """``"1 entry"``, ``"2 entries"``, ``"1 set"``: `count` and the noun `plural` (ending in -s or -ies), in
+    the singular for one."""
+    if count == 1:
+        plural = plural[:-3] + "y" if plural.endswith("ies") else plural[:-1]
+    return f"{count} {plural}"
+
+
 def _human(size: int) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if size < 1024 or unit == "GiB":
@@ -646,7 +654,10 @@ def _info(root: Path, default_root: bool = False) -> int:
         print(f"  {folder.name:<20} {kind:<6} {entries:>8} entries {_human(size):>12}{mark}")
         if settings:
             print(textwrap.fill(settings, width=110, initial_indent=" " * 6, subsequent_indent=" " * 6))
-    print(f"total: {len(folders)} configurations, {total_entries} entries, {_human(total_bytes)}")
+    print(
+        f"total: {_counted(len(folders), 'configurations')}, {_counted(total_entries, 'entries')}, "
+        f"{_human(total_bytes)}"
+    )
     for demo in _demo_sets(root):
         if not demo.sets:
             continue
@@ -657,13 +668,16 @@ def _info(root: Path, default_root: bool = False) -> int:
             total_files += count
             total_bytes += size
             mark = f" {OUTDATED}" if folder in demo.outdated else ""
-            print(f"  {folder.name}  {count} {demo.unit} {_human(size)}{mark}")
+            print(f"  {folder.name}  {_counted(count, demo.unit)} {_human(size)}{mark}")
         outdated += len(demo.outdated)
-        print(f"total: {len(demo.sets)} sets, {total_files} {demo.unit}, {_human(total_bytes)}")
-    if outdated:
         print(
-            f"{outdated} configurations and sets {OUTDATED}: older feature code or demo generators made them; "
-            "`cache prune` deletes them"
+            f"total: {_counted(len(demo.sets), 'sets')}, {_counted(total_files, demo.unit)}, {_human(total_bytes)}"
+        )
+    if outdated:
+        them = "it" if outdated == 1 else "them"
+        print(
+            f"{outdated} {'configuration or set' if outdated == 1 else 'configurations and sets'} {OUTDATED}: "
+            f"older feature code or demo generators made {them}; `cache prune` deletes {them}"
         )
     note = earlier_cache_note() if default_root else None
     if note:
@@ -794,8 +808,8 @@ def _delete(root: Path, key: str | None, configurations: list[Path], demos: list
         entries += deleted
         failures += failed
     if configurations or not any(d.sets for d in demos):
-        what = f"of {key}" if key is not None else f"in {len(configurations)} configurations"
-        print(f"deleted {entries} entries {what} from {root}")
+        what = f"of {key}" if key is not None else f"in {_counted(len(configurations), 'configurations')}"
+        print(f"deleted {_counted(entries, 'entries')} {what} from {root}")
     for demo in demos:
         if not demo.sets:
             continue
@@ -804,8 +818,8 @@ def _delete(root: Path, key: str | None, configurations: list[Path], demos: list
             deleted, failed = _delete_files(folder, files)
             count += demo.audio_files(deleted)
             failures += failed
-        what = f"of {key}" if key is not None else f"in {len(demo.sets)} sets"
-        print(f"deleted {count} demo {demo.unit} {what} from {demo.folder}")
+        what = f"of {key}" if key is not None else f"in {_counted(len(demo.sets), 'sets')}"
+        print(f"deleted {_counted(count, 'demo ' + demo.unit)} {what} from {demo.folder}")
     return _said_failures(failures)
 
 
@@ -834,7 +848,8 @@ def _prune(root: Path, force: bool = False) -> int:
                     failures += _delete_files(folder, files)[1]
                     dropped += 1
             print(
-                f"deleted {len(outdated)} configurations ({entries} entries) and {dropped} demo sets {OUTDATED}"
+                f"deleted {_counted(len(outdated), 'configurations')} ({_counted(entries, 'entries')}) and "
+                f"{_counted(dropped, 'demo sets')} {OUTDATED}"
             )
         for folder in configurations:
             sources = _read_sources(folder)
@@ -856,10 +871,13 @@ def _prune(root: Path, force: bool = False) -> int:
                 text = "".join(json.dumps([prefix, path]) + "\n" for prefix, path in sorted(kept.items()))
                 with suppress(OSError):
                     write_atomically(folder / SOURCES, partial(_write_text, text=text))
-    print(f"pruned {pruned} entries ({_human(pruned_bytes)}) whose audio file no longer exists from {root}")
+    print(
+        f"pruned {_counted(pruned, 'entries')} ({_human(pruned_bytes)}) whose audio file no longer exists from "
+        f"{root}"
+    )
     if unknown:
         print(
-            f"kept {unknown} entries whose audio file the cache did not record (written before it did); "
+            f"kept {_counted(unknown, 'entries')} whose audio file the cache did not record (written before it did); "
             "`cache clear --key CONFIGURATION` deletes a whole configuration"
         )
     return _said_failures(failures)
