@@ -11,6 +11,7 @@ from audiotrain.distributed.local import LocalPlan
 from audiotrain.recipes import _run
 from audiotrain.recipes.chords import cli as chords
 from audiotrain.recipes.chords.config import TrainingConfig
+from audiotrain.recipes.chords.song_record import UNRECORDED_DEMO_FLAG
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY
 from audiotrain.recipes.clap import cli as clap
 from audiotrain.train import checkpoint as ckpt
@@ -188,6 +189,27 @@ def test_every_setting_a_resume_must_repeat_is_named_in_one_refusal(run, tmp_pat
         and "(2) its demo songs were made with other settings" in err
     )
     assert not (tmp_path / "r").exists()
+
+
+def test_an_old_demo_run_is_refused_once_for_its_settings_its_generators_and_its_epochs(
+    run, tmp_path, capsys
+):
+    """The refusal for the generator versions an old demo run does not record came only once the settings'
+    refusal had been answered, and the one for --num_epochs after that: three rounds of one command."""
+    argv, run_dir = run
+    old = _copy(run_dir, tmp_path / "old")
+    last = old / "checkpoints" / "last"
+    _edit_state(last, lambda state: state["module_state"][CHECKPOINT_KEY]["songs"]["demo"].pop("generators"))
+    capsys.readouterr()
+    # (FLAGS hold --num_epochs 2, the epochs it trained: none left)
+    assert chords.main([*argv, "--data.demo_seed", "3", "--run_dir", str(old), "--resume", str(last)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        f"cannot resume from {last}, for 3 reasons: (1) its demo songs were made with other settings" in err
+    )
+    assert "(2) it records no demo generator versions" in err and UNRECORDED_DEMO_FLAG in err
+    assert "(3) it has trained 2 epochs, and --num_epochs 2 leaves none to train" in err
+    assert err.count("cannot resume") == 1, err
 
 
 def _checkpoint(folder: Path, **state) -> Path:

@@ -99,19 +99,17 @@ def stored_song_record(
     return (record or None), names
 
 
-#: The flag that resumes a demo run whose checkpoint records no generator versions (`check_resume_demo`).
+#: The flag that resumes a demo run whose checkpoint records no generator versions
+#: (`check_resume_demo_generators`).
 UNRECORDED_DEMO_FLAG = "--resume_unrecorded_demo"
 
 
-def check_resume_demo(
-    folder: Path, state: dict[str, Any], data: ChordDataConfig, from_demo: bool, unrecorded_ok: bool = False
-) -> None:
+def check_resume_demo(folder: Path, state: dict[str, Any], data: ChordDataConfig, from_demo: bool) -> None:
     """The part of the song check that needs no songs, made before any demo song is rendered: refuse to resume
     checkpoint `folder` (its trainer state `state`) on a data folder when it trained on the demo songs, or the
-    reverse, or on demo songs made with other settings (naming the flags that make its own). A demo run whose
-    record has no generator versions (written before they were recorded) cannot be told from today's songs:
-    it is refused unless `unrecorded_ok` (`UNRECORDED_DEMO_FLAG`). Messages start where "cannot resume from
-    FOLDER: " leaves off."""
+    reverse, or on demo songs made with other settings (naming the flags that make its own). What rendered
+    them is checked apart (`check_resume_demo_generators`), so that one refusal names both. Messages start
+    where "cannot resume from FOLDER: " leaves off."""
     before, _ = stored_song_record(folder, state)
     if before is None:
         return
@@ -143,6 +141,20 @@ def check_resume_demo(
             + (f". Resume with {flags}, or start" if flags else ". Start")
             + f" a new run folder with {init_from} to train on the songs as they are now from its weights"
         )
+
+
+def check_resume_demo_generators(
+    folder: Path, state: dict[str, Any], data: ChordDataConfig, from_demo: bool, unrecorded_ok: bool = False
+) -> None:
+    """Refuse to resume demo run checkpoint `folder` (its trainer state `state`) whose record has no generator
+    versions (written before they were recorded), unless `unrecorded_ok` (`UNRECORDED_DEMO_FLAG`): its songs
+    cannot be told from today's. Messages start where "cannot resume from FOLDER: " leaves off."""
+    before, _ = stored_song_record(folder, state)
+    demo_before = (before or {}).get("demo")
+    if not (demo_before and from_demo):
+        return
+    demo_now = demo_settings(data)
+    init_from = f"--init_from {folder} in place of --resume"
     if "generators" not in demo_before and not unrecorded_ok:
         # The songs' names and settings match, but not what rendered them: a generator changed since gives
         # other audio under the same names, and the resumed loss diverged from the run it continued.
