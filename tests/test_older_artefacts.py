@@ -173,6 +173,28 @@ def test_a_demo_run_that_records_no_generator_versions_resumes_only_when_told(ru
     assert not empty_cache.exists()  # refused before the demo songs were rendered
     assert chords.main([*resume, "--resume_unrecorded_demo"]) == 0
     assert json.loads((old / "history.json").read_text())["epoch"] == [0, 1, 2]
+    # It said nothing of what it did, and its checkpoints then record today's generators for the whole run.
+    out = capsys.readouterr().out
+    assert (
+        f"note: resuming {last} on the demo songs as this version renders them (--resume_unrecorded_demo): it "
+        "records no generator versions, so its first 2 epochs may have trained on other audio under the same "
+        "names; its checkpoints from here on record generators train v"
+    ) in out, out
+    # Given where it changes nothing, it says so (not a flag accepted that silently does nothing).
+    again = [
+        *argv,
+        "--num_epochs",
+        "4",
+        "--run_dir",
+        str(old),
+        "--resume",
+        str(last),
+        "--resume_unrecorded_demo",
+    ]
+    assert chords.main(again) == 0
+    assert f"note: --resume_unrecorded_demo changes nothing here: {last} records the demo generator" in (
+        capsys.readouterr().out
+    )
 
 
 def test_every_setting_a_resume_must_repeat_is_named_in_one_refusal(run, tmp_path, capsys):

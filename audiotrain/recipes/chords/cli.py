@@ -90,7 +90,7 @@ from audiotrain.recipes.chords.predict import (
     output_paths,
     silence_note,
 )
-from audiotrain.recipes.chords.song_record import UNRECORDED_DEMO_FLAG
+from audiotrain.recipes.chords.song_record import UNRECORDED_DEMO_FLAG, unrecorded_demo_note
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY
 from audiotrain.recipes.chords.train import check_output_folders, check_resume_settings, run_training
 from audiotrain.recipes.config_cli import (
@@ -380,6 +380,10 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
         )
         if note:
             print(note)
+        if args.resume and args.resume_unrecorded_demo:
+            note = unrecorded_demo_note(args.resume, config.data, from_demo=not config.data.data_dir)
+            if note:
+                print(note)
     if plan.processes > 1:
         # Refusals of the run folder and of the checkpoint to resume come once, from here, not from each rank.
         check_output_folders(

@@ -37,6 +37,7 @@ from audiotrain.recipes.split_record import (
     run_record_of,
     stored_names,
 )
+from audiotrain.train import checkpoint as ckpt
 
 SPLITS = ("train", "val", "test")
 # (A data folder's split was a shuffle of all its songs before it became a hash of each song's name.)
@@ -166,6 +167,34 @@ def check_resume_demo_generators(
             f"{init_from} to train on today's songs from its weights; or pass {UNRECORDED_DEMO_FLAG} to "
             "resume it on them all the same"
         )
+
+
+def unrecorded_demo_note(resume: str | Path, data: ChordDataConfig, from_demo: bool) -> str | None:
+    """The note of a resume with `UNRECORDED_DEMO_FLAG` from checkpoint (or run folder) `resume`: what the flag
+    does to this run, or that it changes nothing here. It resumed without a word, and its checkpoints from
+    then on record today's generators for the whole run. None where `resume` cannot be read (its refusal
+    says why)."""
+    try:
+        folder = ckpt.resolve_checkpoint(resume)
+        state = ckpt.read_state(folder)
+        before, _ = stored_song_record(folder, state)
+    except (OSError, ValueError):  # (CheckpointError among them)
+        return None
+    demo_before = (before or {}).get("demo")
+    if not (demo_before and from_demo):
+        return f"note: {UNRECORDED_DEMO_FLAG} changes nothing here: {folder} is not a run on the demo songs"
+    if "generators" in demo_before:
+        return (
+            f"note: {UNRECORDED_DEMO_FLAG} changes nothing here: {folder} records the demo generator versions "
+            "its songs were made with"
+        )
+    epoch = (state.get("progress") or {}).get("epoch")
+    made = ", ".join(f"{style} v{version}" for style, version in demo_settings(data)["generators"].items())
+    return (
+        f"note: resuming {folder} on the demo songs as this version renders them ({UNRECORDED_DEMO_FLAG}): it "
+        f"records no generator versions, so its first {epoch} epochs may have trained on other audio under the "
+        f"same names; its checkpoints from here on record generators {made}"
+    )
 
 
 def recorded_song_names(folder: Path, state: dict[str, Any]) -> dict[str, list[str]] | None:
