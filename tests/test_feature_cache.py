@@ -165,10 +165,10 @@ def test_cli_info_and_clear(tmp_path, songs, capsys):
     out = capsys.readouterr().out
     assert CONFIG.key() in out and "mel" in out and "total: 2 configurations, 5 entries" in out
     assert main(["clear", "--root", str(root), "--key", "other"]) == 0
-    assert "deleted 1 entries" in capsys.readouterr().out
+    assert "deleted 1 entry" in capsys.readouterr().out
     assert main(["clear", "--root", str(root), "--key", "other"]) == 1
     assert main(["clear", "--root", str(root)]) == 0
-    assert "deleted 4 entries in 1 configurations" in capsys.readouterr().out
+    assert "deleted 4 entries in 1 configuration" in capsys.readouterr().out
     assert mel.report()["entries"] == 0
     with pytest.raises(SystemExit):
         main(["defrag"])
@@ -218,9 +218,9 @@ def test_clear_deletes_only_what_the_cache_wrote(tmp_path, songs, capsys):
     (root / "src" / "model.py").write_text("important")
     (root / "src" / "weights.npy").write_bytes(b"not an entry name")
     assert main(["info", "--root", str(root)]) == 0
-    assert "total: 1 configurations, 1 entries" in capsys.readouterr().out  # the temp file is no entry
+    assert "total: 1 configuration, 1 entry" in capsys.readouterr().out  # the temp file is no entry
     assert main(["clear", "--root", str(root)]) == 0
-    assert "deleted 1 entries in 1 configurations" in capsys.readouterr().out
+    assert "deleted 1 entry in 1 configuration" in capsys.readouterr().out
     assert (root / "src" / "model.py").read_text() == "important" and (root / "src" / "weights.npy").exists()
     assert sorted(p.name for p in cache.folder.iterdir()) == ["notes.txt"]
     assert main(["clear", "--root", str(root), "--key", "src"]) == 1  # not a cache configuration
@@ -355,12 +355,12 @@ def test_cli_shows_each_configurations_settings_and_lists_and_clears_demo_sets(t
     assert main(["info", "--root", str(root)]) == 0
     out = capsys.readouterr().out
     assert f"hop_length={CONFIG.hop_length}" in out and f"n_mels={CONFIG.n_mels}" in out
-    assert "set-a  1 songs" in out and "set-b  2 songs" in out and "total: 2 sets, 3 songs" in out
+    assert "set-a  1 song" in out and "set-b  2 songs" in out and "total: 2 sets, 3 songs" in out
     assert main(["clear", "--root", str(root), "--key", "set-b"]) == 0
     assert "deleted 2 demo songs of set-b" in capsys.readouterr().out and not sets[1].exists()
     assert main(["clear", "--root", str(root)]) == 0
     out = capsys.readouterr().out
-    assert "deleted 1 entries in 1 configurations" in out and "deleted 1 demo songs in 1 sets" in out
+    assert "deleted 1 entry in 1 configuration" in out and "deleted 1 demo song in 1 set" in out
     assert [p.name for p in sets[0].iterdir()] == ["mine.txt"]
 
 
@@ -383,7 +383,7 @@ def test_cli_lists_and_clears_the_clap_recipes_demo_sets_too(tmp_path, capsys):
     assert main(["clear", "--root", str(root), "--key", "caption_demo-n8-seed0"]) == 0
     assert "deleted 8 demo clips of caption_demo-n8-seed0" in capsys.readouterr().out and not sets[1].exists()
     assert main(["clear", "--root", str(root)]) == 0
-    assert "deleted 6 demo clips in 1 sets" in capsys.readouterr().out
+    assert "deleted 6 demo clips in 1 set" in capsys.readouterr().out
     assert [p.relative_to(sets[0]).as_posix() for p in sets[0].rglob("*")] == ["clips", "clips/mine.wav"]
 
 
@@ -494,7 +494,7 @@ def test_clear_force_goes_on_while_the_cache_is_in_use(tmp_path, songs, capsys):
         assert "another process is using the cache" in capsys.readouterr().err
         assert main(["clear", "--root", str(root), "--force"]) == 0
         captured = capsys.readouterr()
-        assert "--force: clearing it all the same" in captured.err and "deleted 1 entries" in captured.out
+        assert "--force: clearing it all the same" in captured.err and "deleted 1 entry" in captured.out
     finally:
         user.communicate("")
 
@@ -514,7 +514,7 @@ def test_prune_deletes_the_entries_of_audio_that_no_longer_exists(tmp_path, song
     assert main(["prune", "--root", str(root)]) == 0
     out = capsys.readouterr().out
     assert "pruned 2 entries (" in out and f"whose audio file no longer exists from {root}" in out
-    assert "kept 1 entries whose audio file the cache did not record" in out
+    assert "kept 1 entry whose audio file the cache did not record" in out
     assert cache.report()["entries"] == 4 and old.is_file()
     fresh = FeatureCache(root, CONFIG)
     for path in (*songs[:2], moved):
@@ -531,7 +531,7 @@ def test_cache_commands_take_the_folder_given_to_data_cache_dir(tmp_path, songs,
     out = capsys.readouterr().out
     assert f"feature cache at {tmp_path / 'mycache' / 'features'}" in out and "1 entries" in out
     assert main(["clear", "--root", str(tmp_path / "mycache")]) == 0
-    assert "deleted 1 entries" in capsys.readouterr().out
+    assert "deleted 1 entry" in capsys.readouterr().out
 
 
 def test_songs_under_a_name_the_locale_cannot_encode_are_cached_as_in_any_locale(tmp_path, songs):
@@ -608,11 +608,13 @@ def test_an_earlier_cache_left_behind_by_xdg_cache_home_is_named_once(tmp_path, 
     monkeypatch.setattr(chords_train, "demo_splits", _stop)
     with pytest.raises(_Stopped):
         chords_train._prepare_songs(TrainingConfig(), None, logged.append)
-    assert len(logged) == 1 and logged[0].startswith(f"note: an earlier audiotrain's cache is at {earlier}")
+    assert len(logged) == 1 and logged[0].startswith(
+        f"note: an audiotrain cache is at {earlier}, where versions before they followed $XDG_CACHE_HOME kept it"
+    )
     assert f"AUDIOTRAIN_CACHE_DIR={earlier}" in logged[0]
     assert f"cache clear --root {earlier}` deletes it" in logged[0]
     assert feature_cache.main(["info"]) == 0
-    assert f"an earlier audiotrain's cache is at {earlier}" in capsys.readouterr().out
+    assert f"an audiotrain cache is at {earlier}, where versions before" in capsys.readouterr().out
     # Once this version's cache holds something, a run says no more (`cache info` still does).
     (tmp_path / "xdg" / "audiotrain" / "features").mkdir(parents=True)
     (tmp_path / "xdg" / "audiotrain" / "features" / feature_cache.MARKER).write_text("")
@@ -620,6 +622,31 @@ def test_an_earlier_cache_left_behind_by_xdg_cache_home_is_named_once(tmp_path, 
     assert feature_cache.earlier_cache_note() is not None
     monkeypatch.setenv("AUDIOTRAIN_CACHE_DIR", str(earlier))  # using it: nothing to say
     assert feature_cache.earlier_cache_note() is None
+
+
+def test_with_audiotrain_cache_dir_set_the_default_cache_is_not_called_an_earlier_ones(
+    tmp_path, monkeypatch, capsys
+):
+    """Every run of a job with a fresh AUDIOTRAIN_CACHE_DIR, and every `cache info`, called this version's own
+    default folder "an earlier audiotrain's cache"."""
+    default = _home_cache(tmp_path / "home")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("AUDIOTRAIN_CACHE_DIR", str(tmp_path / "chosen"))
+    logged = []
+    monkeypatch.setattr(chords_train, "demo_splits", _stop)
+    with pytest.raises(_Stopped):
+        chords_train._prepare_songs(TrainingConfig(), None, logged.append)
+    assert logged == []  # the user chose the folder: a run need not say where the default one is
+    capsys.readouterr()
+    assert feature_cache.main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "earlier" not in out
+    assert (
+        f"note: another audiotrain cache is at {default}, the default folder, which $AUDIOTRAIN_CACHE_DIR replaces "
+        f"with {tmp_path / 'chosen'}: `python -m audiotrain cache info --root {default}` lists it, "
+        f"`python -m audiotrain cache clear --root {default}` deletes it"
+    ) in out
 
 
 def _chord_set(folder: Path, config: chord_demo.DemoConfig, version: int | None = None) -> Path:
@@ -671,7 +698,7 @@ def test_cache_marks_what_this_version_never_reads_and_prune_deletes_it(tmp_path
     assert f"CLAP demo clip sets of older versions at {cache}" in out and "`cache prune` deletes them" in out
     assert feature_cache.main(["prune", "--root", str(cache)]) == 0
     assert (
-        "deleted 1 configurations (1 entries) and 2 demo sets (not read by this version)"
+        "deleted 1 configuration (1 entry) and 2 demo sets (not read by this version)"
         in capsys.readouterr().out
     )
     assert not (root / "chordcqt-ce9ed4fb3551").exists() and not older.exists() and not legacy.exists()

@@ -11,6 +11,7 @@ from audiotrain.distributed.local import LocalPlan
 from audiotrain.recipes import _run
 from audiotrain.recipes.chords import cli as chords
 from audiotrain.recipes.chords.config import TrainingConfig
+from audiotrain.recipes.chords.song_record import UNRECORDED_DEMO_FLAG
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY
 from audiotrain.recipes.clap import cli as clap
 from audiotrain.train import checkpoint as ckpt
@@ -100,6 +101,43 @@ def test_an_older_run_record_is_read_as_its_version_ran_and_the_rest_is_named(ru
     assert capsys.readouterr().out == ""
 
 
+def test_the_record_of_a_run_taken_further_with_other_settings_says_what_a_run_from_it_uses(
+    run, tmp_path, capsys
+):
+    """--config RUN/config.json of a run resumed with a new --learning_rate and --num_epochs (its config.json
+    keeps the earlier values under "earlier") trained its first epochs at the last rate, without a word."""
+    _, run_dir = run
+    record = json.loads((run_dir / "config.json").read_text())
+    record["config"].update(learning_rate=0.004, num_epochs=4)
+    record["earlier"] = [
+        {"until_epoch": 2, "checkpoint": "c", "settings": {"learning_rate": 0.002, "num_epochs": 2}},
+        {"until_epoch": 3, "checkpoint": "c", "settings": {"num_epochs": 3}},
+    ]
+    taken_further = tmp_path / "config.json"
+    taken_further.write_text(json.dumps(record))
+    parser = chords._training_parser("chords", "", needs_data=False, init_from=True)
+    capsys.readouterr()
+    config = chords._config_from_args(
+        parser.parse_args(["--config", str(taken_further), "--num_epochs", "5"])
+    )
+    assert config.learning_rate == 0.004 and config.num_epochs == 5
+    out = capsys.readouterr().out
+    assert len(out.strip().splitlines()) == 1, out
+    assert f"note: {taken_further} records a run taken further (--resume) with other settings" in out
+    assert (
+        "learning_rate 0.002 for its first 2 epochs, then 0.004; "
+        "num_epochs 2 for its first 2 epochs, 3 until epoch 3, then 4." in out
+    )
+    assert (
+        "This run uses one value of each throughout: learning_rate 0.004, num_epochs 5 (--num_epochs)" in out
+    )
+    assert "(to use those it began with, add --learning_rate 0.002 --num_epochs 2)" in out
+    # A resume goes on with the last settings (and says what it changes); the run's own record says nothing.
+    chords._config_from_args(parser.parse_args(["--config", str(taken_further), "--resume", str(run_dir)]))
+    chords._config_from_args(parser.parse_args(["--config", str(run_dir / "config.json")]))
+    assert capsys.readouterr().out == ""
+
+
 def test_an_older_clap_run_record_trains_in_one_process_as_it_did(tmp_path, capsys):
     """Every CLAP run before the recipe started one process per core trained in one; repeated with today's
     default (one per core) it trained in two, to far other losses."""
@@ -135,6 +173,28 @@ def test_a_demo_run_that_records_no_generator_versions_resumes_only_when_told(ru
     assert not empty_cache.exists()  # refused before the demo songs were rendered
     assert chords.main([*resume, "--resume_unrecorded_demo"]) == 0
     assert json.loads((old / "history.json").read_text())["epoch"] == [0, 1, 2]
+    # It said nothing of what it did, and its checkpoints then record today's generators for the whole run.
+    out = capsys.readouterr().out
+    assert (
+        f"note: resuming {last} on the demo songs as this version renders them (--resume_unrecorded_demo): it "
+        "records no generator versions, so its first 2 epochs may have trained on other audio under the same "
+        "names; its checkpoints from here on record generators train v"
+    ) in out, out
+    # Given where it changes nothing, it says so (not a flag accepted that silently does nothing).
+    again = [
+        *argv,
+        "--num_epochs",
+        "4",
+        "--run_dir",
+        str(old),
+        "--resume",
+        str(last),
+        "--resume_unrecorded_demo",
+    ]
+    assert chords.main(again) == 0
+    assert f"note: --resume_unrecorded_demo changes nothing here: {last} records the demo generator" in (
+        capsys.readouterr().out
+    )
 
 
 def test_every_setting_a_resume_must_repeat_is_named_in_one_refusal(run, tmp_path, capsys):
@@ -151,6 +211,27 @@ def test_every_setting_a_resume_must_repeat_is_named_in_one_refusal(run, tmp_pat
         and "(2) its demo songs were made with other settings" in err
     )
     assert not (tmp_path / "r").exists()
+
+
+def test_an_old_demo_run_is_refused_once_for_its_settings_its_generators_and_its_epochs(
+    run, tmp_path, capsys
+):
+    """The refusal for the generator versions an old demo run does not record came only once the settings'
+    refusal had been answered, and the one for --num_epochs after that: three rounds of one command."""
+    argv, run_dir = run
+    old = _copy(run_dir, tmp_path / "old")
+    last = old / "checkpoints" / "last"
+    _edit_state(last, lambda state: state["module_state"][CHECKPOINT_KEY]["songs"]["demo"].pop("generators"))
+    capsys.readouterr()
+    # (FLAGS hold --num_epochs 2, the epochs it trained: none left)
+    assert chords.main([*argv, "--data.demo_seed", "3", "--run_dir", str(old), "--resume", str(last)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        f"cannot resume from {last}, for 3 reasons: (1) its demo songs were made with other settings" in err
+    )
+    assert "(2) it records no demo generator versions" in err and UNRECORDED_DEMO_FLAG in err
+    assert "(3) it has trained 2 epochs, and --num_epochs 2 leaves none to train" in err
+    assert err.count("cannot resume") == 1, err
 
 
 def _checkpoint(folder: Path, **state) -> Path:

@@ -1756,7 +1756,8 @@ def test_a_stop_while_the_features_are_computed_is_one_line_and_keeps_them_for_t
         assert chords.main(argv) == 0
         out = capsys.readouterr().out
         assert re.search(
-            r"computing the features of 2 songs \(\d+ s of audio\); the other 2 songs' come from", out
+            r"computing the features of 2 songs \(\d+ s of audio\); the other 2 songs' features come from",
+            out,
         )
 
 
@@ -1789,6 +1790,46 @@ def test_the_feature_pass_says_what_it_computes_and_how_far_it_is(tmp_path, monk
     said.clear()
     chords_data.drop_undecodable(splits, feature_fn, cache=cache, log=said.append)
     assert said == [f"features of all 3 songs from the cache {cache.folder}"]
+
+
+def test_in_two_processes_the_feature_pass_counts_the_cache_before_any_song_is_computed(tmp_path):
+    """Rank 0 looked at the cache while rank 1 was already computing its share: on a cold cache the first line
+    said some songs "come from the cache" that rank 1 had just computed."""
+    from distributed import describe, run_ranks
+
+    for i in range(4):
+        sf.write(tmp_path / f"s{i}.wav", np.full(32000, 0.1, np.float32), 16000)
+    job = """
+        import sys, time
+        from pathlib import Path
+        import audiotrain
+        import numpy as np
+        from audiotrain.datasets.chord_songs import SongEntry
+        from audiotrain.distributed import collectives
+        from audiotrain.features.cache import FeatureCache
+        from audiotrain.recipes.chords import data as chords_data
+
+        folder = Path(sys.argv[1])
+        songs = [SongEntry(f"s{i}", folder / f"s{i}.wav", folder / f"s{i}.lab") for i in range(4)]
+        cache = FeatureCache(folder / "cache", "test")
+
+        def feature_fn(path):
+            return cache.get_or_compute(path, lambda: np.ones((4, 8), np.float32))
+
+        if collectives.rank() == 0:  # slow to look at the cache: time for rank 1 to compute its songs
+            in_cache = chords_data._in_cache
+            chords_data._in_cache = lambda cache, song: time.sleep(0.5) or in_cache(cache, song)
+        said = []
+        splits = chords_data.SongSplits(songs[:2], songs[2:3], songs[3:], "4 songs")
+        chords_data.drop_undecodable(splits, feature_fn, cache=cache, log=said.append)
+        print(said[0] if said else "-")
+        """
+    ranks = run_ranks(job, 2, args=[str(tmp_path)], timeout=120, cwd=tmp_path)
+    assert all(r.returncode == 0 for r in ranks), describe(ranks)
+    folder = tmp_path / "cache" / "test"
+    assert ranks[0].lines()[-1] == (
+        f"computing the features of 4 songs (8 s of audio), kept in the cache {folder} for later runs"
+    ), describe(ranks)
 
 
 def test_split_by_folder_keeps_each_albums_songs_in_one_part(tmp_path):

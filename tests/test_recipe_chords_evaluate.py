@@ -547,3 +547,50 @@ def test_frame_figures_that_cover_no_frame_are_null_not_zero(checkpoint, songs, 
         frames["transcription"]["root_accuracy"] is None and frames["transcription"]["bass_accuracy"] is None
     )
     assert frames["posteriors"]["root"] == {"top1": None} and frames["posteriors"]["bass"] == {"top1": None}
+
+
+def _run_record(folder, data_dir, test_songs, cache_dir=None):
+    """A train run's folder with the config.json `evaluate --test_songs_of` reads."""
+    folder.mkdir()
+    record = {
+        "config": {"data": {"data_dir": data_dir, "cache_dir": cache_dir}},
+        "versions": {},
+        "songs": {"train": ["a"], "val": ["b"], "test": test_songs},
+    }
+    (folder / "config.json").write_text(json.dumps(record))
+    return folder
+
+
+def test_test_songs_of_a_demo_run_scores_only_its_demo_set(checkpoint, songs, tmp_path, capsys):
+    """A demo run's record names its test song song_000, as demo songs anywhere are named: any folder with
+    a song_000 was scored as that run's evaluation again."""
+    cache = tmp_path / "cache"
+    demo_run = _run_record(tmp_path / "demo_run", None, ["song_000"], cache_dir=str(cache))
+    evaluate = ["evaluate", "--checkpoint", str(checkpoint), "--test_songs_of", str(demo_run)]
+    capsys.readouterr()
+    assert chords.main([*evaluate, "--data", str(songs[0].audio_path.parent)]) == 2
+    err = capsys.readouterr().err
+    assert f"--test_songs_of {demo_run}: that run trained on the demo songs" in err, err
+    assert "give that set's folder as --data, without --test_songs_of" in err
+    assert f"{cache / 'demo' / 'chords'}/test-*" in err
+    held_out = cache / "demo" / "chords" / "test-v9-train-seed1000-n1"  # (as the demo names its held-out set)
+    shutil.copytree(songs[0].audio_path.parent, held_out)
+    assert chords.main([*evaluate, "--data", str(held_out)]) == 0
+    assert "1 songs, mir_eval.chord scores" in capsys.readouterr().out
+
+
+def test_test_songs_of_a_run_that_held_out_no_songs_says_so(checkpoint, songs, tmp_path, capsys):
+    """It was told to give --data the folder that run trained on, which it had been given."""
+    data = songs[0].audio_path.parent
+    run = _run_record(tmp_path / "run", str(data), [])
+    capsys.readouterr()
+    assert (
+        chords.main(
+            ["evaluate", "--checkpoint", str(checkpoint), "--data", str(data), "--test_songs_of", str(run)]
+        )
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert f"--test_songs_of {run}: that run held out no test songs" in err, err
+    assert f"leave --test_songs_of out to score every song of {data}" in err
+    assert "the folder that run trained on" not in err

@@ -57,7 +57,7 @@ from functools import partial
 from pathlib import Path
 
 from audiotrain._files import TMP_PREFIX, write_atomically
-from audiotrain._system import cache_dir
+from audiotrain._system import CACHE_DIR_ENV, cache_dir
 from audiotrain.audio import AudioError
 
 import mlx.core as mx
@@ -610,6 +610,14 @@ class FeatureCache:
         return deleted
 
 
+def _counted(count: int, plural: str) -> str:
+    """``"1 entry"``, ``"2 entries"``, ``"1 set"``: `count` and the noun `plural` (ending in -s or -ies), in
+    the singular for one."""
+    if count == 1:
+        plural = plural[:-3] + "y" if plural.endswith("ies") else plural[:-1]
+    return f"{count} {plural}"
+
+
 def _human(size: int) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if size < 1024 or unit == "GiB":
@@ -646,7 +654,10 @@ def _info(root: Path, default_root: bool = False) -> int:
         print(f"  {folder.name:<20} {kind:<6} {entries:>8} entries {_human(size):>12}{mark}")
         if settings:
             print(textwrap.fill(settings, width=110, initial_indent=" " * 6, subsequent_indent=" " * 6))
-    print(f"total: {len(folders)} configurations, {total_entries} entries, {_human(total_bytes)}")
+    print(
+        f"total: {_counted(len(folders), 'configurations')}, {_counted(total_entries, 'entries')}, "
+        f"{_human(total_bytes)}"
+    )
     for demo in _demo_sets(root):
         if not demo.sets:
             continue
@@ -657,13 +668,16 @@ def _info(root: Path, default_root: bool = False) -> int:
             total_files += count
             total_bytes += size
             mark = f" {OUTDATED}" if folder in demo.outdated else ""
-            print(f"  {folder.name}  {count} {demo.unit} {_human(size)}{mark}")
+            print(f"  {folder.name}  {_counted(count, demo.unit)} {_human(size)}{mark}")
         outdated += len(demo.outdated)
-        print(f"total: {len(demo.sets)} sets, {total_files} {demo.unit}, {_human(total_bytes)}")
-    if outdated:
         print(
-            f"{outdated} configurations and sets {OUTDATED}: older feature code or demo generators made them; "
-            "`cache prune` deletes them"
+            f"total: {_counted(len(demo.sets), 'sets')}, {_counted(total_files, demo.unit)}, {_human(total_bytes)}"
+        )
+    if outdated:
+        them = "it" if outdated == 1 else "them"
+        print(
+            f"{outdated} {'configuration or set' if outdated == 1 else 'configurations and sets'} {OUTDATED}: "
+            f"older feature code or demo generators made {them}; `cache prune` deletes {them}"
         )
     note = earlier_cache_note() if default_root else None
     if note:
@@ -687,12 +701,16 @@ def _holds_a_cache(folder: Path) -> bool:
 
 
 def earlier_cache_note(current: Path | None = None, quiet_unless_empty: bool = False) -> str | None:
-    """A line saying where an earlier version's cache is, when it is not the cache folder in use (`current`,
-    default `audiotrain._system.cache_dir`): ``~/.cache/audiotrain``, which versions before they followed
+    """A line saying where another cache is, when it is not the cache folder in use (`current`, default
+    `audiotrain._system.cache_dir`): ``~/.cache/audiotrain``, which versions before they followed
     ``XDG_CACHE_HOME`` used, and the CLAP demo used whatever ``AUDIOTRAIN_CACHE_DIR`` said. Upgraded with
     XDG_CACHE_HOME set, a user's runs rendered every demo song and computed every feature again in a new
     folder, and the old one (hundreds of MB) stayed, unlisted and never cleared. With `quiet_unless_empty`
-    (a run's start) only while `current` holds no cache yet: said once, before the first run fills it."""
+    (a run's start) only while `current` holds no cache yet: said once, before the first run fills it.
+
+    With ``AUDIOTRAIN_CACHE_DIR`` set, ``~/.cache/audiotrain`` is this version's own default, which the user
+    chose another folder over: a run says nothing of it (every run of a job with a fresh folder said it was
+    "an earlier audiotrain's cache"), and ``cache`` names it as another cache folder."""
     current = cache_dir() if current is None else current
     earlier = earlier_cache_folder()
     try:
@@ -712,10 +730,23 @@ def earlier_cache_note(current: Path | None = None, quiet_unless_empty: bool = F
         if is_cache_root(earlier / "features")
         else "delete the folder to free its space"
     )
+    if os.environ.get(CACHE_DIR_ENV, "").strip():  # (the folder in use was chosen: see above)
+        if quiet_unless_empty:
+            return None
+        listed = (
+            f"`python -m audiotrain cache info --root {earlier}` lists it, "
+            if "cache clear" in delete
+            else ""
+        )
+        return (
+            f"note: another audiotrain cache is at {earlier}, the default folder, which ${CACHE_DIR_ENV} "
+            f"replaces with {current}: {listed}{delete}"
+        )
+    # (Without AUDIOTRAIN_CACHE_DIR, `current` differs from the default only by XDG_CACHE_HOME.)
     return (
-        f"note: an earlier audiotrain's cache is at {earlier}, not in the cache folder this one uses, {current} "
-        f"($AUDIOTRAIN_CACHE_DIR, else $XDG_CACHE_HOME/audiotrain): to keep using it, set "
-        f"AUDIOTRAIN_CACHE_DIR={earlier} (or pass --data.cache_dir); to move it, move its contents into "
+        f"note: an audiotrain cache is at {earlier}, where versions before they followed $XDG_CACHE_HOME kept "
+        f"it, not in the cache folder this one uses, {current} ($XDG_CACHE_HOME/audiotrain): to keep using "
+        f"it, set {CACHE_DIR_ENV}={earlier} (or pass --data.cache_dir); to move it, move its contents into "
         f"{current} (the demo songs' features are computed again there); {delete}"
     )
 
@@ -777,8 +808,8 @@ def _delete(root: Path, key: str | None, configurations: list[Path], demos: list
         entries += deleted
         failures += failed
     if configurations or not any(d.sets for d in demos):
-        what = f"of {key}" if key is not None else f"in {len(configurations)} configurations"
-        print(f"deleted {entries} entries {what} from {root}")
+        what = f"of {key}" if key is not None else f"in {_counted(len(configurations), 'configurations')}"
+        print(f"deleted {_counted(entries, 'entries')} {what} from {root}")
     for demo in demos:
         if not demo.sets:
             continue
@@ -787,8 +818,8 @@ def _delete(root: Path, key: str | None, configurations: list[Path], demos: list
             deleted, failed = _delete_files(folder, files)
             count += demo.audio_files(deleted)
             failures += failed
-        what = f"of {key}" if key is not None else f"in {len(demo.sets)} sets"
-        print(f"deleted {count} demo {demo.unit} {what} from {demo.folder}")
+        what = f"of {key}" if key is not None else f"in {_counted(len(demo.sets), 'sets')}"
+        print(f"deleted {_counted(count, 'demo ' + demo.unit)} {what} from {demo.folder}")
     return _said_failures(failures)
 
 
@@ -817,7 +848,8 @@ def _prune(root: Path, force: bool = False) -> int:
                     failures += _delete_files(folder, files)[1]
                     dropped += 1
             print(
-                f"deleted {len(outdated)} configurations ({entries} entries) and {dropped} demo sets {OUTDATED}"
+                f"deleted {_counted(len(outdated), 'configurations')} ({_counted(entries, 'entries')}) and "
+                f"{_counted(dropped, 'demo sets')} {OUTDATED}"
             )
         for folder in configurations:
             sources = _read_sources(folder)
@@ -839,10 +871,13 @@ def _prune(root: Path, force: bool = False) -> int:
                 text = "".join(json.dumps([prefix, path]) + "\n" for prefix, path in sorted(kept.items()))
                 with suppress(OSError):
                     write_atomically(folder / SOURCES, partial(_write_text, text=text))
-    print(f"pruned {pruned} entries ({_human(pruned_bytes)}) whose audio file no longer exists from {root}")
+    print(
+        f"pruned {_counted(pruned, 'entries')} ({_human(pruned_bytes)}) whose audio file no longer exists from "
+        f"{root}"
+    )
     if unknown:
         print(
-            f"kept {unknown} entries whose audio file the cache did not record (written before it did); "
+            f"kept {_counted(unknown, 'entries')} whose audio file the cache did not record (written before it did); "
             "`cache clear --key CONFIGURATION` deletes a whole configuration"
         )
     return _said_failures(failures)

@@ -494,12 +494,28 @@ def read_older_record(
     given: Collection[str],
     meanings: dict[str, Any],
     skip: Collection[str] = (),
+    resuming: bool = False,
 ) -> tuple[Any, str | None]:
     """(`config`, resolved from the run record `file`, with the settings the record lacks that `meanings`
     knows set to what its older version ran with; a note line naming them and the others, which keep today's
     defaults), or (`config`, None) where the record lacks none. `given`: the fields set by flags, which stay;
     `skip`: derived fields. A record repeats its run: a setting it does not hold must not change that run
-    without a word (another model size, other songs, another process count)."""
+    without a word (another model size, other songs, another process count).
+
+    The note also has a line for a record of a run taken further with other settings
+    (`changed_settings_note`), which one run cannot repeat; not when `resuming` (a ``--resume`` goes on with
+    the last ones, and says what it changes)."""
+    config, note = _read_lacking_settings(config, file, given, meanings, skip)
+    # (Once the lacking settings are read: the note names the values this run uses.)
+    changed = None if resuming else changed_settings_note(config, file, given)
+    notes = [line for line in (note, changed) if line]
+    return config, "\n".join(notes) or None
+
+
+def _read_lacking_settings(
+    config: Any, file: str | Path, given: Collection[str], meanings: dict[str, Any], skip: Collection[str]
+) -> tuple[Any, str | None]:
+    """`read_older_record`'s reading of the settings the record lacks, and its note on them."""
     lacking = settings_the_record_lacks(file, config, given, skip)
     if not lacking:
         return config, None
@@ -522,6 +538,70 @@ def read_older_record(
         + " (the file or flags can set them)"
     )
     return config, note
+
+
+#: Where a run folder's record (config.json) keeps the settings its earlier epochs trained with, when a
+#: ``--resume`` went on with other ones: a list of ``{"until_epoch": E, "checkpoint": ..., "settings":
+#: {dotted name: the value until epoch E}}``, oldest first (the chord recipe's `earlier_settings`).
+EARLIER_KEY = "earlier"
+
+
+def changed_settings_note(config: Any, file: str | Path, given: Collection[str] = ()) -> str | None:
+    """A note line for ``--config RUN/config.json`` of a run that was taken further (``--resume``) with other
+    settings (its record's `EARLIER_KEY`): each such setting's values and the epochs they held, what this run
+    uses from its first epoch to its last (`config`, the resolved settings; those in `given` came from flags),
+    and the flags that give the ones it began with. None for any other file. A run from the record trains with
+    one set of settings throughout, and silently trained its first epochs at the last part's learning rate."""
+    try:
+        record = load_config_data(file)
+    except (OSError, ValueError):  # (resolve_settings said what is wrong with it)
+        return None
+    settings = settings_of(record)
+    entries = record.get(EARLIER_KEY) if settings is not record and isinstance(record, dict) else None
+    if not isinstance(entries, list):
+        return None
+    entries = [
+        entry
+        for entry in entries
+        if isinstance(entry, dict)
+        and isinstance(entry.get("until_epoch"), int)
+        and isinstance(entry.get("settings"), dict)
+    ]
+    values: dict[str, list[tuple[int, Any]]] = {}  # dotted name -> (until epoch, value), oldest first
+    for entry in sorted(entries, key=lambda entry: entry["until_epoch"]):
+        for name, value in entry["settings"].items():
+            values.setdefault(str(name), []).append((entry["until_epoch"], value))
+    described, used, first_part = [], [], []
+    for name, held in values.items():
+        found, last = _dotted_value(settings, name)
+        found_now, now = _dotted_value(config, name)
+        if not (found and found_now):  # (a setting this version no longer has)
+            continue
+        spans = [f"{_flag_value(held[0][1])} for its first {held[0][0]} epochs"]
+        spans += [f"{_flag_value(value)} until epoch {epoch}" for epoch, value in held[1:]]
+        described.append(f"{name} {', '.join(spans)}, then {_flag_value(last)}")
+        used.append(f"{name} {_flag_value(now)}" + (f" (--{name})" if name in given else ""))
+        first_part.append(f"--{name} {_flag_value(held[0][1])}")
+    if not described:
+        return None
+    return (
+        f"note: {file} records a run taken further (--resume) with other settings than it began with (its "
+        f'"{EARLIER_KEY}" keeps them): {"; ".join(described)}. This run uses one value of each throughout: '
+        f"{', '.join(used)} (to use those it began with, add {' '.join(first_part)})"
+    )
+
+
+def _dotted_value(settings: Any, name: str) -> tuple[bool, Any]:
+    """(whether it is there, the value) of the dotted setting `name` in a settings dict or dataclass."""
+    value = settings
+    for part in name.split("."):
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif dataclasses.is_dataclass(value) and part in {f.name for f in dataclasses.fields(value)}:
+            value = getattr(value, part)
+        else:
+            return False, None
+    return True, value
 
 
 def _flag_value(value: Any) -> str:

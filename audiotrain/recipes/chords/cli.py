@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import json
 import os
 import signal
 import sys
@@ -78,6 +77,7 @@ from audiotrain.recipes.chords.evaluate import (
     compare_results,
     evaluate_songs,
     evaluation_outputs,
+    run_test_songs,
     trimmed_note,
 )
 from audiotrain.recipes.chords.export import main as export_main
@@ -90,7 +90,7 @@ from audiotrain.recipes.chords.predict import (
     output_paths,
     silence_note,
 )
-from audiotrain.recipes.chords.song_record import UNRECORDED_DEMO_FLAG
+from audiotrain.recipes.chords.song_record import UNRECORDED_DEMO_FLAG, unrecorded_demo_note
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY
 from audiotrain.recipes.chords.train import check_output_folders, check_resume_settings, run_training
 from audiotrain.recipes.config_cli import (
@@ -295,7 +295,10 @@ def _with_older_record_meanings(config: TrainingConfig, args: argparse.Namespace
     meanings = older_record_meanings()
     if getattr(args, "init_from", None) is not None:  # the model and features are the checkpoint's
         meanings = {k: v for k, v in meanings.items() if not k.startswith(("model.", "features."))}
-    config, note = read_older_record(config, args.config, vars(args), meanings, skip=DERIVED_FIELDS)
+    resuming = getattr(args, "resume", None) is not None
+    config, note = read_older_record(
+        config, args.config, vars(args), meanings, skip=DERIVED_FIELDS, resuming=resuming
+    )
     if note and not in_launched_job():  # (the command the user ran says it, not each of its processes)
         print(note)
     return config
@@ -378,6 +381,10 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
         )
         if note:
             print(note)
+        if args.resume and args.resume_unrecorded_demo:
+            note = unrecorded_demo_note(args.resume, config.data, from_demo=not config.data.data_dir)
+            if note:
+                print(note)
     if plan.processes > 1:
         # Refusals of the run folder and of the checkpoint to resume come once, from here, not from each rank.
         check_output_folders(
@@ -609,7 +616,7 @@ def _cmd_evaluate(argv: list[str]) -> int:
         return 2
     skipped = index.skipped_songs()
     if args.test_songs_of is not None:
-        index.songs, skipped = _test_songs_of(args.test_songs_of, args.data, index.songs, skipped)
+        index.songs, skipped = run_test_songs(args.test_songs_of, args.data, index.songs, skipped)
     if args.output is not None:  # before any song is transcribed; an annotation in the way first
         check_output_folder(index.songs, args.output)
         written = [f"{song.name}.lab" for song in index.songs] + list(EVALUATION_FILES)
@@ -648,34 +655,6 @@ def _cmd_evaluate(argv: list[str]) -> int:
         )
         return 1
     return 0
-
-
-def _test_songs_of(
-    run: Path, data: Path, songs: list, skipped: dict[str, str]
-) -> tuple[list, dict[str, str]]:
-    """(the songs of `data` that run folder `run` tested on, those of them not scored with the reason): the
-    test songs its config.json lists; one missing from `data` is listed as skipped."""
-    record = run / "config.json"
-    try:
-        names = json.loads(record.read_text())["songs"]["test"]
-    except (OSError, ValueError, KeyError, TypeError):
-        raise ValueError(
-            f"--test_songs_of {run}: {record} is missing or lists no test songs; give the folder of a train "
-            "run (its config.json lists the songs of each split)"
-        ) from None
-    wanted = set(names)
-    found = [song for song in songs if song.name in wanted]
-    if not found:
-        raise ValueError(
-            f"--test_songs_of {run}: none of its {len(names)} test songs (e.g. {names[0] if names else '-'}) "
-            f"is in {data}; give --data the folder that run trained on"
-        )
-    left_out = {name: reason for name, reason in skipped.items() if name in wanted}
-    here = {song.name for song in found}
-    for name in names:
-        if name not in here and name not in left_out:
-            left_out[name] = f"{name}: a test song of {run}, not found in {data}"
-    return found, left_out
 
 
 def _print_to_stderr(message: str) -> None:

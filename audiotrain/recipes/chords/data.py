@@ -272,8 +272,12 @@ def drop_undecodable(
     songs = [*splits.train, *splits.val, *splits.test]
     rank, world = collectives.rank(), collectives.world_size()
     failed = np.zeros(len(songs), np.float32)
-    progress = _FeatureProgress(songs, world, cache, log, bar) if log is not None and rank == 0 else None
+    progress = None
     try:
+        if log is not None:  # (every rank has a log: the others' is silent)
+            to_compute = _songs_to_compute(songs, cache)
+            if rank == 0:
+                progress = _FeatureProgress(songs, to_compute, world, cache, log, bar)
         for i in range(rank, len(songs), world):
             failed[i] = _unusable(songs[i], feature_fn, features) is not None
             if progress is not None:
@@ -320,6 +324,19 @@ def _in_cache(cache: FeatureCache, song: SongEntry) -> bool:
         return False
 
 
+def _songs_to_compute(songs: list[SongEntry], cache: FeatureCache | None) -> np.ndarray:
+    """[2, songs]: 1 where a song's features are not in `cache` yet, and the seconds of audio of those songs
+    (from the headers). Each rank looks at its share of the songs, and one all-reduce gives every rank the
+    whole: no rank computes a song before all have looked. Counted by rank 0 while the others were already
+    computing, songs they had just computed were said to come from the cache."""
+    rank, world = collectives.rank(), collectives.world_size()
+    counted = np.zeros((2, len(songs)), np.float32)
+    for i in range(rank, len(songs), world):
+        if not (cache is not None and _in_cache(cache, songs[i])):
+            counted[:, i] = 1.0, _header_seconds(songs[i])
+    return np.asarray(collectives.all_reduce_sum(mx.array(counted))) if world > 1 else counted
+
+
 class _FeatureProgress:
     """What `drop_undecodable` shows on rank 0 while it computes features: a line of what is to compute and
     what comes from the cache, a bar (stderr a terminal) or a line a minute, and the time it took.
@@ -327,10 +344,18 @@ class _FeatureProgress:
     Under data parallel rank 0 computes every W-th song: once it is done with song i, the job is counted done
     through song i + W - 1 (the ranks keep about the same pace)."""
 
-    def __init__(self, songs: list[SongEntry], world: int, cache: FeatureCache | None, log, bar: bool):
+    def __init__(
+        self,
+        songs: list[SongEntry],
+        to_compute: np.ndarray,
+        world: int,
+        cache: FeatureCache | None,
+        log,
+        bar: bool,
+    ):
         self.world, self.log = world, log
-        missing = [not (cache is not None and _in_cache(cache, song)) for song in songs]
-        self.seconds = [_header_seconds(song) if todo else 0.0 for song, todo in zip(songs, missing)]
+        missing = [bool(todo) for todo in to_compute[0]]  # (`_songs_to_compute`)
+        self.seconds = [float(seconds) for seconds in to_compute[1]]
         self.to_compute, self.total_seconds = sum(missing), sum(self.seconds)
         self.done_before = np.concatenate([[0], np.cumsum(missing)])  # songs to compute before each index
         self.seconds_before = np.concatenate([[0.0], np.cumsum(self.seconds)])
@@ -342,7 +367,7 @@ class _FeatureProgress:
             rest = ""
             if cache is not None:
                 rest = (
-                    f"; the other {cached} songs' come from the cache{cache_folder}"
+                    f"; the other {cached} songs' features come from the cache{cache_folder}"
                     if cached
                     else f", kept in the cache{cache_folder} for later runs"
                 )

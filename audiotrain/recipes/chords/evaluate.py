@@ -43,6 +43,7 @@ from audiotrain.chords.vocabulary import (
     IGNORE_INDEX,
     X_INDEX,
 )
+from audiotrain.datasets.chord_demo import DEMO_FOLDER
 from audiotrain.datasets.chord_songs import SongEntry, frame_targets
 from audiotrain.metrics.chord_errors import LostTime, costliest_errors, format_errors
 from audiotrain.metrics.chord_scores import (
@@ -60,7 +61,7 @@ from audiotrain.metrics.classification import compute_confusion_matrix, per_clas
 from audiotrain.metrics.tracker import MetricsTracker
 from audiotrain.models.chord_model import joint_chord_index
 from audiotrain.recipes._run import is_inside
-from audiotrain.recipes.chords.config import SILENT_SONG
+from audiotrain.recipes.chords.config import SILENT_SONG, default_cache_dir
 from audiotrain.recipes.chords.predict import ChordPredictor
 
 import mlx.core as mx
@@ -484,6 +485,63 @@ def evaluation_outputs(folder: Path) -> list[str]:
     labs = [f"{song}.lab" for song in earlier if isinstance(song, str)]
     # A hand-edited name must not reach outside the folder ("../x").
     return [*EVALUATION_FILES, *COMPARISON_FILES, *(lab for lab in labs if is_inside(folder / lab, folder))]
+
+
+def run_test_songs(
+    run: Path, data: Path, songs: list[SongEntry], skipped: dict[str, str]
+) -> tuple[list[SongEntry], dict[str, str]]:
+    """(the songs of `data` that the train run in folder `run` held out for its final evaluation, those of
+    them not scored with the reason), for ``evaluate --test_songs_of RUN``: the test songs its config.json
+    lists, by name; one missing from `data` is listed as skipped.
+
+    A run on a data folder names each song by its path there. A demo run's test songs are a demo set of their
+    own (``song_000``, ...): the run is refused unless `data` is one (a folder of songs named so elsewhere
+    was scored as that evaluation); so is a run that held out no test songs."""
+    record = run / "config.json"
+    try:
+        run_record = json.loads(record.read_text())
+        names = run_record["songs"]["test"]
+        data_dir = (run_record.get("config") or {}).get("data", {}).get("data_dir")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        raise ValueError(
+            f"--test_songs_of {run}: {record} is missing or lists no test songs; give the folder of a train "
+            "run (its config.json lists the songs of each split)"
+        ) from None
+    if not names:
+        raise ValueError(
+            f"--test_songs_of {run}: that run held out no test songs ({record} lists none), so it has no final "
+            f"evaluation to repeat; leave --test_songs_of out to score every song of {data}"
+        )
+    if not data_dir and not _is_demo_test_set(data):
+        cache = (run_record.get("config") or {}).get("data", {}).get("cache_dir") or default_cache_dir()
+        raise ValueError(
+            f"--test_songs_of {run}: that run trained on the demo songs ({record} names no data folder, "
+            f"data.data_dir), whose test songs are a demo set of their own, not songs of {data}: give that "
+            f"set's folder as --data, without --test_songs_of (its songs are all test songs; the demo keeps "
+            f"them in {Path(cache) / DEMO_FOLDER}/test-*, and {run / 'evaluation' / 'scores.json'} lists them)"
+        )
+    wanted = set(names)
+    found = [song for song in songs if song.name in wanted]
+    if not found:
+        raise ValueError(
+            f"--test_songs_of {run}: none of its {len(names)} test songs (e.g. {names[0]}) is in {data}; "
+            f"give --data the folder that run trained on{f' ({data_dir})' if data_dir else ''}"
+        )
+    left_out = {name: reason for name, reason in skipped.items() if name in wanted}
+    here = {song.name for song in found}
+    for name in names:
+        if name not in here and name not in left_out:
+            left_out[name] = f"{name}: a test song of {run}, not found in {data}"
+    return found, left_out
+
+
+def _is_demo_test_set(folder: Path) -> bool:
+    """Whether `folder` is a held-out set of the chord demo (``<cache>/demo/chords/test-...``)."""
+    folder = folder.resolve()
+    return (
+        folder.name.startswith("test-")
+        and folder.parent.parts[-len(DEMO_FOLDER.parts) :] == DEMO_FOLDER.parts
+    )
 
 
 def check_output_folder(songs: Sequence[SongEntry], out: Path) -> None:

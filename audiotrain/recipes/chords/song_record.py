@@ -37,6 +37,7 @@ from audiotrain.recipes.split_record import (
     run_record_of,
     stored_names,
 )
+from audiotrain.train import checkpoint as ckpt
 
 SPLITS = ("train", "val", "test")
 # (A data folder's split was a shuffle of all its songs before it became a hash of each song's name.)
@@ -99,19 +100,17 @@ def stored_song_record(
     return (record or None), names
 
 
-#: The flag that resumes a demo run whose checkpoint records no generator versions (`check_resume_demo`).
+#: The flag that resumes a demo run whose checkpoint records no generator versions
+#: (`check_resume_demo_generators`).
 UNRECORDED_DEMO_FLAG = "--resume_unrecorded_demo"
 
 
-def check_resume_demo(
-    folder: Path, state: dict[str, Any], data: ChordDataConfig, from_demo: bool, unrecorded_ok: bool = False
-) -> None:
+def check_resume_demo(folder: Path, state: dict[str, Any], data: ChordDataConfig, from_demo: bool) -> None:
     """The part of the song check that needs no songs, made before any demo song is rendered: refuse to resume
     checkpoint `folder` (its trainer state `state`) on a data folder when it trained on the demo songs, or the
-    reverse, or on demo songs made with other settings (naming the flags that make its own). A demo run whose
-    record has no generator versions (written before they were recorded) cannot be told from today's songs:
-    it is refused unless `unrecorded_ok` (`UNRECORDED_DEMO_FLAG`). Messages start where "cannot resume from
-    FOLDER: " leaves off."""
+    reverse, or on demo songs made with other settings (naming the flags that make its own). What rendered
+    them is checked apart (`check_resume_demo_generators`), so that one refusal names both. Messages start
+    where "cannot resume from FOLDER: " leaves off."""
     before, _ = stored_song_record(folder, state)
     if before is None:
         return
@@ -143,6 +142,20 @@ def check_resume_demo(
             + (f". Resume with {flags}, or start" if flags else ". Start")
             + f" a new run folder with {init_from} to train on the songs as they are now from its weights"
         )
+
+
+def check_resume_demo_generators(
+    folder: Path, state: dict[str, Any], data: ChordDataConfig, from_demo: bool, unrecorded_ok: bool = False
+) -> None:
+    """Refuse to resume demo run checkpoint `folder` (its trainer state `state`) whose record has no generator
+    versions (written before they were recorded), unless `unrecorded_ok` (`UNRECORDED_DEMO_FLAG`): its songs
+    cannot be told from today's. Messages start where "cannot resume from FOLDER: " leaves off."""
+    before, _ = stored_song_record(folder, state)
+    demo_before = (before or {}).get("demo")
+    if not (demo_before and from_demo):
+        return
+    demo_now = demo_settings(data)
+    init_from = f"--init_from {folder} in place of --resume"
     if "generators" not in demo_before and not unrecorded_ok:
         # The songs' names and settings match, but not what rendered them: a generator changed since gives
         # other audio under the same names, and the resumed loss diverged from the run it continued.
@@ -154,6 +167,34 @@ def check_resume_demo(
             f"{init_from} to train on today's songs from its weights; or pass {UNRECORDED_DEMO_FLAG} to "
             "resume it on them all the same"
         )
+
+
+def unrecorded_demo_note(resume: str | Path, data: ChordDataConfig, from_demo: bool) -> str | None:
+    """The note of a resume with `UNRECORDED_DEMO_FLAG` from checkpoint (or run folder) `resume`: what the flag
+    does to this run, or that it changes nothing here. It resumed without a word, and its checkpoints from
+    then on record today's generators for the whole run. None where `resume` cannot be read (its refusal
+    says why)."""
+    try:
+        folder = ckpt.resolve_checkpoint(resume)
+        state = ckpt.read_state(folder)
+        before, _ = stored_song_record(folder, state)
+    except (OSError, ValueError):  # (CheckpointError among them)
+        return None
+    demo_before = (before or {}).get("demo")
+    if not (demo_before and from_demo):
+        return f"note: {UNRECORDED_DEMO_FLAG} changes nothing here: {folder} is not a run on the demo songs"
+    if "generators" in demo_before:
+        return (
+            f"note: {UNRECORDED_DEMO_FLAG} changes nothing here: {folder} records the demo generator versions "
+            "its songs were made with"
+        )
+    epoch = (state.get("progress") or {}).get("epoch")
+    made = ", ".join(f"{style} v{version}" for style, version in demo_settings(data)["generators"].items())
+    return (
+        f"note: resuming {folder} on the demo songs as this version renders them ({UNRECORDED_DEMO_FLAG}): it "
+        f"records no generator versions, so its first {epoch} epochs may have trained on other audio under the "
+        f"same names; its checkpoints from here on record generators {made}"
+    )
 
 
 def recorded_song_names(folder: Path, state: dict[str, Any]) -> dict[str, list[str]] | None:

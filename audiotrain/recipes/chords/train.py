@@ -61,6 +61,7 @@ from audiotrain.recipes.chords.init_from import check_init_from, load_initial_we
 from audiotrain.recipes.chords.predict import ChordPredictor, checkpoint_entries
 from audiotrain.recipes.chords.song_record import (
     check_resume_demo,
+    check_resume_demo_generators,
     check_resume_songs,
     check_resume_split,
     recorded_song_names,
@@ -310,12 +311,12 @@ def check_resume_settings(
     its arrays, epochs left), before any data is read or rendered or anything written; returns (the
     checkpoint folder, its trainer state). The launcher of local processes runs them too, so that a refusal
     comes once, not from every rank. `from_demo`: whether the run trains on the demo songs (default: without
-    ``data.data_dir``); `resume_unrecorded_demo`: see `check_resume_demo`; `splits_folder`: whether the run
-    splits ``data.data_dir`` itself (default: with one; not with songs given from Python), whose split
-    settings are then its checkpoint's (`check_resume_split`).
+    ``data.data_dir``); `resume_unrecorded_demo`: see `check_resume_demo_generators`; `splits_folder`:
+    whether the run splits ``data.data_dir`` itself (default: with one; not with songs given from Python),
+    whose split settings are then its checkpoint's (`check_resume_split`).
 
-    The settings that differ are named in one message, each with the flag that gives the checkpoint's: one
-    at a time, an old run took three refusals (and the demo rendered before the third)."""
+    Every reason to refuse is named in one message, each setting with the flag that gives the checkpoint's:
+    one at a time, an old demo run took four refusals (and the demo rendered before the third)."""
     folder = ckpt.resolve_checkpoint(resume)
     state = ckpt.read_state(folder)  # read once: the checks below and the song check after
     if state.get("weights_only"):  # (the Trainer would refuse it too, once config.json had been rewritten)
@@ -345,13 +346,16 @@ def check_resume_settings(
         lambda: check_stored_model(
             stored.get("model_config"), model, command_line_resume_remedy(stored, "--model.*")
         ),
-        lambda: check_resume_demo(folder, state, config.data, from_demo, resume_unrecorded_demo),
+        lambda: check_resume_demo(folder, state, config.data, from_demo),
+        lambda: check_resume_demo_generators(folder, state, config.data, from_demo, resume_unrecorded_demo),
         lambda: check_resume_split(folder, state, config.data) if splits_folder else None,
+        lambda: _check_epochs_left(folder, state, config.num_epochs),
+        lambda: _check_batch_mid_epoch(folder, state, config.batch_size),
     ):
         try:
             check()
-        except ValueError as error:
-            problems.append(str(error))
+        except ValueError as error:  # (said once, below, however many there are)
+            problems.append(str(error).removeprefix(f"cannot resume from {folder}: "))
     if len(problems) == 1:
         raise ValueError(f"cannot resume from {folder}: {problems[0]}")
     if problems:
@@ -363,8 +367,6 @@ def check_resume_settings(
     model_file = folder / ckpt.MODEL_FILE
     expected = ckpt.flat(ChordTask(config.model).parameters())
     ckpt.check_arrays(ckpt.read_arrays(model_file), expected, "ChordTask model", model_file)
-    _check_epochs_left(folder, state, config.num_epochs)
-    _check_batch_mid_epoch(folder, state, config.batch_size)
     return folder, state
 
 
