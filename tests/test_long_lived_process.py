@@ -42,7 +42,17 @@ class InterruptedWhileTracing(TinyClassifier):
         return self(batch[0])
 
 
+@pytest.fixture
+def ctrl_c_raises():
+    """SIGINT raises KeyboardInterrupt here, as in a terminal or a notebook kernel: a test run started in the
+    background of a script (``cmd &``) inherits SIGINT ignored, and validate/predict install no handler."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.parametrize("stage", ["fit", "validate", "predict"])
+@pytest.mark.usefixtures("ctrl_c_raises")
 def test_ctrl_c_while_a_step_is_traced_leaves_the_model_and_mx_random_usable(tmp_path, stage):
     """A KeyboardInterrupt while MLX traced a step used to leave tracer placeholders in the model, the
     optimizer and `mx.random.state`: the trained weights could no longer be read or saved, and every later
