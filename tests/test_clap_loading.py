@@ -474,7 +474,10 @@ def test_truncated_storage_is_reported(tmp_path):
         for item in src.namelist():
             data = src.read(item)
             dst.writestr(item, data[:40] if "/data/" in item else data)
-    with pytest.raises(TorchCheckpointError, match="storage 0 holds 40 bytes, the pickle says 100 elements"):
+    with pytest.raises(
+        TorchCheckpointError,
+        match="storage 0 holds 40 bytes, the pickle says 100 elements .400 bytes. .member archive/data/0.",
+    ):
         load_torch_state_dict(broken)
 
 
@@ -695,6 +698,40 @@ def test_a_stride_0_view_larger_than_its_storage_fails_before_allocating(tmp_pat
     finally:
         tracemalloc.stop()
     assert peak < 10_000_000
+
+
+def _recompressed(path: Path, replace: dict[str, bytes]) -> Path:
+    """`path` with the members named in `replace` swapped for new contents, deflated (a zip bomb's trick)."""
+    bomb = path.with_name("bomb.bin")
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.namelist():
+            dst.writestr(item, replace.get(item, src.read(item)))
+        for item in set(replace) - set(src.namelist()):
+            dst.writestr(item, replace[item])
+    return bomb
+
+
+@pytest.mark.parametrize("member", ["archive/data/0", "archive/byteorder", "archive/data.pkl"])
+def test_a_zip_bomb_member_is_refused_before_it_is_decompressed(tmp_path, monkeypatch, member):
+    """A 1.8 MB pytorch_model.bin whose storage, byteorder or data.pkl member inflates to 1.5 GB took 3-4.6 GB,
+    and loaded. Here 100 MB of zeros (100 KB deflated) stand for them: refused naming the member, reading
+    (almost) nothing."""
+    import tracemalloc
+
+    path = _float_bin(tmp_path, {"weight": (np.ones(4), (4,), (1,))}, monkeypatch)
+    with zipfile.ZipFile(path) as archive:
+        original = archive.read(member) if member in archive.namelist() else b""
+    bomb = _recompressed(path, {member: original + bytes(100 * 2**20)})
+    assert bomb.stat().st_size < 1_000_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(TorchCheckpointError, match=f"{bomb}: .*{member}"):
+            load_torch_state_dict(bomb)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 10_000_000
+    assert load_torch_state_dict(path)["weight"].tolist() == [1.0] * 4  # the untouched file still loads
 
 
 def test_a_tensor_larger_than_the_config_allows_is_refused_by_name_of_the_file(tmp_path, monkeypatch):

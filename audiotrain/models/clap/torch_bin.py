@@ -7,9 +7,12 @@ dict uses (``collections.OrderedDict``, ``torch._utils._rebuild_tensor_v2`` / ``
 storage classes) to local, side-effect-free functions, and refuses every other global with
 :class:`UnsafeCheckpointError` naming it.
 
-Sizes are checked before anything is allocated: a storage must be as large as the pickle says, a tensor may not
-view more elements than its storage holds (a 4-byte storage viewed with stride 0 as 250000 x 1000 would
-otherwise become a 1 GB array), nor more than the largest tensor the model's config describes.
+Sizes are checked before anything is allocated or decompressed: a storage member must hold exactly the bytes
+the pickle says (a 1.8 MB zip can declare a 1.5 GB member of zeros), ``data.pkl`` and ``byteorder`` may not
+be larger than `MAX_PICKLE_BYTES` / `MAX_BYTEORDER_BYTES`, a tensor may not view more elements than its storage
+holds (a 4-byte storage viewed with stride 0 as 250000 x 1000 would otherwise become a 1 GB array), nor more
+than the largest tensor the model's config describes. The zip reader never returns more than a member's
+declared size, so checking the declared size bounds what is decompressed.
 """
 
 from __future__ import annotations
@@ -35,6 +38,12 @@ _STORAGE_DTYPES = {
     "ByteStorage": np.uint8,
     "BoolStorage": np.bool_,
 }
+
+
+# data.pkl describes the dict (about 200 bytes per tensor): a state dict of 300000 tensors stays under this.
+MAX_PICKLE_BYTES = 64 * 2**20
+# The byteorder member holds "little" or "big".
+MAX_BYTEORDER_BYTES = 64
 
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
@@ -113,19 +122,17 @@ class _RestrictedUnpickler(pickle.Unpickler):
                     f"{self._path}: storage {member} is missing from the archive"
                 ) from None
             numel = int(numel)
-            if numel < 0 or info.file_size < numel * np.dtype(raw_dtype).itemsize:
+            # torch.save writes a storage's bytes exactly; a larger member would be decompressed in full.
+            if numel < 0 or info.file_size != numel * np.dtype(raw_dtype).itemsize:
                 raise TorchCheckpointError(
-                    f"{self._path}: storage {key} holds {info.file_size} bytes, the pickle says {numel} elements"
+                    f"{self._path}: storage {key} holds {info.file_size} bytes, the pickle says {numel} elements "
+                    f"({numel * np.dtype(raw_dtype).itemsize} bytes) (member {member})"
                 )
             self._check_elements(numel, f"storage {key}")
             raw = self._archive.read(member)
             data = np.frombuffer(
                 raw, dtype=np.dtype(raw_dtype).newbyteorder(">" if self._big_endian else "<")
             )
-            if data.size < int(numel):
-                raise TorchCheckpointError(
-                    f"{self._path}: storage {key} holds {data.size} elements, the pickle says {numel}"
-                )
             self._storages[key] = _Storage(key, dtype, int(numel), data)
         return self._storages[key]
 
@@ -182,6 +189,16 @@ def _rebuild_parameter(data, requires_grad=False, hooks=None, *_):
     return data
 
 
+def _check_member_size(archive: zipfile.ZipFile, member: str, limit: int, path: Path) -> None:
+    """Refuse `member` of `archive` before decompressing it when it declares more than `limit` bytes."""
+    size = archive.getinfo(member).file_size
+    if size > limit:
+        raise TorchCheckpointError(
+            f"{path}: member {member} declares {size} bytes, more than the {limit} a state dict needs; "
+            "the file is damaged or not a torch.save state dict"
+        )
+
+
 def load_torch_state_dict(path: str | Path, max_elements: int | None = None) -> dict[str, np.ndarray]:
     """Tensors of a zip-format ``torch.save`` state dict, as numpy arrays, without importing torch.
 
@@ -202,7 +219,8 @@ def load_torch_state_dict(path: str | Path, max_elements: int | None = None) -> 
     UnsafeCheckpointError
         The pickle references anything besides tensors, storages and ordered dicts.
     TorchCheckpointError
-        Not a zip archive (legacy pre-1.6 format), a missing storage, or not a flat dict of tensors.
+        Not a zip archive (legacy pre-1.6 format), a missing storage or one of another size than the pickle
+        says, an oversized ``data.pkl`` or ``byteorder``, or not a flat dict of tensors.
     """
     path = Path(path)
     if not path.is_file():
@@ -218,6 +236,9 @@ def load_torch_state_dict(path: str | Path, max_elements: int | None = None) -> 
             raise TorchCheckpointError(f"{path}: expected one data.pkl in the archive, found {len(pickles)}")
         prefix = pickles[0][: -len("data.pkl")]
         byteorder = f"{prefix}byteorder"
+        _check_member_size(archive, pickles[0], MAX_PICKLE_BYTES, path)
+        if byteorder in archive.namelist():
+            _check_member_size(archive, byteorder, MAX_BYTEORDER_BYTES, path)
         big_endian = byteorder in archive.namelist() and archive.read(byteorder).strip() == b"big"
         with archive.open(pickles[0]) as handle:
             unpickler = _RestrictedUnpickler(handle, archive, prefix, path, big_endian, max_elements)
