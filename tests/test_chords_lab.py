@@ -286,6 +286,34 @@ def test_jamz_is_read_like_jams(tmp_path):
         read_annotation(packed)
 
 
+def test_a_jamz_that_expands_past_the_limit_is_refused_without_expanding_it(tmp_path):
+    """A 1.5 MB .jamz of a valid JAMS followed by 1.5 GB of whitespace took 32 s and 3.2 GB, and was accepted.
+    Here 200 MB of spaces (200 KB gzipped): refused naming the file, having decompressed at most the limit."""
+    import tracemalloc
+    import zlib
+
+    from audiotrain.chords.lab import MAX_JAMZ_BYTES
+
+    plain = write_jams(tmp_path / "song.jams", SEGMENTS).read_bytes()
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: gzip framing
+    chunks = [packer.compress(plain)] + [packer.compress(b" " * 2**20) for _ in range(200)]
+    bomb = tmp_path / "bomb.jamz"
+    bomb.write_bytes(b"".join(chunks) + packer.flush())
+    assert bomb.stat().st_size < 1_000_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(AnnotationError, match=r"bomb.jamz: decompresses to more than 64 MB"):
+            read_annotation(bomb)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 3 * MAX_JAMZ_BYTES
+    # Whitespace up to the limit is still valid JSON, and reads.
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    bomb.write_bytes(packer.compress(plain + b" " * (MAX_JAMZ_BYTES - len(plain))) + packer.flush())
+    assert read_annotation(bomb) == SEGMENTS
+
+
 def test_every_invalid_label_of_a_file_is_named_with_its_line_and_harte_spelling(tmp_path):
     """A file written with lead-sheet names is fixed in one go: every bad line is listed, not only the first."""
     text = "0.0 3.0 Am\n3.0 6.0 G7\n# a comment\n6.0 9.0 Cmaj7\n9.0 15.0 F#m7b5\n15 16 C:mja\n16 17 Bb\n"

@@ -16,12 +16,14 @@ the label is the *rest of the line*, stripped, so it may contain inner spaces (`
 Harte parser then decides whether that label is valid (``C:(3, 5)`` is, ``C:maj 7`` is not); an invalid
 label is an error naming the file and the line.
 
-JAMS files are read as ``.jams`` (JSON) or ``.jamz`` (gzip-compressed JSON), with the same checks.
+JAMS files are read as ``.jams`` (JSON) or ``.jamz`` (gzip-compressed JSON), with the same checks. A ``.jamz``
+may decompress to at most `MAX_JAMZ_BYTES`: a 1.5 MB file can hold 1.5 GB of whitespace.
 """
 
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import math
 import warnings
@@ -40,6 +42,9 @@ DEFAULT_TOLERANCE = 1e-3
 JAMS_SUFFIXES = (".jams", ".jamz")
 
 _GZIP_MAGIC = b"\x1f\x8b"
+# The most a .jamz may decompress to. A song's chord annotations (with their sandbox and metadata) take
+# kilobytes; a dataset-wide JAMS with every annotator's take stays under a few MB.
+MAX_JAMZ_BYTES = 64 * 2**20
 
 #: JAMS namespaces whose values are Harte labels.
 JAMS_CHORD_NAMESPACES = ("chord", "chord_harte")
@@ -361,9 +366,16 @@ def read_jams(
     raw = path.read_bytes()
     if raw[:2] == _GZIP_MAGIC:
         try:
-            raw = gzip.decompress(raw)
+            # Read one byte past the limit: only a larger file has it, and no more is ever decompressed.
+            with gzip.GzipFile(fileobj=io.BytesIO(raw)) as packed:
+                raw = packed.read(MAX_JAMZ_BYTES + 1)
         except (OSError, EOFError, zlib.error) as err:
             raise AnnotationError(f"{path}: a corrupt or truncated gzip (.jamz) file ({err})") from None
+        if len(raw) > MAX_JAMZ_BYTES:
+            raise AnnotationError(
+                f"{path}: decompresses to more than {MAX_JAMZ_BYTES // 2**20} MB (the most a .jamz may hold); a "
+                "chord annotation takes kilobytes, so the file is damaged or not an annotation"
+            )
     elif path.suffix.lower() == ".jamz":
         raise AnnotationError(f"{path}: a .jamz file must be gzip-compressed JSON, but this is not gzip")
     try:
