@@ -138,6 +138,54 @@ def test_damaged_checkpoints_are_explained(tmp_path, damage, match):
         )
 
 
+def _edit_safetensors_header(file: Path, edit) -> None:
+    """Rewrite the JSON header of safetensors `file` with `edit(header text) -> text`, keeping the data."""
+    raw = file.read_bytes()
+    length = int.from_bytes(raw[:8], "little")
+    header = edit(raw[8 : 8 + length].decode()).encode()
+    header += b" " * (-len(header) % 8)
+    file.write_bytes(len(header).to_bytes(8, "little") + header + raw[8 + length :])
+
+
+def _overlap(text: str) -> str:
+    """The last tensor of the data made to point at its first bytes (another tensor's), as long as it was."""
+    header = json.loads(text)
+    last = max((k for k in header if k != "__metadata__"), key=lambda k: header[k]["data_offsets"][0])
+    begin, end = header[last]["data_offsets"]
+    header[last]["data_offsets"] = [0, end - begin]
+    return json.dumps(header)
+
+
+def _duplicate(text: str) -> str:
+    """fc2.bias listed twice, the copy pointing at another tensor's bytes (the last copy wins in MLX)."""
+    header = json.loads(text)
+    begin, end = header["fc2.bias"]["data_offsets"]
+    return (
+        text.rstrip().removesuffix("}")
+        + ', "fc2.bias": '
+        + json.dumps(dict(header["fc2.bias"], data_offsets=[0, end - begin]))
+        + "}"
+    )
+
+
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (_overlap, r"model.safetensors: tensor '.*' \(bytes .*\) overlaps tensor"),
+        (_duplicate, r"model.safetensors: tensor 'fc2.bias' is listed twice"),
+    ],
+)
+def test_safetensors_with_shared_or_duplicate_tensors_are_refused(tmp_path, edit, match):
+    """MLX's reader loaded both silently (one tensor reading another's weights; the last duplicate winning),
+    where the safetensors library refuses them."""
+    trained(tmp_path, max_epochs=1)
+    _edit_safetensors_header(tmp_path / "checkpoints" / "last" / "model.safetensors", edit)
+    with pytest.raises(ckpt.CheckpointError, match=match):
+        make_trainer(tmp_path, max_epochs=1).validate(
+            TinyClassifier(), make_batches(), ckpt_path=tmp_path / "checkpoints" / "last"
+        )
+
+
 def test_foreign_model_lists_mismatched_tensors(tmp_path):
     trained(tmp_path, max_epochs=1)
     with pytest.raises(ckpt.CheckpointError, match=r"3 mis-shaped \(e.g. fc1.bias.*fc1.weight.*fc2.weight"):

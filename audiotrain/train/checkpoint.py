@@ -704,6 +704,7 @@ def read_arrays(file: Path, finite: bool = True) -> dict[str, mx.array]:
     if not file.is_file():
         return {}
     try:
+        _loading.check_safetensors_header(_inside(file), CheckpointError)
         with open(_inside(file), "rb") as handle:  # (opened by Python: as `_save_arrays`)
             arrays = mx.load(handle, format="safetensors")
         if finite:

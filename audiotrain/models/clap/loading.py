@@ -214,6 +214,7 @@ def read_state_dict(folder: Path, max_elements: int | None = None) -> tuple[dict
 
 def _read_one(path: Path, max_elements: int | None = None) -> dict[str, mx.array]:
     if path.suffix == ".safetensors":
+        _loading.check_safetensors_header(path, CheckpointError)
         try:
             return mx.load(str(path))
         except Exception as error:
