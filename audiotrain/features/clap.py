@@ -18,6 +18,7 @@ import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from audiotrain._files import read_json_file
 from audiotrain.features._backend import as_float_signal
 from audiotrain.features.mel import mel_filterbank
 from audiotrain.features.stft import power_frames
@@ -50,12 +51,7 @@ _PROCESSOR_BLOCK = "feature_extractor"
 
 def _read_json_object(path: Path) -> dict:
     """The JSON object in `path`, or a `ValueError` naming the file and what is wrong with it."""
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as error:
-        raise ValueError(f"{path}: not UTF-8 text (byte {error.start}); JSON files are UTF-8") from None
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: invalid JSON at line {error.lineno}: {error.msg}") from error
+    config = read_json_file(path, ValueError)
     if not isinstance(config, dict):
         raise ValueError(f"{path}: expected a JSON object, got {type(config).__name__}")
     return config

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from audiotrain._files import read_json_file
+
 
 class ClapConfigError(ValueError):
     """A ``config.json`` that does not describe a CLAP model this port can build."""
@@ -154,20 +156,11 @@ class ClapConfig:
     def from_json(cls, path: str | Path) -> ClapConfig:
         """Read a ``config.json`` file."""
         path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ClapConfigError(
-                f"{path}: no such file (a CLAP checkpoint folder needs config.json)"
-            ) from None
-        except IsADirectoryError:
-            raise ClapConfigError(f"{path}: is a folder; expected the model's config.json file") from None
-        except UnicodeDecodeError as error:
-            raise ClapConfigError(
-                f"{path}: not UTF-8 text (byte {error.start}); JSON files are UTF-8"
-            ) from None
-        except json.JSONDecodeError as error:
-            raise ClapConfigError(f"{path}: line {error.lineno}: not valid JSON ({error.msg})") from None
+        if not path.exists():
+            raise ClapConfigError(f"{path}: no such file (a CLAP checkpoint folder needs config.json)")
+        if path.is_dir():
+            raise ClapConfigError(f"{path}: is a folder; expected the model's config.json file")
+        data = read_json_file(path, ClapConfigError)
         return cls.from_dict(data, source=str(path))
 
     def to_dict(self) -> dict[str, Any]:
