@@ -3,12 +3,14 @@ refused at once, in one line naming the file and field: no hang, no traceback, n
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
 
 from audiotrain.chords.lab import AnnotationError, read_jams
 from audiotrain.models.clap.config import ClapConfig, ClapConfigError
+from audiotrain.recipes.config_cli import load_config_data, merge_config
 from audiotrain.recipes.split_record import run_record_of
 from audiotrain.train.checkpoint import CheckpointError, read_state
 
@@ -51,3 +53,29 @@ def test_a_run_record_that_is_not_json_is_still_no_record(tmp_path: Path):
     (tmp_path / "config.json").write_text(json.dumps({"seed": 1}))
     assert run_record_of(checkpoint) == {"seed": 1}
 
+
+def _alias_tree(levels: int) -> str:
+    """A "billion laughs" YAML under `seed`: each level lists the one before nine times (9**levels strings)."""
+    lines = ["seed:", '  l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"  l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+def test_yaml_aliases_expanding_to_billions_of_values_are_refused_at_once(tmp_path: Path):
+    (tmp_path / "laughs.yaml").write_text(_alias_tree(9))  # 1 KB; 9**9 values once expanded
+    with pytest.raises(ValueError, match=r"laughs\.yaml: its YAML aliases \(\*name\) expand to more than"):
+        load_config_data(tmp_path / "laughs.yaml")
+    (tmp_path / "loop.yaml").write_text("seed: &a [*a]\n")
+    with pytest.raises(ValueError, match=r"loop\.yaml: a YAML alias refers to a value that holds it"):
+        load_config_data(tmp_path / "loop.yaml")
+
+
+def test_a_wrong_value_is_quoted_shortened_in_the_message(tmp_path: Path):
+    @dataclasses.dataclass
+    class Config:
+        seed: int = 0
+
+    (tmp_path / "small.yaml").write_text(_alias_tree(4))  # within the limit: refused for its type
+    with pytest.raises(ValueError, match=r"small\.yaml: field 'seed' must be int, got \{'l0'") as raised:
+        merge_config(Config(), load_config_data(tmp_path / "small.yaml"), source=str(tmp_path / "small.yaml"))
+    assert len(str(raised.value)) < 600
