@@ -9,7 +9,10 @@ import os
 from pathlib import Path
 
 from audiotrain.chords.lab import AnnotationError, read_jams
+from audiotrain.features.clap import ClapFeatureExtractor
+from audiotrain.models.chord_model import ChordModelConfig
 from audiotrain.models.clap.config import ClapConfig, ClapConfigError
+from audiotrain.recipes.chords.task import CHECKPOINT_KEY, stored_settings
 from audiotrain.recipes.config_cli import load_config_data, merge_config
 from audiotrain.recipes.split_record import run_record_of
 from audiotrain.train.checkpoint import CheckpointError, read_state
@@ -79,3 +82,47 @@ def test_a_wrong_value_is_quoted_shortened_in_the_message(tmp_path: Path):
     with pytest.raises(ValueError, match=r"small\.yaml: field 'seed' must be int, got \{'l0'") as raised:
         merge_config(Config(), load_config_data(tmp_path / "small.yaml"), source=str(tmp_path / "small.yaml"))
     assert len(str(raised.value)) < 600
+
+
+@pytest.mark.parametrize(
+    "section, name, value, expected",
+    [
+        ("text_config", "num_hidden_layers", 100_000, "at most 128"),
+        ("audio_config", "depths", [10**6, 1], "at most 64"),
+        ("text_config", "max_position_embeddings", 10**9, "at most 65536"),
+        ("audio_config", "spec_size", 16 * 2**20, "at most 1024"),
+        ("text_config", "vocab_size", 10**12, "at most 1048576"),
+        ("audio_config", "mlp_ratio", -1, "from 0.001 to 64"),
+        ("text_config", "layer_norm_eps", float("-inf"), "from 1e-30 to 1"),
+        ("text_config", "hidden_dropout_prob", 7.0, r"from 0 to 1 \(excluded\)"),
+    ],
+)
+def test_absurd_clap_settings_are_refused_before_building(tmp_path: Path, section, name, value, expected):
+    (tmp_path / "config.json").write_text(json.dumps({section: {name: value}}))
+    with pytest.raises(
+        ClapConfigError, match=rf"config\.json: {section}\.{name}: expected .*{expected}, got"
+    ):
+        ClapConfig.from_json(tmp_path / "config.json")
+
+
+def test_an_absurd_fft_window_is_refused_before_the_filterbank_is_built():
+    with pytest.raises(
+        ValueError, match=r"pre\.json: fft_window_size: expected at most 65536, got 17179869184"
+    ):
+        ClapFeatureExtractor.from_dict({"fft_window_size": 2**34}, source="pre.json")
+
+
+@pytest.mark.parametrize(
+    "name, value", [("n_layers", 100_000), ("d_model", 10**9), ("context_frames", 10**8)]
+)
+def test_absurd_chord_model_sizes_are_refused_before_building(name: str, value: int):
+    with pytest.raises(ValueError, match=rf"ChordModelConfig\.{name} must be at most \d+, got {value}"):
+        ChordModelConfig(**{name: value})
+
+
+def test_an_absurd_stored_window_is_named_with_its_file(tmp_path: Path):
+    state = {"module_state": {CHECKPOINT_KEY: {"window_frames": 10**9}}}
+    with pytest.raises(
+        CheckpointError, match=r"trainer_state\.json: .*window_frames must be an int from 2 to 4096"
+    ):
+        stored_settings(tmp_path, state)

@@ -82,6 +82,17 @@ def _resize_time_bilinear(mel: np.ndarray, n_out: int) -> np.ndarray:
     return (w0.astype(np.float64) * mel[i0] + (w1 * mel[i1]).astype(np.float64)).astype(np.float32)
 
 
+#: Upper bounds of the front end's sizes, far above LAION's (64 mels, 48 kHz, hop 480, 10 s, FFT 1024): an
+#: absurd one (fft_window_size 2**34) would otherwise allocate the mel filterbank's gigabytes at load time.
+_SETTING_LIMITS = {
+    "feature_size": 1024,
+    "sampling_rate": 768_000,
+    "hop_length": 2**16,
+    "max_length_s": 3600,
+    "fft_window_size": 2**16,
+}
+
+
 @dataclass
 class ClapFeatureExtractor:
     """Log-mel front end of CLAP, configured like transformers' ``ClapFeatureExtractor``.
@@ -145,6 +156,10 @@ class ClapFeatureExtractor:
         for name in ("feature_size", "sampling_rate", "hop_length", "max_length_s", "fft_window_size"):
             if name in settings and settings[name] <= 0:
                 raise ValueError(f"{source}: {name}: expected a positive number, got {settings[name]}")
+            if name in settings and not settings[name] <= _SETTING_LIMITS[name]:  # (NaN too)
+                raise ValueError(
+                    f"{source}: {name}: expected at most {_SETTING_LIMITS[name]}, got {settings[name]}"
+                )
         extractor = cls(**settings)
         derived = {
             "nb_frequency_bins": extractor.fft_window_size // 2 + 1,
