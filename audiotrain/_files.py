@@ -1,13 +1,16 @@
-"""Writing a file so that no reader ever sees part of it."""
+"""Writing a file so that no reader ever sees part of it; reading a settings file (JSON) so that a hostile one
+(a FIFO, deep nesting, a huge integer) gives a one-line error naming it."""
 
 from __future__ import annotations
 
+import json
 import os
+import stat
 import tempfile
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 #: What `write_atomically`'s temporary files start with (the feature cache's `clear` deletes those a crash
 #: left).
@@ -88,3 +91,46 @@ def probe_writable(folder: str | Path) -> tuple[Path, OSError | None]:
     except OSError as error:
         return probe_in, error
     return probe_in, None
+
+
+def check_regular_file(path: Path, error: type[Exception]) -> Path:
+    """`path` when it is a regular file (or a link to one), else `error` naming it: opening a FIFO for reading
+    waits for a writer forever, and a device or folder is no settings file."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as err:
+        raise error(f"{path}: cannot be read ({err.strerror or err})") from None
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a device or socket"
+        raise error(f"{path}: is {kind}, not a regular file")
+    return path
+
+
+def parse_json(text: str | bytes, source: Path | str, error: type[Exception]) -> Any:
+    """`text` parsed as JSON, or `error` naming `source` in one line: besides a syntax error, json raises a
+    RecursionError for arrays nested some thousand levels deep and a bare ValueError for an integer of more
+    than 4300 digits (sys.get_int_max_str_digits), neither naming the file."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise error(f"{source}: not valid JSON at line {err.lineno}: {err.msg}") from None
+    except UnicodeDecodeError as err:
+        raise error(f"{source}: not UTF-8 text (byte {err.start}); JSON files are UTF-8") from None
+    except RecursionError:
+        raise error(f"{source}: not valid JSON (nested too deeply)") from None
+    except ValueError as err:  # an integer too long to convert
+        raise error(f"{source}: not valid JSON ({err})") from None
+
+
+def read_json_file(path: Path, error: type[Exception]) -> Any:
+    """The JSON in regular file `path` (UTF-8, a BOM tolerated), or `error` naming it in one line."""
+    check_regular_file(path, error)
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise error(f"{path}: cannot be read ({err.strerror or err})") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise error(f"{path}: not UTF-8 text (byte {err.start}); JSON files are UTF-8") from None
+    return parse_json(text, path, error)

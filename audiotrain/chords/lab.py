@@ -32,7 +32,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from audiotrain._files import write_atomically
+from audiotrain._files import parse_json, write_atomically
 from audiotrain.chords.harte import HARTE_GRAMMAR, NO_CHORD, HarteError, format_harte, parse_harte
 
 #: Default tolerance (seconds) for rounding differences between consecutive segment boundaries.
@@ -379,9 +379,10 @@ def read_jams(
     elif path.suffix.lower() == ".jamz":
         raise AnnotationError(f"{path}: a .jamz file must be gzip-compressed JSON, but this is not gzip")
     try:
-        document = json.loads(raw.decode("utf-8-sig"))  # -sig: tolerate a BOM
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        text = raw.decode("utf-8-sig")  # -sig: tolerate a BOM
+    except UnicodeDecodeError as err:
         raise AnnotationError(f"{path}: not valid JSON ({err})") from None
+    document = parse_json(text, path, AnnotationError)  # deep nesting, a 5000-digit number: a skip too
     annotations = document.get("annotations") if isinstance(document, dict) else None
     if not isinstance(annotations, list):
         raise AnnotationError(f"{path}: no 'annotations' list (is this a JAMS file?)")

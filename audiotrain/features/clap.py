@@ -18,6 +18,7 @@ import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from audiotrain._files import read_json_file
 from audiotrain.features._backend import as_float_signal
 from audiotrain.features.mel import mel_filterbank
 from audiotrain.features.stft import power_frames
@@ -50,12 +51,7 @@ _PROCESSOR_BLOCK = "feature_extractor"
 
 def _read_json_object(path: Path) -> dict:
     """The JSON object in `path`, or a `ValueError` naming the file and what is wrong with it."""
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as error:
-        raise ValueError(f"{path}: not UTF-8 text (byte {error.start}); JSON files are UTF-8") from None
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: invalid JSON at line {error.lineno}: {error.msg}") from error
+    config = read_json_file(path, ValueError)
     if not isinstance(config, dict):
         raise ValueError(f"{path}: expected a JSON object, got {type(config).__name__}")
     return config
@@ -84,6 +80,17 @@ def _resize_time_bilinear(mel: np.ndarray, n_out: int) -> np.ndarray:
     w1 = (src - i0.astype(np.float32))[:, None]
     w0 = np.float32(1.0) - w1
     return (w0.astype(np.float64) * mel[i0] + (w1 * mel[i1]).astype(np.float64)).astype(np.float32)
+
+
+#: Upper bounds of the front end's sizes, far above LAION's (64 mels, 48 kHz, hop 480, 10 s, FFT 1024): an
+#: absurd one (fft_window_size 2**34) would otherwise allocate the mel filterbank's gigabytes at load time.
+_SETTING_LIMITS = {
+    "feature_size": 1024,
+    "sampling_rate": 768_000,
+    "hop_length": 2**16,
+    "max_length_s": 3600,
+    "fft_window_size": 2**16,
+}
 
 
 @dataclass
@@ -149,6 +156,10 @@ class ClapFeatureExtractor:
         for name in ("feature_size", "sampling_rate", "hop_length", "max_length_s", "fft_window_size"):
             if name in settings and settings[name] <= 0:
                 raise ValueError(f"{source}: {name}: expected a positive number, got {settings[name]}")
+            if name in settings and not settings[name] <= _SETTING_LIMITS[name]:  # (NaN too)
+                raise ValueError(
+                    f"{source}: {name}: expected at most {_SETTING_LIMITS[name]}, got {settings[name]}"
+                )
         extractor = cls(**settings)
         derived = {
             "nb_frequency_bins": extractor.fft_window_size // 2 + 1,

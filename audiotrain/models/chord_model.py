@@ -52,6 +52,23 @@ NUM_PITCH_CLASSES = 12
 ATTENTION_NORMALIZATIONS = ("relu2", "softmax")
 
 
+#: Upper bounds of the sizes, far above any useful chord model: a checkpoint's or --config's absurd value
+#: (n_layers 100000, d_model 10**9) is refused here, before building the model allocates gigabytes or
+#: overflows MLX's 32-bit sizes.
+_SIZE_LIMITS = {
+    "n_bins": 4096,
+    "context_frames": 64,
+    "d_model": 8192,
+    "n_layers": 64,
+    "n_heads": 256,
+    "ff_dim": 32768,
+    "num_chord_types": 1024,
+    "bass_bins": 4096,
+    "bass_dim": 8192,
+    "bass_view_bins": 4096,
+}
+
+
 @dataclass
 class ChordModelConfig:
     """Size and shape of a `ChordRecognitionModel`.
@@ -108,6 +125,10 @@ class ChordModelConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"ChordModelConfig.{name} must be a positive integer, got {value!r}")
+        for name, limit in _SIZE_LIMITS.items():
+            value = getattr(self, name)
+            if isinstance(value, int) and value > limit:
+                raise ValueError(f"ChordModelConfig.{name} must be at most {limit}, got {value}")
         if not isinstance(self.bass_bins, int) or isinstance(self.bass_bins, bool) or self.bass_bins < 0:
             raise ValueError(f"ChordModelConfig.bass_bins must be an integer >= 0, got {self.bass_bins!r}")
         if (

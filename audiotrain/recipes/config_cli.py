@@ -17,6 +17,7 @@ import math
 import numbers
 import os
 import re
+import reprlib
 import sys
 import types
 import typing
@@ -24,6 +25,7 @@ from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
+from audiotrain._files import parse_json
 from audiotrain._system import KernelCompileError
 from audiotrain.audio import AudioError
 from audiotrain.models.clap.torch_bin import UnsafeCheckpointError
@@ -31,6 +33,18 @@ from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callback import Callback
 
 _SCALARS = (bool, int, float, str)
+
+#: How an error message shows a value: a few items and characters of it. A YAML alias tree shares its lists, so
+#: a 1 KB file can hold a value whose full repr has billions of items.
+_SHOWN = reprlib.Repr()
+_SHOWN.maxlevel, _SHOWN.maxlist, _SHOWN.maxtuple, _SHOWN.maxdict = 3, 8, 8, 8
+_SHOWN.maxstring = _SHOWN.maxother = _SHOWN.maxlong = 80
+
+
+def shown(value: Any, limit: int = 120) -> str:
+    """``repr(value)`` for an error message, cut to a few items (``[[1, 2, ...], ...]``) and `limit` characters."""
+    text = _SHOWN.repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}..."
 
 
 def _field_type(cls: type, field: dataclasses.Field) -> Any:
@@ -232,7 +246,7 @@ def merge_config(config: Any, data: dict[str, Any], source: str, path: str = "")
             value = home_expanded(value)
         elif kind is str and metadata.get("comma_separated") and isinstance(value, (list, tuple)):
             if not all(isinstance(item, str) for item in value):
-                raise ValueError(f"{source}: field {where!r} must be a list of str, got {value!r}")
+                raise ValueError(f"{source}: field {where!r} must be a list of str, got {shown(value)}")
             value = ",".join(value)  # a YAML list, as the flag's comma-separated text
         if element is not None and not (value is None and element_optional):
             changes[key] = _sequence_value(value, element, f"{source}: field {where!r}")
@@ -244,7 +258,7 @@ def merge_config(config: Any, data: dict[str, Any], source: str, path: str = "")
             # YAML 1.1 (PyYAML) reads `1e-3` (no dot) as the string "1e-3": take it as the number it spells.
             changes[key] = kind(value.strip())
         elif kind is not None and not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise ValueError(f"{source}: field {where!r} must be {kind.__name__}, got {value!r}")
+            raise ValueError(f"{source}: field {where!r} must be {kind.__name__}, got {shown(value)}")
         else:
             changes[key] = value
     try:
@@ -273,15 +287,15 @@ def _sequence_value(value: Any, kind: type, where: str) -> tuple:
         try:
             return _sequence_converter(kind, False)(value)
         except (ValueError, argparse.ArgumentTypeError):
-            raise ValueError(f"{where} must be a list of {kind.__name__}, got {value!r}") from None
+            raise ValueError(f"{where} must be a list of {kind.__name__}, got {shown(value)}") from None
     if not isinstance(value, (list, tuple)):
-        raise ValueError(f"{where} must be a list of {kind.__name__}, got {value!r}")
+        raise ValueError(f"{where} must be a list of {kind.__name__}, got {shown(value)}")
     items = []
     for item in value:
         if kind is float and isinstance(item, int) and not isinstance(item, bool):
             item = float(item)
         if not isinstance(item, kind) or (kind is not bool and isinstance(item, bool)):
-            raise ValueError(f"{where} must be a list of {kind.__name__}, got {value!r}")
+            raise ValueError(f"{where} must be a list of {kind.__name__}, got {shown(value)}")
         items.append(item)
     return tuple(items)
 
@@ -296,11 +310,11 @@ class SettingError(ValueError):
 
     def __init__(self, name: str, value: Any, expected: str):
         self.name, self.value, self.expected = name, value, expected
-        super().__init__(f"{name} must be {expected}, got {value!r}")
+        super().__init__(f"{name} must be {expected}, got {shown(value)}")
 
     def within(self, section: str) -> str:
         name = f"{section}{self.name}"
-        return f"{name} (--{name}) must be {self.expected}, got {self.value!r}"
+        return f"{name} (--{name}) must be {self.expected}, got {shown(self.value)}"
 
 
 def check_setting(
@@ -405,10 +419,7 @@ def load_config_data(path: str | Path) -> Any:
     if not text.strip():
         return {}
     if suffix == ".json":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}: not valid JSON at line {err.lineno}: {err.msg}") from None
+        return parse_json(text, path, ValueError)
     import yaml
 
     stream = io.StringIO(text)
@@ -417,7 +428,53 @@ def load_config_data(path: str | Path) -> Any:
         data = yaml.safe_load(stream)
     except yaml.YAMLError as err:
         raise ValueError(f"{path}: not valid YAML: {err}") from None
+    except RecursionError:
+        raise ValueError(f"{path}: not valid YAML (nested too deeply)") from None
+    except ValueError as err:  # an integer of more than 4300 digits
+        raise ValueError(f"{path}: not valid YAML ({err})") from None
+    _check_expanded_size(data, path)
     return {} if data is None else data  # only comments
+
+
+#: Most values (mappings, lists and scalars, each alias counted as what it stands for) a config file may
+#: hold: a recipe's settings are a few hundred. Nested aliases (`&a [*b, *b, ...]`) make a 1 KB file a tree
+#: of billions, which merging or quoting it in a message would then walk.
+MAX_CONFIG_VALUES = 100_000
+
+
+def _check_expanded_size(data: Any, path: Path) -> None:
+    """Refuse YAML whose aliases expand beyond MAX_CONFIG_VALUES values, or refer to themselves."""
+    sizes: dict[int, int] = {}  # id of a shared list or mapping -> its expanded size, each counted once
+    open_nodes: set[int] = set()
+
+    def size(node: Any) -> int:
+        if not isinstance(node, (dict, list)):
+            return 1
+        if id(node) in open_nodes:
+            raise ValueError(
+                f"{path}: a YAML alias refers to a value that holds it; a config cannot be recursive"
+            )
+        if id(node) not in sizes:
+            open_nodes.add(id(node))
+            children = [*node.keys(), *node.values()] if isinstance(node, dict) else node
+            total = 1
+            for child in children:
+                total += size(child)
+                if total > MAX_CONFIG_VALUES:
+                    break
+            open_nodes.discard(id(node))
+            sizes[id(node)] = total
+        return sizes[id(node)]
+
+    try:
+        total = size(data)
+    except RecursionError:
+        raise ValueError(f"{path}: not valid YAML (nested too deeply)") from None
+    if total > MAX_CONFIG_VALUES:
+        raise ValueError(
+            f"{path}: its YAML aliases (*name) expand to more than {MAX_CONFIG_VALUES} values; a config holds "
+            "a few hundred settings: write them out"
+        )
 
 
 def load_config_file(config: Any, path: str | Path) -> Any:
@@ -705,7 +762,7 @@ def _check_derived_fields(data: Any, expected: dict[str, tuple[Any, str]], file:
             node = node[part]
         if found and node != value:
             raise ValueError(
-                f"{file}: {name} is {node!r}, but it is not a setting: it follows {follows} ({value!r} here); "
+                f"{file}: {name} is {shown(node)}, but it is not a setting: it follows {follows} ({shown(value)} here); "
                 f"remove {name} from the file"
             )
 

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from audiotrain._files import check_regular_file, read_json_file
+
 __all__ = [
     "contents_digest",
     "describe_counts",
@@ -65,12 +67,17 @@ def describe_difference(
 
 def run_record_of(checkpoint_folder: Path) -> dict[str, Any] | None:
     """The ``config.json`` of the run folder that holds checkpoint `checkpoint_folder` (RUN/checkpoints/NAME),
-    if it has one; a folder elsewhere has none (a config.json beside it is not that run's)."""
+    if it has one; a folder elsewhere has none (a config.json beside it is not that run's). One that is
+    there but not a regular file (a FIFO would wait forever) is a ValueError naming it."""
     if checkpoint_folder.parent.name != "checkpoints":
         return None
+    path = checkpoint_folder.parent.parent / "config.json"
+    if not path.exists():
+        return None
+    check_regular_file(path, ValueError)
     try:
-        record = json.loads((checkpoint_folder.parent.parent / "config.json").read_text())
-    except (OSError, ValueError):
+        record = read_json_file(path, ValueError)
+    except ValueError:
         return None
     return record if isinstance(record, dict) else None
 

@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from audiotrain import _loading
+from audiotrain._files import read_json_file
 
 import mlx.core as mx
 from mlx.utils import tree_flatten, tree_map_with_path
@@ -624,11 +625,7 @@ def glob_escape(name: str) -> str:
 
 def read_state(folder: Path) -> dict[str, Any]:
     """The checkpoint's trainer_state.json, with the fields every loader reads checked (each named)."""
-    try:
-        with open(_inside(folder / STATE_FILE)) as f:
-            state = json.load(f)
-    except (OSError, json.JSONDecodeError) as err:
-        raise CheckpointError(f"{folder / STATE_FILE} is unreadable or not valid JSON: {err}") from err
+    state = read_json_file(_inside(folder / STATE_FILE), CheckpointError)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(
             f'{folder / STATE_FILE} was not written by audiotrain (expected "format": "{FORMAT}")'

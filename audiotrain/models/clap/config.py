@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from audiotrain._files import read_json_file
+
 
 class ClapConfigError(ValueError):
     """A ``config.json`` that does not describe a CLAP model this port can build."""
@@ -154,20 +156,11 @@ class ClapConfig:
     def from_json(cls, path: str | Path) -> ClapConfig:
         """Read a ``config.json`` file."""
         path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ClapConfigError(
-                f"{path}: no such file (a CLAP checkpoint folder needs config.json)"
-            ) from None
-        except IsADirectoryError:
-            raise ClapConfigError(f"{path}: is a folder; expected the model's config.json file") from None
-        except UnicodeDecodeError as error:
-            raise ClapConfigError(
-                f"{path}: not UTF-8 text (byte {error.start}); JSON files are UTF-8"
-            ) from None
-        except json.JSONDecodeError as error:
-            raise ClapConfigError(f"{path}: line {error.lineno}: not valid JSON ({error.msg})") from None
+        if not path.exists():
+            raise ClapConfigError(f"{path}: no such file (a CLAP checkpoint folder needs config.json)")
+        if path.is_dir():
+            raise ClapConfigError(f"{path}: is a folder; expected the model's config.json file")
+        data = read_json_file(path, ClapConfigError)
         return cls.from_dict(data, source=str(path))
 
     def to_dict(self) -> dict[str, Any]:
@@ -261,13 +254,61 @@ _POSITIVE = (
 )
 
 
+#: Upper bounds of the sizes, far above any CLAP checkpoint (LAION's: 12 layers of 768, 514 positions, HTSAT
+#: depths [2, 2, 6, 2], spec_size 256): an absurd value is refused here, before building the model allocates
+#: gigabytes (num_hidden_layers 100000), overflows MLX's 32-bit sizes (vocab_size 10**12), or resizes the
+#: spectrogram to terabytes (spec_size 2**24).
+_SIZE_LIMITS = {
+    "vocab_size": 2**20,
+    "hidden_size": 2**15,
+    "num_hidden_layers": 128,
+    "num_attention_heads": 1024,
+    "intermediate_size": 2**17,
+    "max_position_embeddings": 2**16,
+    "type_vocab_size": 1024,
+    "projection_dim": 2**15,
+    "window_size": 256,
+    "num_mel_bins": 1024,
+    "spec_size": 1024,
+    "patch_size": 256,
+    "patch_stride": 256,
+    "num_classes": 2**16,
+    "patch_embeds_hidden_size": 2**13,
+    "depths": 64,
+    "aff_block_r": 64,
+}
+#: Allowed ranges of the numbers (low, high, whether high itself is allowed): dropout is a probability, a
+#: layer-norm epsilon a small positive number; outside them MLX fails naming neither file nor field.
+_NUMBER_RANGES = {
+    "hidden_dropout_prob": (0.0, 1.0, False),
+    "attention_probs_dropout_prob": (0.0, 1.0, False),
+    "drop_path_rate": (0.0, 1.0, False),
+    "layer_norm_eps": (1e-30, 1.0, True),
+    "mlp_ratio": (1e-3, 64.0, True),
+    "logit_scale_init_value": (-1e3, 1e3, True),
+}
+#: Most HTSAT stages (`depths`); each doubles the width, so `num_features` grows as 2**stages.
+_MAX_STAGES = 8
+
+
 def _check_positive(name: str, value: Any, where: str) -> None:
+    """Refuse a size below 1 or above its `_SIZE_LIMITS`, or a number outside its `_NUMBER_RANGES`."""
     values = value if isinstance(value, tuple) else (value,)
+    shown = list(value) if isinstance(value, tuple) else value
+    sizes = "sizes" if isinstance(value, tuple) else "a size"
     if name in _POSITIVE and any(v < 1 for v in values):
-        shown = list(value) if isinstance(value, tuple) else value
-        raise ClapConfigError(
-            f"{where}: expected {'sizes' if isinstance(value, tuple) else 'a size'} of at least 1, got {shown}"
-        )
+        raise ClapConfigError(f"{where}: expected {sizes} of at least 1, got {shown}")
+    if name in _SIZE_LIMITS and any(v > _SIZE_LIMITS[name] for v in values):
+        raise ClapConfigError(f"{where}: expected {sizes} of at most {_SIZE_LIMITS[name]}, got {shown}")
+    if isinstance(value, tuple) and len(value) > _MAX_STAGES and name in ("depths", "num_attention_heads"):
+        raise ClapConfigError(f"{where}: expected at most {_MAX_STAGES} stages, got {len(value)}")
+    if name in _NUMBER_RANGES:
+        low, high, high_allowed = _NUMBER_RANGES[name]
+        if not (low <= value < high or (high_allowed and value == high)):
+            raise ClapConfigError(
+                f"{where}: expected a number from {low:g} to {high:g}{'' if high_allowed else ' (excluded)'}, "
+                f"got {value}"
+            )
 
 
 def _sub_config(cls: type, data: dict[str, Any], where: str):

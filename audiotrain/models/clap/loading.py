@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from audiotrain import _loading
+from audiotrain._files import read_json_file
 from audiotrain.models.clap.config import ClapConfig
 from audiotrain.models.clap.convert import StateDictError, hf_to_mlx
 from audiotrain.models.clap.model import ClapModel
@@ -113,7 +113,7 @@ def _pick_weights(folder: Path, repo_id: str, files: set[str]) -> list[str]:
     for name in WEIGHT_FILES:
         if name in files:
             if name.endswith(".index.json"):
-                index = json.loads((folder / name).read_text())
+                index = read_json_file(folder / name, CheckpointError)
                 shards = index.get("weight_map", {}).values()
                 return sorted({str(_shard_in(folder, shard, folder / name).name) for shard in shards})
             return [name]
@@ -191,10 +191,11 @@ def read_state_dict(folder: Path, max_elements: int | None = None) -> tuple[dict
         if not path.is_file():
             continue
         if name.endswith(".index.json"):
+            index = read_json_file(path, CheckpointError)
             try:
-                weight_map = json.loads(path.read_text())["weight_map"]
+                weight_map = index["weight_map"]
                 names = list(weight_map.values())
-            except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as error:
+            except (KeyError, TypeError, AttributeError) as error:
                 raise CheckpointError(f"{path}: not a shard index with a 'weight_map' ({error})") from None
             shards = sorted({_shard_in(folder, shard, path).name for shard in names})  # all checked first
         else:

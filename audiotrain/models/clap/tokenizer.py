@@ -11,6 +11,8 @@ import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from audiotrain._files import read_json_file
+
 import numpy as np
 
 TOKENIZER_FILES = (
@@ -226,10 +228,7 @@ def _roberta_from_vocab(folder: Path):
     add_prefix_space = False
     config_path = folder / "tokenizer_config.json"
     if config_path.is_file():
-        try:
-            config = json.loads(config_path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise TokenizerError(f"{config_path}: not valid UTF-8 JSON ({error})") from None
+        config = read_json_file(config_path, TokenizerError)
         if not isinstance(config, dict):
             raise TokenizerError(f"{config_path}: expected a JSON object, got {type(config).__name__}")
         add_prefix_space = config.get("add_prefix_space", False)
@@ -264,8 +263,8 @@ def _folder_limits(folder: Path) -> tuple[int | None, int | None]:
         ("tokenizer_config.json", lambda c: c["model_max_length"]),
     ):
         try:
-            limit = read(json.loads((folder / name).read_text(encoding="utf-8")))
-        except (OSError, ValueError, KeyError, TypeError):
+            limit = read(read_json_file(folder / name, ValueError))
+        except (ValueError, KeyError, TypeError):
             limit = (
                 None  # absent or without the field: that file states no limit (a bad file fails elsewhere)
             )

@@ -88,6 +88,11 @@ def is_digital_silence(y: np.ndarray) -> bool:
     return not np.any(np.abs(y) >= 10.0 ** (SILENCE_PEAK_DBFS / 20.0))
 
 
+#: Most frames in a window (6.3 minutes at 10.8 fps): attention holds window² scores per head, so a
+#: checkpoint's window_frames of 10**9 would ask for gigabytes before anything is predicted.
+MAX_WINDOW_FRAMES = 4096
+
+
 @dataclass
 class ChordFeatureConfig:
     """Log-compressed CQT frames, with spare bins on both sides for pitch-shift augmentation; with
@@ -503,9 +508,10 @@ class ChordDataConfig:
         check_setting("demo_seconds", self.demo_seconds, at_least=4, at_most=600, why="seconds")
         if not 0.0 <= self.eq_db <= 40.0:
             raise ValueError(f"data.eq_db (--data.eq_db) must be from 0 to 40 dB, got {self.eq_db}")
-        if self.window_frames < 8:
+        if not 8 <= self.window_frames <= MAX_WINDOW_FRAMES:
             raise ValueError(
-                f"data.window_frames (--data.window_frames) must be >= 8, got {self.window_frames}"
+                f"data.window_frames (--data.window_frames) must be from 8 to {MAX_WINDOW_FRAMES}, got "
+                f"{self.window_frames}"
             )
         # Checked here (merge_config names the flag), not by the DataLoader after the run folder is written.
         check_setting("num_workers", self.num_workers, integer=True, at_least=0)

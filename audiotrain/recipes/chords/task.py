@@ -28,7 +28,7 @@ from audiotrain.chords.vocabulary import check_vocabulary_dict
 from audiotrain.distributed import collectives
 from audiotrain.models.chord_loss import ChordRecognitionLoss, head_accuracies
 from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel
-from audiotrain.recipes.chords.config import ChordFeatureConfig
+from audiotrain.recipes.chords.config import MAX_WINDOW_FRAMES, ChordFeatureConfig
 from audiotrain.recipes.chords.model_checkpoint import resolve_model_checkpoint
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.module import OptimizerConfig, TrainModule
@@ -311,8 +311,10 @@ def stored_settings(folder: Path, state: dict[str, Any]) -> dict[str, Any] | Non
         if name in stored and not isinstance(stored[name], dict):
             raise ckpt.CheckpointError(f"{where}.{name} must be an object, got {type(stored[name]).__name__}")
     window = stored.get("window_frames", 96)
-    if isinstance(window, bool) or not isinstance(window, int) or window < 2:
-        raise ckpt.CheckpointError(f"{where}.window_frames must be an int >= 2, got {window!r}")
+    if isinstance(window, bool) or not isinstance(window, int) or not 2 <= window <= MAX_WINDOW_FRAMES:
+        raise ckpt.CheckpointError(
+            f"{where}.window_frames must be an int from 2 to {MAX_WINDOW_FRAMES}, got {window!r}"
+        )
     checks = {
         "model_config": ChordModelConfig.from_dict,
         "features": ChordFeatureConfig.from_stored,

@@ -12,11 +12,11 @@ the architecture, tokenizer and front end come from the model folder the run sta
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from audiotrain._files import read_json_file
 from audiotrain.recipes._run import check_can_write, is_inside
 from audiotrain.recipes.clap.config import DEFAULT_MAX_TOKENS, ClapRecipeConfig
 from audiotrain.recipes.clap.task import CLAPTrainModule, check_freezing_fits
@@ -330,10 +330,7 @@ def read_run_record(run_dir: Path) -> dict:
             f"{path}: not found; the export reads the run's config.json (written by python -m "
             "audiotrain.recipes.clap). Pass --run RUN when the checkpoint is not in RUN/checkpoints/"
         )
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path}: not valid JSON ({error})") from None
+    record = read_json_file(path, ValueError)
     fields = {"model_source": str, "demo": bool, "config": dict}
     for name, kind in fields.items():
         if not isinstance(record, dict) or not isinstance(record.get(name), kind):

@@ -1,0 +1,128 @@
+"""Hostile settings files (a FIFO, deeply nested or huge-integer JSON, YAML alias bombs, absurd sizes) are
+refused at once, in one line naming the file and field: no hang, no traceback, no huge allocation."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+from audiotrain.chords.lab import AnnotationError, read_jams
+from audiotrain.features.clap import ClapFeatureExtractor
+from audiotrain.models.chord_model import ChordModelConfig
+from audiotrain.models.clap.config import ClapConfig, ClapConfigError
+from audiotrain.recipes.chords.task import CHECKPOINT_KEY, stored_settings
+from audiotrain.recipes.config_cli import load_config_data, merge_config
+from audiotrain.recipes.split_record import run_record_of
+from audiotrain.train.checkpoint import CheckpointError, read_state
+
+import pytest
+
+DEEP = "[" * 5000 + "]" * 5000
+HUGE_INT = "1" * 5000
+
+
+def test_a_fifo_in_place_of_a_settings_file_is_refused_without_waiting(tmp_path: Path):
+    os.mkfifo(tmp_path / "config.json")  # opening it for reading would wait for a writer forever
+    with pytest.raises(ClapConfigError, match=r"config\.json: is a FIFO, not a regular file"):
+        ClapConfig.from_json(tmp_path / "config.json")
+    checkpoint = tmp_path / "checkpoints" / "last"
+    checkpoint.mkdir(parents=True)
+    with pytest.raises(ValueError, match=r"config\.json: is a FIFO"):
+        run_record_of(checkpoint)  # a chords --resume reads RUN/config.json
+
+
+@pytest.mark.parametrize(
+    "text, reason", [(DEEP, "nested too deeply"), (f'{{"x": {HUGE_INT}}}', "4300 digits")]
+)
+def test_deep_or_huge_json_is_a_one_line_error_naming_the_file(tmp_path: Path, text: str, reason: str):
+    (tmp_path / "config.json").write_text(text)
+    with pytest.raises(ClapConfigError, match=rf"config\.json: not valid JSON \(.*{reason}"):
+        ClapConfig.from_json(tmp_path / "config.json")
+    (tmp_path / "trainer_state.json").write_text(text)
+    with pytest.raises(CheckpointError, match=rf"trainer_state\.json: not valid JSON \(.*{reason}"):
+        read_state(tmp_path)
+    (tmp_path / "song.jams").write_text(text)
+    with pytest.raises(AnnotationError, match=rf"song\.jams: not valid JSON \(.*{reason}"):  # a listed skip
+        read_jams(tmp_path / "song.jams")
+
+
+def test_a_run_record_that_is_not_json_is_still_no_record(tmp_path: Path):
+    checkpoint = tmp_path / "checkpoints" / "last"
+    checkpoint.mkdir(parents=True)
+    (tmp_path / "config.json").write_text(DEEP)
+    assert run_record_of(checkpoint) is None
+    (tmp_path / "config.json").write_text(json.dumps({"seed": 1}))
+    assert run_record_of(checkpoint) == {"seed": 1}
+
+
+def _alias_tree(levels: int) -> str:
+    """A "billion laughs" YAML under `seed`: each level lists the one before nine times (9**levels strings)."""
+    lines = ["seed:", '  l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"  l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+def test_yaml_aliases_expanding_to_billions_of_values_are_refused_at_once(tmp_path: Path):
+    (tmp_path / "laughs.yaml").write_text(_alias_tree(9))  # 1 KB; 9**9 values once expanded
+    with pytest.raises(ValueError, match=r"laughs\.yaml: its YAML aliases \(\*name\) expand to more than"):
+        load_config_data(tmp_path / "laughs.yaml")
+    (tmp_path / "loop.yaml").write_text("seed: &a [*a]\n")
+    with pytest.raises(ValueError, match=r"loop\.yaml: a YAML alias refers to a value that holds it"):
+        load_config_data(tmp_path / "loop.yaml")
+
+
+def test_a_wrong_value_is_quoted_shortened_in_the_message(tmp_path: Path):
+    @dataclasses.dataclass
+    class Config:
+        seed: int = 0
+
+    (tmp_path / "small.yaml").write_text(_alias_tree(4))  # within the limit: refused for its type
+    with pytest.raises(ValueError, match=r"small\.yaml: field 'seed' must be int, got \{'l0'") as raised:
+        merge_config(Config(), load_config_data(tmp_path / "small.yaml"), source=str(tmp_path / "small.yaml"))
+    assert len(str(raised.value)) < 600
+
+
+@pytest.mark.parametrize(
+    "section, name, value, expected",
+    [
+        ("text_config", "num_hidden_layers", 100_000, "at most 128"),
+        ("audio_config", "depths", [10**6, 1], "at most 64"),
+        ("text_config", "max_position_embeddings", 10**9, "at most 65536"),
+        ("audio_config", "spec_size", 16 * 2**20, "at most 1024"),
+        ("text_config", "vocab_size", 10**12, "at most 1048576"),
+        ("audio_config", "mlp_ratio", -1, "from 0.001 to 64"),
+        ("text_config", "layer_norm_eps", float("-inf"), "from 1e-30 to 1"),
+        ("text_config", "hidden_dropout_prob", 7.0, r"from 0 to 1 \(excluded\)"),
+    ],
+)
+def test_absurd_clap_settings_are_refused_before_building(tmp_path: Path, section, name, value, expected):
+    (tmp_path / "config.json").write_text(json.dumps({section: {name: value}}))
+    with pytest.raises(
+        ClapConfigError, match=rf"config\.json: {section}\.{name}: expected .*{expected}, got"
+    ):
+        ClapConfig.from_json(tmp_path / "config.json")
+
+
+def test_an_absurd_fft_window_is_refused_before_the_filterbank_is_built():
+    with pytest.raises(
+        ValueError, match=r"pre\.json: fft_window_size: expected at most 65536, got 17179869184"
+    ):
+        ClapFeatureExtractor.from_dict({"fft_window_size": 2**34}, source="pre.json")
+
+
+@pytest.mark.parametrize(
+    "name, value", [("n_layers", 100_000), ("d_model", 10**9), ("context_frames", 10**8)]
+)
+def test_absurd_chord_model_sizes_are_refused_before_building(name: str, value: int):
+    with pytest.raises(ValueError, match=rf"ChordModelConfig\.{name} must be at most \d+, got {value}"):
+        ChordModelConfig(**{name: value})
+
+
+def test_an_absurd_stored_window_is_named_with_its_file(tmp_path: Path):
+    state = {"module_state": {CHECKPOINT_KEY: {"window_frames": 10**9}}}
+    with pytest.raises(
+        CheckpointError, match=r"trainer_state\.json: .*window_frames must be an int from 2 to 4096"
+    ):
+        stored_settings(tmp_path, state)
