@@ -476,7 +476,7 @@ def test_truncated_storage_is_reported(tmp_path):
             dst.writestr(item, data[:40] if "/data/" in item else data)
     with pytest.raises(
         TorchCheckpointError,
-        match="storage 0 holds 40 bytes, the pickle says 100 elements .400 bytes. .member archive/data/0.",
+        match=r"storage 0 holds 40 bytes, the pickle says 100 elements .400 bytes. .member state/data/0.",
     ):
         load_torch_state_dict(broken)
 
