@@ -44,12 +44,14 @@ def _start(args: list[str], cwd: Path, **popen) -> subprocess.Popen:
 
 
 def _wait_for(proc: subprocess.Popen, marker: str, count: int = 1) -> list[str]:
-    """The lines `proc` printed up to the `count`-th holding `marker` (the test fails if it ends first)."""
+    """The lines `proc` printed up to the `count`-th `marker` (the test fails if it ends first). Counted in
+    the text, not by line: processes that share the pipe, under PYTHONUNBUFFERED, write a line's text and its
+    end apart, and two markers can end up on one line."""
     lines, seen = [], 0
     for line in proc.stdout:
         lines.append(line)
-        seen += marker in line
-        if seen == count:
+        seen += line.count(marker)
+        if seen >= count:
             return lines
     proc.wait()
     raise AssertionError(f"ended (status {proc.returncode}) before {marker!r}:\n{''.join(lines)[-3000:]}")
@@ -407,3 +409,73 @@ def test_a_second_ctrl_c_during_the_save_says_what_is_left_without_a_traceback(t
     assert sorted(p.name for p in folder.iterdir()) == ["epoch=0-step=6", "last"]
     state = json.loads((folder / "last" / "trainer_state.json").read_text())
     assert state["progress"]["global_step"] == 6
+
+
+# ---- a job of local processes, stopped as its ranks start, before and after training -----------------------
+
+# In place of mpirun: starts each rank as its child, as Open MPI does, and ends with the highest status.
+FAKE_MPIRUN = """#!{python}
+import os, subprocess, sys
+
+argv = sys.argv[1:]
+n = int(argv[argv.index("-np") + 1])
+command = argv[argv.index({python!r}):]
+ranks = [subprocess.Popen(command, env={{**os.environ, "OMPI_COMM_WORLD_RANK": str(r)}}) for r in range(n)]
+sys.exit(max(rank.wait() for rank in ranks))
+"""
+
+# Rank 1 is still loading its modules when the stop comes (it installs its handler only once the launcher
+# has written the stop down); rank 0 waits for it with its handler installed.
+STARTING_RANK = """
+import os, sys, time
+from pathlib import Path
+from audiotrain.distributed.local import JOB_FOLDER_ENV, install_rank_stop_signal
+from audiotrain.train.interrupt import signal_of, stop_signal_name
+
+rank = os.environ["OMPI_COMM_WORLD_RANK"]
+try:
+    if rank == "1":
+        print(f"READY {rank}", flush=True)
+        stops = Path(os.environ[JOB_FOLDER_ENV], "stop_signals.txt")
+        deadline = time.monotonic() + 60
+        while not stops.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+    install_rank_stop_signal()
+    if rank == "0":
+        print(f"READY {rank}", flush=True)
+    time.sleep(60)
+    print(f"NOT STOPPED {rank}", flush=True)
+except KeyboardInterrupt as stop:
+    print(f"STOPPED {rank} {stop_signal_name(signal_of(stop))}", flush=True)
+    sys.exit(128 + signal_of(stop))
+"""
+
+FAKE_JOB = """
+import sys
+from audiotrain.distributed.local import LocalPlan, Mpi, run_local_job
+
+sys.exit(run_local_job(LocalPlan(2, Mpi(sys.argv[1], None, "fake")), "starting_rank", [], log=print))
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_rank_that_has_not_installed_its_handler_yet_is_not_killed_by_the_stop_and_names_it(
+    tmp_path, signum
+):
+    """SIGUSR1, the launcher's stand-in for the stop, ended a rank that had no handler for it yet (Open MPI:
+    "exited on signal 10 (User defined signal 1)", status 138); a rank that had one called a SIGTERM
+    Ctrl-C."""
+    mpirun = tmp_path / "mpirun"
+    mpirun.write_text(FAKE_MPIRUN.format(python=sys.executable))
+    mpirun.chmod(0o755)
+    (tmp_path / "starting_rank.py").write_text(STARTING_RANK)
+    (tmp_path / "job.py").write_text(FAKE_JOB)
+    env = _env()
+    env["PYTHONPATH"] = f"{tmp_path}{os.pathsep}{env['PYTHONPATH']}"
+    proc = _start(["job.py", str(mpirun)], tmp_path, env=env)
+    before = _wait_for(proc, "READY", count=2)
+    proc.send_signal(signum)
+    out = _finish(proc, before, timeout=120)
+    name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
+    assert f"STOPPED 0 {name}" in out and f"STOPPED 1 {name}" in out, out
+    assert proc.returncode == 128 + signum, out

@@ -106,7 +106,13 @@ from audiotrain.recipes.config_cli import (
     unknown_command_message,
 )
 from audiotrain.train import checkpoint as ckpt
-from audiotrain.train.interrupt import stop_exit_status, stop_on_signals, stop_signal_name, stopped_by
+from audiotrain.train.interrupt import (
+    stop_exit_status,
+    stop_on_signals,
+    stop_signal_name,
+    stop_status,
+    stopped_by,
+)
 
 __all__ = ["COMMANDS", "main"]
 
@@ -793,7 +799,7 @@ def _output_file_format(target: Path, asked: str | None) -> str:
 def _stopped_status(signum: int) -> int:
     """The exit status of a command that a stop signal ended: 128 + the signal, as a shell reports it (130
     for Ctrl-C and its stand-in, 143 for SIGTERM)."""
-    return 128 + (signal.SIGINT if stop_signal_name(signum) == "Ctrl-C" else signum)
+    return stop_status(signum)
 
 
 def _predict_folder(args: argparse.Namespace, argv: list[str]) -> int:
