@@ -534,10 +534,10 @@ def _cmd_cv(argv: list[str]) -> int:
             "audiotrain.recipes.chords", ["cv", *again], run_dir.absolute(), path_flags=RESUME_PATH_FLAGS
         )
         print(
-            f"\ncross-validation interrupted (Ctrl-C) in {fold_name(stop.fold, args.folds)} ({saved}); "
-            f"no later fold was trained and no cv scores were written. Continue it with:\n  {command}"
+            f"\ncross-validation interrupted ({stopped_by()}) in {fold_name(stop.fold, args.folds)} "
+            f"({saved}); no later fold was trained and no cv scores were written. Continue it with:\n  {command}"
         )
-        return 130  # as a shell reports a command that Ctrl-C stopped (128 + SIGINT)
+        return stop_exit_status()  # as a shell reports a command that signal stopped (130, 143 for SIGTERM)
     print(f"\nrun folder: {result.run_dir} (fold<k>/, oof/*.lab, cv_scores.json, cv_scores.md)")
     return 0
 
