@@ -187,3 +187,24 @@ def test_clap_a_sigterm_after_training_says_what_is_saved_and_how_to_export(tmp_
     assert clap.main(_tiny_demo_argv(tmp_path, out)) == 143
     err = capsys.readouterr().err
     assert "interrupted (SIGTERM) after training" in err and f"{out / 'checkpoints'} are saved" in err
+
+
+def test_clap_cv_stopped_in_a_folds_evaluation_says_so_naming_the_signal(tmp_path, monkeypatch, capsys):
+    """Its line never came: the fold's stop was raised as a KeyboardInterrupt, which cv's handler (for its
+    own FoldInterrupted) let pass, and the command printed "interrupted (Ctrl-C)", whatever the signal."""
+    from audiotrain.recipes.clap import main as clap_main
+
+    write_plots = clap_train.write_plots
+
+    def stop_then_plot(*args, **kwargs):
+        _raise("SIGTERM")
+        return write_plots(*args, **kwargs)
+
+    monkeypatch.setattr(clap_train, "write_plots", stop_then_plot)
+    out = tmp_path / "cv"
+    try:
+        code = clap_main(["cv", "--folds", "2", *_tiny_demo_argv(tmp_path, out)])
+    except KeyboardInterrupt:  # (caught: pytest would take it for the user's Ctrl-C)
+        code = "a KeyboardInterrupt traceback"
+    assert code == 143
+    assert f"cv: fold 0 was interrupted (SIGTERM); its run is in {out / 'fold0'}" in capsys.readouterr().err
