@@ -335,8 +335,24 @@ def run_recipe_command(cli_module: str) -> None:
             raise
         print(f"error: {compile_error}", file=sys.stderr)
         status = 2
-    except KeyboardInterrupt:  # a Ctrl-C no command handles itself: as the modules load, say
-        print("\ninterrupted (Ctrl-C)", file=sys.stderr)
-        status = 130  # as a shell reports a command that Ctrl-C stopped (128 + SIGINT)
+    except KeyboardInterrupt as stop:  # a stop no command handles: as the modules load, or the ranks start
+        status = _interrupted(stop)
     # A user error on one rank (status 2) must end a data-parallel job, not leave it waiting in MPI's teardown.
     exit_rank(status)
+
+
+def _interrupted(stop: KeyboardInterrupt) -> int:
+    """Say that a stop signal no command handled ended this one (as the modules load, or as a job's ranks
+    start), naming it, and return the exit status a shell gives a command that signal ended (130 for Ctrl-C,
+    143 for SIGTERM). In a job of several processes rank 0 alone says it: each rank hears the stop, and the
+    others wait a moment before they end, as their exit makes the launcher end rank 0 too."""
+    from audiotrain.distributed.failures import wait_for_main_to_report
+    from audiotrain.distributed.local import launched_rank
+    from audiotrain.train.interrupt import signal_of, stop_signal_name
+
+    signum = signal_of(stop)
+    if launched_rank() == 0:
+        print(f"\ninterrupted ({stop_signal_name(signum)})", file=sys.stderr)
+    else:
+        wait_for_main_to_report()
+    return 128 + signum

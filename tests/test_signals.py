@@ -44,12 +44,14 @@ def _start(args: list[str], cwd: Path, **popen) -> subprocess.Popen:
 
 
 def _wait_for(proc: subprocess.Popen, marker: str, count: int = 1) -> list[str]:
-    """The lines `proc` printed up to the `count`-th holding `marker` (the test fails if it ends first)."""
+    """The lines `proc` printed up to the `count`-th `marker` (the test fails if it ends first). Counted in
+    the text, not by line: processes that share the pipe, under PYTHONUNBUFFERED, write a line's text and its
+    end apart, and two markers can end up on one line."""
     lines, seen = [], 0
     for line in proc.stdout:
         lines.append(line)
-        seen += marker in line
-        if seen == count:
+        seen += line.count(marker)
+        if seen >= count:
             return lines
     proc.wait()
     raise AssertionError(f"ended (status {proc.returncode}) before {marker!r}:\n{''.join(lines)[-3000:]}")
@@ -407,3 +409,192 @@ def test_a_second_ctrl_c_during_the_save_says_what_is_left_without_a_traceback(t
     assert sorted(p.name for p in folder.iterdir()) == ["epoch=0-step=6", "last"]
     state = json.loads((folder / "last" / "trainer_state.json").read_text())
     assert state["progress"]["global_step"] == 6
+
+
+# ---- a job of local processes, stopped as its ranks start, before and after training -----------------------
+
+# In place of mpirun: starts each rank as its child, as Open MPI does, and ends with the highest status.
+FAKE_MPIRUN = """#!{python}
+import os, subprocess, sys
+
+argv = sys.argv[1:]
+n = int(argv[argv.index("-np") + 1])
+command = argv[argv.index({python!r}):]
+ranks = [subprocess.Popen(command, env={{**os.environ, "OMPI_COMM_WORLD_RANK": str(r)}}) for r in range(n)]
+sys.exit(max(rank.wait() for rank in ranks))
+"""
+
+# Rank 1 is still loading its modules when the stop comes (it installs its handler only once the launcher
+# has written the stop down); rank 0 waits for it with its handler installed.
+STARTING_RANK = """
+import os, sys, time
+from pathlib import Path
+from audiotrain.distributed.local import JOB_FOLDER_ENV, install_rank_stop_signal
+from audiotrain.train.interrupt import signal_of, stop_signal_name
+
+rank = os.environ["OMPI_COMM_WORLD_RANK"]
+try:
+    if rank == "1":
+        print(f"READY {rank}", flush=True)
+        stops = Path(os.environ[JOB_FOLDER_ENV], "stop_signals.txt")
+        deadline = time.monotonic() + 60
+        while not stops.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+    install_rank_stop_signal()
+    if rank == "0":
+        print(f"READY {rank}", flush=True)
+    time.sleep(60)
+    print(f"NOT STOPPED {rank}", flush=True)
+except KeyboardInterrupt as stop:
+    print(f"STOPPED {rank} {stop_signal_name(signal_of(stop))}", flush=True)
+    sys.exit(128 + signal_of(stop))
+"""
+
+FAKE_JOB = """
+import sys
+from audiotrain.distributed.local import LocalPlan, Mpi, run_local_job
+
+sys.exit(run_local_job(LocalPlan(2, Mpi(sys.argv[1], None, "fake")), "starting_rank", [], log=print))
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_rank_that_has_not_installed_its_handler_yet_is_not_killed_by_the_stop_and_names_it(
+    tmp_path, signum
+):
+    """SIGUSR1, the launcher's stand-in for the stop, ended a rank that had no handler for it yet (Open MPI:
+    "exited on signal 10 (User defined signal 1)", status 138); a rank that had one called a SIGTERM
+    Ctrl-C."""
+    mpirun = tmp_path / "mpirun"
+    mpirun.write_text(FAKE_MPIRUN.format(python=sys.executable))
+    mpirun.chmod(0o755)
+    (tmp_path / "starting_rank.py").write_text(STARTING_RANK)
+    (tmp_path / "job.py").write_text(FAKE_JOB)
+    env = _env()
+    env["PYTHONPATH"] = f"{tmp_path}{os.pathsep}{env['PYTHONPATH']}"
+    proc = _start(["job.py", str(mpirun)], tmp_path, env=env)
+    before = _wait_for(proc, "READY", count=2)
+    proc.send_signal(signum)
+    out = _finish(proc, before, timeout=120)
+    name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
+    assert f"STOPPED 0 {name}" in out and f"STOPPED 1 {name}" in out, out
+    assert proc.returncode == 128 + signum, out
+
+
+# A rank of the chord recipe, stopped where STOP_AT says: "start" (before the recipe installs its handler for
+# the launcher's stand-in, as while Python loads its modules), "before_training" (the ranks make their loaders:
+# the run folder is written, training has not begun), "evaluation" (rank 0 scores the held-out songs).
+CHORD_RANK = """
+import os, time
+from pathlib import Path
+
+stop_at = os.environ["STOP_AT"]
+if stop_at == "start":
+    print("READY", flush=True)
+    stops = Path(os.environ.get("AUDIOTRAIN_JOB_FOLDER", "."), "stop_signals.txt")
+    deadline = time.monotonic() + 60
+    while not stops.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+else:
+    from audiotrain.recipes.chords import train
+
+    if stop_at == "before_training":
+        make_loaders, hear, held = train.make_loaders, train.HeldStop.hear, []
+
+        def hear_and_note(self, signum):
+            held.append(signum)
+            return hear(self, signum)
+
+        def make_loaders_once_stopped(*args, **kwargs):
+            print("READY", flush=True)
+            deadline = time.monotonic() + 60
+            while not held and time.monotonic() < deadline:
+                time.sleep(0.01)
+            return make_loaders(*args, **kwargs)
+
+        train.HeldStop.hear, train.make_loaders = hear_and_note, make_loaders_once_stopped
+    else:
+        evaluate = train._evaluate_held_out
+
+        def evaluate_once_stopped(*args, **kwargs):
+            print("READY", flush=True)
+            time.sleep(60)  # (the stop ends it)
+            return evaluate(*args, **kwargs)
+
+        train._evaluate_held_out = evaluate_once_stopped
+
+from audiotrain._system import run_recipe_command
+
+run_recipe_command("audiotrain.recipes.chords.cli")
+"""
+
+CHORD_JOB = """
+import sys
+from audiotrain.distributed.local import LocalPlan, find_mpi, run_local_job
+
+sys.exit(run_local_job(LocalPlan(2, find_mpi()), "chord_rank", sys.argv[1:], log=print))
+"""
+
+TINY_CHORDS = [
+    "--data.demo_songs", "4", "--data.demo_test_songs", "1", "--data.demo_seconds", "8",
+    "--data.window_frames", "32", "--model.d_model", "32", "--model.n_layers", "1", "--model.n_heads", "2",
+    "--model.ff_dim", "64", "--progress_bar", "false", "--batch_size", "8", "--num_epochs", "1",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def demo_cache(tmp_path_factory):
+    """The demo songs and their features, shared by the jobs below."""
+    return tmp_path_factory.mktemp("demo_cache")
+
+
+def _stopped_chord_job(tmp_path, cache, stop_at: str, signum: int, ready: int) -> tuple[str, int]:
+    """(what a 2-process chord job printed, its exit status), stopped by `signum` where `stop_at` says, once
+    `ready` ranks say so."""
+    from audiotrain.distributed.local import find_mpi
+
+    if find_mpi() is None:
+        pytest.skip("no MPI (the cpu extra brings it on Linux)")
+    (tmp_path / "chord_rank.py").write_text(CHORD_RANK)
+    (tmp_path / "job.py").write_text(CHORD_JOB)
+    env = _env(STOP_AT=stop_at)
+    env["PYTHONPATH"] = f"{tmp_path}{os.pathsep}{env['PYTHONPATH']}"
+    args = [*TINY_CHORDS, "--data.cache_dir", str(cache), "--run_dir", str(tmp_path / "run")]
+    proc = _start(["job.py", *args], tmp_path, env=env)
+    before = _wait_for(proc, "READY", count=ready)
+    proc.send_signal(signum)
+    out = _finish(proc, before)
+    assert "signal 10" not in out and "Traceback" not in out, out
+    return out, proc.returncode
+
+
+@pytest.mark.slow
+def test_ctrl_c_as_the_ranks_start_ends_the_job_with_one_line(tmp_path, demo_cache):
+    """A rank that had not installed its handler yet died of the stand-in: Open MPI's "exited on signal 10
+    (User defined signal 1)" block and status 138; later, each rank printed "interrupted (Ctrl-C)"."""
+    out, status = _stopped_chord_job(tmp_path, demo_cache, "start", signal.SIGINT, ready=2)
+    assert status == 130, out
+    assert out.count("interrupted (Ctrl-C)") == 1, out
+
+
+@pytest.mark.slow
+def test_sigterm_before_training_in_two_processes_leaves_no_run_folder(tmp_path, demo_cache):
+    """It printed "interrupted (Ctrl-C)" once per rank and left config.json and data_report.txt, for which
+    the same command was refused."""
+    out, status = _stopped_chord_job(tmp_path, demo_cache, "before_training", signal.SIGTERM, ready=2)
+    assert status == 143, out
+    line = (
+        "stopped (SIGTERM) before training: nothing was left in a run folder: run the same command again "
+        "to start it"
+    )
+    assert out.count(line) == 1 and "Ctrl-C" not in out, out
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_sigterm_in_the_evaluation_in_two_processes_is_named_sigterm(tmp_path, demo_cache):
+    """The ranks hear the launcher's stand-in, SIGUSR1: the message said "interrupted (Ctrl-C)"."""
+    out, status = _stopped_chord_job(tmp_path, demo_cache, "evaluation", signal.SIGTERM, ready=1)
+    assert status == 143, out
+    assert out.count("interrupted (SIGTERM) after training") == 1 and "Ctrl-C" not in out, out
+    assert f"run folder: {tmp_path / 'run'}" in out

@@ -20,9 +20,13 @@ and says why.
 
 Ctrl-C: ``mpirun`` would kill its ranks at once, so it runs in a session of its own, and the launching
 process turns each Ctrl-C, and each SIGTERM (``timeout``, a cluster's time limit), into a ``SIGUSR1`` that
-``mpirun`` forwards to every rank (`STOP_SIGNAL_ENV` tells them to treat it as SIGINT). The first asks the
-ranks to stop together and save, the second aborts. It reaches the ranks alone, not the C++ compiler MLX may
-be running in a rank's process group, which it would kill (`_SIGNAL_RANKS_ONLY`).
+it sends every rank (`STOP_SIGNAL_ENV` tells them to treat it as SIGINT). The first asks the ranks to stop
+together and save, the second aborts. It reaches the ranks alone, not the C++ compiler MLX may be running in
+a rank's process group, which it would kill. SIGUSR1 ends a process that has no handler for it, and a rank
+installs its handler only once Python and the recipe's modules are loaded (seconds): the launcher sends it
+only to the ranks that said they have one, and writes each signal it heard down first, where a rank that
+starts later finds it, and where the ranks read which signal it was (SIGTERM, not Ctrl-C) for their
+messages and exit status (`JOB_FOLDER_ENV`).
 ``python -m audiotrain launch`` does the same around ``mlx.launch`` (`start_in_own_session`,
 `forwarding_ctrl_c`).
 """
@@ -55,6 +59,12 @@ LAUNCH_OPTIONS_ENV = "AUDIOTRAIN_LAUNCH_OPTIONS"
 #: Set in each rank of a job `run_local_job` started: a folder where a rank that leaves its error to rank 0 to
 #: print writes it (`failures.error_left_to_main`), for the launcher to print if rank 0 ended before it did.
 RANK_ERRORS_ENV = "AUDIOTRAIN_RANK_ERRORS"
+#: Set in each rank of a job `run_local_job` started: the folder where the launcher writes down each stop
+#: signal it hears (`_STOPS_FILE`, before it sends the ranks their stand-in for it) and where each rank puts a
+#: ``ready-<pid>`` file once its handler for that stand-in is installed; the launcher sends it only to those.
+JOB_FOLDER_ENV = "AUDIOTRAIN_JOB_FOLDER"
+_STOPS_FILE = "stop_signals.txt"
+_READY_PREFIX = "ready-"
 #: Most processes chosen automatically. Measured on 2 cores only; more ranks mean smaller per-rank batches
 #: and more all-reduce traffic, so larger machines get at most this many unless asked (``--processes N``).
 MAX_AUTO_PROCESSES = 4
@@ -379,16 +389,17 @@ def run_local_job(
     assert plan.mpi is not None and plan.processes > 1
     cores = usable_cores()
     log(f"training in {plan.processes} processes on {cores} cores ({plan.mpi.source}; {flag} 1 for one)")
-    with _rank_errors_folder() as rank_errors:
-        rank_env = {RANK_ERRORS_ENV: str(rank_errors)} if rank_errors else {}
+    with _job_folder() as folder:
+        rank_env = {RANK_ERRORS_ENV: str(folder), JOB_FOLDER_ENV: str(folder)} if folder else {}
         command, env = _mpi_job(plan.mpi, plan.processes, ["-m", module, *argv], rank_env)
-        status, heard, banners, explained = _run_mpirun(command, env)
-        left = _errors_left_to_rank_0(rank_errors)
+        status, heard, banners, explained = _run_mpirun(command, env, folder)
+        left = _errors_left_to_rank_0(folder)
+    stopped = {128 + signum for signum in heard[:1]}  # the status of a rank this stop ended
     for rank, code in banners.dropped:
-        if code not in _REPORTED_BY_THE_RANK:
+        if code not in _REPORTED_BY_THE_RANK and code not in stopped:
             log(f"audiotrain: rank {rank} of the job exited with status {code}, so mpirun stopped the others")
     status = 128 - status if status < 0 else status
-    if status == 130 and heard:  # rank 0 stopped on its stand-in for Ctrl-C: report what this process heard
+    if heard and status in {130, *stopped}:  # the ranks stopped on its stand-in: report what this one heard
         return 128 + heard[0]
     if status != 0 and not heard and not explained.seen:  # a launcher that exits non-zero always says why
         for line in _unexplained_exit(status, banners.dropped, left, flag):
@@ -397,19 +408,28 @@ def run_local_job(
 
 
 def _run_mpirun(
-    command: list[str], env: dict[str, str]
+    command: list[str], env: dict[str, str], job_folder: Path | None = None
 ) -> tuple[int, list[int], _ExitBannerFilter, _ErrorLineWatch]:
     """Run ``mpirun`` to its end, its stderr (the ranks' too) passed through as it comes, less one banner
     (`_ExitBannerFilter`): its status, the stop signals this process heard meanwhile, the banner filter, and
-    whether a rank printed an error line (`_ErrorLineWatch`)."""
+    whether a rank printed an error line (`_ErrorLineWatch`). `job_folder`: the ranks' `JOB_FOLDER_ENV`
+    (None: mpirun passes SIGUSR1 on to them)."""
     proc: subprocess.Popen | None = None
 
     def send(signum: int) -> None:
-        if proc is not None and proc.poll() is None:
-            os.kill(proc.pid, signum)  # mpirun passes SIGUSR1 on to every rank
+        if proc is None or proc.poll() is not None:
+            return
+        if signum == signal.SIGUSR1 and job_folder is not None:
+            _signal_ready_ranks(job_folder, proc.pid)
+        else:
+            os.kill(proc.pid, signum)  # mpirun passes SIGUSR1 on to every rank; SIGTERM ends the job
+
+    def write_down(signum: int) -> None:
+        if job_folder is not None:
+            _write_down_stop(job_folder, signum)
 
     banners, explained, stop_noise = _ExitBannerFilter(), _ErrorLineWatch(), _StopNoiseFilter()
-    with forwarding_ctrl_c(send) as heard:
+    with forwarding_ctrl_c(send, write_down) as heard:
         try:
             proc = start_in_own_session(command, env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
             assert proc.stderr is not None
@@ -432,11 +452,11 @@ def _run_mpirun(
 
 
 @contextlib.contextmanager
-def _rank_errors_folder() -> Iterator[Path | None]:
-    """A new folder for the errors ranks leave to rank 0 (`RANK_ERRORS_ENV`), removed after; None where no
-    temporary folder can be made (a full disk: the job then runs without it)."""
+def _job_folder() -> Iterator[Path | None]:
+    """A new folder for the errors ranks leave to rank 0 (`RANK_ERRORS_ENV`) and for stops (`JOB_FOLDER_ENV`),
+    removed after; None where no temporary folder can be made (a full disk: the job then runs without it)."""
     try:
-        folder = Path(tempfile.mkdtemp(prefix="audiotrain-rank-errors-"))
+        folder = Path(tempfile.mkdtemp(prefix="audiotrain-job-"))
     except OSError:
         yield None
         return
@@ -444,6 +464,47 @@ def _rank_errors_folder() -> Iterator[Path | None]:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _write_down_stop(folder: Path, signum: int) -> None:
+    """Append stop signal `signum` to the job's `_STOPS_FILE`, in one write (a rank reading it meanwhile sees
+    the line whole or not at all)."""
+    with contextlib.suppress(OSError):  # (the ranks then call it Ctrl-C, and start on)
+        fd = os.open(folder / _STOPS_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, f"{signal.Signals(signum).name}\n".encode())
+        finally:
+            os.close(fd)
+
+
+def _signal_ready_ranks(folder: Path, mpirun_pid: int) -> None:
+    """SIGUSR1 to each rank that put its ``ready-<pid>`` file in `folder` (`install_rank_stop_signal`). A
+    rank that has not yet finds the stop written down when it does. On Linux only processes `mpirun_pid`
+    started are signalled: a rank that ended without removing its file (killed) may have left its pid to
+    another process."""
+    for ready in folder.glob(f"{_READY_PREFIX}*"):
+        pid = ready.name[len(_READY_PREFIX) :]
+        if pid.isdigit() and _started_by(int(pid), mpirun_pid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(pid), signal.SIGUSR1)
+
+
+def _started_by(pid: int, ancestor: int) -> bool:
+    """Whether process `pid` descends from `ancestor` (True where ``/proc`` cannot tell)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return True
+    for _ in range(8):  # mpirun's ranks are its children (Open MPI) or grandchildren (MPICH's proxy)
+        try:
+            stat = (proc / str(pid) / "stat").read_text()
+        except OSError:
+            return False
+        pid = int(stat[stat.rindex(")") + 1 :].split()[1])  # (the name in parentheses may hold spaces)
+        if pid == ancestor:
+            return True
+        if pid <= 1:
+            return False
+    return False
 
 
 def _errors_left_to_rank_0(folder: Path | None) -> dict[int, str]:
@@ -594,11 +655,14 @@ def _write_stderr(data: bytes) -> None:
 
 
 @contextlib.contextmanager
-def forwarding_ctrl_c(send: Callable[[int], None]) -> Iterator[Callable[[], list[int]]]:
+def forwarding_ctrl_c(
+    send: Callable[[int], None], write_down: Callable[[int], None] | None = None
+) -> Iterator[Callable[[], list[int]]]:
     """While inside, this process passes the user's Ctrl-C on to a job started by `start_in_own_session`,
     as the ranks' stand-in for it: ``send(SIGUSR1)`` for the first two (stop together and save; abort),
     ``send(SIGTERM)`` from the third on. SIGTERM (``timeout``, a cluster's time limit or preemption) and
     SIGUSR1 (``sbatch --signal``) count as Ctrl-C; SIGHUP (the terminal closed) ``send(SIGTERM)``.
+    `write_down(signum)` is called with each of them (not SIGHUP) before it is sent on.
 
     Yields a function that gives the stop signals heard so far, in order. Signals this process was started
     ignoring (a background job of a script) stay ignored; outside the main thread nothing is installed.
@@ -610,6 +674,8 @@ def forwarding_ctrl_c(send: Callable[[int], None]) -> Iterator[Callable[[], list
             send(signal.SIGTERM)
             return
         heard.append(signum)
+        if write_down is not None:
+            write_down(signum)
         send(signal.SIGUSR1 if len(heard) <= 2 else signal.SIGTERM)
 
     names = ("SIGINT", "SIGTERM", "SIGUSR1", "SIGHUP")
@@ -661,23 +727,75 @@ def _end_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
 
 
+# Whether this rank has told the launcher that its stand-in for Ctrl-C may be sent (`install_rank_stop_signal`).
+_rank_ready = False
+
+
 def install_rank_stop_signal() -> None:
     """In a rank of a job `run_local_job` or ``python -m audiotrain launch`` started: its stand-in for Ctrl-C
     (SIGUSR1) raises KeyboardInterrupt outside a fit, as Ctrl-C would (`audiotrain.train.interrupt` handles
-    it inside one). `collectives.group` calls this when it joins a job."""
-    if os.environ.get(STOP_SIGNAL_ENV) == "SIGUSR1" and hasattr(signal, "SIGUSR1"):
-        with contextlib.suppress(ValueError):  # not the main thread: only it can install handlers
-            signal.signal(signal.SIGUSR1, signal.default_int_handler)
-            atexit.register(_ignore_stop_signal)
+    it inside one). The recipes call this first thing, and `collectives.group` when it joins a job.
+
+    In a job `run_local_job` started, the first call then tells the launcher that the stand-in may be sent
+    (`JOB_FOLDER_ENV`), and raises KeyboardInterrupt where the launcher heard a stop before."""
+    global _rank_ready
+    if os.environ.get(STOP_SIGNAL_ENV) != "SIGUSR1" or not hasattr(signal, "SIGUSR1"):
+        return
+    if signal.getsignal(signal.SIGUSR1) not in (signal.SIG_DFL, signal.SIG_IGN, None):
+        return  # installed already, or a stop_on_signals' handler (where the first group() call comes)
+    try:
+        signal.signal(signal.SIGUSR1, signal.default_int_handler)
+    except ValueError:  # not the main thread: only it can install handlers
+        return
+    atexit.register(_ignore_stop_signal)
+    folder = os.environ.get(JOB_FOLDER_ENV)
+    if _rank_ready or not folder:
+        return
+    _rank_ready = True
+    with contextlib.suppress(OSError):
+        (Path(folder) / f"{_READY_PREFIX}{os.getpid()}").touch()
+    # Written down before this rank said it was ready: the launcher sent it no stand-in (it would have ended
+    # the process), so it stops here. Ignored from now on: the job is ending.
+    if launcher_stop_signal() is not None:
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+        raise KeyboardInterrupt
 
 
 def _ignore_stop_signal() -> None:
-    """At this rank's exit: ignore the stand-in for Ctrl-C from here on. Python's shutdown puts a signal
-    it handled back to the system's default, which for SIGUSR1 ends the process; a rank that finished its
-    part while another still works (rank 0 evaluating, plotting) would then die by a Ctrl-C meant for
-    that one, and the launcher would report it as failed."""
+    """At this rank's exit: ignore the stand-in for Ctrl-C from here on, and tell the launcher not to send it
+    (`JOB_FOLDER_ENV`). Python's shutdown puts a signal it handled back to the system's default, which for
+    SIGUSR1 ends the process; a rank that finished its part while another still works (rank 0 evaluating,
+    plotting) would then die by a Ctrl-C meant for that one, and the launcher would report it as failed."""
     with contextlib.suppress(ValueError):
         signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+    folder = os.environ.get(JOB_FOLDER_ENV)
+    if _rank_ready and folder:
+        (Path(folder) / f"{_READY_PREFIX}{os.getpid()}").unlink(missing_ok=True)
+
+
+def launcher_stop_signal() -> int | None:
+    """In a rank of a job `run_local_job` started: the first stop signal its launcher heard (SIGINT for
+    Ctrl-C, SIGTERM, SIGUSR1), which the rank's SIGUSR1 stands for; None where it heard none (or
+    elsewhere)."""
+    folder = os.environ.get(JOB_FOLDER_ENV)
+    if not folder:
+        return None
+    try:
+        text = (Path(folder) / _STOPS_FILE).read_text()
+    except OSError:
+        return None
+    first = text.partition("\n")
+    return getattr(signal, first[0], None) if first[1] else None  # (a line being written: none yet)
+
+
+def launched_rank() -> int:
+    """This process's rank in a job a launcher started, from the launcher's variables (0 outside one): for
+    what only rank 0 says, where the ranks have not joined MLX's group yet (or cannot any more)."""
+    for name in ("OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "MLX_RANK"):
+        value = os.environ.get(name, "")
+        if value.isdigit():
+            return int(value)
+    return 0
 
 
 def stop_signals() -> tuple[int, ...]:

@@ -14,6 +14,9 @@ compiled function meets new shapes or constants. MLX (0.32) takes a compiler a s
 one: the step fails with ``RuntimeError: Could not load C++ shared library ...``, and a file the linker had
 only begun is renamed into MLX's kernel cache, where it failed every later run. `eval_compiling_again`
 removes such files and evaluates the step again, so that the stop comes after that step, as for any Ctrl-C.
+
+In a launched rank the messages name the signal its launcher heard (`audiotrain.distributed.local` writes it
+down before it sends the stand-in): "SIGTERM" where ``timeout`` or a time limit stopped the job.
 """
 
 from __future__ import annotations
@@ -30,14 +33,57 @@ from typing import Any
 #: file in its kernel cache).
 _KERNEL_NOT_LOADED = "Could not load C++ shared library"
 
-# The signal that asked this process's latest fit to stop (SIGINT for a launched rank's SIGUSR1), for the
-# exit status and the messages of the commands around it; None while none has.
+# The signal that asked this process's latest fit to stop (the one a launched rank's SIGUSR1 stands for), for
+# the exit status and the messages of the commands around it; None while none has.
 _stopped_by: int | None = None
+# The handlers `stop_on_signals` has installed and not yet put back: a `stop_on_signals` inside another takes
+# SIGTERM and SIGUSR1 over from the enclosing one, as it would from the default action.
+_installed: set[Callable] = set()
+
+
+class SignalInterrupt(KeyboardInterrupt):
+    """The KeyboardInterrupt a stop signal raises inside `stop_on_signals` (a second one, or one its
+    ``request_stop`` stops at once): `signum` is the signal it stands for (SIGTERM where a launched rank's
+    SIGUSR1 passed on a SIGTERM), so that the message can name it."""
+
+    def __init__(self, signum: int):
+        super().__init__(stop_signal_name(signum))
+        self.signum = signum
+
+
+def signal_meant(signum: int) -> int:
+    """The signal a stop signal stands for: in a rank that `audiotrain.distributed.local` launched, its
+    stand-in SIGUSR1 stands for the one the launcher heard (SIGINT when it wrote none down); any other for
+    itself."""
+    from audiotrain.distributed.local import launcher_stop_signal, stop_signals
+
+    usr1 = getattr(signal, "SIGUSR1", None)
+    if signum == usr1 and usr1 in stop_signals():
+        return launcher_stop_signal() or signal.SIGINT
+    return signum
 
 
 def stop_signal_name(signum: int) -> str:
-    """How messages call a stop signal: "Ctrl-C" (SIGINT, and a launched rank's stand-in), else its name."""
-    return "Ctrl-C" if _as_ctrl_c(signum) == signal.SIGINT else signal.Signals(signum).name
+    """How messages call a stop signal: "Ctrl-C" (SIGINT, and a launched rank's stand-in for it), else its
+    name ("SIGTERM", also for a launched rank's stand-in for it)."""
+    meant = signal_meant(signum)
+    return "Ctrl-C" if meant == signal.SIGINT else signal.Signals(meant).name
+
+
+def stop_status(signum: int) -> int:
+    """The exit status of a command that stop signal ended: 128 + the signal it stands for, as a shell
+    reports a command that signal ended (130 for Ctrl-C, 143 for SIGTERM)."""
+    return 128 + signal_meant(signum)
+
+
+def signal_of(stop: BaseException) -> int:
+    """The signal behind KeyboardInterrupt `stop`: the one `stop_on_signals` raised it for, else Ctrl-C's
+    (Python's own handler raised it), which in a launched rank is its stand-in's (`signal_meant`)."""
+    if isinstance(stop, SignalInterrupt):
+        return stop.signum
+    from audiotrain.distributed.local import stop_signals
+
+    return signal_meant(stop_signals()[-1])
 
 
 def stopped_by() -> str:
@@ -74,49 +120,52 @@ def save_aborted() -> KeyboardInterrupt:
     return KeyboardInterrupt() if interactive_session() else SaveAborted(stop_exit_status())
 
 
-def _as_ctrl_c(signum: int) -> int:
-    from audiotrain.distributed.local import stop_signals
-
-    usr1 = getattr(signal, "SIGUSR1", None)
-    return signal.SIGINT if signum == usr1 and usr1 in stop_signals() else signum
-
-
 def _signals_to_take() -> list[int]:
     """SIGINT (and its stand-in in a launched rank), then SIGTERM and SIGUSR1 where they would end the
-    process."""
+    process, or where an enclosing `stop_on_signals` takes them."""
     from audiotrain.distributed.local import stop_signals
 
     taken = list(stop_signals())
     for name in ("SIGTERM", "SIGUSR1"):
         signum = getattr(signal, name, None)
-        if signum is not None and signum not in taken and signal.getsignal(signum) == signal.SIG_DFL:
+        if signum is None or signum in taken:
+            continue
+        current = signal.getsignal(signum)
+        if current == signal.SIG_DFL or current in _installed:  # (an enclosing stop_on_signals' own)
             taken.append(signum)
     return taken
 
 
 @contextlib.contextmanager
-def stop_on_signals(request_stop: Callable[[int], bool]):
+def stop_on_signals(request_stop: Callable[[int], bool], *, same_run: bool = False):
     """While inside, a stop signal (see the module docstring) calls ``request_stop(signum)``, which returns
     False the first time (the run stops where it can and saves) and True once a stop was already requested
-    (raise KeyboardInterrupt). Outside the main thread nothing is installed (only it can)."""
+    (raise `SignalInterrupt`, a KeyboardInterrupt). Outside the main thread nothing is installed (only it
+    can). Inside another, it takes the signals over until it ends.
+
+    `same_run`: the code inside goes on with the run of the last one (the evaluation after a fit): the signal
+    that stopped that one stays the one `stop_exit_status` reports, where a new run starts without one."""
     global _stopped_by
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    _stopped_by = None
+    if not same_run:
+        _stopped_by = None
 
     def handler(signum, frame):
         global _stopped_by
-        _stopped_by = _stopped_by or _as_ctrl_c(signum)  # (also when it aborts: the exit status says which)
+        _stopped_by = _stopped_by or signal_meant(signum)  # (also when it aborts: the exit status says which)
         if request_stop(signum):
-            raise KeyboardInterrupt
+            raise SignalInterrupt(signal_meant(signum))
 
     previous = {signum: signal.signal(signum, handler) for signum in _signals_to_take()}
+    _installed.add(handler)
     try:
         yield
     finally:
         for signum, old in previous.items():
             signal.signal(signum, old)
+        _installed.discard(handler)
 
 
 @contextlib.contextmanager

@@ -106,7 +106,13 @@ from audiotrain.recipes.config_cli import (
     unknown_command_message,
 )
 from audiotrain.train import checkpoint as ckpt
-from audiotrain.train.interrupt import stop_exit_status, stop_on_signals, stop_signal_name, stopped_by
+from audiotrain.train.interrupt import (
+    stop_exit_status,
+    stop_on_signals,
+    stop_signal_name,
+    stop_status,
+    stopped_by,
+)
 
 __all__ = ["COMMANDS", "main"]
 
@@ -536,10 +542,10 @@ def _cmd_cv(argv: list[str]) -> int:
             "audiotrain.recipes.chords", ["cv", *again], run_dir.absolute(), path_flags=RESUME_PATH_FLAGS
         )
         print(
-            f"\ncross-validation interrupted (Ctrl-C) in {fold_name(stop.fold, args.folds)} ({saved}); "
-            f"no later fold was trained and no cv scores were written. Continue it with:\n  {command}"
+            f"\ncross-validation interrupted ({stopped_by()}) in {fold_name(stop.fold, args.folds)} "
+            f"({saved}); no later fold was trained and no cv scores were written. Continue it with:\n  {command}"
         )
-        return 130  # as a shell reports a command that Ctrl-C stopped (128 + SIGINT)
+        return stop_exit_status()  # as a shell reports a command that signal stopped (130, 143 for SIGTERM)
     print(f"\nrun folder: {result.run_dir} (fold<k>/, oof/*.lab, cv_scores.json, cv_scores.md)")
     return 0
 
@@ -773,7 +779,7 @@ def _output_file_format(target: Path, asked: str | None) -> str:
 def _stopped_status(signum: int) -> int:
     """The exit status of a command that a stop signal ended: 128 + the signal, as a shell reports it (130
     for Ctrl-C and its stand-in, 143 for SIGTERM)."""
-    return 128 + (signal.SIGINT if stop_signal_name(signum) == "Ctrl-C" else signum)
+    return stop_status(signum)
 
 
 def _predict_folder(args: argparse.Namespace, argv: list[str]) -> int:

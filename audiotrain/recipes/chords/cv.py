@@ -50,8 +50,9 @@ RESUMABLE_CHANGES = frozenset({"progress_bar", "num_workers", "device", "cache_d
 
 
 class CrossValidationInterrupted(KeyboardInterrupt):
-    """Ctrl-C stopped fold `fold` (from 0) of the cv run in `run_dir`; its `checkpoint` is where it saved
-    (None when it stopped before its first step). ``run_cross_validation(..., resume=True)`` continues."""
+    """A stop signal (Ctrl-C, SIGTERM) stopped fold `fold` (from 0) of the cv run in `run_dir`; its
+    `checkpoint` is where it saved (the one it trained to where its evaluation was stopped; None when it
+    stopped before its first step). ``run_cross_validation(..., resume=True)`` continues."""
 
     def __init__(self, run_dir: Path, fold: int, checkpoint: Path | None):
         super().__init__(f"cross-validation in {run_dir} interrupted in fold {fold}")
@@ -167,8 +168,8 @@ def run_cross_validation(
             resume=checkpoint,
             overwrite=resume and checkpoint is None,
         )
-        if result.interrupted:
-            raise CrossValidationInterrupted(run_dir, k, result.interrupted_checkpoint)
+        if result.interrupted:  # (in training, or after it: its evaluation; None before its first step)
+            raise CrossValidationInterrupted(run_dir, k, result.interrupted_checkpoint or result.checkpoint)
         fold_scores.append({m: float(result.evaluation.scores.pooled[m]) for m in CHORD_METRICS})
         histories.append(result.history)
         evaluation = fold_dir / "evaluation"

@@ -7,7 +7,9 @@ the held-out songs (evaluation/: one ``.lab`` per song, scores.json, scores.md, 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import signal
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -82,8 +84,16 @@ from audiotrain.recipes.chords.trainer import Trainer, make_shared_trainer
 from audiotrain.recipes.config_cli import RUN_CONFIG_KEY, home_expanded
 from audiotrain.recipes.split_record import run_record_of
 from audiotrain.train import checkpoint as ckpt
+from audiotrain.train.callback import Callback
 from audiotrain.train.callbacks import EarlyStopping
-from audiotrain.train.interrupt import stop_on_signals, stopped_by
+from audiotrain.train.interrupt import (
+    SignalInterrupt,
+    signal_meant,
+    signal_of,
+    stop_on_signals,
+    stop_signal_name,
+    stopped_by,
+)
 from audiotrain.train.loggers.config import (
     LOGGER_OUTPUTS,
     build_loggers,
@@ -109,6 +119,78 @@ class RunResult:
     train_seconds: float
     interrupted_checkpoint: Path | None = None  # set when Ctrl-C stopped training early and it saved
     interrupted: bool = False  # Ctrl-C stopped training early (with or without a checkpoint)
+
+
+@dataclass
+class _UnusedRunFolder:
+    """A run folder opened for a run that has not begun to train, and how to leave it as it was found."""
+
+    path: Path
+    made: bool  # this run made the folder
+    continuing: bool  # a resumed run that goes on in its own folder: only its config.json was rewritten
+    record_before: bytes | None  # that config.json as it was (None: there was none)
+    again: str  # how the user starts the run again ("" where it was not started by a command)
+
+    def leave(self, signal_name: str) -> str:
+        """Put the folder back as it was found; returns the line that says so."""
+        again = f": {self.again}" if self.again else ""
+        record = self.path / "config.json"
+        if self.continuing:
+            if self.record_before is None:
+                record.unlink(missing_ok=True)
+            else:
+                record.write_bytes(self.record_before)
+            return f"stopped ({signal_name}) before training went on: {self.path} is as it was{again}"
+        # The run folder held nothing else of these when the run began (or --overwrite removed it).
+        clear_run_outputs(self.path, RUN_OUTPUTS, log=_silent)
+        if self.made:
+            with contextlib.suppress(OSError):  # (a file put there meanwhile: left as it is)
+                self.path.rmdir()
+        return f"stopped ({signal_name}) before training: nothing was left in a run folder{again}"
+
+
+class HeldStop(Callback):
+    """A stop signal `run_training` heard where it cannot stop at once: between the feature pass and the fit,
+    where the ranks of a job open the run folder and build the loaders together (a rank that left there would
+    leave the others waiting in MPI), and in fit's setup, before fit's own handler is installed. The run
+    looks at it where it can stop: before the feature pass, before the fit (where every rank agrees on it,
+    and the run stops before training) and after the fit. One that came after that check is raised again as
+    fit starts (`on_fit_start`), where fit's handler takes it: the run stops after its first step and saves,
+    as for any stop during training. A second stop signal while one is held aborts at once."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None  # as received (a launched rank's SIGUSR1)
+        self.unused_run_folder: _UnusedRunFolder | None = None  # rank 0's, from its opening to the fit
+
+    def hear(self, signum: int) -> bool:
+        """For `stop_on_signals`: hold the first signal; True (abort) for a second."""
+        first = self.signum is None
+        self.signum = self.signum or signum
+        return not first
+
+    def stop_if_heard(self) -> None:
+        """Raise the held stop (a `SignalInterrupt`), if any."""
+        if self.signum is not None:
+            raise SignalInterrupt(signal_meant(self.signum))
+
+    def held_on_any_rank(self) -> int | None:
+        """The signal a stop held by any rank of the job stands for (SIGINT for Ctrl-C), None where none
+        holds one. Every rank calls this at the same point."""
+        held = [signum for signum in collectives.all_gather_object(self.signum) if signum is not None]
+        return signal_meant(held[0]) if held else None
+
+    def stopped_before_training(self, signal_name: str) -> RunResult:
+        """Leave the run folder as it was found (rank 0), say so, and return the stopped run's result."""
+        folder, self.unused_run_folder = self.unused_run_folder, None
+        if folder is not None:
+            print(folder.leave(signal_name), file=sys.stderr, flush=True)
+        return RunResult(folder.path if folder else None, None, {}, None, 0.0, interrupted=True)
+
+    def on_fit_start(self, trainer: Trainer, module: ChordTask) -> None:
+        self.unused_run_folder = None  # fit says what a stop leaves from here on
+        signum, self.signum = self.signum, None
+        if signum is not None:
+            signal.raise_signal(signum)  # to fit's handler, installed by now
 
 
 #: Where a run without --run_dir makes its folder (``runs/chords-<date>-<time>``).
@@ -176,12 +258,40 @@ def run_training(
     ``checkpoint_dir`` outside `run_dir` that holds files (see `audiotrain.recipes._run`).
 
     `resume_unrecorded_demo` resumes a demo run whose checkpoint records no demo generator versions (an older
-    audiotrain's) on the demo songs as this version renders them (``--resume_unrecorded_demo``)."""
+    audiotrain's) on the demo songs as this version renders them (``--resume_unrecorded_demo``).
+
+    A stop signal (Ctrl-C, SIGTERM) stops the run wherever it comes: before training it leaves no run folder
+    (or a resumed run's as it was), during training it saves a checkpoint, after it the run folder is whole
+    but for the evaluation; each time one line says what is left and how to go on."""
+    held = HeldStop()
+    with stop_on_signals(held.hear):
+        try:
+            return _run_training(
+                config, run_dir, splits, resume, log, overwrite, init_from, resume_unrecorded_demo, held
+            )
+        except KeyboardInterrupt as stop:  # a second stop signal, while the first was held
+            if held.unused_run_folder is None:
+                raise
+            return held.stopped_before_training(stop_signal_name(signal_of(stop)))
+
+
+def _run_training(
+    config: TrainingConfig,
+    run_dir: str | Path | None,
+    splits: SongSplits | None,
+    resume: str | Path | None,
+    log,
+    overwrite: bool,
+    init_from: str | Path | None,
+    resume_unrecorded_demo: bool,
+    held: HeldStop,
+) -> RunResult:
     # Under data parallel (mlx.launch) every rank trains; rank 0 alone prints, writes the run folder and
     # evaluates (--batch_size is per process: 2 ranks of 16 train as one process of 32).
     main = collectives.is_main_process()
     if not main:
         log = _silent
+    given_splits = splits is not None
     if run_dir is not None and not str(run_dir).strip():  # Path("") would be the current folder
         raise ValueError("run_dir is an empty path; give a folder, or None for a new runs/chords-<time>")
     run_dir = Path(home_expanded(run_dir)) if run_dir is not None else None  # ~: as ModelCheckpoint's
@@ -204,7 +314,10 @@ def run_training(
     from_demo = splits is None and not config.data.data_dir
     again = "run the same command again to go on from there" if splits is None else "the next run reads them"
     try:
-        with stop_on_signals(lambda signum: True):  # nothing to save yet: the first stop signal ends it
+        # Nothing to save yet, and the ranks work apart: the first stop signal ends it, one held since the
+        # run began too.
+        with stop_on_signals(lambda signum: True, same_run=True):
+            held.stop_if_heard()
             resumed = (resume_folder, recorded) if recorded is not None else None
             splits, feature_fn, cache = _prepare_songs(config, splits, log, resumed)
     except KeyboardInterrupt as stop:  # one line, not a traceback (the command exits 130, or 143)
@@ -214,7 +327,16 @@ def run_training(
     if resume:  # before the run folder, the model and the Trainer
         check_resume_songs(resume_folder, state, splits, config.data, from_demo)
     earlier = earlier_settings(resume_folder, state, config) if resume else None
+    # From here to the fit a stop signal is held (the ranks open the run folder and build the loaders
+    # together): the run stops before training, and leaves the run folder as it found it.
+    record_before = _run_record_before(run_dir) if main and continuing else None
+    made = run_dir is None or not run_dir.exists()
     run_dir = _open_run_folder(run_dir, replace, continuing, config, splits, log, init_record, earlier)
+    if main:
+        start_again = f"run the same command again to {'go on' if continuing else 'start it'}"
+        held.unused_run_folder = _UnusedRunFolder(
+            run_dir, made, continuing, record_before, "" if given_splits else start_again
+        )
 
     # In a job of local processes (`audiotrain.distributed.local`) the configured batch is the whole job's.
     train_loader, val_loader, _ = make_loaders(
@@ -249,6 +371,10 @@ def run_training(
     checkpoint_dir = _checkpoint_folder(config, run_dir)
     chosen = checkpoint_dir / ("best" if validate else "last")  # the checkpoint evaluated and printed
     trainer.resume_hint = None  # the recipe prints its own command line after fit
+    trainer.callbacks.insert(0, held)  # a stop held past the check below reaches fit as it starts
+    held_signal = held.held_on_any_rank()
+    if held_signal is not None:
+        return held.stopped_before_training(stop_signal_name(held_signal))
     start = time.perf_counter()
     try:
         trainer.fit(task, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
@@ -271,15 +397,19 @@ def run_training(
         )
 
     try:
-        resumed_at = (state.get("progress") or {}) if resume else None
-        best = _write_training_outputs(trainer, run_dir, chosen, train_seconds, log, resumed_at)
-        log(_cache_line(cache, splits))
-        evaluation = _evaluate_held_out(best, splits, run_dir, config, log)
-        _report_to_loggers(loggers, trainer, run_dir, evaluation, log)
-    except KeyboardInterrupt:
-        # Training is over and saved; Ctrl-C stopped the plots or the held-out evaluation: say what is
-        # there and how to score it, not a traceback (the command exits with status 130).
-        kept = _stopped_after_training(trainer, run_dir, chosen, splits, config.data)
+        # SIGTERM too: its default action ended the process without a word, stdout's last lines unwritten.
+        with stop_on_signals(lambda signum: True, same_run=True):
+            held.stop_if_heard()  # (one that came as fit ended)
+            resumed_at = (state.get("progress") or {}) if resume else None
+            best = _write_training_outputs(trainer, run_dir, chosen, train_seconds, log, resumed_at)
+            log(_cache_line(cache, splits))
+            evaluation = _evaluate_held_out(best, splits, run_dir, config, log)
+            _report_to_loggers(loggers, trainer, run_dir, evaluation, log)
+    except KeyboardInterrupt as stop:
+        # Training is over and saved; a stop signal stopped the plots or the held-out evaluation: say what
+        # is there and how to score it, not a traceback (the command exits with status 130, or 143).
+        name = stop_signal_name(signal_of(stop))
+        kept = _stopped_after_training(trainer, run_dir, chosen, splits, config.data, name)
         return RunResult(
             run_dir,
             kept,
@@ -576,6 +706,15 @@ def _prepare_songs(
     return splits, feature_fn, cache
 
 
+def _run_record_before(run_dir: Path) -> bytes | None:
+    """The config.json of a resumed run that goes on in its own folder, as it is before the run rewrites it
+    (None where it has none)."""
+    try:
+        return (run_dir / "config.json").read_bytes()
+    except OSError:
+        return None
+
+
 def _open_run_folder(
     run_dir: Path | None,
     replace: bool,
@@ -717,10 +856,10 @@ def _report_to_loggers(loggers: list, trainer: Trainer, run_dir: Path, evaluatio
 
 
 def _stopped_after_training(
-    trainer: Trainer, run_dir: Path, best: Path, splits: SongSplits, data: ChordDataConfig
+    trainer: Trainer, run_dir: Path, best: Path, splits: SongSplits, data: ChordDataConfig, signal_name: str
 ) -> Path:
-    """Print (to stderr) what a Ctrl-C after training leaves and how to score it; returns the checkpoint the
-    run would have evaluated (`best`, where it was saved)."""
+    """Print (to stderr) what a stop signal (`signal_name`: "Ctrl-C", "SIGTERM") after training leaves and how
+    to score it; returns the checkpoint the run would have evaluated (`best`, where it was saved)."""
     checkpoint_dir = best.parent
     if not best.is_dir():
         best = trainer.interrupted_checkpoint or checkpoint_dir / "last"
@@ -751,8 +890,8 @@ def _stopped_after_training(
         else ""
     )
     print(
-        f"interrupted (Ctrl-C) after training: {checkpoint_dir} holds {', '.join(saved) or 'no checkpoint'}; "
-        f"{', '.join(missing) or 'nothing'} missing{score}",
+        f"interrupted ({signal_name}) after training: {checkpoint_dir} holds "
+        f"{', '.join(saved) or 'no checkpoint'}; {', '.join(missing) or 'nothing'} missing{score}",
         file=sys.stderr,
         flush=True,
     )

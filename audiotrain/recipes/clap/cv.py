@@ -37,6 +37,7 @@ from audiotrain.recipes.clap.cli import build_parser, parse_arguments
 from audiotrain.recipes.clap.config import ClapDatasetConfig, ClapRecipeConfig
 from audiotrain.recipes.clap.train import demo_data_folder, holding_the_demo_cache, run
 from audiotrain.recipes.config_cli import USER_ERRORS
+from audiotrain.train.interrupt import stop_exit_status, stopped_by
 
 #: The held-out scores of each fold, in the table's order (zero-shot only where the clips have labels).
 CV_METRICS = (
@@ -140,8 +141,8 @@ def run_cross_validation(cfg: ClapRecipeConfig, folds: int = 5, argv: list[str] 
         )
         result = run(fold_cfg, ["cv", *(argv or [])], fold=fold)
         if result["interrupted"]:
-            raise KeyboardInterrupt(
-                f"cv: fold {fold.index} was interrupted; its run is in {result['run_dir']}"
+            raise FoldInterrupted(  # (a KeyboardInterrupt went past main's except, and its line with it)
+                f"cv: fold {fold.index} was interrupted ({stopped_by()}); its run is in {result['run_dir']}"
             )
         if main:
             fold_scores.append({m: float(result["after"][m]) for m in CV_METRICS if m in result["after"]})
@@ -183,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except FoldInterrupted as stop:
-        print(f"{stop}", file=sys.stderr)
-        return 130  # as a shell reports a command Ctrl-C stopped
+        if collectives.is_main_process():  # (every rank of a launched job stops)
+            print(f"{stop}", file=sys.stderr)
+        return stop_exit_status()  # as a shell reports a command that signal stopped (130, 143 for SIGTERM)
     return 0

@@ -83,7 +83,7 @@ from audiotrain.recipes.clap.task import DEFAULT_FINE_TUNING_LR, CLAPTaskConfig,
 from audiotrain.recipes.config_cli import ConfigInCheckpoint
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callbacks import ModelCheckpoint
-from audiotrain.train.interrupt import stopped_by
+from audiotrain.train.interrupt import signal_of, stop_on_signals, stop_signal_name, stopped_by
 from audiotrain.train.loggers.config import (
     LOGGER_OUTPUTS,
     build_loggers,
@@ -317,45 +317,48 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
         trainer.fit(task, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
     if not main:  # the other ranks' part ends with the fit
         return {"run_dir": out, "history": trainer.history, "task": task, "interrupted": trainer.interrupted}
-    # Ctrl-C from here on stops the final evaluation, plots or export, not training: say what is saved.
+    # A stop signal from here on stops the final evaluation, plots or export, not training: say what is
+    # saved. SIGTERM too: its default action ended the process without a word.
     try:
-        trainer.export_history(out / "history.json")
-        if trainer.interrupted:
-            command = resume_command(  # goes on in this folder, keeping its best checkpoint
-                "audiotrain.recipes.clap", argv or [], trainer.interrupted_checkpoint, out, "--out",
-                path_flags=RESUME_PATH_FLAGS,
-            )  # fmt: skip
-            print(
-                f"training was interrupted ({stopped_by()}); evaluating now. Continue training with:\n  {command}"
-            )
+        with stop_on_signals(lambda signum: True, same_run=True):
+            trainer.export_history(out / "history.json")
+            if trainer.interrupted:
+                command = resume_command(  # goes on in this folder, keeping its best checkpoint
+                    "audiotrain.recipes.clap", argv or [], trainer.interrupted_checkpoint, out, "--out",
+                    path_flags=RESUME_PATH_FLAGS,
+                )  # fmt: skip
+                print(
+                    f"training was interrupted ({stopped_by()}); evaluating now. Continue training "
+                    f"with:\n  {command}"
+                )
 
-        weights = _load_best_weights(task, best)
-        after = score_held_out()
-        print(f"retrieval on the evaluation clips (after: {weights}):\n" + format_table(before, after))
-        results = {
-            "before": before,
-            "after": after,
-            "after_weights": weights,
-            "n_eval_clips": len(test_set),
-            "n_eval_captions": len(test_set.captions),
-        }
-        (out / "retrieval.json").write_text(json.dumps(results, indent=2) + "\n")
-        write_plots(trainer.history, results, out / "plots")
-        export = _export(bundle, out, weights, demo)
-        _report_to_loggers(loggers, trainer, out, results, export)
-        return {
-            "run_dir": out,
-            "before": before,
-            "after": after,
-            "export": export,
-            "weights": weights,
-            "history": trainer.history,
-            "task": task,
-            "eval_set": test_set,
-            "interrupted": trainer.interrupted,
-        }
-    except KeyboardInterrupt:
-        print(_stopped_after_training(out, best), file=sys.stderr)
+            weights = _load_best_weights(task, best)
+            after = score_held_out()
+            print(f"retrieval on the evaluation clips (after: {weights}):\n" + format_table(before, after))
+            results = {
+                "before": before,
+                "after": after,
+                "after_weights": weights,
+                "n_eval_clips": len(test_set),
+                "n_eval_captions": len(test_set.captions),
+            }
+            (out / "retrieval.json").write_text(json.dumps(results, indent=2) + "\n")
+            write_plots(trainer.history, results, out / "plots")
+            export = _export(bundle, out, weights, demo)
+            _report_to_loggers(loggers, trainer, out, results, export)
+            return {
+                "run_dir": out,
+                "before": before,
+                "after": after,
+                "export": export,
+                "weights": weights,
+                "history": trainer.history,
+                "task": task,
+                "eval_set": test_set,
+                "interrupted": trainer.interrupted,
+            }
+    except KeyboardInterrupt as stop:
+        print(_stopped_after_training(out, best, stop_signal_name(signal_of(stop))), file=sys.stderr)
         return {"run_dir": out, "history": trainer.history, "task": task, "interrupted": True}
 
 
@@ -564,12 +567,13 @@ def _load_best_weights(task: CLAPTrainModule, best: ModelCheckpoint) -> str:
     return "final weights (no checkpoint was kept by validation)"
 
 
-def _stopped_after_training(out: Path, best: ModelCheckpoint) -> str:
-    """What a Ctrl-C after training leaves, and how to get the Hugging Face folder anyway."""
+def _stopped_after_training(out: Path, best: ModelCheckpoint, signal_name: str) -> str:
+    """What a stop signal (`signal_name`: "Ctrl-C", "SIGTERM") after training leaves, and how to get the
+    Hugging Face folder anyway."""
     kept = Path(best.best_model_path) if best.best_model_path else out / "checkpoints" / "last"
     export = shell_command(*EXPORT_COMMAND, "--checkpoint", kept, "--out", out / "hf_model", "--overwrite")
     return (
-        f"interrupted (Ctrl-C) after training: the checkpoints in {out / 'checkpoints'} are saved; "
+        f"interrupted ({signal_name}) after training: the checkpoints in {out / 'checkpoints'} are saved; "
         "retrieval.json, plots/ and hf_model/ may be missing or incomplete. Export the checkpoint the run "
         f"would have exported with:\n  {export}"
     )
