@@ -312,7 +312,7 @@ def test_printed_commands_are_shell_quoted(tmp_path):
     class Best:
         best_model_path = str(run / "checkpoints" / "last")
 
-    stopped = clap_train._stopped_after_training(run, Best())
+    stopped = clap_train._stopped_after_training(run, Best(), "Ctrl-C")
     assert stopped.endswith(f"python -m audiotrain.recipes.clap export --checkpoint '{run}/checkpoints/last' "
                             f"--out '{run}/hf_model' --overwrite")  # fmt: skip
     assert _run.shell_command("predict", run / "best", "SONG.wav") == f"predict '{run}/best' SONG.wav"
