@@ -474,16 +474,7 @@ def test_train_on_a_folder_and_resume(tiny_run, tmp_path, capsys):
         (data / "song_000.wav").read_bytes()
     )  # audio without annotation: listed
     run_dir, resumed = tmp_path / "run", tmp_path / "resumed"
-    flags = [
-        "train",
-        "--data",
-        str(data),
-        *TINY_FLAGS,
-        "--data.cache_dir",
-        str(root / "cache"),
-        "--save_every",
-        "0",
-    ]
+    flags = _folder_run_flags(tiny_run, data)
     assert chords.main([*flags, "--run_dir", str(run_dir)]) == 0
     config = json.loads((run_dir / "config.json").read_text())
     assert sum(len(v) for v in config["songs"].values()) == 4  # the orphan is not a song
