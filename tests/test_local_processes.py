@@ -417,6 +417,60 @@ def test_a_job_that_fails_without_a_word_from_its_ranks_is_never_silent(tmp_path
     assert len(said) == 1 and "error: no clips in data2" in capfd.readouterr().err
 
 
+LISTENER_FAILED = """--------------------------------------------------------------------------
+The PMIx server's listener thread failed to start. We cannot
+continue.
+--------------------------------------------------------------------------
+"""
+
+
+def failing_to_start(tmp_path, times, then, said=LISTENER_FAILED):
+    """A fake ``mpirun`` whose first `times` starts fail as Open MPI's did once in CI (its PMIx server's
+    listener thread did not start: exit 213 before any rank ran), and whose later ones run `then` (sh)."""
+    (tmp_path / "said.txt").write_text(said)
+    count = tmp_path / "starts"
+    return fake_mpirun(
+        tmp_path,
+        f"echo x >> {count}\n"
+        f'if [ "$(wc -l < {count})" -le {times} ]; then cat {tmp_path / "said.txt"} >&2; exit 213; fi\n'
+        f"{then}",
+    )
+
+
+def test_a_job_whose_mpirun_could_not_start_its_pmix_server_is_started_again(tmp_path, capfd):
+    said = []
+    job = failing_to_start(tmp_path, 2, "echo ranks ran >&2; exit 0")
+    assert local.run_local_job(job, "unused", [], "--train.processes", log=said.append) == 0
+    assert said[1:] == [
+        "audiotrain: mpirun's PMIx server did not start (a passing Open MPI failure, before any rank ran): "
+        f"starting the job again (try {n} of 3)"
+        for n in (2, 3)
+    ]
+    assert capfd.readouterr().err.endswith("ranks ran\n")
+    # Three failures in a row are not passing: the job ends with mpirun's status and its words.
+    (tmp_path / "starts").unlink()
+    said.clear()
+    job = failing_to_start(tmp_path, 3, "exit 0")
+    assert local.run_local_job(job, "unused", [], "--train.processes", log=said.append) == 213
+    assert len(said) == 4 and "exit status 213" in said[-1]
+    assert capfd.readouterr().err.count("listener thread failed to start") == 3
+
+
+def test_the_mpi_test_job_is_started_again_past_a_pmix_server_that_did_not_start(tmp_path):
+    job = failing_to_start(tmp_path, 1, "echo audiotrain-mpi-size 2; echo audiotrain-mpi-size 2")
+    assert local.check_mpi(job.mpi, 2) is None
+    (tmp_path / "starts").unlink()
+    job = failing_to_start(tmp_path, 3, "exit 0")
+    assert local.check_mpi(job.mpi, 2).endswith(
+        "(exit 213: The PMIx server's listener thread failed to start. We cannot continue.)"
+    )
+    # The same banner after a rendezvous file that could not be written is no passing failure: one start.
+    (tmp_path / "starts").unlink()
+    job = failing_to_start(tmp_path, 3, "exit 0", said=PMIX_WRITE_FAILURE)
+    assert "PMIX_ERR_FILE_WRITE_FAILURE" in local.check_mpi(job.mpi, 2)
+    assert (tmp_path / "starts").read_text() == "x\n"
+
+
 def test_an_error_line_is_seen_however_the_reads_cut_it():
     for stream, seen in (
         (b"epoch 1\r 50%|##\r100%|####\nerror: no clips\n", True),

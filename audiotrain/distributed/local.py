@@ -332,19 +332,22 @@ def check_mpi(mpi: Mpi, processes: int, timeout: float = CHECK_TIMEOUT_S) -> str
         "print('audiotrain-mpi-size', g.size(), flush=True)"
     )
     command, env = _mpi_job(mpi, processes, ["-c", code])
-    try:
-        done = subprocess.run(
-            command,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-    except subprocess.TimeoutExpired:
-        return f"a test job of {processes} MPI processes did not finish in {timeout:.0f} s"
-    except OSError as error:
-        return f"{mpi.source} could not start: {error}"
+    for _attempt in range(START_ATTEMPTS):
+        try:
+            done = subprocess.run(
+                command,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+            )
+        except subprocess.TimeoutExpired:
+            return f"a test job of {processes} MPI processes did not finish in {timeout:.0f} s"
+        except OSError as error:
+            return f"{mpi.source} could not start: {error}"
+        if not _passing_start_failure((done.stderr + done.stdout).encode()):
+            break
     sizes = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("audiotrain-mpi-size")]
     if done.returncode == 0 and sizes == [str(processes)] * processes:
         return None
@@ -358,17 +361,35 @@ def check_mpi(mpi: Mpi, processes: int, timeout: float = CHECK_TIMEOUT_S) -> str
     return f"a test job with {mpi.source} failed (exit {done.returncode}: {_reason_line(said)[:200]}{home})"
 
 
+#: What Open MPI's mpirun prints when its PMIx server's listener thread did not start ("The PMIx server's
+#: listener thread failed to start. We cannot continue.", exit 213): a passing failure, met once in some
+#: thousands of jobs here, before mpirun starts any rank. Nothing ran, so the job is started again, at most
+#: `START_ATTEMPTS` times in all.
+_LISTENER_FAILED = re.compile(rb"PMIx server's\s+listener\s+thread\s+failed\s+to\s+start")
+START_ATTEMPTS = 3
+
+
+def _passing_start_failure(said: bytes) -> bool:
+    """Whether mpirun's output `said` is `_LISTENER_FAILED` for no reason it names: the same banner follows
+    a rendezvous file PMIx could not write (a full or read-only temporary folder), which no retry mends."""
+    return bool(_LISTENER_FAILED.search(said)) and not _WRITE_FAILED.search(said.decode(errors="replace"))
+
+
 _WRITE_FAILED = re.compile(
     r"WRITE_FAILURE|write failed|No space left|Read-only file system|quota", re.IGNORECASE
 )
 
 
 def _reason_line(output: str) -> str:
-    """The line of an MPI's output that says why it failed: the last that names an error, else the last, never
-    one of Open MPI's ``-----`` banner rules."""
+    """The line of an MPI's output that says why it failed: the last that names an error, else the last
+    paragraph joined into one line (Open MPI wraps its banners' sentences), never one of Open MPI's ``-----``
+    banner rules."""
     lines = [line.strip() for line in output.splitlines() if line.strip().strip("-=*")]
     errors = [line for line in lines if re.search(r"\berror\b", line, re.IGNORECASE)]
-    return (errors or lines or ["no output"])[-1]
+    if errors:
+        return errors[-1]
+    paragraphs = [p for p in re.split(r"(?m)^[ \t]*(?:[-=*]{3,})?[ \t]*$", output) if p.strip()]
+    return " ".join(paragraphs[-1].split()) if paragraphs else "no output"
 
 
 def run_local_job(
@@ -392,7 +413,15 @@ def run_local_job(
     with _job_folder() as folder:
         rank_env = {RANK_ERRORS_ENV: str(folder), JOB_FOLDER_ENV: str(folder)} if folder else {}
         command, env = _mpi_job(plan.mpi, plan.processes, ["-m", module, *argv], rank_env)
-        status, heard, banners, explained = _run_mpirun(command, env, folder)
+        for attempt in range(2, START_ATTEMPTS + 2):
+            start = _StartWatch()
+            status, heard, banners, explained = _run_mpirun(command, env, folder, start)
+            if heard or not start.passing_failure() or attempt > START_ATTEMPTS:
+                break
+            log(
+                f"audiotrain: mpirun's PMIx server did not start (a passing Open MPI failure, before any "
+                f"rank ran): starting the job again (try {attempt} of {START_ATTEMPTS})"
+            )
         left = _errors_left_to_rank_0(folder)
     stopped = {128 + signum for signum in heard[:1]}  # the status of a rank this stop ended
     for rank, code in banners.dropped:
@@ -408,13 +437,17 @@ def run_local_job(
 
 
 def _run_mpirun(
-    command: list[str], env: dict[str, str], job_folder: Path | None = None
+    command: list[str],
+    env: dict[str, str],
+    job_folder: Path | None = None,
+    also_watch: _StartWatch | None = None,
 ) -> tuple[int, list[int], _ExitBannerFilter, _ErrorLineWatch]:
     """Run ``mpirun`` to its end, its stderr (the ranks' too) passed through as it comes, less one banner
     (`_ExitBannerFilter`): its status, the stop signals this process heard meanwhile, the banner filter, and
     whether a rank printed an error line (`_ErrorLineWatch`). `job_folder`: the ranks' `JOB_FOLDER_ENV`
-    (None: mpirun passes SIGUSR1 on to them)."""
+    (None: mpirun passes SIGUSR1 on to them); `also_watch` is fed all mpirun's stderr as well."""
     proc: subprocess.Popen | None = None
+    watches = [w for w in (also_watch,) if w is not None]
 
     def send(signum: int) -> None:
         if proc is None or proc.poll() is not None:
@@ -434,6 +467,8 @@ def _run_mpirun(
             proc = start_in_own_session(command, env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
             assert proc.stderr is not None
             for chunk in iter(lambda: os.read(proc.stderr.fileno(), 65536), b""):
+                for watch in watches:
+                    watch.feed(chunk)
                 shown = stop_noise.feed(banners.feed(chunk), stopped=bool(heard()))
                 explained.feed(shown)
                 _write_stderr(shown)
@@ -641,6 +676,23 @@ class _ErrorLineWatch:
         partial = text[text.rfind(b"\n") + 1 :]
         # A long line that has not ended is no error line: its tail is kept, not as the start of a line.
         self._partial = partial if len(partial) <= 1000 else b"~" + partial[-100:]
+
+
+class _StartWatch:
+    """What of mpirun's stderr tells whether it failed to start for a passing reason (`_passing_start_failure`):
+    its first 64 KiB, where a start failure is (a long job's later output is not kept)."""
+
+    LIMIT = 65536
+
+    def __init__(self) -> None:
+        self._head = b""
+
+    def feed(self, data: bytes) -> None:
+        if len(self._head) < self.LIMIT:
+            self._head += data[: self.LIMIT - len(self._head)]
+
+    def passing_failure(self) -> bool:
+        return _passing_start_failure(self._head)
 
 
 def _write_stderr(data: bytes) -> None:
