@@ -4,9 +4,12 @@ weights. Each loader raises these as its own error type."""
 
 from __future__ import annotations
 
+import bisect
+import io
 import json
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import mlx.core as mx
@@ -46,13 +49,38 @@ _SAFETENSORS_ITEM_BYTES = {
     "BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
     "I32": 4, "U32": 4, "F32": 4, "F64": 8, "I64": 8, "U64": 8, "C64": 8,
 }  # fmt: skip
+# The dtype MLX's reader gives each safetensors dtype (it gives float8 bytes as uint8).
+_SAFETENSORS_MLX_DTYPES = {
+    "BOOL": mx.bool_, "U8": mx.uint8, "I8": mx.int8, "F8_E5M2": mx.uint8, "F8_E4M3": mx.uint8,
+    "I16": mx.int16, "U16": mx.uint16, "F16": mx.float16, "BF16": mx.bfloat16, "I32": mx.int32,
+    "U32": mx.uint32, "F32": mx.float32, "F64": mx.float64, "I64": mx.int64, "U64": mx.uint64,
+    "C64": mx.complex64,
+}  # fmt: skip
 
 
-def check_safetensors_header(path: Path, error: type[Exception]) -> None:
-    """Refuse, as `error` naming `path` and the tensor, a safetensors file whose header the safetensors library
-    would refuse: duplicate names (the last copy would win silently), or tensors whose bytes overlap, leave
-    gaps, lie outside the data section or do not match their dtype and shape (MLX's reader checks only that
-    each lies inside the file, so two tensors could share bytes). Reads the header only, not the data."""
+@dataclass(frozen=True)
+class SafetensorsEntry:
+    """One tensor as a safetensors header describes it: enough to compare it with a model (its `shape` and
+    `dtype`, as an array's) before any of its data is read."""
+
+    name: str  # in the file
+    safetensors_dtype: str
+    shape: tuple[int, ...]
+    begin: int  # its bytes: begin:end of the file
+    end: int
+
+    @property
+    def dtype(self) -> mx.Dtype | None:
+        """As MLX reads it; None for a dtype MLX does not know (reading it fails, naming the file)."""
+        return _SAFETENSORS_MLX_DTYPES.get(self.safetensors_dtype)
+
+
+def check_safetensors_header(path: Path, error: type[Exception]) -> dict[str, SafetensorsEntry]:
+    """The tensors of safetensors file `path` by name, from its header alone (no tensor data is read).
+    Refuses, as `error` naming `path` and the tensor, a header the safetensors library would refuse:
+    duplicate names (the last copy would win silently), or tensors whose bytes overlap, leave gaps, lie
+    outside the data section or do not match their dtype and shape (MLX's reader checks only that each lies
+    inside the file, so two tensors could share bytes)."""
     try:
         size = path.stat().st_size
         with open(path, "rb") as handle:
@@ -80,7 +108,8 @@ def check_safetensors_header(path: Path, error: type[Exception]) -> None:
         raise error(f"{path} is not a readable safetensors file: its header is not JSON ({err})") from None
     if not isinstance(header, dict):
         raise error(f"{path} is not a readable safetensors file: its header is not a JSON object")
-    spans = []
+    data_start = 8 + length
+    entries: dict[str, SafetensorsEntry] = {}
     for name, entry in header.items():
         if name == "__metadata__":
             continue
@@ -98,10 +127,12 @@ def check_safetensors_header(path: Path, error: type[Exception]) -> None:
                 f"{path}: tensor {name!r} spans {end - begin} bytes, but a {dtype} {tuple(shape)} takes "
                 f"{numel * _SAFETENSORS_ITEM_BYTES[dtype]}"
             )
-        spans.append((begin, end, name))
-    data_bytes = size - 8 - length
+        entries[name] = SafetensorsEntry(name, dtype, tuple(shape), data_start + begin, data_start + end)
+    data_bytes = size - data_start
     position, previous = 0, None
-    for begin, end, name in sorted(spans):
+    for begin, end, name in sorted(
+        (e.begin - data_start, e.end - data_start, e.name) for e in entries.values()
+    ):
         if begin != position or end < begin:
             where = f"overlaps tensor {previous!r}" if begin < position else "leaves a gap before it"
             raise error(
@@ -113,3 +144,83 @@ def check_safetensors_header(path: Path, error: type[Exception]) -> None:
             f"{path}: its tensors take {position} bytes, but the data section holds {data_bytes}; the file is "
             "damaged (truncated, or with bytes no tensor covers)"
         )
+    return entries
+
+
+def read_safetensors(
+    path: Path, entries: Mapping[str, SafetensorsEntry], error: type[Exception], finite: bool = True
+) -> dict[str, mx.array]:
+    """The tensors `entries` names (from `check_safetensors_header(path)`, under any keys: the result takes
+    them), read from `path` and no other tensor of it: a file's extra or refused tensors cost no memory.
+    With `finite`, NaN or infinite values are refused (see `check_finite`)."""
+    try:
+        with open(path, "rb") as handle:  # (opened by Python: MLX cannot open every name Python can)
+            arrays = mx.load(_SubsetFile(handle, list(entries.values())), format="safetensors")
+    except OSError as err:
+        raise error(f"{path}: cannot be read ({err})") from None
+    except Exception as err:  # MLX's RuntimeError/ValueError: a dtype it does not know, a file changed since
+        raise error(f"{path} is not a readable safetensors file: {err}") from err
+    if finite:
+        check_finite(arrays, path, error)
+    return {key: arrays[entry.name] for key, entry in entries.items()}
+
+
+class _SubsetFile(io.RawIOBase):
+    """A safetensors file of only some tensors of an open one, for MLX's reader: a header of those tensors,
+    then each one's bytes read (when MLX reads them) straight from their place in the original file, into
+    the array's own memory. So only those tensors are read, and each once."""
+
+    def __init__(self, handle: io.BufferedReader, entries: list[SafetensorsEntry]) -> None:
+        super().__init__()
+        header, start = {}, 0
+        self._pieces: list[tuple[int, int, int]] = []  # (start here, start in the file, length)
+        for entry in entries:
+            length = entry.end - entry.begin
+            offsets = [start, start + length]
+            header[entry.name] = {
+                "dtype": entry.safetensors_dtype,
+                "shape": entry.shape,
+                "data_offsets": offsets,
+            }
+            self._pieces.append((start, entry.begin, length))
+            start += length
+        text = json.dumps(header).encode()
+        self._prefix = len(text).to_bytes(8, "little") + text
+        self._pieces = [(len(self._prefix) + at, begin, length) for at, begin, length in self._pieces]
+        self._starts = [at for at, _, _ in self._pieces]
+        self._size = len(self._prefix) + start
+        self._handle, self._position = handle, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        self._position = base + offset
+        return self._position
+
+    def readinto(self, buffer) -> int:
+        view, done = memoryview(buffer).cast("B"), 0
+        while done < len(view) and self._position < self._size:
+            position = self._position
+            if position < len(self._prefix):
+                part = self._prefix[position : position + len(view) - done]
+                view[done : done + len(part)] = part
+                count = len(part)
+            else:
+                at, begin, length = self._pieces[bisect.bisect_right(self._starts, position) - 1]
+                self._handle.seek(begin + position - at)
+                count = self._handle.readinto(
+                    view[done : done + min(len(view) - done, at + length - position)]
+                )
+                if not count:
+                    break  # the file is shorter than its header said (changed since): MLX reports it
+            done += count
+            self._position += count
+        return done

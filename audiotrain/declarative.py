@@ -396,7 +396,7 @@ class ConfiguredTrainer:
         model_file = folder / ckpt.MODEL_FILE
         module = self.module
         what = f"{type(module).__name__} model"
-        module.update(ckpt.checked_tree(ckpt.read_arrays(model_file), module.parameters(), what, model_file))
+        module.update(ckpt.read_tree(model_file, module.parameters(), what))
         mx.eval(module.parameters())
         module.on_load_checkpoint(state.get("module_state", {}))
         self._trained = True  # (its weights have seen training data: see train_with_cv)

@@ -43,7 +43,7 @@ import shutil
 import socket
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -693,24 +693,41 @@ def named_source(path: Path):
         raise CheckpointError(f"{path} holds a value this audiotrain cannot restore: {err}") from err
 
 
-def read_arrays(file: Path, finite: bool = True) -> dict[str, mx.array]:
-    """The arrays of a checkpoint's safetensors `file` ({} when it is missing). With `finite`, NaN or
-    infinite values are refused naming the tensor: a model or optimizer state holding them predicts NaN and
-    trains on to NaN, and would otherwise fail only after the data has been read (or a whole run later).
-    One check per tensor at load time; nothing is checked while training."""
+def read_header(file: Path) -> dict[str, _loading.SafetensorsEntry]:
+    """The tensors of a checkpoint's safetensors `file` by name, from its header alone ({} when the file is
+    missing): names, shapes and dtypes to compare with a model before any tensor data is read."""
     if not file.is_file():
         return {}
-    try:
-        _loading.check_safetensors_header(_inside(file), CheckpointError)
-        with open(_inside(file), "rb") as handle:  # (opened by Python: as `_save_arrays`)
-            arrays = mx.load(handle, format="safetensors")
-        if finite:
-            _loading.check_finite(arrays, file, CheckpointError)
-    except CheckpointError:
-        raise
-    except Exception as err:  # MLX raises RuntimeError/ValueError for truncated or foreign files
-        raise CheckpointError(f"{file} is not a readable safetensors file: {err}") from err
-    return arrays
+    return _loading.check_safetensors_header(_inside(file), CheckpointError)
+
+
+def read_arrays(
+    file: Path, finite: bool = True, header: dict[str, _loading.SafetensorsEntry] | None = None
+) -> dict[str, mx.array]:
+    """The arrays of a checkpoint's safetensors `file` ({} when it is missing); with `header` (`read_header`'s,
+    perhaps with entries left out or renamed), only those, under its names. With `finite`, NaN or infinite
+    values are refused naming the tensor: a model or optimizer state holding them predicts NaN and trains on
+    to NaN, and would otherwise fail only after the data has been read (or a whole run later). One check
+    per tensor at load time; nothing is checked while training."""
+    header = read_header(file) if header is None else header
+    return _loading.read_safetensors(file, header, CheckpointError, finite) if header else {}
+
+
+def read_checked(
+    file: Path,
+    expected: dict[str, mx.array],
+    what: str,
+    fresh_parameters: frozenset[str] = frozenset(),
+    finite: bool = True,
+    header: dict[str, _loading.SafetensorsEntry] | None = None,
+) -> dict[str, mx.array]:
+    """The arrays of checkpoint file `file` (or of its `header`'s entries, see `read_arrays`) checked against
+    `expected` as `check_arrays` does, and in its dtypes. The names, shapes and dtypes are compared from the
+    file's header first: a file of another model, or with an extra tensor however large, is refused having
+    read nothing more, and only the tensors `expected` names are read (and checked for NaN)."""
+    header = read_header(file) if header is None else header
+    check_matches(header, expected, what, file, fresh_parameters)
+    return _in_expected_dtypes(read_arrays(file, finite, header), expected)
 
 
 def check_arrays(
@@ -726,6 +743,23 @@ def check_arrays(
     missing: they keep the values in `expected`. A float array is cast to the expected float dtype (a
     float16 export loads into a float32 model), but an integer or bool array where a float one is expected,
     or the reverse, is refused: casting would truncate the weights (most become 0) without a word."""
+    check_matches(loaded, expected, what, file, fresh_parameters)
+    return _in_expected_dtypes(loaded, expected)
+
+
+def _in_expected_dtypes(loaded: dict[str, mx.array], expected: dict[str, mx.array]) -> dict[str, mx.array]:
+    return {k: v.astype(expected[k].dtype) if v.dtype != expected[k].dtype else v for k, v in loaded.items()}
+
+
+def check_matches(
+    loaded: Mapping[str, Any],
+    expected: dict[str, mx.array],
+    what: str,
+    file: Path,
+    fresh_parameters: frozenset[str] = frozenset(),
+) -> None:
+    """`check_arrays`' check alone, of anything with a shape and dtype: arrays, or a file's `read_header`
+    entries (a dtype MLX does not know, None, is not compared: reading it fails, naming the file)."""
     missing = sorted(k for k in set(expected) - set(loaded) if not _of_any(k, fresh_parameters))
     unexpected = sorted(set(loaded) - set(expected))
     common = sorted(set(expected) & set(loaded))
@@ -737,7 +771,7 @@ def check_arrays(
     kinds = [
         f"{k}: checkpoint {_dtype_name(loaded[k].dtype)} vs model {_dtype_name(expected[k].dtype)}"
         for k in common
-        if _dtype_kind(loaded[k].dtype) != _dtype_kind(expected[k].dtype)
+        if loaded[k].dtype is not None and _dtype_kind(loaded[k].dtype) != _dtype_kind(expected[k].dtype)
     ]
     if missing or unexpected or shapes or kinds:
 
@@ -755,7 +789,6 @@ def check_arrays(
         if kinds:
             parts.append(f"{len(kinds)} of another kind of dtype (e.g. {examples(kinds, '; ')})")
         raise CheckpointError(f"{file} does not match this {what}: {'; '.join(parts)}")
-    return {k: v.astype(expected[k].dtype) if v.dtype != expected[k].dtype else v for k, v in loaded.items()}
 
 
 def _dtype_kind(dtype: mx.Dtype) -> str:
@@ -785,6 +818,20 @@ def checked_tree(
     names and shapes match exactly (an error lists every missing, unexpected and mis-shaped one; see
     `check_arrays` for `fresh_parameters`)."""
     return merge_flat(tree, check_arrays(loaded, flat(tree), what, file, fresh_parameters))
+
+
+def read_tree(
+    file: Path,
+    tree: Any,
+    what: str,
+    fresh_parameters: frozenset[str] = frozenset(),
+    finite: bool = True,
+    header: dict[str, _loading.SafetensorsEntry] | None = None,
+) -> Any:
+    """`tree` (a parameter or state tree) with its arrays replaced by those of checkpoint file `file`, read
+    and checked as `read_checked` does (the header first; a tree key the header lacks keeps its value only
+    where `fresh_parameters` allows it)."""
+    return merge_flat(tree, read_checked(file, flat(tree), what, fresh_parameters, finite, header))
 
 
 def merge_flat(tree: Any, flat_values: dict[str, mx.array]) -> Any:

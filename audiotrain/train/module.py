@@ -733,10 +733,13 @@ class TrainModule(nn.Module):
                 "and the keywords given; pass corrected values as keywords"
             ) from err
         model_file = folder / ckpt.MODEL_FILE
-        loaded = ckpt.read_arrays(model_file)
-        if strict is False:
-            loaded = _matching_weights(loaded, ckpt.flat(module.parameters()), where)
-        module.update(ckpt.checked_tree(loaded, module.parameters(), f"{cls.__name__} model", model_file))
+        header = ckpt.read_header(model_file)
+        expected = ckpt.flat(module.parameters())
+        if strict is False:  # the model's own values stay where the checkpoint has none
+            header = _matching_weights(header, expected, where)
+            expected = {k: v for k, v in expected.items() if k in header}
+        loaded = ckpt.read_checked(model_file, expected, f"{cls.__name__} model", header=header)
+        module.update(ckpt.merge_flat(module.parameters(), loaded))
         mx.eval(module.parameters())
         module.on_load_checkpoint(state.get("module_state", {}))
         return module
@@ -791,11 +794,9 @@ def _arguments_mismatch(
     return "; ".join(reasons) or f"{name}(**{sorted(hparams)}) does not fit {name}.__init__ ({err})"
 
 
-def _matching_weights(
-    loaded: dict[str, mx.array], expected: dict[str, mx.array], where: str
-) -> dict[str, mx.array]:
-    """`strict=False`: the checkpoint's arrays the model has, and the model's own for those it lacks; a
-    warning names what was left out on either side."""
+def _matching_weights(loaded: dict[str, Any], expected: dict[str, mx.array], where: str) -> dict[str, Any]:
+    """`strict=False`: the entries of the checkpoint's (header) `loaded` that the model has; a warning names
+    what was left out on either side."""
     missing = sorted(set(expected) - set(loaded))
     unexpected = sorted(set(loaded) - set(expected))
     if missing or unexpected:
@@ -809,7 +810,7 @@ def _matching_weights(
         if unexpected:
             parts.append(f"in the checkpoint but not in the model, ignored: {listed(unexpected)}")
         warnings.warn(f"{where} with strict=False: {'; '.join(parts)}", stacklevel=3)
-    return {**{k: expected[k] for k in missing}, **{k: v for k, v in loaded.items() if k in expected}}
+    return {k: v for k, v in loaded.items() if k in expected}
 
 
 def _init_arguments(module: TrainModule, frame: Any) -> dict[str, Any] | None:

@@ -1385,10 +1385,7 @@ class Trainer:
         self.ckpt_path = folder  # a ModelCheckpoint resuming a moved run folder finds its checkpoints by it
         module = self.module
         model_file = folder / ckpt.MODEL_FILE
-        arrays = ckpt.read_arrays(model_file)
-        module.update(
-            ckpt.checked_tree(arrays, module.parameters(), f"{type(module).__name__} model", model_file)
-        )
+        module.update(ckpt.read_tree(model_file, module.parameters(), f"{type(module).__name__} model"))
         mx.eval(module.parameters())
         fresh = self._restore_trainable(folder, state) if full else frozenset()
         module.on_load_checkpoint(state.get("module_state", {}))
@@ -1396,9 +1393,7 @@ class Trainer:
             return
         opt_file = folder / ckpt.OPTIMIZER_FILE
         what = f"{type(self.optimizer).__name__} optimizer state"
-        opt_tree = ckpt.checked_tree(
-            ckpt.read_arrays(opt_file), dict(self.optimizer.state), what, opt_file, fresh_parameters=fresh
-        )
+        opt_tree = ckpt.read_tree(opt_file, dict(self.optimizer.state), what, fresh_parameters=fresh)
         write_state_in_place(self.optimizer, opt_tree)  # the compiled step holds these containers
         step_file = folder / ckpt.STEP_STATE_FILE
         if not step_file.is_file():  # every checkpoint of this format has one: without it resume is inexact
@@ -1408,17 +1403,19 @@ class Trainer:
                 f"still load with load_weights({ckpt.MODEL_FILE})"
             )
         # Not checked for NaN: a non-finite gradient accumulated in the open window is the guard's to skip.
-        step_arrays = ckpt.read_arrays(step_file, finite=False)
-        if step_arrays:
+        step_header = ckpt.read_header(step_file)
+        if step_header:
             arrays = self._train_step.state.arrays
             expected = dict(arrays)
             # Past the check above, a change of accumulation is at a window boundary, where the
             # accumulated gradients are zeros: the new window starts from zeros, with or without them.
-            if not any(k.startswith("grad_accum.") for k in step_arrays):
+            if not any(k.startswith("grad_accum.") for k in step_header):
                 expected.pop("grad_accum", None)
             elif "grad_accum" not in arrays:
-                step_arrays = {k: v for k, v in step_arrays.items() if not k.startswith("grad_accum.")}
-            arrays.update(ckpt.checked_tree(step_arrays, expected, "training step state", step_file))
+                step_header = {k: v for k, v in step_header.items() if not k.startswith("grad_accum.")}
+            arrays.update(
+                ckpt.read_tree(step_file, expected, "training step state", finite=False, header=step_header)
+            )
         source = folder / ckpt.STATE_FILE
         with ckpt.named_source(source):
             self.progress.load_state_dict(state["progress"])

@@ -214,6 +214,8 @@ def read_state_dict(folder: Path, max_elements: int | None = None) -> tuple[dict
 
 
 def _read_one(path: Path, max_elements: int | None = None) -> dict[str, mx.array]:
+    """The tensors of weights file `path`; a safetensors file's unread (MLX reads a tensor of a file it
+    opened itself when it is first evaluated: `load_weights` evaluates only those the model takes)."""
     if path.suffix == ".safetensors":
         _loading.check_safetensors_header(path, CheckpointError)
         try:
@@ -289,8 +291,10 @@ def load_weights(model: ClapModel, folder: Path, dtype: mx.Dtype = mx.float32) -
     state, weights_path = read_state_dict(
         folder, max_elements=max(largest, model.config.text_config.max_position_embeddings)
     )
-    check_finite(state, weights_path)
+    # Names and shapes first: a safetensors file's tensors are read only when evaluated (`_read_one`), so a
+    # file with an extra tensor, or of another shape, is refused before its data is read.
     params, counters = hf_to_mlx(model, state, dtype=dtype, source=str(weights_path))
+    check_finite(state, weights_path)  # (each tensor is one `params` is made of: the file's, read once)
     model.update(params)
     model.config.num_batches_tracked = counters
     model.eval()

@@ -47,8 +47,9 @@ def export_model(checkpoint: str | Path, out_dir: str | Path, overwrite: bool = 
     _check_out(out, folder, overwrite)
     model_file = folder / ckpt.MODEL_FILE
     expected = ckpt.flat(ChordTask(stored["model_config"]).parameters())
-    arrays = ckpt.read_arrays(model_file)
-    ckpt.check_arrays(arrays, expected, "ChordTask model", model_file)  # refused here, not at its first use
+    header = ckpt.read_header(model_file)
+    ckpt.check_matches(header, expected, "ChordTask model", model_file)  # refused here, not at its first use
+    arrays = ckpt.read_arrays(model_file, header=header)  # (as saved: a bfloat16 export stays one)
     progress = state["progress"]
     exported = {
         "progress": progress,  # (read by every loader; --init_from records the epoch and step it reached)

@@ -90,7 +90,7 @@ def check_init_from(
         )
     model_file = folder / ckpt.MODEL_FILE
     expected = ckpt.flat(ChordTask(config.model).parameters())
-    ckpt.check_arrays(ckpt.read_arrays(model_file), expected, "ChordTask model", model_file)
+    ckpt.check_matches(ckpt.read_header(model_file), expected, "ChordTask model", model_file)
     progress = state.get("progress") or {}
     record = {"checkpoint": str(folder.resolve())}
     record.update({k: progress[k] for k in ("epoch", "global_step") if isinstance(progress.get(k), int)})
@@ -101,7 +101,7 @@ def load_initial_weights(task: ChordTask, folder: Path, record: dict, log) -> No
     """The weights of checkpoint `folder` into `task`'s model (checked by `check_init_from`): nothing else of
     that run (its optimizer moments, schedule position, epochs and songs) comes along."""
     model_file = folder / ckpt.MODEL_FILE
-    task.update(ckpt.checked_tree(ckpt.read_arrays(model_file), task.parameters(), "chord model", model_file))
+    task.update(ckpt.read_tree(model_file, task.parameters(), "chord model"))
     mx.eval(task.parameters())
     epochs = record.get("epoch")
     after = f" (after {epochs} epoch{'s' * (epochs != 1)} of its run)" if epochs is not None else ""

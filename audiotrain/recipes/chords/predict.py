@@ -199,8 +199,8 @@ def default_tta_shifts(features: ChordFeatureConfig) -> tuple[int, ...]:
 def _load_weights(model: ChordRecognitionModel, file: Path) -> None:
     """The weights of safetensors `file` into `model`, each name and shape checked (a `ChordTask`'s
     checkpoint holds them under ``model.``, the network's own `save_weights` without)."""
-    weights = {k.removeprefix("model."): v for k, v in ckpt.read_arrays(file).items()}
-    model.update(ckpt.checked_tree(weights, model.parameters(), "ChordRecognitionModel", file))
+    header = {k.removeprefix("model."): v for k, v in ckpt.read_header(file).items()}
+    model.update(ckpt.read_tree(file, model.parameters(), "ChordRecognitionModel", header=header))
     mx.eval(model.parameters())
 
 

@@ -401,11 +401,7 @@ class Trainer:
         state = ckpt.read_state(folder)
         stored_settings(folder, state)  # a hand-edited setting is named with its file
         model_file = folder / ckpt.MODEL_FILE
-        self.module.update(
-            ckpt.checked_tree(
-                ckpt.read_arrays(model_file), self.module.parameters(), "chord model", model_file
-            )
-        )
+        self.module.update(ckpt.read_tree(model_file, self.module.parameters(), "chord model"))
         mx.eval(self.module.parameters())
         self.module.on_load_checkpoint(state.get("module_state", {}))
         history = History()

@@ -247,7 +247,7 @@ def check_resume_matches(folder: Path, task: CLAPTrainModule) -> None:
     of another recipe or another CLAP size), before the evaluation and training start. The same check the
     Trainer makes when it loads, only earlier."""
     model_file = folder / ckpt.MODEL_FILE
-    ckpt.check_arrays(ckpt.read_arrays(model_file), ckpt.flat(task.parameters()), "CLAP model", model_file)
+    ckpt.check_matches(ckpt.read_header(model_file), ckpt.flat(task.parameters()), "CLAP model", model_file)
 
 
 #: trainer_state.json key of what a run trains from (`model_record`).
@@ -316,7 +316,7 @@ def check_resume_model(folder: Path, state: dict[str, Any], bundle: Bundle) -> N
 def load_task_weights(task: CLAPTrainModule, folder: Path) -> None:
     """Load the model arrays of trainer checkpoint `folder` into `task` (names and shapes checked)."""
     model_file = folder / ckpt.MODEL_FILE
-    task.update(ckpt.checked_tree(ckpt.read_arrays(model_file), task.parameters(), "CLAP model", model_file))
+    task.update(ckpt.read_tree(model_file, task.parameters(), "CLAP model"))
 
 
 RUN_CONFIG = "config.json"
