@@ -650,6 +650,50 @@ def test_nan_weights_in_a_checkpoint_are_refused_naming_the_file_and_tensor(tmp_
         make_trainer(tmp_path, max_epochs=2).fit(TinyClassifier(), make_batches(), ckpt_path=last)
 
 
+def _bytes_read() -> int | None:
+    """Bytes this process has read so far (Linux's /proc/self/io; None elsewhere)."""
+    io_file = Path("/proc/self/io")
+    if not io_file.is_file():
+        return None
+    return next(
+        int(line.split()[1]) for line in io_file.read_text().splitlines() if line.startswith("rchar:")
+    )
+
+
+def test_a_checkpoint_of_another_model_is_refused_from_its_header_before_its_data_is_read(tmp_path):
+    """An extra tensor however large, or one of another shape, is refused having read the file's header
+    only: every tensor was read (and checked for NaN) first, costing the whole file in memory before the
+    error, and NaN in a tensor the model does not take called the file damaged rather than another model's."""
+    trained(tmp_path, max_epochs=1)
+    last = tmp_path / "checkpoints" / "last"
+    model_file = last / "model.safetensors"
+    arrays = dict(mx.load(str(model_file)))
+    arrays["extra"] = mx.full((16, 2**20), float("nan"))  # 64 MiB
+    mx.save_safetensors(str(model_file), arrays)
+    before = _bytes_read()
+    with pytest.raises(
+        ckpt.CheckpointError, match=r"model.safetensors does not match .*1 unexpected \(e.g. extra\)"
+    ):
+        TinyClassifier.load_from_checkpoint(last)
+    with pytest.raises(ckpt.CheckpointError, match=r"1 unexpected \(e.g. extra\)"):
+        make_trainer(tmp_path, max_epochs=2).fit(TinyClassifier(), make_batches(), ckpt_path=last)
+    if before is not None:
+        assert (
+            _bytes_read() - before < 16 * 2**20
+        )  # (the checkpoint's other files and code: well under 1 MiB)
+    with pytest.warns(
+        UserWarning, match=r"strict=False.*in the checkpoint but not in the model, ignored: extra"
+    ):
+        loaded = TinyClassifier.load_from_checkpoint(last, strict=False)  # (the NaN it ignores is not read)
+    assert np.array_equal(np.array(loaded.fc2.bias), np.array(arrays["fc2.bias"]))
+
+    del arrays["extra"]
+    arrays["fc1.weight"] = mx.full((3, 7), float("nan"))
+    mx.save_safetensors(str(model_file), arrays)
+    with pytest.raises(ckpt.CheckpointError, match=r"1 mis-shaped \(e.g. fc1.weight: checkpoint \(3, 7\)"):
+        make_trainer(tmp_path, max_epochs=1).validate(TinyClassifier(), make_batches(), ckpt_path=last)
+
+
 def test_checkpoint_folders_follow_the_umask(tmp_path):
     """A teammate or a serving process running as another user can read them, as any other file the run
     writes (tempfile's folders were 0o700 whatever the umask)."""

@@ -387,7 +387,8 @@ def _bfloat16_bin_without_torch(path: Path, tensors: dict[str, np.ndarray], monk
 
 
 def _bin_without_torch(folder: Path, storage_type: str, entries: dict, monkeypatch) -> Path:
-    """A ``torch.save`` zip written without torch: name -> (storage bytes, storage elements, size, stride).
+    """A ``torch.save`` zip written without torch: name -> (storage bytes, storage elements, size, stride);
+    storage bytes given as an int n: the storage of the n-th entry (as tied weights share one).
 
     The pickle names torch's globals as torch.save does; stand-ins are registered under those names only while
     pickling (the reader under test never imports them).
@@ -419,8 +420,9 @@ def _bin_without_torch(folder: Path, storage_type: str, entries: dict, monkeypat
 
     storages, state = {}, collections.OrderedDict()
     for i, (name, (data, numel, size, stride)) in enumerate(entries.items()):
-        storages[str(i)] = data
-        state[name] = View(Storage(str(i), numel), size, stride)
+        key = str(data) if isinstance(data, int) else str(i)
+        storages.setdefault(key, data)
+        state[name] = View(Storage(key, numel), size, stride)
     buffer = io.BytesIO()
     with monkeypatch.context() as patch:
         patch.setitem(sys.modules, "torch", fake_torch)
@@ -734,6 +736,42 @@ def test_a_zip_bomb_member_is_refused_before_it_is_decompressed(tmp_path, monkey
     assert load_torch_state_dict(path)["weight"].tolist() == [1.0] * 4  # the untouched file still loads
 
 
+def test_many_storages_of_zeros_are_refused_in_all_before_they_are_decompressed(tmp_path, monkeypatch):
+    """Each storage within the largest tensor the config allows, but many of them, deflated: their total is
+    bounded by the file's size (`MAX_EXPANSION`), not only each one. Here 64 of 1 MiB from a 70 KB file."""
+    import tracemalloc
+
+    from audiotrain.models.clap.torch_bin import MAX_EXPANSION
+
+    zeros = (np.zeros(2**18), (2**18,), (1,))
+    path = _float_bin(tmp_path, {f"w{i}": zeros for i in range(64)}, monkeypatch)
+    bomb = _recompressed(path, {})
+    assert bomb.stat().st_size < 100_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(
+            TorchCheckpointError,
+            match=rf"{bomb}: its storages up to .* bytes in all, more than {MAX_EXPANSION} times",
+        ):
+            load_torch_state_dict(bomb, max_elements=2**18)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 5 * 2**20
+    assert len(load_torch_state_dict(path, max_elements=2**18)) == 64  # stored as torch.save does: it loads
+
+
+def test_one_storage_viewed_over_and_over_is_refused_in_all(tmp_path, monkeypatch):
+    """Every tensor a view of the same 1 MiB storage: 64 of them would take 64 MiB from a 1 MiB file."""
+    one = np.zeros(2**18, "<f4").tobytes()
+    entries = {f"w{i}": (one if i == 0 else 0, 2**18, (2**18,), (1,)) for i in range(64)}
+    path = _bin_without_torch(tmp_path, "FloatStorage", entries, monkeypatch)
+    with pytest.raises(TorchCheckpointError, match=rf"{path}: its tensors up to .* view of storage 0 take"):
+        load_torch_state_dict(path)
+    tied = _bin_without_torch(tmp_path, "FloatStorage", dict(list(entries.items())[:2]), monkeypatch)
+    assert len(load_torch_state_dict(tied)) == 2  # tied weights: two views of one storage load
+
+
 def test_a_tensor_larger_than_the_config_allows_is_refused_by_name_of_the_file(tmp_path, monkeypatch):
     path = _float_bin(tmp_path, {"weight": (np.zeros(100), (10, 10), (10, 1))}, monkeypatch)
     assert load_torch_state_dict(path, max_elements=100)["weight"].shape == (10, 10)
@@ -877,6 +915,39 @@ def test_nan_or_infinite_weights_are_refused_naming_the_tensor_and_file(tmp_path
         StateDictError, match=r"model.safetensors: tensor audio_model\..*query.weight holds NaN"
     ):
         load_pretrained(folder)
+
+
+def test_a_file_of_another_model_is_refused_before_its_tensors_are_read(tmp_path):
+    """Names and shapes are compared with the model first: an extra tensor however large, or one of another
+    shape, is refused unread (all were read and checked for NaN first: the whole file in memory before
+    the error, and NaN in a tensor the model does not take called it damaged, not another model's)."""
+    big = np.full((16, 2**20), np.nan, np.float32)  # 64 MiB
+
+    def extra(state):
+        state["text_model.extra_head.weight"] = big
+
+    folder = _safetensors_copy(tmp_path / "extra", extra)
+    before = _bytes_read()
+    with pytest.raises(StateDictError, match=r"(?s)1 unexpected tensor.*text_model.extra_head.weight"):
+        load_pretrained(folder)
+    if before is not None:
+        assert _bytes_read() - before < 16 * 2**20
+
+    def misshaped(state):
+        state["audio_projection.linear2.weight"] = np.full((24, 23), np.nan, np.float32)
+
+    with pytest.raises(StateDictError, match=r"linear2.weight: checkpoint \(24, 23\), model \(24, 24\)"):
+        load_pretrained(_safetensors_copy(tmp_path / "misshaped", misshaped))
+
+
+def _bytes_read() -> int | None:
+    """Bytes this process has read so far (Linux's /proc/self/io; None elsewhere)."""
+    io_file = Path("/proc/self/io")
+    if not io_file.is_file():
+        return None
+    return next(
+        int(line.split()[1]) for line in io_file.read_text().splitlines() if line.startswith("rchar:")
+    )
 
 
 def _edited_copy(tmp_path: Path, name: str, edit) -> Path:

@@ -12,7 +12,11 @@ the pickle says (a 1.8 MB zip can declare a 1.5 GB member of zeros), ``data.pkl`
 be larger than `MAX_PICKLE_BYTES` / `MAX_BYTEORDER_BYTES`, a tensor may not view more elements than its storage
 holds (a 4-byte storage viewed with stride 0 as 250000 x 1000 would otherwise become a 1 GB array), nor more
 than the largest tensor the model's config describes. The zip reader never returns more than a member's
-declared size, so checking the declared size bounds what is decompressed.
+declared size, so checking the declared size bounds what is decompressed. In total, the storages read and
+the tensors made of them may each take at most `MAX_EXPANSION` times the file's size on disk (plus
+`EXPANSION_ALLOWANCE_BYTES`): ``torch.save`` stores its members uncompressed, so a genuine file is never
+near it, while many maximum-size storages of deflated zeros (or tensors viewing one storage over and over)
+would otherwise pass each check above and still fill memory.
 """
 
 from __future__ import annotations
@@ -44,6 +48,11 @@ _STORAGE_DTYPES = {
 MAX_PICKLE_BYTES = 64 * 2**20
 # The byteorder member holds "little" or "big".
 MAX_BYTEORDER_BYTES = 64
+# The most bytes of storages read, and of tensors made, per byte of the file (torch.save writes 1; an
+# archive deflated again by other tools reaches about 1.2 on float weights) ...
+MAX_EXPANSION = 4
+# ... plus this, for small files whose buffers of zeros deflate well.
+EXPANSION_ALLOWANCE_BYTES = 2**20
 
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
@@ -84,6 +93,13 @@ class _RestrictedUnpickler(pickle.Unpickler):
         self._path = path
         self._big_endian = big_endian
         self._storages: dict[str, _Storage] = {}
+        file_bytes = path.stat().st_size
+        self._budget = MAX_EXPANSION * file_bytes + EXPANSION_ALLOWANCE_BYTES
+        self._budget_why = (
+            f"more than {MAX_EXPANSION} times the file's {file_bytes} bytes (+ {EXPANSION_ALLOWANCE_BYTES})"
+        )
+        self._storage_bytes = 0  # of the storages read so far
+        self._tensor_bytes = 0  # of the tensors made so far
 
     def find_class(self, module: str, name: str):
         if (module, name) == ("collections", "OrderedDict"):
@@ -129,6 +145,12 @@ class _RestrictedUnpickler(pickle.Unpickler):
                     f"({numel * np.dtype(raw_dtype).itemsize} bytes) (member {member})"
                 )
             self._check_elements(numel, f"storage {key}")
+            self._storage_bytes += info.file_size
+            if self._storage_bytes > self._budget:
+                raise TorchCheckpointError(
+                    f"{self._path}: its storages up to {member} declare {self._storage_bytes} bytes in all, "
+                    f"{self._budget_why}: a zip bomb, or a damaged file; re-save it with torch.save"
+                )
             raw = self._archive.read(member)
             data = np.frombuffer(
                 raw, dtype=np.dtype(raw_dtype).newbyteorder(">" if self._big_endian else "<")
@@ -154,6 +176,13 @@ class _RestrictedUnpickler(pickle.Unpickler):
                 f"more than the {storage.numel} its storage holds; the tensors of a state dict never repeat values"
             )
         self._check_elements(elements, f"a {size} tensor of storage {storage.key}")
+        self._tensor_bytes += elements * storage.data.itemsize
+        if self._tensor_bytes > self._budget:
+            raise TorchCheckpointError(
+                f"{self._path}: its tensors up to a {size} view of storage {storage.key} take "
+                f"{self._tensor_bytes} bytes in all, {self._budget_why}: the tensors of a state dict "
+                "view their storages once (tied weights twice)"
+            )
         if 0 not in size:
             last = offset + sum((n - 1) * s for n, s in zip(size, stride))
             if last >= storage.numel:
@@ -220,7 +249,8 @@ def load_torch_state_dict(path: str | Path, max_elements: int | None = None) -> 
         The pickle references anything besides tensors, storages and ordered dicts.
     TorchCheckpointError
         Not a zip archive (legacy pre-1.6 format), a missing storage or one of another size than the pickle
-        says, an oversized ``data.pkl`` or ``byteorder``, or not a flat dict of tensors.
+        says, an oversized ``data.pkl`` or ``byteorder``, storages or tensors larger in all than
+        `MAX_EXPANSION` times the file, or not a flat dict of tensors.
     """
     path = Path(path)
     if not path.is_file():
