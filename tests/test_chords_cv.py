@@ -274,6 +274,8 @@ def test_a_cv_stopped_in_a_folds_evaluation_resumes_by_scoring_that_fold(
         patch.setattr(chords_train, "_evaluate_held_out", sigterm_then_evaluate)
         assert chords.main(argv) == 143
     fold0 = run_dir / "fold0"
+    # Relative to the fold's folder: the run folder may be resumed from another working folder.
+    assert json.loads((run_dir / "cv_progress.json").read_text())["trained"] == {"0": "checkpoints/best"}
     history = json.loads((fold0 / "history.json").read_text())
     (fold0 / "history.json").unlink()  # as a stop just before it was written leaves the fold
     capsys.readouterr()

@@ -164,7 +164,7 @@ def run_cross_validation(
             log(
                 f"\n=== {fold_name(k, folds)}: trained earlier, its held-out songs are scored now ({fold_dir})"
             )
-            result = evaluate_trained_run(config, fold_dir, split, Path(trained), log)
+            result = evaluate_trained_run(config, fold_dir, split, fold_dir / trained, log)
         else:
             log(
                 f"\n=== {fold_name(k, folds)}: {fold_dir}"
@@ -181,7 +181,10 @@ def run_cross_validation(
             )
         if result.interrupted:  # (in training, or after it: its evaluation; None before its first step)
             if result.trained:  # (its training is over: a resume evaluates the checkpoint it chose)
-                progress["trained"][str(k)] = str(result.checkpoint)
+                # Within the fold's folder, relative to it: the run folder may be resumed from elsewhere.
+                chosen, folder = Path(result.checkpoint).resolve(), fold_dir.resolve()
+                inside = folder in chosen.parents
+                progress["trained"][str(k)] = str(chosen.relative_to(folder) if inside else chosen)
                 _write_json(progress_path, progress)
             raise CrossValidationInterrupted(run_dir, k, result.interrupted_checkpoint or result.checkpoint)
         fold_scores.append({m: float(result.evaluation.scores.pooled[m]) for m in CHORD_METRICS})
