@@ -247,3 +247,46 @@ def test_a_cv_run_resumes_on_its_own_folds_after_songs_are_added_or_the_split_ch
         a, b = (json.loads((run / f"fold{k}" / "history.json").read_text()) for run in (stopped, straight))
         assert a["train_loss"] == b["train_loss"] and a["val_loss"] == b["val_loss"], k
     assert not (stopped / "oof" / "added.lab").exists()
+
+
+def test_a_cv_stopped_in_a_folds_evaluation_resumes_by_scoring_that_fold(
+    cv_cache, tmp_path, monkeypatch, capsys
+):
+    """The printed `cv --resume` failed with "--num_epochs 2 leaves none to train": the stopped fold had
+    finished training. It now scores that fold's checkpoint without training again, then trains the rest,
+    and the cv scores are those of a cv run that was never stopped."""
+    import signal
+
+    from audiotrain.recipes.chords import train as chords_train
+
+    argv = ["cv", "--folds", "2", *TINY_CV_FLAGS, "--num_epochs", "2", "--data.cache_dir", str(cv_cache)]
+    unstopped = tmp_path / "unstopped"
+    assert chords.main([*argv, "--run_dir", str(unstopped)]) == 0
+    evaluate_held_out = chords_train._evaluate_held_out
+
+    def sigterm_then_evaluate(*args, **kwargs):
+        signal.raise_signal(signal.SIGTERM)
+        return evaluate_held_out(*args, **kwargs)
+
+    run_dir = tmp_path / "cv"
+    argv += ["--run_dir", str(run_dir)]
+    with monkeypatch.context() as patch:
+        patch.setattr(chords_train, "_evaluate_held_out", sigterm_then_evaluate)
+        assert chords.main(argv) == 143
+    fold0 = run_dir / "fold0"
+    # Relative to the fold's folder: the run folder may be resumed from another working folder.
+    assert json.loads((run_dir / "cv_progress.json").read_text())["trained"] == {"0": "checkpoints/best"}
+    history = json.loads((fold0 / "history.json").read_text())
+    (fold0 / "history.json").unlink()  # as a stop just before it was written leaves the fold
+    capsys.readouterr()
+    assert chords.main([*argv, "--resume", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert f"=== fold 0 (1 of 2): trained earlier, its held-out songs are scored now ({fold0})" in out
+    assert out.count("trained 2 epochs") == 1  # fold 1 alone trains
+    assert json.loads((fold0 / "history.json").read_text()) == history  # from its last checkpoint
+    assert json.loads((run_dir / "cv_scores.json").read_text()) == json.loads(
+        (unstopped / "cv_scores.json").read_text()
+    )
+    assert sorted(p.name for p in (run_dir / "oof").glob("*.lab")) == sorted(
+        p.name for p in (unstopped / "oof").glob("*.lab")
+    )

@@ -281,6 +281,8 @@ trainer = Trainer(max_epochs=1000, default_root_dir="run", enable_progress_bar=F
 x, y = make_data(64)
 trainer.fit(Slow(), DataLoader(list(zip(x, y)), batch_size=8))
 print("RETURNED", dist.rank(), trainer.interrupted, "compiler alive", alive(compiler), flush=True)
+from audiotrain.train.interrupt import stop_exit_status, stopped_by
+print("STOPPED BY", dist.rank(), stopped_by(), "status", stop_exit_status(), flush=True)
 compiler.kill()
 """
 
@@ -299,8 +301,13 @@ def test_audiotrain_launch_passes_ctrl_c_and_sigterm_to_the_ranks_not_to_their_c
     proc.send_signal(signum)  # the launcher alone, as `kill`, `timeout` or a supervisor sends it
     out = _finish(proc, before, timeout=120)
     assert proc.returncode == 128 + signum, out
+    # Each rank names the signal the launcher got and would exit as it (they called a SIGTERM Ctrl-C).
+    name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
     for rank in (0, 1):
         assert f"RETURNED {rank} True compiler alive True" in out, out
+        assert f"STOPPED BY {rank} {name} status {128 + signum}" in out, out
+    heard = "Interrupted:" if signum == signal.SIGINT else "Interrupted by SIGTERM:"
+    assert f"{heard} the 2 processes stop together" in out, out
     assert (tmp_path / "run" / "checkpoints" / "interrupted" / "model.safetensors").is_file()
 
 

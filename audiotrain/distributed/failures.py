@@ -313,7 +313,14 @@ def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
         print(f"usage: {prog} [mlx.launch options] -- command ...", file=sys.stderr)
         print(_no_command(prog), file=sys.stderr)
         return 2
-    from audiotrain.distributed.local import LAUNCH_OPTIONS_ENV, forwarding_ctrl_c, start_in_own_session
+    from audiotrain.distributed.local import (
+        JOB_FOLDER_ENV,
+        LAUNCH_OPTIONS_ENV,
+        forwarding_ctrl_c,
+        new_job_folder,
+        start_in_own_session,
+        write_down_stop,
+    )
 
     exit_codes: dict[int, int | None] = {}
     failures: dict[int, str] = {}
@@ -332,12 +339,21 @@ def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signum)
 
-    with forwarding_ctrl_c(send) as heard:
+    def write_down(signum: int) -> None:
+        if folder is not None:
+            write_down_stop(folder, signum)
+
+    # Each stop signal is written down in the job folder before its stand-in is sent: the ranks on this
+    # machine read there which one it was (SIGTERM, not Ctrl-C) for their messages and exit status.
+    with new_job_folder() as folder, forwarding_ctrl_c(send, write_down) as heard:
+        # The ranks' resume commands repeat the launcher's options (`local.relaunch_prefix`).
+        env = {**os.environ, LAUNCH_OPTIONS_ENV: json.dumps(launcher_options(argv))}
+        if folder is not None:
+            env[JOB_FOLDER_ENV] = str(folder)
         # stdin: a pipe never written to; mlx.launch polls its stdin, and /dev/null would make it spin.
         proc = start_in_own_session(
             [_mlx_launch(), *argv],
-            # The ranks' resume commands repeat these options (`local.relaunch_prefix`).
-            {**os.environ, LAUNCH_OPTIONS_ENV: json.dumps(launcher_options(argv))},
+            env,
             ignore=[signal.SIGUSR1],
             stdin=subprocess.PIPE,
             stderr=subprocess.PIPE,

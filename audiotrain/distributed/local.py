@@ -28,7 +28,7 @@ only to the ranks that said they have one, and writes each signal it heard down 
 starts later finds it, and where the ranks read which signal it was (SIGTERM, not Ctrl-C) for their
 messages and exit status (`JOB_FOLDER_ENV`).
 ``python -m audiotrain launch`` does the same around ``mlx.launch`` (`start_in_own_session`,
-`forwarding_ctrl_c`).
+`forwarding_ctrl_c`, and a job folder for the signals it heard).
 """
 
 from __future__ import annotations
@@ -59,9 +59,10 @@ LAUNCH_OPTIONS_ENV = "AUDIOTRAIN_LAUNCH_OPTIONS"
 #: Set in each rank of a job `run_local_job` started: a folder where a rank that leaves its error to rank 0 to
 #: print writes it (`failures.error_left_to_main`), for the launcher to print if rank 0 ended before it did.
 RANK_ERRORS_ENV = "AUDIOTRAIN_RANK_ERRORS"
-#: Set in each rank of a job `run_local_job` started: the folder where the launcher writes down each stop
-#: signal it hears (`_STOPS_FILE`, before it sends the ranks their stand-in for it) and where each rank puts a
-#: ``ready-<pid>`` file once its handler for that stand-in is installed; the launcher sends it only to those.
+#: Set in each rank of a job `run_local_job` (or ``python -m audiotrain launch``) started: the folder where
+#: the launcher writes down each stop signal it hears (`_STOPS_FILE`, before it sends the ranks their stand-in
+#: for it) and where each rank puts a ``ready-<pid>`` file once its handler for that stand-in is installed;
+#: `run_local_job` sends it only to those.
 JOB_FOLDER_ENV = "AUDIOTRAIN_JOB_FOLDER"
 _STOPS_FILE = "stop_signals.txt"
 _READY_PREFIX = "ready-"
@@ -410,7 +411,7 @@ def run_local_job(
     assert plan.mpi is not None and plan.processes > 1
     cores = usable_cores()
     log(f"training in {plan.processes} processes on {cores} cores ({plan.mpi.source}; {flag} 1 for one)")
-    with _job_folder() as folder:
+    with new_job_folder() as folder:
         rank_env = {RANK_ERRORS_ENV: str(folder), JOB_FOLDER_ENV: str(folder)} if folder else {}
         command, env = _mpi_job(plan.mpi, plan.processes, ["-m", module, *argv], rank_env)
         for attempt in range(2, START_ATTEMPTS + 2):
@@ -459,7 +460,7 @@ def _run_mpirun(
 
     def write_down(signum: int) -> None:
         if job_folder is not None:
-            _write_down_stop(job_folder, signum)
+            write_down_stop(job_folder, signum)
 
     banners, explained, stop_noise = _ExitBannerFilter(), _ErrorLineWatch(), _StopNoiseFilter()
     with forwarding_ctrl_c(send, write_down) as heard:
@@ -487,7 +488,7 @@ def _run_mpirun(
 
 
 @contextlib.contextmanager
-def _job_folder() -> Iterator[Path | None]:
+def new_job_folder() -> Iterator[Path | None]:
     """A new folder for the errors ranks leave to rank 0 (`RANK_ERRORS_ENV`) and for stops (`JOB_FOLDER_ENV`),
     removed after; None where no temporary folder can be made (a full disk: the job then runs without it)."""
     try:
@@ -501,7 +502,7 @@ def _job_folder() -> Iterator[Path | None]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _write_down_stop(folder: Path, signum: int) -> None:
+def write_down_stop(folder: Path, signum: int) -> None:
     """Append stop signal `signum` to the job's `_STOPS_FILE`, in one write (a rank reading it meanwhile sees
     the line whole or not at all)."""
     with contextlib.suppress(OSError):  # (the ranks then call it Ctrl-C, and start on)
@@ -826,9 +827,9 @@ def _ignore_stop_signal() -> None:
 
 
 def launcher_stop_signal() -> int | None:
-    """In a rank of a job `run_local_job` started: the first stop signal its launcher heard (SIGINT for
-    Ctrl-C, SIGTERM, SIGUSR1), which the rank's SIGUSR1 stands for; None where it heard none (or
-    elsewhere)."""
+    """In a rank of a job `run_local_job` or ``python -m audiotrain launch`` started (on the launcher's
+    machine): the first stop signal its launcher heard (SIGINT for Ctrl-C, SIGTERM, SIGUSR1), which the
+    rank's SIGUSR1 stands for; None where it heard none (or elsewhere)."""
     folder = os.environ.get(JOB_FOLDER_ENV)
     if not folder:
         return None

@@ -13,8 +13,10 @@ standard deviation, in %), and on a data folder ``data_report.txt`` (every file 
 
 Ctrl-C stops the whole cross-validation: the fold it stopped saves its ``interrupted`` checkpoint, no later
 fold trains and no cv scores are written (`CrossValidationInterrupted`). ``cv_progress.json`` records the
-folds finished so far, with the settings and songs they were made of, so that ``--resume RUN`` keeps them,
-continues the stopped fold from its checkpoint and trains the rest.
+folds finished so far, with the settings and songs they were made of, and a fold whose training ended but
+whose evaluation was stopped (``trained``: the checkpoint it evaluates), so that ``--resume RUN`` keeps the
+finished folds, scores a trained one without training it again (`evaluate_trained_run`), continues a fold
+stopped in training from its checkpoint and trains the rest.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from audiotrain.recipes.chords.data import (
     folder_splits,
     write_data_report,
 )
-from audiotrain.recipes.chords.train import run_training
+from audiotrain.recipes.chords.train import evaluate_trained_run, run_training
 from audiotrain.recipes.split_record import describe_difference
 
 #: The record of a cv run's folds, written as it starts and after each fold: what ``--resume`` continues.
@@ -137,9 +139,9 @@ def run_cross_validation(
         if said:
             log(said)
     names = [song.name for song in songs]
-    progress = {"folds": folds, "songs": names, "config": config.to_dict(), "done": {}}
+    progress = {"folds": folds, "songs": names, "config": config.to_dict(), "done": {}, "trained": {}}
     if resume:
-        progress["done"] = _finished_folds(progress_path, progress)
+        progress["done"], progress["trained"] = _finished_folds(progress_path, progress)
     by = config.data.split_by if config.data.data_dir else "song"
     splits = song_folds(songs, folds, config.data.val_fraction, config.seed, source, by)
     if replace:
@@ -157,18 +159,33 @@ def run_cross_validation(
             fold_scores.append(progress["done"][str(k)])
             histories.append(json.loads((fold_dir / "history.json").read_text()))
             continue
-        log(f"\n=== {fold_name(k, folds)}: {fold_dir}")  # its run then says its split (`SongSplits.describe`)
-        checkpoint = newest_checkpoint(fold_dir / "checkpoints") if resume else None
-        # Resuming, a fold with no checkpoint (stopped before its first step) is this cv run's own: replaced.
-        result = run_training(
-            config,
-            fold_dir,
-            splits=split,
-            log=log,
-            resume=checkpoint,
-            overwrite=resume and checkpoint is None,
-        )
+        trained = progress["trained"].get(str(k))
+        if trained is not None:  # a stop cut its evaluation short: its checkpoint is scored, not trained on
+            log(
+                f"\n=== {fold_name(k, folds)}: trained earlier, its held-out songs are scored now ({fold_dir})"
+            )
+            result = evaluate_trained_run(config, fold_dir, split, fold_dir / trained, log)
+        else:
+            log(
+                f"\n=== {fold_name(k, folds)}: {fold_dir}"
+            )  # its run then says its split (`SongSplits.describe`)
+            checkpoint = newest_checkpoint(fold_dir / "checkpoints") if resume else None
+            # Resuming, a fold with no checkpoint (stopped before its first step) is this cv run's own: replaced.
+            result = run_training(
+                config,
+                fold_dir,
+                splits=split,
+                log=log,
+                resume=checkpoint,
+                overwrite=resume and checkpoint is None,
+            )
         if result.interrupted:  # (in training, or after it: its evaluation; None before its first step)
+            if result.trained:  # (its training is over: a resume evaluates the checkpoint it chose)
+                # Within the fold's folder, relative to it: the run folder may be resumed from elsewhere.
+                chosen, folder = Path(result.checkpoint).resolve(), fold_dir.resolve()
+                inside = folder in chosen.parents
+                progress["trained"][str(k)] = str(chosen.relative_to(folder) if inside else chosen)
+                _write_json(progress_path, progress)
             raise CrossValidationInterrupted(run_dir, k, result.interrupted_checkpoint or result.checkpoint)
         fold_scores.append({m: float(result.evaluation.scores.pooled[m]) for m in CHORD_METRICS})
         histories.append(result.history)
@@ -178,6 +195,7 @@ def run_cross_validation(
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(lab, target)
         progress["done"][str(k)] = fold_scores[-1]
+        progress["trained"].pop(str(k), None)
         _write_json(progress_path, progress)
     cv = CVResult(run_dir, fold_scores, histories, [run_dir / f"fold{k}" for k in range(folds)], percent=True)
     cv.write(songs=len(songs))
@@ -226,9 +244,10 @@ def _songs_as_recorded(songs: list, source: str, path: Path, data_dir: str) -> t
     return ours, f"{len(ours)} of the {source}", said
 
 
-def _finished_folds(path: Path, now: dict) -> dict[str, dict[str, float]]:
-    """The scores of the folds the cv run at ``path.parent`` finished, once its record shows that the same
-    folds of the same songs with the same settings are being continued."""
+def _finished_folds(path: Path, now: dict) -> tuple[dict[str, dict[str, float]], dict[str, str]]:
+    """The scores of the folds the cv run at ``path.parent`` finished, and the checkpoint of each fold it
+    trained but did not score, once its record shows that the same folds of the same songs with the same
+    settings are being continued."""
     run_dir = path.parent
     try:
         before = json.loads(path.read_text())
@@ -257,7 +276,7 @@ def _finished_folds(path: Path, now: dict) -> dict[str, dict[str, float]]:
             + f"; resume with the same flags as that run, or start a new cv run there with --run_dir {run_dir} "
             "--overwrite in place of --resume"
         )
-    return dict(before.get("done") or {})
+    return dict(before.get("done") or {}), dict(before.get("trained") or {})
 
 
 def _changed_settings(before: dict, now: dict, prefix: str = "") -> list[tuple[str, object, object]]:

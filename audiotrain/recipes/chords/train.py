@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import signal
 import sys
 import time
@@ -101,11 +102,13 @@ from audiotrain.train.loggers.config import (
     finish_loggers,
     log_artifacts,
 )
+from audiotrain.train.reporting import write_history
 from audiotrain.train.seeding import seed_everything
+from audiotrain.train.state import History
 
 import mlx.core as mx
 
-__all__ = ["RUN_OUTPUTS", "RunResult", "build_task", "run_training"]
+__all__ = ["RUN_OUTPUTS", "RunResult", "build_task", "evaluate_trained_run", "run_training"]
 
 
 @dataclass
@@ -119,6 +122,9 @@ class RunResult:
     train_seconds: float
     interrupted_checkpoint: Path | None = None  # set when Ctrl-C stopped training early and it saved
     interrupted: bool = False  # Ctrl-C stopped training early (with or without a checkpoint)
+    # Training ran to its end (all epochs, or early stopping): a stop after it left only the evaluation,
+    # which `evaluate_trained_run` does from the run folder.
+    trained: bool = False
 
 
 @dataclass
@@ -409,7 +415,9 @@ def _run_training(
         # Training is over and saved; a stop signal stopped the plots or the held-out evaluation: say what
         # is there and how to score it, not a traceback (the command exits with status 130, or 143).
         name = stop_signal_name(signal_of(stop))
-        kept = _stopped_after_training(trainer, run_dir, chosen, splits, config.data, name)
+        kept = _stopped_after_training(
+            trainer.interrupted_checkpoint, run_dir, chosen, splits, config.data, name
+        )
         return RunResult(
             run_dir,
             kept,
@@ -418,6 +426,7 @@ def _run_training(
             train_seconds,
             trainer.interrupted_checkpoint,
             interrupted=True,
+            trained=not trainer.interrupted,
         )
     return RunResult(
         run_dir,
@@ -427,7 +436,54 @@ def _run_training(
         train_seconds,
         trainer.interrupted_checkpoint,
         trainer.interrupted,
+        trained=not trainer.interrupted,
     )
+
+
+def evaluate_trained_run(
+    config: TrainingConfig, run_dir: str | Path, splits: SongSplits, checkpoint: Path, log=print
+) -> RunResult:
+    """What `run_training` does after its fit, for a run whose training ended (`RunResult.trained`) and whose
+    held-out evaluation a stop signal cut short: score `splits`' test songs with `checkpoint` (the one the
+    run evaluates) into ``run_dir/evaluation``, without training again. A resumed cv run continues such a
+    fold with it: resuming the fit would refuse (no epochs left) or, after early stopping, train on.
+
+    history.json (and training_curves.png) come from the ``last`` checkpoint where the stop came before the
+    run wrote them. A stop signal here leaves the run as it was: the result is `interrupted`."""
+    run_dir, checkpoint = Path(run_dir), Path(checkpoint)
+    main = collectives.is_main_process()
+    if not main:
+        log = _silent
+    try:
+        with stop_on_signals(lambda signum: True, same_run=True):
+            # The songs as the run had them (without those whose audio does not decode; every rank joins).
+            splits, _, _ = _prepare_songs(config, splits, log)
+            history = _trained_history(run_dir, checkpoint) if main else {}
+            evaluation = _evaluate_held_out(checkpoint, splits, run_dir, config, log) if main else None
+    except KeyboardInterrupt as stop:
+        if main:
+            name = stop_signal_name(signal_of(stop))
+            _stopped_after_training(None, run_dir, checkpoint, splits, config.data, name)
+        return RunResult(run_dir, checkpoint, {}, None, 0.0, interrupted=True, trained=True)
+    return RunResult(run_dir, checkpoint, history, evaluation, 0.0, trained=True)
+
+
+def _trained_history(run_dir: Path, checkpoint: Path) -> dict:
+    """The history of a run whose training ended: its history.json, written again (with the curves) from
+    the ``last`` checkpoint beside `checkpoint` where the run stopped before writing it (none, or an older
+    one: a resumed run's stop left the one its first part wrote)."""
+    path = run_dir / "history.json"
+    last = checkpoint.parent / "last"
+    saved = (last if (last / ckpt.STATE_FILE).is_file() else checkpoint) / ckpt.STATE_FILE
+    if not path.is_file() or path.stat().st_mtime < saved.stat().st_mtime:
+        history = History()
+        history.load_state_dict(json.loads(saved.read_text())["history"])
+        write_history(history.columns(), path)
+        if history.rows:
+            from audiotrain.metrics.plots import plot_training_curves  # matplotlib only when plotting
+
+            plot_training_curves(history.columns(), run_dir / "training_curves.png")
+    return json.loads(path.read_text())
 
 
 def check_resume_settings(
@@ -856,13 +912,19 @@ def _report_to_loggers(loggers: list, trainer: Trainer, run_dir: Path, evaluatio
 
 
 def _stopped_after_training(
-    trainer: Trainer, run_dir: Path, best: Path, splits: SongSplits, data: ChordDataConfig, signal_name: str
+    interrupted_checkpoint: Path | None,
+    run_dir: Path,
+    best: Path,
+    splits: SongSplits,
+    data: ChordDataConfig,
+    signal_name: str,
 ) -> Path:
     """Print (to stderr) what a stop signal (`signal_name`: "Ctrl-C", "SIGTERM") after training leaves and how
-    to score it; returns the checkpoint the run would have evaluated (`best`, where it was saved)."""
+    to score it; returns the checkpoint the run would have evaluated (`best`, where it was saved; else the
+    one a stop in training saved, `interrupted_checkpoint`, or ``last``)."""
     checkpoint_dir = best.parent
     if not best.is_dir():
-        best = trainer.interrupted_checkpoint or checkpoint_dir / "last"
+        best = interrupted_checkpoint or checkpoint_dir / "last"
     saved = [name for name in ("best", "last", "interrupted") if (checkpoint_dir / name).is_dir()]
     missing = [
         name
