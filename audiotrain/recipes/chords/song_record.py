@@ -102,6 +102,20 @@ def _checkpoint_song_names(folder: Path, stored: dict[str, Any]) -> dict[str, li
     return {p: list(names[p]) for p in SPLITS}
 
 
+def checkpoint_run_record(folder: Path) -> dict[str, Any]:
+    """What a run folder's ``config.json`` says of the run's songs, as checkpoint `folder` records it:
+    ``{"config": {"data": its data settings}, "songs": its song names per part}`` (no "songs" in a checkpoint
+    written before they were recorded: its run folder's config.json lists them). For a checkpoint away from
+    its run folder (``evaluate --test_songs_of``)."""
+    state = ckpt.read_state(folder)
+    stored = (stored_settings(folder, state) or {}).get("songs")
+    names = _checkpoint_song_names(folder, stored) if isinstance(stored, dict) else None
+    record: dict[str, Any] = {"config": {"data": (state.get(RUN_CONFIG_KEY) or {}).get("data") or {}}}
+    if names is not None:
+        record["songs"] = names
+    return record
+
+
 def _song_lists(
     folder: Path, state: dict[str, Any]
 ) -> tuple[Any, dict[str, list[str]] | None, dict[str, Any] | None, dict[str, list[str]] | None]:
