@@ -97,7 +97,8 @@ def _checkpoint_song_names(folder: Path, stored: dict[str, Any]) -> dict[str, li
         if part in digests and digests[part] != names_digest(names[part]):
             raise ckpt.CheckpointError(
                 f"{where}.{part} is not the list its names_sha256.{part} was made of (edited by hand?); "
-                "restore the checkpoint's trainer_state.json, or start a new run from its weights with --init_from"
+                f"restore the checkpoint's {ckpt.STATE_FILE}, or start a new run from its weights with "
+                f"--init_from {folder}"
             )
     return {p: list(names[p]) for p in SPLITS}
 
