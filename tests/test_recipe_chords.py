@@ -614,13 +614,78 @@ def test_a_run_split_by_an_older_version_resumes_on_its_own_parts(tiny_run, tmp_
     assert "resuming on the 5 songs its run trained on, in the parts it recorded" in out, out
     assert json.loads((resumed / "config.json").read_text())["songs"] == recorded
     _trained_the_same(resumed, straight)
-    # Outside its run folder the checkpoint holds only its songs' counts and digests: split again, refused.
+    # Outside its run folder a checkpoint of a version before the names were recorded holds only its songs'
+    # counts and digests: split again, refused (a checkpoint of this version goes on, tested below).
     alone = tmp_path / "copied" / "last"
     shutil.copytree(last, alone)
+    _edit_chord_state(alone, lambda stored: stored["songs"].pop("names"))
     again = tmp_path / "again"
     assert chords.main([*flags, "--run_dir", str(again), "--num_epochs", "3", "--resume", str(alone)]) == 2
     err = capsys.readouterr().err
     assert f"cannot resume from {alone}" in err and "Traceback" not in err and not again.exists(), err
+
+
+def _edit_chord_state(checkpoint: Path, edit) -> None:
+    """Apply `edit` to what the chord task stored in `checkpoint`'s trainer state."""
+    state_file = checkpoint / ckpt.STATE_FILE
+    state = json.loads(state_file.read_text())
+    edit(state["module_state"][CHECKPOINT_KEY])
+    state_file.write_text(json.dumps(state))
+
+
+def test_a_checkpoint_moved_out_of_its_run_folder_resumes_on_its_own_songs(tiny_run, tmp_path, capsys):
+    """The song names of each part were kept only in the run folder's config.json: a checkpoint copied
+    elsewhere (to keep it, to share it) split the data folder again, and with one song added since it was
+    refused. It records them itself now: it goes on with its own songs, exactly, and `evaluate
+    --test_songs_of` finds its test songs in it. Where a config.json beside it lists others, its own win."""
+    data = tmp_path / "songs"
+    generate_demo_songs(data, n_songs=4, seed=9, song_seconds=6)
+    flags = _folder_run_flags(tiny_run, data)
+    run_dir, straight, resumed = tmp_path / "run", tmp_path / "straight", tmp_path / "resumed"
+    assert chords.main([*flags, "--run_dir", str(run_dir)]) == 0
+    assert chords.main([*flags, "--run_dir", str(straight), "--num_epochs", "3"]) == 0
+    songs = json.loads((run_dir / "config.json").read_text())["songs"]
+    for suffix in (".wav", ".lab"):
+        (data / f"added{suffix}").write_bytes((data / f"song_001{suffix}").read_bytes())
+    alone = tmp_path / "kept" / "last"
+    shutil.copytree(run_dir / "checkpoints" / "last", alone)
+    capsys.readouterr()
+    assert chords.main([*flags, "--run_dir", str(resumed), "--num_epochs", "3", "--resume", str(alone)]) == 0
+    assert f"1 song added to {data} since is not used" in capsys.readouterr().out
+    assert json.loads((resumed / "config.json").read_text())["songs"] == songs
+    _trained_the_same(resumed, straight)
+    # Its held-out songs, from the checkpoint alone.
+    scored = tmp_path / "scored"
+    evaluate = ["evaluate", "--checkpoint", str(alone), "--data", str(data), "-o", str(scored)]
+    assert chords.main([*evaluate, "--test_songs_of", str(alone)]) == 0
+    assert sorted(json.loads((scored / "scores.json").read_text())["per_song"]) == sorted(songs["test"])
+    # Copied into a run folder whose config.json splits the songs otherwise: the checkpoint's parts, said.
+    foreign = tmp_path / "foreign"
+    shutil.copytree(run_dir, foreign)
+    record = json.loads((foreign / "config.json").read_text())
+    record["songs"]["train"], record["songs"]["val"] = record["songs"]["val"], record["songs"]["train"]
+    (foreign / "config.json").write_text(json.dumps(record))
+    there = foreign / "checkpoints" / "last"
+    again = tmp_path / "again"
+    capsys.readouterr()
+    assert chords.main([*flags, "--run_dir", str(again), "--num_epochs", "3", "--resume", str(there)]) == 0
+    out = capsys.readouterr().out
+    assert f"note: {foreign / 'config.json'} lists other songs than checkpoint {there}" in out, out
+    assert "the same songs in other parts" in out and "resuming on the songs the checkpoint records" in out
+    _trained_the_same(again, straight)
+    # Names edited by hand are not the ones it trained on: refused, naming the field.
+    _edit_chord_state(alone, lambda stored: stored["songs"]["names"]["train"].reverse())
+    refused = tmp_path / "refused"
+    assert chords.main([*flags, "--run_dir", str(refused), "--num_epochs", "3", "--resume", str(alone)]) == 2
+    err = capsys.readouterr().err
+    assert "songs.names.train is not the list its names_sha256.train was made of" in err, err
+    assert "Traceback" not in err and not refused.exists()
+    # A checkpoint of a version before the names were recorded, alone: split again and compared, as before.
+    _edit_chord_state(alone, lambda stored: stored["songs"].pop("names"))
+    assert chords.main([*flags, "--run_dir", str(refused), "--num_epochs", "3", "--resume", str(alone)]) == 2
+    err = capsys.readouterr().err
+    assert "its run folder's config.json, which lists them, was not found" in err, err
+    assert not refused.exists()
 
 
 def test_val_fraction_0_trains_on_every_song_without_validation(tiny_run, tmp_path, capsys):

@@ -596,7 +596,8 @@ def _cmd_evaluate(argv: list[str]) -> int:
         default=None,
         metavar="RUN",
         help="score only the songs of --data that the train run in folder RUN held out for its final "
-        "evaluation (its config.json lists them; they lie among its training songs): that evaluation again",
+        "evaluation (its config.json lists them; they lie among its training songs): that evaluation again. "
+        "RUN may be one of its checkpoints, also one moved out of the run folder (it lists them too)",
     )
     _predictor_arguments(parser)
     args = parser.parse_args(argv)

@@ -63,6 +63,8 @@ from audiotrain.models.chord_model import joint_chord_index
 from audiotrain.recipes._run import is_inside
 from audiotrain.recipes.chords.config import SILENT_SONG, default_cache_dir
 from audiotrain.recipes.chords.predict import ChordPredictor
+from audiotrain.recipes.chords.song_record import checkpoint_run_record
+from audiotrain.train import checkpoint as ckpt
 
 import mlx.core as mx
 import numpy as np
@@ -492,20 +494,25 @@ def run_test_songs(
 ) -> tuple[list[SongEntry], dict[str, str]]:
     """(the songs of `data` that the train run in folder `run` held out for its final evaluation, those of
     them not scored with the reason), for ``evaluate --test_songs_of RUN``: the test songs its config.json
-    lists, by name; one missing from `data` is listed as skipped.
+    lists, by name; one missing from `data` is listed as skipped. `run` may be one of its checkpoints, also
+    away from the run folder: the checkpoint lists them too.
 
     A run on a data folder names each song by its path there. A demo run's test songs are a demo set of their
     own (``song_000``, ...): the run is refused unless `data` is one (a folder of songs named so elsewhere
     was scored as that evaluation); so is a run that held out no test songs."""
     record = run / "config.json"
     try:
-        run_record = json.loads(record.read_text())
+        if not record.exists() and (run / ckpt.STATE_FILE).is_file():  # a checkpoint, moved or not
+            record = run / ckpt.STATE_FILE
+            run_record = checkpoint_run_record(run)
+        else:
+            run_record = json.loads(record.read_text())
         names = run_record["songs"]["test"]
         data_dir = (run_record.get("config") or {}).get("data", {}).get("data_dir")
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         raise ValueError(
             f"--test_songs_of {run}: {record} is missing or lists no test songs; give the folder of a train "
-            "run (its config.json lists the songs of each split)"
+            "run (its config.json lists the songs of each split), or one of its checkpoints"
         ) from None
     if not names:
         raise ValueError(

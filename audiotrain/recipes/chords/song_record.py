@@ -4,20 +4,25 @@ Resuming is exact only on the same songs: the data loaders (and the learning-rat
 epoch) continue from the saved position in the checkpoint's song list. A checkpoint records (`song_record`):
 
 - the songs per split (train, val, test);
+- each split's song names (a data folder's: each song's path there), in order, so that a checkpoint moved or
+  copied out of its run folder still resumes on its own songs;
 - a SHA-256 of each split's song names, in order, so that renamed, swapped or re-split songs are found even
   when the counts match;
 - for the built-in demo songs, the settings that make their audio but not their names (seed, length, the mix
   of styles and each style's generator version): a new default mix, or a new generator version after an
   upgrade, would otherwise give other audio under the same names.
 
-Checkpoints from before this record hold only the counts (or nothing); their run folder's ``config.json``
-holds the song names and the data settings, and is read instead (`stored_song_record`).
+Checkpoints from before the names were recorded hold only the digests, the counts (or nothing); their run
+folder's ``config.json`` holds the song names and the data settings, and is read instead
+(`stored_song_record`). Where both list the names, the checkpoint's win: its training position counts in
+them, while a ``config.json`` can be another run's (a checkpoint copied into its folder, a folder reused with
+``--overwrite``); the resume says so (`run_folder_songs_note`).
 
-A resumed run on a data folder goes on with its own songs where its run folder's ``config.json`` lists them
-(`recorded_song_names`, `resumed_run_songs`): each part's songs as recorded, in their order, and none of the
-songs added since, however this version splits the folder (a run from before each song's part was kept as
-songs come and go resumes on its own split). Without that list the folder's split is made again and
-compared (`check_resume_songs`).
+A resumed run on a data folder goes on with its own songs where its checkpoint or its run folder's
+``config.json`` lists them (`recorded_song_names`, `resumed_run_songs`): each part's songs as recorded, in
+their order, and none of the songs added since, however this version splits the folder (a run from before
+each song's part was kept as songs come and go resumes on its own split). Without that list (an older
+checkpoint away from its run folder) the folder's split is made again and compared (`check_resume_songs`).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from typing import Any
 from audiotrain.datasets.chord_demo import generator_version
 from audiotrain.recipes.chords.config import DEMO_STYLES_BEFORE_MIXES, ChordDataConfig
 from audiotrain.recipes.chords.data import SongSplits, assign_demo_styles
-from audiotrain.recipes.chords.task import stored_settings
+from audiotrain.recipes.chords.task import CHECKPOINT_KEY, stored_settings
 from audiotrain.recipes.config_cli import RUN_CONFIG_KEY
 from audiotrain.recipes.split_record import (
     describe_counts,
@@ -66,22 +71,72 @@ def song_record(splits: SongSplits, data: ChordDataConfig | None) -> dict[str, A
     (None for a data folder or splits given from Python)."""
     names = split_names(splits)
     record: dict[str, Any] = {part: len(names[part]) for part in SPLITS}
+    record["names"] = names  # (the checkpoint resumes on them away from its run folder too)
     record["names_sha256"] = {part: names_digest(names[part]) for part in SPLITS}
     record["demo"] = demo_settings(data) if data is not None else None
     return record
 
 
+def _checkpoint_song_names(folder: Path, stored: dict[str, Any]) -> dict[str, list[str]] | None:
+    """The song names per part that the song record `stored` of checkpoint `folder` holds (None in one
+    written before they were); names that are not lists of strings, or that are not the ones its digests
+    were made of (edited by hand), are a CheckpointError naming the field."""
+    if "names" not in stored:
+        return None
+    where = f"{folder / ckpt.STATE_FILE}: module_state.{CHECKPOINT_KEY}.songs.names"
+    names = stored["names"]
+    if not (
+        isinstance(names, dict)
+        and all(isinstance(names.get(p), list) and all(isinstance(n, str) for n in names[p]) for p in SPLITS)
+    ):
+        raise ckpt.CheckpointError(
+            f"{where} must be an object of the song names per part ({', '.join(SPLITS)}: lists of strings)"
+        )
+    digests = stored.get("names_sha256") or {}
+    for part in SPLITS:
+        if part in digests and digests[part] != names_digest(names[part]):
+            raise ckpt.CheckpointError(
+                f"{where}.{part} is not the list its names_sha256.{part} was made of (edited by hand?); "
+                f"restore the checkpoint's {ckpt.STATE_FILE}, or start a new run from its weights with "
+                f"--init_from {folder}"
+            )
+    return {p: list(names[p]) for p in SPLITS}
+
+
+def checkpoint_run_record(folder: Path) -> dict[str, Any]:
+    """What a run folder's ``config.json`` says of the run's songs, as checkpoint `folder` records it:
+    ``{"config": {"data": its data settings}, "songs": its song names per part}`` (no "songs" in a checkpoint
+    written before they were recorded: its run folder's config.json lists them). For a checkpoint away from
+    its run folder (``evaluate --test_songs_of``)."""
+    state = ckpt.read_state(folder)
+    stored = (stored_settings(folder, state) or {}).get("songs")
+    names = _checkpoint_song_names(folder, stored) if isinstance(stored, dict) else None
+    record: dict[str, Any] = {"config": {"data": (state.get(RUN_CONFIG_KEY) or {}).get("data") or {}}}
+    if names is not None:
+        record["songs"] = names
+    return record
+
+
+def _song_lists(
+    folder: Path, state: dict[str, Any]
+) -> tuple[Any, dict[str, list[str]] | None, dict[str, Any] | None, dict[str, list[str]] | None]:
+    """(the stored song record of checkpoint `folder`, as it is, the song names it holds, its run folder's
+    ``config.json``, the song names that lists); any may be None."""
+    stored = (stored_settings(folder, state) or {}).get("songs")
+    own = _checkpoint_song_names(folder, stored) if isinstance(stored, dict) else None
+    run_record = run_record_of(folder)
+    return stored, own, run_record, stored_names(run_record, "songs", SPLITS)
+
+
 def stored_song_record(
     folder: Path, state: dict[str, Any]
 ) -> tuple[dict[str, Any] | None, dict[str, list[str]] | None]:
-    """(the song record of checkpoint `folder`, whose trainer state is `state`, the song names of its run
-    folder's ``config.json``). The record of an older checkpoint is rebuilt from that ``config.json`` where it
-    has one; either may be None."""
-    stored = (stored_settings(folder, state) or {}).get("songs")
-    run_record = run_record_of(folder)
-    names = stored_names(run_record, "songs", SPLITS)
+    """(the song record of checkpoint `folder`, whose trainer state is `state`, the song names it was trained
+    on: its own, or for an older checkpoint its run folder's ``config.json`` list). The record of an older
+    checkpoint is rebuilt from that ``config.json`` where it has one; either may be None."""
+    stored, own, run_record, names = _song_lists(folder, state)
     if isinstance(stored, dict) and "names_sha256" in stored:
-        return stored, names
+        return stored, (own if own is not None else names)
     record: dict[str, Any] = {}
     if isinstance(stored, dict):
         record = {part: int(stored.get(part, 0)) for part in SPLITS}
@@ -199,9 +254,10 @@ def unrecorded_demo_note(resume: str | Path, data: ChordDataConfig, from_demo: b
 
 def recorded_song_names(folder: Path, state: dict[str, Any]) -> dict[str, list[str]] | None:
     """The song names per part, in order, that checkpoint `folder` (its trainer state `state`) was trained on:
-    its run folder's ``config.json`` list, where it agrees with the checkpoint's own record (the counts, and
-    the digests of the names where it holds them). None where there is no such list (a checkpoint outside
-    its run folder: only counts), or where it is another run's (a config.json written over since)."""
+    its own list, or for an older checkpoint its run folder's ``config.json`` list where it agrees with the
+    checkpoint's record (the counts, and the digests of the names where it holds them). None where there is
+    no such list (an older checkpoint outside its run folder: only counts and digests), or where it is another
+    run's (a config.json written over since)."""
     before, names = stored_song_record(folder, state)
     if before is None or names is None:
         return None
@@ -212,6 +268,28 @@ def recorded_song_names(folder: Path, state: dict[str, Any]) -> dict[str, list[s
         if part in digests and digests[part] != names_digest(names[part]):
             return None
     return names
+
+
+def run_folder_songs_note(folder: Path, state: dict[str, Any]) -> str:
+    """A note where checkpoint `folder` (its trainer state `state`) lists its songs and its run folder's
+    ``config.json`` lists others: the resume goes on with the checkpoint's, which its saved position in the
+    data and the schedule count in ("" where they agree, or where either has no list)."""
+    _, own, _, names = _song_lists(folder, state)
+    if own is None or names is None or own == names:
+        return ""
+    record = folder.parent.parent / "config.json"
+    ours, theirs = ({name for part in SPLITS for name in lists[part]} for lists in (own, names))
+    if ours == theirs:
+        differ = "the same songs in other parts or another order"
+    else:
+        differ = (
+            f"{len(ours - theirs)} songs only the checkpoint lists, {len(theirs - ours)} only config.json"
+        )
+    return (
+        f"note: {record} lists other songs than checkpoint {folder} was trained on ({differ}: another run's "
+        "record, or one edited since); resuming on the songs the checkpoint records, the ones its saved "
+        "position in the data counts in"
+    )
 
 
 #: The settings that split a data folder into parts: a resume keeps its run's parts (`resumed_run_songs`).

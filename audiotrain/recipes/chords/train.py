@@ -69,6 +69,7 @@ from audiotrain.recipes.chords.song_record import (
     check_resume_split,
     recorded_song_names,
     resumed_run_songs,
+    run_folder_songs_note,
     song_record,
     split_names,
 )
@@ -314,6 +315,9 @@ def _run_training(
             # Read here, before rank 0 rewrites config.json (it does after the feature pass, which every
             # rank joins); every rank takes rank 0's list, so that the ranks train on the same songs.
             recorded = collectives.broadcast_from_main(recorded_song_names(resume_folder, state))
+            songs_note = run_folder_songs_note(resume_folder, state)
+            if songs_note:
+                log(songs_note)
     init_folder, init_record = check_init_from(config, init_from, run_dir) if init_from else (None, None)
     if resume and init_record:
         _check_resumed_init_from(resume, state, init_record)
