@@ -247,3 +247,68 @@ def test_seed002_complete_example(tmp_path, capsys):
     assert (tmp_path / "example" / "checkpoints" / "my_checkpoint" / "model.safetensors").is_file()
     with pytest.raises(SystemExit):
         chords_example.main(["--out", str(tmp_path / "example")])  # not empty: refused
+
+
+def test_train_then_train_epoch_then_train_keeps_the_best_and_the_patience(tmp_path, monkeypatch):
+    """One run across train / train_epoch / train: `best` stays the best validation of all of them, the
+    patience count goes on, and no internal warning or scratch checkpoint reaches the user."""
+    import warnings
+
+    monkeypatch.chdir(tmp_path)
+    from audiotrain.models import ChordRecognitionLoss, ChordRecognitionModel
+    from audiotrain.recipes.chords import Trainer, TrainingConfig
+
+    def noise_batches(n_batches, seed):  # random labels: validation gets worse as training memorises
+        rng = np.random.default_rng(seed)
+        return [
+            (
+                0.1 * rng.standard_normal((8, 22050)).astype(np.float32),
+                {k: rng.integers(0, n, 8) for k, n in (("chord_type", 32), ("root", 12), ("bass_note", 12))},
+            )
+            for _ in range(n_batches)
+        ]
+
+    train, val = noise_batches(2, 0), noise_batches(1, 1)
+    config = TrainingConfig(
+        learning_rate=3e-3, num_epochs=2, batch_size=8, patience=10, warmup_epochs=0, progress_bar=False
+    )
+    trainer = Trainer(ChordRecognitionModel(), train, val, config, ChordRecognitionLoss())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.train()
+        trainer.train_epoch()
+        config.num_epochs = 5
+        history = trainer.train()
+    assert not [w for w in caught if "callbacks this Trainer does not have" in str(w.message)]
+    scores = [v for v in history["val_loss"] if v is not None]
+    assert len(scores) == 4 and history["val_loss"][2] is None
+    best_at = scores.index(min(scores))
+    assert best_at < 3, f"the test needs the best validation before the last ({scores})"
+    best = json.loads((tmp_path / "checkpoints" / "best" / "trainer_state.json").read_text())
+    assert best["callback_metrics"]["val_loss"] == pytest.approx(min(scores))
+    assert trainer.early_stopping.best_score == pytest.approx(min(scores))
+    assert trainer.early_stopping.wait_count == len(scores) - 1 - best_at
+    assert not (tmp_path / "checkpoints" / "continue").exists()
+
+
+def test_train_after_the_run_ended_warns_in_the_guides_words_at_the_callers_line(
+    clip_loaders, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    from audiotrain.models import ChordRecognitionLoss, ChordRecognitionModel
+    from audiotrain.recipes.chords import Trainer, TrainingConfig
+
+    train_loader, val_loader = clip_loaders
+    config = TrainingConfig(learning_rate=1e-3, num_epochs=1, batch_size=8, progress_bar=False)
+    trainer = Trainer(ChordRecognitionModel(), train_loader, val_loader, config, ChordRecognitionLoss())
+    trainer.train()
+    with pytest.warns(UserWarning, match=r"1 epochs are done .*set config.num_epochs higher") as caught:
+        trainer.train()
+    assert caught[0].filename == __file__
+    assert "max_epochs" not in str(caught[0].message)
+    # A checkpoint loaded into a new Trainer knows its epochs too: train_epoch trains the next one.
+    restored = Trainer(ChordRecognitionModel(), train_loader, val_loader, config, ChordRecognitionLoss())
+    restored.load_checkpoint(tmp_path / "checkpoints" / "last")
+    assert restored.epochs_done == 1
+    restored.train_epoch()
+    assert restored.epochs_done == 2
