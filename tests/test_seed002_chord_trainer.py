@@ -241,7 +241,11 @@ def test_seed002_complete_example(tmp_path, capsys):
 
     assert chords_example.main(["--clips", "16", "--epochs", "1", "--out", str(tmp_path / "example")]) == 0
     out = capsys.readouterr().out
-    assert "MetricsTracker: loss=" in out and "top-3 chord type accuracy" in out
+    assert (
+        "MetricsTracker: total_loss=" in out
+        and "bass_note_acc=" in out
+        and "top-3 chord type accuracy" in out
+    )
     history = json.loads((tmp_path / "example" / "history.json").read_text())
     assert set(history) == GUIDE_HISTORY_KEYS and np.isfinite(history["val_loss"][0])
     assert (tmp_path / "example" / "checkpoints" / "my_checkpoint" / "model.safetensors").is_file()
