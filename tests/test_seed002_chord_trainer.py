@@ -316,3 +316,25 @@ def test_train_after_the_run_ended_warns_in_the_guides_words_at_the_callers_line
     assert restored.epochs_done == 1
     restored.train_epoch()
     assert restored.epochs_done == 2
+
+
+def test_a_warmup_longer_than_the_run_rises_as_the_guides_linear_warmup(tmp_path, monkeypatch):
+    """The Quick Start's warmup_epochs=5 over a 2-epoch run: torch's LambdaLR with the guide's linear warmup
+    gives 2e-5 and 4e-5 at each epoch's last update (2 updates per epoch); the warmup was squeezed into the
+    run (5e-5, 1e-4)."""
+    monkeypatch.chdir(tmp_path)
+    from audiotrain import DataLoader
+    from audiotrain.models import ChordRecognitionLoss, ChordRecognitionModel
+    from audiotrain.recipes.chords import Trainer, TrainingConfig
+
+    train = DataLoader(SyntheticChordClips(32, seconds=0.25, seed=0), batch_size=16)
+    config = TrainingConfig(
+        learning_rate=1e-4,
+        num_epochs=2,
+        warmup_epochs=5,
+        scheduler="cosine",
+        batch_size=16,
+        progress_bar=False,
+    )
+    history = Trainer(ChordRecognitionModel(), train, None, config, ChordRecognitionLoss()).train()
+    assert history["learning_rate"] == pytest.approx([2e-5, 4e-5], rel=1e-5)
