@@ -338,3 +338,23 @@ def test_a_warmup_longer_than_the_run_rises_as_the_guides_linear_warmup(tmp_path
     )
     history = Trainer(ChordRecognitionModel(), train, None, config, ChordRecognitionLoss()).train()
     assert history["learning_rate"] == pytest.approx([2e-5, 4e-5], rel=1e-5)
+
+
+def test_the_progress_line_shows_the_accuracies_in_percent_as_the_history(clip_loaders, tmp_path, capsys):
+    import re
+
+    from audiotrain.models import ChordRecognitionLoss, ChordRecognitionModel
+    from audiotrain.recipes.chords import Trainer, TrainingConfig
+
+    train_loader, val_loader = clip_loaders
+    config = TrainingConfig(learning_rate=1e-3, num_epochs=1, batch_size=8, progress_bar=True)
+    trainer = Trainer(
+        ChordRecognitionModel(), train_loader, val_loader, config, ChordRecognitionLoss(), run_dir=tmp_path
+    )
+    history = trainer.train()
+    out = capsys.readouterr()
+    shown = re.findall(r"val_(chord_type|root|bass_note)_acc=([0-9.]+)", out.out + out.err)
+    assert {head for head, _ in shown} == {"chord_type", "root", "bass_note"}
+    for head, value in shown:
+        assert float(value) == pytest.approx(history[f"val_{head}_acc"][-1], rel=1e-3, abs=1e-3)
+    assert max(history["val_bass_note_acc"] + history["val_root_acc"]) > 1  # percent, not fractions

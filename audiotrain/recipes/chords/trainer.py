@@ -219,20 +219,22 @@ class ClipChordTask(ChordTask):
     def compute_loss(self, batch: dict[str, mx.array]) -> tuple[mx.array, dict[str, mx.array]]:
         outputs = self.pooled_logits(batch["features"])
         loss, parts = self.loss_fn(outputs, batch)
-        return loss, {**parts, **head_accuracies(outputs, batch)}
+        # In percent, as the guide reports them: the progress line, the history and validate() then show
+        # the same numbers (the line showed fractions of the history's percentages).
+        percent = {name: (100.0 * value, n) for name, (value, n) in head_accuracies(outputs, batch).items()}
+        return loss, {**parts, **percent}
 
     def batch_size(self, batch: dict[str, mx.array]) -> int:
         return int(batch["chord_type"].shape[0])  # clips: validation means are per clip
 
 
-def _percent(metrics: dict[str, float], prefix: str) -> dict[str, float]:
-    """The shared Trainer's ``<prefix>_*`` means as the guide reports them: accuracies in %."""
+def _guide_metrics(metrics: dict[str, float], prefix: str) -> dict[str, float]:
+    """The shared Trainer's ``<prefix>_*`` means under the guide's names (accuracies are in % already)."""
     out = {}
     for key, value in metrics.items():
-        if not key.startswith(prefix):
-            continue
-        name = key[len(prefix) :]
-        out["total_loss" if name == "loss" else name] = 100.0 * value if name.endswith("_acc") else value
+        if key.startswith(prefix):
+            name = key[len(prefix) :]
+            out["total_loss" if name == "loss" else name] = value
     return out
 
 
@@ -250,7 +252,7 @@ class Trainer:
         overwrite: let the first `train` / `train_epoch` save over an earlier run's checkpoints in
             ``config.checkpoint_dir`` (refused otherwise; `load_checkpoint` first continues that run).
 
-    Accuracies returned by `validate` and in the history are percentages, as in the guide.
+    Accuracies are percentages, as in the guide: in `validate`, the history and the progress line.
     """
 
     def __init__(
@@ -405,7 +407,7 @@ class Trainer:
         """One more training epoch (no validation): the guide's ``total_loss``, component losses, learning rate."""
         self._fit(self.epochs_done + 1, validate=False)
         row = {k: v[-1] for k, v in self._history.items()}
-        metrics = _percent({k: v for k, v in row.items() if v is not None}, "train_")
+        metrics = _guide_metrics({k: v for k, v in row.items() if v is not None}, "train_")
         metrics["learning_rate"] = self.shared.learning_rate()
         return metrics
 
@@ -422,16 +424,12 @@ class Trainer:
             logger=False,
         )
         (metrics,) = evaluator.validate(self.module, self.val_loader)
-        return _percent(metrics, "val_")
+        return _guide_metrics(metrics, "val_")
 
     @property
     def history(self) -> dict[str, list[float]]:
         """Per epoch: the guide's keys (accuracies in %)."""
-        out = {}
-        for key, source in HISTORY_KEYS.items():
-            values = self._history.get(source, [])
-            out[key] = [100.0 * v if v is not None and key.endswith("_acc") else v for v in values]
-        return out
+        return {key: list(self._history.get(source, [])) for key, source in HISTORY_KEYS.items()}
 
     def save_checkpoint(self, path: str | Path) -> Path:
         """Write a resumable checkpoint folder at ``path`` (weights, optimizer, schedule, history, config)."""
