@@ -158,6 +158,7 @@ class ConfiguredTrainer:
         # weights; a seed_everything(training.seed) before it was built did (`_warn_if_weights_unseeded`).
         self._seeded_before = seeding._last_seed  # (read through the module: seed_everything rebinds it)
         self._weights_seed_checked = False
+        self._loader_batch_size_said = False  # (train_with_cv says it once for all of its folds)
         self._config_optimizer = type(module).configure_optimizers is TrainModule.configure_optimizers
         if self._config_optimizer:
             # No optimizer of its own: the config's. (An instance attribute, so the class is untouched.)
@@ -349,8 +350,9 @@ class ConfiguredTrainer:
                 self.trainer.callbacks.refuse_earlier_runs(self.trainer)
         if ckpt_path is None and not self._trained:  # (a resumed or continued run's weights are not drawn)
             self._warn_if_weights_unseeded()
+        recorded = self._config_as_trained(train_loader)
         if _main():
-            write_config(self.config, self.run_dir / "config.yaml")
+            write_config(recorded, self.run_dir / "config.yaml")
         self._trained = True
         self._resume_from = None  # (kept until now: a refused run folder leaves it for the next train)
         self.trainer.fit(self.module, train, val, ckpt_path=ckpt_path)
@@ -372,6 +374,33 @@ class ConfiguredTrainer:
             if isinstance(callback, TrainingHookAdapter):
                 callback.train_finished(self.trainer, result)
         return result
+
+    def _other_loader_batch_size(self, loader: Any) -> int | None:
+        """The batch size of a loader (not a Dataset) that batches otherwise than ``data.batch_size``."""
+        size = None if isinstance(loader, Dataset) else getattr(loader, "batch_size", None)
+        return size if isinstance(size, int) and size != self.config.data.batch_size else None
+
+    def _config_as_trained(self, train_loader: Any) -> TrainerConfig:
+        """The config that config.yaml and the checkpoints record for this run: ``self.config``, with
+        ``data.batch_size`` the loader's own where ``train`` was given a DataLoader of another batch size
+        (its batches are what trains, so a repeat of the run from config.yaml gets the same ones); said."""
+        loader_batch = self._other_loader_batch_size(train_loader)
+        if loader_batch is None:
+            return self.config
+        if not self._loader_batch_size_said:
+            warnings.warn(
+                f"train: config data.batch_size is {self.config.data.batch_size} but train_loader gives "
+                f"batches of {loader_batch}; the loader's size is used (data.batch_size batches a Dataset "
+                f"given to train), and config.yaml records {loader_batch}",
+                stacklevel=3,
+            )
+        recorded = dataclasses.replace(
+            self.config, data=dataclasses.replace(self.config.data, batch_size=loader_batch)
+        )
+        for callback in self.trainer.callbacks:
+            if isinstance(callback, ConfigInCheckpoint):
+                callback.settings = json.loads(json.dumps(recorded.to_dict()))
+        return recorded
 
     def save_checkpoint(self, path: str | Path) -> Path:
         """Write a resumable checkpoint folder at ``path`` (the shared Trainer's: safetensors + JSON, with the
@@ -493,6 +522,14 @@ class ConfiguredTrainer:
             )
         self._check_predict_step(fold_loader(parts[0].test, False))
         self._warn_if_weights_unseeded()  # (every fold's module is a copy of it, or built after it)
+        loader_batch = self._other_loader_batch_size(data)
+        if loader_batch is not None:
+            warnings.warn(
+                f"train_with_cv: config data.batch_size is {self.config.data.batch_size} but the folds' "
+                f"loaders keep the given DataLoader's batches of {loader_batch}; that size is used, and "
+                "each fold's config.yaml records it",
+                stacklevel=2,
+            )
         folder = Path(run_dir) if run_dir is not None else None
         if folder is None and self.config.run.run_dir:
             folder = Path(self.config.run.run_dir)
@@ -528,6 +565,7 @@ class ConfiguredTrainer:
                     self._fresh_callbacks(fold.index, overwrite),
                 )
             trainer._weights_seed_checked = True  # (said once for the folds, below)
+            trainer._loader_batch_size_said = True  # (said once for the folds, above)
             val = fold_loader(fold.val, False) if fold.val else None
             result = trainer.train(fold_loader(fold.train, True), val)
             best = str(result.best_checkpoint) if result.best_checkpoint else None

@@ -293,3 +293,15 @@ def test_head_accuracies_weighted_by_their_counts_pool_batches_as_one_batch():
         (value_a, count_a), (value_b, count_b) = a[name], b[name]
         pooled = (value_a * count_a + value_b * count_b) / (count_a + count_b)
         assert pooled.item() == pytest.approx(one_batch[name][0].item(), rel=1e-6), name
+
+
+def test_the_guides_bass_note_target_is_the_bass_heads():
+    outputs, targets = random_case()[:2]
+    loss = ChordRecognitionLoss()
+    total, parts = loss(outputs, targets)
+    guide = {"chord_type": targets["chord_type"], "root": targets["root"], "bass_note": targets["bass"]}
+    guide_total, guide_parts = loss(outputs, guide)
+    assert guide_total.item() == pytest.approx(total.item())
+    assert guide_parts["bass_note_loss"].item() == pytest.approx(parts["bass_note_loss"].item())
+    with pytest.raises(KeyError, match=r"targets lack 'bass' \(or 'bass_note'\)"):
+        loss(outputs, {"chord_type": targets["chord_type"], "root": targets["root"]})

@@ -163,3 +163,35 @@ def test_a_loss_reported_by_some_batches_is_their_mean_not_diluted_by_the_others
     tracker.update({"loss": 1.0, "aux_loss": 2.0}, batch_size=10)
     tracker.update({"loss": 3.0}, batch_size=30)
     assert tracker.get_metrics() == {"loss": 2.5, "aux_loss": 2.0}
+
+
+def test_the_chord_guides_metrics_tracker_takes_its_targets_and_the_losss_pair():
+    """Seed 002's "Metrics Tracker": targets named as in its Data Format (``bass_note``), the model's heads
+    (``bass``, and ``chord``, which the guide's targets do not score), and the criterion's result as it is."""
+    import warnings
+
+    from audiotrain.models import ChordRecognitionLoss
+
+    rng = np.random.default_rng(0)
+    outputs = {
+        "chord_type": mx.array(rng.standard_normal((8, 32)).astype(np.float32)),
+        "root": mx.array(rng.standard_normal((8, 12)).astype(np.float32)),
+        "bass": mx.array(rng.standard_normal((8, 12)).astype(np.float32)),
+        "chord": mx.array(rng.standard_normal((8, 300)).astype(np.float32)),
+    }
+    targets = {
+        k: mx.array(rng.integers(0, n, 8)) for k, n in (("chord_type", 32), ("root", 12), ("bass_note", 12))
+    }
+    tracker = MetricsTracker()
+    with pytest.warns(UserWarning, match=r"outputs has a 'chord' head but targets has no 'chord'") as caught:
+        tracker.update(ChordRecognitionLoss()(outputs, targets), outputs, targets, 8)
+    assert len(caught) == 1 and caught[0].filename == __file__
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tracker.update(ChordRecognitionLoss()(outputs, targets), outputs, targets, 8)  # said once
+    metrics = tracker.get_metrics()
+    assert {"total_loss", "bass_note_loss", "chord_type_acc", "root_acc", "bass_note_acc"} <= set(metrics)
+    bass_hits = np.array(mx.argmax(outputs["bass"], -1)) == np.array(targets["bass_note"])
+    assert metrics["bass_note_acc"] == pytest.approx(100 * bass_hits.mean())
+    with pytest.raises(TypeError, match=r"expected a mapping of loss name to scalar, or a loss's \(total"):
+        tracker.update([1.0, 2.0])

@@ -241,9 +241,120 @@ def test_seed002_complete_example(tmp_path, capsys):
 
     assert chords_example.main(["--clips", "16", "--epochs", "1", "--out", str(tmp_path / "example")]) == 0
     out = capsys.readouterr().out
-    assert "MetricsTracker: loss=" in out and "top-3 chord type accuracy" in out
+    assert (
+        "MetricsTracker: total_loss=" in out
+        and "bass_note_acc=" in out
+        and "top-3 chord type accuracy" in out
+    )
     history = json.loads((tmp_path / "example" / "history.json").read_text())
     assert set(history) == GUIDE_HISTORY_KEYS and np.isfinite(history["val_loss"][0])
     assert (tmp_path / "example" / "checkpoints" / "my_checkpoint" / "model.safetensors").is_file()
     with pytest.raises(SystemExit):
         chords_example.main(["--out", str(tmp_path / "example")])  # not empty: refused
+
+
+def test_train_then_train_epoch_then_train_keeps_the_best_and_the_patience(tmp_path, monkeypatch):
+    """One run across train / train_epoch / train: `best` stays the best validation of all of them, the
+    patience count goes on, and no internal warning or scratch checkpoint reaches the user."""
+    import warnings
+
+    monkeypatch.chdir(tmp_path)
+    from audiotrain.models import ChordRecognitionLoss, ChordRecognitionModel
+    from audiotrain.recipes.chords import Trainer, TrainingConfig
+
+    def noise_batches(n_batches, seed):  # random labels: validation gets worse as training memorises
+        rng = np.random.default_rng(seed)
+        return [
+            (
+                0.1 * rng.standard_normal((8, 22050)).astype(np.float32),
+                {k: rng.integers(0, n, 8) for k, n in (("chord_type", 32), ("root", 12), ("bass_note", 12))},
+            )
+            for _ in range(n_batches)
+        ]
+
+    train, val = noise_batches(2, 0), noise_batches(1, 1)
+    config = TrainingConfig(
+        learning_rate=3e-3, num_epochs=2, batch_size=8, patience=10, warmup_epochs=0, progress_bar=False
+    )
+    trainer = Trainer(ChordRecognitionModel(), train, val, config, ChordRecognitionLoss())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.train()
+        trainer.train_epoch()
+        config.num_epochs = 5
+        history = trainer.train()
+    assert not [w for w in caught if "callbacks this Trainer does not have" in str(w.message)]
+    scores = [v for v in history["val_loss"] if v is not None]
+    assert len(scores) == 4 and history["val_loss"][2] is None
+    best_at = scores.index(min(scores))
+    assert best_at < 3, f"the test needs the best validation before the last ({scores})"
+    best = json.loads((tmp_path / "checkpoints" / "best" / "trainer_state.json").read_text())
+    assert best["callback_metrics"]["val_loss"] == pytest.approx(min(scores))
+    assert trainer.early_stopping.best_score == pytest.approx(min(scores))
+    assert trainer.early_stopping.wait_count == len(scores) - 1 - best_at
+    assert not (tmp_path / "checkpoints" / "continue").exists()
+
+
+def test_train_after_the_run_ended_warns_in_the_guides_words_at_the_callers_line(
+    clip_loaders, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    from audiotrain.models import ChordRecognitionLoss, ChordRecognitionModel
+    from audiotrain.recipes.chords import Trainer, TrainingConfig
+
+    train_loader, val_loader = clip_loaders
+    config = TrainingConfig(learning_rate=1e-3, num_epochs=1, batch_size=8, progress_bar=False)
+    trainer = Trainer(ChordRecognitionModel(), train_loader, val_loader, config, ChordRecognitionLoss())
+    trainer.train()
+    with pytest.warns(UserWarning, match=r"1 epochs are done .*set config.num_epochs higher") as caught:
+        trainer.train()
+    assert caught[0].filename == __file__
+    assert "max_epochs" not in str(caught[0].message)
+    # A checkpoint loaded into a new Trainer knows its epochs too: train_epoch trains the next one.
+    restored = Trainer(ChordRecognitionModel(), train_loader, val_loader, config, ChordRecognitionLoss())
+    restored.load_checkpoint(tmp_path / "checkpoints" / "last")
+    assert restored.epochs_done == 1
+    restored.train_epoch()
+    assert restored.epochs_done == 2
+
+
+def test_a_warmup_longer_than_the_run_rises_as_the_guides_linear_warmup(tmp_path, monkeypatch):
+    """The Quick Start's warmup_epochs=5 over a 2-epoch run: torch's LambdaLR with the guide's linear warmup
+    gives 2e-5 and 4e-5 at each epoch's last update (2 updates per epoch); the warmup was squeezed into the
+    run (5e-5, 1e-4)."""
+    monkeypatch.chdir(tmp_path)
+    from audiotrain import DataLoader
+    from audiotrain.models import ChordRecognitionLoss, ChordRecognitionModel
+    from audiotrain.recipes.chords import Trainer, TrainingConfig
+
+    train = DataLoader(SyntheticChordClips(32, seconds=0.25, seed=0), batch_size=16)
+    config = TrainingConfig(
+        learning_rate=1e-4,
+        num_epochs=2,
+        warmup_epochs=5,
+        scheduler="cosine",
+        batch_size=16,
+        progress_bar=False,
+    )
+    history = Trainer(ChordRecognitionModel(), train, None, config, ChordRecognitionLoss()).train()
+    assert history["learning_rate"] == pytest.approx([2e-5, 4e-5], rel=1e-5)
+
+
+def test_the_progress_line_shows_the_accuracies_in_percent_as_the_history(clip_loaders, tmp_path, capsys):
+    import re
+
+    from audiotrain.models import ChordRecognitionLoss, ChordRecognitionModel
+    from audiotrain.recipes.chords import Trainer, TrainingConfig
+
+    train_loader, val_loader = clip_loaders
+    config = TrainingConfig(learning_rate=1e-3, num_epochs=1, batch_size=8, progress_bar=True)
+    trainer = Trainer(
+        ChordRecognitionModel(), train_loader, val_loader, config, ChordRecognitionLoss(), run_dir=tmp_path
+    )
+    history = trainer.train()
+    out = capsys.readouterr()
+    shown = re.findall(r"val_(chord_type|root|bass_note)_acc=([0-9.]+)", out.out + out.err)
+    assert {head for head, _ in shown} == {"chord_type", "root", "bass_note"}
+    for head, value in shown:
+        assert float(value) == pytest.approx(history[f"val_{head}_acc"][-1], rel=1e-3, abs=1e-3)
+    assert max(history["val_bass_note_acc"] + history["val_root_acc"]) > 1  # percent, not fractions

@@ -94,6 +94,24 @@ def test_seed003_basic_training_and_configuration_override(tmp_path, monkeypatch
     assert len(outputs) == 2 and outputs[0].shape == (16, 3)
 
 
+def test_a_batch_size_override_that_a_loader_does_not_take_is_said_and_config_yaml_records_the_loaders(
+    tmp_path,
+):
+    from audiotrain import DataLoader, create_trainer
+
+    trainer = create_trainer(TinyNet(), "quick_test", run_dir=tmp_path / "run", batch_size=64)
+    loader = DataLoader(Points(), batch_size=16)
+    with pytest.warns(
+        UserWarning, match="data.batch_size is 64 but train_loader gives batches of 16"
+    ) as caught:
+        result = trainer.train(loader, DataLoader(Points(), batch_size=16))
+    assert caught[0].filename == __file__  # the caller's train() line
+    assert yaml.safe_load((result.run_dir / "config.yaml").read_text())["data"]["batch_size"] == 16
+    state = json.loads((result.last_checkpoint / "trainer_state.json").read_text())
+    assert state["run_config"]["data"]["batch_size"] == 16
+    assert trainer.config.data.batch_size == 64  # a Dataset given to train() later is still batched by 64
+
+
 def test_precedence_preset_file_overrides_and_the_run_config_reproduces(tmp_path):
     file = tmp_path / "run.yaml"
     file.write_text("preset: development\noptimizer:\n  learning_rate: 2e-5\ntraining:\n  num_epochs: 7\n")

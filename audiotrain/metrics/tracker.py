@@ -18,6 +18,7 @@ Arrays may be numpy or MLX; the tracker runs outside compiled code (it syncs to 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 
 from audiotrain.metrics.classification import (
@@ -30,6 +31,10 @@ from audiotrain.metrics.classification import (
 )
 
 import numpy as np
+
+#: Other names a head's targets go by: the chord guide's targets call the model's ``bass`` head
+#: ``bass_note`` (its accuracy is then ``bass_note_acc``, as in the seed-002 Trainer's history).
+TARGET_ALIASES: dict[str, tuple[str, ...]] = {"bass": ("bass_note",)}
 
 
 class MetricsTracker:
@@ -57,6 +62,7 @@ class MetricsTracker:
         self.num_classes = dict(num_classes or {})
         self.ignore_index = ignore_index
         self.topk = {head: tuple(ks) for head, ks in (topk or {}).items()}
+        self._said_untargeted: set[str] = set()  # output heads without targets, warned about once
         self.reset()
 
     def reset(self) -> None:
@@ -79,24 +85,37 @@ class MetricsTracker:
 
         Parameters
         ----------
-        loss_dict : mapping of name to scalar
-            Batch-mean losses (floats, numpy or MLX scalars).
+        loss_dict : mapping of name to scalar, or a loss's ``(total, parts)``
+            Batch-mean losses (floats, numpy or MLX scalars). A ``(total, {name: part})`` pair, as
+            `ChordRecognitionLoss` returns, is taken as ``{"total_loss": total, **parts}``.
         outputs : mapping of head name to scores [..., classes], optional
         targets : mapping of head name to int targets [...], optional
-            Heads present in both get an accuracy; other keys (``features``, ``mask``) are skipped.
+            Each output head gets an accuracy, ``<target name>_acc``, against the target of its name or of
+            an alias (`TARGET_ALIASES`: the guide's ``bass_note`` for the ``bass`` head). An output head
+            with no target is warned about (once) and has no accuracy; target keys without an output head
+            (``features``, ``mask``) are skipped.
         batch_size : int, optional
             Weight of this batch's losses; default 1.
         """
         weight = float(1 if batch_size is None else batch_size)
         if weight <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
-        for name, value in loss_dict.items():
+        for name, value in _losses(loss_dict).items():
             self._loss_sums[name] = self._loss_sums.get(name, 0.0) + weight * float(as_numpy(value))
             self._loss_weights[name] = self._loss_weights.get(name, 0.0) + weight
         if outputs is None or targets is None:
             return
-        for head, scores in outputs.items():
-            if head not in targets:
+        for output_head, scores in outputs.items():
+            head = _target_key(output_head, targets)
+            if head is None:
+                if output_head not in self._said_untargeted:
+                    self._said_untargeted.add(output_head)
+                    names = " or ".join(repr(k) for k in (output_head, *TARGET_ALIASES.get(output_head, ())))
+                    warnings.warn(
+                        f"MetricsTracker.update: outputs has a {output_head!r} head but targets has no "
+                        f"{names} (it has {sorted(targets)}), so no {output_head}_acc is computed",
+                        stacklevel=2,
+                    )
                 continue
             scores = as_numpy(scores)
             target = as_numpy(targets[head]).astype(np.int64)
@@ -166,3 +185,24 @@ class MetricsTracker:
         for name, value in self.get_metrics().items():
             parts.append(f"{name}={value:.2f}%" if name.endswith("_acc") else f"{name}={value:.4f}")
         return " ".join(parts) if parts else "(no batches)"
+
+
+def _losses(loss_dict: object) -> Mapping[str, object]:
+    """`update`'s losses as a mapping: a loss's ``(total, parts)`` pair is ``{"total_loss": total, **parts}``."""
+    if isinstance(loss_dict, Mapping):
+        return loss_dict
+    if isinstance(loss_dict, tuple) and len(loss_dict) == 2 and isinstance(loss_dict[1], Mapping):
+        total, parts = loss_dict
+        return {"total_loss": total, **parts}
+    raise TypeError(
+        "MetricsTracker.update(loss_dict, ...): expected a mapping of loss name to scalar, or a loss's "
+        f"(total, {{name: part}}) pair such as ChordRecognitionLoss returns; got {type(loss_dict).__name__}"
+    )
+
+
+def _target_key(head: str, targets: Mapping[str, object]) -> str | None:
+    """The key of ``head``'s targets: its own name, else an alias of it (`TARGET_ALIASES`); None if neither."""
+    for key in (head, *TARGET_ALIASES.get(head, ())):
+        if key in targets:
+            return key
+    return None

@@ -24,6 +24,8 @@ HEADS: tuple[tuple[str, str, str], ...] = (
     ("root", "root", "root"),
     ("bass", "bass", "bass_note"),
 )
+#: The chord guide's name for a target (its batches' ``bass_note``), taken where the dataset's key is absent.
+_TARGET_ALIASES = {"bass": "bass_note"}
 
 
 def smoothed_cross_entropy(
@@ -143,7 +145,8 @@ class ChordRecognitionLoss:
         loss_fn(outputs, targets, mask=None) -> (total, {"chord_type_loss", "root_loss", "bass_note_loss"})
 
         outputs: dict with "chord_type" [B, T, C], "root" [B, T, 12], "bass" [B, T, 12] logits.
-        targets: dict with "chord_type", "root", "bass" int [B, T] (root/bass -1 where undefined).
+        targets: dict with "chord_type", "root", "bass" int [B, T] (root/bass -1 where undefined); the
+            guide's "bass_note" is taken for "bass".
         mask: optional [B, T] (1 = real frame, 0 = padding); padding never contributes.
     """
 
@@ -197,8 +200,10 @@ class ChordRecognitionLoss:
                 raise KeyError(
                     f"ChordRecognitionLoss: outputs lack {out_key!r} logits (have {sorted(outputs)})"
                 )
-            if target_key not in targets:
-                raise KeyError(f"ChordRecognitionLoss: targets lack {target_key!r} (have {sorted(targets)})")
+            if target_key not in targets and _TARGET_ALIASES.get(target_key) not in targets:
+                alias = _TARGET_ALIASES.get(target_key)
+                either = f"{target_key!r} (or {alias!r})" if alias else repr(target_key)
+                raise KeyError(f"ChordRecognitionLoss: targets lack {either} (have {sorted(targets)})")
         if self.class_weights is not None and self.class_weights.shape[0] != outputs["chord_type"].shape[-1]:
             raise ValueError(
                 f"class_weights has {self.class_weights.shape[0]} entries but the chord_type head has "
@@ -212,7 +217,7 @@ class ChordRecognitionLoss:
         total = mx.array(0.0)
         parts: dict[str, mx.array] = {}
         for out_key, target_key, name in HEADS:
-            target = targets[target_key]
+            target = targets[target_key] if target_key in targets else targets[_TARGET_ALIASES[target_key]]
             losses = None
             if out_key != "chord_type" or self.class_weights is None or not self.label_smoothing:
                 losses = smoothed_cross_entropy(outputs[out_key], target, self.label_smoothing)

@@ -113,8 +113,12 @@ def run_example(out: Path, clips: int = 200, epochs: int = 10, log=print) -> dic
     trainer.module.eval()
     for batch in trainer.val_loader:
         outputs = trainer.module.pooled_logits(batch["features"])
-        loss, parts = criterion(outputs, batch)
-        tracker.update({"loss": loss, **parts}, outputs, batch, batch_size=batch["chord_type"].shape[0])
+        # The guide's targets and heads: its `bass_note` target scores the `bass` head as bass_note_acc.
+        guide_targets = {"chord_type": batch["chord_type"], "root": batch["root"], "bass_note": batch["bass"]}
+        heads = {k: outputs[k] for k in ("chord_type", "root", "bass")}
+        tracker.update(
+            criterion(outputs, guide_targets), heads, guide_targets, batch_size=batch["chord_type"].shape[0]
+        )
         logits.append(np.array(outputs["chord_type"]))
         targets.append(np.array(batch["chord_type"]))
     log("MetricsTracker: " + tracker.summary())

@@ -62,16 +62,21 @@ def make_schedule(
 ) -> tuple[Any, str]:
     """The per-step learning-rate schedule of the recipe and its name.
 
-    "cosine": linear warmup over `warmup_epochs`, then cosine decay to `learning_rate / 100` at the end.
+    "cosine": linear warmup over `warmup_epochs`, then cosine decay to `learning_rate / 100` at the end; a
+    warmup longer than the run ends with the run, below the peak (as torch's linear warmup would).
     "onecycle": 1cycle from `learning_rate / 25` up to `learning_rate` over `warmup_epochs` (at least one
     step, at most 90% of training), then annealed down.
     """
     total = max(1, num_epochs * steps_per_epoch)
-    warmup = min(total, int(round(warmup_epochs * steps_per_epoch)))
+    warmup = int(round(warmup_epochs * steps_per_epoch))
     if scheduler == "cosine":
+        # A warmup longer than the run is kept as set (as the guide's and torch's linear warmup): the rate
+        # rises by learning_rate / warmup per step and the run ends before the peak. Squeezing it into the
+        # run reached the peak at its end, another schedule than the one asked for.
         return WarmupCosineScheduler(
-            learning_rate, warmup, total, min_lr=learning_rate * 1e-2
+            learning_rate, warmup, max(total, warmup), min_lr=learning_rate * 1e-2
         ), "warmup_cosine"
+    warmup = min(total, warmup)
     if scheduler == "onecycle":
         if total < 3:
             raise ValueError(f"scheduler 'onecycle' needs at least 3 optimizer steps, training has {total}")

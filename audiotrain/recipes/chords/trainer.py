@@ -27,6 +27,7 @@ about). Checkpoints are the shared Trainer's folders (resumable, and readable by
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 import warnings
 from collections.abc import Iterable, Iterator
@@ -72,6 +73,7 @@ def make_shared_trainer(
     validate: bool = True,
     loggers: list | None = None,
     overwrite: bool = False,
+    monitor_after_validations_only: bool = False,
 ) -> tuple[SharedTrainer, EarlyStopping]:
     """The shared Trainer a `TrainingConfig` describes, with its checkpoint and early-stopping callbacks, and
     ``loggers`` (made once per run from ``config.logger`` by `build_loggers`, so that every fit of one run
@@ -81,11 +83,21 @@ def make_shared_trainer(
     and ``epoch=NNN`` every ``save_every`` epochs. Without validation only ``last`` is kept. Each holds the
     whole resolved ``config`` (``run_config`` in its trainer_state.json). A fresh fit refuses a checkpoint
     folder that holds an earlier run's checkpoints unless ``overwrite`` (`ModelCheckpoint`).
+
+    ``monitor_after_validations_only``: `best` and `EarlyStopping` act only where a validation ran, so
+    that fits of the same Trainer without a val_loader (the guide's `train_epoch`) leave the best score
+    and the patience count as they are instead of ranking the last validation's score again.
     """
     checkpoint_dir = Path(config.checkpoint_dir)
     if not checkpoint_dir.is_absolute():
         checkpoint_dir = Path(run_dir) / checkpoint_dir
-    early_stopping = EarlyStopping(monitor="val_loss", patience=config.patience, min_delta=config.min_delta)
+    after_validations = False if monitor_after_validations_only else None
+    early_stopping = EarlyStopping(
+        monitor="val_loss",
+        patience=config.patience,
+        min_delta=config.min_delta,
+        check_on_train_epoch_end=after_validations,
+    )
     if validate:
         callbacks = [
             ModelCheckpoint(
@@ -95,6 +107,7 @@ def make_shared_trainer(
                 save_top_k=1,
                 save_last=True,
                 overwrite=overwrite,
+                save_on_train_epoch_end=after_validations,
             ),
             early_stopping,
         ]
@@ -206,20 +219,22 @@ class ClipChordTask(ChordTask):
     def compute_loss(self, batch: dict[str, mx.array]) -> tuple[mx.array, dict[str, mx.array]]:
         outputs = self.pooled_logits(batch["features"])
         loss, parts = self.loss_fn(outputs, batch)
-        return loss, {**parts, **head_accuracies(outputs, batch)}
+        # In percent, as the guide reports them: the progress line, the history and validate() then show
+        # the same numbers (the line showed fractions of the history's percentages).
+        percent = {name: (100.0 * value, n) for name, (value, n) in head_accuracies(outputs, batch).items()}
+        return loss, {**parts, **percent}
 
     def batch_size(self, batch: dict[str, mx.array]) -> int:
         return int(batch["chord_type"].shape[0])  # clips: validation means are per clip
 
 
-def _percent(metrics: dict[str, float], prefix: str) -> dict[str, float]:
-    """The shared Trainer's ``<prefix>_*`` means as the guide reports them: accuracies in %."""
+def _guide_metrics(metrics: dict[str, float], prefix: str) -> dict[str, float]:
+    """The shared Trainer's ``<prefix>_*`` means under the guide's names (accuracies are in % already)."""
     out = {}
     for key, value in metrics.items():
-        if not key.startswith(prefix):
-            continue
-        name = key[len(prefix) :]
-        out["total_loss" if name == "loss" else name] = 100.0 * value if name.endswith("_acc") else value
+        if key.startswith(prefix):
+            name = key[len(prefix) :]
+            out["total_loss" if name == "loss" else name] = value
     return out
 
 
@@ -237,7 +252,7 @@ class Trainer:
         overwrite: let the first `train` / `train_epoch` save over an earlier run's checkpoints in
             ``config.checkpoint_dir`` (refused otherwise; `load_checkpoint` first continues that run).
 
-    Accuracies returned by `validate` and in the history are percentages, as in the guide.
+    Accuracies are percentages, as in the guide: in `validate`, the history and the progress line.
     """
 
     def __init__(
@@ -304,11 +319,15 @@ class Trainer:
                 "clip_sample_rate": sample_rate,
             },
         )
-        self.shared: SharedTrainer | None = None  # the shared Trainer of the last train / train_epoch
+        # One shared Trainer, made by the first train / train_epoch, runs every later one: its callbacks
+        # (best checkpoint, EarlyStopping) keep their best score and patience count across the calls.
+        self.shared: SharedTrainer | None = None
+        self._fitted = False  # the shared Trainer has trained (the next call continues its run)
         self.loggers = build_loggers(
             self.config.logger, self.run_dir
         )  # one set for every train / train_epoch
         self._resume: str | None = None  # checkpoint the next train / train_epoch continues from
+        self._resume_epoch = 0  # the epochs that checkpoint had done
         self._history: dict[str, list] = {}
 
     @property
@@ -317,29 +336,50 @@ class Trainer:
 
     @property
     def epochs_done(self) -> int:
-        return self.shared.current_epoch if self.shared is not None else 0
+        if self._resume is not None:
+            return self._resume_epoch
+        return self.shared.current_epoch if self._fitted else 0
 
     def _fit(self, max_epochs: int, validate: bool) -> None:
-        resume = self._resume
-        if resume is None and self.shared is not None:
-            # Continue from where the last call stopped (optimizer, schedule, random state, epoch count).
-            resume = self.shared.save_checkpoint(self._scratch_checkpoint())
-        if resume is None and not self.overwrite:
-            self._refuse_an_earlier_run()
-        # Checked above, in this Trainer's words; a resumed fit goes on in its own folder.
-        trainer, self.early_stopping = make_shared_trainer(
-            self.config, self.run_dir, max_epochs, validate, self.loggers, overwrite=True
-        )
-        trainer.resume_hint = None
+        if self.shared is None:
+            if self._resume is None and not self.overwrite:
+                self._refuse_an_earlier_run()
+            # Checked above, in this Trainer's words; a resumed fit goes on in its own folder.
+            self.shared, self.early_stopping = make_shared_trainer(
+                self.config,
+                self.run_dir,
+                max_epochs,
+                self.val_loader is not None,
+                self.loggers,
+                overwrite=True,
+                monitor_after_validations_only=True,
+            )
+            self.shared.resume_hint = None
+        trainer = self.shared
+        trainer.max_epochs = max_epochs
         # As the guide's train loop (model.train() at each call): the shared Trainer keeps the modes it is
         # given, and the module may come back from an evaluation in eval mode (`example.py`).
         self.module.train()
-        trainer.fit(self.module, self.train_loader, self.val_loader if validate else None, ckpt_path=resume)
-        self.shared, self._resume = trainer, None
+        # A later call continues exactly where the last one stopped (optimizer, schedule, random state,
+        # loader position) through a checkpoint: a fit of the same Trainer without one would start a new
+        # optimizer. It is scratch, so it goes to a temporary folder, not among the user's checkpoints.
+        with tempfile.TemporaryDirectory(prefix="audiotrain-continue-") as scratch:
+            resume = self._resume
+            if resume is None and self._fitted:
+                resume = str(trainer.save_checkpoint(Path(scratch) / "continue"))
+            try:
+                trainer.fit(
+                    self.module, self.train_loader, self.val_loader if validate else None, ckpt_path=resume
+                )
+            except BaseException:
+                if not self._fitted:
+                    self.shared = None  # a first fit that failed: the next call starts afresh
+                raise
+        self._fitted, self._resume = True, None
         self._history = trainer.history
 
     def _refuse_an_earlier_run(self) -> None:
-        folder = self._scratch_checkpoint().parent
+        folder = self.run_dir / Path(self.config.checkpoint_dir)
         found = sorted(p.name for p in folder.glob("*") if (p / ckpt.STATE_FILE).is_file())
         if found:
             raise FileExistsError(
@@ -349,11 +389,17 @@ class Trainer:
                 "or run_dir, or pass Trainer(..., overwrite=True) to save over them"
             )
 
-    def _scratch_checkpoint(self) -> Path:
-        return self.run_dir / Path(self.config.checkpoint_dir) / "continue"
-
     def train(self) -> dict[str, list[float]]:
         """Train up to ``config.num_epochs`` (validating each epoch, early stopping, checkpoints); the history."""
+        done = self.epochs_done
+        if (self._fitted or self._resume is not None) and done >= self.config.num_epochs:
+            warnings.warn(
+                f"Trainer.train: nothing to train, {done} epochs are done and config.num_epochs is "
+                f"{self.config.num_epochs}; set config.num_epochs higher to train further",
+                UserWarning,
+                stacklevel=2,
+            )
+            return self.history
         self._fit(self.config.num_epochs, validate=self.val_loader is not None)
         return self.history
 
@@ -361,7 +407,7 @@ class Trainer:
         """One more training epoch (no validation): the guide's ``total_loss``, component losses, learning rate."""
         self._fit(self.epochs_done + 1, validate=False)
         row = {k: v[-1] for k, v in self._history.items()}
-        metrics = _percent({k: v for k, v in row.items() if v is not None}, "train_")
+        metrics = _guide_metrics({k: v for k, v in row.items() if v is not None}, "train_")
         metrics["learning_rate"] = self.shared.learning_rate()
         return metrics
 
@@ -378,16 +424,12 @@ class Trainer:
             logger=False,
         )
         (metrics,) = evaluator.validate(self.module, self.val_loader)
-        return _percent(metrics, "val_")
+        return _guide_metrics(metrics, "val_")
 
     @property
     def history(self) -> dict[str, list[float]]:
         """Per epoch: the guide's keys (accuracies in %)."""
-        out = {}
-        for key, source in HISTORY_KEYS.items():
-            values = self._history.get(source, [])
-            out[key] = [100.0 * v if v is not None and key.endswith("_acc") else v for v in values]
-        return out
+        return {key: list(self._history.get(source, [])) for key, source in HISTORY_KEYS.items()}
 
     def save_checkpoint(self, path: str | Path) -> Path:
         """Write a resumable checkpoint folder at ``path`` (weights, optimizer, schedule, history, config)."""
@@ -409,6 +451,8 @@ class Trainer:
             history.load_state_dict(state["history"])
         self._history = history.columns()
         self._resume = str(folder)
+        with ckpt.named_source(folder / ckpt.STATE_FILE):
+            self._resume_epoch = int(state["progress"]["epoch"])
 
     def train_with_cv(
         self,
