@@ -175,6 +175,29 @@ def claim_folder(folder: str | os.PathLike, what: str) -> None:
     _claims[folder] = [fd, 1, created]
 
 
+def live_claim_owner(folder: str | os.PathLike) -> str | None:
+    """The fit of another live process that claims `folder` (`claim_folder`), in words, or None when no
+    other process does: whoever is about to delete the folder asks first (``--overwrite`` of a run folder
+    whose run is still training). Deleting the claim file would not stop that fit; it would only let a
+    second fit claim a new one beside it."""
+    lock = Path(folder) / CLAIM_FILE
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        ours = os.fstat(fd).st_ino
+        if any(os.fstat(held[0]).st_ino == ours for held in _claims.values()):
+            return None  # this process's own fit (it knows what it deletes)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _claim_owner(fd)
+        return None
+    finally:
+        os.close(fd)  # (drops the shared lock taken, if any)
+
+
 def _claim_owner(fd: int) -> str:
     """The process a claim file names, in words ("the fit of process 123 on host h, since ...")."""
     try:
