@@ -58,12 +58,26 @@ def create_atomically(target: str | Path, write: Callable[[BinaryIO], object]) -
     file, atomic and exclusive), so the first file of a run claims its folder. On a file system without hard
     links the file is created exclusively and written in place.
     """
+
+    def write_to(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:
+            write(handle)
+
+    create_path_atomically(target, write_to)
+
+
+def create_path_atomically(target: str | Path, write_to: Callable[[Path], object]) -> None:
+    """`create_atomically` for a writer that takes a file name (as `write_path_atomically`): an output
+    checked to be absent at a command's start is created only if it still is at its end, never renamed over
+    a file another program wrote meanwhile."""
     target = Path(target)
     tmp = target.with_name(f"{TMP_PREFIX}{uuid.uuid4().hex}{target.suffix}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    mode = os.fstat(fd).st_mode & 0o777
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
+        write_to(tmp)
+        os.chmod(tmp, mode)
         try:
             os.link(tmp, target)
         except FileExistsError:
@@ -75,6 +89,12 @@ def create_atomically(target: str | Path, write: Callable[[BinaryIO], object]) -
                 handle.write(data)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_output(target: str | Path, write_to: Callable[[Path], object], replace: bool) -> None:
+    """Write a command's output file through ``write_to(tmp)``, atomically: over an earlier one if `replace`
+    (``--overwrite``), else only as a new file (`create_path_atomically`; `FileExistsError` if it exists)."""
+    (write_path_atomically if replace else create_path_atomically)(target, write_to)
 
 
 def probe_writable(folder: str | Path) -> tuple[Path, OSError | None]:

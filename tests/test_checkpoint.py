@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -819,3 +820,75 @@ def test_checkpoints_under_a_name_the_locale_cannot_encode_are_written_and_read(
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[0.0, 1.0, 2.0]"
     assert (tmp_path / "实验 🎵" / "last" / ckpt.MODEL_FILE).is_file()
+
+
+def _save_paused_in_its_swap(monkeypatch, folder: Path, step: int, name: str = "best"):
+    """Start a save of `name` (step `step`) in a thread that pauses between the swap's two renames, as a
+    running fit's save does for an instant; returns (the thread, the event set once `name` is missing)."""
+    import threading
+
+    real = os.replace
+    in_gap, thread_id = threading.Event(), []
+
+    def replace(src, dst):
+        real(src, dst)
+        if thread_id == [threading.get_ident()] and Path(dst).name.startswith(f".{name}.prev-"):
+            in_gap.set()
+            time.sleep(0.5)  # best is missing; its .tmp- (locked) and .prev- are there
+
+    monkeypatch.setattr(ckpt.os, "replace", replace)
+
+    def save():
+        thread_id.append(threading.get_ident())
+        _write(folder, step, name)
+
+    writer = threading.Thread(target=save)
+    writer.start()
+    return writer, in_gap
+
+
+def test_a_load_during_a_live_save_waits_for_it_and_never_takes_its_temporary_folder(tmp_path, monkeypatch):
+    """A load in the instant between a running fit's two renames found `best` missing and took the writer's
+    .best.tmp- folder (or the .best.prev- it deletes next) for one "left by an interrupted save"."""
+    _write(tmp_path, 1, "best")
+    writer, in_gap = _save_paused_in_its_swap(monkeypatch, tmp_path, 2)
+    try:
+        assert in_gap.wait(10)
+        assert not (tmp_path / "best").exists() and ckpt.being_saved(tmp_path / "best")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no "left by an interrupted save"
+            folder = ckpt.resolve_checkpoint(tmp_path / "best")
+        assert folder == tmp_path / "best" and _step_of(folder) == 2
+    finally:
+        writer.join()
+    # A save that really was interrupted (its writer is gone) is still recovered from.
+    os.replace(tmp_path / "best", tmp_path / ".best.prev-0123abcd")
+    assert not ckpt.being_saved(tmp_path / "best")
+    with pytest.warns(UserWarning, match="interrupted save"):
+        assert ckpt.resolve_checkpoint(tmp_path / "best") == tmp_path / ".best.prev-0123abcd"
+
+
+def test_a_torn_read_is_made_again_and_otherwise_says_a_save_replaced_the_checkpoint(tmp_path):
+    _write(tmp_path, 1)
+    steps = []
+
+    def read(folder):  # a save of the running fit replaces `last` after the state is read, the first time
+        state = ckpt.read_state(folder)
+        if not steps:
+            _write(tmp_path, 2)
+        steps.append(state["progress"]["global_step"])
+        return state
+
+    state = ckpt.read_unreplaced(tmp_path / "last", ckpt.resolve_checkpoint, read)
+    assert steps == [1, 2] and state["progress"]["global_step"] == 2
+
+    def always_torn(folder):
+        _write(tmp_path, 3)
+        return ckpt.read_state(folder)
+
+    with pytest.raises(
+        ckpt.CheckpointError, match=r"last: the checkpoint was replaced by a save of a running"
+    ):
+        ckpt.read_unreplaced(tmp_path / "last", ckpt.resolve_checkpoint, always_torn)
+    with pytest.raises(ckpt.CheckpointError, match="not a complete audiotrain checkpoint"):  # not torn: as is
+        ckpt.read_unreplaced(tmp_path, ckpt.resolve_checkpoint, ckpt.read_state)

@@ -13,6 +13,7 @@ from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionMode
 from audiotrain.recipes.chords import cli as chords
 from audiotrain.recipes.chords.config import ChordFeatureConfig, TrainingConfig
 from audiotrain.recipes.chords.init_from import check_init_from, with_checkpoint_model
+from audiotrain.recipes.chords.model_checkpoint import resolve_model_checkpoint
 from audiotrain.recipes.chords.predict import ChordPredictor, checkpoint_entries
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY, ChordTask
 from audiotrain.recipes.chords.train import check_resume_settings
@@ -236,3 +237,39 @@ def test_a_predictor_from_a_runs_config_and_weights_uses_the_runs_window_length(
     assert (
         ChordPredictor.from_config(config, run / "checkpoints" / "best" / ckpt.MODEL_FILE).window_frames == 32
     )
+
+
+def test_a_run_folder_whose_best_is_being_swapped_in_loads_best_not_last(tmp_path, monkeypatch):
+    """Given a run folder, a load in the instant a running fit swapped its new best in found no best and
+    took last (neither the old nor the new best), saying nothing."""
+    from test_checkpoint import _save_paused_in_its_swap, _step_of, _write
+
+    folder = tmp_path / "run" / "checkpoints"
+    _write(folder, 1, "best")
+    _write(folder, 2, "last")
+    writer, in_gap = _save_paused_in_its_swap(monkeypatch, folder, 3)
+    try:
+        assert in_gap.wait(10) and not (folder / "best").exists()
+        found = resolve_model_checkpoint(tmp_path / "run")
+    finally:
+        writer.join()
+    assert found == folder / "best" and _step_of(found) == 3
+
+
+def test_a_load_torn_by_a_save_is_made_again(run, tmp_path, monkeypatch):
+    """A save of the running fit that replaced best between the read of its state and of its weights gave a
+    model of two saves (or an error naming a hidden folder): the load is made again."""
+    source, best = run / "checkpoints" / "best", tmp_path / "run" / "checkpoints" / "best"
+    shutil.copytree(source, best)
+    real, reads = ckpt.read_state, []
+
+    def read_state(folder):
+        state = real(folder)
+        reads.append(folder)
+        if len(reads) == 1:
+            ckpt.copy_checkpoint(source, best)  # the fit saves a new best meanwhile
+        return state
+
+    monkeypatch.setattr(ckpt, "read_state", read_state)
+    ChordPredictor.from_checkpoint(tmp_path / "run")
+    assert reads == [best, best]

@@ -9,6 +9,7 @@ import random
 import signal
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 import traceback
@@ -1024,3 +1025,38 @@ def test_subset_reads_its_indices_in_order_and_passes_the_epoch_on():
     assert part[0] == 43
     with pytest.raises(IndexError, match=r"indices \[5\] out of range for a dataset of 5 samples"):
         Subset(base, [1, 5])
+
+
+def test_process_workers_without_file_descriptors_left_say_so_and_how_to_go_on(tmp_path):
+    """Starting process workers with the process's file descriptors nearly used up was a raw
+    `OSError: [Errno 24] Too many open files` from inside multiprocessing, naming neither the DataLoader,
+    its workers nor the limit."""
+    script = textwrap.dedent(
+        """
+        import os, resource
+        import numpy as np
+        from audiotrain import DataLoader
+        from audiotrain.data import DataLoaderError
+
+        class Numbers:
+            def __len__(self):
+                return 16
+
+            def __getitem__(self, i):
+                return {"x": np.full((2,), i, np.float32)}
+
+        open_now = len(os.listdir("/proc/self/fd"))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (open_now + 6, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+        try:
+            list(DataLoader(Numbers(), batch_size=4, num_workers=2, worker_type="process"))
+        except DataLoaderError as error:
+            print("error:", error)
+        import multiprocessing
+        print("alive:", len(multiprocessing.active_children()))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "error: DataLoader: cannot start 2 worker processes: too many open files" in done.stdout
+    assert "ulimit -n" in done.stdout and "worker_type='thread'" in done.stdout
+    assert "alive: 0" in done.stdout

@@ -594,3 +594,38 @@ def test_test_songs_of_a_run_that_held_out_no_songs_says_so(checkpoint, songs, t
     assert f"--test_songs_of {run}: that run held out no test songs" in err, err
     assert f"leave --test_songs_of out to score every song of {data}" in err
     assert "the folder that run trained on" not in err
+
+
+def test_evaluate_replaces_no_output_written_meanwhile(checkpoint, songs, tmp_path, monkeypatch, capsys):
+    """evaluate -o checked at its start that its outputs did not exist, then wrote over whatever was there
+    once every song was scored: a .lab edited meanwhile, or another evaluation's scores, were replaced."""
+    data = _data_folder(songs, tmp_path)
+    out = tmp_path / "eval"
+    argv = ["evaluate", "--checkpoint", str(checkpoint), "--tta", "0", "--data", str(data), "-o", str(out)]
+    real = ChordPredictor.posteriors
+    appearing = {}
+
+    def posteriors(self, audio_path):  # another program writes into -o while the songs are transcribed
+        out.mkdir(exist_ok=True)
+        for name, text in appearing.items():
+            (out / name).write_text(text)
+        return real(self, audio_path)
+
+    monkeypatch.setattr(ChordPredictor, "posteriors", posteriors)
+    appearing[f"{songs[0].name}.lab"] = "edited by hand\n"
+    capsys.readouterr()
+    assert chords.main(argv) == 1
+    captured = capsys.readouterr()
+    assert "majmin" in captured.out
+    assert f"not written: {songs[0].name}.lab appeared in {out} while evaluating" in captured.err
+    assert (out / f"{songs[0].name}.lab").read_text() == "edited by hand\n"
+    assert (out / "scores.json").is_file() and (out / f"{songs[1].name}.lab").is_file()
+    # Another evaluation's scores.json: nothing of this one is written there, its scores are still printed.
+    shutil.rmtree(out)
+    appearing.clear()
+    appearing["scores.json"] = "{}"
+    assert chords.main(argv) == 2
+    captured = capsys.readouterr()
+    assert "majmin" in captured.out
+    assert f"{out / 'scores.json'} appeared while evaluating" in captured.err
+    assert [p.name for p in out.iterdir()] == ["scores.json"] and (out / "scores.json").read_text() == "{}"

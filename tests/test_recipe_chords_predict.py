@@ -300,3 +300,51 @@ def test_tta_goes_as_far_as_the_checkpoints_spare_bins_reach(checkpoint, tmp_pat
     assert ChordPredictor.from_checkpoint(reaching_8, tta_shifts=range(-8, 9)).tta_shifts == tuple(
         range(-8, 9)
     )
+
+
+# ---- an output written by another program while predicting ---------------------------------------------------
+
+HAND_MADE = "0.000000\t3.000000\tC:maj\n3.000000\t6.000000\tG:7\n"
+
+
+def test_an_output_file_written_meanwhile_is_not_replaced(checkpoint, tmp_path, monkeypatch, capsys):
+    """predict checked at its start that -o did not exist, then renamed its output over whatever was there
+    once it had transcribed: a hand annotation written meanwhile was silently replaced."""
+    song, target = _tone(tmp_path / "song.wav"), tmp_path / "song.lab"
+    real = chords.refuse_existing_outputs
+
+    def then_the_user_writes_it(targets, overwrite):  # (the model load and transcription take long)
+        real(targets, overwrite)
+        target.write_text(HAND_MADE)
+
+    monkeypatch.setattr(chords, "refuse_existing_outputs", then_the_user_writes_it)
+    capsys.readouterr()
+    assert _predict(checkpoint, song, "-o", target) == 2
+    assert f"{target} appeared while predicting" in capsys.readouterr().err
+    assert target.read_text() == HAND_MADE
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["song.lab", "song.wav"]  # no temporary file left
+    target.unlink()
+    assert _predict(checkpoint, song, "-o", target, "--overwrite") == 0  # --overwrite replaces it
+    assert target.read_text() != HAND_MADE
+
+
+def test_in_a_folder_an_output_written_meanwhile_is_skipped_and_listed(
+    checkpoint, tmp_path, monkeypatch, capsys
+):
+    inputs, out = _songs(tmp_path / "in"), tmp_path / "out"
+    real = ChordPredictor.posteriors
+
+    def posteriors(self, audio_path):  # another predict (or a hand) writes b.lab as b.wav is transcribed
+        if Path(audio_path).name == "b.wav":
+            (out / "b.lab").write_text(HAND_MADE)
+        return real(self, audio_path)
+
+    monkeypatch.setattr(ChordPredictor, "posteriors", posteriors)
+    capsys.readouterr()
+    assert _predict(checkpoint, inputs, "-o", out) == 1
+    captured = capsys.readouterr()
+    assert f"skipped: {out / 'b.lab'} appeared while predicting; not replaced" in captured.err
+    assert "skipped 1 output that appeared while predicting" in captured.err
+    assert "wrote 2 .lab files" in captured.out
+    assert (out / "b.lab").read_text() == HAND_MADE
+    assert sorted(p.name for p in out.iterdir()) == ["a.lab", "b.lab", "c.lab"]

@@ -1,5 +1,7 @@
 """recipes/_run.py: the run-folder policy both recipes share, their run record and resume command."""
 
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from audiotrain.recipes._run import (
     resume_command,
     write_run_record,
 )
+from audiotrain.train.checkpoint import FolderInUseError
 
 import numpy as np
 import pytest
@@ -65,6 +68,33 @@ def test_overwrite_removes_only_the_runs_own_outputs(tmp_path):
     clear_run_outputs(run, ("config.json", "checkpoints", "history.json"), lines.append)
     assert sorted(p.name for p in run.iterdir()) == ["notes.txt"]
     assert lines == [f"--overwrite: removed the previous run's config.json, checkpoints from {run}"]
+
+
+def test_overwrite_of_a_run_still_training_is_refused_before_anything_is_removed(tmp_path):
+    # Run A trains in `run` (another process: its fit holds the checkpoint folder's claim); run B is
+    # started there with --overwrite. Removing A's files would not stop A, which would go on writing into
+    # B's run (and B would claim a new lock file beside A's).
+    run = tmp_path / "run"
+    (run / "checkpoints" / "last").mkdir(parents=True)
+    (run / "config.json").write_text("{}")
+    fit = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from audiotrain.train.checkpoint import claim_folder; "
+         "claim_folder(sys.argv[1], 'x'); print('claimed', flush=True); time.sleep(60)", str(run / "checkpoints")],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert fit.stdout.readline().strip() == "claimed"
+        with pytest.raises(FolderInUseError, match=rf"--overwrite: {run} is in use: the fit of process {fit.pid} "
+                           r"on host .* is still training there.*nothing was removed"):  # fmt: skip
+            clear_run_outputs(run, ("config.json", "checkpoints"), print)
+        assert sorted(p.name for p in run.iterdir()) == ["checkpoints", "config.json"]
+        assert (run / "checkpoints" / "last").is_dir()
+    finally:
+        fit.kill()
+        fit.wait()
+    # A run that crashed (its process is gone) left its lock file unlocked: --overwrite replaces it.
+    clear_run_outputs(run, ("config.json", "checkpoints"), print)
+    assert list(run.iterdir()) == []
 
 
 def test_a_checkpoint_folder_of_another_run_is_refused(tmp_path):

@@ -32,7 +32,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from audiotrain._files import parse_json, write_atomically
+from audiotrain._files import parse_json, write_output
 from audiotrain.chords.harte import HARTE_GRAMMAR, NO_CHORD, HarteError, format_harte, parse_harte
 
 #: Default tolerance (seconds) for rounding differences between consecutive segment boundaries.
@@ -293,18 +293,19 @@ def _refuse_unreadable(path: Path, segments: Sequence[ChordSegment]) -> None:
         validate_segments(segments, f"{path} (not written)", allow_gaps=True)
 
 
-def write_lab(path: str | Path, segments: Iterable[ChordSegment]) -> Path:
+def write_lab(path: str | Path, segments: Iterable[ChordSegment], *, replace: bool = True) -> Path:
     """Write segments as a ``.lab`` file (tab-separated, times with 6 decimals); returns the path.
 
     Labels are written as given. Segments that `read_lab` would refuse are an `AnnotationError` naming the
-    segment, and nothing is written (`_refuse_unreadable`).
+    segment, and nothing is written (`_refuse_unreadable`). With ``replace=False`` an existing `path` is a
+    `FileExistsError` (checked as the file is put in place: one written meanwhile is never replaced).
     """
     path = Path(path)
     segments = list(segments)
     _refuse_unreadable(path, segments)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = "".join(f"{s.start:.6f}\t{s.end:.6f}\t{s.label}\n" for s in segments)
-    write_atomically(path, lambda handle: handle.write(text.encode("utf-8")))
+    data = "".join(f"{s.start:.6f}\t{s.end:.6f}\t{s.label}\n" for s in segments).encode("utf-8")
+    write_output(path, lambda tmp: tmp.write_bytes(data), replace)
     return path
 
 
@@ -466,11 +467,13 @@ def write_jams(
     *,
     duration: float | None = None,
     title: str | None = None,
+    replace: bool = True,
 ) -> Path:
     """Write segments as a minimal JAMS file with one ``chord`` annotation; returns the path.
 
     ``title`` (the song's name, e.g. its audio file's stem) defaults to the stem of ``path``. A ``.jamz``
-    path is written gzip-compressed. Segments that `read_jams` would refuse are an error, as in `write_lab`.
+    path is written gzip-compressed. Segments that `read_jams` would refuse are an error, and ``replace``
+    means, as in `write_lab`.
     """
     path = Path(path)
     _refuse_unreadable(path, segments)
@@ -479,7 +482,7 @@ def write_jams(
     data = text.encode("utf-8")
     if path.suffix.lower() == ".jamz":
         data = gzip.compress(data, mtime=0)
-    write_atomically(path, lambda handle: handle.write(data))
+    write_output(path, lambda tmp: tmp.write_bytes(data), replace)
     return path
 
 

@@ -20,11 +20,13 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import errno
 import multiprocessing as mp
 import numbers
 import pickle
 import queue
 import random
+import resource
 import signal
 import sys
 import threading
@@ -43,6 +45,18 @@ _WORKER_POLL_S = 1.0
 _MAIN_POLL_S = 0.5
 # How long `close` waits for workers to exit on their own before terminating them (seconds).
 _JOIN_TIMEOUT_S = 5.0
+
+
+def _too_many_files_message(num_workers: int, processes: bool) -> str:
+    """Why `num_workers` workers could not start: the process (or the system) has no file descriptor left
+    for their pipes; the raw OSError came from deep inside multiprocessing and named none of this."""
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    kind = "worker processes" if processes else "worker threads"
+    fewer = "use fewer workers (num_workers) or worker_type='thread'" if processes else "use fewer workers"
+    return (
+        f"DataLoader: cannot start {num_workers} {kind}: too many open files (this process may hold {limit}; "
+        f"ulimit -n); close files, raise the limit (ulimit -n), or {fewer}"
+    )
 
 
 class DataLoaderError(RuntimeError):
@@ -770,6 +784,20 @@ class WorkerPool:
         self.user_generators: set[str] = set()
         self._buffer: dict[int, tuple] = {}
         self._closed = False
+        self._task_qs: list = []
+        self._workers: list = []
+        try:
+            self._start(job, num_workers, mp_context, seed, epoch)
+        except OSError as error:
+            if error.errno not in (errno.EMFILE, errno.ENFILE):
+                raise
+            self._abandon_start()
+            raise DataLoaderError(
+                _too_many_files_message(num_workers, self.is_process), stage="worker"
+            ) from None
+
+    def _start(self, job: BatchJob, num_workers: int, mp_context: Any, seed: int, epoch: int) -> None:
+        """Make the queues and start the workers (each queue and process takes file descriptors)."""
         if self.is_process:
             try:
                 payload = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
@@ -810,6 +838,18 @@ class WorkerPool:
         with _sigint_held() if self.is_process else contextlib.nullcontext():
             for w in self._workers:
                 w.start()
+
+    def _abandon_start(self) -> None:
+        """End what a start that failed midway made: the workers started, and the queues (their pipes)."""
+        self._closed = True
+        for w in self._workers:
+            if self.is_process and w.pid is not None and w.is_alive():
+                w.terminate()
+                w.join(_JOIN_TIMEOUT_S)
+        for q in [*self._task_qs, getattr(self, "_result_q", None)]:
+            if self.is_process and q is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    q.close()
 
     @property
     def closed(self) -> bool:

@@ -290,7 +290,11 @@ def clear_run_outputs(
     folder: Path, outputs: Iterable[str], log: Callable[[str], None] = print, asked_by: str = "--overwrite"
 ) -> None:
     """Remove what an earlier run wrote in `folder` (the names in `outputs`); other files stay. `asked_by`
-    names the option that asked for it in the message (a flag, or ``overwrite=True`` in Python)."""
+    names the option that asked for it in the message (a flag, or ``overwrite=True`` in Python).
+
+    Nothing is removed while a fit of another live process saves checkpoints below them (its run is still
+    training): `ckpt.FolderInUseError` naming that process."""
+    refuse_outputs_in_use(folder, outputs, asked_by)
     removed = []
     for name in outputs:
         path = folder / name
@@ -303,6 +307,26 @@ def clear_run_outputs(
         removed.append(name)
     if removed:
         log(f"{asked_by}: removed the previous run's {', '.join(removed)} from {folder}")
+
+
+def refuse_outputs_in_use(folder: Path, outputs: Iterable[str], asked_by: str) -> None:
+    """`ckpt.FolderInUseError` when a live fit of another process claims a checkpoint folder among (or
+    below) `outputs` of `folder`: removing its files would not stop it, and it would go on writing into the
+    run that replaces it."""
+    for name in outputs:
+        path = folder / name
+        if not path.is_dir() or path.is_symlink():
+            continue
+        for where, _, files in os.walk(path):
+            if ckpt.CLAIM_FILE not in files:
+                continue
+            owner = ckpt.live_claim_owner(where)
+            if owner is not None:
+                raise ckpt.FolderInUseError(
+                    f"{asked_by}: {folder} is in use: {owner} is still training there (it saves its "
+                    f"checkpoints in {where}); nothing was removed. Wait for that run to end (or stop it), or "
+                    "choose another run folder"
+                )
 
 
 def create_run_folder(folder: Path | None, prefix: str, parent: Path = Path("runs")) -> Path:

@@ -43,15 +43,17 @@ import shutil
 import socket
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from audiotrain import _loading
 from audiotrain._files import read_json_file
 
 import mlx.core as mx
 from mlx.utils import tree_flatten, tree_map_with_path
+
+T = TypeVar("T")
 
 FORMAT = "audiotrain-checkpoint"
 FORMAT_VERSION = 2  # 2: the trainer state as named objects (progress, running_means, history, random)
@@ -173,6 +175,29 @@ def claim_folder(folder: str | os.PathLike, what: str) -> None:
     started = time.strftime("%Y-%m-%d %H:%M:%S")
     os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": started}).encode())
     _claims[folder] = [fd, 1, created]
+
+
+def live_claim_owner(folder: str | os.PathLike) -> str | None:
+    """The fit of another live process that claims `folder` (`claim_folder`), in words, or None when no
+    other process does: whoever is about to delete the folder asks first (``--overwrite`` of a run folder
+    whose run is still training). Deleting the claim file would not stop that fit; it would only let a
+    second fit claim a new one beside it."""
+    lock = Path(folder) / CLAIM_FILE
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        ours = os.fstat(fd).st_ino
+        if any(os.fstat(held[0]).st_ino == ours for held in _claims.values()):
+            return None  # this process's own fit (it knows what it deletes)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _claim_owner(fd)
+        return None
+    finally:
+        os.close(fd)  # (drops the shared lock taken, if any)
 
 
 def _claim_owner(fd: int) -> str:
@@ -568,6 +593,8 @@ def resolve_checkpoint(path: str | os.PathLike, required: Sequence[str] = REQUIR
     optimizer's)."""
     folder = Path(path)
     if not folder.exists():
+        _wait_for_live_save(folder)
+    if not folder.exists():
         left = _leftovers(folder.parent).get(folder.name, [])
         found = _newest([p for kind, p in left if kind == "prev"] + [p for kind, p in left if kind == "tmp"])
         if found is not None:
@@ -593,6 +620,78 @@ def resolve_checkpoint(path: str | os.PathLike, required: Sequence[str] = REQUIR
     for name in CHECKPOINT_FILES:
         _inside(folder / name)  # every file, before any is read: a loader may read the state first
     return folder
+
+
+#: How long a load waits for a checkpoint that a running fit's save is swapping in (the gap between its two
+#: renames is microseconds; a slow disk or a paused writer may stretch it).
+SAVE_WAIT_S = 5.0
+
+
+def being_saved(folder: str | os.PathLike) -> bool:
+    """Whether a live process is saving the checkpoint `folder` now: its ``.NAME.tmp-*`` folder is locked
+    (`_locked_temp_folder`). While that save swaps it in, `folder` is briefly missing: a reader must wait for
+    it, not take the writer's temporary folder (nor the ``prev`` it is about to delete) for a crash's."""
+    folder = Path(folder)
+    for kind, entry in _leftovers(folder.parent).get(folder.name, []):
+        if kind != "tmp":
+            continue
+        fd = _try_lock(entry)
+        if fd is not None:
+            os.close(fd)  # a dead writer's (a crash): `resolve_checkpoint` may recover from it
+        elif entry.exists():
+            return True
+    return False
+
+
+def _wait_for_live_save(folder: Path) -> None:
+    """Wait (up to `SAVE_WAIT_S`) for the missing `folder` while a running fit's save is swapping it in;
+    `CheckpointError` if it stays missing. Returns at once when no live save is under way."""
+    deadline = time.monotonic() + SAVE_WAIT_S
+    while being_saved(folder):
+        if folder.exists():
+            return
+        if time.monotonic() > deadline:
+            raise CheckpointError(
+                f"{folder} is being replaced by a save of a running fit and stayed missing for "
+                f"{SAVE_WAIT_S:g} s; run again in a moment"
+            )
+        time.sleep(0.02)
+
+
+#: How many times a load is tried while saves of a running fit keep replacing the checkpoint under it.
+LOAD_TRIES = 5
+
+
+def read_unreplaced(path: Any, resolve: Callable[[Any], Path], read: Callable[[Path], T]) -> T:
+    """``read(resolve(path))``, tried again when a running fit's save replaced the checkpoint folder during
+    the read (its state of one save and weights of the next, or a file gone in the swap): the folder found
+    at the end is not the one found at the start. An error of a folder that stayed as it was is raised as
+    it is; after `LOAD_TRIES` torn reads, a `CheckpointError` naming `path`, as the user gave it."""
+    for _ in range(LOAD_TRIES):
+        folder = resolve(path)
+        before = _identity(folder)
+        try:
+            result = read(folder)
+        except (CheckpointError, OSError):
+            if before is not None and _identity(folder) == before:
+                raise  # (not torn: the folder itself is at fault)
+        else:
+            if _identity(folder) == before:
+                return result
+        time.sleep(0.05)
+    raise CheckpointError(
+        f"{path}: the checkpoint was replaced by a save of a running fit while it was read, {LOAD_TRIES} "
+        "times; run again"
+    )
+
+
+def _identity(folder: Path) -> tuple[int, int] | None:
+    """Which folder stands at `folder` (a save puts a new one there), or None when none does."""
+    try:
+        info = os.stat(folder)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
 
 
 def _inside(file: Path) -> Path:

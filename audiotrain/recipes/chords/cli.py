@@ -79,6 +79,7 @@ from audiotrain.recipes.chords.evaluate import (
     evaluation_outputs,
     run_test_songs,
     trimmed_note,
+    write_evaluation,
 )
 from audiotrain.recipes.chords.export import main as export_main
 from audiotrain.recipes.chords.init_from import check_init_from, with_checkpoint_model
@@ -631,7 +632,7 @@ def _cmd_evaluate(argv: list[str]) -> int:
         refuse_existing_outputs((args.output / name for name in written), args.overwrite)
         if args.overwrite:  # an earlier evaluation's .lab files of other songs would pass for this one's
             clear_run_outputs(args.output, evaluation_outputs(args.output), _print_to_stderr)
-    result = evaluate_songs(predictor, index.songs, args.output, allow_gaps=args.allow_gaps, skipped=skipped)
+    result = evaluate_songs(predictor, index.songs, allow_gaps=args.allow_gaps, skipped=skipped)
     print(
         f"{len(result.scores.per_song)} songs scored, mir_eval.chord scores in % (pooled over time / median over "
         "songs; songs skipped are listed below the table):"
@@ -644,6 +645,9 @@ def _cmd_evaluate(argv: list[str]) -> int:
     if result.frames_note:
         print(f"note: {result.frames_note}")
     print(f"transcription speed: {result.realtime_factor:.0f} s of audio per second")
+    # Written once the scores are printed: a scores.json another evaluation wrote there meanwhile is an
+    # error, which must not cost the scores of minutes of transcription.
+    not_replaced = write_evaluation(result, args.output, args.overwrite) if args.output is not None else []
     if against is not None:
         comparison = compare_results(result, evaluate_songs(against, index.songs, allow_gaps=args.allow_gaps))
         print(
@@ -652,16 +656,24 @@ def _cmd_evaluate(argv: list[str]) -> int:
         )
         print(comparison.table())
         if args.output is not None:
-            comparison.write(args.output)
+            not_replaced += comparison.write(args.output, args.overwrite)
     if args.output is not None:
         print(f"wrote .lab files and scores to {args.output}")
+    if not_replaced:
+        listed = ", ".join(not_replaced[:3]) + (
+            f" and {len(not_replaced) - 3} more" if len(not_replaced) > 3 else ""
+        )
+        print(
+            f"not written: {listed} appeared in {args.output} while evaluating (written by another program "
+            "since the start) and were not replaced: pass --overwrite to replace them; exit status 1",
+            file=sys.stderr,
+        )
     if result.scores.skipped:  # as predict on a folder: the scores do not cover every song given
         print(
             f"{len(result.scores.skipped)} songs skipped (listed above and in scores.json): exit status 1",
             file=sys.stderr,
         )
-        return 1
-    return 0
+    return 1 if result.scores.skipped or not_replaced else 0
 
 
 def _print_to_stderr(message: str) -> None:
@@ -752,10 +764,10 @@ def _predict_file(args: argparse.Namespace) -> int:
                 sys.stdout.write(jams_text(segments, duration=post.duration, title=args.input.stem) + "\n")
             elif target is None:
                 sys.stdout.write("".join(f"{s.start:.6f}\t{s.end:.6f}\t{s.label}\n" for s in segments))
-            elif file_format == "jams":  # write_jams gzips .jamz
-                write_jams(target, segments, duration=post.duration, title=args.input.stem)
             else:
-                write_lab(target, segments)  # (both write a whole file or none)
+                _write_prediction(
+                    target, file_format, segments, post.duration, args.input.stem, args.overwrite
+                )
         except KeyboardInterrupt:
             signum = heard[0] if heard else signal.SIGINT
             print(
@@ -763,7 +775,34 @@ def _predict_file(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return _stopped_status(signum)
+        except OutputAppeared:
+            raise FileExistsError(
+                f"{target} appeared while predicting (written by another program since the start); not "
+                "replaced, and the transcription is not written: pass --overwrite to replace it, or write "
+                "elsewhere with -o"
+            ) from None
     return 0
+
+
+class OutputAppeared(FileExistsError):
+    """An output file that was absent at a predict's start and is there when its output is written."""
+
+
+def _write_prediction(
+    target: Path, file_format: str, segments: list, duration: float, title: str, overwrite: bool
+) -> None:
+    """Write one transcription (the whole file or none). Without --overwrite the file is created only if
+    its name is still free: one that appeared since the start's check (a hand annotation, another
+    predict's output) is `OutputAppeared`, and left as it is."""
+    try:
+        if file_format == "jams":  # write_jams gzips .jamz
+            write_jams(target, segments, duration=duration, title=title, replace=overwrite)
+        else:
+            write_lab(target, segments, replace=overwrite)
+    except FileExistsError:
+        if overwrite or not (target.exists() or target.is_symlink()):
+            raise  # (a parent that is a file: not the output appearing)
+        raise OutputAppeared(str(target)) from None
 
 
 def _output_file_format(target: Path, asked: str | None) -> str:
@@ -852,6 +891,7 @@ def _predict_folder(args: argparse.Namespace, argv: list[str]) -> int:
     silent: list[Path] = []
     done: set[Path] = set()  # transcribed, or skipped as unreadable
     written_to: set[Path] = set()  # the count printed is of files on disk
+    appeared: list[Path] = []  # outputs another program wrote since the check above: not replaced
     current: Path | None = None
     stopped_by_signal: int | None = None
 
@@ -885,11 +925,17 @@ def _predict_folder(args: argparse.Namespace, argv: list[str]) -> int:
                 if post.silent:
                     silent.append(path)
                     print(f"note: {silence_note(path)}", file=sys.stderr)
-                try:  # (write_lab and write_jams write a whole file or none)
-                    if file_format == "jams":
-                        write_jams(targets[path], segments, duration=post.duration, title=path.stem)
-                    else:
-                        write_lab(targets[path], segments)
+                try:
+                    _write_prediction(
+                        targets[path], file_format, segments, post.duration, path.stem, args.overwrite
+                    )
+                except OutputAppeared:
+                    appeared.append(targets[path])
+                    print(
+                        f"skipped: {targets[path]} appeared while predicting; not replaced", file=sys.stderr
+                    )
+                    done.add(path)
+                    continue
                 except OSError as error:  # a name limit the file system did not report (eCryptfs: 143 bytes)
                     if error.errno != errno.ENAMETOOLONG:
                         raise
@@ -916,6 +962,13 @@ def _predict_folder(args: argparse.Namespace, argv: list[str]) -> int:
             "choice (predict FILE -o NAME.lab)",
             file=sys.stderr,
         )
+    if appeared:
+        print(
+            f"skipped {len(appeared)} output{'s' * (len(appeared) > 1)} that appeared while predicting "
+            "(written by another program since the start; listed above), not replaced: pass --overwrite to "
+            "replace them",
+            file=sys.stderr,
+        )
     if clashing:
         count = sum(len(group) for group in clashing)
         print(
@@ -937,7 +990,7 @@ def _predict_folder(args: argparse.Namespace, argv: list[str]) -> int:
         return _stopped_status(stopped_by_signal)
     speed = f" ({audio_seconds / elapsed:.0f} s of audio per second)" if audio_seconds else ""
     print(f"wrote {written} .{file_format} files to {out_dir}{speed}{kept_note}")
-    return 1 if skipped.total or unwritable or clashing else 0
+    return 1 if skipped.total or unwritable or clashing or appeared else 0
 
 
 def _say_where_predict_stopped(

@@ -29,11 +29,12 @@ from __future__ import annotations
 import json
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from audiotrain._files import write_output
 from audiotrain.audio import AudioError
 from audiotrain.chords.decode import decode_frames_and_offsets, frames_to_segments
 from audiotrain.chords.harte import NO_CHORD, PITCH_CLASS_NAMES
@@ -358,31 +359,56 @@ def evaluate_songs(
     return result
 
 
-def write_evaluation(result: EvaluationResult, out: Path) -> None:
+def write_evaluation(result: EvaluationResult, out: Path, replace: bool = True) -> list[str]:
     """`EVALUATION_FILES` and one ``<song>.lab`` per scored song into `out` (no confusion matrix where no
     frame is scored: `EvaluationResult.frames_note`).
 
     Written only once every song is scored, and ``scores.json`` first: it lists the songs whose ``.lab``
     is written here, so that ``evaluate --overwrite`` can remove all of them whatever stopped the writing.
     An evaluation that stopped before (an error, Ctrl-C) leaves no ``.lab`` without the ``scores.json``
-    that claims it."""
+    that claims it.
+
+    Without `replace` (``evaluate -o`` without ``--overwrite``, whose start found none of these names) each
+    file is created only if its name is still free (`_write_new`): a ``scores.json`` that appeared meanwhile
+    (another evaluation writing there) is a `FileExistsError` and nothing is written; the names of the other
+    files that appeared, left as they are, are returned."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "scores.json").write_text(json.dumps(result.summary(), indent=1))
+    taken: list[str] = []
+    summary = json.dumps(result.summary(), indent=1).encode()
+    if not _write_new(out / "scores.json", lambda tmp: tmp.write_bytes(summary), replace):
+        raise FileExistsError(
+            f"{out / 'scores.json'} appeared while evaluating (another evaluation writing to {out}?); not "
+            "replaced, and nothing was written there: write elsewhere with -o, or pass --overwrite"
+        )
     # UTF-8 whatever the locale; a song name from a file name the locale could not decode as its bytes.
-    (out / "scores.md").write_text(result.report() + "\n", encoding="utf-8", errors="surrogateescape")
+    report = (result.report() + "\n").encode("utf-8", errors="surrogateescape")
+    if not _write_new(out / "scores.md", lambda tmp: tmp.write_bytes(report), replace):
+        taken.append("scores.md")
     for name, (_, estimate) in result.pairs.items():
-        write_lab(out / f"{name}.lab", estimate)
+        if not _write_new(out / f"{name}.lab", lambda tmp, e=estimate: write_lab(tmp, e), replace):
+            taken.append(f"{name}.lab")
     if result.frames_note:  # nothing to plot (`frames_note` says why, in scores.md and in the output)
-        return
+        return taken
     from audiotrain.metrics.plots import plot_confusion_matrix  # matplotlib only when plotting
 
-    plot_confusion_matrix(
-        result.confusion,
-        CHORD_TYPES,
-        out / "confusion_matrix.png",
-        title="Chord type (frames)",
-        unit="frames",
-    )
+    def plot(tmp: Path) -> None:
+        plot_confusion_matrix(result.confusion, CHORD_TYPES, tmp, title="Chord type (frames)", unit="frames")
+
+    if not _write_new(out / "confusion_matrix.png", plot, replace):
+        taken.append("confusion_matrix.png")
+    return taken
+
+
+def _write_new(path: Path, write_to: Callable[[Path], object], replace: bool) -> bool:
+    """Write `path` through ``write_to(tmp)`` (`write_output`); False, and nothing written, where `replace`
+    is off and the name was taken since the command's start."""
+    try:
+        write_output(path, write_to, replace)
+    except FileExistsError:
+        if replace or not (path.exists() or path.is_symlink()):
+            raise
+        return False
+    return True
 
 
 def scored_frame_targets(
@@ -456,12 +482,20 @@ class Comparison:
             },
         }
 
-    def write(self, folder: str | Path) -> None:
-        """`COMPARISON_FILES` into `folder`: ``comparison.json`` (`to_dict`) and ``comparison.md`` (`table`)."""
+    def write(self, folder: str | Path, replace: bool = True) -> list[str]:
+        """`COMPARISON_FILES` into `folder`: ``comparison.json`` (`to_dict`) and ``comparison.md`` (`table`).
+        Without `replace`, as `write_evaluation`: returns the names taken meanwhile, left as they are."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "comparison.json").write_text(json.dumps(self.to_dict(), indent=1))
-        (folder / "comparison.md").write_text(self.table() + "\n", encoding="utf-8", errors="surrogateescape")
+        texts = {
+            "comparison.json": json.dumps(self.to_dict(), indent=1).encode(),
+            "comparison.md": (self.table() + "\n").encode("utf-8", errors="surrogateescape"),
+        }
+        return [
+            name
+            for name, data in texts.items()
+            if not _write_new(folder / name, lambda tmp, d=data: tmp.write_bytes(d), replace)
+        ]
 
 
 def compare_results(result: EvaluationResult, baseline: EvaluationResult) -> Comparison:

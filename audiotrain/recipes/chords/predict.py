@@ -271,8 +271,14 @@ class ChordPredictor:
     def from_checkpoint(
         cls, path: str | Path, decode: DecodeConfig | None = None, **kwargs: Any
     ) -> ChordPredictor:
-        """Load a checkpoint folder (or a run folder) written by the chord recipe."""
-        folder = resolve_model_checkpoint(path)
+        """Load a checkpoint folder (or a run folder) written by the chord recipe. A read that a running
+        fit's save tore (it replaced the folder meanwhile) is made again (`ckpt.read_unreplaced`)."""
+        return ckpt.read_unreplaced(
+            path, resolve_model_checkpoint, lambda folder: cls._from_folder(folder, decode, **kwargs)
+        )
+
+    @classmethod
+    def _from_folder(cls, folder: Path, decode: DecodeConfig | None, **kwargs: Any) -> ChordPredictor:
         state = ckpt.read_state(folder)
         stored = stored_settings(folder, state)  # each part checked, a bad one named with its file
         if stored is None or "vocabulary" not in stored:
