@@ -26,7 +26,6 @@ too; a longer overhang is scored as it is, warned about and listed in `ChordScor
 
 from __future__ import annotations
 
-import json
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -34,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from audiotrain._files import read_json_file, write_json_atomically
 from audiotrain.audio import AudioError
 from audiotrain.chords.decode import decode_frames_and_offsets, frames_to_segments
 from audiotrain.chords.harte import NO_CHORD, PITCH_CLASS_NAMES
@@ -367,7 +367,7 @@ def write_evaluation(result: EvaluationResult, out: Path) -> None:
     An evaluation that stopped before (an error, Ctrl-C) leaves no ``.lab`` without the ``scores.json``
     that claims it."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "scores.json").write_text(json.dumps(result.summary(), indent=1))
+    write_json_atomically(out / "scores.json", result.summary())
     # UTF-8 whatever the locale; a song name from a file name the locale could not decode as its bytes.
     (out / "scores.md").write_text(result.report() + "\n", encoding="utf-8", errors="surrogateescape")
     for name, (_, estimate) in result.pairs.items():
@@ -460,7 +460,7 @@ class Comparison:
         """`COMPARISON_FILES` into `folder`: ``comparison.json`` (`to_dict`) and ``comparison.md`` (`table`)."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "comparison.json").write_text(json.dumps(self.to_dict(), indent=1))
+        write_json_atomically(folder / "comparison.json", self.to_dict())
         (folder / "comparison.md").write_text(self.table() + "\n", encoding="utf-8", errors="surrogateescape")
 
 
@@ -481,7 +481,7 @@ def evaluation_outputs(folder: Path) -> list[str]:
     """What an earlier evaluation wrote in `folder` (`evaluate --overwrite` removes it and nothing else):
     `EVALUATION_FILES`, `COMPARISON_FILES` and the ``.lab`` of every song its ``scores.json`` scored."""
     try:
-        earlier = json.loads((folder / "scores.json").read_text())["per_song"]
+        earlier = read_json_file(folder / "scores.json", ValueError)["per_song"]
     except (OSError, ValueError, KeyError, TypeError):  # none, or not an evaluation's: only the fixed names
         earlier = {}
     labs = [f"{song}.lab" for song in earlier if isinstance(song, str)]
@@ -506,7 +506,7 @@ def run_test_songs(
             record = run / ckpt.STATE_FILE
             run_record = checkpoint_run_record(run)
         else:
-            run_record = json.loads(record.read_text())
+            run_record = read_json_file(record, ValueError)
         names = run_record["songs"]["test"]
         data_dir = (run_record.get("config") or {}).get("data", {}).get("data_dir")
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
