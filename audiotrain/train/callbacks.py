@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from audiotrain._files import claim_next_folder, probe_writable
+from audiotrain._text import listed
 from audiotrain.distributed import collectives
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train import flags
@@ -469,7 +470,7 @@ class ModelCheckpoint(Callback):
             found = [p.name for p in folders if (p / ckpt.STATE_FILE).is_file() and str(p) not in tracked]
         found = collectives.broadcast_from_main(found)
         if found:
-            shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+            shown = listed(found, 5)
             # (This object saved them in another Trainer's fit: a fresh fit of a new Trainer is a new run.)
             reused = (
                 " This ModelCheckpoint object saved them in another Trainer's fit; a fresh fit of a new "

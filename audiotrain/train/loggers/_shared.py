@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from audiotrain._files import claim_next_folder
+from audiotrain._text import listed
 
 
 def _require(module: str, pip_name: str, logger: str, install: str) -> Any:
@@ -119,7 +120,7 @@ class _VersionedFolder:
         found = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
         if found:
             owner = type(self).__name__
-            shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+            shown = listed(found, 5)
             raise FileExistsError(
                 f"{owner}: {folder} already holds another run's logs ({shown}); this fit would add its "
                 "metrics to them and replace their hparams.yaml. Continue that run with "
