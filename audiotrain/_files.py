@@ -1,5 +1,6 @@
 """Writing a file so that no reader ever sees part of it; reading a settings file (JSON) so that a hostile one
-(a FIFO, deep nesting, a huge integer) gives a one-line error naming it."""
+(a FIFO, deep nesting, a huge integer) gives a one-line error naming it; claiming a new folder that no other
+process has."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import os
 import stat
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -49,6 +50,35 @@ def write_path_atomically(target: str | Path, write_to: Callable[[Path], object]
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_text_atomically(target: str | Path, text: str) -> None:
+    """`write_atomically` for text, as UTF-8 (whatever the locale)."""
+    data = text.encode("utf-8")
+    write_atomically(target, lambda handle: handle.write(data))
+
+
+def write_json_atomically(target: str | Path, value: Any, indent: int = 1, sort_keys: bool = False) -> None:
+    """`value` as JSON text ending in a newline, written with `write_atomically`: a run's outputs (scores,
+    folds, an exported bundle's settings) are never left half written by a crash or a full disk."""
+    write_text_atomically(target, json.dumps(value, indent=indent, sort_keys=sort_keys) + "\n")
+
+
+def claim_next_folder(candidates: Iterable[Path]) -> Path:
+    """The first of `candidates` this call creates (with the folders above it), tried in order; one that
+    exists already is passed over. ``mkdir`` is atomic, so of two processes claiming at once each gets a
+    folder of its own, also before either has written anything in it (its emptiness says nothing about
+    whether a run is using it). `FileExistsError` when every candidate is taken."""
+    first = last = None
+    for folder in candidates:
+        try:
+            folder.mkdir(parents=True)
+        except FileExistsError:
+            first, last = first or folder, folder
+            continue
+        return folder
+    shown = "none" if first is None else str(first) if first == last else f"{first} to {last}"
+    raise FileExistsError(f"no free folder to claim: every one tried ({shown}) exists already")
 
 
 def create_atomically(target: str | Path, write: Callable[[BinaryIO], object]) -> None:

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from audiotrain._text import listed
+
 import mlx.core as mx
 
 
@@ -36,9 +38,8 @@ def check_finite(arrays: Mapping[str, mx.array], source: Path, error: type[Excep
     mx.eval(list(finite.values()))  # one sync for every tensor
     bad = sorted(n for n, ok in finite.items() if not ok.item())
     if bad:
-        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
         raise error(
-            f"{source}: tensor {', '.join(bad[:3])}{more} holds NaN or infinite values; the checkpoint is "
+            f"{source}: tensor {listed(bad)} holds NaN or infinite values; the checkpoint is "
             "damaged (or was saved after training diverged)"
         )
 

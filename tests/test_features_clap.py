@@ -13,6 +13,7 @@ from audiotrain.features.signals import chirp
 
 import numpy as np
 import pytest
+from file_size_limit import files_cannot_grow_past, needs_file_size_limit
 from reference import require
 
 SR = 48000
@@ -289,3 +290,15 @@ def test_preprocessor_config_errors_name_the_file_and_field(tmp_path, content, e
 def test_the_extractor_refuses_what_the_other_feature_functions_refuse(waveforms, error, match):
     with pytest.raises(error, match=match):
         ClapFeatureExtractor.from_dict(UNFUSED)(waveforms, train=False)
+
+
+@needs_file_size_limit
+def test_a_full_disk_while_saving_leaves_the_earlier_settings_whole(tmp_path: Path):
+    """preprocessor_config.json (part of an exported bundle) was written in place: a disk that filled up
+    mid-write left half a JSON file that no loader reads."""
+    saved = ClapFeatureExtractor().save_pretrained(tmp_path)
+    earlier = saved.read_bytes()
+    with files_cannot_grow_past(len(earlier) // 2), pytest.raises(OSError, match="File too large"):
+        ClapFeatureExtractor(max_length_s=5).save_pretrained(tmp_path)
+    assert saved.read_bytes() == earlier
+    assert ClapFeatureExtractor.from_pretrained(tmp_path) == ClapFeatureExtractor()

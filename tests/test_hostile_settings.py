@@ -6,12 +6,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import threading
 from pathlib import Path
 
 from audiotrain.chords.lab import AnnotationError, read_jams
 from audiotrain.features.clap import ClapFeatureExtractor
 from audiotrain.models.chord_model import ChordModelConfig
 from audiotrain.models.clap.config import ClapConfig, ClapConfigError
+from audiotrain.recipes.chords.cv import PROGRESS_FILE, _finished_folds, _songs_as_recorded
+from audiotrain.recipes.chords.evaluate import EVALUATION_FILES, evaluation_outputs, run_test_songs
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY, stored_settings
 from audiotrain.recipes.config_cli import load_config_data, merge_config
 from audiotrain.recipes.split_record import run_record_of
@@ -55,6 +58,53 @@ def test_a_run_record_that_is_not_json_is_still_no_record(tmp_path: Path):
     assert run_record_of(checkpoint) is None
     (tmp_path / "config.json").write_text(json.dumps({"seed": 1}))
     assert run_record_of(checkpoint) == {"seed": 1}
+
+
+def _returns_without_waiting(call, fifo: Path) -> None:
+    """`call()` returns or raises at once; it used to open `fifo` and wait for a writer forever (then a
+    writer is opened here and closed, so that the test ends either way)."""
+    outcome = []
+    thread = threading.Thread(target=lambda: outcome.append(_outcome(call)), daemon=True)
+    thread.start()
+    thread.join(10)
+    if thread.is_alive():
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # the reader then sees an empty file
+        thread.join(10)
+        pytest.fail(f"waited for a writer of the FIFO {fifo}")
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+
+
+def _outcome(call):
+    try:
+        return call()
+    except BaseException as error:
+        return error
+
+
+def test_run_records_a_recipe_reads_again_are_read_as_settings_files(tmp_path: Path):
+    """`evaluate --test_songs_of RUN`, `evaluate --overwrite` and `cv --resume RUN` read a JSON file the
+    user points at: a deeply nested one gave a raw RecursionError traceback, a FIFO hung the command."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(DEEP)
+    (run / "scores.json").write_text(DEEP)
+    (run / PROGRESS_FILE).write_text(DEEP)
+    no_record = rf"--test_songs_of {run}: {run / 'config.json'} is missing or lists no test songs"
+    with pytest.raises(ValueError, match=no_record):
+        run_test_songs(run, tmp_path, [], {})
+    assert evaluation_outputs(run)[: len(EVALUATION_FILES)] == list(EVALUATION_FILES)
+    with pytest.raises(ValueError, match=rf"--resume {run}: not a cv run folder \(cv_progress\.json"):
+        _finished_folds(run / PROGRESS_FILE, {})
+    assert _songs_as_recorded([], "songs", run / PROGRESS_FILE, "data") == ([], "songs", "")
+    for name in ("config.json", "scores.json", PROGRESS_FILE):
+        (run / name).unlink()
+        os.mkfifo(run / name)
+    with pytest.raises(ValueError, match=no_record):
+        _returns_without_waiting(lambda: run_test_songs(run, tmp_path, [], {}), run / "config.json")
+    _returns_without_waiting(lambda: evaluation_outputs(run), run / "scores.json")
+    with pytest.raises(ValueError, match="not a cv run folder"):
+        _returns_without_waiting(lambda: _finished_folds(run / PROGRESS_FILE, {}), run / PROGRESS_FILE)
 
 
 def _alias_tree(levels: int) -> str:

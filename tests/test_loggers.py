@@ -210,6 +210,26 @@ def test_tensorboard_resume_drops_what_the_checkpoints_step_got_after_it(tmp_pat
     assert scalars["val_loss"] == [(8, 0.699999988079071)]  # one point, not two
 
 
+@pytest.mark.parametrize("cls", [CSVLogger, TensorBoardLogger])
+def test_two_runs_started_at_once_in_one_root_get_a_version_folder_each(tmp_path, cls):
+    """Two runs that started in one root before either wrote (a sweep's workers) both took version_0: the
+    next free version was looked up, not claimed, and the second run's logs went into the first one's."""
+    first, second = cls(tmp_path, name="exp"), cls(tmp_path, name="exp")
+    assert first.version == second.version == 0  # read before the runs start: the next free one
+    for run in (first, second):
+        run.refuse_an_earlier_run()  # (as a Trainer does before it starts its loggers)
+        run.start()
+    assert (first.version, second.version) == (0, 1)
+    assert first.log_dir != second.log_dir and second.log_dir == tmp_path / "exp" / "version_1"
+    first.log_hyperparams({"run": "first"})
+    second.log_hyperparams({"run": "second"})
+    for run in (first, second):
+        run.finalize("success")
+    assert yaml.safe_load((tmp_path / "exp" / "version_0" / "hparams.yaml").read_text()) == {"run": "first"}
+    assert yaml.safe_load((tmp_path / "exp" / "version_1" / "hparams.yaml").read_text()) == {"run": "second"}
+    assert cls(tmp_path, name="exp").version == 2
+
+
 def test_tensorboard_takes_lightnings_save_dir_and_name_less_folders(tmp_path):
     logger = TensorBoardLogger(save_dir=tmp_path, name="exp", version=3)
     logger.log_metrics({"loss": 1.0}, step=0)

@@ -15,7 +15,13 @@ from audiotrain.metrics.chord_scores import MAX_REFERENCE_OVERHANG_S, score_song
 from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel, joint_chord_index
 from audiotrain.recipes import chords
 from audiotrain.recipes.chords.config import ChordFeatureConfig
-from audiotrain.recipes.chords.evaluate import EvaluationResult, compare_results, evaluate_songs, format_table
+from audiotrain.recipes.chords.evaluate import (
+    Comparison,
+    EvaluationResult,
+    compare_results,
+    evaluate_songs,
+    format_table,
+)
 from audiotrain.recipes.chords.predict import ChordPredictor, checkpoint_entries
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY
 from audiotrain.train import checkpoint as ckpt
@@ -25,6 +31,7 @@ import mlx.core as mx
 import numpy as np
 import pytest
 import soundfile as sf
+from file_size_limit import files_cannot_grow_past, needs_file_size_limit
 
 SONG_SECONDS = 4
 
@@ -629,3 +636,18 @@ def test_evaluate_replaces_no_output_written_meanwhile(checkpoint, songs, tmp_pa
     assert "majmin" in captured.out
     assert f"{out / 'scores.json'} appeared while evaluating" in captured.err
     assert [p.name for p in out.iterdir()] == ["scores.json"] and (out / "scores.json").read_text() == "{}"
+
+
+@needs_file_size_limit
+def test_a_full_disk_while_writing_comparison_json_leaves_the_earlier_one_whole(tmp_path):
+    """comparison.json (as scores.json) was written in place: a disk that filled up mid-write left half a
+    JSON file where the earlier comparison had been."""
+    reference = [ChordSegment(0.0, 2.0, "C:maj"), ChordSegment(2.0, 4.0, "A:min")]
+    estimate = [ChordSegment(0.0, 2.5, "C:maj"), ChordSegment(2.5, 4.0, "A:min")]
+    scores = score_songs({"a": (reference, estimate), "b": (reference, reference)})
+    Comparison(scores, scores).write(tmp_path)
+    earlier = (tmp_path / "comparison.json").read_bytes()
+    with files_cannot_grow_past(len(earlier) // 2), pytest.raises(OSError, match="File too large"):
+        Comparison(scores, scores, left_out=["c"]).write(tmp_path)
+    assert (tmp_path / "comparison.json").read_bytes() == earlier
+    assert json.loads(earlier)["songs"] == ["a", "b"]

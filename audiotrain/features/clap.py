@@ -14,11 +14,10 @@ Computation runs in float64 numpy (as transformers does), so it is safe in data-
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from audiotrain._files import read_json_file
+from audiotrain._files import read_json_file, write_json_atomically
 from audiotrain.features._backend import as_float_signal
 from audiotrain.features.mel import mel_filterbank
 from audiotrain.features.stft import power_frames
@@ -237,7 +236,7 @@ class ClapFeatureExtractor:
     def save_pretrained(self, folder: str | Path) -> Path:
         path = Path(folder) / "preprocessor_config.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+        write_json_atomically(path, self.to_dict(), indent=2, sort_keys=True)
         return path
 
     @property

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from audiotrain._files import check_regular_file, read_json_file
+from audiotrain._text import listed
 
 __all__ = [
     "contents_digest",
@@ -95,5 +96,4 @@ def stored_names(
 def _some(names: list[str], shown: int = 5) -> str:
     if not names:
         return "none"
-    more = f" and {len(names) - shown} more" if len(names) > shown else ""
-    return ", ".join(repr(n) for n in names[:shown]) + more
+    return listed([repr(n) for n in names], shown)

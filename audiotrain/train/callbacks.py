@@ -17,10 +17,12 @@ import string
 import time
 import warnings
 import weakref
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from audiotrain._files import probe_writable
+from audiotrain._files import claim_next_folder, probe_writable
+from audiotrain._text import listed
 from audiotrain.distributed import collectives
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train import flags
@@ -362,7 +364,7 @@ class ModelCheckpoint(Callback):
                 chosen = None
                 if collectives.is_main_process():
                     _check_writable(default, "the Trainer's default_root_dir")
-                    chosen = str(_unused_version(default))
+                    chosen = str(claim_next_folder(_version_folders(default)))
                 self.dirpath = Path(collectives.broadcast_from_main(chosen))
             self._versions_of = default
         if self.dirpath is None:
@@ -468,7 +470,7 @@ class ModelCheckpoint(Callback):
             found = [p.name for p in folders if (p / ckpt.STATE_FILE).is_file() and str(p) not in tracked]
         found = collectives.broadcast_from_main(found)
         if found:
-            shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+            shown = listed(found, 5)
             # (This object saved them in another Trainer's fit: a fresh fit of a new Trainer is a new run.)
             reused = (
                 " This ModelCheckpoint object saved them in another Trainer's fit; a fresh fit of a new "
@@ -878,24 +880,12 @@ def _check_writable(folder: Path, what: str) -> None:
         )
 
 
-def _unused_version(default: Path) -> Path:
-    """A folder no other fit saves to, claimed now by creating it: `default` for the fit that creates it,
-    else the first `default/version_<k>` this fit creates. mkdir is atomic, so two fits never share a folder,
-    neither when they start at once nor when one starts while the other is still in its first epoch (the
-    folder would hold nothing yet: its emptiness says nothing about whether it is in use)."""
-    try:
-        default.mkdir(parents=True)
-        return default
-    except FileExistsError:
-        pass
-    for k in range(1, 100_000):
-        candidate = default / f"version_{k}"
-        try:
-            candidate.mkdir()
-        except FileExistsError:
-            continue
-        return candidate
-    raise FileExistsError(f"{default}: no free version_<k> folder")
+def _version_folders(default: Path) -> Iterator[Path]:
+    """The folders a fit with the default dirpath claims the first free one of (`claim_next_folder`, so that
+    no other fit saves to it, neither one started at once nor one still in its first epoch): `default`, then
+    `default/version_<k>` from 1 (as Lightning names them)."""
+    yield default
+    yield from (default / f"version_{k}" for k in range(1, 100_000))
 
 
 def _checkpoint_dir(dirpath: str | Path, check: bool = True) -> Path:

@@ -717,11 +717,6 @@ def _checkpoints_under(parent: Path, label: str) -> str:
     return f"; {label} (newest first): {shown}"
 
 
-def glob_escape(name: str) -> str:
-    """`name` with glob's special characters ([, *, ?) taken literally (checkpoint names hold metrics)."""
-    return re.sub(r"([\[\]*?])", r"[\1]", name)
-
-
 def read_state(folder: Path) -> dict[str, Any]:
     """The checkpoint's trainer_state.json, with the fields every loader reads checked (each named)."""
     state = read_json_file(_inside(folder / STATE_FILE), CheckpointError)

@@ -21,18 +21,6 @@ def _is_loader(obj: Any) -> bool:
     )
 
 
-def one_loader(
-    method: str, name: str, value: Any, alias: str, alias_value: Any, required: bool = False
-) -> Any:
-    """A loader given by our name or Lightning's (`train_dataloaders`, ...), not both."""
-    if value is not None and alias_value is not None:
-        raise TypeError(f"Trainer.{method}: got both {name} and {alias}= (Lightning's name for it); pass one")
-    loader = alias_value if value is None else value
-    if required and loader is None:
-        raise TypeError(f"Trainer.{method}: pass the batches ({name}, or {alias}=)")
-    return loader
-
-
 def prepare_loader(loader: Any, name: str, seed: int | None, evaluation: bool = False) -> bool:
     """Check that `loader` can give batches, and give a DataLoader without a seed the Trainer's (returns
     whether it did). An `evaluation` DataLoader that leaves it to the Trainer repeats no sample under

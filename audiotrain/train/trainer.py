@@ -60,7 +60,7 @@ from audiotrain.train.outputs import LogOptions
 from audiotrain.train.schedulers import IntervalSchedule
 from audiotrain.train.seeding import default_seed, seed_generators
 from audiotrain.train.state import History, Progress, RandomState, RunningMeans, TrainableSets
-from audiotrain.train.step import StepConfig, StepState, TrainStep, set_trainable
+from audiotrain.train.step import StepConfig, StepState, TrainStep, set_trainable, trainable_names
 from audiotrain.train.transforms import all_finite
 
 import mlx.core as mx
@@ -1839,7 +1839,7 @@ def _start_from_rank_zero(module: TrainModule) -> None:
 
 
 def _trainable_keys(module: TrainModule) -> frozenset[str]:
-    keys = frozenset(name for name, _ in tree_flatten(module.trainable_parameters()))
+    keys = trainable_names(module)
     if not keys:
         raise ValueError(
             f"{type(module).__name__} has no trainable parameters (everything is frozen): unfreeze some before fit"

@@ -21,12 +21,11 @@ stopped in training from its checkpoint and trains the rest.
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 from pathlib import Path
 
-from audiotrain._files import write_atomically
+from audiotrain._files import read_json_file, write_json_atomically
 from audiotrain.cross_validation import CVResult, grouped_folds
 from audiotrain.datasets.chord_songs import split_group
 from audiotrain.metrics.chord_scores import CHORD_METRICS
@@ -150,14 +149,20 @@ def run_cross_validation(
     oof.mkdir(parents=True, exist_ok=True)
     if data_report:
         write_data_report(run_dir, data_report)
-    _write_json(progress_path, progress)
+    write_json_atomically(progress_path, progress)  # replaced whole: a crash never leaves half a record
     fold_scores, histories = [], []
     for k, split in enumerate(splits):
         fold_dir = run_dir / f"fold{k}"
         if str(k) in progress["done"]:
             log(f"\n=== {fold_name(k, folds)}: finished earlier, kept ({fold_dir})")
             fold_scores.append(progress["done"][str(k)])
-            histories.append(json.loads((fold_dir / "history.json").read_text()))
+            try:
+                histories.append(read_json_file(fold_dir / "history.json", ValueError))
+            except ValueError as err:
+                raise ValueError(
+                    f"--resume {run_dir}: {fold_name(k, folds)} finished earlier, but its history is unreadable "
+                    f"({err}); start a new cv run there with --run_dir {run_dir} --overwrite in place of --resume"
+                ) from None
             continue
         trained = progress["trained"].get(str(k))
         if trained is not None:  # a stop cut its evaluation short: its checkpoint is scored, not trained on
@@ -185,7 +190,7 @@ def run_cross_validation(
                 chosen, folder = Path(result.checkpoint).resolve(), fold_dir.resolve()
                 inside = folder in chosen.parents
                 progress["trained"][str(k)] = str(chosen.relative_to(folder) if inside else chosen)
-                _write_json(progress_path, progress)
+                write_json_atomically(progress_path, progress)
             raise CrossValidationInterrupted(run_dir, k, result.interrupted_checkpoint or result.checkpoint)
         fold_scores.append({m: float(result.evaluation.scores.pooled[m]) for m in CHORD_METRICS})
         histories.append(result.history)
@@ -196,7 +201,7 @@ def run_cross_validation(
             shutil.copyfile(lab, target)
         progress["done"][str(k)] = fold_scores[-1]
         progress["trained"].pop(str(k), None)
-        _write_json(progress_path, progress)
+        write_json_atomically(progress_path, progress)
     cv = CVResult(run_dir, fold_scores, histories, [run_dir / f"fold{k}" for k in range(folds)], percent=True)
     cv.write(songs=len(songs))
     log(
@@ -227,8 +232,8 @@ def _songs_as_recorded(songs: list, source: str, path: Path, data_dir: str) -> t
     (left out, and said; the line is "" where none were). `songs` as they are where the record is unreadable
     or a song it lists is not found: `_finished_folds` then says why it cannot go on."""
     try:
-        recorded = json.loads(path.read_text()).get("songs")
-    except (OSError, ValueError, AttributeError):
+        recorded = read_json_file(path, ValueError).get("songs")
+    except (ValueError, AttributeError):
         return songs, source, ""
     found = {song.name: song for song in songs}
     if not isinstance(recorded, list) or not all(isinstance(n, str) and n in found for n in recorded):
@@ -250,8 +255,10 @@ def _finished_folds(path: Path, now: dict) -> tuple[dict[str, dict[str, float]],
     settings are being continued."""
     run_dir = path.parent
     try:
-        before = json.loads(path.read_text())
-    except (OSError, ValueError):
+        before = read_json_file(path, ValueError)
+        if not isinstance(before, dict):
+            raise ValueError
+    except ValueError:
         raise ValueError(
             f"--resume {run_dir}: not a cv run folder ({path.name}, which a cv run writes as it starts, is "
             f"missing or unreadable); to start a new cv run there, pass --run_dir {run_dir} --overwrite in place of "
@@ -289,8 +296,3 @@ def _changed_settings(before: dict, now: dict, prefix: str = "") -> list[tuple[s
         elif a != b and key not in RESUMABLE_CHANGES:
             changed.append((prefix + key, a, b))
     return changed
-
-
-def _write_json(path: Path, record: dict) -> None:
-    text = json.dumps(record, indent=1) + "\n"  # replaced whole: a crash never leaves half a record
-    write_atomically(path, lambda handle: handle.write(text.encode()))

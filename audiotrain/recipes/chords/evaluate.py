@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from audiotrain._files import write_output
+from audiotrain._files import read_json_file, write_output
 from audiotrain.audio import AudioError
 from audiotrain.chords.decode import decode_frames_and_offsets, frames_to_segments
 from audiotrain.chords.harte import NO_CHORD, PITCH_CLASS_NAMES
@@ -402,6 +402,7 @@ def write_evaluation(result: EvaluationResult, out: Path, replace: bool = True) 
 def _write_new(path: Path, write_to: Callable[[Path], object], replace: bool) -> bool:
     """Write `path` through ``write_to(tmp)`` (`write_output`); False, and nothing written, where `replace`
     is off and the name was taken since the command's start."""
+    path.parent.mkdir(parents=True, exist_ok=True)  # a song of a sub-folder (album/song.lab)
     try:
         write_output(path, write_to, replace)
     except FileExistsError:
@@ -515,7 +516,7 @@ def evaluation_outputs(folder: Path) -> list[str]:
     """What an earlier evaluation wrote in `folder` (`evaluate --overwrite` removes it and nothing else):
     `EVALUATION_FILES`, `COMPARISON_FILES` and the ``.lab`` of every song its ``scores.json`` scored."""
     try:
-        earlier = json.loads((folder / "scores.json").read_text())["per_song"]
+        earlier = read_json_file(folder / "scores.json", ValueError)["per_song"]
     except (OSError, ValueError, KeyError, TypeError):  # none, or not an evaluation's: only the fixed names
         earlier = {}
     labs = [f"{song}.lab" for song in earlier if isinstance(song, str)]
@@ -540,7 +541,7 @@ def run_test_songs(
             record = run / ckpt.STATE_FILE
             run_record = checkpoint_run_record(run)
         else:
-            run_record = json.loads(record.read_text())
+            run_record = read_json_file(record, ValueError)
         names = run_record["songs"]["test"]
         data_dir = (run_record.get("config") or {}).get("data", {}).get("data_dir")
     except (OSError, ValueError, KeyError, TypeError, AttributeError):

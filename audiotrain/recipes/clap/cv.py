@@ -24,11 +24,11 @@ The run folder (``--out``, default ``runs/clap-cv-<date>-<time>``; one that hold
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from audiotrain._files import write_json_atomically
 from audiotrain.cross_validation import CVResult, cv_outputs, grouped_folds
 from audiotrain.datasets.captions import CaptionedClip, CaptionFolder, CaptionFolderError, scan_caption_folder
 from audiotrain.distributed import collectives
@@ -129,7 +129,7 @@ def run_cross_validation(cfg: ClapRecipeConfig, folds: int = 5, argv: list[str] 
             "seed": cfg.train.seed,
             "folds": [dataclasses.asdict(f) for f in plan],
         }
-        (out / "folds.json").write_text(json.dumps(record, indent=1) + "\n")
+        write_json_atomically(out / "folds.json", record)
     fold_scores, histories, fold_dirs = [], [], []
     for fold in plan:
         print(

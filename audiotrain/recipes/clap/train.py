@@ -10,13 +10,13 @@ import contextvars
 import dataclasses
 import functools
 import io
-import json
 import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from audiotrain._files import write_json_atomically
 from audiotrain._system import CACHE_DIR_ENV, cache_dir
 from audiotrain.datasets.caption_demo import DEMO_FOLDER as CAPTION_DEMO_FOLDER
 from audiotrain.datasets.caption_demo import CaptionDemoConfig, demo_set_name, make_caption_demo
@@ -342,7 +342,7 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
                 "n_eval_clips": len(test_set),
                 "n_eval_captions": len(test_set.captions),
             }
-            (out / "retrieval.json").write_text(json.dumps(results, indent=2) + "\n")
+            write_json_atomically(out / "retrieval.json", results, indent=2)
             write_plots(trainer.history, results, out / "plots")
             export = _export(bundle, out, weights, demo)
             _report_to_loggers(loggers, trainer, out, results, export)

@@ -7,10 +7,14 @@ have no counterpart here, refused with what to use instead (`refuse_lightning_on
 from __future__ import annotations
 
 import importlib
+import itertools
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+from audiotrain._files import claim_next_folder
+from audiotrain._text import listed
 
 
 def _require(module: str, pip_name: str, logger: str, install: str) -> Any:
@@ -51,12 +55,15 @@ class _VersionedFolder:
     """`<root>/<name>/version_<k>` folders shared by the TensorBoard and CSV loggers (k: next free).
 
     As in Lightning, an empty or None `name` drops that level: `<root>/version_<k>`. Both loggers also keep
-    the run's ``hparams.yaml`` there.
+    the run's ``hparams.yaml`` there. A version left to the logger (``version=None``) is claimed when the run
+    starts (`_claim_log_dir`), so that two runs started in one root at once (a sweep's workers) never share
+    a folder; read before that, it is the next free one, which the run takes unless another run took it first.
     """
 
     _root: Path
     _name: str
-    _version: int | str | None
+    _version: int | str | None  # given, resumed or claimed; None: not yet claimed
+    _peeked_version: int | None = None  # the next free version when `version` was read before the start
     _hparams: dict[str, Any]  # every hyperparameter logged to this run so far
     _resumed: bool  # `load_state_dict` named this folder (a checkpoint's run)
     _ever_started: bool  # (Logger's) this logger has written to the folder
@@ -72,9 +79,22 @@ class _VersionedFolder:
 
     @property
     def version(self) -> int | str:
+        if self._version is not None:
+            return self._version
+        if self._peeked_version is None:  # (the same answer until the run claims its own)
+            self._peeked_version = _next_version(self.root_dir)
+        return self._peeked_version
+
+    def _claim_log_dir(self) -> None:
+        """At the run's start: create its folder. A version left to the logger is the next free
+        ``version_<k>`` (Lightning's numbering: from 0, 1 + the largest), claimed by creating it; a version
+        given or resumed is used as it is (`refuse_an_earlier_run` guards a fresh fit's)."""
         if self._version is None:
-            self._version = _next_version(self.root_dir)
-        return self._version
+            first = _next_version(self.root_dir)
+            names = (self.root_dir / f"version_{k}" for k in itertools.count(first))
+            self._version = int(claim_next_folder(names).name.removeprefix("version_"))
+        else:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
 
     @property
     def save_dir(self) -> Path:
@@ -90,17 +110,17 @@ class _VersionedFolder:
         return self.log_dir / "hparams.yaml"
 
     def refuse_an_earlier_run(self) -> None:
-        """Before a fresh fit (no checkpoint): a version folder that already holds files is another run's,
-        whose ``metrics.csv`` and event files this run would add to and whose ``hparams.yaml`` it would
-        replace. Called by the Trainer before anything is written. A resumed fit (its checkpoint names
+        """Before a fresh fit (no checkpoint): a version folder given (``version=``) that already holds files
+        is another run's, whose ``metrics.csv`` and event files this run would add to and whose
+        ``hparams.yaml`` it would replace. Called by the Trainer before anything is written. A resumed fit (its checkpoint names
         the folder) and a later stage of this logger's own run go on in the folder."""
-        if self._resumed or self._ever_started:
+        if self._resumed or self._ever_started or self._version is None:  # (None: a new folder is claimed)
             return
         folder = self.log_dir
         found = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
         if found:
             owner = type(self).__name__
-            shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+            shown = listed(found, 5)
             raise FileExistsError(
                 f"{owner}: {folder} already holds another run's logs ({shown}); this fit would add its "
                 "metrics to them and replace their hparams.yaml. Continue that run with "

@@ -65,7 +65,7 @@ class CSVLogger(_VersionedFolder, Logger):
         return self.log_dir / "metrics.csv"
 
     def _start(self) -> None:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._claim_log_dir()
         self._columns = ["step"]
         self._last_row, self._rows = None, 0
         if self._resumed:

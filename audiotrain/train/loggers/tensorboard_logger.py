@@ -106,7 +106,7 @@ class TensorBoardLogger(_VersionedFolder, Logger):
         self._session_started = False  # the HParams tab's session start written to this run folder
 
     def _start(self) -> None:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._claim_log_dir()
         if self._resumed:
             self._reload_hparams()
         # tensorboardX and torch name the folder argument differently (logdir / log_dir): pass it positionally.

@@ -1,0 +1,10 @@
+"""The shared pieces of user-facing messages keep the wording the messages had when each wrote its own."""
+
+from audiotrain._text import listed
+
+
+def test_a_long_list_names_a_few_and_counts_the_rest():
+    assert listed(["a", "b", "c", "d", "e"]) == "a, b, c and 2 more"
+    assert listed(["a", "b", "c"]) == "a, b, c"
+    assert listed([1, 2, 3, 4, 5, 6], shown=5) == "1, 2, 3, 4, 5 and 1 more"
+    assert listed([]) == ""
