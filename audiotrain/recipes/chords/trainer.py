@@ -26,7 +26,6 @@ about). Checkpoints are the shared Trainer's folders (resumable, and readable by
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 import warnings
@@ -43,6 +42,7 @@ from audiotrain.recipes.chords.predict import checkpoint_entries
 from audiotrain.recipes.chords.task import ChordTask, stored_settings
 from audiotrain.recipes.config_cli import ConfigInCheckpoint
 from audiotrain.train import checkpoint as ckpt
+from audiotrain.train import reporting
 from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
 from audiotrain.train.loggers.config import build_loggers
 from audiotrain.train.state import History
@@ -486,8 +486,5 @@ class Trainer:
         return run_cross_validation(config, run_dir, folds=folds, log=log)
 
     def export_history(self, path: str | Path) -> Path:
-        """Write `history` as JSON; returns the path."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.history, indent=1))
-        return path
+        """Write `history` as JSON, atomically (`reporting.write_history`); returns the path."""
+        return reporting.write_history(self.history, path)
