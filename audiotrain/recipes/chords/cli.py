@@ -729,7 +729,7 @@ def _predict_file(args: argparse.Namespace) -> int:
             print(f"kept {target}, there already (--skip_existing)")
             return 0
         _refuse_to_replace_annotations([target], args.overwrite)
-        refuse_existing_outputs([target], args.overwrite)
+        refuse_existing_outputs([target], args.overwrite, can_skip=True)
         check_can_write(target.parent, f"-o {args.output}")
     elif args.skip_existing:
         raise ValueError(
@@ -846,7 +846,7 @@ def _predict_folder(args: argparse.Namespace, argv: list[str]) -> int:
     if args.skip_existing:
         files = [path for path in files if path not in kept]
     _refuse_to_replace_annotations([targets[path] for path in files], args.overwrite)  # before any work
-    refuse_existing_outputs([targets[path] for path in files], args.overwrite)
+    refuse_existing_outputs([targets[path] for path in files], args.overwrite, can_skip=True)
     start, audio_seconds = time.perf_counter(), 0.0
     skipped = SkipCounter()
     silent: list[Path] = []
