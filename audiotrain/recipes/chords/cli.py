@@ -397,7 +397,10 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
             config, Path(args.run_dir) if args.run_dir else None, args.resume, args.overwrite
         )
         if args.resume:
-            check_resume_settings(config, args.resume, resume_unrecorded_demo=args.resume_unrecorded_demo)
+            own = Path(args.run_dir) if args.run_dir and is_inside(args.resume, args.run_dir) else None
+            check_resume_settings(
+                config, args.resume, resume_unrecorded_demo=args.resume_unrecorded_demo, run_dir=own
+            )
         if args.init_from:
             check_init_from(config, args.init_from, Path(args.run_dir) if args.run_dir else None)
         if config.data.data_dir:  # so is a data folder with too few usable songs (its headers are read twice)
