@@ -19,20 +19,23 @@ TINY_FLAGS = [*CHORD_FLAGS, "--processes", "1"]
 REPO = Path(__file__).resolve().parents[1]
 
 #: Runs ``chords.main(argv)`` with the process killed (``os._exit``: no handler, no flush, no cleanup) as
-#: the held-out evaluation starts, right after training ended.
-KILLED_AT_EVALUATION = """
+#: the function of `audiotrain.recipes.chords.train` named first is called.
+KILLED_AT = """
 import os, sys
 from audiotrain.recipes.chords import cli, train
-train._evaluate_held_out = lambda *args, **kwargs: os._exit(137)
-sys.exit(cli.main(sys.argv[1:]))
+setattr(train, sys.argv[1], lambda *args, **kwargs: os._exit(137))
+sys.exit(cli.main(sys.argv[2:]))
 """
+#: Right after training ended: as the held-out evaluation starts, and (earlier still) as the run is about
+#: to record that its training ended.
+EVALUATION, TRAINED_RECORD = "_evaluate_held_out", "_write_trained_record"
 
 
-def _killed_at_evaluation(argv: list[str]) -> None:
+def _killed_at(where: str, argv: list[str]) -> None:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
     done = subprocess.run(
-        [sys.executable, "-c", KILLED_AT_EVALUATION, *argv], env=env, capture_output=True, text=True
+        [sys.executable, "-c", KILLED_AT, where, *argv], env=env, capture_output=True, text=True
     )
     assert done.returncode == 137, done.stderr[-2000:]
 
@@ -65,7 +68,7 @@ def test_a_cv_killed_between_a_folds_training_and_its_evaluation_resumes_by_scor
     assert chords.main([*argv, "--run_dir", str(unstopped)]) == 0
     run_dir = tmp_path / "cv"
     argv += ["--run_dir", str(run_dir)]
-    _killed_at_evaluation(argv)
+    _killed_at(EVALUATION, argv)
     assert json.loads((run_dir / "cv_progress.json").read_text())["trained"] == {}  # (no handler ran)
     capsys.readouterr()
     assert chords.main([*argv, "--resume", str(run_dir)]) == 0
@@ -77,7 +80,8 @@ def test_a_cv_killed_between_a_folds_training_and_its_evaluation_resumes_by_scor
     )
 
 
-def test_a_run_killed_before_its_evaluation_finishes_it_on_resume(cache, tmp_path, capsys):
+@pytest.mark.parametrize("where", [EVALUATION, TRAINED_RECORD])
+def test_a_run_killed_before_its_evaluation_finishes_it_on_resume(where, cache, tmp_path, capsys):
     """The same command pointed at ``--resume RUN/checkpoints/last``, which refused ("leaves none to
     train") and named only predict. The resume now does what the run had left: its held-out evaluation,
     the same as an uninterrupted run's."""
@@ -85,7 +89,7 @@ def test_a_run_killed_before_its_evaluation_finishes_it_on_resume(cache, tmp_pat
     assert chords.main([*TINY_FLAGS, "--data.cache_dir", str(cache), "--run_dir", str(unstopped)]) == 0
     run_dir = tmp_path / "run"
     argv = [*TINY_FLAGS, "--data.cache_dir", str(cache), "--run_dir", str(run_dir)]
-    _killed_at_evaluation(argv)
+    _killed_at(where, argv)
     assert not (run_dir / "evaluation").exists()
     capsys.readouterr()
     assert chords.main([*argv, "--resume", str(run_dir / "checkpoints" / "last")]) == 0
@@ -100,7 +104,11 @@ def test_a_run_killed_before_its_evaluation_finishes_it_on_resume(cache, tmp_pat
     assert {k: v for k, v in history.items() if k != "time"} == {
         k: v for k, v in expected.items() if k != "time"
     }
-    # Training further with more epochs is still a resume that trains.
+    # A finished run's resume is refused as before (scoring again would replace its evaluation), now
+    # naming evaluate too; with more epochs it is a resume that trains.
+    assert chords.main([*argv, "--resume", str(run_dir / "checkpoints" / "last")]) == 2
+    err = capsys.readouterr().err
+    assert "leaves none to train" in err and "evaluate --checkpoint" in err
     capsys.readouterr()
     more = [
         *argv,

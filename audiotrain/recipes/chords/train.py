@@ -336,7 +336,7 @@ def _run_training(
     init_folder, init_record = check_init_from(config, init_from, run_dir) if init_from else (None, None)
     if resume and init_record:
         _check_resumed_init_from(resume, state, init_record)
-    trained = trained_checkpoint(run_dir, config.num_epochs, state) if continuing else None
+    trained = _left_to_evaluate(run_dir, config.num_epochs, state) if continuing else None
     if trained is not None:  # killed after its training ended: what is left is what an unstopped run did next
         log(f"{run_dir}: its training ended earlier; its held-out songs are scored now with {trained}")
         resumed = (resume_folder, recorded) if recorded is not None else None
@@ -514,21 +514,49 @@ def _write_trained_record(run_dir: Path, checkpoint: Path, global_step: int, num
 
 
 def trained_checkpoint(run_dir: str | Path, num_epochs: int, state: dict | None = None) -> Path | None:
-    """The checkpoint to evaluate of the run in `run_dir` where its training ended (`TRAINED_FILE`) with
-    these `num_epochs` (another count trains on) and, where `state` (a resumed checkpoint's trainer state)
-    is given, at that checkpoint's step; else None."""
+    """The checkpoint to evaluate of the run in `run_dir` where its training ended with these `num_epochs`
+    (another count trains on) and, where `state` (a resumed checkpoint's trainer state) is given, at that
+    checkpoint's step; else None. The run's `TRAINED_FILE` says so; without one (killed as fit ended, before
+    it was written), a ``checkpoints/last`` that has trained all `num_epochs` does, and ``best`` beside it
+    (``last`` without validation) is the one evaluated."""
+    run_dir = Path(run_dir)
     try:
-        record = json.loads((Path(run_dir) / TRAINED_FILE).read_text())
-        checkpoint = Path(run_dir) / record["checkpoint"]  # (an absolute one stays as it is)
+        record = json.loads((run_dir / TRAINED_FILE).read_text())
+        checkpoint = run_dir / record["checkpoint"]  # (an absolute one stays as it is)
         step = record["global_step"]
         same_run = record["num_epochs"] == num_epochs
+    except FileNotFoundError:
+        checkpoint, step, same_run = _all_epochs_trained(run_dir / "checkpoints", num_epochs)
     except (OSError, ValueError, TypeError, KeyError):
         return None
-    if not same_run or not (checkpoint / ckpt.STATE_FILE).is_file():
+    if not same_run or checkpoint is None or not (checkpoint / ckpt.STATE_FILE).is_file():
         return None
     if state is not None and (state.get("progress") or {}).get("global_step") != step:
         return None
     return checkpoint
+
+
+def _left_to_evaluate(run_dir: Path, num_epochs: int, state: dict) -> Path | None:
+    """`trained_checkpoint` of a run whose held-out evaluation did not finish (a finished one's resume is
+    refused as before: scoring it again would replace its evaluation/, perhaps looked at or edited since).
+    The confusion matrix is the last file an evaluation writes (`write_evaluation`; none where no frame
+    was scored, and such a run is scored again)."""
+    if (Path(run_dir) / "evaluation" / "confusion_matrix.png").is_file():
+        return None
+    return trained_checkpoint(run_dir, num_epochs, state)
+
+
+def _all_epochs_trained(checkpoint_dir: Path, num_epochs: int) -> tuple[Path | None, int | None, bool]:
+    """(the checkpoint to evaluate, the step training ended at, True) where ``last`` in `checkpoint_dir` is
+    at the end of its `num_epochs`-th epoch; (None, None, False) otherwise."""
+    try:
+        progress = ckpt.read_state(checkpoint_dir / "last").get("progress") or {}
+    except (OSError, ValueError, ckpt.CheckpointError):
+        return None, None, False
+    if progress.get("epoch") != num_epochs or progress.get("batch_in_epoch"):
+        return None, None, False
+    best = checkpoint_dir / "best"
+    return (best if best.is_dir() else checkpoint_dir / "last"), progress.get("global_step"), True
 
 
 def _trained_history(run_dir: Path, checkpoint: Path) -> dict:
@@ -602,7 +630,7 @@ def check_resume_settings(
         lambda: check_resume_split(folder, state, config.data) if splits_folder else None,
         lambda: (
             None
-            if run_dir is not None and trained_checkpoint(run_dir, config.num_epochs, state)
+            if run_dir is not None and _left_to_evaluate(run_dir, config.num_epochs, state)
             else _check_epochs_left(folder, state, config.num_epochs)
         ),
         lambda: _check_batch_mid_epoch(folder, state, config.batch_size),
