@@ -510,6 +510,18 @@ def test_export_files_follow_the_umask(tmp_path):
         assert (out / name).stat().st_mode & 0o777 == 0o664, name
 
 
+def test_an_export_into_a_killed_exports_folder_leaves_no_temporary_file(tmp_path):
+    """A CLAP run killed as it exported left ``hf_model/.tmp-*.safetensors``; its resume exported beside it,
+    and the folder uploaded to the Hub carried the stray file. A user's own hidden files stay."""
+    model, config = _perturbed_model()
+    out = tmp_path / "export"
+    out.mkdir()
+    (out / ".tmp-13be94b5aa2c4f0e9d3b7a6c5e4f3a21.safetensors").write_bytes(b"")  # the killed export's
+    (out / ".gitattributes").write_text("*.safetensors filter=lfs\n")
+    save_pretrained(model, config, out)
+    assert sorted(p.name for p in out.glob(".*")) == [".gitattributes"]
+
+
 def test_export_round_trips_bitwise_with_all_files(tmp_path):
     model, config = _perturbed_model()
     out = save_pretrained(model, config, tmp_path / "export")

@@ -721,3 +721,39 @@ def test_a_clap_set_this_version_names_otherwise_is_outdated(tmp_path):
     assert feature_cache._current_clap_set(folder) is True
     renamed = folder.rename(tmp_path / "caption_demo-v0-n8-seed1-00000000")
     assert feature_cache._current_clap_set(renamed) is False
+
+
+def test_temporary_files_of_killed_writes_are_counted_and_pruned_never_a_live_writers(
+    tmp_path, songs, capsys
+):
+    """A write killed outright (SIGKILL) left its ``.tmp-*.npy`` for good: `cache info` did not count it,
+    `cache prune` kept it, and only `cache clear` (everything) removed it."""
+    root = tmp_path / "cache"
+    cache = FeatureCache(root, CONFIG)
+    cache.get_or_compute(songs[0], CountingExtractor())
+    killed = cache.folder / ".tmp-0123456789abcdef0123456789abcdef.npy"
+    killed.write_bytes(b"\x93NUMPY" + bytes(3000))  # half an entry
+    assert main(["info", "--root", str(root)]) == 0
+    assert "and 1 temporary file (2.9 KiB)" in capsys.readouterr().out
+    live = cache.folder / ".tmp-fedcba9876543210fedcba9876543210.npy"
+    user = _another_process(  # a run writing an entry now, as prune --force runs
+        "import sys; from audiotrain.features.cache import FeatureCache\n"
+        f"cache = FeatureCache({str(root)!r}, 'k'); print('using', flush=True); sys.stdin.read()\n"
+    )
+    try:
+        assert user.stdout.readline() == "using\n"
+        live.write_bytes(b"being written")
+        old = time.time() - 2 * feature_cache.STALE_TMP_SECONDS
+        os.utime(killed, (old, old))  # (a killed write's file, as an hour later)
+        assert main(["prune", "--root", str(root), "--force"]) == 0
+        assert "deleted 1 temporary file" in capsys.readouterr().out
+        assert not killed.exists() and live.exists()  # the running writer's is left
+    finally:
+        user.communicate("")
+    assert main(["prune", "--root", str(root)]) == 0  # no process uses the cache: no write is live
+    assert not live.exists() and cache.report()["entries"] == 1
+    # A run's cache removes a killed write's file once it is that old.
+    killed.write_bytes(b"")
+    os.utime(killed, (old, old))
+    FeatureCache(root, CONFIG)
+    assert not killed.exists()

@@ -163,6 +163,10 @@ def test_skip_existing_keeps_what_is_there_and_is_refused_where_it_means_nothing
     assert _predict(checkpoint, inputs / "b.wav", "-o", out / "b.lab", "--skip_existing") == 0
     assert f"kept {out / 'b.lab'}" in capsys.readouterr().out
     assert (out / "b.lab").read_text() == "0.000000\t1.000000\tN\n"
+    # After a killed predict (which says nothing) the refusal is the only hint: it names --skip_existing.
+    (out / "c.lab").unlink()
+    assert _predict(checkpoint, inputs, "-o", out) == 2
+    assert "pass --skip_existing to keep them and write the rest" in capsys.readouterr().err
     assert _predict(checkpoint, inputs, "-o", out, "--skip_existing", "--overwrite") == 2
     assert "--overwrite replaces earlier outputs and --skip_existing keeps them" in capsys.readouterr().err
     assert _predict(checkpoint, inputs / "b.wav", "--skip_existing") == 2

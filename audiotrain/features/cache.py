@@ -48,6 +48,7 @@ import re
 import sys
 import textwrap
 import threading
+import time
 import warnings
 import weakref
 from collections.abc import Callable, Iterator
@@ -179,6 +180,26 @@ _ENTRY_NAME = re.compile(r"[0-9a-f]{24}-[0-9a-f]{12}\.npy")
 
 def _entries(folder: Path) -> list[Path]:
     return [p for p in folder.iterdir() if _ENTRY_NAME.fullmatch(p.name) and p.is_file()]
+
+
+#: A temporary file this old is a killed write's (SIGKILL, power loss: no handler removed it), never a live
+#: one: an entry is written in well under a second. A run removes such files from its configuration folder;
+#: ``cache prune`` removes every one where no other process uses the cache, and these where one does.
+STALE_TMP_SECONDS = 3600
+
+
+def _temporary_files(folder: Path, older_than: float | None = None) -> list[Path]:
+    """The ``.tmp-*`` files in `folder` (a killed write's), only those last written over `older_than`
+    seconds ago where it is given."""
+    now = time.time()
+    found = []
+    for p in folder.iterdir():
+        if not p.name.startswith(TMP_PREFIX):
+            continue
+        with suppress(OSError):  # (one renamed into place meanwhile)
+            if p.is_file() and (older_than is None or now - p.stat().st_mtime > older_than):
+                found.append(p)
+    return found
 
 
 #: A configuration folder's record of the audio file each entry belongs to: one JSON line ``[path hash, path]``
@@ -438,6 +459,9 @@ class FeatureCache:
         self._copied = False  # pickled or copied: the copies count their own lookups
         self._held: weakref.finalize | None = None
         self._hold()  # (a root not marked yet is held once the first entry marks it)
+        with suppress(OSError):  # (one listing; a folder not made yet, or not ours to write: left as it is)
+            for tmp in _temporary_files(self.folder, older_than=STALE_TMP_SECONDS):
+                tmp.unlink()
 
     def __getstate__(self) -> dict:
         # Pickled for DataLoader process workers (or deep-copied): the copy counts its lookups in its own
@@ -643,11 +667,13 @@ def _settings_line(folder: Path) -> tuple[str, str]:
 def _info(root: Path, default_root: bool = False) -> int:
     folders = sorted(p for p in root.iterdir() if _is_configuration(p)) if root.is_dir() else []
     total_entries = total_bytes = outdated = 0
+    temporary: list[Path] = []
     print(f"feature cache at {root}")
     for folder in folders:
         entries, size = _dir_stats(folder)
         total_entries += entries
         total_bytes += size
+        temporary += _temporary_files(folder)
         kind, settings = _settings_line(folder)
         mark = f" {OUTDATED}" if _outdated_configuration(folder) else ""
         outdated += bool(mark)
@@ -658,6 +684,12 @@ def _info(root: Path, default_root: bool = False) -> int:
         f"total: {_counted(len(folders), 'configurations')}, {_counted(total_entries, 'entries')}, "
         f"{_human(total_bytes)}"
     )
+    if temporary:
+        size = sum(p.stat().st_size for p in temporary if p.exists())
+        print(
+            f"  and {_counted(len(temporary), 'temporary files')} ({_human(size)}) that writes being made or "
+            "killed left (.tmp-*): `cache prune` deletes those no write is still making"
+        )
     for demo in _demo_sets(root):
         if not demo.sets:
             continue
@@ -837,6 +869,26 @@ def _prune(root: Path, force: bool = False) -> int:
             return 1
         pruned = pruned_bytes = unknown = 0
         failures: list[str] = []
+        # Every process that writes holds the cache (`hold_cache`): where none does, no write is live.
+        stale = [
+            t
+            for p in configurations + outdated
+            for t in _temporary_files(p, STALE_TMP_SECONDS if in_use else None)
+        ]
+        sizes = {tmp: tmp.stat().st_size for tmp in stale if tmp.exists()}
+        for tmp in stale:
+            try:
+                tmp.unlink()
+            except FileNotFoundError:
+                sizes.pop(tmp, None)  # (a live write's after all, renamed into place)
+            except OSError as error:
+                sizes.pop(tmp, None)
+                failures.append(f"{tmp}: {error.strerror or error}")
+        if sizes:
+            print(
+                f"deleted {_counted(len(sizes), 'temporary files')} ({_human(sum(sizes.values()))}) that killed "
+                "writes left"
+            )
         if outdated or any(d.sets for d in demos):
             entries, dropped = 0, 0
             for folder in outdated:

@@ -356,9 +356,10 @@ def run_folder_names(prefix: str, parent: Path = Path("runs")) -> Iterator[Path]
     return (parent / (stem if n == 1 else f"{stem}-{n}") for n in range(1, 10_000))
 
 
-def refuse_existing_outputs(targets: Iterable[Path], overwrite: bool) -> None:
+def refuse_existing_outputs(targets: Iterable[Path], overwrite: bool, can_skip: bool = False) -> None:
     """Refuse (before any work) to replace output files that exist already (earlier predictions or scores,
-    perhaps edited by hand), unless `overwrite`."""
+    perhaps edited by hand), unless `overwrite`. `can_skip`: the command takes ``--skip_existing``, which
+    the refusal then names (after a killed run, the only hint of how to go on)."""
     if overwrite:
         return
     existing = [t for t in targets if t.exists() or t.is_symlink()]
@@ -366,8 +367,9 @@ def refuse_existing_outputs(targets: Iterable[Path], overwrite: bool) -> None:
         listed = ", ".join(str(t) for t in existing[:3])
         more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
         raise FileExistsError(
-            f"refusing to replace {listed}{more}: written earlier (or by hand). Write elsewhere with -o, or "
-            "pass --overwrite to replace them"
+            f"refusing to replace {listed}{more}: written earlier (or by hand). Write elsewhere with -o, "
+            + ("pass --skip_existing to keep them and write the rest, " if can_skip else "")
+            + "or pass --overwrite to replace them"
         )
 
 

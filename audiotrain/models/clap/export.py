@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
-from audiotrain._files import write_path_atomically
+from audiotrain._files import TMP_PREFIX, write_path_atomically
 from audiotrain.features.clap import FRONT_END_FILES
 from audiotrain.models.clap.config import ClapConfig
 from audiotrain.models.clap.convert import mlx_to_hf
@@ -56,6 +57,11 @@ def save_pretrained(
     config = config or model.config
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    # An export killed outright (SIGKILL) left its temporary file, which the Hub upload of the folder would
+    # carry. Two exports into one folder at once would mix their files anyway: any left is a dead one's.
+    for leftover in out.glob(f"{TMP_PREFIX}*"):
+        if re.fullmatch(r"[0-9a-f]{32}\.(safetensors|json)", leftover.name.removeprefix(TMP_PREFIX)):
+            leftover.unlink(missing_ok=True)
     state = mlx_to_hf(model, config.num_batches_tracked, dtype=dtype)
     write_path_atomically(
         out / "model.safetensors", lambda tmp: save_file(state, str(tmp), metadata={"format": "pt"})

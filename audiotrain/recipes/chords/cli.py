@@ -398,7 +398,10 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
             config, Path(args.run_dir) if args.run_dir else None, args.resume, args.overwrite
         )
         if args.resume:
-            check_resume_settings(config, args.resume, resume_unrecorded_demo=args.resume_unrecorded_demo)
+            own = Path(args.run_dir) if args.run_dir and is_inside(args.resume, args.run_dir) else None
+            check_resume_settings(
+                config, args.resume, resume_unrecorded_demo=args.resume_unrecorded_demo, run_dir=own
+            )
         if args.init_from:
             check_init_from(config, args.init_from, Path(args.run_dir) if args.run_dir else None)
         if config.data.data_dir:  # so is a data folder with too few usable songs (its headers are read twice)
@@ -741,7 +744,7 @@ def _predict_file(args: argparse.Namespace) -> int:
             print(f"kept {target}, there already (--skip_existing)")
             return 0
         _refuse_to_replace_annotations([target], args.overwrite)
-        refuse_existing_outputs([target], args.overwrite)
+        refuse_existing_outputs([target], args.overwrite, can_skip=True)
         check_can_write(target.parent, f"-o {args.output}")
     elif args.skip_existing:
         raise ValueError(
@@ -885,7 +888,7 @@ def _predict_folder(args: argparse.Namespace, argv: list[str]) -> int:
     if args.skip_existing:
         files = [path for path in files if path not in kept]
     _refuse_to_replace_annotations([targets[path] for path in files], args.overwrite)  # before any work
-    refuse_existing_outputs([targets[path] for path in files], args.overwrite)
+    refuse_existing_outputs([targets[path] for path in files], args.overwrite, can_skip=True)
     start, audio_seconds = time.perf_counter(), 0.0
     skipped = SkipCounter()
     silent: list[Path] = []

@@ -14,7 +14,8 @@ standard deviation, in %), and on a data folder ``data_report.txt`` (every file 
 Ctrl-C stops the whole cross-validation: the fold it stopped saves its ``interrupted`` checkpoint, no later
 fold trains and no cv scores are written (`CrossValidationInterrupted`). ``cv_progress.json`` records the
 folds finished so far, with the settings and songs they were made of, and a fold whose training ended but
-whose evaluation was stopped (``trained``: the checkpoint it evaluates), so that ``--resume RUN`` keeps the
+whose evaluation was stopped (``trained``: the checkpoint it evaluates; a fold killed there, SIGKILL or
+power loss, says so in its own folder, `TRAINED_FILE`), so that ``--resume RUN`` keeps the
 finished folds, scores a trained one without training it again (`evaluate_trained_run`), continues a fold
 stopped in training from its checkpoint and trains the rest.
 """
@@ -38,7 +39,7 @@ from audiotrain.recipes.chords.data import (
     folder_splits,
     write_data_report,
 )
-from audiotrain.recipes.chords.train import evaluate_trained_run, run_training
+from audiotrain.recipes.chords.train import evaluate_trained_run, run_training, trained_checkpoint
 from audiotrain.recipes.split_record import describe_difference
 
 #: The record of a cv run's folds, written as it starts and after each fold: what ``--resume`` continues.
@@ -165,6 +166,9 @@ def run_cross_validation(
                 ) from None
             continue
         trained = progress["trained"].get(str(k))
+        if trained is None and resume:  # (killed after its training ended: its own folder says so)
+            found = trained_checkpoint(fold_dir, config.num_epochs)
+            trained = found.resolve() if found is not None else None  # (absolute: fold_dir / it is itself)
         if trained is not None:  # a stop cut its evaluation short: its checkpoint is scored, not trained on
             log(
                 f"\n=== {fold_name(k, folds)}: trained earlier, its held-out songs are scored now ({fold_dir})"

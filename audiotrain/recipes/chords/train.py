@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from audiotrain._files import write_atomically
 from audiotrain._system import KernelCompileError
 from audiotrain.audio import AudioError, get_duration
 from audiotrain.data.loader import position_ends_epoch
@@ -109,7 +110,15 @@ from audiotrain.train.state import History
 
 import mlx.core as mx
 
-__all__ = ["RUN_OUTPUTS", "RunResult", "build_task", "evaluate_trained_run", "run_training"]
+__all__ = [
+    "RUN_OUTPUTS",
+    "TRAINED_FILE",
+    "RunResult",
+    "build_task",
+    "evaluate_trained_run",
+    "run_training",
+    "trained_checkpoint",
+]
 
 
 @dataclass
@@ -203,9 +212,15 @@ class HeldStop(Callback):
 #: Where a run without --run_dir makes its folder (``runs/chords-<date>-<time>``).
 DEFAULT_PARENT = Path("runs")
 
+#: Written into the run folder as its training ends (all epochs, or early stopping), before the held-out
+#: evaluation: the checkpoint it evaluates. A process killed after that (SIGKILL, OOM, power loss) prints
+#: nothing, and a resume finds here that only the evaluation is left (`trained_checkpoint`).
+TRAINED_FILE = "trained.json"
+
 #: What a run writes in its folder: ``--overwrite`` removes these (and only these) before the new run.
 RUN_OUTPUTS = (
     "config.json",
+    TRAINED_FILE,
     DATA_REPORT,
     "checkpoints",
     "history.json",
@@ -309,7 +324,7 @@ def _run_training(
     if resume:  # before any song is rendered, feature computed or folder written
         splits_folder = splits is None and bool(config.data.data_dir)
         resume_folder, state = check_resume_settings(
-            config, resume, from_demo, resume_unrecorded_demo, splits_folder
+            config, resume, from_demo, resume_unrecorded_demo, splits_folder, run_dir if continuing else None
         )
         if splits_folder:
             # Read here, before rank 0 rewrites config.json (it does after the feature pass, which every
@@ -321,6 +336,11 @@ def _run_training(
     init_folder, init_record = check_init_from(config, init_from, run_dir) if init_from else (None, None)
     if resume and init_record:
         _check_resumed_init_from(resume, state, init_record)
+    trained = _left_to_evaluate(run_dir, config.num_epochs, state) if continuing else None
+    if trained is not None:  # killed after its training ended: what is left is what an unstopped run did next
+        log(f"{run_dir}: its training ended earlier; its held-out songs are scored now with {trained}")
+        resumed = (resume_folder, recorded) if recorded is not None else None
+        return evaluate_trained_run(config, run_dir, splits, trained, log, resumed)
     from_demo = splits is None and not config.data.data_dir
     again = "run the same command again to go on from there" if splits is None else "the next run reads them"
     try:
@@ -385,6 +405,8 @@ def _run_training(
     held_signal = held.held_on_any_rank()
     if held_signal is not None:
         return held.stopped_before_training(stop_signal_name(held_signal))
+    if main:  # (a resumed run trains on: what its folder said of an earlier end is no longer so)
+        (run_dir / TRAINED_FILE).unlink(missing_ok=True)
     start = time.perf_counter()
     try:
         trainer.fit(task, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
@@ -405,6 +427,8 @@ def _run_training(
             train_seconds,
             interrupted=trainer.interrupted,
         )
+    if not trainer.interrupted:  # before anything else, so that a kill from here on leaves it resumable
+        _write_trained_record(run_dir, chosen, trainer.global_step, config.num_epochs)
 
     try:
         # SIGTERM too: its default action ended the process without a word, stdout's last lines unwritten.
@@ -445,7 +469,12 @@ def _run_training(
 
 
 def evaluate_trained_run(
-    config: TrainingConfig, run_dir: str | Path, splits: SongSplits, checkpoint: Path, log=print
+    config: TrainingConfig,
+    run_dir: str | Path,
+    splits: SongSplits | None,
+    checkpoint: Path,
+    log=print,
+    resumed: tuple[Path, dict] | None = None,
 ) -> RunResult:
     """What `run_training` does after its fit, for a run whose training ended (`RunResult.trained`) and whose
     held-out evaluation a stop signal cut short: score `splits`' test songs with `checkpoint` (the one the
@@ -453,7 +482,8 @@ def evaluate_trained_run(
     fold with it: resuming the fit would refuse (no epochs left) or, after early stopping, train on.
 
     history.json (and training_curves.png) come from the ``last`` checkpoint where the stop came before the
-    run wrote them. A stop signal here leaves the run as it was: the result is `interrupted`."""
+    run wrote them. A stop signal here leaves the run as it was: the result is `interrupted`. `splits` None:
+    the run's own songs (the demo's, or the data folder's; `resumed` as for `_prepare_songs`)."""
     run_dir, checkpoint = Path(run_dir), Path(checkpoint)
     main = collectives.is_main_process()
     if not main:
@@ -461,7 +491,7 @@ def evaluate_trained_run(
     try:
         with stop_on_signals(lambda signum: True, same_run=True):
             # The songs as the run had them (without those whose audio does not decode; every rank joins).
-            splits, _, _ = _prepare_songs(config, splits, log)
+            splits, _, _ = _prepare_songs(config, splits, log, resumed)
             history = _trained_history(run_dir, checkpoint) if main else {}
             evaluation = _evaluate_held_out(checkpoint, splits, run_dir, config, log) if main else None
     except KeyboardInterrupt as stop:
@@ -470,6 +500,63 @@ def evaluate_trained_run(
             _stopped_after_training(None, run_dir, checkpoint, splits, config.data, name)
         return RunResult(run_dir, checkpoint, {}, None, 0.0, interrupted=True, trained=True)
     return RunResult(run_dir, checkpoint, history, evaluation, 0.0, trained=True)
+
+
+def _write_trained_record(run_dir: Path, checkpoint: Path, global_step: int, num_epochs: int) -> None:
+    """`TRAINED_FILE` of a run whose training ended at `global_step` of `num_epochs` epochs, naming the
+    `checkpoint` its evaluation scores (relative to `run_dir` where it lies inside: the run folder may be
+    resumed from elsewhere, or moved)."""
+    chosen, folder = checkpoint.resolve(), run_dir.resolve()
+    named = chosen.relative_to(folder) if folder in chosen.parents else chosen
+    record = {"checkpoint": str(named), "global_step": global_step, "num_epochs": num_epochs}
+    text = json.dumps(record, indent=1) + "\n"
+    write_atomically(run_dir / TRAINED_FILE, lambda handle: handle.write(text.encode()))
+
+
+def trained_checkpoint(run_dir: str | Path, num_epochs: int, state: dict | None = None) -> Path | None:
+    """The checkpoint to evaluate of the run in `run_dir` where its training ended with these `num_epochs`
+    (another count trains on) and, where `state` (a resumed checkpoint's trainer state) is given, at that
+    checkpoint's step; else None. The run's `TRAINED_FILE` says so; without one (killed as fit ended, before
+    it was written), a ``checkpoints/last`` that has trained all `num_epochs` does, and ``best`` beside it
+    (``last`` without validation) is the one evaluated."""
+    run_dir = Path(run_dir)
+    try:
+        record = json.loads((run_dir / TRAINED_FILE).read_text())
+        checkpoint = run_dir / record["checkpoint"]  # (an absolute one stays as it is)
+        step = record["global_step"]
+        same_run = record["num_epochs"] == num_epochs
+    except FileNotFoundError:
+        checkpoint, step, same_run = _all_epochs_trained(run_dir / "checkpoints", num_epochs)
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    if not same_run or checkpoint is None or not (checkpoint / ckpt.STATE_FILE).is_file():
+        return None
+    if state is not None and (state.get("progress") or {}).get("global_step") != step:
+        return None
+    return checkpoint
+
+
+def _left_to_evaluate(run_dir: Path, num_epochs: int, state: dict) -> Path | None:
+    """`trained_checkpoint` of a run whose held-out evaluation did not finish (a finished one's resume is
+    refused as before: scoring it again would replace its evaluation/, perhaps looked at or edited since).
+    The confusion matrix is the last file an evaluation writes (`write_evaluation`; none where no frame
+    was scored, and such a run is scored again)."""
+    if (Path(run_dir) / "evaluation" / "confusion_matrix.png").is_file():
+        return None
+    return trained_checkpoint(run_dir, num_epochs, state)
+
+
+def _all_epochs_trained(checkpoint_dir: Path, num_epochs: int) -> tuple[Path | None, int | None, bool]:
+    """(the checkpoint to evaluate, the step training ended at, True) where ``last`` in `checkpoint_dir` is
+    at the end of its `num_epochs`-th epoch; (None, None, False) otherwise."""
+    try:
+        progress = ckpt.read_state(checkpoint_dir / "last").get("progress") or {}
+    except (OSError, ValueError, ckpt.CheckpointError):
+        return None, None, False
+    if progress.get("epoch") != num_epochs or progress.get("batch_in_epoch"):
+        return None, None, False
+    best = checkpoint_dir / "best"
+    return (best if best.is_dir() else checkpoint_dir / "last"), progress.get("global_step"), True
 
 
 def _trained_history(run_dir: Path, checkpoint: Path) -> dict:
@@ -496,6 +583,7 @@ def check_resume_settings(
     from_demo: bool | None = None,
     resume_unrecorded_demo: bool = False,
     splits_folder: bool | None = None,
+    run_dir: Path | None = None,
 ) -> tuple[Path, dict]:
     """The checks of a ``--resume`` that read only its checkpoint (features, model, the demo songs' settings,
     its arrays, epochs left), before any data is read or rendered or anything written; returns (the
@@ -503,7 +591,8 @@ def check_resume_settings(
     comes once, not from every rank. `from_demo`: whether the run trains on the demo songs (default: without
     ``data.data_dir``); `resume_unrecorded_demo`: see `check_resume_demo_generators`; `splits_folder`:
     whether the run splits ``data.data_dir`` itself (default: with one; not with songs given from Python),
-    whose split settings are then its checkpoint's (`check_resume_split`).
+    whose split settings are then its checkpoint's (`check_resume_split`); `run_dir`: the run folder the
+    resume goes on in, whose training may have ended (`trained_checkpoint`: no epochs left is no refusal).
 
     Every reason to refuse is named in one message, each setting with the flag that gives the checkpoint's:
     one at a time, an old demo run took four refusals (and the demo rendered before the third)."""
@@ -539,7 +628,11 @@ def check_resume_settings(
         lambda: check_resume_demo(folder, state, config.data, from_demo),
         lambda: check_resume_demo_generators(folder, state, config.data, from_demo, resume_unrecorded_demo),
         lambda: check_resume_split(folder, state, config.data) if splits_folder else None,
-        lambda: _check_epochs_left(folder, state, config.num_epochs),
+        lambda: (
+            None
+            if run_dir is not None and _left_to_evaluate(run_dir, config.num_epochs, state)
+            else _check_epochs_left(folder, state, config.num_epochs)
+        ),
         lambda: _check_batch_mid_epoch(folder, state, config.batch_size),
     ):
         try:
@@ -715,8 +808,9 @@ def _check_epochs_left(folder: Path, state: dict, num_epochs: int) -> None:
     if isinstance(done, int) and done >= num_epochs:
         raise ValueError(
             f"cannot resume from {folder}: it has trained {done} epochs, and "
-            f"--num_epochs {num_epochs} leaves none to train; raise --num_epochs to train further, or transcribe "
-            "with it as it is (predict --checkpoint)"
+            f"--num_epochs {num_epochs} leaves none to train; raise --num_epochs to train further, score it "
+            f"on held-out songs (evaluate --checkpoint {folder} --data SONGS -o OUT), or transcribe with it as "
+            "it is (predict --checkpoint)"
         )
 
 

@@ -1,0 +1,124 @@
+"""A recipe process killed outright (SIGKILL, the OOM killer, power loss: no handler runs, nothing is said)
+at a chosen point, in a child process, and what the next command then makes of what it left. (Stop signals
+a run can answer: tests/test_recipe_stops.py.)"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from audiotrain.recipes.chords import cli as chords
+
+import pytest
+from test_chords_cv import TINY_CV_FLAGS
+from test_recipe_chords import TINY_FLAGS as CHORD_FLAGS
+
+# One process: the child has no conftest to keep the recipes from starting one per core.
+TINY_FLAGS = [*CHORD_FLAGS, "--processes", "1"]
+REPO = Path(__file__).resolve().parents[1]
+
+#: Runs ``chords.main(argv)`` with the process killed (``os._exit``: no handler, no flush, no cleanup) as
+#: the function of `audiotrain.recipes.chords.train` named first is called.
+KILLED_AT = """
+import os, sys
+from audiotrain.recipes.chords import cli, train
+setattr(train, sys.argv[1], lambda *args, **kwargs: os._exit(137))
+sys.exit(cli.main(sys.argv[2:]))
+"""
+#: Right after training ended: as the held-out evaluation starts, and (earlier still) as the run is about
+#: to record that its training ended.
+EVALUATION, TRAINED_RECORD = "_evaluate_held_out", "_write_trained_record"
+
+
+def _killed_at(where: str, argv: list[str]) -> None:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    done = subprocess.run(
+        [sys.executable, "-c", KILLED_AT, where, *argv], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 137, done.stderr[-2000:]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """The demo songs and their features, shared by the runs below."""
+    return tmp_path_factory.mktemp("kills_cache")
+
+
+def test_a_cv_killed_between_a_folds_training_and_its_evaluation_resumes_by_scoring_it(
+    cache, tmp_path, capsys
+):
+    """``cv --resume RUN`` failed on every try with "--num_epochs 2 leaves none to train": only a stop
+    signal recorded a fold as trained, and a SIGKILL runs no handler. The fold's folder now says so as its
+    training ends, and the resumed cv scores are those of a cv run that was never killed."""
+    argv = [
+        "cv",
+        "--folds",
+        "2",
+        *TINY_CV_FLAGS,
+        "--processes",
+        "1",
+        "--num_epochs",
+        "2",
+        "--data.cache_dir",
+        str(cache),
+    ]
+    unstopped = tmp_path / "unstopped"
+    assert chords.main([*argv, "--run_dir", str(unstopped)]) == 0
+    run_dir = tmp_path / "cv"
+    argv += ["--run_dir", str(run_dir)]
+    _killed_at(EVALUATION, argv)
+    assert json.loads((run_dir / "cv_progress.json").read_text())["trained"] == {}  # (no handler ran)
+    capsys.readouterr()
+    assert chords.main([*argv, "--resume", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "=== fold 0 (1 of 2): trained earlier, its held-out songs are scored now" in out
+    assert out.count("trained 2 epochs") == 1  # fold 1 alone trains
+    assert json.loads((run_dir / "cv_scores.json").read_text()) == json.loads(
+        (unstopped / "cv_scores.json").read_text()
+    )
+
+
+@pytest.mark.parametrize("where", [EVALUATION, TRAINED_RECORD])
+def test_a_run_killed_before_its_evaluation_finishes_it_on_resume(where, cache, tmp_path, capsys):
+    """The same command pointed at ``--resume RUN/checkpoints/last``, which refused ("leaves none to
+    train") and named only predict. The resume now does what the run had left: its held-out evaluation,
+    the same as an uninterrupted run's."""
+    unstopped = tmp_path / "unstopped"
+    assert chords.main([*TINY_FLAGS, "--data.cache_dir", str(cache), "--run_dir", str(unstopped)]) == 0
+    run_dir = tmp_path / "run"
+    argv = [*TINY_FLAGS, "--data.cache_dir", str(cache), "--run_dir", str(run_dir)]
+    _killed_at(where, argv)
+    assert not (run_dir / "evaluation").exists()
+    capsys.readouterr()
+    assert chords.main([*argv, "--resume", str(run_dir / "checkpoints" / "last")]) == 0
+    out = capsys.readouterr().out
+    assert "its training ended earlier; its held-out songs are scored now" in out
+    assert "trained 2 epochs" not in out  # nothing was trained again
+    scores, expected = (
+        json.loads((d / "evaluation" / "scores.json").read_text()) for d in (run_dir, unstopped)
+    )
+    assert scores["pooled"] == expected["pooled"]
+    history, expected = (json.loads((d / "history.json").read_text()) for d in (run_dir, unstopped))
+    assert {k: v for k, v in history.items() if k != "time"} == {
+        k: v for k, v in expected.items() if k != "time"
+    }
+    # A finished run's resume is refused as before (scoring again would replace its evaluation), now
+    # naming evaluate too; with more epochs it is a resume that trains.
+    assert chords.main([*argv, "--resume", str(run_dir / "checkpoints" / "last")]) == 2
+    err = capsys.readouterr().err
+    assert "leaves none to train" in err and "evaluate --checkpoint" in err
+    capsys.readouterr()
+    more = [
+        *argv,
+        "--num_epochs",
+        "3",
+        "--resume",
+        str(run_dir / "checkpoints" / "last"),
+        "--save_every",
+        "1",
+    ]
+    assert chords.main(more) == 0
+    assert "trained to epoch 3" in capsys.readouterr().out
+    assert json.loads((run_dir / "trained.json").read_text())["num_epochs"] == 3
