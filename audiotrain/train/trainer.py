@@ -769,6 +769,8 @@ class Trainer:
         else:
             loss, metrics, logged, metric_weights = step.accumulate(batch, index)
         returned = {"loss": loss, **metrics}
+        # A weight the device computes (ChordTask's real frames) stays an array: reading it here would wait
+        # for the step before, and the step would be queued only then.
         self._last_weight = module.batch_size(batch)
         own_weights = {prefixed("train_", k): w for k, w in metric_weights.items()}
         own_weights = {k: w for k, w in own_weights.items() if k not in logged}  # (logged replaces it)
@@ -777,7 +779,8 @@ class Trainer:
             self._last_weight,
             own_weights,
         )
-        targets = (step.eval_targets, loss, metrics, logged, metric_weights)
+        # (The weight with the step: evaluated, it no longer holds the batch it was computed from.)
+        targets = (step.eval_targets, loss, metrics, logged, metric_weights, self._last_weight)
         streak = step.state.arrays["nonfinite_streak"]  # this step's non-finite streak
         settled_streak = None  # an evaluated one: this step's, or the step before's
         if self.debug_lazy_eval:
@@ -850,7 +853,7 @@ class Trainer:
         progress = self.progress
         epoch_means = self.running.epoch_means(self._reduce)
         train_metrics = reporting.epoch_values(epoch_means, self._train_options())
-        if self.running.interval_weight:
+        if self.running.has_interval_steps:
             self._log_train_interval()
         self._check_nonfinite()
         self._warn_of_skipped_updates()
@@ -1675,7 +1678,7 @@ class Trainer:
     def _log_train_interval(self, hook_logs: bool = True) -> None:
         """The logging interval's means (and, with `hook_logs`, what hooks logged since the last logging
         point) to the loggers and `callback_metrics`, at this step."""
-        if not self.running.interval_weight:
+        if not self.running.has_interval_steps:
             return
         values, seen = reporting.interval_values(
             self.running.pop_interval(self._reduce), self._train_options()
