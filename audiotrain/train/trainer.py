@@ -268,7 +268,9 @@ class Trainer:
         self._should_stop_agreed = False  # data parallel: some rank's should_stop, agreed by all of them
         self.interrupted = False
         self._stop_requested = False  # data parallel: Ctrl-C heard here, not yet agreed by the ranks
-        self.interrupted_checkpoint: Path | None = None  # where Ctrl-C saved, once it has
+        self.interrupted_checkpoint: Path | None = (
+            None  # where Ctrl-C saved (enable_checkpointing), once it has
+        )
         self.ckpt_path: Path | None = None  # the checkpoint folder restored last (as Lightning's)
         # Printed after Ctrl-C saves ({path} is the checkpoint); a command-line tool sets its own, or None.
         self.resume_hint: str | None = (
@@ -574,6 +576,8 @@ class Trainer:
                 f"pass ckpt_path=trainer.interrupted_checkpoint ({path})"
                 if path is not None
                 else "pass ckpt_path= the newest intact checkpoint (the 'Save aborted' line named it)"
+                if self.enable_checkpointing
+                else "fit with enable_checkpointing=True, which saves a checkpoint when a fit is stopped"
             )
             warnings.warn(
                 f"Trainer.fit: the last fit of this Trainer was interrupted at {where}; this one goes on "
@@ -1558,6 +1562,14 @@ class Trainer:
     def _save_on_interrupt(self) -> None:
         # As in Lightning, callbacks hear of a Ctrl-C through on_exception (the progress bar closes).
         self.callbacks.call_quietly("on_exception", self, self.module, KeyboardInterrupt())
+        if not self.enable_checkpointing:
+            # Lightning writes nothing then either: a run told not to checkpoint must not leave one in the
+            # default folder (`./logs`, which may hold someone's work). The model stays trained in memory.
+            self.print(
+                f"Stopped at epoch {self.current_epoch}, global step {self.global_step}; no checkpoint saved "
+                "(enable_checkpointing=False)"
+            )
+            return
         path = self.callbacks.checkpoint_folder(self.default_root_dir) / "interrupted"
         # `last` stays the newest state, so ckpt_path="last" resumes from here, not from the last save.
         keep_last = [] if self.fast_dev_run else self.callbacks.keeping_last()
