@@ -39,7 +39,7 @@ from audiotrain.train import checkpoint as ckpt
 from audiotrain.train import flags, hooks, reporting, threads
 from audiotrain.train.callback import Callback
 from audiotrain.train.callback_list import CallbackList
-from audiotrain.train.callbacks import ModelCheckpoint
+from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
 from audiotrain.train.datamodule import DataModule
 from audiotrain.train.evaluation import prefixed
 from audiotrain.train.evaluation_loop import EvaluationLoop
@@ -291,6 +291,7 @@ class Trainer:
         self.evaluation = EvaluationLoop(self)  # validation, test, predict and the sanity check
         self._train_loader = None
         self._val_loader = None
+        self._test_loader = None
         self._pending_loader_state: dict | None = None
         self._pending_loader_source: Path | None = None  # the trainer_state.json it came from
         self._pending_ckpt: str | None = None
@@ -348,12 +349,57 @@ class Trainer:
         return found[0] if found else None
 
     @property
-    def limit_val_batches(self):
-        return self.limits["val"]
+    def early_stopping_callbacks(self) -> list[EarlyStopping]:
+        """The EarlyStopping callbacks, in the order given (Lightning's name)."""
+        return [cb for cb in self.callbacks if isinstance(cb, EarlyStopping)]
 
     @property
-    def limit_train_batches(self):
-        return self.limits["train"]
+    def early_stopping_callback(self) -> EarlyStopping | None:
+        """The first EarlyStopping, or None (Lightning's name)."""
+        found = self.early_stopping_callbacks
+        return found[0] if found else None
+
+    @property
+    def log_dir(self) -> str | None:
+        """Lightning's: the first logger's run folder (`version_<k>` of a TensorBoard or CSV logger; else its
+        `save_dir`, None where it writes nothing locally), or `default_root_dir` without loggers."""
+        if not self.loggers:
+            return str(self.default_root_dir)
+        first = self.loggers[0]
+        folder = getattr(first, "log_dir", None) or getattr(first, "save_dir", None)
+        return str(folder) if folder is not None else None
+
+    @property
+    def lightning_module(self) -> TrainModule | None:
+        """Lightning's name for `module`: the module attached by the last fit, validate, test or predict."""
+        return self.module
+
+    @property
+    def model(self) -> TrainModule | None:
+        """Lightning's other name for `module` (there is no wrapper around it here)."""
+        return self.module
+
+    @property
+    def optimizers(self) -> list:
+        """Lightning's list of optimizers: `[optimizer]` once `fit` configured it, else empty."""
+        return [self.optimizer] if self.optimizer is not None else []
+
+    # The limits as Lightning's properties show them: 1.0 (every batch) where none was given.
+    @property
+    def limit_train_batches(self) -> int | float:
+        return _shown_limit(self.limits["train"])
+
+    @property
+    def limit_val_batches(self) -> int | float:
+        return _shown_limit(self.limits["val"])
+
+    @property
+    def limit_test_batches(self) -> int | float:
+        return _shown_limit(self.limits["test"])
+
+    @property
+    def limit_predict_batches(self) -> int | float:
+        return _shown_limit(self.limits["predict"])
 
     @property
     def validates_within_epochs(self) -> bool:
@@ -374,6 +420,16 @@ class Trainer:
     def val_dataloaders(self) -> Any:
         """The validation loader `fit` was given, or None (Lightning's name)."""
         return self._val_loader
+
+    @property
+    def train_dataloader(self) -> Any:
+        """The training loader `fit` was given, or None (Lightning's name)."""
+        return self._train_loader
+
+    @property
+    def test_dataloaders(self) -> Any:
+        """The loader the last `test` ran on, or None (Lightning's name)."""
+        return self._test_loader
 
     @property
     def validates_after_this_batch(self) -> bool:
@@ -1084,6 +1140,8 @@ class Trainer:
         if self.module is not model:
             self.evaluation.reset()
         self.datamodule = datamodule
+        if stage == "test":
+            self._test_loader = loader
         self._attach(model, method)
         status = "failed"
         try:
@@ -1810,6 +1868,10 @@ def _checkpoint_argument(method: str, ckpt_path: Any) -> str | os.PathLike | Non
         f"Trainer.{method}: ckpt_path must be a checkpoint folder, 'last' or 'best' (a str or os.PathLike), "
         f"got {_shown(ckpt_path)} (the arguments in order: {_ORDER[method]})"
     )
+
+
+def _shown_limit(limit: int | float | None) -> int | float:
+    return 1.0 if limit is None else limit
 
 
 def _check_verbose(method: str, verbose: Any) -> None:
