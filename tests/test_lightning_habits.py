@@ -694,3 +694,34 @@ def test_optimizers_gives_the_trainers_optimizer_to_read_from_a_hook(tmp_path):
     assert rates == pytest.approx([0.05, 0.05])
     with pytest.raises(RuntimeError, match=r"optimizers\(\): no optimizer yet"):
         TinyClassifier().optimizers()
+
+
+def test_lightnings_trainer_names_give_what_lightning_gives(tmp_path, monkeypatch):
+    """Lightning 2.6's values for the same calls (checked with its Trainer): before fit no module, no
+    optimizers, no loaders, the first EarlyStopping, the limits given and 1.0 for the others; after fit the
+    module, [optimizer] and the training loader; after test the test loader; `log_dir` the first logger's
+    version folder, else `default_root_dir`."""
+    from audiotrain import Trainer
+    from audiotrain.train.callbacks import EarlyStopping
+    from audiotrain.train.loggers import CSVLogger
+
+    stop, later = EarlyStopping("val_loss"), EarlyStopping("val_accuracy")
+    t = quiet_trainer(tmp_path, max_epochs=1, callbacks=[stop, later], limit_test_batches=2)
+    assert t.early_stopping_callback is stop and t.early_stopping_callbacks == [stop, later]
+    assert (t.lightning_module, t.model, t.optimizers) == (None, None, [])
+    assert (t.train_dataloader, t.val_dataloaders, t.test_dataloaders) == (None, None, None)
+    assert (t.limit_train_batches, t.limit_test_batches, t.limit_predict_batches) == (1.0, 2, 1.0)
+    assert t.log_dir == str(tmp_path)  # no logger: the root
+    module, train, val, test = TinyClassifier(), make_batches(), make_batches(32), make_batches(32, seed=3)
+    t.fit(module, train, val)
+    assert t.lightning_module is module and t.model is module
+    assert t.optimizers == [t.optimizer] and t.optimizers[0] is not None
+    assert t.train_dataloader is train and t.test_dataloaders is None
+    t.test(module, test)
+    assert t.test_dataloaders is test
+    assert quiet_trainer(tmp_path).early_stopping_callback is None
+
+    monkeypatch.chdir(tmp_path)
+    csv = Trainer(logger=CSVLogger(tmp_path / "csv", name="run"), default_root_dir=tmp_path / "root")
+    assert csv.log_dir == str(tmp_path / "csv" / "run" / "version_0")
+    assert Trainer(logger=False, default_root_dir=tmp_path / "root").log_dir == str(tmp_path / "root")

@@ -326,6 +326,33 @@ def test_a_ctrl_c_before_the_first_step_saves_a_checkpoint_that_resumes_exactly(
         np.testing.assert_array_equal(value, weights(resumed)[name], err_msg=name)
 
 
+def test_ctrl_c_with_checkpointing_off_saves_nothing_as_lightning(tmp_path, monkeypatch, capsys):
+    """It used to write ./logs/checkpoints/interrupted regardless of enable_checkpointing=False; Lightning
+    writes nothing then. The fit stops after the step, its model trained so far, and says so."""
+    from audiotrain import Trainer
+    from audiotrain.train.callbacks import Callback
+
+    from tasks import TinyClassifier, make_batches
+
+    class CtrlCAtBatch2(Callback):
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            if batch_idx == 2:
+                signal.raise_signal(signal.SIGINT)  # the Trainer's handler: stop (and save, if it may)
+
+    monkeypatch.chdir(tmp_path)  # the default root, ./logs
+    trainer = Trainer(
+        max_epochs=2, enable_checkpointing=False, enable_progress_bar=False, callbacks=[CtrlCAtBatch2()]
+    )
+    module = TinyClassifier()
+    trainer.fit(module, make_batches())
+    assert trainer.interrupted and trainer.global_step == 3
+    assert trainer.interrupted_checkpoint is None
+    assert not (tmp_path / "logs" / "checkpoints").exists()
+    assert "no checkpoint saved (enable_checkpointing=False)" in capsys.readouterr().out
+    with pytest.warns(UserWarning, match="enable_checkpointing=True"):  # a fit again says how to resume
+        trainer.fit(module, make_batches())
+
+
 def test_resuming_at_an_epochs_last_batch_keeps_on_step_values_out_of_its_history(tmp_path):
     # The checkpoint is taken at the epoch's last batch, before its end: the resumed run ends that epoch
     # before its step is traced again, so only the checkpoint knows that `logged_mae` is on_step only.

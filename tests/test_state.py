@@ -71,6 +71,31 @@ def test_running_means_resumed_between_folds_equal_an_uninterrupted_run_bitwise(
     assert whole.epoch_means()["loss"] == pytest.approx(expected, rel=1e-6)
 
 
+@pytest.mark.parametrize("fold_every", [3, 256])
+def test_running_means_with_weights_on_the_device_equal_number_weights_and_resume_bitwise(
+    monkeypatch, fold_every
+):
+    """A weight the device computes (a scalar array: a masked batch's frames) gives the same means, to the
+    last bit, as the same weight given as a number, and resumes exactly; it is not read when added."""
+    monkeypatch.setattr(RunningMeans, "FOLD_EVERY", fold_every)
+    rng = np.random.default_rng(1)
+    steps = [({"loss": mx.array(float(rng.normal()))}, int(rng.integers(0, 9))) for _ in range(10)]
+    numbers, whole, first = RunningMeans(), RunningMeans(), RunningMeans()
+    for values, weight in steps:
+        numbers.add(values, weight)
+        whole.add(values, mx.array(weight, mx.float32))
+    assert whole.has_interval_steps and whole.interval_weight == numbers.interval_weight
+    for values, weight in steps[:7]:
+        first.add(values, mx.array(weight, mx.float32))
+    resumed = RunningMeans()
+    resumed.load_state_dict(json.loads(json.dumps(first.state_dict())))
+    for values, weight in steps[7:]:
+        resumed.add(values, mx.array(weight, mx.float32))
+    assert resumed.epoch_means() == whole.epoch_means() == numbers.epoch_means()
+    assert resumed.pop_interval() == whole.pop_interval() == numbers.pop_interval()
+    assert not whole.has_interval_steps and whole.epoch_weight == numbers.epoch_weight
+
+
 def test_running_means_average_each_value_over_the_steps_that_reported_it():
     """As Lightning: a value logged on some steps only is not divided by the other steps' weight, and a value
     with its own weight (a count the step computed) is weighted by it, a step counting nothing included."""

@@ -49,9 +49,13 @@ class EvalSums:
     log_options: dict[str, LogOptions] = field(default_factory=dict)
 
     def add(
-        self, values: dict[str, mx.array], weight: float, own_weights: dict[str, mx.array] | None = None
+        self,
+        values: dict[str, mx.array],
+        weight: float | mx.array,
+        own_weights: dict[str, mx.array] | None = None,
     ) -> None:
-        """Add a batch's `values`, each weighted by `weight` or by its entry in `own_weights`."""
+        """Add a batch's `values`, each weighted by `weight` (a number, or a scalar array the device
+        computes: summed there, not read) or by its entry in `own_weights`."""
         own_weights = own_weights or {}
         for name, value in values.items():
             w = own_weights.get(name, weight)
@@ -69,7 +73,7 @@ def evaluate(
     loader: Any,
     limit: int | None,
     prefix: str,
-    batch_size: Callable[[Any], float],
+    batch_size: Callable[[Any], float | mx.array],
     on_batch: Callable[[dict, Any, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     on_batch_start: Callable[[Any, int], None] | None = None,

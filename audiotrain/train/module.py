@@ -416,9 +416,11 @@ class TrainModule(nn.Module):
         update was applied). For parameter constraints: clamps, re-normalisation. Pure MLX only,
         e.g. `self.scale = mx.clip(self.scale, 0.0, 4.6)`."""
 
-    def batch_size(self, batch: Any) -> int:
+    def batch_size(self, batch: Any) -> int | mx.array:
         """Number of examples in `batch`, used to weight validation means. Default: the leading
-        dimension of the first array in the batch. Override for padded or masked batches."""
+        dimension of the first array in the batch. Override for padded or masked batches: a count the
+        device computes (`mx.sum(batch["mask"])`) may be returned as a scalar `mx.array`, which the
+        Trainer keeps on the device (`.item()` here would wait for the step in flight, every batch)."""
         leaves = [x for x in _leaves(batch) if isinstance(x, mx.array) and x.ndim > 0]
         return int(leaves[0].shape[0]) if leaves else 1
 

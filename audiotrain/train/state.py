@@ -90,6 +90,11 @@ class RunningMeans:
     diluted by the others. The interval means sent to the loggers and the epoch means in the history are
     the same kind of mean over the same batches.
 
+    A step's weight may be a scalar `mx.array` that the device computes (the frames of a masked batch,
+    `TrainModule.batch_size`): it stays on the device, so adding a step never waits for it, and the first
+    host read is the mean at the logging interval. Whether an interval has steps is a Python fact
+    (`has_interval_steps`), not a test of its weight.
+
     A step's values are only recorded when it is added; they are folded into the sums when a mean is
     read (or every `FOLD_EVERY` steps), one stack and one weighted sum per metric. Adding them up step
     by step cost five small kernels a step on MLX's CPU backend (about 10 us each). The steps not yet
@@ -105,22 +110,48 @@ class RunningMeans:
     def _clear(self) -> None:
         self._interval: dict[str, mx.array] = {}
         self._interval_weights: dict[str, float | mx.array] = {}  # each value's total weight
-        self.interval_weight = 0.0  # every step's
+        self._interval_weight: float | mx.array = 0.0  # every folded step's (the pending ones are not in it)
         self._epoch: dict[str, mx.array] = {}
         self._epoch_weights: dict[str, float | mx.array] = {}
-        self.epoch_weight = 0.0
-        self._pending: list[tuple[dict[str, mx.array], float, dict[str, mx.array]]] = []
+        self._epoch_weight: float | mx.array = 0.0
+        self._pending: list[tuple[dict[str, mx.array], float | mx.array, dict[str, mx.array]]] = []
 
     def add(
-        self, values: dict[str, mx.array], weight: float, own_weights: dict[str, mx.array] | None = None
+        self,
+        values: dict[str, mx.array],
+        weight: float | mx.array,
+        own_weights: dict[str, mx.array] | None = None,
     ) -> None:
-        """Record a step's `values`, each weighted by `weight` or by its entry in `own_weights` (a scalar
-        array: a count the step computed, such as the frames an accuracy is over)."""
-        self._pending.append((values, float(weight), own_weights or {}))
-        self.interval_weight += weight
-        self.epoch_weight += weight
+        """Record a step's `values`, each weighted by `weight` (a number, or a scalar array the device
+        computes: it is not read here) or by its entry in `own_weights` (a scalar array: a count the step
+        computed, such as the frames an accuracy is over)."""
+        self._pending.append(
+            (values, weight if isinstance(weight, mx.array) else float(weight), own_weights or {})
+        )
         if len(self._pending) >= self.FOLD_EVERY:
             self._fold()
+
+    @property
+    def has_interval_steps(self) -> bool:
+        """Whether a step was added since the last `pop_interval` (pending steps belong to the open interval
+        and epoch; every training step reports at least its loss, so folded ones leave a sum)."""
+        return bool(self._interval or self._pending)
+
+    @property
+    def interval_weight(self) -> float:
+        """Every step's weight in the open interval, read from the device (a host sync: for checkpoints)."""
+        return self._with_pending(self._interval_weight)
+
+    @property
+    def epoch_weight(self) -> float:
+        """Every step's weight in the open epoch, read from the device (a host sync: for checkpoints)."""
+        return self._with_pending(self._epoch_weight)
+
+    def _with_pending(self, folded: float | mx.array) -> float:
+        total = _number(folded)
+        for _, weight, _ in self._pending:
+            total += _number(weight)
+        return total
 
     def _fold(self) -> None:
         pending, self._pending = self._pending, []
@@ -143,6 +174,9 @@ class RunningMeans:
             ):
                 sums[name] = sums[name] + weighted if name in sums else weighted
                 totals[name] = _add_weights(totals.get(name, 0.0), added)
+        every = _stacked_weights([weight for _, weight, _ in pending])
+        self._interval_weight = _add_weights(self._interval_weight, every)
+        self._epoch_weight = _add_weights(self._epoch_weight, every)
         # Evaluate the new sums (without waiting): otherwise the epoch's sums stay one lazy chain that grows
         # with every fold until the epoch ends, which on an endless stream is never (about 2 KB a step at
         # log_every_n_steps=1), and a long chain costs more than linear time when it is finally evaluated.
@@ -151,6 +185,7 @@ class RunningMeans:
             + list(self._epoch.values())
             + _arrays(self._interval_weights)
             + _arrays(self._epoch_weights)
+            + _arrays({"interval": self._interval_weight, "epoch": self._epoch_weight})
         )
 
     @property
@@ -169,7 +204,7 @@ class RunningMeans:
         """The interval's means, and a new interval. `reduce(sums, weights)` turns the sums into means
         (across processes under data parallel); default: this process's means."""
         means = (reduce or local_means)(self.interval, self._interval_weights)
-        self._interval, self._interval_weights, self.interval_weight = {}, {}, 0.0
+        self._interval, self._interval_weights, self._interval_weight = {}, {}, 0.0
         return means
 
     def epoch_means(self, reduce: Any = None) -> dict[str, float]:
@@ -177,15 +212,16 @@ class RunningMeans:
 
     def reset_epoch(self) -> None:
         self._fold()  # (steps of the epoch before still belong to the open interval)
-        self._epoch, self._epoch_weights, self.epoch_weight = {}, {}, 0.0
+        self._epoch, self._epoch_weights, self._epoch_weight = {}, {}, 0.0
 
     def state_dict(self) -> dict[str, Any]:
         def floats(values: dict[str, Any]) -> dict[str, float]:
             return {k: float(v.item()) if isinstance(v, mx.array) else float(v) for k, v in values.items()}
 
-        def step(values: dict[str, mx.array], weight: float, own: dict[str, mx.array]) -> list:
+        def step(values: dict[str, mx.array], weight: float | mx.array, own: dict[str, mx.array]) -> list:
             # (Own weights only where a step has them: a checkpoint without any loads in older versions.)
-            return [floats(values), weight, floats(own)] if own else [floats(values), weight]
+            number = _number(weight)
+            return [floats(values), number, floats(own)] if own else [floats(values), number]
 
         return {
             "interval": floats(self._interval),
@@ -224,10 +260,21 @@ class RunningMeans:
                 for k, v in arrays(share[scope]).items():
                     sums[k] = sums[k] + v if k in sums else v
                     totals[k] = totals.get(k, 0.0) + float(saved_totals.get(k, everyone))
-            self.interval_weight += float(share["interval_weight"])
-            self.epoch_weight += float(share["epoch_weight"])
+                # (What the saved steps weigh apart from the pending ones, which add theirs when folded.)
+                setattr(self, f"_{scope}_weight", _number(getattr(self, f"_{scope}_weight")) + everyone)
             # (A checkpoint written before steps were folded lazily has none pending.)
             self._pending += [(arrays(values), float(weight), arrays(own)) for values, weight, own in pending]
+
+
+def _stacked_weights(weights: list[float | mx.array]) -> list[float] | mx.array:
+    """Steps' weights as `_add_weights` adds them: the numbers themselves, or their sum on the device."""
+    if all(isinstance(weight, float) for weight in weights):
+        return weights
+    return mx.sum(mx.stack([_float32(weight) for weight in weights]))
+
+
+def _number(value: float | mx.array) -> float:
+    return float(value.item()) if isinstance(value, mx.array) else float(value)
 
 
 def _add_weights(total: float | mx.array, added: list[float] | mx.array) -> float | mx.array:

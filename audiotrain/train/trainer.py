@@ -39,7 +39,7 @@ from audiotrain.train import checkpoint as ckpt
 from audiotrain.train import flags, hooks, reporting, threads
 from audiotrain.train.callback import Callback
 from audiotrain.train.callback_list import CallbackList
-from audiotrain.train.callbacks import ModelCheckpoint
+from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
 from audiotrain.train.datamodule import DataModule
 from audiotrain.train.evaluation import prefixed
 from audiotrain.train.evaluation_loop import EvaluationLoop
@@ -268,7 +268,9 @@ class Trainer:
         self._should_stop_agreed = False  # data parallel: some rank's should_stop, agreed by all of them
         self.interrupted = False
         self._stop_requested = False  # data parallel: Ctrl-C heard here, not yet agreed by the ranks
-        self.interrupted_checkpoint: Path | None = None  # where Ctrl-C saved, once it has
+        self.interrupted_checkpoint: Path | None = (
+            None  # where Ctrl-C saved (enable_checkpointing), once it has
+        )
         self.ckpt_path: Path | None = None  # the checkpoint folder restored last (as Lightning's)
         # Printed after Ctrl-C saves ({path} is the checkpoint); a command-line tool sets its own, or None.
         self.resume_hint: str | None = (
@@ -289,6 +291,7 @@ class Trainer:
         self.evaluation = EvaluationLoop(self)  # validation, test, predict and the sanity check
         self._train_loader = None
         self._val_loader = None
+        self._test_loader = None
         self._pending_loader_state: dict | None = None
         self._pending_loader_source: Path | None = None  # the trainer_state.json it came from
         self._pending_ckpt: str | None = None
@@ -346,12 +349,57 @@ class Trainer:
         return found[0] if found else None
 
     @property
-    def limit_val_batches(self):
-        return self.limits["val"]
+    def early_stopping_callbacks(self) -> list[EarlyStopping]:
+        """The EarlyStopping callbacks, in the order given (Lightning's name)."""
+        return [cb for cb in self.callbacks if isinstance(cb, EarlyStopping)]
 
     @property
-    def limit_train_batches(self):
-        return self.limits["train"]
+    def early_stopping_callback(self) -> EarlyStopping | None:
+        """The first EarlyStopping, or None (Lightning's name)."""
+        found = self.early_stopping_callbacks
+        return found[0] if found else None
+
+    @property
+    def log_dir(self) -> str | None:
+        """Lightning's: the first logger's run folder (`version_<k>` of a TensorBoard or CSV logger; else its
+        `save_dir`, None where it writes nothing locally), or `default_root_dir` without loggers."""
+        if not self.loggers:
+            return str(self.default_root_dir)
+        first = self.loggers[0]
+        folder = getattr(first, "log_dir", None) or getattr(first, "save_dir", None)
+        return str(folder) if folder is not None else None
+
+    @property
+    def lightning_module(self) -> TrainModule | None:
+        """Lightning's name for `module`: the module attached by the last fit, validate, test or predict."""
+        return self.module
+
+    @property
+    def model(self) -> TrainModule | None:
+        """Lightning's other name for `module` (there is no wrapper around it here)."""
+        return self.module
+
+    @property
+    def optimizers(self) -> list:
+        """Lightning's list of optimizers: `[optimizer]` once `fit` configured it, else empty."""
+        return [self.optimizer] if self.optimizer is not None else []
+
+    # The limits as Lightning's properties show them: 1.0 (every batch) where none was given.
+    @property
+    def limit_train_batches(self) -> int | float:
+        return _shown_limit(self.limits["train"])
+
+    @property
+    def limit_val_batches(self) -> int | float:
+        return _shown_limit(self.limits["val"])
+
+    @property
+    def limit_test_batches(self) -> int | float:
+        return _shown_limit(self.limits["test"])
+
+    @property
+    def limit_predict_batches(self) -> int | float:
+        return _shown_limit(self.limits["predict"])
 
     @property
     def validates_within_epochs(self) -> bool:
@@ -372,6 +420,16 @@ class Trainer:
     def val_dataloaders(self) -> Any:
         """The validation loader `fit` was given, or None (Lightning's name)."""
         return self._val_loader
+
+    @property
+    def train_dataloader(self) -> Any:
+        """The training loader `fit` was given, or None (Lightning's name)."""
+        return self._train_loader
+
+    @property
+    def test_dataloaders(self) -> Any:
+        """The loader the last `test` ran on, or None (Lightning's name)."""
+        return self._test_loader
 
     @property
     def validates_after_this_batch(self) -> bool:
@@ -574,6 +632,8 @@ class Trainer:
                 f"pass ckpt_path=trainer.interrupted_checkpoint ({path})"
                 if path is not None
                 else "pass ckpt_path= the newest intact checkpoint (the 'Save aborted' line named it)"
+                if self.enable_checkpointing
+                else "fit with enable_checkpointing=True, which saves a checkpoint when a fit is stopped"
             )
             warnings.warn(
                 f"Trainer.fit: the last fit of this Trainer was interrupted at {where}; this one goes on "
@@ -769,6 +829,8 @@ class Trainer:
         else:
             loss, metrics, logged, metric_weights = step.accumulate(batch, index)
         returned = {"loss": loss, **metrics}
+        # A weight the device computes (ChordTask's real frames) stays an array: reading it here would wait
+        # for the step before, and the step would be queued only then.
         self._last_weight = module.batch_size(batch)
         own_weights = {prefixed("train_", k): w for k, w in metric_weights.items()}
         own_weights = {k: w for k, w in own_weights.items() if k not in logged}  # (logged replaces it)
@@ -777,7 +839,8 @@ class Trainer:
             self._last_weight,
             own_weights,
         )
-        targets = (step.eval_targets, loss, metrics, logged, metric_weights)
+        # (The weight with the step: evaluated, it no longer holds the batch it was computed from.)
+        targets = (step.eval_targets, loss, metrics, logged, metric_weights, self._last_weight)
         streak = step.state.arrays["nonfinite_streak"]  # this step's non-finite streak
         settled_streak = None  # an evaluated one: this step's, or the step before's
         if self.debug_lazy_eval:
@@ -850,7 +913,7 @@ class Trainer:
         progress = self.progress
         epoch_means = self.running.epoch_means(self._reduce)
         train_metrics = reporting.epoch_values(epoch_means, self._train_options())
-        if self.running.interval_weight:
+        if self.running.has_interval_steps:
             self._log_train_interval()
         self._check_nonfinite()
         self._warn_of_skipped_updates()
@@ -1077,6 +1140,8 @@ class Trainer:
         if self.module is not model:
             self.evaluation.reset()
         self.datamodule = datamodule
+        if stage == "test":
+            self._test_loader = loader
         self._attach(model, method)
         status = "failed"
         try:
@@ -1555,6 +1620,14 @@ class Trainer:
     def _save_on_interrupt(self) -> None:
         # As in Lightning, callbacks hear of a Ctrl-C through on_exception (the progress bar closes).
         self.callbacks.call_quietly("on_exception", self, self.module, KeyboardInterrupt())
+        if not self.enable_checkpointing:
+            # Lightning writes nothing then either: a run told not to checkpoint must not leave one in the
+            # default folder (`./logs`, which may hold someone's work). The model stays trained in memory.
+            self.print(
+                f"Stopped at epoch {self.current_epoch}, global step {self.global_step}; no checkpoint saved "
+                "(enable_checkpointing=False)"
+            )
+            return
         path = self.callbacks.checkpoint_folder(self.default_root_dir) / "interrupted"
         # `last` stays the newest state, so ckpt_path="last" resumes from here, not from the last save.
         keep_last = [] if self.fast_dev_run else self.callbacks.keeping_last()
@@ -1675,7 +1748,7 @@ class Trainer:
     def _log_train_interval(self, hook_logs: bool = True) -> None:
         """The logging interval's means (and, with `hook_logs`, what hooks logged since the last logging
         point) to the loggers and `callback_metrics`, at this step."""
-        if not self.running.interval_weight:
+        if not self.running.has_interval_steps:
             return
         values, seen = reporting.interval_values(
             self.running.pop_interval(self._reduce), self._train_options()
@@ -1795,6 +1868,10 @@ def _checkpoint_argument(method: str, ckpt_path: Any) -> str | os.PathLike | Non
         f"Trainer.{method}: ckpt_path must be a checkpoint folder, 'last' or 'best' (a str or os.PathLike), "
         f"got {_shown(ckpt_path)} (the arguments in order: {_ORDER[method]})"
     )
+
+
+def _shown_limit(limit: int | float | None) -> int | float:
+    return 1.0 if limit is None else limit
 
 
 def _check_verbose(method: str, verbose: Any) -> None:

@@ -159,12 +159,14 @@ class ChordTask(TrainModule):
             loss, parts = loss * scale, {name: value * scale for name, value in parts.items()}
         return loss, {**parts, **head_accuracies(outputs, batch, mask)}
 
-    def batch_size(self, batch: dict[str, mx.array]) -> int:
-        """Frames in the batch (real frames when masked): validation means are per frame, not per window."""
+    def batch_size(self, batch: dict[str, mx.array]) -> int | mx.array:
+        """Frames in the batch (real frames when masked): validation means are per frame, not per window.
+        Counted on the device (a scalar array the Trainer sums there): `.item()` here would wait for the
+        step in flight on every batch."""
         mask = batch.get("mask")
         if mask is None:
             return int(batch["chord_type"].size)
-        return int(mx.sum(mask).item())
+        return mx.sum(mask.astype(mx.float32))  # (the frames the data-parallel loss scale counts)
 
     def configure_optimizers(self) -> OptimizerConfig:
         s = self.optim_settings
