@@ -437,3 +437,74 @@ def test_the_demos_errors_point_to_the_help_that_lists_its_settings(capsys):
         with pytest.raises(SystemExit):
             chords.main(argv)
         assert f"(see {help_command} for every setting)" in capsys.readouterr().err
+
+
+# ---- upper bounds: a slip of extra zeros is refused when the config is built, naming the flag -----------------
+_HUGE = ("1000000000000", str(2**70))
+
+
+@pytest.mark.parametrize(
+    "recipe, flag, value, fragment",
+    [
+        *(("chords", flag, value, f"{flag[2:]} ({flag}) must be") for value in _HUGE for flag in (
+            "--num_epochs", "--save_every", "--patience", "--log_every", "--batch_size", "--warmup_epochs",
+            "--data.demo_songs", "--data.demo_test_songs", "--data.num_workers", "--features.n_bins",
+        )),
+        *(("clap", flag, value, f"{flag[2:]} ({flag}) must be") for value in _HUGE for flag in (
+            "--demo.width", "--demo.vocab_size", "--demo.clips", "--task.total_steps", "--task.warmup_steps",
+            "--train.max_steps", "--train.epochs", "--train.batch_size", "--train.accumulate_grad_batches",
+            "--train.log_every_n_steps", "--dataset.num_workers",
+        )),
+        # An int past a float's range: OverflowError from math.isfinite / float() before.
+        ("chords", "--num_epochs", "1" + "0" * 400, "num_epochs (--num_epochs) must be"),
+    ],
+)  # fmt: skip
+def test_absurdly_large_counts_are_refused_naming_the_flag(recipe, flag, value, fragment, capsys):
+    """10**12 CQT bins, demo width or data workers crashed with a MemoryError or OverflowError traceback,
+    2**70 epochs with MLX's std::bad_cast, after the run folder was written."""
+    resolve = RECIPES[recipe][0]
+    with pytest.raises((SystemExit, ValueError)) as raised:
+        resolve([flag, value])
+    message = str(raised.value) if raised.type is ValueError else capsys.readouterr().err
+    assert fragment in message and "Traceback" not in message, message
+
+
+def test_a_huge_number_in_a_file_for_a_float_setting_names_the_field(tmp_path):
+    file = tmp_path / "run.yaml"
+    file.write_text(f"learning_rate: {10**400}\n")
+    with pytest.raises(ValueError, match=r"run.yaml: field 'learning_rate' must be a finite float"):
+        chord_config(["--config", str(file)])
+
+
+def test_real_sizes_stay_well_inside_the_bounds():
+    config = chord_config(["--num_epochs", "1000", "--data.demo_songs", "20000", "--features.n_bins", "252"])
+    assert (config.num_epochs, config.data.demo_songs, config.features.n_bins) == (1000, 20000, 252)
+    clap = clap_config(
+        ["--task.total_steps", "1000000", "--task.warmup_steps", "10000", "--demo.width", "512"]
+    )
+    assert (clap.task.total_steps, clap.demo.width) == (1000000, 512)
+
+
+@pytest.mark.parametrize("value", ["nan", "-1", "1", "inf", "-inf"])
+@pytest.mark.parametrize("name", ["val_fraction", "test_fraction"])
+def test_the_chord_split_fractions_are_checked_with_the_config(name, value, tmp_path, capsys):
+    """They were checked only once the data was prepared, by a line naming no flag ("cannot convert float
+    NaN to integer" for nan)."""
+    with pytest.raises(ValueError, match=rf"command line: data.{name} \(--data.{name}\) must be a finite number "
+                       r">= 0 and < 1"):  # fmt: skip
+        chord_config([f"--data.{name}={value}"])
+    file = tmp_path / "run.yaml"
+    file.write_text(f"data: {{{name}: {'.nan' if value == 'nan' else value}}}\n")
+    with pytest.raises(ValueError, match=rf"run.yaml: data.{name} \(--data.{name}\) must be"):
+        chord_config(["--config", str(file)])
+
+
+def test_chord_split_fractions_that_leave_no_training_songs_are_refused(tmp_path):
+    with pytest.raises(
+        ValueError, match=r"data.test_fraction \(--data.test_fraction\) must be < 1 - val_fraction"
+    ):
+        chord_config(
+            ["--data.data_dir", str(tmp_path), "--data.val_fraction", "0.5", "--data.test_fraction", "0.5"]
+        )
+    # The demo holds out its own test songs: test_fraction is not used there.
+    assert chord_config(["--data.val_fraction", "0.9"]).data.val_fraction == 0.9

@@ -253,6 +253,8 @@ def merge_config(config: Any, data: dict[str, Any], source: str, path: str = "")
         elif value is None and (optional or current is None):
             changes[key] = None
         elif kind is float and isinstance(value, int) and not isinstance(value, bool):
+            if not -sys.float_info.max <= value <= sys.float_info.max:  # (float() raises OverflowError)
+                raise ValueError(f"{source}: field {where!r} must be a finite float, got {shown(value)}")
             changes[key] = float(value)
         elif kind in (int, float) and isinstance(value, str) and _parses_as(kind, value):
             # YAML 1.1 (PyYAML) reads `1e-3` (no dot) as the string "1e-3": take it as the number it spells.
@@ -267,6 +269,12 @@ def merge_config(config: Any, data: dict[str, Any], source: str, path: str = "")
         raise ValueError(f"{source}: {err.within(path)}") from None
     except (TypeError, ValueError) as err:
         raise ValueError(f"{source}: {_named_as_flag(str(err), config, path)}") from None
+    except (MemoryError, OverflowError) as err:  # a size no check bounds yet: a setting, not a traceback
+        section = f" in section {path.rstrip('.')!r}" if path else ""
+        raise ValueError(
+            f"{source}: a setting{section} is too large to build ({type(err).__name__}: {err}); "
+            f"it was given {shown(changes)}"
+        ) from None
 
 
 def _named_as_flag(message: str, config: Any, path: str) -> str:
@@ -302,6 +310,21 @@ def _sequence_value(value: Any, kind: type, where: str) -> tuple:
 
 #: The largest seed a recipe takes (what the Trainer and numpy's generators accept).
 SEED_MAX = 2**63 - 1
+
+# Upper bounds of the recipes' counts: far above any real run, so that only a slip (extra zeros, 2**70) meets
+# them, refused when the config is built rather than after the run folder is written, by a crash deep in
+# numpy or MLX (a schedule of 2**70 steps fails in MLX's int32 step arithmetic; 10**12 workers ran out of
+# memory making their queues, then hung).
+#: Most epochs (num_epochs, train.epochs; save_every and patience count them too).
+MAX_EPOCHS = 100_000
+#: Most optimizer steps (train.max_steps, task.total_steps, warmup, logging intervals): under MLX's int32 steps.
+MAX_STEPS = 10**9
+#: Most examples in a batch (batch sizes, gradient accumulation).
+MAX_BATCH_SIZE = 65_536
+#: Most data-loading workers (threads or processes).
+MAX_WORKERS = 256
+#: Most songs or clips a recipe's generated demo data may hold (1024 is the chord benchmark's).
+MAX_DEMO_ITEMS = 100_000
 
 
 class SettingError(ValueError):
@@ -340,7 +363,9 @@ def check_setting(
         (below, "<", lambda v, b: v < b),
     ]
     kind = numbers.Integral if integer else numbers.Real
-    ok = isinstance(value, kind) and not isinstance(value, bool) and math.isfinite(value)
+    # (An int is finite; math.isfinite would raise OverflowError for one past a float's range, 10**400.)
+    ok = isinstance(value, kind) and not isinstance(value, bool)
+    ok = ok and (isinstance(value, numbers.Integral) or math.isfinite(value))
     ok = ok and all(bound is None or holds(value, bound) for bound, _, holds in bounds)
     if not ok:
         shown = [
