@@ -3,12 +3,14 @@
 import argparse
 import dataclasses
 import json
+import re
 from dataclasses import dataclass, field
 
 from audiotrain.recipes.config_cli import (
     SettingsParser,
     add_dataclass_arguments,
     apply_arguments,
+    load_config_data,
     load_config_file,
     merge_config,
 )
@@ -508,3 +510,46 @@ def test_chord_split_fractions_that_leave_no_training_songs_are_refused(tmp_path
         )
     # The demo holds out its own test songs: test_fraction is not used there.
     assert chord_config(["--data.val_fraction", "0.9"]).data.val_fraction == 0.9
+
+
+# ---- a key given twice in a config file, --preset given twice ----------------------------------------------
+@pytest.mark.parametrize(
+    "name, text, message",
+    [
+        ("run.yaml", "num_epochs: 1\nnum_epochs: 5\n", "run.yaml line 2: num_epochs given twice (line 1)"),
+        (
+            "run.yaml",
+            "train:\n  epochs: 1\n  epochs: 4\n",
+            "run.yaml line 3: train.epochs given twice (line 2)",
+        ),
+        ("run.yaml", "train: {epochs: 1, epochs: 4}\n", "run.yaml line 1: train.epochs given twice (line 1)"),
+        (
+            "run.json",
+            '{"num_epochs": 1,\n "num_epochs": 3}',
+            "run.json line 2: num_epochs given twice (line 1)",
+        ),
+    ],
+)
+def test_a_key_given_twice_in_a_config_file_is_refused_with_both_lines(name, text, message, tmp_path):
+    """The last one won without a word."""
+    file = tmp_path / name
+    file.write_text(text)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        load_config_file(Outer(), file)
+
+
+def test_a_yaml_merge_may_override_the_keys_it_brings_in(tmp_path):
+    file = tmp_path / "run.yaml"
+    file.write_text("base: &base {width: 2, kind: a}\ninner:\n  <<: *base\n  width: 3\n")
+    assert load_config_data(file)["inner"] == {"width": 3, "kind": "a"}
+
+
+def test_preset_given_twice_with_different_names_is_refused(capsys):
+    """--preset quick_test ... --preset production silently started two hours of feature computing."""
+    with pytest.raises(SystemExit) as exit_info:
+        chord_config(["--preset", "quick_test", "--preset", "production"])
+    assert exit_info.value.code == 2
+    assert "--preset given twice, quick_test and production; give one" in capsys.readouterr().err
+    assert chord_config(["--preset", "quick_test", "--preset", "quick_test"]).num_epochs == 1
+    with pytest.raises(SystemExit):
+        clap_config(["--preset=development", "--preset", "production"])

@@ -444,7 +444,9 @@ def load_config_data(path: str | Path) -> Any:
     if not text.strip():
         return {}
     if suffix == ".json":
-        return parse_json(text, path, ValueError)
+        data = parse_json(text, path, ValueError)
+        _check_unique_json_keys(text, path)
+        return data
     import yaml
 
     stream = io.StringIO(text)
@@ -457,8 +459,70 @@ def load_config_data(path: str | Path) -> Any:
         raise ValueError(f"{path}: not valid YAML (nested too deeply)") from None
     except ValueError as err:  # an integer of more than 4300 digits
         raise ValueError(f"{path}: not valid YAML ({err})") from None
+    _check_unique_keys(yaml.compose(text, Loader=yaml.SafeLoader), path)
     _check_expanded_size(data, path)
     return {} if data is None else data  # only comments
+
+
+def _check_unique_keys(root: Any, path: Path) -> None:
+    """Refuse a YAML mapping (the composed node tree `root`) that gives a key twice: the loaders keep the
+    last value without a word, so a copy-pasted ``num_epochs: 1`` ... ``num_epochs: 5`` ran 5 epochs. Keys a
+    ``<<: *base`` merge brings in may be overridden: that is what a merge is for. Each node is walked once
+    (aliases share theirs)."""
+    import yaml
+
+    walked: set[int] = set()
+    pending = [(root, "")]
+    while pending:
+        node, section = pending.pop()
+        if node is None or id(node) in walked:
+            continue
+        walked.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            pending.extend((child, section) for child in node.value)
+        if not isinstance(node, yaml.MappingNode):
+            continue
+        lines: dict[str, int] = {}
+        for key, value in node.value:
+            if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+                pending.append((value, section))
+                continue
+            line = key.start_mark.line + 1
+            if key.value in lines:
+                raise ValueError(
+                    f"{path} line {line}: {section}{key.value} given twice (line {lines[key.value]}); "
+                    "keep one (the last would win without a word)"
+                )
+            lines[key.value] = line
+            pending.append((value, f"{section}{key.value}."))
+
+
+def _check_unique_json_keys(text: str, path: Path) -> None:
+    """`_check_unique_keys` for the JSON `text` (valid: parsed already). json keeps a repeated key's last value;
+    its `object_pairs_hook` finds one, and YAML's reading of the same text (JSON is YAML, nearly always)
+    its lines."""
+
+    class Repeated(Exception):
+        pass
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [key for key, _ in items]
+        if len(set(keys)) < len(keys):
+            raise Repeated(next(key for i, key in enumerate(keys) if key in keys[:i]))
+        return dict(items)
+
+    try:
+        json.loads(text, object_pairs_hook=pairs)
+    except Repeated as repeated:
+        import yaml
+
+        try:
+            _check_unique_keys(yaml.compose(text, Loader=yaml.SafeLoader), path)
+        except yaml.YAMLError:  # (the rare JSON that YAML does not read: no lines, then)
+            pass
+        raise ValueError(
+            f"{path}: {repeated.args[0]} given twice in one object; keep one (the last would win without a word)"
+        ) from None
 
 
 #: Most values (mappings, lists and scalars, each alias counted as what it stands for) a config file may
@@ -792,10 +856,25 @@ def _check_derived_fields(data: Any, expected: dict[str, tuple[Any, str]], file:
             )
 
 
+class _OnePreset(argparse.Action):
+    """``--preset``, refused when given twice with different names: the last one won, and ``--preset
+    quick_test ... --preset production`` started hours of feature computing. (Other flags given twice keep
+    argparse's rule, the last wins: a preset is the one flag that changes dozens of settings at once.)"""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: Any, values: Any, option_string: Any = None
+    ):
+        earlier = getattr(namespace, self.dest, None)
+        if earlier is not None and earlier != values:
+            parser.error(f"--preset given twice, {earlier} and {values}; give one")
+        setattr(namespace, self.dest, values)
+
+
 def add_preset_argument(parser: argparse.ArgumentParser, presets: dict[str, dict[str, Any]]) -> None:
     """``--preset NAME``: start from a shipped preset (then the --config file, then the flags)."""
     parser.add_argument(
         "--preset",
+        action=_OnePreset,
         default=None,
         metavar="NAME",
         help=f"start from a shipped preset: {', '.join(presets)} (then --config, then flags override it)",
