@@ -553,3 +553,16 @@ def test_preset_given_twice_with_different_names_is_refused(capsys):
     assert chord_config(["--preset", "quick_test", "--preset", "quick_test"]).num_epochs == 1
     with pytest.raises(SystemExit):
         clap_config(["--preset=development", "--preset", "production"])
+
+
+@pytest.mark.parametrize("value", ["", " "])
+def test_an_empty_checkpoint_dir_is_refused_as_every_empty_path_is(value, tmp_path):
+    """It was taken as the run folder itself: best/ and last/ landed next to evaluation/ and config.json."""
+    with pytest.raises(
+        ValueError, match=r"command line: checkpoint_dir \(--checkpoint_dir\) must be a path, not empty"
+    ):
+        chord_config([f"--checkpoint_dir={value}"])
+    file = tmp_path / "run.yaml"
+    file.write_text(f"checkpoint_dir: '{value}'\n")
+    with pytest.raises(ValueError, match=r"run.yaml: checkpoint_dir \(--checkpoint_dir\) must be a path"):
+        chord_config(["--config", str(file)])
