@@ -566,3 +566,24 @@ def test_an_empty_checkpoint_dir_is_refused_as_every_empty_path_is(value, tmp_pa
     file.write_text(f"checkpoint_dir: '{value}'\n")
     with pytest.raises(ValueError, match=r"run.yaml: checkpoint_dir \(--checkpoint_dir\) must be a path"):
         chord_config(["--config", str(file)])
+
+
+def test_clap_warmup_longer_than_the_schedule_is_refused_as_a_low_peak_rate_is(capsys):
+    """--task.warmup_steps 100 --task.total_steps 10 ran without a word."""
+    with pytest.raises(SystemExit):
+        clap_config(["--task.warmup_steps", "100", "--task.total_steps", "10"])
+    err = capsys.readouterr().err
+    assert "task.warmup_steps (--task.warmup_steps) must be at most total_steps (10)" in err, err
+    assert clap_config(["--task.warmup_steps", "10", "--task.total_steps", "10"]).task.warmup_steps == 10
+    assert clap_config(["--task.warmup_steps", "100"]).task.warmup_steps == 100  # (total: the whole run)
+
+
+def test_clap_evaluating_on_the_training_split_is_allowed_with_a_warning(capsys):
+    """It scored before/after retrieval and picked the best checkpoint on the clips it trained on, exit 0 and
+    no word; an overfitting check may want exactly that."""
+    assert clap_config(["--dataset.eval_split", "train"]).dataset.eval_split == "train"
+    err = capsys.readouterr().err
+    assert err.count("warning: --dataset.eval_split train is the training split") == 1, err
+    clap_config(["--dataset.eval_split", "test"])
+    clap_config(["--dataset.train_split", "development", "--dataset.eval_split", "train"])
+    assert "warning" not in capsys.readouterr().err

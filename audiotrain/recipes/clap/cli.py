@@ -175,6 +175,9 @@ def parse_arguments(
             )
         if cfg.pretrained is None:  # (a checkpoint's own limits are checked once it is loaded)
             check_demo_settings(cfg)
+        warning = cfg.dataset.same_split_warning()
+        if warning and not in_launched_job():
+            print(warning, file=sys.stderr)
         return cfg, args
     except (ValueError, FileNotFoundError) as error:
         parser.error(str(error))

@@ -89,6 +89,18 @@ class ClapDatasetConfig:
                 "a text holding '{}' once (where the class name goes)",
             )
 
+    def same_split_warning(self) -> str | None:
+        """A warning line where the evaluation split is the training split, else None. Allowed (a check that
+        the model can fit its own clips), but every score then measures memory, not generalisation, and the
+        run exited 0 without a word."""
+        if self.eval_split is None or self.eval_split != self.train_split:
+            return None
+        return (
+            f"warning: --dataset.eval_split {self.eval_split} is the training split: validation, the "
+            "before/after retrieval scores and the best checkpoint are all measured on clips it trains on "
+            "(an overfitting check, not a measure of how it does on new clips)"
+        )
+
 
 def _check_paths(section: object, names: tuple[str, ...]) -> None:
     """Refuse an empty path (``--out "$RUN"`` with RUN unset): it would mean the current folder, or unset."""
