@@ -317,6 +317,15 @@ def test_a_config_file_holds_derived_fields_only_with_the_values_they_follow(tmp
             "unrecognized arguments: --train.epoch 2; did you mean --train.epochs?",
         ),
         ("clap", ["export", "--checkpont", "x", "--out", "y"], "did you mean --checkpoint?"),
+        # Section-less short names, too unlike their dotted flag as a whole: matched on the name after the dot.
+        ("clap", ["--epochs", "1"], "unrecognized arguments: --epochs 1; did you mean --train.epochs?"),
+        ("clap", ["--max_step", "1"], "did you mean --train.max_steps?"),
+        (
+            "chords",
+            ["--method", "median"],
+            "unrecognized arguments: --method median; did you mean --decode.method?",
+        ),
+        ("chords", ["--offline", "true"], "did you mean --logger.offline?"),
     ],
 )
 def test_a_misspelt_flag_gets_a_suggestion_as_a_config_key_does(recipe, argv, suggestion, capsys):

@@ -927,16 +927,32 @@ class SettingsParser(argparse.ArgumentParser):
 
     def _suggestions(self) -> str:
         """``; did you mean --num_epochs?`` for the unknown flags with a close known one ("" for none)."""
-        close = {  # (a cutoff above difflib's 0.6, which offers --logger for --lr)
-            flag: match[0]
-            for flag in getattr(self, "_unknown_flags", [])
-            if (match := difflib.get_close_matches(flag, self._option_string_actions, n=1, cutoff=0.75))
+        close = {
+            flag: match for flag in getattr(self, "_unknown_flags", []) if (match := self._close_flag(flag))
         }
         if not close:
             return ""
         if len(close) == 1:
             return f"; did you mean {next(iter(close.values()))}?"
         return f"; did you mean {', '.join(f'{match} for {flag}' for flag, match in close.items())}?"
+
+    def _close_flag(self, flag: str) -> str | None:
+        """The known flag closest to the unknown `flag` (``--num_epochs`` for ``--num_epoch``), else the dotted
+        ones whose name after the dot is closest to its (``--train.epochs`` for ``--epochs``: a short name is
+        too unlike its dotted flag as a whole), else None."""
+        known = self._option_string_actions
+        match = difflib.get_close_matches(
+            flag, known, n=1, cutoff=0.75
+        )  # (difflib's 0.6 offers --logger for --lr)
+        if match:
+            return match[0]
+        by_name: dict[str, list[str]] = {}
+        for option in known:
+            if option.startswith("--") and "." in option:
+                by_name.setdefault(option.rpartition(".")[2], []).append(option)
+        name = flag.lstrip("-").rpartition(".")[2]
+        match = difflib.get_close_matches(name, by_name, n=1, cutoff=0.75)
+        return " or ".join(sorted(by_name[match[0]])) if match else None
 
     def error(self, message: str):
         if message.startswith("the following arguments are required") and getattr(self, "_unknown_flags", []):
