@@ -596,3 +596,18 @@ def test_clap_evaluating_on_the_training_split_is_allowed_with_a_warning(capsys)
     clap_config(["--dataset.eval_split", "test"])
     clap_config(["--dataset.train_split", "development", "--dataset.eval_split", "train"])
     assert "warning" not in capsys.readouterr().err
+
+
+def test_a_size_too_large_to_build_is_an_error_naming_the_source_not_a_traceback():
+    """The safety net under the bounds: a MemoryError or OverflowError while a section is built."""
+
+    @dataclass
+    class Allocating:
+        bins: int = 1
+
+        def __post_init__(self):
+            if self.bins > 10**6:
+                raise MemoryError("Unable to allocate 7.28 TiB")
+
+    with pytest.raises(ValueError, match=r"run.yaml: a setting is too large to build \(MemoryError: Unable"):
+        merge_config(Allocating(), {"bins": 10**12}, source="run.yaml")
