@@ -510,13 +510,21 @@ def test_the_chord_split_fractions_are_checked_with_the_config(name, value, tmp_
         chord_config(["--config", str(file)])
 
 
-def test_chord_split_fractions_that_leave_no_training_songs_are_refused(tmp_path):
+def test_chord_split_fractions_that_leave_no_training_songs_are_refused(tmp_path, capsys):
     with pytest.raises(
-        ValueError, match=r"data.test_fraction \(--data.test_fraction\) must be < 1 - val_fraction"
+        ValueError, match=r"data.test_fraction \(--data.test_fraction\) must be < 1 - data.val_fraction"
     ):
         chord_config(
             ["--data.data_dir", str(tmp_path), "--data.val_fraction", "0.5", "--data.test_fraction", "0.5"]
         )
+    # `train --data DIR` too, which sets the data folder after the flags are read.
+    from audiotrain.recipes import chords
+
+    argv = ["train", "--data", str(tmp_path), "--data.val_fraction", "0.5", "--data.test_fraction", "0.5"]
+    assert chords.main([*argv, "--run_dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "data.test_fraction (--data.test_fraction) must be < 1 - data.val_fraction (0.5)" in err, err
+    assert not (tmp_path / "run").exists()
     # The demo holds out its own test songs: test_fraction is not used there.
     assert chord_config(["--data.val_fraction", "0.9"]).data.val_fraction == 0.9
 

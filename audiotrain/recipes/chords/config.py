@@ -553,11 +553,11 @@ class ChordDataConfig:
         for name in ("val_fraction", "test_fraction"):
             check_setting(name, getattr(self, name), at_least=0, below=1)
         # (The demo holds out its own test songs: test_fraction splits a data folder only.)
+        # (Named in full: `train --data DIR` sets data_dir outside merge_config, which would name the flag.)
         if self.data_dir and self.val_fraction + self.test_fraction >= 1:
-            raise SettingError(
-                "test_fraction",
-                self.test_fraction,
-                f"< 1 - val_fraction ({self.val_fraction:g}), leaving songs to train on",
+            raise ValueError(
+                f"data.test_fraction (--data.test_fraction) must be < 1 - data.val_fraction "
+                f"({self.val_fraction:g}), leaving songs to train on, got {self.test_fraction:g}"
             )
 
     def _check_demo_styles(self) -> None:
