@@ -317,7 +317,7 @@ def test_a_config_file_holds_derived_fields_only_with_the_values_they_follow(tmp
             "unrecognized arguments: --train.epoch 2; did you mean --train.epochs?",
         ),
         ("clap", ["export", "--checkpont", "x", "--out", "y"], "did you mean --checkpoint?"),
-        # Section-less short names, too unlike their dotted flag as a whole: matched on the name after the dot.
+        # Section-less short names, too unlike their dotted flag as a whole: matched on the part after the dot
         ("clap", ["--epochs", "1"], "unrecognized arguments: --epochs 1; did you mean --train.epochs?"),
         ("clap", ["--max_step", "1"], "did you mean --train.max_steps?"),
         (
@@ -450,7 +450,7 @@ def test_the_demos_errors_point_to_the_help_that_lists_its_settings(capsys):
         assert f"(see {help_command} for every setting)" in capsys.readouterr().err
 
 
-# ---- upper bounds: a slip of extra zeros is refused when the config is built, naming the flag -----------------
+# ---- upper bounds: a slip of extra zeros is refused when the config is built, naming the flag -------------
 _HUGE = ("1000000000000", str(2**70))
 
 
@@ -501,8 +501,8 @@ def test_real_sizes_stay_well_inside_the_bounds():
 def test_the_chord_split_fractions_are_checked_with_the_config(name, value, tmp_path, capsys):
     """They were checked only once the data was prepared, by a line naming no flag ("cannot convert float
     NaN to integer" for nan)."""
-    with pytest.raises(ValueError, match=rf"command line: data.{name} \(--data.{name}\) must be a finite number "
-                       r">= 0 and < 1"):  # fmt: skip
+    expected = rf"command line: data.{name} \(--data.{name}\) must be a finite number >= 0 and < 1"
+    with pytest.raises(ValueError, match=expected):
         chord_config([f"--data.{name}={value}"])
     file = tmp_path / "run.yaml"
     file.write_text(f"data: {{{name}: {'.nan' if value == 'nan' else value}}}\n")

@@ -317,7 +317,7 @@ SEED_MAX = 2**63 - 1
 # memory making their queues, then hung).
 #: Most epochs (num_epochs, train.epochs; save_every and patience count them too).
 MAX_EPOCHS = 100_000
-#: Most optimizer steps (train.max_steps, task.total_steps, warmup, logging intervals): under MLX's int32 steps.
+#: Most optimizer steps (train.max_steps, task.total_steps, warmup, logging intervals): MLX's steps are int32.
 MAX_STEPS = 10**9
 #: Most examples in a batch (batch sizes, gradient accumulation).
 MAX_BATCH_SIZE = 65_536
@@ -498,9 +498,9 @@ def _check_unique_keys(root: Any, path: Path) -> None:
 
 
 def _check_unique_json_keys(text: str, path: Path) -> None:
-    """`_check_unique_keys` for the JSON `text` (valid: parsed already). json keeps a repeated key's last value;
-    its `object_pairs_hook` finds one, and YAML's reading of the same text (JSON is YAML, nearly always)
-    its lines."""
+    """`_check_unique_keys` for the JSON `text` (valid: parsed already). json keeps a repeated key's last
+    value; its `object_pairs_hook` finds one, and YAML's reading of the same text (JSON is YAML, nearly
+    always) its lines."""
 
     class Repeated(Exception):
         pass
@@ -521,7 +521,8 @@ def _check_unique_json_keys(text: str, path: Path) -> None:
         except yaml.YAMLError:  # (the rare JSON that YAML does not read: no lines, then)
             pass
         raise ValueError(
-            f"{path}: {repeated.args[0]} given twice in one object; keep one (the last would win without a word)"
+            f"{path}: {repeated.args[0]} given twice in one object; keep one (the last would win without a "
+            "word)"
         ) from None
 
 
@@ -937,9 +938,9 @@ class SettingsParser(argparse.ArgumentParser):
         return f"; did you mean {', '.join(f'{match} for {flag}' for flag, match in close.items())}?"
 
     def _close_flag(self, flag: str) -> str | None:
-        """The known flag closest to the unknown `flag` (``--num_epochs`` for ``--num_epoch``), else the dotted
-        ones whose name after the dot is closest to its (``--train.epochs`` for ``--epochs``: a short name is
-        too unlike its dotted flag as a whole), else None."""
+        """The known flag closest to the unknown `flag` (``--num_epochs`` for ``--num_epoch``), else the
+        dotted ones whose name after the dot is closest to its (``--train.epochs`` for ``--epochs``: a short
+        name is too unlike its dotted flag as a whole), else None."""
         known = self._option_string_actions
         match = difflib.get_close_matches(
             flag, known, n=1, cutoff=0.75

@@ -712,8 +712,8 @@ class TrainingConfig:
             check_setting(name, getattr(self, name), integer=True, at_least=0, at_most=MAX_EPOCHS)
         check_setting("seed", self.seed, integer=True, at_least=0, at_most=SEED_MAX)
         check_setting("processes", self.processes, integer=True, at_least=0)
-        # As every path flag (--run_dir ""): an empty one is an unset shell variable, not the run folder itself,
-        # where best/ and last/ landed among evaluation/ and config.json.
+        # As every path flag (--run_dir ""): an empty one is an unset shell variable, not the run folder
+        # itself, where best/ and last/ landed among evaluation/ and config.json.
         if not str(self.checkpoint_dir).strip():
             raise SettingError(
                 "checkpoint_dir",

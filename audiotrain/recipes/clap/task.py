@@ -143,8 +143,8 @@ class CLAPTaskConfig:
             raise ValueError("freeze_audio, freeze_text and train_logit_scale=False leave nothing to train")
 
     def check_given_warmup(self) -> None:
-        """Refuse a ``warmup_steps`` above a given ``total_steps``, as min_learning_rate above the learning rate
-        is: the warmup is part of the schedule, so neither setting would hold. Checked on the settings as
+        """Refuse a ``warmup_steps`` above a given ``total_steps``, as min_learning_rate above the learning
+        rate is: the warmup is part of the schedule, so neither setting would hold. Checked on the settings as
         given (`clap.cli.parse_arguments`), not here: a total_steps the run derives from its length cuts a
         longer warmup, with a warning (`resolve_training`)."""
         if self.total_steps is not None and self.warmup_steps > self.total_steps:
