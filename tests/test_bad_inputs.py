@@ -230,7 +230,7 @@ CASES: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "model.d_model 100000": (chords_flag("--model.d_model", "100000"), ("model.d_model (--model.d_model) must be at most 8192", "got 100000")),
     "model.n_layers 64, too big for memory": (chords_flag("--model.n_layers", "64", "--model.d_model", "8192", "--model.ff_dim", "32768"), ("--model.d_model 8192", "GB", "smaller model")),
     "clap max_tokens 20000": (clap_flag("--dataset.max_tokens", "20000"), ("--dataset.max_tokens 20000", "at most 512")),
-    "clap demo width 100000": (clap_flag("--demo.width", "100000"), ("--demo.width 100000", "GB", "smaller model")),
+    "clap demo width 100000": (clap_flag("--demo.width", "100000"), ("--demo.width)", "<= 4096", "got 100000")),
     "clap cv folds 0": (lambda tmp: lambda: clap.main(["cv", "--preset", "quick_test", "--demo.folder", str(tmp / "demo"), "--folds", "0"]), ("--folds >= 2", "0")),
     "misspelt command": (lambda tmp: lambda: chords.main(["trian"]), ("unknown command 'trian'", "did you mean 'train'?")),
     "clap misspelt command": (lambda tmp: lambda: clap.main(["exprot", "--out", "x"]), ("unknown command 'exprot'", "'export'")),

@@ -3,12 +3,14 @@
 import argparse
 import dataclasses
 import json
+import re
 from dataclasses import dataclass, field
 
 from audiotrain.recipes.config_cli import (
     SettingsParser,
     add_dataclass_arguments,
     apply_arguments,
+    load_config_data,
     load_config_file,
     merge_config,
 )
@@ -315,6 +317,15 @@ def test_a_config_file_holds_derived_fields_only_with_the_values_they_follow(tmp
             "unrecognized arguments: --train.epoch 2; did you mean --train.epochs?",
         ),
         ("clap", ["export", "--checkpont", "x", "--out", "y"], "did you mean --checkpoint?"),
+        # Section-less short names, too unlike their dotted flag as a whole: matched on the part after the dot
+        ("clap", ["--epochs", "1"], "unrecognized arguments: --epochs 1; did you mean --train.epochs?"),
+        ("clap", ["--max_step", "1"], "did you mean --train.max_steps?"),
+        (
+            "chords",
+            ["--method", "median"],
+            "unrecognized arguments: --method median; did you mean --decode.method?",
+        ),
+        ("chords", ["--offline", "true"], "did you mean --logger.offline?"),
     ],
 )
 def test_a_misspelt_flag_gets_a_suggestion_as_a_config_key_does(recipe, argv, suggestion, capsys):
@@ -437,3 +448,174 @@ def test_the_demos_errors_point_to_the_help_that_lists_its_settings(capsys):
         with pytest.raises(SystemExit):
             chords.main(argv)
         assert f"(see {help_command} for every setting)" in capsys.readouterr().err
+
+
+# ---- upper bounds: a slip of extra zeros is refused when the config is built, naming the flag -------------
+_HUGE = ("1000000000000", str(2**70))
+
+
+@pytest.mark.parametrize(
+    "recipe, flag, value, fragment",
+    [
+        *(("chords", flag, value, f"{flag[2:]} ({flag}) must be") for value in _HUGE for flag in (
+            "--num_epochs", "--save_every", "--patience", "--log_every", "--batch_size", "--warmup_epochs",
+            "--data.demo_songs", "--data.demo_test_songs", "--data.num_workers", "--features.n_bins",
+        )),
+        *(("clap", flag, value, f"{flag[2:]} ({flag}) must be") for value in _HUGE for flag in (
+            "--demo.width", "--demo.vocab_size", "--demo.clips", "--task.total_steps", "--task.warmup_steps",
+            "--train.max_steps", "--train.epochs", "--train.batch_size", "--train.accumulate_grad_batches",
+            "--train.log_every_n_steps", "--dataset.num_workers",
+        )),
+        # An int past a float's range: OverflowError from math.isfinite / float() before.
+        ("chords", "--num_epochs", "1" + "0" * 400, "num_epochs (--num_epochs) must be"),
+    ],
+)  # fmt: skip
+def test_absurdly_large_counts_are_refused_naming_the_flag(recipe, flag, value, fragment, capsys):
+    """10**12 CQT bins, demo width or data workers crashed with a MemoryError or OverflowError traceback,
+    2**70 epochs with MLX's std::bad_cast, after the run folder was written."""
+    resolve = RECIPES[recipe][0]
+    with pytest.raises((SystemExit, ValueError)) as raised:
+        resolve([flag, value])
+    message = str(raised.value) if raised.type is ValueError else capsys.readouterr().err
+    assert fragment in message and "Traceback" not in message, message
+
+
+def test_a_huge_number_in_a_file_for_a_float_setting_names_the_field(tmp_path):
+    file = tmp_path / "run.yaml"
+    file.write_text(f"learning_rate: {10**400}\n")
+    with pytest.raises(ValueError, match=r"run.yaml: field 'learning_rate' must be a finite float"):
+        chord_config(["--config", str(file)])
+
+
+def test_real_sizes_stay_well_inside_the_bounds():
+    config = chord_config(["--num_epochs", "1000", "--data.demo_songs", "20000", "--features.n_bins", "252"])
+    assert (config.num_epochs, config.data.demo_songs, config.features.n_bins) == (1000, 20000, 252)
+    clap = clap_config(
+        ["--task.total_steps", "1000000", "--task.warmup_steps", "10000", "--demo.width", "512"]
+    )
+    assert (clap.task.total_steps, clap.demo.width) == (1000000, 512)
+
+
+@pytest.mark.parametrize("value", ["nan", "-1", "1", "inf", "-inf"])
+@pytest.mark.parametrize("name", ["val_fraction", "test_fraction"])
+def test_the_chord_split_fractions_are_checked_with_the_config(name, value, tmp_path, capsys):
+    """They were checked only once the data was prepared, by a line naming no flag ("cannot convert float
+    NaN to integer" for nan)."""
+    expected = rf"command line: data.{name} \(--data.{name}\) must be a finite number >= 0 and < 1"
+    with pytest.raises(ValueError, match=expected):
+        chord_config([f"--data.{name}={value}"])
+    file = tmp_path / "run.yaml"
+    file.write_text(f"data: {{{name}: {'.nan' if value == 'nan' else value}}}\n")
+    with pytest.raises(ValueError, match=rf"run.yaml: data.{name} \(--data.{name}\) must be"):
+        chord_config(["--config", str(file)])
+
+
+def test_chord_split_fractions_that_leave_no_training_songs_are_refused(tmp_path, capsys):
+    with pytest.raises(
+        ValueError, match=r"data.test_fraction \(--data.test_fraction\) must be < 1 - data.val_fraction"
+    ):
+        chord_config(
+            ["--data.data_dir", str(tmp_path), "--data.val_fraction", "0.5", "--data.test_fraction", "0.5"]
+        )
+    # `train --data DIR` too, which sets the data folder after the flags are read.
+    from audiotrain.recipes import chords
+
+    argv = ["train", "--data", str(tmp_path), "--data.val_fraction", "0.5", "--data.test_fraction", "0.5"]
+    assert chords.main([*argv, "--run_dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "data.test_fraction (--data.test_fraction) must be < 1 - data.val_fraction (0.5)" in err, err
+    assert not (tmp_path / "run").exists()
+    # The demo holds out its own test songs: test_fraction is not used there.
+    assert chord_config(["--data.val_fraction", "0.9"]).data.val_fraction == 0.9
+
+
+# ---- a key given twice in a config file, --preset given twice ----------------------------------------------
+@pytest.mark.parametrize(
+    "name, text, message",
+    [
+        ("run.yaml", "num_epochs: 1\nnum_epochs: 5\n", "run.yaml line 2: num_epochs given twice (line 1)"),
+        (
+            "run.yaml",
+            "train:\n  epochs: 1\n  epochs: 4\n",
+            "run.yaml line 3: train.epochs given twice (line 2)",
+        ),
+        ("run.yaml", "train: {epochs: 1, epochs: 4}\n", "run.yaml line 1: train.epochs given twice (line 1)"),
+        (
+            "run.json",
+            '{"num_epochs": 1,\n "num_epochs": 3}',
+            "run.json line 2: num_epochs given twice (line 1)",
+        ),
+    ],
+)
+def test_a_key_given_twice_in_a_config_file_is_refused_with_both_lines(name, text, message, tmp_path):
+    """The last one won without a word."""
+    file = tmp_path / name
+    file.write_text(text)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        load_config_file(Outer(), file)
+
+
+def test_a_yaml_merge_may_override_the_keys_it_brings_in(tmp_path):
+    file = tmp_path / "run.yaml"
+    file.write_text("base: &base {width: 2, kind: a}\ninner:\n  <<: *base\n  width: 3\n")
+    assert load_config_data(file)["inner"] == {"width": 3, "kind": "a"}
+
+
+def test_preset_given_twice_with_different_names_is_refused(capsys):
+    """--preset quick_test ... --preset production silently started two hours of feature computing."""
+    with pytest.raises(SystemExit) as exit_info:
+        chord_config(["--preset", "quick_test", "--preset", "production"])
+    assert exit_info.value.code == 2
+    assert "--preset given twice, quick_test and production; give one" in capsys.readouterr().err
+    assert chord_config(["--preset", "quick_test", "--preset", "quick_test"]).num_epochs == 1
+    with pytest.raises(SystemExit):
+        clap_config(["--preset=development", "--preset", "production"])
+
+
+@pytest.mark.parametrize("value", ["", " "])
+def test_an_empty_checkpoint_dir_is_refused_as_every_empty_path_is(value, tmp_path):
+    """It was taken as the run folder itself: best/ and last/ landed next to evaluation/ and config.json."""
+    with pytest.raises(
+        ValueError, match=r"command line: checkpoint_dir \(--checkpoint_dir\) must be a path, not empty"
+    ):
+        chord_config([f"--checkpoint_dir={value}"])
+    file = tmp_path / "run.yaml"
+    file.write_text(f"checkpoint_dir: '{value}'\n")
+    with pytest.raises(ValueError, match=r"run.yaml: checkpoint_dir \(--checkpoint_dir\) must be a path"):
+        chord_config(["--config", str(file)])
+
+
+def test_clap_warmup_longer_than_the_schedule_is_refused_as_a_low_peak_rate_is(capsys):
+    """--task.warmup_steps 100 --task.total_steps 10 ran without a word."""
+    with pytest.raises(SystemExit):
+        clap_config(["--task.warmup_steps", "100", "--task.total_steps", "10"])
+    err = capsys.readouterr().err
+    assert "task.warmup_steps (--task.warmup_steps) must be at most total_steps (10)" in err, err
+    assert clap_config(["--task.warmup_steps", "10", "--task.total_steps", "10"]).task.warmup_steps == 10
+    assert clap_config(["--task.warmup_steps", "100"]).task.warmup_steps == 100  # (total: the whole run)
+
+
+def test_clap_evaluating_on_the_training_split_is_allowed_with_a_warning(capsys):
+    """It scored before/after retrieval and picked the best checkpoint on the clips it trained on, exit 0 and
+    no word; an overfitting check may want exactly that."""
+    assert clap_config(["--dataset.eval_split", "train"]).dataset.eval_split == "train"
+    err = capsys.readouterr().err
+    assert err.count("warning: --dataset.eval_split train is the training split") == 1, err
+    clap_config(["--dataset.eval_split", "test"])
+    clap_config(["--dataset.train_split", "development", "--dataset.eval_split", "train"])
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_a_size_too_large_to_build_is_an_error_naming_the_source_not_a_traceback():
+    """The safety net under the bounds: a MemoryError or OverflowError while a section is built."""
+
+    @dataclass
+    class Allocating:
+        bins: int = 1
+
+        def __post_init__(self):
+            if self.bins > 10**6:
+                raise MemoryError("Unable to allocate 7.28 TiB")
+
+    with pytest.raises(ValueError, match=r"run.yaml: a setting is too large to build \(MemoryError: Unable"):
+        merge_config(Allocating(), {"bins": 10**12}, source="run.yaml")

@@ -981,14 +981,14 @@ def _one_error_line(capsys, *fragments) -> None:
 @pytest.mark.parametrize(
     "argv, fragments",
     [
-        (["--num_epochs", "0"], ["num_epochs (--num_epochs) must be an integer > 0, got 0"]),
+        (["--num_epochs", "0"], ["num_epochs (--num_epochs) must be an integer > 0 and <= 100000, got 0"]),
         (["--decode.method", "bogus"], ["--decode.method: invalid choice: 'bogus'", "viterbi"]),
         (["--config", "missing.yaml"], ["missing.yaml"]),
         (["train", "--data", "no/such/folder"], ["--data no/such/folder: no such folder"]),
         # Checked when the config is built, not by the DataLoader or the loss after config.json is written.
         (
             ["--data.num_workers=-1"],
-            ["data.num_workers (--data.num_workers) must be an integer >= 0, got -1"],
+            ["data.num_workers (--data.num_workers) must be an integer >= 0 and <= 256, got -1"],
         ),
         (["--loss.root_weight=-1"], ["loss.root_weight (--loss.root_weight) must be a finite number >= 0"]),
         *(

@@ -1240,6 +1240,19 @@ def test_early_errors_leave_no_empty_run_folder(tmp_path, capsys):
     assert not out.exists()
 
 
+def test_a_warmup_longer_than_the_planned_steps_is_cut_with_a_warning(capsys):
+    """(Longer than a --task.total_steps given with it, the config refuses it.)"""
+    from audiotrain.recipes.clap import cli as clap
+    from audiotrain.recipes.clap.train import resolve_training
+
+    cfg = clap.parse_config(["--task.warmup_steps", "5", "--train.max_steps", "2"])
+    task_cfg, _, total = resolve_training(cfg, demo=True, n_train=8)
+    assert (task_cfg.total_steps, total) == (2, 2)
+    assert (
+        "warning: --task.warmup_steps 5 is more than the 2 steps of the schedule" in capsys.readouterr().out
+    )
+
+
 def test_overwrite_resume_into_the_same_out_and_export_from_another_folder(tmp_path, capsys, monkeypatch):
     """A relative --out: the schedule warnings; --overwrite replaces the run; --resume of a checkpoint inside
     --out goes on there; `export` works from another working folder, and falls back to RUN/hf_model when the
@@ -1251,10 +1264,9 @@ def test_overwrite_resume_into_the_same_out_and_export_from_another_folder(tmp_p
     monkeypatch.chdir(tmp_path)
     argv = _tiny_demo_argv(Path("."), "run")  # relative paths, as a user types them
     # 8 clips, 2 held out, batches of 2: 3 planned steps.
-    assert clap.main([*argv, "--task.total_steps", "2", "--task.warmup_steps", "5"]) == 0
+    assert clap.main([*argv, "--task.total_steps", "2"]) == 0
     out = capsys.readouterr().out
     assert "warning: --task.total_steps 2 is less than the 3 optimizer steps planned" in out
-    assert "warning: --task.warmup_steps 5 is more than the 2 steps of the schedule" in out
     stale = Path("run/checkpoints/stale-from-the-first-run")
     stale.mkdir()
 

@@ -253,6 +253,8 @@ def merge_config(config: Any, data: dict[str, Any], source: str, path: str = "")
         elif value is None and (optional or current is None):
             changes[key] = None
         elif kind is float and isinstance(value, int) and not isinstance(value, bool):
+            if not -sys.float_info.max <= value <= sys.float_info.max:  # (float() raises OverflowError)
+                raise ValueError(f"{source}: field {where!r} must be a finite float, got {shown(value)}")
             changes[key] = float(value)
         elif kind in (int, float) and isinstance(value, str) and _parses_as(kind, value):
             # YAML 1.1 (PyYAML) reads `1e-3` (no dot) as the string "1e-3": take it as the number it spells.
@@ -267,6 +269,12 @@ def merge_config(config: Any, data: dict[str, Any], source: str, path: str = "")
         raise ValueError(f"{source}: {err.within(path)}") from None
     except (TypeError, ValueError) as err:
         raise ValueError(f"{source}: {_named_as_flag(str(err), config, path)}") from None
+    except (MemoryError, OverflowError) as err:  # a size no check bounds yet: a setting, not a traceback
+        section = f" in section {path.rstrip('.')!r}" if path else ""
+        raise ValueError(
+            f"{source}: a setting{section} is too large to build ({type(err).__name__}: {err}); "
+            f"it was given {shown(changes)}"
+        ) from None
 
 
 def _named_as_flag(message: str, config: Any, path: str) -> str:
@@ -302,6 +310,21 @@ def _sequence_value(value: Any, kind: type, where: str) -> tuple:
 
 #: The largest seed a recipe takes (what the Trainer and numpy's generators accept).
 SEED_MAX = 2**63 - 1
+
+# Upper bounds of the recipes' counts: far above any real run, so that only a slip (extra zeros, 2**70) meets
+# them, refused when the config is built rather than after the run folder is written, by a crash deep in
+# numpy or MLX (a schedule of 2**70 steps fails in MLX's int32 step arithmetic; 10**12 workers ran out of
+# memory making their queues, then hung).
+#: Most epochs (num_epochs, train.epochs; save_every and patience count them too).
+MAX_EPOCHS = 100_000
+#: Most optimizer steps (train.max_steps, task.total_steps, warmup, logging intervals): MLX's steps are int32.
+MAX_STEPS = 10**9
+#: Most examples in a batch (batch sizes, gradient accumulation).
+MAX_BATCH_SIZE = 65_536
+#: Most data-loading workers (threads or processes).
+MAX_WORKERS = 256
+#: Most songs or clips a recipe's generated demo data may hold (1024 is the chord benchmark's).
+MAX_DEMO_ITEMS = 100_000
 
 
 class SettingError(ValueError):
@@ -340,7 +363,9 @@ def check_setting(
         (below, "<", lambda v, b: v < b),
     ]
     kind = numbers.Integral if integer else numbers.Real
-    ok = isinstance(value, kind) and not isinstance(value, bool) and math.isfinite(value)
+    # (An int is finite; math.isfinite would raise OverflowError for one past a float's range, 10**400.)
+    ok = isinstance(value, kind) and not isinstance(value, bool)
+    ok = ok and (isinstance(value, numbers.Integral) or math.isfinite(value))
     ok = ok and all(bound is None or holds(value, bound) for bound, _, holds in bounds)
     if not ok:
         shown = [
@@ -419,7 +444,9 @@ def load_config_data(path: str | Path) -> Any:
     if not text.strip():
         return {}
     if suffix == ".json":
-        return parse_json(text, path, ValueError)
+        data = parse_json(text, path, ValueError)
+        _check_unique_json_keys(text, path)
+        return data
     import yaml
 
     stream = io.StringIO(text)
@@ -432,8 +459,71 @@ def load_config_data(path: str | Path) -> Any:
         raise ValueError(f"{path}: not valid YAML (nested too deeply)") from None
     except ValueError as err:  # an integer of more than 4300 digits
         raise ValueError(f"{path}: not valid YAML ({err})") from None
+    _check_unique_keys(yaml.compose(text, Loader=yaml.SafeLoader), path)
     _check_expanded_size(data, path)
     return {} if data is None else data  # only comments
+
+
+def _check_unique_keys(root: Any, path: Path) -> None:
+    """Refuse a YAML mapping (the composed node tree `root`) that gives a key twice: the loaders keep the
+    last value without a word, so a copy-pasted ``num_epochs: 1`` ... ``num_epochs: 5`` ran 5 epochs. Keys a
+    ``<<: *base`` merge brings in may be overridden: that is what a merge is for. Each node is walked once
+    (aliases share theirs)."""
+    import yaml
+
+    walked: set[int] = set()
+    pending = [(root, "")]
+    while pending:
+        node, section = pending.pop()
+        if node is None or id(node) in walked:
+            continue
+        walked.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            pending.extend((child, section) for child in node.value)
+        if not isinstance(node, yaml.MappingNode):
+            continue
+        lines: dict[str, int] = {}
+        for key, value in node.value:
+            if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+                pending.append((value, section))
+                continue
+            line = key.start_mark.line + 1
+            if key.value in lines:
+                raise ValueError(
+                    f"{path} line {line}: {section}{key.value} given twice (line {lines[key.value]}); "
+                    "keep one (the last would win without a word)"
+                )
+            lines[key.value] = line
+            pending.append((value, f"{section}{key.value}."))
+
+
+def _check_unique_json_keys(text: str, path: Path) -> None:
+    """`_check_unique_keys` for the JSON `text` (valid: parsed already). json keeps a repeated key's last
+    value; its `object_pairs_hook` finds one, and YAML's reading of the same text (JSON is YAML, nearly
+    always) its lines."""
+
+    class Repeated(Exception):
+        pass
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [key for key, _ in items]
+        if len(set(keys)) < len(keys):
+            raise Repeated(next(key for i, key in enumerate(keys) if key in keys[:i]))
+        return dict(items)
+
+    try:
+        json.loads(text, object_pairs_hook=pairs)
+    except Repeated as repeated:
+        import yaml
+
+        try:
+            _check_unique_keys(yaml.compose(text, Loader=yaml.SafeLoader), path)
+        except yaml.YAMLError:  # (the rare JSON that YAML does not read: no lines, then)
+            pass
+        raise ValueError(
+            f"{path}: {repeated.args[0]} given twice in one object; keep one (the last would win without a "
+            "word)"
+        ) from None
 
 
 #: Most values (mappings, lists and scalars, each alias counted as what it stands for) a config file may
@@ -767,10 +857,25 @@ def _check_derived_fields(data: Any, expected: dict[str, tuple[Any, str]], file:
             )
 
 
+class _OnePreset(argparse.Action):
+    """``--preset``, refused when given twice with different names: the last one won, and ``--preset
+    quick_test ... --preset production`` started hours of feature computing. (Other flags given twice keep
+    argparse's rule, the last wins: a preset is the one flag that changes dozens of settings at once.)"""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: Any, values: Any, option_string: Any = None
+    ):
+        earlier = getattr(namespace, self.dest, None)
+        if earlier is not None and earlier != values:
+            parser.error(f"--preset given twice, {earlier} and {values}; give one")
+        setattr(namespace, self.dest, values)
+
+
 def add_preset_argument(parser: argparse.ArgumentParser, presets: dict[str, dict[str, Any]]) -> None:
     """``--preset NAME``: start from a shipped preset (then the --config file, then the flags)."""
     parser.add_argument(
         "--preset",
+        action=_OnePreset,
         default=None,
         metavar="NAME",
         help=f"start from a shipped preset: {', '.join(presets)} (then --config, then flags override it)",
@@ -823,16 +928,32 @@ class SettingsParser(argparse.ArgumentParser):
 
     def _suggestions(self) -> str:
         """``; did you mean --num_epochs?`` for the unknown flags with a close known one ("" for none)."""
-        close = {  # (a cutoff above difflib's 0.6, which offers --logger for --lr)
-            flag: match[0]
-            for flag in getattr(self, "_unknown_flags", [])
-            if (match := difflib.get_close_matches(flag, self._option_string_actions, n=1, cutoff=0.75))
+        close = {
+            flag: match for flag in getattr(self, "_unknown_flags", []) if (match := self._close_flag(flag))
         }
         if not close:
             return ""
         if len(close) == 1:
             return f"; did you mean {next(iter(close.values()))}?"
         return f"; did you mean {', '.join(f'{match} for {flag}' for flag, match in close.items())}?"
+
+    def _close_flag(self, flag: str) -> str | None:
+        """The known flag closest to the unknown `flag` (``--num_epochs`` for ``--num_epoch``), else the
+        dotted ones whose name after the dot is closest to its (``--train.epochs`` for ``--epochs``: a short
+        name is too unlike its dotted flag as a whole), else None."""
+        known = self._option_string_actions
+        match = difflib.get_close_matches(
+            flag, known, n=1, cutoff=0.75
+        )  # (difflib's 0.6 offers --logger for --lr)
+        if match:
+            return match[0]
+        by_name: dict[str, list[str]] = {}
+        for option in known:
+            if option.startswith("--") and "." in option:
+                by_name.setdefault(option.rpartition(".")[2], []).append(option)
+        name = flag.lstrip("-").rpartition(".")[2]
+        match = difflib.get_close_matches(name, by_name, n=1, cutoff=0.75)
+        return " or ".join(sorted(by_name[match[0]])) if match else None
 
     def error(self, message: str):
         if message.startswith("the following arguments are required") and getattr(self, "_unknown_flags", []):

@@ -31,7 +31,17 @@ from audiotrain.datasets.chord_songs import SPLIT_BY, crop_views
 from audiotrain.features.cqt import C1_HZ, CQTConfig, cqt_frequencies
 from audiotrain.features.tuning import estimate_tuning
 from audiotrain.models.chord_model import ChordModelConfig
-from audiotrain.recipes.config_cli import SEED_MAX, check_fits_memory, check_setting
+from audiotrain.recipes.config_cli import (
+    MAX_BATCH_SIZE,
+    MAX_DEMO_ITEMS,
+    MAX_EPOCHS,
+    MAX_STEPS,
+    MAX_WORKERS,
+    SEED_MAX,
+    SettingError,
+    check_fits_memory,
+    check_setting,
+)
 from audiotrain.train import flags
 from audiotrain.train.loggers.config import LoggerConfig
 
@@ -92,6 +102,10 @@ def is_digital_silence(y: np.ndarray) -> bool:
 #: checkpoint's window_frames of 10**9 would ask for gigabytes before anything is predicted.
 MAX_WINDOW_FRAMES = 4096
 
+#: Most CQT bins a frame may have: what the model reads (`ChordModelConfig`'s n_bins limit), 113 octaves at
+#: the default 36 bins per octave. 10**12 bins asked numpy for 7 TiB before any check could say so.
+MAX_FEATURE_BINS = 4096
+
 
 @dataclass
 class ChordFeatureConfig:
@@ -140,6 +154,11 @@ class ChordFeatureConfig:
     def __post_init__(self):
         # Bounds on what a recording's features can be: a checkpoint holding hop_length 1e9 transcribed
         # every song as one frame of N. Named as flags; a checkpoint's loader names its file around them.
+        if not isinstance(self.n_bins, int) or not 1 <= self.n_bins <= MAX_FEATURE_BINS:
+            raise ValueError(
+                f"features.n_bins (--features.n_bins) must be an integer from 1 to {MAX_FEATURE_BINS}, "
+                f"got {self.n_bins!r}"
+            )
         if not isinstance(self.sr, int) or not 1000 <= self.sr <= 384_000:
             raise ValueError(f"features.sr (--features.sr) must be 1000 to 384000 Hz, got {self.sr!r}")
         if not isinstance(self.hop_length, int) or self.hop_length < 1:
@@ -499,9 +518,16 @@ class ChordDataConfig:
     def __post_init__(self):
         # Named by field here; merge_config names them as flags (--data.demo_seed) when set through one.
         check_setting(
-            "demo_songs", self.demo_songs, integer=True, at_least=2, why="a training and a validation song"
+            "demo_songs",
+            self.demo_songs,
+            integer=True,
+            at_least=2,
+            at_most=MAX_DEMO_ITEMS,
+            why="a training and a validation song at least",
         )
-        check_setting("demo_test_songs", self.demo_test_songs, integer=True, at_least=1)
+        check_setting(
+            "demo_test_songs", self.demo_test_songs, integer=True, at_least=1, at_most=MAX_DEMO_ITEMS
+        )
         check_setting("demo_seed", self.demo_seed, integer=True, at_least=0, at_most=SEED_MAX)
         # A demo song holds at least a few chords (the generator's shortest); ten minutes is longer than nearly
         # any real song, and a longer one only fills the cache (1e9 s ran without end).
@@ -514,12 +540,25 @@ class ChordDataConfig:
                 f"{self.window_frames}"
             )
         # Checked here (merge_config names the flag), not by the DataLoader after the run folder is written.
-        check_setting("num_workers", self.num_workers, integer=True, at_least=0)
+        check_setting("num_workers", self.num_workers, integer=True, at_least=0, at_most=MAX_WORKERS)
+        self._check_fractions()
         if self.split_by not in SPLIT_BY:  # (a config file's value; the flag's are checked by argparse)
             raise ValueError(
                 f"data.split_by (--data.split_by) must be one of {', '.join(SPLIT_BY)}, got {self.split_by!r}"
             )
         self._check_demo_styles()
+
+    def _check_fractions(self) -> None:
+        # Here, not when the songs are split: that came after the data was prepared, and named no flag.
+        for name in ("val_fraction", "test_fraction"):
+            check_setting(name, getattr(self, name), at_least=0, below=1)
+        # (The demo holds out its own test songs: test_fraction splits a data folder only.)
+        # (Named in full: `train --data DIR` sets data_dir outside merge_config, which would name the flag.)
+        if self.data_dir and self.val_fraction + self.test_fraction >= 1:
+            raise ValueError(
+                f"data.test_fraction (--data.test_fraction) must be < 1 - data.val_fraction "
+                f"({self.val_fraction:g}), leaving songs to train on, got {self.test_fraction:g}"
+            )
 
     def _check_demo_styles(self) -> None:
         self.demo_styles = tuple(self.demo_styles)
@@ -662,12 +701,25 @@ class TrainingConfig:
 
     def __post_init__(self):
         # Named as a flag (--name) and as the key of a --config file when set through them (merge_config).
-        for name in ("learning_rate", "batch_size", "num_epochs", "log_every"):
-            check_setting(name, getattr(self, name), integer=name != "learning_rate", above=0)
-        for name in ("weight_decay", "warmup_epochs", "gradient_clip", "save_every", "patience", "min_delta"):
-            check_setting(name, getattr(self, name), integer=name in ("save_every", "patience"), at_least=0)
+        check_setting("learning_rate", self.learning_rate, above=0)
+        check_setting("batch_size", self.batch_size, integer=True, above=0, at_most=MAX_BATCH_SIZE)
+        check_setting("num_epochs", self.num_epochs, integer=True, above=0, at_most=MAX_EPOCHS)
+        check_setting("log_every", self.log_every, integer=True, above=0, at_most=MAX_STEPS)
+        for name in ("weight_decay", "gradient_clip", "min_delta"):
+            check_setting(name, getattr(self, name), at_least=0)
+        check_setting("warmup_epochs", self.warmup_epochs, at_least=0, at_most=MAX_EPOCHS)
+        for name in ("save_every", "patience"):
+            check_setting(name, getattr(self, name), integer=True, at_least=0, at_most=MAX_EPOCHS)
         check_setting("seed", self.seed, integer=True, at_least=0, at_most=SEED_MAX)
         check_setting("processes", self.processes, integer=True, at_least=0)
+        # As every path flag (--run_dir ""): an empty one is an unset shell variable, not the run folder
+        # itself, where best/ and last/ landed among evaluation/ and config.json.
+        if not str(self.checkpoint_dir).strip():
+            raise SettingError(
+                "checkpoint_dir",
+                self.checkpoint_dir,
+                "a path, not empty (an unset shell variable?); leave it out for RUN/checkpoints",
+            )
         if self.scheduler not in ("cosine", "onecycle", "constant"):
             raise ValueError(
                 f"TrainingConfig.scheduler must be 'cosine', 'onecycle' or 'constant', got {self.scheduler!r}"

@@ -80,6 +80,7 @@ from audiotrain.recipes.clap.data import check_data_folder
 from audiotrain.recipes.clap.train import check_out_folder, run
 from audiotrain.recipes.config_cli import (
     USER_ERRORS,
+    SettingError,
     SettingsParser,
     add_dataclass_arguments,
     add_preset_argument,
@@ -175,6 +176,13 @@ def parse_arguments(
             )
         if cfg.pretrained is None:  # (a checkpoint's own limits are checked once it is loaded)
             check_demo_settings(cfg)
+        try:
+            cfg.task.check_given_warmup()
+        except SettingError as error:  # (named as a flag, as merge_config names the section's other checks)
+            raise ValueError(error.within("task.")) from None
+        warning = cfg.dataset.same_split_warning()
+        if warning and not in_launched_job():
+            print(warning, file=sys.stderr)
         return cfg, args
     except (ValueError, FileNotFoundError) as error:
         parser.error(str(error))

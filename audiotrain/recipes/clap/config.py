@@ -13,7 +13,16 @@ from typing import Any
 
 from audiotrain.metrics.retrieval import DEFAULT_PROMPT_TEMPLATE
 from audiotrain.recipes.clap.task import CLAPTaskConfig
-from audiotrain.recipes.config_cli import SEED_MAX, SettingError, check_setting
+from audiotrain.recipes.config_cli import (
+    MAX_BATCH_SIZE,
+    MAX_DEMO_ITEMS,
+    MAX_EPOCHS,
+    MAX_STEPS,
+    MAX_WORKERS,
+    SEED_MAX,
+    SettingError,
+    check_setting,
+)
 from audiotrain.train import flags
 from audiotrain.train.loggers.config import LoggerConfig
 
@@ -22,6 +31,10 @@ DEMO_EPOCHS = 25
 #: Tokens per caption when --dataset.max_tokens is not given (LAION-CLAP's 77), lowered to what a checkpoint's
 #: text tower takes: a default is no request the run must refuse.
 DEFAULT_MAX_TOKENS = 77
+#: Most BPE tokens the demo's tokenizer may learn, and the widest demo model: a tiny from-scratch model
+#: (64 wide by default); 10**12 reached MLX as an embedding size and ended in an OverflowError traceback.
+MAX_DEMO_VOCAB = 65_536
+MAX_DEMO_WIDTH = 4096
 
 
 def _opt(default, help: str, **extra):
@@ -67,7 +80,7 @@ class ClapDatasetConfig:
             why="<s>, a token and </s>",
             optional=True,
         )
-        check_setting("num_workers", self.num_workers, integer=True, at_least=0)
+        check_setting("num_workers", self.num_workers, integer=True, at_least=0, at_most=MAX_WORKERS)
         # Without its '{}' every class would get the same prompt, and zero-shot scores would be chance.
         if not _inserts_the_class(self.prompt_template):
             raise SettingError(
@@ -75,6 +88,18 @@ class ClapDatasetConfig:
                 self.prompt_template,
                 "a text holding '{}' once (where the class name goes)",
             )
+
+    def same_split_warning(self) -> str | None:
+        """A warning line where the evaluation split is the training split, else None. Allowed (a check that
+        the model can fit its own clips), but every score then measures memory, not generalisation, and the
+        run exited 0 without a word."""
+        if self.eval_split is None or self.eval_split != self.train_split:
+            return None
+        return (
+            f"warning: --dataset.eval_split {self.eval_split} is the training split: validation, the "
+            "before/after retrieval scores and the best checkpoint are all measured on clips it trains on "
+            "(an overfitting check, not a measure of how it does on new clips)"
+        )
 
 
 def _check_paths(section: object, names: tuple[str, ...]) -> None:
@@ -127,15 +152,23 @@ class ClapTrainConfig:
 
     def __post_init__(self):
         # Everything the Trainer or the loaders would reject, at parsing (before data or model load).
-        for name in ("epochs", "max_steps"):
-            check_setting(name, getattr(self, name), integer=True, at_least=1, optional=True)
+        check_setting("epochs", self.epochs, integer=True, at_least=1, at_most=MAX_EPOCHS, optional=True)
+        check_setting("max_steps", self.max_steps, integer=True, at_least=1, at_most=MAX_STEPS, optional=True)
         for name in ("batch_size", "eval_batch_size"):
             check_setting(
-                name, getattr(self, name), integer=True, at_least=2,
+                name, getattr(self, name), integer=True, at_least=2, at_most=MAX_BATCH_SIZE,
                 why="contrastive learning needs negatives in the batch: over one pair the loss is 0",
             )  # fmt: skip
-        for name in ("accumulate_grad_batches", "log_every_n_steps"):
-            check_setting(name, getattr(self, name), integer=True, at_least=1)
+        check_setting(
+            "accumulate_grad_batches",
+            self.accumulate_grad_batches,
+            integer=True,
+            at_least=1,
+            at_most=MAX_BATCH_SIZE,
+        )
+        check_setting(
+            "log_every_n_steps", self.log_every_n_steps, integer=True, at_least=1, at_most=MAX_STEPS
+        )
         check_setting("gradient_clip", self.gradient_clip, above=0, optional=True)
         check_setting("seed", self.seed, integer=True, at_least=0, at_most=SEED_MAX)
         check_setting("processes", self.processes, integer=True, at_least=0)
@@ -160,9 +193,12 @@ class ClapDemoConfig:
     width: int = _opt(64, "width of the tiny model's text tower and projections")
 
     def __post_init__(self):
-        check_setting("clips", self.clips, integer=True, at_least=2, why="a training and an evaluation clip")
-        check_setting("vocab_size", self.vocab_size, integer=True, at_least=1)
-        check_setting("width", self.width, integer=True, at_least=4)
+        check_setting(
+            "clips", self.clips, integer=True, at_least=2, at_most=MAX_DEMO_ITEMS,
+            why="a training and an evaluation clip at least",
+        )  # fmt: skip
+        check_setting("vocab_size", self.vocab_size, integer=True, at_least=1, at_most=MAX_DEMO_VOCAB)
+        check_setting("width", self.width, integer=True, at_least=4, at_most=MAX_DEMO_WIDTH)
         if self.width % 4:
             raise SettingError(
                 "width", self.width, "a multiple of 4 (the demo's text tower has 4 attention heads)"

@@ -24,7 +24,7 @@ from typing import Any
 from audiotrain.distributed import collectives
 from audiotrain.models.clap import check_token_ids
 from audiotrain.models.clap.model import ClapModel
-from audiotrain.recipes.config_cli import check_setting
+from audiotrain.recipes.config_cli import MAX_STEPS, SettingError, check_setting
 from audiotrain.train.module import OptimizerConfig, TrainModule
 from audiotrain.train.schedulers import WarmupCosineScheduler
 
@@ -132,12 +132,27 @@ class CLAPTaskConfig:
         # the from-scratch demo), so the recipe checks it once it is known (`check_min_learning_rate`).
         if self.learning_rate is not None:
             self.check_min_learning_rate(self.learning_rate)
-        for name in ("warmup_steps", "freeze_audio_stages", "freeze_text_layers"):
+        check_setting("warmup_steps", self.warmup_steps, integer=True, at_least=0, at_most=MAX_STEPS)
+        for name in ("freeze_audio_stages", "freeze_text_layers"):
             check_setting(name, getattr(self, name), integer=True, at_least=0)
-        check_setting("total_steps", self.total_steps, integer=True, at_least=1, optional=True)
+        check_setting(
+            "total_steps", self.total_steps, integer=True, at_least=1, at_most=MAX_STEPS, optional=True
+        )
         check_setting("weight_decay", self.weight_decay, at_least=0)
         if self.freeze_audio and self.freeze_text and not self.train_logit_scale:
             raise ValueError("freeze_audio, freeze_text and train_logit_scale=False leave nothing to train")
+
+    def check_given_warmup(self) -> None:
+        """Refuse a ``warmup_steps`` above a given ``total_steps``, as min_learning_rate above the learning
+        rate is: the warmup is part of the schedule, so neither setting would hold. Checked on the settings as
+        given (`clap.cli.parse_arguments`), not here: a total_steps the run derives from its length cuts a
+        longer warmup, with a warning (`resolve_training`)."""
+        if self.total_steps is not None and self.warmup_steps > self.total_steps:
+            raise SettingError(
+                "warmup_steps",
+                self.warmup_steps,
+                f"at most total_steps ({self.total_steps}): the warmup is part of the schedule",
+            )
 
     def check_min_learning_rate(self, learning_rate: float, why: str = "") -> None:
         """Raise unless ``min_learning_rate`` <= `learning_rate` (the peak the run uses; `why` says where it
