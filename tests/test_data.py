@@ -446,6 +446,26 @@ def test_breaking_out_early_and_gc_stop_the_workers():
         assert no_loader_workers_left(), worker_type
 
 
+class HoldsFourMegabytes(Squares):
+    """A dataset with 4 MB of data; each sample is the largest bytes object still referenced in its worker."""
+
+    def __init__(self, n=2):
+        super().__init__(n)
+        self.data = np.ones(4 * 2**20, dtype=np.uint8)
+
+    def __getitem__(self, i):
+        referenced = (o for c in gc.get_objects() for o in gc.get_referents(c) if type(o) is bytes)
+        return max(map(len, referenced), default=0)
+
+
+def test_a_process_worker_holds_one_copy_of_the_dataset_not_also_its_pickled_bytes():
+    # The dataset travels to a worker process pickled: kept referenced after loading (as the Process
+    # argument), the bytes made each worker hold the dataset twice, for as long as it ran.
+    loader = DataLoader(HoldsFourMegabytes(), batch_size=1, num_workers=1, worker_type="process")
+    (largest,) = next(iter(loader)).tolist()
+    assert largest < 2**20, f"a worker still references a {largest / 2**20:.1f} MB bytes object"
+
+
 def test_process_workers_started_again_each_epoch_suggest_persistent_workers_once(monkeypatch):
     # Each epoch's new pool spawns processes that import MLX again (about 1.5 s a pool, twice an epoch with
     # a validation loader): 93 s against 4 s with persistent workers for 30 tiny epochs.

@@ -607,7 +607,10 @@ def _worker_loop(
         if hasattr(signal, "pthread_sigmask"):
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         try:
-            job = pickle.loads(job)
+            # The payload comes in a one-item list (`WorkerPool._start`): emptied here, the pickled bytes
+            # are freed once loaded. As the argument itself they would stay alive beside the dataset for
+            # the worker's life (`Process.run` holds the argument tuple, `current_process()._args`).
+            job = pickle.loads(job.pop())
         except Exception as exc:
             # Typically a class defined in a notebook or in an unguarded script: report it, do not just die.
             err = DataLoaderError(
@@ -814,7 +817,8 @@ class WorkerPool:
             self._workers = [
                 ctx.Process(
                     target=_worker_loop,
-                    args=(payload, q, self._result_q, None, True, i, num_workers, (seed, epoch)),
+                    # ([payload]: a list the worker empties, so that it keeps one copy of the dataset)
+                    args=([payload], q, self._result_q, None, True, i, num_workers, (seed, epoch)),
                     name=f"audiotrain-data-{i}",
                     daemon=True,
                 )
