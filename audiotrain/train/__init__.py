@@ -13,6 +13,7 @@ _PUBLIC = {
     "RetraceWarning": "audiotrain.train.trace_guard",  # (a compiled step traced for many input shapes)
     # callbacks
     "Callback": "audiotrain.train.callback",
+    "BasePredictionWriter": "audiotrain.train.prediction_writer",
     "EarlyStopping": "audiotrain.train.callbacks",
     "GradientClipper": "audiotrain.train.callbacks",
     "LearningRateMonitor": "audiotrain.train.callbacks",

@@ -27,6 +27,7 @@ from audiotrain.distributed import collectives
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train import flags
 from audiotrain.train.callback import Callback
+from audiotrain.train.prediction_writer import BasePredictionWriter
 from audiotrain.train.progress import ProgressBar
 
 import mlx.core as mx
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from audiotrain.train.trainer import Trainer
 
 __all__ = [
+    "BasePredictionWriter",
     "Callback",
     "EarlyStopping",
     "GradientClipper",

@@ -18,6 +18,7 @@ from audiotrain.train import flags
 from audiotrain.train.evaluation import EvalSums, eval_mode, evaluate
 from audiotrain.train.loaders import check_batch, loader_len
 from audiotrain.train.module import TrainModule
+from audiotrain.train.prediction_writer import BasePredictionWriter
 from audiotrain.train.state import RandomState, local_means
 from audiotrain.train.step import EvalStep
 
@@ -37,6 +38,8 @@ class EvaluationLoop:
     def __init__(self, trainer: Trainer):
         self.trainer = trainer
         self.steps: dict[str, EvalStep] = {}
+        # The outputs the running predict keeps, for an epoch writer's `write_on_epoch_end`.
+        self.predictions: list[Any] = []
 
     def reset(self) -> None:
         """Forget the compiled steps (a new module, or a new fit, traces them again)."""
@@ -186,21 +189,43 @@ class EvaluationLoop:
 
     def predict(self, module: TrainModule, loader: Any, keep: bool) -> list[Any] | None:
         """`predict_step` (compiled) over the loader: each batch's output in order, or None if not `keep`.
+
+        Lightning's hooks run around it: `on_predict_start`, `_epoch_start`, `_batch_start` and `_batch_end`
+        (with the output: a `BasePredictionWriter` writes it there) around each batch, `_epoch_end`, `_end`.
+        Not `keep`, an output is dropped after `on_predict_batch_end`, unless an epoch writer needs them all.
         Under data parallel a batch the loader names as padding (`DataLoader.padding_batches`: a rank a
-        batch short) runs, as the ranks step together, but its output is not returned: it repeats a sample
-        another rank predicts."""
+        batch short) runs, as the ranks step together, but its output is neither returned nor given to the
+        batch hooks: it repeats a sample another rank predicts."""
+        t = self.trainer
         step = self.step(module, "predict")
         limit = self.limit("predict", loader)
-        outputs = []
-        with eval_mode(module):
-            for batch_idx, batch in enumerate(loader):
-                if limit is not None and batch_idx >= limit:
-                    break
-                check_batch(batch)
-                out = step(batch, mx.array(batch_idx, mx.int32))
-                mx.async_eval(out)
-                if keep and batch_idx not in getattr(loader, "padding_batches", ()):
-                    outputs.append(out)
+        epoch_writer = any(
+            isinstance(cb, BasePredictionWriter) and cb.interval.on_epoch for cb in t.callbacks
+        )
+        self.predictions = outputs = []
+        try:
+            with eval_mode(module):
+                t._call_hooks("on_predict_start")
+                t._call_hooks("on_predict_epoch_start")
+                for batch_idx, batch in enumerate(loader):
+                    if limit is not None and batch_idx >= limit:
+                        break
+                    check_batch(batch)
+                    padding = batch_idx in getattr(loader, "padding_batches", ())
+                    if not padding:
+                        t._call_hooks("on_predict_batch_start", batch, batch_idx)
+                    out = step(batch, mx.array(batch_idx, mx.int32))
+                    mx.async_eval(out)
+                    if padding:
+                        continue
+                    t._call_hooks("on_predict_batch_end", out, batch, batch_idx)
+                    if keep or epoch_writer:
+                        outputs.append(out)
+                out = batch = None  # (nothing of the last batch outlives the loop unless kept)
+                t._call_hooks("on_predict_epoch_end")
+                t._call_hooks("on_predict_end")
+        finally:
+            self.predictions = []  # (what an epoch writer needed is not held after predict returns)
         return outputs if keep else None
 
 

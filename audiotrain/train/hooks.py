@@ -23,7 +23,6 @@ _CLIP = "Trainer(gradient_clip_val=...) or a GradientClipper callback for clippi
 _INSPECT = (
     "on_train_batch_end (the step's loss and metrics; Trainer(track_grad_norm=True) logs the gradient norm)"
 )
-_PREDICT = "not called: predict runs predict_step alone; process its outputs after trainer.predict"
 _REMOVED = "a Lightning 1.x hook, removed in Lightning 2.0 (which raises for it too)"
 _OUTPUTS = (
     "; for a mean over the {stage}, log it in the step with self.log(name, value, on_epoch=True) or return it "
@@ -40,12 +39,6 @@ UNSUPPORTED = {
     "optimizer_step": (_COMPILED, "TrainModule.on_after_optimizer_step for constraints after the update"),
     "optimizer_zero_grad": (_COMPILED, "nothing: gradients are never accumulated between steps by accident"),
     "configure_gradient_clipping": (_COMPILED, _CLIP),
-    "on_predict_start": (_PREDICT, "code before trainer.predict"),
-    "on_predict_end": (_PREDICT, "code after trainer.predict"),
-    "on_predict_epoch_start": (_PREDICT, "code before trainer.predict"),
-    "on_predict_epoch_end": (_PREDICT, "code after trainer.predict"),
-    "on_predict_batch_start": (_PREDICT, "predict_step"),
-    "on_predict_batch_end": (_PREDICT, "the list trainer.predict returns"),
     # Lightning 1.x hooks: defined, they would silently never run.
     "training_epoch_end": (_REMOVED, "on_train_epoch_end" + _OUTPUTS.format(stage="epoch")),
     "validation_epoch_end": (_REMOVED, "on_validation_epoch_end" + _OUTPUTS.format(stage="loader")),

@@ -1,0 +1,116 @@
+"""`BasePredictionWriter`: Lightning's callback for writing `Trainer.predict`'s outputs as they come, so
+that a large prediction run needs not hold them all (`trainer.predict(..., return_predictions=False)`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+from audiotrain.train.callback import Callback
+
+if TYPE_CHECKING:
+    from audiotrain.train.module import TrainModule
+    from audiotrain.train.trainer import Trainer
+
+
+class WriteInterval(str, Enum):
+    """When a `BasePredictionWriter` writes (Lightning's enum: ``writer.interval.on_batch``)."""
+
+    BATCH = "batch"
+    EPOCH = "epoch"
+    BATCH_AND_EPOCH = "batch_and_epoch"
+
+    @property
+    def on_batch(self) -> bool:
+        return self in (WriteInterval.BATCH, WriteInterval.BATCH_AND_EPOCH)
+
+    @property
+    def on_epoch(self) -> bool:
+        return self in (WriteInterval.EPOCH, WriteInterval.BATCH_AND_EPOCH)
+
+
+class BasePredictionWriter(Callback):
+    """Override `write_on_batch_end` (``write_interval="batch"``, the default), `write_on_epoch_end`
+    (``"epoch"``) or both (``"batch_and_epoch"``), with Lightning's signatures.
+
+    With ``write_interval="batch"`` and ``trainer.predict(model, loader, return_predictions=False)`` each
+    batch's output is written and then dropped: memory stays flat however many batches there are. An
+    ``"epoch"`` writer gets every output at the end, so they are kept until then (as in Lightning).
+
+    ``batch_indices`` is None: audiotrain's loaders do not report which samples a batch holds (it is the
+    batch ``batch_idx`` of the loader's order, under data parallel of this rank's shard). The epoch's
+    ``batch_indices`` has Lightning's shape, one list for the loader with a None for each batch.
+
+    Example::
+
+        class EmbeddingWriter(BasePredictionWriter):
+            def __init__(self, folder):
+                super().__init__(write_interval="batch")
+                self.folder = folder
+
+            def write_on_batch_end(self, trainer, module, prediction, batch_indices, batch, batch_idx,
+                                   dataloader_idx):
+                np.save(f"{self.folder}/{batch_idx}.npy", np.array(prediction))
+
+        trainer = Trainer(callbacks=[EmbeddingWriter("embeddings")])
+        trainer.predict(model, loader, return_predictions=False)
+    """
+
+    def __init__(self, write_interval: str = "batch") -> None:
+        intervals = [i.value for i in WriteInterval]
+        if write_interval not in intervals:
+            raise ValueError(
+                f"{type(self).__name__}: write_interval must be one of {intervals}, got {write_interval!r}"
+            )
+        self.interval = WriteInterval(write_interval)
+
+    def write_on_batch_end(
+        self,
+        trainer: Trainer,
+        pl_module: TrainModule,
+        prediction: Any,
+        batch_indices: Sequence[int] | None,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int,
+    ) -> None:
+        """Override with the writing of one batch's output."""
+        raise NotImplementedError(
+            f"{type(self).__name__}(write_interval={self.interval.value!r}) writes each batch: "
+            "override write_on_batch_end"
+        )
+
+    def write_on_epoch_end(
+        self,
+        trainer: Trainer,
+        pl_module: TrainModule,
+        predictions: Sequence[Any],
+        batch_indices: Sequence[Any],
+    ) -> None:
+        """Override with the writing of every batch's output (in order)."""
+        raise NotImplementedError(
+            f"{type(self).__name__}(write_interval={self.interval.value!r}) writes at the end: "
+            "override write_on_epoch_end"
+        )
+
+    def on_predict_batch_end(
+        self,
+        trainer: Trainer,
+        pl_module: TrainModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        if self.interval.on_batch:
+            self.write_on_batch_end(trainer, pl_module, outputs, None, batch, batch_idx, dataloader_idx)
+
+    def on_predict_epoch_end(self, trainer: Trainer, pl_module: TrainModule) -> None:
+        if self.interval.on_epoch:
+            predictions = trainer.evaluation.predictions
+            # (Lightning's shape: one list for each loader, of one entry for each batch)
+            self.write_on_epoch_end(trainer, pl_module, predictions, [[None] * len(predictions)])
+
+
+__all__ = ["BasePredictionWriter", "WriteInterval"]

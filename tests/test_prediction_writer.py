@@ -1,0 +1,113 @@
+"""Trainer.predict streams its outputs out as Lightning's does: the predict hooks run around each batch,
+a `BasePredictionWriter` writes each output, and with `return_predictions=False` none is kept."""
+
+import gc
+import weakref
+
+from audiotrain.train import BasePredictionWriter, Callback
+from audiotrain.train.callbacks import BasePredictionWriter as FromCallbacks
+
+import numpy as np
+import pytest
+from tasks import TinyClassifier, make_batches, quiet_trainer
+
+HOOKS = [
+    "on_predict_start",
+    "on_predict_epoch_start",
+    "on_predict_batch_start",
+    "on_predict_batch_end",
+    "on_predict_epoch_end",
+    "on_predict_end",
+]
+
+
+class Logits(TinyClassifier):
+    def predict_step(self, batch, batch_idx=None):
+        return self(batch[0])
+
+
+class Writer(BasePredictionWriter):
+    """Writes each batch's output (as numpy) and notes which outputs are still alive as it goes."""
+
+    def __init__(self, write_interval="batch"):
+        super().__init__(write_interval)
+        self.written, self.alive_at, self.refs, self.at_end = {}, [], [], None
+
+    def write_on_batch_end(
+        self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx
+    ):
+        assert batch_indices is None and dataloader_idx == 0
+        self.written[batch_idx] = np.array(prediction)
+        self.refs.append(weakref.ref(prediction))
+        gc.collect()
+        self.alive_at.append(sum(r() is not None for r in self.refs))
+
+    def write_on_epoch_end(self, trainer, pl_module, predictions, batch_indices):
+        self.at_end = ([np.array(p) for p in predictions], batch_indices)
+
+
+def test_a_batch_writer_gets_every_output_and_return_predictions_false_keeps_none(tmp_path):
+    batches = make_batches(96, 16)
+    model = Logits()
+    expected = [np.array(p) for p in quiet_trainer(tmp_path).predict(model, batches)]
+    writer = Writer()
+    assert (
+        quiet_trainer(tmp_path, callbacks=[writer]).predict(model, batches, return_predictions=False) is None
+    )
+    assert sorted(writer.written) == list(range(6))
+    for i, out in enumerate(expected):
+        np.testing.assert_allclose(writer.written[i], out, rtol=1e-6)
+    # Each output is dropped once written: at most the one being written (and the one before it, still
+    # bound while the next batch runs) is alive, however many batches have gone by.
+    assert max(writer.alive_at) <= 2, writer.alive_at
+    gc.collect()
+    assert [r() for r in writer.refs] == [None] * 6
+
+
+def test_an_epoch_writer_gets_all_outputs_at_the_end_without_them_being_returned(tmp_path):
+    batches = make_batches(48, 16)
+    writer = Writer("epoch")
+    assert (
+        quiet_trainer(tmp_path, callbacks=[writer]).predict(Logits(), batches, return_predictions=False)
+        is None
+    )
+    predictions, batch_indices = writer.at_end
+    assert writer.written == {} and [p.shape for p in predictions] == [(16, 3)] * 3
+    assert batch_indices == [[None, None, None]]  # (Lightning's shape: loaders x batches)
+
+
+def test_predict_hooks_run_in_lightnings_order_on_callbacks_then_module(tmp_path):
+    calls = []
+
+    class Recorder(Callback):
+        pass
+
+    class Recorded(Logits):
+        pass
+
+    for name in HOOKS:
+        setattr(
+            Recorder, name, lambda self, trainer, module, *args, n=name: calls.append(("callback", n, args))
+        )
+        setattr(Recorded, name, lambda self, *args, n=name: calls.append(("module", n, args)))
+    batches = make_batches(32, 16)
+    out = quiet_trainer(tmp_path, callbacks=[Recorder()]).predict(Recorded(), batches)
+    names = [(who, hook) for who, hook, _ in calls]
+    expected = [(w, h) for h in HOOKS[:2] for w in ("callback", "module")]
+    expected += [(w, h) for _ in range(2) for h in HOOKS[2:4] for w in ("callback", "module")]
+    expected += [(w, h) for h in HOOKS[4:] for w in ("callback", "module")]
+    assert names == expected
+    batch_end = [args for who, hook, args in calls if hook == "on_predict_batch_end" and who == "callback"]
+    assert [(args[0] is out[i], args[1] is batches[i], args[2]) for i, args in enumerate(batch_end)] == [
+        (True, True, 0),
+        (True, True, 1),
+    ]
+
+
+def test_a_write_interval_lightning_has_not_is_refused_with_the_choices():
+    with pytest.raises(
+        ValueError, match=r"write_interval must be one of \['batch', 'epoch', 'batch_and_epoch'\]"
+    ):
+        Writer("step")
+    assert FromCallbacks is BasePredictionWriter
+    assert Writer("batch_and_epoch").interval.on_batch and Writer("batch_and_epoch").interval.on_epoch
