@@ -57,9 +57,8 @@ def test_a_batch_writer_gets_every_output_and_return_predictions_false_keeps_non
     assert sorted(writer.written) == list(range(6))
     for i, out in enumerate(expected):
         np.testing.assert_allclose(writer.written[i], out, rtol=1e-6)
-    # Each output is dropped once written: at most the one being written (and the one before it, still
-    # bound while the next batch runs) is alive, however many batches have gone by.
-    assert max(writer.alive_at) <= 2, writer.alive_at
+    # Each output is dropped once written: only the one being written is alive, however many went by.
+    assert writer.alive_at == [1] * 6
     gc.collect()
     assert [r() for r in writer.refs] == [None] * 6
 
