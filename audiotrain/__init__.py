@@ -38,6 +38,15 @@ _PUBLIC = {
     "SchedulerConfig": "audiotrain.trainer_config",
     "MLflowConfig": "audiotrain.integrations",
     "MLflowCallback": "audiotrain.integrations",
+    # The exceptions and warnings the README names, to catch or filter: `except audiotrain.CheckpointError`.
+    "CheckpointError": "audiotrain.train.checkpoint",
+    "CheckpointWriteError": "audiotrain.train.checkpoint",
+    "DataLoaderError": "audiotrain.data",
+    "KernelCompileError": "audiotrain._system",
+    "LoggerWarning": "audiotrain.train.loggers.base",
+    "RetraceWarning": "audiotrain.train.trace_guard",
+    "SaveAborted": "audiotrain.train.interrupt",
+    "SlowBlasWarning": "audiotrain._blas",
 }
 
 __all__ = [*_PUBLIC, "__version__"]

@@ -36,6 +36,7 @@ classes are built by name: ``register_trainer("mine", MyTrainer)``, then
 from __future__ import annotations
 
 import builtins
+import contextlib
 import copy
 import dataclasses
 import importlib
@@ -293,7 +294,13 @@ class ConfiguredTrainer:
         return found[0] if found else None
 
     def _loader(self, data: Any, shuffle: bool) -> Iterable | None:
-        if isinstance(data, Dataset):
+        """`data` batched with ``data.batch_size`` where it is a dataset of samples: an `audiotrain.Dataset`, or
+        any map-style one (``__len__`` and ``__getitem__``, no ``__iter__``: a torch Dataset), as
+        `train_with_cv` batches it. Anything iterable (a DataLoader, a list of batches) is used as it is."""
+        map_style = (
+            hasattr(data, "__len__") and hasattr(data, "__getitem__") and not hasattr(data, "__iter__")
+        )
+        if isinstance(data, Dataset) or map_style:
             d = self.config.data
             return DataLoader(data, batch_size=d.batch_size, shuffle=shuffle, num_workers=d.num_workers)
         return data
@@ -332,6 +339,7 @@ class ConfiguredTrainer:
             )
         # Resuming ("last", "best" or a checkpoint in the run folder) goes on writing there.
         resuming = ckpt_path in ("last", "best") or (ckpt_path and is_inside(ckpt_path, self.run_dir))
+        folder_existed = self.run_dir.exists()
         _open_run_folder(
             self.run_dir,
             lambda folder: RUN_OUTPUTS,
@@ -355,7 +363,14 @@ class ConfiguredTrainer:
             write_config(recorded, self.run_dir / "config.yaml")
         self._trained = True
         self._resume_from = None  # (kept until now: a refused run folder leaves it for the next train)
-        self.trainer.fit(self.module, train, val, ckpt_path=ckpt_path)
+        try:
+            self.trainer.fit(self.module, train, val, ckpt_path=ckpt_path)
+        except BaseException:
+            # A run that failed before it saved anything (a bug in compute_loss at the first step) leaves
+            # nothing behind: its config.yaml alone would make the fixed re-run refuse the folder.
+            if _main() and not resuming:
+                _remove_untrained_run(self.run_dir, created=not folder_existed)
+            raise
         if _main():
             self.trainer.export_history(self.run_dir / "history.json")
         # Data parallel: rank 0 wrote the checkpoints that the result names (and `evaluate` may read).
@@ -550,7 +565,7 @@ class ConfiguredTrainer:
         fold_scores, histories, fold_dirs, oof_parts, test_parts = [], [], [], [], []
         for fold in parts:
             log(
-                f"fold {fold.index + 1}/{folds}: {len(fold.train)} train / {len(fold.val)} val / "
+                f"fold {fold.index} ({fold.index + 1} of {folds}): {len(fold.train)} train / {len(fold.val)} val / "
                 f"{len(fold.test)} held-out samples"
             )
             fold_dir = folder / f"fold{fold.index}"
@@ -729,6 +744,24 @@ RUN_OUTPUTS = ("config.yaml", "history.json", "checkpoints", "mlflow.db", "mlrun
 
 def _main() -> bool:
     return collectives.is_main_process()
+
+
+def _remove_untrained_run(folder: Path, created: bool) -> None:
+    """Remove the config.yaml `ConfiguredTrainer.train` wrote in `folder`, where the run left nothing else
+    there (empty folders aside): no checkpoint, no history. `folder` itself goes too when `created`
+    (this run made it) and it is then empty. Anything else there is left as it is."""
+    if not folder.is_dir():
+        return
+    others = [p for p in folder.rglob("*") if p.is_file() and p != folder / "config.yaml"]
+    if others:
+        return
+    (folder / "config.yaml").unlink(missing_ok=True)
+    for sub in sorted((p for p in folder.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+        with contextlib.suppress(OSError):
+            sub.rmdir()
+    if created:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def _open_run_folder(

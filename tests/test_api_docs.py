@@ -1,6 +1,7 @@
 """What `help()` shows for the public API a user starts from: every method the README's examples are built
 on has a docstring, and a numpy-style "Parameters" section names every parameter."""
 
+import builtins
 import inspect
 import re
 import types
@@ -68,3 +69,15 @@ def test_compute_loss_may_be_annotated_as_returning_a_bare_loss():
     returned = typing.get_type_hints(TrainModule.compute_loss)["return"]
     union = typing.get_origin(returned) in (typing.Union, types.UnionType)
     assert mx.array in (typing.get_args(returned) if union else (returned,))
+
+
+def test_every_exception_and_warning_the_readme_names_is_importable_from_audiotrain():
+    """The README says fit raises KernelCompileError, a save raises CheckpointWriteError, a slow BLAS warns
+    SlowBlasWarning...: a user catching or filtering them imports them from the package, not a private module."""
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    named = set(re.findall(r"\b([A-Z][A-Za-z]+(?:Error|Warning|Aborted))\b", readme))
+    missing = sorted(name for name in named if not hasattr(builtins, name) and not hasattr(audiotrain, name))
+    assert not missing
+    assert issubclass(audiotrain.CheckpointWriteError, audiotrain.CheckpointError)

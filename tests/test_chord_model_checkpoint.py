@@ -239,6 +239,15 @@ def test_a_predictor_from_a_runs_config_and_weights_uses_the_runs_window_length(
     )
 
 
+def test_a_predictor_from_a_missing_weights_file_names_the_file_not_an_empty_checkpoint(tmp_path):
+    config = TrainingConfig(model=MODEL)
+    missing = tmp_path / "does_not_exist.safetensors"
+    with pytest.raises(FileNotFoundError, match=r"weights file .*does_not_exist\.safetensors does not exist"):
+        ChordPredictor.from_config(config, missing)
+    with pytest.raises(IsADirectoryError, match=r"is a folder: .*from_checkpoint"):
+        ChordPredictor.from_config(config, tmp_path)
+
+
 def test_a_run_folder_whose_best_is_being_swapped_in_loads_best_not_last(tmp_path, monkeypatch):
     """Given a run folder, a load in the instant a running fit swapped its new best in found no best and
     took last (neither the old nor the new best), saying nothing."""

@@ -138,6 +138,17 @@ def test_when_no_rank_reported_an_error_the_launcher_says_what_probably_happened
     assert "sys.exit(3)" in lines[0] and "look for its message" in lines[1]
 
 
+def test_the_launcher_names_the_error_line_a_recipe_rank_printed_before_it_exited_2():
+    # A recipe reports a user error as "error: ..." and exits 2; the launcher must not say it had none.
+    said = "error: checkpoint folder runs/x/checkpoints/best does not exist"
+    lines = summarize({0: 2, 1: -15}, {}, [said])
+    assert (
+        lines[0]
+        == f"audiotrain launch: rank 0 ended with exit status 2 after {said}; the other ranks then lost it"
+    )
+    assert not any("no error of its own" in line or "no rank reported" in line for line in lines)
+
+
 def test_a_rank_that_raises_ends_every_rank_with_a_non_zero_exit():
     results = run_ranks(
         """

@@ -365,6 +365,40 @@ def test_the_readmes_lightning_example_runs_as_written_and_loads_its_own_run(tmp
     assert (tmp_path / "logs" / "checkpoints" / "version_1" / "last").is_dir()
 
 
+def test_the_readmes_trainer_example_resumes_its_own_runs_last_checkpoint(tmp_path, monkeypatch):
+    """Run twice in one folder, the second run saves to logs/checkpoints/version_1: its resume line must
+    load that run's last, not the first run's logs/checkpoints/last."""
+    from audiotrain import DataLoader, Dataset
+
+    class Digits(Dataset):
+        def __init__(self, n, seed=0):
+            rng = np.random.default_rng(seed)
+            self.x, self.y = rng.standard_normal((n, 784)).astype(np.float32), rng.integers(0, 10, n)
+
+        def __len__(self):
+            return len(self.y)
+
+        def __getitem__(self, i):
+            return {"x": self.x[i], "y": self.y[i]}
+
+    monkeypatch.chdir(tmp_path)
+    text = (Path(__file__).parents[1] / "README.md").read_text()
+    block = text.split("## The trainer in one example\n", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    block = block.replace("max_epochs=10", "max_epochs=1, enable_progress_bar=False")
+    for run, folder in enumerate(["logs/checkpoints", "logs/checkpoints/version_1"]):
+        names = {
+            "train_loader": DataLoader(Digits(32), batch_size=16),
+            "val_loader": DataLoader(Digits(16, 1)),
+        }
+        with pytest.warns(
+            UserWarning, match="nothing to train"
+        ):  # (the run had finished: as the README says)
+            exec(compile(block, "README.md", "exec"), names)
+        assert Path(names["trainer"].ckpt_path).resolve() == (tmp_path / folder / "last").resolve(), (
+            f"run {run}"
+        )
+
+
 def test_a_module_is_called_through_lightnings_forward_or_says_what_to_define(tmp_path):
     from audiotrain import TrainModule
 

@@ -126,7 +126,9 @@ def test_wandb_not_logged_in_warns_once_and_training_goes_on(monkeypatch):
     logger = WandbLogger(project="p")
     logger.log_hyperparams({"lr": 1})  # kept until the run starts (a resumed fit loads its id first)
     with pytest.warns(
-        LoggerWarning, match=r"WandbLogger could not start its run \(UsageError: api_key not configured"
+        LoggerWarning,
+        match=r"WandbLogger could not start its run \(UsageError: api_key not configured.*\): nothing is logged "
+        "to it; training goes on",
     ):
         logger.start()  # what Trainer.fit does once a checkpoint is loaded
     with warnings.catch_warnings():
@@ -138,8 +140,9 @@ def test_wandb_not_logged_in_warns_once_and_training_goes_on(monkeypatch):
     from audiotrain.train.loggers.config import describe_loggers
 
     assert describe_loggers([logger]) == [
-        "WandbLogger: disabled (its run could not be created: see the warning above)"
-    ]  # not "W&B: run None in project 'p'"
+        "WandbLogger: disabled: it could not start its run (UsageError: api_key not configured (no-tty). call "
+        "wandb.login(key=[your_api_key])); nothing was logged"
+    ]  # not "W&B: run None in project 'p'", and the cause again at the end of a long run
 
 
 # ------------------------------------------------------------------ TensorBoard

@@ -2252,3 +2252,31 @@ def test_training_on_songs_whose_names_the_locale_cannot_encode(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert (run / "checkpoints" / "best" / "model.safetensors").is_file()
     assert len(list((run / "evaluation").glob("chanson é *.lab"))) == 1
+
+
+@pytest.mark.parametrize("ranks, keeps_short_batch", [(1, False), (2, True)])
+def test_a_job_of_ranks_with_fewer_windows_than_its_whole_batch_keeps_its_short_batch(
+    monkeypatch, ranks, keeps_short_batch
+):
+    """9 windows, --batch_size 8 per rank under `audiotrain launch -n 2`: each rank's share (5) is less than
+    a batch; dropping it trained 0 steps and then failed on a missing best checkpoint."""
+    from audiotrain.distributed import collectives
+    from audiotrain.recipes.chords import data
+
+    class NineWindows:
+        def __init__(self, songs, *args, **kwargs):
+            pass
+
+        def __len__(self):
+            return 9
+
+        def __getitem__(self, index):
+            return {"x": np.zeros(2, np.float32)}
+
+    monkeypatch.setattr(data, "ChordSongDataset", NineWindows)
+    monkeypatch.setattr(collectives, "world_size", lambda: ranks)
+    splits = SongSplits(train=[], val=[], test=[], source="nine windows")
+    train_loader, _, _ = data.make_loaders(
+        splits, lambda path: None, ChordDataConfig(pitch_shift=False), ChordFeatureConfig(), 8, seed=0
+    )
+    assert train_loader.drop_last is not keeps_short_batch

@@ -1859,3 +1859,24 @@ def test_data_report_lists_every_skipped_clip_and_the_screen_points_at_it(tmp_pa
     report = (out / "data_report.txt").read_text()
     assert all(f"aa_{i:02d}.wav" in report for i in range(22)) and "... and" not in report
     assert "zz_broken.wav" in report and "zz_orphan.txt" in report
+
+
+def test_the_readme_names_the_main_training_flags_and_its_example_command_parses():
+    """The README's CLAP section named only --train.batch_size and --train.max_steps of the training settings:
+    how to set the epochs, the learning rate, freezing and precision was left to --help."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    from audiotrain.recipes.clap.cli import build_parser, parse_arguments
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text().split("## CLAP fine-tuning\n", 1)[1]
+    section = readme.split("\n## ", 1)[0]
+    main = ["--train.epochs", "--task.learning_rate", "--task.warmup_steps", "--task.weight_decay"]
+    main += ["--task.freeze_audio", "--task.freeze_text", "--task.freeze_audio_stages"]
+    main += ["--task.freeze_text_layers", "--train.precision", "--train.accumulate_grad_batches"]
+    assert not [flag for flag in main if not re.search(re.escape(flag) + r"\b", section)]
+    command = section.split("The main training flags", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    words = shlex.split(command.replace("\\\n", " "))
+    cfg, _ = parse_arguments(build_parser(), words[words.index("--data") :])
+    assert (cfg.train.epochs, cfg.task.freeze_audio_stages, cfg.train.precision) == (5, 2, "bf16-mixed")

@@ -253,6 +253,19 @@ def test_seed002_complete_example(tmp_path, capsys):
         chords_example.main(["--out", str(tmp_path / "example")])  # not empty: refused
 
 
+def test_the_complete_example_with_a_relative_out_keeps_every_checkpoint_in_out(tmp_path, monkeypatch):
+    from audiotrain.recipes.chords import example as chords_example
+
+    monkeypatch.chdir(tmp_path)
+    assert chords_example.main(["--clips", "16", "--epochs", "1", "--out", "ex"]) == 0
+    assert sorted(p.name for p in (tmp_path / "ex" / "checkpoints").iterdir()) == [
+        "best",
+        "last",
+        "my_checkpoint",
+    ]
+    assert not (tmp_path / "ex" / "ex").exists()
+
+
 def test_train_then_train_epoch_then_train_keeps_the_best_and_the_patience(tmp_path, monkeypatch):
     """One run across train / train_epoch / train: `best` stays the best validation of all of them, the
     patience count goes on, and no internal warning or scratch checkpoint reaches the user."""

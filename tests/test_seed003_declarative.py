@@ -490,6 +490,65 @@ def test_train_refuses_a_run_folder_that_holds_an_earlier_run(tmp_path):
     assert len(replaced.history["val_loss"]) == 2 and (first.run_dir / "notes.txt").read_text() == "mine"
 
 
+class BrokenNet(TinyNet):
+    def compute_loss(self, batch):
+        raise KeyError("typo in compute_loss")
+
+
+def test_a_train_that_failed_before_saving_leaves_nothing_and_the_fixed_rerun_uses_the_folder(tmp_path):
+    from audiotrain import create_trainer
+
+    run_dir = tmp_path / "run"
+    with pytest.raises(KeyError, match="typo"):
+        create_trainer(BrokenNet(), "quick_test", run_dir=run_dir).train(batches(), batches(seed=1))
+    assert not run_dir.exists()  # (not the config.yaml of a run that never trained)
+    run_dir.mkdir()
+    (run_dir / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="already holds files"):  # the user's files: still refused
+        create_trainer(BrokenNet(), "quick_test", run_dir=run_dir).train(
+            batches(), batches(seed=1), overwrite=False
+        )
+    (run_dir / "notes.txt").unlink()
+    with pytest.raises(KeyError, match="typo"):
+        create_trainer(BrokenNet(), "quick_test", run_dir=run_dir).train(batches(), batches(seed=1))
+    assert run_dir.is_dir() and not any(run_dir.iterdir())  # a folder the user made stays
+    fixed = create_trainer(TinyNet(), "quick_test", run_dir=run_dir).train(batches(), batches(seed=1))
+    assert (fixed.run_dir / "history.json").is_file() and (fixed.run_dir / "config.yaml").is_file()
+
+
+class PlainPoints:
+    """A map-style dataset as torch users write one: ``__len__`` and ``__getitem__``, no audiotrain base."""
+
+    def __init__(self, n=40):
+        self.points = Points(n)
+
+    def __len__(self):
+        return len(self.points)
+
+    def __getitem__(self, i):
+        return self.points[i]
+
+
+def test_train_batches_a_plain_map_style_dataset_as_train_with_cv_does(tmp_path):
+    from audiotrain import create_trainer
+
+    trainer = create_trainer(TinyNet(), "quick_test", batch_size=8, run_dir=tmp_path / "run")
+    result = trainer.train(PlainPoints(), PlainPoints(16))
+    assert result.history["val_loss"] and trainer.trainer.global_step > 0
+
+
+def test_cross_validation_numbers_its_folds_as_its_folders_and_table_do(tmp_path):
+    from audiotrain import create_trainer
+
+    said = []
+    trainer = create_trainer(TinyNet(), config="quick_test", batch_size=8, run_dir=str(tmp_path / "cv"))
+    cv = trainer.train_with_cv(Points(), folds=2, log=said.append)
+    folds = [line.split(":")[0] for line in said if line.startswith("fold ")]
+    assert folds == ["fold 0 (1 of 2)", "fold 1 (2 of 2)"]
+    assert cv.fold_dirs == [tmp_path / "cv" / "fold0", tmp_path / "cv" / "fold1"]
+    assert "| fold 0 | fold 1 |" in cv.table()
+
+
 FITS_SEEN = []  # what each fold's callback had counted at its fit's start (outside the callback: not copied)
 
 

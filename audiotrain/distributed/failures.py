@@ -189,18 +189,31 @@ def _mlx_launch() -> str:
     return found
 
 
-def summarize(exit_codes: dict[int, int | None], failures: dict[int, str]) -> list[str]:
+def summarize(
+    exit_codes: dict[int, int | None], failures: dict[int, str], error_lines: list[str] | None = None
+) -> list[str]:
     """The launcher's closing lines: first the ranks that failed on their own, then every exit code.
 
     ``exit_codes`` maps a rank to its status (None: killed by mlx.launch); ``failures`` a rank to the
-    text after ``failed:`` in its own failure line.
+    text after ``failed:`` in its own failure line; ``error_lines`` the ``error: ...`` lines the ranks
+    printed (a recipe's way to report a user error before it exits 2; mlx.launch does not say whose).
     """
     lines = []
     if all(_SECONDARY in text for text in failures.values()):
         # A rank that ended non-zero and printed no failure of its own (sys.exit(n) in a callback, os._exit)
         # is where the job broke: named first, before the ranks that then lost it.
-        for r, c in sorted(exit_codes.items()):
-            if c not in (None, 0, -15) and r not in failures:
+        ended = [
+            (r, c) for r, c in sorted(exit_codes.items()) if c not in (None, 0, -15) and r not in failures
+        ]
+        for r, c in ended:
+            if error_lines:
+                # A recipe's rank prints its error as "error: ..." and exits 2: not "no error of its own".
+                said = error_lines[0] if len(ended) == 1 else "the error printed above"
+                lines.append(
+                    f"audiotrain launch: rank {r} ended with exit status {c} after {said}; "
+                    "the other ranks then lost it"
+                )
+            else:
                 lines.append(
                     f"audiotrain launch: rank {r} ended with exit status {c} and no error of its own "
                     f"(sys.exit({c}) or os._exit({c})?); the other ranks then lost it"
@@ -215,7 +228,7 @@ def summarize(exit_codes: dict[int, int | None], failures: dict[int, str]) -> li
             for r, c in sorted(exit_codes.items())
         )
         lines.append(f"audiotrain launch: {len(exit_codes)} rank(s) ended with an error; exit codes {codes}")
-    if failures and all(_SECONDARY in text for text in failures.values()):
+    if failures and all(_SECONDARY in text for text in failures.values()) and not error_lines:
         lines.append(
             "audiotrain launch: no rank reported an error of its own: one probably ended without an exception "
             "(sys.exit, os._exit, a signal) or finished while the others still waited for it in a collective "
@@ -324,6 +337,7 @@ def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
 
     exit_codes: dict[int, int | None] = {}
     failures: dict[int, str] = {}
+    error_lines: list[str] = []  # the ranks' "error: ..." lines (a recipe's user errors)
     proc: subprocess.Popen | None = None
 
     def send(signum: int) -> None:
@@ -370,6 +384,8 @@ def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
                     exit_codes[int(m.group(1))] = None if m.group(2) is None else int(m.group(2))
                 if m := _FAILED.search(line):
                     failures.setdefault(int(m.group(1)), m.group(2).strip())
+                elif line.startswith("error: "):
+                    error_lines.append(line.strip())
             status = proc.wait()
         except BaseException:
             send(signal.SIGTERM)  # no rank outlives the launcher
@@ -378,7 +394,7 @@ def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
             if proc.stdin is not None:
                 proc.stdin.close()
     if exit_codes or failures:
-        for line in summarize(exit_codes, failures):
+        for line in summarize(exit_codes, failures, error_lines):
             print(line, file=sys.stderr, flush=True)
     if heard():
         return 128 + heard()[0]  # as a shell reports a command that signal stopped (130 for Ctrl-C)

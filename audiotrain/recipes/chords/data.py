@@ -30,7 +30,6 @@ from audiotrain.datasets.chord_songs import (
     split_songs_shuffled,
 )
 from audiotrain.distributed import collectives
-from audiotrain.distributed.local import launched_processes
 from audiotrain.features.cache import FeatureCache, hold_cache
 from audiotrain.recipes.chords.config import (
     SILENT_SONG,
@@ -509,8 +508,10 @@ def make_loaders(
         train_set,
         batch_size=batch_size,
         shuffle=True,
-        # Judged on the whole job's batch in the recipe's own local processes: the same batches as one process.
-        drop_last=len(train_set) >= batch_size * launched_processes(),
+        # Judged on the whole job's batch (every rank's share; the recipe's own processes or any launcher's):
+        # the same batches as one process. A job with fewer windows than that keeps its short batch, or
+        # each rank would drop its only one and train 0 steps.
+        drop_last=len(train_set) >= batch_size * collectives.world_size(),
         num_workers=data.num_workers,
         seed=seed,
     )

@@ -84,7 +84,7 @@ def run_example(out: Path, clips: int = 200, epochs: int = 10, log=print) -> dic
         num_epochs=epochs,
         warmup_epochs=1,
         scheduler="cosine",
-        checkpoint_dir=str(out / "checkpoints"),
+        checkpoint_dir="checkpoints",  # relative to run_dir (out): out/checkpoints, for a relative out too
         progress_bar=False,
         log_every=10,
     )

@@ -199,6 +199,14 @@ def default_tta_shifts(features: ChordFeatureConfig) -> tuple[int, ...]:
 def _load_weights(model: ChordRecognitionModel, file: Path) -> None:
     """The weights of safetensors `file` into `model`, each name and shape checked (a `ChordTask`'s
     checkpoint holds them under ``model.``, the network's own `save_weights` without)."""
+    # read_header gives {} for a missing file, which read_tree would report as "0 arrays in the checkpoint".
+    if file.is_dir():
+        raise IsADirectoryError(
+            f"weights file {file} is a folder: give its model.safetensors, or load a run, checkpoint or "
+            "export folder with ChordPredictor.from_checkpoint"
+        )
+    if not file.is_file():
+        raise FileNotFoundError(f"weights file {file} does not exist")
     header = {k.removeprefix("model."): v for k, v in ckpt.read_header(file).items()}
     model.update(ckpt.read_tree(file, model.parameters(), "ChordRecognitionModel", header=header))
     mx.eval(model.parameters())

@@ -133,6 +133,8 @@ class Logger:
         self.failures = 0
         self._started = False
         self._disabled = False
+        #: Why the logger turned itself off ("could not start its run (UsageError: ...)"); "" while it logs.
+        self.disabled_by = ""
         self._warned = False
         self._key_names: dict[tuple[str, str], str] = {}  # (kind, backend key) -> the first name seen
         self._collisions: set[tuple[str, str]] = set()
@@ -321,16 +323,22 @@ class Logger:
                 self._disabled = True
             if stopped and exc.__cause__ is not None:
                 exc = exc.__cause__  # the backend's own error says what happened (a full disk)
+            what = "could not start its run" if stage == "start" else f"failed in {op}"
+            if self._disabled and not self.disabled_by:
+                self.disabled_by = f"{what} ({type(exc).__name__}: {exc})"
             if not self._warned:
                 self._warned = True
-                what = "could not start its run" if stage == "start" else f"failed in {op}"
                 after = (
                     "it is disabled for this run"
                     if self._disabled
                     else "later failures are counted in .failures, not reported"
                 )
+                # Said as the run starts: a run that asked for a tracker and trains unlogged for hours
+                # otherwise learns it at the end (the run itself does not fail for a tracker).
+                unlogged = ": nothing is logged to it" if stage == "start" else ""
                 warnings.warn(
-                    f"{type(self).__name__} {what} ({type(exc).__name__}: {exc}); training goes on, {after}.",
+                    f"{type(self).__name__} {what} ({type(exc).__name__}: {exc}){unlogged}; training goes on, "
+                    f"{after}.",
                     LoggerWarning,
                     stacklevel=3,
                 )

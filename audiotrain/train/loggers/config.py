@@ -212,9 +212,15 @@ def describe_loggers(loggers: Iterable[Any]) -> list[str]:
     lines = []
     for lg in loggers:
         if getattr(lg, "disabled", False):
-            lines.append(
-                f"{type(lg).__name__}: disabled (its run could not be created: see the warning above)"
-            )
+            # The cause again, here at the end: the warning that first said it is far above on a long run.
+            why = getattr(lg, "disabled_by", "")
+            if not why:
+                lines.append(f"{type(lg).__name__}: disabled (see the warning above)")
+            else:
+                logged = (
+                    "nothing was logged" if why.startswith("could not start") else "nothing more was logged"
+                )
+                lines.append(f"{type(lg).__name__}: disabled: it {why}; {logged}")
         elif isinstance(lg, TensorBoardLogger):
             lines.append(
                 f"TensorBoard: {lg.log_dir} ({shlex.join(['tensorboard', '--logdir', str(lg.root_dir)])})"
