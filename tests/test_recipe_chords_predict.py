@@ -317,10 +317,8 @@ def test_an_output_file_written_meanwhile_is_not_replaced(checkpoint, tmp_path, 
     song, target = _tone(tmp_path / "song.wav"), tmp_path / "song.lab"
     real = chords.refuse_existing_outputs
 
-    def then_the_user_writes_it(
-        targets, overwrite, **options
-    ):  # (the model load and transcription take long)
-        real(targets, overwrite, **options)
+    def then_the_user_writes_it(targets, overwrite, **options):
+        real(targets, overwrite, **options)  # (then the model load and transcription take long)
         target.write_text(HAND_MADE)
 
     monkeypatch.setattr(chords, "refuse_existing_outputs", then_the_user_writes_it)
