@@ -73,3 +73,77 @@ def test_local_processes_says_when_its_epochs_are_too_short_to_mean_a_speed_up(m
     local_processes.main(["--epochs", "3", "--processes", "2"])
     out = capsys.readouterr().out
     assert "speed-up of 2 processes: 1.62x" in out and "caveat" not in out
+
+
+@pytest.fixture(scope="module")
+def chord_checkpoint(tmp_path_factory):
+    from test_recipe_chords_evaluate import _tiny_checkpoint
+
+    return _tiny_checkpoint(tmp_path_factory.mktemp("bench_ckpt") / "ckpt", seed=0)
+
+
+def chords_argv(checkpoint, tmp_path, *more) -> list[str]:
+    return [
+        "--checkpoint", str(checkpoint), "--test_songs", "1", "--band_songs", "0", "--errors", "0",
+        "--tta", "0", "--set", "data.demo_seconds=8", "--cache_dir", str(tmp_path / "cache"),
+        "--run_dir", str(tmp_path / "run"), *more,
+    ]  # fmt: skip
+
+
+def test_chords_scores_a_checkpoint_on_the_held_out_songs_alone_and_keeps_an_earlier_evaluation(
+    chord_checkpoint, tmp_path, capsys
+):
+    """--checkpoint rendered every training demo song (1,024 by default) that it never scores, and wrote
+    over an earlier evaluation in --run_dir without a word; the baseline's speed carried librosa's JIT."""
+    chords = benchmark("chords")
+    chords.main(chords_argv(chord_checkpoint, tmp_path))
+    out = capsys.readouterr().out
+    assert "held-out songs, independent style: 1 songs" in out
+    assert "(baseline: " in out and "its one-off JIT compile excluded" in out
+    rendered = [folder.name for folder in (tmp_path / "cache" / "demo" / "chords").iterdir()]
+    assert rendered and all(name.startswith("test-") for name in rendered)
+    scores = tmp_path / "run" / "evaluation" / "train_style" / "scores.json"
+    first = scores.read_bytes()
+    (scores.parent / "song_999.lab").write_text("0.0\t1.0\tN\n")  # a file of the user's own stays
+
+    with pytest.raises(SystemExit) as stop:
+        chords.main(chords_argv(chord_checkpoint, tmp_path, "--tta", "1"))
+    assert "already holds an evaluation" in str(stop.value.code) and "--overwrite" in str(stop.value.code)
+    assert scores.read_bytes() == first
+    chords.main(chords_argv(chord_checkpoint, tmp_path, "--tta", "1", "--overwrite"))
+    assert scores.read_bytes() != first and (scores.parent / "song_999.lab").is_file()
+
+
+def test_chords_refuses_a_missing_checkpoint_before_rendering_anything(tmp_path, capsys):
+    chords = benchmark("chords")
+    with pytest.raises(SystemExit) as stop:
+        chords.main(chords_argv(tmp_path / "no_such_ckpt", tmp_path))
+    assert str(stop.value.code).startswith(f"error: --checkpoint {tmp_path / 'no_such_ckpt'}: ")
+    assert "\n" not in str(stop.value.code) and not (tmp_path / "cache").exists()
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--tta", "-1"], "--tta must be 0 semitones (off) or more, got -1"),  # was TTA off, silently
+        (["--test_songs", "-1"], "--test_songs -1: demo_test_songs must be an integer >= 1"),
+        (["--independent_songs", "0"], "--independent_songs 0: demo_test_songs must be an integer >= 1"),
+        (["--overwrite", "--quick"], "--overwrite replaces an earlier evaluation of a --checkpoint"),
+    ],
+)
+def test_chords_refuses_flag_values_out_of_range_in_one_line(flags, message, tmp_path, capsys):
+    chords = benchmark("chords")
+    argv = [*flags, "--cache_dir", str(tmp_path / "cache"), "--run_dir", str(tmp_path / "run")]
+    if "--overwrite" not in flags:  # refused before the checkpoint is looked for
+        argv += ["--checkpoint", str(tmp_path / "no_such_ckpt"), "--demo_songs", "2"]
+        argv += ["--set", "data.demo_seconds=8"]
+    assert message in refused(chords.main, argv, capsys)
+    assert not (tmp_path / "cache").exists()
+
+
+def test_chords_refuses_tta_beyond_the_checkpoints_reach(chord_checkpoint, tmp_path):
+    chords = benchmark("chords")
+    with pytest.raises(SystemExit) as stop:
+        chords.main(chords_argv(chord_checkpoint, tmp_path, "--tta", "7"))
+    assert "--tta 7: " in str(stop.value.code) and "use --tta 6 or less" in str(stop.value.code)
+    assert not (tmp_path / "cache").exists()
