@@ -29,10 +29,11 @@ than its sound.
 
     python benchmarks/chords.py [--quick] [--checkpoint CKPT] [--test_songs N] [--independent_songs N]
                                 [--band_songs N] [--seed S] [--demo_songs N] [--run_dir DIR]
-                                [--cache_dir DIR] [--tta N] [--errors N] [--set KEY=VALUE ...]
+                                [--cache_dir DIR] [--tta N] [--errors N] [--set KEY=VALUE ...] [--overwrite]
 
 `--quick` trains the default (README) config instead of the longer benchmark config; `--checkpoint`
-scores a trained checkpoint instead of training. The script trains as the recipe's command does: in one
+scores a trained checkpoint instead of training (rendering only the held-out songs; an earlier evaluation
+in `--run_dir` is refused unless `--overwrite`). The script trains as the recipe's command does: in one
 process per core on a multi-core CPU with MPI (the same model to float32 rounding, faster; `--set
 processes=1` trains in this process). The rounds from the twelfth on trained with the recipe's command,
 ``python -m audiotrain.recipes.chords --seed S --run_dir R``, and then ran this script with ``--quick
@@ -98,13 +99,14 @@ from audiotrain.metrics.chord_scores import (
     score_songs,
     trim_reference,
 )
+from audiotrain.recipes._run import clear_run_outputs
 from audiotrain.recipes.chords import run_training
 from audiotrain.recipes.chords.config import TrainingConfig, benchmark_config
-from audiotrain.recipes.chords.data import demo_splits
-from audiotrain.recipes.chords.evaluate import evaluate_songs, format_table
+from audiotrain.recipes.chords.data import demo_splits, demo_test_songs
+from audiotrain.recipes.chords.evaluate import evaluate_songs, evaluation_outputs, format_table
 from audiotrain.recipes.chords.predict import ChordPredictor
 from audiotrain.recipes.chords.train import check_output_folders
-from audiotrain.recipes.config_cli import _nest, merge_config
+from audiotrain.recipes.config_cli import USER_ERRORS, _nest, merge_config
 
 import librosa
 import numpy as np
@@ -112,6 +114,12 @@ import yaml
 
 MAJ, MIN = CHORD_TYPES.index("maj"), CHORD_TYPES.index("min")
 BENCHMARK_METRICS = ("root", "majmin", "majmin_inv", "sevenths", "sevenths_inv", "tetrads")
+#: The held-out sets, each scored into ``<run_dir>/evaluation/<folder>``: (folder, title, demo style).
+HELD_OUT_SETS = (
+    ("train_style", "held-out songs, training style", "train"),
+    ("independent_style", "held-out songs, independent style", "independent"),
+    ("band_style", "held-out songs, band style", "band"),
+)
 
 
 def parse_overrides(items: list[str]) -> dict:
@@ -145,6 +153,11 @@ class ChromaTemplateBaseline:
                 templates.append((quality, root, t / np.linalg.norm(t)))
         self.labels = [(q, r) for q, r, _ in templates]
         self.matrix = np.stack([t for _, _, t in templates])  # [24, 12]
+
+    def warm_up(self, path: Path) -> None:
+        """One untimed transcription: the first ``chroma_cqt`` of a process JIT-compiles librosa's numba
+        kernels (about 10 s, more than a set of songs takes), which is no part of the baseline's speed."""
+        self.transcribe(path)
 
     def transcribe(self, path: Path):
         y, sr = load(path, sr=self.sr)
@@ -227,6 +240,58 @@ def decode_songs(
             )
             pairs[name][song.name] = (reference, estimate)
     return pairs
+
+
+def with_count(
+    parser: argparse.ArgumentParser, data, flag: str, value: int | None, field: str = "demo_test_songs"
+):
+    """`data` with `field` set to `flag`'s `value` (None: as it is); a value the setting refuses (0, -1, too
+    many) is `flag`'s one-line error, not a traceback naming the internal field only."""
+    if value is None:
+        return data
+    try:
+        return replace(data, **{field: value})
+    except ValueError as error:
+        parser.error(f"{flag} {value}: {error}")
+
+
+def load_predictor(checkpoint: Path, tta: int | None) -> ChordPredictor:
+    """The predictor of `checkpoint` with ``--tta`` (None: its default), as the recipe's ``evaluate`` loads
+    it; a checkpoint that cannot be read, or a --tta beyond its features' reach, is a one-line error."""
+    try:
+        predictor = ChordPredictor.from_checkpoint(checkpoint)
+    except USER_ERRORS as error:
+        raise SystemExit(f"error: --checkpoint {checkpoint}: {error}") from None
+    reach = predictor.features.max_pitch_shift
+    if tta is not None and tta > reach:
+        raise SystemExit(
+            f"error: --tta {tta}: {checkpoint} was trained with features.max_pitch_shift {reach}, so its "
+            f"features reach {reach} semitones either way; use --tta {reach} or less"
+        )
+    if tta is not None:
+        predictor.tta_shifts = tuple(range(-tta, tta + 1))
+    return predictor
+
+
+def check_evaluation_folders(run_dir: Path, names: list[str], overwrite: bool) -> None:
+    """Refuse, before any song is rendered or scored, a `run_dir` whose ``evaluation/<name>`` folders hold
+    files (an earlier evaluation: its scores and predicted .lab files), unless `overwrite`; then remove
+    what that evaluation wrote there, as the recipe's ``evaluate --overwrite`` does, and nothing else."""
+    for name in names:
+        folder = run_dir / "evaluation" / name
+        held = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+        if not held:
+            continue
+        if not overwrite:
+            listed = ", ".join(held[:3]) + (f" and {len(held) - 3} more" if len(held) > 3 else "")
+            raise SystemExit(
+                f"error: --run_dir {run_dir} already holds an evaluation ({folder}: {listed}); choose a new "
+                "--run_dir, or pass --overwrite to replace it"
+            )
+        try:
+            clear_run_outputs(folder, evaluation_outputs(folder), print)
+        except USER_ERRORS as error:
+            raise SystemExit(f"error: {error}") from None
 
 
 def train_model(config: TrainingConfig, run_dir: Path, splits) -> Path:
@@ -317,16 +382,26 @@ def main(argv: list[str] | None = None) -> None:
         metavar="KEY=VALUE",
         help="any recipe setting by its dotted name, e.g. --set num_epochs=30 --set data.eq_db=6 (repeatable)",
     )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="with --checkpoint: replace an earlier evaluation in --run_dir (first remove what it wrote in "
+        "evaluation/<set>/: its scores, plot and the .lab files its scores.json lists; other files stay)",
+    )
     args = parser.parse_args(argv)
+    if args.tta is not None and args.tta < 0:
+        parser.error(f"--tta must be 0 semitones (off) or more, got {args.tta}")
+    if args.overwrite and args.checkpoint is None:
+        parser.error(
+            "--overwrite replaces an earlier evaluation of a --checkpoint; to train, give a new --run_dir"
+        )
 
     config = TrainingConfig() if args.quick else benchmark_config()
     data = config.data
     if args.cache_dir:
         data = replace(data, cache_dir=args.cache_dir)
-    if args.test_songs:
-        data = replace(data, demo_test_songs=args.test_songs)
-    if args.demo_songs:
-        data = replace(data, demo_songs=args.demo_songs)
+    data = with_count(parser, data, "--test_songs", args.test_songs)
+    data = with_count(parser, data, "--demo_songs", args.demo_songs, "demo_songs")
     config = replace(config, data=data)
     if args.seed is not None:
         config = replace(config, seed=args.seed)
@@ -335,30 +410,43 @@ def main(argv: list[str] | None = None) -> None:
             config = merge_config(config, parse_overrides(args.set), source="--set")
         except ValueError as err:
             parser.error(str(err))
-    train_style = demo_splits(config.data, config.features.sr)
-    independent_data = config.data
-    if args.independent_songs:
-        independent_data = replace(independent_data, demo_test_songs=args.independent_songs)
-    independent = demo_splits(independent_data, config.features.sr, test_style="independent")
+    independent_data = with_count(parser, config.data, "--independent_songs", args.independent_songs)
     band_songs = config.data.demo_test_songs if args.band_songs is None else args.band_songs
     if band_songs < 0:
         parser.error(f"--band_songs must be 0 or more, got {band_songs}")
-    band = None
-    if band_songs:
-        band_data = replace(config.data, demo_test_songs=band_songs)
-        band = demo_splits(band_data, config.features.sr, test_style="band")
-    if args.checkpoint is None:
-        checkpoint = train_model(config, args.run_dir, train_style)
+    band_data = with_count(parser, config.data, "--band_songs", band_songs) if band_songs else None
+
+    if args.checkpoint is not None:  # the checkpoint and the run folder first, before any song is rendered
+        predictor = load_predictor(args.checkpoint, args.tta)
+        sr = predictor.features.sr
+        check_evaluation_folders(
+            args.run_dir, [name for name, _, _ in HELD_OUT_SETS[: 3 if band_data else 2]], args.overwrite
+        )
     else:
-        checkpoint = args.checkpoint
-    shifts = None if args.tta is None else range(-args.tta, args.tta + 1)
-    predictor = ChordPredictor.from_checkpoint(checkpoint, tta_shifts=shifts)
+        reach = config.features.max_pitch_shift
+        if args.tta is not None and args.tta > reach:  # found now, not after the training
+            parser.error(
+                f"--tta {args.tta}: the model trains with features.max_pitch_shift {reach}; use {reach} or less"
+            )
+        sr = config.features.sr
+    try:  # training needs the training songs; scoring a checkpoint does not
+        train_style = demo_splits(config.data, sr) if args.checkpoint is None else None
+        held_out = {"train": train_style.test if train_style else demo_test_songs(config.data, sr)}
+        held_out["independent"] = demo_test_songs(independent_data, sr, test_style="independent")
+        if band_data:
+            held_out["band"] = demo_test_songs(band_data, sr, test_style="band")
+    except USER_ERRORS as error:  # a cache folder that cannot take the songs: one line, as the recipe's
+        raise SystemExit(f"error: {error}") from None
+    if train_style is not None:
+        predictor = load_predictor(train_model(config, args.run_dir, train_style), args.tta)
     baseline = ChromaTemplateBaseline(predictor.features.sr, predictor.features.hop_length)
     joint, separate = replace(predictor.decode, joint_bass=True), replace(predictor.decode, joint_bass=False)
-    sets = (
-        ("train_style", "held-out songs, training style", train_style.test),
-        ("independent_style", "held-out songs, independent style", independent.test),
-    ) + ((("band_style", "held-out songs, band style", band.test),) if band else ())
+    sets = [(name, title, held_out[style]) for name, title, style in HELD_OUT_SETS if style in held_out]
+    baseline.warm_up(sets[0][2][0].audio_path)
+    print(
+        "chroma+templates baseline: its speed is timed after one untimed call, which JIT-compiles librosa's "
+        "numba kernels once per process (about 10 s)"
+    )
     for name, title, songs in sets:
         predictor.decode = joint
         model = evaluate_songs(predictor, songs, args.run_dir / "evaluation" / name)
@@ -392,7 +480,8 @@ def main(argv: list[str] | None = None) -> None:
                 + ", ".join(f"{100 * d:+.1f} ({100 * lo:+.1f}..{100 * hi:+.1f})" for d, lo, hi in differences)
             )
         print(
-            f"predict speed: {model.realtime_factor:.0f} s of audio per second (baseline: {base_speed:.0f})"
+            f"predict speed: {model.realtime_factor:.0f} s of audio per second (baseline: {base_speed:.0f}, "
+            "its one-off JIT compile excluded)"
         )
         if args.errors > 0:
             joint_pairs = decoded["joint"]

@@ -231,9 +231,14 @@ def _child(framework: str, args) -> dict | None:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--batch", type=int, default=BATCH)
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=BATCH,
+        help=f"pairs per step (default {BATCH}; at least 2, as the recipe's)",
+    )
     parser.add_argument("--steps", type=int, default=2, help="timed steps (after warm-up)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed first steps (compilation, allocation)")
     parser.add_argument("--only", choices=("mlx", "torch"), default=None)
@@ -244,14 +249,23 @@ def main() -> None:
         help="where PyTorch runs (auto: CUDA when available; MLX runs on its default device)",
     )
     parser.add_argument("--child", choices=("mlx", "torch"), default=None, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    # As the recipe (--train.batch_size): over one pair the InfoNCE loss is 0 with no gradient, so a step at
+    # batch 1 measures nothing the recipe runs.
+    if args.batch < 2:
+        parser.error(
+            f"--batch must be 2 or more, got {args.batch}: contrastive learning needs negatives in the batch "
+            "(over one pair the loss is 0), and the recipe refuses a smaller --train.batch_size too"
+        )
+    if args.steps < 1 or args.warmup < 0:
+        parser.error(f"--steps must be 1 or more and --warmup 0 or more, got {args.steps} and {args.warmup}")
     if args.child:
         if args.child == "mlx":
             result = run_mlx(args.batch, args.steps, args.warmup)
         else:
             result = run_torch(args.batch, args.steps, args.warmup, args.torch_device)
         print(json.dumps(result))
-        return
+        return 0
     import audiotrain._precision as precision  # what the children will use
 
     print(
@@ -283,7 +297,12 @@ def main() -> None:
             )
     if results.get("mlx") and results.get("torch"):
         print(f"step time MLX / PyTorch: {results['mlx']['step_s'] / results['torch']['step_s']:.2f}x")
+    failed = [framework for framework, result in results.items() if result is None]
+    if failed:  # a CI job or a shell loop must not count a failed run as a benchmark
+        print(f"error: the {' and '.join(failed)} run failed (its output is above)", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -118,17 +118,28 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=200, help="timed steps")
-    parser.add_argument("--batch", type=int, default=32, help="global batch (split over the ranks)")
+    parser.add_argument(
+        "--batch", type=int, default=32, help="global batch, even (split in equal halves over the 2 ranks)"
+    )
     parser.add_argument("--dims", type=int, default=128, help="input features")
     parser.add_argument("--hidden", type=int, default=256, help="hidden width")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.worker:
         return worker(args)
+    # Each rank's loss is the mean over its rows, and average_gradients takes the mean over ranks: that is
+    # the mean over the global batch only when the two shares are equal (and a rank of no rows has no mean).
+    if args.batch < 2 or args.batch % 2:
+        parser.error(
+            f"--batch must be even and at least 2, got {args.batch}: the 2 ranks take equal halves of it, "
+            "so that the mean of their means is the one process's mean the check compares with"
+        )
+    if args.steps < 1:
+        parser.error(f"--steps must be 1 or more, got {args.steps}")
 
     with tempfile.TemporaryDirectory() as tmp:
         me = [sys.executable, str(Path(__file__).resolve())]

@@ -420,3 +420,33 @@ def test_mlx_compile_bug_is_named_with_its_workarounds(tmp_path):
     t = quiet_trainer(tmp_path, max_epochs=1, compile=False)
     t.fit(WeightedWithCount(), batches)
     assert np.isfinite(t.history["train_loss"][-1])
+
+
+class RowAndColumnAccuracy(TrainModule):
+    """Two metrics that are one expression at batch size 1: argmax along the rows of a [B, B] matrix and of
+    its transpose (as a contrastive loss's two accuracies were)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+
+    def compute_loss(self, batch):
+        logits = self.fc(batch["x"]) @ batch["x"].T
+        labels = mx.arange(logits.shape[0])
+        return mx.mean(logits**2), {
+            "rows": mx.mean(mx.argmax(logits, axis=1) == labels),
+            "columns": mx.mean(mx.argmax(logits.T, axis=1) == labels),
+        }
+
+    def configure_optimizers(self):
+        return optim.SGD(learning_rate=0.1)
+
+
+def test_mlx_compile_bug_from_two_metrics_equal_at_one_shape_is_named_so(tmp_path):
+    """The message used to name only a batch expression in both loss and metric, which this step has not."""
+    x = np.random.default_rng(0).standard_normal((1, 8)).astype(np.float32)
+    try:
+        quiet_trainer(tmp_path, max_epochs=1).fit(RowAndColumnAccuracy(), [{"x": mx.array(x)}])
+    except RuntimeError as err:  # (an MLX without the bug trains)
+        assert "bug in MLX's compiler" in str(err) and "same at this batch's shape" in str(err)
+        assert "at batch size 1" in str(err)

@@ -275,6 +275,21 @@ def test_a_batch_with_a_token_id_beyond_the_vocabulary_stops_before_the_compiled
         fit([good], [bad])  # validation too
 
 
+def test_a_batch_of_one_pair_trains_in_the_compiled_step(tmp_path):
+    """A last batch of one clip (a loader of the user's own that keeps it) scores loss 0 and accuracies 1 and
+    steps on. Its two accuracies used to be the same expression to MLX's compiler (argmax over a 1x1 matrix
+    and over its transpose), which failed the compiled step with "IndexError: _Map_base::at"."""
+    mx.random.seed(0)
+    task = CLAPTrainModule(ClapModel(tiny_config()), CLAPTaskConfig(learning_rate=1e-3))
+    trainer = Trainer(
+        max_epochs=1, compile=True, default_root_dir=tmp_path, enable_progress_bar=False,
+        enable_checkpointing=False,
+    )  # fmt: skip
+    trainer.fit(task, [tiny_batch(0), tiny_batch(1, b=1)])
+    assert trainer.global_step == 2
+    assert trainer.history["train_audio_accuracy"] and trainer.history["train_text_accuracy"]
+
+
 def test_fine_tuning_lowers_the_loss_on_a_fixed_batch(tmp_path):
     mx.random.seed(0)
     model = ClapModel(tiny_config())

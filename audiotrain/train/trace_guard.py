@@ -18,8 +18,10 @@ import mlx.core as mx
 from mlx.utils import tree_flatten
 
 _TRANSFORM_EVAL = "during function transformations"
-# What MLX's compiler raises (a C++ std::unordered_map::at) for some graphs that use one batch-only
-# expression twice: in the loss (under value_and_grad) and as an output of the compiled function.
+# What MLX's compiler raises (a C++ std::unordered_map::at) for some graphs that use one expression twice:
+# a batch-only one in the loss (under value_and_grad) and as an output of the compiled function, or two
+# outputs that are the same expression (MLX 0.32.4: `mx.compile(mx.value_and_grad(f))` whose f returns
+# ``mx.exp(x)`` twice beside its loss).
 _COMPILE_MAP_BUG = "_Map_base::at"
 
 # How many different inputs (batch shapes, dtypes, non-array values) one compiled step may be traced for
@@ -93,10 +95,12 @@ class StateGuard:
             if self.compiled and isinstance(err, IndexError) and _COMPILE_MAP_BUG in str(err):
                 raise RuntimeError(
                     f"{self.where}: mx.compile failed on this step with MLX's internal 'IndexError: "
-                    f"{_COMPILE_MAP_BUG}', a bug in MLX's compiler rather than in the step. It is hit when an "
-                    "expression of the batch alone is written twice, in the loss and in a returned metric or "
-                    "logged value (e.g. loss = mx.sum(err * batch['w']) / mx.sum(batch['w']) and "
-                    "{'weight': mx.sum(batch['w'])}). Compute such a value once and use that array in both "
+                    f"{_COMPILE_MAP_BUG}', a bug in MLX's compiler rather than in the step. It is hit when the "
+                    "step returns one expression twice: an expression of the batch alone written in the loss "
+                    "and in a returned metric or logged value (e.g. loss = mx.sum(err * batch['w']) / "
+                    "mx.sum(batch['w']) and {'weight': mx.sum(batch['w'])}), or two returned values that "
+                    "are the same at this batch's shape only (at batch size 1, argmax along the rows of a "
+                    "1x1 matrix and of its transpose). Compute such a value once and use that array in both "
                     "(n = mx.sum(batch['w'])), or train with Trainer(compile=False)"
                 ) from err
             if _TRANSFORM_EVAL in str(err):

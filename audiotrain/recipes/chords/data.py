@@ -77,25 +77,8 @@ def check_cache_writable(data: ChordDataConfig) -> None:
         )
 
 
-def demo_splits(
-    data: ChordDataConfig,
-    sr: int,
-    train_timbres: Sequence[str] | None = None,
-    test_timbres: Sequence[str] | None = None,
-    test_style: str = "train",
-    together: bool = False,
-) -> SongSplits:
-    """Generate (or reuse) the demo songs under the cache dir: a training set split into train/val by song,
-    and a held-out set made with another seed (seed + 1000), optionally with other timbres or in the
-    independently written ``"independent"`` style (`audiotrain.datasets.chord_demo_independent`).
-
-    The training songs come from `data.demo_styles` in their shares (`assign_demo_styles`): each style's
-    songs are one cached set of its own (its folder names the style and the count), and in a mix each song's
-    name starts with its style (``studio-song_003``); a single style's songs keep their plain names.
-
-    `together`: every rank of a data-parallel job calls this at once and renders its share of the songs
-    (`generate_demo_songs`' shard); only for ranks that share a disk (one machine).
-    """
+def _demo_set_maker(data: ChordDataConfig, sr: int, together: bool) -> Callable[..., list[SongEntry]]:
+    """``make(kind, n, seed, timbres, style)``: one demo set under the cache, generated or reused."""
     root = data.resolved_cache_dir() / DEMO_FOLDER
     # In use from now until the run ends: `cache clear` refuses to delete the sets under it.
     hold_cache(data.resolved_cache_dir() / "features", create=True)
@@ -119,6 +102,39 @@ def demo_splits(
                 "--data.cache_dir or AUDIOTRAIN_CACHE_DIR at a writable folder"
             ) from error
 
+    return make
+
+
+def demo_test_songs(
+    data: ChordDataConfig, sr: int, test_timbres: Sequence[str] | None = None, test_style: str = "train"
+) -> list[SongEntry]:
+    """The held-out demo songs of `demo_splits` (the same set, from the same cache) without its training
+    songs: what scoring a trained checkpoint needs (`benchmarks/chords.py --checkpoint`), without rendering
+    the thousand training songs of `benchmark_config` first."""
+    make = _demo_set_maker(data, sr, together=False)
+    return make("test", data.demo_test_songs, data.demo_seed + HELD_OUT_SEED_OFFSET, test_timbres, test_style)
+
+
+def demo_splits(
+    data: ChordDataConfig,
+    sr: int,
+    train_timbres: Sequence[str] | None = None,
+    test_timbres: Sequence[str] | None = None,
+    test_style: str = "train",
+    together: bool = False,
+) -> SongSplits:
+    """Generate (or reuse) the demo songs under the cache dir: a training set split into train/val by song,
+    and a held-out set made with another seed (seed + 1000), optionally with other timbres or in the
+    independently written ``"independent"`` style (`audiotrain.datasets.chord_demo_independent`).
+
+    The training songs come from `data.demo_styles` in their shares (`assign_demo_styles`): each style's
+    songs are one cached set of its own (its folder names the style and the count), and in a mix each song's
+    name starts with its style (``studio-song_003``); a single style's songs keep their plain names.
+
+    `together`: every rank of a data-parallel job calls this at once and renders its share of the songs
+    (`generate_demo_songs`' shard); only for ranks that share a disk (one machine).
+    """
+    make = _demo_set_maker(data, sr, together)
     shares = data.demo_style_shares()
     assigned = assign_demo_styles(data.demo_songs, tuple(shares.values()))
     by_style = []
@@ -135,7 +151,7 @@ def demo_splits(
     # The split the demo's published figures were made with (a data folder's is `split_songs`, stable as
     # songs come and go; the demo's songs are fixed by its settings).
     train, val, _ = split_songs_shuffled(songs, data.val_fraction, 0.0, seed=data.demo_seed)
-    return SongSplits(train, val, test, f"demo songs in {root}")
+    return SongSplits(train, val, test, f"demo songs in {data.resolved_cache_dir() / DEMO_FOLDER}")
 
 
 def assign_demo_styles(n_songs: int, weights: Sequence[float]) -> list[int]:

@@ -69,7 +69,10 @@ def clap_contrastive_loss(
     loss_text = nn.losses.cross_entropy(logits_per_text, labels, reduction="mean")
     metrics = {
         "audio_accuracy": mx.mean(mx.argmax(logits_per_audio, axis=1) == labels),
-        "text_accuracy": mx.mean(mx.argmax(logits_per_text, axis=1) == labels),
+        # Read down logits_per_audio's columns, not along logits_per_text's rows: the same numbers, but for a
+        # batch of one those rows are the same expression as audio_accuracy's, and two equal outputs of
+        # `mx.compile(mx.value_and_grad(f))` fail with "IndexError: _Map_base::at" (MLX 0.32).
+        "text_accuracy": mx.mean(mx.argmax(logits_per_audio, axis=0) == labels),
         "logit_scale": logit_scale,
     }
     return (loss_audio + loss_text) / 2, metrics

@@ -1,0 +1,149 @@
+"""The scripts in benchmarks/ from the user's side: settings they cannot measure are refused in one line
+before any work, and a run that fails says so in its exit status. (The figures themselves are not tests.)"""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def benchmark(name: str):
+    """The script ``benchmarks/<name>.py`` as a module (they are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # (dataclasses look their module up by name)
+    spec.loader.exec_module(module)
+    return module
+
+
+def refused(main, argv, capsys) -> str:
+    """The one error line of `main(argv)`, which must stop with argparse's exit status 2."""
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return err.strip().splitlines()[-1]
+
+
+def test_clap_refuses_a_batch_without_negatives(capsys):
+    clap = benchmark("clap")
+    line = refused(clap.main, ["--batch", "1", "--only", "mlx"], capsys)
+    assert "--batch must be 2 or more, got 1" in line and "negatives" in line
+
+
+def test_clap_exits_non_zero_when_a_framework_run_fails(monkeypatch, capsys):
+    clap = benchmark("clap")
+    monkeypatch.setattr(clap, "_child", lambda framework, args: None)  # the child failed (and said why)
+    assert clap.main(["--only", "mlx", "--steps", "1"]) == 1
+    assert "error: the mlx run failed" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("batch", ["3", "1"])
+def test_data_parallel_refuses_a_batch_the_two_ranks_cannot_share_equally(batch, capsys):
+    """An odd batch gave the ranks unequal shares, whose mean of means is not the global mean: a false "NOT
+    within 1e-5" that looked like a data-parallel bug; a batch of 1 left rank 1 no rows (a traceback)."""
+    data_parallel = benchmark("data_parallel")
+    line = refused(data_parallel.main, ["--batch", batch, "--steps", "1"], capsys)
+    assert f"--batch must be even and at least 2, got {batch}" in line
+
+
+def test_local_processes_refuses_one_epoch_before_training(monkeypatch, capsys):
+    """With one epoch (not timed) it trained twice and then failed on an empty list of times."""
+    local_processes = benchmark("local_processes")
+    monkeypatch.setattr(local_processes, "train", lambda *a: pytest.fail("trained"))
+    line = refused(local_processes.main, ["--epochs", "1", "--processes", "2"], capsys)
+    assert "--epochs must be 2 or more, got 1" in line
+
+
+def test_local_processes_says_when_its_epochs_are_too_short_to_mean_a_speed_up(monkeypatch, capsys):
+    """8 songs gave one optimizer step an epoch and a "2.49x" speed-up of 2 processes on 2 cores."""
+    local_processes = benchmark("local_processes")
+    timings = {1: ([442.0], [1]), 2: ([177.0], [1])}
+    monkeypatch.setattr(local_processes, "train", lambda processes, args, root: timings[processes])
+    local_processes.main(["--songs", "8", "--epochs", "2", "--processes", "2"])
+    out = capsys.readouterr().out
+    assert (
+        "speed-up of 2 processes: 2.50x" in out and "caveat: a timed epoch held only 1 optimizer step" in out
+    )
+    timings = {1: ([108.0, 107.0], [7, 7]), 2: ([66.0, 69.0], [7, 7])}  # the documented run: no caveat
+    local_processes.main(["--epochs", "3", "--processes", "2"])
+    out = capsys.readouterr().out
+    assert "speed-up of 2 processes: 1.62x" in out and "caveat" not in out
+
+
+@pytest.fixture(scope="module")
+def chord_checkpoint(tmp_path_factory):
+    from test_recipe_chords_evaluate import _tiny_checkpoint
+
+    return _tiny_checkpoint(tmp_path_factory.mktemp("bench_ckpt") / "ckpt", seed=0)
+
+
+def chords_argv(checkpoint, tmp_path, *more) -> list[str]:
+    return [
+        "--checkpoint", str(checkpoint), "--test_songs", "1", "--band_songs", "0", "--errors", "0",
+        "--tta", "0", "--set", "data.demo_seconds=8", "--cache_dir", str(tmp_path / "cache"),
+        "--run_dir", str(tmp_path / "run"), *more,
+    ]  # fmt: skip
+
+
+def test_chords_scores_a_checkpoint_on_the_held_out_songs_alone_and_keeps_an_earlier_evaluation(
+    chord_checkpoint, tmp_path, capsys
+):
+    """--checkpoint rendered every training demo song (1,024 by default) that it never scores, and wrote
+    over an earlier evaluation in --run_dir without a word; the baseline's speed carried librosa's JIT."""
+    chords = benchmark("chords")
+    chords.main(chords_argv(chord_checkpoint, tmp_path))
+    out = capsys.readouterr().out
+    assert "held-out songs, independent style: 1 songs" in out
+    assert "(baseline: " in out and "its one-off JIT compile excluded" in out
+    rendered = [folder.name for folder in (tmp_path / "cache" / "demo" / "chords").iterdir()]
+    assert rendered and all(name.startswith("test-") for name in rendered)
+    scores = tmp_path / "run" / "evaluation" / "train_style" / "scores.json"
+    first = scores.read_bytes()
+    (scores.parent / "song_999.lab").write_text("0.0\t1.0\tN\n")  # a file of the user's own stays
+
+    with pytest.raises(SystemExit) as stop:
+        chords.main(chords_argv(chord_checkpoint, tmp_path, "--tta", "1"))
+    assert "already holds an evaluation" in str(stop.value.code) and "--overwrite" in str(stop.value.code)
+    assert scores.read_bytes() == first
+    chords.main(chords_argv(chord_checkpoint, tmp_path, "--tta", "1", "--overwrite"))
+    assert scores.read_bytes() != first and (scores.parent / "song_999.lab").is_file()
+
+
+def test_chords_refuses_a_missing_checkpoint_before_rendering_anything(tmp_path, capsys):
+    chords = benchmark("chords")
+    with pytest.raises(SystemExit) as stop:
+        chords.main(chords_argv(tmp_path / "no_such_ckpt", tmp_path))
+    assert str(stop.value.code).startswith(f"error: --checkpoint {tmp_path / 'no_such_ckpt'}: ")
+    assert "\n" not in str(stop.value.code) and not (tmp_path / "cache").exists()
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--tta", "-1"], "--tta must be 0 semitones (off) or more, got -1"),  # was TTA off, silently
+        (["--test_songs", "-1"], "--test_songs -1: demo_test_songs must be an integer >= 1"),
+        (["--independent_songs", "0"], "--independent_songs 0: demo_test_songs must be an integer >= 1"),
+        (["--overwrite", "--quick"], "--overwrite replaces an earlier evaluation of a --checkpoint"),
+    ],
+)
+def test_chords_refuses_flag_values_out_of_range_in_one_line(flags, message, tmp_path, capsys):
+    chords = benchmark("chords")
+    argv = [*flags, "--cache_dir", str(tmp_path / "cache"), "--run_dir", str(tmp_path / "run")]
+    if "--overwrite" not in flags:  # refused before the checkpoint is looked for
+        argv += ["--checkpoint", str(tmp_path / "no_such_ckpt"), "--demo_songs", "2"]
+        argv += ["--set", "data.demo_seconds=8"]
+    assert message in refused(chords.main, argv, capsys)
+    assert not (tmp_path / "cache").exists()
+
+
+def test_chords_refuses_tta_beyond_the_checkpoints_reach(chord_checkpoint, tmp_path):
+    chords = benchmark("chords")
+    with pytest.raises(SystemExit) as stop:
+        chords.main(chords_argv(chord_checkpoint, tmp_path, "--tta", "7"))
+    assert "--tta 7: " in str(stop.value.code) and "use --tta 6 or less" in str(stop.value.code)
+    assert not (tmp_path / "cache").exists()
