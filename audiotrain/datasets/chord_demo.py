@@ -490,6 +490,9 @@ def plan_demo_song(config: DemoConfig, index: int, unaccompanied_inversions: boo
     lead_in = float(rng.uniform(0.4, 2.0))
     tail = float(rng.uniform(0.4, 1.5))
     chords = _plan_chords(config, rng, beat, lead_in, config.song_seconds - tail)
+    if not chords:  # no chord fitted after this lead-in (a song near the least length): one beat of lead-in
+        lead_in = beat
+        chords = _plan_chords(config, rng, beat, lead_in, config.song_seconds - tail)
     duration = chords[-1][1] + tail
     n_timbres = 1 if len(config.timbres) == 1 or rng.random() < 0.5 else 2
     timbres = [str(t) for t in rng.choice(config.timbres, size=n_timbres, replace=False)]

@@ -185,6 +185,8 @@ def plan_independent_song(config, index: int):
     beats_per_bar = 3 if rng.random() < 0.2 else 4
     bar = beats_per_bar * beat
     lead_in = bar * int(rng.integers(1, 3)) if 2 * bar < 5 else bar
+    if lead_in >= config.song_seconds - 1.0 - beat:  # no chord would fit (a song near the least length)
+        lead_in = beat
     chords = _progression(config, rng, bar, beats_per_bar, beat, lead_in, config.song_seconds - 1.0)
     end = chords[-1][1]
     duration = end + float(rng.uniform(0.5, 1.5))

@@ -182,6 +182,11 @@ def plan_studio_song(config: DemoConfig, index: int) -> DemoSong:
     chords = plan_studio_chords(
         genre, rng, beat, lead_in, config.song_seconds - tail, pedal_idioms=bass_instrument is not None and bass_pattern == "pedal"
     )  # fmt: skip
+    if not chords:  # no chord fitted after this lead-in (a song near the least length): one beat of lead-in
+        lead_in = beat
+        chords = plan_studio_chords(
+            genre, rng, beat, lead_in, config.song_seconds - tail, pedal_idioms=bass_instrument is not None and bass_pattern == "pedal"
+        )  # fmt: skip
     duration = chords[-1].end + tail
     timbres = tuple(config.timbres)
     n_instruments = 1 if len(timbres) == 1 or rng.random() < 0.55 else 2
