@@ -122,3 +122,13 @@ def test_a_run_killed_before_its_evaluation_finishes_it_on_resume(where, cache, 
     assert chords.main(more) == 0
     assert "trained to epoch 3" in capsys.readouterr().out
     assert json.loads((run_dir / "trained.json").read_text())["num_epochs"] == 3
+
+
+@pytest.mark.parametrize("damage", ["[" * 100_000, "not json", '{"checkpoint": "checkpoints/last"}', "[1]"])
+def test_a_damaged_trained_record_is_no_record_not_a_traceback(tmp_path, damage):
+    """trained.json was read with a bare json.loads: one nested too deeply ended `--resume` in a raw
+    RecursionError. A damaged record counts as none (the resume trains on, or is refused, as without one)."""
+    from audiotrain.recipes.chords import train
+
+    (tmp_path / train.TRAINED_FILE).write_text(damage)
+    assert train.trained_checkpoint(tmp_path, num_epochs=2) is None

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from audiotrain._files import write_atomically
+from audiotrain._files import read_json_file, write_atomically
 from audiotrain._system import KernelCompileError
 from audiotrain.audio import AudioError, get_duration
 from audiotrain.data.loader import position_ends_epoch
@@ -520,15 +520,17 @@ def trained_checkpoint(run_dir: str | Path, num_epochs: int, state: dict | None 
     it was written), a ``checkpoints/last`` that has trained all `num_epochs` does, and ``best`` beside it
     (``last`` without validation) is the one evaluated."""
     run_dir = Path(run_dir)
-    try:
-        record = json.loads((run_dir / TRAINED_FILE).read_text())
-        checkpoint = run_dir / record["checkpoint"]  # (an absolute one stays as it is)
-        step = record["global_step"]
-        same_run = record["num_epochs"] == num_epochs
-    except FileNotFoundError:
+    record_file = run_dir / TRAINED_FILE
+    if not (record_file.exists() or record_file.is_symlink()):
         checkpoint, step, same_run = _all_epochs_trained(run_dir / "checkpoints", num_epochs)
-    except (OSError, ValueError, TypeError, KeyError):
-        return None
+    else:
+        try:  # (a damaged record is no record: the resume trains or is refused as without one)
+            record = read_json_file(record_file, ValueError)
+            checkpoint = run_dir / record["checkpoint"]  # (an absolute one stays as it is)
+            step = record["global_step"]
+            same_run = record["num_epochs"] == num_epochs
+        except (OSError, ValueError, TypeError, KeyError):
+            return None
     if not same_run or checkpoint is None or not (checkpoint / ckpt.STATE_FILE).is_file():
         return None
     if state is not None and (state.get("progress") or {}).get("global_step") != step:
@@ -568,13 +570,13 @@ def _trained_history(run_dir: Path, checkpoint: Path) -> dict:
     saved = (last if (last / ckpt.STATE_FILE).is_file() else checkpoint) / ckpt.STATE_FILE
     if not path.is_file() or path.stat().st_mtime < saved.stat().st_mtime:
         history = History()
-        history.load_state_dict(json.loads(saved.read_text())["history"])
+        history.load_state_dict(ckpt.read_state(saved.parent)["history"])
         write_history(history.columns(), path)
         if history.rows:
             from audiotrain.metrics.plots import plot_training_curves  # matplotlib only when plotting
 
             plot_training_curves(history.columns(), run_dir / "training_curves.png")
-    return json.loads(path.read_text())
+    return read_json_file(path, ValueError)
 
 
 def check_resume_settings(
