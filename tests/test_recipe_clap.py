@@ -1507,6 +1507,75 @@ def test_resume_refuses_other_clips_or_captions_and_goes_on_on_the_same(tmp_path
     assert json.loads((run / "history.json").read_text())["epoch"] == [0, 1]
 
 
+@pytest.mark.filterwarnings("ignore:ModelCheckpoint. the resumed checkpoint")  # (it resumes elsewhere)
+def test_a_checkpoint_moved_out_of_its_run_folder_names_its_own_clips_and_wins_over_another_runs_record(
+    tmp_path, capsys
+):
+    """A checkpoint lists the clips of each split itself: --resume from one moved out of its run folder names
+    the clips that came and went; beside another run's config.json it goes by its own, with a note, and goes
+    on exactly; its names edited by hand are refused; an older checkpoint (no names) is as before."""
+    import shutil
+
+    from audiotrain.datasets.caption_demo import CaptionDemoConfig, make_caption_demo
+    from audiotrain.recipes.clap import cli as clap
+
+    data = make_caption_demo(tmp_path / "data", CaptionDemoConfig(n_clips=8, seed=0))
+    run = tmp_path / "run"
+    argv = [*_tiny_demo_argv(tmp_path, run), "--data", str(data)]
+    assert clap.main(argv) == 0
+    listed = json.loads((run / "config.json").read_text())["clips"]
+    state_file = run / "checkpoints" / "last" / "trainer_state.json"
+    assert json.loads(state_file.read_text())["clips"]["names"] == listed  # JSON, beside the digests
+
+    # Copied into another run's folder, whose config.json lists other clips: the checkpoint's win.
+    other = tmp_path / "other"
+    shutil.copytree(run / "checkpoints" / "last", other / "checkpoints" / "last")
+    others = {part: [f"elsewhere/{name}" for name in names] for part, names in listed.items()}
+    (other / "config.json").write_text(json.dumps({"clips": others}))
+    copied = [*argv, "--out", str(tmp_path / "copied"), "--train.epochs", "2"]
+    capsys.readouterr()
+    assert clap.main([*copied, "--resume", str(other / "checkpoints" / "last")]) == 0
+    assert f"note: {other / 'config.json'} lists other clips than checkpoint" in capsys.readouterr().out
+    assert clap.main([*argv, "--train.epochs", "2", "--resume", str(run / "checkpoints" / "last")]) == 0
+    resumed_here, resumed_copy = (
+        _model_arrays(folder / "checkpoints" / "last") for folder in (run, tmp_path / "copied")
+    )
+    assert resumed_here.keys() == resumed_copy.keys()
+    assert all(np.array_equal(resumed_here[k], resumed_copy[k]) for k in resumed_here)  # exact
+
+    moved = tmp_path / "moved"
+    shutil.copytree(other / "checkpoints" / "last", moved)
+    meta = data / "metadata.jsonl"
+    rows = [json.loads(line) for line in meta.read_text().splitlines()]
+    train_row = next(k for k, row in enumerate(rows) if row["split"] == "train")
+    old_file = rows[train_row]["file_name"]
+    new_file = old_file.replace(".wav", "_renamed.wav")
+    (data / old_file).rename(data / new_file)
+    rows[train_row]["file_name"] = new_file
+    meta.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    resume = [*argv, "--out", str(tmp_path / "fresh"), "--train.epochs", "2", "--resume", str(moved)]
+
+    def refusal() -> str:
+        capsys.readouterr()
+        assert clap.main(resume) == 2
+        return _one_error_line(capsys.readouterr().err)
+
+    line = refusal()
+    assert f"gone since: {old_file!r}; new: {new_file!r}" in line, line
+
+    state = json.loads((moved / "trainer_state.json").read_text())
+    edited = json.loads(json.dumps(state))
+    edited["clips"]["names"]["train"][0] = "someone_else.wav"
+    (moved / "trainer_state.json").write_text(json.dumps(edited))
+    line = refusal()
+    assert "clips.names.train is not the list its names_sha256.train was made of" in line, line
+
+    del state["clips"]["names"]  # a checkpoint from before the names were recorded
+    (moved / "trainer_state.json").write_text(json.dumps(state))
+    line = refusal()
+    assert "its run folder's config.json, which lists them, was not found" in line, line
+
+
 # ------------------------------------------------------------------ rank 0's own work, --out, Ctrl-C
 @pytest.mark.slow
 def test_an_error_in_rank_0s_own_work_ends_every_local_process_with_status_2(tmp_path):

@@ -4,8 +4,9 @@ Resuming is exact only on the same data: the data loaders, and a learning-rate s
 epoch, continue from the saved position in the checkpoint's example list. A record holds, per split, the
 count and a SHA-256 of the names in order (renamed, swapped or re-split examples are found even when the
 counts match), and optionally a SHA-256 of each split's contents (a caption edited in place). The names
-themselves are kept once per run, in the run folder's ``config.json``, where `describe_difference` finds
-which ones came and went.
+themselves are kept in the run folder's ``config.json`` and, since both recipes record them there too, in
+each checkpoint (so that one moved out of its run folder has them): `describe_difference` finds which ones
+came and went.
 
 The chord recipe adds what makes its demo songs (`audiotrain.recipes.chords.song_record`); the CLAP recipe
 records its clips and their captions (`audiotrain.recipes.clap.clip_record`).

@@ -4,8 +4,14 @@
 Resuming on other clips is not exact: the loader continues from its saved position in another clip list, and
 the epoch length the schedule was sized for changes. Other captions under the same names change what the
 model is trained towards (and, in the offline demo, the tokenizer trained on them). A checkpoint records, per
-split, the clip count, a SHA-256 of the clip names and a SHA-256 of their captions (`StoredInCheckpoint`); the
-run folder's ``config.json`` lists the names, from which the refusal names the clips that came and went.
+split, the clip count, the clip names in order, a SHA-256 of those names and a SHA-256 of their captions
+(`StoredInCheckpoint`); from the names the refusal names the clips that came and went, also for a checkpoint
+moved or copied out of its run folder.
+
+Checkpoints from before the names were recorded hold only the counts and digests: their run folder's
+``config.json`` lists the names, and is read instead. Where both list them, the checkpoint's win: its training
+position counts in them, while a ``config.json`` can be another run's (a checkpoint copied into its folder, a
+folder reused with ``--overwrite``); the resume says so (`run_folder_clips_note`).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from audiotrain.recipes.split_record import (
     run_record_of,
     stored_names,
 )
+from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callback import Callback
 
 #: trainer_state.json key of the record; config.json key of the names.
@@ -39,6 +46,7 @@ def clip_record(splits: dict[str, list[CaptionedClip]]) -> dict[str, Any]:
     names = clip_names(splits)
     return {
         "counts": {part: len(clips) for part, clips in splits.items()},
+        "names": names,  # (the refusal names the clips that differ away from its run folder too)
         "names_sha256": {part: names_digest(names[part]) for part in splits},
         "captions_sha256": {
             part: contents_digest([list(clip.captions) for clip in clips]) for part, clips in splits.items()
@@ -57,15 +65,76 @@ class StoredInCheckpoint(Callback):
         checkpoint[self.key] = self.record
 
 
+def _checkpoint_clip_names(folder: Path, stored: dict[str, Any]) -> dict[str, list[str]] | None:
+    """The clip names per split that the clip record `stored` of checkpoint `folder` holds (None in one
+    written before they were); names that are not lists of strings, or that are not the ones its digests
+    were made of (edited by hand), are a CheckpointError naming the field."""
+    if "names" not in stored:
+        return None
+    where = f"{folder / ckpt.STATE_FILE}: {CLIPS_KEY}.names"
+    parts = list(stored["counts"])
+    names = stored["names"]
+    if not (
+        isinstance(names, dict)
+        and all(isinstance(names.get(p), list) and all(isinstance(n, str) for n in names[p]) for p in parts)
+    ):
+        raise ckpt.CheckpointError(
+            f"{where} must be an object of the clip names per split ({', '.join(parts)}: lists of strings)"
+        )
+    digests = stored.get("names_sha256") or {}
+    for part in parts:
+        if part in digests and digests[part] != names_digest(names[part]):
+            raise ckpt.CheckpointError(
+                f"{where}.{part} is not the list its names_sha256.{part} was made of (edited by hand?); "
+                f"restore the checkpoint's {ckpt.STATE_FILE}, or start a new run (without --resume)"
+            )
+    return {p: list(names[p]) for p in parts}
+
+
+def _clip_lists(
+    folder: Path, state: dict[str, Any]
+) -> tuple[dict[str, Any] | None, dict[str, list[str]] | None, dict[str, list[str]] | None]:
+    """(the clip record of checkpoint `folder`, whose trainer state is `state`, the clip names it holds, the
+    clip names its run folder's ``config.json`` lists); any may be None (a checkpoint from before the record,
+    or from another recipe, has none)."""
+    stored = state.get(CLIPS_KEY)
+    if not isinstance(stored, dict) or not isinstance(stored.get("counts"), dict):
+        return None, None, None
+    own = _checkpoint_clip_names(folder, stored)
+    return stored, own, stored_names(run_record_of(folder), CLIPS_KEY, list(stored["counts"]))
+
+
+def run_folder_clips_note(folder: Path, state: dict[str, Any]) -> str:
+    """A note where checkpoint `folder` (its trainer state `state`) lists its clips and its run folder's
+    ``config.json`` lists others: the resume goes by the checkpoint's, which its saved position in the data
+    and the schedule count in ("" where they agree, or where either has no list)."""
+    _, own, listed = _clip_lists(folder, state)
+    if own is None or listed is None or own == listed:
+        return ""
+    ours, theirs = ({name for names in lists.values() for name in names} for lists in (own, listed))
+    if ours == theirs:
+        differ = "the same clips in other splits or another order"
+    else:
+        differ = (
+            f"{len(ours - theirs)} clips only the checkpoint lists, {len(theirs - ours)} only config.json"
+        )
+    return (
+        f"note: {folder.parent.parent / 'config.json'} lists other clips than checkpoint {folder} was trained "
+        f"on ({differ}: another run's record, or one edited since); resuming by the clips the checkpoint "
+        "records, the ones its saved position in the data counts in"
+    )
+
+
 def check_resume_clips(
     folder: Path, state: dict[str, Any], splits: dict[str, list[CaptionedClip]], where: str
 ) -> None:
     """Refuse to resume checkpoint `folder` (its trainer state `state`) on other clips or captions than it was
     trained on, naming what differs and how to go on; `where` names the data (e.g. "the folder DIR").
     Checkpoints from before the record (or from another recipe) pass: the Trainer still checks the epoch
-    length."""
-    before = state.get(CLIPS_KEY)
-    if not isinstance(before, dict) or not isinstance(before.get("counts"), dict):
+    length. The clips that differ are named from the checkpoint's list, or an older checkpoint's run folder's
+    ``config.json``."""
+    before, own, listed = _clip_lists(folder, state)
+    if before is None:
         return
     now = clip_record(splits)
     remedy = (
@@ -81,8 +150,8 @@ def check_resume_clips(
     captions_before = before.get("captions_sha256") or {}
     for part in splits:
         if names_before.get(part, now["names_sha256"][part]) != now["names_sha256"][part]:
-            listed = stored_names(run_record_of(folder), CLIPS_KEY, list(splits))
-            difference = describe_difference(listed, clip_names(splits), "clips", RESPLIT_HINT)
+            recorded = own if own is not None else listed
+            difference = describe_difference(recorded, clip_names(splits), "clips", RESPLIT_HINT)
             raise ValueError(
                 f"cannot resume from {folder}: its {part} clips were others than {where} now gives{difference}. "
                 f"{remedy}"

@@ -62,6 +62,7 @@ from audiotrain.recipes.clap.clip_record import (
     check_resume_clips,
     clip_names,
     clip_record,
+    run_folder_clips_note,
 )
 from audiotrain.recipes.clap.config import (
     DEFAULT_MAX_TOKENS,
@@ -223,6 +224,9 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
     if resume is not None:  # before the run folder is touched: other clips would not resume exactly
         state = ckpt.read_state(resume)
         check_resume_clips(resume, state, splits, f"the data folder {folder.root}")
+        clips_note = run_folder_clips_note(resume, state)  # read before config.json is written again
+        if clips_note:
+            print(clips_note)
         if bundle is not None:
             check_resume_model(resume, state, bundle)
     if bundle is None:
