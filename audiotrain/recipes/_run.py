@@ -226,6 +226,11 @@ def check_run_folder(
     if folder.exists() and not folder.is_dir():
         raise FileExistsError(f"{flag} {folder} is a file; expected a run folder (new, or empty)")
     check_can_write(folder, f"{flag} {folder}")
+    if rank() != 0:
+        # Rank 0 alone checks what the folder holds: it opens the folder (`create_run_folder`, on the main
+        # process only) as soon as its own checks pass, and a rank that got here later would find rank 0's
+        # new files and refuse its own run. A refusal on rank 0 ends the job.
+        return False
     if not holds_files(folder):
         return False
     if resume is not None and is_inside(resume, folder):
