@@ -2,7 +2,7 @@
 
 Usage: checkpoint_writer.py FOLDER START_STEP. Each round writes FOLDER/last (about 4 MB, so a kill often lands
 mid-write) and a top-k style `step-<n>` checkpoint, keeping the two newest (older ones deleted the way
-ModelCheckpoint rotates them). Prints "ready" once it has healed the folder and is about to write.
+ModelCheckpoint rotates them). Prints "ready" once it has healed the folder, then writes once a line comes on its stdin.
 """
 
 import sys
@@ -30,6 +30,7 @@ def main() -> None:
     folder, step = Path(sys.argv[1]), int(sys.argv[2])
     ckpt.heal_folder(folder)
     print("ready", flush=True)
+    sys.stdin.readline()  # the test looks at what the heal left before this writer's first save starts
     weights = mx.zeros((1024, 1024))
     while True:
         step += 1
