@@ -293,7 +293,14 @@ def test_ctrl_c_to_the_launcher_stops_the_ranks_together_saves_and_waits_for_the
     try:
         assert proc.stdout.readline().strip() == "READY"
         proc.send_signal(signal.SIGINT)  # the launcher alone, as `kill -INT` or a supervisor sends it
-        out, err = proc.communicate(timeout=60)
+        try:
+            out, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired as late:  # what the job said, to see which rank failed how
+            said = [
+                x.decode(errors="replace") if isinstance(x, bytes) else x or ""
+                for x in (late.output, late.stderr)
+            ]
+            pytest.fail(f"the job did not end within 60 s of Ctrl-C:\n{said[0]}\n{said[1][:6000]}")
     finally:
         proc.kill()
     assert proc.returncode == 130, out + err
