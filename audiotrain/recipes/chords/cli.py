@@ -25,19 +25,15 @@ commands do, and ``Trainer(...).train_with_cv(folds=5, data_dir=DIR)`` what ``cv
 from __future__ import annotations
 
 import argparse
-import errno
 import os
-import signal
 import sys
 import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from audiotrain.audio import UNREADABLE_AUDIO_SUFFIXES, AudioError, SkipCounter
-from audiotrain.chords.lab import SeveralAnnotationsWarning, jams_text, write_jams, write_lab
-from audiotrain.datasets._folders import AUDIO_FILE_SUFFIXES, hidden_note, walk_visible_following_links
-from audiotrain.datasets.chord_songs import scan_song_folder
+from audiotrain.chords.lab import SeveralAnnotationsWarning
+from audiotrain.datasets.chord_songs import scan_song_folder  # noqa: F401
 from audiotrain.distributed import collectives
 from audiotrain.distributed.failures import error_left_to_main
 from audiotrain.distributed.local import (
@@ -47,18 +43,20 @@ from audiotrain.distributed.local import (
     run_local_job,
 )
 from audiotrain.recipes._run import (
-    check_can_write,
     check_kernel_cache,
     checkpoint_processes,
-    clear_run_outputs,
     is_inside,
-    name_too_long,
-    nonempty_path,
     path_flag,
-    refuse_existing_outputs,
+    refuse_existing_outputs,  # noqa: F401
     resume_command,
     resume_processes_note,
     shell_command,
+)
+from audiotrain.recipes.chords.cli_predictor import (  # noqa: F401
+    DECODE_CHOICES,
+    DECODE_HELP,
+    _load_predictor,
+    _predictor_arguments,
 )
 from audiotrain.recipes.chords.config import (
     PRESETS,
@@ -69,28 +67,9 @@ from audiotrain.recipes.chords.config import (
     older_record_meanings,
 )
 from audiotrain.recipes.chords.data import check_cache_writable, folder_splits
-from audiotrain.recipes.chords.evaluate import (
-    COMPARISON_FILES,
-    EVALUATION_FILES,
-    TRIMMED_LISTED,
-    check_output_folder,
-    compare_results,
-    evaluate_songs,
-    evaluation_outputs,
-    run_test_songs,
-    trimmed_note,
-    write_evaluation,
-)
 from audiotrain.recipes.chords.export import main as export_main
 from audiotrain.recipes.chords.init_from import check_init_from, with_checkpoint_model
-from audiotrain.recipes.chords.predict import (
-    DEFAULT_TTA_SEMITONES,
-    ChordPredictor,
-    annotation_in_the_way,
-    folds_case,
-    output_paths,
-    silence_note,
-)
+from audiotrain.recipes.chords.predict import ChordPredictor, folds_case  # noqa: F401
 from audiotrain.recipes.chords.song_record import UNRECORDED_DEMO_FLAG, unrecorded_demo_note
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY
 from audiotrain.recipes.chords.train import check_output_folders, check_resume_settings, run_training
@@ -100,44 +79,21 @@ from audiotrain.recipes.config_cli import (
     add_dataclass_arguments,
     add_preset_argument,
     load_config_data,
-    merge_config,
-    parse_bool,
     read_older_record,
     resolve_settings,
     unknown_command_message,
 )
 from audiotrain.train import checkpoint as ckpt
-from audiotrain.train.interrupt import (
-    stop_exit_status,
-    stop_on_signals,
-    stop_signal_name,
-    stop_status,
-    stopped_by,
-)
+from audiotrain.train.interrupt import stop_exit_status, stopped_by
 
+# The imports marked noqa: F401 are names of this module that the evaluate and predict commands look up
+# here (`cli.folds_case(...)`), where the tests patch them; the tests call the predictor's flags and
+# loading here too.
 __all__ = ["COMMANDS", "main"]
 
 COMMANDS = ("demo", "train", "evaluate", "predict", "cv", "export")
 #: Config fields without a flag: the model's input width follows the features, its head the vocabulary.
 DERIVED_FIELDS = frozenset(derived_settings(TrainingConfig()))
-DECODE_HELP = {
-    "decode.method": "smoothing of frame posteriors: viterbi (HMM), median or argmax",
-    "decode.self_transition": "viterbi: probability of staying in the same chord from frame to frame",
-    "decode.median_frames": "median: filter width in frames (odd)",
-    "decode.joint_bass": "viterbi over (chord, bass) pairs (the bass is a chord tone); off: separate paths",
-    "decode.chord_head_weight": "weight of the joint chord head against the type x root heads (1: head alone)",
-    "decode.unknown_chords": "output X (unknown chord) labels; off: the most likely real chord (or N) instead",
-    "decode.refine_boundaries": "viterbi: put each chord change where the two chords' frame log-probabilities "
-    "cross; off: halfway between the frames",
-    "decode.bass_onset_frames": "joint viterbi: each segment's bass is the chord tone heard most as it starts "
-    "(bass posteriors weighted by exp(-t / this), t frames from its start); 0: the path's own bass",
-    "decode.silence_db": "frames quieter than the song's median frame by more than this many dB are N "
-    "(a chord's fading tail after its notes stop); 0: off",
-}
-DECODE_CHOICES = {"decode.method": ("viterbi", "median", "argmax")}
-#: What predict takes from a folder: every suffix the loader reads, and the audio containers it does not (m4a,
-#: wma, ...), which are then skipped and listed with how to convert them rather than passed over unsaid.
-PREDICTED_SUFFIXES = AUDIO_FILE_SUFFIXES | UNREADABLE_AUDIO_SUFFIXES
 #: Path flags that a printed resume command writes absolute, so that it continues the run pasted in any folder
 #: (not --checkpoint_dir: a relative one lies inside the run folder, wherever that is).
 RESUME_PATH_FLAGS = ("--data", "--data.data_dir", "--data.cache_dir", "--config", "--init_from", "--run_dir")
@@ -206,70 +162,6 @@ def _training_parser(
         parser, TrainingConfig(), skip=DERIVED_FIELDS, help_texts=DECODE_HELP, choices=DECODE_CHOICES
     )
     return parser
-
-
-def _predictor_arguments(parser: argparse.ArgumentParser) -> None:
-    """The arguments `_load_predictor` reads: the checkpoint and decoding overrides."""
-    parser.add_argument("--checkpoint", required=True, type=path_flag,
-                        help="checkpoint folder (or a run folder: uses its best checkpoint)")  # fmt: skip
-    parser.add_argument("--decode.method", dest="decode_method", choices=DECODE_CHOICES["decode.method"], default=None,
-                        help="smoothing of frame posteriors (default: the checkpoint's)")  # fmt: skip
-    parser.add_argument("--decode.self_transition", dest="decode_self_transition", type=float, default=None, metavar="P",
-                        help="viterbi: probability of staying in the same chord per frame (default: the checkpoint's)")  # fmt: skip
-    parser.add_argument("--decode.median_frames", dest="decode_median_frames", type=int, default=None, metavar="FRAMES",
-                        help="median: filter width in frames, odd (default: the checkpoint's)")  # fmt: skip
-    parser.add_argument("--decode.joint_bass", dest="decode_joint_bass", type=parse_bool, default=None,
-                        metavar="BOOL", help="viterbi over (chord, bass) pairs, the bass a chord tone; "
-                        "false: separate chord and bass paths (default: the checkpoint's)")  # fmt: skip
-    parser.add_argument("--decode.refine_boundaries", dest="decode_refine_boundaries", type=parse_bool, default=None,
-                        metavar="BOOL", help="viterbi: place each chord change where the two chords' frame "
-                        "log-probabilities cross, not halfway between frames (default: the checkpoint's)")  # fmt: skip
-    parser.add_argument("--decode.bass_onset_frames", dest="decode_bass_onset_frames", type=float, default=None, metavar="FRAMES",
-                        help="joint viterbi: each segment's bass is the chord tone heard most as it starts, "
-                        "weighted by exp(-t / this) t frames in; 0: the path's own (default: the checkpoint's)")  # fmt: skip
-    parser.add_argument("--decode.silence_db", dest="decode_silence_db", type=float, default=None, metavar="DB",
-                        help="frames quieter than the song's median frame by more than this many dB are N; "
-                        "0: off (default: the checkpoint's)")  # fmt: skip
-    parser.add_argument("--decode.unknown_chords", dest="decode_unknown_chords", type=parse_bool, default=None,
-                        metavar="BOOL", help="output X (unknown chord) labels (default: the checkpoint's)")  # fmt: skip
-    parser.add_argument("--tta", type=int, default=None, metavar="SEMITONES",
-                        help="test-time augmentation: average the posteriors of the audio shifted by -N..N "
-                        f"semitones (default {DEFAULT_TTA_SEMITONES}, or the checkpoint's features.max_pitch_shift "
-                        "if smaller; at most that max_pitch_shift, as far as its spare bins reach: 6 covers all 12 "
-                        "keys; 0: off, about twice as fast; costs 2N+1 forward passes)")  # fmt: skip
-
-
-def _load_predictor(args: argparse.Namespace, checkpoint: Path | None = None) -> ChordPredictor:
-    """The predictor of `checkpoint` (default ``--checkpoint``) with the ``--tta`` and decoding flags."""
-    checkpoint = checkpoint if checkpoint is not None else args.checkpoint
-    if args.tta is not None and args.tta < 0:  # (the upper bound is the checkpoint's, checked below)
-        raise ValueError(f"--tta must be 0 semitones (off) or more, got {args.tta}")
-    predictor = ChordPredictor.from_checkpoint(checkpoint)  # the default shifts always fit its features
-    reach = predictor.features.max_pitch_shift
-    if args.tta is not None and args.tta > reach:
-        raise ValueError(
-            f"--tta {args.tta}: {checkpoint} was trained with features.max_pitch_shift {reach}, so its "
-            f"features reach {reach} semitones either way; use --tta {reach}" + (" or less" if reach else "")
-        )
-    if args.tta is not None:
-        predictor.tta_shifts = tuple(range(-args.tta, args.tta + 1))
-    changes = {
-        k: v
-        for k, v in (
-            ("method", args.decode_method),
-            ("self_transition", args.decode_self_transition),
-            ("median_frames", args.decode_median_frames),
-            ("unknown_chords", args.decode_unknown_chords),
-            ("joint_bass", args.decode_joint_bass),
-            ("refine_boundaries", args.decode_refine_boundaries),
-            ("bass_onset_frames", args.decode_bass_onset_frames),
-            ("silence_db", args.decode_silence_db),
-        )
-        if v is not None
-    }
-    if changes:  # validated as the training flags are, and named as the flags
-        predictor.decode = merge_config(predictor.decode, changes, source="command line", path="decode.")
-    return predictor
 
 
 def _config_from_args(args: argparse.Namespace) -> TrainingConfig:
@@ -554,520 +446,6 @@ def _cmd_cv(argv: list[str]) -> int:
     return 0
 
 
-def _cmd_evaluate(argv: list[str]) -> int:
-    parser = SettingsParser(
-        prog="python -m audiotrain.recipes.chords evaluate",
-        description="Transcribe every annotated song of a folder with a checkpoint and score it with "
-        "mir_eval.chord. Songs that cannot be scored (audio without annotation or the reverse, unreadable, "
-        "truncated or too short audio, annotation errors such as gaps without --allow_gaps, an annotation "
-        "running over 2 s past its audio) are skipped and listed with the reason, in scores.json and "
-        "scores.md too, and the exit status is then 1, as predict's on a folder.",
-    )
-    parser.add_argument(
-        "--data",
-        required=True,
-        type=path_flag,
-        help="folder of audio files with .lab/.jams/.jamz annotations beside them",
-    )
-    parser.add_argument(
-        "-o",
-        "--output",
-        type=path_flag,
-        default=None,
-        help="where to write .lab files and scores (default: no files)",
-    )
-    parser.add_argument(
-        "--allow_gaps", action="store_true", help="fill gaps in annotations with N instead of failing"
-    )
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace an earlier evaluation in the -o folder: first remove what it wrote there (scores, "
-        "plots, comparison, and the .lab files of the songs its scores.json lists); other files stay",
-    )
-    parser.add_argument(
-        "--against",
-        type=path_flag,
-        default=None,
-        metavar="CHECKPOINT",
-        help="also score this checkpoint (or run folder) on the same songs, with the same --tta and decoding "
-        "flags, and print each score's difference with a 95%% interval paired over songs (-o: "
-        "comparison.md and comparison.json; its .lab files are not written)",
-    )
-    parser.add_argument(
-        "--test_songs_of",
-        type=path_flag,
-        default=None,
-        metavar="RUN",
-        help="score only the songs of --data that the train run in folder RUN held out for its final "
-        "evaluation (its config.json lists them; they lie among its training songs): that evaluation again. "
-        "RUN may be one of its checkpoints, also one moved out of the run folder (it lists them too)",
-    )
-    _predictor_arguments(parser)
-    args = parser.parse_args(argv)
-    check_kernel_cache(log=_print_to_stderr)
-    if args.output is not None:
-        # Found now, not when the first .lab is written after transcribing every song.
-        if args.output.exists() and not args.output.is_dir():
-            raise FileExistsError(
-                f"-o {args.output} is a file; evaluate writes a .lab per song and the scores into a folder"
-            )
-        check_can_write(args.output, f"-o {args.output}")
-    predictor = _load_predictor(args)
-    against = _load_predictor(args, args.against) if args.against is not None else None
-    index = scan_song_folder(
-        args.data,
-        allow_gaps=args.allow_gaps,
-        min_duration=max(p.features.min_seconds for p in (predictor, against) if p is not None),
-    )
-    if index.problems or index.several_annotations or index.outside_vocabulary:
-        print(index.report(), file=sys.stderr)
-    if not index.songs:
-        print(f"error: no annotated songs in {args.data}", file=sys.stderr)
-        return 2
-    skipped = index.skipped_songs()
-    if args.test_songs_of is not None:
-        index.songs, skipped = run_test_songs(args.test_songs_of, args.data, index.songs, skipped)
-    if args.output is not None:  # before any song is transcribed; an annotation in the way first
-        check_output_folder(index.songs, args.output)
-        written = [f"{song.name}.lab" for song in index.songs] + list(EVALUATION_FILES)
-        written += list(COMPARISON_FILES) if against is not None else []
-        refuse_existing_outputs((args.output / name for name in written), args.overwrite)
-        if args.overwrite:  # an earlier evaluation's .lab files of other songs would pass for this one's
-            clear_run_outputs(args.output, evaluation_outputs(args.output), _print_to_stderr)
-    result = evaluate_songs(predictor, index.songs, allow_gaps=args.allow_gaps, skipped=skipped)
-    print(
-        f"{len(result.scores.per_song)} songs scored, mir_eval.chord scores in % (pooled over time / median over "
-        "songs; songs skipped are listed below the table):"
-        if result.scores.skipped
-        else f"{len(result.scores.per_song)} songs, mir_eval.chord scores in % (pooled over time / median over songs):"
-    )
-    print(result.scores.table())
-    if result.trimmed:
-        print(trimmed_note(result.trimmed, listed=TRIMMED_LISTED))
-    if result.frames_note:
-        print(f"note: {result.frames_note}")
-    print(f"transcription speed: {result.realtime_factor:.0f} s of audio per second")
-    # Written once the scores are printed: a scores.json another evaluation wrote there meanwhile is an
-    # error, which must not cost the scores of minutes of transcription.
-    not_replaced = write_evaluation(result, args.output, args.overwrite) if args.output is not None else []
-    if against is not None:
-        comparison = compare_results(result, evaluate_songs(against, index.songs, allow_gaps=args.allow_gaps))
-        print(
-            f"\nagainst {args.against}, on the {len(comparison.scores.per_song)} songs both scored "
-            "(mir_eval.chord, % pooled over time):"
-        )
-        print(comparison.table())
-        if args.output is not None:
-            not_replaced += comparison.write(args.output, args.overwrite)
-    if args.output is not None:
-        print(f"wrote .lab files and scores to {args.output}")
-    if not_replaced:
-        listed = ", ".join(not_replaced[:3]) + (
-            f" and {len(not_replaced) - 3} more" if len(not_replaced) > 3 else ""
-        )
-        print(
-            f"not written: {listed} appeared in {args.output} while evaluating (written by another program "
-            "since the start) and were not replaced: pass --overwrite to replace them; exit status 1",
-            file=sys.stderr,
-        )
-    if result.scores.skipped:  # as predict on a folder: the scores do not cover every song given
-        print(
-            f"{len(result.scores.skipped)} songs skipped (listed above and in scores.json): exit status 1",
-            file=sys.stderr,
-        )
-    return 1 if result.scores.skipped or not_replaced else 0
-
-
-def _print_to_stderr(message: str) -> None:
-    print(message, file=sys.stderr)
-
-
-def _cmd_predict(argv: list[str]) -> int:
-    parser = SettingsParser(
-        prog="python -m audiotrain.recipes.chords predict",
-        description="Transcribe chords of an audio file or of every audio file in a folder (symlinked sub-folders "
-        "too). In a folder, files that cannot be read are skipped and listed, and the exit status is 1. An existing "
-        "chord annotation (x.lab or x.jams beside x.wav, which training reads) is never replaced without "
-        "--overwrite. Ctrl-C or SIGTERM stops after the file being transcribed (a second one at once), says what "
-        "was written, and exits with 130 or 143; --skip_existing then goes on where it stopped.",
-    )
-    parser.add_argument("input", type=path_flag, help="an audio file, or a folder (searched recursively)")
-    parser.add_argument(
-        "-o", "--output", default=None, type=nonempty_path,
-        help="for a file: the .lab (or .jams) to write, or a folder to write <stem>.lab into (default: print "
-        "to stdout); for a folder: the output folder (default: <input>-chords next to it), mirroring the "
-        "input's sub-folders",
-    )  # fmt: skip
-    parser.add_argument(
-        "--format", choices=("lab", "jams"), default=None,
-        help="output format for folders, for a file written into a folder, and for stdout (default: lab); an -o "
-        "file is written in its suffix's (.lab; .jams or .jamz), a --format naming the other refused, or in this "
-        "one where its suffix is neither",
-    )  # fmt: skip
-    parser.add_argument(
-        "--overwrite", action="store_true",
-        help="replace existing chord annotations beside the audio, and earlier outputs in -o (or "
-        "<input>-chords); never an audio file",
-    )  # fmt: skip
-    parser.add_argument(
-        "--skip_existing", action="store_true",
-        help="keep the outputs already there (e.g. of a run Ctrl-C stopped) and transcribe only the inputs "
-        "that have none",
-    )  # fmt: skip
-    _predictor_arguments(parser)
-    args = parser.parse_args(argv)
-    if not args.input.exists():
-        print(f"error: {args.input} does not exist", file=sys.stderr)
-        return 2
-    if args.overwrite and args.skip_existing:
-        raise ValueError("--overwrite replaces earlier outputs and --skip_existing keeps them; give one")
-    check_kernel_cache(log=_print_to_stderr)  # (stdout may be the transcription)
-    if args.input.is_file():
-        return _predict_file(args)
-    return _predict_folder(args, argv)
-
-
-def _predict_file(args: argparse.Namespace) -> int:
-    """``predict FILE``: the transcription to -o (a file, or a folder) or to stdout. A stop signal stops at
-    once: there is one file."""
-    target, file_format = None, args.format or "lab"
-    if args.output is not None:
-        target = Path(args.output)
-        _refuse_name_too_long(target, args.output)  # (is_dir itself fails on such a name)
-        if target.is_dir() or args.output.endswith(("/", os.sep)):
-            target = target / f"{args.input.stem}.{file_format}"
-            _refuse_name_too_long(target, args.output)
-        file_format = _output_file_format(target, args.format)
-        _refuse_audio_as_output(target, args.input)  # with --overwrite too: it is no earlier output
-        if args.skip_existing and (target.exists() or target.is_symlink()):
-            print(f"kept {target}, there already (--skip_existing)")
-            return 0
-        _refuse_to_replace_annotations([target], args.overwrite)
-        refuse_existing_outputs([target], args.overwrite, can_skip=True)
-        check_can_write(target.parent, f"-o {args.output}")
-    elif args.skip_existing:
-        raise ValueError(
-            "--skip_existing keeps an output already there; without -o the transcription is printed"
-        )
-    heard: list[int] = []
-
-    def stop_at_once(signum: int) -> bool:
-        heard.append(signum)
-        return True  # (raise KeyboardInterrupt)
-
-    with stop_on_signals(stop_at_once):
-        try:
-            predictor = _load_predictor(args)
-            post = predictor.posteriors(args.input)
-            segments = predictor.segments(post)
-            if post.silent:
-                print(f"note: {silence_note(args.input)}", file=sys.stderr)
-            if target is None and file_format == "jams":
-                sys.stdout.write(jams_text(segments, duration=post.duration, title=args.input.stem) + "\n")
-            elif target is None:
-                sys.stdout.write("".join(f"{s.start:.6f}\t{s.end:.6f}\t{s.label}\n" for s in segments))
-            else:
-                _write_prediction(
-                    target, file_format, segments, post.duration, args.input.stem, args.overwrite
-                )
-        except KeyboardInterrupt:
-            signum = heard[0] if heard else signal.SIGINT
-            print(
-                f"interrupted ({stop_signal_name(signum)}) before {args.input} was transcribed: nothing written",
-                file=sys.stderr,
-            )
-            return _stopped_status(signum)
-        except OutputAppeared:
-            raise FileExistsError(
-                f"{target} appeared while predicting (written by another program since the start); not "
-                "replaced, and the transcription is not written: pass --overwrite to replace it, or write "
-                "elsewhere with -o"
-            ) from None
-    return 0
-
-
-class OutputAppeared(FileExistsError):
-    """An output file that was absent at a predict's start and is there when its output is written."""
-
-
-def _write_prediction(
-    target: Path, file_format: str, segments: list, duration: float, title: str, overwrite: bool
-) -> None:
-    """Write one transcription (the whole file or none). Without --overwrite the file is created only if
-    its name is still free: one that appeared since the start's check (a hand annotation, another
-    predict's output) is `OutputAppeared`, and left as it is."""
-    try:
-        if file_format == "jams":  # write_jams gzips .jamz
-            write_jams(target, segments, duration=duration, title=title, replace=overwrite)
-        else:
-            write_lab(target, segments, replace=overwrite)
-    except FileExistsError:
-        if overwrite or not (target.exists() or target.is_symlink()):
-            raise  # (a parent that is a file: not the output appearing)
-        raise OutputAppeared(str(target)) from None
-
-
-def _output_file_format(target: Path, asked: str | None) -> str:
-    """The format of the output file `target` (-o): its suffix's (.lab; .jams or .jamz), else `asked`
-    (``--format``; default lab). A --format that names the other format than the suffix is refused."""
-    named = {".lab": "lab", ".jams": "jams", ".jamz": "jams"}.get(target.suffix.lower())
-    if named is not None and asked is not None and asked != named:
-        raise ValueError(
-            f"--format {asked} but -o {target} names a .{named} file; name a .{asked} file, or leave --format out"
-        )
-    return named or asked or "lab"
-
-
-def _stopped_status(signum: int) -> int:
-    """The exit status of a command that a stop signal ended: 128 + the signal, as a shell reports it (130
-    for Ctrl-C and its stand-in, 143 for SIGTERM)."""
-    return stop_status(signum)
-
-
-def _predict_folder(args: argparse.Namespace, argv: list[str]) -> int:
-    """``predict FOLDER``: one output per audio file, mirroring the folder. A first stop signal stops after
-    the file being transcribed, a second at once; either way what was written is said, and the command that
-    goes on (``--skip_existing``) printed."""
-    entries, hidden, not_entered = walk_visible_following_links(args.input)
-    # Broken links and folders named like audio stay in: the loader skips each by name (a symlink to a
-    # missing file, a folder), and the exit status says that not every input was transcribed.
-    files = [p for p in entries if p.suffix.lower() in PREDICTED_SUFFIXES]
-    if hidden:
-        print(f"note: {hidden_note(hidden, args.input)}", file=sys.stderr)
-    if not_entered:
-        listed = ", ".join(f"{p} (-> {os.path.realpath(p)})" for p in not_entered[:3])
-        more = f" and {len(not_entered) - 3} more" if len(not_entered) > 3 else ""
-        print(
-            f"note: {len(not_entered)} folder{'s' * (len(not_entered) > 1)} reached through links not entered, "
-            "being folders transcribed already (a link back up the tree, or a second way to one folder): "
-            f"{listed}{more}",
-            file=sys.stderr,
-        )
-    if not files:
-        readable = ", ".join(sorted(AUDIO_FILE_SUFFIXES))
-        print(f"error: no audio files ({readable}) in {args.input}", file=sys.stderr)
-        return 2
-    file_format = args.format or "lab"
-    # Resolved first: "." and "x/.." name no folder to put "-chords" after.
-    source = args.input.resolve()
-    out_dir = Path(args.output) if args.output else source.with_name(source.name + "-chords")
-    _refuse_name_too_long(out_dir, str(out_dir))
-    if out_dir.exists() and not out_dir.is_dir():
-        raise FileExistsError(
-            f"-o {out_dir} is a file; a folder input ({args.input}) needs an output folder, where one file "
-            "per song is written"
-        )
-    check_can_write(
-        out_dir, f"-o {out_dir}" if args.output else f"the output folder {out_dir} (choose one with -o)"
-    )
-    # x.wav and X.wav have outputs of their own on Linux; on macOS's and Windows' file systems x.lab is X.lab.
-    targets, renamed, clashing = output_paths(
-        files, args.input, out_dir, f".{file_format}", fold_case=folds_case(out_dir)
-    )
-    if renamed:
-        print(
-            f"note: {len(renamed)} audio files share a stem with another in their folder; their outputs keep "
-            f"the audio suffix (e.g. {targets[renamed[0]].name})",
-            file=sys.stderr,
-        )
-    for group in clashing:
-        print(
-            f"skipped: {', '.join(str(path) for path in group)}: their outputs would be one file on the "
-            f"case-insensitive file system of {out_dir}, so one would replace the other; rename one of them",
-            file=sys.stderr,
-        )
-    # An output name over the file system's limit (a long stem that keeps its audio suffix) is skipped, and
-    # listed, before any song is transcribed: the others are still written.
-    files = [path for path in files if path in targets]
-    unwritable = {path: why for path in files if (why := name_too_long(targets[path])) is not None}
-    for path, why in unwritable.items():
-        print(f"skipped: {path}: cannot write its output {targets[path].name}: {why}", file=sys.stderr)
-    files = [path for path in files if path not in unwritable]
-    kept = [path for path in files if targets[path].exists() or targets[path].is_symlink()]
-    if args.skip_existing:
-        files = [path for path in files if path not in kept]
-    _refuse_to_replace_annotations([targets[path] for path in files], args.overwrite)  # before any work
-    refuse_existing_outputs([targets[path] for path in files], args.overwrite, can_skip=True)
-    start, audio_seconds = time.perf_counter(), 0.0
-    skipped = SkipCounter()
-    silent: list[Path] = []
-    done: set[Path] = set()  # transcribed, or skipped as unreadable
-    written_to: set[Path] = set()  # the count printed is of files on disk
-    appeared: list[Path] = []  # outputs another program wrote since the check above: not replaced
-    current: Path | None = None
-    stopped_by_signal: int | None = None
-
-    def request_stop(signum: int) -> bool:
-        nonlocal stopped_by_signal
-        if stopped_by_signal is not None or current is None:  # a second signal, or no file under way
-            stopped_by_signal = stopped_by_signal or signum
-            return True  # (raise KeyboardInterrupt)
-        stopped_by_signal = signum
-        name = stop_signal_name(signum)
-        again = "Ctrl-C again" if name == "Ctrl-C" else f"{name} or Ctrl-C again"
-        print(f"\n{name}: stopping after {current} ({again} to stop at once)", file=sys.stderr)
-        return False
-
-    with stop_on_signals(request_stop):
-        try:
-            predictor = _load_predictor(args)
-            for path in files:
-                if stopped_by_signal is not None:
-                    break
-                current = path
-                try:
-                    post = predictor.posteriors(path)
-                except AudioError as error:  # one broken file must not cost the rest of the folder
-                    skipped.record(error)
-                    print(f"skipped: {error}", file=sys.stderr)
-                    done.add(path)
-                    continue
-                segments = predictor.segments(post)
-                audio_seconds += post.duration
-                if post.silent:
-                    silent.append(path)
-                    print(f"note: {silence_note(path)}", file=sys.stderr)
-                try:
-                    _write_prediction(
-                        targets[path], file_format, segments, post.duration, path.stem, args.overwrite
-                    )
-                except OutputAppeared:
-                    appeared.append(targets[path])
-                    print(
-                        f"skipped: {targets[path]} appeared while predicting; not replaced", file=sys.stderr
-                    )
-                    done.add(path)
-                    continue
-                except OSError as error:  # a name limit the file system did not report (eCryptfs: 143 bytes)
-                    if error.errno != errno.ENAMETOOLONG:
-                        raise
-                    unwritable[path] = f"the file system refused its name as too long ({error.strerror})"
-                    print(
-                        f"skipped: {path}: cannot write its output {targets[path].name}: {unwritable[path]}",
-                        file=sys.stderr,
-                    )
-                    done.add(path)
-                    continue
-                written_to.add(targets[path])
-                done.add(path)
-        except KeyboardInterrupt:
-            stopped_by_signal = stopped_by_signal or signal.SIGINT
-        current = None
-    elapsed = time.perf_counter() - start
-    written = len(written_to)
-    if skipped.total:
-        print(skipped.report(), file=sys.stderr)
-    if unwritable:
-        print(
-            f"skipped {len(unwritable)} audio file{'s' * (len(unwritable) > 1)} whose output name is too "
-            "long for the file system (listed above): rename them, or transcribe each to a name of your "
-            "choice (predict FILE -o NAME.lab)",
-            file=sys.stderr,
-        )
-    if appeared:
-        print(
-            f"skipped {len(appeared)} output{'s' * (len(appeared) > 1)} that appeared while predicting "
-            "(written by another program since the start; listed above), not replaced: pass --overwrite to "
-            "replace them",
-            file=sys.stderr,
-        )
-    if clashing:
-        count = sum(len(group) for group in clashing)
-        print(
-            f"skipped {count} audio files whose outputs differ only in case (listed above): rename them",
-            file=sys.stderr,
-        )
-    if silent:
-        print(
-            f"note: {len(silent)} of the files {'are' if len(silent) > 1 else 'is'} digital silence (listed "
-            "above), transcribed as N",
-            file=sys.stderr,
-        )
-    kept_note = f"; kept {len(kept)} there already (--skip_existing)" if args.skip_existing and kept else ""
-    if stopped_by_signal is not None:
-        _say_where_predict_stopped(
-            args, argv, stopped_by_signal, [p for p in files if p not in done], written, len(files),
-            out_dir, kept_note, stale=[p for p in files if p not in done and p in kept],
-        )  # fmt: skip
-        return _stopped_status(stopped_by_signal)
-    speed = f" ({audio_seconds / elapsed:.0f} s of audio per second)" if audio_seconds else ""
-    print(f"wrote {written} .{file_format} files to {out_dir}{speed}{kept_note}")
-    return 1 if skipped.total or unwritable or clashing or appeared else 0
-
-
-def _say_where_predict_stopped(
-    args: argparse.Namespace,
-    argv: list[str],
-    signum: int,
-    left: list[Path],
-    written: int,
-    planned: int,
-    out_dir: Path,
-    kept_note: str,
-    stale: list[Path],
-) -> None:
-    """The lines a stopped ``predict FOLDER`` ends with: what it wrote, what it did not transcribe, and the
-    command that goes on (the same, with ``--skip_existing`` for ``--overwrite``)."""
-    names = ", ".join(str(path.relative_to(args.input)) for path in left[:3])
-    more = f" and {len(left) - 3} more" if len(left) > 3 else ""
-    print(
-        f"interrupted ({stop_signal_name(signum)}): wrote {written} of {planned} .{args.format or 'lab'} "
-        f"files to {out_dir}{kept_note}" + (f"; not transcribed: {names}{more}" if left else ""),
-        file=sys.stderr,
-    )
-    if not left:  # (the signal came as the last file was done)
-        return
-    again = [arg for arg in argv if arg != "--overwrite"]
-    again += [] if args.skip_existing else ["--skip_existing"]
-    print(
-        "go on with: " + shell_command("python", "-m", "audiotrain.recipes.chords", "predict", *again),
-        file=sys.stderr,
-    )
-    if stale:  # (--overwrite: their outputs are from before this run, which --skip_existing would keep)
-        print(
-            f"note: {len(stale)} of the files not transcribed have an output from before this run, which "
-            "--skip_existing keeps; pass --overwrite instead to transcribe them all again",
-            file=sys.stderr,
-        )
-
-
-def _refuse_name_too_long(target: Path, output: str) -> None:
-    """Raise (before any work) if the file system cannot take the name of `target` (given as ``-o output``):
-    it was found by the write, after the transcription, as a raw OSError."""
-    too_long = name_too_long(target)
-    if too_long:
-        raise ValueError(f"-o {output}: cannot write {target.name}: {too_long}; choose a shorter name")
-
-
-def _refuse_audio_as_output(target: Path, audio: Path) -> None:
-    """Raise (before any work, whatever --overwrite says) if `target` is the input audio or named like audio:
-    a typo such as ``-o song.wav`` would otherwise write chord text over a recording."""
-    if target.exists() and target.samefile(audio):
-        raise FileExistsError(
-            f"-o {target} is the input audio; write a .lab or .jams (e.g. -o {audio.with_suffix('.lab')})"
-        )
-    if target.suffix.lower() in AUDIO_FILE_SUFFIXES | UNREADABLE_AUDIO_SUFFIXES:
-        raise ValueError(
-            f"-o {target} is named like an audio file ({target.suffix}); predict writes chord annotations: "
-            f"name a .lab or .jams (e.g. -o {target.with_suffix('.lab')})"
-        )
-
-
-def _refuse_to_replace_annotations(targets, overwrite: bool) -> None:
-    """Raise (before any work) if writing `targets` would replace or shadow a chord annotation."""
-    if overwrite:
-        return
-    blocked = [(t, audio) for t in targets if (audio := annotation_in_the_way(t)) is not None]
-    if blocked:
-        listed = "; ".join(f"{t} (beside {audio.name})" for t, audio in blocked[:3])
-        more = f" and {len(blocked) - 3} more" if len(blocked) > 3 else ""
-        raise FileExistsError(
-            f"refusing to write {listed}{more}: training reads a .lab or .jams beside audio of the same stem "
-            "as its chord annotation, and one is there already. Write elsewhere with -o, or pass --overwrite"
-        )
-
-
 _TOP_HELP = """\
 usage: python -m audiotrain.recipes.chords [COMMAND] [options]
 
@@ -1128,7 +506,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _cmd_cv(argv)
             if command == "export":
                 return export_main(argv)
-            return _cmd_evaluate(argv) if command == "evaluate" else _cmd_predict(argv)
+            if command == "evaluate":
+                from audiotrain.recipes.chords.cli_evaluate import _cmd_evaluate
+
+                return _cmd_evaluate(argv)
+            from audiotrain.recipes.chords.cli_predict import _cmd_predict
+
+            return _cmd_predict(argv)
     except USER_ERRORS as error:
         if os.environ.get("AUDIOTRAIN_TRACEBACK"):
             raise

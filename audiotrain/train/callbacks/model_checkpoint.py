@@ -1,16 +1,9 @@
-"""Callbacks: behaviour that runs after the compiled step, at named points of the loop.
-
-A callback sees results, never the graph: the Trainer calls its hooks in Python between steps.
-Hooks receive `(trainer, module, ...)`; any state a callback needs after a resume goes through
-`state_dict()` / `load_state_dict()` and is stored in the checkpoint's trainer_state.json.
-"""
+"""`ModelCheckpoint`: save checkpoint folders during `fit`, keep the best k."""
 
 from __future__ import annotations
 
 import contextlib
 import datetime
-import difflib
-import inspect
 import math
 import re
 import string
@@ -27,116 +20,20 @@ from audiotrain.distributed import collectives
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train import flags
 from audiotrain.train.callback import Callback
-from audiotrain.train.prediction_writer import BasePredictionWriter
-from audiotrain.train.progress import ProgressBar
-
-import mlx.core as mx
-import mlx.optimizers as optim
+from audiotrain.train.callbacks._monitor import (
+    _acts_after_validations,
+    _arguments,
+    _check_mode,
+    _check_state,
+    _fit_of_another_trainer,
+    _is_better,
+    _is_score,
+    _metric,
+)
 
 if TYPE_CHECKING:
     from audiotrain.train.module import TrainModule
     from audiotrain.train.trainer import Trainer
-
-__all__ = [
-    "BasePredictionWriter",
-    "Callback",
-    "EarlyStopping",
-    "GradientClipper",
-    "LearningRateMonitor",
-    "ModelCheckpoint",
-    "ProgressBar",
-]
-
-
-def _is_score(value: Any) -> bool:
-    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
-
-
-#: What `_check_state` accepts for each kind of field, and how it says so.
-_STATE_KINDS = {
-    "path": (lambda v: v is None or isinstance(v, str), "a path (a string) or null"),
-    "score": (_is_score, "a number or null"),
-    "count": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "an int >= 0"),
-    "epoch": (
-        lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0),
-        "an int >= 0 or null",
-    ),
-}
-
-
-def _check_state(owner: str, state: Any, **kinds: str) -> None:
-    """Refuse a callback state of the wrong shape now, naming the field (the Trainer names the file it came
-    from), rather than restoring it unchecked to fail mid-fit, an epoch later, in a comparison."""
-    if not isinstance(state, dict):
-        raise ValueError(f"the {owner} state must be an object, got {type(state).__name__}")
-    for name, kind in kinds.items():
-        accepts, what = _STATE_KINDS[kind]
-        if name in state and not accepts(state[name]):
-            raise ValueError(f"the {owner} state's {name!r} must be {what}, got {state[name]!r}")
-
-
-def _check_mode(mode: str, owner: str) -> None:
-    if mode not in ("min", "max"):
-        raise ValueError(f"{owner}: mode must be 'min' or 'max', got {mode!r}")
-
-
-def _fit_of_another_trainer(callback: Callback, trainer: Trainer) -> bool:
-    """Whether `callback`, now set up for a fit of `trainer`, last ran in the fit of another Trainer (a
-    notebook cell re-run with the callback object an earlier cell made): the run state it holds (best
-    scores, tracked checkpoints, patience) is that other run's. Records `trainer` as the one it runs in.
-    A fit of the same Trainer again (after raising max_epochs) continues its run, state and all."""
-    previous = getattr(callback, "_fitted_in", None)
-    callback._fitted_in = weakref.ref(trainer)
-    return previous is not None and previous() is not trainer
-
-
-def _is_better(value: float, best: float | None, mode: str, min_delta: float = 0.0) -> bool:
-    if best is None:  # (as Lightning's start from +-inf: a NaN is never an improvement, not even the first)
-        return not math.isnan(value)
-    return value < best - min_delta if mode == "min" else value > best + min_delta
-
-
-def _acts_after_validations(trainer: Trainer) -> bool:
-    """Whether callbacks that monitor a metric act after each validation rather than at each epoch end, as
-    Lightning's do: when `fit` validates other than once at every epoch end (`val_check_interval` below 1.0
-    or an int, or `check_val_every_n_epoch` above 1). An epoch end without a validation would find no
-    validation metric yet, or rank the previous validation's score a second time."""
-    skips_epochs = trainer.val_dataloaders is not None and trainer.check_val_every_n_epoch != 1
-    return trainer.validates_within_epochs or (trainer.fitting and skips_epochs)
-
-
-def _metric(trainer: Trainer, name: str, owner: str, forced: str = "") -> float:
-    """`name`'s value now, or a KeyError naming the cause. `forced`: the owner's argument that makes it act
-    at every epoch end (`check_on_train_epoch_end=True`), where a validation metric can be missing."""
-    metrics = trainer.callback_metrics
-    if name not in metrics:
-        available = ", ".join(sorted(metrics)) or "none yet"
-        close = difflib.get_close_matches(name, sorted(metrics), n=1)
-        stem = name.removesuffix("_epoch")
-        no_validation_yet = name.startswith("val_") and not any(m.startswith("val_") for m in metrics)
-        if no_validation_yet and trainer.val_dataloaders is None:
-            hint = " (it is a validation metric: pass a val_loader to fit)"
-        elif no_validation_yet and _acts_after_validations(trainer):
-            hint = f" (it is a validation metric and no validation has run yet: {_schedule(trainer)}"
-            hint += f"; {owner}({forced}) acts at every epoch end: leave it out)" if forced else ")"
-        elif stem != name and (stem in metrics or f"{stem}_step" in metrics):
-            # Not `<stem>_step`, the closest name: the per-step value is not what an epoch mean monitors.
-            hint = f" (the epoch mean of {stem!r}: it is there once a training epoch has ended)"
-        else:
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise KeyError(f"{owner}: monitored metric {name!r} was not logged{hint}; available: {available}")
-    return float(metrics[name])
-
-
-def _schedule(trainer: Trainer) -> str:
-    """When `fit` validates, in the Trainer's arguments."""
-    interval, every = trainer.val_check_interval, trainer.check_val_every_n_epoch
-    if every is None:
-        return f"Trainer(val_check_interval={interval}) validates every {interval} training batches"
-    return (
-        f"Trainer(check_val_every_n_epoch={every}) validates in one epoch out of {every}, the first time in "
-        f"epoch {every - 1}"
-    )
 
 
 def _insert_metric_names(template: str) -> str:
@@ -148,12 +45,6 @@ def _insert_metric_names(template: str) -> str:
         return field.group(0) if written else f"{name}={field.group(0)}"
 
     return re.sub(r"(?<!\{)\{([^{}:!]+)[^{}]*\}", named, template)
-
-
-def _arguments(cls: type) -> list[str]:
-    """The keyword arguments `cls()` takes by name (for "did you mean")."""
-    parameters = inspect.signature(cls.__init__).parameters.values()
-    return [p.name for p in parameters if p.name != "self" and p.kind is not p.VAR_KEYWORD]
 
 
 # Lightning's ModelCheckpoint arguments without a counterpart here (as `flags.lightning_only`'s).
@@ -904,260 +795,3 @@ def _checkpoint_dir(dirpath: str | Path, check: bool = True) -> Path:
                     )
                 break
     return path
-
-
-class EarlyStopping(Callback):
-    """Stop `fit` when `monitor` has not improved by more than `min_delta` for `patience` checks.
-
-    The check runs at the end of every training epoch (after that epoch's validation). When `fit`
-    validates other than once at every epoch end (`val_check_interval` below 1.0 or an int number of
-    batches, or `check_val_every_n_epoch` above 1) it runs after each validation instead, as Lightning
-    does, so `patience` counts validations: it never counts one validation twice nor looks for a
-    validation metric before the first validation. `check_on_train_epoch_end=True` or `False` forces
-    either.
-
-    `min_delta` is used as given, as in Lightning: a value counts as an improvement when it beats the best
-    by more than `min_delta` in the direction of `mode` (below `best - min_delta` for "min", above
-    `best + min_delta` for "max"). A negative `min_delta` therefore loosens the test: a value up to
-    `|min_delta|` worse than the best still counts as an improvement and becomes the new best. Pass a
-    positive value to require a minimum improvement whatever the mode (a warning says so when it is
-    negative). A NaN is never an improvement (with `check_finite=False`; by default it stops the fit).
-
-    Lightning's other arguments: `strict=False` skips a check where `monitor` was not logged, with one
-    warning (True: an error naming the cause); `stopping_threshold` stops as soon as the value is better
-    than it, `divergence_threshold` as soon as it is worse. `verbose=True` prints each improvement and
-    the reason of a stop, as Lightning's; `stop_reason` holds that reason after a stop.
-    """
-
-    def __init__(
-        self,
-        monitor: str = "val_loss",
-        patience: int = 3,
-        min_delta: float = 0.0,
-        mode: str = "min",
-        verbose: bool = False,
-        check_finite: bool = True,
-        check_on_train_epoch_end: bool | None = None,
-        strict: bool = True,
-        stopping_threshold: float | None = None,
-        divergence_threshold: float | None = None,
-        **lightning_args: Any,
-    ):
-        flags.lightning_only(
-            lightning_args,
-            _arguments(EarlyStopping),
-            "EarlyStopping",
-            _EARLY_STOPPING_LIGHTNING_ONLY,
-            "argument",
-        )
-        _check_mode(mode, "EarlyStopping")
-        if patience < 0:
-            raise ValueError(f"EarlyStopping: patience must be >= 0, got {patience}")
-        for name, value in (
-            ("stopping_threshold", stopping_threshold),
-            ("divergence_threshold", divergence_threshold),
-        ):
-            if value is not None and not (_is_score(value) and math.isfinite(value)):
-                raise ValueError(f"EarlyStopping: {name} must be a finite number or None, got {value!r}")
-        if min_delta < 0:
-            better = "below best + " if mode == "min" else "above best - "
-            warnings.warn(
-                f"EarlyStopping(min_delta={min_delta}): a negative min_delta counts values up to "
-                f"{-min_delta} worse than the best as improvements (any value {better}{-min_delta}), as in "
-                f"Lightning; pass min_delta={-min_delta} to require an improvement of at least {-min_delta}",
-                stacklevel=2,
-            )
-        self.monitor, self.patience, self.min_delta, self.mode = monitor, patience, float(min_delta), mode
-        self.verbose, self.check_finite, self.strict = verbose, check_finite, bool(strict)
-        self.stopping_threshold, self.divergence_threshold = stopping_threshold, divergence_threshold
-        self.check_on_train_epoch_end = check_on_train_epoch_end
-        self.wait_count = 0
-        self.best_score: float | None = None  # None: nothing yet (Lightning's +-inf)
-        self.stopped_epoch: int | None = None
-        self.stop_reason = ""
-        self._warned_missing = False
-        self._fitted_in: weakref.ref | None = None  # the Trainer whose fit the state above belongs to
-
-    @property
-    def state_key(self) -> str:
-        return f"EarlyStopping[{self.monitor},{self.mode}]"
-
-    def setup(self, trainer, module, stage) -> None:
-        self._warned_missing = False
-        if stage == "fit" and _fit_of_another_trainer(self, trainer):
-            # Another Trainer's run: its best score and patience must not stop this one at its first check.
-            self.wait_count, self.best_score, self.stopped_epoch, self.stop_reason = 0, None, None, ""
-
-    def _checks_at_epoch_end(self, trainer: Trainer) -> bool:
-        if self.check_on_train_epoch_end is not None:
-            return self.check_on_train_epoch_end
-        return not _acts_after_validations(trainer)
-
-    def on_train_epoch_end(self, trainer, module) -> None:
-        if not trainer.fast_dev_run and self._checks_at_epoch_end(trainer):
-            self._check(trainer, "epochs")
-
-    def on_validation_end(self, trainer, module) -> None:
-        if trainer.sanity_checking or trainer.fast_dev_run or not trainer.fitting:
-            return
-        if not self._checks_at_epoch_end(trainer):
-            self._check(trainer, "validations")
-
-    def _check(self, trainer: Trainer, unit: str) -> None:
-        if not self.strict and self.monitor not in trainer.callback_metrics:
-            if not self._warned_missing:
-                self._warned_missing = True
-                warnings.warn(
-                    f"EarlyStopping(monitor={self.monitor!r}, strict=False): {self.monitor!r} was not logged "
-                    f"(available: {', '.join(sorted(trainer.callback_metrics)) or 'none yet'}); checks are "
-                    "skipped while it is missing",
-                    stacklevel=2,
-                )
-            return
-        forced = "check_on_train_epoch_end=True" if self.check_on_train_epoch_end else ""
-        value = _metric(trainer, self.monitor, "EarlyStopping", forced)
-        better, worse = ("<", ">") if self.mode == "min" else (">", "<")
-        stop, diverge = self.stopping_threshold, self.divergence_threshold
-        # In Lightning's order: a stop for a non-finite value or a threshold before any improvement.
-        if self.check_finite and not math.isfinite(value):
-            self._stop(trainer, f"{self.monitor} = {value} is not finite")
-        elif stop is not None and _is_better(value, stop, self.mode):
-            self._stop(trainer, f"stopping threshold reached: {self.monitor} = {value:.6g} {better} {stop}")
-        elif diverge is not None and _is_better(diverge, value, self.mode):
-            self._stop(
-                trainer, f"divergence threshold reached: {self.monitor} = {value:.6g} {worse} {diverge}"
-            )
-        elif _is_better(value, self.best_score, self.mode, self.min_delta):
-            if self.verbose:  # (Lightning's words)
-                trainer.print(
-                    f"Metric {self.monitor} improved. New best score: {value:.3f}"
-                    if self.best_score is None
-                    else f"Metric {self.monitor} improved by {abs(self.best_score - value):.3f} >= "
-                    f"min_delta = {abs(self.min_delta)}. New best score: {value:.3f}"
-                )
-            self.best_score, self.wait_count = value, 0
-        else:
-            self.wait_count += 1
-            if self.wait_count >= self.patience:
-                self._stop(
-                    trainer,
-                    f"{self.monitor} did not improve by more than {self.min_delta} for {self.wait_count} "
-                    f"{unit} (best {self._best()})",
-                )
-
-    def _best(self) -> str:
-        return "none yet" if self.best_score is None else f"{self.best_score:.6g}"
-
-    def _stop(self, trainer: Trainer, reason: str) -> None:
-        trainer.should_stop = True
-        self.stopped_epoch = trainer.current_epoch
-        self.stop_reason = reason
-        if self.verbose:
-            trainer.print(f"EarlyStopping at epoch {trainer.current_epoch}: {reason}")
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "wait_count": self.wait_count,
-            "best_score": self.best_score,
-            "stopped_epoch": self.stopped_epoch,
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        _check_state("EarlyStopping", state, wait_count="count", best_score="score", stopped_epoch="epoch")
-        self.wait_count = state.get("wait_count", 0)
-        self.best_score = state.get("best_score")
-        self.stopped_epoch = state.get("stopped_epoch")
-
-
-# Lightning's EarlyStopping arguments without a counterpart here (as `flags.lightning_only`'s).
-_EARLY_STOPPING_LIGHTNING_ONLY: dict[str, tuple[tuple, str]] = {
-    "log_rank_zero_only": (
-        (True,),
-        "EarlyStopping prints from rank 0 only (trainer.print); every rank takes the stop decision together",
-    ),
-}
-
-
-class LearningRateMonitor(Callback):
-    """Log the optimizer's learning rate as `lr-<Optimizer>`, or under the "name" of the lr_scheduler dict
-    `configure_optimizers` returned (as in Lightning).
-
-    `logging_interval`: "step" logs at every logging interval the rate the last update used; "epoch" logs
-    at each epoch's start the rate its first update will use; None (Lightning's default: the schedule's
-    interval) is "step" (an "epoch" schedule's rate then repeats within an epoch). `log_momentum` adds
-    `<name>-momentum` (Adam's first beta, SGD's momentum, 0 for an optimizer without) and
-    `log_weight_decay` adds `<name>-weight_decay`, as Lightning's. The optimizers of a `MultiOptimizer`
-    are its parameter groups: `<name>/pg1`, `<name>/pg2`, ... (Lightning's names for parameter groups).
-
-    With a monitor attached the Trainer leaves out its own `learning_rate` series, so that loggers hold
-    the learning rate once, under this name (as in Lightning, where only the monitor logs it). The
-    history's `learning_rate` column stays.
-    """
-
-    logs_learning_rate = True  # the Trainer's cue to leave out its own `learning_rate` series
-
-    def __init__(
-        self, logging_interval: str | None = None, log_momentum: bool = False, log_weight_decay: bool = False
-    ):
-        if logging_interval not in (None, "step", "epoch"):
-            raise ValueError(
-                "LearningRateMonitor: logging_interval must be 'step', 'epoch' or None (Lightning's "
-                f"default: the schedule's interval, here 'step'), got {logging_interval!r}"
-            )
-        self.logging_interval = logging_interval or "step"
-        self.log_momentum, self.log_weight_decay = bool(log_momentum), bool(log_weight_decay)
-
-    def _log(self, trainer: Trainer, upcoming: bool) -> None:
-        optimizer, config = trainer.optimizer, trainer.optimizer_config
-        name = (config.lr_log_name if config else None) or f"lr-{type(optimizer).__name__}"
-        groups = optimizer.optimizers if isinstance(optimizer, optim.MultiOptimizer) else [optimizer]
-        values = {}
-        for i, group in enumerate(groups):
-            suffix = f"/pg{i + 1}" if len(groups) > 1 else ""
-            values[name + suffix] = _learning_rate(group, upcoming)
-            if self.log_momentum:
-                betas = getattr(group, "betas", None)
-                values[f"{name}-momentum{suffix}"] = float(
-                    betas[0] if betas else getattr(group, "momentum", 0.0)
-                )
-            if self.log_weight_decay:
-                values[f"{name}-weight_decay{suffix}"] = float(getattr(group, "weight_decay", 0.0))
-        trainer.log_metrics(values, step=trainer.global_step)
-
-    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
-        if self.logging_interval == "step" and outputs.get("stepped") and trainer.is_logging_step():
-            self._log(trainer, upcoming=False)
-
-    def on_train_epoch_start(self, trainer, module) -> None:
-        if self.logging_interval == "epoch":
-            self._log(trainer, upcoming=True)
-
-
-def _learning_rate(optimizer: optim.Optimizer, upcoming: bool) -> float:
-    """The rate the optimizer's last update used, or (`upcoming`) the rate its next update will use: MLX
-    evaluates a schedule at the step counter before incrementing it, so until the next update the state
-    holds the last one's."""
-    schedule = optimizer._schedulers.get("learning_rate") if upcoming else None
-    rate = schedule(optimizer.step) if schedule is not None else optimizer.learning_rate
-    return float(rate.item() if isinstance(rate, mx.array) else rate)
-
-
-class GradientClipper(Callback):
-    """Clip gradients by global norm (`max_norm`) or elementwise (`max_value`).
-
-    This configures the clip that the compiled training step applies before its one optimizer
-    update; it never updates the model itself. Equivalent to `Trainer(gradient_clip_val=...,
-    gradient_clip_algorithm="norm"|"value")`; giving both with different values is an error.
-    """
-
-    def __init__(self, max_norm: float | None = None, max_value: float | None = None):
-        if (max_norm is None) == (max_value is None):
-            raise ValueError("GradientClipper: give exactly one of max_norm or max_value")
-        value = max_norm if max_norm is not None else max_value
-        if not value > 0:
-            raise ValueError(f"GradientClipper: the clip threshold must be > 0, got {value}")
-        self.value = float(value)
-        self.algorithm = "norm" if max_norm is not None else "value"
-
-    def clip_settings(self) -> tuple[float, str]:
-        return self.value, self.algorithm

@@ -1,0 +1,149 @@
+"""The ``evaluate`` command: score a checkpoint on annotated songs with mir_eval.chord."""
+
+from __future__ import annotations
+
+import sys
+
+from audiotrain.recipes._run import check_can_write, check_kernel_cache, clear_run_outputs, path_flag
+
+# SettingsParser, scan_song_folder and refuse_existing_outputs are looked up in the cli module,
+# where the tests patch them.
+from audiotrain.recipes.chords import cli
+from audiotrain.recipes.chords.cli_predictor import _load_predictor, _predictor_arguments, _print_to_stderr
+from audiotrain.recipes.chords.evaluate import (
+    COMPARISON_FILES,
+    EVALUATION_FILES,
+    TRIMMED_LISTED,
+    check_output_folder,
+    compare_results,
+    evaluate_songs,
+    evaluation_outputs,
+    run_test_songs,
+    trimmed_note,
+    write_evaluation,
+)
+
+
+def _cmd_evaluate(argv: list[str]) -> int:
+    parser = cli.SettingsParser(
+        prog="python -m audiotrain.recipes.chords evaluate",
+        description="Transcribe every annotated song of a folder with a checkpoint and score it with "
+        "mir_eval.chord. Songs that cannot be scored (audio without annotation or the reverse, unreadable, "
+        "truncated or too short audio, annotation errors such as gaps without --allow_gaps, an annotation "
+        "running over 2 s past its audio) are skipped and listed with the reason, in scores.json and "
+        "scores.md too, and the exit status is then 1, as predict's on a folder.",
+    )
+    parser.add_argument(
+        "--data",
+        required=True,
+        type=path_flag,
+        help="folder of audio files with .lab/.jams/.jamz annotations beside them",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=path_flag,
+        default=None,
+        help="where to write .lab files and scores (default: no files)",
+    )
+    parser.add_argument(
+        "--allow_gaps", action="store_true", help="fill gaps in annotations with N instead of failing"
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier evaluation in the -o folder: first remove what it wrote there (scores, "
+        "plots, comparison, and the .lab files of the songs its scores.json lists); other files stay",
+    )
+    parser.add_argument(
+        "--against",
+        type=path_flag,
+        default=None,
+        metavar="CHECKPOINT",
+        help="also score this checkpoint (or run folder) on the same songs, with the same --tta and decoding "
+        "flags, and print each score's difference with a 95%% interval paired over songs (-o: "
+        "comparison.md and comparison.json; its .lab files are not written)",
+    )
+    parser.add_argument(
+        "--test_songs_of",
+        type=path_flag,
+        default=None,
+        metavar="RUN",
+        help="score only the songs of --data that the train run in folder RUN held out for its final "
+        "evaluation (its config.json lists them; they lie among its training songs): that evaluation again. "
+        "RUN may be one of its checkpoints, also one moved out of the run folder (it lists them too)",
+    )
+    _predictor_arguments(parser)
+    args = parser.parse_args(argv)
+    check_kernel_cache(log=_print_to_stderr)
+    if args.output is not None:
+        # Found now, not when the first .lab is written after transcribing every song.
+        if args.output.exists() and not args.output.is_dir():
+            raise FileExistsError(
+                f"-o {args.output} is a file; evaluate writes a .lab per song and the scores into a folder"
+            )
+        check_can_write(args.output, f"-o {args.output}")
+    predictor = _load_predictor(args)
+    against = _load_predictor(args, args.against) if args.against is not None else None
+    index = cli.scan_song_folder(
+        args.data,
+        allow_gaps=args.allow_gaps,
+        min_duration=max(p.features.min_seconds for p in (predictor, against) if p is not None),
+    )
+    if index.problems or index.several_annotations or index.outside_vocabulary:
+        print(index.report(), file=sys.stderr)
+    if not index.songs:
+        print(f"error: no annotated songs in {args.data}", file=sys.stderr)
+        return 2
+    skipped = index.skipped_songs()
+    if args.test_songs_of is not None:
+        index.songs, skipped = run_test_songs(args.test_songs_of, args.data, index.songs, skipped)
+    if args.output is not None:  # before any song is transcribed; an annotation in the way first
+        check_output_folder(index.songs, args.output)
+        written = [f"{song.name}.lab" for song in index.songs] + list(EVALUATION_FILES)
+        written += list(COMPARISON_FILES) if against is not None else []
+        cli.refuse_existing_outputs((args.output / name for name in written), args.overwrite)
+        if args.overwrite:  # an earlier evaluation's .lab files of other songs would pass for this one's
+            clear_run_outputs(args.output, evaluation_outputs(args.output), _print_to_stderr)
+    result = evaluate_songs(predictor, index.songs, allow_gaps=args.allow_gaps, skipped=skipped)
+    print(
+        f"{len(result.scores.per_song)} songs scored, mir_eval.chord scores in % (pooled over time / median over "
+        "songs; songs skipped are listed below the table):"
+        if result.scores.skipped
+        else f"{len(result.scores.per_song)} songs, mir_eval.chord scores in % (pooled over time / median over songs):"
+    )
+    print(result.scores.table())
+    if result.trimmed:
+        print(trimmed_note(result.trimmed, listed=TRIMMED_LISTED))
+    if result.frames_note:
+        print(f"note: {result.frames_note}")
+    print(f"transcription speed: {result.realtime_factor:.0f} s of audio per second")
+    # Written once the scores are printed: a scores.json another evaluation wrote there meanwhile is an
+    # error, which must not cost the scores of minutes of transcription.
+    not_replaced = write_evaluation(result, args.output, args.overwrite) if args.output is not None else []
+    if against is not None:
+        comparison = compare_results(result, evaluate_songs(against, index.songs, allow_gaps=args.allow_gaps))
+        print(
+            f"\nagainst {args.against}, on the {len(comparison.scores.per_song)} songs both scored "
+            "(mir_eval.chord, % pooled over time):"
+        )
+        print(comparison.table())
+        if args.output is not None:
+            not_replaced += comparison.write(args.output, args.overwrite)
+    if args.output is not None:
+        print(f"wrote .lab files and scores to {args.output}")
+    if not_replaced:
+        listed = ", ".join(not_replaced[:3]) + (
+            f" and {len(not_replaced) - 3} more" if len(not_replaced) > 3 else ""
+        )
+        print(
+            f"not written: {listed} appeared in {args.output} while evaluating (written by another program "
+            "since the start) and were not replaced: pass --overwrite to replace them; exit status 1",
+            file=sys.stderr,
+        )
+    if result.scores.skipped:  # as predict on a folder: the scores do not cover every song given
+        print(
+            f"{len(result.scores.skipped)} songs skipped (listed above and in scores.json): exit status 1",
+            file=sys.stderr,
+        )
+    return 1 if result.scores.skipped or not_replaced else 0

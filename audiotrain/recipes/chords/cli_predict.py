@@ -1,0 +1,419 @@
+"""The ``predict`` command: transcribe an audio file, or every audio file of a folder."""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from audiotrain.audio import UNREADABLE_AUDIO_SUFFIXES, AudioError, SkipCounter
+from audiotrain.chords.lab import jams_text, write_jams, write_lab
+from audiotrain.datasets._folders import AUDIO_FILE_SUFFIXES, hidden_note, walk_visible_following_links
+from audiotrain.recipes._run import (
+    check_can_write,
+    check_kernel_cache,
+    name_too_long,
+    nonempty_path,
+    path_flag,
+    shell_command,
+)
+
+# SettingsParser, folds_case and refuse_existing_outputs are looked up in the cli module, where
+# the tests patch them.
+from audiotrain.recipes.chords import cli
+from audiotrain.recipes.chords.cli_predictor import _load_predictor, _predictor_arguments, _print_to_stderr
+from audiotrain.recipes.chords.predict import annotation_in_the_way, output_paths, silence_note
+from audiotrain.train.interrupt import stop_on_signals, stop_signal_name, stop_status
+
+#: What predict takes from a folder: every suffix the loader reads, and the audio containers it does not (m4a,
+#: wma, ...), which are then skipped and listed with how to convert them rather than passed over unsaid.
+PREDICTED_SUFFIXES = AUDIO_FILE_SUFFIXES | UNREADABLE_AUDIO_SUFFIXES
+
+
+def _cmd_predict(argv: list[str]) -> int:
+    parser = cli.SettingsParser(
+        prog="python -m audiotrain.recipes.chords predict",
+        description="Transcribe chords of an audio file or of every audio file in a folder (symlinked sub-folders "
+        "too). In a folder, files that cannot be read are skipped and listed, and the exit status is 1. An existing "
+        "chord annotation (x.lab or x.jams beside x.wav, which training reads) is never replaced without "
+        "--overwrite. Ctrl-C or SIGTERM stops after the file being transcribed (a second one at once), says what "
+        "was written, and exits with 130 or 143; --skip_existing then goes on where it stopped.",
+    )
+    parser.add_argument("input", type=path_flag, help="an audio file, or a folder (searched recursively)")
+    parser.add_argument(
+        "-o", "--output", default=None, type=nonempty_path,
+        help="for a file: the .lab (or .jams) to write, or a folder to write <stem>.lab into (default: print "
+        "to stdout); for a folder: the output folder (default: <input>-chords next to it), mirroring the "
+        "input's sub-folders",
+    )  # fmt: skip
+    parser.add_argument(
+        "--format", choices=("lab", "jams"), default=None,
+        help="output format for folders, for a file written into a folder, and for stdout (default: lab); an -o "
+        "file is written in its suffix's (.lab; .jams or .jamz), a --format naming the other refused, or in this "
+        "one where its suffix is neither",
+    )  # fmt: skip
+    parser.add_argument(
+        "--overwrite", action="store_true",
+        help="replace existing chord annotations beside the audio, and earlier outputs in -o (or "
+        "<input>-chords); never an audio file",
+    )  # fmt: skip
+    parser.add_argument(
+        "--skip_existing", action="store_true",
+        help="keep the outputs already there (e.g. of a run Ctrl-C stopped) and transcribe only the inputs "
+        "that have none",
+    )  # fmt: skip
+    _predictor_arguments(parser)
+    args = parser.parse_args(argv)
+    if not args.input.exists():
+        print(f"error: {args.input} does not exist", file=sys.stderr)
+        return 2
+    if args.overwrite and args.skip_existing:
+        raise ValueError("--overwrite replaces earlier outputs and --skip_existing keeps them; give one")
+    check_kernel_cache(log=_print_to_stderr)  # (stdout may be the transcription)
+    if args.input.is_file():
+        return _predict_file(args)
+    return _predict_folder(args, argv)
+
+
+def _predict_file(args: argparse.Namespace) -> int:
+    """``predict FILE``: the transcription to -o (a file, or a folder) or to stdout. A stop signal stops at
+    once: there is one file."""
+    target, file_format = None, args.format or "lab"
+    if args.output is not None:
+        target = Path(args.output)
+        _refuse_name_too_long(target, args.output)  # (is_dir itself fails on such a name)
+        if target.is_dir() or args.output.endswith(("/", os.sep)):
+            target = target / f"{args.input.stem}.{file_format}"
+            _refuse_name_too_long(target, args.output)
+        file_format = _output_file_format(target, args.format)
+        _refuse_audio_as_output(target, args.input)  # with --overwrite too: it is no earlier output
+        if args.skip_existing and (target.exists() or target.is_symlink()):
+            print(f"kept {target}, there already (--skip_existing)")
+            return 0
+        _refuse_to_replace_annotations([target], args.overwrite)
+        cli.refuse_existing_outputs([target], args.overwrite, can_skip=True)
+        check_can_write(target.parent, f"-o {args.output}")
+    elif args.skip_existing:
+        raise ValueError(
+            "--skip_existing keeps an output already there; without -o the transcription is printed"
+        )
+    heard: list[int] = []
+
+    def stop_at_once(signum: int) -> bool:
+        heard.append(signum)
+        return True  # (raise KeyboardInterrupt)
+
+    with stop_on_signals(stop_at_once):
+        try:
+            predictor = _load_predictor(args)
+            post = predictor.posteriors(args.input)
+            segments = predictor.segments(post)
+            if post.silent:
+                print(f"note: {silence_note(args.input)}", file=sys.stderr)
+            if target is None and file_format == "jams":
+                sys.stdout.write(jams_text(segments, duration=post.duration, title=args.input.stem) + "\n")
+            elif target is None:
+                sys.stdout.write("".join(f"{s.start:.6f}\t{s.end:.6f}\t{s.label}\n" for s in segments))
+            else:
+                _write_prediction(
+                    target, file_format, segments, post.duration, args.input.stem, args.overwrite
+                )
+        except KeyboardInterrupt:
+            signum = heard[0] if heard else signal.SIGINT
+            print(
+                f"interrupted ({stop_signal_name(signum)}) before {args.input} was transcribed: nothing written",
+                file=sys.stderr,
+            )
+            return _stopped_status(signum)
+        except OutputAppeared:
+            raise FileExistsError(
+                f"{target} appeared while predicting (written by another program since the start); not "
+                "replaced, and the transcription is not written: pass --overwrite to replace it, or write "
+                "elsewhere with -o"
+            ) from None
+    return 0
+
+
+class OutputAppeared(FileExistsError):
+    """An output file that was absent at a predict's start and is there when its output is written."""
+
+
+def _write_prediction(
+    target: Path, file_format: str, segments: list, duration: float, title: str, overwrite: bool
+) -> None:
+    """Write one transcription (the whole file or none). Without --overwrite the file is created only if
+    its name is still free: one that appeared since the start's check (a hand annotation, another
+    predict's output) is `OutputAppeared`, and left as it is."""
+    try:
+        if file_format == "jams":  # write_jams gzips .jamz
+            write_jams(target, segments, duration=duration, title=title, replace=overwrite)
+        else:
+            write_lab(target, segments, replace=overwrite)
+    except FileExistsError:
+        if overwrite or not (target.exists() or target.is_symlink()):
+            raise  # (a parent that is a file: not the output appearing)
+        raise OutputAppeared(str(target)) from None
+
+
+def _output_file_format(target: Path, asked: str | None) -> str:
+    """The format of the output file `target` (-o): its suffix's (.lab; .jams or .jamz), else `asked`
+    (``--format``; default lab). A --format that names the other format than the suffix is refused."""
+    named = {".lab": "lab", ".jams": "jams", ".jamz": "jams"}.get(target.suffix.lower())
+    if named is not None and asked is not None and asked != named:
+        raise ValueError(
+            f"--format {asked} but -o {target} names a .{named} file; name a .{asked} file, or leave --format out"
+        )
+    return named or asked or "lab"
+
+
+def _stopped_status(signum: int) -> int:
+    """The exit status of a command that a stop signal ended: 128 + the signal, as a shell reports it (130
+    for Ctrl-C and its stand-in, 143 for SIGTERM)."""
+    return stop_status(signum)
+
+
+def _predict_folder(args: argparse.Namespace, argv: list[str]) -> int:
+    """``predict FOLDER``: one output per audio file, mirroring the folder. A first stop signal stops after
+    the file being transcribed, a second at once; either way what was written is said, and the command that
+    goes on (``--skip_existing``) printed."""
+    entries, hidden, not_entered = walk_visible_following_links(args.input)
+    # Broken links and folders named like audio stay in: the loader skips each by name (a symlink to a
+    # missing file, a folder), and the exit status says that not every input was transcribed.
+    files = [p for p in entries if p.suffix.lower() in PREDICTED_SUFFIXES]
+    if hidden:
+        print(f"note: {hidden_note(hidden, args.input)}", file=sys.stderr)
+    if not_entered:
+        listed = ", ".join(f"{p} (-> {os.path.realpath(p)})" for p in not_entered[:3])
+        more = f" and {len(not_entered) - 3} more" if len(not_entered) > 3 else ""
+        print(
+            f"note: {len(not_entered)} folder{'s' * (len(not_entered) > 1)} reached through links not entered, "
+            "being folders transcribed already (a link back up the tree, or a second way to one folder): "
+            f"{listed}{more}",
+            file=sys.stderr,
+        )
+    if not files:
+        readable = ", ".join(sorted(AUDIO_FILE_SUFFIXES))
+        print(f"error: no audio files ({readable}) in {args.input}", file=sys.stderr)
+        return 2
+    file_format = args.format or "lab"
+    # Resolved first: "." and "x/.." name no folder to put "-chords" after.
+    source = args.input.resolve()
+    out_dir = Path(args.output) if args.output else source.with_name(source.name + "-chords")
+    _refuse_name_too_long(out_dir, str(out_dir))
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FileExistsError(
+            f"-o {out_dir} is a file; a folder input ({args.input}) needs an output folder, where one file "
+            "per song is written"
+        )
+    check_can_write(
+        out_dir, f"-o {out_dir}" if args.output else f"the output folder {out_dir} (choose one with -o)"
+    )
+    # x.wav and X.wav have outputs of their own on Linux; on macOS's and Windows' file systems x.lab is X.lab.
+    targets, renamed, clashing = output_paths(
+        files, args.input, out_dir, f".{file_format}", fold_case=cli.folds_case(out_dir)
+    )
+    if renamed:
+        print(
+            f"note: {len(renamed)} audio files share a stem with another in their folder; their outputs keep "
+            f"the audio suffix (e.g. {targets[renamed[0]].name})",
+            file=sys.stderr,
+        )
+    for group in clashing:
+        print(
+            f"skipped: {', '.join(str(path) for path in group)}: their outputs would be one file on the "
+            f"case-insensitive file system of {out_dir}, so one would replace the other; rename one of them",
+            file=sys.stderr,
+        )
+    # An output name over the file system's limit (a long stem that keeps its audio suffix) is skipped, and
+    # listed, before any song is transcribed: the others are still written.
+    files = [path for path in files if path in targets]
+    unwritable = {path: why for path in files if (why := name_too_long(targets[path])) is not None}
+    for path, why in unwritable.items():
+        print(f"skipped: {path}: cannot write its output {targets[path].name}: {why}", file=sys.stderr)
+    files = [path for path in files if path not in unwritable]
+    kept = [path for path in files if targets[path].exists() or targets[path].is_symlink()]
+    if args.skip_existing:
+        files = [path for path in files if path not in kept]
+    _refuse_to_replace_annotations([targets[path] for path in files], args.overwrite)  # before any work
+    cli.refuse_existing_outputs([targets[path] for path in files], args.overwrite, can_skip=True)
+    start, audio_seconds = time.perf_counter(), 0.0
+    skipped = SkipCounter()
+    silent: list[Path] = []
+    done: set[Path] = set()  # transcribed, or skipped as unreadable
+    written_to: set[Path] = set()  # the count printed is of files on disk
+    appeared: list[Path] = []  # outputs another program wrote since the check above: not replaced
+    current: Path | None = None
+    stopped_by_signal: int | None = None
+
+    def request_stop(signum: int) -> bool:
+        nonlocal stopped_by_signal
+        if stopped_by_signal is not None or current is None:  # a second signal, or no file under way
+            stopped_by_signal = stopped_by_signal or signum
+            return True  # (raise KeyboardInterrupt)
+        stopped_by_signal = signum
+        name = stop_signal_name(signum)
+        again = "Ctrl-C again" if name == "Ctrl-C" else f"{name} or Ctrl-C again"
+        print(f"\n{name}: stopping after {current} ({again} to stop at once)", file=sys.stderr)
+        return False
+
+    with stop_on_signals(request_stop):
+        try:
+            predictor = _load_predictor(args)
+            for path in files:
+                if stopped_by_signal is not None:
+                    break
+                current = path
+                try:
+                    post = predictor.posteriors(path)
+                except AudioError as error:  # one broken file must not cost the rest of the folder
+                    skipped.record(error)
+                    print(f"skipped: {error}", file=sys.stderr)
+                    done.add(path)
+                    continue
+                segments = predictor.segments(post)
+                audio_seconds += post.duration
+                if post.silent:
+                    silent.append(path)
+                    print(f"note: {silence_note(path)}", file=sys.stderr)
+                try:
+                    _write_prediction(
+                        targets[path], file_format, segments, post.duration, path.stem, args.overwrite
+                    )
+                except OutputAppeared:
+                    appeared.append(targets[path])
+                    print(
+                        f"skipped: {targets[path]} appeared while predicting; not replaced", file=sys.stderr
+                    )
+                    done.add(path)
+                    continue
+                except OSError as error:  # a name limit the file system did not report (eCryptfs: 143 bytes)
+                    if error.errno != errno.ENAMETOOLONG:
+                        raise
+                    unwritable[path] = f"the file system refused its name as too long ({error.strerror})"
+                    print(
+                        f"skipped: {path}: cannot write its output {targets[path].name}: {unwritable[path]}",
+                        file=sys.stderr,
+                    )
+                    done.add(path)
+                    continue
+                written_to.add(targets[path])
+                done.add(path)
+        except KeyboardInterrupt:
+            stopped_by_signal = stopped_by_signal or signal.SIGINT
+        current = None
+    elapsed = time.perf_counter() - start
+    written = len(written_to)
+    if skipped.total:
+        print(skipped.report(), file=sys.stderr)
+    if unwritable:
+        print(
+            f"skipped {len(unwritable)} audio file{'s' * (len(unwritable) > 1)} whose output name is too "
+            "long for the file system (listed above): rename them, or transcribe each to a name of your "
+            "choice (predict FILE -o NAME.lab)",
+            file=sys.stderr,
+        )
+    if appeared:
+        print(
+            f"skipped {len(appeared)} output{'s' * (len(appeared) > 1)} that appeared while predicting "
+            "(written by another program since the start; listed above), not replaced: pass --overwrite to "
+            "replace them",
+            file=sys.stderr,
+        )
+    if clashing:
+        count = sum(len(group) for group in clashing)
+        print(
+            f"skipped {count} audio files whose outputs differ only in case (listed above): rename them",
+            file=sys.stderr,
+        )
+    if silent:
+        print(
+            f"note: {len(silent)} of the files {'are' if len(silent) > 1 else 'is'} digital silence (listed "
+            "above), transcribed as N",
+            file=sys.stderr,
+        )
+    kept_note = f"; kept {len(kept)} there already (--skip_existing)" if args.skip_existing and kept else ""
+    if stopped_by_signal is not None:
+        _say_where_predict_stopped(
+            args, argv, stopped_by_signal, [p for p in files if p not in done], written, len(files),
+            out_dir, kept_note, stale=[p for p in files if p not in done and p in kept],
+        )  # fmt: skip
+        return _stopped_status(stopped_by_signal)
+    speed = f" ({audio_seconds / elapsed:.0f} s of audio per second)" if audio_seconds else ""
+    print(f"wrote {written} .{file_format} files to {out_dir}{speed}{kept_note}")
+    return 1 if skipped.total or unwritable or clashing or appeared else 0
+
+
+def _say_where_predict_stopped(
+    args: argparse.Namespace,
+    argv: list[str],
+    signum: int,
+    left: list[Path],
+    written: int,
+    planned: int,
+    out_dir: Path,
+    kept_note: str,
+    stale: list[Path],
+) -> None:
+    """The lines a stopped ``predict FOLDER`` ends with: what it wrote, what it did not transcribe, and the
+    command that goes on (the same, with ``--skip_existing`` for ``--overwrite``)."""
+    names = ", ".join(str(path.relative_to(args.input)) for path in left[:3])
+    more = f" and {len(left) - 3} more" if len(left) > 3 else ""
+    print(
+        f"interrupted ({stop_signal_name(signum)}): wrote {written} of {planned} .{args.format or 'lab'} "
+        f"files to {out_dir}{kept_note}" + (f"; not transcribed: {names}{more}" if left else ""),
+        file=sys.stderr,
+    )
+    if not left:  # (the signal came as the last file was done)
+        return
+    again = [arg for arg in argv if arg != "--overwrite"]
+    again += [] if args.skip_existing else ["--skip_existing"]
+    print(
+        "go on with: " + shell_command("python", "-m", "audiotrain.recipes.chords", "predict", *again),
+        file=sys.stderr,
+    )
+    if stale:  # (--overwrite: their outputs are from before this run, which --skip_existing would keep)
+        print(
+            f"note: {len(stale)} of the files not transcribed have an output from before this run, which "
+            "--skip_existing keeps; pass --overwrite instead to transcribe them all again",
+            file=sys.stderr,
+        )
+
+
+def _refuse_name_too_long(target: Path, output: str) -> None:
+    """Raise (before any work) if the file system cannot take the name of `target` (given as ``-o output``):
+    it was found by the write, after the transcription, as a raw OSError."""
+    too_long = name_too_long(target)
+    if too_long:
+        raise ValueError(f"-o {output}: cannot write {target.name}: {too_long}; choose a shorter name")
+
+
+def _refuse_audio_as_output(target: Path, audio: Path) -> None:
+    """Raise (before any work, whatever --overwrite says) if `target` is the input audio or named like audio:
+    a typo such as ``-o song.wav`` would otherwise write chord text over a recording."""
+    if target.exists() and target.samefile(audio):
+        raise FileExistsError(
+            f"-o {target} is the input audio; write a .lab or .jams (e.g. -o {audio.with_suffix('.lab')})"
+        )
+    if target.suffix.lower() in AUDIO_FILE_SUFFIXES | UNREADABLE_AUDIO_SUFFIXES:
+        raise ValueError(
+            f"-o {target} is named like an audio file ({target.suffix}); predict writes chord annotations: "
+            f"name a .lab or .jams (e.g. -o {target.with_suffix('.lab')})"
+        )
+
+
+def _refuse_to_replace_annotations(targets, overwrite: bool) -> None:
+    """Raise (before any work) if writing `targets` would replace or shadow a chord annotation."""
+    if overwrite:
+        return
+    blocked = [(t, audio) for t in targets if (audio := annotation_in_the_way(t)) is not None]
+    if blocked:
+        listed = "; ".join(f"{t} (beside {audio.name})" for t, audio in blocked[:3])
+        more = f" and {len(blocked) - 3} more" if len(blocked) > 3 else ""
+        raise FileExistsError(
+            f"refusing to write {listed}{more}: training reads a .lab or .jams beside audio of the same stem "
+            "as its chord annotation, and one is there already. Write elsewhere with -o, or pass --overwrite"
+        )

@@ -1,0 +1,97 @@
+"""What the ``evaluate`` and ``predict`` commands share: the checkpoint and decoding flags, and the
+predictor they load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from audiotrain.recipes._run import path_flag
+from audiotrain.recipes.chords.predict import DEFAULT_TTA_SEMITONES, ChordPredictor
+from audiotrain.recipes.config_cli import merge_config, parse_bool
+
+DECODE_HELP = {
+    "decode.method": "smoothing of frame posteriors: viterbi (HMM), median or argmax",
+    "decode.self_transition": "viterbi: probability of staying in the same chord from frame to frame",
+    "decode.median_frames": "median: filter width in frames (odd)",
+    "decode.joint_bass": "viterbi over (chord, bass) pairs (the bass is a chord tone); off: separate paths",
+    "decode.chord_head_weight": "weight of the joint chord head against the type x root heads (1: head alone)",
+    "decode.unknown_chords": "output X (unknown chord) labels; off: the most likely real chord (or N) instead",
+    "decode.refine_boundaries": "viterbi: put each chord change where the two chords' frame log-probabilities "
+    "cross; off: halfway between the frames",
+    "decode.bass_onset_frames": "joint viterbi: each segment's bass is the chord tone heard most as it starts "
+    "(bass posteriors weighted by exp(-t / this), t frames from its start); 0: the path's own bass",
+    "decode.silence_db": "frames quieter than the song's median frame by more than this many dB are N "
+    "(a chord's fading tail after its notes stop); 0: off",
+}
+DECODE_CHOICES = {"decode.method": ("viterbi", "median", "argmax")}
+
+
+def _predictor_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments `_load_predictor` reads: the checkpoint and decoding overrides."""
+    parser.add_argument("--checkpoint", required=True, type=path_flag,
+                        help="checkpoint folder (or a run folder: uses its best checkpoint)")  # fmt: skip
+    parser.add_argument("--decode.method", dest="decode_method", choices=DECODE_CHOICES["decode.method"], default=None,
+                        help="smoothing of frame posteriors (default: the checkpoint's)")  # fmt: skip
+    parser.add_argument("--decode.self_transition", dest="decode_self_transition", type=float, default=None, metavar="P",
+                        help="viterbi: probability of staying in the same chord per frame (default: the checkpoint's)")  # fmt: skip
+    parser.add_argument("--decode.median_frames", dest="decode_median_frames", type=int, default=None, metavar="FRAMES",
+                        help="median: filter width in frames, odd (default: the checkpoint's)")  # fmt: skip
+    parser.add_argument("--decode.joint_bass", dest="decode_joint_bass", type=parse_bool, default=None,
+                        metavar="BOOL", help="viterbi over (chord, bass) pairs, the bass a chord tone; "
+                        "false: separate chord and bass paths (default: the checkpoint's)")  # fmt: skip
+    parser.add_argument("--decode.refine_boundaries", dest="decode_refine_boundaries", type=parse_bool, default=None,
+                        metavar="BOOL", help="viterbi: place each chord change where the two chords' frame "
+                        "log-probabilities cross, not halfway between frames (default: the checkpoint's)")  # fmt: skip
+    parser.add_argument("--decode.bass_onset_frames", dest="decode_bass_onset_frames", type=float, default=None, metavar="FRAMES",
+                        help="joint viterbi: each segment's bass is the chord tone heard most as it starts, "
+                        "weighted by exp(-t / this) t frames in; 0: the path's own (default: the checkpoint's)")  # fmt: skip
+    parser.add_argument("--decode.silence_db", dest="decode_silence_db", type=float, default=None, metavar="DB",
+                        help="frames quieter than the song's median frame by more than this many dB are N; "
+                        "0: off (default: the checkpoint's)")  # fmt: skip
+    parser.add_argument("--decode.unknown_chords", dest="decode_unknown_chords", type=parse_bool, default=None,
+                        metavar="BOOL", help="output X (unknown chord) labels (default: the checkpoint's)")  # fmt: skip
+    parser.add_argument("--tta", type=int, default=None, metavar="SEMITONES",
+                        help="test-time augmentation: average the posteriors of the audio shifted by -N..N "
+                        f"semitones (default {DEFAULT_TTA_SEMITONES}, or the checkpoint's features.max_pitch_shift "
+                        "if smaller; at most that max_pitch_shift, as far as its spare bins reach: 6 covers all 12 "
+                        "keys; 0: off, about twice as fast; costs 2N+1 forward passes)")  # fmt: skip
+
+
+def _load_predictor(args: argparse.Namespace, checkpoint: Path | None = None) -> ChordPredictor:
+    """The predictor of `checkpoint` (default ``--checkpoint``) with the ``--tta`` and decoding flags."""
+    checkpoint = checkpoint if checkpoint is not None else args.checkpoint
+    if args.tta is not None and args.tta < 0:  # (the upper bound is the checkpoint's, checked below)
+        raise ValueError(f"--tta must be 0 semitones (off) or more, got {args.tta}")
+    predictor = ChordPredictor.from_checkpoint(checkpoint)  # the default shifts always fit its features
+    reach = predictor.features.max_pitch_shift
+    if args.tta is not None and args.tta > reach:
+        raise ValueError(
+            f"--tta {args.tta}: {checkpoint} was trained with features.max_pitch_shift {reach}, so its "
+            f"features reach {reach} semitones either way; use --tta {reach}" + (" or less" if reach else "")
+        )
+    if args.tta is not None:
+        predictor.tta_shifts = tuple(range(-args.tta, args.tta + 1))
+    changes = {
+        k: v
+        for k, v in (
+            ("method", args.decode_method),
+            ("self_transition", args.decode_self_transition),
+            ("median_frames", args.decode_median_frames),
+            ("unknown_chords", args.decode_unknown_chords),
+            ("joint_bass", args.decode_joint_bass),
+            ("refine_boundaries", args.decode_refine_boundaries),
+            ("bass_onset_frames", args.decode_bass_onset_frames),
+            ("silence_db", args.decode_silence_db),
+        )
+        if v is not None
+    }
+    if changes:  # validated as the training flags are, and named as the flags
+        predictor.decode = merge_config(predictor.decode, changes, source="command line", path="decode.")
+    return predictor
+
+
+def _print_to_stderr(message: str) -> None:
+    print(message, file=sys.stderr)

@@ -1,0 +1,24 @@
+"""Callbacks: behaviour that runs after the compiled step, at named points of the loop.
+
+A callback sees results, never the graph: the Trainer calls its hooks in Python between steps.
+Hooks receive `(trainer, module, ...)`; any state a callback needs after a resume goes through
+`state_dict()` / `load_state_dict()` and is stored in the checkpoint's trainer_state.json.
+"""
+
+from audiotrain.train.callback import Callback
+from audiotrain.train.callbacks.early_stopping import EarlyStopping
+from audiotrain.train.callbacks.gradient_clipper import GradientClipper
+from audiotrain.train.callbacks.lr_monitor import LearningRateMonitor
+from audiotrain.train.callbacks.model_checkpoint import ModelCheckpoint
+from audiotrain.train.prediction_writer import BasePredictionWriter
+from audiotrain.train.progress import ProgressBar
+
+__all__ = [
+    "BasePredictionWriter",
+    "Callback",
+    "EarlyStopping",
+    "GradientClipper",
+    "LearningRateMonitor",
+    "ModelCheckpoint",
+    "ProgressBar",
+]

@@ -1,0 +1,113 @@
+"""What ModelCheckpoint and EarlyStopping share: checking their arguments and saved state, finding the
+monitored metric, and ranking its values.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import math
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from audiotrain.train.callback import Callback
+
+if TYPE_CHECKING:
+    from audiotrain.train.trainer import Trainer
+
+
+def _is_score(value: Any) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+#: What `_check_state` accepts for each kind of field, and how it says so.
+_STATE_KINDS = {
+    "path": (lambda v: v is None or isinstance(v, str), "a path (a string) or null"),
+    "score": (_is_score, "a number or null"),
+    "count": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "an int >= 0"),
+    "epoch": (
+        lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0),
+        "an int >= 0 or null",
+    ),
+}
+
+
+def _check_state(owner: str, state: Any, **kinds: str) -> None:
+    """Refuse a callback state of the wrong shape now, naming the field (the Trainer names the file it came
+    from), rather than restoring it unchecked to fail mid-fit, an epoch later, in a comparison."""
+    if not isinstance(state, dict):
+        raise ValueError(f"the {owner} state must be an object, got {type(state).__name__}")
+    for name, kind in kinds.items():
+        accepts, what = _STATE_KINDS[kind]
+        if name in state and not accepts(state[name]):
+            raise ValueError(f"the {owner} state's {name!r} must be {what}, got {state[name]!r}")
+
+
+def _check_mode(mode: str, owner: str) -> None:
+    if mode not in ("min", "max"):
+        raise ValueError(f"{owner}: mode must be 'min' or 'max', got {mode!r}")
+
+
+def _fit_of_another_trainer(callback: Callback, trainer: Trainer) -> bool:
+    """Whether `callback`, now set up for a fit of `trainer`, last ran in the fit of another Trainer (a
+    notebook cell re-run with the callback object an earlier cell made): the run state it holds (best
+    scores, tracked checkpoints, patience) is that other run's. Records `trainer` as the one it runs in.
+    A fit of the same Trainer again (after raising max_epochs) continues its run, state and all."""
+    previous = getattr(callback, "_fitted_in", None)
+    callback._fitted_in = weakref.ref(trainer)
+    return previous is not None and previous() is not trainer
+
+
+def _is_better(value: float, best: float | None, mode: str, min_delta: float = 0.0) -> bool:
+    if best is None:  # (as Lightning's start from +-inf: a NaN is never an improvement, not even the first)
+        return not math.isnan(value)
+    return value < best - min_delta if mode == "min" else value > best + min_delta
+
+
+def _acts_after_validations(trainer: Trainer) -> bool:
+    """Whether callbacks that monitor a metric act after each validation rather than at each epoch end, as
+    Lightning's do: when `fit` validates other than once at every epoch end (`val_check_interval` below 1.0
+    or an int, or `check_val_every_n_epoch` above 1). An epoch end without a validation would find no
+    validation metric yet, or rank the previous validation's score a second time."""
+    skips_epochs = trainer.val_dataloaders is not None and trainer.check_val_every_n_epoch != 1
+    return trainer.validates_within_epochs or (trainer.fitting and skips_epochs)
+
+
+def _metric(trainer: Trainer, name: str, owner: str, forced: str = "") -> float:
+    """`name`'s value now, or a KeyError naming the cause. `forced`: the owner's argument that makes it act
+    at every epoch end (`check_on_train_epoch_end=True`), where a validation metric can be missing."""
+    metrics = trainer.callback_metrics
+    if name not in metrics:
+        available = ", ".join(sorted(metrics)) or "none yet"
+        close = difflib.get_close_matches(name, sorted(metrics), n=1)
+        stem = name.removesuffix("_epoch")
+        no_validation_yet = name.startswith("val_") and not any(m.startswith("val_") for m in metrics)
+        if no_validation_yet and trainer.val_dataloaders is None:
+            hint = " (it is a validation metric: pass a val_loader to fit)"
+        elif no_validation_yet and _acts_after_validations(trainer):
+            hint = f" (it is a validation metric and no validation has run yet: {_schedule(trainer)}"
+            hint += f"; {owner}({forced}) acts at every epoch end: leave it out)" if forced else ")"
+        elif stem != name and (stem in metrics or f"{stem}_step" in metrics):
+            # Not `<stem>_step`, the closest name: the per-step value is not what an epoch mean monitors.
+            hint = f" (the epoch mean of {stem!r}: it is there once a training epoch has ended)"
+        else:
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise KeyError(f"{owner}: monitored metric {name!r} was not logged{hint}; available: {available}")
+    return float(metrics[name])
+
+
+def _schedule(trainer: Trainer) -> str:
+    """When `fit` validates, in the Trainer's arguments."""
+    interval, every = trainer.val_check_interval, trainer.check_val_every_n_epoch
+    if every is None:
+        return f"Trainer(val_check_interval={interval}) validates every {interval} training batches"
+    return (
+        f"Trainer(check_val_every_n_epoch={every}) validates in one epoch out of {every}, the first time in "
+        f"epoch {every - 1}"
+    )
+
+
+def _arguments(cls: type) -> list[str]:
+    """The keyword arguments `cls()` takes by name (for "did you mean")."""
+    parameters = inspect.signature(cls.__init__).parameters.values()
+    return [p.name for p in parameters if p.name != "self" and p.kind is not p.VAR_KEYWORD]

@@ -1,0 +1,196 @@
+"""`EarlyStopping`: stop `fit` when the monitored metric stops improving."""
+
+from __future__ import annotations
+
+import math
+import warnings
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from audiotrain.train import flags
+from audiotrain.train.callback import Callback
+from audiotrain.train.callbacks._monitor import (
+    _acts_after_validations,
+    _arguments,
+    _check_mode,
+    _check_state,
+    _fit_of_another_trainer,
+    _is_better,
+    _is_score,
+    _metric,
+)
+
+if TYPE_CHECKING:
+    from audiotrain.train.trainer import Trainer
+
+
+class EarlyStopping(Callback):
+    """Stop `fit` when `monitor` has not improved by more than `min_delta` for `patience` checks.
+
+    The check runs at the end of every training epoch (after that epoch's validation). When `fit`
+    validates other than once at every epoch end (`val_check_interval` below 1.0 or an int number of
+    batches, or `check_val_every_n_epoch` above 1) it runs after each validation instead, as Lightning
+    does, so `patience` counts validations: it never counts one validation twice nor looks for a
+    validation metric before the first validation. `check_on_train_epoch_end=True` or `False` forces
+    either.
+
+    `min_delta` is used as given, as in Lightning: a value counts as an improvement when it beats the best
+    by more than `min_delta` in the direction of `mode` (below `best - min_delta` for "min", above
+    `best + min_delta` for "max"). A negative `min_delta` therefore loosens the test: a value up to
+    `|min_delta|` worse than the best still counts as an improvement and becomes the new best. Pass a
+    positive value to require a minimum improvement whatever the mode (a warning says so when it is
+    negative). A NaN is never an improvement (with `check_finite=False`; by default it stops the fit).
+
+    Lightning's other arguments: `strict=False` skips a check where `monitor` was not logged, with one
+    warning (True: an error naming the cause); `stopping_threshold` stops as soon as the value is better
+    than it, `divergence_threshold` as soon as it is worse. `verbose=True` prints each improvement and
+    the reason of a stop, as Lightning's; `stop_reason` holds that reason after a stop.
+    """
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        patience: int = 3,
+        min_delta: float = 0.0,
+        mode: str = "min",
+        verbose: bool = False,
+        check_finite: bool = True,
+        check_on_train_epoch_end: bool | None = None,
+        strict: bool = True,
+        stopping_threshold: float | None = None,
+        divergence_threshold: float | None = None,
+        **lightning_args: Any,
+    ):
+        flags.lightning_only(
+            lightning_args,
+            _arguments(EarlyStopping),
+            "EarlyStopping",
+            _EARLY_STOPPING_LIGHTNING_ONLY,
+            "argument",
+        )
+        _check_mode(mode, "EarlyStopping")
+        if patience < 0:
+            raise ValueError(f"EarlyStopping: patience must be >= 0, got {patience}")
+        for name, value in (
+            ("stopping_threshold", stopping_threshold),
+            ("divergence_threshold", divergence_threshold),
+        ):
+            if value is not None and not (_is_score(value) and math.isfinite(value)):
+                raise ValueError(f"EarlyStopping: {name} must be a finite number or None, got {value!r}")
+        if min_delta < 0:
+            better = "below best + " if mode == "min" else "above best - "
+            warnings.warn(
+                f"EarlyStopping(min_delta={min_delta}): a negative min_delta counts values up to "
+                f"{-min_delta} worse than the best as improvements (any value {better}{-min_delta}), as in "
+                f"Lightning; pass min_delta={-min_delta} to require an improvement of at least {-min_delta}",
+                stacklevel=2,
+            )
+        self.monitor, self.patience, self.min_delta, self.mode = monitor, patience, float(min_delta), mode
+        self.verbose, self.check_finite, self.strict = verbose, check_finite, bool(strict)
+        self.stopping_threshold, self.divergence_threshold = stopping_threshold, divergence_threshold
+        self.check_on_train_epoch_end = check_on_train_epoch_end
+        self.wait_count = 0
+        self.best_score: float | None = None  # None: nothing yet (Lightning's +-inf)
+        self.stopped_epoch: int | None = None
+        self.stop_reason = ""
+        self._warned_missing = False
+        self._fitted_in: weakref.ref | None = None  # the Trainer whose fit the state above belongs to
+
+    @property
+    def state_key(self) -> str:
+        return f"EarlyStopping[{self.monitor},{self.mode}]"
+
+    def setup(self, trainer, module, stage) -> None:
+        self._warned_missing = False
+        if stage == "fit" and _fit_of_another_trainer(self, trainer):
+            # Another Trainer's run: its best score and patience must not stop this one at its first check.
+            self.wait_count, self.best_score, self.stopped_epoch, self.stop_reason = 0, None, None, ""
+
+    def _checks_at_epoch_end(self, trainer: Trainer) -> bool:
+        if self.check_on_train_epoch_end is not None:
+            return self.check_on_train_epoch_end
+        return not _acts_after_validations(trainer)
+
+    def on_train_epoch_end(self, trainer, module) -> None:
+        if not trainer.fast_dev_run and self._checks_at_epoch_end(trainer):
+            self._check(trainer, "epochs")
+
+    def on_validation_end(self, trainer, module) -> None:
+        if trainer.sanity_checking or trainer.fast_dev_run or not trainer.fitting:
+            return
+        if not self._checks_at_epoch_end(trainer):
+            self._check(trainer, "validations")
+
+    def _check(self, trainer: Trainer, unit: str) -> None:
+        if not self.strict and self.monitor not in trainer.callback_metrics:
+            if not self._warned_missing:
+                self._warned_missing = True
+                warnings.warn(
+                    f"EarlyStopping(monitor={self.monitor!r}, strict=False): {self.monitor!r} was not logged "
+                    f"(available: {', '.join(sorted(trainer.callback_metrics)) or 'none yet'}); checks are "
+                    "skipped while it is missing",
+                    stacklevel=2,
+                )
+            return
+        forced = "check_on_train_epoch_end=True" if self.check_on_train_epoch_end else ""
+        value = _metric(trainer, self.monitor, "EarlyStopping", forced)
+        better, worse = ("<", ">") if self.mode == "min" else (">", "<")
+        stop, diverge = self.stopping_threshold, self.divergence_threshold
+        # In Lightning's order: a stop for a non-finite value or a threshold before any improvement.
+        if self.check_finite and not math.isfinite(value):
+            self._stop(trainer, f"{self.monitor} = {value} is not finite")
+        elif stop is not None and _is_better(value, stop, self.mode):
+            self._stop(trainer, f"stopping threshold reached: {self.monitor} = {value:.6g} {better} {stop}")
+        elif diverge is not None and _is_better(diverge, value, self.mode):
+            self._stop(
+                trainer, f"divergence threshold reached: {self.monitor} = {value:.6g} {worse} {diverge}"
+            )
+        elif _is_better(value, self.best_score, self.mode, self.min_delta):
+            if self.verbose:  # (Lightning's words)
+                trainer.print(
+                    f"Metric {self.monitor} improved. New best score: {value:.3f}"
+                    if self.best_score is None
+                    else f"Metric {self.monitor} improved by {abs(self.best_score - value):.3f} >= "
+                    f"min_delta = {abs(self.min_delta)}. New best score: {value:.3f}"
+                )
+            self.best_score, self.wait_count = value, 0
+        else:
+            self.wait_count += 1
+            if self.wait_count >= self.patience:
+                self._stop(
+                    trainer,
+                    f"{self.monitor} did not improve by more than {self.min_delta} for {self.wait_count} "
+                    f"{unit} (best {self._best()})",
+                )
+
+    def _best(self) -> str:
+        return "none yet" if self.best_score is None else f"{self.best_score:.6g}"
+
+    def _stop(self, trainer: Trainer, reason: str) -> None:
+        trainer.should_stop = True
+        self.stopped_epoch = trainer.current_epoch
+        self.stop_reason = reason
+        if self.verbose:
+            trainer.print(f"EarlyStopping at epoch {trainer.current_epoch}: {reason}")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "wait_count": self.wait_count,
+            "best_score": self.best_score,
+            "stopped_epoch": self.stopped_epoch,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        _check_state("EarlyStopping", state, wait_count="count", best_score="score", stopped_epoch="epoch")
+        self.wait_count = state.get("wait_count", 0)
+        self.best_score = state.get("best_score")
+        self.stopped_epoch = state.get("stopped_epoch")
+
+
+# Lightning's EarlyStopping arguments without a counterpart here (as `flags.lightning_only`'s).
+_EARLY_STOPPING_LIGHTNING_ONLY: dict[str, tuple[tuple, str]] = {
+    "log_rank_zero_only": (
+        (True,),
+        "EarlyStopping prints from rank 0 only (trainer.print); every rank takes the stop decision together",
+    ),
+}

@@ -1,0 +1,77 @@
+"""`LearningRateMonitor`: log the optimizer's learning rate (and momentum, weight decay)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from audiotrain.train.callback import Callback
+
+import mlx.core as mx
+import mlx.optimizers as optim
+
+if TYPE_CHECKING:
+    from audiotrain.train.trainer import Trainer
+
+
+class LearningRateMonitor(Callback):
+    """Log the optimizer's learning rate as `lr-<Optimizer>`, or under the "name" of the lr_scheduler dict
+    `configure_optimizers` returned (as in Lightning).
+
+    `logging_interval`: "step" logs at every logging interval the rate the last update used; "epoch" logs
+    at each epoch's start the rate its first update will use; None (Lightning's default: the schedule's
+    interval) is "step" (an "epoch" schedule's rate then repeats within an epoch). `log_momentum` adds
+    `<name>-momentum` (Adam's first beta, SGD's momentum, 0 for an optimizer without) and
+    `log_weight_decay` adds `<name>-weight_decay`, as Lightning's. The optimizers of a `MultiOptimizer`
+    are its parameter groups: `<name>/pg1`, `<name>/pg2`, ... (Lightning's names for parameter groups).
+
+    With a monitor attached the Trainer leaves out its own `learning_rate` series, so that loggers hold
+    the learning rate once, under this name (as in Lightning, where only the monitor logs it). The
+    history's `learning_rate` column stays.
+    """
+
+    logs_learning_rate = True  # the Trainer's cue to leave out its own `learning_rate` series
+
+    def __init__(
+        self, logging_interval: str | None = None, log_momentum: bool = False, log_weight_decay: bool = False
+    ):
+        if logging_interval not in (None, "step", "epoch"):
+            raise ValueError(
+                "LearningRateMonitor: logging_interval must be 'step', 'epoch' or None (Lightning's "
+                f"default: the schedule's interval, here 'step'), got {logging_interval!r}"
+            )
+        self.logging_interval = logging_interval or "step"
+        self.log_momentum, self.log_weight_decay = bool(log_momentum), bool(log_weight_decay)
+
+    def _log(self, trainer: Trainer, upcoming: bool) -> None:
+        optimizer, config = trainer.optimizer, trainer.optimizer_config
+        name = (config.lr_log_name if config else None) or f"lr-{type(optimizer).__name__}"
+        groups = optimizer.optimizers if isinstance(optimizer, optim.MultiOptimizer) else [optimizer]
+        values = {}
+        for i, group in enumerate(groups):
+            suffix = f"/pg{i + 1}" if len(groups) > 1 else ""
+            values[name + suffix] = _learning_rate(group, upcoming)
+            if self.log_momentum:
+                betas = getattr(group, "betas", None)
+                values[f"{name}-momentum{suffix}"] = float(
+                    betas[0] if betas else getattr(group, "momentum", 0.0)
+                )
+            if self.log_weight_decay:
+                values[f"{name}-weight_decay{suffix}"] = float(getattr(group, "weight_decay", 0.0))
+        trainer.log_metrics(values, step=trainer.global_step)
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        if self.logging_interval == "step" and outputs.get("stepped") and trainer.is_logging_step():
+            self._log(trainer, upcoming=False)
+
+    def on_train_epoch_start(self, trainer, module) -> None:
+        if self.logging_interval == "epoch":
+            self._log(trainer, upcoming=True)
+
+
+def _learning_rate(optimizer: optim.Optimizer, upcoming: bool) -> float:
+    """The rate the optimizer's last update used, or (`upcoming`) the rate its next update will use: MLX
+    evaluates a schedule at the step counter before incrementing it, so until the next update the state
+    holds the last one's."""
+    schedule = optimizer._schedulers.get("learning_rate") if upcoming else None
+    rate = schedule(optimizer.step) if schedule is not None else optimizer.learning_rate
+    return float(rate.item() if isinstance(rate, mx.array) else rate)
