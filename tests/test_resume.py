@@ -348,7 +348,10 @@ def test_ctrl_c_with_checkpointing_off_saves_nothing_as_lightning(tmp_path, monk
     assert trainer.interrupted and trainer.global_step == 3
     assert trainer.interrupted_checkpoint is None
     assert not (tmp_path / "logs" / "checkpoints").exists()
-    assert "no checkpoint saved (enable_checkpointing=False)" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert "no checkpoint saved (enable_checkpointing=False)" in said
+    assert "Interrupted: stopping after this step or validation batch (Ctrl-C again to abort at once)" in said
+    assert "saving a checkpoint" not in said
     with pytest.warns(UserWarning, match="enable_checkpointing=True"):  # a fit again says how to resume
         trainer.fit(module, make_batches())
 

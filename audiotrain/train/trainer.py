@@ -1303,19 +1303,22 @@ class Trainer:
         name = stop_signal_name(signum)
         heard = "Interrupted" if name == "Ctrl-C" else f"Interrupted by {name}"
         again = "Ctrl-C again" if name == "Ctrl-C" else f"{name} or Ctrl-C again"
+        # (With enable_checkpointing=False a stop saves nothing, as in Lightning: the lines say so.)
+        save, abort = (
+            (" and save a checkpoint", "abort without saving")
+            if self.enable_checkpointing
+            else ("", "abort at once")
+        )
         if self.world_size > 1:
             self._stop_requested = True
             self.print(
                 f"\n{heard}: the {self.world_size} processes stop together within "
-                f"{self.log_every_n_steps} training steps (or at the epoch's end) and save a checkpoint "
-                f"({again} to abort without saving)"
+                f"{self.log_every_n_steps} training steps (or at the epoch's end){save} ({again} to {abort})"
             )
             return False
         self.interrupted = True
-        self.print(
-            f"\n{heard}: saving a checkpoint after this step or validation batch "
-            f"({again} to abort without saving)"
-        )
+        what = "saving a checkpoint" if self.enable_checkpointing else "stopping"
+        self.print(f"\n{heard}: {what} after this step or validation batch ({again} to {abort})")
         return False
 
     def _agree_across_ranks(self) -> None:
