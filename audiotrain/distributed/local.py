@@ -431,6 +431,12 @@ def run_local_job(
     status = 128 - status if status < 0 else status
     if heard and status in {130, *stopped}:  # the ranks stopped on its stand-in: report what this one heard
         return 128 + heard[0]
+    if not heard and start.passing_failure():  # no rank ever ran: nothing of theirs to point at
+        log(
+            f"audiotrain: mpirun's PMIx server did not start in {START_ATTEMPTS} tries (Open MPI's words are "
+            f"above); no rank ran. Run the command again, or in one process ({flag} 1)"
+        )
+        return status
     if status != 0 and not heard and not explained.seen:  # a launcher that exits non-zero always says why
         for line in _unexplained_exit(status, banners.dropped, left, flag):
             log(line)
