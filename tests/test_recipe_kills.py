@@ -108,7 +108,7 @@ def test_a_run_killed_before_its_evaluation_finishes_it_on_resume(where, cache, 
     # naming evaluate too; with more epochs it is a resume that trains.
     assert chords.main([*argv, "--resume", str(run_dir / "checkpoints" / "last")]) == 2
     err = capsys.readouterr().err
-    assert "leaves none to train" in err and "evaluate --checkpoint" in err
+    assert "leaves none to train" in err and "evaluate --checkpoint" in err and "--test_songs_of" in err
     capsys.readouterr()
     more = [
         *argv,

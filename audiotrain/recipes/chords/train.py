@@ -811,8 +811,8 @@ def _check_epochs_left(folder: Path, state: dict, num_epochs: int) -> None:
         raise ValueError(
             f"cannot resume from {folder}: it has trained {done} epochs, and "
             f"--num_epochs {num_epochs} leaves none to train; raise --num_epochs to train further, score it "
-            f"on held-out songs (evaluate --checkpoint {folder} --data SONGS -o OUT), or transcribe with it as "
-            "it is (predict --checkpoint)"
+            f"on the songs its run held out (evaluate --checkpoint {folder} --data SONGS --test_songs_of "
+            f"{folder} -o OUT), or transcribe with it as it is (predict --checkpoint)"
         )
 
 
