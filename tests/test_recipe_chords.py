@@ -1,8 +1,11 @@
 """The chord recipe from the user's side: config and flags, the task on the Trainer, and the CLI end to end."""
 
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from audiotrain.chords.lab import read_annotation, read_lab, write_jams
@@ -464,6 +467,45 @@ def test_a_finished_run_folder_is_refused_and_overwrite_replaces_only_its_output
     )
     assert "--overwrite: removed the previous run's" in capsys.readouterr().out
     assert (copy / "notes.txt").read_text() == "mine" and not (copy / "checkpoints" / "stale").exists()
+
+
+def test_overwrite_is_refused_while_a_run_whose_fit_ended_still_scores_its_held_out_songs(
+    tiny_run, tmp_path, monkeypatch
+):
+    # Run A's fit has ended (its lock on checkpoints/ is released) and A scores its held-out songs, which
+    # takes minutes on real songs; B (another process) is started into A's run folder with --overwrite.
+    # B removed A's checkpoints, and A then wrote its scores into B's run.
+    root, _ = tiny_run
+    run_dir = tmp_path / "run"
+    overwrite_by_another_process = (
+        "import sys; from pathlib import Path; from audiotrain.recipes._run import clear_run_outputs; "
+        "clear_run_outputs(Path(sys.argv[1]), ['config.json', 'checkpoints', 'history.json'])"
+    )
+    tried = []
+    scoring = chords_train._evaluate_held_out
+
+    def scoring_while_b_overwrites(*args, **kwargs):
+        tried.append(
+            subprocess.run(
+                [sys.executable, "-c", overwrite_by_another_process, str(run_dir)],
+                capture_output=True,
+                text=True,
+            )
+        )
+        return scoring(*args, **kwargs)
+
+    monkeypatch.setattr(chords_train, "_evaluate_held_out", scoring_while_b_overwrites)
+    assert chords.main([*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(run_dir)]) == 0
+    assert tried[0].returncode != 0, tried[0].stdout
+    assert re.search(
+        rf"--overwrite: {run_dir} is in use: the run of process {os.getpid()} on host .* is still running "
+        r"there \(training, evaluating or exporting\); nothing was removed",
+        tried[0].stderr,
+    ), tried[0].stderr
+    assert (run_dir / "checkpoints" / "best").is_dir() and (run_dir / "evaluation" / "scores.json").is_file()
+    # The claim ends with the command: nothing of it is left, and --overwrite may replace the run now.
+    assert not (run_dir / ckpt.CLAIM_FILE).exists()
+    assert subprocess.run([sys.executable, "-c", overwrite_by_another_process, str(run_dir)]).returncode == 0
 
 
 def test_train_on_a_folder_and_resume(tiny_run, tmp_path, capsys):

@@ -97,6 +97,32 @@ def test_overwrite_of_a_run_still_training_is_refused_before_anything_is_removed
     assert list(run.iterdir()) == []
 
 
+def test_overwrite_of_a_run_folder_another_live_process_claims_is_refused(tmp_path):
+    # Run A (another process) has ended its fit, so no fit lock is held, but it still scores and exports
+    # into its run folder, which it claims until its command ends.
+    run = tmp_path / "run"
+    (run / "checkpoints" / "best").mkdir(parents=True)
+    (run / "config.json").write_text("{}")
+    a = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; "
+         "from audiotrain.recipes._run import claim_run_folder; claim_run_folder(Path(sys.argv[1])); "
+         "print('claimed', flush=True); time.sleep(60)", str(run)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert a.stdout.readline().strip() == "claimed"
+        with pytest.raises(FolderInUseError, match=rf"--overwrite: {run} is in use: the run of process {a.pid} "
+                           r"on host .* is still running there.*nothing was removed"):  # fmt: skip
+            clear_run_outputs(run, ("config.json", "checkpoints"), print)
+        assert (run / "checkpoints" / "best").is_dir() and (run / "config.json").is_file()
+    finally:
+        a.kill()
+        a.wait()
+    # A killed run left its claim file unlocked: it does not hold, and --overwrite replaces the run.
+    clear_run_outputs(run, ("config.json", "checkpoints"), print)
+    assert not (run / "config.json").exists() and not (run / "checkpoints").exists()
+
+
 def test_a_checkpoint_folder_of_another_run_is_refused(tmp_path):
     other = tmp_path / "other" / "checkpoints"
     (other / "last").mkdir(parents=True)

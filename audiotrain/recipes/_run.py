@@ -26,6 +26,7 @@ config, the versions, the command line) and the resume command printed after a C
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shlex
@@ -260,6 +261,7 @@ def forget_run_that_never_trained(folder: Path, written: Iterable[str]) -> None:
         found = list(folder.iterdir())
     except OSError:
         return
+    found = [path for path in found if path.name != ckpt.CLAIM_FILE]  # (the run's own claim, still held)
     if found and all(path.name in names and path.is_file() for path in found):
         for path in found:
             path.unlink(missing_ok=True)
@@ -315,9 +317,17 @@ def clear_run_outputs(
 
 
 def refuse_outputs_in_use(folder: Path, outputs: Iterable[str], asked_by: str) -> None:
-    """`ckpt.FolderInUseError` when a live fit of another process claims a checkpoint folder among (or
-    below) `outputs` of `folder`: removing its files would not stop it, and it would go on writing into the
-    run that replaces it."""
+    """`ckpt.FolderInUseError` when another live process's run claims `folder` (`claim_run_folder`: from its
+    opening to the command's end, its evaluation and export too), or its fit a checkpoint folder among (or
+    below) `outputs`: removing its files would not stop it, and it would go on writing into the run that
+    replaces it."""
+    owner = ckpt.live_claim_owner(folder)
+    if owner is not None:
+        raise ckpt.FolderInUseError(
+            f"{asked_by}: {folder} is in use: {owner} is still running there (training, evaluating or "
+            "exporting); nothing was removed. Wait for that run to end (or stop it), or choose another run "
+            "folder"
+        )
     for name in outputs:
         path = folder / name
         if not path.is_dir() or path.is_symlink():
@@ -332,6 +342,38 @@ def refuse_outputs_in_use(folder: Path, outputs: Iterable[str], asked_by: str) -
                     f"checkpoints in {where}); nothing was removed. Wait for that run to end (or stop it), or "
                     "choose another run folder"
                 )
+
+
+#: Run folders this process claims (`claim_run_folder`), in the order claimed.
+_run_claims: list[Path] = []
+
+
+def claim_run_folder(folder: Path) -> None:
+    """Claim `folder` for this process's run (a lock file there; `ckpt.claim_folder`) until the end of the
+    `holding_run_folders` block around the command: ``--overwrite`` of another process is refused meanwhile
+    (`clear_run_outputs`), also after the fit (whose own lock covers only the training) while the run still
+    evaluates and exports into it. A claim left by a dead process does not hold (the system drops the lock).
+    The main process's alone: it opens the run folder."""
+    ckpt.claim_folder(folder, f"run folder {folder}", holder="run")
+    _run_claims.append(folder)
+
+
+def release_run_folder(folder: Path) -> None:
+    """End this process's claim on `folder` early (a run folder being put back as it was found)."""
+    if folder in _run_claims:
+        _run_claims.remove(folder)
+        ckpt.release_folder(folder)
+
+
+@contextlib.contextmanager
+def holding_run_folders() -> Iterator[None]:
+    """Release, as the block ends however it ends, the run-folder claims made inside it."""
+    start = len(_run_claims)
+    try:
+        yield
+    finally:
+        while len(_run_claims) > start:
+            ckpt.release_folder(_run_claims.pop())
 
 
 def create_run_folder(folder: Path | None, prefix: str, parent: Path = Path("runs")) -> Path:

@@ -137,14 +137,17 @@ class FolderInUseError(FileExistsError):
 _claims: dict[Path, list] = {}
 
 
-def claim_folder(folder: str | os.PathLike, what: str) -> None:
+def claim_folder(folder: str | os.PathLike, what: str, holder: str = "fit") -> None:
     """Make `folder` this process's to save checkpoints in, until `release_folder`: a fit of another process
     claiming it meanwhile gets `FolderInUseError` naming this process (two fits saving to one folder would
     replace each other's `last` and same-named checkpoints). `what` names the folder for the error.
 
     The claim is an advisory lock on `CLAIM_FILE`, which the system releases when the process ends, however
     it ends: a claim left by a dead process is taken over. Fits of one process share its claim (two
-    ModelCheckpoints of a Trainer may save to one folder; a notebook fits again after an error)."""
+    ModelCheckpoints of a Trainer may save to one folder; a notebook fits again after an error).
+
+    `holder` names what holds the claim in the owner's words: "fit", or "run" for a recipe's run folder,
+    claimed for the whole command (its training, evaluation and export)."""
     folder = Path(folder)
     if folder in _claims:
         _claims[folder][1] += 1
@@ -159,6 +162,10 @@ def claim_folder(folder: str | os.PathLike, what: str) -> None:
         except BlockingIOError:
             owner = _claim_owner(fd)
             os.close(fd)
+            if holder != "fit":
+                raise FolderInUseError(
+                    f"{what} is in use: {owner} writes there; wait for it to end, or choose another folder"
+                ) from None
             raise FolderInUseError(
                 f"{what} is in use: {owner} saves its checkpoints there, and two fits saving to one folder "
                 "replace each other's `last` and same-named checkpoints. Wait for that fit to end, give this "
@@ -173,7 +180,12 @@ def claim_folder(folder: str | os.PathLike, what: str) -> None:
         os.close(fd)  # its owner released it (and removed the file) as we opened it: claim the new one
     os.ftruncate(fd, 0)
     started = time.strftime("%Y-%m-%d %H:%M:%S")
-    os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": started}).encode())
+    os.write(
+        fd,
+        json.dumps(
+            {"pid": os.getpid(), "host": socket.gethostname(), "since": started, "holder": holder}
+        ).encode(),
+    )
     _claims[folder] = [fd, 1, created]
 
 
@@ -204,7 +216,7 @@ def _claim_owner(fd: int) -> str:
     """The process a claim file names, in words ("the fit of process 123 on host h, since ...")."""
     try:
         owner = json.loads(os.pread(fd, 4096, 0))
-        return f"the fit of process {owner['pid']} on host {owner['host']} (since {owner['since']})"
+        return f"the {owner.get('holder', 'fit')} of process {owner['pid']} on host {owner['host']} (since {owner['since']})"
     except (OSError, ValueError, KeyError, TypeError):
         return "a fit of another process"
 

@@ -29,8 +29,16 @@ from pathlib import Path
 from audiotrain._files import read_json_file, write_json_atomically
 from audiotrain.cross_validation import CVResult, grouped_folds
 from audiotrain.datasets.chord_songs import split_group
+from audiotrain.distributed import collectives
 from audiotrain.metrics.chord_scores import CHORD_METRICS
-from audiotrain.recipes._run import check_run_folder, clear_run_outputs, newest_checkpoint, shell_command
+from audiotrain.recipes._run import (
+    check_run_folder,
+    claim_run_folder,
+    clear_run_outputs,
+    holding_run_folders,
+    newest_checkpoint,
+    shell_command,
+)
 from audiotrain.recipes.chords.config import TrainingConfig
 from audiotrain.recipes.chords.data import (
     DATA_REPORT,
@@ -119,6 +127,17 @@ def run_cross_validation(
 ) -> CVResult:
     """Train and evaluate ``folds`` folds grouped by song; see the module docstring for what is written.
 
+    The run folder is this process's (`claim_run_folder`) from its opening until the last fold is scored:
+    ``--overwrite`` of another process is refused meanwhile, also while a fold is being scored."""
+    with holding_run_folders():
+        return _run_cross_validation(config, run_dir, folds, log, overwrite, resume)
+
+
+def _run_cross_validation(
+    config: TrainingConfig, run_dir: str | Path, folds: int, log, overwrite: bool, resume: bool
+) -> CVResult:
+    """`run_cross_validation`, inside its claim of the run folder.
+
     A `run_dir` holding files is refused unless `overwrite` (which removes what a cv run writes there, and
     nothing else) or `resume` (which continues the cv run there: finished folds are kept, the first unfinished
     one resumes from its newest checkpoint). Raises `CrossValidationInterrupted` when Ctrl-C stops a fold."""
@@ -146,6 +165,9 @@ def run_cross_validation(
     splits = song_folds(songs, folds, config.data.val_fraction, config.seed, source, by)
     if replace:
         clear_run_outputs(run_dir, cv_outputs(run_dir), log)
+    if collectives.is_main_process():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        claim_run_folder(run_dir)
     oof = run_dir / "oof"
     oof.mkdir(parents=True, exist_ok=True)
     if data_report:

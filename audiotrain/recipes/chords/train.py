@@ -31,10 +31,13 @@ from audiotrain.recipes._run import (
     check_checkpoint_folder,
     check_resume_folder,
     check_run_folder,
+    claim_run_folder,
     clear_run_outputs,
     create_run_folder,
     forget_run_that_never_trained,
+    holding_run_folders,
     is_inside,
+    release_run_folder,
     shell_command,
     write_run_record,
 )
@@ -158,6 +161,7 @@ class _UnusedRunFolder:
                 record.write_bytes(self.record_before)
             return f"stopped ({signal_name}) before training went on: {self.path} is as it was{again}"
         # The run folder held nothing else of these when the run began (or --overwrite removed it).
+        release_run_folder(self.path)  # (its claim file goes: the folder is left as it was found)
         clear_run_outputs(self.path, RUN_OUTPUTS, log=_silent)
         if self.made:
             with contextlib.suppress(OSError):  # (a file put there meanwhile: left as it is)
@@ -286,7 +290,7 @@ def run_training(
     (or a resumed run's as it was), during training it saves a checkpoint, after it the run folder is whole
     but for the evaluation; each time one line says what is left and how to go on."""
     held = HeldStop()
-    with stop_on_signals(held.hear):
+    with holding_run_folders(), stop_on_signals(held.hear):
         try:
             return _run_training(
                 config, run_dir, splits, resume, log, overwrite, init_from, resume_unrecorded_demo, held
@@ -339,6 +343,8 @@ def _run_training(
     trained = _left_to_evaluate(run_dir, config.num_epochs, state) if continuing else None
     if trained is not None:  # killed after its training ended: what is left is what an unstopped run did next
         log(f"{run_dir}: its training ended earlier; its held-out songs are scored now with {trained}")
+        if main:
+            claim_run_folder(run_dir)
         resumed = (resume_folder, recorded) if recorded is not None else None
         return evaluate_trained_run(config, run_dir, splits, trained, log, resumed)
     from_demo = splits is None and not config.data.data_dir
@@ -893,6 +899,7 @@ def _open_run_folder(
         if replace:
             clear_run_outputs(run_dir, RUN_OUTPUTS, log)
         folder = create_run_folder(run_dir, "chords", DEFAULT_PARENT)
+        claim_run_folder(folder)  # until the command ends: its evaluation writes here after the fit
         write_run_record(
             folder / "config.json",
             config.to_dict(),

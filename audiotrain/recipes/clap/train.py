@@ -32,8 +32,10 @@ from audiotrain.recipes._run import (
     check_can_write,
     check_resume_folder,
     check_run_folder,
+    claim_run_folder,
     clear_run_outputs,
     create_run_folder,
+    holding_run_folders,
     is_inside,
     resume_command,
     shell_command,
@@ -163,7 +165,8 @@ def run(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold | N
     other ranks train with it (--train.batch_size is per process, or the whole job's in the recipe's own
     local processes) and return after the fit."""
     if collectives.is_main_process():
-        return run_job(cfg, argv, fold)
+        with holding_run_folders():  # (the run folder's claim, `claim_run_folder`, ends with the command)
+            return run_job(cfg, argv, fold)
     with contextlib.redirect_stdout(io.StringIO()):
         return run_job(cfg, argv, fold)
 
@@ -496,6 +499,7 @@ def _open_run_folder(out: Path | None, replace: bool, continuing: bool, demo: bo
         if replace:
             clear_run_outputs(out, RUN_OUTPUTS)
         folder = create_run_folder(out, "clap-demo" if demo else "clap", DEFAULT_PARENT)
+        claim_run_folder(folder)  # until the command ends: its retrieval scores and export come after the fit
         write_first_file(folder / "data_report.txt", report + "\n", None if continuing else "--out")
         return str(folder)
 
