@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import tempfile
 import uuid
@@ -50,6 +51,23 @@ def write_path_atomically(target: str | Path, write_to: Callable[[Path], object]
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def remove_killed_writes(folder: str | Path, suffixes: Iterable[str]) -> list[Path]:
+    """Remove the temporary files that a killed `write_atomically` of a ``*.SUFFIX`` file left directly in
+    `folder` (``.tmp-<32 hex digits>.SUFFIX``; no other name, so never a user's file), and return them. Only
+    for a folder that no live writer uses: the caller holds it (its run folder's claim)."""
+    pattern = re.compile(rf"{re.escape(TMP_PREFIX)}[0-9a-f]{{32}}\.({'|'.join(map(re.escape, suffixes))})")
+    removed = []
+    try:
+        found = list(Path(folder).iterdir())
+    except OSError:
+        return removed
+    for path in found:
+        if pattern.fullmatch(path.name) and path.is_file() and not path.is_symlink():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def write_text_atomically(target: str | Path, text: str) -> None:

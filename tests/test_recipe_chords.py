@@ -13,6 +13,7 @@ from audiotrain.datasets.chord_demo import generate_demo_songs
 from audiotrain.datasets.chord_songs import SongEntry
 from audiotrain.metrics.tracker import MetricsTracker
 from audiotrain.models.chord_model import ChordModelConfig
+from audiotrain.recipes._run import clear_run_outputs
 from audiotrain.recipes.chords import cli as chords
 from audiotrain.recipes.chords import train as chords_train
 from audiotrain.recipes.chords.config import ChordDataConfig, ChordFeatureConfig, TrainingConfig
@@ -506,6 +507,32 @@ def test_overwrite_is_refused_while_a_run_whose_fit_ended_still_scores_its_held_
     # The claim ends with the command: nothing of it is left, and --overwrite may replace the run now.
     assert not (run_dir / ckpt.CLAIM_FILE).exists()
     assert subprocess.run([sys.executable, "-c", overwrite_by_another_process, str(run_dir)]).returncode == 0
+
+
+def test_temporary_plot_files_of_a_killed_run_go_with_the_resume_that_finishes_it_and_with_overwrite(
+    tiny_run, tmp_path
+):
+    # Run A was killed (SIGKILL) while writing its confusion matrix (its evaluation unfinished), and in an
+    # earlier life while writing training_curves.png: each write left its hidden temporary file.
+    root, run_dir = tiny_run
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    (copy / "evaluation" / "confusion_matrix.png").unlink()
+    killed_plots = [copy / f".tmp-{'a' * 32}.png", copy / "evaluation" / f".tmp-{'b' * 32}.png"]
+    for path in killed_plots:
+        path.write_bytes(b"")
+    mine = [copy / ".tmp-notes.png", copy / "evaluation" / ".tmp-keep.txt"]  # not the writer's names
+    for path in mine:
+        path.write_text("mine")
+    flags = [*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(copy)]
+    assert chords.main([*flags, "--resume", str(copy / "checkpoints" / "last")]) == 0
+    assert (copy / "evaluation" / "confusion_matrix.png").is_file()
+    assert not any(path.exists() for path in killed_plots)
+    assert all(path.read_text() == "mine" for path in mine)
+    # A run folder's killed plot write is gone with --overwrite too.
+    killed_plots[0].write_bytes(b"")
+    clear_run_outputs(copy, chords_train.RUN_OUTPUTS, print)
+    assert not killed_plots[0].exists() and mine[0].read_text() == "mine"
 
 
 def test_train_on_a_folder_and_resume(tiny_run, tmp_path, capsys):

@@ -36,7 +36,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from audiotrain._files import create_atomically, probe_writable, write_atomically
+from audiotrain._files import create_atomically, probe_writable, remove_killed_writes, write_atomically
 from audiotrain._system import (
     KERNEL_SPACE_NEEDED,
     mlx_kernel_cache,
@@ -293,6 +293,10 @@ def check_checkpoint_folder(folder: Path, run_dir: Path | None, flag: str, resum
     )
 
 
+#: What a run writes atomically into its folder and its evaluation folder (`remove_killed_writes`).
+KILLED_WRITE_SUFFIXES = ("png", "json", "md", "txt", "lab", "jams")
+
+
 def clear_run_outputs(
     folder: Path, outputs: Iterable[str], log: Callable[[str], None] = print, asked_by: str = "--overwrite"
 ) -> None:
@@ -302,6 +306,8 @@ def clear_run_outputs(
     Nothing is removed while a fit of another live process saves checkpoints below them (its run is still
     training): `ckpt.FolderInUseError` naming that process."""
     refuse_outputs_in_use(folder, outputs, asked_by)
+    # A killed write of one of the run's files (a plot, a record) left its temporary file there.
+    remove_killed_writes(folder, KILLED_WRITE_SUFFIXES)
     removed = []
     for name in outputs:
         path = folder / name

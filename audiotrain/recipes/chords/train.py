@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from audiotrain._files import read_json_file, write_atomically
+from audiotrain._files import read_json_file, remove_killed_writes, write_atomically
 from audiotrain._system import KernelCompileError
 from audiotrain.audio import AudioError, get_duration
 from audiotrain.data.loader import position_ends_epoch
@@ -27,6 +27,7 @@ from audiotrain.features.cache import FeatureCache, earlier_cache_note
 from audiotrain.models.chord_loss import ChordRecognitionLoss
 from audiotrain.models.chord_model import ChordModelConfig
 from audiotrain.recipes._run import (
+    KILLED_WRITE_SUFFIXES,
     check_can_write,
     check_checkpoint_folder,
     check_resume_folder,
@@ -494,6 +495,8 @@ def evaluate_trained_run(
     main = collectives.is_main_process()
     if not main:
         log = _silent
+    else:
+        _remove_killed_writes(run_dir)
     try:
         with stop_on_signals(lambda signum: True, same_run=True):
             # The songs as the run had them (without those whose audio does not decode; every rank joins).
@@ -506,6 +509,14 @@ def evaluate_trained_run(
             _stopped_after_training(None, run_dir, checkpoint, splits, config.data, name)
         return RunResult(run_dir, checkpoint, {}, None, 0.0, interrupted=True, trained=True)
     return RunResult(run_dir, checkpoint, history, evaluation, 0.0, trained=True)
+
+
+def _remove_killed_writes(run_dir: Path) -> None:
+    """Remove what a killed write of this run's plots and records left (``.tmp-*``, `remove_killed_writes`)
+    in its folder and its evaluation folder: the run that finishes it writes them again. The run folder is
+    this process's (`claim_run_folder`), so no live writer's file is among them."""
+    for folder in (run_dir, run_dir / "evaluation"):
+        remove_killed_writes(folder, KILLED_WRITE_SUFFIXES)
 
 
 def _write_trained_record(run_dir: Path, checkpoint: Path, global_step: int, num_epochs: int) -> None:
@@ -900,6 +911,7 @@ def _open_run_folder(
             clear_run_outputs(run_dir, RUN_OUTPUTS, log)
         folder = create_run_folder(run_dir, "chords", DEFAULT_PARENT)
         claim_run_folder(folder)  # until the command ends: its evaluation writes here after the fit
+        _remove_killed_writes(folder)
         write_run_record(
             folder / "config.json",
             config.to_dict(),
