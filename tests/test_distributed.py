@@ -212,6 +212,26 @@ def test_the_launcher_exits_non_zero_and_names_the_failing_rank(tmp_path):
     assert "audiotrain launch: rank 1 failed: RuntimeError: boom in rank one" in proc.stderr
 
 
+def test_the_launcher_names_the_exception_of_ranks_that_died_before_audiotrain_could_report_it(tmp_path):
+    # Every rank fails in the script's own imports (no failure hook yet): each printed a traceback, and
+    # the launcher said of each that it had "no error of its own" and was the one the others "lost".
+    proc = run_launcher("import no_such_module_xyz\n", tmp=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert (
+        "audiotrain launch: ranks 0, 1 failed (exit status 1): "
+        "ModuleNotFoundError: No module named 'no_such_module_xyz'" in proc.stderr
+    ), proc.stderr
+    assert "no error of its own" not in proc.stderr and "lost it" not in proc.stderr
+    assert "the ranks' Python has no audiotrain" not in proc.stderr
+    # The first failure of a launch whose command's `python` is not the launcher's: named, with the fix.
+    proc = run_launcher("raise ModuleNotFoundError(\"No module named 'audiotrain'\")\n", tmp=tmp_path)
+    assert "failed (exit status 1): ModuleNotFoundError: No module named 'audiotrain'" in proc.stderr
+    assert (
+        f"the ranks' Python has no audiotrain: `python` in the command is perhaps not the launcher's "
+        f"interpreter ({sys.executable})" in proc.stderr
+    ), proc.stderr
+
+
 def test_the_launcher_exits_0_when_every_rank_succeeds(tmp_path):
     proc = run_launcher(
         "import audiotrain.distributed as dist\ndist.barrier()\nprint('done', dist.rank())\n", tmp=tmp_path

@@ -177,6 +177,9 @@ def run_guarded(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 # mlx.launch's own report when a rank ends: "[WARN] Node with rank 1 exited with code 1" / "was killed".
 _NODE = re.compile(r"Node with rank (\d+) (?:exited with code (-?\d+)|was killed)")
 _FAILED = re.compile(re.escape(FAILED_TAG) + r" (\d+) failed: (.*)")
+#: A traceback's last line ("ModuleNotFoundError: No module named 'x'"), looked for after "Traceback".
+_EXCEPTION_LINE = re.compile(r"[A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit)(?::.*)?")
+_MISSING_AUDIOTRAIN = re.compile(r"ModuleNotFoundError: No module named 'audiotrain[.']")
 
 
 def _mlx_launch() -> str:
@@ -190,15 +193,44 @@ def _mlx_launch() -> str:
 
 
 def summarize(
-    exit_codes: dict[int, int | None], failures: dict[int, str], error_lines: list[str] | None = None
+    exit_codes: dict[int, int | None],
+    failures: dict[int, str],
+    error_lines: list[str] | None = None,
+    exception_lines: list[str] | None = None,
 ) -> list[str]:
     """The launcher's closing lines: first the ranks that failed on their own, then every exit code.
 
     ``exit_codes`` maps a rank to its status (None: killed by mlx.launch); ``failures`` a rank to the
     text after ``failed:`` in its own failure line; ``error_lines`` the ``error: ...`` lines the ranks
-    printed (a recipe's way to report a user error before it exits 2; mlx.launch does not say whose).
+    printed (a recipe's way to report a user error before it exits 2; mlx.launch does not say whose);
+    ``exception_lines`` the last lines of the tracebacks they printed (an uncaught exception outside
+    `install_failure_hook`'s reach: an import in the script, before ``audiotrain`` is imported).
     """
     lines = []
+    ended_alone = [
+        (r, c) for r, c in sorted(exit_codes.items()) if c not in (None, 0, -15) and r not in failures
+    ]
+    if (
+        exception_lines
+        and ended_alone
+        and not error_lines
+        and all(_SECONDARY in t for t in failures.values())
+    ):
+        # Ranks that died of an uncaught exception each failed on their own: none "lost" another.
+        said = "; ".join(dict.fromkeys(exception_lines))
+        ranks = ", ".join(str(r) for r, _ in ended_alone)
+        codes = ", ".join(sorted({str(c) for _, c in ended_alone}))
+        lines.append(
+            f"audiotrain launch: rank{'s' if len(ended_alone) > 1 else ''} {ranks} failed (exit status {codes}): "
+            f"{said}"
+        )
+        if any(_MISSING_AUDIOTRAIN.match(line) for line in exception_lines):
+            lines.append(
+                "audiotrain launch: the ranks' Python has no audiotrain: `python` in the command is perhaps not "
+                f"the launcher's interpreter ({sys.executable}); name that one in the command "
+                f"(-- {sys.executable} ...) or activate its environment"
+            )
+        failures = {**failures, **{r: "" for r, _ in ended_alone}}
     if all(_SECONDARY in text for text in failures.values()):
         # A rank that ended non-zero and printed no failure of its own (sys.exit(n) in a callback, os._exit)
         # is where the job broke: named first, before the ranks that then lost it.
@@ -220,7 +252,8 @@ def summarize(
                 )
     first = sorted(failures, key=lambda r: (_SECONDARY in failures[r], r))
     for r in first:
-        lines.append(f"audiotrain launch: rank {r} failed: {failures[r]}")
+        if failures[r]:  # ("": named above, with the exception it printed)
+            lines.append(f"audiotrain launch: rank {r} failed: {failures[r]}")
     if exit_codes:
         codes = ", ".join(
             f"rank {r}: {'killed' if c is None else c}"
@@ -338,6 +371,8 @@ def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
     exit_codes: dict[int, int | None] = {}
     failures: dict[int, str] = {}
     error_lines: list[str] = []  # the ranks' "error: ..." lines (a recipe's user errors)
+    exception_lines: list[str] = []  # the last lines of the ranks' tracebacks
+    in_traceback = False
     proc: subprocess.Popen | None = None
 
     def send(signum: int) -> None:
@@ -386,6 +421,11 @@ def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
                     failures.setdefault(int(m.group(1)), m.group(2).strip())
                 elif line.startswith("error: "):
                     error_lines.append(line.strip())
+                elif line.startswith("Traceback (most recent call last):"):
+                    in_traceback = True
+                elif in_traceback and not line[:1].isspace() and _EXCEPTION_LINE.fullmatch(line.strip()):
+                    exception_lines.append(line.strip())
+                    in_traceback = False
             status = proc.wait()
         except BaseException:
             send(signal.SIGTERM)  # no rank outlives the launcher
@@ -394,7 +434,7 @@ def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
             if proc.stdin is not None:
                 proc.stdin.close()
     if exit_codes or failures:
-        for line in summarize(exit_codes, failures, error_lines):
+        for line in summarize(exit_codes, failures, error_lines, exception_lines):
             print(line, file=sys.stderr, flush=True)
     if heard():
         return 128 + heard()[0]  # as a shell reports a command that signal stopped (130 for Ctrl-C)
