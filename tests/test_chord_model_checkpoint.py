@@ -265,6 +265,23 @@ def test_a_run_folder_whose_best_is_being_swapped_in_loads_best_not_last(tmp_pat
     assert found == folder / "best" and _step_of(found) == 3
 
 
+def test_a_run_folder_whose_best_save_was_killed_midway_loads_what_it_left_not_last(tmp_path):
+    """A save of best killed between its two renames (best moved aside as its prev, the new one not yet in
+    place): given the run folder, predict took last (another model) without a word, while the path
+    RUN/checkpoints/best loaded best's prev with a warning."""
+    from test_checkpoint import _step_of, _write
+
+    folder = tmp_path / "run" / "checkpoints"
+    _write(folder, 1, "best")
+    _write(folder, 2, "last")
+    (folder / "best").rename(folder / ".best.prev-0000aaaa")
+    with pytest.warns(
+        UserWarning, match=r"best is missing; loading .*\.best\.prev-0000aaaa left by an interrupted"
+    ):
+        found = resolve_model_checkpoint(tmp_path / "run")
+    assert found == folder / ".best.prev-0000aaaa" and _step_of(found) == 1
+
+
 def test_a_load_torn_by_a_save_is_made_again(run, tmp_path, monkeypatch):
     """A save of the running fit that replaced best between the read of its state and of its weights gave a
     model of two saves (or an error naming a hidden folder): the load is made again."""

@@ -655,6 +655,14 @@ def being_saved(folder: str | os.PathLike) -> bool:
     return False
 
 
+def left_by_interrupted_save(folder: str | os.PathLike) -> bool:
+    """Whether a save of the missing checkpoint `folder` killed midway left a complete state of it (its
+    ``prev``, or a finished temporary folder) that `resolve_checkpoint` loads in its place, with a warning."""
+    folder = Path(folder)
+    left = _leftovers(folder.parent).get(folder.name, [])
+    return _newest([p for kind, p in left if kind in ("prev", "tmp")]) is not None
+
+
 def _wait_for_live_save(folder: Path) -> None:
     """Wait (up to `SAVE_WAIT_S`) for the missing `folder` while a running fit's save is swapping it in;
     `CheckpointError` if it stays missing. Returns at once when no live save is under way."""

@@ -28,12 +28,17 @@ EXPORT_HINT = (
 def resolve_model_checkpoint(path: str | Path) -> Path:
     """A checkpoint folder from `path`: a checkpoint itself, or a run folder (its ``checkpoints/best``, else
     ``checkpoints/last``), holding at least ``model.safetensors`` and ``trainer_state.json``. A ``best``
-    that the run's save is swapping in (briefly missing) is waited for, not passed over for ``last``."""
+    that the run's save is swapping in (briefly missing) is waited for, not passed over for ``last``; one
+    whose save was killed midway is read from what it left, with a warning, as ``RUN/checkpoints/best`` is."""
     path = Path(path)
     if path.is_dir() and not (path / ckpt.STATE_FILE).exists():
         for name in ("best", "last"):
             candidate = path / CHECKPOINTS_SUBDIR / name
-            if (candidate / ckpt.STATE_FILE).exists() or ckpt.being_saved(candidate):
+            if (
+                (candidate / ckpt.STATE_FILE).exists()
+                or ckpt.being_saved(candidate)
+                or ckpt.left_by_interrupted_save(candidate)
+            ):
                 _refuse_link_out_of(path, candidate)
                 return _model_folder(candidate)
     return _model_folder(path)
