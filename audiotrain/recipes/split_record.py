@@ -39,6 +39,33 @@ def names_digest(names: Sequence[str]) -> str:
     return hashlib.sha256("\n".join(names).encode("utf-8", "surrogateescape")).hexdigest()
 
 
+def checked_names(
+    stored: dict[str, Any], parts: Sequence[str], where: str, what: str, restart: str, error: type[Exception]
+) -> dict[str, list[str]] | None:
+    """The names per part (`parts`) a checkpoint's split record `stored` holds, or None in one written before
+    it held them. Names that are not lists of strings, or not the lists its ``names_sha256`` digests were
+    made of (edited by hand), are `error` naming the field `where` (``FILE: key.names``); `what`: what the
+    names are ("song", "clip"); `restart`: how to start a new run instead."""
+    if "names" not in stored:
+        return None
+    names = stored["names"]
+    if not (
+        isinstance(names, dict)
+        and all(isinstance(names.get(p), list) and all(isinstance(n, str) for n in names[p]) for p in parts)
+    ):
+        raise error(
+            f"{where} must be an object of the {what} names per part ({', '.join(parts)}: lists of strings)"
+        )
+    digests = stored.get("names_sha256") or {}
+    for part in parts:
+        if part in digests and digests[part] != names_digest(names[part]):
+            raise error(
+                f"{where}.{part} is not the list its names_sha256.{part} was made of (edited by hand?); "
+                f"restore the checkpoint's trainer_state.json, or {restart}"
+            )
+    return {p: list(names[p]) for p in parts}
+
+
 def contents_digest(items: Sequence[Any]) -> str:
     """SHA-256 of JSON-serialisable `items` (e.g. each clip's captions), in order."""
     return hashlib.sha256(json.dumps(list(items), ensure_ascii=False).encode()).hexdigest()

@@ -36,6 +36,7 @@ from audiotrain.recipes.chords.data import SongSplits, assign_demo_styles
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY, stored_settings
 from audiotrain.recipes.config_cli import RUN_CONFIG_KEY
 from audiotrain.recipes.split_record import (
+    checked_names,
     describe_counts,
     describe_difference,
     names_digest,
@@ -80,27 +81,10 @@ def song_record(splits: SongSplits, data: ChordDataConfig | None) -> dict[str, A
 def _checkpoint_song_names(folder: Path, stored: dict[str, Any]) -> dict[str, list[str]] | None:
     """The song names per part that the song record `stored` of checkpoint `folder` holds (None in one
     written before they were); names that are not lists of strings, or that are not the ones its digests
-    were made of (edited by hand), are a CheckpointError naming the field."""
-    if "names" not in stored:
-        return None
+    were made of (edited by hand), are a CheckpointError naming the field (`checked_names`)."""
     where = f"{folder / ckpt.STATE_FILE}: module_state.{CHECKPOINT_KEY}.songs.names"
-    names = stored["names"]
-    if not (
-        isinstance(names, dict)
-        and all(isinstance(names.get(p), list) and all(isinstance(n, str) for n in names[p]) for p in SPLITS)
-    ):
-        raise ckpt.CheckpointError(
-            f"{where} must be an object of the song names per part ({', '.join(SPLITS)}: lists of strings)"
-        )
-    digests = stored.get("names_sha256") or {}
-    for part in SPLITS:
-        if part in digests and digests[part] != names_digest(names[part]):
-            raise ckpt.CheckpointError(
-                f"{where}.{part} is not the list its names_sha256.{part} was made of (edited by hand?); "
-                f"restore the checkpoint's {ckpt.STATE_FILE}, or start a new run from its weights with "
-                f"--init_from {folder}"
-            )
-    return {p: list(names[p]) for p in SPLITS}
+    restart = f"start a new run from its weights with --init_from {folder}"
+    return checked_names(stored, SPLITS, where, "song", restart, ckpt.CheckpointError)
 
 
 def checkpoint_run_record(folder: Path) -> dict[str, Any]:

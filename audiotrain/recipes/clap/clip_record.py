@@ -21,6 +21,7 @@ from typing import Any
 
 from audiotrain.datasets.captions import CaptionedClip
 from audiotrain.recipes.split_record import (
+    checked_names,
     contents_digest,
     describe_counts,
     describe_difference,
@@ -68,27 +69,10 @@ class StoredInCheckpoint(Callback):
 def _checkpoint_clip_names(folder: Path, stored: dict[str, Any]) -> dict[str, list[str]] | None:
     """The clip names per split that the clip record `stored` of checkpoint `folder` holds (None in one
     written before they were); names that are not lists of strings, or that are not the ones its digests
-    were made of (edited by hand), are a CheckpointError naming the field."""
-    if "names" not in stored:
-        return None
+    were made of (edited by hand), are a CheckpointError naming the field (`checked_names`)."""
     where = f"{folder / ckpt.STATE_FILE}: {CLIPS_KEY}.names"
-    parts = list(stored["counts"])
-    names = stored["names"]
-    if not (
-        isinstance(names, dict)
-        and all(isinstance(names.get(p), list) and all(isinstance(n, str) for n in names[p]) for p in parts)
-    ):
-        raise ckpt.CheckpointError(
-            f"{where} must be an object of the clip names per split ({', '.join(parts)}: lists of strings)"
-        )
-    digests = stored.get("names_sha256") or {}
-    for part in parts:
-        if part in digests and digests[part] != names_digest(names[part]):
-            raise ckpt.CheckpointError(
-                f"{where}.{part} is not the list its names_sha256.{part} was made of (edited by hand?); "
-                f"restore the checkpoint's {ckpt.STATE_FILE}, or start a new run (without --resume)"
-            )
-    return {p: list(names[p]) for p in parts}
+    restart = "start a new run (without --resume)"
+    return checked_names(stored, list(stored["counts"]), where, "clip", restart, ckpt.CheckpointError)
 
 
 def _clip_lists(
