@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from audiotrain._files import write_text_atomically
+
 import numpy as np
 
 #: What a cross-validation writes in its folder besides the ``fold<k>/`` runs.
@@ -213,8 +215,8 @@ class CVResult:
             **extra,
         }
         # NaN as null, as scores.json writes it: json.dumps would write a bare NaN, which is not JSON.
-        json_path.write_text(json.dumps(_nan_as_none(record), indent=1))
-        md_path.write_text(self.table() + "\n")
+        write_text_atomically(json_path, json.dumps(_nan_as_none(record), indent=1))
+        write_text_atomically(md_path, self.table() + "\n")
         return json_path, md_path
 
 

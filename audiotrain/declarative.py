@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from audiotrain._files import write_text_atomically
 from audiotrain.cross_validation import CVResult, cv_outputs, grouped_folds
 from audiotrain.data import DataLoader, Dataset, Subset
 from audiotrain.data.dataset import check_dataset, is_iterable_dataset
@@ -558,8 +559,9 @@ class ConfiguredTrainer:
             prefix=f"{self._name()}-cv",
         )
         if _main():
-            (folder / "folds.json").write_text(
-                json.dumps({"seed": seed, "folds": [dataclasses.asdict(f) for f in parts]}, indent=1)
+            write_text_atomically(
+                folder / "folds.json",
+                json.dumps({"seed": seed, "folds": [dataclasses.asdict(f) for f in parts]}, indent=1),
             )
         name = self._name()
         fold_scores, histories, fold_dirs, oof_parts, test_parts = [], [], [], [], []

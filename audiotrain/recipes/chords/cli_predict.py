@@ -128,7 +128,7 @@ def _predict_file(args: argparse.Namespace) -> int:
                 f"interrupted ({stop_signal_name(signum)}) before {args.input} was transcribed: nothing written",
                 file=sys.stderr,
             )
-            return _stopped_status(signum)
+            return stop_status(signum)
         except OutputAppeared:
             raise FileExistsError(
                 f"{target} appeared while predicting (written by another program since the start); not "
@@ -168,12 +168,6 @@ def _output_file_format(target: Path, asked: str | None) -> str:
             f"--format {asked} but -o {target} names a .{named} file; name a .{asked} file, or leave --format out"
         )
     return named or asked or "lab"
-
-
-def _stopped_status(signum: int) -> int:
-    """The exit status of a command that a stop signal ended: 128 + the signal, as a shell reports it (130
-    for Ctrl-C and its stand-in, 143 for SIGTERM)."""
-    return stop_status(signum)
 
 
 def _predict_folder(args: argparse.Namespace, argv: list[str]) -> int:
@@ -341,7 +335,7 @@ def _predict_folder(args: argparse.Namespace, argv: list[str]) -> int:
             args, argv, stopped_by_signal, [p for p in files if p not in done], written, len(files),
             out_dir, kept_note, stale=[p for p in files if p not in done and p in kept],
         )  # fmt: skip
-        return _stopped_status(stopped_by_signal)
+        return stop_status(stopped_by_signal)
     speed = f" ({audio_seconds / elapsed:.0f} s of audio per second)" if audio_seconds else ""
     print(f"wrote {written} .{file_format} files to {out_dir}{speed}{kept_note}")
     return 1 if skipped.total or unwritable or clashing or appeared else 0
