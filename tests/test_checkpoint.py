@@ -16,6 +16,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 import pytest
+from bytes_read import bytes_read
 from checkpoint_writer import minimal_state
 from tasks import TinyClassifier, make_batches, weights
 
@@ -656,16 +657,6 @@ def test_nan_weights_in_a_checkpoint_are_refused_naming_the_file_and_tensor(tmp_
         make_trainer(tmp_path, max_epochs=2).fit(TinyClassifier(), make_batches(), ckpt_path=last)
 
 
-def _bytes_read() -> int | None:
-    """Bytes this process has read so far (Linux's /proc/self/io; None elsewhere)."""
-    io_file = Path("/proc/self/io")
-    if not io_file.is_file():
-        return None
-    return next(
-        int(line.split()[1]) for line in io_file.read_text().splitlines() if line.startswith("rchar:")
-    )
-
-
 def test_a_checkpoint_of_another_model_is_refused_from_its_header_before_its_data_is_read(tmp_path):
     """An extra tensor however large, or one of another shape, is refused having read the file's header
     only: every tensor was read (and checked for NaN) first, costing the whole file in memory before the
@@ -676,7 +667,7 @@ def test_a_checkpoint_of_another_model_is_refused_from_its_header_before_its_dat
     arrays = dict(mx.load(str(model_file)))
     arrays["extra"] = mx.full((16, 2**20), float("nan"))  # 64 MiB
     mx.save_safetensors(str(model_file), arrays)
-    before = _bytes_read()
+    before = bytes_read()
     with pytest.raises(
         ckpt.CheckpointError, match=r"model.safetensors does not match .*1 unexpected \(e.g. extra\)"
     ):
@@ -684,9 +675,7 @@ def test_a_checkpoint_of_another_model_is_refused_from_its_header_before_its_dat
     with pytest.raises(ckpt.CheckpointError, match=r"1 unexpected \(e.g. extra\)"):
         make_trainer(tmp_path, max_epochs=2).fit(TinyClassifier(), make_batches(), ckpt_path=last)
     if before is not None:
-        assert (
-            _bytes_read() - before < 16 * 2**20
-        )  # (the checkpoint's other files and code: well under 1 MiB)
+        assert bytes_read() - before < 16 * 2**20  # (the checkpoint's other files and code: well under 1 MiB)
     with pytest.warns(
         UserWarning, match=r"strict=False.*in the checkpoint but not in the model, ignored: extra"
     ):

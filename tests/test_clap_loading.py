@@ -27,6 +27,7 @@ from audiotrain.models.clap import (
 import mlx.core as mx
 import numpy as np
 import pytest
+from bytes_read import bytes_read
 from mlx.utils import tree_flatten
 from reference import require
 
@@ -939,27 +940,17 @@ def test_a_file_of_another_model_is_refused_before_its_tensors_are_read(tmp_path
         state["text_model.extra_head.weight"] = big
 
     folder = _safetensors_copy(tmp_path / "extra", extra)
-    before = _bytes_read()
+    before = bytes_read()
     with pytest.raises(StateDictError, match=r"(?s)1 unexpected tensor.*text_model.extra_head.weight"):
         load_pretrained(folder)
     if before is not None:
-        assert _bytes_read() - before < 16 * 2**20
+        assert bytes_read() - before < 16 * 2**20
 
     def misshaped(state):
         state["audio_projection.linear2.weight"] = np.full((24, 23), np.nan, np.float32)
 
     with pytest.raises(StateDictError, match=r"linear2.weight: checkpoint \(24, 23\), model \(24, 24\)"):
         load_pretrained(_safetensors_copy(tmp_path / "misshaped", misshaped))
-
-
-def _bytes_read() -> int | None:
-    """Bytes this process has read so far (Linux's /proc/self/io; None elsewhere)."""
-    io_file = Path("/proc/self/io")
-    if not io_file.is_file():
-        return None
-    return next(
-        int(line.split()[1]) for line in io_file.read_text().splitlines() if line.startswith("rchar:")
-    )
 
 
 def _edited_copy(tmp_path: Path, name: str, edit) -> Path:
