@@ -24,6 +24,7 @@ from audiotrain.recipes.chords.evaluate import (
 )
 from audiotrain.recipes.chords.predict import ChordPredictor, checkpoint_entries
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY
+from audiotrain.recipes.split_record import names_digest
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.checkpoint import flat
 
@@ -36,9 +37,10 @@ from file_size_limit import files_cannot_grow_past, needs_file_size_limit
 SONG_SECONDS = 4
 
 
-def _tiny_checkpoint(folder, seed, always=None):
+def _tiny_checkpoint(folder, seed, always=None, songs=None):
     """A checkpoint folder of a tiny, untrained chord model, as `ChordPredictor.from_checkpoint` reads it;
-    with `always` (a chord type and root), its joint chord head hears that chord everywhere."""
+    with `always` (a chord type and root), its joint chord head hears that chord everywhere; with `songs`,
+    the song record a run stores (`song_record`)."""
     mx.random.seed(seed)
     config = ChordModelConfig(n_bins=216, d_model=16, n_layers=1, n_heads=2, ff_dim=32, dropout=0.0)
     model = ChordRecognitionModel(config)
@@ -58,6 +60,8 @@ def _tiny_checkpoint(folder, seed, always=None):
         "random": {"mlx": [0, 0]},
         "module_state": {CHECKPOINT_KEY: {"model_config": config.to_dict(), **entries}},
     }
+    if songs is not None:
+        state["module_state"][CHECKPOINT_KEY]["songs"] = songs
     arrays = {f"model.{k}": v for k, v in flat(model.parameters()).items()}
     return ckpt.write_checkpoint(folder, arrays, {}, {}, state)
 
@@ -651,3 +655,38 @@ def test_a_full_disk_while_writing_comparison_json_leaves_the_earlier_one_whole(
         Comparison(scores, scores, left_out=["c"]).write(tmp_path)
     assert (tmp_path / "comparison.json").read_bytes() == earlier
     assert json.loads(earlier)["songs"] == ["a", "b"]
+
+
+def _song_record(names, demo=None):
+    """A checkpoint's record of the songs its run trained on, per part (`song_record`)."""
+    return {
+        **{part: len(names[part]) for part in names},
+        "names": names,
+        "names_sha256": {part: names_digest(names[part]) for part in names},
+        "demo": demo,
+    }
+
+
+def test_evaluate_says_which_scored_songs_the_checkpoint_trained_on(songs, tmp_path, capsys):
+    """Scoring a checkpoint on a folder that holds some of its training songs gave training-set scores
+    with nothing to tell them from held-out ones. Not an error: a line names them, and scores.json too."""
+    data = _data_folder(songs, tmp_path)
+    trained = {"train": [songs[0].name, "elsewhere"], "val": [songs[1].name], "test": []}
+    checkpoint = _tiny_checkpoint(tmp_path / "ckpt", seed=0, songs=_song_record(trained))
+    out = tmp_path / "eval"
+    capsys.readouterr()
+    argv = ["evaluate", "--checkpoint", str(checkpoint), "--tta", "0", "--data", str(data)]
+    assert chords.main([*argv, "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert (
+        f"note: 1 of the 2 songs scored are songs {checkpoint} trained on ({songs[0].name}); 1 of the 2 "
+        f"songs scored are validation songs of {checkpoint}, which chose it ({songs[1].name}): their scores "
+        "are not held-out ones" in printed
+    ), printed
+    recorded = json.loads((out / "scores.json").read_text())["songs_trained_on"]
+    assert recorded == {"train": [songs[0].name], "val": [songs[1].name]}
+    # The demo songs are named alike in every demo set: a demo run's song_000 is not this folder's.
+    demo = _tiny_checkpoint(tmp_path / "demo", seed=0, songs=_song_record(trained, demo={"demo_seed": 0}))
+    argv[2] = str(demo)
+    assert chords.main(argv) == 0
+    assert "trained on" not in capsys.readouterr().out

@@ -29,12 +29,13 @@ from __future__ import annotations
 import json
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
 
 from audiotrain._files import read_json_file, write_output
+from audiotrain._text import listed
 from audiotrain.audio import AudioError
 from audiotrain.chords.decode import decode_frames_and_offsets, frames_to_segments
 from audiotrain.chords.harte import NO_CHORD, PITCH_CLASS_NAMES
@@ -64,7 +65,7 @@ from audiotrain.models.chord_model import joint_chord_index
 from audiotrain.recipes._run import is_inside
 from audiotrain.recipes.chords.config import SILENT_SONG, default_cache_dir
 from audiotrain.recipes.chords.predict import ChordPredictor
-from audiotrain.recipes.chords.song_record import checkpoint_run_record
+from audiotrain.recipes.chords.song_record import checkpoint_run_record, stored_song_record
 from audiotrain.train import checkpoint as ckpt
 
 import mlx.core as mx
@@ -81,6 +82,8 @@ SUMMARY_METRICS = ("root", "majmin", "majmin_inv", "mirex", "triads", "sevenths"
 ERRORS_LISTED = 10
 #: How many references trimmed to their audio's end the printed output lists (scores.md lists every one).
 TRIMMED_LISTED = 10
+#: How many of the scored songs the checkpoint trained on the output names (scores.json lists every one).
+TRAINED_ON_LISTED = 3
 #: The k of the top-k accuracies of the chord heads' posteriors in scores.json.
 TOP_K = (1, 2, 3, 4, 5)
 #: Decoded heads scored frame by frame, with their classes: a root or bass column for "none" counts the
@@ -159,6 +162,8 @@ class EvaluationResult:
     posteriors: dict[str, float] = field(default_factory=dict)
     #: The songs whose reference was scored up to the end of their audio (`TrimmedReference`).
     trimmed: dict[str, TrimmedReference] = field(default_factory=dict)
+    #: The scored songs the checkpoint trained on, per part (`songs_trained_on`); None: not known.
+    trained_on: dict[str, list[str]] | None = None
 
     def costliest_errors(self, top: int = ERRORS_LISTED) -> dict[str, list[LostTime]]:
         """The reference chords whose misreading costs majmin the most time, and those whose bass costs
@@ -255,7 +260,43 @@ class EvaluationResult:
                 name: {**asdict(reference), "overhang": reference.overhang}
                 for name, reference in self.trimmed.items()
             },
+            "songs_trained_on": self.trained_on,
         }
+
+
+def songs_trained_on(checkpoint: Path | None, scored: Iterable[str]) -> dict[str, list[str]] | None:
+    """The songs of `scored` that checkpoint folder `checkpoint` trained on: ``{"train": [...], "val":
+    [...]}`` (its validation songs chose it as best, so their scores are not held-out ones either), from
+    the song names the checkpoint or its run folder's ``config.json`` records (`stored_song_record`).
+    None where they are not known: no checkpoint, none recorded, or a record that does not read (a
+    hand-edited one is --resume's error, not the evaluation's), or the demo songs, named alike
+    (``song_000``...) in every demo set."""
+    if checkpoint is None:
+        return None
+    try:
+        record, names = stored_song_record(checkpoint, ckpt.read_state(checkpoint))
+    except (OSError, ValueError):  # (CheckpointError is a ValueError)
+        return None
+    if names is None or not isinstance(record, dict) or record.get("demo") is not None:
+        return None
+    wanted = set(scored)
+    return {part: sorted(wanted.intersection(names[part])) for part in ("train", "val")}
+
+
+def trained_on_note(trained_on: dict[str, list[str]] | None, checkpoint: Path | None, scored: int) -> str:
+    """One line saying how many of the `scored` songs `checkpoint` trained on (`songs_trained_on`), naming
+    a few, so that training-set scores are not reported as held-out ones; "" when none."""
+    if not trained_on or not (trained_on["train"] or trained_on["val"]):
+        return ""
+    parts = [
+        f"{len(names)} of the {scored} songs scored {what} ({listed(names, TRAINED_ON_LISTED)})"
+        for names, what in (
+            (trained_on["train"], f"are songs {checkpoint} trained on"),
+            (trained_on["val"], f"are validation songs of {checkpoint}, which chose it"),
+        )
+        if names
+    ]
+    return "; ".join(parts) + ": their scores are not held-out ones (scores.json: songs_trained_on)"
 
 
 def _fraction(percent: float) -> float | None:
