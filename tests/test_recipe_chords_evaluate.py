@@ -631,6 +631,22 @@ def test_evaluate_replaces_no_output_written_meanwhile(checkpoint, songs, tmp_pa
     assert f"not written: {songs[0].name}.lab appeared in {out} while evaluating" in captured.err
     assert (out / f"{songs[0].name}.lab").read_text() == "edited by hand\n"
     assert (out / "scores.json").is_file() and (out / f"{songs[1].name}.lab").is_file()
+    # scores.json listed that .lab as this evaluation's: an --overwrite of other songs removed it.
+    summary = json.loads((out / "scores.json").read_text())
+    assert summary["files_not_written"] == 1 and summary["songs_scored"] == 2
+    [entry] = summary["not_written"]
+    assert entry["file"] == f"{songs[0].name}.lab" and "appeared while evaluating" in entry["reason"]
+    assert "Not written (appeared while evaluating" in (out / "scores.md").read_text()
+    appearing.clear()
+    one = tmp_path / "one"
+    one.mkdir()
+    shutil.copy(songs[1].audio_path, one)
+    shutil.copy(songs[1].annotation_path, one)
+    overwrite = ["evaluate", "--checkpoint", str(checkpoint), "--tta", "0", "-o", str(out), "--overwrite"]
+    assert chords.main([*overwrite, "--data", str(one)]) == 0
+    assert (out / f"{songs[0].name}.lab").read_text() == "edited by hand\n"
+    assert json.loads((out / "scores.json").read_text())["not_written"] == []
+    capsys.readouterr()
     # Another evaluation's scores.json: nothing of this one is written there, its scores are still printed.
     shutil.rmtree(out)
     appearing.clear()

@@ -412,32 +412,55 @@ def write_evaluation(result: EvaluationResult, out: Path, replace: bool = True) 
     Without `replace` (``evaluate -o`` without ``--overwrite``, whose start found none of these names) each
     file is created only if its name is still free (`_write_new`): a ``scores.json`` that appeared meanwhile
     (another evaluation writing there) is a `FileExistsError` and nothing is written; the names of the other
-    files that appeared, left as they are, are returned."""
+    files that appeared, left as they are, are returned, and listed with the reason in ``scores.json``
+    (``not_written``, counted in ``files_not_written``; an ``--overwrite`` later leaves those ``.lab`` files,
+    not this evaluation's, alone) and in ``scores.md``."""
     out.mkdir(parents=True, exist_ok=True)
-    taken: list[str] = []
-    summary = json.dumps(result.summary(), indent=1).encode()
-    if not _write_new(out / "scores.json", lambda tmp: tmp.write_bytes(summary), replace):
+    summary = {**result.summary(), "files_not_written": 0, "not_written": []}
+    if not _write_new(out / "scores.json", _json_writer(summary), replace):
         raise FileExistsError(
             f"{out / 'scores.json'} appeared while evaluating (another evaluation writing to {out}?); not "
             "replaced, and nothing was written there: write elsewhere with -o, or pass --overwrite"
         )
+    taken = [
+        f"{name}.lab"
+        for name, (_, estimate) in result.pairs.items()
+        if not _write_new(out / f"{name}.lab", lambda tmp, e=estimate: write_lab(tmp, e), replace)
+    ]
+    report = result.report()
+    if taken:  # (scores.md, written after the .lab files, can say which of them are not this evaluation's)
+        report += f"\n\nNot written ({_NOT_WRITTEN}): {', '.join(taken)}"
     # UTF-8 whatever the locale; a song name from a file name the locale could not decode as its bytes.
-    report = (result.report() + "\n").encode("utf-8", errors="surrogateescape")
-    if not _write_new(out / "scores.md", lambda tmp: tmp.write_bytes(report), replace):
+    report_bytes = (report + "\n").encode("utf-8", errors="surrogateescape")
+    if not _write_new(out / "scores.md", lambda tmp: tmp.write_bytes(report_bytes), replace):
         taken.append("scores.md")
-    for name, (_, estimate) in result.pairs.items():
-        if not _write_new(out / f"{name}.lab", lambda tmp, e=estimate: write_lab(tmp, e), replace):
-            taken.append(f"{name}.lab")
-    if result.frames_note:  # nothing to plot (`frames_note` says why, in scores.md and in the output)
-        return taken
-    from audiotrain.metrics.plots import plot_confusion_matrix  # matplotlib only when plotting
+    if not result.frames_note:  # else nothing to plot (`frames_note` says why, in scores.md and the output)
+        from audiotrain.metrics.plots import plot_confusion_matrix  # matplotlib only when plotting
 
-    def plot(tmp: Path) -> None:
-        plot_confusion_matrix(result.confusion, CHORD_TYPES, tmp, title="Chord type (frames)", unit="frames")
+        def plot(tmp: Path) -> None:
+            plot_confusion_matrix(
+                result.confusion, CHORD_TYPES, tmp, title="Chord type (frames)", unit="frames"
+            )
 
-    if not _write_new(out / "confusion_matrix.png", plot, replace):
-        taken.append("confusion_matrix.png")
+        if not _write_new(out / "confusion_matrix.png", plot, replace):
+            taken.append("confusion_matrix.png")
+    if taken:  # scores.json (this evaluation's own, created above) must not claim them as written
+        summary["files_not_written"] = len(taken)
+        summary["not_written"] = [{"file": name, "reason": _NOT_WRITTEN} for name in taken]
+        _write_new(out / "scores.json", _json_writer(summary), replace=True)
     return taken
+
+
+#: Why `write_evaluation` left a file as it is (``scores.json``'s ``not_written``).
+_NOT_WRITTEN = (
+    "appeared while evaluating (written by another program since the start) and left as it is "
+    "(--overwrite replaces it)"
+)
+
+
+def _json_writer(document: dict) -> Callable[[Path], object]:
+    data = json.dumps(document, indent=1).encode()
+    return lambda tmp: tmp.write_bytes(data)
 
 
 def _write_new(path: Path, write_to: Callable[[Path], object], replace: bool) -> bool:
@@ -555,12 +578,16 @@ def compare_results(result: EvaluationResult, baseline: EvaluationResult) -> Com
 
 def evaluation_outputs(folder: Path) -> list[str]:
     """What an earlier evaluation wrote in `folder` (`evaluate --overwrite` removes it and nothing else):
-    `EVALUATION_FILES`, `COMPARISON_FILES` and the ``.lab`` of every song its ``scores.json`` scored."""
+    `EVALUATION_FILES`, `COMPARISON_FILES` and the ``.lab`` of every song its ``scores.json`` scored, but
+    those it lists as not written (``not_written``: `write_evaluation`)."""
     try:
-        earlier = read_json_file(folder / "scores.json", ValueError)["per_song"]
-    except (OSError, ValueError, KeyError, TypeError):  # none, or not an evaluation's: only the fixed names
-        earlier = {}
-    labs = [f"{song}.lab" for song in earlier if isinstance(song, str)]
+        scores = read_json_file(folder / "scores.json", ValueError)
+        earlier = scores["per_song"]
+        # Those it left as they were (another program's, written meanwhile) are not its own to remove.
+        theirs = {entry.get("file") for entry in scores.get("not_written") or [] if isinstance(entry, dict)}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):  # none, or not an evaluation's
+        earlier, theirs = {}, set()
+    labs = [f"{song}.lab" for song in earlier if isinstance(song, str) and f"{song}.lab" not in theirs]
     # A hand-edited name must not reach outside the folder ("../x").
     return [*EVALUATION_FILES, *COMPARISON_FILES, *(lab for lab in labs if is_inside(folder / lab, folder))]
 
