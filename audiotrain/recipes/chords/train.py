@@ -101,6 +101,7 @@ from audiotrain.train.interrupt import (
     stop_signal_name,
     stopped_by,
 )
+from audiotrain.train.loggers.base import LoggerNotStarted
 from audiotrain.train.loggers.config import (
     LOGGER_OUTPUTS,
     LoggerConfig,
@@ -418,7 +419,9 @@ def _run_training(
     start = time.perf_counter()
     try:
         trainer.fit(task, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
-    except KernelCompileError:  # (a full TMPDIR at the first step: the folder is the next run's to take)
+    # (A full TMPDIR at the first step, a required logger that could not start: the folder, where it holds
+    # only the run's config.json, is the next run's to take.)
+    except (KernelCompileError, LoggerNotStarted):
         if main and not continuing:
             forget_run_that_never_trained(run_dir, ["config.json"])
         raise
