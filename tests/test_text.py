@@ -8,3 +8,8 @@ def test_a_long_list_names_a_few_and_counts_the_rest():
     assert listed(["a", "b", "c"]) == "a, b, c"
     assert listed([1, 2, 3, 4, 5, 6], shown=5) == "1, 2, 3, 4, 5 and 1 more"
     assert listed([]) == ""
+
+
+def test_items_that_hold_commas_are_listed_with_another_separator():
+    """The messages listing 'x (beside y)' or a reason per song joined them with '; ' by hand."""
+    assert listed(["a, x", "b", "c", "d"], sep="; ") == "a, x; b; c and 1 more"

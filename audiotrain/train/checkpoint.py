@@ -49,6 +49,7 @@ from typing import Any, TypeVar
 
 from audiotrain import _loading
 from audiotrain._files import read_json_file
+from audiotrain._text import listed
 
 import mlx.core as mx
 from mlx.utils import tree_flatten, tree_map_with_path
@@ -733,8 +734,7 @@ def _checkpoints_under(parent: Path, label: str) -> str:
     if not found:
         return ""
     found.sort(key=lambda p: (p / STATE_FILE).stat().st_mtime, reverse=True)
-    shown = ", ".join(str(p) for p in found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
-    return f"; {label} (newest first): {shown}"
+    return f"; {label} (newest first): {listed(found, 5)}"
 
 
 def read_state(folder: Path) -> dict[str, Any]:

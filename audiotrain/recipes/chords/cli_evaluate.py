@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from audiotrain._text import listed
 from audiotrain.recipes._run import check_can_write, check_kernel_cache, clear_run_outputs, path_flag
 
 # SettingsParser, scan_song_folder and refuse_existing_outputs are looked up in the cli module,
@@ -141,12 +142,9 @@ def _cmd_evaluate(argv: list[str]) -> int:
     if args.output is not None:
         print(f"wrote .lab files and scores to {args.output}")
     if not_replaced:
-        listed = ", ".join(not_replaced[:3]) + (
-            f" and {len(not_replaced) - 3} more" if len(not_replaced) > 3 else ""
-        )
         print(
-            f"not written: {listed} appeared in {args.output} while evaluating (written by another program "
-            "since the start) and were not replaced: pass --overwrite to replace them; exit status 1",
+            f"not written: {listed(not_replaced)} appeared in {args.output} while evaluating (written by another "
+            "program since the start) and were not replaced: pass --overwrite to replace them; exit status 1",
             file=sys.stderr,
         )
     if result.scores.skipped:  # as predict on a folder: the scores do not cover every song given
