@@ -706,3 +706,14 @@ def test_evaluate_says_which_scored_songs_the_checkpoint_trained_on(songs, tmp_p
     argv[2] = str(demo)
     assert chords.main(argv) == 0
     assert "trained on" not in capsys.readouterr().out
+
+
+def test_a_song_record_edited_by_hand_does_not_stop_the_evaluation(songs, tmp_path, capsys):
+    """Its names no longer match their digests: --resume refuses it, but the scores are still given."""
+    data = _data_folder(songs, tmp_path)
+    record = _song_record({"train": [songs[0].name], "val": [], "test": []})
+    record["names"]["train"] = [songs[1].name]
+    checkpoint = _tiny_checkpoint(tmp_path / "ckpt", seed=0, songs=record)
+    argv = ["evaluate", "--checkpoint", str(checkpoint), "--tta", "0", "--data", str(data)]
+    assert chords.main(argv) == 0
+    assert "trained on" not in capsys.readouterr().out
