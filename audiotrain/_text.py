@@ -5,8 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 
-def listed(items: Sequence[object], shown: int = 3) -> str:
-    """The first `shown` of `items` joined with ", ", then " and <n> more" for the rest: a message names a few
-    and counts the others, staying one readable line however many there are."""
+def byte_size(n: float) -> str:
+    """`n` bytes for a reader: "512 B", "4.0 kB", "1.6 MB", "2.3 GB" (decimal units, as the other messages
+    that give sizes in MB or GB, and as file managers count)."""
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n} B"
+
+
+def listed(items: Sequence[object], shown: int = 3, sep: str = ", ") -> str:
+    """The first `shown` of `items` joined with `sep`, then " and <n> more" for the rest: a message names a
+    few and counts the others, staying one readable line however many there are."""
     more = f" and {len(items) - shown} more" if len(items) > shown else ""
-    return ", ".join(str(item) for item in items[:shown]) + more
+    return sep.join(str(item) for item in items[:shown]) + more

@@ -734,7 +734,7 @@ def test_temporary_files_of_killed_writes_are_counted_and_pruned_never_a_live_wr
     killed = cache.folder / ".tmp-0123456789abcdef0123456789abcdef.npy"
     killed.write_bytes(b"\x93NUMPY" + bytes(3000))  # half an entry
     assert main(["info", "--root", str(root)]) == 0
-    assert "and 1 temporary file (2.9 KiB)" in capsys.readouterr().out
+    assert "and 1 temporary file (3.0 kB)" in capsys.readouterr().out  # (the units of every size said)
     live = cache.folder / ".tmp-fedcba9876543210fedcba9876543210.npy"
     user = _another_process(  # a run writing an entry now, as prune --force runs
         "import sys; from audiotrain.features.cache import FeatureCache\n"

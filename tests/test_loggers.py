@@ -522,6 +522,23 @@ def test_unwritable_folder_warns_once_and_disables(tmp_path):
         logger.finalize("failed")
 
 
+def test_a_required_logger_that_cannot_start_stops_fit_before_the_first_step(tmp_path):
+    """`required`: a run whose logs are the point does not train unlogged after a warning; the error names
+    the logger and why, and comes before any step. A later stage's reopening still only warns."""
+    from audiotrain.train.loggers import LoggerNotStarted
+
+    from tasks import TinyClassifier, make_batches, quiet_trainer
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    logger = CSVLogger(blocker)
+    logger.required = True
+    trainer = quiet_trainer(tmp_path, max_epochs=1, logger=logger)
+    with pytest.raises(LoggerNotStarted, match=r"CSVLogger could not start its run \(.*it is required"):
+        trainer.fit(TinyClassifier(), make_batches())
+    assert trainer.global_step == 0 and logger.disabled
+
+
 # ------------------------------------------------------------------ the interface
 
 

@@ -24,6 +24,7 @@ from audiotrain.recipes.chords.evaluate import (
 )
 from audiotrain.recipes.chords.predict import ChordPredictor, checkpoint_entries
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY
+from audiotrain.recipes.split_record import names_digest
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.checkpoint import flat
 
@@ -36,9 +37,10 @@ from file_size_limit import files_cannot_grow_past, needs_file_size_limit
 SONG_SECONDS = 4
 
 
-def _tiny_checkpoint(folder, seed, always=None):
+def _tiny_checkpoint(folder, seed, always=None, songs=None):
     """A checkpoint folder of a tiny, untrained chord model, as `ChordPredictor.from_checkpoint` reads it;
-    with `always` (a chord type and root), its joint chord head hears that chord everywhere."""
+    with `always` (a chord type and root), its joint chord head hears that chord everywhere; with `songs`,
+    the song record a run stores (`song_record`)."""
     mx.random.seed(seed)
     config = ChordModelConfig(n_bins=216, d_model=16, n_layers=1, n_heads=2, ff_dim=32, dropout=0.0)
     model = ChordRecognitionModel(config)
@@ -58,6 +60,8 @@ def _tiny_checkpoint(folder, seed, always=None):
         "random": {"mlx": [0, 0]},
         "module_state": {CHECKPOINT_KEY: {"model_config": config.to_dict(), **entries}},
     }
+    if songs is not None:
+        state["module_state"][CHECKPOINT_KEY]["songs"] = songs
     arrays = {f"model.{k}": v for k, v in flat(model.parameters()).items()}
     return ckpt.write_checkpoint(folder, arrays, {}, {}, state)
 
@@ -627,6 +631,22 @@ def test_evaluate_replaces_no_output_written_meanwhile(checkpoint, songs, tmp_pa
     assert f"not written: {songs[0].name}.lab appeared in {out} while evaluating" in captured.err
     assert (out / f"{songs[0].name}.lab").read_text() == "edited by hand\n"
     assert (out / "scores.json").is_file() and (out / f"{songs[1].name}.lab").is_file()
+    # scores.json listed that .lab as this evaluation's: an --overwrite of other songs removed it.
+    summary = json.loads((out / "scores.json").read_text())
+    assert summary["files_not_written"] == 1 and summary["songs_scored"] == 2
+    [entry] = summary["not_written"]
+    assert entry["file"] == f"{songs[0].name}.lab" and "appeared while evaluating" in entry["reason"]
+    assert "Not written (appeared while evaluating" in (out / "scores.md").read_text()
+    appearing.clear()
+    one = tmp_path / "one"
+    one.mkdir()
+    shutil.copy(songs[1].audio_path, one)
+    shutil.copy(songs[1].annotation_path, one)
+    overwrite = ["evaluate", "--checkpoint", str(checkpoint), "--tta", "0", "-o", str(out), "--overwrite"]
+    assert chords.main([*overwrite, "--data", str(one)]) == 0
+    assert (out / f"{songs[0].name}.lab").read_text() == "edited by hand\n"
+    assert json.loads((out / "scores.json").read_text())["not_written"] == []
+    capsys.readouterr()
     # Another evaluation's scores.json: nothing of this one is written there, its scores are still printed.
     shutil.rmtree(out)
     appearing.clear()
@@ -651,3 +671,49 @@ def test_a_full_disk_while_writing_comparison_json_leaves_the_earlier_one_whole(
         Comparison(scores, scores, left_out=["c"]).write(tmp_path)
     assert (tmp_path / "comparison.json").read_bytes() == earlier
     assert json.loads(earlier)["songs"] == ["a", "b"]
+
+
+def _song_record(names, demo=None):
+    """A checkpoint's record of the songs its run trained on, per part (`song_record`)."""
+    return {
+        **{part: len(names[part]) for part in names},
+        "names": names,
+        "names_sha256": {part: names_digest(names[part]) for part in names},
+        "demo": demo,
+    }
+
+
+def test_evaluate_says_which_scored_songs_the_checkpoint_trained_on(songs, tmp_path, capsys):
+    """Scoring a checkpoint on a folder that holds some of its training songs gave training-set scores
+    with nothing to tell them from held-out ones. Not an error: a line names them, and scores.json too."""
+    data = _data_folder(songs, tmp_path)
+    trained = {"train": [songs[0].name, "elsewhere"], "val": [songs[1].name], "test": []}
+    checkpoint = _tiny_checkpoint(tmp_path / "ckpt", seed=0, songs=_song_record(trained))
+    out = tmp_path / "eval"
+    capsys.readouterr()
+    argv = ["evaluate", "--checkpoint", str(checkpoint), "--tta", "0", "--data", str(data)]
+    assert chords.main([*argv, "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert (
+        f"note: 1 of the 2 songs scored are songs {checkpoint} trained on ({songs[0].name}); 1 of the 2 "
+        f"songs scored are validation songs of {checkpoint}, which chose it ({songs[1].name}): their scores "
+        "are not held-out ones" in printed
+    ), printed
+    recorded = json.loads((out / "scores.json").read_text())["songs_trained_on"]
+    assert recorded == {"train": [songs[0].name], "val": [songs[1].name]}
+    # The demo songs are named alike in every demo set: a demo run's song_000 is not this folder's.
+    demo = _tiny_checkpoint(tmp_path / "demo", seed=0, songs=_song_record(trained, demo={"demo_seed": 0}))
+    argv[2] = str(demo)
+    assert chords.main(argv) == 0
+    assert "trained on" not in capsys.readouterr().out
+
+
+def test_a_song_record_edited_by_hand_does_not_stop_the_evaluation(songs, tmp_path, capsys):
+    """Its names no longer match their digests: --resume refuses it, but the scores are still given."""
+    data = _data_folder(songs, tmp_path)
+    record = _song_record({"train": [songs[0].name], "val": [], "test": []})
+    record["names"]["train"] = [songs[1].name]
+    checkpoint = _tiny_checkpoint(tmp_path / "ckpt", seed=0, songs=record)
+    argv = ["evaluate", "--checkpoint", str(checkpoint), "--tta", "0", "--data", str(data)]
+    assert chords.main(argv) == 0
+    assert "trained on" not in capsys.readouterr().out

@@ -132,3 +132,32 @@ def test_a_damaged_trained_record_is_no_record_not_a_traceback(tmp_path, damage)
 
     (tmp_path / train.TRAINED_FILE).write_text(damage)
     assert train.trained_checkpoint(tmp_path, num_epochs=2) is None
+
+
+def _test_rows(metrics_csv: Path) -> list[dict[str, str]]:
+    """The rows of a CSV logger's metrics.csv that hold test scores, without their empty cells."""
+    import csv
+
+    with metrics_csv.open(newline="") as f:
+        rows = [{k: v for k, v in row.items() if v} for row in csv.DictReader(f)]
+    return [{k: v for k, v in row.items() if k == "step" or k.startswith("test_")} for row in rows
+            if any(k.startswith("test_") for k in row)]  # fmt: skip
+
+
+def test_a_resumed_evaluation_sends_its_test_scores_to_the_runs_loggers(cache, tmp_path, capsys):
+    """A run killed before its held-out evaluation finished scored its test songs on --resume, but its
+    loggers never got the test scores an uninterrupted run sends: they now go to the run's own logger runs
+    (the same CSV / TensorBoard version folders), under the same names, at the same step."""
+    flags = [*TINY_FLAGS, "--data.cache_dir", str(cache), "--logger", "csv,tensorboard"]
+    unstopped = tmp_path / "unstopped"
+    assert chords.main([*flags, "--run_dir", str(unstopped)]) == 0
+    run_dir = tmp_path / "run"
+    argv = [*flags, "--run_dir", str(run_dir)]
+    _killed_at(EVALUATION, argv)
+    capsys.readouterr()
+    assert chords.main([*argv, "--resume", str(run_dir / "checkpoints" / "last")]) == 0
+    assert "its training ended earlier; its held-out songs are scored now" in capsys.readouterr().out
+    for logger in ("csv", "tensorboard"):
+        assert [p.name for p in (run_dir / logger).iterdir()] == ["version_0"], logger
+    expected = _test_rows(unstopped / "csv" / "version_0" / "metrics.csv")
+    assert expected and _test_rows(run_dir / "csv" / "version_0" / "metrics.csv") == expected

@@ -127,3 +127,42 @@ def test_a_resumed_chord_run_continues_the_same_logger_runs(tmp_path, logger_env
     (run,) = client.search_runs([client.get_experiment_by_name("resume-e2e").experiment_id])
     steps = sorted(m.step for m in client.get_metric_history(run.info.run_id, "val_loss"))
     assert len(steps) == 2 and steps[0] < steps[1]  # one per epoch, both in the one run
+
+
+@pytest.fixture
+def unreachable_mlflow(monkeypatch):
+    """An MLflow server address where nothing listens: MLflowLogger fails to start within seconds, offline."""
+    import socket
+
+    for var in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT", "MLFLOW_TRACKING_URI"):
+        monkeypatch.delenv(var, raising=False)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.mark.timeout(300)  # (the first `import mlflow` on a loaded machine)
+def test_a_required_logger_that_cannot_start_stops_either_recipe_before_training(
+    tmp_path, unreachable_mlflow, capsys
+):
+    """A logger that could not start was a warning and the run trained unlogged with exit status 0, with no
+    way to ask otherwise: --logger.required makes it an error naming the logger and why, before training."""
+    chord_run = tmp_path / "chords"
+    logger = ["--logger", "mlflow", "--logger.tracking_uri", unreachable_mlflow, "--logger.required", "true"]
+    from test_recipe_chords import TINY_FLAGS
+
+    argv = [*TINY_FLAGS, "--data.cache_dir", str(tmp_path / "cache"), "--run_dir", str(chord_run), *logger]
+    capsys.readouterr()
+    assert chords.main(argv) == 2
+    captured = capsys.readouterr()
+    assert "error: MLflowLogger could not start its run (" in captured.err, captured.err
+    assert "it is required (required=True; the recipes' --logger.required)" in captured.err
+    assert "trained" not in captured.out and not (chord_run / "checkpoints").exists()
+    assert not chord_run.exists() or not any(chord_run.iterdir())  # the same command can run again there
+    clap_run = tmp_path / "clap"
+    argv = ["--preset", "quick_test", "--out", str(clap_run), "--demo.folder", str(tmp_path / "clap_cache"),
+            "--train.processes", "1", *logger]  # fmt: skip
+    assert clap.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "error: MLflowLogger could not start its run (" in err and "--logger.required" in err, err
+    assert not (clap_run / "checkpoints").exists()

@@ -44,6 +44,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
+from audiotrain._text import listed
 from audiotrain.data import Dataset
 from audiotrain.datasets._folders import is_hidden, nfc
 from audiotrain.datasets._text import read_utf8_text
@@ -237,12 +238,10 @@ class CaptionFolder:
             counts = Counter(c.split for c in self.clips)
             lines.append("  splits: " + ", ".join(f"{s}={counts[s]}" for s in self.splits))
         if self.unlisted_audio:
-            shown = self.unlisted_audio if max_listed is None else self.unlisted_audio[:UNLISTED_SHOWN]
-            named = ", ".join(shown)
-            more = len(self.unlisted_audio) - len(shown)
+            shown = len(self.unlisted_audio) if max_listed is None else UNLISTED_SHOWN
             lines.append(
                 f"  {len(self.unlisted_audio)} audio file(s) in the folder are not named in the metadata "
-                f"(ignored): {named}" + (f" and {more} more" if more > 0 else "")
+                f"(ignored): {listed(self.unlisted_audio, shown)}"
             )
         lines.extend(f"  note: {note}" for note in self.notes)
         if self.skipped:

@@ -66,6 +66,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from audiotrain._files import TMP_PREFIX, write_atomically
+from audiotrain._text import listed
 from audiotrain.chords.harte import parse_harte
 from audiotrain.chords.lab import ChordSegment, write_lab
 from audiotrain.chords.vocabulary import CHORD_TYPES, decode_label
@@ -963,11 +964,10 @@ def _render_damaged_songs_again(config: DemoConfig, entries: list[SongEntry]) ->
     if not damaged:
         return
     folder = entries[0].audio_path.parent
-    reasons = [damaged[i].replace(f"{folder}{os.sep}", "") for i in list(damaged)[:3]]  # (named once)
-    more = f"; and {len(damaged) - 3} more" if len(damaged) > 3 else ""
+    reasons = [why.replace(f"{folder}{os.sep}", "") for why in damaged.values()]  # (the folder named once)
     warnings.warn(
         f"demo set {folder}: {len(damaged)} of its {len(entries)} songs cannot be read "
-        f"({'; '.join(reasons)}{more}); rendering them again",
+        f"({listed(reasons, sep='; ')}); rendering them again",
         stacklevel=3,
     )
     for i in damaged:

@@ -17,8 +17,8 @@ types (``C:(1,b3)``): they train as ``X``, so a dataset in a notation the vocabu
   semitones;
 - evaluation items: every song cut into consecutive chunks of ``eval_chunk_frames`` frames, the last one
   padded, with ``mask`` marking the real frames. All items then share one shape, so a compiled evaluation
-  step compiles once; `stitch_song` puts a song's chunk outputs back together for song-level decoding and
-  scoring (each chunk sees only its own context, as the training windows do).
+  step compiles once; each chunk sees only its own context, as the training windows do. (Song-level
+  decoding and scoring is `audiotrain.recipes.chords.predict`'s, over overlapping windows.)
 
 Every item is a dict of numpy arrays: ``features`` float32 [frames, input_bins], ``chord_type``, ``root``,
 ``bass`` int32 [frames] (``-1`` = ignore: root and bass of N and X, and padding), ``mask`` float32 [frames]
@@ -708,14 +708,6 @@ def crop_views(features, n_bins: int, spare_bins: int, bass_view_bins: int, shif
     return np.ascontiguousarray(np.swapaxes(window, -1, -2), dtype=np.float32)
 
 
-def chunk_frames(array: np.ndarray, chunk: int, fill: float = 0) -> np.ndarray:
-    """Cut ``array`` [frames, ...] into [ceil(frames / chunk), chunk, ...], padding the end with ``fill``."""
-    n_chunks = max(1, math.ceil(len(array) / chunk))
-    padded = np.full((n_chunks * chunk, *array.shape[1:]), fill, dtype=array.dtype)
-    padded[: len(array)] = array
-    return padded.reshape(n_chunks, chunk, *array.shape[1:])
-
-
 class ChordSongDataset(Dataset):
     """Training windows or evaluation chunks of annotated songs (see the module docstring).
 
@@ -822,20 +814,6 @@ class ChordSongDataset(Dataset):
                 )
             self._targets[i] = frame_targets(self.segments[i], n_frames, self.config.frame_rate)
         return self._targets[i]
-
-    def stitch_song(self, i: int, chunk_outputs: dict[int, np.ndarray]) -> np.ndarray:
-        """Concatenate per-chunk outputs of song ``i`` into [frames, ...].
-
-        ``chunk_outputs`` maps a chunk's ``start_frame`` to its output [eval_chunk_frames, ...].
-        """
-        n = self.n_frames(i)
-        starts = list(range(0, n, self.config.eval_chunk_frames))
-        missing = [s for s in starts if s not in chunk_outputs]
-        if missing:
-            raise ValueError(
-                f"song {self.songs[i].name}: no output for chunks starting at frames {missing[:5]}"
-            )
-        return np.concatenate([np.asarray(chunk_outputs[s]) for s in starts])[:n]
 
     # -- items -----------------------------------------------------------------------------------------
 

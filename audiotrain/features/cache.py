@@ -59,6 +59,7 @@ from pathlib import Path
 
 from audiotrain._files import TMP_PREFIX, write_atomically
 from audiotrain._system import CACHE_DIR_ENV, cache_dir
+from audiotrain._text import byte_size
 from audiotrain.audio import AudioError
 
 import mlx.core as mx
@@ -642,14 +643,6 @@ def _counted(count: int, plural: str) -> str:
     return f"{count} {plural}"
 
 
-def _human(size: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size} B"
-
-
 def _settings_line(folder: Path) -> tuple[str, str]:
     """A configuration's kind and its settings, from the ``config.json`` it was created with."""
     try:
@@ -677,17 +670,17 @@ def _info(root: Path, default_root: bool = False) -> int:
         kind, settings = _settings_line(folder)
         mark = f" {OUTDATED}" if _outdated_configuration(folder) else ""
         outdated += bool(mark)
-        print(f"  {folder.name:<20} {kind:<6} {entries:>8} entries {_human(size):>12}{mark}")
+        print(f"  {folder.name:<20} {kind:<6} {entries:>8} entries {byte_size(size):>12}{mark}")
         if settings:
             print(textwrap.fill(settings, width=110, initial_indent=" " * 6, subsequent_indent=" " * 6))
     print(
         f"total: {_counted(len(folders), 'configurations')}, {_counted(total_entries, 'entries')}, "
-        f"{_human(total_bytes)}"
+        f"{byte_size(total_bytes)}"
     )
     if temporary:
         size = sum(p.stat().st_size for p in temporary if p.exists())
         print(
-            f"  and {_counted(len(temporary), 'temporary files')} ({_human(size)}) that writes being made or "
+            f"  and {_counted(len(temporary), 'temporary files')} ({byte_size(size)}) that writes being made or "
             "killed left (.tmp-*): `cache prune` deletes those no write is still making"
         )
     for demo in _demo_sets(root):
@@ -700,10 +693,10 @@ def _info(root: Path, default_root: bool = False) -> int:
             total_files += count
             total_bytes += size
             mark = f" {OUTDATED}" if folder in demo.outdated else ""
-            print(f"  {folder.name}  {_counted(count, demo.unit)} {_human(size)}{mark}")
+            print(f"  {folder.name}  {_counted(count, demo.unit)} {byte_size(size)}{mark}")
         outdated += len(demo.outdated)
         print(
-            f"total: {_counted(len(demo.sets), 'sets')}, {_counted(total_files, demo.unit)}, {_human(total_bytes)}"
+            f"total: {_counted(len(demo.sets), 'sets')}, {_counted(total_files, demo.unit)}, {byte_size(total_bytes)}"
         )
     if outdated:
         them = "it" if outdated == 1 else "them"
@@ -886,7 +879,7 @@ def _prune(root: Path, force: bool = False) -> int:
                 failures.append(f"{tmp}: {error.strerror or error}")
         if sizes:
             print(
-                f"deleted {_counted(len(sizes), 'temporary files')} ({_human(sum(sizes.values()))}) that killed "
+                f"deleted {_counted(len(sizes), 'temporary files')} ({byte_size(sum(sizes.values()))}) that killed "
                 "writes left"
             )
         if outdated or any(d.sets for d in demos):
@@ -924,7 +917,7 @@ def _prune(root: Path, force: bool = False) -> int:
                 with suppress(OSError):
                     write_atomically(folder / SOURCES, partial(_write_text, text=text))
     print(
-        f"pruned {_counted(pruned, 'entries')} ({_human(pruned_bytes)}) whose audio file no longer exists from "
+        f"pruned {_counted(pruned, 'entries')} ({byte_size(pruned_bytes)}) whose audio file no longer exists from "
         f"{root}"
     )
     if unknown:

@@ -44,6 +44,7 @@ from audiotrain._system import (
     remove_broken_kernels,
     versions,
 )
+from audiotrain._text import listed
 from audiotrain.distributed.collectives import joined_world_size, rank
 from audiotrain.distributed.local import in_launched_job, launched_processes, relaunch_prefix
 from audiotrain.recipes.config_cli import home_expanded
@@ -171,11 +172,10 @@ def check_kernel_cache(on_cpu: bool | None = None, log: Callable[[str], None] | 
     except OSError as error:  # its message names the file and the fix
         raise OutputFolderError(error.strerror or str(error)) from error
     if removed and log is not None and not _rank_that_leaves_notes_to_others():
-        names = ", ".join(path.name[:40] + ("..." if len(path.name) > 40 else "") for path in removed[:3])
-        more = f" and {len(removed) - 3} more" if len(removed) > 3 else ""
+        names = listed([path.name[:40] + ("..." if len(path.name) > 40 else "") for path in removed])
         log(
             f"removed {len(removed)} broken kernel file(s) from {cache} (empty or cut short, left by a compile "
-            f"that was interrupted; MLX compiles them again): {names}{more}"
+            f"that was interrupted; MLX compiles them again): {names}"
         )
     first_run = not any(cache.iterdir())
     free = shutil.disk_usage(cache).free if first_run else None
@@ -417,10 +417,8 @@ def refuse_existing_outputs(targets: Iterable[Path], overwrite: bool, can_skip: 
         return
     existing = [t for t in targets if t.exists() or t.is_symlink()]
     if existing:
-        listed = ", ".join(str(t) for t in existing[:3])
-        more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
         raise FileExistsError(
-            f"refusing to replace {listed}{more}: written earlier (or by hand). Write elsewhere with -o, "
+            f"refusing to replace {listed(existing)}: written earlier (or by hand). Write elsewhere with -o, "
             + ("pass --skip_existing to keep them and write the rest, " if can_skip else "")
             + "or pass --overwrite to replace them"
         )

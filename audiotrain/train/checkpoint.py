@@ -49,6 +49,7 @@ from typing import Any, TypeVar
 
 from audiotrain import _loading
 from audiotrain._files import read_json_file
+from audiotrain._text import byte_size, listed
 
 import mlx.core as mx
 from mlx.utils import tree_flatten, tree_map_with_path
@@ -339,8 +340,8 @@ def _write_failure(final: Path, file: Path | None, needed: int, err: BaseExcepti
         free = None
     full = isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)
     if full or (free is not None and needed > free):
-        cause = f"no space left: {final.parent} has {_size(free) if free is not None else '?'} free"
-        cause += f", a checkpoint needs about {_size(needed)}" if needed else ""
+        cause = f"no space left: {final.parent} has {byte_size(free) if free is not None else '?'} free"
+        cause += f", a checkpoint needs about {byte_size(needed)}" if needed else ""
         cause += "" if full else f" ({err})"
     left = (
         f"the previous checkpoint {final} is intact"
@@ -348,14 +349,6 @@ def _write_failure(final: Path, file: Path | None, needed: int, err: BaseExcepti
         else f"nothing was saved as {final} (the checkpoints saved before are intact)"
     )
     return f"cannot save checkpoint {final}: {what} failed: {cause}; {left}"
-
-
-def _size(n: int) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n} B"
 
 
 @contextlib.contextmanager
@@ -733,8 +726,7 @@ def _checkpoints_under(parent: Path, label: str) -> str:
     if not found:
         return ""
     found.sort(key=lambda p: (p / STATE_FILE).stat().st_mtime, reverse=True)
-    shown = ", ".join(str(p) for p in found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
-    return f"; {label} (newest first): {shown}"
+    return f"; {label} (newest first): {listed(found, 5)}"
 
 
 def read_state(folder: Path) -> dict[str, Any]:

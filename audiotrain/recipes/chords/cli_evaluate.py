@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from audiotrain._text import listed
 from audiotrain.recipes._run import check_can_write, check_kernel_cache, clear_run_outputs, path_flag
 
 # SettingsParser, scan_song_folder and refuse_existing_outputs are looked up in the cli module,
@@ -19,6 +20,8 @@ from audiotrain.recipes.chords.evaluate import (
     evaluate_songs,
     evaluation_outputs,
     run_test_songs,
+    songs_trained_on,
+    trained_on_note,
     trimmed_note,
     write_evaluation,
 )
@@ -106,6 +109,7 @@ def _cmd_evaluate(argv: list[str]) -> int:
         if args.overwrite:  # an earlier evaluation's .lab files of other songs would pass for this one's
             clear_run_outputs(args.output, evaluation_outputs(args.output), _print_to_stderr)
     result = evaluate_songs(predictor, index.songs, allow_gaps=args.allow_gaps, skipped=skipped)
+    result.trained_on = songs_trained_on(predictor.checkpoint, result.scores.per_song)
     print(
         f"{len(result.scores.per_song)} songs scored, mir_eval.chord scores in % (pooled over time / median over "
         "songs; songs skipped are listed below the table):"
@@ -118,6 +122,11 @@ def _cmd_evaluate(argv: list[str]) -> int:
     if result.frames_note:
         print(f"note: {result.frames_note}")
     print(f"transcription speed: {result.realtime_factor:.0f} s of audio per second")
+    trained_on = trained_on_note(result.trained_on, predictor.checkpoint, len(result.scores.per_song))
+    if (
+        trained_on
+    ):  # not an error (scoring the training songs can be the point), but not to be taken as held out
+        print(f"note: {trained_on}")
     # Written once the scores are printed: a scores.json another evaluation wrote there meanwhile is an
     # error, which must not cost the scores of minutes of transcription.
     not_replaced = write_evaluation(result, args.output, args.overwrite) if args.output is not None else []
@@ -133,12 +142,9 @@ def _cmd_evaluate(argv: list[str]) -> int:
     if args.output is not None:
         print(f"wrote .lab files and scores to {args.output}")
     if not_replaced:
-        listed = ", ".join(not_replaced[:3]) + (
-            f" and {len(not_replaced) - 3} more" if len(not_replaced) > 3 else ""
-        )
         print(
-            f"not written: {listed} appeared in {args.output} while evaluating (written by another program "
-            "since the start) and were not replaced: pass --overwrite to replace them; exit status 1",
+            f"not written: {listed(not_replaced)} appeared in {args.output} while evaluating (written by another "
+            "program since the start) and were not replaced: pass --overwrite to replace them; exit status 1",
             file=sys.stderr,
         )
     if result.scores.skipped:  # as predict on a folder: the scores do not cover every song given

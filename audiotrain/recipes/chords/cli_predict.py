@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from audiotrain._text import listed
 from audiotrain.audio import UNREADABLE_AUDIO_SUFFIXES, AudioError, SkipCounter
 from audiotrain.chords.lab import jams_text, write_jams, write_lab
 from audiotrain.datasets._folders import AUDIO_FILE_SUFFIXES, hidden_note, walk_visible_following_links
@@ -181,12 +182,11 @@ def _predict_folder(args: argparse.Namespace, argv: list[str]) -> int:
     if hidden:
         print(f"note: {hidden_note(hidden, args.input)}", file=sys.stderr)
     if not_entered:
-        listed = ", ".join(f"{p} (-> {os.path.realpath(p)})" for p in not_entered[:3])
-        more = f" and {len(not_entered) - 3} more" if len(not_entered) > 3 else ""
+        links = listed([f"{p} (-> {os.path.realpath(p)})" for p in not_entered])
         print(
             f"note: {len(not_entered)} folder{'s' * (len(not_entered) > 1)} reached through links not entered, "
             "being folders transcribed already (a link back up the tree, or a second way to one folder): "
-            f"{listed}{more}",
+            f"{links}",
             file=sys.stderr,
         )
     if not files:
@@ -354,11 +354,10 @@ def _say_where_predict_stopped(
 ) -> None:
     """The lines a stopped ``predict FOLDER`` ends with: what it wrote, what it did not transcribe, and the
     command that goes on (the same, with ``--skip_existing`` for ``--overwrite``)."""
-    names = ", ".join(str(path.relative_to(args.input)) for path in left[:3])
-    more = f" and {len(left) - 3} more" if len(left) > 3 else ""
+    names = listed([path.relative_to(args.input) for path in left])
     print(
         f"interrupted ({stop_signal_name(signum)}): wrote {written} of {planned} .{args.format or 'lab'} "
-        f"files to {out_dir}{kept_note}" + (f"; not transcribed: {names}{more}" if left else ""),
+        f"files to {out_dir}{kept_note}" + (f"; not transcribed: {names}" if left else ""),
         file=sys.stderr,
     )
     if not left:  # (the signal came as the last file was done)
@@ -405,9 +404,8 @@ def _refuse_to_replace_annotations(targets, overwrite: bool) -> None:
         return
     blocked = [(t, audio) for t in targets if (audio := annotation_in_the_way(t)) is not None]
     if blocked:
-        listed = "; ".join(f"{t} (beside {audio.name})" for t, audio in blocked[:3])
-        more = f" and {len(blocked) - 3} more" if len(blocked) > 3 else ""
+        targets = listed([f"{t} (beside {audio.name})" for t, audio in blocked], sep="; ")
         raise FileExistsError(
-            f"refusing to write {listed}{more}: training reads a .lab or .jams beside audio of the same stem "
+            f"refusing to write {targets}: training reads a .lab or .jams beside audio of the same stem "
             "as its chord annotation, and one is there already. Write elsewhere with -o, or pass --overwrite"
         )

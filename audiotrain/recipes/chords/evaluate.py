@@ -29,12 +29,13 @@ from __future__ import annotations
 import json
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
 
 from audiotrain._files import read_json_file, write_output
+from audiotrain._text import listed
 from audiotrain.audio import AudioError
 from audiotrain.chords.decode import decode_frames_and_offsets, frames_to_segments
 from audiotrain.chords.harte import NO_CHORD, PITCH_CLASS_NAMES
@@ -64,7 +65,7 @@ from audiotrain.models.chord_model import joint_chord_index
 from audiotrain.recipes._run import is_inside
 from audiotrain.recipes.chords.config import SILENT_SONG, default_cache_dir
 from audiotrain.recipes.chords.predict import ChordPredictor
-from audiotrain.recipes.chords.song_record import checkpoint_run_record
+from audiotrain.recipes.chords.song_record import checkpoint_run_record, stored_song_record
 from audiotrain.train import checkpoint as ckpt
 
 import mlx.core as mx
@@ -81,6 +82,8 @@ SUMMARY_METRICS = ("root", "majmin", "majmin_inv", "mirex", "triads", "sevenths"
 ERRORS_LISTED = 10
 #: How many references trimmed to their audio's end the printed output lists (scores.md lists every one).
 TRIMMED_LISTED = 10
+#: How many of the scored songs the checkpoint trained on the output names (scores.json lists every one).
+TRAINED_ON_LISTED = 3
 #: The k of the top-k accuracies of the chord heads' posteriors in scores.json.
 TOP_K = (1, 2, 3, 4, 5)
 #: Decoded heads scored frame by frame, with their classes: a root or bass column for "none" counts the
@@ -159,6 +162,8 @@ class EvaluationResult:
     posteriors: dict[str, float] = field(default_factory=dict)
     #: The songs whose reference was scored up to the end of their audio (`TrimmedReference`).
     trimmed: dict[str, TrimmedReference] = field(default_factory=dict)
+    #: The scored songs the checkpoint trained on, per part (`songs_trained_on`); None: not known.
+    trained_on: dict[str, list[str]] | None = None
 
     def costliest_errors(self, top: int = ERRORS_LISTED) -> dict[str, list[LostTime]]:
         """The reference chords whose misreading costs majmin the most time, and those whose bass costs
@@ -255,7 +260,43 @@ class EvaluationResult:
                 name: {**asdict(reference), "overhang": reference.overhang}
                 for name, reference in self.trimmed.items()
             },
+            "songs_trained_on": self.trained_on,
         }
+
+
+def songs_trained_on(checkpoint: Path | None, scored: Iterable[str]) -> dict[str, list[str]] | None:
+    """The songs of `scored` that checkpoint folder `checkpoint` trained on: ``{"train": [...], "val":
+    [...]}`` (its validation songs chose it as best, so their scores are not held-out ones either), from
+    the song names the checkpoint or its run folder's ``config.json`` records (`stored_song_record`).
+    None where they are not known: no checkpoint, none recorded, or a record that does not read (a
+    hand-edited one is --resume's error, not the evaluation's), or the demo songs, named alike
+    (``song_000``...) in every demo set."""
+    if checkpoint is None:
+        return None
+    try:
+        record, names = stored_song_record(checkpoint, ckpt.read_state(checkpoint))
+    except (OSError, ValueError, ckpt.CheckpointError):
+        return None
+    if names is None or not isinstance(record, dict) or record.get("demo") is not None:
+        return None
+    wanted = set(scored)
+    return {part: sorted(wanted.intersection(names[part])) for part in ("train", "val")}
+
+
+def trained_on_note(trained_on: dict[str, list[str]] | None, checkpoint: Path | None, scored: int) -> str:
+    """One line saying how many of the `scored` songs `checkpoint` trained on (`songs_trained_on`), naming
+    a few, so that training-set scores are not reported as held-out ones; "" when none."""
+    if not trained_on or not (trained_on["train"] or trained_on["val"]):
+        return ""
+    parts = [
+        f"{len(names)} of the {scored} songs scored {what} ({listed(names, TRAINED_ON_LISTED)})"
+        for names, what in (
+            (trained_on["train"], f"are songs {checkpoint} trained on"),
+            (trained_on["val"], f"are validation songs of {checkpoint}, which chose it"),
+        )
+        if names
+    ]
+    return "; ".join(parts) + ": their scores are not held-out ones (scores.json: songs_trained_on)"
 
 
 def _fraction(percent: float) -> float | None:
@@ -371,32 +412,55 @@ def write_evaluation(result: EvaluationResult, out: Path, replace: bool = True) 
     Without `replace` (``evaluate -o`` without ``--overwrite``, whose start found none of these names) each
     file is created only if its name is still free (`_write_new`): a ``scores.json`` that appeared meanwhile
     (another evaluation writing there) is a `FileExistsError` and nothing is written; the names of the other
-    files that appeared, left as they are, are returned."""
+    files that appeared, left as they are, are returned, and listed with the reason in ``scores.json``
+    (``not_written``, counted in ``files_not_written``; an ``--overwrite`` later leaves those ``.lab`` files,
+    not this evaluation's, alone) and in ``scores.md``."""
     out.mkdir(parents=True, exist_ok=True)
-    taken: list[str] = []
-    summary = json.dumps(result.summary(), indent=1).encode()
-    if not _write_new(out / "scores.json", lambda tmp: tmp.write_bytes(summary), replace):
+    summary = {**result.summary(), "files_not_written": 0, "not_written": []}
+    if not _write_new(out / "scores.json", _json_writer(summary), replace):
         raise FileExistsError(
             f"{out / 'scores.json'} appeared while evaluating (another evaluation writing to {out}?); not "
             "replaced, and nothing was written there: write elsewhere with -o, or pass --overwrite"
         )
+    taken = [
+        f"{name}.lab"
+        for name, (_, estimate) in result.pairs.items()
+        if not _write_new(out / f"{name}.lab", lambda tmp, e=estimate: write_lab(tmp, e), replace)
+    ]
+    report = result.report()
+    if taken:  # (scores.md, written after the .lab files, can say which of them are not this evaluation's)
+        report += f"\n\nNot written ({_NOT_WRITTEN}): {', '.join(taken)}"
     # UTF-8 whatever the locale; a song name from a file name the locale could not decode as its bytes.
-    report = (result.report() + "\n").encode("utf-8", errors="surrogateescape")
-    if not _write_new(out / "scores.md", lambda tmp: tmp.write_bytes(report), replace):
+    report_bytes = (report + "\n").encode("utf-8", errors="surrogateescape")
+    if not _write_new(out / "scores.md", lambda tmp: tmp.write_bytes(report_bytes), replace):
         taken.append("scores.md")
-    for name, (_, estimate) in result.pairs.items():
-        if not _write_new(out / f"{name}.lab", lambda tmp, e=estimate: write_lab(tmp, e), replace):
-            taken.append(f"{name}.lab")
-    if result.frames_note:  # nothing to plot (`frames_note` says why, in scores.md and in the output)
-        return taken
-    from audiotrain.metrics.plots import plot_confusion_matrix  # matplotlib only when plotting
+    if not result.frames_note:  # else nothing to plot (`frames_note` says why, in scores.md and the output)
+        from audiotrain.metrics.plots import plot_confusion_matrix  # matplotlib only when plotting
 
-    def plot(tmp: Path) -> None:
-        plot_confusion_matrix(result.confusion, CHORD_TYPES, tmp, title="Chord type (frames)", unit="frames")
+        def plot(tmp: Path) -> None:
+            plot_confusion_matrix(
+                result.confusion, CHORD_TYPES, tmp, title="Chord type (frames)", unit="frames"
+            )
 
-    if not _write_new(out / "confusion_matrix.png", plot, replace):
-        taken.append("confusion_matrix.png")
+        if not _write_new(out / "confusion_matrix.png", plot, replace):
+            taken.append("confusion_matrix.png")
+    if taken:  # scores.json (this evaluation's own, created above) must not claim them as written
+        summary["files_not_written"] = len(taken)
+        summary["not_written"] = [{"file": name, "reason": _NOT_WRITTEN} for name in taken]
+        _write_new(out / "scores.json", _json_writer(summary), replace=True)
     return taken
+
+
+#: Why `write_evaluation` left a file as it is (``scores.json``'s ``not_written``).
+_NOT_WRITTEN = (
+    "appeared while evaluating (written by another program since the start) and left as it is "
+    "(--overwrite replaces it)"
+)
+
+
+def _json_writer(document: dict) -> Callable[[Path], object]:
+    data = json.dumps(document, indent=1).encode()
+    return lambda tmp: tmp.write_bytes(data)
 
 
 def _write_new(path: Path, write_to: Callable[[Path], object], replace: bool) -> bool:
@@ -514,12 +578,16 @@ def compare_results(result: EvaluationResult, baseline: EvaluationResult) -> Com
 
 def evaluation_outputs(folder: Path) -> list[str]:
     """What an earlier evaluation wrote in `folder` (`evaluate --overwrite` removes it and nothing else):
-    `EVALUATION_FILES`, `COMPARISON_FILES` and the ``.lab`` of every song its ``scores.json`` scored."""
+    `EVALUATION_FILES`, `COMPARISON_FILES` and the ``.lab`` of every song its ``scores.json`` scored, but
+    those it lists as not written (``not_written``: `write_evaluation`)."""
     try:
-        earlier = read_json_file(folder / "scores.json", ValueError)["per_song"]
-    except (OSError, ValueError, KeyError, TypeError):  # none, or not an evaluation's: only the fixed names
-        earlier = {}
-    labs = [f"{song}.lab" for song in earlier if isinstance(song, str)]
+        scores = read_json_file(folder / "scores.json", ValueError)
+        earlier = scores["per_song"]
+        # Those it left as they were (another program's, written meanwhile) are not its own to remove.
+        theirs = {entry.get("file") for entry in scores.get("not_written") or [] if isinstance(entry, dict)}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):  # none, or not an evaluation's
+        earlier, theirs = {}, set()
+    labs = [f"{song}.lab" for song in earlier if isinstance(song, str) and f"{song}.lab" not in theirs]
     # A hand-edited name must not reach outside the folder ("../x").
     return [*EVALUATION_FILES, *COMPARISON_FILES, *(lab for lab in labs if is_inside(folder / lab, folder))]
 

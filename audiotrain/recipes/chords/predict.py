@@ -252,6 +252,9 @@ class ChordPredictor:
             )
         self.model = model
         self.model.eval()
+        #: The checkpoint folder this predictor was loaded from (`from_checkpoint`), else None: what it was
+        #: trained on is recorded there (``evaluate`` names the scored songs it trained on).
+        self.checkpoint: Path | None = None
         self.features = features
         self.decode = decode or DecodeConfig()
         self.window_frames = int(window_frames)
@@ -307,7 +310,9 @@ class ChordPredictor:
             ) from None
         _load_weights(model, folder / ckpt.MODEL_FILE)
         kwargs.setdefault("window_frames", int(stored.get("window_frames", 96)))
-        return cls(model, features, decode, **kwargs)
+        predictor = cls(model, features, decode, **kwargs)
+        predictor.checkpoint = folder
+        return predictor
 
     @classmethod
     def from_config(

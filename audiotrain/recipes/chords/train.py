@@ -101,8 +101,10 @@ from audiotrain.train.interrupt import (
     stop_signal_name,
     stopped_by,
 )
+from audiotrain.train.loggers.base import LoggerNotStarted
 from audiotrain.train.loggers.config import (
     LOGGER_OUTPUTS,
+    LoggerConfig,
     build_loggers,
     describe_loggers,
     finish_loggers,
@@ -347,7 +349,7 @@ def _run_training(
         if main:
             claim_run_folder(run_dir)
         resumed = (resume_folder, recorded) if recorded is not None else None
-        return evaluate_trained_run(config, run_dir, splits, trained, log, resumed)
+        return evaluate_trained_run(config, run_dir, splits, trained, log, resumed, state)
     from_demo = splits is None and not config.data.data_dir
     again = "run the same command again to go on from there" if splits is None else "the next run reads them"
     try:
@@ -417,7 +419,9 @@ def _run_training(
     start = time.perf_counter()
     try:
         trainer.fit(task, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
-    except KernelCompileError:  # (a full TMPDIR at the first step: the folder is the next run's to take)
+    # (A full TMPDIR at the first step, a required logger that could not start: the folder, where it holds
+    # only the run's config.json, is the next run's to take.)
+    except (KernelCompileError, LoggerNotStarted):
         if main and not continuing:
             forget_run_that_never_trained(run_dir, ["config.json"])
         raise
@@ -445,7 +449,7 @@ def _run_training(
             best = _write_training_outputs(trainer, run_dir, chosen, train_seconds, log, resumed_at)
             log(_cache_line(cache, splits))
             evaluation = _evaluate_held_out(best, splits, run_dir, config, log)
-            _report_to_loggers(loggers, trainer, run_dir, evaluation, log)
+            _report_to_loggers(loggers, run_dir, evaluation, trainer.global_step, log, trainer.interrupted)
     except KeyboardInterrupt as stop:
         # Training is over and saved; a stop signal stopped the plots or the held-out evaluation: say what
         # is there and how to score it, not a traceback (the command exits with status 130, or 143).
@@ -482,6 +486,7 @@ def evaluate_trained_run(
     checkpoint: Path,
     log=print,
     resumed: tuple[Path, dict] | None = None,
+    ended: dict | None = None,
 ) -> RunResult:
     """What `run_training` does after its fit, for a run whose training ended (`RunResult.trained`) and whose
     held-out evaluation a stop signal cut short: score `splits`' test songs with `checkpoint` (the one the
@@ -490,7 +495,9 @@ def evaluate_trained_run(
 
     history.json (and training_curves.png) come from the ``last`` checkpoint where the stop came before the
     run wrote them. A stop signal here leaves the run as it was: the result is `interrupted`. `splits` None:
-    the run's own songs (the demo's, or the data folder's; `resumed` as for `_prepare_songs`)."""
+    the run's own songs (the demo's, or the data folder's; `resumed` as for `_prepare_songs`). `ended`: the
+    trainer state of the checkpoint saved as the training ended, whose logger runs (``--logger``) get the
+    test scores and outputs as an uninterrupted run's do (`_reopened_loggers`)."""
     run_dir, checkpoint = Path(run_dir), Path(checkpoint)
     main = collectives.is_main_process()
     if not main:
@@ -503,6 +510,10 @@ def evaluate_trained_run(
             splits, _, _ = _prepare_songs(config, splits, log, resumed)
             history = _trained_history(run_dir, checkpoint) if main else {}
             evaluation = _evaluate_held_out(checkpoint, splits, run_dir, config, log) if main else None
+            if main:
+                loggers = _reopened_loggers(config.logger, run_dir, ended, log)
+                step = int(((ended or {}).get("progress") or {}).get("global_step") or 0)
+                _report_to_loggers(loggers, run_dir, evaluation, step, log)
     except KeyboardInterrupt as stop:
         if main:
             name = stop_signal_name(signal_of(stop))
@@ -1012,22 +1023,54 @@ def _evaluate_held_out(
     return evaluation
 
 
-def _report_to_loggers(loggers: list, trainer: Trainer, run_dir: Path, evaluation, log) -> None:
-    """The held-out scores (``test_<metric>``, pooled) and the run's plots and evaluation, to the loggers' runs
-    (the best checkpoint went when fit ended: ``--logger.log_model``); then where each run is. An interrupted
-    run's loggers closed it as interrupted: nothing more is sent to it."""
+def _report_to_loggers(
+    loggers: list, run_dir: Path, evaluation, step: int, log, interrupted: bool = False
+) -> None:
+    """The held-out scores (``test_<metric>``, pooled, at the run's last `step`) and the run's plots and
+    evaluation, to the loggers' runs (the best checkpoint went when fit ended: ``--logger.log_model``); then
+    where each run is. An `interrupted` run's loggers closed it as interrupted: nothing more is sent to it."""
     if not loggers:
         return
-    if not trainer.interrupted:
+    if not interrupted:
         scores = {f"test_{k}": v for k, v in evaluation.scores.pooled.items()} if evaluation else {}
         outputs = {
             "training_curves.png": run_dir / "training_curves.png",
             "history.json": run_dir / "history.json",
             "evaluation": run_dir / "evaluation",  # scores.json / .md, confusion_matrix.png, the .lab files
         }
-        log_artifacts(loggers, outputs, metrics=scores, step=trainer.global_step)
+        log_artifacts(loggers, outputs, metrics=scores, step=step)
     finish_loggers(loggers)  # nothing more goes to these runs
     log("loggers:\n  " + "\n  ".join(describe_loggers(loggers)))
+
+
+def _reopened_loggers(config: LoggerConfig, run_dir: Path, ended: dict | None, log) -> list:
+    """The loggers of a run whose training ended earlier (`evaluate_trained_run`), each reopened on its own
+    run (TensorBoard / CSV version folder, W&B / MLflow run) from the trainer state `ended` of the checkpoint
+    saved as the training ended, as a resumed fit reopens them. None (said why) where that state does not
+    name one run per logger asked for: new ones would split the run's logs in two."""
+    names = config.selected()
+    if not names:
+        return []
+    saved = (ended or {}).get("loggers")
+    if ended is None:
+        why = "the checkpoint that ended its training, which names their runs, was not given"
+    elif not isinstance(saved, list) or not saved:
+        why = "the checkpoint that ended its training names no logger run to reopen"
+    elif len(saved) != len(names):
+        why = (
+            f"the checkpoint that ended its training names {len(saved)} logger runs, not one per logger asked "
+            f"for now ({', '.join(names)})"
+        )
+    else:
+        loggers = build_loggers(config, run_dir)
+        for lg, state in zip(loggers, saved):
+            lg.load_state_dict(state)
+        return loggers
+    log(
+        f"loggers: the test scores are not sent to {', '.join(names)}: {why}, and new runs would split "
+        f"this run's logs in two ({run_dir / 'evaluation' / 'scores.json'} holds them)"
+    )
+    return []
 
 
 def _stopped_after_training(

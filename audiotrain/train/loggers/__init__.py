@@ -1,7 +1,7 @@
 """Experiment loggers: Weights & Biases, TensorBoard, MLflow and CSV behind one small interface.
 
-- `Logger`, `LoggerWarning`, `STATUSES`, `flatten_params` (``loggers.base``: the interface, how a failing
-  backend is handled, lazy runs and resuming)
+- `Logger`, `LoggerWarning`, `LoggerNotStarted`, `STATUSES`, `flatten_params` (``loggers.base``: the
+  interface, how a failing backend is handled, a required one, lazy runs and resuming)
 - `WandbLogger` (``loggers.wandb_logger``), `TensorBoardLogger` (``loggers.tensorboard_logger``),
   `MLflowLogger` (``loggers.mlflow_logger``; also as Lightning's `MLFlowLogger`), `CSVLogger`
   (``loggers.csv_logger``)
@@ -14,7 +14,7 @@
 Importing this package imports no backend: each logger imports its own when it is constructed.
 """
 
-from audiotrain.train.loggers.base import STATUSES, Logger, LoggerWarning, flatten_params
+from audiotrain.train.loggers.base import STATUSES, Logger, LoggerNotStarted, LoggerWarning, flatten_params
 from audiotrain.train.loggers.config import (
     LOGGER_NAMES,
     LoggerConfig,
@@ -34,6 +34,7 @@ MLFlowLogger = MLflowLogger  # Lightning's spelling of the name
 __all__ = [
     "Logger",
     "LoggerWarning",
+    "LoggerNotStarted",
     "STATUSES",
     "flatten_params",
     "WandbLogger",

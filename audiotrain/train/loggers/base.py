@@ -3,7 +3,9 @@
 A logger never stops training: every backend call goes through `Logger._call`, so a backend that fails
 (not logged in, no network, disk full) warns once, naming the logger and the cause, and training goes on.
 If the run itself cannot be created, or the backend can record nothing more (TensorBoard's writer on a
-full disk), the logger disables itself; other failures are counted in ``logger.failures``. Backends are
+full disk), the logger disables itself; other failures are counted in ``logger.failures``. The one
+exception is a logger set `Logger.required`: its run not starting at all is `LoggerNotStarted`, which
+`Trainer.fit` raises before training (it starts the loggers first). Backends are
 imported when a logger is constructed (never by ``import audiotrain``), and a missing package raises
 ImportError naming what to ``pip install``.
 
@@ -43,6 +45,11 @@ STATUSES = ("success", "failed", "interrupted")
 
 class LoggerWarning(UserWarning):
     """A logger backend failed, or cannot record something as given; training continues."""
+
+
+class LoggerNotStarted(RuntimeError, ValueError):
+    """A logger set `Logger.required` could not start its run. A ValueError too, so that the recipes report
+    it in one line, as a setting the user can change (exit status 2)."""
 
 
 class _BackendStopped(Exception):
@@ -126,8 +133,14 @@ class Logger:
     """Base class. Subclasses implement ``_start`` (create the run) and the ``_log_*`` / ``_finalize`` hooks.
 
     Public methods never raise because of the backend (see the module docstring); they raise only for
-    bad arguments (a non-numeric metric, an unknown status).
+    bad arguments (a non-numeric metric, an unknown status), and, where `required`, when the run cannot
+    start at all.
     """
+
+    #: Whether a run that cannot start (W&B without a login, an MLflow server out of reach) is an error,
+    #: `LoggerNotStarted`, rather than a warning and a disabled logger: for a run whose logs are the point.
+    #: Only its first start: a later stage's reopening of the run (after `fit`) warns as always.
+    required: bool = False
 
     def __init__(self) -> None:
         self.failures = 0
@@ -326,6 +339,11 @@ class Logger:
             what = "could not start its run" if stage == "start" else f"failed in {op}"
             if self._disabled and not self.disabled_by:
                 self.disabled_by = f"{what} ({type(exc).__name__}: {exc})"
+            if stage == "start" and self.required and not self._ever_started:
+                raise LoggerNotStarted(
+                    f"{type(self).__name__} {what} ({type(exc).__name__}: {exc}), and it is required "
+                    "(required=True; the recipes' --logger.required): nothing is trained without it"
+                ) from exc
             if not self._warned:
                 self._warned = True
                 after = (

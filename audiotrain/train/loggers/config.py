@@ -73,6 +73,13 @@ class LoggerConfig:
     offline: bool = field(
         default=False, metadata={"help": "W&B: write the run locally (wandb sync uploads it later)"}
     )
+    required: bool = field(
+        default=False,
+        metadata={
+            "help": "a logger that cannot start its run (W&B not logged in, an MLflow server out of reach) "
+            "is an error before training (exit status 2); false: a warning, and the run goes on without it"
+        },
+    )
     log_model: str = field(
         default="true",
         metadata={
@@ -163,6 +170,7 @@ def build_loggers(
             loggers.append(makers[name]())
         except ImportError as exc:
             raise MissingLoggerPackage(f"{setting} asks for {name}: {exc}") from exc
+        loggers[-1].required = config.required
     return loggers
 
 
