@@ -40,7 +40,6 @@ from audiotrain.train import flags, hooks, reporting, threads
 from audiotrain.train.callback import Callback
 from audiotrain.train.callback_list import CallbackList
 from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
-from audiotrain.train.datamodule import DataModule
 from audiotrain.train.evaluation import prefixed
 from audiotrain.train.evaluation_loop import EvaluationLoop
 from audiotrain.train.guarded_update import write_state_in_place
@@ -53,7 +52,18 @@ from audiotrain.train.interrupt import (
     stop_signal_name,
 )
 from audiotrain.train.lazy import LazyScalar
-from audiotrain.train.loaders import check_batch, from_datamodule, loader_len, prepare_loader
+from audiotrain.train.loaders import (
+    STAGE_ARGUMENTS,
+    check_batch,
+    check_verbose,
+    checkpoint_argument,
+    datamodule_given_as_loader,
+    from_datamodule,
+    loader_len,
+    one_loader,
+    prepare_loader,
+    shown_type,
+)
 from audiotrain.train.loggers import CSVLogger, Logger, TensorBoardLogger
 from audiotrain.train.module import OptimizerConfig, TrainModule, refuse_manual_optimization
 from audiotrain.train.outputs import LogOptions
@@ -501,13 +511,11 @@ class Trainer:
         `fit(model, train_loader, val_loader, ckpt_path)`)."""
         if isinstance(datamodule, str | os.PathLike) and ckpt_path is None:
             datamodule, ckpt_path = None, datamodule
-        ckpt_path = _checkpoint_argument("fit", ckpt_path)
+        ckpt_path = checkpoint_argument("fit", ckpt_path)
         flags.require_training_length(self.max_epochs, self.max_steps, self.max_time)
-        train_loader = _one_loader(
-            "fit", "train_loader", train_loader, "train_dataloaders", train_dataloaders
-        )
-        train_loader, datamodule = _datamodule_given_as_loader("fit", train_loader, datamodule)
-        val_loader = _one_loader("fit", "val_loader", val_loader, "val_dataloaders", val_dataloaders)
+        train_loader = one_loader("fit", "train_loader", train_loader, "train_dataloaders", train_dataloaders)
+        train_loader, datamodule = datamodule_given_as_loader("fit", train_loader, datamodule)
+        val_loader = one_loader("fit", "val_loader", val_loader, "val_dataloaders", val_dataloaders)
         loaders = from_datamodule("fit", datamodule, "fit", {"train": train_loader, "val": val_loader})
         train_loader, val_loader = loaders["train"], loaders["val"]
         if train_loader is None:
@@ -1072,7 +1080,7 @@ class Trainer:
         (means weighted by batch size). `dataloaders` is Lightning's name for `val_loader`; `verbose` is
         accepted for Lightning's code: no results table is printed either way. The arguments come in
         Lightning's order."""
-        _check_verbose("validate", verbose)
+        check_verbose("validate", verbose)
         return self._standalone("val", model, val_loader, dataloaders, datamodule, ckpt_path)
 
     def test(
@@ -1087,7 +1095,7 @@ class Trainer:
     ) -> list[dict[str, float]]:
         """Run `test_step` over `test_loader`. Returns a list with one dict of `test_*` metrics (`verbose`
         and the order of the arguments: as in `validate`)."""
-        _check_verbose("test", verbose)
+        check_verbose("test", verbose)
         return self._standalone("test", model, test_loader, dataloaders, datamodule, ckpt_path)
 
     def predict(
@@ -1116,7 +1124,7 @@ class Trainer:
         if not isinstance(return_predictions, bool):
             raise TypeError(
                 "Trainer.predict: return_predictions must be True, False or None, got "
-                f"{_shown(return_predictions)} (the arguments in order: {_ORDER['predict']})"
+                f"{shown_type(return_predictions)} (the arguments in order: {STAGE_ARGUMENTS['predict']})"
             )
         return self._standalone(
             "predict", model, dataloaders, None, datamodule, ckpt_path, return_predictions
@@ -1124,10 +1132,10 @@ class Trainer:
 
     def _standalone(self, stage, model, loader, alias, datamodule, ckpt_path, keep=True) -> Any:
         method = _STAGE_NAMES[stage]
-        ckpt_path = _checkpoint_argument(method, ckpt_path)
+        ckpt_path = checkpoint_argument(method, ckpt_path)
         name = {"val": "val_loader", "test": "test_loader", "predict": "dataloaders"}[stage]
-        loader = _one_loader(method, name, loader, "dataloaders", alias) if stage != "predict" else loader
-        loader, datamodule = _datamodule_given_as_loader(method, loader, datamodule)
+        loader = one_loader(method, name, loader, "dataloaders", alias) if stage != "predict" else loader
+        loader, datamodule = datamodule_given_as_loader(method, loader, datamodule)
         loader = from_datamodule(method, datamodule, method, {stage: loader})[stage]
         if loader is None:
             raise TypeError(f"Trainer.{method}: pass the batches ({name}, dataloaders= or datamodule=)")
@@ -1847,63 +1855,8 @@ class Trainer:
         )
 
 
-# Each stage's positional arguments, as Lightning orders them (for messages about an argument out of place).
-_ORDER = {
-    "fit": "model, train_loader, val_loader, datamodule, ckpt_path",
-    "validate": "model, val_loader, ckpt_path, verbose, datamodule",
-    "test": "model, test_loader, ckpt_path, verbose, datamodule",
-    "predict": "model, dataloaders, datamodule, return_predictions, ckpt_path",
-}
-
-
-def _shown(value: Any) -> str:
-    """A value in a message about its type: a plain value as written, an object by its type."""
-    return repr(value) if isinstance(value, bool | int | float) else f"a {type(value).__name__}"
-
-
-def _checkpoint_argument(method: str, ckpt_path: Any) -> str | os.PathLike | None:
-    """`ckpt_path` as given, where it is a path (a checkpoint folder, "last" or "best") or None. Anything else
-    is refused by name: given by position in another order than Lightning's, a DataModule or a flag lands
-    there, and would otherwise be read as a checkpoint or skipped as none."""
-    if ckpt_path is None or isinstance(ckpt_path, str | os.PathLike):
-        return ckpt_path
-    raise TypeError(
-        f"Trainer.{method}: ckpt_path must be a checkpoint folder, 'last' or 'best' (a str or os.PathLike), "
-        f"got {_shown(ckpt_path)} (the arguments in order: {_ORDER[method]})"
-    )
-
-
 def _shown_limit(limit: int | float | None) -> int | float:
     return 1.0 if limit is None else limit
-
-
-def _check_verbose(method: str, verbose: Any) -> None:
-    if not isinstance(verbose, bool):
-        raise TypeError(
-            f"Trainer.{method}: verbose must be True or False, got {_shown(verbose)} (the arguments in "
-            f"order: {_ORDER[method]})"
-        )
-
-
-def _datamodule_given_as_loader(method: str, loader: Any, datamodule: Any) -> tuple[Any, Any]:
-    """Lightning's `fit(model, dm)` / `test(model, dm)`: a DataModule in the loader's place is the
-    datamodule. Returns (loader, datamodule)."""
-    stages = ("train", "val", "test", "predict")
-    duck = callable(getattr(loader, "setup", None)) and any(
-        callable(getattr(loader, f"{stage}_dataloader", None)) for stage in stages
-    )
-    if not (isinstance(loader, DataModule) or duck):
-        return loader, datamodule
-    if datamodule is not None:
-        raise TypeError(f"Trainer.{method}: got a DataModule as the loader and datamodule= too; pass one")
-    return None, loader
-
-
-def _one_loader(method: str, name: str, value: Any, alias: str, alias_value: Any) -> Any:
-    """A loader given by our name or Lightning's (`train_dataloaders`, ...), not both."""
-    if value is not None and alias_value is not None:
-        raise TypeError(f"Trainer.{method}: got both {name} and {alias}= (Lightning's name for it); pass one")
-    return alias_value if value is None else value
 
 
 def _start_from_rank_zero(module: TrainModule) -> None:
