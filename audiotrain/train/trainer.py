@@ -72,6 +72,7 @@ from audiotrain.train.seeding import default_seed, seed_generators
 from audiotrain.train.state import History, Progress, RandomState, RunningMeans, TrainableSets
 from audiotrain.train.step import StepConfig, StepState, TrainStep, set_trainable, trainable_names
 from audiotrain.train.transforms import all_finite
+from audiotrain.train.validation_schedule import ValidationSchedule
 
 import mlx.core as mx
 from mlx.utils import tree_flatten
@@ -198,15 +199,12 @@ class Trainer:
         self.max_time = flags.max_time(max_time)
         if self.fast_dev_run:
             self.max_epochs, self.max_steps, self.max_time = 1, None, None
-        self.val_check_interval = flags.val_check_interval(val_check_interval)
-        self.check_val_every_n_epoch = flags.check_val_every_n_epoch(check_val_every_n_epoch)
-        if self.check_val_every_n_epoch is None and isinstance(self.val_check_interval, float):
-            raise ValueError(
-                "Trainer(check_val_every_n_epoch=None) validates only every val_check_interval batches: "
-                f"give an int val_check_interval (got {self.val_check_interval})"
-            )
+        self._validation_schedule = ValidationSchedule(
+            flags.val_check_interval(val_check_interval),
+            flags.check_val_every_n_epoch(check_val_every_n_epoch),
+        )
         if self.fast_dev_run:  # as in Lightning: validation once, after its n batches
-            self.val_check_interval, self.check_val_every_n_epoch = 1.0, 1
+            self._validation_schedule = ValidationSchedule(1.0, 1)
         self.default_root_dir = Path(default_root_dir)
         self.enable_checkpointing = bool(enable_checkpointing) and not self.fast_dev_run
         self.compile = bool(compile) and not debug_lazy_eval
@@ -309,8 +307,6 @@ class Trainer:
         self._saved_log_options: dict[str, LogOptions] = {}  # from the checkpoint resumed
         self._trainable = TrainableSets()  # what the compiled step trains, what the optimizer has state for
         self._fit_started = 0.0
-        self._validated_after_batch = -1  # `progress.total_batches` at the last validation in `fit`
-        self._epoch_end_validated = False  # (validated_at_epoch_end)
         self._last_outputs: dict[str, mx.array] = {}  # the last step's loss and metrics (maybe still running)
         self._last_weight: Any = 1.0  # its weight, `TrainModule.batch_size(batch)`
         self._settled_outputs: dict[str, mx.array] = {}  # the step before that one's (evaluated)
@@ -411,20 +407,36 @@ class Trainer:
     def limit_predict_batches(self) -> int | float:
         return _shown_limit(self.limits["predict"])
 
+    # The validation timing (Lightning's flags), held by the schedule: `train/validation_schedule.py`.
+    @property
+    def val_check_interval(self) -> int | float:
+        return self._validation_schedule.val_check_interval
+
+    @val_check_interval.setter
+    def val_check_interval(self, value: int | float) -> None:
+        self._validation_schedule.val_check_interval = value
+
+    @property
+    def check_val_every_n_epoch(self) -> int | None:
+        return self._validation_schedule.check_val_every_n_epoch
+
+    @check_val_every_n_epoch.setter
+    def check_val_every_n_epoch(self, value: int | None) -> None:
+        self._validation_schedule.check_val_every_n_epoch = value
+
     @property
     def validates_within_epochs(self) -> bool:
         """Whether this `fit` validates other than exactly once at each epoch end: `val_check_interval`
         below 1.0 (also mid-epoch) or an int (every N batches). Callbacks that
         monitor a metric then act after each validation instead of at epoch end, as in Lightning."""
-        once_per_epoch = isinstance(self.val_check_interval, float) and self.val_check_interval == 1.0
-        return self.fitting and self._val_loader is not None and not once_per_epoch
+        return self.fitting and self._val_loader is not None and not self._validation_schedule.once_per_epoch
 
     @property
     def validated_at_epoch_end(self) -> bool:
         """Whether the epoch now ending validated at its end, after its means (a float `val_check_interval`
         whose check lands there, or a stop's validation). ModelCheckpoint saves that score there; an epoch
         end without one would save a mid-epoch validation's score again."""
-        return self._epoch_end_validated
+        return self._validation_schedule.epoch_end_validated
 
     @property
     def val_dataloaders(self) -> Any:
@@ -448,14 +460,10 @@ class Trainer:
         saves every N steps with a `monitor` then saves after it, so that the step's new score counts."""
         if not self.fitting or self._val_loader is None:
             return False
-        if self.progress.validation_pending:
-            return True
-        if not isinstance(self.val_check_interval, float) or not self._validates_this_epoch():
-            return False  # (every validation of an int interval follows a batch: pending above)
-        n = self.num_training_batches
-        if self.batch_in_epoch < n:  # (as `_validates_at_epoch_end`: an epoch max_steps ends validates)
-            return self.max_steps is not None and self.global_step >= self.max_steps
-        return self.batch_in_epoch % self._validation_interval(n) == 0
+        max_steps_reached = self.max_steps is not None and self.global_step >= self.max_steps
+        return self._validation_schedule.after_batch(
+            self.progress, self.num_training_batches, max_steps_reached
+        )
 
     @property
     def estimated_stepping_batches(self) -> int | float:
@@ -534,7 +542,8 @@ class Trainer:
             if prepare_loader(loader, name, self.seed, evaluation=evaluation)
         ]
         if val_loader is not None and (n_batches := self._training_batches(train_loader)) != 0:
-            self._validation_interval(n_batches)  # a schedule it cannot keep is refused before anything runs
+            # A schedule it cannot keep is refused before anything runs.
+            self._validation_schedule.interval(n_batches)
         if val_loader is train_loader and hasattr(train_loader, "state_dict"):
             # Its position is part of each checkpoint: after a validation it would be the validation
             # pass's, and a resumed epoch would continue from another epoch's order.
@@ -718,8 +727,8 @@ class Trainer:
                 "Trainer.fit: the training loader yields no batches (limit or empty loader)", stacklevel=3
             )
             return
-        val_every = self._validation_interval(n_batches) if val_loader is not None else None
-        self._validated_after_batch = -1
+        val_every = self._validation_schedule.interval(n_batches) if val_loader is not None else None
+        self._validation_schedule.start_fit()
         while not self._done():
             self._train_epoch(module, train_loader, val_loader, n_batches, val_every)
             if self.interrupted:
@@ -791,7 +800,7 @@ class Trainer:
             self.evaluation.validate_in_fit(module, val_loader)
             if self.interrupted:
                 return  # still pending: saved by the fit loop, rerun on resume
-            self._validated_after_batch = progress.total_batches
+            self._validation_schedule.record_validation(progress)
         progress.validation_pending = False
         exhausted = False
         while not batches_done and (n_batches is None or progress.batch_in_epoch < n_batches):
@@ -883,7 +892,7 @@ class Trainer:
         outputs = {**{k: LazyScalar(v) for k, v in {**returned, **logged}.items()}, "stepped": stepped}
         # A checkpoint saved by a batch-end hook (ModelCheckpoint(every_n_train_steps)) before this
         # batch's validation records it as pending, so resuming from it runs it first.
-        val_due = val_loader is not None and self._val_due(val_every, n_batches)
+        val_due = val_loader is not None and self._validation_schedule.due(progress, val_every, n_batches)
         progress.validation_pending = val_due
         # Logged before the hooks, so that they read this step's means in callback_metrics. What the hooks
         # log with self.log goes to the loggers at this same step (Lightning's row for it) once the module's
@@ -904,7 +913,7 @@ class Trainer:
             progress.validation_pending = False  # a checkpoint saved in on_validation_end has run it
             # Still pending when Ctrl-C stops it: saved below, rerun on resume.
             progress.validation_pending = self.evaluation.validate_in_fit(module, val_loader) is None
-            self._validated_after_batch = progress.total_batches
+            self._validation_schedule.record_validation(progress)
             self._agree_across_ranks()  # EarlyStopping may have stopped one rank in on_validation_end
 
     def _close_window(self) -> None:
@@ -927,8 +936,7 @@ class Trainer:
         self._warn_of_skipped_updates()
         self.callback_metrics.update(reporting.epoch_callback_values(epoch_means, self._train_options()))
         val_metrics = {}
-        self._epoch_end_validated = val_loader is not None and self._validates_at_epoch_end(val_every)
-        if self._epoch_end_validated:
+        if self._validation_schedule.end_epoch(progress, val_every, validating=val_loader is not None):
             val_metrics = self.evaluation.validate_in_fit(module, val_loader)
             if val_metrics is None:
                 # Ctrl-C stopped the validation: the epoch stays open at its last batch, so the
@@ -967,61 +975,6 @@ class Trainer:
         if progress.epoch_complete:
             progress.finish_epoch()
         self._agree_across_ranks()  # a stop asked in the epoch-end hooks, before the next epoch starts
-
-    def _validates_this_epoch(self) -> bool:
-        n = self.check_val_every_n_epoch
-        return n is not None and (self.current_epoch + 1) % n == 0
-
-    def _validation_interval(self, n_batches: int | None) -> int | None:
-        """Training batches between validations (Lightning's `val_check_batch`): an int `val_check_interval`
-        as given, a float one as int(fraction x the epoch's batches), at least 1; None for 1.0 over a loader
-        without a length (its epochs end where it does: validated there). Checked before `fit` starts."""
-        interval = self.val_check_interval
-        if isinstance(interval, int):
-            if n_batches is not None and interval > n_batches and self.check_val_every_n_epoch is not None:
-                # As Lightning: counted within each epoch, such an interval would never be reached.
-                raise ValueError(
-                    f"Trainer(val_check_interval={interval}) must be at most the number of training batches "
-                    f"in an epoch ({n_batches}): it counts batches within each epoch. To validate every "
-                    f"{interval} batches counted across epochs, set check_val_every_n_epoch=None; to turn "
-                    "validation off, set limit_val_batches=0"
-                )
-            return interval
-        if n_batches is None:
-            if interval < 1.0:
-                raise ValueError(
-                    f"Trainer(val_check_interval={interval}): a fraction of an epoch needs a training loader "
-                    "with a length (len(loader)); give an int number of batches instead"
-                )
-            return None
-        return max(1, int(interval * n_batches))
-
-    def _val_due(self, val_every: int | None, n_batches: int | None) -> bool:
-        """Whether the batch just trained is one to validate after, as in Lightning: every `val_every`
-        batches of the epoch, in the epochs `check_val_every_n_epoch` picks (with None: every `val_every`
-        batches counted across epochs)."""
-        if val_every is None:
-            return False
-        if self.check_val_every_n_epoch is None:
-            return self.progress.total_batches % val_every == 0
-        if not self._validates_this_epoch() or self.batch_in_epoch % val_every:
-            return False
-        # A float interval's check at the epoch's last batch runs at the epoch's end (`_end_epoch`), where
-        # the callbacks see the epoch's means beside it.
-        return not (isinstance(self.val_check_interval, float) and self.batch_in_epoch == n_batches)
-
-    def _validates_at_epoch_end(self, val_every: int | None) -> bool:
-        """A float `val_check_interval` validates at the end of an epoch whose last batch is a check
-        (1.0, or 0.5 of an even number of batches; not 0.5 of 5, as in Lightning). An epoch that
-        max_steps, max_time or a stop request ends early validates there too, unless its last batch
-        just did (Lightning skips it under max_steps: see the README)."""
-        if not isinstance(self.val_check_interval, float) or not self._validates_this_epoch():
-            return False
-        if not self.progress.epoch_complete:
-            return self._validated_after_batch != self.progress.total_batches
-        # 1.0 validates wherever the epoch ends: also an epoch resumed at its last batch from a checkpoint
-        # made with another number of batches an epoch (another global batch, or ranks).
-        return val_every is None or self.val_check_interval == 1.0 or self.batch_in_epoch % val_every == 0
 
     def _no_batches_this_epoch(self, epoch: int) -> None:
         """An epoch without a single batch would repeat forever under max_steps (no step ever counts)."""
