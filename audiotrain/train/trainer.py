@@ -66,12 +66,12 @@ from audiotrain.train.loaders import (
 )
 from audiotrain.train.loggers import CSVLogger, Logger, TensorBoardLogger
 from audiotrain.train.module import OptimizerConfig, TrainModule, refuse_manual_optimization
+from audiotrain.train.nonfinite import NonFiniteWatch, debug_check
 from audiotrain.train.outputs import LogOptions
 from audiotrain.train.schedulers import IntervalSchedule
 from audiotrain.train.seeding import default_seed, seed_generators
 from audiotrain.train.state import History, Progress, RandomState, RunningMeans, TrainableSets
 from audiotrain.train.step import StepConfig, StepState, TrainStep, set_trainable, trainable_names
-from audiotrain.train.transforms import all_finite
 from audiotrain.train.validation_schedule import ValidationSchedule
 
 import mlx.core as mx
@@ -237,11 +237,10 @@ class Trainer:
         }
         self.log_every_n_steps = flags.positive_int("log_every_n_steps", log_every_n_steps)
         self.num_sanity_val_steps = flags.sanity_steps(num_sanity_val_steps)
-        self.max_consecutive_nonfinite = flags.positive_int(
-            "max_consecutive_nonfinite", max_consecutive_nonfinite
+        self._nonfinite = NonFiniteWatch(
+            flags.positive_int("max_consecutive_nonfinite", max_consecutive_nonfinite), bool(nonfinite_guard)
         )
         self.enable_progress_bar = bool(enable_progress_bar)
-        self.nonfinite_guard = bool(nonfinite_guard)
         self.track_grad_norm = bool(track_grad_norm)
         # Under data parallel only rank 0 draws a progress bar and logs; every rank keeps the other callbacks,
         # so their decisions (EarlyStopping, which checkpoint is best) stay the same on all ranks.
@@ -406,6 +405,23 @@ class Trainer:
     @property
     def limit_predict_batches(self) -> int | float:
         return _shown_limit(self.limits["predict"])
+
+    # The non-finite stop's settings, held by its watch: `train/nonfinite.py`.
+    @property
+    def max_consecutive_nonfinite(self) -> int:
+        return self._nonfinite.limit
+
+    @max_consecutive_nonfinite.setter
+    def max_consecutive_nonfinite(self, value: int) -> None:
+        self._nonfinite.limit = value
+
+    @property
+    def nonfinite_guard(self) -> bool:
+        return self._nonfinite.guard
+
+    @nonfinite_guard.setter
+    def nonfinite_guard(self, value: bool) -> None:
+        self._nonfinite.guard = value
 
     # The validation timing (Lightning's flags), held by the schedule: `train/validation_schedule.py`.
     @property
@@ -596,7 +612,7 @@ class Trainer:
                     self.callbacks.refuse_earlier_runs(self)
                     collectives.on_main_process(self._refuse_earlier_logger_runs)
                 self._start_loggers(model)
-                self._skips_before_fit = self._skipped_total()
+                self._nonfinite.start_fit(self._train_step.state.arrays)
                 self._fit_started = time.perf_counter()
                 self.fitting = True
                 with self._on_device(), stop_on_signals(self._request_stop):
@@ -862,7 +878,7 @@ class Trainer:
         settled_streak = None  # an evaluated one: this step's, or the step before's
         if self.debug_lazy_eval:
             eval_compiling_again(mx.eval, targets)
-            self._debug_check(loss, batch_idx)
+            debug_check(loss, self.module.parameters(), self.current_epoch, batch_idx)
             settled_streak = streak
         else:
             # The device runs this step while Python fetches, checks and hooks the next batch (a GPU
@@ -877,9 +893,7 @@ class Trainer:
                 mx.eval(self._last_outputs, settled_streak)
                 self._settled_outputs = self._last_outputs
         self._streak_in_flight = streak
-        streak_limit_reached = (
-            settled_streak is not None and settled_streak.item() >= self.max_consecutive_nonfinite
-        )
+        streak_limit_reached = self._nonfinite.limit_reached(settled_streak)
         progress.batch_in_epoch += 1
         progress.total_batches += 1
         if stepped:
@@ -933,7 +947,9 @@ class Trainer:
         if self.running.has_interval_steps:
             self._log_train_interval()
         self._check_nonfinite()
-        self._warn_of_skipped_updates()
+        self._nonfinite.warn_of_skipped_updates(
+            self._train_step.state.arrays, progress.epoch, progress.global_step
+        )
         self.callback_metrics.update(reporting.epoch_callback_values(epoch_means, self._train_options()))
         val_metrics = {}
         if self._validation_schedule.end_epoch(progress, val_every, validating=val_loader is not None):
@@ -1005,18 +1021,6 @@ class Trainer:
         )  # counters carry on
         self._train_step = TrainStep(module, self.optimizer, old.config, state)
         self._trainable.change(keys)
-
-    def _debug_check(self, loss: mx.array, batch_idx: int) -> None:
-        if not math.isfinite(loss.item()):
-            raise FloatingPointError(
-                f"debug_lazy_eval: loss is {loss.item()} at epoch {self.current_epoch}, batch {batch_idx}"
-            )
-        for name, value in ckpt.flat(self.module.parameters()).items():
-            if not bool(all_finite(value).item()):
-                raise FloatingPointError(
-                    f"debug_lazy_eval: parameter {name!r} became non-finite after epoch {self.current_epoch}, "
-                    f"batch {batch_idx}"
-                )
 
     # ---- evaluation stages (the loop is in evaluation_loop.py) --------------------------------------
     def validate(
@@ -1723,7 +1727,7 @@ class Trainer:
         if self._train_step.config.computes_norm:
             values["grad_norm"] = float(arrays["grad_norm"].item())
         if self.nonfinite_guard:
-            values["skipped_steps"] = int(arrays["skipped_total"].item())
+            values["skipped_steps"] = self._nonfinite.skipped_total(arrays)
         if hook_logs:
             values.update(self._pop_module_logs())
         self.callback_metrics.update(values)
@@ -1754,58 +1758,14 @@ class Trainer:
         read anyway: the training step itself gains no host sync."""
         return collectives.mean_of_host_values(reporting.hook_logs(self.module))
 
-    def _skipped_total(self) -> int | None:
-        """The non-finite updates the guard has skipped so far (None without the guard)."""
-        if not self.nonfinite_guard:
-            return None
-        return int(self._train_step.state.arrays["skipped_total"].item())
-
-    def _warn_of_skipped_updates(self) -> None:
-        """Once a fit, at the first epoch end after a skipped update: a run whose updates are all skipped
-        (NaN in the data, ids outside an embedding table under compile, too high a learning rate) shows
-        only `loss=nan` otherwise, until `max_consecutive_nonfinite` steps in a row stop it."""
-        before = getattr(self, "_skips_before_fit", None)
-        if before is None:
-            return
-        total = self._skipped_total()
-        if total is None or total == before:
-            return
-        self._skips_before_fit = None  # once a fit
-        warnings.warn(
-            f"Trainer.fit: {total - before} optimizer update(s) up to epoch {self.current_epoch} (global step "
-            f"{self.global_step}) were skipped because their loss or gradients were not finite; the "
-            "`skipped_steps` series counts them. Check the data for NaN/Inf and out-of-range indices, lower "
-            "the learning rate, or set gradient_clip_val; Trainer(compile=False) shows errors a compiled "
-            "step cannot raise",
-            stacklevel=2,
-        )
-
     def _check_nonfinite(self) -> None:
-        arrays = self._train_step.state.arrays
-        streak = int(arrays["max_nonfinite_streak"].item())
-        arrays["max_nonfinite_streak"] = arrays["nonfinite_streak"]
-        if streak < self.max_consecutive_nonfinite:
-            return
-        where = (
-            f"{streak} optimizer steps in a row had a non-finite loss or gradients (max_consecutive_nonfinite="
-            f"{self.max_consecutive_nonfinite}; found at global step {self.global_step})"
-        )
-        fixes = "Lower the learning rate, set gradient_clip_val, or check the data for NaN/Inf."
-        if not self.nonfinite_guard:
-            raise FloatingPointError(
-                f"{where}, and with nonfinite_guard=False those updates were applied: the weights are likely "
-                f"non-finite now. {fixes} Trainer(nonfinite_guard=True) skips such updates instead."
-            )
-        path = None
-        if self.enable_checkpointing:
-            # The streak starts again in a run resumed from this checkpoint (with a lower learning rate or
-            # mended data): counted on, it would stop that run again at its first step.
-            arrays["nonfinite_streak"] = arrays["max_nonfinite_streak"] = mx.array(0, mx.int32)
-            path = self.save_checkpoint(self.callbacks.checkpoint_folder(self.default_root_dir) / "nonfinite")
-        raise FloatingPointError(
-            f"{where}; those updates were skipped, so the weights are still finite. {fixes}"
-            + (f" The last good state is saved in {path}." if path else "")
-        )
+        """Stop with FloatingPointError after `max_consecutive_nonfinite` non-finite steps in a row (with
+        checkpointing, the last good state saved first): `NonFiniteWatch.check`."""
+        save = self._save_nonfinite if self.enable_checkpointing else None
+        self._nonfinite.check(self._train_step.state.arrays, self.global_step, save)
+
+    def _save_nonfinite(self) -> Path:
+        return self.save_checkpoint(self.callbacks.checkpoint_folder(self.default_root_dir) / "nonfinite")
 
 
 def _shown_limit(limit: int | float | None) -> int | float:
