@@ -36,7 +36,7 @@ from audiotrain.data.loader import close_epoch_iterators, position_ends_epoch
 from audiotrain.data.workers import DataLoaderError
 from audiotrain.distributed import collectives, exit_rank
 from audiotrain.train import checkpoint as ckpt
-from audiotrain.train import flags, hooks, reporting, threads
+from audiotrain.train import flags, hooks, reporting, resume, threads
 from audiotrain.train.callback import Callback
 from audiotrain.train.callback_list import CallbackList
 from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
@@ -44,6 +44,7 @@ from audiotrain.train.evaluation import prefixed
 from audiotrain.train.evaluation_loop import EvaluationLoop
 from audiotrain.train.guarded_update import write_state_in_place
 from audiotrain.train.interrupt import (
+    aborted_save_message,
     eval_compiling_again,
     ignoring_stop_signals,
     save_aborted,
@@ -1404,17 +1405,11 @@ class Trainer:
     def _restore(self, path: str | os.PathLike, full: bool) -> None:
         folder = ckpt.resolve_checkpoint(path)
         state = ckpt.read_state(folder)
-        if full and state.get("weights_only"):
-            raise ckpt.CheckpointError(
-                f"{folder} holds the model's weights only (saved with ModelCheckpoint(save_weights_only="
-                "True) or save_checkpoint(..., weights_only=True)): no optimizer or training state, so fit "
-                "cannot resume from it. Load its weights with TrainModule.load_from_checkpoint("
-                f"{str(folder)!r}) or validate/test(ckpt_path=...), or resume from a checkpoint saved "
-                "without save_weights_only"
-            )
-        if full:
-            self._check_accumulation(folder, state)  # before anything is loaded
-            self._check_global_batch(folder, state)
+        if full:  # (before anything is loaded)
+            resume.refuse_weights_only(folder, state)
+            resume.check_accumulation(folder, state, self.accumulate_grad_batches)
+            if self.is_global_zero:  # (one warning for the job)
+                resume.check_global_batch(folder, state, self._global_batch())
         self.ckpt_path = folder  # a ModelCheckpoint resuming a moved run folder finds its checkpoints by it
         module = self.module
         model_file = folder / ckpt.MODEL_FILE
@@ -1477,24 +1472,13 @@ class Trainer:
         mx.eval(self._train_step.eval_targets)
 
     def _keep_checkpoint_seed(self, folder: Path, state: dict[str, Any]) -> None:
-        """A resumed run goes on with the seed it started with: its random state comes from the checkpoint
-        (not from this Trainer's seed), and so do the shuffle seed of the loaders that take the Trainer's
-        and the seed recorded in `trainer.seed` and in the checkpoints from here on. Another seed given
-        for the resume is said to be ignored, rather than recorded for a run it never seeded."""
-        saved = state.get("config", {}).get("trainer", {}).get("seed")
-        if not isinstance(saved, int) or isinstance(saved, bool) or saved < 0 or saved == self.seed:
+        """A resumed run goes on with the seed it started with (`resume.checkpoint_seed`): `trainer.seed` and
+        the loaders that take the Trainer's seed take it."""
+        saved, warning = resume.checkpoint_seed(folder, state, self.seed, seed_given=self._seed is not None)
+        if saved is None:
             return  # the same seed, or a checkpoint that records none
         if self.is_global_zero:
-            given = "Trainer(seed=...)" if self._seed is not None else "seed_everything / the default"
-            warnings.warn(
-                f"{folder} was trained with seed {saved}; this Trainer's is {self.seed} ({given}). A resumed "
-                f"run goes on as it was seeded, so seed {saved} is kept: the random state comes from the "
-                f"checkpoint, and the data order of loaders without a seed of their own, trainer.seed and "
-                f"later checkpoints use {saved}. To train with seed {self.seed}, start a new run (no "
-                "ckpt_path)",
-                UserWarning,
-                stacklevel=4,
-            )
+            warnings.warn(warning, UserWarning, stacklevel=4)
         self._seed = saved
         for loader in self._loaders_on_trainer_seed:
             loader.set_seed(saved)
@@ -1533,57 +1517,9 @@ class Trainer:
         self._follow_freezing(self.module)  # the compiled step for them (the saved step state is theirs)
         return fresh
 
-    def _check_accumulation(self, folder: Path, state: dict[str, Any]) -> None:
-        """A checkpoint saved with another `accumulate_grad_batches`: refused in the middle of a window
-        (its accumulated gradients are a mean over the old window's size), accepted with a warning at a
-        window boundary, as Lightning accepts it."""
-        saved = state.get("config", {}).get("trainer", {}).get("accumulate_grad_batches")
-        if saved is None or saved == self.accumulate_grad_batches:
-            return
-        open_window = int(state.get("progress", {}).get("micro_batches", 0))
-        if open_window:
-            raise ckpt.CheckpointError(
-                f"{folder} was saved with accumulate_grad_batches={saved} in the middle of an accumulation "
-                f"window ({open_window} of its {saved} micro-batches done), this Trainer has "
-                f"accumulate_grad_batches={self.accumulate_grad_batches}: resume with "
-                f"accumulate_grad_batches={saved} (the accumulated gradients are part of the state), or "
-                "from a checkpoint saved at a window boundary"
-            )
-        now = self.accumulate_grad_batches
-        warnings.warn(
-            f"{folder} was saved with accumulate_grad_batches={saved}, this Trainer has {now}: from here on "
-            f"an optimizer step takes {now} batch{'es' if now > 1 else ''} (max_steps and a step-based "
-            "learning-rate schedule count the new steps)",
-            UserWarning,
-            stacklevel=4,
-        )
-
     def _global_batch(self) -> dict[str, Any]:
         """The processes and the training loader's batch size (per process) a checkpoint was trained with."""
-        size = getattr(self._train_loader, "batch_size", None)
-        return {"world_size": self.world_size, "batch_size": size if isinstance(size, int) else None}
-
-    def _check_global_batch(self, folder: Path, state: dict[str, Any]) -> None:
-        """Warn when a resume trains with another global batch (processes x batch size) than its checkpoint:
-        a resume command run without its launcher (`batch_size` is per process) halves it silently."""
-        saved, now = state.get("global_batch"), self._global_batch()
-        if not isinstance(saved, dict) or not self.is_global_zero:
-            return
-        ranks, size = saved.get("world_size"), saved.get("batch_size")
-        if not all(isinstance(v, int) for v in (ranks, size, now["batch_size"])):
-            return  # (a loader without a batch_size: nothing to compare)
-        before, after = ranks * size, now["world_size"] * now["batch_size"]
-        if before == after:
-            return
-        warnings.warn(
-            f"{folder} was trained with a global batch of {before} ({ranks} process(es) x batch_size {size}); "
-            f"this run's is {after} ({now['world_size']} x {now['batch_size']}), so it does not continue that "
-            f"run exactly (steps per epoch, the gradient noise, a step-based schedule). To keep it, train "
-            f"with {ranks} process(es) of {size} samples each (a run started under a launcher resumes under "
-            f"it again: batch_size is per process there), or with one process of {before}",
-            UserWarning,
-            stacklevel=4,
-        )
+        return resume.global_batch(self.world_size, self._train_loader)
 
     def _save_on_interrupt(self) -> None:
         # As in Lightning, callbacks hear of a Ctrl-C through on_exception (the progress bar closes).
@@ -1619,23 +1555,7 @@ class Trainer:
         130 for Ctrl-C, while an interactive session, a sweep loop or an app that catches KeyboardInterrupt
         goes on (with the model in memory). A rank of a data-parallel job ends its process (the job stops)."""
         with ignoring_stop_signals():  # a third one must not cut this message short
-            cbs = [cb for cb in self.callbacks if isinstance(cb, ModelCheckpoint)]
-            # On a tie the first is named: `last` (what ckpt_path="last" resumes) before a top-k save.
-            named = [path, *(cb.last_path for cb in cbs), *(p for cb in cbs for p in cb.best_k_models)]
-            named += [self.ckpt_path] if self.ckpt_path else []  # the fit's start
-            candidates = [Path(p) for p in dict.fromkeys(str(p) for p in named)]
-            newest = ckpt._newest([c for c in candidates if c.is_dir()])
-            # (The signal may have come once `interrupted` was whole, while `last` was made a copy of it.)
-            left = f"{path} was written whole" if newest == path else f"nothing of {path} was left"
-            if newest is None:
-                intact = "no earlier checkpoint of this run is there to resume from"
-            else:
-                progress = ckpt.read_state(newest)["progress"]
-                intact = (
-                    f"the newest intact checkpoint is {newest} (epoch {progress['epoch']}, global step "
-                    f"{progress['global_step']})"
-                )
-            self.print(f"Save aborted: {left}; {intact}")
+            self.print(aborted_save_message(path, self.checkpoint_callbacks, self.ckpt_path))
             if self.world_size > 1:
                 exit_rank(stop_exit_status())  # a rank cannot go on alone: the job ends together
         raise save_aborted() from None  # (not chained to the KeyboardInterrupt inside the writer)
