@@ -65,18 +65,18 @@ from audiotrain.train.loaders import (
     prepare_loader,
     shown_type,
 )
-from audiotrain.train.loggers import CSVLogger, Logger, TensorBoardLogger
+from audiotrain.train.loggers import Logger
+from audiotrain.train.loggers.trainer_argument import trainer_loggers
 from audiotrain.train.module import OptimizerConfig, TrainModule, refuse_manual_optimization
 from audiotrain.train.nonfinite import NonFiniteWatch, debug_check
 from audiotrain.train.outputs import LogOptions
 from audiotrain.train.schedulers import IntervalSchedule
 from audiotrain.train.seeding import default_seed, seed_generators
 from audiotrain.train.state import History, Progress, RandomState, RunningMeans, TrainableSets
-from audiotrain.train.step import StepConfig, StepState, TrainStep, set_trainable, trainable_names
+from audiotrain.train.step import StepConfig, StepState, TrainStep, names_to_train, set_trainable
 from audiotrain.train.validation_schedule import ValidationSchedule
 
 import mlx.core as mx
-from mlx.utils import tree_flatten
 
 # Lightning's names for the stages of `setup` / `teardown`, by the eval stage that runs.
 _STAGE_NAMES = {"val": "validate", "test": "test", "predict": "predict"}
@@ -253,7 +253,7 @@ class Trainer:
         # The same loggers on every rank, as in Lightning, so that `trainer.logger.log_metrics(...)` in a
         # callback runs under data parallel too; rank 0 alone writes (`_writing_loggers`, and a `Logger`'s
         # own methods do nothing on the other ranks).
-        self.loggers = [] if self.fast_dev_run else _loggers(logger, self.default_root_dir)
+        self.loggers = [] if self.fast_dev_run else trainer_loggers(logger, self.default_root_dir)
         # Means over every rank's samples (one all_sum per reduction) under data parallel; this process's
         # alone otherwise.
         self._reduce = collectives.reduce_weighted_means if self.world_size > 1 else None
@@ -591,7 +591,7 @@ class Trainer:
                 _blas.warn_if_training_on_bundled_blas()
             self._train_loader, self._val_loader = train_loader, val_loader  # before configure_optimizers
             if self.world_size > 1:
-                _start_from_rank_zero(model)
+                collectives.broadcast_parameters(model)
             status = "failed"
             try:
                 self._setup_optimizer(model)
@@ -602,7 +602,7 @@ class Trainer:
                 ckpt_path = self._checkpoint_to_resume(ckpt_path or self._pending_ckpt)
                 self._pending_ckpt = None
                 self._saved_log_options = {}
-                self._trainable.start(_trainable_keys(model))
+                self._trainable.start(names_to_train(model))
                 self._train_step = TrainStep(model, self.optimizer, self._step_config())
                 self._streak_in_flight = None
                 self.evaluation.reset()
@@ -1011,7 +1011,7 @@ class Trainer:
         The step is traced once over the trainable parameters it saw, so without this a frozen
         layer kept training and an unfrozen one never did.
         """
-        keys = _trainable_keys(module)
+        keys = names_to_train(module)
         if keys == self._trainable.now:
             return
         old = self._train_step
@@ -1690,42 +1690,6 @@ class Trainer:
 
 def _shown_limit(limit: int | float | None) -> int | float:
     return 1.0 if limit is None else limit
-
-
-def _start_from_rank_zero(module: TrainModule) -> None:
-    """Every rank starts from rank 0's weights (as Lightning's DDP broadcasts them), so a script that did
-    not seed before building the model still trains one model."""
-    zero = collectives.is_main_process()
-    params = module.parameters()
-    mine = [(k, v if zero else mx.zeros_like(v)) for k, v in tree_flatten(params)]
-    from mlx.utils import tree_unflatten
-
-    module.update(collectives.all_reduce_sum(tree_unflatten(mine)))
-    mx.eval(module.parameters())
-
-
-def _trainable_keys(module: TrainModule) -> frozenset[str]:
-    keys = trainable_names(module)
-    if not keys:
-        raise ValueError(
-            f"{type(module).__name__} has no trainable parameters (everything is frozen): unfreeze some before fit"
-        )
-    return keys
-
-
-def _loggers(logger: Any, root: Path) -> list:
-    if logger is True:
-        # As in Lightning: TensorBoard under default_root_dir where a SummaryWriter (tensorboardX, or
-        # torch's) is installed, else CSV there.
-        try:
-            logger = TensorBoardLogger(root, name="")
-        except ImportError:
-            logger = CSVLogger(root, name="")
-    loggers = logger if isinstance(logger, (list, tuple)) else ([] if logger in (None, False) else [logger])
-    for lg in loggers:
-        if not callable(getattr(lg, "log_metrics", None)):
-            raise TypeError(f"Trainer(logger=...): {lg!r} has no log_metrics(metrics, step) method")
-    return list(loggers)
 
 
 __all__ = ["Trainer"]
