@@ -5,7 +5,8 @@ weighted sums behind every reported mean), `History`, `RandomState`, plus the mo
 the callbacks and the loggers. A checkpoint is the dict of their `state_dict()`s and resuming loads them
 all back. Callbacks read a small view of that state: `current_epoch`, `global_step`, `batch_in_epoch`,
 `num_training_batches`, `num_val_batches`, `callback_metrics`, `validates_within_epochs`,
-`should_stop`, `fitting`, `sanity_checking`, `fast_dev_run`, `optimizer`, `learning_rate()`,
+`should_stop`, `fitting`, `state` (Lightning's `.status` / `.fn` / `.stage`), `training`, `validating`,
+`sanity_checking`, `fast_dev_run`, `optimizer`, `learning_rate()`,
 `log_metrics()`, `is_logging_step()`, `progress_metrics()` (Lightning's `progress_bar_metrics`),
 `save_checkpoint()`, `print()`.
 
@@ -74,6 +75,7 @@ from audiotrain.train.schedulers import IntervalSchedule
 from audiotrain.train.seeding import default_seed, seed_generators
 from audiotrain.train.state import History, Progress, RandomState, RunningMeans, TrainableSets
 from audiotrain.train.step import StepConfig, StepState, TrainStep, names_to_train, set_trainable
+from audiotrain.train.trainer_state import StateTracker, TrainerState
 from audiotrain.train.validation_schedule import ValidationSchedule
 
 import mlx.core as mx
@@ -284,16 +286,21 @@ class Trainer:
         self.resume_hint: str | None = (
             "Resume with trainer.fit(model, train_loader, val_loader, ckpt_path={path!r})"
         )
-        self.state = "initializing"
+        # Lightning's `trainer.state` (`state`): the status ("running", ...), the method that runs or ran last
+        # ("fit", ...) and what runs inside it now ("train", "sanity_check", ...; None between stages).
+        self._state_tracker = StateTracker()
         self.fitting = False  # inside `fit` (a validation there is part of training)
-        self.sanity_checking = False
         self.module: TrainModule | None = None
         self._fitted_module: weakref.ref | None = None  # the module the last fit trained (held weakly)
         self.optimizer = None
         self.optimizer_config: OptimizerConfig | None = None
         self.datamodule = None
         self.num_training_batches: int | float = 0
+        # Batches the last validation, test and predict ran on, or run on now (None: the loader's length is
+        # unknown); one number for the stage's one loader, where Lightning has a list of one per loader.
         self.num_val_batches: int | None = 0
+        self.num_test_batches: int | None = 0
+        self.num_predict_batches: int | None = 0
         self._train_step: TrainStep | None = None
         self._bare_hooks: frozenset[str] = frozenset()  # module hooks written as Lightning's (no arguments)
         self.evaluation = EvaluationLoop(self)  # validation, test, predict and the sanity check
@@ -325,6 +332,61 @@ class Trainer:
     @property
     def batch_in_epoch(self) -> int:
         return self.progress.batch_in_epoch
+
+    @property
+    def state(self) -> TrainerState:
+        """Lightning's `trainer.state`: `.status`, `.fn` and `.stage` (`train/trainer_state.py`); itself the
+        status as a string ("initializing", "running", "finished", "interrupted", "failed"), as it was."""
+        return self._state_tracker.snapshot()
+
+    # Lightning's booleans over `state.stage`, with its setters (False leaves another stage as it is).
+    @property
+    def training(self) -> bool:
+        """In `fit`, training (not in its sanity check or a validation)."""
+        return self._state_tracker.stage == "train"
+
+    @training.setter
+    def training(self, value: bool) -> None:
+        self._state_tracker.set_stage("train", value)
+
+    @property
+    def sanity_checking(self) -> bool:
+        """In `fit`'s sanity check (its validation hooks run, and nothing is logged)."""
+        return self._state_tracker.stage == "sanity_check"
+
+    @sanity_checking.setter
+    def sanity_checking(self, value: bool) -> None:
+        self._state_tracker.set_stage("sanity_check", value)
+
+    @property
+    def validating(self) -> bool:
+        """In `validate`, or in a validation inside `fit`."""
+        return self._state_tracker.stage == "validate"
+
+    @validating.setter
+    def validating(self, value: bool) -> None:
+        self._state_tracker.set_stage("validate", value)
+
+    @property
+    def testing(self) -> bool:
+        return self._state_tracker.stage == "test"
+
+    @testing.setter
+    def testing(self, value: bool) -> None:
+        self._state_tracker.set_stage("test", value)
+
+    @property
+    def predicting(self) -> bool:
+        return self._state_tracker.stage == "predict"
+
+    @predicting.setter
+    def predicting(self, value: bool) -> None:
+        self._state_tracker.set_stage("predict", value)
+
+    @property
+    def evaluating(self) -> bool:
+        """Lightning's: validating, testing or sanity checking."""
+        return self._state_tracker.stage in ("validate", "test", "sanity_check")
 
     @property
     def seed(self) -> int:
@@ -585,6 +647,7 @@ class Trainer:
         self._run_random_state = None
         try:
             self.datamodule = datamodule
+            self._state_tracker.begin("fit", "train")  # (before setup, as in Lightning)
             self._attach(model, "fit")
             self._fitted_module = weakref.ref(model)
             if self.accelerator == "cpu" and self.is_global_zero:
@@ -595,7 +658,6 @@ class Trainer:
             status = "failed"
             try:
                 self._setup_optimizer(model)
-                self.state = "running"
                 self.should_stop = self._should_stop_agreed = self.interrupted = self._stop_requested = False
                 self.interrupted_checkpoint = None
                 self.progress.validation_pending = False
@@ -636,9 +698,12 @@ class Trainer:
                 raise
             finally:
                 self.fitting = False
-                self.state = "finished" if status == "success" else status
+                if status != "success":
+                    self._state_tracker.status = status  # (before teardown, as Lightning's "interrupted")
                 self._teardown(model, "fit", status)
+            self._state_tracker.status = "finished" if status == "success" else status  # (after teardown)
         finally:
+            self._state_tracker.end()
             self._run_random_state = RandomState.capture()
             RandomState.restore(callers_generators)
 
@@ -1108,7 +1173,18 @@ class Trainer:
         self.datamodule = datamodule
         if stage == "test":
             self._test_loader = loader
-        self._attach(model, method)
+        self._state_tracker.begin(method, method)  # (before setup, as in Lightning)
+        try:
+            self._attach(model, method)
+            out = self._run_attached(stage, model, loader, ckpt_path, keep)
+            self._state_tracker.status = "finished"  # (after teardown, as in Lightning)
+            return out
+        finally:
+            self._state_tracker.end()
+
+    def _run_attached(self, stage, model, loader, ckpt_path, keep) -> Any:
+        """A standalone stage between the `setup` and the `teardown` hooks (`on_exception` on an error)."""
+        method = _STAGE_NAMES[stage]
         status = "failed"
         try:
             if ckpt_path:
@@ -1128,6 +1204,8 @@ class Trainer:
             self.callbacks.call_quietly("on_exception", self, model, err)
             raise
         finally:
+            if status != "success":
+                self._state_tracker.status = "failed"  # (before teardown, as Lightning's "interrupted")
             self._teardown(model, method, status)
 
     def _best_of_the_last_fit(self, method: str) -> str | None:
