@@ -284,6 +284,16 @@ def broadcast_from_main(value: Any) -> Any:
     return value if is_main_process() else json.loads(sent.decode())
 
 
+def broadcast_parameters(module: Any) -> None:
+    """Every rank takes rank 0's parameters of `module` (an ``nn.Module``), as Lightning's DDP broadcasts
+    them at the start of training: a script that did not seed before building the model still trains one
+    model. One `all_reduce_sum` of the parameters, where the other ranks contribute zeros."""
+    zero = is_main_process()
+    mine = [(k, v if zero else mx.zeros_like(v)) for k, v in tree_flatten(module.parameters())]
+    module.update(all_reduce_sum(tree_unflatten(mine)))
+    mx.eval(module.parameters())
+
+
 class MainProcessFailed(RuntimeError):
     """Raised on the other ranks when work that rank 0 did alone (`on_main_process`) failed there; rank 0
     raises the error itself (and, in a recipe, prints it)."""

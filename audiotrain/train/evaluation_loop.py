@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 # Lightning's word for a stage in its hook names (`on_validation_start`).
 _HOOK_NAMES = {"val": "validation", "test": "test"}
 _LIMIT_FLAGS = {"val": "limit_val_batches", "test": "limit_test_batches", "predict": "limit_predict_batches"}
+# The Trainer's count of a stage's batches (Lightning's `num_val_batches`, ...).
+_BATCH_COUNTS = {"val": "num_val_batches", "test": "num_test_batches", "predict": "num_predict_batches"}
 
 
 class EvaluationLoop:
@@ -59,7 +61,8 @@ class EvaluationLoop:
     def validate_in_fit(self, module: TrainModule, loader: Any) -> dict[str, float] | None:
         """Validate inside `fit`: log, run the validation-end hooks; None if Ctrl-C stopped it."""
         random_before = RandomState.capture()
-        metrics = self.validate(module, loader, stoppable=True)
+        with self.trainer._state_tracker.within("validate"):  # (then "train" again, as in Lightning)
+            metrics = self.validate(module, loader, stoppable=True)
         if metrics is None:
             # Stopped: the checkpoint gets the random state the validation started from, so the
             # rerun after resuming draws what an uninterrupted one would have.
@@ -80,6 +83,7 @@ class EvaluationLoop:
         In the sanity check nothing is reported and what the hooks log is dropped, as in Lightning."""
         t = self.trainer
         name = _HOOK_NAMES[stage]
+        setattr(t, _BATCH_COUNTS[stage], limit)  # (known from `on_validation_start` on, as in Lightning)
         t._call_hooks(f"on_{name}_start")
         t._call_hooks(f"on_{name}_epoch_start")
         metrics = self._run(module, loader, stage, limit, stoppable)
@@ -111,8 +115,6 @@ class EvaluationLoop:
     ) -> dict[str, float] | None:
         """Weighted means over the loader; None when a Ctrl-C stopped it (partial means would be biased)."""
         t = self.trainer
-        if stage == "val":
-            t.num_val_batches = limit
         name = _HOOK_NAMES[stage]
 
         def on_batch_start(batch, batch_idx):
@@ -173,17 +175,16 @@ class EvaluationLoop:
         # The check drops what its hooks log; what hooks logged before it (a resumed run's values waiting
         # for the next logging point) is kept for that point.
         waiting_logs = module._pop_logged()
-        t.sanity_checking = True
         iterator = iter(loader)
         try:
-            t.callbacks.call("on_sanity_check_start", t, module)  # (a Callback hook only, in Lightning)
-            self._stage(module, _take(iterator, n), "val", None if n == -1 else n, stoppable=False)
-            t.callbacks.call("on_sanity_check_end", t, module)
+            with t._state_tracker.within("sanity_check"):  # (then "train" again, as in Lightning)
+                t.callbacks.call("on_sanity_check_start", t, module)  # (a Callback hook only, in Lightning)
+                self._stage(module, _take(iterator, n), "val", None if n == -1 else n, stoppable=False)
+                t.callbacks.call("on_sanity_check_end", t, module)
         finally:
             close = getattr(iterator, "close", None)
             if close is not None:
                 close()
-            t.sanity_checking = False
             RandomState.restore(random_before)
             module._logged.update(waiting_logs)
 
@@ -198,7 +199,7 @@ class EvaluationLoop:
         batch hooks: it repeats a sample another rank predicts."""
         t = self.trainer
         step = self.step(module, "predict")
-        limit = self.limit("predict", loader)
+        limit = t.num_predict_batches = self.limit("predict", loader)
         epoch_writer = any(
             isinstance(cb, BasePredictionWriter) and cb.interval.on_epoch for cb in t.callbacks
         )

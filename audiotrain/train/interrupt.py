@@ -26,8 +26,11 @@ import signal
 import sys
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
+
+from audiotrain.train import checkpoint as ckpt
 
 #: What MLX raises when a kernel it compiled cannot be loaded (a compiler that a signal ended, or a broken
 #: file in its kernel cache).
@@ -118,6 +121,30 @@ def save_aborted() -> KeyboardInterrupt:
     interactive session, else `SaveAborted` (a KeyboardInterrupt to code that catches one, exit status 130
     for a script)."""
     return KeyboardInterrupt() if interactive_session() else SaveAborted(stop_exit_status())
+
+
+def aborted_save_message(path: Path, checkpoint_callbacks: Sequence[Any], ckpt_path: Path | None) -> str:
+    """The line `fit` prints when a second stop signal aborted the save of `path` (the atomic writer has
+    removed what it began): what is left of `path`, and which checkpoint of the run is the newest intact one
+    (of `path`, the ModelCheckpoints' `last` and top-k saves, and `ckpt_path`, the one the fit started
+    from), to resume from."""
+    # On a tie the first is named: `last` (what ckpt_path="last" resumes) before a top-k save.
+    cbs = checkpoint_callbacks
+    named = [path, *(cb.last_path for cb in cbs), *(p for cb in cbs for p in cb.best_k_models)]
+    named += [ckpt_path] if ckpt_path else []  # the fit's start
+    candidates = [Path(p) for p in dict.fromkeys(str(p) for p in named)]
+    newest = ckpt._newest([c for c in candidates if c.is_dir()])
+    # (The signal may have come once `interrupted` was whole, while `last` was made a copy of it.)
+    left = f"{path} was written whole" if newest == path else f"nothing of {path} was left"
+    if newest is None:
+        intact = "no earlier checkpoint of this run is there to resume from"
+    else:
+        progress = ckpt.read_state(newest)["progress"]
+        intact = (
+            f"the newest intact checkpoint is {newest} (epoch {progress['epoch']}, global step "
+            f"{progress['global_step']})"
+        )
+    return f"Save aborted: {left}; {intact}"
 
 
 def _signals_to_take() -> list[int]:

@@ -1,14 +1,18 @@
 """What `fit`, `validate`, `test` and `predict` accept as loaders and batches, checked with messages a user
 can act on: a loader is prepared (checked, seeded) once per call, every batch is checked before it enters
-a compiled step, and Lightning's loader keywords (and a `DataModule`) are accepted in place of ours.
+a compiled step, and Lightning's loader keywords (and a `DataModule`) are accepted in place of ours. The
+stages' other arguments (`ckpt_path`, `verbose`) are checked here too, with Lightning's argument order in
+the messages (`STAGE_ARGUMENTS`).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from audiotrain.distributed import collectives
+from audiotrain.train.datamodule import DataModule
 
 import mlx.core as mx
 import numpy as np
@@ -123,3 +127,58 @@ def from_datamodule(method: str, datamodule: Any, stage: str, loaders: dict[str,
         getter = getattr(datamodule, method_name, None)
         out[name] = getter() if callable(getter) else None
     return out
+
+
+# Each stage's positional arguments, as Lightning orders them (for messages about an argument out of place).
+STAGE_ARGUMENTS = {
+    "fit": "model, train_loader, val_loader, datamodule, ckpt_path",
+    "validate": "model, val_loader, ckpt_path, verbose, datamodule",
+    "test": "model, test_loader, ckpt_path, verbose, datamodule",
+    "predict": "model, dataloaders, datamodule, return_predictions, ckpt_path",
+}
+
+
+def shown_type(value: Any) -> str:
+    """A value in a message about its type: a plain value as written, an object by its type."""
+    return repr(value) if isinstance(value, bool | int | float) else f"a {type(value).__name__}"
+
+
+def checkpoint_argument(method: str, ckpt_path: Any) -> str | os.PathLike | None:
+    """`ckpt_path` as given, where it is a path (a checkpoint folder, "last" or "best") or None. Anything else
+    is refused by name: given by position in another order than Lightning's, a DataModule or a flag lands
+    there, and would otherwise be read as a checkpoint or skipped as none."""
+    if ckpt_path is None or isinstance(ckpt_path, str | os.PathLike):
+        return ckpt_path
+    raise TypeError(
+        f"Trainer.{method}: ckpt_path must be a checkpoint folder, 'last' or 'best' (a str or os.PathLike), "
+        f"got {shown_type(ckpt_path)} (the arguments in order: {STAGE_ARGUMENTS[method]})"
+    )
+
+
+def check_verbose(method: str, verbose: Any) -> None:
+    if not isinstance(verbose, bool):
+        raise TypeError(
+            f"Trainer.{method}: verbose must be True or False, got {shown_type(verbose)} (the arguments in "
+            f"order: {STAGE_ARGUMENTS[method]})"
+        )
+
+
+def datamodule_given_as_loader(method: str, loader: Any, datamodule: Any) -> tuple[Any, Any]:
+    """Lightning's `fit(model, dm)` / `test(model, dm)`: a DataModule in the loader's place is the
+    datamodule. Returns (loader, datamodule)."""
+    stages = ("train", "val", "test", "predict")
+    duck = callable(getattr(loader, "setup", None)) and any(
+        callable(getattr(loader, f"{stage}_dataloader", None)) for stage in stages
+    )
+    if not (isinstance(loader, DataModule) or duck):
+        return loader, datamodule
+    if datamodule is not None:
+        raise TypeError(f"Trainer.{method}: got a DataModule as the loader and datamodule= too; pass one")
+    return None, loader
+
+
+def one_loader(method: str, name: str, value: Any, alias: str, alias_value: Any) -> Any:
+    """A loader given by our name or Lightning's (`train_dataloaders`, ...), not both."""
+    if value is not None and alias_value is not None:
+        raise TypeError(f"Trainer.{method}: got both {name} and {alias}= (Lightning's name for it); pass one")
+    return alias_value if value is None else value

@@ -51,6 +51,17 @@ def trainable_names(module: nn.Module) -> frozenset[str]:
     return frozenset(name for name, _ in tree_flatten(module.trainable_parameters()))
 
 
+def names_to_train(module: nn.Module) -> frozenset[str]:
+    """`trainable_names` of a module `fit` is to train: one with none (everything frozen) is refused."""
+    keys = trainable_names(module)
+    if not keys:
+        raise ValueError(
+            f"{type(module).__name__} has no trainable parameters (everything is frozen): "
+            "unfreeze some before fit"
+        )
+    return keys
+
+
 def set_trainable(module: nn.Module, names: frozenset[str]) -> None:
     """Freeze every parameter of `module` but `names` (dotted, as `trainable_names` gives them), with
     MLX's own `freeze` / `unfreeze` of each submodule's keys.
@@ -432,5 +443,6 @@ __all__ = [
     "TrainStep",
     "mode_signature",
     "set_trainable",
+    "names_to_train",
     "trainable_names",
 ]

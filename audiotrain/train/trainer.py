@@ -5,7 +5,8 @@ weighted sums behind every reported mean), `History`, `RandomState`, plus the mo
 the callbacks and the loggers. A checkpoint is the dict of their `state_dict()`s and resuming loads them
 all back. Callbacks read a small view of that state: `current_epoch`, `global_step`, `batch_in_epoch`,
 `num_training_batches`, `num_val_batches`, `callback_metrics`, `validates_within_epochs`,
-`should_stop`, `fitting`, `sanity_checking`, `fast_dev_run`, `optimizer`, `learning_rate()`,
+`should_stop`, `fitting`, `state` (Lightning's `.status` / `.fn` / `.stage`), `training`, `validating`,
+`sanity_checking`, `fast_dev_run`, `optimizer`, `learning_rate()`,
 `log_metrics()`, `is_logging_step()`, `progress_metrics()` (Lightning's `progress_bar_metrics`),
 `save_checkpoint()`, `print()`.
 
@@ -36,15 +37,15 @@ from audiotrain.data.loader import close_epoch_iterators, position_ends_epoch
 from audiotrain.data.workers import DataLoaderError
 from audiotrain.distributed import collectives, exit_rank
 from audiotrain.train import checkpoint as ckpt
-from audiotrain.train import flags, hooks, reporting, threads
+from audiotrain.train import flags, hooks, reporting, resume, threads
 from audiotrain.train.callback import Callback
 from audiotrain.train.callback_list import CallbackList
 from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
-from audiotrain.train.datamodule import DataModule
 from audiotrain.train.evaluation import prefixed
 from audiotrain.train.evaluation_loop import EvaluationLoop
 from audiotrain.train.guarded_update import write_state_in_place
 from audiotrain.train.interrupt import (
+    aborted_save_message,
     eval_compiling_again,
     ignoring_stop_signals,
     save_aborted,
@@ -53,18 +54,31 @@ from audiotrain.train.interrupt import (
     stop_signal_name,
 )
 from audiotrain.train.lazy import LazyScalar
-from audiotrain.train.loaders import check_batch, from_datamodule, loader_len, prepare_loader
-from audiotrain.train.loggers import CSVLogger, Logger, TensorBoardLogger
+from audiotrain.train.loaders import (
+    STAGE_ARGUMENTS,
+    check_batch,
+    check_verbose,
+    checkpoint_argument,
+    datamodule_given_as_loader,
+    from_datamodule,
+    loader_len,
+    one_loader,
+    prepare_loader,
+    shown_type,
+)
+from audiotrain.train.loggers import Logger
+from audiotrain.train.loggers.trainer_argument import trainer_loggers
 from audiotrain.train.module import OptimizerConfig, TrainModule, refuse_manual_optimization
+from audiotrain.train.nonfinite import NonFiniteWatch, debug_check
 from audiotrain.train.outputs import LogOptions
 from audiotrain.train.schedulers import IntervalSchedule
 from audiotrain.train.seeding import default_seed, seed_generators
 from audiotrain.train.state import History, Progress, RandomState, RunningMeans, TrainableSets
-from audiotrain.train.step import StepConfig, StepState, TrainStep, set_trainable, trainable_names
-from audiotrain.train.transforms import all_finite
+from audiotrain.train.step import StepConfig, StepState, TrainStep, names_to_train, set_trainable
+from audiotrain.train.trainer_state import StateTracker, TrainerState
+from audiotrain.train.validation_schedule import ValidationSchedule
 
 import mlx.core as mx
-from mlx.utils import tree_flatten
 
 # Lightning's names for the stages of `setup` / `teardown`, by the eval stage that runs.
 _STAGE_NAMES = {"val": "validate", "test": "test", "predict": "predict"}
@@ -188,15 +202,12 @@ class Trainer:
         self.max_time = flags.max_time(max_time)
         if self.fast_dev_run:
             self.max_epochs, self.max_steps, self.max_time = 1, None, None
-        self.val_check_interval = flags.val_check_interval(val_check_interval)
-        self.check_val_every_n_epoch = flags.check_val_every_n_epoch(check_val_every_n_epoch)
-        if self.check_val_every_n_epoch is None and isinstance(self.val_check_interval, float):
-            raise ValueError(
-                "Trainer(check_val_every_n_epoch=None) validates only every val_check_interval batches: "
-                f"give an int val_check_interval (got {self.val_check_interval})"
-            )
+        self._validation_schedule = ValidationSchedule(
+            flags.val_check_interval(val_check_interval),
+            flags.check_val_every_n_epoch(check_val_every_n_epoch),
+        )
         if self.fast_dev_run:  # as in Lightning: validation once, after its n batches
-            self.val_check_interval, self.check_val_every_n_epoch = 1.0, 1
+            self._validation_schedule = ValidationSchedule(1.0, 1)
         self.default_root_dir = Path(default_root_dir)
         self.enable_checkpointing = bool(enable_checkpointing) and not self.fast_dev_run
         self.compile = bool(compile) and not debug_lazy_eval
@@ -229,11 +240,10 @@ class Trainer:
         }
         self.log_every_n_steps = flags.positive_int("log_every_n_steps", log_every_n_steps)
         self.num_sanity_val_steps = flags.sanity_steps(num_sanity_val_steps)
-        self.max_consecutive_nonfinite = flags.positive_int(
-            "max_consecutive_nonfinite", max_consecutive_nonfinite
+        self._nonfinite = NonFiniteWatch(
+            flags.positive_int("max_consecutive_nonfinite", max_consecutive_nonfinite), bool(nonfinite_guard)
         )
         self.enable_progress_bar = bool(enable_progress_bar)
-        self.nonfinite_guard = bool(nonfinite_guard)
         self.track_grad_norm = bool(track_grad_norm)
         # Under data parallel only rank 0 draws a progress bar and logs; every rank keeps the other callbacks,
         # so their decisions (EarlyStopping, which checkpoint is best) stay the same on all ranks.
@@ -245,7 +255,7 @@ class Trainer:
         # The same loggers on every rank, as in Lightning, so that `trainer.logger.log_metrics(...)` in a
         # callback runs under data parallel too; rank 0 alone writes (`_writing_loggers`, and a `Logger`'s
         # own methods do nothing on the other ranks).
-        self.loggers = [] if self.fast_dev_run else _loggers(logger, self.default_root_dir)
+        self.loggers = [] if self.fast_dev_run else trainer_loggers(logger, self.default_root_dir)
         # Means over every rank's samples (one all_sum per reduction) under data parallel; this process's
         # alone otherwise.
         self._reduce = collectives.reduce_weighted_means if self.world_size > 1 else None
@@ -276,16 +286,21 @@ class Trainer:
         self.resume_hint: str | None = (
             "Resume with trainer.fit(model, train_loader, val_loader, ckpt_path={path!r})"
         )
-        self.state = "initializing"
+        # Lightning's `trainer.state` (`state`): the status ("running", ...), the method that runs or ran last
+        # ("fit", ...) and what runs inside it now ("train", "sanity_check", ...; None between stages).
+        self._state_tracker = StateTracker()
         self.fitting = False  # inside `fit` (a validation there is part of training)
-        self.sanity_checking = False
         self.module: TrainModule | None = None
         self._fitted_module: weakref.ref | None = None  # the module the last fit trained (held weakly)
         self.optimizer = None
         self.optimizer_config: OptimizerConfig | None = None
         self.datamodule = None
         self.num_training_batches: int | float = 0
+        # Batches the last validation, test and predict ran on, or run on now (None: the loader's length is
+        # unknown); one number for the stage's one loader, where Lightning has a list of one per loader.
         self.num_val_batches: int | None = 0
+        self.num_test_batches: int | None = 0
+        self.num_predict_batches: int | None = 0
         self._train_step: TrainStep | None = None
         self._bare_hooks: frozenset[str] = frozenset()  # module hooks written as Lightning's (no arguments)
         self.evaluation = EvaluationLoop(self)  # validation, test, predict and the sanity check
@@ -299,8 +314,6 @@ class Trainer:
         self._saved_log_options: dict[str, LogOptions] = {}  # from the checkpoint resumed
         self._trainable = TrainableSets()  # what the compiled step trains, what the optimizer has state for
         self._fit_started = 0.0
-        self._validated_after_batch = -1  # `progress.total_batches` at the last validation in `fit`
-        self._epoch_end_validated = False  # (validated_at_epoch_end)
         self._last_outputs: dict[str, mx.array] = {}  # the last step's loss and metrics (maybe still running)
         self._last_weight: Any = 1.0  # its weight, `TrainModule.batch_size(batch)`
         self._settled_outputs: dict[str, mx.array] = {}  # the step before that one's (evaluated)
@@ -319,6 +332,61 @@ class Trainer:
     @property
     def batch_in_epoch(self) -> int:
         return self.progress.batch_in_epoch
+
+    @property
+    def state(self) -> TrainerState:
+        """Lightning's `trainer.state`: `.status`, `.fn` and `.stage` (`train/trainer_state.py`); itself the
+        status as a string ("initializing", "running", "finished", "interrupted", "failed"), as it was."""
+        return self._state_tracker.snapshot()
+
+    # Lightning's booleans over `state.stage`, with its setters (False leaves another stage as it is).
+    @property
+    def training(self) -> bool:
+        """In `fit`, training (not in its sanity check or a validation)."""
+        return self._state_tracker.stage == "train"
+
+    @training.setter
+    def training(self, value: bool) -> None:
+        self._state_tracker.set_stage("train", value)
+
+    @property
+    def sanity_checking(self) -> bool:
+        """In `fit`'s sanity check (its validation hooks run, and nothing is logged)."""
+        return self._state_tracker.stage == "sanity_check"
+
+    @sanity_checking.setter
+    def sanity_checking(self, value: bool) -> None:
+        self._state_tracker.set_stage("sanity_check", value)
+
+    @property
+    def validating(self) -> bool:
+        """In `validate`, or in a validation inside `fit`."""
+        return self._state_tracker.stage == "validate"
+
+    @validating.setter
+    def validating(self, value: bool) -> None:
+        self._state_tracker.set_stage("validate", value)
+
+    @property
+    def testing(self) -> bool:
+        return self._state_tracker.stage == "test"
+
+    @testing.setter
+    def testing(self, value: bool) -> None:
+        self._state_tracker.set_stage("test", value)
+
+    @property
+    def predicting(self) -> bool:
+        return self._state_tracker.stage == "predict"
+
+    @predicting.setter
+    def predicting(self, value: bool) -> None:
+        self._state_tracker.set_stage("predict", value)
+
+    @property
+    def evaluating(self) -> bool:
+        """Lightning's: validating, testing or sanity checking."""
+        return self._state_tracker.stage in ("validate", "test", "sanity_check")
 
     @property
     def seed(self) -> int:
@@ -401,20 +469,53 @@ class Trainer:
     def limit_predict_batches(self) -> int | float:
         return _shown_limit(self.limits["predict"])
 
+    # The non-finite stop's settings, held by its watch: `train/nonfinite.py`.
+    @property
+    def max_consecutive_nonfinite(self) -> int:
+        return self._nonfinite.limit
+
+    @max_consecutive_nonfinite.setter
+    def max_consecutive_nonfinite(self, value: int) -> None:
+        self._nonfinite.limit = value
+
+    @property
+    def nonfinite_guard(self) -> bool:
+        return self._nonfinite.guard
+
+    @nonfinite_guard.setter
+    def nonfinite_guard(self, value: bool) -> None:
+        self._nonfinite.guard = value
+
+    # The validation timing (Lightning's flags), held by the schedule: `train/validation_schedule.py`.
+    @property
+    def val_check_interval(self) -> int | float:
+        return self._validation_schedule.val_check_interval
+
+    @val_check_interval.setter
+    def val_check_interval(self, value: int | float) -> None:
+        self._validation_schedule.val_check_interval = value
+
+    @property
+    def check_val_every_n_epoch(self) -> int | None:
+        return self._validation_schedule.check_val_every_n_epoch
+
+    @check_val_every_n_epoch.setter
+    def check_val_every_n_epoch(self, value: int | None) -> None:
+        self._validation_schedule.check_val_every_n_epoch = value
+
     @property
     def validates_within_epochs(self) -> bool:
         """Whether this `fit` validates other than exactly once at each epoch end: `val_check_interval`
         below 1.0 (also mid-epoch) or an int (every N batches). Callbacks that
         monitor a metric then act after each validation instead of at epoch end, as in Lightning."""
-        once_per_epoch = isinstance(self.val_check_interval, float) and self.val_check_interval == 1.0
-        return self.fitting and self._val_loader is not None and not once_per_epoch
+        return self.fitting and self._val_loader is not None and not self._validation_schedule.once_per_epoch
 
     @property
     def validated_at_epoch_end(self) -> bool:
         """Whether the epoch now ending validated at its end, after its means (a float `val_check_interval`
         whose check lands there, or a stop's validation). ModelCheckpoint saves that score there; an epoch
         end without one would save a mid-epoch validation's score again."""
-        return self._epoch_end_validated
+        return self._validation_schedule.epoch_end_validated
 
     @property
     def val_dataloaders(self) -> Any:
@@ -438,14 +539,10 @@ class Trainer:
         saves every N steps with a `monitor` then saves after it, so that the step's new score counts."""
         if not self.fitting or self._val_loader is None:
             return False
-        if self.progress.validation_pending:
-            return True
-        if not isinstance(self.val_check_interval, float) or not self._validates_this_epoch():
-            return False  # (every validation of an int interval follows a batch: pending above)
-        n = self.num_training_batches
-        if self.batch_in_epoch < n:  # (as `_validates_at_epoch_end`: an epoch max_steps ends validates)
-            return self.max_steps is not None and self.global_step >= self.max_steps
-        return self.batch_in_epoch % self._validation_interval(n) == 0
+        max_steps_reached = self.max_steps is not None and self.global_step >= self.max_steps
+        return self._validation_schedule.after_batch(
+            self.progress, self.num_training_batches, max_steps_reached
+        )
 
     @property
     def estimated_stepping_batches(self) -> int | float:
@@ -501,13 +598,11 @@ class Trainer:
         `fit(model, train_loader, val_loader, ckpt_path)`)."""
         if isinstance(datamodule, str | os.PathLike) and ckpt_path is None:
             datamodule, ckpt_path = None, datamodule
-        ckpt_path = _checkpoint_argument("fit", ckpt_path)
+        ckpt_path = checkpoint_argument("fit", ckpt_path)
         flags.require_training_length(self.max_epochs, self.max_steps, self.max_time)
-        train_loader = _one_loader(
-            "fit", "train_loader", train_loader, "train_dataloaders", train_dataloaders
-        )
-        train_loader, datamodule = _datamodule_given_as_loader("fit", train_loader, datamodule)
-        val_loader = _one_loader("fit", "val_loader", val_loader, "val_dataloaders", val_dataloaders)
+        train_loader = one_loader("fit", "train_loader", train_loader, "train_dataloaders", train_dataloaders)
+        train_loader, datamodule = datamodule_given_as_loader("fit", train_loader, datamodule)
+        val_loader = one_loader("fit", "val_loader", val_loader, "val_dataloaders", val_dataloaders)
         loaders = from_datamodule("fit", datamodule, "fit", {"train": train_loader, "val": val_loader})
         train_loader, val_loader = loaders["train"], loaders["val"]
         if train_loader is None:
@@ -526,7 +621,8 @@ class Trainer:
             if prepare_loader(loader, name, self.seed, evaluation=evaluation)
         ]
         if val_loader is not None and (n_batches := self._training_batches(train_loader)) != 0:
-            self._validation_interval(n_batches)  # a schedule it cannot keep is refused before anything runs
+            # A schedule it cannot keep is refused before anything runs.
+            self._validation_schedule.interval(n_batches)
         if val_loader is train_loader and hasattr(train_loader, "state_dict"):
             # Its position is part of each checkpoint: after a validation it would be the validation
             # pass's, and a resumed epoch would continue from another epoch's order.
@@ -551,24 +647,24 @@ class Trainer:
         self._run_random_state = None
         try:
             self.datamodule = datamodule
+            self._state_tracker.begin("fit", "train")  # (before setup, as in Lightning)
             self._attach(model, "fit")
             self._fitted_module = weakref.ref(model)
             if self.accelerator == "cpu" and self.is_global_zero:
                 _blas.warn_if_training_on_bundled_blas()
             self._train_loader, self._val_loader = train_loader, val_loader  # before configure_optimizers
             if self.world_size > 1:
-                _start_from_rank_zero(model)
+                collectives.broadcast_parameters(model)
             status = "failed"
             try:
                 self._setup_optimizer(model)
-                self.state = "running"
                 self.should_stop = self._should_stop_agreed = self.interrupted = self._stop_requested = False
                 self.interrupted_checkpoint = None
                 self.progress.validation_pending = False
                 ckpt_path = self._checkpoint_to_resume(ckpt_path or self._pending_ckpt)
                 self._pending_ckpt = None
                 self._saved_log_options = {}
-                self._trainable.start(_trainable_keys(model))
+                self._trainable.start(names_to_train(model))
                 self._train_step = TrainStep(model, self.optimizer, self._step_config())
                 self._streak_in_flight = None
                 self.evaluation.reset()
@@ -579,7 +675,7 @@ class Trainer:
                     self.callbacks.refuse_earlier_runs(self)
                     collectives.on_main_process(self._refuse_earlier_logger_runs)
                 self._start_loggers(model)
-                self._skips_before_fit = self._skipped_total()
+                self._nonfinite.start_fit(self._train_step.state.arrays)
                 self._fit_started = time.perf_counter()
                 self.fitting = True
                 with self._on_device(), stop_on_signals(self._request_stop):
@@ -602,9 +698,12 @@ class Trainer:
                 raise
             finally:
                 self.fitting = False
-                self.state = "finished" if status == "success" else status
+                if status != "success":
+                    self._state_tracker.status = status  # (before teardown, as Lightning's "interrupted")
                 self._teardown(model, "fit", status)
+            self._state_tracker.status = "finished" if status == "success" else status  # (after teardown)
         finally:
+            self._state_tracker.end()
             self._run_random_state = RandomState.capture()
             RandomState.restore(callers_generators)
 
@@ -710,8 +809,8 @@ class Trainer:
                 "Trainer.fit: the training loader yields no batches (limit or empty loader)", stacklevel=3
             )
             return
-        val_every = self._validation_interval(n_batches) if val_loader is not None else None
-        self._validated_after_batch = -1
+        val_every = self._validation_schedule.interval(n_batches) if val_loader is not None else None
+        self._validation_schedule.start_fit()
         while not self._done():
             self._train_epoch(module, train_loader, val_loader, n_batches, val_every)
             if self.interrupted:
@@ -783,7 +882,7 @@ class Trainer:
             self.evaluation.validate_in_fit(module, val_loader)
             if self.interrupted:
                 return  # still pending: saved by the fit loop, rerun on resume
-            self._validated_after_batch = progress.total_batches
+            self._validation_schedule.record_validation(progress)
         progress.validation_pending = False
         exhausted = False
         while not batches_done and (n_batches is None or progress.batch_in_epoch < n_batches):
@@ -845,7 +944,7 @@ class Trainer:
         settled_streak = None  # an evaluated one: this step's, or the step before's
         if self.debug_lazy_eval:
             eval_compiling_again(mx.eval, targets)
-            self._debug_check(loss, batch_idx)
+            debug_check(loss, self.module.parameters(), self.current_epoch, batch_idx)
             settled_streak = streak
         else:
             # The device runs this step while Python fetches, checks and hooks the next batch (a GPU
@@ -860,9 +959,7 @@ class Trainer:
                 mx.eval(self._last_outputs, settled_streak)
                 self._settled_outputs = self._last_outputs
         self._streak_in_flight = streak
-        streak_limit_reached = (
-            settled_streak is not None and settled_streak.item() >= self.max_consecutive_nonfinite
-        )
+        streak_limit_reached = self._nonfinite.limit_reached(settled_streak)
         progress.batch_in_epoch += 1
         progress.total_batches += 1
         if stepped:
@@ -875,7 +972,7 @@ class Trainer:
         outputs = {**{k: LazyScalar(v) for k, v in {**returned, **logged}.items()}, "stepped": stepped}
         # A checkpoint saved by a batch-end hook (ModelCheckpoint(every_n_train_steps)) before this
         # batch's validation records it as pending, so resuming from it runs it first.
-        val_due = val_loader is not None and self._val_due(val_every, n_batches)
+        val_due = val_loader is not None and self._validation_schedule.due(progress, val_every, n_batches)
         progress.validation_pending = val_due
         # Logged before the hooks, so that they read this step's means in callback_metrics. What the hooks
         # log with self.log goes to the loggers at this same step (Lightning's row for it) once the module's
@@ -896,7 +993,7 @@ class Trainer:
             progress.validation_pending = False  # a checkpoint saved in on_validation_end has run it
             # Still pending when Ctrl-C stops it: saved below, rerun on resume.
             progress.validation_pending = self.evaluation.validate_in_fit(module, val_loader) is None
-            self._validated_after_batch = progress.total_batches
+            self._validation_schedule.record_validation(progress)
             self._agree_across_ranks()  # EarlyStopping may have stopped one rank in on_validation_end
 
     def _close_window(self) -> None:
@@ -916,11 +1013,12 @@ class Trainer:
         if self.running.has_interval_steps:
             self._log_train_interval()
         self._check_nonfinite()
-        self._warn_of_skipped_updates()
+        self._nonfinite.warn_of_skipped_updates(
+            self._train_step.state.arrays, progress.epoch, progress.global_step
+        )
         self.callback_metrics.update(reporting.epoch_callback_values(epoch_means, self._train_options()))
         val_metrics = {}
-        self._epoch_end_validated = val_loader is not None and self._validates_at_epoch_end(val_every)
-        if self._epoch_end_validated:
+        if self._validation_schedule.end_epoch(progress, val_every, validating=val_loader is not None):
             val_metrics = self.evaluation.validate_in_fit(module, val_loader)
             if val_metrics is None:
                 # Ctrl-C stopped the validation: the epoch stays open at its last batch, so the
@@ -960,61 +1058,6 @@ class Trainer:
             progress.finish_epoch()
         self._agree_across_ranks()  # a stop asked in the epoch-end hooks, before the next epoch starts
 
-    def _validates_this_epoch(self) -> bool:
-        n = self.check_val_every_n_epoch
-        return n is not None and (self.current_epoch + 1) % n == 0
-
-    def _validation_interval(self, n_batches: int | None) -> int | None:
-        """Training batches between validations (Lightning's `val_check_batch`): an int `val_check_interval`
-        as given, a float one as int(fraction x the epoch's batches), at least 1; None for 1.0 over a loader
-        without a length (its epochs end where it does: validated there). Checked before `fit` starts."""
-        interval = self.val_check_interval
-        if isinstance(interval, int):
-            if n_batches is not None and interval > n_batches and self.check_val_every_n_epoch is not None:
-                # As Lightning: counted within each epoch, such an interval would never be reached.
-                raise ValueError(
-                    f"Trainer(val_check_interval={interval}) must be at most the number of training batches "
-                    f"in an epoch ({n_batches}): it counts batches within each epoch. To validate every "
-                    f"{interval} batches counted across epochs, set check_val_every_n_epoch=None; to turn "
-                    "validation off, set limit_val_batches=0"
-                )
-            return interval
-        if n_batches is None:
-            if interval < 1.0:
-                raise ValueError(
-                    f"Trainer(val_check_interval={interval}): a fraction of an epoch needs a training loader "
-                    "with a length (len(loader)); give an int number of batches instead"
-                )
-            return None
-        return max(1, int(interval * n_batches))
-
-    def _val_due(self, val_every: int | None, n_batches: int | None) -> bool:
-        """Whether the batch just trained is one to validate after, as in Lightning: every `val_every`
-        batches of the epoch, in the epochs `check_val_every_n_epoch` picks (with None: every `val_every`
-        batches counted across epochs)."""
-        if val_every is None:
-            return False
-        if self.check_val_every_n_epoch is None:
-            return self.progress.total_batches % val_every == 0
-        if not self._validates_this_epoch() or self.batch_in_epoch % val_every:
-            return False
-        # A float interval's check at the epoch's last batch runs at the epoch's end (`_end_epoch`), where
-        # the callbacks see the epoch's means beside it.
-        return not (isinstance(self.val_check_interval, float) and self.batch_in_epoch == n_batches)
-
-    def _validates_at_epoch_end(self, val_every: int | None) -> bool:
-        """A float `val_check_interval` validates at the end of an epoch whose last batch is a check
-        (1.0, or 0.5 of an even number of batches; not 0.5 of 5, as in Lightning). An epoch that
-        max_steps, max_time or a stop request ends early validates there too, unless its last batch
-        just did (Lightning skips it under max_steps: see the README)."""
-        if not isinstance(self.val_check_interval, float) or not self._validates_this_epoch():
-            return False
-        if not self.progress.epoch_complete:
-            return self._validated_after_batch != self.progress.total_batches
-        # 1.0 validates wherever the epoch ends: also an epoch resumed at its last batch from a checkpoint
-        # made with another number of batches an epoch (another global batch, or ranks).
-        return val_every is None or self.val_check_interval == 1.0 or self.batch_in_epoch % val_every == 0
-
     def _no_batches_this_epoch(self, epoch: int) -> None:
         """An epoch without a single batch would repeat forever under max_steps (no step ever counts)."""
         if self.progress.total_batches > 0:
@@ -1033,7 +1076,7 @@ class Trainer:
         The step is traced once over the trainable parameters it saw, so without this a frozen
         layer kept training and an unfrozen one never did.
         """
-        keys = _trainable_keys(module)
+        keys = names_to_train(module)
         if keys == self._trainable.now:
             return
         old = self._train_step
@@ -1044,18 +1087,6 @@ class Trainer:
         )  # counters carry on
         self._train_step = TrainStep(module, self.optimizer, old.config, state)
         self._trainable.change(keys)
-
-    def _debug_check(self, loss: mx.array, batch_idx: int) -> None:
-        if not math.isfinite(loss.item()):
-            raise FloatingPointError(
-                f"debug_lazy_eval: loss is {loss.item()} at epoch {self.current_epoch}, batch {batch_idx}"
-            )
-        for name, value in ckpt.flat(self.module.parameters()).items():
-            if not bool(all_finite(value).item()):
-                raise FloatingPointError(
-                    f"debug_lazy_eval: parameter {name!r} became non-finite after epoch {self.current_epoch}, "
-                    f"batch {batch_idx}"
-                )
 
     # ---- evaluation stages (the loop is in evaluation_loop.py) --------------------------------------
     def validate(
@@ -1072,7 +1103,7 @@ class Trainer:
         (means weighted by batch size). `dataloaders` is Lightning's name for `val_loader`; `verbose` is
         accepted for Lightning's code: no results table is printed either way. The arguments come in
         Lightning's order."""
-        _check_verbose("validate", verbose)
+        check_verbose("validate", verbose)
         return self._standalone("val", model, val_loader, dataloaders, datamodule, ckpt_path)
 
     def test(
@@ -1087,7 +1118,7 @@ class Trainer:
     ) -> list[dict[str, float]]:
         """Run `test_step` over `test_loader`. Returns a list with one dict of `test_*` metrics (`verbose`
         and the order of the arguments: as in `validate`)."""
-        _check_verbose("test", verbose)
+        check_verbose("test", verbose)
         return self._standalone("test", model, test_loader, dataloaders, datamodule, ckpt_path)
 
     def predict(
@@ -1116,7 +1147,7 @@ class Trainer:
         if not isinstance(return_predictions, bool):
             raise TypeError(
                 "Trainer.predict: return_predictions must be True, False or None, got "
-                f"{_shown(return_predictions)} (the arguments in order: {_ORDER['predict']})"
+                f"{shown_type(return_predictions)} (the arguments in order: {STAGE_ARGUMENTS['predict']})"
             )
         return self._standalone(
             "predict", model, dataloaders, None, datamodule, ckpt_path, return_predictions
@@ -1124,10 +1155,10 @@ class Trainer:
 
     def _standalone(self, stage, model, loader, alias, datamodule, ckpt_path, keep=True) -> Any:
         method = _STAGE_NAMES[stage]
-        ckpt_path = _checkpoint_argument(method, ckpt_path)
+        ckpt_path = checkpoint_argument(method, ckpt_path)
         name = {"val": "val_loader", "test": "test_loader", "predict": "dataloaders"}[stage]
-        loader = _one_loader(method, name, loader, "dataloaders", alias) if stage != "predict" else loader
-        loader, datamodule = _datamodule_given_as_loader(method, loader, datamodule)
+        loader = one_loader(method, name, loader, "dataloaders", alias) if stage != "predict" else loader
+        loader, datamodule = datamodule_given_as_loader(method, loader, datamodule)
         loader = from_datamodule(method, datamodule, method, {stage: loader})[stage]
         if loader is None:
             raise TypeError(f"Trainer.{method}: pass the batches ({name}, dataloaders= or datamodule=)")
@@ -1142,7 +1173,18 @@ class Trainer:
         self.datamodule = datamodule
         if stage == "test":
             self._test_loader = loader
-        self._attach(model, method)
+        self._state_tracker.begin(method, method)  # (before setup, as in Lightning)
+        try:
+            self._attach(model, method)
+            out = self._run_attached(stage, model, loader, ckpt_path, keep)
+            self._state_tracker.status = "finished"  # (after teardown, as in Lightning)
+            return out
+        finally:
+            self._state_tracker.end()
+
+    def _run_attached(self, stage, model, loader, ckpt_path, keep) -> Any:
+        """A standalone stage between the `setup` and the `teardown` hooks (`on_exception` on an error)."""
+        method = _STAGE_NAMES[stage]
         status = "failed"
         try:
             if ckpt_path:
@@ -1162,6 +1204,8 @@ class Trainer:
             self.callbacks.call_quietly("on_exception", self, model, err)
             raise
         finally:
+            if status != "success":
+                self._state_tracker.status = "failed"  # (before teardown, as Lightning's "interrupted")
             self._teardown(model, method, status)
 
     def _best_of_the_last_fit(self, method: str) -> str | None:
@@ -1439,17 +1483,11 @@ class Trainer:
     def _restore(self, path: str | os.PathLike, full: bool) -> None:
         folder = ckpt.resolve_checkpoint(path)
         state = ckpt.read_state(folder)
-        if full and state.get("weights_only"):
-            raise ckpt.CheckpointError(
-                f"{folder} holds the model's weights only (saved with ModelCheckpoint(save_weights_only="
-                "True) or save_checkpoint(..., weights_only=True)): no optimizer or training state, so fit "
-                "cannot resume from it. Load its weights with TrainModule.load_from_checkpoint("
-                f"{str(folder)!r}) or validate/test(ckpt_path=...), or resume from a checkpoint saved "
-                "without save_weights_only"
-            )
-        if full:
-            self._check_accumulation(folder, state)  # before anything is loaded
-            self._check_global_batch(folder, state)
+        if full:  # (before anything is loaded)
+            resume.refuse_weights_only(folder, state)
+            resume.check_accumulation(folder, state, self.accumulate_grad_batches)
+            if self.is_global_zero:  # (one warning for the job)
+                resume.check_global_batch(folder, state, self._global_batch())
         self.ckpt_path = folder  # a ModelCheckpoint resuming a moved run folder finds its checkpoints by it
         module = self.module
         model_file = folder / ckpt.MODEL_FILE
@@ -1512,24 +1550,13 @@ class Trainer:
         mx.eval(self._train_step.eval_targets)
 
     def _keep_checkpoint_seed(self, folder: Path, state: dict[str, Any]) -> None:
-        """A resumed run goes on with the seed it started with: its random state comes from the checkpoint
-        (not from this Trainer's seed), and so do the shuffle seed of the loaders that take the Trainer's
-        and the seed recorded in `trainer.seed` and in the checkpoints from here on. Another seed given
-        for the resume is said to be ignored, rather than recorded for a run it never seeded."""
-        saved = state.get("config", {}).get("trainer", {}).get("seed")
-        if not isinstance(saved, int) or isinstance(saved, bool) or saved < 0 or saved == self.seed:
+        """A resumed run goes on with the seed it started with (`resume.checkpoint_seed`): `trainer.seed` and
+        the loaders that take the Trainer's seed take it."""
+        saved, warning = resume.checkpoint_seed(folder, state, self.seed, seed_given=self._seed is not None)
+        if saved is None:
             return  # the same seed, or a checkpoint that records none
         if self.is_global_zero:
-            given = "Trainer(seed=...)" if self._seed is not None else "seed_everything / the default"
-            warnings.warn(
-                f"{folder} was trained with seed {saved}; this Trainer's is {self.seed} ({given}). A resumed "
-                f"run goes on as it was seeded, so seed {saved} is kept: the random state comes from the "
-                f"checkpoint, and the data order of loaders without a seed of their own, trainer.seed and "
-                f"later checkpoints use {saved}. To train with seed {self.seed}, start a new run (no "
-                "ckpt_path)",
-                UserWarning,
-                stacklevel=4,
-            )
+            warnings.warn(warning, UserWarning, stacklevel=4)
         self._seed = saved
         for loader in self._loaders_on_trainer_seed:
             loader.set_seed(saved)
@@ -1568,57 +1595,9 @@ class Trainer:
         self._follow_freezing(self.module)  # the compiled step for them (the saved step state is theirs)
         return fresh
 
-    def _check_accumulation(self, folder: Path, state: dict[str, Any]) -> None:
-        """A checkpoint saved with another `accumulate_grad_batches`: refused in the middle of a window
-        (its accumulated gradients are a mean over the old window's size), accepted with a warning at a
-        window boundary, as Lightning accepts it."""
-        saved = state.get("config", {}).get("trainer", {}).get("accumulate_grad_batches")
-        if saved is None or saved == self.accumulate_grad_batches:
-            return
-        open_window = int(state.get("progress", {}).get("micro_batches", 0))
-        if open_window:
-            raise ckpt.CheckpointError(
-                f"{folder} was saved with accumulate_grad_batches={saved} in the middle of an accumulation "
-                f"window ({open_window} of its {saved} micro-batches done), this Trainer has "
-                f"accumulate_grad_batches={self.accumulate_grad_batches}: resume with "
-                f"accumulate_grad_batches={saved} (the accumulated gradients are part of the state), or "
-                "from a checkpoint saved at a window boundary"
-            )
-        now = self.accumulate_grad_batches
-        warnings.warn(
-            f"{folder} was saved with accumulate_grad_batches={saved}, this Trainer has {now}: from here on "
-            f"an optimizer step takes {now} batch{'es' if now > 1 else ''} (max_steps and a step-based "
-            "learning-rate schedule count the new steps)",
-            UserWarning,
-            stacklevel=4,
-        )
-
     def _global_batch(self) -> dict[str, Any]:
         """The processes and the training loader's batch size (per process) a checkpoint was trained with."""
-        size = getattr(self._train_loader, "batch_size", None)
-        return {"world_size": self.world_size, "batch_size": size if isinstance(size, int) else None}
-
-    def _check_global_batch(self, folder: Path, state: dict[str, Any]) -> None:
-        """Warn when a resume trains with another global batch (processes x batch size) than its checkpoint:
-        a resume command run without its launcher (`batch_size` is per process) halves it silently."""
-        saved, now = state.get("global_batch"), self._global_batch()
-        if not isinstance(saved, dict) or not self.is_global_zero:
-            return
-        ranks, size = saved.get("world_size"), saved.get("batch_size")
-        if not all(isinstance(v, int) for v in (ranks, size, now["batch_size"])):
-            return  # (a loader without a batch_size: nothing to compare)
-        before, after = ranks * size, now["world_size"] * now["batch_size"]
-        if before == after:
-            return
-        warnings.warn(
-            f"{folder} was trained with a global batch of {before} ({ranks} process(es) x batch_size {size}); "
-            f"this run's is {after} ({now['world_size']} x {now['batch_size']}), so it does not continue that "
-            f"run exactly (steps per epoch, the gradient noise, a step-based schedule). To keep it, train "
-            f"with {ranks} process(es) of {size} samples each (a run started under a launcher resumes under "
-            f"it again: batch_size is per process there), or with one process of {before}",
-            UserWarning,
-            stacklevel=4,
-        )
+        return resume.global_batch(self.world_size, self._train_loader)
 
     def _save_on_interrupt(self) -> None:
         # As in Lightning, callbacks hear of a Ctrl-C through on_exception (the progress bar closes).
@@ -1654,23 +1633,7 @@ class Trainer:
         130 for Ctrl-C, while an interactive session, a sweep loop or an app that catches KeyboardInterrupt
         goes on (with the model in memory). A rank of a data-parallel job ends its process (the job stops)."""
         with ignoring_stop_signals():  # a third one must not cut this message short
-            cbs = [cb for cb in self.callbacks if isinstance(cb, ModelCheckpoint)]
-            # On a tie the first is named: `last` (what ckpt_path="last" resumes) before a top-k save.
-            named = [path, *(cb.last_path for cb in cbs), *(p for cb in cbs for p in cb.best_k_models)]
-            named += [self.ckpt_path] if self.ckpt_path else []  # the fit's start
-            candidates = [Path(p) for p in dict.fromkeys(str(p) for p in named)]
-            newest = ckpt._newest([c for c in candidates if c.is_dir()])
-            # (The signal may have come once `interrupted` was whole, while `last` was made a copy of it.)
-            left = f"{path} was written whole" if newest == path else f"nothing of {path} was left"
-            if newest is None:
-                intact = "no earlier checkpoint of this run is there to resume from"
-            else:
-                progress = ckpt.read_state(newest)["progress"]
-                intact = (
-                    f"the newest intact checkpoint is {newest} (epoch {progress['epoch']}, global step "
-                    f"{progress['global_step']})"
-                )
-            self.print(f"Save aborted: {left}; {intact}")
+            self.print(aborted_save_message(path, self.checkpoint_callbacks, self.ckpt_path))
             if self.world_size > 1:
                 exit_rank(stop_exit_status())  # a rank cannot go on alone: the job ends together
         raise save_aborted() from None  # (not chained to the KeyboardInterrupt inside the writer)
@@ -1762,7 +1725,7 @@ class Trainer:
         if self._train_step.config.computes_norm:
             values["grad_norm"] = float(arrays["grad_norm"].item())
         if self.nonfinite_guard:
-            values["skipped_steps"] = int(arrays["skipped_total"].item())
+            values["skipped_steps"] = self._nonfinite.skipped_total(arrays)
         if hook_logs:
             values.update(self._pop_module_logs())
         self.callback_metrics.update(values)
@@ -1793,153 +1756,18 @@ class Trainer:
         read anyway: the training step itself gains no host sync."""
         return collectives.mean_of_host_values(reporting.hook_logs(self.module))
 
-    def _skipped_total(self) -> int | None:
-        """The non-finite updates the guard has skipped so far (None without the guard)."""
-        if not self.nonfinite_guard:
-            return None
-        return int(self._train_step.state.arrays["skipped_total"].item())
-
-    def _warn_of_skipped_updates(self) -> None:
-        """Once a fit, at the first epoch end after a skipped update: a run whose updates are all skipped
-        (NaN in the data, ids outside an embedding table under compile, too high a learning rate) shows
-        only `loss=nan` otherwise, until `max_consecutive_nonfinite` steps in a row stop it."""
-        before = getattr(self, "_skips_before_fit", None)
-        if before is None:
-            return
-        total = self._skipped_total()
-        if total is None or total == before:
-            return
-        self._skips_before_fit = None  # once a fit
-        warnings.warn(
-            f"Trainer.fit: {total - before} optimizer update(s) up to epoch {self.current_epoch} (global step "
-            f"{self.global_step}) were skipped because their loss or gradients were not finite; the "
-            "`skipped_steps` series counts them. Check the data for NaN/Inf and out-of-range indices, lower "
-            "the learning rate, or set gradient_clip_val; Trainer(compile=False) shows errors a compiled "
-            "step cannot raise",
-            stacklevel=2,
-        )
-
     def _check_nonfinite(self) -> None:
-        arrays = self._train_step.state.arrays
-        streak = int(arrays["max_nonfinite_streak"].item())
-        arrays["max_nonfinite_streak"] = arrays["nonfinite_streak"]
-        if streak < self.max_consecutive_nonfinite:
-            return
-        where = (
-            f"{streak} optimizer steps in a row had a non-finite loss or gradients (max_consecutive_nonfinite="
-            f"{self.max_consecutive_nonfinite}; found at global step {self.global_step})"
-        )
-        fixes = "Lower the learning rate, set gradient_clip_val, or check the data for NaN/Inf."
-        if not self.nonfinite_guard:
-            raise FloatingPointError(
-                f"{where}, and with nonfinite_guard=False those updates were applied: the weights are likely "
-                f"non-finite now. {fixes} Trainer(nonfinite_guard=True) skips such updates instead."
-            )
-        path = None
-        if self.enable_checkpointing:
-            # The streak starts again in a run resumed from this checkpoint (with a lower learning rate or
-            # mended data): counted on, it would stop that run again at its first step.
-            arrays["nonfinite_streak"] = arrays["max_nonfinite_streak"] = mx.array(0, mx.int32)
-            path = self.save_checkpoint(self.callbacks.checkpoint_folder(self.default_root_dir) / "nonfinite")
-        raise FloatingPointError(
-            f"{where}; those updates were skipped, so the weights are still finite. {fixes}"
-            + (f" The last good state is saved in {path}." if path else "")
-        )
+        """Stop with FloatingPointError after `max_consecutive_nonfinite` non-finite steps in a row (with
+        checkpointing, the last good state saved first): `NonFiniteWatch.check`."""
+        save = self._save_nonfinite if self.enable_checkpointing else None
+        self._nonfinite.check(self._train_step.state.arrays, self.global_step, save)
 
-
-# Each stage's positional arguments, as Lightning orders them (for messages about an argument out of place).
-_ORDER = {
-    "fit": "model, train_loader, val_loader, datamodule, ckpt_path",
-    "validate": "model, val_loader, ckpt_path, verbose, datamodule",
-    "test": "model, test_loader, ckpt_path, verbose, datamodule",
-    "predict": "model, dataloaders, datamodule, return_predictions, ckpt_path",
-}
-
-
-def _shown(value: Any) -> str:
-    """A value in a message about its type: a plain value as written, an object by its type."""
-    return repr(value) if isinstance(value, bool | int | float) else f"a {type(value).__name__}"
-
-
-def _checkpoint_argument(method: str, ckpt_path: Any) -> str | os.PathLike | None:
-    """`ckpt_path` as given, where it is a path (a checkpoint folder, "last" or "best") or None. Anything else
-    is refused by name: given by position in another order than Lightning's, a DataModule or a flag lands
-    there, and would otherwise be read as a checkpoint or skipped as none."""
-    if ckpt_path is None or isinstance(ckpt_path, str | os.PathLike):
-        return ckpt_path
-    raise TypeError(
-        f"Trainer.{method}: ckpt_path must be a checkpoint folder, 'last' or 'best' (a str or os.PathLike), "
-        f"got {_shown(ckpt_path)} (the arguments in order: {_ORDER[method]})"
-    )
+    def _save_nonfinite(self) -> Path:
+        return self.save_checkpoint(self.callbacks.checkpoint_folder(self.default_root_dir) / "nonfinite")
 
 
 def _shown_limit(limit: int | float | None) -> int | float:
     return 1.0 if limit is None else limit
-
-
-def _check_verbose(method: str, verbose: Any) -> None:
-    if not isinstance(verbose, bool):
-        raise TypeError(
-            f"Trainer.{method}: verbose must be True or False, got {_shown(verbose)} (the arguments in "
-            f"order: {_ORDER[method]})"
-        )
-
-
-def _datamodule_given_as_loader(method: str, loader: Any, datamodule: Any) -> tuple[Any, Any]:
-    """Lightning's `fit(model, dm)` / `test(model, dm)`: a DataModule in the loader's place is the
-    datamodule. Returns (loader, datamodule)."""
-    stages = ("train", "val", "test", "predict")
-    duck = callable(getattr(loader, "setup", None)) and any(
-        callable(getattr(loader, f"{stage}_dataloader", None)) for stage in stages
-    )
-    if not (isinstance(loader, DataModule) or duck):
-        return loader, datamodule
-    if datamodule is not None:
-        raise TypeError(f"Trainer.{method}: got a DataModule as the loader and datamodule= too; pass one")
-    return None, loader
-
-
-def _one_loader(method: str, name: str, value: Any, alias: str, alias_value: Any) -> Any:
-    """A loader given by our name or Lightning's (`train_dataloaders`, ...), not both."""
-    if value is not None and alias_value is not None:
-        raise TypeError(f"Trainer.{method}: got both {name} and {alias}= (Lightning's name for it); pass one")
-    return alias_value if value is None else value
-
-
-def _start_from_rank_zero(module: TrainModule) -> None:
-    """Every rank starts from rank 0's weights (as Lightning's DDP broadcasts them), so a script that did
-    not seed before building the model still trains one model."""
-    zero = collectives.is_main_process()
-    params = module.parameters()
-    mine = [(k, v if zero else mx.zeros_like(v)) for k, v in tree_flatten(params)]
-    from mlx.utils import tree_unflatten
-
-    module.update(collectives.all_reduce_sum(tree_unflatten(mine)))
-    mx.eval(module.parameters())
-
-
-def _trainable_keys(module: TrainModule) -> frozenset[str]:
-    keys = trainable_names(module)
-    if not keys:
-        raise ValueError(
-            f"{type(module).__name__} has no trainable parameters (everything is frozen): unfreeze some before fit"
-        )
-    return keys
-
-
-def _loggers(logger: Any, root: Path) -> list:
-    if logger is True:
-        # As in Lightning: TensorBoard under default_root_dir where a SummaryWriter (tensorboardX, or
-        # torch's) is installed, else CSV there.
-        try:
-            logger = TensorBoardLogger(root, name="")
-        except ImportError:
-            logger = CSVLogger(root, name="")
-    loggers = logger if isinstance(logger, (list, tuple)) else ([] if logger in (None, False) else [logger])
-    for lg in loggers:
-        if not callable(getattr(lg, "log_metrics", None)):
-            raise TypeError(f"Trainer(logger=...): {lg!r} has no log_metrics(metrics, step) method")
-    return list(loggers)
 
 
 __all__ = ["Trainer"]

@@ -1,0 +1,114 @@
+"""The checks `fit` makes on a checkpoint's state (`trainer_state.json`, as `checkpoint.read_state` reads it)
+before it resumes from it: what refuses the resume, what it warns of, and the seed the resumed run keeps.
+
+Each takes the checkpoint `folder` (for the messages), its `state` dict and what this run has now; the
+Trainer loads the state itself (`Trainer._restore`). A warning's `stacklevel` counts from here through
+`Trainer._restore` and `fit` to the user's call, so each is called from `_restore` directly.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+from audiotrain.train.checkpoint import CheckpointError
+
+
+def refuse_weights_only(folder: Path, state: dict[str, Any]) -> None:
+    """A checkpoint saved with the weights alone has no optimizer or training state to resume from."""
+    if state.get("weights_only"):
+        raise CheckpointError(
+            f"{folder} holds the model's weights only (saved with ModelCheckpoint(save_weights_only="
+            "True) or save_checkpoint(..., weights_only=True)): no optimizer or training state, so fit "
+            "cannot resume from it. Load its weights with TrainModule.load_from_checkpoint("
+            f"{str(folder)!r}) or validate/test(ckpt_path=...), or resume from a checkpoint saved "
+            "without save_weights_only"
+        )
+
+
+def check_accumulation(folder: Path, state: dict[str, Any], accumulate_grad_batches: int) -> None:
+    """A checkpoint saved with another `accumulate_grad_batches`: refused in the middle of a window
+    (its accumulated gradients are a mean over the old window's size), accepted with a warning at a
+    window boundary, as Lightning accepts it."""
+    saved = state.get("config", {}).get("trainer", {}).get("accumulate_grad_batches")
+    if saved is None or saved == accumulate_grad_batches:
+        return
+    open_window = int(state.get("progress", {}).get("micro_batches", 0))
+    if open_window:
+        raise CheckpointError(
+            f"{folder} was saved with accumulate_grad_batches={saved} in the middle of an accumulation "
+            f"window ({open_window} of its {saved} micro-batches done), this Trainer has "
+            f"accumulate_grad_batches={accumulate_grad_batches}: resume with "
+            f"accumulate_grad_batches={saved} (the accumulated gradients are part of the state), or "
+            "from a checkpoint saved at a window boundary"
+        )
+    now = accumulate_grad_batches
+    warnings.warn(
+        f"{folder} was saved with accumulate_grad_batches={saved}, this Trainer has {now}: from here on "
+        f"an optimizer step takes {now} batch{'es' if now > 1 else ''} (max_steps and a step-based "
+        "learning-rate schedule count the new steps)",
+        UserWarning,
+        stacklevel=4,
+    )
+
+
+def global_batch(world_size: int, train_loader: Any) -> dict[str, Any]:
+    """The processes and the training loader's batch size (per process) a checkpoint is trained with."""
+    size = getattr(train_loader, "batch_size", None)
+    return {"world_size": world_size, "batch_size": size if isinstance(size, int) else None}
+
+
+def check_global_batch(folder: Path, state: dict[str, Any], now: dict[str, Any]) -> None:
+    """Warn when a resume trains with another global batch (processes x batch size; `now` as `global_batch`
+    gives it) than its checkpoint: a resume command run without its launcher (`batch_size` is per process)
+    halves it silently. Called on rank 0 alone (one warning for the job)."""
+    saved = state.get("global_batch")
+    if not isinstance(saved, dict):
+        return
+    ranks, size = saved.get("world_size"), saved.get("batch_size")
+    if not all(isinstance(v, int) for v in (ranks, size, now["batch_size"])):
+        return  # (a loader without a batch_size: nothing to compare)
+    before, after = ranks * size, now["world_size"] * now["batch_size"]
+    if before == after:
+        return
+    warnings.warn(
+        f"{folder} was trained with a global batch of {before} ({ranks} process(es) x batch_size {size}); "
+        f"this run's is {after} ({now['world_size']} x {now['batch_size']}), so it does not continue that "
+        f"run exactly (steps per epoch, the gradient noise, a step-based schedule). To keep it, train "
+        f"with {ranks} process(es) of {size} samples each (a run started under a launcher resumes under "
+        f"it again: batch_size is per process there), or with one process of {before}",
+        UserWarning,
+        stacklevel=4,
+    )
+
+
+def checkpoint_seed(
+    folder: Path, state: dict[str, Any], seed: int, seed_given: bool
+) -> tuple[int | None, str]:
+    """The seed a resumed run keeps where it differs from this Trainer's `seed` (`seed_given`: set by
+    `Trainer(seed=...)`), and the warning that says so; (None, "") where they agree or the checkpoint records
+    none. A resumed run goes on with the seed it started with: its random state comes from the checkpoint,
+    and so do the shuffle seed of the loaders that take the Trainer's and the seed recorded in
+    `trainer.seed` and in the checkpoints from here on. Another seed given for the resume is said to be
+    ignored, rather than recorded for a run it never seeded."""
+    saved = state.get("config", {}).get("trainer", {}).get("seed")
+    if not isinstance(saved, int) or isinstance(saved, bool) or saved < 0 or saved == seed:
+        return None, ""
+    given = "Trainer(seed=...)" if seed_given else "seed_everything / the default"
+    return saved, (
+        f"{folder} was trained with seed {saved}; this Trainer's is {seed} ({given}). A resumed "
+        f"run goes on as it was seeded, so seed {saved} is kept: the random state comes from the "
+        f"checkpoint, and the data order of loaders without a seed of their own, trainer.seed and "
+        f"later checkpoints use {saved}. To train with seed {seed}, start a new run (no "
+        "ckpt_path)"
+    )
+
+
+__all__ = [
+    "check_accumulation",
+    "check_global_batch",
+    "checkpoint_seed",
+    "global_batch",
+    "refuse_weights_only",
+]

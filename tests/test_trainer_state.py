@@ -1,0 +1,155 @@
+"""`Trainer.state` (train/trainer_state.py) and Lightning's booleans over it (`training`, `validating`,
+`sanity_checking`, `testing`, `predicting`): the values Lightning 2.6 gives at each hook, and the status
+string `trainer.state` was before it had `.status`, `.fn` and `.stage`."""
+
+import copy
+import json
+import pickle
+
+from audiotrain.train.callback import Callback
+from audiotrain.train.trainer_state import TrainerState
+
+import pytest
+from tasks import TinyClassifier, make_batches, quiet_trainer
+
+
+def test_the_state_is_still_the_status_string():
+    state = TrainerState("finished", "fit", None)
+    assert state == "finished" and str(state) == "finished" and f"{state}" == "finished"
+    assert json.dumps({"state": state}) == '{"state": "finished"}'
+    assert {"finished": 1}[state] == 1
+    assert (state.status, state.fn, state.stage) == ("finished", "fit", None)
+    assert state.finished and state.stopped and not TrainerState("running", "test", "test").stopped
+    assert repr(state) == "TrainerState(status='finished', fn='fit', stage=None)"
+    for copied in (copy.copy(state), pickle.loads(pickle.dumps(state))):
+        assert (copied.status, copied.fn, copied.stage) == ("finished", "fit", None)
+    with pytest.raises(ValueError, match=r"TrainerState: no such state \(status='done'"):
+        TrainerState("done")
+
+
+class Snapshots(Callback):
+    """What a Lightning callback reads at each hook: status, fn, stage and the five booleans."""
+
+    def __init__(self):
+        self.seen = []
+
+    def snap(self, trainer, where):
+        s = trainer.state
+        flags = (
+            trainer.training,
+            trainer.validating,
+            trainer.sanity_checking,
+            trainer.testing,
+            trainer.predicting,
+        )
+        self.seen.append((where, s.status, s.fn, s.stage, *flags))
+
+    def setup(self, trainer, module, stage):
+        self.snap(trainer, f"setup({stage})")
+
+    def on_sanity_check_start(self, trainer, module):
+        self.snap(trainer, "on_sanity_check_start")
+
+    def on_train_start(self, trainer, module):
+        self.snap(trainer, "on_train_start")
+
+    def on_validation_start(self, trainer, module):
+        self.snap(trainer, f"on_validation_start n={trainer.num_val_batches}")
+
+    def on_train_epoch_end(self, trainer, module):
+        self.snap(trainer, "on_train_epoch_end")
+
+    def on_test_start(self, trainer, module):
+        self.snap(trainer, f"on_test_start n={trainer.num_test_batches}")
+
+    def on_predict_start(self, trainer, module):
+        self.snap(trainer, f"on_predict_start n={trainer.num_predict_batches}")
+
+    def teardown(self, trainer, module, stage):
+        self.snap(trainer, f"teardown({stage})")
+
+
+def test_state_and_stage_flags_at_each_hook_are_lightnings(tmp_path):
+    """The table Lightning 2.6.6 gives for the same calls (a 1-epoch fit with a 1-batch sanity check, then
+    validate, test and predict, each limited to 3 batches)."""
+    snaps = Snapshots()
+    t = quiet_trainer(
+        tmp_path,
+        max_epochs=1,
+        callbacks=[snaps],
+        num_sanity_val_steps=1,
+        limit_val_batches=3,
+        limit_test_batches=3,
+        limit_predict_batches=3,
+    )
+    snaps.snap(t, "init")
+    model, batches = TinyClassifier(), make_batches(16, batch_size=2)
+    t.fit(model, batches, batches)
+    snaps.snap(t, "after fit")
+    t.validate(model, batches)
+    snaps.snap(t, "after validate")
+    t.test(model, batches)
+    snaps.snap(t, "after test")
+    t.predict(model, batches)
+    snaps.snap(t, "after predict")
+    T, F = True, False
+    assert snaps.seen == [
+        ("init", "initializing", None, None, F, F, F, F, F),
+        ("setup(fit)", "running", "fit", "train", T, F, F, F, F),
+        ("on_sanity_check_start", "running", "fit", "sanity_check", F, F, T, F, F),
+        ("on_validation_start n=1", "running", "fit", "sanity_check", F, F, T, F, F),
+        ("on_train_start", "running", "fit", "train", T, F, F, F, F),
+        # (the batch count of this validation, not the sanity check's, when it starts)
+        ("on_validation_start n=3", "running", "fit", "validate", F, T, F, F, F),
+        ("on_train_epoch_end", "running", "fit", "train", T, F, F, F, F),
+        ("teardown(fit)", "running", "fit", "train", T, F, F, F, F),
+        ("after fit", "finished", "fit", None, F, F, F, F, F),
+        ("setup(validate)", "running", "validate", "validate", F, T, F, F, F),
+        ("on_validation_start n=3", "running", "validate", "validate", F, T, F, F, F),
+        ("teardown(validate)", "running", "validate", "validate", F, T, F, F, F),
+        ("after validate", "finished", "validate", None, F, F, F, F, F),
+        ("setup(test)", "running", "test", "test", F, F, F, T, F),
+        ("on_test_start n=3", "running", "test", "test", F, F, F, T, F),
+        ("teardown(test)", "running", "test", "test", F, F, F, T, F),
+        ("after test", "finished", "test", None, F, F, F, F, F),
+        ("setup(predict)", "running", "predict", "predict", F, F, F, F, T),
+        ("on_predict_start n=3", "running", "predict", "predict", F, F, F, F, T),
+        ("teardown(predict)", "running", "predict", "predict", F, F, F, F, T),
+        ("after predict", "finished", "predict", None, F, F, F, F, F),
+    ]
+    assert t.state == "finished"  # (what `trainer.state` compared equal to before)
+    assert t.evaluating is False
+
+
+class FailsIn(TinyClassifier):
+    def __init__(self, hook):
+        super().__init__()
+        self.hook = hook
+
+    def setup(self, stage):
+        if self.hook == "setup":
+            raise RuntimeError("setup failed")
+
+    def test_step(self, batch, batch_idx=None):
+        raise RuntimeError("test_step failed")
+
+
+@pytest.mark.parametrize("hook", ["setup", "test_step"])
+def test_a_stage_that_raises_leaves_the_state_failed(tmp_path, hook):
+    t = quiet_trainer(tmp_path)
+    with pytest.raises(RuntimeError, match="failed"):
+        t.test(FailsIn(hook), make_batches(8, batch_size=4))
+    assert (t.state.status, t.state.fn, t.state.stage) == ("failed", "test", None)
+    assert t.state == "failed" and t.state.stopped and not t.state.finished
+
+
+def test_lightnings_stage_setters(tmp_path):
+    t = quiet_trainer(tmp_path)
+    t.training = True
+    assert t.state.stage == "train" and t.training
+    t.validating = False  # another stage's False leaves this one
+    assert t.training
+    t.sanity_checking = True
+    assert t.sanity_checking and t.evaluating and not t.training
+    t.sanity_checking = False
+    assert t.state.stage is None
