@@ -26,7 +26,6 @@ too; a longer overhang is scored as it is, warned about and listed in `ChordScor
 
 from __future__ import annotations
 
-import json
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -34,7 +33,7 @@ from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from audiotrain._files import read_json_file, write_output
+from audiotrain._files import json_text, read_json_file, write_output
 from audiotrain.audio import AudioError
 from audiotrain.chords.decode import decode_frames_and_offsets, frames_to_segments
 from audiotrain.chords.harte import NO_CHORD, PITCH_CLASS_NAMES
@@ -374,7 +373,7 @@ def write_evaluation(result: EvaluationResult, out: Path, replace: bool = True) 
     files that appeared, left as they are, are returned."""
     out.mkdir(parents=True, exist_ok=True)
     taken: list[str] = []
-    summary = json.dumps(result.summary(), indent=1).encode()
+    summary = json_text(result.summary()).encode()
     if not _write_new(out / "scores.json", lambda tmp: tmp.write_bytes(summary), replace):
         raise FileExistsError(
             f"{out / 'scores.json'} appeared while evaluating (another evaluation writing to {out}?); not "
@@ -489,7 +488,7 @@ class Comparison:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         texts = {
-            "comparison.json": json.dumps(self.to_dict(), indent=1).encode(),
+            "comparison.json": json_text(self.to_dict()).encode(),
             "comparison.md": (self.table() + "\n").encode("utf-8", errors="surrogateescape"),
         }
         return [
