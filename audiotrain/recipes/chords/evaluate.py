@@ -290,7 +290,11 @@ def evaluate_songs(
     audio_seconds = wall = 0.0
     # Every reference is read before the first song is transcribed: an annotation that cannot be used
     # (named with its file) stops the evaluation before minutes of transcription, not after.
-    references = [read_annotation(song.annotation_path, allow_gaps=allow_gaps) for song in songs]
+    # Scored as written, as mir_eval scores them: a rounding-size gap or overlap between two segments ends
+    # the first where the second starts (training's targets move the second's start instead).
+    references = [
+        read_annotation(song.annotation_path, allow_gaps=allow_gaps, keep_starts=True) for song in songs
+    ]
     for song, reference in zip(songs, references):
         start = time.perf_counter()
         try:
