@@ -5,6 +5,8 @@ process has."""
 from __future__ import annotations
 
 import json
+import math
+import numbers
 import os
 import re
 import stat
@@ -77,9 +79,71 @@ def write_text_atomically(target: str | Path, text: str) -> None:
 
 
 def write_json_atomically(target: str | Path, value: Any, indent: int = 1, sort_keys: bool = False) -> None:
-    """`value` as JSON text ending in a newline, written with `write_atomically`: a run's outputs (scores,
-    folds, an exported bundle's settings) are never left half written by a crash or a full disk."""
-    write_text_atomically(target, json.dumps(value, indent=indent, sort_keys=sort_keys) + "\n")
+    """`value` as JSON text (`json_text`) ending in a newline, written with `write_atomically`: a run's outputs
+    (scores, folds, an exported bundle's settings) are never left half written by a crash or a full disk."""
+    write_text_atomically(target, json_text(value, indent=indent, sort_keys=sort_keys) + "\n")
+
+
+def json_text(
+    value: Any, indent: int | None = 1, sort_keys: bool = False, default: Callable[[Any], Any] | None = None
+) -> str:
+    """`value` as strict JSON: a non-finite float (NaN, +-inf, numpy's too) is written as ``null``, as
+    scores.json writes a figure that covers no frame (`finite_or_null`). ``json.dumps`` writes a bare
+    ``NaN`` / ``Infinity``, which only Python reads: ``JSON.parse``, Go, serde_json and the dashboards put
+    over a history file reject the whole file. `default` is ``json.dumps``'s."""
+    return json.dumps(finite_or_null(value, default), indent=indent, sort_keys=sort_keys, allow_nan=False)
+
+
+def finite_or_null(
+    value: Any, default: Callable[[Any], Any] | None = None, non_finite: list | None = None
+) -> Any:
+    """`value` (dicts, lists, tuples as lists) with each non-finite float replaced by None, and what
+    `default` converts (``json.dumps``'s: arrays to lists) converted first. A reader that needs the values
+    back gets them from `non_finite` where given: it collects ``[path, token]`` for each value replaced
+    (the keys and indices leading to it, and ``"NaN"``, ``"Infinity"`` or ``"-Infinity"``: ``float(token)``
+    is the value); `restore_non_finite` puts them back."""
+    return _finite_or_null(value, default, non_finite, [])
+
+
+def _finite_or_null(value: Any, default: Callable | None, non_finite: list | None, at: list) -> Any:
+    if isinstance(value, dict):
+        return {k: _finite_or_null(v, default, non_finite, [*at, _json_key(k)]) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_null(v, default, non_finite, [*at, i]) for i, v in enumerate(value)]
+    if value is None or isinstance(value, (str, int)):
+        return value
+    if isinstance(value, float) or (default is None and isinstance(value, numbers.Real)):
+        if math.isfinite(value):
+            return value  # (a numpy float32 without `default`: json.dumps refuses it, naming it, as before)
+        if non_finite is not None:
+            non_finite.append([at, "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"])
+        return None
+    return value if default is None else _finite_or_null(default(value), default, non_finite, at)
+
+
+def _json_key(key: Any) -> Any:
+    # A path names a dict entry as its JSON text does: json.dumps writes an int key as its digits.
+    return key if isinstance(key, str) else json.dumps(key) if isinstance(key, (int, float)) else key
+
+
+def restore_non_finite(value: Any, non_finite: Any) -> None:
+    """Put back, in `value` read from JSON, the non-finite floats written as null and listed in `non_finite`
+    (`finite_or_null`'s ``[path, token]`` pairs). A pair that names no null of `value` (a hand-edited file) is
+    passed over: the null stays."""
+    for entry in non_finite if isinstance(non_finite, list) else ():
+        if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], list) and entry[0]):
+            continue
+        path, token = entry
+        if token not in ("NaN", "Infinity", "-Infinity"):
+            continue
+        node = value
+        try:
+            for step in path[:-1]:
+                node = node[step]
+            if node[path[-1]] is None:
+                node[path[-1]] = float(token)
+        except (KeyError, IndexError, TypeError):
+            continue
 
 
 def claim_next_folder(candidates: Iterable[Path]) -> Path:

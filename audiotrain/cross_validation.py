@@ -11,14 +11,13 @@ never has samples in two folds: every group is held out by exactly one fold, and
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from audiotrain._files import write_text_atomically
+from audiotrain._files import write_json_atomically, write_text_atomically
 
 import numpy as np
 
@@ -214,8 +213,7 @@ class CVResult:
             "folds_scored": self.folds_scored,
             **extra,
         }
-        # NaN as null, as scores.json writes it: json.dumps would write a bare NaN, which is not JSON.
-        write_text_atomically(json_path, json.dumps(_nan_as_none(record), indent=1))
+        write_json_atomically(json_path, record)  # (NaN as null, as in scores.json: `json_text`)
         write_text_atomically(md_path, self.table() + "\n")
         return json_path, md_path
 
@@ -227,11 +225,3 @@ def _has_score(value: Any) -> bool:
 
 def _over_folds(statistic, values: list[float]) -> float:
     return float(statistic(values)) if values else float("nan")
-
-
-def _nan_as_none(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _nan_as_none(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_nan_as_none(v) for v in value]
-    return None if isinstance(value, (float, np.floating)) and np.isnan(value) else value

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from audiotrain._files import json_text
 from audiotrain.recipes.config_cli import (
     SEED_MAX,
     SettingError,
@@ -403,5 +403,5 @@ def write_config(config: TrainerConfig, path: str | Path) -> Path:
 
         path.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
     else:
-        path.write_text(json.dumps(config.to_dict(), indent=1))
+        path.write_text(json_text(config.to_dict()))
     return path

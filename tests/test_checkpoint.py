@@ -11,6 +11,7 @@ from pathlib import Path
 from audiotrain import Trainer
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
+from audiotrain.train.reporting import read_history
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -886,3 +887,70 @@ def test_a_torn_read_is_made_again_and_otherwise_says_a_save_replaced_the_checkp
         ckpt.read_unreplaced(tmp_path / "last", ckpt.resolve_checkpoint, always_torn)
     with pytest.raises(ckpt.CheckpointError, match="not a complete audiotrain checkpoint"):  # not torn: as is
         ckpt.read_unreplaced(tmp_path, ckpt.resolve_checkpoint, ckpt.read_state)
+
+
+def _strict_json(path):
+    """`path` read as strict JSON (as JSON.parse, Go or serde_json read it): a bare NaN / Infinity fails."""
+
+    def refuse(token):
+        raise ValueError(f"{path}: non-standard JSON token {token}")
+
+    return json.loads(Path(path).read_text(), parse_constant=refuse)
+
+
+class _NoFramesMetric(TinyClassifier):
+    # An accuracy over no frame (a song annotated N throughout has no root to score) is NaN.
+    def compute_loss(self, batch):
+        loss, metrics = super().compute_loss(batch)
+        return loss, {**metrics, "root_acc": mx.array(float("nan"))}
+
+
+def _fit_with_nan_metric(root, ckpt_path=None):
+    from audiotrain import seed_everything
+    from audiotrain.train.loggers import CSVLogger
+
+    every = ModelCheckpoint(every_n_train_steps=4, save_top_k=-1)
+    trainer = make_trainer(root, max_epochs=2, callbacks=[every], logger=CSVLogger(root), compile=True)
+    seed_everything(0)
+    batches = make_batches()
+    trainer.fit(_NoFramesMetric(), batches, batches[:2], ckpt_path=ckpt_path)
+    return trainer
+
+
+def _same(a, b):
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)  # (NaN == NaN here)
+
+
+@pytest.mark.filterwarnings("ignore:ModelCheckpoint. the resumed checkpoint's ModelCheckpoint saved to")
+def test_nan_metrics_are_null_in_history_and_checkpoints_and_resume_as_nan(tmp_path):
+    # history.json and trainer_state.json held bare NaN, which JSON.parse / Go / serde_json reject, while
+    # scores.json writes null. Now both write null; a resumed run still has NaN where it had NaN.
+    straight = _fit_with_nan_metric(tmp_path / "a")
+    first = next((tmp_path / "a" / "checkpoints").glob("epoch=1-step=8*"))
+    state = _strict_json(first / ckpt.STATE_FILE)  # mid-epoch 1: epoch 0's row, epoch 1's running means
+    assert state["history"]["rows"][0]["val_root_acc"] is None
+    assert state["running_means"]["pending"][0][0]["train_root_acc"] is None
+    history = _strict_json(straight.export_history(tmp_path / "history.json"))
+    assert history["val_root_acc"] == [None, None] and None not in history["val_loss"]
+    assert np.isnan(straight.history["val_root_acc"]).all()
+    assert _same(read_history(tmp_path / "history.json"), straight.history)  # (what a cv resume reads)
+
+    resumed = _fit_with_nan_metric(tmp_path / "b", str(first))
+    untimed = [{k: v for k, v in t.history.items() if k != "time"} for t in (straight, resumed)]
+    assert _same(*untimed) and np.isnan(resumed.history["train_root_acc"]).all()
+    assert np.isnan(float(resumed.callback_metrics["val_root_acc"]))
+    for saved in (tmp_path / "a" / "checkpoints").iterdir():  # every checkpoint: strict JSON too
+        _strict_json(saved / ckpt.STATE_FILE)
+
+
+@pytest.mark.filterwarnings("ignore:ModelCheckpoint. the resumed checkpoint's ModelCheckpoint saved to")
+def test_a_checkpoint_written_with_bare_nan_still_resumes_as_nan(tmp_path):
+    # Checkpoints from before null was written hold a bare NaN, which Python's JSON reads.
+    straight = _fit_with_nan_metric(tmp_path / "a")
+    first = next((tmp_path / "a" / "checkpoints").glob("epoch=1-step=8*"))
+    state = ckpt.read_state(first)
+    (first / ckpt.STATE_FILE).write_text(json.dumps(state, indent=1))  # NaN bare, no list of them
+    assert "NaN" in (first / ckpt.STATE_FILE).read_text()
+    resumed = _fit_with_nan_metric(tmp_path / "b", str(first))
+    untimed = [{k: v for k, v in t.history.items() if k != "time"} for t in (straight, resumed)]
+    assert _same(*untimed) and np.isnan(resumed.history["val_root_acc"]).all()

@@ -63,6 +63,19 @@ def test_lab_accepts_spaces_comments_blank_lines_and_rounding(tmp_path):
     assert segments[1].start == 1.0  # the rounding-sized gap is snapped shut
 
 
+def test_rounding_can_keep_the_starts_as_written_as_mir_eval_scores_them(tmp_path):
+    # Evaluation reads references so: a segment lasts until the next one starts (a gap joins the chord
+    # before it, an overlap the chord after it), where training's targets move the next start instead.
+    path = _lab(tmp_path, "0.0 1.0 C\n1.0004 2.0 A:min\n1.9995 3.0 G\n")
+    assert read_lab(path, keep_starts=True) == [
+        ChordSegment(0.0, 1.0004, "C:maj"),
+        ChordSegment(1.0004, 1.9995, "A:min"),
+        ChordSegment(1.9995, 3.0, "G:maj"),
+    ]
+    assert read_annotation(path, keep_starts=True) == read_lab(path, keep_starts=True)
+    assert [(s.start, s.end) for s in read_lab(path)] == [(0.0, 1.0), (1.0, 2.0), (2.0, 3.0)]
+
+
 @pytest.mark.parametrize(
     "text, fragment",
     [

@@ -164,6 +164,22 @@ def test_tensorboard_flush_writes_the_points_still_queued_for_its_thread(tmp_pat
     logger.finalize("success")
 
 
+def test_tensorboard_logs_a_nan_metric_without_tensorboardxs_bare_warning(tmp_path, caplog):
+    # An accuracy over zero frames is NaN. tensorboardX warned "NaN or Inf found in input tensor." for each
+    # (no metric named; it reads like a diverging run); Lightning's TensorBoardLogger logs the NaN silently.
+    logger = TensorBoardLogger(log_dir=tmp_path)
+    with caplog.at_level("WARNING"):
+        logger.log_hyperparams({"lr": 0.1, "clip": float("inf")})
+        logger.log_metrics({"val_loss": 1.0, "val_root_acc": float("nan")}, step=1)
+        logger.flush()
+        assert not [r for r in caplog.records if "NaN or Inf" in r.getMessage()]
+        logger.experiment.add_scalar("users_own", float("inf"), 1)  # a write of the user's own still warns
+        assert [r.getMessage() for r in caplog.records] == ["NaN or Inf found in input tensor."]
+    logger.finalize("success")
+    scalars = read_scalars(logger.log_dir)
+    assert scalars["val_loss"] == [(1, 1.0)] and np.isnan(scalars["val_root_acc"][0][1])
+
+
 def test_tensorboard_event_files_read_back(tmp_path):
     logger = TensorBoardLogger(log_dir=tmp_path, name="exp")
     assert logger.version == 0

@@ -216,6 +216,33 @@ def test_evaluate_says_which_references_it_scored_only_up_to_the_end_of_their_au
     assert "past the end" not in capsys.readouterr().out
 
 
+def test_a_reference_with_rounding_gaps_is_scored_as_mir_eval_scores_the_file(checkpoint, songs, tmp_path):
+    """Times rounded independently leave sub-millisecond gaps between segments. mir_eval scores the file as
+    written (a segment lasts until the next one starts); evaluate moved each start back onto the previous
+    end instead, and differed from mir_eval by up to 6e-4 per song."""
+    import mir_eval
+
+    song = songs[0]
+    duration = sf.info(song.audio_path).duration
+    bounds = [*np.arange(0.0, duration - 0.2, 0.4), duration]
+    written = [  # C and G in turn, each G starting 0.9 ms after the C before it ends (the estimate is C)
+        ChordSegment(start + (0.0009 if i % 2 else 0.0), end, ("C:maj", "G:maj")[i % 2])
+        for i, (start, end) in enumerate(zip(bounds[:-1], bounds[1:]))
+    ]
+    reference = tmp_path / "rounded.lab"
+    write_lab(reference, written)
+    out = tmp_path / "eval"
+    evaluation = evaluate_songs(
+        ChordPredictor.from_checkpoint(checkpoint), [SongEntry("song", song.audio_path, reference)], out
+    )
+    ours = evaluation.scores.per_song["song"]
+    theirs = mir_eval.chord.evaluate(
+        *mir_eval.io.load_labeled_intervals(str(reference)),
+        *mir_eval.io.load_labeled_intervals(str(out / "song.lab")),
+    )
+    assert ours == pytest.approx({m: theirs[m] for m in ours}, abs=1e-7, nan_ok=True)
+
+
 def test_a_checkpoint_from_before_tuning_correction_loads_without_it(checkpoint, tmp_path):
     assert ChordPredictor.from_checkpoint(checkpoint).features.tuning_correction
     old = tmp_path / "old"

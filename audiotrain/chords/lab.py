@@ -160,6 +160,7 @@ def validate_segments(
     *,
     allow_gaps: bool = False,
     tolerance: float = DEFAULT_TOLERANCE,
+    keep_starts: bool = False,
 ) -> list[ChordSegment]:
     """Check a segment list and return it with rounding-size gaps and overlaps snapped shut.
 
@@ -175,6 +176,10 @@ def validate_segments(
         Fill gaps longer than ``tolerance`` with ``N`` instead of raising.
     tolerance : float
         Largest gap or overlap, in seconds, treated as rounding.
+    keep_starts : bool
+        How such a gap or overlap is shut: by default a segment's start moves onto the previous end (training
+        targets); with True the previous end moves onto the segment's start as written. That is how
+        ``mir_eval`` scores a file (a segment lasts until the next one starts), which evaluation follows.
 
     Returns
     -------
@@ -222,6 +227,13 @@ def validate_segments(
                         "evaluate --allow_gaps, train --data.allow_gaps true, or allow_gaps=True"
                     )
                 result.append(ChordSegment(previous.end, segment.start, NO_CHORD))
+            elif step != 0 and keep_starts:
+                # Rounding in the file: the previous segment lasts until this one starts, as mir_eval reads it.
+                if segment.start <= previous.start:
+                    raise AnnotationError(
+                        f"{source}, {where}: the segment before this one is shorter than the rounding tolerance"
+                    )
+                result[-1] = ChordSegment(previous.start, segment.start, previous.label)
             elif step != 0:
                 # Rounding in the file: move this start onto the previous end so segments tile exactly.
                 segment = ChordSegment(previous.end, segment.end, segment.label)
@@ -241,7 +253,11 @@ def validate_segments(
 
 
 def read_lab(
-    path: str | Path, *, allow_gaps: bool = False, tolerance: float = DEFAULT_TOLERANCE
+    path: str | Path,
+    *,
+    allow_gaps: bool = False,
+    tolerance: float = DEFAULT_TOLERANCE,
+    keep_starts: bool = False,
 ) -> list[ChordSegment]:
     """Read a ``.lab`` file: one ``start end label`` per line, separated by tabs or spaces.
 
@@ -280,7 +296,9 @@ def read_lab(
         locations.append(f"line {number}")
     if not segments:
         raise AnnotationError(f"{path}: no chord segments")
-    return validate_segments(segments, str(path), locations, allow_gaps=allow_gaps, tolerance=tolerance)
+    return validate_segments(
+        segments, str(path), locations, allow_gaps=allow_gaps, tolerance=tolerance, keep_starts=keep_starts
+    )
 
 
 def _refuse_unreadable(path: Path, segments: Sequence[ChordSegment]) -> None:
@@ -341,6 +359,7 @@ def read_jams(
     annotation_index: int | None = None,
     allow_gaps: bool = False,
     tolerance: float = DEFAULT_TOLERANCE,
+    keep_starts: bool = False,
 ) -> list[ChordSegment]:
     """Read the chord annotation of a JAMS file: ``.jams`` (JSON) or ``.jamz`` (gzip-compressed JSON).
 
@@ -357,6 +376,8 @@ def read_jams(
         Fill gaps between observations longer than ``tolerance`` with ``N`` instead of raising.
     tolerance : float
         Largest gap or overlap, in seconds, treated as rounding and snapped shut.
+    keep_starts : bool
+        Shut those by moving the previous end, not the start (`validate_segments`).
 
     Returns
     -------
@@ -435,6 +456,7 @@ def read_jams(
         [locations[k] for k in order],
         allow_gaps=allow_gaps,
         tolerance=tolerance,
+        keep_starts=keep_starts,
     )
 
 
@@ -487,13 +509,19 @@ def write_jams(
 
 
 def read_annotation(
-    path: str | Path, *, allow_gaps: bool = False, tolerance: float = DEFAULT_TOLERANCE
+    path: str | Path,
+    *,
+    allow_gaps: bool = False,
+    tolerance: float = DEFAULT_TOLERANCE,
+    keep_starts: bool = False,
 ) -> list[ChordSegment]:
-    """Read a ``.lab`` or ``.jams`` / ``.jamz`` chord annotation, chosen by the file suffix."""
+    """Read a ``.lab`` or ``.jams`` / ``.jamz`` chord annotation, chosen by the file suffix (`keep_starts`:
+    see `validate_segments`)."""
     path = Path(path)
     suffix = path.suffix.lower()
+    options = {"allow_gaps": allow_gaps, "tolerance": tolerance, "keep_starts": keep_starts}
     if suffix in JAMS_SUFFIXES:
-        return read_jams(path, allow_gaps=allow_gaps, tolerance=tolerance)
+        return read_jams(path, **options)
     if suffix in (".lab", ".txt", ".chords"):
-        return read_lab(path, allow_gaps=allow_gaps, tolerance=tolerance)
+        return read_lab(path, **options)
     raise AnnotationError(f"{path}: unknown annotation format {suffix!r} (expected .lab, .jams or .jamz)")

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import shlex
 import shutil
@@ -36,7 +35,13 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from audiotrain._files import create_atomically, probe_writable, remove_killed_writes, write_atomically
+from audiotrain._files import (
+    create_atomically,
+    json_text,
+    probe_writable,
+    remove_killed_writes,
+    write_atomically,
+)
 from audiotrain._system import (
     KERNEL_SPACE_NEEDED,
     mlx_kernel_cache,
@@ -431,7 +436,7 @@ def write_run_record(
     ``{"config": ..., "versions": ..., "command": ..., **facts}`` (``--config RUN/config.json`` repeats it,
     see `audiotrain.recipes.config_cli.settings_of`). `claim`: see `write_first_file`."""
     record = {"config": config, "versions": versions(), "command": list(command), **facts}
-    write_first_file(path, json.dumps(record, indent=2) + "\n", claim)
+    write_first_file(path, json_text(record, indent=2) + "\n", claim)
 
 
 def write_first_file(path: Path, text: str, claim: str | None) -> None:

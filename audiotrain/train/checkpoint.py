@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from audiotrain import _loading
-from audiotrain._files import read_json_file
+from audiotrain._files import finite_or_null, read_json_file, restore_non_finite
 from audiotrain._text import byte_size, listed
 
 import mlx.core as mx
@@ -62,6 +62,9 @@ MODEL_FILE = "model.safetensors"
 OPTIMIZER_FILE = "optimizer.safetensors"
 STEP_STATE_FILE = "step_state.safetensors"
 STATE_FILE = "trainer_state.json"
+#: The entry of STATE_FILE listing the non-finite floats written as null (`finite_or_null`), which reading it
+#: puts back: a NaN metric resumes as NaN, and the file stays strict JSON for any other reader.
+NON_FINITE_ENTRY = "non_finite_floats"
 REQUIRED_FILES = (MODEL_FILE, OPTIMIZER_FILE, STATE_FILE)
 #: What loading the model alone reads (`load_from_checkpoint`, a recipe's predict): no optimizer state.
 MODEL_FILES = (MODEL_FILE, STATE_FILE)
@@ -275,7 +278,11 @@ def write_checkpoint(
     `CheckpointWriteError` (the previous checkpoint at `path` is intact)."""
     final = Path(path)
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **state}
-    text = json.dumps(payload, indent=1, default=_json_default)  # first: an unsaveable value writes nothing
+    non_finite: list = []
+    strict = finite_or_null(payload, _json_default, non_finite)  # first: an unsaveable value writes nothing
+    if non_finite:
+        strict[NON_FINITE_ENTRY] = non_finite
+    text = json.dumps(strict, indent=1, allow_nan=False)
     files = {MODEL_FILE: model_arrays, OPTIMIZER_FILE: optimizer_arrays, STEP_STATE_FILE: step_arrays}
     needed = sum(a.nbytes for arrays in files.values() for a in arrays.values()) + len(text.encode())
     with _reporting_write_errors(final, needed) as writing, _atomic_folder(final) as tmp:
@@ -730,12 +737,15 @@ def _checkpoints_under(parent: Path, label: str) -> str:
 
 
 def read_state(folder: Path) -> dict[str, Any]:
-    """The checkpoint's trainer_state.json, with the fields every loader reads checked (each named)."""
+    """The checkpoint's trainer_state.json, with the fields every loader reads checked (each named), and
+    its non-finite floats as they were saved (`NON_FINITE_ENTRY`; a checkpoint written before it has them
+    as bare NaN, which Python's JSON reads too)."""
     state = read_json_file(_inside(folder / STATE_FILE), CheckpointError)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(
             f'{folder / STATE_FILE} was not written by audiotrain (expected "format": "{FORMAT}")'
         )
+    restore_non_finite(state, state.pop(NON_FINITE_ENTRY, None))
     version = state.get("format_version", 0)
     if isinstance(version, bool) or not isinstance(version, int):
         raise CheckpointError(

@@ -17,12 +17,12 @@ out of `history.json`).
 from __future__ import annotations
 
 import contextlib
-import json
+import math
 import os
 from pathlib import Path
 from typing import Any
 
-from audiotrain._files import write_atomically
+from audiotrain._files import json_text, read_json_file, write_atomically
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.lazy import LazyScalar
 from audiotrain.train.outputs import LogOptions
@@ -129,9 +129,21 @@ def explain_kept_step_arrays(where: str):
 
 
 def write_history(columns: dict[str, list], path: str | os.PathLike) -> Path:
-    """Write the history's columns as JSON, atomically (a crash leaves the old file or the new one)."""
+    """Write the history's columns as JSON, atomically (a crash leaves the old file or the new one). A NaN
+    (an accuracy over no frame) is written as null, as in scores.json (`read_history` reads it back)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(columns, indent=1, default=ckpt._json_default)
+    text = json_text(columns, default=ckpt._json_default)
     write_atomically(path, lambda handle: handle.write(text.encode()))
     return path
+
+
+def read_history(path: str | os.PathLike) -> dict[str, list]:
+    """The columns `write_history` wrote to `path`, each null read back as NaN: the history of a run that
+    validated every epoch (a recipe's) has a value for every key in every epoch, so its nulls were NaN, and
+    a resumed run's history then equals an uninterrupted one's. (A history with epochs that lack a key,
+    None in `Trainer.history`, also reads those as NaN.) `ValueError` naming the file if unreadable."""
+    columns = read_json_file(Path(path), ValueError)
+    if not isinstance(columns, dict) or not all(isinstance(v, list) for v in columns.values()):
+        raise ValueError(f"{path}: not a history (an object of columns, each a list)")
+    return {key: [math.nan if v is None else v for v in values] for key, values in columns.items()}

@@ -22,6 +22,7 @@ stopped in training from its checkpoint and trains the rest.
 
 from __future__ import annotations
 
+import math
 import re
 import shutil
 from pathlib import Path
@@ -49,6 +50,7 @@ from audiotrain.recipes.chords.data import (
 )
 from audiotrain.recipes.chords.train import evaluate_trained_run, run_training, trained_checkpoint
 from audiotrain.recipes.split_record import describe_difference
+from audiotrain.train.reporting import read_history
 
 #: The record of a cv run's folds, written as it starts and after each fold: what ``--resume`` continues.
 PROGRESS_FILE = "cv_progress.json"
@@ -180,7 +182,7 @@ def _run_cross_validation(
             log(f"\n=== {fold_name(k, folds)}: finished earlier, kept ({fold_dir})")
             fold_scores.append(progress["done"][str(k)])
             try:
-                histories.append(read_json_file(fold_dir / "history.json", ValueError))
+                histories.append(read_history(fold_dir / "history.json"))
             except ValueError as err:
                 raise ValueError(
                     f"--resume {run_dir}: {fold_name(k, folds)} finished earlier, but its history is unreadable "
@@ -309,7 +311,11 @@ def _finished_folds(path: Path, now: dict) -> tuple[dict[str, dict[str, float]],
             + f"; resume with the same flags as that run, or start a new cv run there with --run_dir {run_dir} "
             "--overwrite in place of --resume"
         )
-    return dict(before.get("done") or {}), dict(before.get("trained") or {})
+    done = dict(before.get("done") or {})
+    for scores in done.values():  # a score over no frame is NaN, written as null (strict JSON): NaN again
+        if isinstance(scores, dict):
+            scores.update({metric: math.nan for metric, value in scores.items() if value is None})
+    return done, dict(before.get("trained") or {})
 
 
 def _changed_settings(before: dict, now: dict, prefix: str = "") -> list[tuple[str, object, object]]:

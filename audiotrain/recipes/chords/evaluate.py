@@ -26,7 +26,6 @@ too; a longer overhang is scored as it is, warned about and listed in `ChordScor
 
 from __future__ import annotations
 
-import json
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -34,7 +33,7 @@ from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from audiotrain._files import read_json_file, write_output
+from audiotrain._files import json_text, read_json_file, write_output
 from audiotrain._text import listed
 from audiotrain.audio import AudioError
 from audiotrain.chords.decode import decode_frames_and_offsets, frames_to_segments
@@ -332,7 +331,11 @@ def evaluate_songs(
     audio_seconds = wall = 0.0
     # Every reference is read before the first song is transcribed: an annotation that cannot be used
     # (named with its file) stops the evaluation before minutes of transcription, not after.
-    references = [read_annotation(song.annotation_path, allow_gaps=allow_gaps) for song in songs]
+    # Scored as written, as mir_eval scores them: a rounding-size gap or overlap between two segments ends
+    # the first where the second starts (training's targets move the second's start instead).
+    references = [
+        read_annotation(song.annotation_path, allow_gaps=allow_gaps, keep_starts=True) for song in songs
+    ]
     for song, reference in zip(songs, references):
         start = time.perf_counter()
         try:
@@ -459,7 +462,7 @@ _NOT_WRITTEN = (
 
 
 def _json_writer(document: dict) -> Callable[[Path], object]:
-    data = json.dumps(document, indent=1).encode()
+    data = json_text(document).encode()  # non-finite figures as null: strict JSON
     return lambda tmp: tmp.write_bytes(data)
 
 
@@ -553,7 +556,7 @@ class Comparison:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         texts = {
-            "comparison.json": json.dumps(self.to_dict(), indent=1).encode(),
+            "comparison.json": json_text(self.to_dict()).encode(),
             "comparison.md": (self.table() + "\n").encode("utf-8", errors="surrogateescape"),
         }
         return [

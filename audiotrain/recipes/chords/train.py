@@ -110,7 +110,7 @@ from audiotrain.train.loggers.config import (
     finish_loggers,
     log_artifacts,
 )
-from audiotrain.train.reporting import write_history
+from audiotrain.train.reporting import read_history, write_history
 from audiotrain.train.seeding import seed_everything
 from audiotrain.train.state import History
 
@@ -604,7 +604,7 @@ def _trained_history(run_dir: Path, checkpoint: Path) -> dict:
             from audiotrain.metrics.plots import plot_training_curves  # matplotlib only when plotting
 
             plot_training_curves(history.columns(), run_dir / "training_curves.png")
-    return read_json_file(path, ValueError)
+    return read_history(path)  # its nulls back to NaN, as the uninterrupted run's history holds
 
 
 def check_resume_settings(

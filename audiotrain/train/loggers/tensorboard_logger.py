@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import logging
 import os
 import re
 import threading
@@ -28,6 +30,32 @@ def _summary_writer_class() -> type:
             "TensorBoardLogger needs the 'tensorboardX' package (or torch with tensorboard), which is not "
             "installed: pip install tensorboardX (or pip install 'audiotrain[loggers]')"
         ) from exc
+
+
+# tensorboardX warns "NaN or Inf found in input tensor." (no tag, no step) for each non-finite value it is
+# given. The Trainer logs NaN for what covers no sample (an accuracy over zero frames), as Lightning does,
+# and Lightning's TensorBoardLogger writes it without a word: the value is written, the warning dropped,
+# for this logger's own writes only (its scalars, the HParams record); a user's own writes through
+# `experiment` still warn.
+_NAN_WARNING = "NaN or Inf found in input tensor."
+_own_writing = threading.local()
+
+
+class _DropOwnNaNWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (getattr(_own_writing, "writing", False) and record.getMessage() == _NAN_WARNING)
+
+
+logging.getLogger("tensorboardX.x2num").addFilter(_DropOwnNaNWarning())
+
+
+@contextlib.contextmanager
+def _own_writes():
+    _own_writing.writing = True
+    try:
+        yield
+    finally:
+        _own_writing.writing = False
 
 
 # Lightning's TensorBoardLogger arguments without a counterpart here (see `refuse_lightning_only`).
@@ -119,8 +147,9 @@ class TensorBoardLogger(_VersionedFolder, Logger):
             filename_suffix=f".{time.time_ns()}",
         )
         self._event_file = _GuardedEventFile.install(self._writer)
-        for key, value in self._replay:  # (after the purge, which also dropped these)
-            self._writer.add_scalar(key, value, self._purge_step)
+        with _own_writes():
+            for key, value in self._replay:  # (after the purge, which also dropped these)
+                self._writer.add_scalar(key, value, self._purge_step)
         if self._replay:
             self._last_step, self._at_last_step = self._purge_step, list(self._replay)
         # Once: a later stage (test after a resumed fit) reopening the writer must not purge the fit's steps.
@@ -168,7 +197,8 @@ class TensorBoardLogger(_VersionedFolder, Logger):
             for k, v in hparams.items()
             if v is not None
         }
-        _, start, end = summary.hparams(values, {})
+        with _own_writes():  # (a NaN hyperparameter warns too)
+            _, start, end = summary.hparams(values, {})
         if which == "session_start":
             record = start
         else:
@@ -181,8 +211,9 @@ class TensorBoardLogger(_VersionedFolder, Logger):
         self._check_writer()
         # The writer renames tags itself (as _tb_tag does); we only look for names it would merge.
         self._backend_keys("metric", metrics, _tb_tag)
-        for key, value in metrics.items():
-            self._writer.add_scalar(key, value, step)
+        with _own_writes():
+            for key, value in metrics.items():
+                self._writer.add_scalar(key, value, step)
         if step != self._last_step:
             self._at_last_step = []
         self._at_last_step += metrics.items()
