@@ -639,3 +639,26 @@ def test_audio_and_annotation_named_in_different_unicode_forms_pair(tmp_path):
     index = scan_song_folder(tmp_path)
     assert [s.name for s in index.songs] == [unicodedata.normalize("NFD", composed)]  # as on disk
     assert index.problems == 0
+
+
+def test_songs_in_symlinked_folders_are_scanned_once_and_the_report_names_the_links(tmp_path):
+    """train / evaluate / cv left out the albums a library links in from another disk, without a word (predict
+    entered them). A link back up the tree, or a second link to one album, is entered once and listed."""
+    library, data = tmp_path / "library", tmp_path / "data"
+    for album in ("Abbey Road", "Help!"):
+        write_lab(library / album / "01 Song.lab", SEGMENTS)
+        _wav(library / album / "01 Song.wav", SEGMENTS[-1].end)
+    write_lab(data / "Local" / "take.lab", SEGMENTS)
+    _wav(data / "Local" / "take.wav", SEGMENTS[-1].end)
+    (data / "Abbey Road").symlink_to(library / "Abbey Road")
+    (data / "Help!").symlink_to(library / "Help!")
+    (data / "More Help").symlink_to(library / "Help!")  # the same real folder twice
+    (data / "Local" / "up").symlink_to(data)  # a loop
+    index = scan_song_folder(data)
+    assert [s.name for s in index.songs] == ["Abbey Road/01 Song", "Help!/01 Song", "Local/take"]
+    assert sorted(p.name for p in index.links_not_entered) == ["More Help", "up"]
+    report = index.report()
+    assert "3 annotated songs" in report
+    assert "symlinked folders entered (Abbey Road, Help!" in report
+    assert "2 folders reached through symlinks not entered" in report
+    assert f"{data / 'Local' / 'up'} -> {data.resolve()}" in report

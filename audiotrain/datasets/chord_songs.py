@@ -5,7 +5,8 @@ A song folder holds audio files with their annotation beside them, same stem: ``
 compared in Unicode's composed form: macOS writes them decomposed) and lists everything it could not use
 (audio without annotation, annotation without audio, audio in a format the loader does not read, annotations
 with errors) in `SongIndex.report`. Hidden files and folders (``.DS_Store``, ``._song.wav``, ``.Trashes``)
-are ignored and counted. The report also counts the annotated time in chords outside the vocabulary's chord
+are ignored and counted. Symlinked folders are entered (each real folder once: a link to a folder above is
+not followed round) and named in the report. The report also counts the annotated time in chords outside the vocabulary's chord
 types (``C:(1,b3)``): they train as ``X``, so a dataset in a notation the vocabulary does not read shows.
 
 `ChordSongDataset` serves
@@ -31,6 +32,7 @@ import functools
 import hashlib
 import math
 import mimetypes
+import os
 import re
 import warnings
 from collections.abc import Callable, Sequence
@@ -42,7 +44,7 @@ from audiotrain.chords.harte import UNKNOWN_CHORD
 from audiotrain.chords.lab import AnnotationError, ChordSegment, SeveralAnnotationsWarning, read_annotation
 from audiotrain.chords.vocabulary import IGNORE_INDEX, NUM_CHORD_TYPES, X_INDEX, encode_label
 from audiotrain.data import Dataset
-from audiotrain.datasets._folders import AUDIO_FILE_SUFFIXES, hidden_note, nfc, walk_visible
+from audiotrain.datasets._folders import AUDIO_FILE_SUFFIXES, hidden_note, nfc, walk_visible_following_links
 
 import numpy as np
 
@@ -80,6 +82,10 @@ class SongIndex:
     unsupported_audio: list[tuple[Path, str]] = field(default_factory=list)
     several_annotations: list[tuple[Path, str]] = field(default_factory=list)  # used: not a problem
     hidden: list[Path] = field(default_factory=list)  # .DS_Store, ._x.wav, .Trashes/...: ignored, counted
+    #: Symlinked folders whose songs were scanned (albums linked in from another disk), and those not entered
+    #: because their real folder was scanned already (a link to a folder above, or a second link to one).
+    linked_folders: list[Path] = field(default_factory=list)
+    links_not_entered: list[Path] = field(default_factory=list)
     near_misses: list[tuple[Path, Path]] = field(default_factory=list)  # (audio, annotation) nearly paired
     #: Seconds annotated in the songs used (read when validating).
     annotated_seconds: float = 0.0
@@ -135,6 +141,10 @@ class SongIndex:
         lines = [f"{self.root}: {len(self.songs)} annotated songs"]
         if self.hidden:
             lines.append(f"  {hidden_note(self.hidden, self.root)}")
+        if self.linked_folders:
+            shown = ", ".join(str(p.relative_to(self.root)) for p in self.linked_folders[:3])
+            more = ", ..." if len(self.linked_folders) > 3 else ""
+            lines.append(f"  {len(self.linked_folders)} symlinked folders entered ({shown}{more})")
         groups = [
             (
                 "audio files without an annotation (.lab/.jams/.jamz with the same stem)",
@@ -155,6 +165,11 @@ class SongIndex:
                 [message for _, message in self.mismatched],
             ),
             ("ignored duplicates", [f"{p}: {why}" for p, why in self.duplicates]),
+            (
+                "folders reached through symlinks not entered: their real folder was scanned already (a link "
+                "to a folder above, or a second link to one folder)",
+                [f"{p} -> {os.path.realpath(p)}" for p in self.links_not_entered],
+            ),
             (
                 "JAMS files with several chord annotations (the first is used; to train on another, keep it "
                 "alone in the file)",
@@ -224,7 +239,11 @@ def scan_song_folder(
     other_media: dict[Path, Path] = {}  # stem -> an audio/video file of a format the loader does not read
     other_labs: list[Path] = []  # .txt / .chords files: annotations, perhaps, under a suffix not paired
     index = SongIndex(root=root)
-    entries, index.hidden = walk_visible(root)
+    # Symlinked folders are entered, as predict on a folder enters them: a library's albums linked in from
+    # another disk are songs like any other. Each real folder is scanned once, so a loop of links ends.
+    entries, index.hidden, index.links_not_entered = walk_visible_following_links(root)
+    not_entered = set(index.links_not_entered)
+    index.linked_folders = [p for p in entries if p.is_symlink() and p.is_dir() and p not in not_entered]
     not_files: dict[Path, Path] = {}  # stem -> a broken link or a folder named like audio
     for path in entries:
         suffix = path.suffix.lower()
