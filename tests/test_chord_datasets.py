@@ -662,3 +662,21 @@ def test_songs_in_symlinked_folders_are_scanned_once_and_the_report_names_the_li
     assert "symlinked folders entered (Abbey Road, Help!" in report
     assert "2 folders reached through symlinks not entered" in report
     assert f"{data / 'Local' / 'up'} -> {data.resolve()}" in report
+
+
+def test_broadcast_wav_pairs_and_an_unreadable_format_beside_an_annotation_is_named(tmp_path):
+    """A field recorder's take1.bwf (a WAV, which the loader reads) was invisible to the scan: its take1.lab
+    was "an annotation without an audio file". Audio in a format the loader does not read, under a suffix
+    no list knows, is named as that, not as missing."""
+    for name in ("take1.bwf", "take2.wav", "take3.xyz"):
+        sf.write(tmp_path / name, np.zeros(8000 * 10, np.float32), 8000, format="WAV")
+        write_lab((tmp_path / name).with_suffix(".lab"), SEGMENTS)
+    index = scan_song_folder(tmp_path)
+    assert [s.name for s in index.songs] == ["take1", "take2"]
+    assert index.unpaired_annotations == []
+    assert [p.name for p, _ in index.unsupported_audio] == ["take3.xyz"]
+    assert (
+        "the audio of take3.lab is in a format the loader does not read (.xyz)"
+        in index.skipped_songs()["take3"]
+    )
+    assert "without an audio file" not in index.report()

@@ -236,7 +236,7 @@ def scan_song_folder(
         raise FileNotFoundError(f"song folder {root} does not exist or is not a folder")
     audio: dict[Path, Path] = {}
     annotations: dict[Path, Path] = {}
-    other_media: dict[Path, Path] = {}  # stem -> an audio/video file of a format the loader does not read
+    other_files: dict[Path, list[Path]] = {}  # stem -> files of no suffix above: a media file, perhaps
     other_labs: list[Path] = []  # .txt / .chords files: annotations, perhaps, under a suffix not paired
     index = SongIndex(root=root)
     # Symlinked folders are entered, as predict on a folder enters them: a library's albums linked in from
@@ -270,8 +270,8 @@ def scan_song_folder(
                 index.duplicates.append((path, f"another annotation with the same stem is used: {kept.name}"))
         elif suffix in OTHER_LAB_SUFFIXES:
             other_labs.append(path)
-        elif _looks_like_unsupported_audio(path):
-            other_media.setdefault(key, path)
+        else:
+            other_files.setdefault(key, []).append(path)
     for key, path in not_files.items():
         # Beside an annotation it is the song's audio, gone: the header read below names what it is (a link
         # to a missing file, a folder), among the skipped songs, rather than "an annotation without audio".
@@ -325,7 +325,10 @@ def scan_song_folder(
         index.songs.append(SongEntry(name, audio_path, annotation_path))
     supported = ", ".join(sorted(AUDIO_FILE_SUFFIXES))
     for annotation_path in sorted(annotations.values()):
-        media = other_media.get(_pairing_key(annotation_path))
+        # A file beside it under the same stem in a format the loader does not read is its audio: say so,
+        # not "an annotation without an audio file" (only these few files are opened, to look at their head).
+        beside = other_files.get(_pairing_key(annotation_path), [])
+        media = next((path for path in beside if _looks_like_unsupported_audio(path)), None)
         if media is None:
             index.unpaired_annotations.append(annotation_path)
         else:
@@ -385,13 +388,27 @@ def _near_misses(audio: list[Path], annotations: list[Path]) -> list[tuple[Path,
     return found
 
 
+#: How media files start (RIFF/RF64 WAV, AIFF, FLAC, Ogg, MP3, CAF, Sun audio, WavPack, Monkey's Audio, ASF,
+#: Matroska; MP4's ``ftyp`` is at byte 4): a same-stem file under a suffix no list knows is still audio.
+_MEDIA_MAGICS = (b"RIFF", b"RIFX", b"RF64", b"FORM", b"fLaC", b"OggS", b"ID3", b"caff", b".snd", b"wvpk")
+_MEDIA_MAGICS += (b"MAC ", b"\x30\x26\xb2\x75", b"\x1a\x45\xdf\xa3")
+
+
 def _looks_like_unsupported_audio(path: Path) -> bool:
-    """A file named like audio (or video, which carries audio) that the loader does not decode."""
+    """A file named like audio (or video, which carries audio), or that starts like it, that the loader does
+    not decode."""
     suffix = path.suffix.lower()
     if suffix in UNREADABLE_AUDIO_SUFFIXES:
         return True
     kind = mimetypes.guess_type(path.name)[0] or ""
-    return kind.startswith(("audio/", "video/"))
+    if kind.startswith(("audio/", "video/")):
+        return True
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(12)
+    except OSError:
+        return False
+    return head.startswith(_MEDIA_MAGICS) or head[4:8] == b"ftyp"
 
 
 #: How `split_songs` can group songs, so that a group lands whole in one part: ``song`` (each song alone),
