@@ -680,3 +680,55 @@ def test_broadcast_wav_pairs_and_an_unreadable_format_beside_an_annotation_is_na
         in index.skipped_songs()["take3"]
     )
     assert "without an audio file" not in index.report()
+
+
+def _guitarset_jams(path, lead, performed):
+    """A GuitarSet-like JAMS: two chord annotations told apart only by their data_source, among others."""
+
+    def annotation(namespace, segments, source=""):
+        metadata = {"annotator": {}, "version": "", "annotation_rules": "", "data_source": source}
+        data = [
+            {"time": s.start, "duration": s.duration, "value": s.label, "confidence": None} for s in segments
+        ]
+        return {"namespace": namespace, "annotation_metadata": metadata, "data": data}
+
+    annotations = [annotation("key_mode", [ChordSegment(0.0, 9.0, "C:major")])]
+    annotations += [
+        annotation("chord", lead, "leadsheet"),
+        annotation("chord", performed, "performed chords"),
+    ]
+    path.write_text(json.dumps({"annotations": annotations}))
+
+
+@pytest.mark.filterwarnings("ignore::audiotrain.chords.lab.SeveralAnnotationsWarning")  # (the scan lists them)
+def test_the_jams_annotation_setting_picks_which_chord_annotation_trains_and_scores(tmp_path):
+    """GuitarSet's JAMS hold the lead sheet's chords and the performed ones: the report said "chord, chord", and
+    neither train nor evaluate could use the second. A file with fewer skips its song, named."""
+    from audiotrain.recipes.chords.config import ChordDataConfig
+    from audiotrain.recipes.chords.data import folder_splits
+
+    performed = [ChordSegment(0.0, 4.5, "G:maj"), ChordSegment(4.5, 9.0, "D:min")]
+    for name in ("00_BN1", "01_Jazz", "02_Rock"):
+        _guitarset_jams(tmp_path / f"{name}.jams", SEGMENTS, performed)
+        _wav(tmp_path / f"{name}.wav", SEGMENTS[-1].end)
+    write_jams(tmp_path / "03_one.jams", SEGMENTS)  # a single chord annotation
+    _wav(tmp_path / "03_one.wav", SEGMENTS[-1].end)
+
+    first = scan_song_folder(tmp_path)
+    assert len(first) == 4
+    report = first.report()
+    held = "0: chord (data_source: leadsheet) (used), 1: chord (data_source: performed chords)"
+    assert f"00_BN1.jams: {held}" in report
+    assert "--data.jams_annotation N" in report
+    assert first.songs[0].read_segments() == SEGMENTS
+
+    splits, screen = folder_splits(ChordDataConfig(data_dir=str(tmp_path), jams_annotation=1), seed=0)
+    songs = splits.train + splits.val + splits.test
+    assert sorted(s.name for s in songs) == ["00_BN1", "01_Jazz", "02_Rock"]
+    assert all(s.read_segments() == performed for s in songs)
+    assert "1: chord (data_source: performed chords) (used)" in screen
+    assert (
+        "03_one.jams: chord annotation 1 (counted from 0) asked for, but the file holds 1 (0: chord" in screen
+    )
+    with pytest.raises(ValueError, match="jams_annotation"):
+        ChordDataConfig(jams_annotation=-1)

@@ -434,6 +434,31 @@ def test_evaluate_scores_a_folder(tiny_run, tmp_path, capsys):
     assert (out / "song_000.lab").read_text() != "edited by hand\n"
 
 
+def test_evaluate_scores_against_the_chord_annotation_jams_annotation_names(tiny_run, tmp_path, capsys):
+    """GuitarSet's JAMS hold two chord annotations: evaluate could only score against the first. A number past
+    a file's annotations skips its song, naming the file."""
+    _, run_dir = tiny_run
+    songs = generate_demo_songs(tmp_path / "songs", n_songs=2, seed=8, song_seconds=6)
+    for song in songs:
+        segments = read_lab(song.annotation_path)
+        song.annotation_path.unlink()
+        annotation = {"namespace": "chord", "annotation_metadata": {"data_source": "performed chords"}}
+        annotation["data"] = [{"time": s.start, "duration": s.duration, "value": s.label} for s in segments]
+        jams = song.annotation_path.with_suffix(".jams")
+        write_jams(jams, [type(segments[0])(0.0, segments[-1].end, "N")])  # annotation 0: the lead sheet's
+        document = json.loads(jams.read_text())
+        document["annotations"].append(annotation)
+        jams.write_text(json.dumps(document))
+    capsys.readouterr()
+    argv = ["evaluate", "--checkpoint", str(run_dir), "--data", str(tmp_path / "songs")]
+    assert chords.main([*argv, "--jams_annotation", "1"]) == 0
+    assert "1: chord (data_source: performed chords) (used)" in capsys.readouterr().err
+    assert chords.main([*argv, "--jams_annotation", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "song_000.jams: chord annotation 2 (counted from 0) asked for, but the file holds 2" in err
+    assert "error: no annotated songs" in err
+
+
 def test_a_finished_run_folder_is_refused_and_overwrite_replaces_only_its_outputs(tiny_run, tmp_path, capsys):
     root, run_dir = tiny_run
     before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}

@@ -65,6 +65,14 @@ class SongEntry:
     name: str
     audio_path: Path
     annotation_path: Path
+    #: Which of a JAMS annotation's chord annotations is the song's (from 0; ``--data.jams_annotation``).
+    jams_annotation: int = 0
+
+    def read_segments(self, allow_gaps: bool = False) -> list[ChordSegment]:
+        """The song's chord segments: its annotation read as the scan read it (`read_annotation`)."""
+        return read_annotation(
+            self.annotation_path, allow_gaps=allow_gaps, jams_annotation=self.jams_annotation
+        )
 
 
 @dataclass
@@ -171,8 +179,8 @@ class SongIndex:
                 [f"{p} -> {os.path.realpath(p)}" for p in self.links_not_entered],
             ),
             (
-                "JAMS files with several chord annotations (the first is used; to train on another, keep it "
-                "alone in the file)",
+                "JAMS files with several chord annotations (counted from 0; --data.jams_annotation N, or "
+                "evaluate's --jams_annotation N, picks another)",
                 [f"{p}: {who}" for p, who in self.several_annotations],
             ),
             (
@@ -204,7 +212,12 @@ class SongIndex:
 
 
 def scan_song_folder(
-    root: str | Path, *, validate: bool = True, allow_gaps: bool = False, min_duration: float = 0.0
+    root: str | Path,
+    *,
+    validate: bool = True,
+    allow_gaps: bool = False,
+    min_duration: float = 0.0,
+    jams_annotation: int = 0,
 ) -> SongIndex:
     """Pair audio files with ``.lab`` / ``.jams`` / ``.jamz`` annotations of the same stem, recursively.
 
@@ -225,6 +238,9 @@ def scan_song_folder(
         Passed to the annotation reader: gaps between segments become ``N`` instead of errors.
     min_duration : float
         Shortest usable audio in seconds (what the features need; see `ChordFeatureConfig.min_seconds`).
+    jams_annotation : int
+        Which chord annotation of a JAMS file is a song's, from 0 (GuitarSet: 1, the performed chords). A file
+        with fewer skips its song, listed in `SongIndex.invalid` with the annotations it holds.
 
     Raises
     ------
@@ -286,13 +302,15 @@ def scan_song_folder(
             try:
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always", SeveralAnnotationsWarning)
-                    segments = read_annotation(annotation_path, allow_gaps=allow_gaps)
+                    segments = read_annotation(
+                        annotation_path, allow_gaps=allow_gaps, jams_annotation=jams_annotation
+                    )
             except AnnotationError as err:
                 index.invalid.append((annotation_path, str(err)))
                 continue
             for warning in caught:  # listed in the report, once, rather than warned at every read
                 if isinstance(warning.message, SeveralAnnotationsWarning):
-                    index.several_annotations.append((annotation_path, ", ".join(warning.message.annotators)))
+                    index.several_annotations.append((annotation_path, _annotations_held(warning.message)))
                 else:
                     warnings.warn_explicit(
                         warning.message, warning.category, warning.filename, warning.lineno
@@ -322,7 +340,7 @@ def scan_song_folder(
                 continue
             _count_outside_vocabulary(segments, index)
         name = audio_path.relative_to(root).with_suffix("").as_posix()  # as on disk
-        index.songs.append(SongEntry(name, audio_path, annotation_path))
+        index.songs.append(SongEntry(name, audio_path, annotation_path, jams_annotation))
     supported = ", ".join(sorted(AUDIO_FILE_SUFFIXES))
     for annotation_path in sorted(annotations.values()):
         # A file beside it under the same stem in a format the loader does not read is its audio: say so,
@@ -342,6 +360,13 @@ def scan_song_folder(
             )
     index.near_misses = _near_misses(index.unpaired_audio, index.unpaired_annotations + other_labs)
     return index
+
+
+def _annotations_held(several: SeveralAnnotationsWarning) -> str:
+    """``"0: chord (data_source: leadsheet) (used), 1: chord (data_source: performed chords)"``."""
+    return ", ".join(
+        f"{n}: {who}" + (" (used)" if n == several.used else "") for n, who in enumerate(several.annotators)
+    )
 
 
 def _count_outside_vocabulary(segments: Sequence[ChordSegment], index: SongIndex) -> None:
@@ -792,7 +817,7 @@ class ChordSongDataset(Dataset):
         self.train = train
         self.seed = int(seed)
         self.epoch = 0
-        self.segments = [read_annotation(s.annotation_path, allow_gaps=config.allow_gaps) for s in self.songs]
+        self.segments = [song.read_segments(allow_gaps=config.allow_gaps) for song in self.songs]
         self._features: dict[int, np.ndarray] = {}
         self._targets: dict[int, dict[str, np.ndarray]] = {}
         if train:

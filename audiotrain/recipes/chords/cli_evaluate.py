@@ -24,6 +24,17 @@ from audiotrain.recipes.chords.evaluate import (
 )
 
 
+def _annotation_number(text: str) -> int:
+    """--jams_annotation's value: a whole number from 0 (argparse names the flag when this raises)."""
+    number = int(text)
+    if number < 0:
+        raise ValueError(text)
+    return number
+
+
+_annotation_number.__name__ = "whole number from 0"  # (what argparse's error calls the expected value)
+
+
 def _cmd_evaluate(argv: list[str]) -> int:
     parser = cli.SettingsParser(
         prog="python -m audiotrain.recipes.chords evaluate",
@@ -48,6 +59,14 @@ def _cmd_evaluate(argv: list[str]) -> int:
     )
     parser.add_argument(
         "--allow_gaps", action="store_true", help="fill gaps in annotations with N instead of failing"
+    )
+    parser.add_argument(
+        "--jams_annotation",
+        type=_annotation_number,
+        default=0,
+        metavar="N",
+        help="which chord annotation of a JAMS file is the reference, counted from 0 (GuitarSet: 0 the lead "
+        "sheet's chords, 1 the performed ones); a song whose file has fewer is skipped and listed",
     )
     parser.add_argument(
         "--overwrite",
@@ -89,6 +108,7 @@ def _cmd_evaluate(argv: list[str]) -> int:
         args.data,
         allow_gaps=args.allow_gaps,
         min_duration=max(p.features.min_seconds for p in (predictor, against) if p is not None),
+        jams_annotation=args.jams_annotation,
     )
     if index.problems or index.several_annotations or index.outside_vocabulary:
         print(index.report(), file=sys.stderr)

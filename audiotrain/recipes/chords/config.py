@@ -513,6 +513,13 @@ class ChordDataConfig:
     allow_gaps: bool = field(
         default=False, metadata=_help("fill gaps in annotations with N instead of failing")
     )
+    jams_annotation: int = field(
+        default=0,
+        metadata=_help(
+            "which chord annotation of a JAMS file to use, counted from 0 (GuitarSet: 0 the lead sheet's "
+            "chords, 1 the performed ones); a song whose file has fewer is skipped and listed"
+        ),
+    )
     num_workers: int = field(default=0, metadata=_help("DataLoader worker threads"))
 
     def __post_init__(self):
@@ -541,6 +548,7 @@ class ChordDataConfig:
             )
         # Checked here (merge_config names the flag), not by the DataLoader after the run folder is written.
         check_setting("num_workers", self.num_workers, integer=True, at_least=0, at_most=MAX_WORKERS)
+        check_setting("jams_annotation", self.jams_annotation, integer=True, at_least=0)
         self._check_fractions()
         if self.split_by not in SPLIT_BY:  # (a config file's value; the flag's are checked by argparse)
             raise ValueError(

@@ -38,7 +38,7 @@ from audiotrain._files import read_json_file, write_output
 from audiotrain.audio import AudioError
 from audiotrain.chords.decode import decode_frames_and_offsets, frames_to_segments
 from audiotrain.chords.harte import NO_CHORD, PITCH_CLASS_NAMES
-from audiotrain.chords.lab import DEFAULT_TOLERANCE, ChordSegment, read_annotation, write_lab
+from audiotrain.chords.lab import DEFAULT_TOLERANCE, ChordSegment, write_lab
 from audiotrain.chords.vocabulary import (
     CHORD_TYPES,
     IGNORE_INDEX,
@@ -291,7 +291,7 @@ def evaluate_songs(
     audio_seconds = wall = 0.0
     # Every reference is read before the first song is transcribed: an annotation that cannot be used
     # (named with its file) stops the evaluation before minutes of transcription, not after.
-    references = [read_annotation(song.annotation_path, allow_gaps=allow_gaps) for song in songs]
+    references = [song.read_segments(allow_gaps=allow_gaps) for song in songs]
     for song, reference in zip(songs, references):
         start = time.perf_counter()
         try:
