@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 import unicodedata
 
 from audiotrain.chords.harte import parse_harte
@@ -700,7 +701,9 @@ def _guitarset_jams(path, lead, performed):
     path.write_text(json.dumps({"annotations": annotations}))
 
 
-@pytest.mark.filterwarnings("ignore::audiotrain.chords.lab.SeveralAnnotationsWarning")  # (the scan lists them)
+@pytest.mark.filterwarnings(
+    "ignore::audiotrain.chords.lab.SeveralAnnotationsWarning"
+)  # (the scan lists them)
 def test_the_jams_annotation_setting_picks_which_chord_annotation_trains_and_scores(tmp_path):
     """GuitarSet's JAMS hold the lead sheet's chords and the performed ones: the report said "chord, chord", and
     neither train nor evaluate could use the second. A file with fewer skips its song, named."""
@@ -732,3 +735,90 @@ def test_the_jams_annotation_setting_picks_which_chord_annotation_trains_and_sco
     )
     with pytest.raises(ValueError, match="jams_annotation"):
         ChordDataConfig(jams_annotation=-1)
+
+
+def test_an_annotations_folder_pairs_the_isophonics_layout_and_never_guesses(tmp_path):
+    """Isophonics' `Album/01 - Come Together.wav` against `chordlab/Artist/11_-_Album/01_-_Come_Together.lab`
+    did not pair (0 songs, every file listed). A name that two annotations, or two audio files, share is
+    listed by name and its songs skipped."""
+    from audiotrain.recipes.chords.config import ChordDataConfig
+    from audiotrain.recipes.chords.data import folder_splits
+
+    data, chordlab = tmp_path / "The Beatles", tmp_path / "chordlab" / "The Beatles"
+    for audio, lab in [
+        ("Abbey Road/01 - Come Together", "11_-_Abbey_Road/01_-_Come_Together"),
+        ("Abbey Road/02 - Something", "11_-_Abbey_Road/02_-_Something"),
+        ("Help!/01 - Help!", "05_-_Help!/01_-_Help!"),
+        ("Live/03 - Yesterday", "06_-_Help!/03_-_Yesterday"),
+        ("Anthology/03 - Yesterday", None),  # a second audio file of that name
+        ("Odds/04 - Intro", "01_-_Please/04_-_Intro"),
+        ("Odds/04 - Intro", "02_-_With/04_-_Intro"),  # a second annotation of that name
+    ]:
+        _wav(data / f"{audio}.wav", SEGMENTS[-1].end)
+        if lab:
+            write_lab(chordlab / f"{lab}.lab", SEGMENTS)
+    write_lab(chordlab / "12_-_Let_It_Be/06_-_Let_It_Be.lab", SEGMENTS)  # no audio
+
+    splits, screen = folder_splits(
+        ChordDataConfig(data_dir=str(data), annotations=str(tmp_path / "chordlab")), seed=0
+    )
+    songs = sorted(splits.train + splits.val + splits.test, key=lambda s: s.name)
+    assert [(s.name, s.annotation_path.relative_to(chordlab).as_posix()) for s in songs] == [
+        ("Abbey Road/01 - Come Together", "11_-_Abbey_Road/01_-_Come_Together.lab"),
+        ("Abbey Road/02 - Something", "11_-_Abbey_Road/02_-_Something.lab"),
+        ("Help!/01 - Help!", "05_-_Help!/01_-_Help!.lab"),
+    ]
+    assert (
+        "3 audio files that match several annotations, or share one (song skipped, never guessed)" in screen
+    )
+    assert "04 - Intro.wav: its name matches 2 annotations in" in screen
+    assert "01_-_Please/04_-_Intro.lab, The Beatles/02_-_With/04_-_Intro.lab" in screen
+    assert f"{data / 'Live/03 - Yesterday.wav'} matches the same annotation in" in screen
+    assert "1 annotations without an audio file" in screen and "06_-_Let_It_Be.lab" in screen
+    index = scan_song_folder(data, annotations_dir=tmp_path / "chordlab")
+    assert set(index.skipped_songs()) == {
+        "Odds/04 - Intro", "Live/03 - Yesterday", "Anthology/03 - Yesterday",
+        "../chordlab/The Beatles/12_-_Let_It_Be/06_-_Let_It_Be",
+    }  # fmt: skip
+
+
+def test_a_pairs_file_pairs_the_billboard_and_guitarset_layouts(tmp_path):
+    """McGill Billboard's `0003/audio.wav` beside five reductions, GuitarSet's `_mic` audio apart from its
+    JAMS: no name rule fits them; a CSV of audio,annotation rows (relative to its folder) pairs them."""
+    _wav(tmp_path / "0003" / "audio.wav", SEGMENTS[-1].end)
+    _wav(tmp_path / "0004" / "audio.wav", SEGMENTS[-1].end)
+    for reduction in ("full", "majmin", "majmin7inv"):
+        write_lab(tmp_path / "0003" / f"{reduction}.lab", SEGMENTS)
+        write_lab(tmp_path / "0004" / f"{reduction}.lab", SEGMENTS)
+    _wav(tmp_path / "audio_mono-mic" / "00_BN1-129-Eb_comp_mic.wav", SEGMENTS[-1].end)
+    write_jams(tmp_path / "annotation" / "00_BN1-129-Eb_comp.jams", SEGMENTS)
+    (tmp_path / "pairs.csv").write_text(
+        "audio,annotation\n0003/audio.wav,0003/majmin7inv.lab\n0004/audio.wav,0004/majmin7inv.lab\n"
+        "audio_mono-mic/00_BN1-129-Eb_comp_mic.wav,annotation/00_BN1-129-Eb_comp.jams\n"
+    )
+    index = scan_song_folder(tmp_path, pairs_file=tmp_path / "pairs.csv")
+    assert [(s.name, s.annotation_path.name) for s in index.songs] == [
+        ("0003/audio", "majmin7inv.lab"),
+        ("0004/audio", "majmin7inv.lab"),
+        ("audio_mono-mic/00_BN1-129-Eb_comp_mic", "00_BN1-129-Eb_comp.jams"),
+    ]
+    assert index.unpaired_audio == [] and len(index.unpaired_annotations) == 4  # the other reductions
+
+
+@pytest.mark.parametrize(
+    "rows, line, fragment",
+    [
+        ("a.wav,a.lab\nb.wav\n", 2, "expected two columns, audio,annotation"),
+        ("a.wav,a.lab\n\nmissing.wav,a.lab\n", 3, "missing.wav does not exist"),
+        ("a.lab,a.lab\n", 1, "a.lab is not an audio file the scan of"),
+        ("a.wav,gone.lab\n", 1, "gone.lab does not exist"),
+        ("a.wav,a.lab\n./a.wav,a.lab\n", 2, "a.wav is paired on line 1 already"),
+    ],
+)
+def test_a_pairs_file_error_names_the_file_and_line(tmp_path, rows, line, fragment):
+    _wav(tmp_path / "a.wav", SEGMENTS[-1].end)
+    write_lab(tmp_path / "a.lab", SEGMENTS)
+    (tmp_path / "pairs.csv").write_text(rows)
+    with pytest.raises(ValueError, match=re.escape(f"{tmp_path / 'pairs.csv'}, line {line}: ")) as raised:
+        scan_song_folder(tmp_path, pairs_file=tmp_path / "pairs.csv")
+    assert fragment in str(raised.value)

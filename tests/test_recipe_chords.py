@@ -459,6 +459,25 @@ def test_evaluate_scores_against_the_chord_annotation_jams_annotation_names(tiny
     assert "error: no annotated songs" in err
 
 
+def test_evaluate_pairs_annotations_kept_apart_by_folder_or_pairs_file(tiny_run, tmp_path, capsys):
+    """Isophonics-like annotations in a tree of their own, named with underscores, or a CSV of pairs: evaluate
+    found no annotated song in either layout."""
+    _, run_dir = tiny_run
+    songs = generate_demo_songs(tmp_path / "songs", n_songs=2, seed=8, song_seconds=6)
+    rows = []
+    for song in songs:
+        moved = tmp_path / "chordlab" / "01_-_Album" / song.annotation_path.name.replace("song_", "SONG-")
+        moved.parent.mkdir(parents=True, exist_ok=True)
+        song.annotation_path.rename(moved)
+        rows.append(f"songs/{song.audio_path.name},{moved.relative_to(tmp_path).as_posix()}")
+    (tmp_path / "pairs.csv").write_text("\n".join(rows) + "\n")
+    capsys.readouterr()
+    argv = ["evaluate", "--checkpoint", str(run_dir), "--data", str(tmp_path / "songs")]
+    for pairing in (["--annotations", str(tmp_path / "chordlab")], ["--pairs", str(tmp_path / "pairs.csv")]):
+        assert chords.main([*argv, *pairing]) == 0, capsys.readouterr().err
+        assert "2 songs" in capsys.readouterr().out
+
+
 def test_a_finished_run_folder_is_refused_and_overwrite_replaces_only_its_outputs(tiny_run, tmp_path, capsys):
     root, run_dir = tiny_run
     before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}

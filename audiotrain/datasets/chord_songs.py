@@ -33,7 +33,6 @@ import hashlib
 import math
 import mimetypes
 import os
-import re
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -45,6 +44,13 @@ from audiotrain.chords.lab import AnnotationError, ChordSegment, SeveralAnnotati
 from audiotrain.chords.vocabulary import IGNORE_INDEX, NUM_CHORD_TYPES, X_INDEX, encode_label
 from audiotrain.data import Dataset
 from audiotrain.datasets._folders import AUDIO_FILE_SUFFIXES, hidden_note, nfc, walk_visible_following_links
+from audiotrain.datasets._song_pairs import (
+    annotations_under,
+    loose_name,
+    match_in_annotation_folder,
+    read_song_pairs,
+    real,
+)
 
 import numpy as np
 
@@ -95,6 +101,14 @@ class SongIndex:
     linked_folders: list[Path] = field(default_factory=list)
     links_not_entered: list[Path] = field(default_factory=list)
     near_misses: list[tuple[Path, Path]] = field(default_factory=list)  # (audio, annotation) nearly paired
+    #: Audio files whose name matches several annotations of the annotations folder, or one that another
+    #: audio file's matches too: not paired by a guess (``(audio, why)``).
+    ambiguous: list[tuple[Path, str]] = field(default_factory=list)
+    #: ``{annotation: audio}`` of the songs paired by the annotations folder or the pairs file, whose
+    #: annotation may lie outside `root`: a skipped song is named after its audio.
+    audio_of: dict[Path, Path] = field(default_factory=dict)
+    #: The annotations folder searched for annotations not beside their audio (`scan_song_folder`).
+    annotations_dir: Path | None = None
     #: Seconds annotated in the songs used (read when validating).
     annotated_seconds: float = 0.0
     #: Labels of those songs outside the chord types, which count as X: ``{label: (segments, seconds)}``.
@@ -117,6 +131,7 @@ class SongIndex:
             + len(self.mismatched)
             + len(self.duplicates)
             + len(self.unsupported_audio)
+            + len(self.ambiguous)
         )
 
     def skipped_songs(self) -> dict[str, str]:
@@ -130,17 +145,30 @@ class SongIndex:
             for audio, near in self.near_misses
         }
         found = [
-            (path, f"{path}: no annotation (.lab/.jams/.jamz with the same stem){hints.get(path, '')}")
+            (path, f"{path}: no annotation ({self._sought()}){hints.get(path, '')}")
             for path in self.unpaired_audio
         ]
         found += [
             (path, f"{path}: an annotation without an audio file") for path in self.unpaired_annotations
         ]
-        found += self.invalid + self.unreadable_audio + self.mismatched + self.unsupported_audio
+        found += (
+            self.invalid + self.unreadable_audio + self.mismatched + self.unsupported_audio + self.ambiguous
+        )
         skipped: dict[str, str] = {}
         for path, reason in found:
-            skipped.setdefault(path.relative_to(self.root).with_suffix("").as_posix(), reason)
+            path = self.audio_of.get(path, path)
+            # (an annotation of the annotations folder that no audio matched may lie outside the folder)
+            relative = (
+                path.relative_to(self.root)
+                if path.is_relative_to(self.root)
+                else Path(os.path.relpath(path, self.root))
+            )
+            skipped.setdefault(relative.with_suffix("").as_posix(), reason)
         return skipped
+
+    def _sought(self) -> str:
+        beside = ".lab/.jams/.jamz with the same stem"
+        return f"{beside}, or named alike in {self.annotations_dir}" if self.annotations_dir else beside
 
     def report(self, max_listed: int | None = 20, listed_in: str = "") -> str:
         """A human-readable summary: counts, then up to ``max_listed`` files per kind of problem (None: every
@@ -155,13 +183,17 @@ class SongIndex:
             lines.append(f"  {len(self.linked_folders)} symlinked folders entered ({shown}{more})")
         groups = [
             (
-                "audio files without an annotation (.lab/.jams/.jamz with the same stem)",
+                f"audio files without an annotation ({self._sought()})",
                 [str(p) for p in self.unpaired_audio],
             ),
             ("annotations without an audio file", [str(p) for p in self.unpaired_annotations]),
             (
                 "annotated audio files in a format the loader does not read (song skipped)",
                 [message for _, message in self.unsupported_audio],
+            ),
+            (
+                "audio files that match several annotations, or share one (song skipped, never guessed)",
+                [message for _, message in self.ambiguous],
             ),
             ("annotations with errors (song skipped)", [message for _, message in self.invalid]),
             (
@@ -218,6 +250,8 @@ def scan_song_folder(
     allow_gaps: bool = False,
     min_duration: float = 0.0,
     jams_annotation: int = 0,
+    annotations_dir: str | Path | None = None,
+    pairs_file: str | Path | None = None,
 ) -> SongIndex:
     """Pair audio files with ``.lab`` / ``.jams`` / ``.jamz`` annotations of the same stem, recursively.
 
@@ -241,6 +275,14 @@ def scan_song_folder(
     jams_annotation : int
         Which chord annotation of a JAMS file is a song's, from 0 (GuitarSet: 1, the performed chords). A file
         with fewer skips its song, listed in `SongIndex.invalid` with the annotations it holds.
+    annotations_dir : str or Path, optional
+        A folder of annotations kept apart from the audio (Isophonics' ``chordlab``): an audio file without an
+        annotation beside it pairs with the one annotation anywhere under it whose stem matches loosely
+        (`loose_name`); a name two annotations or two audio files share pairs none, listed in
+        `SongIndex.ambiguous`.
+    pairs_file : str or Path, optional
+        A CSV file of ``audio,annotation`` rows (`read_song_pairs`: paths relative to its folder): each row
+        pairs an audio file under `root` with its annotation, before any rule above.
 
     Raises
     ------
@@ -254,7 +296,10 @@ def scan_song_folder(
     annotations: dict[Path, Path] = {}
     other_files: dict[Path, list[Path]] = {}  # stem -> files of no suffix above: a media file, perhaps
     other_labs: list[Path] = []  # .txt / .chords files: annotations, perhaps, under a suffix not paired
-    index = SongIndex(root=root)
+    annotations_dir = Path(annotations_dir) if annotations_dir else None
+    index = SongIndex(root=root, annotations_dir=annotations_dir)
+    kept_apart = annotations_under(annotations_dir, ANNOTATION_SUFFIXES) if annotations_dir else []
+    apart = {real(path) for path in kept_apart}  # (the annotations folder may lie inside `root`)
     # Symlinked folders are entered, as predict on a folder enters them: a library's albums linked in from
     # another disk are songs like any other. Each real folder is scanned once, so a loop of links ends.
     entries, index.hidden, index.links_not_entered = walk_visible_following_links(root)
@@ -275,6 +320,8 @@ def scan_song_folder(
                 )
             else:
                 audio[key] = path
+        elif suffix in ANNOTATION_SUFFIXES and real(path) in apart:
+            continue
         elif suffix in ANNOTATION_SUFFIXES:
             kept = annotations.get(key)
             if kept is not None and _ANNOTATION_PRIORITY[suffix] < _ANNOTATION_PRIORITY[kept.suffix.lower()]:
@@ -293,8 +340,20 @@ def scan_song_folder(
         # to a missing file, a folder), among the skipped songs, rather than "an annotation without audio".
         if key in annotations and key not in audio:
             audio[key] = path
+    paired = _explicit_pairs(pairs_file, root, audio, annotations, index) if pairs_file else {}
+    if annotations_dir:
+        alone = [path for key, path in audio.items() if path not in paired and key not in annotations]
+        found, index.ambiguous, unmatched = match_in_annotation_folder(
+            alone, kept_apart, annotations_dir, _ANNOTATION_PRIORITY
+        )
+        paired.update(found)
+        annotations.update({Path(real(path)): path for path in unmatched})  # (listed as without audio below)
+    ambiguous = {path for path, _ in index.ambiguous}
+    index.audio_of = {annotation: audio_path for audio_path, annotation in paired.items()}
     for key, audio_path in audio.items():
-        annotation_path = annotations.pop(key, None)
+        annotation_path = paired.get(audio_path) or annotations.pop(key, None)
+        if audio_path in ambiguous:
+            continue
         if annotation_path is None:
             index.unpaired_audio.append(audio_path)
             continue
@@ -362,6 +421,29 @@ def scan_song_folder(
     return index
 
 
+def _explicit_pairs(
+    pairs_file: str | Path,
+    root: Path,
+    audio: dict[Path, Path],
+    annotations: dict[Path, Path],
+    index: SongIndex,
+) -> dict[Path, Path]:
+    """``{audio: annotation}`` of `pairs_file`'s rows. An annotation of the same stem beside a listed audio
+    file is not used, and listed as an ignored duplicate; one the file lists is no longer without audio."""
+    pairs = read_song_pairs(Path(pairs_file), {real(path): path for path in audio.values()}, root)
+    listed = {real(annotation) for _, annotation in pairs}
+    for key, path in list(annotations.items()):
+        if real(path) in listed:
+            del annotations[key]
+    for audio_path, annotation in pairs:
+        beside = annotations.pop(_pairing_key(audio_path), None)
+        if beside is not None:
+            index.duplicates.append(
+                (beside, f"{Path(pairs_file).name} pairs {audio_path.name} with {annotation}")
+            )
+    return dict(pairs)
+
+
 def _annotations_held(several: SeveralAnnotationsWarning) -> str:
     """``"0: chord (data_source: leadsheet) (used), 1: chord (data_source: performed chords)"``."""
     return ", ".join(
@@ -397,9 +479,7 @@ def _near_misses(audio: list[Path], annotations: list[Path]) -> list[tuple[Path,
     spaces, underscores or hyphens (``song 3``, ``song_3``), by the audio suffix (``song.wav.lab``) or by the
     annotation's suffix (``song.txt``): likely meant as pairs."""
 
-    def loose(name: str) -> str:  # case, Unicode form, and spaces, underscores and hyphens, ignored
-        return re.sub(r"[\s_-]+", "_", nfc(name).lower())
-
+    loose = loose_name
     by_stem: dict[tuple[Path, str], Path] = {}
     for path in annotations:
         by_stem.setdefault((path.parent, loose(path.with_suffix("").name)), path)

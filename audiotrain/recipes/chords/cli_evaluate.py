@@ -61,6 +61,23 @@ def _cmd_evaluate(argv: list[str]) -> int:
         "--allow_gaps", action="store_true", help="fill gaps in annotations with N instead of failing"
     )
     parser.add_argument(
+        "--annotations",
+        type=path_flag,
+        default=None,
+        metavar="DIR",
+        help="folder of annotations kept apart from the audio (Isophonics' chordlab/): an audio file with no "
+        "annotation beside it pairs with the one anywhere under DIR whose name matches, case, spaces, "
+        "underscores and hyphens ignored; a name two files share pairs none (listed)",
+    )
+    parser.add_argument(
+        "--pairs",
+        type=path_flag,
+        default=None,
+        metavar="FILE.csv",
+        help="CSV file of audio,annotation rows, paths relative to its folder, for layouts no name rule fits "
+        "(McGill Billboard, GuitarSet)",
+    )
+    parser.add_argument(
         "--jams_annotation",
         type=_annotation_number,
         default=0,
@@ -109,6 +126,8 @@ def _cmd_evaluate(argv: list[str]) -> int:
         allow_gaps=args.allow_gaps,
         min_duration=max(p.features.min_seconds for p in (predictor, against) if p is not None),
         jams_annotation=args.jams_annotation,
+        annotations_dir=args.annotations,
+        pairs_file=args.pairs,
     )
     if index.problems or index.several_annotations or index.outside_vocabulary:
         print(index.report(), file=sys.stderr)

@@ -513,6 +513,23 @@ class ChordDataConfig:
     allow_gaps: bool = field(
         default=False, metadata=_help("fill gaps in annotations with N instead of failing")
     )
+    annotations: str | None = field(
+        default=None,
+        metadata=_help(
+            "folder of annotations kept apart from the audio (Isophonics' chordlab/): an audio file with no "
+            "annotation beside it pairs with the one anywhere under this folder whose name matches, case, "
+            "spaces, underscores and hyphens ignored; a name two files share pairs none (listed)",
+            path=True,
+        ),
+    )
+    pairs: str | None = field(
+        default=None,
+        metadata=_help(
+            "CSV file of audio,annotation rows, paths relative to its folder, for layouts no name rule fits "
+            "(McGill Billboard's NNNN/audio.wav + NNNN/majmin7inv.lab, GuitarSet's _mic audio)",
+            path=True,
+        ),
+    )
     jams_annotation: int = field(
         default=0,
         metadata=_help(

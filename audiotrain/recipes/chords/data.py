@@ -186,6 +186,8 @@ def folder_splits(data: ChordDataConfig, seed: int, min_seconds: float = 0.0) ->
         allow_gaps=data.allow_gaps,
         min_duration=min_seconds,
         jams_annotation=data.jams_annotation,
+        annotations_dir=data.annotations,
+        pairs_file=data.pairs,
     )
     needed = 2 if data.val_fraction > 0 else 1
     if len(index) < needed:
