@@ -478,6 +478,19 @@ def test_evaluate_pairs_annotations_kept_apart_by_folder_or_pairs_file(tiny_run,
         assert "2 songs" in capsys.readouterr().out
 
 
+def test_evaluate_scores_the_songs_of_symlinked_folders_and_says_so(tiny_run, tmp_path, capsys):
+    """evaluate scored only the songs outside the albums a library links in, and said nothing."""
+    _, run_dir = tiny_run
+    generate_demo_songs(tmp_path / "library" / "Album", n_songs=2, seed=8, song_seconds=6)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "Album").symlink_to(tmp_path / "library" / "Album")
+    capsys.readouterr()
+    assert chords.main(["evaluate", "--checkpoint", str(run_dir), "--data", str(tmp_path / "data")]) == 0
+    captured = capsys.readouterr()
+    assert "1 symlinked folder entered (Album)" in captured.err
+    assert "2 songs" in captured.out
+
+
 def test_a_finished_run_folder_is_refused_and_overwrite_replaces_only_its_outputs(tiny_run, tmp_path, capsys):
     root, run_dir = tiny_run
     before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}

@@ -180,7 +180,8 @@ class SongIndex:
         if self.linked_folders:
             shown = ", ".join(str(p.relative_to(self.root)) for p in self.linked_folders[:3])
             more = ", ..." if len(self.linked_folders) > 3 else ""
-            lines.append(f"  {len(self.linked_folders)} symlinked folders entered ({shown}{more})")
+            what = "folder" if len(self.linked_folders) == 1 else "folders"
+            lines.append(f"  {len(self.linked_folders)} symlinked {what} entered ({shown}{more})")
         groups = [
             (
                 f"audio files without an annotation ({self._sought()})",

@@ -129,7 +129,14 @@ def _cmd_evaluate(argv: list[str]) -> int:
         annotations_dir=args.annotations,
         pairs_file=args.pairs,
     )
-    if index.problems or index.several_annotations or index.outside_vocabulary:
+    # (Linked folders too: which folders were scanned is part of what was scored.)
+    noted = (
+        index.several_annotations,
+        index.outside_vocabulary,
+        index.linked_folders,
+        index.links_not_entered,
+    )
+    if index.problems or any(noted):
         print(index.report(), file=sys.stderr)
     if not index.songs:
         print(f"error: no annotated songs in {args.data}", file=sys.stderr)
