@@ -705,8 +705,8 @@ def _guitarset_jams(path, lead, performed):
     "ignore::audiotrain.chords.lab.SeveralAnnotationsWarning"
 )  # (the scan lists them)
 def test_the_jams_annotation_setting_picks_which_chord_annotation_trains_and_scores(tmp_path):
-    """GuitarSet's JAMS hold the lead sheet's chords and the performed ones: the report said "chord, chord", and
-    neither train nor evaluate could use the second. A file with fewer skips its song, named."""
+    """GuitarSet's JAMS hold the lead sheet's chords and the performed ones: the report said "chord, chord",
+    and neither train nor evaluate could use the second. A file with fewer skips its song, named."""
     from audiotrain.recipes.chords.config import ChordDataConfig
     from audiotrain.recipes.chords.data import folder_splits
 
@@ -822,3 +822,9 @@ def test_a_pairs_file_error_names_the_file_and_line(tmp_path, rows, line, fragme
     with pytest.raises(ValueError, match=re.escape(f"{tmp_path / 'pairs.csv'}, line {line}: ")) as raised:
         scan_song_folder(tmp_path, pairs_file=tmp_path / "pairs.csv")
     assert fragment in str(raised.value)
+
+
+def test_a_pairs_file_that_is_not_utf8_is_named(tmp_path):
+    (tmp_path / "pairs.csv").write_bytes("a.wav,Ä.lab\n".encode("utf-16"))
+    with pytest.raises(ValueError, match=re.escape(f"{tmp_path / 'pairs.csv'}: not UTF-8 text")):
+        scan_song_folder(tmp_path, pairs_file=tmp_path / "pairs.csv")

@@ -30,7 +30,8 @@ def loose_name(name: str) -> str:
 
 
 def real(path: Path) -> str:
-    """The real path of `path`, to compare two spellings of one file (``./a/x.wav``, a link, an absolute path)."""
+    """The real path of `path`, to compare two spellings of one file (``./a/x.wav``, a link, an absolute
+    path)."""
     return os.path.realpath(path)
 
 
@@ -93,7 +94,8 @@ def read_song_pairs(
     csv_path: Path, audio_by_real_path: dict[str, Path], data_dir: Path
 ) -> list[tuple[Path, Path]]:
     """``[(audio, annotation)]`` from a CSV file of two columns, ``audio,annotation``, one song a row, paths
-    relative to the CSV's folder (or absolute); an optional first row ``audio,annotation`` is a header.
+    relative to the CSV's folder (or absolute); an optional first row ``audio,annotation`` is a header, and
+    blank lines and lines starting with ``#`` are skipped.
 
     `audio_by_real_path` maps the real path of every audio file the scan of `data_dir` found to the path it
     found it under; the audio of a row must be one of them.
@@ -106,10 +108,18 @@ def read_song_pairs(
     """
     if not csv_path.is_file():
         raise FileNotFoundError(f"pairs file {csv_path} does not exist or is not a file")
+    try:
+        return _read_rows(csv_path, audio_by_real_path, data_dir)
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{csv_path}: not UTF-8 text ({error}); save it as UTF-8 CSV") from None
+
+
+def _read_rows(
+    csv_path: Path, audio_by_real_path: dict[str, Path], data_dir: Path
+) -> list[tuple[Path, Path]]:
     base = csv_path.parent
     pairs: list[tuple[Path, Path]] = []
     line_of: dict[Path, int] = {}
-    # The reader counts lines itself (a quoted field may hold a line break).
     with open(csv_path, newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle)
         for row in reader:

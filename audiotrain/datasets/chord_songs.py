@@ -6,8 +6,10 @@ compared in Unicode's composed form: macOS writes them decomposed) and lists eve
 (audio without annotation, annotation without audio, audio in a format the loader does not read, annotations
 with errors) in `SongIndex.report`. Hidden files and folders (``.DS_Store``, ``._song.wav``, ``.Trashes``)
 are ignored and counted. Symlinked folders are entered (each real folder once: a link to a folder above is
-not followed round) and named in the report. The report also counts the annotated time in chords outside the vocabulary's chord
-types (``C:(1,b3)``): they train as ``X``, so a dataset in a notation the vocabulary does not read shows.
+not followed round) and named in the report. The report also counts the annotated time in chords outside
+the vocabulary's chord types (``C:(1,b3)``): they train as ``X``, so a dataset in a notation the vocabulary
+does not read shows. Annotations kept apart from the audio pair through an annotations folder or a pairs
+file (`audiotrain.datasets._song_pairs`).
 
 `ChordSongDataset` serves
 
