@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 import unicodedata
 
 from audiotrain.chords.harte import parse_harte
@@ -633,3 +634,191 @@ def test_audio_and_annotation_named_in_different_unicode_forms_pair(tmp_path):
     index = scan_song_folder(tmp_path)
     assert [s.name for s in index.songs] == [unicodedata.normalize("NFD", composed)]  # as on disk
     assert index.problems == 0
+
+
+def test_songs_in_symlinked_folders_are_scanned_once_and_the_report_names_the_links(tmp_path):
+    """train / evaluate / cv left out the albums a library links in from another disk, without a word (predict
+    entered them). A link back up the tree, or a second link to one album, is entered once and listed."""
+    library, data = tmp_path / "library", tmp_path / "data"
+    for album in ("Abbey Road", "Help!"):
+        write_lab(library / album / "01 Song.lab", SEGMENTS)
+        _wav(library / album / "01 Song.wav", SEGMENTS[-1].end)
+    write_lab(data / "Local" / "take.lab", SEGMENTS)
+    _wav(data / "Local" / "take.wav", SEGMENTS[-1].end)
+    (data / "Abbey Road").symlink_to(library / "Abbey Road")
+    (data / "Help!").symlink_to(library / "Help!")
+    (data / "More Help").symlink_to(library / "Help!")  # the same real folder twice
+    (data / "Local" / "up").symlink_to(data)  # a loop
+    index = scan_song_folder(data)
+    assert [s.name for s in index.songs] == ["Abbey Road/01 Song", "Help!/01 Song", "Local/take"]
+    assert sorted(p.name for p in index.links_not_entered) == ["More Help", "up"]
+    report = index.report()
+    assert "3 annotated songs" in report
+    assert "symlinked folders entered (Abbey Road, Help!" in report
+    assert "2 folders reached through symlinks not entered" in report
+    assert f"{data / 'Local' / 'up'} -> {data.resolve()}" in report
+
+
+def test_broadcast_wav_pairs_and_an_unreadable_format_beside_an_annotation_is_named(tmp_path):
+    """A field recorder's take1.bwf (a WAV, which the loader reads) was invisible to the scan: its take1.lab
+    was "an annotation without an audio file". Audio in a format the loader does not read, under a suffix
+    no list knows, is named as that, not as missing."""
+    for name in ("take1.bwf", "take2.wav", "take3.xyz"):
+        sf.write(tmp_path / name, np.zeros(8000 * 10, np.float32), 8000, format="WAV")
+        write_lab((tmp_path / name).with_suffix(".lab"), SEGMENTS)
+    index = scan_song_folder(tmp_path)
+    assert [s.name for s in index.songs] == ["take1", "take2"]
+    assert index.unpaired_annotations == []
+    assert [p.name for p, _ in index.unsupported_audio] == ["take3.xyz"]
+    assert (
+        "the audio of take3.lab is in a format the loader does not read (.xyz)"
+        in index.skipped_songs()["take3"]
+    )
+    assert "without an audio file" not in index.report()
+
+
+def _guitarset_jams(path, lead, performed):
+    """A GuitarSet-like JAMS: two chord annotations told apart only by their data_source, among others."""
+
+    def annotation(namespace, segments, source=""):
+        metadata = {"annotator": {}, "version": "", "annotation_rules": "", "data_source": source}
+        data = [
+            {"time": s.start, "duration": s.duration, "value": s.label, "confidence": None} for s in segments
+        ]
+        return {"namespace": namespace, "annotation_metadata": metadata, "data": data}
+
+    annotations = [annotation("key_mode", [ChordSegment(0.0, 9.0, "C:major")])]
+    annotations += [
+        annotation("chord", lead, "leadsheet"),
+        annotation("chord", performed, "performed chords"),
+    ]
+    path.write_text(json.dumps({"annotations": annotations}))
+
+
+@pytest.mark.filterwarnings(
+    "ignore::audiotrain.chords.lab.SeveralAnnotationsWarning"
+)  # (the scan lists them)
+def test_the_jams_annotation_setting_picks_which_chord_annotation_trains_and_scores(tmp_path):
+    """GuitarSet's JAMS hold the lead sheet's chords and the performed ones: the report said "chord, chord",
+    and neither train nor evaluate could use the second. A file with fewer skips its song, named."""
+    from audiotrain.recipes.chords.config import ChordDataConfig
+    from audiotrain.recipes.chords.data import folder_splits
+
+    performed = [ChordSegment(0.0, 4.5, "G:maj"), ChordSegment(4.5, 9.0, "D:min")]
+    for name in ("00_BN1", "01_Jazz", "02_Rock"):
+        _guitarset_jams(tmp_path / f"{name}.jams", SEGMENTS, performed)
+        _wav(tmp_path / f"{name}.wav", SEGMENTS[-1].end)
+    write_jams(tmp_path / "03_one.jams", SEGMENTS)  # a single chord annotation
+    _wav(tmp_path / "03_one.wav", SEGMENTS[-1].end)
+
+    first = scan_song_folder(tmp_path)
+    assert len(first) == 4
+    report = first.report()
+    held = "0: chord (data_source: leadsheet) (used), 1: chord (data_source: performed chords)"
+    assert f"00_BN1.jams: {held}" in report
+    assert "--data.jams_annotation N" in report
+    assert first.songs[0].read_segments() == SEGMENTS
+
+    splits, screen = folder_splits(ChordDataConfig(data_dir=str(tmp_path), jams_annotation=1), seed=0)
+    songs = splits.train + splits.val + splits.test
+    assert sorted(s.name for s in songs) == ["00_BN1", "01_Jazz", "02_Rock"]
+    assert all(s.read_segments() == performed for s in songs)
+    assert "1: chord (data_source: performed chords) (used)" in screen
+    assert (
+        "03_one.jams: chord annotation 1 (counted from 0) asked for, but the file holds 1 (0: chord" in screen
+    )
+    with pytest.raises(ValueError, match="jams_annotation"):
+        ChordDataConfig(jams_annotation=-1)
+
+
+def test_an_annotations_folder_pairs_the_isophonics_layout_and_never_guesses(tmp_path):
+    """Isophonics' `Album/01 - Come Together.wav` against `chordlab/Artist/11_-_Album/01_-_Come_Together.lab`
+    did not pair (0 songs, every file listed). A name that two annotations, or two audio files, share is
+    listed by name and its songs skipped."""
+    from audiotrain.recipes.chords.config import ChordDataConfig
+    from audiotrain.recipes.chords.data import folder_splits
+
+    data, chordlab = tmp_path / "The Beatles", tmp_path / "chordlab" / "The Beatles"
+    for audio, lab in [
+        ("Abbey Road/01 - Come Together", "11_-_Abbey_Road/01_-_Come_Together"),
+        ("Abbey Road/02 - Something", "11_-_Abbey_Road/02_-_Something"),
+        ("Help!/01 - Help!", "05_-_Help!/01_-_Help!"),
+        ("Live/03 - Yesterday", "06_-_Help!/03_-_Yesterday"),
+        ("Anthology/03 - Yesterday", None),  # a second audio file of that name
+        ("Odds/04 - Intro", "01_-_Please/04_-_Intro"),
+        ("Odds/04 - Intro", "02_-_With/04_-_Intro"),  # a second annotation of that name
+    ]:
+        _wav(data / f"{audio}.wav", SEGMENTS[-1].end)
+        if lab:
+            write_lab(chordlab / f"{lab}.lab", SEGMENTS)
+    write_lab(chordlab / "12_-_Let_It_Be/06_-_Let_It_Be.lab", SEGMENTS)  # no audio
+
+    splits, screen = folder_splits(
+        ChordDataConfig(data_dir=str(data), annotations=str(tmp_path / "chordlab")), seed=0
+    )
+    songs = sorted(splits.train + splits.val + splits.test, key=lambda s: s.name)
+    assert [(s.name, s.annotation_path.relative_to(chordlab).as_posix()) for s in songs] == [
+        ("Abbey Road/01 - Come Together", "11_-_Abbey_Road/01_-_Come_Together.lab"),
+        ("Abbey Road/02 - Something", "11_-_Abbey_Road/02_-_Something.lab"),
+        ("Help!/01 - Help!", "05_-_Help!/01_-_Help!.lab"),
+    ]
+    assert (
+        "3 audio files that match several annotations, or share one (song skipped, never guessed)" in screen
+    )
+    assert "04 - Intro.wav: its name matches 2 annotations in" in screen
+    assert "01_-_Please/04_-_Intro.lab, The Beatles/02_-_With/04_-_Intro.lab" in screen
+    assert f"{data / 'Live/03 - Yesterday.wav'} matches the same annotation in" in screen
+    assert "1 annotations without an audio file" in screen and "06_-_Let_It_Be.lab" in screen
+    index = scan_song_folder(data, annotations_dir=tmp_path / "chordlab")
+    assert set(index.skipped_songs()) == {
+        "Odds/04 - Intro", "Live/03 - Yesterday", "Anthology/03 - Yesterday",
+        "../chordlab/The Beatles/12_-_Let_It_Be/06_-_Let_It_Be",
+    }  # fmt: skip
+
+
+def test_a_pairs_file_pairs_the_billboard_and_guitarset_layouts(tmp_path):
+    """McGill Billboard's `0003/audio.wav` beside five reductions, GuitarSet's `_mic` audio apart from its
+    JAMS: no name rule fits them; a CSV of audio,annotation rows (relative to its folder) pairs them."""
+    _wav(tmp_path / "0003" / "audio.wav", SEGMENTS[-1].end)
+    _wav(tmp_path / "0004" / "audio.wav", SEGMENTS[-1].end)
+    for reduction in ("full", "majmin", "majmin7inv"):
+        write_lab(tmp_path / "0003" / f"{reduction}.lab", SEGMENTS)
+        write_lab(tmp_path / "0004" / f"{reduction}.lab", SEGMENTS)
+    _wav(tmp_path / "audio_mono-mic" / "00_BN1-129-Eb_comp_mic.wav", SEGMENTS[-1].end)
+    write_jams(tmp_path / "annotation" / "00_BN1-129-Eb_comp.jams", SEGMENTS)
+    (tmp_path / "pairs.csv").write_text(
+        "audio,annotation\n0003/audio.wav,0003/majmin7inv.lab\n0004/audio.wav,0004/majmin7inv.lab\n"
+        "audio_mono-mic/00_BN1-129-Eb_comp_mic.wav,annotation/00_BN1-129-Eb_comp.jams\n"
+    )
+    index = scan_song_folder(tmp_path, pairs_file=tmp_path / "pairs.csv")
+    assert [(s.name, s.annotation_path.name) for s in index.songs] == [
+        ("0003/audio", "majmin7inv.lab"),
+        ("0004/audio", "majmin7inv.lab"),
+        ("audio_mono-mic/00_BN1-129-Eb_comp_mic", "00_BN1-129-Eb_comp.jams"),
+    ]
+    assert index.unpaired_audio == [] and len(index.unpaired_annotations) == 4  # the other reductions
+
+
+@pytest.mark.parametrize(
+    "rows, line, fragment",
+    [
+        ("a.wav,a.lab\nb.wav\n", 2, "expected two columns, audio,annotation"),
+        ("a.wav,a.lab\n\nmissing.wav,a.lab\n", 3, "missing.wav does not exist"),
+        ("a.lab,a.lab\n", 1, "a.lab is not an audio file the scan of"),
+        ("a.wav,gone.lab\n", 1, "gone.lab does not exist"),
+        ("a.wav,a.lab\n./a.wav,a.lab\n", 2, "a.wav is paired on line 1 already"),
+    ],
+)
+def test_a_pairs_file_error_names_the_file_and_line(tmp_path, rows, line, fragment):
+    _wav(tmp_path / "a.wav", SEGMENTS[-1].end)
+    write_lab(tmp_path / "a.lab", SEGMENTS)
+    (tmp_path / "pairs.csv").write_text(rows)
+    with pytest.raises(ValueError, match=re.escape(f"{tmp_path / 'pairs.csv'}, line {line}: ")) as raised:
+        scan_song_folder(tmp_path, pairs_file=tmp_path / "pairs.csv")
+    assert fragment in str(raised.value)
+
+
+def test_a_pairs_file_that_is_not_utf8_is_named(tmp_path):
+    (tmp_path / "pairs.csv").write_bytes("a.wav,Ä.lab\n".encode("utf-16"))
+    with pytest.raises(ValueError, match=re.escape(f"{tmp_path / 'pairs.csv'}: not UTF-8 text")):
+        scan_song_folder(tmp_path, pairs_file=tmp_path / "pairs.csv")

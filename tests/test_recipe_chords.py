@@ -434,6 +434,63 @@ def test_evaluate_scores_a_folder(tiny_run, tmp_path, capsys):
     assert (out / "song_000.lab").read_text() != "edited by hand\n"
 
 
+def test_evaluate_scores_against_the_chord_annotation_jams_annotation_names(tiny_run, tmp_path, capsys):
+    """GuitarSet's JAMS hold two chord annotations: evaluate could only score against the first. A number past
+    a file's annotations skips its song, naming the file."""
+    _, run_dir = tiny_run
+    songs = generate_demo_songs(tmp_path / "songs", n_songs=2, seed=8, song_seconds=6)
+    for song in songs:
+        segments = read_lab(song.annotation_path)
+        song.annotation_path.unlink()
+        annotation = {"namespace": "chord", "annotation_metadata": {"data_source": "performed chords"}}
+        annotation["data"] = [{"time": s.start, "duration": s.duration, "value": s.label} for s in segments]
+        jams = song.annotation_path.with_suffix(".jams")
+        write_jams(jams, [type(segments[0])(0.0, segments[-1].end, "N")])  # annotation 0: the lead sheet's
+        document = json.loads(jams.read_text())
+        document["annotations"].append(annotation)
+        jams.write_text(json.dumps(document))
+    capsys.readouterr()
+    argv = ["evaluate", "--checkpoint", str(run_dir), "--data", str(tmp_path / "songs")]
+    assert chords.main([*argv, "--jams_annotation", "1"]) == 0
+    assert "1: chord (data_source: performed chords) (used)" in capsys.readouterr().err
+    assert chords.main([*argv, "--jams_annotation", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "song_000.jams: chord annotation 2 (counted from 0) asked for, but the file holds 2" in err
+    assert "error: no annotated songs" in err
+
+
+def test_evaluate_pairs_annotations_kept_apart_by_folder_or_pairs_file(tiny_run, tmp_path, capsys):
+    """Isophonics-like annotations in a tree of their own, named with underscores, or a CSV of pairs: evaluate
+    found no annotated song in either layout."""
+    _, run_dir = tiny_run
+    songs = generate_demo_songs(tmp_path / "songs", n_songs=2, seed=8, song_seconds=6)
+    rows = []
+    for song in songs:
+        moved = tmp_path / "chordlab" / "01_-_Album" / song.annotation_path.name.replace("song_", "SONG-")
+        moved.parent.mkdir(parents=True, exist_ok=True)
+        song.annotation_path.rename(moved)
+        rows.append(f"songs/{song.audio_path.name},{moved.relative_to(tmp_path).as_posix()}")
+    (tmp_path / "pairs.csv").write_text("\n".join(rows) + "\n")
+    capsys.readouterr()
+    argv = ["evaluate", "--checkpoint", str(run_dir), "--data", str(tmp_path / "songs")]
+    for pairing in (["--annotations", str(tmp_path / "chordlab")], ["--pairs", str(tmp_path / "pairs.csv")]):
+        assert chords.main([*argv, *pairing]) == 0, capsys.readouterr().err
+        assert "2 songs" in capsys.readouterr().out
+
+
+def test_evaluate_scores_the_songs_of_symlinked_folders_and_says_so(tiny_run, tmp_path, capsys):
+    """evaluate scored only the songs outside the albums a library links in, and said nothing."""
+    _, run_dir = tiny_run
+    generate_demo_songs(tmp_path / "library" / "Album", n_songs=2, seed=8, song_seconds=6)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "Album").symlink_to(tmp_path / "library" / "Album")
+    capsys.readouterr()
+    assert chords.main(["evaluate", "--checkpoint", str(run_dir), "--data", str(tmp_path / "data")]) == 0
+    captured = capsys.readouterr()
+    assert "1 symlinked folder entered (Album)" in captured.err
+    assert "2 songs" in captured.out
+
+
 def test_a_finished_run_folder_is_refused_and_overwrite_replaces_only_its_outputs(tiny_run, tmp_path, capsys):
     root, run_dir = tiny_run
     before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}

@@ -82,12 +82,12 @@ class AnnotationWarning(UserWarning):
 
 
 class SeveralAnnotationsWarning(AnnotationWarning):
-    """A JAMS file with several chord annotations, of which the first is read: `path`, and `annotators` (one
-    description per chord annotation), for a caller that lists such files itself."""
+    """A JAMS file with several chord annotations: `path`, `annotators` (one description per chord annotation)
+    and `used` (which of them is read, from 0), for a caller that lists such files itself."""
 
-    def __init__(self, message: str, path: Path, annotators: list[str]):
+    def __init__(self, message: str, path: Path, annotators: list[str], used: int = 0):
         super().__init__(message)
-        self.path, self.annotators = path, annotators
+        self.path, self.annotators, self.used = path, annotators, used
 
 
 @dataclass(frozen=True)
@@ -346,17 +346,33 @@ def _jams_observations(data, path: Path, where: str) -> list[dict]:
     raise AnnotationError(f"{path}, {where}: 'data' is neither a list of observations nor a dict of lists")
 
 
-def _annotator(annotation) -> str:
-    metadata = annotation.get("annotation_metadata") if isinstance(annotation, dict) else None
-    annotator = metadata.get("annotator") if isinstance(metadata, dict) else None
+#: What tells a JAMS file's chord annotations apart where they have no annotator name, in order: GuitarSet's
+#: two differ only in ``data_source`` (the lead sheet's chords, the performed ones).
+_TELLING_METADATA = ("data_source", "annotation_rules", "version")
+
+
+def _describe_annotation(annotation: dict, chord_number: int) -> str:
+    """``"chord by Alice"``; without an annotator name ``"chord (data_source: performed chords)"`` (else
+    ``annotation_rules``, else ``version``); without any of them ``"chord #1"`` (`chord_number`, from 0)."""
+    namespace = annotation.get("namespace")
+    metadata = annotation.get("annotation_metadata")
+    metadata = metadata if isinstance(metadata, dict) else {}
+    annotator = metadata.get("annotator")
     name = annotator.get("name") if isinstance(annotator, dict) else None
-    return f"{annotation.get('namespace')} by {name}" if name else str(annotation.get("namespace"))
+    if name:
+        return f"{namespace} by {name}"
+    for key in _TELLING_METADATA:
+        value = metadata.get(key)
+        if value not in (None, ""):
+            return f"{namespace} ({key}: {value})"
+    return f"{namespace} #{chord_number}"
 
 
 def read_jams(
     path: str | Path,
     *,
     annotation_index: int | None = None,
+    chord_annotation: int = 0,
     allow_gaps: bool = False,
     tolerance: float = DEFAULT_TOLERANCE,
     keep_starts: bool = False,
@@ -370,8 +386,12 @@ def read_jams(
     path : str or Path
         The ``.jams`` or ``.jamz`` file.
     annotation_index : int, optional
-        Which annotation of the file to read; default: the first one in a chord namespace
-        (``chord`` or ``chord_harte``).
+        Which annotation of the file to read, counting every namespace; default: the one `chord_annotation`
+        picks.
+    chord_annotation : int
+        Which of the annotations in a chord namespace (``chord`` or ``chord_harte``) to read, counted from
+        0 in file order (GuitarSet: 0 the lead sheet's chords, 1 the performed ones). A file with fewer is
+        an `AnnotationError` that describes those it holds.
     allow_gaps : bool
         Fill gaps between observations longer than ``tolerance`` with ``N`` instead of raising.
     tolerance : float
@@ -419,15 +439,22 @@ def read_jams(
             raise AnnotationError(
                 f"{path}: no annotation in namespace {' or '.join(JAMS_CHORD_NAMESPACES)} (found: {found})"
             )
-        annotation_index = chord_indices[0]
+        who = [_describe_annotation(annotations[i], n) for n, i in enumerate(chord_indices)]
+        if not 0 <= chord_annotation < len(chord_indices):
+            held = "; ".join(f"{n}: {description}" for n, description in enumerate(who))
+            raise AnnotationError(
+                f"{path}: chord annotation {chord_annotation} (counted from 0) asked for, but the file holds "
+                f"{len(chord_indices)} ({held})"
+            )
+        annotation_index = chord_indices[chord_annotation]
         if len(chord_indices) > 1:
             # Several annotators (or versions): say which one is used rather than pick silently.
-            who = [_annotator(annotations[i]) for i in chord_indices]
+            used = "the first" if chord_annotation == 0 else f"number {chord_annotation} (counted from 0)"
             message = (
-                f"{path}: {len(chord_indices)} chord annotations ({', '.join(who)}); using the first. "
-                "read_jams(path, annotation_index=i) reads another."
+                f"{path}: {len(chord_indices)} chord annotations ({', '.join(who)}); using {used}. "
+                "read_jams(path, chord_annotation=n) reads another."
             )
-            warnings.warn(SeveralAnnotationsWarning(message, path, who), stacklevel=2)
+            warnings.warn(SeveralAnnotationsWarning(message, path, who, chord_annotation), stacklevel=2)
     if not 0 <= annotation_index < len(annotations):
         raise AnnotationError(
             f"{path}: annotation {annotation_index} does not exist ({len(annotations)} annotations)"
@@ -514,14 +541,16 @@ def read_annotation(
     allow_gaps: bool = False,
     tolerance: float = DEFAULT_TOLERANCE,
     keep_starts: bool = False,
+    jams_annotation: int = 0,
 ) -> list[ChordSegment]:
     """Read a ``.lab`` or ``.jams`` / ``.jamz`` chord annotation, chosen by the file suffix (`keep_starts`:
-    see `validate_segments`)."""
+    see `validate_segments`); of a JAMS file's chord annotations, number `jams_annotation` (from 0; see
+    `read_jams`' ``chord_annotation``)."""
     path = Path(path)
     suffix = path.suffix.lower()
     options = {"allow_gaps": allow_gaps, "tolerance": tolerance, "keep_starts": keep_starts}
     if suffix in JAMS_SUFFIXES:
-        return read_jams(path, **options)
+        return read_jams(path, chord_annotation=jams_annotation, **options)
     if suffix in (".lab", ".txt", ".chords"):
         return read_lab(path, **options)
     raise AnnotationError(f"{path}: unknown annotation format {suffix!r} (expected .lab, .jams or .jamz)")

@@ -16,9 +16,10 @@ from audiotrain.audio import AUDIO_SUFFIXES
 
 #: The suffixes a folder scan takes as audio (the chord recipe's train, evaluate, cv and predict on a folder):
 #: `audiotrain.audio.AUDIO_SUFFIXES` and the other formats libsndfile, the loader, reads: AIFF-C (macOS's
-#: afconvert), Core Audio (Logic, GarageBand), Sony Wave64, RF64 and Sun/NeXT audio. A file `predict FILE`
-#: transcribes is then found in a folder too, rather than passed over without a word.
-AUDIO_FILE_SUFFIXES = AUDIO_SUFFIXES | frozenset({".aifc", ".caf", ".w64", ".rf64", ".au", ".snd"})
+#: afconvert), Core Audio (Logic, GarageBand), Sony Wave64, RF64, Sun/NeXT audio and Broadcast WAV (``.bwf``:
+#: field recorders and broadcast tools; a WAV with a ``bext`` chunk). A file `predict FILE` transcribes is
+#: then found in a folder too, rather than passed over without a word.
+AUDIO_FILE_SUFFIXES = AUDIO_SUFFIXES | frozenset({".aifc", ".caf", ".w64", ".rf64", ".au", ".snd", ".bwf"})
 
 #: How many hidden names `hidden_note` shows.
 HIDDEN_NAMES_SHOWN = 3

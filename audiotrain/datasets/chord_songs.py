@@ -5,8 +5,11 @@ A song folder holds audio files with their annotation beside them, same stem: ``
 compared in Unicode's composed form: macOS writes them decomposed) and lists everything it could not use
 (audio without annotation, annotation without audio, audio in a format the loader does not read, annotations
 with errors) in `SongIndex.report`. Hidden files and folders (``.DS_Store``, ``._song.wav``, ``.Trashes``)
-are ignored and counted. The report also counts the annotated time in chords outside the vocabulary's chord
-types (``C:(1,b3)``): they train as ``X``, so a dataset in a notation the vocabulary does not read shows.
+are ignored and counted. Symlinked folders are entered (each real folder once: a link to a folder above is
+not followed round) and named in the report. The report also counts the annotated time in chords outside
+the vocabulary's chord types (``C:(1,b3)``): they train as ``X``, so a dataset in a notation the vocabulary
+does not read shows. Annotations kept apart from the audio pair through an annotations folder or a pairs
+file (`audiotrain.datasets._song_pairs`).
 
 `ChordSongDataset` serves
 
@@ -31,7 +34,7 @@ import functools
 import hashlib
 import math
 import mimetypes
-import re
+import os
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -42,7 +45,14 @@ from audiotrain.chords.harte import UNKNOWN_CHORD
 from audiotrain.chords.lab import AnnotationError, ChordSegment, SeveralAnnotationsWarning, read_annotation
 from audiotrain.chords.vocabulary import IGNORE_INDEX, NUM_CHORD_TYPES, X_INDEX, encode_label
 from audiotrain.data import Dataset
-from audiotrain.datasets._folders import AUDIO_FILE_SUFFIXES, hidden_note, nfc, walk_visible
+from audiotrain.datasets._folders import AUDIO_FILE_SUFFIXES, hidden_note, nfc, walk_visible_following_links
+from audiotrain.datasets._song_pairs import (
+    annotations_under,
+    loose_name,
+    match_in_annotation_folder,
+    read_song_pairs,
+    real,
+)
 
 import numpy as np
 
@@ -63,6 +73,18 @@ class SongEntry:
     name: str
     audio_path: Path
     annotation_path: Path
+    #: Which of a JAMS annotation's chord annotations is the song's (from 0; ``--data.jams_annotation``).
+    jams_annotation: int = 0
+
+    def read_segments(self, allow_gaps: bool = False, keep_starts: bool = False) -> list[ChordSegment]:
+        """The song's chord segments: its annotation read as the scan read it (`read_annotation`;
+        `keep_starts` for scoring, as mir_eval reads a file)."""
+        return read_annotation(
+            self.annotation_path,
+            allow_gaps=allow_gaps,
+            keep_starts=keep_starts,
+            jams_annotation=self.jams_annotation,
+        )
 
 
 @dataclass
@@ -80,7 +102,19 @@ class SongIndex:
     unsupported_audio: list[tuple[Path, str]] = field(default_factory=list)
     several_annotations: list[tuple[Path, str]] = field(default_factory=list)  # used: not a problem
     hidden: list[Path] = field(default_factory=list)  # .DS_Store, ._x.wav, .Trashes/...: ignored, counted
+    #: Symlinked folders whose songs were scanned (albums linked in from another disk), and those not entered
+    #: because their real folder was scanned already (a link to a folder above, or a second link to one).
+    linked_folders: list[Path] = field(default_factory=list)
+    links_not_entered: list[Path] = field(default_factory=list)
     near_misses: list[tuple[Path, Path]] = field(default_factory=list)  # (audio, annotation) nearly paired
+    #: Audio files whose name matches several annotations of the annotations folder, or one that another
+    #: audio file's matches too: not paired by a guess (``(audio, why)``).
+    ambiguous: list[tuple[Path, str]] = field(default_factory=list)
+    #: ``{annotation: audio}`` of the songs paired by the annotations folder or the pairs file, whose
+    #: annotation may lie outside `root`: a skipped song is named after its audio.
+    audio_of: dict[Path, Path] = field(default_factory=dict)
+    #: The annotations folder searched for annotations not beside their audio (`scan_song_folder`).
+    annotations_dir: Path | None = None
     #: Seconds annotated in the songs used (read when validating).
     annotated_seconds: float = 0.0
     #: Labels of those songs outside the chord types, which count as X: ``{label: (segments, seconds)}``.
@@ -103,6 +137,7 @@ class SongIndex:
             + len(self.mismatched)
             + len(self.duplicates)
             + len(self.unsupported_audio)
+            + len(self.ambiguous)
         )
 
     def skipped_songs(self) -> dict[str, str]:
@@ -116,17 +151,30 @@ class SongIndex:
             for audio, near in self.near_misses
         }
         found = [
-            (path, f"{path}: no annotation (.lab/.jams/.jamz with the same stem){hints.get(path, '')}")
+            (path, f"{path}: no annotation ({self._sought()}){hints.get(path, '')}")
             for path in self.unpaired_audio
         ]
         found += [
             (path, f"{path}: an annotation without an audio file") for path in self.unpaired_annotations
         ]
-        found += self.invalid + self.unreadable_audio + self.mismatched + self.unsupported_audio
+        found += (
+            self.invalid + self.unreadable_audio + self.mismatched + self.unsupported_audio + self.ambiguous
+        )
         skipped: dict[str, str] = {}
         for path, reason in found:
-            skipped.setdefault(path.relative_to(self.root).with_suffix("").as_posix(), reason)
+            path = self.audio_of.get(path, path)
+            # (an annotation of the annotations folder that no audio matched may lie outside the folder)
+            relative = (
+                path.relative_to(self.root)
+                if path.is_relative_to(self.root)
+                else Path(os.path.relpath(path, self.root))
+            )
+            skipped.setdefault(relative.with_suffix("").as_posix(), reason)
         return skipped
+
+    def _sought(self) -> str:
+        beside = ".lab/.jams/.jamz with the same stem"
+        return f"{beside}, or named alike in {self.annotations_dir}" if self.annotations_dir else beside
 
     def report(self, max_listed: int | None = 20, listed_in: str = "") -> str:
         """A human-readable summary: counts, then up to ``max_listed`` files per kind of problem (None: every
@@ -135,15 +183,24 @@ class SongIndex:
         lines = [f"{self.root}: {len(self.songs)} annotated songs"]
         if self.hidden:
             lines.append(f"  {hidden_note(self.hidden, self.root)}")
+        if self.linked_folders:
+            shown = ", ".join(str(p.relative_to(self.root)) for p in self.linked_folders[:3])
+            more = ", ..." if len(self.linked_folders) > 3 else ""
+            what = "folder" if len(self.linked_folders) == 1 else "folders"
+            lines.append(f"  {len(self.linked_folders)} symlinked {what} entered ({shown}{more})")
         groups = [
             (
-                "audio files without an annotation (.lab/.jams/.jamz with the same stem)",
+                f"audio files without an annotation ({self._sought()})",
                 [str(p) for p in self.unpaired_audio],
             ),
             ("annotations without an audio file", [str(p) for p in self.unpaired_annotations]),
             (
                 "annotated audio files in a format the loader does not read (song skipped)",
                 [message for _, message in self.unsupported_audio],
+            ),
+            (
+                "audio files that match several annotations, or share one (song skipped, never guessed)",
+                [message for _, message in self.ambiguous],
             ),
             ("annotations with errors (song skipped)", [message for _, message in self.invalid]),
             (
@@ -156,8 +213,13 @@ class SongIndex:
             ),
             ("ignored duplicates", [f"{p}: {why}" for p, why in self.duplicates]),
             (
-                "JAMS files with several chord annotations (the first is used; to train on another, keep it "
-                "alone in the file)",
+                "folders reached through symlinks not entered: their real folder was scanned already (a link "
+                "to a folder above, or a second link to one folder)",
+                [f"{p} -> {os.path.realpath(p)}" for p in self.links_not_entered],
+            ),
+            (
+                "JAMS files with several chord annotations (counted from 0; --data.jams_annotation N, or "
+                "evaluate's --jams_annotation N, picks another)",
                 [f"{p}: {who}" for p, who in self.several_annotations],
             ),
             (
@@ -189,7 +251,14 @@ class SongIndex:
 
 
 def scan_song_folder(
-    root: str | Path, *, validate: bool = True, allow_gaps: bool = False, min_duration: float = 0.0
+    root: str | Path,
+    *,
+    validate: bool = True,
+    allow_gaps: bool = False,
+    min_duration: float = 0.0,
+    jams_annotation: int = 0,
+    annotations_dir: str | Path | None = None,
+    pairs_file: str | Path | None = None,
 ) -> SongIndex:
     """Pair audio files with ``.lab`` / ``.jams`` / ``.jamz`` annotations of the same stem, recursively.
 
@@ -210,6 +279,17 @@ def scan_song_folder(
         Passed to the annotation reader: gaps between segments become ``N`` instead of errors.
     min_duration : float
         Shortest usable audio in seconds (what the features need; see `ChordFeatureConfig.min_seconds`).
+    jams_annotation : int
+        Which chord annotation of a JAMS file is a song's, from 0 (GuitarSet: 1, the performed chords). A file
+        with fewer skips its song, listed in `SongIndex.invalid` with the annotations it holds.
+    annotations_dir : str or Path, optional
+        A folder of annotations kept apart from the audio (Isophonics' ``chordlab``): an audio file without an
+        annotation beside it pairs with the one annotation anywhere under it whose stem matches loosely
+        (`loose_name`); a name two annotations or two audio files share pairs none, listed in
+        `SongIndex.ambiguous`.
+    pairs_file : str or Path, optional
+        A CSV file of ``audio,annotation`` rows (`read_song_pairs`: paths relative to its folder): each row
+        pairs an audio file under `root` with its annotation, before any rule above.
 
     Raises
     ------
@@ -221,10 +301,17 @@ def scan_song_folder(
         raise FileNotFoundError(f"song folder {root} does not exist or is not a folder")
     audio: dict[Path, Path] = {}
     annotations: dict[Path, Path] = {}
-    other_media: dict[Path, Path] = {}  # stem -> an audio/video file of a format the loader does not read
+    other_files: dict[Path, list[Path]] = {}  # stem -> files of no suffix above: a media file, perhaps
     other_labs: list[Path] = []  # .txt / .chords files: annotations, perhaps, under a suffix not paired
-    index = SongIndex(root=root)
-    entries, index.hidden = walk_visible(root)
+    annotations_dir = Path(annotations_dir) if annotations_dir else None
+    index = SongIndex(root=root, annotations_dir=annotations_dir)
+    kept_apart = annotations_under(annotations_dir, ANNOTATION_SUFFIXES) if annotations_dir else []
+    apart = {real(path) for path in kept_apart}  # (the annotations folder may lie inside `root`)
+    # Symlinked folders are entered, as predict on a folder enters them: a library's albums linked in from
+    # another disk are songs like any other. Each real folder is scanned once, so a loop of links ends.
+    entries, index.hidden, index.links_not_entered = walk_visible_following_links(root)
+    not_entered = set(index.links_not_entered)
+    index.linked_folders = [p for p in entries if p.is_symlink() and p.is_dir() and p not in not_entered]
     not_files: dict[Path, Path] = {}  # stem -> a broken link or a folder named like audio
     for path in entries:
         suffix = path.suffix.lower()
@@ -240,6 +327,8 @@ def scan_song_folder(
                 )
             else:
                 audio[key] = path
+        elif suffix in ANNOTATION_SUFFIXES and real(path) in apart:
+            continue
         elif suffix in ANNOTATION_SUFFIXES:
             kept = annotations.get(key)
             if kept is not None and _ANNOTATION_PRIORITY[suffix] < _ANNOTATION_PRIORITY[kept.suffix.lower()]:
@@ -251,15 +340,27 @@ def scan_song_folder(
                 index.duplicates.append((path, f"another annotation with the same stem is used: {kept.name}"))
         elif suffix in OTHER_LAB_SUFFIXES:
             other_labs.append(path)
-        elif _looks_like_unsupported_audio(path):
-            other_media.setdefault(key, path)
+        else:
+            other_files.setdefault(key, []).append(path)
     for key, path in not_files.items():
         # Beside an annotation it is the song's audio, gone: the header read below names what it is (a link
         # to a missing file, a folder), among the skipped songs, rather than "an annotation without audio".
         if key in annotations and key not in audio:
             audio[key] = path
+    paired = _explicit_pairs(pairs_file, root, audio, annotations, index) if pairs_file else {}
+    if annotations_dir:
+        alone = [path for key, path in audio.items() if path not in paired and key not in annotations]
+        found, index.ambiguous, unmatched = match_in_annotation_folder(
+            alone, kept_apart, annotations_dir, _ANNOTATION_PRIORITY
+        )
+        paired.update(found)
+        annotations.update({Path(real(path)): path for path in unmatched})  # (listed as without audio below)
+    ambiguous = {path for path, _ in index.ambiguous}
+    index.audio_of = {annotation: audio_path for audio_path, annotation in paired.items()}
     for key, audio_path in audio.items():
-        annotation_path = annotations.pop(key, None)
+        annotation_path = paired.get(audio_path) or annotations.pop(key, None)
+        if audio_path in ambiguous:
+            continue
         if annotation_path is None:
             index.unpaired_audio.append(audio_path)
             continue
@@ -267,13 +368,15 @@ def scan_song_folder(
             try:
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always", SeveralAnnotationsWarning)
-                    segments = read_annotation(annotation_path, allow_gaps=allow_gaps)
+                    segments = read_annotation(
+                        annotation_path, allow_gaps=allow_gaps, jams_annotation=jams_annotation
+                    )
             except AnnotationError as err:
                 index.invalid.append((annotation_path, str(err)))
                 continue
             for warning in caught:  # listed in the report, once, rather than warned at every read
                 if isinstance(warning.message, SeveralAnnotationsWarning):
-                    index.several_annotations.append((annotation_path, ", ".join(warning.message.annotators)))
+                    index.several_annotations.append((annotation_path, _annotations_held(warning.message)))
                 else:
                     warnings.warn_explicit(
                         warning.message, warning.category, warning.filename, warning.lineno
@@ -303,10 +406,13 @@ def scan_song_folder(
                 continue
             _count_outside_vocabulary(segments, index)
         name = audio_path.relative_to(root).with_suffix("").as_posix()  # as on disk
-        index.songs.append(SongEntry(name, audio_path, annotation_path))
+        index.songs.append(SongEntry(name, audio_path, annotation_path, jams_annotation))
     supported = ", ".join(sorted(AUDIO_FILE_SUFFIXES))
     for annotation_path in sorted(annotations.values()):
-        media = other_media.get(_pairing_key(annotation_path))
+        # A file beside it under the same stem in a format the loader does not read is its audio: say so,
+        # not "an annotation without an audio file" (only these few files are opened, to look at their head).
+        beside = other_files.get(_pairing_key(annotation_path), [])
+        media = next((path for path in beside if _looks_like_unsupported_audio(path)), None)
         if media is None:
             index.unpaired_annotations.append(annotation_path)
         else:
@@ -320,6 +426,36 @@ def scan_song_folder(
             )
     index.near_misses = _near_misses(index.unpaired_audio, index.unpaired_annotations + other_labs)
     return index
+
+
+def _explicit_pairs(
+    pairs_file: str | Path,
+    root: Path,
+    audio: dict[Path, Path],
+    annotations: dict[Path, Path],
+    index: SongIndex,
+) -> dict[Path, Path]:
+    """``{audio: annotation}`` of `pairs_file`'s rows. An annotation of the same stem beside a listed audio
+    file is not used, and listed as an ignored duplicate; one the file lists is no longer without audio."""
+    pairs = read_song_pairs(Path(pairs_file), {real(path): path for path in audio.values()}, root)
+    listed = {real(annotation) for _, annotation in pairs}
+    for key, path in list(annotations.items()):
+        if real(path) in listed:
+            del annotations[key]
+    for audio_path, annotation in pairs:
+        beside = annotations.pop(_pairing_key(audio_path), None)
+        if beside is not None:
+            index.duplicates.append(
+                (beside, f"{Path(pairs_file).name} pairs {audio_path.name} with {annotation}")
+            )
+    return dict(pairs)
+
+
+def _annotations_held(several: SeveralAnnotationsWarning) -> str:
+    """``"0: chord (data_source: leadsheet) (used), 1: chord (data_source: performed chords)"``."""
+    return ", ".join(
+        f"{n}: {who}" + (" (used)" if n == several.used else "") for n, who in enumerate(several.annotators)
+    )
 
 
 def _count_outside_vocabulary(segments: Sequence[ChordSegment], index: SongIndex) -> None:
@@ -350,9 +486,7 @@ def _near_misses(audio: list[Path], annotations: list[Path]) -> list[tuple[Path,
     spaces, underscores or hyphens (``song 3``, ``song_3``), by the audio suffix (``song.wav.lab``) or by the
     annotation's suffix (``song.txt``): likely meant as pairs."""
 
-    def loose(name: str) -> str:  # case, Unicode form, and spaces, underscores and hyphens, ignored
-        return re.sub(r"[\s_-]+", "_", nfc(name).lower())
-
+    loose = loose_name
     by_stem: dict[tuple[Path, str], Path] = {}
     for path in annotations:
         by_stem.setdefault((path.parent, loose(path.with_suffix("").name)), path)
@@ -366,13 +500,27 @@ def _near_misses(audio: list[Path], annotations: list[Path]) -> list[tuple[Path,
     return found
 
 
+#: How media files start (RIFF/RF64 WAV, AIFF, FLAC, Ogg, MP3, CAF, Sun audio, WavPack, Monkey's Audio, ASF,
+#: Matroska; MP4's ``ftyp`` is at byte 4): a same-stem file under a suffix no list knows is still audio.
+_MEDIA_MAGICS = (b"RIFF", b"RIFX", b"RF64", b"FORM", b"fLaC", b"OggS", b"ID3", b"caff", b".snd", b"wvpk")
+_MEDIA_MAGICS += (b"MAC ", b"\x30\x26\xb2\x75", b"\x1a\x45\xdf\xa3")
+
+
 def _looks_like_unsupported_audio(path: Path) -> bool:
-    """A file named like audio (or video, which carries audio) that the loader does not decode."""
+    """A file named like audio (or video, which carries audio), or that starts like it, that the loader does
+    not decode."""
     suffix = path.suffix.lower()
     if suffix in UNREADABLE_AUDIO_SUFFIXES:
         return True
     kind = mimetypes.guess_type(path.name)[0] or ""
-    return kind.startswith(("audio/", "video/"))
+    if kind.startswith(("audio/", "video/")):
+        return True
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(12)
+    except OSError:
+        return False
+    return head.startswith(_MEDIA_MAGICS) or head[4:8] == b"ftyp"
 
 
 #: How `split_songs` can group songs, so that a group lands whole in one part: ``song`` (each song alone),
@@ -748,7 +896,7 @@ class ChordSongDataset(Dataset):
         self.train = train
         self.seed = int(seed)
         self.epoch = 0
-        self.segments = [read_annotation(s.annotation_path, allow_gaps=config.allow_gaps) for s in self.songs]
+        self.segments = [song.read_segments(allow_gaps=config.allow_gaps) for song in self.songs]
         self._features: dict[int, np.ndarray] = {}
         self._targets: dict[int, dict[str, np.ndarray]] = {}
         if train:

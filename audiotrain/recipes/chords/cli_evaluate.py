@@ -27,6 +27,17 @@ from audiotrain.recipes.chords.evaluate import (
 )
 
 
+def _annotation_number(text: str) -> int:
+    """--jams_annotation's value: a whole number from 0 (argparse names the flag when this raises)."""
+    number = int(text)
+    if number < 0:
+        raise ValueError(text)
+    return number
+
+
+_annotation_number.__name__ = "whole number from 0"  # (what argparse's error calls the expected value)
+
+
 def _cmd_evaluate(argv: list[str]) -> int:
     parser = cli.SettingsParser(
         prog="python -m audiotrain.recipes.chords evaluate",
@@ -51,6 +62,31 @@ def _cmd_evaluate(argv: list[str]) -> int:
     )
     parser.add_argument(
         "--allow_gaps", action="store_true", help="fill gaps in annotations with N instead of failing"
+    )
+    parser.add_argument(
+        "--annotations",
+        type=path_flag,
+        default=None,
+        metavar="DIR",
+        help="folder of annotations kept apart from the audio (Isophonics' chordlab/): an audio file with no "
+        "annotation beside it pairs with the one anywhere under DIR whose name matches, case, spaces, "
+        "underscores and hyphens ignored; a name two files share pairs none (listed)",
+    )
+    parser.add_argument(
+        "--pairs",
+        type=path_flag,
+        default=None,
+        metavar="FILE.csv",
+        help="CSV file of audio,annotation rows, paths relative to its folder, for layouts no name rule fits "
+        "(McGill Billboard, GuitarSet)",
+    )
+    parser.add_argument(
+        "--jams_annotation",
+        type=_annotation_number,
+        default=0,
+        metavar="N",
+        help="which chord annotation of a JAMS file is the reference, counted from 0 (GuitarSet: 0 the lead "
+        "sheet's chords, 1 the performed ones); a song whose file has fewer is skipped and listed",
     )
     parser.add_argument(
         "--overwrite",
@@ -92,8 +128,18 @@ def _cmd_evaluate(argv: list[str]) -> int:
         args.data,
         allow_gaps=args.allow_gaps,
         min_duration=max(p.features.min_seconds for p in (predictor, against) if p is not None),
+        jams_annotation=args.jams_annotation,
+        annotations_dir=args.annotations,
+        pairs_file=args.pairs,
     )
-    if index.problems or index.several_annotations or index.outside_vocabulary:
+    # (Linked folders too: which folders were scanned is part of what was scored.)
+    noted = (
+        index.several_annotations,
+        index.outside_vocabulary,
+        index.linked_folders,
+        index.links_not_entered,
+    )
+    if index.problems or any(noted):
         print(index.report(), file=sys.stderr)
     if not index.songs:
         print(f"error: no annotated songs in {args.data}", file=sys.stderr)

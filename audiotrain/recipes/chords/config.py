@@ -513,6 +513,30 @@ class ChordDataConfig:
     allow_gaps: bool = field(
         default=False, metadata=_help("fill gaps in annotations with N instead of failing")
     )
+    annotations: str | None = field(
+        default=None,
+        metadata=_help(
+            "folder of annotations kept apart from the audio (Isophonics' chordlab/): an audio file with no "
+            "annotation beside it pairs with the one anywhere under this folder whose name matches, case, "
+            "spaces, underscores and hyphens ignored; a name two files share pairs none (listed)",
+            path=True,
+        ),
+    )
+    pairs: str | None = field(
+        default=None,
+        metadata=_help(
+            "CSV file of audio,annotation rows, paths relative to its folder, for layouts no name rule fits "
+            "(McGill Billboard's NNNN/audio.wav + NNNN/majmin7inv.lab, GuitarSet's _mic audio)",
+            path=True,
+        ),
+    )
+    jams_annotation: int = field(
+        default=0,
+        metadata=_help(
+            "which chord annotation of a JAMS file to use, counted from 0 (GuitarSet: 0 the lead sheet's "
+            "chords, 1 the performed ones); a song whose file has fewer is skipped and listed"
+        ),
+    )
     num_workers: int = field(default=0, metadata=_help("DataLoader worker threads"))
 
     def __post_init__(self):
@@ -541,6 +565,7 @@ class ChordDataConfig:
             )
         # Checked here (merge_config names the flag), not by the DataLoader after the run folder is written.
         check_setting("num_workers", self.num_workers, integer=True, at_least=0, at_most=MAX_WORKERS)
+        check_setting("jams_annotation", self.jams_annotation, integer=True, at_least=0)
         self._check_fractions()
         if self.split_by not in SPLIT_BY:  # (a config file's value; the flag's are checked by argparse)
             raise ValueError(

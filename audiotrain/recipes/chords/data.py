@@ -17,7 +17,6 @@ from pathlib import Path
 from audiotrain._files import probe_writable, write_atomically
 from audiotrain.audio import AudioError, get_duration
 from audiotrain.chords.harte import NO_CHORD
-from audiotrain.chords.lab import read_annotation
 from audiotrain.chords.vocabulary import NUM_CHORD_TYPES, encode_label
 from audiotrain.data import DataLoader
 from audiotrain.datasets.chord_demo import DEMO_FOLDER, DemoConfig, demo_set_name, generate_demo_songs
@@ -182,7 +181,14 @@ def folder_splits(data: ChordDataConfig, seed: int, min_seconds: float = 0.0) ->
         raise ValueError(
             "data.data_dir is empty: pass --data DIR (a folder of audio files with .lab/.jams beside them)"
         )
-    index = scan_song_folder(data.data_dir, allow_gaps=data.allow_gaps, min_duration=min_seconds)
+    index = scan_song_folder(
+        data.data_dir,
+        allow_gaps=data.allow_gaps,
+        min_duration=min_seconds,
+        jams_annotation=data.jams_annotation,
+        annotations_dir=data.annotations,
+        pairs_file=data.pairs,
+    )
     needed = 2 if data.val_fraction > 0 else 1
     if len(index) < needed:
         purpose = "train and validate" if needed == 2 else "train"
@@ -456,7 +462,7 @@ def _unusable(
         return None
     if not is_digital_silence(features.load(song.audio_path)):
         return None
-    labels = {segment.label for segment in read_annotation(song.annotation_path, allow_gaps=True)}
+    labels = {segment.label for segment in song.read_segments(allow_gaps=True)}
     return f"{song.audio_path}: {SILENT_SONG}" if labels - {NO_CHORD} else None
 
 
@@ -541,7 +547,7 @@ def chord_type_frequencies(songs: Sequence[SongEntry], allow_gaps: bool = False)
     """Seconds of each chord type annotated in `songs` ([num_chord_types] float64)."""
     seconds = np.zeros(NUM_CHORD_TYPES)
     for song in songs:
-        for segment in read_annotation(song.annotation_path, allow_gaps=allow_gaps):
+        for segment in song.read_segments(allow_gaps=allow_gaps):
             seconds[encode_label(segment.label).chord_type] += segment.end - segment.start
     return seconds
 

@@ -38,7 +38,7 @@ from audiotrain._text import listed
 from audiotrain.audio import AudioError
 from audiotrain.chords.decode import decode_frames_and_offsets, frames_to_segments
 from audiotrain.chords.harte import NO_CHORD, PITCH_CLASS_NAMES
-from audiotrain.chords.lab import DEFAULT_TOLERANCE, ChordSegment, read_annotation, write_lab
+from audiotrain.chords.lab import DEFAULT_TOLERANCE, ChordSegment, write_lab
 from audiotrain.chords.vocabulary import (
     CHORD_TYPES,
     IGNORE_INDEX,
@@ -333,9 +333,7 @@ def evaluate_songs(
     # (named with its file) stops the evaluation before minutes of transcription, not after.
     # Scored as written, as mir_eval scores them: a rounding-size gap or overlap between two segments ends
     # the first where the second starts (training's targets move the second's start instead).
-    references = [
-        read_annotation(song.annotation_path, allow_gaps=allow_gaps, keep_starts=True) for song in songs
-    ]
+    references = [song.read_segments(allow_gaps=allow_gaps, keep_starts=True) for song in songs]
     for song, reference in zip(songs, references):
         start = time.perf_counter()
         try:

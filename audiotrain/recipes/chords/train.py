@@ -1107,6 +1107,9 @@ def _stopped_after_training(
     command = shell_command(
         "python", "-m", "audiotrain.recipes.chords", "evaluate", "--checkpoint", best, *songs,
         "-o", run_dir / "evaluation", "--overwrite", *(["--allow_gaps"] if data.allow_gaps else []),
+        *(["--jams_annotation", data.jams_annotation] if data.jams_annotation else []),
+        *(["--annotations", data.annotations] if data.annotations else []),
+        *(["--pairs", data.pairs] if data.pairs else []),
     )  # fmt: skip
     score = (
         f" and the held-out songs not (or not all) scored. Score the checkpoint with:\n  {command}"
