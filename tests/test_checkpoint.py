@@ -123,6 +123,11 @@ def _edit_state(folder, **changes):
         ),
         (lambda p: _edit_state(p, format_version=None), r"'format_version' must be an int .*got None"),
         (
+            lambda p: _edit_state(p, format_version=ckpt.FORMAT_VERSION + 1),
+            rf"uses checkpoint format {ckpt.FORMAT_VERSION + 1}, newer than this audiotrain "
+            rf"\({ckpt.FORMAT_VERSION}\); upgrade audiotrain",
+        ),
+        (
             lambda p: _edit_state(p, hyper_parameters=[1, 2]),
             r"trainer_state.json: 'hyper_parameters' must be an object .*got list",
         ),

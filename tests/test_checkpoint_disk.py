@@ -16,6 +16,7 @@ from audiotrain.train.callbacks import Callback, ModelCheckpoint
 import mlx.core as mx
 import numpy as np
 import pytest
+from mlx.utils import tree_flatten
 from tasks import TinyClassifier, make_batches
 
 
@@ -318,21 +319,28 @@ def test_integer_or_bool_arrays_where_floats_belong_are_refused_naming_the_file_
 def test_a_float16_checkpoint_still_loads_into_a_float32_model(tmp_path):
     folder = edited_copy(tmp_path, "half", cast(ckpt.MODEL_FILE, mx.float16))
     assert fit(tmp_path, [], ckpt_path=folder).global_step == 6
+    # Loaded to predict (no update to promote them back), the weights are the model's float32 too.
+    loaded = dict(tree_flatten(TinyClassifier.load_from_checkpoint(folder).parameters()))
+    saved = mx.load(str(folder / ckpt.MODEL_FILE))
+    assert {k: v.dtype for k, v in loaded.items()} == {k: mx.float32 for k in saved}
+    assert all(mx.array_equal(loaded[k], saved[k].astype(mx.float32)) for k in saved)
 
 
-def test_a_position_beyond_the_epochs_batches_is_refused_naming_the_field(tmp_path):
+# 4: one batch past this loader's 3, as a checkpoint of a dataset one batch longer would be.
+@pytest.mark.parametrize("batch_in_epoch", [10**6, 4])
+def test_a_position_beyond_the_epochs_batches_is_refused_naming_the_field(tmp_path, batch_in_epoch):
     """`progress.batch_in_epoch` = 10**6 skipped the rest of the epoch without a word."""
 
     def edit(folder):
         state = json.loads((folder / ckpt.STATE_FILE).read_text())
-        state["progress"]["batch_in_epoch"] = 10**6
+        state["progress"]["batch_in_epoch"] = batch_in_epoch
         (folder / ckpt.STATE_FILE).write_text(json.dumps(state))
 
     folder = edited_copy(tmp_path, "edited", edit)
     with pytest.raises(
         ckpt.CheckpointError,
         match=r"edited/trainer_state.json: 'progress.batch_in_epoch' must be at most 3 \(the batches of an epoch "
-        r"of this training loader\), got 1000000",
+        rf"of this training loader\), got {batch_in_epoch}\b",
     ):
         fit(tmp_path, [], ckpt_path=folder)
 

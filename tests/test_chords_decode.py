@@ -68,7 +68,9 @@ def test_viterbi_matches_brute_force(rng):
         np.testing.assert_array_equal(viterbi(log_emissions, log_transitions, log_initial), expected)
 
 
-@pytest.mark.parametrize("self_transition", [0.3, 0.8, 0.99])
+# 0.05 and 0.2 are below 1 / states: moving to another state beats staying, so the best state's own best
+# predecessor must be the second best state, never itself (DecodeConfig accepts any value in (0, 1)).
+@pytest.mark.parametrize("self_transition", [0.05, 0.2, 0.3, 0.8, 0.99])
 def test_fast_self_transition_viterbi_matches_brute_force(rng, self_transition):
     n_states = 4
     transitions = np.full((n_states, n_states), (1 - self_transition) / (n_states - 1))
@@ -87,6 +89,11 @@ def test_fast_viterbi_matches_full_matrix_on_longer_sequences(rng):
     np.testing.assert_array_equal(
         viterbi_self_transition(log_emissions, p), viterbi(log_emissions, np.log(transitions))
     )
+
+
+def test_fast_viterbi_breaks_ties_by_staying_so_equal_paths_give_one_segment_not_one_a_frame():
+    # two states, p(stay) = p(move) = 0.5 and equal emissions: every step is a tie
+    assert viterbi_self_transition(np.zeros((6, 2)), 0.5).tolist() == [0] * 6
 
 
 @pytest.mark.parametrize("method", ["median", "viterbi"])

@@ -61,6 +61,12 @@ def test_head_matches_the_issue():
         ("C:7(b9,#11,b13)", ("7(b9)", 0, 0)),  # was 7
         ("C:9/b2", ("7(b9)", 0, 1)),
         ("C:sus2(b7)", ("sus2", 0, 0)),  # a degree added to the shorthand goes too; was X
+        # keeping the bass (7 = B) outranks dropping fewer degrees: dropping the bass alone would give 7(b9)
+        ("C:maj(b9,b7)/7", ("maj7", 0, 11)),
+        # b3 beside a major third is a sharp ninth, an extension: not X
+        ("C:(3,5,#9)", ("maj", 0, 0)),
+        ("C:(3,5,7,#9)", ("maj7", 0, 0)),
+        ("C:(3,#5,#9)", ("aug", 0, 0)),
         # a fifth omitted: the chord its third and seventh name (were X)
         ("C:maj7(*5)", ("maj7", 0, 0)),
         ("C:maj(*5)", ("maj", 0, 0)),

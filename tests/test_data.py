@@ -281,6 +281,14 @@ def test_resume_refuses_a_different_batching():
         DataLoader(Squares(10)).load_state_dict({"seed": 1})
 
 
+def test_an_older_state_past_the_epochs_end_is_refused():
+    # A checkpoint written before loaders saved num_batches: its position is checked against this epoch's
+    # batches, one past the end included (a dataset one batch shorter than the checkpoint's).
+    state = {"seed": 0, "epoch": 0, "batches_yielded": 4}
+    with pytest.raises(ValueError, match="batches_yielded=4 but an epoch has 3 batches"):
+        DataLoader(Squares(6), batch_size=2).load_state_dict(state)
+
+
 # ------------------------------------------------------------------ transforms and collate
 
 
@@ -682,6 +690,14 @@ def test_batch_sampler_gives_the_batches_and_len():
         list(DataLoader(Squares(6), batch_sampler=[[9]]))
 
 
+def test_a_sampler_index_equal_to_the_datasets_length_is_refused_not_loaded():
+    # The classic off-by-one of a hand-written sampler: Squares computes any index, so only the check stops it.
+    dataset = Squares(6)
+    with pytest.raises(IndexError, match=r"yielded index 6, outside the dataset \(0 \.\. 5\)"):
+        list(DataLoader(dataset, sampler=[0, 6]))
+    assert 6 not in dataset.loaded
+
+
 @pytest.mark.parity
 def test_a_torch_batch_sampler_gives_its_batches():
     torch = require("torch")
@@ -775,6 +791,17 @@ def test_resuming_a_sampler_whose_order_changed_warns():
     # Not only this epoch: the sampler's generator goes on from another state (numpy's global one is
     # restored as it was after this epoch's order was drawn, so the resumed epoch gets the next one's).
     assert "every later epoch's order differs from an uninterrupted run's too" in str(got[0].message)
+
+
+def test_resuming_a_batch_sampler_that_cuts_the_same_order_into_other_batches_warns():
+    # The same indices in the same order, batched otherwise (a bucketing sampler's boundaries moved): the
+    # resumed epoch trains on batches an uninterrupted run would not have seen.
+    first = DataLoader(Squares(6), batch_sampler=[[0, 1], [2, 3], [4, 5]])
+    next(iter(first))
+    resumed = DataLoader(Squares(6), batch_sampler=[[0, 1], [2], [3, 4, 5]])
+    resumed.load_state_dict(first.state_dict())
+    with pytest.warns(UserWarning, match="gives a different order"):
+        assert ys(resumed) == [[2], [3, 4, 5]]
 
 
 _worker_state = threading.local()

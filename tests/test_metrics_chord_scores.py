@@ -88,6 +88,9 @@ def test_trim_reference_cuts_a_small_overhang_and_keeps_a_large_one():
     assert trim_reference(REFERENCE, 9.5) == (REFERENCE, 0.0)  # ends within the audio
     far = 9.0 - MAX_REFERENCE_OVERHANG_S - 0.5
     assert trim_reference(REFERENCE, far) == (REFERENCE, pytest.approx(MAX_REFERENCE_OVERHANG_S + 0.5))
+    # The bound itself is cut, as the folder scan keeps a song that overhangs by exactly the bound.
+    trimmed, overhang = trim_reference(REFERENCE, 9.0 - MAX_REFERENCE_OVERHANG_S)
+    assert overhang == MAX_REFERENCE_OVERHANG_S and trimmed[-1].end == 9.0 - MAX_REFERENCE_OVERHANG_S
     # Trimmed, the overhang no longer counts as wrong: an estimate covering the audio scores 1.
     scores = score_song(
         trim_reference(REFERENCE, 8.5)[0], [*REFERENCE[:-1], ChordSegment(8.0, 8.5, "D:sus4")]

@@ -28,6 +28,8 @@ def _laion_reference(audio, text, n_caps):
     for k in (1, 5, 10):
         out[f"text_to_audio_R@{k}"] = np.mean(preds < k)
     out["text_to_audio_mAP@10"] = np.mean(np.where(preds < 10, 1 / (preds + 1), 0.0))
+    out["text_to_audio_mean_rank"] = preds.mean() + 1
+    out["text_to_audio_median_rank"] = np.floor(np.median(preds)) + 1
     maps, best = [], []
     for d in range(n):
         ranking = np.argsort(-logits_per_audio[d])
@@ -95,6 +97,12 @@ def test_hand_computed_ranks():
     # (cos 1) beats caption0 (0.995): rank 0; clip2: only caption2 scores above 0: rank 0.
     assert m["audio_to_text_R@1"] == pytest.approx(2 / 3)
     assert m["audio_to_text_mAP@10"] == pytest.approx((1 / 2 + 1 + 1) / 3)
+
+
+def test_the_median_rank_of_an_even_number_of_captions_is_floored_as_laion_clap_reports_it():
+    # caption 0 finds its clip first, caption 1 second: ranks (0, 1), median 0.5, reported as rank 1, not 1.5
+    m = retrieval_metrics(np.eye(2), np.array([[1.0, 0.0], [1.0, 0.1]]), np.array([0, 1]))
+    assert m["text_to_audio_median_rank"] == 1.0
 
 
 def test_ties_count_against_the_query():

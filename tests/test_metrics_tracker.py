@@ -56,6 +56,19 @@ def test_accuracies_count_frames_and_skip_ignored(rng):
         tracker.confusion_matrix("root")
 
 
+def test_the_confusion_matrix_is_true_by_predicted_so_precision_and_recall_are_not_swapped():
+    """A transposed count keeps the total and the trace, so only a cell off the diagonal shows it."""
+    tracker = MetricsTracker(num_classes={"chord_type": 3})
+    predicted, targets = np.array([1, 1, 2, 0]), np.array([0, 1, 2, 0])
+    tracker.update({}, {"chord_type": np.eye(3)[predicted]}, {"chord_type": targets})
+    confusion = tracker.confusion_matrix("chord_type")
+    assert confusion.tolist() == [[1, 1, 0], [0, 1, 0], [0, 0, 1]]  # row 0: one true 0 taken for a 1
+    per_class = tracker.per_class_metrics("chord_type")
+    # class 0: predicted once, rightly (precision 1), of two true 0s (recall 1/2); class 1 the other way
+    np.testing.assert_allclose(per_class["precision"], [1.0, 0.5, 1.0])
+    np.testing.assert_allclose(per_class["recall"], [0.5, 1.0, 1.0])
+
+
 def test_topk_summary_and_reset():
     tracker = MetricsTracker(topk={"root": (2,)})
     scores = np.array([[0.1, 0.9, 0.0], [0.6, 0.3, 0.1]])

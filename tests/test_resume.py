@@ -425,6 +425,46 @@ def test_a_ctrl_c_after_an_epochs_last_step_saves_and_the_resumed_run_ends_that_
     assert resumed[0].history["epoch"] == [0, 1]
 
 
+def test_an_epoch_schedule_resumed_at_an_epochs_last_batch_after_a_short_window_keeps_its_rates(tmp_path):
+    """6 batches an epoch with accumulation 4: windows of 4 and 2, so 2 updates an epoch, and the rate halves
+    each epoch. A checkpoint every 2 steps is taken at epoch 0's last batch, its short window applied and the
+    epoch's end not yet run: resumed there, the schedule must count that short window as an update of epoch 0
+    (else it is one update behind for the rest of the run)."""
+    from audiotrain.train.callbacks import ModelCheckpoint
+    from audiotrain.train.schedulers import StepLRScheduler
+
+    import mlx.core as mx
+    import mlx.optimizers as optim
+    from tasks import RecordingLogger, Returns, make_batches, quiet_trainer, weights
+
+    def fit(root, ckpt_path=None):
+        mx.random.seed(0)
+        module = Returns(
+            lambda m: ([optim.SGD(learning_rate=0.1)], [StepLRScheduler(0.1, step_size=1, gamma=0.5)])
+        )
+        logger = RecordingLogger()
+        every_2 = ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_train_steps=2, save_top_k=-1)
+        trainer = quiet_trainer(
+            root,
+            max_epochs=3,
+            accumulate_grad_batches=4,
+            log_every_n_steps=1,
+            logger=logger,
+            enable_checkpointing=True,
+            callbacks=[every_2],
+        )
+        trainer.fit(module, make_batches(96), ckpt_path=ckpt_path)  # 96 / 16: 6 batches an epoch
+        rates = {step: round(m["learning_rate"], 6) for step, m in logger.metrics if "learning_rate" in m}
+        return rates, weights(module)
+
+    straight_rates, straight_weights = fit(tmp_path / "a")
+    resumed_rates, resumed_weights = fit(tmp_path / "b", ckpt_path=tmp_path / "ckpt" / "epoch=0-step=2")
+    assert {s: r for s, r in straight_rates.items() if s > 2} == {3: 0.05, 4: 0.05, 5: 0.025, 6: 0.025}
+    assert {s: r for s, r in resumed_rates.items() if s > 2} == {3: 0.05, 4: 0.05, 5: 0.025, 6: 0.025}
+    for name in straight_weights:
+        np.testing.assert_array_equal(resumed_weights[name], straight_weights[name], err_msg=name)
+
+
 @pytest.mark.parametrize("loader", ["train", "val"])
 def test_a_worker_the_ctrl_c_killed_is_the_stop_not_a_crash(tmp_path, loader):
     """A terminal's Ctrl-C reaches the workers too. One that it killed (still starting, before it ignores

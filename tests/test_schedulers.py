@@ -1,6 +1,7 @@
 """Learning-rate schedules: closed forms, PyTorch's numbers (a committed fixture), and use inside a compiled
 optimizer step."""
 
+import itertools
 import json
 import math
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 import audiotrain  # noqa: F401
 from audiotrain.train.schedulers import (
     ExponentialLRScheduler,
+    IntervalSchedule,
     OneCycleScheduler,
     StepLRScheduler,
     WarmupCosineScheduler,
@@ -133,6 +135,36 @@ def test_usable_inside_compiled_optimizer_update():
     # learning_rate after update k is schedule(k) (MLX evaluates the schedule before incrementing step)
     np.testing.assert_allclose(seen, ours(schedule, 12), rtol=1e-6)
     np.testing.assert_allclose(float(model.bias[0]), -ours(schedule, 12).sum(), rtol=1e-5)
+
+
+def lightning_scheduler_steps(interval, frequency, batches_per_epoch, accumulate, epochs):
+    """Lightning's loop, walked: before each optimizer update, how many times it has stepped the schedule.
+
+    An update closes each window of `accumulate` batches and the epoch's last, shorter one. After an update
+    a "step" schedule is stepped when ``(batch_idx + 1) % frequency == 0`` (batches, not updates); after an
+    epoch an "epoch" schedule when ``(epoch + 1) % frequency == 0``."""
+    stepped, before_each_update = 0, []
+    for epoch in range(epochs):
+        for batch_idx in range(batches_per_epoch):
+            if (batch_idx + 1) % accumulate == 0 or batch_idx + 1 == batches_per_epoch:
+                before_each_update.append(stepped)
+                stepped += interval == "step" and (batch_idx + 1) % frequency == 0
+        stepped += interval == "epoch" and (epoch + 1) % frequency == 0
+    return before_each_update
+
+
+@pytest.mark.parametrize("interval", ["step", "epoch"])
+def test_an_interval_schedule_steps_where_lightnings_loop_would(interval):
+    """Epochs that accumulation does not divide end with a short window (one update more than a floor
+    division counts), and the epoch's last window, which ends at its last batch, steps a "step" schedule
+    when the epoch's batches are a multiple of the frequency."""
+    for batches_per_epoch, accumulate, frequency in itertools.product((6, 7, 8), (1, 2, 3, 4), (1, 2, 3)):
+        schedule = IntervalSchedule(
+            lambda n: n, interval, frequency, batches_per_epoch, accumulate_grad_batches=accumulate
+        )
+        expected = lightning_scheduler_steps(interval, frequency, batches_per_epoch, accumulate, epochs=3)
+        got = [schedule.scheduler_steps(step) for step in range(len(expected))]
+        assert got == expected, (batches_per_epoch, accumulate, frequency)
 
 
 def test_to_dict_is_json_and_names_the_schedule():

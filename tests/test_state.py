@@ -173,7 +173,9 @@ def test_history_replaces_the_row_of_an_epoch_recorded_again():
 def test_random_state_restores_mlx_numpy_and_python_exactly():
     mx.random.seed(1), np.random.seed(2), random.seed(3)
     np.random.normal()  # a cached gaussian is part of numpy's state
+    mx.random.uniform()  # a drawn-from key: both of its 32-bit words in use (a fresh seed's high word is 0)
     saved = json.loads(json.dumps(RandomState.capture()))
+    assert saved["mlx"][0] != 0
     first = (float(mx.random.uniform()), np.random.normal(), random.random())
     mx.random.seed(9), np.random.seed(9), random.seed(9)
     RandomState.restore(saved)

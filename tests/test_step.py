@@ -3,14 +3,16 @@
 import warnings
 
 import audiotrain  # noqa: F401  (before mlx)
+from audiotrain import OptimizerConfig
 from audiotrain.train.callbacks import Callback
 
 import mlx.core as mx
 import mlx.nn as nn
+import mlx.optimizers as optim
 import numpy as np
 import pytest
 from exactness import assert_same_numbers
-from mlx.utils import tree_flatten
+from mlx.utils import tree_flatten, tree_unflatten
 from tasks import RecordingLogger, TinyClassifier, make_batches, quiet_trainer, weights
 
 
@@ -174,6 +176,39 @@ def test_an_accumulation_window_the_loader_ends_is_applied_at_the_epoch_end(tmp_
     wa, wb = weights(a), weights(b)
     for name in wa:
         assert_same_numbers(wa[name], wb[name], name)
+
+
+class PlainSGD(TinyClassifier):
+    """No momentum, no weight decay: an update is exactly ``weight - lr * gradient``."""
+
+    def configure_optimizers(self):
+        return OptimizerConfig(optimizer=optim.SGD(learning_rate=0.5))
+
+
+@pytest.mark.parametrize("compile_", [True, False])
+def test_an_accumulation_window_updates_with_the_mean_of_its_gradients_not_their_sum(tmp_path, compile_):
+    """Checked against gradients computed here with MLX alone: comparing two fits (compiled and eager, sized
+    and unsized) passes with a summed window too, since both sides would sum. 5 batches with accumulation 3:
+    a window of 3, then the short one the epoch ends, of 2."""
+    batches = make_batches(80, 16)
+    mx.random.seed(0)
+    module = PlainSGD()
+    trainer(tmp_path, max_epochs=1, accumulate_grad_batches=3, compile=compile_).fit(module, batches)
+
+    mx.random.seed(0)
+    by_hand = PlainSGD()
+    loss_and_grad = nn.value_and_grad(by_hand, lambda batch: by_hand.compute_loss(batch)[0])
+    for window in (batches[:3], batches[3:]):
+        grads = [dict(tree_flatten(loss_and_grad(batch)[1])) for batch in window]
+        mean = {k: sum(np.array(g[k], np.float64) for g in grads) / len(window) for k in grads[0]}
+        by_hand.update(
+            tree_unflatten(
+                [(k, mx.array(v - 0.5 * mean[k], mx.float32)) for k, v in weights(by_hand).items()]
+            )
+        )
+    expected, trained = weights(by_hand), weights(module)
+    for name in expected:
+        np.testing.assert_allclose(trained[name], expected[name], rtol=1e-5, atol=1e-6, err_msg=name)
 
 
 @pytest.mark.parametrize("unsized", [False, True])

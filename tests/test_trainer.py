@@ -325,6 +325,32 @@ def test_nonfinite_gradient_with_a_finite_loss_is_skipped(tmp_path, track_grad_n
     assert (len(norms) == 6 and all(np.isfinite(norms))) if track_grad_norm else not norms
 
 
+class NaNLossOnly(TinyClassifier):
+    """A NaN loss on marked batches (label 99) through a stop_gradient term (a penalty or a metric folded into
+    the loss): the gradients stay finite, so only the loss check can catch these."""
+
+    def compute_loss(self, batch):
+        x, y = batch
+        loss, metrics = super().compute_loss((x, mx.minimum(y, 2)))
+        return loss + mx.stop_gradient(mx.where(mx.any(y == 99), mx.array(float("nan")), 0.0)), metrics
+
+
+@pytest.mark.parametrize("track_grad_norm", [False, True])
+def test_a_nonfinite_loss_with_finite_gradients_is_skipped(tmp_path, track_grad_norm):
+    with pytest.warns(
+        UserWarning, match=r"2 optimizer update\(s\) .* skipped because their loss or gradients"
+    ):
+        t, _ = fit(
+            tmp_path,
+            module=NaNLossOnly,
+            batches=poisoned(make_batches(), {1, 3}),
+            max_epochs=1,
+            compile=True,
+            track_grad_norm=track_grad_norm,
+        )
+    assert t.callback_metrics["skipped_steps"] == 2 and int(t.optimizer.state["step"]) == 4
+
+
 def test_all_finite_sees_nan_inf_and_opposite_infinities():
     from audiotrain.train.step import all_finite
 
