@@ -559,6 +559,11 @@ def test_split_choice(tmp_path):
     assert len(train) == 4 and [c.split for c in held] == ["test"]
     with pytest.raises(CaptionFolderError, match="has no clips"):
         choose_splits(folder(["train", "test"]), ClapDatasetConfig(eval_split="dev"), seed=0)
+    # The training split as the evaluation split (an overfitting check): all its clips, both ways.
+    train, held, how = choose_splits(
+        folder(["train"] * 4 + ["test"]), ClapDatasetConfig(eval_split="Train"), 0
+    )
+    assert len(train) == 4 and held == train and "left out: 1 in split 'test'" in how
 
 
 def _split_folder(root, splits):
@@ -1964,3 +1969,19 @@ def test_the_readme_names_the_main_training_flags_and_its_example_command_parses
     words = shlex.split(command.replace("\\\n", " "))
     cfg, _ = parse_arguments(build_parser(), words[words.index("--data") :])
     assert (cfg.train.epochs, cfg.task.freeze_audio_stages, cfg.train.precision) == (5, 2, "bf16-mixed")
+
+
+def test_eval_split_naming_the_training_split_trains_and_scores_every_clip_of_it(tmp_path, capsys):
+    """The warning and the README say every score is measured on the clips it trains on; the run held 2 of
+    the 9 training clips out of training and scored only those."""
+    from audiotrain.recipes.clap import main
+
+    out = tmp_path / "run"
+    argv = ["--preset", "quick_test", "--dataset.eval_split", "train", "--out", str(out),
+            "--demo.folder", str(tmp_path / "cache")]  # fmt: skip
+    assert main(argv) == 0
+    printed = capsys.readouterr()
+    assert "measured on clips it trains on" in printed.err
+    clips = json.loads((out / "config.json").read_text())["clips"]
+    assert len(clips["train"]) == 9 and sorted(clips["eval"]) == sorted(clips["train"])
+    assert "training on 9 clips, evaluating on 9" in printed.out

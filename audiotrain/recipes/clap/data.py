@@ -39,7 +39,8 @@ def choose_splits(folder: CaptionFolder, cfg: ClapDatasetConfig, seed: int) -> t
     A folder with named splits must name the training split ``--dataset.train_split`` asks for: training on
     every clip instead would put the validation and test clips into training. The one exception is the
     layout "clips without a split + an evaluation split" (e.g. side by side with a ``test/`` folder), when
-    ``--dataset.train_split`` is left at its default.
+    ``--dataset.train_split`` is left at its default. An evaluation split that is the training split trains
+    on all of its clips and evaluates on the same ones.
     """
     splits = folder.splits
     train_name = normalise_split(cfg.train_split)
@@ -54,7 +55,13 @@ def choose_splits(folder: CaptionFolder, cfg: ClapDatasetConfig, seed: int) -> t
         eval_name = next((s for s in ("validation", "test") if s in splits), None)
     unsplit = [c for c in folder.clips if c.split is None]
     default_train = normalise_split(ClapDatasetConfig().train_split)
-    if train_name in splits and eval_name is not None and eval_name != train_name:
+    if train_name in splits and eval_name == train_name:
+        # --dataset.eval_split naming the training split: an overfitting check, which trains on every clip of
+        # the split and scores those same clips (as its warning, `ClapDatasetConfig.same_split_warning`, says).
+        train = folder.split(train_name)
+        held = list(train)
+        how = f"split '{train_name}' both trains and evaluates: the evaluation clips are the training clips"
+    elif train_name in splits and eval_name is not None:
         train, held = folder.split(train_name), folder.split(eval_name)
         how = f"splits '{train_name}' / '{eval_name}'"
     elif train_name not in splits and eval_name is not None and unsplit and train_name == default_train:
