@@ -29,13 +29,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audiotrain._files import write_json_atomically
-from audiotrain.cross_validation import CVResult, cv_outputs, grouped_folds
+from audiotrain.cross_validation import CVResult, cv_outputs, fold_name, grouped_folds
 from audiotrain.datasets.captions import CaptionedClip, CaptionFolder, CaptionFolderError, scan_caption_folder
 from audiotrain.distributed import collectives
 from audiotrain.recipes._run import check_kernel_cache, check_run_folder, clear_run_outputs, create_run_folder
 from audiotrain.recipes.clap.cli import build_parser, parse_arguments
 from audiotrain.recipes.clap.config import ClapDatasetConfig, ClapRecipeConfig
-from audiotrain.recipes.clap.train import demo_data_folder, holding_the_demo_cache, run
+from audiotrain.recipes.clap.train import DEMO_BANNER, demo_data_folder, holding_the_demo_cache, run
 from audiotrain.recipes.config_cli import USER_ERRORS
 from audiotrain.train.interrupt import stop_exit_status, stopped_by
 
@@ -74,9 +74,9 @@ class ClipFold:
         for part, what in zip(parts, ("training", "validation", "held-out")):
             if not part:
                 raise CaptionFolderError(
-                    f"{folder.root}: fold {self.index} has no readable {what} clips left"
+                    f"{folder.root}: {fold_name(self.index, self.folds)} has no readable {what} clips left"
                 )
-        return (*parts, f"fold {self.index} of {self.folds}, grouped by clip")
+        return (*parts, f"{fold_name(self.index, self.folds)}, grouped by clip")
 
 
 def clip_folds(
@@ -115,6 +115,8 @@ def run_cross_validation(cfg: ClapRecipeConfig, folds: int = 5, argv: list[str] 
     data = Path(cfg.data) if cfg.data is not None else demo_data_folder(cfg)
     folder = scan_caption_folder(data)  # the clips (each run decodes and checks their audio again)
     plan = clip_folds(folder.clips, folds, cfg.train.seed, cfg.dataset.eval_fraction, str(folder.root))
+    if demo and main:  # once for the command, after the checks of the folder (the folds' runs leave it out)
+        print(DEMO_BANNER)
     if replace and main:
         clear_run_outputs(out, cv_outputs(out))
     out = Path(
@@ -132,17 +134,14 @@ def run_cross_validation(cfg: ClapRecipeConfig, folds: int = 5, argv: list[str] 
         write_json_atomically(out / "folds.json", record)
     fold_scores, histories, fold_dirs = [], [], []
     for fold in plan:
-        print(
-            f"\n=== fold {fold.index + 1}/{folds}: {len(fold.train)} training / {len(fold.val)} validation / "
-            f"{len(fold.test)} held-out clips"
-        )
-        fold_cfg = dataclasses.replace(
-            cfg, data=str(data), out=str(out / f"fold{fold.index}"), overwrite=False
-        )
+        fold_dir = out / f"fold{fold.index}"
+        print(f"\n=== {fold_name(fold.index, folds)}: {fold_dir}")  # its run then says its clips
+        fold_cfg = dataclasses.replace(cfg, data=str(data), out=str(fold_dir), overwrite=False)
         result = run(fold_cfg, ["cv", *(argv or [])], fold=fold)
         if result["interrupted"]:
             raise FoldInterrupted(  # (a KeyboardInterrupt went past main's except, and its line with it)
-                f"cv: fold {fold.index} was interrupted ({stopped_by()}); its run is in {result['run_dir']}"
+                f"cv: {fold_name(fold.index, folds)} was interrupted ({stopped_by()}); its run is in "
+                f"{result['run_dir']}"
             )
         if main:
             fold_scores.append({m: float(result["after"][m]) for m in CV_METRICS if m in result["after"]})

@@ -100,6 +100,7 @@ if TYPE_CHECKING:
     from audiotrain.recipes.clap.cv import ClipFold
 
 __all__ = [
+    "DEMO_BANNER",
     "RUN_OUTPUTS",
     "check_out_folder",
     "default_learning_rate",
@@ -188,7 +189,8 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
     from audiotrain import Trainer
 
     demo = cfg.pretrained is None
-    resume, labels, out, replace = _check_settings(cfg, demo)
+    # (a cross-validation prints the demo's banner once, not for each fold)
+    resume, labels, out, replace = _check_settings(cfg, demo, banner=fold is None)
     seed_everything(cfg.train.seed)  # whatever is drawn before the Trainer seeds at `fit`
     main = collectives.is_main_process()
     data = cfg.data if cfg.data is not None else demo_data_folder(cfg)
@@ -220,7 +222,7 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
         train_clips, eval_clips, test_clips, how = fold.select(folder)
         print(
             f"training on {len(train_clips)} clips, validating on {len(eval_clips)}, scoring the "
-            f"{len(test_clips)} held-out clips ({how})"
+            f"{len(test_clips)} held-out clips: {how}"
         )
     check_training_clips(folder, train_clips)
     splits = {"train": train_clips, "eval": eval_clips, **({"test": test_clips} if fold is not None else {})}
@@ -370,10 +372,11 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
 
 
 def _check_settings(
-    cfg: ClapRecipeConfig, demo: bool
+    cfg: ClapRecipeConfig, demo: bool, banner: bool = True
 ) -> tuple[Path | None, list[str] | None, Path | None, bool]:
     """The cheap checks, before data and model are loaded: (the --resume checkpoint, the zero-shot labels,
-    the --out folder or None, whether an earlier run there is to be replaced once every check has passed)."""
+    the --out folder or None, whether an earlier run there is to be replaced once every check has passed).
+    The demo's `banner` follows them."""
     if not demo and cfg.data is None:
         raise ValueError("--data FOLDER is required with --pretrained (a folder of audio + captions)")
     if cfg.task.learning_rate is None:
@@ -389,7 +392,8 @@ def _check_settings(
 
     if demo:
         check_settings_fit(cfg, check_demo_settings(cfg))
-        print(DEMO_BANNER)
+        if banner:
+            print(DEMO_BANNER)
     return resume, labels, out, replace
 
 
