@@ -1985,3 +1985,27 @@ def test_eval_split_naming_the_training_split_trains_and_scores_every_clip_of_it
     clips = json.loads((out / "config.json").read_text())["clips"]
     assert len(clips["train"]) == 9 and sorted(clips["eval"]) == sorted(clips["train"])
     assert "training on 9 clips, evaluating on 9" in printed.out
+
+
+def test_with_one_evaluation_clip_the_last_checkpoint_is_exported_with_a_warning(tmp_path, capsys):
+    """One clip scores val_loss 0 and mAP@10 1 in every epoch: "best" stayed epoch 0, and hf_model/ silently
+    held the first epoch's weights of several."""
+    from audiotrain.models.clap import load_pretrained
+    from audiotrain.recipes.clap import main
+
+    data = tone_folder(tmp_path / "tones", clips=5)  # 4 train, 1 held out
+    run_dir = tmp_path / "run"
+    argv = ["--preset", "quick_test", "--data", str(data), "--out", str(run_dir), "--train.epochs", "3",
+            "--train.retrieval_every_epoch", "true"]  # fmt: skip
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "training on 4 clips, evaluating on 1 " in printed
+    assert "warning: only 1 evaluation clip: every epoch scores the same on it" in printed
+    assert "the last checkpoint stands for it" in printed
+    assert "note: only 1 evaluation clip: it is always ranked first" in printed and "k/1" not in printed
+    last = run_dir / "checkpoints" / "last"
+    exported, _ = load_pretrained(run_dir / "hf_model")
+    assert _same_weights(exported, _model_arrays(last))
+    first = next((run_dir / "checkpoints").glob("epoch=0-*"), None)
+    assert first is None or not _same_weights(exported, _model_arrays(first))
+    assert "(the last checkpoint, with no best to choose: " in printed

@@ -15,7 +15,7 @@ held-out clips, fine-tunes with LAION's symmetric InfoNCE, evaluates again and w
     history.json       per-epoch train/val loss, accuracies and retrieval scores
     plots/             loss.png, accuracy.png, retrieval.png (before/after), retrieval_per_epoch.png
     retrieval.json     retrieval (R@1/5/10, mAP@10 both ways) and zero-shot scores before and after
-    hf_model/          the best checkpoint (by val_mAP@10; the final weights when no validation ran) as a
+    hf_model/          the best checkpoint (by val_mAP@10; the last with one evaluation clip) as a
                        Hugging Face folder (transformers.ClapModel.from_pretrained); "after" scores these weights
 
 Settings: defaults < ``--preset`` (``quick_test``: seconds; ``development``; ``production``: real data) <

@@ -288,13 +288,11 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
 
     # An error there must end every rank, not leave the others waiting in the fit's first collective.
     before, loggers = collectives.on_main_process(start_on_main) or ({}, [])
-    if len(test_clips) < FEW_EVAL_CLIPS:
-        print(
-            f"note: only {len(test_clips)} evaluation clips: text→audio R@k is k/{len(test_clips)} by chance "
-            f"(R@10 is 1.0 for any model with 10 or fewer); use {FEW_EVAL_CLIPS}+ clips for scores that compare models"
-        )
+    note = few_clips_note(len(test_clips))
+    if note:
+        print(note)
 
-    best = _best_checkpoint(cfg, out)
+    best = _best_checkpoint(cfg, out, len(eval_clips), "validation" if fold is not None else "evaluation")
     callbacks: list = []  # the DataLoader tells train_set the epoch (CaptionDataset.set_epoch)
     if cfg.train.retrieval_every_epoch:
         callbacks.append(RetrievalEvaluation(evaluate))
@@ -563,8 +561,37 @@ def _zero_shot_labels(labels: list[str] | None, folder: CaptionFolder, eval_clip
     return labels
 
 
-def _best_checkpoint(cfg: ClapRecipeConfig, out: Path) -> ModelCheckpoint:
-    """Keeps the best checkpoint by val_mAP@10 (by val_loss without per-epoch retrieval), and ``last``."""
+def few_clips_note(n_clips: int) -> str | None:
+    """What the retrieval scores of `n_clips` evaluation clips can say, when they are too few to compare
+    models (None from `FEW_EVAL_CLIPS` on)."""
+    if n_clips >= FEW_EVAL_CLIPS:
+        return None
+    advice = f"use {FEW_EVAL_CLIPS}+ clips for scores that compare models"
+    if n_clips < 2:
+        return (
+            f"note: only {n_clips} evaluation clip: it is always ranked first, so every retrieval score is 1.0 "
+            f"for any model; {advice}"
+        )
+    return (
+        f"note: only {n_clips} evaluation clips: text→audio R@k is k/{n_clips} by chance (R@10 is 1.0 for any "
+        f"model with 10 or fewer); {advice}"
+    )
+
+
+def _best_checkpoint(cfg: ClapRecipeConfig, out: Path, n_validation: int, what: str) -> ModelCheckpoint:
+    """Keeps the best checkpoint by val_mAP@10 (by val_loss without per-epoch retrieval), and ``last``.
+
+    With fewer than 2 validation clips (`what`: "validation" or "evaluation") every epoch ties (val_loss 0,
+    val_mAP@10 1: one clip is always its caption's match), so "best" would stay the first epoch and the
+    export would drop the rest of the training, silently: the latest checkpoint stands for it instead, as
+    the chord recipe's last checkpoint does without validation songs."""
+    if n_validation < 2:
+        print(
+            f"warning: only {n_validation} {what} clip: every epoch scores the same on it (val_loss 0, "
+            "val_mAP@10 1), so none can be chosen as the best checkpoint; the last checkpoint stands for it "
+            '("after" scores it, hf_model/ holds it)'
+        )
+        return ModelCheckpoint(dirpath=out / "checkpoints", monitor=None, save_last=True)
     if cfg.train.retrieval_every_epoch:
         return ModelCheckpoint(dirpath=out / "checkpoints", monitor="val_mAP@10", mode="max", save_last=True)
     return ModelCheckpoint(dirpath=out / "checkpoints", monitor="val_loss", mode="min", save_last=True)
@@ -575,6 +602,8 @@ def _load_best_weights(task: CLAPTrainModule, best: ModelCheckpoint) -> str:
     which they are, in words. "after" and hf_model/ hold them."""
     if best.best_model_path and Path(best.best_model_path).is_dir():
         load_task_weights(task, Path(best.best_model_path))
+        if best.monitor is None:  # (`_best_checkpoint`: too few validation clips to choose by)
+            return f"the last checkpoint, with no best to choose: {best.best_model_path}"
         return f"best checkpoint by {best.monitor} ({best.best_model_score:.4f}): {best.best_model_path}"
     return "final weights (no checkpoint was kept by validation)"
 
