@@ -835,6 +835,12 @@ def _forbid_expensive_work(monkeypatch):
         monkeypatch.setattr(clap_train, name, forbidden)
 
 
+def _unscanned_folder(folder: Path) -> str:
+    """An empty --data folder, for a test that stops before the scan: the run first checks that it exists."""
+    folder.mkdir(exist_ok=True)
+    return str(folder)
+
+
 def _one_error_line(err: str) -> str:
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
@@ -1367,7 +1373,14 @@ def test_a_tokenizer_larger_than_the_text_vocabulary_is_refused_at_load(tmp_path
     tokenizer.save(str(checkpoint / "tokenizer.json"))
     for name in ("scan_caption_folder", "evaluate_clap"):
         monkeypatch.setattr(clap_train, name, lambda *a, **k: pytest.fail("went on past the model load"))
-    argv = ["--data", str(tmp_path / "data"), "--pretrained", str(checkpoint), "--out", str(tmp_path / "run")]
+    argv = [
+        "--data",
+        _unscanned_folder(tmp_path / "data"),
+        "--pretrained",
+        str(checkpoint),
+        "--out",
+        str(tmp_path / "run"),
+    ]
     assert clap.main(argv) == 2
     line = _one_error_line(capsys.readouterr().err)
     assert str(checkpoint) in line and "321 tokens" in line and "vocab_size is 320" in line
@@ -1392,7 +1405,7 @@ def test_settings_beyond_the_checkpoint_name_their_flag_before_the_data_scan(
         monkeypatch.setattr(clap_train, name, lambda *a, **k: pytest.fail("went on past the model load"))
     argv = [
         "--data",
-        str(checkpoint.parent / "data"),
+        _unscanned_folder(checkpoint.parent / "data"),
         "--pretrained",
         str(checkpoint),
         "--out",
@@ -1668,7 +1681,14 @@ def test_a_front_end_making_more_frames_than_the_model_takes_is_refused_at_load(
     shutil.copytree(Path(__file__).parent / "fixtures" / "clap_tiny", checkpoint)  # 10 s: 1001 frames
     for name in ("scan_caption_folder", "evaluate_clap"):
         monkeypatch.setattr(clap_train, name, lambda *a, **k: pytest.fail("went on past the model load"))
-    argv = ["--data", str(tmp_path / "data"), "--pretrained", str(checkpoint), "--out", str(tmp_path / "run")]
+    argv = [
+        "--data",
+        _unscanned_folder(tmp_path / "data"),
+        "--pretrained",
+        str(checkpoint),
+        "--out",
+        str(tmp_path / "run"),
+    ]
     assert clap.main(argv) == 2
     line = _one_error_line(capsys.readouterr().err)
     assert f"{checkpoint / 'preprocessor_config.json'}: max_length_s 10" in line and "hop_length 480" in line
@@ -1712,7 +1732,14 @@ def test_a_front_end_the_model_cannot_take_is_refused_at_load_naming_the_file_it
     checkpoint = as_transformers_5_folder(_tiny_checkpoint(tmp_path), **front_end)
     for name in ("scan_caption_folder", "evaluate_clap"):
         monkeypatch.setattr(clap_train, name, lambda *a, **k: pytest.fail("went on past the model load"))
-    argv = ["--data", str(tmp_path / "data"), "--pretrained", str(checkpoint), "--out", str(tmp_path / "run")]
+    argv = [
+        "--data",
+        _unscanned_folder(tmp_path / "data"),
+        "--pretrained",
+        str(checkpoint),
+        "--out",
+        str(tmp_path / "run"),
+    ]
     assert clap.main(argv) == 2
     line = _one_error_line(capsys.readouterr().err)
     assert f"error: {checkpoint / 'processor_config.json'}: " + expected.format(ckpt=checkpoint) in line
@@ -1755,7 +1782,7 @@ def test_the_caption_length_asked_for_is_used_and_printed(tmp_path, capsys, monk
     monkeypatch.setattr(
         clap_train, "scan_caption_folder", lambda *a, **k: pytest.fail("went on past the load")
     )
-    argv = ["--data", str(tmp_path / "data"), "--pretrained", str(checkpoint), "--out", str(tmp_path / "run"),
+    argv = ["--data", _unscanned_folder(tmp_path / "data"), "--pretrained", str(checkpoint), "--out", str(tmp_path / "run"),
             "--dataset.max_tokens", "40"]  # fmt: skip
     with pytest.raises(pytest.fail.Exception):  # stopped once the model, tokenizer and front end are loaded
         clap.main(argv)
@@ -1791,7 +1818,7 @@ def test_an_unset_caption_length_is_lowered_to_the_checkpoints_and_said_once(tmp
     monkeypatch.setattr(
         clap_train, "scan_caption_folder", lambda *a, **k: pytest.fail("went on past the load")
     )
-    argv = ["--data", str(tmp_path / "data"), "--pretrained", str(checkpoint), "--out", str(tmp_path / "run"),
+    argv = ["--data", _unscanned_folder(tmp_path / "data"), "--pretrained", str(checkpoint), "--out", str(tmp_path / "run"),
             "--train.processes", "1"]  # fmt: skip
     with pytest.raises(pytest.fail.Exception):  # stopped once the model, tokenizer and front end are loaded
         clap.main(argv)
@@ -2009,3 +2036,33 @@ def test_with_one_evaluation_clip_the_last_checkpoint_is_exported_with_a_warning
     first = next((run_dir / "checkpoints").glob("epoch=0-*"), None)
     assert first is None or not _same_weights(exported, _model_arrays(first))
     assert "(the last checkpoint, with no best to choose: " in printed
+
+
+def test_the_chord_recipes_flag_names_and_a_mistyped_data_folder_get_a_pointed_error(tmp_path, capsys):
+    """--run_dir (the chord recipe's name for --out) was refused without a hint; cv's errors pointed at the
+    training command's help; a mistyped --data printed the 5-line demo banner first, and its error did not
+    name the flag."""
+    from audiotrain.recipes.clap import main
+
+    for command in ([], ["cv"]):
+        with pytest.raises(SystemExit):
+            main([*command, "--preset", "quick_test", "--run_dir", str(tmp_path / "x")])
+        err = capsys.readouterr().err
+        assert "unrecognized arguments: --run_dir" in err and "did you mean --out?" in err
+        assert f"(see python -m audiotrain.recipes.clap {'cv ' if command else ''}--help for every" in err
+        argv = [
+            *command,
+            "--preset",
+            "quick_test",
+            "--data",
+            str(tmp_path / "nope"),
+            "--out",
+            str(tmp_path / "o"),
+        ]
+        assert main(argv) == 2
+        printed = capsys.readouterr()
+        assert "OFFLINE DEMO" not in printed.out + printed.err
+        assert _one_error_line(printed.err) == (
+            f"error: --data {tmp_path / 'nope'}: no such folder (expected a folder of audio files with captions)"
+        )
+        assert not (tmp_path / "o").exists()

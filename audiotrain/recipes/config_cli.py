@@ -903,13 +903,21 @@ class SettingsParser(argparse.ArgumentParser):
 
     `help_command` is the command whose help lists every setting, named in each error (default:
     ``<prog> --help``); the chord recipe's demo takes its flags without a command, but its bare ``--help`` is
-    the overview of the commands, so its errors name ``... demo --help``.
+    the overview of the commands, so its errors name ``... demo --help``. `other_names` maps a flag of
+    another recipe to this parser's flag for the same thing (``{"--run_dir": "--out"}``): its "did you mean".
     """
 
-    def __init__(self, *args: Any, help_command: str | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        help_command: str | None = None,
+        other_names: dict[str, str] | None = None,
+        **kwargs: Any,
+    ):
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
         self.help_command = help_command or f"{self.prog} --help"
+        self.other_names = dict(other_names or {})
 
     def parse_args(self, args: Any = None, namespace: Any = None) -> argparse.Namespace:
         """As argparse's, with a "did you mean" for each unknown flag (as a --config file's unknown key gets),
@@ -940,7 +948,10 @@ class SettingsParser(argparse.ArgumentParser):
     def _close_flag(self, flag: str) -> str | None:
         """The known flag closest to the unknown `flag` (``--num_epochs`` for ``--num_epoch``), else the
         dotted ones whose name after the dot is closest to its (``--train.epochs`` for ``--epochs``: a short
-        name is too unlike its dotted flag as a whole), else None."""
+        name is too unlike its dotted flag as a whole), else None. Another recipe's name for a flag
+        (`other_names`) gets this one's."""
+        if flag in self.other_names:
+            return self.other_names[flag]
         known = self._option_string_actions
         match = difflib.get_close_matches(
             flag, known, n=1, cutoff=0.75

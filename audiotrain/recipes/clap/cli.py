@@ -98,6 +98,9 @@ from audiotrain.train.interrupt import stop_exit_status
 #: known: ``--config`` reads it so (`read_older_record`), and names every other one it lacks.
 OLDER_RECORD_MEANINGS = {"train.processes": 1}
 
+#: The chord recipe's flags for what this recipe's flags do: an error offers this one's ("did you mean --out?").
+OTHER_RECIPES_NAMES = {"--run_dir": "--out"}
+
 #: The commands before the flags: none (training), ``export`` and ``cv``.
 COMMANDS = ("export", "cv")
 
@@ -129,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Cross-validate, grouped by clip (see cv --help):\n"
         "  python -m audiotrain.recipes.clap cv --folds 5 --data my_sounds/ --pretrained laion/clap-htsat-unfused",
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        other_names=OTHER_RECIPES_NAMES,
     )
     parser.add_argument(
         "--config",

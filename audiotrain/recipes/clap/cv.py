@@ -35,6 +35,7 @@ from audiotrain.distributed import collectives
 from audiotrain.recipes._run import check_kernel_cache, check_run_folder, clear_run_outputs, create_run_folder
 from audiotrain.recipes.clap.cli import build_parser, parse_arguments
 from audiotrain.recipes.clap.config import ClapDatasetConfig, ClapRecipeConfig
+from audiotrain.recipes.clap.data import check_data_given
 from audiotrain.recipes.clap.train import DEMO_BANNER, demo_data_folder, holding_the_demo_cache, run
 from audiotrain.recipes.config_cli import USER_ERRORS
 from audiotrain.train.interrupt import stop_exit_status, stopped_by
@@ -109,6 +110,7 @@ def run_cross_validation(cfg: ClapRecipeConfig, folds: int = 5, argv: list[str] 
     demo = cfg.pretrained is None
     if not demo and cfg.data is None:
         raise ValueError("--data FOLDER is required with --pretrained (a folder of audio + captions)")
+    check_data_given(cfg.data)
     main = collectives.is_main_process()
     out = Path(cfg.out) if cfg.out else None
     replace = out is not None and check_run_folder(out, "--out", cfg.overwrite)
@@ -162,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[2:] if argv is None else argv)
     parser = build_parser()
     parser.prog = "python -m audiotrain.recipes.clap cv"
+    parser.help_command = f"{parser.prog} --help"  # (its errors point at cv's own help, with --folds)
     parser.description = __doc__
     parser.epilog = (
         "Example: python -m audiotrain.recipes.clap cv --folds 5 --data my_sounds/ --pretrained "

@@ -74,6 +74,7 @@ from audiotrain.recipes.clap.config import (
 )
 from audiotrain.recipes.clap.data import (
     FEW_EVAL_CLIPS,
+    check_data_given,
     check_training_clips,
     choose_splits,
     make_loader,
@@ -377,6 +378,7 @@ def _check_settings(
     The demo's `banner` follows them."""
     if not demo and cfg.data is None:
         raise ValueError("--data FOLDER is required with --pretrained (a folder of audio + captions)")
+    check_data_given(cfg.data)
     if cfg.task.learning_rate is None:
         cfg.task.check_min_learning_rate(*default_learning_rate(demo))
     # A wrong --resume folder or labels file, or a --logger without its package, fails before data and model
