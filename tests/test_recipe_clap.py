@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 from pathlib import Path
 
 from audiotrain import Trainer
@@ -2066,3 +2067,22 @@ def test_the_chord_recipes_flag_names_and_a_mistyped_data_folder_get_a_pointed_e
             f"error: --data {tmp_path / 'nope'}: no such folder (expected a folder of audio files with captions)"
         )
         assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("command", [[], ["cv"], ["export"]])
+def test_help_is_plain_text_wrapped_to_the_terminal(command, capsys, monkeypatch):
+    """--help printed the module docstring as it was: reST markup (``, ::) in lines of up to 166 columns."""
+    from audiotrain.recipes.clap import main
+
+    for columns in (80, 100):
+        monkeypatch.setenv("COLUMNS", str(columns))
+        with pytest.raises(SystemExit):
+            main([*command, "--help"])
+        text = capsys.readouterr().out
+        described = text.split("\n\n", 1)[1]  # (after argparse's usage lines)
+        assert "``" not in text and not re.search(r"::$", text, re.MULTILINE)
+        assert max(len(line) for line in described.splitlines()) <= columns - 2
+        # Commands are broken with a shell's backslash, so that they still paste.
+        assert re.search(r"python -m audiotrain\.recipes\.clap .*\\\n      \S", described)
+    if not command:
+        assert "- hf_model/: the best checkpoint" in text

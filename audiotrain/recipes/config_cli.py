@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import functools
 import io
 import json
 import math
@@ -18,7 +19,9 @@ import numbers
 import os
 import re
 import reprlib
+import shutil
 import sys
+import textwrap
 import types
 import typing
 from collections.abc import Callable, Collection, Sequence
@@ -972,6 +975,41 @@ class SettingsParser(argparse.ArgumentParser):
         if "unrecognized arguments" in message:
             message += self._suggestions()
         self.exit(2, f"{self.prog}: error: {message}\n(see {self.help_command} for every setting)\n")
+
+
+def help_text(text: str, width: int | None = None) -> str:
+    """Plain-text help (the description or epilog of a parser with argparse's `RawDescriptionHelpFormatter`)
+    wrapped to the terminal, as argparse wraps the flags' help (`width`: its columns less 2).
+
+    Blocks are separated by blank lines. A block of lines starting with "- " is a list: each item (its lines
+    up to the next "- ") is wrapped under its dash. A block indented by two spaces holds commands, one a line
+    (or several lines joined by a shell's " \\"), broken with " \\" where too long, so that they still paste.
+    Any other block is a paragraph.
+    """
+    width = max(width or shutil.get_terminal_size().columns - 2, 40)
+    fill = functools.partial(textwrap.fill, width=width, break_long_words=False, break_on_hyphens=False)
+    blocks = []
+    for block in text.strip("\n").split("\n\n"):
+        if block.startswith("  "):
+            commands = block.replace("\\\n", " ").splitlines()  # (a line may go on past a " \\")
+            blocks.append("\n".join(_command_lines(" ".join(c.split()), width) for c in commands))
+        elif block.startswith("- "):
+            items = re.split(r"\n(?=- )", block)
+            blocks.append(
+                "\n".join(
+                    fill(" ".join(item[2:].split()), initial_indent="- ", subsequent_indent="  ")
+                    for item in items
+                )
+            )
+        else:
+            blocks.append(fill(" ".join(block.split())))
+    return "\n\n".join(blocks)
+
+
+def _command_lines(command: str, width: int) -> str:
+    """`command` indented by two spaces, its continuation lines by six, broken between words with " \\"."""
+    pieces = textwrap.wrap(command, width - 8, break_long_words=False, break_on_hyphens=False)
+    return "  " + " \\\n      ".join(pieces)
 
 
 def unknown_command_message(given: str, commands: Sequence[str], without: str = "") -> str:

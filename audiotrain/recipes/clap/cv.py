@@ -1,24 +1,6 @@
 """K-fold cross-validation of the CLAP recipe, grouped by clip: ``python -m audiotrain.recipes.clap cv``.
 
-    python -m audiotrain.recipes.clap cv --folds 5 --data my_sounds/ --pretrained laion/clap-htsat-unfused
-    python -m audiotrain.recipes.clap cv --folds 5                     # the offline demo (generated clips)
-
-Every usable clip of the folder, whatever its split, is held out by exactly one fold, with all its captions:
-a clip's captions are never split between folds, nor between a fold's training, validation and held-out
-clips (folds are balanced by captions). In each fold the other clips are split again, by clip, into training
-and validation (``--dataset.eval_fraction`` of them, at least one clip); validation picks the best
-checkpoint (by val_mAP@10, or val_loss with ``--train.retrieval_every_epoch false``) and the held-out clips
-are scored with it. Every other setting and flag is the recipe's (``--preset``, ``--config``, ...), except
-``--resume`` and the split choice (``--dataset.train_split`` / ``eval_split``), which are refused.
-
-The run folder (``--out``, default ``runs/clap-cv-<date>-<time>``; one that holds files is refused unless
-``--overwrite``) receives:
-
-    fold<k>/           a whole run of the recipe: config.json, checkpoints/, history.json, plots/,
-                       retrieval.json (before/after scores on the fold's held-out clips), hf_model/
-    folds.json         each fold's training, validation and held-out clips (by name)
-    cv_scores.json/.md held-out text→audio and audio→text R@1/5/10 and mAP@10 (and zero-shot accuracy when
-                       the clips are labelled) per fold, their mean and standard deviation (in % in the .md)
+`CV_HELP` is what ``cv --help`` prints: how the folds are made and what the run folder receives.
 """
 
 from __future__ import annotations
@@ -37,8 +19,35 @@ from audiotrain.recipes.clap.cli import build_parser, parse_arguments
 from audiotrain.recipes.clap.config import ClapDatasetConfig, ClapRecipeConfig
 from audiotrain.recipes.clap.data import check_data_given
 from audiotrain.recipes.clap.train import DEMO_BANNER, demo_data_folder, holding_the_demo_cache, run
-from audiotrain.recipes.config_cli import USER_ERRORS
+from audiotrain.recipes.config_cli import USER_ERRORS, help_text
 from audiotrain.train.interrupt import stop_exit_status, stopped_by
+
+#: What ``cv --help`` prints above the flags (plain text, wrapped to the terminal by `help_text`).
+CV_HELP = """K-fold cross-validation of the CLAP recipe, grouped by clip:
+
+  python -m audiotrain.recipes.clap cv --folds 5 --data my_sounds/ --pretrained laion/clap-htsat-unfused
+  python -m audiotrain.recipes.clap cv --folds 5
+
+(the second: the offline demo, on generated clips). Every usable clip of the folder, whatever its split, is
+held out by exactly one fold, with all its captions: a clip's captions are never split between folds, nor
+between a fold's training, validation and held-out clips (folds are balanced by captions). In each fold the
+other clips are split again, by clip, into training and validation (--dataset.eval_fraction of them, at least
+one clip); validation picks the best checkpoint (by val_mAP@10, or val_loss with
+--train.retrieval_every_epoch false) and the held-out clips are scored with it. Every other setting and flag
+is the recipe's (--preset, --config, ...), except --resume and the split choice (--dataset.train_split /
+--dataset.eval_split), which are refused.
+
+The run folder (--out, default runs/clap-cv-<date>-<time>; one that holds files is refused unless
+--overwrite) receives:
+
+- fold<k>/: a whole run of the recipe: config.json, checkpoints/, history.json, plots/, retrieval.json
+  (before/after scores on the fold's held-out clips), hf_model/
+- folds.json: each fold's training, validation and held-out clips (by name)
+- cv_scores.json, cv_scores.md: held-out text→audio and audio→text R@1/5/10 and mAP@10 (and zero-shot
+  accuracy when the clips are labelled) per fold, their mean and standard deviation (in % in the .md)
+
+The output numbers the folds as their folders: "=== fold 0 (1 of 5): RUN/fold0".
+"""
 
 #: The held-out scores of each fold, in the table's order (zero-shot only where the clips have labels).
 CV_METRICS = (
@@ -95,7 +104,7 @@ def clip_folds(
 
 @holding_the_demo_cache  # its folds read the demo set as their --data
 def run_cross_validation(cfg: ClapRecipeConfig, folds: int = 5, argv: list[str] | None = None) -> CVResult:
-    """Train and score ``folds`` folds grouped by clip; see the module docstring for what is written."""
+    """Train and score ``folds`` folds grouped by clip; see `CV_HELP` for what is written."""
     if cfg.resume:
         raise ValueError(
             "cv: --resume continues one run, but a cross-validation trains every fold from the start; drop "
@@ -165,9 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     parser.prog = "python -m audiotrain.recipes.clap cv"
     parser.help_command = f"{parser.prog} --help"  # (its errors point at cv's own help, with --folds)
-    parser.description = __doc__
-    parser.epilog = (
-        "Example: python -m audiotrain.recipes.clap cv --folds 5 --data my_sounds/ --pretrained "
+    parser.description = help_text(CV_HELP)
+    parser.epilog = help_text(
+        "Example:\n\n  python -m audiotrain.recipes.clap cv --folds 5 --data my_sounds/ --pretrained "
         "laion/clap-htsat-unfused --train.epochs 10"
     )
     parser.add_argument("--folds", type=int, default=5, help="number of folds (default 5), grouped by clip")
