@@ -1229,7 +1229,7 @@ def test_a_demo_clip_damaged_in_place_is_named_with_the_command_that_renders_it_
     with pytest.raises(pytest.fail.Exception):
         clap.main(["--demo.clips", "8", "--out", str(tmp_path / "run"), "--train.processes", "1"])
     assert (
-        f"note: the demo set {folder} has 1 damaged clip(s); `python -m audiotrain cache clear --key "
+        f"note: the demo set {folder} has 1 damaged clip; `python -m audiotrain cache clear --key "
         f"{folder.name}` has it rendered again"
     ) in capsys.readouterr().out
 
@@ -2086,3 +2086,15 @@ def test_help_is_plain_text_wrapped_to_the_terminal(command, capsys, monkeypatch
         assert re.search(r"python -m audiotrain\.recipes\.clap .*\\\n      \S", described)
     if not command:
         assert "- hf_model/: the best checkpoint" in text
+
+
+def test_counts_of_one_are_singular(tmp_path, capsys):
+    """A small folder printed "1 clip(s) held out", "1 optimizer steps planned", "1 evaluation clips"."""
+    from audiotrain.recipes.clap import main
+
+    data = tone_folder(tmp_path / "tones", clips=5)
+    assert main(["--preset", "quick_test", "--data", str(data), "--out", str(tmp_path / "run")]) == 0
+    printed = capsys.readouterr().out
+    assert "with 1 clip held out at random" in printed and "; 1 optimizer step planned" in printed
+    assert "only 1 evaluation clip:" in printed
+    assert not re.search(r"\(s\)|\b1 (optimizer steps|evaluation clips|clips)\b", printed)

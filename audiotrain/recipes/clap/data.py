@@ -7,6 +7,7 @@ import os
 from collections import Counter
 from pathlib import Path
 
+from audiotrain._text import plural
 from audiotrain.data import DataLoader
 from audiotrain.datasets._text import read_utf8_text
 from audiotrain.datasets.captions import (
@@ -92,7 +93,7 @@ def choose_splits(folder: CaptionFolder, cfg: ClapDatasetConfig, seed: int) -> t
         pool = folder.split(train_name) if train_name in splits else list(folder.clips)
         train, held = holdout_split(pool, cfg.eval_fraction, seed=seed)
         what = f"split '{train_name}'" if train_name in splits else "all clips"
-        how = f"{what} with {len(held)} clip(s) held out at random (seed {seed})"
+        how = f"{what} with {plural(len(held), 'clip')} held out at random (seed {seed})"
     used = {id(c) for c in (*train, *held)}
     left_out = Counter(c.split for c in folder.clips if id(c) not in used)
     if left_out:
@@ -107,7 +108,9 @@ def choose_splits(folder: CaptionFolder, cfg: ClapDatasetConfig, seed: int) -> t
 def check_training_clips(folder: CaptionFolder, train_clips: list) -> None:
     """Refuse fewer than 2 training clips: a contrastive batch needs another clip's caption to tell apart."""
     if len(train_clips) < 2:
-        raise CaptionFolderError(f"{folder.root}: only {len(train_clips)} training clip(s); need at least 2")
+        raise CaptionFolderError(
+            f"{folder.root}: only {plural(len(train_clips), 'training clip')}; need at least 2"
+        )
 
 
 def check_data_given(data: str | None) -> None:
@@ -142,9 +145,12 @@ def check_data_folder(cfg: ClapRecipeConfig) -> None:
 def _describe_splits(folder: CaptionFolder) -> str:
     """``"development (6 clips), test (2), validation (2)"``, plus the clips without a split, if any."""
     counts = Counter(c.split for c in folder.clips)
-    parts = [f"{name} ({counts[name]}{' clips' if i == 0 else ''})" for i, name in enumerate(folder.splits)]
+    parts = [
+        f"{name} ({plural(counts[name], 'clip') if i == 0 else counts[name]})"
+        for i, name in enumerate(folder.splits)
+    ]
     if counts[None]:
-        parts.append(f"{counts[None]} clip(s) without a split")
+        parts.append(f"{plural(counts[None], 'clip')} without a split")
     return ", ".join(parts)
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from audiotrain._files import write_json_atomically
 from audiotrain._system import CACHE_DIR_ENV, cache_dir
+from audiotrain._text import plural
 from audiotrain.datasets.caption_demo import DEMO_FOLDER as CAPTION_DEMO_FOLDER
 from audiotrain.datasets.caption_demo import CaptionDemoConfig, demo_set_name, make_caption_demo
 from audiotrain.datasets.captions import (
@@ -214,16 +215,18 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
     print(folder.report(listed_in="the run folder's data_report.txt"), flush=True)
     if cfg.data is None and folder.skipped:  # the generator writes only clips that decode: damaged since
         damaged = len(folder.skipped)
-        print(f"note: the demo set {data} has {damaged} damaged clip(s); {demo_set_advice(cfg, data)}")
+        print(
+            f"note: the demo set {data} has {plural(damaged, 'damaged clip')}; {demo_set_advice(cfg, data)}"
+        )
     if fold is None:
         train_clips, eval_clips, how = choose_splits(folder, cfg.dataset, cfg.train.seed)
         test_clips = eval_clips
-        print(f"training on {len(train_clips)} clips, evaluating on {len(eval_clips)} ({how})")
+        print(f"training on {plural(len(train_clips), 'clip')}, evaluating on {len(eval_clips)} ({how})")
     else:
         train_clips, eval_clips, test_clips, how = fold.select(folder)
         print(
-            f"training on {len(train_clips)} clips, validating on {len(eval_clips)}, scoring the "
-            f"{len(test_clips)} held-out clips: {how}"
+            f"training on {plural(len(train_clips), 'clip')}, validating on {len(eval_clips)}, scoring the "
+            f"{plural(len(test_clips), 'held-out clip')}: {how}"
         )
     check_training_clips(folder, train_clips)
     splits = {"train": train_clips, "eval": eval_clips, **({"test": test_clips} if fold is not None else {})}
@@ -250,7 +253,10 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
     )
     task = CLAPTrainModule(bundle.model, task_cfg)
     total_params, trainable = task.parameter_counts()
-    print(f"model: {total_params:,} parameters, {trainable:,} trainable; {total} optimizer steps planned")
+    print(
+        f"model: {total_params:,} parameters, {trainable:,} trainable; "
+        f"{plural(total, 'optimizer step')} planned"
+    )
     if resume is not None:  # another recipe's or size's checkpoint, or a damaged file: before any write
         check_resume_matches(resume, task)
     labels = _zero_shot_labels(labels, folder, [*eval_clips, *test_clips])
@@ -571,8 +577,8 @@ def few_clips_note(n_clips: int) -> str | None:
     advice = f"use {FEW_EVAL_CLIPS}+ clips for scores that compare models"
     if n_clips < 2:
         return (
-            f"note: only {n_clips} evaluation clip: it is always ranked first, so every retrieval score is 1.0 "
-            f"for any model; {advice}"
+            f"note: only {plural(n_clips, 'evaluation clip')}: it is always ranked first, so every retrieval "
+            f"score is 1.0 for any model; {advice}"
         )
     return (
         f"note: only {n_clips} evaluation clips: text→audio R@k is k/{n_clips} by chance (R@10 is 1.0 for any "
@@ -589,9 +595,9 @@ def _best_checkpoint(cfg: ClapRecipeConfig, out: Path, n_validation: int, what: 
     the chord recipe's last checkpoint does without validation songs."""
     if n_validation < 2:
         print(
-            f"warning: only {n_validation} {what} clip: every epoch scores the same on it (val_loss 0, "
-            "val_mAP@10 1), so none can be chosen as the best checkpoint; the last checkpoint stands for it "
-            '("after" scores it, hf_model/ holds it)'
+            f"warning: only {plural(n_validation, what + ' clip')}: every epoch scores the same on it "
+            "(val_loss 0, val_mAP@10 1), so none can be chosen as the best checkpoint; the last checkpoint "
+            'stands for it ("after" scores it, hf_model/ holds it)'
         )
         return ModelCheckpoint(dirpath=out / "checkpoints", monitor=None, save_last=True)
     if cfg.train.retrieval_every_epoch:
@@ -694,14 +700,16 @@ def resolve_training(
         task_cfg = dataclasses.replace(task_cfg, total_steps=total)
     elif task_cfg.total_steps < total:
         print(
-            f"warning: --task.total_steps {task_cfg.total_steps} is less than the {total} optimizer steps planned: "
+            f"warning: --task.total_steps {task_cfg.total_steps} is less than the "
+            f"{plural(total, 'optimizer step')} planned: "
             f"the learning rate stays at --task.min_learning_rate ({task_cfg.min_learning_rate:g}) for the last "
-            f"{total - task_cfg.total_steps} steps"
+            f"{plural(total - task_cfg.total_steps, 'step')}"
         )
     if task_cfg.warmup_steps > task_cfg.total_steps:
         print(
-            f"warning: --task.warmup_steps {task_cfg.warmup_steps} is more than the {task_cfg.total_steps} steps of "
-            f"the schedule: the warmup is cut to {task_cfg.total_steps} steps"
+            f"warning: --task.warmup_steps {task_cfg.warmup_steps} is more than the "
+            f"{plural(task_cfg.total_steps, 'step')} "
+            f"of the schedule: the warmup is cut to {plural(task_cfg.total_steps, 'step')}"
         )
     return task_cfg, epochs, total
 
