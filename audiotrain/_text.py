@@ -20,3 +20,8 @@ def listed(items: Sequence[object], shown: int = 3, sep: str = ", ") -> str:
     few and counts the others, staying one readable line however many there are."""
     more = f" and {len(items) - shown} more" if len(items) > shown else ""
     return sep.join(str(item) for item in items[:shown]) + more
+
+
+def plural(n: int, word: str) -> str:
+    """`n` and `word`, with an "s" unless `n` is 1: "1 clip", "2 clips", "0 clips"."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"

@@ -32,6 +32,12 @@ def cv_outputs(folder: Path) -> list[str]:
     return [*folds, *(name for name in CV_FILES if (folder / name).exists())]
 
 
+def fold_name(k: int, folds: int) -> str:
+    """Fold `k` (from 0) as the recipes' output names it: by the number of its folder (``fold<k>/``) and of
+    its column in cv_scores, then how far through the run it is (``fold 0 (1 of 5)``)."""
+    return f"fold {k} ({k + 1} of {folds})"
+
+
 @dataclass(frozen=True)
 class Fold:
     """One fold's sample indices: ``test`` is held out; ``val`` (groups of the rest) selects checkpoints."""

@@ -54,3 +54,18 @@ def test_cv_command_on_demo_clips(tmp_path, capsys):
     assert "already holds files" in capsys.readouterr().err
     assert main([*argv, "--dataset.eval_split", "test", "--out", str(tmp_path / "other")]) == 2
     assert "folds every clip of the folder, whatever its split" in capsys.readouterr().err
+
+
+def test_cv_output_numbers_each_fold_as_its_folder_and_shows_the_demo_banner_once(tmp_path, capsys):
+    """The header said "fold 1/2", the run "fold 0 of 2", the folder fold0/; and each fold repeated the
+    OFFLINE DEMO banner. As the chord recipe: ``=== fold 0 (1 of 2): RUN/fold0``."""
+    out = tmp_path / "cv"
+    argv = ["cv", "--folds", "2", "--preset", "quick_test", "--demo.folder", str(tmp_path / "cache")]
+    assert main([*argv, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("OFFLINE DEMO") == 1
+    for k in (0, 1):
+        assert f"=== fold {k} ({k + 1} of 2): {out / f'fold{k}'}\n" in printed
+        assert f"held-out clips: fold {k} ({k + 1} of 2), grouped by clip" in printed
+    assert "/2:" not in printed and " of 2, grouped" not in printed
+    assert "| fold 0 | fold 1 |" in printed

@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 from pathlib import Path
 
 from audiotrain import Trainer
@@ -559,6 +560,11 @@ def test_split_choice(tmp_path):
     assert len(train) == 4 and [c.split for c in held] == ["test"]
     with pytest.raises(CaptionFolderError, match="has no clips"):
         choose_splits(folder(["train", "test"]), ClapDatasetConfig(eval_split="dev"), seed=0)
+    # The training split as the evaluation split (an overfitting check): all its clips, both ways.
+    train, held, how = choose_splits(
+        folder(["train"] * 4 + ["test"]), ClapDatasetConfig(eval_split="Train"), 0
+    )
+    assert len(train) == 4 and held == train and "left out: 1 in split 'test'" in how
 
 
 def _split_folder(root, splits):
@@ -828,6 +834,12 @@ def _forbid_expensive_work(monkeypatch):
         "evaluate_clap",
     ):
         monkeypatch.setattr(clap_train, name, forbidden)
+
+
+def _unscanned_folder(folder: Path) -> str:
+    """An empty --data folder, for a test that stops before the scan: the run first checks that it exists."""
+    folder.mkdir(exist_ok=True)
+    return str(folder)
 
 
 def _one_error_line(err: str) -> str:
@@ -1217,7 +1229,7 @@ def test_a_demo_clip_damaged_in_place_is_named_with_the_command_that_renders_it_
     with pytest.raises(pytest.fail.Exception):
         clap.main(["--demo.clips", "8", "--out", str(tmp_path / "run"), "--train.processes", "1"])
     assert (
-        f"note: the demo set {folder} has 1 damaged clip(s); `python -m audiotrain cache clear --key "
+        f"note: the demo set {folder} has 1 damaged clip; `python -m audiotrain cache clear --key "
         f"{folder.name}` has it rendered again"
     ) in capsys.readouterr().out
 
@@ -1362,7 +1374,14 @@ def test_a_tokenizer_larger_than_the_text_vocabulary_is_refused_at_load(tmp_path
     tokenizer.save(str(checkpoint / "tokenizer.json"))
     for name in ("scan_caption_folder", "evaluate_clap"):
         monkeypatch.setattr(clap_train, name, lambda *a, **k: pytest.fail("went on past the model load"))
-    argv = ["--data", str(tmp_path / "data"), "--pretrained", str(checkpoint), "--out", str(tmp_path / "run")]
+    argv = [
+        "--data",
+        _unscanned_folder(tmp_path / "data"),
+        "--pretrained",
+        str(checkpoint),
+        "--out",
+        str(tmp_path / "run"),
+    ]
     assert clap.main(argv) == 2
     line = _one_error_line(capsys.readouterr().err)
     assert str(checkpoint) in line and "321 tokens" in line and "vocab_size is 320" in line
@@ -1387,7 +1406,7 @@ def test_settings_beyond_the_checkpoint_name_their_flag_before_the_data_scan(
         monkeypatch.setattr(clap_train, name, lambda *a, **k: pytest.fail("went on past the model load"))
     argv = [
         "--data",
-        str(checkpoint.parent / "data"),
+        _unscanned_folder(checkpoint.parent / "data"),
         "--pretrained",
         str(checkpoint),
         "--out",
@@ -1663,7 +1682,14 @@ def test_a_front_end_making_more_frames_than_the_model_takes_is_refused_at_load(
     shutil.copytree(Path(__file__).parent / "fixtures" / "clap_tiny", checkpoint)  # 10 s: 1001 frames
     for name in ("scan_caption_folder", "evaluate_clap"):
         monkeypatch.setattr(clap_train, name, lambda *a, **k: pytest.fail("went on past the model load"))
-    argv = ["--data", str(tmp_path / "data"), "--pretrained", str(checkpoint), "--out", str(tmp_path / "run")]
+    argv = [
+        "--data",
+        _unscanned_folder(tmp_path / "data"),
+        "--pretrained",
+        str(checkpoint),
+        "--out",
+        str(tmp_path / "run"),
+    ]
     assert clap.main(argv) == 2
     line = _one_error_line(capsys.readouterr().err)
     assert f"{checkpoint / 'preprocessor_config.json'}: max_length_s 10" in line and "hop_length 480" in line
@@ -1707,7 +1733,14 @@ def test_a_front_end_the_model_cannot_take_is_refused_at_load_naming_the_file_it
     checkpoint = as_transformers_5_folder(_tiny_checkpoint(tmp_path), **front_end)
     for name in ("scan_caption_folder", "evaluate_clap"):
         monkeypatch.setattr(clap_train, name, lambda *a, **k: pytest.fail("went on past the model load"))
-    argv = ["--data", str(tmp_path / "data"), "--pretrained", str(checkpoint), "--out", str(tmp_path / "run")]
+    argv = [
+        "--data",
+        _unscanned_folder(tmp_path / "data"),
+        "--pretrained",
+        str(checkpoint),
+        "--out",
+        str(tmp_path / "run"),
+    ]
     assert clap.main(argv) == 2
     line = _one_error_line(capsys.readouterr().err)
     assert f"error: {checkpoint / 'processor_config.json'}: " + expected.format(ckpt=checkpoint) in line
@@ -1750,7 +1783,7 @@ def test_the_caption_length_asked_for_is_used_and_printed(tmp_path, capsys, monk
     monkeypatch.setattr(
         clap_train, "scan_caption_folder", lambda *a, **k: pytest.fail("went on past the load")
     )
-    argv = ["--data", str(tmp_path / "data"), "--pretrained", str(checkpoint), "--out", str(tmp_path / "run"),
+    argv = ["--data", _unscanned_folder(tmp_path / "data"), "--pretrained", str(checkpoint), "--out", str(tmp_path / "run"),
             "--dataset.max_tokens", "40"]  # fmt: skip
     with pytest.raises(pytest.fail.Exception):  # stopped once the model, tokenizer and front end are loaded
         clap.main(argv)
@@ -1786,7 +1819,7 @@ def test_an_unset_caption_length_is_lowered_to_the_checkpoints_and_said_once(tmp
     monkeypatch.setattr(
         clap_train, "scan_caption_folder", lambda *a, **k: pytest.fail("went on past the load")
     )
-    argv = ["--data", str(tmp_path / "data"), "--pretrained", str(checkpoint), "--out", str(tmp_path / "run"),
+    argv = ["--data", _unscanned_folder(tmp_path / "data"), "--pretrained", str(checkpoint), "--out", str(tmp_path / "run"),
             "--train.processes", "1"]  # fmt: skip
     with pytest.raises(pytest.fail.Exception):  # stopped once the model, tokenizer and front end are loaded
         clap.main(argv)
@@ -1964,3 +1997,104 @@ def test_the_readme_names_the_main_training_flags_and_its_example_command_parses
     words = shlex.split(command.replace("\\\n", " "))
     cfg, _ = parse_arguments(build_parser(), words[words.index("--data") :])
     assert (cfg.train.epochs, cfg.task.freeze_audio_stages, cfg.train.precision) == (5, 2, "bf16-mixed")
+
+
+def test_eval_split_naming_the_training_split_trains_and_scores_every_clip_of_it(tmp_path, capsys):
+    """The warning and the README say every score is measured on the clips it trains on; the run held 2 of
+    the 9 training clips out of training and scored only those."""
+    from audiotrain.recipes.clap import main
+
+    out = tmp_path / "run"
+    argv = ["--preset", "quick_test", "--dataset.eval_split", "train", "--out", str(out),
+            "--demo.folder", str(tmp_path / "cache")]  # fmt: skip
+    assert main(argv) == 0
+    printed = capsys.readouterr()
+    assert "measured on clips it trains on" in printed.err
+    clips = json.loads((out / "config.json").read_text())["clips"]
+    assert len(clips["train"]) == 9 and sorted(clips["eval"]) == sorted(clips["train"])
+    assert "training on 9 clips, evaluating on 9" in printed.out
+
+
+def test_with_one_evaluation_clip_the_last_checkpoint_is_exported_with_a_warning(tmp_path, capsys):
+    """One clip scores val_loss 0 and mAP@10 1 in every epoch: "best" stayed epoch 0, and hf_model/ silently
+    held the first epoch's weights of several."""
+    from audiotrain.models.clap import load_pretrained
+    from audiotrain.recipes.clap import main
+
+    data = tone_folder(tmp_path / "tones", clips=5)  # 4 train, 1 held out
+    run_dir = tmp_path / "run"
+    argv = ["--preset", "quick_test", "--data", str(data), "--out", str(run_dir), "--train.epochs", "3",
+            "--train.retrieval_every_epoch", "true"]  # fmt: skip
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "training on 4 clips, evaluating on 1 " in printed
+    assert "warning: only 1 evaluation clip: every epoch scores the same on it" in printed
+    assert "the last checkpoint stands for it" in printed
+    assert "note: only 1 evaluation clip: it is always ranked first" in printed and "k/1" not in printed
+    last = run_dir / "checkpoints" / "last"
+    exported, _ = load_pretrained(run_dir / "hf_model")
+    assert _same_weights(exported, _model_arrays(last))
+    first = next((run_dir / "checkpoints").glob("epoch=0-*"), None)
+    assert first is None or not _same_weights(exported, _model_arrays(first))
+    assert "(the last checkpoint, with no best to choose: " in printed
+
+
+def test_the_chord_recipes_flag_names_and_a_mistyped_data_folder_get_a_pointed_error(tmp_path, capsys):
+    """--run_dir (the chord recipe's name for --out) was refused without a hint; cv's errors pointed at the
+    training command's help; a mistyped --data printed the 5-line demo banner first, and its error did not
+    name the flag."""
+    from audiotrain.recipes.clap import main
+
+    for command in ([], ["cv"]):
+        with pytest.raises(SystemExit):
+            main([*command, "--preset", "quick_test", "--run_dir", str(tmp_path / "x")])
+        err = capsys.readouterr().err
+        assert "unrecognized arguments: --run_dir" in err and "did you mean --out?" in err
+        assert f"(see python -m audiotrain.recipes.clap {'cv ' if command else ''}--help for every" in err
+        argv = [
+            *command,
+            "--preset",
+            "quick_test",
+            "--data",
+            str(tmp_path / "nope"),
+            "--out",
+            str(tmp_path / "o"),
+        ]
+        assert main(argv) == 2
+        printed = capsys.readouterr()
+        assert "OFFLINE DEMO" not in printed.out + printed.err
+        assert _one_error_line(printed.err) == (
+            f"error: --data {tmp_path / 'nope'}: no such folder (expected a folder of audio files with captions)"
+        )
+        assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("command", [[], ["cv"], ["export"]])
+def test_help_is_plain_text_wrapped_to_the_terminal(command, capsys, monkeypatch):
+    """--help printed the module docstring as it was: reST markup (``, ::) in lines of up to 166 columns."""
+    from audiotrain.recipes.clap import main
+
+    for columns in (80, 100):
+        monkeypatch.setenv("COLUMNS", str(columns))
+        with pytest.raises(SystemExit):
+            main([*command, "--help"])
+        text = capsys.readouterr().out
+        described = text.split("\n\n", 1)[1]  # (after argparse's usage lines)
+        assert "``" not in text and not re.search(r"::$", text, re.MULTILINE)
+        assert max(len(line) for line in described.splitlines()) <= columns - 2
+        # Commands are broken with a shell's backslash, so that they still paste.
+        assert re.search(r"python -m audiotrain\.recipes\.clap .*\\\n      \S", described)
+    if not command:
+        assert "- hf_model/: the best checkpoint" in text
+
+
+def test_counts_of_one_are_singular(tmp_path, capsys):
+    """A small folder printed "1 clip(s) held out", "1 optimizer steps planned", "1 evaluation clips"."""
+    from audiotrain.recipes.clap import main
+
+    data = tone_folder(tmp_path / "tones", clips=5)
+    assert main(["--preset", "quick_test", "--data", str(data), "--out", str(tmp_path / "run")]) == 0
+    printed = capsys.readouterr().out
+    assert "with 1 clip held out at random" in printed and "; 1 optimizer step planned" in printed
+    assert "only 1 evaluation clip:" in printed
+    assert not re.search(r"\(s\)|\b1 (optimizer steps|evaluation clips|clips)\b", printed)

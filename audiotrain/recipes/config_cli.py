@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import functools
 import io
 import json
 import math
@@ -18,7 +19,9 @@ import numbers
 import os
 import re
 import reprlib
+import shutil
 import sys
+import textwrap
 import types
 import typing
 from collections.abc import Callable, Collection, Sequence
@@ -903,13 +906,21 @@ class SettingsParser(argparse.ArgumentParser):
 
     `help_command` is the command whose help lists every setting, named in each error (default:
     ``<prog> --help``); the chord recipe's demo takes its flags without a command, but its bare ``--help`` is
-    the overview of the commands, so its errors name ``... demo --help``.
+    the overview of the commands, so its errors name ``... demo --help``. `other_names` maps a flag of
+    another recipe to this parser's flag for the same thing (``{"--run_dir": "--out"}``): its "did you mean".
     """
 
-    def __init__(self, *args: Any, help_command: str | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        help_command: str | None = None,
+        other_names: dict[str, str] | None = None,
+        **kwargs: Any,
+    ):
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
         self.help_command = help_command or f"{self.prog} --help"
+        self.other_names = dict(other_names or {})
 
     def parse_args(self, args: Any = None, namespace: Any = None) -> argparse.Namespace:
         """As argparse's, with a "did you mean" for each unknown flag (as a --config file's unknown key gets),
@@ -940,7 +951,10 @@ class SettingsParser(argparse.ArgumentParser):
     def _close_flag(self, flag: str) -> str | None:
         """The known flag closest to the unknown `flag` (``--num_epochs`` for ``--num_epoch``), else the
         dotted ones whose name after the dot is closest to its (``--train.epochs`` for ``--epochs``: a short
-        name is too unlike its dotted flag as a whole), else None."""
+        name is too unlike its dotted flag as a whole), else None. Another recipe's name for a flag
+        (`other_names`) gets this one's."""
+        if flag in self.other_names:
+            return self.other_names[flag]
         known = self._option_string_actions
         match = difflib.get_close_matches(
             flag, known, n=1, cutoff=0.75
@@ -961,6 +975,41 @@ class SettingsParser(argparse.ArgumentParser):
         if "unrecognized arguments" in message:
             message += self._suggestions()
         self.exit(2, f"{self.prog}: error: {message}\n(see {self.help_command} for every setting)\n")
+
+
+def help_text(text: str, width: int | None = None) -> str:
+    """Plain-text help (the description or epilog of a parser with argparse's `RawDescriptionHelpFormatter`)
+    wrapped to the terminal, as argparse wraps the flags' help (`width`: its columns less 2).
+
+    Blocks are separated by blank lines. A block of lines starting with "- " is a list: each item (its lines
+    up to the next "- ") is wrapped under its dash. A block indented by two spaces holds commands, one a line
+    (or several lines joined by a shell's " \\"), broken with " \\" where too long, so that they still paste.
+    Any other block is a paragraph.
+    """
+    width = max(width or shutil.get_terminal_size().columns - 2, 40)
+    fill = functools.partial(textwrap.fill, width=width, break_long_words=False, break_on_hyphens=False)
+    blocks = []
+    for block in text.strip("\n").split("\n\n"):
+        if block.startswith("  "):
+            commands = block.replace("\\\n", " ").splitlines()  # (a line may go on past a " \\")
+            blocks.append("\n".join(_command_lines(" ".join(c.split()), width) for c in commands))
+        elif block.startswith("- "):
+            items = re.split(r"\n(?=- )", block)
+            blocks.append(
+                "\n".join(
+                    fill(" ".join(item[2:].split()), initial_indent="- ", subsequent_indent="  ")
+                    for item in items
+                )
+            )
+        else:
+            blocks.append(fill(" ".join(block.split())))
+    return "\n\n".join(blocks)
+
+
+def _command_lines(command: str, width: int) -> str:
+    """`command` indented by two spaces, its continuation lines by six, broken between words with " \\"."""
+    pieces = textwrap.wrap(command, width - 8, break_long_words=False, break_on_hyphens=False)
+    return "  " + " \\\n      ".join(pieces)
 
 
 def unknown_command_message(given: str, commands: Sequence[str], without: str = "") -> str:

@@ -1,56 +1,6 @@
-"""Fine-tune CLAP on a folder of audio + captions: ``python -m audiotrain.recipes.clap``.
+"""The CLAP recipe's command line: ``python -m audiotrain.recipes.clap`` (training), ``export`` and ``cv``.
 
-With a checkpoint::
-
-    python -m audiotrain.recipes.clap --data my_sounds/ --pretrained laion/clap-htsat-unfused
-
-loads the model (a local Hugging Face folder, or a hub id when online), evaluates text↔audio retrieval on the
-held-out clips, fine-tunes with LAION's symmetric InfoNCE, evaluates again and writes the run folder:
-
-    config.json        the resolved configuration, versions, command line (``--config RUN/config.json``
-                       repeats the run's settings, not its --overwrite or --resume; every checkpoint's
-                       trainer_state.json holds it too, as ``run_config``)
-    data_report.txt    what was found in the data folder and what was skipped, and why
-    checkpoints/       trainer checkpoints (``last`` resumes with ``--resume``; the best by val_mAP@10)
-    history.json       per-epoch train/val loss, accuracies and retrieval scores
-    plots/             loss.png, accuracy.png, retrieval.png (before/after), retrieval_per_epoch.png
-    retrieval.json     retrieval (R@1/5/10, mAP@10 both ways) and zero-shot scores before and after
-    hf_model/          the best checkpoint (by val_mAP@10; the final weights when no validation ran) as a
-                       Hugging Face folder (transformers.ClapModel.from_pretrained); "after" scores these weights
-
-Settings: defaults < ``--preset`` (``quick_test``: seconds; ``development``; ``production``: real data) <
-``--config FILE`` (YAML/JSON; it may name its own ``preset:``) < flags.
-
-Any checkpoint of a run exports to a Hugging Face folder with::
-
-    python -m audiotrain.recipes.clap export --checkpoint RUN/checkpoints/last --out DIR
-
-Cross-validation, grouped by clip (each fold a run in ``RUN/fold<k>/``, the scores' mean and std in
-``RUN/cv_scores.md``; see ``cv --help``)::
-
-    python -m audiotrain.recipes.clap cv --folds 5 --data my_sounds/ --pretrained laion/clap-htsat-unfused
-
-Without ``--pretrained`` it runs an OFFLINE DEMO: a small randomly initialised CLAP and a BPE tokenizer
-trained on the captions, on a generated folder of captioned synthetic sounds (or on ``--data``), so the
-command works with no download. Its numbers say nothing about real CLAP models.
-
-Data: ``clip.wav`` + ``clip.txt`` (one caption per line) side by side, or one metadata file
-(``metadata.jsonl``, ``metadata.json``, ``metadata.csv`` or ``metadata.tsv``, UTF-8) with ``file_name`` and
-``caption`` (a list in JSON; ``caption_1``, ``caption_2``, ... or ``text`` columns in CSV, which may be comma-,
-semicolon- or tab-separated; names are case-insensitive) and optional ``split`` and ``label`` (zero-shot
-class). Any sample rate, mono or stereo. Missing or empty captions, absent files, paths leading outside the
-folder, unreadable audio and clips shorter than 0.1 s are skipped and listed, with their cause, in
-data_report.txt.
-
-Splits: the folder's ``--dataset.train_split`` (``train``) trains; ``validation`` (else ``test``) evaluates.
-A folder with named splits but none called ``train`` (Clotho: ``development``/``validation``/``evaluation``)
-is an error that lists them: pass ``--dataset.train_split development``. A folder without splits holds out
-``--dataset.eval_fraction`` of its clips (seeded). Clips of other splits are left out, and counted.
-
-Validation: val_loss and the val accuracies are the contrastive loss within batches of
-``--train.eval_batch_size`` clips (its chance level is ln(batch size), so it depends on that size); when the
-evaluation clips fill more than one batch, the last partial batch is left out of them (a batch of one clip
-would score loss 0 and accuracy 1). The retrieval scores (val_mAP@10, R@k) always use every clip.
+`HELP` is what ``--help`` prints: what a run does, what its folder holds, the data layouts and splits.
 """
 
 from __future__ import annotations
@@ -84,6 +34,7 @@ from audiotrain.recipes.config_cli import (
     SettingsParser,
     add_dataclass_arguments,
     add_preset_argument,
+    help_text,
     load_config_data,
     parse_bool,
     read_older_record,
@@ -98,37 +49,96 @@ from audiotrain.train.interrupt import stop_exit_status
 #: known: ``--config`` reads it so (`read_older_record`), and names every other one it lacks.
 OLDER_RECORD_MEANINGS = {"train.processes": 1}
 
+#: The chord recipe's names for flags of this recipe: an error offers this one's ("did you mean --out?").
+OTHER_RECIPES_NAMES = {"--run_dir": "--out"}
+
 #: The commands before the flags: none (training), ``export`` and ``cv``.
 COMMANDS = ("export", "cv")
 
 __all__ = ["build_export_parser", "build_parser", "export_main", "main", "parse_arguments", "parse_config"]
 
-EXPORT_HELP = """Export a checkpoint of a CLAP run as a Hugging Face folder: ``python -m audiotrain.recipes.clap export``.
+EXPORT_HELP = """Export a checkpoint of a CLAP run as a Hugging Face folder:
 
-::
+  python -m audiotrain.recipes.clap export --checkpoint RUN/checkpoints/epoch=3-step=120 --out my_clap/
 
-    python -m audiotrain.recipes.clap export --checkpoint RUN/checkpoints/epoch=3-step=120 --out my_clap/
+RUN/checkpoints/X is any trainer checkpoint of a run of the recipe (last, interrupted, a best-by-metric one).
+The architecture, tokenizer and front end come from the checkpoint the run started from (or, for the offline
+demo, from RUN/demo_init), as recorded in RUN/config.json; when that folder is gone, from the run's own
+RUN/hf_model (with a note). The weights come from the checkpoint. The folder loads with
+transformers.ClapModel.from_pretrained and audiotrain.models.clap.load_pretrained, like the run's own
+hf_model/.
+"""
 
-``RUN/checkpoints/X`` is any trainer checkpoint of a run of the recipe (``last``, ``interrupted``, a
-best-by-metric one). The architecture, tokenizer and front end come from the checkpoint the run started from
-(or, for the offline demo, from ``RUN/demo_init``), as recorded in ``RUN/config.json``; when that folder is
-gone, from the run's own ``RUN/hf_model`` (with a note). The weights come from the checkpoint. The folder
-loads with ``transformers.ClapModel.from_pretrained`` and `audiotrain.models.clap.load_pretrained`, like the
-run's own ``hf_model/``.
+
+#: What ``--help`` prints above the flags (plain text, wrapped to the terminal by `help_text`).
+HELP = """Fine-tune CLAP on a folder of audio + captions. With a checkpoint:
+
+  python -m audiotrain.recipes.clap --data my_sounds/ --pretrained laion/clap-htsat-unfused
+
+loads the model (a local Hugging Face folder, or a hub id when online), evaluates text↔audio retrieval on the
+held-out clips, fine-tunes with LAION's symmetric InfoNCE, evaluates again and writes the run folder (--out):
+
+- config.json: the resolved configuration, versions, command line (--config RUN/config.json repeats the run's
+  settings, not its --overwrite or --resume; every checkpoint's trainer_state.json holds it too, as
+  run_config)
+- data_report.txt: what was found in the data folder and what was skipped, and why
+- checkpoints/: trainer checkpoints (last resumes with --resume; the best by val_mAP@10)
+- history.json: per-epoch train/val loss, accuracies and retrieval scores
+- plots/: loss.png, accuracy.png, retrieval.png (before/after), retrieval_per_epoch.png
+- retrieval.json: retrieval (R@1/5/10, mAP@10 both ways) and zero-shot scores before and after
+- hf_model/: the best checkpoint (by val_mAP@10; the last with one evaluation clip) as a Hugging Face folder
+  (transformers.ClapModel.from_pretrained); "after" scores these weights
+
+Settings: defaults < --preset (quick_test: seconds; development; production: real data) < --config FILE
+(YAML/JSON; it may name its own preset) < flags.
+
+Without --pretrained it runs an OFFLINE DEMO: a small randomly initialised CLAP and a BPE tokenizer trained on
+the captions, on a generated folder of captioned synthetic sounds (or on --data), so the command works with no
+download. Its numbers say nothing about real CLAP models.
+
+Data: clip.wav + clip.txt (one caption per line) side by side, or one metadata file (metadata.jsonl,
+metadata.json, metadata.csv or metadata.tsv, UTF-8) with file_name and caption (a list in JSON; caption_1,
+caption_2, ... or text columns in CSV, which may be comma-, semicolon- or tab-separated; names are
+case-insensitive) and optional split and label (zero-shot class). Any sample rate, mono or stereo. Missing or
+empty captions, absent files, paths leading outside the folder, unreadable audio and clips shorter than 0.1 s
+are skipped and listed, with their cause, in data_report.txt.
+
+Splits: the folder's --dataset.train_split (train) trains; validation (else test) evaluates. A folder with
+named splits but none called train (Clotho: development/validation/evaluation) is an error that lists them:
+pass --dataset.train_split development. A folder without splits holds out --dataset.eval_fraction of its clips
+(seeded). Clips of other splits are left out, and counted. An --dataset.eval_split that names the training
+split trains on all its clips and evaluates on the same ones (an overfitting check).
+
+Validation: val_loss and the val accuracies are the contrastive loss within batches of
+--train.eval_batch_size clips (its chance level is ln(batch size), so it depends on that size); when the
+evaluation clips fill more than one batch, the last partial batch is left out of them (a batch of one clip
+would score loss 0 and accuracy 1). The retrieval scores (val_mAP@10, R@k) always use every clip.
+"""
+
+#: Below the flags: the other commands.
+EPILOG = """Example:
+
+  python -m audiotrain.recipes.clap --data my_sounds/ --pretrained laion/clap-htsat-unfused \\
+    --train.epochs 10 --task.learning_rate 2e-5 --task.freeze_text true
+
+Export any checkpoint of a run as a Hugging Face folder (see export --help):
+
+  python -m audiotrain.recipes.clap export --checkpoint RUN/checkpoints/last --out DIR
+
+Cross-validate, grouped by clip: each fold a run in RUN/fold<k>/, the scores' mean and std in RUN/cv_scores.md
+(see cv --help):
+
+  python -m audiotrain.recipes.clap cv --folds 5 --data my_sounds/ --pretrained laion/clap-htsat-unfused
 """
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = SettingsParser(
         prog="python -m audiotrain.recipes.clap",
-        description=__doc__,
-        epilog="Example: python -m audiotrain.recipes.clap --data my_sounds/ --pretrained laion/clap-htsat-unfused "
-        "--train.epochs 10 --task.learning_rate 2e-5 --task.freeze_text true\n\n"
-        "Export any checkpoint of a run as a Hugging Face folder:\n"
-        "  python -m audiotrain.recipes.clap export --checkpoint RUN/checkpoints/last --out DIR  (see export --help)\n"
-        "Cross-validate, grouped by clip (see cv --help):\n"
-        "  python -m audiotrain.recipes.clap cv --folds 5 --data my_sounds/ --pretrained laion/clap-htsat-unfused",
+        description=help_text(HELP),
+        epilog=help_text(EPILOG),
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        other_names=OTHER_RECIPES_NAMES,
     )
     parser.add_argument(
         "--config",
@@ -260,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
 def build_export_parser() -> argparse.ArgumentParser:
     parser = SettingsParser(
         prog="python -m audiotrain.recipes.clap export",
-        description=EXPORT_HELP,
+        description=help_text(EXPORT_HELP),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(

@@ -19,6 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from audiotrain._text import plural
 from audiotrain.datasets.captions import CaptionedClip
 from audiotrain.recipes.split_record import (
     checked_names,
@@ -100,7 +101,8 @@ def run_folder_clips_note(folder: Path, state: dict[str, Any]) -> str:
         differ = "the same clips in other splits or another order"
     else:
         differ = (
-            f"{len(ours - theirs)} clips only the checkpoint lists, {len(theirs - ours)} only config.json"
+            f"{plural(len(ours - theirs), 'clip')} only the checkpoint lists, {len(theirs - ours)} only "
+            "config.json"
         )
     return (
         f"note: {folder.parent.parent / 'config.json'} lists other clips than checkpoint {folder} was trained "
@@ -144,5 +146,5 @@ def check_resume_clips(
         if captions_before.get(part, now["captions_sha256"][part]) != now["captions_sha256"][part]:
             raise ValueError(
                 f"cannot resume from {folder}: the captions of its {part} clips have changed in {where} since "
-                f"(the same {len(splits[part])} clips, other captions). {remedy}"
+                f"(the same {plural(len(splits[part]), 'clip')}, other captions). {remedy}"
             )

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from audiotrain.datasets.captions import normalise_split
 from audiotrain.metrics.retrieval import DEFAULT_PROMPT_TEMPLATE
 from audiotrain.recipes.clap.task import CLAPTaskConfig
 from audiotrain.recipes.config_cli import (
@@ -93,7 +94,8 @@ class ClapDatasetConfig:
         """A warning line where the evaluation split is the training split, else None. Allowed (a check that
         the model can fit its own clips), but every score then measures memory, not generalisation, and the
         run exited 0 without a word."""
-        if self.eval_split is None or self.eval_split != self.train_split:
+        # (as `choose_splits` compares them: "Train" is the split "train")
+        if self.eval_split is None or normalise_split(self.eval_split) != normalise_split(self.train_split):
             return None
         return (
             f"warning: --dataset.eval_split {self.eval_split} is the training split: validation, the "

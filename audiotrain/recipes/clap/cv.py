@@ -1,24 +1,6 @@
 """K-fold cross-validation of the CLAP recipe, grouped by clip: ``python -m audiotrain.recipes.clap cv``.
 
-    python -m audiotrain.recipes.clap cv --folds 5 --data my_sounds/ --pretrained laion/clap-htsat-unfused
-    python -m audiotrain.recipes.clap cv --folds 5                     # the offline demo (generated clips)
-
-Every usable clip of the folder, whatever its split, is held out by exactly one fold, with all its captions:
-a clip's captions are never split between folds, nor between a fold's training, validation and held-out
-clips (folds are balanced by captions). In each fold the other clips are split again, by clip, into training
-and validation (``--dataset.eval_fraction`` of them, at least one clip); validation picks the best
-checkpoint (by val_mAP@10, or val_loss with ``--train.retrieval_every_epoch false``) and the held-out clips
-are scored with it. Every other setting and flag is the recipe's (``--preset``, ``--config``, ...), except
-``--resume`` and the split choice (``--dataset.train_split`` / ``eval_split``), which are refused.
-
-The run folder (``--out``, default ``runs/clap-cv-<date>-<time>``; one that holds files is refused unless
-``--overwrite``) receives:
-
-    fold<k>/           a whole run of the recipe: config.json, checkpoints/, history.json, plots/,
-                       retrieval.json (before/after scores on the fold's held-out clips), hf_model/
-    folds.json         each fold's training, validation and held-out clips (by name)
-    cv_scores.json/.md held-out text→audio and audio→text R@1/5/10 and mAP@10 (and zero-shot accuracy when
-                       the clips are labelled) per fold, their mean and standard deviation (in % in the .md)
+`CV_HELP` is what ``cv --help`` prints: how the folds are made and what the run folder receives.
 """
 
 from __future__ import annotations
@@ -29,15 +11,43 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audiotrain._files import write_json_atomically
-from audiotrain.cross_validation import CVResult, cv_outputs, grouped_folds
+from audiotrain.cross_validation import CVResult, cv_outputs, fold_name, grouped_folds
 from audiotrain.datasets.captions import CaptionedClip, CaptionFolder, CaptionFolderError, scan_caption_folder
 from audiotrain.distributed import collectives
 from audiotrain.recipes._run import check_kernel_cache, check_run_folder, clear_run_outputs, create_run_folder
 from audiotrain.recipes.clap.cli import build_parser, parse_arguments
 from audiotrain.recipes.clap.config import ClapDatasetConfig, ClapRecipeConfig
-from audiotrain.recipes.clap.train import demo_data_folder, holding_the_demo_cache, run
-from audiotrain.recipes.config_cli import USER_ERRORS
+from audiotrain.recipes.clap.data import check_data_given
+from audiotrain.recipes.clap.train import DEMO_BANNER, demo_data_folder, holding_the_demo_cache, run
+from audiotrain.recipes.config_cli import USER_ERRORS, help_text
 from audiotrain.train.interrupt import stop_exit_status, stopped_by
+
+#: What ``cv --help`` prints above the flags (plain text, wrapped to the terminal by `help_text`).
+CV_HELP = """K-fold cross-validation of the CLAP recipe, grouped by clip:
+
+  python -m audiotrain.recipes.clap cv --folds 5 --data my_sounds/ --pretrained laion/clap-htsat-unfused
+  python -m audiotrain.recipes.clap cv --folds 5
+
+(the second: the offline demo, on generated clips). Every usable clip of the folder, whatever its split, is
+held out by exactly one fold, with all its captions: a clip's captions are never split between folds, nor
+between a fold's training, validation and held-out clips (folds are balanced by captions). In each fold the
+other clips are split again, by clip, into training and validation (--dataset.eval_fraction of them, at least
+one clip); validation picks the best checkpoint (by val_mAP@10, or val_loss with
+--train.retrieval_every_epoch false) and the held-out clips are scored with it. Every other setting and flag
+is the recipe's (--preset, --config, ...), except --resume and the split choice (--dataset.train_split /
+--dataset.eval_split), which are refused.
+
+The run folder (--out, default runs/clap-cv-<date>-<time>; one that holds files is refused unless
+--overwrite) receives:
+
+- fold<k>/: a whole run of the recipe: config.json, checkpoints/, history.json, plots/, retrieval.json
+  (before/after scores on the fold's held-out clips), hf_model/
+- folds.json: each fold's training, validation and held-out clips (by name)
+- cv_scores.json, cv_scores.md: held-out text→audio and audio→text R@1/5/10 and mAP@10 (and zero-shot
+  accuracy when the clips are labelled) per fold, their mean and standard deviation (in % in the .md)
+
+The output numbers the folds as their folders: "=== fold 0 (1 of 5): RUN/fold0".
+"""
 
 #: The held-out scores of each fold, in the table's order (zero-shot only where the clips have labels).
 CV_METRICS = (
@@ -74,9 +84,9 @@ class ClipFold:
         for part, what in zip(parts, ("training", "validation", "held-out")):
             if not part:
                 raise CaptionFolderError(
-                    f"{folder.root}: fold {self.index} has no readable {what} clips left"
+                    f"{folder.root}: {fold_name(self.index, self.folds)} has no readable {what} clips left"
                 )
-        return (*parts, f"fold {self.index} of {self.folds}, grouped by clip")
+        return (*parts, f"{fold_name(self.index, self.folds)}, grouped by clip")
 
 
 def clip_folds(
@@ -94,7 +104,7 @@ def clip_folds(
 
 @holding_the_demo_cache  # its folds read the demo set as their --data
 def run_cross_validation(cfg: ClapRecipeConfig, folds: int = 5, argv: list[str] | None = None) -> CVResult:
-    """Train and score ``folds`` folds grouped by clip; see the module docstring for what is written."""
+    """Train and score ``folds`` folds grouped by clip; see `CV_HELP` for what is written."""
     if cfg.resume:
         raise ValueError(
             "cv: --resume continues one run, but a cross-validation trains every fold from the start; drop "
@@ -109,12 +119,15 @@ def run_cross_validation(cfg: ClapRecipeConfig, folds: int = 5, argv: list[str] 
     demo = cfg.pretrained is None
     if not demo and cfg.data is None:
         raise ValueError("--data FOLDER is required with --pretrained (a folder of audio + captions)")
+    check_data_given(cfg.data)
     main = collectives.is_main_process()
     out = Path(cfg.out) if cfg.out else None
     replace = out is not None and check_run_folder(out, "--out", cfg.overwrite)
     data = Path(cfg.data) if cfg.data is not None else demo_data_folder(cfg)
     folder = scan_caption_folder(data)  # the clips (each run decodes and checks their audio again)
     plan = clip_folds(folder.clips, folds, cfg.train.seed, cfg.dataset.eval_fraction, str(folder.root))
+    if demo and main:  # once for the command, after the checks of the folder (the folds' runs leave it out)
+        print(DEMO_BANNER)
     if replace and main:
         clear_run_outputs(out, cv_outputs(out))
     out = Path(
@@ -132,17 +145,14 @@ def run_cross_validation(cfg: ClapRecipeConfig, folds: int = 5, argv: list[str] 
         write_json_atomically(out / "folds.json", record)
     fold_scores, histories, fold_dirs = [], [], []
     for fold in plan:
-        print(
-            f"\n=== fold {fold.index + 1}/{folds}: {len(fold.train)} training / {len(fold.val)} validation / "
-            f"{len(fold.test)} held-out clips"
-        )
-        fold_cfg = dataclasses.replace(
-            cfg, data=str(data), out=str(out / f"fold{fold.index}"), overwrite=False
-        )
+        fold_dir = out / f"fold{fold.index}"
+        print(f"\n=== {fold_name(fold.index, folds)}: {fold_dir}")  # its run then says its clips
+        fold_cfg = dataclasses.replace(cfg, data=str(data), out=str(fold_dir), overwrite=False)
         result = run(fold_cfg, ["cv", *(argv or [])], fold=fold)
         if result["interrupted"]:
             raise FoldInterrupted(  # (a KeyboardInterrupt went past main's except, and its line with it)
-                f"cv: fold {fold.index} was interrupted ({stopped_by()}); its run is in {result['run_dir']}"
+                f"cv: {fold_name(fold.index, folds)} was interrupted ({stopped_by()}); its run is in "
+                f"{result['run_dir']}"
             )
         if main:
             fold_scores.append({m: float(result["after"][m]) for m in CV_METRICS if m in result["after"]})
@@ -163,9 +173,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[2:] if argv is None else argv)
     parser = build_parser()
     parser.prog = "python -m audiotrain.recipes.clap cv"
-    parser.description = __doc__
-    parser.epilog = (
-        "Example: python -m audiotrain.recipes.clap cv --folds 5 --data my_sounds/ --pretrained "
+    parser.help_command = f"{parser.prog} --help"  # (its errors point at cv's own help, with --folds)
+    parser.description = help_text(CV_HELP)
+    parser.epilog = help_text(
+        "Example:\n\n  python -m audiotrain.recipes.clap cv --folds 5 --data my_sounds/ --pretrained "
         "laion/clap-htsat-unfused --train.epochs 10"
     )
     parser.add_argument("--folds", type=int, default=5, help="number of folds (default 5), grouped by clip")

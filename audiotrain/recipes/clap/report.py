@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from audiotrain._text import plural
 from audiotrain.metrics.retrieval import chance_scores
 
 _ROWS = (
@@ -56,7 +57,8 @@ def write_plots(history: dict, results: dict, folder: Path) -> list[Path]:
 
     folder.mkdir(parents=True, exist_ok=True)
     chance = chance_levels(results)
-    evaluated = f"{results['n_eval_clips']} evaluation clips, {results['n_eval_captions']} captions"
+    clips, captions = results["n_eval_clips"], results["n_eval_captions"]
+    evaluated = f"{plural(clips, 'evaluation clip')}, {plural(captions, 'caption')}"
     names = {
         "loss": "contrastive loss",
         "audio_accuracy": "audio→text: a clip's own caption scores highest",

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from audiotrain._files import write_json_atomically
 from audiotrain._system import CACHE_DIR_ENV, cache_dir
+from audiotrain._text import plural
 from audiotrain.datasets.caption_demo import DEMO_FOLDER as CAPTION_DEMO_FOLDER
 from audiotrain.datasets.caption_demo import CaptionDemoConfig, demo_set_name, make_caption_demo
 from audiotrain.datasets.captions import (
@@ -74,6 +75,7 @@ from audiotrain.recipes.clap.config import (
 )
 from audiotrain.recipes.clap.data import (
     FEW_EVAL_CLIPS,
+    check_data_given,
     check_training_clips,
     choose_splits,
     make_loader,
@@ -100,6 +102,7 @@ if TYPE_CHECKING:
     from audiotrain.recipes.clap.cv import ClipFold
 
 __all__ = [
+    "DEMO_BANNER",
     "RUN_OUTPUTS",
     "check_out_folder",
     "default_learning_rate",
@@ -188,7 +191,8 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
     from audiotrain import Trainer
 
     demo = cfg.pretrained is None
-    resume, labels, out, replace = _check_settings(cfg, demo)
+    # (a cross-validation prints the demo's banner once, not for each fold)
+    resume, labels, out, replace = _check_settings(cfg, demo, banner=fold is None)
     seed_everything(cfg.train.seed)  # whatever is drawn before the Trainer seeds at `fit`
     main = collectives.is_main_process()
     data = cfg.data if cfg.data is not None else demo_data_folder(cfg)
@@ -211,16 +215,18 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
     print(folder.report(listed_in="the run folder's data_report.txt"), flush=True)
     if cfg.data is None and folder.skipped:  # the generator writes only clips that decode: damaged since
         damaged = len(folder.skipped)
-        print(f"note: the demo set {data} has {damaged} damaged clip(s); {demo_set_advice(cfg, data)}")
+        print(
+            f"note: the demo set {data} has {plural(damaged, 'damaged clip')}; {demo_set_advice(cfg, data)}"
+        )
     if fold is None:
         train_clips, eval_clips, how = choose_splits(folder, cfg.dataset, cfg.train.seed)
         test_clips = eval_clips
-        print(f"training on {len(train_clips)} clips, evaluating on {len(eval_clips)} ({how})")
+        print(f"training on {plural(len(train_clips), 'clip')}, evaluating on {len(eval_clips)} ({how})")
     else:
         train_clips, eval_clips, test_clips, how = fold.select(folder)
         print(
-            f"training on {len(train_clips)} clips, validating on {len(eval_clips)}, scoring the "
-            f"{len(test_clips)} held-out clips ({how})"
+            f"training on {plural(len(train_clips), 'clip')}, validating on {len(eval_clips)}, scoring the "
+            f"{plural(len(test_clips), 'held-out clip')}: {how}"
         )
     check_training_clips(folder, train_clips)
     splits = {"train": train_clips, "eval": eval_clips, **({"test": test_clips} if fold is not None else {})}
@@ -247,7 +253,10 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
     )
     task = CLAPTrainModule(bundle.model, task_cfg)
     total_params, trainable = task.parameter_counts()
-    print(f"model: {total_params:,} parameters, {trainable:,} trainable; {total} optimizer steps planned")
+    print(
+        f"model: {total_params:,} parameters, {trainable:,} trainable; "
+        f"{plural(total, 'optimizer step')} planned"
+    )
     if resume is not None:  # another recipe's or size's checkpoint, or a damaged file: before any write
         check_resume_matches(resume, task)
     labels = _zero_shot_labels(labels, folder, [*eval_clips, *test_clips])
@@ -286,13 +295,11 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
 
     # An error there must end every rank, not leave the others waiting in the fit's first collective.
     before, loggers = collectives.on_main_process(start_on_main) or ({}, [])
-    if len(test_clips) < FEW_EVAL_CLIPS:
-        print(
-            f"note: only {len(test_clips)} evaluation clips: text→audio R@k is k/{len(test_clips)} by chance "
-            f"(R@10 is 1.0 for any model with 10 or fewer); use {FEW_EVAL_CLIPS}+ clips for scores that compare models"
-        )
+    note = few_clips_note(len(test_clips))
+    if note:
+        print(note)
 
-    best = _best_checkpoint(cfg, out)
+    best = _best_checkpoint(cfg, out, len(eval_clips), "validation" if fold is not None else "evaluation")
     callbacks: list = []  # the DataLoader tells train_set the epoch (CaptionDataset.set_epoch)
     if cfg.train.retrieval_every_epoch:
         callbacks.append(RetrievalEvaluation(evaluate))
@@ -370,12 +377,14 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
 
 
 def _check_settings(
-    cfg: ClapRecipeConfig, demo: bool
+    cfg: ClapRecipeConfig, demo: bool, banner: bool = True
 ) -> tuple[Path | None, list[str] | None, Path | None, bool]:
     """The cheap checks, before data and model are loaded: (the --resume checkpoint, the zero-shot labels,
-    the --out folder or None, whether an earlier run there is to be replaced once every check has passed)."""
+    the --out folder or None, whether an earlier run there is to be replaced once every check has passed).
+    The demo's `banner` follows them."""
     if not demo and cfg.data is None:
         raise ValueError("--data FOLDER is required with --pretrained (a folder of audio + captions)")
+    check_data_given(cfg.data)
     if cfg.task.learning_rate is None:
         cfg.task.check_min_learning_rate(*default_learning_rate(demo))
     # A wrong --resume folder or labels file, or a --logger without its package, fails before data and model
@@ -389,7 +398,8 @@ def _check_settings(
 
     if demo:
         check_settings_fit(cfg, check_demo_settings(cfg))
-        print(DEMO_BANNER)
+        if banner:
+            print(DEMO_BANNER)
     return resume, labels, out, replace
 
 
@@ -559,8 +569,37 @@ def _zero_shot_labels(labels: list[str] | None, folder: CaptionFolder, eval_clip
     return labels
 
 
-def _best_checkpoint(cfg: ClapRecipeConfig, out: Path) -> ModelCheckpoint:
-    """Keeps the best checkpoint by val_mAP@10 (by val_loss without per-epoch retrieval), and ``last``."""
+def few_clips_note(n_clips: int) -> str | None:
+    """What the retrieval scores of `n_clips` evaluation clips can say, when they are too few to compare
+    models (None from `FEW_EVAL_CLIPS` on)."""
+    if n_clips >= FEW_EVAL_CLIPS:
+        return None
+    advice = f"use {FEW_EVAL_CLIPS}+ clips for scores that compare models"
+    if n_clips < 2:
+        return (
+            f"note: only {plural(n_clips, 'evaluation clip')}: it is always ranked first, so every retrieval "
+            f"score is 1.0 for any model; {advice}"
+        )
+    return (
+        f"note: only {n_clips} evaluation clips: text→audio R@k is k/{n_clips} by chance (R@10 is 1.0 for any "
+        f"model with 10 or fewer); {advice}"
+    )
+
+
+def _best_checkpoint(cfg: ClapRecipeConfig, out: Path, n_validation: int, what: str) -> ModelCheckpoint:
+    """Keeps the best checkpoint by val_mAP@10 (by val_loss without per-epoch retrieval), and ``last``.
+
+    With fewer than 2 validation clips (`what`: "validation" or "evaluation") every epoch ties (val_loss 0,
+    val_mAP@10 1: one clip is always its caption's match), so "best" would stay the first epoch and the
+    export would drop the rest of the training, silently: the latest checkpoint stands for it instead, as
+    the chord recipe's last checkpoint does without validation songs."""
+    if n_validation < 2:
+        print(
+            f"warning: only {plural(n_validation, what + ' clip')}: every epoch scores the same on it "
+            "(val_loss 0, val_mAP@10 1), so none can be chosen as the best checkpoint; the last checkpoint "
+            'stands for it ("after" scores it, hf_model/ holds it)'
+        )
+        return ModelCheckpoint(dirpath=out / "checkpoints", monitor=None, save_last=True)
     if cfg.train.retrieval_every_epoch:
         return ModelCheckpoint(dirpath=out / "checkpoints", monitor="val_mAP@10", mode="max", save_last=True)
     return ModelCheckpoint(dirpath=out / "checkpoints", monitor="val_loss", mode="min", save_last=True)
@@ -571,6 +610,8 @@ def _load_best_weights(task: CLAPTrainModule, best: ModelCheckpoint) -> str:
     which they are, in words. "after" and hf_model/ hold them."""
     if best.best_model_path and Path(best.best_model_path).is_dir():
         load_task_weights(task, Path(best.best_model_path))
+        if best.monitor is None:  # (`_best_checkpoint`: too few validation clips to choose by)
+            return f"the last checkpoint, with no best to choose: {best.best_model_path}"
         return f"best checkpoint by {best.monitor} ({best.best_model_score:.4f}): {best.best_model_path}"
     return "final weights (no checkpoint was kept by validation)"
 
@@ -659,14 +700,16 @@ def resolve_training(
         task_cfg = dataclasses.replace(task_cfg, total_steps=total)
     elif task_cfg.total_steps < total:
         print(
-            f"warning: --task.total_steps {task_cfg.total_steps} is less than the {total} optimizer steps planned: "
+            f"warning: --task.total_steps {task_cfg.total_steps} is less than the "
+            f"{plural(total, 'optimizer step')} planned: "
             f"the learning rate stays at --task.min_learning_rate ({task_cfg.min_learning_rate:g}) for the last "
-            f"{total - task_cfg.total_steps} steps"
+            f"{plural(total - task_cfg.total_steps, 'step')}"
         )
     if task_cfg.warmup_steps > task_cfg.total_steps:
         print(
-            f"warning: --task.warmup_steps {task_cfg.warmup_steps} is more than the {task_cfg.total_steps} steps of "
-            f"the schedule: the warmup is cut to {task_cfg.total_steps} steps"
+            f"warning: --task.warmup_steps {task_cfg.warmup_steps} is more than the "
+            f"{plural(task_cfg.total_steps, 'step')} "
+            f"of the schedule: the warmup is cut to {plural(task_cfg.total_steps, 'step')}"
         )
     return task_cfg, epochs, total
 
