@@ -28,7 +28,7 @@ import shutil
 from pathlib import Path
 
 from audiotrain._files import read_json_file, write_json_atomically
-from audiotrain.cross_validation import CVResult, grouped_folds
+from audiotrain.cross_validation import CVResult, fold_name, grouped_folds
 from audiotrain.datasets.chord_songs import split_group
 from audiotrain.distributed import collectives
 from audiotrain.metrics.chord_scores import CHORD_METRICS
@@ -237,12 +237,6 @@ def _run_cross_validation(
         f"scores in %:\n{cv.table()}"
     )
     return cv
-
-
-def fold_name(k: int, folds: int) -> str:
-    """Fold `k` (from 0) as the output names it: by the number of its folder (``fold<k>/``) and of its
-    column in cv_scores, then how far through the run it is (``fold 0 (1 of 5)``)."""
-    return f"fold {k} ({k + 1} of {folds})"
 
 
 def cv_outputs(run_dir: Path) -> list[str]:
