@@ -316,6 +316,7 @@ class Trainer:
         self._fit_started = 0.0
         self._last_outputs: dict[str, mx.array] = {}  # the last step's loss and metrics (maybe still running)
         self._last_weight: Any = 1.0  # its weight, `TrainModule.batch_size(batch)`
+        self._last_weights: dict[str, Any] = {}  # each of its values' weight (a metric's own count)
         self._settled_outputs: dict[str, mx.array] = {}  # the step before that one's (evaluated)
         self._streak_in_flight: mx.array | None = None  # the last step's non-finite streak (maybe running)
         self._shown_across_ranks: dict[str, float] = {}  # data parallel: the bar's numbers, over all ranks
@@ -969,6 +970,12 @@ class Trainer:
             k: v for k, v in logged.items() if step.log_options[k].prog_bar and step.log_options[k].on_step
         }
         self._last_outputs = {**returned, **shown}
+        # Each value's weight as the running means have it (a metric's own count, else the batch's), so that
+        # the bar's means over the ranks are the loggers' (`_agree_across_ranks`).
+        self._last_weights = {
+            **{k: metric_weights.get(k, self._last_weight) for k in returned},
+            **dict.fromkeys(shown, self._last_weight),
+        }
         outputs = {**{k: LazyScalar(v) for k, v in {**returned, **logged}.items()}, "stepped": stepped}
         # A checkpoint saved by a batch-end hook (ModelCheckpoint(every_n_train_steps)) before this
         # batch's validation records it as pending, so resuming from it runs it first.
@@ -1371,14 +1378,15 @@ class Trainer:
         - stops every rank when any of them heard Ctrl-C (`_request_stop`);
         - stops every rank when any set `should_stop` (a callback deciding on its own clock, a file or its
           own numbers), as Lightning's EarlyStopping reduces its decision: any rank stops them all;
-        - gives the progress bar the last step's values as means over every rank's batch.
+        - gives the progress bar the last step's values as means over every rank's batch, each weighted as
+          the loggers weight it (a metric's own count, such as the frames an accuracy is over).
         """
         if self.world_size == 1:
             return
-        weight = self._last_weight
-        sums = {name: value * weight for name, value in self._last_outputs.items()}
+        own = {name: self._last_weights.get(name, self._last_weight) for name in self._last_outputs}
+        sums = {name: value * own[name] for name, value in self._last_outputs.items()}
         asked = {_CTRL_C_HEARD: float(self._stop_requested), _SHOULD_STOP: float(self.should_stop)}
-        weights = {**dict.fromkeys(sums, weight), **dict.fromkeys(asked, 1.0)}
+        weights = {**own, **dict.fromkeys(asked, 1.0)}
         means = collectives.reduce_weighted_means({**sums, **asked}, weights)
         self.interrupted = self.interrupted or means.pop(_CTRL_C_HEARD) > 0
         self.should_stop = self._should_stop_agreed = means.pop(_SHOULD_STOP) > 0
