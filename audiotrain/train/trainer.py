@@ -8,7 +8,7 @@ all back. Callbacks read a small view of that state: `current_epoch`, `global_st
 `should_stop`, `fitting`, `state` (Lightning's `.status` / `.fn` / `.stage`), `training`, `validating`,
 `sanity_checking`, `fast_dev_run`, `optimizer`, `learning_rate()`,
 `log_metrics()`, `is_logging_step()`, `progress_metrics()` (Lightning's `progress_bar_metrics`),
-`save_checkpoint()`, `print()`.
+`epoch_progress_metrics()`, `save_checkpoint()`, `print()`.
 
 Per batch the loop reads top to bottom: check the batch, run the compiled step (an accumulating
 micro-step or the update that ends a window), schedule its evaluation (`mx.async_eval`, one step ahead
@@ -320,6 +320,7 @@ class Trainer:
         self._settled_outputs: dict[str, mx.array] = {}  # the step before that one's (evaluated)
         self._streak_in_flight: mx.array | None = None  # the last step's non-finite streak (maybe running)
         self._shown_across_ranks: dict[str, float] = {}  # data parallel: the bar's numbers, over all ranks
+        self._epoch_train_means: dict[str, float] = {}  # the last epoch's, as the history has them
 
     # ---- the view callbacks read ---------------------------------------------------------------------
     @property
@@ -1017,6 +1018,7 @@ class Trainer:
         progress = self.progress
         epoch_means = self.running.epoch_means(self._reduce)
         train_metrics = reporting.epoch_values(epoch_means, self._train_options())
+        self._epoch_train_means = train_metrics
         if self.running.has_interval_steps:
             self._log_train_interval()
         self._check_nonfinite()
@@ -1702,6 +1704,19 @@ class Trainer:
             if options.prog_bar and not options.on_step and name in self.callback_metrics:
                 out[name] = self.callback_metrics[name]
         out.update(self._epoch_validation_metrics())
+        return out
+
+    def epoch_progress_metrics(self) -> dict[str, float]:
+        """`progress_metrics()` as the summary of the epoch that is ending (the bar left on screen, the line
+        in a log), read in `on_train_epoch_end`: each training value the bar shows per step shows its mean
+        over the epoch instead, the number `history` and `callback_metrics` hold (`loss` is `train_loss`'s).
+        A value logged per step only (`on_epoch=False`) keeps its last step's value."""
+        out = self.progress_metrics()
+        options = self._train_options()
+        for name in self._last_outputs:
+            history_name = name if name in options else prefixed("train_", name)  # logged, or returned
+            if name in out and history_name in self._epoch_train_means:
+                out[name] = self._epoch_train_means[history_name]
         return out
 
     def _epoch_validation_metrics(self) -> dict[str, float]:
