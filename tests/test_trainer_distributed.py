@@ -249,8 +249,9 @@ print(json.dumps(all_gather_object(mine)))
 
 def test_the_progress_bar_shows_a_metric_with_its_own_count_as_the_loggers_do(tmp_path):
     # An accuracy over the items that have a target (returned as (value, count)): rank 0's batches (the
-    # even samples) have 1 such item, rank 1's (the odd ones) 3. The loggers weight each rank's value by its count; the bar weighted it by
-    # the batch's size and showed another number than the CSV or TensorBoard log at the same step.
+    # even samples) have 1 such item, rank 1's (the odd ones) 3. The loggers weight each rank's value by
+    # its count; the bar weighted it by the batch's size and showed another number than the CSV or
+    # TensorBoard log at the same step.
     body = """
 import mlx.core as mx
 from audiotrain import DataLoader, Trainer
