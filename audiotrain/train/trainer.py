@@ -33,6 +33,7 @@ from typing import Any
 
 from audiotrain import _blas
 from audiotrain._system import versions
+from audiotrain._text import listed
 from audiotrain.data.loader import close_epoch_iterators, position_ends_epoch
 from audiotrain.data.workers import DataLoaderError
 from audiotrain.distributed import collectives, exit_rank
@@ -782,9 +783,9 @@ class Trainer:
         in_eval = [name or type(module).__name__ for name, m in module.named_modules() if not m.training]
         if not in_eval or not self.is_global_zero:
             return
-        shown = ", ".join(sorted(in_eval)[:3]) + (f" and {len(in_eval) - 3} more" if len(in_eval) > 3 else "")
         warnings.warn(
-            f"Trainer.fit: found {len(in_eval)} module(s) in eval mode at the start of training ({shown}); "
+            f"Trainer.fit: found {len(in_eval)} module(s) in eval mode at the start of training "
+            f"({listed(sorted(in_eval))}); "
             "they train in that mode (BatchNorm keeps its running statistics, Dropout is off), as in "
             "Lightning. If that is not intended, call model.train() before fit",
             UserWarning,
@@ -1592,9 +1593,9 @@ class Trainer:
         if built != saved.at_start and built != saved.now:
             # Not the module the run started from: its own freezing is replaced, which must not go unsaid.
             changed = sorted(built ^ saved.at_start)
-            shown = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
             warnings.warn(
-                f"{folder}: {type(self.module).__name__} as built trains other parameters ({shown}) than the "
+                f"{folder}: {type(self.module).__name__} as built trains other parameters "
+                f"({listed(changed)}) than the "
                 "run in the checkpoint started with; the resumed fit trains what that run trained when it "
                 "saved (freeze/unfreeze is part of a run). To train others from here, freeze or unfreeze "
                 "them in on_fit_start (parameters new to the optimizer start with fresh state)",
