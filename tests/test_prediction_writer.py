@@ -4,6 +4,7 @@ a `BasePredictionWriter` writes each output, and with `return_predictions=False`
 import gc
 import weakref
 
+from audiotrain import DataLoader
 from audiotrain.train import BasePredictionWriter, Callback
 from audiotrain.train.callbacks import BasePredictionWriter as FromCallbacks
 
@@ -110,3 +111,59 @@ def test_a_write_interval_lightning_has_not_is_refused_with_the_choices():
         Writer("step")
     assert FromCallbacks is BasePredictionWriter
     assert Writer("batch_and_epoch").interval.on_batch and Writer("batch_and_epoch").interval.on_epoch
+
+
+class IndexWriter(BasePredictionWriter):
+    """Notes the indices each hook gets beside the ids the batch's samples carry."""
+
+    def __init__(self):
+        super().__init__("batch_and_epoch")
+        self.per_batch, self.at_end = [], None
+
+    def write_on_batch_end(
+        self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx
+    ):
+        self.per_batch.append((batch_indices, np.array(batch[1]).tolist()))
+
+    def write_on_epoch_end(self, trainer, pl_module, predictions, batch_indices):
+        self.at_end = batch_indices
+
+
+def _samples(n):
+    x = np.random.default_rng(0).normal(size=(n, 8)).astype(np.float32)
+    return [(x[i], np.int32(i)) for i in range(n)]  # each sample carries its index as its id
+
+
+@pytest.mark.parametrize(
+    "loader_args",
+    [
+        {"batch_size": 3},
+        {"batch_size": 3, "shuffle": True, "seed": 5},
+        {"batch_sampler": [[4, 1], [0, 6, 2]]},
+    ],
+    ids=["in order", "shuffled", "batch_sampler"],
+)
+def test_a_writer_gets_the_dataset_indices_of_each_batchs_samples(tmp_path, loader_args):
+    # batch_indices was always None: a writer could not say which sample a prediction was for.
+    writer = IndexWriter()
+    loader = DataLoader(_samples(7), **loader_args)
+    quiet_trainer(tmp_path, callbacks=[writer]).predict(Logits(), loader, return_predictions=False)
+    assert writer.per_batch and all(indices == ids for indices, ids in writer.per_batch), writer.per_batch
+    every = [0, 1, 2, 4, 6] if "batch_sampler" in loader_args else list(range(7))
+    assert sorted(i for indices, _ in writer.per_batch for i in indices) == every
+    # (Lightning's shape at the epoch's end: one list for the loader, of one entry per batch)
+    assert writer.at_end == [[indices for indices, _ in writer.per_batch]]
+    if loader_args.get("shuffle"):
+        assert [i for indices, _ in writer.per_batch for i in indices] != list(range(7))
+
+
+def test_a_writer_gets_no_indices_for_an_iterable_dataset(tmp_path):
+    class Stream:
+        def __iter__(self):
+            return iter(_samples(5))
+
+    writer = IndexWriter()
+    loader = DataLoader(Stream(), batch_size=2)
+    quiet_trainer(tmp_path, callbacks=[writer]).predict(Logits(), loader, return_predictions=False)
+    assert [indices for indices, _ in writer.per_batch] == [None] * 3
+    assert writer.at_end == [[None] * 3]

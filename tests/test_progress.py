@@ -66,3 +66,30 @@ def test_plain_can_be_forced_either_way(tmp_path, capsys, monkeypatch):
     assert ProgressBar(plain=True).is_plain
     with pytest.raises(ValueError, match="plain must be True, False or None"):
         ProgressBar(plain="yes")
+
+
+def _numbers(text: str) -> dict[str, float]:
+    return {k: float(v) for k, v in re.findall(r"(\w+)=([-\d.e+]+)", text)}
+
+
+def test_an_epochs_line_shows_its_means_as_the_history_has_them_loss_and_val_loss_first(tmp_path, capsys):
+    # The line used to show the last batch's loss and accuracy under the history's plain names.
+    trainer = fit_with(tmp_path, ProgressBar(), max_epochs=2)
+    lines = capsys.readouterr().err.strip().splitlines()
+    history = trainer.history
+    for epoch, line in enumerate(lines):
+        assert re.match(rf"Epoch {epoch}: 4/4 batches, \d+\.\d s, loss=[\d.]+, val_loss=[\d.]+, ", line), line
+        shown = _numbers(line.split(" s, ")[1])
+        assert shown["loss"] == float(f"{history['train_loss'][epoch]:.4g}")
+        assert shown["accuracy"] == float(f"{history['train_accuracy'][epoch]:.4g}")
+        assert shown["val_loss"] == float(f"{history['val_loss'][epoch]:.4g}")
+
+
+def test_a_terminals_bar_ends_each_epoch_on_its_means_loss_and_val_loss_first(tmp_path, monkeypatch):
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    trainer = fit_with(tmp_path, ProgressBar(), max_epochs=1)
+    last = terminal.getvalue().split("\r")[-1]
+    assert "Epoch 0: 100%" in last and re.search(r"\bloss=[\d.]+, val_loss=[\d.]+, accuracy=", last), last
+    shown = _numbers(last.split("it/s, ")[-1])
+    assert shown["loss"] == float(f"{trainer.history['train_loss'][0]:.4g}")

@@ -820,9 +820,13 @@ def test_ckpt_path_best_and_last_and_estimated_stepping_batches(tmp_path):
         Trainer(max_epochs=1, enable_checkpointing=False).validate(model, make_batches(32), ckpt_path="best")
 
 
-def test_a_hand_edited_trainer_state_names_the_bad_field(tmp_path):
+def test_a_hand_edited_trainer_state_names_the_bad_field(tmp_path, monkeypatch):
     from audiotrain.train.checkpoint import CheckpointError
 
+    # In tmp_path, where nothing may land in ./logs: Trainer's default_root_dir, where the default
+    # ModelCheckpoint claims a folder before the checkpoint is read (the refused resumes left it in the
+    # folder pytest runs in).
+    monkeypatch.chdir(tmp_path)
     trainer = Trainer(max_epochs=1, enable_progress_bar=False, default_root_dir=tmp_path)
     trainer.fit(TinyClassifier(), make_batches())
     folder = trainer.save_checkpoint(tmp_path / "edited")
@@ -830,17 +834,24 @@ def test_a_hand_edited_trainer_state_names_the_bad_field(tmp_path):
     key = state["random"].pop("mlx")
     (folder / "trainer_state.json").write_text(json.dumps(state))
     with pytest.raises(CheckpointError, match="'random.mlx' must be two unsigned ints"):
-        Trainer(max_epochs=2).fit(TinyClassifier(), make_batches(), ckpt_path=str(folder))
+        Trainer(max_epochs=2, default_root_dir=tmp_path).fit(
+            TinyClassifier(), make_batches(), ckpt_path=str(folder)
+        )
     state["random"]["mlx"], state["progress"]["epoch"] = key, "one"
     (folder / "trainer_state.json").write_text(json.dumps(state))
     with pytest.raises(CheckpointError, match="'progress.epoch' must be an int >= 0, got 'one'"):
-        Trainer(max_epochs=2).fit(TinyClassifier(), make_batches(), ckpt_path=str(folder))
+        Trainer(max_epochs=2, default_root_dir=tmp_path).fit(
+            TinyClassifier(), make_batches(), ckpt_path=str(folder)
+        )
     state["progress"]["epoch"], state["random"]["numpy"]["keys"] = 1, "not a generator state"
     (folder / "trainer_state.json").write_text(json.dumps(state))
     with pytest.raises(
         CheckpointError, match=r"edited.trainer_state.json holds a value this audiotrain cannot"
     ):
-        Trainer(max_epochs=2).fit(TinyClassifier(), make_batches(), ckpt_path=str(folder))
+        Trainer(max_epochs=2, default_root_dir=tmp_path).fit(
+            TinyClassifier(), make_batches(), ckpt_path=str(folder)
+        )
+    assert not (tmp_path / "logs").exists()
 
 
 def test_resuming_with_other_accumulation_or_nothing_left_to_train_says_so(tmp_path):

@@ -245,3 +245,41 @@ mine = [[int(v) for v in out.tolist()] for out in predicted]
 print(json.dumps(all_gather_object(mine)))
 """
     assert _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path)) == [[[[0, 2], [4]], [[1, 3]]]] * 2
+
+
+def test_the_progress_bar_shows_a_metric_with_its_own_count_as_the_loggers_do(tmp_path):
+    # An accuracy over the items that have a target (returned as (value, count)): rank 0's batches (the
+    # even samples) have 1 such item, rank 1's (the odd ones) 3. The loggers weight each rank's value by
+    # its count; the bar weighted it by the batch's size and showed another number than the CSV or
+    # TensorBoard log at the same step.
+    body = """
+import mlx.core as mx
+from audiotrain import DataLoader, Trainer
+from audiotrain.train.callback import Callback
+from tasks import TinyClassifier, make_data
+
+class MaskedAccuracy(TinyClassifier):
+    def compute_loss(self, batch):
+        x, y, has_target = batch
+        loss, metrics = super().compute_loss((x, y))
+        hits = (mx.argmax(self(x), axis=-1) == y) * has_target
+        count = mx.sum(has_target)
+        return loss, {**metrics, "masked_acc": (mx.sum(hits) / count, count)}
+
+class Compare(Callback):
+    seen = []
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        shown, logged = trainer.progress_metrics()["masked_acc"], trainer.logged_metrics["train_masked_acc"]
+        self.seen.append(round(shown, 5) == round(logged, 5))
+
+x, y = make_data(32)
+# Rank r reads samples r, r + 2, ...: rank 0's batches of 4 hold 1 with a target, rank 1's 3.
+has_target = [float(i % 8 == 0) if i % 2 == 0 else float(i % 8 != 7) for i in range(32)]
+data = [(x[i], y[i], has_target[i]) for i in range(32)]
+trainer = Trainer(max_epochs=2, enable_progress_bar=False, num_sanity_val_steps=0, logger=False,
+                  log_every_n_steps=1, enable_checkpointing=False, callbacks=[Compare()])
+trainer.fit(MaskedAccuracy(), DataLoader(data, batch_size=4))
+print(json.dumps(Compare.seen))
+"""
+    assert _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path)) == [[True] * 8] * 2

@@ -190,6 +190,16 @@ def test_a_batchnorm_frozen_before_fit_stays_frozen_with_lightnings_warning(tmp_
     assert module.training and not module.norm.training  # fit gives back the modes it was given
 
 
+def test_the_eval_mode_warning_names_three_modules_and_counts_the_rest(tmp_path):
+    module = FreezesBatchNorm()
+    for sub in (module, module.fc1, module.fc2, module.norm, module.drop):
+        sub.eval()
+    with pytest.warns(
+        UserWarning, match=r"found 5 module\(s\) in eval mode .* \(FreezesBatchNorm, drop, fc1 and 2 more\)"
+    ):
+        _fit_modes(tmp_path, module)
+
+
 @pytest.mark.parametrize("hook, warned", [("on_fit_start", True), ("on_train_start", False)])
 def test_a_batchnorm_frozen_in_a_start_hook_stays_frozen(tmp_path, hook, warned):
     with warnings.catch_warnings(record=True) as caught:

@@ -135,6 +135,8 @@ class _EpochIterator(_LoaderIterator):
         except BaseException:
             self.close()
             raise
+        if self._token == loader._token:
+            loader._current_batch = self._batches[b]  # (`DataLoader.current_batch_indices`)
         self._advance()
         return batch
 

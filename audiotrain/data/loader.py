@@ -300,6 +300,7 @@ class DataLoader:
         self._started = False  # has an iteration of self._epoch begun?
         self._resume_at = 0  # batches of self._epoch to skip on the next iteration (after load_state_dict)
         self._yielded = 0  # batches of self._epoch handed out so far
+        self._current_batch: np.ndarray | None = None  # the sample indices of the last batch handed out
         self._stream_length: int | None = None  # batches of an iterable dataset's epoch, once it ended
         self._token = 0  # identifies the newest iterator; older ones stop updating the position
         self._pool: WorkerPool | None = None  # the persistent pool
@@ -378,6 +379,14 @@ class DataLoader:
         """Batches of this rank's current epoch that hold padding alone (``pad_shards=False``): the Trainer's
         evaluation weighs them 0."""
         return self._padding_batches
+
+    @property
+    def current_batch_indices(self) -> list[int] | None:
+        """The dataset indices of the samples of the batch the newest iterator handed out last, in the
+        batch's order (after ``shuffle``, the sampler or batch_sampler; under data parallel, from this rank's
+        shard): what Lightning gives a `BasePredictionWriter` as ``batch_indices``. None for an iterable
+        dataset, whose samples have no index, and before the epoch's first batch."""
+        return None if self._current_batch is None else [int(i) for i in self._current_batch]
 
     def _epoch_batches(self, epoch: int) -> list[np.ndarray]:
         """The sample indices of each batch of ``epoch``."""
@@ -523,6 +532,7 @@ class DataLoader:
         check = resumed and (self.persistent_workers and self._epoch > 0 or start > 0 and not self._iterable)
         check = check and self.worker_type == "process" and self.worker_init_fn is not None
         self._yielded = start
+        self._current_batch = None
         self._stream_length = None
         if hasattr(self.dataset, "set_epoch"):
             # Datasets that draw per-epoch choices (crops, captions) learn the epoch here. Process workers

@@ -40,8 +40,11 @@ class EvaluationLoop:
     def __init__(self, trainer: Trainer):
         self.trainer = trainer
         self.steps: dict[str, EvalStep] = {}
-        # The outputs the running predict keeps, for an epoch writer's `write_on_epoch_end`.
+        # The outputs the running predict keeps, for an epoch writer's `write_on_epoch_end`, and the dataset
+        # indices of the samples of each of those batches (None where the loader cannot tell).
         self.predictions: list[Any] = []
+        self.batch_indices: list[list[int] | None] = []
+        self.current_batch_indices: list[int] | None = None  # the batch being predicted's, for a writer
 
     def reset(self) -> None:
         """Forget the compiled steps (a new module, or a new fit, traces them again)."""
@@ -204,6 +207,7 @@ class EvaluationLoop:
             isinstance(cb, BasePredictionWriter) and cb.interval.on_epoch for cb in t.callbacks
         )
         self.predictions = outputs = []
+        self.batch_indices = []
         try:
             with eval_mode(module):
                 t._call_hooks("on_predict_start")
@@ -219,14 +223,17 @@ class EvaluationLoop:
                     mx.async_eval(out)
                     if padding:
                         continue
+                    self.current_batch_indices = getattr(loader, "current_batch_indices", None)
                     t._call_hooks("on_predict_batch_end", out, batch, batch_idx)
                     if keep or epoch_writer:
                         outputs.append(out)
+                        self.batch_indices.append(self.current_batch_indices)
                 out = batch = None  # (nothing of the last batch outlives the loop unless kept)
                 t._call_hooks("on_predict_epoch_end")
                 t._call_hooks("on_predict_end")
         finally:
-            self.predictions = []  # (what an epoch writer needed is not held after predict returns)
+            # (what an epoch writer needed is not held after predict returns)
+            self.predictions, self.batch_indices, self.current_batch_indices = [], [], None
         return outputs if keep else None
 
 

@@ -38,9 +38,11 @@ class BasePredictionWriter(Callback):
     batch's output is written and then dropped: memory stays flat however many batches there are. An
     ``"epoch"`` writer gets every output at the end, so they are kept until then (as in Lightning).
 
-    ``batch_indices`` is None: audiotrain's loaders do not report which samples a batch holds (it is the
-    batch ``batch_idx`` of the loader's order, under data parallel of this rank's shard). The epoch's
-    ``batch_indices`` has Lightning's shape, one list for the loader with a None for each batch.
+    ``batch_indices`` are the dataset indices of the batch's samples, as in Lightning: from an audiotrain
+    `DataLoader` over a map-style dataset (`DataLoader.current_batch_indices`: after shuffling, the sampler
+    or batch_sampler, under data parallel from this rank's shard). None for an iterable dataset or another
+    kind of loader (a list of batches), where Lightning passes an empty list. The epoch's ``batch_indices``
+    has Lightning's shape, one list for the loader with an entry for each batch.
 
     Example::
 
@@ -104,13 +106,14 @@ class BasePredictionWriter(Callback):
         dataloader_idx: int = 0,
     ) -> None:
         if self.interval.on_batch:
-            self.write_on_batch_end(trainer, pl_module, outputs, None, batch, batch_idx, dataloader_idx)
+            indices = trainer.evaluation.current_batch_indices
+            self.write_on_batch_end(trainer, pl_module, outputs, indices, batch, batch_idx, dataloader_idx)
 
     def on_predict_epoch_end(self, trainer: Trainer, pl_module: TrainModule) -> None:
         if self.interval.on_epoch:
             predictions = trainer.evaluation.predictions
             # (Lightning's shape: one list for each loader, of one entry for each batch)
-            self.write_on_epoch_end(trainer, pl_module, predictions, [[None] * len(predictions)])
+            self.write_on_epoch_end(trainer, pl_module, predictions, [list(trainer.evaluation.batch_indices)])
 
 
 __all__ = ["BasePredictionWriter", "WriteInterval"]

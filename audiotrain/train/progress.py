@@ -4,6 +4,11 @@ In a terminal, each training epoch gets a bar with the loss and metrics, and val
 bar under it. Where stderr is not a terminal (a log file, CI, ``nohup``, a pipe), a live bar is a
 stream of carriage returns that a log keeps in full (a few hundred bytes per batch), so the bar is
 replaced by one plain line at each epoch's end and after each validation inside an epoch.
+
+Inside an epoch the bar shows the last step's training values; at the epoch's end (the bar left on
+screen, the line in a log) each shows its mean over the epoch, the number `history.json` holds
+(`Trainer.epoch_progress_metrics`). `loss` and `val_loss` come first, so that an 80-column terminal
+cuts off other metrics rather than those.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ from tqdm.auto import tqdm
 
 
 class ProgressBar(Callback):
-    """Show training progress with the loss and metrics (`Trainer.progress_metrics`). Under data parallel
+    """Show training progress with the loss and metrics (`Trainer.progress_metrics`; at an epoch's end
+    `Trainer.epoch_progress_metrics`, the epoch's means as the history has them). Under data parallel
     rank 0 draws it, with each value's mean over all ranks as the loggers get it, renewed at each logging
     step, validation and epoch end (where the ranks meet anyway).
 
@@ -74,10 +80,11 @@ class ProgressBar(Callback):
             self._train_bar.set_postfix(_fmt(trainer.progress_metrics()), refresh=False)
 
     def on_train_epoch_end(self, trainer, module) -> None:
+        epoch_means = trainer.epoch_progress_metrics()
         if self._train_bar is not None:
-            self._train_bar.set_postfix(_fmt(trainer.progress_metrics()), refresh=True)
+            self._train_bar.set_postfix(_fmt(epoch_means), refresh=True)
         elif self.is_plain:
-            self._line(trainer, f"Epoch {trainer.current_epoch}")
+            self._line(trainer, f"Epoch {trainer.current_epoch}", epoch_means)
         self._close_train()
 
     def on_train_end(self, trainer, module) -> None:
@@ -109,7 +116,7 @@ class ProgressBar(Callback):
             # Inside an epoch (val_check_interval < 1.0 or an int): a line per validation, as the
             # epoch's own line may be a long way off. One at the epoch's end shows on that line.
             if trainer.batch_in_epoch < trainer.num_training_batches:
-                self._line(trainer, f"Epoch {trainer.current_epoch}, validation")
+                self._line(trainer, f"Epoch {trainer.current_epoch}, validation", trainer.progress_metrics())
 
     def on_exception(self, trainer, module, exception) -> None:
         if self._val_bar is not None:
@@ -122,15 +129,21 @@ class ProgressBar(Callback):
             self._train_bar.close()
             self._train_bar = None
 
-    def _line(self, trainer, what: str) -> None:
+    def _line(self, trainer, what: str, metrics: dict[str, float]) -> None:
         total = trainer.num_training_batches
         of = f"/{total}" if total and total != float("inf") else ""
         seconds = time.perf_counter() - self._epoch_started
-        numbers = ", ".join(f"{k}={v}" for k, v in _fmt(trainer.progress_metrics()).items())
+        numbers = ", ".join(f"{k}={v}" for k, v in _fmt(metrics).items())
         tqdm.write(
             f"{what}: {trainer.batch_in_epoch}{of} batches, {seconds:.1f} s, {numbers}", file=sys.stderr
         )
 
 
+# Shown first, in this order: what the run is judged on, before a bar's width cuts the rest off.
+_HEADLINE = ("loss", "val_loss")
+
+
 def _fmt(metrics: dict[str, float]) -> dict[str, str]:
-    return {k: f"{v:.4g}" for k, v in metrics.items()}
+    first = [name for name in _HEADLINE if name in metrics]
+    ordered = {name: metrics[name] for name in first} | metrics
+    return {k: f"{v:.4g}" for k, v in ordered.items()}

@@ -8,7 +8,7 @@ all back. Callbacks read a small view of that state: `current_epoch`, `global_st
 `should_stop`, `fitting`, `state` (Lightning's `.status` / `.fn` / `.stage`), `training`, `validating`,
 `sanity_checking`, `fast_dev_run`, `optimizer`, `learning_rate()`,
 `log_metrics()`, `is_logging_step()`, `progress_metrics()` (Lightning's `progress_bar_metrics`),
-`save_checkpoint()`, `print()`.
+`epoch_progress_metrics()`, `save_checkpoint()`, `print()`.
 
 Per batch the loop reads top to bottom: check the batch, run the compiled step (an accumulating
 micro-step or the update that ends a window), schedule its evaluation (`mx.async_eval`, one step ahead
@@ -33,6 +33,7 @@ from typing import Any
 
 from audiotrain import _blas
 from audiotrain._system import versions
+from audiotrain._text import listed
 from audiotrain.data.loader import close_epoch_iterators, position_ends_epoch
 from audiotrain.data.workers import DataLoaderError
 from audiotrain.distributed import collectives, exit_rank
@@ -316,9 +317,11 @@ class Trainer:
         self._fit_started = 0.0
         self._last_outputs: dict[str, mx.array] = {}  # the last step's loss and metrics (maybe still running)
         self._last_weight: Any = 1.0  # its weight, `TrainModule.batch_size(batch)`
+        self._last_weights: dict[str, Any] = {}  # each of its values' weight (a metric's own count)
         self._settled_outputs: dict[str, mx.array] = {}  # the step before that one's (evaluated)
         self._streak_in_flight: mx.array | None = None  # the last step's non-finite streak (maybe running)
         self._shown_across_ranks: dict[str, float] = {}  # data parallel: the bar's numbers, over all ranks
+        self._epoch_train_means: dict[str, float] = {}  # the last epoch's, as the history has them
 
     # ---- the view callbacks read ---------------------------------------------------------------------
     @property
@@ -780,9 +783,9 @@ class Trainer:
         in_eval = [name or type(module).__name__ for name, m in module.named_modules() if not m.training]
         if not in_eval or not self.is_global_zero:
             return
-        shown = ", ".join(sorted(in_eval)[:3]) + (f" and {len(in_eval) - 3} more" if len(in_eval) > 3 else "")
         warnings.warn(
-            f"Trainer.fit: found {len(in_eval)} module(s) in eval mode at the start of training ({shown}); "
+            f"Trainer.fit: found {len(in_eval)} module(s) in eval mode at the start of training "
+            f"({listed(sorted(in_eval))}); "
             "they train in that mode (BatchNorm keeps its running statistics, Dropout is off), as in "
             "Lightning. If that is not intended, call model.train() before fit",
             UserWarning,
@@ -969,6 +972,12 @@ class Trainer:
             k: v for k, v in logged.items() if step.log_options[k].prog_bar and step.log_options[k].on_step
         }
         self._last_outputs = {**returned, **shown}
+        # Each value's weight as the running means have it (a metric's own count, else the batch's), so that
+        # the bar's means over the ranks are the loggers' (`_agree_across_ranks`).
+        self._last_weights = {
+            **{k: metric_weights.get(k, self._last_weight) for k in returned},
+            **dict.fromkeys(shown, self._last_weight),
+        }
         outputs = {**{k: LazyScalar(v) for k, v in {**returned, **logged}.items()}, "stepped": stepped}
         # A checkpoint saved by a batch-end hook (ModelCheckpoint(every_n_train_steps)) before this
         # batch's validation records it as pending, so resuming from it runs it first.
@@ -1010,6 +1019,7 @@ class Trainer:
         progress = self.progress
         epoch_means = self.running.epoch_means(self._reduce)
         train_metrics = reporting.epoch_values(epoch_means, self._train_options())
+        self._epoch_train_means = train_metrics
         if self.running.has_interval_steps:
             self._log_train_interval()
         self._check_nonfinite()
@@ -1371,14 +1381,15 @@ class Trainer:
         - stops every rank when any of them heard Ctrl-C (`_request_stop`);
         - stops every rank when any set `should_stop` (a callback deciding on its own clock, a file or its
           own numbers), as Lightning's EarlyStopping reduces its decision: any rank stops them all;
-        - gives the progress bar the last step's values as means over every rank's batch.
+        - gives the progress bar the last step's values as means over every rank's batch, each weighted as
+          the loggers weight it (a metric's own count, such as the frames an accuracy is over).
         """
         if self.world_size == 1:
             return
-        weight = self._last_weight
-        sums = {name: value * weight for name, value in self._last_outputs.items()}
+        own = {name: self._last_weights.get(name, self._last_weight) for name in self._last_outputs}
+        sums = {name: value * own[name] for name, value in self._last_outputs.items()}
         asked = {_CTRL_C_HEARD: float(self._stop_requested), _SHOULD_STOP: float(self.should_stop)}
-        weights = {**dict.fromkeys(sums, weight), **dict.fromkeys(asked, 1.0)}
+        weights = {**own, **dict.fromkeys(asked, 1.0)}
         means = collectives.reduce_weighted_means({**sums, **asked}, weights)
         self.interrupted = self.interrupted or means.pop(_CTRL_C_HEARD) > 0
         self.should_stop = self._should_stop_agreed = means.pop(_SHOULD_STOP) > 0
@@ -1582,9 +1593,9 @@ class Trainer:
         if built != saved.at_start and built != saved.now:
             # Not the module the run started from: its own freezing is replaced, which must not go unsaid.
             changed = sorted(built ^ saved.at_start)
-            shown = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
             warnings.warn(
-                f"{folder}: {type(self.module).__name__} as built trains other parameters ({shown}) than the "
+                f"{folder}: {type(self.module).__name__} as built trains other parameters "
+                f"({listed(changed)}) than the "
                 "run in the checkpoint started with; the resumed fit trains what that run trained when it "
                 "saved (freeze/unfreeze is part of a run). To train others from here, freeze or unfreeze "
                 "them in on_fit_start (parameters new to the optimizer start with fresh state)",
@@ -1694,6 +1705,19 @@ class Trainer:
             if options.prog_bar and not options.on_step and name in self.callback_metrics:
                 out[name] = self.callback_metrics[name]
         out.update(self._epoch_validation_metrics())
+        return out
+
+    def epoch_progress_metrics(self) -> dict[str, float]:
+        """`progress_metrics()` as the summary of the epoch that is ending (the bar left on screen, the line
+        in a log), read in `on_train_epoch_end`: each training value the bar shows per step shows its mean
+        over the epoch instead, the number `history` and `callback_metrics` hold (`loss` is `train_loss`'s).
+        A value logged per step only (`on_epoch=False`) keeps its last step's value."""
+        out = self.progress_metrics()
+        options = self._train_options()
+        for name in self._last_outputs:
+            history_name = name if name in options else prefixed("train_", name)  # logged, or returned
+            if name in out and history_name in self._epoch_train_means:
+                out[name] = self._epoch_train_means[history_name]
         return out
 
     def _epoch_validation_metrics(self) -> dict[str, float]:
