@@ -172,6 +172,22 @@ def test_a_refused_fit_gives_back_the_dirpath_it_claimed(tmp_path):
     assert not fresh.exists() and not ckpt._claims
 
 
+def test_a_fit_refused_before_it_saves_leaves_no_empty_default_root_dir(tmp_path):
+    """The default ModelCheckpoint claims ``<default_root_dir>/checkpoints`` before the checkpoint is read:
+    a fit refused there (a mistyped ckpt_path) gives back the folders its claim created (``./logs``), and
+    leaves one that held something before as it was."""
+    root = tmp_path / "logs"
+    trainer = Trainer(max_epochs=1, enable_progress_bar=False, default_root_dir=root, logger=False)
+    with pytest.raises(ckpt.CheckpointError, match="does not exist"):
+        trainer.fit(TinyClassifier(), make_batches(), ckpt_path=tmp_path / "no-such-checkpoint")
+    assert not root.exists() and not ckpt._claims
+    make_file(root / "notes.txt")  # a root the user made: kept, with what it holds
+    trainer = Trainer(max_epochs=1, enable_progress_bar=False, default_root_dir=root, logger=False)
+    with pytest.raises(ckpt.CheckpointError, match="does not exist"):
+        trainer.fit(TinyClassifier(), make_batches(), ckpt_path=tmp_path / "no-such-checkpoint")
+    assert sorted(p.name for p in root.iterdir()) == ["notes.txt"]
+
+
 RANKS_JOB = """
 import sys
 from pathlib import Path

@@ -194,6 +194,9 @@ class ModelCheckpoint(Callback):
         self.dirpath = _checkpoint_dir(dirpath) if dirpath is not None else None
         self._dirpath_given = dirpath is not None
         self._versions_of: Path | None = None  # the default folder whose version this fit picked
+        self._created_above: list[
+            Path
+        ] = []  # folders above the default one its claim created (deepest first)
         self._claimed: Path | None = None  # the dirpath this fit holds (`ckpt.claim_folder`), on rank 0
         self.filename = filename or "epoch={epoch}-step={step}"
         self.auto_insert_metric_name = bool(auto_insert_metric_name)
@@ -257,6 +260,8 @@ class ModelCheckpoint(Callback):
                 chosen = None
                 if collectives.is_main_process():
                     _check_writable(default, "the Trainer's default_root_dir")
+                    # (the folders above it this claim creates: given back with it, see `teardown`)
+                    self._created_above = [p for p in default.parents if not p.exists()]
                     chosen = str(claim_next_folder(_version_folders(default)))
                 self.dirpath = Path(collectives.broadcast_from_main(chosen))
             self._versions_of = default
@@ -347,8 +352,16 @@ class ModelCheckpoint(Callback):
             return
         with contextlib.suppress(OSError):
             self.dirpath.rmdir()  # only if empty
+            # ... with the folders above it that the claim created (``./logs`` of a fit that failed on its
+            # checkpoint), unless something else (a logger) has written there meanwhile
+            for folder in (
+                self._versions_of if self.dirpath != self._versions_of else None,
+                *self._created_above,
+            ):
+                if folder is not None:
+                    folder.rmdir()
         if not self.dirpath.exists():
-            self._versions_of = None
+            self._versions_of, self._created_above = None, []
 
     def refuse_an_earlier_run(self, trainer: Trainer) -> None:
         """Before a fresh fit (no `ckpt_path`): a `dirpath` the user gave that holds checkpoints no
