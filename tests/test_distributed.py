@@ -275,15 +275,22 @@ sys.path.insert(0, {tests!r})
 import audiotrain
 import audiotrain.distributed as dist
 from audiotrain import DataLoader, Trainer
+from audiotrain.distributed.local import launcher_stop_signal
 from tasks import TinyClassifier, make_data
+
+def fail_once_stopped():  # (the launcher writes the stop down before it sends the ranks its stand-in)
+    if os.environ.get("RANK_1_FAILS_ON_STOP") and dist.rank() == 1 and launcher_stop_signal() is not None:
+        raise RuntimeError("rank 1 fails as the ranks stop")
 
 class Slow(TinyClassifier):
     def on_train_batch_end(self, outputs, batch, batch_idx):
         if self.global_step == 3 and dist.rank() == 0:
             print("READY", flush=True)
-        if os.environ.get("RANK_1_FAILS_ON_STOP") and dist.rank() == 1 and self.trainer.interrupted:
-            raise RuntimeError("rank 1 fails as the ranks stop")
+        fail_once_stopped()
         time.sleep(0.05)
+
+    def on_train_epoch_end(self, epoch, metrics):  # (where the ranks may agree to stop, as after a batch)
+        fail_once_stopped()
 
 trainer = Trainer(max_epochs=1000, default_root_dir="run", enable_progress_bar=False, log_every_n_steps=2)
 open(f"pid{{dist.rank()}}", "w").write(str(os.getpid()))
