@@ -275,13 +275,22 @@ sys.path.insert(0, {tests!r})
 import audiotrain
 import audiotrain.distributed as dist
 from audiotrain import DataLoader, Trainer
+from audiotrain.distributed.local import launcher_stop_signal
 from tasks import TinyClassifier, make_data
+
+def fail_once_stopped():  # (the launcher writes the stop down before it sends the ranks its stand-in)
+    if os.environ.get("RANK_1_FAILS_ON_STOP") and dist.rank() == 1 and launcher_stop_signal() is not None:
+        raise RuntimeError("rank 1 fails as the ranks stop")
 
 class Slow(TinyClassifier):
     def on_train_batch_end(self, outputs, batch, batch_idx):
         if self.global_step == 3 and dist.rank() == 0:
             print("READY", flush=True)
+        fail_once_stopped()
         time.sleep(0.05)
+
+    def on_train_epoch_end(self, epoch, metrics):  # (where the ranks may agree to stop, as after a batch)
+        fail_once_stopped()
 
 trainer = Trainer(max_epochs=1000, default_root_dir="run", enable_progress_bar=False, log_every_n_steps=2)
 open(f"pid{{dist.rank()}}", "w").write(str(os.getpid()))
@@ -291,7 +300,9 @@ print("RETURNED", dist.rank(), trainer.interrupted, flush=True)
 """
 
 
-def test_ctrl_c_to_the_launcher_stops_the_ranks_together_saves_and_waits_for_them(tmp_path):
+def _ctrl_c_to_a_launched_fit(tmp_path, env=None, timeout=60):
+    """`LAUNCHED_FIT` under ``python -m audiotrain launch -n 2``, one SIGINT to the launcher once rank 0 said
+    READY: (the launcher's Popen, its stdout, its stderr, seconds from the SIGINT to its end)."""
     import signal
     import time
     from pathlib import Path
@@ -303,7 +314,7 @@ def test_ctrl_c_to_the_launcher_stops_the_ranks_together_saves_and_waits_for_the
     proc = subprocess.Popen(
         [*command, str(free_starting_port(2)), "--", sys.executable, "job.py"],
         cwd=tmp_path,
-        env=child_env(),
+        env=child_env(env),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -313,22 +324,58 @@ def test_ctrl_c_to_the_launcher_stops_the_ranks_together_saves_and_waits_for_the
     try:
         assert proc.stdout.readline().strip() == "READY"
         proc.send_signal(signal.SIGINT)  # the launcher alone, as `kill -INT` or a supervisor sends it
+        sent = time.monotonic()
         try:
-            out, err = proc.communicate(timeout=60)
+            out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired as late:  # what the job said, to see which rank failed how
             said = [
                 x.decode(errors="replace") if isinstance(x, bytes) else x or ""
                 for x in (late.output, late.stderr)
             ]
-            pytest.fail(f"the job did not end within 60 s of Ctrl-C:\n{said[0]}\n{said[1][:6000]}")
+            # The head and the tail of stderr: a rank's traceback comes first, and a peer's "[ring] Socket
+            # ... was closed by the peer" lines after it can fill any head.
+            err = said[1] if len(said[1]) < 8000 else f"{said[1][:3000]}\n[...]\n{said[1][-5000:]}"
+            pytest.fail(f"the job did not end within {timeout} s of Ctrl-C:\n{said[0]}\n{err}")
     finally:
         proc.kill()
+    return proc, out, err, time.monotonic() - sent
+
+
+def _no_rank_outlives_the_launcher(tmp_path):
+    import time
+
+    time.sleep(0.5)
+    for r in (0, 1):
+        with pytest.raises(ProcessLookupError):
+            os.kill(int((tmp_path / f"pid{r}").read_text()), 0)
+
+
+def test_ctrl_c_to_the_launcher_stops_the_ranks_together_saves_and_waits_for_them(tmp_path):
+    proc, out, err, _ = _ctrl_c_to_a_launched_fit(tmp_path)
     assert proc.returncode == 130, out + err
     # Both ranks stopped together and returned from fit; rank 0's messages reached the user.
     assert "RETURNED 0 True" in out and "RETURNED 1 True" in out, out + err
     assert "Saved " in out and "Resume with" in out, out + err
     assert (tmp_path / "run" / "checkpoints" / "interrupted" / "model.safetensors").exists()
-    time.sleep(0.5)
-    for r in (0, 1):  # no rank outlives the launcher
-        with pytest.raises(ProcessLookupError):
-            os.kill(int((tmp_path / f"pid{r}").read_text()), 0)
+    assert "audiotrain launch:" not in err, err
+    _no_rank_outlives_the_launcher(tmp_path)
+
+
+def test_a_rank_that_fails_as_the_ranks_stop_leaves_no_rank_blocked_and_the_launcher_ends(tmp_path):
+    """Rank 1 fails as the ranks stop on Ctrl-C: rank 0's next collectives find the peer gone, and MLX's ring
+    (0.32) leaves it blocked for ever in a later one ("[ring] Socket ... was closed by the peer" lines, then
+    nothing), where neither mlx.launch's SIGTERM nor a second stop reaches it, and mlx.launch waits for it for
+    ever. The launcher kills it RANK_ENDED_GRACE_S after mlx.launch said that rank 1 ended, and says so."""
+    from audiotrain.distributed.failures import RANK_ENDED_GRACE_S
+
+    proc, out, err, took = _ctrl_c_to_a_launched_fit(tmp_path, {"RANK_1_FAILS_ON_STOP": "1"})
+    assert proc.returncode == 130, out + err  # (what the launcher heard, as before)
+    assert "audiotrain: rank 1 failed: RuntimeError: rank 1 fails as the ranks stop" in err, err
+    assert took < RANK_ENDED_GRACE_S + 25, (took, err)
+    if "killing the job's processes still running" in err:  # (rank 0 may also fail by itself in time)
+        assert (
+            f"rank 1 exited with status 1 {RANK_ENDED_GRACE_S:.0f} s ago and the other rank(s) are" in err
+        ), err
+        assert "rank 0: -9 (killed by the launcher: it did not end)" in err, err
+    assert "audiotrain launch: rank 1 failed: RuntimeError: rank 1 fails as the ranks stop" in err, err
+    _no_rank_outlives_the_launcher(tmp_path)

@@ -19,9 +19,10 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -182,6 +183,191 @@ _EXCEPTION_LINE = re.compile(r"[A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit)
 _MISSING_AUDIOTRAIN = re.compile(r"ModuleNotFoundError: No module named 'audiotrain[.']")
 
 
+#: Seconds the other ranks get to end once mlx.launch reported a rank that ended with an error (a non-zero
+#: status, or killed). They end by themselves within a second or two (ring fails their next collective, and a
+#: rank's report waits `MAIN_REPORTS_GRACE_S`), and mlx.launch sends them SIGTERM; but MLX's ring (0.32)
+#: leaves a rank whose peer ended blocked for ever in a later collective (once each socket's thread has given
+#: up on the peer, a new collective waits for it), in C++, where no handler of Python runs, and mlx.launch
+#: then waits for that rank for ever. The launcher kills such a rank (SIGKILL).
+RANK_ENDED_GRACE_S = 10.0
+#: Seconds the ranks get to stop and save after the first stop signal (Ctrl-C, SIGTERM) before the launcher
+#: aborts them, as a second Ctrl-C would; `STOP_GRACE_ENV` sets another (0: no limit).
+STOP_GRACE_S = 300.0
+STOP_GRACE_ENV = "AUDIOTRAIN_LAUNCH_STOP_GRACE_S"
+#: Seconds the ranks get to end after an abort (a second stop signal, the third's SIGTERM, or the launcher's
+#: own after `STOP_GRACE_S`) before the launcher kills what is left of the job (SIGKILL).
+ABORT_GRACE_S = 10.0
+#: Seconds mlx.launch gets to report the ranks the launcher killed and end, before it is killed as well.
+_REPORT_GRACE_S = 5.0
+
+
+def _stop_grace() -> float:
+    """`STOP_GRACE_S`, or the seconds `STOP_GRACE_ENV` gives (0 or less: no limit)."""
+    value = os.environ.get(STOP_GRACE_ENV, "").strip()
+    if not value:
+        return STOP_GRACE_S
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        print(
+            f"audiotrain launch: {STOP_GRACE_ENV}={value!r} is not a number of seconds; "
+            f"using {STOP_GRACE_S:.0f}",
+            file=sys.stderr,
+            flush=True,
+        )
+        return STOP_GRACE_S
+
+
+def _say(line: str) -> None:
+    """One line of the launcher's on stderr, written whole (the ranks' output passes through there too)."""
+    data = (line + "\n").encode(errors="replace")
+    if hasattr(sys.stderr, "buffer"):
+        sys.stderr.buffer.write(data)
+        sys.stderr.buffer.flush()
+    else:
+        sys.stderr.write(data.decode())
+        sys.stderr.flush()
+
+
+def _group_members(pgid: int) -> list[int]:
+    """The live processes of process group `pgid` (zombies left out): from /proc on Linux, else
+    ``[pgid]`` where ``killpg(pgid, 0)`` finds the group."""
+    proc = Path("/proc")
+    if not (proc / "self" / "stat").is_file():
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return []
+        return [pgid]
+    members = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # ended meanwhile
+            continue
+        fields = stat.rpartition(")")[2].split()  # state, ppid, pgrp, ...
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
+            members.append(int(entry.name))
+    return members
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+class _EndingWatch:
+    """Bounds the time a job started by `launch` takes to end, whatever state its ranks are in.
+
+    mlx.launch (0.32) ends the other ranks with SIGTERM when one ended with an error, and then waits for
+    them for ever; a rank blocked in a collective whose peer ended never ends (`RANK_ENDED_GRACE_S`), nor
+    does one that ignores SIGTERM (a rank in `fit` takes it for a stop). So, on a thread, from what
+    `note_stop`, `note_abort` and `note_line` (mlx.launch's stderr) tell it:
+
+    - a rank ended with an error: the ranks still running `RANK_ENDED_GRACE_S` later are killed;
+    - a stop signal: the ranks not ended `stop_grace` seconds later are aborted, as a second Ctrl-C would
+      (`abort`), and the ranks not ended `ABORT_GRACE_S` after an abort (the user's or this one) are killed.
+
+    Killed: the ranks (mlx.launch's children) with SIGKILL, then, where mlx.launch has not ended
+    `_REPORT_GRACE_S` later, its whole process group (mlx.launch, and what the ranks started). Each step is
+    said on stderr. Once mlx.launch ended, what outlived it is ended too (`_leftovers`)."""
+
+    def __init__(self, proc: subprocess.Popen, abort: Callable[[], None], stop_grace: float) -> None:
+        self.proc = proc
+        self._abort = abort
+        self.stop_grace = stop_grace
+        self.ended: tuple[float, str] | None = None  # when and how mlx.launch said the first rank ended badly
+        self.stopped_at: float | None = None
+        self.aborted_at: float | None = None
+        self.killed_at: float | None = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="audiotrain-launch-ending", daemon=True)
+
+    def __enter__(self) -> _EndingWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    # (Called from the launcher's signal handler: they note the time, and neither print nor wait.)
+    def note_stop(self) -> None:
+        if self.stopped_at is None:
+            self.stopped_at = time.monotonic()
+
+    def note_abort(self) -> None:
+        if self.aborted_at is None:
+            self.aborted_at = time.monotonic()
+
+    def note_line(self, line: str) -> None:
+        """A line of mlx.launch's stderr: where it says a rank ended with an error, the first such."""
+        m = _NODE.search(line)
+        if m and self.ended is None and m.group(2) != "0":
+            how = "was killed" if m.group(2) is None else f"exited with status {m.group(2)}"
+            self.ended = (time.monotonic(), f"rank {m.group(1)} {how}")
+
+    def _run(self) -> None:
+        while not self._done.wait(0.2):
+            if self.proc.poll() is not None:
+                break
+            now = time.monotonic()
+            if self.killed_at is not None:
+                if now - self.killed_at >= _REPORT_GRACE_S:
+                    _kill_group(self.proc.pid)  # mlx.launch did not end: it, and all that is left
+                    break
+            elif self.ended is not None and now - self.ended[0] >= RANK_ENDED_GRACE_S:
+                self._kill(
+                    f"{self.ended[1]} {RANK_ENDED_GRACE_S:.0f} s ago and the other rank(s) are still running "
+                    "(a rank whose peer ended can stay blocked in MLX's ring for ever)"
+                )
+            elif self.aborted_at is not None and now - self.aborted_at >= ABORT_GRACE_S:
+                self._kill(f"the rank(s) did not end within {ABORT_GRACE_S:.0f} s of the abort")
+            elif (
+                self.aborted_at is None
+                and self.stopped_at is not None
+                and self.stop_grace > 0
+                and now - self.stopped_at >= self.stop_grace
+            ):
+                _say(
+                    f"audiotrain launch: the ranks did not stop within {self.stop_grace:.0f} s of the stop "
+                    f"signal ({STOP_GRACE_ENV} sets how long they get): aborting them, as a second Ctrl-C "
+                    "would"
+                )
+                self.note_abort()
+                self._abort()
+        troubled = (self.stopped_at, self.aborted_at, self.ended, self.killed_at) != (None,) * 4
+        if troubled and self.proc.poll() is not None:
+            # A rank mlx.launch left behind (mlx.launch ended by the third signal's SIGTERM, a rank that takes
+            # no notice of it) does not outlive the launcher, nor holds its stderr open.
+            self._leftovers(0.0 if self.killed_at is not None else ABORT_GRACE_S)
+
+    def _kill(self, why: str) -> None:
+        self.killed_at = time.monotonic()
+        ranks = _children(self.proc.pid)
+        _say(f"audiotrain launch: {why}: killing the job's processes still running (SIGKILL)")
+        for pid in ranks:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+
+    def _leftovers(self, grace: float) -> None:
+        """After mlx.launch ended: the processes of its group still running (ranks it left, blocked or
+        ignoring its SIGTERM; what they started) get `grace` seconds to end, then are killed."""
+        pgid = self.proc.pid
+        deadline = time.monotonic() + grace
+        while _group_members(pgid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = _group_members(pgid)
+        if left:
+            _say(
+                f"audiotrain launch: {len(left)} process(es) of the job still running after mlx.launch ended "
+                f"(pid {', '.join(map(str, left))}): killing them (SIGKILL)"
+            )
+            _kill_group(pgid)
+
+
 def _mlx_launch() -> str:
     beside = Path(sys.executable).parent / "mlx.launch"
     found = str(beside) if beside.exists() else shutil.which("mlx.launch")
@@ -197,6 +383,7 @@ def summarize(
     failures: dict[int, str],
     error_lines: list[str] | None = None,
     exception_lines: list[str] | None = None,
+    killed: Collection[int] = (),
 ) -> list[str]:
     """The launcher's closing lines: first the ranks that failed on their own, then every exit code.
 
@@ -204,11 +391,13 @@ def summarize(
     text after ``failed:`` in its own failure line; ``error_lines`` the ``error: ...`` lines the ranks
     printed (a recipe's way to report a user error before it exits 2; mlx.launch does not say whose);
     ``exception_lines`` the last lines of the tracebacks they printed (an uncaught exception outside
-    `install_failure_hook`'s reach: an import in the script, before ``audiotrain`` is imported).
+    `install_failure_hook`'s reach: an import in the script, before ``audiotrain`` is imported); ``killed``
+    the ranks the launcher itself killed (`_EndingWatch`), which ended of no error of their own either.
     """
     lines = []
+    stopped = {r for r, c in exit_codes.items() if c in (None, -15) or r in killed}  # by a launcher
     ended_alone = [
-        (r, c) for r, c in sorted(exit_codes.items()) if c not in (None, 0, -15) and r not in failures
+        (r, c) for r, c in sorted(exit_codes.items()) if c != 0 and r not in stopped and r not in failures
     ]
     if (
         exception_lines
@@ -235,7 +424,7 @@ def summarize(
         # A rank that ended non-zero and printed no failure of its own (sys.exit(n) in a callback, os._exit)
         # is where the job broke: named first, before the ranks that then lost it.
         ended = [
-            (r, c) for r, c in sorted(exit_codes.items()) if c not in (None, 0, -15) and r not in failures
+            (r, c) for r, c in sorted(exit_codes.items()) if c != 0 and r not in stopped and r not in failures
         ]
         for r, c in ended:
             if error_lines:
@@ -257,7 +446,13 @@ def summarize(
     if exit_codes:
         codes = ", ".join(
             f"rank {r}: {'killed' if c is None else c}"
-            + (" (stopped by mlx.launch after another rank ended)" if c in (None, -15) else "")
+            + (
+                " (killed by the launcher: it did not end)"
+                if r in killed
+                else " (stopped by mlx.launch after another rank ended)"
+                if c in (None, -15)
+                else ""
+            )
             for r, c in sorted(exit_codes.items())
         )
         lines.append(f"audiotrain launch: {len(exit_codes)} rank(s) ended with an error; exit codes {codes}")
@@ -347,7 +542,9 @@ def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
     Ctrl-C (SIGINT) and SIGTERM reach the ranks on this machine as Ctrl-C would reach a script run alone: the
     first asks them to stop together and save, the second aborts them, a third ends the job. The launcher
     then waits for the ranks, passes on what they print, and returns 128 + the first signal (130 for Ctrl-C,
-    143 for SIGTERM).
+    143 for SIGTERM). The wait is bounded (`_EndingWatch`): ranks that have not stopped `STOP_GRACE_S` after
+    the first signal are aborted, and ranks still running `ABORT_GRACE_S` after an abort, or
+    `RANK_ENDED_GRACE_S` after another rank ended with an error, are killed.
 
     Without a command (nothing after ``--``) it prints its usage and exits 2; mlx.launch's own usage and
     error lines (a bad option value) are shown under the launcher's name.
@@ -374,6 +571,7 @@ def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
     exception_lines: list[str] = []  # the last lines of the ranks' tracebacks
     in_traceback = False
     proc: subprocess.Popen | None = None
+    watch: _EndingWatch | None = None
 
     def send(signum: int) -> None:
         # mlx.launch ignores SIGUSR1 and passes nothing on, so the stand-in for Ctrl-C goes to the ranks it
@@ -381,8 +579,14 @@ def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
         # MLX may be running would die of it. SIGTERM goes to the group: mlx.launch and all it started.
         if proc is None or proc.poll() is not None:
             return
+        if watch is not None:  # (the first stand-in asks to stop; any signal after it aborts)
+            if signum == signal.SIGTERM or watch.stopped_at is not None:
+                watch.note_abort()
+            else:
+                watch.note_stop()
         if signum == signal.SIGTERM:
-            os.killpg(proc.pid, signum)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signum)
             return
         for child in _children(proc.pid):
             with contextlib.suppress(ProcessLookupError):
@@ -408,33 +612,44 @@ def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
             stderr=subprocess.PIPE,
         )
         assert proc.stderr is not None
+        # However the ranks end, or do not: the job's end is bounded (`_EndingWatch`).
+        watch = _EndingWatch(proc, abort=lambda: send(signal.SIGUSR1), stop_grace=_stop_grace())
+        if heard():  # (a stop heard before mlx.launch started: the ranks find it written down)
+            watch.note_stop()
         try:
-            # Read to the end, Ctrl-C or not: the ranks' last words ("Saved ... Resume with ...") come after it.
+            # Read to the end, Ctrl-C or not: the ranks' last words ("Saved ... Resume with ...") come after
+            # it.
             in_launch_terms = _InLaunchTerms(prog)
-            for raw in proc.stderr:
-                sys.stderr.buffer.write(in_launch_terms(raw))
-                sys.stderr.buffer.flush()
-                line = raw.decode(errors="replace")
-                if m := _NODE.search(line):
-                    exit_codes[int(m.group(1))] = None if m.group(2) is None else int(m.group(2))
-                if m := _FAILED.search(line):
-                    failures.setdefault(int(m.group(1)), m.group(2).strip())
-                elif line.startswith("error: "):
-                    error_lines.append(line.strip())
-                elif line.startswith("Traceback (most recent call last):"):
-                    in_traceback = True
-                elif in_traceback and not line[:1].isspace() and _EXCEPTION_LINE.fullmatch(line.strip()):
-                    exception_lines.append(line.strip())
-                    in_traceback = False
-            status = proc.wait()
+            with watch:
+                for raw in proc.stderr:
+                    sys.stderr.buffer.write(in_launch_terms(raw))
+                    sys.stderr.buffer.flush()
+                    line = raw.decode(errors="replace")
+                    watch.note_line(line)
+                    if m := _NODE.search(line):
+                        exit_codes[int(m.group(1))] = None if m.group(2) is None else int(m.group(2))
+                    if m := _FAILED.search(line):
+                        failures.setdefault(int(m.group(1)), m.group(2).strip())
+                    elif line.startswith("error: "):
+                        error_lines.append(line.strip())
+                    elif line.startswith("Traceback (most recent call last):"):
+                        in_traceback = True
+                    elif in_traceback and not line[:1].isspace() and _EXCEPTION_LINE.fullmatch(line.strip()):
+                        exception_lines.append(line.strip())
+                        in_traceback = False
+                status = proc.wait()
         except BaseException:
             send(signal.SIGTERM)  # no rank outlives the launcher
             raise
         finally:
             if proc.stdin is not None:
                 proc.stdin.close()
+    # The ranks the launcher killed, as mlx.launch reported them (SIGKILL's status).
+    killed = (
+        {r for r, c in exit_codes.items() if c == -signal.SIGKILL} if watch.killed_at is not None else set()
+    )
     if exit_codes or failures:
-        for line in summarize(exit_codes, failures, error_lines, exception_lines):
+        for line in summarize(exit_codes, failures, error_lines, exception_lines, killed):
             print(line, file=sys.stderr, flush=True)
     if heard():
         return 128 + heard()[0]  # as a shell reports a command that signal stopped (130 for Ctrl-C)

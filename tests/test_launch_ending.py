@@ -1,0 +1,187 @@
+"""`python -m audiotrain launch` ends, and ends every rank, in a bounded time whatever state the ranks are in.
+
+A fake ``mlx.launch`` stands in for MLX's (no MLX, no ring: seconds, and the same every run). Its ranks take
+no notice of SIGTERM, as a rank blocked in a collective of MLX's ring does (in C++, where no handler of
+Python runs) and as a rank in `fit` does (it takes it for a stop); and it waits for them for ever after a
+rank ended, as ``mlx.launch`` (0.32) does once it has sent the others SIGTERM. The launcher's graces are made
+short (`failures.RANK_ENDED_GRACE_S`, `ABORT_GRACE_S`, `STOP_GRACE_ENV`). The same with MLX's ring and a
+real fit: tests/test_distributed.py, `test_a_rank_that_fails_as_the_ranks_stop_...`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.distributed import child_env
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "killpg"), reason="POSIX process groups")
+
+# A rank: writes its pid, notes each SIGUSR1 (the launcher's stand-in for Ctrl-C) and takes no notice of it,
+# ignores SIGTERM, and runs until killed; with "fail", it exits 1 once the other wrote its pid.
+_RANK = """
+import os, signal, sys, time
+rank, how = int(sys.argv[1]), sys.argv[2]
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+signal.signal(signal.SIGUSR1, lambda *_: open(f"usr1-{rank}", "a").write("USR1\\n"))
+open(f"pid{rank}.tmp", "w").write(str(os.getpid()))
+os.replace(f"pid{rank}.tmp", f"pid{rank}")
+while how == "fail" and not os.path.exists("pid0"):
+    time.sleep(0.01)
+if how == "fail":
+    sys.exit(1)
+while True:
+    time.sleep(0.05)
+"""
+
+# mlx.launch as it behaves here: its ranks are its children; READY once they started; when one ends non-zero
+# it says so as mlx.launch does, sends the others SIGTERM and waits for them (for ever if they do not end).
+_FAKE_MLX_LAUNCH = """#!{python}
+import os, signal, subprocess, sys, time
+mode = os.environ["FAKE_MODE"]
+how = ["run", "fail" if mode == "rank_fails" else "run"]
+ranks = [subprocess.Popen([sys.executable, "rank.py", str(r), how[r]]) for r in (0, 1)]
+while not all(os.path.exists(f"pid{{r}}") for r in (0, 1)):
+    time.sleep(0.01)
+print("READY", flush=True)
+left = set(range(2))
+while left:
+    for r in sorted(left):
+        code = ranks[r].poll()
+        if code is None:
+            continue
+        left.discard(r)
+        print(f"[WARN] Node with rank {{r}} exited with code {{code}}", file=sys.stderr, flush=True)
+        if code != 0:
+            for other in left:
+                ranks[other].terminate()
+    time.sleep(0.05)
+"""
+
+# The launcher, with short graces and the fake mlx.launch.
+_LAUNCHER = """
+import sys
+from audiotrain.distributed import failures
+failures.RANK_ENDED_GRACE_S = failures.ABORT_GRACE_S = 1.0
+failures._mlx_launch = lambda: "./mlx.launch"
+sys.exit(failures.launch(["-n", "2", "--", "python", "train.py"]))
+"""
+
+
+def _start(tmp_path: Path, mode: str, stop_grace: str) -> subprocess.Popen:
+    (tmp_path / "rank.py").write_text(_RANK)
+    fake = tmp_path / "mlx.launch"
+    fake.write_text(_FAKE_MLX_LAUNCH.format(python=sys.executable))
+    fake.chmod(0o755)
+    env = child_env({"FAKE_MODE": mode, "AUDIOTRAIN_LAUNCH_STOP_GRACE_S": stop_grace})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _LAUNCHER],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert proc.stdout.readline().strip() == "READY"
+    return proc
+
+
+def _finish(proc: subprocess.Popen, tmp_path: Path, timeout: float = 30) -> tuple[str, str]:
+    """The launcher's output once it ended (within `timeout`), and checks that no rank outlived it."""
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_ranks(tmp_path)  # (first: a rank may hold the launcher's stderr open)
+        proc.kill()
+        out, err = proc.communicate()
+        pytest.fail(f"the launcher did not end within {timeout} s:\n{out}\n{err}")
+    alive = [r for r in (0, 1) if _alive(tmp_path, r)]
+    _kill_ranks(tmp_path)
+    assert not alive, (f"rank(s) {alive} outlived the launcher", out, err)
+    return out, err
+
+
+def _alive(tmp_path: Path, rank: int) -> bool:
+    pid = int((tmp_path / f"pid{rank}").read_text())
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    if stat.is_file():  # (a zombie nobody reaped is no live rank)
+        return stat.read_text().rpartition(")")[2].split()[0] not in ("Z", "X")
+    return True
+
+
+def _kill_ranks(tmp_path: Path) -> None:
+    for rank in (0, 1):
+        pid_file = tmp_path / f"pid{rank}"
+        if pid_file.exists() and _alive(tmp_path, rank):
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+
+def test_ranks_left_running_after_a_rank_ended_are_killed(tmp_path):
+    proc = _start(tmp_path, "rank_fails", stop_grace="0")
+    started = time.monotonic()
+    out, err = _finish(proc, tmp_path)
+    assert time.monotonic() - started < 20, err
+    assert (
+        "audiotrain launch: rank 1 exited with status 1 1 s ago and the other rank(s) are still running "
+        "(a rank whose peer ended can stay blocked in MLX's ring for ever): killing the job's processes "
+        "still running (SIGKILL)" in err
+    ), err
+    assert "[WARN] Node with rank 0 exited with code -9" in err, err  # (mlx.launch then reports it, and ends)
+    assert "exit codes rank 0: -9 (killed by the launcher: it did not end), rank 1: 1" in err, err
+    assert "sys.exit(-9)" not in err, err  # a rank the launcher killed is not taken for one that ended alone
+    assert proc.returncode == 1, err
+
+
+def test_ranks_that_do_not_stop_on_ctrl_c_are_aborted_then_killed(tmp_path):
+    proc = _start(tmp_path, "run", stop_grace="1")
+    proc.send_signal(signal.SIGINT)
+    out, err = _finish(proc, tmp_path)
+    assert (
+        "audiotrain launch: the ranks did not stop within 1 s of the stop signal "
+        "(AUDIOTRAIN_LAUNCH_STOP_GRACE_S sets how long they get): aborting them, as a second Ctrl-C would"
+        in err
+    ), err
+    assert (
+        "audiotrain launch: the rank(s) did not end within 1 s of the abort: killing the job's processes "
+        "still running (SIGKILL)" in err
+    ), err
+    for rank in (0, 1):  # the stop, then the abort: the stand-in for Ctrl-C, twice
+        assert (tmp_path / f"usr1-{rank}").read_text() == "USR1\nUSR1\n"
+    assert proc.returncode == 130, err
+
+
+def test_without_a_stop_grace_the_ranks_get_as_long_as_they_take_until_ctrl_c_again(tmp_path):
+    proc = _start(tmp_path, "run", stop_grace="0")
+    proc.send_signal(signal.SIGINT)
+    time.sleep(2.5)
+    assert proc.poll() is None
+    for rank in (0, 1):  # the stop alone: no abort of the launcher's own
+        assert (tmp_path / f"usr1-{rank}").read_text() == "USR1\n"
+    proc.send_signal(signal.SIGINT)  # the user's abort: the ranks are killed 1 s (ABORT_GRACE_S) after it
+    out, err = _finish(proc, tmp_path)
+    assert "aborting them" not in err, err  # (the user aborted them)
+    assert "did not end within 1 s of the abort: killing" in err, err
+    assert proc.returncode == 130, err
+
+
+def test_no_rank_outlives_the_launcher_after_the_third_ctrl_c(tmp_path):
+    # The third sends SIGTERM to mlx.launch's process group: mlx.launch ends, and ranks that take no notice of
+    # SIGTERM would run on, orphaned.
+    proc = _start(tmp_path, "run", stop_grace="0")
+    for _ in range(3):
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+    out, err = _finish(proc, tmp_path)
+    assert "process(es) of the job still running after mlx.launch ended" in err, err
+    assert proc.returncode == 130, err
