@@ -20,3 +20,9 @@ def listed(items: Sequence[object], shown: int = 3, sep: str = ", ") -> str:
     few and counts the others, staying one readable line however many there are."""
     more = f" and {len(items) - shown} more" if len(items) > shown else ""
     return sep.join(str(item) for item in items[:shown]) + more
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """`n` and `word` for a reader: "1 clip", "2 clips", "0 clips"; `many` is the plural where adding an
+    "s" is wrong ("1 batch" / "2 batches")."""
+    return f"{n} {word}" if n == 1 else f"{n} {many or word + 's'}"

@@ -126,7 +126,7 @@ def test_an_annotation_that_labels_no_time_skips_its_song_naming_the_file(tmp_pa
     assert index.skipped_songs() == {
         "zero": f"{tmp_path / 'zero.lab'}: no chord segments (its one segment is zero-length)"
     }
-    assert "annotations with errors (song skipped)" in index.report()
+    assert "1 annotation with errors (song skipped)" in index.report()
 
 
 def test_the_scan_counts_the_annotated_time_in_chords_outside_the_chord_types(tmp_path):
@@ -550,7 +550,7 @@ def test_a_jams_with_several_chord_annotations_is_listed_once_not_warned(tmp_pat
         index = scan_song_folder(tmp_path)
     assert [s.name for s in index.songs] == ["two"]
     report = index.report()
-    assert report.count("two.jams") == 1 and "1 JAMS files with several chord annotations" in report, report
+    assert report.count("two.jams") == 1 and "1 JAMS file with several chord annotations" in report, report
     assert "read_jams(" not in report  # no Python API a command-line user cannot reach
 
 
@@ -633,3 +633,13 @@ def test_audio_and_annotation_named_in_different_unicode_forms_pair(tmp_path):
     index = scan_song_folder(tmp_path)
     assert [s.name for s in index.songs] == [unicodedata.normalize("NFD", composed)]  # as on disk
     assert index.problems == 0
+
+
+def test_the_scan_report_counts_one_file_in_the_singular(tmp_path):
+    """quick_test's folder with one stray recording said "1 audio files without an annotation"."""
+    for name in ("a", "b"):
+        write_lab(tmp_path / f"{name}.lab", SEGMENTS)
+        _wav(tmp_path / f"{name}.wav", SEGMENTS[-1].end)
+    _wav(tmp_path / "orphan.wav")
+    report = scan_song_folder(tmp_path).report()
+    assert "  1 audio file without an annotation (" in report and "2 annotated songs" in report, report

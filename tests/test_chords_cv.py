@@ -181,7 +181,7 @@ def test_cv_out_of_fold_predictions_keep_the_sub_folders(cv_cache, tmp_path, cap
     assert oof == [f"{album}/song_00{i}.lab" for album in ("albumA", "albumB") for i in (0, 1)]
     # The scan's report: on screen, and whole in the run folder (cv said nothing of the files it skipped).
     out = capsys.readouterr().out
-    assert "1 audio files without an annotation" in out and "orphan.wav" in out
+    assert "1 audio file without an annotation" in out and "orphan.wav" in out
     assert "orphan.wav" in (run_dir / "data_report.txt").read_text()
 
 

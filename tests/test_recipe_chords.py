@@ -1288,7 +1288,7 @@ def test_training_skips_songs_whose_audio_is_broken(tiny_run, tmp_path, capsys):
     assert chords.main([*flags, "--run_dir", str(run_dir), "--data.test_fraction", "0"]) == 0
     out = capsys.readouterr().out
     assert (
-        "audio files that cannot be read or are too short (song skipped)" in out
+        "1 audio file that cannot be read or is too short (song skipped)" in out
         and songs[0].audio_path.name in out
     )
     assert "no held-out test songs" in out
@@ -2349,3 +2349,15 @@ def test_a_job_of_ranks_with_fewer_windows_than_its_whole_batch_keeps_its_short_
         splits, lambda path: None, ChordDataConfig(pitch_shift=False), ChordFeatureConfig(), 8, seed=0
     )
     assert train_loader.drop_last is not keeps_short_batch
+
+
+def test_a_run_of_one_epoch_and_one_step_says_so_in_the_singular(tmp_path, capsys):
+    """quick_test's runs printed "(1 steps of 4)" and "trained 1 epochs (1 steps)"."""
+    flags = [*TINY_FLAGS, "--num_epochs", "1", "--save_every", "0", "--data.demo_seconds", "4"]
+    assert (
+        chords.main([*flags, "--data.cache_dir", str(tmp_path / "cache"), "--run_dir", str(tmp_path / "r")])
+        == 0
+    )
+    said = capsys.readouterr()
+    said = said.out + said.err
+    assert "(1 step of 4)" in said and "trained 1 epoch (1 step) in " in said, said

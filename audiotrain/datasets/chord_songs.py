@@ -37,6 +37,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from audiotrain._text import plural
 from audiotrain.audio import UNREADABLE_AUDIO_SUFFIXES, AudioError, get_duration
 from audiotrain.chords.harte import UNKNOWN_CHORD
 from audiotrain.chords.lab import AnnotationError, ChordSegment, SeveralAnnotationsWarning, read_annotation
@@ -132,35 +133,51 @@ class SongIndex:
         """A human-readable summary: counts, then up to ``max_listed`` files per kind of problem (None: every
         one). `listed_in` names where the full list is (``"RUN/data_report.txt"``), for the line that counts
         the files left out."""
-        lines = [f"{self.root}: {len(self.songs)} annotated songs"]
+        lines = [f"{self.root}: {plural(len(self.songs), 'annotated song')}"]
         if self.hidden:
             lines.append(f"  {hidden_note(self.hidden, self.root)}")
+        # (title for one, title for several, items): "1 audio file without an annotation", "2 audio files ..."
         groups = [
             (
+                "audio file without an annotation (.lab/.jams/.jamz with the same stem)",
                 "audio files without an annotation (.lab/.jams/.jamz with the same stem)",
                 [str(p) for p in self.unpaired_audio],
             ),
-            ("annotations without an audio file", [str(p) for p in self.unpaired_annotations]),
             (
+                "annotation without an audio file",
+                "annotations without an audio file",
+                [str(p) for p in self.unpaired_annotations],
+            ),
+            (
+                "annotated audio file in a format the loader does not read (song skipped)",
                 "annotated audio files in a format the loader does not read (song skipped)",
                 [message for _, message in self.unsupported_audio],
             ),
-            ("annotations with errors (song skipped)", [message for _, message in self.invalid]),
             (
+                "annotation with errors (song skipped)",
+                "annotations with errors (song skipped)",
+                [message for _, message in self.invalid],
+            ),
+            (
+                "audio file that cannot be read or is too short (song skipped)",
                 "audio files that cannot be read or are too short (song skipped)",
                 [message for _, message in self.unreadable_audio],
             ),
             (
+                f"annotation longer than its audio by over {MAX_ANNOTATION_OVERHANG_S:g} s (song skipped)",
                 f"annotations longer than their audio by over {MAX_ANNOTATION_OVERHANG_S:g} s (song skipped)",
                 [message for _, message in self.mismatched],
             ),
-            ("ignored duplicates", [f"{p}: {why}" for p, why in self.duplicates]),
+            ("ignored duplicate", "ignored duplicates", [f"{p}: {why}" for p, why in self.duplicates]),
             (
+                "JAMS file with several chord annotations (the first is used; to train on another, keep it "
+                "alone in the file)",
                 "JAMS files with several chord annotations (the first is used; to train on another, keep it "
                 "alone in the file)",
                 [f"{p}: {who}" for p, who in self.several_annotations],
             ),
             (
+                "audio file with an annotation named nearly like it (rename the annotation to pair them)",
                 "audio files with an annotation named nearly like them (rename it to pair them)",
                 [f"{a}: did you mean {n.name}? (pairs as {a.stem}.lab)" for a, n in self.near_misses],
             ),
@@ -169,16 +186,19 @@ class SongIndex:
         if outside:
             seconds = sum(s for _, s in self.outside_vocabulary.values())
             share = f", {100 * seconds / self.annotated_seconds:.1f}%" if self.annotated_seconds else ""
+            where = (
+                f"outside the {NUM_CHORD_TYPES} chord types ({seconds:.1f} s{share} of the annotated time)"
+            )
             groups.append(
                 (
-                    f"chord labels outside the {NUM_CHORD_TYPES} chord types ({seconds:.1f} s{share} of the "
-                    "annotated time): they train as X (unknown chord); mir_eval scores them as written",
+                    f"chord label {where}: it trains as X (unknown chord); mir_eval scores it as written",
+                    f"chord labels {where}: they train as X (unknown chord); mir_eval scores them as written",
                     [f"{label}: {n} segment{'s' * (n != 1)}, {s:.1f} s" for label, (n, s) in outside],
                 )
             )
-        for title, items in groups:
+        for one, many, items in groups:
             if items:
-                lines.append(f"  {len(items)} {title}:")
+                lines.append(f"  {plural(len(items), one, many)}:")
                 # An item of several lines (every bad label of one annotation) stays indented under its file.
                 shown = items if max_listed is None else items[:max_listed]
                 lines += ["    " + item.replace("\n", "\n      ") for item in shown]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 import time
 
+from audiotrain._text import plural
 from audiotrain.train.callback import Callback
 
 from tqdm.auto import tqdm
@@ -124,12 +125,13 @@ class ProgressBar(Callback):
 
     def _line(self, trainer, what: str) -> None:
         total = trainer.num_training_batches
-        of = f"/{total}" if total and total != float("inf") else ""
+        done = trainer.batch_in_epoch
+        batches = (
+            f"{done}/{total} batches" if total and total != float("inf") else plural(done, "batch", "batches")
+        )
         seconds = time.perf_counter() - self._epoch_started
         numbers = ", ".join(f"{k}={v}" for k, v in _fmt(trainer.progress_metrics()).items())
-        tqdm.write(
-            f"{what}: {trainer.batch_in_epoch}{of} batches, {seconds:.1f} s, {numbers}", file=sys.stderr
-        )
+        tqdm.write(f"{what}: {batches}, {seconds:.1f} s, {numbers}", file=sys.stderr)
 
 
 def _fmt(metrics: dict[str, float]) -> dict[str, str]:

@@ -19,6 +19,7 @@ from typing import Any
 
 from audiotrain._files import read_json_file, remove_killed_writes, write_atomically
 from audiotrain._system import KernelCompileError
+from audiotrain._text import plural
 from audiotrain.audio import AudioError, get_duration
 from audiotrain.data.loader import position_ends_epoch
 from audiotrain.distributed import collectives
@@ -747,7 +748,7 @@ def _changed_settings_line(folder: Path, state: dict, config: TrainingConfig, st
         new_rate = _rate(config.to_dict(), steps_per_epoch, step)
         came_from = f" from {old_rate:.3g} at its last step" if old_rate is not None else ""
         line += (
-            f"; the learning-rate schedule is rebuilt for them ({config.scheduler}, {config.num_epochs} epochs "
+            f"; the learning-rate schedule is rebuilt for them ({config.scheduler}, {plural(config.num_epochs, 'epoch')} "
             f"of {steps_per_epoch} step{'s' * (steps_per_epoch != 1)}, peak {config.learning_rate:g}): the "
             f"rate goes{came_from} to "
             f"{new_rate:.3g} at the next"
@@ -837,7 +838,7 @@ def _check_epochs_left(folder: Path, state: dict, num_epochs: int) -> None:
     done = (state.get("progress") or {}).get("epoch")
     if isinstance(done, int) and done >= num_epochs:
         raise ValueError(
-            f"cannot resume from {folder}: it has trained {done} epochs, and "
+            f"cannot resume from {folder}: it has trained {plural(done, 'epoch')}, and "
             f"--num_epochs {num_epochs} leaves none to train; raise --num_epochs to train further, score it "
             f"on the songs its run held out (evaluate --checkpoint {folder} --data SONGS --test_songs_of "
             f"{folder} -o OUT), or transcribe with it as it is (predict --checkpoint)"
@@ -883,7 +884,7 @@ def _prepare_songs(
     splits, unusable = drop_undecodable(splits, feature_fn, config.features, cache, log, config.progress_bar)
     if unusable:
         log(
-            f"{len(unusable)} songs skipped, their audio does not decode or is silent under chords:\n  "
+            f"{plural(len(unusable), 'song')} skipped, their audio does not decode or is silent under chords:\n  "
             + "\n  ".join(unusable)
         )
     log(splits.describe())
@@ -953,8 +954,9 @@ def _seeded_task(
     seed_everything(config.seed)
     task = build_task(config, splits.train, steps_per_epoch)
     log(
-        f"model: {task.model.num_parameters() / 1e6:.2f} M parameters; {windows} windows of "
-        f"{config.data.window_frames} frames per epoch ({steps_per_epoch} steps of {_batch_words(config.batch_size)})"
+        f"model: {task.model.num_parameters() / 1e6:.2f} M parameters; {plural(windows, 'window')} of "
+        f"{config.data.window_frames} frames per epoch "
+        f"({plural(steps_per_epoch, 'step')} of {_batch_words(config.batch_size)})"
     )
     return task
 
@@ -984,7 +986,7 @@ def _write_training_outputs(
         best = trainer.interrupted_checkpoint
         why = "stopped before the first validation" if validated else "no validation songs"
         log(f"no validated checkpoint ({why}): evaluating the weights as Ctrl-C stopped them, {best}")
-    done = f"trained {trainer.current_epoch} epochs ({trainer.global_step} steps)"
+    done = f"trained {plural(trainer.current_epoch, 'epoch')} ({plural(trainer.global_step, 'step')})"
     if (
         resumed_at
         and isinstance(resumed_at.get("epoch"), int)
@@ -992,7 +994,8 @@ def _write_training_outputs(
     ):
         # (the same words as a fresh run's were read as that many epochs trained now)
         done = (
-            f"trained to epoch {trainer.current_epoch}: {trainer.global_step - resumed_at['global_step']} steps "
+            f"trained to epoch {trainer.current_epoch}: "
+            f"{plural(trainer.global_step - resumed_at['global_step'], 'step')} "
             f"after resuming at epoch {resumed_at['epoch']} (step {resumed_at['global_step']})"
         )
     log(f"{done} in {train_seconds:.0f} s; history: {history_path}")
@@ -1177,7 +1180,7 @@ def _early_stop_line(early_stopping: EarlyStopping) -> str:
     best = "none" if early_stopping.best_score is None else f"{early_stopping.best_score:.6g}"
     return (
         f"early stopping at epoch {early_stopping.stopped_epoch}: {early_stopping.monitor} did not improve by "
-        f"more than {early_stopping.min_delta:g} for {early_stopping.wait_count} epochs (patience "
+        f"more than {early_stopping.min_delta:g} for {plural(early_stopping.wait_count, 'epoch')} (patience "
         f"{early_stopping.patience}; best {early_stopping.monitor} {best})"
         if "not finite" not in early_stopping.stop_reason
         else f"early stopping at epoch {early_stopping.stopped_epoch}: {early_stopping.stop_reason} "
