@@ -301,8 +301,11 @@ def _predict_folder(args: argparse.Namespace, argv: list[str]) -> int:
         current = None
     elapsed = time.perf_counter() - start
     written = len(written_to)
-    if skipped.total:
-        print(skipped.report(), file=sys.stderr)
+    if skipped.total:  # (each was listed as it was met: counted here, as the other skips below)
+        print(
+            f"skipped {plural(skipped.total, 'audio file')} that could not be read (listed above)",
+            file=sys.stderr,
+        )
     if unwritable:
         print(
             f"skipped {len(unwritable)} audio file{'s' * (len(unwritable) > 1)} whose output name is too "

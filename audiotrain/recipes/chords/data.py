@@ -322,7 +322,8 @@ def drop_undecodable(
     source = f"{splits.source} ({len(dropped)} left out, listed above)" if dropped else splits.source
     report = splits.data_report
     if dropped and report:
-        report += f"\n  {len(dropped)} songs whose audio does not decode or is silent under chords:\n    "
+        whose = "whose audio does not decode or is silent under chords"
+        report += f"\n  {plural(len(dropped), 'song')} {whose}:\n    "
         report += "\n    ".join(dropped)
     kept = SongSplits(keep(splits.train), keep(splits.val), keep(splits.test), source, report)
     if dropped and (not kept.train or (splits.val and not kept.val)):
