@@ -57,7 +57,7 @@ def matmul_gflops(n: int = 1024, repeats: int = 5) -> float:
 
 def info(args: argparse.Namespace) -> int:
     print(f"python      {platform.python_version()} ({platform.platform()})")
-    # audiotrain as the run records and checkpoints name it (with the commit): what a bug report needs to match.
+    # audiotrain as the run records and checkpoints name it (with the commit): what a bug report must match.
     for name, version in {**installed_versions(CORE_PACKAGES), "audiotrain": build_version()}.items():
         if version is not None:
             print(f"{name:<11} {version}")

@@ -209,8 +209,9 @@ def reduce_weighted_means(
     -------
     dict of str to float
         The sample-weighted mean of each metric over the whole job, equal on every rank, in the order of
-        ``sums`` (then names only other ranks passed); NaN where the total weight is 0. Under data parallel, one ``all_sum`` of the names' count and fingerprint, then
-        one of the ``2 * len(sums)`` float32 values (two host syncs), where the ranks pass the same names.
+        ``sums`` (then names only other ranks passed); NaN where the total weight is 0. Under data parallel,
+        one ``all_sum`` of the names' count and fingerprint, then one of the ``2 * len(sums)`` float32
+        values (two host syncs), where the ranks pass the same names.
 
     Raises
     ------

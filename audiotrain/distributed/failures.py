@@ -245,11 +245,9 @@ def summarize(
                 else f"and no error of its own (sys.exit({c}) or os._exit({c})?)"
             )
             then = "; ".join(f"rank {r2} (exit status {c2})" for r2, c2 in later)
-            lines.append(
-                f"audiotrain launch: rank {r} ended first, with exit status {c} {why}; then {then}"
-                if later
-                else f"audiotrain launch: rank {r} ended with exit status {c} {why}; the other ranks then lost it"
-            )
+            then = f"then {then}" if later else "the other ranks then lost it"
+            ended_how = f"ended{' first,' if later else ''} with exit status {c} {why}"
+            lines.append(f"audiotrain launch: rank {r} {ended_how}; {then}")
     first = sorted(failures, key=lambda r: (_SECONDARY in failures[r], r))
     for r in first:
         if failures[r]:  # ("": named above, with the exception it printed)
@@ -338,7 +336,7 @@ _COLOURED_LOG = re.compile(rb"\x1b\[\d+m(\[(?:INFO|WARN|ERROR)\].*?)\x1b\[0m\s*$
 
 
 def plain_output() -> bool:
-    """No colour codes: stderr is not a terminal (a log file, a pipe), or ``NO_COLOR`` is set (no-color.org)."""
+    """No colour codes: stderr is no terminal (a log file, a pipe), or ``NO_COLOR`` is set (no-color.org)."""
     return bool(os.environ.get("NO_COLOR")) or not sys.stderr.isatty()
 
 

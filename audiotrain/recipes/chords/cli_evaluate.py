@@ -110,11 +110,12 @@ def _cmd_evaluate(argv: list[str]) -> int:
             clear_run_outputs(args.output, evaluation_outputs(args.output), _print_to_stderr)
     result = evaluate_songs(predictor, index.songs, allow_gaps=args.allow_gaps, skipped=skipped)
     result.trained_on = songs_trained_on(predictor.checkpoint, result.scores.per_song)
+    songs = plural(len(result.scores.per_song), "song")
     print(
-        f"{plural(len(result.scores.per_song), 'song')} scored, mir_eval.chord scores in % (pooled over time / median over "
+        f"{songs} scored, mir_eval.chord scores in % (pooled over time / median over "
         "songs; songs skipped are listed below the table):"
         if result.scores.skipped
-        else f"{plural(len(result.scores.per_song), 'song')}, mir_eval.chord scores in % (pooled over time / median over songs):"
+        else f"{songs}, mir_eval.chord scores in % (pooled over time / median over songs):"
     )
     print(result.scores.table())
     if result.trimmed:
@@ -149,7 +150,8 @@ def _cmd_evaluate(argv: list[str]) -> int:
         )
     if result.scores.skipped:  # as predict on a folder: the scores do not cover every song given
         print(
-            f"{plural(len(result.scores.skipped), 'song')} skipped (listed above and in scores.json): exit status 1",
+            f"{plural(len(result.scores.skipped), 'song')} skipped (listed above and in scores.json): "
+            "exit status 1",
             file=sys.stderr,
         )
     return 1 if result.scores.skipped or not_replaced else 0

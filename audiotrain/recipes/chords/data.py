@@ -414,7 +414,8 @@ class _FeatureProgress:
                     f", about {_duration(elapsed * (self.total_seconds - seconds_done) / seconds_done)} left"
                 )
             print(
-                f"features: {done} of {plural(self.to_compute, 'song')} computed in {_duration(elapsed)}{left}",
+                f"features: {done} of {plural(self.to_compute, 'song')} computed in "
+                f"{_duration(elapsed)}{left}",
                 file=sys.stderr,
                 flush=True,
             )

@@ -327,7 +327,8 @@ def resumed_run_songs(
     report = splits.data_report
     if added and report:
         report += (
-            f"\n  {plural(len(added), 'song')} added since the resumed run began, not used by it (a new run or "
+            f"\n  {plural(len(added), 'song')} added since the resumed run began, not used by it "
+            "(a new run or "
             "--init_from trains on them):\n    " + "\n    ".join(added)
         )
     source = f"{len(ours)} of the {splits.source}" if added else splits.source

@@ -768,7 +768,8 @@ def _changed_settings_line(folder: Path, state: dict, config: TrainingConfig, st
         new_rate = _rate(config.to_dict(), steps_per_epoch, step)
         came_from = f" from {old_rate:.3g} at its last step" if old_rate is not None else ""
         line += (
-            f"; the learning-rate schedule is rebuilt for them ({config.scheduler}, {plural(config.num_epochs, 'epoch')} "
+            f"; the learning-rate schedule is rebuilt for them ({config.scheduler}, "
+            f"{plural(config.num_epochs, 'epoch')} "
             f"of {steps_per_epoch} step{'s' * (steps_per_epoch != 1)}, peak {config.learning_rate:g}): the "
             f"rate goes{came_from} to "
             f"{new_rate:.3g} at the next"
@@ -904,8 +905,8 @@ def _prepare_songs(
     splits, unusable = drop_undecodable(splits, feature_fn, config.features, cache, log, config.progress_bar)
     if unusable:
         log(
-            f"{plural(len(unusable), 'song')} skipped, their audio does not decode or is silent under chords:\n  "
-            + "\n  ".join(unusable)
+            f"{plural(len(unusable), 'song')} skipped, their audio does not decode or is silent under "
+            "chords:\n  " + "\n  ".join(unusable)
         )
     log(splits.describe())
     return splits, feature_fn, cache
@@ -1052,7 +1053,8 @@ def _report_to_loggers(
 ) -> None:
     """The held-out scores (``test_<metric>``, pooled, at the run's last `step`) and the run's plots and
     evaluation, to the loggers' runs (the best checkpoint went when fit ended: ``--logger.log_model``); then
-    where each run is (to `results`: what the run produced). An `interrupted` run's loggers closed it as interrupted: nothing more is sent to it."""
+    where each run is (to `results`: what the run produced). An `interrupted` run's loggers closed it as
+    interrupted: nothing more is sent to it."""
     if not loggers:
         return
     if not interrupted:
