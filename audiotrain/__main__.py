@@ -12,6 +12,7 @@ from pathlib import Path
 
 import audiotrain  # noqa: F401  (loads the BLAS before mlx.core)
 from audiotrain import _blas, _precision
+from audiotrain._build import build_version
 from audiotrain._system import MLXNotLoadable, check_mlx_loads, exit_unless_mlx_loads, installed_versions
 
 CORE_PACKAGES = (
@@ -56,7 +57,8 @@ def matmul_gflops(n: int = 1024, repeats: int = 5) -> float:
 
 def info(args: argparse.Namespace) -> int:
     print(f"python      {platform.python_version()} ({platform.platform()})")
-    for name, version in installed_versions(CORE_PACKAGES).items():
+    # audiotrain as the run records and checkpoints name it (with the commit): what a bug report must match.
+    for name, version in {**installed_versions(CORE_PACKAGES), "audiotrain": build_version()}.items():
         if version is not None:
             print(f"{name:<11} {version}")
     try:  # the versions above show what is there; this says what is missing (a backend extra)
@@ -145,7 +147,7 @@ def _run_command(argv: list[str] | None) -> int:
 def build_parser() -> argparse.ArgumentParser:
     # No abbreviations (as the recipes): `info --bench` silently meaning --benchmark hides typos.
     parser = argparse.ArgumentParser(prog=program_name(), description=__doc__, allow_abbrev=False)
-    parser.add_argument("--version", action="version", version=f"%(prog)s {audiotrain.__version__}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {build_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     p_info = sub.add_parser(
         "info", help="versions, MLX backend and device, which BLAS is active", allow_abbrev=False

@@ -22,6 +22,7 @@ def listed(items: Sequence[object], shown: int = 3, sep: str = ", ") -> str:
     return sep.join(str(item) for item in items[:shown]) + more
 
 
-def plural(n: int, word: str) -> str:
-    """`n` and `word`, with an "s" unless `n` is 1: "1 clip", "2 clips", "0 clips"."""
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """`n` and `word` for a reader: "1 clip", "2 clips", "0 clips"; `many` is the plural where adding an
+    "s" is wrong ("1 batch" / "2 batches")."""
+    return f"{n} {word}" if n == 1 else f"{n} {many or word + 's'}"

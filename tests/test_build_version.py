@@ -110,3 +110,17 @@ def test_a_pip_install_from_git_records_the_commit_pip_wrote(tmp_path, monkeypat
     monkeypatch.setattr(metadata, "distribution", lambda name: Installed())
     assert _build._installed_commit(package) == COMMIT
     assert _build._installed_commit(tmp_path / "elsewhere" / "audiotrain") is None  # another copy's record
+
+
+def test_info_and_version_show_the_build_the_run_records_name():
+    """`info` (what a bug report quotes) and `--version` said 0.1.0 where the run folder said 0.1.0+g<commit>."""
+    import sys
+
+    recorded = versions()["audiotrain"]
+    for argv in (["info"], ["--version"]):
+        out = subprocess.run(
+            [sys.executable, "-m", "audiotrain", *argv], capture_output=True, text=True, timeout=120
+        )
+        assert out.returncode == 0, out.stderr
+        shown = [line.split()[-1] for line in out.stdout.splitlines() if "audiotrain" in line]
+        assert shown == [recorded], (argv, out.stdout)

@@ -213,7 +213,7 @@ def test_a_nan_first_value_never_becomes_early_stoppings_best(tmp_path):
     fit(
         tmp_path, [es], [math.nan, math.nan], enable_checkpointing=False
     )  # nothing better: stops all the same
-    assert es.best_score is None and es.stop_reason.endswith("for 1 epochs (best none yet)")
+    assert es.best_score is None and es.stop_reason.endswith("for 1 epoch (best none yet)")
 
 
 # ------------------------------------------------------------------ Lightning's EarlyStopping arguments

@@ -127,7 +127,7 @@ def test_an_annotation_that_labels_no_time_skips_its_song_naming_the_file(tmp_pa
     assert index.skipped_songs() == {
         "zero": f"{tmp_path / 'zero.lab'}: no chord segments (its one segment is zero-length)"
     }
-    assert "annotations with errors (song skipped)" in index.report()
+    assert "1 annotation with errors (song skipped)" in index.report()
 
 
 def test_the_scan_counts_the_annotated_time_in_chords_outside_the_chord_types(tmp_path):
@@ -551,7 +551,7 @@ def test_a_jams_with_several_chord_annotations_is_listed_once_not_warned(tmp_pat
         index = scan_song_folder(tmp_path)
     assert [s.name for s in index.songs] == ["two"]
     report = index.report()
-    assert report.count("two.jams") == 1 and "1 JAMS files with several chord annotations" in report, report
+    assert report.count("two.jams") == 1 and "1 JAMS file with several chord annotations" in report, report
     assert "read_jams(" not in report  # no Python API a command-line user cannot reach
 
 
@@ -768,7 +768,7 @@ def test_an_annotations_folder_pairs_the_isophonics_layout_and_never_guesses(tmp
     assert "04 - Intro.wav: its name matches 2 annotations in" in screen
     assert "01_-_Please/04_-_Intro.lab, The Beatles/02_-_With/04_-_Intro.lab" in screen
     assert f"{data / 'Live/03 - Yesterday.wav'} matches the same annotation in" in screen
-    assert "1 annotations without an audio file" in screen and "06_-_Let_It_Be.lab" in screen
+    assert "1 annotation without an audio file" in screen and "06_-_Let_It_Be.lab" in screen
     index = scan_song_folder(data, annotations_dir=tmp_path / "chordlab")
     assert set(index.skipped_songs()) == {
         "Odds/04 - Intro", "Live/03 - Yesterday", "Anthology/03 - Yesterday",
@@ -822,3 +822,13 @@ def test_a_pairs_file_that_is_not_utf8_is_named(tmp_path):
     (tmp_path / "pairs.csv").write_bytes("a.wav,Ä.lab\n".encode("utf-16"))
     with pytest.raises(ValueError, match=re.escape(f"{tmp_path / 'pairs.csv'}: not UTF-8 text")):
         scan_song_folder(tmp_path, pairs_file=tmp_path / "pairs.csv")
+
+
+def test_the_scan_report_counts_one_file_in_the_singular(tmp_path):
+    """quick_test's folder with one stray recording said "1 audio files without an annotation"."""
+    for name in ("a", "b"):
+        write_lab(tmp_path / f"{name}.lab", SEGMENTS)
+        _wav(tmp_path / f"{name}.wav", SEGMENTS[-1].end)
+    _wav(tmp_path / "orphan.wav")
+    report = scan_song_folder(tmp_path).report()
+    assert "  1 audio file without an annotation (" in report and "2 annotated songs" in report, report

@@ -38,22 +38,25 @@ def test_cv_command_on_demo_songs(tmp_path, capsys):
         np.save(others / f"{k:024x}-{k:012x}.npy", np.zeros((2, 2), np.float32))
     argv = ["cv", "--folds", "2", *TINY_CV_FLAGS, "--data.cache_dir", str(tmp_path / "cache")]
     assert chords.main([*argv, "--run_dir", str(run_dir)]) == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out, err = captured.out, captured.err
     assert "2-fold cross-validation over 4 songs" in out and "| majmin |" in out
     # One header per fold, numbered as its folder and its cv_scores column, then the fold's split once.
+    # The results (headers, scores) on stdout; the splits, features and progress on stderr.
     lines = out.splitlines()
     folds = [i for i, line in enumerate(lines) if line.startswith("=== fold")]
     assert [lines[i] for i in folds] == [
         f"=== fold {k} ({k + 1} of 2): {run_dir / f'fold{k}'}" for k in (0, 1)
     ]
     splits = [
-        i
-        for i, line in enumerate(lines)
+        line
+        for line in err.splitlines()
         if re.fullmatch(r"demo songs in .*: 1 train / 1 val / 2 test songs", line)
     ]
-    assert len(splits) == 2 and folds[0] < splits[0] < folds[1] < splits[1], lines
+    assert len(splits) == 2 and "demo songs in" not in out, captured
     assert "| metric | fold 0 | fold 1 |" in out
-    cache_lines = [line for line in out.splitlines() if line.startswith("feature cache:")]
+    assert "computing the features" in err and "computing the features" not in out, out
+    cache_lines = [line for line in err.splitlines() if line.startswith("feature cache:")]
     assert len(cache_lines) == 2 and all("this run's 4 songs in" in line for line in cache_lines), cache_lines
     assert all("(7 songs there in all, other runs' too)" in line for line in cache_lines), cache_lines
     for k in (0, 1):
@@ -122,7 +125,7 @@ def test_ctrl_c_stops_the_whole_cv_and_resume_continues_it(cv_cache, tmp_path, m
     with monkeypatch.context() as patch:
         _ctrl_c_in_the_first_fold(patch)
         assert chords.main(argv) == 130  # as train, and as a shell reports a command Ctrl-C stopped
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err  # (a stop: said on stderr)
     saved = run_dir / "fold0" / "checkpoints" / "interrupted"
     assert saved.is_dir() and "=== fold 2/2" not in out and not (run_dir / "fold1").exists()
     assert not (run_dir / "cv_scores.json").exists() and "no cv scores were written" in out
@@ -160,7 +163,7 @@ def test_cv_run_folder_is_refused_and_overwrite_replaces_only_its_outputs(cv_cac
     err = capsys.readouterr().err
     assert f"--run_dir {run_dir} already holds files" in err and f"--resume {run_dir} " in err, err
     assert chords.main([*argv, "--overwrite"]) == 0
-    assert "--overwrite: removed the previous run's fold0, fold1, fold7, oof" in capsys.readouterr().out
+    assert "--overwrite: removed the previous run's fold0, fold1, fold7, oof" in capsys.readouterr().err
     assert (run_dir / "notes.txt").read_text() == "mine" and (run_dir / "cv_scores.json").is_file()
     # A resume with other settings than the finished folds were trained with is refused, naming them.
     assert chords.main([*argv, "--resume", str(run_dir), "--learning_rate", "0.5"]) == 2
@@ -180,8 +183,8 @@ def test_cv_out_of_fold_predictions_keep_the_sub_folders(cv_cache, tmp_path, cap
     oof = sorted(p.relative_to(run_dir / "oof").as_posix() for p in (run_dir / "oof").rglob("*.lab"))
     assert oof == [f"{album}/song_00{i}.lab" for album in ("albumA", "albumB") for i in (0, 1)]
     # The scan's report: on screen, and whole in the run folder (cv said nothing of the files it skipped).
-    out = capsys.readouterr().out
-    assert "1 audio files without an annotation" in out and "orphan.wav" in out
+    err = capsys.readouterr().err
+    assert "1 audio file without an annotation" in err and "orphan.wav" in err
     assert "orphan.wav" in (run_dir / "data_report.txt").read_text()
 
 
@@ -240,8 +243,9 @@ def test_a_cv_run_resumes_on_its_own_folds_after_songs_are_added_or_the_split_ch
         (data / f"added{suffix}").write_bytes((data / f"song_001{suffix}").read_bytes())
     capsys.readouterr()
     assert chords.main([*argv, "--run_dir", str(stopped), "--resume", str(stopped)]) == 0
-    out = capsys.readouterr().out
-    assert f"1 song added to {data} since is not used" in out and "over 5 songs" in out, out
+    captured = capsys.readouterr()
+    assert f"1 song added to {data} since is not used" in captured.err, captured.err
+    assert "over 5 songs" in captured.out, captured.out
     assert json.loads((stopped / "cv_progress.json").read_text())["songs"] == recorded
     for k in (0, 1):  # the folds it started with, fold 0 going on from its checkpoint exactly
         a, b = (json.loads((run / f"fold{k}" / "history.json").read_text()) for run in (stopped, straight))
@@ -280,9 +284,11 @@ def test_a_cv_stopped_in_a_folds_evaluation_resumes_by_scoring_that_fold(
     (fold0 / "history.json").unlink()  # as a stop just before it was written leaves the fold
     capsys.readouterr()
     assert chords.main([*argv, "--resume", str(run_dir)]) == 0
-    out = capsys.readouterr().out
-    assert f"=== fold 0 (1 of 2): trained earlier, its held-out songs are scored now ({fold0})" in out
-    assert out.count("trained 2 epochs") == 1  # fold 1 alone trains
+    captured = capsys.readouterr()
+    assert (
+        f"=== fold 0 (1 of 2): trained earlier, its held-out songs are scored now ({fold0})" in captured.out
+    )
+    assert captured.err.count("trained 2 epochs") == 1  # fold 1 alone trains
     assert json.loads((fold0 / "history.json").read_text()) == history  # from its last checkpoint
     assert json.loads((run_dir / "cv_scores.json").read_text()) == json.loads(
         (unstopped / "cv_scores.json").read_text()

@@ -149,6 +149,28 @@ def test_the_launcher_names_the_error_line_a_recipe_rank_printed_before_it_exite
     assert not any("no error of its own" in line or "no rank reported" in line for line in lines)
 
 
+def test_when_every_rank_ends_with_its_own_status_the_first_is_named_once():
+    # Both ranks did sys.exit(3): each was said to be the one "the other ranks then lost".
+    lines = summarize({1: 3, 0: 3}, {})  # (in the order mlx.launch reported the exits)
+    assert lines[0] == (
+        "audiotrain launch: rank 1 ended first, with exit status 3 and no error of its own "
+        "(sys.exit(3) or os._exit(3)?); then rank 0 (exit status 3)"
+    )
+    assert not any("lost it" in line for line in lines)
+    said = "error: no such folder"
+    lines = summarize({0: 2, 1: 2}, {}, [said, said])
+    assert lines[0].startswith("audiotrain launch: rank 0 ended first, with exit status 2 after the error")
+
+
+def test_the_launcher_log_has_no_colour_codes_and_the_ranks_output_comes_before_its_exit(tmp_path):
+    # mlx.launch wrote "\x1b[33m[WARN] Node with rank 0 exited with code 3 \x1b[0m" into the log, before
+    # the last line the rank printed.
+    proc = run_launcher("import sys\nprint('last words', file=sys.stderr)\nsys.exit(3)\n", tmp=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert "\x1b[" not in proc.stderr and "[WARN] Node with rank 0 exited with code 3\n" in proc.stderr
+    assert proc.stderr.rindex("last words") < proc.stderr.index("[WARN]"), proc.stderr
+
+
 def test_a_rank_that_raises_ends_every_rank_with_a_non_zero_exit():
     results = run_ranks(
         """

@@ -154,17 +154,17 @@ def test_without_an_mlx_backend_the_public_names_say_which_extra_to_install(tmp_
 def test_version_and_the_name_the_command_was_called_by(monkeypatch, capsys):
     """``audiotrain --version`` said "the following arguments are required: command", and the console script
     called itself ``python -m audiotrain``."""
-    import audiotrain
     from audiotrain.__main__ import main
+    from audiotrain._build import build_version  # (the version with its commit, as the run records)
 
     monkeypatch.setattr(sys, "argv", ["/venv/bin/audiotrain", "--version"])
     with pytest.raises(SystemExit) as stop:
         main()
-    assert stop.value.code == 0 and capsys.readouterr().out == f"audiotrain {audiotrain.__version__}\n"
+    assert stop.value.code == 0 and capsys.readouterr().out == f"audiotrain {build_version()}\n"
     monkeypatch.setattr(sys, "argv", ["/repo/audiotrain/__main__.py"])  # python -m audiotrain
     with pytest.raises(SystemExit):
         main(["--version"])
-    assert capsys.readouterr().out == f"python -m audiotrain {audiotrain.__version__}\n"
+    assert capsys.readouterr().out == f"python -m audiotrain {build_version()}\n"
 
 
 def test_an_ascii_terminal_gets_escapes_instead_of_an_encoding_error(tmp_path):

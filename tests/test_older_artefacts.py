@@ -87,7 +87,7 @@ def test_an_older_run_record_is_read_as_its_version_ran_and_the_rest_is_named(ru
     assert config.data.demo_styles == ("train",) and config.processes == 1
     assert config.features.tuning_correction is True  # given as a flag: the flag wins, and is not named
     assert config.decode.silence_db == TrainingConfig().decode.silence_db
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert len(out.strip().splitlines()) == 1, out
     assert f"note: {old} was written by an older audiotrain" in out
     assert "read as that version ran: processes 1, data.demo_styles train, features.bass_view_bins 0" in out
@@ -98,7 +98,7 @@ def test_an_older_run_record_is_read_as_its_version_ran_and_the_rest_is_named(ru
     chords._config_from_args(parser.parse_args(["--config", str(run_dir / "config.json")]))
     (tmp_path / "mine.yaml").write_text("num_epochs: 3\n")
     chords._config_from_args(parser.parse_args(["--config", str(tmp_path / "mine.yaml")]))
-    assert capsys.readouterr().out == ""
+    assert capsys.readouterr().err == ""
 
 
 def test_the_record_of_a_run_taken_further_with_other_settings_says_what_a_run_from_it_uses(
@@ -121,7 +121,7 @@ def test_the_record_of_a_run_taken_further_with_other_settings_says_what_a_run_f
         parser.parse_args(["--config", str(taken_further), "--num_epochs", "5"])
     )
     assert config.learning_rate == 0.004 and config.num_epochs == 5
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert len(out.strip().splitlines()) == 1, out
     assert f"note: {taken_further} records a run taken further (--resume) with other settings" in out
     assert (
@@ -135,7 +135,7 @@ def test_the_record_of_a_run_taken_further_with_other_settings_says_what_a_run_f
     # A resume goes on with the last settings (and says what it changes); the run's own record says nothing.
     chords._config_from_args(parser.parse_args(["--config", str(taken_further), "--resume", str(run_dir)]))
     chords._config_from_args(parser.parse_args(["--config", str(run_dir / "config.json")]))
-    assert capsys.readouterr().out == ""
+    assert capsys.readouterr().err == ""
 
 
 def test_an_older_clap_run_record_trains_in_one_process_as_it_did(tmp_path, capsys):
@@ -174,7 +174,7 @@ def test_a_demo_run_that_records_no_generator_versions_resumes_only_when_told(ru
     assert chords.main([*resume, "--resume_unrecorded_demo"]) == 0
     assert json.loads((old / "history.json").read_text())["epoch"] == [0, 1, 2]
     # It said nothing of what it did, and its checkpoints then record today's generators for the whole run.
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert (
         f"note: resuming {last} on the demo songs as this version renders them (--resume_unrecorded_demo): it "
         "records no generator versions, so its first 2 epochs may have trained on other audio under the same "
@@ -193,7 +193,7 @@ def test_a_demo_run_that_records_no_generator_versions_resumes_only_when_told(ru
     ]
     assert chords.main(again) == 0
     assert f"note: --resume_unrecorded_demo changes nothing here: {last} records the demo generator" in (
-        capsys.readouterr().out
+        capsys.readouterr().err
     )
 
 
@@ -339,7 +339,7 @@ def test_going_on_with_other_settings_says_how_the_rate_changes_and_keeps_the_ea
     capsys.readouterr()
     resume = [*argv, "--num_epochs", "3", "--learning_rate", "0.004", "--run_dir", str(run_dir), "--resume"]
     assert chords.main([*resume, str(last)]) == 0
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err  # (the run's diagnostics)
     line = next(line for line in out.splitlines() if "with settings changed" in line)
     assert (
         f"resuming {last} with settings changed since its run: learning_rate 0.002 -> 0.004, num_epochs 2 -> 3"

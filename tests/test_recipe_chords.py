@@ -523,7 +523,7 @@ def test_a_finished_run_folder_is_refused_and_overwrite_replaces_only_its_output
         )
         == 0
     )
-    assert "--overwrite: removed the previous run's" in capsys.readouterr().out
+    assert "--overwrite: removed the previous run's" in capsys.readouterr().err
     assert (copy / "notes.txt").read_text() == "mine" and not (copy / "checkpoints" / "stale").exists()
 
 
@@ -683,7 +683,7 @@ def test_a_resume_goes_on_with_its_own_songs_after_songs_are_added_to_the_folder
     last = run_dir / "checkpoints" / "last"
     capsys.readouterr()
     assert chords.main([*flags, "--run_dir", str(resumed), "--num_epochs", "3", "--resume", str(last)]) == 0
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert f"1 song added to {data} since is not used" in out and f"--init_from {last}" in out, out
     assert "4 of the 5 songs in" in out
     assert (
@@ -736,7 +736,7 @@ def test_a_run_split_by_an_older_version_resumes_on_its_own_parts(tiny_run, tmp_
     last = old / "checkpoints" / "last"
     capsys.readouterr()
     assert chords.main([*flags, "--run_dir", str(resumed), "--num_epochs", "3", "--resume", str(last)]) == 0
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert "resuming on the 5 songs its run trained on, in the parts it recorded" in out, out
     assert json.loads((resumed / "config.json").read_text())["songs"] == recorded
     _trained_the_same(resumed, straight)
@@ -777,7 +777,7 @@ def test_a_checkpoint_moved_out_of_its_run_folder_resumes_on_its_own_songs(tiny_
     shutil.copytree(run_dir / "checkpoints" / "last", alone)
     capsys.readouterr()
     assert chords.main([*flags, "--run_dir", str(resumed), "--num_epochs", "3", "--resume", str(alone)]) == 0
-    assert f"1 song added to {data} since is not used" in capsys.readouterr().out
+    assert f"1 song added to {data} since is not used" in capsys.readouterr().err
     assert json.loads((resumed / "config.json").read_text())["songs"] == songs
     _trained_the_same(resumed, straight)
     # Its held-out songs, from the checkpoint alone.
@@ -795,7 +795,7 @@ def test_a_checkpoint_moved_out_of_its_run_folder_resumes_on_its_own_songs(tiny_
     again = tmp_path / "again"
     capsys.readouterr()
     assert chords.main([*flags, "--run_dir", str(again), "--num_epochs", "3", "--resume", str(there)]) == 0
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert f"note: {foreign / 'config.json'} lists other songs than checkpoint {there}" in out, out
     assert "the same songs in other parts" in out and "resuming on the songs the checkpoint records" in out
     _trained_the_same(again, straight)
@@ -839,14 +839,15 @@ def test_val_fraction_0_trains_on_every_song_without_validation(tiny_run, tmp_pa
         )
         == 0
     )
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.err
     assert "4 songs in" in out and "3 train / 0 val / 1 test songs" in out, out
     assert "no validation songs (data.val_fraction 0): no early stopping" in out
     record = json.loads((run_dir / "config.json").read_text())
     assert record["config"]["data"]["val_fraction"] == 0.0
     assert record["songs"]["val"] == [] and len(record["songs"]["train"]) == 3
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["last"]
-    assert f"checkpoint:  {run_dir / 'checkpoints' / 'last'}" in out
+    assert f"checkpoint:  {run_dir / 'checkpoints' / 'last'}" in captured.out
     history = json.loads((run_dir / "history.json").read_text())
     assert len(history["train_loss"]) == 2 and "val_loss" not in history
     assert (run_dir / "evaluation" / "scores.json").is_file()
@@ -893,7 +894,7 @@ def test_init_from_fine_tunes_a_trained_model_on_other_songs(tiny_run, tmp_path,
         chords.main([*flags, "--init_from", str(demo_run), "--learning_rate", "1e-12", "--run_dir", str(run)])
         == 0
     )
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     progress = ckpt.read_state(best)["progress"]
     epochs = progress["epoch"]
     assert f"model: weights from {best} (after {epochs} epoch{'s' * (epochs != 1)} of its run)" in out, out
@@ -953,7 +954,7 @@ def test_init_from_fine_tunes_a_trained_model_on_other_songs(tiny_run, tmp_path,
     assert (copy / "checkpoints" / "best" / "model.safetensors").is_file()
     # The run's config.json repeats its settings; its start from other weights is said, not dropped silently.
     assert chords.main(["train", "--config", str(run / "config.json"), "--run_dir", str(run)]) == 2
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert f"started from the weights of {best.resolve()} (--init_from)" in out, out
 
 
@@ -1049,7 +1050,7 @@ def test_an_interrupted_run_prints_the_command_that_continues_it(tiny_run, tmp_p
     monkeypatch.setattr(chords, "run_training", interrupted_training)
     argv = ["--data", "songs dir", "--num_epochs", "3", "--resume", "old", "--run_dir", "r", "--overwrite"]
     assert chords.main(["train", *argv]) == 130  # as a shell reports a command stopped by Ctrl-C
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     # The folders as absolute paths: pasted in another folder, a relative --run_dir resumed into a new run
     # folder there, and a relative --data named no folder.
     expected = (
@@ -1064,7 +1065,7 @@ def test_an_interrupted_run_prints_the_command_that_continues_it(tiny_run, tmp_p
         f"python -m audiotrain.recipes.chords train --data '{tmp_path}/songs dir' --run_dir "
         f"{tmp_path}/runs/chords-20260101-120000 --resume {saved}"
     )
-    assert expected in capsys.readouterr().out
+    assert expected in capsys.readouterr().err
 
 
 def test_a_run_folder_given_as_tilde_after_equals_holds_its_checkpoints_too(tiny_run, tmp_path, monkeypatch):
@@ -1100,7 +1101,9 @@ def test_cli_errors_are_reported(tmp_path, capsys):
 
 def _one_error_line(capsys, *fragments) -> None:
     err = capsys.readouterr().err
-    assert "Traceback" not in err and len(err.strip().splitlines()) <= 2, err  # no usage of every setting
+    # (notes said before it, on stderr as every diagnostic, come first; no usage of every setting after it)
+    error = err[err.index("error: ") :] if "error: " in err else err
+    assert "Traceback" not in err and "usage:" not in err and len(error.strip().splitlines()) <= 2, err
     assert all(fragment in err for fragment in fragments), err
 
 
@@ -1332,6 +1335,9 @@ def test_predict_folder_skips_unreadable_files_and_reports_them(tiny_run, tmp_pa
     captured = capsys.readouterr()
     assert "wrote 2 .lab files" in captured.out
     assert "a_broken.wav" in captured.err and "skipped 1 audio file" in captured.err
+    # Listed once, in words (the summary repeated it under its cause's key: "  1 corrupt: ...a_broken.wav").
+    assert captured.err.count("skipped: ") == 1, captured.err
+    assert not re.search(r"^  1 [a-z_]+: ", captured.err, re.MULTILINE), captured.err
 
 
 def test_training_skips_songs_whose_audio_is_broken(tiny_run, tmp_path, capsys):
@@ -1343,9 +1349,9 @@ def test_training_skips_songs_whose_audio_is_broken(tiny_run, tmp_path, capsys):
     flags = ["train", "--data", str(data), *TINY_FLAGS, "--data.cache_dir", str(root / "cache")]
     capsys.readouterr()
     assert chords.main([*flags, "--run_dir", str(run_dir), "--data.test_fraction", "0"]) == 0
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert (
-        "audio files that cannot be read or are too short (song skipped)" in out
+        "1 audio file that cannot be read or is too short (song skipped)" in out
         and songs[0].audio_path.name in out
     )
     assert "no held-out test songs" in out
@@ -1571,7 +1577,7 @@ def test_predict_on_a_folder_ignores_hidden_files_and_names_broken_links(tiny_ru
     assert chords.main([*argv, "-o", str(tmp_path / "labs")]) == 0
     captured = capsys.readouterr()
     assert [p.name for p in (tmp_path / "labs").rglob("*")] == ["song_000.lab"]
-    assert "wrote 1 .lab files" in captured.out and "skipped" not in captured.err
+    assert "wrote 1 .lab file " in captured.out and "skipped" not in captured.err
     assert "3 hidden files and folders ignored" in captured.err
     (data / "song_009.wav").symlink_to("/media/usb/song_009.wav")
     (data / "live.wav").mkdir()
@@ -1600,7 +1606,7 @@ def test_audio_too_short_for_the_features_is_skipped_and_named(tiny_run, tmp_pat
     flags = ["train", "--data", str(data), *TINY_FLAGS, "--data.cache_dir", str(root / "cache")]
     capsys.readouterr()
     assert chords.main([*flags, "--run_dir", str(tmp_path / "run"), "--data.test_fraction", "0"]) == 0
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert "too short" in out and songs[0].audio_path.name in out
     assert (
         chords.main(["predict", "--checkpoint", str(run_dir), str(data), "-o", str(tmp_path / "labs")]) == 1
@@ -1627,7 +1633,7 @@ def test_predict_skips_and_lists_an_output_name_too_long_for_the_file_system(tin
     )
     assert [p.name for p in out.iterdir()] == ["short.lab"]
     captured = capsys.readouterr()
-    assert "wrote 1 .lab files" in captured.out and "Traceback" not in captured.err
+    assert "wrote 1 .lab file " in captured.out and "Traceback" not in captured.err
     assert (
         f"{stem}.flac: cannot write its output {stem}.flac.lab: its name would be 257 bytes" in captured.err
     )
@@ -1670,7 +1676,7 @@ def test_songs_of_digital_silence_under_chords_are_skipped_and_transcribed_as_n(
     flags = ["train", "--data", str(data), *TINY_FLAGS, "--data.cache_dir", str(root / "cache")]
     capsys.readouterr()
     assert chords.main([*flags, "--run_dir", str(tmp_path / "run"), "--data.test_fraction", "0"]) == 0
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert f"song_001: {silent}: audio is digital silence" in out and "names chords" in out, out
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert "song_001" not in sum(config["songs"].values(), [])
@@ -1754,7 +1760,7 @@ def test_a_run_says_and_records_the_keys_its_pitch_shift_reaches(tmp_path, capsy
     ]
     capsys.readouterr()
     assert chords.main(["demo", "--preset", "quick_test", "--run_dir", str(run), *flags]) == 0
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert (
         "data.pitch_shift: features.max_pitch_shift 2 reaches 5 of the 12 keys (shifts -2..+2); pass "
         "--features.max_pitch_shift 6 for all 12, or --data.pitch_shift false" in out
@@ -1792,7 +1798,7 @@ def test_a_run_record_says_how_many_processes_trained_it_and_a_repeat_in_another
     capsys.readouterr()
     with pytest.raises(Stopped):
         chords.main(["--config", str(tmp_path / "config.json"), "--run_dir", str(tmp_path / "again")])
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert "trained in 2 processes, this one trains in 1" in out and "pass --processes 2" in out
 
 
@@ -1815,7 +1821,8 @@ def test_ctrl_c_before_the_first_validation_still_evaluates_and_prints_the_resum
 
     run_dir = tmp_path / "stopped"
     code = train_tiny_run_with_callback(monkeypatch, tiny_run, run_dir, CtrlCAtFirstBatch())
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out + captured.err  # (the run's summary on stdout, how to continue it on stderr)
     saved = run_dir / "checkpoints" / "interrupted"
     assert code == 128 + signum and not (run_dir / "checkpoints" / "best").exists()  # 130, 143
     assert f"checkpoint:  {saved}" in out and "continue it with:" in out
@@ -1924,9 +1931,10 @@ def test_a_stop_while_the_features_are_computed_is_one_line_and_keeps_them_for_t
             code = "a KeyboardInterrupt traceback"
     assert code == 128 + signum  # 130, 143
     captured = capsys.readouterr()
-    assert re.search(r"computing the features of 4 songs \(\d+ s of audio\), kept in the cache", captured.out)
+    assert re.search(r"computing the features of 4 songs \(\d+ s of audio\), kept in the cache", captured.err)
     stopped = "Ctrl-C" if name == "SIGINT" else "SIGTERM"
-    assert captured.err.count("\n") == 1 and captured.err.startswith(
+    said = captured.err[captured.err.index("stopped (") :]  # (after the lines that say what it computes)
+    assert said.count("\n") == 1 and said.startswith(
         f"stopped ({stopped}) while computing the songs' features, before training: the features of 2 "
         "of the 4 songs are in the cache"
     ), captured.err
@@ -1936,7 +1944,7 @@ def test_a_stop_while_the_features_are_computed_is_one_line_and_keeps_them_for_t
     assert not run_dir.exists()
     if name == "SIGINT":  # the same command goes on from there
         assert chords.main(argv) == 0
-        out = capsys.readouterr().out
+        out = capsys.readouterr().err
         assert re.search(
             r"computing the features of 2 songs \(\d+ s of audio\); the other 2 songs' features come from",
             out,
@@ -2056,15 +2064,15 @@ def test_a_song_whose_audio_does_not_decode_is_skipped_and_listed_before_trainin
     run_dir = tmp_path / "run"
     flags = ["train", "--data", str(data), *TINY_FLAGS, "--data.cache_dir", str(root / "cache")]
     assert chords.main([*flags, "--run_dir", str(run_dir)]) == 0
-    out = capsys.readouterr().out
-    assert "1 songs skipped, their audio does not decode" in out and "broken" in out
+    out = capsys.readouterr().err
+    assert "1 song skipped, their audio does not decode" in out and "broken" in out
     # The screen lists 20 files of a kind; the run folder's data_report.txt every one, with the song that
     # failed to decode (the list was cut at 20, and written nowhere).
     assert "orphan19.wav" in out and "orphan20.wav" not in out
     assert "... and 2 more (every one is listed in the run folder's data_report.txt)" in out
     report = (run_dir / "data_report.txt").read_text()
     assert all(f"orphan{i:02d}.wav" in report for i in range(22)) and "... and" not in report
-    assert "1 songs whose audio does not decode or is silent under chords:\n    broken: " in report
+    assert "1 song whose audio does not decode or is silent under chords:\n    broken: " in report
     # The split line adds up: 5 songs found, 1 left out, 4 in the splits.
     split = re.search(
         r"5 songs in \S+ \(1 left out, listed above\): (\d+) train / (\d+) val / (\d+) test", out
@@ -2194,7 +2202,7 @@ def test_early_stopping_is_announced(tiny_run, tmp_path, capsys):
         str(tmp_path / "r"),
     ]
     assert chords.main(argv) == 0
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     (line,) = [line for line in out.splitlines() if "early stopping" in line]
     assert "epoch 1" in line and "val_loss" in line and "patience 1" in line and "best val_loss" in line
 
@@ -2214,7 +2222,7 @@ def test_ctrl_c_before_the_first_step_saves_a_checkpoint_the_printed_command_con
     argv = tiny_run_argv(tiny_run, run_dir)
     with monkeypatch.context() as patch:
         assert train_tiny_run_with_callback(patch, tiny_run, run_dir, CtrlCAtTrainStart()) == 130
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     # The Trainer saves the state it started from: the printed command continues the run from there.
     assert (run_dir / "checkpoints" / "last" / "model.safetensors").is_file()
     assert "continue it with:" in out and "does not exist" not in out
@@ -2304,7 +2312,7 @@ def test_a_run_whose_feature_cache_cannot_be_written_says_the_features_were_not_
     make_read_only(cache)
     flags = ["train", "--data", str(data), *TINY_FLAGS, "--num_epochs", "1", "--data.cache_dir", str(cache)]
     assert chords.main([*flags, "--run_dir", str(tmp_path / "run"), "--data.test_fraction", "0"]) == 0
-    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("feature cache:")]
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("feature cache:")]
     assert len(lines) == 1 and re.fullmatch(
         rf"feature cache: {re.escape(str(cache / 'features'))}/chordcqt-\w+ cannot be written \((Read-only file system|Permission "
         r"denied)\): the features of this run's 4 songs that it lacked were computed in memory and not kept",
@@ -2406,3 +2414,49 @@ def test_a_job_of_ranks_with_fewer_windows_than_its_whole_batch_keeps_its_short_
         splits, lambda path: None, ChordDataConfig(pitch_shift=False), ChordFeatureConfig(), 8, seed=0
     )
     assert train_loader.drop_last is not keeps_short_batch
+
+
+def test_a_run_of_one_epoch_and_one_step_says_so_in_the_singular(tmp_path, capsys):
+    """quick_test's runs printed "(1 steps of 4)" and "trained 1 epochs (1 steps)"."""
+    flags = [*TINY_FLAGS, "--num_epochs", "1", "--save_every", "0", "--data.demo_seconds", "4"]
+    assert (
+        chords.main([*flags, "--data.cache_dir", str(tmp_path / "cache"), "--run_dir", str(tmp_path / "r")])
+        == 0
+    )
+    said = capsys.readouterr()
+    said = said.out + said.err
+    assert "(1 step of 4)" in said and "trained 1 epoch (1 step) in " in said, said
+
+
+def test_train_keeps_its_results_on_stdout_and_its_diagnostics_on_stderr(tiny_run, tmp_path, capsys):
+    """`train --data d > results.txt` mixed the scan's skip list, the feature lines and the data report into
+    the results, while `evaluate` kept them on stderr: one rule for every command."""
+    root, _ = tiny_run
+    data = tmp_path / "songs"
+    generate_demo_songs(data, n_songs=4, seed=9, song_seconds=6)
+    (data / "orphan.wav").write_bytes((data / "song_000.wav").read_bytes())  # no annotation: skipped
+    run_dir = tmp_path / "run"
+    flags = [
+        "train",
+        "--data",
+        str(data),
+        *TINY_FLAGS,
+        "--num_epochs",
+        "1",
+        "--data.cache_dir",
+        str(root / "cache"),
+    ]
+    capsys.readouterr()
+    assert chords.main([*flags, "--run_dir", str(run_dir)]) == 0
+    captured = capsys.readouterr()
+    for diagnostic in (
+        "1 audio file without an annotation",
+        "orphan.wav",
+        "train /",
+        "model: ",
+        "trained 1 epoch",
+    ):
+        assert diagnostic in captured.err and diagnostic not in captured.out, (diagnostic, captured.out)
+    assert re.search(r"features of (all )?\d+ songs", captured.err), captured.err
+    for result in ("held-out songs (", "majmin_inv ", f"run folder: {run_dir}", "predict with: "):
+        assert result in captured.out, (result, captured.out)

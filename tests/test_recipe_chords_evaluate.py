@@ -614,7 +614,7 @@ def test_test_songs_of_a_demo_run_scores_only_its_demo_set(checkpoint, songs, tm
     held_out = cache / "demo" / "chords" / "test-v9-train-seed1000-n1"  # (as the demo names its held-out set)
     shutil.copytree(songs[0].audio_path.parent, held_out)
     assert chords.main([*evaluate, "--data", str(held_out)]) == 0
-    assert "1 songs, mir_eval.chord scores" in capsys.readouterr().out
+    assert "1 song, mir_eval.chord scores" in capsys.readouterr().out
 
 
 def test_test_songs_of_a_run_that_held_out_no_songs_says_so(checkpoint, songs, tmp_path, capsys):

@@ -72,9 +72,9 @@ def test_a_cv_killed_between_a_folds_training_and_its_evaluation_resumes_by_scor
     assert json.loads((run_dir / "cv_progress.json").read_text())["trained"] == {}  # (no handler ran)
     capsys.readouterr()
     assert chords.main([*argv, "--resume", str(run_dir)]) == 0
-    out = capsys.readouterr().out
-    assert "=== fold 0 (1 of 2): trained earlier, its held-out songs are scored now" in out
-    assert out.count("trained 2 epochs") == 1  # fold 1 alone trains
+    captured = capsys.readouterr()
+    assert "=== fold 0 (1 of 2): trained earlier, its held-out songs are scored now" in captured.out
+    assert captured.err.count("trained 2 epochs") == 1  # fold 1 alone trains
     assert json.loads((run_dir / "cv_scores.json").read_text()) == json.loads(
         (unstopped / "cv_scores.json").read_text()
     )
@@ -93,7 +93,7 @@ def test_a_run_killed_before_its_evaluation_finishes_it_on_resume(where, cache, 
     assert not (run_dir / "evaluation").exists()
     capsys.readouterr()
     assert chords.main([*argv, "--resume", str(run_dir / "checkpoints" / "last")]) == 0
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert "its training ended earlier; its held-out songs are scored now" in out
     assert "trained 2 epochs" not in out  # nothing was trained again
     scores, expected = (
@@ -120,7 +120,7 @@ def test_a_run_killed_before_its_evaluation_finishes_it_on_resume(where, cache, 
         "1",
     ]
     assert chords.main(more) == 0
-    assert "trained to epoch 3" in capsys.readouterr().out
+    assert "trained to epoch 3" in capsys.readouterr().err
     assert json.loads((run_dir / "trained.json").read_text())["num_epochs"] == 3
 
 
@@ -156,7 +156,7 @@ def test_a_resumed_evaluation_sends_its_test_scores_to_the_runs_loggers(cache, t
     _killed_at(EVALUATION, argv)
     capsys.readouterr()
     assert chords.main([*argv, "--resume", str(run_dir / "checkpoints" / "last")]) == 0
-    assert "its training ended earlier; its held-out songs are scored now" in capsys.readouterr().out
+    assert "its training ended earlier; its held-out songs are scored now" in capsys.readouterr().err
     for logger in ("csv", "tensorboard"):
         assert [p.name for p in (run_dir / logger).iterdir()] == ["version_0"], logger
     expected = _test_rows(unstopped / "csv" / "version_0" / "metrics.csv")

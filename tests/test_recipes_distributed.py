@@ -69,7 +69,7 @@ def test_a_two_rank_run_on_a_data_folder_resumes_on_its_own_songs_after_one_is_a
     last = str(tmp_path / "run" / "checkpoints" / "last")
     resume = [*flags, "--run_dir", str(tmp_path / "run"), "--num_epochs", "3", "--resume", last]
     ranks = _launch("audiotrain.recipes.chords", resume, tmp_path)
-    assert "1 song added to" in ranks[0].stdout, ranks[0].stdout[-3000:]
+    assert "1 song added to" in ranks[0].stderr, ranks[0].stderr[-3000:]
     a, b = (json.loads((tmp_path / run / "history.json").read_text()) for run in ("run", "straight"))
     assert a["epoch"] == [0, 1, 2] and a["train_loss"] == b["train_loss"] and a["val_loss"] == b["val_loss"]
 

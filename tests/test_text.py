@@ -21,3 +21,10 @@ def test_sizes_are_said_in_one_set_of_units():
     assert [byte_size(n) for n in (512, 3006, 1_572_864, 2.5e9, 4e12)] == [
         "512 B", "3.0 kB", "1.6 MB", "2.5 GB", "4000.0 GB",
     ]  # fmt: skip
+
+
+def test_a_count_of_one_is_singular():
+    from audiotrain._text import plural
+
+    assert [plural(n, "clip") for n in (0, 1, 2)] == ["0 clips", "1 clip", "2 clips"]
+    assert plural(1, "batch", "batches") == "1 batch" and plural(3, "batch", "batches") == "3 batches"

@@ -283,3 +283,25 @@ trainer.fit(MaskedAccuracy(), DataLoader(data, batch_size=4))
 print(json.dumps(Compare.seen))
 """
     assert _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path)) == [[True] * 8] * 2
+
+
+def test_the_progress_line_lists_the_metrics_in_one_order_whatever_the_process_count(tmp_path):
+    # Under data parallel the validation metrics came in alphabetical order (val_accuracy before val_loss),
+    # one process kept the step's (val_loss first): the plain line read differently with the process count.
+    body = """
+from audiotrain import DataLoader, Trainer
+from tasks import TinyClassifier, make_data
+
+x, y = make_data(16)
+trainer = Trainer(max_epochs=1, enable_progress_bar=False, num_sanity_val_steps=0, logger=False,
+                  enable_checkpointing=False)
+trainer.fit(TinyClassifier(), DataLoader(list(zip(x, y)), batch_size=4), DataLoader(list(zip(x, y)), batch_size=4))
+print(json.dumps(list(trainer.progress_metrics())))
+"""
+    single = subprocess.run(
+        [sys.executable, "-c", _job(body)], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert single.returncode == 0, single.stderr[-3000:]
+    one = json.loads(single.stdout.splitlines()[-1])
+    assert one == ["loss", "accuracy", "val_loss", "val_accuracy"]
+    assert _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path)) == [one] * 2

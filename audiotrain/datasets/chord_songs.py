@@ -40,6 +40,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from audiotrain._text import plural
 from audiotrain.audio import UNREADABLE_AUDIO_SUFFIXES, AudioError, get_duration
 from audiotrain.chords.harte import UNKNOWN_CHORD
 from audiotrain.chords.lab import AnnotationError, ChordSegment, SeveralAnnotationsWarning, read_annotation
@@ -180,49 +181,68 @@ class SongIndex:
         """A human-readable summary: counts, then up to ``max_listed`` files per kind of problem (None: every
         one). `listed_in` names where the full list is (``"RUN/data_report.txt"``), for the line that counts
         the files left out."""
-        lines = [f"{self.root}: {len(self.songs)} annotated songs"]
+        lines = [f"{self.root}: {plural(len(self.songs), 'annotated song')}"]
         if self.hidden:
             lines.append(f"  {hidden_note(self.hidden, self.root)}")
         if self.linked_folders:
             shown = ", ".join(str(p.relative_to(self.root)) for p in self.linked_folders[:3])
             more = ", ..." if len(self.linked_folders) > 3 else ""
-            what = "folder" if len(self.linked_folders) == 1 else "folders"
-            lines.append(f"  {len(self.linked_folders)} symlinked {what} entered ({shown}{more})")
+            what = plural(len(self.linked_folders), "symlinked folder")
+            lines.append(f"  {what} entered ({shown}{more})")
+        # (title for one, title for several, items): "1 audio file without an annotation", "2 audio files ..."
         groups = [
             (
+                f"audio file without an annotation ({self._sought()})",
                 f"audio files without an annotation ({self._sought()})",
                 [str(p) for p in self.unpaired_audio],
             ),
-            ("annotations without an audio file", [str(p) for p in self.unpaired_annotations]),
             (
+                "annotation without an audio file",
+                "annotations without an audio file",
+                [str(p) for p in self.unpaired_annotations],
+            ),
+            (
+                "annotated audio file in a format the loader does not read (song skipped)",
                 "annotated audio files in a format the loader does not read (song skipped)",
                 [message for _, message in self.unsupported_audio],
             ),
             (
+                "audio file that matches several annotations, or shares one (song skipped, never guessed)",
                 "audio files that match several annotations, or share one (song skipped, never guessed)",
                 [message for _, message in self.ambiguous],
             ),
-            ("annotations with errors (song skipped)", [message for _, message in self.invalid]),
             (
+                "annotation with errors (song skipped)",
+                "annotations with errors (song skipped)",
+                [message for _, message in self.invalid],
+            ),
+            (
+                "audio file that cannot be read or is too short (song skipped)",
                 "audio files that cannot be read or are too short (song skipped)",
                 [message for _, message in self.unreadable_audio],
             ),
             (
+                f"annotation longer than its audio by over {MAX_ANNOTATION_OVERHANG_S:g} s (song skipped)",
                 f"annotations longer than their audio by over {MAX_ANNOTATION_OVERHANG_S:g} s (song skipped)",
                 [message for _, message in self.mismatched],
             ),
-            ("ignored duplicates", [f"{p}: {why}" for p, why in self.duplicates]),
+            ("ignored duplicate", "ignored duplicates", [f"{p}: {why}" for p, why in self.duplicates]),
             (
+                "folder reached through a symlink not entered: its real folder was scanned already (a link "
+                "to a folder above, or a second link to one folder)",
                 "folders reached through symlinks not entered: their real folder was scanned already (a link "
                 "to a folder above, or a second link to one folder)",
                 [f"{p} -> {os.path.realpath(p)}" for p in self.links_not_entered],
             ),
             (
+                "JAMS file with several chord annotations (counted from 0; --data.jams_annotation N, or "
+                "evaluate's --jams_annotation N, picks another)",
                 "JAMS files with several chord annotations (counted from 0; --data.jams_annotation N, or "
                 "evaluate's --jams_annotation N, picks another)",
                 [f"{p}: {who}" for p, who in self.several_annotations],
             ),
             (
+                "audio file with an annotation named nearly like it (rename the annotation to pair them)",
                 "audio files with an annotation named nearly like them (rename it to pair them)",
                 [f"{a}: did you mean {n.name}? (pairs as {a.stem}.lab)" for a, n in self.near_misses],
             ),
@@ -231,16 +251,19 @@ class SongIndex:
         if outside:
             seconds = sum(s for _, s in self.outside_vocabulary.values())
             share = f", {100 * seconds / self.annotated_seconds:.1f}%" if self.annotated_seconds else ""
+            where = (
+                f"outside the {NUM_CHORD_TYPES} chord types ({seconds:.1f} s{share} of the annotated time)"
+            )
             groups.append(
                 (
-                    f"chord labels outside the {NUM_CHORD_TYPES} chord types ({seconds:.1f} s{share} of the "
-                    "annotated time): they train as X (unknown chord); mir_eval scores them as written",
+                    f"chord label {where}: it trains as X (unknown chord); mir_eval scores it as written",
+                    f"chord labels {where}: they train as X (unknown chord); mir_eval scores them as written",
                     [f"{label}: {n} segment{'s' * (n != 1)}, {s:.1f} s" for label, (n, s) in outside],
                 )
             )
-        for title, items in groups:
+        for one, many, items in groups:
             if items:
-                lines.append(f"  {len(items)} {title}:")
+                lines.append(f"  {plural(len(items), one, many)}:")
                 # An item of several lines (every bad label of one annotation) stays indented under its file.
                 shown = items if max_listed is None else items[:max_listed]
                 lines += ["    " + item.replace("\n", "\n      ") for item in shown]

@@ -208,9 +208,10 @@ def reduce_weighted_means(
     Returns
     -------
     dict of str to float
-        The sample-weighted mean of each metric over the whole job, equal on every rank; NaN where the
-        total weight is 0. Under data parallel, one ``all_sum`` of the names' count and fingerprint, then
-        one of the ``2 * len(sums)`` float32 values (two host syncs), where the ranks pass the same names.
+        The sample-weighted mean of each metric over the whole job, equal on every rank, in the order of
+        ``sums`` (then names only other ranks passed); NaN where the total weight is 0. Under data parallel,
+        one ``all_sum`` of the names' count and fingerprint, then one of the ``2 * len(sums)`` float32
+        values (two host syncs), where the ranks pass the same names.
 
     Raises
     ------
@@ -230,6 +231,7 @@ def reduce_weighted_means(
         # rank_zero_only pattern): reduce over every rank's names, where a rank without one adds no sum
         # and no weight, so its mean is over the ranks that reported it.
         every = sorted({name for raw in _exchange(json.dumps(keys).encode()) for name in json.loads(raw)})
+        every = [*sums, *(name for name in every if name not in sums)]  # (this rank's order first)
         return reduce_weighted_means(
             {key: sums.get(key, 0.0) for key in every}, {key: weights.get(key, 0.0) for key in every}
         )
@@ -240,7 +242,10 @@ def reduce_weighted_means(
         packed = mx.distributed.all_sum(packed, group=group())
     host = packed.tolist()  # the host sync: once per reduction, at logging or epoch end
     k = len(keys)
-    return {key: (host[i] / host[k + i] if host[k + i] else float("nan")) for i, key in enumerate(keys)}
+    means = {key: (host[i] / host[k + i] if host[k + i] else float("nan")) for i, key in enumerate(keys)}
+    # Sorted to travel (every rank packs the same names in the same places); given back in the caller's
+    # order, as one process has them: the progress line's val_loss stays first whatever the process count.
+    return {key: means[key] for key in sums}
 
 
 def mean_of_host_values(values: dict[str, float]) -> dict[str, float]:

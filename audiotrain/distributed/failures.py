@@ -423,22 +423,25 @@ def summarize(
     if all(_SECONDARY in text for text in failures.values()):
         # A rank that ended non-zero and printed no failure of its own (sys.exit(n) in a callback, os._exit)
         # is where the job broke: named first, before the ranks that then lost it.
+        # (in the order the ranks ended, as mlx.launch reported them: the first is named, the rest listed;
+        # a rank the launcher itself stopped is not where the job broke)
         ended = [
-            (r, c) for r, c in sorted(exit_codes.items()) if c != 0 and r not in stopped and r not in failures
+            (r, c)
+            for r, c in exit_codes.items()
+            if c not in (None, 0, -15) and r not in stopped and r not in failures
         ]
-        for r, c in ended:
-            if error_lines:
-                # A recipe's rank prints its error as "error: ..." and exits 2: not "no error of its own".
-                said = error_lines[0] if len(ended) == 1 else "the error printed above"
-                lines.append(
-                    f"audiotrain launch: rank {r} ended with exit status {c} after {said}; "
-                    "the other ranks then lost it"
-                )
-            else:
-                lines.append(
-                    f"audiotrain launch: rank {r} ended with exit status {c} and no error of its own "
-                    f"(sys.exit({c}) or os._exit({c})?); the other ranks then lost it"
-                )
+        if ended:
+            (r, c), later = ended[0], ended[1:]
+            # A recipe's rank prints its error as "error: ..." and exits 2: not "no error of its own".
+            why = (
+                f"after {error_lines[0] if len(ended) == 1 else 'the error printed above'}"
+                if error_lines
+                else f"and no error of its own (sys.exit({c}) or os._exit({c})?)"
+            )
+            then = "; ".join(f"rank {r2} (exit status {c2})" for r2, c2 in later)
+            then = f"then {then}" if later else "the other ranks then lost it"
+            ended_how = f"ended{' first,' if later else ''} with exit status {c} {why}"
+            lines.append(f"audiotrain launch: rank {r} {ended_how}; {then}")
     first = sorted(failures, key=lambda r: (_SECONDARY in failures[r], r))
     for r in first:
         if failures[r]:  # ("": named above, with the exception it printed)
@@ -503,13 +506,18 @@ def launch_help(prog: str = LAUNCH_PROG) -> str:
 
 class _InLaunchTerms:
     """mlx.launch's own usage and error lines (a bad option value, no command), as the launcher's: the user
-    typed `prog`, not mlx.launch. Called with each line of mlx.launch's stderr, returns what to show."""
+    typed `prog`, not mlx.launch. Called with each line of mlx.launch's stderr, returns what to show.
+    With `plain`, mlx.launch's ``[INFO]``/``[WARN]``/``[ERROR]`` lines lose their colour codes (it writes
+    them to a log file or a pipe as to a terminal)."""
 
-    def __init__(self, prog: str) -> None:
+    def __init__(self, prog: str, plain: bool = False) -> None:
         self.prog = prog
+        self.plain = plain
         self._in_usage = False  # in the lines of mlx.launch's usage
 
     def __call__(self, raw: bytes) -> bytes:
+        if self.plain and (m := _COLOURED_LOG.match(raw)):
+            return m.group(1).rstrip() + b"\n"
         if raw.startswith(b"usage: mlx.launch"):
             self._in_usage = True
             return f"usage: {self.prog} [mlx.launch options] -- command ... (see --help)\n".encode()
@@ -523,6 +531,15 @@ class _InLaunchTerms:
         return raw
 
 
+#: mlx.launch's log line: ``print("\033[33m[WARN]", *args, "\033[0m")``.
+_COLOURED_LOG = re.compile(rb"\x1b\[\d+m(\[(?:INFO|WARN|ERROR)\].*?)\x1b\[0m\s*$", re.DOTALL)
+
+
+def plain_output() -> bool:
+    """No colour codes: stderr is no terminal (a log file, a pipe), or ``NO_COLOR`` is set (no-color.org)."""
+    return bool(os.environ.get("NO_COLOR")) or not sys.stderr.isatty()
+
+
 def _no_command(prog: str) -> str:
     return (
         f"{prog}: error: no command to launch: give it after the options, as {prog} -n 2 -- python train.py"
@@ -533,9 +550,11 @@ def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
     """``python -m audiotrain launch [mlx.launch options] -- command ...``: mlx.launch with a real exit code.
 
     Runs ``mlx.launch`` with the same arguments (``-n``, ``--hosts``, ``--hostfile``, ``--backend``, ...),
-    passes its output through, and reads its per-rank reports on stderr. Returns mlx.launch's status if it
-    failed itself, else 1 when any rank exited non-zero or was killed, else 0; before returning non-zero it
-    prints which rank failed first (from the ``audiotrain: rank N failed`` lines) and every rank's status.
+    passes its output through, and reads its per-rank reports on stderr (shown after the ranks' output,
+    without colour codes where stderr is not a terminal or NO_COLOR is set). Returns mlx.launch's status if
+    it failed itself, else 1 when any rank exited non-zero or was killed, else 0; before returning non-zero
+    it prints which rank failed first (from the ``audiotrain: rank N failed`` lines, else the order the ranks
+    ended) and every rank's status.
     With ``--backend mpi`` mlx.launch reports nothing per rank: run ``mpirun`` directly, whose status is
     non-zero when a rank fails.
 
@@ -617,17 +636,21 @@ def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
         if heard():  # (a stop heard before mlx.launch started: the ranks find it written down)
             watch.note_stop()
         try:
-            # Read to the end, Ctrl-C or not: the ranks' last words ("Saved ... Resume with ...") come after
-            # it.
-            in_launch_terms = _InLaunchTerms(prog)
+            # Read to the end, Ctrl-C or not: the ranks' last words ("Saved ... Resume with ...") come after it.
+            in_launch_terms = _InLaunchTerms(prog, plain_output())
+            exit_reports: list[bytes] = []
             with watch:
                 for raw in proc.stderr:
-                    sys.stderr.buffer.write(in_launch_terms(raw))
-                    sys.stderr.buffer.flush()
                     line = raw.decode(errors="replace")
                     watch.note_line(line)
                     if m := _NODE.search(line):
                         exit_codes[int(m.group(1))] = None if m.group(2) is None else int(m.group(2))
+                        # mlx.launch reports a rank's exit before it passes on the rank's last output: shown
+                        # after that output, before the summary.
+                        exit_reports.append(in_launch_terms(raw))
+                        continue
+                    sys.stderr.buffer.write(in_launch_terms(raw))
+                    sys.stderr.buffer.flush()
                     if m := _FAILED.search(line):
                         failures.setdefault(int(m.group(1)), m.group(2).strip())
                     elif line.startswith("error: "):
@@ -638,6 +661,8 @@ def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
                         exception_lines.append(line.strip())
                         in_traceback = False
                 status = proc.wait()
+            sys.stderr.buffer.write(b"".join(exit_reports))
+            sys.stderr.buffer.flush()
         except BaseException:
             send(signal.SIGTERM)  # no rank outlives the launcher
             raise

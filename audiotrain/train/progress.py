@@ -16,6 +16,7 @@ from __future__ import annotations
 import sys
 import time
 
+from audiotrain._text import plural
 from audiotrain.train.callback import Callback
 
 from tqdm.auto import tqdm
@@ -131,12 +132,13 @@ class ProgressBar(Callback):
 
     def _line(self, trainer, what: str, metrics: dict[str, float]) -> None:
         total = trainer.num_training_batches
-        of = f"/{total}" if total and total != float("inf") else ""
+        done = trainer.batch_in_epoch
+        batches = (
+            f"{done}/{total} batches" if total and total != float("inf") else plural(done, "batch", "batches")
+        )
         seconds = time.perf_counter() - self._epoch_started
         numbers = ", ".join(f"{k}={v}" for k, v in _fmt(metrics).items())
-        tqdm.write(
-            f"{what}: {trainer.batch_in_epoch}{of} batches, {seconds:.1f} s, {numbers}", file=sys.stderr
-        )
+        tqdm.write(f"{what}: {batches}, {seconds:.1f} s, {numbers}", file=sys.stderr)
 
 
 # Shown first, in this order: what the run is judged on, before a bar's width cuts the rest off.

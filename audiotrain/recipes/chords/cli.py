@@ -72,7 +72,12 @@ from audiotrain.recipes.chords.init_from import check_init_from, with_checkpoint
 from audiotrain.recipes.chords.predict import ChordPredictor, folds_case  # noqa: F401
 from audiotrain.recipes.chords.song_record import UNRECORDED_DEMO_FLAG, unrecorded_demo_note
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY
-from audiotrain.recipes.chords.train import check_output_folders, check_resume_settings, run_training
+from audiotrain.recipes.chords.train import (
+    check_output_folders,
+    check_resume_settings,
+    run_training,
+    to_stderr,
+)
 from audiotrain.recipes.config_cli import (
     USER_ERRORS,
     SettingsParser,
@@ -199,7 +204,7 @@ def _with_older_record_meanings(config: TrainingConfig, args: argparse.Namespace
         config, args.config, vars(args), meanings, skip=DERIVED_FIELDS, resuming=resuming
     )
     if note and not in_launched_job():  # (the command the user ran says it, not each of its processes)
-        print(note)
+        to_stderr(note)
     return config
 
 
@@ -261,7 +266,9 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
         _note_a_run_started_from_weights(args.config)
     if not demo:
         config = _with_data_folder(parser, args, config)
-    check_kernel_cache(on_cpu=config.training_device() == "cpu")  # (MLX's own folder, as the run's below)
+    check_kernel_cache(
+        on_cpu=config.training_device() == "cpu", log=to_stderr
+    )  # (MLX's folder, as the run's)
     resumed_processes = checkpoint_processes(args.resume)
     try:
         plan = plan_local_processes(
@@ -279,11 +286,11 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
             args.resume, resumed_processes, config.processes, plan.processes, "--processes"
         )
         if note:
-            print(note)
+            to_stderr(note)
         if args.resume and args.resume_unrecorded_demo:
             note = unrecorded_demo_note(args.resume, config.data, from_demo=not config.data.data_dir)
             if note:
-                print(note)
+                to_stderr(note)
     if plan.processes > 1:
         # Refusals of the run folder and of the checkpoint to resume come once, from here, not from each rank.
         check_output_folders(
@@ -299,9 +306,11 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
         if config.data.data_dir:  # so is a data folder with too few usable songs (its headers are read twice)
             folder_splits(config.data, config.seed, min_seconds=config.features.min_seconds)
         check_cache_writable(config.data)  # (each rank would meet it, after starting MPI)
-        return run_local_job(plan, "audiotrain.recipes.chords", ([] if demo else ["train"]) + argv)
+        return run_local_job(
+            plan, "audiotrain.recipes.chords", ([] if demo else ["train"]) + argv, log=to_stderr
+        )
     if plan.note:
-        print(plan.note)
+        to_stderr(plan.note)
     unrecorded_demo = {"resume_unrecorded_demo": True} if args.resume_unrecorded_demo else {}
     result = run_training(
         config,
@@ -335,7 +344,7 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
             run_dir=result.run_dir,  # goes on in this folder, keeping its best checkpoint
             path_flags=RESUME_PATH_FLAGS,
         )
-        print(f"training was interrupted ({stopped_by()}); continue it with:\n  {command}")
+        to_stderr(f"training was interrupted ({stopped_by()}); continue it with:\n  {command}")
         return stop_exit_status()  # as a shell reports a command that signal stopped (130 for Ctrl-C)
     return stop_exit_status() if result.interrupted else 0  # (Ctrl-C after training: plots, evaluation)
 
@@ -360,7 +369,7 @@ def _note_a_run_started_from_weights(config_file: Path) -> None:
     stored = (record.get("module_state") or {}).get(CHECKPOINT_KEY) or {}
     started = record.get("init_from") or (stored.get("init_from") if isinstance(stored, dict) else None)
     if isinstance(started, dict) and started.get("checkpoint"):
-        print(
+        to_stderr(
             f"note: the run of {config_file} started from the weights of {started['checkpoint']} "
             f"(--init_from); this one starts from random weights unless you pass --init_from too"
         )
@@ -377,7 +386,7 @@ def _note_another_process_count(config_file: Path, processes: int) -> None:
     if used is None and "progress" in record:  # a checkpoint's trainer_state.json
         used = (record.get("global_batch") or {}).get("world_size")
     if isinstance(used, int) and used >= 1 and used != processes:
-        print(
+        to_stderr(
             f"note: the run of {config_file} trained in {used} process{'es' * (used > 1)}, this one "
             f"trains in {processes}: the same settings then give other weights (float rounding), so it "
             f"repeats that run only approximately; pass --processes {used} to repeat it exactly"
@@ -425,7 +434,7 @@ def _cmd_cv(argv: list[str]) -> int:
         parser.error(
             f"--resume {args.resume} names the cv run folder to continue; --run_dir {args.run_dir} differs"
         )
-    check_kernel_cache(on_cpu=config.training_device() == "cpu")
+    check_kernel_cache(on_cpu=config.training_device() == "cpu", log=to_stderr)
     run_dir = args.resume or args.run_dir or Path("runs") / time.strftime("chords-cv-%Y%m%d-%H%M%S")
     try:
         result = run_cross_validation(
@@ -437,7 +446,7 @@ def _cmd_cv(argv: list[str]) -> int:
         command = resume_command(
             "audiotrain.recipes.chords", ["cv", *again], run_dir.absolute(), path_flags=RESUME_PATH_FLAGS
         )
-        print(
+        to_stderr(
             f"\ncross-validation interrupted ({stopped_by()}) in {fold_name(stop.fold, args.folds)} "
             f"({saved}); no later fold was trained and no cv scores were written. Continue it with:\n  {command}"
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from audiotrain._text import listed
+from audiotrain._text import listed, plural
 from audiotrain.recipes._run import check_can_write, check_kernel_cache, clear_run_outputs, path_flag
 
 # SettingsParser, scan_song_folder and refuse_existing_outputs are looked up in the cli module,
@@ -156,11 +156,12 @@ def _cmd_evaluate(argv: list[str]) -> int:
             clear_run_outputs(args.output, evaluation_outputs(args.output), _print_to_stderr)
     result = evaluate_songs(predictor, index.songs, allow_gaps=args.allow_gaps, skipped=skipped)
     result.trained_on = songs_trained_on(predictor.checkpoint, result.scores.per_song)
+    songs = plural(len(result.scores.per_song), "song")
     print(
-        f"{len(result.scores.per_song)} songs scored, mir_eval.chord scores in % (pooled over time / median over "
+        f"{songs} scored, mir_eval.chord scores in % (pooled over time / median over "
         "songs; songs skipped are listed below the table):"
         if result.scores.skipped
-        else f"{len(result.scores.per_song)} songs, mir_eval.chord scores in % (pooled over time / median over songs):"
+        else f"{songs}, mir_eval.chord scores in % (pooled over time / median over songs):"
     )
     print(result.scores.table())
     if result.trimmed:
@@ -195,7 +196,8 @@ def _cmd_evaluate(argv: list[str]) -> int:
         )
     if result.scores.skipped:  # as predict on a folder: the scores do not cover every song given
         print(
-            f"{len(result.scores.skipped)} songs skipped (listed above and in scores.json): exit status 1",
+            f"{plural(len(result.scores.skipped), 'song')} skipped (listed above and in scores.json): "
+            "exit status 1",
             file=sys.stderr,
         )
     return 1 if result.scores.skipped or not_replaced else 0

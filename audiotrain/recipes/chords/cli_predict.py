@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from audiotrain._text import listed
+from audiotrain._text import listed, plural
 from audiotrain.audio import UNREADABLE_AUDIO_SUFFIXES, AudioError, SkipCounter
 from audiotrain.chords.lab import jams_text, write_jams, write_lab
 from audiotrain.datasets._folders import AUDIO_FILE_SUFFIXES, hidden_note, walk_visible_following_links
@@ -301,8 +301,11 @@ def _predict_folder(args: argparse.Namespace, argv: list[str]) -> int:
         current = None
     elapsed = time.perf_counter() - start
     written = len(written_to)
-    if skipped.total:
-        print(skipped.report(), file=sys.stderr)
+    if skipped.total:  # (each was listed as it was met: counted here, as the other skips below)
+        print(
+            f"skipped {plural(skipped.total, 'audio file')} that could not be read (listed above)",
+            file=sys.stderr,
+        )
     if unwritable:
         print(
             f"skipped {len(unwritable)} audio file{'s' * (len(unwritable) > 1)} whose output name is too "
@@ -337,7 +340,7 @@ def _predict_folder(args: argparse.Namespace, argv: list[str]) -> int:
         )  # fmt: skip
         return stop_status(stopped_by_signal)
     speed = f" ({audio_seconds / elapsed:.0f} s of audio per second)" if audio_seconds else ""
-    print(f"wrote {written} .{file_format} files to {out_dir}{speed}{kept_note}")
+    print(f"wrote {plural(written, f'.{file_format} file')} to {out_dir}{speed}{kept_note}")
     return 1 if skipped.total or unwritable or clashing or appeared else 0
 
 

@@ -48,7 +48,7 @@ from audiotrain.recipes.chords.data import (
     folder_splits,
     write_data_report,
 )
-from audiotrain.recipes.chords.train import evaluate_trained_run, run_training, trained_checkpoint
+from audiotrain.recipes.chords.train import evaluate_trained_run, run_training, to_stderr, trained_checkpoint
 from audiotrain.recipes.split_record import describe_difference
 from audiotrain.train.reporting import read_history
 
@@ -123,20 +123,23 @@ def run_cross_validation(
     config: TrainingConfig,
     run_dir: str | Path,
     folds: int = 5,
-    log=print,
+    log=None,
     overwrite: bool = False,
     resume: bool = False,
+    results=print,
 ) -> CVResult:
     """Train and evaluate ``folds`` folds grouped by song; see the module docstring for what is written.
+    `log` takes the diagnostics and progress (default: stderr), `results` each fold's header and scores and
+    the cv table (default: stdout).
 
     The run folder is this process's (`claim_run_folder`) from its opening until the last fold is scored:
     ``--overwrite`` of another process is refused meanwhile, also while a fold is being scored."""
     with holding_run_folders():
-        return _run_cross_validation(config, run_dir, folds, log, overwrite, resume)
+        return _run_cross_validation(config, run_dir, folds, log or to_stderr, overwrite, resume, results)
 
 
 def _run_cross_validation(
-    config: TrainingConfig, run_dir: str | Path, folds: int, log, overwrite: bool, resume: bool
+    config: TrainingConfig, run_dir: str | Path, folds: int, log, overwrite: bool, resume: bool, results
 ) -> CVResult:
     """`run_cross_validation`, inside its claim of the run folder.
 
@@ -179,7 +182,7 @@ def _run_cross_validation(
     for k, split in enumerate(splits):
         fold_dir = run_dir / f"fold{k}"
         if str(k) in progress["done"]:
-            log(f"\n=== {fold_name(k, folds)}: finished earlier, kept ({fold_dir})")
+            results(f"\n=== {fold_name(k, folds)}: finished earlier, kept ({fold_dir})")
             fold_scores.append(progress["done"][str(k)])
             try:
                 histories.append(read_history(fold_dir / "history.json"))
@@ -194,14 +197,12 @@ def _run_cross_validation(
             found = trained_checkpoint(fold_dir, config.num_epochs)
             trained = found.resolve() if found is not None else None  # (absolute: fold_dir / it is itself)
         if trained is not None:  # a stop cut its evaluation short: its checkpoint is scored, not trained on
-            log(
+            results(
                 f"\n=== {fold_name(k, folds)}: trained earlier, its held-out songs are scored now ({fold_dir})"
             )
-            result = evaluate_trained_run(config, fold_dir, split, fold_dir / trained, log)
+            result = evaluate_trained_run(config, fold_dir, split, fold_dir / trained, log, results=results)
         else:
-            log(
-                f"\n=== {fold_name(k, folds)}: {fold_dir}"
-            )  # its run then says its split (`SongSplits.describe`)
+            results(f"\n=== {fold_name(k, folds)}: {fold_dir}")  # its run then says its split (`describe`)
             checkpoint = newest_checkpoint(fold_dir / "checkpoints") if resume else None
             # Resuming, a fold with no checkpoint (stopped before its first step) is this cv run's own: replaced.
             result = run_training(
@@ -211,6 +212,7 @@ def _run_cross_validation(
                 log=log,
                 resume=checkpoint,
                 overwrite=resume and checkpoint is None,
+                results=results,
             )
         if result.interrupted:  # (in training, or after it: its evaluation; None before its first step)
             if result.trained:  # (its training is over: a resume evaluates the checkpoint it chose)
@@ -232,7 +234,7 @@ def _run_cross_validation(
         write_json_atomically(progress_path, progress)
     cv = CVResult(run_dir, fold_scores, histories, [run_dir / f"fold{k}" for k in range(folds)], percent=True)
     cv.write(songs=len(songs))
-    log(
+    results(
         f"\n{folds}-fold cross-validation over {len(songs)} songs (grouped by {by.replace('_', ' ')}), "
         f"scores in %:\n{cv.table()}"
     )

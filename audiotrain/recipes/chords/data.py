@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from audiotrain._files import probe_writable, write_atomically
+from audiotrain._text import plural
 from audiotrain.audio import AudioError, get_duration
 from audiotrain.chords.harte import NO_CHORD
 from audiotrain.chords.vocabulary import NUM_CHORD_TYPES, encode_label
@@ -327,7 +328,8 @@ def drop_undecodable(
     source = f"{splits.source} ({len(dropped)} left out, listed above)" if dropped else splits.source
     report = splits.data_report
     if dropped and report:
-        report += f"\n  {len(dropped)} songs whose audio does not decode or is silent under chords:\n    "
+        whose = "whose audio does not decode or is silent under chords"
+        report += f"\n  {plural(len(dropped), 'song')} {whose}:\n    "
         report += "\n    ".join(dropped)
     kept = SongSplits(keep(splits.train), keep(splits.val), keep(splits.test), source, report)
     if dropped and (not kept.train or (splits.val and not kept.val)):
@@ -388,12 +390,12 @@ class _FeatureProgress:
             rest = ""
             if cache is not None:
                 rest = (
-                    f"; the other {cached} songs' features come from the cache{cache_folder}"
+                    f"; the other {plural(cached, 'song')}' features come from the cache{cache_folder}"
                     if cached
                     else f", kept in the cache{cache_folder} for later runs"
                 )
             audio = _duration(self.total_seconds)
-            log(f"computing the features of {self.to_compute} songs ({audio} of audio){rest}")
+            log(f"computing the features of {plural(self.to_compute, 'song')} ({audio} of audio){rest}")
         self.started = self.last_line = time.monotonic()
         self.bar = None
         isatty = getattr(sys.stderr, "isatty", None)
@@ -418,7 +420,8 @@ class _FeatureProgress:
                     f", about {_duration(elapsed * (self.total_seconds - seconds_done) / seconds_done)} left"
                 )
             print(
-                f"features: {done} of {self.to_compute} songs computed in {_duration(elapsed)}{left}",
+                f"features: {done} of {plural(self.to_compute, 'song')} computed in "
+                f"{_duration(elapsed)}{left}",
                 file=sys.stderr,
                 flush=True,
             )
@@ -432,7 +435,7 @@ class _FeatureProgress:
         self.close()
         if self.to_compute:
             took = _duration(time.monotonic() - self.started)
-            self.log(f"computed the features of {self.to_compute} songs in {took}")
+            self.log(f"computed the features of {plural(self.to_compute, 'song')} in {took}")
 
 
 def _header_seconds(song: SongEntry) -> float:

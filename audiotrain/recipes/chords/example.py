@@ -17,6 +17,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from audiotrain._text import plural
 from audiotrain.chords.vocabulary import CHORD_TYPES
 from audiotrain.data import DataLoader, Dataset
 from audiotrain.metrics import (
@@ -98,7 +99,7 @@ def run_example(out: Path, clips: int = 200, epochs: int = 10, log=print) -> dic
     )
     start = time.perf_counter()
     history = trainer.train()
-    log(f"trained {len(history['train_loss'])} epochs in {time.perf_counter() - start:.1f} s")
+    log(f"trained {plural(len(history['train_loss']), 'epoch')} in {time.perf_counter() - start:.1f} s")
     for epoch, (loss, val, acc) in enumerate(
         zip(history["train_loss"], history["val_loss"], history["val_chord_type_acc"], strict=True)
     ):

@@ -30,6 +30,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from audiotrain._text import plural
 from audiotrain.datasets.chord_demo import generator_version
 from audiotrain.recipes.chords.config import DEMO_STYLES_BEFORE_MIXES, ChordDataConfig
 from audiotrain.recipes.chords.data import SongSplits, assign_demo_styles
@@ -326,7 +327,8 @@ def resumed_run_songs(
     report = splits.data_report
     if added and report:
         report += (
-            f"\n  {len(added)} songs added since the resumed run began, not used by it (a new run or "
+            f"\n  {plural(len(added), 'song')} added since the resumed run began, not used by it "
+            "(a new run or "
             "--init_from trains on them):\n    " + "\n    ".join(added)
         )
     source = f"{len(ours)} of the {splits.source}" if added else splits.source

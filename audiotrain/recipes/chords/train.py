@@ -19,6 +19,7 @@ from typing import Any
 
 from audiotrain._files import read_json_file, remove_killed_writes, write_atomically
 from audiotrain._system import KernelCompileError
+from audiotrain._text import plural
 from audiotrain.audio import AudioError, get_duration
 from audiotrain.data.loader import position_ends_epoch
 from audiotrain.distributed import collectives
@@ -269,10 +270,11 @@ def run_training(
     run_dir: str | Path | None = None,
     splits: SongSplits | None = None,
     resume: str | Path | None = None,
-    log=print,
+    log=None,
     overwrite: bool = False,
     init_from: str | Path | None = None,
     resume_unrecorded_demo: bool = False,
+    results=print,
 ) -> RunResult:
     """Train on `splits` (default: demo songs, or `config.data.data_dir`), then evaluate the best checkpoint
     on the held-out songs. Everything is written into `run_dir` (default: a new ``runs/chords-<date>-<time>``).
@@ -289,6 +291,9 @@ def run_training(
     `resume_unrecorded_demo` resumes a demo run whose checkpoint records no demo generator versions (an older
     audiotrain's) on the demo songs as this version renders them (``--resume_unrecorded_demo``).
 
+    `log` takes the diagnostics and progress lines (default: stderr), `results` the held-out scores (default:
+    stdout): ``train > results.txt`` keeps the scores apart from the rest.
+
     A stop signal (Ctrl-C, SIGTERM) stops the run wherever it comes: before training it leaves no run folder
     (or a resumed run's as it was), during training it saves a checkpoint, after it the run folder is whole
     but for the evaluation; each time one line says what is left and how to go on."""
@@ -296,7 +301,16 @@ def run_training(
     with holding_run_folders(), stop_on_signals(held.hear):
         try:
             return _run_training(
-                config, run_dir, splits, resume, log, overwrite, init_from, resume_unrecorded_demo, held
+                config,
+                run_dir,
+                splits,
+                resume,
+                log or to_stderr,
+                overwrite,
+                init_from,
+                resume_unrecorded_demo,
+                held,
+                results,
             )
         except KeyboardInterrupt as stop:  # a second stop signal, while the first was held
             if held.unused_run_folder is None:
@@ -314,12 +328,13 @@ def _run_training(
     init_from: str | Path | None,
     resume_unrecorded_demo: bool,
     held: HeldStop,
+    results,
 ) -> RunResult:
     # Under data parallel (mlx.launch) every rank trains; rank 0 alone prints, writes the run folder and
     # evaluates (--batch_size is per process: 2 ranks of 16 train as one process of 32).
     main = collectives.is_main_process()
     if not main:
-        log = _silent
+        log = results = _silent
     given_splits = splits is not None
     if run_dir is not None and not str(run_dir).strip():  # Path("") would be the current folder
         raise ValueError("run_dir is an empty path; give a folder, or None for a new runs/chords-<time>")
@@ -349,7 +364,7 @@ def _run_training(
         if main:
             claim_run_folder(run_dir)
         resumed = (resume_folder, recorded) if recorded is not None else None
-        return evaluate_trained_run(config, run_dir, splits, trained, log, resumed, state)
+        return evaluate_trained_run(config, run_dir, splits, trained, log, resumed, state, results)
     from_demo = splits is None and not config.data.data_dir
     again = "run the same command again to go on from there" if splits is None else "the next run reads them"
     try:
@@ -448,8 +463,10 @@ def _run_training(
             resumed_at = (state.get("progress") or {}) if resume else None
             best = _write_training_outputs(trainer, run_dir, chosen, train_seconds, log, resumed_at)
             log(_cache_line(cache, splits))
-            evaluation = _evaluate_held_out(best, splits, run_dir, config, log)
-            _report_to_loggers(loggers, run_dir, evaluation, trainer.global_step, log, trainer.interrupted)
+            evaluation = _evaluate_held_out(best, splits, run_dir, config, log, results)
+            _report_to_loggers(
+                loggers, run_dir, evaluation, trainer.global_step, results, trainer.interrupted
+            )
     except KeyboardInterrupt as stop:
         # Training is over and saved; a stop signal stopped the plots or the held-out evaluation: say what
         # is there and how to score it, not a traceback (the command exits with status 130, or 143).
@@ -484,9 +501,10 @@ def evaluate_trained_run(
     run_dir: str | Path,
     splits: SongSplits | None,
     checkpoint: Path,
-    log=print,
+    log=None,
     resumed: tuple[Path, dict] | None = None,
     ended: dict | None = None,
+    results=print,
 ) -> RunResult:
     """What `run_training` does after its fit, for a run whose training ended (`RunResult.trained`) and whose
     held-out evaluation a stop signal cut short: score `splits`' test songs with `checkpoint` (the one the
@@ -499,9 +517,10 @@ def evaluate_trained_run(
     trainer state of the checkpoint saved as the training ended, whose logger runs (``--logger``) get the
     test scores and outputs as an uninterrupted run's do (`_reopened_loggers`)."""
     run_dir, checkpoint = Path(run_dir), Path(checkpoint)
+    log = log or to_stderr
     main = collectives.is_main_process()
     if not main:
-        log = _silent
+        log = results = _silent
     else:
         _remove_killed_writes(run_dir)
     try:
@@ -509,11 +528,13 @@ def evaluate_trained_run(
             # The songs as the run had them (without those whose audio does not decode; every rank joins).
             splits, _, _ = _prepare_songs(config, splits, log, resumed)
             history = _trained_history(run_dir, checkpoint) if main else {}
-            evaluation = _evaluate_held_out(checkpoint, splits, run_dir, config, log) if main else None
+            evaluation = (
+                _evaluate_held_out(checkpoint, splits, run_dir, config, log, results) if main else None
+            )
             if main:
                 loggers = _reopened_loggers(config.logger, run_dir, ended, log)
                 step = int(((ended or {}).get("progress") or {}).get("global_step") or 0)
-                _report_to_loggers(loggers, run_dir, evaluation, step, log)
+                _report_to_loggers(loggers, run_dir, evaluation, step, results)
     except KeyboardInterrupt as stop:
         if main:
             name = stop_signal_name(signal_of(stop))
@@ -747,7 +768,8 @@ def _changed_settings_line(folder: Path, state: dict, config: TrainingConfig, st
         new_rate = _rate(config.to_dict(), steps_per_epoch, step)
         came_from = f" from {old_rate:.3g} at its last step" if old_rate is not None else ""
         line += (
-            f"; the learning-rate schedule is rebuilt for them ({config.scheduler}, {config.num_epochs} epochs "
+            f"; the learning-rate schedule is rebuilt for them ({config.scheduler}, "
+            f"{plural(config.num_epochs, 'epoch')} "
             f"of {steps_per_epoch} step{'s' * (steps_per_epoch != 1)}, peak {config.learning_rate:g}): the "
             f"rate goes{came_from} to "
             f"{new_rate:.3g} at the next"
@@ -837,7 +859,7 @@ def _check_epochs_left(folder: Path, state: dict, num_epochs: int) -> None:
     done = (state.get("progress") or {}).get("epoch")
     if isinstance(done, int) and done >= num_epochs:
         raise ValueError(
-            f"cannot resume from {folder}: it has trained {done} epochs, and "
+            f"cannot resume from {folder}: it has trained {plural(done, 'epoch')}, and "
             f"--num_epochs {num_epochs} leaves none to train; raise --num_epochs to train further, score it "
             f"on the songs its run held out (evaluate --checkpoint {folder} --data SONGS --test_songs_of "
             f"{folder} -o OUT), or transcribe with it as it is (predict --checkpoint)"
@@ -883,8 +905,8 @@ def _prepare_songs(
     splits, unusable = drop_undecodable(splits, feature_fn, config.features, cache, log, config.progress_bar)
     if unusable:
         log(
-            f"{len(unusable)} songs skipped, their audio does not decode or is silent under chords:\n  "
-            + "\n  ".join(unusable)
+            f"{plural(len(unusable), 'song')} skipped, their audio does not decode or is silent under "
+            "chords:\n  " + "\n  ".join(unusable)
         )
     log(splits.describe())
     return splits, feature_fn, cache
@@ -953,8 +975,9 @@ def _seeded_task(
     seed_everything(config.seed)
     task = build_task(config, splits.train, steps_per_epoch)
     log(
-        f"model: {task.model.num_parameters() / 1e6:.2f} M parameters; {windows} windows of "
-        f"{config.data.window_frames} frames per epoch ({steps_per_epoch} steps of {_batch_words(config.batch_size)})"
+        f"model: {task.model.num_parameters() / 1e6:.2f} M parameters; {plural(windows, 'window')} of "
+        f"{config.data.window_frames} frames per epoch "
+        f"({plural(steps_per_epoch, 'step')} of {_batch_words(config.batch_size)})"
     )
     return task
 
@@ -984,7 +1007,7 @@ def _write_training_outputs(
         best = trainer.interrupted_checkpoint
         why = "stopped before the first validation" if validated else "no validation songs"
         log(f"no validated checkpoint ({why}): evaluating the weights as Ctrl-C stopped them, {best}")
-    done = f"trained {trainer.current_epoch} epochs ({trainer.global_step} steps)"
+    done = f"trained {plural(trainer.current_epoch, 'epoch')} ({plural(trainer.global_step, 'step')})"
     if (
         resumed_at
         and isinstance(resumed_at.get("epoch"), int)
@@ -992,7 +1015,8 @@ def _write_training_outputs(
     ):
         # (the same words as a fresh run's were read as that many epochs trained now)
         done = (
-            f"trained to epoch {trainer.current_epoch}: {trainer.global_step - resumed_at['global_step']} steps "
+            f"trained to epoch {trainer.current_epoch}: "
+            f"{plural(trainer.global_step - resumed_at['global_step'], 'step')} "
             f"after resuming at epoch {resumed_at['epoch']} (step {resumed_at['global_step']})"
         )
     log(f"{done} in {train_seconds:.0f} s; history: {history_path}")
@@ -1000,9 +1024,10 @@ def _write_training_outputs(
 
 
 def _evaluate_held_out(
-    best: Path, splits: SongSplits, run_dir: Path, config: TrainingConfig, log
+    best: Path, splits: SongSplits, run_dir: Path, config: TrainingConfig, log, results
 ) -> EvaluationResult | None:
-    """Transcribe and score the test songs with checkpoint `best` into ``run_dir/evaluation``."""
+    """Transcribe and score the test songs with checkpoint `best` into ``run_dir/evaluation``; the scores,
+    with their notes, go to `results` (as ``evaluate`` prints them on stdout)."""
     if not splits.test:
         log("no held-out test songs, so no evaluation (data.test_fraction, or more songs, gives some)")
         return None
@@ -1010,25 +1035,26 @@ def _evaluate_held_out(
     evaluation = evaluate_songs(
         predictor, splits.test, run_dir / "evaluation", allow_gaps=config.data.allow_gaps
     )
-    log(
+    results(
         f"\nheld-out songs ({len(splits.test)}), mir_eval.chord scores in % (pooled over time; beside them, "
         "the range another draw of as many songs like these would give):"
     )
-    log(format_table({"model": evaluation.scores}, intervals=True))
+    results(format_table({"model": evaluation.scores}, intervals=True))
     if evaluation.trimmed:
-        log(trimmed_note(evaluation.trimmed, listed=TRIMMED_LISTED))
+        results(trimmed_note(evaluation.trimmed, listed=TRIMMED_LISTED))
     if evaluation.frames_note:
-        log(f"note: {evaluation.frames_note}")
-    log(f"transcription speed: {evaluation.realtime_factor:.0f} s of audio per second")
+        results(f"note: {evaluation.frames_note}")
+    results(f"transcription speed: {evaluation.realtime_factor:.0f} s of audio per second")
     return evaluation
 
 
 def _report_to_loggers(
-    loggers: list, run_dir: Path, evaluation, step: int, log, interrupted: bool = False
+    loggers: list, run_dir: Path, evaluation, step: int, results, interrupted: bool = False
 ) -> None:
     """The held-out scores (``test_<metric>``, pooled, at the run's last `step`) and the run's plots and
     evaluation, to the loggers' runs (the best checkpoint went when fit ended: ``--logger.log_model``); then
-    where each run is. An `interrupted` run's loggers closed it as interrupted: nothing more is sent to it."""
+    where each run is (to `results`: what the run produced). An `interrupted` run's loggers closed it as
+    interrupted: nothing more is sent to it."""
     if not loggers:
         return
     if not interrupted:
@@ -1040,7 +1066,7 @@ def _report_to_loggers(
         }
         log_artifacts(loggers, outputs, metrics=scores, step=step)
     finish_loggers(loggers)  # nothing more goes to these runs
-    log("loggers:\n  " + "\n  ".join(describe_loggers(loggers)))
+    results("loggers:\n  " + "\n  ".join(describe_loggers(loggers)))
 
 
 def _reopened_loggers(config: LoggerConfig, run_dir: Path, ended: dict | None, log) -> list:
@@ -1149,6 +1175,12 @@ def _silent(*args, **kwargs) -> None:
     """The log of the ranks other than 0 under data parallel (rank 0 prints for the job)."""
 
 
+def to_stderr(message: str) -> None:
+    """The recipe's default log: diagnostics, progress and skip reports go to stderr, results (scores, the
+    run's summary) to stdout, as ``evaluate`` has them."""
+    print(message, file=sys.stderr, flush=True)
+
+
 def _check_window_fits(splits: SongSplits, config: TrainingConfig) -> None:
     """Refuse a ``--data.window_frames`` longer than every training song, from the audio headers (no decoding).
 
@@ -1180,7 +1212,7 @@ def _early_stop_line(early_stopping: EarlyStopping) -> str:
     best = "none" if early_stopping.best_score is None else f"{early_stopping.best_score:.6g}"
     return (
         f"early stopping at epoch {early_stopping.stopped_epoch}: {early_stopping.monitor} did not improve by "
-        f"more than {early_stopping.min_delta:g} for {early_stopping.wait_count} epochs (patience "
+        f"more than {early_stopping.min_delta:g} for {plural(early_stopping.wait_count, 'epoch')} (patience "
         f"{early_stopping.patience}; best {early_stopping.monitor} {best})"
         if "not finite" not in early_stopping.stop_reason
         else f"early stopping at epoch {early_stopping.stopped_epoch}: {early_stopping.stop_reason} "

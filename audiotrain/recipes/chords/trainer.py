@@ -459,7 +459,7 @@ class Trainer:
         folds: int = 5,
         data_dir: str | Path | None = None,
         run_dir: str | Path | None = None,
-        log=print,
+        log=None,
     ) -> CVResult:
         """K-fold cross-validation grouped by song, as ``python -m audiotrain.recipes.chords cv`` does.
 

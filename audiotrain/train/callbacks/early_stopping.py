@@ -7,6 +7,7 @@ import warnings
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from audiotrain._text import plural
 from audiotrain.train import flags
 from audiotrain.train.callback import Callback
 from audiotrain.train.callbacks._monitor import (
@@ -113,13 +114,13 @@ class EarlyStopping(Callback):
 
     def on_train_epoch_end(self, trainer, module) -> None:
         if not trainer.fast_dev_run and self._checks_at_epoch_end(trainer):
-            self._check(trainer, "epochs")
+            self._check(trainer, "epoch")
 
     def on_validation_end(self, trainer, module) -> None:
         if trainer.sanity_checking or trainer.fast_dev_run or not trainer.fitting:
             return
         if not self._checks_at_epoch_end(trainer):
-            self._check(trainer, "validations")
+            self._check(trainer, "validation")
 
     def _check(self, trainer: Trainer, unit: str) -> None:
         if not self.strict and self.monitor not in trainer.callback_metrics:
@@ -159,8 +160,8 @@ class EarlyStopping(Callback):
             if self.wait_count >= self.patience:
                 self._stop(
                     trainer,
-                    f"{self.monitor} did not improve by more than {self.min_delta} for {self.wait_count} "
-                    f"{unit} (best {self._best()})",
+                    f"{self.monitor} did not improve by more than {self.min_delta} for "
+                    f"{plural(self.wait_count, unit)} (best {self._best()})",
                 )
 
     def _best(self) -> str:
