@@ -217,4 +217,7 @@ def test_clap_cv_stopped_in_a_folds_evaluation_says_so_naming_the_signal(tmp_pat
     except KeyboardInterrupt:  # (caught: pytest would take it for the user's Ctrl-C)
         code = "a KeyboardInterrupt traceback"
     assert code == 143
-    assert f"cv: fold 0 was interrupted (SIGTERM); its run is in {out / 'fold0'}" in capsys.readouterr().err
+    assert (
+        f"cv: fold 0 (1 of 2) was interrupted (SIGTERM); its run is in {out / 'fold0'}"
+        in capsys.readouterr().err
+    )

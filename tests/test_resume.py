@@ -348,7 +348,7 @@ def test_ctrl_c_with_checkpointing_off_saves_nothing_as_lightning(tmp_path, monk
     assert trainer.interrupted and trainer.global_step == 3
     assert trainer.interrupted_checkpoint is None
     assert not (tmp_path / "logs" / "checkpoints").exists()
-    said = capsys.readouterr().out
+    said = capsys.readouterr().err  # (a line about the run: on stderr)
     assert "no checkpoint saved (enable_checkpointing=False)" in said
     assert "Interrupted: stopping after this step or validation batch (Ctrl-C again to abort at once)" in said
     assert "saving a checkpoint" not in said

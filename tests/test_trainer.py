@@ -883,9 +883,7 @@ def test_resuming_with_another_global_batch_says_how_to_keep_it(tmp_path):
     first.fit(TinyClassifier(), DataLoader(data, batch_size=4))
     saved = first.save_checkpoint(tmp_path / "epoch1")
     other = Trainer(max_epochs=2, enable_progress_bar=False, default_root_dir=tmp_path / "other")
-    with pytest.warns(
-        UserWarning, match=r"global batch of 4 \(1 process\(es\) x batch_size 4\); this run's is 8"
-    ):
+    with pytest.warns(UserWarning, match=r"global batch of 4 \(1 process x batch_size 4\); this run's is 8"):
         other.fit(TinyClassifier(), DataLoader(data, batch_size=8), ckpt_path=str(saved))
     same = Trainer(max_epochs=2, enable_progress_bar=False, default_root_dir=tmp_path / "same")
     with warnings.catch_warnings(record=True) as caught:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from audiotrain._text import plural
 from audiotrain.train.checkpoint import flat
 from audiotrain.train.transforms import all_finite
 
@@ -75,7 +76,7 @@ class NonFiniteWatch:
         if streak < self.limit:
             return
         where = (
-            f"{streak} optimizer steps in a row had a non-finite loss or gradients "
+            f"{plural(streak, 'optimizer step')} in a row had a non-finite loss or gradients "
             f"(max_consecutive_nonfinite={self.limit}; found at global step {global_step})"
         )
         fixes = "Lower the learning rate, set gradient_clip_val, or check the data for NaN/Inf."

@@ -12,6 +12,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from audiotrain._text import plural
 from audiotrain.train.checkpoint import CheckpointError
 
 
@@ -72,11 +73,12 @@ def check_global_batch(folder: Path, state: dict[str, Any], now: dict[str, Any])
     before, after = ranks * size, now["world_size"] * now["batch_size"]
     if before == after:
         return
+    processes = plural(ranks, "process", "processes")
     warnings.warn(
-        f"{folder} was trained with a global batch of {before} ({ranks} process(es) x batch_size {size}); "
+        f"{folder} was trained with a global batch of {before} ({processes} x batch_size {size}); "
         f"this run's is {after} ({now['world_size']} x {now['batch_size']}), so it does not continue that "
         f"run exactly (steps per epoch, the gradient noise, a step-based schedule). To keep it, train "
-        f"with {ranks} process(es) of {size} samples each (a run started under a launcher resumes under "
+        f"with {processes} of {size} samples each (a run started under a launcher resumes under "
         f"it again: batch_size is per process there), or with one process of {before}",
         UserWarning,
         stacklevel=4,

@@ -24,6 +24,7 @@ import inspect
 import math
 import os
 import signal
+import sys
 import time
 import warnings
 import weakref
@@ -574,13 +575,19 @@ class Trainer:
             self.limits["train"], loader_len(loader), "limit_train_batches"
         )
 
-    def print(self, *args: Any) -> None:
-        """Print from rank 0 only under data parallel (as Lightning's), above any progress bar."""
+    def print(self, *args: Any, sep: str = " ", end: str = "\n", file: Any = None) -> None:
+        """Print from rank 0 only under data parallel (as Lightning's), above any progress bar; `sep`,
+        `end` and `file` as ``print``'s (stdout by default)."""
         if not self.is_global_zero:
             return
         from tqdm.auto import tqdm
 
-        tqdm.write(" ".join(str(a) for a in args))
+        tqdm.write(sep.join(str(a) for a in args), file=file, end=end)
+
+    def _note(self, text: str) -> None:
+        """A line about the run itself (a stop heard, the checkpoint it saved): on stderr, with the progress
+        lines and warnings, so stdout holds what the user's code prints."""
+        self.print(text, file=sys.stderr)
 
     # ---- fit -----------------------------------------------------------------------------------------
     def fit(
@@ -1365,14 +1372,14 @@ class Trainer:
         )
         if self.world_size > 1:
             self._stop_requested = True
-            self.print(
+            self._note(
                 f"\n{heard}: the {self.world_size} processes stop together within "
                 f"{self.log_every_n_steps} training steps (or at the epoch's end){save} ({again} to {abort})"
             )
             return False
         self.interrupted = True
         what = "saving a checkpoint" if self.enable_checkpointing else "stopping"
-        self.print(f"\n{heard}: {what} after this step or validation batch ({again} to {abort})")
+        self._note(f"\n{heard}: {what} after this step or validation batch ({again} to {abort})")
         return False
 
     def _agree_across_ranks(self) -> None:
@@ -1616,7 +1623,7 @@ class Trainer:
         if not self.enable_checkpointing:
             # Lightning writes nothing then either: a run told not to checkpoint must not leave one in the
             # default folder (`./logs`, which may hold someone's work). The model stays trained in memory.
-            self.print(
+            self._note(
                 f"Stopped at epoch {self.current_epoch}, global step {self.global_step}; no checkpoint saved "
                 "(enable_checkpointing=False)"
             )
@@ -1635,7 +1642,7 @@ class Trainer:
             self._abort_save(path)
         saved = f"Saved {path} at epoch {self.current_epoch}, global step {self.global_step}."
         hint = self.resume_hint.format(path=str(path)) if self.resume_hint else ""
-        self.print(f"{saved} {hint}".rstrip())
+        self._note(f"{saved} {hint}".rstrip())
 
     def _abort_save(self, path: Path) -> None:
         """A second stop signal during the save of `path` aborts it (as asked), and the atomic writer has
@@ -1644,7 +1651,7 @@ class Trainer:
         130 for Ctrl-C, while an interactive session, a sweep loop or an app that catches KeyboardInterrupt
         goes on (with the model in memory). A rank of a data-parallel job ends its process (the job stops)."""
         with ignoring_stop_signals():  # a third one must not cut this message short
-            self.print(aborted_save_message(path, self.checkpoint_callbacks, self.ckpt_path))
+            self._note(aborted_save_message(path, self.checkpoint_callbacks, self.ckpt_path))
             if self.world_size > 1:
                 exit_rank(stop_exit_status())  # a rank cannot go on alone: the job ends together
         raise save_aborted() from None  # (not chained to the KeyboardInterrupt inside the writer)
