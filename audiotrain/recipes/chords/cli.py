@@ -96,7 +96,16 @@ COMMANDS = ("demo", "train", "evaluate", "predict", "cv", "export")
 DERIVED_FIELDS = frozenset(derived_settings(TrainingConfig()))
 #: Path flags that a printed resume command writes absolute, so that it continues the run pasted in any folder
 #: (not --checkpoint_dir: a relative one lies inside the run folder, wherever that is).
-RESUME_PATH_FLAGS = ("--data", "--data.data_dir", "--data.cache_dir", "--config", "--init_from", "--run_dir")
+RESUME_PATH_FLAGS = (
+    "--data",
+    "--data.data_dir",
+    "--data.cache_dir",
+    "--data.annotations",
+    "--data.pairs",
+    "--config",
+    "--init_from",
+    "--run_dir",
+)
 
 
 RESUME_HELP = "resume training from this checkpoint folder (e.g. RUN/checkpoints/last)"
@@ -167,8 +176,8 @@ def _training_parser(
 def _config_from_args(args: argparse.Namespace) -> TrainingConfig:
     """Defaults (or the benchmark's) < ``--preset`` < the ``--config`` file < flags; a cache or data folder
     given relative to the working folder is made absolute, so that the run's config.json repeats it from
-    any folder rather than filling a new cache there (or finding no songs). (An empty one means the default
-    cache, or the demo songs.)"""
+    any folder rather than filling a new cache there (or finding no songs); so are the annotations folder
+    and the pairs file. (An empty one means the default cache, or the demo songs.)"""
     from dataclasses import replace
 
     config = benchmark_config() if args.benchmark else TrainingConfig()
@@ -178,7 +187,7 @@ def _config_from_args(args: argparse.Namespace) -> TrainingConfig:
     if args.config is not None:
         config = _with_older_record_meanings(config, args)
     check_model_fits_memory(config)
-    for name in ("cache_dir", "data_dir"):
+    for name in ("cache_dir", "data_dir", "annotations", "pairs"):
         folder = getattr(config.data, name)
         if folder:
             absolute = str(Path(folder).expanduser().resolve())
