@@ -55,3 +55,18 @@ def test_the_annotations_folder_is_recorded_absolute_and_the_run_repeats_from_an
     )
     assert config.data.pairs == str(tmp_path / "p.csv")
     assert "--data.annotations" in chords.RESUME_PATH_FLAGS and "--data.pairs" in chords.RESUME_PATH_FLAGS
+
+
+@pytest.mark.parametrize("command", [[], ["cv", "--folds", "2"]])
+def test_pairing_flags_on_the_demo_songs_are_refused_naming_the_flag(command, tmp_path, capsys):
+    """The demo and cv on the demo songs trained with these flags ignored (even a missing path) and recorded
+    them in config.json."""
+    for flags, named in (
+        (["--data.annotations", "/nonexistent"], "--data.annotations needs --data"),
+        (["--data.pairs", "p.csv", "--data.jams_annotation", "3"], "--data.pairs and --data.jams_annotation"),
+    ):
+        with pytest.raises(SystemExit) as stop:
+            chords.main([*command, *flags, *TINY, "--run_dir", str(tmp_path / "run")])
+        assert stop.value.code == 2
+        assert named in capsys.readouterr().err
+        assert not (tmp_path / "run").exists()

@@ -247,6 +247,28 @@ def _with_data_folder(
     return replace(config, data=replace(config.data, data_dir=str(folder.resolve())))
 
 
+def _refuse_pairing_without_data(parser: argparse.ArgumentParser, config: TrainingConfig) -> None:
+    """An error (exit 2) for a pairing setting on the demo songs: it pairs a data folder's songs only, so it
+    would be recorded in config.json without having had any effect."""
+    if config.data.data_dir:
+        return
+    data = config.data
+    given = [
+        f"--data.{name}"
+        for name, value in (
+            ("annotations", data.annotations),
+            ("pairs", data.pairs),
+            ("jams_annotation", data.jams_annotation),
+        )
+        if value
+    ]
+    if given:
+        parser.error(
+            f"{' and '.join(given)} {'needs' if len(given) == 1 else 'need'} --data: they pair the songs of a "
+            "data folder; the demo songs have their annotations beside them"
+        )
+
+
 def _cmd_train(argv: list[str], demo: bool) -> int:
     prog = "python -m audiotrain.recipes.chords" + ("" if demo else " train")
     description = (
@@ -270,6 +292,7 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
         _note_a_run_started_from_weights(args.config)
     if not demo:
         config = _with_data_folder(parser, args, config)
+    _refuse_pairing_without_data(parser, config)
     check_kernel_cache(on_cpu=config.training_device() == "cpu")  # (MLX's own folder, as the run's below)
     resumed_processes = checkpoint_processes(args.resume)
     try:
@@ -413,6 +436,7 @@ def _cmd_cv(argv: list[str]) -> int:
         parser.error(str(error))
     if args.data_folder is not None or getattr(args, "data.data_dir", None) or config.data.data_dir:
         config = _with_data_folder(parser, args, config)
+    _refuse_pairing_without_data(parser, config)
     if config.processes > 1:
         parser.error(
             f"--processes {config.processes}: cv trains its folds in this process (the demo and train commands "
