@@ -70,3 +70,56 @@ def test_pairing_flags_on_the_demo_songs_are_refused_naming_the_flag(command, tm
         assert stop.value.code == 2
         assert named in capsys.readouterr().err
         assert not (tmp_path / "run").exists()
+
+
+def test_evaluate_test_songs_of_finds_the_songs_the_run_paired_with_its_annotations_folder(apart_run, capsys):
+    """Without repeating the run's --data.annotations, evaluate --test_songs_of found no annotated song."""
+    root, run_dir = apart_run
+    capsys.readouterr()
+    argv = ["evaluate", "--checkpoint", str(run_dir), "--data", str(root / "songs")]
+    assert chords.main([*argv, "--test_songs_of", str(run_dir)]) == 0
+    err = capsys.readouterr().err
+    assert f"--test_songs_of {run_dir}: paired as that run did: --annotations {root / 'chordlab'}" in err
+
+
+def _two_annotation_jams(songs: Path, out: Path) -> None:
+    """`out`: the audio of `songs`, each with a JAMS whose chord annotation 0 is all N and 1 the song's."""
+    for audio in sorted(songs.glob("*.wav")):
+        lab = next((audio.parent.parent / "chordlab").rglob(f"*{audio.stem[len('song_') :]}.lab"))
+        rows = [line.split(maxsplit=2) for line in lab.read_text().splitlines() if line.strip()]
+        end = float(rows[-1][1])
+        chords_of = [{"time": float(a), "duration": float(b) - float(a), "value": v} for a, b, v in rows]
+        nothing = [{"time": 0.0, "duration": end, "value": "N"}]
+        document = {
+            "file_metadata": {"duration": end},
+            "annotations": [
+                {"namespace": "chord", "data": data, "annotation_metadata": {}}
+                for data in (nothing, chords_of)
+            ],
+        }
+        out.mkdir(parents=True, exist_ok=True)
+        (out / audio.name).write_bytes(audio.read_bytes())
+        (out / f"{audio.stem}.jams").write_text(json.dumps(document))
+
+
+def test_evaluate_test_songs_of_scores_the_chord_annotation_the_run_trained_on(apart_run, tmp_path, capsys):
+    """A run on GuitarSet's performed chords (--data.jams_annotation 1) was scored again against annotation 0
+    by ``evaluate --test_songs_of RUN``, without a word."""
+    root, run_dir = apart_run
+    _two_annotation_jams(root / "songs", tmp_path / "jams")
+    record = tmp_path / "run"
+    record.mkdir()
+    settings = json.loads((run_dir / "config.json").read_text())
+    settings["config"]["data"].update(annotations=None, jams_annotation=1)
+    (record / "config.json").write_text(json.dumps(settings))
+    argv = ["evaluate", "--checkpoint", str(run_dir), "--data", str(tmp_path / "jams"), "--test_songs_of"]
+    capsys.readouterr()
+    assert chords.main([*argv, str(record)]) == 0
+    err = capsys.readouterr().err
+    assert f"--test_songs_of {record}: paired as that run did: --jams_annotation 1" in err
+    assert "1: chord #1 (used)" in err
+    assert chords.main([*argv, str(record), "--jams_annotation", "0"]) == 0
+    assert f"note: --jams_annotation 0 differs from the run's --data.jams_annotation 1 ({record})" in (
+        capsys.readouterr().err
+    )
+
