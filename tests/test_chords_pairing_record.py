@@ -123,3 +123,17 @@ def test_evaluate_test_songs_of_scores_the_chord_annotation_the_run_trained_on(a
         capsys.readouterr().err
     )
 
+
+def test_a_resume_without_the_annotations_folder_pairs_as_the_checkpoints_run_did(
+    apart_run, tmp_path, capsys
+):
+    """Resumed without repeating --data.annotations, the run found none of its songs: "need at least 2
+    annotated songs", and no word of the flag the checkpoint was trained with."""
+    root, run_dir = apart_run
+    capsys.readouterr()
+    argv = ["train", "--data", str(root / "songs"), *TINY, "--num_epochs", "2"]
+    resume = ["--resume", str(run_dir / "checkpoints" / "last"), "--run_dir", str(tmp_path / "run")]
+    assert chords.main([*argv, "--data.cache_dir", str(root / "cache"), *resume]) == 0
+    out = capsys.readouterr().out
+    assert f"paired as that run did: --data.annotations {root / 'chordlab'}" in out
+    assert "2 train / 1 val / 1 test songs" in out

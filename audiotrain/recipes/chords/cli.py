@@ -247,6 +247,31 @@ def _with_data_folder(
     return replace(config, data=replace(config.data, data_dir=str(folder.resolve())))
 
 
+def _with_resumed_pairing(args: argparse.Namespace, config: TrainingConfig) -> TrainingConfig:
+    """`config` with the pairing settings (data.annotations, pairs, jams_annotation) of the checkpoint that
+    ``--resume`` names where neither a flag nor ``--config`` gives them, and a line that says so: resumed
+    without them, the run found none of its songs (or scored another annotation)."""
+    from dataclasses import replace
+
+    if args.resume is None or args.config is not None:
+        return config
+    try:
+        recorded = (ckpt.read_state(ckpt.resolve_checkpoint(args.resume)).get("run_config") or {})["data"]
+    except (OSError, ValueError, KeyError, TypeError, ckpt.CheckpointError):
+        return config  # (the checks of the resume say what is wrong with it)
+    taken = {}
+    for name in ("annotations", "pairs", "jams_annotation"):
+        value = recorded.get(name) if isinstance(recorded, dict) else None
+        if f"data.{name}" not in vars(args) and value and value != getattr(config.data, name):
+            taken[name] = value
+    if not taken:
+        return config
+    if not in_launched_job():
+        flags = ", ".join(f"--data.{name} {value}" for name, value in taken.items())
+        print(f"--resume {args.resume}: paired as that run did: {flags}")
+    return replace(config, data=replace(config.data, **taken))
+
+
 def _refuse_pairing_without_data(parser: argparse.ArgumentParser, config: TrainingConfig) -> None:
     """An error (exit 2) for a pairing setting on the demo songs: it pairs a data folder's songs only, so it
     would be recorded in config.json without having had any effect."""
@@ -292,6 +317,7 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
         _note_a_run_started_from_weights(args.config)
     if not demo:
         config = _with_data_folder(parser, args, config)
+        config = _with_resumed_pairing(args, config)
     _refuse_pairing_without_data(parser, config)
     check_kernel_cache(on_cpu=config.training_device() == "cpu")  # (MLX's own folder, as the run's below)
     resumed_processes = checkpoint_processes(args.resume)
