@@ -137,3 +137,45 @@ def test_a_resume_without_the_annotations_folder_pairs_as_the_checkpoints_run_di
     out = capsys.readouterr().out
     assert f"paired as that run did: --data.annotations {root / 'chordlab'}" in out
     assert "2 train / 1 val / 1 test songs" in out
+
+
+def test_evaluate_with_a_pairs_file_counts_the_other_reductions_as_not_used_not_as_songs_skipped(
+    apart_run, tmp_path, capsys
+):
+    """The README's Billboard recipe (a pairs file, one row per song; four other reductions beside each)
+    exited 1 with "12 songs skipped": every annotation the file did not name was a song without audio."""
+    root, run_dir = apart_run
+    rows = []
+    for n, audio in enumerate(sorted((root / "songs").glob("*.wav"))[:2]):
+        song = tmp_path / "billboard" / f"000{n}"
+        song.mkdir(parents=True)
+        (song / "audio.wav").write_bytes(audio.read_bytes())
+        lab = next((root / "chordlab").rglob(f"*{audio.stem[len('song_') :]}.lab")).read_text()
+        for reduction in ("majmin7inv", "full", "majmin"):
+            (song / f"{reduction}.lab").write_text(lab)
+        rows.append(f"000{n}/audio.wav,000{n}/majmin7inv.lab")
+    (tmp_path / "billboard" / "pairs.csv").write_text("# billboard\n" + "\n".join(rows) + "\n")
+    capsys.readouterr()
+    argv = ["evaluate", "--checkpoint", str(run_dir), "--data", str(tmp_path / "billboard")]
+    assert chords.main([*argv, "--pairs", str(tmp_path / "billboard" / "pairs.csv")]) == 0
+    captured = capsys.readouterr()
+    assert "4 annotations not used: not named in the pairs file" in captured.err
+    assert "skipped" not in captured.err + captured.out
+    assert "2 songs, mir_eval.chord" in captured.out
+
+
+def test_annotations_of_other_albums_in_the_annotations_folder_are_not_songs_skipped(apart_run, capsys):
+    """Isophonics' chordlab holds every album's annotations: evaluating one album counted the others as
+    songs without audio, and exited 1."""
+    root, run_dir = apart_run
+    other = root / "chordlab" / "Other Album"
+    other.mkdir(exist_ok=True)
+    (other / "Another Song.lab").write_text("0.0 5.0 N\n")
+    capsys.readouterr()
+    argv = ["evaluate", "--checkpoint", str(run_dir), "--data", str(root / "songs")]
+    try:
+        assert chords.main([*argv, "--annotations", str(root / "chordlab")]) == 0
+    finally:
+        (other / "Another Song.lab").unlink()
+    captured = capsys.readouterr()
+    assert "1 annotations not used" in captured.err and "skipped" not in captured.err + captured.out

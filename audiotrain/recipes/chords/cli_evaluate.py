@@ -146,6 +146,7 @@ def _cmd_evaluate(argv: list[str]) -> int:
         index.outside_vocabulary,
         index.linked_folders,
         index.links_not_entered,
+        index.unused_annotations,
     )
     if index.problems or any(noted):
         print(index.report(), file=sys.stderr)
