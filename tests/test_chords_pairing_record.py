@@ -179,3 +179,25 @@ def test_annotations_of_other_albums_in_the_annotations_folder_are_not_songs_ski
         (other / "Another Song.lab").unlink()
     captured = capsys.readouterr()
     assert "1 annotations not used" in captured.err and "skipped" not in captured.err + captured.out
+
+
+@pytest.mark.timeout(300)  # (the first `import mlflow` on a loaded machine)
+def test_a_required_logger_that_cannot_start_leaves_no_run_folder_on_a_data_folder(
+    apart_run, tmp_path, monkeypatch, capsys
+):
+    """On a data folder the refused run left config.json and data_report.txt, and the same command, the
+    logger fixed, was refused: "--run_dir ... already holds files"."""
+    import socket
+
+    for var in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT", "MLFLOW_TRACKING_URI"):
+        monkeypatch.delenv(var, raising=False)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        nowhere = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    root, _ = apart_run
+    run = tmp_path / "run"
+    argv = ["train", "--data", str(root / "songs"), "--data.annotations", str(root / "chordlab"), *TINY]
+    logger = ["--logger", "mlflow", "--logger.tracking_uri", nowhere, "--logger.required", "true"]
+    assert chords.main([*argv, "--data.cache_dir", str(root / "cache"), "--run_dir", str(run), *logger]) == 2
+    assert "--logger.required" in capsys.readouterr().err
+    assert not run.exists()
