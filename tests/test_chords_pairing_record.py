@@ -201,3 +201,31 @@ def test_a_required_logger_that_cannot_start_leaves_no_run_folder_on_a_data_fold
     assert chords.main([*argv, "--data.cache_dir", str(root / "cache"), "--run_dir", str(run), *logger]) == 2
     assert "--logger.required" in capsys.readouterr().err
     assert not run.exists()
+
+
+def test_evaluates_ambiguity_message_names_evaluates_pairs_flag(apart_run, capsys):
+    """evaluate said "list its pair in a --data.pairs file", a flag evaluate does not have (--pairs)."""
+    root, run_dir = apart_run
+    first = sorted((root / "chordlab").rglob("*.lab"))[0]
+    twin = root / "chordlab" / "Twin" / first.name
+    twin.parent.mkdir(exist_ok=True)
+    twin.write_text(first.read_text())
+    capsys.readouterr()
+    argv = ["evaluate", "--checkpoint", str(run_dir), "--data", str(root / "songs")]
+    try:
+        assert chords.main([*argv, "--annotations", str(root / "chordlab")]) == 1
+    finally:
+        twin.unlink()
+    assert (
+        "not paired; list its pair in a pairs file (--data.pairs, evaluate's --pairs)"
+        in capsys.readouterr().err
+    )
+
+
+def test_the_help_says_how_names_match_in_an_annotations_folder(capsys):
+    """The help said "spaces, underscores and hyphens ignored": Song_00 does not pair song00, as it implied."""
+    for command in (["evaluate"], ["train"]):
+        with pytest.raises(SystemExit):
+            chords.main([*command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert "each run of spaces, underscores and hyphens read as one separator" in text

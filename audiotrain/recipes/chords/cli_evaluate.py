@@ -72,8 +72,9 @@ def _cmd_evaluate(argv: list[str]) -> int:
         default=None,
         metavar="DIR",
         help="folder of annotations kept apart from the audio (Isophonics' chordlab/): an audio file with no "
-        "annotation beside it pairs with the one anywhere under DIR whose name matches, case, spaces, "
-        "underscores and hyphens ignored; a name two files share pairs none (listed)",
+        "annotation beside it pairs with the one anywhere under DIR whose name matches, case ignored and "
+        "each run of spaces, underscores and hyphens read as one separator; a name two files share pairs "
+        "none (listed)",
     )
     parser.add_argument(
         "--pairs",
@@ -178,7 +179,9 @@ def _cmd_evaluate(argv: list[str]) -> int:
     if result.frames_note:
         print(f"note: {result.frames_note}")
     print(f"transcription speed: {result.realtime_factor:.0f} s of audio per second")
-    trained_on = trained_on_note(result.trained_on, predictor.checkpoint, len(result.scores.per_song))
+    trained_on = trained_on_note(
+        result.trained_on, predictor.checkpoint, len(result.scores.per_song), written=args.output is not None
+    )
     if (
         trained_on
     ):  # not an error (scoring the training songs can be the point), but not to be taken as held out

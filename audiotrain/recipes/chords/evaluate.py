@@ -283,20 +283,33 @@ def songs_trained_on(checkpoint: Path | None, scored: Iterable[str]) -> dict[str
     return {part: sorted(wanted.intersection(names[part])) for part in ("train", "val")}
 
 
-def trained_on_note(trained_on: dict[str, list[str]] | None, checkpoint: Path | None, scored: int) -> str:
+def trained_on_note(
+    trained_on: dict[str, list[str]] | None, checkpoint: Path | None, scored: int, written: bool = True
+) -> str:
     """One line saying how many of the `scored` songs `checkpoint` trained on (`songs_trained_on`), naming
-    a few, so that training-set scores are not reported as held-out ones; "" when none."""
+    a few, so that training-set scores are not reported as held-out ones; "" when none. `written`: a
+    scores.json that lists them is written (``-o``), and the line says where."""
     if not trained_on or not (trained_on["train"] or trained_on["val"]):
         return ""
     parts = [
-        f"{len(names)} of the {scored} songs scored {what} ({listed(names, TRAINED_ON_LISTED)})"
+        f"{len(names)} of the {scored} songs scored {what[len(names) == 1]} ({listed(names, TRAINED_ON_LISTED)})"
         for names, what in (
-            (trained_on["train"], f"are songs {checkpoint} trained on"),
-            (trained_on["val"], f"are validation songs of {checkpoint}, which chose it"),
+            (
+                trained_on["train"],
+                (f"are songs {checkpoint} trained on", f"is a song {checkpoint} trained on"),
+            ),
+            (
+                trained_on["val"],
+                (
+                    f"are validation songs of {checkpoint}, which chose it",
+                    f"is a validation song of {checkpoint}, which chose it",
+                ),
+            ),
         )
         if names
     ]
-    return "; ".join(parts) + ": their scores are not held-out ones (scores.json: songs_trained_on)"
+    where = " (scores.json: songs_trained_on)" if written else ""
+    return "; ".join(parts) + f": their scores are not held-out ones{where}"
 
 
 def _fraction(percent: float) -> float | None:
