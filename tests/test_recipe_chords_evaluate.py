@@ -722,9 +722,9 @@ def test_evaluate_says_which_scored_songs_the_checkpoint_trained_on(songs, tmp_p
     assert chords.main([*argv, "-o", str(out)]) == 0
     printed = capsys.readouterr().out
     assert (
-        f"note: 1 of the 2 songs scored are songs {checkpoint} trained on ({songs[0].name}); 1 of the 2 "
-        f"songs scored are validation songs of {checkpoint}, which chose it ({songs[1].name}): their scores "
-        "are not held-out ones" in printed
+        f"note: 1 of the 2 songs scored is a song {checkpoint} trained on ({songs[0].name}); 1 of the 2 "
+        f"songs scored is a validation song of {checkpoint}, which chose it ({songs[1].name}): their scores "
+        "are not held-out ones (scores.json: songs_trained_on)" in printed
     ), printed
     recorded = json.loads((out / "scores.json").read_text())["songs_trained_on"]
     assert recorded == {"train": [songs[0].name], "val": [songs[1].name]}
@@ -744,3 +744,15 @@ def test_a_song_record_edited_by_hand_does_not_stop_the_evaluation(songs, tmp_pa
     argv = ["evaluate", "--checkpoint", str(checkpoint), "--tta", "0", "--data", str(data)]
     assert chords.main(argv) == 0
     assert "trained on" not in capsys.readouterr().out
+
+
+def test_the_trained_on_note_names_scores_json_only_where_one_is_written(songs, tmp_path, capsys):
+    """Without -o no scores.json is written, but the note pointed at it ("scores.json: songs_trained_on")."""
+    data = _data_folder(songs, tmp_path)
+    trained = {"train": [songs[0].name, songs[1].name], "val": [], "test": []}
+    checkpoint = _tiny_checkpoint(tmp_path / "ckpt", seed=0, songs=_song_record(trained))
+    capsys.readouterr()
+    assert chords.main(["evaluate", "--checkpoint", str(checkpoint), "--tta", "0", "--data", str(data)]) == 0
+    printed = capsys.readouterr().out
+    assert f"2 of the 2 songs scored are songs {checkpoint} trained on" in printed, printed
+    assert "their scores are not held-out ones\n" in printed and "scores.json" not in printed

@@ -153,3 +153,35 @@ def test_lightnings_stage_setters(tmp_path):
     assert t.sanity_checking and t.evaluating and not t.training
     t.sanity_checking = False
     assert t.state.stage is None
+
+
+class RaisesAtStep(Callback):
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if trainer.global_step == 3:
+            raise RuntimeError("boom")
+
+
+class SeesTheException(Callback):
+    def __init__(self):
+        self.seen = None
+
+    def on_exception(self, trainer, module, error):
+        self.seen = (trainer.state.status, trainer.state.fn, trainer.state.stage)
+
+
+@pytest.mark.parametrize("method", ["fit", "test"])
+def test_on_exception_sees_the_stage_failed_already(tmp_path, method):
+    """Lightning 2.6.6 sets the status before `on_exception` ("interrupted", audiotrain's "failed"): a
+    callback saw "running" there, and took a crash for a run still going."""
+    seer = SeesTheException()
+    t = quiet_trainer(tmp_path, max_epochs=2, callbacks=[RaisesAtStep(), seer])
+    batches = make_batches(16, batch_size=2)
+    with pytest.raises(RuntimeError):
+        if method == "fit":
+            t.fit(TinyClassifier(), batches)
+        else:
+            t.test(FailsIn("test_step"), batches)
+    stage = "train" if method == "fit" else "test"
+    assert seer.seen == ("failed", method, stage)
+    # (unlike Lightning's, `interrupted` means a stop signal, which a resume continues: not a crash)
+    assert (t.state.status, t.interrupted) == ("failed", False)

@@ -4,7 +4,7 @@ Datasets keep their annotations in a tree of their own, named after the audio on
 ``The Beatles/Abbey Road/01 - Come Together.wav`` is annotated in
 ``chordlab/The Beatles/11_-_Abbey_Road/01_-_Come_Together.lab``. `match_in_annotation_folder` pairs each
 audio file with the one annotation anywhere under a folder whose stem matches loosely (`loose_name`: case,
-Unicode form, runs of spaces, underscores and hyphens ignored), and never guesses between two. Layouts no rule
+Unicode form ignored, each run of spaces, underscores and hyphens read as one separator), and never guesses between two. Layouts no rule
 fits (McGill Billboard's ``0003/audio.wav`` + ``0003/majmin7inv.lab``, GuitarSet's ``_mic`` audio) list their
 pairs in a CSV file that `read_song_pairs` reads.
 """
@@ -24,7 +24,8 @@ PAIRED_ANNOTATION_SUFFIXES = (".lab", ".jams", ".jamz", ".txt", ".chords")
 
 
 def loose_name(name: str) -> str:
-    """`name` with case, Unicode form, and runs of spaces, underscores and hyphens ignored:
+    """`name` with case and Unicode form ignored, and each run of spaces, underscores and hyphens read as one
+    separator (``"Song_00"`` does not match ``"song00"``):
     ``"01 - Come Together"`` and ``"01_-_Come_Together"`` both give ``"01_come_together"``."""
     return re.sub(r"[\s_-]+", "_", nfc(name).lower())
 
@@ -72,7 +73,12 @@ def match_in_annotation_folder(
         if len(found) > 1:
             for path in audio_files:
                 why = f"its name matches {len(found)} annotations in {folder} ({listed})"
-                ambiguous.append((path, f"{path}: {why}: not paired; list its pair in a --data.pairs file"))
+                ambiguous.append(
+                    (
+                        path,
+                        f"{path}: {why}: not paired; list its pair in a pairs file (--data.pairs, evaluate's --pairs)",
+                    )
+                )
         elif len(audio_files) > 1:
             for path in audio_files:
                 others = ", ".join(str(other) for other in audio_files if other != path)
@@ -80,7 +86,7 @@ def match_in_annotation_folder(
                     (
                         path,
                         f"{path}: {others} matches the same annotation in {folder} ({listed}): neither is "
-                        "paired; list the right pair in a --data.pairs file",
+                        "paired; list the right pair in a pairs file (--data.pairs, evaluate's --pairs)",
                     )
                 )
         else:

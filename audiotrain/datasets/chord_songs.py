@@ -96,6 +96,10 @@ class SongIndex:
     songs: list[SongEntry] = field(default_factory=list)
     unpaired_audio: list[Path] = field(default_factory=list)
     unpaired_annotations: list[Path] = field(default_factory=list)
+    #: Annotations that a pairs file does not name, and those of an annotations folder that no audio file
+    #: matched: not used, but no song is missing (Billboard's other reductions of a song, another album's
+    #: annotations), so counted apart from `unpaired_annotations`.
+    unused_annotations: list[Path] = field(default_factory=list)
     invalid: list[tuple[Path, str]] = field(default_factory=list)
     unreadable_audio: list[tuple[Path, str]] = field(default_factory=list)
     mismatched: list[tuple[Path, str]] = field(default_factory=list)
@@ -200,6 +204,13 @@ class SongIndex:
                 "annotation without an audio file",
                 "annotations without an audio file",
                 [str(p) for p in self.unpaired_annotations],
+            ),
+            (
+                "annotation not used: not named in the pairs file, or in the annotations folder matched by "
+                "no audio file (another reduction of a song, another album's; no song is missing)",
+                "annotations not used: not named in the pairs file, or in the annotations folder matched by "
+                "no audio file (another reduction of a song, another album's; no song is missing)",
+                [str(p) for p in self.unused_annotations],
             ),
             (
                 "annotated audio file in a format the loader does not read (song skipped)",
@@ -377,7 +388,10 @@ def scan_song_folder(
             alone, kept_apart, annotations_dir, _ANNOTATION_PRIORITY
         )
         paired.update(found)
-        annotations.update({Path(real(path)): path for path in unmatched})  # (listed as without audio below)
+        annotations.update({Path(real(path)): path for path in unmatched})  # (listed as not used below)
+    # A pairs file names the songs, an annotations folder may hold other albums': what they leave is not used
+    # rather than a song without its audio.
+    not_used = set(annotations.values()) if pairs_file else set(unmatched if annotations_dir else ())
     ambiguous = {path for path, _ in index.ambiguous}
     index.audio_of = {annotation: audio_path for audio_path, annotation in paired.items()}
     for key, audio_path in audio.items():
@@ -436,7 +450,9 @@ def scan_song_folder(
         # not "an annotation without an audio file" (only these few files are opened, to look at their head).
         beside = other_files.get(_pairing_key(annotation_path), [])
         media = next((path for path in beside if _looks_like_unsupported_audio(path)), None)
-        if media is None:
+        if media is None and annotation_path in not_used:
+            index.unused_annotations.append(annotation_path)
+        elif media is None:
             index.unpaired_annotations.append(annotation_path)
         else:
             index.unsupported_audio.append(

@@ -340,7 +340,9 @@ class Trainer:
     @property
     def state(self) -> TrainerState:
         """Lightning's `trainer.state`: `.status`, `.fn` and `.stage` (`train/trainer_state.py`); itself the
-        status as a string ("initializing", "running", "finished", "interrupted", "failed"), as it was."""
+        status as a string ("initializing", "running", "finished", "interrupted", "failed"), as it was.
+        Unlike Lightning's, `interrupted` stays False after a stage raised ("failed"): it means a stop signal
+        (Ctrl-C) ended the fit, which a resume continues (`interrupted_checkpoint`)."""
         return self._state_tracker.snapshot()
 
     # Lightning's booleans over `state.stage`, with its setters (False leaves another stage as it is).
@@ -700,6 +702,7 @@ class Trainer:
                         self._call_hooks("on_fit_end")
                 status = "interrupted" if self.interrupted else "success"
             except BaseException as err:
+                self._state_tracker.status = "failed"  # (before on_exception, as Lightning's "interrupted")
                 self.callbacks.call_quietly("on_exception", self, model, err)
                 # The epoch's iterator is a local of `_train_epoch`, whose frame the traceback keeps: its
                 # workers would run as long as the error is kept. (Evaluation loops iterate in `for`
@@ -1218,11 +1221,12 @@ class Trainer:
             status = "success"
             return out
         except BaseException as err:
+            self._state_tracker.status = "failed"  # (before on_exception, as Lightning's "interrupted")
             self.callbacks.call_quietly("on_exception", self, model, err)
             raise
         finally:
             if status != "success":
-                self._state_tracker.status = "failed"  # (before teardown, as Lightning's "interrupted")
+                self._state_tracker.status = "failed"  # (as Lightning's "interrupted")
             self._teardown(model, method, status)
 
     def _best_of_the_last_fit(self, method: str) -> str | None:

@@ -70,7 +70,7 @@ class TrainerState(str):
 class StateTracker:
     """The Trainer's state as it changes, at the points Lightning 2.6 changes it: a method ("fit", ...)
     sets its `fn` and first `stage` and is "running" from before its `setup` hooks to after its `teardown`
-    ones; it then is "finished", or where it raised "failed" (set before `teardown`, as Lightning's
+    ones; it then is "finished", or where it raised "failed" (set before `on_exception`, as Lightning's
     "interrupted"), with no stage. A sanity check or a validation inside `fit` is a stage `within` it."""
 
     def __init__(self) -> None:

@@ -101,7 +101,16 @@ COMMANDS = ("demo", "train", "evaluate", "predict", "cv", "export")
 DERIVED_FIELDS = frozenset(derived_settings(TrainingConfig()))
 #: Path flags that a printed resume command writes absolute, so that it continues the run pasted in any folder
 #: (not --checkpoint_dir: a relative one lies inside the run folder, wherever that is).
-RESUME_PATH_FLAGS = ("--data", "--data.data_dir", "--data.cache_dir", "--config", "--init_from", "--run_dir")
+RESUME_PATH_FLAGS = (
+    "--data",
+    "--data.data_dir",
+    "--data.cache_dir",
+    "--data.annotations",
+    "--data.pairs",
+    "--config",
+    "--init_from",
+    "--run_dir",
+)
 
 
 RESUME_HELP = "resume training from this checkpoint folder (e.g. RUN/checkpoints/last)"
@@ -172,8 +181,8 @@ def _training_parser(
 def _config_from_args(args: argparse.Namespace) -> TrainingConfig:
     """Defaults (or the benchmark's) < ``--preset`` < the ``--config`` file < flags; a cache or data folder
     given relative to the working folder is made absolute, so that the run's config.json repeats it from
-    any folder rather than filling a new cache there (or finding no songs). (An empty one means the default
-    cache, or the demo songs.)"""
+    any folder rather than filling a new cache there (or finding no songs); so are the annotations folder
+    and the pairs file. (An empty one means the default cache, or the demo songs.)"""
     from dataclasses import replace
 
     config = benchmark_config() if args.benchmark else TrainingConfig()
@@ -183,7 +192,7 @@ def _config_from_args(args: argparse.Namespace) -> TrainingConfig:
     if args.config is not None:
         config = _with_older_record_meanings(config, args)
     check_model_fits_memory(config)
-    for name in ("cache_dir", "data_dir"):
+    for name in ("cache_dir", "data_dir", "annotations", "pairs"):
         folder = getattr(config.data, name)
         if folder:
             absolute = str(Path(folder).expanduser().resolve())
@@ -243,6 +252,53 @@ def _with_data_folder(
     return replace(config, data=replace(config.data, data_dir=str(folder.resolve())))
 
 
+def _with_resumed_pairing(args: argparse.Namespace, config: TrainingConfig) -> TrainingConfig:
+    """`config` with the pairing settings (data.annotations, pairs, jams_annotation) of the checkpoint that
+    ``--resume`` names where neither a flag nor ``--config`` gives them, and a line that says so: resumed
+    without them, the run found none of its songs (or scored another annotation)."""
+    from dataclasses import replace
+
+    if args.resume is None or args.config is not None:
+        return config
+    try:
+        recorded = (ckpt.read_state(ckpt.resolve_checkpoint(args.resume)).get("run_config") or {})["data"]
+    except (OSError, ValueError, KeyError, TypeError, ckpt.CheckpointError):
+        return config  # (the checks of the resume say what is wrong with it)
+    taken = {}
+    for name in ("annotations", "pairs", "jams_annotation"):
+        value = recorded.get(name) if isinstance(recorded, dict) else None
+        if f"data.{name}" not in vars(args) and value and value != getattr(config.data, name):
+            taken[name] = value
+    if not taken:
+        return config
+    if not in_launched_job():
+        flags = ", ".join(f"--data.{name} {value}" for name, value in taken.items())
+        to_stderr(f"--resume {args.resume}: paired as that run did: {flags}")
+    return replace(config, data=replace(config.data, **taken))
+
+
+def _refuse_pairing_without_data(parser: argparse.ArgumentParser, config: TrainingConfig) -> None:
+    """An error (exit 2) for a pairing setting on the demo songs: it pairs a data folder's songs only, so it
+    would be recorded in config.json without having had any effect."""
+    if config.data.data_dir:
+        return
+    data = config.data
+    given = [
+        f"--data.{name}"
+        for name, value in (
+            ("annotations", data.annotations),
+            ("pairs", data.pairs),
+            ("jams_annotation", data.jams_annotation),
+        )
+        if value
+    ]
+    if given:
+        parser.error(
+            f"{' and '.join(given)} {'needs' if len(given) == 1 else 'need'} --data: they pair the songs of a "
+            "data folder; the demo songs have their annotations beside them"
+        )
+
+
 def _cmd_train(argv: list[str], demo: bool) -> int:
     prog = "python -m audiotrain.recipes.chords" + ("" if demo else " train")
     description = (
@@ -266,6 +322,8 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
         _note_a_run_started_from_weights(args.config)
     if not demo:
         config = _with_data_folder(parser, args, config)
+        config = _with_resumed_pairing(args, config)
+    _refuse_pairing_without_data(parser, config)
     check_kernel_cache(
         on_cpu=config.training_device() == "cpu", log=to_stderr
     )  # (MLX's folder, as the run's)
@@ -413,6 +471,7 @@ def _cmd_cv(argv: list[str]) -> int:
         parser.error(str(error))
     if args.data_folder is not None or getattr(args, "data.data_dir", None) or config.data.data_dir:
         config = _with_data_folder(parser, args, config)
+    _refuse_pairing_without_data(parser, config)
     if config.processes > 1:
         parser.error(
             f"--processes {config.processes}: cv trains its folds in this process (the demo and train commands "

@@ -19,8 +19,11 @@ from audiotrain.recipes.chords.evaluate import (
     compare_results,
     evaluate_songs,
     evaluation_outputs,
+    run_pairing,
+    run_pairing_hint,
     run_test_songs,
     songs_trained_on,
+    take_run_pairing,
     trained_on_note,
     trimmed_note,
     write_evaluation,
@@ -69,8 +72,9 @@ def _cmd_evaluate(argv: list[str]) -> int:
         default=None,
         metavar="DIR",
         help="folder of annotations kept apart from the audio (Isophonics' chordlab/): an audio file with no "
-        "annotation beside it pairs with the one anywhere under DIR whose name matches, case, spaces, "
-        "underscores and hyphens ignored; a name two files share pairs none (listed)",
+        "annotation beside it pairs with the one anywhere under DIR whose name matches, case ignored and "
+        "each run of spaces, underscores and hyphens read as one separator; a name two files share pairs "
+        "none (listed)",
     )
     parser.add_argument(
         "--pairs",
@@ -83,10 +87,11 @@ def _cmd_evaluate(argv: list[str]) -> int:
     parser.add_argument(
         "--jams_annotation",
         type=_annotation_number,
-        default=0,
+        default=None,  # 0, or with --test_songs_of the run's
         metavar="N",
         help="which chord annotation of a JAMS file is the reference, counted from 0 (GuitarSet: 0 the lead "
-        "sheet's chords, 1 the performed ones); a song whose file has fewer is skipped and listed",
+        "sheet's chords, 1 the performed ones); a song whose file has fewer is skipped and listed. With "
+        "--test_songs_of, this, --annotations and --pairs default to the run's",
     )
     parser.add_argument(
         "--overwrite",
@@ -122,6 +127,10 @@ def _cmd_evaluate(argv: list[str]) -> int:
                 f"-o {args.output} is a file; evaluate writes a .lab per song and the scores into a folder"
             )
         check_can_write(args.output, f"-o {args.output}")
+    if args.test_songs_of is not None:  # its test songs, paired and scored as that run did
+        for line in take_run_pairing(args, args.test_songs_of):
+            print(line, file=sys.stderr)
+    args.jams_annotation = args.jams_annotation or 0
     predictor = _load_predictor(args)
     against = _load_predictor(args, args.against) if args.against is not None else None
     index = cli.scan_song_folder(
@@ -138,11 +147,13 @@ def _cmd_evaluate(argv: list[str]) -> int:
         index.outside_vocabulary,
         index.linked_folders,
         index.links_not_entered,
+        index.unused_annotations,
     )
     if index.problems or any(noted):
         print(index.report(), file=sys.stderr)
     if not index.songs:
-        print(f"error: no annotated songs in {args.data}", file=sys.stderr)
+        hint = run_pairing_hint(run_pairing(args.test_songs_of)) if args.test_songs_of is not None else ""
+        print(f"error: no annotated songs in {args.data}{hint}", file=sys.stderr)
         return 2
     skipped = index.skipped_songs()
     if args.test_songs_of is not None:
@@ -169,7 +180,9 @@ def _cmd_evaluate(argv: list[str]) -> int:
     if result.frames_note:
         print(f"note: {result.frames_note}")
     print(f"transcription speed: {result.realtime_factor:.0f} s of audio per second")
-    trained_on = trained_on_note(result.trained_on, predictor.checkpoint, len(result.scores.per_song))
+    trained_on = trained_on_note(
+        result.trained_on, predictor.checkpoint, len(result.scores.per_song), written=args.output is not None
+    )
     if (
         trained_on
     ):  # not an error (scoring the training songs can be the point), but not to be taken as held out

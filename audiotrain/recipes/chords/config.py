@@ -517,8 +517,9 @@ class ChordDataConfig:
         default=None,
         metadata=_help(
             "folder of annotations kept apart from the audio (Isophonics' chordlab/): an audio file with no "
-            "annotation beside it pairs with the one anywhere under this folder whose name matches, case, "
-            "spaces, underscores and hyphens ignored; a name two files share pairs none (listed)",
+            "annotation beside it pairs with the one anywhere under this folder whose name matches, case "
+            "ignored and each run of spaces, underscores and hyphens read as one separator; a name two "
+            "files share pairs none (listed)",
             path=True,
         ),
     )

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from audiotrain._files import json_text, read_json_file, write_output
 from audiotrain._text import listed
@@ -282,20 +283,33 @@ def songs_trained_on(checkpoint: Path | None, scored: Iterable[str]) -> dict[str
     return {part: sorted(wanted.intersection(names[part])) for part in ("train", "val")}
 
 
-def trained_on_note(trained_on: dict[str, list[str]] | None, checkpoint: Path | None, scored: int) -> str:
+def trained_on_note(
+    trained_on: dict[str, list[str]] | None, checkpoint: Path | None, scored: int, written: bool = True
+) -> str:
     """One line saying how many of the `scored` songs `checkpoint` trained on (`songs_trained_on`), naming
-    a few, so that training-set scores are not reported as held-out ones; "" when none."""
+    a few, so that training-set scores are not reported as held-out ones; "" when none. `written`: a
+    scores.json that lists them is written (``-o``), and the line says where."""
     if not trained_on or not (trained_on["train"] or trained_on["val"]):
         return ""
     parts = [
-        f"{len(names)} of the {scored} songs scored {what} ({listed(names, TRAINED_ON_LISTED)})"
+        f"{len(names)} of the {scored} songs scored {what[len(names) == 1]} ({listed(names, TRAINED_ON_LISTED)})"
         for names, what in (
-            (trained_on["train"], f"are songs {checkpoint} trained on"),
-            (trained_on["val"], f"are validation songs of {checkpoint}, which chose it"),
+            (
+                trained_on["train"],
+                (f"are songs {checkpoint} trained on", f"is a song {checkpoint} trained on"),
+            ),
+            (
+                trained_on["val"],
+                (
+                    f"are validation songs of {checkpoint}, which chose it",
+                    f"is a validation song of {checkpoint}, which chose it",
+                ),
+            ),
         )
         if names
     ]
-    return "; ".join(parts) + ": their scores are not held-out ones (scores.json: songs_trained_on)"
+    where = " (scores.json: songs_trained_on)" if written else ""
+    return "; ".join(parts) + f": their scores are not held-out ones{where}"
 
 
 def _fraction(percent: float) -> float | None:
@@ -604,16 +618,11 @@ def run_test_songs(
     A run on a data folder names each song by its path there. A demo run's test songs are a demo set of their
     own (``song_000``, ...): the run is refused unless `data` is one (a folder of songs named so elsewhere
     was scored as that evaluation); so is a run that held out no test songs."""
-    record = run / "config.json"
+    record, run_record = _test_run_record(run)
     try:
-        if not record.exists() and (run / ckpt.STATE_FILE).is_file():  # a checkpoint, moved or not
-            record = run / ckpt.STATE_FILE
-            run_record = checkpoint_run_record(run)
-        else:
-            run_record = read_json_file(record, ValueError)
         names = run_record["songs"]["test"]
         data_dir = (run_record.get("config") or {}).get("data", {}).get("data_dir")
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (KeyError, TypeError, AttributeError):
         raise ValueError(
             f"--test_songs_of {run}: {record} is missing or lists no test songs; give the folder of a train "
             "run (its config.json lists the songs of each split), or one of its checkpoints"
@@ -637,6 +646,7 @@ def run_test_songs(
         raise ValueError(
             f"--test_songs_of {run}: none of its {len(names)} test songs (e.g. {names[0]}) is in {data}; "
             f"give --data the folder that run trained on{f' ({data_dir})' if data_dir else ''}"
+            + run_pairing_hint(run_pairing(run))
         )
     left_out = {name: reason for name, reason in skipped.items() if name in wanted}
     here = {song.name for song in found}
@@ -644,6 +654,73 @@ def run_test_songs(
         if name not in here and name not in left_out:
             left_out[name] = f"{name}: a test song of {run}, not found in {data}"
     return found, left_out
+
+
+def _test_run_record(run: Path) -> tuple[Path, dict[str, Any]]:
+    """(the file that records the train run `run` (its config.json, or a checkpoint's trainer state), what
+    it records); a ValueError naming ``--test_songs_of`` where there is none."""
+    record = run / "config.json"
+    try:
+        if not record.exists() and (run / ckpt.STATE_FILE).is_file():  # a checkpoint, moved or not
+            return run / ckpt.STATE_FILE, checkpoint_run_record(run)
+        run_record = read_json_file(record, ValueError)
+        if not isinstance(run_record, dict):
+            raise ValueError(record)
+        return record, run_record
+    except (OSError, ValueError):
+        raise ValueError(
+            f"--test_songs_of {run}: {record} is missing or lists no test songs; give the folder of a train "
+            "run (its config.json lists the songs of each split), or one of its checkpoints"
+        ) from None
+
+
+#: evaluate's flag of each pairing setting of a run (``data.<key>``): ``(key, flag)``.
+PAIRING_FLAGS = (
+    ("annotations", "--annotations"),
+    ("pairs", "--pairs"),
+    ("jams_annotation", "--jams_annotation"),
+)
+
+
+def run_pairing(run: Path) -> dict[str, Any]:
+    """How the train run `run` paired its songs with their annotations: ``{annotations, pairs,
+    jams_annotation}`` of its record (None, None, 0 where it records none)."""
+    data = (_test_run_record(run)[1].get("config") or {}).get("data") or {}
+    if not isinstance(data, dict):
+        data = {}
+    return {
+        "annotations": data.get("annotations") or None,
+        "pairs": data.get("pairs") or None,
+        "jams_annotation": data.get("jams_annotation") or 0,
+    }
+
+
+def run_pairing_hint(pairing: dict[str, Any]) -> str:
+    """``"; that run paired its songs with --data.annotations DIR"`` where it used a pairing setting."""
+    used = [f"--data.{key} {pairing[key]}" for key, _ in PAIRING_FLAGS if pairing.get(key)]
+    return f"; that run paired its songs with {', '.join(used)}" if used else ""
+
+
+def take_run_pairing(args: Any, run: Path) -> list[str]:
+    """Set evaluate's pairing flags that `args` leaves unset (None) to those of the train run `run`, so that
+    its test songs are found and scored against the annotation it held out; returns the lines that say so:
+    one for the settings taken, one per flag given that differs from the run's."""
+    pairing = run_pairing(run)
+    taken, notes = [], []
+    for key, flag in PAIRING_FLAGS:
+        given, recorded, is_path = getattr(args, key), pairing[key], key != "jams_annotation"
+        if given is None:
+            setattr(args, key, Path(recorded) if recorded and is_path else recorded)
+            if recorded:
+                taken.append(f"{flag} {recorded}")
+        elif (Path(given).resolve() if is_path else given) != (
+            Path(recorded).resolve() if is_path and recorded else recorded
+        ):
+            was = f"--data.{key} {recorded}" if recorded else f"no --data.{key}"
+            notes.append(f"note: {flag} {given} differs from the run's {was} ({run})")
+    if taken:
+        notes.insert(0, f"--test_songs_of {run}: paired as that run did: {', '.join(taken)}")
+    return notes
 
 
 def _is_demo_test_set(folder: Path) -> bool:

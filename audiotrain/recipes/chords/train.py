@@ -435,10 +435,14 @@ def _run_training(
     try:
         trainer.fit(task, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
     # (A full TMPDIR at the first step, a required logger that could not start: the folder, where it holds
-    # only the run's config.json, is the next run's to take.)
+    # only the run's config.json and data report, is the next run's to take; one this run made goes.)
     except (KernelCompileError, LoggerNotStarted):
         if main and not continuing:
-            forget_run_that_never_trained(run_dir, ["config.json"])
+            forget_run_that_never_trained(run_dir, ["config.json", DATA_REPORT])
+            if made:
+                release_run_folder(run_dir)  # (its claim file goes with it)
+                with contextlib.suppress(OSError):  # (not empty: left as it is)
+                    run_dir.rmdir()
         raise
     train_seconds = time.perf_counter() - start
     early_stop = _early_stop_line(early_stopping)
