@@ -657,3 +657,16 @@ def test_a_demo_sets_own_record_is_not_reported_as_unread_metadata(tmp_path):
     (root / "demo.json").write_text(json.dumps([{"file_name": "a.wav", "caption": "a tone"}]))
     report = scan_caption_folder(root).report()
     assert "note: not read: demo.json (the captions come from metadata.csv only)" in report
+
+
+def test_jsonl_caption_null_is_named_null_not_missing(tmp_path):
+    root = tmp_path / "data"
+    _wav(root / "a.wav")
+    _wav(root / "b.wav")
+    (root / "metadata.jsonl").write_text(
+        '{"file_name": "a.wav", "caption": "a bell"}\n{"file_name": "b.wav", "caption": null}\n'
+    )
+    reasons = _reasons(scan_caption_folder(root))
+    assert reasons["metadata.jsonl:2"] == (
+        "missing caption (caption is null; expected a string or a list of strings)"
+    )

@@ -482,8 +482,10 @@ def _row_from_object(obj: object, where: str) -> _Row | Skip:
     if "file_name" not in obj:
         return Skip(where, f"no 'file_name' field (fields: {sorted(obj)})")
     key = next((k for k in ("caption", "captions", TEXT_COLUMN) if k in obj), None)
-    if key is None or obj[key] is None:
+    if key is None:
         return Skip(where, "missing caption (no 'caption' field)")
+    if obj[key] is None:
+        return Skip(where, f"missing caption ({key} is null; expected a string or a list of strings)")
     captions = obj[key] if isinstance(obj[key], list) else [obj[key]]
     if not all(isinstance(c, str) for c in captions):
         return Skip(where, f"{key} must be a string or a list of strings")
