@@ -670,3 +670,23 @@ def test_jsonl_caption_null_is_named_null_not_missing(tmp_path):
     assert reasons["metadata.jsonl:2"] == (
         "missing caption (caption is null; expected a string or a list of strings)"
     )
+
+
+def test_file_name_with_surrounding_spaces_is_found_as_written_or_stripped(tmp_path):
+    """A CSV cell is exact: a file whose name begins with spaces is found; a cell padded by hand finds the
+    file without the spaces, and the report says so; a name found neither way says it was tried both ways."""
+    root = tmp_path / "data"
+    _wav(root / "  spaced .wav")
+    _wav(root / "padded.wav")
+    (root / "metadata.csv").write_text(
+        "file_name,caption\n  spaced .wav,one\n padded.wav ,two\n gone.wav ,three\n"
+    )
+    folder = scan_caption_folder(root)
+    assert sorted(c.name for c in folder.clips) == ["  spaced .wav", "padded.wav"]
+    assert folder.unlisted_audio == []
+    report = folder.report()
+    assert "matched the file without them: metadata.csv:3 (' padded.wav ')" in report
+    assert (
+        "metadata.csv:4 ( gone.wav ): file listed but absent (with or without the spaces around ' gone.wav '"
+        in report
+    )

@@ -591,7 +591,7 @@ def _read_csv(path: Path, label: str, preferred: str = ",") -> tuple[list[_Row],
         if None in record:  # more cells than header columns
             skipped.append(Skip(where, f"{len(header) + len(record[None])} cells but {len(header)} columns"))
             continue
-        file_name = (record.get("file_name") or "").strip()
+        file_name = record.get("file_name") or ""  # as written: `_clips_from_rows` strips it only if need be
         captions = [record.get(c) or "" for c in caption_columns]
         split = (record.get("split") or "").strip() or None
         lab = (record.get("label") or "").strip() or None
@@ -654,7 +654,12 @@ def _clips_from_rows(
     merged: dict[Path, dict] = {}
     listed: set = {os.path.normpath(row.file_name.replace("\\", "/")) for row in rows}
     on_disk = _NamesOnDisk(root)
+    spaced_names: list[str] = []  # rows whose file_name matched only without its surrounding spaces
     for row in rows:
+        written = row.file_name
+        row, spaces = _file_name_as_found(root, row)
+        if spaces == "stripped":
+            spaced_names.append(f"{row.where} ({written!r})")
         path, error = _inside(root, row.file_name)
         if error:
             skipped.append(Skip(f"{row.where} ({row.file_name})", error))
@@ -667,7 +672,10 @@ def _clips_from_rows(
         listed.add(path)
         name = path.relative_to(root).as_posix()
         if not path.exists():
-            skipped.append(Skip(f"{row.where} ({row.file_name})", "file listed but absent"))
+            why = "file listed but absent"
+            if spaces == "absent":
+                why += f" (with or without the spaces around {row.file_name!r} in the metadata)"
+            skipped.append(Skip(f"{row.where} ({row.file_name})", why))
             continue
         if not path.is_file():
             skipped.append(Skip(f"{row.where} ({row.file_name})", "not a file"))
@@ -697,6 +705,11 @@ def _clips_from_rows(
             )
             continue
         entry["captions"].extend(c for c in captions if c not in entry["captions"])
+    notes = []
+    if spaced_names:
+        notes.append(
+            "file_name with spaces around it matched the file without them: " + ", ".join(spaced_names)
+        )
     clips = [
         CaptionedClip(
             path=p,
@@ -708,7 +721,24 @@ def _clips_from_rows(
         )
         for p, e in merged.items()
     ]
-    return CaptionFolder(root=root, layout=layout, clips=clips, skipped=skipped), listed
+    return CaptionFolder(root=root, layout=layout, clips=clips, skipped=skipped, notes=notes), listed
+
+
+def _file_name_as_found(root: Path, row: _Row) -> tuple[_Row, str]:
+    """`row` with the file_name that names a file: as written when a file has that name (a Freesound name may
+    begin or end with a space), else stripped of surrounding spaces (a cell padded by hand). The second value
+    says which mattered: "" (no surrounding spaces, or the name as written exists), "stripped" (only the
+    stripped name exists) or "absent" (neither does)."""
+    stripped = row.file_name.strip()
+    if stripped == row.file_name or not stripped:
+        return row, ""
+    exact, error = _inside(root, row.file_name)
+    if error is None and exact.exists():
+        return row, ""
+    found, error = _inside(root, stripped)
+    if error is None and found.exists():
+        return replace(row, file_name=stripped), "stripped"
+    return row, "absent"
 
 
 class _NamesOnDisk:
