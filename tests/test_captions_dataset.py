@@ -690,3 +690,49 @@ def test_file_name_with_surrounding_spaces_is_found_as_written_or_stripped(tmp_p
         "metadata.csv:4 ( gone.wav ): file listed but absent (with or without the spaces around ' gone.wav '"
         in report
     )
+
+
+def test_empty_and_repeated_captions_are_counted_and_named(tmp_path):
+    """Clotho's five caption columns: an empty cell is left out and a repeat is kept (every caption counts in
+    the published protocol), and the report names each, so the caption count adds up."""
+    root = tmp_path / "data"
+    for name in ("c0", "c1", "c2"):
+        _wav(root / f"{name}.wav")
+    (root / "metadata.csv").write_text(
+        "file_name,caption_1,caption_2,caption_3,caption_4,caption_5\n"
+        "c0.wav,a dog barks,a dog barks,A dog barks.,a dog  barks,\n"
+        "c1.wav,rain,wind,,,\n"
+        "c2.wav,x1,x2,x3,x4,x5\n"
+        "c2.wav,x1,,,,\n"
+    )
+    folder = scan_caption_folder(root)
+    assert [c.captions for c in folder.clips] == [
+        ("a dog barks", "a dog barks", "A dog barks.", "a dog  barks"),
+        ("rain", "wind"),
+        ("x1", "x2", "x3", "x4", "x5", "x1"),
+    ]
+    report = folder.report()
+    assert "3 clips, 12 captions" in report
+    assert "captions: 8 empty left out, 2 repeating another caption of the same clip kept" in report
+    assert "metadata.csv:2 (c0.wav): caption_2 repeats caption_1 ('a dog barks'; kept)" in report
+    assert "metadata.csv:2 (c0.wav): caption_5 empty (left out)" in report
+    assert "metadata.csv:3 (c1.wav): caption_3, caption_4, caption_5 empty (left out)" in report
+    assert "metadata.csv:5 (c2.wav): caption_1 repeats metadata.csv:4 caption_1 ('x1'; kept)" in report
+
+
+def test_jsonl_rows_repeating_a_caption_and_empty_list_items_are_named(tmp_path):
+    """AudioCaps-style rows, one caption each, two of them the same for one clip."""
+    root = tmp_path / "data"
+    _wav(root / "c0.wav")
+    (root / "metadata.jsonl").write_text(
+        '{"file_name": "c0.wav", "caption": "a man speaks"}\n'
+        '{"file_name": "c0.wav", "caption": "a man speaks"}\n'
+        '{"file_name": "c0.wav", "captions": ["rain", " "]}\n'
+    )
+    folder = scan_caption_folder(root)
+    assert folder.clips[0].captions == ("a man speaks", "a man speaks", "rain")
+    report = folder.report()
+    assert (
+        "metadata.jsonl:2 (c0.wav): caption repeats metadata.jsonl:1 caption ('a man speaks'; kept)" in report
+    )
+    assert "metadata.jsonl:3 (c0.wav): captions[1] empty (left out)" in report

@@ -20,7 +20,9 @@ Accepted layouts (the first that applies wins):
    Other metadata-like files at the top (``captions.csv``, ``Metadata.parquet``, ...) are not read; the
    report names them, so a misnamed metadata file does not pass unnoticed.
 
-In the metadata layouts several rows may name the same file: their captions are merged. Split names are
+In the metadata layouts several rows may name the same file: their captions are merged. An empty caption cell
+is left out and a caption repeating another of the same clip is kept (Clotho's and AudioCaps' published
+scores count every caption); the report names each (`CaptionFolder.caption_notes`). Split names are
 normalised (``val``, ``valid``, ``dev`` → ``validation``; ``eval``, ``evaluation`` → ``test``;
 ``training`` → ``train``); other names (Clotho's ``development``) are kept, lower-cased.
 
@@ -146,6 +148,17 @@ class Skip:
         return f"{self.file}: {self.reason}"
 
 
+@dataclass(frozen=True)
+class CaptionNote:
+    """A caption cell of a kept clip that was left out (empty) or kept though it repeats another caption of the
+    same clip, so the report's caption count adds up."""
+
+    clip: str  # `CaptionedClip.name`
+    text: str  # "metadata.csv:3 (c1.wav): caption_3, caption_4 empty (left out)"
+    kind: str  # "empty" or "repeat"
+    count: int = 1  # captions it stands for
+
+
 @dataclass
 class CaptionFolder:
     """The usable clips of a folder and everything that was skipped.
@@ -159,6 +172,7 @@ class CaptionFolder:
     skipped: list[Skip] = field(default_factory=list)
     unlisted_audio: list[str] = field(default_factory=list)  # audio not named in the metadata (not an error)
     notes: list[str] = field(default_factory=list)  # e.g. metadata-like files that were not read
+    caption_notes: list[CaptionNote] = field(default_factory=list)  # empty caption cells, repeated captions
 
     @property
     def splits(self) -> list[str]:
@@ -244,6 +258,20 @@ class CaptionFolder:
                 f"(ignored): {listed(self.unlisted_audio, shown)}"
             )
         lines.extend(f"  note: {note}" for note in self.notes)
+        kept = {c.name for c in self.clips}
+        caption_notes = [n for n in self.caption_notes if n.clip in kept]  # not those of skipped clips
+        if caption_notes:
+            empty = sum(n.count for n in caption_notes if n.kind == "empty")
+            repeats = sum(n.count for n in caption_notes if n.kind == "repeat")
+            lines.append(
+                f"  captions: {empty} empty left out, {repeats} repeating another caption of the same clip kept "
+                "(every caption counts, as in Clotho's and AudioCaps' evaluation)"
+            )
+            shown = caption_notes if max_listed is None else caption_notes[:max_listed]
+            lines.extend(f"    {note.text}" for note in shown)
+            if len(caption_notes) > len(shown):
+                where = f" (every one is listed in {listed_in})" if listed_in else ""
+                lines.append(f"    ... and {len(caption_notes) - len(shown)} more{where}")
         if self.skipped:
             causes = Counter(_cause(s.reason) for s in self.skipped)
             lines.append(
@@ -467,6 +495,7 @@ class _Row:
     captions: list[str]
     split: str | None
     label: str | None
+    caption_names: list[str]  # where each caption is in the row, for messages: "caption_2", "captions[1]"
 
 
 def _column(name: str) -> str:
@@ -496,6 +525,7 @@ def _row_from_object(obj: object, where: str) -> _Row | Skip:
         captions,
         None if split in (None, "") else str(split),
         None if lab in (None, "") else str(lab),
+        [f"{key}[{i}]" for i in range(len(captions))] if isinstance(obj[key], list) else [key],
     )
 
 
@@ -595,7 +625,7 @@ def _read_csv(path: Path, label: str, preferred: str = ",") -> tuple[list[_Row],
         captions = [record.get(c) or "" for c in caption_columns]
         split = (record.get("split") or "").strip() or None
         lab = (record.get("label") or "").strip() or None
-        rows.append(_Row(where, file_name, captions, split, lab))
+        rows.append(_Row(where, file_name, captions, split, lab, caption_columns))
     return rows, skipped
 
 
@@ -652,6 +682,7 @@ def _clips_from_rows(
     root: Path, layout: str, rows: list[_Row], skipped: list[Skip]
 ) -> tuple[CaptionFolder, set]:
     merged: dict[Path, dict] = {}
+    caption_notes: list[CaptionNote] = []
     listed: set = {os.path.normpath(row.file_name.replace("\\", "/")) for row in rows}
     on_disk = _NamesOnDisk(root)
     spaced_names: list[str] = []  # rows whose file_name matched only without its surrounding spaces
@@ -680,13 +711,22 @@ def _clips_from_rows(
         if not path.is_file():
             skipped.append(Skip(f"{row.where} ({row.file_name})", "not a file"))
             continue
-        captions = [c.strip() for c in row.captions if c.strip()]
+        captions = [(n, c.strip()) for n, c in zip(row.caption_names, row.captions) if c.strip()]
+        empty = [n for n, c in zip(row.caption_names, row.captions) if not c.strip()]
         if not captions:
             skipped.append(Skip(f"{row.where} ({row.file_name})", "empty caption"))
             continue
         split = normalise_split(row.split) if row.split else None
         entry = merged.setdefault(
-            path, {"name": name, "captions": [], "split": split, "label": row.label, "where": row.where}
+            path,
+            {
+                "name": name,
+                "captions": [],
+                "first": {},
+                "split": split,
+                "label": row.label,
+                "where": row.where,
+            },
         )
         if entry["split"] != split:
             skipped.append(
@@ -704,7 +744,21 @@ def _clips_from_rows(
                 )
             )
             continue
-        entry["captions"].extend(c for c in captions if c not in entry["captions"])
+        # Every caption cell counts, a repeated one too: Clotho's and AudioCaps' published scores average over
+        # all 5 captions of each clip (text→audio ranks each as a query), so dropping one would change them.
+        where = f"{row.where} ({row.file_name})"
+        if empty:
+            text = f"{where}: {', '.join(empty)} empty (left out)"
+            caption_notes.append(CaptionNote(name, text, "empty", len(empty)))
+        for column, caption in captions:
+            if caption not in entry["first"]:
+                entry["first"][caption] = (row.where, column)
+            else:
+                first_row, first_column = entry["first"][caption]
+                first = first_column if first_row == row.where else f"{first_row} {first_column}"
+                text = f"{where}: {column} repeats {first} ({caption!r}; kept)"
+                caption_notes.append(CaptionNote(name, text, "repeat"))
+            entry["captions"].append(caption)
     notes = []
     if spaced_names:
         notes.append(
@@ -721,7 +775,10 @@ def _clips_from_rows(
         )
         for p, e in merged.items()
     ]
-    return CaptionFolder(root=root, layout=layout, clips=clips, skipped=skipped, notes=notes), listed
+    folder = CaptionFolder(
+        root=root, layout=layout, clips=clips, skipped=skipped, notes=notes, caption_notes=caption_notes
+    )
+    return folder, listed
 
 
 def _file_name_as_found(root: Path, row: _Row) -> tuple[_Row, str]:
