@@ -3,6 +3,7 @@
 from audiotrain.metrics.retrieval import (
     chance_scores,
     class_prompts,
+    laion_audio_to_text_map10,
     retrieval_metrics,
     zero_shot_classification,
 )
@@ -12,7 +13,9 @@ import pytest
 
 
 def _laion_reference(audio, text, n_caps):
-    """LAION-CLAP's evaluate_clotho_audiocaps loops, transcribed to numpy (fixed captions per clip)."""
+    """LAION-CLAP's evaluate_clotho_audiocaps loops, transcribed to numpy (fixed captions per clip), except
+    that audio→text sorts each clip's caption ranks (Mei et al.'s AP; LAION's code leaves them in caption
+    order: see test_laion_code_audio_to_text_map_is_the_unsorted_variant)."""
     audio = audio / np.linalg.norm(audio, axis=1, keepdims=True)
     text = text / np.linalg.norm(text, axis=1, keepdims=True)
     n = audio.shape[0]
@@ -198,3 +201,18 @@ def test_bfloat16_mlx_embeddings_are_scored():
     assert zero_shot_classification(bf16, bf16, mx.array([0, 1, 2])) == zero_shot_classification(
         emb, emb, [0, 1, 2]
     )
+
+
+def test_laion_code_audio_to_text_map_is_the_unsorted_variant():
+    """A user's case (3 clips x 5 captions) run through laion-clap's own code (torch) printed audio→text
+    mAP@10 0.6529; the sorted (Mei et al.) value, which the recipe reports and selects by, is 0.4810."""
+    rng = np.random.default_rng(1)
+    audio = rng.standard_normal((3, 8))
+    text = np.repeat(audio, 5, 0) * 0.3 + rng.standard_normal((15, 8))
+    owner = np.repeat(np.arange(3), 5)
+    assert retrieval_metrics(audio, text, owner)["audio_to_text_mAP@10"] == pytest.approx(0.4810, abs=1e-4)
+    assert laion_audio_to_text_map10(audio, text, owner) == pytest.approx(0.6529, abs=1e-4)
+    # Caption order is the order in caption_to_audio: listing them otherwise changes LAION's number only.
+    order = np.array([0, 5, 10, 1, 6, 11, 2, 7, 12, 3, 8, 13, 4, 9, 14])
+    shuffled = retrieval_metrics(audio, text[order], owner[order])["audio_to_text_mAP@10"]
+    assert shuffled == pytest.approx(0.4810, abs=1e-4)

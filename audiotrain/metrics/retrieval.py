@@ -1,16 +1,22 @@
 """Audio-text retrieval and zero-shot classification scores, as LAION-CLAP reports them.
 
-Definitions follow LAION-CLAP's `evaluate_clotho_audiocaps` (itself after Mei et al.'s
-audio-text_retrieval), generalised from "exactly 5 captions per clip" to any number:
+Recall, text→audio mAP@10 and the ranks are LAION-CLAP's `evaluate_clotho_audiocaps`; audio→text mAP@10 is
+Mei et al.'s (audio-text_retrieval, which LAION's is after), not the number LAION's code prints. All are
+generalised from "exactly 5 captions per clip" to any number:
 
 - text→audio: every caption is a query with exactly one relevant clip. With `r` its 0-based rank,
   R@k = mean(r < k) and mAP@10 = mean(1 / (r + 1) if r < 10 else 0) over all captions. With a fixed
   number of captions per clip this equals LAION's "do it once per caption index and average".
 - audio→text: every clip is a query whose relevant items are its own captions. R@k counts a hit when the
   best-ranked of its captions is within the top k. AP@10 sorts the 0-based ranks of its captions, keeps
-  those < 10 and sums `(j + 1) / (rank_j + 1)`, divided by the number of its captions (LAION divides by 5,
-  the number of captions; we divide by min(n_captions, 10) so a perfect ranking scores 1 even with more
-  than 10 captions).
+  those < 10 and sums `(j + 1) / (rank_j + 1)` (the precision at the j-th hit), divided by
+  min(n_captions, 10) (5 for Clotho and AudioCaps; the min keeps a perfect ranking at 1 with more than 10).
+
+  LAION's code does not sort: it takes the ranks in caption order (``torch.where(stack([ranking] * 5) ==
+  gt)[1]``) and pairs the j-th *caption*'s rank with j, so its value differs from this one whenever a clip's
+  captions are not ranked in caption order, and can exceed 1 (0-based ranks [10, 6, 5, 1, 3] of 5 captions:
+  Mei et al.'s AP@10 is 0.414, LAION's 0.595; ranks [1, 0] of 2 captions: 1 and 1.25). `laion_audio_to_text_map10` gives LAION's number, for comparing with a
+  laion-clap log; it is not used for selection or reported by the recipe.
 
 Ties are broken against the query: an irrelevant item with the same score as a relevant one is ranked
 first. A collapsed model (all embeddings equal) therefore scores chance-or-worse, never a perfect 1.
@@ -180,6 +186,29 @@ def retrieval_metrics(
     metrics["audio_to_text_mean_rank"] = float(best.mean() + 1)
     metrics["audio_to_text_median_rank"] = float(np.floor(np.median(best)) + 1)
     return metrics
+
+
+def laion_audio_to_text_map10(
+    audio_embeds, text_embeds, caption_to_audio, *, normalize: bool = True
+) -> float:
+    """audio→text mAP@10 as laion-clap's `evaluate_clotho_audiocaps` computes it (see the module docstring:
+    the ranks of a clip's captions taken in caption order, unsorted, so not a true AP; divided by the
+    number of the clip's captions). Only for comparing with laion-clap's logs: `retrieval_metrics` gives
+    the correct value. A clip's captions are in the order they appear in `caption_to_audio`."""
+    audio, text = _as_matrix(audio_embeds, "audio_embeds"), _as_matrix(text_embeds, "text_embeds")
+    owner = _check_caption_owner(caption_to_audio, audio.shape[0], text.shape[0])
+    if normalize:
+        audio, text = _normalize(audio), _normalize(text)
+    sim = audio @ text.T
+    ap = []
+    for a, sorted_ranks in enumerate(audio_to_text_ranks(sim, owner)):
+        # `audio_to_text_ranks` lists the ranks by descending score; put each back at its caption.
+        by_score = np.argsort(-sim[a, owner == a], kind="stable")
+        in_caption_order = np.empty_like(sorted_ranks)
+        in_caption_order[by_score] = sorted_ranks
+        hits = in_caption_order[in_caption_order < 10]
+        ap.append(np.sum(np.arange(1, hits.size + 1) / (hits + 1)) / sorted_ranks.size)
+    return float(np.mean(ap))
 
 
 def class_prompts(labels: Sequence[str], template: str = DEFAULT_PROMPT_TEMPLATE) -> list[str]:
