@@ -749,6 +749,28 @@ def test_hf_model_holds_the_best_checkpoint_and_any_checkpoint_exports(tmp_path,
     capsys.readouterr()
     assert clap.main(["export", "--checkpoint", str(last), "--out", str(out)]) == 2
     assert "already holds files" in _one_error_line(capsys.readouterr().err)
+    # --overwrite replaces an earlier export whole: a file of it the new one does not write (another model's
+    # slow-tokenizer vocabulary) is not left beside the new files.
+    (out / "vocab.json").write_text("{}")
+    assert clap.main(["export", "--checkpoint", str(last), "--out", str(out), "--overwrite"]) == 0
+    assert {p.name for p in out.iterdir()} == {p.name for p in (run_dir / "hf_model").iterdir()}
+    assert [p.name for p in out.parent.iterdir() if p.name.startswith(".")] == []
+    # ... and nothing else: a run folder or a data folder is the user's, even with --overwrite.
+    victim_run, victim_data = tmp_path / "victim_run", tmp_path / "victim_data"
+    shutil.copytree(run_dir, victim_run, ignore=shutil.ignore_patterns("hf_model"))
+    victim_data.mkdir()
+    (victim_data / "a.wav").write_bytes(b"RIFF")
+    (victim_data / "config.json").write_text("{}")
+    settings = (victim_run / "config.json").read_text()
+    for target, held in ((victim_run, "checkpoints/, "), (victim_data, "a.wav")):
+        assert clap.main(["export", "--checkpoint", str(last), "--out", str(target), "--overwrite"]) == 2
+        line = _one_error_line(capsys.readouterr().err)
+        assert f"--out {target} is not an earlier export: it holds " in line and held in line, line
+    assert (victim_run / "config.json").read_text() == settings
+    assert sorted(p.name for p in victim_data.iterdir()) == ["a.wav", "config.json"]
+    (victim_data / "a.wav").unlink()  # a folder of export-named files whose config.json is not a model's
+    assert clap.main(["export", "--checkpoint", str(last), "--out", str(victim_data), "--overwrite"]) == 2
+    assert "not a CLAP model's" in _one_error_line(capsys.readouterr().err)
     # A trainer checkpoint, or the run's checkpoints folder, is never an --out, even with --overwrite: the
     # export's weights replaced the checkpoint's, which then loaded no more.
     weights = (best[0] / "model.safetensors").read_bytes()

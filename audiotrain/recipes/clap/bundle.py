@@ -12,6 +12,10 @@ the architecture, tokenizer and front end come from the model folder the run sta
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import secrets
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -432,12 +436,76 @@ def export_checkpoint(
             f"--out {out}: {damaged}, which the export would damage (--overwrite does not lift this); "
             "choose a folder outside the checkpoints, such as RUN/hf_model or a new one"
         )
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise FileExistsError(
-            f"--out {out} already holds files; choose a new folder, or pass --overwrite to replace the export there"
-        )
+    if out.is_dir() and any(out.iterdir()):
+        # Even with --overwrite: a run's folder (its config.json would become the model's) or a data folder
+        # is the user's, and replacing the folder whole would delete what it holds.
+        foreign = _not_an_export(out)
+        if foreign:
+            raise FileExistsError(
+                f"--out {out} is not an earlier export: it holds {foreign}; --overwrite replaces only a folder "
+                "an export wrote. Choose a new folder"
+            )
+        if not overwrite:
+            raise FileExistsError(
+                f"--out {out} already holds files (an earlier export); choose a new folder, or pass --overwrite "
+                "to replace it"
+            )
     check_can_write(out, f"--out {out}")
     bundle = bundle_of_run(run)
     task = CLAPTrainModule(bundle.model)
     load_task_weights(task, folder)
-    return export_bundle(bundle, out)
+    return _replace_export(bundle, out)
+
+
+def _export_files() -> frozenset[str]:
+    """The names `export_bundle` writes (its front end and tokenizer files, when the source has them)."""
+    from audiotrain.features.clap import FRONT_END_FILES
+    from audiotrain.models.clap.tokenizer import TOKENIZER_FILES
+
+    return frozenset({"config.json", "model.safetensors", *FRONT_END_FILES, *TOKENIZER_FILES})
+
+
+def _not_an_export(folder: Path) -> str:
+    """What in `folder` an export does not write, in words ("checkpoints/, data_report.txt"), or "" when it
+    looks like an earlier export: only export files, and a config.json of a CLAP model."""
+    from audiotrain._files import TMP_PREFIX
+
+    if folder.is_symlink():
+        return f"a link to {os.readlink(folder)}"
+    names = sorted(
+        p.name + ("/" if p.is_dir() else "")
+        for p in folder.iterdir()
+        if p.name not in _export_files() and not p.name.startswith(TMP_PREFIX)  # (a killed export's leftover)
+    )
+    if names:
+        return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "no readable config.json" if (folder / "config.json").exists() else "no config.json"
+    if not isinstance(config, dict) or config.get("model_type") != "clap":
+        return "a config.json that is not a CLAP model's (no model_type 'clap')"
+    return ""
+
+
+def _replace_export(bundle: Bundle, out: Path) -> Path:
+    """Write the export to a hidden sibling folder and swap it in at `out`, so an earlier export there is
+    replaced whole (no file of it left beside the new ones: another model's vocab.json or
+    preprocessor_config.json would be read by older transformers) and a failed write leaves it as it was."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{secrets.token_hex(4)}"
+    previous = None
+    try:
+        export_bundle(bundle, tmp)
+        if out.exists():
+            previous = out.parent / f".{out.name}.prev-{secrets.token_hex(4)}"
+            os.replace(out, previous)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if previous is not None and not out.exists():
+            os.replace(previous, out)  # the earlier export back where it was
+        raise
+    if previous is not None:
+        shutil.rmtree(previous, ignore_errors=True)
+    return out

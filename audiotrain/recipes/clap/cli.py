@@ -280,7 +280,10 @@ def build_export_parser() -> argparse.ArgumentParser:
         help="trainer checkpoint folder of a CLAP run, e.g. RUN/checkpoints/last",
     )
     parser.add_argument(
-        "--out", required=True, type=nonempty_path, help="Hugging Face folder to write (new or empty)"
+        "--out",
+        required=True,
+        type=nonempty_path,
+        help="Hugging Face folder to write (new or empty, or an earlier export with --overwrite)",
     )
     parser.add_argument(
         "--run",
@@ -291,8 +294,8 @@ def build_export_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--overwrite",
         action="store_true",
-        help="write into a folder that already holds files (an earlier export; never a trainer checkpoint "
-        "or a run's checkpoints folder)",
+        help="replace an earlier export at --out, whole (never anything else: a trainer checkpoint, a run's "
+        "folder or its checkpoints, a data folder)",
     )
     return parser
 
