@@ -736,3 +736,6 @@ def test_jsonl_rows_repeating_a_caption_and_empty_list_items_are_named(tmp_path)
         "metadata.jsonl:2 (c0.wav): caption repeats metadata.jsonl:1 caption ('a man speaks'; kept)" in report
     )
     assert "metadata.jsonl:3 (c0.wav): captions[1] empty (left out)" in report
+    assert "captions: 1 empty left out, 1 repeating" in report
+    (root / "metadata.jsonl").write_text('{"file_name": "c0.wav", "captions": ["rain", ""]}\n')
+    assert "  captions: 1 empty left out\n" in scan_caption_folder(root).report() + "\n"

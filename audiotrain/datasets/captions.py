@@ -263,10 +263,13 @@ class CaptionFolder:
         if caption_notes:
             empty = sum(n.count for n in caption_notes if n.kind == "empty")
             repeats = sum(n.count for n in caption_notes if n.kind == "repeat")
-            lines.append(
-                f"  captions: {empty} empty left out, {repeats} repeating another caption of the same clip kept "
-                "(every caption counts, as in Clotho's and AudioCaps' evaluation)"
-            )
+            parts = [f"{empty} empty left out"] if empty else []
+            if repeats:
+                parts.append(
+                    f"{repeats} repeating another caption of the same clip kept (every caption counts, as in "
+                    "Clotho's and AudioCaps' evaluation)"
+                )
+            lines.append(f"  captions: {', '.join(parts)}")
             shown = caption_notes if max_listed is None else caption_notes[:max_listed]
             lines.extend(f"    {note.text}" for note in shown)
             if len(caption_notes) > len(shown):
