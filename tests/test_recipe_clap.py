@@ -2120,3 +2120,56 @@ def test_counts_of_one_are_singular(tmp_path, capsys):
     assert "with 1 clip held out at random" in printed and "; 1 optimizer step planned" in printed
     assert "only 1 evaluation clip:" in printed
     assert not re.search(r"\(s\)|\b1 (optimizer steps|evaluation clips|clips)\b", printed)
+
+
+def test_a_test_split_gets_the_after_scores_and_the_evaluation_split_only_chooses_the_checkpoint(
+    tmp_path, capsys
+):
+    """Clotho's protocol (choose on validation, report on evaluation): one split both chose the checkpoint and
+    gave the "after" scores, with no word about it."""
+    import json
+
+    from audiotrain.recipes.clap import ClapDatasetConfig, main
+    from audiotrain.recipes.clap.data import choose_splits
+
+    import soundfile as sf
+
+    data = tmp_path / "clotho"
+    data.mkdir()
+    rows = ["file_name,caption_1,caption_2,split"]
+    t = np.arange(16000) / 16000
+    for i, split in enumerate(["development"] * 4 + ["validation"] * 2 + ["evaluation"] * 2):
+        wave = (0.3 * np.sin(2 * np.pi * (200 + 100 * i) * t)).astype(np.float32)
+        sf.write(data / f"c{i}.wav", wave, 16000)
+        second = f"tone {i} again" if split == "evaluation" else ""  # 2 captions each in evaluation, else 1
+        rows.append(f"c{i}.wav,a sine tone number {i},{second},{split}")
+    (data / "metadata.csv").write_text("\n".join(rows) + "\n")
+    common = ["--preset", "quick_test", "--data", str(data), "--dataset.train_split", "development",
+              "--train.epochs", "2", "--train.retrieval_every_epoch", "true"]  # fmt: skip
+    run_dir = tmp_path / "run"
+    argv = [*common, "--out", str(run_dir), "--dataset.eval_split", "validation",
+            "--dataset.test_split", "evaluation"]  # fmt: skip
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert (
+        "training on 4 clips, validating on 2 (choosing the best checkpoint), scoring 2 before and after"
+        in (printed)
+    )
+    assert "scored after training: split 'test'" in printed and "left out: " not in printed
+    assert "retrieval on the test split 'test' (after: best checkpoint by val_mAP@10" in printed
+    assert "lean high" not in printed
+    results = json.loads((run_dir / "retrieval.json").read_text())
+    assert (results["n_eval_clips"], results["n_eval_captions"]) == (2, 4)  # the evaluation split's
+    # Without a test split the "after" scores come from the split that chose the checkpoint: said so.
+    assert main([*common, "--out", str(tmp_path / "run2"), "--dataset.eval_split", "evaluation"]) == 0
+    printed = capsys.readouterr().out
+    assert "note: these scores come from the clips that chose the checkpoint" in printed
+    assert "--dataset.test_split evaluation" in printed
+    # A test split that trains or chooses is refused; an unset eval split then picks another one.
+    with pytest.raises(SystemExit):
+        main([*common, "--out", str(tmp_path / "run3"), "--dataset.eval_split", "evaluation",
+              "--dataset.test_split", "test"])  # fmt: skip
+    assert "--dataset.test_split) must be a split other than" in capsys.readouterr().err
+    folder = _split_folder(tmp_path, ["train"] * 4 + ["validation", "test"])
+    train, held, how = choose_splits(folder, ClapDatasetConfig(test_split="validation"), 0)
+    assert [c.split for c in held] == ["test"] and "scored after training: split 'validation'" in how

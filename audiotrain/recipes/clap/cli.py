@@ -107,7 +107,10 @@ Splits: the folder's --dataset.train_split (train) trains; validation (else test
 named splits but none called train (Clotho: development/validation/evaluation) is an error that lists them:
 pass --dataset.train_split development. A folder without splits holds out --dataset.eval_fraction of its clips
 (seeded). Clips of other splits are left out, and counted. An --dataset.eval_split that names the training
-split trains on all its clips and evaluates on the same ones (an overfitting check).
+split trains on all its clips and evaluates on the same ones (an overfitting check). The evaluation split
+chooses the best checkpoint and, unless --dataset.test_split names another, gives the "after" scores too (a
+note says they lean high). Clotho's protocol: --dataset.train_split development --dataset.eval_split
+validation --dataset.test_split evaluation.
 
 Validation: val_loss and the val accuracies are the contrastive loss within batches of
 --train.eval_batch_size clips (its chance level is ln(batch size), so it depends on that size); when the

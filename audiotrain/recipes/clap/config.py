@@ -54,6 +54,12 @@ class ClapDatasetConfig:
     eval_split: str | None = _opt(
         None, "split that evaluates; if unset: validation, else test, else a held-out part"
     )
+    test_split: str | None = _opt(
+        None,
+        "split scored before and after training, on the best checkpoint the evaluation split chose (if unset: "
+        "the evaluation split, which then both chooses and scores it). Clotho: --dataset.eval_split "
+        "validation --dataset.test_split evaluation",
+    )
     eval_fraction: float = _opt(
         0.2, "share of clips held out (seeded) when the folder has no evaluation split"
     )
@@ -73,6 +79,16 @@ class ClapDatasetConfig:
     def __post_init__(self):
         # Named by field here; merge_config names them as flags (--dataset.max_tokens) when set through one.
         check_setting("eval_fraction", self.eval_fraction, above=0, below=1)
+        if self.test_split is not None:
+            # (as `choose_splits` compares them: "evaluation" is the split "test")
+            others = {normalise_split(s) for s in (self.train_split, self.eval_split) if s is not None}
+            if normalise_split(self.test_split) in others:
+                raise SettingError(
+                    "test_split",
+                    self.test_split,
+                    "a split other than train_split and eval_split (the clips scored after training must be "
+                    "neither trained on nor the ones that chose the checkpoint)",
+                )
         check_setting(
             "max_tokens",
             self.max_tokens,

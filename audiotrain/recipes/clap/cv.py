@@ -111,9 +111,11 @@ def run_cross_validation(cfg: ClapRecipeConfig, folds: int = 5, argv: list[str] 
             "--resume (or resume one fold's run with the recipe's own command)"
         )
     default = ClapDatasetConfig()
-    if (cfg.dataset.train_split, cfg.dataset.eval_split) != (default.train_split, default.eval_split):
+    chosen = (cfg.dataset.train_split, cfg.dataset.eval_split, cfg.dataset.test_split)
+    if chosen != (default.train_split, default.eval_split, default.test_split):
         raise ValueError(
-            "cv: --dataset.train_split / --dataset.eval_split choose the splits of one run, but a cross-validation "
+            "cv: --dataset.train_split / --dataset.eval_split / --dataset.test_split choose the splits of one run, "
+            "but a cross-validation "
             "folds every clip of the folder, whatever its split; leave them unset"
         )
     demo = cfg.pretrained is None

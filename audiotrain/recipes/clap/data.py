@@ -46,6 +46,12 @@ def choose_splits(folder: CaptionFolder, cfg: ClapDatasetConfig, seed: int) -> t
     """
     splits = folder.splits
     train_name = normalise_split(cfg.train_split)
+    test_name = None if cfg.test_split is None else normalise_split(cfg.test_split)
+    if test_name is not None and test_name not in splits:
+        raise CaptionFolderError(
+            f"{folder.root}: --dataset.test_split {cfg.test_split!r} has no clips; splits present: "
+            f"{_describe_splits(folder) or 'none'}"
+        )
     if cfg.eval_split is not None:
         eval_name = normalise_split(cfg.eval_split)
         if eval_name not in splits:
@@ -54,7 +60,7 @@ def choose_splits(folder: CaptionFolder, cfg: ClapDatasetConfig, seed: int) -> t
                 f"{_describe_splits(folder) or 'none'}"
             )
     else:
-        eval_name = next((s for s in ("validation", "test") if s in splits), None)
+        eval_name = next((s for s in ("validation", "test") if s in splits and s != test_name), None)
     unsplit = [c for c in folder.clips if c.split is None]
     default_train = normalise_split(ClapDatasetConfig().train_split)
     if train_name in splits and eval_name == train_name:
@@ -94,7 +100,10 @@ def choose_splits(folder: CaptionFolder, cfg: ClapDatasetConfig, seed: int) -> t
         train, held = holdout_split(pool, cfg.eval_fraction, seed=seed)
         what = f"split '{train_name}'" if train_name in splits else "all clips"
         how = f"{what} with {plural(len(held), 'clip')} held out at random (seed {seed})"
-    used = {id(c) for c in (*train, *held)}
+    scored = folder.split(test_name) if test_name is not None else []
+    if test_name is not None:
+        how += f"; scored after training: split '{test_name}'"
+    used = {id(c) for c in (*train, *held, *scored)}
     left_out = Counter(c.split for c in folder.clips if id(c) not in used)
     if left_out:
         parts = [

@@ -24,6 +24,7 @@ from audiotrain.datasets.caption_demo import CaptionDemoConfig, demo_set_name, m
 from audiotrain.datasets.captions import (
     CaptionDataset,
     CaptionFolder,
+    normalise_split,
     scan_caption_folder,
 )
 from audiotrain.distributed import collectives
@@ -220,8 +221,15 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
         )
     if fold is None:
         train_clips, eval_clips, how = choose_splits(folder, cfg.dataset, cfg.train.seed)
-        test_clips = eval_clips
-        print(f"training on {plural(len(train_clips), 'clip')}, evaluating on {len(eval_clips)} ({how})")
+        if cfg.dataset.test_split is None:
+            test_clips = eval_clips
+            print(f"training on {plural(len(train_clips), 'clip')}, evaluating on {len(eval_clips)} ({how})")
+        else:
+            test_clips = folder.split(cfg.dataset.test_split)
+            print(
+                f"training on {plural(len(train_clips), 'clip')}, validating on {len(eval_clips)} (choosing the "
+                f"best checkpoint), scoring {len(test_clips)} before and after ({how})"
+            )
     else:
         train_clips, eval_clips, test_clips, how = fold.select(folder)
         print(
@@ -229,7 +237,8 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
             f"{plural(len(test_clips), 'held-out clip')}: {how}"
         )
     check_training_clips(folder, train_clips)
-    splits = {"train": train_clips, "eval": eval_clips, **({"test": test_clips} if fold is not None else {})}
+    separate_test = test_clips is not eval_clips  # a cv fold's held-out clips, or --dataset.test_split
+    splits = {"train": train_clips, "eval": eval_clips, **({"test": test_clips} if separate_test else {})}
     if resume is not None:  # before the run folder is touched: other clips would not resume exactly
         state = ckpt.read_state(resume)
         check_resume_clips(resume, state, splits, f"the data folder {folder.root}")
@@ -279,7 +288,14 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
         )
 
     evaluate = lambda: scores_on(eval_set)  # noqa: E731  (each validation: picks the best checkpoint)
-    score_held_out = lambda: scores_on(test_set)  # noqa: E731  (before / after; = eval_set unless a cv fold)
+    # before / after: = eval_set unless a cv fold or --dataset.test_split
+    score_held_out = lambda: scores_on(test_set)  # noqa: E731
+    if fold is not None:
+        scored_clips = "the held-out clips"
+    elif separate_test:
+        scored_clips = f"the test split '{normalise_split(cfg.dataset.test_split)}'"
+    else:
+        scored_clips = "the evaluation clips"
 
     def start_on_main() -> tuple[dict, list]:
         """The run record, the "before" scores and the loggers (rank 0 logs for the job)."""
@@ -348,11 +364,19 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
 
             weights = _load_best_weights(task, best)
             after = score_held_out()
-            print(f"retrieval on the evaluation clips (after: {weights}):\n" + format_table(before, after))
+            print(f"retrieval on {scored_clips} (after: {weights}):\n" + format_table(before, after))
+            if not separate_test and best.monitor is not None and cfg.dataset.same_split_warning() is None:
+                print(
+                    "note: these scores come from the clips that chose the checkpoint, so they lean high; for "
+                    "scores to compare with published ones, score a split of their own with "
+                    "--dataset.test_split NAME (Clotho: --dataset.eval_split validation --dataset.test_split "
+                    "evaluation)"
+                )
             results = {
                 "before": before,
                 "after": after,
                 "after_weights": weights,
+                "scored_clips": scored_clips,
                 "n_eval_clips": len(test_set),
                 "n_eval_captions": len(test_set.captions),
             }
