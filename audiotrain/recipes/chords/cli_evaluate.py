@@ -5,7 +5,13 @@ from __future__ import annotations
 import sys
 
 from audiotrain._text import listed, plural
-from audiotrain.recipes._run import check_can_write, check_kernel_cache, clear_run_outputs, path_flag
+from audiotrain.recipes._run import (
+    TRANSCRIPTION_COMPILE_WAIT,
+    check_can_write,
+    check_kernel_cache,
+    clear_run_outputs,
+    path_flag,
+)
 
 # SettingsParser, scan_song_folder and refuse_existing_outputs are looked up in the cli module,
 # where the tests patch them.
@@ -119,7 +125,7 @@ def _cmd_evaluate(argv: list[str]) -> int:
     )
     _predictor_arguments(parser)
     args = parser.parse_args(argv)
-    check_kernel_cache(log=_print_to_stderr)
+    check_kernel_cache(log=_print_to_stderr, wait=TRANSCRIPTION_COMPILE_WAIT)
     if args.output is not None:
         # Found now, not when the first .lab is written after transcribing every song.
         if args.output.exists() and not args.output.is_dir():
