@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import os
 import platform
 import sys
 import time
@@ -13,7 +12,13 @@ from pathlib import Path
 import audiotrain  # noqa: F401  (loads the BLAS before mlx.core)
 from audiotrain import _blas, _precision
 from audiotrain._build import build_version
-from audiotrain._system import MLXNotLoadable, check_mlx_loads, exit_unless_mlx_loads, installed_versions
+from audiotrain._system import (
+    MLXNotLoadable,
+    check_mlx_loads,
+    discard_stdout,
+    exit_unless_mlx_loads,
+    installed_versions,
+)
 
 CORE_PACKAGES = (
     "audiotrain",
@@ -114,11 +119,13 @@ COMMANDS = ("info", "cache", "launch")
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        return _run_command(argv)
+        try:
+            return _run_command(argv)
+        finally:  # here, not at exit (argparse's --help exits): a pipe is block-buffered
+            sys.stdout.flush()
     except BrokenPipeError:
-        # `cache info | head` closed the pipe: the reader has what it wanted (as with `git log | head`). The
-        # rest goes nowhere, also what Python would flush at exit, which would fail the same way.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        # `cache info | head` closed the pipe: the reader has what it wanted (as with `git log | head`).
+        discard_stdout()
         return 0
 
 

@@ -312,6 +312,16 @@ def _kernel_is_broken(path: Path) -> bool:
     return size < end
 
 
+#: The signal number of SIGPIPE (13 on Linux and macOS; `signal.SIGPIPE` does not exist on Windows).
+SIGPIPE = 13
+
+
+def discard_stdout() -> None:
+    """Once stdout's reader has gone (``cmd | head``): what is still to print goes nowhere, and so does what
+    Python flushes at exit, which would otherwise fail the same way with a second error."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def run_recipe_command(cli_module: str) -> None:
     """The body of a recipe's ``__main__``: `cli_module`'s ``main()`` as a command, and its exit."""
     exit_unless_mlx_loads()  # before the imports below load mlx.core: one line naming the extra to install
@@ -324,7 +334,16 @@ def run_recipe_command(cli_module: str) -> None:
     from audiotrain.train.interrupt import SaveAborted
 
     try:
-        status = importlib.import_module(cli_module).main()
+        try:
+            status = importlib.import_module(cli_module).main()
+        finally:  # here, where a reader that left is handled, not at exit: a pipe is block-buffered
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # `evaluate | head -3`, `--help | less` quit early: the reader has what it wanted, so no traceback.
+        # The status a shell gives a command that SIGPIPE ended: what was left to do after the print is
+        # not done (evaluate writes its files before it prints its table).
+        discard_stdout()
+        status = 128 + SIGPIPE
     except SaveAborted as aborted:  # (a KeyboardInterrupt too) fit said what was left
         status = aborted.code  # 130, or 143 for SIGTERM
     except RuntimeError as error:

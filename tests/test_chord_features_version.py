@@ -6,6 +6,8 @@ estimate stopped moving noise). So the features of a small fixed signal are pinn
 belong to: a change fails this test until the version is bumped and the fingerprint renewed.
 """
 
+import importlib
+
 from audiotrain.features.cache import FeatureCache
 from audiotrain.recipes.chords import config as chord_config
 from audiotrain.recipes.chords.config import FEATURES_VERSION, ChordFeatureConfig
@@ -67,3 +69,33 @@ def test_a_cache_filled_by_another_feature_version_is_not_served(tmp_path, monke
     upgraded = FeatureCache(tmp_path / "cache", ChordFeatureConfig())
     np.testing.assert_array_equal(upgraded.get_or_compute(song, lambda: np.ones((2, 3))), 1)
     assert (upgraded.hits, upgraded.misses) == (0, 1)
+
+
+def test_the_hann_window_is_scipys_bit_for_bit_at_every_length_the_features_use(monkeypatch):
+    """The CQT's window was ``scipy.signal.get_window("hann", n)``, whose import took half of every chords
+    command's start. Its numpy replacement must give the same bits: the pinned fingerprint above is rounded,
+    and the cache, whose keys do not change, must not serve features that differ from what it would compute."""
+    import scipy.signal
+
+    # (The modules: `audiotrain.features` exports functions of the same names.)
+    cqt_module = importlib.import_module("audiotrain.features.cqt")
+    stft = importlib.import_module("audiotrain.features.stft")
+    lengths = set()
+
+    def recording(length):
+        lengths.add(length)
+        return stft.hann_window(length)
+
+    monkeypatch.setattr(cqt_module, "hann_window", recording)
+    cqt_module._plan.cache_clear()  # (designed again, with `recording`)
+    noise = np.random.default_rng(0).standard_normal(SR).astype(np.float32)
+    for features in (ChordFeatureConfig(), ChordFeatureConfig(hop_length=256, bass_view_filter_scale=0.8)):
+        features.compute(noise)  # every octave's filters, the tuning's and the bass view's
+    cqt_module._plan.cache_clear()
+    assert len(lengths) > 50  # (each octave's filter lengths: 197 to 773 samples at the defaults)
+    stft_sizes = {400, 512, 1024, 2048, 4096}  # the CLAP and mel n_fft
+    for length in sorted(lengths | stft_sizes | set(range(1, 10))):
+        expected = scipy.signal.get_window("hann", length, fftbins=True)
+        assert stft.hann_window(length).tobytes() == expected.tobytes(), length
+    centred = np.pad(scipy.signal.get_window("hann", 6, fftbins=True), (1, 1))  # stft's, padded to n_fft
+    assert stft.get_window("hann", 8, win_length=6).tobytes() == centred.tobytes()

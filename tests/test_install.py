@@ -218,3 +218,42 @@ def test_the_cache_follows_xdg_cache_home(tmp_path, monkeypatch):
         assert _demo_cache(ClapRecipeConfig()) == root / "demo" / "clap"
     monkeypatch.setenv("AUDIOTRAIN_CACHE_DIR", str(tmp_path / "mine"))  # the package's own variable first
     assert default_cache_root() == tmp_path / "mine" / "features"
+
+
+@pytest.mark.parametrize("buffered", [False, True], ids=["unbuffered", "buffered"])
+@pytest.mark.parametrize(
+    "module, status", [("audiotrain.recipes.chords", 141), ("audiotrain", 0)], ids=["chords", "audiotrain"]
+)
+def test_help_into_a_reader_that_left_ends_quietly(tmp_path, module, status, buffered):
+    """`python -m audiotrain.recipes.chords --help | head -1` ended in a BrokenPipeError traceback (unbuffered,
+    as the print raised) or in "Exception ignored ... BrokenPipeError" and status 120 (buffered, at exit).
+    (Each command's own --help, argparse's, was quiet already: argparse ignores a failed write.) A recipe
+    ends as a shell reports a command that SIGPIPE ended (what was left to do is not done); `audiotrain`'s
+    listings with 0, as before."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has gone before the first line is printed
+    unbuffered = {} if buffered else {"PYTHONUNBUFFERED": "1"}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
+    done = subprocess.run(
+        [sys.executable, "-m", module, "--help"],
+        cwd=tmp_path, stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120,
+        env={**env, **unbuffered},
+    )  # fmt: skip
+    os.close(write_end)
+    assert done.stderr == "" and done.returncode == status
+
+
+def test_the_chords_commands_start_without_scipy_signal_or_scipy_fft(tmp_path):
+    """Every chords command, --help and a flag typo too, spent half its start (~0.5 s) importing scipy.signal
+    for a Hann window, as building the default config at import designed the CQT kernels; and ~0.3 s on
+    scipy.fft, which no chords command uses. A config checks its CQT fits below Nyquist without the kernels."""
+    code = (
+        "import sys\nfrom audiotrain.recipes.chords import cli\ncli.main(['--help'])\n"
+        "try:\n    cli.main(['train', '--help'])\nexcept SystemExit:\n    pass\n"
+        "print('loaded:', *sorted(m for m in ('scipy.signal', 'scipy.fft') if m in sys.modules))\n"
+        "print('kernels designed:', sys.modules['audiotrain.features.cqt']._plan.cache_info().misses)"
+    )
+    done = run(["-c", code], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-2:] == ["loaded:", "kernels designed: 0"]

@@ -3,8 +3,12 @@ past the end of their audio. A tiny untrained model is written as a checkpoint: 
 good, only computed the right way."""
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 from audiotrain.chords.decode import DecodeConfig
 from audiotrain.chords.lab import AnnotationError, ChordSegment, read_lab, write_lab
@@ -756,3 +760,27 @@ def test_the_trained_on_note_names_scores_json_only_where_one_is_written(songs, 
     printed = capsys.readouterr().out
     assert f"2 of the 2 songs scored are songs {checkpoint} trained on" in printed, printed
     assert "their scores are not held-out ones\n" in printed and "scores.json" not in printed
+
+
+def test_evaluate_into_a_reader_that_left_writes_every_file_and_ends_quietly(
+    checkpoint, other_checkpoint, songs, tmp_path
+):
+    """`evaluate -o DIR | head -3` printed its table before writing -o: the reader had left, the print raised
+    a BrokenPipeError, and the finished evaluation (scores.json, the .lab files) was lost, with a traceback."""
+    data, out = _data_folder(songs, tmp_path), tmp_path / "eval"
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has gone before the first line is printed: any print raises
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-m", "audiotrain.recipes.chords", "evaluate", "--checkpoint", str(checkpoint),
+         "--against", str(other_checkpoint), "--tta", "0", "--data", str(data), "-o", str(out)],
+        stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=300,
+        env={**os.environ, "PYTHONUNBUFFERED": "1",  # each print raises at once, as on a terminal's pipe
+             "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")])},
+    )  # fmt: skip
+    os.close(write_end)
+    assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr, done.stderr
+    assert done.returncode == 141  # as a shell reports a command that SIGPIPE ended
+    written = {p.name for p in out.iterdir()}
+    assert {f"{song.name}.lab" for song in songs} | {"scores.json", "scores.md", "comparison.json"} <= written
+    assert json.loads((out / "scores.json").read_text())["songs_scored"] == 2

@@ -349,6 +349,27 @@ def test_an_empty_kernel_cache_says_the_first_steps_compile_for_a_minute(tmp_pat
     assert len(said) == 1
 
 
+@pytest.mark.parametrize("command", ["predict", "evaluate"])
+def test_a_first_predict_or_evaluate_says_how_long_its_compile_takes(tmp_path, tmpdir_env, capsys, command):
+    """The first `predict` after an install compiled for ~24 s and said "about a minute before the first
+    steps": training's wording, which overstated the wait and spoke of steps a transcription has not."""
+    from audiotrain.recipes.chords import cli as chords
+
+    import mlx.core as mx
+
+    tmpdir_env(tmp_path / "tmp")
+    (tmp_path / "tmp").mkdir()
+    (tmp_path / "song.wav").write_text("")
+    where = [str(tmp_path / "song.wav")] if command == "predict" else ["--data", str(tmp_path)]
+    # (A checkpoint that does not exist: the command stops once it has checked the kernel cache.)
+    assert chords.main([command, "--checkpoint", str(tmp_path / "none"), *where]) == 2
+    cache = tmp_path / "tmp" / "mlx" / mx.__version__ / "cpu"
+    assert (
+        f"first run of MLX {mx.__version__} here (no compiled kernels in {cache} yet): it compiles its CPU "
+        "kernels now, up to a minute before the first song is transcribed; later runs reuse them"
+    ) in capsys.readouterr().err
+
+
 def test_printed_commands_are_shell_quoted(tmp_path):
     """A run folder with a space gave `--resume my runs/x/...` and `tensorboard --logdir my runs/x/...`, which
     fail when pasted."""

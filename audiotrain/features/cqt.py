@@ -20,7 +20,7 @@ from functools import lru_cache, partial
 from audiotrain.audio import resample
 from audiotrain.features._backend import as_float_signal, check_backend, check_sample_rate, to_numpy
 from audiotrain.features._config import FeatureConfigMixin
-from audiotrain.features.stft import CHUNK_FRAMES, frames_mlx, frames_numpy, n_frames
+from audiotrain.features.stft import CHUNK_FRAMES, frames_mlx, frames_numpy, hann_window, n_frames
 
 import mlx.core as mx
 import numpy as np
@@ -74,14 +74,12 @@ def _octave_kernel(sr, freqs, alpha, filter_scale, norm, sparsity, gain) -> np.n
     q = filter_scale / alpha
     lengths = q * sr / freqs
     n_fft = int(2.0 ** np.ceil(np.log2(lengths.max())))
-    import scipy.signal  # here: it takes ~0.5 s to import (`get_window` only)
-
     basis = np.zeros((len(freqs), n_fft), dtype=np.complex128)
     for i, (ilen, freq) in enumerate(zip(lengths, freqs)):
         sig = np.exp(1j * np.arange(-ilen // 2, ilen // 2, dtype=float) * 2 * np.pi * freq / sr)
         n_min = int(np.floor(len(sig)))
         window = np.zeros(len(sig))
-        window[:n_min] = scipy.signal.get_window("hann", n_min, fftbins=True)
+        window[:n_min] = hann_window(n_min)
         sig = sig * window
         if norm is not None:
             sig = sig / np.linalg.norm(sig, ord=norm)
@@ -121,19 +119,26 @@ def _filters_reach(fmin, n_bins, bins_per_octave, filter_scale, tuning) -> tuple
     return float(np.max(freqs * (1 + 0.5 * _HANN_BANDWIDTH / q))), float(freqs[-1])
 
 
-@lru_cache(maxsize=64)
-def _plan(sr, hop_length, fmin, n_bins, bins_per_octave, filter_scale, norm, sparsity, tuning) -> _Plan:
+def _check_filters_fit(sr, fmin, n_bins, bins_per_octave, filter_scale, tuning) -> float:
+    """Raise unless the filters stay below Nyquist at `sr`; return the highest frequency they reach."""
     check_sample_rate(sr)  # before the Nyquist check, which would blame the bins for a negative sr
-    freqs = cqt_frequencies(n_bins, fmin, bins_per_octave, tuning)
-    alpha = _bandwidths(freqs, bins_per_octave)
-    q = filter_scale / alpha
-    cutoff, _ = _filters_reach(fmin, n_bins, bins_per_octave, filter_scale, tuning)
+    cutoff, top = _filters_reach(fmin, n_bins, bins_per_octave, filter_scale, tuning)
     nyquist = sr / 2.0
     if cutoff > nyquist:
         raise ValueError(
-            f"CQT filters reach {cutoff:.1f} Hz (top bin {freqs[-1]:.1f} Hz), above the Nyquist frequency "
+            f"CQT filters reach {cutoff:.1f} Hz (top bin {top:.1f} Hz), above the Nyquist frequency "
             f"{nyquist:.1f} Hz of sr={sr}: use fewer bins, a lower fmin or a higher sr"
         )
+    return cutoff
+
+
+@lru_cache(maxsize=64)
+def _plan(sr, hop_length, fmin, n_bins, bins_per_octave, filter_scale, norm, sparsity, tuning) -> _Plan:
+    cutoff = _check_filters_fit(sr, fmin, n_bins, bins_per_octave, filter_scale, tuning)
+    freqs = cqt_frequencies(n_bins, fmin, bins_per_octave, tuning)
+    alpha = _bandwidths(freqs, bins_per_octave)
+    q = filter_scale / alpha
+    nyquist = sr / 2.0
     n_octaves = int(np.ceil(n_bins / bins_per_octave))
     n_filters = min(bins_per_octave, n_bins)
     # librosa's early downsampling: decimate first when even the top octave sits far below Nyquist.
@@ -495,7 +500,16 @@ class CQTConfig(FeatureConfigMixin):
                 self.filter_scale,
                 bins="n_bins + spare bins" if self.total_bins != self.n_bins else "n_bins",
             )
-        self._plan()  # validates: raises if the top bins pass Nyquist
+        # The highest harmonic's bins are the ones that must fit under Nyquist. Checked without designing
+        # the kernels (`_plan`): a config is built where none is computed (every command's flags and --help).
+        _check_filters_fit(
+            float(self.sr),
+            float(self.computed_fmin * max(self.harmonics or (1.0,))),
+            int(self.total_bins),
+            int(self.bins_per_octave),
+            float(self.filter_scale),
+            0.0,
+        )
 
     def _plan(self, harmonic: float | None = None, tuning: float = 0.0) -> _Plan:
         # Default: the highest harmonic's, whose bins are the ones that must fit under Nyquist.

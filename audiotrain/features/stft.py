@@ -14,18 +14,30 @@ from audiotrain.features._banded import BandedMatrix
 
 import mlx.core as mx
 import numpy as np
-import scipy.fft
 
 __all__ = ["get_window", "stft", "spectrogram", "n_frames", "fft_frequencies"]
 
 PAD_MODES = ("constant", "reflect")
 
 
+def hann_window(length: int) -> np.ndarray:
+    """The periodic Hann window of `length` samples, float64: ``scipy.signal.get_window("hann", length)``
+    bit for bit (the same operations: features, and the feature cache keyed on their settings, must not
+    change), without importing scipy.signal, which took ~0.5 s of every chords command's start."""
+    if length <= 1:
+        return np.ones(length)
+    # scipy: 0.5 * cos(0 * x) + 0.5 * cos(1 * x) over `length + 1` points, the last one dropped.
+    return (0.5 + 0.5 * np.cos(np.linspace(-np.pi, np.pi, length + 1)))[:-1]
+
+
 @lru_cache(maxsize=64)
 def _window_cached(window: str, win_length: int, n_fft: int) -> np.ndarray:
-    import scipy.signal  # here: it takes ~0.5 s to import, which every command paid (`get_window` only)
+    if window == "hann":
+        w = hann_window(win_length)
+    else:
+        import scipy.signal  # here: it takes ~0.5 s to import (`get_window` only)
 
-    w = scipy.signal.get_window(window, win_length, fftbins=True)
+        w = scipy.signal.get_window(window, win_length, fftbins=True)
     left = (n_fft - win_length) // 2
     return np.pad(w, (left, n_fft - win_length - left))
 
@@ -123,6 +135,8 @@ def _windowed_rfft_numpy(frames: np.ndarray, window: np.ndarray) -> np.ndarray:
     rounded. A float32 FFT's rounding noise (~1e-7 of the frame's energy) would show in log-mel bins
     70-80 dB below the peak.
     """
+    import scipy.fft  # here: ~0.3 s to import (with scipy.special), which only the numpy backend needs
+
     spec = scipy.fft.rfft(frames * window, axis=-1)
     return spec.astype(np.complex64) if frames.dtype == np.float32 else spec
 

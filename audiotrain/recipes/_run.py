@@ -122,7 +122,17 @@ def name_too_long(path: Path) -> str | None:
     return f"its name would be {size} bytes; this file system takes {limit} at most"
 
 
-def check_kernel_cache(on_cpu: bool | None = None, log: Callable[[str], None] | None = print) -> None:
+#: How long a first run waits for its kernels, as `check_kernel_cache` says it: training's (50-75 s measured on
+#: a 2-core CPU), and predict's or evaluate's (~25 s: a model's forward pass only).
+TRAINING_COMPILE_WAIT = "about a minute before the first steps"
+TRANSCRIPTION_COMPILE_WAIT = "up to a minute before the first song is transcribed"
+
+
+def check_kernel_cache(
+    on_cpu: bool | None = None,
+    log: Callable[[str], None] | None = print,
+    wait: str = TRAINING_COMPILE_WAIT,
+) -> None:
     """At a command's start, before any folder is written: refuse a temporary folder in which MLX cannot keep
     the kernels it compiles, and say when it has none yet (the first run on this machine).
 
@@ -133,8 +143,8 @@ def check_kernel_cache(on_cpu: bool | None = None, log: Callable[[str], None] | 
     ``/tmp/mlx``) fails the first step with a raw RuntimeError, after the run folder was made.
 
     An empty cache gets one line through `log` (once per job: not from the ranks of the recipes' own local
-    processes, whose launcher said it, nor from ranks other than 0): the first steps then spend about a
-    minute compiling, silently. Kernels an interrupted compile left broken there are removed, in a line
+    processes, whose launcher said it, nor from ranks other than 0), saying how long that compile takes
+    (`wait`: training's, or `TRANSCRIPTION_COMPILE_WAIT`), which is otherwise silent. Kernels an interrupted compile left broken there are removed, in a line
     through `log` (`audiotrain._system.remove_broken_kernels`; one that cannot be removed is refused,
     naming it)."""
     import mlx.core as mx
@@ -194,7 +204,7 @@ def check_kernel_cache(on_cpu: bool | None = None, log: Callable[[str], None] | 
     if log is not None and first_run and not _rank_that_leaves_notes_to_others():
         log(
             f"first run of MLX {mx.__version__} here (no compiled kernels in {cache} yet): it compiles its CPU "
-            "kernels now, about a minute before the first steps; later runs reuse them"
+            f"kernels now, {wait}; later runs reuse them"
         )
 
 

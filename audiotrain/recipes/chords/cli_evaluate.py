@@ -5,7 +5,13 @@ from __future__ import annotations
 import sys
 
 from audiotrain._text import listed, plural
-from audiotrain.recipes._run import check_can_write, check_kernel_cache, clear_run_outputs, path_flag
+from audiotrain.recipes._run import (
+    TRANSCRIPTION_COMPILE_WAIT,
+    check_can_write,
+    check_kernel_cache,
+    clear_run_outputs,
+    path_flag,
+)
 
 # SettingsParser, scan_song_folder and refuse_existing_outputs are looked up in the cli module,
 # where the tests patch them.
@@ -119,7 +125,7 @@ def _cmd_evaluate(argv: list[str]) -> int:
     )
     _predictor_arguments(parser)
     args = parser.parse_args(argv)
-    check_kernel_cache(log=_print_to_stderr)
+    check_kernel_cache(log=_print_to_stderr, wait=TRANSCRIPTION_COMPILE_WAIT)
     if args.output is not None:
         # Found now, not when the first .lab is written after transcribing every song.
         if args.output.exists() and not args.output.is_dir():
@@ -167,6 +173,20 @@ def _cmd_evaluate(argv: list[str]) -> int:
             clear_run_outputs(args.output, evaluation_outputs(args.output), _print_to_stderr)
     result = evaluate_songs(predictor, index.songs, allow_gaps=args.allow_gaps, skipped=skipped)
     result.trained_on = songs_trained_on(predictor.checkpoint, result.scores.per_song)
+    comparison = None
+    if against is not None:
+        comparison = compare_results(result, evaluate_songs(against, index.songs, allow_gaps=args.allow_gaps))
+    # Written before anything is printed: a reader that leaves early (`| head -3`) ends the printing, and must
+    # not cost the files of minutes of transcription. A write that fails (a scores.json another evaluation
+    # wrote there meanwhile) is raised once the scores are printed, which it must not cost either.
+    not_replaced, write_error = [], None
+    if args.output is not None:
+        try:
+            not_replaced = write_evaluation(result, args.output, args.overwrite)
+            if comparison is not None:
+                not_replaced += comparison.write(args.output, args.overwrite)
+        except OSError as error:
+            write_error = error
     songs = plural(len(result.scores.per_song), "song")
     print(
         f"{songs} scored, mir_eval.chord scores in % (pooled over time / median over "
@@ -187,18 +207,14 @@ def _cmd_evaluate(argv: list[str]) -> int:
         trained_on
     ):  # not an error (scoring the training songs can be the point), but not to be taken as held out
         print(f"note: {trained_on}")
-    # Written once the scores are printed: a scores.json another evaluation wrote there meanwhile is an
-    # error, which must not cost the scores of minutes of transcription.
-    not_replaced = write_evaluation(result, args.output, args.overwrite) if args.output is not None else []
-    if against is not None:
-        comparison = compare_results(result, evaluate_songs(against, index.songs, allow_gaps=args.allow_gaps))
+    if comparison is not None:
         print(
             f"\nagainst {args.against}, on the {len(comparison.scores.per_song)} songs both scored "
             "(mir_eval.chord, % pooled over time):"
         )
         print(comparison.table())
-        if args.output is not None:
-            not_replaced += comparison.write(args.output, args.overwrite)
+    if write_error is not None:
+        raise write_error
     if args.output is not None:
         print(f"wrote .lab files and scores to {args.output}")
     if not_replaced:

@@ -15,6 +15,7 @@ from audiotrain.audio import UNREADABLE_AUDIO_SUFFIXES, AudioError, SkipCounter
 from audiotrain.chords.lab import jams_text, write_jams, write_lab
 from audiotrain.datasets._folders import AUDIO_FILE_SUFFIXES, hidden_note, walk_visible_following_links
 from audiotrain.recipes._run import (
+    TRANSCRIPTION_COMPILE_WAIT,
     check_can_write,
     check_kernel_cache,
     name_too_long,
@@ -74,7 +75,8 @@ def _cmd_predict(argv: list[str]) -> int:
         return 2
     if args.overwrite and args.skip_existing:
         raise ValueError("--overwrite replaces earlier outputs and --skip_existing keeps them; give one")
-    check_kernel_cache(log=_print_to_stderr)  # (stdout may be the transcription)
+    # (stdout may be the transcription)
+    check_kernel_cache(log=_print_to_stderr, wait=TRANSCRIPTION_COMPILE_WAIT)
     if args.input.is_file():
         return _predict_file(args)
     return _predict_folder(args, argv)
