@@ -108,3 +108,17 @@ def test_clap_contrastive_training_on_two_ranks_equals_one_process_over_the_comb
     for k in (k for k in a.files if k.startswith("w.")):
         np.testing.assert_array_equal(r0[k], r1[k], err_msg=k)
         np.testing.assert_allclose(r0[k], a[k], atol=1e-5, err_msg=k)
+
+
+@pytest.mark.slow
+def test_chord_cv_on_two_ranks_trains_each_fold_together_and_rank_0_scores_them(tmp_path):
+    """Rank 1 read the fold's evaluation, which rank 0 alone makes: it crashed after the first fold."""
+    flags = ["cv", "--folds", "2", *CHORDS, "--num_epochs", "1", "--batch_size", "2", "--run_dir", "cv"]
+    ranks = _launch(
+        "audiotrain.recipes.chords", [*flags, "--data.cache_dir", str(tmp_path / "cache")], tmp_path
+    )
+    assert ranks[1].stdout.strip() == "", ranks[1].stdout  # rank 0 speaks for the job
+    assert ranks[0].stdout.count("=== fold 1 (2 of 2)") == 1 and "2-fold cross-validation" in ranks[0].stdout
+    scores = json.loads((tmp_path / "cv" / "cv_scores.json").read_text())
+    assert len(scores["folds"]) == 2, scores
+    assert all((tmp_path / "cv" / f"fold{k}" / "evaluation").is_dir() for k in (0, 1))
