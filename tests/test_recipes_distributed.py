@@ -122,3 +122,29 @@ def test_chord_cv_on_two_ranks_trains_each_fold_together_and_rank_0_scores_them(
     scores = json.loads((tmp_path / "cv" / "cv_scores.json").read_text())
     assert len(scores["folds"]) == 2, scores
     assert all((tmp_path / "cv" / f"fold{k}" / "evaluation").is_dir() for k in (0, 1))
+
+
+@pytest.mark.slow
+def test_predict_and_evaluate_under_a_launcher_run_on_rank_0_alone(tmp_path):
+    """Each rank did all the work into the same folder: the job failed on the race (files that "appeared")."""
+    from audiotrain.datasets.chord_demo import generate_demo_songs
+
+    songs = tmp_path / "songs"
+    generate_demo_songs(songs, n_songs=2, seed=3, song_seconds=4)
+    flags = [*CHORDS, "--num_epochs", "1", "--batch_size", "2", "--data.cache_dir", str(tmp_path / "cache")]
+    trained = subprocess.run(
+        [sys.executable, "-m", "audiotrain.recipes.chords", *flags, "--run_dir", "run"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    checkpoint = str(tmp_path / "run" / "checkpoints" / "last")
+    for command, output in (
+        ("predict", ["songs", "-o", "labs"]),
+        ("evaluate", ["--data", "songs", "-o", "ev"]),
+    ):
+        ranks = _launch("audiotrain.recipes.chords", [command, "--checkpoint", checkpoint, *output], tmp_path)
+        assert ranks[1].stdout == ranks[1].stderr == ""  # it ended at once
+        assert f"{command} runs in one process: rank 0 of the launcher's 2 does all of it" in ranks[0].stderr
+        assert "appeared" not in ranks[0].stderr, ranks[0].stderr
+    assert sorted(p.name for p in (tmp_path / "labs").iterdir()) == ["song_000.lab", "song_001.lab"]
+    assert (tmp_path / "ev" / "scores.json").is_file()

@@ -67,6 +67,33 @@ def _refuse_a_lone_rank() -> None:
     )
 
 
+class _ThisProcessAlone:
+    """A group of one process: what rank 0 works in after `leave_to_rank_0`."""
+
+    def rank(self) -> int:
+        return 0
+
+    def size(self) -> int:
+        return 1
+
+
+def leave_to_rank_0() -> tuple[int, int]:
+    """(this process's rank, the job's processes) for a command one process does whole (a recipe's predict,
+    evaluate, export) started under a launcher: the ranks other than 0 should then end at once, without
+    writing anything, and rank 0 goes on as a job of one (`world_size` 1 from here on). Each rank doing all
+    the work into the same output folder raced, and took longer than one process. (0, 1) outside a launcher,
+    which this does not join a job to tell (`local.in_launched_job`)."""
+    global _GROUP
+    from audiotrain.distributed.local import in_launched_job
+
+    if not in_launched_job():
+        return 0, 1
+    joined = group()
+    if joined.rank() == 0:
+        _GROUP = _ThisProcessAlone()
+    return joined.rank(), joined.size()
+
+
 def joined_world_size() -> int:
     """`world_size` if this process has already joined its job, else 1 (it does not join one to answer)."""
     return 1 if _GROUP is None else _GROUP.size()
