@@ -129,7 +129,7 @@ def usable_cores() -> int:
 
 
 #: What the launchers MLX works with set in each rank (mpirun: Open MPI, MPICH/PMIx; mlx.launch: ring, NCCL).
-_LAUNCHER_ENV = (
+LAUNCHER_ENV = (
     "OMPI_COMM_WORLD_SIZE",
     "PMI_SIZE",
     "PMIX_RANK",
@@ -156,7 +156,7 @@ def in_launched_job() -> bool:
     would make the launching process an MPI process of its own (``MPI_Init``) before it starts ``mpirun``."""
     if os.environ.get(PROCESSES_ENV):
         return True
-    if not any(name in os.environ for name in _LAUNCHER_ENV):
+    if not any(name in os.environ for name in LAUNCHER_ENV):
         return False
     from audiotrain.distributed.collectives import world_size
 

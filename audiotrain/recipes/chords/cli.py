@@ -568,17 +568,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    if command in ("predict", "evaluate", "export"):
-        rank, processes = collectives.leave_to_rank_0()
-        if rank:
-            return 0
-        if processes > 1:
-            print(
-                f"{command} runs in one process: rank 0 of the launcher's {processes} does all of it, the others "
-                "end at once without writing anything",
-                file=sys.stderr,
-            )
     try:
+        if command in ("predict", "evaluate", "export"):
+            rank, processes = collectives.leave_to_rank_0()
+            if rank:
+                return 0
+            if processes > 1:
+                print(
+                    f"{command} runs in one process: rank 0 of the launcher's {processes} does all of it, the "
+                    "others end at once without writing anything",
+                    file=sys.stderr,
+                )
         with warnings.catch_warnings():
             # The folder scan lists these files once, in its report; each later read would warn again.
             warnings.simplefilter("ignore", SeveralAnnotationsWarning)
