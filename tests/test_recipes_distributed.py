@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from distributed import describe, run_ranks
+from distributed import child_env, describe, run_ranks
 
 CHORDS = [
     "--data.demo_songs", "4", "--data.demo_test_songs", "1", "--data.demo_seconds", "8",
@@ -134,7 +134,7 @@ def test_predict_and_evaluate_under_a_launcher_run_on_rank_0_alone(tmp_path):
     flags = [*CHORDS, "--num_epochs", "1", "--batch_size", "2", "--data.cache_dir", str(tmp_path / "cache")]
     trained = subprocess.run(
         [sys.executable, "-m", "audiotrain.recipes.chords", *flags, "--run_dir", "run"],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        capture_output=True, text=True, timeout=300, cwd=tmp_path, env=child_env(),
     )  # fmt: skip
     assert trained.returncode == 0, trained.stderr[-3000:]
     checkpoint = str(tmp_path / "run" / "checkpoints" / "last")
