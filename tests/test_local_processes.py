@@ -663,7 +663,7 @@ def test_more_processes_than_cores_says_so_not_a_nul_byte(tmp_path, monkeypatch)
     assert str(refused.value) == (
         "--processes 3: cannot start 3 processes: this machine has 2 cores and fake starts at most one process "
         "per core (it said: not enough slots); use at most 2, or run the command under python -m audiotrain "
-        "launch -n 3 -- (which may start more processes than cores)"
+        "launch -n 3 -- (which may start more processes than cores; the batch size is then each process's)"
     )
     # Any other banner ending in a NUL byte: its last paragraph, without the byte.
     (tmp_path / "said.txt").write_text(

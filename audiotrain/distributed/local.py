@@ -358,7 +358,8 @@ def check_mpi(mpi: Mpi, processes: int, timeout: float = CHECK_TIMEOUT_S) -> str
         return (
             f"this machine has {cores} core{'s' if cores != 1 else ''} and {mpi.source} starts at most one "
             f"process per core (it said: not enough slots); use at most {cores}, or run the command under "
-            f"python -m audiotrain launch -n {processes} -- (which may start more processes than cores)"
+            f"python -m audiotrain launch -n {processes} -- (which may start more processes than cores; the batch "
+            "size is then each process's)"
         )
     # Open MPI cannot start without HOME ("Failed initializing opal: -1", which does not say so).
     home = "; HOME is not set, which Open MPI needs" if not os.environ.get("HOME") else ""
