@@ -134,7 +134,7 @@ def test_resume_under_another_world_size(monkeypatch):
     end = loader.state_dict()
     monkeypatch.setattr(collectives, "_GROUP", FakeGroup(0, 1))
     single = DataLoader(Samples(11), batch_size=2, shuffle=True)
-    with pytest.raises(ValueError, match="written by 2 process"):
+    with pytest.raises(ValueError, match="by 2 processes and this run has 1 process"):
         single.load_state_dict(mid)
     single.load_state_dict(end)  # at an epoch boundary: the next epoch, whole
     assert single.epoch == 1 and len(list(single)) == 6
@@ -243,7 +243,7 @@ def test_a_stream_resumes_mid_epoch_on_each_rank(monkeypatch):
     resumed.load_state_dict(state)
     assert head + [np.array(b).tolist() for b in resumed] == full
     monkeypatch.setattr(collectives, "_GROUP", FakeGroup(0, 1))
-    with pytest.raises(ValueError, match="written by 2 process"):
+    with pytest.raises(ValueError, match="by 2 processes and this run has 1 process"):
         DataLoader(Stream(11), batch_size=2, seed=0).load_state_dict(state)
 
 

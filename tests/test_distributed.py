@@ -12,7 +12,7 @@ from audiotrain.distributed.failures import failure_message, summarize
 import mlx.core as mx
 import pytest
 
-from tests.distributed import child_env, describe, run_launcher, run_mpi, run_ranks
+from tests.distributed import REPO, child_env, describe, run_launcher, run_mpi, run_ranks
 
 
 def test_one_process_is_rank_0_of_1_and_every_collective_is_the_identity():
@@ -29,7 +29,9 @@ def test_a_process_a_launcher_started_as_one_of_several_refuses_to_train_alone(m
 
     monkeypatch.setattr(collectives, "_GROUP", None)
     monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "2")
-    with pytest.raises(RuntimeError, match=r"one of 2 .*OMPI_COMM_WORLD_SIZE=2.*MLX_MPI_LIBNAME=.*README"):
+    with pytest.raises(
+        RuntimeError, match=r"OMPI_COMM_WORLD_SIZE=2.*one of 2 .*MLX_MPI_LIBNAME=.*README.*unset it"
+    ):
         dist.world_size()
     monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "1")  # mpirun -np 1 trains alone, as asked
     assert dist.world_size() == 1
@@ -377,7 +379,7 @@ def test_ctrl_c_to_the_launcher_stops_the_ranks_together_saves_and_waits_for_the
     assert proc.returncode == 130, out + err
     # Both ranks stopped together and returned from fit; rank 0's messages reached the user.
     assert "RETURNED 0 True" in out and "RETURNED 1 True" in out, out + err
-    assert "Saved " in out and "Resume with" in out, out + err
+    assert "Saved " in err and "Resume with" in err, out + err  # (stop lines go to stderr, with the progress)
     assert (tmp_path / "run" / "checkpoints" / "interrupted" / "model.safetensors").exists()
     assert "audiotrain launch:" not in err, err
     _no_rank_outlives_the_launcher(tmp_path)
@@ -401,3 +403,42 @@ def test_a_rank_that_fails_as_the_ranks_stop_leaves_no_rank_blocked_and_the_laun
         assert "rank 0: -9 (killed by the launcher: it did not end)" in err, err
     assert "audiotrain launch: rank 1 failed: RuntimeError: rank 1 fails as the ranks stop" in err, err
     _no_rank_outlives_the_launcher(tmp_path)
+
+
+def test_launcher_variables_left_over_from_an_earlier_job_are_named_with_what_to_do(monkeypatch, tmp_path):
+    """A stale MLX_HOSTFILE gave MLX's bare JSON parse error; MLX_WORLD_SIZE without a launcher spoke of mpirun."""
+    from audiotrain.distributed import collectives
+
+    monkeypatch.setattr(collectives, "_GROUP", None)
+    monkeypatch.setenv("MLX_RANK", "0")
+    monkeypatch.setenv("MLX_HOSTFILE", str(tmp_path / "gone.json"))
+    with pytest.raises(collectives.LauncherEnvironmentError) as refused:
+        dist.world_size()
+    assert str(refused.value) == (
+        f"MLX_HOSTFILE names {tmp_path / 'gone.json'}, which does not exist (mlx.launch deletes its hostfile "
+        "when its job ends); if no launcher started this process, MLX_RANK and MLX_HOSTFILE are left over from "
+        "an earlier job: unset them to train in one process"
+    )
+    monkeypatch.delenv("MLX_HOSTFILE")
+    monkeypatch.setenv("MLX_WORLD_SIZE", "2")
+    with pytest.raises(collectives.LauncherEnvironmentError) as refused:
+        dist.world_size()
+    assert str(refused.value) == (
+        "MLX_WORLD_SIZE=2 is set in this environment, but no MLX_HOSTFILE (the file through which MLX joins the "
+        "ranks); if no launcher started this process, MLX_RANK and MLX_WORLD_SIZE are left over from an "
+        "earlier job: unset them to train in one process"
+    )
+
+
+def test_the_chord_recipe_says_in_one_line_which_launcher_variables_are_left_over(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLX_", "OMPI_", "PMI"))}
+    env.update(MLX_RANK="0", MLX_HOSTFILE=str(tmp_path / "gone.json"), PYTHONPATH=str(REPO))
+    done = subprocess.run(
+        [sys.executable, "-m", "audiotrain.recipes.chords", "--preset", "quick_test", "--processes", "1",
+         "--run_dir", str(tmp_path / "run")],
+        capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    assert f"error: MLX_HOSTFILE names {tmp_path / 'gone.json'}, which does not exist" in done.stderr
+    assert not (tmp_path / "run").exists()

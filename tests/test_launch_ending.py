@@ -185,3 +185,31 @@ def test_no_rank_outlives_the_launcher_after_the_third_ctrl_c(tmp_path):
     out, err = _finish(proc, tmp_path)
     assert "process(es) of the job still running after mlx.launch ended" in err, err
     assert proc.returncode == 130, err
+
+
+def test_a_launch_inside_a_launched_job_is_refused_in_one_line(tmp_path):
+    """It ran two separate jobs into one run folder, or failed with errors of their collectives."""
+    env = {k: v for k, v in child_env().items() if not k.startswith(("MLX_RANK", "MLX_HOSTFILE", "OMPI_"))}
+    inner = [
+        sys.executable,
+        "-m",
+        "audiotrain",
+        "launch",
+        "-n",
+        "2",
+        "--",
+        sys.executable,
+        "-c",
+        "print('ran')",
+    ]
+    done = subprocess.run(
+        [sys.executable, "-m", "audiotrain", "launch", "-n", "2", "--", *inner],
+        capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 1 and "ran" not in done.stdout.split(), done.stdout + done.stderr
+    refusals = [line for line in done.stderr.splitlines() if "already a rank of a launched job" in line]
+    assert len(refusals) == 2 and refusals[0].startswith("error: python -m audiotrain launch in a process"), (
+        refusals
+    )
+    assert "run the command without it" in refusals[0]
+    assert "exit codes rank 0: 2, rank 1: 2" in done.stderr

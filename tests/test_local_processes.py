@@ -642,3 +642,31 @@ def test_a_cache_folder_that_cannot_be_written_is_refused_before_the_ranks_start
     assert f"cannot write the demo songs and features to {cache}" in err and "Not a directory" in err
     assert "--data.cache_dir or AUDIOTRAIN_CACHE_DIR" in err
     assert not (tmp_path / "run").exists()
+
+
+OPEN_MPI_NOT_ENOUGH_SLOTS = (
+    "-"
+    * 74
+    + "\nThere are not enough slots available in the system to satisfy the 3\nslots that were requested by the "
+    "application:\n\n  python\n\nEither request fewer procs for your application, or make more slots "
+    "available\nfor use.\n" + "-" * 74 + "\x00"
+)
+
+
+def test_more_processes_than_cores_says_so_not_a_nul_byte(tmp_path, monkeypatch):
+    """Open MPI 5 ends its banner with a NUL byte: the reason given was "(exit 1: \\x00)"."""
+    (tmp_path / "said.txt").write_text(OPEN_MPI_NOT_ENOUGH_SLOTS)
+    monkeypatch.setattr(local, "usable_cores", lambda: 2)
+    job = fake_mpirun(tmp_path, f"cat {tmp_path / 'said.txt'} >&2; exit 1")
+    with pytest.raises(ValueError) as refused:
+        local.plan_local_processes(3, 6, cores=2, on_cpu=True, mpi=job.mpi)
+    assert str(refused.value) == (
+        "--processes 3: cannot start 3 processes: this machine has 2 cores and fake starts at most one process "
+        "per core (it said: not enough slots); use at most 2, or run the command under python -m audiotrain "
+        "launch -n 3 -- (which may start more processes than cores; the batch size is then each process's)"
+    )
+    # Any other banner ending in a NUL byte: its last paragraph, without the byte.
+    (tmp_path / "said.txt").write_text(
+        "-" * 74 + "\nprterun could not start its daemons\n" + "-" * 74 + "\x00"
+    )
+    assert local.check_mpi(job.mpi, 2).endswith("(exit 1: prterun could not start its daemons)")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from distributed import describe, run_ranks
+from distributed import child_env, describe, run_ranks
 
 CHORDS = [
     "--data.demo_songs", "4", "--data.demo_test_songs", "1", "--data.demo_seconds", "8",
@@ -108,3 +108,43 @@ def test_clap_contrastive_training_on_two_ranks_equals_one_process_over_the_comb
     for k in (k for k in a.files if k.startswith("w.")):
         np.testing.assert_array_equal(r0[k], r1[k], err_msg=k)
         np.testing.assert_allclose(r0[k], a[k], atol=1e-5, err_msg=k)
+
+
+@pytest.mark.slow
+def test_chord_cv_on_two_ranks_trains_each_fold_together_and_rank_0_scores_them(tmp_path):
+    """Rank 1 read the fold's evaluation, which rank 0 alone makes: it crashed after the first fold."""
+    flags = ["cv", "--folds", "2", *CHORDS, "--num_epochs", "1", "--batch_size", "2", "--run_dir", "cv"]
+    ranks = _launch(
+        "audiotrain.recipes.chords", [*flags, "--data.cache_dir", str(tmp_path / "cache")], tmp_path
+    )
+    assert ranks[1].stdout.strip() == "", ranks[1].stdout  # rank 0 speaks for the job
+    assert ranks[0].stdout.count("=== fold 1 (2 of 2)") == 1 and "2-fold cross-validation" in ranks[0].stdout
+    scores = json.loads((tmp_path / "cv" / "cv_scores.json").read_text())
+    assert len(scores["folds"]) == 2, scores
+    assert all((tmp_path / "cv" / f"fold{k}" / "evaluation").is_dir() for k in (0, 1))
+
+
+@pytest.mark.slow
+def test_predict_and_evaluate_under_a_launcher_run_on_rank_0_alone(tmp_path):
+    """Each rank did all the work into the same folder: the job failed on the race (files that "appeared")."""
+    from audiotrain.datasets.chord_demo import generate_demo_songs
+
+    songs = tmp_path / "songs"
+    generate_demo_songs(songs, n_songs=2, seed=3, song_seconds=4)
+    flags = [*CHORDS, "--num_epochs", "1", "--batch_size", "2", "--data.cache_dir", str(tmp_path / "cache")]
+    trained = subprocess.run(
+        [sys.executable, "-m", "audiotrain.recipes.chords", *flags, "--run_dir", "run"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path, env=child_env(),
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    checkpoint = str(tmp_path / "run" / "checkpoints" / "last")
+    for command, output in (
+        ("predict", ["songs", "-o", "labs"]),
+        ("evaluate", ["--data", "songs", "-o", "ev"]),
+    ):
+        ranks = _launch("audiotrain.recipes.chords", [command, "--checkpoint", checkpoint, *output], tmp_path)
+        assert ranks[1].stdout == ranks[1].stderr == ""  # it ended at once
+        assert f"{command} runs in one process: rank 0 of the launcher's 2 does all of it" in ranks[0].stderr
+        assert "appeared" not in ranks[0].stderr, ranks[0].stderr
+    assert sorted(p.name for p in (tmp_path / "labs").iterdir()) == ["song_000.lab", "song_001.lab"]
+    assert (tmp_path / "ev" / "scores.json").is_file()

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from distributed import describe, run_ranks
+from distributed import child_env, describe, run_ranks
 
 JOB = Path(__file__).resolve().parent / "dp_job.py"
 
@@ -305,3 +305,21 @@ print(json.dumps(list(trainer.progress_metrics())))
     one = json.loads(single.stdout.splitlines()[-1])
     assert one == ["loss", "accuracy", "val_loss", "val_accuracy"]
     assert _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path)) == [one] * 2
+
+
+def test_resuming_a_mid_epoch_two_rank_checkpoint_in_one_process_says_it_is_the_process_count(tmp_path):
+    """It said the file "holds a value this audiotrain cannot restore", which reads as a damaged file."""
+    _ranks(tmp_path, "b", "8", str(tmp_path / "b"), "3", "-", str(tmp_path / "root-b"))  # stops mid-epoch
+    last = tmp_path / "root-b" / "checkpoints" / "last"
+    one = subprocess.run(
+        [sys.executable, str(JOB), "16", str(tmp_path / "c"), "6", str(last), str(tmp_path / "root-c")],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path, env=child_env(),
+    )  # fmt: skip
+    assert one.returncode != 0
+    said = one.stderr.strip().splitlines()[-1]
+    assert "cannot restore" not in said, said
+    assert said.startswith(
+        f"audiotrain.train.checkpoint.CheckpointError: {last / 'trainer_state.json'}: the checkpoint was saved in "
+        "the middle of epoch 0 by 2 processes and this run has 1 process:"
+    ), said
+    assert "Resume with 2 processes (e.g. python -m audiotrain launch -n 2 -- python ...)" in said

@@ -33,6 +33,11 @@ import numpy as np
 _persistent_workers_hint_given = False  # once per process (`_hint_persistent_workers`)
 
 
+class ResumeMismatchError(ValueError):
+    """A sound checkpoint whose epoch this loader cannot continue with the run's settings (its processes, its
+    workers): `audiotrain.train.checkpoint.named_source` names the file without calling its value unreadable."""
+
+
 class DataLoader:
     """Iterate over a dataset in batches, PyTorch style, ending in ``mx.array`` batches.
 
@@ -464,16 +469,20 @@ class DataLoader:
         finished = position_ends_epoch(state)
         if saved_world != current["world_size"]:
             if 0 < state["batches_yielded"] and not finished:
-                raise ValueError(
-                    f"cannot resume the DataLoader in the middle of epoch {state['epoch']}: the checkpoint was "
-                    f"written by {saved_world} process(es) and this run has {current['world_size']}, so each "
-                    "rank's shard differs; resume from a checkpoint at an epoch boundary, or with the same "
-                    "number of processes"
+                now = current["world_size"]
+                raise ResumeMismatchError(
+                    f"the checkpoint was saved in the middle of epoch {state['epoch']} by {_processes(saved_world)}"
+                    f" and this run has {_processes(now)}: each process's share of the epoch's samples depends "
+                    f"on the count, so {'it' if now == 1 else 'they'} cannot continue that epoch. Resume with "
+                    f"{_processes(saved_world)} (e.g. python -m audiotrain launch -n {saved_world} -- python ...), "
+                    "or from a checkpoint saved at an epoch's end (a checkpoint is mid-epoch where a stop, "
+                    "max_steps or Ctrl-C, came inside the epoch; `last` is at an epoch's end only where the run "
+                    "stopped there)"
                 )
         saved_workers = state.get("num_workers")  # (None: map-style, or a checkpoint without it)
         mid_epoch = 0 < state["batches_yielded"] and not finished
         if self._iterable and mid_epoch and saved_workers not in (None, self.num_workers):
-            raise ValueError(
+            raise ResumeMismatchError(
                 f"cannot resume the DataLoader in the middle of epoch {state['epoch']}: the checkpoint's "
                 f"stream was read by num_workers={saved_workers}, this loader has "
                 f"num_workers={self.num_workers}. Each worker reads its own copy of the iterable dataset "
@@ -700,3 +709,7 @@ def position_ends_epoch(state: dict[str, Any]) -> bool:
     resuming from it starts the next epoch, whatever the batches of the run that resumes."""
     total = state.get("num_batches")
     return total is not None and state.get("batches_yielded", 0) >= total
+
+
+def _processes(count: int) -> str:
+    return "1 process" if count == 1 else f"{count} processes"

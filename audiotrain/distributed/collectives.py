@@ -12,6 +12,7 @@ import json
 import os
 import zlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import mlx.core as mx
@@ -24,6 +25,11 @@ _GROUP: Any = None  # the mx.distributed.Group, or a stand-in with rank()/size()
 T = TypeVar("T")
 
 
+class LauncherEnvironmentError(RuntimeError):
+    """A launcher's variables in the environment that start no job: a hostfile that is gone, or a job size
+    MLX did not join (left over from an earlier job, or ``mpirun`` without ``MLX_MPI_LIBNAME``)."""
+
+
 def group() -> Any:
     """The global ``mx.distributed.Group``; None when MLX was built without distributed support.
 
@@ -34,6 +40,7 @@ def group() -> Any:
     """
     global _GROUP
     if _GROUP is None and mx.distributed.is_available():
+        _refuse_a_missing_hostfile()
         joined = mx.distributed.init()
         if joined.size() == 1:
             _refuse_a_lone_rank()
@@ -45,6 +52,28 @@ def group() -> Any:
             install_failure_hook()
             install_rank_stop_signal()  # a launcher's stand-in for Ctrl-C, where it uses one
     return _GROUP
+
+
+def _left_over() -> str:
+    """The advice for a launcher's variables that may be left over from an earlier job."""
+    from audiotrain.distributed.local import LAUNCHER_ENV
+
+    names = [name for name in LAUNCHER_ENV if name in os.environ]
+    return (
+        f"if no launcher started this process, {' and '.join(names)} {'is' if len(names) == 1 else 'are'} left "
+        f"over from an earlier job: unset {'it' if len(names) == 1 else 'them'} to train in one process"
+    )
+
+
+def _refuse_a_missing_hostfile() -> None:
+    """Raise where ``MLX_HOSTFILE`` names no file: MLX's own error is a bare JSON parse error naming neither
+    the variable nor the file (mlx.launch deletes the hostfile it wrote when its job ends)."""
+    hostfile = os.environ.get("MLX_HOSTFILE")
+    if hostfile and not Path(hostfile).is_file():
+        raise LauncherEnvironmentError(
+            f"MLX_HOSTFILE names {hostfile}, which does not exist (mlx.launch deletes its hostfile when its job "
+            f"ends); {_left_over()}"
+        )
 
 
 def _refuse_a_lone_rank() -> None:
@@ -59,12 +88,44 @@ def _refuse_a_lone_rank() -> None:
     name, processes = found
     mpi = find_mpi()
     library = mpi.library if mpi is not None and mpi.library else "/path/to/libmpi.so.40"
-    raise RuntimeError(
-        f"this process is one of {processes} that a launcher started ({name}={processes}), but MLX's "
-        "distributed group has 1 process: MLX did not join the job, so each process would train alone into "
-        f"the same files. Under mpirun, point MLX at the MPI library: MLX_MPI_LIBNAME={library} (README, "
-        "'Data parallel (mx.distributed)', MPI)"
+    said = f"{name}={processes} is set in this environment"
+    if name == "MLX_WORLD_SIZE" and not os.environ.get("MLX_HOSTFILE"):  # (mlx.launch sets MLX_HOSTFILE)
+        raise LauncherEnvironmentError(
+            f"{said}, but no MLX_HOSTFILE (the file through which MLX joins the ranks); {_left_over()}"
+        )
+    raise LauncherEnvironmentError(
+        f"{said}: this process is one of {processes} that a launcher started, but MLX's distributed group has "
+        "1 process: MLX did not join the job, so each process would train alone into the same files. Under "
+        f"mpirun, point MLX at the MPI library: MLX_MPI_LIBNAME={library} (README, 'Data parallel "
+        f"(mx.distributed)', MPI); {_left_over()}"
     )
+
+
+class _ThisProcessAlone:
+    """A group of one process: what rank 0 works in after `leave_to_rank_0`."""
+
+    def rank(self) -> int:
+        return 0
+
+    def size(self) -> int:
+        return 1
+
+
+def leave_to_rank_0() -> tuple[int, int]:
+    """(this process's rank, the job's processes) for a command one process does whole (a recipe's predict,
+    evaluate, export) started under a launcher: the ranks other than 0 should then end at once, without
+    writing anything, and rank 0 goes on as a job of one (`world_size` 1 from here on). Each rank doing all
+    the work into the same output folder raced, and took longer than one process. (0, 1) outside a launcher,
+    which this does not join a job to tell (`local.in_launched_job`)."""
+    global _GROUP
+    from audiotrain.distributed.local import in_launched_job
+
+    if not in_launched_job():
+        return 0, 1
+    joined = group()
+    if joined.rank() == 0:
+        _GROUP = _ThisProcessAlone()
+    return joined.rank(), joined.size()
 
 
 def joined_world_size() -> int:

@@ -546,6 +546,22 @@ def _no_command(prog: str) -> str:
     )
 
 
+def _launched_job_variables() -> list[str]:
+    """``NAME=value`` of the variables that make this process a rank of a running job: mlx.launch's rank with
+    its hostfile (one that is gone is left over from an ended job, which mlx.launch's own replace), or a job
+    of several processes per ``mpirun`` (`local.launcher_processes`). Empty outside a job."""
+    from audiotrain.distributed.local import launcher_processes
+
+    found = []
+    hostfile = os.environ.get("MLX_HOSTFILE")
+    if "MLX_RANK" in os.environ and hostfile and Path(hostfile).is_file():
+        found += [f"MLX_RANK={os.environ['MLX_RANK']}", f"MLX_HOSTFILE={hostfile}"]
+    several = launcher_processes()
+    if several is not None and several[0] != "MLX_WORLD_SIZE":
+        found.append(f"{several[0]}={several[1]}")
+    return found
+
+
 def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
     """``python -m audiotrain launch [mlx.launch options] -- command ...``: mlx.launch with a real exit code.
 
@@ -574,6 +590,15 @@ def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
     if not argv or argv[-1] == "--":
         print(f"usage: {prog} [mlx.launch options] -- command ...", file=sys.stderr)
         print(_no_command(prog), file=sys.stderr)
+        return 2
+    inside = _launched_job_variables()
+    if inside:
+        print(
+            f"error: {prog} in a process that is already a rank of a launched job ({', '.join(inside)}): "
+            "it would start a separate job of its own, writing the same files; run the command without it (every "
+            "rank of the outer launch runs it), or unset these variables if they are left over from an earlier job",
+            file=sys.stderr,
+        )
         return 2
     from audiotrain.distributed.local import (
         JOB_FOLDER_ENV,

@@ -129,7 +129,7 @@ def usable_cores() -> int:
 
 
 #: What the launchers MLX works with set in each rank (mpirun: Open MPI, MPICH/PMIx; mlx.launch: ring, NCCL).
-_LAUNCHER_ENV = (
+LAUNCHER_ENV = (
     "OMPI_COMM_WORLD_SIZE",
     "PMI_SIZE",
     "PMIX_RANK",
@@ -156,7 +156,7 @@ def in_launched_job() -> bool:
     would make the launching process an MPI process of its own (``MPI_Init``) before it starts ``mpirun``."""
     if os.environ.get(PROCESSES_ENV):
         return True
-    if not any(name in os.environ for name in _LAUNCHER_ENV):
+    if not any(name in os.environ for name in LAUNCHER_ENV):
         return False
     from audiotrain.distributed.collectives import world_size
 
@@ -352,7 +352,15 @@ def check_mpi(mpi: Mpi, processes: int, timeout: float = CHECK_TIMEOUT_S) -> str
     sizes = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("audiotrain-mpi-size")]
     if done.returncode == 0 and sizes == [str(processes)] * processes:
         return None
-    said = done.stderr if done.stderr.strip() else done.stdout
+    said = (done.stderr if done.stderr.strip("\x00 \n") else done.stdout).replace("\x00", "")
+    if _NOT_ENOUGH_SLOTS.search(said):  # Open MPI's mpirun starts at most one rank per core by default
+        cores = usable_cores()
+        return (
+            f"this machine has {cores} core{'s' if cores != 1 else ''} and {mpi.source} starts at most one "
+            f"process per core (it said: not enough slots); use at most {cores}, or run the command under "
+            f"python -m audiotrain launch -n {processes} -- (which may start more processes than cores; the batch "
+            "size is then each process's)"
+        )
     # Open MPI cannot start without HOME ("Failed initializing opal: -1", which does not say so).
     home = "; HOME is not set, which Open MPI needs" if not os.environ.get("HOME") else ""
     if _WRITE_FAILED.search(said):  # (PMIx writes its rendezvous files in the temporary folder)
@@ -376,6 +384,9 @@ def _passing_start_failure(said: bytes) -> bool:
     return bool(_LISTENER_FAILED.search(said)) and not _WRITE_FAILED.search(said.decode(errors="replace"))
 
 
+#: Open MPI's refusal of more ranks than the machine has cores ("There are not enough slots available ...").
+_NOT_ENOUGH_SLOTS = re.compile(r"not\s+enough\s+slots", re.IGNORECASE)
+
 _WRITE_FAILED = re.compile(
     r"WRITE_FAILURE|write failed|No space left|Read-only file system|quota", re.IGNORECASE
 )
@@ -384,7 +395,8 @@ _WRITE_FAILED = re.compile(
 def _reason_line(output: str) -> str:
     """The line of an MPI's output that says why it failed: the last that names an error, else the last
     paragraph joined into one line (Open MPI wraps its banners' sentences), never one of Open MPI's ``-----``
-    banner rules."""
+    banner rules. Open MPI 5 ends its banners with a NUL byte, which is no reason: dropped."""
+    output = output.replace("\x00", "")
     lines = [line.strip() for line in output.splitlines() if line.strip().strip("-=*")]
     errors = [line for line in lines if re.search(r"\berror\b", line, re.IGNORECASE)]
     if errors:

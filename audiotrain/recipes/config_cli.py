@@ -31,6 +31,7 @@ from typing import Any
 from audiotrain._files import parse_json
 from audiotrain._system import KernelCompileError
 from audiotrain.audio import AudioError
+from audiotrain.distributed.collectives import LauncherEnvironmentError
 from audiotrain.models.clap.torch_bin import UnsafeCheckpointError
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callback import Callback
@@ -1029,6 +1030,7 @@ USER_ERRORS = (
     FileNotFoundError,
     FileExistsError,
     KernelCompileError,  # TMPDIR full or not writable: MLX could not compile a kernel there (it names TMPDIR)
+    LauncherEnvironmentError,  # a launcher's variables left over from an earlier job: which, and to unset them
     NotADirectoryError,
     UnsafeCheckpointError,  # a pickle that asks for code: refused, and said in one line, not a traceback
     ValueError,

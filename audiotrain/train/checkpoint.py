@@ -806,6 +806,12 @@ def named_source(path: Path):
     try:
         yield
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as err:  # a part of the wrong type
+        from audiotrain.data.loader import ResumeMismatchError
+
+        if isinstance(
+            err, ResumeMismatchError
+        ):  # (a sound file this run cannot continue: no "value" to blame)
+            raise CheckpointError(f"{path}: {err}") from err
         raise CheckpointError(f"{path} holds a value this audiotrain cannot restore: {err}") from err
 
 

@@ -475,7 +475,8 @@ def _cmd_cv(argv: list[str]) -> int:
     if config.processes > 1:
         parser.error(
             f"--processes {config.processes}: cv trains its folds in this process (the demo and train commands "
-            "start one process per core); under mlx.launch or mpirun every fold trains data parallel"
+            "start one process per core); under python -m audiotrain launch -n N -- (or mlx.launch, mpirun) every "
+            "fold trains data parallel"
         )
     if args.resume is not None and args.overwrite:
         parser.error("--resume continues the cv run in its folder and --overwrite replaces it; give one")
@@ -500,6 +501,8 @@ def _cmd_cv(argv: list[str]) -> int:
             config, run_dir, folds=args.folds, overwrite=args.overwrite, resume=args.resume is not None
         )
     except CrossValidationInterrupted as stop:
+        if not collectives.is_main_process():  # (rank 0 says it for the job)
+            return stop_exit_status()
         saved = f"saved {stop.checkpoint}" if stop.checkpoint else "stopped before its first step"
         again = [arg for arg in argv if arg != "--overwrite"]  # (the run to continue is the new one)
         command = resume_command(
@@ -510,7 +513,8 @@ def _cmd_cv(argv: list[str]) -> int:
             f"({saved}); no later fold was trained and no cv scores were written. Continue it with:\n  {command}"
         )
         return stop_exit_status()  # as a shell reports a command that signal stopped (130, 143 for SIGTERM)
-    print(f"\nrun folder: {result.run_dir} (fold<k>/, oof/*.lab, cv_scores.json, cv_scores.md)")
+    if collectives.is_main_process():
+        print(f"\nrun folder: {result.run_dir} (fold<k>/, oof/*.lab, cv_scores.json, cv_scores.md)")
     return 0
 
 
@@ -565,6 +569,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     try:
+        if command in ("predict", "evaluate", "export"):
+            rank, processes = collectives.leave_to_rank_0()
+            if rank:
+                return 0
+            if processes > 1:
+                print(
+                    f"{command} runs in one process: rank 0 of the launcher's {processes} does all of it, the "
+                    "others end at once without writing anything",
+                    file=sys.stderr,
+                )
         with warnings.catch_warnings():
             # The folder scan lists these files once, in its report; each later read would warn again.
             warnings.simplefilter("ignore", SeveralAnnotationsWarning)

@@ -145,8 +145,15 @@ def _run_cross_validation(
 
     A `run_dir` holding files is refused unless `overwrite` (which removes what a cv run writes there, and
     nothing else) or `resume` (which continues the cv run there: finished folds are kept, the first unfinished
-    one resumes from its newest checkpoint). Raises `CrossValidationInterrupted` when Ctrl-C stops a fold."""
+    one resumes from its newest checkpoint). Raises `CrossValidationInterrupted` when Ctrl-C stops a fold.
+
+    Under a launcher (mlx.launch, ``python -m audiotrain launch``) every rank trains each fold data parallel;
+    rank 0 alone prints, scores the folds and writes the cv records. The others return a `CVResult` without
+    scores once they have trained the last fold."""
     run_dir = Path(run_dir)
+    main = collectives.is_main_process()
+    if not main:
+        log = results = _silent
     replace = check_run_folder(
         run_dir,
         "--run_dir",
@@ -168,16 +175,16 @@ def _run_cross_validation(
         progress["done"], progress["trained"] = _finished_folds(progress_path, progress)
     by = config.data.split_by if config.data.data_dir else "song"
     splits = song_folds(songs, folds, config.data.val_fraction, config.seed, source, by)
-    if replace:
-        clear_run_outputs(run_dir, cv_outputs(run_dir), log)
-    if collectives.is_main_process():
+    oof = run_dir / "oof"
+    if main:
+        if replace:
+            clear_run_outputs(run_dir, cv_outputs(run_dir), log)
         run_dir.mkdir(parents=True, exist_ok=True)
         claim_run_folder(run_dir)
-    oof = run_dir / "oof"
-    oof.mkdir(parents=True, exist_ok=True)
-    if data_report:
-        write_data_report(run_dir, data_report)
-    write_json_atomically(progress_path, progress)  # replaced whole: a crash never leaves half a record
+        oof.mkdir(parents=True, exist_ok=True)
+        if data_report:
+            write_data_report(run_dir, data_report)
+        write_json_atomically(progress_path, progress)  # replaced whole: a crash never leaves half a record
     fold_scores, histories = [], []
     for k, split in enumerate(splits):
         fold_dir = run_dir / f"fold{k}"
@@ -215,13 +222,15 @@ def _run_cross_validation(
                 results=results,
             )
         if result.interrupted:  # (in training, or after it: its evaluation; None before its first step)
-            if result.trained:  # (its training is over: a resume evaluates the checkpoint it chose)
+            if result.trained and main:  # (its training is over: a resume evaluates the checkpoint it chose)
                 # Within the fold's folder, relative to it: the run folder may be resumed from elsewhere.
                 chosen, folder = Path(result.checkpoint).resolve(), fold_dir.resolve()
                 inside = folder in chosen.parents
                 progress["trained"][str(k)] = str(chosen.relative_to(folder) if inside else chosen)
                 write_json_atomically(progress_path, progress)
             raise CrossValidationInterrupted(run_dir, k, result.interrupted_checkpoint or result.checkpoint)
+        if not main:  # (rank 0 alone evaluates the fold: `result.evaluation` is None here)
+            continue
         fold_scores.append({m: float(result.evaluation.scores.pooled[m]) for m in CHORD_METRICS})
         histories.append(result.history)
         evaluation = fold_dir / "evaluation"
@@ -233,12 +242,18 @@ def _run_cross_validation(
         progress["trained"].pop(str(k), None)
         write_json_atomically(progress_path, progress)
     cv = CVResult(run_dir, fold_scores, histories, [run_dir / f"fold{k}" for k in range(folds)], percent=True)
+    if not main:
+        return cv
     cv.write(songs=len(songs))
     results(
         f"\n{folds}-fold cross-validation over {len(songs)} songs (grouped by {by.replace('_', ' ')}), "
         f"scores in %:\n{cv.table()}"
     )
     return cv
+
+
+def _silent(*args, **kwargs) -> None:
+    """The log of the ranks other than 0 under a launcher (rank 0 prints for the job)."""
 
 
 def cv_outputs(run_dir: Path) -> list[str]:
