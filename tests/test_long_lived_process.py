@@ -223,7 +223,7 @@ def test_a_second_ctrl_c_during_the_save_is_a_keyboard_interrupt_a_sweep_loop_ca
     trainer = quiet_trainer(tmp_path, max_epochs=3, callbacks=[CtrlCTwice()], enable_checkpointing=True)
     with pytest.raises(KeyboardInterrupt) as raised:
         trainer.fit(model, make_batches())
-    assert "Save aborted: nothing of" in capsys.readouterr().out
+    assert "Save aborted: nothing of" in capsys.readouterr().err
     # Met by nothing in a script, it still ends it with status 130 and no traceback (tests/test_signals.py).
     assert isinstance(raised.value, SystemExit) and raised.value.code == 130
     assert raised.value.__suppress_context__  # (no traceback from inside the checkpoint writer)
@@ -255,7 +255,7 @@ def test_a_second_ctrl_c_during_the_save_leaves_an_interactive_session_running(t
         timeout=240,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "Save aborted: nothing of" in done.stdout
+    assert "Save aborted: nothing of" in done.stderr
     assert "KeyboardInterrupt" in done.stderr and "SaveAborted" not in done.stderr
     assert "NEXT CELL RUNS 4" in done.stdout
 
