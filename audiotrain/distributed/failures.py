@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -229,6 +229,19 @@ def _say(line: str) -> None:
         sys.stderr.flush()
 
 
+def _process_stats() -> Iterator[tuple[int, list[str]]]:
+    """Each live process's pid and the fields of its /proc stat after the name (state, ppid, pgrp, ...):
+    "pid (name) state ppid ...", where the name may hold spaces and parentheses, so read after the last ")"."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # ended meanwhile
+            continue
+        yield int(entry.name), stat.rpartition(")")[2].split()
+
+
 def _group_members(pgid: int) -> list[int]:
     """The live processes of process group `pgid` (zombies left out): from /proc on Linux, else
     ``[pgid]`` where ``killpg(pgid, 0)`` finds the group."""
@@ -240,16 +253,9 @@ def _group_members(pgid: int) -> list[int]:
             return []
         return [pgid]
     members = []
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:  # ended meanwhile
-            continue
-        fields = stat.rpartition(")")[2].split()  # state, ppid, pgrp, ...
+    for pid, fields in _process_stats():
         if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
-            members.append(int(entry.name))
+            members.append(pid)
     return members
 
 
@@ -714,19 +720,7 @@ def _children(pid: int) -> list[int]:
     if not (proc / "self" / "stat").is_file():
         found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
         return [int(word) for word in found.split()]
-    children = []
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:  # ended meanwhile
-            continue
-        # "pid (name) state ppid ...": the name may hold spaces and parentheses, so read after the last ")".
-        fields = stat.rpartition(")")[2].split()
-        if len(fields) > 1 and fields[1] == str(pid):
-            children.append(int(entry.name))
-    return children
+    return [child for child, fields in _process_stats() if len(fields) > 1 and fields[1] == str(pid)]
 
 
 def main(argv: list[str] | None = None) -> int:
