@@ -11,6 +11,7 @@ real fit: tests/test_distributed.py, `test_a_rank_that_fails_as_the_ranks_stop_.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -207,9 +208,13 @@ def test_a_launch_inside_a_launched_job_is_refused_in_one_line(tmp_path):
         capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 1 and "ran" not in done.stdout.split(), done.stdout + done.stderr
-    refusals = [line for line in done.stderr.splitlines() if "already a rank of a launched job" in line]
-    assert len(refusals) == 2 and refusals[0].startswith("error: python -m audiotrain launch in a process"), (
-        refusals
-    )
+    # Each inner launch that got to run refuses in one line; mlx.launch may stop the second rank (SIGTERM)
+    # before it does, and the outer summary may quote the first rank's line.
+    refusals = [
+        line for line in done.stderr.splitlines() if line.startswith("error: python -m audiotrain launch")
+    ]
+    assert 1 <= len(refusals) <= 2, done.stderr
+    assert all("already a rank of a launched job" in line for line in refusals), refusals
     assert "run the command without it" in refusals[0]
-    assert "exit codes rank 0: 2, rank 1: 2" in done.stderr
+    assert re.search(r"exit codes rank 0: (2|-15), rank 1: (2|-15)", done.stderr), done.stderr
+    assert "rank 0: 2" in done.stderr or "rank 1: 2" in done.stderr, done.stderr
