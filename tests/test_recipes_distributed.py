@@ -148,3 +148,25 @@ def test_predict_and_evaluate_under_a_launcher_run_on_rank_0_alone(tmp_path):
         assert "appeared" not in ranks[0].stderr, ranks[0].stderr
     assert sorted(p.name for p in (tmp_path / "labs").iterdir()) == ["song_000.lab", "song_001.lab"]
     assert (tmp_path / "ev" / "scores.json").is_file()
+
+
+@pytest.mark.slow
+def test_clap_export_under_a_launcher_runs_on_rank_0_alone(tmp_path):
+    """Each rank exported into the same --out: the job failed at random ("already holds files")."""
+    args = ["--demo.folder", str(tmp_path / "cache"), "--demo.clips", "8", "--demo.width", "16",
+            "--demo.vocab_size", "120", "--dataset.max_tokens", "16", "--dataset.num_workers", "0",
+            "--train.epochs", "1", "--train.batch_size", "2", "--train.compile", "false",
+            "--train.progress_bar", "false", "--train.processes", "1", "--out", "run"]  # fmt: skip
+    trained = subprocess.run(
+        [sys.executable, "-m", "audiotrain.recipes.clap", *args],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path, env=child_env(),
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    checkpoint = str(tmp_path / "run" / "checkpoints" / "last")
+    ranks = _launch(
+        "audiotrain.recipes.clap", ["export", "--checkpoint", checkpoint, "--out", "ex"], tmp_path
+    )
+    assert ranks[1].stdout == ranks[1].stderr == ""  # it ended at once
+    assert "export runs in one process: rank 0 of the launcher's 2 does all of it" in ranks[0].stderr
+    assert ranks[0].stdout.count("exported ") == 1, ranks[0].stdout
+    assert (tmp_path / "ex" / "config.json").is_file()

@@ -9,6 +9,7 @@ import argparse
 import dataclasses
 import sys
 
+from audiotrain.distributed import collectives
 from audiotrain.distributed.collectives import MainProcessFailed
 from audiotrain.distributed.failures import error_left_to_main
 from audiotrain.distributed.local import (
@@ -304,6 +305,16 @@ def build_export_parser() -> argparse.ArgumentParser:
 
 
 def export_main(argv: list[str] | None = None) -> int:
+    # Under a launcher each rank exported into the same --out and the swaps raced: rank 0 alone does it.
+    rank, processes = collectives.leave_to_rank_0()
+    if rank:
+        return 0
+    if processes > 1:
+        print(
+            f"export runs in one process: rank 0 of the launcher's {processes} does all of it, the others end "
+            "at once without writing anything",
+            file=sys.stderr,
+        )
     args = build_export_parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:
         out = export_checkpoint(args.checkpoint, args.out, args.run, args.overwrite)
