@@ -170,3 +170,21 @@ def test_clap_export_under_a_launcher_runs_on_rank_0_alone(tmp_path):
     assert "export runs in one process: rank 0 of the launcher's 2 does all of it" in ranks[0].stderr
     assert ranks[0].stdout.count("exported ") == 1, ranks[0].stdout
     assert (tmp_path / "ex" / "config.json").is_file()
+
+
+@pytest.mark.slow
+def test_clap_cv_on_two_ranks_trains_folds_with_fewer_clips_than_the_jobs_batch(tmp_path):
+    """A fold of 3 training clips under 2 ranks of 2 (a job batch of 4): each rank's shard was judged on its
+    own batch, too short for one, and the fold trained no step; its header came from both ranks."""
+    args = ["cv", "--folds", "2", "--demo.folder", str(tmp_path / "cache"), "--demo.clips", "8",
+            "--demo.width", "16", "--demo.vocab_size", "120", "--dataset.max_tokens", "16",
+            "--dataset.num_workers", "0", "--train.epochs", "1", "--train.batch_size", "2",
+            "--train.compile", "false", "--train.progress_bar", "false", "--out", "cv"]  # fmt: skip
+    ranks = _launch("audiotrain.recipes.clap", args, tmp_path)
+    assert ranks[1].stdout.strip() == "", ranks[1].stdout  # rank 0 speaks for the job
+    assert ranks[0].stdout.count("=== fold 0 (1 of 2)") == 1, ranks[0].stdout
+    assert "training on 3 clips" in ranks[0].stdout, ranks[0].stdout  # (a fold this test is about)
+    assert "yields no batches" not in ranks[0].stderr, ranks[0].stderr[-3000:]
+    for k in (0, 1):
+        history = json.loads((tmp_path / "cv" / f"fold{k}" / "history.json").read_text())
+        assert len(history.get("train_loss", [])) == 1, (k, history)

@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,9 +192,17 @@ def main(argv: list[str] | None = None) -> int:
             f"--train.processes {cfg.train.processes}: cv trains its folds in this process (fine-tuning starts "
             "one process per core); under mlx.launch or mpirun every fold trains data parallel"
         )
+    # Under a launcher rank 0 speaks for the job (each fold's run does so already; the fold headers and the
+    # demo folder's line came from every rank).
+    quiet = (
+        contextlib.nullcontext()
+        if collectives.is_main_process()
+        else contextlib.redirect_stdout(io.StringIO())
+    )
     try:
         check_kernel_cache()
-        run_cross_validation(cfg, args.folds, argv)
+        with quiet:
+            run_cross_validation(cfg, args.folds, argv)
     except USER_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

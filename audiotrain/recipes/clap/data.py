@@ -18,7 +18,7 @@ from audiotrain.datasets.captions import (
     normalise_split,
     scan_caption_folder,
 )
-from audiotrain.distributed.local import launched_processes
+from audiotrain.distributed import collectives
 from audiotrain.recipes.clap.config import ClapDatasetConfig, ClapRecipeConfig
 
 import numpy as np
@@ -187,8 +187,10 @@ def make_loader(dataset: CaptionDataset, extractor, batch_size: int, train: bool
         # A short last batch has fewer negatives (a batch of one clip scores loss 0 and accuracy 1) and costs a
         # new compiled shape: dropped, in validation too, when the clips fill at least one whole batch. The
         # retrieval scores do not use this loader: they embed every clip.
-        # (Judged on the whole job's batch in the recipe's own local processes: the same batches as one process.)
-        drop_last=len(dataset) > batch_size * launched_processes(),
+        # (Judged on the whole job's batch under data parallel, here `batch_size` per rank: the same batches as
+        # one process. Judged on one rank's, fewer clips than the job's batch made each rank's shard too short
+        # for a whole batch under mlx.launch, and the run trained no step.)
+        drop_last=len(dataset) > batch_size * collectives.world_size(),
         # Under data parallel every rank's shard keeps the same size, in evaluation too: the contrastive loss
         # gathers the ranks' batches (an all_gather of unequal batches aborts MPI or hangs the ring).
         pad_shards=True,
