@@ -2173,3 +2173,39 @@ def test_a_test_split_gets_the_after_scores_and_the_evaluation_split_only_choose
     folder = _split_folder(tmp_path, ["train"] * 4 + ["validation", "test"])
     train, held, how = choose_splits(folder, ClapDatasetConfig(test_split="validation"), 0)
     assert [c.split for c in held] == ["test"] and "scored after training: split 'validation'" in how
+
+
+def test_a_resume_without_the_test_split_flag_scores_the_split_the_run_did(tmp_path, capsys):
+    """Resumed without --dataset.test_split, the run's clips differed from the checkpoint's: refused, with
+    advice to restore data that had not changed."""
+    import json
+
+    from audiotrain.recipes.clap import main
+
+    import soundfile as sf
+
+    data = tmp_path / "clotho"
+    data.mkdir()
+    rows = ["file_name,caption_1,split"]
+    t = np.arange(16000) / 16000
+    for i, split in enumerate(["development"] * 4 + ["validation"] * 2 + ["evaluation"] * 2):
+        sf.write(
+            data / f"c{i}.wav", (0.3 * np.sin(2 * np.pi * (200 + 100 * i) * t)).astype(np.float32), 16000
+        )
+        rows.append(f"c{i}.wav,a sine tone number {i},{split}")
+    (data / "metadata.csv").write_text("\n".join(rows) + "\n")
+    run_dir = tmp_path / "run"
+    common = ["--preset", "quick_test", "--data", str(data), "--dataset.train_split", "development",
+              "--dataset.eval_split", "validation", "--out", str(run_dir)]  # fmt: skip
+    assert main([*common, "--train.epochs", "1", "--dataset.test_split", "evaluation"]) == 0
+    capsys.readouterr()
+    last = str(run_dir / "checkpoints" / "last")
+    assert main([*common, "--train.epochs", "2", "--resume", last]) == 0
+    printed = capsys.readouterr().out
+    assert (
+        f"--resume {last}: scoring the test split as that run did: --dataset.test_split evaluation" in printed
+    )
+    assert json.loads((run_dir / "history.json").read_text())["epoch"] == [0, 1]
+    assert (
+        json.loads((run_dir / "config.json").read_text())["config"]["dataset"]["test_split"] == "evaluation"
+    )

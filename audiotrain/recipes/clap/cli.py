@@ -188,6 +188,7 @@ def parse_arguments(
             cfg = dataclasses.replace(
                 cfg, overwrite=getattr(args, "overwrite", False), resume=getattr(args, "resume", None)
             )
+        cfg = _with_resumed_test_split(cfg, args)
         if cfg.pretrained is None:  # (a checkpoint's own limits are checked once it is loaded)
             check_demo_settings(cfg)
         try:
@@ -201,6 +202,25 @@ def parse_arguments(
     except (ValueError, FileNotFoundError) as error:
         parser.error(str(error))
         raise  # unreachable: parser.error exits
+
+
+def _with_resumed_test_split(cfg: ClapRecipeConfig, args: argparse.Namespace) -> ClapRecipeConfig:
+    """`cfg` with the ``dataset.test_split`` of the checkpoint ``--resume`` names where neither the flag nor
+    ``--config`` gives one, and a line that says so: resumed without it, the run's clips differed from the
+    checkpoint's and the resume was refused, with advice to restore data that had not changed."""
+    if not cfg.resume or args.config is not None or "dataset.test_split" in vars(args):
+        return cfg
+    try:
+        recorded = ckpt.read_state(ckpt.resolve_checkpoint(cfg.resume))["run_config"]["dataset"]["test_split"]
+    except (OSError, ValueError, KeyError, TypeError, ckpt.CheckpointError):
+        return cfg  # (the checks of the resume say what is wrong with it)
+    if not isinstance(recorded, str) or recorded == cfg.dataset.test_split:
+        return cfg
+    if not in_launched_job():  # (said once, by the command the user ran)
+        print(
+            f"--resume {cfg.resume}: scoring the test split as that run did: --dataset.test_split {recorded}"
+        )
+    return dataclasses.replace(cfg, dataset=dataclasses.replace(cfg.dataset, test_split=recorded))
 
 
 def _is_run_record(file: str) -> bool:
