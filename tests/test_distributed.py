@@ -445,3 +445,16 @@ def test_the_chord_recipe_says_in_one_line_which_launcher_variables_are_left_ove
     assert "Traceback" not in done.stderr
     assert f"error: MLX_HOSTFILE names {tmp_path / 'gone.json'}, which does not exist" in done.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_ranks_that_failed_alike_share_one_line_of_the_launchers_summary():
+    """Every rank refusing one checkpoint printed its long error once per rank, then "3 rank(s)"."""
+    error = "CheckpointError: saved in the middle of epoch 1 by 2 processes and this run has 3"
+    lines = summarize({0: 1, 1: 1, 2: 1}, {0: error, 1: error, 2: error})
+    assert [line for line in lines if "failed:" in line] == [
+        f"audiotrain launch: ranks 0, 1, 2 failed: {error}"
+    ]
+    assert "audiotrain launch: 3 ranks ended with an error; exit codes" in lines[-1], lines
+    one = summarize({1: 1}, {1: "RuntimeError: boom"})
+    assert one[0] == "audiotrain launch: rank 1 failed: RuntimeError: boom"
+    assert "1 rank ended with an error" in one[-1], one

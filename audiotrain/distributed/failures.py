@@ -26,6 +26,8 @@ from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
+from audiotrain._text import plural
+
 T = TypeVar("T")
 
 FAILED_TAG = "audiotrain: rank"
@@ -449,9 +451,14 @@ def summarize(
             ended_how = f"ended{' first,' if later else ''} with exit status {c} {why}"
             lines.append(f"audiotrain launch: rank {r} {ended_how}; {then}")
     first = sorted(failures, key=lambda r: (_SECONDARY in failures[r], r))
+    # Ranks that failed alike (every rank refusing one checkpoint) share one line: the error said once.
+    alike: dict[str, list[int]] = {}
     for r in first:
         if failures[r]:  # ("": named above, with the exception it printed)
-            lines.append(f"audiotrain launch: rank {r} failed: {failures[r]}")
+            alike.setdefault(failures[r], []).append(r)
+    for text, ranks in alike.items():
+        named = ", ".join(str(r) for r in ranks)
+        lines.append(f"audiotrain launch: rank{'s' if len(ranks) > 1 else ''} {named} failed: {text}")
     if exit_codes:
         codes = ", ".join(
             f"rank {r}: {'killed' if c is None else c}"
@@ -464,7 +471,9 @@ def summarize(
             )
             for r, c in sorted(exit_codes.items())
         )
-        lines.append(f"audiotrain launch: {len(exit_codes)} rank(s) ended with an error; exit codes {codes}")
+        lines.append(
+            f"audiotrain launch: {plural(len(exit_codes), 'rank')} ended with an error; exit codes {codes}"
+        )
     if failures and all(_SECONDARY in text for text in failures.values()) and not error_lines:
         lines.append(
             "audiotrain launch: no rank reported an error of its own: one probably ended without an exception "
