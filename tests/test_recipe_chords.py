@@ -2460,3 +2460,14 @@ def test_train_keeps_its_results_on_stdout_and_its_diagnostics_on_stderr(tiny_ru
     assert re.search(r"features of (all )?\d+ songs", captured.err), captured.err
     for result in ("held-out songs (", "majmin_inv ", f"run folder: {run_dir}", "predict with: "):
         assert result in captured.out, (result, captured.out)
+
+
+def test_a_resume_of_a_checkpoint_that_does_not_exist_prints_only_its_error(tmp_path, capsys):
+    """A note about how many processes trained the (missing) checkpoint came before the error."""
+    missing = str(tmp_path / "run" / "checkpoints" / "nothere")
+    run = str(tmp_path / "run")
+    argv = ["--preset", "quick_test", "--processes", "1", "--resume", missing, "--run_dir", run]  # fmt: skip
+    assert chords.main(argv) == 2
+    printed = capsys.readouterr()
+    assert printed.out == "" and printed.err.startswith(f"error: checkpoint folder {missing} does not exist")
+    assert "processes" not in printed.err, printed.err
