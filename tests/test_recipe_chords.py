@@ -2471,3 +2471,14 @@ def test_a_resume_of_a_checkpoint_that_does_not_exist_prints_only_its_error(tmp_
     printed = capsys.readouterr()
     assert printed.out == "" and printed.err.startswith(f"error: checkpoint folder {missing} does not exist")
     assert "processes" not in printed.err, printed.err
+
+
+def test_the_recipes_help_fits_an_80_column_terminal(monkeypatch, capsys):
+    """`chords --help` was fixed at 110 columns: 16 of its 29 lines ran past an 80-column terminal."""
+    monkeypatch.setenv("COLUMNS", "80")
+    assert chords.main(["--help"]) == 0
+    printed = capsys.readouterr().out
+    assert max(len(line) for line in printed.splitlines()) <= 80, printed
+    assert (
+        "  predict         transcribe audio: --checkpoint CKPT" in printed
+    )  # (the commands keep their column)

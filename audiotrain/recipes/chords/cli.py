@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
+import textwrap
 import time
 import warnings
 from collections.abc import Sequence
@@ -83,6 +85,7 @@ from audiotrain.recipes.config_cli import (
     SettingsParser,
     add_dataclass_arguments,
     add_preset_argument,
+    help_text,
     load_config_data,
     read_older_record,
     resolve_settings,
@@ -518,42 +521,68 @@ def _cmd_cv(argv: list[str]) -> int:
     return 0
 
 
-_TOP_HELP = """\
-usage: python -m audiotrain.recipes.chords [COMMAND] [options]
+#: What ``--help`` prints, in parts wrapped to the terminal by `top_help` (it was fixed at 110 columns).
+_TOP_ABOUT = """\
+Chord recognition on MLX: train a model on songs with chord annotations, score it with mir_eval, and
+transcribe audio to .lab files."""
 
-Chord recognition on MLX: train a model on songs with chord annotations, score it with mir_eval,
-and transcribe audio to .lab files.
+_TOP_COMMANDS = (
+    ("(none) / demo", "generate or reuse synthetic demo songs, train, evaluate on held-out songs, and write "
+     "checkpoints, history.json, plots and .lab predictions to a run folder"),
+    ("train", "train on your songs: --data DIR (audio files with .lab/.jams beside them, same stem); "
+     "--init_from RUN starts from a trained model's weights (fine-tuning)"),
+    ("evaluate", "score a checkpoint on annotated songs: --checkpoint CKPT --data DIR [-o OUT] "
+     "[--against CKPT2: each score's difference from CKPT2's, paired over songs]"),
+    ("predict", "transcribe audio: --checkpoint CKPT song.wav|folder [-o out.lab|dir]"),
+    ("cv", "k-fold cross-validation grouped by song: [--data DIR] --folds 5 (demo songs without --data); "
+     "per-fold runs, out-of-fold .lab predictions, mean and std of every score"),
+    ("export", "the model alone, to share: --checkpoint RUN --out DIR (weights and settings, without the "
+     "optimizer's state); predict, evaluate and --init_from load DIR as a checkpoint"),
+)  # fmt: skip
 
-commands:
-  (none) / demo   generate or reuse synthetic demo songs, train, evaluate on held-out songs, and write
-                  checkpoints, history.json, plots and .lab predictions to a run folder
-  train           train on your songs: --data DIR (audio files with .lab/.jams beside them, same stem);
-                  --init_from RUN starts from a trained model's weights (fine-tuning)
-  evaluate        score a checkpoint on annotated songs: --checkpoint CKPT --data DIR [-o OUT]
-                  [--against CKPT2: each score's difference from CKPT2's, paired over songs]
-  predict         transcribe audio: --checkpoint CKPT song.wav|folder [-o out.lab|dir]
-  cv              k-fold cross-validation grouped by song: [--data DIR] --folds 5 (demo songs without --data);
-                  per-fold runs, out-of-fold .lab predictions, mean and std of every score
-  export          the model alone, to share: --checkpoint RUN --out DIR (weights and settings, without the
-                  optimizer's state); predict, evaluate and --init_from load DIR as a checkpoint
+_TOP_AFTER = """\
+Each command has its own --help; `demo --help` and `train --help` list every training setting (learning
+rate, epochs, model size, features, decoding, ...)."""
 
-Each command has its own --help; `demo --help` and `train --help` list every training setting
-(learning rate, epochs, model size, features, decoding, ...).
-
-examples:
+_TOP_EXAMPLES = """\
   python -m audiotrain.recipes.chords
   python -m audiotrain.recipes.chords --num_epochs 10 --model.d_model 96
   python -m audiotrain.recipes.chords train --data ~/songs --run_dir runs/mine
   python -m audiotrain.recipes.chords train --data ~/songs --init_from runs/demo --run_dir runs/mine
   python -m audiotrain.recipes.chords evaluate --checkpoint runs/mine/checkpoints/best --data ~/songs_test
-  python -m audiotrain.recipes.chords predict --checkpoint runs/mine song.wav -o song.lab
-"""
+  python -m audiotrain.recipes.chords predict --checkpoint runs/mine song.wav -o song.lab"""
+
+
+def top_help() -> str:
+    """The recipe's ``--help``, wrapped to the terminal as CLAP's (`help_text`); the commands' descriptions
+    hang under their column."""
+    width = max(shutil.get_terminal_size().columns - 2, 40)
+    commands = "\n".join(
+        textwrap.fill(
+            text,
+            width,
+            initial_indent=f"  {name:<14}  ",
+            subsequent_indent=" " * 18,
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+        for name, text in _TOP_COMMANDS
+    )
+    return "\n\n".join(
+        [
+            "usage: python -m audiotrain.recipes.chords [COMMAND] [options]",
+            help_text(_TOP_ABOUT),
+            f"commands:\n{commands}",
+            help_text(_TOP_AFTER),
+            f"examples:\n{help_text(_TOP_EXAMPLES)}",
+        ]
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("-h", "--help"):
-        print(_TOP_HELP)
+        print(top_help())
         return 0
     install_rank_stop_signal()  # in a rank of a job of local processes: the launcher's Ctrl-C
     command = argv.pop(0) if argv and argv[0] in COMMANDS else "demo"
