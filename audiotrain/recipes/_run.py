@@ -610,8 +610,8 @@ def resume_processes_note(
     if recorded is None:
         try:
             ckpt.read_state(ckpt.resolve_checkpoint(resume))
-        except Exception:  # noqa: BLE001 - no checkpoint there: the resume's error says so, and this line would
-            return None  # describe a checkpoint that does not exist
+        except Exception:  # noqa: BLE001 - no checkpoint there: the resume's error says so, and this
+            return None  # line would describe a checkpoint that does not exist
         return (
             f"note: {resume} does not record how many processes trained it (an older checkpoint whose run "
             f"chose one per core); this resume trains in {planned}. Pass {flag} N with the count it trained "

@@ -331,8 +331,8 @@ def export_main(argv: list[str] | None = None) -> int:
         return 0
     if processes > 1:
         print(
-            f"export runs in one process: rank 0 of the launcher's {processes} does all of it, the others end "
-            "at once without writing anything",
+            f"export runs in one process: rank 0 of the launcher's {processes} does all of it, the others "
+            "end at once without writing anything",
             file=sys.stderr,
         )
     args = build_export_parser().parse_args(sys.argv[1:] if argv is None else argv)

@@ -187,9 +187,9 @@ def make_loader(dataset: CaptionDataset, extractor, batch_size: int, train: bool
         # A short last batch has fewer negatives (a batch of one clip scores loss 0 and accuracy 1) and costs a
         # new compiled shape: dropped, in validation too, when the clips fill at least one whole batch. The
         # retrieval scores do not use this loader: they embed every clip.
-        # (Judged on the whole job's batch under data parallel, here `batch_size` per rank: the same batches as
-        # one process. Judged on one rank's, fewer clips than the job's batch made each rank's shard too short
-        # for a whole batch under mlx.launch, and the run trained no step.)
+        # (Judged on the whole job's batch under data parallel, here `batch_size` per rank: the same batches
+        # as one process. Judged on one rank's, fewer clips than the job's batch made each rank's shard too
+        # short for a whole batch under mlx.launch, and the run trained no step.)
         drop_last=len(dataset) > batch_size * collectives.world_size(),
         # Under data parallel every rank's shard keeps the same size, in evaluation too: the contrastive loss
         # gathers the ranks' batches (an all_gather of unequal batches aborts MPI or hangs the ring).
