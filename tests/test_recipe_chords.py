@@ -2482,3 +2482,17 @@ def test_the_recipes_help_fits_an_80_column_terminal(monkeypatch, capsys):
     assert (
         "  predict         transcribe audio: --checkpoint CKPT" in printed
     )  # (the commands keep their column)
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "predict", "cv"])
+def test_each_commands_help_fits_an_80_column_terminal(command, monkeypatch, capsys):
+    """argparse indents the usage under the command (48 columns for `... chords train`), and its longer
+    groups (``[--decode.method {viterbi,median,argmax}]``) ran to 93 columns."""
+    monkeypatch.setenv("COLUMNS", "80")
+    with pytest.raises(SystemExit):
+        chords.main([command, "--help"])
+    printed = capsys.readouterr().out
+    assert max(len(line) for line in printed.splitlines()) <= 80, printed
+    assert printed.startswith(f"usage: python -m audiotrain.recipes.chords {command}\n       [-h]"), printed[
+        :300
+    ]

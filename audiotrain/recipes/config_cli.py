@@ -970,12 +970,43 @@ class SettingsParser(argparse.ArgumentParser):
         match = difflib.get_close_matches(name, by_name, n=1, cutoff=0.75)
         return " or ".join(sorted(by_name[match[0]])) if match else None
 
+    def format_usage(self) -> str:
+        return _rewrapped_usage(super().format_usage(), self.prog)
+
+    def format_help(self) -> str:
+        return _rewrapped_usage(super().format_help(), self.prog)
+
     def error(self, message: str):
         if message.startswith("the following arguments are required") and getattr(self, "_unknown_flags", []):
             message += f"; unrecognized arguments: {' '.join(self._unknown_flags)}"
         if "unrecognized arguments" in message:
             message += self._suggestions()
         self.exit(2, f"{self.prog}: error: {message}\n(see {self.help_command} for every setting)\n")
+
+
+#: One item of argparse's usage: an optional group (one nesting level: ``[--a [A]]``), a group in
+#: parentheses, or a word.
+_USAGE_ITEM = re.compile(r"\[[^\[\]]*(?:\[[^\[\]]*\][^\[\]]*)*\]|\([^()]*\)|\S+")
+
+
+def _rewrapped_usage(text: str, prog: str) -> str:
+    """`text` (help or usage) with its usage block filled to the terminal under ``usage: ``: argparse indents
+    it under a long prog (``python -m audiotrain.recipes.chords train``), and its longer groups then ran
+    past an 80-column terminal, which it does not break."""
+    width = max(shutil.get_terminal_size().columns - 2, 40)
+    head, blank, rest = text.partition("\n\n")
+    prefix = f"usage: {prog}"
+    if not head.startswith(prefix) or all(len(line) <= width for line in head.splitlines()):
+        return text
+    indent = " " * len("usage: ")
+    lines, line = [prefix], indent
+    for item in _USAGE_ITEM.findall(" ".join(head[len(prefix) :].split())):
+        if line.strip() and len(line) + 1 + len(item) > width:
+            lines.append(line)
+            line = indent
+        line = f"{line}{' ' if line.strip() else ''}{item}"
+    lines.append(line)
+    return "\n".join(lines) + ("\n" if not blank and head.endswith("\n") else "") + blank + rest
 
 
 def help_text(text: str, width: int | None = None) -> str:
