@@ -864,6 +864,19 @@ def _unscanned_folder(folder: Path) -> str:
     return str(folder)
 
 
+def _run_to_the_model_load(monkeypatch, tmp_path: Path, checkpoint: Path, *extra: str) -> int:
+    """The recipe on `checkpoint` with an empty --data folder, failing the test if it goes on past loading
+    the model (its scan or evaluation): for refusals that must come from the checkpoint's own files."""
+    for name in ("scan_caption_folder", "evaluate_clap"):
+        monkeypatch.setattr(clap_train, name, lambda *a, **k: pytest.fail("went on past the model load"))
+    from audiotrain.recipes.clap import cli as clap
+
+    data = _unscanned_folder(tmp_path / "data")
+    return clap.main(
+        ["--data", data, "--pretrained", str(checkpoint), "--out", str(tmp_path / "run"), *extra]
+    )
+
+
 def _one_error_line(err: str) -> str:
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
@@ -1385,7 +1398,6 @@ def tone_folder(root: Path, clips: int = 6) -> Path:
 
 
 def test_a_tokenizer_larger_than_the_text_vocabulary_is_refused_at_load(tmp_path, capsys, monkeypatch):
-    from audiotrain.recipes.clap import cli as clap
 
     from tokenizers import Tokenizer
 
@@ -1394,17 +1406,7 @@ def test_a_tokenizer_larger_than_the_text_vocabulary_is_refused_at_load(tmp_path
     assert tokenizer.get_vocab_size(with_added_tokens=True) == 320  # == text_config.vocab_size
     tokenizer.add_tokens(["<new_sound_word>"])
     tokenizer.save(str(checkpoint / "tokenizer.json"))
-    for name in ("scan_caption_folder", "evaluate_clap"):
-        monkeypatch.setattr(clap_train, name, lambda *a, **k: pytest.fail("went on past the model load"))
-    argv = [
-        "--data",
-        _unscanned_folder(tmp_path / "data"),
-        "--pretrained",
-        str(checkpoint),
-        "--out",
-        str(tmp_path / "run"),
-    ]
-    assert clap.main(argv) == 2
+    assert _run_to_the_model_load(monkeypatch, tmp_path, checkpoint) == 2
     line = _one_error_line(capsys.readouterr().err)
     assert str(checkpoint) in line and "321 tokens" in line and "vocab_size is 320" in line
     assert not (tmp_path / "run").exists()
@@ -1424,19 +1426,7 @@ def test_settings_beyond_the_checkpoint_name_their_flag_before_the_data_scan(
     from audiotrain.recipes.clap import cli as clap
 
     checkpoint = _tiny_checkpoint(tmp_path)
-    for name in ("scan_caption_folder", "evaluate_clap"):
-        monkeypatch.setattr(clap_train, name, lambda *a, **k: pytest.fail("went on past the model load"))
-    argv = [
-        "--data",
-        _unscanned_folder(checkpoint.parent / "data"),
-        "--pretrained",
-        str(checkpoint),
-        "--out",
-        str(tmp_path / "run"),
-        flag,
-        value,
-    ]
-    assert clap.main(argv) == 2
+    assert _run_to_the_model_load(monkeypatch, tmp_path, checkpoint, flag, value) == 2
     assert expected in _one_error_line(capsys.readouterr().err)
     # The demo model too, before its data folder is generated.
     _forbid_expensive_work(monkeypatch)
@@ -1698,21 +1688,9 @@ def test_a_front_end_making_more_frames_than_the_model_takes_is_refused_at_load(
 ):
     import shutil
 
-    from audiotrain.recipes.clap import cli as clap
-
     checkpoint = tmp_path / "ckpt"
     shutil.copytree(Path(__file__).parent / "fixtures" / "clap_tiny", checkpoint)  # 10 s: 1001 frames
-    for name in ("scan_caption_folder", "evaluate_clap"):
-        monkeypatch.setattr(clap_train, name, lambda *a, **k: pytest.fail("went on past the model load"))
-    argv = [
-        "--data",
-        _unscanned_folder(tmp_path / "data"),
-        "--pretrained",
-        str(checkpoint),
-        "--out",
-        str(tmp_path / "run"),
-    ]
-    assert clap.main(argv) == 2
+    assert _run_to_the_model_load(monkeypatch, tmp_path, checkpoint) == 2
     line = _one_error_line(capsys.readouterr().err)
     assert f"{checkpoint / 'preprocessor_config.json'}: max_length_s 10" in line and "hop_length 480" in line
     assert "1001 frames" in line and "at most 256 (audio_config.spec_size 64" in line
@@ -1750,20 +1728,9 @@ def test_a_front_end_the_model_cannot_take_is_refused_at_load_naming_the_file_it
 ):
     """In a transformers 5 folder the settings are processor_config.json's (the message named a
     preprocessor_config.json that was not there), and nothing is written: a rerun needs no --overwrite."""
-    from audiotrain.recipes.clap import cli as clap
 
     checkpoint = as_transformers_5_folder(_tiny_checkpoint(tmp_path), **front_end)
-    for name in ("scan_caption_folder", "evaluate_clap"):
-        monkeypatch.setattr(clap_train, name, lambda *a, **k: pytest.fail("went on past the model load"))
-    argv = [
-        "--data",
-        _unscanned_folder(tmp_path / "data"),
-        "--pretrained",
-        str(checkpoint),
-        "--out",
-        str(tmp_path / "run"),
-    ]
-    assert clap.main(argv) == 2
+    assert _run_to_the_model_load(monkeypatch, tmp_path, checkpoint) == 2
     line = _one_error_line(capsys.readouterr().err)
     assert f"error: {checkpoint / 'processor_config.json'}: " + expected.format(ckpt=checkpoint) in line
     assert not (tmp_path / "run").exists()
