@@ -101,7 +101,7 @@ class EvaluationLoop:
             self._report(metrics, stage)
         if t.fitting and not t.sanity_checking:
             t.progress.validated_epoch = t.current_epoch
-            t._validation_metrics = metrics  # (what the end hooks log below joins it)
+            t._run.validation_metrics = metrics  # (what the end hooks log below joins it)
 
         def take(late: dict[str, float]) -> None:
             # What the module's end hook logged counts for this stage (monitoring callbacks see it).

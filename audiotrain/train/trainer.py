@@ -25,15 +25,12 @@ import math
 import os
 import signal
 import sys
-import time
 import warnings
 import weakref
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from audiotrain import _blas
-from audiotrain._system import versions
 from audiotrain._text import listed
 from audiotrain.data.loader import close_epoch_iterators, position_ends_epoch
 from audiotrain.data.workers import DataLoaderError
@@ -45,7 +42,6 @@ from audiotrain.train.callback_list import CallbackList
 from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
 from audiotrain.train.evaluation import prefixed
 from audiotrain.train.evaluation_loop import EvaluationLoop
-from audiotrain.train.guarded_update import write_state_in_place
 from audiotrain.train.interrupt import (
     aborted_save_message,
     eval_compiling_again,
@@ -73,10 +69,11 @@ from audiotrain.train.loggers.trainer_argument import trainer_loggers
 from audiotrain.train.module import OptimizerConfig, TrainModule, refuse_manual_optimization
 from audiotrain.train.nonfinite import NonFiniteWatch, debug_check
 from audiotrain.train.outputs import LogOptions
+from audiotrain.train.run_state import RunState, load_optimizer_state, load_step_state, run_config
 from audiotrain.train.schedulers import IntervalSchedule
 from audiotrain.train.seeding import default_seed, seed_generators
-from audiotrain.train.state import History, Progress, RandomState, RunningMeans, TrainableSets
-from audiotrain.train.step import StepConfig, StepState, TrainStep, names_to_train, set_trainable
+from audiotrain.train.state import Progress, RandomState, RunningMeans
+from audiotrain.train.step import StepConfig, StepState, TrainStep, names_to_train
 from audiotrain.train.trainer_state import StateTracker, TrainerState
 from audiotrain.train.validation_schedule import ValidationSchedule
 
@@ -262,19 +259,9 @@ class Trainer:
         # alone otherwise.
         self._reduce = collectives.reduce_weighted_means if self.world_size > 1 else None
 
-        # The state a checkpoint holds (see save_checkpoint).
-        self.progress = Progress()
-        self.running = RunningMeans()
-        self._history = History()
-        self.callback_metrics: dict[str, float] = {}
-        # What the last validation in `fit` reported, under the names it was logged with ("val_loss",
-        # "val/acc", "valid_loss"): the history row and the progress bar take these, whatever the name.
-        self._validation_metrics: dict[str, float] = {}
+        # The state a checkpoint holds (train/run_state.py): `progress`, `running`, `callback_metrics`, ...
+        self._run = RunState(self)
         self.logged_metrics: dict[str, float] = {}
-        self._elapsed_before = 0.0  # seconds spent in earlier runs of a resumed fit
-        # The run's random generators where the last fit ended (`fit` then puts the caller's back): what a
-        # checkpoint saved after it holds. None while a fit runs (the generators are the run's then).
-        self._run_random_state: dict[str, Any] | None = None
         # Per run.
         self.should_stop = False
         self._should_stop_agreed = False  # data parallel: some rank's should_stop, agreed by all of them
@@ -309,13 +296,8 @@ class Trainer:
         self._train_loader = None
         self._val_loader = None
         self._test_loader = None
-        self._pending_loader_state: dict | None = None
-        self._pending_loader_source: Path | None = None  # the trainer_state.json it came from
         self._pending_ckpt: str | None = None
         self._loaders_on_trainer_seed: list = []  # `fit`'s loaders that had no seed of their own
-        self._saved_log_options: dict[str, LogOptions] = {}  # from the checkpoint resumed
-        self._trainable = TrainableSets()  # what the compiled step trains, what the optimizer has state for
-        self._fit_started = 0.0
         self._last_outputs: dict[str, mx.array] = {}  # the last step's loss and metrics (maybe still running)
         self._last_weight: Any = 1.0  # its weight, `TrainModule.batch_size(batch)`
         self._last_weights: dict[str, Any] = {}  # each of its values' weight (a metric's own count)
@@ -325,6 +307,31 @@ class Trainer:
         self._epoch_train_means: dict[str, float] = {}  # the last epoch's, as the history has them
 
     # ---- the view callbacks read ---------------------------------------------------------------------
+    # The run's named state, held by `RunState` (train/run_state.py).
+    @property
+    def progress(self) -> Progress:
+        return self._run.progress
+
+    @progress.setter
+    def progress(self, value: Progress) -> None:
+        self._run.progress = value
+
+    @property
+    def running(self) -> RunningMeans:
+        return self._run.running
+
+    @running.setter
+    def running(self, value: RunningMeans) -> None:
+        self._run.running = value
+
+    @property
+    def callback_metrics(self) -> dict[str, float]:
+        return self._run.callback_metrics
+
+    @callback_metrics.setter
+    def callback_metrics(self, value: dict[str, float]) -> None:
+        self._run.callback_metrics = value
+
     @property
     def current_epoch(self) -> int:
         return self.progress.epoch
@@ -656,7 +663,7 @@ class Trainer:
             with contextlib.suppress(ValueError):  # nothing saved: refused below, with the reason
                 ckpt_path = self.callbacks.checkpoint_path("best")
         seed_generators(self.seed)
-        self._run_random_state = None
+        self._run.random_at_fit_end = None
         try:
             self.datamodule = datamodule
             self._state_tracker.begin("fit", "train")  # (before setup, as in Lightning)
@@ -675,8 +682,8 @@ class Trainer:
                 self.progress.validation_pending = False
                 ckpt_path = self._checkpoint_to_resume(ckpt_path or self._pending_ckpt)
                 self._pending_ckpt = None
-                self._saved_log_options = {}
-                self._trainable.start(names_to_train(model))
+                self._run.saved_log_options = {}
+                self._run.trainable.start(names_to_train(model))
                 self._train_step = TrainStep(model, self.optimizer, self._step_config())
                 self._streak_in_flight = None
                 self.evaluation.reset()
@@ -688,7 +695,7 @@ class Trainer:
                     collectives.on_main_process(self._refuse_earlier_logger_runs)
                 self._start_loggers(model)
                 self._nonfinite.start_fit(self._train_step.state.arrays)
-                self._fit_started = time.perf_counter()
+                self._run.start_clock()
                 self.fitting = True
                 with self._on_device(), stop_on_signals(self._request_stop):
                     self._call_hooks("on_fit_start")
@@ -717,7 +724,7 @@ class Trainer:
             self._state_tracker.status = "finished" if status == "success" else status  # (after teardown)
         finally:
             self._state_tracker.end()
-            self._run_random_state = RandomState.capture()
+            self._run.random_at_fit_end = RandomState.capture()
             RandomState.restore(callers_generators)
 
     def _warn_of_carried_counters(self, model: TrainModule, ckpt_path: Any) -> None:
@@ -873,15 +880,17 @@ class Trainer:
         # run: it closes now without another batch, even where this run has more batches an epoch (fewer
         # processes than the checkpoint's).
         batches_done = False
-        if self._pending_loader_state is not None and hasattr(loader, "load_state_dict"):
-            with ckpt.named_source(self._pending_loader_source):  # a hand-edited data_loader names its file
-                loader.load_state_dict(self._pending_loader_state)
-            batches_done = position_ends_epoch(self._pending_loader_state)
+        if self._run.pending_loader_state is not None and hasattr(loader, "load_state_dict"):
+            with ckpt.named_source(
+                self._run.pending_loader_source
+            ):  # a hand-edited data_loader names its file
+                loader.load_state_dict(self._run.pending_loader_state)
+            batches_done = position_ends_epoch(self._run.pending_loader_state)
         if resuming and not batches_done:  # (a loader at its epoch's end closes it: fewer batches there now)
             ckpt.check_batch_in_epoch(
-                progress.batch_in_epoch, loader_len(loader), self._pending_loader_source
+                progress.batch_in_epoch, loader_len(loader), self._run.pending_loader_source
             )
-        self._pending_loader_state = None
+        self._run.pending_loader_state = None
         if not resuming:
             self.running.reset_epoch()
         self._call_hooks("on_train_epoch_start", module_args=(progress.epoch,))
@@ -1058,8 +1067,8 @@ class Trainer:
         # end went to the loggers then, as Lightning logs an epoch that max_steps ends. Resumed and now
         # complete, its row becomes the whole epoch's; the loggers, which cannot take a value back, get
         # one end per epoch.
-        ended_before = self._history.has_epoch(progress.epoch)
-        self._history.record(row)
+        ended_before = self._run.history.has_epoch(progress.epoch)
+        self._run.history.record(row)
         if not ended_before:
             epoch_logs = reporting.epoch_log_values(epoch_means, self._train_options())
             self.log_metrics({**epoch_logs, "epoch": progress.epoch}, step=progress.global_step)
@@ -1097,7 +1106,7 @@ class Trainer:
         layer kept training and an unfrozen one never did.
         """
         keys = names_to_train(module)
-        if keys == self._trainable.now:
+        if keys == self._run.trainable.now:
             return
         old = self._train_step
         self.optimizer.init(module.trainable_parameters())  # state for newly trainable parameters
@@ -1106,7 +1115,7 @@ class Trainer:
             {k: v for k, v in old.state.arrays.items() if k != "grad_accum"}
         )  # counters carry on
         self._train_step = TrainStep(module, self.optimizer, old.config, state)
-        self._trainable.change(keys)
+        self._run.trainable.change(keys)
 
     # ---- evaluation stages (the loop is in evaluation_loop.py) --------------------------------------
     def validate(
@@ -1338,7 +1347,7 @@ class Trainer:
     def _start_loggers(self, module: TrainModule) -> None:
         for lg in self._writing_loggers:
             if hasattr(lg, "log_hyperparams"):
-                lg.log_hyperparams(self._config())
+                lg.log_hyperparams(run_config(self))
             if isinstance(lg, Logger):
                 lg.start()  # the checkpoint's run, now that it is loaded; a login failure shows at once
         if self.world_size > 1:
@@ -1407,31 +1416,6 @@ class Trainer:
         self._shown_across_ranks = {name: means[name] for name in sums}  # (in the step's order)
 
     # ---- checkpoints -----------------------------------------------------------------------------------
-    def _config(self) -> dict[str, Any]:
-        opt = self.optimizer
-        return {
-            "trainer": {
-                "max_epochs": self.max_epochs,
-                "max_steps": self.max_steps,
-                "min_epochs": self.min_epochs,
-                "max_time": self.max_time,
-                "val_check_interval": self.val_check_interval,
-                "check_val_every_n_epoch": self.check_val_every_n_epoch,
-                "gradient_clip_val": self.gradient_clip_val,
-                "gradient_clip_algorithm": self.gradient_clip_algorithm,
-                "accumulate_grad_batches": self.accumulate_grad_batches,
-                "precision": self.precision,
-                "accelerator": self.accelerator,
-                "seed": self.seed,
-                "compile": self.compile,
-                "log_every_n_steps": self.log_every_n_steps,
-            },
-            "module": type(self.module).__name__ if self.module is not None else None,
-            "hparams": dict(self.module.hparams) if self.module is not None else {},
-            "optimizer": type(opt).__name__ if opt is not None else None,
-            "lr_schedule_name": self.optimizer_config.lr_schedule_name if self.optimizer_config else None,
-        }
-
     def save_checkpoint(self, path: str | os.PathLike, weights_only: bool = False) -> Path:
         """Write a resumable checkpoint folder (atomically) at `path`: the model, the optimizer, the
         compiled step's counters, and every named state object (see the module docstring). It also
@@ -1454,32 +1438,7 @@ class Trainer:
         for lg in self.loggers:
             if isinstance(lg, Logger):
                 lg.flush()  # on disk before the checkpoint that covers it (a crash later keeps it)
-        loader = self._train_loader
-        open_epoch = not self.progress.epoch_complete
-        state: dict[str, Any] = {
-            "progress": self.progress.state_dict(),
-            "running_means": running,
-            "history": self._history.state_dict(),
-            # (Saved after fit: the run's generators where it ended, not the caller's it put back.)
-            "random": self._run_random_state or RandomState.capture(),
-            "data_loader": loader.state_dict() if hasattr(loader, "state_dict") and open_epoch else None,
-            "callbacks": self.callbacks.state_dict(),
-            "loggers": [lg.state_dict() if hasattr(lg, "state_dict") else {} for lg in self.loggers],
-            "callback_metrics": self.callback_metrics,
-            "validation_metrics": self._validation_metrics,
-            "waiting_hook_logs": waiting_logs,
-            # How `self.log` values in the training step are reported: a resumed run knows only once the
-            # step is traced again, and an epoch that ends before that must not report on_step-only values.
-            "log_options": {name: asdict(options) for name, options in self._train_options().items()},
-            "elapsed": self.elapsed(),
-            "global_batch": self._global_batch(),
-            "config": self._config(),
-            "hyper_parameters": dict(self.module.hparams),
-            **self.module._hparams_origin,  # the __init__ argument they came as (save_hyperparameters(config))
-            "versions": versions(),
-            "module_state": {},
-            "trainable": self._trainable.state_dict(),
-        }
+        state = self._run.state_dict(running, waiting_logs)
         own = set(state)
         for cb in self.callbacks:
             cb.on_save_checkpoint(self, self.module, state)
@@ -1509,59 +1468,22 @@ class Trainer:
             resume.refuse_weights_only(folder, state)
             resume.check_accumulation(folder, state, self.accumulate_grad_batches)
             if self.is_global_zero:  # (one warning for the job)
-                resume.check_global_batch(folder, state, self._global_batch())
+                resume.check_global_batch(
+                    folder, state, resume.global_batch(self.world_size, self._train_loader)
+                )
         self.ckpt_path = folder  # a ModelCheckpoint resuming a moved run folder finds its checkpoints by it
         module = self.module
         model_file = folder / ckpt.MODEL_FILE
         module.update(ckpt.read_tree(model_file, module.parameters(), f"{type(module).__name__} model"))
         mx.eval(module.parameters())
-        fresh = self._restore_trainable(folder, state) if full else frozenset()
+        fresh = self._run.load_trainable(folder, state) if full else frozenset()
         module.on_load_checkpoint(state.get("module_state", {}))
         if not full:
             return
-        opt_file = folder / ckpt.OPTIMIZER_FILE
-        what = f"{type(self.optimizer).__name__} optimizer state"
-        opt_tree = ckpt.read_tree(opt_file, dict(self.optimizer.state), what, fresh_parameters=fresh)
-        write_state_in_place(self.optimizer, opt_tree)  # the compiled step holds these containers
-        step_file = folder / ckpt.STEP_STATE_FILE
-        if not step_file.is_file():  # every checkpoint of this format has one: without it resume is inexact
-            raise ckpt.CheckpointError(
-                f"{folder} is missing {ckpt.STEP_STATE_FILE} (the training step's state: accumulated "
-                "gradients, non-finite counters), so training cannot resume exactly from it; its weights "
-                f"still load with load_weights({ckpt.MODEL_FILE})"
-            )
-        # Not checked for NaN: a non-finite gradient accumulated in the open window is the guard's to skip.
-        step_header = ckpt.read_header(step_file)
-        if step_header:
-            arrays = self._train_step.state.arrays
-            expected = dict(arrays)
-            # Past the check above, a change of accumulation is at a window boundary, where the
-            # accumulated gradients are zeros: the new window starts from zeros, with or without them.
-            if not any(k.startswith("grad_accum.") for k in step_header):
-                expected.pop("grad_accum", None)
-            elif "grad_accum" not in arrays:
-                step_header = {k: v for k, v in step_header.items() if not k.startswith("grad_accum.")}
-            arrays.update(
-                ckpt.read_tree(step_file, expected, "training step state", finite=False, header=step_header)
-            )
-        source = folder / ckpt.STATE_FILE
-        with ckpt.named_source(source):
-            self.progress.load_state_dict(state["progress"])
-            self.running.load_state_dict(state["running_means"], collectives.rank(), self.world_size)
-            self._history.load_state_dict(state["history"])
-            RandomState.restore(state["random"])
-            self._run_random_state = None  # (loaded outside fit: a save now holds the loaded state)
-            self._pending_loader_state = state.get("data_loader") if self.progress.batch_in_epoch else None
-            self._pending_loader_source = source
-            self.callback_metrics = dict(state.get("callback_metrics", {}))
-            # (A checkpoint from before validation_metrics was saved: its val_* values.)
-            saved_validation = {k: v for k, v in self.callback_metrics.items() if k.startswith("val_")}
-            self._validation_metrics = dict(state.get("validation_metrics", saved_validation))
-            saved = state.get("log_options", {})
-            self._saved_log_options = {name: LogOptions(**options) for name, options in saved.items()}
-            self._elapsed_before = float(state.get("elapsed", 0.0))
-            waiting = state.get("waiting_hook_logs", {})
-            module._logged.update({str(name): float(value) for name, value in waiting.items()})
+        load_optimizer_state(folder, self.optimizer, fresh)
+        load_step_state(folder, self._train_step)
+        with ckpt.named_source(folder / ckpt.STATE_FILE):
+            self._run.load_state_dict(state, folder / ckpt.STATE_FILE)
             self.callbacks.load_state_dict(state.get("callbacks", {}))
             for cb in self.callbacks:
                 cb.on_load_checkpoint(self, module, state)
@@ -1582,44 +1504,6 @@ class Trainer:
         self._seed = saved
         for loader in self._loaders_on_trainer_seed:
             loader.set_seed(saved)
-
-    def _restore_trainable(self, folder: Path, state: dict[str, Any]) -> frozenset[str]:
-        """Train what the checkpoint's run trained when it was saved, with optimizer state for every
-        parameter it had state for then. Returns the parameters the optimizer has state for that the
-        checkpoint has not (they keep their fresh state, as new parameters in torch).
-
-        Freezing is part of the run: a fit resumed after an `unfreeze()` at epoch k trains what the saved
-        one trained, though the module was built frozen and the hook that unfroze it is past. The hooks
-        (`on_load_checkpoint`, `on_fit_start`, `on_train_epoch_start`) may change it from there.
-        """
-        if state.get("trainable") is None:  # no fit step existed when it was saved
-            return frozenset()
-        source = folder / ckpt.STATE_FILE
-        built = self._trainable.now
-        with ckpt.named_source(source):
-            saved = TrainableSets.from_state_dict(state["trainable"])
-            set_trainable(self.module, saved.optimized)
-            self.optimizer.init(self.module.trainable_parameters())  # the state the checkpoint holds
-            set_trainable(self.module, saved.now)
-        if built != saved.at_start and built != saved.now:
-            # Not the module the run started from: its own freezing is replaced, which must not go unsaid.
-            changed = sorted(built ^ saved.at_start)
-            warnings.warn(
-                f"{folder}: {type(self.module).__name__} as built trains other parameters "
-                f"({listed(changed)}) than the "
-                "run in the checkpoint started with; the resumed fit trains what that run trained when it "
-                "saved (freeze/unfreeze is part of a run). To train others from here, freeze or unfreeze "
-                "them in on_fit_start (parameters new to the optimizer start with fresh state)",
-                UserWarning,
-                stacklevel=4,
-            )
-        fresh = self._trainable.resume(saved)
-        self._follow_freezing(self.module)  # the compiled step for them (the saved step state is theirs)
-        return fresh
-
-    def _global_batch(self) -> dict[str, Any]:
-        """The processes and the training loader's batch size (per process) a checkpoint was trained with."""
-        return resume.global_batch(self.world_size, self._train_loader)
 
     def _save_on_interrupt(self) -> None:
         # As in Lightning, callbacks hear of a Ctrl-C through on_exception (the progress bar closes).
@@ -1665,7 +1549,7 @@ class Trainer:
     def history(self) -> dict[str, list]:
         """Per-epoch history as columns: epoch, step, time, learning_rate, train_*, and what the epoch's
         validation reported under the names it logged them with (None where absent)."""
-        return self._history.columns()
+        return self._run.history.columns()
 
     def export_history(self, path: str | os.PathLike) -> Path:
         """Write `history` as JSON (columns of per-epoch values), atomically; returns the path."""
@@ -1687,7 +1571,7 @@ class Trainer:
     def elapsed(self) -> float:
         """Seconds `fit` has run so far, plus those of the runs a resumed fit continues (what `max_time`
         counts)."""
-        return self._elapsed_before + (time.perf_counter() - self._fit_started if self._fit_started else 0.0)
+        return self._run.elapsed()
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
         """Write `metrics` (name → number) to every logger at `step` (rank 0 alone under data parallel),
@@ -1735,7 +1619,7 @@ class Trainer:
         """What the last validation reported under any name, and the ``val_*`` values a callback wrote into
         `callback_metrics` itself (as the CLAP recipe's retrieval callback does, outside `self.log`)."""
         direct = {k: v for k, v in self.callback_metrics.items() if k.startswith("val_")}
-        return {**direct, **self._validation_metrics}
+        return {**direct, **self._run.validation_metrics}
 
     @property
     def progress_bar_metrics(self) -> dict[str, float]:
@@ -1744,7 +1628,7 @@ class Trainer:
 
     def _train_options(self) -> dict[str, LogOptions]:
         traced = self._train_step.log_options if self._train_step is not None else {}
-        return traced or self._saved_log_options  # (the checkpoint's until the step is traced)
+        return traced or self._run.saved_log_options  # (the checkpoint's until the step is traced)
 
     def _log_train_interval(self, hook_logs: bool = True) -> None:
         """The logging interval's means (and, with `hook_logs`, what hooks logged since the last logging

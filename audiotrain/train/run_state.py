@@ -1,0 +1,226 @@
+"""`RunState`: everything a run must restore that is not an array, as one object with `state_dict()` /
+`load_state_dict()` (Lightning Fabric's "state is a dict of named objects"); the Trainer asks it for the
+checkpoint's `trainer_state.json` and hands that back to it on resume.
+
+It holds the run's own parts: `Progress`, `RunningMeans`, `History`, `TrainableSets`, the metrics the
+callbacks read, the logging options the checkpoint's step was traced with, the time spent in earlier runs,
+the random generators where the last fit ended and the loader position a resume still has to load. The
+parts other objects own (the module, the loaders, the callbacks, the loggers, the Trainer's settings) it
+reaches through its Trainer, as `EvaluationLoop` does. The arrays (the model, the optimizer, the compiled
+step's state) are read back by `load_optimizer_state` and `load_step_state`.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from audiotrain._system import versions
+from audiotrain._text import listed
+from audiotrain.train import checkpoint as ckpt
+from audiotrain.train import resume
+from audiotrain.train.guarded_update import write_state_in_place
+from audiotrain.train.outputs import LogOptions
+from audiotrain.train.state import History, Progress, RandomState, RunningMeans, TrainableSets
+from audiotrain.train.step import set_trainable
+
+if TYPE_CHECKING:
+    from audiotrain.train.step import TrainStep
+    from audiotrain.train.trainer import Trainer
+
+
+class RunState:
+    """The state of one Trainer's run that a checkpoint's `trainer_state.json` holds."""
+
+    def __init__(self, trainer: Trainer) -> None:
+        self._trainer = trainer
+        self.progress = Progress()
+        self.running = RunningMeans()
+        self.history = History()
+        self.trainable = TrainableSets()  # what the compiled step trains, what the optimizer has state for
+        self.callback_metrics: dict[str, float] = {}
+        # What the last validation in `fit` reported, under the names it was logged with ("val_loss",
+        # "val/acc", "valid_loss"): the history row and the progress bar take these, whatever the name.
+        self.validation_metrics: dict[str, float] = {}
+        self.saved_log_options: dict[str, LogOptions] = {}  # from the checkpoint resumed
+        self.elapsed_before = 0.0  # seconds spent in earlier runs of a resumed fit
+        self._fit_started = 0.0  # `time.perf_counter()` when this fit started training (0: none did)
+        # The run's random generators where the last fit ended (`fit` then puts the caller's back): what a
+        # checkpoint saved after it holds. None while a fit runs (the generators are the run's then).
+        self.random_at_fit_end: dict[str, Any] | None = None
+        # The training loader's position in the checkpoint's open epoch, loaded when that epoch starts.
+        self.pending_loader_state: dict | None = None
+        self.pending_loader_source: Path | None = None  # the trainer_state.json it came from
+
+    def start_clock(self) -> None:
+        """The fit starts training now: `elapsed` counts from here (beside the earlier runs')."""
+        self._fit_started = time.perf_counter()
+
+    def elapsed(self) -> float:
+        """Seconds `fit` has run so far, plus those of the runs a resumed fit continues (what `max_time`
+        counts)."""
+        return self.elapsed_before + (time.perf_counter() - self._fit_started if self._fit_started else 0.0)
+
+    def state_dict(
+        self, running_means: dict[str, Any], waiting_hook_logs: dict[str, float]
+    ) -> dict[str, Any]:
+        """The checkpoint's state, before the callbacks and the module add theirs. `running_means` and
+        `waiting_hook_logs` come in as the Trainer gathered them (over every rank under data parallel)."""
+        trainer = self._trainer
+        module = trainer.module
+        loader = trainer.train_dataloader
+        open_epoch = not self.progress.epoch_complete
+        return {
+            "progress": self.progress.state_dict(),
+            "running_means": running_means,
+            "history": self.history.state_dict(),
+            # (Saved after fit: the run's generators where it ended, not the caller's it put back.)
+            "random": self.random_at_fit_end or RandomState.capture(),
+            "data_loader": loader.state_dict() if hasattr(loader, "state_dict") and open_epoch else None,
+            "callbacks": trainer.callbacks.state_dict(),
+            "loggers": [lg.state_dict() if hasattr(lg, "state_dict") else {} for lg in trainer.loggers],
+            "callback_metrics": self.callback_metrics,
+            "validation_metrics": self.validation_metrics,
+            "waiting_hook_logs": waiting_hook_logs,
+            # How `self.log` values in the training step are reported: a resumed run knows only once the
+            # step is traced again, and an epoch that ends before that must not report on_step-only values.
+            "log_options": {name: asdict(options) for name, options in trainer._train_options().items()},
+            "elapsed": self.elapsed(),
+            "global_batch": resume.global_batch(trainer.world_size, loader),
+            "config": run_config(trainer),
+            "hyper_parameters": dict(module.hparams),
+            **module._hparams_origin,  # the __init__ argument they came as (save_hyperparameters(config))
+            "versions": versions(),
+            "module_state": {},
+            "trainable": self.trainable.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any], source: Path | None = None) -> None:
+        """Restore the run's own parts from a checkpoint's `state` (read from `source`, which the loader's
+        errors name). The Trainer restores the callbacks and the loggers after it, in `ckpt.named_source`
+        with this: their warnings count their `stacklevel` from `Trainer._restore` to the user's call."""
+        trainer = self._trainer
+        self.progress.load_state_dict(state["progress"])
+        self.running.load_state_dict(state["running_means"], trainer.global_rank, trainer.world_size)
+        self.history.load_state_dict(state["history"])
+        RandomState.restore(state["random"])
+        self.random_at_fit_end = None  # (loaded outside fit: a save now holds the loaded state)
+        self.pending_loader_state = state.get("data_loader") if self.progress.batch_in_epoch else None
+        self.pending_loader_source = source
+        self.callback_metrics = dict(state.get("callback_metrics", {}))
+        # (A checkpoint from before validation_metrics was saved: its val_* values.)
+        saved_validation = {k: v for k, v in self.callback_metrics.items() if k.startswith("val_")}
+        self.validation_metrics = dict(state.get("validation_metrics", saved_validation))
+        saved = state.get("log_options", {})
+        self.saved_log_options = {name: LogOptions(**options) for name, options in saved.items()}
+        self.elapsed_before = float(state.get("elapsed", 0.0))
+        waiting = state.get("waiting_hook_logs", {})
+        if trainer.module is not None:
+            trainer.module._logged.update({str(name): float(value) for name, value in waiting.items()})
+
+    def load_trainable(self, folder: Path, state: dict[str, Any]) -> frozenset[str]:
+        """Train what the checkpoint's run trained when it was saved, with optimizer state for every
+        parameter it had state for then. Returns the parameters the optimizer has state for that the
+        checkpoint has not (they keep their fresh state, as new parameters in torch).
+
+        Freezing is part of the run: a fit resumed after an `unfreeze()` at epoch k trains what the saved
+        one trained, though the module was built frozen and the hook that unfroze it is past. The hooks
+        (`on_load_checkpoint`, `on_fit_start`, `on_train_epoch_start`) may change it from there.
+        """
+        if state.get("trainable") is None:  # no fit step existed when it was saved
+            return frozenset()
+        trainer, module = self._trainer, self._trainer.module
+        source = folder / ckpt.STATE_FILE
+        built = self.trainable.now
+        with ckpt.named_source(source):
+            saved = TrainableSets.from_state_dict(state["trainable"])
+            set_trainable(module, saved.optimized)
+            trainer.optimizer.init(module.trainable_parameters())  # the state the checkpoint holds
+            set_trainable(module, saved.now)
+        if built != saved.at_start and built != saved.now:
+            # Not the module the run started from: its own freezing is replaced, which must not go unsaid.
+            changed = sorted(built ^ saved.at_start)
+            warnings.warn(
+                f"{folder}: {type(module).__name__} as built trains other parameters "
+                f"({listed(changed)}) than the "
+                "run in the checkpoint started with; the resumed fit trains what that run trained when it "
+                "saved (freeze/unfreeze is part of a run). To train others from here, freeze or unfreeze "
+                "them in on_fit_start (parameters new to the optimizer start with fresh state)",
+                UserWarning,
+                stacklevel=4,  # (through Trainer._restore and fit to the user's call)
+            )
+        fresh = self.trainable.resume(saved)
+        trainer._follow_freezing(module)  # the compiled step for them (the saved step state is theirs)
+        return fresh
+
+
+def run_config(trainer: Trainer) -> dict[str, Any]:
+    """The Trainer's settings, module and optimizer as a checkpoint's `config` and the loggers'
+    hyperparameters record them."""
+    opt = trainer.optimizer
+    module = trainer.module
+    return {
+        "trainer": {
+            "max_epochs": trainer.max_epochs,
+            "max_steps": trainer.max_steps,
+            "min_epochs": trainer.min_epochs,
+            "max_time": trainer.max_time,
+            "val_check_interval": trainer.val_check_interval,
+            "check_val_every_n_epoch": trainer.check_val_every_n_epoch,
+            "gradient_clip_val": trainer.gradient_clip_val,
+            "gradient_clip_algorithm": trainer.gradient_clip_algorithm,
+            "accumulate_grad_batches": trainer.accumulate_grad_batches,
+            "precision": trainer.precision,
+            "accelerator": trainer.accelerator,
+            "seed": trainer.seed,
+            "compile": trainer.compile,
+            "log_every_n_steps": trainer.log_every_n_steps,
+        },
+        "module": type(module).__name__ if module is not None else None,
+        "hparams": dict(module.hparams) if module is not None else {},
+        "optimizer": type(opt).__name__ if opt is not None else None,
+        "lr_schedule_name": trainer.optimizer_config.lr_schedule_name if trainer.optimizer_config else None,
+    }
+
+
+def load_optimizer_state(folder: Path, optimizer: Any, fresh: frozenset[str]) -> None:
+    """The optimizer's state from the checkpoint `folder`, written into the containers the compiled step
+    holds; the parameters in `fresh` (none in the checkpoint) keep their fresh state."""
+    what = f"{type(optimizer).__name__} optimizer state"
+    opt_tree = ckpt.read_tree(
+        folder / ckpt.OPTIMIZER_FILE, dict(optimizer.state), what, fresh_parameters=fresh
+    )
+    write_state_in_place(optimizer, opt_tree)  # the compiled step holds these containers
+
+
+def load_step_state(folder: Path, train_step: TrainStep) -> None:
+    """The compiled training step's state (accumulated gradients, non-finite counters) from the checkpoint
+    `folder`: refused where the file is missing, since training would not resume exactly."""
+    step_file = folder / ckpt.STEP_STATE_FILE
+    if not step_file.is_file():  # every checkpoint of this format has one: without it resume is inexact
+        raise ckpt.CheckpointError(
+            f"{folder} is missing {ckpt.STEP_STATE_FILE} (the training step's state: accumulated "
+            "gradients, non-finite counters), so training cannot resume exactly from it; its weights "
+            f"still load with load_weights({ckpt.MODEL_FILE})"
+        )
+    # Not checked for NaN: a non-finite gradient accumulated in the open window is the guard's to skip.
+    step_header = ckpt.read_header(step_file)
+    if not step_header:
+        return
+    arrays = train_step.state.arrays
+    expected = dict(arrays)
+    # Past `resume.check_accumulation`, a change of accumulation is at a window boundary, where the
+    # accumulated gradients are zeros: the new window starts from zeros, with or without them.
+    if not any(k.startswith("grad_accum.") for k in step_header):
+        expected.pop("grad_accum", None)
+    elif "grad_accum" not in arrays:
+        step_header = {k: v for k, v in step_header.items() if not k.startswith("grad_accum.")}
+    arrays.update(
+        ckpt.read_tree(step_file, expected, "training step state", finite=False, header=step_header)
+    )
+
+
+__all__ = ["RunState", "load_optimizer_state", "load_step_state", "run_config"]
