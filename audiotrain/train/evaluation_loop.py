@@ -1,5 +1,6 @@
 """`EvaluationLoop`: the Trainer's evaluation stages (validation inside `fit`, `validate`, `test`,
-`predict` and the sanity check), around the one `evaluate` function of `evaluation.py`.
+`predict` and the sanity check), around the one `evaluate` function of `evaluation.py`; `standalone` runs
+`Trainer.validate` / `test` / `predict` from their arguments to their `teardown` hooks.
 
 It owns the compiled evaluation steps (one per stage, rebuilt for a new module) and reads the rest from
 its Trainer: the callbacks, loggers, limits and progress. Split out of `trainer.py` as Lightning splits
@@ -16,7 +17,15 @@ from typing import TYPE_CHECKING, Any
 from audiotrain.data.workers import DataLoaderError
 from audiotrain.train import flags
 from audiotrain.train.evaluation import EvalSums, eval_mode, evaluate
-from audiotrain.train.loaders import check_batch, loader_len
+from audiotrain.train.loaders import (
+    check_batch,
+    checkpoint_argument,
+    datamodule_given_as_loader,
+    from_datamodule,
+    loader_len,
+    one_loader,
+    prepare_loader,
+)
 from audiotrain.train.module import TrainModule
 from audiotrain.train.prediction_writer import BasePredictionWriter
 from audiotrain.train.state import RandomState, local_means
@@ -27,6 +36,8 @@ import mlx.core as mx
 if TYPE_CHECKING:
     from audiotrain.train.trainer import Trainer
 
+# Lightning's names for the stages of `setup` / `teardown`, by the eval stage that runs.
+_STAGE_NAMES = {"val": "validate", "test": "test", "predict": "predict"}
 # Lightning's word for a stage in its hook names (`on_validation_start`).
 _HOOK_NAMES = {"val": "validation", "test": "test"}
 _LIMIT_FLAGS = {"val": "limit_val_batches", "test": "limit_test_batches", "predict": "limit_predict_batches"}
@@ -235,6 +246,86 @@ class EvaluationLoop:
             # (what an epoch writer needed is not held after predict returns)
             self.predictions, self.batch_indices, self.current_batch_indices = [], [], None
         return outputs if keep else None
+
+    # ---- a stage on its own: Trainer.validate / test / predict ------------------------------------------
+    def standalone(self, stage, model, loader, alias, datamodule, ckpt_path, keep=True) -> Any:
+        """`Trainer.validate` / `test` / `predict`: their arguments checked, the module attached, the stage
+        run between its `setup` and `teardown` hooks, the Trainer's state through it."""
+        t = self.trainer
+        method = _STAGE_NAMES[stage]
+        ckpt_path = checkpoint_argument(method, ckpt_path)
+        name = {"val": "val_loader", "test": "test_loader", "predict": "dataloaders"}[stage]
+        loader = one_loader(method, name, loader, "dataloaders", alias) if stage != "predict" else loader
+        loader, datamodule = datamodule_given_as_loader(method, loader, datamodule)
+        loader = from_datamodule(method, datamodule, method, {stage: loader})[stage]
+        if loader is None:
+            raise TypeError(f"Trainer.{method}: pass the batches ({name}, dataloaders= or datamodule=)")
+        if model is None and not ckpt_path:
+            ckpt_path = self._best_of_the_last_fit(method)
+        model = model if model is not None else t.module
+        if model is None:
+            raise TypeError(f"Trainer.{method}: pass the model (no module is attached to this Trainer yet)")
+        prepare_loader(loader, name, t.seed, evaluation=True)  # (predict too: no sample repeated)
+        if t.module is not model:
+            self.reset()
+        t.datamodule = datamodule
+        if stage == "test":
+            t._test_loader = loader
+        t._state_tracker.begin(method, method)  # (before setup, as in Lightning)
+        try:
+            t._attach(model, method)
+            out = self._run_attached(stage, model, loader, ckpt_path, keep)
+            t._state_tracker.status = "finished"  # (after teardown, as in Lightning)
+            return out
+        finally:
+            t._state_tracker.end()
+
+    def _run_attached(self, stage, model, loader, ckpt_path, keep) -> Any:
+        """A standalone stage between the `setup` and the `teardown` hooks (`on_exception` on an error)."""
+        t = self.trainer
+        method = _STAGE_NAMES[stage]
+        status = "failed"
+        try:
+            if ckpt_path:
+                t._restore(t.callbacks.checkpoint_path(ckpt_path), full=False)
+            with t._on_device():
+                if stage != "predict" and t._turned_off(stage):
+                    out = []  # Lightning's empty result (the setup and teardown hooks still run)
+                elif stage == "predict":
+                    out = self.predict(model, loader, keep)
+                elif stage == "val":
+                    out = [self.validate(model, loader)]
+                else:
+                    out = [self.test(model, loader)]
+            status = "success"
+            return out
+        except BaseException as err:
+            t._state_tracker.status = "failed"  # (before on_exception, as Lightning's "interrupted")
+            t.callbacks.call_quietly("on_exception", t, model, err)
+            raise
+        finally:
+            if status != "success":
+                t._state_tracker.status = "failed"  # (as Lightning's "interrupted")
+            t._teardown(model, method, status)
+
+    def _best_of_the_last_fit(self, method: str) -> str | None:
+        """Lightning's checkpoint for validate/test/predict called without a model: the best of the
+        ModelCheckpoint that monitors a metric (with a warning, as Lightning's). None, for the module's
+        current weights, where there is no such best (no ModelCheckpoint monitors a metric, or it saved
+        nothing): those are what the default `last` holds anyway."""
+        t = self.trainer
+        monitoring = [cb for cb in t.checkpoint_callbacks if cb.monitor]
+        if t.module is None or not monitoring or not monitoring[0].best_model_path:
+            return None
+        best = monitoring[0]
+        score = f", {best.monitor}={best.best_model_score:.6g}" if best.best_model_score is not None else ""
+        warnings.warn(
+            f"Trainer.{method}(ckpt_path=None) was called without a model: the best model of the previous "
+            f"fit will be used ({best.best_model_path}{score}), as in Lightning. Pass ckpt_path='best' or "
+            f"'last' to silence this warning, or the model ({method}(model, ...)) to use its current weights",
+            stacklevel=4,
+        )
+        return "best"
 
 
 def _take(iterator: Any, n: int):

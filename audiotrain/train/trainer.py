@@ -79,8 +79,6 @@ from audiotrain.train.validation_schedule import ValidationSchedule
 
 import mlx.core as mx
 
-# Lightning's names for the stages of `setup` / `teardown`, by the eval stage that runs.
-_STAGE_NAMES = {"val": "validate", "test": "test", "predict": "predict"}
 # What `Trainer._agree_across_ranks` reduces beside the progress bar's numbers (names no metric can have).
 _CTRL_C_HEARD, _SHOULD_STOP = "\0ctrl-c heard", "\0should_stop"
 
@@ -1133,7 +1131,7 @@ class Trainer:
         accepted for Lightning's code: no results table is printed either way. The arguments come in
         Lightning's order."""
         check_verbose("validate", verbose)
-        return self._standalone("val", model, val_loader, dataloaders, datamodule, ckpt_path)
+        return self.evaluation.standalone("val", model, val_loader, dataloaders, datamodule, ckpt_path)
 
     def test(
         self,
@@ -1148,7 +1146,7 @@ class Trainer:
         """Run `test_step` over `test_loader`. Returns a list with one dict of `test_*` metrics (`verbose`
         and the order of the arguments: as in `validate`)."""
         check_verbose("test", verbose)
-        return self._standalone("test", model, test_loader, dataloaders, datamodule, ckpt_path)
+        return self.evaluation.standalone("test", model, test_loader, dataloaders, datamodule, ckpt_path)
 
     def predict(
         self,
@@ -1178,83 +1176,9 @@ class Trainer:
                 "Trainer.predict: return_predictions must be True, False or None, got "
                 f"{shown_type(return_predictions)} (the arguments in order: {STAGE_ARGUMENTS['predict']})"
             )
-        return self._standalone(
+        return self.evaluation.standalone(
             "predict", model, dataloaders, None, datamodule, ckpt_path, return_predictions
         )
-
-    def _standalone(self, stage, model, loader, alias, datamodule, ckpt_path, keep=True) -> Any:
-        method = _STAGE_NAMES[stage]
-        ckpt_path = checkpoint_argument(method, ckpt_path)
-        name = {"val": "val_loader", "test": "test_loader", "predict": "dataloaders"}[stage]
-        loader = one_loader(method, name, loader, "dataloaders", alias) if stage != "predict" else loader
-        loader, datamodule = datamodule_given_as_loader(method, loader, datamodule)
-        loader = from_datamodule(method, datamodule, method, {stage: loader})[stage]
-        if loader is None:
-            raise TypeError(f"Trainer.{method}: pass the batches ({name}, dataloaders= or datamodule=)")
-        if model is None and not ckpt_path:
-            ckpt_path = self._best_of_the_last_fit(method)
-        model = model if model is not None else self.module
-        if model is None:
-            raise TypeError(f"Trainer.{method}: pass the model (no module is attached to this Trainer yet)")
-        prepare_loader(loader, name, self.seed, evaluation=True)  # (predict too: no sample repeated)
-        if self.module is not model:
-            self.evaluation.reset()
-        self.datamodule = datamodule
-        if stage == "test":
-            self._test_loader = loader
-        self._state_tracker.begin(method, method)  # (before setup, as in Lightning)
-        try:
-            self._attach(model, method)
-            out = self._run_attached(stage, model, loader, ckpt_path, keep)
-            self._state_tracker.status = "finished"  # (after teardown, as in Lightning)
-            return out
-        finally:
-            self._state_tracker.end()
-
-    def _run_attached(self, stage, model, loader, ckpt_path, keep) -> Any:
-        """A standalone stage between the `setup` and the `teardown` hooks (`on_exception` on an error)."""
-        method = _STAGE_NAMES[stage]
-        status = "failed"
-        try:
-            if ckpt_path:
-                self._restore(self.callbacks.checkpoint_path(ckpt_path), full=False)
-            with self._on_device():
-                if stage != "predict" and self._turned_off(stage):
-                    out = []  # Lightning's empty result (the setup and teardown hooks still run)
-                elif stage == "predict":
-                    out = self.evaluation.predict(model, loader, keep)
-                elif stage == "val":
-                    out = [self.evaluation.validate(model, loader)]
-                else:
-                    out = [self.evaluation.test(model, loader)]
-            status = "success"
-            return out
-        except BaseException as err:
-            self._state_tracker.status = "failed"  # (before on_exception, as Lightning's "interrupted")
-            self.callbacks.call_quietly("on_exception", self, model, err)
-            raise
-        finally:
-            if status != "success":
-                self._state_tracker.status = "failed"  # (as Lightning's "interrupted")
-            self._teardown(model, method, status)
-
-    def _best_of_the_last_fit(self, method: str) -> str | None:
-        """Lightning's checkpoint for validate/test/predict called without a model: the best of the
-        ModelCheckpoint that monitors a metric (with a warning, as Lightning's). None, for the module's
-        current weights, where there is no such best (no ModelCheckpoint monitors a metric, or it saved
-        nothing): those are what the default `last` holds anyway."""
-        monitoring = [cb for cb in self.checkpoint_callbacks if cb.monitor]
-        if self.module is None or not monitoring or not monitoring[0].best_model_path:
-            return None
-        best = monitoring[0]
-        score = f", {best.monitor}={best.best_model_score:.6g}" if best.best_model_score is not None else ""
-        warnings.warn(
-            f"Trainer.{method}(ckpt_path=None) was called without a model: the best model of the previous "
-            f"fit will be used ({best.best_model_path}{score}), as in Lightning. Pass ckpt_path='best' or "
-            f"'last' to silence this warning, or the model ({method}(model, ...)) to use its current weights",
-            stacklevel=4,
-        )
-        return "best"
 
     # ---- hooks, setup and teardown ----------------------------------------------------------------------
     def _call_hooks(self, name: str, *args: Any, module_args: tuple | None = None) -> None:
