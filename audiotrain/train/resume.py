@@ -1,19 +1,27 @@
 """The checks `fit` makes on a checkpoint's state (`trainer_state.json`, as `checkpoint.read_state` reads it)
-before it resumes from it: what refuses the resume, what it warns of, and the seed the resumed run keeps.
+before it resumes from it: what refuses the resume, what it warns of, and the seed the resumed run keeps;
+and around a resume, in `fit`: which checkpoint `ckpt_path` names ("last" before any save), a fit without
+one that carries an earlier fit's counters, and an epoch-based schedule re-anchored at the resumed epoch.
 
-Each takes the checkpoint `folder` (for the messages), its `state` dict and what this run has now; the
-Trainer loads the state itself (`Trainer._restore`). A warning's `stacklevel` counts from here through
-`Trainer._restore` and `fit` to the user's call, so each is called from `_restore` directly.
+Each check takes the checkpoint `folder` (for the messages), its `state` dict and what this run has now;
+the Trainer loads the state itself (`Trainer._restore`, `RunState`). A warning's `stacklevel` counts from
+here through `Trainer._restore` (the checks on the state) and `fit` to the user's call, so each is called
+from `_restore` or `fit` directly.
 """
 
 from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from audiotrain._text import plural
 from audiotrain.train.checkpoint import CheckpointError
+from audiotrain.train.schedulers import IntervalSchedule
+from audiotrain.train.state import Progress
+
+if TYPE_CHECKING:
+    from audiotrain.train.trainer import Trainer
 
 
 def refuse_weights_only(folder: Path, state: dict[str, Any]) -> None:
@@ -107,10 +115,80 @@ def checkpoint_seed(
     )
 
 
+def warn_of_carried_counters(trainer: Trainer, model: Any, ckpt_path: Any) -> None:
+    """A fit without `ckpt_path` of a `trainer` that trained before goes on from its epoch and step (as in
+    Lightning), with a new optimizer and generators seeded anew. Said where that is likely not what is
+    meant: `model` is another object than the one trained (it takes over the counters and `last`), or
+    the last fit was interrupted (this one goes on from it, but not exactly)."""
+    trained = trainer.global_step or trainer.progress.total_batches
+    if ckpt_path is not None or trainer._pending_ckpt or not trained or not trainer.is_global_zero:
+        return
+    where = f"epoch {trainer.current_epoch}, global step {trainer.global_step}"
+    if trainer._fitted_module is None or trainer._fitted_module() is not model:
+        warnings.warn(
+            f"Trainer.fit: this Trainer already trained another module object (up to {where}); "
+            f"this {type(model).__name__} takes over that run's counters (max_epochs and max_steps count "
+            "from there, and so do its checkpoints' epoch and step), and its saves replace that run's "
+            "`last`. For a new run, make a new Trainer",
+            UserWarning,
+            stacklevel=3,
+        )
+    elif trainer.interrupted:
+        path = trainer.interrupted_checkpoint
+        exact = (
+            f"pass ckpt_path=trainer.interrupted_checkpoint ({path})"
+            if path is not None
+            else "pass ckpt_path= the newest intact checkpoint (the 'Save aborted' line named it)"
+            if trainer.enable_checkpointing
+            else "fit with enable_checkpointing=True, which saves a checkpoint when a fit is stopped"
+        )
+        warnings.warn(
+            f"Trainer.fit: the last fit of this Trainer was interrupted at {where}; this one goes on "
+            "from there with a new optimizer (configure_optimizers: its moments and step count start "
+            "afresh) and freshly seeded random generators, so it does not continue that run exactly. To "
+            f"continue it exactly, {exact}",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def checkpoint_to_resume(trainer: Trainer, ckpt_path: Any) -> Any:
+    """`fit`'s `ckpt_path`. "last" where nothing was saved yet trains from scratch with a warning, as
+    Lightning's does (the "resume if there is something" idiom); a checkpoint on disk that is not a
+    `last` is still refused by name (resuming it could go back epochs)."""
+    if str(ckpt_path) == "last":
+        first = trainer.checkpoint_callback
+        if first is None or not (first.last_model_path or first.newest_on_disk()):
+            warnings.warn(
+                'Trainer.fit(ckpt_path="last"): nothing is saved yet, so training starts from scratch '
+                "(as in Lightning)",
+                UserWarning,
+                stacklevel=3,
+            )
+            return None
+    return trainer.callbacks.checkpoint_path(ckpt_path)
+
+
+def anchor_epoch_schedule(optimizer: Any, progress: Progress, accumulate_grad_batches: int) -> None:
+    """An `lr_scheduler` stepped per epoch derives the epoch from the optimizer's step and this fit's
+    updates per epoch; resumed, it counts from the epoch the checkpoint is in, so that epochs of another
+    length than the saved run's (more data, other ranks or batch size) keep Lightning's epoch index."""
+    schedule = getattr(optimizer, "_schedulers", {}).get("learning_rate")
+    if not isinstance(schedule, IntervalSchedule) or not schedule.needs_epoch_length:
+        return
+    closed = progress.batch_in_epoch - progress.micro_batches  # (a short last window is one update)
+    updates_this_epoch = -(-closed // accumulate_grad_batches)
+    step = int(optimizer.state["step"].item())
+    optimizer._schedulers["learning_rate"] = schedule.anchored(step - updates_this_epoch, progress.epoch)
+
+
 __all__ = [
+    "anchor_epoch_schedule",
     "check_accumulation",
     "check_global_batch",
     "checkpoint_seed",
+    "checkpoint_to_resume",
     "global_batch",
     "refuse_weights_only",
+    "warn_of_carried_counters",
 ]

@@ -70,7 +70,6 @@ from audiotrain.train.module import OptimizerConfig, TrainModule, refuse_manual_
 from audiotrain.train.nonfinite import NonFiniteWatch, debug_check
 from audiotrain.train.outputs import LogOptions
 from audiotrain.train.run_state import RunState, load_optimizer_state, load_step_state, run_config
-from audiotrain.train.schedulers import IntervalSchedule
 from audiotrain.train.seeding import default_seed, seed_generators
 from audiotrain.train.state import Progress, RandomState, RunningMeans
 from audiotrain.train.step import StepConfig, StepState, TrainStep, names_to_train
@@ -649,7 +648,7 @@ class Trainer:
                 "DataLoader over the same dataset (e.g. DataLoader(dataset, batch_size=..., shuffle=False))"
             )
         threads.warn_signals_do_not_reach_this_thread(stacklevel=2)
-        self._warn_of_carried_counters(model, ckpt_path)
+        resume.warn_of_carried_counters(self, model, ckpt_path)
         threads.clear_streams_when_thread_ends()  # before MLX's random state is touched (threads.py)
         # The run is seeded, and the caller's global generators are put back when it ends however it ends:
         # code after fit (a random search's next draw, the next model's weights) goes on with its own
@@ -678,7 +677,7 @@ class Trainer:
                 self.should_stop = self._should_stop_agreed = self.interrupted = self._stop_requested = False
                 self.interrupted_checkpoint = None
                 self.progress.validation_pending = False
-                ckpt_path = self._checkpoint_to_resume(ckpt_path or self._pending_ckpt)
+                ckpt_path = resume.checkpoint_to_resume(self, ckpt_path or self._pending_ckpt)
                 self._pending_ckpt = None
                 self._run.saved_log_options = {}
                 self._run.trainable.start(names_to_train(model))
@@ -687,7 +686,7 @@ class Trainer:
                 self.evaluation.reset()
                 if ckpt_path:
                     self._restore(ckpt_path, full=True)
-                    self._anchor_epoch_schedule()
+                    resume.anchor_epoch_schedule(self.optimizer, self.progress, self.accumulate_grad_batches)
                 if not ckpt_path:  # a resumed run goes on in its folders
                     self.callbacks.refuse_earlier_runs(self)
                     collectives.on_main_process(self._refuse_earlier_logger_runs)
@@ -724,72 +723,6 @@ class Trainer:
             self._state_tracker.end()
             self._run.random_at_fit_end = RandomState.capture()
             RandomState.restore(callers_generators)
-
-    def _warn_of_carried_counters(self, model: TrainModule, ckpt_path: Any) -> None:
-        """A fit without `ckpt_path` of a Trainer that trained before goes on from its epoch and step (as in
-        Lightning), with a new optimizer and generators seeded anew. Said where that is likely not what is
-        meant: `model` is another object than the one trained (it takes over the counters and `last`), or
-        the last fit was interrupted (this one goes on from it, but not exactly)."""
-        trained = self.global_step or self.progress.total_batches
-        if ckpt_path is not None or self._pending_ckpt or not trained or not self.is_global_zero:
-            return
-        where = f"epoch {self.current_epoch}, global step {self.global_step}"
-        if self._fitted_module is None or self._fitted_module() is not model:
-            warnings.warn(
-                f"Trainer.fit: this Trainer already trained another module object (up to {where}); "
-                f"this {type(model).__name__} takes over that run's counters (max_epochs and max_steps count "
-                "from there, and so do its checkpoints' epoch and step), and its saves replace that run's "
-                "`last`. For a new run, make a new Trainer",
-                UserWarning,
-                stacklevel=3,
-            )
-        elif self.interrupted:
-            path = self.interrupted_checkpoint
-            exact = (
-                f"pass ckpt_path=trainer.interrupted_checkpoint ({path})"
-                if path is not None
-                else "pass ckpt_path= the newest intact checkpoint (the 'Save aborted' line named it)"
-                if self.enable_checkpointing
-                else "fit with enable_checkpointing=True, which saves a checkpoint when a fit is stopped"
-            )
-            warnings.warn(
-                f"Trainer.fit: the last fit of this Trainer was interrupted at {where}; this one goes on "
-                "from there with a new optimizer (configure_optimizers: its moments and step count start "
-                "afresh) and freshly seeded random generators, so it does not continue that run exactly. To "
-                f"continue it exactly, {exact}",
-                UserWarning,
-                stacklevel=3,
-            )
-
-    def _anchor_epoch_schedule(self) -> None:
-        """An `lr_scheduler` stepped per epoch derives the epoch from the optimizer's step and this fit's
-        updates per epoch; resumed, it counts from the epoch the checkpoint is in, so that epochs of another
-        length than the saved run's (more data, other ranks or batch size) keep Lightning's epoch index."""
-        optimizer = self.optimizer
-        schedule = getattr(optimizer, "_schedulers", {}).get("learning_rate")
-        if not isinstance(schedule, IntervalSchedule) or not schedule.needs_epoch_length:
-            return
-        progress = self.progress
-        closed = progress.batch_in_epoch - progress.micro_batches  # (a short last window is one update)
-        updates_this_epoch = -(-closed // self.accumulate_grad_batches)
-        step = int(optimizer.state["step"].item())
-        optimizer._schedulers["learning_rate"] = schedule.anchored(step - updates_this_epoch, progress.epoch)
-
-    def _checkpoint_to_resume(self, ckpt_path: Any) -> Any:
-        """`fit`'s `ckpt_path`. "last" where nothing was saved yet trains from scratch with a warning, as
-        Lightning's does (the "resume if there is something" idiom); a checkpoint on disk that is not a
-        `last` is still refused by name (resuming it could go back epochs)."""
-        if str(ckpt_path) == "last":
-            first = self.checkpoint_callback
-            if first is None or not (first.last_model_path or first.newest_on_disk()):
-                warnings.warn(
-                    'Trainer.fit(ckpt_path="last"): nothing is saved yet, so training starts from scratch '
-                    "(as in Lightning)",
-                    UserWarning,
-                    stacklevel=3,
-                )
-                return None
-        return self.callbacks.checkpoint_path(ckpt_path)
 
     def _warn_of_eval_mode(self, module: TrainModule) -> None:
         """`fit` trains each submodule in the mode it is in (as Lightning 2 does: a BatchNorm frozen with
