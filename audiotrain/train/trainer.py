@@ -2,8 +2,9 @@
 
 Its state lives in named objects (`state.py`): `Progress` (where the loop is), `RunningMeans` (the
 weighted sums behind every reported mean), `History`, `RandomState`, plus the model, the optimizer,
-the callbacks and the loggers. A checkpoint is the dict of their `state_dict()`s and resuming loads them
-all back. Callbacks read a small view of that state: `current_epoch`, `global_step`, `batch_in_epoch`,
+the callbacks and the loggers. A checkpoint is the dict of their `state_dict()`s, which `RunState`
+(`run_state.py`) assembles and loads back on resume. Callbacks read a small view of that state:
+`current_epoch`, `global_step`, `batch_in_epoch`,
 `num_training_batches`, `num_val_batches`, `callback_metrics`, `validates_within_epochs`,
 `should_stop`, `fitting`, `state` (Lightning's `.status` / `.fn` / `.stage`), `training`, `validating`,
 `sanity_checking`, `fast_dev_run`, `optimizer`, `learning_rate()`,
