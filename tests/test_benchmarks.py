@@ -98,7 +98,7 @@ def test_chords_scores_a_checkpoint_on_the_held_out_songs_alone_and_keeps_an_ear
     chords = benchmark("chords")
     chords.main(chords_argv(chord_checkpoint, tmp_path))
     out = capsys.readouterr().out
-    assert "held-out songs, independent style: 1 songs" in out
+    assert "held-out songs, independent style: 1 song, " in out  # was "1 songs"
     assert "(baseline: " in out and "its one-off JIT compile excluded" in out
     rendered = [folder.name for folder in (tmp_path / "cache" / "demo" / "chords").iterdir()]
     assert rendered and all(name.startswith("test-") for name in rendered)
