@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 import re
 import unicodedata
 
@@ -818,6 +819,36 @@ def test_a_pairs_file_error_names_the_file_and_line(tmp_path, rows, line, fragme
     with pytest.raises(ValueError, match=re.escape(f"{tmp_path / 'pairs.csv'}, line {line}: ")) as raised:
         scan_song_folder(tmp_path, pairs_file=tmp_path / "pairs.csv")
     assert fragment in str(raised.value)
+
+
+@pytest.mark.skipif(os.sep == "\\", reason="backslashes are separators there already")
+def test_a_pairs_file_written_on_windows_pairs_its_backslash_paths(tmp_path):
+    """`audio\\song1.wav,annotations\\song1.lab` named files called so, which Linux and macOS have not: every
+    row was 'does not exist'. A file that has the backslash name as written is still the one named."""
+    _wav(tmp_path / "audio" / "song1.wav", SEGMENTS[-1].end)
+    write_lab(tmp_path / "annotations" / "song1.lab", SEGMENTS)
+    _wav(tmp_path / "odd\\name.wav", SEGMENTS[-1].end)  # a name with a backslash in it, on this system
+    write_lab(tmp_path / "annotations" / "odd.lab", SEGMENTS)
+    (tmp_path / "pairs.csv").write_text(
+        "audio,annotation\naudio\\song1.wav,annotations\\song1.lab\nodd\\name.wav,annotations\\odd.lab\n"
+    )
+    index = scan_song_folder(tmp_path, pairs_file=tmp_path / "pairs.csv")
+    assert [(s.audio_path, s.annotation_path) for s in index.songs] == [
+        (tmp_path / "audio" / "song1.wav", tmp_path / "annotations" / "song1.lab"),
+        (tmp_path / "odd\\name.wav", tmp_path / "annotations" / "odd.lab"),
+    ]
+    for row, line, fragment in [
+        (
+            "audio\\song1.wav,annotations\\song2.lab",
+            3,
+            f"the annotation {tmp_path / 'annotations/song2.lab'}",
+        ),
+        ("C:\\Music\\song1.wav,annotations\\song1.lab", 3, "a Windows path from its drive or root: write it"),
+    ]:
+        (tmp_path / "pairs.csv").write_text(f"audio,annotation\nodd\\name.wav,annotations\\odd.lab\n{row}\n")
+        with pytest.raises(ValueError, match=re.escape(f"{tmp_path / 'pairs.csv'}, line {line}: ")) as raised:
+            scan_song_folder(tmp_path, pairs_file=tmp_path / "pairs.csv")
+        assert fragment in str(raised.value)
 
 
 def test_a_pairs_file_that_is_not_utf8_is_named(tmp_path):
