@@ -778,6 +778,31 @@ def test_an_annotations_folder_pairs_the_isophonics_layout_and_never_guesses(tmp
     }  # fmt: skip (Let It Be's annotation, of an album not scanned, is no song skipped)
 
 
+def test_audio_without_any_annotation_names_the_annotations_and_pairs_flags(tmp_path):
+    """A first run on Isophonics' audio, its chordlab/ apart, said only "0 annotated songs" and listed
+    every audio file; it now names the flags that pair them. Not where an annotation was found, nor once
+    --data.annotations is given."""
+    from audiotrain.recipes.chords.config import ChordDataConfig
+    from audiotrain.recipes.chords.data import folder_splits
+
+    data = tmp_path / "The Beatles"
+    for name in ("01 - Come Together", "02 - Something"):
+        _wav(data / "Abbey Road" / f"{name}.wav", SEGMENTS[-1].end)
+    (tmp_path / "chordlab").mkdir()
+    flags = ("--data.annotations DIR", "--data.pairs FILE.csv")
+    with pytest.raises(ValueError, match="need at least 2 annotated songs") as raised:
+        folder_splits(ChordDataConfig(data_dir=str(data)), seed=0)
+    assert "no annotation lies beside the audio" in str(raised.value)
+    assert all(flag in str(raised.value) for flag in flags), raised.value
+    with pytest.raises(ValueError, match="need at least 2 annotated songs") as raised:
+        folder_splits(ChordDataConfig(data_dir=str(data), annotations=str(tmp_path / "chordlab")), seed=0)
+    assert not any(flag in str(raised.value) for flag in flags), raised.value
+    write_lab(data / "Abbey Road" / "01 - Come Together.lab", SEGMENTS)  # one annotated: not the hint
+    with pytest.raises(ValueError, match="need at least 2 annotated songs") as raised:
+        folder_splits(ChordDataConfig(data_dir=str(data)), seed=0)
+    assert "no annotation lies beside" not in str(raised.value)
+
+
 def test_a_pairs_file_pairs_the_billboard_and_guitarset_layouts(tmp_path):
     """McGill Billboard's `0003/audio.wav` beside five reductions, GuitarSet's `_mic` audio apart from its
     JAMS: no name rule fits them; a CSV of audio,annotation rows (relative to its folder) pairs them."""
