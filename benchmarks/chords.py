@@ -77,6 +77,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import audiotrain  # noqa: F401  (loads OpenBLAS before mlx.core)
+from audiotrain._text import listed, plural
 from audiotrain.audio import load
 from audiotrain.chords.decode import DecodeConfig, decode_posteriors, frames_to_segments, median_smooth
 from audiotrain.chords.lab import ChordSegment, read_annotation
@@ -283,10 +284,9 @@ def check_evaluation_folders(run_dir: Path, names: list[str], overwrite: bool) -
         if not held:
             continue
         if not overwrite:
-            listed = ", ".join(held[:3]) + (f" and {len(held) - 3} more" if len(held) > 3 else "")
             raise SystemExit(
-                f"error: --run_dir {run_dir} already holds an evaluation ({folder}: {listed}); choose a new "
-                "--run_dir, or pass --overwrite to replace it"
+                f"error: --run_dir {run_dir} already holds an evaluation ({folder}: {listed(held)}); "
+                "choose a new --run_dir, or pass --overwrite to replace it"
             )
         try:
             clear_run_outputs(folder, evaluation_outputs(folder), print)
@@ -321,14 +321,15 @@ def train_model(config: TrainingConfig, run_dir: Path, splits) -> Path:
         history = json.loads((run_dir / "history.json").read_text())
         checkpoint = run_dir / "checkpoints" / "best"
         took = (
-            f"{time.perf_counter() - start:.0f} s in {plan.processes} processes (with the demo's evaluation)"
+            f"{time.perf_counter() - start:.0f} s in {plural(plan.processes, 'process', 'processes')} "
+            "(with the demo's evaluation)"
         )
     else:
         if plan.note:
             print(plan.note)
         result = run_training(config, run_dir, splits=splits, log=print)
         history, checkpoint, took = result.history, result.checkpoint, f"{result.train_seconds:.0f} s"
-    print(f"\ntraining: {took}, {len(history.get('epoch', []))} epochs")
+    print(f"\ntraining: {took}, {plural(len(history.get('epoch', [])), 'epoch')}")
     return checkpoint
 
 
@@ -458,7 +459,8 @@ def main(argv: list[str] | None = None) -> None:
         both = {name: score_songs(pairs) for name, pairs in decoded.items()}
         base_scores, base_speed = score_baseline(baseline, songs)
         print(
-            f"\n{title}: {len(songs)} songs, {model.audio_seconds:.0f} s of audio; mir_eval.chord, % of time (pooled)"
+            f"\n{title}: {plural(len(songs), 'song')}, {model.audio_seconds:.0f} s of audio; "
+            "mir_eval.chord, % of time (pooled)"
         )
         columns = {
             "model (joint bass)": both["joint"],

@@ -267,10 +267,11 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result))
         return 0
     import audiotrain._precision as precision  # what the children will use
+    from audiotrain._text import plural
 
     print(
-        f"full-size CLAP (laion/clap-htsat-unfused sizes), batch {args.batch}, {args.steps} timed step(s) after "
-        f"{args.warmup} warm-up; OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')}, {os.cpu_count()} CPUs, "
+        f"full-size CLAP (laion/clap-htsat-unfused sizes), batch {args.batch}, "
+        f"{plural(args.steps, 'timed step')} after {args.warmup} warm-up; OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')}, {os.cpu_count()} CPUs, "
         f"float32 matmuls on CUDA (both frameworks): {precision.describe()}"
     )
     results = {}

@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> None:
         )
     if args.processes < 0:
         parser.error(f"--processes must be 0 (the cores) or more, got {args.processes}")
+    from audiotrain._text import plural
     from audiotrain.distributed.local import MAX_AUTO_PROCESSES, usable_cores
 
     n = args.processes or min(usable_cores(), MAX_AUTO_PROCESSES)
@@ -91,7 +92,8 @@ def main(argv: list[str] | None = None) -> None:
     speed_up = best_one / best_many
     if min(steps) < MIN_STEPS_PER_EPOCH:
         print(
-            f"caveat: a timed epoch held only {min(steps)} optimizer step(s), so its validation and bookkeeping, "
+            f"caveat: a timed epoch held only {plural(min(steps), 'optimizer step')}, so its validation and "
+            "bookkeeping, "
             "not the steps, set these times and the speed-up says little about training: give more --songs "
             f"(at least {MIN_STEPS_PER_EPOCH} steps an epoch)"
         )

@@ -224,9 +224,17 @@ def test_csv_caption_over_lines_and_unlisted_audio_named(tmp_path):
     folder = scan_caption_folder(root)
     assert [c.captions for c in folder.clips] == [("a bell,\nthen silence",)]
     assert (
-        "7 audio file(s) in the folder are not named in the metadata (ignored): left0.wav, left1.wav, "
+        "7 audio files in the folder are not named in the metadata (ignored): left0.wav, left1.wav, "
         "left2.wav, left3.wav, left4.wav and 2 more" in folder.report()
     )
+    rows = "".join(f"{name}.wav,a bell\n" for name in ["a", *(f"left{i}" for i in range(6))])
+    (root / "metadata.csv").write_text("file_name,caption\n" + rows)
+    report = scan_caption_folder(root).report()  # it said "1 audio file(s) ... are"
+    assert "(metadata.csv): 7 clips, 7 captions\n  1 audio file in the folder is not named" in report
+    (root / "metadata.csv").write_text("file_name,caption\na.wav,a bell\n")
+    for i in range(7):
+        (root / f"left{i}.wav").unlink()
+    assert "(metadata.csv): 1 clip, 1 caption" in scan_caption_folder(root).report()  # was "1 clips"
 
 
 def test_folder_level_errors(tmp_path):

@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 import re
 import unicodedata
 
@@ -777,6 +778,31 @@ def test_an_annotations_folder_pairs_the_isophonics_layout_and_never_guesses(tmp
     }  # fmt: skip (Let It Be's annotation, of an album not scanned, is no song skipped)
 
 
+def test_audio_without_any_annotation_names_the_annotations_and_pairs_flags(tmp_path):
+    """A first run on Isophonics' audio, its chordlab/ apart, said only "0 annotated songs" and listed
+    every audio file; it now names the flags that pair them. Not where an annotation was found, nor once
+    --data.annotations is given."""
+    from audiotrain.recipes.chords.config import ChordDataConfig
+    from audiotrain.recipes.chords.data import folder_splits
+
+    data = tmp_path / "The Beatles"
+    for name in ("01 - Come Together", "02 - Something"):
+        _wav(data / "Abbey Road" / f"{name}.wav", SEGMENTS[-1].end)
+    (tmp_path / "chordlab").mkdir()
+    flags = ("--data.annotations DIR", "--data.pairs FILE.csv")
+    with pytest.raises(ValueError, match="need at least 2 annotated songs") as raised:
+        folder_splits(ChordDataConfig(data_dir=str(data)), seed=0)
+    assert "no annotation lies beside the audio" in str(raised.value)
+    assert all(flag in str(raised.value) for flag in flags), raised.value
+    with pytest.raises(ValueError, match="need at least 2 annotated songs") as raised:
+        folder_splits(ChordDataConfig(data_dir=str(data), annotations=str(tmp_path / "chordlab")), seed=0)
+    assert not any(flag in str(raised.value) for flag in flags), raised.value
+    write_lab(data / "Abbey Road" / "01 - Come Together.lab", SEGMENTS)  # one annotated: not the hint
+    with pytest.raises(ValueError, match="need at least 2 annotated songs") as raised:
+        folder_splits(ChordDataConfig(data_dir=str(data)), seed=0)
+    assert "no annotation lies beside" not in str(raised.value)
+
+
 def test_a_pairs_file_pairs_the_billboard_and_guitarset_layouts(tmp_path):
     """McGill Billboard's `0003/audio.wav` beside five reductions, GuitarSet's `_mic` audio apart from its
     JAMS: no name rule fits them; a CSV of audio,annotation rows (relative to its folder) pairs them."""
@@ -818,6 +844,36 @@ def test_a_pairs_file_error_names_the_file_and_line(tmp_path, rows, line, fragme
     with pytest.raises(ValueError, match=re.escape(f"{tmp_path / 'pairs.csv'}, line {line}: ")) as raised:
         scan_song_folder(tmp_path, pairs_file=tmp_path / "pairs.csv")
     assert fragment in str(raised.value)
+
+
+@pytest.mark.skipif(os.sep == "\\", reason="backslashes are separators there already")
+def test_a_pairs_file_written_on_windows_pairs_its_backslash_paths(tmp_path):
+    """`audio\\song1.wav,annotations\\song1.lab` named files called so, which Linux and macOS have not: every
+    row was 'does not exist'. A file that has the backslash name as written is still the one named."""
+    _wav(tmp_path / "audio" / "song1.wav", SEGMENTS[-1].end)
+    write_lab(tmp_path / "annotations" / "song1.lab", SEGMENTS)
+    _wav(tmp_path / "odd\\name.wav", SEGMENTS[-1].end)  # a name with a backslash in it, on this system
+    write_lab(tmp_path / "annotations" / "odd.lab", SEGMENTS)
+    (tmp_path / "pairs.csv").write_text(
+        "audio,annotation\naudio\\song1.wav,annotations\\song1.lab\nodd\\name.wav,annotations\\odd.lab\n"
+    )
+    index = scan_song_folder(tmp_path, pairs_file=tmp_path / "pairs.csv")
+    assert [(s.audio_path, s.annotation_path) for s in index.songs] == [
+        (tmp_path / "audio" / "song1.wav", tmp_path / "annotations" / "song1.lab"),
+        (tmp_path / "odd\\name.wav", tmp_path / "annotations" / "odd.lab"),
+    ]
+    for row, line, fragment in [
+        (
+            "audio\\song1.wav,annotations\\song2.lab",
+            3,
+            f"the annotation {tmp_path / 'annotations/song2.lab'}",
+        ),
+        ("C:\\Music\\song1.wav,annotations\\song1.lab", 3, "a Windows path from its drive or root: write it"),
+    ]:
+        (tmp_path / "pairs.csv").write_text(f"audio,annotation\nodd\\name.wav,annotations\\odd.lab\n{row}\n")
+        with pytest.raises(ValueError, match=re.escape(f"{tmp_path / 'pairs.csv'}, line {line}: ")) as raised:
+            scan_song_folder(tmp_path, pairs_file=tmp_path / "pairs.csv")
+        assert fragment in str(raised.value)
 
 
 def test_a_pairs_file_that_is_not_utf8_is_named(tmp_path):

@@ -258,12 +258,16 @@ def test_a_cv_stopped_in_a_folds_evaluation_resumes_by_scoring_that_fold(
 ):
     """The printed `cv --resume` failed with "--num_epochs 2 leaves none to train": the stopped fold had
     finished training. It now scores that fold's checkpoint without training again, then trains the rest,
-    and the cv scores are those of a cv run that was never stopped."""
+    and the cv scores are those of a cv run that was never stopped. The fold's test scores go to its own
+    logger run, as an unstopped fold's do (they were not sent: no checkpoint named the logger runs)."""
     import signal
 
     from audiotrain.recipes.chords import train as chords_train
 
+    from test_recipe_kills import _test_rows
+
     argv = ["cv", "--folds", "2", *TINY_CV_FLAGS, "--num_epochs", "2", "--data.cache_dir", str(cv_cache)]
+    argv += ["--logger", "csv"]
     unstopped = tmp_path / "unstopped"
     assert chords.main([*argv, "--run_dir", str(unstopped)]) == 0
     evaluate_held_out = chords_train._evaluate_held_out
@@ -289,6 +293,10 @@ def test_a_cv_stopped_in_a_folds_evaluation_resumes_by_scoring_that_fold(
         f"=== fold 0 (1 of 2): trained earlier, its held-out songs are scored now ({fold0})" in captured.out
     )
     assert captured.err.count("trained 2 epochs") == 1  # fold 1 alone trains
+    assert "test scores are not sent" not in captured.err, captured.err
+    assert [p.name for p in (fold0 / "csv").iterdir()] == ["version_0"]
+    expected = _test_rows(unstopped / "fold0" / "csv" / "version_0" / "metrics.csv")
+    assert expected and _test_rows(fold0 / "csv" / "version_0" / "metrics.csv") == expected
     assert json.loads((fold0 / "history.json").read_text()) == history  # from its last checkpoint
     assert json.loads((run_dir / "cv_scores.json").read_text()) == json.loads(
         (unstopped / "cv_scores.json").read_text()

@@ -133,10 +133,11 @@ def test_ranks_left_running_after_a_rank_ended_are_killed(tmp_path):
     started = time.monotonic()
     out, err = _finish(proc, tmp_path)
     assert time.monotonic() - started < 20, err
-    assert (
-        "audiotrain launch: rank 1 exited with status 1 1 s ago and the other rank(s) are still running "
-        "(a rank whose peer ended can stay blocked in MLX's ring for ever): killing the job's processes "
-        "still running (SIGKILL)" in err
+    pid0 = (tmp_path / "pid0").read_text()
+    assert (  # (it said "the other rank(s) are still running", whatever their number)
+        "audiotrain launch: rank 1 exited with status 1 1 s ago and the job is still running "
+        "(a rank whose peer ended can stay blocked in MLX's ring for ever): killing 1 rank still running "
+        f"(pid {pid0}; SIGKILL)" in err
     ), err
     assert "[WARN] Node with rank 0 exited with code -9" in err, err  # (mlx.launch then reports it, and ends)
     assert "exit codes rank 0: -9 (killed by the launcher: it did not end), rank 1: 1" in err, err
@@ -153,10 +154,13 @@ def test_ranks_that_do_not_stop_on_ctrl_c_are_aborted_then_killed(tmp_path):
         "(AUDIOTRAIN_LAUNCH_STOP_GRACE_S sets how long they get): aborting them, as a second Ctrl-C would"
         in err
     ), err
-    assert (
-        "audiotrain launch: the rank(s) did not end within 1 s of the abort: killing the job's processes "
-        "still running (SIGKILL)" in err
-    ), err
+    pids = sorted((tmp_path / f"pid{rank}").read_text() for rank in (0, 1))
+    killing = re.search(
+        r"audiotrain launch: the job did not end within 1 s of the abort: killing 2 ranks still running "
+        r"\(pid (\d+), (\d+); SIGKILL\)",
+        err,
+    )  # (it said "the rank(s) did not end")
+    assert killing and sorted(killing.groups()) == pids, err
     for rank in (0, 1):  # the stop, then the abort: the stand-in for Ctrl-C, twice
         assert (tmp_path / f"usr1-{rank}").read_text() == "USR1\nUSR1\n"
     assert proc.returncode == 130, err
@@ -184,7 +188,7 @@ def test_no_rank_outlives_the_launcher_after_the_third_ctrl_c(tmp_path):
         proc.send_signal(signal.SIGINT)
         time.sleep(0.3)
     out, err = _finish(proc, tmp_path)
-    assert "process(es) of the job still running after mlx.launch ended" in err, err
+    assert "audiotrain launch: 2 processes of the job still running after mlx.launch ended" in err, err
     assert proc.returncode == 130, err
 
 

@@ -154,6 +154,21 @@ def test_evaluate_with_no_decodable_song_is_a_clear_error(checkpoint, songs, tmp
     assert "no song left to score" in err and "x.wav" in err and "y.wav" in err and "Traceback" not in err
 
 
+def test_evaluate_on_audio_without_any_annotation_names_the_pairing_flags(
+    checkpoint, songs, tmp_path, capsys
+):
+    """Audio whose annotations live in a tree of their own said only "no annotated songs in DIR"."""
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(songs[0].audio_path, data)
+    capsys.readouterr()
+    code = chords.main(["evaluate", "--checkpoint", str(checkpoint), "--data", str(data)])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert f"error: no annotated songs in {data}; no annotation lies beside the audio" in err, err
+    assert "pass --annotations DIR" in err and "pass --pairs FILE.csv" in err, err
+
+
 def test_a_reference_slightly_past_the_end_of_the_audio_is_trimmed(checkpoint, songs, tmp_path):
     predictor = ChordPredictor.from_checkpoint(checkpoint)
     song = songs[0]

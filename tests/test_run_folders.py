@@ -1,5 +1,6 @@
 """recipes/_run.py: the run-folder policy both recipes share, their run record and resume command."""
 
+import os
 import subprocess
 import sys
 import threading
@@ -184,6 +185,31 @@ def test_the_resume_command_names_its_folders_absolute_so_it_works_pasted_in_any
         f"python -m m --data '{tmp_path}/my songs' --data.cache_dir={tmp_path}/home/cache --pretrained org/model "
         f"--lr 0.1 --run_dir {tmp_path}/runs/x --resume /ck"
     )  # (a hub id, which names nothing here, stays as given)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a file name of bytes that are not UTF-8")
+@pytest.mark.parametrize("stream", ["stdout", "stderr"])
+def test_a_resume_command_naming_a_folder_of_undecodable_bytes_prints_and_pastes(tmp_path, stream):
+    """A run folder named with a byte the locale cannot decode (b'\\xff'): its resume command failed to print
+    to a strict UTF-8 stdout (UnicodeEncodeError) and came out of stderr as '\\udcff', which pasted named
+    another folder. It is now written in ANSI-C quotes, which a shell reads back as the folder's bytes."""
+    folder = Path(os.fsdecode(bytes(tmp_path) + b"/songs \xff'x"))
+    folder.mkdir()
+    printing = (
+        "import sys\n"
+        "from audiotrain.recipes._run import resume_command\n"
+        "folder = sys.argv[1]\n"
+        f"print(resume_command('m', ['--data', folder], folder + '/last', folder), file=sys.{stream})"
+    )
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8:strict", "LC_ALL": "C.UTF-8"}  # a UTF-8 terminal's
+    done = subprocess.run([sys.executable, "-c", printing, folder], capture_output=True, env=env)
+    assert done.returncode == 0 and b"Traceback" not in done.stderr, done.stderr
+    command = getattr(done, stream).decode("utf-8").strip()
+    assert "\\udcff" not in command and "$'" in command, command
+    pasted = subprocess.run(["bash", "-c", f"set -- {command}; printf '%s\\0' \"$@\""], capture_output=True)
+    words = pasted.stdout.split(b"\0")[:-1]
+    raw = os.fsencode(folder)
+    assert words == [b"python", b"-m", b"m", b"--data", raw, b"--run_dir", raw, b"--resume", raw + b"/last"]
 
 
 def test_under_a_launcher_the_resume_command_starts_the_job_again(tmp_path):

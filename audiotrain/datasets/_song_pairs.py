@@ -15,7 +15,7 @@ import csv
 import os
 import re
 from collections.abc import Iterable
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 
 from audiotrain.datasets._folders import nfc, walk_visible_following_links
 
@@ -101,7 +101,9 @@ def read_song_pairs(
 ) -> list[tuple[Path, Path]]:
     """``[(audio, annotation)]`` from a CSV file of two columns, ``audio,annotation``, one song a row, paths
     relative to the CSV's folder (or absolute); an optional first row ``audio,annotation`` is a header, and
-    blank lines and lines starting with ``#`` are skipped.
+    blank lines and lines starting with ``#`` are skipped. A relative path written on Windows
+    (``audio\\song1.wav``) is read with its backslashes as separators where no file has that name as
+    written (`_row_path`).
 
     `audio_by_real_path` maps the real path of every audio file the scan of `data_dir` found to the path it
     found it under; the audio of a row must be one of them.
@@ -137,7 +139,7 @@ def _read_rows(
                 continue
             if len(cells) != 2 or not all(cells):
                 raise ValueError(f"{where}: expected two columns, audio,annotation; got {row}")
-            audio_path, annotation_path = (base / cell for cell in cells)
+            audio_path, annotation_path = (_row_path(base, cell) for cell in cells)
             audio = audio_by_real_path.get(real(audio_path))
             if audio is None:
                 why = (
@@ -145,9 +147,12 @@ def _read_rows(
                     if not audio_path.exists()
                     else f"is not an audio file the scan of {data_dir} found"
                 )
-                raise ValueError(f"{where}: the audio {audio_path} {why}")
+                raise ValueError(f"{where}: the audio {audio_path} {why}{_windows_hint(cells[0])}")
             if not annotation_path.is_file():
-                raise ValueError(f"{where}: the annotation {annotation_path} does not exist or is not a file")
+                raise ValueError(
+                    f"{where}: the annotation {annotation_path} does not exist or is not a file"
+                    f"{_windows_hint(cells[1])}"
+                )
             if annotation_path.suffix.lower() not in PAIRED_ANNOTATION_SUFFIXES:
                 raise ValueError(
                     f"{where}: the annotation {annotation_path} is not one of "
@@ -158,3 +163,25 @@ def _read_rows(
             line_of[audio] = reader.line_num
             pairs.append((audio, annotation_path))
     return pairs
+
+
+def _row_path(base: Path, cell: str) -> Path:
+    """The path a pairs file's `cell` names, relative to `base` (the file's folder) unless absolute.
+
+    A pairs file written on Windows separates with backslashes, which are plain characters of a name on
+    Linux and macOS: where no file has the name as written, a relative path is read with its backslashes as
+    separators (``audio\\song1.wav`` as ``audio/song1.wav``). A Windows drive or root (``C:\\``, ``\\x``)
+    means nothing here, so such a path stays as written, to be reported as missing."""
+    as_written = base / cell
+    if "\\" not in cell or os.sep == "\\" or as_written.exists():
+        return as_written
+    windows = PureWindowsPath(cell)
+    return as_written if windows.anchor else base.joinpath(*windows.parts)
+
+
+def _windows_hint(cell: str) -> str:
+    """For the error of a path that does not resolve: where it is an absolute Windows path (``C:\\...``),
+    which no other system can follow, what to write instead."""
+    if os.sep == "\\" or not PureWindowsPath(cell).anchor or cell.startswith("/"):
+        return ""
+    return " (a Windows path from its drive or root: write it relative to the pairs file's folder)"

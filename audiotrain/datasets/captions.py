@@ -46,7 +46,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from audiotrain._text import listed
+from audiotrain._text import listed, plural
 from audiotrain.data import Dataset
 from audiotrain.datasets._folders import is_hidden, nfc
 from audiotrain.datasets._text import read_utf8_text
@@ -246,7 +246,8 @@ class CaptionFolder:
         (None: every one). `listed_in` names where the full list is (``"RUN/data_report.txt"``), for the line
         that counts the skips left out."""
         lines = [
-            f"{self.root} ({self.layout}): {len(self.clips)} clips, {sum(len(c.captions) for c in self.clips)} captions"
+            f"{self.root} ({self.layout}): {plural(len(self.clips), 'clip')}, "
+            f"{plural(sum(len(c.captions) for c in self.clips), 'caption')}"
         ]
         if self.splits:
             counts = Counter(c.split for c in self.clips)
@@ -254,7 +255,8 @@ class CaptionFolder:
         if self.unlisted_audio:
             shown = len(self.unlisted_audio) if max_listed is None else UNLISTED_SHOWN
             lines.append(
-                f"  {len(self.unlisted_audio)} audio file(s) in the folder are not named in the metadata "
+                f"  {plural(len(self.unlisted_audio), 'audio file')} in the folder "
+                f"{'is' if len(self.unlisted_audio) == 1 else 'are'} not named in the metadata "
                 f"(ignored): {listed(self.unlisted_audio, shown)}"
             )
         lines.extend(f"  note: {note}" for note in self.notes)

@@ -145,6 +145,28 @@ class SongIndex:
             + len(self.ambiguous)
         )
 
+    def pairing_hint(self, annotations_flag: str, pairs_flag: str) -> str:
+        """Where the scan found audio and not one annotation, and no annotations folder or pairs file was
+        given (`annotations_flag`, `pairs_flag`: the command's flags, e.g. ``--data.annotations``): the
+        line that names them. Datasets often keep their annotations in a tree of their own (Isophonics'
+        ``chordlab/``), which a first run finds nothing of; else ``""``."""
+        found_any = (
+            self.songs,
+            self.unpaired_annotations,
+            self.unused_annotations,
+            self.invalid,
+            self.ambiguous,
+            self.near_misses,
+            self.audio_of,
+        )
+        if not self.unpaired_audio or self.annotations_dir is not None or any(found_any):
+            return ""
+        return (
+            f"no annotation lies beside the audio: where the annotations are kept in a folder of their own "
+            f"(as Isophonics' chordlab/), pass {annotations_flag} DIR; for a layout no name matches, list "
+            f"audio,annotation rows in a CSV file and pass {pairs_flag} FILE.csv"
+        )
+
     def skipped_songs(self) -> dict[str, str]:
         """``{song name: reason}`` of every song not used: audio without annotation or annotation without
         audio, an annotation with errors (a gap, without ``allow_gaps``), audio that cannot be read, is too

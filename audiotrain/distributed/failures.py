@@ -26,7 +26,7 @@ from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
-from audiotrain._text import plural
+from audiotrain._text import listed, plural
 
 T = TypeVar("T")
 
@@ -328,11 +328,11 @@ class _EndingWatch:
                     break
             elif self.ended is not None and now - self.ended[0] >= RANK_ENDED_GRACE_S:
                 self._kill(
-                    f"{self.ended[1]} {RANK_ENDED_GRACE_S:.0f} s ago and the other rank(s) are still running "
+                    f"{self.ended[1]} {RANK_ENDED_GRACE_S:.0f} s ago and the job is still running "
                     "(a rank whose peer ended can stay blocked in MLX's ring for ever)"
                 )
             elif self.aborted_at is not None and now - self.aborted_at >= ABORT_GRACE_S:
-                self._kill(f"the rank(s) did not end within {ABORT_GRACE_S:.0f} s of the abort")
+                self._kill(f"the job did not end within {ABORT_GRACE_S:.0f} s of the abort")
             elif (
                 self.aborted_at is None
                 and self.stopped_at is not None
@@ -355,7 +355,9 @@ class _EndingWatch:
     def _kill(self, why: str) -> None:
         self.killed_at = time.monotonic()
         ranks = _children(self.proc.pid)
-        _say(f"audiotrain launch: {why}: killing the job's processes still running (SIGKILL)")
+        # Counted here, when they are killed: how many of the job's ranks still run is known only now.
+        what = f"{plural(len(ranks), 'rank')} still running (pid {listed(ranks, 8)}; SIGKILL)"
+        _say(f"audiotrain launch: {why}: killing {what if ranks else 'the job (SIGKILL)'}")
         for pid in ranks:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
@@ -370,8 +372,9 @@ class _EndingWatch:
         left = _group_members(pgid)
         if left:
             _say(
-                f"audiotrain launch: {len(left)} process(es) of the job still running after mlx.launch ended "
-                f"(pid {', '.join(map(str, left))}): killing them (SIGKILL)"
+                f"audiotrain launch: {plural(len(left), 'process', 'processes')} of the job still running "
+                f"after mlx.launch ended (pid {', '.join(map(str, left))}): killing "
+                f"{'it' if len(left) == 1 else 'them'} (SIGKILL)"
             )
             _kill_group(pgid)
 

@@ -474,7 +474,28 @@ def write_first_file(path: Path, text: str, claim: str | None) -> None:
 def shell_command(*words: str | os.PathLike) -> str:
     """A command line printed for the user to copy: every word shell-quoted (a run folder with a space or a
     quote stays one argument); placeholders such as ``SONG.wav`` or ``DIR`` need no quotes and get none."""
-    return shlex.join(str(word) for word in words)
+    return " ".join(_shell_word(str(word)) for word in words)
+
+
+def _shell_word(word: str) -> str:
+    """`word` quoted for a shell. A path whose bytes the locale could not decode holds surrogate escapes
+    (``os.fsdecode(b"\\xff")``): written as is, it fails to encode to a UTF-8 stream, comes out of stderr
+    as a literal ``\\udcff``, or as a raw byte a terminal shows as a replacement character. Such a word
+    is written in ANSI-C quotes, ``$'...\\xff...'`` (bash, zsh, ksh; POSIX sh since 2024), which give
+    the shell those very bytes, in text that any stream can carry and a user can paste."""
+    if not any("\udc80" <= ch <= "\udcff" for ch in word):
+        return shlex.quote(word)
+    escaped = []
+    for ch in word:
+        if "\udc80" <= ch <= "\udcff":
+            escaped.append(f"\\x{ord(ch) - 0xDC00:02x}")
+        elif ch in "\\'":
+            escaped.append("\\" + ch)
+        elif not ch.isprintable():
+            escaped.append("".join(f"\\x{byte:02x}" for byte in ch.encode("utf-8", "backslashreplace")))
+        else:
+            escaped.append(ch)
+    return "$'" + "".join(escaped) + "'"
 
 
 #: Options of a command line that a resume command drops: (name, whether a value follows it).

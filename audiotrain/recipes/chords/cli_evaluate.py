@@ -159,7 +159,11 @@ def _cmd_evaluate(argv: list[str]) -> int:
         print(index.report(), file=sys.stderr)
     if not index.songs:
         hint = run_pairing_hint(run_pairing(args.test_songs_of)) if args.test_songs_of is not None else ""
-        print(f"error: no annotated songs in {args.data}{hint}", file=sys.stderr)
+        pairing = index.pairing_hint("--annotations", "--pairs")
+        print(
+            f"error: no annotated songs in {args.data}{hint}{f'; {pairing}' if pairing else ''}",
+            file=sys.stderr,
+        )
         return 2
     skipped = index.skipped_songs()
     if args.test_songs_of is not None:

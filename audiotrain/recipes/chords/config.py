@@ -343,7 +343,8 @@ class ChordFeatureConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"unknown feature setting(s) {unknown}; expected a subset of {sorted(known)}")
+            what = "setting" if len(unknown) == 1 else "settings"
+            raise ValueError(f"unknown feature {what} {unknown}; expected a subset of {sorted(known)}")
         return cls(**{"tuning_correction": False, "bass_view_bins": 0, **data})
 
     def key(self) -> str:

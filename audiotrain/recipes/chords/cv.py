@@ -50,6 +50,7 @@ from audiotrain.recipes.chords.data import (
 )
 from audiotrain.recipes.chords.train import evaluate_trained_run, run_training, to_stderr, trained_checkpoint
 from audiotrain.recipes.split_record import describe_difference
+from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.reporting import read_history
 
 #: The record of a cv run's folds, written as it starts and after each fold: what ``--resume`` continues.
@@ -207,7 +208,10 @@ def _run_cross_validation(
             results(
                 f"\n=== {fold_name(k, folds)}: trained earlier, its held-out songs are scored now ({fold_dir})"
             )
-            result = evaluate_trained_run(config, fold_dir, split, fold_dir / trained, log, results=results)
+            ended = _ended_state(fold_dir)
+            result = evaluate_trained_run(
+                config, fold_dir, split, fold_dir / trained, log, ended=ended, results=results
+            )
         else:
             results(f"\n=== {fold_name(k, folds)}: {fold_dir}")  # its run then says its split (`describe`)
             checkpoint = newest_checkpoint(fold_dir / "checkpoints") if resume else None
@@ -250,6 +254,20 @@ def _run_cross_validation(
         f"scores in %:\n{cv.table()}"
     )
     return cv
+
+
+def _ended_state(fold_dir: Path) -> dict | None:
+    """The trainer state of the newest checkpoint of a fold whose training ended (the one saved as it
+    ended): it names the fold's logger runs (``--logger``), which then get the fold's test scores as a
+    resumed single run's do (`evaluate_trained_run`'s `ended`). None where there is none, or it cannot be
+    read: the evaluation then says that the scores are not sent."""
+    checkpoint = newest_checkpoint(fold_dir / "checkpoints")
+    if checkpoint is None:
+        return None
+    try:
+        return ckpt.read_state(checkpoint)
+    except (OSError, ValueError, ckpt.CheckpointError):
+        return None
 
 
 def _silent(*args, **kwargs) -> None:

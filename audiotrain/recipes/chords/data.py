@@ -193,8 +193,10 @@ def folder_splits(data: ChordDataConfig, seed: int, min_seconds: float = 0.0) ->
     needed = 2 if data.val_fraction > 0 else 1
     if len(index) < needed:
         purpose = "train and validate" if needed == 2 else "train"
+        hint = index.pairing_hint("--data.annotations", "--data.pairs")
         raise ValueError(
             f"{data.data_dir}: need at least {needed} annotated songs to {purpose}\n{index.report()}"
+            + (f"\n{hint}" if hint else "")
         )
     train, val, test = split_songs(index.songs, data.val_fraction, data.test_fraction, seed, data.split_by)
     if not val and data.val_fraction > 0:  # (two songs or more validate on one: only a lone folder is left)
