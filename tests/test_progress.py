@@ -5,14 +5,14 @@ import re
 import sys
 
 from audiotrain import Trainer
-from audiotrain.train.progress import ProgressBar
+from audiotrain.train.progress import PLAIN_LINE_WIDTH, ProgressBar
 
 import mlx.core as mx
 import pytest
-from tasks import TinyClassifier, make_batches
+from tasks import RecordingLogger, TinyClassifier, make_batches
 
 
-def fit_with(tmp_path, bar, **kw):
+def fit_with(tmp_path, bar, module=None, **kw):
     mx.random.seed(0)
     trainer = Trainer(
         compile=False,
@@ -21,8 +21,13 @@ def fit_with(tmp_path, bar, **kw):
         callbacks=[bar],
         **kw,
     )
-    trainer.fit(TinyClassifier(), make_batches(64), make_batches(32, seed=1))
+    trainer.fit(module or TinyClassifier(), make_batches(64), make_batches(32, seed=1))
     return trainer
+
+
+def log_lines(err: str) -> list[str]:
+    """The progress lines of a log, each with the indented lines it goes on in joined to it."""
+    return re.sub(r"\n  ", " ", err.strip()).splitlines()
 
 
 class Terminal(io.StringIO):
@@ -44,9 +49,24 @@ def test_a_log_gets_one_line_per_epoch_with_the_numbers(tmp_path, capsys):
 
 def test_a_log_gets_a_line_per_validation_inside_an_epoch(tmp_path, capsys):
     fit_with(tmp_path, ProgressBar(), max_epochs=1, val_check_interval=0.5)
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert [line.split(":")[0] for line in lines] == ["Epoch 0, validation", "Epoch 0"]
-    assert lines[0].startswith("Epoch 0, validation: 2/4 batches")
+    lines = log_lines(capsys.readouterr().err)
+    assert [line.split(":")[0] for line in lines] == ["Epoch 0 (means so far), validation", "Epoch 0"]
+    assert lines[0].startswith("Epoch 0 (means so far), validation: 2/4 batches")
+
+
+def test_a_line_after_a_validation_inside_an_epoch_shows_the_epochs_means_so_far(tmp_path, capsys):
+    """It showed the last step's values where the epoch's own line shows means: the two did not compare."""
+    logger = RecordingLogger()
+    trainer = fit_with(
+        tmp_path, ProgressBar(), max_epochs=1, val_check_interval=0.5, logger=logger, log_every_n_steps=2
+    )
+    inside, end = log_lines(capsys.readouterr().err)
+    # Logged at step 2, the mean of steps 1 and 2: the epoch so far when it validates after 2 batches.
+    step_2 = next(metrics for step, metrics in logger.metrics if step == 2 and "train_loss" in metrics)
+    shown = _numbers(inside.split(" s, ")[1])
+    assert shown["loss"] == float(f"{step_2['train_loss']:.4g}")
+    assert shown["accuracy"] == float(f"{step_2['train_accuracy']:.4g}")
+    assert _numbers(end.split(" s, ")[1])["loss"] == float(f"{trainer.history['train_loss'][0]:.4g}")
 
 
 def test_a_terminal_gets_live_bars(tmp_path, monkeypatch):
@@ -93,3 +113,32 @@ def test_a_terminals_bar_ends_each_epoch_on_its_means_loss_and_val_loss_first(tm
     assert "Epoch 0: 100%" in last and re.search(r"\bloss=[\d.]+, val_loss=[\d.]+, accuracy=", last), last
     shown = _numbers(last.split("it/s, ")[-1])
     assert shown["loss"] == float(f"{trainer.history['train_loss'][0]:.4g}")
+
+
+class ManyMetrics(TinyClassifier):
+    """A dozen metrics with a recipe's long names: with their validation twins, 300 columns in one line."""
+
+    def compute_loss(self, batch):
+        loss, metrics = super().compute_loss(batch)
+        return loss, metrics | {
+            f"chord_head_{i}_accuracy": metrics["accuracy"] * (i + 1) / 16 for i in range(12)
+        }
+
+
+def test_a_long_line_in_a_log_goes_on_in_indented_lines_in_the_same_order(tmp_path, capsys):
+    """A recipe's epoch line ran to 350 columns in a log (the chord recipe's, 2 processes, in a file)."""
+    fit_with(tmp_path, ProgressBar(), max_epochs=1)
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1  # a short line stays one line
+    trainer = fit_with(tmp_path, ProgressBar(), ManyMetrics(), max_epochs=1)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) > 1 and all(len(line) <= PLAIN_LINE_WIDTH for line in lines), lines
+    assert lines[0].startswith("Epoch 0: 4/4 batches") and all(line.startswith("  ") for line in lines[1:])
+    (joined,) = log_lines("\n".join(lines))
+    shown = _numbers(joined.split(" s, ")[1])
+    history = trainer.history
+    assert list(shown)[:3] == ["loss", "val_loss", "accuracy"]
+    assert list(shown)[3:15] == [f"chord_head_{i}_accuracy" for i in range(12)]
+    for i in (0, 11):
+        name = f"chord_head_{i}_accuracy"
+        assert shown[name] == float(f"{history['train_' + name][0]:.4g}")
+        assert shown["val_" + name] == float(f"{history['val_' + name][0]:.4g}")

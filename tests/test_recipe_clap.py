@@ -1683,6 +1683,35 @@ def test_ctrl_c_after_training_says_what_is_saved_and_how_to_export(tmp_path, ca
     assert (out / "hf_model" / "model.safetensors").is_file()
 
 
+def test_ctrl_c_in_the_runs_own_export_leaves_the_earlier_hf_model_as_it_was(tmp_path, capsys, monkeypatch):
+    """The run wrote hf_model/ in place: Ctrl-C as it wrote left the resumed run's weights and config beside the
+    earlier export's tokenizer, a folder that looks whole. It is swapped in whole, as `export` does, or not at
+    all, and no temporary folder is left in the run folder."""
+    from audiotrain.models.clap import ClapTokenizer
+    from audiotrain.recipes.clap import cli as clap
+
+    out = tmp_path / "run"
+    argv = _tiny_demo_argv(tmp_path, out)
+    assert clap.main(argv) == 0
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in (out / "hf_model").iterdir()}
+    names = {p.name for p in out.iterdir()}
+
+    save_tokenizer = ClapTokenizer.save_pretrained
+
+    def ctrl_c_in_the_export(tokenizer, folder):
+        if Path(folder).name == "demo_init":  # (the demo's model folder, written at the start)
+            return save_tokenizer(tokenizer, folder)
+        raise KeyboardInterrupt
+
+    # The export writes the tokenizer last, after model.safetensors and config.json.
+    monkeypatch.setattr(ClapTokenizer, "save_pretrained", ctrl_c_in_the_export)
+    resume = [*argv, "--train.epochs", "2", "--resume", str(out / "checkpoints" / "last")]
+    assert clap.main(resume) == 130
+    assert "hf_model/ missing or an earlier export" in capsys.readouterr().err
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in (out / "hf_model").iterdir()} == before
+    assert {p.name for p in out.iterdir()} == names  # (no .hf_model.tmp-* left)
+
+
 def test_a_front_end_making_more_frames_than_the_model_takes_is_refused_at_load(
     tmp_path, capsys, monkeypatch
 ):

@@ -7,13 +7,17 @@ replaced by one plain line at each epoch's end and after each validation inside 
 
 Inside an epoch the bar shows the last step's training values; at the epoch's end (the bar left on
 screen, the line in a log) each shows its mean over the epoch, the number `history.json` holds
-(`Trainer.epoch_progress_metrics`). `loss` and `val_loss` come first, so that an 80-column terminal
-cuts off other metrics rather than those.
+(`Trainer.epoch_progress_metrics`), and a log's line after a validation inside an epoch shows the
+epoch's means so far (``Epoch 0 (means so far), validation: ...``). `loss` and `val_loss` come first, so
+that an 80-column terminal cuts off other metrics rather than those. A log's line longer than
+`PLAIN_LINE_WIDTH` (a recipe's dozen metrics and their validation twins: 350 columns) goes on in
+indented lines, the metrics in the same order.
 """
 
 from __future__ import annotations
 
 import sys
+import textwrap
 import time
 
 from audiotrain._text import plural
@@ -117,7 +121,9 @@ class ProgressBar(Callback):
             # Inside an epoch (val_check_interval < 1.0 or an int): a line per validation, as the
             # epoch's own line may be a long way off. One at the epoch's end shows on that line.
             if trainer.batch_in_epoch < trainer.num_training_batches:
-                self._line(trainer, f"Epoch {trainer.current_epoch}, validation", trainer.progress_metrics())
+                # The same kind of numbers as the epoch's line (not the last step's), so the two compare.
+                what = f"Epoch {trainer.current_epoch} (means so far), validation"
+                self._line(trainer, what, trainer.epoch_progress_metrics())
 
     def on_exception(self, trainer, module, exception) -> None:
         if self._val_bar is not None:
@@ -138,9 +144,16 @@ class ProgressBar(Callback):
         )
         seconds = time.perf_counter() - self._epoch_started
         numbers = ", ".join(f"{k}={v}" for k, v in _fmt(metrics).items())
-        tqdm.write(f"{what}: {batches}, {seconds:.1f} s, {numbers}", file=sys.stderr)
+        line = f"{what}: {batches}, {seconds:.1f} s, {numbers}"
+        # Broken only between metrics (no name or number holds a space; "1e-05" holds a hyphen).
+        lines = textwrap.wrap(
+            line, PLAIN_LINE_WIDTH, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False
+        )
+        tqdm.write("\n".join(lines), file=sys.stderr)
 
 
+#: Columns of a log's progress line before it goes on in the next (indented) one.
+PLAIN_LINE_WIDTH = 120
 # Shown first, in this order: what the run is judged on, before a bar's width cuts the rest off.
 _HEADLINE = ("loss", "val_loss")
 

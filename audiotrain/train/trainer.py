@@ -302,7 +302,8 @@ class Trainer:
         self._settled_outputs: dict[str, mx.array] = {}  # the step before that one's (evaluated)
         self._streak_in_flight: mx.array | None = None  # the last step's non-finite streak (maybe running)
         self._shown_across_ranks: dict[str, float] = {}  # data parallel: the bar's numbers, over all ranks
-        self._epoch_train_means: dict[str, float] = {}  # the last epoch's, as the history has them
+        # The last epoch's means as the history has them; the open epoch's so far at a validation inside it.
+        self._epoch_train_means: dict[str, float] = {}
 
     # ---- the view callbacks read ---------------------------------------------------------------------
     # The run's named state, held by `RunState` (train/run_state.py).
@@ -833,6 +834,7 @@ class Trainer:
             for _ in range(progress.batch_in_epoch):
                 next(iterator, None)
         if progress.validation_pending and val_loader is not None:
+            self._hold_epoch_means_so_far()
             self.evaluation.validate_in_fit(module, val_loader)
             if self.interrupted:
                 return  # still pending: saved by the fit loop, rerun on resume
@@ -951,10 +953,18 @@ class Trainer:
         )
         if val_due:
             progress.validation_pending = False  # a checkpoint saved in on_validation_end has run it
+            self._hold_epoch_means_so_far()
             # Still pending when Ctrl-C stops it: saved below, rerun on resume.
             progress.validation_pending = self.evaluation.validate_in_fit(module, val_loader) is None
             self._validation_schedule.record_validation(progress)
             self._agree_across_ranks()  # EarlyStopping may have stopped one rank in on_validation_end
+
+    def _hold_epoch_means_so_far(self) -> None:
+        """Before a validation inside an epoch: the epoch's means so far, for `epoch_progress_metrics` (the
+        progress line after it shows them, as the epoch's own line shows its means). Read on every rank (a
+        reduction under data parallel) where the validation makes the ranks meet anyway."""
+        means = self.running.epoch_means(self._reduce)
+        self._epoch_train_means = reporting.epoch_values(means, self._train_options())
 
     def _close_window(self) -> None:
         """Apply the gradients of an accumulation window that the end of the loader cut short."""
@@ -1464,7 +1474,8 @@ class Trainer:
         """`progress_metrics()` as the summary of the epoch that is ending (the bar left on screen, the line
         in a log), read in `on_train_epoch_end`: each training value the bar shows per step shows its mean
         over the epoch instead, the number `history` and `callback_metrics` hold (`loss` is `train_loss`'s).
-        A value logged per step only (`on_epoch=False`) keeps its last step's value."""
+        After a validation inside an epoch, its means so far. A value logged per step only (`on_epoch=False`)
+        keeps its last step's value."""
         out = self.progress_metrics()
         options = self._train_options()
         for name in self._last_outputs:

@@ -454,7 +454,7 @@ def export_checkpoint(
     bundle = bundle_of_run(run)
     task = CLAPTrainModule(bundle.model)
     load_task_weights(task, folder)
-    return _replace_export(bundle, out)
+    return replace_export(bundle, out)
 
 
 def _export_files() -> frozenset[str]:
@@ -488,10 +488,11 @@ def _not_an_export(folder: Path) -> str:
     return ""
 
 
-def _replace_export(bundle: Bundle, out: Path) -> Path:
+def replace_export(bundle: Bundle, out: Path) -> Path:
     """Write the export to a hidden sibling folder and swap it in at `out`, so an earlier export there is
     replaced whole (no file of it left beside the new ones: another model's vocab.json or
-    preprocessor_config.json would be read by older transformers) and a failed write leaves it as it was."""
+    preprocessor_config.json would be read by older transformers) and a failed or interrupted write leaves it
+    as it was, never half-written. `export` and the run's own hf_model/ both write this way."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{secrets.token_hex(4)}"
     previous = None

@@ -54,10 +54,10 @@ from audiotrain.recipes.clap.bundle import (
     check_resume_model,
     check_settings_fit,
     demo_extractor_settings,
-    export_bundle,
     load_checkpoint,
     load_task_weights,
     model_record,
+    replace_export,
     save_demo,
 )
 from audiotrain.recipes.clap.clip_record import (
@@ -647,14 +647,14 @@ def _stopped_after_training(out: Path, best: ModelCheckpoint, signal_name: str) 
     export = shell_command(*EXPORT_COMMAND, "--checkpoint", kept, "--out", out / "hf_model", "--overwrite")
     return (
         f"interrupted ({signal_name}) after training: the checkpoints in {out / 'checkpoints'} are saved; "
-        "retrieval.json, plots/ and hf_model/ may be missing or incomplete. Export the checkpoint the run "
-        f"would have exported with:\n  {export}"
+        "retrieval.json and plots/ may be missing or incomplete, hf_model/ missing or an earlier export (it is "
+        f"swapped in whole). Export the checkpoint the run would have exported with:\n  {export}"
     )
 
 
 def _export(bundle: Bundle, out: Path, weights: str, demo: bool) -> Path:
     """hf_model/, and what to run to export another checkpoint."""
-    export = export_bundle(bundle, out / "hf_model")
+    export = replace_export(bundle, out / "hf_model")
     print(f"run folder: {out}\nexported Hugging Face model: {export} ({weights})")
     command = shell_command(*EXPORT_COMMAND, "--checkpoint", out / "checkpoints" / "last", "--out", "DIR")
     print(f"export another checkpoint with: {command}")
