@@ -182,6 +182,13 @@ def test_median_smooth_and_config_validation():
         decode_frames(np.zeros((3, 30)), np.zeros((3, 12)))
 
 
+def test_median_smooth_repeats_the_edge_frames_as_its_docstring_says():
+    # Frame 0's window, repeated ("nearest"): [0.9, 0.9, 0.9, 0.1, 0.8], median 0.9. Reflected it would be
+    # [0.1, 0.9, 0.9, 0.1, 0.8], median 0.8: the first frame's value would be lost.
+    probs = np.array([[0.9], [0.1], [0.8], [0.8], [0.8]], np.float32)
+    np.testing.assert_allclose(median_smooth(probs, 5)[:, 0], [0.9, 0.8, 0.8, 0.8, 0.8])
+
+
 def test_segments_end_exactly_at_the_duration():
     # frames beyond the audio (padding) are dropped, and the last kept segment reaches the end
     segments = frames_to_segments(

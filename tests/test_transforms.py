@@ -1,12 +1,18 @@
 """The gradient transforms (train/transforms.py): the norm, the finite check and clipping, on pytrees shaped
 like real models' gradients (matrices, 4-d kernels, vectors, 0-d scalars, float16 and bfloat16)."""
 
-import audiotrain  # noqa: F401  (before mlx)
+import json
+import warnings
+
+from audiotrain import OptimizerConfig, Trainer, TrainModule
 from audiotrain.train.transforms import all_finite, clip_by_global_norm, clip_by_value, global_norm
 
 import mlx.core as mx
+import mlx.nn as nn
+import mlx.optimizers as optim
 import numpy as np
 import pytest
+from distributed import describe, run_ranks
 from mlx.utils import tree_flatten
 
 SHAPES = {
@@ -90,3 +96,77 @@ def test_clip_by_value_clamps_every_entry():
     clipped = clip_by_value(gradients(), 0.5)
     for _, v in tree_flatten(clipped):
         assert float(mx.max(mx.abs(v))) <= 0.5
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_float16_gradients_above_256_give_their_true_norm_not_inf(compiled):
+    # 300 is exact and finite in float16, its square (90000) is not: squared in float16 the norm was inf,
+    # and clipping or track_grad_norm then skipped every step as non-finite.
+    grads = {"w": mx.full((4, 4), 300.0, mx.float16), "b": mx.full((4,), 300.0, mx.float16)}
+    norm = (mx.compile(global_norm) if compiled else global_norm)(grads)
+    assert norm.dtype == mx.float32
+    assert float(norm) == pytest.approx(300.0 * np.sqrt(20), rel=1e-6)
+    clipped, _ = clip_by_global_norm(grads, 1.0)
+    assert numpy_norm(tree_map_f32(clipped)) == pytest.approx(1.0, rel=1e-3)
+
+
+def test_float16_gradients_in_range_give_the_numpy_norm():
+    grads = gradients(dtype=mx.float16)
+    assert float(global_norm(grads)) == pytest.approx(numpy_norm(tree_map_f32(grads)), rel=1e-6)
+
+
+class Float16Linear(TrainModule):
+    """A float16 model whose weight gradients are 300 on inputs of 300: finite, with squares past float16's
+    range (the bias gradient is 1)."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(4, 1)
+        self.linear.set_dtype(mx.float16)
+
+    def compute_loss(self, batch):
+        return mx.mean(self.linear(batch["x"]).astype(mx.float32)), {}
+
+    def configure_optimizers(self):
+        return OptimizerConfig(optimizer=optim.SGD(learning_rate=1e-2))
+
+
+@pytest.mark.parametrize("flags", [{"gradient_clip_val": 1.0}, {"track_grad_norm": True}])
+def test_a_float16_model_with_clipping_or_norm_logging_still_learns(tmp_path, flags):
+    module = Float16Linear()
+    before = np.array(module.linear.weight.astype(mx.float32))
+    batches = [{"x": mx.full((2, 4), 300.0, mx.float16)} for _ in range(3)]
+    trainer = Trainer(
+        max_epochs=1,
+        enable_checkpointing=False,
+        logger=False,
+        enable_progress_bar=False,
+        default_root_dir=tmp_path,
+        **flags,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the skipped-updates warning would say every step was skipped
+        trainer.fit(module, batches)
+    assert float(trainer.callback_metrics["skipped_steps"]) == 0
+    assert float(trainer.callback_metrics["grad_norm"]) == pytest.approx(np.sqrt(4 * 300.0**2 + 1), rel=1e-3)
+    assert not np.array_equal(before, np.array(module.linear.weight.astype(mx.float32)))
+
+
+def test_float16_gradients_whose_sum_over_the_ranks_passes_65504_average_to_their_finite_mean():
+    results = run_ranks(
+        """
+        import json
+        import audiotrain
+        import mlx.core as mx
+        from audiotrain.train.transforms import average_across_processes
+
+        r = mx.distributed.init().rank()
+        grads = {"w": mx.full((3,), 40000.0 + 2048.0 * r, mx.float16), "b": mx.array([1.0, 3.0 * r])}
+        mean = average_across_processes(grads)
+        print(json.dumps({"w": mean["w"].tolist(), "w_dtype": str(mean["w"].dtype), "b": mean["b"].tolist()}))
+        """
+    )
+    assert all(r.returncode == 0 for r in results), describe(results)
+    for result in results:
+        out = json.loads(result.lines()[-1])
+        assert out == {"w": [41024.0] * 3, "w_dtype": "mlx.core.float16", "b": [1.0, 1.5]}

@@ -126,7 +126,9 @@ def median_smooth(probs: np.ndarray, width: int) -> np.ndarray:
     ----------
     probs : np.ndarray [frames, classes]
     width : int
-        Filter length in frames (odd); edges are handled by reflection.
+        Filter length in frames (odd). Past the edges the first and last frames are repeated
+        (``scipy.ndimage.median_filter(mode="nearest")``, not reflected), so the first chord's window is
+        padded with itself.
     """
     if width <= 1:
         return np.asarray(probs)

@@ -65,9 +65,13 @@ def target_ranks(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """The rank of each row's target among its scores: [n] int, 0 for the top class.
 
     `scores` [n, classes], `targets` [n] (none ignored). Ties are broken by class index, as a stable
-    descending sort (or ``torch.topk``) would: the rank is the number of classes scoring higher plus those
-    scoring the same with a lower index. NaN scores rank below every number. A target is among the top
-    ``k`` when its rank is below ``k``: so constant or all-NaN scores get chance-level top-k, not 100%.
+    descending sort would (``np.argsort(-scores, kind="stable")``, ``torch.sort(descending=True,
+    stable=True)``): the rank is the number of classes scoring higher plus those scoring the same with a
+    lower index. NaN scores rank below every number. A target is among the top ``k`` when its rank is
+    below ``k``: so constant or all-NaN scores get chance-level top-k, not 100%. Libraries differ on ties,
+    so top-k on tied scores (saturated softmax rows) can differ from theirs: ``torch.topk`` (and
+    torchmetrics, which uses it) does not promise the lower index on CPU, and scikit-learn's
+    ``top_k_accuracy_score`` puts the higher index first. Without ties all agree.
     """
     scores = _nan_last(as_numpy(scores))
     targets = as_numpy(targets)

@@ -29,8 +29,13 @@ def clip_by_value(grads: Any, max_value: float) -> Any:
 
 
 def global_norm(grads: Any) -> mx.array:
-    """The L2 norm of all gradients together (float32 scalar, in-graph)."""
-    leaves = [g for _, g in tree_flatten(grads)]
+    """The L2 norm of all gradients together (float32 scalar, in-graph).
+
+    float16 gradients are squared in float32: their square overflows 65504 from |g| > 256, which made
+    the norm inf and the non-finite guard skip a finite step. bfloat16 has float32's range and is
+    squared as it is (its sums accumulate in float32), float32 as it is.
+    """
+    leaves = [g.astype(mx.float32) if g.dtype == mx.float16 else g for _, g in tree_flatten(grads)]
     if not leaves:
         return mx.array(0.0)
     return mx.sqrt(_sum_of_all([g * g for g in leaves]))
@@ -100,11 +105,17 @@ def _partial_sums(x: mx.array) -> mx.array:
 def average_across_processes(grads: Any) -> Any:
     """Data parallel: the mean of every rank's gradients, inside the compiled step (identity for one
     process). Clipping, the window mean and the non-finite check then act on the same averaged gradients
-    on every rank, so the ranks stay bitwise identical."""
+    on every rank, so the ranks stay bitwise identical.
+
+    float16 gradients are summed in float32 and handed back in float16: the sum over the ranks (divided
+    only afterwards) overflows 65504 where the mean does not, and an inf would skip the step.
+    """
     from audiotrain.distributed import collectives
 
     if collectives.world_size() == 1:
         return grads
     import mlx.nn as nn
 
-    return nn.average_gradients(grads, group=collectives.group())
+    widened = tree_map(lambda g: g.astype(mx.float32) if g.dtype == mx.float16 else g, grads)
+    means = nn.average_gradients(widened, group=collectives.group())
+    return tree_map(lambda m, g: m if m.dtype == g.dtype else m.astype(g.dtype), means, grads)
