@@ -1120,12 +1120,16 @@ def _one_error_line(capsys, *fragments) -> None:
             ["data.num_workers (--data.num_workers) must be an integer >= 0 and <= 256, got -1"],
         ),
         (["--loss.root_weight=-1"], ["loss.root_weight (--loss.root_weight) must be a finite number >= 0"]),
+        # 1e308 and 1e-300 met "cannot convert float NaN to integer" and "Maximum allowed dimension exceeded".
         *(
             (
                 ["--features.fmin", value],
-                ["features.fmin (--features.fmin) must be a finite frequency > 0 Hz"],
+                [
+                    "features.fmin (--features.fmin) must be a finite frequency from 1 Hz to below the Nyquist "
+                    "frequency sr / 2 = 11025 Hz"
+                ],
             )
-            for value in ("-5", "0", "nan", "inf")
+            for value in ("-5", "0", "nan", "inf", "1e308", "1e300", "11025", "1e-300", "0.001")
         ),
     ],
 )
