@@ -27,6 +27,10 @@ from typing import Any
 
 from audiotrain._files import json_text
 from audiotrain.recipes.config_cli import (
+    MAX_BATCH_SIZE,
+    MAX_EPOCHS,
+    MAX_STEPS,
+    MAX_WORKERS,
     SEED_MAX,
     SettingError,
     check_setting,
@@ -45,6 +49,19 @@ def _check(section: str, name: str, value: Any, **bounds: Any) -> None:
         check_setting(f"{section}.{name}", value, **bounds)
     except SettingError as err:
         raise ValueError(str(err)) from None
+
+
+def _check_folder_name(section: str, name: str, value: str | None) -> None:
+    """`value`, when given, names one folder under ``runs/`` (``runs/<value>-<date>-<time>``): a path
+    separator would put the run elsewhere (``../..`` outside ``runs/``), and a NUL or a blank name makes no
+    folder name at all."""
+    if value is None:
+        return
+    if not isinstance(value, str) or not value.strip() or any(c in value for c in "/\\\0"):
+        raise ValueError(
+            f"{section}.{name} must be a folder name for runs/<name>-<date>-<time> (not blank, no '/', '\\' "
+            f"or NUL; run.run_dir chooses another folder), got {value!r}"
+        )
 
 
 #: What `weight_decay: null` means for each optimizer type: torch.optim's defaults.
@@ -121,8 +138,9 @@ class DataSettings:
     num_workers: int = field(default=0, metadata={"help": "DataLoader workers when given a Dataset"})
 
     def __post_init__(self):
-        _check("data", "batch_size", self.batch_size, integer=True, at_least=1)
-        _check("data", "num_workers", self.num_workers, integer=True, at_least=0)
+        # The recipes' bounds: far above any real run, so that only a slip (extra zeros) meets them.
+        _check("data", "batch_size", self.batch_size, integer=True, at_least=1, at_most=MAX_BATCH_SIZE)
+        _check("data", "num_workers", self.num_workers, integer=True, at_least=0, at_most=MAX_WORKERS)
 
 
 @dataclass
@@ -161,16 +179,26 @@ class TrainingSettings:
         if self.mode not in ("min", "max"):
             raise ValueError(f"training.mode must be 'min' or 'max', got {self.mode!r}")
         self._check_eval_strategy()
-        for name, least, optional in (
-            ("num_epochs", 1, False),
-            ("max_steps", 1, True),
-            ("eval_steps", 1, True),
-            ("patience", 0, False),
-            ("accumulate_grad_batches", 1, False),
-            ("limit_train_batches", 1, True),
-            ("limit_val_batches", 0, True),
+        # The recipes' upper bounds (`MAX_EPOCHS` and the like): far above any real run, so that only a slip
+        # (extra zeros, 2**63) meets them, here rather than as a hang or an overflow in training.
+        for name, least, most, optional in (
+            ("num_epochs", 1, MAX_EPOCHS, False),
+            ("max_steps", 1, MAX_STEPS, True),
+            ("eval_steps", 1, MAX_STEPS, True),
+            ("patience", 0, MAX_EPOCHS, False),
+            ("accumulate_grad_batches", 1, MAX_BATCH_SIZE, False),
+            ("limit_train_batches", 1, MAX_STEPS, True),
+            ("limit_val_batches", 0, MAX_STEPS, True),
         ):
-            _check("training", name, getattr(self, name), integer=True, at_least=least, optional=optional)
+            _check(
+                "training",
+                name,
+                getattr(self, name),
+                integer=True,
+                at_least=least,
+                at_most=most,
+                optional=optional,
+            )
         _check("training", "gradient_clip", self.gradient_clip, above=0, optional=True)
         _check("training", "seed", self.seed, integer=True, at_least=0, at_most=SEED_MAX)
         try:  # the Trainer's own reading of it (aliases such as 32 and "bf16")
@@ -223,6 +251,9 @@ class RunSettings:
         },
     )
 
+    def __post_init__(self):
+        _check_folder_name("run", "run_name", self.run_name)
+
 
 @dataclass
 class KaggleSettings:
@@ -240,6 +271,7 @@ class KaggleSettings:
     )
 
     def __post_init__(self):
+        _check_folder_name("kaggle", "competition_name", self.competition_name)
         _check("kaggle", "cv_folds", self.cv_folds, integer=True, at_least=2)
 
 

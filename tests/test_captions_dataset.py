@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import time
 import unicodedata
 
@@ -678,6 +679,40 @@ def test_jsonl_caption_null_is_named_null_not_missing(tmp_path):
     assert reasons["metadata.jsonl:2"] == (
         "missing caption (caption is null; expected a string or a list of strings)"
     )
+
+
+@pytest.mark.parametrize("layout", ["metadata.jsonl", "metadata.json"])
+def test_json_metadata_reads_caption_n_fields_as_a_csv_header_does(tmp_path, layout):
+    """The README offers caption_1, caption_2, ... for every metadata file; the JSON layouts skipped such
+    rows as "missing caption". A null among them is an empty cell: left out and noted."""
+    root = tmp_path / "data"
+    _wav(root / "a.wav")
+    _wav(root / "b.wav")
+    rows = [
+        {"file_name": "a.wav", "Caption_2": "two", "caption_1": "one"},
+        {"file_name": "b.wav", "caption_1": "only", "caption_2": None},
+    ]
+    text = "\n".join(json.dumps(r) for r in rows) if layout.endswith("l") else json.dumps(rows)
+    (root / layout).write_text(text)
+    folder = scan_caption_folder(root)
+    assert [c.captions for c in folder.clips] == [("one", "two"), ("only",)]
+    assert not folder.skipped
+    assert any("caption_2" in n.text and n.kind == "empty" for n in folder.caption_notes)
+
+
+@pytest.mark.parametrize("layout", ["metadata.jsonl", "metadata.json"])
+def test_json_metadata_repeating_a_field_in_another_case_is_refused_as_in_a_csv_header(tmp_path, layout):
+    """The last of the two won, the other caption dropped unsaid; metadata.csv refuses the same header."""
+    root = tmp_path / "data"
+    _wav(root / "a.wav")
+    row = '{"file_name": "a.wav", "caption": "first", "Caption": "second"}'
+    (root / layout).write_text(row if layout.endswith("l") else f"[{row}]")
+    where = f"{layout}:1" if layout.endswith("l") else f"{layout} item 1"
+    with pytest.raises(
+        CaptionFolderError,
+        match=re.escape(f"{where}: fields ['caption'] appear more than once (names are case-insensitive)"),
+    ):
+        scan_caption_folder(root)
 
 
 def test_file_name_with_surrounding_spaces_is_found_as_written_or_stripped(tmp_path):

@@ -157,6 +157,22 @@ def test_jams_errors_name_file_and_observation(tmp_path):
         read_jams(path)
 
 
+@pytest.mark.parametrize("field", ["time", "duration"])
+@pytest.mark.parametrize("bad", ["1" + "0" * 400, "true"])
+def test_a_jams_time_too_large_for_a_float_or_a_bool_is_refused_naming_the_observation(tmp_path, field, bad):
+    """A 401-digit integer is valid JSON; float() raised a raw OverflowError that killed a whole training
+    run instead of skipping the song. `true` read as 1 second."""
+    observation = {"time": "0", "duration": "1", "value": '"C:maj"'} | {field: bad}
+    data = ", ".join(f'"{key}": {value}' for key, value in observation.items())
+    path = tmp_path / "huge.jams"
+    path.write_text('{"annotations": [{"namespace": "chord", "data": [{' + data + "}]}]}")
+    with pytest.raises(
+        AnnotationError,
+        match=r"huge.jams, annotation 0, observation 0: expected numeric 'time' and 'duration'",
+    ):
+        read_jams(path)
+
+
 def test_unknown_suffix(tmp_path):
     with pytest.raises(AnnotationError, match="unknown annotation format '.csv'"):
         read_annotation(tmp_path / "x.csv")

@@ -1120,12 +1120,16 @@ def _one_error_line(capsys, *fragments) -> None:
             ["data.num_workers (--data.num_workers) must be an integer >= 0 and <= 256, got -1"],
         ),
         (["--loss.root_weight=-1"], ["loss.root_weight (--loss.root_weight) must be a finite number >= 0"]),
+        # 1e308 and 1e-300 met "cannot convert float NaN to integer" and "Maximum allowed dimension exceeded".
         *(
             (
                 ["--features.fmin", value],
-                ["features.fmin (--features.fmin) must be a finite frequency > 0 Hz"],
+                [
+                    "features.fmin (--features.fmin) must be a finite frequency from 1 Hz to below the Nyquist "
+                    "frequency sr / 2 = 11025 Hz"
+                ],
             )
-            for value in ("-5", "0", "nan", "inf")
+            for value in ("-5", "0", "nan", "inf", "1e308", "1e300", "11025", "1e-300", "0.001")
         ),
     ],
 )
@@ -1416,7 +1420,34 @@ def test_checkpoint_without_chord_settings_is_rejected(tiny_run, tmp_path):
         ),
         (
             lambda s: s["module_state"][CHECKPOINT_KEY]["features"].update(hop_length="2048"),
-            f"module_state.{CHECKPOINT_KEY}.features: features.hop_length",
+            f"module_state.{CHECKPOINT_KEY}.features.hop_length must be an integer, got '2048'",
+        ),
+        # A bool stored as a string: "false" is true to Python, so it turned on what it said to turn off.
+        (
+            lambda s: s["module_state"][CHECKPOINT_KEY]["decode"].update(unknown_chords="false"),
+            f"module_state.{CHECKPOINT_KEY}.decode.unknown_chords must be true or false, got 'false'",
+        ),
+        (
+            lambda s: s["module_state"][CHECKPOINT_KEY]["model_config"].update(chord_head="no"),
+            ".model_config.chord_head must be true or false, got 'no'",
+        ),
+        (
+            lambda s: s["module_state"][CHECKPOINT_KEY]["features"].update(tuning_correction=1),
+            ".features.tuning_correction must be true or false, got 1",
+        ),
+        (
+            lambda s: s["module_state"][CHECKPOINT_KEY]["decode"].update(self_transition="0.5"),
+            ".decode.self_transition must be a finite number, got '0.5'",
+        ),
+        (
+            lambda s: s["module_state"][CHECKPOINT_KEY]["decode"].update(silence_db="15"),
+            ".decode.silence_db must be a finite number, got '15'",
+        ),
+        # Read as an older record's "no bass view", which the model's own setting contradicts.
+        (
+            lambda s: s["module_state"][CHECKPOINT_KEY]["features"].pop("bass_view_bins"),
+            ".features.bass_view_bins is missing (read as 0, as in a record older than the setting), but "
+            "model_config.bass_view_bins is 108",
         ),
     ],
 )

@@ -1,6 +1,7 @@
 """`TrainerConfig` from presets, files and overrides: what a user writes, and the errors they get back."""
 
 import dataclasses
+import json
 import os
 from pathlib import Path
 
@@ -18,14 +19,18 @@ def write(folder: Path, name: str, text: str) -> Path:
 @pytest.mark.parametrize(
     "section, line, message",
     [
-        ("data", "batch_size: 0", "data.batch_size must be an integer >= 1, got 0"),
-        ("data", "num_workers: -1", "data.num_workers must be an integer >= 0, got -1"),
-        ("training", "max_steps: 0", "training.max_steps must be an integer >= 1, or none, got 0"),
+        ("data", "batch_size: 0", "data.batch_size must be an integer >= 1 and <= 65536, got 0"),
+        ("data", "num_workers: -1", "data.num_workers must be an integer >= 0 and <= 256, got -1"),
+        (
+            "training",
+            "max_steps: 0",
+            "training.max_steps must be an integer >= 1 and <= 1000000000, or none, got 0",
+        ),
         ("training", "gradient_clip: -1.0", "training.gradient_clip must be a finite number > 0, or none"),
         ("training", "limit_train_batches: 0", "training.limit_train_batches must be an integer >= 1"),
         ("training", "limit_val_batches: -1", "training.limit_val_batches must be an integer >= 0"),
         ("training", "seed: -1", "training.seed must be an integer >= 0"),
-        ("training", "patience: -1", "training.patience must be an integer >= 0, got -1"),
+        ("training", "patience: -1", "training.patience must be an integer >= 0 and <= 100000, got -1"),
         ("training", "precision: 16-mixed", "training.precision must be one of '32', 'bf16-mixed'"),
         ("scheduler", "min_lr_ratio: -1.0", "scheduler.min_lr_ratio must be a finite number >= 0 and <= 1"),
         ("scheduler", "min_lr_ratio: 5.0", "scheduler.min_lr_ratio must be a finite number >= 0 and <= 1"),
@@ -53,8 +58,52 @@ def test_a_bad_value_in_a_file_names_the_file_and_the_field(tmp_path, section, l
 
 
 def test_a_bad_override_names_the_field():
-    with pytest.raises(ValueError, match="overrides: data.batch_size must be an integer >= 1, got 0"):
+    with pytest.raises(
+        ValueError, match="overrides: data.batch_size must be an integer >= 1 and <= 65536, got 0"
+    ):
         resolve_config("quick_test", overrides={"batch_size": 0})
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        # 10**9 workers were accepted, and train() hung making a queue for each.
+        ("data: {num_workers: 1000000000}", "data.num_workers must be an integer >= 0 and <= 256"),
+        ("data: {batch_size: 100000000}", "data.batch_size must be an integer >= 1 and <= 65536"),
+        ("training: {num_epochs: 1000000000000000000000000000000}", "training.num_epochs must be an integer"),
+        (
+            "training: {patience: 9223372036854775808}",
+            "training.patience must be an integer >= 0 and <= 100000",
+        ),
+        (
+            "training: {max_steps: 9223372036854775808}",
+            "training.max_steps must be an integer >= 1 and <= 10",
+        ),
+        ("training: {accumulate_grad_batches: 9223372036854775808}", "training.accumulate_grad_batches must"),
+        ("training: {limit_train_batches: 9223372036854775808}", "training.limit_train_batches must"),
+        ("training: {limit_val_batches: 9223372036854775808}", "training.limit_val_batches must"),
+    ],
+)
+def test_counts_have_the_recipes_upper_bounds(tmp_path, line, message):
+    """The recipes refuse `--data.num_workers 257`; the same value in a create_trainer config ran."""
+    file = write(tmp_path, "run.yaml", line + "\n")
+    with pytest.raises(ValueError) as caught:
+        resolve_config(file)
+    assert str(caught.value).startswith(f"{file}: {message}")
+
+
+@pytest.mark.parametrize("name", ["../../escape", "a/b", "a\\b", "\x00", "", "  "])
+@pytest.mark.parametrize("field", ["run.run_name", "kaggle.competition_name"])
+def test_a_run_name_must_be_one_folder_name_under_runs(tmp_path, field, name):
+    """It names runs/<name>-<date>-<time>: '../../escape' trained into a folder outside runs/, and a NUL met a
+    raw ValueError as the first checkpoint was written."""
+    section, key = field.split(".")
+    with pytest.raises(ValueError, match=rf"overrides: {field} must be a folder name for runs/"):
+        resolve_config("quick_test", overrides={field: name})
+    file = write(tmp_path, "run.json", json.dumps({section: {key: name}}))
+    with pytest.raises(ValueError, match=rf"run.json: {field} must be a folder name for runs/"):
+        resolve_config(file)
+    assert resolve_config("quick_test", overrides={field: "my run.2"}).to_dict()[section][key] == "my run.2"
 
 
 def test_the_optimizer_section_builds_torch_optims_optimizers():

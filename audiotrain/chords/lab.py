@@ -346,6 +346,14 @@ def _jams_observations(data, path: Path, where: str) -> list[dict]:
     raise AnnotationError(f"{path}, {where}: 'data' is neither a list of observations nor a dict of lists")
 
 
+def _jams_seconds(value) -> float:
+    """A JAMS time or duration as a float; TypeError for a bool (JSON true is no number of seconds).
+    float() raises OverflowError for an integer too large for a float, which JSON allows."""
+    if isinstance(value, bool):
+        raise TypeError("a bool is not a number of seconds")
+    return float(value)
+
+
 #: What tells a JAMS file's chord annotations apart where they have no annotator name, in order: GuitarSet's
 #: two differ only in ``data_source`` (the lead sheet's chords, the performed ones).
 _TELLING_METADATA = ("data_source", "annotation_rules", "version")
@@ -465,8 +473,8 @@ def read_jams(
     for i, obs in enumerate(observations):
         location = f"{where}, observation {i}"
         try:
-            start, duration, value = float(obs["time"]), float(obs["duration"]), obs["value"]
-        except (KeyError, TypeError, ValueError):
+            start, duration, value = _jams_seconds(obs["time"]), _jams_seconds(obs["duration"]), obs["value"]
+        except (KeyError, TypeError, ValueError, OverflowError):  # Overflow: an integer of 400 digits
             raise AnnotationError(
                 f"{path}, {location}: expected numeric 'time' and 'duration' and a 'value', got {quoted(obs)}"
             ) from None

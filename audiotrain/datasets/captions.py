@@ -5,7 +5,8 @@ Accepted layouts (the first that applies wins):
 1. A metadata file at the top of the folder (at most one of them):
 
    - ``metadata.jsonl``: one JSON object per line with ``file_name`` (a path relative to the folder) and
-     ``caption`` (a string or a list of strings; ``captions`` and ``text`` are accepted too), optionally
+     ``caption`` (a string or a list of strings; ``caption_1``, ``caption_2``, ... as in a CSV header, else
+     ``captions`` or ``text``, are accepted too), optionally
      ``split`` and ``label`` (a class name, used for zero-shot classification).
    - ``metadata.json``: the same objects in one JSON array.
    - ``metadata.csv`` (comma-, semicolon- or tab-separated: the delimiter that makes the header hold
@@ -13,8 +14,8 @@ Accepted layouts (the first that applies wins):
      ``caption_1``, ``caption_2``, ... (the Clotho layout), or ``text`` (Hugging Face AudioFolder's name),
      optionally ``split`` and ``label``.
 
-   Column and field names are case-insensitive (``File_Name``, ``Caption``). The file must be UTF-8 (a BOM
-   is allowed).
+   Column and field names are case-insensitive (``File_Name``, ``Caption``), and one given twice is an
+   error. The file must be UTF-8 (a BOM is allowed).
 2. Side by side: every audio file ``clip.wav`` with ``clip.txt`` next to it, one caption per non-empty line.
    A top-level folder named ``train``, ``val``/``valid``/``validation``/``dev`` or ``test`` sets the split.
    Other metadata-like files at the top (``captions.csv``, ``Metadata.parquet``, ...) are not read; the
@@ -45,6 +46,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any
 
 from audiotrain._text import listed, plural
 from audiotrain.data import Dataset
@@ -508,21 +510,46 @@ def _column(name: str) -> str:
     return re.sub(r"[\s-]+", "_", str(name).strip().lower())
 
 
-def _row_from_object(obj: object, where: str) -> _Row | Skip:
-    """A metadata row from one JSON object (a line of metadata.jsonl or an item of metadata.json)."""
+class _JsonFields(dict):
+    """A JSON object that keeps its field names as written, repeats included (json's dict keeps the last)."""
+
+    def __init__(self, pairs: list[tuple[str, Any]]):
+        super().__init__(pairs)
+        self.names_as_written = [name for name, _ in pairs]
+
+
+def _row_from_object(obj: object, where: str, source: str) -> _Row | Skip:
+    """A metadata row from one JSON object (a line of metadata.jsonl or an item of metadata.json); `source`
+    names it with the file's full path in an error. A caption is ``caption``, ``caption_1``, ``caption_2``,
+    ... (as in a CSV header), else ``captions`` or ``text``, each a string or a list of strings."""
     if not isinstance(obj, dict):
         return Skip(where, f"expected a JSON object, got {type(obj).__name__}")
+    written = list(getattr(obj, "names_as_written", obj))
+    names = [_column(k) for k in written]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:  # one of them would be dropped unsaid: refused as a CSV header repeating a column is
+        raise CaptionFolderError(
+            f"{source}: fields {repeated} appear more than once (names are case-insensitive); "
+            f"found fields {written}"
+        )
     obj = {_column(k): v for k, v in obj.items()}
     if "file_name" not in obj:
         return Skip(where, f"no 'file_name' field (fields: {sorted(obj)})")
-    key = next((k for k in ("caption", "captions", TEXT_COLUMN) if k in obj), None)
-    if key is None:
+    keys = sorted((k for k in obj if _CAPTION_COLUMN.match(k)), key=_caption_column_order)
+    keys = keys or [k for k in ("captions", TEXT_COLUMN) if k in obj][:1]
+    if not keys:
         return Skip(where, "missing caption (no 'caption' field)")
-    if obj[key] is None:
-        return Skip(where, f"missing caption ({key} is null; expected a string or a list of strings)")
-    captions = obj[key] if isinstance(obj[key], list) else [obj[key]]
-    if not all(isinstance(c, str) for c in captions):
-        return Skip(where, f"{key} must be a string or a list of strings")
+    if all(obj[k] is None for k in keys):
+        return Skip(where, f"missing caption ({keys[0]} is null; expected a string or a list of strings)")
+    captions, caption_names = [], []
+    for key in keys:
+        # A null beside other captions is an empty cell, as in a CSV row: left out, and the report notes it.
+        value = "" if obj[key] is None else obj[key]
+        values = value if isinstance(value, list) else [value]
+        if not all(isinstance(c, str) for c in values):
+            return Skip(where, f"{key} must be a string or a list of strings")
+        captions += values
+        caption_names += [f"{key}[{i}]" for i in range(len(values))] if isinstance(value, list) else [key]
     split, lab = obj.get("split"), obj.get("label")
     return _Row(
         where,
@@ -530,7 +557,7 @@ def _row_from_object(obj: object, where: str) -> _Row | Skip:
         captions,
         None if split in (None, "") else str(split),
         None if lab in (None, "") else str(lab),
-        [f"{key}[{i}]" for i in range(len(captions))] if isinstance(obj[key], list) else [key],
+        caption_names,
     )
 
 
@@ -549,18 +576,18 @@ def _read_jsonl(path: Path, label: str) -> tuple[list[_Row], list[Skip]]:
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = json.loads(line, object_pairs_hook=_JsonFields)
         except json.JSONDecodeError as error:
             items.append(Skip(where, f"not valid JSON ({error.msg})"))
             continue
-        items.append(_row_from_object(obj, where))
+        items.append(_row_from_object(obj, where, f"{path}:{lineno}"))
     return _collect(items)
 
 
 def _read_json(path: Path, label: str) -> tuple[list[_Row], list[Skip]]:
     expected = 'a JSON array of objects: [{"file_name": "a.wav", "caption": "..."}, ...]'
     try:
-        data = json.loads(read_utf8_text(path, CaptionFolderError))
+        data = json.loads(read_utf8_text(path, CaptionFolderError), object_pairs_hook=_JsonFields)
     except json.JSONDecodeError as error:
         hint = ""
         if error.msg == "Extra data":
@@ -569,8 +596,11 @@ def _read_json(path: Path, label: str) -> tuple[list[_Row], list[Skip]]:
             f"{path}, line {error.lineno}: not valid JSON ({error.msg}); expected {expected}{hint}"
         ) from None
     if not isinstance(data, list):
-        raise CaptionFolderError(f"{path}: expected {expected}; got a JSON {type(data).__name__}")
-    return _collect(_row_from_object(obj, f"{label} item {i}") for i, obj in enumerate(data, start=1))
+        kind = "dict" if isinstance(data, dict) else type(data).__name__  # (not _JsonFields)
+        raise CaptionFolderError(f"{path}: expected {expected}; got a JSON {kind}")
+    return _collect(
+        _row_from_object(obj, f"{label} item {i}", f"{path} item {i}") for i, obj in enumerate(data, start=1)
+    )
 
 
 def _delimiter(header_line: str, preferred: str) -> str:

@@ -106,6 +106,10 @@ MAX_WINDOW_FRAMES = 4096
 #: the default 36 bins per octave. 10**12 bins asked numpy for 7 TiB before any check could say so.
 MAX_FEATURE_BINS = 4096
 
+#: The lowest `ChordFeatureConfig.fmin`: no pitch is heard below it (C1, the default, is 32.7 Hz; the lowest
+#: piano key 27.5 Hz), and the CQT's filters grow as 1 / fmin.
+MIN_FMIN_HZ = 1.0
+
 
 @dataclass
 class ChordFeatureConfig:
@@ -171,9 +175,13 @@ class ChordFeatureConfig:
                 f"features.hop_length (--features.hop_length) must be at most sr = {self.sr} samples (at least "
                 f"a frame per second), got {self.hop_length}"
             )
-        if not 0 < self.fmin < float("inf"):  # (NaN fails every comparison)
+        # (NaN fails every comparison.) Under MIN_FMIN_HZ the lowest filters grow past what MLX can hold (1e-300
+        # Hz: "Maximum allowed dimension exceeded"; 1e-3 Hz took 75 s to plan); from the Nyquist frequency up
+        # no bin fits, and 1e308 Hz overflowed the CQT's own check to "cannot convert float NaN to integer".
+        if not MIN_FMIN_HZ <= self.fmin < self.sr / 2:
             raise ValueError(
-                f"features.fmin (--features.fmin) must be a finite frequency > 0 Hz, got {self.fmin}"
+                f"features.fmin (--features.fmin) must be a finite frequency from {MIN_FMIN_HZ:g} Hz to below "
+                f"the Nyquist frequency sr / 2 = {self.sr / 2:g} Hz, got {self.fmin}"
             )
         if not 0 < self.log_gain < float("inf"):
             raise ValueError(

@@ -17,6 +17,7 @@ accuracies leave out N and X frames however they fall into batches, as `scores.j
 from __future__ import annotations
 
 import contextvars
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, fields
@@ -322,16 +323,68 @@ def stored_settings(folder: Path, state: dict[str, Any]) -> dict[str, Any] | Non
         raise ckpt.CheckpointError(
             f"{where}.window_frames must be an int from 2 to {MAX_WINDOW_FRAMES}, got {window!r}"
         )
+    settings_classes = {
+        "model_config": ChordModelConfig,
+        "features": ChordFeatureConfig,
+        "decode": DecodeConfig,
+    }
+    for name, settings_class in settings_classes.items():
+        _check_stored_types(stored.get(name, {}), settings_class, f"{where}.{name}")
     checks = {
         "model_config": ChordModelConfig.from_dict,
         "features": ChordFeatureConfig.from_stored,
         "decode": lambda values: DecodeConfig(**values),
         "vocabulary": check_vocabulary_dict,
     }
+    built = {}
     for name, check in checks.items():
         if name in stored:
             try:
-                check(stored[name])
+                built[name] = check(stored[name])
             except (KeyError, TypeError, ValueError) as err:
                 raise ckpt.CheckpointError(f"{where}.{name}: {err}") from None
+    if "model_config" in built and "features" in built:
+        _check_model_reads_features(built["model_config"], built["features"], stored["features"], where)
     return stored
+
+
+def _check_stored_types(values: dict[str, Any], settings_class: type, where: str) -> None:
+    """Refuse a stored setting of another JSON type than its field's, naming `where`.field: a bool stored as
+    the string "false" is true to Python, and a number stored as a string met a raw TypeError later."""
+    for setting in fields(settings_class):
+        if setting.name not in values:
+            continue
+        value = values[setting.name]
+        declared = setting.type if isinstance(setting.type, str) else setting.type.__name__
+        if declared == "bool":
+            fits, expected = isinstance(value, bool), "true or false"
+        elif declared == "int":  # a bool is an int to Python, but no count
+            fits, expected = isinstance(value, int) and not isinstance(value, bool), "an integer"
+        elif declared == "float":
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            fits, expected = number and math.isfinite(value), "a finite number"
+        elif declared == "str":
+            fits, expected = isinstance(value, str), "a string"
+        else:
+            continue
+        if not fits:
+            raise ckpt.CheckpointError(f"{where}.{setting.name} must be {expected}, got {value!r}")
+
+
+def _check_model_reads_features(
+    model: ChordModelConfig, features: ChordFeatureConfig, stored_features: dict[str, Any], where: str
+) -> None:
+    """Refuse a record whose model reads other inputs than its features make, naming both fields: one
+    setting deleted by hand (read as an older record's default) left a message naming neither."""
+    for setting in ("n_bins", "bass_view_bins"):
+        wanted, made = getattr(model, setting), getattr(features, setting)
+        if wanted != made:
+            held = (
+                f"is {made}"
+                if setting in stored_features
+                else f"is missing (read as {made}, as in a record older than the setting)"
+            )
+            raise ckpt.CheckpointError(
+                f"{where}.features.{setting} {held}, but model_config.{setting} is {wanted}: the model reads "
+                "the features this setting makes, so the two must agree"
+            )
