@@ -4,7 +4,10 @@ import json
 import math
 import os
 import re
+import subprocess
+import sys
 import unicodedata
+from pathlib import Path
 
 from audiotrain.chords.harte import parse_harte
 from audiotrain.chords.lab import AnnotationError, ChordSegment, read_lab, write_jams, write_lab
@@ -432,6 +435,48 @@ def test_short_song_is_padded_and_masked(tmp_path):
     dataset = ChordSongDataset([_song(tmp_path, "a", SEGMENTS[:2])], _fake_cqt(config), config)
     item = dataset[0]
     assert item["mask"].sum() == 33 and (item["chord_type"][33:] == -1).all()
+
+
+FEWER_FILES_THAN_SONGS = """
+import resource, sys
+from pathlib import Path
+import numpy as np
+from audiotrain.chords.lab import ChordSegment, write_lab
+from audiotrain.data import DataLoader
+from audiotrain.datasets.chord_songs import ChordSongConfig, ChordSongDataset, SongEntry
+from audiotrain.features.cache import FeatureCache
+
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+root = Path(sys.argv[1])
+config = ChordSongConfig(frame_rate=10.0, n_bins=48, bins_per_semitone=2, spare_bins=12, window_frames=16)
+cache = FeatureCache(root / "cache", {"test": 1})
+songs = []
+for i in range(150):
+    (root / f"s{i}.wav").write_bytes(b"audio")
+    write_lab(root / f"s{i}.lab", [ChordSegment(0.0, 4.0, "C:maj")])
+    songs.append(SongEntry(f"s{i}", root / f"s{i}.wav", root / f"s{i}.lab"))
+
+def feature_fn(path):  # memory-mapped cache entries, as the chord recipe reads them
+    return cache.get_or_compute(path, lambda: np.ones((config.total_bins, 40), np.float32))
+
+train = ChordSongDataset(songs, feature_fn, config, train=True)
+windows = sum(len(batch["mask"]) for batch in DataLoader(train, batch_size=8, shuffle=True, num_workers=2))
+chunks = len(ChordSongDataset(songs, feature_fn, config, train=False))
+print(f"epoch of {windows} windows; {chunks} chunks")
+"""
+
+
+def test_an_epoch_over_more_cached_songs_than_the_open_file_limit_completes(tmp_path):
+    # Songs read from the feature cache are memory-mapped, and a map holds an open file: a dataset that
+    # kept one per song failed with "Too many open files" once it had more songs than `ulimit -n`.
+    script = tmp_path / "epoch.py"
+    script.write_text(FEWER_FILES_THAN_SONGS)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run(
+        [sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "epoch of 450 windows; 450 chunks"
 
 
 def test_dataset_errors_name_the_file(tmp_path):

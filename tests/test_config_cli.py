@@ -3,8 +3,12 @@
 import argparse
 import dataclasses
 import json
+import os
 import re
+import subprocess
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from audiotrain.recipes.config_cli import (
     SettingsParser,
@@ -619,3 +623,37 @@ def test_a_size_too_large_to_build_is_an_error_naming_the_source_not_a_traceback
 
     with pytest.raises(ValueError, match=r"run.yaml: a setting is too large to build \(MemoryError: Unable"):
         merge_config(Allocating(), {"bins": 10**12}, source="run.yaml")
+
+
+UNDER_AN_ADDRESS_SPACE_LIMIT = """
+import resource
+import mlx.core as mx
+import mlx.nn as nn
+from audiotrain.recipes.config_cli import _process_status_bytes, check_fits_memory
+
+# 1 GB more than the process maps now: far below what MLX alone would allow (the machine's memory).
+limit = _process_status_bytes("VmSize") + 10**9
+resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(resource.RLIMIT_AS)[1]))
+assert mx.get_memory_limit() > 2 * 10**9
+try:
+    check_fits_memory(nn.Linear(10_000, 10_000), "--width 10000")  # 100 M parameters: 1.6 GB to train
+except ValueError as error:
+    print(error)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the address space Linux reports")
+def test_a_model_too_big_for_the_address_space_limit_is_refused_in_one_line(tmp_path):
+    # MLX sizes its limit from the device and knows nothing of `ulimit -v`: a model that fits the machine but
+    # not the limit was not refused, and training died in MLX with a segmentation fault (exit 139).
+    script = tmp_path / "check.py"
+    script.write_text(UNDER_AN_ADDRESS_SPACE_LIMIT)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert re.fullmatch(
+        r"--width 10000: a model of 100,010,000 parameters, whose training needs 1.6 GB for its weights, "
+        r"gradients and AdamW's two moments alone, more than the (0\.9|1\.0) GB left under this process's "
+        r"ulimit -v limit of \d+\.\d GB; choose a smaller model\n",
+        done.stdout,
+    ), done.stdout

@@ -34,6 +34,7 @@ import functools
 import hashlib
 import math
 import mimetypes
+import mmap
 import os
 import warnings
 from collections.abc import Callable, Sequence
@@ -804,7 +805,9 @@ class ChordSongConfig:
         pitch_shifts: semitone shifts drawn uniformly for training windows; default -5..+6 (all 12 keys,
             needs ``spare_bins >= 6 * bins_per_semitone``); ``()`` or ``(0,)`` turns augmentation off.
         allow_gaps: fill gaps in annotations with ``N`` instead of raising.
-        cache_features: keep each song's features in memory after the first load.
+        cache_features: keep each song's features in memory after the first load (a memory-mapped array,
+            as the feature cache returns, is copied: a map holds an open file, and one per song would stop
+            1,000 songs under the usual ``ulimit -n`` of 1,024). Each loader process keeps its own copy.
         eq_db: reach in dB of a random equaliser applied to each training window (`random_eq_db`: a tilt,
             a bell and a low shelf over the bass range), so that the heads learn pitch, not one mix's
             balance; 0 turns it off. Features must be ``log1p(gain * |CQT|)`` (as the recipe computes them).
@@ -917,6 +920,16 @@ def crop_views(features, n_bins: int, spare_bins: int, bass_view_bins: int, shif
     return np.ascontiguousarray(np.swapaxes(window, -1, -2), dtype=np.float32)
 
 
+def _holds_open_file(array: np.ndarray) -> bool:
+    """Whether `array` reads a memory map (`np.load(..., mmap_mode=...)`): Python's mmap keeps its own
+    descriptor of the file open for as long as the map lives."""
+    while array is not None:
+        if isinstance(array, mmap.mmap):
+            return True
+        array = getattr(array, "base", None)
+    return False
+
+
 class ChordSongDataset(Dataset):
     """Training windows or evaluation chunks of annotated songs (see the module docstring).
 
@@ -997,6 +1010,8 @@ class ChordSongDataset(Dataset):
                 f"{self.config.spare_bins}{self._bass_view_rows()}), frames]"
             )
         if self.config.cache_features:
+            if _holds_open_file(features):
+                features = np.array(features)  # in memory, so that the map and its file close
             self._features[i] = features
         return features
 

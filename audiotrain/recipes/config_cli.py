@@ -389,22 +389,59 @@ TRAINING_BYTES_PER_PARAMETER = 16
 
 
 def check_fits_memory(model: Any, sized_by: str) -> None:
-    """Refuse a `model` whose training needs more memory than MLX may use here (`mx.get_memory_limit`),
+    """Refuse a `model` whose training needs more memory than this process may use (`training_memory_limit`),
     naming `sized_by` (the flags that size it): MLX ends the process with a segmentation fault when an
     allocation fails. Counts only the weights, gradients and optimizer moments (activations come on top), so
     what it refuses could never train. Costs nothing: MLX builds `model` lazily, drawing no weights until
     they are evaluated (it does advance the global random key: seed after it)."""
-    import mlx.core as mx
     from mlx.utils import tree_flatten
 
     count = sum(p.size for _, p in tree_flatten(model.parameters()))
-    need, limit = count * TRAINING_BYTES_PER_PARAMETER, mx.get_memory_limit()
+    need = count * TRAINING_BYTES_PER_PARAMETER
+    limit, what = training_memory_limit()
     if need > limit:
         raise ValueError(
             f"{sized_by}: a model of {count:,} parameters, whose training needs {need / 1e9:.1f} GB for its "
-            f"weights, gradients and AdamW's two moments alone, more than the {limit / 1e9:.1f} GB MLX may use on "
-            "this machine; choose a smaller model"
+            f"weights, gradients and AdamW's two moments alone, more than the {limit / 1e9:.1f} GB {what}; "
+            "choose a smaller model"
         )
+
+
+#: The process limits that also bound what MLX can allocate, the `/proc/self/status` field of what each
+#: already counts, and how a user sets each.
+_PROCESS_MEMORY_LIMITS = (("RLIMIT_AS", "VmSize", "ulimit -v"), ("RLIMIT_DATA", "VmData", "ulimit -d"))
+
+
+def training_memory_limit() -> tuple[int, str]:
+    """The bytes training may allocate here, and a phrase saying what sets them: MLX's limit
+    (`mx.get_memory_limit`, from the device's memory), or less where the process's address-space or data
+    limit leaves less (``ulimit -v`` / ``ulimit -d``, which MLX does not know of: it segfaults at the limit).
+    What such a limit leaves is the limit less what the process already maps, where Linux says."""
+    import resource
+
+    import mlx.core as mx
+
+    limit, what = mx.get_memory_limit(), "MLX may use on this machine"
+    for name, in_use_field, flag in _PROCESS_MEMORY_LIMITS:
+        soft = resource.getrlimit(getattr(resource, name))[0]
+        if soft == resource.RLIM_INFINITY:
+            continue
+        left = max(0, soft - _process_status_bytes(in_use_field))
+        if left < limit:
+            limit, what = left, f"left under this process's {flag} limit of {soft / 1e9:.1f} GB"
+    return limit, what
+
+
+def _process_status_bytes(field: str) -> int:
+    """A `/proc/self/status` size (``VmSize``, in kB there) in bytes; 0 where there is none (macOS)."""
+    try:
+        lines = Path("/proc/self/status").read_text().splitlines()
+    except OSError:
+        return 0
+    for line in lines:
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) * 1024
+    return 0
 
 
 def _parses_as(kind: type, text: str) -> bool:
