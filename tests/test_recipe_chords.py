@@ -2496,3 +2496,24 @@ def test_each_commands_help_fits_an_80_column_terminal(command, monkeypatch, cap
     assert printed.startswith(f"usage: python -m audiotrain.recipes.chords {command}\n       [-h]"), printed[
         :300
     ]
+
+
+def test_a_resume_of_an_early_stopped_and_scored_run_is_refused_and_leaves_its_evaluation(
+    tiny_run, tmp_path, capsys
+):
+    # Early stopping left epochs under --num_epochs; a resume of the finished run trained one more and
+    # replaced its evaluation/ (here edited by the user) without --overwrite.
+    root, _ = tiny_run
+    run_dir = tmp_path / "r"
+    flags = [*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(run_dir)]
+    flags += ["--num_epochs", "6", "--patience", "1", "--min_delta", "100"]
+    assert chords.main(flags) == 0
+    edited = sorted((run_dir / "evaluation").glob("*.lab"))[0]
+    edited.write_text("0.000000\t1.000000\tC:maj\n")
+    kept = {path: path.read_bytes() for path in [run_dir / "history.json", *run_dir.glob("checkpoints/*/*")]}
+    capsys.readouterr()
+    assert chords.main([*flags, "--resume", str(run_dir / "checkpoints" / "last")]) == 2
+    err = capsys.readouterr().err
+    assert "early stopping ended its run" in err and "nothing left to do" in err and "Traceback" not in err
+    assert edited.read_text() == "0.000000\t1.000000\tC:maj\n"
+    assert all(path.read_bytes() == data for path, data in kept.items())

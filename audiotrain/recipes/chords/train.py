@@ -688,6 +688,9 @@ def check_resume_settings(
             if run_dir is not None and _left_to_evaluate(run_dir, config.num_epochs, state)
             else _check_epochs_left(folder, state, config.num_epochs)
         ),
+        lambda: (
+            _check_stopped_early_and_scored(folder, run_dir, state, config.num_epochs) if run_dir else None
+        ),
         lambda: _check_batch_mid_epoch(folder, state, config.batch_size),
     ):
         try:
@@ -868,6 +871,27 @@ def _check_epochs_left(folder: Path, state: dict, num_epochs: int) -> None:
             f"on the songs its run held out (evaluate --checkpoint {folder} --data SONGS --test_songs_of "
             f"{folder} -o OUT), or transcribe with it as it is (predict --checkpoint)"
         )
+
+
+def _check_stopped_early_and_scored(folder: Path, run_dir: Path, state: dict, num_epochs: int) -> None:
+    """Refuse a resume in its own `run_dir` of a run that early stopping ended at this checkpoint and whose
+    held-out evaluation finished: nothing is left to do, and it would train on (early stopping stops it
+    again an epoch later) and replace its history, its ``last`` checkpoint and its evaluation/, perhaps
+    looked at or edited since. `_check_epochs_left` refuses this only where every epoch was trained: a run
+    that stopped early has epochs left under --num_epochs."""
+    done = (state.get("progress") or {}).get("epoch")
+    if not isinstance(done, int) or done >= num_epochs:
+        return  # (`_check_epochs_left` says it)
+    if trained_checkpoint(run_dir, num_epochs, state) is None or _left_to_evaluate(
+        run_dir, num_epochs, state
+    ):
+        return
+    raise ValueError(
+        f"cannot resume from {folder}: early stopping ended its run after {plural(done, 'epoch')} of "
+        f"--num_epochs {num_epochs}, and the run's held-out evaluation is written ({run_dir / 'evaluation'}); "
+        "there is nothing left to do, and training on would replace that evaluation. To train it further, "
+        f"resume it into a new folder with a larger --patience (--run_dir NEW --resume {folder})"
+    )
 
 
 def _prepare_songs(
