@@ -2517,3 +2517,40 @@ def test_a_resume_of_an_early_stopped_and_scored_run_is_refused_and_leaves_its_e
     assert "early stopping ended its run" in err and "nothing left to do" in err and "Traceback" not in err
     assert edited.read_text() == "0.000000\t1.000000\tC:maj\n"
     assert all(path.read_bytes() == data for path, data in kept.items())
+
+
+def test_a_full_disk_after_training_is_one_line_and_the_printed_resume_writes_what_is_missing(
+    tiny_run, tmp_path, monkeypatch, capsys
+):
+    import errno
+
+    from audiotrain.metrics import plots
+
+    # The disk fills as training_curves.png is drawn: the checkpoints and history.json are written.
+    real_write = plots.write_atomically
+
+    def full_for_the_curves(path, write):
+        def failing(handle):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        real_write(path, failing if Path(path).name == "training_curves.png" else write)
+
+    root, _ = tiny_run
+    run_dir = tmp_path / "r"
+    flags = [*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(run_dir)]
+    monkeypatch.setattr(plots, "write_atomically", full_for_the_curves)
+    monkeypatch.delenv("AUDIOTRAIN_TRACEBACK", raising=False)
+    capsys.readouterr()
+    assert chords.main(flags) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert f"cannot write {run_dir / 'training_curves.png'}: no space left on device" in err
+    assert f"checkpoints are saved in {run_dir / 'checkpoints'}; written: history.json" in err
+    assert f"--resume {run_dir / 'checkpoints' / 'last'}" in err
+    assert not list(run_dir.glob(".tmp-*"))
+    # With room again, the printed command draws the curves the first part could not, and says so.
+    monkeypatch.setattr(plots, "write_atomically", real_write)
+    assert chords.main([*flags, "--resume", str(run_dir / "checkpoints" / "last")]) == 0
+    out = capsys.readouterr().out
+    assert (run_dir / "training_curves.png").is_file() and "(+ training_curves.png)" in out
+    assert (run_dir / "evaluation" / "confusion_matrix.png").is_file()

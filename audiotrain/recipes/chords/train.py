@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from audiotrain._files import read_json_file, remove_killed_writes, write_atomically
+from audiotrain._files import OutputWriteError, read_json_file, remove_killed_writes, write_atomically
 from audiotrain._system import KernelCompileError
 from audiotrain._text import plural
 from audiotrain.audio import AudioError, get_duration
@@ -471,6 +471,8 @@ def _run_training(
             _report_to_loggers(
                 loggers, run_dir, evaluation, trainer.global_step, results, trainer.interrupted
             )
+    except OutputWriteError as error:  # a full disk after training: one line, what is kept, the way on
+        raise _with_what_is_kept(error, run_dir, checkpoint_dir) from None
     except KeyboardInterrupt as stop:
         # Training is over and saved; a stop signal stopped the plots or the held-out evaluation: say what
         # is there and how to score it, not a traceback (the command exits with status 130, or 143).
@@ -539,12 +541,25 @@ def evaluate_trained_run(
                 loggers = _reopened_loggers(config.logger, run_dir, ended, log)
                 step = int(((ended or {}).get("progress") or {}).get("global_step") or 0)
                 _report_to_loggers(loggers, run_dir, evaluation, step, results)
+    except OutputWriteError as error:
+        raise _with_what_is_kept(error, run_dir, checkpoint.parent) from None
     except KeyboardInterrupt as stop:
         if main:
             name = stop_signal_name(signal_of(stop))
             _stopped_after_training(None, run_dir, checkpoint, splits, config.data, name)
         return RunResult(run_dir, checkpoint, {}, None, 0.0, interrupted=True, trained=True)
     return RunResult(run_dir, checkpoint, history, evaluation, 0.0, trained=True)
+
+
+def _with_what_is_kept(error: OutputWriteError, run_dir: Path, checkpoint_dir: Path) -> OutputWriteError:
+    """`error` (an output of a run whose training ended could not be written) saying what is kept, with
+    `finish_from`: the checkpoint whose ``--resume`` in `run_dir` writes what is missing (`trained_checkpoint`)
+    without training again; the command line adds that command."""
+    written = [name for name in ("history.json", "training_curves.png") if (run_dir / name).is_file()]
+    kept = f"; written: {', '.join(written)}" if written else ""
+    error.note = f"training ended and its checkpoints are saved in {checkpoint_dir}{kept}"
+    error.finish_from, error.run_dir = checkpoint_dir / "last", run_dir
+    return error
 
 
 def _remove_killed_writes(run_dir: Path) -> None:
@@ -621,14 +636,18 @@ def _trained_history(run_dir: Path, checkpoint: Path) -> dict:
     path = run_dir / "history.json"
     last = checkpoint.parent / "last"
     saved = (last if (last / ckpt.STATE_FILE).is_file() else checkpoint) / ckpt.STATE_FILE
+    curves = run_dir / "training_curves.png"
     if not path.is_file() or path.stat().st_mtime < saved.stat().st_mtime:
         history = History()
         history.load_state_dict(ckpt.read_state(saved.parent)["history"])
         write_history(history.columns(), path)
-        if history.rows:
-            from audiotrain.metrics.plots import plot_training_curves  # matplotlib only when plotting
+        columns = history.columns() if history.rows else None
+    else:  # (the curves alone are missing where a full disk stopped the run between the two)
+        columns = None if curves.is_file() else read_history(path)
+    if columns and any(columns.values()):
+        from audiotrain.metrics.plots import plot_training_curves  # matplotlib only when plotting
 
-            plot_training_curves(history.columns(), run_dir / "training_curves.png")
+        plot_training_curves(columns, curves)
     return read_history(path)  # its nulls back to NaN, as the uninterrupted run's history holds
 
 
