@@ -2554,3 +2554,36 @@ def test_a_full_disk_after_training_is_one_line_and_the_printed_resume_writes_wh
     out = capsys.readouterr().out
     assert (run_dir / "training_curves.png").is_file() and "(+ training_curves.png)" in out
     assert (run_dir / "evaluation" / "confusion_matrix.png").is_file()
+
+
+def test_predict_on_a_full_disk_says_what_it_wrote_and_the_command_that_goes_on(
+    tiny_run, tmp_path, monkeypatch, capsys
+):
+    import errno
+
+    from audiotrain.chords import lab
+
+    root, run_dir = tiny_run
+    generate_demo_songs(tmp_path / "songs", n_songs=3, seed=7, song_seconds=6)
+    out_dir = tmp_path / "labs"
+    real_write = lab.write_output
+    written = []
+
+    def full(tmp):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def full_after_one(path, write_to, replace):  # the disk fills after the first output
+        real_write(path, full if written else write_to, replace)
+        written.append(path)
+
+    monkeypatch.setattr(lab, "write_output", full_after_one)
+    monkeypatch.delenv("AUDIOTRAIN_TRACEBACK", raising=False)
+    capsys.readouterr()
+    argv = ["predict", "--checkpoint", str(run_dir), str(tmp_path / "songs"), "-o", str(out_dir)]
+    assert chords.main(argv) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    (line,) = [line for line in err.splitlines() if line.startswith("error: cannot write")]
+    assert "no space left on device; wrote 1 of 3 .lab files" in line and "not transcribed:" in line
+    assert "--skip_existing" in err.splitlines()[-1]
+    assert [p.name for p in out_dir.iterdir()] == [written[0].name]
