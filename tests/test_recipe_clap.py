@@ -2205,3 +2205,30 @@ def test_a_resume_without_the_test_split_flag_scores_the_split_the_run_did(tmp_p
     assert (
         json.loads((run_dir / "config.json").read_text())["config"]["dataset"]["test_split"] == "evaluation"
     )
+
+
+def test_a_full_disk_during_an_export_is_one_line_naming_the_folder_and_keeps_the_earlier_export(
+    tmp_path, monkeypatch
+):
+    from audiotrain._files import OutputWriteError
+    from audiotrain.recipes.clap import bundle as clap_bundle
+
+    from safetensors import SafetensorError
+
+    out = tmp_path / "hf_model"
+    out.mkdir()
+    (out / "config.json").write_text("{}")  # an earlier export
+
+    def fills_the_disk(bundle, folder):  # as safetensors reports a full disk: no OSError, no file named
+        folder.mkdir()
+        (folder / "config.json").write_text("{}")
+        raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    monkeypatch.setattr(clap_bundle, "export_bundle", fills_the_disk)
+    with pytest.raises(OutputWriteError) as raised:
+        clap_bundle.replace_export(None, out)
+    assert str(raised.value) == (
+        f"cannot write {out}: no space left on device; nothing was written there (its earlier export is as it was)"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hf_model"]
+    assert [p.name for p in out.iterdir()] == ["config.json"]

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from audiotrain._files import write_json_atomically
+from audiotrain._files import OutputWriteError, write_json_atomically
 from audiotrain._system import CACHE_DIR_ENV, cache_dir
 from audiotrain._text import plural
 from audiotrain.datasets.caption_demo import DEMO_FOLDER as CAPTION_DEMO_FOLDER
@@ -395,6 +395,9 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
                 "eval_set": test_set,
                 "interrupted": trainer.interrupted,
             }
+    except OutputWriteError as error:  # a full disk after training: one line, what is kept, how to export
+        error.note = "; ".join(filter(None, [error.note, _kept_after_training(out, best)]))
+        raise
     except KeyboardInterrupt as stop:
         print(_stopped_after_training(out, best, stop_signal_name(signal_of(stop))), file=sys.stderr)
         return {"run_dir": out, "history": trainer.history, "task": task, "interrupted": True}
@@ -643,10 +646,16 @@ def _load_best_weights(task: CLAPTrainModule, best: ModelCheckpoint) -> str:
 def _stopped_after_training(out: Path, best: ModelCheckpoint, signal_name: str) -> str:
     """What a stop signal (`signal_name`: "Ctrl-C", "SIGTERM") after training leaves, and how to get the
     Hugging Face folder anyway."""
+    return f"interrupted ({signal_name}) after training: {_kept_after_training(out, best)}"
+
+
+def _kept_after_training(out: Path, best: ModelCheckpoint) -> str:
+    """What a run stopped after training (a stop signal, a full disk) leaves, and the command that exports
+    the checkpoint it would have exported."""
     kept = Path(best.best_model_path) if best.best_model_path else out / "checkpoints" / "last"
     export = shell_command(*EXPORT_COMMAND, "--checkpoint", kept, "--out", out / "hf_model", "--overwrite")
     return (
-        f"interrupted ({signal_name}) after training: the checkpoints in {out / 'checkpoints'} are saved; "
+        f"the checkpoints in {out / 'checkpoints'} are saved; "
         "retrieval.json and plots/ may be missing or incomplete, hf_model/ missing or an earlier export (it is "
         f"swapped in whole). Export the checkpoint the run would have exported with:\n  {export}"
     )
