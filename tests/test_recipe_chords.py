@@ -2587,3 +2587,24 @@ def test_predict_on_a_full_disk_says_what_it_wrote_and_the_command_that_goes_on(
     assert "no space left on device; wrote 1 of 3 .lab files" in line and "not transcribed:" in line
     assert "--skip_existing" in err.splitlines()[-1]
     assert [p.name for p in out_dir.iterdir()] == [written[0].name]
+
+
+def test_a_run_folder_deleted_while_training_is_warned_of_at_the_next_epoch_end(
+    tiny_run, tmp_path, monkeypatch, capsys
+):
+    root, _ = tiny_run
+    run_dir = tmp_path / "r"
+    real_write = ckpt.write_checkpoint
+
+    def then_the_record_goes(path, *args, **kwargs):  # (`rm -rf` of the folder, as far as the record goes)
+        written = real_write(path, *args, **kwargs)
+        (run_dir / "config.json").unlink(missing_ok=True)
+        return written
+
+    monkeypatch.setattr(ckpt, "write_checkpoint", then_the_record_goes)
+    capsys.readouterr()
+    flags = [*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(run_dir)]
+    chords.main([*flags, "--num_epochs", "3"])
+    err = capsys.readouterr().err
+    warned = [line for line in err.splitlines() if "config.json is gone" in line]
+    assert len(warned) == 1 and "deleted or moved while training" in warned[0] and "Ctrl-C" in warned[0]

@@ -217,6 +217,26 @@ class HeldStop(Callback):
             signal.raise_signal(signum)  # to fit's handler, installed by now
 
 
+class RunFolderWatch(Callback):
+    """Warn once, as an epoch ends, where the run folder's config.json is gone: the folder was deleted or
+    moved while the run trains. The saves go on into a new folder of that name, without the run's record,
+    and the checkpoint it evaluates at the end may be among what went; without a word, the run failed only
+    after its last epoch. Rank 0's (the folder's writer); one stat an epoch."""
+
+    def __init__(self, run_dir: Path, log) -> None:
+        self.record, self.log, self.warned = run_dir / "config.json", log, False
+
+    def on_train_epoch_end(self, trainer: Trainer, module: ChordTask) -> None:
+        if self.warned or self.record.exists():
+            return
+        self.warned = True
+        self.log(
+            f"warning: {self.record} is gone: the run folder was deleted or moved while training; the "
+            f"checkpoints saved from now on go into a new {self.record.parent}, without the run's record. Stop "
+            "the run (Ctrl-C saves checkpoints/last) if that was not meant"
+        )
+
+
 #: Where a run without --run_dir makes its folder (``runs/chords-<date>-<time>``).
 DEFAULT_PARENT = Path("runs")
 
@@ -426,6 +446,8 @@ def _run_training(
     chosen = checkpoint_dir / ("best" if validate else "last")  # the checkpoint evaluated and printed
     trainer.resume_hint = None  # the recipe prints its own command line after fit
     trainer.callbacks.insert(0, held)  # a stop held past the check below reaches fit as it starts
+    if main:
+        trainer.callbacks.append(RunFolderWatch(run_dir, log))
     held_signal = held.held_on_any_rank()
     if held_signal is not None:
         return held.stopped_before_training(stop_signal_name(held_signal))
