@@ -10,13 +10,15 @@ import contextvars
 import dataclasses
 import functools
 import io
+import re
+import shutil
 import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from audiotrain._files import OutputWriteError, write_json_atomically
+from audiotrain._files import OutputWriteError, remove_killed_writes, write_json_atomically
 from audiotrain._system import CACHE_DIR_ENV, cache_dir
 from audiotrain._text import plural
 from audiotrain.datasets.caption_demo import DEMO_FOLDER as CAPTION_DEMO_FOLDER
@@ -31,6 +33,7 @@ from audiotrain.distributed import collectives
 from audiotrain.distributed.local import per_process_batch
 from audiotrain.features.cache import earlier_cache_note, hold_cache
 from audiotrain.recipes._run import (
+    KILLED_WRITE_SUFFIXES,
     check_can_write,
     check_resume_folder,
     check_run_folder,
@@ -537,10 +540,26 @@ def _open_run_folder(out: Path | None, replace: bool, continuing: bool, demo: bo
             clear_run_outputs(out, RUN_OUTPUTS)
         folder = create_run_folder(out, "clap-demo" if demo else "clap", DEFAULT_PARENT)
         claim_run_folder(folder)  # until the command ends: its retrieval scores and export come after the fit
+        _remove_killed_writes(folder)
         write_first_file(folder / "data_report.txt", report + "\n", None if continuing else "--out")
         return str(folder)
 
     return Path(collectives.broadcast_from_main(collectives.on_main_process(open_folder)))
+
+
+def _remove_killed_writes(folder: Path) -> None:
+    """Remove what a killed write of a run's records, plots and export left in `folder` (a killed run's
+    ``.tmp-<hex>.png`` files, `remove_killed_writes`, and its ``.hf_model.tmp-<hex>`` export folder): the run
+    going on there writes them again. The folder is this process's (`claim_run_folder`): no live writer's."""
+    for place in (folder, folder / "plots"):
+        remove_killed_writes(place, KILLED_WRITE_SUFFIXES)
+    for export in folder.glob(".hf_model.tmp-*"):
+        if (
+            re.fullmatch(r"\.hf_model\.tmp-[0-9a-f]{8}", export.name)
+            and export.is_dir()
+            and not export.is_symlink()
+        ):
+            shutil.rmtree(export, ignore_errors=True)
 
 
 def _loaders(
