@@ -47,7 +47,7 @@ def storage_cause(error: OSError) -> str:
         return "no space left on device"
     if error.errno == errno.EDQUOT:
         return "disk quota exceeded"
-    return (error.strerror or str(error)).lower()
+    return error.strerror or str(error)
 
 
 @contextlib.contextmanager
