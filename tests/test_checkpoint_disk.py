@@ -256,9 +256,9 @@ def test_a_full_disk_during_a_save_names_the_file_the_free_space_and_the_intact_
     monkeypatch.setattr(ckpt, "_save_arrays", no_space_for_the_optimizer)
     with pytest.raises(
         ckpt.CheckpointWriteError,
-        match=r"writing optimizer.safetensors .* failed: no space left: .* filled up with [\d.]+ kB of it written, "
-        r"of about [\d.]+ kB \(it has [\d.]+ [kMG]B free now .*\); nothing was saved as .*/new \(the checkpoints "
-        r"saved before are intact\)",
+        match=r"writing optimizer.safetensors .* failed: no space left: .* filled up with [\d.]+ kB of it "
+        r"written, of about [\d.]+ kB \(it has [\d.]+ [kMG]B free now .*\); nothing was saved as .*/new "
+        r"\(the checkpoints saved before are intact\)",
     ):
         t.save_checkpoint(last.parent / "new")
     assert names(last.parent) == ["last"]

@@ -2228,7 +2228,8 @@ def test_a_full_disk_during_an_export_is_one_line_naming_the_folder_and_keeps_th
     with pytest.raises(OutputWriteError) as raised:
         clap_bundle.replace_export(None, out)
     assert str(raised.value) == (
-        f"cannot write {out}: no space left on device; nothing was written there (its earlier export is as it was)"
+        f"cannot write {out}: no space left on device; nothing was written there "
+        "(its earlier export is as it was)"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hf_model"]
     assert [p.name for p in out.iterdir()] == ["config.json"]

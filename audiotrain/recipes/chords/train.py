@@ -232,8 +232,8 @@ class RunFolderWatch(Callback):
         self.warned = True
         self.log(
             f"warning: {self.record} is gone: the run folder was deleted or moved while training; the "
-            f"checkpoints saved from now on go into a new {self.record.parent}, without the run's record. Stop "
-            "the run (Ctrl-C saves checkpoints/last) if that was not meant"
+            f"checkpoints saved from now on go into a new {self.record.parent}, without the run's record. "
+            "Stop the run (Ctrl-C saves checkpoints/last) if that was not meant"
         )
 
 
@@ -575,8 +575,8 @@ def evaluate_trained_run(
 
 def _with_what_is_kept(error: OutputWriteError, run_dir: Path, checkpoint_dir: Path) -> OutputWriteError:
     """`error` (an output of a run whose training ended could not be written) saying what is kept, with
-    `finish_from`: the checkpoint whose ``--resume`` in `run_dir` writes what is missing (`trained_checkpoint`)
-    without training again; the command line adds that command."""
+    `finish_from`: the checkpoint whose ``--resume`` in `run_dir` writes what is missing
+    (`trained_checkpoint`) without training again; the command line adds that command."""
     written = [name for name in ("history.json", "training_curves.png") if (run_dir / name).is_file()]
     kept = f"; written: {', '.join(written)}" if written else ""
     error.note = f"training ended and its checkpoints are saved in {checkpoint_dir}{kept}"
@@ -929,7 +929,8 @@ def _check_stopped_early_and_scored(folder: Path, run_dir: Path, state: dict, nu
         return
     raise ValueError(
         f"cannot resume from {folder}: early stopping ended its run after {plural(done, 'epoch')} of "
-        f"--num_epochs {num_epochs}, and the run's held-out evaluation is written ({run_dir / 'evaluation'}); "
+        f"--num_epochs {num_epochs}, and the run's held-out evaluation is written "
+        f"({run_dir / 'evaluation'}); "
         "there is nothing left to do, and training on would replace that evaluation. To train it further, "
         f"resume it into a new folder with a larger --patience (--run_dir NEW --resume {folder})"
     )
