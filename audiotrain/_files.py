@@ -4,6 +4,8 @@ process has."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import math
 import numbers
@@ -12,13 +14,56 @@ import re
 import stat
 import tempfile
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
 #: What `write_atomically`'s temporary files start with (the feature cache's `clear` deletes those a crash
 #: left).
 TMP_PREFIX = ".tmp-"
+
+#: The causes of a failed write that lie with the storage, not with the name written: a full disk, a quota, a
+#: file too large for the file system, an I/O error, a file system remounted read-only.
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS})
+
+
+class OutputWriteError(OSError):
+    """An output file (a history, a plot, an evaluation file, a prediction, an export) could not be written
+    for its storage (`STORAGE_ERRNOS`). ``str()`` is one line naming the file and the cause, as a checkpoint's
+    `CheckpointWriteError` is; errno, strerror and filename are the OSError's. `note`: what is kept and how to
+    finish, where the caller knows (appended to the line)."""
+
+    note = ""
+
+    def __str__(self) -> str:
+        return f"cannot write {self.filename}: {storage_cause(self)}" + (
+            f"; {self.note}" if self.note else ""
+        )
+
+
+def storage_cause(error: OSError) -> str:
+    """The cause of a failed write in the words a user searches for ("no space left on device")."""
+    if error.errno == errno.ENOSPC:
+        return "no space left on device"
+    if error.errno == errno.EDQUOT:
+        return "disk quota exceeded"
+    return error.strerror or str(error)
+
+
+@contextlib.contextmanager
+def naming_failed_write(target: str | Path) -> Iterator[None]:
+    """Turn an OSError of the storage (`STORAGE_ERRNOS`) raised while `target` is written into an
+    `OutputWriteError` naming `target`: the bare ``[Errno 28] No space left on device`` names no file (PIL's
+    and matplotlib's writes add a chained AttributeError). Other errors (a name taken, a missing folder) pass
+    as they are: callers tell those apart by type."""
+    try:
+        yield
+    except OutputWriteError:
+        raise
+    except OSError as error:
+        if error.errno not in STORAGE_ERRNOS:
+            raise
+        raise OutputWriteError(error.errno, error.strerror, str(target)) from None
 
 
 def write_atomically(target: str | Path, write: Callable[[BinaryIO], object]) -> None:
@@ -43,16 +88,17 @@ def write_path_atomically(target: str | Path, write_to: Callable[[Path], object]
     whatever the writer does: safetensors' ``save_file`` makes its files 0o600."""
     target = Path(target)
     tmp = target.with_name(f"{TMP_PREFIX}{uuid.uuid4().hex}{target.suffix}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    mode = os.fstat(fd).st_mode & 0o777
-    os.close(fd)
-    try:
-        write_to(tmp)
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)  # atomic within a file system
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with naming_failed_write(target):
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        mode = os.fstat(fd).st_mode & 0o777
+        os.close(fd)
+        try:
+            write_to(tmp)
+            os.chmod(tmp, mode)
+            os.replace(tmp, target)  # atomic within a file system
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
 
 def remove_killed_writes(folder: str | Path, suffixes: Iterable[str]) -> list[Path]:
@@ -184,6 +230,12 @@ def create_path_atomically(target: str | Path, write_to: Callable[[Path], object
     a file another program wrote meanwhile."""
     target = Path(target)
     tmp = target.with_name(f"{TMP_PREFIX}{uuid.uuid4().hex}{target.suffix}")
+    with naming_failed_write(target):
+        _create_through(target, tmp, write_to)
+
+
+def _create_through(target: Path, tmp: Path, write_to: Callable[[Path], object]) -> None:
+    """`create_path_atomically`'s work, through the temporary file `tmp`."""
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     mode = os.fstat(fd).st_mode & 0o777
     os.close(fd)

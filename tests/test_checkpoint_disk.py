@@ -256,8 +256,9 @@ def test_a_full_disk_during_a_save_names_the_file_the_free_space_and_the_intact_
     monkeypatch.setattr(ckpt, "_save_arrays", no_space_for_the_optimizer)
     with pytest.raises(
         ckpt.CheckpointWriteError,
-        match=r"writing optimizer.safetensors .* failed: no space left: .* has [\d.]+ [kMG]B free, a checkpoint "
-        r"needs about [\d.]+ kB; nothing was saved as .*/new \(the checkpoints saved before are intact\)",
+        match=r"writing optimizer.safetensors .* failed: no space left: .* filled up with [\d.]+ kB of it "
+        r"written, of about [\d.]+ kB \(it has [\d.]+ [kMG]B free now .*\); nothing was saved as .*/new "
+        r"\(the checkpoints saved before are intact\)",
     ):
         t.save_checkpoint(last.parent / "new")
     assert names(last.parent) == ["last"]
@@ -435,3 +436,32 @@ def test_callback_state_json_would_change_is_refused_at_the_first_save_naming_th
     with pytest.raises(TypeError, match=match):
         fit(tmp_path, [Keeps(payload, extra), ModelCheckpoint(dirpath=ck, save_last=True)])
     assert not ck.exists()  # nothing written, not even the arrays
+
+
+class RoomyUsage:
+    total, used, free = 10**9, 10**9 - 10**8, 10**8
+
+
+def test_a_full_disk_with_room_once_the_failed_save_is_removed_says_how_far_the_save_got(
+    tmp_path, monkeypatch
+):
+    """The free space is measured after the failed save's temporary folder is removed: "has 1.7 MB free, a
+    checkpoint needs about 1.6 MB" gave no reason for the failure."""
+    t = fit(tmp_path, [], max_epochs=1)
+    last = tmp_path / "checkpoints" / "last"
+    monkeypatch.setattr(ckpt, "_save_arrays", no_space_for_the_optimizer)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: RoomyUsage)
+    with pytest.raises(ckpt.CheckpointWriteError) as error:
+        t.save_checkpoint(last)
+    message = str(error.value)
+    assert re.search(
+        rf"no space left: {re.escape(str(last.parent))} filled up with [\d.]+ kB of it written, of about "
+        r"[\d.]+ kB \(it has 100\.0 MB free now that the failed save's temporary folder is removed",
+        message,
+    ), message
+    assert "a checkpoint needs about" not in message and message.endswith(f"{last} is intact")
+
+
+def test_free_space_and_the_size_a_save_needs_never_read_the_same_when_they_differ():
+    assert ckpt._distinct_sizes(1_560_576, 1_571_590) == ("1,560,576 bytes", "1,571,590 bytes")
+    assert ckpt._distinct_sizes(4000, 56_130) == ("4.0 kB", "56.1 kB")

@@ -2527,3 +2527,115 @@ def test_each_commands_help_fits_an_80_column_terminal(command, monkeypatch, cap
     assert printed.startswith(f"usage: python -m audiotrain.recipes.chords {command}\n       [-h]"), printed[
         :300
     ]
+
+
+def test_a_resume_of_an_early_stopped_and_scored_run_is_refused_and_leaves_its_evaluation(
+    tiny_run, tmp_path, capsys
+):
+    # Early stopping left epochs under --num_epochs; a resume of the finished run trained one more and
+    # replaced its evaluation/ (here edited by the user) without --overwrite.
+    root, _ = tiny_run
+    run_dir = tmp_path / "r"
+    flags = [*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(run_dir)]
+    flags += ["--num_epochs", "6", "--patience", "1", "--min_delta", "100"]
+    assert chords.main(flags) == 0
+    edited = sorted((run_dir / "evaluation").glob("*.lab"))[0]
+    edited.write_text("0.000000\t1.000000\tC:maj\n")
+    kept = {path: path.read_bytes() for path in [run_dir / "history.json", *run_dir.glob("checkpoints/*/*")]}
+    capsys.readouterr()
+    assert chords.main([*flags, "--resume", str(run_dir / "checkpoints" / "last")]) == 2
+    err = capsys.readouterr().err
+    assert "early stopping ended its run" in err and "nothing left to do" in err and "Traceback" not in err
+    assert edited.read_text() == "0.000000\t1.000000\tC:maj\n"
+    assert all(path.read_bytes() == data for path, data in kept.items())
+
+
+def test_a_full_disk_after_training_is_one_line_and_the_printed_resume_writes_what_is_missing(
+    tiny_run, tmp_path, monkeypatch, capsys
+):
+    import errno
+
+    from audiotrain.metrics import plots
+
+    # The disk fills as training_curves.png is drawn: the checkpoints and history.json are written.
+    real_write = plots.write_atomically
+
+    def full_for_the_curves(path, write):
+        def failing(handle):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        real_write(path, failing if Path(path).name == "training_curves.png" else write)
+
+    root, _ = tiny_run
+    run_dir = tmp_path / "r"
+    flags = [*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(run_dir)]
+    monkeypatch.setattr(plots, "write_atomically", full_for_the_curves)
+    monkeypatch.delenv("AUDIOTRAIN_TRACEBACK", raising=False)
+    capsys.readouterr()
+    assert chords.main(flags) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert f"cannot write {run_dir / 'training_curves.png'}: no space left on device" in err
+    assert f"checkpoints are saved in {run_dir / 'checkpoints'}; written: history.json" in err
+    assert f"--resume {run_dir / 'checkpoints' / 'last'}" in err
+    assert not list(run_dir.glob(".tmp-*"))
+    # With room again, the printed command draws the curves the first part could not, and says so.
+    monkeypatch.setattr(plots, "write_atomically", real_write)
+    assert chords.main([*flags, "--resume", str(run_dir / "checkpoints" / "last")]) == 0
+    out = capsys.readouterr().out
+    assert (run_dir / "training_curves.png").is_file() and "(+ training_curves.png)" in out
+    assert (run_dir / "evaluation" / "confusion_matrix.png").is_file()
+
+
+def test_predict_on_a_full_disk_says_what_it_wrote_and_the_command_that_goes_on(
+    tiny_run, tmp_path, monkeypatch, capsys
+):
+    import errno
+
+    from audiotrain.chords import lab
+
+    root, run_dir = tiny_run
+    generate_demo_songs(tmp_path / "songs", n_songs=3, seed=7, song_seconds=6)
+    out_dir = tmp_path / "labs"
+    real_write = lab.write_output
+    written = []
+
+    def full(tmp):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def full_after_one(path, write_to, replace):  # the disk fills after the first output
+        real_write(path, full if written else write_to, replace)
+        written.append(path)
+
+    monkeypatch.setattr(lab, "write_output", full_after_one)
+    monkeypatch.delenv("AUDIOTRAIN_TRACEBACK", raising=False)
+    capsys.readouterr()
+    argv = ["predict", "--checkpoint", str(run_dir), str(tmp_path / "songs"), "-o", str(out_dir)]
+    assert chords.main(argv) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    (line,) = [line for line in err.splitlines() if line.startswith("error: cannot write")]
+    assert "no space left on device; wrote 1 of 3 .lab files" in line and "not transcribed:" in line
+    assert "--skip_existing" in err.splitlines()[-1]
+    assert [p.name for p in out_dir.iterdir()] == [written[0].name]
+
+
+def test_a_run_folder_deleted_while_training_is_warned_of_at_the_next_epoch_end(
+    tiny_run, tmp_path, monkeypatch, capsys
+):
+    root, _ = tiny_run
+    run_dir = tmp_path / "r"
+    real_write = ckpt.write_checkpoint
+
+    def then_the_record_goes(path, *args, **kwargs):  # (`rm -rf` of the folder, as far as the record goes)
+        written = real_write(path, *args, **kwargs)
+        (run_dir / "config.json").unlink(missing_ok=True)
+        return written
+
+    monkeypatch.setattr(ckpt, "write_checkpoint", then_the_record_goes)
+    capsys.readouterr()
+    flags = [*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(run_dir)]
+    chords.main([*flags, "--num_epochs", "3"])
+    err = capsys.readouterr().err
+    warned = [line for line in err.splitlines() if "config.json is gone" in line]
+    assert len(warned) == 1 and "deleted or moved while training" in warned[0] and "Ctrl-C" in warned[0]

@@ -2205,3 +2205,55 @@ def test_a_resume_without_the_test_split_flag_scores_the_split_the_run_did(tmp_p
     assert (
         json.loads((run_dir / "config.json").read_text())["config"]["dataset"]["test_split"] == "evaluation"
     )
+
+
+def test_a_full_disk_during_an_export_is_one_line_naming_the_folder_and_keeps_the_earlier_export(
+    tmp_path, monkeypatch
+):
+    from audiotrain._files import OutputWriteError
+    from audiotrain.recipes.clap import bundle as clap_bundle
+
+    from safetensors import SafetensorError
+
+    out = tmp_path / "hf_model"
+    out.mkdir()
+    (out / "config.json").write_text("{}")  # an earlier export
+
+    def fills_the_disk(bundle, folder):  # as safetensors reports a full disk: no OSError, no file named
+        folder.mkdir()
+        (folder / "config.json").write_text("{}")
+        raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    monkeypatch.setattr(clap_bundle, "export_bundle", fills_the_disk)
+    with pytest.raises(OutputWriteError) as raised:
+        clap_bundle.replace_export(None, out)
+    assert str(raised.value) == (
+        f"cannot write {out}: no space left on device; nothing was written there "
+        "(its earlier export is as it was)"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hf_model"]
+    assert [p.name for p in out.iterdir()] == ["config.json"]
+
+
+def test_what_a_killed_run_was_writing_goes_with_the_resume_that_goes_on_in_its_folder(
+    tmp_path, capsys, monkeypatch
+):
+    from audiotrain.recipes.clap import cli as clap
+
+    run = tmp_path / "run"
+    argv = _tiny_demo_argv(tmp_path, run)
+    assert clap.main([*argv, "--task.total_steps", "2"]) == 0
+    # SIGKILLed while drawing a plot, writing its scores and exporting: hidden leftovers of atomic writes.
+    killed = [run / f".tmp-{'a' * 32}.json", run / "plots" / f".tmp-{'b' * 32}.png"]
+    for path in killed:
+        path.write_bytes(b"")
+    export = run / ".hf_model.tmp-0123abcd"
+    export.mkdir()
+    (export / "model.safetensors").write_bytes(b"\0" * 100)
+    mine = [run / ".tmp-notes.json", run / ".hf_model.tmp-mine"]  # not the writers' names: kept
+    mine[0].write_text("mine")
+    mine[1].mkdir()
+    capsys.readouterr()
+    assert clap.main([*argv, "--train.epochs", "2", "--resume", str(run / "checkpoints" / "last")]) == 0
+    assert not any(path.exists() for path in [*killed, export])
+    assert all(path.exists() for path in mine)

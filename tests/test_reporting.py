@@ -192,3 +192,22 @@ def test_the_run_resumed_from_the_nonfinite_checkpoint_counts_a_new_streak(tmp_p
     resumed = trainer(tmp_path / "again", max_epochs=2, max_consecutive_nonfinite=3)
     resumed.fit(TinyClassifier(), make_batches(160, 4), ckpt_path=saved)
     assert resumed.current_epoch == 2
+
+
+def test_export_history_on_a_full_disk_names_the_file_and_leaves_nothing(tmp_path, monkeypatch):
+    import errno
+
+    import audiotrain._files as files
+    from audiotrain._files import OutputWriteError
+    from audiotrain.train.trainer import Trainer
+
+    def full(tmp, target):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(files.os, "replace", full)
+    target = tmp_path / "history.json"
+    with pytest.raises(OutputWriteError) as raised:
+        Trainer(logger=False).export_history(target)
+    assert str(raised.value) == f"cannot write {target}: no space left on device"
+    assert raised.value.errno == errno.ENOSPC and raised.value.filename == str(target)
+    assert list(tmp_path.iterdir()) == []

@@ -28,7 +28,7 @@ from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
-from audiotrain._files import parse_json
+from audiotrain._files import OutputWriteError, parse_json
 from audiotrain._system import KernelCompileError
 from audiotrain.audio import AudioError
 from audiotrain.distributed.collectives import LauncherEnvironmentError
@@ -1100,6 +1100,7 @@ USER_ERRORS = (
     KernelCompileError,  # TMPDIR full or not writable: MLX could not compile a kernel there (it names TMPDIR)
     LauncherEnvironmentError,  # a launcher's variables left over from an earlier job: which, and to unset them
     NotADirectoryError,
+    OutputWriteError,  # a full disk (a quota, an I/O error) writing an output: the file and the cause
     UnsafeCheckpointError,  # a pickle that asks for code: refused, and said in one line, not a traceback
     ValueError,
 )

@@ -285,7 +285,10 @@ def write_checkpoint(
     text = json.dumps(strict, indent=1, allow_nan=False)
     files = {MODEL_FILE: model_arrays, OPTIMIZER_FILE: optimizer_arrays, STEP_STATE_FILE: step_arrays}
     needed = sum(a.nbytes for arrays in files.values() for a in arrays.values()) + len(text.encode())
-    with _reporting_write_errors(final, needed) as writing, _atomic_folder(final) as tmp:
+    with (
+        _reporting_write_errors(final, needed) as writing,
+        _atomic_folder(final, before_discard=writing.measure) as tmp,
+    ):
         for name, arrays in files.items():
             writing.file = tmp / name
             _save_arrays(tmp / name, arrays)
@@ -319,6 +322,12 @@ def copy_checkpoint(source: str | os.PathLike, path: str | os.PathLike) -> Path:
 class _Writing:
     file: Path | None = None  # the file being written (None: the temporary folder is being made)
     swapping = False  # its renames: an error there is the system's own, naming both paths
+    written: int | None = None  # bytes its temporary folder held when the write failed
+
+    def measure(self, tmp: Path) -> None:
+        """Note what the failed save had written, before its temporary folder is removed."""
+        with contextlib.suppress(OSError):
+            self.written = sum(f.stat().st_size for f in tmp.iterdir() if f.is_file())
 
 
 @contextlib.contextmanager
@@ -334,10 +343,12 @@ def _reporting_write_errors(final: Path, needed: int) -> Iterator[_Writing]:
     except (OSError, RuntimeError) as err:
         if writing.swapping:
             raise
-        raise CheckpointWriteError(_write_failure(final, writing.file, needed, err)) from err
+        raise CheckpointWriteError(_write_failure(final, writing.file, needed, err, writing.written)) from err
 
 
-def _write_failure(final: Path, file: Path | None, needed: int, err: BaseException) -> str:
+def _write_failure(
+    final: Path, file: Path | None, needed: int, err: BaseException, written: int | None = None
+) -> str:
     """One line: which file could not be written, why, and what is left."""
     what = f"writing {file.name} (in its temporary folder {file.parent.name})" if file else "preparing it"
     cause = (err.strerror or str(err)) if isinstance(err, OSError) else str(err)
@@ -347,8 +358,19 @@ def _write_failure(final: Path, file: Path | None, needed: int, err: BaseExcepti
         free = None
     full = isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)
     if full or (free is not None and needed > free):
-        cause = f"no space left: {final.parent} has {byte_size(free) if free is not None else '?'} free"
-        cause += f", a checkpoint needs about {byte_size(needed)}" if needed else ""
+        if free is not None and needed and free >= needed:
+            # The free space is measured once the failed save's temporary folder is gone: more than a save
+            # needs read as no reason to fail. What the save had written says when the disk filled up.
+            done = f"with {byte_size(written)} of it written" if written is not None else "as it was written"
+            cause = (
+                f"no space left: {final.parent} filled up {done}, of about {byte_size(needed)} (it has "
+                f"{byte_size(free)} free now that the failed save's temporary folder is removed: something "
+                "else took space meanwhile)"
+            )
+        else:
+            shown_free, shown_needed = _distinct_sizes(free, needed)
+            cause = f"no space left: {final.parent} has {shown_free} free"
+            cause += f", a checkpoint needs about {shown_needed}" if needed else ""
         cause += "" if full else f" ({err})"
     left = (
         f"the previous checkpoint {final} is intact"
@@ -358,9 +380,21 @@ def _write_failure(final: Path, file: Path | None, needed: int, err: BaseExcepti
     return f"cannot save checkpoint {final}: {what} failed: {cause}; {left}"
 
 
+def _distinct_sizes(free: int | None, needed: int) -> tuple[str, str]:
+    """`byte_size` of `free` and `needed`, in bytes where the two differ but would read the same ("has
+    1.6 MB free, a checkpoint needs about 1.6 MB")."""
+    shown_free = byte_size(free) if free is not None else "?"
+    if free is not None and free != needed and shown_free == byte_size(needed):
+        return f"{free:,} bytes", f"{needed:,} bytes"
+    return shown_free, byte_size(needed)
+
+
 @contextlib.contextmanager
-def _atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
-    """A temporary sibling folder to fill; swapped in at `path` when the block ends, removed on error."""
+def _atomic_folder(
+    path: str | os.PathLike, before_discard: Callable[[Path], None] | None = None
+) -> Iterator[Path]:
+    """A temporary sibling folder to fill; swapped in at `path` when the block ends, removed on error
+    (`before_discard(tmp)` first, where given)."""
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
     heal_folder(final.parent)
@@ -371,6 +405,8 @@ def _atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
         _fsync_dir(tmp)
         _swap_in(tmp, final)
     except BaseException:
+        if before_discard is not None:
+            before_discard(tmp)
         _discard(tmp)
         raise
     finally:

@@ -34,6 +34,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from audiotrain._files import OutputWriteError
 from audiotrain.chords.lab import SeveralAnnotationsWarning
 from audiotrain.datasets.chord_songs import scan_song_folder  # noqa: F401
 from audiotrain.distributed import collectives
@@ -373,21 +374,35 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
     if plan.note:
         to_stderr(plan.note)
     unrecorded_demo = {"resume_unrecorded_demo": True} if args.resume_unrecorded_demo else {}
-    result = run_training(
-        config,
-        args.run_dir,
-        resume=args.resume,
-        overwrite=args.overwrite,
-        init_from=args.init_from,
-        **unrecorded_demo,
-    )
+    try:
+        result = run_training(
+            config,
+            args.run_dir,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            init_from=args.init_from,
+            **unrecorded_demo,
+        )
+    except OutputWriteError as error:  # (a full disk after training: the command that finishes the run)
+        finish_from = getattr(error, "finish_from", None)
+        if finish_from is not None:
+            command = resume_command(
+                "audiotrain.recipes.chords",
+                ([] if demo else ["train"]) + argv,
+                finish_from,
+                run_dir=error.run_dir,
+                path_flags=RESUME_PATH_FLAGS,
+            )
+            error.note += f"; once there is room, finish the run with:\n  {command}"
+        raise
     if not collectives.is_main_process():
         return 0  # rank 0 reports for a data-parallel job
     if result.checkpoint is None:  # run_training said that Ctrl-C came before anything was saved
         return stop_exit_status()
     print(f"\nrun folder: {result.run_dir}")
     print(f"  checkpoint:  {result.checkpoint}")
-    print(f"  history:     {result.run_dir / 'history.json'} (+ training_curves.png)")
+    curves = " (+ training_curves.png)" if (result.run_dir / "training_curves.png").is_file() else ""
+    print(f"  history:     {result.run_dir / 'history.json'}{curves}")
     if result.evaluation is not None:
         # No confusion matrix where no frame was scored (the evaluation's note said why).
         plot = "" if result.evaluation.frames_note else ", confusion_matrix.png"

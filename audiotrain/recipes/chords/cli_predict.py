@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from audiotrain._files import OutputWriteError
 from audiotrain._text import listed, plural
 from audiotrain.audio import UNREADABLE_AUDIO_SUFFIXES, AudioError, SkipCounter
 from audiotrain.chords.lab import jams_text, write_jams, write_lab
@@ -256,6 +257,7 @@ def _predict_folder(args: argparse.Namespace, argv: list[str]) -> int:
         print(f"\n{name}: stopping after {current} ({again} to stop at once)", file=sys.stderr)
         return False
 
+    write_failed = None  # an OutputWriteError that ended the loop
     with stop_on_signals(request_stop):
         try:
             predictor = _load_predictor(args)
@@ -286,6 +288,9 @@ def _predict_folder(args: argparse.Namespace, argv: list[str]) -> int:
                     )
                     done.add(path)
                     continue
+                except OutputWriteError as error:  # a full disk: the files after it would fail the same way
+                    write_failed = error
+                    break
                 except OSError as error:  # a name limit the file system did not report (eCryptfs: 143 bytes)
                     if error.errno != errno.ENAMETOOLONG:
                         raise
@@ -335,12 +340,17 @@ def _predict_folder(args: argparse.Namespace, argv: list[str]) -> int:
             file=sys.stderr,
         )
     kept_note = f"; kept {len(kept)} there already (--skip_existing)" if args.skip_existing and kept else ""
-    if stopped_by_signal is not None:
+    if write_failed is not None or stopped_by_signal is not None:
+        why = (
+            f"error: {write_failed};"
+            if write_failed
+            else f"interrupted ({stop_signal_name(stopped_by_signal)}):"
+        )
         _say_where_predict_stopped(
-            args, argv, stopped_by_signal, [p for p in files if p not in done], written, len(files),
+            args, argv, why, [p for p in files if p not in done], written, len(files),
             out_dir, kept_note, stale=[p for p in files if p not in done and p in kept],
         )  # fmt: skip
-        return stop_status(stopped_by_signal)
+        return 1 if write_failed else stop_status(stopped_by_signal)
     speed = f" ({audio_seconds / elapsed:.0f} s of audio per second)" if audio_seconds else ""
     print(f"wrote {plural(written, f'.{file_format} file')} to {out_dir}{speed}{kept_note}")
     return 1 if skipped.total or unwritable or clashing or appeared else 0
@@ -349,7 +359,7 @@ def _predict_folder(args: argparse.Namespace, argv: list[str]) -> int:
 def _say_where_predict_stopped(
     args: argparse.Namespace,
     argv: list[str],
-    signum: int,
+    why: str,
     left: list[Path],
     written: int,
     planned: int,
@@ -357,11 +367,12 @@ def _say_where_predict_stopped(
     kept_note: str,
     stale: list[Path],
 ) -> None:
-    """The lines a stopped ``predict FOLDER`` ends with: what it wrote, what it did not transcribe, and the
-    command that goes on (the same, with ``--skip_existing`` for ``--overwrite``)."""
+    """The lines a stopped ``predict FOLDER`` ends with (`why`: a signal, or a full disk): what it wrote, what
+    it did not transcribe, and the command that goes on (the same, with ``--skip_existing`` for
+    ``--overwrite``)."""
     names = listed([path.relative_to(args.input) for path in left])
     print(
-        f"interrupted ({stop_signal_name(signum)}): wrote {written} of {planned} .{args.format or 'lab'} "
+        f"{why} wrote {written} of {planned} .{args.format or 'lab'} "
         f"files to {out_dir}{kept_note}" + (f"; not transcribed: {names}" if left else ""),
         file=sys.stderr,
     )

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from audiotrain._files import read_json_file, remove_killed_writes, write_atomically
+from audiotrain._files import OutputWriteError, read_json_file, remove_killed_writes, write_atomically
 from audiotrain._system import KernelCompileError
 from audiotrain._text import plural
 from audiotrain.audio import AudioError, get_duration
@@ -215,6 +215,26 @@ class HeldStop(Callback):
         signum, self.signum = self.signum, None
         if signum is not None:
             signal.raise_signal(signum)  # to fit's handler, installed by now
+
+
+class RunFolderWatch(Callback):
+    """Warn once, as an epoch ends, where the run folder's config.json is gone: the folder was deleted or
+    moved while the run trains. The saves go on into a new folder of that name, without the run's record,
+    and the checkpoint it evaluates at the end may be among what went; without a word, the run failed only
+    after its last epoch. Rank 0's (the folder's writer); one stat an epoch."""
+
+    def __init__(self, run_dir: Path, log) -> None:
+        self.record, self.log, self.warned = run_dir / "config.json", log, False
+
+    def on_train_epoch_end(self, trainer: Trainer, module: ChordTask) -> None:
+        if self.warned or self.record.exists():
+            return
+        self.warned = True
+        self.log(
+            f"warning: {self.record} is gone: the run folder was deleted or moved while training; the "
+            f"checkpoints saved from now on go into a new {self.record.parent}, without the run's record. "
+            "Stop the run (Ctrl-C saves checkpoints/last) if that was not meant"
+        )
 
 
 #: Where a run without --run_dir makes its folder (``runs/chords-<date>-<time>``).
@@ -426,6 +446,8 @@ def _run_training(
     chosen = checkpoint_dir / ("best" if validate else "last")  # the checkpoint evaluated and printed
     trainer.resume_hint = None  # the recipe prints its own command line after fit
     trainer.callbacks.insert(0, held)  # a stop held past the check below reaches fit as it starts
+    if main:
+        trainer.callbacks.append(RunFolderWatch(run_dir, log))
     held_signal = held.held_on_any_rank()
     if held_signal is not None:
         return held.stopped_before_training(stop_signal_name(held_signal))
@@ -471,6 +493,8 @@ def _run_training(
             _report_to_loggers(
                 loggers, run_dir, evaluation, trainer.global_step, results, trainer.interrupted
             )
+    except OutputWriteError as error:  # a full disk after training: one line, what is kept, the way on
+        raise _with_what_is_kept(error, run_dir, checkpoint_dir) from None
     except KeyboardInterrupt as stop:
         # Training is over and saved; a stop signal stopped the plots or the held-out evaluation: say what
         # is there and how to score it, not a traceback (the command exits with status 130, or 143).
@@ -539,12 +563,25 @@ def evaluate_trained_run(
                 loggers = _reopened_loggers(config.logger, run_dir, ended, log)
                 step = int(((ended or {}).get("progress") or {}).get("global_step") or 0)
                 _report_to_loggers(loggers, run_dir, evaluation, step, results)
+    except OutputWriteError as error:
+        raise _with_what_is_kept(error, run_dir, checkpoint.parent) from None
     except KeyboardInterrupt as stop:
         if main:
             name = stop_signal_name(signal_of(stop))
             _stopped_after_training(None, run_dir, checkpoint, splits, config.data, name)
         return RunResult(run_dir, checkpoint, {}, None, 0.0, interrupted=True, trained=True)
     return RunResult(run_dir, checkpoint, history, evaluation, 0.0, trained=True)
+
+
+def _with_what_is_kept(error: OutputWriteError, run_dir: Path, checkpoint_dir: Path) -> OutputWriteError:
+    """`error` (an output of a run whose training ended could not be written) saying what is kept, with
+    `finish_from`: the checkpoint whose ``--resume`` in `run_dir` writes what is missing
+    (`trained_checkpoint`) without training again; the command line adds that command."""
+    written = [name for name in ("history.json", "training_curves.png") if (run_dir / name).is_file()]
+    kept = f"; written: {', '.join(written)}" if written else ""
+    error.note = f"training ended and its checkpoints are saved in {checkpoint_dir}{kept}"
+    error.finish_from, error.run_dir = checkpoint_dir / "last", run_dir
+    return error
 
 
 def _remove_killed_writes(run_dir: Path) -> None:
@@ -621,14 +658,18 @@ def _trained_history(run_dir: Path, checkpoint: Path) -> dict:
     path = run_dir / "history.json"
     last = checkpoint.parent / "last"
     saved = (last if (last / ckpt.STATE_FILE).is_file() else checkpoint) / ckpt.STATE_FILE
+    curves = run_dir / "training_curves.png"
     if not path.is_file() or path.stat().st_mtime < saved.stat().st_mtime:
         history = History()
         history.load_state_dict(ckpt.read_state(saved.parent)["history"])
         write_history(history.columns(), path)
-        if history.rows:
-            from audiotrain.metrics.plots import plot_training_curves  # matplotlib only when plotting
+        columns = history.columns() if history.rows else None
+    else:  # (the curves alone are missing where a full disk stopped the run between the two)
+        columns = None if curves.is_file() else read_history(path)
+    if columns and any(columns.values()):
+        from audiotrain.metrics.plots import plot_training_curves  # matplotlib only when plotting
 
-            plot_training_curves(history.columns(), run_dir / "training_curves.png")
+        plot_training_curves(columns, curves)
     return read_history(path)  # its nulls back to NaN, as the uninterrupted run's history holds
 
 
@@ -687,6 +728,9 @@ def check_resume_settings(
             None
             if run_dir is not None and _left_to_evaluate(run_dir, config.num_epochs, state)
             else _check_epochs_left(folder, state, config.num_epochs)
+        ),
+        lambda: (
+            _check_stopped_early_and_scored(folder, run_dir, state, config.num_epochs) if run_dir else None
         ),
         lambda: _check_batch_mid_epoch(folder, state, config.batch_size),
     ):
@@ -868,6 +912,28 @@ def _check_epochs_left(folder: Path, state: dict, num_epochs: int) -> None:
             f"on the songs its run held out (evaluate --checkpoint {folder} --data SONGS --test_songs_of "
             f"{folder} -o OUT), or transcribe with it as it is (predict --checkpoint)"
         )
+
+
+def _check_stopped_early_and_scored(folder: Path, run_dir: Path, state: dict, num_epochs: int) -> None:
+    """Refuse a resume in its own `run_dir` of a run that early stopping ended at this checkpoint and whose
+    held-out evaluation finished: nothing is left to do, and it would train on (early stopping stops it
+    again an epoch later) and replace its history, its ``last`` checkpoint and its evaluation/, perhaps
+    looked at or edited since. `_check_epochs_left` refuses this only where every epoch was trained: a run
+    that stopped early has epochs left under --num_epochs."""
+    done = (state.get("progress") or {}).get("epoch")
+    if not isinstance(done, int) or done >= num_epochs:
+        return  # (`_check_epochs_left` says it)
+    if trained_checkpoint(run_dir, num_epochs, state) is None or _left_to_evaluate(
+        run_dir, num_epochs, state
+    ):
+        return
+    raise ValueError(
+        f"cannot resume from {folder}: early stopping ended its run after {plural(done, 'epoch')} of "
+        f"--num_epochs {num_epochs}, and the run's held-out evaluation is written "
+        f"({run_dir / 'evaluation'}); "
+        "there is nothing left to do, and training on would replace that evaluation. To train it further, "
+        f"resume it into a new folder with a larger --patience (--run_dir NEW --resume {folder})"
+    )
 
 
 def _prepare_songs(

@@ -14,13 +14,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from audiotrain._files import read_json_file
+from audiotrain._files import STORAGE_ERRNOS, OutputWriteError, read_json_file
 from audiotrain.recipes._run import check_can_write, is_inside
 from audiotrain.recipes.clap.config import DEFAULT_MAX_TOKENS, ClapRecipeConfig
 from audiotrain.recipes.clap.task import CLAPTrainModule, check_freezing_fits
@@ -502,11 +503,32 @@ def replace_export(bundle: Bundle, out: Path) -> Path:
             previous = out.parent / f".{out.name}.prev-{secrets.token_hex(4)}"
             os.replace(out, previous)
         os.replace(tmp, out)
-    except BaseException:
+    except BaseException as error:
         shutil.rmtree(tmp, ignore_errors=True)
         if previous is not None and not out.exists():
             os.replace(previous, out)  # the earlier export back where it was
-        raise
+        full = _storage_failure(error, out)
+        if full is None:
+            raise
+        raise full from None
     if previous is not None:
         shutil.rmtree(previous, ignore_errors=True)
     return out
+
+
+def _storage_failure(error: BaseException, out: Path) -> OutputWriteError | None:
+    """`error`, raised while the export for `out` was written, as an `OutputWriteError` naming `out` (not the
+    hidden folder it was written in, now gone) where the storage caused it: an OSError of `STORAGE_ERRNOS`, or
+    safetensors' own error for one ("I/O error: No space left on device (os error 28)"), which is no
+    OSError. None for any other error."""
+    number = error.errno if isinstance(error, OSError) else None
+    if number is None and type(error).__name__ == "SafetensorError":
+        found = re.search(r"\(os error (\d+)\)", str(error))
+        number = int(found.group(1)) if found else None
+    if number not in STORAGE_ERRNOS:
+        return None
+    failure = OutputWriteError(number, os.strerror(number), str(out))
+    failure.note = (
+        f"nothing was written there ({'its earlier export is as it was' if out.exists() else 'no export'})"
+    )
+    return failure

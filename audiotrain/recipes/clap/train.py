@@ -10,13 +10,15 @@ import contextvars
 import dataclasses
 import functools
 import io
+import re
+import shutil
 import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from audiotrain._files import write_json_atomically
+from audiotrain._files import OutputWriteError, remove_killed_writes, write_json_atomically
 from audiotrain._system import CACHE_DIR_ENV, cache_dir
 from audiotrain._text import plural
 from audiotrain.datasets.caption_demo import DEMO_FOLDER as CAPTION_DEMO_FOLDER
@@ -31,6 +33,7 @@ from audiotrain.distributed import collectives
 from audiotrain.distributed.local import per_process_batch
 from audiotrain.features.cache import earlier_cache_note, hold_cache
 from audiotrain.recipes._run import (
+    KILLED_WRITE_SUFFIXES,
     check_can_write,
     check_resume_folder,
     check_run_folder,
@@ -395,6 +398,9 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
                 "eval_set": test_set,
                 "interrupted": trainer.interrupted,
             }
+    except OutputWriteError as error:  # a full disk after training: one line, what is kept, how to export
+        error.note = "; ".join(filter(None, [error.note, _kept_after_training(out, best)]))
+        raise
     except KeyboardInterrupt as stop:
         print(_stopped_after_training(out, best, stop_signal_name(signal_of(stop))), file=sys.stderr)
         return {"run_dir": out, "history": trainer.history, "task": task, "interrupted": True}
@@ -534,10 +540,26 @@ def _open_run_folder(out: Path | None, replace: bool, continuing: bool, demo: bo
             clear_run_outputs(out, RUN_OUTPUTS)
         folder = create_run_folder(out, "clap-demo" if demo else "clap", DEFAULT_PARENT)
         claim_run_folder(folder)  # until the command ends: its retrieval scores and export come after the fit
+        _remove_killed_writes(folder)
         write_first_file(folder / "data_report.txt", report + "\n", None if continuing else "--out")
         return str(folder)
 
     return Path(collectives.broadcast_from_main(collectives.on_main_process(open_folder)))
+
+
+def _remove_killed_writes(folder: Path) -> None:
+    """Remove what a killed write of a run's records, plots and export left in `folder` (a killed run's
+    ``.tmp-<hex>.png`` files, `remove_killed_writes`, and its ``.hf_model.tmp-<hex>`` export folder): the run
+    going on there writes them again. The folder is this process's (`claim_run_folder`): no live writer's."""
+    for place in (folder, folder / "plots"):
+        remove_killed_writes(place, KILLED_WRITE_SUFFIXES)
+    for export in folder.glob(".hf_model.tmp-*"):
+        if (
+            re.fullmatch(r"\.hf_model\.tmp-[0-9a-f]{8}", export.name)
+            and export.is_dir()
+            and not export.is_symlink()
+        ):
+            shutil.rmtree(export, ignore_errors=True)
 
 
 def _loaders(
@@ -643,10 +665,16 @@ def _load_best_weights(task: CLAPTrainModule, best: ModelCheckpoint) -> str:
 def _stopped_after_training(out: Path, best: ModelCheckpoint, signal_name: str) -> str:
     """What a stop signal (`signal_name`: "Ctrl-C", "SIGTERM") after training leaves, and how to get the
     Hugging Face folder anyway."""
+    return f"interrupted ({signal_name}) after training: {_kept_after_training(out, best)}"
+
+
+def _kept_after_training(out: Path, best: ModelCheckpoint) -> str:
+    """What a run stopped after training (a stop signal, a full disk) leaves, and the command that exports
+    the checkpoint it would have exported."""
     kept = Path(best.best_model_path) if best.best_model_path else out / "checkpoints" / "last"
     export = shell_command(*EXPORT_COMMAND, "--checkpoint", kept, "--out", out / "hf_model", "--overwrite")
     return (
-        f"interrupted ({signal_name}) after training: the checkpoints in {out / 'checkpoints'} are saved; "
+        f"the checkpoints in {out / 'checkpoints'} are saved; "
         "retrieval.json and plots/ may be missing or incomplete, hf_model/ missing or an earlier export (it is "
         f"swapped in whole). Export the checkpoint the run would have exported with:\n  {export}"
     )
