@@ -273,8 +273,8 @@ def test_the_chord_benchmark_trains_in_one_process_per_core_as_the_recipe_does(t
         r"steps? of 8: 2 processes x 4", done.stderr
     )
     assert "training: " in done.stdout and ", 2 epochs" in done.stdout
-    assert "held-out songs, independent style: 1 songs" in done.stdout  # then scored as before
-    assert "held-out songs, band style: 1 songs" in done.stdout  # the second style never trained on
+    assert "held-out songs, independent style: 1 song," in done.stdout  # then scored as before
+    assert "held-out songs, band style: 1 song," in done.stdout  # the second style never trained on
     recorded = json.loads((tmp_path / "bench" / "config.json").read_text())["config"]
     assert (recorded["num_epochs"], recorded["model"]["d_model"]) == (2, 32)
     assert recorded["data"]["demo_songs"] == 4
