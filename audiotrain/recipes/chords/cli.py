@@ -52,6 +52,7 @@ from audiotrain.recipes._run import (
     refuse_existing_outputs,  # noqa: F401
     resume_command,
     resume_processes_note,
+    resumes_run_in,
     shell_command,
 )
 from audiotrain.recipes.chords.cli_predictor import (  # noqa: F401
@@ -358,7 +359,11 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
             config, Path(args.run_dir) if args.run_dir else None, args.resume, args.overwrite
         )
         if args.resume:
-            own = Path(args.run_dir) if args.run_dir and is_inside(args.resume, args.run_dir) else None
+            own = (
+                Path(args.run_dir)
+                if resumes_run_in(args.resume, args.run_dir, config.checkpoint_dir)
+                else None
+            )
             check_resume_settings(
                 config, args.resume, resume_unrecorded_demo=args.resume_unrecorded_demo, run_dir=own
             )

@@ -40,6 +40,7 @@ from audiotrain.recipes._run import (
     holding_run_folders,
     is_inside,
     release_run_folder,
+    resumes_run_in,
     shell_command,
     write_run_record,
 )
@@ -340,7 +341,7 @@ def _run_training(
         raise ValueError("run_dir is an empty path; give a folder, or None for a new runs/chords-<time>")
     run_dir = Path(home_expanded(run_dir)) if run_dir is not None else None  # ~: as ModelCheckpoint's
     replace = check_output_folders(config, run_dir, resume, overwrite)
-    continuing = resume is not None and run_dir is not None and is_inside(resume, run_dir)
+    continuing = resumes_run_in(resume, run_dir, config.checkpoint_dir)  # (its checkpoints may be elsewhere)
     from_demo = splits is None and not config.data.data_dir
     recorded = None  # a resumed run's own songs on a data folder, as its run recorded them
     if resume:  # before any song is rendered, feature computed or folder written
@@ -843,7 +844,9 @@ def check_output_folders(
         check_can_write(
             DEFAULT_PARENT, f"the default run folder's parent {DEFAULT_PARENT}/ (or pass --run_dir)"
         )
-    replace = run_dir is not None and check_run_folder(run_dir, "--run_dir", overwrite, resume)
+    replace = run_dir is not None and check_run_folder(
+        run_dir, "--run_dir", overwrite, resume, checkpoint_dir=config.checkpoint_dir
+    )
     if (
         Path(config.checkpoint_dir).is_absolute() or run_dir is not None
     ):  # (a relative one in a new folder is new)

@@ -40,6 +40,7 @@ from audiotrain.recipes._run import (
     holding_run_folders,
     is_inside,
     resume_command,
+    resumes_run_in,
     shell_command,
     write_first_file,
     write_run_record,
@@ -271,7 +272,7 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
     labels = _zero_shot_labels(labels, folder, [*eval_clips, *test_clips])
 
     # Every check has passed: the run folder now.
-    continuing = resume is not None and out is not None and is_inside(resume, out)
+    continuing = resumes_run_in(resume, out)  # (its checkpoints/ may link elsewhere)
     out = _open_run_folder(out, replace, continuing, demo, report)
     if bundle.demo and main:
         save_demo(bundle, out)
