@@ -2205,3 +2205,46 @@ def test_a_resume_without_the_test_split_flag_scores_the_split_the_run_did(tmp_p
     assert (
         json.loads((run_dir / "config.json").read_text())["config"]["dataset"]["test_split"] == "evaluation"
     )
+
+
+def test_a_checkpoint_copied_into_another_runs_folder_is_not_exported_with_that_runs_front_end(
+    tmp_path, capsys
+):
+    """The export reads the model files of the run around the checkpoint: a checkpoint dropped into the
+    checkpoints/ of a run from another front end shipped its weights with that run's front end, silently."""
+    import shutil
+
+    from audiotrain.recipes.clap import cli as clap
+
+    own_model = _tiny_checkpoint(tmp_path)
+    other_model = tmp_path / "other_model"
+    shutil.copytree(own_model, other_model)
+    settings = other_model / "preprocessor_config.json"
+    front_end = {**json.loads(settings.read_text()), "max_length_s": 2.0}
+    settings.write_text(json.dumps({**front_end, "nb_max_samples": int(2.0 * front_end["sampling_rate"])}))
+    data = tone_folder(tmp_path / "data")
+    for model, run in ((own_model, tmp_path / "own"), (other_model, tmp_path / "host")):
+        argv = ["--data", str(data), "--pretrained", str(model), "--out", str(run),
+                "--train.epochs", "1", "--train.batch_size", "2", "--train.compile", "false",
+                "--train.progress_bar", "false", "--dataset.num_workers", "0"]  # fmt: skip
+        assert clap.main(argv) == 0
+    imported = tmp_path / "host" / "checkpoints" / "imported"
+    shutil.copytree(tmp_path / "own" / "checkpoints" / "last", imported)
+    capsys.readouterr()
+    assert clap.main(["export", "--checkpoint", str(imported), "--out", str(tmp_path / "exported")]) == 2
+    error = capsys.readouterr().err
+    assert f"cannot export {imported}: it was trained from {own_model.resolve()}" in error
+    assert "max_length_s" in error and "pass --run with the run folder" in error
+    assert not (tmp_path / "exported").exists()
+    # With --run naming its own run, it exports with its own front end.
+    argv = [
+        "export",
+        "--checkpoint",
+        str(imported),
+        "--run",
+        str(tmp_path / "own"),
+        "--out",
+        str(tmp_path / "e"),
+    ]
+    assert clap.main(argv) == 0
+    assert json.loads((tmp_path / "e" / "preprocessor_config.json").read_text())["max_length_s"] != 2.0
