@@ -1872,15 +1872,19 @@ def test_ctrl_c_during_the_evaluation_on_a_data_folder_prints_a_command_that_sco
 
     run_dir = tmp_path / "run"
     argv = ["train", "--data", str(data), *TINY_FLAGS, "--data.cache_dir", str(root / "cache")]
+    monkeypatch.chdir(tmp_path)  # a relative --run_dir: the command names it absolute, to paste anywhere
     with monkeypatch.context() as patch:
         patch.setattr(plots, "plot_training_curves", ctrl_c_while_plotting)
-        assert chords.main([*argv, "--run_dir", str(run_dir)]) == 130
+        assert chords.main([*argv, "--run_dir", "run"]) == 130
     err = capsys.readouterr().err
     assert "HELD_OUT_SONGS_FOLDER" not in err
     command = shlex.split(err.split("Score the checkpoint with:")[1].strip().splitlines()[0])
     assert command[:4] == ["python", "-m", "audiotrain.recipes.chords", "evaluate"]
     assert command[command.index("--test_songs_of") + 1] == str(run_dir)
-    assert chords.main(command[3:]) == 0  # as pasted: the run's own evaluation
+    assert command[command.index("--checkpoint") + 1].startswith(str(run_dir))
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert chords.main(command[3:]) == 0  # as pasted, in another folder: the run's own evaluation
     test_songs = json.loads((run_dir / "config.json").read_text())["songs"]["test"]
     scores = json.loads((run_dir / "evaluation" / "scores.json").read_text())
     assert sorted(scores["per_song"]) == sorted(test_songs) and len(test_songs) < 5

@@ -1131,15 +1131,16 @@ def _stopped_after_training(
     folders = {song.audio_path.parent for song in splits.test}
     others = [song.audio_path for song in (*splits.train, *splits.val)]
     folder = next(iter(folders)) if len(folders) == 1 else None
+    run = run_dir.absolute()  # (absolute, as in the continue command: it works pasted in any folder)
     if data.data_dir:
-        songs = ["--data", data.data_dir, "--test_songs_of", run_dir]
+        songs = ["--data", data.data_dir, "--test_songs_of", run]
     elif folder is not None and not any(is_inside(path, folder) for path in others):
         songs = ["--data", folder]
     else:  # (splits given from Python, without a data folder)
         songs = ["--data", "HELD_OUT_SONGS_FOLDER"]
     command = shell_command(
-        "python", "-m", "audiotrain.recipes.chords", "evaluate", "--checkpoint", best, *songs,
-        "-o", run_dir / "evaluation", "--overwrite", *(["--allow_gaps"] if data.allow_gaps else []),
+        "python", "-m", "audiotrain.recipes.chords", "evaluate", "--checkpoint", best.absolute(), *songs,
+        "-o", run / "evaluation", "--overwrite", *(["--allow_gaps"] if data.allow_gaps else []),
         *(["--jams_annotation", data.jams_annotation] if data.jams_annotation else []),
         *(["--annotations", data.annotations] if data.annotations else []),
         *(["--pairs", data.pairs] if data.pairs else []),
