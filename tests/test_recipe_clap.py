@@ -2208,13 +2208,16 @@ def test_a_resume_without_the_test_split_flag_scores_the_split_the_run_did(tmp_p
 
 
 def test_a_checkpoint_copied_into_another_runs_folder_is_not_exported_with_that_runs_front_end(
-    tmp_path, capsys
+    tmp_path, capsys, monkeypatch
 ):
     """The export reads the model files of the run around the checkpoint: a checkpoint dropped into the
     checkpoints/ of a run from another front end shipped its weights with that run's front end, silently."""
+    import shlex
     import shutil
 
+    from audiotrain.recipes._run import shell_command
     from audiotrain.recipes.clap import cli as clap
+    from audiotrain.recipes.clap.train import EXPORT_COMMAND
 
     own_model = _tiny_checkpoint(tmp_path)
     other_model = tmp_path / "other_model"
@@ -2223,11 +2226,18 @@ def test_a_checkpoint_copied_into_another_runs_folder_is_not_exported_with_that_
     front_end = {**json.loads(settings.read_text()), "max_length_s": 2.0}
     settings.write_text(json.dumps({**front_end, "nb_max_samples": int(2.0 * front_end["sampling_rate"])}))
     data = tone_folder(tmp_path / "data")
-    for model, run in ((own_model, tmp_path / "own"), (other_model, tmp_path / "host")):
+    monkeypatch.chdir(tmp_path)  # "own" relative: the export command it prints names it absolute
+    for model, run in ((own_model, "own"), (other_model, tmp_path / "host")):
         argv = ["--data", str(data), "--pretrained", str(model), "--out", str(run),
                 "--train.epochs", "1", "--train.batch_size", "2", "--train.compile", "false",
                 "--train.progress_bar", "false", "--dataset.num_workers", "0"]  # fmt: skip
         assert clap.main(argv) == 0
+        if run == "own":
+            last = shlex.quote(str(tmp_path / "own" / "checkpoints" / "last"))
+            assert (
+                f"export another checkpoint with: {shell_command(*EXPORT_COMMAND)} --checkpoint {last}"
+                in (capsys.readouterr().out)
+            )
     imported = tmp_path / "host" / "checkpoints" / "imported"
     shutil.copytree(tmp_path / "own" / "checkpoints" / "last", imported)
     capsys.readouterr()

@@ -657,7 +657,8 @@ def _export(bundle: Bundle, out: Path, weights: str, demo: bool) -> Path:
     """hf_model/, and what to run to export another checkpoint."""
     export = replace_export(bundle, out / "hf_model")
     print(f"run folder: {out}\nexported Hugging Face model: {export} ({weights})")
-    command = shell_command(*EXPORT_COMMAND, "--checkpoint", out / "checkpoints" / "last", "--out", "DIR")
+    last = out.absolute() / "checkpoints" / "last"  # (absolute: the command works pasted in any folder)
+    command = shell_command(*EXPORT_COMMAND, "--checkpoint", last, "--out", "DIR")
     print(f"export another checkpoint with: {command}")
     if demo:
         print("(offline demo: a tiny model trained from scratch on synthetic sounds)")
