@@ -2500,3 +2500,25 @@ def test_each_commands_help_fits_an_80_column_terminal(command, monkeypatch, cap
     assert printed.startswith(f"usage: python -m audiotrain.recipes.chords {command}\n       [-h]"), printed[
         :300
     ]
+
+
+def test_config_json_records_the_cache_the_run_used_so_a_repeat_in_another_shell_uses_it(
+    tiny_run, tmp_path, monkeypatch
+):
+    """README: config.json holds the cache folder as an absolute path. From $AUDIOTRAIN_CACHE_DIR (or the
+    default) it recorded null, and --config RUN/config.json in another shell rendered and computed all again
+    in that shell's own cache."""
+    root, _ = tiny_run
+    monkeypatch.setenv("AUDIOTRAIN_CACHE_DIR", str(root / "cache"))
+    run = tmp_path / "run"
+    assert chords.main([*TINY_FLAGS, "--num_epochs", "1", "--run_dir", str(run)]) == 0
+    recorded = json.loads((run / "config.json").read_text())["config"]["data"]["cache_dir"]
+    assert recorded == str(root / "cache")
+    # Another shell: the variable unset, another home (whose default cache is empty).
+    monkeypatch.delenv("AUDIOTRAIN_CACHE_DIR")
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    again = tmp_path / "again"
+    assert chords.main(["--config", str(run / "config.json"), "--run_dir", str(again)]) == 0
+    assert json.loads((again / "config.json").read_text())["config"]["data"]["cache_dir"] == recorded
+    assert not (tmp_path / "home" / ".cache").exists()
