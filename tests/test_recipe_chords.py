@@ -2522,3 +2522,23 @@ def test_config_json_records_the_cache_the_run_used_so_a_repeat_in_another_shell
     assert chords.main(["--config", str(run / "config.json"), "--run_dir", str(again)]) == 0
     assert json.loads((again / "config.json").read_text())["config"]["data"]["cache_dir"] == recorded
     assert not (tmp_path / "home" / ".cache").exists()
+
+
+def test_a_moved_annotations_folder_named_by_config_is_an_error_naming_the_file_and_the_field(
+    tmp_path, capsys
+):
+    songs = tmp_path / "songs"
+    generate_demo_songs(songs, n_songs=2, seed=1, song_seconds=6)
+    record = tmp_path / "run" / "config.json"
+    record.parent.mkdir()
+    gone = str(tmp_path / "labs_moved_away")
+    from audiotrain.recipes.chords.config import TrainingConfig
+
+    settings = TrainingConfig().to_dict()
+    settings["data"] |= {"data_dir": str(songs), "annotations": gone}
+    record.write_text(json.dumps({"config": settings, "versions": {}, "command": []}))
+    with pytest.raises(SystemExit) as stop:
+        chords.main(["train", "--config", str(record), "--run_dir", str(tmp_path / "again")])
+    assert stop.value.code == 2
+    expected = f"data.annotations {gone} (in {record}): no such folder; pass --data.annotations FOLDER"
+    assert expected in capsys.readouterr().err

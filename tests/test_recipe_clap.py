@@ -1,5 +1,6 @@
 """The CLAP task (loss, freezing, BatchNorm, logit-scale clamp) and the recipe's command line, end to end."""
 
+import dataclasses
 import json
 import math
 import re
@@ -2258,3 +2259,26 @@ def test_a_checkpoint_copied_into_another_runs_folder_is_not_exported_with_that_
     ]
     assert clap.main(argv) == 0
     assert json.loads((tmp_path / "e" / "preprocessor_config.json").read_text())["max_length_s"] != 2.0
+
+
+@pytest.mark.parametrize("field", ["pretrained", "data"])
+def test_a_moved_folder_named_by_config_is_an_error_naming_the_file_and_the_field(tmp_path, capsys, field):
+    """--config RUN/config.json after the folders it names were moved: the error named a --data that was not
+    typed, or no field at all."""
+    from audiotrain.recipes.clap import cli as clap
+
+    record = tmp_path / "run" / "config.json"
+    record.parent.mkdir()
+    present = {"pretrained": str(_tiny_checkpoint(tmp_path)), "data": str(tone_folder(tmp_path / "data"))}
+    gone = str(tmp_path / "moved_away")
+    from audiotrain.recipes.clap.config import ClapRecipeConfig
+
+    settings = dataclasses.asdict(ClapRecipeConfig()) | present | {field: gone}
+    record.write_text(json.dumps({"config": settings, "versions": {}, "command": []}))
+    with pytest.raises(SystemExit) as stop:
+        clap.main(["--config", str(record), "--out", str(tmp_path / "again")])
+    assert stop.value.code == 2
+    assert f"{field} {gone} (in {record}): no such folder; pass --{field} DIR where it is now" in (
+        capsys.readouterr().err
+    )
+    assert not (tmp_path / "again").exists()

@@ -252,6 +252,14 @@ def _with_data_folder(
         )
     if not folder.is_dir():
         parser.error(f"{source}: no such folder")
+    if args.config is not None:  # a run's config.json names where its annotations were; they may have moved
+        for name, kind, exists in (("annotations", "folder", Path.is_dir), ("pairs", "file", Path.is_file)):
+            recorded = getattr(config.data, name)
+            if recorded and getattr(args, f"data.{name}", None) is None and not exists(Path(recorded)):
+                parser.error(
+                    f"data.{name} {recorded} (in {args.config}): no such {kind}; pass --data.{name} "
+                    f"{kind.upper()} where it is now"
+                )
     # Absolute: the run's config.json then repeats the run (--config RUN/config.json) from any folder.
     return replace(config, data=replace(config.data, data_dir=str(folder.resolve())))
 
