@@ -1885,6 +1885,11 @@ def test_ctrl_c_during_the_evaluation_on_a_data_folder_prints_a_command_that_sco
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "elsewhere")
     assert chords.main(command[3:]) == 0  # as pasted, in another folder: the run's own evaluation
+    # The run's relative name there: the error says it is not there, not that its config.json is at fault.
+    relative = [*command[3:], "--test_songs_of", "run", "-o", str(tmp_path / "elsewhere" / "ev")]
+    capsys.readouterr()
+    assert chords.main(relative) == 2
+    assert "--test_songs_of run: no such folder" in capsys.readouterr().err
     test_songs = json.loads((run_dir / "config.json").read_text())["songs"]["test"]
     scores = json.loads((run_dir / "evaluation" / "scores.json").read_text())
     assert sorted(scores["per_song"]) == sorted(test_songs) and len(test_songs) < 5
