@@ -156,7 +156,7 @@ def read_safetensors(
     With `finite`, NaN or infinite values are refused (see `check_finite`)."""
     try:
         with open(path, "rb") as handle:  # (opened by Python: MLX cannot open every name Python can)
-            arrays = mx.load(_SubsetFile(handle, list(entries.values())), format="safetensors")
+            arrays = _load_opened(handle, list(entries.values()))
     except OSError as err:
         raise error(f"{path}: cannot be read ({err})") from None
     except Exception as err:  # MLX's RuntimeError/ValueError: a dtype it does not know, a file changed since
@@ -164,6 +164,22 @@ def read_safetensors(
     if finite:
         check_finite(arrays, path, error)
     return {key: arrays[entry.name] for key, entry in entries.items()}
+
+
+def _load_opened(handle: io.BufferedReader, entries: list[SafetensorsEntry]) -> dict[str, mx.array]:
+    """The safetensors file open in `handle`, loaded by MLX through its ``/dev/fd`` name where there is one,
+    lazily: a tensor is read when evaluated, so the ones not taken cost nothing. A Python file object given
+    to MLX (`_SubsetFile`, the fallback) is released by MLX's own threads, which take the GIL for it, and one
+    that did so while Python was exiting aborted the process ("terminate called without an active exception",
+    status 134) after a command that loaded a checkpoint ended, even with its error and status 2."""
+    by_descriptor = Path(f"/dev/fd/{handle.fileno()}")
+    if by_descriptor.exists():
+        try:
+            loaded = mx.load(str(by_descriptor), format="safetensors")
+            return {entry.name: loaded[entry.name] for entry in entries}
+        except (RuntimeError, ValueError, KeyError):
+            pass  # (a tensor not taken that MLX cannot load, such as an unknown dtype: only the taken ones)
+    return mx.load(_SubsetFile(handle, entries), format="safetensors")
 
 
 class _SubsetFile(io.RawIOBase):

@@ -126,9 +126,12 @@ def test_a_resume_from_another_folder_says_the_old_one_is_gone(tmp_path):
     new = ModelCheckpoint(dirpath=tmp_path / "new", monitor="val_loss")
     with pytest.warns(
         UserWarning,
-        match=r"old no longer exists: if the run folder was moved .*resume from a checkpoint inside .*new",
-    ):
+        match=r"old no longer exists; the resumed checkpoint lies in .*elsewhere: to keep its best checkpoints, "
+        r"save to that folder",
+    ) as caught:
         fit(tmp_path, [new], ckpt_path=tmp_path / "elsewhere" / "last", max_epochs=3)
+    # Not the advice to resume from inside the new, empty folder, which has no checkpoint to resume.
+    assert not [w for w in caught if "resume from a checkpoint inside" in str(w.message)]
 
 
 def test_restored_paths_outside_dirpath_are_never_deleted(tmp_path):

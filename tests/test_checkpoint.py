@@ -959,3 +959,23 @@ def test_a_checkpoint_written_with_bare_nan_still_resumes_as_nan(tmp_path):
     resumed = _fit_with_nan_metric(tmp_path / "b", str(first))
     untimed = [{k: v for k, v in t.history.items() if k != "time"} for t in (straight, resumed)]
     assert _same(*untimed) and np.isnan(resumed.history["val_root_acc"]).all()
+
+
+def test_a_command_that_loaded_a_checkpoint_exits_with_its_own_status(tmp_path, monkeypatch):
+    # MLX releases a Python file object it reads from on its own threads, taking the GIL: one released while
+    # Python exited aborted the process (status 134, "terminate called without an active exception") after
+    # a refused resume had printed its error, in about 1 run of 4. MLX is given a file name, never an object.
+    path = tmp_path / "arrays.safetensors"
+    mx.save_safetensors(str(path), {"a": mx.arange(4, dtype=mx.float32), "b": mx.ones((2, 2))})
+    given = []
+    real_load = mx.load
+    monkeypatch.setattr(
+        mx, "load", lambda file, *args, **kwargs: given.append(file) or real_load(file, **kwargs)
+    )
+    loaded = ckpt.read_arrays(path)
+    assert np.array_equal(np.array(loaded["a"]), np.arange(4)) and loaded.keys() == {"a", "b"}
+    assert given and all(isinstance(file, str) for file in given), given
+    script = "import sys; from pathlib import Path; from audiotrain.train import checkpoint as c; "
+    script += f"c.read_arrays(Path({str(path)!r})); sys.exit(2)"
+    statuses = {subprocess.run([sys.executable, "-c", script]).returncode for _ in range(3)}
+    assert statuses == {2}

@@ -299,3 +299,13 @@ def test_a_load_torn_by_a_save_is_made_again(run, tmp_path, monkeypatch):
     monkeypatch.setattr(ckpt, "read_state", read_state)
     ChordPredictor.from_checkpoint(tmp_path / "run")
     assert reads == [best, best]
+
+
+def test_the_export_summary_quotes_a_folder_with_a_space_so_its_uses_can_be_pasted(run, tmp_path, capsys):
+    import shlex
+
+    out = tmp_path / "my export"
+    assert chords.main(["export", "--checkpoint", str(run), "--out", str(out)]) == 0
+    summary = capsys.readouterr().out
+    for use in ("predict --checkpoint", "evaluate --checkpoint", "train --init_from"):
+        assert f"{use} {shlex.quote(str(out))}" in summary

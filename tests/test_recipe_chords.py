@@ -1903,15 +1903,24 @@ def test_ctrl_c_during_the_evaluation_on_a_data_folder_prints_a_command_that_sco
 
     run_dir = tmp_path / "run"
     argv = ["train", "--data", str(data), *TINY_FLAGS, "--data.cache_dir", str(root / "cache")]
+    monkeypatch.chdir(tmp_path)  # a relative --run_dir: the command names it absolute, to paste anywhere
     with monkeypatch.context() as patch:
         patch.setattr(plots, "plot_training_curves", ctrl_c_while_plotting)
-        assert chords.main([*argv, "--run_dir", str(run_dir)]) == 130
+        assert chords.main([*argv, "--run_dir", "run"]) == 130
     err = capsys.readouterr().err
     assert "HELD_OUT_SONGS_FOLDER" not in err
     command = shlex.split(err.split("Score the checkpoint with:")[1].strip().splitlines()[0])
     assert command[:4] == ["python", "-m", "audiotrain.recipes.chords", "evaluate"]
     assert command[command.index("--test_songs_of") + 1] == str(run_dir)
-    assert chords.main(command[3:]) == 0  # as pasted: the run's own evaluation
+    assert command[command.index("--checkpoint") + 1].startswith(str(run_dir))
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert chords.main(command[3:]) == 0  # as pasted, in another folder: the run's own evaluation
+    # The run's relative name there: the error says it is not there, not that its config.json is at fault.
+    relative = [*command[3:], "--test_songs_of", "run", "-o", str(tmp_path / "elsewhere" / "ev")]
+    capsys.readouterr()
+    assert chords.main(relative) == 2
+    assert "--test_songs_of run: no such folder" in capsys.readouterr().err
     test_songs = json.loads((run_dir / "config.json").read_text())["songs"]["test"]
     scores = json.loads((run_dir / "evaluation" / "scores.json").read_text())
     assert sorted(scores["per_song"]) == sorted(test_songs) and len(test_songs) < 5
@@ -2639,3 +2648,45 @@ def test_a_run_folder_deleted_while_training_is_warned_of_at_the_next_epoch_end(
     err = capsys.readouterr().err
     warned = [line for line in err.splitlines() if "config.json is gone" in line]
     assert len(warned) == 1 and "deleted or moved while training" in warned[0] and "Ctrl-C" in warned[0]
+
+
+def test_config_json_records_the_cache_the_run_used_so_a_repeat_in_another_shell_uses_it(
+    tiny_run, tmp_path, monkeypatch
+):
+    """README: config.json holds the cache folder as an absolute path. From $AUDIOTRAIN_CACHE_DIR (or the
+    default) it recorded null, and --config RUN/config.json in another shell rendered and computed all again
+    in that shell's own cache."""
+    root, _ = tiny_run
+    monkeypatch.setenv("AUDIOTRAIN_CACHE_DIR", str(root / "cache"))
+    run = tmp_path / "run"
+    assert chords.main([*TINY_FLAGS, "--num_epochs", "1", "--run_dir", str(run)]) == 0
+    recorded = json.loads((run / "config.json").read_text())["config"]["data"]["cache_dir"]
+    assert recorded == str(root / "cache")
+    # Another shell: the variable unset, another home (whose default cache is empty).
+    monkeypatch.delenv("AUDIOTRAIN_CACHE_DIR")
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    again = tmp_path / "again"
+    assert chords.main(["--config", str(run / "config.json"), "--run_dir", str(again)]) == 0
+    assert json.loads((again / "config.json").read_text())["config"]["data"]["cache_dir"] == recorded
+    assert not (tmp_path / "home" / ".cache").exists()
+
+
+def test_a_moved_annotations_folder_named_by_config_is_an_error_naming_the_file_and_the_field(
+    tmp_path, capsys
+):
+    songs = tmp_path / "songs"
+    generate_demo_songs(songs, n_songs=2, seed=1, song_seconds=6)
+    record = tmp_path / "run" / "config.json"
+    record.parent.mkdir()
+    gone = str(tmp_path / "labs_moved_away")
+    from audiotrain.recipes.chords.config import TrainingConfig
+
+    settings = TrainingConfig().to_dict()
+    settings["data"] |= {"data_dir": str(songs), "annotations": gone}
+    record.write_text(json.dumps({"config": settings, "versions": {}, "command": []}))
+    with pytest.raises(SystemExit) as stop:
+        chords.main(["train", "--config", str(record), "--run_dir", str(tmp_path / "again")])
+    assert stop.value.code == 2
+    expected = f"data.annotations {gone} (in {record}): no such folder; pass --data.annotations FOLDER"
+    assert expected in capsys.readouterr().err

@@ -1,5 +1,6 @@
 """The CLAP task (loss, freezing, BatchNorm, logit-scale clamp) and the recipe's command line, end to end."""
 
+import dataclasses
 import json
 import math
 import re
@@ -2257,3 +2258,79 @@ def test_what_a_killed_run_was_writing_goes_with_the_resume_that_goes_on_in_its_
     assert clap.main([*argv, "--train.epochs", "2", "--resume", str(run / "checkpoints" / "last")]) == 0
     assert not any(path.exists() for path in [*killed, export])
     assert all(path.exists() for path in mine)
+
+
+def test_a_checkpoint_copied_into_another_runs_folder_is_not_exported_with_that_runs_front_end(
+    tmp_path, capsys, monkeypatch
+):
+    """The export reads the model files of the run around the checkpoint: a checkpoint dropped into the
+    checkpoints/ of a run from another front end shipped its weights with that run's front end, silently."""
+    import shlex
+    import shutil
+
+    from audiotrain.recipes._run import shell_command
+    from audiotrain.recipes.clap import cli as clap
+    from audiotrain.recipes.clap.train import EXPORT_COMMAND
+
+    own_model = _tiny_checkpoint(tmp_path)
+    other_model = tmp_path / "other_model"
+    shutil.copytree(own_model, other_model)
+    settings = other_model / "preprocessor_config.json"
+    front_end = {**json.loads(settings.read_text()), "max_length_s": 2.0}
+    settings.write_text(json.dumps({**front_end, "nb_max_samples": int(2.0 * front_end["sampling_rate"])}))
+    data = tone_folder(tmp_path / "data")
+    monkeypatch.chdir(tmp_path)  # "own" relative: the export command it prints names it absolute
+    for model, run in ((own_model, "own"), (other_model, tmp_path / "host")):
+        argv = ["--data", str(data), "--pretrained", str(model), "--out", str(run),
+                "--train.epochs", "1", "--train.batch_size", "2", "--train.compile", "false",
+                "--train.progress_bar", "false", "--dataset.num_workers", "0"]  # fmt: skip
+        assert clap.main(argv) == 0
+        if run == "own":
+            last = shlex.quote(str(tmp_path / "own" / "checkpoints" / "last"))
+            assert (
+                f"export another checkpoint with: {shell_command(*EXPORT_COMMAND)} --checkpoint {last}"
+                in (capsys.readouterr().out)
+            )
+    imported = tmp_path / "host" / "checkpoints" / "imported"
+    shutil.copytree(tmp_path / "own" / "checkpoints" / "last", imported)
+    capsys.readouterr()
+    assert clap.main(["export", "--checkpoint", str(imported), "--out", str(tmp_path / "exported")]) == 2
+    error = capsys.readouterr().err
+    assert f"cannot export {imported}: it was trained from {own_model.resolve()}" in error
+    assert "max_length_s" in error and "pass --run with the run folder" in error
+    assert not (tmp_path / "exported").exists()
+    # With --run naming its own run, it exports with its own front end.
+    argv = [
+        "export",
+        "--checkpoint",
+        str(imported),
+        "--run",
+        str(tmp_path / "own"),
+        "--out",
+        str(tmp_path / "e"),
+    ]
+    assert clap.main(argv) == 0
+    assert json.loads((tmp_path / "e" / "preprocessor_config.json").read_text())["max_length_s"] != 2.0
+
+
+@pytest.mark.parametrize("field", ["pretrained", "data"])
+def test_a_moved_folder_named_by_config_is_an_error_naming_the_file_and_the_field(tmp_path, capsys, field):
+    """--config RUN/config.json after the folders it names were moved: the error named a --data that was not
+    typed, or no field at all."""
+    from audiotrain.recipes.clap import cli as clap
+
+    record = tmp_path / "run" / "config.json"
+    record.parent.mkdir()
+    present = {"pretrained": str(_tiny_checkpoint(tmp_path)), "data": str(tone_folder(tmp_path / "data"))}
+    gone = str(tmp_path / "moved_away")
+    from audiotrain.recipes.clap.config import ClapRecipeConfig
+
+    settings = dataclasses.asdict(ClapRecipeConfig()) | present | {field: gone}
+    record.write_text(json.dumps({"config": settings, "versions": {}, "command": []}))
+    with pytest.raises(SystemExit) as stop:
+        clap.main(["--config", str(record), "--out", str(tmp_path / "again")])
+    assert stop.value.code == 2
+    assert f"{field} {gone} (in {record}): no such folder; pass --{field} DIR where it is now" in (
+        capsys.readouterr().err
+    )
+    assert not (tmp_path / "again").exists()

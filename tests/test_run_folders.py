@@ -1,5 +1,6 @@
 """recipes/_run.py: the run-folder policy both recipes share, their run record and resume command."""
 
+import json
 import os
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from audiotrain.recipes._run import (
     create_run_folder,
     refuse_existing_outputs,
     resume_command,
+    resumes_run_in,
     write_run_record,
 )
 from audiotrain.train.checkpoint import FolderInUseError
@@ -504,3 +506,35 @@ def test_a_rank_other_than_0_leaves_the_run_folders_check_to_rank_0(tmp_path, mo
     assert _run.check_run_folder(folder, "--out", overwrite=False) is False
     with pytest.raises(FileExistsError, match="is a file"):  # what the rank can check alone, it still does
         _run.check_run_folder(folder / "data_report.txt", "--out", overwrite=False)
+
+
+def _stopped_run(run: Path, checkpoints: Path, recorded_checkpoint_dir: str) -> Path:
+    """A run folder whose checkpoints lie in `checkpoints` (its config.json records `recorded_...`)."""
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"config": {"checkpoint_dir": recorded_checkpoint_dir}}))
+    (checkpoints / "last").mkdir(parents=True)
+    (checkpoints / "last" / "trainer_state.json").write_text("{}")
+    return checkpoints / "last"
+
+
+def test_a_run_whose_checkpoints_are_elsewhere_is_resumed_in_its_own_folder(tmp_path):
+    # --checkpoint_dir on another disk: the resume (the command printed after a Ctrl-C) goes on in the run.
+    elsewhere = tmp_path / "other_disk" / "ck"
+    last = _stopped_run(tmp_path / "run", elsewhere, str(elsewhere))
+    assert (
+        check_run_folder(tmp_path / "run", "--run_dir", False, last, checkpoint_dir=str(elsewhere)) is False
+    )
+    # checkpoints/ moved to another disk and replaced by a link: --resume RUN/checkpoints/last.
+    offload = tmp_path / "other_disk" / "offload"
+    _stopped_run(tmp_path / "linked", offload, "checkpoints")
+    (tmp_path / "linked" / "checkpoints").symlink_to(offload)
+    linked_last = tmp_path / "linked" / "checkpoints" / "last"
+    assert check_run_folder(tmp_path / "linked", "--run_dir", False, linked_last) is False
+    # Another run's checkpoints are not taken for this run's: the refusal says so, not "no checkpoint".
+    with pytest.raises(FileExistsError, match=r"--resume .*ck/last is not one of its checkpoints") as refused:
+        check_run_folder(tmp_path / "linked", "--run_dir", False, last)
+    assert "no checkpoint" not in str(refused.value)
+    # What the recipes take for "goes on in its own folder" (its record, its history) agrees.
+    assert resumes_run_in(last, tmp_path / "run", str(elsewhere))
+    assert resumes_run_in(linked_last, tmp_path / "linked")
+    assert not resumes_run_in(last, tmp_path / "linked")

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shlex
 import shutil
@@ -226,17 +227,48 @@ def holds_files(folder: Path) -> bool:
     return folder.is_dir() and any(folder.iterdir())
 
 
+def resumes_run_in(
+    resume: str | Path | None, run_dir: str | Path | None, checkpoint_dir: str | Path = "checkpoints"
+) -> bool:
+    """Whether `resume` is a checkpoint of the run in `run_dir`, so that resuming it goes on in that folder:
+    it lies in `run_dir`, or in the folder that run saves its checkpoints to (`checkpoint_dir`; a relative
+    one inside `run_dir`), which may be elsewhere: ``checkpoints/`` made a link to another disk, or an
+    absolute ``--checkpoint_dir``. An absolute one counts only where the run's ``config.json`` records
+    it, so that another run's checkpoints are never taken for this run's."""
+    if resume is None or run_dir is None:
+        return False
+    run_dir = Path(run_dir)
+    if is_inside(resume, run_dir):
+        return True
+    own = Path(checkpoint_dir).expanduser()
+    if not own.is_absolute():
+        return is_inside(resume, run_dir / own)
+    if not is_inside(resume, own):
+        return False
+    try:
+        recorded = json.loads((run_dir / "config.json").read_text()).get("config", {}).get("checkpoint_dir")
+    except (OSError, ValueError, AttributeError):
+        return False
+    if not isinstance(recorded, str):
+        return False
+    recorded_folder = Path(recorded).expanduser()
+    return (recorded_folder if recorded_folder.is_absolute() else run_dir / recorded_folder).resolve() == (
+        own.resolve()
+    )
+
+
 def check_run_folder(
     folder: Path,
     flag: str,
     overwrite: bool,
     resume: str | Path | None = None,
     resume_hint: str | None = None,
+    checkpoint_dir: str | Path = "checkpoints",
 ) -> bool:
     """Refuse a run folder that is a file, cannot be written (`check_can_write`), or holds files, unless
-    `overwrite` or `resume` names a checkpoint inside it (continuing that run). Returns True when the earlier
-    run is to be replaced: call `clear_run_outputs` once every other check has passed, so an early error
-    leaves it as it was.
+    `overwrite` or `resume` names a checkpoint of that run (`resumes_run_in`: inside it, or in the folder
+    its checkpoints are saved to, `checkpoint_dir`). Returns True when the earlier run is to be replaced:
+    call `clear_run_outputs` once every other check has passed, so an early error leaves it as it was.
 
     The refusal suggests `resume_hint` (default: ``--resume`` with the run's newest checkpoint, if any)."""
     if folder.exists() and not folder.is_dir():
@@ -249,11 +281,19 @@ def check_run_folder(
         return False
     if not holds_files(folder):
         return False
-    if resume is not None and is_inside(resume, folder):
+    if resumes_run_in(resume, folder, checkpoint_dir):
         return False  # resuming a run of this folder: it goes on writing there
     if not overwrite:
+        own = Path(checkpoint_dir).expanduser()
+        own = own if own.is_absolute() else folder / own
+        if resume is not None:  # a checkpoint of another run (or one its config.json does not record)
+            raise FileExistsError(
+                f"{flag} {folder} already holds files (a previous run?), and --resume {resume} is not one of "
+                f"its checkpoints (they are saved in {own}); choose a new {flag} to continue {resume} there, "
+                f"or pass --overwrite to replace the run in {folder}"
+            )
         if resume_hint is None:
-            checkpoint = newest_checkpoint(folder / "checkpoints")
+            checkpoint = newest_checkpoint(own)
             resume_hint = shell_command("--resume", checkpoint) if checkpoint is not None else None
         options = (
             f"pass --overwrite to replace the run there, or {resume_hint} to continue it"

@@ -53,6 +53,7 @@ from audiotrain.recipes._run import (
     refuse_existing_outputs,  # noqa: F401
     resume_command,
     resume_processes_note,
+    resumes_run_in,
     shell_command,
 )
 from audiotrain.recipes.chords.cli_predictor import (  # noqa: F401
@@ -252,6 +253,14 @@ def _with_data_folder(
         )
     if not folder.is_dir():
         parser.error(f"{source}: no such folder")
+    if args.config is not None:  # a run's config.json names where its annotations were; they may have moved
+        for name, kind, exists in (("annotations", "folder", Path.is_dir), ("pairs", "file", Path.is_file)):
+            recorded = getattr(config.data, name)
+            if recorded and getattr(args, f"data.{name}", None) is None and not exists(Path(recorded)):
+                parser.error(
+                    f"data.{name} {recorded} (in {args.config}): no such {kind}; pass --data.{name} "
+                    f"{kind.upper()} where it is now"
+                )
     # Absolute: the run's config.json then repeats the run (--config RUN/config.json) from any folder.
     return replace(config, data=replace(config.data, data_dir=str(folder.resolve())))
 
@@ -359,7 +368,11 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
             config, Path(args.run_dir) if args.run_dir else None, args.resume, args.overwrite
         )
         if args.resume:
-            own = Path(args.run_dir) if args.run_dir and is_inside(args.resume, args.run_dir) else None
+            own = (
+                Path(args.run_dir)
+                if resumes_run_in(args.resume, args.run_dir, config.checkpoint_dir)
+                else None
+            )
             check_resume_settings(
                 config, args.resume, resume_unrecorded_demo=args.resume_unrecorded_demo, run_dir=own
             )

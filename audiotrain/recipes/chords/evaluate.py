@@ -659,6 +659,10 @@ def run_test_songs(
 def _test_run_record(run: Path) -> tuple[Path, dict[str, Any]]:
     """(the file that records the train run `run` (its config.json, or a checkpoint's trainer state), what
     it records); a ValueError naming ``--test_songs_of`` where there is none."""
+    if not run.exists():  # (a relative path pasted in another folder: not the run's record's fault)
+        raise ValueError(
+            f"--test_songs_of {run}: no such folder; give the folder of a train run, or one of its checkpoints"
+        )
     record = run / "config.json"
     try:
         if not record.exists() and (run / ckpt.STATE_FILE).is_file():  # a checkpoint, moved or not

@@ -16,7 +16,7 @@ import argparse
 import os
 from pathlib import Path
 
-from audiotrain.recipes._run import check_can_write, is_inside, nonempty_path
+from audiotrain.recipes._run import check_can_write, is_inside, nonempty_path, shell_command
 from audiotrain.recipes.chords.model_checkpoint import CHECKPOINTS_SUBDIR, resolve_model_checkpoint
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY, PREDICT_ENTRIES, ChordTask, stored_settings
 from audiotrain.recipes.config_cli import SettingsParser
@@ -129,13 +129,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: The commands an export serves, with their flag for it.
+USES = (("predict", "--checkpoint"), ("evaluate", "--checkpoint"), ("train", "--init_from"))
+
+
 def main(argv: list[str]) -> int:
     """The ``export`` command (its errors are printed by the recipe's `cli.main`, as every command's)."""
     args = build_parser().parse_args(argv)
     out = export_model(args.checkpoint, args.out, args.overwrite)
     size = (out / ckpt.MODEL_FILE).stat().st_size
+    use = [shell_command(command, flag, out) for command, flag in USES]  # (quoted, so a use can be pasted)
     print(
         f"exported the model of {args.checkpoint} to {out} ({size / 1e6:.1f} MB of weights); use it with "
-        f"predict --checkpoint {out}, evaluate --checkpoint {out} or train --init_from {out}"
+        f"{', '.join(use[:-1])} or {use[-1]}"
     )
     return 0

@@ -40,6 +40,7 @@ from audiotrain.recipes._run import (
     holding_run_folders,
     is_inside,
     release_run_folder,
+    resumes_run_in,
     shell_command,
     write_run_record,
 )
@@ -360,7 +361,7 @@ def _run_training(
         raise ValueError("run_dir is an empty path; give a folder, or None for a new runs/chords-<time>")
     run_dir = Path(home_expanded(run_dir)) if run_dir is not None else None  # ~: as ModelCheckpoint's
     replace = check_output_folders(config, run_dir, resume, overwrite)
-    continuing = resume is not None and run_dir is not None and is_inside(resume, run_dir)
+    continuing = resumes_run_in(resume, run_dir, config.checkpoint_dir)  # (its checkpoints may be elsewhere)
     from_demo = splits is None and not config.data.data_dir
     recorded = None  # a resumed run's own songs on a data folder, as its run recorded them
     if resume:  # before any song is rendered, feature computed or folder written
@@ -875,6 +876,16 @@ def _check_resumed_init_from(resume: str | Path, state: dict, init_record: dict)
         )
 
 
+def _with_resolved_cache(settings: dict[str, Any], data: ChordDataConfig) -> dict[str, Any]:
+    """`settings` with the cache folder the run used as an absolute path where none was given (the default,
+    or $AUDIOTRAIN_CACHE_DIR): ``--config RUN/config.json`` in another shell then finds the same features
+    and demo songs, instead of computing them again in its own default cache."""
+    if not data.cache_dir:
+        cache = str(data.resolved_cache_dir().absolute())
+        settings = {**settings, "data": {**settings["data"], "cache_dir": cache}}
+    return settings
+
+
 def check_output_folders(
     config: TrainingConfig, run_dir: Path | None, resume: str | Path | None, overwrite: bool
 ) -> bool:
@@ -887,7 +898,9 @@ def check_output_folders(
         check_can_write(
             DEFAULT_PARENT, f"the default run folder's parent {DEFAULT_PARENT}/ (or pass --run_dir)"
         )
-    replace = run_dir is not None and check_run_folder(run_dir, "--run_dir", overwrite, resume)
+    replace = run_dir is not None and check_run_folder(
+        run_dir, "--run_dir", overwrite, resume, checkpoint_dir=config.checkpoint_dir
+    )
     if (
         Path(config.checkpoint_dir).is_absolute() or run_dir is not None
     ):  # (a relative one in a new folder is new)
@@ -1017,7 +1030,7 @@ def _open_run_folder(
         _remove_killed_writes(folder)
         write_run_record(
             folder / "config.json",
-            config.to_dict(),
+            _with_resolved_cache(config.to_dict(), config.data),
             sys.argv,
             claim=None if continuing else "--run_dir",
             songs=split_names(splits),
@@ -1194,15 +1207,16 @@ def _stopped_after_training(
     folders = {song.audio_path.parent for song in splits.test}
     others = [song.audio_path for song in (*splits.train, *splits.val)]
     folder = next(iter(folders)) if len(folders) == 1 else None
+    run = run_dir.absolute()  # (absolute, as in the continue command: it works pasted in any folder)
     if data.data_dir:
-        songs = ["--data", data.data_dir, "--test_songs_of", run_dir]
+        songs = ["--data", data.data_dir, "--test_songs_of", run]
     elif folder is not None and not any(is_inside(path, folder) for path in others):
         songs = ["--data", folder]
     else:  # (splits given from Python, without a data folder)
         songs = ["--data", "HELD_OUT_SONGS_FOLDER"]
     command = shell_command(
-        "python", "-m", "audiotrain.recipes.chords", "evaluate", "--checkpoint", best, *songs,
-        "-o", run_dir / "evaluation", "--overwrite", *(["--allow_gaps"] if data.allow_gaps else []),
+        "python", "-m", "audiotrain.recipes.chords", "evaluate", "--checkpoint", best.absolute(), *songs,
+        "-o", run / "evaluation", "--overwrite", *(["--allow_gaps"] if data.allow_gaps else []),
         *(["--jams_annotation", data.jams_annotation] if data.jams_annotation else []),
         *(["--annotations", data.annotations] if data.annotations else []),
         *(["--pairs", data.pairs] if data.pairs else []),

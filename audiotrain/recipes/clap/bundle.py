@@ -287,35 +287,68 @@ def check_resume_model(folder: Path, state: dict[str, Any], bundle: Bundle) -> N
     """Refuse to resume checkpoint `folder` (its trainer state `state`) from another --pretrained model or
     front end than it trained from: the tokenizer, the log-mels and the export would then be another model's.
     Checkpoints from before the record pass."""
+    differs = _model_differs(state, bundle)
+    if differs == "model":
+        raise ValueError(
+            f"cannot resume from {folder}: it was trained from --pretrained {state[MODEL_KEY].get('source')}, "
+            f"this run loads {bundle_source(bundle)}, whose config.json or tokenizer files differ; resume with "
+            "the --pretrained it trained from (a copy of it elsewhere will do), or start a new run (another "
+            "--out, without --resume)"
+        )
+    if differs:
+        raise ValueError(
+            f"cannot resume from {folder}: the front end of {bundle_source(bundle)} has changed since it "
+            f"trained ({differs}); restore it, or start a new run"
+        )
+
+
+def check_export_model(folder: Path, state: dict[str, Any], bundle: Bundle, run: Path) -> None:
+    """Refuse to export checkpoint `folder` with the model files of run `run` (`bundle_of_run`) where they
+    are not the ones it trained with: a checkpoint copied into another run's checkpoints/ would otherwise
+    ship its weights with that run's tokenizer and front end. Checkpoints from before the record pass."""
+    differs = _model_differs(state, bundle)
+    recorded = (state.get(MODEL_KEY) or {}).get("source")
+    if differs == "model" and recorded == read_run_record(run)["model_source"]:
+        # The run's own model, its folder since moved: the run's hf_model/ copy (written anew, so not
+        # byte for byte) stands in for it, as bundle_of_run said.
+        return
+    if not differs:
+        return
+    what = "its config.json or tokenizer files differ" if differs == "model" else f"its front end: {differs}"
+    raise ValueError(
+        f"cannot export {folder}: it was trained from {state[MODEL_KEY].get('source') or 'the demo model'}, and "
+        f"the run {run} (read for the model files) starts from {bundle_source(bundle)}, not the same model "
+        f"({what}); pass --run with the run folder the checkpoint was trained in"
+    )
+
+
+def bundle_source(bundle: Bundle) -> str:
+    return str(Path(bundle.source).resolve())
+
+
+def _model_differs(state: dict[str, Any], bundle: Bundle) -> str | None:
+    """None where `bundle` is the model checkpoint state `state` records it trained from (or it records
+    none); "model" where its config or tokenizer files differ; else the front-end settings that differ."""
     before, now = state.get(MODEL_KEY), model_record(bundle)
     if not isinstance(before, dict):
-        return
-    remedy = (
-        "resume with the --pretrained it trained from (a copy of it elsewhere will do), or start a new run "
-        "(another --out, without --resume)"
-    )
+        return None
     same = (
         before["fingerprint"] == now["fingerprint"]
         if "fingerprint" in before
         else before.get("source") == now["source"]
     )
     if not same:
-        raise ValueError(
-            f"cannot resume from {folder}: it was trained from --pretrained {before.get('source')}, this run loads "
-            f"{now['source']}, whose config.json or tokenizer files differ; {remedy}"
-        )
+        return "model"
     old_front, extractor = before.get("front_end") or {}, bundle.extractor
     changed = [
         f"{extractor.field_name(k)} {old_front.get(k)!r} → {v!r}"
         for k, v in now["front_end"].items()
         if old_front.get(k) != v
     ]
-    if changed:
-        where = extractor.settings_file.name if extractor.settings_file else "the front end"
-        raise ValueError(
-            f"cannot resume from {folder}: the front end of {now['source']} has changed since it trained "
-            f"({where}: {', '.join(changed)}); restore it, or start a new run"
-        )
+    if not changed:
+        return None
+    where = extractor.settings_file.name if extractor.settings_file else "the front end"
+    return f"{where}: {', '.join(changed)}"
 
 
 def load_task_weights(task: CLAPTrainModule, folder: Path) -> None:
@@ -414,7 +447,7 @@ def export_checkpoint(
         `out_dir`.
     """
     folder = ckpt.resolve_checkpoint(checkpoint)
-    ckpt.read_state(folder)  # a complete audiotrain checkpoint, before the model is loaded
+    state = ckpt.read_state(folder)  # a complete audiotrain checkpoint, before the model is loaded
     run = Path(run_dir) if run_dir is not None else folder.resolve().parent.parent
     out = Path(out_dir)
     if out.is_file():
@@ -453,6 +486,7 @@ def export_checkpoint(
             )
     check_can_write(out, f"--out {out}")
     bundle = bundle_of_run(run)
+    check_export_model(folder, state, bundle, run)
     task = CLAPTrainModule(bundle.model)
     load_task_weights(task, folder)
     return replace_export(bundle, out)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from pathlib import Path
 
 from audiotrain.distributed import collectives
 from audiotrain.distributed.collectives import MainProcessFailed
@@ -169,6 +170,21 @@ def parse_config(argv: list[str] | None = None) -> ClapRecipeConfig:
     return parse_arguments(build_parser(), argv)[0]
 
 
+def _check_recorded_folders(cfg: ClapRecipeConfig, args: argparse.Namespace) -> None:
+    """Refuse a ``pretrained`` or ``data`` folder that the --config file (a run's config.json, say) names and
+    that is gone (moved since), naming the file and the field: the error otherwise named a ``--data`` that
+    was not typed, or no field at all. (A hub id is not a path: only an absolute path is checked.)"""
+    if args.config is None:
+        return
+    for name in ("pretrained", "data"):
+        recorded = getattr(cfg, name)
+        given = vars(args).get(name) is not None
+        if recorded and not given and Path(recorded).is_absolute() and not Path(recorded).is_dir():
+            raise FileNotFoundError(
+                f"{name} {recorded} (in {args.config}): no such folder; pass --{name} DIR where it is now"
+            )
+
+
 def parse_arguments(
     parser: argparse.ArgumentParser, argv: list[str] | None
 ) -> tuple[ClapRecipeConfig, argparse.Namespace]:
@@ -189,6 +205,7 @@ def parse_arguments(
                 cfg, overwrite=getattr(args, "overwrite", False), resume=getattr(args, "resume", None)
             )
         cfg = _with_resumed_test_split(cfg, args)
+        _check_recorded_folders(cfg, args)
         if cfg.pretrained is None:  # (a checkpoint's own limits are checked once it is loaded)
             check_demo_settings(cfg)
         try:

@@ -43,6 +43,7 @@ from audiotrain.recipes._run import (
     holding_run_folders,
     is_inside,
     resume_command,
+    resumes_run_in,
     shell_command,
     write_first_file,
     write_run_record,
@@ -274,7 +275,7 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
     labels = _zero_shot_labels(labels, folder, [*eval_clips, *test_clips])
 
     # Every check has passed: the run folder now.
-    continuing = resume is not None and out is not None and is_inside(resume, out)
+    continuing = resumes_run_in(resume, out)  # (its checkpoints/ may link elsewhere)
     out = _open_run_folder(out, replace, continuing, demo, report)
     if bundle.demo and main:
         save_demo(bundle, out)
@@ -684,7 +685,8 @@ def _export(bundle: Bundle, out: Path, weights: str, demo: bool) -> Path:
     """hf_model/, and what to run to export another checkpoint."""
     export = replace_export(bundle, out / "hf_model")
     print(f"run folder: {out}\nexported Hugging Face model: {export} ({weights})")
-    command = shell_command(*EXPORT_COMMAND, "--checkpoint", out / "checkpoints" / "last", "--out", "DIR")
+    last = out.absolute() / "checkpoints" / "last"  # (absolute: the command works pasted in any folder)
+    command = shell_command(*EXPORT_COMMAND, "--checkpoint", last, "--out", "DIR")
     print(f"export another checkpoint with: {command}")
     if demo:
         print("(offline demo: a tiny model trained from scratch on synthetic sounds)")

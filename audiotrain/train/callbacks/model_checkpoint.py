@@ -673,7 +673,7 @@ class ModelCheckpoint(Callback):
         moved_from = None
         if saved_dir is not None and self.dirpath is not None and Path(saved_dir).resolve() != self.dirpath:
             if resumed is None or resumed.parent != self.dirpath:
-                self._warn_not_restored(saved_dir)
+                self._warn_not_restored(saved_dir, resumed)
                 return
             moved_from = Path(saved_dir)
 
@@ -690,13 +690,24 @@ class ModelCheckpoint(Callback):
         self.last_model_path = own(state.get("last_model_path") or "") or ""
         self._save_after_validation = state.get("save_after_validation") is True
 
-    def _warn_not_restored(self, saved_dir: str) -> None:
-        if Path(saved_dir).is_dir():
-            old = f"the checkpoints in {saved_dir} are left as they are"
-        else:
-            old = (
-                f"{saved_dir} no longer exists: if the run folder was moved or copied, resume from a "
-                f"checkpoint inside {self.dirpath} to keep its best checkpoints"
+    def _warn_not_restored(self, saved_dir: str, resumed: Path | None = None) -> None:
+        old = (
+            f"the checkpoints in {saved_dir} are left as they are"
+            if Path(saved_dir).is_dir()
+            else f"{saved_dir} no longer exists"
+        )
+        if resumed is not None and resumed.parent != Path(saved_dir).resolve():
+            # (The folder was moved or copied: its checkpoints are where the resumed one is, not in the
+            # folder the state names, nor in this callback's new and empty one.)
+            old += (
+                f"; the resumed checkpoint lies in {resumed.parent}: to keep its best checkpoints, save to that "
+                "folder (this callback's dirpath, or the run folder around it: a recipe's --run_dir, the "
+                "Trainer's default_root_dir)"
+            )
+        elif resumed is None and not Path(saved_dir).is_dir():
+            old += (
+                ": if the run folder was moved or copied, save to the folder its checkpoints are in now to keep "
+                "its best checkpoints"
             )
         warnings.warn(
             f"ModelCheckpoint: the resumed checkpoint's ModelCheckpoint saved to {saved_dir}, this one saves "
