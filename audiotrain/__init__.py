@@ -88,4 +88,6 @@ if TYPE_CHECKING:
 __all__ = [*_PUBLIC, "__version__"]
 
 
-__getattr__, __dir__ = lazy_attributes(__name__, _PUBLIC)
+# Hidden from type checkers, which would take any name from a module `__getattr__` (a typo included).
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = lazy_attributes(__name__, _PUBLIC)

@@ -64,6 +64,24 @@ def test_checkers_see_every_lazy_name_from_the_module_it_comes_from(package):
         assert getattr(module, name) is getattr(importlib.import_module(origin), name), name
 
 
+def _defines_getattr(statement: ast.stmt) -> bool:
+    if isinstance(statement, ast.FunctionDef):
+        return statement.name == "__getattr__"
+    return "__getattr__" in {n.id for n in ast.walk(statement) if isinstance(n, ast.Name)}
+
+
+@pytest.mark.parametrize("package", LAZY_PACKAGES)
+def test_the_lazy_getattr_is_hidden_from_checkers_so_a_typo_is_an_error(package):
+    # A module __getattr__ makes every name valid to mypy and pyright (`from audiotrain import Trainerr`).
+    tree = ast.parse(Path(importlib.import_module(package).__file__).read_text())
+    for statement in tree.body:
+        if isinstance(statement, ast.If) and ast.unparse(statement.test) == "not TYPE_CHECKING":
+            continue
+        assert not _defines_getattr(statement), ast.unparse(statement)[:80]
+    with pytest.raises(AttributeError):
+        importlib.import_module(package).Trainerr  # noqa: B018 (the runtime still refuses it)
+
+
 def test_step_methods_accept_any_override_as_lightnings_do():
     # `(self, batch, batch_idx: int)` or `(self, batch, batch_idx)` without a default are correct overrides.
     for name in ("training_step", "validation_step", "test_step", "predict_step"):

@@ -46,9 +46,12 @@ if TYPE_CHECKING:
 __all__ = sorted(_PUBLIC)
 
 
-def __getattr__(name: str):
-    if name in _PUBLIC:
-        value = getattr(importlib.import_module(f"audiotrain.datasets.{_PUBLIC[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'audiotrain.datasets' has no attribute {name!r}")
+# Hidden from type checkers, which would take any name from a module `__getattr__` (a typo included).
+if not TYPE_CHECKING:
+
+    def __getattr__(name: str):
+        if name in _PUBLIC:
+            value = getattr(importlib.import_module(f"audiotrain.datasets.{_PUBLIC[name]}"), name)
+            globals()[name] = value
+            return value
+        raise AttributeError(f"module 'audiotrain.datasets' has no attribute {name!r}")

@@ -75,15 +75,17 @@ if TYPE_CHECKING:
 __all__ = sorted(_PUBLIC)
 
 
-def __getattr__(name: str):
-    if name in _PUBLIC:
-        import importlib
+# Hidden from type checkers, which would take any name from a module `__getattr__` (a typo included).
+if not TYPE_CHECKING:
 
-        value = getattr(importlib.import_module(_PUBLIC[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'audiotrain.train' has no attribute {name!r}")
+    def __getattr__(name: str):
+        if name in _PUBLIC:
+            import importlib
 
+            value = getattr(importlib.import_module(_PUBLIC[name]), name)
+            globals()[name] = value
+            return value
+        raise AttributeError(f"module 'audiotrain.train' has no attribute {name!r}")
 
-def __dir__():
-    return sorted(__all__)
+    def __dir__():
+        return sorted(__all__)

@@ -44,4 +44,6 @@ if TYPE_CHECKING:
 
 __all__ = list(_PUBLIC)
 
-__getattr__, __dir__ = lazy_attributes(__name__, _PUBLIC)
+# Hidden from type checkers, which would take any name from a module `__getattr__` (a typo included).
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = lazy_attributes(__name__, _PUBLIC)
