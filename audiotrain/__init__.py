@@ -6,6 +6,8 @@ and keeps float32 matmuls on CUDA in full precision unless ``MLX_ENABLE_TF32`` i
 that `import audiotrain.audio` does not pull in the trainer.
 """
 
+from typing import TYPE_CHECKING
+
 from audiotrain._blas import load_optimized_blas
 from audiotrain._lazy import lazy_attributes
 from audiotrain._precision import default_full_float32
@@ -49,7 +51,43 @@ _PUBLIC = {
     "SlowBlasWarning": "audiotrain._blas",
 }
 
+
+if TYPE_CHECKING:
+    # The lazy names spelled out for type checkers and editors, which do not run `__getattr__`
+    # (`X as X`: an explicit re-export, also under mypy --strict). tests/test_typing.py keeps them
+    # equal to `_PUBLIC`.
+    from audiotrain._blas import SlowBlasWarning as SlowBlasWarning
+    from audiotrain._system import KernelCompileError as KernelCompileError
+    from audiotrain.data import DataLoader as DataLoader
+    from audiotrain.data import DataLoaderError as DataLoaderError
+    from audiotrain.data import Dataset as Dataset
+    from audiotrain.data import IterableDataset as IterableDataset
+    from audiotrain.data import get_worker_info as get_worker_info
+    from audiotrain.declarative import create_trainer as create_trainer
+    from audiotrain.declarative import register_trainer as register_trainer
+    from audiotrain.distributed import rank_zero_only as rank_zero_only
+    from audiotrain.integrations import MLflowCallback as MLflowCallback
+    from audiotrain.integrations import MLflowConfig as MLflowConfig
+    from audiotrain.kaggle import create_kaggle_trainer as create_kaggle_trainer
+    from audiotrain.train.checkpoint import CheckpointError as CheckpointError
+    from audiotrain.train.checkpoint import CheckpointWriteError as CheckpointWriteError
+    from audiotrain.train.datamodule import DataModule as DataModule
+    from audiotrain.train.interrupt import SaveAborted as SaveAborted
+    from audiotrain.train.loggers.base import LoggerWarning as LoggerWarning
+    from audiotrain.train.module import OptimizerConfig as OptimizerConfig
+    from audiotrain.train.module import TrainModule as TrainModule
+    from audiotrain.train.seeding import seed_everything as seed_everything
+    from audiotrain.train.trace_guard import RetraceWarning as RetraceWarning
+    from audiotrain.train.trainer import Trainer as Trainer
+    from audiotrain.trainer_config import BaseTrainerConfig as BaseTrainerConfig
+    from audiotrain.trainer_config import KaggleTrainerConfig as KaggleTrainerConfig
+    from audiotrain.trainer_config import SchedulerConfig as SchedulerConfig
+    from audiotrain.trainer_config import TrainerConfig as TrainerConfig
+    from audiotrain.trainer_config import get_trainer_config as get_trainer_config
+
 __all__ = [*_PUBLIC, "__version__"]
 
 
-__getattr__, __dir__ = lazy_attributes(__name__, _PUBLIC)
+# Hidden from type checkers, which would take any name from a module `__getattr__` (a typo included).
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = lazy_attributes(__name__, _PUBLIC)

@@ -6,6 +6,7 @@ Imported lazily so `import audiotrain.datasets.captions` does not load the chord
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
 _PUBLIC = {
     "scan_song_folder": "chord_songs",
@@ -23,12 +24,34 @@ _PUBLIC = {
     "CaptionDemoConfig": "caption_demo",
 }
 
+
+if TYPE_CHECKING:
+    # The lazy names spelled out for type checkers and editors, which do not run `__getattr__`
+    # (`X as X`: an explicit re-export, also under mypy --strict). tests/test_typing.py keeps them
+    # equal to `_PUBLIC`.
+    from audiotrain.datasets.caption_demo import CaptionDemoConfig as CaptionDemoConfig
+    from audiotrain.datasets.caption_demo import make_caption_demo as make_caption_demo
+    from audiotrain.datasets.captions import CaptionDataset as CaptionDataset
+    from audiotrain.datasets.captions import CaptionFolderError as CaptionFolderError
+    from audiotrain.datasets.captions import holdout_split as holdout_split
+    from audiotrain.datasets.captions import scan_caption_folder as scan_caption_folder
+    from audiotrain.datasets.chord_clips import ChordClipDataset as ChordClipDataset
+    from audiotrain.datasets.chord_demo import generate_demo_songs as generate_demo_songs
+    from audiotrain.datasets.chord_songs import ChordSongConfig as ChordSongConfig
+    from audiotrain.datasets.chord_songs import ChordSongDataset as ChordSongDataset
+    from audiotrain.datasets.chord_songs import frame_targets as frame_targets
+    from audiotrain.datasets.chord_songs import scan_song_folder as scan_song_folder
+    from audiotrain.datasets.chord_songs import split_songs as split_songs
+
 __all__ = sorted(_PUBLIC)
 
 
-def __getattr__(name: str):
-    if name in _PUBLIC:
-        value = getattr(importlib.import_module(f"audiotrain.datasets.{_PUBLIC[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'audiotrain.datasets' has no attribute {name!r}")
+# Hidden from type checkers, which would take any name from a module `__getattr__` (a typo included).
+if not TYPE_CHECKING:
+
+    def __getattr__(name: str):
+        if name in _PUBLIC:
+            value = getattr(importlib.import_module(f"audiotrain.datasets.{_PUBLIC[name]}"), name)
+            globals()[name] = value
+            return value
+        raise AttributeError(f"module 'audiotrain.datasets' has no attribute {name!r}")

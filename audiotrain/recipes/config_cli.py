@@ -24,7 +24,7 @@ import sys
 import textwrap
 import types
 import typing
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -279,6 +279,33 @@ def merge_config(config: Any, data: dict[str, Any], source: str, path: str = "")
             f"{source}: a setting{section} is too large to build ({type(err).__name__}: {err}); "
             f"it was given {shown(changes)}"
         ) from None
+
+
+def settle_fields(config: Any) -> None:
+    """Give a recipe config built in Python what a --config file or a flag would give it (its
+    `__post_init__` calls this first): a `pathlib.Path` in a path field becomes its text, which config.json
+    and checkpoints record as JSON; a section given as a dict (``TrainingConfig(data={...})``) becomes the
+    section's dataclass, read as a --config file's section (unknown keys named). Anything else in a
+    section's place is refused naming the field: it used to fail deep in the run, after the run folder."""
+    owner = type(config).__name__
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if field.metadata.get("path") and isinstance(value, os.PathLike):
+            setattr(config, field.name, os.fspath(value))
+            continue
+        if field.default_factory is dataclasses.MISSING or dataclasses.is_dataclass(value):
+            continue
+        default = field.default_factory()
+        if not dataclasses.is_dataclass(default):
+            continue
+        if isinstance(value, Mapping):
+            source = f"{owner}({field.name}=...)"
+            setattr(config, field.name, merge_config(default, dict(value), source, path=f"{field.name}."))
+        else:
+            raise TypeError(
+                f"{owner}.{field.name}: expected a {type(default).__name__} (or a dict of its fields), "
+                f"got {type(value).__name__} {shown(value)}"
+            )
 
 
 def _named_as_flag(message: str, config: Any, path: str) -> str:

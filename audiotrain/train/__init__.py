@@ -4,6 +4,8 @@ schedules under one name (`from audiotrain.train import ModelCheckpoint, WandbLo
 Imported lazily: `import audiotrain.train.checkpoint` does not pull in the loggers.
 """
 
+from typing import TYPE_CHECKING
+
 _PUBLIC = {
     "Trainer": "audiotrain.train.trainer",
     "TrainModule": "audiotrain.train.module",
@@ -37,18 +39,53 @@ _PUBLIC = {
     "OneCycleScheduler": "audiotrain.train.schedulers",
 }
 
+
+if TYPE_CHECKING:
+    # The lazy names spelled out for type checkers and editors, which do not run `__getattr__`
+    # (`X as X`: an explicit re-export, also under mypy --strict). tests/test_typing.py keeps them
+    # equal to `_PUBLIC`.
+    from audiotrain.train.callback import Callback as Callback
+    from audiotrain.train.callbacks import EarlyStopping as EarlyStopping
+    from audiotrain.train.callbacks import GradientClipper as GradientClipper
+    from audiotrain.train.callbacks import LearningRateMonitor as LearningRateMonitor
+    from audiotrain.train.callbacks import ModelCheckpoint as ModelCheckpoint
+    from audiotrain.train.callbacks import ProgressBar as ProgressBar
+    from audiotrain.train.datamodule import DataModule as DataModule
+    from audiotrain.train.loggers import CSVLogger as CSVLogger
+    from audiotrain.train.loggers import Logger as Logger
+    from audiotrain.train.loggers import LoggerConfig as LoggerConfig
+    from audiotrain.train.loggers import MLFlowLogger as MLFlowLogger
+    from audiotrain.train.loggers import MLflowLogger as MLflowLogger
+    from audiotrain.train.loggers import TensorBoardLogger as TensorBoardLogger
+    from audiotrain.train.loggers import WandbLogger as WandbLogger
+    from audiotrain.train.loggers import build_loggers as build_loggers
+    from audiotrain.train.module import OptimizerConfig as OptimizerConfig
+    from audiotrain.train.module import TrainModule as TrainModule
+    from audiotrain.train.prediction_writer import BasePredictionWriter as BasePredictionWriter
+    from audiotrain.train.schedulers import ExponentialLRScheduler as ExponentialLRScheduler
+    from audiotrain.train.schedulers import LRScheduler as LRScheduler
+    from audiotrain.train.schedulers import OneCycleScheduler as OneCycleScheduler
+    from audiotrain.train.schedulers import StepLRScheduler as StepLRScheduler
+    from audiotrain.train.schedulers import WarmupCosineScheduler as WarmupCosineScheduler
+    from audiotrain.train.schedulers import WarmupLinearScheduler as WarmupLinearScheduler
+    from audiotrain.train.seeding import seed_everything as seed_everything
+    from audiotrain.train.trace_guard import RetraceWarning as RetraceWarning
+    from audiotrain.train.trainer import Trainer as Trainer
+
 __all__ = sorted(_PUBLIC)
 
 
-def __getattr__(name: str):
-    if name in _PUBLIC:
-        import importlib
+# Hidden from type checkers, which would take any name from a module `__getattr__` (a typo included).
+if not TYPE_CHECKING:
 
-        value = getattr(importlib.import_module(_PUBLIC[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'audiotrain.train' has no attribute {name!r}")
+    def __getattr__(name: str):
+        if name in _PUBLIC:
+            import importlib
 
+            value = getattr(importlib.import_module(_PUBLIC[name]), name)
+            globals()[name] = value
+            return value
+        raise AttributeError(f"module 'audiotrain.train' has no attribute {name!r}")
 
-def __dir__():
-    return sorted(__all__)
+    def __dir__():
+        return sorted(__all__)

@@ -21,7 +21,11 @@ import mlx.optimizers as optim
 from mlx.utils import tree_flatten
 
 if TYPE_CHECKING:
+    from audiotrain.train.loggers import Logger
     from audiotrain.train.trainer import Trainer
+
+    # typing_extensions: typing.Self is 3.11+, and checkers know typing_extensions without it installed.
+    from typing_extensions import Self
 
 
 @dataclass
@@ -264,6 +268,15 @@ _MANUAL_OPTIMIZATION = (
 )
 
 
+def _batch_argument(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The batch a default step was given: first positional argument, or ``batch=`` (as Lightning's)."""
+    if "batch" in kwargs:
+        return kwargs["batch"]
+    if not args:
+        raise TypeError("a step of TrainModule takes the batch: step(batch, batch_idx)")
+    return args[0]
+
+
 def refuse_manual_optimization(module: TrainModule) -> None:
     """Lightning's `automatic_optimization = False`, refused when `fit` starts (it would otherwise be
     ignored: the Trainer would step an optimizer the module meant to step itself)."""
@@ -315,9 +328,11 @@ class TrainModule(nn.Module):
             super().__setattr__(key, value)
 
     # ---- required: compute_loss (or Lightning's training_step) and configure_optimizers ---------
+    # Mapping, not dict, in the return type: it accepts an override's `tuple[mx.array, dict[str, mx.array]]`
+    # (dict's value type is invariant), as Lightning's STEP_OUTPUT does.
     def compute_loss(
         self, batch: Any
-    ) -> mx.array | tuple[mx.array, dict[str, mx.array | tuple[mx.array, mx.array]]]:
+    ) -> mx.array | tuple[mx.array, Mapping[str, mx.array | tuple[mx.array, mx.array]]]:
         """The training loss of `batch` (define this or Lightning's `training_step`).
 
         Returns a scalar floating `mx.array` loss, alone or as `(loss, metrics)` with a dict of scalar
@@ -334,11 +349,15 @@ class TrainModule(nn.Module):
             "Lightning's training_step(self, batch, batch_idx) -> loss or {'loss': ..., **metrics}"
         )
 
-    def training_step(self, batch: Any, batch_idx: mx.array) -> Any:
-        """Lightning's name for `compute_loss`: define either. Returns a loss, `(loss, metrics)` or
-        `{"loss": ..., **metrics}`. It runs inside the compiled step, so `batch_idx` is an `mx.array`
-        (usable in MLX arithmetic, not in a Python `if`: a Python int would retrace every step)."""
-        return self.compute_loss(batch)
+    # The steps take `*args, **kwargs`, as Lightning declares them, so that any override
+    # (`(self, batch, batch_idx: int)`, `(self, batch)`) type-checks: the Trainer calls them with
+    # `(batch, batch_idx)`, or `(batch)` where the override takes one argument.
+    def training_step(self, *args: Any, **kwargs: Any) -> Any:
+        """Lightning's name for `compute_loss`: define either, as `training_step(self, batch, batch_idx)`.
+        Returns a loss, `(loss, metrics)` or `{"loss": ..., **metrics}`. It runs inside the compiled step, so
+        `batch_idx` is an `mx.array` (usable in MLX arithmetic, not in a Python `if`: a Python int would
+        retrace every step)."""
+        return self.compute_loss(_batch_argument(args, kwargs))
 
     def configure_optimizers(self) -> OptimizerConfig | optim.Optimizer | dict[str, Any]:
         """An `OptimizerConfig`, a bare `mlx.optimizers.Optimizer`, or Lightning's forms
@@ -350,21 +369,22 @@ class TrainModule(nn.Module):
         )
 
     # ---- optional steps -------------------------------------------------------------------------
-    def validation_step(self, batch: Any, batch_idx: mx.array | None = None) -> Any:
+    def validation_step(self, *args: Any, **kwargs: Any) -> Any:
         """Loss and metrics on a validation batch; keys are prefixed with `val_` by the Trainer.
         Default: the training step's loss and metrics. Lightning code may instead log with
         `self.log("val_loss", loss)` and return nothing."""
-        return self.training_step(batch, batch_idx)
+        return self.training_step(*args, **kwargs)
 
-    def test_step(self, batch: Any, batch_idx: mx.array | None = None) -> Any:
+    def test_step(self, *args: Any, **kwargs: Any) -> Any:
         """Loss and metrics on a test batch; keys are prefixed with `test_` by the Trainer."""
-        return self.training_step(batch, batch_idx)
+        return self.training_step(*args, **kwargs)
 
-    def predict_step(self, batch: Any, batch_idx: mx.array | None = None) -> Any:
+    def predict_step(self, *args: Any, **kwargs: Any) -> Any:
         """What `Trainer.predict` returns for a batch (any tree of arrays). Default: the model's output on
         the batch's inputs: `self(x)` for an `(x, y, ...)` tuple or list, `self(batch)` otherwise (as
         Lightning's). A dict batch (`{"x": ..., "y": ...}`) goes to the model whole: if the model fails on
         it, the error says that a `predict_step` picking the inputs is needed."""
+        batch = _batch_argument(args, kwargs)
         inputs, given = batch, "the whole batch"
         if isinstance(batch, (tuple, list)) and batch:
             inputs, given = batch[0], f"batch[0] (the first of the batch's {len(batch)} items)"
@@ -523,13 +543,13 @@ class TrainModule(nn.Module):
         return self._trainer.global_step if self._trainer is not None else 0
 
     @property
-    def logger(self) -> Any:
+    def logger(self) -> Logger | None:
         """The Trainer's first logger (Lightning's `self.logger`, e.g. `self.logger.experiment` in a hook);
         None without one, or before the module is attached to a Trainer."""
         return self._trainer.logger if self._trainer is not None else None
 
     @property
-    def loggers(self) -> list:
+    def loggers(self) -> list[Logger]:
         """The Trainer's loggers (Lightning's `self.loggers`); empty before the module is attached."""
         return self._trainer.loggers if self._trainer is not None else []
 
@@ -689,7 +709,7 @@ class TrainModule(nn.Module):
         map_location: Any = None,
         strict: bool | None = None,
         **overrides: Any,
-    ) -> TrainModule:
+    ) -> Self:
         """Rebuild the module from a checkpoint's hyperparameters (`save_hyperparameters`) and load its
         weights. `overrides` (any other keyword) go to `__init__`: they replace saved hyperparameters or
         give the ones left out.

@@ -28,6 +28,7 @@ import signal
 import sys
 import warnings
 import weakref
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,7 @@ from audiotrain.train.trainer_state import StateTracker, TrainerState
 from audiotrain.train.validation_schedule import ValidationSchedule
 
 import mlx.core as mx
+import mlx.optimizers as optim
 
 # What `Trainer._agree_across_ranks` reduces beside the progress bar's numbers (names no metric can have).
 _CTRL_C_HEARD, _SHOULD_STOP = "\0ctrl-c heard", "\0should_stop"
@@ -163,11 +165,11 @@ class Trainer:
         enable_checkpointing: bool = True,
         compile: bool = True,
         seed: int | None = None,
-        callbacks: list | None = None,
-        logger: Any = None,
+        callbacks: Callback | Iterable[Callback] | None = None,
+        logger: Logger | Sequence[Logger] | bool | None = None,
         debug_lazy_eval: bool = False,
         accumulate_grad_batches: int = 1,
-        precision: str | None = "32",
+        precision: str | int | None = "32",
         limit_train_batches: int | float | None = None,
         limit_val_batches: int | float | None = None,
         limit_test_batches: int | float | None = None,
@@ -252,7 +254,9 @@ class Trainer:
         # The same loggers on every rank, as in Lightning, so that `trainer.logger.log_metrics(...)` in a
         # callback runs under data parallel too; rank 0 alone writes (`_writing_loggers`, and a `Logger`'s
         # own methods do nothing on the other ranks).
-        self.loggers = [] if self.fast_dev_run else trainer_loggers(logger, self.default_root_dir)
+        self.loggers: list[Logger] = (
+            [] if self.fast_dev_run else trainer_loggers(logger, self.default_root_dir)
+        )
         # Means over every rank's samples (one all_sum per reduction) under data parallel; this process's
         # alone otherwise.
         self._reduce = collectives.reduce_weighted_means if self.world_size > 1 else None
@@ -279,7 +283,7 @@ class Trainer:
         self.fitting = False  # inside `fit` (a validation there is part of training)
         self.module: TrainModule | None = None
         self._fitted_module: weakref.ref | None = None  # the module the last fit trained (held weakly)
-        self.optimizer = None
+        self.optimizer: optim.Optimizer | None = None
         self.optimizer_config: OptimizerConfig | None = None
         self.datamodule = None
         self.num_training_batches: int | float = 0
@@ -407,7 +411,8 @@ class Trainer:
         return self._seed if self._seed is not None else default_seed()
 
     @property
-    def logger(self):
+    def logger(self) -> Logger | None:
+        """The first logger (Lightning's), or None without one."""
         return self.loggers[0] if self.loggers else None
 
     @property
@@ -460,7 +465,7 @@ class Trainer:
         return self.module
 
     @property
-    def optimizers(self) -> list:
+    def optimizers(self) -> list[optim.Optimizer]:
         """Lightning's list of optimizers: `[optimizer]` once `fit` configured it, else empty."""
         return [self.optimizer] if self.optimizer is not None else []
 

@@ -10,6 +10,8 @@ Modules: `config` (settings and presets), `data` (songs, splits, features, loade
 (cross-validation), `example` (the seed example), `cli` (the commands).
 """
 
+from typing import TYPE_CHECKING
+
 from audiotrain._lazy import lazy_attributes
 
 _PUBLIC = {
@@ -23,6 +25,22 @@ _PUBLIC = {
     "main": "audiotrain.recipes.chords.cli",
 }
 
+
+if TYPE_CHECKING:
+    # The lazy names spelled out for type checkers and editors, which do not run `__getattr__`
+    # (`X as X`: an explicit re-export, also under mypy --strict). tests/test_typing.py keeps them
+    # equal to `_PUBLIC`.
+    from audiotrain.recipes.chords.cli import main as main
+    from audiotrain.recipes.chords.config import TrainingConfig as TrainingConfig
+    from audiotrain.recipes.chords.config import benchmark_config as benchmark_config
+    from audiotrain.recipes.chords.predict import ChordPredictor as ChordPredictor
+    from audiotrain.recipes.chords.task import ChordTask as ChordTask
+    from audiotrain.recipes.chords.train import RunResult as RunResult
+    from audiotrain.recipes.chords.train import run_training as run_training
+    from audiotrain.recipes.chords.trainer import Trainer as Trainer
+
 __all__ = list(_PUBLIC)
 
-__getattr__, __dir__ = lazy_attributes(__name__, _PUBLIC)
+# Hidden from type checkers, which would take any name from a module `__getattr__` (a typo included).
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = lazy_attributes(__name__, _PUBLIC)

@@ -41,6 +41,7 @@ from audiotrain.recipes.config_cli import (
     SettingError,
     check_fits_memory,
     check_setting,
+    settle_fields,
 )
 from audiotrain.train import flags
 from audiotrain.train.loggers.config import LoggerConfig
@@ -550,6 +551,7 @@ class ChordDataConfig:
     num_workers: int = field(default=0, metadata=_help("DataLoader worker threads"))
 
     def __post_init__(self):
+        settle_fields(self)  # a pathlib.Path for data_dir (and the other paths) is kept as its text
         # Named by field here; merge_config names them as flags (--data.demo_seed) when set through one.
         check_setting(
             "demo_songs",
@@ -735,6 +737,7 @@ class TrainingConfig:
     logger: LoggerConfig = field(default_factory=LoggerConfig)
 
     def __post_init__(self):
+        settle_fields(self)  # checkpoint_dir=Path(...) as text; data={...} as a ChordDataConfig, or refused
         # Named as a flag (--name) and as the key of a --config file when set through them (merge_config).
         check_setting("learning_rate", self.learning_rate, above=0)
         check_setting("batch_size", self.batch_size, integer=True, above=0, at_most=MAX_BATCH_SIZE)

@@ -23,6 +23,7 @@ from audiotrain.recipes.config_cli import (
     SEED_MAX,
     SettingError,
     check_setting,
+    settle_fields,
 )
 from audiotrain.train import flags
 from audiotrain.train.loggers.config import LoggerConfig
@@ -211,6 +212,7 @@ class ClapDemoConfig:
     width: int = _opt(64, "width of the tiny model's text tower and projections")
 
     def __post_init__(self):
+        settle_fields(self)  # folder=Path(...) as text
         check_setting(
             "clips", self.clips, integer=True, at_least=2, at_most=MAX_DEMO_ITEMS,
             why="a training and an evaluation clip at least",
@@ -251,6 +253,7 @@ class ClapRecipeConfig:
     logger: LoggerConfig = field(default_factory=LoggerConfig)
 
     def __post_init__(self):
+        settle_fields(self)  # out=Path(...) as text; train={...} as a ClapTrainConfig, or refused
         _check_paths(self, ("data", "pretrained", "out", "resume"))
 
 

@@ -1,0 +1,148 @@
+"""What type checkers (mypy, pyright) see of audiotrain, checked at run time: the PEP 561 marker, the lazy
+names spelled out for them, signatures that accept ordinary user code, and the recipe configs taking what a
+Python user passes (a `pathlib.Path`, a section as a dict)."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+from pathlib import Path
+
+import audiotrain
+from audiotrain.recipes.chords import TrainingConfig
+from audiotrain.recipes.chords.config import ChordDataConfig
+from audiotrain.recipes.clap import ClapRecipeConfig
+from audiotrain.recipes.clap.config import ClapDemoConfig, ClapTrainConfig
+from audiotrain.train import Trainer, TrainModule
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: The packages whose public names come from a module `__getattr__` (imported on first use).
+LAZY_PACKAGES = [
+    "audiotrain",
+    "audiotrain.train",
+    "audiotrain.recipes.chords",
+    "audiotrain.recipes.clap",
+    "audiotrain.datasets",
+]
+
+
+def test_the_package_ships_the_py_typed_marker():
+    # Without it mypy and pyright skip audiotrain ("missing library stubs or py.typed marker").
+    assert (Path(audiotrain.__file__).parent / "py.typed").is_file()
+    tomllib = pytest.importorskip("tomllib")  # (Python 3.11+)
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert "py.typed" in setuptools["package-data"]["audiotrain"]
+
+
+def _type_checking_imports(package: str) -> dict[str, str]:
+    """{name: module} of the `if TYPE_CHECKING:` block of `package`'s __init__."""
+    tree = ast.parse(Path(importlib.import_module(package).__file__).read_text())
+    found: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            for imp in node.body:
+                assert isinstance(imp, ast.ImportFrom)
+                for alias in imp.names:
+                    assert alias.asname == alias.name, "an explicit re-export (X as X), as --strict needs"
+                    found[alias.name] = imp.module
+    return found
+
+
+@pytest.mark.parametrize("package", LAZY_PACKAGES)
+def test_checkers_see_every_lazy_name_from_the_module_it_comes_from(package):
+    module = importlib.import_module(package)
+    seen = _type_checking_imports(package)
+    public = module._PUBLIC
+    assert set(seen) == set(public), "the TYPE_CHECKING block and _PUBLIC name the same names"
+    assert set(public) <= set(module.__all__)
+    for name, origin in seen.items():
+        # The object a checker reads is the one the lazy __getattr__ gives at run time.
+        assert getattr(module, name) is getattr(importlib.import_module(origin), name), name
+
+
+def _defines_getattr(statement: ast.stmt) -> bool:
+    if isinstance(statement, ast.FunctionDef):
+        return statement.name == "__getattr__"
+    return "__getattr__" in {n.id for n in ast.walk(statement) if isinstance(n, ast.Name)}
+
+
+@pytest.mark.parametrize("package", LAZY_PACKAGES)
+def test_the_lazy_getattr_is_hidden_from_checkers_so_a_typo_is_an_error(package):
+    # A module __getattr__ makes every name valid to mypy and pyright (`from audiotrain import Trainerr`).
+    tree = ast.parse(Path(importlib.import_module(package).__file__).read_text())
+    for statement in tree.body:
+        if isinstance(statement, ast.If) and ast.unparse(statement.test) == "not TYPE_CHECKING":
+            continue
+        assert not _defines_getattr(statement), ast.unparse(statement)[:80]
+    with pytest.raises(AttributeError):
+        importlib.import_module(package).Trainerr  # noqa: B018 (the runtime still refuses it)
+
+
+def test_step_methods_accept_any_override_as_lightnings_do():
+    # `(self, batch, batch_idx: int)` or `(self, batch, batch_idx)` without a default are correct overrides.
+    for name in ("training_step", "validation_step", "test_step", "predict_step"):
+        kinds = [p.kind for p in inspect.signature(getattr(TrainModule, name)).parameters.values()]
+        assert kinds == [
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            inspect.Parameter.VAR_POSITIONAL,
+            inspect.Parameter.VAR_KEYWORD,
+        ], name
+
+
+def test_annotations_accept_what_the_runtime_accepts():
+    hints = inspect.signature(Trainer.__init__).parameters
+    assert "int" in hints["precision"].annotation  # Trainer(precision=32)
+    assert hints["callbacks"].annotation.startswith("Callback |")  # Trainer(callbacks=ModelCheckpoint())
+    assert "Mapping[" in inspect.signature(TrainModule.compute_loss).return_annotation
+    assert inspect.signature(TrainModule.load_from_checkpoint).return_annotation == "Self"
+
+
+class _Loss(TrainModule):
+    def compute_loss(self, batch):
+        return batch[0].sum()
+
+
+def test_default_steps_still_take_the_batch_and_its_index():
+    import mlx.core as mx
+
+    module, batch, idx = _Loss(), (mx.array([1.0, 2.0]),), mx.array(0)
+    assert module.validation_step(batch, idx).item() == 3.0
+    assert module.test_step(batch=batch, batch_idx=idx).item() == 3.0
+    assert module.training_step(batch).item() == 3.0
+
+
+@pytest.mark.parametrize(
+    "build, read",
+    [
+        (lambda p: TrainingConfig(checkpoint_dir=p), lambda c: c.checkpoint_dir),
+        (lambda p: TrainingConfig(data=ChordDataConfig(data_dir=p)), lambda c: c.data.data_dir),
+        (lambda p: ClapRecipeConfig(out=p, data=p), lambda c: c.out),
+        (lambda p: ClapDemoConfig(folder=p), lambda c: c.folder),
+    ],
+)
+def test_a_path_in_a_path_setting_is_recorded_as_text(build, read, tmp_path):
+    config = build(tmp_path / "x")
+    assert read(config) == str(tmp_path / "x")
+    if hasattr(config, "to_dict"):
+        config.to_dict()  # config.json: was "Object of type PosixPath is not JSON serializable"
+
+
+def test_a_section_given_as_a_dict_becomes_the_section():
+    config = TrainingConfig(data={"demo_songs": 4, "demo_test_songs": 2})
+    assert isinstance(config.data, ChordDataConfig) and config.data.demo_songs == 4
+    assert config.data.window_frames == ChordDataConfig().window_frames  # the rest: the defaults
+    clap = ClapRecipeConfig(train={"epochs": 1, "max_steps": 2})
+    assert isinstance(clap.train, ClapTrainConfig) and clap.train.max_steps == 2
+
+
+def test_a_wrong_section_is_refused_at_once_naming_the_field():
+    with pytest.raises(ValueError, match=r"unknown field 'data\.demo_song'; did you mean 'data\.demo_songs'"):
+        TrainingConfig(data={"demo_song": 4})
+    with pytest.raises(ValueError, match=r"'train\.epoch'"):
+        ClapRecipeConfig(train={"epoch": 1})
+    with pytest.raises(TypeError, match=r"TrainingConfig\.data: expected a ChordDataConfig"):
+        TrainingConfig(data=3)
