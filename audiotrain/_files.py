@@ -82,6 +82,16 @@ def write_atomically(target: str | Path, write: Callable[[BinaryIO], object]) ->
     write_path_atomically(target, write_to)
 
 
+def _create_empty(tmp: Path) -> int:
+    """Create the temporary file `tmp` (refused if it exists) and return the mode ``open`` gives a new file
+    (0o666 less the umask), which the writer's file keeps whatever the writer does."""
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        return os.fstat(fd).st_mode & 0o777
+    finally:
+        os.close(fd)
+
+
 def write_path_atomically(target: str | Path, write_to: Callable[[Path], object]) -> None:
     """`write_atomically` for a writer that takes a file name: ``write_to(tmp)`` fills the temporary file,
     which is then renamed to ``target``. It keeps the mode ``open`` gives a new file (0o666 less the umask)
@@ -89,9 +99,7 @@ def write_path_atomically(target: str | Path, write_to: Callable[[Path], object]
     target = Path(target)
     tmp = target.with_name(f"{TMP_PREFIX}{uuid.uuid4().hex}{target.suffix}")
     with naming_failed_write(target):
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        mode = os.fstat(fd).st_mode & 0o777
-        os.close(fd)
+        mode = _create_empty(tmp)
         try:
             write_to(tmp)
             os.chmod(tmp, mode)
@@ -236,9 +244,7 @@ def create_path_atomically(target: str | Path, write_to: Callable[[Path], object
 
 def _create_through(target: Path, tmp: Path, write_to: Callable[[Path], object]) -> None:
     """`create_path_atomically`'s work, through the temporary file `tmp`."""
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    mode = os.fstat(fd).st_mode & 0o777
-    os.close(fd)
+    mode = _create_empty(tmp)
     try:
         write_to(tmp)
         os.chmod(tmp, mode)
