@@ -133,10 +133,29 @@ def test_a_checkpoint_folder_of_another_run_is_refused(tmp_path):
         FileExistsError, match=r"--checkpoint_dir .*other/checkpoints is outside the run folder"
     ):
         check_checkpoint_folder(other, tmp_path / "new", "--checkpoint_dir", resume=None)
-    check_checkpoint_folder(
-        other, tmp_path / "new", "--checkpoint_dir", resume=other / "last"
-    )  # continuing it
     check_checkpoint_folder(tmp_path / "new" / "ck", tmp_path / "new", "--checkpoint_dir", resume=None)
+
+
+def test_a_resume_into_a_new_run_folder_does_not_replace_the_shared_checkpoint_folders_best_and_last(
+    tmp_path,
+):
+    # Run A saves to an absolute --checkpoint_dir; resuming A's last into a new run folder C with the same
+    # --checkpoint_dir would overwrite A's best and last (which A's evaluation scored): refused, naming
+    # what to do instead, while resuming A in its own folder goes on.
+    shared = tmp_path / "shared"
+    last = _stopped_run(tmp_path / "A", shared, str(shared))
+    with pytest.raises(FileExistsError) as refused:
+        check_checkpoint_folder(shared, tmp_path / "C", "--checkpoint_dir", resume=last)
+    message = str(refused.value)
+    assert f"--checkpoint_dir {shared} is outside the run folder {tmp_path / 'C'}" in message
+    assert "give that run's folder as --run_dir" in message and "choose an empty --checkpoint_dir" in message
+    with pytest.raises(FileExistsError):  # a new default run folder too
+        check_checkpoint_folder(shared, None, "--checkpoint_dir", resume=last)
+    check_checkpoint_folder(shared, tmp_path / "A", "--checkpoint_dir", resume=last)
+    # A fresh run's refusal never advises resuming into its own (new) run folder, which is refused as above.
+    with pytest.raises(FileExistsError) as fresh:
+        check_checkpoint_folder(shared, tmp_path / "B", "--checkpoint_dir", resume=None)
+    assert f"--run_dir ITS_RUN_DIR --checkpoint_dir {shared} --resume {last}" in str(fresh.value)
 
 
 def test_existing_outputs_are_refused_before_any_work(tmp_path):

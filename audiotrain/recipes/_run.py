@@ -332,20 +332,35 @@ def newest_checkpoint(folder: Path) -> Path | None:
 def check_checkpoint_folder(folder: Path, run_dir: Path | None, flag: str, resume: str | Path | None) -> None:
     """Refuse a checkpoint folder that is a file or cannot be written, and one outside the run folder that
     already holds files (another run's checkpoints): this run would replace its ``best`` and ``last``.
-    ``--overwrite`` does not lift this, as it only clears the run folder; resuming from a checkpoint inside
-    it continues that run."""
+    ``--overwrite`` does not lift this, as it only clears the run folder. A resume goes on in such a folder
+    only in the run that saved there (`resumes_run_in`: its ``config.json`` records the folder): a resume of
+    those checkpoints into a new run folder would replace them just the same."""
     if folder.exists() and not folder.is_dir():
         raise FileExistsError(f"{flag} {folder} is a file; expected a folder for the checkpoints")
     check_can_write(folder, f"{flag} {folder}")
     if (run_dir is not None and is_inside(folder, run_dir)) or not holds_files(folder):
         return
-    if resume is not None and is_inside(resume, folder):
-        return
-    raise FileExistsError(
-        f"{flag} {folder} is outside the run folder {run_dir or '(new)'} and already holds files (another run's "
-        f"checkpoints?); its best and last would be replaced. Choose an empty {flag} (or leave it at its "
-        f"default inside the run folder), or {shell_command('--resume', folder / 'last')} to continue that run"
+    if resumes_run_in(resume, run_dir, folder):
+        return  # continuing the run that saves there, in its own folder
+    outside = (
+        f"{flag} {folder} is outside the run folder {run_dir or '(new)'} and already holds files (another "
+        "run's checkpoints?); its best and last would be replaced"
     )
+    choose = f"choose an empty {flag} (or leave it at its default inside the run folder)"
+    if resume is not None and is_inside(resume, folder):
+        raise FileExistsError(
+            f"{outside}. --resume {resume} goes on saving there only in the run that saved it (give that run's "
+            f"folder as --run_dir: its config.json records {flag} {folder}); to continue it in "
+            f"{run_dir or 'a new run folder'} instead, {choose}"
+        )
+    checkpoint = newest_checkpoint(folder)
+    go_on = (
+        f"; to continue the run that saved them, resume it in its own folder: "
+        f"{shell_command('--run_dir', 'ITS_RUN_DIR', flag, folder, '--resume', checkpoint)}"
+        if checkpoint is not None
+        else ""
+    )
+    raise FileExistsError(f"{outside}. {choose[0].upper()}{choose[1:]}{go_on}")
 
 
 #: What a run writes atomically into its folder and its evaluation folder (`remove_killed_writes`).
