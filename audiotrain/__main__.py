@@ -16,6 +16,7 @@ from audiotrain._system import (
     MLXNotLoadable,
     check_mlx_loads,
     discard_stdout,
+    escape_what_stdout_cannot_encode,
     exit_unless_mlx_loads,
     installed_versions,
 )
@@ -118,6 +119,7 @@ COMMANDS = ("info", "cache", "launch")
 
 
 def main(argv: list[str] | None = None) -> int:
+    escape_what_stdout_cannot_encode()  # a cache folder of undecodable bytes prints, as the recipes' paths
     try:
         try:
             return _run_command(argv)

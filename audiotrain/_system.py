@@ -93,14 +93,20 @@ def exit_unless_mlx_loads() -> None:
 
 
 def escape_what_stdout_cannot_encode() -> None:
-    """For a command's first line: under an ASCII locale with Python's UTF-8 mode off (``LC_ALL=C
-    PYTHONUTF8=0``) the first ``→`` in a report (or a non-ASCII path) stopped the run with
-    ``UnicodeEncodeError``; such characters are printed as escapes instead. (stderr already does this.)"""
+    """For a command's first line: a character its stdout cannot encode is printed as an escape instead of
+    stopping the command with ``UnicodeEncodeError`` after its work: a ``→`` in a report under an ASCII
+    locale with Python's UTF-8 mode off (``LC_ALL=C PYTHONUTF8=0``), and a path whose bytes are not UTF-8
+    (``--run_dir $'r\\xffn'``: a surrogate escape) on the strict UTF-8 stdout of an installed UTF-8 locale.
+    stderr already does this (Python's default there), as does a stdout that writes surrogates back as
+    their bytes (C.UTF-8). The commands the user is to paste are quoted apart (`shell_command`)."""
     import codecs
 
-    stream = sys.stdout
-    if hasattr(stream, "reconfigure") and codecs.lookup(stream.encoding or "ascii").name != "utf-8":
-        stream.reconfigure(errors="backslashreplace")
+    for stream in (sys.stdout, sys.stderr):
+        if not hasattr(stream, "reconfigure"):  # (replaced by a caller's own stream)
+            continue
+        strict = getattr(stream, "errors", None) == "strict"
+        if strict or codecs.lookup(getattr(stream, "encoding", None) or "ascii").name != "utf-8":
+            stream.reconfigure(errors="backslashreplace")
 
 
 def show_warnings_on_one_line() -> None:

@@ -233,6 +233,36 @@ def test_a_resume_command_naming_a_folder_of_undecodable_bytes_prints_and_pastes
     assert words == [b"python", b"-m", b"m", b"--data", raw, b"--run_dir", raw, b"--resume", raw + b"/last"]
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="a file name of bytes that are not UTF-8")
+def test_a_path_of_undecodable_bytes_prints_on_a_strict_utf8_stdout_from_every_command(tmp_path):
+    """A finished chords run in --run_dir $'r\\xffn' ended with "error: 'utf-8' codec can't encode character
+    '\\udcff'" (exit 2, the continue command after a Ctrl-C never printed) where stdout is strict UTF-8, as
+    under an installed en_US.UTF-8 locale: the recipes' and `python -m audiotrain`'s streams escape it."""
+    folder = os.fsdecode(bytes(tmp_path) + b"/r\xffn")
+    os.mkdir(folder)
+    env = {
+        **os.environ,
+        "PYTHONIOENCODING": "utf-8:strict",
+        "LC_ALL": "C.UTF-8",
+        "AUDIOTRAIN_CACHE_DIR": folder,
+    }
+    recipe = (  # what `python -m audiotrain.recipes.chords` (and .clap) runs, with a summary line of the run
+        "import sys, types\n"
+        "from audiotrain._system import run_recipe_command\n"
+        "cli = types.ModuleType('summary_cli')\n"
+        "cli.main = lambda: print(f'run folder: {sys.argv[1]}') or 0\n"
+        "sys.modules['summary_cli'] = cli\n"
+        "run_recipe_command('summary_cli')"
+    )
+    for command in (
+        [sys.executable, "-c", recipe, folder],
+        [sys.executable, "-m", "audiotrain", "cache", "info"],
+    ):
+        done = subprocess.run(command, capture_output=True, env=env, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert f"{tmp_path}/r\\udcffn".encode() in done.stdout, done.stdout
+
+
 def test_under_a_launcher_the_resume_command_starts_the_job_again(tmp_path):
     # --batch_size is per process under a launcher: the command run alone would halve the global batch.
     from tests.distributed import describe, free_starting_port, run_launcher, run_ranks
