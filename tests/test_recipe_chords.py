@@ -17,7 +17,12 @@ from audiotrain.recipes._run import clear_run_outputs
 from audiotrain.recipes.chords import cli as chords
 from audiotrain.recipes.chords import train as chords_train
 from audiotrain.recipes.chords.config import ChordDataConfig, ChordFeatureConfig, TrainingConfig
-from audiotrain.recipes.chords.data import SongSplits, pitch_shift_note, training_pitch_shifts
+from audiotrain.recipes.chords.data import (
+    SongSplits,
+    pitch_shift_note,
+    training_pitch_shifts,
+    unwritable_cache_advice,
+)
 from audiotrain.recipes.chords.predict import ChordPredictor, taper
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY, ChordTask, make_schedule
 from audiotrain.recipes.config_cli import load_config_file
@@ -2358,6 +2363,31 @@ def test_a_run_whose_feature_cache_cannot_be_written_says_the_features_were_not_
         r"denied)\): the features of this run's 4 songs that it lacked were computed in memory and not kept",
         lines[0],
     ), lines
+
+
+def test_a_given_cache_dir_that_cannot_be_written_is_not_promised_and_its_advice_is_the_flag(
+    tmp_path, make_read_only, capsys, monkeypatch
+):
+    """`--config RUN/config.json` pins the cache folder its run recorded (absolute). Where that folder could not
+    be written, the warning advised AUDIOTRAIN_CACHE_DIR, which the recorded folder overrides, and the first
+    line said the features were "kept in the cache ... for later runs"."""
+    data = tmp_path / "songs"
+    generate_demo_songs(data, n_songs=4, seed=9, song_seconds=6)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    make_read_only(cache)
+    monkeypatch.setenv("AUDIOTRAIN_CACHE_DIR", str(tmp_path / "writable"))  # the advice the user followed
+    flags = ["train", "--data", str(data), *TINY_FLAGS, "--num_epochs", "1", "--data.cache_dir", str(cache)]
+    with pytest.warns(UserWarning, match="cannot be written") as caught:
+        assert chords.main([*flags, "--run_dir", str(tmp_path / "run"), "--data.test_fraction", "0"]) == 0
+    [warned] = [str(w.message) for w in caught if "feature cache" in str(w.message)]
+    assert "pass --data.cache_dir DIR with a writable folder" in warned, warned
+    assert "point AUDIOTRAIN_CACHE_DIR" not in warned, warned
+    err = capsys.readouterr().err
+    [computing] = [line for line in err.splitlines() if line.startswith("computing the features")]
+    assert "for later runs" not in computing and "in memory only" in computing, computing
+    # With no cache_dir given, the variable moves the cache: it is advised.
+    assert "point AUDIOTRAIN_CACHE_DIR" in unwritable_cache_advice(ChordDataConfig())
 
 
 def test_a_cache_entry_that_cannot_be_the_features_is_computed_again(tmp_path):

@@ -57,7 +57,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from audiotrain._files import TMP_PREFIX, write_atomically
+from audiotrain._files import TMP_PREFIX, probe_writable, write_atomically
 from audiotrain._system import CACHE_DIR_ENV, cache_dir
 from audiotrain._text import byte_size
 from audiotrain.audio import AudioError
@@ -396,6 +396,13 @@ def _outdated_configuration(folder: Path) -> bool:
         return True
 
 
+#: How a `FeatureCache` that cannot be written is moved, as its warning says (a caller that knows the
+#: setting that chose the folder passes its own).
+UNWRITABLE_ADVICE = (
+    f"point {CACHE_DIR_ENV} (in the chord recipe: --data.cache_dir) at a writable folder to keep them"
+)
+
+
 class FeatureCache:
     """Features of audio files, computed once and memory-mapped afterwards.
 
@@ -438,6 +445,7 @@ class FeatureCache:
         identity: str = "stat",
         check: Callable[[np.ndarray], bool] | None = None,
         expected_frames: Callable[[Path], int | None] | None = None,
+        unwritable_advice: str = UNWRITABLE_ADVICE,
     ):
         if identity not in ("stat", "content"):
             raise ValueError(f"identity must be 'stat' or 'content', got {identity!r}")
@@ -456,6 +464,7 @@ class FeatureCache:
         self.replaced = 0
         self._checked: set[Path] = set()  # entries that passed `check`
         self.unwritable: str | None = None  # why an entry could not be written, once one could not
+        self.unwritable_advice = unwritable_advice  # the end of the warning that says so
         self._count_lock = threading.Lock()  # thread workers share the counters; `+= 1` is not atomic
         self._copied = False  # pickled or copied: the copies count their own lookups
         self._held: weakref.finalize | None = None
@@ -570,13 +579,22 @@ class FeatureCache:
         frames = self.expected_frames(path) if self.expected_frames is not None else None
         return frames is None or (array.ndim > 0 and array.shape[-1] == frames)
 
+    def can_keep_new_entries(self) -> bool:
+        """Whether the cache's folder (or, not made yet, the folder above where it will be) takes a new file:
+        tried before a caller says the features it computes are kept. Where it does not, the warning of a
+        failed write is given now, and `unwritable` says why."""
+        if self.unwritable is None:
+            _, error = probe_writable(self.folder)
+            if error is not None:
+                self._warn_unwritable(error)
+        return self.unwritable is None
+
     def _warn_unwritable(self, error: OSError) -> None:
         if self.unwritable is None:
             self.unwritable = error.strerror or str(error)
             warnings.warn(
                 f"the feature cache at {self.folder} cannot be written ({self.unwritable}): features "
-                "it lacks are computed in memory and not kept; point AUDIOTRAIN_CACHE_DIR (in the chord "
-                "recipe: --data.cache_dir) at a writable folder to keep them",
+                f"it lacks are computed in memory and not kept; {self.unwritable_advice}",
                 stacklevel=3,
             )
 

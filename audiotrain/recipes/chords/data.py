@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from audiotrain._files import probe_writable, write_atomically
+from audiotrain._system import CACHE_DIR_ENV
 from audiotrain._text import plural
 from audiotrain.audio import AudioError, get_duration
 from audiotrain.chords.harte import NO_CHORD
@@ -30,7 +31,7 @@ from audiotrain.datasets.chord_songs import (
     split_songs_shuffled,
 )
 from audiotrain.distributed import collectives
-from audiotrain.features.cache import FeatureCache, hold_cache
+from audiotrain.features.cache import UNWRITABLE_ADVICE, FeatureCache, hold_cache
 from audiotrain.recipes.chords.config import (
     SILENT_SONG,
     ChordDataConfig,
@@ -75,6 +76,18 @@ def check_cache_writable(data: ChordDataConfig) -> None:
             f"cannot write the demo songs and features to {cache} (in {probe_in}: {error.strerror or error}): "
             "point --data.cache_dir or AUDIOTRAIN_CACHE_DIR at a writable folder"
         )
+
+
+def unwritable_cache_advice(data: ChordDataConfig) -> str:
+    """How to move a feature cache that cannot be written. A cache_dir the run was given (--data.cache_dir,
+    or the one a --config RUN/config.json recorded, absolute) is used instead of AUDIOTRAIN_CACHE_DIR, so
+    the variable is advised only where no cache_dir was given."""
+    if data.cache_dir:
+        return (
+            f"this run's data.cache_dir (--data.cache_dir, or a --config file's) is used instead of "
+            f"{CACHE_DIR_ENV}: pass --data.cache_dir DIR with a writable folder to keep them"
+        )
+    return f"point {CACHE_DIR_ENV} or --data.cache_dir at a writable folder to keep them"
 
 
 def _demo_set_maker(data: ChordDataConfig, sr: int, together: bool) -> Callable[..., list[SongEntry]]:
@@ -220,11 +233,16 @@ def write_data_report(folder: Path, report: str) -> None:
 
 
 def feature_function(
-    features: ChordFeatureConfig, cache_root: Path
+    features: ChordFeatureConfig, cache_root: Path, unwritable_advice: str = UNWRITABLE_ADVICE
 ) -> tuple[Callable[[Path], np.ndarray], FeatureCache]:
-    """`audio path → features [total_bins, frames]` through an on-disk cache."""
+    """`audio path → features [total_bins, frames]` through an on-disk cache (`unwritable_advice`: how to
+    move it where it cannot be written, `unwritable_cache_advice`)."""
     cache = FeatureCache(
-        cache_root, features, check=features.valid_features, expected_frames=features.expected_frames
+        cache_root,
+        features,
+        check=features.valid_features,
+        expected_frames=features.expected_frames,
+        unwritable_advice=unwritable_advice,
     )
 
     def compute(path: Path) -> np.ndarray:
@@ -390,7 +408,11 @@ class _FeatureProgress:
             log(f"features of all {len(songs)} songs from the cache{cache_folder}")
         else:
             rest = ""
-            if cache is not None:
+            if cache is not None and not cache.can_keep_new_entries():  # (its warning says how to move it)
+                rest = f", in memory only: the cache{cache_folder} cannot be written ({cache.unwritable})"
+                if cached:
+                    rest += f"; the other {plural(cached, 'song')}' features come from it"
+            elif cache is not None:
                 rest = (
                     f"; the other {plural(cached, 'song')}' features come from the cache{cache_folder}"
                     if cached

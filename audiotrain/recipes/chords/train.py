@@ -58,6 +58,7 @@ from audiotrain.recipes.chords.data import (
     pitch_shift_note,
     stopped_before_training,
     training_pitch_shifts,
+    unwritable_cache_advice,
     write_data_report,
 )
 from audiotrain.recipes.chords.evaluate import (
@@ -984,7 +985,7 @@ def _prepare_songs(
     # decode pass below computes every song's features (minutes on a large folder).
     _check_window_fits(splits, config)
     cache_root = data.resolved_cache_dir() / "features"
-    feature_fn, cache = feature_function(config.features, cache_root)
+    feature_fn, cache = feature_function(config.features, cache_root, unwritable_cache_advice(data))
     splits, unusable = drop_undecodable(splits, feature_fn, config.features, cache, log, config.progress_bar)
     if unusable:
         log(
