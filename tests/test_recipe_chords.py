@@ -2680,6 +2680,34 @@ def test_a_run_folder_deleted_while_training_is_warned_of_at_the_next_epoch_end(
     assert len(warned) == 1 and "deleted or moved while training" in warned[0] and "Ctrl-C" in warned[0]
 
 
+def test_a_run_folder_deleted_while_training_ends_saying_so_and_what_was_saved_where(
+    tiny_run, tmp_path, monkeypatch, capsys
+):
+    """`rm -rf RUN` mid-run took checkpoints/best: the run ended with "checkpoint folder RUN/checkpoints/best
+    does not exist", and its trained.json named that missing best."""
+    root, _ = tiny_run
+    run_dir = tmp_path / "r"
+    real_write = ckpt.write_checkpoint
+    lasts = []
+
+    def the_folder_goes_before_the_final_save(path, *args, **kwargs):
+        lasts.extend([path] if Path(path).name == "last" else [])
+        if len(lasts) == 2 and run_dir.exists():  # (the final epoch's saves come after its best)
+            shutil.rmtree(run_dir)
+        return real_write(path, *args, **kwargs)
+
+    monkeypatch.setattr(ckpt, "write_checkpoint", the_folder_goes_before_the_final_save)
+    monkeypatch.delenv("AUDIOTRAIN_TRACEBACK", raising=False)
+    capsys.readouterr()
+    flags = [*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(run_dir)]
+    assert chords.main([*flags, "--num_epochs", "2", "--patience", "1000"]) == 2
+    err = capsys.readouterr().err
+    (line,) = [line for line in err.splitlines() if line.startswith("error:")]
+    assert f"the run folder {run_dir} was deleted or moved while training" in line, line
+    assert f"what the run saved after that is in {run_dir / 'checkpoints'}: epoch=001" in line, line
+    assert "does not exist" not in err and not (run_dir / "trained.json").exists()
+
+
 def test_config_json_records_the_cache_the_run_used_so_a_repeat_in_another_shell_uses_it(
     tiny_run, tmp_path, monkeypatch
 ):

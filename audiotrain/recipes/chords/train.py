@@ -19,7 +19,7 @@ from typing import Any
 
 from audiotrain._files import OutputWriteError, read_json_file, remove_killed_writes, write_atomically
 from audiotrain._system import KernelCompileError
-from audiotrain._text import plural
+from audiotrain._text import listed, plural
 from audiotrain.audio import AudioError, get_duration
 from audiotrain.data.loader import position_ends_epoch
 from audiotrain.distributed import collectives
@@ -238,6 +238,31 @@ class RunFolderWatch(Callback):
             "Stop the run (Ctrl-C saves checkpoints/last) if that was not meant"
         )
 
+    def check_chosen_kept(self, chosen: Path, checkpoint_dir: Path) -> None:
+        """As training ends: where the run folder went while it trained and took the checkpoint to evaluate
+        (`chosen`) with it, end the run saying so and what is saved where, not with "checkpoint folder
+        .../best does not exist" from the evaluation."""
+        if chosen.is_dir() or self.record.exists():
+            return
+        saved = sorted(path.name for path in checkpoint_dir.iterdir()) if checkpoint_dir.is_dir() else []
+        kept = (
+            f"what the run saved after that is in {checkpoint_dir}: {listed(saved)}"
+            if saved
+            else f"nothing the run saved is left in {checkpoint_dir}"
+        )
+        if "last" in saved:
+            kept += f" (the model as training ended is in {checkpoint_dir / 'last'})"
+        raise RunFolderGone(
+            f"the run folder {self.record.parent} was deleted or moved while training (its config.json is "
+            f"gone), and the checkpoint to evaluate, {chosen.name}, went with it: the run ends without its "
+            f"history and evaluation; {kept}"
+        )
+
+
+class RunFolderGone(FileNotFoundError):
+    """The run folder went while the run trained, with the checkpoint it was to evaluate (a user error: the
+    command's one line says what is saved where)."""
+
 
 #: Where a run without --run_dir makes its folder (``runs/chords-<date>-<time>``).
 DEFAULT_PARENT = Path("runs")
@@ -448,8 +473,9 @@ def _run_training(
     chosen = checkpoint_dir / ("best" if validate else "last")  # the checkpoint evaluated and printed
     trainer.resume_hint = None  # the recipe prints its own command line after fit
     trainer.callbacks.insert(0, held)  # a stop held past the check below reaches fit as it starts
+    watch = RunFolderWatch(run_dir, log)
     if main:
-        trainer.callbacks.append(RunFolderWatch(run_dir, log))
+        trainer.callbacks.append(watch)
     held_signal = held.held_on_any_rank()
     if held_signal is not None:
         return held.stopped_before_training(stop_signal_name(held_signal))
@@ -481,7 +507,9 @@ def _run_training(
             train_seconds,
             interrupted=trainer.interrupted,
         )
-    if not trainer.interrupted:  # before anything else, so that a kill from here on leaves it resumable
+    if not trainer.interrupted:
+        watch.check_chosen_kept(chosen, checkpoint_dir)  # (not a record naming a checkpoint that went)
+        # before anything else, so that a kill from here on leaves it resumable
         _write_trained_record(run_dir, chosen, trainer.global_step, config.num_epochs)
 
     try:
