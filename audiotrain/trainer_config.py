@@ -51,16 +51,37 @@ def _check(section: str, name: str, value: Any, **bounds: Any) -> None:
         raise ValueError(str(err)) from None
 
 
-def _check_folder_name(section: str, name: str, value: str | None) -> None:
-    """`value`, when given, names one folder under ``runs/`` (``runs/<value>-<date>-<time>``): a path
-    separator would put the run elsewhere (``../..`` outside ``runs/``), and a NUL or a blank name makes no
-    folder name at all."""
-    if value is None:
+def _refuse_nul(section: str, name: str, value: str | None) -> None:
+    """A run label names the MLflow run even where it names no folder: a NUL fits neither."""
+    if isinstance(value, str) and "\0" in value:
+        raise ValueError(f"{section}.{name} must not contain NUL, got {value!r}")
+
+
+def _run_folder_label(config: TrainerConfig) -> tuple[str, str] | None:
+    """The setting that names the run folder ``runs/<name>-<date>-<time>`` (run.run_name, else
+    kaggle.competition_name) and its value; None where run.run_dir names the folder or neither is set."""
+    if config.run.run_dir:
+        return None
+    if config.run.run_name is not None:
+        return "run.run_name", config.run.run_name
+    if config.kaggle.competition_name is not None:
+        return "kaggle.competition_name", config.kaggle.competition_name
+    return None
+
+
+def _check_run_folder_label(config: TrainerConfig, source: str) -> None:
+    """A label that names the run folder must be one folder name: a path separator would put the run
+    elsewhere (``../..`` outside ``runs/``), and a blank name makes no folder name at all. Checked on the
+    resolved config, as a file's name may only label the run once the overrides set run.run_dir."""
+    label = _run_folder_label(config)
+    if label is None:
         return
-    if not isinstance(value, str) or not value.strip() or any(c in value for c in "/\\\0"):
+    name, value = label
+    if not value.strip() or any(c in value for c in "/\\\0"):
         raise ValueError(
-            f"{section}.{name} must be a folder name for runs/<name>-<date>-<time> (not blank, no '/', '\\' "
-            f"or NUL; run.run_dir chooses another folder), got {value!r}"
+            f"{source}: {name} must be a folder name for runs/<name>-<date>-<time> (not blank, no '/', '\\' "
+            f"or NUL), got {value!r}: it names the run folder while run.run_dir is unset (set run.run_dir to "
+            "choose the folder; the name then only labels the run)"
         )
 
 
@@ -252,7 +273,7 @@ class RunSettings:
     )
 
     def __post_init__(self):
-        _check_folder_name("run", "run_name", self.run_name)
+        _refuse_nul("run", "run_name", self.run_name)
 
 
 @dataclass
@@ -271,7 +292,7 @@ class KaggleSettings:
     )
 
     def __post_init__(self):
-        _check_folder_name("kaggle", "competition_name", self.competition_name)
+        _refuse_nul("kaggle", "competition_name", self.competition_name)
         _check("kaggle", "cv_folds", self.cv_folds, integer=True, at_least=2)
 
 
@@ -399,13 +420,19 @@ def resolve_config(
         if file is not None:
             raise ValueError(f"pass one config file: config={config!r} and file={file!r}")
         resolved, file = TrainerConfig(), config
+    label_source = "config"  # the last place that changed the run folder's label, for its error
     if file is not None:
         own, data = file_settings(file, PRESETS)
         if own is not None:
             resolved = preset(own)
-        resolved = merge_config(resolved, data, source=str(file))
+        resolved, before = merge_config(resolved, data, source=str(file)), resolved
+        if _run_folder_label(resolved) != _run_folder_label(before):
+            label_source = str(file)
     if overrides:
-        resolved = apply_overrides(resolved, overrides)
+        resolved, before = apply_overrides(resolved, overrides), resolved
+        if _run_folder_label(resolved) != _run_folder_label(before):
+            label_source = "overrides"
+    _check_run_folder_label(resolved, label_source)
     return resolved
 
 

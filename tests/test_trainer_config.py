@@ -95,15 +95,36 @@ def test_counts_have_the_recipes_upper_bounds(tmp_path, line, message):
 @pytest.mark.parametrize("name", ["../../escape", "a/b", "a\\b", "\x00", "", "  "])
 @pytest.mark.parametrize("field", ["run.run_name", "kaggle.competition_name"])
 def test_a_run_name_must_be_one_folder_name_under_runs(tmp_path, field, name):
-    """It names runs/<name>-<date>-<time>: '../../escape' trained into a folder outside runs/, and a NUL met a
-    raw ValueError as the first checkpoint was written."""
+    """Without run.run_dir it names runs/<name>-<date>-<time>: '../../escape' trained into a folder outside
+    runs/, and a NUL met a raw ValueError as the first checkpoint was written."""
     section, key = field.split(".")
-    with pytest.raises(ValueError, match=rf"overrides: {field} must be a folder name for runs/"):
+    refused = rf"{field} must (be a folder name for runs/|not contain NUL)"
+    with pytest.raises(ValueError, match=rf"overrides: {refused}"):
         resolve_config("quick_test", overrides={field: name})
     file = write(tmp_path, "run.json", json.dumps({section: {key: name}}))
-    with pytest.raises(ValueError, match=rf"run.json: {field} must be a folder name for runs/"):
+    with pytest.raises(ValueError, match=rf"run.json: {refused}"):
         resolve_config(file)
     assert resolve_config("quick_test", overrides={field: "my run.2"}).to_dict()[section][key] == "my run.2"
+
+
+@pytest.mark.parametrize("field", ["run.run_name", "kaggle.competition_name"])
+def test_with_a_run_dir_the_run_name_only_labels_the_run(tmp_path, field):
+    """With run.run_dir set the name makes no folder (it names the MLflow run, whose names may hold '/'):
+    'exp/v2' was refused there, with advice to set the run_dir it already had. A NUL stays refused."""
+    section, key = field.split(".")
+    run_dir = str(tmp_path / "out")
+    settings = {"run": {"run_dir": run_dir, "mlflow": True}}
+    settings.setdefault(section, {})[key] = "exp/v2"
+    file = write(tmp_path, "rn.json", json.dumps(settings))
+    assert resolve_config(file).to_dict()[section][key] == "exp/v2"
+    # The file's name, once the overrides give the run its folder.
+    named = write(tmp_path, "named.json", json.dumps({section: {key: "exp/v2"}}))
+    assert resolve_config(named, overrides={"run_dir": run_dir}).to_dict()[section][key] == "exp/v2"
+    with pytest.raises(ValueError, match=rf"overrides: {field} must not contain NUL, got 'a\\x00'"):
+        resolve_config(file, overrides={field: "a\x00"})
+    # Without run_dir, the message says the name is the folder's and how to keep it as a label only.
+    with pytest.raises(ValueError, match=r"named.json: .* while run.run_dir is unset \(set run.run_dir"):
+        resolve_config(named)
 
 
 def test_the_optimizer_section_builds_torch_optims_optimizers():
