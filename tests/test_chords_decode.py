@@ -182,6 +182,39 @@ def test_median_smooth_and_config_validation():
         decode_frames(np.zeros((3, 30)), np.zeros((3, 12)))
 
 
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ({"unknown_chords": "false"}, "unknown_chords must be true or false, got 'false'"),
+        ({"joint_bass": "no"}, "joint_bass must be true or false, got 'no'"),
+        ({"refine_boundaries": 0}, "refine_boundaries must be true or false, got 0"),
+        ({"self_transition": "0.5"}, "self_transition must be a finite number, got '0.5'"),
+        ({"bass_onset_frames": "6"}, "bass_onset_frames must be a finite number, got '6'"),
+        ({"chord_head_weight": True}, "chord_head_weight must be a finite number, got True"),
+        ({"median_frames": 9.0}, "median_frames must be an integer, got 9.0"),
+        ({"median_frames": True}, "median_frames must be an integer, got True"),
+    ],
+)
+def test_a_decode_config_built_in_python_refuses_another_type_by_name(setting, message):
+    """As a checkpoint's decode settings are: "false" was kept, and true to `if config.unknown_chords`
+    (X came out), and self_transition "0.5" met a raw TypeError."""
+    with pytest.raises(ValueError, match=f"^DecodeConfig.{message}$"):
+        DecodeConfig(**setting)
+
+
+def test_a_decode_config_takes_numpy_numbers_as_python_ones():
+    """A sweep's values (np.arange, np.bool_) are the numbers they hold, and stay JSON-writable."""
+    config = DecodeConfig(
+        median_frames=np.int64(5), self_transition=np.float32(0.5), joint_bass=np.bool_(False)
+    )
+    assert (config.median_frames, config.self_transition, config.joint_bass) == (5, 0.5, False)
+    assert [type(v) for v in (config.median_frames, config.self_transition, config.joint_bass)] == [
+        int,
+        float,
+        bool,
+    ]
+
+
 def test_median_smooth_repeats_the_edge_frames_as_its_docstring_says():
     # Frame 0's window, repeated ("nearest"): [0.9, 0.9, 0.9, 0.1, 0.8], median 0.9. Reflected it would be
     # [0.1, 0.9, 0.9, 0.1, 0.8], median 0.8: the first frame's value would be lost.
@@ -381,7 +414,7 @@ def test_levels_must_match_the_frames_and_silence_db_be_valid(rng):
     with pytest.raises(ValueError, match=r"level_db must be \[5\], got \(4,\)"):
         decode_frames(type_p, root_p, bass_p, level_db=np.zeros(4))
     for bad in (-1.0, float("inf"), float("nan")):
-        with pytest.raises(ValueError, match="silence_db must be finite and >= 0"):
+        with pytest.raises(ValueError, match="silence_db must be (finite and >= 0|a finite number)"):
             DecodeConfig(silence_db=bad)
 
 

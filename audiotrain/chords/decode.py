@@ -30,7 +30,10 @@ the held-out demo songs (`benchmarks/chords_rounds.md`, eleventh round).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -97,6 +100,7 @@ class DecodeConfig:
     silence_db: float = 15.0
 
     def __post_init__(self):
+        self._check_field_types()
         if self.method not in ("viterbi", "median", "argmax"):
             raise ValueError(
                 f"DecodeConfig.method must be 'viterbi', 'median' or 'argmax', got {self.method!r}"
@@ -117,6 +121,31 @@ class DecodeConfig:
             raise ValueError(
                 f"DecodeConfig.median_frames must be a positive odd number, got {self.median_frames}"
             )
+
+    def _check_field_types(self) -> None:
+        """Refuse a value of another type than its field's, naming the field, in the checkpoint reader's
+        words: the string "false" is true to ``if config.unknown_chords``, and "0.5" met a raw TypeError.
+        A NumPy number (a sweep's ``np.arange``) is taken as the Python number it holds."""
+        for setting in dataclasses.fields(self):
+            value = getattr(self, setting.name)
+            if setting.type == "bool":
+                fits, expected = isinstance(value, (bool, np.bool_)), "true or false"
+                settled = bool(value) if fits else value
+            elif setting.type == "int":  # a bool is an int to Python, but no count
+                fits = isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+                expected, settled = "an integer", int(value) if fits else value
+            elif setting.type == "float":
+                fits = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+                try:
+                    settled = float(value) if fits else value
+                except OverflowError:  # an int past a float's range (10**400)
+                    fits = False
+                fits, expected = fits and math.isfinite(settled), "a finite number"
+            else:  # method: its values are checked by name
+                continue
+            if not fits:
+                raise ValueError(f"DecodeConfig.{setting.name} must be {expected}, got {value!r}")
+            setattr(self, setting.name, settled)
 
 
 def median_smooth(probs: np.ndarray, width: int) -> np.ndarray:
