@@ -80,6 +80,32 @@ def test_a_moved_dirpath_is_not_restored_and_the_old_folder_is_left_alone(tmp_pa
     }
 
 
+def test_a_moved_dirpath_is_warned_about_once_per_job_from_rank_0(tmp_path, monkeypatch):
+    """Resuming into a new folder under data parallel (the recipes' default 2 processes) printed the
+    warning once per process; every rank restores the same state, and rank 0 alone saves."""
+    from audiotrain.distributed import collectives
+
+    class Rank:  # stands in for mx.distributed's group
+        def __init__(self, rank):
+            self._rank = rank
+
+        def rank(self):
+            return self._rank
+
+        def size(self):
+            return 2
+
+    state = {"dirpath": str(tmp_path / "old"), "best_k_models": {}, "best_model_path": ""}
+    warned = []
+    for rank in (0, 1):
+        monkeypatch.setattr(collectives, "_GROUP", Rank(rank))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ModelCheckpoint(dirpath=tmp_path / "new", monitor="val_loss").load_state_dict(state)
+        warned.append([str(w.message) for w in caught if "starts its own best_k_models" in str(w.message)])
+    assert [len(messages) for messages in warned] == [1, 0]
+
+
 def test_a_moved_run_folder_resumed_from_inside_keeps_its_best_checkpoint(tmp_path):
     """`mv run moved` (or rsync) then resuming from `moved/ck/last`: the checkpoints the state tracked are
     found in the new folder under their names, so a worse epoch does not replace `best` (a fixed name, as

@@ -691,6 +691,8 @@ class ModelCheckpoint(Callback):
         self._save_after_validation = state.get("save_after_validation") is True
 
     def _warn_not_restored(self, saved_dir: str, resumed: Path | None = None) -> None:
+        if not collectives.is_main_process():
+            return  # every rank restores the same state: one warning for the job, from the rank that saves
         old = (
             f"the checkpoints in {saved_dir} are left as they are"
             if Path(saved_dir).is_dir()
