@@ -2334,3 +2334,24 @@ def test_a_moved_folder_named_by_config_is_an_error_naming_the_file_and_the_fiel
         capsys.readouterr().err
     )
     assert not (tmp_path / "again").exists()
+
+
+def test_a_resume_of_a_finished_run_in_its_own_folder_is_refused_and_changes_nothing(
+    tmp_path, capsys, monkeypatch
+):
+    # Resumed with nothing left to train, the run wrote its config.json, its checkpoints' records,
+    # retrieval.json, history.json and plots/ again, for settings it never trained with, and exited 0.
+    from audiotrain.recipes.clap import cli as clap
+
+    run = tmp_path / "run"
+    argv = _tiny_demo_argv(tmp_path, run)
+    assert clap.main(argv) == 0
+    kept = {path: path.read_bytes() for path in run.rglob("*") if path.is_file()}
+    capsys.readouterr()
+    last = run / "checkpoints" / "last"
+    assert clap.main([*argv, "--resume", str(last)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert f"cannot resume from {last}: its run in {run} is finished (1 epoch, 3 steps;" in err
+    assert "resume with --train.epochs above 1" in err and "into a new --out" in err
+    assert {path: path.read_bytes() for path in run.rglob("*") if path.is_file()} == kept

@@ -453,7 +453,41 @@ def check_out_folder(cfg: ClapRecipeConfig, resume: str | Path | None) -> tuple[
                 f"--out {out} is the {flag} folder {folder}, or inside it or around it: the run would write its "
                 "files among those (and --overwrite would remove some); choose an --out apart from it"
             )
-    return out, check_run_folder(out, "--out", cfg.overwrite, resume)
+    replace = check_run_folder(out, "--out", cfg.overwrite, resume)
+    if resume is not None:
+        check_training_left(cfg, resume, out)
+    return out, replace
+
+
+def planned_epochs(cfg: ClapRecipeConfig, demo: bool) -> int:
+    """The epochs the run trains: ``--train.epochs``, else the demo's or the fine-tuning default."""
+    return cfg.train.epochs or (DEMO_EPOCHS if demo else 5)
+
+
+def check_training_left(cfg: ClapRecipeConfig, resume: str | Path, out: Path) -> None:
+    """Refuse a resume in its own run folder of a finished run: no epoch or step is left to train under
+    these settings, and the run's results (retrieval.json) are written. It would train nothing, yet write
+    config.json, its checkpoints' records, retrieval.json, history.json, plots/ and hf_model/ again, for
+    settings the run never trained with. (Killed before its results were written, the resume still does
+    what was left: the evaluation and the export.)"""
+    if not resumes_run_in(resume, out) or not (out / "retrieval.json").is_file():
+        return
+    folder = ckpt.resolve_checkpoint(resume)
+    progress = ckpt.read_state(folder).get("progress") or {}
+    epoch, step = progress.get("epoch"), progress.get("global_step")
+    if not isinstance(epoch, int) or not isinstance(step, int):
+        return  # (the Trainer's own checks say what is wrong with the record)
+    epochs, max_steps = planned_epochs(cfg, cfg.pretrained is None), cfg.train.max_steps
+    if epoch < epochs and (max_steps is None or step < max_steps):
+        return
+    limit = f"--train.epochs {epochs}" + (f" and --train.max_steps {max_steps}" if max_steps else "")
+    further = f"--train.epochs above {epoch}" + (" (and --train.max_steps above that)" if max_steps else "")
+    raise ValueError(
+        f"cannot resume from {folder}: its run in {out} is finished ({plural(epoch, 'epoch')}, "
+        f"{plural(step, 'step')}; {limit} leave nothing to train) and its results are written; the resume "
+        f"would only write them again. To train further, resume with {further}; to score it again, resume "
+        f"it into a new --out (or export it: python -m audiotrain.recipes.clap export --checkpoint {folder})"
+    )
 
 
 def with_absolute_paths(cfg: ClapRecipeConfig) -> ClapRecipeConfig:
@@ -742,7 +776,7 @@ def resolve_training(
         task_cfg = dataclasses.replace(task_cfg, learning_rate=default_learning_rate(demo)[0])
     if task_cfg.batchnorm_eval is None:
         task_cfg = dataclasses.replace(task_cfg, batchnorm_eval=not demo)
-    epochs = cfg.train.epochs or (DEMO_EPOCHS if demo else 5)
+    epochs = planned_epochs(cfg, demo)
     # Batches per epoch as make_loader builds them (the short last batch is dropped); the Trainer also steps
     # on the last batch of an epoch when it ends an incomplete accumulation window.
     batches = max(1, n_train // cfg.train.batch_size if batches_per_epoch is None else batches_per_epoch)
