@@ -870,6 +870,26 @@ def test_resuming_with_other_accumulation_or_nothing_left_to_train_says_so(tmp_p
         trainer.fit(model, make_batches())
 
 
+def test_nothing_to_train_is_said_once_per_job_from_rank_0(tmp_path, monkeypatch):
+    """A finished run fitted again under data parallel (the recipes' default 2 processes) printed the
+    warning once per process; every rank is as far, and one warning tells the job."""
+    import warnings
+
+    from audiotrain.distributed import collectives
+
+    trainer = Trainer(max_epochs=1, enable_progress_bar=False, default_root_dir=tmp_path)
+    model = TinyClassifier()
+    trainer.fit(model, make_batches())
+    warned = []
+    for rank in (0, 1):  # (as each rank of the job sees itself)
+        monkeypatch.setattr(collectives, "is_main_process", lambda rank=rank: rank == 0)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            trainer.fit(model, make_batches())
+        warned.append([str(w.message) for w in caught if "nothing to train" in str(w.message)])
+    assert [len(messages) for messages in warned] == [1, 0]
+
+
 def test_resuming_with_another_global_batch_says_how_to_keep_it(tmp_path):
     # Under a launcher batch_size is per process: a resume run without it (or with another count) trains on
     # another global batch than its checkpoint, which the run cannot notice by itself.

@@ -754,11 +754,13 @@ class Trainer:
             self._save_on_interrupt()
             return
         if self._done():
-            warnings.warn(
-                f"Trainer.fit: nothing to train, already at epoch {self.current_epoch} / step {self.global_step} "
-                f"(max_epochs={self.max_epochs}, max_steps={self.max_steps}); raise them to train further",
-                stacklevel=3,
-            )
+            if collectives.is_main_process():  # every rank is as far: one warning for the job, from rank 0
+                warnings.warn(
+                    f"Trainer.fit: nothing to train, already at epoch {self.current_epoch} / step "
+                    f"{self.global_step} "
+                    f"(max_epochs={self.max_epochs}, max_steps={self.max_steps}); raise them to train further",
+                    stacklevel=3,
+                )
             return
         n_batches = self._training_batches(train_loader)
         self.num_training_batches = n_batches if n_batches is not None else math.inf
