@@ -2199,9 +2199,7 @@ def test_a_resume_without_the_test_split_flag_scores_the_split_the_run_did(tmp_p
     last = str(run_dir / "checkpoints" / "last")
     assert main([*common, "--train.epochs", "2", "--resume", last]) == 0
     printed = capsys.readouterr().out
-    assert (
-        f"--resume {last}: scoring the test split as that run did: --dataset.test_split evaluation" in printed
-    )
+    assert f"--resume {last}: going on with the settings its run recorded" in printed
     assert json.loads((run_dir / "history.json").read_text())["epoch"] == [0, 1]
     assert (
         json.loads((run_dir / "config.json").read_text())["config"]["dataset"]["test_split"] == "evaluation"
@@ -2355,3 +2353,30 @@ def test_a_resume_of_a_finished_run_in_its_own_folder_is_refused_and_changes_not
     assert f"cannot resume from {last}: its run in {run} is finished (1 epoch, 3 steps;" in err
     assert "resume with --train.epochs above 1" in err and "into a new --out" in err
     assert {path: path.read_bytes() for path in run.rglob("*") if path.is_file()} == kept
+
+
+def test_a_resume_without_the_runs_flags_goes_on_with_the_settings_it_recorded(tmp_path, capsys):
+    # Resumed with only --out and --resume (as README shows it), the run took today's defaults: another
+    # batch size, learning rate and demo set, and rewrote config.json with them.
+    from audiotrain.recipes.clap import cli as clap
+
+    run = tmp_path / "run"
+    assert clap.main([*_tiny_demo_argv(tmp_path, run), "--task.learning_rate", "0.003"]) == 0
+    capsys.readouterr()
+    last = run / "checkpoints" / "last"
+    assert clap.main(["--out", str(run), "--resume", str(last), "--train.epochs", "2"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        f"--resume {last}: going on with the settings its run recorded ({last}/trainer_state.json), " in out
+    )
+    assert (
+        "changed on the command line: train.epochs 1 -> 2; the learning-rate schedule is planned again" in out
+    )
+    config = json.loads((run / "config.json").read_text())["config"]
+    assert (config["train"]["batch_size"], config["task"]["learning_rate"], config["train"]["epochs"]) == (
+        2,
+        0.003,
+        2,
+    )
+    assert config["task"]["total_steps"] == 6  # 3 steps an epoch, planned again for 2 epochs
+    assert json.loads((run / "history.json").read_text())["epoch"] == [0, 1]

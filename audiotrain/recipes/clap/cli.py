@@ -170,18 +170,19 @@ def parse_config(argv: list[str] | None = None) -> ClapRecipeConfig:
     return parse_arguments(build_parser(), argv)[0]
 
 
-def _check_recorded_folders(cfg: ClapRecipeConfig, args: argparse.Namespace) -> None:
-    """Refuse a ``pretrained`` or ``data`` folder that the --config file (a run's config.json, say) names and
-    that is gone (moved since), naming the file and the field: the error otherwise named a ``--data`` that
-    was not typed, or no field at all. (A hub id is not a path: only an absolute path is checked.)"""
-    if args.config is None:
+def _check_recorded_folders(cfg: ClapRecipeConfig, args: argparse.Namespace, record: str | None) -> None:
+    """Refuse a ``pretrained`` or ``data`` folder that the `record` file (the --config file, a run's
+    config.json say, or the resumed checkpoint's trainer_state.json) names and that is gone (moved since),
+    naming the file and the field: the error otherwise named a ``--data`` that was not typed, or no field at
+    all. (A hub id is not a path: only an absolute path is checked.)"""
+    if record is None:
         return
     for name in ("pretrained", "data"):
         recorded = getattr(cfg, name)
         given = vars(args).get(name) is not None
         if recorded and not given and Path(recorded).is_absolute() and not Path(recorded).is_dir():
             raise FileNotFoundError(
-                f"{name} {recorded} (in {args.config}): no such folder; pass --{name} DIR where it is now"
+                f"{name} {recorded} (in {record}): no such folder; pass --{name} DIR where it is now"
             )
 
 
@@ -190,22 +191,34 @@ def parse_arguments(
 ) -> tuple[ClapRecipeConfig, argparse.Namespace]:
     """(the resolved settings, every parsed argument), from a `build_parser` parser (``cv`` adds ``--folds``)."""
     args = parser.parse_args(argv)
-    try:  # defaults < --preset < the --config file < flags
-        cfg = resolve_settings(ClapRecipeConfig(), PRESETS, args.preset, args.config, args)
-        if args.config is not None:
+    try:
+        # A --resume goes on with the settings its run recorded (its checkpoint's trainer_state.json), not
+        # today's defaults: without its flags, a resume trained with another batch and learning rate and
+        # rewrote the run's config.json with them. A --config file given instead is taken as it is.
+        resumed_record = _resumed_run_record(args) if args.config is None else None
+        record = args.config if resumed_record is None else resumed_record
+        # defaults < --preset < the --config file (or the resumed run's record) < flags
+        cfg = resolve_settings(ClapRecipeConfig(), PRESETS, args.preset, record, args)
+        if record is not None:
             # A record from before `train.processes` existed: its run trained in one process.
-            cfg, note = read_older_record(cfg, args.config, vars(args), OLDER_RECORD_MEANINGS)
+            resuming = resumed_record is not None
+            # (A resume's process count is its checkpoint's, said by `main`: not read from the record here.)
+            skip = ("train.processes",) if resuming else ()
+            cfg, note = read_older_record(
+                cfg, record, vars(args), OLDER_RECORD_MEANINGS, skip=skip, resuming=resuming
+            )
             if note and not in_launched_job():  # (the command the user ran says it, not each process)
                 print(note)
-        if args.config is not None and _is_run_record(args.config):
+        if resumed_record is not None:
+            cfg = _resumed_with_flags(cfg, args, resumed_record)
+        elif args.config is not None and _is_run_record(args.config):
             # A run record repeats a run's settings, not the choices to replace a folder or to resume a
             # checkpoint: those are made on this command line (a run made with --overwrite would otherwise
             # replace itself when repeated).
             cfg = dataclasses.replace(
                 cfg, overwrite=getattr(args, "overwrite", False), resume=getattr(args, "resume", None)
             )
-        cfg = _with_resumed_test_split(cfg, args)
-        _check_recorded_folders(cfg, args)
+        _check_recorded_folders(cfg, args, record)
         if cfg.pretrained is None:  # (a checkpoint's own limits are checked once it is loaded)
             check_demo_settings(cfg)
         try:
@@ -221,23 +234,79 @@ def parse_arguments(
         raise  # unreachable: parser.error exits
 
 
-def _with_resumed_test_split(cfg: ClapRecipeConfig, args: argparse.Namespace) -> ClapRecipeConfig:
-    """`cfg` with the ``dataset.test_split`` of the checkpoint ``--resume`` names where neither the flag nor
-    ``--config`` gives one, and a line that says so: resumed without it, the run's clips differed from the
-    checkpoint's and the resume was refused, with advice to restore data that had not changed."""
-    if not cfg.resume or args.config is not None or "dataset.test_split" in vars(args):
-        return cfg
+#: The settings the learning-rate schedule's length (task.total_steps, resolved in the record) follows.
+_SCHEDULE_LENGTH = ("train.epochs", "train.max_steps", "train.batch_size", "train.accumulate_grad_batches")
+
+
+def _flat(settings: dict, prefix: str = "") -> dict:
+    """Dotted name → value of each setting in a settings tree."""
+    flat = {}
+    for name, value in settings.items():
+        if isinstance(value, dict):
+            flat |= _flat(value, f"{prefix}{name}.")
+        else:
+            flat[f"{prefix}{name}"] = value
+    return flat
+
+
+def _same_setting(recorded, given) -> bool:
+    """Whether a setting given on the command line is the recorded one: a relative path to the folder the
+    record names absolute is (the record writes its paths absolute)."""
+    if recorded == given:
+        return True
+    if not (isinstance(recorded, str) and isinstance(given, str) and Path(recorded).is_absolute()):
+        return False
+    return (
+        Path(given).expanduser().exists() and Path(given).expanduser().resolve() == Path(recorded).resolve()
+    )
+
+
+def _resumed_run_record(args: argparse.Namespace) -> str | None:
+    """The trainer_state.json of the checkpoint ``--resume`` names, where it records its run's settings;
+    None without --resume, or where it cannot be read (the checks of the resume say why)."""
+    resume = getattr(args, "resume", None)
+    if not resume:
+        return None
     try:
-        recorded = ckpt.read_state(ckpt.resolve_checkpoint(cfg.resume))["run_config"]["dataset"]["test_split"]
-    except (OSError, ValueError, KeyError, TypeError, ckpt.CheckpointError):
-        return cfg  # (the checks of the resume say what is wrong with it)
-    if not isinstance(recorded, str) or recorded == cfg.dataset.test_split:
-        return cfg
+        folder = ckpt.resolve_checkpoint(resume)
+        recorded = ckpt.read_state(folder).get("run_config")
+    except (OSError, ValueError, TypeError, ckpt.CheckpointError):
+        return None
+    return str(folder / ckpt.STATE_FILE) if isinstance(recorded, dict) else None
+
+
+def _resumed_with_flags(cfg: ClapRecipeConfig, args: argparse.Namespace, record: str) -> ClapRecipeConfig:
+    """`cfg`, resolved from the resumed run's `record`, with where to write and whether to replace taken from
+    this command line (the record's are that run's choices), and one line naming what flags change from the
+    run's settings. A flag changing the run's length plans the learning-rate schedule again (the record
+    holds the length its run resolved) unless --task.total_steps is given too."""
+    given = vars(args)
+    cfg = dataclasses.replace(
+        cfg, out=given.get("out"), overwrite=given.get("overwrite", False), resume=given.get("resume")
+    )
+    if "train.processes" not in given:  # `main` resumes in the checkpoint's count, and says so
+        processes = ClapRecipeConfig().train.processes
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, processes=processes))
+    before = _flat(settings_of(load_config_data(record)))
+    now = _flat(dataclasses.asdict(cfg))
+    skipped = {"out", "resume", "overwrite", "train.processes"}
+    changed = {
+        name: (before[name], value)
+        for name, value in now.items()
+        if name in before and name not in skipped and not _same_setting(before[name], value)
+    }
+    replanned = any(name in changed for name in _SCHEDULE_LENGTH) and "task.total_steps" not in given
+    if replanned:
+        cfg = dataclasses.replace(cfg, task=dataclasses.replace(cfg.task, total_steps=None))
     if not in_launched_job():  # (said once, by the command the user ran)
-        print(
-            f"--resume {cfg.resume}: scoring the test split as that run did: --dataset.test_split {recorded}"
-        )
-    return dataclasses.replace(cfg, dataset=dataclasses.replace(cfg.dataset, test_split=recorded))
+        line = f"--resume {cfg.resume}: going on with the settings its run recorded ({record})"
+        if changed:
+            listed = ", ".join(f"{name} {old!r} -> {new!r}" for name, (old, new) in changed.items())
+            line += f", changed on the command line: {listed}"
+            if replanned:
+                line += "; the learning-rate schedule is planned again for the new length"
+        print(line)
+    return cfg
 
 
 def _is_run_record(file: str) -> bool:

@@ -480,11 +480,13 @@ def check_training_left(cfg: ClapRecipeConfig, resume: str | Path, out: Path) ->
     epochs, max_steps = planned_epochs(cfg, cfg.pretrained is None), cfg.train.max_steps
     if epoch < epochs and (max_steps is None or step < max_steps):
         return
-    limit = f"--train.epochs {epochs}" + (f" and --train.max_steps {max_steps}" if max_steps else "")
+    limit = f"--train.epochs {epochs}" + (
+        f" and --train.max_steps {max_steps} leave" if max_steps else " leaves"
+    )
     further = f"--train.epochs above {epoch}" + (" (and --train.max_steps above that)" if max_steps else "")
     raise ValueError(
         f"cannot resume from {folder}: its run in {out} is finished ({plural(epoch, 'epoch')}, "
-        f"{plural(step, 'step')}; {limit} leave nothing to train) and its results are written; the resume "
+        f"{plural(step, 'step')}; {limit} nothing to train) and its results are written; the resume "
         f"would only write them again. To train further, resume with {further}; to score it again, resume "
         f"it into a new --out (or export it: python -m audiotrain.recipes.clap export --checkpoint {folder})"
     )
