@@ -905,16 +905,6 @@ def _check_resumed_init_from(resume: str | Path, state: dict, init_record: dict)
         )
 
 
-def _with_resolved_cache(settings: dict[str, Any], data: ChordDataConfig) -> dict[str, Any]:
-    """`settings` with the cache folder the run used as an absolute path where none was given (the default,
-    or $AUDIOTRAIN_CACHE_DIR): ``--config RUN/config.json`` in another shell then finds the same features
-    and demo songs, instead of computing them again in its own default cache."""
-    if not data.cache_dir:
-        cache = str(data.resolved_cache_dir().absolute())
-        settings = {**settings, "data": {**settings["data"], "cache_dir": cache}}
-    return settings
-
-
 def check_output_folders(
     config: TrainingConfig, run_dir: Path | None, resume: str | Path | None, overwrite: bool
 ) -> bool:
@@ -1059,7 +1049,7 @@ def _open_run_folder(
         _remove_killed_writes(folder)
         write_run_record(
             folder / "config.json",
-            _with_resolved_cache(config.to_dict(), config.data),
+            config.to_dict(),
             sys.argv,
             claim=None if continuing else "--run_dir",
             songs=split_names(splits),
