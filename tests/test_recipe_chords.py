@@ -2584,9 +2584,24 @@ def test_a_resume_of_an_early_stopped_and_scored_run_is_refused_and_leaves_its_e
     capsys.readouterr()
     assert chords.main([*flags, "--resume", str(run_dir / "checkpoints" / "last")]) == 2
     err = capsys.readouterr().err
-    assert "early stopping ended its run" in err and "nothing left to do" in err and "Traceback" not in err
+    assert "early stopping ended its run" in err and "stop again at once" in err and "Traceback" not in err
+    assert "a larger --patience (or another --min_delta)" in err, err
     assert edited.read_text() == "0.000000\t1.000000\tC:maj\n"
     assert all(path.read_bytes() == data for path, data in kept.items())
+
+
+def test_an_early_stopped_run_resumed_with_a_larger_patience_trains_on_in_its_own_folder(tiny_run, tmp_path):
+    """How such a run is trained further (as 710df16 allowed): the refusal above is for unchanged early
+    stopping only, which would stop again at once."""
+    root, _ = tiny_run
+    run_dir = tmp_path / "r"
+    flags = [*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(run_dir)]
+    flags += ["--num_epochs", "6", "--min_delta", "100"]
+    assert chords.main([*flags, "--patience", "1"]) == 0
+    epochs = json.loads((run_dir / "history.json").read_text())["epoch"][-1]
+    resume = ["--resume", str(run_dir / "checkpoints" / "last")]
+    assert chords.main([*flags, "--patience", "3", *resume]) == 0
+    assert json.loads((run_dir / "history.json").read_text())["epoch"][-1] == epochs + 2
 
 
 def test_a_full_disk_after_training_is_one_line_and_the_printed_resume_writes_what_is_missing(
