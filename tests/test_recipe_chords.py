@@ -2774,3 +2774,19 @@ def test_a_moved_annotations_folder_named_by_config_is_an_error_naming_the_file_
     assert stop.value.code == 2
     expected = f"data.annotations {gone} (in {record}): no such folder; pass --data.annotations FOLDER"
     assert expected in capsys.readouterr().err
+
+
+def test_a_run_folder_whose_checkpoints_are_elsewhere_is_refused_naming_where_they_are(
+    tiny_run, tmp_path, capsys
+):
+    """An absolute --checkpoint_dir leaves none under the run folder: the error only called it an incomplete
+    checkpoint, without the folder its config.json records."""
+    root, _ = tiny_run
+    run, checkpoints = tmp_path / "run", tmp_path / "elsewhere"
+    flags = [*TINY_FLAGS, "--num_epochs", "1", "--data.cache_dir", str(root / "cache")]
+    assert chords.main([*flags, "--run_dir", str(run), "--checkpoint_dir", str(checkpoints)]) == 0
+    capsys.readouterr()
+    assert chords.main(["export", "--checkpoint", str(run), "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert f"config.json records its checkpoints in {checkpoints}" in err, err
+    assert str(checkpoints / "best") in err and "Traceback" not in err
