@@ -143,6 +143,27 @@ def test_ctrl_c_stops_the_whole_cv_and_resume_continues_it(cv_cache, tmp_path, m
     assert capsys.readouterr().out.count("finished earlier, kept") == 2
 
 
+def test_cv_with_an_absolute_checkpoint_dir_gives_each_fold_its_own_subfolder_and_resumes(
+    cv_cache, tmp_path, monkeypatch, capsys
+):
+    """Every fold shared the absolute folder: fold 1 was refused for fold 0's checkpoints, and the printed
+    continue command for fold 0's."""
+    run_dir, checkpoints = tmp_path / "cv", tmp_path / "elsewhere"
+    argv = ["cv", "--folds", "2", *TINY_CV_FLAGS, "--num_epochs", "2", "--data.cache_dir", str(cv_cache)]
+    argv += ["--run_dir", str(run_dir), "--checkpoint_dir", str(checkpoints)]
+    with monkeypatch.context() as patch:
+        _ctrl_c_in_the_first_fold(patch)
+        assert chords.main(argv) == 130
+    out = capsys.readouterr().err
+    assert (checkpoints / "fold0" / "interrupted").is_dir()
+    command = out.split("Continue it with:\n")[1].splitlines()[0].strip()
+    assert f"--checkpoint_dir {checkpoints}" in command and command.endswith(f"--resume {run_dir}")
+    assert chords.main([*argv, "--resume", str(run_dir)]) == 0, capsys.readouterr().err
+    assert "2-fold cross-validation over 4 songs" in capsys.readouterr().out
+    assert json.loads((run_dir / "fold0" / "history.json").read_text())["epoch"] == [0, 1]
+    assert all((checkpoints / f"fold{k}" / "last").is_dir() for k in range(2))
+
+
 def test_cv_run_folder_is_refused_and_overwrite_replaces_only_its_outputs(cv_cache, tmp_path, capsys):
     run_dir = tmp_path / "cv"
     argv = [

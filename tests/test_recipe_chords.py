@@ -2584,9 +2584,24 @@ def test_a_resume_of_an_early_stopped_and_scored_run_is_refused_and_leaves_its_e
     capsys.readouterr()
     assert chords.main([*flags, "--resume", str(run_dir / "checkpoints" / "last")]) == 2
     err = capsys.readouterr().err
-    assert "early stopping ended its run" in err and "nothing left to do" in err and "Traceback" not in err
+    assert "early stopping ended its run" in err and "stop again at once" in err and "Traceback" not in err
+    assert "a larger --patience (or another --min_delta)" in err, err
     assert edited.read_text() == "0.000000\t1.000000\tC:maj\n"
     assert all(path.read_bytes() == data for path, data in kept.items())
+
+
+def test_an_early_stopped_run_resumed_with_a_larger_patience_trains_on_in_its_own_folder(tiny_run, tmp_path):
+    """How such a run is trained further (as 710df16 allowed): the refusal above is for unchanged early
+    stopping only, which would stop again at once."""
+    root, _ = tiny_run
+    run_dir = tmp_path / "r"
+    flags = [*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(run_dir)]
+    flags += ["--num_epochs", "6", "--min_delta", "100"]
+    assert chords.main([*flags, "--patience", "1"]) == 0
+    epochs = json.loads((run_dir / "history.json").read_text())["epoch"][-1]
+    resume = ["--resume", str(run_dir / "checkpoints" / "last")]
+    assert chords.main([*flags, "--patience", "3", *resume]) == 0
+    assert json.loads((run_dir / "history.json").read_text())["epoch"][-1] == epochs + 2
 
 
 def test_a_full_disk_after_training_is_one_line_and_the_printed_resume_writes_what_is_missing(
@@ -2708,26 +2723,37 @@ def test_a_run_folder_deleted_while_training_ends_saying_so_and_what_was_saved_w
     assert "does not exist" not in err and not (run_dir / "trained.json").exists()
 
 
-def test_config_json_records_the_cache_the_run_used_so_a_repeat_in_another_shell_uses_it(
+def test_config_json_records_a_default_cache_as_null_so_a_replay_follows_its_own_cache_variable(
     tiny_run, tmp_path, monkeypatch
 ):
-    """README: config.json holds the cache folder as an absolute path. From $AUDIOTRAIN_CACHE_DIR (or the
-    default) it recorded null, and --config RUN/config.json in another shell rendered and computed all again
-    in that shell's own cache."""
+    """README: config.json records the cache folder only where it was given. It recorded the author's
+    absolute $AUDIOTRAIN_CACHE_DIR (or default cache), so a colleague's replay wrote into the author's home
+    and the variable the error advised was ignored."""
     root, _ = tiny_run
     monkeypatch.setenv("AUDIOTRAIN_CACHE_DIR", str(root / "cache"))
     run = tmp_path / "run"
     assert chords.main([*TINY_FLAGS, "--num_epochs", "1", "--run_dir", str(run)]) == 0
-    recorded = json.loads((run / "config.json").read_text())["config"]["data"]["cache_dir"]
-    assert recorded == str(root / "cache")
-    # Another shell: the variable unset, another home (whose default cache is empty).
-    monkeypatch.delenv("AUDIOTRAIN_CACHE_DIR")
-    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert json.loads((run / "config.json").read_text())["config"]["data"]["cache_dir"] is None
+    # The colleague's shell: their own cache variable, which the replay follows.
+    monkeypatch.setenv("AUDIOTRAIN_CACHE_DIR", str(tmp_path / "their_cache"))
     again = tmp_path / "again"
     assert chords.main(["--config", str(run / "config.json"), "--run_dir", str(again)]) == 0
-    assert json.loads((again / "config.json").read_text())["config"]["data"]["cache_dir"] == recorded
-    assert not (tmp_path / "home" / ".cache").exists()
+    assert (tmp_path / "their_cache" / "demo").is_dir()
+
+
+def test_an_unwritable_cache_folder_given_by_a_config_file_is_not_advised_the_variable_it_overrides(
+    tmp_path, make_read_only, monkeypatch, capsys
+):
+    """A cache_dir from --config is used over AUDIOTRAIN_CACHE_DIR: advising the variable sent the user round."""
+    (tmp_path / "ro").mkdir()
+    make_read_only(tmp_path / "ro")
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps({"data": {"cache_dir": str(tmp_path / "ro" / "cache")}}))
+    monkeypatch.setenv("AUDIOTRAIN_CACHE_DIR", str(tmp_path / "writable"))
+    assert chords.main(["demo", *TINY_FLAGS, "--config", str(settings)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write the demo songs" in err and "--data.cache_dir" in err, err
+    assert "or AUDIOTRAIN_CACHE_DIR" not in err and "does not override" in err, err
 
 
 def test_a_moved_annotations_folder_named_by_config_is_an_error_naming_the_file_and_the_field(
@@ -2748,3 +2774,19 @@ def test_a_moved_annotations_folder_named_by_config_is_an_error_naming_the_file_
     assert stop.value.code == 2
     expected = f"data.annotations {gone} (in {record}): no such folder; pass --data.annotations FOLDER"
     assert expected in capsys.readouterr().err
+
+
+def test_a_run_folder_whose_checkpoints_are_elsewhere_is_refused_naming_where_they_are(
+    tiny_run, tmp_path, capsys
+):
+    """An absolute --checkpoint_dir leaves none under the run folder: the error only called it an incomplete
+    checkpoint, without the folder its config.json records."""
+    root, _ = tiny_run
+    run, checkpoints = tmp_path / "run", tmp_path / "elsewhere"
+    flags = [*TINY_FLAGS, "--num_epochs", "1", "--data.cache_dir", str(root / "cache")]
+    assert chords.main([*flags, "--run_dir", str(run), "--checkpoint_dir", str(checkpoints)]) == 0
+    capsys.readouterr()
+    assert chords.main(["export", "--checkpoint", str(run), "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert f"config.json records its checkpoints in {checkpoints}" in err, err
+    assert str(checkpoints / "best") in err and "Traceback" not in err

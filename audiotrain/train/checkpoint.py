@@ -656,7 +656,7 @@ def resolve_checkpoint(path: str | os.PathLike, required: Sequence[str] = REQUIR
     missing = [name for name in required if not (folder / name).is_file()]
     if len(missing) == len(required):
         # A run folder, most often: its checkpoints are one or two levels down (RUN/checkpoints/last).
-        inside = _checkpoints_under(folder, "a run folder? its checkpoints")
+        inside = _checkpoints_under(folder, "a run folder? its checkpoints") or _recorded_checkpoints(folder)
         raise CheckpointError(
             f"{folder} is not a complete audiotrain checkpoint: it holds none of {', '.join(required)}{inside}"
         )
@@ -770,6 +770,24 @@ def _checkpoints_under(parent: Path, label: str) -> str:
         return ""
     found.sort(key=lambda p: (p / STATE_FILE).stat().st_mtime, reverse=True)
     return f"; {label} (newest first): {listed(found, 5)}"
+
+
+def _recorded_checkpoints(run_dir: Path) -> str:
+    """``; a run folder: ...``: where the run in `run_dir` saved its checkpoints, as its ``config.json``
+    records them (an absolute ``checkpoint_dir``: nothing of them lies under the run folder), "" if that
+    names no checkpoint. Not read from there: a load reads only the folder it was given."""
+    try:
+        recorded = json.loads((run_dir / "config.json").read_text()).get("config", {}).get("checkpoint_dir")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    if not isinstance(recorded, str) or not recorded.strip():
+        return ""
+    checkpoints = Path(recorded).expanduser()
+    checkpoints = checkpoints if checkpoints.is_absolute() else run_dir / checkpoints
+    found = _checkpoints_under(checkpoints, "pass one of them")
+    if not found:
+        return ""
+    return f"; a run folder, whose config.json records its checkpoints in {checkpoints}{found}"
 
 
 def read_state(folder: Path) -> dict[str, Any]:

@@ -22,6 +22,7 @@ stopped in training from its checkpoint and trains the rest.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import shutil
@@ -48,7 +49,13 @@ from audiotrain.recipes.chords.data import (
     folder_splits,
     write_data_report,
 )
-from audiotrain.recipes.chords.train import evaluate_trained_run, run_training, to_stderr, trained_checkpoint
+from audiotrain.recipes.chords.train import (
+    _checkpoint_folder,
+    evaluate_trained_run,
+    run_training,
+    to_stderr,
+    trained_checkpoint,
+)
 from audiotrain.recipes.split_record import describe_difference
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.reporting import read_history
@@ -187,8 +194,11 @@ def _run_cross_validation(
             write_data_report(run_dir, data_report)
         write_json_atomically(progress_path, progress)  # replaced whole: a crash never leaves half a record
     fold_scores, histories = [], []
+    base_config = config
     for k, split in enumerate(splits):
         fold_dir = run_dir / f"fold{k}"
+        config = _fold_config(base_config, k)
+        fold_checkpoints = _checkpoint_folder(config, fold_dir)
         if str(k) in progress["done"]:
             results(f"\n=== {fold_name(k, folds)}: finished earlier, kept ({fold_dir})")
             fold_scores.append(progress["done"][str(k)])
@@ -208,13 +218,13 @@ def _run_cross_validation(
             results(
                 f"\n=== {fold_name(k, folds)}: trained earlier, its held-out songs are scored now ({fold_dir})"
             )
-            ended = _ended_state(fold_dir)
+            ended = _ended_state(fold_checkpoints)
             result = evaluate_trained_run(
                 config, fold_dir, split, fold_dir / trained, log, ended=ended, results=results
             )
         else:
             results(f"\n=== {fold_name(k, folds)}: {fold_dir}")  # its run then says its split (`describe`)
-            checkpoint = newest_checkpoint(fold_dir / "checkpoints") if resume else None
+            checkpoint = newest_checkpoint(fold_checkpoints) if resume else None
             # Resuming, a fold with no checkpoint (stopped before its first step) is this cv run's own: replaced.
             result = run_training(
                 config,
@@ -256,12 +266,21 @@ def _run_cross_validation(
     return cv
 
 
-def _ended_state(fold_dir: Path) -> dict | None:
-    """The trainer state of the newest checkpoint of a fold whose training ended (the one saved as it
-    ended): it names the fold's logger runs (``--logger``), which then get the fold's test scores as a
-    resumed single run's do (`evaluate_trained_run`'s `ended`). None where there is none, or it cannot be
-    read: the evaluation then says that the scores are not sent."""
-    checkpoint = newest_checkpoint(fold_dir / "checkpoints")
+def _fold_config(config: TrainingConfig, k: int) -> TrainingConfig:
+    """Fold `k`'s settings: an absolute ``checkpoint_dir`` gets a ``fold<k>`` subfolder, as a relative one
+    lies in each fold's own folder. Shared, fold 1 was refused for fold 0's checkpoints, and so was the
+    printed continue command."""
+    if not Path(config.checkpoint_dir).is_absolute():
+        return config
+    return dataclasses.replace(config, checkpoint_dir=str(Path(config.checkpoint_dir) / f"fold{k}"))
+
+
+def _ended_state(checkpoints: Path) -> dict | None:
+    """The trainer state of the newest checkpoint in a fold's `checkpoints` folder whose training ended (the
+    one saved as it ended): it names the fold's logger runs (``--logger``), which then get the fold's test
+    scores as a resumed single run's do (`evaluate_trained_run`'s `ended`). None where there is none, or it
+    cannot be read: the evaluation then says that the scores are not sent."""
+    checkpoint = newest_checkpoint(checkpoints)
     if checkpoint is None:
         return None
     try:

@@ -74,14 +74,26 @@ def check_cache_writable(data: ChordDataConfig) -> None:
     if error is not None:
         raise ValueError(
             f"cannot write the demo songs and features to {cache} (in {probe_in}: {error.strerror or error}): "
-            "point --data.cache_dir or AUDIOTRAIN_CACHE_DIR at a writable folder"
+            f"{_cache_folder_advice(data)}"
         )
+
+
+def _cache_folder_advice(data: ChordDataConfig) -> str:
+    """Which setting moves the cache. A cache_dir the run was given (--data.cache_dir, or a --config file's)
+    is used instead of AUDIOTRAIN_CACHE_DIR, so the variable is advised only where none was given (config.json
+    records null then, and a replay of it follows the variable too)."""
+    if data.cache_dir:
+        return (
+            "point --data.cache_dir at a writable folder (this run was given data.cache_dir, by the flag or a "
+            f"--config file, which {CACHE_DIR_ENV} does not override)"
+        )
+    return f"point --data.cache_dir or {CACHE_DIR_ENV} at a writable folder"
 
 
 def unwritable_cache_advice(data: ChordDataConfig) -> str:
     """How to move a feature cache that cannot be written. A cache_dir the run was given (--data.cache_dir,
-    or the one a --config RUN/config.json recorded, absolute) is used instead of AUDIOTRAIN_CACHE_DIR, so
-    the variable is advised only where no cache_dir was given."""
+    or a --config file's) is used instead of AUDIOTRAIN_CACHE_DIR, so the variable is advised only where no
+    cache_dir was given."""
     if data.cache_dir:
         return (
             f"this run's data.cache_dir (--data.cache_dir, or a --config file's) is used instead of "
@@ -111,8 +123,8 @@ def _demo_set_maker(data: ChordDataConfig, sr: int, together: bool) -> Callable[
             )  # fmt: skip
         except OSError as error:  # a read-only cache folder: the recipe's one-line error, naming the setting
             raise ValueError(
-                f"cannot write the demo songs to {folder} ({error.strerror or error}): point "
-                "--data.cache_dir or AUDIOTRAIN_CACHE_DIR at a writable folder"
+                f"cannot write the demo songs to {folder} ({error.strerror or error}): "
+                f"{_cache_folder_advice(data)}"
             ) from error
 
     return make

@@ -759,9 +759,7 @@ def check_resume_settings(
             if run_dir is not None and _left_to_evaluate(run_dir, config.num_epochs, state)
             else _check_epochs_left(folder, state, config.num_epochs)
         ),
-        lambda: (
-            _check_stopped_early_and_scored(folder, run_dir, state, config.num_epochs) if run_dir else None
-        ),
+        lambda: _check_stopped_early_and_scored(folder, run_dir, state, config) if run_dir else None,
         lambda: _check_batch_mid_epoch(folder, state, config.batch_size),
     ):
         try:
@@ -905,16 +903,6 @@ def _check_resumed_init_from(resume: str | Path, state: dict, init_record: dict)
         )
 
 
-def _with_resolved_cache(settings: dict[str, Any], data: ChordDataConfig) -> dict[str, Any]:
-    """`settings` with the cache folder the run used as an absolute path where none was given (the default,
-    or $AUDIOTRAIN_CACHE_DIR): ``--config RUN/config.json`` in another shell then finds the same features
-    and demo songs, instead of computing them again in its own default cache."""
-    if not data.cache_dir:
-        cache = str(data.resolved_cache_dir().absolute())
-        settings = {**settings, "data": {**settings["data"], "cache_dir": cache}}
-    return settings
-
-
 def check_output_folders(
     config: TrainingConfig, run_dir: Path | None, resume: str | Path | None, overwrite: bool
 ) -> bool:
@@ -956,12 +944,14 @@ def _check_epochs_left(folder: Path, state: dict, num_epochs: int) -> None:
         )
 
 
-def _check_stopped_early_and_scored(folder: Path, run_dir: Path, state: dict, num_epochs: int) -> None:
+def _check_stopped_early_and_scored(folder: Path, run_dir: Path, state: dict, config: TrainingConfig) -> None:
     """Refuse a resume in its own `run_dir` of a run that early stopping ended at this checkpoint and whose
-    held-out evaluation finished: nothing is left to do, and it would train on (early stopping stops it
-    again an epoch later) and replace its history, its ``last`` checkpoint and its evaluation/, perhaps
-    looked at or edited since. `_check_epochs_left` refuses this only where every epoch was trained: a run
-    that stopped early has epochs left under --num_epochs."""
+    held-out evaluation finished, with the same early stopping (--patience, --min_delta): it would stop
+    again an epoch later and only replace its history, its ``last`` checkpoint and its evaluation/, perhaps
+    looked at or edited since. With other early-stopping settings it is a request to train on, let go on in
+    its own folder as a resume with more --num_epochs is. `_check_epochs_left` refuses this only where every
+    epoch was trained: a run that stopped early has epochs left under --num_epochs."""
+    num_epochs = config.num_epochs
     done = (state.get("progress") or {}).get("epoch")
     if not isinstance(done, int) or done >= num_epochs:
         return  # (`_check_epochs_left` says it)
@@ -969,12 +959,19 @@ def _check_stopped_early_and_scored(folder: Path, run_dir: Path, state: dict, nu
         run_dir, num_epochs, state
     ):
         return
+    recorded = state.get("run_config")
+    recorded = recorded if isinstance(recorded, dict) else {}
+    if any(
+        name in recorded and recorded[name] != getattr(config, name) for name in ("patience", "min_delta")
+    ):
+        return
     raise ValueError(
         f"cannot resume from {folder}: early stopping ended its run after {plural(done, 'epoch')} of "
         f"--num_epochs {num_epochs}, and the run's held-out evaluation is written "
-        f"({run_dir / 'evaluation'}); "
-        "there is nothing left to do, and training on would replace that evaluation. To train it further, "
-        f"resume it into a new folder with a larger --patience (--run_dir NEW --resume {folder})"
+        f"({run_dir / 'evaluation'}); with the same --patience {config.patience} and --min_delta "
+        f"{config.min_delta} it would stop again at once and only replace that evaluation. To train it "
+        "further, resume it with a larger --patience (or another --min_delta): it goes on in this folder "
+        "and writes a new evaluation"
     )
 
 
@@ -1059,7 +1056,7 @@ def _open_run_folder(
         _remove_killed_writes(folder)
         write_run_record(
             folder / "config.json",
-            _with_resolved_cache(config.to_dict(), config.data),
+            config.to_dict(),
             sys.argv,
             claim=None if continuing else "--run_dir",
             songs=split_names(splits),
