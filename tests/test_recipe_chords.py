@@ -1952,8 +1952,8 @@ def test_a_stop_while_the_features_are_computed_is_one_line_and_keeps_them_for_t
     generate_demo_songs(data, n_songs=4, seed=9, song_seconds=6)
     compute_features = chords_train.feature_function
 
-    def stopping_at_the_third_song(features, cache_root):
-        feature_fn, cache = compute_features(features, cache_root)
+    def stopping_at_the_third_song(features, cache_root, *advice):
+        feature_fn, cache = compute_features(features, cache_root, *advice)
         calls = []
 
         def feature_fn_that_stops(path):
