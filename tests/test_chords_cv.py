@@ -164,6 +164,33 @@ def test_cv_with_an_absolute_checkpoint_dir_gives_each_fold_its_own_subfolder_an
     assert all((checkpoints / f"fold{k}" / "last").is_dir() for k in range(2))
 
 
+def test_cv_refuses_a_used_absolute_checkpoint_dir_before_writing_its_run_folder(cv_cache, tmp_path, capsys):
+    """Refused only inside fold 0, after cv_progress.json and oof/ were written, the retry with an empty
+    --checkpoint_dir that the error advised was refused too (the run folder then held files)."""
+    run_dir, used = tmp_path / "cv", tmp_path / "used"
+    (used / "fold0" / "last").mkdir(parents=True)
+    (used / "fold0" / "last" / "model.safetensors").write_bytes(b"another run's")
+    argv = [
+        "cv",
+        "--folds",
+        "2",
+        *TINY_CV_FLAGS,
+        "--data.cache_dir",
+        str(cv_cache),
+        "--run_dir",
+        str(run_dir),
+    ]
+    assert chords.main([*argv, "--checkpoint_dir", str(used)]) == 2
+    err = capsys.readouterr().err
+    assert f"--checkpoint_dir {used}: its fold0/ already holds files" in err, err
+    assert "Choose an empty --checkpoint_dir" in err and "cv --resume ITS_RUN_DIR" in err
+    assert not run_dir.exists()
+    assert (used / "fold0" / "last" / "model.safetensors").read_bytes() == b"another run's"
+    # The advised retry goes on in the same --run_dir.
+    assert chords.main([*argv, "--checkpoint_dir", str(tmp_path / "fresh")]) == 0, capsys.readouterr().err
+    assert all((tmp_path / "fresh" / f"fold{k}" / "last").is_dir() for k in range(2))
+
+
 def test_cv_run_folder_is_refused_and_overwrite_replaces_only_its_outputs(cv_cache, tmp_path, capsys):
     run_dir = tmp_path / "cv"
     argv = [

@@ -34,10 +34,13 @@ from audiotrain.datasets.chord_songs import split_group
 from audiotrain.distributed import collectives
 from audiotrain.metrics.chord_scores import CHORD_METRICS
 from audiotrain.recipes._run import (
+    check_can_write,
     check_run_folder,
     claim_run_folder,
     clear_run_outputs,
     holding_run_folders,
+    holds_files,
+    is_inside,
     newest_checkpoint,
     shell_command,
 )
@@ -169,6 +172,8 @@ def _run_cross_validation(
         run_dir if resume else None,
         resume_hint=shell_command("--resume", run_dir),
     )
+    if not resume:
+        _check_fold_checkpoint_folders(config, run_dir, folds)
     songs, source, (screen_report, data_report) = all_songs(config)
     if screen_report:
         log(screen_report)
@@ -273,6 +278,30 @@ def _fold_config(config: TrainingConfig, k: int) -> TrainingConfig:
     if not Path(config.checkpoint_dir).is_absolute():
         return config
     return dataclasses.replace(config, checkpoint_dir=str(Path(config.checkpoint_dir) / f"fold{k}"))
+
+
+def _check_fold_checkpoint_folders(config: TrainingConfig, run_dir: Path, folds: int) -> None:
+    """Refuse an absolute ``checkpoint_dir`` whose ``fold<k>`` subfolders (`_fold_config`) already hold files
+    (another cv run's checkpoints) before the run folder is written: each fold's own check comes only once
+    cv_progress.json and oof/ are there, which then refused the retry with an empty --checkpoint_dir.
+    ``--overwrite`` does not lift this, as it clears only the run folder."""
+    given = Path(config.checkpoint_dir)
+    if not given.is_absolute():
+        return  # (inside each fold's folder: the run folder's own check covers it)
+    check_can_write(given, f"--checkpoint_dir {given}")
+    used = [
+        f"fold{k}/"
+        for k in range(folds)
+        if holds_files(given / f"fold{k}") and not is_inside(given / f"fold{k}", run_dir / f"fold{k}")
+    ]
+    if used:
+        held = f"its {used[0]} already holds" if len(used) == 1 else f"its {', '.join(used)} already hold"
+        raise FileExistsError(
+            f"--checkpoint_dir {given}: {held} files (another cv run's checkpoints?), which this cv run's "
+            f"folds would replace. Choose an empty --checkpoint_dir (each fold saves in its fold<k>/ there), "
+            "or leave it at its default inside each fold's folder; to continue the cv run that saved them, "
+            f"resume it: cv {shell_command('--resume', 'ITS_RUN_DIR')}"
+        )
 
 
 def _ended_state(checkpoints: Path) -> dict | None:
