@@ -2585,8 +2585,32 @@ def test_a_resume_of_an_early_stopped_and_scored_run_is_refused_and_leaves_its_e
     assert chords.main([*flags, "--resume", str(run_dir / "checkpoints" / "last")]) == 2
     err = capsys.readouterr().err
     assert "early stopping ended its run" in err and "stop again at once" in err and "Traceback" not in err
-    assert "a larger --patience (or another --min_delta)" in err, err
+    assert "resume it with --patience above 1 (or a --min_delta below 100)" in err, err
     assert edited.read_text() == "0.000000\t1.000000\tC:maj\n"
+    assert all(path.read_bytes() == data for path, data in kept.items())
+
+
+def test_an_early_stopped_run_resumed_with_early_stopping_that_would_stop_it_again_is_refused(
+    tiny_run, tmp_path, capsys
+):
+    """Any change of --patience or --min_delta was let through: a smaller patience (or a larger min_delta)
+    trained one epoch, stopped at once and replaced the run's evaluation/."""
+    root, _ = tiny_run
+    run_dir = tmp_path / "r"
+    flags = [*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(run_dir)]
+    flags += ["--num_epochs", "6"]
+    assert chords.main([*flags, "--patience", "2", "--min_delta", "100"]) == 0  # (stops after 3 epochs)
+    kept = {path: path.read_bytes() for path in [*run_dir.glob("evaluation/*"), run_dir / "history.json"]}
+    resume = ["--resume", str(run_dir / "checkpoints" / "last")]
+    for early_stopping in (
+        ["--patience", "1", "--min_delta", "100"],
+        ["--patience", "2", "--min_delta", "200"],
+    ):
+        capsys.readouterr()
+        assert chords.main([*flags, *early_stopping, *resume]) == 2
+        err = capsys.readouterr().err
+        assert "it would stop again at once (it waited 2 epochs since its best val_loss)" in err, err
+        assert "resume it with --patience above 2 (or a --min_delta below 100)" in err, err
     assert all(path.read_bytes() == data for path, data in kept.items())
 
 

@@ -946,11 +946,11 @@ def _check_epochs_left(folder: Path, state: dict, num_epochs: int) -> None:
 
 def _check_stopped_early_and_scored(folder: Path, run_dir: Path, state: dict, config: TrainingConfig) -> None:
     """Refuse a resume in its own `run_dir` of a run that early stopping ended at this checkpoint and whose
-    held-out evaluation finished, with the same early stopping (--patience, --min_delta): it would stop
-    again an epoch later and only replace its history, its ``last`` checkpoint and its evaluation/, perhaps
-    looked at or edited since. With other early-stopping settings it is a request to train on, let go on in
-    its own folder as a resume with more --num_epochs is. `_check_epochs_left` refuses this only where every
-    epoch was trained: a run that stopped early has epochs left under --num_epochs."""
+    held-out evaluation finished, unless this resume's early stopping (--patience, --min_delta) lets training
+    go on: otherwise it would stop again an epoch later and only replace its history, its ``last`` checkpoint
+    and its evaluation/, perhaps looked at or edited since. Going on is a request to train further, let go on
+    in its own folder as a resume with more --num_epochs is. `_check_epochs_left` refuses this only where
+    every epoch was trained: a run that stopped early has epochs left under --num_epochs."""
     num_epochs = config.num_epochs
     done = (state.get("progress") or {}).get("epoch")
     if not isinstance(done, int) or done >= num_epochs:
@@ -961,18 +961,44 @@ def _check_stopped_early_and_scored(folder: Path, run_dir: Path, state: dict, co
         return
     recorded = state.get("run_config")
     recorded = recorded if isinstance(recorded, dict) else {}
-    if any(
-        name in recorded and recorded[name] != getattr(config, name) for name in ("patience", "min_delta")
-    ):
+    waited = _epochs_waited(state)
+    # Any change was let through before: a smaller --patience trained one epoch, stopped at once and replaced
+    # the evaluation just the same. A lower --min_delta can count the epochs since the best as improvements.
+    recorded_delta = recorded.get("min_delta")
+    lower_delta = _is_number(recorded_delta) and config.min_delta < recorded_delta
+    recorded_patience = recorded.get("patience")
+    # The epochs it waited, which is the recorded patience where patience stopped it (an older checkpoint
+    # without the count: the simple rule, a larger patience); the larger where another cause stopped it.
+    known = [n for n in (waited, recorded_patience) if isinstance(n, int) and not isinstance(n, bool)]
+    needed = max(known) if known else None
+    if lower_delta or (isinstance(needed, int) and config.patience > needed):
         return
+    since = f" (it waited {plural(waited, 'epoch')} since its best val_loss)" if waited is not None else ""
+    patience = f"--patience above {needed}" if isinstance(needed, int) else "a larger --patience"
+    delta = f"--min_delta below {recorded_delta:g}" if _is_number(recorded_delta) else "a smaller --min_delta"
     raise ValueError(
         f"cannot resume from {folder}: early stopping ended its run after {plural(done, 'epoch')} of "
         f"--num_epochs {num_epochs}, and the run's held-out evaluation is written "
-        f"({run_dir / 'evaluation'}); with the same --patience {config.patience} and --min_delta "
-        f"{config.min_delta} it would stop again at once and only replace that evaluation. To train it "
-        "further, resume it with a larger --patience (or another --min_delta): it goes on in this folder "
+        f"({run_dir / 'evaluation'}); with --patience {config.patience} and --min_delta "
+        f"{config.min_delta:g} it would stop again at once{since} and only replace that evaluation. To train "
+        f"it further, resume it with {patience} (or a {delta.removeprefix('a ')}): it goes on in this folder "
         "and writes a new evaluation"
     )
+
+
+def _epochs_waited(state: dict) -> int | None:
+    """The epochs without a val_loss improvement that the checkpoint's early stopping counted (its
+    ``EarlyStopping`` state), or None where the checkpoint holds none."""
+    callbacks = state.get("callbacks")
+    for key, saved in callbacks.items() if isinstance(callbacks, dict) else ():
+        if key.startswith("EarlyStopping[") and isinstance(saved, dict):
+            waited = saved.get("wait_count")
+            return waited if isinstance(waited, int) and not isinstance(waited, bool) else None
+    return None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _prepare_songs(
