@@ -174,6 +174,26 @@ def test_the_launcher_log_has_no_colour_codes_and_the_ranks_output_comes_before_
     assert proc.stderr.rindex("last words") < proc.stderr.index("[WARN]"), proc.stderr
 
 
+def test_two_ranks_log_lines_interleaved_by_mlx_launch_come_out_as_two_plain_lines():
+    # mlx.launch prints "<colour>[WARN]", the message and "<reset>" as three writes from a thread per rank:
+    # in CI two ranks' lines interleaved, and the colour codes went into the log.
+    from audiotrain.distributed.failures import _InLaunchTerms
+
+    terms = _InLaunchTerms("audiotrain launch", plain=True)
+    raw = [
+        b"\x1b[33m[WARN]\x1b[33m[WARN] Node with rank 0 exited with code 3\n",
+        b" Node with rank 1 exited with code 3 \x1b[0m \x1b[0m\n",
+        b"\x1b[33m[WARN] Node with rank 0 exited with code 3 \x1b[0m\n",
+        b"last words\n",
+    ]
+    assert [terms(line) for line in raw] == [
+        b"[WARN] Node with rank 0 exited with code 3\n",
+        b"[WARN] Node with rank 1 exited with code 3\n",
+        b"[WARN] Node with rank 0 exited with code 3\n",
+        b"last words\n",
+    ]
+
+
 def test_a_rank_that_raises_ends_every_rank_with_a_non_zero_exit():
     results = run_ranks(
         """

@@ -532,10 +532,11 @@ class _InLaunchTerms:
         self.prog = prog
         self.plain = plain
         self._in_usage = False  # in the lines of mlx.launch's usage
+        self._tags_owed: list[bytes] = []  # level tags of log lines whose message went on the next line
 
     def __call__(self, raw: bytes) -> bytes:
-        if self.plain and (m := _COLOURED_LOG.match(raw)):
-            return m.group(1).rstrip() + b"\n"
+        if self.plain and b"\x1b[" in raw:
+            return self._plain(raw)
         if raw.startswith(b"usage: mlx.launch"):
             self._in_usage = True
             return f"usage: {self.prog} [mlx.launch options] -- command ... (see --help)\n".encode()
@@ -548,9 +549,26 @@ class _InLaunchTerms:
             return raw.replace(b"mlx.launch", self.prog.encode(), 1)
         return raw
 
+    def _plain(self, raw: bytes) -> bytes:
+        """A line with colour codes, without them. mlx.launch logs ``print("\\033[33m[WARN]", message,
+        "\\033[0m")`` from a thread per rank, and print writes its arguments one by one, so two ranks' lines
+        can interleave: ``<c>[WARN]<c>[WARN] message 0`` then `` message 1 <r> <r>``. Each message gets
+        one tag, the second on its own line."""
+        text = _COLOUR_CODE.sub(b"", raw)
+        tags = _LEADING_LEVEL_TAGS.match(text)
+        if tags:
+            first, *owed = re.findall(rb"\[[A-Z]+\]", tags.group(0))
+            self._tags_owed += owed
+            return first + b" " + text[tags.end() :].strip() + b"\n"
+        if self._tags_owed and text.strip():
+            return self._tags_owed.pop(0) + b" " + text.strip() + b"\n"
+        return text
 
-#: mlx.launch's log line: ``print("\033[33m[WARN]", *args, "\033[0m")``.
-_COLOURED_LOG = re.compile(rb"\x1b\[\d+m(\[(?:INFO|WARN|ERROR)\].*?)\x1b\[0m\s*$", re.DOTALL)
+
+#: A terminal's colour code (SGR), as mlx.launch's log lines and a rank's coloured output hold them.
+_COLOUR_CODE = re.compile(rb"\x1b\[[0-9;]*m")
+#: mlx.launch's log level tags at the start of a line, one per rank whose line began there.
+_LEADING_LEVEL_TAGS = re.compile(rb"(?:\[(?:INFO|WARN|ERROR)\]\s*)+")
 
 
 def plain_output() -> bool:
