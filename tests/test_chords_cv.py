@@ -170,16 +170,8 @@ def test_cv_refuses_a_used_absolute_checkpoint_dir_before_writing_its_run_folder
     run_dir, used = tmp_path / "cv", tmp_path / "used"
     (used / "fold0" / "last").mkdir(parents=True)
     (used / "fold0" / "last" / "model.safetensors").write_bytes(b"another run's")
-    argv = [
-        "cv",
-        "--folds",
-        "2",
-        *TINY_CV_FLAGS,
-        "--data.cache_dir",
-        str(cv_cache),
-        "--run_dir",
-        str(run_dir),
-    ]
+    argv = ["cv", "--folds", "2", *TINY_CV_FLAGS, "--data.cache_dir", str(cv_cache)]
+    argv += ["--run_dir", str(run_dir)]
     assert chords.main([*argv, "--checkpoint_dir", str(used)]) == 2
     err = capsys.readouterr().err
     assert f"--checkpoint_dir {used}: its fold0/ already holds files" in err, err
@@ -193,16 +185,8 @@ def test_cv_refuses_a_used_absolute_checkpoint_dir_before_writing_its_run_folder
 
 def test_cv_run_folder_is_refused_and_overwrite_replaces_only_its_outputs(cv_cache, tmp_path, capsys):
     run_dir = tmp_path / "cv"
-    argv = [
-        "cv",
-        "--folds",
-        "2",
-        *TINY_CV_FLAGS,
-        "--data.cache_dir",
-        str(cv_cache),
-        "--run_dir",
-        str(run_dir),
-    ]
+    argv = ["cv", "--folds", "2", *TINY_CV_FLAGS, "--data.cache_dir", str(cv_cache)]
+    argv += ["--run_dir", str(run_dir)]
     assert chords.main(argv) == 0
     (run_dir / "notes.txt").write_text("mine")
     (run_dir / "fold7").mkdir()  # a fold of an earlier run with more folds
