@@ -785,7 +785,10 @@ def test_hf_model_holds_the_best_checkpoint_and_any_checkpoint_exports(tmp_path,
     shutil.copytree(last, elsewhere)
     assert clap.main(["export", "--checkpoint", str(elsewhere), "--out", str(tmp_path / "e2")]) == 2
     line = _one_error_line(capsys.readouterr().err)
-    assert "config.json: not found" in line and "--run RUN" in line
+    # The demo's tokenizer and front end are in the run folder alone: the error says which flag brings it.
+    assert f"cannot export {elsewhere} alone: it is a checkpoint of the offline demo" in line
+    assert "pass --run RUN, the run folder it was trained in" in line
+    assert not (tmp_path / "e2").exists()
     assert (
         clap.main(
             ["export", "--checkpoint", str(elsewhere), "--run", str(run_dir), "--out", str(tmp_path / "e2")]
@@ -1789,6 +1792,48 @@ def test_export_falls_back_to_hf_model_when_a_transformers_5_pretrained_folder_i
     assert _same_weights(clap_load(exported), _model_arrays(last))
     front_end = (exported / "processor_config.json").read_text()
     assert front_end == (run / "hf_model" / "processor_config.json").read_text()
+
+
+@pytest.mark.slow
+def test_a_lone_checkpoint_exports_from_the_model_its_own_record_names(tmp_path, capsys):
+    """A checkpoint copied out of its run (checkpoints/best alone, no RUN/config.json around it) needed --run,
+    though its trainer_state.json records the model folder it trained from, its front end and the caption
+    length: all the export reads. Where that folder is gone or changed, the error names --run."""
+    import shutil
+
+    from audiotrain.recipes.clap import cli as clap
+
+    model = _tiny_checkpoint(tmp_path)
+    run = tmp_path / "run"
+    argv = ["--data", str(tone_folder(tmp_path / "data")), "--pretrained", str(model), "--out", str(run),
+            "--train.epochs", "1", "--train.batch_size", "2", "--train.compile", "false",
+            "--train.progress_bar", "false", "--dataset.num_workers", "0"]  # fmt: skip
+    assert clap.main(argv) == 0
+    lone = tmp_path / "copied" / "best"
+    shutil.copytree(run / "checkpoints" / "last", lone)
+    alone, with_run = tmp_path / "alone", tmp_path / "with_run"
+    assert clap.main(["export", "--checkpoint", str(lone), "--out", str(alone)]) == 0
+    assert clap.main(["export", "--checkpoint", str(lone), "--run", str(run), "--out", str(with_run)]) == 0
+    assert sorted(p.name for p in alone.iterdir()) == sorted(p.name for p in with_run.iterdir())
+    for file in with_run.iterdir():
+        assert (alone / file.name).read_bytes() == file.read_bytes(), file.name
+    capsys.readouterr()
+
+    settings = model / "preprocessor_config.json"
+    front_end = {**json.loads(settings.read_text()), "max_length_s": 2.0}
+    settings.write_text(json.dumps({**front_end, "nb_max_samples": int(2.0 * front_end["sampling_rate"])}))
+    assert clap.main(["export", "--checkpoint", str(lone), "--out", str(tmp_path / "changed")]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert (
+        f"cannot export {lone} alone: {model.resolve()}, the model folder it was trained from, has " in line
+    )
+    assert "max_length_s" in line and "pass --run RUN, the run folder it was trained in" in line
+    shutil.rmtree(model)
+    assert clap.main(["export", "--checkpoint", str(lone), "--out", str(tmp_path / "gone")]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert f"{model.resolve()}, the model folder it was trained from (model.source in " in line
+    assert "is missing; pass --run RUN, the run folder it was trained in" in line
+    assert not (tmp_path / "changed").exists() and not (tmp_path / "gone").exists()
 
 
 def test_the_caption_length_asked_for_is_used_and_printed(tmp_path, capsys, monkeypatch):

@@ -6,7 +6,8 @@ this module; it imports neither of them.
 
 `export_checkpoint` is ``python -m audiotrain.recipes.clap export`` (see `audiotrain.recipes.clap.cli`):
 the architecture, tokenizer and front end come from the model folder the run started from (recorded in
-``RUN/config.json``), the weights from the checkpoint.
+``RUN/config.json``, or for a checkpoint alone in its own ``trainer_state.json``), the weights from the
+checkpoint.
 """
 
 from __future__ import annotations
@@ -425,6 +426,55 @@ def bundle_of_run(run_dir: Path) -> Bundle:
     return Bundle(ClapModel(config), config, extractor, tokenizer, source, demo=True)
 
 
+def bundle_of_checkpoint(folder: Path, state: dict[str, Any]) -> Bundle:
+    """The model a lone checkpoint `folder` (no run folder around it) trained from, read from its own record
+    (`state`, its trainer_state.json): the model folder and front end under `MODEL_KEY`, the caption length
+    in its run settings. A demo run's tokenizer and front end live only in its run folder (demo_init/), and
+    a checkpoint without the record, or whose model folder is gone or changed, names ``--run`` instead."""
+    from audiotrain.recipes.config_cli import RUN_CONFIG_KEY
+
+    where = f"{folder / ckpt.STATE_FILE}"
+    run_it = "pass --run RUN, the run folder it was trained in (the one holding config.json)"
+    record, settings = state.get(MODEL_KEY), state.get(RUN_CONFIG_KEY)
+    if not isinstance(record, dict) or not isinstance(settings, dict):
+        raise FileNotFoundError(
+            f"cannot export {folder} alone: {where} does not record the model it trained from (a checkpoint "
+            f"written before it did); {run_it}"
+        )
+    if record.get("source") is None:
+        raise FileNotFoundError(
+            f"cannot export {folder} alone: it is a checkpoint of the offline demo, whose tokenizer and front "
+            f"end are in its run folder's {DEMO_INIT}/, not in the checkpoint; {run_it}"
+        )
+    source = Path(record["source"])
+    if not source.is_dir():
+        raise FileNotFoundError(
+            f"cannot export {folder} alone: {source}, the model folder it was trained from ({MODEL_KEY}.source "
+            f"in {where}), is missing; {run_it} (its hf_model/ stands in), or restore {source}"
+        )
+    max_tokens = (settings.get("dataset") or {}).get("max_tokens")
+    bundle = load_checkpoint(str(source), int(max_tokens) if isinstance(max_tokens, int) else None)
+    differs = _model_differs(state, bundle)
+    if differs:
+        what = (
+            "its config.json or tokenizer files differ" if differs == "model" else f"its front end: {differs}"
+        )
+        raise ValueError(
+            f"cannot export {folder} alone: {source}, the model folder it was trained from, has changed since "
+            f"({what}); {run_it} (its hf_model/ stands in), or restore {source}"
+        )
+    return bundle
+
+
+def _run_around(folder: Path, run_dir: str | Path | None) -> Path | None:
+    """The run folder whose model files the export of checkpoint `folder` reads: `run_dir` where given, else
+    the run around it (``RUN/checkpoints/X``, its config.json there); None for a lone checkpoint."""
+    if run_dir is not None:
+        return Path(run_dir)
+    around = folder.resolve().parent.parent
+    return around if (around / RUN_CONFIG).is_file() else None
+
+
 def export_checkpoint(
     checkpoint: str | Path, out_dir: str | Path, run_dir: str | Path | None = None, overwrite: bool = False
 ) -> Path:
@@ -437,7 +487,8 @@ def export_checkpoint(
     out_dir : str or Path
         The Hugging Face folder to write (created; must be new or empty unless `overwrite`).
     run_dir : str or Path, optional
-        The run folder holding ``config.json``; default: the checkpoint's grandparent (``RUN``).
+        The run folder holding ``config.json``; default: the checkpoint's grandparent (``RUN``) where it holds
+        one, else the checkpoint's own record (the model folder it trained from; not for the demo).
     overwrite : bool
         Allow writing into a folder that already holds files.
 
@@ -448,17 +499,17 @@ def export_checkpoint(
     """
     folder = ckpt.resolve_checkpoint(checkpoint)
     state = ckpt.read_state(folder)  # a complete audiotrain checkpoint, before the model is loaded
-    run = Path(run_dir) if run_dir is not None else folder.resolve().parent.parent
+    run = _run_around(folder, run_dir)
     out = Path(out_dir)
     if out.is_file():
         raise FileExistsError(f"--out {out} is a file; expected a folder for the Hugging Face export")
-    if out.resolve() in (folder.resolve(), run.resolve()):
+    if out.resolve() in {folder.resolve(), *([run.resolve()] if run else [])}:
         raise ValueError(f"--out {out} is the checkpoint or the run folder; choose a separate folder")
     # Even with --overwrite: the export's model.safetensors would replace a checkpoint's weights with
     # differently named ones, and its files would sit among the run's checkpoints.
     resolved = out.resolve()
     checkpoint_at = next((p for p in (resolved, *resolved.parents) if (p / ckpt.STATE_FILE).is_file()), None)
-    checkpoints = {run / "checkpoints", folder.resolve().parent}
+    checkpoints = {folder.resolve().parent, *([run / "checkpoints"] if run else [])}
     if checkpoint_at is not None:
         damaged = f"{checkpoint_at} is a trainer checkpoint"
     elif any(c.name == "checkpoints" and is_inside(out, c) for c in checkpoints):
@@ -485,8 +536,11 @@ def export_checkpoint(
                 "to replace it"
             )
     check_can_write(out, f"--out {out}")
-    bundle = bundle_of_run(run)
-    check_export_model(folder, state, bundle, run)
+    if run is None:
+        bundle = bundle_of_checkpoint(folder, state)
+    else:
+        bundle = bundle_of_run(run)
+        check_export_model(folder, state, bundle, run)
     task = CLAPTrainModule(bundle.model)
     load_task_weights(task, folder)
     return replace_export(bundle, out)

@@ -66,7 +66,9 @@ EXPORT_HELP = """Export a checkpoint of a CLAP run as a Hugging Face folder:
 RUN/checkpoints/X is any trainer checkpoint of a run of the recipe (last, interrupted, a best-by-metric one).
 The architecture, tokenizer and front end come from the checkpoint the run started from (or, for the offline
 demo, from RUN/demo_init), as recorded in RUN/config.json; when that folder is gone, from the run's own
-RUN/hf_model (with a note). The weights come from the checkpoint. The folder loads with
+RUN/hf_model (with a note). A checkpoint alone (no RUN/config.json around it) takes them from the model folder
+its own trainer_state.json records, where that is still there unchanged; a demo checkpoint, or one whose model
+folder is gone, needs --run RUN. The weights come from the checkpoint. The folder loads with
 transformers.ClapModel.from_pretrained and audiotrain.models.clap.load_pretrained, like the run's own
 hf_model/.
 """
@@ -399,7 +401,8 @@ def build_export_parser() -> argparse.ArgumentParser:
         "--run",
         default=None,
         type=nonempty_path,
-        help="the run folder holding config.json (default: the checkpoint's RUN)",
+        help="the run folder holding config.json (default: the checkpoint's RUN, or for a checkpoint alone the "
+        "model folder its trainer_state.json records)",
     )
     parser.add_argument(
         "--overwrite",
