@@ -2800,6 +2800,44 @@ def test_a_moved_annotations_folder_named_by_config_is_an_error_naming_the_file_
     assert expected in capsys.readouterr().err
 
 
+@pytest.mark.slow
+def test_overwrite_replaces_a_runs_checkpoints_in_an_absolute_checkpoint_dir_but_not_another_runs(
+    tiny_run, tmp_path, capsys
+):
+    """The same command again with --overwrite was refused for the run's own absolute --checkpoint_dir
+    ("another run's checkpoints?"); it replaces the run and its checkpoints there. Another run folder's
+    --overwrite stays refused, saying why --overwrite does not reach them."""
+    root, _ = tiny_run
+    run, checkpoints = tmp_path / "run", tmp_path / "elsewhere"
+    flags = [*TINY_FLAGS, "--num_epochs", "1", "--data.cache_dir", str(root / "cache")]
+    again = [*flags, "--run_dir", str(run), "--checkpoint_dir", str(checkpoints), "--overwrite"]
+    assert chords.main([*flags, "--run_dir", str(run), "--checkpoint_dir", str(checkpoints)]) == 0
+    shutil.copytree(checkpoints / "last", checkpoints / "epoch=007")  # one the new run would not write
+    before = (checkpoints / "last" / "trainer_state.json").read_bytes()
+    capsys.readouterr()
+    other = [
+        *flags,
+        "--run_dir",
+        str(tmp_path / "other"),
+        "--checkpoint_dir",
+        str(checkpoints),
+        "--overwrite",
+    ]
+    assert chords.main(other) == 2
+    _one_error_line(capsys, "--overwrite does not lift this", f"delete {checkpoints} yourself")
+    assert (checkpoints / "last" / "trainer_state.json").read_bytes() == before
+    assert not (tmp_path / "other").exists()
+    assert chords.main(again) == 0
+    said = capsys.readouterr().err
+    assert (
+        f"--overwrite: removed the previous run's checkpoints best, epoch=000, epoch=007, last from {checkpoints}"
+        in said
+    )
+    assert sorted(p.name for p in checkpoints.iterdir() if not p.name.startswith(".")) == [
+        "best", "epoch=000", "last"
+    ]  # fmt: skip
+
+
 def test_a_run_folder_whose_checkpoints_are_elsewhere_is_refused_naming_where_they_are(
     tiny_run, tmp_path, capsys
 ):

@@ -12,6 +12,7 @@ from audiotrain.recipes._run import (
     check_can_write,
     check_checkpoint_folder,
     check_run_folder,
+    clear_checkpoints,
     clear_run_outputs,
     create_run_folder,
     refuse_existing_outputs,
@@ -156,6 +157,37 @@ def test_a_resume_into_a_new_run_folder_does_not_replace_the_shared_checkpoint_f
     with pytest.raises(FileExistsError) as fresh:
         check_checkpoint_folder(shared, tmp_path / "B", "--checkpoint_dir", resume=None)
     assert f"--run_dir ITS_RUN_DIR --checkpoint_dir {shared} --resume {last}" in str(fresh.value)
+
+
+def test_overwrite_replaces_the_checkpoints_its_run_saved_outside_its_folder_and_no_other_runs(tmp_path):
+    # Run A saved to an absolute --checkpoint_dir. The same command with --overwrite replaces run A, its
+    # checkpoints with it (it was refused as "another run's checkpoints?"); another run B's --overwrite
+    # replaces only B, and the refusal says why --overwrite does not reach A's checkpoints.
+    shared = tmp_path / "shared"
+    _stopped_run(tmp_path / "A", shared, str(shared))
+    (shared / "epoch=004").mkdir()
+    (shared / "epoch=004" / "trainer_state.json").write_text("{}")
+    (shared / "notes.txt").write_text("mine")
+    check_checkpoint_folder(shared, tmp_path / "A", "--checkpoint_dir", resume=None, overwrite=True)
+    (tmp_path / "B").mkdir()
+    (tmp_path / "B" / "config.json").write_text(json.dumps({"config": {"checkpoint_dir": "checkpoints"}}))
+    for run in (tmp_path / "B", tmp_path / "new"):
+        with pytest.raises(FileExistsError) as refused:
+            check_checkpoint_folder(shared, run, "--checkpoint_dir", resume=None, overwrite=True)
+        message = str(refused.value)
+        assert (
+            f"--overwrite does not lift this: it replaces only the run in {run}, whose config.json does "
+            in (message)
+        )
+        assert f"delete {shared} yourself if they are no longer wanted" in message
+        assert "choose an empty --checkpoint_dir" in message.lower()
+    without = pytest.raises(FileExistsError, match="outside the run folder")
+    with without:  # (without --overwrite, run A's folder is refused by check_run_folder first)
+        check_checkpoint_folder(shared, tmp_path / "B", "--checkpoint_dir", resume=None)
+    said = []
+    clear_checkpoints(shared, said.append)
+    assert sorted(p.name for p in shared.iterdir()) == ["notes.txt"]
+    assert said == [f"--overwrite: removed the previous run's checkpoints epoch=004, last from {shared}"]
 
 
 def test_existing_outputs_are_refused_before_any_work(tmp_path):

@@ -243,7 +243,13 @@ def resumes_run_in(
     own = Path(checkpoint_dir).expanduser()
     if not own.is_absolute():
         return is_inside(resume, run_dir / own)
-    if not is_inside(resume, own):
+    return is_inside(resume, own) and saves_checkpoints_in(run_dir, own)
+
+
+def saves_checkpoints_in(run_dir: Path | None, folder: Path) -> bool:
+    """Whether the run in `run_dir` saves its checkpoints in `folder`: its ``config.json`` records that
+    ``checkpoint_dir`` (False where it has none, or records another)."""
+    if run_dir is None:
         return False
     try:
         recorded = json.loads((run_dir / "config.json").read_text()).get("config", {}).get("checkpoint_dir")
@@ -252,9 +258,8 @@ def resumes_run_in(
     if not isinstance(recorded, str):
         return False
     recorded_folder = Path(recorded).expanduser()
-    return (recorded_folder if recorded_folder.is_absolute() else run_dir / recorded_folder).resolve() == (
-        own.resolve()
-    )
+    recorded_folder = recorded_folder if recorded_folder.is_absolute() else run_dir / recorded_folder
+    return recorded_folder.resolve() == Path(folder).expanduser().resolve()
 
 
 def check_run_folder(
@@ -329,12 +334,17 @@ def newest_checkpoint(folder: Path) -> Path | None:
     return max(found, key=lambda path: (path / ckpt.STATE_FILE).stat().st_mtime, default=None)
 
 
-def check_checkpoint_folder(folder: Path, run_dir: Path | None, flag: str, resume: str | Path | None) -> None:
+def check_checkpoint_folder(
+    folder: Path, run_dir: Path | None, flag: str, resume: str | Path | None, overwrite: bool = False
+) -> None:
     """Refuse a checkpoint folder that is a file or cannot be written, and one outside the run folder that
     already holds files (another run's checkpoints): this run would replace its ``best`` and ``last``.
-    ``--overwrite`` does not lift this, as it only clears the run folder. A resume goes on in such a folder
-    only in the run that saved there (`resumes_run_in`: its ``config.json`` records the folder): a resume of
-    those checkpoints into a new run folder would replace them just the same."""
+    A resume goes on in such a folder only in the run that saved there (`resumes_run_in`: its ``config.json``
+    records the folder): a resume of those checkpoints into a new run folder would replace them just the same.
+
+    `overwrite` (``--overwrite``) replaces the run in `run_dir`: it lifts the refusal where that run saved its
+    checkpoints in `folder` (`saves_checkpoints_in`; `clear_checkpoints` removes them with the run), and not
+    for another run's: that run's folder would go on naming checkpoints that are now this run's."""
     if folder.exists() and not folder.is_dir():
         raise FileExistsError(f"{flag} {folder} is a file; expected a folder for the checkpoints")
     check_can_write(folder, f"{flag} {folder}")
@@ -342,10 +352,18 @@ def check_checkpoint_folder(folder: Path, run_dir: Path | None, flag: str, resum
         return
     if resumes_run_in(resume, run_dir, folder):
         return  # continuing the run that saves there, in its own folder
+    if overwrite and saves_checkpoints_in(run_dir, folder):
+        return  # the run --overwrite replaces saved them there
     outside = (
         f"{flag} {folder} is outside the run folder {run_dir or '(new)'} and already holds files (another "
         "run's checkpoints?); its best and last would be replaced"
     )
+    if overwrite:
+        outside += (
+            f". --overwrite does not lift this: it replaces only the run in {run_dir or 'a new run folder'}, "
+            f"whose config.json does not record {folder}, and the run that saved there would be left naming "
+            f"checkpoints that are this run's (delete {folder} yourself if they are no longer wanted)"
+        )
     choose = f"choose an empty {flag} (or leave it at its default inside the run folder)"
     if resume is not None and is_inside(resume, folder):
         raise FileExistsError(
@@ -361,6 +379,30 @@ def check_checkpoint_folder(folder: Path, run_dir: Path | None, flag: str, resum
         else ""
     )
     raise FileExistsError(f"{outside}. {choose[0].upper()}{choose[1:]}{go_on}")
+
+
+def clear_checkpoints(
+    folder: Path, log: Callable[[str], None] = print, asked_by: str = "--overwrite"
+) -> None:
+    """Remove the checkpoints (folders holding ``trainer_state.json``) in `folder`, a checkpoint folder
+    outside the run folder that the run `asked_by` replaces saved them in (`check_checkpoint_folder`): left
+    there, an earlier run's ``epoch=…`` or ``interrupted`` would sit among the new run's. Other files stay;
+    nothing is removed while a live process trains there (`ckpt.FolderInUseError`)."""
+    owner = ckpt.live_claim_owner(folder)
+    if owner is not None:
+        raise ckpt.FolderInUseError(
+            f"{asked_by}: {folder} is in use: {owner} is still training there (it saves its checkpoints "
+            "there); nothing was removed. Wait for that run to end (or stop it), or choose another run folder"
+        )
+    found = sorted(path for path in folder.iterdir() if (path / ckpt.STATE_FILE).is_file())
+    for path in found:
+        if path.is_symlink():
+            path.unlink()
+        else:
+            shutil.rmtree(path)
+    if found:
+        names = ", ".join(path.name for path in found)
+        log(f"{asked_by}: removed the previous run's checkpoints {names} from {folder}")
 
 
 #: What a run writes atomically into its folder and its evaluation folder (`remove_killed_writes`).

@@ -34,6 +34,7 @@ from audiotrain.recipes._run import (
     check_resume_folder,
     check_run_folder,
     claim_run_folder,
+    clear_checkpoints,
     clear_run_outputs,
     create_run_folder,
     forget_run_that_never_trained,
@@ -921,7 +922,9 @@ def check_output_folders(
     if (
         Path(config.checkpoint_dir).is_absolute() or run_dir is not None
     ):  # (a relative one in a new folder is new)
-        check_checkpoint_folder(_checkpoint_folder(config, run_dir), run_dir, "--checkpoint_dir", resume)
+        check_checkpoint_folder(
+            _checkpoint_folder(config, run_dir), run_dir, "--checkpoint_dir", resume, overwrite=overwrite
+        )
     return replace
 
 
@@ -1076,7 +1079,10 @@ def _open_run_folder(
 
     def open_folder() -> str:
         if replace:
-            clear_run_outputs(run_dir, RUN_OUTPUTS, log)
+            clear_run_outputs(run_dir, RUN_OUTPUTS, log)  # (first: it refuses a run folder still in use)
+            checkpoints = _checkpoint_folder(config, run_dir)
+            if not is_inside(checkpoints, run_dir) and checkpoints.is_dir():
+                clear_checkpoints(checkpoints, log)  # the replaced run's, outside its folder (as checked)
         folder = create_run_folder(run_dir, "chords", DEFAULT_PARENT)
         claim_run_folder(folder)  # until the command ends: its evaluation writes here after the fit
         _remove_killed_writes(folder)
