@@ -28,6 +28,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from audiotrain import _cgroup
 from audiotrain._files import OutputWriteError, parse_json
 from audiotrain._system import KernelCompileError
 from audiotrain.audio import AudioError
@@ -442,8 +443,11 @@ _PROCESS_MEMORY_LIMITS = (("RLIMIT_AS", "VmSize", "ulimit -v"), ("RLIMIT_DATA", 
 def training_memory_limit() -> tuple[int, str]:
     """The bytes training may allocate here, and a phrase saying what sets them: MLX's limit
     (`mx.get_memory_limit`, from the device's memory), or less where the process's address-space or data
-    limit leaves less (``ulimit -v`` / ``ulimit -d``, which MLX does not know of: it segfaults at the limit).
-    What such a limit leaves is the limit less what the process already maps, where Linux says."""
+    limit leaves less (``ulimit -v`` / ``ulimit -d``, which MLX does not know of: it segfaults at the limit),
+    or where its cgroup's memory limit is lower (`cgroup_memory_limit`: a container, Slurm job or systemd
+    unit; the OOM killer ends the process there). What an rlimit leaves is the limit less what the process
+    already maps, where Linux says; a cgroup limit counts whole, as what the cgroup holds includes page cache
+    the kernel gives back."""
     import resource
 
     import mlx.core as mx
@@ -456,6 +460,12 @@ def training_memory_limit() -> tuple[int, str]:
         left = max(0, soft - _process_status_bytes(in_use_field))
         if left < limit:
             limit, what = left, f"left under this process's {flag} limit of {soft / 1e9:.1f} GB"
+    cgroup = _cgroup.cgroup_memory_limit()
+    if cgroup is not None and cgroup[0] < limit:
+        limit, what = (
+            cgroup[0],
+            f"this process's cgroup allows ({cgroup[1]}: a container's, job's or unit's limit)",
+        )
     return limit, what
 
 
