@@ -1798,7 +1798,7 @@ def test_export_falls_back_to_hf_model_when_a_transformers_5_pretrained_folder_i
 def test_a_lone_checkpoint_exports_from_the_model_its_own_record_names(tmp_path, capsys):
     """A checkpoint copied out of its run (checkpoints/best alone, no RUN/config.json around it) needed --run,
     though its trainer_state.json records the model folder it trained from, its front end and the caption
-    length: all the export reads. Where that folder is gone or changed, the error names --run."""
+    length: all the export reads. Where that folder is gone, the error names --run; changed, it is refused."""
     import shutil
 
     from audiotrain.recipes.clap import cli as clap
@@ -1827,7 +1827,7 @@ def test_a_lone_checkpoint_exports_from_the_model_its_own_record_names(tmp_path,
     assert (
         f"cannot export {lone} alone: {model.resolve()}, the model folder it was trained from, has " in line
     )
-    assert "max_length_s" in line and "pass --run RUN, the run folder it was trained in" in line
+    assert "max_length_s" in line and "restore the files it trained with there" in line
     shutil.rmtree(model)
     assert clap.main(["export", "--checkpoint", str(lone), "--out", str(tmp_path / "gone")]) == 2
     line = _one_error_line(capsys.readouterr().err)

@@ -430,7 +430,8 @@ def bundle_of_checkpoint(folder: Path, state: dict[str, Any]) -> Bundle:
     """The model a lone checkpoint `folder` (no run folder around it) trained from, read from its own record
     (`state`, its trainer_state.json): the model folder and front end under `MODEL_KEY`, the caption length
     in its run settings. A demo run's tokenizer and front end live only in its run folder (demo_init/), and
-    a checkpoint without the record, or whose model folder is gone or changed, names ``--run`` instead."""
+    a checkpoint without the record, or whose model folder is gone, names ``--run`` instead; one whose model
+    folder has changed since is refused."""
     from audiotrain.recipes.config_cli import RUN_CONFIG_KEY
 
     where = f"{folder / ckpt.STATE_FILE}"
@@ -461,7 +462,8 @@ def bundle_of_checkpoint(folder: Path, state: dict[str, Any]) -> Bundle:
         )
         raise ValueError(
             f"cannot export {folder} alone: {source}, the model folder it was trained from, has changed since "
-            f"({what}); {run_it} (its hf_model/ stands in), or restore {source}"
+            f"({what}), and the export would ship its weights with the changed files; restore the files it "
+            "trained with there"
         )
     return bundle
 
