@@ -3,7 +3,8 @@
 Its state lives in named objects (`state.py`): `Progress` (where the loop is), `RunningMeans` (the
 weighted sums behind every reported mean), `History`, `RandomState`, plus the model, the optimizer,
 the callbacks and the loggers. A checkpoint is the dict of their `state_dict()`s, which `RunState`
-(`run_state.py`) assembles and loads back on resume. Callbacks read a small view of that state:
+(`run_state.py`) assembles and loads back on resume. The stop requests and what a stop signal saves live
+in `StopRequests` (`stopping.py`). Callbacks read a small view of that state:
 `current_epoch`, `global_step`, `batch_in_epoch`,
 `num_training_batches`, `num_val_batches`, `callback_metrics`, `validates_within_epochs`,
 `should_stop`, `fitting`, `state` (Lightning's `.status` / `.fn` / `.stage`), `training`, `validating`,
@@ -24,7 +25,6 @@ import contextlib
 import inspect
 import math
 import os
-import signal
 import sys
 import warnings
 import weakref
@@ -36,7 +36,7 @@ from audiotrain import _blas
 from audiotrain._text import listed
 from audiotrain.data.loader import close_epoch_iterators, position_ends_epoch
 from audiotrain.data.workers import DataLoaderError
-from audiotrain.distributed import collectives, exit_rank
+from audiotrain.distributed import collectives
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train import flags, hooks, reporting, resume, threads
 from audiotrain.train.callback import Callback
@@ -44,15 +44,7 @@ from audiotrain.train.callback_list import CallbackList
 from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
 from audiotrain.train.evaluation import prefixed
 from audiotrain.train.evaluation_loop import EvaluationLoop
-from audiotrain.train.interrupt import (
-    aborted_save_message,
-    eval_compiling_again,
-    ignoring_stop_signals,
-    save_aborted,
-    stop_exit_status,
-    stop_on_signals,
-    stop_signal_name,
-)
+from audiotrain.train.interrupt import eval_compiling_again
 from audiotrain.train.lazy import LazyScalar
 from audiotrain.train.loaders import (
     STAGE_ARGUMENTS,
@@ -75,14 +67,12 @@ from audiotrain.train.run_state import RunState, load_optimizer_state, load_step
 from audiotrain.train.seeding import default_seed, seed_generators
 from audiotrain.train.state import Progress, RandomState, RunningMeans
 from audiotrain.train.step import StepConfig, StepState, TrainStep, names_to_train
+from audiotrain.train.stopping import StopRequests
 from audiotrain.train.trainer_state import StateTracker, TrainerState
 from audiotrain.train.validation_schedule import ValidationSchedule
 
 import mlx.core as mx
 import mlx.optimizers as optim
-
-# What `Trainer._agree_across_ranks` reduces beside the progress bar's numbers (names no metric can have).
-_CTRL_C_HEARD, _SHOULD_STOP = "\0ctrl-c heard", "\0should_stop"
 
 
 class Trainer:
@@ -264,19 +254,9 @@ class Trainer:
         # The state a checkpoint holds (train/run_state.py): `progress`, `running`, `callback_metrics`, ...
         self._run = RunState(self)
         self.logged_metrics: dict[str, float] = {}
-        # Per run.
-        self.should_stop = False
-        self._should_stop_agreed = False  # data parallel: some rank's should_stop, agreed by all of them
-        self.interrupted = False
-        self._stop_requested = False  # data parallel: Ctrl-C heard here, not yet agreed by the ranks
-        self.interrupted_checkpoint: Path | None = (
-            None  # where Ctrl-C saved (enable_checkpointing), once it has
-        )
+        # The stop requests (should_stop, a stop signal) and the checkpoint a signal saved: train/stopping.py.
+        self._stopping = StopRequests(self)
         self.ckpt_path: Path | None = None  # the checkpoint folder restored last (as Lightning's)
-        # Printed after Ctrl-C saves ({path} is the checkpoint); a command-line tool sets its own, or None.
-        self.resume_hint: str | None = (
-            "Resume with trainer.fit(model, train_loader, val_loader, ckpt_path={path!r})"
-        )
         # Lightning's `trainer.state` (`state`): the status ("running", ...), the method that runs or ran last
         # ("fit", ...) and what runs inside it now ("train", "sanity_check", ...; None between stages).
         self._state_tracker = StateTracker()
@@ -334,6 +314,44 @@ class Trainer:
     @callback_metrics.setter
     def callback_metrics(self, value: dict[str, float]) -> None:
         self._run.callback_metrics = value
+
+    # The stop requests, held by `StopRequests` (train/stopping.py).
+    @property
+    def should_stop(self) -> bool:
+        """Set True to end `fit` at the next point it checks (after this step; once `min_epochs` allow)."""
+        return self._stopping.should_stop
+
+    @should_stop.setter
+    def should_stop(self, value: bool) -> None:
+        self._stopping.should_stop = value
+
+    @property
+    def interrupted(self) -> bool:
+        """A stop signal (Ctrl-C, SIGTERM) ended the last fit, or ends the current one after this step."""
+        return self._stopping.interrupted
+
+    @interrupted.setter
+    def interrupted(self, value: bool) -> None:
+        self._stopping.interrupted = value
+
+    @property
+    def interrupted_checkpoint(self) -> Path | None:
+        """Where a stop signal saved the last fit (enable_checkpointing), once it has; else None."""
+        return self._stopping.interrupted_checkpoint
+
+    @interrupted_checkpoint.setter
+    def interrupted_checkpoint(self, value: Path | None) -> None:
+        self._stopping.interrupted_checkpoint = value
+
+    @property
+    def resume_hint(self) -> str | None:
+        """Printed after a stop signal saves ({path} is the checkpoint); a command-line tool sets its own,
+        or None."""
+        return self._stopping.resume_hint
+
+    @resume_hint.setter
+    def resume_hint(self, value: str | None) -> None:
+        self._stopping.resume_hint = value
 
     @property
     def current_epoch(self) -> int:
@@ -681,8 +699,7 @@ class Trainer:
             status = "failed"
             try:
                 self._setup_optimizer(model)
-                self.should_stop = self._should_stop_agreed = self.interrupted = self._stop_requested = False
-                self.interrupted_checkpoint = None
+                self._stopping.start_fit()
                 self.progress.validation_pending = False
                 ckpt_path = resume.checkpoint_to_resume(self, ckpt_path or self._pending_ckpt)
                 self._pending_ckpt = None
@@ -701,7 +718,7 @@ class Trainer:
                 self._nonfinite.start_fit(self._train_step.state.arrays)
                 self._run.start_clock()
                 self.fitting = True
-                with self._on_device(), stop_on_signals(self._request_stop):
+                with self._on_device(), self._stopping.handling_signals():
                     self._call_hooks("on_fit_start")
                     if val_loader is not None:
                         self.evaluation.sanity_check(model, val_loader)
@@ -751,7 +768,7 @@ class Trainer:
         if self.interrupted:
             # Ctrl-C before the first step (in the sanity validation or a start hook): a checkpoint of the
             # state it started from, so that the run can be resumed (and `last` exists) all the same.
-            self._save_on_interrupt()
+            self._stopping.save_on_interrupt()
             return
         if self._done():
             if collectives.is_main_process():  # every rank is as far: one warning for the job, from rank 0
@@ -784,7 +801,7 @@ class Trainer:
             # Saved wherever the Ctrl-C was noticed. In the epoch-end callbacks or checkpointing the epoch
             # is complete and validated, so the checkpoint resumes at the next one; in the epoch-end
             # validation that stops it and leaves the epoch open: the resumed fit validates and ends it.
-            self._save_on_interrupt()
+            self._stopping.save_on_interrupt()
 
     def _done(self) -> bool:
         if self.interrupted:
@@ -798,8 +815,7 @@ class Trainer:
         # A stop request (EarlyStopping, a callback) waits for min_epochs, as in Lightning. Under data
         # parallel it counts once the ranks agreed on it (`_agree_across_ranks`): one rank stopping alone
         # would leave the others waiting in their next all-reduce.
-        stop = self.should_stop if self.world_size == 1 else self._should_stop_agreed
-        return stop and self.current_epoch >= self.min_epochs
+        return self._stopping.asked() and self.current_epoch >= self.min_epochs
 
     def _time_is_up(self) -> bool:
         """`max_time` reached. Under data parallel the ranks decide together, at logging steps (a rank
@@ -1239,56 +1255,16 @@ class Trainer:
         """MLX's default stream on the chosen accelerator while the Trainer runs."""
         return mx.stream(self.device)
 
-    def _request_stop(self, signum: int = signal.SIGINT) -> bool:
-        """Ctrl-C, or SIGTERM (`interrupt.stop_on_signals`): the first stops after the current step or
-        validation batch; True asks to abort.
-
-        Under data parallel a rank cannot stop alone (the others would wait for it in their next
-        all-reduce), and the ranks hear the signal at different steps: the request is only noted here, and
-        the ranks stop together at the next logging step, validation or epoch end where any of them has one
-        (`_agree_across_ranks`)."""
-        if self.interrupted or self._stop_requested:
-            return True
-        name = stop_signal_name(signum)
-        heard = "Interrupted" if name == "Ctrl-C" else f"Interrupted by {name}"
-        again = "Ctrl-C again" if name == "Ctrl-C" else f"{name} or Ctrl-C again"
-        # (With enable_checkpointing=False a stop saves nothing, as in Lightning: the lines say so.)
-        save, abort = (
-            (" and save a checkpoint", "abort without saving")
-            if self.enable_checkpointing
-            else ("", "abort at once")
-        )
-        if self.world_size > 1:
-            self._stop_requested = True
-            self._note(
-                f"\n{heard}: the {self.world_size} processes stop together within "
-                f"{self.log_every_n_steps} training steps (or at the epoch's end){save} ({again} to {abort})"
-            )
-            return False
-        self.interrupted = True
-        what = "saving a checkpoint" if self.enable_checkpointing else "stopping"
-        self._note(f"\n{heard}: {what} after this step or validation batch ({again} to {abort})")
-        return False
-
     def _agree_across_ranks(self) -> None:
-        """Data parallel, where every rank is at the same step (a logging step, an epoch's last step, after
-        a validation in `fit`, an epoch's end). One all-reduce, where the loop reads values anyway, that
-        - stops every rank when any of them heard Ctrl-C (`_request_stop`);
-        - stops every rank when any set `should_stop` (a callback deciding on its own clock, a file or its
-          own numbers), as Lightning's EarlyStopping reduces its decision: any rank stops them all;
-        - gives the progress bar the last step's values as means over every rank's batch, each weighted as
-          the loggers weight it (a metric's own count, such as the frames an accuracy is over).
-        """
+        """Data parallel, where every rank is at the same step: the ranks agree on the stop requests and
+        the progress bar's numbers in one all-reduce (`StopRequests.agree_across_ranks`). The bar shows the
+        last step's values as means over every rank's batch, each weighted as the loggers weight it (a
+        metric's own count, such as the frames an accuracy is over)."""
         if self.world_size == 1:
             return
         own = {name: self._last_weights.get(name, self._last_weight) for name in self._last_outputs}
         sums = {name: value * own[name] for name, value in self._last_outputs.items()}
-        asked = {_CTRL_C_HEARD: float(self._stop_requested), _SHOULD_STOP: float(self.should_stop)}
-        weights = {**own, **dict.fromkeys(asked, 1.0)}
-        means = collectives.reduce_weighted_means({**sums, **asked}, weights)
-        self.interrupted = self.interrupted or means.pop(_CTRL_C_HEARD) > 0
-        self.should_stop = self._should_stop_agreed = means.pop(_SHOULD_STOP) > 0
-        self._shown_across_ranks = {name: means[name] for name in sums}  # (in the step's order)
+        self._shown_across_ranks = self._stopping.agree_across_ranks(sums, own)
 
     # ---- checkpoints -----------------------------------------------------------------------------------
     def save_checkpoint(self, path: str | os.PathLike, weights_only: bool = False) -> Path:
@@ -1379,45 +1355,6 @@ class Trainer:
         self._seed = saved
         for loader in self._loaders_on_trainer_seed:
             loader.set_seed(saved)
-
-    def _save_on_interrupt(self) -> None:
-        # As in Lightning, callbacks hear of a Ctrl-C through on_exception (the progress bar closes).
-        self.callbacks.call_quietly("on_exception", self, self.module, KeyboardInterrupt())
-        if not self.enable_checkpointing:
-            # Lightning writes nothing then either: a run told not to checkpoint must not leave one in the
-            # default folder (`./logs`, which may hold someone's work). The model stays trained in memory.
-            self._note(
-                f"Stopped at epoch {self.current_epoch}, global step {self.global_step}; no checkpoint saved "
-                "(enable_checkpointing=False)"
-            )
-            return
-        path = self.callbacks.checkpoint_folder(self.default_root_dir) / "interrupted"
-        # `last` stays the newest state, so ckpt_path="last" resumes from here, not from the last save.
-        keep_last = [] if self.fast_dev_run else self.callbacks.keeping_last()
-        for cb in keep_last:
-            cb.last_model_path = cb.last_path  # before the save: the checkpoint records it
-        try:
-            self.save_checkpoint(path)
-            self.interrupted_checkpoint = path
-            if self.is_global_zero:
-                self.callbacks.copy_to_last(path, keep_last)
-        except KeyboardInterrupt:
-            self._abort_save(path)
-        saved = f"Saved {path} at epoch {self.current_epoch}, global step {self.global_step}."
-        hint = self.resume_hint.format(path=str(path)) if self.resume_hint else ""
-        self._note(f"{saved} {hint}".rstrip())
-
-    def _abort_save(self, path: Path) -> None:
-        """A second stop signal during the save of `path` aborts it (as asked), and the atomic writer has
-        removed what it began: one line says so and which checkpoint is the newest intact one, then `fit`
-        raises `interrupt.save_aborted()`, not a traceback from inside the writer: a script ends with status
-        130 for Ctrl-C, while an interactive session, a sweep loop or an app that catches KeyboardInterrupt
-        goes on (with the model in memory). A rank of a data-parallel job ends its process (the job stops)."""
-        with ignoring_stop_signals():  # a third one must not cut this message short
-            self._note(aborted_save_message(path, self.checkpoint_callbacks, self.ckpt_path))
-            if self.world_size > 1:
-                exit_rank(stop_exit_status())  # a rank cannot go on alone: the job ends together
-        raise save_aborted() from None  # (not chained to the KeyboardInterrupt inside the writer)
 
     # ---- reporting: interval and epoch means, history, loggers -----------------------------------------
     @property
