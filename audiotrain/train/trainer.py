@@ -3,8 +3,9 @@
 Its state lives in named objects (`state.py`): `Progress` (where the loop is), `RunningMeans` (the
 weighted sums behind every reported mean), `History`, `RandomState`, plus the model, the optimizer,
 the callbacks and the loggers. A checkpoint is the dict of their `state_dict()`s, which `RunState`
-(`run_state.py`) assembles and loads back on resume. The stop requests and what a stop signal saves live
-in `StopRequests` (`stopping.py`). Callbacks read a small view of that state:
+(`run_state.py`) assembles and loads back on resume. Two concerns live in objects of their own: the stop
+requests and what a stop signal saves (`StopRequests`, `stopping.py`), and what each step reports to the
+loggers and the progress bar (`StepLogging`, `step_logging.py`). Callbacks read a small view of that state:
 `current_epoch`, `global_step`, `batch_in_epoch`,
 `num_training_batches`, `num_val_batches`, `callback_metrics`, `validates_within_epochs`,
 `should_stop`, `fitting`, `state` (Lightning's `.status` / `.fn` / `.stage`), `training`, `validating`,
@@ -62,11 +63,11 @@ from audiotrain.train.loggers import Logger
 from audiotrain.train.loggers.trainer_argument import trainer_loggers
 from audiotrain.train.module import OptimizerConfig, TrainModule, refuse_manual_optimization
 from audiotrain.train.nonfinite import NonFiniteWatch, debug_check
-from audiotrain.train.outputs import LogOptions
 from audiotrain.train.run_state import RunState, load_optimizer_state, load_step_state, run_config
 from audiotrain.train.seeding import default_seed, seed_generators
 from audiotrain.train.state import Progress, RandomState, RunningMeans
 from audiotrain.train.step import StepConfig, StepState, TrainStep, names_to_train
+from audiotrain.train.step_logging import StepLogging
 from audiotrain.train.stopping import StopRequests
 from audiotrain.train.trainer_state import StateTracker, TrainerState
 from audiotrain.train.validation_schedule import ValidationSchedule
@@ -253,9 +254,10 @@ class Trainer:
 
         # The state a checkpoint holds (train/run_state.py): `progress`, `running`, `callback_metrics`, ...
         self._run = RunState(self)
-        self.logged_metrics: dict[str, float] = {}
         # The stop requests (should_stop, a stop signal) and the checkpoint a signal saved: train/stopping.py.
         self._stopping = StopRequests(self)
+        # What training reports at each step, to the loggers and the progress bar: train/step_logging.py.
+        self._step_logging = StepLogging(self)
         self.ckpt_path: Path | None = None  # the checkpoint folder restored last (as Lightning's)
         # Lightning's `trainer.state` (`state`): the status ("running", ...), the method that runs or ran last
         # ("fit", ...) and what runs inside it now ("train", "sanity_check", ...; None between stages).
@@ -280,14 +282,7 @@ class Trainer:
         self._test_loader = None
         self._pending_ckpt: str | None = None
         self._loaders_on_trainer_seed: list = []  # `fit`'s loaders that had no seed of their own
-        self._last_outputs: dict[str, mx.array] = {}  # the last step's loss and metrics (maybe still running)
-        self._last_weight: Any = 1.0  # its weight, `TrainModule.batch_size(batch)`
-        self._last_weights: dict[str, Any] = {}  # each of its values' weight (a metric's own count)
-        self._settled_outputs: dict[str, mx.array] = {}  # the step before that one's (evaluated)
         self._streak_in_flight: mx.array | None = None  # the last step's non-finite streak (maybe running)
-        self._shown_across_ranks: dict[str, float] = {}  # data parallel: the bar's numbers, over all ranks
-        # The last epoch's means as the history has them; the open epoch's so far at a validation inside it.
-        self._epoch_train_means: dict[str, float] = {}
 
     # ---- the view callbacks read ---------------------------------------------------------------------
     # The run's named state, held by `RunState` (train/run_state.py).
@@ -352,6 +347,15 @@ class Trainer:
     @resume_hint.setter
     def resume_hint(self, value: str | None) -> None:
         self._stopping.resume_hint = value
+
+    @property
+    def logged_metrics(self) -> dict[str, float]:
+        """The last value of each name sent to the loggers (`log_metrics`)."""
+        return self._step_logging.logged_metrics
+
+    @logged_metrics.setter
+    def logged_metrics(self, value: dict[str, float]) -> None:
+        self._step_logging.logged_metrics = value
 
     @property
     def current_epoch(self) -> int:
@@ -857,7 +861,7 @@ class Trainer:
             for _ in range(progress.batch_in_epoch):
                 next(iterator, None)
         if progress.validation_pending and val_loader is not None:
-            self._hold_epoch_means_so_far()
+            self._step_logging.hold_epoch_means_so_far()
             self.evaluation.validate_in_fit(module, val_loader)
             if self.interrupted:
                 return  # still pending: saved by the fit loop, rerun on resume
@@ -879,7 +883,7 @@ class Trainer:
                 return  # saved by the fit loop, right after the step it stopped at
             if self._done():
                 break
-        self._settled_outputs = {}  # the epoch's end shows its last step's numbers
+        self._step_logging.settled_outputs = {}  # the epoch's end shows its last step's numbers
         if exhausted and progress.micro_batches:
             self._close_window()  # the loader ended the epoch inside an accumulation window
         if exhausted and progress.batch_in_epoch == 0:
@@ -909,16 +913,17 @@ class Trainer:
         returned = {"loss": loss, **metrics}
         # A weight the device computes (ChordTask's real frames) stays an array: reading it here would wait
         # for the step before, and the step would be queued only then.
-        self._last_weight = module.batch_size(batch)
+        step_logging = self._step_logging
+        step_logging.last_weight = module.batch_size(batch)
         own_weights = {prefixed("train_", k): w for k, w in metric_weights.items()}
         own_weights = {k: w for k, w in own_weights.items() if k not in logged}  # (logged replaces it)
         self.running.add(
             {**{prefixed("train_", k): v for k, v in returned.items()}, **logged},
-            self._last_weight,
+            step_logging.last_weight,
             own_weights,
         )
         # (The weight with the step: evaluated, it no longer holds the batch it was computed from.)
-        targets = (step.eval_targets, loss, metrics, logged, metric_weights, self._last_weight)
+        targets = (step.eval_targets, loss, metrics, logged, metric_weights, step_logging.last_weight)
         streak = step.state.arrays["nonfinite_streak"]  # this step's non-finite streak
         settled_streak = None  # an evaluated one: this step's, or the step before's
         if self.debug_lazy_eval:
@@ -931,12 +936,12 @@ class Trainer:
             # two in flight, so batches cannot pile up in memory. Values read later (.item() at the
             # logging interval, a callback, a checkpoint) wait for what they need.
             eval_compiling_again(mx.async_eval, targets)  # (a Ctrl-C may have ended MLX's compiler)
-            if self._last_outputs:
+            if step_logging.last_outputs:
                 # The step before: done, or nearly. Its streak comes with it, so reading it below
                 # waits for nothing more: the non-finite stop needs no host sync of its own.
                 settled_streak = self._streak_in_flight
-                mx.eval(self._last_outputs, settled_streak)
-                self._settled_outputs = self._last_outputs
+                mx.eval(step_logging.last_outputs, settled_streak)
+                step_logging.settled_outputs = step_logging.last_outputs
         self._streak_in_flight = streak
         streak_limit_reached = self._nonfinite.limit_reached(settled_streak)
         progress.batch_in_epoch += 1
@@ -947,13 +952,7 @@ class Trainer:
         shown = {
             k: v for k, v in logged.items() if step.log_options[k].prog_bar and step.log_options[k].on_step
         }
-        self._last_outputs = {**returned, **shown}
-        # Each value's weight as the running means have it (a metric's own count, else the batch's), so that
-        # the bar's means over the ranks are the loggers' (`_agree_across_ranks`).
-        self._last_weights = {
-            **{k: metric_weights.get(k, self._last_weight) for k in returned},
-            **dict.fromkeys(shown, self._last_weight),
-        }
+        step_logging.record_step(returned, shown, metric_weights)
         outputs = {**{k: LazyScalar(v) for k, v in {**returned, **logged}.items()}, "stepped": stepped}
         # A checkpoint saved by a batch-end hook (ModelCheckpoint(every_n_train_steps)) before this
         # batch's validation records it as pending, so resuming from it runs it first.
@@ -972,22 +971,15 @@ class Trainer:
             self._agree_across_ranks()
         batch_args = (outputs, batch, batch_idx)
         self._call_end_hooks(
-            "on_train_batch_end", batch_args, self._log_now if logging_step else None, batch_args
+            "on_train_batch_end", batch_args, step_logging.log_now if logging_step else None, batch_args
         )
         if val_due:
             progress.validation_pending = False  # a checkpoint saved in on_validation_end has run it
-            self._hold_epoch_means_so_far()
+            self._step_logging.hold_epoch_means_so_far()
             # Still pending when Ctrl-C stops it: saved below, rerun on resume.
             progress.validation_pending = self.evaluation.validate_in_fit(module, val_loader) is None
             self._validation_schedule.record_validation(progress)
             self._agree_across_ranks()  # EarlyStopping may have stopped one rank in on_validation_end
-
-    def _hold_epoch_means_so_far(self) -> None:
-        """Before a validation inside an epoch: the epoch's means so far, for `epoch_progress_metrics` (the
-        progress line after it shows them, as the epoch's own line shows its means). Read on every rank (a
-        reduction under data parallel) where the validation makes the ranks meet anyway."""
-        means = self.running.epoch_means(self._reduce)
-        self._epoch_train_means = reporting.epoch_values(means, self._train_options())
 
     def _close_window(self) -> None:
         """Apply the gradients of an accumulation window that the end of the loader cut short."""
@@ -1002,15 +994,16 @@ class Trainer:
     def _end_epoch(self, module: TrainModule, val_loader: Any, val_every: int | None) -> None:
         progress = self.progress
         epoch_means = self.running.epoch_means(self._reduce)
-        train_metrics = reporting.epoch_values(epoch_means, self._train_options())
-        self._epoch_train_means = train_metrics
+        train_options = self._step_logging.train_options()
+        train_metrics = reporting.epoch_values(epoch_means, train_options)
+        self._step_logging.epoch_train_means = train_metrics
         if self.running.has_interval_steps:
             self._log_train_interval()
         self._check_nonfinite()
         self._nonfinite.warn_of_skipped_updates(
             self._train_step.state.arrays, progress.epoch, progress.global_step
         )
-        self.callback_metrics.update(reporting.epoch_callback_values(epoch_means, self._train_options()))
+        self.callback_metrics.update(reporting.epoch_callback_values(epoch_means, train_options))
         val_metrics = {}
         if self._validation_schedule.end_epoch(progress, val_every, validating=val_loader is not None):
             val_metrics = self.evaluation.validate_in_fit(module, val_loader)
@@ -1027,7 +1020,7 @@ class Trainer:
             **train_metrics,
         }
         if progress.validated_epoch == progress.epoch:  # not the values of an earlier epoch's validation
-            row.update(self._epoch_validation_metrics())
+            row.update(self._step_logging.epoch_validation_metrics())
         # An epoch that a stop cut short (max_steps, or EarlyStopping inside it) already has a row, and its
         # end went to the loggers then, as Lightning logs an epoch that max_steps ends. Resumed and now
         # complete, its row becomes the whole epoch's; the loggers, which cannot take a value back, get
@@ -1035,7 +1028,7 @@ class Trainer:
         ended_before = self._run.history.has_epoch(progress.epoch)
         self._run.history.record(row)
         if not ended_before:
-            epoch_logs = reporting.epoch_log_values(epoch_means, self._train_options())
+            epoch_logs = reporting.epoch_log_values(epoch_means, train_options)
             self.log_metrics({**epoch_logs, "epoch": progress.epoch}, step=progress.global_step)
 
         def take(late: dict[str, float]) -> None:
@@ -1163,7 +1156,7 @@ class Trainer:
         self.callbacks.call(name, self, self.module, *callback_args, monitoring=False)
         self._module_hook(name, *module_args)
         if take is not None:
-            take(self._pop_module_logs())
+            take(self._step_logging.pop_module_logs())
         self.callbacks.call(name, self, self.module, *callback_args, monitoring=True)
 
     def _module_hook(self, name: str, *args: Any) -> None:
@@ -1257,14 +1250,11 @@ class Trainer:
 
     def _agree_across_ranks(self) -> None:
         """Data parallel, where every rank is at the same step: the ranks agree on the stop requests and
-        the progress bar's numbers in one all-reduce (`StopRequests.agree_across_ranks`). The bar shows the
-        last step's values as means over every rank's batch, each weighted as the loggers weight it (a
-        metric's own count, such as the frames an accuracy is over)."""
+        the progress bar's numbers in one all-reduce (`StopRequests.agree_across_ranks`)."""
         if self.world_size == 1:
             return
-        own = {name: self._last_weights.get(name, self._last_weight) for name in self._last_outputs}
-        sums = {name: value * own[name] for name, value in self._last_outputs.items()}
-        self._shown_across_ranks = self._stopping.agree_across_ranks(sums, own)
+        sums, weights = self._step_logging.bar_sums()
+        self._step_logging.shown_across_ranks = self._stopping.agree_across_ranks(sums, weights)
 
     # ---- checkpoints -----------------------------------------------------------------------------------
     def save_checkpoint(self, path: str | os.PathLike, weights_only: bool = False) -> Path:
@@ -1375,10 +1365,11 @@ class Trainer:
         lr = self.optimizer.learning_rate
         return float(lr.item() if isinstance(lr, mx.array) else lr)
 
+    # Per-step logging and the progress bar's numbers, held by `StepLogging` (train/step_logging.py).
     def is_logging_step(self) -> bool:
         """Whether the current global step is one the loggers get the interval means at (every
         `log_every_n_steps`)."""
-        return self.global_step % self.log_every_n_steps == 0
+        return self._step_logging.is_logging_step()
 
     def elapsed(self) -> float:
         """Seconds `fit` has run so far, plus those of the runs a resumed fit continues (what `max_time`
@@ -1389,104 +1380,29 @@ class Trainer:
         """Write `metrics` (name → number) to every logger at `step` (rank 0 alone under data parallel),
         and keep them in `logged_metrics`. Not `callback_metrics`: what EarlyStopping or ModelCheckpoint
         monitor comes from `self.log` in the module, or a callback's own entry there."""
-        self.logged_metrics.update(metrics)
-        for lg in self._writing_loggers:
-            lg.log_metrics(metrics, step)
+        self._step_logging.log_metrics(metrics, step)
 
     def progress_metrics(self) -> dict[str, float]:
-        """Numbers for the progress bar: the loss and metrics of the last step already evaluated (inside an
-        epoch the one before the step the device may still be running, so reading them does not wait for
-        it; at the epoch's end the last), and the validation metrics.
-
-        Under data parallel the step's values are their means over every rank's batch, as the loggers' are
-        (one process over the combined batch shows the same), taken where the ranks already meet: at each
-        logging step, an epoch's last step and after a validation. Between those the bar keeps them.
-
-        A value logged with `prog_bar=True, on_step=False` shows its mean over the last epoch that ended,
-        as in Lightning (none before the first): the epoch mean asked for, not a step's value."""
-        if self.world_size > 1:
-            out = dict(self._shown_across_ranks)
-        else:
-            out = {k: float(v.item()) for k, v in (self._settled_outputs or self._last_outputs).items()}
-        for name, options in self._train_options().items():
-            if options.prog_bar and not options.on_step and name in self.callback_metrics:
-                out[name] = self.callback_metrics[name]
-        out.update(self._epoch_validation_metrics())
-        return out
+        """Numbers for the progress bar: the loss and metrics of the last step already evaluated, and the
+        validation metrics (`StepLogging.progress_metrics`)."""
+        return self._step_logging.progress_metrics()
 
     def epoch_progress_metrics(self) -> dict[str, float]:
-        """`progress_metrics()` as the summary of the epoch that is ending (the bar left on screen, the line
-        in a log), read in `on_train_epoch_end`: each training value the bar shows per step shows its mean
-        over the epoch instead, the number `history` and `callback_metrics` hold (`loss` is `train_loss`'s).
-        After a validation inside an epoch, its means so far. A value logged per step only (`on_epoch=False`)
-        keeps its last step's value."""
-        out = self.progress_metrics()
-        options = self._train_options()
-        for name in self._last_outputs:
-            history_name = name if name in options else prefixed("train_", name)  # logged, or returned
-            if name in out and history_name in self._epoch_train_means:
-                out[name] = self._epoch_train_means[history_name]
-        return out
-
-    def _epoch_validation_metrics(self) -> dict[str, float]:
-        """What the last validation reported under any name, and the ``val_*`` values a callback wrote into
-        `callback_metrics` itself (as the CLAP recipe's retrieval callback does, outside `self.log`)."""
-        direct = {k: v for k, v in self.callback_metrics.items() if k.startswith("val_")}
-        return {**direct, **self._run.validation_metrics}
+        """`progress_metrics()` as the summary of the epoch that is ending, read in `on_train_epoch_end`:
+        each training value the bar shows per step shows its epoch mean
+        (`StepLogging.epoch_progress_metrics`)."""
+        return self._step_logging.epoch_progress_metrics()
 
     @property
     def progress_bar_metrics(self) -> dict[str, float]:
         """Lightning's name for `progress_metrics()`."""
         return self.progress_metrics()
 
-    def _train_options(self) -> dict[str, LogOptions]:
-        traced = self._train_step.log_options if self._train_step is not None else {}
-        return traced or self._run.saved_log_options  # (the checkpoint's until the step is traced)
-
     def _log_train_interval(self, hook_logs: bool = True) -> None:
-        """The logging interval's means (and, with `hook_logs`, what hooks logged since the last logging
-        point) to the loggers and `callback_metrics`, at this step."""
-        if not self.running.has_interval_steps:
-            return
-        values, seen = reporting.interval_values(
-            self.running.pop_interval(self._reduce), self._train_options()
-        )
-        self.callback_metrics.update(seen)
-        values["learning_rate"] = self.learning_rate()
-        arrays = self._train_step.state.arrays
-        if self._train_step.config.computes_norm:
-            values["grad_norm"] = float(arrays["grad_norm"].item())
-        if self.nonfinite_guard:
-            values["skipped_steps"] = self._nonfinite.skipped_total(arrays)
-        if hook_logs:
-            values.update(self._pop_module_logs())
-        self.callback_metrics.update(values)
-        # One series per quantity (class docstring): a LearningRateMonitor owns the learning rate's, and
-        # a skip count that is still 0 (a running total) is no series yet.
-        unlogged = (
-            {"learning_rate"}
-            if any(getattr(cb, "logs_learning_rate", False) for cb in self.callbacks)
-            else set()
-        )
-        if not values.get("skipped_steps"):
-            unlogged.add("skipped_steps")
-        self.log_metrics({k: v for k, v in values.items() if k not in unlogged}, step=self.global_step)
-        self._check_nonfinite()
-
-    def _log_now(self, values: dict[str, float]) -> None:
-        """Values hooks logged, to `callback_metrics` and the loggers at this step."""
-        if values:
-            self.callback_metrics.update(values)
-            self.log_metrics(values, step=self.global_step)
-
-    def _pop_module_logs(self) -> dict[str, float]:
-        """What the module logged with `self.log` in hooks since the last logging point, as floats. Under
-        data parallel each is its mean over the ranks (`sync_dist`, always on): a value a rank computed on
-        its own (an F1 over its predictions in `on_validation_epoch_end`) is then the same on every rank,
-        and so are the decisions callbacks take on it (EarlyStopping, ModelCheckpoint). Every rank comes
-        here at the same points (a logging step, a validation's or an epoch's end), where the values are
-        read anyway: the training step itself gains no host sync."""
-        return collectives.mean_of_host_values(reporting.hook_logs(self.module))
+        """The logging interval's means to the loggers and `callback_metrics` (`StepLogging`), then the
+        non-finite stop's check of the steps they cover."""
+        if self._step_logging.log_train_interval(hook_logs):
+            self._check_nonfinite()
 
     def _check_nonfinite(self) -> None:
         """Stop with FloatingPointError after `max_consecutive_nonfinite` non-finite steps in a row (with
