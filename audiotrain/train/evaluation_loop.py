@@ -107,7 +107,7 @@ class EvaluationLoop:
             t.callback_metrics.update(metrics)
         t._call_hooks(f"on_{name}_epoch_end")
         if t.sanity_checking:
-            t._pop_module_logs()
+            t._step_logging.pop_module_logs()
         else:
             self._report(metrics, stage)
         if t.fitting and not t.sanity_checking:
@@ -165,7 +165,7 @@ class EvaluationLoop:
 
     def _report(self, metrics: dict[str, float], stage: str) -> None:
         t = self.trainer
-        metrics.update(t._pop_module_logs())
+        metrics.update(t._step_logging.pop_module_logs())
         t.callback_metrics.update(metrics)
         options = self.steps[stage].log_options if stage in self.steps else {}
         t.log_metrics(

@@ -87,7 +87,9 @@ class RunState:
             "waiting_hook_logs": waiting_hook_logs,
             # How `self.log` values in the training step are reported: a resumed run knows only once the
             # step is traced again, and an epoch that ends before that must not report on_step-only values.
-            "log_options": {name: asdict(options) for name, options in trainer._train_options().items()},
+            "log_options": {
+                name: asdict(options) for name, options in trainer._step_logging.train_options().items()
+            },
             "elapsed": self.elapsed(),
             "global_batch": resume.global_batch(trainer.world_size, loader),
             "config": run_config(trainer),

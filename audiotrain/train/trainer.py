@@ -3,7 +3,9 @@
 Its state lives in named objects (`state.py`): `Progress` (where the loop is), `RunningMeans` (the
 weighted sums behind every reported mean), `History`, `RandomState`, plus the model, the optimizer,
 the callbacks and the loggers. A checkpoint is the dict of their `state_dict()`s, which `RunState`
-(`run_state.py`) assembles and loads back on resume. Callbacks read a small view of that state:
+(`run_state.py`) assembles and loads back on resume. Two concerns live in objects of their own: the stop
+requests and what a stop signal saves (`StopRequests`, `stopping.py`), and what each step reports to the
+loggers and the progress bar (`StepLogging`, `step_logging.py`). Callbacks read a small view of that state:
 `current_epoch`, `global_step`, `batch_in_epoch`,
 `num_training_batches`, `num_val_batches`, `callback_metrics`, `validates_within_epochs`,
 `should_stop`, `fitting`, `state` (Lightning's `.status` / `.fn` / `.stage`), `training`, `validating`,
@@ -24,7 +26,6 @@ import contextlib
 import inspect
 import math
 import os
-import signal
 import sys
 import warnings
 import weakref
@@ -36,7 +37,7 @@ from audiotrain import _blas
 from audiotrain._text import listed
 from audiotrain.data.loader import close_epoch_iterators, position_ends_epoch
 from audiotrain.data.workers import DataLoaderError
-from audiotrain.distributed import collectives, exit_rank
+from audiotrain.distributed import collectives
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train import flags, hooks, reporting, resume, threads
 from audiotrain.train.callback import Callback
@@ -44,15 +45,7 @@ from audiotrain.train.callback_list import CallbackList
 from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
 from audiotrain.train.evaluation import prefixed
 from audiotrain.train.evaluation_loop import EvaluationLoop
-from audiotrain.train.interrupt import (
-    aborted_save_message,
-    eval_compiling_again,
-    ignoring_stop_signals,
-    save_aborted,
-    stop_exit_status,
-    stop_on_signals,
-    stop_signal_name,
-)
+from audiotrain.train.interrupt import eval_compiling_again
 from audiotrain.train.lazy import LazyScalar
 from audiotrain.train.loaders import (
     STAGE_ARGUMENTS,
@@ -70,19 +63,17 @@ from audiotrain.train.loggers import Logger
 from audiotrain.train.loggers.trainer_argument import trainer_loggers
 from audiotrain.train.module import OptimizerConfig, TrainModule, refuse_manual_optimization
 from audiotrain.train.nonfinite import NonFiniteWatch, debug_check
-from audiotrain.train.outputs import LogOptions
 from audiotrain.train.run_state import RunState, load_optimizer_state, load_step_state, run_config
 from audiotrain.train.seeding import default_seed, seed_generators
 from audiotrain.train.state import Progress, RandomState, RunningMeans
 from audiotrain.train.step import StepConfig, StepState, TrainStep, names_to_train
+from audiotrain.train.step_logging import StepLogging
+from audiotrain.train.stopping import StopRequests
 from audiotrain.train.trainer_state import StateTracker, TrainerState
 from audiotrain.train.validation_schedule import ValidationSchedule
 
 import mlx.core as mx
 import mlx.optimizers as optim
-
-# What `Trainer._agree_across_ranks` reduces beside the progress bar's numbers (names no metric can have).
-_CTRL_C_HEARD, _SHOULD_STOP = "\0ctrl-c heard", "\0should_stop"
 
 
 class Trainer:
@@ -263,20 +254,11 @@ class Trainer:
 
         # The state a checkpoint holds (train/run_state.py): `progress`, `running`, `callback_metrics`, ...
         self._run = RunState(self)
-        self.logged_metrics: dict[str, float] = {}
-        # Per run.
-        self.should_stop = False
-        self._should_stop_agreed = False  # data parallel: some rank's should_stop, agreed by all of them
-        self.interrupted = False
-        self._stop_requested = False  # data parallel: Ctrl-C heard here, not yet agreed by the ranks
-        self.interrupted_checkpoint: Path | None = (
-            None  # where Ctrl-C saved (enable_checkpointing), once it has
-        )
+        # The stop requests (should_stop, a stop signal) and the checkpoint a signal saved: train/stopping.py.
+        self._stopping = StopRequests(self)
+        # What training reports at each step, to the loggers and the progress bar: train/step_logging.py.
+        self._step_logging = StepLogging(self)
         self.ckpt_path: Path | None = None  # the checkpoint folder restored last (as Lightning's)
-        # Printed after Ctrl-C saves ({path} is the checkpoint); a command-line tool sets its own, or None.
-        self.resume_hint: str | None = (
-            "Resume with trainer.fit(model, train_loader, val_loader, ckpt_path={path!r})"
-        )
         # Lightning's `trainer.state` (`state`): the status ("running", ...), the method that runs or ran last
         # ("fit", ...) and what runs inside it now ("train", "sanity_check", ...; None between stages).
         self._state_tracker = StateTracker()
@@ -300,14 +282,7 @@ class Trainer:
         self._test_loader = None
         self._pending_ckpt: str | None = None
         self._loaders_on_trainer_seed: list = []  # `fit`'s loaders that had no seed of their own
-        self._last_outputs: dict[str, mx.array] = {}  # the last step's loss and metrics (maybe still running)
-        self._last_weight: Any = 1.0  # its weight, `TrainModule.batch_size(batch)`
-        self._last_weights: dict[str, Any] = {}  # each of its values' weight (a metric's own count)
-        self._settled_outputs: dict[str, mx.array] = {}  # the step before that one's (evaluated)
         self._streak_in_flight: mx.array | None = None  # the last step's non-finite streak (maybe running)
-        self._shown_across_ranks: dict[str, float] = {}  # data parallel: the bar's numbers, over all ranks
-        # The last epoch's means as the history has them; the open epoch's so far at a validation inside it.
-        self._epoch_train_means: dict[str, float] = {}
 
     # ---- the view callbacks read ---------------------------------------------------------------------
     # The run's named state, held by `RunState` (train/run_state.py).
@@ -334,6 +309,53 @@ class Trainer:
     @callback_metrics.setter
     def callback_metrics(self, value: dict[str, float]) -> None:
         self._run.callback_metrics = value
+
+    # The stop requests, held by `StopRequests` (train/stopping.py).
+    @property
+    def should_stop(self) -> bool:
+        """Set True to end `fit` at the next point it checks (after this step; once `min_epochs` allow)."""
+        return self._stopping.should_stop
+
+    @should_stop.setter
+    def should_stop(self, value: bool) -> None:
+        self._stopping.should_stop = value
+
+    @property
+    def interrupted(self) -> bool:
+        """A stop signal (Ctrl-C, SIGTERM) ended the last fit, or ends the current one after this step."""
+        return self._stopping.interrupted
+
+    @interrupted.setter
+    def interrupted(self, value: bool) -> None:
+        self._stopping.interrupted = value
+
+    @property
+    def interrupted_checkpoint(self) -> Path | None:
+        """Where a stop signal saved the last fit (enable_checkpointing), once it has; else None."""
+        return self._stopping.interrupted_checkpoint
+
+    @interrupted_checkpoint.setter
+    def interrupted_checkpoint(self, value: Path | None) -> None:
+        self._stopping.interrupted_checkpoint = value
+
+    @property
+    def resume_hint(self) -> str | None:
+        """Printed after a stop signal saves ({path} is the checkpoint); a command-line tool sets its own,
+        or None."""
+        return self._stopping.resume_hint
+
+    @resume_hint.setter
+    def resume_hint(self, value: str | None) -> None:
+        self._stopping.resume_hint = value
+
+    @property
+    def logged_metrics(self) -> dict[str, float]:
+        """The last value of each name sent to the loggers (`log_metrics`)."""
+        return self._step_logging.logged_metrics
+
+    @logged_metrics.setter
+    def logged_metrics(self, value: dict[str, float]) -> None:
+        self._step_logging.logged_metrics = value
 
     @property
     def current_epoch(self) -> int:
@@ -681,8 +703,7 @@ class Trainer:
             status = "failed"
             try:
                 self._setup_optimizer(model)
-                self.should_stop = self._should_stop_agreed = self.interrupted = self._stop_requested = False
-                self.interrupted_checkpoint = None
+                self._stopping.start_fit()
                 self.progress.validation_pending = False
                 ckpt_path = resume.checkpoint_to_resume(self, ckpt_path or self._pending_ckpt)
                 self._pending_ckpt = None
@@ -701,7 +722,7 @@ class Trainer:
                 self._nonfinite.start_fit(self._train_step.state.arrays)
                 self._run.start_clock()
                 self.fitting = True
-                with self._on_device(), stop_on_signals(self._request_stop):
+                with self._on_device(), self._stopping.handling_signals():
                     self._call_hooks("on_fit_start")
                     if val_loader is not None:
                         self.evaluation.sanity_check(model, val_loader)
@@ -751,7 +772,7 @@ class Trainer:
         if self.interrupted:
             # Ctrl-C before the first step (in the sanity validation or a start hook): a checkpoint of the
             # state it started from, so that the run can be resumed (and `last` exists) all the same.
-            self._save_on_interrupt()
+            self._stopping.save_on_interrupt()
             return
         if self._done():
             if collectives.is_main_process():  # every rank is as far: one warning for the job, from rank 0
@@ -784,7 +805,7 @@ class Trainer:
             # Saved wherever the Ctrl-C was noticed. In the epoch-end callbacks or checkpointing the epoch
             # is complete and validated, so the checkpoint resumes at the next one; in the epoch-end
             # validation that stops it and leaves the epoch open: the resumed fit validates and ends it.
-            self._save_on_interrupt()
+            self._stopping.save_on_interrupt()
 
     def _done(self) -> bool:
         if self.interrupted:
@@ -798,8 +819,7 @@ class Trainer:
         # A stop request (EarlyStopping, a callback) waits for min_epochs, as in Lightning. Under data
         # parallel it counts once the ranks agreed on it (`_agree_across_ranks`): one rank stopping alone
         # would leave the others waiting in their next all-reduce.
-        stop = self.should_stop if self.world_size == 1 else self._should_stop_agreed
-        return stop and self.current_epoch >= self.min_epochs
+        return self._stopping.asked() and self.current_epoch >= self.min_epochs
 
     def _time_is_up(self) -> bool:
         """`max_time` reached. Under data parallel the ranks decide together, at logging steps (a rank
@@ -841,7 +861,7 @@ class Trainer:
             for _ in range(progress.batch_in_epoch):
                 next(iterator, None)
         if progress.validation_pending and val_loader is not None:
-            self._hold_epoch_means_so_far()
+            self._step_logging.hold_epoch_means_so_far()
             self.evaluation.validate_in_fit(module, val_loader)
             if self.interrupted:
                 return  # still pending: saved by the fit loop, rerun on resume
@@ -863,7 +883,7 @@ class Trainer:
                 return  # saved by the fit loop, right after the step it stopped at
             if self._done():
                 break
-        self._settled_outputs = {}  # the epoch's end shows its last step's numbers
+        self._step_logging.settled_outputs = {}  # the epoch's end shows its last step's numbers
         if exhausted and progress.micro_batches:
             self._close_window()  # the loader ended the epoch inside an accumulation window
         if exhausted and progress.batch_in_epoch == 0:
@@ -893,16 +913,17 @@ class Trainer:
         returned = {"loss": loss, **metrics}
         # A weight the device computes (ChordTask's real frames) stays an array: reading it here would wait
         # for the step before, and the step would be queued only then.
-        self._last_weight = module.batch_size(batch)
+        step_logging = self._step_logging
+        step_logging.last_weight = module.batch_size(batch)
         own_weights = {prefixed("train_", k): w for k, w in metric_weights.items()}
         own_weights = {k: w for k, w in own_weights.items() if k not in logged}  # (logged replaces it)
         self.running.add(
             {**{prefixed("train_", k): v for k, v in returned.items()}, **logged},
-            self._last_weight,
+            step_logging.last_weight,
             own_weights,
         )
         # (The weight with the step: evaluated, it no longer holds the batch it was computed from.)
-        targets = (step.eval_targets, loss, metrics, logged, metric_weights, self._last_weight)
+        targets = (step.eval_targets, loss, metrics, logged, metric_weights, step_logging.last_weight)
         streak = step.state.arrays["nonfinite_streak"]  # this step's non-finite streak
         settled_streak = None  # an evaluated one: this step's, or the step before's
         if self.debug_lazy_eval:
@@ -915,12 +936,12 @@ class Trainer:
             # two in flight, so batches cannot pile up in memory. Values read later (.item() at the
             # logging interval, a callback, a checkpoint) wait for what they need.
             eval_compiling_again(mx.async_eval, targets)  # (a Ctrl-C may have ended MLX's compiler)
-            if self._last_outputs:
+            if step_logging.last_outputs:
                 # The step before: done, or nearly. Its streak comes with it, so reading it below
                 # waits for nothing more: the non-finite stop needs no host sync of its own.
                 settled_streak = self._streak_in_flight
-                mx.eval(self._last_outputs, settled_streak)
-                self._settled_outputs = self._last_outputs
+                mx.eval(step_logging.last_outputs, settled_streak)
+                step_logging.settled_outputs = step_logging.last_outputs
         self._streak_in_flight = streak
         streak_limit_reached = self._nonfinite.limit_reached(settled_streak)
         progress.batch_in_epoch += 1
@@ -931,13 +952,7 @@ class Trainer:
         shown = {
             k: v for k, v in logged.items() if step.log_options[k].prog_bar and step.log_options[k].on_step
         }
-        self._last_outputs = {**returned, **shown}
-        # Each value's weight as the running means have it (a metric's own count, else the batch's), so that
-        # the bar's means over the ranks are the loggers' (`_agree_across_ranks`).
-        self._last_weights = {
-            **{k: metric_weights.get(k, self._last_weight) for k in returned},
-            **dict.fromkeys(shown, self._last_weight),
-        }
+        step_logging.record_step(returned, shown, metric_weights)
         outputs = {**{k: LazyScalar(v) for k, v in {**returned, **logged}.items()}, "stepped": stepped}
         # A checkpoint saved by a batch-end hook (ModelCheckpoint(every_n_train_steps)) before this
         # batch's validation records it as pending, so resuming from it runs it first.
@@ -956,22 +971,15 @@ class Trainer:
             self._agree_across_ranks()
         batch_args = (outputs, batch, batch_idx)
         self._call_end_hooks(
-            "on_train_batch_end", batch_args, self._log_now if logging_step else None, batch_args
+            "on_train_batch_end", batch_args, step_logging.log_now if logging_step else None, batch_args
         )
         if val_due:
             progress.validation_pending = False  # a checkpoint saved in on_validation_end has run it
-            self._hold_epoch_means_so_far()
+            self._step_logging.hold_epoch_means_so_far()
             # Still pending when Ctrl-C stops it: saved below, rerun on resume.
             progress.validation_pending = self.evaluation.validate_in_fit(module, val_loader) is None
             self._validation_schedule.record_validation(progress)
             self._agree_across_ranks()  # EarlyStopping may have stopped one rank in on_validation_end
-
-    def _hold_epoch_means_so_far(self) -> None:
-        """Before a validation inside an epoch: the epoch's means so far, for `epoch_progress_metrics` (the
-        progress line after it shows them, as the epoch's own line shows its means). Read on every rank (a
-        reduction under data parallel) where the validation makes the ranks meet anyway."""
-        means = self.running.epoch_means(self._reduce)
-        self._epoch_train_means = reporting.epoch_values(means, self._train_options())
 
     def _close_window(self) -> None:
         """Apply the gradients of an accumulation window that the end of the loader cut short."""
@@ -986,15 +994,16 @@ class Trainer:
     def _end_epoch(self, module: TrainModule, val_loader: Any, val_every: int | None) -> None:
         progress = self.progress
         epoch_means = self.running.epoch_means(self._reduce)
-        train_metrics = reporting.epoch_values(epoch_means, self._train_options())
-        self._epoch_train_means = train_metrics
+        train_options = self._step_logging.train_options()
+        train_metrics = reporting.epoch_values(epoch_means, train_options)
+        self._step_logging.epoch_train_means = train_metrics
         if self.running.has_interval_steps:
             self._log_train_interval()
         self._check_nonfinite()
         self._nonfinite.warn_of_skipped_updates(
             self._train_step.state.arrays, progress.epoch, progress.global_step
         )
-        self.callback_metrics.update(reporting.epoch_callback_values(epoch_means, self._train_options()))
+        self.callback_metrics.update(reporting.epoch_callback_values(epoch_means, train_options))
         val_metrics = {}
         if self._validation_schedule.end_epoch(progress, val_every, validating=val_loader is not None):
             val_metrics = self.evaluation.validate_in_fit(module, val_loader)
@@ -1011,7 +1020,7 @@ class Trainer:
             **train_metrics,
         }
         if progress.validated_epoch == progress.epoch:  # not the values of an earlier epoch's validation
-            row.update(self._epoch_validation_metrics())
+            row.update(self._step_logging.epoch_validation_metrics())
         # An epoch that a stop cut short (max_steps, or EarlyStopping inside it) already has a row, and its
         # end went to the loggers then, as Lightning logs an epoch that max_steps ends. Resumed and now
         # complete, its row becomes the whole epoch's; the loggers, which cannot take a value back, get
@@ -1019,7 +1028,7 @@ class Trainer:
         ended_before = self._run.history.has_epoch(progress.epoch)
         self._run.history.record(row)
         if not ended_before:
-            epoch_logs = reporting.epoch_log_values(epoch_means, self._train_options())
+            epoch_logs = reporting.epoch_log_values(epoch_means, train_options)
             self.log_metrics({**epoch_logs, "epoch": progress.epoch}, step=progress.global_step)
 
         def take(late: dict[str, float]) -> None:
@@ -1147,7 +1156,7 @@ class Trainer:
         self.callbacks.call(name, self, self.module, *callback_args, monitoring=False)
         self._module_hook(name, *module_args)
         if take is not None:
-            take(self._pop_module_logs())
+            take(self._step_logging.pop_module_logs())
         self.callbacks.call(name, self, self.module, *callback_args, monitoring=True)
 
     def _module_hook(self, name: str, *args: Any) -> None:
@@ -1239,56 +1248,13 @@ class Trainer:
         """MLX's default stream on the chosen accelerator while the Trainer runs."""
         return mx.stream(self.device)
 
-    def _request_stop(self, signum: int = signal.SIGINT) -> bool:
-        """Ctrl-C, or SIGTERM (`interrupt.stop_on_signals`): the first stops after the current step or
-        validation batch; True asks to abort.
-
-        Under data parallel a rank cannot stop alone (the others would wait for it in their next
-        all-reduce), and the ranks hear the signal at different steps: the request is only noted here, and
-        the ranks stop together at the next logging step, validation or epoch end where any of them has one
-        (`_agree_across_ranks`)."""
-        if self.interrupted or self._stop_requested:
-            return True
-        name = stop_signal_name(signum)
-        heard = "Interrupted" if name == "Ctrl-C" else f"Interrupted by {name}"
-        again = "Ctrl-C again" if name == "Ctrl-C" else f"{name} or Ctrl-C again"
-        # (With enable_checkpointing=False a stop saves nothing, as in Lightning: the lines say so.)
-        save, abort = (
-            (" and save a checkpoint", "abort without saving")
-            if self.enable_checkpointing
-            else ("", "abort at once")
-        )
-        if self.world_size > 1:
-            self._stop_requested = True
-            self._note(
-                f"\n{heard}: the {self.world_size} processes stop together within "
-                f"{self.log_every_n_steps} training steps (or at the epoch's end){save} ({again} to {abort})"
-            )
-            return False
-        self.interrupted = True
-        what = "saving a checkpoint" if self.enable_checkpointing else "stopping"
-        self._note(f"\n{heard}: {what} after this step or validation batch ({again} to {abort})")
-        return False
-
     def _agree_across_ranks(self) -> None:
-        """Data parallel, where every rank is at the same step (a logging step, an epoch's last step, after
-        a validation in `fit`, an epoch's end). One all-reduce, where the loop reads values anyway, that
-        - stops every rank when any of them heard Ctrl-C (`_request_stop`);
-        - stops every rank when any set `should_stop` (a callback deciding on its own clock, a file or its
-          own numbers), as Lightning's EarlyStopping reduces its decision: any rank stops them all;
-        - gives the progress bar the last step's values as means over every rank's batch, each weighted as
-          the loggers weight it (a metric's own count, such as the frames an accuracy is over).
-        """
+        """Data parallel, where every rank is at the same step: the ranks agree on the stop requests and
+        the progress bar's numbers in one all-reduce (`StopRequests.agree_across_ranks`)."""
         if self.world_size == 1:
             return
-        own = {name: self._last_weights.get(name, self._last_weight) for name in self._last_outputs}
-        sums = {name: value * own[name] for name, value in self._last_outputs.items()}
-        asked = {_CTRL_C_HEARD: float(self._stop_requested), _SHOULD_STOP: float(self.should_stop)}
-        weights = {**own, **dict.fromkeys(asked, 1.0)}
-        means = collectives.reduce_weighted_means({**sums, **asked}, weights)
-        self.interrupted = self.interrupted or means.pop(_CTRL_C_HEARD) > 0
-        self.should_stop = self._should_stop_agreed = means.pop(_SHOULD_STOP) > 0
-        self._shown_across_ranks = {name: means[name] for name in sums}  # (in the step's order)
+        sums, weights = self._step_logging.bar_sums()
+        self._step_logging.shown_across_ranks = self._stopping.agree_across_ranks(sums, weights)
 
     # ---- checkpoints -----------------------------------------------------------------------------------
     def save_checkpoint(self, path: str | os.PathLike, weights_only: bool = False) -> Path:
@@ -1380,45 +1346,6 @@ class Trainer:
         for loader in self._loaders_on_trainer_seed:
             loader.set_seed(saved)
 
-    def _save_on_interrupt(self) -> None:
-        # As in Lightning, callbacks hear of a Ctrl-C through on_exception (the progress bar closes).
-        self.callbacks.call_quietly("on_exception", self, self.module, KeyboardInterrupt())
-        if not self.enable_checkpointing:
-            # Lightning writes nothing then either: a run told not to checkpoint must not leave one in the
-            # default folder (`./logs`, which may hold someone's work). The model stays trained in memory.
-            self._note(
-                f"Stopped at epoch {self.current_epoch}, global step {self.global_step}; no checkpoint saved "
-                "(enable_checkpointing=False)"
-            )
-            return
-        path = self.callbacks.checkpoint_folder(self.default_root_dir) / "interrupted"
-        # `last` stays the newest state, so ckpt_path="last" resumes from here, not from the last save.
-        keep_last = [] if self.fast_dev_run else self.callbacks.keeping_last()
-        for cb in keep_last:
-            cb.last_model_path = cb.last_path  # before the save: the checkpoint records it
-        try:
-            self.save_checkpoint(path)
-            self.interrupted_checkpoint = path
-            if self.is_global_zero:
-                self.callbacks.copy_to_last(path, keep_last)
-        except KeyboardInterrupt:
-            self._abort_save(path)
-        saved = f"Saved {path} at epoch {self.current_epoch}, global step {self.global_step}."
-        hint = self.resume_hint.format(path=str(path)) if self.resume_hint else ""
-        self._note(f"{saved} {hint}".rstrip())
-
-    def _abort_save(self, path: Path) -> None:
-        """A second stop signal during the save of `path` aborts it (as asked), and the atomic writer has
-        removed what it began: one line says so and which checkpoint is the newest intact one, then `fit`
-        raises `interrupt.save_aborted()`, not a traceback from inside the writer: a script ends with status
-        130 for Ctrl-C, while an interactive session, a sweep loop or an app that catches KeyboardInterrupt
-        goes on (with the model in memory). A rank of a data-parallel job ends its process (the job stops)."""
-        with ignoring_stop_signals():  # a third one must not cut this message short
-            self._note(aborted_save_message(path, self.checkpoint_callbacks, self.ckpt_path))
-            if self.world_size > 1:
-                exit_rank(stop_exit_status())  # a rank cannot go on alone: the job ends together
-        raise save_aborted() from None  # (not chained to the KeyboardInterrupt inside the writer)
-
     # ---- reporting: interval and epoch means, history, loggers -----------------------------------------
     @property
     def history(self) -> dict[str, list]:
@@ -1438,10 +1365,11 @@ class Trainer:
         lr = self.optimizer.learning_rate
         return float(lr.item() if isinstance(lr, mx.array) else lr)
 
+    # Per-step logging and the progress bar's numbers, held by `StepLogging` (train/step_logging.py).
     def is_logging_step(self) -> bool:
         """Whether the current global step is one the loggers get the interval means at (every
         `log_every_n_steps`)."""
-        return self.global_step % self.log_every_n_steps == 0
+        return self._step_logging.is_logging_step()
 
     def elapsed(self) -> float:
         """Seconds `fit` has run so far, plus those of the runs a resumed fit continues (what `max_time`
@@ -1452,104 +1380,29 @@ class Trainer:
         """Write `metrics` (name → number) to every logger at `step` (rank 0 alone under data parallel),
         and keep them in `logged_metrics`. Not `callback_metrics`: what EarlyStopping or ModelCheckpoint
         monitor comes from `self.log` in the module, or a callback's own entry there."""
-        self.logged_metrics.update(metrics)
-        for lg in self._writing_loggers:
-            lg.log_metrics(metrics, step)
+        self._step_logging.log_metrics(metrics, step)
 
     def progress_metrics(self) -> dict[str, float]:
-        """Numbers for the progress bar: the loss and metrics of the last step already evaluated (inside an
-        epoch the one before the step the device may still be running, so reading them does not wait for
-        it; at the epoch's end the last), and the validation metrics.
-
-        Under data parallel the step's values are their means over every rank's batch, as the loggers' are
-        (one process over the combined batch shows the same), taken where the ranks already meet: at each
-        logging step, an epoch's last step and after a validation. Between those the bar keeps them.
-
-        A value logged with `prog_bar=True, on_step=False` shows its mean over the last epoch that ended,
-        as in Lightning (none before the first): the epoch mean asked for, not a step's value."""
-        if self.world_size > 1:
-            out = dict(self._shown_across_ranks)
-        else:
-            out = {k: float(v.item()) for k, v in (self._settled_outputs or self._last_outputs).items()}
-        for name, options in self._train_options().items():
-            if options.prog_bar and not options.on_step and name in self.callback_metrics:
-                out[name] = self.callback_metrics[name]
-        out.update(self._epoch_validation_metrics())
-        return out
+        """Numbers for the progress bar: the loss and metrics of the last step already evaluated, and the
+        validation metrics (`StepLogging.progress_metrics`)."""
+        return self._step_logging.progress_metrics()
 
     def epoch_progress_metrics(self) -> dict[str, float]:
-        """`progress_metrics()` as the summary of the epoch that is ending (the bar left on screen, the line
-        in a log), read in `on_train_epoch_end`: each training value the bar shows per step shows its mean
-        over the epoch instead, the number `history` and `callback_metrics` hold (`loss` is `train_loss`'s).
-        After a validation inside an epoch, its means so far. A value logged per step only (`on_epoch=False`)
-        keeps its last step's value."""
-        out = self.progress_metrics()
-        options = self._train_options()
-        for name in self._last_outputs:
-            history_name = name if name in options else prefixed("train_", name)  # logged, or returned
-            if name in out and history_name in self._epoch_train_means:
-                out[name] = self._epoch_train_means[history_name]
-        return out
-
-    def _epoch_validation_metrics(self) -> dict[str, float]:
-        """What the last validation reported under any name, and the ``val_*`` values a callback wrote into
-        `callback_metrics` itself (as the CLAP recipe's retrieval callback does, outside `self.log`)."""
-        direct = {k: v for k, v in self.callback_metrics.items() if k.startswith("val_")}
-        return {**direct, **self._run.validation_metrics}
+        """`progress_metrics()` as the summary of the epoch that is ending, read in `on_train_epoch_end`:
+        each training value the bar shows per step shows its epoch mean
+        (`StepLogging.epoch_progress_metrics`)."""
+        return self._step_logging.epoch_progress_metrics()
 
     @property
     def progress_bar_metrics(self) -> dict[str, float]:
         """Lightning's name for `progress_metrics()`."""
         return self.progress_metrics()
 
-    def _train_options(self) -> dict[str, LogOptions]:
-        traced = self._train_step.log_options if self._train_step is not None else {}
-        return traced or self._run.saved_log_options  # (the checkpoint's until the step is traced)
-
     def _log_train_interval(self, hook_logs: bool = True) -> None:
-        """The logging interval's means (and, with `hook_logs`, what hooks logged since the last logging
-        point) to the loggers and `callback_metrics`, at this step."""
-        if not self.running.has_interval_steps:
-            return
-        values, seen = reporting.interval_values(
-            self.running.pop_interval(self._reduce), self._train_options()
-        )
-        self.callback_metrics.update(seen)
-        values["learning_rate"] = self.learning_rate()
-        arrays = self._train_step.state.arrays
-        if self._train_step.config.computes_norm:
-            values["grad_norm"] = float(arrays["grad_norm"].item())
-        if self.nonfinite_guard:
-            values["skipped_steps"] = self._nonfinite.skipped_total(arrays)
-        if hook_logs:
-            values.update(self._pop_module_logs())
-        self.callback_metrics.update(values)
-        # One series per quantity (class docstring): a LearningRateMonitor owns the learning rate's, and
-        # a skip count that is still 0 (a running total) is no series yet.
-        unlogged = (
-            {"learning_rate"}
-            if any(getattr(cb, "logs_learning_rate", False) for cb in self.callbacks)
-            else set()
-        )
-        if not values.get("skipped_steps"):
-            unlogged.add("skipped_steps")
-        self.log_metrics({k: v for k, v in values.items() if k not in unlogged}, step=self.global_step)
-        self._check_nonfinite()
-
-    def _log_now(self, values: dict[str, float]) -> None:
-        """Values hooks logged, to `callback_metrics` and the loggers at this step."""
-        if values:
-            self.callback_metrics.update(values)
-            self.log_metrics(values, step=self.global_step)
-
-    def _pop_module_logs(self) -> dict[str, float]:
-        """What the module logged with `self.log` in hooks since the last logging point, as floats. Under
-        data parallel each is its mean over the ranks (`sync_dist`, always on): a value a rank computed on
-        its own (an F1 over its predictions in `on_validation_epoch_end`) is then the same on every rank,
-        and so are the decisions callbacks take on it (EarlyStopping, ModelCheckpoint). Every rank comes
-        here at the same points (a logging step, a validation's or an epoch's end), where the values are
-        read anyway: the training step itself gains no host sync."""
-        return collectives.mean_of_host_values(reporting.hook_logs(self.module))
+        """The logging interval's means to the loggers and `callback_metrics` (`StepLogging`), then the
+        non-finite stop's check of the steps they cover."""
+        if self._step_logging.log_train_interval(hook_logs):
+            self._check_nonfinite()
 
     def _check_nonfinite(self) -> None:
         """Stop with FloatingPointError after `max_consecutive_nonfinite` non-finite steps in a row (with

@@ -1,0 +1,171 @@
+"""What training reports as it goes: `StepLogging`, which the Trainer holds.
+
+The loggers get the logging interval's means every `log_every_n_steps` optimizer steps, what hooks logged
+with `self.log` at the next logging point, and each epoch's means at its end; the progress bar reads the
+last evaluated step's numbers (`progress_metrics`) and, at an epoch's end, the epoch's means
+(`epoch_progress_metrics`). The batch loop records each step's outputs here (`record_step`). The means
+themselves are the run's named state (`RunningMeans`, held by `RunState`); this object keeps only what a
+checkpoint need not: the last steps' outputs and what the bar and the loggers were last shown.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from audiotrain.distributed import collectives
+from audiotrain.train import reporting
+from audiotrain.train.evaluation import prefixed
+from audiotrain.train.outputs import LogOptions
+
+import mlx.core as mx
+
+if TYPE_CHECKING:
+    from audiotrain.train.trainer import Trainer
+
+
+class StepLogging:
+    """The Trainer's per-step reporting to its loggers, `callback_metrics` and the progress bar."""
+
+    def __init__(self, trainer: Trainer):
+        self._trainer = trainer
+        self.logged_metrics: dict[str, float] = {}  # the last value of each name sent to the loggers
+        self.last_outputs: dict[str, mx.array] = {}  # the last step's loss and metrics (maybe still running)
+        self.last_weight: Any = 1.0  # its weight, `TrainModule.batch_size(batch)`
+        self.last_weights: dict[str, Any] = {}  # each of its values' weight (a metric's own count)
+        self.settled_outputs: dict[str, mx.array] = {}  # the step before that one's (evaluated)
+        self.shown_across_ranks: dict[str, float] = {}  # data parallel: the bar's numbers, over all ranks
+        # The last epoch's means as the history has them; the open epoch's so far at a validation inside it.
+        self.epoch_train_means: dict[str, float] = {}
+
+    def record_step(
+        self, returned: dict[str, mx.array], shown: dict[str, mx.array], metric_weights: dict[str, Any]
+    ) -> None:
+        """A training step's returned values and the logged ones the bar shows per step, for the bar."""
+        self.last_outputs = {**returned, **shown}
+        # Each value's weight as the running means have it (a metric's own count, else the batch's), so that
+        # the bar's means over the ranks are the loggers' (`bar_sums`).
+        self.last_weights = {
+            **{k: metric_weights.get(k, self.last_weight) for k in returned},
+            **dict.fromkeys(shown, self.last_weight),
+        }
+
+    def bar_sums(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The last step's values times their weights, and the weights: what the ranks reduce so that the
+        bar shows means over every rank's batch (`StopRequests.agree_across_ranks`)."""
+        own = {name: self.last_weights.get(name, self.last_weight) for name in self.last_outputs}
+        return {name: value * own[name] for name, value in self.last_outputs.items()}, own
+
+    def is_logging_step(self) -> bool:
+        """Whether the current global step is one the loggers get the interval means at (every
+        `log_every_n_steps`)."""
+        t = self._trainer
+        return t.global_step % t.log_every_n_steps == 0
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        """Write `metrics` (name → number) to every logger at `step` (rank 0 alone under data parallel),
+        and keep them in `logged_metrics`. Not `callback_metrics`: what EarlyStopping or ModelCheckpoint
+        monitor comes from `self.log` in the module, or a callback's own entry there."""
+        self.logged_metrics.update(metrics)
+        for lg in self._trainer._writing_loggers:
+            lg.log_metrics(metrics, step)
+
+    def progress_metrics(self) -> dict[str, float]:
+        """Numbers for the progress bar: the loss and metrics of the last step already evaluated (inside an
+        epoch the one before the step the device may still be running, so reading them does not wait for
+        it; at the epoch's end the last), and the validation metrics.
+
+        Under data parallel the step's values are their means over every rank's batch, as the loggers' are
+        (one process over the combined batch shows the same), taken where the ranks already meet: at each
+        logging step, an epoch's last step and after a validation. Between those the bar keeps them.
+
+        A value logged with `prog_bar=True, on_step=False` shows its mean over the last epoch that ended,
+        as in Lightning (none before the first): the epoch mean asked for, not a step's value."""
+        t = self._trainer
+        if t.world_size > 1:
+            out = dict(self.shown_across_ranks)
+        else:
+            out = {k: float(v.item()) for k, v in (self.settled_outputs or self.last_outputs).items()}
+        for name, options in self.train_options().items():
+            if options.prog_bar and not options.on_step and name in t.callback_metrics:
+                out[name] = t.callback_metrics[name]
+        out.update(self.epoch_validation_metrics())
+        return out
+
+    def epoch_progress_metrics(self) -> dict[str, float]:
+        """`progress_metrics()` as the summary of the epoch that is ending (the bar left on screen, the line
+        in a log), read in `on_train_epoch_end`: each training value the bar shows per step shows its mean
+        over the epoch instead, the number `history` and `callback_metrics` hold (`loss` is `train_loss`'s).
+        After a validation inside an epoch, its means so far. A value logged per step only (`on_epoch=False`)
+        keeps its last step's value."""
+        out = self.progress_metrics()
+        options = self.train_options()
+        for name in self.last_outputs:
+            history_name = name if name in options else prefixed("train_", name)  # logged, or returned
+            if name in out and history_name in self.epoch_train_means:
+                out[name] = self.epoch_train_means[history_name]
+        return out
+
+    def epoch_validation_metrics(self) -> dict[str, float]:
+        """What the last validation reported under any name, and the ``val_*`` values a callback wrote into
+        `callback_metrics` itself (as the CLAP recipe's retrieval callback does, outside `self.log`)."""
+        t = self._trainer
+        direct = {k: v for k, v in t.callback_metrics.items() if k.startswith("val_")}
+        return {**direct, **t._run.validation_metrics}
+
+    def train_options(self) -> dict[str, LogOptions]:
+        """How each value the training step logs with `self.log` is reported (`prog_bar`, `on_step`, ...)."""
+        step = self._trainer._train_step
+        traced = step.log_options if step is not None else {}
+        return traced or self._trainer._run.saved_log_options  # (the checkpoint's until the step is traced)
+
+    def hold_epoch_means_so_far(self) -> None:
+        """Before a validation inside an epoch: the epoch's means so far, for `epoch_progress_metrics` (the
+        progress line after it shows them, as the epoch's own line shows its means). Read on every rank (a
+        reduction under data parallel) where the validation makes the ranks meet anyway."""
+        t = self._trainer
+        means = t.running.epoch_means(t._reduce)
+        self.epoch_train_means = reporting.epoch_values(means, self.train_options())
+
+    def log_train_interval(self, hook_logs: bool = True) -> bool:
+        """The logging interval's means (and, with `hook_logs`, what hooks logged since the last logging
+        point) to the loggers and `callback_metrics`, at this step. False where the interval had no step."""
+        t = self._trainer
+        if not t.running.has_interval_steps:
+            return False
+        values, seen = reporting.interval_values(t.running.pop_interval(t._reduce), self.train_options())
+        t.callback_metrics.update(seen)
+        values["learning_rate"] = t.learning_rate()
+        arrays = t._train_step.state.arrays
+        if t._train_step.config.computes_norm:
+            values["grad_norm"] = float(arrays["grad_norm"].item())
+        if t.nonfinite_guard:
+            values["skipped_steps"] = t._nonfinite.skipped_total(arrays)
+        if hook_logs:
+            values.update(self.pop_module_logs())
+        t.callback_metrics.update(values)
+        # One series per quantity (the Trainer's docstring): a LearningRateMonitor owns the learning rate's,
+        # and a skip count that is still 0 (a running total) is no series yet.
+        unlogged = (
+            {"learning_rate"}
+            if any(getattr(cb, "logs_learning_rate", False) for cb in t.callbacks)
+            else set()
+        )
+        if not values.get("skipped_steps"):
+            unlogged.add("skipped_steps")
+        self.log_metrics({k: v for k, v in values.items() if k not in unlogged}, step=t.global_step)
+        return True
+
+    def log_now(self, values: dict[str, float]) -> None:
+        """Values hooks logged, to `callback_metrics` and the loggers at this step."""
+        if values:
+            self._trainer.callback_metrics.update(values)
+            self.log_metrics(values, step=self._trainer.global_step)
+
+    def pop_module_logs(self) -> dict[str, float]:
+        """What the module logged with `self.log` in hooks since the last logging point, as floats. Under
+        data parallel each is its mean over the ranks (`sync_dist`, always on): a value a rank computed on
+        its own (an F1 over its predictions in `on_validation_epoch_end`) is then the same on every rank,
+        and so are the decisions callbacks take on it (EarlyStopping, ModelCheckpoint). Every rank comes
+        here at the same points (a logging step, a validation's or an epoch's end), where the values are
+        read anyway: the training step itself gains no host sync."""
+        return collectives.mean_of_host_values(reporting.hook_logs(self._trainer.module))

@@ -1,0 +1,154 @@
+"""How a fit is asked to stop, and what it does then: `StopRequests`, which the Trainer holds.
+
+Two kinds of request: `should_stop` (EarlyStopping, any callback: the fit ends at the next point where it
+checks, once `min_epochs` allow it) and a stop signal (Ctrl-C, SIGTERM: `interrupt.stop_on_signals`), which
+stops after the current step or validation batch and saves an `interrupted` checkpoint; a second signal
+aborts. Under data parallel no rank stops alone: the requests are agreed at points where every rank is at
+the same step (`agree_across_ranks`).
+"""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from audiotrain.distributed import collectives, exit_rank
+from audiotrain.train.interrupt import (
+    aborted_save_message,
+    ignoring_stop_signals,
+    save_aborted,
+    stop_exit_status,
+    stop_on_signals,
+    stop_signal_name,
+)
+
+if TYPE_CHECKING:
+    from audiotrain.train.trainer import Trainer
+
+# What `StopRequests.agree_across_ranks` reduces beside the caller's numbers (names no metric can have).
+_CTRL_C_HEARD, _SHOULD_STOP = "\0ctrl-c heard", "\0should_stop"
+
+
+class StopRequests:
+    """The stop requests of the Trainer's current (or last) fit and the `interrupted` checkpoint it saved.
+
+    `should_stop`: a stop asked by a callback (the Trainer's public flag). `interrupted`: a stop signal
+    ended the fit (or ends it at the next step). Under data parallel, `signal_heard` is a signal this rank
+    heard and the ranks have not agreed on yet, and `should_stop_agreed` is some rank's `should_stop`,
+    agreed by all of them."""
+
+    def __init__(self, trainer: Trainer):
+        self._trainer = trainer
+        self.should_stop = False
+        self.should_stop_agreed = False
+        self.interrupted = False
+        self.signal_heard = False
+        self.interrupted_checkpoint: Path | None = None  # where a stop signal saved (enable_checkpointing)
+        # Printed after Ctrl-C saves ({path} is the checkpoint); a command-line tool sets its own, or None.
+        self.resume_hint: str | None = (
+            "Resume with trainer.fit(model, train_loader, val_loader, ckpt_path={path!r})"
+        )
+
+    def start_fit(self) -> None:
+        """A fit starts with no request and no `interrupted` checkpoint of its own yet."""
+        self.should_stop = self.should_stop_agreed = self.interrupted = self.signal_heard = False
+        self.interrupted_checkpoint = None
+
+    def asked(self) -> bool:
+        """A stop asked by a callback (`should_stop`), under data parallel once the ranks agreed on it."""
+        return self.should_stop if self._trainer.world_size == 1 else self.should_stop_agreed
+
+    def handling_signals(self):
+        """While inside (the fit's hooks and loop), a stop signal calls `request`."""
+        return stop_on_signals(self.request)
+
+    def request(self, signum: int = signal.SIGINT) -> bool:
+        """Ctrl-C, or SIGTERM (`interrupt.stop_on_signals`): the first stops after the current step or
+        validation batch; True asks to abort.
+
+        Under data parallel a rank cannot stop alone (the others would wait for it in their next
+        all-reduce), and the ranks hear the signal at different steps: the request is only noted here, and
+        the ranks stop together at the next logging step, validation or epoch end where any of them has one
+        (`agree_across_ranks`)."""
+        t = self._trainer
+        if self.interrupted or self.signal_heard:
+            return True
+        name = stop_signal_name(signum)
+        heard = "Interrupted" if name == "Ctrl-C" else f"Interrupted by {name}"
+        again = "Ctrl-C again" if name == "Ctrl-C" else f"{name} or Ctrl-C again"
+        # (With enable_checkpointing=False a stop saves nothing, as in Lightning: the lines say so.)
+        save, abort = (
+            (" and save a checkpoint", "abort without saving")
+            if t.enable_checkpointing
+            else ("", "abort at once")
+        )
+        if t.world_size > 1:
+            self.signal_heard = True
+            t._note(
+                f"\n{heard}: the {t.world_size} processes stop together within "
+                f"{t.log_every_n_steps} training steps (or at the epoch's end){save} ({again} to {abort})"
+            )
+            return False
+        self.interrupted = True
+        what = "saving a checkpoint" if t.enable_checkpointing else "stopping"
+        t._note(f"\n{heard}: {what} after this step or validation batch ({again} to {abort})")
+        return False
+
+    def agree_across_ranks(self, sums: dict[str, float], weights: dict[str, float]) -> dict[str, float]:
+        """Data parallel, where every rank is at the same step (a logging step, an epoch's last step, after
+        a validation in `fit`, an epoch's end). One all-reduce, where the loop reads values anyway, that
+        - stops every rank when any of them heard Ctrl-C (`request`);
+        - stops every rank when any set `should_stop` (a callback deciding on its own clock, a file or its
+          own numbers), as Lightning's EarlyStopping reduces its decision: any rank stops them all;
+        - returns the means over the ranks of the caller's `sums` (weighted by `weights`): the progress
+          bar's numbers.
+        """
+        asked = {_CTRL_C_HEARD: float(self.signal_heard), _SHOULD_STOP: float(self.should_stop)}
+        means = collectives.reduce_weighted_means({**sums, **asked}, {**weights, **dict.fromkeys(asked, 1.0)})
+        self.interrupted = self.interrupted or means.pop(_CTRL_C_HEARD) > 0
+        self.should_stop = self.should_stop_agreed = means.pop(_SHOULD_STOP) > 0
+        return {name: means[name] for name in sums}  # (in the caller's order)
+
+    def save_on_interrupt(self) -> None:
+        """After a stop signal: the callbacks hear of it, and (with checkpointing) the state is saved as
+        `interrupted` beside the first ModelCheckpoint's checkpoints, and `last` made a copy of it."""
+        t = self._trainer
+        # As in Lightning, callbacks hear of a Ctrl-C through on_exception (the progress bar closes).
+        t.callbacks.call_quietly("on_exception", t, t.module, KeyboardInterrupt())
+        if not t.enable_checkpointing:
+            # Lightning writes nothing then either: a run told not to checkpoint must not leave one in the
+            # default folder (`./logs`, which may hold someone's work). The model stays trained in memory.
+            t._note(
+                f"Stopped at epoch {t.current_epoch}, global step {t.global_step}; no checkpoint saved "
+                "(enable_checkpointing=False)"
+            )
+            return
+        path = t.callbacks.checkpoint_folder(t.default_root_dir) / "interrupted"
+        # `last` stays the newest state, so ckpt_path="last" resumes from here, not from the last save.
+        keep_last = [] if t.fast_dev_run else t.callbacks.keeping_last()
+        for cb in keep_last:
+            cb.last_model_path = cb.last_path  # before the save: the checkpoint records it
+        try:
+            t.save_checkpoint(path)
+            self.interrupted_checkpoint = path
+            if t.is_global_zero:
+                t.callbacks.copy_to_last(path, keep_last)
+        except KeyboardInterrupt:
+            self._abort_save(path)
+        saved = f"Saved {path} at epoch {t.current_epoch}, global step {t.global_step}."
+        hint = self.resume_hint.format(path=str(path)) if self.resume_hint else ""
+        t._note(f"{saved} {hint}".rstrip())
+
+    def _abort_save(self, path: Path) -> None:
+        """A second stop signal during the save of `path` aborts it (as asked), and the atomic writer has
+        removed what it began: one line says so and which checkpoint is the newest intact one, then `fit`
+        raises `interrupt.save_aborted()`, not a traceback from inside the writer: a script ends with status
+        130 for Ctrl-C, while an interactive session, a sweep loop or an app that catches KeyboardInterrupt
+        goes on (with the model in memory). A rank of a data-parallel job ends its process (the job stops)."""
+        t = self._trainer
+        with ignoring_stop_signals():  # a third one must not cut this message short
+            t._note(aborted_save_message(path, t.checkpoint_callbacks, t.ckpt_path))
+            if t.world_size > 1:
+                exit_rank(stop_exit_status())  # a rank cannot go on alone: the job ends together
+        raise save_aborted() from None  # (not chained to the KeyboardInterrupt inside the writer)
