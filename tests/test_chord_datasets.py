@@ -156,6 +156,34 @@ def test_the_scan_counts_the_annotated_time_in_chords_outside_the_chord_types(tm
     assert scan_song_folder(tmp_path, validate=False).outside_vocabulary == {}
 
 
+def test_the_scan_counts_the_labels_reduced_to_a_chord_of_other_notes(tmp_path):
+    """C:aug(b7) trains as C:aug, C:7(#5) as C:7: only the labels that became X were reported, so a jazz
+    set's simplified labels went unseen. A label a chord type holds exactly, however spelled, is not one."""
+    reduced = [
+        ChordSegment(0.0, 1.5, "C:aug(b7)"),
+        ChordSegment(1.5, 3.0, "C:7(#5)"),
+        ChordSegment(3.0, 4.0, "C:min6(9)"),
+        ChordSegment(4.0, 4.5, "C:maj/b7"),  # the notes of C:7/b7
+        ChordSegment(4.5, 5.0, "C:7(#5)"),
+        ChordSegment(5.0, 6.0, "C:7(*3)"),  # X, listed apart
+    ]
+    write_lab(tmp_path / "r.lab", reduced)
+    _wav(tmp_path / "r.wav", 6.0)
+    index = scan_song_folder(tmp_path)
+    assert index.reduced_labels == {
+        "C:7(#5)": ("C:7", 2, 2.0),
+        "C:aug(b7)": ("C:aug", 1, 1.5),
+        "C:min6(9)": ("C:min6", 1, 1.0),
+    }
+    report = index.report()
+    assert (
+        "3 chord labels reduced to one of the 32 chord types (4.5 s, 75.0% of the annotated time)" in report
+    )
+    assert "C:7(#5) → C:7: 2 segments, 2.0 s\n    C:aug(b7) → C:aug: 1 segment, 1.5 s" in report
+    assert "1 chord label outside the 32 chord types (1.0 s, 16.7% of the annotated time)" in report
+    assert "C:maj/b7" not in report
+
+
 def test_split_by_song_is_disjoint_deterministic_and_order_free():
     songs = [SongEntry(f"s{i:02d}", None, None) for i in range(20)]
     train, val, test = split_songs(songs, 0.1, 0.2, seed=1)

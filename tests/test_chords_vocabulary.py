@@ -15,6 +15,7 @@ from audiotrain.chords.vocabulary import (
     decode_label,
     encode_label,
     normalize_label,
+    reduced_label,
     same_sounding_chords,
     transpose_index,
     vocabulary_dict,
@@ -82,6 +83,28 @@ def test_mapping_examples(label, expected):
 def test_unmappable_labels_become_x_with_ignored_root_and_bass(label):
     assert encode_label(label) == ChordIndex(1, IGNORE_INDEX, IGNORE_INDEX)
     assert decode_label(1, 3, 5) == "X"
+
+
+@pytest.mark.parametrize(
+    "label, expected",
+    [
+        ("C:aug(b7)", "C:aug"),
+        ("C:7(#5)", "C:7"),
+        ("C:min6(9)", "C:min6"),
+        ("G:sus4(b7,9)", "G:sus4(b7)"),
+        ("C:maj7(*5)", "C:maj7"),  # an omitted fifth counted as played
+        ("C:9/b2", "C:7(b9)/b2"),  # the bass kept
+        ("C:maj/b7", None),  # the notes of C:7/b7: spelled otherwise, not reduced
+        ("C:min(*b3)", None),  # the notes of C:5
+        ("C:7(*3)", None),  # X, not a reduction
+        ("N", None),
+        ("X", None),
+    ],
+)
+def test_reduced_label_names_the_chord_of_other_notes_a_label_trains_as(label, expected):
+    assert reduced_label(label) == expected
+    if expected is not None:
+        assert normalize_label(label) == expected
 
 
 def test_no_chord():

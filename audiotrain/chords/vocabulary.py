@@ -237,6 +237,23 @@ def same_sounding_chords(index: ChordIndex) -> tuple[ChordIndex, ...]:
     return tuple(ChordIndex(t, r, bass) for t, r in _chords_by_pitch_classes()[notes])
 
 
+def reduced_label(label: str) -> str | None:
+    """The chord `label` trains as where its notes are not the label's own (rules 2 and 3 of the module
+    docstring): ``reduced_label("C:aug(b7)") == "C:aug"``, ``"C:7(#5)"`` → ``"C:7"``, ``"C:maj7(*5)"`` →
+    ``"C:maj7"``. None where a chord type holds exactly its notes (rule 1, whatever the spelling: ``C:maj/b7``
+    is C:7/b7), for N and X, and for a label that becomes X (rule 4).
+
+    Raises `audiotrain.chords.harte.HarteError` for a label that is not Harte syntax.
+    """
+    chord = parse_harte(label)
+    if chord.symbol in (NO_CHORD, UNKNOWN_CHORD) or chord.intervals in _INTERVALS_TO_TYPE:
+        return None
+    index = encode_chord(chord)
+    if index.chord_type == X_INDEX:
+        return None
+    return decode_label(index.chord_type, index.root, index.bass)
+
+
 def normalize_label(label: str) -> str:
     """The label the vocabulary represents for ``label``: ``decode_label(*encode_label(label))``."""
     index = encode_label(label)
