@@ -151,7 +151,10 @@ def test_the_scan_counts_the_annotated_time_in_chords_outside_the_chord_types(tm
     assert index.outside_vocabulary == {"C:7(*3)": (1, 2.0), "C:(1,b3)": (2, 2.0)}
     report = index.report()
     assert "2 chord labels outside the 32 chord types (4.0 s, 30.8% of the annotated time)" in report
-    assert "they train as X (unknown chord); mir_eval scores them as written" in report
+    assert (
+        "they train as X (unknown chord), keeping the root and bass; mir_eval scores them as written"
+        in report
+    )
     assert report.index("C:(1,b3): 2 segments, 2.0 s") < report.index("C:7(*3): 1 segment, 2.0 s")
     assert scan_song_folder(tmp_path, validate=False).outside_vocabulary == {}
 
@@ -267,6 +270,18 @@ def test_frame_targets_at_frame_centres():
     assert [int(targets[k][90]) for k in ("chord_type", "root", "bass")] == [-1, -1, -1]
     moved = transpose_targets(targets, 3)
     assert moved["root"][10] == 3 and moved["bass"][10] == 7 and moved["root"][0] == -1
+
+
+def test_an_omitted_third_label_trains_as_x_with_its_root_and_bass():
+    """Isophonics' B:7(*3) trained as X with root and bass ignored, so the root head was never taught the
+    root the annotator gave; the loss masks each head by its own target, so only the chord type is X."""
+    segments = [ChordSegment(0.0, 1.0, "B:7(*3)/b7"), ChordSegment(1.0, 2.0, "X")]
+    targets = frame_targets(segments, n_frames=20, frame_rate=FRAME_RATE)
+    x = CHORD_TYPES.index("X")
+    assert [int(targets[k][5]) for k in ("chord_type", "root", "bass")] == [x, 11, 9]
+    assert [int(targets[k][15]) for k in ("chord_type", "root", "bass")] == [x, -1, -1]  # no root given
+    moved = transpose_targets(targets, 2)
+    assert [int(moved[k][5]) for k in ("chord_type", "root", "bass")] == [x, 1, 11]
 
 
 def test_crop_bins_shifts_content_up():

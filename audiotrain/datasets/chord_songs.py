@@ -25,8 +25,9 @@ the audio pair through an annotations folder or a pairs file (`audiotrain.datase
   decoding and scoring is `audiotrain.recipes.chords.predict`'s, over overlapping windows.)
 
 Every item is a dict of numpy arrays: ``features`` float32 [frames, input_bins], ``chord_type``, ``root``,
-``bass`` int32 [frames] (``-1`` = ignore: root and bass of N and X, and padding), ``mask`` float32 [frames]
-(1 on real frames), and for evaluation items ``song_index`` and ``start_frame`` (int32 scalars).
+``bass`` int32 [frames] (``-1`` = ignore: root and bass of N and of X without a root, and padding),
+``mask`` float32 [frames] (1 on real frames), and for evaluation items ``song_index`` and ``start_frame``
+(int32 scalars).
 """
 
 from __future__ import annotations
@@ -163,7 +164,7 @@ class SongIndex:
         if reduced:
             how = "the chord after the arrow (extensions dropped, or an omitted fifth counted as played)"
         else:
-            how = "X (unknown chord)"
+            how = "X (unknown chord), keeping the root and bass"
         items = [
             f"{label}{f' → {to}' if to else ''}: {plural(n, 'segment')}, {s:.1f} s"
             for label, (to, n, s) in sorted(labels.items(), key=lambda item: (-item[1][2], item[0]))
@@ -769,7 +770,8 @@ def frame_targets(
 
     Returns
     -------
-    dict with ``chord_type``, ``root``, ``bass``: int32 [n_frames]; root and bass are -1 on N and X, all
+    dict with ``chord_type``, ``root``, ``bass``: int32 [n_frames]; root and bass are -1 on N and on X
+    without a root (a label outside the chord types keeps its root and bass: `encode_chord`), all
     three are -1 outside the annotated span.
     """
     chord_type = np.full(n_frames, IGNORE_INDEX, dtype=np.int32)
