@@ -151,9 +151,40 @@ def test_the_scan_counts_the_annotated_time_in_chords_outside_the_chord_types(tm
     assert index.outside_vocabulary == {"C:7(*3)": (1, 2.0), "C:(1,b3)": (2, 2.0)}
     report = index.report()
     assert "2 chord labels outside the 32 chord types (4.0 s, 30.8% of the annotated time)" in report
-    assert "they train as X (unknown chord); mir_eval scores them as written" in report
+    assert (
+        "they train as X (unknown chord), keeping the root and bass; mir_eval scores them as written"
+        in report
+    )
     assert report.index("C:(1,b3): 2 segments, 2.0 s") < report.index("C:7(*3): 1 segment, 2.0 s")
     assert scan_song_folder(tmp_path, validate=False).outside_vocabulary == {}
+
+
+def test_the_scan_counts_the_labels_reduced_to_a_chord_of_other_notes(tmp_path):
+    """C:aug(b7) trains as C:aug, C:7(#5) as C:7: only the labels that became X were reported, so a jazz
+    set's simplified labels went unseen. A label a chord type holds exactly, however spelled, is not one."""
+    reduced = [
+        ChordSegment(0.0, 1.5, "C:aug(b7)"),
+        ChordSegment(1.5, 3.0, "C:7(#5)"),
+        ChordSegment(3.0, 4.0, "C:min6(9)"),
+        ChordSegment(4.0, 4.5, "C:maj/b7"),  # the notes of C:7/b7
+        ChordSegment(4.5, 5.0, "C:7(#5)"),
+        ChordSegment(5.0, 6.0, "C:7(*3)"),  # X, listed apart
+    ]
+    write_lab(tmp_path / "r.lab", reduced)
+    _wav(tmp_path / "r.wav", 6.0)
+    index = scan_song_folder(tmp_path)
+    assert index.reduced_labels == {
+        "C:7(#5)": ("C:7", 2, 2.0),
+        "C:aug(b7)": ("C:aug", 1, 1.5),
+        "C:min6(9)": ("C:min6", 1, 1.0),
+    }
+    report = index.report()
+    assert (
+        "3 chord labels reduced to one of the 32 chord types (4.5 s, 75.0% of the annotated time)" in report
+    )
+    assert "C:7(#5) → C:7: 2 segments, 2.0 s\n    C:aug(b7) → C:aug: 1 segment, 1.5 s" in report
+    assert "1 chord label outside the 32 chord types (1.0 s, 16.7% of the annotated time)" in report
+    assert "C:maj/b7" not in report
 
 
 def test_split_by_song_is_disjoint_deterministic_and_order_free():
@@ -239,6 +270,18 @@ def test_frame_targets_at_frame_centres():
     assert [int(targets[k][90]) for k in ("chord_type", "root", "bass")] == [-1, -1, -1]
     moved = transpose_targets(targets, 3)
     assert moved["root"][10] == 3 and moved["bass"][10] == 7 and moved["root"][0] == -1
+
+
+def test_an_omitted_third_label_trains_as_x_with_its_root_and_bass():
+    """Isophonics' B:7(*3) trained as X with root and bass ignored, so the root head was never taught the
+    root the annotator gave; the loss masks each head by its own target, so only the chord type is X."""
+    segments = [ChordSegment(0.0, 1.0, "B:7(*3)/b7"), ChordSegment(1.0, 2.0, "X")]
+    targets = frame_targets(segments, n_frames=20, frame_rate=FRAME_RATE)
+    x = CHORD_TYPES.index("X")
+    assert [int(targets[k][5]) for k in ("chord_type", "root", "bass")] == [x, 11, 9]
+    assert [int(targets[k][15]) for k in ("chord_type", "root", "bass")] == [x, -1, -1]  # no root given
+    moved = transpose_targets(targets, 2)
+    assert [int(moved[k][5]) for k in ("chord_type", "root", "bass")] == [x, 1, 11]
 
 
 def test_crop_bins_shifts_content_up():

@@ -295,6 +295,27 @@ def test_lab_label_is_the_rest_of_the_line_and_harte_decides(tmp_path):
         assert f"bad.lab, line 2: invalid chord label {label!r}" in str(info.value)
 
 
+@pytest.mark.parametrize(
+    "text, fields",
+    [
+        ("0.0\t1.5\tN\t0.9\n1.5\t3.0\tC:maj\t1.0\n", "got 4: '0.0', '1.5', 'N', '0.9'"),
+        ("0.0 1.5 N 0.9\n1.5 3.0 C:maj 1\n", "got 4: '0.0', '1.5', 'N', '0.9'"),
+        (
+            "0.0\t1.5\tN\t0.9\tpiano\n1.5\t3.0\tC:maj\t1.0\tpiano\n",
+            "got 5: '0.0', '1.5', 'N', '0.9', 'piano'",
+        ),
+    ],
+)
+def test_a_lab_line_with_a_field_after_its_label_is_refused_as_too_many_fields(tmp_path, text, fields):
+    """A confidence column was read as part of the label: "invalid chord label 'N\\t0.9'" on every line."""
+    path = _lab(tmp_path, text, name="conf.lab")
+    with pytest.raises(AnnotationError) as info:
+        read_lab(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}, line 1: expected 'start end label' (3 fields), {fields}. ")
+    assert message.endswith("here, and on 1 more line like it") and "invalid chord label" not in message
+
+
 def test_jamz_is_read_like_jams(tmp_path):
     import gzip
 

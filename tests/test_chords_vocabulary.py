@@ -15,6 +15,7 @@ from audiotrain.chords.vocabulary import (
     decode_label,
     encode_label,
     normalize_label,
+    reduced_label,
     same_sounding_chords,
     transpose_index,
     vocabulary_dict,
@@ -78,10 +79,44 @@ def test_mapping_examples(label, expected):
     assert encode_label(label) == ChordIndex(CHORD_TYPES.index(chord_type), root, bass)
 
 
-@pytest.mark.parametrize("label", ["C:(1,b3)", "C:7(*3)", "X", "A:(1,b2,#4)"])
-def test_unmappable_labels_become_x_with_ignored_root_and_bass(label):
-    assert encode_label(label) == ChordIndex(1, IGNORE_INDEX, IGNORE_INDEX)
+@pytest.mark.parametrize(
+    "label, root, bass",
+    [
+        ("C:(1,b3)", 0, 0),
+        ("C:7(*3)", 0, 0),
+        ("A:(1,b2,#4)", 9, 9),
+        ("Ab:min7(*b3)", 8, 8),
+        ("B:7(*3)/b7", 11, 9),
+        ("X", IGNORE_INDEX, IGNORE_INDEX),
+    ],
+)
+def test_unmappable_labels_become_x_keeping_the_root_and_bass_they_have(label, root, bass):
+    """Isophonics' omitted-third B:7(*3) trained as X with its root and bass ignored, so the root head was
+    not taught the root the annotator gave (and mir_eval scores); only the chord-type head cannot use it."""
+    assert encode_label(label) == ChordIndex(1, root, bass)
     assert decode_label(1, 3, 5) == "X"
+
+
+@pytest.mark.parametrize(
+    "label, expected",
+    [
+        ("C:aug(b7)", "C:aug"),
+        ("C:7(#5)", "C:7"),
+        ("C:min6(9)", "C:min6"),
+        ("G:sus4(b7,9)", "G:sus4(b7)"),
+        ("C:maj7(*5)", "C:maj7"),  # an omitted fifth counted as played
+        ("C:9/b2", "C:7(b9)/b2"),  # the bass kept
+        ("C:maj/b7", None),  # the notes of C:7/b7: spelled otherwise, not reduced
+        ("C:min(*b3)", None),  # the notes of C:5
+        ("C:7(*3)", None),  # X, not a reduction
+        ("N", None),
+        ("X", None),
+    ],
+)
+def test_reduced_label_names_the_chord_of_other_notes_a_label_trains_as(label, expected):
+    assert reduced_label(label) == expected
+    if expected is not None:
+        assert normalize_label(label) == expected
 
 
 def test_no_chord():

@@ -589,6 +589,25 @@ def test_songs_without_a_frame_to_score_are_scored_and_the_empty_confusion_is_ex
     assert "no confusion matrix is drawn" in (out / "scores.md").read_text()
 
 
+def test_evaluate_says_which_labels_it_scores_frame_by_frame_as_reduced_chords(
+    checkpoint, songs, tmp_path, capsys
+):
+    """A reference of C:aug(b7) and C:7(#5) is counted as C:aug and C:7 in the frame figures: evaluate
+    printed the scores without a word of it (only labels that became X were named)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(songs[0].audio_path, data / "red.wav")
+    (data / "red.lab").write_text("0.0\t1.5\tC:aug(b7)\n1.5\t3.0\tC:7(#5)\n")
+    capsys.readouterr()
+    code = chords.main(["evaluate", "--checkpoint", str(checkpoint), "--tta", "0", "--data", str(data)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "2 chord labels reduced to one of the 32 chord types (3.0 s, 100.0% of the annotated time)" in (
+        captured.err
+    )
+    assert "C:aug(b7) → C:aug: 1 segment, 1.5 s" in captured.err
+
+
 def test_frame_figures_that_cover_no_frame_are_null_not_zero(checkpoint, songs, tmp_path):
     """A reference that is all N gives root and bass nothing to score: scores.json said 0.0 (a model whose
     transcription is all right read 0% root accuracy), where the mir_eval scores say null."""

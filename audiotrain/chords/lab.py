@@ -14,7 +14,9 @@ degree lists go, and a bare root becomes ``:maj``.
 ``.lab`` lines: the start and end times are the first two whitespace-separated fields (tabs or spaces);
 the label is the *rest of the line*, stripped, so it may contain inner spaces (``0.0 1.5 C:maj 7``). The
 Harte parser then decides whether that label is valid (``C:(3, 5)`` is, ``C:maj 7`` is not); an invalid
-label is an error naming the file and the line.
+label is an error naming the file and the line. A rest of the line that is a label followed by more fields
+(`_fields_after_label`: a tab-separated field, or a number from 0 to 1 such as a confidence) is refused as a
+line of too many fields, as ``mir_eval`` refuses it, rather than as a label with a tab inside.
 
 JAMS files are read as ``.jams`` (JSON) or ``.jamz`` (gzip-compressed JSON), with the same checks. A ``.jamz``
 may decompress to at most `MAX_JAMZ_BYTES`: a 1.5 MB file can hold 1.5 GB of whitespace.
@@ -262,8 +264,10 @@ def read_lab(
     """Read a ``.lab`` file: one ``start end label`` per line, separated by tabs or spaces.
 
     The times are the first two whitespace-separated fields; the label is the rest of the line, stripped
-    (it may contain inner spaces, and the Harte parser decides whether it is valid). Blank lines and
-    lines starting with ``#`` are skipped. See `validate_segments` for the checks.
+    (it may contain inner spaces, and the Harte parser decides whether it is valid). A rest of the line
+    that is a label and more fields (a tab-separated field, or a confidence: `_fields_after_label`) is an
+    error naming the line and its fields. Blank lines and lines starting with ``#`` are skipped. See
+    `validate_segments` for the checks.
 
     Returns
     -------
@@ -286,18 +290,68 @@ def read_lab(
                 f"{path}, line {number}: expected 'start end label' (3 fields), got {len(fields)}: "
                 f"{quoted(text)}"
             )
+        label = fields[2].strip()
+        more = _fields_after_label(label)
+        if more:
+            raise _too_many_fields(path, number, fields[:2] + more, lines[number:])
         try:
             start, end = float(fields[0]), float(fields[1])
         except ValueError:
             raise AnnotationError(
                 f"{path}, line {number}: start and end must be numbers in seconds, got {quoted(text)}"
             ) from None
-        segments.append(ChordSegment(start, end, fields[2].strip()))
+        segments.append(ChordSegment(start, end, label))
         locations.append(f"line {number}")
     if not segments:
         raise AnnotationError(f"{path}: no chord segments")
     return validate_segments(
         segments, str(path), locations, allow_gaps=allow_gaps, tolerance=tolerance, keep_starts=keep_starts
+    )
+
+
+def _fields_after_label(rest: str) -> list[str]:
+    """The fields of a ``.lab`` line's rest (after the times) where it is more than a label, else ``[]``:
+    fields separated by tabs (no label holds a tab: ``N<TAB>0.9``), or a label then numbers from 0 to 1
+    (``N 0.9``: a confidence, which no ``.lab`` reader takes). A rest that is a label (``C:(3, 5)``) or
+    none of these (``C:maj 7``, a label with a space in it) is left to the Harte parser's error, and so is
+    text far longer than a label (a binary file's "line")."""
+    if len(rest) > MAX_LABEL_CHARS or not any(c.isspace() for c in rest) or _is_label(rest):
+        return []
+    if "\t" in rest:
+        fields = [field.strip() for field in rest.split("\t") if field.strip()]
+        return fields if len(fields) > 1 else []
+    fields = rest.split()
+    return fields if _is_label(fields[0]) and all(_is_share(field) for field in fields[1:]) else []
+
+
+def _is_label(text: str) -> bool:
+    try:
+        parse_harte(text)
+    except HarteError:
+        return False
+    return True
+
+
+def _is_share(text: str) -> bool:
+    """Whether `text` is a number from 0 to 1 (a confidence, a probability)."""
+    try:
+        return 0.0 <= float(text) <= 1.0
+    except ValueError:
+        return False
+
+
+def _too_many_fields(path: Path, number: int, fields: list[str], lines_after: list[str]) -> AnnotationError:
+    """The error of ``.lab`` line `number` whose `fields` are more than ``start end label``; it counts the
+    lines after it with as many too (a confidence column is on every line)."""
+    split = [line.strip().split(None, 2) for line in lines_after if not line.strip().startswith("#")]
+    more = sum(1 for fields_after in split if len(fields_after) == 3 and _fields_after_label(fields_after[2]))
+    also = f", and on {more} more line{'s' * (more != 1)} like it" if more else ""
+    shown = ", ".join(quoted(field) for field in fields)
+    extra = "the 4th field" if len(fields) == 4 else "the fields after the 3rd"
+    return AnnotationError(
+        f"{path}, line {number}: expected 'start end label' (3 fields), got {len(fields)}: {shown}. A .lab "
+        f"line ends with its label (mir_eval refuses such a line too): remove {extra} (a confidence?) "
+        f"here{also}"
     )
 
 

@@ -1,7 +1,8 @@
 """The 32-type chord vocabulary: any Harte label ↔ (chord_type, root, bass) class indices.
 
 The chord-type head has 32 classes: ``N``, ``X`` and 30 chord qualities. Root and bass are pitch classes
-(C=0 ... B=11) and are *ignored* (``IGNORE_INDEX``) on ``N`` and ``X``, so that their losses can be masked.
+(C=0 ... B=11) and are *ignored* (``IGNORE_INDEX``) on ``N`` and on an ``X`` without a root, so that their
+losses can be masked head by head.
 
 A label is mapped by its sounding pitch-class set relative to the root (the bass included, as
 ``mir_eval`` does):
@@ -15,7 +16,10 @@ A label is mapped by its sounding pitch-class set relative to the root (the bass
 3. where rule 1 finds no quality, a fifth omitted in the label (``*5``, ``*b5``, ``*#5``) counts as
    played before rule 2, so that a shell voicing is the chord its third and seventh name:
    ``C:maj7(*5)`` → maj7, ``C:maj(*5)`` → maj, ``C:dim(*5)`` → dim;
-4. otherwise ``X`` (``C:(1,b3)``, ``C:7(*3)``).
+4. otherwise ``X`` (``C:(1,b3)``, ``C:7(*3)``), keeping the label's root and bass: the chord-type head
+   learns it as the unknown chord while the root and bass heads learn the root and bass the annotator gave
+   (Isophonics' omitted-third ``B:7(*3)``, whose root ``mir_eval`` scores). No chord type holds their
+   notes, and the nearest (``5`` for ``B:7(*3)``) would drop a seventh that sounds.
 
 Every label the demo generators write is an exact match (rule 1), so rules 2 and 3 change none of them
 (`tests/test_chords_vocabulary.py` checks it against their reductions before rule 2 and 3 took this form).
@@ -43,7 +47,7 @@ from audiotrain.chords.harte import (
     parse_harte,
 )
 
-#: Class index for targets that a loss must ignore (root and bass of N and X).
+#: Class index for targets that a loss must ignore (root and bass of N, and of X without a root).
 IGNORE_INDEX = -1
 N_INDEX = 0
 X_INDEX = 1
@@ -76,7 +80,8 @@ assert len(_INTERVALS_TO_TYPE) == NUM_CHORD_TYPES - 2, "two chord types share a 
 
 @dataclass(frozen=True)
 class ChordIndex:
-    """Class indices of one chord: ``chord_type`` in 0-31, ``root`` and ``bass`` in 0-11 or -1."""
+    """Class indices of one chord: ``chord_type`` in 0-31, ``root`` and ``bass`` in 0-11 or -1 (N, and X
+    without a root)."""
 
     chord_type: int
     root: int
@@ -135,7 +140,7 @@ def encode_chord(chord: HarteChord) -> ChordIndex:
             chord.intervals | omitted_fifth, shorthand if chord.shorthand else None, chord.bass_interval
         )
     if chord_type is None:
-        return ChordIndex(X_INDEX, IGNORE_INDEX, IGNORE_INDEX)
+        chord_type = X_INDEX  # (rule 4: the root and bass heads still learn the annotated root and bass)
     return ChordIndex(chord_type, chord.root, chord.bass_pitch_class)
 
 
@@ -235,6 +240,23 @@ def same_sounding_chords(index: ChordIndex) -> tuple[ChordIndex, ...]:
     if bass not in notes:
         return (index,)
     return tuple(ChordIndex(t, r, bass) for t, r in _chords_by_pitch_classes()[notes])
+
+
+def reduced_label(label: str) -> str | None:
+    """The chord `label` trains as where its notes are not the label's own (rules 2 and 3 of the module
+    docstring): ``reduced_label("C:aug(b7)") == "C:aug"``, ``"C:7(#5)"`` → ``"C:7"``, ``"C:maj7(*5)"`` →
+    ``"C:maj7"``. None where a chord type holds exactly its notes (rule 1, whatever the spelling: ``C:maj/b7``
+    is C:7/b7), for N and X, and for a label that becomes X (rule 4).
+
+    Raises `audiotrain.chords.harte.HarteError` for a label that is not Harte syntax.
+    """
+    chord = parse_harte(label)
+    if chord.symbol in (NO_CHORD, UNKNOWN_CHORD) or chord.intervals in _INTERVALS_TO_TYPE:
+        return None
+    index = encode_chord(chord)
+    if index.chord_type == X_INDEX:
+        return None
+    return decode_label(index.chord_type, index.root, index.bass)
 
 
 def normalize_label(label: str) -> str:

@@ -8,8 +8,9 @@ with errors) in `SongIndex.report`. Hidden files and folders (``.DS_Store``, ``.
 are ignored and counted. Symlinked folders are entered (each real folder once: a link to a folder above is
 not followed round) and named in the report. The report also counts the annotated time in chords outside
 the vocabulary's chord types (``C:(1,b3)``): they train as ``X``, so a dataset in a notation the vocabulary
-does not read shows. Annotations kept apart from the audio pair through an annotations folder or a pairs
-file (`audiotrain.datasets._song_pairs`).
+does not read shows; and in those it reduces to a chord of other notes (``C:aug(b7)`` trains as ``C:aug``),
+so that a dataset rich in extensions (jazz) shows how much of it was simplified. Annotations kept apart from
+the audio pair through an annotations folder or a pairs file (`audiotrain.datasets._song_pairs`).
 
 `ChordSongDataset` serves
 
@@ -24,8 +25,9 @@ file (`audiotrain.datasets._song_pairs`).
   decoding and scoring is `audiotrain.recipes.chords.predict`'s, over overlapping windows.)
 
 Every item is a dict of numpy arrays: ``features`` float32 [frames, input_bins], ``chord_type``, ``root``,
-``bass`` int32 [frames] (``-1`` = ignore: root and bass of N and X, and padding), ``mask`` float32 [frames]
-(1 on real frames), and for evaluation items ``song_index`` and ``start_frame`` (int32 scalars).
+``bass`` int32 [frames] (``-1`` = ignore: root and bass of N and of X without a root, and padding),
+``mask`` float32 [frames] (1 on real frames), and for evaluation items ``song_index`` and ``start_frame``
+(int32 scalars).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from audiotrain._text import plural
 from audiotrain.audio import UNREADABLE_AUDIO_SUFFIXES, AudioError, get_duration
 from audiotrain.chords.harte import UNKNOWN_CHORD
 from audiotrain.chords.lab import AnnotationError, ChordSegment, SeveralAnnotationsWarning, read_annotation
-from audiotrain.chords.vocabulary import IGNORE_INDEX, NUM_CHORD_TYPES, X_INDEX, encode_label
+from audiotrain.chords.vocabulary import IGNORE_INDEX, NUM_CHORD_TYPES, X_INDEX, encode_label, reduced_label
 from audiotrain.data import Dataset
 from audiotrain.datasets._folders import AUDIO_FILE_SUFFIXES, hidden_note, nfc, walk_visible_following_links
 from audiotrain.datasets._song_pairs import (
@@ -125,6 +127,9 @@ class SongIndex:
     annotated_seconds: float = 0.0
     #: Labels of those songs outside the chord types, which count as X: ``{label: (segments, seconds)}``.
     outside_vocabulary: dict[str, tuple[int, float]] = field(default_factory=dict)
+    #: Labels of those songs that train as a chord of other notes (`reduced_label`): ``{label: (reduced
+    #: label, segments, seconds)}``.
+    reduced_labels: dict[str, tuple[str, int, float]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.songs)
@@ -144,6 +149,30 @@ class SongIndex:
             + len(self.duplicates)
             + len(self.unsupported_audio)
             + len(self.ambiguous)
+        )
+
+    def _labels_group(
+        self, labels: dict[str, tuple[str, int, float]], reduced: bool
+    ) -> tuple[str, str, list[str]]:
+        """The report's group of the chord labels outside the chord types (`outside_vocabulary`, given with
+        "" as their reduced label) or reduced to one (`reduced_labels`): their time and share of the annotated
+        time, then each label with its segments and seconds, the longest first."""
+        seconds = sum(s for _, _, s in labels.values())
+        share = f", {100 * seconds / self.annotated_seconds:.1f}%" if self.annotated_seconds else ""
+        kind = "reduced to one of" if reduced else "outside"
+        where = f"{kind} the {NUM_CHORD_TYPES} chord types ({seconds:.1f} s{share} of the annotated time)"
+        if reduced:
+            how = "the chord after the arrow (extensions dropped, or an omitted fifth counted as played)"
+        else:
+            how = "X (unknown chord), keeping the root and bass"
+        items = [
+            f"{label}{f' → {to}' if to else ''}: {plural(n, 'segment')}, {s:.1f} s"
+            for label, (to, n, s) in sorted(labels.items(), key=lambda item: (-item[1][2], item[0]))
+        ]
+        return (
+            f"chord label {where}: it trains as {how}; mir_eval scores it as written",
+            f"chord labels {where}: they train as {how}; mir_eval scores them as written",
+            items,
         )
 
     def pairing_hint(self, annotations_flag: str, pairs_flag: str) -> str:
@@ -281,20 +310,11 @@ class SongIndex:
                 [f"{a}: did you mean {n.name}? (pairs as {a.stem}.lab)" for a, n in self.near_misses],
             ),
         ]
-        outside = sorted(self.outside_vocabulary.items(), key=lambda item: (-item[1][1], item[0]))
-        if outside:
-            seconds = sum(s for _, s in self.outside_vocabulary.values())
-            share = f", {100 * seconds / self.annotated_seconds:.1f}%" if self.annotated_seconds else ""
-            where = (
-                f"outside the {NUM_CHORD_TYPES} chord types ({seconds:.1f} s{share} of the annotated time)"
-            )
-            groups.append(
-                (
-                    f"chord label {where}: it trains as X (unknown chord); mir_eval scores it as written",
-                    f"chord labels {where}: they train as X (unknown chord); mir_eval scores them as written",
-                    [f"{label}: {n} segment{'s' * (n != 1)}, {s:.1f} s" for label, (n, s) in outside],
-                )
-            )
+        if self.outside_vocabulary:
+            outside = {label: ("", *counts) for label, counts in self.outside_vocabulary.items()}
+            groups.append(self._labels_group(outside, reduced=False))
+        if self.reduced_labels:
+            groups.append(self._labels_group(self.reduced_labels, reduced=True))
         for one, many, items in groups:
             if items:
                 lines.append(f"  {plural(len(items), one, many)}:")
@@ -464,7 +484,7 @@ def scan_song_folder(
                     )
                 )
                 continue
-            _count_outside_vocabulary(segments, index)
+            _count_vocabulary_changes(segments, index)
         name = audio_path.relative_to(root).with_suffix("").as_posix()  # as on disk
         index.songs.append(SongEntry(name, audio_path, annotation_path, jams_annotation))
     supported = ", ".join(sorted(AUDIO_FILE_SUFFIXES))
@@ -520,20 +540,29 @@ def _annotations_held(several: SeveralAnnotationsWarning) -> str:
     )
 
 
-def _count_outside_vocabulary(segments: Sequence[ChordSegment], index: SongIndex) -> None:
-    """Add a used song's annotated time to `index`, and its chords that no chord type represents (they
-    count as X), so that a dataset in a notation the vocabulary does not read shows before training."""
+def _count_vocabulary_changes(segments: Sequence[ChordSegment], index: SongIndex) -> None:
+    """Add a used song's annotated time to `index`, its chords that no chord type represents (they count as
+    X) and those reduced to a chord of other notes, so that what the vocabulary does to a dataset's labels
+    (a notation it does not read, a jazz set's extensions) shows before training."""
     for segment in segments:
         index.annotated_seconds += segment.duration
         if _outside_vocabulary(segment.label):
             count, seconds = index.outside_vocabulary.get(segment.label, (0, 0.0))
             index.outside_vocabulary[segment.label] = (count + 1, seconds + segment.duration)
+        reduced = _reduced_label(segment.label)
+        if reduced is not None:
+            _, count, seconds = index.reduced_labels.get(segment.label, (reduced, 0, 0.0))
+            index.reduced_labels[segment.label] = (reduced, count + 1, seconds + segment.duration)
 
 
 @functools.lru_cache(maxsize=4096)
 def _outside_vocabulary(label: str) -> bool:
     """Whether no chord type represents `label` (a chord that counts as X; not X itself)."""
     return label != UNKNOWN_CHORD and encode_label(label).chord_type == X_INDEX
+
+
+#: `reduced_label`, once per label: a dataset repeats a few hundred labels over its segments.
+_reduced_label = functools.lru_cache(maxsize=4096)(reduced_label)
 
 
 def _pairing_key(path: Path) -> Path:
@@ -741,7 +770,8 @@ def frame_targets(
 
     Returns
     -------
-    dict with ``chord_type``, ``root``, ``bass``: int32 [n_frames]; root and bass are -1 on N and X, all
+    dict with ``chord_type``, ``root``, ``bass``: int32 [n_frames]; root and bass are -1 on N and on X
+    without a root (a label outside the chord types keeps its root and bass: `encode_chord`), all
     three are -1 outside the annotated span.
     """
     chord_type = np.full(n_frames, IGNORE_INDEX, dtype=np.int32)

@@ -1,7 +1,9 @@
 """`ChordRecognitionLoss`: weighted sum of per-frame cross-entropies of the chord-type, root and bass heads.
 
 Targets follow `audiotrain.datasets` frame targets: integer class indices per frame, with root and bass
-set to -1 where they are undefined (the N and X chord types) and a frame mask that is 0 on padding.
+set to -1 where they are undefined (N, and X without a root) and a frame mask that is 0 on padding. Each
+head's loss is masked by its own target, so an X frame with an annotated root trains the root and bass
+heads.
 Everything here is pure MLX so it runs inside the Trainer's compiled step.
 """
 
@@ -221,7 +223,8 @@ class ChordRecognitionLoss:
             losses = None
             if out_key != "chord_type" or self.class_weights is None or not self.label_smoothing:
                 losses = smoothed_cross_entropy(outputs[out_key], target, self.label_smoothing)
-            # Root and bass are undefined (-1) on N and X frames; chord_type is always defined.
+            # Root and bass are undefined (-1) on N frames and X frames without a root; chord_type is
+            # defined on every annotated frame.
             weights = frame_mask * (target >= 0).astype(mx.float32)
             if out_key == "chord_type" and self.class_weights is not None:
                 head_loss = self._class_weighted_loss(outputs[out_key], target, weights, losses)

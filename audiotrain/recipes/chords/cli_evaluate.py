@@ -151,6 +151,7 @@ def _cmd_evaluate(argv: list[str]) -> int:
     noted = (
         index.several_annotations,
         index.outside_vocabulary,
+        index.reduced_labels,
         index.linked_folders,
         index.links_not_entered,
         index.unused_annotations,

@@ -95,9 +95,10 @@ FRAME_HEADS = {
 }
 FRAME_METRICS_DOC = (
     "frames of the reference's annotated span, those labelled X left out (as mir_eval leaves X out); "
-    "root and bass also leave out N. 'transcription': accuracy of the decoded .lab per frame; 'posteriors': "
-    "top-k accuracy of each head's posteriors before decoding (top1: its argmax); 'chord_type': "
-    "per-class precision, recall, F1 and support (reference frames) of the transcription's chord type, for "
+    "root and bass also leave out N, and keep a chord outside the 32 types (which counts as X) with its "
+    "root and bass, as mir_eval's root scores it. 'transcription': accuracy of the decoded .lab per frame; "
+    "'posteriors': top-k accuracy of each head's posteriors before decoding (top1: its argmax); "
+    "'chord_type': per-class precision, recall, F1 and support (reference frames) of the transcription's chord type, for "
     "every class in the reference or the transcription (F1 0 for one never in the reference), with "
     "macro_f1 over those classes; 'confusion': frame counts [reference][transcription] of each head (the "
     "root's and bass's 'none' column: read as N or X; their 'none' row stays 0). Accuracies are 0-1, null "
@@ -185,8 +186,8 @@ class EvaluationResult:
             return ""
         return (
             "no reference frame to score frame by frame (every annotated frame is X, or a chord outside the "
-            "32 chord types, which counts as X): the frame-level figures cover nothing and no confusion "
-            "matrix is drawn"
+            "32 chord types, which counts as X): the chord-type figures cover nothing (root and bass only "
+            "the chords' roots and basses) and no confusion matrix is drawn"
         )
 
     def report(self) -> str:

@@ -4,14 +4,15 @@ A batch is a dict of `mx.array`:
 
     features    [B, T, input_bins] float32   CQT frames (log magnitude): n_bins, then the bass view's bins
     chord_type  [B, T] int32             vocabulary chord-type index per frame
-    root, bass  [B, T] int32             pitch class per frame, -1 on N and X
+    root, bass  [B, T] int32             pitch class per frame, -1 on N and on X without a root
     mask        [B, T] (optional)        1 on real frames, 0 on padding
 
 `compute_loss` returns the weighted loss and, as metrics, the per-head losses (`chord_type_loss`,
 `root_loss`, `bass_note_loss`) and frame accuracies as fractions (`chord_type_acc`, `root_acc`,
 `bass_note_acc`); the Trainer prefixes them with `train_` / `val_` in the history. Each accuracy comes
 with the frames it counts (`head_accuracies`), so its epoch mean is over those frames: the root and bass
-accuracies leave out N and X frames however they fall into batches, as `scores.json` does.
+accuracies leave out the frames without a root (N, a bare X) however they fall into batches, as
+`scores.json` does.
 """
 
 from __future__ import annotations
