@@ -146,3 +146,15 @@ def test_a_wrong_section_is_refused_at_once_naming_the_field():
         ClapRecipeConfig(train={"epoch": 1})
     with pytest.raises(TypeError, match=r"TrainingConfig\.data: expected a ChordDataConfig"):
         TrainingConfig(data=3)
+
+
+# What a checker reads where the runtime takes or gives more than one type. tests/typing/ holds user scripts
+# that mypy and pyright check against these annotations (its README.md says how to run them).
+def test_checkers_know_each_lightning_flag_the_trainer_takes():
+    from audiotrain.train import flags
+
+    # `**lightning_flags: Any` took a misspelt flag (Trainer(max_epoch=3)) without a word from a checker.
+    kwargs = inspect.signature(Trainer.__init__).parameters["lightning_flags"]
+    assert kwargs.annotation == "Unpack[flags.LightningOnlyFlags]"
+    assert set(flags.LightningOnlyFlags.__optional_keys__) == set(flags._LIGHTNING_ONLY)
+    assert not flags.LightningOnlyFlags.__required_keys__

@@ -30,7 +30,7 @@ import warnings
 import weakref
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from audiotrain import _blas
 from audiotrain._text import listed
@@ -80,6 +80,10 @@ from audiotrain.train.validation_schedule import ValidationSchedule
 
 import mlx.core as mx
 import mlx.optimizers as optim
+
+if TYPE_CHECKING:
+    # typing_extensions: Unpack is typing's from 3.11; checkers know typing_extensions without it installed.
+    from typing_extensions import Unpack
 
 # What `Trainer._agree_across_ranks` reduces beside the progress bar's numbers (names no metric can have).
 _CTRL_C_HEARD, _SHOULD_STOP = "\0ctrl-c heard", "\0should_stop"
@@ -188,7 +192,7 @@ class Trainer:
         devices: Any = "auto",
         strategy: str = "auto",
         deterministic: bool | str | None = None,
-        **lightning_flags: Any,
+        **lightning_flags: Unpack[flags.LightningOnlyFlags],
     ):
         # Lightning's flags without a counterpart: accepted where the value is what happens anyway, else
         # refused with what to use instead (Python's "unexpected keyword argument" says neither).
