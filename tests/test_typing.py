@@ -211,3 +211,11 @@ def test_the_features_package_binds_cqt_and_stft_to_the_functions_only():
     ]
     assert sorted({name for name in bound if bound.count(name) > 1}) == []
     assert inspect.isfunction(features.cqt) and inspect.isfunction(features.stft)
+
+
+def test_the_clap_recipes_run_returns_its_typed_dict():
+    from audiotrain.recipes.clap import ClapRunResult, run
+
+    assert inspect.signature(run).return_annotation == "ClapRunResult"  # (was `dict`)
+    assert set(ClapRunResult.__required_keys__) == {"run_dir", "history", "task", "interrupted"}
+    assert set(ClapRunResult.__optional_keys__) == {"before", "after", "weights", "export", "eval_set"}
