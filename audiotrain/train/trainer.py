@@ -82,6 +82,8 @@ import mlx.core as mx
 import mlx.optimizers as optim
 
 if TYPE_CHECKING:
+    from audiotrain.data.loader import DataLoader
+
     # typing_extensions: Unpack is typing's from 3.11; checkers know typing_extensions without it installed.
     from typing_extensions import Unpack
 
@@ -299,9 +301,10 @@ class Trainer:
         self._train_step: TrainStep | None = None
         self._bare_hooks: frozenset[str] = frozenset()  # module hooks written as Lightning's (no arguments)
         self.evaluation = EvaluationLoop(self)  # validation, test, predict and the sanity check
-        self._train_loader = None
-        self._val_loader = None
-        self._test_loader = None
+        # The loaders `fit` and `test` were given: a DataLoader or any iterable of batches (`prepare_loader`).
+        self._train_loader: DataLoader | Iterable[Any] | None = None
+        self._val_loader: DataLoader | Iterable[Any] | None = None
+        self._test_loader: DataLoader | Iterable[Any] | None = None
         self._pending_ckpt: str | None = None
         self._loaders_on_trainer_seed: list = []  # `fit`'s loaders that had no seed of their own
         self._last_outputs: dict[str, mx.array] = {}  # the last step's loss and metrics (maybe still running)
@@ -539,17 +542,17 @@ class Trainer:
         return self._validation_schedule.epoch_end_validated
 
     @property
-    def val_dataloaders(self) -> Any:
+    def val_dataloaders(self) -> DataLoader | Iterable[Any] | None:
         """The validation loader `fit` was given, or None (Lightning's name)."""
         return self._val_loader
 
     @property
-    def train_dataloader(self) -> Any:
+    def train_dataloader(self) -> DataLoader | Iterable[Any] | None:
         """The training loader `fit` was given, or None (Lightning's name)."""
         return self._train_loader
 
     @property
-    def test_dataloaders(self) -> Any:
+    def test_dataloaders(self) -> DataLoader | Iterable[Any] | None:
         """The loader the last `test` ran on, or None (Lightning's name)."""
         return self._test_loader
 
