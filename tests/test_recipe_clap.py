@@ -399,6 +399,21 @@ def test_cli_offline_demo_end_to_end(demo_run):
     assert model.logit_scale_a.item() == pytest.approx(trained.logit_scale_a.item())
 
 
+def test_run_returns_what_its_type_says(demo_run):
+    # A finished run's result holds every key of `ClapRunResult` (tests/typing/clap_run_result.py reads
+    # them as a user's code does), each of the type it names.
+    from audiotrain.datasets.captions import CaptionDataset
+    from audiotrain.recipes.clap import ClapRunResult
+    from audiotrain.recipes.clap.task import CLAPTrainModule
+
+    result = {k: v for k, v in demo_run[0].items() if k != "argv"}  # (the fixture's own addition)
+    assert set(result) == ClapRunResult.__required_keys__ | ClapRunResult.__optional_keys__
+    types = {"run_dir": Path, "history": dict, "task": CLAPTrainModule, "interrupted": bool, "before": dict,
+             "after": dict, "weights": str, "export": Path, "eval_set": CaptionDataset}  # fmt: skip
+    assert {k: type(v).__name__ for k, v in result.items() if not isinstance(v, types[k])} == {}
+    assert all(isinstance(v, float) for v in result["after"].values())
+
+
 def test_the_same_seed_gives_the_same_run(demo_run, tmp_path):
     import contextlib
     import io

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
+import typing
 from pathlib import Path
 
 import audiotrain
@@ -146,3 +147,81 @@ def test_a_wrong_section_is_refused_at_once_naming_the_field():
         ClapRecipeConfig(train={"epoch": 1})
     with pytest.raises(TypeError, match=r"TrainingConfig\.data: expected a ChordDataConfig"):
         TrainingConfig(data=3)
+
+
+# What a checker reads where the runtime takes or gives more than one type. tests/typing/ holds user scripts
+# that mypy and pyright check against these annotations (its README.md says how to run them).
+def test_checkers_know_each_lightning_flag_the_trainer_takes():
+    from audiotrain.train import flags
+
+    # `**lightning_flags: Any` took a misspelt flag (Trainer(max_epoch=3)) without a word from a checker.
+    kwargs = inspect.signature(Trainer.__init__).parameters["lightning_flags"]
+    assert kwargs.annotation == "Unpack[flags.LightningOnlyFlags]"
+    assert set(flags.LightningOnlyFlags.__optional_keys__) == set(flags._LIGHTNING_ONLY)
+    assert not flags.LightningOnlyFlags.__required_keys__
+
+
+FEATURES_BY_BACKEND = ["stft", "spectrogram", "melspectrogram", "cqt", "hcqt", "chroma_cqt"]
+
+
+@pytest.mark.parametrize("name", [*FEATURES_BY_BACKEND, "power_to_db"])
+def test_each_feature_overload_takes_the_functions_parameters(name):
+    from audiotrain import features
+
+    if not hasattr(typing, "get_overloads"):
+        pytest.skip("typing.get_overloads is Python 3.11+")
+    function = getattr(features, name)
+    overloads = typing.get_overloads(function)
+    assert len(overloads) >= 2, "one return type per backend (or per input type), for checkers"
+    implementation = inspect.signature(function).parameters
+    for overload in overloads:
+        # A parameter added to the function alone would be unknown to a checker.
+        parameters = inspect.signature(overload).parameters
+        assert list(parameters) == list(implementation)
+        for parameter in parameters.values():
+            if parameter.default is not inspect.Parameter.empty:
+                assert parameter.default == implementation[parameter.name].default, parameter.name
+
+
+@pytest.mark.parametrize("name", FEATURES_BY_BACKEND)
+def test_a_feature_is_the_array_its_backend_names_whatever_the_signal(name):
+    # What the overloads say: backend="mlx" (the default) an mx.array, "numpy" an np.ndarray.
+    from audiotrain import features
+
+    import mlx.core as mx
+    import numpy as np
+
+    signal = np.random.default_rng(0).standard_normal(8192).astype(np.float32)
+    function = getattr(features, name)
+    assert isinstance(function(signal), mx.array)
+    assert isinstance(function(mx.array(signal), backend="numpy"), np.ndarray)
+
+
+def test_the_features_package_binds_cqt_and_stft_to_the_functions_only():
+    # mypy reads a name's first binding in a package: while __init__ imported the modules `cqt` and `stft`
+    # by name before the functions, `features.cqt(y)` was "Module not callable" to it.
+    from audiotrain import features
+
+    tree = ast.parse(Path(features.__file__).read_text())
+    bound = [
+        alias.asname or alias.name
+        for node in tree.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    ]
+    assert sorted({name for name in bound if bound.count(name) > 1}) == []
+    assert inspect.isfunction(features.cqt) and inspect.isfunction(features.stft)
+
+
+def test_the_clap_recipes_run_returns_its_typed_dict():
+    from audiotrain.recipes.clap import ClapRunResult, run
+
+    assert inspect.signature(run).return_annotation == "ClapRunResult"  # (was `dict`)
+    assert set(ClapRunResult.__required_keys__) == {"run_dir", "history", "task", "interrupted"}
+    assert set(ClapRunResult.__optional_keys__) == {"before", "after", "weights", "export", "eval_set"}
+
+
+@pytest.mark.parametrize("name", ["train_dataloader", "val_dataloaders", "test_dataloaders"])
+def test_the_loaders_a_trainer_holds_are_typed(name):
+    returned = inspect.signature(getattr(Trainer, name).fget).return_annotation
+    assert returned == "DataLoader | Iterable[Any] | None"  # (was Any)

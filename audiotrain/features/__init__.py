@@ -6,16 +6,18 @@
 - `chroma_cqt`, `cq_to_chroma` (``features.chroma``)
 - `ClapFeatureExtractor` (``features.clap``), `FeatureCache` (``features.cache``)
 
-The functions `stft` and `cqt` share their names with their modules. The modules are imported first, so
-the package attributes end up being the functions; ``from audiotrain.features.cqt import CQTConfig``
-still works (it reads the module from ``sys.modules``).
+The functions `stft` and `cqt` share their names with their modules. Loading a submodule sets the package
+attribute of its name, so the functions are imported last, after the modules that load those two, and the
+package attributes end up being the functions; ``from audiotrain.features.cqt import CQTConfig`` still works
+(it reads the module from ``sys.modules``). The two modules are not imported by name here: mypy reads a
+name's first binding in the package, and ``features.cqt(y)`` was then "Module not callable".
 """
 
-from audiotrain.features import cache, chroma, clap, cqt, mel, stft  # noqa: F401  (modules first)
+from audiotrain.features import cache, chroma, clap, mel  # noqa: F401  (modules first)
 from audiotrain.features.cache import FeatureCache
 from audiotrain.features.chroma import chroma_cqt, cq_to_chroma
 from audiotrain.features.clap import ClapFeatureExtractor
-from audiotrain.features.cqt import C1_HZ, CQTConfig, cqt, cqt_frequencies, hcqt  # noqa: F811
+from audiotrain.features.cqt import C1_HZ, CQTConfig, cqt, cqt_frequencies, hcqt
 from audiotrain.features.mel import (
     MelConfig,
     hz_to_mel,
@@ -25,7 +27,7 @@ from audiotrain.features.mel import (
     melspectrogram,
     power_to_db,
 )
-from audiotrain.features.stft import get_window, spectrogram, stft  # noqa: F811
+from audiotrain.features.stft import get_window, spectrogram, stft
 
 __all__ = [
     "stft",

@@ -2,7 +2,10 @@
 
 Every feature function takes ``backend=`` and returns an ``mx.array`` for "mlx" and an ``np.ndarray`` for
 "numpy". The numpy path is the reference the MLX path is tested against, and what data-loader workers use
-when they must not touch MLX.
+when they must not touch MLX. The input's type does not decide it: `cqt(numpy_signal)` is an mx.array.
+Their `@overload`s say so to type checkers (``backend="numpy"`` -> np.ndarray, the default -> mx.array,
+a backend known only at run time -> either); `power_to_db` returns the type it is given, and
+`chroma_cqt(C=...)` the type of `C`.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal, overload
 
 from audiotrain.features.cqt import C1_HZ, cqt
 
@@ -37,6 +38,38 @@ def cq_to_chroma(
     return _cq_to_chroma(int(n_input), int(bins_per_octave), int(n_chroma), float(fmin or C1_HZ))
 
 
+@overload
+def chroma_cqt(
+    y,
+    sr: float = 22050,
+    hop_length: int = 512,
+    fmin: float | None = None,
+    n_chroma: int = 12,
+    n_octaves: int = 7,
+    bins_per_octave: int = 36,
+    norm: float | None = np.inf,
+    threshold: float = 0.0,
+    tuning: float = 0.0,
+    backend: Literal["mlx"] = "mlx",
+    C: None = None,
+) -> mx.array: ...
+@overload
+def chroma_cqt(
+    y,
+    sr: float = 22050,
+    hop_length: int = 512,
+    fmin: float | None = None,
+    n_chroma: int = 12,
+    n_octaves: int = 7,
+    bins_per_octave: int = 36,
+    norm: float | None = np.inf,
+    threshold: float = 0.0,
+    tuning: float = 0.0,
+    *,
+    backend: Literal["numpy"],
+    C: None = None,
+) -> np.ndarray: ...
+@overload
 def chroma_cqt(
     y,
     sr: float = 22050,
@@ -49,8 +82,54 @@ def chroma_cqt(
     threshold: float = 0.0,
     tuning: float = 0.0,
     backend: str = "mlx",
-    C=None,
-):
+    *,
+    C: mx.array,
+) -> mx.array: ...
+@overload
+def chroma_cqt(
+    y,
+    sr: float = 22050,
+    hop_length: int = 512,
+    fmin: float | None = None,
+    n_chroma: int = 12,
+    n_octaves: int = 7,
+    bins_per_octave: int = 36,
+    norm: float | None = np.inf,
+    threshold: float = 0.0,
+    tuning: float = 0.0,
+    backend: str = "mlx",
+    *,
+    C: np.ndarray,
+) -> np.ndarray: ...
+@overload
+def chroma_cqt(
+    y,
+    sr: float = 22050,
+    hop_length: int = 512,
+    fmin: float | None = None,
+    n_chroma: int = 12,
+    n_octaves: int = 7,
+    bins_per_octave: int = 36,
+    norm: float | None = np.inf,
+    threshold: float = 0.0,
+    tuning: float = 0.0,
+    backend: str = "mlx",
+    C: mx.array | np.ndarray | None = None,
+) -> mx.array | np.ndarray: ...
+def chroma_cqt(
+    y,
+    sr: float = 22050,
+    hop_length: int = 512,
+    fmin: float | None = None,
+    n_chroma: int = 12,
+    n_octaves: int = 7,
+    bins_per_octave: int = 36,
+    norm: float | None = np.inf,
+    threshold: float = 0.0,
+    tuning: float = 0.0,
+    backend: str = "mlx",
+    C: mx.array | np.ndarray | None = None,
+) -> mx.array | np.ndarray:
     """Chroma from a CQT magnitude.
 
     Parameters

@@ -16,6 +16,7 @@ import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from functools import lru_cache, partial
+from typing import Any, Literal, overload
 
 from audiotrain.audio import resample
 from audiotrain.features._backend import as_float_signal, check_backend, check_sample_rate, to_numpy
@@ -230,6 +231,36 @@ def _halve(y: np.ndarray, factor: int = 2) -> np.ndarray:
     return resample(y, factor, 1, res_type="soxr_hq")
 
 
+@overload
+def cqt(
+    y,
+    sr: float = 22050,
+    hop_length: int = 512,
+    fmin: float | None = None,
+    n_bins: int = 84,
+    bins_per_octave: int = 12,
+    filter_scale: float = 1.0,
+    norm: float | None = 1,
+    sparsity: float = 0.01,
+    tuning: float = 0.0,
+    backend: Literal["mlx"] = "mlx",
+) -> mx.array: ...
+@overload
+def cqt(
+    y,
+    sr: float = 22050,
+    hop_length: int = 512,
+    fmin: float | None = None,
+    n_bins: int = 84,
+    bins_per_octave: int = 12,
+    filter_scale: float = 1.0,
+    norm: float | None = 1,
+    sparsity: float = 0.01,
+    tuning: float = 0.0,
+    *,
+    backend: Literal["numpy"],
+) -> np.ndarray: ...
+@overload
 def cqt(
     y,
     sr: float = 22050,
@@ -242,7 +273,20 @@ def cqt(
     sparsity: float = 0.01,
     tuning: float = 0.0,
     backend: str = "mlx",
-):
+) -> mx.array | np.ndarray: ...
+def cqt(
+    y,
+    sr: float = 22050,
+    hop_length: int = 512,
+    fmin: float | None = None,
+    n_bins: int = 84,
+    bins_per_octave: int = 12,
+    filter_scale: float = 1.0,
+    norm: float | None = 1,
+    sparsity: float = 0.01,
+    tuning: float = 0.0,
+    backend: str = "mlx",
+) -> mx.array | np.ndarray:
     """CQT magnitude, like ``np.abs(librosa.cqt(...))`` (Hann window, ``scale=True``, zero padding).
 
     Parameters
@@ -385,6 +429,34 @@ def _octave_products(frames, kernels, n_frames: int, n_bins: int):
     return xp.transpose(magnitude, (1, 0, 3, 2)).reshape(-1, n_octaves * half, n_frames)[:, -n_bins:]
 
 
+@overload
+def hcqt(
+    y,
+    sr: float = 22050,
+    harmonics: tuple[float, ...] = (0.5, 1, 2, 3, 4, 5),
+    hop_length: int = 512,
+    fmin: float | None = None,
+    n_bins: int = 72,
+    bins_per_octave: int = 12,
+    filter_scale: float = 1.0,
+    backend: Literal["mlx"] = "mlx",
+    **kwargs: Any,
+) -> mx.array: ...
+@overload
+def hcqt(
+    y,
+    sr: float = 22050,
+    harmonics: tuple[float, ...] = (0.5, 1, 2, 3, 4, 5),
+    hop_length: int = 512,
+    fmin: float | None = None,
+    n_bins: int = 72,
+    bins_per_octave: int = 12,
+    filter_scale: float = 1.0,
+    *,
+    backend: Literal["numpy"],
+    **kwargs: Any,
+) -> np.ndarray: ...
+@overload
 def hcqt(
     y,
     sr: float = 22050,
@@ -395,8 +467,20 @@ def hcqt(
     bins_per_octave: int = 12,
     filter_scale: float = 1.0,
     backend: str = "mlx",
-    **kwargs,
-):
+    **kwargs: Any,
+) -> mx.array | np.ndarray: ...
+def hcqt(
+    y,
+    sr: float = 22050,
+    harmonics: tuple[float, ...] = (0.5, 1, 2, 3, 4, 5),
+    hop_length: int = 512,
+    fmin: float | None = None,
+    n_bins: int = 72,
+    bins_per_octave: int = 12,
+    filter_scale: float = 1.0,
+    backend: str = "mlx",
+    **kwargs: Any,
+) -> mx.array | np.ndarray:
     """Harmonic CQT: one CQT per harmonic ``h`` with ``fmin * h``, stacked as channels.
 
     The defaults are the HCQT of Bittner et al. (2017): six octaves from C1 (``n_bins=72``, where `cqt`
@@ -584,7 +668,7 @@ class CQTConfig(FeatureConfigMixin):
             )  # checked whole: an error names the index in `y`, not in a block
             compute = partial(self.compute, backend=backend, tuning=tuning)
             return _in_blocks(compute, signal, self.hop_length, self.context_samples(tuning), block_frames)
-        args = dict(
+        args: dict[str, Any] = dict(
             sr=self.sr,
             hop_length=self.hop_length,
             fmin=self.computed_fmin,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import asdict, dataclass
 from functools import lru_cache
+from typing import Literal, overload
 
 from audiotrain.features._backend import check_backend, check_sample_rate, is_mlx
 from audiotrain.features._banded import BandedMatrix
@@ -17,6 +18,7 @@ from audiotrain.features.stft import PAD_MODES, check_stft_args, fft_frequencies
 
 import mlx.core as mx
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = [
     "hz_to_mel",
@@ -143,6 +145,44 @@ def mel_filterbank(
     )
 
 
+@overload
+def melspectrogram(
+    y,
+    sr: float = 22050,
+    n_fft: int = 2048,
+    hop_length: int = 512,
+    win_length: int | None = None,
+    window: str = "hann",
+    center: bool = True,
+    pad_mode: str = "constant",
+    power: float = 2.0,
+    n_mels: int = 128,
+    fmin: float = 0.0,
+    fmax: float | None = None,
+    htk: bool = False,
+    norm: str | None = "slaney",
+    backend: Literal["mlx"] = "mlx",
+) -> mx.array: ...
+@overload
+def melspectrogram(
+    y,
+    sr: float = 22050,
+    n_fft: int = 2048,
+    hop_length: int = 512,
+    win_length: int | None = None,
+    window: str = "hann",
+    center: bool = True,
+    pad_mode: str = "constant",
+    power: float = 2.0,
+    n_mels: int = 128,
+    fmin: float = 0.0,
+    fmax: float | None = None,
+    htk: bool = False,
+    norm: str | None = "slaney",
+    *,
+    backend: Literal["numpy"],
+) -> np.ndarray: ...
+@overload
 def melspectrogram(
     y,
     sr: float = 22050,
@@ -159,7 +199,24 @@ def melspectrogram(
     htk: bool = False,
     norm: str | None = "slaney",
     backend: str = "mlx",
-):
+) -> mx.array | np.ndarray: ...
+def melspectrogram(
+    y,
+    sr: float = 22050,
+    n_fft: int = 2048,
+    hop_length: int = 512,
+    win_length: int | None = None,
+    window: str = "hann",
+    center: bool = True,
+    pad_mode: str = "constant",
+    power: float = 2.0,
+    n_mels: int = 128,
+    fmin: float = 0.0,
+    fmax: float | None = None,
+    htk: bool = False,
+    norm: str | None = "slaney",
+    backend: str = "mlx",
+) -> mx.array | np.ndarray:
     """Mel spectrogram like ``librosa.feature.melspectrogram`` (same defaults).
 
     Parameters
@@ -201,7 +258,18 @@ def melspectrogram(
     return np.swapaxes(S, -1, -2) if backend == "numpy" else mx.swapaxes(S, -1, -2)
 
 
-def power_to_db(S, ref: float = 1.0, amin: float = 1e-10, top_db: float | None = 80.0, axis=None):
+# (An mx.array is ArrayLike too, by its __array__: the first overload that takes it, this one, decides.)
+@overload
+def power_to_db(  # pyright: ignore[reportOverlappingOverload]
+    S: mx.array, ref: float = 1.0, amin: float = 1e-10, top_db: float | None = 80.0, axis=None
+) -> mx.array: ...
+@overload
+def power_to_db(
+    S: ArrayLike, ref: float = 1.0, amin: float = 1e-10, top_db: float | None = 80.0, axis=None
+) -> np.ndarray: ...
+def power_to_db(
+    S, ref: float = 1.0, amin: float = 1e-10, top_db: float | None = 80.0, axis=None
+) -> mx.array | np.ndarray:
     """Power to decibels, ``10 log10(max(amin, S) / ref)``, like ``librosa.power_to_db``.
 
     Parameters

@@ -8,6 +8,7 @@ torch and transformers), so there are ``1 + len(y) // hop_length`` frames.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal, overload
 
 from audiotrain.features._backend import as_float_signal, check_backend, parallel_streams
 from audiotrain.features._banded import BandedMatrix
@@ -295,6 +296,30 @@ def _assemble(blocks: list, cat):
     return rows[0] if len(rows) == 1 else cat(rows, axis=0)
 
 
+@overload
+def stft(
+    y,
+    n_fft: int = 2048,
+    hop_length: int | None = None,
+    win_length: int | None = None,
+    window: str | np.ndarray = "hann",
+    center: bool = True,
+    pad_mode: str = "constant",
+    backend: Literal["mlx"] = "mlx",
+) -> mx.array: ...
+@overload
+def stft(
+    y,
+    n_fft: int = 2048,
+    hop_length: int | None = None,
+    win_length: int | None = None,
+    window: str | np.ndarray = "hann",
+    center: bool = True,
+    pad_mode: str = "constant",
+    *,
+    backend: Literal["numpy"],
+) -> np.ndarray: ...
+@overload
 def stft(
     y,
     n_fft: int = 2048,
@@ -304,7 +329,17 @@ def stft(
     center: bool = True,
     pad_mode: str = "constant",
     backend: str = "mlx",
-):
+) -> mx.array | np.ndarray: ...
+def stft(
+    y,
+    n_fft: int = 2048,
+    hop_length: int | None = None,
+    win_length: int | None = None,
+    window: str | np.ndarray = "hann",
+    center: bool = True,
+    pad_mode: str = "constant",
+    backend: str = "mlx",
+) -> mx.array | np.ndarray:
     """Complex STFT like ``librosa.stft``.
 
     Parameters
@@ -335,6 +370,32 @@ def stft(
     return mx.swapaxes(mx.fft.rfft(frames * mx.array(w.astype(np.float32)), axis=-1), -1, -2)
 
 
+@overload
+def spectrogram(
+    y,
+    n_fft: int = 2048,
+    hop_length: int | None = None,
+    win_length: int | None = None,
+    window: str | np.ndarray = "hann",
+    center: bool = True,
+    pad_mode: str = "constant",
+    power: float = 2.0,
+    backend: Literal["mlx"] = "mlx",
+) -> mx.array: ...
+@overload
+def spectrogram(
+    y,
+    n_fft: int = 2048,
+    hop_length: int | None = None,
+    win_length: int | None = None,
+    window: str | np.ndarray = "hann",
+    center: bool = True,
+    pad_mode: str = "constant",
+    power: float = 2.0,
+    *,
+    backend: Literal["numpy"],
+) -> np.ndarray: ...
+@overload
 def spectrogram(
     y,
     n_fft: int = 2048,
@@ -345,7 +406,18 @@ def spectrogram(
     pad_mode: str = "constant",
     power: float = 2.0,
     backend: str = "mlx",
-):
+) -> mx.array | np.ndarray: ...
+def spectrogram(
+    y,
+    n_fft: int = 2048,
+    hop_length: int | None = None,
+    win_length: int | None = None,
+    window: str | np.ndarray = "hann",
+    center: bool = True,
+    pad_mode: str = "constant",
+    power: float = 2.0,
+    backend: str = "mlx",
+) -> mx.array | np.ndarray:
     """|STFT|**power, shape [..., n_fft // 2 + 1, frames] (``power=2``: power, ``1``: magnitude)."""
     p = power_frames(y, n_fft, hop_length, win_length, window, center, pad_mode, power, backend)
     return np.swapaxes(p, -1, -2) if backend == "numpy" else mx.swapaxes(p, -1, -2)

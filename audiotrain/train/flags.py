@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime
 import difflib
 import numbers
+import os
 import re
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, TypedDict
 
 from audiotrain.train.step import PRECISIONS
 
@@ -296,8 +297,37 @@ _LIGHTNING_ONLY: dict[str, tuple[tuple, str]] = {
 }
 
 
+class LightningOnlyFlags(TypedDict, total=False):
+    """The names of `_LIGHTNING_ONLY` with the types Lightning gives them: `Trainer(**flags)`'s keywords, so a
+    type checker knows every flag and flags a misspelt one. The values `_LIGHTNING_ONLY` accepts are checked
+    at run time, where the message says what to use instead (a `Literal` of them here would refuse a
+    variable that holds one). tests/test_typing.py keeps the names equal to `_LIGHTNING_ONLY`'s."""
+
+    enable_model_summary: bool | None
+    weights_summary: str | None
+    benchmark: bool | None
+    inference_mode: bool
+    overfit_batches: int | float
+    profiler: Any  # (a Lightning Profiler or its name)
+    num_nodes: int
+    detect_anomaly: bool
+    use_distributed_sampler: bool
+    sync_batchnorm: bool
+    barebones: bool
+    reload_dataloaders_every_n_epochs: int
+    plugins: Any  # (Lightning plugin objects)
+    min_steps: int | None
+    enable_autolog_hparams: bool
+    resume_from_checkpoint: str | os.PathLike | None
+    gpus: int | str | list[int] | None
+    progress_bar_refresh_rate: int | None
+    terminate_on_nan: bool | None
+    auto_lr_find: bool | str | None
+    auto_scale_batch_size: bool | str | None
+
+
 def lightning_only(
-    given: dict[str, Any],
+    given: Mapping[str, object],
     known: Iterable[str],
     owner: str = "Trainer",
     table: dict[str, tuple[tuple, str]] = _LIGHTNING_ONLY,

@@ -72,6 +72,7 @@ class RunState:
         trainer = self._trainer
         module = trainer.module
         loader = trainer.train_dataloader
+        loader_state_dict = getattr(loader, "state_dict", None)  # (any loader's that has one)
         open_epoch = not self.progress.epoch_complete
         return {
             "progress": self.progress.state_dict(),
@@ -79,7 +80,7 @@ class RunState:
             "history": self.history.state_dict(),
             # (Saved after fit: the run's generators where it ended, not the caller's it put back.)
             "random": self.random_at_fit_end or RandomState.capture(),
-            "data_loader": loader.state_dict() if hasattr(loader, "state_dict") and open_epoch else None,
+            "data_loader": loader_state_dict() if loader_state_dict is not None and open_epoch else None,
             "callbacks": trainer.callbacks.state_dict(),
             "loggers": [lg.state_dict() if hasattr(lg, "state_dict") else {} for lg in trainer.loggers],
             "callback_metrics": self.callback_metrics,

@@ -31,7 +31,7 @@ import warnings
 import weakref
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from audiotrain import _blas
 from audiotrain._text import listed
@@ -74,6 +74,12 @@ from audiotrain.train.validation_schedule import ValidationSchedule
 
 import mlx.core as mx
 import mlx.optimizers as optim
+
+if TYPE_CHECKING:
+    from audiotrain.data.loader import DataLoader
+
+    # typing_extensions: Unpack is typing's from 3.11; checkers know typing_extensions without it installed.
+    from typing_extensions import Unpack
 
 
 class Trainer:
@@ -179,7 +185,7 @@ class Trainer:
         devices: Any = "auto",
         strategy: str = "auto",
         deterministic: bool | str | None = None,
-        **lightning_flags: Any,
+        **lightning_flags: Unpack[flags.LightningOnlyFlags],
     ):
         # Lightning's flags without a counterpart: accepted where the value is what happens anyway, else
         # refused with what to use instead (Python's "unexpected keyword argument" says neither).
@@ -277,9 +283,10 @@ class Trainer:
         self._train_step: TrainStep | None = None
         self._bare_hooks: frozenset[str] = frozenset()  # module hooks written as Lightning's (no arguments)
         self.evaluation = EvaluationLoop(self)  # validation, test, predict and the sanity check
-        self._train_loader = None
-        self._val_loader = None
-        self._test_loader = None
+        # The loaders `fit` and `test` were given: a DataLoader or any iterable of batches (`prepare_loader`).
+        self._train_loader: DataLoader | Iterable[Any] | None = None
+        self._val_loader: DataLoader | Iterable[Any] | None = None
+        self._test_loader: DataLoader | Iterable[Any] | None = None
         self._pending_ckpt: str | None = None
         self._loaders_on_trainer_seed: list = []  # `fit`'s loaders that had no seed of their own
         self._streak_in_flight: mx.array | None = None  # the last step's non-finite streak (maybe running)
@@ -557,17 +564,17 @@ class Trainer:
         return self._validation_schedule.epoch_end_validated
 
     @property
-    def val_dataloaders(self) -> Any:
+    def val_dataloaders(self) -> DataLoader | Iterable[Any] | None:
         """The validation loader `fit` was given, or None (Lightning's name)."""
         return self._val_loader
 
     @property
-    def train_dataloader(self) -> Any:
+    def train_dataloader(self) -> DataLoader | Iterable[Any] | None:
         """The training loader `fit` was given, or None (Lightning's name)."""
         return self._train_loader
 
     @property
-    def test_dataloaders(self) -> Any:
+    def test_dataloaders(self) -> DataLoader | Iterable[Any] | None:
         """The loader the last `test` ran on, or None (Lightning's name)."""
         return self._test_loader
 

@@ -16,6 +16,7 @@ _PUBLIC = {
     "ClapDatasetConfig": "audiotrain.recipes.clap.config",
     "ClapDemoConfig": "audiotrain.recipes.clap.config",
     "ClapRecipeConfig": "audiotrain.recipes.clap.config",
+    "ClapRunResult": "audiotrain.recipes.clap.train",
     "ClapTrainConfig": "audiotrain.recipes.clap.config",
     "export_checkpoint": "audiotrain.recipes.clap.bundle",
     "build_parser": "audiotrain.recipes.clap.cli",
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from audiotrain.recipes.clap.config import ClapRecipeConfig as ClapRecipeConfig
     from audiotrain.recipes.clap.config import ClapTrainConfig as ClapTrainConfig
     from audiotrain.recipes.clap.cv import run_cross_validation as run_cross_validation
+    from audiotrain.recipes.clap.train import ClapRunResult as ClapRunResult
     from audiotrain.recipes.clap.train import run as run
 
 __all__ = list(_PUBLIC)

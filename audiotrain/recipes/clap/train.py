@@ -16,7 +16,7 @@ import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from audiotrain._files import OutputWriteError, remove_killed_writes, write_json_atomically
 from audiotrain._system import CACHE_DIR_ENV, cache_dir
@@ -109,6 +109,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEMO_BANNER",
     "RUN_OUTPUTS",
+    "ClapRunResult",
     "check_out_folder",
     "default_learning_rate",
     "demo_data_folder",
@@ -168,10 +169,47 @@ def holding_the_demo_cache(function: Callable) -> Callable:
     return held
 
 
-def run(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold | None = None) -> dict:
-    """`run_job` on every rank of a data-parallel job (mlx.launch): rank 0 alone prints and writes; the
+class _ClapRunAlways(TypedDict):
+    """What every `run` returns (`ClapRunResult`)."""
+
+    run_dir: Path
+    history: dict[str, list]
+    task: CLAPTrainModule
+    interrupted: bool
+
+
+class ClapRunResult(_ClapRunAlways, total=False):
+    """What `run` returns: a dict, so ``result["after"]`` reads it; this type tells a type checker its keys.
+
+    Always there: ``run_dir`` (the run folder), ``history`` (`Trainer.history`: per-epoch columns),
+    ``task`` (the `CLAPTrainModule`, holding the weights ``after`` scored) and ``interrupted`` (a stop
+    signal ended training early; the scores below are then those of what was saved).
+    There once the run got to its evaluation, on rank 0 (a stop after training, or another rank of a
+    data-parallel job, returns the four above only): ``before`` / ``after`` (the retrieval and zero-shot
+    scores before and after fine-tuning, on the clips ``eval_set`` holds), ``weights`` (which weights
+    ``after`` and the export hold, in words), ``export`` (the Hugging Face folder, hf_model/) and
+    ``eval_set`` (the clips scored).
+    """
+
+    before: dict[str, float]
+    after: dict[str, float]
+    weights: str
+    export: Path
+    eval_set: CaptionDataset
+
+
+def run(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold | None = None) -> ClapRunResult:
+    """One CLAP run, as the command line's (``argv``: its arguments, for the resume command it prints).
+
+    `run_job` on every rank of a data-parallel job (mlx.launch): rank 0 alone prints and writes; the
     other ranks train with it (--train.batch_size is per process, or the whole job's in the recipe's own
-    local processes) and return after the fit."""
+    local processes) and return after the fit.
+
+    Returns
+    -------
+    `ClapRunResult`: a dict with ``run_dir``, ``history``, ``task`` and ``interrupted``, and where the run
+    got to its evaluation (rank 0) ``before``, ``after``, ``weights``, ``export`` and ``eval_set``.
+    """
     if collectives.is_main_process():
         with holding_run_folders():  # (the run folder's claim, `claim_run_folder`, ends with the command)
             return run_job(cfg, argv, fold)
@@ -180,7 +218,9 @@ def run(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold | N
 
 
 @holding_the_demo_cache
-def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold | None = None) -> dict:
+def run_job(
+    cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold | None = None
+) -> ClapRunResult:
     """Everything the command does.
 
     With a cross-validation ``fold`` (`audiotrain.recipes.clap.cv`), its clips replace the split choice: its
@@ -189,9 +229,7 @@ def run_job(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold
 
     Returns
     -------
-    dict with ``run_dir``, ``before`` / ``after`` (evaluation scores), ``export`` (the Hugging Face folder),
-    ``weights`` (which weights ``after`` and the export hold), ``history``, ``task`` (the `CLAPTrainModule`,
-    holding those weights) and ``eval_set``.
+    `ClapRunResult` (`run`'s).
     """
     from audiotrain import Trainer
 
