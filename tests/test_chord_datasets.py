@@ -935,3 +935,22 @@ def test_the_scan_report_counts_one_file_in_the_singular(tmp_path):
     _wav(tmp_path / "orphan.wav")
     report = scan_song_folder(tmp_path).report()
     assert "  1 audio file without an annotation (" in report and "2 annotated songs" in report, report
+
+
+def test_same_named_songs_in_mirrored_album_folders_pair_by_their_folder(tmp_path):
+    """`Queen/Greatest Hits I/01 - Intro.wav` and `.../Greatest Hits II/01 - Intro.wav` with chordlab's
+    mirrored `Greatest_Hits_I/01_-_Intro.lab` and `Greatest_Hits_II/...` were both refused as ambiguous."""
+    for album in ("Greatest Hits I", "Greatest Hits II"):
+        _wav(tmp_path / "audio" / "Queen" / album / "01 - Intro.wav", SEGMENTS[-1].end)
+        write_lab(tmp_path / "chordlab" / "Queen" / album.replace(" ", "_") / "01_-_Intro.lab", SEGMENTS)
+    write_lab(tmp_path / "chordlab" / "Queen" / "Live" / "01_-_Intro.lab", SEGMENTS)  # of no audio
+    for data in (tmp_path / "audio", tmp_path / "audio" / "Queen"):  # the artist's folder in both, or one
+        index = scan_song_folder(data, annotations_dir=tmp_path / "chordlab")
+        paired = [(s.audio_path.parent.name, s.annotation_path.parent.name) for s in index.songs]
+        assert paired == [("Greatest Hits I", "Greatest_Hits_I"), ("Greatest Hits II", "Greatest_Hits_II")]
+        assert index.ambiguous == [] and [p.parent.name for p in index.unused_annotations] == ["Live"]
+    # No folder mirrors the audio's: still refused, never guessed
+    _wav(tmp_path / "audio" / "Queen" / "Box Set CD1" / "01 - Intro.wav", SEGMENTS[-1].end)
+    index = scan_song_folder(tmp_path / "audio", annotations_dir=tmp_path / "chordlab")
+    assert [path.parent.name for path, _ in index.ambiguous] == ["Box Set CD1"]
+    assert "its name matches 3 annotations" in index.ambiguous[0][1]

@@ -342,8 +342,9 @@ def scan_song_folder(
     annotations_dir : str or Path, optional
         A folder of annotations kept apart from the audio (Isophonics' ``chordlab``): an audio file without an
         annotation beside it pairs with the one annotation anywhere under it whose stem matches loosely
-        (`loose_name`); a name two annotations or two audio files share pairs none, listed in
-        `SongIndex.ambiguous`.
+        (`loose_name`); of annotations of one name, the one in the folder that mirrors the audio's
+        (``Hits II/01 - Intro.wav``: ``Hits_II/01_-_Intro.lab``); a name two annotations that way or two
+        audio files share pairs none, listed in `SongIndex.ambiguous`.
     pairs_file : str or Path, optional
         A CSV file of ``audio,annotation`` rows (`read_song_pairs`: paths relative to its folder): each row
         pairs an audio file under `root` with its annotation, before any rule above.
@@ -408,7 +409,7 @@ def scan_song_folder(
     if annotations_dir:
         alone = [path for key, path in audio.items() if path not in paired and key not in annotations]
         found, index.ambiguous, unmatched = match_in_annotation_folder(
-            alone, kept_apart, annotations_dir, _ANNOTATION_PRIORITY
+            alone, root, kept_apart, annotations_dir, _ANNOTATION_PRIORITY
         )
         paired.update(found)
         annotations.update({Path(real(path)): path for path in unmatched})  # (listed as not used below)
