@@ -7,7 +7,7 @@ audio file with the one annotation anywhere under a folder whose stem matches lo
 Unicode form and typographic quotes ignored, each run of spaces, underscores and hyphens read as one
 separator); where several share the name, the one in the folder that mirrors the audio's (``Album I/01 -
 Intro.wav``, ``chordlab/Album_I/01_-_Intro.lab``), and it never guesses between two. Names that differ more
-(``03. Anna``, ``03_-_Anna``) are never paired. Layouts no rule
+(``03. Anna``, ``03_-_Anna``) are never paired: `near_misses` finds them for a "did you mean". Layouts no rule
 fits (McGill Billboard's ``0003/audio.wav`` + ``0003/majmin7inv.lab``, GuitarSet's ``_mic`` audio) list their
 pairs in a CSV file that `read_song_pairs` reads.
 """
@@ -41,6 +41,60 @@ def loose_name(name: str) -> str:
     match ``"song00"``): ``"01 - Come Together"`` and ``"01_-_Come_Together"`` both give
     ``"01_come_together"``."""
     return re.sub(r"[\s_-]+", "_", nfc(name).translate(_TYPOGRAPHIC).lower())
+
+
+def _letters_and_digits(name: str) -> str:
+    """`loose_name` with all but letters and digits left out: ``"03. Anna (Go To Him)"`` and
+    ``"03_-_Anna_(Go_To_Him)"`` both give ``"03annagotohim"``. For hints only: it could pair two songs."""
+    return re.sub(r"[\W_]+", "", loose_name(name))
+
+
+def _without_track_number(name: str) -> str:
+    """`_letters_and_digits` of `name` without a leading track number (``"03 - Anna"``, ``"03. Anna"``)."""
+    return _letters_and_digits(re.sub(r"^\s*\d{1,3}(?:[\s._-]+|(?=[^\W\d_]))", "", name))
+
+
+def _stems(path: Path) -> list[str]:
+    """The names an annotation `path` may have been given after its audio: without its suffix
+    (``song.wav.lab``: ``song.wav``), and without each of its dotted suffixes (RWC's ``RM-P001.CHORDS.TXT``:
+    ``RM-P001``; a dot followed by a space, as in ``03. Anna``, is no suffix)."""
+    name = path.name
+    cuts = [match.start() for match in re.finditer(r"\.(?=[^.\s]+(?:\.|$))", name) if match.start() > 0]
+    return [name[:cut] for cut in reversed(cuts)]
+
+
+def near_misses(
+    audio: list[Path],
+    audio_root: Path,
+    annotations: list[Path],
+    annotations_root: Path,
+    same_folder: bool = False,
+) -> list[tuple[Path, Path]]:
+    """``[(audio, annotation)]``: each of `audio` with the one of `annotations` named nearly like it, for a
+    "did you mean" (never paired: two songs could have such names). Compared loosely (`loose_name`), then on
+    letters and digits only (``03. Anna``, ``03_-_Anna``), then without a leading track number (``Anna``,
+    ``03 - Anna``); an annotation also by its name without each dotted suffix (``RM-P001.CHORDS.TXT``) and
+    the audio by its name with its suffix (``song.wav.lab``). Of several at the first of these that finds
+    any, the one in the folder that mirrors the audio's (relative to `audio_root` and `annotations_root`);
+    `same_folder`: only those in the audio's own folder. None where that leaves more than one."""
+    levels = (loose_name, _letters_and_digits, _without_track_number)
+    by_key: list[dict[str, list[Path]]] = [{} for _ in levels]
+    for path in annotations:
+        for level, key_of in zip(by_key, levels):
+            for key in {key_of(stem) for stem in _stems(path)} - {""}:
+                level.setdefault(key, []).append(path)
+    found = []
+    for path in audio:
+        for level, key_of in zip(by_key, levels):
+            candidates = {match for name in (path.stem, path.name) for match in level.get(key_of(name), [])}
+            if same_folder:
+                candidates = {match for match in candidates if match.parent == path.parent}
+            if candidates:
+                chosen = _mirrored(path, audio_root, sorted(candidates), annotations_root)
+                if len(chosen) == 1:
+                    found.append((path, chosen[0]))
+                break
+    return found
 
 
 def _folder_parts(path: Path, root: Path) -> tuple[str, ...]:
