@@ -1066,3 +1066,21 @@ def test_same_named_songs_in_mirrored_album_folders_pair_by_their_folder(tmp_pat
     index = scan_song_folder(tmp_path / "audio", annotations_dir=tmp_path / "chordlab")
     assert [path.parent.name for path, _ in index.ambiguous] == ["Box Set CD1"]
     assert "its name matches 3 annotations" in index.ambiguous[0][1]
+
+
+def test_the_billboard_layout_without_a_pairs_file_names_the_pairs_flag(tmp_path):
+    """Billboard's `0003/audio.wav` beside `full.lab`, `majmin.lab`: "no annotated songs" and no hint, the
+    one line that names the pairs file being left out as soon as an annotation was found."""
+    from audiotrain.recipes.chords.config import ChordDataConfig
+    from audiotrain.recipes.chords.data import folder_splits
+
+    for song in ("0003", "0004"):
+        _wav(tmp_path / song / "audio.wav", SEGMENTS[-1].end)
+        for reduction in ("full", "majmin"):
+            write_lab(tmp_path / song / f"{reduction}.lab", SEGMENTS)
+    with pytest.raises(ValueError, match="need at least 2 annotated songs") as raised:
+        folder_splits(ChordDataConfig(data_dir=str(tmp_path)), seed=0)
+    first = tmp_path / "0003" / "audio.wav"
+    shared = "2 audio files share their folder with annotations of other names"
+    assert f"{shared} ({first} beside full.lab, majmin.lab)" in str(raised.value)
+    assert "--data.pairs FILE.csv" in str(raised.value)

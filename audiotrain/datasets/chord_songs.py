@@ -159,10 +159,24 @@ class SongIndex:
         )
 
     def pairing_hint(self, annotations_flag: str, pairs_flag: str) -> str:
-        """Where the scan found audio and not one annotation, and no annotations folder or pairs file was
-        given (`annotations_flag`, `pairs_flag`: the command's flags, e.g. ``--data.annotations``): the
-        line that names them. Datasets often keep their annotations in a tree of their own (Isophonics'
-        ``chordlab/``), which a first run finds nothing of; else ``""``."""
+        """Where no annotations folder or pairs file was given (`annotations_flag`, `pairs_flag`: the
+        command's flags, e.g. ``--data.annotations``), the line that names the one the layout needs: the pairs file
+        where audio without an annotation shares its folder with annotations of other names (McGill
+        Billboard's ``0003/audio.wav`` beside ``full.lab``, ``majmin.lab``), both where the scan found audio
+        and not one annotation (Isophonics keeps its annotations in a tree of their own, ``chordlab/``, which
+        a first run finds nothing of); else ``""``."""
+        if not self.unpaired_audio or self.annotations_dir is not None or self.pairs_file is not None:
+            return ""
+        csv_advice = f"list audio,annotation rows in a CSV file and pass {pairs_flag} FILE.csv"
+        sharing = self._audio_sharing_a_folder()
+        if sharing:
+            audio, beside = sharing[0]
+            names = ", ".join(path.name for path in beside[:5]) + (", ..." if len(beside) > 5 else "")
+            return (
+                f"{plural(len(sharing), 'audio file shares its', 'audio files share their')} folder with "
+                f"annotations of other names ({audio} beside {names}), a layout no name rule pairs (as "
+                f"McGill Billboard's): {csv_advice} (README: 'Your dataset's layout')"
+            )
         found_any = (
             self.songs,
             self.unpaired_annotations,
@@ -172,13 +186,26 @@ class SongIndex:
             self.near_misses,
             self.audio_of,
         )
-        if not self.unpaired_audio or self.annotations_dir is not None or any(found_any):
+        if any(found_any):
             return ""
         return (
             f"no annotation lies beside the audio: where the annotations are kept in a folder of their own "
-            f"(as Isophonics' chordlab/), pass {annotations_flag} DIR; for a layout no name matches, list "
-            f"audio,annotation rows in a CSV file and pass {pairs_flag} FILE.csv"
+            f"(as Isophonics' chordlab/), pass {annotations_flag} DIR; for a layout no name matches, "
+            f"{csv_advice}"
         )
+
+    def _audio_sharing_a_folder(self) -> list[tuple[Path, list[Path]]]:
+        """``[(audio, annotations)]``: audio without an annotation, and no "did you mean", whose folder holds
+        annotations without audio under other names (Billboard's ``audio.wav`` beside ``full.lab``)."""
+        by_folder: dict[Path, list[Path]] = {}
+        for path in self.unpaired_annotations:
+            by_folder.setdefault(path.parent, []).append(path)
+        hinted = {audio for audio, _ in self.near_misses}
+        return [
+            (path, by_folder[path.parent])
+            for path in self.unpaired_audio
+            if path.parent in by_folder and path not in hinted
+        ]
 
     def skipped_songs(self) -> dict[str, str]:
         """``{song name: reason}`` of every song not used: audio without annotation or annotation without
