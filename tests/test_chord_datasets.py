@@ -959,7 +959,7 @@ def test_audio_in_an_unsupported_format_is_named_with_an_annotations_folder_too(
     report = index.report()
     assert "2 audio files in a format the loader does not read (songs skipped)" in report
     assert "the audio of 01_-_Song.lab is in a format the loader does not read (.m4a)" in report
-    assert "ffmpeg -i 01 - Song.m4a 01 - Song.flac" in report and ".flac, .mp3" in report
+    assert "ffmpeg -i '01 - Song.m4a' '01 - Song.flac'" in report and ".flac, .mp3" in report  # to paste
     assert "bonus.wma: audio (no annotation found for it either)" in report
     assert "02 - Other.m4a: another audio file with the same stem is used: 02 - Other.wav" in report
     assert "no song is missing" not in report

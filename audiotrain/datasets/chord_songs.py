@@ -37,6 +37,7 @@ import math
 import mimetypes
 import mmap
 import os
+import shlex
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -588,7 +589,8 @@ def _unsupported_audio(media: Path, annotation_name: str | None) -> str:
     )
     return (
         f"{media}: {whose} is in a format the loader does not read ({media.suffix.lower()}); supported: "
-        f"{', '.join(sorted(AUDIO_FILE_SUFFIXES))}. Convert it, e.g. ffmpeg -i {media.name} {media.stem}.flac"
+        f"{', '.join(sorted(AUDIO_FILE_SUFFIXES))}. Convert it, e.g. ffmpeg -i {shlex.quote(media.name)} "
+        f"{shlex.quote(media.stem + '.flac')}"
     )
 
 
