@@ -595,7 +595,7 @@ def test_annotated_audio_in_an_unsupported_format_is_named_with_the_supported_ex
     assert [p for p, _ in index.unsupported_audio] == [tmp_path / "song.m4a", tmp_path / "sub" / "clip.wma"]
     assert index.problems == 3
     report = index.report()
-    assert "2 annotated audio files in a format the loader does not read" in report
+    assert "2 audio files in a format the loader does not read (songs skipped)" in report
     line = next(line for line in report.splitlines() if "song.m4a" in line)
     assert "song.lab" in line and ".m4a" in line and ".wav" in line and ".flac" in line
     assert "annotation without" not in line
@@ -978,3 +978,152 @@ def test_the_scan_report_counts_one_file_in_the_singular(tmp_path):
     _wav(tmp_path / "orphan.wav")
     report = scan_song_folder(tmp_path).report()
     assert "  1 audio file without an annotation (" in report and "2 annotated songs" in report, report
+
+
+# ------------------------------------------------------------------------- what the scan cannot pair
+
+M4A_HEAD = b"\x00\x00\x00\x20ftypM4A " + bytes(100)
+
+
+def test_audio_in_an_unsupported_format_is_named_with_an_annotations_folder_too(tmp_path):
+    """An iTunes rip (`.m4a`) with its annotation in Isophonics' chordlab/ was named nowhere: its annotation
+    was filed as another album's, "no song is missing". Audio in such a format that no annotation names is
+    named too."""
+    _wav(tmp_path / "a" / "02 - Other.wav", SEGMENTS[-1].end)
+    (tmp_path / "a" / "01 - Song.m4a").write_bytes(M4A_HEAD)
+    (tmp_path / "a" / "bonus.wma").write_bytes(bytes(100))
+    (tmp_path / "a" / "02 - Other.m4a").write_bytes(M4A_HEAD)  # a second copy of a song used
+    for name in ("01_-_Song", "02_-_Other"):
+        write_lab(tmp_path / "l" / f"{name}.lab", SEGMENTS)
+    index = scan_song_folder(tmp_path / "a", annotations_dir=tmp_path / "l")
+    assert [song.name for song in index.songs] == ["02 - Other"]
+    assert [path.name for path, _ in index.unsupported_audio] == ["01 - Song.m4a", "bonus.wma"]
+    assert index.unused_annotations == [] and set(index.skipped_songs()) == {"01 - Song", "bonus"}
+    report = index.report()
+    assert "2 audio files in a format the loader does not read (songs skipped)" in report
+    assert "the audio of 01_-_Song.lab is in a format the loader does not read (.m4a)" in report
+    assert "ffmpeg -i '01 - Song.m4a' '01 - Song.flac'" in report and ".flac, .mp3" in report  # to paste
+    assert "bonus.wma: audio (no annotation found for it either)" in report
+    assert "02 - Other.m4a: another audio file with the same stem is used: 02 - Other.wav" in report
+    assert "no song is missing" not in report
+
+
+def test_annotations_not_used_say_no_song_is_missing_only_when_none_is(tmp_path):
+    _wav(tmp_path / "a" / "Song.wav", SEGMENTS[-1].end)
+    write_lab(tmp_path / "l" / "Song.lab", SEGMENTS)
+    write_lab(tmp_path / "l" / "Other Album" / "Another.lab", SEGMENTS)
+    report = scan_song_folder(tmp_path / "a", annotations_dir=tmp_path / "l").report()
+    assert f"1 annotation not used: in the annotations folder {tmp_path / 'l'} matched by no audio" in report
+    assert "no song is missing" in report and "pairs file" not in report
+    _wav(tmp_path / "a" / "Lonely.wav", SEGMENTS[-1].end)
+    report = scan_song_folder(tmp_path / "a", annotations_dir=tmp_path / "l").report()
+    assert "1 audio file without an annotation" in report and "no song is missing" not in report
+
+
+def test_rwc_chords_txt_annotations_get_a_did_you_mean_beside_the_audio_and_in_an_annotations_folder(
+    tmp_path,
+):
+    """RWC-Popular's `RM-P001.CHORDS.TXT` beside `RM-P001.wav` was never named: "no annotation"."""
+    for k in (1, 2):
+        _wav(tmp_path / "rwc" / f"RM-P00{k}.wav", SEGMENTS[-1].end)
+        write_lab(tmp_path / "rwc" / f"RM-P00{k}.CHORDS.TXT", SEGMENTS)
+    for annotations_dir in (None, tmp_path / "rwc"):
+        index = scan_song_folder(tmp_path / "rwc", annotations_dir=annotations_dir)
+        assert index.songs == []
+        report = index.report()
+        assert "2 audio files with an annotation named nearly like them" in report, report
+        assert (
+            f"{tmp_path / 'rwc' / 'RM-P001.wav'}: did you mean RM-P001.CHORDS.TXT? (pairs as RM-P001.lab"
+            in (report)
+        )
+        assert "did you mean RM-P002.CHORDS.TXT?" in index.skipped_songs()["RM-P002"]
+
+
+def test_csv_annotations_are_named_with_how_to_convert_them(tmp_path):
+    """Schubert Winterreise's `;`-separated CSV chords were passed over without a word."""
+    _wav(tmp_path / "audio" / "Schubert_D911-01_HU33.wav", SEGMENTS[-1].end)
+    csv_text = '"start";"end";"shorthand"\n0.0;3.0;"D:min"\n'
+    (tmp_path / "ann").mkdir()
+    (tmp_path / "ann" / "Schubert_D911-01_HU33.csv").write_text(csv_text)
+    (tmp_path / "ann" / "Schubert_D911-02_HU33.csv").write_text(csv_text)  # of a song not scanned
+    index = scan_song_folder(tmp_path / "audio", annotations_dir=tmp_path / "ann")
+    assert [path.name for path in index.unread_annotations] == [
+        "Schubert_D911-01_HU33.csv",
+        "Schubert_D911-02_HU33.csv",
+    ]
+    report = index.report()
+    assert (
+        "2 files in an annotation format not read (convert each to .lab: one 'start end label' line" in report
+    )
+    assert (
+        "Schubert_D911-01_HU33.wav: did you mean Schubert_D911-01_HU33.csv? (a .csv file is not read: "
+        "convert it to Schubert_D911-01_HU33.lab"
+    ) in report
+    # Beside the audio: named where it is named like the audio, not every CSV (a dataset's metadata.csv)
+    (tmp_path / "audio" / "Schubert_D911-01_HU33.csv").write_text(csv_text)
+    (tmp_path / "audio" / "metadata.csv").write_text("title\n")
+    index = scan_song_folder(tmp_path / "audio")
+    assert [path.name for path in index.unread_annotations] == ["Schubert_D911-01_HU33.csv"]
+
+
+def test_near_miss_names_across_an_annotations_folder_get_a_hint_not_a_pairing(tmp_path):
+    """`03. Anna (Go To Him).flac` against chordlab's `03_-_Anna_(Go_To_Him).lab` got no hint; a typographic
+    apostrophe (MusicBrainz tags: `It Won’t Be Long`) did not pair with Isophonics' `It_Won't_Be_Long`."""
+    for audio, lab in [
+        ("With/01 - It Won\u2019t Be Long.wav", "With/01_-_It_Won't_Be_Long.lab"),
+        ("Album/03. Anna (Go To Him).wav", "Album/03_-_Anna_(Go_To_Him).lab"),
+        ("With/Misery.wav", "With/02_-_Misery.lab"),
+        ("With/04 - Chains.wav", "With/05_-_Chains.lab"),  # another edition's numbering, perhaps
+        ("With/06 - Hold Me Tight.wav", None),
+    ]:
+        _wav(tmp_path / "a" / audio, SEGMENTS[-1].end)
+        if lab:
+            write_lab(tmp_path / "l" / lab, SEGMENTS)
+    index = scan_song_folder(tmp_path / "a", annotations_dir=tmp_path / "l")
+    assert [song.name for song in index.songs] == ["With/01 - It Won\u2019t Be Long"]
+    assert len(index.unpaired_audio) == 4  # never paired by the hint's looser comparison
+    hints = dict(index.skipped_songs())
+    assert (
+        "did you mean Album/03_-_Anna_(Go_To_Him).lab? (pairs as 03. Anna (Go To Him).lab"
+        in (hints["Album/03. Anna (Go To Him)"])
+    )
+    assert "did you mean With/02_-_Misery.lab?" in hints["With/Misery"]
+    assert "did you mean With/05_-_Chains.lab?" in hints["With/04 - Chains"]
+    assert "did you mean" not in hints["With/06 - Hold Me Tight"]
+
+
+def test_same_named_songs_in_mirrored_album_folders_pair_by_their_folder(tmp_path):
+    """`Queen/Greatest Hits I/01 - Intro.wav` and `.../Greatest Hits II/01 - Intro.wav` with chordlab's
+    mirrored `Greatest_Hits_I/01_-_Intro.lab` and `Greatest_Hits_II/...` were both refused as ambiguous."""
+    for album in ("Greatest Hits I", "Greatest Hits II"):
+        _wav(tmp_path / "audio" / "Queen" / album / "01 - Intro.wav", SEGMENTS[-1].end)
+        write_lab(tmp_path / "chordlab" / "Queen" / album.replace(" ", "_") / "01_-_Intro.lab", SEGMENTS)
+    write_lab(tmp_path / "chordlab" / "Queen" / "Live" / "01_-_Intro.lab", SEGMENTS)  # of no audio
+    for data in (tmp_path / "audio", tmp_path / "audio" / "Queen"):  # the artist's folder in both, or one
+        index = scan_song_folder(data, annotations_dir=tmp_path / "chordlab")
+        paired = [(s.audio_path.parent.name, s.annotation_path.parent.name) for s in index.songs]
+        assert paired == [("Greatest Hits I", "Greatest_Hits_I"), ("Greatest Hits II", "Greatest_Hits_II")]
+        assert index.ambiguous == [] and [p.parent.name for p in index.unused_annotations] == ["Live"]
+    # No folder mirrors the audio's: still refused, never guessed
+    _wav(tmp_path / "audio" / "Queen" / "Box Set CD1" / "01 - Intro.wav", SEGMENTS[-1].end)
+    index = scan_song_folder(tmp_path / "audio", annotations_dir=tmp_path / "chordlab")
+    assert [path.parent.name for path, _ in index.ambiguous] == ["Box Set CD1"]
+    assert "its name matches 3 annotations" in index.ambiguous[0][1]
+
+
+def test_the_billboard_layout_without_a_pairs_file_names_the_pairs_flag(tmp_path):
+    """Billboard's `0003/audio.wav` beside `full.lab`, `majmin.lab`: "no annotated songs" and no hint, the
+    one line that names the pairs file being left out as soon as an annotation was found."""
+    from audiotrain.recipes.chords.config import ChordDataConfig
+    from audiotrain.recipes.chords.data import folder_splits
+
+    for song in ("0003", "0004"):
+        _wav(tmp_path / song / "audio.wav", SEGMENTS[-1].end)
+        for reduction in ("full", "majmin"):
+            write_lab(tmp_path / song / f"{reduction}.lab", SEGMENTS)
+    with pytest.raises(ValueError, match="need at least 2 annotated songs") as raised:
+        folder_splits(ChordDataConfig(data_dir=str(tmp_path)), seed=0)
+    first = tmp_path / "0003" / "audio.wav"
+    shared = "2 audio files share their folder with annotations of other names"
+    assert f"{shared} ({first} beside full.lab, majmin.lab)" in str(raised.value)
+    assert "--data.pairs FILE.csv" in str(raised.value)

@@ -181,6 +181,25 @@ def test_annotations_of_other_albums_in_the_annotations_folder_are_not_songs_ski
     assert "1 annotation not used" in captured.err and "skipped" not in captured.err + captured.out
 
 
+def test_evaluate_names_an_m4a_song_of_the_annotations_folder_and_exits_1(apart_run, tmp_path, capsys):
+    """An AAC rip (`.m4a`) whose annotation lies in the annotations folder was dropped without a word: exit 0,
+    its annotation "not used ... no song is missing"."""
+    root, run_dir = apart_run
+    audio = sorted((root / "songs").glob("*.wav"))
+    data = tmp_path / "songs"
+    data.mkdir()
+    (data / audio[0].name).write_bytes(audio[0].read_bytes())
+    (data / f"{audio[1].stem}.m4a").write_bytes(b"\x00\x00\x00\x20ftypM4A " + bytes(100))
+    capsys.readouterr()
+    argv = ["evaluate", "--checkpoint", str(run_dir), "--data", str(data)]
+    assert chords.main([*argv, "--annotations", str(root / "chordlab"), "-o", str(tmp_path / "ev")]) == 1
+    captured = capsys.readouterr()
+    assert f"{data / audio[1].stem}.m4a: the audio of SONG-" in captured.err
+    assert f"ffmpeg -i {audio[1].stem}.m4a {audio[1].stem}.flac" in captured.err
+    assert "no song is missing" not in captured.err
+    assert "1 song scored; 1 song skipped" in captured.out + captured.err
+
+
 @pytest.mark.timeout(300)  # (the first `import mlflow` on a loaded machine)
 def test_a_required_logger_that_cannot_start_leaves_no_run_folder_on_a_data_folder(
     apart_run, tmp_path, monkeypatch, capsys

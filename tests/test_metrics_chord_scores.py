@@ -215,3 +215,11 @@ def test_overlapping_or_unsorted_segments_are_refused_naming_the_song_and_segmen
         score_song(reference, [ChordSegment(2.0, 1.0, "C:maj")])
     gap = [ChordSegment(0.0, 1.0, "C:maj"), ChordSegment(3.0, 4.0, "G:maj")]  # allow_gaps leaves such gaps
     assert score_song(gap, gap)["root"] == 1.0
+
+
+def test_the_skipped_songs_line_counts_one_song_in_the_singular():
+    scores = score_songs({"kept": (REFERENCE, ESTIMATE)})
+    scores.skipped["lost"] = "no annotation"
+    assert "1 song scored; 1 song skipped (the scores above cover only the 1 of 2 songs scored):" in (
+        scores.table()
+    )

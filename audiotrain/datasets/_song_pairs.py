@@ -4,7 +4,10 @@ Datasets keep their annotations in a tree of their own, named after the audio on
 ``The Beatles/Abbey Road/01 - Come Together.wav`` is annotated in
 ``chordlab/The Beatles/11_-_Abbey_Road/01_-_Come_Together.lab``. `match_in_annotation_folder` pairs each
 audio file with the one annotation anywhere under a folder whose stem matches loosely (`loose_name`: case,
-Unicode form ignored, each run of spaces, underscores and hyphens read as one separator), and never guesses between two. Layouts no rule
+Unicode form and typographic quotes ignored, each run of spaces, underscores and hyphens read as one
+separator); where several share the name, the one in the folder that mirrors the audio's (``Album I/01 -
+Intro.wav``, ``chordlab/Album_I/01_-_Intro.lab``), and it never guesses between two. Names that differ more
+(``03. Anna``, ``03_-_Anna``) are never paired: `near_misses` finds them for a "did you mean". Layouts no rule
 fits (McGill Billboard's ``0003/audio.wav`` + ``0003/majmin7inv.lab``, GuitarSet's ``_mic`` audio) list their
 pairs in a CSV file that `read_song_pairs` reads.
 """
@@ -23,11 +26,96 @@ from audiotrain.datasets._folders import nfc, walk_visible_following_links
 PAIRED_ANNOTATION_SUFFIXES = (".lab", ".jams", ".jamz", ".txt", ".chords")
 
 
+#: Typographic quotes and dashes (what MusicBrainz-tagged rips and iTunes write) and the ASCII ones a
+#: dataset's annotations use: ``It Won’t Be Long`` is ``It_Won't_Be_Long``. Two songs never differ in these.
+_TYPOGRAPHIC = str.maketrans(
+    dict.fromkeys("\u2018\u2019\u201a\u201b\u2032", "'")
+    | dict.fromkeys("\u201c\u201d\u201e\u2033", '"')
+    | dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212", "-")
+)
+
+
 def loose_name(name: str) -> str:
-    """`name` with case and Unicode form ignored, and each run of spaces, underscores and hyphens read as one
-    separator (``"Song_00"`` does not match ``"song00"``):
-    ``"01 - Come Together"`` and ``"01_-_Come_Together"`` both give ``"01_come_together"``."""
-    return re.sub(r"[\s_-]+", "_", nfc(name).lower())
+    """`name` with case, Unicode form and typographic quotes and dashes ignored (``’`` as ``'``, ``–`` as
+    ``-``), and each run of spaces, underscores and hyphens read as one separator (``"Song_00"`` does not
+    match ``"song00"``): ``"01 - Come Together"`` and ``"01_-_Come_Together"`` both give
+    ``"01_come_together"``."""
+    return re.sub(r"[\s_-]+", "_", nfc(name).translate(_TYPOGRAPHIC).lower())
+
+
+def _letters_and_digits(name: str) -> str:
+    """`loose_name` with all but letters and digits left out: ``"03. Anna (Go To Him)"`` and
+    ``"03_-_Anna_(Go_To_Him)"`` both give ``"03annagotohim"``. For hints only: it could pair two songs."""
+    return re.sub(r"[\W_]+", "", loose_name(name))
+
+
+def _without_track_number(name: str) -> str:
+    """`_letters_and_digits` of `name` without a leading track number (``"03 - Anna"``, ``"03. Anna"``)."""
+    return _letters_and_digits(re.sub(r"^\s*\d{1,3}(?:[\s._-]+|(?=[^\W\d_]))", "", name))
+
+
+def _stems(path: Path) -> list[str]:
+    """The names an annotation `path` may have been given after its audio: without its suffix
+    (``song.wav.lab``: ``song.wav``), and without each of its dotted suffixes (RWC's ``RM-P001.CHORDS.TXT``:
+    ``RM-P001``; a dot followed by a space, as in ``03. Anna``, is no suffix)."""
+    name = path.name
+    cuts = [match.start() for match in re.finditer(r"\.(?=[^.\s]+(?:\.|$))", name) if match.start() > 0]
+    return [name[:cut] for cut in reversed(cuts)]
+
+
+def near_misses(
+    audio: list[Path],
+    audio_root: Path,
+    annotations: list[Path],
+    annotations_root: Path,
+    same_folder: bool = False,
+) -> list[tuple[Path, Path]]:
+    """``[(audio, annotation)]``: each of `audio` with the one of `annotations` named nearly like it, for a
+    "did you mean" (never paired: two songs could have such names). Compared loosely (`loose_name`), then on
+    letters and digits only (``03. Anna``, ``03_-_Anna``), then without a leading track number (``Anna``,
+    ``03 - Anna``); an annotation also by its name without each dotted suffix (``RM-P001.CHORDS.TXT``) and
+    the audio by its name with its suffix (``song.wav.lab``). Of several at the first of these that finds
+    any, the one in the folder that mirrors the audio's (relative to `audio_root` and `annotations_root`);
+    `same_folder`: only those in the audio's own folder. None where that leaves more than one."""
+    levels = (loose_name, _letters_and_digits, _without_track_number)
+    by_key: list[dict[str, list[Path]]] = [{} for _ in levels]
+    for path in annotations:
+        for level, key_of in zip(by_key, levels):
+            for key in {key_of(stem) for stem in _stems(path)} - {""}:
+                level.setdefault(key, []).append(path)
+    found = []
+    for path in audio:
+        for level, key_of in zip(by_key, levels):
+            candidates = {match for name in (path.stem, path.name) for match in level.get(key_of(name), [])}
+            if same_folder:
+                candidates = {match for match in candidates if match.parent == path.parent}
+            if candidates:
+                chosen = _mirrored(path, audio_root, sorted(candidates), annotations_root)
+                if len(chosen) == 1:
+                    found.append((path, chosen[0]))
+                break
+    return found
+
+
+def _folder_parts(path: Path, root: Path) -> tuple[str, ...]:
+    """The folders between `root` and `path`, each loosely (`loose_name`)."""
+    return tuple(loose_name(part) for part in path.parent.relative_to(root).parts)
+
+
+def _mirrored(audio: Path, audio_root: Path, annotations: list[Path], annotations_root: Path) -> list[Path]:
+    """Of several `annotations`, those whose folder mirrors the audio's: one folder path ends the other
+    (loosely compared, so ``Greatest Hits I`` is ``Greatest_Hits_I``; the annotations folder may hold an
+    artist's folder above the albums the audio folder holds). All of them where none does."""
+    if len(annotations) < 2:
+        return annotations
+    mine = _folder_parts(audio, audio_root)
+    mirrored = []
+    for path in annotations:
+        theirs = _folder_parts(path, annotations_root)
+        shorter = min(len(mine), len(theirs))
+        if shorter and mine[len(mine) - shorter :] == theirs[len(theirs) - shorter :]:
+            mirrored.append(path)
+    return mirrored or annotations
 
 
 def real(path: Path) -> str:
@@ -46,53 +134,60 @@ def annotations_under(folder: Path, suffixes: Iterable[str]) -> list[Path]:
 
 
 def match_in_annotation_folder(
-    audio: list[Path], annotations: list[Path], folder: Path, priority: dict[str, int]
+    audio: list[Path], audio_root: Path, annotations: list[Path], folder: Path, priority: dict[str, int]
 ) -> tuple[dict[Path, Path], list[tuple[Path, str]], list[Path]]:
-    """Pair each of `audio` with the one of `annotations` (those under `folder`) whose stem matches loosely.
+    """Pair each of `audio` (under `audio_root`) with the one of `annotations` (those under `folder`) whose
+    stem matches loosely.
 
-    Returns ``(pairs {audio: annotation}, ambiguous [(audio, why)], annotations not paired)``. A name that
-    two annotations share (in different folders: one folder's ``x.lab`` and ``x.jams`` are one annotation,
-    the suffix earlier in `priority` used), or that two audio files share, pairs none of them: each audio
-    file is listed in `ambiguous`, naming the others, and never paired by a guess."""
+    Returns ``(pairs {audio: annotation}, ambiguous [(audio, why)], annotations not paired)``. Where several
+    annotations share the name (in different folders: one folder's ``x.lab`` and ``x.jams`` are one
+    annotation, the suffix earlier in `priority` used), the one whose folder mirrors the audio's (`_mirrored`:
+    ``Hits_II/01_-_Intro.lab`` for ``Hits II/01 - Intro.wav``) is its own. One that still leaves several, or
+    that two audio files share, pairs none of them: each audio file is listed in `ambiguous`, naming the
+    others, and never paired by a guess."""
     by_name: dict[str, list[Path]] = {}
     for path in annotations:
         by_name.setdefault(loose_name(path.stem), []).append(path)
-    audio_by_name: dict[str, list[Path]] = {}
+    chosen: dict[Path, list[Path]] = {}  # audio -> its annotations (one, or several: ambiguous)
     for path in audio:
-        audio_by_name.setdefault(loose_name(path.stem), []).append(path)
+        found = by_name.get(loose_name(path.stem), [])
+        if len({annotation.parent for annotation in found}) == 1:  # one folder: x.lab beside x.jams is one
+            found = [
+                min(found, key=lambda annotation: priority.get(annotation.suffix.lower(), len(priority)))
+            ]
+        if found:
+            chosen[path] = _mirrored(path, audio_root, found, folder)
+    sharing: dict[Path, list[Path]] = {}
+    for path, found in chosen.items():
+        if len(found) == 1:
+            sharing.setdefault(found[0], []).append(path)
     pairs: dict[Path, Path] = {}
     ambiguous: list[tuple[Path, str]] = []
-    used: set[Path] = set()
-    for name, audio_files in audio_by_name.items():
-        found = by_name.get(name, [])
-        if not found:
-            continue
-        if len({path.parent for path in found}) == 1:  # one folder: x.lab beside x.jams is one annotation
-            found = [min(found, key=lambda path: priority.get(path.suffix.lower(), len(priority)))]
-        listed = ", ".join(str(path.relative_to(folder)) for path in found)
+    advice = "list its pair in a pairs file (--data.pairs, evaluate's --pairs)"
+    for path, found in chosen.items():
+        listed = ", ".join(str(annotation.relative_to(folder)) for annotation in found)
         if len(found) > 1:
-            for path in audio_files:
-                why = f"its name matches {len(found)} annotations in {folder} ({listed})"
-                ambiguous.append(
-                    (
-                        path,
-                        f"{path}: {why}: not paired; list its pair in a pairs file (--data.pairs, evaluate's --pairs)",
-                    )
+            why = f"its name matches {len(found)} annotations in {folder} ({listed})"
+            ambiguous.append((path, f"{path}: {why}: not paired; {advice}"))
+        elif len(sharing[found[0]]) > 1:
+            others = ", ".join(str(other) for other in sharing[found[0]] if other != path)
+            ambiguous.append(
+                (
+                    path,
+                    f"{path}: {others} matches the same annotation in {folder} ({listed}): neither is "
+                    "paired; list the right pair in a pairs file (--data.pairs, evaluate's --pairs)",
                 )
-        elif len(audio_files) > 1:
-            for path in audio_files:
-                others = ", ".join(str(other) for other in audio_files if other != path)
-                ambiguous.append(
-                    (
-                        path,
-                        f"{path}: {others} matches the same annotation in {folder} ({listed}): neither is "
-                        "paired; list the right pair in a pairs file (--data.pairs, evaluate's --pairs)",
-                    )
-                )
+            )
         else:
-            pairs[audio_files[0]] = found[0]
-            used.add(found[0])
-        used.update(by_name[name])  # (an annotation an ambiguous match names is not unmatched either)
+            pairs[path] = found[0]
+    # Not unmatched either: an annotation an ambiguous match names, and one of the same name beside the
+    # one used (its .jams beside its .lab); another album's of the same name is.
+    used = {
+        same
+        for path, found in chosen.items()
+        for same in by_name[loose_name(path.stem)]
+        if same.parent in {annotation.parent for annotation in found}
+    }
     return pairs, sorted(ambiguous), [path for path in annotations if path not in used]
 
 

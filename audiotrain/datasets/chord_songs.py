@@ -4,7 +4,8 @@ A song folder holds audio files with their annotation beside them, same stem: ``
 (or ``song.jams``, or gzipped ``song.jamz``), in any sub-folder. `scan_song_folder` pairs them (names
 compared in Unicode's composed form: macOS writes them decomposed) and lists everything it could not use
 (audio without annotation, annotation without audio, audio in a format the loader does not read, annotations
-with errors) in `SongIndex.report`. Hidden files and folders (``.DS_Store``, ``._song.wav``, ``.Trashes``)
+with errors or in a format no reader here reads, with a "did you mean" for a name nearly alike) in
+`SongIndex.report`. Hidden files and folders (``.DS_Store``, ``._song.wav``, ``.Trashes``)
 are ignored and counted. Symlinked folders are entered (each real folder once: a link to a folder above is
 not followed round) and named in the report. The report also counts the annotated time in chords outside
 the vocabulary's chord types (``C:(1,b3)``): they train as ``X``, so a dataset in a notation the vocabulary
@@ -38,6 +39,7 @@ import math
 import mimetypes
 import mmap
 import os
+import shlex
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -52,8 +54,8 @@ from audiotrain.data import Dataset
 from audiotrain.datasets._folders import AUDIO_FILE_SUFFIXES, hidden_note, nfc, walk_visible_following_links
 from audiotrain.datasets._song_pairs import (
     annotations_under,
-    loose_name,
     match_in_annotation_folder,
+    near_misses,
     read_song_pairs,
     real,
 )
@@ -64,6 +66,11 @@ import numpy as np
 ANNOTATION_SUFFIXES = (".lab", ".jams", ".jamz")
 #: Other suffixes of .lab-format annotations (`read_annotation` reads them): not paired, but named as a hint.
 OTHER_LAB_SUFFIXES = (".txt", ".chords")
+#: Suffixes datasets ship chord annotations under that no reader here reads (Schubert Winterreise's
+#: ``;``-separated CSV): named in the scan, with how to convert them, rather than passed over.
+UNREAD_ANNOTATION_SUFFIXES = (".csv", ".tsv", ".json", ".xml")
+#: How to write a .lab of one: what the line naming such a file advises.
+LAB_LINES = "one 'start end label' line per chord (seconds, Harte label), e.g. with Python's csv module"
 #: An annotation that runs this many seconds past the end of its audio is not used: it belongs to another
 #: version of the recording (or the audio is cut), so its labels would be misaligned.
 MAX_ANNOTATION_OVERHANG_S = 2.0
@@ -123,6 +130,11 @@ class SongIndex:
     audio_of: dict[Path, Path] = field(default_factory=dict)
     #: The annotations folder searched for annotations not beside their audio (`scan_song_folder`).
     annotations_dir: Path | None = None
+    #: The pairs file that paired songs (`scan_song_folder`).
+    pairs_file: Path | None = None
+    #: Files in a chord annotation format no reader here reads (``.csv``): those of the annotations folder,
+    #: and those named like audio without an annotation. Not used; named with how to convert them.
+    unread_annotations: list[Path] = field(default_factory=list)
     #: Seconds annotated in the songs used (read when validating).
     annotated_seconds: float = 0.0
     #: Labels of those songs outside the chord types, which count as X: ``{label: (segments, seconds)}``.
@@ -149,6 +161,7 @@ class SongIndex:
             + len(self.duplicates)
             + len(self.unsupported_audio)
             + len(self.ambiguous)
+            + len(self.unread_annotations)
         )
 
     def _labels_group(
@@ -176,10 +189,24 @@ class SongIndex:
         )
 
     def pairing_hint(self, annotations_flag: str, pairs_flag: str) -> str:
-        """Where the scan found audio and not one annotation, and no annotations folder or pairs file was
-        given (`annotations_flag`, `pairs_flag`: the command's flags, e.g. ``--data.annotations``): the
-        line that names them. Datasets often keep their annotations in a tree of their own (Isophonics'
-        ``chordlab/``), which a first run finds nothing of; else ``""``."""
+        """Where no annotations folder or pairs file was given (`annotations_flag`, `pairs_flag`: the
+        command's flags, e.g. ``--data.annotations``), the line that names the one the layout needs: the pairs file
+        where audio without an annotation shares its folder with annotations of other names (McGill
+        Billboard's ``0003/audio.wav`` beside ``full.lab``, ``majmin.lab``), both where the scan found audio
+        and not one annotation (Isophonics keeps its annotations in a tree of their own, ``chordlab/``, which
+        a first run finds nothing of); else ``""``."""
+        if not self.unpaired_audio or self.annotations_dir is not None or self.pairs_file is not None:
+            return ""
+        csv_advice = f"list audio,annotation rows in a CSV file and pass {pairs_flag} FILE.csv"
+        sharing = self._audio_sharing_a_folder()
+        if sharing:
+            audio, beside = sharing[0]
+            names = ", ".join(path.name for path in beside[:5]) + (", ..." if len(beside) > 5 else "")
+            return (
+                f"{plural(len(sharing), 'audio file shares its', 'audio files share their')} folder with "
+                f"annotations of other names ({audio} beside {names}), a layout no name rule pairs (as "
+                f"McGill Billboard's): {csv_advice} (README: 'Your dataset's layout')"
+            )
         found_any = (
             self.songs,
             self.unpaired_annotations,
@@ -189,13 +216,26 @@ class SongIndex:
             self.near_misses,
             self.audio_of,
         )
-        if not self.unpaired_audio or self.annotations_dir is not None or any(found_any):
+        if any(found_any):
             return ""
         return (
             f"no annotation lies beside the audio: where the annotations are kept in a folder of their own "
-            f"(as Isophonics' chordlab/), pass {annotations_flag} DIR; for a layout no name matches, list "
-            f"audio,annotation rows in a CSV file and pass {pairs_flag} FILE.csv"
+            f"(as Isophonics' chordlab/), pass {annotations_flag} DIR; for a layout no name matches, "
+            f"{csv_advice}"
         )
+
+    def _audio_sharing_a_folder(self) -> list[tuple[Path, list[Path]]]:
+        """``[(audio, annotations)]``: audio without an annotation, and no "did you mean", whose folder holds
+        annotations without audio under other names (Billboard's ``audio.wav`` beside ``full.lab``)."""
+        by_folder: dict[Path, list[Path]] = {}
+        for path in self.unpaired_annotations:
+            by_folder.setdefault(path.parent, []).append(path)
+        hinted = {audio for audio, _ in self.near_misses}
+        return [
+            (path, by_folder[path.parent])
+            for path in self.unpaired_audio
+            if path.parent in by_folder and path not in hinted
+        ]
 
     def skipped_songs(self) -> dict[str, str]:
         """``{song name: reason}`` of every song not used: audio without annotation or annotation without
@@ -203,10 +243,7 @@ class SongIndex:
         short or in a format the loader does not read, an annotation far longer than its audio. Named like
         `SongEntry.name` (the path relative to the folder, without suffix). Ignored duplicates are not
         songs skipped: another file of the same song is used."""
-        hints = {
-            audio: f"; did you mean {near.name}? (pairs as {audio.stem}.lab)"
-            for audio, near in self.near_misses
-        }
+        hints = {audio: f"; {self._did_you_mean(audio, near)}" for audio, near in self.near_misses}
         found = [
             (path, f"{path}: no annotation ({self._sought()}){hints.get(path, '')}")
             for path in self.unpaired_audio
@@ -228,6 +265,30 @@ class SongIndex:
             )
             skipped.setdefault(relative.with_suffix("").as_posix(), reason)
         return skipped
+
+    def _did_you_mean(self, audio: Path, near: Path) -> str:
+        """``did you mean NAME? (pairs as STEM.lab)``: `near` named as the user finds it (its path under the
+        annotations folder, where it lies there), and what to do to pair it."""
+        apart = self.annotations_dir is not None and near.is_relative_to(self.annotations_dir)
+        shown = near.relative_to(self.annotations_dir) if apart else near.name
+        if near.suffix.lower() in UNREAD_ANNOTATION_SUFFIXES:
+            todo = f"a {near.suffix.lower()} file is not read: convert it to {audio.stem}.lab, {LAB_LINES}"
+        elif apart:
+            todo = f"pairs as {audio.stem}.lab, or list the pair in a pairs file"
+        else:
+            todo = f"pairs as {audio.stem}.lab"
+        return f"did you mean {shown}? ({todo})"
+
+    def _why_not_used(self) -> str:
+        """Why `unused_annotations` are not used, in the words of the way the songs were paired; "no song is
+        missing" only where no audio went without its annotation."""
+        if self.pairs_file is not None:
+            why = f"not named in the pairs file {self.pairs_file} (another reduction of a song, perhaps)"
+        else:
+            why = f"in the annotations folder {self.annotations_dir} matched by no audio file"
+            why += " (another album's, perhaps)"
+        missing = self.unpaired_audio or self.unsupported_audio or self.ambiguous
+        return why if missing else f"{why}; no song is missing"
 
     def _sought(self) -> str:
         beside = ".lab/.jams/.jamz with the same stem"
@@ -258,15 +319,18 @@ class SongIndex:
                 [str(p) for p in self.unpaired_annotations],
             ),
             (
-                "annotation not used: not named in the pairs file, or in the annotations folder matched by "
-                "no audio file (another reduction of a song, another album's; no song is missing)",
-                "annotations not used: not named in the pairs file, or in the annotations folder matched by "
-                "no audio file (another reduction of a song, another album's; no song is missing)",
+                f"annotation not used: {self._why_not_used()}",
+                f"annotations not used: {self._why_not_used()}",
                 [str(p) for p in self.unused_annotations],
             ),
             (
-                "annotated audio file in a format the loader does not read (song skipped)",
-                "annotated audio files in a format the loader does not read (song skipped)",
+                f"file in an annotation format not read (convert it to .lab: {LAB_LINES})",
+                f"files in an annotation format not read (convert each to .lab: {LAB_LINES})",
+                [str(p) for p in self.unread_annotations],
+            ),
+            (
+                "audio file in a format the loader does not read (song skipped)",
+                "audio files in a format the loader does not read (songs skipped)",
                 [message for _, message in self.unsupported_audio],
             ),
             (
@@ -307,7 +371,7 @@ class SongIndex:
             (
                 "audio file with an annotation named nearly like it (rename the annotation to pair them)",
                 "audio files with an annotation named nearly like them (rename it to pair them)",
-                [f"{a}: did you mean {n.name}? (pairs as {a.stem}.lab)" for a, n in self.near_misses],
+                [f"{a}: {self._did_you_mean(a, n)}" for a, n in self.near_misses],
             ),
         ]
         if self.outside_vocabulary:
@@ -339,9 +403,13 @@ def scan_song_folder(
 ) -> SongIndex:
     """Pair audio files with ``.lab`` / ``.jams`` / ``.jamz`` annotations of the same stem, recursively.
 
-    An annotation whose audio exists in a format the loader does not read (``song.m4a`` beside
-    ``song.lab``) is listed in `SongIndex.unsupported_audio`, naming the audio file and the supported
-    extensions, not as an annotation without audio.
+    Audio in a format the loader does not read (``song.m4a``) is listed in `SongIndex.unsupported_audio`,
+    naming the supported extensions and how to convert it: beside its annotation, paired with one of the
+    annotations folder, or with none (then not as an annotation without audio, nor as another album's).
+    Files in an annotation format no reader here reads (``.csv``) are listed in
+    `SongIndex.unread_annotations` where they lie in the annotations folder or are named like audio without
+    an annotation; audio without an annotation gets a "did you mean" for one named nearly like it
+    (`near_misses`: ``RM-P001.CHORDS.TXT``, ``03. Anna`` for ``03_-_Anna``), never paired by it.
 
     Parameters
     ----------
@@ -362,8 +430,9 @@ def scan_song_folder(
     annotations_dir : str or Path, optional
         A folder of annotations kept apart from the audio (Isophonics' ``chordlab``): an audio file without an
         annotation beside it pairs with the one annotation anywhere under it whose stem matches loosely
-        (`loose_name`); a name two annotations or two audio files share pairs none, listed in
-        `SongIndex.ambiguous`.
+        (`loose_name`); of annotations of one name, the one in the folder that mirrors the audio's
+        (``Hits II/01 - Intro.wav``: ``Hits_II/01_-_Intro.lab``); a name two annotations that way or two
+        audio files share pairs none, listed in `SongIndex.ambiguous`.
     pairs_file : str or Path, optional
         A CSV file of ``audio,annotation`` rows (`read_song_pairs`: paths relative to its folder): each row
         pairs an audio file under `root` with its annotation, before any rule above.
@@ -383,7 +452,14 @@ def scan_song_folder(
     annotations_dir = Path(annotations_dir) if annotations_dir else None
     index = SongIndex(root=root, annotations_dir=annotations_dir)
     kept_apart = annotations_under(annotations_dir, ANNOTATION_SUFFIXES) if annotations_dir else []
-    apart = {real(path) for path in kept_apart}  # (the annotations folder may lie inside `root`)
+    # Files of the annotations folder in a .lab format not paired, or a format not read: named, not used.
+    other_apart = (
+        annotations_under(annotations_dir, OTHER_LAB_SUFFIXES + UNREAD_ANNOTATION_SUFFIXES)
+        if annotations_dir
+        else []
+    )
+    # (the annotations folder may lie inside `root`)
+    apart = {real(path) for path in kept_apart + other_apart}
     # Symlinked folders are entered, as predict on a folder enters them: a library's albums linked in from
     # another disk are songs like any other. Each real folder is scanned once, so a loop of links ends.
     entries, index.hidden, index.links_not_entered = walk_visible_following_links(root)
@@ -404,7 +480,7 @@ def scan_song_folder(
                 )
             else:
                 audio[key] = path
-        elif suffix in ANNOTATION_SUFFIXES and real(path) in apart:
+        elif real(path) in apart:
             continue
         elif suffix in ANNOTATION_SUFFIXES:
             kept = annotations.get(key)
@@ -425,12 +501,28 @@ def scan_song_folder(
         if key in annotations and key not in audio:
             audio[key] = path
     paired = _explicit_pairs(pairs_file, root, audio, annotations, index) if pairs_file else {}
+    index.pairs_file = Path(pairs_file) if pairs_file else None
+    # Audio in a format the loader does not read, with no annotation beside it: offered to the annotations
+    # folder too (an iTunes rip's .m4a), then named with the rest (never passed over: a song is missing).
+    media_alone = []
+    for key, files in other_files.items():
+        for path in filter(_named_like_audio, files):
+            if key in audio:  # (song.m4a beside the song.wav used)
+                index.duplicates.append(
+                    (path, f"another audio file with the same stem is used: {audio[key].name}")
+                )
+            elif key not in annotations:  # (beside its annotation it is named below)
+                media_alone.append(path)
+    media_apart: dict[Path, Path] = {}
     if annotations_dir:
         alone = [path for key, path in audio.items() if path not in paired and key not in annotations]
         found, index.ambiguous, unmatched = match_in_annotation_folder(
-            alone, kept_apart, annotations_dir, _ANNOTATION_PRIORITY
+            alone, root, kept_apart, annotations_dir, _ANNOTATION_PRIORITY
         )
         paired.update(found)
+        media_apart, _, unmatched = match_in_annotation_folder(
+            media_alone, root, unmatched, annotations_dir, _ANNOTATION_PRIORITY
+        )
         annotations.update({Path(real(path)): path for path in unmatched})  # (listed as not used below)
     # A pairs file names the songs, an annotations folder may hold other albums': what they leave is not used
     # rather than a song without its audio.
@@ -487,7 +579,6 @@ def scan_song_folder(
             _count_vocabulary_changes(segments, index)
         name = audio_path.relative_to(root).with_suffix("").as_posix()  # as on disk
         index.songs.append(SongEntry(name, audio_path, annotation_path, jams_annotation))
-    supported = ", ".join(sorted(AUDIO_FILE_SUFFIXES))
     for annotation_path in sorted(annotations.values()):
         # A file beside it under the same stem in a format the loader does not read is its audio: say so,
         # not "an annotation without an audio file" (only these few files are opened, to look at their head).
@@ -498,16 +589,54 @@ def scan_song_folder(
         elif media is None:
             index.unpaired_annotations.append(annotation_path)
         else:
-            index.unsupported_audio.append(
-                (
-                    media,
-                    f"{media}: the audio of {annotation_path.name} is in a format the loader does not read "
-                    f"({media.suffix.lower()}); supported: {supported}. Convert it, e.g. "
-                    f"ffmpeg -i {media.name} {media.stem}.flac",
-                )
-            )
-    index.near_misses = _near_misses(index.unpaired_audio, index.unpaired_annotations + other_labs)
+            index.unsupported_audio.append((media, _unsupported_audio(media, annotation_path.name)))
+    for media, annotation_path in media_apart.items():
+        index.unsupported_audio.append((media, _unsupported_audio(media, annotation_path.name)))
+        index.audio_of[annotation_path] = media
+    for media in media_alone:
+        if media not in media_apart:
+            index.unsupported_audio.append((media, _unsupported_audio(media, None)))
+    index.unsupported_audio.sort()
+    _find_near_misses(index, other_labs, other_files, other_apart)
     return index
+
+
+def _unsupported_audio(media: Path, annotation_name: str | None) -> str:
+    """Why `media` is not used: its format, the supported ones, how to convert it (`annotation_name`: the
+    annotation it would pair with, if any)."""
+    whose = (
+        f"the audio of {annotation_name}" if annotation_name else "audio (no annotation found for it either)"
+    )
+    return (
+        f"{media}: {whose} is in a format the loader does not read ({media.suffix.lower()}); supported: "
+        f"{', '.join(sorted(AUDIO_FILE_SUFFIXES))}. Convert it, e.g. ffmpeg -i {shlex.quote(media.name)} "
+        f"{shlex.quote(media.stem + '.flac')}"
+    )
+
+
+def _find_near_misses(
+    index: SongIndex, other_labs: list[Path], other_files: dict[Path, list[Path]], other_apart: list[Path]
+) -> None:
+    """Fill `index.near_misses` (a "did you mean" for audio without an annotation) and
+    `index.unread_annotations` (files in an annotation format not read that name themselves as one: those of
+    the annotations folder, and those named like audio without an annotation)."""
+    unread_beside = [
+        path
+        for files in other_files.values()
+        for path in files
+        if path.suffix.lower() in UNREAD_ANNOTATION_SUFFIXES
+    ]
+    candidates = index.unpaired_annotations + other_labs + unread_beside
+    found = near_misses(index.unpaired_audio, index.root, candidates, index.root, same_folder=True)
+    if index.annotations_dir is not None:
+        hinted = {audio for audio, _ in found}
+        rest = [path for path in index.unpaired_audio if path not in hinted]
+        apart = index.unused_annotations + other_apart
+        found += near_misses(rest, index.root, apart, index.annotations_dir)
+    index.near_misses = sorted(found)
+    unread = {path for path in other_apart if path.suffix.lower() in UNREAD_ANNOTATION_SUFFIXES}
+    unread |= {near for _, near in found if near.suffix.lower() in UNREAD_ANNOTATION_SUFFIXES}
+    index.unread_annotations = sorted(unread)
 
 
 def _explicit_pairs(
@@ -572,40 +701,37 @@ def _pairing_key(path: Path) -> Path:
     return Path(nfc(str(path.with_suffix(""))))
 
 
-def _near_misses(audio: list[Path], annotations: list[Path]) -> list[tuple[Path, Path]]:
-    """(audio, annotation) in the same folder whose names differ only in case (``Song.wav``, ``song.lab``), in
-    spaces, underscores or hyphens (``song 3``, ``song_3``), by the audio suffix (``song.wav.lab``) or by the
-    annotation's suffix (``song.txt``): likely meant as pairs."""
-
-    loose = loose_name
-    by_stem: dict[tuple[Path, str], Path] = {}
-    for path in annotations:
-        by_stem.setdefault((path.parent, loose(path.with_suffix("").name)), path)
-    found = []
-    for path in audio:
-        for stem in (loose(path.stem), loose(path.name)):
-            match = by_stem.get((path.parent, stem))
-            if match is not None:
-                found.append((path, match))
-                break
-    return found
-
-
 #: How media files start (RIFF/RF64 WAV, AIFF, FLAC, Ogg, MP3, CAF, Sun audio, WavPack, Monkey's Audio, ASF,
 #: Matroska; MP4's ``ftyp`` is at byte 4): a same-stem file under a suffix no list knows is still audio.
 _MEDIA_MAGICS = (b"RIFF", b"RIFX", b"RF64", b"FORM", b"fLaC", b"OggS", b"ID3", b"caff", b".snd", b"wvpk")
 _MEDIA_MAGICS += (b"MAC ", b"\x30\x26\xb2\x75", b"\x1a\x45\xdf\xa3")
 
 
+#: Media types under ``audio/`` that hold no sound to convert: MIDI (RWC ships it beside the audio) and
+#: playlists (``.m3u``, ``.pls``).
+_NOT_SOUND_TYPES = ("midi", "mpegurl", "scpls")
+
+
+def _media_type(path: Path) -> str:
+    """The media type of `path` by its name (``"audio/mp4"``), ``""`` for none or for one of
+    `_NOT_SOUND_TYPES`."""
+    kind = mimetypes.guess_type(path.name)[0] or ""
+    return "" if any(word in kind for word in _NOT_SOUND_TYPES) else kind
+
+
+def _named_like_audio(path: Path) -> bool:
+    """A file whose name says it is audio the loader does not decode (``.m4a``, ``.wma``, an ``audio/`` type):
+    judged by the name alone, so that no file of a large folder is opened for it."""
+    return path.suffix.lower() in UNREADABLE_AUDIO_SUFFIXES or _media_type(path).startswith("audio/")
+
+
 def _looks_like_unsupported_audio(path: Path) -> bool:
     """A file named like audio (or video, which carries audio), or that starts like it, that the loader does
     not decode."""
-    suffix = path.suffix.lower()
-    if suffix in UNREADABLE_AUDIO_SUFFIXES:
+    if _named_like_audio(path) or _media_type(path).startswith("video/"):
         return True
-    kind = mimetypes.guess_type(path.name)[0] or ""
-    if kind.startswith(("audio/", "video/")):
-        return True
+    if mimetypes.guess_type(path.name)[0] and not _media_type(path):  # MIDI, a playlist: no sound in it
+        return False
     try:
         with open(path, "rb") as handle:
             head = handle.read(12)

@@ -30,6 +30,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from audiotrain._text import plural
 from audiotrain.chords.lab import ChordSegment
 
 import numpy as np
@@ -252,10 +253,10 @@ class ChordScores:
             lines += ["", uncovered_note(uncovered)]
         if self.skipped:
             lines.append("")
+            scored, skipped = len(self.per_song), len(self.skipped)
             lines.append(
-                f"{len(self.per_song)} songs scored; {len(self.skipped)} songs skipped (the scores above "
-                f"cover only the {len(self.per_song)} of {len(self.per_song) + len(self.skipped)} songs "
-                "scored):"
+                f"{plural(scored, 'song')} scored; {plural(skipped, 'song')} skipped (the scores above cover "
+                f"only the {scored} of {scored + skipped} songs scored):"
             )
             lines += [f"- {name}: {why}" for name, why in self.skipped.items()]
         if self.overhanging:

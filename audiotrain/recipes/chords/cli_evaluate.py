@@ -79,8 +79,9 @@ def _cmd_evaluate(argv: list[str]) -> int:
         metavar="DIR",
         help="folder of annotations kept apart from the audio (Isophonics' chordlab/): an audio file with no "
         "annotation beside it pairs with the one anywhere under DIR whose name matches, case ignored and "
-        "each run of spaces, underscores and hyphens read as one separator; a name two files share pairs "
-        "none (listed)",
+        "each run of spaces, underscores and hyphens read as one separator (typographic quotes as ASCII); of "
+        "several of one name, the one in the folder that mirrors the audio's; a name two files share "
+        "otherwise pairs none (listed)",
     )
     parser.add_argument(
         "--pairs",

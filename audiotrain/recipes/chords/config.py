@@ -528,8 +528,9 @@ class ChordDataConfig:
         metadata=_help(
             "folder of annotations kept apart from the audio (Isophonics' chordlab/): an audio file with no "
             "annotation beside it pairs with the one anywhere under this folder whose name matches, case "
-            "ignored and each run of spaces, underscores and hyphens read as one separator; a name two "
-            "files share pairs none (listed)",
+            "ignored and each run of spaces, underscores and hyphens read as one separator (typographic "
+            "quotes as ASCII); of several of one name, the one in the folder that mirrors the audio's; a "
+            "name two files share otherwise pairs none (listed)",
             path=True,
         ),
     )
