@@ -267,6 +267,36 @@ def write_output(target: str | Path, write_to: Callable[[Path], object], replace
     (write_path_atomically if replace else create_path_atomically)(target, write_to)
 
 
+def write_given_path(
+    target: str | Path,
+    write_to: Callable[[Path], object],
+    replace: bool,
+    *,
+    writer: str,
+    flag: str,
+    example: str,
+) -> Path:
+    """`write_output` for a file at a path a user gave public function `writer`, with one-line errors where
+    the OS's name only the temporary file (``.tmp-<hex> -> target``): a folder at `target` is an
+    `IsADirectoryError` whatever `replace` (suggesting the file name `example` in it); without `replace`, an
+    existing file is a `FileExistsError` naming the ``flag=True`` that replaces it (also one written
+    meanwhile, as the file is put in place: nothing a user made is replaced unasked). Returns `target`."""
+    target = Path(target)
+    if target.is_dir():
+        raise IsADirectoryError(
+            f"{writer}: {target} is a folder; pass a file path such as {target / example}"
+        )
+    try:
+        write_output(target, write_to, replace)
+    except FileExistsError:
+        if replace:
+            raise
+        raise FileExistsError(
+            f"{writer}: {target} exists already; choose a new path, or pass {flag}=True to replace it"
+        ) from None
+    return target
+
+
 def probe_writable(folder: str | Path) -> tuple[Path, OSError | None]:
     """Whether `folder` (or, while it does not exist, the nearest folder above it, where it will be created)
     takes a new file: (the folder tried, the error or None). Tried by writing one, as permission bits say

@@ -373,7 +373,8 @@ class ConfiguredTrainer:
                 _remove_untrained_run(self.run_dir, created=not folder_existed)
             raise
         if _main():
-            self.trainer.export_history(self.run_dir / "history.json")
+            # The run's own file: a resumed run rewrites the one its first part wrote.
+            self.trainer.export_history(self.run_dir / "history.json", overwrite=True)
         # Data parallel: rank 0 wrote the checkpoints that the result names (and `evaluate` may read).
         collectives.barrier()
         checkpoint = next(cb for cb in self.trainer.callbacks if isinstance(cb, ModelCheckpoint))

@@ -322,6 +322,66 @@ def test_a_render_interrupted_halfway_leaves_each_song_whole(tmp_path, monkeypat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["song_000.lab", "song_000.wav"]  # no temporary file
 
 
+def _contents(folder):
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+def test_a_folder_of_the_users_songs_is_refused_and_left_as_it_is(tmp_path):
+    """generate_demo_songs(folder) rendered over a user's song_000.wav / .lab there, and deleted the files a
+    manifest.json of another program listed (and replaced it); only overwrite=True writes over them now."""
+    settings = dict(n_songs=1, seed=5, sr=8000, song_seconds=4.0)
+    mine = tmp_path / "mysongs"
+    mine.mkdir()
+    for name in ("song_000", "song_007"):
+        sf.write(mine / f"{name}.wav", np.zeros(8000, np.float32), 8000)
+        (mine / f"{name}.lab").write_text("0 1 C:maj\n")
+    before = _contents(mine)
+    refused = "choose a new or empty folder, or pass overwrite=True to write the set over them"
+    with pytest.raises(FileExistsError) as error:
+        generate_demo_songs(mine, **settings)
+    assert str(error.value) == (
+        f"generate_demo_songs: {mine} holds files that are not songs of this demo set (song_000.lab, "
+        f"song_000.wav, song_007.lab and 1 more); {refused}"
+    )
+    assert _contents(mine) == before
+    exported = tmp_path / "exported"
+    exported.mkdir()
+    (exported / "my_take.lab").write_text("0 1 C:maj\n")
+    (exported / "song_000.lab").write_text("0 1 C:maj\n")
+    (exported / "manifest.json").write_text('{"songs": ["my_take", "song_000"], "source": "my export"}')
+    before = _contents(exported)
+    with pytest.raises(
+        FileExistsError, match=rf"^generate_demo_songs: {exported}/manifest.json is not a demo"
+    ):
+        generate_demo_songs(exported, **settings)
+    assert _contents(exported) == before
+    # overwrite=True writes the set over them; a file a foreign manifest lists is deleted only if it is named
+    # as a song of a set (song_XXX), and other files stay.
+    generate_demo_songs(exported, **settings, overwrite=True)
+    assert sorted(_contents(exported)) == ["manifest.json", "my_take.lab", "song_000.lab", "song_000.wav"]
+    assert (exported / "song_000.lab").read_bytes() != before["song_000.lab"]
+
+
+def test_only_files_of_a_set_of_its_own_are_written_over(tmp_path):
+    """The cache keeps working: a set made with other parameters is replaced, and the songs of a render of
+    the same set stopped before its manifest was written are rendered again; a user's file in the way of a
+    new song, or songs of another set without its manifest, are refused."""
+    settings = dict(seed=5, sr=8000, song_seconds=4.0)
+    generate_demo_songs(tmp_path, n_songs=1, **settings)
+    (tmp_path / "song_001.wav").write_bytes(b"mine")
+    with pytest.raises(FileExistsError, match=r"not songs of this demo set \(song_001\.wav\)"):
+        generate_demo_songs(tmp_path, n_songs=2, **settings)
+    (tmp_path / "song_001.wav").unlink()
+    entries = generate_demo_songs(tmp_path, n_songs=2, **settings)  # a stale set of its own: replaced
+    whole = _contents(tmp_path)
+    (tmp_path / "manifest.json").unlink()  # as a render stopped before writing it leaves the set
+    assert generate_demo_songs(tmp_path, n_songs=2, **settings) == entries
+    assert _contents(tmp_path) == whole
+    (tmp_path / "manifest.json").unlink()
+    with pytest.raises(FileExistsError, match=r"not songs of this demo set \(song_000\.lab, song_000\.wav"):
+        generate_demo_songs(tmp_path, n_songs=2, **{**settings, "seed": 6})
+
+
 def test_processes_rendering_a_set_together_write_the_set_one_process_writes(tmp_path):
     """Data parallel: each process renders every other song, process 0 clears a stale set first and writes
     the manifest once all are done (two threads with a real barrier stand in for two ranks)."""

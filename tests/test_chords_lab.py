@@ -56,6 +56,27 @@ def test_writing_what_the_reader_would_refuse_is_an_error_and_writes_nothing(tmp
     )
 
 
+def test_writing_over_an_existing_annotation_is_refused_unless_replace(tmp_path):
+    """write_lab replaced any file silently (a hand-made annotation too), and a folder at the path gave an
+    IsADirectoryError naming only an internal temporary file."""
+    mine = _lab(tmp_path, "my notes\n", "notes.lab")
+    for write, name in ((write_lab, "write_lab"), (write_jams, "write_jams")):
+        with pytest.raises(FileExistsError) as refused:
+            write(mine, SEGMENTS)
+        assert str(refused.value) == (
+            f"{name}: {mine} exists already; choose a new path, or pass replace=True to replace it"
+        )
+        assert mine.read_text() == "my notes\n"
+    assert read_lab(write_lab(mine, SEGMENTS, replace=True)) == SEGMENTS
+    with pytest.raises(IsADirectoryError) as refused:
+        write_lab(tmp_path, SEGMENTS, replace=True)
+    assert (
+        str(refused.value)
+        == f"write_lab: {tmp_path} is a folder; pass a file path such as {tmp_path}/song.lab"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.lab"]
+
+
 def test_lab_accepts_spaces_comments_blank_lines_and_rounding(tmp_path):
     path = _lab(tmp_path, "\ufeff# comment\r\n0.0 1.0 C\n\n1.0004   2.0\tA:min\n")
     segments = read_lab(path)

@@ -523,6 +523,34 @@ def test_an_export_into_a_killed_exports_folder_leaves_no_temporary_file(tmp_pat
     assert sorted(p.name for p in out.glob(".*")) == [".gitattributes"]
 
 
+def test_saving_into_a_folder_holding_a_model_is_refused_unless_overwrite(tmp_path):
+    """save_pretrained wrote into any folder: a notebook's save into config.source replaced the pretrained
+    checkpoint the model was loaded from with the fine-tuned weights, without a word."""
+    model, config = _perturbed_model()
+    saved = save_pretrained(model, config, tmp_path / "pretrained")
+    loaded, loaded_config = load_pretrained(saved)
+    weights = (saved / "model.safetensors").read_bytes()
+    loaded.logit_scale_a = mx.array(0.0)  # fine-tuned
+    with pytest.raises(FileExistsError) as refused:
+        save_pretrained(loaded, loaded_config, loaded_config.source)
+    assert str(refused.value) == (
+        f"save_pretrained: {saved} already holds the checkpoint this model was loaded from (config.json, "
+        "model.safetensors, preprocessor_config.json and 4 more); choose a new folder, or pass "
+        "overwrite=True to replace them"
+    )
+    copy = shutil.copytree(FIXTURE, tmp_path / "copy")  # a pytorch_model.bin, another model's
+    with pytest.raises(FileExistsError, match=r"copy already holds a model's files \(config\.json, pytorch_"):
+        save_pretrained(loaded, loaded_config, copy)
+    assert not (copy / "model.safetensors").exists()
+    assert (saved / "model.safetensors").read_bytes() == weights
+    save_pretrained(loaded, loaded_config, saved, overwrite=True)
+    assert (saved / "model.safetensors").read_bytes() != weights
+    with pytest.raises(
+        NotADirectoryError, match=r"save_pretrained: .*config\.json is a file; expected a folder"
+    ):
+        save_pretrained(loaded, loaded_config, saved / "config.json", overwrite=True)
+
+
 def test_export_round_trips_bitwise_with_all_files(tmp_path):
     model, config = _perturbed_model()
     out = save_pretrained(model, config, tmp_path / "export")

@@ -210,7 +210,7 @@ def test_evaluate_says_which_references_it_scored_only_up_to_the_end_of_their_au
     duration = sf.info(song.audio_path).duration
     reference = [s for s in read_lab(song.annotation_path) if s.start < duration]
     reference[-1] = replace(reference[-1], end=duration + 0.8)
-    write_lab(data / song.annotation_path.name, reference)
+    write_lab(data / song.annotation_path.name, reference, replace=True)  # the copied one
     out = tmp_path / "eval"
     capsys.readouterr()
     argv = ["evaluate", "--checkpoint", str(checkpoint), "--data", str(data), "-o", str(out), "--tta", "0"]

@@ -196,18 +196,43 @@ def test_the_run_resumed_from_the_nonfinite_checkpoint_counts_a_new_streak(tmp_p
 
 def test_export_history_on_a_full_disk_names_the_file_and_leaves_nothing(tmp_path, monkeypatch):
     import errno
+    import pathlib
 
-    import audiotrain._files as files
     from audiotrain._files import OutputWriteError
     from audiotrain.train.trainer import Trainer
 
-    def full(tmp, target):
+    def full(tmp, data):  # the history's bytes, into its temporary file
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(files.os, "replace", full)
+    monkeypatch.setattr(pathlib.Path, "write_bytes", full)
     target = tmp_path / "history.json"
     with pytest.raises(OutputWriteError) as raised:
         Trainer(logger=False).export_history(target)
     assert str(raised.value) == f"cannot write {target}: no space left on device"
     assert raised.value.errno == errno.ENOSPC and raised.value.filename == str(target)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_export_history_refuses_to_replace_a_file_unless_overwrite(tmp_path):
+    """export_history replaced any file silently (a user's own notes too), and a folder at the path gave an
+    IsADirectoryError naming only an internal temporary file."""
+    from audiotrain.train.trainer import Trainer
+
+    trainer = Trainer(logger=False)
+    mine = tmp_path / "hist.json"
+    mine.write_text("my own notes")
+    with pytest.raises(FileExistsError) as refused:
+        trainer.export_history(mine)
+    assert str(refused.value) == (
+        f"export_history: {mine} exists already; choose a new path, or pass overwrite=True to replace it"
+    )
+    assert mine.read_text() == "my own notes"
+    assert json.loads(trainer.export_history(mine, overwrite=True).read_text()) == trainer.history
+    folder = tmp_path / "mydata"
+    folder.mkdir()
+    with pytest.raises(IsADirectoryError) as refused:
+        trainer.export_history(folder, overwrite=True)
+    assert str(refused.value) == (
+        f"export_history: {folder} is a folder; pass a file path such as {folder}/history.json"
+    )
+    assert list(folder.iterdir()) == []

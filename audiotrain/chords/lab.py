@@ -34,7 +34,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from audiotrain._files import parse_json, write_output
+from audiotrain._files import parse_json, write_given_path
 from audiotrain.chords.harte import HARTE_GRAMMAR, NO_CHORD, HarteError, format_harte, parse_harte
 
 #: Default tolerance (seconds) for rounding differences between consecutive segment boundaries.
@@ -365,20 +365,33 @@ def _refuse_unreadable(path: Path, segments: Sequence[ChordSegment]) -> None:
         validate_segments(segments, f"{path} (not written)", allow_gaps=True)
 
 
-def write_lab(path: str | Path, segments: Iterable[ChordSegment], *, replace: bool = True) -> Path:
-    """Write segments as a ``.lab`` file (tab-separated, times with 6 decimals); returns the path.
+def lab_text(segments: Iterable[ChordSegment]) -> str:
+    """Segments as the text of a ``.lab`` file (tab-separated, times with 6 decimals), as `write_lab`
+    writes it."""
+    return "".join(f"{s.start:.6f}\t{s.end:.6f}\t{s.label}\n" for s in segments)
+
+
+def write_lab(path: str | Path, segments: Iterable[ChordSegment], *, replace: bool = False) -> Path:
+    """Write segments as a ``.lab`` file (`lab_text`); returns the path.
 
     Labels are written as given. Segments that `read_lab` would refuse are an `AnnotationError` naming the
-    segment, and nothing is written (`_refuse_unreadable`). With ``replace=False`` an existing `path` is a
-    `FileExistsError` (checked as the file is put in place: one written meanwhile is never replaced).
+    segment, and nothing is written (`_refuse_unreadable`). An existing `path` (an annotation made by hand,
+    perhaps) is a `FileExistsError` naming it, unless ``replace=True`` (checked as the file is put in
+    place: one written meanwhile is never replaced); a folder there is an `IsADirectoryError`.
     """
     path = Path(path)
     segments = list(segments)
     _refuse_unreadable(path, segments)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = "".join(f"{s.start:.6f}\t{s.end:.6f}\t{s.label}\n" for s in segments).encode("utf-8")
-    write_output(path, lambda tmp: tmp.write_bytes(data), replace)
-    return path
+    data = lab_text(segments).encode("utf-8")
+    return write_given_path(
+        path,
+        lambda tmp: tmp.write_bytes(data),
+        replace,
+        writer="write_lab",
+        flag="replace",
+        example="song.lab",
+    )
 
 
 def _jams_observations(data, path: Path, where: str) -> list[dict]:
@@ -578,7 +591,7 @@ def write_jams(
     *,
     duration: float | None = None,
     title: str | None = None,
-    replace: bool = True,
+    replace: bool = False,
 ) -> Path:
     """Write segments as a minimal JAMS file with one ``chord`` annotation; returns the path.
 
@@ -593,8 +606,14 @@ def write_jams(
     data = text.encode("utf-8")
     if path.suffix.lower() == ".jamz":
         data = gzip.compress(data, mtime=0)
-    write_output(path, lambda tmp: tmp.write_bytes(data), replace)
-    return path
+    return write_given_path(
+        path,
+        lambda tmp: tmp.write_bytes(data),
+        replace,
+        writer="write_jams",
+        flag="replace",
+        example="song.jams",
+    )
 
 
 def read_annotation(

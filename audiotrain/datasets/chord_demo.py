@@ -50,7 +50,8 @@ ends before its segment does.
 
 `generate_demo_songs` writes ``song_XXX.wav`` + ``song_XXX.lab`` and a ``manifest.json`` with the
 parameters; called again with the same parameters on that folder it renders again only the songs whose audio
-header or annotation cannot be read (with a warning), and otherwise does nothing.
+header or annotation cannot be read (with a warning), and otherwise does nothing. A folder holding anything
+it did not write (a user's songs, another program's ``manifest.json``) is refused unless ``overwrite=True``.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ from pathlib import Path
 from audiotrain._files import TMP_PREFIX, write_atomically
 from audiotrain._text import listed
 from audiotrain.chords.harte import parse_harte
-from audiotrain.chords.lab import ChordSegment, write_lab
+from audiotrain.chords.lab import ChordSegment, lab_text, write_lab
 from audiotrain.chords.vocabulary import CHORD_TYPES, decode_label
 from audiotrain.datasets.chord_songs import SongEntry
 
@@ -99,10 +100,11 @@ DEMO_FOLDER = Path("demo") / "chords"
 #: What `generate_demo_songs` writes in a set's folder: songs, annotations, the manifest and temporary files
 #: a crash left (``song_000.lab.tmp`` from before `write_lab` used `write_atomically`): all `python -m
 #: audiotrain cache clear` deletes.
-_SET_FILE = re.compile(
-    rf"song_\d{{3,}}\.(wav|lab|lab\.tmp)|{re.escape(MANIFEST)}"
-    rf"|{re.escape(TMP_PREFIX)}[0-9a-f]+\.(wav|json|lab)"
+_SONG_NAME = re.compile(r"song_\d{3,}")
+_TEMPORARY_FILE = re.compile(
+    rf"{_SONG_NAME.pattern}\.lab\.tmp|{re.escape(TMP_PREFIX)}[0-9a-f]+\.(wav|json|lab)"
 )
+_SET_FILE = re.compile(rf"{_SONG_NAME.pattern}\.(wav|lab)|{re.escape(MANIFEST)}|{_TEMPORARY_FILE.pattern}")
 
 #: Relative frequency of each chord type in the demo songs.
 TYPE_WEIGHTS = {
@@ -871,9 +873,16 @@ def generate_demo_songs(
     *,
     shard: tuple[int, int] = (0, 1),
     barrier: Callable[[], None] | None = None,
+    overwrite: bool = False,
     **kwargs,
 ) -> list[SongEntry]:
     """Write a demo set (``song_XXX.wav`` + ``.lab``) to ``out_dir``, or reuse it if already there.
+
+    A set made there with other parameters is replaced (its songs, those its ``manifest.json`` lists, are
+    deleted). Nothing else is replaced or deleted: a folder holding files this function did not write (a
+    user's ``song_000.wav``, a ``manifest.json`` of another program, anything where no set is) is a
+    `FileExistsError` naming them, before anything is written. The songs of a render of this same set that
+    was interrupted before its manifest was written are recognised by their annotations and rendered again.
 
     Parameters
     ----------
@@ -885,6 +894,10 @@ def generate_demo_songs(
         ``(rank, world)`` and the job's barrier. Process 0 clears a stale set, each renders the songs
         ``rank, rank + world, ...`` (each song is drawn from its own seed, so the set is the same however
         many render it), and process 0 writes the manifest once all are done.
+    overwrite : bool
+        Write the set over whatever is in ``out_dir``: its ``song_XXX.wav`` / ``.lab`` files are replaced, a
+        foreign ``manifest.json`` too, and the ``song_XXX`` files it lists are deleted; files of other names
+        stay. For a folder that is the caller's own cache (the recipes').
 
     Returns
     -------
@@ -905,6 +918,9 @@ def generate_demo_songs(
         for i in range(config.n_songs)
     ]
     manifest_path = out_dir / MANIFEST
+    if not overwrite:  # (every process: they all see the folder as it is, so all refuse or none)
+        _refuse_what_others_made(out_dir, config, entries)
+    wait()
     if rank == 0 and not _made_with(manifest_path, params):
         _clear_stale_set(out_dir, manifest_path)
     elif rank == 0:
@@ -934,9 +950,10 @@ def _render_song(config: DemoConfig, i: int, entry: SongEntry) -> None:
     wav = io.BytesIO()
     sf.write(wav, audio, config.sr, subtype="PCM_16", format="WAV")
     # Atomically (as the manifest, and `write_lab`): a run reading this set while another renders it again
-    # (before a manifest is there) reads the whole song, never part of it.
+    # (before a manifest is there) reads the whole song, never part of it. The annotation first: an audio
+    # file without one is never this function's (`_not_own_song_files`).
+    write_lab(entry.annotation_path, song.segments, replace=True)
     write_atomically(entry.audio_path, lambda handle: handle.write(wav.getbuffer()))
-    write_lab(entry.annotation_path, song.segments)
 
 
 def _damage(entry: SongEntry) -> str:
@@ -1005,12 +1022,17 @@ def demo_set_files(folder: Path) -> list[Path]:
     )
 
 
+def _read_manifest(manifest_path: Path) -> object:
+    """The JSON in `manifest_path`; None when it is absent or unreadable."""
+    try:
+        return json.loads(manifest_path.read_text())
+    except (OSError, ValueError, RecursionError):  # (ValueError: not JSON, not UTF-8)
+        return None
+
+
 def _made_with(manifest_path: Path, params: dict) -> bool:
     """Whether a set's manifest is there and says it was made with `params`."""
-    try:
-        cached = json.loads(manifest_path.read_text())
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
-        return False
+    cached = _read_manifest(manifest_path)
     return isinstance(cached, dict) and cached.get("params") == params
 
 
@@ -1021,15 +1043,100 @@ def _is_complete(manifest_path: Path, params: dict, entries: list[SongEntry]) ->
     )
 
 
-def _clear_stale_set(out_dir: Path, manifest_path: Path) -> None:
-    """Remove the manifest of a set made otherwise, and its songs (those a new set would not overwrite)."""
-    if not manifest_path.exists():
+def _listed_songs(manifest: object) -> list[str]:
+    """The songs a manifest lists, those named as this function names them (a name such as ``../x``, from
+    a manifest written by hand, is none of a set's)."""
+    songs = manifest.get("songs") if isinstance(manifest, dict) else None
+    return (
+        [n for n in songs if isinstance(n, str) and _SONG_NAME.fullmatch(n)]
+        if isinstance(songs, list)
+        else []
+    )
+
+
+def _is_set_manifest(manifest: object) -> bool:
+    """Whether `manifest` is one `generate_demo_songs` writes: its parameters and its list of songs."""
+    return (
+        isinstance(manifest, dict)
+        and isinstance(manifest.get("params"), dict)
+        and "generator_version" in manifest["params"]
+        and isinstance(manifest.get("songs"), list)
+        and len(_listed_songs(manifest)) == len(manifest["songs"])
+    )
+
+
+def _refuse_what_others_made(out_dir: Path, config: DemoConfig, entries: list[SongEntry]) -> None:
+    """A one-line `FileExistsError` where writing the set of `config` into `out_dir` would replace or delete
+    something `generate_demo_songs` did not write: a ``manifest.json`` that is not a set's (its songs are
+    what a stale set's clearing deletes), a file in the way of one of the set's songs, and, in a folder
+    without a manifest, anything but the files of an interrupted render of this very set."""
+    if not out_dir.exists():
         return
-    try:
-        cached = json.loads(manifest_path.read_text())
-    except json.JSONDecodeError:
-        cached = None
-    manifest_path.unlink()
-    for name in (cached or {}).get("songs", []) if isinstance(cached, dict) else []:
+    if not out_dir.is_dir():
+        raise NotADirectoryError(
+            f"generate_demo_songs: {out_dir} is a file; expected a folder for the demo set"
+        )
+    manifest_path = out_dir / MANIFEST
+    advice = "choose a new or empty folder, or pass overwrite=True to write the set over them"
+    if manifest_path.exists() or manifest_path.is_symlink():
+        manifest = _read_manifest(manifest_path)
+        if not _is_set_manifest(manifest):
+            raise FileExistsError(
+                f"generate_demo_songs: {manifest_path} is not a demo set's manifest (none written by "
+                f"generate_demo_songs), so {out_dir} holds files it did not make; {advice}"
+            )
+        if manifest["params"] == demo_set_params(config):
+            return  # this set (a damaged song of it is rendered again)
+        # Another set, to be cleared: only the files in the way of this one's songs that it does not list.
+        listed_songs = set(_listed_songs(manifest))
+        candidates = [
+            path
+            for entry in entries
+            if entry.name not in listed_songs
+            for path in (entry.annotation_path, entry.audio_path)
+            if path.exists() or path.is_symlink()
+        ]
+    else:
+        candidates = [p for p in sorted(out_dir.iterdir()) if not _TEMPORARY_FILE.fullmatch(p.name)]
+    others = _not_own_song_files(candidates, config, entries)
+    if others:
+        raise FileExistsError(
+            f"generate_demo_songs: {out_dir} holds files that are not songs of this demo set "
+            f"({listed(others)}); {advice}"
+        )
+
+
+def _not_own_song_files(paths: list[Path], config: DemoConfig, entries: list[SongEntry]) -> list[str]:
+    """The names of those `paths` that are not songs of the set of `config` as `_render_song` writes them:
+    an annotation that is the one planned for its song, or an audio file beside one (the annotation is
+    written first). Those are what a render of this set left before its manifest was written, rendered
+    again at no loss. Each song is planned once, and only where a file of it is found."""
+    index = {e.audio_path.name: i for i, e in enumerate(entries)}
+    index.update({e.annotation_path.name: i for i, e in enumerate(entries)})
+    planned: dict[int, bool] = {}
+
+    def is_own(path: Path) -> bool:
+        i = index.get(path.name)
+        if i is None or path.is_symlink() or not path.is_file():
+            return False
+        if i not in planned:
+            try:
+                written = entries[i].annotation_path.read_bytes()
+            except OSError:
+                written = None
+            planned[i] = written == lab_text(plan_demo_song(config, i).segments).encode("utf-8")
+        return planned[i]
+
+    return [p.name for p in paths if not is_own(p)]
+
+
+def _clear_stale_set(out_dir: Path, manifest_path: Path) -> None:
+    """Remove the songs of a set made otherwise (those its manifest lists: a new set would not overwrite
+    them all), then its manifest: a clearing stopped halfway leaves the manifest, and the next call clears
+    the rest."""
+    if not (manifest_path.exists() or manifest_path.is_symlink()):
+        return
+    for name in _listed_songs(_read_manifest(manifest_path)):
         for suffix in (".wav", ".lab"):
             (out_dir / f"{name}{suffix}").unlink(missing_ok=True)
+    manifest_path.unlink()

@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from audiotrain._files import json_text, read_json_file, write_atomically
+from audiotrain._files import json_text, read_json_file, write_given_path
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.lazy import LazyScalar
 from audiotrain.train.outputs import LogOptions
@@ -128,14 +128,24 @@ def explain_kept_step_arrays(where: str):
         ) from None
 
 
-def write_history(columns: dict[str, list], path: str | os.PathLike) -> Path:
+def write_history(columns: dict[str, list], path: str | os.PathLike, *, overwrite: bool) -> Path:
     """Write the history's columns as JSON, atomically (a crash leaves the old file or the new one). A NaN
-    (an accuracy over no frame) is written as null, as in scores.json (`read_history` reads it back)."""
+    (an accuracy over no frame) is written as null, as in scores.json (`read_history` reads it back).
+
+    An existing file at `path` is replaced only with `overwrite` (a run rewriting its own history.json):
+    else a `FileExistsError` naming it and ``overwrite=True``, as `export_history`, the public writer, is
+    told; a folder there is an `IsADirectoryError` (`write_given_path`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json_text(columns, default=ckpt._json_default)
-    write_atomically(path, lambda handle: handle.write(text.encode()))
-    return path
+    data = json_text(columns, default=ckpt._json_default).encode()
+    return write_given_path(
+        path,
+        lambda tmp: tmp.write_bytes(data),
+        overwrite,
+        writer="export_history",
+        flag="overwrite",
+        example="history.json",
+    )
 
 
 def read_history(path: str | os.PathLike) -> dict[str, list]:

@@ -1360,9 +1360,10 @@ class Trainer:
         validation reported under the names it logged them with (None where absent)."""
         return self._run.history.columns()
 
-    def export_history(self, path: str | os.PathLike) -> Path:
-        """Write `history` as JSON (columns of per-epoch values), atomically; returns the path."""
-        return reporting.write_history(self.history, path)
+    def export_history(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
+        """Write `history` as JSON (columns of per-epoch values), atomically; returns the path. An existing
+        file there is replaced only with `overwrite` (else a `FileExistsError` naming it)."""
+        return reporting.write_history(self.history, path, overwrite=overwrite)
 
     def learning_rate(self) -> float:
         """The optimizer's learning rate now (its schedule's value at the current step), as a float; NaN

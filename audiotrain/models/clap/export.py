@@ -8,9 +8,11 @@ import shutil
 from pathlib import Path
 
 from audiotrain._files import TMP_PREFIX, write_path_atomically
+from audiotrain._text import listed
 from audiotrain.features.clap import FRONT_END_FILES
 from audiotrain.models.clap.config import ClapConfig
 from audiotrain.models.clap.convert import mlx_to_hf
+from audiotrain.models.clap.loading import WEIGHT_FILES
 from audiotrain.models.clap.model import ClapModel
 from audiotrain.models.clap.tokenizer import TOKENIZER_FILES, ClapTokenizer
 
@@ -24,6 +26,7 @@ def save_pretrained(
     extractor_dir: str | Path | None = None,
     tokenizer: ClapTokenizer | str | Path | None = None,
     dtype=np.float32,
+    overwrite: bool = False,
 ) -> Path:
     """Write ``config.json``, ``model.safetensors`` and the preprocessor and tokenizer files into ``out_dir``.
 
@@ -38,7 +41,9 @@ def save_pretrained(
         ``dtype`` / ``torch_dtype`` entries are set to the type the weights are saved in.
     out_dir : str or Path
         Created if needed. Files are written to a temporary name and renamed, so an interrupted export never
-        leaves a half-written ``model.safetensors`` under the final name.
+        leaves a half-written ``model.safetensors`` under the final name. A folder that already holds a
+        model's files (weights, ``config.json``, tokenizer or preprocessor files: an earlier save, the
+        checkpoint the model was loaded from) is a `FileExistsError` naming them, unless `overwrite`.
     extractor_dir : str or Path, optional
         Folder holding the front end's ``processor_config.json`` and / or ``preprocessor_config.json`` to
         copy; defaults to ``config.source`` (the checkpoint folder).
@@ -46,6 +51,9 @@ def save_pretrained(
         Tokenizer to save; defaults to copying the tokenizer files of ``config.source``.
     dtype : numpy dtype
         Floating-point type of the saved tensors (also written to ``config.json`` as ``dtype``).
+    overwrite : bool
+        Write into `out_dir` even where it holds a model's files: those of the same names are replaced, and
+        a model.safetensors written beside a pytorch_model.bin is the one `load_pretrained` then reads.
 
     Returns
     -------
@@ -56,6 +64,7 @@ def save_pretrained(
 
     config = config or model.config
     out = Path(out_dir)
+    _refuse_to_replace(out, config, overwrite)
     out.mkdir(parents=True, exist_ok=True)
     # An export killed outright (SIGKILL) left its temporary file, which the Hub upload of the folder would
     # carry. Two exports into one folder at once would mix their files anyway: any left is a dead one's.
@@ -82,6 +91,26 @@ def save_pretrained(
         if source is not None:
             _copy_present(source, out, TOKENIZER_FILES)
     return out
+
+
+def _refuse_to_replace(out: Path, config: ClapConfig, overwrite: bool) -> None:
+    """Refuse, before any work, an `out` that is a file, or (without `overwrite`) one holding a model's files:
+    a fine-tuned model saved by slip over its pretrained checkpoint replaced it without a word."""
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"save_pretrained: {out} is a file; expected a folder for the model")
+    if overwrite or not out.is_dir():
+        return
+    names = ("config.json", *WEIGHT_FILES, *FRONT_END_FILES, *TOKENIZER_FILES)
+    taken = [name for name in names if (out / name).exists() or (out / name).is_symlink()]
+    if not taken:
+        return
+    source = config.source
+    loaded_from = source is not None and Path(source).is_dir() and out.resolve() == Path(source).resolve()
+    what = "the checkpoint this model was loaded from" if loaded_from else "a model's files"
+    raise FileExistsError(
+        f"save_pretrained: {out} already holds {what} ({listed(taken)}); choose a new folder, or pass "
+        "overwrite=True to replace them"
+    )
 
 
 def _with_dtype(config_dict: dict, dtype_name: str) -> dict:

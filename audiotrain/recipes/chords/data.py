@@ -113,13 +113,14 @@ def _demo_set_maker(data: ChordDataConfig, sr: int, together: bool) -> Callable[
             n_songs=n, seed=seed, sr=sr, song_seconds=data.demo_seconds, timbres=timbres, style=style
         )
         # Every parameter and the generator version are in the name: sets made otherwise never replace
-        # each other.
+        # each other. The folder is the cache's own, so whatever is in it (a render of an older release
+        # stopped before its manifest) is the cache's to write over: overwrite.
         folder = root / f"{kind}-{demo_set_name(config)}"
         try:
             return generate_demo_songs(
                 folder, **asdict(config),
                 shard=(collectives.rank(), collectives.world_size()) if together else (0, 1),
-                barrier=collectives.barrier if together else None,
+                barrier=collectives.barrier if together else None, overwrite=True,
             )  # fmt: skip
         except OSError as error:  # a read-only cache folder: the recipe's one-line error, naming the setting
             raise ValueError(

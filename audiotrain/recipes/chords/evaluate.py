@@ -438,10 +438,13 @@ def write_evaluation(result: EvaluationResult, out: Path, replace: bool = True) 
             f"{out / 'scores.json'} appeared while evaluating (another evaluation writing to {out}?); not "
             "replaced, and nothing was written there: write elsewhere with -o, or pass --overwrite"
         )
+    # (write_lab replaces _write_new's temporary file, created empty; _write_new decides about the .lab)
     taken = [
         f"{name}.lab"
         for name, (_, estimate) in result.pairs.items()
-        if not _write_new(out / f"{name}.lab", lambda tmp, e=estimate: write_lab(tmp, e), replace)
+        if not _write_new(
+            out / f"{name}.lab", lambda tmp, e=estimate: write_lab(tmp, e, replace=True), replace
+        )
     ]
     report = result.report()
     if taken:  # (scores.md, written after the .lab files, can say which of them are not this evaluation's)

@@ -693,7 +693,7 @@ def _trained_history(run_dir: Path, checkpoint: Path) -> dict:
     if not path.is_file() or path.stat().st_mtime < saved.stat().st_mtime:
         history = History()
         history.load_state_dict(ckpt.read_state(saved.parent)["history"])
-        write_history(history.columns(), path)
+        write_history(history.columns(), path, overwrite=True)  # (the run's own, older one)
         columns = history.columns() if history.rows else None
     else:  # (the curves alone are missing where a full disk stopped the run between the two)
         columns = None if curves.is_file() else read_history(path)
@@ -1138,7 +1138,8 @@ def _write_training_outputs(
     """history.json and training_curves.png; returns the checkpoint to evaluate: `best` (by validation
     loss; ``last`` without validation songs), or the weights as Ctrl-C left them where there is no best
     yet (before the first validation) or no validation at all (they are newer than ``last``)."""
-    history_path = trainer.export_history(run_dir / "history.json")
+    # The run's own file: a resumed run rewrites the one its first part wrote.
+    history_path = trainer.export_history(run_dir / "history.json", overwrite=True)
     if trainer.history:
         from audiotrain.metrics.plots import plot_training_curves  # matplotlib only when plotting
 

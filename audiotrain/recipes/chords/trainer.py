@@ -485,6 +485,7 @@ class Trainer:
             run_dir = self.run_dir / time.strftime("cv-%Y%m%d-%H%M%S")
         return run_cross_validation(config, run_dir, folds=folds, log=log)
 
-    def export_history(self, path: str | Path) -> Path:
-        """Write `history` as JSON, atomically (`reporting.write_history`); returns the path."""
-        return reporting.write_history(self.history, path)
+    def export_history(self, path: str | Path, overwrite: bool = False) -> Path:
+        """Write `history` as JSON, atomically (`reporting.write_history`); returns the path. An existing
+        file there is replaced only with `overwrite` (else a `FileExistsError` naming it)."""
+        return reporting.write_history(self.history, path, overwrite=overwrite)

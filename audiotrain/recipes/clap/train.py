@@ -393,7 +393,9 @@ def run_job(
     # saved. SIGTERM too: its default action ended the process without a word.
     try:
         with stop_on_signals(lambda signum: True, same_run=True):
-            trainer.export_history(out / "history.json")
+            trainer.export_history(
+                out / "history.json", overwrite=True
+            )  # (the run's own: a resume rewrites it)
             if trainer.interrupted:
                 command = resume_command(  # goes on in this folder, keeping its best checkpoint
                     "audiotrain.recipes.clap", argv or [], trainer.interrupted_checkpoint, out, "--out",
