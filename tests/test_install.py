@@ -4,8 +4,10 @@ and modules that documentation tools import."""
 
 import os
 import re
+import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -78,6 +80,77 @@ def test_the_sdist_carries_what_its_tests_need():
     assert "tests/conftest.py" in needed and "tests/reference.py" in needed
     assert needed <= shipped, sorted(needed - shipped)
     assert not any("__pycache__" in name for name in shipped)
+
+
+def _build(kind: str, tree: Path, outdir: Path) -> Path:
+    """A wheel or sdist of `tree` from the backend pyproject.toml names, as pip and `python -m build` call
+    it (without their isolated environment: no download)."""
+    code = f"from setuptools import build_meta\nprint(build_meta.build_{kind}({str(outdir)!r}))"
+    done = subprocess.run([sys.executable, "-c", code], cwd=tree, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return outdir / done.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture
+def source_tree(tmp_path):
+    """A git repository holding what a build reads from this checkout, and a function that commits it."""
+    setuptools = pytest.importorskip("setuptools")
+    if int(setuptools.__version__.split(".")[0]) < 77:
+        pytest.skip(f"the build needs setuptools>=77 (the dev extra), not {setuptools.__version__}")
+    if shutil.which("git") is None:
+        pytest.skip("no git to make a repository with")
+    tree = tmp_path / "src"
+    tree.mkdir()
+    for name in ("setup.py", "pyproject.toml", "README.md", "LICENSE", "MANIFEST.in", ".gitignore"):
+        if (REPO / name).is_file():
+            shutil.copy(REPO / name, tree / name)
+    shutil.copytree(REPO / "audiotrain", tree / "audiotrain", ignore=shutil.ignore_patterns("__pycache__"))
+
+    def git(*args: str) -> str:
+        command = ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args]
+        return subprocess.run(command, cwd=tree, capture_output=True, text=True, check=True).stdout.strip()
+
+    def commit() -> str:
+        git("add", "-A")
+        git("commit", "-q", "-m", "a commit")
+        return git("rev-parse", "HEAD")
+
+    git("init", "-q")
+    return tree, commit
+
+
+def _installed_version(wheel: Path, folder: Path) -> str:
+    """`python -m audiotrain --version` of `wheel` unpacked (as pip installs it), run from another folder."""
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(folder / "site")
+    (folder / "cwd").mkdir()
+    done = run(["-m", "audiotrain", "--version"], folder / "cwd", PYTHONPATH=str(folder / "site"))
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+@pytest.mark.slow
+def test_a_wheel_reports_the_commit_it_was_built_from(source_tree, tmp_path):
+    """A wheel said plain "0.1.0" for any commit, clean or modified (the README promised 0.1.0+g<commit>)."""
+    tree, commit = source_tree
+    clean = commit()
+    wheel = _build("wheel", tree, tmp_path / "d2")
+    assert _installed_version(wheel, tmp_path / "clean") == f"python -m audiotrain 0.1.0+g{clean[:12]}"
+    with open(tree / "audiotrain" / "__init__.py", "a") as init:
+        init.write("# a change not committed\n")
+    dirty = _build("wheel", tree, tmp_path / "d3")
+    assert _installed_version(dirty, tmp_path / "dirty") == f"python -m audiotrain 0.1.0+g{clean[:12]}.dirty"
+    assert dirty.name == wheel.name == "audiotrain-0.1.0-py3-none-any.whl"  # an index refuses +g... versions
+
+
+@pytest.mark.slow
+def test_a_wheel_built_from_the_sdist_reports_the_commit_the_sdist_was_made_from(source_tree, tmp_path):
+    tree, commit = source_tree
+    head = commit()
+    sdist = _build("sdist", tree, tmp_path / "sdist")
+    shutil.unpack_archive(sdist, tmp_path / "unpacked")
+    wheel = _build("wheel", tmp_path / "unpacked" / "audiotrain-0.1.0", tmp_path / "wheel")  # no .git there
+    assert _installed_version(wheel, tmp_path / "installed") == f"python -m audiotrain 0.1.0+g{head[:12]}"
 
 
 def test_importing_a_recipes_main_module_starts_nothing(tmp_path):
