@@ -1,13 +1,16 @@
-"""The build's step beyond pyproject.toml (which holds everything else): the commit the package is built
-from goes into the wheel and the sdist as ``audiotrain/_build_info.py``, so an installed copy reports
-``0.1.0+g<commit>`` (``.dirty`` for a tree with changes) where no ``.git`` lies beside it
-(`audiotrain._build`); a build from an unpacked sdist keeps the sdist's.
+"""The build's two steps beyond pyproject.toml (which holds everything else):
 
-Editable installs import the checkout itself and read its ``.git`` at run time: the step does not run for
-them.
+- the commit the package is built from goes into the wheel and the sdist as ``audiotrain/_build_info.py``,
+  so an installed copy reports ``0.1.0+g<commit>`` (``.dirty`` for a tree with changes) where no ``.git``
+  lies beside it (`audiotrain._build`); a build from an unpacked sdist keeps the sdist's;
+- each build starts from an empty ``build/lib/audiotrain``: setuptools ships everything it finds there, so
+  a module deleted or renamed since an earlier build in the same clone was shipped from its stale copy.
+
+Editable installs import the checkout itself and read its ``.git`` at run time: neither step runs for them.
 """
 
 import importlib.util
+import shutil
 from pathlib import Path
 
 from setuptools import setup
@@ -36,6 +39,8 @@ def _write_build_info(package_dir: Path, text: str | None) -> None:
 class BuildPyWithCommit(build_py):
     def run(self) -> None:
         editable = getattr(self, "editable_mode", False)
+        if not editable:
+            shutil.rmtree(Path(self.build_lib) / PACKAGE, ignore_errors=True)
         super().run()
         if not editable:
             _write_build_info(Path(self.build_lib) / PACKAGE, _build_info())

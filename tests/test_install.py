@@ -133,11 +133,17 @@ def _installed_version(wheel: Path, folder: Path) -> str:
 
 
 @pytest.mark.slow
-def test_a_wheel_reports_the_commit_it_was_built_from(source_tree, tmp_path):
-    """A wheel said plain "0.1.0" for any commit, clean or modified (the README promised 0.1.0+g<commit>)."""
+def test_a_wheel_reports_the_commit_it_was_built_from_and_ships_only_the_tree(source_tree, tmp_path):
+    """A wheel said plain "0.1.0" for any commit, clean or modified (the README promised 0.1.0+g<commit>),
+    and a module deleted from the tree was shipped from the copy an earlier build left in build/lib."""
     tree, commit = source_tree
+    (tree / "audiotrain" / "zz_removed.py").write_text("X = 1\n")
+    commit()
+    assert "audiotrain/zz_removed.py" in zipfile.ZipFile(_build("wheel", tree, tmp_path / "d1")).namelist()
+    (tree / "audiotrain" / "zz_removed.py").unlink()
     clean = commit()
     wheel = _build("wheel", tree, tmp_path / "d2")
+    assert "audiotrain/zz_removed.py" not in zipfile.ZipFile(wheel).namelist()
     assert _installed_version(wheel, tmp_path / "clean") == f"python -m audiotrain 0.1.0+g{clean[:12]}"
     with open(tree / "audiotrain" / "__init__.py", "a") as init:
         init.write("# a change not committed\n")
