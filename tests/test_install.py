@@ -196,6 +196,7 @@ def mlx_without_a_backend(tmp_path):
         ["-m", "audiotrain", "cache", "info"],
         ["-m", "audiotrain.recipes.chords", "--preset", "quick_test"],
         ["-m", "audiotrain.recipes.clap", "--preset", "quick_test"],
+        ["-m", "audiotrain", "chords", "--preset", "quick_test"],
     ],
     ids=lambda args: " ".join(args[1:3]),
 )
@@ -247,6 +248,43 @@ def test_version_and_the_name_the_command_was_called_by(monkeypatch, capsys):
     with pytest.raises(SystemExit):
         main(["--version"])
     assert capsys.readouterr().out == f"python -m audiotrain {build_version()}\n"
+
+
+@pytest.mark.slow  # ~3 s for each of the four commands on a loaded 2-core machine
+@pytest.mark.parametrize(
+    "args", [["chords", "--help"], ["clap", "--run_dir", "x"]], ids=lambda args: " ".join(args)
+)
+def test_the_console_script_runs_the_recipes_as_python_m_does(tmp_path, args):
+    """pipx and uv's tools install a package's console scripts only, and `audiotrain` had no recipe: "unknown
+    command 'chords'"."""
+    recipe, *rest = args
+    direct = run(["-m", f"audiotrain.recipes.{recipe}", *rest], tmp_path)
+    through_audiotrain = run(["-m", "audiotrain", *args], tmp_path)
+    assert (through_audiotrain.returncode, through_audiotrain.stdout, through_audiotrain.stderr) == (
+        direct.returncode,
+        direct.stdout,
+        direct.stderr,
+    )
+    assert direct.returncode == (0 if rest == ["--help"] else 2) and list(tmp_path.iterdir()) == []
+
+
+def test_a_recipe_run_through_the_console_script_sees_the_argv_python_m_gives_it(monkeypatch):
+    """The recipes read their arguments from sys.argv and record it as the run's command."""
+    from audiotrain import _system
+    from audiotrain.__main__ import main
+
+    ran = []
+
+    def run_recipe_command(module):
+        ran.append((module, list(sys.argv)))
+        raise SystemExit(0)  # as the recipe's exit
+
+    monkeypatch.setattr(_system, "run_recipe_command", run_recipe_command)
+    monkeypatch.setattr(sys, "argv", ["/venv/bin/audiotrain", "clap", "--preset", "quick_test"])
+    with pytest.raises(SystemExit):
+        main()
+    main_file = REPO / "audiotrain" / "recipes" / "clap" / "__main__.py"
+    assert ran == [("audiotrain.recipes.clap.cli", [str(main_file), "--preset", "quick_test"])]
 
 
 def test_an_ascii_terminal_gets_escapes_instead_of_an_encoding_error(tmp_path):
