@@ -150,6 +150,10 @@ def test_a_wheel_reports_the_commit_it_was_built_from_and_ships_only_the_tree(so
     dirty = _build("wheel", tree, tmp_path / "d3")
     assert _installed_version(dirty, tmp_path / "dirty") == f"python -m audiotrain 0.1.0+g{clean[:12]}.dirty"
     assert dirty.name == wheel.name == "audiotrain-0.1.0-py3-none-any.whl"  # an index refuses +g... versions
+    metadata = zipfile.ZipFile(wheel).read("audiotrain-0.1.0.dist-info/METADATA").decode()
+    assert "Author: the audiotrain authors" in metadata  # (the PyPI page had no author, no classifier)
+    assert "Classifier: Programming Language :: Python :: 3.10" in metadata
+    assert '"dist/audiotrain-0.1.0-py3-none-any.whl[cpu]"' in metadata  # not only -e installs
 
 
 @pytest.mark.slow
