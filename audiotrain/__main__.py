@@ -1,9 +1,11 @@
-"""`python -m audiotrain info | cache ... | launch ...`: this installation, the feature cache, data-parallel launch."""
+"""`python -m audiotrain info | cache ... | launch ... | chords ... | clap ...`: this installation, the
+feature cache, data-parallel launch, and the two recipes."""
 
 from __future__ import annotations
 
 import argparse
 import difflib
+import importlib.util
 import platform
 import sys
 import time
@@ -115,7 +117,10 @@ def program_name() -> str:
     return "audiotrain" if Path(sys.argv[0]).name == "audiotrain" else "python -m audiotrain"
 
 
-COMMANDS = ("info", "cache", "launch")
+#: `audiotrain chords ...` is `python -m audiotrain.recipes.chords ...`: the console script is all that pipx
+#: and uv's tools expose of a package.
+RECIPES = {"chords": "audiotrain.recipes.chords", "clap": "audiotrain.recipes.clap"}
+COMMANDS = ("info", "cache", "launch", *RECIPES)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -141,6 +146,8 @@ def _run_command(argv: list[str] | None) -> int:
         from audiotrain.distributed import launch
 
         return launch(argv[1:], prog=f"{program_name()} launch")
+    if argv and argv[0] in RECIPES:
+        run_recipe(RECIPES[argv[0]], argv[1:])
     parser = build_parser()
     if not argv:  # as git and pip: what there is to run
         parser.print_help()
@@ -151,6 +158,16 @@ def _run_command(argv: list[str] | None) -> int:
         parser.error(f"unknown command {argv[0]!r}{hint}; expected one of {', '.join(COMMANDS)}")
     args = parser.parse_args(argv)
     return args.func(args)
+
+
+def run_recipe(package: str, argv: list[str]) -> None:
+    """``python -m <package> <argv>`` in this process: the same arguments, help, output and exit status.
+    ``sys.argv`` is what ``python -m`` gives the recipe, which reads its arguments there and records it as
+    the run's command."""
+    from audiotrain._system import run_recipe_command
+
+    sys.argv = [importlib.util.find_spec(f"{package}.__main__").origin, *argv]
+    run_recipe_command(f"{package}.cli")  # (exits with the recipe's status)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -172,6 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="mlx.launch with a non-zero exit when a rank fails: `launch -n 2 -- python train.py` "
         "(see `launch --help`)",
     )
+    for name, package in RECIPES.items():
+        sub.add_parser(name, help=f"the {name} recipe, as `python -m {package}` (see `{name} --help`)")
     return parser
 
 

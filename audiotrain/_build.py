@@ -7,11 +7,17 @@ setuptools-scm gives), where it can be read without running anything:
 
 - audiotrain imported from a git checkout (an editable install, or ``PYTHONPATH``): the commit its ``HEAD``
   names, read from the files in ``.git`` (a worktree's too);
-- an installed copy that pip took from a git repository (``pip install git+...``): the commit pip recorded
-  in the distribution's ``direct_url.json``.
+- a copy built into a wheel or sdist (``python -m build``, ``pip install .``, ``pip install git+...``):
+  the commit the build found, which setup.py writes into the built package as ``audiotrain/_build_info.py``
+  (`build_info_module`), with ``.dirty`` after it where the tree had uncommitted or untracked changes
+  (``0.1.0+g0fc96c8a1b2c.dirty``): such a wheel is not that commit;
+- an installed copy that pip took from a git repository before builds wrote the commit: the commit pip
+  recorded in the distribution's ``direct_url.json``.
 
-Uncommitted changes are not seen (telling them would mean reading every file). Anything unexpected (no
-git, an unreadable or odd file) gives the plain version: recording it must never fail a run.
+The package metadata keeps the plain version (an index refuses a local version such as ``+g...``). At run
+time a checkout's uncommitted changes are not seen (telling them would mean reading every file); a build
+asks git once. Anything unexpected (no git, an unreadable or odd file) gives the plain version: recording
+it must never fail a run or a build.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import subprocess
 from pathlib import Path
 
 _COMMIT = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")  # SHA-1, or SHA-256 repositories
@@ -33,10 +40,55 @@ def build_version() -> str:
 
     package = Path(__file__).resolve().parent
     try:
-        commit = _checkout_commit(package.parent) or _installed_commit(package)
+        # A checkout's .git first: it names the commit its files are at now, where a _build_info.py in it
+        # (an unpacked sdist put under git) names the build it came from.
+        commit, dirty = _checkout_commit(package.parent), False
+        if not commit:
+            commit, dirty = _built_commit()
+        commit = commit or _installed_commit(package)
     except Exception:  # noqa: BLE001 - a version string must never stop a run
         commit = None
-    return f"{__version__}+g{commit[:SHORT_COMMIT]}" if commit else __version__
+    if not commit:
+        return __version__
+    return f"{__version__}+g{commit[:SHORT_COMMIT]}" + (".dirty" if dirty else "")
+
+
+def build_info_module(root: Path) -> str | None:
+    """The text of ``audiotrain/_build_info.py`` for a build from `root` (setup.py writes it into the wheel
+    and the sdist): the commit checked out there, and whether ``git status`` lists any change (uncommitted,
+    or an untracked file, which the wheel may ship). None where `root` is not audiotrain's git checkout (an
+    unpacked sdist: the build keeps the module the sdist carries)."""
+    commit = _checkout_commit(root)
+    if commit is None:
+        return None
+    try:
+        status = subprocess.run(
+            ["git", "status", "--porcelain"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        ).stdout
+        dirty = bool(status.strip())
+    except (OSError, subprocess.SubprocessError):  # no git, or a repository git refuses (safe.directory)
+        dirty = None  # unknown: the version then names the commit alone
+    return (
+        '"""Written by the build (setup.py): the commit this copy of audiotrain was built from."""\n\n'
+        f"COMMIT = {commit!r}\nDIRTY = {dirty!r}  # uncommitted or untracked changes in the tree built\n"
+    )
+
+
+def _built_commit() -> tuple[str | None, bool]:
+    """The commit, and whether the tree had changes, that the build wrote into this installed copy."""
+    try:
+        from audiotrain import _build_info
+    except ImportError:  # a checkout, or a copy built before builds wrote it
+        return None, False
+    commit = getattr(_build_info, "COMMIT", None)
+    if not (isinstance(commit, str) and _COMMIT.fullmatch(commit)):
+        return None, False
+    return commit, getattr(_build_info, "DIRTY", None) is True
 
 
 def _checkout_commit(root: Path) -> str | None:

@@ -4,8 +4,10 @@ and modules that documentation tools import."""
 
 import os
 import re
+import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -51,10 +53,13 @@ def test_the_mit_licence_is_declared_and_shipped():
     assert 'THE SOFTWARE IS PROVIDED "AS IS"' in licence
 
 
-def test_the_sdist_carries_what_its_tests_need():
+def test_the_sdist_carries_what_its_tests_need(monkeypatch):
     """The sdist held tests/test_*.py (setuptools' default) and nothing they import: 26 collection errors
     for a packager who runs them."""
     file_list = pytest.importorskip("setuptools.command.egg_info").FileList
+    # MANIFEST.in's lines are read against the current folder, as setuptools reads them: pytest started
+    # from another folder found nothing to ship.
+    monkeypatch.chdir(REPO)
     every = [
         path.relative_to(REPO).as_posix()
         for path in REPO.rglob("*")
@@ -78,6 +83,87 @@ def test_the_sdist_carries_what_its_tests_need():
     assert "tests/conftest.py" in needed and "tests/reference.py" in needed
     assert needed <= shipped, sorted(needed - shipped)
     assert not any("__pycache__" in name for name in shipped)
+
+
+def _build(kind: str, tree: Path, outdir: Path) -> Path:
+    """A wheel or sdist of `tree` from the backend pyproject.toml names, as pip and `python -m build` call
+    it (without their isolated environment: no download)."""
+    code = f"from setuptools import build_meta\nprint(build_meta.build_{kind}({str(outdir)!r}))"
+    done = subprocess.run([sys.executable, "-c", code], cwd=tree, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return outdir / done.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture
+def source_tree(tmp_path):
+    """A git repository holding what a build reads from this checkout, and a function that commits it."""
+    setuptools = pytest.importorskip("setuptools")
+    if int(setuptools.__version__.split(".")[0]) < 77:
+        pytest.skip(f"the build needs setuptools>=77 (the dev extra), not {setuptools.__version__}")
+    if shutil.which("git") is None:
+        pytest.skip("no git to make a repository with")
+    tree = tmp_path / "src"
+    tree.mkdir()
+    for name in ("setup.py", "pyproject.toml", "README.md", "LICENSE", "MANIFEST.in", ".gitignore"):
+        if (REPO / name).is_file():
+            shutil.copy(REPO / name, tree / name)
+    shutil.copytree(REPO / "audiotrain", tree / "audiotrain", ignore=shutil.ignore_patterns("__pycache__"))
+
+    def git(*args: str) -> str:
+        command = ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args]
+        return subprocess.run(command, cwd=tree, capture_output=True, text=True, check=True).stdout.strip()
+
+    def commit() -> str:
+        git("add", "-A")
+        git("commit", "-q", "-m", "a commit")
+        return git("rev-parse", "HEAD")
+
+    git("init", "-q")
+    return tree, commit
+
+
+def _installed_version(wheel: Path, folder: Path) -> str:
+    """`python -m audiotrain --version` of `wheel` unpacked (as pip installs it), run from another folder."""
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(folder / "site")
+    (folder / "cwd").mkdir()
+    done = run(["-m", "audiotrain", "--version"], folder / "cwd", PYTHONPATH=str(folder / "site"))
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+@pytest.mark.slow
+def test_a_wheel_reports_the_commit_it_was_built_from_and_ships_only_the_tree(source_tree, tmp_path):
+    """A wheel said plain "0.1.0" for any commit, clean or modified (the README promised 0.1.0+g<commit>),
+    and a module deleted from the tree was shipped from the copy an earlier build left in build/lib."""
+    tree, commit = source_tree
+    (tree / "audiotrain" / "zz_removed.py").write_text("X = 1\n")
+    commit()
+    assert "audiotrain/zz_removed.py" in zipfile.ZipFile(_build("wheel", tree, tmp_path / "d1")).namelist()
+    (tree / "audiotrain" / "zz_removed.py").unlink()
+    clean = commit()
+    wheel = _build("wheel", tree, tmp_path / "d2")
+    assert "audiotrain/zz_removed.py" not in zipfile.ZipFile(wheel).namelist()
+    assert _installed_version(wheel, tmp_path / "clean") == f"python -m audiotrain 0.1.0+g{clean[:12]}"
+    with open(tree / "audiotrain" / "__init__.py", "a") as init:
+        init.write("# a change not committed\n")
+    dirty = _build("wheel", tree, tmp_path / "d3")
+    assert _installed_version(dirty, tmp_path / "dirty") == f"python -m audiotrain 0.1.0+g{clean[:12]}.dirty"
+    assert dirty.name == wheel.name == "audiotrain-0.1.0-py3-none-any.whl"  # an index refuses +g... versions
+    metadata = zipfile.ZipFile(wheel).read("audiotrain-0.1.0.dist-info/METADATA").decode()
+    assert "Author: the audiotrain authors" in metadata  # (the PyPI page had no author, no classifier)
+    assert "Classifier: Programming Language :: Python :: 3.10" in metadata
+    assert '"dist/audiotrain-0.1.0-py3-none-any.whl[cpu]"' in metadata  # not only -e installs
+
+
+@pytest.mark.slow
+def test_a_wheel_built_from_the_sdist_reports_the_commit_the_sdist_was_made_from(source_tree, tmp_path):
+    tree, commit = source_tree
+    head = commit()
+    sdist = _build("sdist", tree, tmp_path / "sdist")
+    shutil.unpack_archive(sdist, tmp_path / "unpacked")
+    wheel = _build("wheel", tmp_path / "unpacked" / "audiotrain-0.1.0", tmp_path / "wheel")  # no .git there
+    assert _installed_version(wheel, tmp_path / "installed") == f"python -m audiotrain 0.1.0+g{head[:12]}"
 
 
 def test_importing_a_recipes_main_module_starts_nothing(tmp_path):
@@ -114,6 +200,7 @@ def mlx_without_a_backend(tmp_path):
         ["-m", "audiotrain", "cache", "info"],
         ["-m", "audiotrain.recipes.chords", "--preset", "quick_test"],
         ["-m", "audiotrain.recipes.clap", "--preset", "quick_test"],
+        ["-m", "audiotrain", "chords", "--preset", "quick_test"],
     ],
     ids=lambda args: " ".join(args[1:3]),
 )
@@ -165,6 +252,43 @@ def test_version_and_the_name_the_command_was_called_by(monkeypatch, capsys):
     with pytest.raises(SystemExit):
         main(["--version"])
     assert capsys.readouterr().out == f"python -m audiotrain {build_version()}\n"
+
+
+@pytest.mark.slow  # ~3 s for each of the four commands on a loaded 2-core machine
+@pytest.mark.parametrize(
+    "args", [["chords", "--help"], ["clap", "--run_dir", "x"]], ids=lambda args: " ".join(args)
+)
+def test_the_console_script_runs_the_recipes_as_python_m_does(tmp_path, args):
+    """pipx and uv's tools install a package's console scripts only, and `audiotrain` had no recipe: "unknown
+    command 'chords'"."""
+    recipe, *rest = args
+    direct = run(["-m", f"audiotrain.recipes.{recipe}", *rest], tmp_path)
+    through_audiotrain = run(["-m", "audiotrain", *args], tmp_path)
+    assert (through_audiotrain.returncode, through_audiotrain.stdout, through_audiotrain.stderr) == (
+        direct.returncode,
+        direct.stdout,
+        direct.stderr,
+    )
+    assert direct.returncode == (0 if rest == ["--help"] else 2) and list(tmp_path.iterdir()) == []
+
+
+def test_a_recipe_run_through_the_console_script_sees_the_argv_python_m_gives_it(monkeypatch):
+    """The recipes read their arguments from sys.argv and record it as the run's command."""
+    from audiotrain import _system
+    from audiotrain.__main__ import main
+
+    ran = []
+
+    def run_recipe_command(module):
+        ran.append((module, list(sys.argv)))
+        raise SystemExit(0)  # as the recipe's exit
+
+    monkeypatch.setattr(_system, "run_recipe_command", run_recipe_command)
+    monkeypatch.setattr(sys, "argv", ["/venv/bin/audiotrain", "clap", "--preset", "quick_test"])
+    with pytest.raises(SystemExit):
+        main()
+    main_file = REPO / "audiotrain" / "recipes" / "clap" / "__main__.py"
+    assert ran == [("audiotrain.recipes.clap.cli", [str(main_file), "--preset", "quick_test"])]
 
 
 def test_an_ascii_terminal_gets_escapes_instead_of_an_encoding_error(tmp_path):
