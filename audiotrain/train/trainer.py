@@ -1145,19 +1145,21 @@ class Trainer:
         """Lightning's order: the callbacks (in the order given), then the module. The module's hook gets
         `module_args` where audiotrain's takes others than the callbacks', none where it is written as
         Lightning's (`on_train_epoch_start(self)`)."""
-        self.callbacks.call(name, self, self.module, *args)
-        self._module_hook(name, *(args if module_args is None else module_args))
+        with self._stopping.taking_interrupts_in(name):
+            self.callbacks.call(name, self, self.module, *args)
+            self._module_hook(name, *(args if module_args is None else module_args))
 
     def _call_end_hooks(self, name: str, module_args: tuple, take: Any, callback_args: tuple = ()) -> None:
         """`on_train_epoch_end` / `on_validation_end` / `on_test_end` / `on_train_batch_end`, in the order of
         Lightning's `on_train_epoch_end`: the callbacks, the module, then the callbacks that monitor metrics
         (ModelCheckpoint, EarlyStopping), so these see what the module logged there (`take` adds it; None
         leaves it for the next logging point)."""
-        self.callbacks.call(name, self, self.module, *callback_args, monitoring=False)
-        self._module_hook(name, *module_args)
-        if take is not None:
-            take(self._step_logging.pop_module_logs())
-        self.callbacks.call(name, self, self.module, *callback_args, monitoring=True)
+        with self._stopping.taking_interrupts_in(name):
+            self.callbacks.call(name, self, self.module, *callback_args, monitoring=False)
+            self._module_hook(name, *module_args)
+            if take is not None:
+                take(self._step_logging.pop_module_logs())
+            self.callbacks.call(name, self, self.module, *callback_args, monitoring=True)
 
     def _module_hook(self, name: str, *args: Any) -> None:
         with reporting.explain_kept_step_arrays(f"{type(self.module).__name__}.{name}"):
