@@ -69,6 +69,11 @@ class EarlyStopping(Callback):
             _EARLY_STOPPING_LIGHTNING_ONLY,
             "argument",
         )
+        if not isinstance(monitor, str) or not monitor:
+            # (ModelCheckpoint's monitor=None means "no metric"; EarlyStopping has nothing to go by then.)
+            raise TypeError(
+                f"EarlyStopping: monitor must be the name of a logged metric, e.g. 'val_loss', got {monitor!r}"
+            )
         _check_mode(mode, "EarlyStopping")
         if patience < 0:
             raise ValueError(f"EarlyStopping: patience must be >= 0, got {patience}")
