@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from audiotrain import _blas
+from audiotrain._arguments import path_argument
 from audiotrain._text import listed
 from audiotrain.data.loader import close_epoch_iterators, position_ends_epoch
 from audiotrain.data.workers import DataLoaderError
@@ -198,7 +199,7 @@ class Trainer:
         )
         if self.fast_dev_run:  # as in Lightning: validation once, after its n batches
             self._validation_schedule = ValidationSchedule(1.0, 1)
-        self.default_root_dir = Path(default_root_dir)
+        self.default_root_dir = path_argument(default_root_dir, "Trainer", "default_root_dir")
         self.enable_checkpointing = bool(enable_checkpointing) and not self.fast_dev_run
         self.compile = bool(compile) and not debug_lazy_eval
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from audiotrain._arguments import path_argument
 from audiotrain._files import claim_next_folder, probe_writable
 from audiotrain._text import listed
 from audiotrain.distributed import collectives
@@ -191,6 +192,8 @@ class ModelCheckpoint(Callback):
                 "ModelCheckpoint: save_on_train_epoch_end must be True, False or None, got "
                 f"{save_on_train_epoch_end!r}"
             )
+        if dirpath is not None:
+            path_argument(dirpath, "ModelCheckpoint", "dirpath")
         self.dirpath = _checkpoint_dir(dirpath) if dirpath is not None else None
         self._dirpath_given = dirpath is not None
         self._versions_of: Path | None = None  # the default folder whose version this fit picked
@@ -198,7 +201,7 @@ class ModelCheckpoint(Callback):
             Path
         ] = []  # folders above the default one its claim created (deepest first)
         self._claimed: Path | None = None  # the dirpath this fit holds (`ckpt.claim_folder`), on rank 0
-        self.filename = filename or "epoch={epoch}-step={step}"
+        self.filename = _checked_filename(filename) or "epoch={epoch}-step={step}"
         self.auto_insert_metric_name = bool(auto_insert_metric_name)
         self.monitor, self.mode, self.save_last, self.save_top_k = monitor, mode, save_last, save_top_k
         self.every_n_epochs = every_n_epochs
@@ -805,6 +808,26 @@ def _version_folders(default: Path) -> Iterator[Path]:
     `default/version_<k>` from 1 (as Lightning names them)."""
     yield default
     yield from (default / f"version_{k}" for k in range(1, 100_000))
+
+
+def _checked_filename(filename: object) -> str | None:
+    """`filename` as given, once it is None or a `str.format` template (a broken one failed at the first
+    save, after an epoch, with str.format's error, which names no argument)."""
+    if filename is None:
+        return None
+    if not isinstance(filename, str):
+        raise TypeError(
+            f"ModelCheckpoint(filename={filename!r}): expected a str.format template such as "
+            f"'{{epoch}}-{{val_loss:.3f}}', got {type(filename).__name__}"
+        )
+    try:
+        list(string.Formatter().parse(filename))
+    except ValueError as error:
+        raise ValueError(
+            f"ModelCheckpoint(filename={filename!r}): not a str.format template ({error}); fields are "
+            "written in braces, e.g. 'epoch={epoch}-{val_loss:.3f}' (a literal brace doubled: '{{')"
+        ) from None
+    return filename
 
 
 def _checkpoint_dir(dirpath: str | Path, check: bool = True) -> Path:
