@@ -72,7 +72,7 @@ class StopRequests:
         the current step or validation batch and saves `interrupted`. It reaches the fit as an exception, not
         through the signal handler, where user code raises it ("stop when I say so") and where a notebook's
         "interrupt kernel" or a library's own SIGINT handler turns Ctrl-C into one. A second stop aborts, as a
-        second Ctrl-C does: the KeyboardInterrupt goes on (also the signal handler's own, `SignalInterrupt`)."""
+        second Ctrl-C does: the KeyboardInterrupt goes on (as does the signal handler's `SignalInterrupt`)."""
         try:
             yield
         except KeyboardInterrupt as stop:
