@@ -89,3 +89,55 @@ def test_a_wrong_argument_is_named_with_what_it_takes(name, tmp_path, monkeypatc
 def test_an_empty_top_k_is_refused_but_all_ignored_targets_still_give_nan():
     all_ignored = compute_topk_accuracy(mx.zeros((2, 5)), mx.array([-1, -1]))
     assert all_ignored != all_ignored  # NaN: no target left, as documented
+
+
+# ---- repr: the settings a user set, on one line (a notebook shows a cell's last value by it) --------------
+def test_trainer_repr_shows_the_settings_given_then_where_it_is(tmp_path):
+    from audiotrain.train import EarlyStopping
+
+    early = EarlyStopping(patience=1)
+    checkpoint = ModelCheckpoint(monitor="val_loss", save_top_k=2)
+    trainer = Trainer(
+        max_epochs=2, default_root_dir=tmp_path, callbacks=[early, checkpoint], enable_progress_bar=False
+    )
+    assert repr(Trainer()) == "Trainer()"
+    assert repr(trainer) == (
+        f"Trainer(max_epochs=2, default_root_dir={str(tmp_path)!r}, callbacks=[EarlyStopping, ModelCheckpoint], "
+        "enable_progress_bar=False)"
+    )
+    assert repr(early) == "EarlyStopping(monitor='val_loss', mode='min', patience=1)"
+    assert repr(checkpoint) == "ModelCheckpoint(monitor='val_loss', save_top_k=2)"
+
+    mx.random.seed(0)
+    trainer.fit(TinyClassifier(), make_batches(32), make_batches(16))
+    assert repr(trainer).endswith(
+        ", enable_progress_bar=False, current_epoch=2, global_step=4, state='finished')"
+    )
+    best = float(f"{checkpoint.best_model_score:.4g}")
+    saved_in = tmp_path / "checkpoints"
+    assert repr(checkpoint) == (
+        f"ModelCheckpoint(monitor='val_loss', save_top_k=2, dirpath={str(saved_in)!r}, best_model_score={best})"
+    )
+    assert repr(early) == (
+        f"EarlyStopping(monitor='val_loss', mode='min', patience=1, best_score={best}, wait_count=0)"
+    )
+
+
+@pytest.mark.filterwarnings("ignore:create_trainer. TinyClassifier defines configure_optimizers")
+def test_configured_trainer_and_chord_predictor_reprs_show_their_settings(tmp_path):
+    from audiotrain import create_trainer
+    from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel
+    from audiotrain.recipes.chords.config import ChordFeatureConfig
+    from audiotrain.recipes.chords.predict import ChordPredictor
+
+    configured = create_trainer(TinyClassifier(), "quick_test", run_dir=tmp_path / "run")
+    assert repr(configured) == (
+        f"ConfiguredTrainer(TinyClassifier, run_dir={str(tmp_path / 'run')!r}, num_epochs="
+        f"{configured.config.training.num_epochs}, monitor='val_loss', mode='min')"
+    )
+    model = ChordRecognitionModel(ChordModelConfig(d_model=32, n_layers=1, n_heads=2, ff_dim=64))
+    predictor = ChordPredictor(model, ChordFeatureConfig(), window_frames=16, tta_shifts=(0,))
+    assert repr(predictor) == (
+        "ChordPredictor(checkpoint=None, window_frames=16, window_hop=12, batch_windows=8, tta_shifts=(0,), "
+        "decode='viterbi')"
+    )

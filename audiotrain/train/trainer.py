@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from audiotrain import _blas
-from audiotrain._arguments import path_argument
+from audiotrain._arguments import changed_arguments, path_argument, settings_repr
 from audiotrain._text import listed
 from audiotrain.data.loader import close_epoch_iterators, position_ends_epoch
 from audiotrain.data.workers import DataLoaderError
@@ -182,6 +182,7 @@ class Trainer:
         deterministic: bool | str | None = None,
         **lightning_flags: Any,
     ):
+        self._settings = changed_arguments(Trainer.__init__, locals())  # (for repr: before any other name)
         # Lightning's flags without a counterpart: accepted where the value is what happens anyway, else
         # refused with what to use instead (Python's "unexpected keyword argument" says neither).
         known = [name for name in inspect.signature(Trainer.__init__).parameters if name != "self"]
@@ -284,6 +285,15 @@ class Trainer:
         self._pending_ckpt: str | None = None
         self._loaders_on_trainer_seed: list = []  # `fit`'s loaders that had no seed of their own
         self._streak_in_flight: mx.array | None = None  # the last step's non-finite streak (maybe running)
+
+    def __repr__(self) -> str:
+        """The settings given (those other than the defaults), and once a stage ran where the Trainer is:
+        ``Trainer(max_epochs=3, default_root_dir='r', current_epoch=3, global_step=48, state='finished')``."""
+        where = {}
+        if self.state.status != "initializing":
+            where = {"current_epoch": self.current_epoch, "global_step": self.global_step}
+            where["state"] = self.state.status
+        return settings_repr("Trainer", {**self._settings, **where})
 
     # ---- the view callbacks read ---------------------------------------------------------------------
     # The run's named state, held by `RunState` (train/run_state.py).

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from audiotrain._arguments import path_argument
+from audiotrain._arguments import changed_arguments, path_argument, settings_repr
 from audiotrain._files import claim_next_folder, probe_writable
 from audiotrain._text import listed
 from audiotrain.distributed import collectives
@@ -149,6 +149,7 @@ class ModelCheckpoint(Callback):
         save_weights_only: bool = False,
         **lightning_args: Any,
     ):
+        self._settings = changed_arguments(ModelCheckpoint.__init__, locals())  # (for repr)
         flags.lightning_only(
             lightning_args,
             _arguments(ModelCheckpoint),
@@ -246,6 +247,17 @@ class ModelCheckpoint(Callback):
     @property
     def state_key(self) -> str:
         return self._key(self.dirpath)
+
+    def __repr__(self) -> str:
+        """The settings given, the folder a fit chose where none was, and the best score once there is one:
+        ``ModelCheckpoint(monitor='val_loss', save_top_k=2, dirpath='/r/ckpts', best_model_score=0.41)``.
+        """
+        found = {}
+        if not self._dirpath_given and self.dirpath is not None:
+            found["dirpath"] = str(self.dirpath)
+        if self.best_model_score is not None:
+            found["best_model_score"] = self.best_model_score
+        return settings_repr("ModelCheckpoint", {**self._settings, **found})
 
     def setup(self, trainer: Trainer, module: TrainModule, stage: str) -> None:
         if stage == "fit":
