@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from audiotrain._arguments import settings_repr
 from audiotrain._files import write_text_atomically
 from audiotrain.cross_validation import CVResult, cv_outputs, grouped_folds
 from audiotrain.data import DataLoader, Dataset, Subset
@@ -175,6 +176,19 @@ class ConfiguredTrainer:
                 "config's optimizer and scheduler sections are not",
                 stacklevel=3,
             )
+
+    def __repr__(self) -> str:
+        """The module, the run folder and the config's training length and monitor, and where its Trainer
+        is: ``ConfiguredTrainer(MyModel, run_dir='runs/mymodel-...', num_epochs=10, monitor='val_loss',
+        mode='min', current_epoch=10, global_step=130, state='finished')``."""
+        t = self.config.training
+        settings = {"run_dir": str(self.run_dir), "num_epochs": t.num_epochs}
+        settings.update({"max_steps": t.max_steps} if t.max_steps is not None else {})
+        settings.update(monitor=t.monitor, mode=t.mode)
+        if self.trainer.state.status != "initializing":
+            settings.update(current_epoch=self.trainer.current_epoch, global_step=self.trainer.global_step)
+            settings["state"] = self.trainer.state.status
+        return settings_repr("ConfiguredTrainer", settings, type(self.module).__name__)
 
     def _name(self) -> str:
         label = self.config.run.run_name or self.config.kaggle.competition_name

@@ -283,6 +283,15 @@ def test_early_stopping(tmp_path):
         EarlyStopping(mode="up")
 
 
+@pytest.mark.parametrize("monitor", [None, "", 3])
+def test_early_stopping_without_a_metric_name_is_refused_at_once(monitor):
+    """EarlyStopping(monitor=None) was taken, and failed after the first epoch inside difflib."""
+    with pytest.raises(
+        TypeError, match=r"EarlyStopping: monitor must be the name of a logged metric, e\.g\."
+    ):
+        EarlyStopping(monitor=monitor)
+
+
 def test_weights_restored_exactly(tmp_path):
     t, module = trained(tmp_path, max_epochs=1)
     t.save_checkpoint(tmp_path / "x")

@@ -695,3 +695,44 @@ def test_resuming_with_another_seed_keeps_the_checkpoints_seed_and_says_so(tmp_p
     assert resumed.seed == 7
     state = json.loads((Path(resumed.checkpoint_callback.last_model_path) / "trainer_state.json").read_text())
     assert state["config"]["trainer"]["seed"] == 7
+
+
+@pytest.mark.parametrize("where", ["callback on_validation_end", "module on_train_batch_end"])
+def test_a_keyboard_interrupt_raised_in_a_hook_stops_and_saves_as_ctrl_c_does(tmp_path, capsys, where):
+    """User code that raises KeyboardInterrupt, or a notebook's "interrupt kernel" that arrives as one in a
+    hook, aborted fit as a failure: no `interrupted` checkpoint, `trainer.interrupted` False. It now stops as
+    a Ctrl-C heard there: fit returns, `interrupted` is saved, and resuming from it gives the straight run."""
+    from audiotrain import Trainer, seed_everything
+    from audiotrain.train.callbacks import Callback
+
+    from tasks import TinyClassifier, make_batches, weights
+
+    class StopAfterFirstValidation(Callback):
+        def on_validation_end(self, trainer, module):
+            if trainer.current_epoch == 0:
+                raise KeyboardInterrupt
+
+    class StopAtStep4(TinyClassifier):
+        def on_train_batch_end(self, outputs, batch, batch_idx):
+            if self.trainer.global_step == 4 and self.stop:
+                raise KeyboardInterrupt
+
+    def fit(root, stop, ckpt_path=None):
+        seed_everything(0)
+        callbacks = [StopAfterFirstValidation()] if stop and where.startswith("callback") else []
+        trainer = Trainer(max_epochs=2, default_root_dir=root, enable_progress_bar=False, callbacks=callbacks)
+        module = StopAtStep4()
+        module.stop = stop and where.startswith("module")
+        trainer.fit(module, make_batches(), make_batches(32), ckpt_path=ckpt_path)
+        return trainer, module
+
+    straight = fit(tmp_path / "a", stop=False)[1]
+    stopped, _ = fit(tmp_path / "b", stop=True)
+    saved = tmp_path / "b" / "checkpoints" / "interrupted"
+    assert stopped.interrupted and stopped.interrupted_checkpoint == saved
+    hook = where.split()[-1]
+    assert f"Interrupted (KeyboardInterrupt in {hook})" in capsys.readouterr().err
+    assert (tmp_path / "b" / "checkpoints" / "last" / "model.safetensors").is_file()
+    resumed = fit(tmp_path / "b", stop=False, ckpt_path=saved)[1]
+    for name, value in weights(straight).items():
+        np.testing.assert_array_equal(value, weights(resumed)[name], err_msg=name)

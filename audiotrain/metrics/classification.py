@@ -123,6 +123,13 @@ def compute_topk_accuracy(
         raise ValueError(
             f"compute_topk_accuracy needs scores [..., classes], got {scores.shape} for targets {targets.shape}"
         )
+    if targets.size == 0:
+        # (numpy's reshape error named no argument.) An empty input is a mistake (an empty loader or
+        # slice), where targets that are all ignore_index are data: those give NaN.
+        raise ValueError(
+            f"compute_topk_accuracy: targets is empty (scores {scores.shape}, targets {targets.shape}); "
+            "expected at least one target"
+        )
     if not 1 <= k <= scores.shape[-1]:
         raise ValueError(f"k must be in 1..{scores.shape[-1]}, got {k}")
     flat_scores, flat_targets = _flatten(scores, targets, ignore_index)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,12 @@ class CallbackList(list):
     """A list of `Callback`s (so `trainer.callbacks` reads as one), with the Trainer's uses of them."""
 
     def __init__(self, callbacks: Any, progress_bar: bool, checkpointing: bool):
+        if isinstance(callbacks, str) or not (
+            callbacks is None or isinstance(callbacks, Callback | Iterable)
+        ):
+            raise TypeError(
+                f"Trainer(callbacks={callbacks!r}): expected a Callback, a list of Callbacks or None"
+            )
         callbacks = [callbacks] if isinstance(callbacks, Callback) else list(callbacks or [])
         for cb in callbacks:
             if not isinstance(cb, Callback):

@@ -108,6 +108,11 @@ def from_datamodule(method: str, datamodule: Any, stage: str, loaders: dict[str,
         return loaders
     if any(v is not None for v in loaders.values()):
         raise TypeError(f"Trainer.{method}: pass loaders or datamodule=, not both")
+    if isinstance(datamodule, type):  # (its methods would be called unbound: "missing 'self'")
+        raise TypeError(
+            f"Trainer.{method}(datamodule=...): got the class {datamodule.__name__}, not an instance of it: "
+            f"pass {datamodule.__name__}(...)"
+        )
     if not callable(getattr(datamodule, "setup", None)):
         raise TypeError(
             f"Trainer.{method}(datamodule=...): {type(datamodule).__name__} is not a DataModule (no setup method)"

@@ -9,12 +9,14 @@ the same step (`agree_across_ranks`).
 
 from __future__ import annotations
 
+import contextlib
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from audiotrain.distributed import collectives, exit_rank
 from audiotrain.train.interrupt import (
+    SignalInterrupt,
     aborted_save_message,
     ignoring_stop_signals,
     save_aborted,
@@ -63,9 +65,25 @@ class StopRequests:
         """While inside (the fit's hooks and loop), a stop signal calls `request`."""
         return stop_on_signals(self.request)
 
-    def request(self, signum: int = signal.SIGINT) -> bool:
+    @contextlib.contextmanager
+    def taking_interrupts_in(self, hook: str):
+        """A KeyboardInterrupt raised in a fit's hook `hook` (a callback's or the module's) stops the fit as a
+        first Ctrl-C heard there does (`request`): the rest of the hook is skipped, and the fit stops after
+        the current step or validation batch and saves `interrupted`. It reaches the fit as an exception, not
+        through the signal handler, where user code raises it ("stop when I say so") and where a notebook's
+        "interrupt kernel" or a library's own SIGINT handler turns Ctrl-C into one. A second stop aborts, as a
+        second Ctrl-C does: the KeyboardInterrupt goes on (as does the signal handler's `SignalInterrupt`)."""
+        try:
+            yield
+        except KeyboardInterrupt as stop:
+            if not self._trainer.fitting or isinstance(stop, SignalInterrupt):
+                raise
+            if self.request(signal.SIGINT, cause=f"KeyboardInterrupt in {hook}"):
+                raise
+
+    def request(self, signum: int = signal.SIGINT, cause: str | None = None) -> bool:
         """Ctrl-C, or SIGTERM (`interrupt.stop_on_signals`): the first stops after the current step or
-        validation batch; True asks to abort.
+        validation batch; True asks to abort. `cause`: what the message names instead of the signal.
 
         Under data parallel a rank cannot stop alone (the others would wait for it in their next
         all-reduce), and the ranks hear the signal at different steps: the request is only noted here, and
@@ -76,6 +94,7 @@ class StopRequests:
             return True
         name = stop_signal_name(signum)
         heard = "Interrupted" if name == "Ctrl-C" else f"Interrupted by {name}"
+        heard = f"Interrupted ({cause})" if cause else heard
         again = "Ctrl-C again" if name == "Ctrl-C" else f"{name} or Ctrl-C again"
         # (With enable_checkpointing=False a stop saves nothing, as in Lightning: the lines say so.)
         save, abort = (

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from audiotrain import _blas
+from audiotrain._arguments import changed_arguments, path_argument, settings_repr
 from audiotrain._text import listed
 from audiotrain.data.loader import close_epoch_iterators, position_ends_epoch
 from audiotrain.data.workers import DataLoaderError
@@ -187,6 +188,7 @@ class Trainer:
         deterministic: bool | str | None = None,
         **lightning_flags: Unpack[flags.LightningOnlyFlags],
     ):
+        self._settings = changed_arguments(Trainer.__init__, locals())  # (for repr: before any other name)
         # Lightning's flags without a counterpart: accepted where the value is what happens anyway, else
         # refused with what to use instead (Python's "unexpected keyword argument" says neither).
         known = [name for name in inspect.signature(Trainer.__init__).parameters if name != "self"]
@@ -204,7 +206,7 @@ class Trainer:
         )
         if self.fast_dev_run:  # as in Lightning: validation once, after its n batches
             self._validation_schedule = ValidationSchedule(1.0, 1)
-        self.default_root_dir = Path(default_root_dir)
+        self.default_root_dir = path_argument(default_root_dir, "Trainer", "default_root_dir")
         self.enable_checkpointing = bool(enable_checkpointing) and not self.fast_dev_run
         self.compile = bool(compile) and not debug_lazy_eval
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
@@ -290,6 +292,15 @@ class Trainer:
         self._pending_ckpt: str | None = None
         self._loaders_on_trainer_seed: list = []  # `fit`'s loaders that had no seed of their own
         self._streak_in_flight: mx.array | None = None  # the last step's non-finite streak (maybe running)
+
+    def __repr__(self) -> str:
+        """The settings given (those other than the defaults), and once a stage ran where the Trainer is:
+        ``Trainer(max_epochs=3, default_root_dir='r', current_epoch=3, global_step=48, state='finished')``."""
+        where = {}
+        if self.state.status != "initializing":
+            where = {"current_epoch": self.current_epoch, "global_step": self.global_step}
+            where["state"] = self.state.status
+        return settings_repr("Trainer", {**self._settings, **where})
 
     # ---- the view callbacks read ---------------------------------------------------------------------
     # The run's named state, held by `RunState` (train/run_state.py).
@@ -1152,19 +1163,21 @@ class Trainer:
         """Lightning's order: the callbacks (in the order given), then the module. The module's hook gets
         `module_args` where audiotrain's takes others than the callbacks', none where it is written as
         Lightning's (`on_train_epoch_start(self)`)."""
-        self.callbacks.call(name, self, self.module, *args)
-        self._module_hook(name, *(args if module_args is None else module_args))
+        with self._stopping.taking_interrupts_in(name):
+            self.callbacks.call(name, self, self.module, *args)
+            self._module_hook(name, *(args if module_args is None else module_args))
 
     def _call_end_hooks(self, name: str, module_args: tuple, take: Any, callback_args: tuple = ()) -> None:
         """`on_train_epoch_end` / `on_validation_end` / `on_test_end` / `on_train_batch_end`, in the order of
         Lightning's `on_train_epoch_end`: the callbacks, the module, then the callbacks that monitor metrics
         (ModelCheckpoint, EarlyStopping), so these see what the module logged there (`take` adds it; None
         leaves it for the next logging point)."""
-        self.callbacks.call(name, self, self.module, *callback_args, monitoring=False)
-        self._module_hook(name, *module_args)
-        if take is not None:
-            take(self._step_logging.pop_module_logs())
-        self.callbacks.call(name, self, self.module, *callback_args, monitoring=True)
+        with self._stopping.taking_interrupts_in(name):
+            self.callbacks.call(name, self, self.module, *callback_args, monitoring=False)
+            self._module_hook(name, *module_args)
+            if take is not None:
+                take(self._step_logging.pop_module_logs())
+            self.callbacks.call(name, self, self.module, *callback_args, monitoring=True)
 
     def _module_hook(self, name: str, *args: Any) -> None:
         with reporting.explain_kept_step_arrays(f"{type(self.module).__name__}.{name}"):

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from audiotrain import _loading
+from audiotrain._arguments import path_argument
 from audiotrain._files import read_json_file
 from audiotrain.models.clap.config import ClapConfig
 from audiotrain.models.clap.convert import StateDictError, hf_to_mlx
@@ -263,6 +264,7 @@ def load_pretrained(
     folder as part of it: its files are links to ``../../blobs/``. ``ClapTokenizer.from_pretrained`` and
     ``ClapFeatureExtractor.from_pretrained`` follow the same rule (`check_inside`).
     """
+    path_argument(path_or_hub_id, "load_pretrained", "path_or_hub_id")  # (a hub id is a str too)
     folder = resolve_checkpoint(path_or_hub_id, revision)
     check_links(folder)
     config = read_config(folder)

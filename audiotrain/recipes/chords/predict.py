@@ -277,6 +277,17 @@ class ChordPredictor:
         # every song. The weights are declared as inputs so that later updates of the model are seen.
         self._forward = mx.compile(self._probabilities, inputs=[self.model.state])
 
+    def __repr__(self) -> str:
+        """Where it was loaded from, its windows, test-time shifts and decoding: ``ChordPredictor(checkpoint=
+        'runs/x/checkpoints/best', window_frames=96, window_hop=72, batch_windows=8, tta_shifts=(0,),
+        decode='viterbi')``."""
+        from audiotrain._arguments import settings_repr
+
+        settings = {"checkpoint": str(self.checkpoint) if self.checkpoint else None}
+        settings.update(window_frames=self.window_frames, window_hop=self.window_hop)
+        settings.update(batch_windows=self.batch_windows, tta_shifts=tuple(self.tta_shifts))
+        return settings_repr("ChordPredictor", {**settings, "decode": self.decode.method})
+
     # ---- loading --------------------------------------------------------------------------------------
     @classmethod
     def from_checkpoint(

@@ -7,6 +7,7 @@ import warnings
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from audiotrain._arguments import changed_arguments, settings_repr
 from audiotrain._text import plural
 from audiotrain.train import flags
 from audiotrain.train.callback import Callback
@@ -62,6 +63,7 @@ class EarlyStopping(Callback):
         divergence_threshold: float | None = None,
         **lightning_args: Any,
     ):
+        self._settings = changed_arguments(EarlyStopping.__init__, locals())  # (for repr)
         flags.lightning_only(
             lightning_args,
             _arguments(EarlyStopping),
@@ -69,6 +71,12 @@ class EarlyStopping(Callback):
             _EARLY_STOPPING_LIGHTNING_ONLY,
             "argument",
         )
+        if not isinstance(monitor, str) or not monitor:
+            # (ModelCheckpoint's monitor=None means "no metric"; EarlyStopping has nothing to go by then.)
+            raise TypeError(
+                "EarlyStopping: monitor must be the name of a logged metric, e.g. 'val_loss', "
+                f"got {monitor!r}"
+            )
         _check_mode(mode, "EarlyStopping")
         if patience < 0:
             raise ValueError(f"EarlyStopping: patience must be >= 0, got {patience}")
@@ -100,6 +108,18 @@ class EarlyStopping(Callback):
     @property
     def state_key(self) -> str:
         return f"EarlyStopping[{self.monitor},{self.mode}]"
+
+    def __repr__(self) -> str:
+        """What it watches and the other settings given, and once it checked, its best and patience used:
+        ``EarlyStopping(monitor='val_acc', mode='max', patience=5, best_score=0.91, wait_count=2)``."""
+        progress = {}
+        if self.best_score is not None:
+            progress = {"best_score": self.best_score, "wait_count": self.wait_count}
+        if self.stopped_epoch is not None:
+            progress["stopped_epoch"] = self.stopped_epoch
+        return settings_repr(
+            "EarlyStopping", {"monitor": self.monitor, "mode": self.mode, **self._settings, **progress}
+        )
 
     def setup(self, trainer, module, stage) -> None:
         self._warned_missing = False

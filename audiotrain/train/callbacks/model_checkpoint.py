@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from audiotrain._arguments import changed_arguments, path_argument, settings_repr
 from audiotrain._files import claim_next_folder, probe_writable
 from audiotrain._text import listed
 from audiotrain.distributed import collectives
@@ -148,6 +149,7 @@ class ModelCheckpoint(Callback):
         save_weights_only: bool = False,
         **lightning_args: Any,
     ):
+        self._settings = changed_arguments(ModelCheckpoint.__init__, locals())  # (for repr)
         flags.lightning_only(
             lightning_args,
             _arguments(ModelCheckpoint),
@@ -191,6 +193,8 @@ class ModelCheckpoint(Callback):
                 "ModelCheckpoint: save_on_train_epoch_end must be True, False or None, got "
                 f"{save_on_train_epoch_end!r}"
             )
+        if dirpath is not None:
+            path_argument(dirpath, "ModelCheckpoint", "dirpath")
         self.dirpath = _checkpoint_dir(dirpath) if dirpath is not None else None
         self._dirpath_given = dirpath is not None
         self._versions_of: Path | None = None  # the default folder whose version this fit picked
@@ -198,7 +202,7 @@ class ModelCheckpoint(Callback):
             Path
         ] = []  # folders above the default one its claim created (deepest first)
         self._claimed: Path | None = None  # the dirpath this fit holds (`ckpt.claim_folder`), on rank 0
-        self.filename = filename or "epoch={epoch}-step={step}"
+        self.filename = _checked_filename(filename) or "epoch={epoch}-step={step}"
         self.auto_insert_metric_name = bool(auto_insert_metric_name)
         self.monitor, self.mode, self.save_last, self.save_top_k = monitor, mode, save_last, save_top_k
         self.every_n_epochs = every_n_epochs
@@ -243,6 +247,17 @@ class ModelCheckpoint(Callback):
     @property
     def state_key(self) -> str:
         return self._key(self.dirpath)
+
+    def __repr__(self) -> str:
+        """The settings given, the folder a fit chose where none was, and the best score once there is one:
+        ``ModelCheckpoint(monitor='val_loss', save_top_k=2, dirpath='/r/ckpts', best_model_score=0.41)``.
+        """
+        found = {}
+        if not self._dirpath_given and self.dirpath is not None:
+            found["dirpath"] = str(self.dirpath)
+        if self.best_model_score is not None:
+            found["best_model_score"] = self.best_model_score
+        return settings_repr("ModelCheckpoint", {**self._settings, **found})
 
     def setup(self, trainer: Trainer, module: TrainModule, stage: str) -> None:
         if stage == "fit":
@@ -805,6 +820,26 @@ def _version_folders(default: Path) -> Iterator[Path]:
     `default/version_<k>` from 1 (as Lightning names them)."""
     yield default
     yield from (default / f"version_{k}" for k in range(1, 100_000))
+
+
+def _checked_filename(filename: object) -> str | None:
+    """`filename` as given, once it is None or a `str.format` template (a broken one failed at the first
+    save, after an epoch, with str.format's error, which names no argument)."""
+    if filename is None:
+        return None
+    if not isinstance(filename, str):
+        raise TypeError(
+            f"ModelCheckpoint(filename={filename!r}): expected a str.format template such as "
+            f"'{{epoch}}-{{val_loss:.3f}}', got {type(filename).__name__}"
+        )
+    try:
+        list(string.Formatter().parse(filename))
+    except ValueError as error:
+        raise ValueError(
+            f"ModelCheckpoint(filename={filename!r}): not a str.format template ({error}); fields are "
+            "written in braces, e.g. 'epoch={epoch}-{val_loss:.3f}' (a literal brace doubled: '{{')"
+        ) from None
+    return filename
 
 
 def _checkpoint_dir(dirpath: str | Path, check: bool = True) -> Path:
