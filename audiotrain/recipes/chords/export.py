@@ -34,7 +34,7 @@ def export_model(checkpoint: str | Path, out_dir: str | Path, overwrite: bool = 
     model, an `out_dir` that exists (unless `overwrite` and it is an earlier export), one inside a
     checkpoint or a run's checkpoints folder."""
     folder = resolve_model_checkpoint(checkpoint)
-    state = ckpt.read_state(folder)
+    state = ckpt.read_model_state(folder)
     stored = stored_settings(folder, state) or {}  # each part checked, a hand-edited one named
     lacking = [name for name in ("model_config", "features", "vocabulary") if name not in stored]
     if lacking:
