@@ -309,3 +309,23 @@ def test_the_export_summary_quotes_a_folder_with_a_space_so_its_uses_can_be_past
     summary = capsys.readouterr().out
     for use in ("predict --checkpoint", "evaluate --checkpoint", "train --init_from"):
         assert f"{use} {shlex.quote(str(out))}" in summary
+
+
+def test_a_run_with_a_relative_checkpoint_dir_is_a_run_folder_for_every_loader(run, tmp_path, capsys):
+    """`--checkpoint_dir ckpts` keeps the checkpoints in RUN/ckpts, as config.json records: predict, evaluate,
+    export and --init_from asked "a run folder?" of the run folder itself."""
+    moved = tmp_path / "run_e"
+    shutil.copytree(run / "checkpoints", moved / "ckpts")
+    (moved / "config.json").write_text(json.dumps({"config": {"checkpoint_dir": "ckpts"}, "versions": {}}))
+    best = moved / "ckpts" / "best"
+    assert resolve_model_checkpoint(moved) == best
+    assert ChordPredictor.from_checkpoint(moved).checkpoint == best
+    assert check_init_from(with_checkpoint_model(TrainingConfig(), moved), moved, tmp_path / "new")[0] == best
+    assert chords.main(["export", "--checkpoint", str(moved), "--out", str(tmp_path / "exported")]) == 0
+    assert chords.main(["export", "--checkpoint", str(moved), "--out", str(moved / "ckpts" / "small")]) == 2
+    assert "lies in the run's checkpoints folder" in capsys.readouterr().err
+    # One leading out of the run folder is not read (as a link out of it is not), and its error names it.
+    (moved / "config.json").write_text(json.dumps({"config": {"checkpoint_dir": "../ckpts"}, "versions": {}}))
+    (moved / "ckpts").rename(tmp_path / "ckpts")
+    with pytest.raises(ckpt.CheckpointError, match=r"run_e is not a complete .*records its checkpoints in"):
+        resolve_model_checkpoint(moved)

@@ -7,11 +7,14 @@ without the optimizer's moments (``python -m audiotrain.recipes.chords export``)
 Resuming a run reads the optimizer too, and asks for it elsewhere (`audiotrain.train.checkpoint`).
 
 Loading reads nothing outside the folder it was given: a run folder whose ``checkpoints/best`` is a link to
-a folder elsewhere is refused, naming where it leads, as a linked file inside a checkpoint is.
+a folder elsewhere is refused, naming where it leads, as a linked file inside a checkpoint is. A run trained
+with a relative ``--checkpoint_dir`` (its ``config.json`` records it) keeps its checkpoints there, inside the
+run folder, and is read from there.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from audiotrain.train import checkpoint as ckpt
@@ -27,13 +30,14 @@ EXPORT_HINT = (
 
 def resolve_model_checkpoint(path: str | Path) -> Path:
     """A checkpoint folder from `path`: a checkpoint itself, or a run folder (its ``checkpoints/best``, else
-    ``checkpoints/last``), holding at least ``model.safetensors`` and ``trainer_state.json``. A ``best``
-    that the run's save is swapping in (briefly missing) is waited for, not passed over for ``last``; one
-    whose save was killed midway is read from what it left, with a warning, as ``RUN/checkpoints/best`` is."""
+    ``checkpoints/last``; ``checkpoints`` being the relative ``checkpoint_dir`` its config.json records),
+    holding at least ``model.safetensors`` and ``trainer_state.json``. A ``best`` that the run's save is
+    swapping in (briefly missing) is waited for, not passed over for ``last``; one whose save was killed
+    midway is read from what it left, with a warning, as ``RUN/checkpoints/best`` is."""
     path = Path(path)
     if path.is_dir() and not (path / ckpt.STATE_FILE).exists():
         for name in ("best", "last"):
-            candidate = path / CHECKPOINTS_SUBDIR / name
+            candidate = run_checkpoints(path) / name
             if (
                 (candidate / ckpt.STATE_FILE).exists()
                 or ckpt.being_saved(candidate)
@@ -42,6 +46,22 @@ def resolve_model_checkpoint(path: str | Path) -> Path:
                 _refuse_link_out_of(path, candidate)
                 return _model_folder(candidate)
     return _model_folder(path)
+
+
+def run_checkpoints(run_folder: Path) -> Path:
+    """Where the run in `run_folder` saved its checkpoints: the relative ``checkpoint_dir`` its
+    ``config.json`` records, where that lies inside the run folder, else ``checkpoints`` (an absolute one
+    lies elsewhere, and is not read: `ckpt.resolve_checkpoint`'s error names it)."""
+    try:
+        config = json.loads((run_folder / "config.json").read_text()).get("config", {})
+        recorded = config.get("checkpoint_dir")
+    except (OSError, ValueError, AttributeError):  # (no record, or not one a run wrote: the default)
+        return run_folder / CHECKPOINTS_SUBDIR
+    if isinstance(recorded, str) and recorded.strip() and not Path(recorded).expanduser().is_absolute():
+        folder = run_folder / recorded
+        if folder.resolve().is_relative_to(run_folder.resolve()):
+            return folder
+    return run_folder / CHECKPOINTS_SUBDIR
 
 
 def _model_folder(path: Path) -> Path:
