@@ -329,3 +329,15 @@ def test_a_run_with_a_relative_checkpoint_dir_is_a_run_folder_for_every_loader(r
     (moved / "ckpts").rename(tmp_path / "ckpts")
     with pytest.raises(ckpt.CheckpointError, match=r"run_e is not a complete .*records its checkpoints in"):
         resolve_model_checkpoint(moved)
+
+
+def test_a_cross_validation_run_folder_is_named_as_one_with_its_folds(run, tmp_path, song, capsys):
+    cv_run = tmp_path / "cv1"
+    for k in (0, 1, 10):
+        shutil.copytree(run, cv_run / f"fold{k}")
+    (cv_run / "oof").mkdir()
+    (cv_run / "cv_scores.json").write_text("{}")
+    assert chords.main(["predict", "--checkpoint", str(cv_run), str(song)]) == 2
+    err = capsys.readouterr().err
+    assert f"{cv_run} is a cross-validation run" in err
+    assert f"use one fold's run folder, e.g. {cv_run / 'fold0'} (its folds: fold0, fold1, fold10)" in err

@@ -9,12 +9,14 @@ Resuming a run reads the optimizer too, and asks for it elsewhere (`audiotrain.t
 Loading reads nothing outside the folder it was given: a run folder whose ``checkpoints/best`` is a link to
 a folder elsewhere is refused, naming where it leads, as a linked file inside a checkpoint is. A run trained
 with a relative ``--checkpoint_dir`` (its ``config.json`` records it) keeps its checkpoints there, inside the
-run folder, and is read from there.
+run folder, and is read from there; a cross-validation run folder holds one run per fold (``fold<k>/``), and
+is refused naming them.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from audiotrain.train import checkpoint as ckpt
@@ -45,6 +47,7 @@ def resolve_model_checkpoint(path: str | Path) -> Path:
             ):
                 _refuse_link_out_of(path, candidate)
                 return _model_folder(candidate)
+        _refuse_cv_run(path)
     return _model_folder(path)
 
 
@@ -62,6 +65,25 @@ def run_checkpoints(run_folder: Path) -> Path:
         if folder.resolve().is_relative_to(run_folder.resolve()):
             return folder
     return run_folder / CHECKPOINTS_SUBDIR
+
+
+#: The run folders a cross-validation run keeps, one per fold (`audiotrain.recipes.chords.cv`).
+_FOLD_FOLDER = re.compile(r"fold\d+")
+
+
+def _refuse_cv_run(path: Path) -> None:
+    """Refuse a cross-validation run folder `path` (one run per fold, no model of its own), naming its folds:
+    "not a complete checkpoint" named none of them."""
+    folds = sorted(
+        (p for p in path.iterdir() if p.is_dir() and _FOLD_FOLDER.fullmatch(p.name)),
+        key=lambda p: int(p.name[4:]),
+    )
+    if not folds:
+        return
+    raise ckpt.CheckpointError(
+        f"{path} is a cross-validation run, with a model per fold and none of its own: use one fold's run "
+        f"folder, e.g. {folds[0]} (its folds: {', '.join(p.name for p in folds)})"
+    )
 
 
 def _model_folder(path: Path) -> Path:
