@@ -381,7 +381,7 @@ def test_a_run_of_the_first_checkpoint_format_is_transcribed_exported_and_fine_t
         chords.main(["predict", "--checkpoint", str(old), str(annotated_song), "-o", str(lab), "--tta", "0"])
         == 0
     )
-    assert lab.read_text().strip()
+    assert lab.read_text().strip() and f"using {best} (after 1 epoch, 2 steps)" in capsys.readouterr().err
     exported = tmp_path / "exported"
     assert chords.main(["export", "--checkpoint", str(old), "--out", str(exported)]) == 0
     assert ckpt.read_state(exported)["format_version"] == ckpt.FORMAT_VERSION  # (the way to migrate it)

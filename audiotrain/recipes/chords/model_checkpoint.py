@@ -19,6 +19,7 @@ import json
 import re
 from pathlib import Path
 
+from audiotrain._text import plural
 from audiotrain.train import checkpoint as ckpt
 
 #: Name of the run sub-folder `resolve_model_checkpoint` looks in when given a run folder.
@@ -84,6 +85,37 @@ def _refuse_cv_run(path: Path) -> None:
         f"{path} is a cross-validation run, with a model per fold and none of its own: use one fold's run "
         f"folder, e.g. {folds[0]} (its folds: {', '.join(p.name for p in folds)})"
     )
+
+
+def loaded_checkpoint_note(given: Path, folder: Path) -> str | None:
+    """One line naming the checkpoint `folder` that run folder `given` was loaded from, with how far its run
+    had trained, and saying so where the run's best checkpoint (chosen on validation) is missing and its
+    last one stands in for it; None where `given` is the checkpoint itself."""
+    if folder.resolve() == given.resolve():
+        return None
+    try:
+        state = ckpt.read_model_state(folder)
+    except ckpt.CheckpointError:  # (it was just loaded: a save may have replaced it since)
+        state = {}
+    progress = state.get("progress") or {}
+    epochs, steps = progress.get("epoch"), progress.get("global_step")
+    trained = ""
+    if isinstance(epochs, int) and isinstance(steps, int):
+        trained = f" (after {plural(epochs, 'epoch')}, {plural(steps, 'step')})"
+    note = f"using {folder}{trained}"
+    best = folder.with_name("best")
+    if folder.name == "last" and not best.exists() and _had_best(state):
+        note += f", not the run's best: {best}, which its validation chose, is missing"
+    return note
+
+
+def _had_best(state: dict) -> bool:
+    """Whether the trainer state `state` records a ``best`` checkpoint (its run validated, and kept one)."""
+    for callback in (state.get("callbacks") or {}).values():
+        best = callback.get("best_model_path") if isinstance(callback, dict) else None
+        if isinstance(best, str) and Path(best).name == "best":
+            return True
+    return False
 
 
 def _model_folder(path: Path) -> Path:
