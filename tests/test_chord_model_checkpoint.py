@@ -13,7 +13,7 @@ from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionMode
 from audiotrain.recipes.chords import cli as chords
 from audiotrain.recipes.chords.config import ChordFeatureConfig, TrainingConfig
 from audiotrain.recipes.chords.init_from import check_init_from, with_checkpoint_model
-from audiotrain.recipes.chords.model_checkpoint import resolve_model_checkpoint
+from audiotrain.recipes.chords.model_checkpoint import loaded_checkpoint_note, resolve_model_checkpoint
 from audiotrain.recipes.chords.predict import ChordPredictor, checkpoint_entries
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY, ChordTask
 from audiotrain.recipes.chords.train import check_resume_settings
@@ -29,8 +29,9 @@ MODEL = ChordModelConfig(n_bins=216, d_model=16, n_layers=1, n_heads=2, ff_dim=3
 WINDOW_FRAMES = 32  # the run's data.window_frames: not the predictor's default of 96
 
 
-def _write_checkpoint(folder, record_extra=None):
-    """A checkpoint folder as the chord recipe writes it (weights, and the record predict reads)."""
+def _write_checkpoint(folder, record_extra=None, **state_extra):
+    """A checkpoint folder as the chord recipe writes it (weights, and the record predict reads); `state_extra`
+    adds entries to its trainer state."""
     mx.random.seed(0)
     model = ChordRecognitionModel(MODEL)
     mx.eval(model.parameters())
@@ -49,6 +50,7 @@ def _write_checkpoint(folder, record_extra=None):
         },
         "random": {"mlx": [0, 0]},
         "module_state": {CHECKPOINT_KEY: record},
+        **state_extra,
     }
     arrays = {f"model.{k}": v for k, v in ckpt.flat(model.parameters()).items()}
     return ckpt.write_checkpoint(folder, arrays, {}, {}, state)
@@ -309,3 +311,62 @@ def test_the_export_summary_quotes_a_folder_with_a_space_so_its_uses_can_be_past
     summary = capsys.readouterr().out
     for use in ("predict --checkpoint", "evaluate --checkpoint", "train --init_from"):
         assert f"{use} {shlex.quote(str(out))}" in summary
+
+
+def test_predict_and_evaluate_of_a_run_folder_say_which_checkpoint_and_when_best_is_missing(
+    run, tmp_path, song, capsys
+):
+    """Given a run folder whose best was deleted (pruning disk by hand), predict and evaluate used its last
+    checkpoint, another model, without a word, and never said which checkpoint they loaded."""
+    best = run / "checkpoints" / "best"
+    assert loaded_checkpoint_note(run, best) == f"using {best} (after 3 epochs, 12 steps)"
+    assert loaded_checkpoint_note(best, best) is None  # a checkpoint given itself: what the user named
+    pruned = tmp_path / "pruned"
+    last = pruned / "checkpoints" / "last"
+    tracked = {
+        "ModelCheckpoint{'monitor': 'val_loss'}": {"best_model_path": str(pruned / "checkpoints" / "best")}
+    }
+    _write_checkpoint(last, callbacks=tracked)
+    capsys.readouterr()
+    # (evaluate loads its checkpoint as predict does: `cli_predictor._load_predictor`)
+    command = ["predict", "--checkpoint", str(pruned), str(song), "-o", str(tmp_path / "song.lab")]
+    assert chords.main([*command, "--tta", "0"]) == 0
+    assert capsys.readouterr().err == (
+        f"using {last} (after 3 epochs, 12 steps), not the run's best: {pruned / 'checkpoints' / 'best'}, "
+        "which its validation chose, is missing\n"
+    )
+    # A run that kept no best (it did not validate) uses its last one as it should: named, no more.
+    _write_checkpoint(last)
+    assert loaded_checkpoint_note(pruned, last) == f"using {last} (after 3 epochs, 12 steps)"
+
+
+def test_a_run_with_a_relative_checkpoint_dir_is_a_run_folder_for_every_loader(run, tmp_path, capsys):
+    """`--checkpoint_dir ckpts` keeps the checkpoints in RUN/ckpts, as config.json records: predict, evaluate,
+    export and --init_from asked "a run folder?" of the run folder itself."""
+    moved = tmp_path / "run_e"
+    shutil.copytree(run / "checkpoints", moved / "ckpts")
+    (moved / "config.json").write_text(json.dumps({"config": {"checkpoint_dir": "ckpts"}, "versions": {}}))
+    best = moved / "ckpts" / "best"
+    assert resolve_model_checkpoint(moved) == best
+    assert ChordPredictor.from_checkpoint(moved).checkpoint == best
+    assert check_init_from(with_checkpoint_model(TrainingConfig(), moved), moved, tmp_path / "new")[0] == best
+    assert chords.main(["export", "--checkpoint", str(moved), "--out", str(tmp_path / "exported")]) == 0
+    assert chords.main(["export", "--checkpoint", str(moved), "--out", str(moved / "ckpts" / "small")]) == 2
+    assert "lies in the run's checkpoints folder" in capsys.readouterr().err
+    # One leading out of the run folder is not read (as a link out of it is not), and its error names it.
+    (moved / "config.json").write_text(json.dumps({"config": {"checkpoint_dir": "../ckpts"}, "versions": {}}))
+    (moved / "ckpts").rename(tmp_path / "ckpts")
+    with pytest.raises(ckpt.CheckpointError, match=r"run_e is not a complete .*records its checkpoints in"):
+        resolve_model_checkpoint(moved)
+
+
+def test_a_cross_validation_run_folder_is_named_as_one_with_its_folds(run, tmp_path, song, capsys):
+    cv_run = tmp_path / "cv1"
+    for k in (0, 1, 10):
+        shutil.copytree(run, cv_run / f"fold{k}")
+    (cv_run / "oof").mkdir()
+    (cv_run / "cv_scores.json").write_text("{}")
+    assert chords.main(["predict", "--checkpoint", str(cv_run), str(song)]) == 2
+    err = capsys.readouterr().err
+    assert f"{cv_run} is a cross-validation run" in err
+    assert f"use one fold's run folder, e.g. {cv_run / 'fold0'} (its folds: fold0, fold1, fold10)" in err

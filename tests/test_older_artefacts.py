@@ -291,37 +291,143 @@ def test_a_resume_in_another_process_count_than_asked_says_it_does_not_continue_
     assert _run.resume_processes_note(checkpoint, 1, 1, 1, "--processes") is None  # asked for, and the same
 
 
-def test_a_checkpoint_of_the_first_format_is_refused_in_the_words_of_each_command(run, tmp_path, capsys):
-    """predict, evaluate and --init_from said "cannot resume training" and advised load_weights, which fails
-    on this version's chord model."""
-    argv, run_dir = run
-    old = _copy(run_dir, tmp_path / "old")
-    best = old / "checkpoints" / "best"
-    _edit_state(best, lambda state: state.update(format_version=1))
-    song = next((run_dir.parent / "cache" / "demo" / "chords").glob("test-*/song_000.wav"))
-    commands = {
-        "transcribe with it": ["predict", "--checkpoint", str(best), str(song)],
-        "score songs with it": ["evaluate", "--checkpoint", str(best), "--data", str(song.parent)],
-        "start a run from its weights (--init_from)": [
-            *argv,
-            "--init_from",
-            str(old),
-            "--run_dir",
-            str(tmp_path / "x"),
-        ],
-        "resume training from it": [*argv, "--num_epochs", "3", "--run_dir", str(old), "--resume", str(best)],
+#: A tiny chord model as the first checkpoint format recorded it (commit 9713e49): no bass branch, bass view
+#: or chord head, and no key for them; the features without tuning correction or bass view.
+FORMAT_1_MODEL = {
+    "n_bins": 216, "context_frames": 2, "d_model": 8, "n_layers": 1, "n_heads": 2, "ff_dim": 16,
+    "dropout": 0.1, "attention": "relu2", "num_chord_types": 32,
+}  # fmt: skip
+FORMAT_1_FEATURES = {
+    "sr": 22050, "hop_length": 2048, "n_bins": 216, "bins_per_octave": 36, "fmin": 32.70319566257483,
+    "max_pitch_shift": 6, "log_gain": 100.0,
+}  # fmt: skip
+FORMAT_1_DECODE = {"method": "viterbi", "self_transition": 0.95, "median_frames": 9, "unknown_chords": False}
+
+
+def _format_1_run(run_dir: Path) -> Path:
+    """A run folder as the first checkpoint format's chord recipe left it (`git show 9713e49`): config.json,
+    and checkpoints/best and last whose trainer_state.json holds its progress and random key at the top (format
+    2 moved them under "progress" and "random") beside the chord record predict reads."""
+    from audiotrain.chords.vocabulary import vocabulary_dict
+    from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel
+
+    import mlx.core as mx
+
+    mx.random.seed(0)
+    model = ChordRecognitionModel(ChordModelConfig.from_dict(FORMAT_1_MODEL))
+    weights = {f"model.{k}": v for k, v in ckpt.flat(model.parameters()).items()}  # (the task's `model`)
+    songs = {"train": ["song_001", "song_002"], "val": ["song_003"], "test": ["song_000"]}
+    record = {
+        "model_config": FORMAT_1_MODEL,
+        "features": FORMAT_1_FEATURES,
+        "vocabulary": vocabulary_dict(),
+        "decode": FORMAT_1_DECODE,
+        "window_frames": 32,
+        "songs": {part: len(names) for part, names in songs.items()},
     }
-    for doing, command in commands.items():
-        capsys.readouterr()
-        assert chords.main(command) == 2
-        err = capsys.readouterr().err
-        assert (
-            f"{best} was written by an older audiotrain (checkpoint format 1; this one reads format 2)" in err
-        )
-        assert f"this version cannot load its chord model to {doing}. Train a new model" in err, err
-        assert "load_weights" not in err
+    checkpoints = run_dir / "checkpoints"
+    for name in ("best", "last"):
+        folder = checkpoints / name
+        folder.mkdir(parents=True)
+        mx.save_safetensors(str(folder / ckpt.MODEL_FILE), weights)
+        mx.save_safetensors(str(folder / ckpt.OPTIMIZER_FILE), {"step": mx.array(2)})
+        mx.save_safetensors(str(folder / ckpt.STEP_STATE_FILE), {"step": mx.array(2)})
+        best = {"best_model_path": str(checkpoints / "best"), "dirpath": str(checkpoints)}
+        state = {
+            "format": ckpt.FORMAT, "format_version": 1, "epoch": 1, "batch_in_epoch": 0, "global_step": 2,
+            "total_train_batches": 2, "micro_batches_in_window": 0, "rng": [1826722230, 472279797],
+            "callbacks": {"ModelCheckpoint{'monitor': 'val_loss', 'filename': 'best'}": best}, "loggers": [],
+            "history": [], "config": {"module": "ChordTask"}, "versions": {"audiotrain": "0.1.0"},
+            "module_state": {CHECKPOINT_KEY: record},
+        }  # fmt: skip
+        (folder / ckpt.STATE_FILE).write_text(json.dumps(state, indent=1))
+    config = {
+        "learning_rate": 0.002, "batch_size": 4, "num_epochs": 1, "checkpoint_dir": "checkpoints", "seed": 0,
+        "data": {"data_dir": None, "demo_songs": 4, "demo_test_songs": 1, "window_frames": 32},
+        "features": FORMAT_1_FEATURES, "model": FORMAT_1_MODEL, "decode": FORMAT_1_DECODE,
+    }  # fmt: skip
+    record = {"config": config, "versions": {"audiotrain": "0.1.0"}, "command": ["chords.py"], "songs": songs}
+    (run_dir / "config.json").write_text(json.dumps(record, indent=1))
+    return run_dir
+
+
+@pytest.fixture
+def annotated_song(tmp_path) -> Path:
+    """A folder with one annotated song: three seconds of a C major triad, and its .lab."""
+    import numpy as np
+    import soundfile as sf
+
+    sr = 22050
+    t = np.arange(3 * sr) / sr
+    folder = tmp_path / "songs"
+    folder.mkdir()
+    sf.write(folder / "song.wav", sum(0.2 * np.sin(2 * np.pi * f * t) for f in (261.63, 329.63, 392.0)), sr)
+    (folder / "song.lab").write_text("0.0 3.0 C:maj\n")
+    return folder / "song.wav"
+
+
+def test_a_run_of_the_first_checkpoint_format_is_transcribed_exported_and_fine_tuned_from(
+    tmp_path, annotated_song, capsys
+):
+    """A run trained four days earlier (checkpoint format 1) was refused by predict, evaluate, export and
+    --init_from, though only the trainer state's layout changed: its weights load with its settings read as
+    that version ran (no bass view, no chord head)."""
+    from audiotrain.recipes.chords.init_from import check_init_from, with_checkpoint_model
+
+    old = _format_1_run(tmp_path / "old1")
+    best = old / "checkpoints" / "best"
+    lab = tmp_path / "old.lab"
+    assert (
+        chords.main(["predict", "--checkpoint", str(old), str(annotated_song), "-o", str(lab), "--tta", "0"])
+        == 0
+    )
+    assert lab.read_text().strip() and f"using {best} (after 1 epoch, 2 steps)" in capsys.readouterr().err
+    exported = tmp_path / "exported"
+    assert chords.main(["export", "--checkpoint", str(old), "--out", str(exported)]) == 0
+    assert ckpt.read_state(exported)["format_version"] == ckpt.FORMAT_VERSION  # (the way to migrate it)
+    config = with_checkpoint_model(TrainingConfig(), old)  # --init_from: its model and features
+    assert (config.model.bass_bins, config.model.chord_head, config.features.bass_view_bins) == (0, False, 0)
+    folder, started = check_init_from(config, old, tmp_path / "new_run")
+    assert folder == best and started["epoch"] == 1 and started["global_step"] == 2
+
+
+@pytest.mark.slow  # (about 5 s on 2 cores, most of it the evaluation's first imports)
+def test_a_run_of_the_first_checkpoint_format_is_scored(tmp_path, annotated_song, capsys):
+    """evaluate --checkpoint RUN of a format-1 run: "re-score my old run with today's evaluation"."""
+    old = _format_1_run(tmp_path / "old1")
+    command = ["evaluate", "--checkpoint", str(old), "--data", str(annotated_song.parent), "--tta", "0"]
+    assert chords.main(command) == 0
+    assert "1 song, mir_eval.chord scores" in capsys.readouterr().out
+
+
+def test_a_run_of_the_first_format_loads_from_python_its_config_read_as_that_version_ran(
+    tmp_path, annotated_song
+):
+    """`from_config(RUN/config.json, weights)` built today's model (bass branch, chord head) for the old weights
+    and failed with a raw traceback: it now reads the record as --config does."""
+    from audiotrain.recipes.chords.predict import ChordPredictor
+    from audiotrain.recipes.chords.task import ChordTask
+
+    old = _format_1_run(tmp_path / "old1")
+    best = old / "checkpoints" / "best"
+    from_config = ChordPredictor.from_config(old / "config.json", best / ckpt.MODEL_FILE, tta_shifts=(0,))
+    from_checkpoint = ChordPredictor.from_checkpoint(old, tta_shifts=(0,))
+    assert from_config.model.config == from_checkpoint.model.config
+    assert from_config.transcribe(annotated_song) == from_checkpoint.transcribe(annotated_song)
+    assert ChordTask.load_from_checkpoint(old).model.config == from_checkpoint.model.config
+
+
+def test_a_resume_of_the_first_format_is_refused_naming_what_still_works(tmp_path, capsys):
+    old = _format_1_run(tmp_path / "old1")
+    last = old / "checkpoints" / "last"
+    argv = [*FLAGS, "--num_epochs", "3", "--run_dir", str(old), "--resume", str(last)]
+    assert chords.main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"{last} was written by an older audiotrain (checkpoint format 1; this one reads format 2)" in err
+    assert "cannot resume training from it" in err and f"--init_from {last}" in err, err
+    assert "predict and evaluate --checkpoint, export" in err and "load_weights" not in err
     with pytest.raises(ckpt.OlderFormatError, match="cannot resume training"):  # the Trainer API's words
-        ckpt.read_state(best)
+        ckpt.read_state(last)
 
 
 # ---- going on with a finished run ------------------------------------------------------------------------

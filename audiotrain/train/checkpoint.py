@@ -817,6 +817,42 @@ def read_state(folder: Path) -> dict[str, Any]:
     return state
 
 
+#: The oldest checkpoint format whose model `read_model_state` reads: format 1 differs from 2 only in the
+#: trainer state's layout (what a resume restores); its weights and module state are as format 2 holds them.
+OLDEST_MODEL_FORMAT = 1
+
+
+def read_model_state(folder: Path) -> dict[str, Any]:
+    """`read_state` for loading the model alone (its weights, and the module state it was saved with), which
+    a checkpoint of an older format (down to `OLDEST_MODEL_FORMAT`) serves too: a run of last week is still
+    scored and used, only not resumed. Its progress and random key are given in today's layout (format 1
+    held them at the top: ``epoch``, ``global_step``, ``rng`` ...); ``format_version`` stays its own."""
+    try:
+        return read_state(folder)
+    except OlderFormatError as error:
+        if error.version < OLDEST_MODEL_FORMAT:
+            raise
+    state = read_json_file(_inside(folder / STATE_FILE), CheckpointError)
+    restore_non_finite(state, state.pop(NON_FINITE_ENTRY, None))
+    state = {**state, **_format_1_progress(state)}
+    _check_progress_fields(state, folder / STATE_FILE)
+    return state
+
+
+def _format_1_progress(state: dict[str, Any]) -> dict[str, Any]:
+    """The ``progress`` and ``random`` entries of a format-1 trainer state, from its top-level fields."""
+    names = {
+        "epoch": "epoch",
+        "batch_in_epoch": "batch_in_epoch",
+        "global_step": "global_step",
+        "total_batches": "total_train_batches",
+        "micro_batches": "micro_batches_in_window",
+    }
+    # (The two counters only a resume reads may be absent; a missing epoch or step is named by the check.)
+    progress = {new: state.get(old, 0 if new.endswith("batches") else None) for new, old in names.items()}
+    return {"progress": progress, "random": {"mlx": state.get("rng")}}
+
+
 def _check_progress_fields(state: dict[str, Any], path: Path) -> None:
     """The fields a resume reads, with their types: a hand-edited file fails here, by name."""
     progress = state.get("progress")

@@ -734,7 +734,7 @@ class TrainModule(nn.Module):
                 "(save_top_k=0) keeps only `last`, given by trainer.checkpoint_callback.last_model_path"
             )
         folder = ckpt.resolve_checkpoint(checkpoint_path, required=ckpt.MODEL_FILES)  # weights alone
-        state = ckpt.read_state(folder)
+        state = ckpt.read_model_state(folder)  # (an older format too: nothing resumes)
         hparams = {**state.get("hyper_parameters", {}), **overrides}
         argument = state.get("hparams_name")
         if argument:  # saved from one dict or Namespace argument: given back as that argument

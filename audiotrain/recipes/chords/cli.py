@@ -48,7 +48,6 @@ from audiotrain.distributed.local import (
 from audiotrain.recipes._run import (
     check_kernel_cache,
     checkpoint_processes,
-    is_inside,
     path_flag,
     refuse_existing_outputs,  # noqa: F401
     resume_command,
@@ -658,27 +657,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         if error_left_to_main():  # the ranks read one data folder: rank 0 says what is wrong with it, once
             return 2
         if isinstance(error, ckpt.OlderFormatError):
-            error = _older_format_message(error, command, argv)
+            error = _older_format_message(error)
         print(f"error: {error}\n(set AUDIOTRAIN_TRACEBACK=1 to see where it was raised)", file=sys.stderr)
         return 2
 
 
-def _older_format_message(error: ckpt.OlderFormatError, command: str, argv: list[str]) -> str:
-    """What `command` could not do with a checkpoint of an older format. The Trainer API's message speaks of
-    resuming and of load_weights, which fails here: the chord model has gained heads since."""
-    doing = {"predict": "transcribe with it", "evaluate": "score songs with it"}.get(
-        command, "resume training from it"
-    )
-    init_from = None
-    for flag, following in zip(argv, [*argv[1:], ""]):
-        if flag == "--init_from" or flag.startswith("--init_from="):
-            init_from = flag.partition("=")[2] if "=" in flag else following
-    if init_from and is_inside(error.folder, Path(init_from).expanduser()):
-        doing = "start a run from its weights (--init_from)"
+def _older_format_message(error: ckpt.OlderFormatError) -> str:
+    """Why a checkpoint of an older format cannot be resumed, and what it still serves. The Trainer API's
+    message advises load_weights, which fails here: the chord model has gained heads since. Its model loads
+    (`ckpt.read_model_state`, the settings read as that version ran): only the trainer state changed."""
     return (
         f"{error.folder} was written by an older audiotrain (checkpoint format {error.version}; this one reads "
-        f"format {ckpt.FORMAT_VERSION}): this version cannot load its chord model to {doing}. Train a new "
-        "model with this version"
+        f"format {ckpt.FORMAT_VERSION}): this version cannot resume training from it (a resume restores the "
+        "trainer state, whose layout changed since), but its model still loads: predict and evaluate "
+        f"--checkpoint, export, and a new run from its weights with --init_from {error.folder}"
     )
 
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from audiotrain.recipes._run import path_flag
+from audiotrain.recipes.chords.model_checkpoint import loaded_checkpoint_note
 from audiotrain.recipes.chords.predict import DEFAULT_TTA_SEMITONES, ChordPredictor
 from audiotrain.recipes.config_cli import merge_config, parse_bool
 
@@ -66,6 +67,11 @@ def _load_predictor(args: argparse.Namespace, checkpoint: Path | None = None) ->
     if args.tta is not None and args.tta < 0:  # (the upper bound is the checkpoint's, checked below)
         raise ValueError(f"--tta must be 0 semitones (off) or more, got {args.tta}")
     predictor = ChordPredictor.from_checkpoint(checkpoint)  # the default shifts always fit its features
+    # Given a run folder, which of its checkpoints: its best one may have been deleted, and the last one,
+    # which then stands in, is another model.
+    note = loaded_checkpoint_note(Path(checkpoint), predictor.checkpoint)
+    if note:
+        _print_to_stderr(note)
     reach = predictor.features.max_pitch_shift
     if args.tta is not None and args.tta > reach:
         raise ValueError(

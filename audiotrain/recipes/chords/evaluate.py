@@ -275,7 +275,7 @@ def songs_trained_on(checkpoint: Path | None, scored: Iterable[str]) -> dict[str
     if checkpoint is None:
         return None
     try:
-        record, names = stored_song_record(checkpoint, ckpt.read_state(checkpoint))
+        record, names = stored_song_record(checkpoint, ckpt.read_model_state(checkpoint))
     except (OSError, ValueError, ckpt.CheckpointError):
         return None
     if names is None or not isinstance(record, dict) or record.get("demo") is not None:

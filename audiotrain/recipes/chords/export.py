@@ -17,7 +17,11 @@ import os
 from pathlib import Path
 
 from audiotrain.recipes._run import check_can_write, is_inside, nonempty_path, shell_command
-from audiotrain.recipes.chords.model_checkpoint import CHECKPOINTS_SUBDIR, resolve_model_checkpoint
+from audiotrain.recipes.chords.model_checkpoint import (
+    CHECKPOINTS_SUBDIR,
+    resolve_model_checkpoint,
+    run_checkpoints,
+)
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY, PREDICT_ENTRIES, ChordTask, stored_settings
 from audiotrain.recipes.config_cli import SettingsParser
 from audiotrain.train import checkpoint as ckpt
@@ -34,7 +38,7 @@ def export_model(checkpoint: str | Path, out_dir: str | Path, overwrite: bool = 
     model, an `out_dir` that exists (unless `overwrite` and it is an earlier export), one inside a
     checkpoint or a run's checkpoints folder."""
     folder = resolve_model_checkpoint(checkpoint)
-    state = ckpt.read_state(folder)
+    state = ckpt.read_model_state(folder)
     stored = stored_settings(folder, state) or {}  # each part checked, a hand-edited one named
     lacking = [name for name in ("model_config", "features", "vocabulary") if name not in stored]
     if lacking:
@@ -75,12 +79,14 @@ def _check_out(out: Path, folder: Path, overwrite: bool) -> None:
         raise ValueError(
             f"--out {out}: it is, or holds, or lies inside the checkpoint {folder}; choose a separate folder"
         )
-    run_checkpoints = folder.resolve().parent
-    if run_checkpoints.name == CHECKPOINTS_SUBDIR and is_inside(out, run_checkpoints):
-        raise ValueError(
-            f"--out {out} lies in the run's {CHECKPOINTS_SUBDIR} folder {run_checkpoints}, whose checkpoints "
-            "the run replaces and removes; choose a folder outside it, such as RUN/model or a new one"
-        )
+    held_in = folder.resolve().parent
+    # (A run's checkpoints folder: checkpoints/, or the relative --checkpoint_dir its config.json records.)
+    if held_in.name == CHECKPOINTS_SUBDIR or run_checkpoints(held_in.parent).resolve() == held_in:
+        if is_inside(out, held_in):
+            raise ValueError(
+                f"--out {out} lies in the run's checkpoints folder {held_in}, whose checkpoints "
+                "the run replaces and removes; choose a folder outside it, such as RUN/model or a new one"
+            )
     if os.path.lexists(out):
         if not overwrite:
             raise FileExistsError(

@@ -35,7 +35,7 @@ def _init_settings(init_from: str | Path) -> tuple[Path, dict, ChordModelConfig,
     """(checkpoint folder, trainer state, model settings, feature settings) of ``--init_from`` `init_from`:
     a checkpoint folder, or a run folder (its best checkpoint, else its last)."""
     folder = resolve_model_checkpoint(init_from)
-    state = ckpt.read_state(folder)
+    state = ckpt.read_model_state(folder)
     stored = stored_settings(folder, state) or {}  # a hand-edited setting is named with its file
     if "model_config" not in stored or "features" not in stored:
         raise ckpt.CheckpointError(

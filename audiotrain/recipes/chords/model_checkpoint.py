@@ -7,13 +7,19 @@ without the optimizer's moments (``python -m audiotrain.recipes.chords export``)
 Resuming a run reads the optimizer too, and asks for it elsewhere (`audiotrain.train.checkpoint`).
 
 Loading reads nothing outside the folder it was given: a run folder whose ``checkpoints/best`` is a link to
-a folder elsewhere is refused, naming where it leads, as a linked file inside a checkpoint is.
+a folder elsewhere is refused, naming where it leads, as a linked file inside a checkpoint is. A run trained
+with a relative ``--checkpoint_dir`` (its ``config.json`` records it) keeps its checkpoints there, inside the
+run folder, and is read from there; a cross-validation run folder holds one run per fold (``fold<k>/``), and
+is refused naming them.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
+from audiotrain._text import plural
 from audiotrain.train import checkpoint as ckpt
 
 #: Name of the run sub-folder `resolve_model_checkpoint` looks in when given a run folder.
@@ -27,13 +33,14 @@ EXPORT_HINT = (
 
 def resolve_model_checkpoint(path: str | Path) -> Path:
     """A checkpoint folder from `path`: a checkpoint itself, or a run folder (its ``checkpoints/best``, else
-    ``checkpoints/last``), holding at least ``model.safetensors`` and ``trainer_state.json``. A ``best``
-    that the run's save is swapping in (briefly missing) is waited for, not passed over for ``last``; one
-    whose save was killed midway is read from what it left, with a warning, as ``RUN/checkpoints/best`` is."""
+    ``checkpoints/last``; ``checkpoints`` being the relative ``checkpoint_dir`` its config.json records),
+    holding at least ``model.safetensors`` and ``trainer_state.json``. A ``best`` that the run's save is
+    swapping in (briefly missing) is waited for, not passed over for ``last``; one whose save was killed
+    midway is read from what it left, with a warning, as ``RUN/checkpoints/best`` is."""
     path = Path(path)
     if path.is_dir() and not (path / ckpt.STATE_FILE).exists():
         for name in ("best", "last"):
-            candidate = path / CHECKPOINTS_SUBDIR / name
+            candidate = run_checkpoints(path) / name
             if (
                 (candidate / ckpt.STATE_FILE).exists()
                 or ckpt.being_saved(candidate)
@@ -41,7 +48,74 @@ def resolve_model_checkpoint(path: str | Path) -> Path:
             ):
                 _refuse_link_out_of(path, candidate)
                 return _model_folder(candidate)
+        _refuse_cv_run(path)
     return _model_folder(path)
+
+
+def run_checkpoints(run_folder: Path) -> Path:
+    """Where the run in `run_folder` saved its checkpoints: the relative ``checkpoint_dir`` its
+    ``config.json`` records, where that lies inside the run folder, else ``checkpoints`` (an absolute one
+    lies elsewhere, and is not read: `ckpt.resolve_checkpoint`'s error names it)."""
+    try:
+        config = json.loads((run_folder / "config.json").read_text()).get("config", {})
+        recorded = config.get("checkpoint_dir")
+    except (OSError, ValueError, AttributeError):  # (no record, or not one a run wrote: the default)
+        return run_folder / CHECKPOINTS_SUBDIR
+    if isinstance(recorded, str) and recorded.strip() and not Path(recorded).expanduser().is_absolute():
+        folder = run_folder / recorded
+        if folder.resolve().is_relative_to(run_folder.resolve()):
+            return folder
+    return run_folder / CHECKPOINTS_SUBDIR
+
+
+#: The run folders a cross-validation run keeps, one per fold (`audiotrain.recipes.chords.cv`).
+_FOLD_FOLDER = re.compile(r"fold\d+")
+
+
+def _refuse_cv_run(path: Path) -> None:
+    """Refuse a cross-validation run folder `path` (one run per fold, no model of its own), naming its folds:
+    "not a complete checkpoint" named none of them."""
+    folds = sorted(
+        (p for p in path.iterdir() if p.is_dir() and _FOLD_FOLDER.fullmatch(p.name)),
+        key=lambda p: int(p.name[4:]),
+    )
+    if not folds:
+        return
+    raise ckpt.CheckpointError(
+        f"{path} is a cross-validation run, with a model per fold and none of its own: use one fold's run "
+        f"folder, e.g. {folds[0]} (its folds: {', '.join(p.name for p in folds)})"
+    )
+
+
+def loaded_checkpoint_note(given: Path, folder: Path) -> str | None:
+    """One line naming the checkpoint `folder` that run folder `given` was loaded from, with how far its run
+    had trained, and saying so where the run's best checkpoint (chosen on validation) is missing and its
+    last one stands in for it; None where `given` is the checkpoint itself."""
+    if folder.resolve() == given.resolve():
+        return None
+    try:
+        state = ckpt.read_model_state(folder)
+    except ckpt.CheckpointError:  # (it was just loaded: a save may have replaced it since)
+        state = {}
+    progress = state.get("progress") or {}
+    epochs, steps = progress.get("epoch"), progress.get("global_step")
+    trained = ""
+    if isinstance(epochs, int) and isinstance(steps, int):
+        trained = f" (after {plural(epochs, 'epoch')}, {plural(steps, 'step')})"
+    note = f"using {folder}{trained}"
+    best = folder.with_name("best")
+    if folder.name == "last" and not best.exists() and _had_best(state):
+        note += f", not the run's best: {best}, which its validation chose, is missing"
+    return note
+
+
+def _had_best(state: dict) -> bool:
+    """Whether the trainer state `state` records a ``best`` checkpoint (its run validated, and kept one)."""
+    for callback in (state.get("callbacks") or {}).values():
+        best = callback.get("best_model_path") if isinstance(callback, dict) else None
+        if isinstance(best, str) and Path(best).name == "best":
+            return True
+    return False
 
 
 def _model_folder(path: Path) -> Path:

@@ -38,10 +38,11 @@ from audiotrain.recipes.chords.config import (
     ChordFeatureConfig,
     TrainingConfig,
     is_digital_silence,
+    older_record_meanings,
 )
 from audiotrain.recipes.chords.model_checkpoint import resolve_model_checkpoint
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY, stored_settings
-from audiotrain.recipes.config_cli import load_config_file
+from audiotrain.recipes.config_cli import load_config_file, read_older_record
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.interrupt import eval_compiling_again
 
@@ -301,7 +302,7 @@ class ChordPredictor:
 
     @classmethod
     def _from_folder(cls, folder: Path, decode: DecodeConfig | None, **kwargs: Any) -> ChordPredictor:
-        state = ckpt.read_state(folder)
+        state = ckpt.read_model_state(folder)
         stored = stored_settings(folder, state)  # each part checked, a bad one named with its file
         if stored is None or "vocabulary" not in stored:
             what = "no chord model settings" if stored is None else "no chord vocabulary"
@@ -337,9 +338,13 @@ class ChordPredictor:
         holding it (the run's config.json), `weights` a safetensors file of the network's weights (its
         `save_weights`, or a checkpoint's model.safetensors). The model, features, decoding and window
         length (``data.window_frames``) are the run's, so the labels are those of `from_checkpoint` and of
-        the ``predict`` command; keywords override them as in `__init__`."""
+        the ``predict`` command; keywords override them as in `__init__`. A record of an older audiotrain is
+        read as ``--config`` reads it: the settings it lacks whose absence has a known meaning as that
+        version ran (no bass view, no chord head: `older_record_meanings`), so its weights load."""
         if not isinstance(config, TrainingConfig):
-            config = load_config_file(TrainingConfig(), config)
+            file = config
+            config = load_config_file(TrainingConfig(), file)
+            config, _ = read_older_record(config, file, (), older_record_meanings())
         model = ChordRecognitionModel(config.model)
         _load_weights(model, Path(weights))
         kwargs.setdefault("window_frames", config.data.window_frames)

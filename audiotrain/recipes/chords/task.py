@@ -206,7 +206,7 @@ class ChordTask(TrainModule):
             overrides["model_config"] = model_config_from(overrides["model_config"], where)
         if os.fspath(checkpoint_path) != "":  # (the base class explains an empty path)
             folder = resolve_model_checkpoint(checkpoint_path)
-            state = ckpt.read_state(folder)
+            state = ckpt.read_model_state(folder)
             stored = stored_settings(folder, state) or {}
             if not state.get("hyper_parameters"):
                 if "model_config" in stored:
