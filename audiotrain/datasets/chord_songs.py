@@ -30,6 +30,7 @@ Every item is a dict of numpy arrays: ``features`` float32 [frames, input_bins],
 
 from __future__ import annotations
 
+import difflib
 import functools
 import hashlib
 import math
@@ -37,9 +38,10 @@ import mimetypes
 import mmap
 import os
 import warnings
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from audiotrain._text import plural
 from audiotrain.audio import UNREADABLE_AUDIO_SUFFIXES, AudioError, get_duration
@@ -930,6 +932,51 @@ def _holds_open_file(array: np.ndarray) -> bool:
     return False
 
 
+def _song_entries(songs: Sequence[SongEntry]) -> list[SongEntry]:
+    """`songs` as a list, or a TypeError naming the argument: a folder is the likeliest slip (the
+    recipe's ``--data DIR``), which used to fail with "'str' object has no attribute 'read_segments'"."""
+    expected = "SongEntry objects, e.g. scan_song_folder(DIR).songs"
+    if isinstance(songs, (str, os.PathLike)):
+        raise TypeError(f"ChordSongDataset(songs=...): expected {expected}, got the path {str(songs)!r}")
+    try:
+        songs = list(songs)
+    except TypeError:
+        raise TypeError(
+            f"ChordSongDataset(songs=...): expected {expected}, got {type(songs).__name__}"
+        ) from None
+    for i, song in enumerate(songs):
+        if not isinstance(song, SongEntry):
+            raise TypeError(
+                f"ChordSongDataset(songs=...): item {i} is a {type(song).__name__}, expected {expected}"
+            )
+    return songs
+
+
+def _song_config(config: ChordSongConfig | Mapping[str, Any]) -> ChordSongConfig:
+    """`config` as a `ChordSongConfig`: a dict of its fields is read as one (as a recipe config's section
+    may be a dict), an unknown field named; anything else is refused naming the argument."""
+    if isinstance(config, ChordSongConfig):
+        return config
+    if not isinstance(config, Mapping):
+        raise TypeError(
+            "ChordSongDataset(config=...): expected a ChordSongConfig (or a dict of its fields), got "
+            f"{type(config).__name__}"
+        )
+    names = [f.name for f in fields(ChordSongConfig)]
+    for key in config:
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ValueError(
+                f"ChordSongDataset(config=...): unknown field {key!r}{hint} (expected one of {names})"
+            )
+    if "frame_rate" not in config:
+        raise ValueError(
+            "ChordSongDataset(config=...): the dict needs 'frame_rate' (frames per second of the features)"
+        )
+    return ChordSongConfig(**config)
+
+
 class ChordSongDataset(Dataset):
     """Training windows or evaluation chunks of annotated songs (see the module docstring).
 
@@ -940,7 +987,8 @@ class ChordSongDataset(Dataset):
     feature_fn : callable
         ``feature_fn(audio_path) -> np.ndarray [config.total_bins, frames]`` (CQT with spare bins, at
         ``config.frame_rate``). Called in loader workers; cache expensive features on disk yourself.
-    config : ChordSongConfig
+    config : ChordSongConfig or dict
+        A dict is read as ``ChordSongConfig(**config)`` (an unknown field is refused by name).
     train : bool
         Random pitch-shifted windows (True) or every chunk of every song, unshifted (False).
     seed : int
@@ -958,13 +1006,20 @@ class ChordSongDataset(Dataset):
         self,
         songs: Sequence[SongEntry],
         feature_fn: Callable[[Path], np.ndarray],
-        config: ChordSongConfig,
+        config: ChordSongConfig | Mapping[str, Any],
         train: bool = True,
         seed: int = 0,
     ):
+        songs = _song_entries(songs)
         if len(songs) == 0:
             raise ValueError("ChordSongDataset needs at least one song")
-        self.songs = list(songs)
+        if not callable(feature_fn):
+            raise TypeError(
+                "ChordSongDataset(feature_fn=...): expected a function of an audio path returning its "
+                f"features [total_bins, frames], got {type(feature_fn).__name__}"
+            )
+        config = _song_config(config)
+        self.songs = songs
         self.feature_fn = feature_fn
         self.config = config
         self.train = train
