@@ -30,7 +30,6 @@ Every item is a dict of numpy arrays: ``features`` float32 [frames, input_bins],
 
 from __future__ import annotations
 
-import difflib
 import functools
 import hashlib
 import math
@@ -39,10 +38,11 @@ import mmap
 import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from audiotrain._config_args import config_argument
 from audiotrain._text import plural
 from audiotrain.audio import UNREADABLE_AUDIO_SUFFIXES, AudioError, get_duration
 from audiotrain.chords.harte import UNKNOWN_CHORD
@@ -952,31 +952,6 @@ def _song_entries(songs: Sequence[SongEntry]) -> list[SongEntry]:
     return songs
 
 
-def _song_config(config: ChordSongConfig | Mapping[str, Any]) -> ChordSongConfig:
-    """`config` as a `ChordSongConfig`: a dict of its fields is read as one (as a recipe config's section
-    may be a dict), an unknown field named; anything else is refused naming the argument."""
-    if isinstance(config, ChordSongConfig):
-        return config
-    if not isinstance(config, Mapping):
-        raise TypeError(
-            "ChordSongDataset(config=...): expected a ChordSongConfig (or a dict of its fields), got "
-            f"{type(config).__name__}"
-        )
-    names = [f.name for f in fields(ChordSongConfig)]
-    for key in config:
-        if key not in names:
-            close = difflib.get_close_matches(str(key), names, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ValueError(
-                f"ChordSongDataset(config=...): unknown field {key!r}{hint} (expected one of {names})"
-            )
-    if "frame_rate" not in config:
-        raise ValueError(
-            "ChordSongDataset(config=...): the dict needs 'frame_rate' (frames per second of the features)"
-        )
-    return ChordSongConfig(**config)
-
-
 class ChordSongDataset(Dataset):
     """Training windows or evaluation chunks of annotated songs (see the module docstring).
 
@@ -1018,7 +993,7 @@ class ChordSongDataset(Dataset):
                 "ChordSongDataset(feature_fn=...): expected a function of an audio path returning its "
                 f"features [total_bins, frames], got {type(feature_fn).__name__}"
             )
-        config = _song_config(config)
+        config = config_argument(ChordSongConfig, config, "ChordSongDataset(config=...)")
         self.songs = songs
         self.feature_fn = feature_fn
         self.config = config
