@@ -369,6 +369,44 @@ def test_training_windows_shift_features_and_labels_together(tmp_path):
     assert len(shifts_seen) > 3
 
 
+def test_the_config_may_be_a_dict_and_wrong_argument_types_are_named(tmp_path):
+    """Each used to fail inside as an AttributeError ('str' object has no attribute 'read_segments',
+    'dict' object has no attribute 'allow_gaps') or, for feature_fn, at the first item."""
+    config = _config()
+    song = _song(tmp_path, "a", SEGMENTS)
+    fields = {
+        "frame_rate": FRAME_RATE,
+        "n_bins": 48,
+        "bins_per_semitone": BPS,
+        "spare_bins": 12,
+        "window_frames": 16,
+    }
+    assert ChordSongDataset([song], _fake_cqt(config), fields).config == config
+    refused = [
+        (
+            (str(tmp_path), _fake_cqt(config), config),
+            TypeError,
+            r"songs=\.\.\.\): expected SongEntry .*got the path",
+        ),
+        (([str(song.audio_path)], _fake_cqt(config), config), TypeError, r"songs=\.\.\.\): item 0 is a str"),
+        (([song], None, config), TypeError, r"feature_fn=\.\.\.\): expected a function .*got NoneType"),
+        (
+            ([song], _fake_cqt(config), None),
+            TypeError,
+            r"config=\.\.\.\): expected a ChordSongConfig .*NoneType",
+        ),
+        (
+            ([song], _fake_cqt(config), {**fields, "window": 8}),
+            ValueError,
+            r"unknown field 'window'; did you mean",
+        ),
+        (([song], _fake_cqt(config), {"window_frames": 64}), ValueError, r"the dict needs 'frame_rate'"),
+    ]
+    for args, error, message in refused:
+        with pytest.raises(error, match=r"ChordSongDataset\(.*" + message):
+            ChordSongDataset(*args)
+
+
 def test_windows_are_deterministic_and_change_with_epoch(tmp_path):
     config = _config()
     song = _song(tmp_path, "a", SEGMENTS)

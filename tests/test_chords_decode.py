@@ -215,6 +215,24 @@ def test_a_decode_config_takes_numpy_numbers_as_python_ones():
     ]
 
 
+def test_the_decoders_config_may_be_a_dict_of_its_fields_and_nothing_else(rng):
+    """`decode_posteriors(..., config={"method": "argmax"})` failed mid-decoding: 'dict' object has no
+    attribute 'unknown_chords' (and an empty dict was taken as the defaults without a look)."""
+    posteriors = _posteriors(["C:maj"] * 4 + ["G:7"] * 4, rng, 8.0, 0.1)
+    as_config = decode_posteriors(*posteriors, frame_rate=4.0, config=DecodeConfig(method="argmax"))
+    assert decode_posteriors(*posteriors, frame_rate=4.0, config={"method": "argmax"}) == as_config
+    with pytest.raises(
+        ValueError, match=r"^config \(the decoding settings\): unknown field 'metod'; did you mean"
+    ):
+        decode_posteriors(*posteriors, frame_rate=4.0, config={"metod": "argmax"})
+    with pytest.raises(
+        TypeError, match=r"^config \(the decoding settings\): expected a DecodeConfig .*got str"
+    ):
+        decode_frames(*posteriors, config="argmax")
+    with pytest.raises(ValueError, match=r"^DecodeConfig.median_frames must be an integer, got 9.0$"):
+        decode_frames(*posteriors, config={"median_frames": 9.0})
+
+
 def test_median_smooth_repeats_the_edge_frames_as_its_docstring_says():
     # Frame 0's window, repeated ("nearest"): [0.9, 0.9, 0.9, 0.1, 0.8], median 0.9. Reflected it would be
     # [0.1, 0.9, 0.9, 0.1, 0.8], median 0.8: the first frame's value would be lost.

@@ -379,6 +379,36 @@ def test_bad_text_input_is_explained(tiny):
         model.get_text_features(mx.ones((2, 5)))
 
 
+def test_the_tokenizers_and_feature_extractors_numpy_output_goes_straight_in(tiny):
+    """HF-style, the processors' numpy arrays are passed as they come; they met raw MLX errors ('[issubdtype]
+    Received invalid type', "Cannot interpret 'mlx.core.float32' as a data type"). Other types are named."""
+    from audiotrain.models.clap import CLAP, ClapTokenizer
+
+    model, config, ref = tiny
+    tokens = ClapTokenizer.from_pretrained(FIXTURE)(["a dog barks", "rain"])
+    expected = np.array(
+        model.get_text_features(mx.array(tokens["input_ids"]), mx.array(tokens["attention_mask"]))
+    )
+    assert_same_numbers(
+        np.array(model.get_text_features(tokens["input_ids"], tokens["attention_mask"])), expected
+    )
+    audio = ref["input_features"][:1]
+    expected = np.array(model.get_audio_features(mx.array(audio), mx.array(ref["is_longer"][:1])))
+    assert_same_numbers(np.array(model.get_audio_features(audio, ref["is_longer"][:1])), expected)
+    clap = CLAP(config=config)
+    assert clap(audio=audio)["audio_embeds"].shape == (1, config.projection_dim)
+    with pytest.raises(
+        TypeError, match=r"input_ids must be an mx.array or a numpy array, got list: wrap it in"
+    ):
+        model.get_text_features(tokens["input_ids"].tolist())
+    with pytest.raises(TypeError, match=r"attention_mask must be an mx.array or a numpy array, got str"):
+        model.get_text_features(tokens["input_ids"], "all")
+    with pytest.raises(TypeError, match=r"input_features must be an mx.array or a numpy array, got NoneType"):
+        model.get_audio_features(None)
+    with pytest.raises(TypeError, match=r"^audio must be an mx.array or a numpy array, got list"):
+        clap(audio=[[0.0]])
+
+
 def test_token_ids_outside_the_vocabulary_are_an_index_error_naming_them(tiny):
     """MLX does not bounds-check a gather: the id vocab_size read past the embedding table (another vector, no
     error) and larger ids ended the process with a segfault, where transformers raises IndexError."""

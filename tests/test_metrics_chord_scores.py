@@ -1,5 +1,6 @@
 """Song-level chord scores: equal to mir_eval.chord.evaluate per song; pooled and median summaries."""
 
+from audiotrain.chords.harte import HarteError
 from audiotrain.chords.lab import ChordSegment
 from audiotrain.metrics.chord_scores import CHORD_METRICS, difference_interval, score_song, score_songs
 
@@ -223,3 +224,23 @@ def test_the_skipped_songs_line_counts_one_song_in_the_singular():
     assert "1 song scored; 1 song skipped (the scores above cover only the 1 of 2 songs scored):" in (
         scores.table()
     )
+
+
+def test_plain_tuples_are_scored_and_a_bad_label_or_item_is_named():
+    """(start, end, label) tuples (as mir_eval.io.load_labeled_intervals gives them) failed with
+    "'tuple' object has no attribute 'start'"; an invalid label with mir_eval's InvalidChordException,
+    which names neither the annotation nor the segment."""
+    as_tuples = [(s.start, s.end, s.label) for s in ESTIMATE]
+    assert score_song(REFERENCE, as_tuples) == score_song(REFERENCE, ESTIMATE)
+    with pytest.raises(
+        HarteError, match=r"^the estimate, segment 1 \(0-4 'H:maj'\): invalid chord label 'H:maj'"
+    ):
+        score_song(REFERENCE, [ChordSegment(0, 4, "H:maj")])
+    with pytest.raises(HarteError, match=r"song 'a': the reference, segment 2 .*did you mean 'A:min'\?"):
+        score_songs({"a": ([(0, 1, "C"), (1, 2, "Am")], ESTIMATE)})
+    with pytest.raises(
+        TypeError, match=r"^the reference, segment 1: expected a ChordSegment or a \(start, end"
+    ):
+        score_song([{"start": 0, "end": 1, "label": "C"}], ESTIMATE)
+    with pytest.raises(TypeError, match=r"^the estimate: expected a list of ChordSegment .*got str"):
+        score_song(REFERENCE, "song.lab")

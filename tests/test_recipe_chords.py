@@ -171,6 +171,34 @@ def test_schedules_warm_up_then_decay():
         make_schedule("linear", 1e-3, 1, 0, 1)
 
 
+@pytest.mark.parametrize(
+    ("keywords", "message"),
+    [
+        (
+            {"learning_rate": -1, "scheduler": None},
+            r"ChordTask\(learning_rate=\.\.\.\) must be a finite number >= 0, got -1",
+        ),
+        (
+            {"learning_rate": "abc"},
+            r"ChordTask\(learning_rate=\.\.\.\) must be a finite number >= 0, got 'abc'",
+        ),
+        (
+            {"weight_decay": -5, "scheduler": None},
+            r"ChordTask\(weight_decay=\.\.\.\) must be a finite number >= 0",
+        ),
+        ({"num_epochs": 0}, r"ChordTask\(num_epochs=\.\.\.\) must be an integer > 0, got 0"),
+        ({"steps_per_epoch": 0}, r"ChordTask\(steps_per_epoch=\.\.\.\) must be an integer > 0, got 0"),
+        ({"warmup_epochs": -1}, r"ChordTask\(warmup_epochs=\.\.\.\) must be a finite number >= 0"),
+        ({"scheduler": "linear"}, r"ChordTask\(scheduler=\.\.\.\) must be one of .*got 'linear'"),
+    ],
+)
+def test_chord_task_refuses_optimizer_settings_the_flags_refuse_naming_the_keyword(keywords, message):
+    """A negative rate with scheduler=None trained as gradient ascent; a negative weight decay, no epochs
+    or no steps were taken silently (only the cosine schedule refused a rate <= 0, without the keyword)."""
+    with pytest.raises(ValueError, match=message):
+        ChordTask(ChordModelConfig(), **keywords)
+
+
 # ---- the task on the Trainer -------------------------------------------------------------------------------
 
 

@@ -235,6 +235,25 @@ def test_batches_in_another_format_are_named(tmp_path, monkeypatch):
         Trainer(ChordRecognitionModel(ChordModelConfig(bass_view_bins=0)), bad, None, TrainingConfig())
 
 
+def test_config_as_a_dict_is_read_as_a_config_files_keys_and_anything_else_is_refused(tmp_path):
+    """`Trainer(config={...})`, as `TrainingConfig(data={...})` takes a dict section, failed later with
+    "'dict' object has no attribute 'features'"."""
+    from audiotrain.models import ChordRecognitionModel
+    from audiotrain.recipes.chords import Trainer, TrainingConfig
+
+    loader = [(mx.zeros((2, 4000)), {})]
+    trainer = Trainer(
+        ChordRecognitionModel(), loader, config={"num_epochs": 2, "data": {"window_frames": 64}}
+    )
+    assert trainer.config == TrainingConfig(num_epochs=2, data={"window_frames": 64})
+    with pytest.raises(
+        ValueError, match=r"Trainer\(config=\.\.\.\): unknown field 'num_epoch'; did you mean"
+    ):
+        Trainer(ChordRecognitionModel(), loader, config={"num_epoch": 1}, run_dir=tmp_path)
+    with pytest.raises(TypeError, match=r"Trainer\(config=\.\.\.\): expected a TrainingConfig .*got str"):
+        Trainer(ChordRecognitionModel(), loader, config="config.yaml", run_dir=tmp_path)
+
+
 def test_seed002_complete_example(tmp_path, capsys):
     # The guide's `python -m src.training.example_usage` is `python -m audiotrain.recipes.chords.example`.
     from audiotrain.recipes.chords import example as chords_example

@@ -37,6 +37,7 @@ import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from audiotrain._config_args import config_argument
 from audiotrain.chords.lab import ChordSegment
 from audiotrain.chords.vocabulary import (
     CHORD_TYPES,
@@ -434,7 +435,8 @@ def decode_frames_and_offsets(
         Chord-type posteriors (softmax outputs).
     root_probs, bass_probs : np.ndarray [frames, 12]
         Root and bass posteriors; the bass is taken equal to the root when ``bass_probs`` is None.
-    config : DecodeConfig, optional
+    config : DecodeConfig or dict, optional
+        A dict is read as ``DecodeConfig(**config)`` (an unknown field is refused by name).
     chord_probs : np.ndarray [frames, 2 + 30 * 12], optional
         Posteriors of a joint chord head (N, X, then the 12 roots of each type), mixed into the Viterbi's
         chord states by ``config.chord_head_weight``; the median and argmax methods use the separate heads.
@@ -448,7 +450,13 @@ def decode_frames_and_offsets(
         Root and bass are ``IGNORE_INDEX`` on N and X frames. ``offsets`` are the chord path's
         `boundary_offsets` with ``refine_boundaries`` (viterbi), else 0.
     """
-    config = config or DecodeConfig()
+    # A dict of DecodeConfig's fields is read as one; it used to fail mid-decoding ('dict' object has no
+    # attribute 'unknown_chords'), and an empty one was taken as the defaults.
+    config = (
+        DecodeConfig()
+        if config is None
+        else config_argument(DecodeConfig, config, "config (the decoding settings)")
+    )
     # type_probs and chord_probs are private copies: the silence gate and the X rule below write into them.
     type_probs, root_probs = np.array(type_probs, np.float64), np.asarray(root_probs, np.float64)
     if type_probs.ndim != 2 or type_probs.shape[1] != NUM_CHORD_TYPES:

@@ -41,10 +41,12 @@ import mmap
 import os
 import shlex
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from audiotrain._config_args import config_argument
 from audiotrain._text import plural
 from audiotrain.audio import UNREADABLE_AUDIO_SUFFIXES, AudioError, get_duration
 from audiotrain.chords.harte import UNKNOWN_CHORD
@@ -1086,6 +1088,26 @@ def _holds_open_file(array: np.ndarray) -> bool:
     return False
 
 
+def _song_entries(songs: Sequence[SongEntry]) -> list[SongEntry]:
+    """`songs` as a list, or a TypeError naming the argument: a folder is the likeliest slip (the
+    recipe's ``--data DIR``), which used to fail with "'str' object has no attribute 'read_segments'"."""
+    expected = "SongEntry objects, e.g. scan_song_folder(DIR).songs"
+    if isinstance(songs, (str, os.PathLike)):
+        raise TypeError(f"ChordSongDataset(songs=...): expected {expected}, got the path {str(songs)!r}")
+    try:
+        songs = list(songs)
+    except TypeError:
+        raise TypeError(
+            f"ChordSongDataset(songs=...): expected {expected}, got {type(songs).__name__}"
+        ) from None
+    for i, song in enumerate(songs):
+        if not isinstance(song, SongEntry):
+            raise TypeError(
+                f"ChordSongDataset(songs=...): item {i} is a {type(song).__name__}, expected {expected}"
+            )
+    return songs
+
+
 class ChordSongDataset(Dataset):
     """Training windows or evaluation chunks of annotated songs (see the module docstring).
 
@@ -1096,7 +1118,8 @@ class ChordSongDataset(Dataset):
     feature_fn : callable
         ``feature_fn(audio_path) -> np.ndarray [config.total_bins, frames]`` (CQT with spare bins, at
         ``config.frame_rate``). Called in loader workers; cache expensive features on disk yourself.
-    config : ChordSongConfig
+    config : ChordSongConfig or dict
+        A dict is read as ``ChordSongConfig(**config)`` (an unknown field is refused by name).
     train : bool
         Random pitch-shifted windows (True) or every chunk of every song, unshifted (False).
     seed : int
@@ -1114,13 +1137,20 @@ class ChordSongDataset(Dataset):
         self,
         songs: Sequence[SongEntry],
         feature_fn: Callable[[Path], np.ndarray],
-        config: ChordSongConfig,
+        config: ChordSongConfig | Mapping[str, Any],
         train: bool = True,
         seed: int = 0,
     ):
+        songs = _song_entries(songs)
         if len(songs) == 0:
             raise ValueError("ChordSongDataset needs at least one song")
-        self.songs = list(songs)
+        if not callable(feature_fn):
+            raise TypeError(
+                "ChordSongDataset(feature_fn=...): expected a function of an audio path returning its "
+                f"features [total_bins, frames], got {type(feature_fn).__name__}"
+            )
+        config = config_argument(ChordSongConfig, config, "ChordSongDataset(config=...)")
+        self.songs = songs
         self.feature_fn = feature_fn
         self.config = config
         self.train = train

@@ -31,6 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from audiotrain._text import plural
+from audiotrain.chords.harte import HarteError, parse_harte
 from audiotrain.chords.lab import ChordSegment
 
 import numpy as np
@@ -81,6 +82,29 @@ def _as_arrays(segments: Sequence[ChordSegment]) -> tuple[np.ndarray, list[str]]
     return intervals, [s.label for s in segments]
 
 
+def as_segments(segments: Sequence[ChordSegment | tuple[float, float, str]], what: str) -> list[ChordSegment]:
+    """`segments` as `ChordSegment`s: ``(start, end, label)`` tuples (what users of
+    ``mir_eval.io.load_labeled_intervals`` hold, and how a ChordSegment prints) are converted; anything else
+    is a TypeError naming `what` (``"the estimate"``) and the item (from 1)."""
+    if isinstance(segments, (str, bytes)) or not isinstance(segments, Sequence):
+        raise TypeError(
+            f"{what}: expected a list of ChordSegment or (start, end, label) tuples, "
+            f"got {type(segments).__name__}"
+        )
+    converted = []
+    for i, segment in enumerate(segments):
+        if isinstance(segment, ChordSegment):
+            converted.append(segment)
+        elif isinstance(segment, Sequence) and not isinstance(segment, str) and len(segment) == 3:
+            converted.append(ChordSegment(*segment))
+        else:
+            raise TypeError(
+                f"{what}, segment {i + 1}: expected a ChordSegment or a (start, end, label) tuple, "
+                f"got {type(segment).__name__} {segment!r:.80}"
+            )
+    return converted
+
+
 def check_segments(segments: Sequence[ChordSegment], what: str) -> None:
     """Raise a ValueError naming `what` (``"song 'x': the estimate"``) and the first segment (from 1) whose
     times are not a number of seconds >= 0, whose end comes before its start, that starts before the
@@ -89,7 +113,8 @@ def check_segments(segments: Sequence[ChordSegment], what: str) -> None:
     ``mir_eval.chord.evaluate`` refuses overlaps and unsorted segments ("Time intervals do not align"),
     naming neither the song nor the segment; cut without the check, an overlap would be scored by whichever
     label the cut keeps. Gaps are allowed (a reference read with ``allow_gaps`` has them), and so are
-    zero-length segments, which cover no time.
+    zero-length segments, which cover no time. A label that is not Harte syntax is a `HarteError` naming
+    the segment (mir_eval would raise its InvalidChordException mid-comparison, naming the label alone).
     """
 
     def shown(i: int) -> str:
@@ -116,6 +141,14 @@ def check_segments(segments: Sequence[ChordSegment], what: str) -> None:
     if overlapping.size:
         i = int(overlapping[0]) + 1
         raise ValueError(f"{what}, {shown(i)}: overlaps {shown(i - 1)}; segments must not overlap")
+    # mir_eval raises InvalidChordException naming only the label, mid-comparison.
+    for i, segment in enumerate(segments):
+        if not isinstance(segment.label, str):
+            raise HarteError(f"{what}, {shown(i)}: a label must be a str, got {type(segment.label).__name__}")
+        try:
+            parse_harte(segment.label)
+        except HarteError as err:
+            raise HarteError(f"{what}, {shown(i)}: {err}", err.label, err.suggestion) from None
 
 
 def merged_pieces(
@@ -126,6 +159,8 @@ def merged_pieces(
     to the reference's span. Segments that overlap or are out of order are an error (`check_segments`)
     naming `song` (if given), which annotation and the segments."""
     whose = f"song {song!r}: " if song is not None else ""
+    reference = as_segments(reference, f"{whose}the reference")
+    estimate = as_segments(estimate, f"{whose}the estimate")
     if not reference:
         raise ValueError(f"{whose}the reference annotation is empty")
     check_segments(reference, f"{whose}the reference")
@@ -171,8 +206,9 @@ def song_comparisons(
 def score_song(reference: Sequence[ChordSegment], estimate: Sequence[ChordSegment]) -> dict[str, float]:
     """Each comparison's score (0-1) for one song; NaN where the comparison covers nothing.
 
-    Segments that overlap or are out of order are an error naming them (`check_segments`), as
-    ``mir_eval.chord.evaluate`` refuses them too.
+    `reference` and `estimate` are lists of `ChordSegment` or of ``(start, end, label)`` tuples. Segments
+    that overlap or are out of order are an error naming them (`check_segments`), as
+    ``mir_eval.chord.evaluate`` refuses them too, and so is a label that is not Harte syntax (`HarteError`).
     """
     return {
         name: correct / total if total > 0 else float("nan")

@@ -23,7 +23,7 @@ from audiotrain.models.clap.loading import (
     read_config,
     resolve_checkpoint,
 )
-from audiotrain.models.clap.model import ClapModel
+from audiotrain.models.clap.model import ClapModel, model_input
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -163,7 +163,7 @@ class CLAP(ClapModel):
             raise ValueError("CLAP: pass audio (log-mels), input_ids, or both")
         out: dict[str, mx.array] = {}
         if audio is not None:
-            features = mel_to_model_layout(audio, self.config.audio_config.num_mel_bins)
+            features = mel_to_model_layout(model_input(audio, "audio"), self.config.audio_config.num_mel_bins)
             out["audio_embeds"] = self.get_audio_features(features, is_longer)
         if input_ids is not None:
             out["text_embeds"] = self.get_text_features(input_ids, attention_mask)

@@ -15,11 +15,24 @@ from audiotrain.models.clap.roberta import ClapTextModel
 
 import mlx.core as mx
 import mlx.nn as nn
+import numpy as np
 
 
 def l2_normalize(x: mx.array, eps: float = 1e-12) -> mx.array:
     """``x / ||x||`` along the last axis (``F.normalize``; the eps only guards an all-zero vector)."""
     return x / mx.maximum(mx.sqrt(mx.sum(x * x, axis=-1, keepdims=True)), eps)
+
+
+def model_input(value: mx.array | np.ndarray, name: str) -> mx.array:
+    """`value` as an mx.array: a numpy array, what `ClapTokenizer` and `ClapFeatureExtractor` return (as
+    transformers' ``return_tensors="np"``), is converted here, once; anything else is refused naming the
+    argument (numpy input met raw MLX errors deep in the towers, a list "has no attribute 'ndim'")."""
+    if isinstance(value, mx.array):
+        return value
+    if isinstance(value, np.ndarray):
+        return mx.array(value)
+    hint = f": wrap it in np.array({name})" if isinstance(value, (list, tuple)) else ""
+    raise TypeError(f"{name} must be an mx.array or a numpy array, got {type(value).__name__}{hint}")
 
 
 class ClapModel(nn.Module):
@@ -62,7 +75,7 @@ class ClapModel(nn.Module):
             ``C = 1`` for unfused checkpoints, ``C = 4`` (whole clip + 3 local crops) for fused ones (which also
             accept ``C = 1``, treating no clip as longer);
             ``frames <= spec_size * freq_ratio`` (1001 for 10 s at 48 kHz, resized to 1024).
-        is_longer : mx.array, shape (B,) or (B, 1), bool, optional
+        is_longer : mx.array or np.ndarray, shape (B,) or (B, 1), bool, optional
             Fused checkpoints only: which clips were longer than the window, i.e. get the local views fused in.
             ``None`` means no clip is longer.
 
@@ -70,15 +83,20 @@ class ClapModel(nn.Module):
         -------
         mx.array, shape (B, projection_dim)
         """
+        input_features = model_input(input_features, "input_features")
+        is_longer = None if is_longer is None else model_input(is_longer, "is_longer")
         return l2_normalize(self.audio_projection(self.audio_model(input_features, is_longer)))
 
     def get_text_features(self, input_ids: mx.array, attention_mask: mx.array | None = None) -> mx.array:
-        """Unit-norm text embeddings from token ids ``(B, L)`` and a 0/1 ``attention_mask`` ``(B, L)``.
+        """Unit-norm text embeddings from token ids ``(B, L)`` and a 0/1 ``attention_mask`` ``(B, L)``: mx
+        arrays, or the numpy arrays `ClapTokenizer` returns (converted here).
 
         Returns
         -------
         mx.array, shape (B, projection_dim)
         """
+        input_ids = model_input(input_ids, "input_ids")
+        attention_mask = None if attention_mask is None else model_input(attention_mask, "attention_mask")
         _, pooled = self.text_model(input_ids, attention_mask)
         return l2_normalize(self.text_projection(pooled))
 

@@ -20,17 +20,18 @@ from __future__ import annotations
 import os
 import tempfile
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from audiotrain.audio import channel_peaks
+from audiotrain.audio import channel_peaks, resample
 from audiotrain.chords.decode import DecodeConfig, decode_posteriors
 from audiotrain.chords.lab import ChordSegment
 from audiotrain.chords.vocabulary import N_INDEX, vocabulary_dict
 from audiotrain.datasets._folders import AUDIO_FILE_SUFFIXES
 from audiotrain.datasets.chord_songs import ANNOTATION_SUFFIXES, whole_semitones
+from audiotrain.features._backend import as_float_signal, check_sample_rate
 from audiotrain.models import fast_math
 from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel, joint_chord_classes
 from audiotrain.recipes.chords.config import (
@@ -42,7 +43,7 @@ from audiotrain.recipes.chords.config import (
 )
 from audiotrain.recipes.chords.model_checkpoint import resolve_model_checkpoint
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY, stored_settings
-from audiotrain.recipes.config_cli import load_config_file, read_older_record
+from audiotrain.recipes.config_cli import load_config_file, merge_config, read_older_record
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.interrupt import eval_compiling_again
 
@@ -213,6 +214,23 @@ def _load_weights(model: ChordRecognitionModel, file: Path) -> None:
     mx.eval(model.parameters())
 
 
+def decode_setting(decode: Any, base: DecodeConfig, source: str) -> DecodeConfig:
+    """`decode` as a `DecodeConfig`: None gives `base` (the checkpoint's or run's decoding); a dict changes
+    the fields it names in `base`, as ``--decode.*`` flags change a checkpoint's (unknown fields named), like
+    a recipe config's section given as a dict. Anything else is refused naming `source`: it used to be
+    kept and fail at the first song with an AttributeError."""
+    if decode is None:
+        return base
+    if isinstance(decode, DecodeConfig):
+        return decode
+    if isinstance(decode, Mapping):
+        return merge_config(base, dict(decode), source, path="decode.")
+    raise TypeError(
+        f"{source}: expected a DecodeConfig (or a dict of its fields, e.g. {{'silence_db': 0}}), "
+        f"got {type(decode).__name__}"
+    )
+
+
 class ChordPredictor:
     """A trained chord model with its feature extractor and decoder.
 
@@ -257,7 +275,7 @@ class ChordPredictor:
         #: trained on is recorded there (``evaluate`` names the scored songs it trained on).
         self.checkpoint: Path | None = None
         self.features = features
-        self.decode = decode or DecodeConfig()
+        self.decode = decode_setting(decode, DecodeConfig(), "ChordPredictor(decode=...)")
         self.window_frames = int(window_frames)
         self.window_hop = window_hop
         self.batch_windows = int(batch_windows)
@@ -292,16 +310,24 @@ class ChordPredictor:
     # ---- loading --------------------------------------------------------------------------------------
     @classmethod
     def from_checkpoint(
-        cls, path: str | Path, decode: DecodeConfig | None = None, **kwargs: Any
+        cls, path: str | Path, decode: DecodeConfig | Mapping[str, Any] | None = None, **kwargs: Any
     ) -> ChordPredictor:
         """Load a checkpoint folder (or a run folder) written by the chord recipe. A read that a running
-        fit's save tore (it replaced the folder meanwhile) is made again (`ckpt.read_unreplaced`)."""
+        fit's save tore (it replaced the folder meanwhile) is made again (`ckpt.read_unreplaced`).
+
+        `decode` replaces the checkpoint's decoding settings; a dict (``{"silence_db": 0}``) changes only
+        the fields it names, as ``predict --decode.silence_db 0`` does."""
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(
+                f"ChordPredictor.from_checkpoint(path=...): expected a checkpoint, run or export folder "
+                f"(str or Path), got {type(path).__name__}"
+            )
         return ckpt.read_unreplaced(
             path, resolve_model_checkpoint, lambda folder: cls._from_folder(folder, decode, **kwargs)
         )
 
     @classmethod
-    def _from_folder(cls, folder: Path, decode: DecodeConfig | None, **kwargs: Any) -> ChordPredictor:
+    def _from_folder(cls, folder: Path, decode: Any, **kwargs: Any) -> ChordPredictor:
         state = ckpt.read_model_state(folder)
         stored = stored_settings(folder, state)  # each part checked, a bad one named with its file
         if stored is None or "vocabulary" not in stored:
@@ -313,13 +339,16 @@ class ChordPredictor:
         try:
             model = ChordRecognitionModel(ChordModelConfig.from_dict(stored["model_config"]))
             features = ChordFeatureConfig.from_stored(stored["features"])
-            if decode is None:
-                decode = DecodeConfig(**stored.get("decode", {}))
+            # (A DecodeConfig given replaces the stored settings whole: they need not be read.)
+            stored_decode = (
+                decode if isinstance(decode, DecodeConfig) else DecodeConfig(**stored.get("decode", {}))
+            )
         except (KeyError, TypeError, ValueError) as err:
             raise ckpt.CheckpointError(
                 f"{folder / ckpt.STATE_FILE}: the stored chord model/feature/decoding settings are incomplete or "
                 f"do not fit this version of audiotrain ({type(err).__name__}: {err})"
             ) from None
+        decode = decode_setting(decode, stored_decode, "ChordPredictor.from_checkpoint(decode=...)")
         _load_weights(model, folder / ckpt.MODEL_FILE)
         kwargs.setdefault("window_frames", int(stored.get("window_frames", 96)))
         predictor = cls(model, features, decode, **kwargs)
@@ -331,7 +360,7 @@ class ChordPredictor:
         cls,
         config: TrainingConfig | str | Path,
         weights: str | Path,
-        decode: DecodeConfig | None = None,
+        decode: DecodeConfig | Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> ChordPredictor:
         """A predictor from a run's settings and a weights file: `config` is its `TrainingConfig` or a file
@@ -348,7 +377,8 @@ class ChordPredictor:
         model = ChordRecognitionModel(config.model)
         _load_weights(model, Path(weights))
         kwargs.setdefault("window_frames", config.data.window_frames)
-        return cls(model, config.features, decode or config.decode, **kwargs)
+        decode = decode_setting(decode, config.decode, "ChordPredictor.from_config(decode=...)")
+        return cls(model, config.features, decode, **kwargs)
 
     # ---- inference ------------------------------------------------------------------------------------
     @property
@@ -408,16 +438,54 @@ class ChordPredictor:
                 totals[index][s : s + real] += weight[:real]
         return [{k: v / total[:, None] for k, v in by_head.items()} for by_head, total in zip(sums, totals)]
 
-    def song_features(self, audio_path: str | Path) -> tuple[np.ndarray, float]:
-        """Unshifted model-input frames [frames, input_bins] of an audio file, and its duration in seconds."""
-        y = self.features.load(audio_path)
+    def waveform(self, audio: str | Path | np.ndarray, sample_rate: float | None = None) -> np.ndarray:
+        """Mono audio at the features' rate, as the model hears it: `audio` is a file (read with
+        `ChordFeatureConfig.load`) or a waveform already in memory, a numpy array [samples] or
+        [channels, samples] (librosa's layout; channels are averaged) at `sample_rate` Hz, which it then
+        needs. An array goes the way a file's samples go after reading: mixed to mono, then resampled."""
+        if isinstance(audio, (str, os.PathLike)):
+            if sample_rate is not None:
+                raise TypeError(
+                    f"sample_rate is for a waveform given as an array; the file {audio} has its own "
+                    f"(got sample_rate={sample_rate!r})"
+                )
+            return self.features.load(audio)
+        if not isinstance(audio, np.ndarray):
+            raise TypeError(
+                f"audio: expected an audio file (str or Path) or a numpy waveform with sample_rate=, got "
+                f"{type(audio).__name__}"
+                + (": transcribe each file in turn" if isinstance(audio, list) else "")
+            )
+        if sample_rate is None:
+            raise TypeError(
+                "audio is an array: give its sample_rate= in Hz (e.g. the rate librosa.load returned)"
+            )
+        rate = check_sample_rate(sample_rate)  # (a ValueError naming sr for anything but a positive rate)
+        y = as_float_signal(audio, "numpy", name="audio")  # integer PCM, NaN, channels-last: refused, named
+        if y.ndim > 2:
+            raise ValueError(f"audio must be [samples] or [channels, samples], got shape {y.shape}")
+        y = np.ascontiguousarray(y.mean(axis=0) if y.ndim == 2 else y, dtype=np.float32)
+        y = resample(y, rate, self.features.sr)
+        needed = self.features.cqt_config().min_samples
+        if len(y) < needed:
+            raise ValueError(
+                f"audio is too short: {len(y)} samples at {self.features.sr} Hz; the CQT needs {needed}"
+            )
+        return y
+
+    def song_features(
+        self, audio: str | Path | np.ndarray, sample_rate: float | None = None
+    ) -> tuple[np.ndarray, float]:
+        """Unshifted model-input frames [frames, input_bins] of a song (a file, or an array at
+        `sample_rate`: `waveform`), and its duration in seconds."""
+        y = self.waveform(audio, sample_rate)
         return self.features.crop(self.features.compute(y)), len(y) / self.features.sr
 
-    def posteriors(self, audio_path: str | Path) -> SongPosteriors:
-        """Frame posteriors of a song; with `tta_shifts` (test-time augmentation), averaged over the song
-        pitch-shifted by each number of semitones (the CQT crop moved by that many semitones, the root and
-        bass posteriors rotated back)."""
-        y = self.features.load(audio_path)
+    def posteriors(self, audio: str | Path | np.ndarray, sample_rate: float | None = None) -> SongPosteriors:
+        """Frame posteriors of a song (a file, or an array at `sample_rate`: `waveform`); with `tta_shifts`
+        (test-time augmentation), averaged over the song pitch-shifted by each number of semitones (the CQT
+        crop moved by that many semitones, the root and bass posteriors rotated back)."""
+        y = self.waveform(audio, sample_rate)
         full = self.features.compute(y)
         if is_digital_silence(y):  # no chord plays, though the model would name one (B:1 on a failed export)
             frames = self.features.crop(full).shape[0]
@@ -468,6 +536,10 @@ class ChordPredictor:
             level_db=posteriors.level_db,
         )
 
-    def transcribe(self, audio_path: str | Path) -> list[ChordSegment]:
-        """Chord segments of an audio file, with labels `mir_eval` parses."""
-        return self.segments(self.posteriors(audio_path))
+    def transcribe(
+        self, audio: str | Path | np.ndarray, sample_rate: float | None = None
+    ) -> list[ChordSegment]:
+        """Chord segments of a song, with labels `mir_eval` parses: `audio` is a file, or a waveform in
+        memory (numpy [samples] or [channels, samples]) at `sample_rate` Hz, e.g. what ``librosa.load``
+        or ``soundfile.read(...).T`` returns; it is mixed to mono and resampled as a file is."""
+        return self.segments(self.posteriors(audio, sample_rate))

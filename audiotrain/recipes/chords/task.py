@@ -32,6 +32,7 @@ from audiotrain.models.chord_loss import ChordRecognitionLoss, head_accuracies
 from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel
 from audiotrain.recipes.chords.config import MAX_WINDOW_FRAMES, ChordFeatureConfig
 from audiotrain.recipes.chords.model_checkpoint import resolve_model_checkpoint
+from audiotrain.recipes.config_cli import SettingError, check_setting, shown
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.module import OptimizerConfig, TrainModule
 from audiotrain.train.schedulers import OneCycleScheduler, WarmupCosineScheduler
@@ -87,6 +88,36 @@ def make_schedule(
     raise ValueError(f"scheduler must be 'cosine' or 'onecycle', got {scheduler!r}")
 
 
+def _check_optim_settings(
+    learning_rate: Any,
+    weight_decay: Any,
+    scheduler: Any,
+    num_epochs: Any,
+    warmup_epochs: Any,
+    steps_per_epoch: Any,
+) -> None:
+    """Refuse, naming the keyword, what the recipe's flags refuse: a negative rate (gradient ascent with
+    ``scheduler=None``), a negative weight decay or warmup, no epochs or steps, or an unknown scheduler.
+    They were cast with float()/int() and trained on, or failed only in `configure_optimizers`."""
+    try:
+        # 0 is kept: a task that must not move its weights (evaluated only); the schedules refuse it.
+        check_setting("learning_rate", learning_rate, at_least=0)
+        check_setting("weight_decay", weight_decay, at_least=0)
+        check_setting("num_epochs", num_epochs, integer=True, above=0)
+        check_setting("warmup_epochs", warmup_epochs, at_least=0)
+        check_setting("steps_per_epoch", steps_per_epoch, integer=True, above=0)
+    except SettingError as err:
+        raise ValueError(
+            f"ChordTask({err.name}=...) must be {err.expected}, got {shown(err.value)}"
+        ) from None
+    if scheduler not in SCHEDULERS:
+        raise ValueError(f"ChordTask(scheduler=...) must be one of {SCHEDULERS}, got {shown(scheduler)}")
+
+
+#: What `ChordTask(scheduler=...)` takes: `make_schedule`'s schedules, or None for a constant rate.
+SCHEDULERS = ("cosine", "onecycle", None)
+
+
 class ChordTask(TrainModule):
     """Train a `ChordRecognitionModel` with `ChordRecognitionLoss` and AdamW.
 
@@ -120,6 +151,9 @@ class ChordTask(TrainModule):
         extra_state: dict[str, Any] | None = None,
     ):
         super().__init__()
+        _check_optim_settings(
+            learning_rate, weight_decay, scheduler, num_epochs, warmup_epochs, steps_per_epoch
+        )
         self.model = ChordRecognitionModel(model_config_from(model_config, "ChordTask(model_config=...)"))
         # Plain attributes (not submodules): the loss holds constant arrays (class weights) that must not
         # become trainable parameters.

@@ -29,7 +29,7 @@ from __future__ import annotations
 import tempfile
 import time
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,7 +40,7 @@ from audiotrain.models.chord_model import ChordRecognitionModel
 from audiotrain.recipes.chords.config import ChordFeatureConfig, TrainingConfig
 from audiotrain.recipes.chords.predict import checkpoint_entries
 from audiotrain.recipes.chords.task import ChordTask, stored_settings
-from audiotrain.recipes.config_cli import ConfigInCheckpoint
+from audiotrain.recipes.config_cli import ConfigInCheckpoint, merge_config
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train import reporting
 from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
@@ -238,6 +238,22 @@ def _guide_metrics(metrics: dict[str, float], prefix: str) -> dict[str, float]:
     return out
 
 
+def _training_config(config: Any) -> TrainingConfig:
+    """`config` as a `TrainingConfig`: None gives the defaults; a dict is read as a --config file's keys
+    (``{"num_epochs": 1, "data": {...}}``, unknown keys named), as a section of a recipe config given as a
+    dict is. Anything else is refused here (it failed later with "'dict' object has no attribute ...")."""
+    if config is None:
+        return TrainingConfig()
+    if isinstance(config, TrainingConfig):
+        return config
+    if isinstance(config, Mapping):
+        return merge_config(TrainingConfig(), dict(config), "Trainer(config=...)")
+    raise TypeError(
+        "Trainer(config=...): expected a TrainingConfig (or a dict of its fields), "
+        f"got {type(config).__name__}"
+    )
+
+
 class Trainer:
     """The guide's chord Trainer: ``train``, ``train_epoch``, ``validate``, checkpoints and history.
 
@@ -245,7 +261,8 @@ class Trainer:
         model: a `ChordRecognitionModel` whose ``n_bins`` and ``bass_view_bins`` equal ``config.features``'.
         train_loader, val_loader: iterables of ``(audio [batch, samples], targets)`` (see the module
             docstring); ``val_loader`` may be None (then no validation, early stopping or best checkpoint).
-        config: a `TrainingConfig` (default: the recipe's defaults).
+        config: a `TrainingConfig`, or a dict of its fields as a --config file holds them (default: the
+            recipe's defaults).
         criterion: a `ChordRecognitionLoss` (default: the config's loss weights and label smoothing).
         sample_rate: rate of the audio in the batches, Hz.
         run_dir: folder the relative ``config.checkpoint_dir`` and the shared Trainer's logs go in.
@@ -260,13 +277,13 @@ class Trainer:
         model: ChordRecognitionModel,
         train_loader: Iterable,
         val_loader: Iterable | None = None,
-        config: TrainingConfig | None = None,
+        config: TrainingConfig | Mapping[str, Any] | None = None,
         criterion: ChordRecognitionLoss | None = None,
         sample_rate: int = 44100,
         run_dir: str | Path = ".",
         overwrite: bool = False,
     ):
-        self.config = config if config is not None else TrainingConfig()
+        self.config = _training_config(config)
         if not isinstance(model, ChordRecognitionModel):
             raise TypeError(
                 f"Trainer(model=...): expected a ChordRecognitionModel, got {type(model).__name__}"

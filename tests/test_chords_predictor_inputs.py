@@ -1,0 +1,105 @@
+"""What `ChordPredictor` takes from a Python user: decoding settings as a `DecodeConfig` or a dict of its
+fields (as recipe config sections are), and a song as a file or as a waveform already in memory (numpy
+array and sample rate), with a one-line error naming the argument for anything else. A tiny untrained model
+stands in for a trained one: what is checked is what reaches the decoder and the features."""
+
+from audiotrain.chords.decode import DecodeConfig
+from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel
+from audiotrain.recipes.chords.config import ChordFeatureConfig
+from audiotrain.recipes.chords.predict import ChordPredictor, checkpoint_entries
+from audiotrain.recipes.chords.task import CHECKPOINT_KEY
+from audiotrain.train import checkpoint as ckpt
+
+import mlx.core as mx
+import numpy as np
+import pytest
+import soundfile as sf
+
+MODEL = ChordModelConfig(d_model=16, n_layers=1, n_heads=2, ff_dim=32, dropout=0.0)
+SR = 22050
+
+
+def _model() -> ChordRecognitionModel:
+    mx.random.seed(0)  # the same weights whatever tests ran before
+    model = ChordRecognitionModel(MODEL)
+    mx.eval(model.parameters())
+    return model
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """A checkpoint folder as the chord recipe writes it, its decoding with silence_db 30."""
+    folder = tmp_path_factory.mktemp("chord_predictor") / "best"
+    record = {
+        "model_config": MODEL.to_dict(),
+        **checkpoint_entries(ChordFeatureConfig(), DecodeConfig(silence_db=30.0), 16),
+    }
+    progress = {"epoch": 1, "batch_in_epoch": 0, "global_step": 1, "total_batches": 1, "micro_batches": 0}
+    state = {"progress": progress, "random": {"mlx": [0, 0]}, "module_state": {CHECKPOINT_KEY: record}}
+    arrays = {f"model.{k}": v for k, v in ckpt.flat(_model().parameters()).items()}
+    ckpt.write_checkpoint(folder, arrays, {}, {}, state)
+    return folder
+
+
+def _triad(seconds: float = 1.0, sr: int = SR) -> np.ndarray:
+    t = np.arange(int(sr * seconds)) / sr
+    return sum(0.2 * np.sin(2 * np.pi * f * t) for f in (261.63, 329.63, 392.0)).astype(np.float32)
+
+
+def test_decode_as_a_dict_changes_the_named_fields_of_the_checkpoints_decoding(checkpoint):
+    """`decode={"silence_db": 0}` (the README's advice for classical music, as a dict like a config
+    section) was kept as a dict and failed at the first song: 'dict' object has no attribute 'silence_db'."""
+    predictor = ChordPredictor.from_checkpoint(checkpoint, decode={"method": "argmax"})
+    assert predictor.decode == DecodeConfig(silence_db=30.0, method="argmax")  # the rest stays the run's
+    assert ChordPredictor.from_checkpoint(checkpoint).decode.silence_db == 30.0
+    assert ChordPredictor(_model(), ChordFeatureConfig(), {"silence_db": 0}).decode.silence_db == 0.0
+    with pytest.raises(
+        ValueError, match=r"from_checkpoint\(decode=\.\.\.\): unknown field 'decode.silnce_db'"
+    ):
+        ChordPredictor.from_checkpoint(checkpoint, decode={"silnce_db": 0})
+    with pytest.raises(
+        TypeError, match=r"ChordPredictor\(decode=\.\.\.\): expected a DecodeConfig .*got str"
+    ):
+        ChordPredictor(_model(), ChordFeatureConfig(), "viterbi")
+
+
+def test_from_checkpoint_names_its_path_argument_when_it_is_not_a_path():
+    with pytest.raises(TypeError, match=r"from_checkpoint\(path=\.\.\.\): expected .* got NoneType"):
+        ChordPredictor.from_checkpoint(None)
+
+
+def test_a_waveform_in_memory_is_transcribed_as_the_same_audio_in_a_file(tmp_path):
+    """A notebook user holds audio (librosa.load, soundfile.read): it used to need writing to a file first
+    (an array gave pathlib's 'expected str, bytes or os.PathLike object, not ndarray')."""
+    predictor = ChordPredictor(_model(), ChordFeatureConfig(), window_frames=16, tta_shifts=(0,))
+    audio = _triad()
+    sf.write(tmp_path / "song.wav", audio, SR, subtype="FLOAT")
+    from_file = predictor.posteriors(tmp_path / "song.wav")
+    assert predictor.transcribe(audio, sample_rate=SR) == predictor.segments(from_file)
+    # Stereo [channels, samples] at another rate is mixed and resampled as a file's samples are.
+    stereo = np.stack([audio, 0.5 * audio]).astype(np.float64)
+    sf.write(tmp_path / "stereo.wav", stereo.T, SR, subtype="FLOAT")
+    features, seconds = predictor.song_features(stereo, sample_rate=SR)
+    expected, expected_seconds = predictor.song_features(tmp_path / "stereo.wav")
+    np.testing.assert_allclose(features, expected, atol=1e-5)
+    assert seconds == expected_seconds
+    resampled, _ = predictor.song_features(_triad(sr=44100), sample_rate=44100)
+    assert abs(len(resampled) - len(expected)) <= 1
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "error", "message"),
+    [
+        ((np.zeros(SR, np.float32),), {}, TypeError, r"audio is an array: give its sample_rate="),
+        ((["a.wav", "b.wav"],), {}, TypeError, r"audio: expected .* got list: transcribe each file in turn"),
+        (("song.wav",), {"sample_rate": SR}, TypeError, r"sample_rate is for a waveform given as an array"),
+        ((np.zeros(SR, np.int16),), {"sample_rate": SR}, TypeError, r"audio holds integer samples"),
+        ((np.zeros((SR, 2), np.float32),), {"sample_rate": SR}, ValueError, r"channels-last audio\?"),
+        ((np.zeros(SR, np.float32),), {"sample_rate": 0}, ValueError, r"sr must be a positive sampling rate"),
+        ((np.zeros(10, np.float32),), {"sample_rate": SR}, ValueError, r"audio is too short: 10 samples"),
+    ],
+)
+def test_other_audio_inputs_are_refused_naming_the_argument(args, kwargs, error, message):
+    predictor = ChordPredictor(_model(), ChordFeatureConfig(), window_frames=16, tta_shifts=(0,))
+    with pytest.raises(error, match=message):
+        predictor.transcribe(*args, **kwargs)
