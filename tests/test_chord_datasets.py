@@ -24,6 +24,7 @@ from audiotrain.datasets.chord_songs import (
     random_eq_db,
     scan_song_folder,
     split_songs,
+    split_songs_as_given,
     split_songs_shuffled,
     transpose_targets,
 )
@@ -961,6 +962,13 @@ def test_a_pairs_file_pairs_the_billboard_and_guitarset_layouts(tmp_path):
         ("a.lab,a.lab\n", 1, "a.lab is not an audio file the scan of"),
         ("a.wav,gone.lab\n", 1, "gone.lab does not exist"),
         ("a.wav,a.lab\n./a.wav,a.lab\n", 2, "a.wav is paired on line 1 already"),
+        # An unquoted comma in a name (the Beatles' "Ob-La-Di, Ob-La-Da") makes a row of three cells.
+        ("a.wav,a.lab\nOb-La-Di, Ob-La-Da.wav,a.lab\n", 2, 'a name that holds a comma must be quoted: "'),
+        ("Ob-La-Di, Ob-La-Da.wav,a.lab\n", 1, "must be quoted"),
+        # A split column: in every row, naming a part.
+        ("audio,annotation,split\na.wav,a.lab\n", 2, "expected three columns, audio,annotation,split"),
+        ("a.wav,a.lab,train\nb.wav,b.lab\n", 2, "the first row names a split, so every row must"),
+        ("a.wav,a.lab,training\n", 1, "the split 'training' is not one of train, val, test"),
     ],
 )
 def test_a_pairs_file_error_names_the_file_and_line(tmp_path, rows, line, fragment):
@@ -1000,6 +1008,46 @@ def test_a_pairs_file_written_on_windows_pairs_its_backslash_paths(tmp_path):
         with pytest.raises(ValueError, match=re.escape(f"{tmp_path / 'pairs.csv'}, line {line}: ")) as raised:
             scan_song_folder(tmp_path, pairs_file=tmp_path / "pairs.csv")
         assert fragment in str(raised.value)
+
+
+def test_a_pairs_file_split_column_names_each_songs_part(tmp_path):
+    """A dataset's published split (Billboard's train/val/test lists) in a third column; without it the
+    recipe splits the songs itself."""
+    for name in ("0003", "0004", "0005"):
+        _wav(tmp_path / name / "audio.wav", SEGMENTS[-1].end)
+        write_lab(tmp_path / name / "majmin.lab", SEGMENTS)
+    rows = "0003/audio.wav,0003/majmin.lab,train\n0004/audio.wav,0004/majmin.lab,Val\n"
+    (tmp_path / "pairs.csv").write_text(
+        f"audio,annotation,split\n{rows}0005/audio.wav,0005/majmin.lab,test\n"
+    )
+    index = scan_song_folder(tmp_path, pairs_file=tmp_path / "pairs.csv")
+    by_name = {song.name: song for song in index.songs}
+    train, val, test = split_songs_as_given(index.songs, index.parts)
+    assert (train, val, test) == ([by_name["0003/audio"]], [by_name["0004/audio"]], [by_name["0005/audio"]])
+    (tmp_path / "pairs.csv").write_text("0003/audio.wav,0003/majmin.lab\n")
+    assert scan_song_folder(tmp_path, pairs_file=tmp_path / "pairs.csv").parts == {}
+
+
+def test_a_group_pattern_keeps_the_takes_of_a_player_in_one_part(tmp_path):
+    """GuitarSet's comp and solo takes of one excerpt landed in train and test: a pattern groups them."""
+    songs = [
+        _song(tmp_path, f"{player:02d}_BN{n}-129-Eb_{take}", SEGMENTS[:2])
+        for player in range(6)
+        for n in range(2)
+        for take in ("comp", "solo")
+    ]
+    for pattern, key in ((r"^(\d\d)_", lambda name: name[:2]), (r"^(.*)_(comp|solo)$", lambda n: n[:-5])):
+        parts = split_songs(songs, 0.2, 0.2, seed=3, pattern=pattern)
+        groups = [{key(song.name) for song in part} for part in parts]
+        assert all(groups) and sum(len(g) for g in groups) == len({key(s.name) for s in songs})
+    with pytest.raises(ValueError, match=re.escape("group_pattern 'x(\\d)' matches none of the 24 song")):
+        split_songs(songs, pattern=r"x(\d)")
+    # A given split that puts two takes of a group in two parts is refused, naming them.
+    given = {song.audio_path: "test" if song.name.endswith("solo") else "train" for song in songs}
+    with pytest.raises(ValueError, match="puts 00_BN0-129-Eb_comp in train and 00_BN0-129-Eb_solo in test"):
+        split_songs_as_given(songs, given, pattern=r"^(.*)_(comp|solo)$")
+    train, _, test = split_songs_as_given(songs, given)  # (each song alone: as given)
+    assert len(train) == len(test) == 12
 
 
 def test_a_pairs_file_that_is_not_utf8_is_named(tmp_path):

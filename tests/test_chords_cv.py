@@ -263,7 +263,7 @@ def test_a_cv_run_resumes_on_its_own_folds_after_songs_are_added_or_the_split_ch
         patch.setattr(
             chords_data,
             "split_songs",
-            lambda songs, val, test, seed, by: split_songs_shuffled(songs, val, test, seed),
+            lambda songs, val, test, seed, by, pattern: split_songs_shuffled(songs, val, test, seed),
         )
         assert chords.main([*argv, "--run_dir", str(straight)]) == 0
         _ctrl_c_in_the_first_fold(patch)

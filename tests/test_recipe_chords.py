@@ -759,7 +759,7 @@ def test_a_run_split_by_an_older_version_resumes_on_its_own_parts(tiny_run, tmp_
         patch.setattr(
             chords_data,
             "split_songs",
-            lambda songs, val, test, seed, by: split_songs_shuffled(songs, val, test, seed),
+            lambda songs, val, test, seed, by, pattern: split_songs_shuffled(songs, val, test, seed),
         )
         assert chords.main([*flags, "--run_dir", str(old)]) == 0
         assert chords.main([*flags, "--run_dir", str(straight), "--num_epochs", "3"]) == 0
@@ -2120,6 +2120,102 @@ def test_split_by_folder_keeps_each_albums_songs_in_one_part(tmp_path):
         ValueError, match="data.split_by .--data.split_by. must be one of song, folder, top_folder"
     ):
         ChordDataConfig(split_by="album")
+
+
+def _pairs_with_split(data: Path, parts: dict[str, str]) -> Path:
+    """A pairs file beside `data`'s songs (demo songs: song_NNN.wav + .lab), naming each song's part."""
+    rows = "".join(f"{name}.wav,{name}.lab,{part}\n" for name, part in parts.items())
+    (data / "pairs.csv").write_text(f"audio,annotation,split\n{rows}")
+    return data / "pairs.csv"
+
+
+def test_a_pairs_files_split_column_is_the_split_a_run_trains_on(tmp_path):
+    """A researcher comparing with published numbers needs the dataset's own split (Billboard's lists,
+    GuitarSet's by player): the recipe only split by a hash of the names. A third column gives it."""
+    from audiotrain.recipes.chords.cv import all_songs
+    from audiotrain.recipes.chords.data import folder_splits
+
+    data = tmp_path / "songs"
+    generate_demo_songs(data, n_songs=5, seed=4, song_seconds=4)
+    parts = {
+        "song_000": "train",
+        "song_001": "test",
+        "song_002": "train",
+        "song_003": "val",
+        "song_004": "test",
+    }
+    pairs = _pairs_with_split(data, parts)
+    splits, _ = folder_splits(ChordDataConfig(data_dir=str(data), pairs=str(pairs)), seed=0)
+    given = [[song.name for song in getattr(splits, part)] for part in ("train", "val", "test")]
+    assert given == [["song_000", "song_002"], ["song_003"], ["song_001", "song_004"]]
+    assert f"(the split {pairs} gives)" in splits.source and splits.parts_given
+    # The fractions still say whether validation is wanted: a file with none is refused unless it is not.
+    pairs = _pairs_with_split(data, {**parts, "song_003": "train"})
+    with pytest.raises(ValueError, match="names no val song, to validate on; mark some rows val, or pass"):
+        folder_splits(ChordDataConfig(data_dir=str(data), pairs=str(pairs)), seed=0)
+    splits, _ = folder_splits(ChordDataConfig(data_dir=str(data), pairs=str(pairs), val_fraction=0), seed=0)
+    assert not splits.val and len(splits.train) == 3
+    # Songs a pattern groups stay in one part: a split that parts them is refused, naming them.
+    pairs = _pairs_with_split(data, parts)
+    grouped = ChordDataConfig(data_dir=str(data), pairs=str(pairs), group_pattern=r"^(song_00)[01]$")
+    with pytest.raises(
+        ValueError, match="puts song_000 in train and song_001 in test, but they are one group"
+    ):
+        folder_splits(grouped, seed=0)
+    # cv makes its own folds: the column would do nothing, so it is refused rather than ignored.
+    config = TrainingConfig(data=ChordDataConfig(data_dir=str(data), pairs=str(pairs)))
+    with pytest.raises(ValueError, match="cv makes its own folds, so its split column would not be used"):
+        all_songs(config)
+
+
+def test_a_group_pattern_keeps_a_group_in_one_part_of_the_split_and_of_cv_folds(tmp_path):
+    """GuitarSet's comp and solo takes of one excerpt (all in one folder) could land in train and test."""
+    from audiotrain.recipes.chords.cv import song_folds
+    from audiotrain.recipes.chords.data import folder_splits
+
+    data = tmp_path / "songs"
+    data.mkdir()
+    for excerpt in range(5):
+        for take in ("comp", "solo"):
+            made = tmp_path / f"{excerpt}{take}"
+            generate_demo_songs(made, n_songs=1, seed=excerpt, song_seconds=4)
+            for suffix in (".wav", ".lab"):
+                (made / f"song_000{suffix}").rename(data / f"00_BN{excerpt}-129-Eb_{take}{suffix}")
+    config = ChordDataConfig(data_dir=str(data), group_pattern="^(.*)_(comp|solo)$", val_fraction=0.2)
+    splits, _ = folder_splits(config, seed=0)
+    excerpts = [{song.name[:-5] for song in getattr(splits, part)} for part in ("train", "val", "test")]
+    assert all(excerpts) and sum(len(e) for e in excerpts) == 5  # each excerpt's takes in one part
+    assert "(grouped by '^(.*)_(comp|solo)$')" in splits.source
+    songs = [*splits.train, *splits.val, *splits.test]
+    for fold in song_folds(songs, 5, 0.25, 0, "test", pattern=config.group_pattern):
+        excerpts = [{song.name[:-5] for song in part} for part in (fold.train, fold.val, fold.test)]
+        assert len(excerpts[2]) == 1 and sum(len(e) for e in excerpts) == 5
+    with pytest.raises(ValueError, match="group_pattern .--data.group_pattern. is not a regular expression"):
+        ChordDataConfig(group_pattern="^(\\d")
+    with pytest.raises(ValueError, match="groups songs in place of data.split_by .--data.split_by folder."):
+        ChordDataConfig(group_pattern="^x", split_by="folder")
+
+
+@pytest.mark.slow  # (two tiny runs: about 17 s on a shared CPU)
+def test_a_resume_is_refused_where_the_pairs_files_split_changed(tiny_run, tmp_path, capsys):
+    """A resumed run goes on with the parts its run recorded: a split the user edited since would have been
+    ignored without a word. It is refused, as other changed data is; the same split resumes."""
+    data = tmp_path / "songs"
+    generate_demo_songs(data, n_songs=4, seed=9, song_seconds=6)
+    parts = {"song_000": "train", "song_001": "train", "song_002": "val", "song_003": "test"}
+    pairs = _pairs_with_split(data, parts)
+    flags = [*_folder_run_flags(tiny_run, data), "--data.pairs", str(pairs), "--save_every", "0"]
+    run_dir = tmp_path / "run"
+    assert chords.main([*flags, "--run_dir", str(run_dir), "--num_epochs", "1"]) == 0
+    last, again = run_dir / "checkpoints" / "last", tmp_path / "again"
+    _pairs_with_split(data, {**parts, "song_001": "test", "song_003": "train"})
+    capsys.readouterr()
+    assert chords.main([*flags, "--run_dir", str(again), "--resume", str(last)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot resume from {last}: the split column of the pairs file puts songs in other parts" in err
+    assert "Traceback" not in err and not again.exists(), err
+    _pairs_with_split(data, parts)
+    assert chords.main([*flags, "--run_dir", str(again), "--resume", str(last)]) == 0
 
 
 def test_a_song_whose_audio_does_not_decode_is_skipped_and_listed_before_training(tiny_run, tmp_path, capsys):

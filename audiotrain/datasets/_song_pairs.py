@@ -9,7 +9,8 @@ separator); where several share the name, the one in the folder that mirrors the
 Intro.wav``, ``chordlab/Album_I/01_-_Intro.lab``), and it never guesses between two. Names that differ more
 (``03. Anna``, ``03_-_Anna``) are never paired: `near_misses` finds them for a "did you mean". Layouts no rule
 fits (McGill Billboard's ``0003/audio.wav`` + ``0003/majmin7inv.lab``, GuitarSet's ``_mic`` audio) list their
-pairs in a CSV file that `read_song_pairs` reads.
+pairs in a CSV file that `read_song_pairs` reads; a third column may name each song's part of a dataset's
+published split (``train``, ``val``, ``test``), used in place of the recipe's own.
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ from audiotrain.datasets._folders import nfc, walk_visible_following_links
 
 #: Suffixes `read_song_pairs` accepts for an annotation (what `read_annotation` reads).
 PAIRED_ANNOTATION_SUFFIXES = (".lab", ".jams", ".jamz", ".txt", ".chords")
+
+#: The parts a pairs file's third column may name (`read_song_pairs`).
+PAIR_PARTS = ("train", "val", "test")
+
+_HEADERS = (["audio", "annotation"], ["audio", "annotation", "split"])
 
 
 #: Typographic quotes and dashes (what MusicBrainz-tagged rips and iTunes write) and the ASCII ones a
@@ -193,12 +199,15 @@ def match_in_annotation_folder(
 
 def read_song_pairs(
     csv_path: Path, audio_by_real_path: dict[str, Path], data_dir: Path
-) -> list[tuple[Path, Path]]:
-    """``[(audio, annotation)]`` from a CSV file of two columns, ``audio,annotation``, one song a row, paths
+) -> list[tuple[Path, Path, str | None]]:
+    """``[(audio, annotation, part)]`` from a CSV file of ``audio,annotation`` rows, one song a row, paths
     relative to the CSV's folder (or absolute); an optional first row ``audio,annotation`` is a header, and
     blank lines and lines starting with ``#`` are skipped. A relative path written on Windows
     (``audio\\song1.wav``) is read with its backslashes as separators where no file has that name as
     written (`_row_path`).
+
+    A third column, ``split`` in the header, names the song's part (`PAIR_PARTS`: a dataset's published
+    split): then every row has it. Without it, each part is None (the recipe splits the songs itself).
 
     `audio_by_real_path` maps the real path of every audio file the scan of `data_dir` found to the path it
     found it under; the audio of a row must be one of them.
@@ -206,8 +215,9 @@ def read_song_pairs(
     Raises
     ------
     ValueError
-        Naming the file and line: a row without two columns, audio that is not an audio file under
-        `data_dir`, a missing annotation or one in a format not read, audio listed twice.
+        Naming the file and line: a row with another number of columns than the first (an unquoted comma
+        in a name: the message says to quote it), a part not in `PAIR_PARTS`, audio that is not an audio
+        file under `data_dir`, a missing annotation or one in a format not read, audio listed twice.
     """
     if not csv_path.is_file():
         raise FileNotFoundError(f"pairs file {csv_path} does not exist or is not a file")
@@ -219,10 +229,11 @@ def read_song_pairs(
 
 def _read_rows(
     csv_path: Path, audio_by_real_path: dict[str, Path], data_dir: Path
-) -> list[tuple[Path, Path]]:
+) -> list[tuple[Path, Path, str | None]]:
     base = csv_path.parent
-    pairs: list[tuple[Path, Path]] = []
+    pairs: list[tuple[Path, Path, str | None]] = []
     line_of: dict[Path, int] = {}
+    columns: int | None = None  # 2 or 3, as the header or the first row has them
     with open(csv_path, newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle)
         for row in reader:
@@ -230,11 +241,12 @@ def _read_rows(
             cells = [cell.strip() for cell in row]
             if not any(cells) or cells[0].startswith("#"):
                 continue
-            if reader.line_num == 1 and [cell.lower() for cell in cells] == ["audio", "annotation"]:
+            if reader.line_num == 1 and [cell.lower() for cell in cells] in _HEADERS:
+                columns = len(cells)
                 continue
-            if len(cells) != 2 or not all(cells):
-                raise ValueError(f"{where}: expected two columns, audio,annotation; got {row}")
-            audio_path, annotation_path = (_row_path(base, cell) for cell in cells)
+            columns = columns or (3 if len(cells) == 3 else 2)
+            _check_columns(cells, row, columns, where)
+            audio_path, annotation_path = (_row_path(base, cell) for cell in cells[:2])
             audio = audio_by_real_path.get(real(audio_path))
             if audio is None:
                 why = (
@@ -256,8 +268,29 @@ def _read_rows(
             if audio in line_of:
                 raise ValueError(f"{where}: {audio} is paired on line {line_of[audio]} already")
             line_of[audio] = reader.line_num
-            pairs.append((audio, annotation_path))
+            pairs.append((audio, annotation_path, cells[2].lower() if columns == 3 else None))
     return pairs
+
+
+#: Said where a row has more columns than it should: the usual cause is a name with a comma (the Beatles'
+#: "Ob-La-Di, Ob-La-Da"), which CSV reads as two cells unless quoted.
+_QUOTE_HINT = ' (a name that holds a comma must be quoted: "a/Ob-La-Di, Ob-La-Da.wav")'
+
+
+def _check_columns(cells: list[str], row: list[str], columns: int, where: str) -> None:
+    """Refuse a row without the file's `columns` (2: ``audio,annotation``; 3: and ``split``), an empty
+    cell, or a part that is not one of `PAIR_PARTS`."""
+    expected = "two columns, audio,annotation" if columns == 2 else "three columns, audio,annotation,split"
+    if len(cells) != columns or not all(cells):
+        quote = _QUOTE_HINT if len(cells) > columns else ""
+        if columns == 3 and len(cells) == 2:
+            quote = " (the first row names a split, so every row must: train, val or test)"
+        raise ValueError(f"{where}: expected {expected}; got {row}{quote}")
+    if columns == 3 and cells[2].lower() not in PAIR_PARTS:
+        raise ValueError(
+            f"{where}: the split {cells[2]!r} is not one of {', '.join(PAIR_PARTS)}"
+            f"{_QUOTE_HINT if '.' in cells[2] else ''}"
+        )
 
 
 def _row_path(base: Path, cell: str) -> Path:

@@ -39,6 +39,7 @@ import math
 import mimetypes
 import mmap
 import os
+import re
 import shlex
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -130,6 +131,9 @@ class SongIndex:
     #: ``{annotation: audio}`` of the songs paired by the annotations folder or the pairs file, whose
     #: annotation may lie outside `root`: a skipped song is named after its audio.
     audio_of: dict[Path, Path] = field(default_factory=dict)
+    #: ``{audio: part}`` where the pairs file names each song's part (its ``split`` column): a dataset's
+    #: published split, which `split_songs_as_given` keeps. Empty otherwise.
+    parts: dict[Path, str] = field(default_factory=dict)
     #: The annotations folder searched for annotations not beside their audio (`scan_song_folder`).
     annotations_dir: Path | None = None
     #: The pairs file that paired songs (`scan_song_folder`).
@@ -650,7 +654,9 @@ def _explicit_pairs(
 ) -> dict[Path, Path]:
     """``{audio: annotation}`` of `pairs_file`'s rows. An annotation of the same stem beside a listed audio
     file is not used, and listed as an ignored duplicate; one the file lists is no longer without audio."""
-    pairs = read_song_pairs(Path(pairs_file), {real(path): path for path in audio.values()}, root)
+    rows = read_song_pairs(Path(pairs_file), {real(path): path for path in audio.values()}, root)
+    pairs = [(audio_path, annotation) for audio_path, annotation, _ in rows]
+    index.parts = {audio_path: part for audio_path, _, part in rows if part is not None}
     listed = {real(annotation) for _, annotation in pairs}
     for key, path in list(annotations.items()):
         if real(path) in listed:
@@ -748,15 +754,34 @@ def _looks_like_unsupported_audio(path: Path) -> bool:
 SPLIT_BY = ("song", "folder", "top_folder")
 
 
-def split_group(name: str, by: str = "song") -> str:
+def split_group(name: str, by: str = "song", pattern: str | None = None) -> str:
     """The group `split_songs` keeps together for the song `name` (a `SongEntry.name`: its path under the data
-    folder, without suffix): the song itself, its folder or its first folder (see `SPLIT_BY`)."""
+    folder, without suffix): the song itself, its folder or its first folder (see `SPLIT_BY`); or, with
+    `pattern` (a regular expression searched in the name), what it matches (its first group where it has
+    one): ``/(\\d\\d)_`` groups GuitarSet's takes by player. A name it does not match is a group alone."""
     if by not in SPLIT_BY:
         raise ValueError(f"split_by must be one of {', '.join(SPLIT_BY)}, got {by!r}")
+    if pattern is not None:
+        match = re.search(pattern, name)
+        if match is not None:
+            return "pattern:" + (match.group(1) if match.re.groups else match.group(0))
+        return f"song:{name}"
     folders = name.split("/")[:-1]
     if by == "song" or not folders:
         return f"song:{name}"
     return "folder:" + "/".join(folders if by == "folder" else folders[:1])
+
+
+def split_groups(names: Sequence[str], by: str = "song", pattern: str | None = None) -> list[str]:
+    """`split_group` of each of `names`. Raises ValueError where `pattern` matches none of them (a pattern
+    that groups nothing is a mistake, not a split by song)."""
+    groups = [split_group(name, by, pattern) for name in names]
+    if pattern is not None and names and not any(group.startswith("pattern:") for group in groups):
+        raise ValueError(
+            f"--data.group_pattern '{pattern}' matches none of the {len(names)} song names (such as "
+            f"{sorted(names)[0]!r}: a song's path under the data folder, without suffix)"
+        )
+    return groups
 
 
 def split_position(group: str, seed: int) -> float:
@@ -773,11 +798,13 @@ def split_songs(
     test_fraction: float = 0.1,
     seed: int = 0,
     by: str = "song",
+    pattern: str | None = None,
 ) -> tuple[list[SongEntry], list[SongEntry], list[SongEntry]]:
     """Split songs (never windows of songs) into train, validation and test sets; each song's part stays the
     same as other songs come and go.
 
-    Each group of songs (a song; with ``by``, a folder or a first folder: `SPLIT_BY`) falls at a position in
+    Each group of songs (a song; with ``by``, a folder or a first folder: `SPLIT_BY`; with ``pattern``, what
+    it matches in the names: `split_group`) falls at a position in
     [0, 1), a hash of ``seed`` and the group's name (`split_position`): below ``test_fraction`` it is a test
     group, below ``test_fraction + val_fraction`` a validation group, else a training group. Adding or
     removing a song therefore moves no other song (an earlier test song never becomes a training song, and a
@@ -797,8 +824,8 @@ def split_songs(
     """
     ordered = _checked_for_split(songs, val_fraction, test_fraction)
     groups: dict[str, list[SongEntry]] = {}
-    for song in ordered:
-        groups.setdefault(split_group(song.name, by), []).append(song)
+    for song, group in zip(ordered, split_groups([song.name for song in ordered], by, pattern)):
+        groups.setdefault(group, []).append(song)
     position = {group: split_position(group, seed) for group in groups}
     parts: dict[str, list[str]] = {"train": [], "val": [], "test": []}
     for group in sorted(groups, key=lambda g: (position[g], g)):  # each part in order of position
@@ -807,6 +834,29 @@ def split_songs(
         parts[part].append(group)
     _fill_small_parts(parts, position, val_fraction, test_fraction)
     return tuple(sorted((s for g in parts[p] for s in groups[g]), key=lambda s: s.name) for p in parts)
+
+
+def split_songs_as_given(
+    songs: Sequence[SongEntry], parts: dict[Path, str], by: str = "song", pattern: str | None = None
+) -> tuple[list[SongEntry], list[SongEntry], list[SongEntry]]:
+    """Split songs into the parts `parts` names for their audio (``train``, ``val`` or ``test``: a pairs
+    file's ``split`` column, a dataset's published split), in name order. Raises ValueError, naming two of
+    its songs, where a group (``by``, ``pattern``: `split_group`) would straddle two parts."""
+    ordered = sorted(songs, key=lambda s: s.name)
+    first_of: dict[str, SongEntry] = {}
+    for song, group in zip(ordered, split_groups([song.name for song in ordered], by, pattern)):
+        first = first_of.setdefault(group, song)
+        if parts[first.audio_path] != parts[song.audio_path]:
+            raise ValueError(
+                f"the pairs file puts {first.name} in {parts[first.audio_path]} and {song.name} in "
+                f"{parts[song.audio_path]}, but they are one group ({group.split(':', 1)[1]!r}), which "
+                "stays in one part: give them the same split, or group otherwise"
+            )
+    return tuple([song for song in ordered if parts[song.audio_path] == part] for part in _PART_ORDER_GIVEN)
+
+
+#: The parts `split_songs_as_given` returns, in that order.
+_PART_ORDER_GIVEN = ("train", "val", "test")
 
 
 #: The parts of `split_songs` in the order of their ranges in [0, 1).

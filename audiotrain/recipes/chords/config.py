@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -507,6 +508,16 @@ class ChordDataConfig:
             choices=SPLIT_BY,
         ),
     )
+    group_pattern: str | None = field(
+        default=None,
+        metadata=_help(
+            "a regular expression searched in each song's path under --data (without suffix): songs whose "
+            "match (its first group where it has one) is the same stay in one part, in the split and in "
+            "cv's folds; '/(\\d\\d)_' keeps GuitarSet's takes of a player together, "
+            "'([^/]*)_(comp|solo)_mic$' an excerpt's two takes. A song it does not match is alone. In "
+            "place of --data.split_by"
+        ),
+    )
     window_frames: int = field(
         default=96, metadata=_help("frames per training window (96 at 10.8 fps: 8.9 s)")
     )
@@ -538,7 +549,9 @@ class ChordDataConfig:
         default=None,
         metadata=_help(
             "CSV file of audio,annotation rows, paths relative to its folder, for layouts no name rule fits "
-            "(McGill Billboard's NNNN/audio.wav + NNNN/majmin7inv.lab, GuitarSet's _mic audio)",
+            "(McGill Billboard's NNNN/audio.wav + NNNN/majmin7inv.lab, GuitarSet's _mic audio); a third "
+            "column, split (train, val or test, in every row), gives a dataset's published split in place "
+            "of the fractions",
             path=True,
         ),
     )
@@ -584,7 +597,24 @@ class ChordDataConfig:
             raise ValueError(
                 f"data.split_by (--data.split_by) must be one of {', '.join(SPLIT_BY)}, got {self.split_by!r}"
             )
+        self._check_group_pattern()
         self._check_demo_styles()
+
+    def _check_group_pattern(self) -> None:
+        if self.group_pattern is None:
+            return
+        if self.split_by != "song":
+            raise ValueError(
+                f"data.group_pattern (--data.group_pattern) groups songs in place of data.split_by "
+                f"(--data.split_by {self.split_by}): pass one of them (a pattern can name the folders)"
+            )
+        try:
+            re.compile(self.group_pattern)
+        except re.error as error:
+            raise ValueError(
+                f"data.group_pattern (--data.group_pattern) is not a regular expression: {error} in "
+                f"'{self.group_pattern}'"
+            ) from None
 
     def _check_fractions(self) -> None:
         # Here, not when the songs are split: that came after the data was prepared, and named no flag.

@@ -4,7 +4,8 @@
     python -m audiotrain.recipes.chords cv --folds 5                 # the demo songs
 
 Every song is in the test part of exactly one fold, so no song (and no window of one) is both trained and
-scored on; with ``--data.split_by folder`` (or ``top_folder``) every folder's songs are (`split_group`). In
+scored on; with ``--data.split_by folder`` (or ``top_folder``) every folder's songs are, and with
+``--data.group_pattern`` every group's (`split_group`); a pairs file's split column is refused. In
 each fold the other songs are split again by song into train and validation (``data.val_fraction``, at least
 one song; 0: none, and each fold evaluates its last checkpoint). Each fold is a whole `run_training` run in
 ``RUN/fold<k>/`` (checkpoints, history, ``evaluation/``). The run folder also gets ``oof/`` (the out-of-fold
@@ -30,7 +31,7 @@ from pathlib import Path
 
 from audiotrain._files import read_json_file, write_json_atomically
 from audiotrain.cross_validation import CVResult, fold_name, grouped_folds
-from audiotrain.datasets.chord_songs import split_group
+from audiotrain.datasets.chord_songs import split_groups
 from audiotrain.distributed import collectives
 from audiotrain.metrics.chord_scores import CHORD_METRICS
 from audiotrain.recipes._run import (
@@ -90,7 +91,9 @@ def all_songs(config: TrainingConfig) -> tuple[list, str, tuple[str, str]]:
     Out-of-fold predictions are named after the songs, so two songs of the same name are an error.
     """
     if config.data.data_dir:
-        splits, screen = folder_splits(config.data, config.seed, min_seconds=config.features.min_seconds)
+        splits, screen = folder_splits(
+            config.data, config.seed, min_seconds=config.features.min_seconds, folds=True
+        )
         songs = [*splits.train, *splits.val, *splits.test]
         reports = (screen, splits.data_report)
     else:
@@ -109,15 +112,23 @@ def all_songs(config: TrainingConfig) -> tuple[list, str, tuple[str, str]]:
 
 
 def song_folds(
-    songs: list, folds: int, val_fraction: float, seed: int, source: str, by: str = "song"
+    songs: list,
+    folds: int,
+    val_fraction: float,
+    seed: int,
+    source: str,
+    by: str = "song",
+    pattern: str | None = None,
 ) -> list[SongSplits]:
     """``folds`` splits whose test parts partition ``songs`` (shuffled with ``seed``; see `grouped_folds`),
-    a group of songs (`split_group`: a song, or with `by` a folder) whole in one part of each.
+    a group of songs (`split_group`: a song, or with `by` a folder, or with `pattern` what it matches in
+    the names) whole in one part of each.
     Each split's source is `source` itself: `run_cross_validation` names the fold in its header above it."""
     if folds >= 2 and len(songs) < folds + 1:
         raise ValueError(f"{source}: {len(songs)} songs cannot make {folds} folds with training songs left")
-    groups = range(len(songs)) if by == "song" else [split_group(song.name, by) for song in songs]
-    unit = "songs" if by == "song" else "folders"
+    alone = by == "song" and pattern is None
+    groups = range(len(songs)) if alone else split_groups([song.name for song in songs], by, pattern)
+    unit = "songs" if alone else "folders" if pattern is None else "groups"
     parts = grouped_folds(groups, folds, seed, val_fraction, unit=unit, source=source, flag="--folds")
     return [
         SongSplits(
@@ -187,7 +198,8 @@ def _run_cross_validation(
     if resume:
         progress["done"], progress["trained"] = _finished_folds(progress_path, progress)
     by = config.data.split_by if config.data.data_dir else "song"
-    splits = song_folds(songs, folds, config.data.val_fraction, config.seed, source, by)
+    pattern = config.data.group_pattern if config.data.data_dir else None
+    splits = song_folds(songs, folds, config.data.val_fraction, config.seed, source, by, pattern)
     oof = run_dir / "oof"
     if main:
         if replace:

@@ -26,8 +26,10 @@ from audiotrain.datasets.chord_songs import (
     ChordSongConfig,
     ChordSongDataset,
     SongEntry,
+    SongIndex,
     scan_song_folder,
     split_songs,
+    split_songs_as_given,
     split_songs_shuffled,
 )
 from audiotrain.distributed import collectives
@@ -61,6 +63,8 @@ class SongSplits:
     source: str  # a line describing where the songs came from
     #: What the data folder holds and every file left out, with the reason (`DATA_REPORT`); "" for the demo.
     data_report: str = ""
+    #: Whether the parts are a pairs file's ``split`` column (a dataset's published split), not the recipe's.
+    parts_given: bool = False
 
     def describe(self) -> str:
         return f"{self.source}: {len(self.train)} train / {len(self.val)} val / {len(self.test)} test songs"
@@ -199,11 +203,15 @@ def assign_demo_styles(n_songs: int, weights: Sequence[float]) -> list[int]:
     return order
 
 
-def folder_splits(data: ChordDataConfig, seed: int, min_seconds: float = 0.0) -> tuple[SongSplits, str]:
+def folder_splits(
+    data: ChordDataConfig, seed: int, min_seconds: float = 0.0, folds: bool = False
+) -> tuple[SongSplits, str]:
     """Scan `data.data_dir` and split its songs by song (or by folder: `data.split_by`; see `split_songs`);
     returns the splits, whose `data_report` lists every file left out, and the scan report for the screen
     (up to 20 files of a kind, then a count that points at the run folder's `DATA_REPORT`).
-    Songs shorter than `min_seconds` (what the features need) are skipped and reported."""
+    Songs shorter than `min_seconds` (what the features need) are skipped and reported. A pairs file's
+    ``split`` column gives the parts instead (`split_songs_as_given`); `folds` (cross-validation, which makes
+    its own) refuses one."""
     if not data.data_dir:
         raise ValueError(
             "data.data_dir is empty: pass --data DIR (a folder of audio files with .lab/.jams beside them)"
@@ -224,18 +232,63 @@ def folder_splits(data: ChordDataConfig, seed: int, min_seconds: float = 0.0) ->
             f"{data.data_dir}: need at least {needed} annotated songs to {purpose}\n{index.report()}"
             + (f"\n{hint}" if hint else "")
         )
-    train, val, test = split_songs(index.songs, data.val_fraction, data.test_fraction, seed, data.split_by)
-    if not val and data.val_fraction > 0:  # (two songs or more validate on one: only a lone folder is left)
+    if index.parts and folds:
         raise ValueError(
-            f"{data.data_dir}: its {len(index)} songs are all in one folder, and --data.split_by "
-            f"{data.split_by} keeps a folder whole in one part, so none is left to validate on; pass "
-            "--data.split_by song, or --data.val_fraction 0 to train without validation"
+            f"{data.pairs}: cv makes its own folds, so its split column would not be used; drop the column "
+            "(--data.group_pattern keeps groups whole in the folds), or train on the split with train"
         )
-    source = f"{len(index)} songs in {data.data_dir}" + (
-        f" (split by {data.split_by.replace('_', ' ')})" if data.split_by != "song" else ""
+    if index.parts:
+        return _given_splits(index, data)
+    train, val, test = split_songs(
+        index.songs, data.val_fraction, data.test_fraction, seed, data.split_by, data.group_pattern
     )
+    if not val and data.val_fraction > 0:  # (two songs or more validate on one: only a lone group is left)
+        if data.group_pattern is not None:
+            grouping = f"group, and --data.group_pattern '{data.group_pattern}' keeps a group"
+            remedy = "match less with --data.group_pattern"
+        else:
+            grouping = f"folder, and --data.split_by {data.split_by} keeps a folder"
+            remedy = "pass --data.split_by song"
+        raise ValueError(
+            f"{data.data_dir}: its {len(index)} songs are all in one {grouping} whole in one part, so none "
+            f"is left to validate on; {remedy}, or --data.val_fraction 0 to train without validation"
+        )
+    source = f"{len(index)} songs in {data.data_dir}{_grouped(data)}"
     screen = index.report(listed_in=f"the run folder's {DATA_REPORT}")
     return SongSplits(train, val, test, source, index.report(max_listed=None)), screen
+
+
+def _grouped(data: ChordDataConfig) -> str:
+    """What the source line says of the grouping: "" for songs alone."""
+    if data.group_pattern is not None:
+        return f" (grouped by '{data.group_pattern}')"
+    return f" (split by {data.split_by.replace('_', ' ')})" if data.split_by != "song" else ""
+
+
+def _given_splits(index: SongIndex, data: ChordDataConfig) -> tuple[SongSplits, str]:
+    """The splits a pairs file's ``split`` column gives (`split_songs_as_given`), in place of the fractions;
+    the fractions still say whether a part is wanted: ``--data.val_fraction 0`` trains without one."""
+    where = f"{data.pairs}'s split column"
+    try:
+        train, val, test = split_songs_as_given(index.songs, index.parts, data.split_by, data.group_pattern)
+    except ValueError as error:
+        raise ValueError(f"{data.pairs}: {error}") from None
+    if not train:
+        raise ValueError(f"{where} names no train song that the scan kept; mark some rows train")
+    if not val and data.val_fraction > 0:
+        raise ValueError(
+            f"{where} names no val song, to validate on; mark some rows val, or pass --data.val_fraction 0 "
+            "to train without validation"
+        )
+    if val and data.val_fraction == 0:
+        raise ValueError(
+            f"{where} names {plural(len(val), 'val song')}, but --data.val_fraction 0 asks for no "
+            "validation; mark them train, or drop --data.val_fraction 0 to validate on them"
+        )
+    source = f"{len(index)} songs in {data.data_dir} (the split {data.pairs} gives){_grouped(data)}"
+    screen = index.report(listed_in=f"the run folder's {DATA_REPORT}")
+    report = index.report(max_listed=None)
+    return SongSplits(train, val, test, source, report, parts_given=True), screen
 
 
 def write_data_report(folder: Path, report: str) -> None:
@@ -364,7 +417,9 @@ def drop_undecodable(
         whose = "whose audio does not decode or is silent under chords"
         report += f"\n  {plural(len(dropped), 'song')} {whose}:\n    "
         report += "\n    ".join(dropped)
-    kept = SongSplits(keep(splits.train), keep(splits.val), keep(splits.test), source, report)
+    kept = SongSplits(
+        keep(splits.train), keep(splits.val), keep(splits.test), source, report, splits.parts_given
+    )
     if dropped and (not kept.train or (splits.val and not kept.val)):
         raise ValueError(
             "too few songs left to train and validate once those whose audio does not decode or is silent "

@@ -278,7 +278,7 @@ def run_folder_songs_note(folder: Path, state: dict[str, Any]) -> str:
 
 
 #: The settings that split a data folder into parts: a resume keeps its run's parts (`resumed_run_songs`).
-SPLIT_SETTINGS = ("val_fraction", "test_fraction", "split_by")
+SPLIT_SETTINGS = ("val_fraction", "test_fraction", "split_by", "group_pattern")
 
 
 def check_resume_split(folder: Path, state: dict[str, Any], data: ChordDataConfig) -> None:
@@ -295,7 +295,9 @@ def check_resume_split(folder: Path, state: dict[str, Any], data: ChordDataConfi
             "it goes on with its own songs in the parts its run split them into, which "
             + ", ".join(f"data.{k} ({before[k]!r} there, {getattr(data, k)!r} here)" for k in changed)
             + " would not change. Resume with "
-            + " ".join(f"--data.{k} {before[k]}" for k in changed)
+            + " ".join(
+                f"--data.{k} {before[k]}" if before[k] is not None else f"no --data.{k}" for k in changed
+            )
             + f", or start a new run folder with --init_from {folder} in place of --resume to split the "
             "songs otherwise and train on them from its weights"
         )
@@ -332,8 +334,18 @@ def resumed_run_songs(
             "--init_from trains on them):\n    " + "\n    ".join(added)
         )
     source = f"{len(ours)} of the {splits.source}" if added else splits.source
+    if resplit and splits.parts_given:  # (a split the user wrote is theirs to keep, not ours to override)
+        raise ValueError(
+            f"cannot resume from {folder}: the split column of the pairs file puts songs in other parts "
+            f"than its run had them{describe_difference(recorded, split_names(splits), 'songs')}. Restore "
+            f"the pairs file the run began with and resume again, or start a new run folder with --init_from "
+            f"{folder} in place of --resume to train on the new split from its weights"
+        )
     resumed = SongSplits(
-        *([found[name] for name in recorded[part]] for part in SPLITS), source=source, data_report=report
+        *([found[name] for name in recorded[part]] for part in SPLITS),
+        source=source,
+        data_report=report,
+        parts_given=splits.parts_given,
     )
     if not (resplit or added):
         return resumed, ""
