@@ -1,4 +1,5 @@
-"""`python -m audiotrain info | cache ... | launch ...`: this installation, the feature cache, data-parallel launch."""
+"""`python -m audiotrain info | cache ... | launch ... | runs ...`: this installation, the feature cache,
+data-parallel launch, the run folders."""
 
 from __future__ import annotations
 
@@ -115,7 +116,7 @@ def program_name() -> str:
     return "audiotrain" if Path(sys.argv[0]).name == "audiotrain" else "python -m audiotrain"
 
 
-COMMANDS = ("info", "cache", "launch")
+COMMANDS = ("info", "cache", "launch", "runs")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -141,6 +142,10 @@ def _run_command(argv: list[str] | None) -> int:
         from audiotrain.distributed import launch
 
         return launch(argv[1:], prog=f"{program_name()} launch")
+    if argv[:1] == ["runs"]:  # its own arguments (a folder list, or `compare RUN ...`) and --help
+        from audiotrain import runs_listing
+
+        return runs_listing.main(argv[1:], prog=f"{program_name()} runs")
     parser = build_parser()
     if not argv:  # as git and pip: what there is to run
         parser.print_help()
@@ -171,6 +176,11 @@ def build_parser() -> argparse.ArgumentParser:
         "launch",
         help="mlx.launch with a non-zero exit when a rank fails: `launch -n 2 -- python train.py` "
         "(see `launch --help`)",
+    )
+    sub.add_parser(
+        "runs",
+        help="the run folders in runs/ (or FOLDER): recipe, status, epochs, score, size; `runs compare RUN "
+        "RUN` for the settings that differ (see `runs --help`)",
     )
     return parser
 
