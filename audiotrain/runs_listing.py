@@ -21,6 +21,7 @@ otherwise (an error or a kill ended it; nothing in the folder says which).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime
 import json
@@ -150,16 +151,33 @@ def checkpoint_folders(run: Path, checkpoint_dir: Any = None) -> Path:
     return run / "checkpoints"
 
 
+def progress_of(checkpoint: Path) -> dict | None:
+    """How far the checkpoint folder's training was (``progress`` of its trainer_state.json), or None."""
+    try:
+        progress = json.loads((checkpoint / "trainer_state.json").read_text())["progress"]
+        return progress if isinstance(progress, dict) else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def trained_epochs(checkpoints: Path) -> int | None:
     """The furthest epoch a checkpoint in `checkpoints` reached (its trainer_state.json's progress)."""
     epochs = []
     for name in ("last", "interrupted", "best"):
-        state = checkpoints / name / "trainer_state.json"
-        try:
-            epochs.append(int(json.loads(state.read_text())["progress"]["epoch"]))
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
+        with contextlib.suppress(KeyError, TypeError, ValueError):
+            epochs.append(int((progress_of(checkpoints / name) or {})["epoch"]))
     return max(epochs) if epochs else None
+
+
+def stopped_by_signal(checkpoints: Path) -> dict | None:
+    """The progress of the ``interrupted`` checkpoint a stop signal saved, where the run trained no further
+    (a resume that went on leaves it behind, with ``last`` past it); else None."""
+    stopped = progress_of(checkpoints / "interrupted")
+    if stopped is None:
+        return None
+    last = progress_of(checkpoints / "last") or {}
+    went_on = (last.get("global_step") or 0) > (stopped.get("global_step") or 0)
+    return None if went_on else stopped
 
 
 def best_of_history(history: Any, column: str, lower_is_better: bool = True) -> float | None:
@@ -185,10 +203,14 @@ def status_of(run: Path, checkpoints: Path, finished: bool, failed_why: str) -> 
     owner = is_running(run, checkpoints)
     if owner is not None:
         return "running", owner
+    stopped = stopped_by_signal(checkpoints)
+    if stopped is not None:  # (checked first: a chords run scores the weights a stop signal left, too)
+        return "interrupted", (
+            f"stopped by a signal in epoch {stopped.get('epoch')}: --resume {checkpoints / 'interrupted'} "
+            "with the same flags goes on"
+        )
     if finished:
         return "finished", None
-    if (checkpoints / "interrupted").is_dir():
-        return "interrupted", f"stopped by a signal; {checkpoints.name}/interrupted holds where it stopped"
     return "failed", failed_why
 
 
@@ -205,17 +227,17 @@ def read_chords_run(run: Path, record: dict, summary: RunSummary) -> None:
         summary.scores["val_loss"] = val_loss
     summary.score_name = next((k for k in ("majmin", "val_loss") if k in summary.scores), None)
     summary.epochs = trained_epochs(checkpoints) or (len(history.get("epoch") or []) if history else None)
-    # A run of a build from before trained.json: its training ended where `last` finished every epoch.
-    if trained is None and summary.epochs is not None and summary.epochs == config.get("num_epochs"):
-        trained = {"num_epochs": summary.epochs}
+    # trained.json is written as training ends; a build from before it wrote none: its training ended where
+    # it was scored, or where `last` finished every epoch.
+    ended = trained is not None or scores is not None or summary.epochs == config.get("num_epochs")
     has_test_songs = bool((record.get("songs") or {}).get("test"))
     summary.status, summary.reason = status_of(
         run,
         checkpoints,
-        finished=scores is not None or (trained is not None and not has_test_songs),
+        finished=ended and (scores is not None or not has_test_songs),
         failed_why="no trained.json: its training did not end (an error or a kill stopped it)",
     )
-    if summary.status == "failed" and trained is not None:  # killed after training, before its scores
+    if summary.status == "failed" and ended:  # killed after training, before its scores
         summary.status = "interrupted"
         summary.reason = (
             f"trained, not scored (no evaluation/scores.json): --resume {checkpoints / 'last'} with the "

@@ -87,7 +87,8 @@ def runs(tmp_path, monkeypatch):
     root = tmp_path / "runs"
     chords_run(root / "good", majmin=0.6)
     chords_run(root / "better", majmin=0.7, lr=0.001)
-    chords_run(root / "stopped", trained=False, interrupted=True)
+    chords_run(root / "stopped", trained=False, interrupted=True, majmin=0.3)  # (scores its stopped weights)
+    chords_run(root / "resumed", interrupted=True, majmin=0.65)  # stopped, then resumed to its end
     chords_run(root / "crashed", trained=False)
     chords_run(root / "unscored")
     cv = root / "cv5"
@@ -135,6 +136,8 @@ def test_lists_every_run_with_its_recipe_status_epochs_and_score(runs, capsys):
     assert row(text, "good")[:3] == ["good", "chords", "finished"]
     assert row(text, "good")[5:8] == ["2", "majmin", "0.600"]
     assert row(text, "stopped")[2] == "interrupted"
+    assert "stopped: stopped by a signal in epoch 1: --resume runs/stopped/checkpoints/interrupted" in text
+    assert row(text, "resumed")[2] == "finished"
     assert row(text, "unscored")[2] == "interrupted"  # trained, killed before its held-out evaluation
     assert (
         "unscored: trained, not scored (no evaluation/scores.json): --resume runs/unscored/checkpoints/last"
@@ -180,7 +183,7 @@ def test_a_run_whose_process_holds_its_lock_is_running(runs, capsys):
 
 def test_sort_puts_the_best_score_first_and_losses_lowest_first(runs, capsys):
     names = [line.split()[0] for line in listing(capsys, "--sort", "majmin").splitlines()[1:4]]
-    assert names == ["better", "good", "cv5"]  # (runs without a majmin follow)
+    assert names == ["better", "resumed", "good"]  # (runs without a majmin follow)
     names = [line.split()[0] for line in listing(capsys, "--sort", "val_loss").splitlines()[1:3]]
     assert names == ["mymodule-20261127-120000", "better"]
 
