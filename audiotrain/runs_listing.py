@@ -279,6 +279,9 @@ def read_trainer_run(run: Path, summary: RunSummary) -> None:
         summary.settings = flattened(config or {})
     history = optional_json(run / "history.json")
     summary.epochs = trained_epochs(checkpoints) or (len(history.get("epoch") or []) if history else None)
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # (the build its checkpoints record)
+        state = json.loads((checkpoints / "last" / "trainer_state.json").read_text())
+        summary.build = state.get("versions", {}).get("audiotrain")
     val_loss = best_of_history(history, "val_loss")
     summary.scores = {} if val_loss is None else {"val_loss": val_loss}
     summary.score_name = "val_loss" if val_loss is not None else None
@@ -316,7 +319,7 @@ def read_cv_run(run: Path, summary: RunSummary) -> None:
     # The single runs' headline scores where the cv has them (a Trainer cv's metrics are the module's own).
     headline = {k: v for k, v in scores.items() if k in HEADLINE_SCORES}
     summary.scores = headline or scores
-    summary.score_name = next((k for k in HEADLINE_SCORES if k in summary.scores), None)
+    summary.score_name = next((k for k in HEADLINE_SCORES if k in summary.scores), next(iter(scores), None))
     if first is not None:
         summary.build = first.build
     owner = is_running(run, *fold_runs, *(fold / "checkpoints" for fold in fold_runs))
@@ -465,11 +468,10 @@ def cell(value: Any) -> str:
 def comparison(runs: list[RunSummary]) -> dict[str, Any]:
     """The settings whose values differ between `runs` (flattened keys; absent as None) and their scores."""
     keys = sorted(set().union(*(run.settings for run in runs)))
-    missing = object()
-    differing = {
+    differing = {  # (a setting a run lacks reads as null, as a newer setting's absence in an older record)
         key: [run.settings.get(key) for run in runs]
         for key in keys
-        if len({json.dumps(run.settings.get(key, missing), default=repr, sort_keys=True) for run in runs}) > 1
+        if len({json.dumps(run.settings.get(key), default=repr, sort_keys=True) for run in runs}) > 1
     }
     score_names = sorted(set().union(*(run.scores for run in runs)))
     return {

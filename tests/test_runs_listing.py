@@ -41,6 +41,7 @@ def chords_run(run, *, epochs=2, trained=True, majmin=None, lr=0.002, interrupte
         "checkpoint_dir": "checkpoints",
         "model": {"d_model": 32, "n_layers": 1},
         "logger": {"names": ""},
+        "data": {"cache_dir": None},
     }
     write_json(
         run / "config.json",
@@ -80,6 +81,14 @@ def clap_run(run, r_at_1):
         )
 
 
+def trainer_run(run, val_losses):
+    """A `create_trainer` run folder: config.yaml, checkpoints, history.json once train() ended."""
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text(f"training:\n  num_epochs: {len(val_losses)}\n")
+    checkpoint(run / "checkpoints" / "last", len(val_losses))
+    write_json(run / "history.json", {"epoch": list(range(len(val_losses))), "val_loss": val_losses})
+
+
 @pytest.fixture
 def runs(tmp_path, monkeypatch):
     """runs/ as a researcher's weeks leave it: every kind of run, an MLflow store, a damaged record."""
@@ -110,11 +119,10 @@ def runs(tmp_path, monkeypatch):
     write_json(root / "clapcv" / "folds.json", {"0": {}, "1": {}})  # fold 1 ended before its scores
     clap_run(root / "clapcv" / "fold0", r_at_1=0.2)
     clap_run(root / "clapcv" / "fold1", r_at_1=None)
-    declarative = root / "mymodule-20261127-120000"
-    (declarative).mkdir()
-    (declarative / "config.yaml").write_text("training:\n  num_epochs: 4\n")
-    checkpoint(declarative / "checkpoints" / "last", 4)
-    write_json(declarative / "history.json", {"epoch": [0, 1, 2, 3], "val_loss": [1.0, 0.5, 0.7, 0.6]})
+    trainer_run(root / "mymodule-20261127-120000", [1.0, 0.5, 0.7, 0.6])
+    write_json(root / "trainer_cv" / "folds.json", {})  # train_with_cv: the module's own metrics
+    write_json(root / "trainer_cv" / "cv_scores.json", {"folds": [{}, {}], "mean": {"test_loss": 0.61}})
+    trainer_run(root / "trainer_cv" / "fold0", [0.9])
     (root / "mlruns" / "0").mkdir(parents=True)
     (root / "mlflow.db").write_bytes(b"SQLite")
     (root / "damaged").mkdir()
@@ -150,6 +158,7 @@ def test_lists_every_run_with_its_recipe_status_epochs_and_score(runs, capsys):
     assert "clapcv: 1 of 2 folds finished" in text
     assert row(text, "mymodule-20261127-120000")[1:3] == ["trainer", "finished"]
     assert "val_loss 0.5" in text
+    assert row(text, "trainer_cv")[1:4] == ["trainer", "cv", "finished"] and "test_loss 0.61" in text
     assert row(text, "mlruns")[1:3] == ["-", "unknown"]
     assert row(text, "damaged")[2] == "unreadable"
     assert "damaged: runs/damaged/config.json: not valid JSON" in text
@@ -230,6 +239,7 @@ def test_compare_prints_the_settings_that_differ_and_the_scores(runs, capsys):
     assert main(["runs", "compare", "--json", "runs/good", "runs/cv5"]) == 0
     compared = json.loads(capsys.readouterr().out)
     assert compared["settings"]["model.d_model"] == [32, None]
+    assert "data.cache_dir" not in compared["settings"]  # null in one, absent from the other: the same
     assert compared["scores"]["majmin"] == [0.6, 0.5]
 
 
