@@ -1,5 +1,5 @@
-"""`python -m audiotrain info | cache ... | launch ... | chords ... | clap ...`: this installation, the
-feature cache, data-parallel launch, and the two recipes."""
+"""`python -m audiotrain info | cache ... | launch ... | runs ... | chords ... | clap ...`: this
+installation, the feature cache, data-parallel launch, the run folders, and the two recipes."""
 
 from __future__ import annotations
 
@@ -120,7 +120,7 @@ def program_name() -> str:
 #: `audiotrain chords ...` is `python -m audiotrain.recipes.chords ...`: the console script is all that pipx
 #: and uv's tools expose of a package.
 RECIPES = {"chords": "audiotrain.recipes.chords", "clap": "audiotrain.recipes.clap"}
-COMMANDS = ("info", "cache", "launch", *RECIPES)
+COMMANDS = ("info", "cache", "launch", "runs", *RECIPES)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,6 +148,10 @@ def _run_command(argv: list[str] | None) -> int:
         return launch(argv[1:], prog=f"{program_name()} launch")
     if argv and argv[0] in RECIPES:
         run_recipe(RECIPES[argv[0]], argv[1:])
+    if argv[:1] == ["runs"]:  # its own arguments (a folder list, or `compare RUN ...`) and --help
+        from audiotrain import runs_listing
+
+        return runs_listing.main(argv[1:], prog=f"{program_name()} runs")
     parser = build_parser()
     if not argv:  # as git and pip: what there is to run
         parser.print_help()
@@ -191,6 +195,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for name, package in RECIPES.items():
         sub.add_parser(name, help=f"the {name} recipe, as `python -m {package}` (see `{name} --help`)")
+    sub.add_parser(
+        "runs",
+        help="the run folders in runs/ (or FOLDER): recipe, status, epochs, score, size; `runs compare RUN "
+        "RUN` for the settings that differ (see `runs --help`)",
+    )
     return parser
 
 

@@ -1,0 +1,576 @@
+"""`python -m audiotrain runs [FOLDER ...]` and `runs compare RUN ...`: the run folders the recipes and the
+Trainer left, one line each (recipe, status, when, epochs, headline score, size), and what differs between
+runs.
+
+Read-only: nothing is written, and a folder that cannot be read or is no run is listed with the reason.
+A run is recognised by the files it writes:
+
+- chords: ``config.json`` with ``songs`` (``trained.json`` once its training ended, ``evaluation/scores.json``
+  once scored); chords cv: ``cv_progress.json`` (``cv_scores.json`` once every fold is scored);
+- CLAP: ``config.json`` with ``model_source`` (``retrieval.json`` once scored); a cv of it or of the Trainer:
+  ``folds.json`` and ``fold<k>/``;
+- the Trainer (``create_trainer``): ``config.yaml`` (``history.json`` once ``train`` ended), or only
+  checkpoints (``checkpoints/<name>/trainer_state.json``).
+
+Status: ``running`` while a live process holds the run's lock (`audiotrain.train.checkpoint.live_claim_owner`:
+a lock left by a dead process does not count), ``finished`` when its results are there, ``interrupted`` when a
+stop signal saved an ``interrupted`` checkpoint (or training ended and its scoring did not), ``failed``
+otherwise (an error or a kill ended it; nothing in the folder says which).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import datetime
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from audiotrain._text import byte_size
+
+STATUSES = ("finished", "interrupted", "running", "failed", "unknown", "unreadable")
+
+#: The keys of one run in ``runs --json`` (documented in the README: keep them stable).
+JSON_KEYS = (
+    "name",
+    "path",
+    "recipe",
+    "status",
+    "reason",
+    "when",
+    "epochs",
+    "folds",
+    "score_name",
+    "score",
+    "scores",
+    "build",
+    "size_bytes",
+)
+
+#: Sort keys other than a score's name; those listed in `NEWEST_FIRST` sort from the largest value.
+#: The scores a listing reads from a run's results, headline first: chords, CLAP, then any run's validation.
+HEADLINE_SCORES = ("majmin", "root", "text_to_audio_R@1", "audio_to_text_R@1", "mAP@10", "val_loss")
+
+SORT_FIELDS = ("name", "recipe", "status", "when", "epochs", "size", "score")
+NEWEST_FIRST = ("when", "epochs", "size")
+
+
+class RunReadError(ValueError):
+    """A run record that cannot be read; the message names the file and why."""
+
+
+@dataclasses.dataclass
+class RunSummary:
+    """One run folder as the listing shows it."""
+
+    path: Path
+    recipe: str | None = None
+    status: str = "unknown"
+    reason: str | None = None  # why unknown / unreadable / failed, in words
+    when: float | None = None  # the newest record file's modification time (seconds since the epoch)
+    epochs: int | None = None  # epochs trained (the furthest checkpoint's, else history.json's)
+    folds: str | None = None  # cv runs: "scored/total"
+    score_name: str | None = None
+    scores: dict[str, float] = dataclasses.field(default_factory=dict)
+    build: str | None = None  # versions.audiotrain of the run record
+    size_bytes: int = 0
+    settings: dict[str, Any] = dataclasses.field(default_factory=dict)  # flattened config, for `compare`
+
+    @property
+    def score(self) -> float | None:
+        return self.scores.get(self.score_name) if self.score_name else None
+
+    def to_json(self) -> dict[str, Any]:
+        when = None
+        if self.when is not None:
+            when = datetime.datetime.fromtimestamp(self.when).astimezone().isoformat(timespec="seconds")
+        values = {**dataclasses.asdict(self), "path": str(self.path), "name": self.path.name, "when": when}
+        values["score"] = self.score
+        return {key: values[key] for key in JSON_KEYS}
+
+
+# -- reading a folder ---------------------------------------------------------------------------------------
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except OSError as error:
+        raise RunReadError(f"{path}: cannot be read ({error.strerror or error})") from None
+    except (ValueError, UnicodeDecodeError) as error:
+        raise RunReadError(f"{path}: not valid JSON ({error})") from None
+
+
+def optional_json(path: Path) -> Any:
+    """`read_json` of a file a run may not have written yet (None when it is missing)."""
+    return read_json(path) if path.is_file() else None
+
+
+def flattened(settings: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"model": {"d_model": 32}}`` as ``{"model.d_model": 32}`` (lists stay values)."""
+    if not isinstance(settings, dict):
+        return {prefix: settings} if prefix else {}
+    flat: dict[str, Any] = {}
+    for key, value in settings.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        flat.update(flattened(value, name) if isinstance(value, dict) and value else {name: value})
+    return flat
+
+
+def folder_size(folder: Path) -> int:
+    """Bytes on disk below `folder`, each file once (``best`` and ``last`` may be hard links of one save)."""
+    seen, total = set(), 0
+    for where, _, files in os.walk(folder, onerror=lambda error: None):
+        for name in files:
+            try:
+                info = os.lstat(os.path.join(where, name))
+            except OSError:
+                continue
+            if (info.st_dev, info.st_ino) not in seen:
+                seen.add((info.st_dev, info.st_ino))
+                total += info.st_size
+    return total
+
+
+def newest_time(paths: Iterable[Path]) -> float | None:
+    times = [path.stat().st_mtime for path in paths if path.exists()]
+    return max(times) if times else None
+
+
+def checkpoint_folders(run: Path, checkpoint_dir: Any = None) -> Path:
+    """Where the run's checkpoints are: its recorded ``checkpoint_dir`` where inside the run folder."""
+    if isinstance(checkpoint_dir, str) and checkpoint_dir and not Path(checkpoint_dir).is_absolute():
+        return run / checkpoint_dir
+    return run / "checkpoints"
+
+
+def progress_of(checkpoint: Path) -> dict | None:
+    """How far the checkpoint folder's training was (``progress`` of its trainer_state.json), or None."""
+    try:
+        progress = json.loads((checkpoint / "trainer_state.json").read_text())["progress"]
+        return progress if isinstance(progress, dict) else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def trained_epochs(checkpoints: Path) -> int | None:
+    """The furthest epoch a checkpoint in `checkpoints` reached (its trainer_state.json's progress)."""
+    epochs = []
+    for name in ("last", "interrupted", "best"):
+        with contextlib.suppress(KeyError, TypeError, ValueError):
+            epochs.append(int((progress_of(checkpoints / name) or {})["epoch"]))
+    return max(epochs) if epochs else None
+
+
+def stopped_by_signal(checkpoints: Path) -> dict | None:
+    """The progress of the ``interrupted`` checkpoint a stop signal saved, where the run trained no further
+    (a resume that went on leaves it behind, with ``last`` past it); else None."""
+    stopped = progress_of(checkpoints / "interrupted")
+    if stopped is None:
+        return None
+    last = progress_of(checkpoints / "last") or {}
+    went_on = (last.get("global_step") or 0) > (stopped.get("global_step") or 0)
+    return None if went_on else stopped
+
+
+def best_of_history(history: Any, column: str, lower_is_better: bool = True) -> float | None:
+    values = history.get(column) if isinstance(history, dict) else None
+    finite = [v for v in values or [] if isinstance(v, (int, float)) and math.isfinite(v)]
+    if not finite:
+        return None
+    return min(finite) if lower_is_better else max(finite)
+
+
+def is_running(*folders: Path) -> str | None:
+    """The live process that holds one of `folders` (a run folder or a checkpoint folder), in words."""
+    from audiotrain.train.checkpoint import live_claim_owner  # (imports mlx: only when a folder is read)
+
+    for folder in folders:
+        owner = live_claim_owner(folder)
+        if owner is not None:
+            return owner
+    return None
+
+
+def status_of(run: Path, checkpoints: Path, finished: bool, failed_why: str) -> tuple[str, str | None]:
+    owner = is_running(run, checkpoints)
+    if owner is not None:
+        return "running", owner
+    stopped = stopped_by_signal(checkpoints)
+    if stopped is not None:  # (checked first: a chords run scores the weights a stop signal left, too)
+        return "interrupted", (
+            f"stopped by a signal in epoch {stopped.get('epoch')}: --resume {checkpoints / 'interrupted'} "
+            "with the same flags goes on"
+        )
+    if finished:
+        return "finished", None
+    return "failed", failed_why
+
+
+def read_chords_run(run: Path, record: dict, summary: RunSummary) -> None:
+    config = record.get("config") or {}
+    checkpoints = checkpoint_folders(run, config.get("checkpoint_dir"))
+    trained = optional_json(run / "trained.json")
+    scores = optional_json(run / "evaluation" / "scores.json")
+    history = optional_json(run / "history.json")
+    pooled = (scores or {}).get("pooled") or {}
+    summary.scores = {k: pooled[k] for k in ("majmin", "root") if isinstance(pooled.get(k), (int, float))}
+    val_loss = best_of_history(history, "val_loss")
+    if val_loss is not None:
+        summary.scores["val_loss"] = val_loss
+    summary.score_name = next((k for k in ("majmin", "val_loss") if k in summary.scores), None)
+    summary.epochs = trained_epochs(checkpoints) or (len(history.get("epoch") or []) if history else None)
+    # trained.json is written as training ends; a build from before it wrote none: its training ended where
+    # it was scored, or where `last` finished every epoch.
+    ended = trained is not None or scores is not None or summary.epochs == config.get("num_epochs")
+    has_test_songs = bool((record.get("songs") or {}).get("test"))
+    summary.status, summary.reason = status_of(
+        run,
+        checkpoints,
+        finished=ended and (scores is not None or not has_test_songs),
+        failed_why="no trained.json: its training did not end (an error or a kill stopped it)",
+    )
+    if summary.status == "failed" and ended:  # killed after training, before its scores
+        summary.status = "interrupted"
+        summary.reason = (
+            f"trained, not scored (no evaluation/scores.json): --resume {checkpoints / 'last'} with the "
+            "same flags scores it"
+        )
+    summary.when = newest_time(
+        [run / "config.json", run / "trained.json", run / "history.json", run / "evaluation" / "scores.json"]
+    )
+
+
+def read_clap_run(run: Path, record: dict, summary: RunSummary) -> None:
+    checkpoints = checkpoint_folders(run)
+    retrieval = optional_json(run / "retrieval.json")
+    history = optional_json(run / "history.json")
+    after = (retrieval or {}).get("after") or {}
+    keys = ("text_to_audio_R@1", "audio_to_text_R@1", "mAP@10")
+    summary.scores = {k: after[k] for k in keys if isinstance(after.get(k), (int, float))}
+    summary.score_name = "text_to_audio_R@1" if summary.scores else None
+    summary.epochs = trained_epochs(checkpoints) or (len(history.get("epoch") or []) if history else None)
+    summary.status, summary.reason = status_of(
+        run,
+        checkpoints,
+        finished=retrieval is not None,
+        failed_why="no retrieval.json: the run ended before its scores (an error or a kill stopped it)",
+    )
+    summary.when = newest_time([run / "config.json", run / "history.json", run / "retrieval.json"])
+
+
+def read_trainer_run(run: Path, summary: RunSummary) -> None:
+    """A `create_trainer` run (config.yaml, history.json at the end) or a bare Trainer root (checkpoints/)."""
+    checkpoints = checkpoint_folders(run)
+    if (run / "config.yaml").is_file():
+        import yaml
+
+        try:
+            config = yaml.safe_load((run / "config.yaml").read_text())
+        except (OSError, ValueError, yaml.YAMLError) as error:
+            raise RunReadError(f"{run / 'config.yaml'}: cannot be read ({error})") from None
+        summary.settings = flattened(config or {})
+    history = optional_json(run / "history.json")
+    summary.epochs = trained_epochs(checkpoints) or (len(history.get("epoch") or []) if history else None)
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # (the build its checkpoints record)
+        state = json.loads((checkpoints / "last" / "trainer_state.json").read_text())
+        summary.build = state.get("versions", {}).get("audiotrain")
+    val_loss = best_of_history(history, "val_loss")
+    summary.scores = {} if val_loss is None else {"val_loss": val_loss}
+    summary.score_name = "val_loss" if val_loss is not None else None
+    summary.status, summary.reason = status_of(
+        run,
+        checkpoints,
+        finished=history is not None,
+        failed_why="no history.json: train() did not end (an error or a kill stopped it)",
+    )
+    if summary.status == "failed" and not (run / "config.yaml").is_file():
+        summary.status = "unknown"  # a bare Trainer root: the Trainer alone writes no record of its end
+        summary.reason = "Trainer checkpoints without create_trainer's config.yaml: its end is not recorded"
+    summary.when = newest_time([run / "config.yaml", run / "history.json", checkpoints / "last"])
+
+
+def read_cv_run(run: Path, summary: RunSummary) -> None:
+    """A cross-validation: chords' (cv_progress.json), CLAP's or the Trainer's (folds.json); fold<k>/ each."""
+    progress = optional_json(run / "cv_progress.json")
+    cv_scores = optional_json(run / "cv_scores.json")
+    fold_runs = sorted(p for p in run.glob("fold*") if p.is_dir())
+    folds = [read_run(fold) for fold in fold_runs]
+    first = folds[0] if folds else None
+    summary.recipe = f"{'chords' if progress is not None else (first.recipe if first else 'unknown')} cv"
+    if progress is not None:
+        summary.settings = flattened(progress.get("config") or {})
+        total, done = progress.get("folds"), len(progress.get("done") or {})
+    else:
+        summary.settings = first.settings if first else {}
+        total = (cv_scores or {}).get("folds")
+        total = len(total) if isinstance(total, list) else len(fold_runs)
+        done = sum(1 for fold in folds if fold.status == "finished")
+    summary.folds = f"{done}/{total}"
+    mean = (cv_scores or {}).get("mean") or {}
+    scores = {k: v for k, v in mean.items() if isinstance(v, (int, float)) and math.isfinite(v)}
+    # The single runs' headline scores where the cv has them (a Trainer cv's metrics are the module's own).
+    headline = {k: v for k, v in scores.items() if k in HEADLINE_SCORES}
+    summary.scores = headline or scores
+    summary.score_name = next((k for k in HEADLINE_SCORES if k in summary.scores), next(iter(scores), None))
+    if first is not None:
+        summary.build = first.build
+    owner = is_running(run, *fold_runs, *(fold / "checkpoints" for fold in fold_runs))
+    if owner is not None:
+        summary.status, summary.reason = "running", owner
+    elif cv_scores is not None:
+        summary.status = "finished"
+    else:
+        unfinished = [fold for fold in folds if fold.status != "finished"]
+        summary.status = unfinished[0].status if unfinished else "interrupted"
+        summary.status = "interrupted" if summary.status == "finished" else summary.status
+        go_on = ": the recipe's cv --resume RUN goes on" if progress is not None else ""  # (chords' alone)
+        summary.reason = f"{done} of {total} folds finished, no cv_scores.json{go_on}"
+    summary.when = newest_time([run / "cv_progress.json", run / "folds.json", run / "cv_scores.json"])
+
+
+def read_run(run: Path) -> RunSummary:
+    """What `run` holds, as one `RunSummary`; an unreadable or unknown folder says why (never raises)."""
+    summary = RunSummary(run)
+    try:
+        summary.size_bytes = folder_size(run)
+        if (run / "cv_progress.json").is_file() or (run / "folds.json").is_file():
+            read_cv_run(run, summary)
+        elif (run / "config.json").is_file():
+            record = read_json(run / "config.json")
+            if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
+                raise RunReadError(f'{run / "config.json"}: holds no "config" object (not a run record)')
+            summary.settings = flattened(record["config"])
+            summary.build = (record.get("versions") or {}).get("audiotrain")
+            if "songs" in record:
+                summary.recipe = "chords"
+                read_chords_run(run, record, summary)
+            elif "model_source" in record:
+                summary.recipe = "clap"
+                read_clap_run(run, record, summary)
+            else:
+                summary.reason = (
+                    "config.json is no chords or CLAP run record (neither songs nor model_source)"
+                )
+        elif (run / "config.yaml").is_file() or any((run / "checkpoints").glob("*/trainer_state.json")):
+            summary.recipe = "trainer"
+            read_trainer_run(run, summary)
+        else:
+            summary.reason = (
+                "holds no run record (config.json, config.yaml, cv_progress.json or checkpoints/)"
+            )
+    except RunReadError as error:
+        summary.status, summary.reason = "unreadable", str(error)
+    except OSError as error:
+        summary.status, summary.reason = "unreadable", f"{error.filename or run}: {error.strerror or error}"
+    return summary
+
+
+def list_runs(folders: Iterable[Path]) -> list[RunSummary]:
+    """The runs in each of `folders`: the folder itself where it is a run, else each folder inside it."""
+    runs = []
+    for folder in folders:
+        itself = read_run(folder)
+        if itself.recipe is not None or itself.status == "unreadable":
+            runs.append(itself)
+            continue
+        try:
+            inside = sorted(p for p in folder.iterdir() if p.is_dir())
+        except OSError as error:
+            runs.append(
+                RunSummary(folder, status="unreadable", reason=f"{folder}: {error.strerror or error}")
+            )
+            continue
+        runs.extend(read_run(path) for path in inside)
+    return runs
+
+
+# -- sorting and printing -----------------------------------------------------------------------------------
+
+
+def sort_runs(runs: list[RunSummary], key: str) -> list[RunSummary]:
+    """`runs` by `key`: a field of `SORT_FIELDS` or a score's name. Scores sort best first (losses lowest
+    first), `NEWEST_FIRST` fields largest first, the rest alphabetically; runs without the value go last."""
+
+    def value(run: RunSummary) -> Any:
+        if key == "name":
+            return run.path.name
+        if key == "size":
+            return run.size_bytes
+        if key == "score":
+            return run.score
+        if key in SORT_FIELDS:
+            return getattr(run, key)
+        return run.scores.get(key)
+
+    descending = key in NEWEST_FIRST or (key not in SORT_FIELDS and "loss" not in key)
+    if key == "score":  # each run's own headline: best first unless it is a loss
+        descending = True
+    have = [run for run in runs if value(run) is not None]
+    missing = [run for run in runs if value(run) is None]
+    return sorted(have, key=value, reverse=descending) + missing
+
+
+def score_text(value: float | None, name: str | None) -> str:
+    if value is None or name is None:
+        return "-"
+    return f"{name} {value:.4g}" if "loss" in name else f"{name} {value:.3f}"
+
+
+def format_table(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+
+
+def listing_text(runs: list[RunSummary]) -> str:
+    rows = [["name", "recipe", "status", "when", "epochs", "score", "size"]]
+    for run in runs:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(run.when)) if run.when else "-"
+        epochs = f"{run.folds} folds" if run.folds else ("-" if run.epochs is None else str(run.epochs))
+        rows.append(
+            [
+                run.path.name,
+                run.recipe or "-",
+                run.status,
+                when,
+                epochs,
+                score_text(run.score, run.score_name),
+                byte_size(run.size_bytes),
+            ]
+        )
+    notes = [f"  {run.path.name}: {run.reason}" for run in runs if run.reason and run.status != "running"]
+    running = [f"  {run.path.name}: {run.reason}" for run in runs if run.status == "running"]
+    text = format_table(rows)
+    if running:
+        text += "\nrunning:\n" + "\n".join(running)
+    if notes:
+        text += "\nnotes:\n" + "\n".join(notes)
+    return text
+
+
+def cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if value == "":
+        return '""'
+    return json.dumps(value) if isinstance(value, (list, dict, bool)) else str(value)
+
+
+def comparison(runs: list[RunSummary]) -> dict[str, Any]:
+    """The settings whose values differ between `runs` (flattened keys; absent as None) and their scores."""
+    keys = sorted(set().union(*(run.settings for run in runs)))
+    differing = {  # (a setting a run lacks reads as null, as a newer setting's absence in an older record)
+        key: [run.settings.get(key) for run in runs]
+        for key in keys
+        if len({json.dumps(run.settings.get(key), default=repr, sort_keys=True) for run in runs}) > 1
+    }
+    score_names = sorted(set().union(*(run.scores for run in runs)))
+    return {
+        "runs": [str(run.path) for run in runs],
+        "settings": differing,
+        "scores": {name: [run.scores.get(name) for run in runs] for name in score_names},
+        "status": [run.status for run in runs],
+        "build": [run.build for run in runs],
+    }
+
+
+def comparison_text(runs: list[RunSummary], compared: dict[str, Any]) -> str:
+    header = ["", *(run.path.name for run in runs)]
+    rows = [header, ["status", *compared["status"]], ["build", *(cell(b) for b in compared["build"])]]
+    rows += [[f"score {name}", *map(cell, values)] for name, values in compared["scores"].items()]
+    if compared["settings"]:
+        rows += [[key, *map(cell, values)] for key, values in compared["settings"].items()]
+    text = format_table(rows)
+    if not compared["settings"]:
+        text += "\nsettings: the same in every run"
+    return text
+
+
+# -- command line -------------------------------------------------------------------------------------------
+
+
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="List the run folders in FOLDER (default runs/): recipe, status, when, epochs, headline "
+        "score and size. `compare RUN RUN ...` shows the settings that differ and the scores side by side. "
+        "Nothing is written.",
+        allow_abbrev=False,
+    )
+    parser.add_argument("folders", nargs="*", type=Path, metavar="FOLDER", help="default: runs")
+    parser.add_argument(
+        "--sort",
+        default="name",
+        metavar="KEY",
+        help=f"{', '.join(SORT_FIELDS)} or a score's name (majmin, root, val_loss, text_to_audio_R@1, ...); "
+        "scores best first, when/epochs/size largest first (default: name)",
+    )
+    parser.add_argument("--json", action="store_true", help="one JSON list, keys as the README documents")
+    return parser
+
+
+def build_compare_parser(prog: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"{prog} compare",
+        description="The settings (config, flattened keys) that differ between runs, and their scores.",
+        allow_abbrev=False,
+    )
+    parser.add_argument("runs", nargs="+", type=Path, metavar="RUN")
+    parser.add_argument("--json", action="store_true", help="one JSON object: runs, settings, scores, ...")
+    return parser
+
+
+def main(argv: list[str], prog: str = "python -m audiotrain runs", out: Callable[[str], None] = print) -> int:
+    if argv[:1] == ["compare"]:
+        return compare_main(argv[1:], prog, out)
+    parser = build_parser(prog)
+    args = parser.parse_args(argv)
+    folders = args.folders or [Path("runs")]
+    for folder in folders:
+        if not folder.is_dir():
+            why = "is a file, not a folder" if folder.exists() else "does not exist"
+            parser.error(f"{folder} {why}; give the folder that holds your run folders (default: runs)")
+    runs = list_runs(folders)
+    known_scores = set(HEADLINE_SCORES).union(*(run.scores for run in runs))
+    if args.sort not in SORT_FIELDS and args.sort not in known_scores:
+        choices = ", ".join([*SORT_FIELDS, *sorted(known_scores)])
+        parser.error(f"--sort {args.sort}: no such field or score in these runs; expected one of {choices}")
+    runs = sort_runs(runs, args.sort)
+    if args.json:
+        out(json.dumps([run.to_json() for run in runs], indent=1))
+    elif not runs:
+        out(f"no run folders in {', '.join(map(str, folders))}")
+    else:
+        out(listing_text(runs))
+    return 0
+
+
+def compare_main(argv: list[str], prog: str, out: Callable[[str], None]) -> int:
+    parser = build_compare_parser(prog)
+    args = parser.parse_args(argv)
+    if len(args.runs) < 2:
+        parser.error("give two runs or more to compare")
+    runs = []
+    for path in args.runs:
+        if not path.is_dir():
+            parser.error(f"{path} {'is a file, not a folder' if path.exists() else 'does not exist'}")
+        run = read_run(path)
+        if run.recipe is None or run.status == "unreadable":
+            parser.error(f"{path}: not a run to compare: {run.reason}")
+        runs.append(run)
+    compared = comparison(runs)
+    out(json.dumps(compared, indent=1, default=repr) if args.json else comparison_text(runs, compared))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,280 @@
+"""`python -m audiotrain runs` / `runs compare`: run folders built as the recipes write them (by hand: the
+record files a chords run, a chords cv run, a CLAP run and a `create_trainer` run leave), listed and
+compared."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+from audiotrain.__main__ import main
+from audiotrain.train.checkpoint import CLAIM_FILE
+
+import pytest
+
+
+def write_json(path, value):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value, indent=1))
+
+
+def checkpoint(folder, epoch):
+    """A checkpoint folder as the Trainer saves it (its trainer_state.json; its weights do not matter)."""
+    write_json(
+        folder / "trainer_state.json",
+        {
+            "format": "audiotrain-checkpoint",
+            "format_version": 2,
+            "progress": {"epoch": epoch, "global_step": 2 * epoch},
+        },
+    )
+    (folder / "model.safetensors").write_bytes(b"\0" * 1000)
+
+
+def chords_run(run, *, epochs=2, trained=True, majmin=None, lr=0.002, interrupted=False):
+    """A chords run folder: config.json at the start, checkpoints, then trained.json, history.json and
+    evaluation/scores.json as its training and held-out evaluation end."""
+    config = {
+        "learning_rate": lr,
+        "num_epochs": epochs,
+        "checkpoint_dir": "checkpoints",
+        "model": {"d_model": 32, "n_layers": 1},
+        "logger": {"names": ""},
+        "data": {"cache_dir": None},
+    }
+    write_json(
+        run / "config.json",
+        {
+            "config": config,
+            "versions": {"audiotrain": "0.1.0+gabc"},
+            "command": ["chords"],
+            "songs": {"train": ["a"], "test": ["b"]},
+        },
+    )
+    checkpoint(run / "checkpoints" / "last", epochs if trained else 1)
+    if interrupted:
+        checkpoint(run / "checkpoints" / "interrupted", 1)
+    if trained:
+        checkpoint(run / "checkpoints" / "best", epochs)
+        write_json(
+            run / "trained.json", {"checkpoint": "checkpoints/best", "global_step": 4, "num_epochs": epochs}
+        )
+        write_json(run / "history.json", {"epoch": list(range(epochs)), "val_loss": [3.0, 2.5][:epochs]})
+    if majmin is not None:
+        write_json(run / "evaluation" / "scores.json", {"pooled": {"majmin": majmin, "root": majmin + 0.1}})
+
+
+def clap_run(run, r_at_1):
+    """A CLAP run folder: config.json, checkpoints, and retrieval.json once scored (`r_at_1` not None)."""
+    record = {
+        "config": {"task": {"learning_rate": 3e-4}},
+        "versions": {},
+        "command": [],
+        "model_source": "/m",
+    }
+    write_json(run / "config.json", record)
+    checkpoint(run / "checkpoints" / "last", 3)
+    if r_at_1 is not None:
+        write_json(
+            run / "retrieval.json", {"before": {}, "after": {"text_to_audio_R@1": r_at_1, "mAP@10": 0.3}}
+        )
+
+
+def trainer_run(run, val_losses):
+    """A `create_trainer` run folder: config.yaml, checkpoints, history.json once train() ended."""
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text(f"training:\n  num_epochs: {len(val_losses)}\n")
+    checkpoint(run / "checkpoints" / "last", len(val_losses))
+    write_json(run / "history.json", {"epoch": list(range(len(val_losses))), "val_loss": val_losses})
+
+
+@pytest.fixture
+def runs(tmp_path, monkeypatch):
+    """runs/ as a researcher's weeks leave it: every kind of run, an MLflow store, a damaged record."""
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / "runs"
+    chords_run(root / "good", majmin=0.6)
+    chords_run(root / "better", majmin=0.7, lr=0.001)
+    chords_run(root / "stopped", trained=False, interrupted=True, majmin=0.3)  # (scores its stopped weights)
+    chords_run(root / "resumed", interrupted=True, majmin=0.65)  # stopped, then resumed to its end
+    chords_run(root / "crashed", trained=False)
+    chords_run(root / "unscored")
+    cv = root / "cv5"
+    write_json(
+        cv / "cv_progress.json",
+        {
+            "folds": 2,
+            "songs": ["a", "b"],
+            "config": {"num_epochs": 2},
+            "done": {"0": {}, "1": {}},
+            "trained": {},
+        },
+    )
+    write_json(
+        cv / "cv_scores.json", {"folds": [{}, {}], "mean": {"majmin": 0.5, "root": 0.55, "mirex": 0.4}}
+    )
+    chords_run(cv / "fold0", majmin=0.5)
+    clap_run(root / "clap1", r_at_1=0.25)
+    write_json(root / "clapcv" / "folds.json", {"0": {}, "1": {}})  # fold 1 ended before its scores
+    clap_run(root / "clapcv" / "fold0", r_at_1=0.2)
+    clap_run(root / "clapcv" / "fold1", r_at_1=None)
+    trainer_run(root / "mymodule-20261127-120000", [1.0, 0.5, 0.7, 0.6])
+    write_json(root / "trainer_cv" / "folds.json", {})  # train_with_cv: the module's own metrics
+    write_json(root / "trainer_cv" / "cv_scores.json", {"folds": [{}, {}], "mean": {"test_loss": 0.61}})
+    trainer_run(root / "trainer_cv" / "fold0", [0.9])
+    (root / "mlruns" / "0").mkdir(parents=True)
+    (root / "mlflow.db").write_bytes(b"SQLite")
+    (root / "damaged").mkdir()
+    (root / "damaged" / "config.json").write_text('{"config": ')
+    return root
+
+
+def listing(capsys, *argv):
+    assert main(["runs", *argv]) == 0
+    return capsys.readouterr().out
+
+
+def row(text, name):
+    return next(line.split() for line in text.splitlines() if line.split()[:1] == [name])
+
+
+def test_lists_every_run_with_its_recipe_status_epochs_and_score(runs, capsys):
+    text = listing(capsys)  # default: runs/
+    assert row(text, "good")[:3] == ["good", "chords", "finished"]
+    assert row(text, "good")[5:8] == ["2", "majmin", "0.600"]
+    assert row(text, "stopped")[2] == "interrupted"
+    assert "stopped: stopped by a signal in epoch 1: --resume runs/stopped/checkpoints/interrupted" in text
+    assert row(text, "resumed")[2] == "finished"
+    assert row(text, "unscored")[2] == "interrupted"  # trained, killed before its held-out evaluation
+    assert (
+        "unscored: trained, not scored (no evaluation/scores.json): --resume runs/unscored/checkpoints/last"
+        in text
+    )
+    assert row(text, "crashed")[2] == "failed"
+    assert row(text, "cv5")[1:4] == ["chords", "cv", "finished"] and "2/2 folds" in text
+    assert row(text, "clap1")[1:3] == ["clap", "finished"] and "text_to_audio_R@1 0.250" in text
+    assert row(text, "clapcv")[1:4] == ["clap", "cv", "failed"] and "1/2 folds" in text
+    assert "clapcv: 1 of 2 folds finished" in text
+    assert row(text, "mymodule-20261127-120000")[1:3] == ["trainer", "finished"]
+    assert "val_loss 0.5" in text
+    assert row(text, "trainer_cv")[1:4] == ["trainer", "cv", "finished"] and "test_loss 0.61" in text
+    assert row(text, "mlruns")[1:3] == ["-", "unknown"]
+    assert row(text, "damaged")[2] == "unreadable"
+    assert "damaged: runs/damaged/config.json: not valid JSON" in text
+    assert "crashed: no trained.json" in text
+    assert "mlflow.db" not in text  # a file beside the runs, not a run folder
+
+
+def test_a_run_whose_process_holds_its_lock_is_running(runs, capsys):
+    holder = textwrap.dedent(f"""
+        import fcntl, json, os, sys
+        fd = os.open({str(runs / "crashed" / CLAIM_FILE)!r}, os.O_RDWR | os.O_CREAT)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        owner = {{"pid": os.getpid(), "host": "h", "since": "now", "holder": "run"}}
+        os.write(fd, json.dumps(owner).encode())
+        print("locked", flush=True)
+        sys.stdin.read()
+    """)
+    process = subprocess.Popen(
+        [sys.executable, "-c", holder], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout.readline() == "locked\n"
+        text = listing(capsys)
+        assert row(text, "crashed")[2] == "running"
+        assert f"the run of process {process.pid} on host h" in text
+    finally:
+        process.stdin.close()
+        process.wait()
+    assert row(listing(capsys), "crashed")[2] == "failed"  # the lock went with its process
+
+
+def test_sort_puts_the_best_score_first_and_losses_lowest_first(runs, capsys):
+    names = [line.split()[0] for line in listing(capsys, "--sort", "majmin").splitlines()[1:4]]
+    assert names == ["better", "resumed", "good"]  # (runs without a majmin follow)
+    names = [line.split()[0] for line in listing(capsys, "--sort", "val_loss").splitlines()[1:3]]
+    assert names == ["mymodule-20261127-120000", "better"]
+
+
+def test_an_unknown_sort_key_is_one_line_naming_the_choices(runs, capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(["runs", "--sort", "accuracy"])
+    assert exit.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--sort accuracy: no such field or score in these runs" in error and "majmin" in error
+
+
+def test_json_has_the_documented_keys(runs, capsys):
+    records = json.loads(listing(capsys, "--json", "--sort", "name"))
+    assert [set(record) for record in records] == [
+        {
+            "name",
+            "path",
+            "recipe",
+            "status",
+            "reason",
+            "when",
+            "epochs",
+            "folds",
+            "score_name",
+            "score",
+            "scores",
+            "build",
+            "size_bytes",
+        }
+    ] * len(records)
+    good = next(record for record in records if record["name"] == "good")
+    assert good["scores"] == {"majmin": 0.6, "root": 0.7, "val_loss": 2.5}
+    assert good["score"] == 0.6 and good["build"] == "0.1.0+gabc" and good["size_bytes"] > 2000
+    assert good["when"][:4].isdigit() and good["status"] == "finished"
+
+
+def test_compare_prints_the_settings_that_differ_and_the_scores(runs, capsys):
+    assert main(["runs", "compare", "runs/good", "runs/better"]) == 0
+    text = capsys.readouterr().out
+    assert row(text, "learning_rate") == ["learning_rate", "0.002", "0.001"]
+    assert row(text, "score")[1:] == ["majmin", "0.6", "0.7"]
+    assert "model.d_model" not in text  # the same in both
+    assert main(["runs", "compare", "--json", "runs/good", "runs/cv5"]) == 0
+    compared = json.loads(capsys.readouterr().out)
+    assert compared["settings"]["model.d_model"] == [32, None]
+    assert "data.cache_dir" not in compared["settings"]  # null in one, absent from the other: the same
+    assert compared["scores"]["majmin"] == [0.6, 0.5]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["runs", "elsewhere"], "elsewhere does not exist"),
+        (["runs", "compare", "runs/good", "runs/mlruns"], "runs/mlruns: not a run to compare: holds no run"),
+        (["runs", "compare", "runs/good"], "give two runs or more"),
+    ],
+)
+def test_wrong_folders_are_one_line_errors(runs, capsys, argv, message):
+    with pytest.raises(SystemExit) as exit:
+        main(argv)
+    assert exit.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_listing_writes_nothing(runs, capsys):
+    def snapshot():
+        return {path: (path.stat().st_mtime_ns, path.stat().st_size) for path in runs.rglob("*")}
+
+    before = snapshot()
+    listing(capsys)
+    listing(capsys, "--json")
+    main(["runs", "compare", "runs/good", "runs/better"])
+    assert snapshot() == before
+    assert not any(name.endswith(".lock") for _, _, files in os.walk(runs) for name in files)
+
+
+def test_the_console_script_names_itself_in_runs_help(runs, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["/venv/bin/audiotrain", "runs", "--help"])
+    with pytest.raises(SystemExit) as exit:
+        main()
+    assert exit.value.code == 0
+    assert capsys.readouterr().out.startswith(
+        "usage: audiotrain runs [-h] [--sort KEY] [--json] [FOLDER ...]"
+    )
