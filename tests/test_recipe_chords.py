@@ -521,15 +521,35 @@ def test_a_finished_run_folder_is_refused_and_overwrite_replaces_only_its_output
     copy = tmp_path / "copy"
     shutil.copytree(run_dir, copy)
     (copy / "notes.txt").write_text("mine")
-    (copy / "checkpoints" / "stale").mkdir()
+    # The user's own files inside the run's folders: notes beside the scores, a checkpoint copied to keep,
+    # a file beside a logger's run (its events, as an earlier csv logger left them).
+    (copy / "evaluation" / "my_analysis.txt").write_text("notes")
+    shutil.copytree(copy / "checkpoints" / "best", copy / "checkpoints" / "keep_for_paper")
+    (copy / "csv" / "version_0").mkdir(parents=True)
+    (copy / "csv" / "version_0" / "metrics.csv").write_text("step\n")
+    (copy / "csv" / "my_export.csv").write_text("x")
+    # An earlier run with --checkpoint_dir ckpts (recorded in its config.json): its checkpoints go too.
+    (copy / "ckpts").mkdir()
+    (copy / "checkpoints" / "epoch=000").rename(copy / "ckpts" / "epoch=000")
+    record = json.loads((copy / "config.json").read_text())
+    record["config"]["checkpoint_dir"] = "ckpts"
+    (copy / "config.json").write_text(json.dumps(record))
     assert (
         chords.main(
             [*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(copy), "--overwrite"]
         )
         == 0
     )
-    assert "--overwrite: removed the previous run's" in capsys.readouterr().err
-    assert (copy / "notes.txt").read_text() == "mine" and not (copy / "checkpoints" / "stale").exists()
+    err = capsys.readouterr().err
+    assert "--overwrite: removed the previous run's" in err and "ckpts" in err
+    kept = "checkpoints/keep_for_paper, evaluation/my_analysis.txt, csv/my_export.csv"
+    assert f"--overwrite: kept what the previous run did not write in {copy}: {kept}" in err
+    assert (copy / "notes.txt").read_text() == "mine"
+    assert (copy / "evaluation" / "my_analysis.txt").read_text() == "notes"
+    assert (copy / "checkpoints" / "keep_for_paper" / "model.safetensors").is_file()
+    assert (copy / "csv" / "my_export.csv").read_text() == "x" and not (copy / "csv" / "version_0").exists()
+    assert not (copy / "ckpts").exists()
+    assert (copy / "evaluation" / "scores.json").is_file() and (copy / "checkpoints" / "best").is_dir()
 
 
 def test_overwrite_is_refused_while_a_run_whose_fit_ended_still_scores_its_held_out_songs(

@@ -127,9 +127,9 @@ INIT_FROM_HELP = (
     "(the command an interrupted run prints) the resumed checkpoint's weights are used"
 )
 OVERWRITE_HELP = (
-    "replace a previous run in --run_dir (its checkpoints, config.json, history.json, plots and evaluation; "
-    "other files stay); without it a --run_dir that holds files is refused, unless --resume names a "
-    "checkpoint inside it"
+    "replace a previous run in --run_dir: remove what it wrote (its checkpoints, config.json, history.json, "
+    "plots, evaluation files and loggers' files); other files stay, also inside those folders, and are "
+    "named; without it a --run_dir that holds files is refused, unless --resume names a checkpoint inside it"
 )
 
 

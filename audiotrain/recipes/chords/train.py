@@ -39,6 +39,7 @@ from audiotrain.recipes._run import (
     forget_run_that_never_trained,
     holding_run_folders,
     is_inside,
+    recipe_checkpoints,
     release_run_folder,
     resumes_run_in,
     shell_command,
@@ -65,6 +66,7 @@ from audiotrain.recipes.chords.evaluate import (
     TRIMMED_LISTED,
     EvaluationResult,
     evaluate_songs,
+    evaluation_outputs,
     format_table,
     trimmed_note,
 )
@@ -168,7 +170,7 @@ class _UnusedRunFolder:
             return f"stopped ({signal_name}) before training went on: {self.path} is as it was{again}"
         # The run folder held nothing else of these when the run began (or --overwrite removed it).
         release_run_folder(self.path)  # (its claim file goes: the folder is left as it was found)
-        clear_run_outputs(self.path, RUN_OUTPUTS, log=_silent)
+        clear_run_outputs(self.path, RUN_OUTPUTS, log=_silent, own_entries=RUN_OWN_ENTRIES)
         if self.made:
             with contextlib.suppress(OSError):  # (a file put there meanwhile: left as it is)
                 self.path.rmdir()
@@ -283,6 +285,27 @@ RUN_OUTPUTS = (
     "evaluation",
     *LOGGER_OUTPUTS,
 )
+
+
+#: The run's own entries in its ``evaluation/`` (`evaluation_outputs`: what its ``scores.json`` lists):
+#: ``--overwrite`` removes those, and a user's notes beside them stay (checkpoints and loggers: `_run`).
+RUN_OWN_ENTRIES = {"evaluation": lambda folder: [folder / name for name in evaluation_outputs(folder)]}
+
+
+def clear_earlier_run(run_dir: Path, log) -> None:
+    """``--overwrite``: remove what the earlier run in `run_dir` wrote (`RUN_OUTPUTS`, and the relative
+    ``checkpoint_dir`` its config.json records, where that is not ``checkpoints``: its checkpoints would sit
+    beside the new run's), and name in one line the files of the user's left among them."""
+    outputs, own_entries = list(RUN_OUTPUTS), dict(RUN_OWN_ENTRIES)
+    try:
+        recorded = read_json_file(run_dir / "config.json", ValueError)["config"]["checkpoint_dir"]
+    except (OSError, ValueError, KeyError, TypeError):
+        recorded = None
+    if isinstance(recorded, str) and recorded.strip() and not Path(recorded).expanduser().is_absolute():
+        if is_inside(run_dir / recorded, run_dir) and (run_dir / recorded).resolve() != run_dir.resolve():
+            outputs.append(recorded)
+            own_entries[recorded] = recipe_checkpoints
+    clear_run_outputs(run_dir, outputs, log, own_entries=own_entries)
 
 
 def build_task(config: TrainingConfig, train_songs, steps_per_epoch: int) -> ChordTask:
@@ -466,8 +489,9 @@ def _run_training(
             "no validation songs (data.val_fraction 0): no early stopping and no best checkpoint; the last "
             "checkpoint stands for it, and is the one evaluated"
         )
+    # (--overwrite cleared the earlier run's checkpoints: what is left there is a user's, kept beside them.)
     trainer, early_stopping = make_shared_trainer(
-        config, run_dir, config.num_epochs, validate=validate, loggers=loggers
+        config, run_dir, config.num_epochs, validate=validate, loggers=loggers, overwrite=overwrite
     )
     checkpoint_dir = _checkpoint_folder(config, run_dir)
     chosen = checkpoint_dir / ("best" if validate else "last")  # the checkpoint evaluated and printed
@@ -1076,7 +1100,7 @@ def _open_run_folder(
 
     def open_folder() -> str:
         if replace:
-            clear_run_outputs(run_dir, RUN_OUTPUTS, log)
+            clear_earlier_run(run_dir, log)
         folder = create_run_folder(run_dir, "chords", DEFAULT_PARENT)
         claim_run_folder(folder)  # until the command ends: its evaluation writes here after the fit
         _remove_killed_writes(folder)
