@@ -496,6 +496,16 @@ def test_evaluate_scores_the_songs_of_symlinked_folders_and_says_so(tiny_run, tm
     assert "2 songs" in captured.out
 
 
+def test_save_keep_keeps_the_newest_periodic_checkpoints_and_best_and_last(tiny_run, tmp_path):
+    """--save_every kept every periodic checkpoint, each with its optimizer state (two thirds of it), for as
+    long as the run trained: disk use without a bound. --save_keep N keeps the newest N."""
+    run_dir = tmp_path / "run"
+    argv = [*tiny_run_argv(tiny_run, run_dir), "--num_epochs", "3", "--save_keep", "1"]
+    assert chords.main(argv) == 0
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["best", "epoch=002", "last"]
+    assert json.loads((run_dir / "config.json").read_text())["config"]["save_keep"] == 1
+
+
 def test_a_finished_run_folder_is_refused_and_overwrite_replaces_only_its_outputs(tiny_run, tmp_path, capsys):
     root, run_dir = tiny_run
     before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
@@ -1145,6 +1155,7 @@ def _one_error_line(capsys, *fragments) -> None:
             ["data.num_workers (--data.num_workers) must be an integer >= 0 and <= 256, got -1"],
         ),
         (["--loss.root_weight=-1"], ["loss.root_weight (--loss.root_weight) must be a finite number >= 0"]),
+        (["--save_keep=-1"], ["save_keep (--save_keep) must be an integer >= 0"]),
         # 1e308 and 1e-300 met "cannot convert float NaN to integer" and "Maximum allowed dimension exceeded".
         *(
             (
