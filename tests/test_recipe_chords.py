@@ -496,6 +496,34 @@ def test_evaluate_scores_the_songs_of_symlinked_folders_and_says_so(tiny_run, tm
     assert "2 songs" in captured.out
 
 
+def test_a_demo_run_is_evaluated_again_from_its_folder_alone(tiny_run, tmp_path, capsys):
+    """`evaluate --checkpoint RUN` required --data, and nothing recorded which of the cache's demo sets
+    (hashed names) held a demo run's test songs: re-scoring an old run meant guessing the folder."""
+    _, run_dir = tiny_run
+    record = json.loads((run_dir / "config.json").read_text())
+    test_set = Path(record["demo_test_set"])
+    assert test_set.name.startswith("test-") and (test_set / "song_000.wav").is_file()
+    # The run's own scores say what they scored: its best checkpoint, on that set.
+    scored = json.loads((run_dir / "evaluation" / "scores.json").read_text())["scored"]
+    assert scored["checkpoint"] == str((run_dir / "checkpoints" / "best").absolute())
+    assert scored["data"] == str(test_set) and scored["epoch"] is not None
+    capsys.readouterr()
+    assert chords.main(["evaluate", "--checkpoint", str(run_dir), "-o", str(tmp_path / "again")]) == 0
+    captured = capsys.readouterr()
+    assert f"--data not given: scoring the held-out songs of {run_dir}: its demo test set, {test_set}" in (
+        captured.err
+    )
+    again = json.loads((tmp_path / "again" / "scores.json").read_text())
+    assert again["pooled"] == json.loads((run_dir / "evaluation" / "scores.json").read_text())["pooled"]
+    # A run of an earlier version, which did not record it: the error says which --data to give.
+    old = tmp_path / "old"
+    shutil.copytree(run_dir, old)
+    del record["demo_test_set"]
+    (old / "config.json").write_text(json.dumps(record))
+    assert chords.main(["evaluate", "--checkpoint", str(old / "checkpoints" / "best")]) == 2
+    _one_error_line(capsys, "--data is needed", "does not record where the run's demo test set is", "test-*")
+
+
 def test_save_keep_keeps_the_newest_periodic_checkpoints_and_best_and_last(tiny_run, tmp_path):
     """--save_every kept every periodic checkpoint, each with its optimizer state (two thirds of it), for as
     long as the run trained: disk use without a bound. --save_keep N keeps the newest N."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import signal
 import sys
 import time
@@ -68,6 +69,7 @@ from audiotrain.recipes.chords.evaluate import (
     evaluate_songs,
     evaluation_outputs,
     format_table,
+    scored_record,
     trimmed_note,
 )
 from audiotrain.recipes.chords.init_from import check_init_from, load_initial_weights
@@ -306,6 +308,16 @@ def clear_earlier_run(run_dir: Path, log) -> None:
             outputs.append(recorded)
             own_entries[recorded] = recipe_checkpoints
     clear_run_outputs(run_dir, outputs, log, own_entries=own_entries)
+
+
+def test_songs_folder(config: TrainingConfig, splits: SongSplits) -> Path | None:
+    """The folder of the run's held-out songs: its data folder, or the demo's test set (a set of its own in
+    the cache, named by a hash: recorded, ``demo_test_set``, so that ``evaluate --checkpoint RUN`` finds it)."""
+    if config.data.data_dir:
+        return Path(config.data.data_dir)
+    if not splits.test:
+        return None
+    return Path(os.path.commonpath([str(Path(song.audio_path).parent) for song in splits.test])).absolute()
 
 
 def build_task(config: TrainingConfig, train_songs, steps_per_epoch: int) -> ChordTask:
@@ -1098,6 +1110,8 @@ def _open_run_folder(
     keeps the settings its earlier epochs trained with where they differ (`earlier`, see `earlier_settings`):
     ``config`` alone would say the whole run was trained as its last part."""
 
+    demo_test_set = not config.data.data_dir and splits.test
+
     def open_folder() -> str:
         if replace:
             clear_earlier_run(run_dir, log)
@@ -1115,6 +1129,7 @@ def _open_run_folder(
             processes_used=collectives.world_size(),
             # What data.pitch_shift drew from: fewer than its 12 keys where features.max_pitch_shift < 6.
             pitch_shifts=list(training_pitch_shifts(config.data, config.features)),
+            **({"demo_test_set": str(test_songs_folder(config, splits))} if demo_test_set else {}),
             **({"init_from": init_record} if init_record else {}),
             **({"earlier": earlier} if earlier else {}),
         )
@@ -1192,7 +1207,11 @@ def _evaluate_held_out(
         return None
     predictor = ChordPredictor.from_checkpoint(best)
     evaluation = evaluate_songs(
-        predictor, splits.test, run_dir / "evaluation", allow_gaps=config.data.allow_gaps
+        predictor,
+        splits.test,
+        run_dir / "evaluation",
+        allow_gaps=config.data.allow_gaps,
+        scored=scored_record(predictor, test_songs_folder(config, splits)),
     )
     results(
         f"\nheld-out songs ({len(splits.test)}), mir_eval.chord scores in % (pooled over time; beside them, "
