@@ -173,6 +173,7 @@ def build_loggers(
     A logger whose package is missing raises `MissingLoggerPackage`, naming the logger, the `setting` that
     asked for it and what to install.
     """
+    from audiotrain._build import build_version
     from audiotrain.train.loggers.csv_logger import CSVLogger
     from audiotrain.train.loggers.mlflow_logger import MLflowLogger
     from audiotrain.train.loggers.tensorboard_logger import TensorBoardLogger
@@ -197,6 +198,8 @@ def build_loggers(
             or os.environ.get("MLFLOW_TRACKING_URI")
             or str(run_dir / "mlflow.db"),
             log_model=config.model_logging,
+            # Runs of many folders share one store (--logger.tracking_uri): each leads back to its folder.
+            tags={"run_dir": str(run_dir.resolve()), "audiotrain_version": build_version()},
         ),
     }
     loggers = []
