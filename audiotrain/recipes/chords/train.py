@@ -30,6 +30,8 @@ from audiotrain.models.chord_loss import ChordRecognitionLoss
 from audiotrain.models.chord_model import ChordModelConfig
 from audiotrain.recipes._run import (
     KILLED_WRITE_SUFFIXES,
+    RUN_FOLDER_ENTRIES,
+    OwnEntries,
     check_can_write,
     check_checkpoint_folder,
     check_resume_folder,
@@ -295,9 +297,16 @@ RUN_OWN_ENTRIES = {"evaluation": lambda folder: [folder / name for name in evalu
 
 
 def clear_earlier_run(run_dir: Path, log) -> None:
-    """``--overwrite``: remove what the earlier run in `run_dir` wrote (`RUN_OUTPUTS`, and the relative
-    ``checkpoint_dir`` its config.json records, where that is not ``checkpoints``: its checkpoints would sit
-    beside the new run's), and name in one line the files of the user's left among them."""
+    """``--overwrite``: remove what the earlier run in `run_dir` wrote (`run_outputs`), and name in one line
+    the files of the user's left among them."""
+    outputs, own_entries = run_outputs(run_dir)
+    clear_run_outputs(run_dir, outputs, log, own_entries=own_entries)
+
+
+def run_outputs(run_dir: Path) -> tuple[list[str], dict[str, OwnEntries]]:
+    """(what the run in `run_dir` wrote there, by name, the entries of its folders that are its own): as
+    `clear_run_outputs` takes them. `RUN_OUTPUTS`, and the relative ``checkpoint_dir`` its config.json
+    records, where that is not ``checkpoints``: its checkpoints would sit beside the new run's."""
     outputs, own_entries = list(RUN_OUTPUTS), dict(RUN_OWN_ENTRIES)
     try:
         recorded = read_json_file(run_dir / "config.json", ValueError)["config"]["checkpoint_dir"]
@@ -307,7 +316,22 @@ def clear_earlier_run(run_dir: Path, log) -> None:
         if is_inside(run_dir / recorded, run_dir) and (run_dir / recorded).resolve() != run_dir.resolve():
             outputs.append(recorded)
             own_entries[recorded] = recipe_checkpoints
-    clear_run_outputs(run_dir, outputs, log, own_entries=own_entries)
+    return outputs, own_entries
+
+
+def run_own_paths(run_dir: Path) -> list[Path]:
+    """Every file and folder the run in `run_dir` wrote there (`run_outputs`), as paths: a cv run's fold
+    folders are runs of their own, cleared so (`audiotrain.recipes.chords.cv`)."""
+    outputs, own_entries = run_outputs(run_dir)
+    own_entries = {**RUN_FOLDER_ENTRIES, **own_entries}
+    paths = []
+    for name in outputs:
+        path = run_dir / name
+        if name in own_entries and path.is_dir() and not path.is_symlink():
+            paths += own_entries[name](path)
+        elif path.exists() or path.is_symlink():
+            paths.append(path)
+    return paths
 
 
 def test_songs_folder(config: TrainingConfig, splits: SongSplits) -> Path | None:
