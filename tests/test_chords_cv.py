@@ -190,13 +190,22 @@ def test_cv_run_folder_is_refused_and_overwrite_replaces_only_its_outputs(cv_cac
     assert chords.main(argv) == 0
     (run_dir / "notes.txt").write_text("mine")
     (run_dir / "fold7").mkdir()  # a fold of an earlier run with more folds
+    (run_dir / "fold0" / "evaluation" / "mine.txt").write_text("mine")  # the user's, inside its folders
+    (run_dir / "oof" / "mine.txt").write_text("mine")
     capsys.readouterr()
     assert chords.main(argv) == 2
     err = capsys.readouterr().err
     assert f"--run_dir {run_dir} already holds files" in err and f"--resume {run_dir} " in err, err
     assert chords.main([*argv, "--overwrite"]) == 0
-    assert "--overwrite: removed the previous run's fold0, fold1, fold7, oof" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--overwrite: removed the previous run's fold0, fold1, fold7, oof" in err
+    kept = "fold0/evaluation/mine.txt, oof/mine.txt"
+    assert f"--overwrite: kept what the previous run did not write in {run_dir}: {kept}" in err
     assert (run_dir / "notes.txt").read_text() == "mine" and (run_dir / "cv_scores.json").is_file()
+    assert (run_dir / "fold0" / "evaluation" / "mine.txt").is_file() and (
+        run_dir / "oof" / "mine.txt"
+    ).is_file()
+    assert not (run_dir / "fold7").exists()
     # A resume with other settings than the finished folds were trained with is refused, naming them.
     assert chords.main([*argv, "--resume", str(run_dir), "--learning_rate", "0.5"]) == 2
     assert "learning_rate (0.002 there, 0.5 here)" in capsys.readouterr().err

@@ -82,6 +82,20 @@ def test_evaluate_test_songs_of_finds_the_songs_the_run_paired_with_its_annotati
     assert f"--test_songs_of {run_dir}: paired as that run did: --annotations {root / 'chordlab'}" in err
 
 
+def test_evaluate_without_data_scores_the_runs_test_songs_in_its_data_folder(apart_run, capsys):
+    """`evaluate --checkpoint RUN` without --data: the run's own held-out evaluation again, its data folder's
+    test songs paired as it did (--data was required)."""
+    root, run_dir = apart_run
+    capsys.readouterr()
+    assert chords.main(["evaluate", "--checkpoint", str(run_dir)]) == 0
+    err = capsys.readouterr().err
+    assert (
+        f"--data not given: scoring the held-out songs of {run_dir}: its test songs in {root / 'songs'}"
+        in err
+    )
+    assert f"--test_songs_of {run_dir}: paired as that run did: --annotations {root / 'chordlab'}" in err
+
+
 def _two_annotation_jams(songs: Path, out: Path) -> None:
     """`out`: the audio of `songs`, each with a JAMS whose chord annotation 0 is all N and 1 the song's."""
     for audio in sorted(songs.glob("*.wav")):

@@ -524,6 +524,44 @@ def test_evaluate_scores_the_songs_of_symlinked_folders_and_says_so(tiny_run, tm
     assert "2 songs" in captured.out
 
 
+def test_a_demo_run_is_evaluated_again_from_its_folder_alone(tiny_run, tmp_path, capsys):
+    """`evaluate --checkpoint RUN` required --data, and nothing recorded which of the cache's demo sets
+    (hashed names) held a demo run's test songs: re-scoring an old run meant guessing the folder."""
+    _, run_dir = tiny_run
+    record = json.loads((run_dir / "config.json").read_text())
+    test_set = Path(record["demo_test_set"])
+    assert test_set.name.startswith("test-") and (test_set / "song_000.wav").is_file()
+    # The run's own scores say what they scored: its best checkpoint, on that set.
+    scored = json.loads((run_dir / "evaluation" / "scores.json").read_text())["scored"]
+    assert scored["checkpoint"] == str((run_dir / "checkpoints" / "best").absolute())
+    assert scored["data"] == str(test_set) and scored["epoch"] is not None
+    capsys.readouterr()
+    assert chords.main(["evaluate", "--checkpoint", str(run_dir), "-o", str(tmp_path / "again")]) == 0
+    captured = capsys.readouterr()
+    assert f"--data not given: scoring the held-out songs of {run_dir}: its demo test set, {test_set}" in (
+        captured.err
+    )
+    again = json.loads((tmp_path / "again" / "scores.json").read_text())
+    assert again["pooled"] == json.loads((run_dir / "evaluation" / "scores.json").read_text())["pooled"]
+    # A run of an earlier version, which did not record it: the error says which --data to give.
+    old = tmp_path / "old"
+    shutil.copytree(run_dir, old)
+    del record["demo_test_set"]
+    (old / "config.json").write_text(json.dumps(record))
+    assert chords.main(["evaluate", "--checkpoint", str(old / "checkpoints" / "best")]) == 2
+    _one_error_line(capsys, "--data is needed", "does not record where the run's demo test set is", "test-*")
+
+
+def test_save_keep_keeps_the_newest_periodic_checkpoints_and_best_and_last(tiny_run, tmp_path):
+    """--save_every kept every periodic checkpoint, each with its optimizer state (two thirds of it), for as
+    long as the run trained: disk use without a bound. --save_keep N keeps the newest N."""
+    run_dir = tmp_path / "run"
+    argv = [*tiny_run_argv(tiny_run, run_dir), "--num_epochs", "3", "--save_keep", "1"]
+    assert chords.main(argv) == 0
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["best", "epoch=002", "last"]
+    assert json.loads((run_dir / "config.json").read_text())["config"]["save_keep"] == 1
+
+
 def test_a_finished_run_folder_is_refused_and_overwrite_replaces_only_its_outputs(tiny_run, tmp_path, capsys):
     root, run_dir = tiny_run
     before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
@@ -549,15 +587,35 @@ def test_a_finished_run_folder_is_refused_and_overwrite_replaces_only_its_output
     copy = tmp_path / "copy"
     shutil.copytree(run_dir, copy)
     (copy / "notes.txt").write_text("mine")
-    (copy / "checkpoints" / "stale").mkdir()
+    # The user's own files inside the run's folders: notes beside the scores, a checkpoint copied to keep,
+    # a file beside a logger's run (its events, as an earlier csv logger left them).
+    (copy / "evaluation" / "my_analysis.txt").write_text("notes")
+    shutil.copytree(copy / "checkpoints" / "best", copy / "checkpoints" / "keep_for_paper")
+    (copy / "csv" / "version_0").mkdir(parents=True)
+    (copy / "csv" / "version_0" / "metrics.csv").write_text("step\n")
+    (copy / "csv" / "my_export.csv").write_text("x")
+    # An earlier run with --checkpoint_dir ckpts (recorded in its config.json): its checkpoints go too.
+    (copy / "ckpts").mkdir()
+    (copy / "checkpoints" / "epoch=000").rename(copy / "ckpts" / "epoch=000")
+    record = json.loads((copy / "config.json").read_text())
+    record["config"]["checkpoint_dir"] = "ckpts"
+    (copy / "config.json").write_text(json.dumps(record))
     assert (
         chords.main(
             [*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(copy), "--overwrite"]
         )
         == 0
     )
-    assert "--overwrite: removed the previous run's" in capsys.readouterr().err
-    assert (copy / "notes.txt").read_text() == "mine" and not (copy / "checkpoints" / "stale").exists()
+    err = capsys.readouterr().err
+    assert "--overwrite: removed the previous run's" in err and "ckpts" in err
+    kept = "checkpoints/keep_for_paper, evaluation/my_analysis.txt, csv/my_export.csv"
+    assert f"--overwrite: kept what the previous run did not write in {copy}: {kept}" in err
+    assert (copy / "notes.txt").read_text() == "mine"
+    assert (copy / "evaluation" / "my_analysis.txt").read_text() == "notes"
+    assert (copy / "checkpoints" / "keep_for_paper" / "model.safetensors").is_file()
+    assert (copy / "csv" / "my_export.csv").read_text() == "x" and not (copy / "csv" / "version_0").exists()
+    assert not (copy / "ckpts").exists()
+    assert (copy / "evaluation" / "scores.json").is_file() and (copy / "checkpoints" / "best").is_dir()
 
 
 def test_overwrite_is_refused_while_a_run_whose_fit_ended_still_scores_its_held_out_songs(
@@ -1153,6 +1211,7 @@ def _one_error_line(capsys, *fragments) -> None:
             ["data.num_workers (--data.num_workers) must be an integer >= 0 and <= 256, got -1"],
         ),
         (["--loss.root_weight=-1"], ["loss.root_weight (--loss.root_weight) must be a finite number >= 0"]),
+        (["--save_keep=-1"], ["save_keep (--save_keep) must be an integer >= 0"]),
         # 1e308 and 1e-300 met "cannot convert float NaN to integer" and "Maximum allowed dimension exceeded".
         *(
             (

@@ -323,7 +323,18 @@ def test_evaluate_against_another_checkpoint_prints_and_writes_paired_difference
     alone = json.loads((out / "scores.json").read_text())
     compared = json.loads((out / "comparison.json").read_text())
     assert compared["songs"] == ["song_000", "song_001"] and compared["left_out"] == []
-    assert (out / "comparison.md").read_text().strip() in printed
+    table = (out / "comparison.md").read_text().strip().split("\n\n", 2)[2]  # (after this: and against:)
+    assert table in printed
+    # Each file says what it scored: the checkpoints, the data, the build, the decoding, the date.
+    for name, scored_checkpoint in (("this", checkpoint), ("against", other_checkpoint)):
+        assert compared["scored"][name]["checkpoint"] == os.path.abspath(scored_checkpoint)
+        assert f"{name}: Scored: {os.path.abspath(scored_checkpoint)}" in (out / "comparison.md").read_text()
+    scored = alone["scored"]
+    assert scored["checkpoint"] == os.path.abspath(checkpoint) and scored["data"] == os.path.abspath(data)
+    assert (
+        scored["audiotrain"] and scored["decode"]["method"] and scored["tta_shifts"] == [0] and scored["date"]
+    )
+    assert (out / "scores.md").read_text().startswith(f"Scored: {os.path.abspath(checkpoint)}")
     for metric, row in compared["metrics"].items():
         assert row["this"] == pytest.approx(alone["pooled"][metric])  # the same transcriptions
         assert row["difference"] == pytest.approx(row["this"] - row["against"])

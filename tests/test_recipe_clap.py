@@ -1129,6 +1129,31 @@ def test_cli_refuses_an_out_folder_holding_a_previous_run(demo_run, tmp_path, ca
     assert f"--out {afile} is a file" in line and afile.read_text() == "mine"
 
 
+def test_overwrite_replaces_the_run_and_keeps_and_names_the_users_files_in_its_folders(
+    demo_run, tmp_path, capsys
+):
+    """--overwrite removed checkpoints/, plots/ and the logger folders whole, with whatever the user had put
+    there (a checkpoint copied to keep, notes), without naming them."""
+    import shutil
+
+    from audiotrain.recipes.clap import cli as clap
+
+    result, _ = demo_run
+    copy = tmp_path / "copy"
+    shutil.copytree(result["run_dir"], copy)
+    shutil.copytree(copy / "checkpoints" / "last", copy / "checkpoints" / "keep_for_paper")
+    (copy / "plots" / "my_notes.txt").write_text("mine")
+    argv = [*result["argv"], "--out", str(copy), "--overwrite", "--train.epochs", "1"]
+    assert clap.main(argv) == 0
+    printed = capsys.readouterr().out
+    kept = "checkpoints/keep_for_paper, plots/my_notes.txt"
+    assert f"--overwrite: kept what the previous run did not write in {copy}: {kept}" in printed
+    assert (copy / "checkpoints" / "keep_for_paper" / "model.safetensors").is_file()
+    assert (copy / "plots" / "my_notes.txt").read_text() == "mine" and (copy / "plots" / "loss.png").is_file()
+    assert (copy / "checkpoints" / "last").is_dir()
+    assert json.loads((copy / "history.json").read_text())["epoch"] == [0]  # the new run's, one epoch
+
+
 def test_a_run_record_repeats_the_settings_not_overwrite_or_resume(tmp_path, capsys, monkeypatch):
     """A run made with --overwrite records overwrite: true; --config RUN/config.json (which "repeats the
     run") then replaced RUN itself without --overwrite on the command line."""
@@ -1354,7 +1379,9 @@ def test_overwrite_resume_into_the_same_out_and_export_from_another_folder(tmp_p
     assert clap.main([*argv, "--overwrite"]) == 0
     out = capsys.readouterr().out
     assert "--overwrite: removed the previous run's" in out and "warning:" not in out
-    assert not stale.exists() and Path("run/hf_model/config.json").is_file()
+    # (a folder the run did not write is the user's: kept, and named)
+    assert "did not write in run: checkpoints/stale-from-the-first-run" in out and stale.is_dir()
+    assert Path("run/hf_model/config.json").is_file()
     config = json.loads(Path("run/config.json").read_text())
     assert Path(config["model_source"]).is_absolute()
 

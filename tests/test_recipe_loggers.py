@@ -55,6 +55,8 @@ def test_chord_demo_writes_every_loggers_data_and_the_artifacts(tmp_path, logger
 
     run = mlflow_run_of(run_dir, "chords-e2e")
     assert run["status"] == "FINISHED" and run["name"] == "run"
+    # A store shared by many runs (--logger.tracking_uri) leads back to each run's folder and build.
+    assert run["tags"]["run_dir"] == str(run_dir.resolve()) and run["tags"]["audiotrain_version"]
     assert {"val_loss", "test_majmin"} <= run["metrics"].keys()
     best = run_dir / "checkpoints" / "best"
     checkpoint = {f"checkpoints/best/{p.name}" for p in best.iterdir()}
@@ -81,6 +83,7 @@ def test_clap_demo_sends_the_plots_and_the_hugging_face_export(tmp_path, logger_
             "--logger", "mlflow", "--logger.experiment", "clap-e2e"]  # fmt: skip
     assert clap.main(argv) == 0
     run = mlflow_run_of(out, "clap-e2e")
+    assert run["tags"]["run_dir"] == str(out.resolve())
     exported = {
         f"hf_model/{p.relative_to(out / 'hf_model').as_posix()}" for p in (out / "hf_model").rglob("*")
     }

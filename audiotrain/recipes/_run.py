@@ -29,10 +29,11 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import shlex
 import shutil
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,7 @@ from audiotrain.distributed.local import in_launched_job, launched_processes, re
 from audiotrain.recipes.config_cli import home_expanded
 from audiotrain.recipes.split_record import run_record_of
 from audiotrain.train import checkpoint as ckpt
+from audiotrain.train.loggers.config import LOGGER_OWN_ENTRIES
 
 
 class OutputFolderError(ValueError):
@@ -384,7 +386,7 @@ def check_checkpoint_folder(
 def clear_checkpoints(
     folder: Path, log: Callable[[str], None] = print, asked_by: str = "--overwrite"
 ) -> None:
-    """Remove the checkpoints (folders holding ``trainer_state.json``) in `folder`, a checkpoint folder
+    """Remove the recipe's checkpoints (`recipe_checkpoints`) in `folder`, a checkpoint folder
     outside the run folder that the run `asked_by` replaces saved them in (`check_checkpoint_folder`): left
     there, an earlier run's ``epoch=…`` or ``interrupted`` would sit among the new run's. Other files stay;
     nothing is removed while a live process trains there (`ckpt.FolderInUseError`)."""
@@ -394,7 +396,12 @@ def clear_checkpoints(
             f"{asked_by}: {folder} is in use: {owner} is still training there (it saves its checkpoints "
             "there); nothing was removed. Wait for that run to end (or stop it), or choose another run folder"
         )
-    found = sorted(path for path in folder.iterdir() if (path / ckpt.STATE_FILE).is_file())
+    # Only the recipe's own checkpoints (best, last, epoch=...): one the user copied in there stays.
+    found = sorted(
+        path
+        for path in recipe_checkpoints(folder)
+        if path.name != ckpt.CLAIM_FILE and (path / ckpt.STATE_FILE).is_file()
+    )
     for path in found:
         if path.is_symlink():
             path.unlink()
@@ -409,22 +416,63 @@ def clear_checkpoints(
 KILLED_WRITE_SUFFIXES = ("png", "json", "md", "txt", "lab", "jams")
 
 
+#: Which entries of one of a run's output folders the run wrote (`clear_run_outputs`): given the folder, the
+#: paths inside it that are the run's own. Anything else found there is a user's, and stays.
+OwnEntries = Callable[[Path], Iterable[Path]]
+
+#: The checkpoint folders a recipe's callbacks save (``best``, ``last``, ``epoch=NNN``, CLAP's
+#: ``epoch=N-step=M``, the Trainer's ``interrupted`` and ``nonfinite``), with the ``-vN`` a taken name gets
+#: and the hidden ``.NAME.tmp-*``, ``.prev-*`` and ``.trash-*`` a killed write leaves; a copy of one under
+#: another name is the user's.
+_RECIPE_CHECKPOINT = re.compile(
+    r"\.?(best|last|interrupted|nonfinite|epoch=\d+(-step=\d+)?)(-v\d+)?(\.(tmp|prev|trash)-.+)?"
+)
+
+
+def recipe_checkpoints(folder: Path) -> list[Path]:
+    """The checkpoints a recipe saved in its checkpoint folder `folder` (`_RECIPE_CHECKPOINT`), and its
+    fit's claim file."""
+    return [
+        path
+        for path in folder.iterdir()
+        if _RECIPE_CHECKPOINT.fullmatch(path.name) or path.name == ckpt.CLAIM_FILE
+    ]
+
+
+#: The folders of a run whose own entries `clear_run_outputs` knows for every recipe (a recipe adds its own).
+RUN_FOLDER_ENTRIES: dict[str, OwnEntries] = {"checkpoints": recipe_checkpoints, **LOGGER_OWN_ENTRIES}
+
+
 def clear_run_outputs(
-    folder: Path, outputs: Iterable[str], log: Callable[[str], None] = print, asked_by: str = "--overwrite"
+    folder: Path,
+    outputs: Iterable[str],
+    log: Callable[[str], None] = print,
+    asked_by: str = "--overwrite",
+    own_entries: Mapping[str, OwnEntries] | None = None,
 ) -> None:
     """Remove what an earlier run wrote in `folder` (the names in `outputs`); other files stay. `asked_by`
     names the option that asked for it in the message (a flag, or ``overwrite=True`` in Python).
 
+    A folder among `outputs` that `own_entries` (with `RUN_FOLDER_ENTRIES`: checkpoints, loggers) knows is
+    cleared of the run's own entries only: a user's notes in ``evaluation/``, a checkpoint copied into
+    ``checkpoints/`` under a name of their own, stay there, and one line names them. Other names are the
+    run's whole (its records, plots).
+
     Nothing is removed while a fit of another live process saves checkpoints below them (its run is still
     training): `ckpt.FolderInUseError` naming that process."""
+    outputs = list(outputs)
     refuse_outputs_in_use(folder, outputs, asked_by)
     # A killed write of one of the run's files (a plot, a record) left its temporary file there.
     remove_killed_writes(folder, KILLED_WRITE_SUFFIXES)
-    removed = []
+    own_entries = {**RUN_FOLDER_ENTRIES, **(own_entries or {})}
+    removed, kept = [], []
     for name in outputs:
         path = folder / name
         if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
+            if name in own_entries:
+                kept += _remove_own_entries(path, own_entries[name](path))
+            else:
+                shutil.rmtree(path)
         elif path.exists() or path.is_symlink():
             path.unlink()
         else:
@@ -432,6 +480,43 @@ def clear_run_outputs(
         removed.append(name)
     if removed:
         log(f"{asked_by}: removed the previous run's {', '.join(removed)} from {folder}")
+    if kept:
+        names = [str(path.relative_to(folder)) for path in kept]
+        log(f"{asked_by}: kept what the previous run did not write in {folder}: {listed(names, KEPT_LISTED)}")
+
+
+#: How many kept files `clear_run_outputs` names (it counts the others).
+KEPT_LISTED = 10
+
+
+def _remove_own_entries(folder: Path, entries: Iterable[Path]) -> list[Path]:
+    """Remove `entries` (files or folders inside `folder`), then the folders this left empty (`folder`
+    too); returns what is left, each entry the run never touched named whole (a user's folder, not its
+    files)."""
+    touched = {folder}
+    for path in entries:
+        if not is_inside(path, folder) or path == folder:
+            continue  # (a name read from a hand-edited record must not reach outside)
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+        else:
+            continue
+        touched.update(path.parents)
+    left = []
+
+    def clear_empty(place: Path) -> None:
+        for entry in sorted(place.iterdir()):
+            if entry in touched and entry.is_dir() and not entry.is_symlink():
+                clear_empty(entry)
+            else:
+                left.append(entry)
+        if place in touched and not any(place.iterdir()):
+            place.rmdir()
+
+    clear_empty(folder)
+    return left
 
 
 def refuse_outputs_in_use(folder: Path, outputs: Iterable[str], asked_by: str) -> None:

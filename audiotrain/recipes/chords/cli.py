@@ -126,9 +126,9 @@ INIT_FROM_HELP = (
     "(the command an interrupted run prints) the resumed checkpoint's weights are used"
 )
 OVERWRITE_HELP = (
-    "replace a previous run in --run_dir (its checkpoints, config.json, history.json, plots and evaluation; "
-    "other files stay); without it a --run_dir that holds files is refused, unless --resume names a "
-    "checkpoint inside it"
+    "replace a previous run in --run_dir: remove what it wrote (its checkpoints, config.json, history.json, "
+    "plots, evaluation files and loggers' files); other files stay, also inside those folders, and are "
+    "named; without it a --run_dir that holds files is refused, unless --resume names a checkpoint inside it"
 )
 
 
@@ -490,8 +490,9 @@ def _cmd_cv(argv: list[str]) -> int:
         needs_data=True,
         resume_help="continue the cv run in this folder (stopped by Ctrl-C or a crash) with the same flags: "
         "its finished folds are kept, the stopped one resumes from its checkpoint, the rest are trained",
-        overwrite_help="replace a previous cv run in --run_dir (its fold<k>/ folders, oof/, cv_scores.* and "
-        "cv_progress.json; other files stay); without it a --run_dir that holds files is refused",
+        overwrite_help="replace a previous cv run in --run_dir: remove what it wrote (in its fold<k>/ folders, "
+        "oof/, cv_scores.* and cv_progress.json); other files stay, also inside those folders, and are named; "
+        "without it a --run_dir that holds files is refused",
     )
     parser.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
     args = parser.parse_args(argv)

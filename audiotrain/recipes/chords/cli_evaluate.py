@@ -25,9 +25,11 @@ from audiotrain.recipes.chords.evaluate import (
     compare_results,
     evaluate_songs,
     evaluation_outputs,
+    held_out_data,
     run_pairing,
     run_pairing_hint,
     run_test_songs,
+    scored_record,
     songs_trained_on,
     take_run_pairing,
     trained_on_note,
@@ -58,9 +60,11 @@ def _cmd_evaluate(argv: list[str]) -> int:
     )
     parser.add_argument(
         "--data",
-        required=True,
         type=path_flag,
-        help="folder of audio files with .lab/.jams/.jamz annotations beside them",
+        default=None,
+        help="folder of audio files with .lab/.jams/.jamz annotations beside them (default: the held-out songs "
+        "of the train run --checkpoint is, or is a checkpoint of, as its config.json records them: a demo "
+        "run's test set, or its data folder's test songs, as --test_songs_of: the run's own evaluation again)",
     )
     parser.add_argument(
         "-o",
@@ -134,6 +138,15 @@ def _cmd_evaluate(argv: list[str]) -> int:
                 f"-o {args.output} is a file; evaluate writes a .lab per song and the scores into a folder"
             )
         check_can_write(args.output, f"-o {args.output}")
+    if args.data is None:  # the run's held-out songs, as its own evaluation scored them
+        args.data, test_songs_only = held_out_data(args.test_songs_of or args.checkpoint)
+        if test_songs_only and args.test_songs_of is None:
+            args.test_songs_of = args.checkpoint
+        which = "its test songs in" if test_songs_only else "its demo test set,"
+        print(
+            f"--data not given: scoring the held-out songs of {args.checkpoint}: {which} {args.data}",
+            file=sys.stderr,
+        )
     if args.test_songs_of is not None:  # its test songs, paired and scored as that run did
         for line in take_run_pairing(args, args.test_songs_of):
             print(line, file=sys.stderr)
@@ -177,11 +190,20 @@ def _cmd_evaluate(argv: list[str]) -> int:
         cli.refuse_existing_outputs((args.output / name for name in written), args.overwrite)
         if args.overwrite:  # an earlier evaluation's .lab files of other songs would pass for this one's
             clear_run_outputs(args.output, evaluation_outputs(args.output), _print_to_stderr)
-    result = evaluate_songs(predictor, index.songs, allow_gaps=args.allow_gaps, skipped=skipped)
+    result = evaluate_songs(
+        predictor,
+        index.songs,
+        allow_gaps=args.allow_gaps,
+        skipped=skipped,
+        scored=scored_record(predictor, args.data),
+    )
     result.trained_on = songs_trained_on(predictor.checkpoint, result.scores.per_song)
     comparison = None
     if against is not None:
-        comparison = compare_results(result, evaluate_songs(against, index.songs, allow_gaps=args.allow_gaps))
+        baseline = evaluate_songs(
+            against, index.songs, allow_gaps=args.allow_gaps, scored=scored_record(against, args.data)
+        )
+        comparison = compare_results(result, baseline)
     # Written before anything is printed: a reader that leaves early (`| head -3`) ends the printing, and must
     # not cost the files of minutes of transcription. A write that fails (a scores.json another evaluation
     # wrote there meanwhile) is raised once the scores are printed, which it must not cost either.

@@ -735,6 +735,13 @@ class TrainingConfig:
     save_every: int = field(
         default=5, metadata=_help("also keep a checkpoint every N epochs (0: only best/last)")
     )
+    save_keep: int = field(
+        default=0,
+        metadata=_help(
+            "keep only the newest N of the save_every checkpoints, removing older ones as new ones are saved "
+            "(0: keep them all); best and last are always kept"
+        ),
+    )
     patience: int = field(default=15, metadata=_help("early stopping: epochs without val_loss improvement"))
     min_delta: float = field(default=0.001, metadata=_help("early stopping: smallest val_loss improvement"))
     log_every: int = field(default=50, metadata=_help("log training metrics every N optimizer steps"))
@@ -777,7 +784,7 @@ class TrainingConfig:
         for name in ("weight_decay", "gradient_clip", "min_delta"):
             check_setting(name, getattr(self, name), at_least=0)
         check_setting("warmup_epochs", self.warmup_epochs, at_least=0, at_most=MAX_EPOCHS)
-        for name in ("save_every", "patience"):
+        for name in ("save_every", "save_keep", "patience"):
             check_setting(name, getattr(self, name), integer=True, at_least=0, at_most=MAX_EPOCHS)
         check_setting("seed", self.seed, integer=True, at_least=0, at_most=SEED_MAX)
         check_setting("processes", self.processes, integer=True, at_least=0)

@@ -27,6 +27,7 @@ import dataclasses
 import math
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from audiotrain._files import read_json_file, write_json_atomically
@@ -56,6 +57,7 @@ from audiotrain.recipes.chords.data import (
 from audiotrain.recipes.chords.train import (
     _checkpoint_folder,
     evaluate_trained_run,
+    run_own_paths,
     run_training,
     to_stderr,
     trained_checkpoint,
@@ -203,7 +205,7 @@ def _run_cross_validation(
     oof = run_dir / "oof"
     if main:
         if replace:
-            clear_run_outputs(run_dir, cv_outputs(run_dir), log)
+            clear_run_outputs(run_dir, cv_outputs(run_dir), log, own_entries=cv_own_entries(run_dir))
         run_dir.mkdir(parents=True, exist_ok=True)
         claim_run_folder(run_dir)
         oof.mkdir(parents=True, exist_ok=True)
@@ -249,7 +251,8 @@ def _run_cross_validation(
                 splits=split,
                 log=log,
                 resume=checkpoint,
-                overwrite=resume and checkpoint is None,
+                # (--overwrite left only a user's files in the fold's folder: the fold keeps them too)
+                overwrite=overwrite or (resume and checkpoint is None),
                 results=results,
             )
         if result.interrupted:  # (in training, or after it: its evaluation; None before its first step)
@@ -339,6 +342,19 @@ def cv_outputs(run_dir: Path) -> list[str]:
     however many an earlier run had, and `CV_OUTPUTS`."""
     folds = [p.name for p in run_dir.glob("fold*") if re.fullmatch(r"fold\d+", p.name)]
     return sorted(folds) + list(CV_OUTPUTS)
+
+
+def cv_own_entries(run_dir: Path) -> dict[str, Callable[[Path], list[Path]]]:
+    """Which entries of its folders a cv run wrote (``--overwrite`` removes those, and a user's files there
+    stay): each fold's own (a run's, `run_own_paths`), and in ``oof/`` the ``.lab`` of each song its
+    cv_progress.json lists."""
+    try:
+        songs = read_json_file(run_dir / PROGRESS_FILE, ValueError)["songs"]
+    except (OSError, ValueError, KeyError, TypeError):
+        songs = []
+    names = [song for song in songs if isinstance(song, str)] if isinstance(songs, list) else []
+    folds = {name: run_own_paths for name in cv_outputs(run_dir) if re.fullmatch(r"fold\d+", name)}
+    return {**folds, "oof": lambda folder: [folder / f"{name}.lab" for name in names]}
 
 
 def _songs_as_recorded(songs: list, source: str, path: Path, data_dir: str) -> tuple[list, str, str]:

@@ -26,6 +26,9 @@ too; a longer overhang is scored as it is, warned about and listed in `ChordScor
 
 from __future__ import annotations
 
+import contextlib
+import datetime
+import os
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -35,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from audiotrain._files import json_text, read_json_file, write_output
+from audiotrain._system import versions
 from audiotrain._text import listed
 from audiotrain.audio import AudioError
 from audiotrain.chords.decode import decode_frames_and_offsets, frames_to_segments
@@ -66,6 +70,7 @@ from audiotrain.recipes._run import is_inside
 from audiotrain.recipes.chords.config import SILENT_SONG, default_cache_dir
 from audiotrain.recipes.chords.predict import ChordPredictor
 from audiotrain.recipes.chords.song_record import checkpoint_run_record, stored_song_record
+from audiotrain.recipes.split_record import run_record_of
 from audiotrain.train import checkpoint as ckpt
 
 import mlx.core as mx
@@ -165,6 +170,8 @@ class EvaluationResult:
     trimmed: dict[str, TrimmedReference] = field(default_factory=dict)
     #: The scored songs the checkpoint trained on, per part (`songs_trained_on`); None: not known.
     trained_on: dict[str, list[str]] | None = None
+    #: What was scored (`scored_record`: checkpoint, data, build, decoding, date); None: not known.
+    scored: dict[str, Any] | None = None
 
     def costliest_errors(self, top: int = ERRORS_LISTED) -> dict[str, list[LostTime]]:
         """The reference chords whose misreading costs majmin the most time, and those whose bass costs
@@ -193,7 +200,8 @@ class EvaluationResult:
     def report(self) -> str:
         """scores.md: the score table, then the costliest errors."""
         errors = self.listed_errors
-        lines = [self.scores.table(), ""]
+        lines = [scored_line(self.scored), ""] if self.scored else []
+        lines += [self.scores.table(), ""]
         if self.trimmed:
             lines += [trimmed_note(self.trimmed), ""]
         if self.frames_note:
@@ -249,6 +257,7 @@ class EvaluationResult:
 
     def summary(self) -> dict:
         return {
+            "scored": self.scored,
             **self.scores.to_dict(),
             "frames": self.frame_metrics(),
             "audio_seconds": self.audio_seconds,
@@ -263,6 +272,39 @@ class EvaluationResult:
             },
             "songs_trained_on": self.trained_on,
         }
+
+
+def scored_record(predictor: ChordPredictor, data: str | Path | None) -> dict[str, Any]:
+    """What an evaluation scores, as scores.json and comparison.json record it (``scored``): so that scores
+    re-made over weeks, with other builds, checkpoints or decoding, say which is which. The checkpoint
+    (absolute; None for a model not loaded from one), the epoch and step it was saved at, the data folder,
+    the audiotrain build, the decoding and test-time pitch shifts, and the date (UTC, ISO 8601)."""
+    checkpoint = predictor.checkpoint
+    progress: dict[str, Any] = {}
+    if checkpoint is not None:
+        with contextlib.suppress(OSError, ValueError, ckpt.CheckpointError, AttributeError):
+            progress = ckpt.read_state(checkpoint).get("progress") or {}
+    return {
+        "checkpoint": None if checkpoint is None else os.path.abspath(checkpoint),
+        "epoch": progress.get("epoch"),
+        "step": progress.get("global_step"),
+        "data": None if data is None else os.path.abspath(data),
+        "audiotrain": versions()["audiotrain"],
+        "decode": asdict(predictor.decode),
+        "tta_shifts": list(predictor.tta_shifts),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def scored_line(scored: dict[str, Any]) -> str:
+    """scores.md's first line: what was scored (`scored_record`)."""
+    where = "" if scored.get("epoch") is None else f" (epoch {scored['epoch']}, step {scored['step']})"
+    decode = ", ".join(f"{name} {value}" for name, value in (scored.get("decode") or {}).items())
+    return (
+        f"Scored: {scored.get('checkpoint') or 'a model not loaded from a checkpoint'}{where} on "
+        f"{scored.get('data') or 'songs given one by one'}; audiotrain {scored.get('audiotrain')}; decoding "
+        f"{decode}; {scored.get('date')}"
+    )
 
 
 def songs_trained_on(checkpoint: Path | None, scored: Iterable[str]) -> dict[str, list[str]] | None:
@@ -325,12 +367,14 @@ def evaluate_songs(
     out_dir: str | Path | None = None,
     allow_gaps: bool = False,
     skipped: Mapping[str, str] | None = None,
+    scored: dict[str, Any] | None = None,
 ) -> EvaluationResult:
     """Transcribe `songs`, compare with their annotations, and (if `out_dir`) write ``<name>.lab`` files,
     ``scores.json``, ``scores.md`` and ``confusion_matrix.png`` there.
 
     `skipped` names songs left out before (e.g. by the folder scan: `SongIndex.skipped_songs`) with the
-    reason; they are listed in the scores with those whose audio does not decode here."""
+    reason; they are listed in the scores with those whose audio does not decode here. `scored`: what is
+    scored, as the written files record it (`scored_record`)."""
     if not songs:
         raise ValueError("evaluate_songs needs at least one song")
     out = Path(out_dir) if out_dir is not None else None
@@ -411,6 +455,7 @@ def evaluate_songs(
     result = EvaluationResult(
         scores, confusion, audio_seconds, wall, pairs, confusions, tracker.get_metrics(), trimmed
     )
+    result.scored = scored
     if out is not None:
         write_evaluation(result, out)
     return result
@@ -516,6 +561,9 @@ class Comparison:
     baseline: ChordScores
     #: Songs that only one of the two scored (e.g. too short for one checkpoint's features), left out.
     left_out: list[str] = field(default_factory=list)
+    #: What each of the two scored (`scored_record`; the results' own).
+    this: dict[str, Any] | None = None
+    against: dict[str, Any] | None = None
 
     @cached_property
     def differences(self) -> dict[str, tuple[float, float, float]]:
@@ -552,6 +600,7 @@ class Comparison:
             return None if np.isnan(x) else x
 
         return {
+            "scored": {"this": self.this, "against": self.against},
             "songs": sorted(self.scores.per_song),
             "left_out": list(self.left_out),
             "interval_confidence": INTERVAL_CONFIDENCE,
@@ -566,6 +615,15 @@ class Comparison:
             },
         }
 
+    def _scored_lines(self) -> str:
+        """comparison.md's lines naming what each column scored (`scored_line`), "" where not known."""
+        lines = [
+            f"{name}: {scored_line(scored)}"
+            for name, scored in (("this", self.this), ("against", self.against))
+            if scored
+        ]
+        return "".join(f"{line}\n\n" for line in lines)
+
     def write(self, folder: str | Path, replace: bool = True) -> list[str]:
         """`COMPARISON_FILES` into `folder`: ``comparison.json`` (`to_dict`) and ``comparison.md`` (`table`).
         Without `replace`, as `write_evaluation`: returns the names taken meanwhile, left as they are."""
@@ -573,7 +631,9 @@ class Comparison:
         folder.mkdir(parents=True, exist_ok=True)
         texts = {
             "comparison.json": json_text(self.to_dict()).encode(),
-            "comparison.md": (self.table() + "\n").encode("utf-8", errors="surrogateescape"),
+            "comparison.md": (self._scored_lines() + self.table() + "\n").encode(
+                "utf-8", errors="surrogateescape"
+            ),
         }
         return [
             name
@@ -592,6 +652,8 @@ def compare_results(result: EvaluationResult, baseline: EvaluationResult) -> Com
         score_songs({name: result.pairs[name] for name in common}),
         score_songs({name: baseline.pairs[name] for name in common}),
         left_out,
+        result.scored,
+        baseline.scored,
     )
 
 
@@ -658,6 +720,47 @@ def run_test_songs(
         if name not in here and name not in left_out:
             left_out[name] = f"{name}: a test song of {run}, not found in {data}"
     return found, left_out
+
+
+def held_out_data(checkpoint: Path) -> tuple[Path, bool]:
+    """For ``evaluate --checkpoint RUN`` without ``--data``: (the folder of the held-out songs of the train
+    run `checkpoint` is (a run folder) or belongs to (RUN/checkpoints/NAME), whether only the run's test
+    songs of it are to be scored), from its config.json: a demo run's test set (``demo_test_set``, a set of
+    its own: every song of it), or its data folder (its test songs, as ``--test_songs_of``). A ValueError
+    naming the ``--data`` to pass where the record does not tell, or the folder is gone."""
+    record = checkpoint / "config.json"
+    run_record = None
+    try:
+        if record.is_file():
+            run_record = read_json_file(record, ValueError)
+        elif (checkpoint / ckpt.STATE_FILE).is_file():
+            record, run_record = checkpoint.parent.parent / "config.json", run_record_of(checkpoint)
+    except (OSError, ValueError):
+        run_record = None
+    if not isinstance(run_record, dict):
+        raise ValueError(
+            f"evaluate: --data is needed: {record} is not there to say which songs {checkpoint} held out (give "
+            "the folder of songs to score as --data)"
+        )
+    settings = run_record.get("config") if isinstance(run_record.get("config"), dict) else {}
+    data_dir = (settings.get("data") or {}).get("data_dir")
+    demo_set = run_record.get("demo_test_set")
+    folder = Path(data_dir or demo_set or "")
+    if not (data_dir or demo_set):
+        cache = (settings.get("data") or {}).get("cache_dir") or default_cache_dir()
+        raise ValueError(
+            f"evaluate: --data is needed: {record} does not record where the run's demo test set is (a run of "
+            f"an earlier version); give that set's folder as --data: one of {Path(cache) / DEMO_FOLDER}/test-*, "
+            f"holding the songs {checkpoint / 'evaluation' / 'scores.json'} lists"
+        )
+    if not folder.is_dir():
+        what = "data folder" if data_dir else "demo test set"
+        raise ValueError(
+            f"evaluate: --data is needed: the run's {what}, {folder} (as {record} records it), is gone"
+            + ("" if data_dir else " (the cache cleared?)")
+            + "; give the folder of the songs to score as --data"
+        )
+    return folder, bool(data_dir)
 
 
 def _test_run_record(run: Path) -> tuple[Path, dict[str, Any]]:

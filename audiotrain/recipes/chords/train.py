@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import signal
 import sys
 import time
@@ -29,6 +30,8 @@ from audiotrain.models.chord_loss import ChordRecognitionLoss
 from audiotrain.models.chord_model import ChordModelConfig
 from audiotrain.recipes._run import (
     KILLED_WRITE_SUFFIXES,
+    RUN_FOLDER_ENTRIES,
+    OwnEntries,
     check_can_write,
     check_checkpoint_folder,
     check_resume_folder,
@@ -40,6 +43,7 @@ from audiotrain.recipes._run import (
     forget_run_that_never_trained,
     holding_run_folders,
     is_inside,
+    recipe_checkpoints,
     release_run_folder,
     resumes_run_in,
     shell_command,
@@ -66,7 +70,9 @@ from audiotrain.recipes.chords.evaluate import (
     TRIMMED_LISTED,
     EvaluationResult,
     evaluate_songs,
+    evaluation_outputs,
     format_table,
+    scored_record,
     trimmed_note,
 )
 from audiotrain.recipes.chords.init_from import check_init_from, load_initial_weights
@@ -169,7 +175,7 @@ class _UnusedRunFolder:
             return f"stopped ({signal_name}) before training went on: {self.path} is as it was{again}"
         # The run folder held nothing else of these when the run began (or --overwrite removed it).
         release_run_folder(self.path)  # (its claim file goes: the folder is left as it was found)
-        clear_run_outputs(self.path, RUN_OUTPUTS, log=_silent)
+        clear_run_outputs(self.path, RUN_OUTPUTS, log=_silent, own_entries=RUN_OWN_ENTRIES)
         if self.made:
             with contextlib.suppress(OSError):  # (a file put there meanwhile: left as it is)
                 self.path.rmdir()
@@ -284,6 +290,59 @@ RUN_OUTPUTS = (
     "evaluation",
     *LOGGER_OUTPUTS,
 )
+
+
+#: The run's own entries in its ``evaluation/`` (`evaluation_outputs`: what its ``scores.json`` lists):
+#: ``--overwrite`` removes those, and a user's notes beside them stay (checkpoints and loggers: `_run`).
+RUN_OWN_ENTRIES = {"evaluation": lambda folder: [folder / name for name in evaluation_outputs(folder)]}
+
+
+def clear_earlier_run(run_dir: Path, log) -> None:
+    """``--overwrite``: remove what the earlier run in `run_dir` wrote (`run_outputs`), and name in one line
+    the files of the user's left among them."""
+    outputs, own_entries = run_outputs(run_dir)
+    clear_run_outputs(run_dir, outputs, log, own_entries=own_entries)
+
+
+def run_outputs(run_dir: Path) -> tuple[list[str], dict[str, OwnEntries]]:
+    """(what the run in `run_dir` wrote there, by name, the entries of its folders that are its own): as
+    `clear_run_outputs` takes them. `RUN_OUTPUTS`, and the relative ``checkpoint_dir`` its config.json
+    records, where that is not ``checkpoints``: its checkpoints would sit beside the new run's."""
+    outputs, own_entries = list(RUN_OUTPUTS), dict(RUN_OWN_ENTRIES)
+    try:
+        recorded = read_json_file(run_dir / "config.json", ValueError)["config"]["checkpoint_dir"]
+    except (OSError, ValueError, KeyError, TypeError):
+        recorded = None
+    if isinstance(recorded, str) and recorded.strip() and not Path(recorded).expanduser().is_absolute():
+        if is_inside(run_dir / recorded, run_dir) and (run_dir / recorded).resolve() != run_dir.resolve():
+            outputs.append(recorded)
+            own_entries[recorded] = recipe_checkpoints
+    return outputs, own_entries
+
+
+def run_own_paths(run_dir: Path) -> list[Path]:
+    """Every file and folder the run in `run_dir` wrote there (`run_outputs`), as paths: a cv run's fold
+    folders are runs of their own, cleared so (`audiotrain.recipes.chords.cv`)."""
+    outputs, own_entries = run_outputs(run_dir)
+    own_entries = {**RUN_FOLDER_ENTRIES, **own_entries}
+    paths = []
+    for name in outputs:
+        path = run_dir / name
+        if name in own_entries and path.is_dir() and not path.is_symlink():
+            paths += own_entries[name](path)
+        elif path.exists() or path.is_symlink():
+            paths.append(path)
+    return paths
+
+
+def test_songs_folder(config: TrainingConfig, splits: SongSplits) -> Path | None:
+    """The folder of the run's held-out songs: its data folder, or the demo's test set (a set of its own in
+    the cache, named by a hash: recorded, ``demo_test_set``, so that ``evaluate --checkpoint RUN`` finds it)."""
+    if config.data.data_dir:
+        return Path(config.data.data_dir)
+    if not splits.test:
+        return None
+    return Path(os.path.commonpath([str(Path(song.audio_path).parent) for song in splits.test])).absolute()
 
 
 def build_task(config: TrainingConfig, train_songs, steps_per_epoch: int) -> ChordTask:
@@ -467,8 +526,9 @@ def _run_training(
             "no validation songs (data.val_fraction 0): no early stopping and no best checkpoint; the last "
             "checkpoint stands for it, and is the one evaluated"
         )
+    # (--overwrite cleared the earlier run's checkpoints: what is left there is a user's, kept beside them.)
     trainer, early_stopping = make_shared_trainer(
-        config, run_dir, config.num_epochs, validate=validate, loggers=loggers
+        config, run_dir, config.num_epochs, validate=validate, loggers=loggers, overwrite=overwrite
     )
     checkpoint_dir = _checkpoint_folder(config, run_dir)
     chosen = checkpoint_dir / ("best" if validate else "last")  # the checkpoint evaluated and printed
@@ -1077,9 +1137,11 @@ def _open_run_folder(
     keeps the settings its earlier epochs trained with where they differ (`earlier`, see `earlier_settings`):
     ``config`` alone would say the whole run was trained as its last part."""
 
+    demo_test_set = not config.data.data_dir and splits.test
+
     def open_folder() -> str:
         if replace:
-            clear_run_outputs(run_dir, RUN_OUTPUTS, log)  # (first: it refuses a run folder still in use)
+            clear_earlier_run(run_dir, log)  # (first: it refuses a run folder still in use)
             checkpoints = _checkpoint_folder(config, run_dir)
             if not is_inside(checkpoints, run_dir) and checkpoints.is_dir():
                 clear_checkpoints(checkpoints, log)  # the replaced run's, outside its folder (as checked)
@@ -1097,6 +1159,7 @@ def _open_run_folder(
             processes_used=collectives.world_size(),
             # What data.pitch_shift drew from: fewer than its 12 keys where features.max_pitch_shift < 6.
             pitch_shifts=list(training_pitch_shifts(config.data, config.features)),
+            **({"demo_test_set": str(test_songs_folder(config, splits))} if demo_test_set else {}),
             **({"init_from": init_record} if init_record else {}),
             **({"earlier": earlier} if earlier else {}),
         )
@@ -1175,7 +1238,11 @@ def _evaluate_held_out(
         return None
     predictor = ChordPredictor.from_checkpoint(best)
     evaluation = evaluate_songs(
-        predictor, splits.test, run_dir / "evaluation", allow_gaps=config.data.allow_gaps
+        predictor,
+        splits.test,
+        run_dir / "evaluation",
+        allow_gaps=config.data.allow_gaps,
+        scored=scored_record(predictor, test_songs_folder(config, splits)),
     )
     results(
         f"\nheld-out songs ({len(splits.test)}), mir_eval.chord scores in % (pooled over time; beside them, "

@@ -80,7 +80,7 @@ def make_shared_trainer(
     logs to the same runs).
 
     Checkpoints go to ``config.checkpoint_dir`` (relative to ``run_dir``): ``best`` by ``val_loss``, ``last``,
-    and ``epoch=NNN`` every ``save_every`` epochs. Without validation only ``last`` is kept. Each holds the
+    and ``epoch=NNN`` every ``save_every`` epochs (the newest ``save_keep`` of them, where set). Without validation only ``last`` is kept. Each holds the
     whole resolved ``config`` (``run_config`` in its trainer_state.json). A fresh fit refuses a checkpoint
     folder that holds an earlier run's checkpoints unless ``overwrite`` (`ModelCheckpoint`).
 
@@ -117,7 +117,7 @@ def make_shared_trainer(
                     dirpath=checkpoint_dir,
                     filename="epoch={epoch:03d}",
                     every_n_epochs=config.save_every,
-                    save_top_k=-1,
+                    save_top_k=config.save_keep or -1,  # (no monitor: the newest N are kept)
                     overwrite=overwrite,
                 )
             )

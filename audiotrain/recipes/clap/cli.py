@@ -162,8 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
         const=True,
         type=parse_bool,
         default=argparse.SUPPRESS,
-        help="replace a previous run in --out (its checkpoints, hf_model/, history.json, ...); without it an "
-        "--out that holds files is refused, unless --resume names a checkpoint inside it",
+        help="replace a previous run in --out: remove what it wrote (its checkpoints, hf_model/, history.json, "
+        "plots, ...); other files stay, also inside those folders, and are named; without it an --out that "
+        "holds files is refused, unless --resume names a checkpoint inside it",
     )
     return parser
 

@@ -50,6 +50,10 @@ def chance_levels(results: dict) -> dict[str, float]:
     return chance
 
 
+#: The plots `write_plots` may write (``<name>.png``).
+PLOT_NAMES = ("loss", "accuracy", "retrieval_per_epoch", "retrieval")
+
+
 def write_plots(history: dict, results: dict, folder: Path) -> list[Path]:
     """loss.png, accuracy.png and retrieval_per_epoch.png (per epoch, train and val) and retrieval.png
     (before/after bars with their chance levels)."""

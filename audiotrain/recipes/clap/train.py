@@ -88,7 +88,7 @@ from audiotrain.recipes.clap.data import (
     validation_note,
 )
 from audiotrain.recipes.clap.evaluate import RetrievalEvaluation, evaluate_clap
-from audiotrain.recipes.clap.report import format_table, write_plots
+from audiotrain.recipes.clap.report import PLOT_NAMES, format_table, write_plots
 from audiotrain.recipes.clap.task import DEFAULT_FINE_TUNING_LR, CLAPTaskConfig, CLAPTrainModule
 from audiotrain.recipes.config_cli import ConfigInCheckpoint
 from audiotrain.train import checkpoint as ckpt
@@ -144,6 +144,10 @@ RUN_OUTPUTS = (
     *LOGGER_OUTPUTS,
 )
 
+
+#: The run's own plots in ``plots/`` (`write_plots`): ``--overwrite`` removes those, a user's files there stay
+#: (checkpoints and loggers: `audiotrain.recipes._run`). ``hf_model/`` is an export, replaced whole.
+RUN_OWN_ENTRIES = {"plots": lambda folder: [folder / f"{name}.png" for name in PLOT_NAMES]}
 
 #: The holds on the package cache that `demo_data_folder` takes for the `holding_the_demo_cache` call in
 #: progress, released when it returns.
@@ -614,7 +618,7 @@ def _open_run_folder(out: Path | None, replace: bool, continuing: bool, demo: bo
 
     def open_folder() -> str:
         if replace:
-            clear_run_outputs(out, RUN_OUTPUTS)
+            clear_run_outputs(out, RUN_OUTPUTS, own_entries=RUN_OWN_ENTRIES)
         folder = create_run_folder(out, "clap-demo" if demo else "clap", DEFAULT_PARENT)
         claim_run_folder(folder)  # until the command ends: its retrieval scores and export come after the fit
         _remove_killed_writes(folder)
@@ -716,16 +720,18 @@ def _best_checkpoint(cfg: ClapRecipeConfig, out: Path, n_validation: int, what: 
     val_mAP@10 1: one clip is always its caption's match), so "best" would stay the first epoch and the
     export would drop the rest of the training, silently: the latest checkpoint stands for it instead, as
     the chord recipe's last checkpoint does without validation songs."""
+    # (--overwrite cleared the earlier run's checkpoints: what is left there is a user's, kept beside them.)
+    saved = {"dirpath": out / "checkpoints", "overwrite": cfg.overwrite}
     if n_validation < 2:
         print(
             f"warning: only {plural(n_validation, what + ' clip')}: every epoch scores the same on it "
             "(val_loss 0, val_mAP@10 1), so none can be chosen as the best checkpoint; the last checkpoint "
             'stands for it ("after" scores it, hf_model/ holds it)'
         )
-        return ModelCheckpoint(dirpath=out / "checkpoints", monitor=None, save_last=True)
+        return ModelCheckpoint(**saved, monitor=None, save_last=True)
     if cfg.train.retrieval_every_epoch:
-        return ModelCheckpoint(dirpath=out / "checkpoints", monitor="val_mAP@10", mode="max", save_last=True)
-    return ModelCheckpoint(dirpath=out / "checkpoints", monitor="val_loss", mode="min", save_last=True)
+        return ModelCheckpoint(**saved, monitor="val_mAP@10", mode="max", save_last=True)
+    return ModelCheckpoint(**saved, monitor="val_loss", mode="min", save_last=True)
 
 
 def _load_best_weights(task: CLAPTrainModule, best: ModelCheckpoint) -> str:

@@ -18,7 +18,7 @@ import difflib
 import math
 import os
 import shlex
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,41 @@ LOGGER_NAMES = ("tensorboard", "wandb", "mlflow", "csv")
 
 #: What `build_loggers` writes inside a run folder (by default): a recipe's ``--overwrite`` removes these too.
 LOGGER_OUTPUTS = ("tensorboard", "csv", "wandb", "mlflow.db", "mlruns")
+
+#: The files TensorBoard and CSV loggers write in their ``version_<k>`` folders (and a killed rewrite's).
+_VERSION_FILES = (
+    "events.out.tfevents.*",
+    "hparams.yaml",
+    "hparams.yaml.tmp",
+    "metrics.csv",
+    "metrics.csv.tmp",
+)
+
+
+def _version_folder_files(folder: Path) -> list[Path]:
+    """The logger's own files in ``folder/version_<k>/`` (TensorBoard's and the CSV logger's)."""
+    return [
+        path
+        for version in folder.glob("version_*")
+        if version.is_dir() and not version.is_symlink()
+        for pattern in _VERSION_FILES
+        for path in version.glob(pattern)
+    ]
+
+
+def _library_entries(*patterns: str) -> Callable[[Path], list[Path]]:
+    """The entries of a folder a logger's library keeps (W&B's runs, MLflow's experiments) by name."""
+    return lambda folder: [path for pattern in patterns for path in folder.glob(pattern)]
+
+
+#: Which entries of each of `LOGGER_OUTPUTS`' folders the loggers wrote: a recipe's ``--overwrite`` removes
+#: those and leaves a user's files there (`audiotrain.recipes._run.clear_run_outputs`).
+LOGGER_OWN_ENTRIES: dict[str, Callable[[Path], list[Path]]] = {
+    "tensorboard": _version_folder_files,
+    "csv": _version_folder_files,
+    "wandb": _library_entries("run-*", "offline-run-*", "latest-run", "debug*.log"),
+    "mlruns": _library_entries("[0-9]*", ".trash", "models"),
+}
 
 # log_model as written in a config or on the command line -> the Logger's value (Lightning's False/True/"all").
 _LOG_MODEL = {"false": False, "none": False, "true": True, "best": True, "all": "all"}
@@ -138,6 +173,7 @@ def build_loggers(
     A logger whose package is missing raises `MissingLoggerPackage`, naming the logger, the `setting` that
     asked for it and what to install.
     """
+    from audiotrain._build import build_version
     from audiotrain.train.loggers.csv_logger import CSVLogger
     from audiotrain.train.loggers.mlflow_logger import MLflowLogger
     from audiotrain.train.loggers.tensorboard_logger import TensorBoardLogger
@@ -162,6 +198,8 @@ def build_loggers(
             or os.environ.get("MLFLOW_TRACKING_URI")
             or str(run_dir / "mlflow.db"),
             log_model=config.model_logging,
+            # Runs of many folders share one store (--logger.tracking_uri): each leads back to its folder.
+            tags={"run_dir": str(run_dir.resolve()), "audiotrain_version": build_version()},
         ),
     }
     loggers = []
