@@ -37,6 +37,20 @@ class DataModule:
     def teardown(self, stage: str) -> None:
         """Release what `setup` opened."""
 
+    trainer: Any = None  # the Trainer running a stage with it (set before prepare_data), as in Lightning
+
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Change a batch as it comes from the loader (overriding the module's hook of this name)."""
+        return batch
+
+    def transfer_batch_to_device(self, batch: Any, device: Any, dataloader_idx: int) -> Any:
+        """Lightning's device transfer: MLX memory is unified, so the batch is already where it is used."""
+        return batch
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Change a batch before the step gets it (overriding the module's hook of this name)."""
+        return batch
+
     def train_dataloader(self) -> Any:
         """The training loader `fit` iterates each epoch (called once per `fit`, after `setup("fit")`).
         `fit` needs it."""

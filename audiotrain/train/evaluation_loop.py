@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from audiotrain.data.workers import DataLoaderError
-from audiotrain.train import flags
+from audiotrain.train import flags, hooks
 from audiotrain.train.evaluation import EvalSums, eval_mode, evaluate
 from audiotrain.train.loaders import (
     check_batch,
@@ -148,6 +148,7 @@ class EvaluationLoop:
                     on_batch,
                     (lambda: t.interrupted) if stoppable else None,
                     on_batch_start,
+                    lambda batch: hooks.transfer_batch(batch, module, t.datamodule),
                 )
         except DataLoaderError as err:
             if stoppable and t.interrupted and err.killed_by_sigint:
@@ -226,6 +227,7 @@ class EvaluationLoop:
                 for batch_idx, batch in enumerate(loader):
                     if limit is not None and batch_idx >= limit:
                         break
+                    batch = hooks.transfer_batch(batch, module, t.datamodule)
                     check_batch(batch)
                     padding = batch_idx in getattr(loader, "padding_batches", ())
                     if not padding:

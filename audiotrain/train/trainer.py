@@ -914,6 +914,7 @@ class Trainer:
 
     def _train_batch(self, module, batch, n_batches, val_loader, val_every) -> None:
         progress = self.progress
+        batch = hooks.transfer_batch(batch, module, self.datamodule)
         check_batch(batch)
         batch_idx = progress.batch_in_epoch
         self._call_hooks("on_train_batch_start", batch, batch_idx)
@@ -1192,13 +1193,16 @@ class Trainer:
         module._attach(self)
         if self.precision == "bf16-true":
             module.set_dtype(mx.bfloat16)
+        self.callbacks.merge_module_callbacks(module)  # (before the setup hooks, as in Lightning)
         self.callbacks.call("setup", self, module, stage)
         # Checked once the callbacks are set up: a ModelCheckpoint's state_key names its folder.
         hooks.refuse_shared_states(self.callbacks, Callback)
         hooks.refuse_unsupported([*self.callbacks, module])
         hooks.warn_unknown_hooks(self.callbacks, Callback, module, TrainModule)
+        hooks.warn_lightning_only_hooks(module)
         self._bare_hooks = hooks.bare_module_hooks(module)
         module.setup(stage)
+        module.configure_model()  # (after setup, before configure_optimizers, as in Lightning)
 
     def _teardown(self, module: TrainModule, stage: str, status: str) -> None:
         """Close the loggers' runs (as Lightning does after every stage), then let every callback and
