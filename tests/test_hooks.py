@@ -310,3 +310,18 @@ def test_a_lightning_hook_the_trainer_never_calls_is_warned_about(tmp_path):
 
     with pytest.warns(UserWarning, match="SwitchesModes.on_validation_model_eval is a Lightning hook the"):
         quiet_trainer(tmp_path, max_epochs=1).fit(SwitchesModes(), make_batches(16))
+
+
+def test_on_train_batch_start_returning_minus_one_skips_the_rest_of_the_epoch(tmp_path):
+    started = []
+
+    class StopsEpochsEarly(TinyClassifier):
+        def on_train_batch_start(self, batch, batch_idx):
+            started.append(batch_idx)
+            if batch_idx >= 2:
+                return -1
+
+    t = quiet_trainer(tmp_path, max_epochs=2)
+    t.fit(StopsEpochsEarly(), make_batches(96), make_batches(16))  # 6 batches an epoch
+    assert started == [0, 1, 2, 0, 1, 2]
+    assert t.global_step == 4 and t.current_epoch == 2 and len(t.history["val_loss"]) == 2

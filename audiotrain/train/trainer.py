@@ -885,7 +885,7 @@ class Trainer:
                 return  # still pending: saved by the fit loop, rerun on resume
             self._validation_schedule.record_validation(progress)
         progress.validation_pending = False
-        exhausted = False
+        exhausted = skipped = False
         while not batches_done and (n_batches is None or progress.batch_in_epoch < n_batches):
             try:
                 batch = next(iterator)
@@ -896,28 +896,37 @@ class Trainer:
                 if self.interrupted and err.killed_by_sigint:
                     return  # the same Ctrl-C reached a starting worker: the stop, not a failure
                 raise
-            self._train_batch(module, batch, n_batches, val_loader, val_every)
+            if self._train_batch(module, batch, n_batches, val_loader, val_every) is _SKIP_REST_OF_EPOCH:
+                skipped = True
+                break
             if self.interrupted:
                 return  # saved by the fit loop, right after the step it stopped at
             if self._done():
                 break
         self._step_logging.settled_outputs = {}  # the epoch's end shows its last step's numbers
-        if exhausted and progress.micro_batches:
+        if (exhausted or skipped) and progress.micro_batches:
             self._close_window()  # the loader ended the epoch inside an accumulation window
         if exhausted and progress.batch_in_epoch == 0:
             self._no_batches_this_epoch(progress.epoch)
         # An epoch stopped early by max_steps or EarlyStopping-in-a-batch stays open, so a checkpoint
         # taken now resumes in the middle of it.
         progress.epoch_complete = (
-            exhausted or batches_done or (n_batches is not None and progress.batch_in_epoch >= n_batches)
+            exhausted
+            or skipped
+            or batches_done
+            or (n_batches is not None and progress.batch_in_epoch >= n_batches)
         )
 
-    def _train_batch(self, module, batch, n_batches, val_loader, val_every) -> None:
+    def _train_batch(self, module, batch, n_batches, val_loader, val_every) -> object | None:
+        """One batch: hooks, step, logging, a validation that is due. Returns `_SKIP_REST_OF_EPOCH` where
+        the module's `on_train_batch_start` returned -1 (Lightning's way to end the epoch there)."""
         progress = self.progress
         batch = hooks.transfer_batch(batch, module, self.datamodule)
         check_batch(batch)
         batch_idx = progress.batch_in_epoch
-        self._call_hooks("on_train_batch_start", batch, batch_idx)
+        response = self._call_hooks("on_train_batch_start", batch, batch_idx)
+        if type(response) is int and response == -1:
+            return _SKIP_REST_OF_EPOCH  # (this batch untrained, as in Lightning)
         step = self._train_step
         progress.micro_batches += 1
         last_of_epoch = n_batches is not None and batch_idx + 1 == n_batches
@@ -1160,13 +1169,13 @@ class Trainer:
         )
 
     # ---- hooks, setup and teardown ----------------------------------------------------------------------
-    def _call_hooks(self, name: str, *args: Any, module_args: tuple | None = None) -> None:
+    def _call_hooks(self, name: str, *args: Any, module_args: tuple | None = None) -> Any:
         """Lightning's order: the callbacks (in the order given), then the module. The module's hook gets
         `module_args` where audiotrain's takes others than the callbacks', none where it is written as
-        Lightning's (`on_train_epoch_start(self)`)."""
+        Lightning's (`on_train_epoch_start(self)`). Returns what the module's hook returned."""
         with self._stopping.taking_interrupts_in(name):
             self.callbacks.call(name, self, self.module, *args)
-            self._module_hook(name, *(args if module_args is None else module_args))
+            return self._module_hook(name, *(args if module_args is None else module_args))
 
     def _call_end_hooks(self, name: str, module_args: tuple, take: Any, callback_args: tuple = ()) -> None:
         """`on_train_epoch_end` / `on_validation_end` / `on_test_end` / `on_train_batch_end`, in the order of
@@ -1180,9 +1189,9 @@ class Trainer:
                 take(self._step_logging.pop_module_logs())
             self.callbacks.call(name, self, self.module, *callback_args, monitoring=True)
 
-    def _module_hook(self, name: str, *args: Any) -> None:
+    def _module_hook(self, name: str, *args: Any) -> Any:
         with reporting.explain_kept_step_arrays(f"{type(self.module).__name__}.{name}"):
-            getattr(self.module, name)(*(() if name in self._bare_hooks else args))
+            return getattr(self.module, name)(*(() if name in self._bare_hooks else args))
 
     def _attach(self, module: TrainModule, stage: str) -> None:
         if not isinstance(module, TrainModule):
@@ -1437,6 +1446,10 @@ class Trainer:
 
     def _save_nonfinite(self) -> Path:
         return self.save_checkpoint(self.callbacks.checkpoint_folder(self.default_root_dir) / "nonfinite")
+
+
+# What `_train_batch` returns where the module's `on_train_batch_start` returned -1.
+_SKIP_REST_OF_EPOCH = object()
 
 
 def _shown_limit(limit: int | float | None) -> int | float:
