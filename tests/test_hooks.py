@@ -325,3 +325,69 @@ def test_on_train_batch_start_returning_minus_one_skips_the_rest_of_the_epoch(tm
     t.fit(StopsEpochsEarly(), make_batches(96), make_batches(16))  # 6 batches an epoch
     assert started == [0, 1, 2, 0, 1, 2]
     assert t.global_step == 4 and t.current_epoch == 2 and len(t.history["val_loss"]) == 2
+
+
+def test_a_datamodule_has_the_trainer_and_is_set_up_before_the_module_and_its_loaders(tmp_path):
+    order = []
+
+    class Batches(DataModule):
+        def prepare_data(self):
+            order.append("datamodule.prepare_data")
+
+        def setup(self, stage):
+            order.append(f"datamodule.setup({stage})")
+            self.n = 16 * self.trainer.world_size  # a Lightning habit: sizes from the trainer
+
+        def train_dataloader(self):
+            order.append("train_dataloader")
+            return make_batches(self.n)
+
+    class SetsUp(TinyClassifier):
+        def setup(self, stage):
+            order.append(f"module.setup({stage})")
+
+    t = quiet_trainer(tmp_path, max_epochs=1)
+    datamodule = Batches()
+    t.fit(SetsUp(), datamodule=datamodule)
+    assert datamodule.trainer is t and t.global_step == 1
+    assert order == [
+        "datamodule.prepare_data",
+        "datamodule.setup(fit)",
+        "module.setup(fit)",
+        "train_dataloader",
+    ]
+
+
+class HasItsOwnLoaders(TinyClassifier):
+    """Lightning's small-project habit: the module builds its data in setup and gives its loaders."""
+
+    def setup(self, stage):
+        self.n_batches = 2
+
+    def train_dataloader(self):
+        return make_batches(16 * self.n_batches)
+
+    def val_dataloader(self):
+        return make_batches(16, seed=1)
+
+    def test_dataloader(self):
+        return make_batches(16, seed=2)
+
+
+def test_a_modules_own_loaders_are_used_where_fit_validate_and_test_get_none(tmp_path):
+    t = quiet_trainer(tmp_path, max_epochs=1)
+    module = HasItsOwnLoaders()
+    t.fit(module)
+    assert t.global_step == 2 and len(t.history["val_loss"]) == 1
+    assert "val_loss" in t.validate(module)[0] and "test_loss" in t.test(module)[0]
+    with pytest.raises(
+        TypeError, match=r"Trainer.predict: pass the batches .*, or define predict_dataloader on"
+    ):
+        t.predict(module)
+
+
+def test_fit_without_loaders_says_where_they_can_come_from(tmp_path):
+    with pytest.raises(
+        TypeError, match=r"pass the training batches .*, or define train_dataloader on the module"
+    ):
+        quiet_trainer(tmp_path, max_epochs=1).fit(TinyClassifier())

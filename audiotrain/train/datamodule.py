@@ -10,7 +10,8 @@
 
     trainer.fit(model, datamodule=Songs())
 
-The Trainer calls `prepare_data()` and then `setup(stage)` before it asks for the loaders of that stage.
+The Trainer sets `self.trainer`, calls `prepare_data()`, then `setup(stage)` (before the callbacks' and the
+module's `setup`), and asks for the loaders of that stage after those, as Lightning does.
 A loader method that is not defined gives None (no validation in `fit`, say); `test` and `predict`
 need theirs.
 """

@@ -21,9 +21,12 @@ from audiotrain.train.loaders import (
     check_batch,
     checkpoint_argument,
     datamodule_given_as_loader,
-    from_datamodule,
     loader_len,
+    loader_source,
+    loaders_from,
+    missing_loader,
     one_loader,
+    prepare_data,
     prepare_loader,
 )
 from audiotrain.train.module import TrainModule
@@ -259,23 +262,28 @@ class EvaluationLoop:
         name = {"val": "val_loader", "test": "test_loader", "predict": "dataloaders"}[stage]
         loader = one_loader(method, name, loader, "dataloaders", alias) if stage != "predict" else loader
         loader, datamodule = datamodule_given_as_loader(method, loader, datamodule)
-        loader = from_datamodule(method, datamodule, method, {stage: loader})[stage]
-        if loader is None:
-            raise TypeError(f"Trainer.{method}: pass the batches ({name}, dataloaders= or datamodule=)")
+        source = loader_source(method, datamodule, model if model is not None else t.module, {stage: loader})
+        if source is None and loader is None:
+            raise TypeError(missing_loader(method, name, None, stage))
         if model is None and not ckpt_path:
             ckpt_path = self._best_of_the_last_fit(method)
         model = model if model is not None else t.module
         if model is None:
             raise TypeError(f"Trainer.{method}: pass the model (no module is attached to this Trainer yet)")
-        prepare_loader(loader, name, t.seed, evaluation=True)  # (predict too: no sample repeated)
+        prepare_data(t, datamodule, model)
         if t.module is not model:
             self.reset()
         t.datamodule = datamodule
-        if stage == "test":
-            t._test_loader = loader
         t._state_tracker.begin(method, method)  # (before setup, as in Lightning)
         try:
             t._attach(model, method)
+            # Asked for once the datamodule and the module are set up, as in Lightning.
+            loader = loaders_from(source, {stage: loader})[stage]
+            if loader is None:
+                raise TypeError(missing_loader(method, name, source, stage))
+            prepare_loader(loader, name, t.seed, evaluation=True)  # (predict too: no sample repeated)
+            if stage == "test":
+                t._test_loader = loader
             out = self._run_attached(stage, model, loader, ckpt_path, keep)
             t._state_tracker.status = "finished"  # (after teardown, as in Lightning)
             return out

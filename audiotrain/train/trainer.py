@@ -54,9 +54,12 @@ from audiotrain.train.loaders import (
     check_verbose,
     checkpoint_argument,
     datamodule_given_as_loader,
-    from_datamodule,
     loader_len,
+    loader_source,
+    loaders_from,
+    missing_loader,
     one_loader,
+    prepare_data,
     prepare_loader,
     shown_type,
 )
@@ -666,34 +669,10 @@ class Trainer:
         train_loader = one_loader("fit", "train_loader", train_loader, "train_dataloaders", train_dataloaders)
         train_loader, datamodule = datamodule_given_as_loader("fit", train_loader, datamodule)
         val_loader = one_loader("fit", "val_loader", val_loader, "val_dataloaders", val_dataloaders)
-        loaders = from_datamodule("fit", datamodule, "fit", {"train": train_loader, "val": val_loader})
-        train_loader, val_loader = loaders["train"], loaders["val"]
-        if train_loader is None:
-            raise TypeError(
-                "Trainer.fit: pass the training batches (train_loader, train_dataloaders= or datamodule=)"
-            )
-        if self._turned_off("val"):
-            val_loader = None  # no sanity check, no validation hooks
-        # The loaders that take the Trainer's seed (none of their own): a resumed run's, where it differs.
-        self._loaders_on_trainer_seed = [
-            loader
-            for loader, name, evaluation in (
-                (train_loader, "train_loader", False),
-                (val_loader, "val_loader", True),
-            )
-            if prepare_loader(loader, name, self.seed, evaluation=evaluation)
-        ]
-        if val_loader is not None and (n_batches := self._training_batches(train_loader)) != 0:
-            # A schedule it cannot keep is refused before anything runs.
-            self._validation_schedule.interval(n_batches)
-        if val_loader is train_loader and hasattr(train_loader, "state_dict"):
-            # Its position is part of each checkpoint: after a validation it would be the validation
-            # pass's, and a resumed epoch would continue from another epoch's order.
-            raise ValueError(
-                "Trainer.fit: train_loader and val_loader are the same DataLoader object. Its position "
-                "in the epoch goes into checkpoints, so validation must iterate its own: pass a second "
-                "DataLoader over the same dataset (e.g. DataLoader(dataset, batch_size=..., shuffle=False))"
-            )
+        source = loader_source("fit", datamodule, model, {"train": train_loader, "val": val_loader})
+        if source is None:  # (the loaders passed: refused before anything runs, where they must be)
+            train_loader, val_loader = self._fit_loaders(None, train_loader, val_loader)
+        prepare_data(self, datamodule, model)
         threads.warn_signals_do_not_reach_this_thread(stacklevel=2)
         resume.warn_of_carried_counters(self, model, ckpt_path)
         threads.clear_streams_when_thread_ends()  # before MLX's random state is touched (threads.py)
@@ -712,6 +691,9 @@ class Trainer:
             self.datamodule = datamodule
             self._state_tracker.begin("fit", "train")  # (before setup, as in Lightning)
             self._attach(model, "fit")
+            if source is not None:  # asked for once the datamodule and the module are set up, as in Lightning
+                loaders = loaders_from(source, {"train": train_loader, "val": val_loader})
+                train_loader, val_loader = self._fit_loaders(source, loaders["train"], loaders["val"])
             self._fitted_module = weakref.ref(model)
             if self.accelerator == "cpu" and self.is_global_zero:
                 _blas.warn_if_training_on_bundled_blas()
@@ -769,6 +751,34 @@ class Trainer:
             self._state_tracker.end()
             self._run.random_at_fit_end = RandomState.capture()
             RandomState.restore(callers_generators)
+
+    def _fit_loaders(self, source: Any, train_loader: Any, val_loader: Any) -> tuple[Any, Any]:
+        """`fit`'s loaders, checked (a schedule they cannot keep is refused before anything runs)."""
+        if train_loader is None:
+            raise TypeError(missing_loader("fit", "train_loader", source, "train"))
+        if self._turned_off("val"):
+            val_loader = None  # no sanity check, no validation hooks
+        # The loaders that take the Trainer's seed (none of their own): a resumed run's, where it differs.
+        self._loaders_on_trainer_seed = [
+            loader
+            for loader, name, evaluation in (
+                (train_loader, "train_loader", False),
+                (val_loader, "val_loader", True),
+            )
+            if prepare_loader(loader, name, self.seed, evaluation=evaluation)
+        ]
+        if val_loader is not None and (n_batches := self._training_batches(train_loader)) != 0:
+            # A schedule it cannot keep is refused before anything runs.
+            self._validation_schedule.interval(n_batches)
+        if val_loader is train_loader and hasattr(train_loader, "state_dict"):
+            # Its position is part of each checkpoint: after a validation it would be the validation
+            # pass's, and a resumed epoch would continue from another epoch's order.
+            raise ValueError(
+                "Trainer.fit: train_loader and val_loader are the same DataLoader object. Its position "
+                "in the epoch goes into checkpoints, so validation must iterate its own: pass a second "
+                "DataLoader over the same dataset (e.g. DataLoader(dataset, batch_size=..., shuffle=False))"
+            )
+        return train_loader, val_loader
 
     def _warn_of_eval_mode(self, module: TrainModule) -> None:
         """`fit` trains each submodule in the mode it is in (as Lightning 2 does: a BatchNorm frozen with
@@ -1203,6 +1213,8 @@ class Trainer:
         if self.precision == "bf16-true":
             module.set_dtype(mx.bfloat16)
         self.callbacks.merge_module_callbacks(module)  # (before the setup hooks, as in Lightning)
+        if self.datamodule is not None:
+            self.datamodule.setup(stage)  # (first, as in Lightning: then the callbacks', the module's)
         self.callbacks.call("setup", self, module, stage)
         # Checked once the callbacks are set up: a ModelCheckpoint's state_key names its folder.
         hooks.refuse_shared_states(self.callbacks, Callback)
