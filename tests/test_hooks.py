@@ -391,3 +391,17 @@ def test_fit_without_loaders_says_where_they_can_come_from(tmp_path):
         TypeError, match=r"pass the training batches .*, or define train_dataloader on the module"
     ):
         quiet_trainer(tmp_path, max_epochs=1).fit(TinyClassifier())
+
+
+def test_a_gradient_clipper_from_configure_callbacks_is_refused_with_where_it_goes(tmp_path):
+    from audiotrain.train.callbacks import GradientClipper
+
+    class ClipsItself(TinyClassifier):
+        def configure_callbacks(self):
+            return GradientClipper(max_norm=1.0)
+
+    t = quiet_trainer(tmp_path, max_epochs=1)
+    with pytest.raises(
+        TypeError, match=r"ClipsItself.configure_callbacks\(\): a GradientClipper .*gradient_clip_val"
+    ):
+        t.fit(ClipsItself(), make_batches(16))

@@ -72,6 +72,11 @@ class CallbackList(list):
         for cb in given:
             if not isinstance(cb, Callback):
                 raise TypeError(f"{where}(): {cb!r} is not an audiotrain Callback instance")
+            if isinstance(cb, GradientClipper):  # (the clip is built into the compiled step with the Trainer)
+                raise TypeError(
+                    f"{where}(): a GradientClipper must be given to the Trainer (Trainer(callbacks=[...]) or "
+                    "Trainer(gradient_clip_val=...)): the clip is set when the Trainer is made"
+                )
         replaced = {type(cb) for cb in given}
         kept = [cb for cb in self if type(cb) not in replaced]
         self[:] = sorted([*kept, *given], key=lambda cb: isinstance(cb, ModelCheckpoint))
