@@ -2,8 +2,10 @@
 ones the Trainer cannot call refused by name."""
 
 import audiotrain  # noqa: F401  (before mlx)
-from audiotrain.train.callbacks import Callback
+from audiotrain import DataModule
+from audiotrain.train.callbacks import Callback, EarlyStopping
 
+import mlx.core as mx
 import pytest
 from tasks import TinyClassifier, make_batches, quiet_trainer
 
@@ -178,3 +180,228 @@ def test_a_misspelled_hook_is_warned_about(tmp_path):
     )
     assert any("ModuleTypo.on_validation_epoch_ned is not a TrainModule hook" in m for m in messages)
     assert not any("on_helper_of_its_own" in m for m in messages)
+
+
+class TransformsBatches(TinyClassifier):
+    """Lightning's batch hooks, recorded in `seen`, with a transform the step must see (x zeroed)."""
+
+    def __init__(self, seen: list):
+        super().__init__()
+        self.record = seen.append  # (a list attribute would be taken for part of the model's tree)
+
+    def on_before_batch_transfer(self, batch, dataloader_idx):
+        self.record("before")
+        return batch
+
+    def transfer_batch_to_device(self, batch, device, dataloader_idx):
+        self.record(("transfer", device == mx.default_device(), dataloader_idx))
+        return batch
+
+    def on_after_batch_transfer(self, batch, dataloader_idx):
+        self.record("after")
+        x, y = batch
+        return x * 0, y
+
+    def _batch_start(self, batch):
+        self.record(("start", float(mx.abs(batch[0]).sum())))
+
+    def on_train_batch_start(self, batch, batch_idx):
+        self._batch_start(batch)
+
+    def on_validation_batch_start(self, batch, batch_idx):
+        self._batch_start(batch)
+
+    def on_test_batch_start(self, batch, batch_idx):
+        self._batch_start(batch)
+
+    def on_predict_batch_start(self, batch, batch_idx, dataloader_idx=0):
+        self._batch_start(batch)
+
+
+def test_batch_transfer_hooks_run_in_lightnings_order_for_every_batch_of_every_stage(tmp_path):
+    per_batch = ["before", ("transfer", True, 0), "after", ("start", 0.0)]
+    seen = []
+    module = TransformsBatches(seen)
+    t = quiet_trainer(tmp_path, max_epochs=1)
+    t.fit(module, make_batches(32), make_batches(16))  # 2 training batches, 1 validation batch
+    assert seen == per_batch * 3
+    for stage in (t.validate, t.test, t.predict):
+        seen.clear()
+        stage(module, make_batches(16))
+        assert seen == per_batch, stage.__name__
+
+
+def test_a_datamodules_batch_hook_replaces_the_modules(tmp_path):
+    class Batches(DataModule):
+        def train_dataloader(self):
+            return make_batches(16)
+
+        def on_after_batch_transfer(self, batch, dataloader_idx):
+            seen.append("datamodule after")
+            return batch
+
+    seen = []
+    quiet_trainer(tmp_path, max_epochs=1).fit(TransformsBatches(seen), datamodule=Batches())
+    assert "after" not in seen and "datamodule after" in seen
+    assert ("start", 0.0) not in seen  # the module's zeroing transform did not run
+
+
+def test_a_batch_hook_that_returns_nothing_is_named(tmp_path):
+    class ForgetsToReturn(TinyClassifier):
+        def on_before_batch_transfer(self, batch, dataloader_idx):
+            batch[0] * 2  # noqa: B018  (the return forgotten)
+
+    t = quiet_trainer(tmp_path, max_epochs=1)
+    with pytest.raises(TypeError, match="ForgetsToReturn.on_before_batch_transfer returned None"):
+        t.fit(ForgetsToReturn(), make_batches(16))
+
+
+def test_configure_callbacks_merges_the_modules_callbacks_replacing_one_of_the_same_type(tmp_path):
+    epochs_ended = []
+
+    class CountsEpochs(Callback):
+        def on_train_epoch_end(self, trainer, module):
+            epochs_ended.append(trainer.current_epoch)
+
+    class BringsCallbacks(TinyClassifier):
+        def configure_callbacks(self):
+            # No improvement is ever 10 better: stops after the second epoch.
+            return [CountsEpochs(), EarlyStopping(monitor="val_loss", patience=0, min_delta=10.0)]
+
+    patient = EarlyStopping(monitor="val_loss", patience=100)
+    t = quiet_trainer(tmp_path, max_epochs=5, callbacks=[patient])
+    t.fit(BringsCallbacks(), make_batches(16), make_batches(16))
+    assert patient not in t.callbacks and t.early_stopping_callback.min_delta == 10.0
+    assert epochs_ended == [0, 1] and t.current_epoch == 2
+
+
+def test_configure_model_runs_once_after_setup_before_configure_optimizers(tmp_path):
+    calls = []
+
+    class BuildsLate(TinyClassifier):
+        def setup(self, stage):
+            calls.append("setup")
+
+        def configure_model(self):
+            calls.append("configure_model")
+
+        def configure_optimizers(self):
+            calls.append("configure_optimizers")
+            return super().configure_optimizers()
+
+    quiet_trainer(tmp_path, max_epochs=2).fit(BuildsLate(), make_batches(16))
+    assert calls == ["setup", "configure_model", "configure_optimizers"]
+
+
+def test_lr_scheduler_step_is_refused_with_what_to_do_instead(tmp_path):
+    class StepsItsScheduler(TinyClassifier):
+        def lr_scheduler_step(self, scheduler, metric): ...
+
+    t = quiet_trainer(tmp_path, max_epochs=1)
+    with pytest.raises(
+        TypeError, match=r"StepsItsScheduler.lr_scheduler_step would never be called.*'interval'"
+    ):
+        t.fit(StepsItsScheduler(), make_batches(16))
+
+
+def test_a_lightning_hook_the_trainer_never_calls_is_warned_about(tmp_path):
+    class SwitchesModes(TinyClassifier):
+        def on_validation_model_eval(self): ...
+
+    with pytest.warns(UserWarning, match="SwitchesModes.on_validation_model_eval is a Lightning hook the"):
+        quiet_trainer(tmp_path, max_epochs=1).fit(SwitchesModes(), make_batches(16))
+
+
+def test_on_train_batch_start_returning_minus_one_skips_the_rest_of_the_epoch(tmp_path):
+    started = []
+
+    class StopsEpochsEarly(TinyClassifier):
+        def on_train_batch_start(self, batch, batch_idx):
+            started.append(batch_idx)
+            if batch_idx >= 2:
+                return -1
+
+    t = quiet_trainer(tmp_path, max_epochs=2)
+    t.fit(StopsEpochsEarly(), make_batches(96), make_batches(16))  # 6 batches an epoch
+    assert started == [0, 1, 2, 0, 1, 2]
+    assert t.global_step == 4 and t.current_epoch == 2 and len(t.history["val_loss"]) == 2
+
+
+def test_a_datamodule_has_the_trainer_and_is_set_up_before_the_module_and_its_loaders(tmp_path):
+    order = []
+
+    class Batches(DataModule):
+        def prepare_data(self):
+            order.append("datamodule.prepare_data")
+
+        def setup(self, stage):
+            order.append(f"datamodule.setup({stage})")
+            self.n = 16 * self.trainer.world_size  # a Lightning habit: sizes from the trainer
+
+        def train_dataloader(self):
+            order.append("train_dataloader")
+            return make_batches(self.n)
+
+    class SetsUp(TinyClassifier):
+        def setup(self, stage):
+            order.append(f"module.setup({stage})")
+
+    t = quiet_trainer(tmp_path, max_epochs=1)
+    datamodule = Batches()
+    t.fit(SetsUp(), datamodule=datamodule)
+    assert datamodule.trainer is t and t.global_step == 1
+    assert order == [
+        "datamodule.prepare_data",
+        "datamodule.setup(fit)",
+        "module.setup(fit)",
+        "train_dataloader",
+    ]
+
+
+class HasItsOwnLoaders(TinyClassifier):
+    """Lightning's small-project habit: the module builds its data in setup and gives its loaders."""
+
+    def setup(self, stage):
+        self.n_batches = 2
+
+    def train_dataloader(self):
+        return make_batches(16 * self.n_batches)
+
+    def val_dataloader(self):
+        return make_batches(16, seed=1)
+
+    def test_dataloader(self):
+        return make_batches(16, seed=2)
+
+
+def test_a_modules_own_loaders_are_used_where_fit_validate_and_test_get_none(tmp_path):
+    t = quiet_trainer(tmp_path, max_epochs=1)
+    module = HasItsOwnLoaders()
+    t.fit(module)
+    assert t.global_step == 2 and len(t.history["val_loss"]) == 1
+    assert "val_loss" in t.validate(module)[0] and "test_loss" in t.test(module)[0]
+    with pytest.raises(
+        TypeError, match=r"Trainer.predict: pass the batches .*, or define predict_dataloader on"
+    ):
+        t.predict(module)
+
+
+def test_fit_without_loaders_says_where_they_can_come_from(tmp_path):
+    with pytest.raises(
+        TypeError, match=r"pass the training batches .*, or define train_dataloader on the module"
+    ):
+        quiet_trainer(tmp_path, max_epochs=1).fit(TinyClassifier())
+
+
+def test_a_gradient_clipper_from_configure_callbacks_is_refused_with_where_it_goes(tmp_path):
+    from audiotrain.train.callbacks import GradientClipper
+
+    class ClipsItself(TinyClassifier):
+        def configure_callbacks(self):
+            return GradientClipper(max_norm=1.0)
+
+    t = quiet_trainer(tmp_path, max_epochs=1)
+    with pytest.raises(
+        TypeError, match=r"ClipsItself.configure_callbacks\(\): a GradientClipper .*gradient_clip_val"
+    ):
+        t.fit(ClipsItself(), make_batches(16))

@@ -59,6 +59,28 @@ class CallbackList(list):
             with contextlib.suppress(Exception):
                 getattr(cb, hook)(trainer, module, *args)
 
+    def merge_module_callbacks(self, module: Any) -> None:
+        """Lightning's `configure_callbacks`: the module's callbacks join the Trainer's, each replacing the
+        Trainer's callbacks of its type (a module's EarlyStopping replaces the Trainer's); checkpointing
+        still runs last."""
+        where = f"{type(module).__name__}.configure_callbacks"
+        given = module.configure_callbacks()
+        given = [given] if isinstance(given, Callback) else given
+        if given is None or isinstance(given, str) or not isinstance(given, Iterable):
+            raise TypeError(f"{where}() must return a Callback or a list of Callbacks, got {given!r}")
+        given = list(given)
+        for cb in given:
+            if not isinstance(cb, Callback):
+                raise TypeError(f"{where}(): {cb!r} is not an audiotrain Callback instance")
+            if isinstance(cb, GradientClipper):  # (the clip is built into the compiled step with the Trainer)
+                raise TypeError(
+                    f"{where}(): a GradientClipper must be given to the Trainer (Trainer(callbacks=[...]) or "
+                    "Trainer(gradient_clip_val=...)): the clip is set when the Trainer is made"
+                )
+        replaced = {type(cb) for cb in given}
+        kept = [cb for cb in self if type(cb) not in replaced]
+        self[:] = sorted([*kept, *given], key=lambda cb: isinstance(cb, ModelCheckpoint))
+
     # -- what particular callbacks configure -------------------------------------------------------
     def clip(self, value: float | None, algorithm: str) -> tuple[float | None, str]:
         """The Trainer's clip, or a `GradientClipper`'s (they must agree when both are given)."""

@@ -10,7 +10,8 @@
 
     trainer.fit(model, datamodule=Songs())
 
-The Trainer calls `prepare_data()` and then `setup(stage)` before it asks for the loaders of that stage.
+The Trainer sets `self.trainer`, calls `prepare_data()`, then `setup(stage)` (before the callbacks' and the
+module's `setup`), and asks for the loaders of that stage after those, as Lightning does.
 A loader method that is not defined gives None (no validation in `fit`, say); `test` and `predict`
 need theirs.
 """
@@ -36,6 +37,20 @@ class DataModule:
 
     def teardown(self, stage: str) -> None:
         """Release what `setup` opened."""
+
+    trainer: Any = None  # the Trainer running a stage with it (set before prepare_data), as in Lightning
+
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Change a batch as it comes from the loader (overriding the module's hook of this name)."""
+        return batch
+
+    def transfer_batch_to_device(self, batch: Any, device: Any, dataloader_idx: int) -> Any:
+        """Lightning's device transfer: MLX memory is unified, so the batch is already where it is used."""
+        return batch
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Change a batch before the step gets it (overriding the module's hook of this name)."""
+        return batch
 
     def train_dataloader(self) -> Any:
         """The training loader `fit` iterates each epoch (called once per `fit`, after `setup("fit")`).

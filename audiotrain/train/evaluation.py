@@ -77,6 +77,7 @@ def evaluate(
     on_batch: Callable[[dict, Any, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     on_batch_start: Callable[[Any, int], None] | None = None,
+    transfer: Callable[[Any], Any] | None = None,
 ) -> EvalSums:
     """Run `step` over at most `limit` batches of `loader`, summing each result weighted by
     `batch_size(batch)`, or a metric returned as `(value, weight)` by its own weight (0 for a batch the
@@ -91,6 +92,8 @@ def evaluate(
         if should_stop is not None and should_stop():
             out.stopped = True
             break
+        if transfer is not None:
+            batch = transfer(batch)  # (Lightning's batch hooks)
         check_batch(batch)
         if on_batch_start is not None:
             on_batch_start(batch, batch_idx)

@@ -15,15 +15,18 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from audiotrain.data.workers import DataLoaderError
-from audiotrain.train import flags
+from audiotrain.train import flags, hooks
 from audiotrain.train.evaluation import EvalSums, eval_mode, evaluate
 from audiotrain.train.loaders import (
     check_batch,
     checkpoint_argument,
     datamodule_given_as_loader,
-    from_datamodule,
     loader_len,
+    loader_source,
+    loaders_from,
+    missing_loader,
     one_loader,
+    prepare_data,
     prepare_loader,
 )
 from audiotrain.train.module import TrainModule
@@ -148,6 +151,7 @@ class EvaluationLoop:
                     on_batch,
                     (lambda: t.interrupted) if stoppable else None,
                     on_batch_start,
+                    lambda batch: hooks.transfer_batch(batch, module, t.datamodule),
                 )
         except DataLoaderError as err:
             if stoppable and t.interrupted and err.killed_by_sigint:
@@ -226,6 +230,7 @@ class EvaluationLoop:
                 for batch_idx, batch in enumerate(loader):
                     if limit is not None and batch_idx >= limit:
                         break
+                    batch = hooks.transfer_batch(batch, module, t.datamodule)
                     check_batch(batch)
                     padding = batch_idx in getattr(loader, "padding_batches", ())
                     if not padding:
@@ -257,23 +262,28 @@ class EvaluationLoop:
         name = {"val": "val_loader", "test": "test_loader", "predict": "dataloaders"}[stage]
         loader = one_loader(method, name, loader, "dataloaders", alias) if stage != "predict" else loader
         loader, datamodule = datamodule_given_as_loader(method, loader, datamodule)
-        loader = from_datamodule(method, datamodule, method, {stage: loader})[stage]
-        if loader is None:
-            raise TypeError(f"Trainer.{method}: pass the batches ({name}, dataloaders= or datamodule=)")
+        source = loader_source(method, datamodule, model if model is not None else t.module, {stage: loader})
+        if source is None and loader is None:
+            raise TypeError(missing_loader(method, name, None, stage))
         if model is None and not ckpt_path:
             ckpt_path = self._best_of_the_last_fit(method)
         model = model if model is not None else t.module
         if model is None:
             raise TypeError(f"Trainer.{method}: pass the model (no module is attached to this Trainer yet)")
-        prepare_loader(loader, name, t.seed, evaluation=True)  # (predict too: no sample repeated)
+        prepare_data(t, datamodule, model)
         if t.module is not model:
             self.reset()
         t.datamodule = datamodule
-        if stage == "test":
-            t._test_loader = loader
         t._state_tracker.begin(method, method)  # (before setup, as in Lightning)
         try:
             t._attach(model, method)
+            # Asked for once the datamodule and the module are set up, as in Lightning.
+            loader = loaders_from(source, {stage: loader})[stage]
+            if loader is None:
+                raise TypeError(missing_loader(method, name, source, stage))
+            prepare_loader(loader, name, t.seed, evaluation=True)  # (predict too: no sample repeated)
+            if stage == "test":
+                t._test_loader = loader
             out = self._run_attached(stage, model, loader, ckpt_path, keep)
             t._state_tracker.status = "finished"  # (after teardown, as in Lightning)
             return out

@@ -15,6 +15,10 @@ import warnings
 from collections import Counter
 from typing import Any
 
+from audiotrain.train.datamodule import DataModule
+
+import mlx.core as mx
+
 _COMPILED = (
     "it would run inside the compiled training step (backward, gradient processing and the optimizer "
     "update are one mx.compile'd function, where no Python hook can run)"
@@ -39,6 +43,13 @@ UNSUPPORTED = {
     "optimizer_step": (_COMPILED, "TrainModule.on_after_optimizer_step for constraints after the update"),
     "optimizer_zero_grad": (_COMPILED, "nothing: gradients are never accumulated between steps by accident"),
     "configure_gradient_clipping": (_COMPILED, _CLIP),
+    "lr_scheduler_step": (
+        "a schedule is an MLX function of the optimizer's step, evaluated inside the compiled training step, "
+        "so there is no scheduler object for a Python hook to step",
+        "a schedule in configure_optimizers ({'optimizer': opt, 'lr_scheduler': {'scheduler': schedule, "
+        "'interval': 'step' or 'epoch'}}), or set self.optimizers().learning_rate in a hook "
+        "(on_train_epoch_start, on_validation_end) for a rule that reads metrics",
+    ),
     # Lightning 1.x hooks: defined, they would silently never run.
     "training_epoch_end": (_REMOVED, "on_train_epoch_end" + _OUTPUTS.format(stage="epoch")),
     "validation_epoch_end": (_REMOVED, "on_validation_epoch_end" + _OUTPUTS.format(stage="loader")),
@@ -51,6 +62,20 @@ UNSUPPORTED = {
     "on_pretrain_routine_end": (_REMOVED, "on_fit_start"),
     "on_keyboard_interrupt": (_REMOVED, "on_exception (it gets the KeyboardInterrupt)"),
 }
+
+# LightningModule hooks audiotrain's TrainModule does not have: defined on a module, they would never run.
+_LIGHTNING_ONLY_MODULE_HOOKS = (
+    "configure_sharded_model",
+    "on_validation_model_eval",
+    "on_validation_model_train",
+    "on_validation_model_zero_grad",
+    "on_test_model_eval",
+    "on_test_model_train",
+    "on_predict_model_eval",
+)
+
+# Lightning's batch hooks, in the order it calls them for every batch of every stage.
+BATCH_TRANSFER_HOOKS = ("on_before_batch_transfer", "transfer_batch_to_device", "on_after_batch_transfer")
 
 # audiotrain's module hooks that take arguments Lightning's do not (`on_train_epoch_end(self)` there).
 _EXTRA_ARGUMENTS = ("on_train_epoch_start", "on_train_epoch_end", "on_validation_end", "on_test_end")
@@ -88,6 +113,48 @@ def warn_unknown_hooks(callbacks: list[Any], callback_base: type, module: Any, m
                 )
 
 
+def warn_lightning_only_hooks(module: Any) -> None:
+    """Warn about a LightningModule hook on the module that the Trainer never calls (no TrainModule hook
+    has its name, so the misspelling check above does not see it)."""
+    for name in _LIGHTNING_ONLY_MODULE_HOOKS:
+        if callable(getattr(type(module), name, None)):
+            warnings.warn(
+                f"{type(module).__name__}.{name} is a Lightning hook the audiotrain Trainer never calls; "
+                "move what it does to setup / configure_model (model building) or on_validation_start / "
+                "on_validation_end (switching modes), or remove it",
+                stacklevel=4,
+            )
+
+
+def transfer_batch(batch: Any, module: Any, datamodule: Any, dataloader_idx: int = 0) -> Any:
+    """A batch from the loader through Lightning's batch hooks, in its order: `on_before_batch_transfer`,
+    `transfer_batch_to_device`, `on_after_batch_transfer`. MLX memory is unified, so no transfer moves
+    anything: `transfer_batch_to_device` gets the batch and the default device and gives back the batch,
+    but the user's transforms in these hooks change what is trained. Where the datamodule overrides a hook,
+    its own runs in the module's place, as in Lightning."""
+    device = mx.default_device()
+    for name in BATCH_TRANSFER_HOOKS:
+        owner = datamodule if _overrides(datamodule, name) else module
+        hook = getattr(owner, name, None)
+        if not callable(hook):
+            continue
+        extra = (device,) if name == "transfer_batch_to_device" else ()
+        batch = hook(batch, *extra, dataloader_idx)
+        if batch is None:
+            raise TypeError(
+                f"{type(owner).__name__}.{name} returned None: it must return the batch (the one it got, or "
+                "the transformed one)"
+            )
+    return batch
+
+
+def _overrides(datamodule: Any, name: str) -> bool:
+    """The datamodule has its own `name` (not DataModule's default, which passes the batch on)."""
+    if datamodule is None or not callable(getattr(datamodule, name, None)):
+        return False
+    return getattr(type(datamodule), name, None) is not getattr(DataModule, name, None)
+
+
 def bare_module_hooks(module: Any) -> frozenset[str]:
     """The module hooks written as Lightning's, without audiotrain's extra arguments (inspected once, at
     the start of a stage), so the Trainer calls them without."""
@@ -111,9 +178,12 @@ def refuse_shared_states(callbacks: list[Any], base: type) -> None:
 
 
 __all__ = [
+    "BATCH_TRANSFER_HOOKS",
     "UNSUPPORTED",
     "bare_module_hooks",
     "refuse_shared_states",
     "refuse_unsupported",
+    "transfer_batch",
+    "warn_lightning_only_hooks",
     "warn_unknown_hooks",
 ]

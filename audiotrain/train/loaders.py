@@ -7,6 +7,7 @@ the messages (`STAGE_ARGUMENTS`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -102,10 +103,24 @@ def check_batch(batch: Any, path: str = "batch") -> None:
     raise TypeError(f"{path} is a {kind}, but batch leaves must be mx.array: {hint}")
 
 
-def from_datamodule(method: str, datamodule: Any, stage: str, loaders: dict[str, Any]) -> dict[str, Any]:
-    """The loaders of `datamodule` for `stage` (after its `setup(stage)`), where none were passed."""
+_LOADER_METHODS = {
+    "train": "train_dataloader",
+    "val": "val_dataloader",
+    "test": "test_dataloader",
+    "predict": "predict_dataloader",
+}
+
+
+def loader_source(method: str, datamodule: Any, module: Any, loaders: dict[str, Any]) -> Any:
+    """What gives the loaders of a stage: the datamodule; where neither loaders nor a datamodule were
+    passed, the module's own `*_dataloader` methods, as in Lightning (the module then); None where the
+    loaders were passed."""
     if datamodule is None:
-        return loaders
+        if all(v is None for v in loaders.values()) and any(
+            callable(getattr(module, _LOADER_METHODS[name], None)) for name in loaders
+        ):
+            return module
+        return None
     if any(v is not None for v in loaders.values()):
         raise TypeError(f"Trainer.{method}: pass loaders or datamodule=, not both")
     if isinstance(datamodule, type):  # (its methods would be called unbound: "missing 'self'")
@@ -117,21 +132,47 @@ def from_datamodule(method: str, datamodule: Any, stage: str, loaders: dict[str,
         raise TypeError(
             f"Trainer.{method}(datamodule=...): {type(datamodule).__name__} is not a DataModule (no setup method)"
         )
-    if callable(getattr(datamodule, "prepare_data", None)):
+    return datamodule
+
+
+def prepare_data(trainer: Any, datamodule: Any, module: Any) -> None:
+    """Lightning's `prepare_data` of the datamodule and of the module, with `datamodule.trainer` set first
+    (its hooks read `self.trainer.world_size`, as in Lightning)."""
+    if datamodule is not None:
+        with contextlib.suppress(AttributeError):  # (an object that takes no attributes: its own business)
+            datamodule.trainer = trainer
+    for owner in (datamodule, module):
+        if not callable(getattr(owner, "prepare_data", None)):
+            continue
         # As in Lightning: one process per machine downloads or writes what `setup` reads, while the others
         # wait for it (several writing the same files at once would race).
         if collectives.local_rank() == 0:
-            datamodule.prepare_data()
+            owner.prepare_data()
         collectives.barrier()
-    datamodule.setup(stage)
+
+
+def loaders_from(source: Any, loaders: dict[str, Any]) -> dict[str, Any]:
+    """The loaders `source` (see `loader_source`) gives, asked once its `setup` has run; those passed where
+    there is none. A `*_dataloader` method that is not defined gives None."""
+    if source is None:
+        return loaders
     out = {}
     for name in loaders:
-        method_name = {"train": "train_dataloader", "val": "val_dataloader", "test": "test_dataloader"}.get(
-            name, "predict_dataloader"
-        )
-        getter = getattr(datamodule, method_name, None)
+        getter = getattr(source, _LOADER_METHODS[name], None)
         out[name] = getter() if callable(getter) else None
     return out
+
+
+def missing_loader(method: str, name: str, source: Any, stage: str) -> str:
+    """The message for a stage without batches: where they can come from, and why none came."""
+    getter = _LOADER_METHODS[stage]
+    if stage == "train":
+        where = "the training batches (train_loader, train_dataloaders= or datamodule=)"
+    else:
+        where = f"the batches ({name}, dataloaders= or datamodule=)"
+    if source is None:
+        return f"Trainer.{method}: pass {where}, or define {getter} on the module"
+    return f"Trainer.{method}: {type(source).__name__}.{getter} is not defined or returned None; pass {where}"
 
 
 # Each stage's positional arguments, as Lightning orders them (for messages about an argument out of place).

@@ -483,6 +483,29 @@ class TrainModule(nn.Module):
     ) -> None: ...
     def on_predict_epoch_end(self) -> None: ...
     def on_predict_end(self) -> None: ...
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Change a batch as it comes from the loader, in every stage (Lightning's first batch hook)."""
+        return batch
+
+    def transfer_batch_to_device(self, batch: Any, device: mx.Device, dataloader_idx: int) -> Any:
+        """Lightning's device transfer. MLX memory is unified, so the batch is already where the step uses
+        it: the default gives it back; an override gets the batch and `mx.default_device()`."""
+        return batch
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Change a batch before `on_*_batch_start` and the step see it (augmentation, normalisation)."""
+        return batch
+
+    def configure_callbacks(self) -> Any:
+        """Callbacks the module brings (a Callback or a list of them), merged into the Trainer's when a
+        stage starts, as in Lightning: one replaces a Trainer callback of the same type."""
+        return []
+
+    def configure_model(self) -> None:
+        """Build layers here rather than in `__init__` if you like: called when a stage starts, after
+        `setup` and before `configure_optimizers` (again in every stage: make it do nothing the second
+        time, as in Lightning)."""
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Add JSON-serialisable entries to `checkpoint` (stored in trainer_state.json)."""
 

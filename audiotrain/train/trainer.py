@@ -54,9 +54,12 @@ from audiotrain.train.loaders import (
     check_verbose,
     checkpoint_argument,
     datamodule_given_as_loader,
-    from_datamodule,
     loader_len,
+    loader_source,
+    loaders_from,
+    missing_loader,
     one_loader,
+    prepare_data,
     prepare_loader,
     shown_type,
 )
@@ -666,34 +669,10 @@ class Trainer:
         train_loader = one_loader("fit", "train_loader", train_loader, "train_dataloaders", train_dataloaders)
         train_loader, datamodule = datamodule_given_as_loader("fit", train_loader, datamodule)
         val_loader = one_loader("fit", "val_loader", val_loader, "val_dataloaders", val_dataloaders)
-        loaders = from_datamodule("fit", datamodule, "fit", {"train": train_loader, "val": val_loader})
-        train_loader, val_loader = loaders["train"], loaders["val"]
-        if train_loader is None:
-            raise TypeError(
-                "Trainer.fit: pass the training batches (train_loader, train_dataloaders= or datamodule=)"
-            )
-        if self._turned_off("val"):
-            val_loader = None  # no sanity check, no validation hooks
-        # The loaders that take the Trainer's seed (none of their own): a resumed run's, where it differs.
-        self._loaders_on_trainer_seed = [
-            loader
-            for loader, name, evaluation in (
-                (train_loader, "train_loader", False),
-                (val_loader, "val_loader", True),
-            )
-            if prepare_loader(loader, name, self.seed, evaluation=evaluation)
-        ]
-        if val_loader is not None and (n_batches := self._training_batches(train_loader)) != 0:
-            # A schedule it cannot keep is refused before anything runs.
-            self._validation_schedule.interval(n_batches)
-        if val_loader is train_loader and hasattr(train_loader, "state_dict"):
-            # Its position is part of each checkpoint: after a validation it would be the validation
-            # pass's, and a resumed epoch would continue from another epoch's order.
-            raise ValueError(
-                "Trainer.fit: train_loader and val_loader are the same DataLoader object. Its position "
-                "in the epoch goes into checkpoints, so validation must iterate its own: pass a second "
-                "DataLoader over the same dataset (e.g. DataLoader(dataset, batch_size=..., shuffle=False))"
-            )
+        source = loader_source("fit", datamodule, model, {"train": train_loader, "val": val_loader})
+        if source is None:  # (the loaders passed: refused before anything runs, where they must be)
+            train_loader, val_loader = self._fit_loaders(None, train_loader, val_loader)
+        prepare_data(self, datamodule, model)
         threads.warn_signals_do_not_reach_this_thread(stacklevel=2)
         resume.warn_of_carried_counters(self, model, ckpt_path)
         threads.clear_streams_when_thread_ends()  # before MLX's random state is touched (threads.py)
@@ -712,6 +691,9 @@ class Trainer:
             self.datamodule = datamodule
             self._state_tracker.begin("fit", "train")  # (before setup, as in Lightning)
             self._attach(model, "fit")
+            if source is not None:  # asked for once the datamodule and the module are set up, as in Lightning
+                loaders = loaders_from(source, {"train": train_loader, "val": val_loader})
+                train_loader, val_loader = self._fit_loaders(source, loaders["train"], loaders["val"])
             self._fitted_module = weakref.ref(model)
             if self.accelerator == "cpu" and self.is_global_zero:
                 _blas.warn_if_training_on_bundled_blas()
@@ -769,6 +751,34 @@ class Trainer:
             self._state_tracker.end()
             self._run.random_at_fit_end = RandomState.capture()
             RandomState.restore(callers_generators)
+
+    def _fit_loaders(self, source: Any, train_loader: Any, val_loader: Any) -> tuple[Any, Any]:
+        """`fit`'s loaders, checked (a schedule they cannot keep is refused before anything runs)."""
+        if train_loader is None:
+            raise TypeError(missing_loader("fit", "train_loader", source, "train"))
+        if self._turned_off("val"):
+            val_loader = None  # no sanity check, no validation hooks
+        # The loaders that take the Trainer's seed (none of their own): a resumed run's, where it differs.
+        self._loaders_on_trainer_seed = [
+            loader
+            for loader, name, evaluation in (
+                (train_loader, "train_loader", False),
+                (val_loader, "val_loader", True),
+            )
+            if prepare_loader(loader, name, self.seed, evaluation=evaluation)
+        ]
+        if val_loader is not None and (n_batches := self._training_batches(train_loader)) != 0:
+            # A schedule it cannot keep is refused before anything runs.
+            self._validation_schedule.interval(n_batches)
+        if val_loader is train_loader and hasattr(train_loader, "state_dict"):
+            # Its position is part of each checkpoint: after a validation it would be the validation
+            # pass's, and a resumed epoch would continue from another epoch's order.
+            raise ValueError(
+                "Trainer.fit: train_loader and val_loader are the same DataLoader object. Its position "
+                "in the epoch goes into checkpoints, so validation must iterate its own: pass a second "
+                "DataLoader over the same dataset (e.g. DataLoader(dataset, batch_size=..., shuffle=False))"
+            )
+        return train_loader, val_loader
 
     def _warn_of_eval_mode(self, module: TrainModule) -> None:
         """`fit` trains each submodule in the mode it is in (as Lightning 2 does: a BatchNorm frozen with
@@ -885,7 +895,7 @@ class Trainer:
                 return  # still pending: saved by the fit loop, rerun on resume
             self._validation_schedule.record_validation(progress)
         progress.validation_pending = False
-        exhausted = False
+        exhausted = skipped = False
         while not batches_done and (n_batches is None or progress.batch_in_epoch < n_batches):
             try:
                 batch = next(iterator)
@@ -896,27 +906,37 @@ class Trainer:
                 if self.interrupted and err.killed_by_sigint:
                     return  # the same Ctrl-C reached a starting worker: the stop, not a failure
                 raise
-            self._train_batch(module, batch, n_batches, val_loader, val_every)
+            if self._train_batch(module, batch, n_batches, val_loader, val_every) is _SKIP_REST_OF_EPOCH:
+                skipped = True
+                break
             if self.interrupted:
                 return  # saved by the fit loop, right after the step it stopped at
             if self._done():
                 break
         self._step_logging.settled_outputs = {}  # the epoch's end shows its last step's numbers
-        if exhausted and progress.micro_batches:
+        if (exhausted or skipped) and progress.micro_batches:
             self._close_window()  # the loader ended the epoch inside an accumulation window
         if exhausted and progress.batch_in_epoch == 0:
             self._no_batches_this_epoch(progress.epoch)
         # An epoch stopped early by max_steps or EarlyStopping-in-a-batch stays open, so a checkpoint
         # taken now resumes in the middle of it.
         progress.epoch_complete = (
-            exhausted or batches_done or (n_batches is not None and progress.batch_in_epoch >= n_batches)
+            exhausted
+            or skipped
+            or batches_done
+            or (n_batches is not None and progress.batch_in_epoch >= n_batches)
         )
 
-    def _train_batch(self, module, batch, n_batches, val_loader, val_every) -> None:
+    def _train_batch(self, module, batch, n_batches, val_loader, val_every) -> object | None:
+        """One batch: hooks, step, logging, a validation that is due. Returns `_SKIP_REST_OF_EPOCH` where
+        the module's `on_train_batch_start` returned -1 (Lightning's way to end the epoch there)."""
         progress = self.progress
+        batch = hooks.transfer_batch(batch, module, self.datamodule)
         check_batch(batch)
         batch_idx = progress.batch_in_epoch
-        self._call_hooks("on_train_batch_start", batch, batch_idx)
+        response = self._call_hooks("on_train_batch_start", batch, batch_idx)
+        if type(response) is int and response == -1:
+            return _SKIP_REST_OF_EPOCH  # (this batch untrained, as in Lightning)
         step = self._train_step
         progress.micro_batches += 1
         last_of_epoch = n_batches is not None and batch_idx + 1 == n_batches
@@ -1159,13 +1179,13 @@ class Trainer:
         )
 
     # ---- hooks, setup and teardown ----------------------------------------------------------------------
-    def _call_hooks(self, name: str, *args: Any, module_args: tuple | None = None) -> None:
+    def _call_hooks(self, name: str, *args: Any, module_args: tuple | None = None) -> Any:
         """Lightning's order: the callbacks (in the order given), then the module. The module's hook gets
         `module_args` where audiotrain's takes others than the callbacks', none where it is written as
-        Lightning's (`on_train_epoch_start(self)`)."""
+        Lightning's (`on_train_epoch_start(self)`). Returns what the module's hook returned."""
         with self._stopping.taking_interrupts_in(name):
             self.callbacks.call(name, self, self.module, *args)
-            self._module_hook(name, *(args if module_args is None else module_args))
+            return self._module_hook(name, *(args if module_args is None else module_args))
 
     def _call_end_hooks(self, name: str, module_args: tuple, take: Any, callback_args: tuple = ()) -> None:
         """`on_train_epoch_end` / `on_validation_end` / `on_test_end` / `on_train_batch_end`, in the order of
@@ -1179,9 +1199,9 @@ class Trainer:
                 take(self._step_logging.pop_module_logs())
             self.callbacks.call(name, self, self.module, *callback_args, monitoring=True)
 
-    def _module_hook(self, name: str, *args: Any) -> None:
+    def _module_hook(self, name: str, *args: Any) -> Any:
         with reporting.explain_kept_step_arrays(f"{type(self.module).__name__}.{name}"):
-            getattr(self.module, name)(*(() if name in self._bare_hooks else args))
+            return getattr(self.module, name)(*(() if name in self._bare_hooks else args))
 
     def _attach(self, module: TrainModule, stage: str) -> None:
         if not isinstance(module, TrainModule):
@@ -1192,13 +1212,18 @@ class Trainer:
         module._attach(self)
         if self.precision == "bf16-true":
             module.set_dtype(mx.bfloat16)
+        self.callbacks.merge_module_callbacks(module)  # (before the setup hooks, as in Lightning)
+        if self.datamodule is not None:
+            self.datamodule.setup(stage)  # (first, as in Lightning: then the callbacks', the module's)
         self.callbacks.call("setup", self, module, stage)
         # Checked once the callbacks are set up: a ModelCheckpoint's state_key names its folder.
         hooks.refuse_shared_states(self.callbacks, Callback)
         hooks.refuse_unsupported([*self.callbacks, module])
         hooks.warn_unknown_hooks(self.callbacks, Callback, module, TrainModule)
+        hooks.warn_lightning_only_hooks(module)
         self._bare_hooks = hooks.bare_module_hooks(module)
         module.setup(stage)
+        module.configure_model()  # (after setup, before configure_optimizers, as in Lightning)
 
     def _teardown(self, module: TrainModule, stage: str, status: str) -> None:
         """Close the loggers' runs (as Lightning does after every stage), then let every callback and
@@ -1433,6 +1458,10 @@ class Trainer:
 
     def _save_nonfinite(self) -> Path:
         return self.save_checkpoint(self.callbacks.checkpoint_folder(self.default_root_dir) / "nonfinite")
+
+
+# What `_train_batch` returns where the module's `on_train_batch_start` returned -1.
+_SKIP_REST_OF_EPOCH = object()
 
 
 def _shown_limit(limit: int | float | None) -> int | float:
