@@ -236,3 +236,18 @@ def test_export_history_refuses_to_replace_a_file_unless_overwrite(tmp_path):
         f"export_history: {folder} is a folder; pass a file path such as {folder}/history.json"
     )
     assert list(folder.iterdir()) == []
+
+
+def test_export_history_replaces_an_earlier_history_so_a_script_runs_again(tmp_path):
+    """Seed 002 ends with ``trainer.export_history('history.json')``: run again in the same folder it must
+    not be refused, while a file that is not a history (the user's own) still is."""
+    from audiotrain.train.trainer import Trainer
+
+    target = tmp_path / "history.json"
+    target.write_text(json.dumps({"epoch": [0, 1], "val_loss": [0.5, None]}))
+    trainer = Trainer(logger=False)
+    assert json.loads(trainer.export_history(target).read_text()) == trainer.history
+    target.write_text(json.dumps({"epoch": 3}))  # JSON, but not columns of a history
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        trainer.export_history(target)
+    assert json.loads(target.read_text()) == {"epoch": 3}

@@ -132,10 +132,12 @@ def write_history(columns: dict[str, list], path: str | os.PathLike, *, overwrit
     """Write the history's columns as JSON, atomically (a crash leaves the old file or the new one). A NaN
     (an accuracy over no frame) is written as null, as in scores.json (`read_history` reads it back).
 
-    An existing file at `path` is replaced only with `overwrite` (a run rewriting its own history.json):
-    else a `FileExistsError` naming it and ``overwrite=True``, as `export_history`, the public writer, is
-    told; a folder there is an `IsADirectoryError` (`write_given_path`)."""
+    An existing file at `path` is replaced with `overwrite`, or where it is itself a history (a JSON object of
+    lists, as this writes: a script run again, seed 002's ``export_history('history.json')``); any other file
+    is a `FileExistsError` naming it and ``overwrite=True``, as `export_history`, the public writer, is told; a
+    folder there is an `IsADirectoryError` (`write_given_path`)."""
     path = Path(path)
+    overwrite = overwrite or _is_history(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = json_text(columns, default=ckpt._json_default).encode()
     return write_given_path(
@@ -146,6 +148,17 @@ def write_history(columns: dict[str, list], path: str | os.PathLike, *, overwrit
         flag="overwrite",
         example="history.json",
     )
+
+
+def _is_history(path: Path) -> bool:
+    """Whether `path` is a file `write_history` could have written (then not something a user made)."""
+    if not path.is_file() or path.stat().st_size > 64 * 1024 * 1024:
+        return False
+    try:
+        read_history(path)
+    except (ValueError, OSError):
+        return False
+    return True
 
 
 def read_history(path: str | os.PathLike) -> dict[str, list]:
