@@ -239,15 +239,23 @@ def test_export_history_refuses_to_replace_a_file_unless_overwrite(tmp_path):
 
 
 def test_export_history_replaces_an_earlier_history_so_a_script_runs_again(tmp_path):
-    """Seed 002 ends with ``trainer.export_history('history.json')``: run again in the same folder it must
-    not be refused, while a file that is not a history (the user's own) still is."""
+    """The README's trainer example ends with ``trainer.export_history("history.json")``: run again in the
+    same folder it must not be refused, while a file that is not a history the Trainer wrote still is."""
     from audiotrain.train.trainer import Trainer
 
     target = tmp_path / "history.json"
-    target.write_text(json.dumps({"epoch": [0, 1], "val_loss": [0.5, None]}))
+    target.write_text(
+        json.dumps({"epoch": [0, 1], "step": [4, 8], "time": [0.1, 0.2], "val_loss": [0.5, None]})
+    )
     trainer = Trainer(logger=False)
     assert json.loads(trainer.export_history(target).read_text()) == trainer.history
-    target.write_text(json.dumps({"epoch": 3}))  # JSON, but not columns of a history
-    with pytest.raises(FileExistsError, match="overwrite=True"):
-        trainer.export_history(target)
-    assert json.loads(target.read_text()) == {"epoch": 3}
+    for users in (
+        {"loss": [0.9, 0.5], "val_loss": [1.0, 0.7]},
+        {},
+        {"classes": ["dog", "cat"]},
+        {"epoch": 3},
+    ):
+        target.write_text(json.dumps(users))  # a Keras history, an empty object, other JSON: the user's
+        with pytest.raises(FileExistsError, match="overwrite=True"):
+            trainer.export_history(target)
+        assert json.loads(target.read_text()) == users

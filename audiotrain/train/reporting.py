@@ -132,8 +132,8 @@ def write_history(columns: dict[str, list], path: str | os.PathLike, *, overwrit
     """Write the history's columns as JSON, atomically (a crash leaves the old file or the new one). A NaN
     (an accuracy over no frame) is written as null, as in scores.json (`read_history` reads it back).
 
-    An existing file at `path` is replaced with `overwrite`, or where it is itself a history (a JSON object of
-    lists, as this writes: a script run again, seed 002's ``export_history('history.json')``); any other file
+    An existing file at `path` is replaced with `overwrite`, or where it is itself a history this wrote
+    (`_is_history`: a script run again, as the README's example is); any other file
     is a `FileExistsError` naming it and ``overwrite=True``, as `export_history`, the public writer, is told; a
     folder there is an `IsADirectoryError` (`write_given_path`)."""
     path = Path(path)
@@ -151,14 +151,17 @@ def write_history(columns: dict[str, list], path: str | os.PathLike, *, overwrit
 
 
 def _is_history(path: Path) -> bool:
-    """Whether `path` is a file `write_history` could have written (then not something a user made)."""
+    """Whether `path` holds a history `Trainer.export_history` wrote (then not something a user made): a
+    JSON object of columns of one length, among them ``epoch``, ``step`` and ``time``, which every row of
+    `Trainer.history` has (a Keras history, ``{}`` or a list of classes is not one)."""
     if not path.is_file() or path.stat().st_size > 64 * 1024 * 1024:
         return False
     try:
-        read_history(path)
+        columns = read_history(path)
     except (ValueError, OSError):
         return False
-    return True
+    lengths = {len(values) for values in columns.values()}
+    return {"epoch", "step", "time"} <= columns.keys() and len(lengths) == 1
 
 
 def read_history(path: str | os.PathLike) -> dict[str, list]:
