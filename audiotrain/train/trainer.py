@@ -40,7 +40,7 @@ from audiotrain.data.loader import close_epoch_iterators, position_ends_epoch
 from audiotrain.data.workers import DataLoaderError
 from audiotrain.distributed import collectives
 from audiotrain.train import checkpoint as ckpt
-from audiotrain.train import flags, hooks, reporting, resume, threads
+from audiotrain.train import determinism, flags, hooks, reporting, resume, threads
 from audiotrain.train.callback import Callback
 from audiotrain.train.callback_list import CallbackList
 from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
@@ -695,6 +695,10 @@ class Trainer:
                 "DataLoader over the same dataset (e.g. DataLoader(dataset, batch_size=..., shuffle=False))"
             )
         threads.warn_signals_do_not_reach_this_thread(stacklevel=2)
+        if self.deterministic:
+            determinism.warn_thread_workers_share_generators(
+                {"train_loader": train_loader, "val_loader": val_loader}
+            )
         resume.warn_of_carried_counters(self, model, ckpt_path)
         threads.clear_streams_when_thread_ends()  # before MLX's random state is touched (threads.py)
         # The run is seeded, and the caller's global generators are put back when it ends however it ends:
