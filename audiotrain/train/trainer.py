@@ -970,11 +970,7 @@ class Trainer:
         progress.total_batches += 1
         if stepped:
             progress.global_step += 1
-        # (A value logged with on_step=False shows its last epoch mean instead: `progress_metrics`.)
-        shown = {
-            k: v for k, v in logged.items() if step.log_options[k].prog_bar and step.log_options[k].on_step
-        }
-        step_logging.record_step(returned, shown, metric_weights)
+        step_logging.record_step(returned, logged, metric_weights)
         outputs = {**{k: LazyScalar(v) for k, v in {**returned, **logged}.items()}, "stepped": stepped}
         # A checkpoint saved by a batch-end hook (ModelCheckpoint(every_n_train_steps)) before this
         # batch's validation records it as pending, so resuming from it runs it first.
