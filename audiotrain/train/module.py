@@ -249,10 +249,11 @@ def _refuse_monitor(value: dict, where: str, inside: str) -> None:
     if "monitor" in value or value.get("reduce_on_plateau"):
         key = "monitor" if "monitor" in value else "reduce_on_plateau"
         raise ValueError(
-            f"{where}: {inside}{key!r}: {value[key]!r} is for a metric-driven schedule (ReduceLROnPlateau), "
-            "which MLX cannot run: a schedule is a function of the optimizer step, evaluated inside the "
-            f"compiled update, where no metric is known. Remove {key!r}: a per-step schedule (e.g. "
-            "WarmupCosineScheduler) does not use it"
+            f"{where}: {inside}{key!r}: {value[key]!r} is for a metric-driven schedule (ReduceLROnPlateau): "
+            "a schedule here is a function of the optimizer step, evaluated inside the compiled update, "
+            "where no metric is known. Return the optimizer with a number as its learning rate and pass "
+            "Trainer(callbacks=[audiotrain.train.callbacks.ReduceLROnPlateau(monitor=..., factor=..., "
+            "patience=...)]), which lowers it between steps (torch's arguments)"
         )
 
 
