@@ -115,3 +115,18 @@ def test_a_metric_object_given_to_log_says_to_log_its_computed_value(tmp_path):
         ValueError, match=r"a metric object: log its value, self.log\(name, metric.compute\(\)\)"
     ):
         trainer.fit(LogsObject(), make_batches(32), make_batches(16))
+
+
+def test_each_parameter_group_of_a_multi_optimizer_is_lowered_with_its_own_floor(tmp_path):
+    class TwoGroups(TinyClassifier):
+        def configure_optimizers(self):
+            groups = [optim.AdamW(learning_rate=1e-2), optim.AdamW(learning_rate=1e-3)]
+            return optim.MultiOptimizer(groups, [lambda path, _: path.startswith("fc1.")])
+
+    plateau = ReduceLROnPlateau(mode="max", monitor="train_loss", factor=0.5, patience=0, min_lr=[0.0, 1e-3])
+    trainer = quiet_trainer(tmp_path, max_epochs=3, callbacks=[plateau])
+    trainer.fit(
+        TwoGroups(), make_batches(32)
+    )  # the loss falls: with "max" every epoch after the first is bad
+    rates = [group.learning_rate.item() for group in trainer.optimizer.optimizers]
+    assert rates == pytest.approx([2.5e-3, 1e-3])
