@@ -526,7 +526,8 @@ def test_configure_optimizers_may_return_lightnings_lists_of_one_optimizer(tmp_p
     [
         (
             lambda s: {"optimizer": optim.SGD(learning_rate=0.0), "lr_scheduler": s, "monitor": "val_loss"},
-            r"'monitor': 'val_loss' is for a metric-driven schedule \(ReduceLROnPlateau\).*Remove 'monitor'",
+            r"'monitor': 'val_loss' is for a metric-driven schedule \(ReduceLROnPlateau\).*"
+            r"callbacks=\[audiotrain.train.callbacks.ReduceLROnPlateau\(monitor=",
         ),
         (
             lambda s: {

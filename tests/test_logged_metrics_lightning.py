@@ -329,5 +329,34 @@ def test_a_value_logged_on_some_steps_only_is_the_mean_over_those_steps(tmp_path
     assert row["x_mean"] == row["train_loss"] == pytest.approx(4.5)  # every step: weighted by samples
     assert row["odd_only"] == pytest.approx(5.5)
     assert row["val_x"] == pytest.approx(4.5) and row["val_first_only"] == pytest.approx(1.5)
-    interval = logger.metrics[0][1]  # the interval of steps 1..3, at step 3
-    assert interval["odd_only_step"] == pytest.approx(5.5) and interval["x_mean_step"] == pytest.approx(4.5)
+    # At the logging step (step 3) the loggers get that step's values, as Lightning's: its x_mean (8.5, of
+    # 8 and 9), and no odd_only, which it did not log.
+    at_step_3 = logger.metrics[0][1]
+    assert at_step_3["x_mean_step"] == pytest.approx(8.5) and "odd_only_step" not in at_step_3
+
+
+# ------------------------------------------------------------------ on_step: the step's value
+class LogsBatchIndex(TinyClassifier):
+    """Logs its batch index at every training step: a value that differs at each step."""
+
+    def training_step(self, batch, batch_idx):
+        loss = mx.mean(batch) + 0.0 * mx.sum(self.fc2.bias)
+        self.log("bidx", batch_idx.astype(mx.float32))
+        self.log("tenfold", 10.0 * batch_idx.astype(mx.float32), on_step=True, on_epoch=True)
+        return loss
+
+
+@pytest.mark.parametrize("compile", [True, False])
+def test_a_value_logged_on_step_is_the_logging_steps_value_not_the_interval_mean(tmp_path, compile):
+    """Lightning writes a value logged with on_step=True at each logging step as logged at that step (a
+    one-step spike stays visible); the epoch mean is on_epoch's. Before, the interval mean was written."""
+    batches = [mx.full((4,), float(i)) for i in range(8)]
+    logger = RecordingLogger()
+    t = quiet_trainer(tmp_path, max_epochs=1, compile=compile, logger=logger, log_every_n_steps=4)
+    t.fit(build(LogsBatchIndex), batches)
+    rows = [(step, m) for step, m in logger.metrics if "bidx" in m]
+    assert [(step, m["bidx"], m["tenfold_step"]) for step, m in rows] == [(4, 3.0, 30.0), (8, 7.0, 70.0)]
+    assert t.callback_metrics["bidx"] == 7.0  # what a callback monitoring it reads, too
+    assert t.history["tenfold"] == [pytest.approx(35.0)]  # on_epoch: the epoch's mean
+    assert t.history["train_loss"] == [pytest.approx(3.5)]
+    assert [m["train_loss"] for _, m in rows] == [pytest.approx(1.5), pytest.approx(5.5)]  # returned: means

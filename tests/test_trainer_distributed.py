@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from distributed import child_env, describe, run_ranks
 
 JOB = Path(__file__).resolve().parent / "dp_job.py"
@@ -323,3 +324,36 @@ def test_resuming_a_mid_epoch_two_rank_checkpoint_in_one_process_says_it_is_the_
         "the middle of epoch 0 by 2 processes and this run has 1 process:"
     ), said
     assert "Resume with 2 processes (e.g. python -m audiotrain launch -n 2 -- python ...)" in said
+
+
+@pytest.mark.slow  # (two processes: about 5 s)
+def test_a_value_logged_on_step_is_that_steps_mean_over_the_ranks(tmp_path):
+    # Rank r reads samples r, r + 2, ...: at step k the two ranks' batches of 2 hold 4k .. 4k + 3, whose
+    # mean is 4k + 1.5. At each logging step (every 2) the loggers and callbacks get that step's value over
+    # both ranks, as one process over the combined batch would (not the interval's mean, 2 less).
+    body = """
+import mlx.core as mx
+import numpy as np
+from audiotrain import DataLoader, Trainer
+from audiotrain.train.callback import Callback
+from tasks import TinyClassifier
+
+class LogsInput(TinyClassifier):
+    def compute_loss(self, batch):
+        self.log("x_mean", mx.mean(batch[0][:, 0]))
+        return super().compute_loss(batch)
+
+class Record(Callback):
+    seen = []
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if trainer.global_step % 2 == 0:
+            self.seen.append(trainer.callback_metrics["x_mean"])
+
+data = [(np.full((8,), i, np.float32), i % 3) for i in range(16)]
+trainer = Trainer(max_epochs=1, enable_progress_bar=False, num_sanity_val_steps=0, logger=False,
+                  log_every_n_steps=2, enable_checkpointing=False, callbacks=[Record()])
+trainer.fit(LogsInput(), DataLoader(data, batch_size=2))
+print(json.dumps(Record.seen))
+"""
+    assert _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path)) == [[5.5, 13.5]] * 2

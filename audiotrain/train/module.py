@@ -249,10 +249,11 @@ def _refuse_monitor(value: dict, where: str, inside: str) -> None:
     if "monitor" in value or value.get("reduce_on_plateau"):
         key = "monitor" if "monitor" in value else "reduce_on_plateau"
         raise ValueError(
-            f"{where}: {inside}{key!r}: {value[key]!r} is for a metric-driven schedule (ReduceLROnPlateau), "
-            "which MLX cannot run: a schedule is a function of the optimizer step, evaluated inside the "
-            f"compiled update, where no metric is known. Remove {key!r}: a per-step schedule (e.g. "
-            "WarmupCosineScheduler) does not use it"
+            f"{where}: {inside}{key!r}: {value[key]!r} is for a metric-driven schedule (ReduceLROnPlateau): "
+            "a schedule here is a function of the optimizer step, evaluated inside the compiled update, "
+            "where no metric is known. Return the optimizer with a number as its learning rate and pass "
+            "Trainer(callbacks=[audiotrain.train.callbacks.ReduceLROnPlateau(monitor=..., factor=..., "
+            "patience=...)]), which lowers it between steps (torch's arguments)"
         )
 
 
@@ -593,9 +594,9 @@ class TrainModule(nn.Module):
 
         Inside `compute_loss` / `training_step` / `validation_step` / `test_step` (compiled or not) the
         value becomes a metric of that step, reduced like the returned metrics (means weighted by
-        `batch_size(batch)`): in training `on_step=True, on_epoch=False` by default (the interval mean
-        at each logging step; `on_epoch` adds the epoch mean to the history), in validation and test
-        its mean over the loader. `prog_bar` shows it in the progress bar; `logger=False` keeps it out
+        `batch_size(batch)`): in training `on_step=True, on_epoch=False` by default (at each logging step
+        that step's value, as in Lightning; `on_epoch` adds the epoch mean to the history), in validation
+        and test its mean over the loader. `prog_bar` shows it in the progress bar; `logger=False` keeps it out
         of the loggers. Under data parallel every value is reduced across processes (`sync_dist` is
         accepted for Lightning code and always on) and only rank 0 writes to the loggers
         (`rank_zero_only` is accepted for the same reason). In a hook (outside a step) the value must be a

@@ -175,7 +175,20 @@ def _scalar(value: Any, where: str) -> mx.array:
         return value.reshape(()).astype(mx.float32)
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         return mx.array(float(value), mx.float32)
-    raise TypeError(f"{where}: expected a number or a scalar mx.array, got {type(value).__name__}")
+    raise TypeError(
+        f"{where}: expected a number or a scalar mx.array, got {type(value).__name__}{metric_object_hint(value)}"
+    )
 
 
-__all__ = ["LogOptions", "StepLogs", "check_loss_output"]
+def metric_object_hint(value: Any) -> str:
+    """For a torchmetrics-style metric object given to `self.log` (Lightning computes and resets one
+    itself; here a logged value is a number): how to log its value instead. Empty for anything else."""
+    if not callable(getattr(value, "compute", None)):
+        return ""
+    return (
+        " (a metric object: log its value, self.log(name, metric.compute()), and call metric.reset() where "
+        "its epoch ends; the Trainer does not compute or reset metric objects as Lightning does)"
+    )
+
+
+__all__ = ["LogOptions", "StepLogs", "check_loss_output", "metric_object_hint"]

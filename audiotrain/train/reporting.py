@@ -25,7 +25,7 @@ from typing import Any
 from audiotrain._files import json_text, read_json_file, write_given_path
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.lazy import LazyScalar
-from audiotrain.train.outputs import LogOptions
+from audiotrain.train.outputs import LogOptions, metric_object_hint
 
 import mlx.core as mx
 import numpy as np
@@ -90,6 +90,7 @@ def checked_hook_value(owner: str, name: str, value: Any) -> Any:
     except (TypeError, ValueError) as err:
         raise ValueError(
             f"{owner}.log({name!r}, ...): expected a number or a scalar array, got {value!r:.60} ({err})"
+            f"{metric_object_hint(value)}"
         ) from None
 
 

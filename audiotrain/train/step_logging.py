@@ -1,7 +1,8 @@
 """What training reports as it goes: `StepLogging`, which the Trainer holds.
 
-The loggers get the logging interval's means every `log_every_n_steps` optimizer steps, what hooks logged
-with `self.log` at the next logging point, and each epoch's means at its end; the progress bar reads the
+The loggers get the logging interval's means every `log_every_n_steps` optimizer steps (a value the step
+logged with `self.log(..., on_step=True)`: that step's value, as in Lightning), what hooks logged with
+`self.log` at the next logging point, and each epoch's means at its end; the progress bar reads the
 last evaluated step's numbers (`progress_metrics`) and, at an epoch's end, the epoch's means
 (`epoch_progress_metrics`). The batch loop records each step's outputs here (`record_step`). The means
 themselves are the run's named state (`RunningMeans`, held by `RunState`); this object keeps only what a
@@ -16,6 +17,7 @@ from audiotrain.distributed import collectives
 from audiotrain.train import reporting
 from audiotrain.train.evaluation import prefixed
 from audiotrain.train.outputs import LogOptions
+from audiotrain.train.state import local_means
 
 import mlx.core as mx
 
@@ -30,6 +32,7 @@ class StepLogging:
         self._trainer = trainer
         self.logged_metrics: dict[str, float] = {}  # the last value of each name sent to the loggers
         self.last_outputs: dict[str, mx.array] = {}  # the last step's loss and metrics (maybe still running)
+        self.last_logged: dict[str, mx.array] = {}  # what it logged with `self.log` (maybe still running)
         self.last_weight: Any = 1.0  # its weight, `TrainModule.batch_size(batch)`
         self.last_weights: dict[str, Any] = {}  # each of its values' weight (a metric's own count)
         self.settled_outputs: dict[str, mx.array] = {}  # the step before that one's (evaluated)
@@ -38,9 +41,14 @@ class StepLogging:
         self.epoch_train_means: dict[str, float] = {}
 
     def record_step(
-        self, returned: dict[str, mx.array], shown: dict[str, mx.array], metric_weights: dict[str, Any]
+        self, returned: dict[str, mx.array], logged: dict[str, mx.array], metric_weights: dict[str, Any]
     ) -> None:
-        """A training step's returned values and the logged ones the bar shows per step, for the bar."""
+        """A training step's returned and logged values: for the bar, the returned ones and the logged ones
+        it shows per step (one logged with on_step=False shows its last epoch mean: `progress_metrics`); for
+        the loggers, the logged ones (`step_values`)."""
+        options = self.train_options()
+        shown = {k: v for k, v in logged.items() if options[k].prog_bar and options[k].on_step}
+        self.last_logged = logged
         self.last_outputs = {**returned, **shown}
         # Each value's weight as the running means have it (a metric's own count, else the batch's), so that
         # the bar's means over the ranks are the loggers' (`bar_sums`).
@@ -132,7 +140,8 @@ class StepLogging:
         t = self._trainer
         if not t.running.has_interval_steps:
             return False
-        values, seen = reporting.interval_values(t.running.pop_interval(t._reduce), self.train_options())
+        means = self.with_step_values(t.running.pop_interval(t._reduce))
+        values, seen = reporting.interval_values(means, self.train_options())
         t.callback_metrics.update(seen)
         values["learning_rate"] = t.learning_rate()
         arrays = t._train_step.state.arrays
@@ -154,6 +163,26 @@ class StepLogging:
             unlogged.add("skipped_steps")
         self.log_metrics({k: v for k, v in values.items() if k not in unlogged}, step=t.global_step)
         return True
+
+    def with_step_values(self, means: dict[str, float]) -> dict[str, float]:
+        """The interval's `means` with each value the training step logged with `self.log(..., on_step=True)`
+        as Lightning writes it at a logging step: the last step's value (not the interval's mean, which
+        smooths a one-step spike away), and left out where that step did not log it (an eager step that
+        logs under an `if`). Read at a logging point, where the means wait for that step anyway; under data
+        parallel each is its mean over the ranks' batches, as the means are. Before this process ran a step
+        (a resumed run ending its restored interval) the means stay."""
+        if not self.last_outputs:
+            return means
+        options = self.train_options()
+        per_step = {k for k in means if k in options and options[k].on_step}
+        logged = {k: v for k, v in self.last_logged.items() if k in per_step}
+        kept = {k: v for k, v in means.items() if k not in per_step}
+        weight, reduce = self.last_weight, self._trainer._reduce
+        if reduce is None:
+            return {**kept, **local_means({k: v * weight for k, v in logged.items()}, weight)}
+        # Every rank reduces, also one whose step logged none of them: a name only some ranks logged is the
+        # mean over those.
+        return {**kept, **reduce({k: v * weight for k, v in logged.items()}, weight)}
 
     def log_now(self, values: dict[str, float]) -> None:
         """Values hooks logged, to `callback_metrics` and the loggers at this step."""

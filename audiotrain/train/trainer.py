@@ -40,7 +40,7 @@ from audiotrain.data.loader import close_epoch_iterators, position_ends_epoch
 from audiotrain.data.workers import DataLoaderError
 from audiotrain.distributed import collectives
 from audiotrain.train import checkpoint as ckpt
-from audiotrain.train import flags, hooks, reporting, resume, threads
+from audiotrain.train import determinism, flags, hooks, reporting, resume, threads
 from audiotrain.train.callback import Callback
 from audiotrain.train.callback_list import CallbackList
 from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
@@ -674,6 +674,10 @@ class Trainer:
             train_loader, val_loader = self._fit_loaders(None, train_loader, val_loader)
         prepare_data(self, datamodule, model)
         threads.warn_signals_do_not_reach_this_thread(stacklevel=2)
+        if self.deterministic:
+            determinism.warn_thread_workers_share_generators(
+                {"train_loader": train_loader, "val_loader": val_loader}
+            )
         resume.warn_of_carried_counters(self, model, ckpt_path)
         threads.clear_streams_when_thread_ends()  # before MLX's random state is touched (threads.py)
         # The run is seeded, and the caller's global generators are put back when it ends however it ends:
@@ -986,11 +990,7 @@ class Trainer:
         progress.total_batches += 1
         if stepped:
             progress.global_step += 1
-        # (A value logged with on_step=False shows its last epoch mean instead: `progress_metrics`.)
-        shown = {
-            k: v for k, v in logged.items() if step.log_options[k].prog_bar and step.log_options[k].on_step
-        }
-        step_logging.record_step(returned, shown, metric_weights)
+        step_logging.record_step(returned, logged, metric_weights)
         outputs = {**{k: LazyScalar(v) for k, v in {**returned, **logged}.items()}, "stepped": stepped}
         # A checkpoint saved by a batch-end hook (ModelCheckpoint(every_n_train_steps)) before this
         # batch's validation records it as pending, so resuming from it runs it first.

@@ -9,6 +9,7 @@ from audiotrain.train.callback import Callback
 from audiotrain.train.callbacks.early_stopping import EarlyStopping
 from audiotrain.train.callbacks.gradient_clipper import GradientClipper
 from audiotrain.train.callbacks.lr_monitor import LearningRateMonitor
+from audiotrain.train.callbacks.lr_plateau import ReduceLROnPlateau
 from audiotrain.train.callbacks.model_checkpoint import ModelCheckpoint
 from audiotrain.train.prediction_writer import BasePredictionWriter
 from audiotrain.train.progress import ProgressBar
@@ -21,4 +22,5 @@ __all__ = [
     "LearningRateMonitor",
     "ModelCheckpoint",
     "ProgressBar",
+    "ReduceLROnPlateau",
 ]

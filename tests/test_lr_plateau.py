@@ -1,0 +1,132 @@
+"""`ReduceLROnPlateau`: torch's plateau schedule as a callback, exact across a resume."""
+
+from audiotrain import TrainModule
+from audiotrain.train.callback import Callback
+from audiotrain.train.callbacks import ModelCheckpoint, ReduceLROnPlateau
+from audiotrain.train.schedulers import WarmupCosineScheduler
+
+import mlx.core as mx
+import mlx.optimizers as optim
+import pytest
+from tasks import TinyClassifier, make_batches, quiet_trainer
+
+
+class Descends(TrainModule):
+    """loss = w: every SGD update lowers w by exactly the learning rate, so w tells which rates ran."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = mx.array([0.0])
+
+    def compute_loss(self, batch):
+        return mx.sum(self.w) + 0.0 * mx.mean(batch), {}
+
+    def configure_optimizers(self):
+        return optim.SGD(learning_rate=1.0)
+
+
+class Rates(Callback):
+    def __init__(self):
+        self.seen = []
+
+    def on_train_epoch_start(self, trainer, module):
+        self.seen.append(trainer.learning_rate())
+
+
+def _fit(root, plateau, max_epochs, ckpt_path=None, checkpoints=False):
+    rates = Rates()
+    callbacks = [plateau, rates] + ([ModelCheckpoint(every_n_epochs=1, save_top_k=-1)] if checkpoints else [])
+    trainer = quiet_trainer(
+        root, max_epochs=max_epochs, callbacks=callbacks, enable_checkpointing=checkpoints
+    )
+    module = Descends()
+    batches = [mx.zeros((2,))] * 4  # 4 updates an epoch
+    trainer.fit(module, batches, batches, ckpt_path=ckpt_path)
+    return module, rates.seen
+
+
+def test_the_rate_drops_by_factor_after_patience_checks_without_improvement(tmp_path):
+    # val_loss = w falls every epoch, so with mode="max" no epoch after the first improves on it.
+    module, rates = _fit(tmp_path, ReduceLROnPlateau(mode="max", factor=0.5, patience=0), max_epochs=4)
+    assert rates == [1.0, 1.0, 0.5, 0.25]
+    assert module.w.item() == pytest.approx(-4 * (1.0 + 1.0 + 0.5 + 0.25))  # the compiled update used them
+
+
+def test_improving_keeps_the_rate_and_cooldown_and_min_lr_bound_the_drops(tmp_path):
+    _, rates = _fit(tmp_path / "a", ReduceLROnPlateau(mode="min", factor=0.5, patience=0), max_epochs=3)
+    assert rates == [1.0, 1.0, 1.0]
+    plateau = ReduceLROnPlateau(mode="max", factor=0.5, patience=0, cooldown=1, min_lr=0.4)
+    _, rates = _fit(tmp_path / "b", plateau, max_epochs=6)
+    assert rates == pytest.approx([1.0, 1.0, 0.5, 0.5, 0.4, 0.4])
+
+
+@pytest.mark.filterwarnings(
+    "ignore:The checkpoint resumed holds the state of callbacks"
+)  # (its ModelCheckpoint)
+def test_a_resumed_fit_reduces_where_the_uninterrupted_one_did(tmp_path):
+    def plateau():
+        return ReduceLROnPlateau(mode="max", factor=0.5, patience=1)
+
+    straight, straight_rates = _fit(tmp_path / "a", plateau(), max_epochs=6, checkpoints=True)
+    assert straight_rates == [1.0, 1.0, 1.0, 0.5, 0.5, 0.25]
+    for epoch in (1, 2):  # its count of bad checks, then its reduced rate, come back from the checkpoint
+        saved = next((tmp_path / "a" / "checkpoints").glob(f"epoch={epoch}-*"))
+        resumed, rates = _fit(tmp_path / f"b{epoch}", plateau(), 6, ckpt_path=str(saved))
+        assert rates == straight_rates[epoch + 1 :]
+        assert resumed.w.item() == straight.w.item()
+
+
+def test_a_scheduled_learning_rate_is_refused_at_fit_start(tmp_path):
+    class Scheduled(TinyClassifier):
+        def configure_optimizers(self):
+            return optim.SGD(learning_rate=WarmupCosineScheduler(0.1, 2, 10))
+
+    trainer = quiet_trainer(tmp_path, max_epochs=1, callbacks=[ReduceLROnPlateau()])
+    with pytest.raises(ValueError, match="ReduceLROnPlateau: the optimizer's learning rate is a schedule"):
+        trainer.fit(Scheduled(), make_batches(32), make_batches(16))
+
+
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"factor": 1.5}, "factor"),
+        ({"patience": -1}, "patience"),
+        ({"mode": "lowest"}, "mode"),
+        ({"threshold_mode": "relative"}, "threshold_mode"),
+        ({"min_lr": -0.1}, "min_lr"),
+    ],
+)
+def test_wrong_arguments_are_refused_naming_them(kwargs, field):
+    with pytest.raises(ValueError, match=f"ReduceLROnPlateau: {field} must be"):
+        ReduceLROnPlateau(**kwargs)
+
+
+def test_a_metric_object_given_to_log_says_to_log_its_computed_value(tmp_path):
+    class Accuracy:  # torchmetrics' shape: update / compute / reset
+        def compute(self):
+            return 0.5
+
+    class LogsObject(TinyClassifier):
+        def on_validation_epoch_end(self):
+            self.log("val_acc", Accuracy())
+
+    trainer = quiet_trainer(tmp_path, max_epochs=1)
+    with pytest.raises(
+        ValueError, match=r"a metric object: log its value, self.log\(name, metric.compute\(\)\)"
+    ):
+        trainer.fit(LogsObject(), make_batches(32), make_batches(16))
+
+
+def test_each_parameter_group_of_a_multi_optimizer_is_lowered_with_its_own_floor(tmp_path):
+    class TwoGroups(TinyClassifier):
+        def configure_optimizers(self):
+            groups = [optim.AdamW(learning_rate=1e-2), optim.AdamW(learning_rate=1e-3)]
+            return optim.MultiOptimizer(groups, [lambda path, _: path.startswith("fc1.")])
+
+    plateau = ReduceLROnPlateau(mode="max", monitor="train_loss", factor=0.5, patience=0, min_lr=[0.0, 1e-3])
+    trainer = quiet_trainer(tmp_path, max_epochs=3, callbacks=[plateau])
+    trainer.fit(
+        TwoGroups(), make_batches(32)
+    )  # the loss falls: with "max" every epoch after the first is bad
+    rates = [group.learning_rate.item() for group in trainer.optimizer.optimizers]
+    assert rates == pytest.approx([2.5e-3, 1e-3])
