@@ -203,6 +203,28 @@ print(json.dumps(stopped))
     assert _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path)) == [[[2, 8], [1, 6]]] * 2
 
 
+def test_minus_one_from_on_train_batch_start_on_one_rank_ends_the_epoch_on_every_rank(tmp_path):
+    # Lightning's "skip the rest of this epoch", decided on one rank's data: the other rank, training on,
+    # waited forever for its gradients. Rank 1 ends epoch 0 at its batch 1; both ranks do.
+    body = """
+from audiotrain import DataLoader, Trainer
+from tasks import TinyClassifier, make_data
+
+class EndsOnOneRank(TinyClassifier):
+    def on_train_batch_start(self, batch, batch_idx):
+        if self.trainer.global_rank == 1 and self.current_epoch == 0 and batch_idx == 1:
+            return -1
+
+x, y = make_data(32)
+trainer = Trainer(max_epochs=2, enable_progress_bar=False, num_sanity_val_steps=0, logger=False,
+                  enable_checkpointing=False)
+trainer.fit(EndsOnOneRank(), DataLoader(list(zip(x, y)), batch_size=4))
+print(json.dumps([trainer.current_epoch, trainer.global_step]))
+"""
+    # 4 steps an epoch per rank: epoch 0 ends after 1 step, epoch 1 runs its 4.
+    assert _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path)) == [[2, 5]] * 2
+
+
 def test_the_progress_bar_shows_the_last_steps_values_over_all_ranks(tmp_path):
     # The loggers get means over every rank's batch; so does the bar now (it showed rank 0's own).
     body = """

@@ -155,6 +155,13 @@ def _overrides(datamodule: Any, name: str) -> bool:
     return getattr(type(datamodule), name, None) is not getattr(DataModule, name, None)
 
 
+def overrides(module: Any, name: str) -> bool:
+    """The module's class defines hook `name` itself (not `TrainModule`'s default)."""
+    from audiotrain.train.module import TrainModule
+
+    return getattr(type(module), name, None) is not getattr(TrainModule, name, None)
+
+
 def bare_module_hooks(module: Any) -> frozenset[str]:
     """The module hooks written as Lightning's, without audiotrain's extra arguments (inspected once, at
     the start of a stage), so the Trainer calls them without."""

@@ -939,7 +939,12 @@ class Trainer:
         check_batch(batch)
         batch_idx = progress.batch_in_epoch
         response = self._call_hooks("on_train_batch_start", batch, batch_idx)
-        if type(response) is int and response == -1:
+        skip = type(response) is int and response == -1
+        if self.world_size > 1 and hooks.overrides(module, "on_train_batch_start"):
+            # The ranks end the epoch together: one that trained on would wait forever for the others'
+            # gradients. (One all-reduce a batch, only for a module that defines the hook.)
+            skip = collectives.all_reduce_sum(mx.array(float(skip))).item() > 0
+        if skip:
             return _SKIP_REST_OF_EPOCH  # (this batch untrained, as in Lightning)
         step = self._train_step
         progress.micro_batches += 1
