@@ -1213,3 +1213,23 @@ def test_the_billboard_layout_without_a_pairs_file_names_the_pairs_flag(tmp_path
     shared = "2 audio files share their folder with annotations of other names"
     assert f"{shared} ({first} beside full.lab, majmin.lab)" in str(raised.value)
     assert "--data.pairs FILE.csv" in str(raised.value)
+
+
+def test_a_pairs_file_row_naming_unsupported_audio_is_a_song_skipped(tmp_path):
+    """A pairs file naming an `.m4a` stopped the whole command with "is not an audio file the scan found",
+    where the folder scan skips that song only, naming its format and how to convert it."""
+    _wav(tmp_path / "a" / "02 - Other.wav", SEGMENTS[-1].end)
+    (tmp_path / "a" / "01 - Song.m4a").write_bytes(M4A_HEAD)
+    for name in ("01_-_Song", "02_-_Other"):
+        write_lab(tmp_path / "l" / f"{name}.lab", SEGMENTS)
+    (tmp_path / "p.csv").write_text(
+        "audio,annotation,split\na/01 - Song.m4a,l/01_-_Song.lab,train\na/02 - Other.wav,l/02_-_Other.lab,test\n"
+    )
+    index = scan_song_folder(tmp_path / "a", pairs_file=tmp_path / "p.csv")
+    assert [song.name for song in index.songs] == ["02 - Other"]
+    assert list(index.parts.values()) == ["test"]
+    assert list(index.skipped_songs()) == ["01 - Song"] and index.unused_annotations == []
+    report = index.report()
+    assert "1 audio file in a format the loader does not read (song skipped)" in report, report
+    assert "the audio of 01_-_Song.lab is in a format the loader does not read (.m4a)" in report
+    assert "ffmpeg -i " in report and "no annotation found" not in report

@@ -18,7 +18,7 @@ from __future__ import annotations
 import csv
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path, PureWindowsPath
 
 from audiotrain.datasets._folders import nfc, walk_visible_following_links
@@ -198,7 +198,10 @@ def match_in_annotation_folder(
 
 
 def read_song_pairs(
-    csv_path: Path, audio_by_real_path: dict[str, Path], data_dir: Path
+    csv_path: Path,
+    audio_by_real_path: dict[str, Path],
+    data_dir: Path,
+    unsupported_audio: Callable[[str], Path | None] = lambda real_path: None,
 ) -> list[tuple[Path, Path, str | None]]:
     """``[(audio, annotation, part)]`` from a CSV file of ``audio,annotation`` rows, one song a row, paths
     relative to the CSV's folder (or absolute); an optional first row ``audio,annotation`` is a header, and
@@ -222,13 +225,16 @@ def read_song_pairs(
     if not csv_path.is_file():
         raise FileNotFoundError(f"pairs file {csv_path} does not exist or is not a file")
     try:
-        return _read_rows(csv_path, audio_by_real_path, data_dir)
+        return _read_rows(csv_path, audio_by_real_path, data_dir, unsupported_audio)
     except UnicodeDecodeError as error:
         raise ValueError(f"{csv_path}: not UTF-8 text ({error}); save it as UTF-8 CSV") from None
 
 
 def _read_rows(
-    csv_path: Path, audio_by_real_path: dict[str, Path], data_dir: Path
+    csv_path: Path,
+    audio_by_real_path: dict[str, Path],
+    data_dir: Path,
+    unsupported_audio: Callable[[str], Path | None],
 ) -> list[tuple[Path, Path, str | None]]:
     base = csv_path.parent
     pairs: list[tuple[Path, Path, str | None]] = []
@@ -247,7 +253,7 @@ def _read_rows(
             columns = columns or (3 if len(cells) == 3 else 2)
             _check_columns(cells, row, columns, where)
             audio_path, annotation_path = (_row_path(base, cell) for cell in cells[:2])
-            audio = audio_by_real_path.get(real(audio_path))
+            audio = audio_by_real_path.get(real(audio_path)) or unsupported_audio(real(audio_path))
             if audio is None:
                 why = (
                     "does not exist"

@@ -506,7 +506,9 @@ def scan_song_folder(
         # to a missing file, a folder), among the skipped songs, rather than "an annotation without audio".
         if key in annotations and key not in audio:
             audio[key] = path
-    paired = _explicit_pairs(pairs_file, root, audio, annotations, index) if pairs_file else {}
+    paired, media_listed = (
+        _explicit_pairs(pairs_file, root, audio, other_files, annotations, index) if pairs_file else ({}, {})
+    )
     index.pairs_file = Path(pairs_file) if pairs_file else None
     # Audio in a format the loader does not read, with no annotation beside it: offered to the annotations
     # folder too (an iTunes rip's .m4a), then named with the rest (never passed over: a song is missing).
@@ -517,7 +519,7 @@ def scan_song_folder(
                 index.duplicates.append(
                     (path, f"another audio file with the same stem is used: {audio[key].name}")
                 )
-            elif key not in annotations:  # (beside its annotation it is named below)
+            elif key not in annotations and path not in media_listed:  # (those are named below)
                 media_alone.append(path)
     media_apart: dict[Path, Path] = {}
     if annotations_dir:
@@ -596,7 +598,7 @@ def scan_song_folder(
             index.unpaired_annotations.append(annotation_path)
         else:
             index.unsupported_audio.append((media, _unsupported_audio(media, annotation_path.name)))
-    for media, annotation_path in media_apart.items():
+    for media, annotation_path in (media_apart | media_listed).items():
         index.unsupported_audio.append((media, _unsupported_audio(media, annotation_path.name)))
         index.audio_of[annotation_path] = media
     for media in media_alone:
@@ -649,14 +651,26 @@ def _explicit_pairs(
     pairs_file: str | Path,
     root: Path,
     audio: dict[Path, Path],
+    other_files: dict[Path, list[Path]],
     annotations: dict[Path, Path],
     index: SongIndex,
-) -> dict[Path, Path]:
-    """``{audio: annotation}`` of `pairs_file`'s rows. An annotation of the same stem beside a listed audio
-    file is not used, and listed as an ignored duplicate; one the file lists is no longer without audio."""
-    rows = read_song_pairs(Path(pairs_file), {real(path): path for path in audio.values()}, root)
+) -> tuple[dict[Path, Path], dict[Path, Path]]:
+    """``({audio: annotation}, {media: annotation})`` of `pairs_file`'s rows: the songs, and the rows whose
+    audio is in a format the loader does not read (an ``.m4a`` of `other_files`), songs skipped as the scan
+    skips one it pairs. An annotation of the same stem beside a listed audio file is not used, and listed as
+    an ignored duplicate; one the file lists is no longer without audio."""
+    others = {real(path): path for files in other_files.values() for path in files}
+
+    def unsupported(real_path: str) -> Path | None:  # (only the files a row names are opened)
+        path = others.get(real_path)
+        return path if path is not None and _looks_like_unsupported_audio(path) else None
+
+    readable = {real(path): path for path in audio.values()}
+    rows = read_song_pairs(Path(pairs_file), readable, root, unsupported)
     pairs = [(audio_path, annotation) for audio_path, annotation, _ in rows]
-    index.parts = {audio_path: part for audio_path, _, part in rows if part is not None}
+    index.parts = {
+        audio_path: part for audio_path, _, part in rows if part is not None and real(audio_path) in readable
+    }
     listed = {real(annotation) for _, annotation in pairs}
     for key, path in list(annotations.items()):
         if real(path) in listed:
@@ -667,7 +681,8 @@ def _explicit_pairs(
             index.duplicates.append(
                 (beside, f"{Path(pairs_file).name} pairs {audio_path.name} with {annotation}")
             )
-    return dict(pairs)
+    songs = {path: annotation for path, annotation in pairs if real(path) in readable}
+    return songs, {path: annotation for path, annotation in pairs if path not in songs}
 
 
 def _annotations_held(several: SeveralAnnotationsWarning) -> str:
