@@ -968,7 +968,7 @@ def test_a_pairs_file_pairs_the_billboard_and_guitarset_layouts(tmp_path):
         # A split column: in every row, naming a part.
         ("audio,annotation,split\na.wav,a.lab\n", 2, "expected three columns, audio,annotation,split"),
         ("a.wav,a.lab,train\nb.wav,b.lab\n", 2, "the first row names a split, so every row must"),
-        ("a.wav,a.lab,training\n", 1, "the split 'training' is not one of train, val, test"),
+        ("a.wav,a.lab,training\n", 1, "the split 'training' is not one of train, val, test (or validation"),
     ],
 )
 def test_a_pairs_file_error_names_the_file_and_line(tmp_path, rows, line, fragment):
@@ -1024,6 +1024,12 @@ def test_a_pairs_file_split_column_names_each_songs_part(tmp_path):
     by_name = {song.name: song for song in index.songs}
     train, val, test = split_songs_as_given(index.songs, index.parts)
     assert (train, val, test) == ([by_name["0003/audio"]], [by_name["0004/audio"]], [by_name["0005/audio"]])
+    # Hugging Face's and the CLAP recipe's name of the validation part, and others for it, case ignored
+    for name in ("validation", "Valid", "DEV"):
+        (tmp_path / "pairs.csv").write_text(
+            f"audio,annotation,split\n0004/audio.wav,0004/majmin.lab,{name}\n"
+        )
+        assert list(scan_song_folder(tmp_path, pairs_file=tmp_path / "pairs.csv").parts.values()) == ["val"]
     (tmp_path / "pairs.csv").write_text("0003/audio.wav,0003/majmin.lab\n")
     assert scan_song_folder(tmp_path, pairs_file=tmp_path / "pairs.csv").parts == {}
 

@@ -28,6 +28,9 @@ PAIRED_ANNOTATION_SUFFIXES = (".lab", ".jams", ".jamz", ".txt", ".chords")
 
 #: The parts a pairs file's third column may name (`read_song_pairs`).
 PAIR_PARTS = ("train", "val", "test")
+#: Other names of those parts, as datasets publish them (Hugging Face's ``validation``, the CLAP recipe's
+#: ``--dataset.eval_split validation``, ``dev``): read as the part, case ignored.
+PART_ALIASES = {"validation": "val", "valid": "val", "dev": "val"}
 
 _HEADERS = (["audio", "annotation"], ["audio", "annotation", "split"])
 
@@ -209,8 +212,8 @@ def read_song_pairs(
     (``audio\\song1.wav``) is read with its backslashes as separators where no file has that name as
     written (`_row_path`).
 
-    A third column, ``split`` in the header, names the song's part (`PAIR_PARTS`: a dataset's published
-    split): then every row has it. Without it, each part is None (the recipe splits the songs itself).
+    A third column, ``split`` in the header, names the song's part (`PAIR_PARTS`, or one of `PART_ALIASES`,
+    case ignored: a dataset's published split): then every row has it. Without it, each part is None (the recipe splits the songs itself).
 
     `audio_by_real_path` maps the real path of every audio file the scan of `data_dir` found to the path it
     found it under; the audio of a row must be one of them.
@@ -274,7 +277,7 @@ def _read_rows(
             if audio in line_of:
                 raise ValueError(f"{where}: {audio} is paired on line {line_of[audio]} already")
             line_of[audio] = reader.line_num
-            pairs.append((audio, annotation_path, cells[2].lower() if columns == 3 else None))
+            pairs.append((audio, annotation_path, _part(cells[2]) if columns == 3 else None))
     return pairs
 
 
@@ -292,11 +295,16 @@ def _check_columns(cells: list[str], row: list[str], columns: int, where: str) -
         if columns == 3 and len(cells) == 2:
             quote = " (the first row names a split, so every row must: train, val or test)"
         raise ValueError(f"{where}: expected {expected}; got {row}{quote}")
-    if columns == 3 and cells[2].lower() not in PAIR_PARTS:
+    if columns == 3 and _part(cells[2]) not in PAIR_PARTS:
         raise ValueError(
-            f"{where}: the split {cells[2]!r} is not one of {', '.join(PAIR_PARTS)}"
-            f"{_QUOTE_HINT if '.' in cells[2] else ''}"
+            f"{where}: the split {cells[2]!r} is not one of {', '.join(PAIR_PARTS)} (or "
+            f"{', '.join(PART_ALIASES)}){_QUOTE_HINT if '.' in cells[2] else ''}"
         )
+
+
+def _part(cell: str) -> str:
+    """The part a split cell names: ``Validation`` is ``val``."""
+    return PART_ALIASES.get(cell.lower(), cell.lower())
 
 
 def _row_path(base: Path, cell: str) -> Path:
