@@ -1077,7 +1077,7 @@ def test_the_scan_report_counts_one_file_in_the_singular(tmp_path):
 M4A_HEAD = b"\x00\x00\x00\x20ftypM4A " + bytes(100)
 
 
-def test_audio_in_an_unsupported_format_is_named_with_an_annotations_folder_too(tmp_path):
+def test_audio_in_an_unsupported_format_is_named_with_an_annotations_folder_too(tmp_path, monkeypatch):
     """An iTunes rip (`.m4a`) with its annotation in Isophonics' chordlab/ was named nowhere: its annotation
     was filed as another album's, "no song is missing". Audio in such a format that no annotation names is
     named too."""
@@ -1087,14 +1087,19 @@ def test_audio_in_an_unsupported_format_is_named_with_an_annotations_folder_too(
     (tmp_path / "a" / "02 - Other.m4a").write_bytes(M4A_HEAD)  # a second copy of a song used
     for name in ("01_-_Song", "02_-_Other"):
         write_lab(tmp_path / "l" / f"{name}.lab", SEGMENTS)
-    index = scan_song_folder(tmp_path / "a", annotations_dir=tmp_path / "l")
+    monkeypatch.chdir(tmp_path)
+    index = scan_song_folder(Path("a"), annotations_dir=Path("l"))
     assert [song.name for song in index.songs] == ["02 - Other"]
     assert [path.name for path, _ in index.unsupported_audio] == ["01 - Song.m4a", "bonus.wma"]
     assert index.unused_annotations == [] and set(index.skipped_songs()) == {"01 - Song", "bonus"}
     report = index.report()
     assert "2 audio files in a format the loader does not read (songs skipped)" in report
     assert "the audio of 01_-_Song.lab is in a format the loader does not read (.m4a)" in report
-    assert "ffmpeg -i '01 - Song.m4a' '01 - Song.flac'" in report and ".flac, .mp3" in report  # to paste
+    # The paths as pasted where the command ran: relative to it inside it, else absolute
+    assert "ffmpeg -i 'a/01 - Song.m4a' 'a/01 - Song.flac'" in report and ".flac, .mp3" in report
+    monkeypatch.chdir(tmp_path / "l")
+    report = scan_song_folder(tmp_path / "a", annotations_dir=tmp_path / "l").report()
+    assert f"ffmpeg -i '{tmp_path}/a/01 - Song.m4a' '{tmp_path}/a/01 - Song.flac'" in report
     assert "bonus.wma: audio (no annotation found for it either)" in report
     assert "02 - Other.m4a: another audio file with the same stem is used: 02 - Other.wav" in report
     assert "no song is missing" not in report

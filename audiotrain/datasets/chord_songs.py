@@ -615,11 +615,20 @@ def _unsupported_audio(media: Path, annotation_name: str | None) -> str:
     whose = (
         f"the audio of {annotation_name}" if annotation_name else "audio (no annotation found for it either)"
     )
+    source = _pastable(media)
     return (
         f"{media}: {whose} is in a format the loader does not read ({media.suffix.lower()}); supported: "
-        f"{', '.join(sorted(AUDIO_FILE_SUFFIXES))}. Convert it, e.g. ffmpeg -i {shlex.quote(media.name)} "
-        f"{shlex.quote(media.stem + '.flac')}"
+        f"{', '.join(sorted(AUDIO_FILE_SUFFIXES))}. Convert it, e.g. ffmpeg -i {shlex.quote(source)} "
+        f"{shlex.quote(str(Path(source).with_suffix('.flac')))}"
     )
+
+
+def _pastable(path: Path) -> str:
+    """`path` as a command pasted where this one ran finds it: relative to the current folder where it lies
+    inside it (``audio/Queen/09 - Rip.m4a``), else absolute."""
+    absolute = Path(os.path.abspath(path))
+    cwd = Path(os.getcwd())
+    return str(absolute.relative_to(cwd) if absolute.is_relative_to(cwd) else absolute)
 
 
 def _find_near_misses(
