@@ -1143,6 +1143,7 @@ def test_csv_annotations_are_named_with_how_to_convert_them(tmp_path):
     (tmp_path / "ann").mkdir()
     (tmp_path / "ann" / "Schubert_D911-01_HU33.csv").write_text(csv_text)
     (tmp_path / "ann" / "Schubert_D911-02_HU33.csv").write_text(csv_text)  # of a song not scanned
+    _wav(tmp_path / "audio" / "Schubert_D911-02_HU33.wav", SEGMENTS[-1].end)
     index = scan_song_folder(tmp_path / "audio", annotations_dir=tmp_path / "ann")
     assert [path.name for path in index.unread_annotations] == [
         "Schubert_D911-01_HU33.csv",
@@ -1244,3 +1245,23 @@ def test_a_pairs_file_row_naming_unsupported_audio_is_a_song_skipped(tmp_path):
     assert "1 audio file in a format the loader does not read (song skipped)" in report, report
     assert "the audio of 01_-_Song.lab is in a format the loader does not read (.m4a)" in report
     assert "ffmpeg -i " in report and "no annotation found" not in report
+
+
+def test_an_annotations_folder_index_or_readme_is_not_advised_to_become_a_lab(tmp_path):
+    """A dataset's index.csv and README.json beside its labels were "in an annotation format not read
+    (convert each to .lab ...)": only a file named like audio is; the rest are counted as not used."""
+    for name in ("01 - One", "02 - Two"):
+        _wav(tmp_path / "audio" / f"{name}.wav", SEGMENTS[-1].end)
+        write_lab(tmp_path / "lab" / f"{name.replace(' ', '_')}.lab", SEGMENTS)
+    (tmp_path / "lab" / "index.csv").write_text("song,artist\n")
+    (tmp_path / "lab" / "README.json").write_text("{}")
+    (tmp_path / "lab" / "01_-_One.csv").write_text("0.0;3.0;C:maj\n")  # the chords of a song, as CSV
+    index = scan_song_folder(tmp_path / "audio", annotations_dir=tmp_path / "lab")
+    assert len(index.songs) == 2 and [path.name for path in index.unread_annotations] == ["01_-_One.csv"]
+    report = index.report()
+    assert "1 file in an annotation format not read (convert it to .lab" in report, report
+    assert (
+        "2 other files in the annotations folder not used, named like no audio (README.json, index.csv)"
+        in (report)
+    )
+    assert "index.csv" not in report.split("named like no audio")[0] and index.problems == 1

@@ -57,6 +57,7 @@ from audiotrain.data import Dataset
 from audiotrain.datasets._folders import AUDIO_FILE_SUFFIXES, hidden_note, nfc, walk_visible_following_links
 from audiotrain.datasets._song_pairs import (
     annotations_under,
+    loose_name,
     match_in_annotation_folder,
     near_misses,
     read_song_pairs,
@@ -141,6 +142,9 @@ class SongIndex:
     #: Files in a chord annotation format no reader here reads (``.csv``): those of the annotations folder,
     #: and those named like audio without an annotation. Not used; named with how to convert them.
     unread_annotations: list[Path] = field(default_factory=list)
+    #: Files of the annotations folder in such a format named like no audio file (a dataset's ``index.csv``,
+    #: ``README.json``): not annotations, plainly; counted as not used, with no advice.
+    other_files_apart: list[Path] = field(default_factory=list)
     #: Seconds annotated in the songs used (read when validating).
     annotated_seconds: float = 0.0
     #: Labels of those songs outside the chord types, which count as X: ``{label: (segments, seconds)}``.
@@ -307,6 +311,11 @@ class SongIndex:
         lines = [f"{self.root}: {plural(len(self.songs), 'annotated song')}"]
         if self.hidden:
             lines.append(f"  {hidden_note(self.hidden, self.root)}")
+        if self.other_files_apart:
+            shown = ", ".join(p.name for p in self.other_files_apart[:3])
+            more = ", ..." if len(self.other_files_apart) > 3 else ""
+            what = plural(len(self.other_files_apart), "other file", "other files")
+            lines.append(f"  {what} in the annotations folder not used, named like no audio ({shown}{more})")
         if self.linked_folders:
             shown = ", ".join(str(p.relative_to(self.root)) for p in self.linked_folders[:3])
             more = ", ..." if len(self.linked_folders) > 3 else ""
@@ -651,9 +660,22 @@ def _find_near_misses(
         apart = index.unused_annotations + other_apart
         found += near_misses(rest, index.root, apart, index.annotations_dir)
     index.near_misses = sorted(found)
-    unread = {path for path in other_apart if path.suffix.lower() in UNREAD_ANNOTATION_SUFFIXES}
-    unread |= {near for _, near in found if near.suffix.lower() in UNREAD_ANNOTATION_SUFFIXES}
+    # Of the annotations folder's, only those named like audio are chords to convert: the rest are a
+    # dataset's index.csv or README.json, which advice to convert to .lab would only confuse.
+    audio = [song.audio_path for song in index.songs] + index.unpaired_audio
+    audio += [path for path, _ in index.unsupported_audio + index.ambiguous + index.unreadable_audio]
+    audio_names = {loose_name(path.stem) for path in audio}
+    unread = {near for _, near in found if near.suffix.lower() in UNREAD_ANNOTATION_SUFFIXES}
+    others = set()
+    for path in other_apart:
+        if path.suffix.lower() not in UNREAD_ANNOTATION_SUFFIXES or path in unread:
+            continue
+        if loose_name(path.stem) in audio_names:
+            unread.add(path)
+        else:
+            others.add(path)
     index.unread_annotations = sorted(unread)
+    index.other_files_apart = sorted(others)
 
 
 def _explicit_pairs(
