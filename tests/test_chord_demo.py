@@ -341,8 +341,9 @@ def test_a_folder_of_the_users_songs_is_refused_and_left_as_it_is(tmp_path):
     with pytest.raises(FileExistsError) as error:
         generate_demo_songs(mine, **settings)
     assert str(error.value) == (
-        f"generate_demo_songs: {mine} holds files that are not songs of this demo set (song_000.lab, "
-        f"song_000.wav, song_007.lab and 1 more); {refused}"
+        f"generate_demo_songs: {mine} holds songs without a manifest that are not songs of this demo set "
+        f"(song_000.lab, song_000.wav, song_007.lab and 1 more): yours, or a render with other parameters "
+        f"that an earlier version stopped halfway; {refused}"
     )
     assert _contents(mine) == before
     exported = tmp_path / "exported"

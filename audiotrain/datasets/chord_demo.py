@@ -104,7 +104,8 @@ _SONG_NAME = re.compile(r"song_\d{3,}")
 _TEMPORARY_FILE = re.compile(
     rf"{_SONG_NAME.pattern}\.lab\.tmp|{re.escape(TMP_PREFIX)}[0-9a-f]+\.(wav|json|lab)"
 )
-_SET_FILE = re.compile(rf"{_SONG_NAME.pattern}\.(wav|lab)|{re.escape(MANIFEST)}|{_TEMPORARY_FILE.pattern}")
+_SONG_FILE = re.compile(rf"{_SONG_NAME.pattern}\.(wav|lab)")
+_SET_FILE = re.compile(rf"{_SONG_FILE.pattern}|{re.escape(MANIFEST)}|{_TEMPORARY_FILE.pattern}")
 
 #: Relative frequency of each chord type in the demo songs.
 TYPE_WEIGHTS = {
@@ -1122,6 +1123,14 @@ def _refuse_what_others_made(out_dir: Path, config: DemoConfig, entries: list[So
         candidates = [p for p in sorted(out_dir.iterdir()) if not _TEMPORARY_FILE.fullmatch(p.name)]
     no_manifest = not (manifest_path.exists() or manifest_path.is_symlink())
     others = _not_own_song_files(candidates, config, entries, audio_alone_may_be_own=no_manifest)
+    if others and no_manifest and all(_SONG_FILE.fullmatch(name) for name in others):
+        # Told from a user's songs only by a manifest, which a render of an earlier version, stopped before
+        # its end, did not leave: said, rather than only that they are not this set's.
+        raise FileExistsError(
+            f"generate_demo_songs: {out_dir} holds songs without a manifest that are not songs of this demo "
+            f"set ({listed(others)}): yours, or a render with other parameters that an earlier version "
+            f"stopped halfway; choose a new or empty folder, or pass overwrite=True to write the set over them"
+        )
     if others:
         raise FileExistsError(
             f"generate_demo_songs: {out_dir} holds files that are not songs of this demo set "
