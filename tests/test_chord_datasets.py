@@ -968,7 +968,7 @@ def test_a_pairs_file_pairs_the_billboard_and_guitarset_layouts(tmp_path):
         # A split column: in every row, naming a part.
         ("audio,annotation,split\na.wav,a.lab\n", 2, "expected three columns, audio,annotation,split"),
         ("a.wav,a.lab,train\nb.wav,b.lab\n", 2, "the first row names a split, so every row must"),
-        ("a.wav,a.lab,training\n", 1, "the split 'training' is not one of train, val, test"),
+        ("a.wav,a.lab,training\n", 1, "the split 'training' is not one of train, val, test (or validation"),
     ],
 )
 def test_a_pairs_file_error_names_the_file_and_line(tmp_path, rows, line, fragment):
@@ -1024,6 +1024,12 @@ def test_a_pairs_file_split_column_names_each_songs_part(tmp_path):
     by_name = {song.name: song for song in index.songs}
     train, val, test = split_songs_as_given(index.songs, index.parts)
     assert (train, val, test) == ([by_name["0003/audio"]], [by_name["0004/audio"]], [by_name["0005/audio"]])
+    # Hugging Face's and the CLAP recipe's name of the validation part, and others for it, case ignored
+    for name in ("validation", "Valid", "DEV"):
+        (tmp_path / "pairs.csv").write_text(
+            f"audio,annotation,split\n0004/audio.wav,0004/majmin.lab,{name}\n"
+        )
+        assert list(scan_song_folder(tmp_path, pairs_file=tmp_path / "pairs.csv").parts.values()) == ["val"]
     (tmp_path / "pairs.csv").write_text("0003/audio.wav,0003/majmin.lab\n")
     assert scan_song_folder(tmp_path, pairs_file=tmp_path / "pairs.csv").parts == {}
 
@@ -1071,7 +1077,7 @@ def test_the_scan_report_counts_one_file_in_the_singular(tmp_path):
 M4A_HEAD = b"\x00\x00\x00\x20ftypM4A " + bytes(100)
 
 
-def test_audio_in_an_unsupported_format_is_named_with_an_annotations_folder_too(tmp_path):
+def test_audio_in_an_unsupported_format_is_named_with_an_annotations_folder_too(tmp_path, monkeypatch):
     """An iTunes rip (`.m4a`) with its annotation in Isophonics' chordlab/ was named nowhere: its annotation
     was filed as another album's, "no song is missing". Audio in such a format that no annotation names is
     named too."""
@@ -1081,14 +1087,19 @@ def test_audio_in_an_unsupported_format_is_named_with_an_annotations_folder_too(
     (tmp_path / "a" / "02 - Other.m4a").write_bytes(M4A_HEAD)  # a second copy of a song used
     for name in ("01_-_Song", "02_-_Other"):
         write_lab(tmp_path / "l" / f"{name}.lab", SEGMENTS)
-    index = scan_song_folder(tmp_path / "a", annotations_dir=tmp_path / "l")
+    monkeypatch.chdir(tmp_path)
+    index = scan_song_folder(Path("a"), annotations_dir=Path("l"))
     assert [song.name for song in index.songs] == ["02 - Other"]
     assert [path.name for path, _ in index.unsupported_audio] == ["01 - Song.m4a", "bonus.wma"]
     assert index.unused_annotations == [] and set(index.skipped_songs()) == {"01 - Song", "bonus"}
     report = index.report()
     assert "2 audio files in a format the loader does not read (songs skipped)" in report
     assert "the audio of 01_-_Song.lab is in a format the loader does not read (.m4a)" in report
-    assert "ffmpeg -i '01 - Song.m4a' '01 - Song.flac'" in report and ".flac, .mp3" in report  # to paste
+    # The paths as pasted where the command ran: relative to it inside it, else absolute
+    assert "ffmpeg -i 'a/01 - Song.m4a' 'a/01 - Song.flac'" in report and ".flac, .mp3" in report
+    monkeypatch.chdir(tmp_path / "l")
+    report = scan_song_folder(tmp_path / "a", annotations_dir=tmp_path / "l").report()
+    assert f"ffmpeg -i '{tmp_path}/a/01 - Song.m4a' '{tmp_path}/a/01 - Song.flac'" in report
     assert "bonus.wma: audio (no annotation found for it either)" in report
     assert "02 - Other.m4a: another audio file with the same stem is used: 02 - Other.wav" in report
     assert "no song is missing" not in report
@@ -1132,6 +1143,7 @@ def test_csv_annotations_are_named_with_how_to_convert_them(tmp_path):
     (tmp_path / "ann").mkdir()
     (tmp_path / "ann" / "Schubert_D911-01_HU33.csv").write_text(csv_text)
     (tmp_path / "ann" / "Schubert_D911-02_HU33.csv").write_text(csv_text)  # of a song not scanned
+    _wav(tmp_path / "audio" / "Schubert_D911-02_HU33.wav", SEGMENTS[-1].end)
     index = scan_song_folder(tmp_path / "audio", annotations_dir=tmp_path / "ann")
     assert [path.name for path in index.unread_annotations] == [
         "Schubert_D911-01_HU33.csv",
@@ -1213,3 +1225,43 @@ def test_the_billboard_layout_without_a_pairs_file_names_the_pairs_flag(tmp_path
     shared = "2 audio files share their folder with annotations of other names"
     assert f"{shared} ({first} beside full.lab, majmin.lab)" in str(raised.value)
     assert "--data.pairs FILE.csv" in str(raised.value)
+
+
+def test_a_pairs_file_row_naming_unsupported_audio_is_a_song_skipped(tmp_path):
+    """A pairs file naming an `.m4a` stopped the whole command with "is not an audio file the scan found",
+    where the folder scan skips that song only, naming its format and how to convert it."""
+    _wav(tmp_path / "a" / "02 - Other.wav", SEGMENTS[-1].end)
+    (tmp_path / "a" / "01 - Song.m4a").write_bytes(M4A_HEAD)
+    for name in ("01_-_Song", "02_-_Other"):
+        write_lab(tmp_path / "l" / f"{name}.lab", SEGMENTS)
+    (tmp_path / "p.csv").write_text(
+        "audio,annotation,split\na/01 - Song.m4a,l/01_-_Song.lab,train\na/02 - Other.wav,l/02_-_Other.lab,test\n"
+    )
+    index = scan_song_folder(tmp_path / "a", pairs_file=tmp_path / "p.csv")
+    assert [song.name for song in index.songs] == ["02 - Other"]
+    assert list(index.parts.values()) == ["test"]
+    assert list(index.skipped_songs()) == ["01 - Song"] and index.unused_annotations == []
+    report = index.report()
+    assert "1 audio file in a format the loader does not read (song skipped)" in report, report
+    assert "the audio of 01_-_Song.lab is in a format the loader does not read (.m4a)" in report
+    assert "ffmpeg -i " in report and "no annotation found" not in report
+
+
+def test_an_annotations_folder_index_or_readme_is_not_advised_to_become_a_lab(tmp_path):
+    """A dataset's index.csv and README.json beside its labels were "in an annotation format not read
+    (convert each to .lab ...)": only a file named like audio is; the rest are counted as not used."""
+    for name in ("01 - One", "02 - Two"):
+        _wav(tmp_path / "audio" / f"{name}.wav", SEGMENTS[-1].end)
+        write_lab(tmp_path / "lab" / f"{name.replace(' ', '_')}.lab", SEGMENTS)
+    (tmp_path / "lab" / "index.csv").write_text("song,artist\n")
+    (tmp_path / "lab" / "README.json").write_text("{}")
+    (tmp_path / "lab" / "01_-_One.csv").write_text("0.0;3.0;C:maj\n")  # the chords of a song, as CSV
+    index = scan_song_folder(tmp_path / "audio", annotations_dir=tmp_path / "lab")
+    assert len(index.songs) == 2 and [path.name for path in index.unread_annotations] == ["01_-_One.csv"]
+    report = index.report()
+    assert "1 file in an annotation format not read (convert it to .lab" in report, report
+    assert (
+        "2 other files in the annotations folder not used, named like no audio (README.json, index.csv)"
+        in (report)
+    )
+    assert "index.csv" not in report.split("named like no audio")[0] and index.problems == 1

@@ -319,7 +319,8 @@ def test_a_render_interrupted_halfway_leaves_each_song_whole(tmp_path, monkeypat
     with pytest.raises(KeyboardInterrupt):
         generate_demo_songs(tmp_path, **settings)
     assert song.read_bytes() == whole
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["song_000.lab", "song_000.wav"]  # no temporary file
+    # no temporary file; the manifest says the render is not finished
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json", "song_000.lab", "song_000.wav"]
 
 
 def _contents(folder):
@@ -340,8 +341,9 @@ def test_a_folder_of_the_users_songs_is_refused_and_left_as_it_is(tmp_path):
     with pytest.raises(FileExistsError) as error:
         generate_demo_songs(mine, **settings)
     assert str(error.value) == (
-        f"generate_demo_songs: {mine} holds files that are not songs of this demo set (song_000.lab, "
-        f"song_000.wav, song_007.lab and 1 more); {refused}"
+        f"generate_demo_songs: {mine} holds songs without a manifest that are not songs of this demo set "
+        f"(song_000.lab, song_000.wav, song_007.lab and 1 more): yours, or a render with other parameters "
+        f"that an earlier version stopped halfway; {refused}"
     )
     assert _contents(mine) == before
     exported = tmp_path / "exported"
@@ -380,6 +382,49 @@ def test_only_files_of_a_set_of_its_own_are_written_over(tmp_path):
     (tmp_path / "manifest.json").unlink()
     with pytest.raises(FileExistsError, match=r"not songs of this demo set \(song_000\.lab, song_000\.wav"):
         generate_demo_songs(tmp_path, n_songs=2, **{**settings, "seed": 6})
+
+
+def test_a_render_stopped_halfway_is_replaced_by_a_call_with_other_parameters(tmp_path, monkeypatch):
+    """generate_demo_songs refused the songs of its own render, stopped halfway, when called again with
+    other parameters ("too slow: make them shorter"): "holds files that are not songs of this demo set"."""
+    settings = dict(n_songs=3, seed=5, sr=8000)
+    write = sf.write
+    written = []
+
+    def stopped_at_the_third_song(*args, **kwargs):
+        if len(written) == 2:
+            raise KeyboardInterrupt
+        written.append(1)
+        write(*args, **kwargs)
+
+    monkeypatch.setattr(sf, "write", stopped_at_the_third_song)
+    with pytest.raises(KeyboardInterrupt):
+        generate_demo_songs(tmp_path, song_seconds=5.0, **settings)
+    monkeypatch.setattr(sf, "write", write)
+    assert (tmp_path / "song_001.wav").exists() and not (tmp_path / "song_002.wav").exists()
+    entries = generate_demo_songs(tmp_path, n_songs=2, seed=5, sr=8000, song_seconds=4.0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["manifest.json"] + [p.name for e in entries for p in (e.annotation_path, e.audio_path)]
+    )
+    assert generate_demo_songs(tmp_path, n_songs=2, seed=5, sr=8000, song_seconds=4.0) == entries
+
+
+def test_a_render_stopped_under_the_older_write_order_is_rendered_again(tmp_path):
+    """A render before the annotation was written first left a song's audio without its annotation: the
+    set's own, where it follows the set's songs and nothing else is there; a lone song_000.wav is not."""
+    settings = dict(n_songs=3, seed=5, sr=8000, song_seconds=4.0)
+    entries = generate_demo_songs(tmp_path / "set", **settings)
+    (tmp_path / "set" / "manifest.json").unlink()
+    entries[1].annotation_path.unlink()
+    entries[2].annotation_path.unlink()
+    entries[2].audio_path.unlink()
+    assert generate_demo_songs(tmp_path / "set", **settings) == entries
+    assert all(e.annotation_path.exists() and e.audio_path.exists() for e in entries)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    sf.write(mine / "song_000.wav", np.zeros(8000, np.float32), 8000)
+    with pytest.raises(FileExistsError, match=r"not songs of this demo set \(song_000\.wav\)"):
+        generate_demo_songs(mine, **settings)
 
 
 def test_processes_rendering_a_set_together_write_the_set_one_process_writes(tmp_path):

@@ -209,7 +209,9 @@ def test_evaluate_names_an_m4a_song_of_the_annotations_folder_and_exits_1(apart_
     assert chords.main([*argv, "--annotations", str(root / "chordlab"), "-o", str(tmp_path / "ev")]) == 1
     captured = capsys.readouterr()
     assert f"{data / audio[1].stem}.m4a: the audio of SONG-" in captured.err
-    assert f"ffmpeg -i {audio[1].stem}.m4a {audio[1].stem}.flac" in captured.err
+    assert (
+        f"ffmpeg -i {data / audio[1].stem}.m4a {data / audio[1].stem}.flac" in captured.err
+    )  # (outside cwd)
     assert "no song is missing" not in captured.err
     assert "1 song scored; 1 song skipped" in captured.out + captured.err
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import csv
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path, PureWindowsPath
 
 from audiotrain.datasets._folders import nfc, walk_visible_following_links
@@ -28,6 +28,9 @@ PAIRED_ANNOTATION_SUFFIXES = (".lab", ".jams", ".jamz", ".txt", ".chords")
 
 #: The parts a pairs file's third column may name (`read_song_pairs`).
 PAIR_PARTS = ("train", "val", "test")
+#: Other names of those parts, as datasets publish them (Hugging Face's ``validation``, the CLAP recipe's
+#: ``--dataset.eval_split validation``, ``dev``): read as the part, case ignored.
+PART_ALIASES = {"validation": "val", "valid": "val", "dev": "val"}
 
 _HEADERS = (["audio", "annotation"], ["audio", "annotation", "split"])
 
@@ -198,7 +201,10 @@ def match_in_annotation_folder(
 
 
 def read_song_pairs(
-    csv_path: Path, audio_by_real_path: dict[str, Path], data_dir: Path
+    csv_path: Path,
+    audio_by_real_path: dict[str, Path],
+    data_dir: Path,
+    unsupported_audio: Callable[[str], Path | None] = lambda real_path: None,
 ) -> list[tuple[Path, Path, str | None]]:
     """``[(audio, annotation, part)]`` from a CSV file of ``audio,annotation`` rows, one song a row, paths
     relative to the CSV's folder (or absolute); an optional first row ``audio,annotation`` is a header, and
@@ -206,8 +212,8 @@ def read_song_pairs(
     (``audio\\song1.wav``) is read with its backslashes as separators where no file has that name as
     written (`_row_path`).
 
-    A third column, ``split`` in the header, names the song's part (`PAIR_PARTS`: a dataset's published
-    split): then every row has it. Without it, each part is None (the recipe splits the songs itself).
+    A third column, ``split`` in the header, names the song's part (`PAIR_PARTS`, or one of `PART_ALIASES`,
+    case ignored: a dataset's published split): then every row has it. Without it, each part is None (the recipe splits the songs itself).
 
     `audio_by_real_path` maps the real path of every audio file the scan of `data_dir` found to the path it
     found it under; the audio of a row must be one of them.
@@ -222,13 +228,16 @@ def read_song_pairs(
     if not csv_path.is_file():
         raise FileNotFoundError(f"pairs file {csv_path} does not exist or is not a file")
     try:
-        return _read_rows(csv_path, audio_by_real_path, data_dir)
+        return _read_rows(csv_path, audio_by_real_path, data_dir, unsupported_audio)
     except UnicodeDecodeError as error:
         raise ValueError(f"{csv_path}: not UTF-8 text ({error}); save it as UTF-8 CSV") from None
 
 
 def _read_rows(
-    csv_path: Path, audio_by_real_path: dict[str, Path], data_dir: Path
+    csv_path: Path,
+    audio_by_real_path: dict[str, Path],
+    data_dir: Path,
+    unsupported_audio: Callable[[str], Path | None],
 ) -> list[tuple[Path, Path, str | None]]:
     base = csv_path.parent
     pairs: list[tuple[Path, Path, str | None]] = []
@@ -247,7 +256,7 @@ def _read_rows(
             columns = columns or (3 if len(cells) == 3 else 2)
             _check_columns(cells, row, columns, where)
             audio_path, annotation_path = (_row_path(base, cell) for cell in cells[:2])
-            audio = audio_by_real_path.get(real(audio_path))
+            audio = audio_by_real_path.get(real(audio_path)) or unsupported_audio(real(audio_path))
             if audio is None:
                 why = (
                     "does not exist"
@@ -268,7 +277,7 @@ def _read_rows(
             if audio in line_of:
                 raise ValueError(f"{where}: {audio} is paired on line {line_of[audio]} already")
             line_of[audio] = reader.line_num
-            pairs.append((audio, annotation_path, cells[2].lower() if columns == 3 else None))
+            pairs.append((audio, annotation_path, _part(cells[2]) if columns == 3 else None))
     return pairs
 
 
@@ -286,11 +295,16 @@ def _check_columns(cells: list[str], row: list[str], columns: int, where: str) -
         if columns == 3 and len(cells) == 2:
             quote = " (the first row names a split, so every row must: train, val or test)"
         raise ValueError(f"{where}: expected {expected}; got {row}{quote}")
-    if columns == 3 and cells[2].lower() not in PAIR_PARTS:
+    if columns == 3 and _part(cells[2]) not in PAIR_PARTS:
         raise ValueError(
-            f"{where}: the split {cells[2]!r} is not one of {', '.join(PAIR_PARTS)}"
-            f"{_QUOTE_HINT if '.' in cells[2] else ''}"
+            f"{where}: the split {cells[2]!r} is not one of {', '.join(PAIR_PARTS)} (or "
+            f"{', '.join(PART_ALIASES)}){_QUOTE_HINT if '.' in cells[2] else ''}"
         )
+
+
+def _part(cell: str) -> str:
+    """The part a split cell names: ``Validation`` is ``val``."""
+    return PART_ALIASES.get(cell.lower(), cell.lower())
 
 
 def _row_path(base: Path, cell: str) -> Path:

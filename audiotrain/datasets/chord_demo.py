@@ -104,7 +104,8 @@ _SONG_NAME = re.compile(r"song_\d{3,}")
 _TEMPORARY_FILE = re.compile(
     rf"{_SONG_NAME.pattern}\.lab\.tmp|{re.escape(TMP_PREFIX)}[0-9a-f]+\.(wav|json|lab)"
 )
-_SET_FILE = re.compile(rf"{_SONG_NAME.pattern}\.(wav|lab)|{re.escape(MANIFEST)}|{_TEMPORARY_FILE.pattern}")
+_SONG_FILE = re.compile(rf"{_SONG_NAME.pattern}\.(wav|lab)")
+_SET_FILE = re.compile(rf"{_SONG_FILE.pattern}|{re.escape(MANIFEST)}|{_TEMPORARY_FILE.pattern}")
 
 #: Relative frequency of each chord type in the demo songs.
 TYPE_WEIGHTS = {
@@ -881,8 +882,11 @@ def generate_demo_songs(
     A set made there with other parameters is replaced (its songs, those its ``manifest.json`` lists, are
     deleted). Nothing else is replaced or deleted: a folder holding files this function did not write (a
     user's ``song_000.wav``, a ``manifest.json`` of another program, anything where no set is) is a
-    `FileExistsError` naming them, before anything is written. The songs of a render of this same set that
-    was interrupted before its manifest was written are recognised by their annotations and rendered again.
+    `FileExistsError` naming them, before anything is written. The manifest is written first, marked as
+    rendering until every song is: a render stopped halfway is a set like any other, rendered again or
+    replaced whatever the parameters of the next call. The songs a render of this same set left without a
+    manifest (before it was written first) are recognised by their annotations and rendered again, as is
+    the audio of the song after them alone (when the audio was written first).
 
     Parameters
     ----------
@@ -923,9 +927,13 @@ def generate_demo_songs(
     wait()
     if rank == 0 and not _made_with(manifest_path, params):
         _clear_stale_set(out_dir, manifest_path)
-    elif rank == 0:
+        # A manifest marked as rendering goes first: a render stopped halfway leaves its songs named as a
+        # set's, so a call with other parameters clears them as a stale set's (they were anyone's files).
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _write_manifest(manifest_path, params, entries, rendering=True)
+    elif rank == 0 and not _is_rendering(manifest_path):
         _render_damaged_songs_again(config, entries)
-    wait()  # every process now sees the same set: complete (manifest and files) or without a manifest
+    wait()  # every process now sees the same set: complete, or marked as rendering
     if _is_complete(manifest_path, params, entries):
         return entries
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -933,11 +941,24 @@ def generate_demo_songs(
         _render_song(config, i, entries[i])
     wait()
     if rank == 0:
-        # The manifest is written last: a set interrupted halfway is regenerated next time.
-        manifest = json.dumps({"params": params, "songs": [e.name for e in entries]}, indent=1)
-        write_atomically(manifest_path, lambda handle: handle.write(manifest.encode()))
+        _write_manifest(manifest_path, params, entries, rendering=False)  # (last: the set is whole)
     wait()
     return entries
+
+
+def _write_manifest(manifest_path: Path, params: dict, entries: list[SongEntry], rendering: bool) -> None:
+    """A set's manifest: its parameters, its songs, and ``"rendering": true`` until they are all written."""
+    manifest = {"params": params, "songs": [e.name for e in entries]} | (
+        {"rendering": True} if rendering else {}
+    )
+    text = json.dumps(manifest, indent=1)
+    write_atomically(manifest_path, lambda handle: handle.write(text.encode()))
+
+
+def _is_rendering(manifest_path: Path) -> bool:
+    """Whether the manifest is that of a render not finished (stopped, or under way in another process)."""
+    manifest = _read_manifest(manifest_path)
+    return isinstance(manifest, dict) and manifest.get("rendering") is True
 
 
 def _render_song(config: DemoConfig, i: int, entry: SongEntry) -> None:
@@ -950,8 +971,8 @@ def _render_song(config: DemoConfig, i: int, entry: SongEntry) -> None:
     wav = io.BytesIO()
     sf.write(wav, audio, config.sr, subtype="PCM_16", format="WAV")
     # Atomically (as the manifest, and `write_lab`): a run reading this set while another renders it again
-    # (before a manifest is there) reads the whole song, never part of it. The annotation first: an audio
-    # file without one is never this function's (`_not_own_song_files`).
+    # (before its manifest is finished) reads the whole song, never part of it. The annotation first: what
+    # a render stopped before it wrote a manifest left is told by its annotations (`_not_own_song_files`).
     write_lab(entry.annotation_path, song.segments, replace=True)
     write_atomically(entry.audio_path, lambda handle: handle.write(wav.getbuffer()))
 
@@ -1037,9 +1058,11 @@ def _made_with(manifest_path: Path, params: dict) -> bool:
 
 
 def _is_complete(manifest_path: Path, params: dict, entries: list[SongEntry]) -> bool:
-    """A set made with `params` whose files are all there."""
-    return _made_with(manifest_path, params) and all(
-        e.audio_path.exists() and e.annotation_path.exists() for e in entries
+    """A set made with `params` whose files are all there, its render finished."""
+    return (
+        _made_with(manifest_path, params)
+        and not _is_rendering(manifest_path)
+        and all(e.audio_path.exists() and e.annotation_path.exists() for e in entries)
     )
 
 
@@ -1098,7 +1121,16 @@ def _refuse_what_others_made(out_dir: Path, config: DemoConfig, entries: list[So
         ]
     else:
         candidates = [p for p in sorted(out_dir.iterdir()) if not _TEMPORARY_FILE.fullmatch(p.name)]
-    others = _not_own_song_files(candidates, config, entries)
+    no_manifest = not (manifest_path.exists() or manifest_path.is_symlink())
+    others = _not_own_song_files(candidates, config, entries, audio_alone_may_be_own=no_manifest)
+    if others and no_manifest and all(_SONG_FILE.fullmatch(name) for name in others):
+        # Told from a user's songs only by a manifest, which a render of an earlier version, stopped before
+        # its end, did not leave: said, rather than only that they are not this set's.
+        raise FileExistsError(
+            f"generate_demo_songs: {out_dir} holds songs without a manifest that are not songs of this demo "
+            f"set ({listed(others)}): yours, or a render with other parameters that an earlier version "
+            f"stopped halfway; choose a new or empty folder, or pass overwrite=True to write the set over them"
+        )
     if others:
         raise FileExistsError(
             f"generate_demo_songs: {out_dir} holds files that are not songs of this demo set "
@@ -1106,7 +1138,9 @@ def _refuse_what_others_made(out_dir: Path, config: DemoConfig, entries: list[So
         )
 
 
-def _not_own_song_files(paths: list[Path], config: DemoConfig, entries: list[SongEntry]) -> list[str]:
+def _not_own_song_files(
+    paths: list[Path], config: DemoConfig, entries: list[SongEntry], audio_alone_may_be_own: bool = False
+) -> list[str]:
     """The names of those `paths` that are not songs of the set of `config` as `_render_song` writes them:
     an annotation that is the one planned for its song, or an audio file beside one (the annotation is
     written first). Those are what a render of this set left before its manifest was written, rendered
@@ -1127,7 +1161,21 @@ def _not_own_song_files(paths: list[Path], config: DemoConfig, entries: list[Son
             planned[i] = written == lab_text(plan_demo_song(config, i).segments).encode("utf-8")
         return planned[i]
 
-    return [p.name for p in paths if not is_own(p)]
+    others = [p for p in paths if not is_own(p)]
+    # Before the annotation went first, a song's audio did: a render stopped between the two left the audio
+    # of the song after the last whole one alone. Its own only where it follows one of its songs and the
+    # folder holds nothing else (`audio_alone_may_be_own`: no manifest; a user's lone song_000.wav, or one
+    # in the way of a new song of a finished set, stays refused).
+    if (
+        audio_alone_may_be_own
+        and len(others) == 1
+        and others[0].suffix == ".wav"
+        and not others[0].with_suffix(".lab").exists()
+    ):
+        i = index.get(others[0].name)
+        if i and is_own(entries[i - 1].annotation_path) and others[0].is_file():
+            return []
+    return [p.name for p in others]
 
 
 def _clear_stale_set(out_dir: Path, manifest_path: Path) -> None:

@@ -57,6 +57,7 @@ from audiotrain.data import Dataset
 from audiotrain.datasets._folders import AUDIO_FILE_SUFFIXES, hidden_note, nfc, walk_visible_following_links
 from audiotrain.datasets._song_pairs import (
     annotations_under,
+    loose_name,
     match_in_annotation_folder,
     near_misses,
     read_song_pairs,
@@ -141,6 +142,9 @@ class SongIndex:
     #: Files in a chord annotation format no reader here reads (``.csv``): those of the annotations folder,
     #: and those named like audio without an annotation. Not used; named with how to convert them.
     unread_annotations: list[Path] = field(default_factory=list)
+    #: Files of the annotations folder in such a format named like no audio file (a dataset's ``index.csv``,
+    #: ``README.json``): not annotations, plainly; counted as not used, with no advice.
+    other_files_apart: list[Path] = field(default_factory=list)
     #: Seconds annotated in the songs used (read when validating).
     annotated_seconds: float = 0.0
     #: Labels of those songs outside the chord types, which count as X: ``{label: (segments, seconds)}``.
@@ -307,6 +311,11 @@ class SongIndex:
         lines = [f"{self.root}: {plural(len(self.songs), 'annotated song')}"]
         if self.hidden:
             lines.append(f"  {hidden_note(self.hidden, self.root)}")
+        if self.other_files_apart:
+            shown = ", ".join(p.name for p in self.other_files_apart[:3])
+            more = ", ..." if len(self.other_files_apart) > 3 else ""
+            what = plural(len(self.other_files_apart), "other file", "other files")
+            lines.append(f"  {what} in the annotations folder not used, named like no audio ({shown}{more})")
         if self.linked_folders:
             shown = ", ".join(str(p.relative_to(self.root)) for p in self.linked_folders[:3])
             more = ", ..." if len(self.linked_folders) > 3 else ""
@@ -506,7 +515,9 @@ def scan_song_folder(
         # to a missing file, a folder), among the skipped songs, rather than "an annotation without audio".
         if key in annotations and key not in audio:
             audio[key] = path
-    paired = _explicit_pairs(pairs_file, root, audio, annotations, index) if pairs_file else {}
+    paired, media_listed = (
+        _explicit_pairs(pairs_file, root, audio, other_files, annotations, index) if pairs_file else ({}, {})
+    )
     index.pairs_file = Path(pairs_file) if pairs_file else None
     # Audio in a format the loader does not read, with no annotation beside it: offered to the annotations
     # folder too (an iTunes rip's .m4a), then named with the rest (never passed over: a song is missing).
@@ -517,7 +528,7 @@ def scan_song_folder(
                 index.duplicates.append(
                     (path, f"another audio file with the same stem is used: {audio[key].name}")
                 )
-            elif key not in annotations:  # (beside its annotation it is named below)
+            elif key not in annotations and path not in media_listed:  # (those are named below)
                 media_alone.append(path)
     media_apart: dict[Path, Path] = {}
     if annotations_dir:
@@ -596,7 +607,7 @@ def scan_song_folder(
             index.unpaired_annotations.append(annotation_path)
         else:
             index.unsupported_audio.append((media, _unsupported_audio(media, annotation_path.name)))
-    for media, annotation_path in media_apart.items():
+    for media, annotation_path in (media_apart | media_listed).items():
         index.unsupported_audio.append((media, _unsupported_audio(media, annotation_path.name)))
         index.audio_of[annotation_path] = media
     for media in media_alone:
@@ -613,11 +624,20 @@ def _unsupported_audio(media: Path, annotation_name: str | None) -> str:
     whose = (
         f"the audio of {annotation_name}" if annotation_name else "audio (no annotation found for it either)"
     )
+    source = _pastable(media)
     return (
         f"{media}: {whose} is in a format the loader does not read ({media.suffix.lower()}); supported: "
-        f"{', '.join(sorted(AUDIO_FILE_SUFFIXES))}. Convert it, e.g. ffmpeg -i {shlex.quote(media.name)} "
-        f"{shlex.quote(media.stem + '.flac')}"
+        f"{', '.join(sorted(AUDIO_FILE_SUFFIXES))}. Convert it, e.g. ffmpeg -i {shlex.quote(source)} "
+        f"{shlex.quote(str(Path(source).with_suffix('.flac')))}"
     )
+
+
+def _pastable(path: Path) -> str:
+    """`path` as a command pasted where this one ran finds it: relative to the current folder where it lies
+    inside it (``audio/Queen/09 - Rip.m4a``), else absolute."""
+    absolute = Path(os.path.abspath(path))
+    cwd = Path(os.getcwd())
+    return str(absolute.relative_to(cwd) if absolute.is_relative_to(cwd) else absolute)
 
 
 def _find_near_misses(
@@ -640,23 +660,48 @@ def _find_near_misses(
         apart = index.unused_annotations + other_apart
         found += near_misses(rest, index.root, apart, index.annotations_dir)
     index.near_misses = sorted(found)
-    unread = {path for path in other_apart if path.suffix.lower() in UNREAD_ANNOTATION_SUFFIXES}
-    unread |= {near for _, near in found if near.suffix.lower() in UNREAD_ANNOTATION_SUFFIXES}
+    # Of the annotations folder's, only those named like audio are chords to convert: the rest are a
+    # dataset's index.csv or README.json, which advice to convert to .lab would only confuse.
+    audio = [song.audio_path for song in index.songs] + index.unpaired_audio
+    audio += [path for path, _ in index.unsupported_audio + index.ambiguous + index.unreadable_audio]
+    audio_names = {loose_name(path.stem) for path in audio}
+    unread = {near for _, near in found if near.suffix.lower() in UNREAD_ANNOTATION_SUFFIXES}
+    others = set()
+    for path in other_apart:
+        if path.suffix.lower() not in UNREAD_ANNOTATION_SUFFIXES or path in unread:
+            continue
+        if loose_name(path.stem) in audio_names:
+            unread.add(path)
+        else:
+            others.add(path)
     index.unread_annotations = sorted(unread)
+    index.other_files_apart = sorted(others)
 
 
 def _explicit_pairs(
     pairs_file: str | Path,
     root: Path,
     audio: dict[Path, Path],
+    other_files: dict[Path, list[Path]],
     annotations: dict[Path, Path],
     index: SongIndex,
-) -> dict[Path, Path]:
-    """``{audio: annotation}`` of `pairs_file`'s rows. An annotation of the same stem beside a listed audio
-    file is not used, and listed as an ignored duplicate; one the file lists is no longer without audio."""
-    rows = read_song_pairs(Path(pairs_file), {real(path): path for path in audio.values()}, root)
+) -> tuple[dict[Path, Path], dict[Path, Path]]:
+    """``({audio: annotation}, {media: annotation})`` of `pairs_file`'s rows: the songs, and the rows whose
+    audio is in a format the loader does not read (an ``.m4a`` of `other_files`), songs skipped as the scan
+    skips one it pairs. An annotation of the same stem beside a listed audio file is not used, and listed as
+    an ignored duplicate; one the file lists is no longer without audio."""
+    others = {real(path): path for files in other_files.values() for path in files}
+
+    def unsupported(real_path: str) -> Path | None:  # (only the files a row names are opened)
+        path = others.get(real_path)
+        return path if path is not None and _looks_like_unsupported_audio(path) else None
+
+    readable = {real(path): path for path in audio.values()}
+    rows = read_song_pairs(Path(pairs_file), readable, root, unsupported)
     pairs = [(audio_path, annotation) for audio_path, annotation, _ in rows]
-    index.parts = {audio_path: part for audio_path, _, part in rows if part is not None}
+    index.parts = {
+        audio_path: part for audio_path, _, part in rows if part is not None and real(audio_path) in readable
+    }
     listed = {real(annotation) for _, annotation in pairs}
     for key, path in list(annotations.items()):
         if real(path) in listed:
@@ -667,7 +712,8 @@ def _explicit_pairs(
             index.duplicates.append(
                 (beside, f"{Path(pairs_file).name} pairs {audio_path.name} with {annotation}")
             )
-    return dict(pairs)
+    songs = {path: annotation for path, annotation in pairs if real(path) in readable}
+    return songs, {path: annotation for path, annotation in pairs if path not in songs}
 
 
 def _annotations_held(several: SeveralAnnotationsWarning) -> str:
