@@ -45,6 +45,7 @@ import io
 import json
 import os
 import re
+import shlex
 import sys
 import textwrap
 import threading
@@ -679,6 +680,8 @@ def _info(root: Path, default_root: bool = False) -> int:
     folders = sorted(p for p in root.iterdir() if _is_configuration(p)) if root.is_dir() else []
     total_entries = total_bytes = outdated = 0
     temporary: list[Path] = []
+    # The hints name the cache listed: a bare `cache prune` would act on the default one.
+    prune = "cache prune" if default_root else f"cache prune --root {shlex.quote(str(root))}"
     print(f"feature cache at {root}")
     for folder in folders:
         entries, size = _dir_stats(folder)
@@ -699,7 +702,7 @@ def _info(root: Path, default_root: bool = False) -> int:
         size = sum(p.stat().st_size for p in temporary if p.exists())
         print(
             f"  and {_counted(len(temporary), 'temporary files')} ({byte_size(size)}) that writes being made or "
-            "killed left (.tmp-*): `cache prune` deletes those no write is still making"
+            f"killed left (.tmp-*): `{prune}` deletes those no write is still making"
         )
     for demo in _demo_sets(root):
         if not demo.sets:
@@ -720,7 +723,7 @@ def _info(root: Path, default_root: bool = False) -> int:
         them = "it" if outdated == 1 else "them"
         print(
             f"{outdated} {'configuration or set' if outdated == 1 else 'configurations and sets'} {OUTDATED}: "
-            f"older feature code or demo generators made {them}; `cache prune` deletes {them}"
+            f"older feature code or demo generators made {them}; `{prune}` deletes {them}"
         )
     note = earlier_cache_note() if default_root else None
     if note:
