@@ -2,6 +2,7 @@
 names the signal and says what is left, the exit status a shell gives a command that signal ended, and a run
 folder that lets the same command run again. (With several processes: tests/test_signals.py.)"""
 
+import json
 import signal
 
 from audiotrain.recipes.chords import cli as chords
@@ -143,7 +144,8 @@ def test_a_stop_as_fit_sets_up_is_not_lost_it_stops_training_after_a_step(
     assert _main(_argv(cache, run_dir)) == 143
     out = capsys.readouterr().err
     assert "training was interrupted (SIGTERM); continue it with:" in out
-    assert (run_dir / "checkpoints" / "interrupted").is_dir() and "trained 0 epochs" in out
+    assert (run_dir / "checkpoints" / "interrupted").is_dir()
+    assert "trained 0 epochs" in out
 
 
 @pytest.mark.parametrize("name", SIGNALS)
@@ -221,3 +223,21 @@ def test_clap_cv_stopped_in_a_folds_evaluation_says_so_naming_the_signal(tmp_pat
         f"cv: fold 0 (1 of 2) was interrupted (SIGTERM); its run is in {out / 'fold0'}"
         in capsys.readouterr().err
     )
+
+
+def test_a_ctrl_c_inside_an_epoch_names_its_batches_so_the_steps_add_up(cache, tmp_path, monkeypatch, capsys):
+    """A stop after epoch 1's first batch printed "trained 1 epoch (N+1 steps)": one epoch, and the steps
+    of more than one."""
+    call_end_hooks = Trainer._call_end_hooks
+
+    def stop_after_a_batch_of_epoch_1(self, name, *args, **kwargs):
+        if name == "on_train_batch_end" and self.current_epoch == 1 and self.batch_in_epoch == 1:
+            _raise("SIGINT")
+        return call_end_hooks(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "_call_end_hooks", stop_after_a_batch_of_epoch_1)
+    run_dir = tmp_path / "run"
+    assert _main(_argv(cache, run_dir)) == 130
+    err = capsys.readouterr().err
+    steps_of_epoch_0 = json.loads((run_dir / "history.json").read_text())["step"][0]
+    assert f"trained 1 full epoch and 1 batch of epoch 1 ({steps_of_epoch_0 + 1} steps) in " in err, err

@@ -1212,20 +1212,32 @@ def _write_training_outputs(
         best = trainer.interrupted_checkpoint
         why = "stopped before the first validation" if validated else "no validation songs"
         log(f"no validated checkpoint ({why}): evaluating the weights as Ctrl-C stopped them, {best}")
-    done = f"trained {plural(trainer.current_epoch, 'epoch')} ({plural(trainer.global_step, 'step')})"
+    log(f"{_trained_summary(trainer, resumed_at)} in {train_seconds:.0f} s; history: {history_path}")
+    return best
+
+
+def _trained_summary(trainer: Trainer, resumed_at: dict | None) -> str:
+    """ "trained 2 epochs (94 steps)"; a stop inside an epoch (Ctrl-C) names the batches of that epoch, so the
+    steps add up ("1 epoch (94 steps)" read as a contradiction where 47 batches of epoch 1 had trained)."""
+    epoch, batches = trainer.current_epoch, trainer.batch_in_epoch
+    of_epoch = f"{plural(batches, 'batch', 'batches')} of epoch {epoch}"
     if (
         resumed_at
         and isinstance(resumed_at.get("epoch"), int)
         and isinstance(resumed_at.get("global_step"), int)
     ):
         # (the same words as a fresh run's were read as that many epochs trained now)
-        done = (
-            f"trained to epoch {trainer.current_epoch}: "
+        return (
+            f"trained to {f'batch {batches} of epoch {epoch}' if batches else f'epoch {epoch}'}: "
             f"{plural(trainer.global_step - resumed_at['global_step'], 'step')} "
             f"after resuming at epoch {resumed_at['epoch']} (step {resumed_at['global_step']})"
         )
-    log(f"{done} in {train_seconds:.0f} s; history: {history_path}")
-    return best
+    steps = plural(trainer.global_step, "step")
+    if not batches:
+        return f"trained {plural(epoch, 'epoch')} ({steps})"
+    if not epoch:
+        return f"trained {of_epoch} ({steps})"
+    return f"trained {plural(epoch, 'full epoch')} and {of_epoch} ({steps})"
 
 
 def _evaluate_held_out(
