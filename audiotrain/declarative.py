@@ -495,7 +495,8 @@ class ConfiguredTrainer:
             data: the samples: a Dataset (batched with ``data.batch_size`` / ``data.num_workers``), any
                 object with ``__len__`` and ``__getitem__`` (one sample), or a DataLoader over one (each
                 fold is batched like it: batch size, collate_fn, workers, transforms). A list or tuple is
-                refused: `train` reads it as batches, which cannot be split by sample.
+                refused: `train` reads it as batches, which cannot be split by sample (a list of samples:
+                ``DataLoader(samples, batch_size=...)``).
             folds: number of folds (at least 2; default ``kaggle.cv_folds``, 5).
             groups: one label per sample (a song, a clip, a speaker); no group is split between folds, or
                 between a fold's train, val and test parts. Default: every sample its own group.
@@ -681,7 +682,8 @@ class ConfiguredTrainer:
         if is_iterable_dataset(data.dataset if isinstance(data, DataLoader) else data):
             raise TypeError(
                 "train_with_cv: the data is a stream (an iterable dataset); folds split samples by index, so "
-                "pass a map-style dataset (__len__ and __getitem__), e.g. a list of the stream's samples"
+                "pass a map-style dataset (__len__ and __getitem__), e.g. DataLoader(list_of_the_samples, "
+                "batch_size=...)"
             )
         if isinstance(data, DataLoader):
             if data.sampler is not None or data.batch_sampler is not None:
@@ -713,7 +715,8 @@ class ConfiguredTrainer:
         if isinstance(data, (list, tuple)):
             raise TypeError(
                 f"train_with_cv: got a {type(data).__name__}, which train() reads as batches; the folds split "
-                "samples: pass a Dataset (one sample per index) or a DataLoader over one"
+                "samples: for a list of samples pass audiotrain.DataLoader(samples, batch_size=...), or pass "
+                "a Dataset (one sample per index)"
             )
         try:
             check_dataset(data)

@@ -339,7 +339,8 @@ def test_train_with_cv_keeps_groups_whole_builds_each_fold_and_refuses_a_used_fo
 
     with pytest.raises(ValueError, match="train_with_cv: 3 groups cannot make 5 folds"):
         trainer.train_with_cv(data, groups=[k % 3 for k in range(40)], run_dir=tmp_path / "x")
-    with pytest.raises(TypeError, match="reads as batches"):
+    # A list is read by train() as batches: the refusal says how to give a list of samples.
+    with pytest.raises(TypeError, match=r"reads as batches.*DataLoader\(samples, batch_size=\.\.\.\)"):
         trainer.train_with_cv(batches(), run_dir=tmp_path / "x")
     trainer.train(data, data, overwrite=True)  # (the folder holds the cross-validation)
     with pytest.raises(RuntimeError, match="trained by train\\(\\).*module_factory"):
