@@ -2853,12 +2853,12 @@ def test_predict_on_a_full_disk_says_what_it_wrote_and_the_command_that_goes_on(
 ):
     import errno
 
-    from audiotrain.chords import lab
+    import audiotrain._files as files
 
     root, run_dir = tiny_run
     generate_demo_songs(tmp_path / "songs", n_songs=3, seed=7, song_seconds=6)
     out_dir = tmp_path / "labs"
-    real_write = lab.write_output
+    real_write = files.write_output
     written = []
 
     def full(tmp):
@@ -2868,7 +2868,7 @@ def test_predict_on_a_full_disk_says_what_it_wrote_and_the_command_that_goes_on(
         real_write(path, full if written else write_to, replace)
         written.append(path)
 
-    monkeypatch.setattr(lab, "write_output", full_after_one)
+    monkeypatch.setattr(files, "write_output", full_after_one)  # (.lab files: write_given_path)
     monkeypatch.delenv("AUDIOTRAIN_TRACEBACK", raising=False)
     capsys.readouterr()
     argv = ["predict", "--checkpoint", str(run_dir), str(tmp_path / "songs"), "-o", str(out_dir)]
