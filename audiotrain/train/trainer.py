@@ -245,8 +245,12 @@ class Trainer:
         self.track_grad_norm = bool(track_grad_norm)
         # Under data parallel only rank 0 draws a progress bar and logs; every rank keeps the other callbacks,
         # so their decisions (EarlyStopping, which checkpoint is best) stay the same on all ranks.
+        switches = {"enable_progress_bar": enable_progress_bar, "enable_checkpointing": enable_checkpointing}
         self.callbacks = CallbackList(
-            callbacks, self.enable_progress_bar and self.is_global_zero, self.enable_checkpointing
+            callbacks,
+            self.enable_progress_bar and self.is_global_zero,
+            self.enable_checkpointing,
+            switched_off=[flag for flag, on in switches.items() if not on],
         )
         value, algorithm = flags.clip(gradient_clip_val, gradient_clip_algorithm)
         self.gradient_clip_val, self.gradient_clip_algorithm = self.callbacks.clip(value, algorithm)
