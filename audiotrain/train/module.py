@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from audiotrain.train.log_keywords import instead_of_reduction, refuse_log_keywords
 from audiotrain.train.schedulers import IntervalSchedule, tried_schedule
 
 import mlx.core as mx
@@ -558,13 +559,18 @@ class TrainModule(nn.Module):
         name: str,
         value: Any,
         prog_bar: bool = False,
-        logger: bool = True,
+        logger: bool | None = True,
         on_step: bool | None = None,
         on_epoch: bool | None = None,
         reduce_fx: str = "mean",
         sync_dist: bool = False,
         batch_size: int | None = None,
         rank_zero_only: bool = False,
+        enable_graph: bool = False,
+        add_dataloader_idx: bool = True,
+        sync_dist_group: Any = None,
+        metric_attribute: str | None = None,
+        **unknown: Any,
     ) -> None:
         """Log a scalar, as Lightning's `self.log`.
 
@@ -583,10 +589,18 @@ class TrainModule(nn.Module):
         `batch_size`, which Lightning takes to weight the mean, must agree with the weight every value of
         the step already gets, `batch_size(batch)`: override that method to count examples otherwise.
         `reduce_fx` must be "mean" (or `mx.mean`), the one reduction there is: Lightning's others ("sum",
-        "max", a callable) are refused; log a sum as a mean times a count, or return it as a metric.
+        "max", a callable) are refused, each with what to do instead.
+
+        Lightning's other keywords are accepted where they change nothing here: `logger=None` (its
+        default, logged), `enable_graph` (an MLX value holds no graph to keep), `add_dataloader_idx` (a stage
+        has one loader, so no index is added), `sync_dist_group=None` and `metric_attribute=None`. A process
+        group or a metric attribute (a torchmetrics object) is refused, as is a keyword Lightning has not.
         """
         if not isinstance(name, str) or not name:
             raise ValueError(f"log() needs a non-empty metric name, got {name!r}")
+        refuse_log_keywords(name, unknown, sync_dist_group, metric_attribute)
+        if logger is None:  # (Lightning's default: log it)
+            logger = True
         if batch_size is not None and (
             isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 0
         ):
@@ -598,7 +612,7 @@ class TrainModule(nn.Module):
         if reduce_fx not in ("mean", mx.mean):
             raise ValueError(
                 f"self.log({name!r}, ..., reduce_fx={reduce_fx!r}): only 'mean' is supported (weighted by "
-                "batch_size(batch)); log a sum as a mean times a count, or return it as a metric"
+                f"batch_size(batch)); {instead_of_reduction(reduce_fx)}"
             )
         if self._step_logs is not None:
             options = {"prog_bar": prog_bar, "logger": logger, "on_step": on_step, "on_epoch": on_epoch}
