@@ -485,10 +485,13 @@ class TrainModule(nn.Module):
     def on_predict_epoch_end(self) -> None: ...
     def on_predict_end(self) -> None: ...
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Add JSON-serialisable entries to `checkpoint` (stored in trainer_state.json)."""
+        """Add entries to `checkpoint`, the module's own part of the checkpoint (``module_state`` in
+        trainer_state.json). It holds the run's ``epoch`` and ``global_step`` (read-only: changing them is
+        refused). What is added is JSON: a value JSON would not give back as it was (a tuple, a set, a
+        key that is not a string) is refused at the first save; arrays are stored as lists."""
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Read back what `on_save_checkpoint` stored."""
+        """Read back what `on_save_checkpoint` stored, with the ``epoch`` and ``global_step`` it saw."""
 
     # ---- Lightning's optimizer access -----------------------------------------------------------
     def optimizers(self) -> optim.Optimizer:
@@ -735,6 +738,7 @@ class TrainModule(nn.Module):
         shapes must match too, as in PyTorch), keeps the others as `__init__` made them, and warns with
         the missing and unexpected names."""
         from audiotrain.train import checkpoint as ckpt
+        from audiotrain.train import hook_state
 
         if strict is not None and not isinstance(strict, bool):
             raise TypeError(
@@ -785,7 +789,7 @@ class TrainModule(nn.Module):
         loaded = ckpt.read_checked(model_file, expected, f"{cls.__name__} model", header=header)
         module.update(ckpt.merge_flat(module.parameters(), loaded))
         mx.eval(module.parameters())
-        module.on_load_checkpoint(state.get("module_state", {}))
+        hook_state.load_module_state(module, state)
         return module
 
     def _attach(self, trainer: Trainer | None) -> None:
