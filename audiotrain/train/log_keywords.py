@@ -33,13 +33,13 @@ def refuse_log_keywords(
         raise TypeError(f"self.log({name!r}, ..., {keyword}=...): no such keyword; {hint}")
     if sync_dist_group is not None:
         raise ValueError(
-            f"self.log({name!r}, ..., sync_dist_group={sync_dist_group!r}): audiotrain reduces a logged value "
-            "over all processes of the job, not a group; leave sync_dist_group out"
+            f"self.log({name!r}, ..., sync_dist_group={sync_dist_group!r}): audiotrain reduces a logged "
+            "value over all processes of the job, not a group; leave sync_dist_group out"
         )
     if metric_attribute is not None:
         raise ValueError(
-            f"self.log({name!r}, ..., metric_attribute={metric_attribute!r}): it names a torchmetrics object, "
-            "which audiotrain does not log; log the value it computes (a number or a scalar mx.array)"
+            f"self.log({name!r}, ..., metric_attribute={metric_attribute!r}): it names a torchmetrics "
+            "object, which audiotrain does not log; log the value it computes (a number or a scalar mx.array)"
         )
 
 
